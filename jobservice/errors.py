@@ -1,0 +1,78 @@
+"""The domain error hierarchy of the job service.
+
+Expected failures are typed errors; `jobservice.status_map` turns each into a
+gRPC status (one table), and the gateway turns that into HTTP (one table).
+Anything else is a bug and surfaces as INTERNAL with a request id.
+"""
+
+from __future__ import annotations
+
+
+class PhonosError(Exception):
+    """Base of every expected, user-facing error. `message` tells what to fix."""
+
+    title = "Internal server error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(PhonosError):
+    """Bad parameters: unknown model, bad letters, out-of-range values (HTTP 400)."""
+
+    title = "Invalid request"
+
+
+class Unauthenticated(PhonosError):
+    """Missing or unknown API key (HTTP 401)."""
+
+    title = "Unauthorized"
+
+
+class InsufficientCredits(PhonosError):
+    """The balance cannot pay for the submission (HTTP 402)."""
+
+    title = "Insufficient credits"
+
+
+class NotFound(PhonosError):
+    """No such resource for this account (HTTP 404)."""
+
+    title = "Not found"
+
+
+class Conflict(PhonosError):
+    """The resource is in a state that forbids the action, e.g. cancelling a completed job (HTTP 409)."""
+
+    title = "Invalid state"
+
+
+class LimitReached(PhonosError):
+    """A per-account quota such as 5 webhooks (HTTP 400)."""
+
+    title = "Limit reached"
+
+
+class RateLimited(PhonosError):
+    """Too many requests for this key in the current window (HTTP 429)."""
+
+    title = "Rate limit exceeded"
+
+    def __init__(self, message: str, *, limit: int, retry_after_s: int, reset_epoch_s: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+        self.reset_epoch_s = reset_epoch_s
+
+
+class InvalidTransition(PhonosError):
+    """A job state change that the state machine forbids (a compare-and-set found no row)."""
+
+    title = "Invalid state"
+
+
+class ModelUnavailable(PhonosError):
+    """Triton or the model cannot serve right now; retried, then the job fails with a refund."""
+
+    title = "Model unavailable"

@@ -1,0 +1,1 @@
+"""Typed settings for every phonos process, read once from PHONOS_* environment variables."""
