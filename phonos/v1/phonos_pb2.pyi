@@ -1,0 +1,464 @@
+import datetime
+
+from google.api import annotations_pb2 as _annotations_pb2
+from google.api import httpbody_pb2 as _httpbody_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class GetHealthRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetHealthResponse(_message.Message):
+    __slots__ = ("status", "version", "message", "components")
+    class ComponentsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    COMPONENTS_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    version: str
+    message: str
+    components: _containers.ScalarMap[str, str]
+    def __init__(self, status: _Optional[str] = ..., version: _Optional[str] = ..., message: _Optional[str] = ..., components: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Model(_message.Message):
+    __slots__ = ("id", "name", "description", "type", "cost_credits")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    COST_CREDITS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    description: str
+    type: str
+    cost_credits: int
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., type: _Optional[str] = ..., cost_credits: _Optional[int] = ...) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[Model]
+    def __init__(self, models: _Optional[_Iterable[_Union[Model, _Mapping]]] = ...) -> None: ...
+
+class PredictRequest(_message.Message):
+    __slots__ = ("model", "sequence", "name", "params")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    sequence: str
+    name: str
+    params: _struct_pb2.Struct
+    def __init__(self, model: _Optional[str] = ..., sequence: _Optional[str] = ..., name: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class PredictResponse(_message.Message):
+    __slots__ = ("success", "job_id", "model", "status", "credits_used", "message")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_USED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    job_id: str
+    model: str
+    status: str
+    credits_used: int
+    message: str
+    def __init__(self, success: _Optional[bool] = ..., job_id: _Optional[str] = ..., model: _Optional[str] = ..., status: _Optional[str] = ..., credits_used: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class BatchJob(_message.Message):
+    __slots__ = ("model", "sequence", "name", "params")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    sequence: str
+    name: str
+    params: _struct_pb2.Struct
+    def __init__(self, model: _Optional[str] = ..., sequence: _Optional[str] = ..., name: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class SubmitBatchRequest(_message.Message):
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[BatchJob]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[BatchJob, _Mapping]]] = ...) -> None: ...
+
+class BatchSummary(_message.Message):
+    __slots__ = ("total", "successful", "failed", "total_credits_used")
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    SUCCESSFUL_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_CREDITS_USED_FIELD_NUMBER: _ClassVar[int]
+    total: int
+    successful: int
+    failed: int
+    total_credits_used: int
+    def __init__(self, total: _Optional[int] = ..., successful: _Optional[int] = ..., failed: _Optional[int] = ..., total_credits_used: _Optional[int] = ...) -> None: ...
+
+class BatchResult(_message.Message):
+    __slots__ = ("index", "success", "job_id", "model", "credits_used", "error", "message")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_USED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    success: bool
+    job_id: str
+    model: str
+    credits_used: int
+    error: str
+    message: str
+    def __init__(self, index: _Optional[int] = ..., success: _Optional[bool] = ..., job_id: _Optional[str] = ..., model: _Optional[str] = ..., credits_used: _Optional[int] = ..., error: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class SubmitBatchResponse(_message.Message):
+    __slots__ = ("success", "summary", "results")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    summary: BatchSummary
+    results: _containers.RepeatedCompositeFieldContainer[BatchResult]
+    def __init__(self, success: _Optional[bool] = ..., summary: _Optional[_Union[BatchSummary, _Mapping]] = ..., results: _Optional[_Iterable[_Union[BatchResult, _Mapping]]] = ...) -> None: ...
+
+class Job(_message.Message):
+    __slots__ = ("job_id", "name", "status", "model", "created_at", "updated_at", "output_file", "download_url", "error", "credits_used", "metrics", "metadata", "formats")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FILE_FIELD_NUMBER: _ClassVar[int]
+    DOWNLOAD_URL_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_USED_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    FORMATS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    name: str
+    status: str
+    model: str
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    output_file: str
+    download_url: str
+    error: str
+    credits_used: int
+    metrics: _struct_pb2.Struct
+    metadata: _struct_pb2.Struct
+    formats: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., model: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output_file: _Optional[str] = ..., download_url: _Optional[str] = ..., error: _Optional[str] = ..., credits_used: _Optional[int] = ..., metrics: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., formats: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class GetJobResponse(_message.Message):
+    __slots__ = ("job_id", "name", "status", "model", "created_at", "updated_at", "output_file", "download_url", "error", "credits_used", "metrics", "metadata", "formats")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FILE_FIELD_NUMBER: _ClassVar[int]
+    DOWNLOAD_URL_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_USED_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    FORMATS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    name: str
+    status: str
+    model: str
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    output_file: str
+    download_url: str
+    error: str
+    credits_used: int
+    metrics: _struct_pb2.Struct
+    metadata: _struct_pb2.Struct
+    formats: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., model: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output_file: _Optional[str] = ..., download_url: _Optional[str] = ..., error: _Optional[str] = ..., credits_used: _Optional[int] = ..., metrics: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., formats: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListJobsRequest(_message.Message):
+    __slots__ = ("status", "model", "limit", "offset")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    model: str
+    limit: int
+    offset: int
+    def __init__(self, status: _Optional[str] = ..., model: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class Pagination(_message.Message):
+    __slots__ = ("total", "limit", "offset", "has_more")
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+    def __init__(self, total: _Optional[int] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., has_more: _Optional[bool] = ...) -> None: ...
+
+class ListJobsResponse(_message.Message):
+    __slots__ = ("jobs", "pagination")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    PAGINATION_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[Job]
+    pagination: Pagination
+    def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., pagination: _Optional[_Union[Pagination, _Mapping]] = ...) -> None: ...
+
+class DownloadJobOutputRequest(_message.Message):
+    __slots__ = ("job_id", "format")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    format: str
+    def __init__(self, job_id: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
+
+class CancelJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class CancelJobResponse(_message.Message):
+    __slots__ = ("success", "job_id", "status", "message", "credits_refunded")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_REFUNDED_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    job_id: str
+    status: str
+    message: str
+    credits_refunded: int
+    def __init__(self, success: _Optional[bool] = ..., job_id: _Optional[str] = ..., status: _Optional[str] = ..., message: _Optional[str] = ..., credits_refunded: _Optional[int] = ...) -> None: ...
+
+class GetAccountRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Account(_message.Message):
+    __slots__ = ("id", "username", "email", "created_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    username: str
+    email: str
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., username: _Optional[str] = ..., email: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Credits(_message.Message):
+    __slots__ = ("balance", "currency")
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    balance: int
+    currency: str
+    def __init__(self, balance: _Optional[int] = ..., currency: _Optional[str] = ...) -> None: ...
+
+class JobCounts(_message.Message):
+    __slots__ = ("total", "completed", "active", "failed")
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    total: int
+    completed: int
+    active: int
+    failed: int
+    def __init__(self, total: _Optional[int] = ..., completed: _Optional[int] = ..., active: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
+
+class GetAccountResponse(_message.Message):
+    __slots__ = ("account", "credits", "jobs")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    account: Account
+    credits: Credits
+    jobs: JobCounts
+    def __init__(self, account: _Optional[_Union[Account, _Mapping]] = ..., credits: _Optional[_Union[Credits, _Mapping]] = ..., jobs: _Optional[_Union[JobCounts, _Mapping]] = ...) -> None: ...
+
+class GetUsageRequest(_message.Message):
+    __slots__ = ("days",)
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    days: int
+    def __init__(self, days: _Optional[int] = ...) -> None: ...
+
+class UsagePeriod(_message.Message):
+    __slots__ = ("days", "start_date", "end_date")
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    START_DATE_FIELD_NUMBER: _ClassVar[int]
+    END_DATE_FIELD_NUMBER: _ClassVar[int]
+    days: int
+    start_date: str
+    end_date: str
+    def __init__(self, days: _Optional[int] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ...) -> None: ...
+
+class UsageTotals(_message.Message):
+    __slots__ = ("requests", "credits_used", "avg_response_time_ms")
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_USED_FIELD_NUMBER: _ClassVar[int]
+    AVG_RESPONSE_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    requests: int
+    credits_used: int
+    avg_response_time_ms: float
+    def __init__(self, requests: _Optional[int] = ..., credits_used: _Optional[int] = ..., avg_response_time_ms: _Optional[float] = ...) -> None: ...
+
+class EndpointUsage(_message.Message):
+    __slots__ = ("endpoint", "requests", "credits_used")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_USED_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    requests: int
+    credits_used: int
+    def __init__(self, endpoint: _Optional[str] = ..., requests: _Optional[int] = ..., credits_used: _Optional[int] = ...) -> None: ...
+
+class ModelUsage(_message.Message):
+    __slots__ = ("model", "requests", "credits_used")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_USED_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    requests: int
+    credits_used: int
+    def __init__(self, model: _Optional[str] = ..., requests: _Optional[int] = ..., credits_used: _Optional[int] = ...) -> None: ...
+
+class DailyUsage(_message.Message):
+    __slots__ = ("date", "requests", "credits_used")
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_USED_FIELD_NUMBER: _ClassVar[int]
+    date: str
+    requests: int
+    credits_used: int
+    def __init__(self, date: _Optional[str] = ..., requests: _Optional[int] = ..., credits_used: _Optional[int] = ...) -> None: ...
+
+class GetUsageResponse(_message.Message):
+    __slots__ = ("period", "totals", "by_endpoint", "by_model", "daily")
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
+    BY_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    BY_MODEL_FIELD_NUMBER: _ClassVar[int]
+    DAILY_FIELD_NUMBER: _ClassVar[int]
+    period: UsagePeriod
+    totals: UsageTotals
+    by_endpoint: _containers.RepeatedCompositeFieldContainer[EndpointUsage]
+    by_model: _containers.RepeatedCompositeFieldContainer[ModelUsage]
+    daily: _containers.RepeatedCompositeFieldContainer[DailyUsage]
+    def __init__(self, period: _Optional[_Union[UsagePeriod, _Mapping]] = ..., totals: _Optional[_Union[UsageTotals, _Mapping]] = ..., by_endpoint: _Optional[_Iterable[_Union[EndpointUsage, _Mapping]]] = ..., by_model: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., daily: _Optional[_Iterable[_Union[DailyUsage, _Mapping]]] = ...) -> None: ...
+
+class Webhook(_message.Message):
+    __slots__ = ("webhook_id", "url", "events", "created_at")
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    webhook_id: str
+    url: str
+    events: _containers.RepeatedScalarFieldContainer[str]
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, webhook_id: _Optional[str] = ..., url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListWebhooksRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListWebhooksResponse(_message.Message):
+    __slots__ = ("webhooks",)
+    WEBHOOKS_FIELD_NUMBER: _ClassVar[int]
+    webhooks: _containers.RepeatedCompositeFieldContainer[Webhook]
+    def __init__(self, webhooks: _Optional[_Iterable[_Union[Webhook, _Mapping]]] = ...) -> None: ...
+
+class CreateWebhookRequest(_message.Message):
+    __slots__ = ("url", "events")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    events: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CreateWebhookResponse(_message.Message):
+    __slots__ = ("success", "webhook", "secret", "message")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    webhook: Webhook
+    secret: str
+    message: str
+    def __init__(self, success: _Optional[bool] = ..., webhook: _Optional[_Union[Webhook, _Mapping]] = ..., secret: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class DeleteWebhookRequest(_message.Message):
+    __slots__ = ("webhook_id",)
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    webhook_id: str
+    def __init__(self, webhook_id: _Optional[str] = ...) -> None: ...
+
+class DeleteWebhookResponse(_message.Message):
+    __slots__ = ("success", "webhook_id", "message")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    webhook_id: str
+    message: str
+    def __init__(self, success: _Optional[bool] = ..., webhook_id: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class TestWebhookRequest(_message.Message):
+    __slots__ = ("webhook_id",)
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    webhook_id: str
+    def __init__(self, webhook_id: _Optional[str] = ...) -> None: ...
+
+class TestWebhookResponse(_message.Message):
+    __slots__ = ("success", "webhook_id", "status_code", "message")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    webhook_id: str
+    status_code: int
+    message: str
+    def __init__(self, success: _Optional[bool] = ..., webhook_id: _Optional[str] = ..., status_code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
