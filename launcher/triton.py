@@ -1,0 +1,235 @@
+"""Start and stop a real `tritonserver` from the nvidia-pytriton wheel.
+
+The wheel ships tritonserver 2.51 with the python backend and a stub per
+Python version. Three things make it run from this project's venv (see
+shared/notes/triton-on-cpu.md): the 3.11 stub must sit where the python
+backend looks for it, LD_LIBRARY_PATH must start with this interpreter's own
+libpython, and PATH must start with the venv's bin/ so the stub embeds the
+venv's interpreter (numpy < 2 lives there).
+
+    with TritonProcess.start(model_repository, ["esmfold"]) as triton:
+        triton.wait_ready(timeout_s=120)
+        client = tritonclient.grpc.InferenceServerClient(triton.grpc_url)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from launcher.ports import free_port
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_REPOSITORY = REPO_ROOT / "triton_models"
+SHM_DIR = Path("/dev/shm")
+SHM_PREFIX = "triton_python_backend_shm_region_"
+
+
+class TritonStartError(RuntimeError):
+    """tritonserver is missing, exited early, or did not become ready in time."""
+
+
+@dataclass(frozen=True)
+class TritonInstall:
+    """Where the wheel put the server, its backends and the per-Python stubs."""
+
+    binary: Path
+    backend_dir: Path
+
+    @classmethod
+    def locate(cls) -> TritonInstall:
+        try:
+            import pytriton
+        except ImportError as exc:  # pragma: no cover - install problem
+            raise TritonStartError("nvidia-pytriton is not installed; run the install command in the README") from exc
+        root = Path(pytriton.__file__).resolve().parent / "tritonserver"
+        install = cls(binary=root / "bin" / "tritonserver", backend_dir=root / "backends")
+        install._place_stub(root / "python_backend_stubs")
+        return install
+
+    def _place_stub(self, stubs_dir: Path) -> None:
+        """Copy this Python's stub beside the python backend (keeps the wheel's relative RPATH working)."""
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        source = stubs_dir / version / "triton_python_backend_stub"
+        target = self.backend_dir / "python" / "triton_python_backend_stub"
+        if not source.exists():
+            raise TritonStartError(f"no Triton python backend stub for Python {version} in {stubs_dir}")
+        if not target.exists() or target.stat().st_size != source.stat().st_size:
+            shutil.copy2(source, target)
+
+
+def triton_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment tritonserver and its python stubs need (see module docstring)."""
+    env = dict(os.environ if base is None else base)
+    libdir = sysconfig.get_config_var("LIBDIR") or ""
+    venv_bin = str(Path(sys.executable).parent)
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (libdir, env.get("LD_LIBRARY_PATH", "")) if p)
+    env["PATH"] = os.pathsep.join(p for p in (venv_bin, env.get("PATH", "")) if p)
+    # Model code imports the science package whether or not the project is pip-installed.
+    extra = [str(REPO_ROOT), str(REPO_ROOT / "triton_models")]
+    env["PYTHONPATH"] = os.pathsep.join([*extra, *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)])
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    return env
+
+
+@dataclass(frozen=True)
+class TritonPorts:
+    http: int
+    grpc: int
+    metrics: int
+
+    @classmethod
+    def pick(cls, host: str = "127.0.0.1") -> TritonPorts:
+        return cls(http=free_port(host), grpc=free_port(host), metrics=free_port(host))
+
+
+class TritonProcess:
+    """A running tritonserver serving some models of a model repository (explicit model control)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], ports: TritonPorts, models: Sequence[str],
+                 log_path: Path | None, shm_before: frozenset[str]) -> None:
+        self.process = process
+        self.ports = ports
+        self.models = tuple(models)
+        self.log_path = log_path
+        self._shm_before = shm_before
+
+    @property
+    def grpc_url(self) -> str:
+        return f"127.0.0.1:{self.ports.grpc}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.http}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.metrics}/metrics"
+
+    @classmethod
+    def start(
+        cls,
+        model_repository: Path = DEFAULT_MODEL_REPOSITORY,
+        models: Iterable[str] = ("esmfold", "alphafold2", "diffdock"),
+        *,
+        ports: TritonPorts | None = None,
+        log_path: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> TritonProcess:
+        install = TritonInstall.locate()
+        ports = ports or TritonPorts.pick()
+        models = list(models)
+        args = [
+            str(install.binary),
+            f"--model-repository={model_repository}",
+            f"--backend-directory={install.backend_dir}",
+            "--model-control-mode=explicit",
+            *(f"--load-model={m}" for m in models),
+            # Configs are complete; auto-complete would import every model.py twice.
+            "--disable-auto-complete-config",
+            # One broken model must not take the others down; /v1/health reports it.
+            "--exit-on-error=false",
+            "--strict-readiness=false",
+            f"--http-port={ports.http}",
+            f"--grpc-port={ports.grpc}",
+            f"--metrics-port={ports.metrics}",
+            "--allow-metrics=true",
+            "--allow-gpu-metrics=false",
+            "--log-verbose=0",
+            *extra_args,
+        ]
+        out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed by the child's lifetime
+        shm_before = _shm_regions()
+        process = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, env=triton_environment(env), start_new_session=True
+        )
+        if log_path:
+            out.close()  # type: ignore[union-attr]
+        log.info("triton started", extra={"action": "triton.start", "pid": process.pid, "grpc_port": ports.grpc})
+        return cls(process, ports, models, log_path, shm_before)
+
+    def model_ready(self, model: str) -> bool:
+        return _http_ok(f"{self.http_url}/v2/models/{model}/ready")
+
+    def live(self) -> bool:
+        return _http_ok(f"{self.http_url}/v2/health/live")
+
+    def wait_ready(self, timeout_s: float = 300.0, models: Sequence[str] | None = None) -> None:
+        """Block until the server is live and every requested model is ready."""
+        wanted = list(self.models if models is None else models)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise TritonStartError(f"tritonserver exited with {self.process.returncode}; {self._log_tail()}")
+            if self.live() and all(self.model_ready(m) for m in wanted):
+                return
+            time.sleep(0.25)
+        not_ready = [m for m in wanted if not self.model_ready(m)]
+        raise TritonStartError(f"models not ready after {timeout_s:.0f} s: {not_ready}; {self._log_tail()}")
+
+    def _log_tail(self, lines: int = 30) -> str:
+        if not self.log_path or not self.log_path.exists():
+            return "no log file"
+        text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        return "log tail:\n" + "\n".join(text)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM the server's process group, SIGKILL after `timeout_s`, then remove its shm regions."""
+        if self.process.poll() is None:
+            _signal_group(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        # Stubs of a killed server leave their shared-memory regions behind.
+        for name in _shm_regions() - self._shm_before:
+            (SHM_DIR / name).unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """SIGKILL the whole server (fault-injection tests)."""
+        _signal_group(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def __enter__(self) -> TritonProcess:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _shm_regions() -> frozenset[str]:
+    if not SHM_DIR.exists():
+        return frozenset()
+    return frozenset(p.name for p in SHM_DIR.iterdir() if p.name.startswith(SHM_PREFIX))
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
