@@ -1,0 +1,79 @@
+"""ESMFold settings, shared by the Triton model and the job-service spec.
+
+Defaults are safe for a laptop or CI: no weights directory means the built-in
+tiny, randomly initialised model of the real architecture (not a real
+prediction). Production points PHONOS_ESMFOLD_WEIGHTS_DIR at a local copy of
+`facebook/esmfold_v1` (`config.json` + `model.safetensors` or `pytorch_model.bin`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+from phonos_config.env import env_int, env_path
+
+# The seed's documented range for `params.num_recycles` and `params.chunk_size`.
+MIN_RECYCLES = 1
+MAX_RECYCLES = 24
+DEFAULT_RECYCLES = 4
+DEFAULT_CHUNK_SIZE = 128
+MAX_CHUNK_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class EsmFoldSettings:
+    weights_dir: Path | None = None  # None: built-in tiny random model (tests, `phonos serve`)
+    max_length: int = 1000  # residues; longer submissions get a 400 before credits are taken
+    # Above this length chunking is forced even when a request asks for 0 (off):
+    # unchunked long sequences exhaust memory and are reported to go silently
+    # wrong above ~1,000 aa (esm#641, #560).
+    auto_chunk_length: int = 512  # residues
+    auto_chunk_size: int = DEFAULT_CHUNK_SIZE  # the chunk used when chunking is forced
+    num_threads: int = 1  # torch intra-op threads per Triton instance (instances share the cores)
+    tiny_seed: int = 0  # seed of the built-in tiny model's random weights
+    timeout_s: int = 600  # the longest one Triton call may take before the job fails
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Self:
+        settings = cls(
+            weights_dir=env_path(env, "PHONOS_ESMFOLD_WEIGHTS_DIR"),
+            max_length=env_int(env, "PHONOS_ESMFOLD_MAX_LENGTH", cls.max_length),
+            auto_chunk_length=env_int(env, "PHONOS_ESMFOLD_AUTO_CHUNK_LENGTH", cls.auto_chunk_length),
+            auto_chunk_size=env_int(env, "PHONOS_ESMFOLD_AUTO_CHUNK_SIZE", cls.auto_chunk_size),
+            num_threads=env_int(env, "PHONOS_ESMFOLD_NUM_THREADS", cls.num_threads),
+            tiny_seed=env_int(env, "PHONOS_ESMFOLD_TINY_SEED", cls.tiny_seed),
+            timeout_s=env_int(env, "PHONOS_ESMFOLD_TIMEOUT_S", cls.timeout_s),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Reject settings that would only fail later, mid-request."""
+        if self.max_length < 1:
+            raise ValueError(f"PHONOS_ESMFOLD_MAX_LENGTH must be at least 1, got {self.max_length}")
+        if self.auto_chunk_length < 1:
+            raise ValueError(f"PHONOS_ESMFOLD_AUTO_CHUNK_LENGTH must be at least 1, got {self.auto_chunk_length}")
+        if not 1 <= self.auto_chunk_size <= MAX_CHUNK_SIZE:
+            raise ValueError(
+                f"PHONOS_ESMFOLD_AUTO_CHUNK_SIZE must be between 1 and {MAX_CHUNK_SIZE}, got {self.auto_chunk_size}"
+            )
+        if self.num_threads < 1:
+            raise ValueError(f"PHONOS_ESMFOLD_NUM_THREADS must be at least 1, got {self.num_threads}")
+        if self.timeout_s < 1:
+            raise ValueError(f"PHONOS_ESMFOLD_TIMEOUT_S must be at least 1, got {self.timeout_s}")
+
+    @property
+    def uses_tiny_weights(self) -> bool:
+        return self.weights_dir is None
+
+    def effective_chunk_size(self, length: int, requested: int) -> int | None:
+        """The trunk chunk size for one sequence; None means unchunked.
+
+        `requested` 0 means off, which is honoured only up to `auto_chunk_length`.
+        """
+        if requested > 0:
+            return requested
+        return self.auto_chunk_size if length > self.auto_chunk_length else None

@@ -1,0 +1,1 @@
+"""Science code of the phonos models; importable without Triton (never imports triton_python_backend_utils)."""

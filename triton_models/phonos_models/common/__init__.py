@@ -1,0 +1,1 @@
+"""Helpers shared by the structure models: structure files, weight provenance, typed errors."""

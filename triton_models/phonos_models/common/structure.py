@@ -1,0 +1,124 @@
+"""Protein structure files (PDB, mmCIF) from atom37 coordinates, written with gemmi.
+
+Layered as in AlphaFold's `common/protein.py`: arrays in (`ProteinChain`),
+text out. Confidence goes to the B-factor column on the 0–100 pLDDT scale
+(AlphaFold and fair-esm convention; transformers' ESMFold writes 0–1).
+Provenance goes in PDB REMARKs and in an mmCIF `_phonos_provenance` category,
+so a file that leaves the service still says which weights made it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import gemmi
+import numpy as np
+
+# AlphaFold2's atom37 order (alphafold/common/residue_constants.py `atom_types`);
+# transformers' vendored openfold uses the same list (checked by a test).
+ATOM37_NAMES: tuple[str, ...] = (
+    "N", "CA", "C", "CB", "O", "CG", "CG1", "CG2", "OG", "OG1", "SG", "CD", "CD1", "CD2", "ND1", "ND2",
+    "OD1", "OD2", "SD", "CE", "CE1", "CE2", "CE3", "NE", "NE1", "NE2", "OE1", "OE2", "CH2", "NH1", "NH2",
+    "OH", "CZ", "CZ2", "CZ3", "NZ", "OXT",
+)  # fmt: skip
+CA_INDEX = 1
+
+ONE_TO_THREE: dict[str, str] = {
+    "A": "ALA", "R": "ARG", "N": "ASN", "D": "ASP", "C": "CYS", "Q": "GLN", "E": "GLU", "G": "GLY",
+    "H": "HIS", "I": "ILE", "L": "LEU", "K": "LYS", "M": "MET", "F": "PHE", "P": "PRO", "S": "SER",
+    "T": "THR", "W": "TRP", "Y": "TYR", "V": "VAL", "X": "UNK",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ProteinChain:
+    """One predicted chain. Residues are numbered 1..L."""
+
+    sequence: str  # one-letter codes, length L (X = unknown)
+    atom_positions: np.ndarray  # [L, 37, 3] float, Å, atom37 order
+    atom_mask: np.ndarray  # [L, 37] {0, 1}: 1 where the atom is present
+    residue_plddt: np.ndarray  # [L] float, 0–100, written to every atom's B-factor
+    chain_id: str = "A"
+
+    def __post_init__(self) -> None:
+        length = len(self.sequence)
+        if self.atom_positions.shape != (length, 37, 3):
+            raise ValueError(f"atom_positions must be [{length}, 37, 3], got {self.atom_positions.shape}")
+        if self.atom_mask.shape != (length, 37):
+            raise ValueError(f"atom_mask must be [{length}, 37], got {self.atom_mask.shape}")
+        if self.residue_plddt.shape != (length,):
+            raise ValueError(f"residue_plddt must be [{length}], got {self.residue_plddt.shape}")
+        if length and (self.residue_plddt.min() < 0 or self.residue_plddt.max() > 100):
+            raise ValueError("residue_plddt must be on the 0-100 scale")
+
+
+def build_structure(chain: ProteinChain, title: str) -> gemmi.Structure:
+    model = gemmi.Model("1")
+    gchain = gemmi.Chain(chain.chain_id)
+    for index, letter in enumerate(chain.sequence):
+        residue = gemmi.Residue()
+        residue.name = ONE_TO_THREE[letter]
+        residue.seqid = gemmi.SeqId(index + 1, " ")
+        residue.entity_type = gemmi.EntityType.Polymer
+        for atom_index in np.flatnonzero(chain.atom_mask[index] > 0.5):
+            name = ATOM37_NAMES[atom_index]
+            atom = gemmi.Atom()
+            atom.name = name
+            atom.element = gemmi.Element(name[0])  # atom37 names start with their element (C, N, O, S)
+            atom.pos = gemmi.Position(*(float(v) for v in chain.atom_positions[index, atom_index]))
+            atom.occ = 1.0
+            atom.b_iso = float(chain.residue_plddt[index])
+            residue.add_atom(atom)
+        gchain.add_residue(residue)
+    model.add_chain(gchain)
+    structure = gemmi.Structure()
+    structure.name = title
+    structure.add_model(model)
+    structure.setup_entities()
+    structure.entities[0].full_sequence = [ONE_TO_THREE[letter] for letter in chain.sequence]
+    structure.assign_serial_numbers()
+    return structure
+
+
+def to_pdb(chain: ProteinChain, remarks: Sequence[str], title: str = "PHONOS PREDICTION") -> str:
+    """PDB text; each remark becomes a `REMARK 250` line (free text, wrapped at 69 columns)."""
+    structure = build_structure(chain, title)
+    structure.raw_remarks = [f"REMARK 250 {line}\n" for text in remarks for line in _wrap(text, 69)]
+    return structure.make_pdb_string()
+
+
+def to_mmcif(chain: ProteinChain, provenance: Mapping[str, str], title: str = "phonos_prediction") -> str:
+    return _with_provenance(build_structure(chain, title).make_mmcif_document(), provenance)
+
+
+def pdb_to_mmcif(pdb_text: str, provenance: Mapping[str, str]) -> str:
+    """mmCIF from a PDB written by `to_pdb`; B-factors (pLDDT) and sequence carry over."""
+    structure = gemmi.read_pdb_string(pdb_text)
+    structure.setup_entities()
+    return _with_provenance(structure.make_mmcif_document(), provenance)
+
+
+def _with_provenance(document: gemmi.cif.Document, provenance: Mapping[str, str]) -> str:
+    block = document.sole_block()
+    if provenance:
+        block.set_mmcif_category(
+            "_phonos_provenance.",
+            {"key": list(provenance.keys()), "value": list(provenance.values())},
+        )
+    return document.as_string()
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    words = text.split()
+    lines: list[str] = []
+    current = ""
+    for word in words:
+        if current and len(current) + 1 + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    if current:
+        lines.append(current)
+    return lines

@@ -1,0 +1,55 @@
+"""Loading ESMFold weights, with provenance.
+
+Two sources: a local checkpoint directory (`config.json` plus
+`model.safetensors` or `pytorch_model.bin`, e.g. a copy of the hub's
+`facebook/esmfold_v1`) loaded offline with `from_pretrained`, or the built-in
+tiny random model. Either way the result carries a `WeightsInfo` whose hash is
+taken over the loaded tensors.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import EsmForProteinFolding
+
+from phonos_models.common.weights import WeightsInfo, state_dict_sha256
+from phonos_models.esmfold.architecture import build_tiny_model
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: EsmForProteinFolding
+    weights: WeightsInfo
+    device: torch.device
+    load_s: float  # seconds spent building/loading and hashing
+
+
+def load_model(weights_dir: Path | None, tiny_seed: int = 0, device: str = "cpu") -> LoadedModel:
+    started = time.perf_counter()
+    if weights_dir is None:
+        model = build_tiny_model(tiny_seed)
+        name, real = f"esmfold-tiny-random-seed{tiny_seed}", False
+    else:
+        model = _from_checkpoint(weights_dir)
+        name, real = weights_dir.resolve().name, True
+    model = model.to(device).eval()
+    model.requires_grad_(False)
+    weights = WeightsInfo(name=name, sha256=state_dict_sha256(model.state_dict()), real=real)
+    return LoadedModel(model=model, weights=weights, device=torch.device(device), load_s=time.perf_counter() - started)
+
+
+def _from_checkpoint(directory: Path) -> EsmForProteinFolding:
+    if not (directory / "config.json").is_file():
+        raise FileNotFoundError(f"ESMFold weights directory {directory} has no config.json")
+    if not any((directory / name).is_file() for name in WEIGHT_FILES):
+        raise FileNotFoundError(f"ESMFold weights directory {directory} holds none of {', '.join(WEIGHT_FILES)}")
+    # Never reach for the network: a missing file must fail here, not download 8 GB.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return EsmForProteinFolding.from_pretrained(str(directory), local_files_only=True)
