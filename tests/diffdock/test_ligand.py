@@ -1,0 +1,88 @@
+"""Ligand featurisation on real molecules: features, bonds, rotatable bonds, seeded conformers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from rdkit import Chem
+
+from phonos_models.diffdock import ligand
+from phonos_models.diffdock.data import LIGAND_FEATURE_DIMS
+
+ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
+IMATINIB = "Cc1ccc(NC(=O)c2ccc(CN3CCN(C)CC3)cc2)cc1Nc1nccc(-c2cccnc2)n1"
+
+
+@pytest.fixture(scope="module")
+def aspirin() -> ligand.Ligand:
+    return ligand.featurize(ASPIRIN, seed=0)
+
+
+@pytest.fixture(scope="module")
+def imatinib() -> ligand.Ligand:
+    return ligand.featurize(IMATINIB, seed=0)
+
+
+def test_aspirin_graph(aspirin: ligand.Ligand) -> None:
+    assert aspirin.num_atoms == 13  # heavy atoms only
+    assert aspirin.x.shape == (13, 16) and aspirin.x.dtype == torch.long
+    assert (aspirin.x < torch.tensor(LIGAND_FEATURE_DIMS)).all()
+    assert aspirin.bond_index.shape == (2, 26)  # 13 bonds, both directions
+    assert aspirin.bond_attr.shape == (26, 4)
+    assert int(aspirin.bond_attr[:, 3].sum()) == 12  # six aromatic ring bonds
+    assert int(aspirin.bond_attr[:, 1].sum()) == 4  # two C=O
+    # atom 0 is the methyl carbon: atomic number 6 → slot 5, sp3, three hydrogens, not aromatic
+    assert aspirin.x[0, 0] == 5 and aspirin.x[0, 7] == 2 and aspirin.x[0, 5] == 3 and aspirin.x[0, 8] == 0
+    ring_atoms = [a.GetIdx() for a in aspirin.mol.GetAtoms() if a.GetIsAromatic()]
+    assert len(ring_atoms) == 6
+    assert (aspirin.x[ring_atoms, 8] == 1).all() and (aspirin.x[ring_atoms, 13] == 1).all()  # aromatic, ring of 6
+    assert torch.allclose(aspirin.pos.mean(0), torch.zeros(3), atol=1e-5)
+
+
+def test_rotatable_bonds_are_bridges_with_the_smaller_side_moving(imatinib: ligand.Ligand) -> None:
+    mol = imatinib.mol
+    assert imatinib.num_torsions == 8
+    for (u, v), mask in zip(imatinib.tor_index.T.tolist(), imatinib.tor_mask, strict=True):
+        bond = mol.GetBondBetweenAtoms(u, v)
+        assert bond is not None and not bond.IsInRing()
+        assert mask[v] and not mask[u]
+        assert 1 < int(mask.sum()) <= imatinib.num_atoms - int(mask.sum())  # the smaller side moves
+        # the moving side is exactly the component of v once the bond is cut
+        frag = Chem.FragmentOnBonds(mol, [bond.GetIdx()], addDummies=False)
+        side = next(set(f) for f in Chem.GetMolFrags(frag) if v in f)
+        assert side == set(torch.nonzero(mask).flatten().tolist())
+
+
+def test_amide_and_ester_bonds_count_as_rotatable(aspirin: ligand.Ligand) -> None:
+    # The reference's definition, not RDKit's rotatable SMARTS: the ester C(=O)–O bond is included.
+    assert aspirin.num_torsions == 3
+    acetyl_c = 1
+    assert acetyl_c in aspirin.tor_index.flatten().tolist()
+
+
+def test_conformers_are_seeded(aspirin: ligand.Ligand) -> None:
+    again = ligand.featurize(ASPIRIN, seed=0)
+    other = ligand.featurize(ASPIRIN, seed=1)
+    assert torch.equal(again.pos, aspirin.pos)
+    assert not torch.allclose(other.pos, aspirin.pos)
+
+
+def test_rigid_molecule_has_no_torsions() -> None:
+    benzene = ligand.featurize("c1ccccc1", seed=0)
+    assert benzene.num_torsions == 0 and benzene.tor_mask.shape == (0, 6) and benzene.tor_index.shape == (2, 0)
+
+
+@pytest.mark.parametrize(
+    ("smiles", "message"),
+    [
+        ("", "empty"),
+        ("C1CC", "could not be parsed"),
+        ("c1cccc1X", "could not be parsed"),
+        ("CCO.[Na+]", "disconnected fragments"),
+        ("CC O", "whitespace"),
+        ("C" * 200, "heavy atoms"),
+    ],
+)
+def test_bad_smiles_are_rejected_with_a_reason(smiles: str, message: str) -> None:
+    with pytest.raises(ligand.LigandError, match=message):
+        ligand.parse_smiles(smiles)

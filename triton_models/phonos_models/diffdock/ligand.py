@@ -1,0 +1,240 @@
+"""Ligand featurisation: SMILES → heavy-atom graph, seeded 3D conformer, rotatable bonds.
+
+Follows the reference inference path (notes/diffdock.md §4): parse the SMILES, add hydrogens,
+embed one conformer with RDKit ETKDGv2 (three tries, then random coordinates + MMFF), remove the
+hydrogens, and featurise the heavy atoms with the 16 categorical features of §3.2. Two deliberate
+differences: the conformer is seeded (the reference is not, pitfall 10) so a `random_seed` gives the
+same poses, and inputs the reference would silently mangle (several disconnected fragments, no heavy
+atoms) are rejected with a message instead.
+
+Rotatable bonds are the reference's, not RDKit's rotatable-bond SMARTS: every bond that is a bridge
+of the heavy-atom graph and whose smaller side has more than one atom (this includes amide C–N and
+non-ring double bonds). The smaller side moves; on a tie the side that is found first, i.e. the
+component holding the lowest atom index, counts as "smaller", as in the reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from rdkit import Chem, RDLogger
+from rdkit.Chem import AllChem
+from rdkit.Chem.rdchem import BondType
+
+from .data import LIGAND_BOND_DIM, LIGAND_FEATURE_DIMS
+
+# Feature vocabularies (reference `allowable_features`); anything else maps to the last ("misc") slot.
+_CHIRALITY = ("CHI_UNSPECIFIED", "CHI_TETRAHEDRAL_CW", "CHI_TETRAHEDRAL_CCW", "CHI_OTHER")
+_DEGREE = tuple(range(11))
+_FORMAL_CHARGE = tuple(range(-5, 6))
+_IMPLICIT_VALENCE = tuple(range(7))
+_NUM_H = tuple(range(9))
+_RADICAL = tuple(range(5))
+_HYBRIDISATION = ("SP", "SP2", "SP3", "SP3D", "SP3D2")
+_NUM_RINGS = tuple(range(7))
+_BOND_INDEX = {BondType.SINGLE: 0, BondType.DOUBLE: 1, BondType.TRIPLE: 2, BondType.AROMATIC: 3}
+
+MAX_HEAVY_ATOMS = 150  # larger "ligands" are peptides/macromolecules; DiffDock is not trained on them
+MAX_SMILES_LENGTH = 2000
+
+
+class LigandError(ValueError):
+    """The SMILES cannot be docked; the message says why (shown to the user as a 400)."""
+
+
+@dataclass(frozen=True)
+class Ligand:
+    """One featurised ligand (heavy atoms only), positions centred on the ligand centroid."""
+
+    mol: Chem.Mol  # heavy-atom RDKit molecule with one conformer (the topology written to SDF)
+    x: torch.Tensor  # [N, 16] int64 categorical features (data.LIGAND_FEATURE_DIMS)
+    pos: torch.Tensor  # [N, 3] float32, Å, centred (mean = 0)
+    bond_index: torch.Tensor  # [2, E_b] int64, both directions of each bond, bond order of the mol
+    bond_attr: torch.Tensor  # [E_b, 4] float32 one-hot (single, double, triple, aromatic)
+    tor_index: torch.Tensor  # [2, T] int64; row 0 = u (stays), row 1 = v (moving side)
+    tor_mask: torch.Tensor  # [T, N] bool, atoms that rotate with torsion k
+    used_random_coords: bool  # ETKDG failed three times and random coordinates + MMFF were used
+
+    @property
+    def num_atoms(self) -> int:
+        return int(self.pos.shape[0])
+
+    @property
+    def num_torsions(self) -> int:
+        return int(self.tor_index.shape[1])
+
+
+def _slot(vocabulary: tuple[object, ...], value: object) -> int:
+    try:
+        return vocabulary.index(value)
+    except ValueError:
+        return len(vocabulary)  # the misc slot right after the vocabulary
+
+
+def atom_features(mol: Chem.Mol) -> torch.Tensor:
+    """[N, 16] int64 categorical features of the heavy-atom molecule (reference order)."""
+    rings = mol.GetRingInfo()
+    rows = []
+    for idx, atom in enumerate(mol.GetAtoms()):
+        chirality = str(atom.GetChiralTag())
+        if chirality not in _CHIRALITY:  # square-planar, trigonal-bipyramidal, octahedral
+            chirality = "CHI_OTHER"
+        atomic_num = atom.GetAtomicNum()
+        rows.append(
+            [
+                atomic_num - 1 if 1 <= atomic_num <= 118 else 118,
+                _CHIRALITY.index(chirality),
+                _slot(_DEGREE, atom.GetTotalDegree()),
+                _slot(_FORMAL_CHARGE, atom.GetFormalCharge()),
+                _slot(_IMPLICIT_VALENCE, atom.GetValence(Chem.ValenceType.IMPLICIT)),
+                _slot(_NUM_H, atom.GetTotalNumHs()),
+                _slot(_RADICAL, atom.GetNumRadicalElectrons()),
+                _slot(_HYBRIDISATION, str(atom.GetHybridization())),
+                int(atom.GetIsAromatic()),
+                _slot(_NUM_RINGS, rings.NumAtomRings(idx)),
+                *(int(rings.IsAtomInRingOfSize(idx, size)) for size in range(3, 9)),
+            ]
+        )
+    x = torch.tensor(rows, dtype=torch.long).reshape(-1, len(LIGAND_FEATURE_DIMS))
+    assert (x < torch.tensor(LIGAND_FEATURE_DIMS)).all()
+    return x
+
+
+def bond_graph(mol: Chem.Mol) -> tuple[torch.Tensor, torch.Tensor]:
+    """Directed bond edges (u→v then v→u per bond) and their one-hot bond types."""
+    index: list[list[int]] = [[], []]
+    types: list[int] = []
+    for bond in mol.GetBonds():
+        u, v = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+        index[0] += [u, v]
+        index[1] += [v, u]
+        types += 2 * [_BOND_INDEX.get(bond.GetBondType(), 0)]  # dative etc. count as single, like the reference
+    edge_index = torch.tensor(index, dtype=torch.long).reshape(2, -1)
+    attr = torch.nn.functional.one_hot(torch.tensor(types, dtype=torch.long), LIGAND_BOND_DIM).float()
+    return edge_index, attr.reshape(-1, LIGAND_BOND_DIM)
+
+
+def _components(n: int, adjacency: list[set[int]]) -> list[list[int]]:
+    """Connected components, in order of their lowest atom index."""
+    seen = [False] * n
+    out = []
+    for start in range(n):
+        if seen[start]:
+            continue
+        stack, comp = [start], []
+        seen[start] = True
+        while stack:
+            a = stack.pop()
+            comp.append(a)
+            for b in adjacency[a]:
+                if not seen[b]:
+                    seen[b] = True
+                    stack.append(b)
+        out.append(sorted(comp))
+    return out
+
+
+def torsions(mol: Chem.Mol) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotatable bonds as (u, v) with v on the moving (smaller) side, and the moving-atom masks."""
+    n = mol.GetNumAtoms()
+    adjacency = [set() for _ in range(n)]
+    for bond in mol.GetBonds():
+        adjacency[bond.GetBeginAtomIdx()].add(bond.GetEndAtomIdx())
+        adjacency[bond.GetEndAtomIdx()].add(bond.GetBeginAtomIdx())
+    pairs: list[tuple[int, int]] = []
+    masks: list[np.ndarray] = []
+    for bond in mol.GetBonds():
+        u, v = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+        adjacency[u].discard(v)
+        adjacency[v].discard(u)
+        parts = _components(n, adjacency)
+        adjacency[u].add(v)
+        adjacency[v].add(u)
+        if len(parts) < 2:
+            continue  # ring bond: not a bridge
+        smallest = min(parts, key=len)  # min() keeps the first of equal sizes, as a stable sort would
+        if len(smallest) <= 1:
+            continue  # terminal atom: turning it changes nothing
+        moving = set(smallest)
+        if u in moving:
+            u, v = v, u  # the flagged direction is the one whose second atom moves
+        mask = np.zeros(n, dtype=bool)
+        mask[list(moving)] = True
+        pairs.append((u, v))
+        masks.append(mask)
+    tor_index = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).T.contiguous()
+    tor_mask = torch.from_numpy(np.stack(masks)) if masks else torch.zeros(0, n, dtype=torch.bool)
+    return tor_index, tor_mask
+
+
+def parse_smiles(smiles: str) -> Chem.Mol:
+    """A sanitised RDKit molecule, or `LigandError` saying what is wrong with the SMILES."""
+    text = smiles.strip()
+    if not text:
+        raise LigandError("ligand SMILES is empty")
+    if len(text) > MAX_SMILES_LENGTH:
+        raise LigandError(f"ligand SMILES is {len(text)} characters; the limit is {MAX_SMILES_LENGTH}")
+    if any(c.isspace() for c in text):
+        raise LigandError("ligand SMILES contains whitespace; give exactly one SMILES string")
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        mol = Chem.MolFromSmiles(text)
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+    if mol is None:
+        raise LigandError(f"ligand SMILES {text[:80]!r} could not be parsed by RDKit (check brackets, ring closures, valences)")
+    heavy = mol.GetNumHeavyAtoms()
+    if heavy == 0:
+        raise LigandError("ligand has no heavy atoms")
+    if heavy > MAX_HEAVY_ATOMS:
+        raise LigandError(f"ligand has {heavy} heavy atoms; at most {MAX_HEAVY_ATOMS} are supported")
+    fragments = Chem.GetMolFrags(mol)
+    if len(fragments) > 1:
+        raise LigandError(
+            f"ligand SMILES has {len(fragments)} disconnected fragments; dock one molecule "
+            "(remove counter-ions and solvents)"
+        )
+    return mol
+
+
+def embed_conformer(mol: Chem.Mol, seed: int) -> tuple[Chem.Mol, bool]:
+    """Heavy-atom molecule with one seeded ETKDGv2 conformer, and whether random coordinates were needed."""
+    with_h = Chem.AddHs(mol)
+    params = AllChem.ETKDGv2()
+    # RDKit gives seeds 0 and 1 the same stream; derive well-spread positive seeds from the user's.
+    rdkit_seeds = np.random.default_rng(seed).integers(1, 2**31 - 1, size=4)
+    conf_id = -1
+    for attempt in range(3):  # the reference retries three times before falling back
+        params.randomSeed = int(rdkit_seeds[attempt])
+        conf_id = AllChem.EmbedMolecule(with_h, params)
+        if conf_id != -1:
+            break
+    used_random = conf_id == -1
+    if used_random:
+        params.randomSeed = int(rdkit_seeds[3])
+        params.useRandomCoords = True
+        if AllChem.EmbedMolecule(with_h, params) == -1:
+            raise LigandError("RDKit could not generate 3D coordinates for the ligand")
+        AllChem.MMFFOptimizeMolecule(with_h, confId=0)
+    return Chem.RemoveHs(with_h), used_random
+
+
+def featurize(smiles: str, seed: int = 0) -> Ligand:
+    """SMILES → `Ligand`; raises `LigandError` for input that cannot be docked."""
+    heavy, used_random = embed_conformer(parse_smiles(smiles), seed)
+    pos = torch.from_numpy(heavy.GetConformer().GetPositions()).float()
+    pos = pos - pos.mean(dim=0, keepdim=True)
+    bond_index, bond_attr = bond_graph(heavy)
+    tor_index, tor_mask = torsions(heavy)
+    return Ligand(
+        mol=heavy,
+        x=atom_features(heavy),
+        pos=pos,
+        bond_index=bond_index,
+        bond_attr=bond_attr,
+        tor_index=tor_index,
+        tor_mask=tor_mask,
+        used_random_coords=used_random,
+    )

@@ -1,0 +1,200 @@
+"""Receptor featurisation: PDB text → residues (CA nodes), amino-acid indices, heavy atoms, sequences.
+
+Follows the reference's ProDy path (notes/diffdock.md §4, pitfalls 8–9), with gemmi as the parser:
+* first model only, first alternative location kept, hydrogens and waters dropped;
+* a residue is a node when it is an amino acid (standard or modified, e.g. MSE) with a CA atom; a
+  calcium ion named "CA" is not; nodes stay in file order;
+* heavy atoms per residue are the reference's 14 fixed slots per residue type (`ATOM_ORDER`), so the
+  confidence model sees exactly the atoms it was trained on (no OXT, no hydrogens);
+* chains are `segment + chain id`; each chain's sequence is embedded separately by ESM-2, with
+  letters outside the 20 standard ones sent as G. Unlike the reference (which concatenates the
+  embeddings in *sorted* chain order and so mismatches files whose chains are not sorted) we put
+  every embedding back on its own residue.
+All coordinates are shifted so that the mean CA sits at the origin; `center` is added back on output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gemmi
+import numpy as np
+import torch
+
+from .data import RECEPTOR_ATOM_FEATURE_DIMS, RESIDUE_FEATURE_DIMS
+
+MAX_RESIDUES = 3000  # the reference refuses larger receptors
+MAX_CHAIN_LENGTH = 1022  # ESM-2's positional limit per chain (the reference truncates and then fails)
+
+# Reference residue vocabulary (`possible_amino_acids`); index 37 = misc.
+AMINO_ACIDS: tuple[str, ...] = (
+    "ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE", "LEU", "LYS", "MET",
+    "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL", "HIP", "HIE", "TPO", "HID", "LEV", "MEU",
+    "PTR", "GLV", "CYT", "SEP", "HIZ", "CYM", "GLM", "ASQ", "TYS", "CYX", "GLZ",
+)  # fmt: skip
+# Atom-name classes (`possible_atom_type_2`) and names (`possible_atom_type_3`); last index = misc.
+ATOM_TYPE_2: tuple[str, ...] = (
+    "C*", "CA", "CB", "CD", "CE", "CG", "CH", "CZ", "N*", "ND", "NE", "NH", "NZ", "O*", "OD",
+    "OE", "OG", "OH", "OX", "S*", "SD", "SG",
+)  # fmt: skip
+ATOM_TYPE_3: tuple[str, ...] = (
+    "C", "CA", "CB", "CD", "CD1", "CD2", "CE", "CE1", "CE2", "CE3", "CG", "CG1", "CG2", "CH2",
+    "CZ", "CZ2", "CZ3", "N", "ND1", "ND2", "NE", "NE1", "NE2", "NH1", "NH2", "NZ", "O", "OD1",
+    "OD2", "OE1", "OE2", "OG", "OG1", "OH", "OXT", "SD", "SG",
+)  # fmt: skip
+THREE_TO_ONE: dict[str, str] = {
+    "ALA": "A", "ARG": "R", "ASN": "N", "ASP": "D", "CYS": "C", "GLN": "Q", "GLU": "E", "GLY": "G",
+    "HIS": "H", "ILE": "I", "LEU": "L", "LYS": "K", "MET": "M", "PHE": "F", "PRO": "P", "SER": "S",
+    "THR": "T", "TRP": "W", "TYR": "Y", "VAL": "V", "MSE": "M",
+}  # fmt: skip
+ONE_TO_THREE = {one: three for three, one in THREE_TO_ONE.items() if three != "MSE"}
+# Heavy-atom slots per residue type (reference `atom_order`); unknown residues keep the backbone.
+ATOM_ORDER: dict[str, tuple[str, ...]] = {
+    "G": ("N", "CA", "C", "O"),
+    "A": ("N", "CA", "C", "O", "CB"),
+    "S": ("N", "CA", "C", "O", "CB", "OG"),
+    "C": ("N", "CA", "C", "O", "CB", "SG"),
+    "T": ("N", "CA", "C", "O", "CB", "OG1", "CG2"),
+    "P": ("N", "CA", "C", "O", "CB", "CG", "CD"),
+    "V": ("N", "CA", "C", "O", "CB", "CG1", "CG2"),
+    "M": ("N", "CA", "C", "O", "CB", "CG", "SD", "CE"),
+    "N": ("N", "CA", "C", "O", "CB", "CG", "OD1", "ND2"),
+    "I": ("N", "CA", "C", "O", "CB", "CG1", "CG2", "CD1"),
+    "L": ("N", "CA", "C", "O", "CB", "CG", "CD1", "CD2"),
+    "D": ("N", "CA", "C", "O", "CB", "CG", "OD1", "OD2"),
+    "E": ("N", "CA", "C", "O", "CB", "CG", "CD", "OE1", "OE2"),
+    "K": ("N", "CA", "C", "O", "CB", "CG", "CD", "CE", "NZ"),
+    "Q": ("N", "CA", "C", "O", "CB", "CG", "CD", "OE1", "NE2"),
+    "H": ("N", "CA", "C", "O", "CB", "CG", "ND1", "CD2", "CE1", "NE2"),
+    "F": ("N", "CA", "C", "O", "CB", "CG", "CD1", "CD2", "CE1", "CE2", "CZ"),
+    "R": ("N", "CA", "C", "O", "CB", "CG", "CD", "NE", "CZ", "NH1", "NH2"),
+    "Y": ("N", "CA", "C", "O", "CB", "CG", "CD1", "CD2", "CE1", "CE2", "CZ", "OH"),
+    "W": ("N", "CA", "C", "O", "CB", "CG", "CD1", "CD2", "CE2", "CE3", "NE1", "CZ2", "CZ3", "CH2"),
+    "X": ("N", "CA", "C", "O"),
+}
+_ELEMENTS = {"C": 6, "N": 7, "O": 8, "S": 16}
+
+
+class ReceptorError(ValueError):
+    """The PDB cannot be used as a receptor; the message says why (shown to the user as a 400)."""
+
+
+@dataclass(frozen=True)
+class Receptor:
+    """One featurised receptor, centred on its mean CA."""
+
+    aa: torch.Tensor  # [R] int64, index into AMINO_ACIDS (37 = misc)
+    pos: torch.Tensor  # [R, 3] float32, Å, CA positions, centred
+    atom_x: torch.Tensor  # [A, 4] int64 (residue type, element, atom class, atom name)
+    atom_pos: torch.Tensor  # [A, 3] float32, Å, centred
+    atom_res: torch.Tensor  # [A] int64, residue (node) index of each atom
+    center: np.ndarray  # [3] float64, Å, the mean CA subtracted from every coordinate
+    chain_ids: tuple[str, ...]  # [R] chain label (segment + chain id) of each residue
+    esm_sequences: dict[str, str]  # chain label → sequence sent to ESM-2 (non-standard → G)
+    structure: gemmi.Structure  # the cleaned input (first model, no H/water), original frame, for output
+
+    @property
+    def num_residues(self) -> int:
+        return int(self.pos.shape[0])
+
+
+def _slot(vocabulary: tuple[str, ...], value: str) -> int:
+    try:
+        return vocabulary.index(value)
+    except ValueError:
+        return len(vocabulary)
+
+
+def _one_letter(name: str) -> str:
+    return THREE_TO_ONE.get(name, "X")
+
+
+def _atom_row(letter: str, atom_name: str) -> list[int]:
+    residue = _slot(AMINO_ACIDS, ONE_TO_THREE.get(letter, "misc"))
+    atomic_num = _ELEMENTS.get(atom_name[:1], -1)
+    element = atomic_num - 1 if atomic_num > 0 else 118
+    return [residue, element, _slot(ATOM_TYPE_2, (atom_name + "*")[:2]), _slot(ATOM_TYPE_3, atom_name)]
+
+
+def read_structure(pdb_text: str) -> gemmi.Structure:
+    """First model of the PDB text, one conformer per atom, without hydrogens and waters."""
+    if not pdb_text.strip():
+        raise ReceptorError("protein PDB is empty")
+    try:
+        structure = gemmi.read_pdb_string(pdb_text)
+    except (RuntimeError, ValueError) as exc:
+        raise ReceptorError(f"protein PDB could not be parsed: {exc}") from exc
+    if len(structure) == 0:
+        raise ReceptorError("protein PDB has no ATOM/HETATM records")
+    for index in range(len(structure) - 1, 0, -1):
+        del structure[index]
+    structure.remove_alternative_conformations()
+    structure.remove_hydrogens()
+    structure.remove_waters()
+    structure.remove_empty_chains()
+    return structure
+
+
+def featurize(pdb_text: str) -> Receptor:
+    """PDB text → `Receptor`; raises `ReceptorError` when it has no usable protein residues."""
+    structure = read_structure(pdb_text)
+    ca: list[np.ndarray] = []
+    aa: list[int] = []
+    chain_ids: list[str] = []
+    letters: list[str] = []
+    atom_rows: list[list[int]] = []
+    atom_pos: list[np.ndarray] = []
+    atom_res: list[int] = []
+    for chain in structure[0]:
+        for residue in chain:
+            info = gemmi.find_tabulated_residue(residue.name)
+            if info is None or not info.is_amino_acid():
+                continue
+            ca_atom = residue.find_atom("CA", "*")
+            if ca_atom is None:
+                continue
+            letter = _one_letter(residue.name)
+            node = len(ca)
+            ca.append(np.array(ca_atom.pos.tolist()))
+            aa.append(_slot(AMINO_ACIDS, ONE_TO_THREE.get(letter, "misc")))
+            chain_ids.append(residue.segment.strip() + chain.name)
+            letters.append(letter)
+            for name in ATOM_ORDER.get(letter, ATOM_ORDER["X"]):
+                atom = residue.find_atom(name, "*")
+                if atom is None:
+                    continue
+                atom_rows.append(_atom_row(letter, name))
+                atom_pos.append(np.array(atom.pos.tolist()))
+                atom_res.append(node)
+    if not ca:
+        raise ReceptorError(
+            "protein PDB contains no amino-acid residues with a CA atom; DiffDock needs a protein receptor"
+        )
+    if len(ca) > MAX_RESIDUES:
+        raise ReceptorError(f"protein has {len(ca)} residues; at most {MAX_RESIDUES} are supported")
+    sequences: dict[str, str] = {}
+    for label, letter in zip(chain_ids, letters, strict=True):
+        sequences[label] = sequences.get(label, "") + (letter if letter in ONE_TO_THREE else "G")
+    long_chains = {label: len(seq) for label, seq in sequences.items() if len(seq) > MAX_CHAIN_LENGTH}
+    if long_chains:
+        label, length = next(iter(long_chains.items()))
+        raise ReceptorError(
+            f"chain {label!r} has {length} residues; ESM-2 embeds at most {MAX_CHAIN_LENGTH} per chain"
+        )
+    ca_np = np.stack(ca)
+    center = ca_np.mean(axis=0)
+    atom_x = torch.tensor(atom_rows, dtype=torch.long).reshape(-1, len(RECEPTOR_ATOM_FEATURE_DIMS))
+    assert (atom_x < torch.tensor(RECEPTOR_ATOM_FEATURE_DIMS)).all()
+    aa_t = torch.tensor(aa, dtype=torch.long)
+    assert (aa_t < RESIDUE_FEATURE_DIMS[0]).all()
+    return Receptor(
+        aa=aa_t,
+        pos=torch.from_numpy(ca_np - center).float(),
+        atom_x=atom_x,
+        atom_pos=torch.from_numpy(np.stack(atom_pos) - center).float(),
+        atom_res=torch.tensor(atom_res, dtype=torch.long),
+        center=center,
+        chain_ids=tuple(chain_ids),
+        esm_sequences=sequences,
+        structure=structure,
+    )
