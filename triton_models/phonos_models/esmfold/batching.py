@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from phonos_models.common.errors import BadInput
+
 
 @dataclass(frozen=True)
 class FoldJob:
@@ -52,3 +54,39 @@ def plan_batches(
         if current:
             batches.append(current)
     return batches
+
+
+VALID_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYX")
+
+
+def make_job(
+    sequence: str,
+    num_recycles: int,
+    requested_chunk: int,
+    *,
+    max_length: int,
+    auto_chunk_length: int,
+    auto_chunk_size: int,
+    max_recycles: int = 24,
+) -> FoldJob:
+    """A checked job from raw request values; `BadInput` says what is wrong.
+
+    The job service validated already; this guards direct Triton clients.
+    `requested_chunk` 0 means off, honoured up to `auto_chunk_length` residues.
+    """
+    cleaned = "".join(sequence.split()).upper()
+    if not cleaned:
+        raise BadInput("SEQUENCE is empty")
+    bad = sorted(set(cleaned) - VALID_LETTERS)
+    if bad:
+        raise BadInput(f"SEQUENCE has invalid letters {''.join(bad)}; use the 20 amino acids and X")
+    if len(cleaned) > max_length:
+        raise BadInput(f"SEQUENCE is {len(cleaned)} residues; this server accepts at most {max_length}")
+    if not 0 <= num_recycles <= max_recycles:
+        raise BadInput(f"NUM_RECYCLES must be between 0 and {max_recycles}, got {num_recycles}")
+    if requested_chunk < 0:
+        raise BadInput(f"CHUNK_SIZE must be 0 (off) or positive, got {requested_chunk}")
+    chunk: int | None = requested_chunk
+    if requested_chunk == 0:
+        chunk = auto_chunk_size if len(cleaned) > auto_chunk_length else None
+    return FoldJob(sequence=cleaned, num_recycles=num_recycles, chunk_size=chunk)

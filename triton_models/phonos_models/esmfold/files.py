@@ -6,7 +6,10 @@ are not real predictions.
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import numpy as np
 
 from phonos_models.common.structure import ProteinChain, to_mmcif, to_pdb
 from phonos_models.common.weights import TINY_NOTE, WeightsInfo
@@ -68,3 +71,14 @@ def metadata(result: FoldResult, weights: WeightsInfo, load_s: float) -> dict[st
     if not weights.real:
         facts["note"] = TINY_NOTE
     return facts
+
+
+def output_arrays(result: FoldResult, weights: WeightsInfo, load_s: float) -> dict[str, np.ndarray]:
+    """The Triton output tensors of one request, batch dimension 1 included (see config.pbtxt)."""
+    return {
+        "PDB": np.array([[pdb_text(result, weights).encode()]], dtype=object),
+        "PLDDT": result.plddt.astype(np.float32)[None, :],  # [1, L] 0-100
+        "PTM": np.array([[result.ptm]], dtype=np.float32),  # [1, 1]
+        "PAE": result.pae.astype(np.float32)[None, :, :],  # [1, L, L] Å
+        "METADATA": np.array([[json.dumps(metadata(result, weights, load_s)).encode()]], dtype=object),
+    }

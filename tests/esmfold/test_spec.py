@@ -1,0 +1,102 @@
+"""The job-service spec: validation before credits, tensors, decoded result files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import gemmi
+import numpy as np
+import pytest
+
+from jobservice.errors import InvalidArgument
+from jobservice.modelspecs.esmfold import build_spec
+from phonos_models.esmfold.batching import FoldJob
+from phonos_models.esmfold.files import output_arrays
+from phonos_models.esmfold.predict import fold
+
+SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQ"
+
+
+class NoOutputs:
+    async def structure_pdb(self, job_id: str) -> bytes:
+        raise AssertionError("esmfold reads no other job")
+
+
+def validate(sequence: str, params: dict[str, Any], env: dict[str, str] | None = None):
+    return asyncio.run(build_spec(env or {}).validate(sequence, params, NoOutputs()))
+
+
+def test_info_matches_the_seed() -> None:
+    spec = build_spec({})
+    assert (spec.info.id, spec.info.name, spec.info.type, spec.info.cost_credits) == (
+        "esmfold", "ESMFold", "structure_prediction", 10,
+    )
+    assert spec.info.description == "Fast protein structure prediction from Meta AI"
+    assert spec.triton_model == "esmfold" and spec.timeout_s == 600
+
+
+def test_defaults_are_filled_in() -> None:
+    job = validate(" mktay iakq\n", {})
+    assert job.sequence == "MKTAYIAKQ"
+    assert job.params == {"num_recycles": 4, "chunk_size": 128}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"num_recycles": 0}, "between 1 and 24"),
+        ({"num_recycles": 25}, "between 1 and 24"),
+        ({"num_recycles": 2.5}, "must be an integer"),
+        ({"num_recycles": "4"}, "must be an integer"),
+        ({"chunk_size": -1}, "between 0 and 4096"),
+        ({"num_recylces": 3}, "Unknown parameter"),
+    ],
+)
+def test_bad_params_are_rejected(params: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        validate(SEQUENCE, params)
+
+
+def test_length_limit_is_a_setting_and_named_in_the_message() -> None:
+    validate("A" * 50, {}, {"PHONOS_ESMFOLD_MAX_LENGTH": "50"})
+    with pytest.raises(InvalidArgument, match="at most 50"):
+        validate("A" * 51, {}, {"PHONOS_ESMFOLD_MAX_LENGTH": "50"})
+    with pytest.raises(InvalidArgument, match="invalid amino-acid letters: BJ"):
+        validate("MKBJ", {})
+
+
+def test_triton_inputs_are_typed_with_batch_dimension() -> None:
+    spec = build_spec({})
+    job = validate(SEQUENCE, {"num_recycles": 3, "chunk_size": 0})
+    tensors = {t.name: t for t in spec.triton_inputs(job)}
+    assert tensors["SEQUENCE"].datatype == "BYTES" and tensors["SEQUENCE"].array.shape == (1, 1)
+    assert tensors["SEQUENCE"].array[0, 0] == SEQUENCE.encode()
+    assert tensors["NUM_RECYCLES"].array.dtype == np.int32 and tensors["NUM_RECYCLES"].array[0, 0] == 3
+    assert tensors["CHUNK_SIZE"].datatype == "INT32" and tensors["CHUNK_SIZE"].array[0, 0] == 0
+
+
+def test_decode_builds_pdb_cif_json_metrics_and_provenance(tiny) -> None:
+    spec = build_spec({})
+    job = validate(SEQUENCE, {"num_recycles": 2})
+    (result,) = fold(tiny.model, [FoldJob(SEQUENCE, 2, 128)])
+    decoded = spec.decode(job, output_arrays(result, tiny.weights, tiny.load_s))
+    assert [a.format for a in decoded.artifacts] == ["pdb", "cif", "json"]
+    pdb, cif, report = (a.content.decode() for a in decoded.artifacts)
+    chain = gemmi.read_pdb_string(pdb)[0][0]
+    assert gemmi.one_letter_code([r.name for r in chain]) == SEQUENCE
+    cif_chain = gemmi.make_structure_from_block(gemmi.cif.read_string(cif).sole_block())[0][0]
+    assert len(cif_chain) == len(SEQUENCE)
+    assert [r[0].b_iso for r in cif_chain] == pytest.approx([r[0].b_iso for r in chain])
+    assert "not a real prediction" in cif
+    data = json.loads(report)
+    assert len(data["plddt"]) == len(SEQUENCE)
+    assert np.array(data["pae"]).shape == (len(SEQUENCE), len(SEQUENCE))
+    assert data["ptm"] == pytest.approx(result.ptm, abs=1e-4)
+    assert data["weights"]["sha256"] == tiny.weights.sha256 and data["real_weights"] is False
+    assert decoded.metrics == {"mean_plddt": round(result.mean_plddt, 2), "ptm": round(result.ptm, 4)}
+    meta = decoded.metadata
+    assert meta["real_weights"] is False and "not a real prediction" in meta["note"]
+    assert meta["num_recycles"] == 2 and meta["trunk_passes"] == 3 and meta["chunk_size"] == 128
+    assert meta["timings"]["fold_s"] > 0
