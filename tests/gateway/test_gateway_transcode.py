@@ -1,0 +1,309 @@
+"""Unit tests: request building (path, body, query rules) and response rendering."""
+
+from __future__ import annotations
+
+import json
+from types import ModuleType
+from typing import Any
+
+import pytest
+from google.api import httpbody_pb2
+from google.protobuf import timestamp_pb2
+from google.protobuf.message import Message
+from multidict import MultiDict
+
+from gateway.http_rule import HttpRule, TemplateError, parse_template, rules_for_service
+from gateway.transcode import TranscodeError, TranscodePlan, build_request, compile_plan, render_response
+from phonos.v1 import phonos_pb2
+
+PHONOS = phonos_pb2.DESCRIPTOR.services_by_name["PhonosService"]
+
+
+def _plans(service: Any) -> dict[tuple[str, str], TranscodePlan]:
+    return {(r.http_method, r.template.text): compile_plan(r) for r in rules_for_service(service)}
+
+
+PHONOS_PLANS = _plans(PHONOS)
+
+
+@pytest.fixture(scope="module")
+def thing_plans(gwtest: ModuleType) -> dict[tuple[str, str], TranscodePlan]:
+    return _plans(gwtest.DESCRIPTOR.services_by_name["ThingService"])
+
+
+def _build(
+    plan: TranscodePlan,
+    query: list[tuple[str, str]] | None = None,
+    body: bytes = b"",
+    path: dict[str, str] | None = None,
+) -> Message:
+    values = tuple((tuple(k.split(".")), v) for k, v in (path or {}).items())
+    return build_request(plan, values, MultiDict(query or []), body)
+
+
+# --- query parameters ------------------------------------------------------------------------------
+
+
+def test_phonos_query_parameters() -> None:
+    plan = PHONOS_PLANS[("GET", "/v1/jobs")]
+    request = _build(plan, [("status", "completed"), ("limit", "10"), ("offset", "20")])
+    assert request == phonos_pb2.ListJobsRequest(status="completed", limit=10, offset=20)
+    assert not request.HasField("model")  # absent parameter: optional field stays unset
+    assert plan.accepted_query == ("limit", "model", "offset", "status")
+
+
+def test_unknown_query_parameter_lists_the_accepted_ones() -> None:
+    with pytest.raises(TranscodeError) as info:
+        _build(PHONOS_PLANS[("GET", "/v1/jobs")], [("limt", "5"), ("status", "completed")])
+    assert str(info.value) == "unknown query parameter 'limt'; accepted: limit, model, offset, status"
+
+
+def test_query_parameters_on_a_route_that_takes_none() -> None:
+    with pytest.raises(TranscodeError, match="accepts no query parameters"):
+        _build(PHONOS_PLANS[("GET", "/v1/health")], [("verbose", "1")])
+    with pytest.raises(TranscodeError, match="accepts no query parameters"):
+        _build(PHONOS_PLANS[("POST", "/v1/predict")], [("model", "esmfold")])  # body "*": all in the body
+
+
+def test_path_bound_field_is_not_a_query_parameter() -> None:
+    plan = PHONOS_PLANS[("GET", "/v1/jobs/{job_id}/download")]
+    assert plan.accepted_query == ("format",)
+    request = _build(plan, [("format", "cif")], path={"job_id": "j1"})
+    assert request == phonos_pb2.DownloadJobOutputRequest(job_id="j1", format="cif")
+    with pytest.raises(TranscodeError, match="unknown query parameter 'job_id'"):
+        _build(plan, [("job_id", "other")], path={"job_id": "j1"})
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ([("query", "café & co")], {"query": "café & co"}),
+        ([("i32", "-2147483648")], {"i32": -(2**31)}),
+        ([("i32", "+7")], {"i32": 7}),
+        ([("i64", "9223372036854775807")], {"i64": 2**63 - 1}),
+        ([("u32", "4294967295")], {"u32": 2**32 - 1}),
+        ([("flag", "true")], {"flag": True}),
+        ([("flag", "FALSE")], {"flag": False}),
+        ([("flag", "1")], {"flag": True}),
+        ([("f32", "1.5")], {"f32": 1.5}),
+        ([("f64", "-1e-3")], {"f64": -0.001}),
+        ([("colour", "COLOUR_BLUE")], {"colour": 2}),
+        ([("colour", "1")], {"colour": 1}),
+        ([("tags", "a"), ("tags", "b")], {"tags": ["a", "b"]}),
+        ([("ids", "3"), ("ids", "1")], {"ids": [3, 1]}),
+        ([("blob", "aGk=")], {"blob": b"hi"}),
+        ([("blob", "_-8")], {"blob": b"\xff\xef"}),  # URL-safe, unpadded
+        ([("since", "2025-12-17T10:30:00Z")], {"since": timestamp_pb2.Timestamp(seconds=1765967400)}),
+        ([("max", "12")], {"max": 12}),
+        ([("page.size", "5"), ("page.token", "t")], {"page": {"size": 5, "token": "t"}}),
+        ([("maybe", "")], {"maybe": ""}),  # an empty value still sets an optional field
+        ([("by_number", "4")], {"by_number": 4}),
+        ([("byName", "x")], {"by_name": "x"}),  # JSON names are accepted too
+    ],
+)
+def test_query_conversion(
+    thing_plans: dict[tuple[str, str], TranscodePlan], query: list[tuple[str, str]], expected: dict[str, Any]
+) -> None:
+    request = _build(thing_plans[("GET", "/v1/search")], query)
+    for name, value in expected.items():
+        got = getattr(request, name)
+        if name == "max":
+            got = got.value
+        elif name == "page":
+            got = {"size": got.size, "token": got.token}
+        elif isinstance(value, list):
+            got = list(got)
+        assert got == value, name
+        if name in ("maybe", "max", "since", "by_number", "by_name"):
+            assert request.HasField(name)
+
+
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ([("i32", "2147483648")], "out of range"),
+        ([("u32", "-1")], "out of range"),
+        ([("i32", "1.5")], "not an integer"),
+        ([("i32", " 1")], "not an integer"),
+        ([("i32", "1_000")], "not an integer"),
+        ([("i32", "١")], "not an integer"),  # non-ASCII digit
+        ([("flag", "yes")], "not a boolean"),
+        ([("f64", "abc")], "not a number"),
+        ([("f32", "1e39")], "out of range"),
+        ([("colour", "GREEN")], "not one of COLOUR_UNSPECIFIED, COLOUR_RED, COLOUR_BLUE"),
+        ([("colour", "9")], "not one of"),
+        ([("blob", "@@")], "not base64"),
+        ([("since", "yesterday")], "since"),
+        ([("query", "a"), ("query", "b")], "expected one value, got 2"),
+        ([("by_name", "x"), ("by_number", "1")], "same oneof"),
+        ([("attrs", "x")], "unknown query parameter 'attrs'"),  # maps: body only
+        ([("opaque", "x")], "unknown query parameter 'opaque'"),  # Struct: body only
+        ([("pages.size", "1")], "unknown query parameter 'pages.size'"),  # repeated messages: body only
+        ([("page", "1")], "unknown query parameter 'page'"),  # a message is not a leaf
+    ],
+)
+def test_query_conversion_errors(
+    thing_plans: dict[tuple[str, str], TranscodePlan], query: list[tuple[str, str]], error: str
+) -> None:
+    with pytest.raises(TranscodeError, match=error):
+        _build(thing_plans[("GET", "/v1/search")], query)
+
+
+# --- path variables --------------------------------------------------------------------------------
+
+
+def test_nested_and_typed_path_variable(thing_plans: dict[tuple[str, str], TranscodePlan]) -> None:
+    plan = thing_plans[("GET", "/v1/owners/{owner.id}/things")]
+    request = _build(plan, [("owner.label", "x")], path={"owner.id": "42"})
+    assert (request.owner.id, request.owner.label) == (42, "x")
+    with pytest.raises(TranscodeError, match="not an integer"):
+        _build(plan, path={"owner.id": "forty-two"})
+
+
+def test_rule_naming_a_missing_field_fails_at_compile_time() -> None:
+    rule = rules_for_service(PHONOS)[0]
+    bad = HttpRule("GET", parse_template("/v1/health/{nope}"), "", "", rule.method)
+    with pytest.raises(TemplateError, match="nope"):
+        compile_plan(bad)
+    with pytest.raises(TemplateError, match="body"):
+        compile_plan(HttpRule("POST", parse_template("/v1/health"), "missing", "", rule.method))
+
+
+# --- body ------------------------------------------------------------------------------------------
+
+
+def test_body_star_fills_the_message() -> None:
+    body = json.dumps(
+        {"model": "esmfold", "sequence": "MGSS", "name": "My protein", "params": {"num_recycles": 4}}
+    ).encode()
+    request = _build(PHONOS_PLANS[("POST", "/v1/predict")], body=body)
+    assert request.model == "esmfold" and request.name == "My protein"
+    assert request.params["num_recycles"] == 4
+
+
+def test_empty_body_on_a_body_rule_is_the_empty_message() -> None:
+    assert _build(PHONOS_PLANS[("POST", "/v1/predict")], body=b"") == phonos_pb2.PredictRequest()
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b'{"model": "esmfold",', "malformed JSON"),
+        (b"\xff\xfe\xfd", "malformed JSON"),
+        (b'["esmfold"]', "must be a JSON object"),
+        (b'{"model": 3}', "invalid request body"),  # wrong JSON type
+        (b'{"model": "esmfold", "modle": "x"}', "invalid request body.*modle"),  # unknown field
+        (b'{"params": [1, 2]}', "invalid request body"),
+        (b'{"name": null, "sequence": {"a": 1}}', "invalid request body"),
+    ],
+)
+def test_bad_bodies(body: bytes, error: str) -> None:
+    with pytest.raises(TranscodeError, match=error):
+        _build(PHONOS_PLANS[("POST", "/v1/predict")], body=body)
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash() -> None:
+    body = b'{"params": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
+    with pytest.raises(TranscodeError):
+        _build(PHONOS_PLANS[("POST", "/v1/predict")], body=body)
+
+
+@pytest.mark.parametrize("body", [b"", b"  \n", b"{}", b"null", b" { } "])
+def test_rule_without_body_ignores_empty_bodies(body: bytes) -> None:
+    plan = PHONOS_PLANS[("POST", "/v1/jobs/{job_id}/cancel")]
+    assert _build(plan, body=body, path={"job_id": "j1"}) == phonos_pb2.CancelJobRequest(job_id="j1")
+
+
+@pytest.mark.parametrize("body", [b'{"job_id": "other"}', b"[1]", b"{oops"])
+def test_rule_without_body_rejects_content(body: bytes) -> None:
+    with pytest.raises(TranscodeError):
+        _build(PHONOS_PLANS[("POST", "/v1/jobs/{job_id}/cancel")], body=body, path={"job_id": "j1"})
+
+
+def test_named_body_field_and_path_override(thing_plans: dict[tuple[str, str], TranscodePlan]) -> None:
+    plan = thing_plans[("PATCH", "/v1/things/{thing.thing_id}")]
+    body = b'{"thing_id": "from-body", "note": "n", "labels": ["a"]}'
+    request = _build(plan, [("validate_only", "true")], body=body, path={"thing.thing_id": "t1"})
+    assert request.thing.thing_id == "t1"  # the path wins over the body
+    assert (request.thing.note, list(request.thing.labels), request.validate_only) == ("n", ["a"], True)
+    assert plan.accepted_query == ("validate_only",)
+
+
+def test_named_body_field_of_repeated_scalars(thing_plans: dict[tuple[str, str], TranscodePlan]) -> None:
+    plan = thing_plans[("PUT", "/v1/things/{thing_id}/tags")]
+    request = _build(plan, body=b'["x", "y"]', path={"thing_id": "t1"})
+    assert list(request.tags) == ["x", "y"]
+    with pytest.raises(TranscodeError):
+        _build(plan, body=b'"x"', path={"thing_id": "t1"})
+
+
+# --- response --------------------------------------------------------------------------------------
+
+
+def _json(plan: TranscodePlan, message: Message) -> Any:
+    rendered = render_response(plan, message)
+    assert rendered.content_type == "application/json"
+    return json.loads(rendered.data)
+
+
+def test_pending_job_shape() -> None:
+    plan = PHONOS_PLANS[("GET", "/v1/jobs/{job_id}")]
+    created = timestamp_pb2.Timestamp(seconds=1765967400)
+    job = phonos_pb2.GetJobResponse(
+        job_id="550e8400",
+        name="My Protein Structure",
+        status="pending",
+        created_at=created,
+        updated_at=created,
+    )
+    assert _json(plan, job) == {
+        "job_id": "550e8400",
+        "name": "My Protein Structure",
+        "status": "pending",
+        "model": "",
+        "created_at": "2025-12-17T10:30:00Z",
+        "updated_at": "2025-12-17T10:30:00Z",
+        "credits_used": 0,
+        "formats": [],
+    }  # output_file, download_url, error: optional and unset, so absent
+
+
+def test_false_and_zero_are_printed_and_numbers_stay_numbers() -> None:
+    predict = _json(PHONOS_PLANS[("POST", "/v1/predict")], phonos_pb2.PredictResponse(job_id="j"))
+    assert predict["success"] is False and predict["credits_used"] == 0
+    batch = _json(
+        PHONOS_PLANS[("POST", "/v1/batch")],
+        phonos_pb2.SubmitBatchResponse(summary=phonos_pb2.BatchSummary(total=0, successful=0)),
+    )
+    assert batch == {
+        "success": False,
+        "summary": {"total": 0, "successful": 0, "failed": 0, "total_credits_used": 0},
+        "results": [],
+    }
+    usage = phonos_pb2.GetUsageResponse(
+        totals=phonos_pb2.UsageTotals(requests=1250, avg_response_time_ms=45.2)
+    )
+    totals = _json(PHONOS_PLANS[("GET", "/v1/usage")], usage)["totals"]
+    assert totals == {"requests": 1250, "credits_used": 0, "avg_response_time_ms": 45.2}
+
+
+def test_struct_integers_come_back_as_integers() -> None:
+    job = phonos_pb2.Job(job_id="j")
+    job.metrics.update({"mean_plddt": 87.5, "num_recycles": 4, "nested": {"n": [1, 2.5]}})
+    body = _json(PHONOS_PLANS[("GET", "/v1/jobs")], phonos_pb2.ListJobsResponse(jobs=[job]))
+    metrics = body["jobs"][0]["metrics"]
+    assert metrics == {"mean_plddt": 87.5, "num_recycles": 4, "nested": {"n": [1, 2.5]}}
+    assert isinstance(metrics["num_recycles"], int) and isinstance(metrics["nested"]["n"][0], int)
+
+
+def test_http_body_is_written_raw() -> None:
+    plan = PHONOS_PLANS[("GET", "/v1/jobs/{job_id}/download")]
+    rendered = render_response(plan, httpbody_pb2.HttpBody(content_type="chemical/x-pdb", data=b"ATOM\n"))
+    assert (rendered.content_type, rendered.data) == ("chemical/x-pdb", b"ATOM\n")
+    untyped = render_response(plan, httpbody_pb2.HttpBody(data=b"\x00"))
+    assert untyped.content_type == "application/octet-stream"
+
+
+def test_response_body_field(gwtest: ModuleType, thing_plans: dict[tuple[str, str], TranscodePlan]) -> None:
+    plan = thing_plans[("PATCH", "/v1/things/{thing.thing_id}")]
+    assert _json(plan, gwtest.Thing(thing_id="t", labels=["a", "b"])) == ["a", "b"]
