@@ -9,8 +9,8 @@ import pytest
 from gateway.http_rule import (
     NoRoute,
     PathDecodeError,
-    Router,
     RouteMatch,
+    Router,
     SegmentKind,
     TemplateError,
     parse_template,
