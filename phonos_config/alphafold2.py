@@ -1,0 +1,98 @@
+"""Settings of the AlphaFold2 model server, read from PHONOS_ALPHAFOLD2_* variables.
+
+Safe defaults: tiny randomly initialised weights of the real architecture, no
+sequence databases (single-sequence mode), no template database. A deployment
+points `params_dir` at DeepMind's released parameters and the database paths at
+its local copies of uniref90 / mgnify / small_bfd.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+from phonos_config.env import env_int, env_path, env_str
+
+# Padded lengths: every input is padded up to the next bucket so a new length
+# reuses an already compiled XLA program. The last bucket is the longest
+# accepted sequence. Roughly ColabFold's "recompile every 64 aa" policy, coarser
+# above 512 aa where one compile is cheap next to the run itself.
+DEFAULT_LENGTH_BUCKETS = (64, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 2500)
+
+
+def _buckets(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError as exc:
+        raise ValueError(f"PHONOS_ALPHAFOLD2_LENGTH_BUCKETS must be comma-separated integers, got {text!r}") from exc
+    if not values or values[0] < 8:
+        raise ValueError("PHONOS_ALPHAFOLD2_LENGTH_BUCKETS needs at least one length >= 8")
+    return values
+
+
+@dataclass(frozen=True)
+class SequenceDatabase:
+    """One FASTA database searched with jackhmmer in `msa_mode: search`."""
+
+    name: str  # "uniref90", "mgnify", "small_bfd"
+    path: Path  # FASTA file
+    max_hits: int  # AlphaFold's per-database cap (uniref90 10000, mgnify 501, small_bfd unlimited→ 10000 here)
+
+
+@dataclass(frozen=True)
+class AlphaFold2Settings:
+    params_dir: Path | None  # DeepMind layout: <dir>/params/params_model_N[_ptm].npz; None = tiny random weights
+    tiny_seed: int  # seed of the tiny random weights (their content hash is reported with every result)
+    compile_cache_dir: Path  # persistent XLA compile cache (survives restarts)
+    length_buckets: tuple[int, ...]  # padded lengths; the last one is the longest accepted sequence
+    databases: tuple[SequenceDatabase, ...]  # empty = no search mode
+    pdb70: Path | None  # template database (hhsearch pdb70 prefix); see docs/alphafold2.md
+    template_mmcif_dir: Path | None
+    jackhmmer_binary: str
+    search_threads: int
+    timeout_s: float  # the longest one Triton call may take (job service side)
+
+    @property
+    def max_length(self) -> int:
+        return self.length_buckets[-1]
+
+    @property
+    def search_configured(self) -> bool:
+        return bool(self.databases)
+
+    @property
+    def templates_configured(self) -> bool:
+        # Template search is not wired into the pipeline yet (docs/alphafold2.md,
+        # "Templates"): until it is, the server honestly reports no template database.
+        return False
+
+    @property
+    def real_weights(self) -> bool:
+        return self.params_dir is not None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Self:
+        data_dir = env_path(env, "PHONOS_DATA_DIR")
+        default_cache = (data_dir / "jax_cache") if data_dir else Path(tempfile.gettempdir()) / "phonos-jax-cache"
+        cache = env_path(env, "PHONOS_ALPHAFOLD2_COMPILE_CACHE") or default_cache
+        databases: list[SequenceDatabase] = []
+        # AlphaFold's run_alphafold.py caps: uniref90 10,000 hits, mgnify 501; small_bfd uncapped.
+        for name, cap in (("uniref90", 10_000), ("mgnify", 501), ("small_bfd", 10_000)):
+            path = env_path(env, f"PHONOS_ALPHAFOLD2_{name.upper()}")
+            if path is not None:
+                databases.append(SequenceDatabase(name=name, path=path, max_hits=cap))
+        return cls(
+            params_dir=env_path(env, "PHONOS_ALPHAFOLD2_PARAMS_DIR"),
+            tiny_seed=env_int(env, "PHONOS_ALPHAFOLD2_TINY_SEED", 0),
+            compile_cache_dir=cache,
+            length_buckets=_buckets(env_str(env, "PHONOS_ALPHAFOLD2_LENGTH_BUCKETS", ",".join(map(str, DEFAULT_LENGTH_BUCKETS)))),
+            databases=tuple(databases),
+            pdb70=env_path(env, "PHONOS_ALPHAFOLD2_PDB70"),
+            template_mmcif_dir=env_path(env, "PHONOS_ALPHAFOLD2_TEMPLATE_MMCIF_DIR"),
+            jackhmmer_binary=env_str(env, "PHONOS_ALPHAFOLD2_JACKHMMER", "jackhmmer"),
+            search_threads=env_int(env, "PHONOS_ALPHAFOLD2_SEARCH_THREADS", 2),
+            timeout_s=float(env_int(env, "PHONOS_ALPHAFOLD2_TIMEOUT_S", 3600)),
+        )

@@ -1,0 +1,108 @@
+"""Multiple sequence alignments in A3M: parsing user input, merging, truncating, writing.
+
+A3M: FASTA records aligned to the query; upper-case letters and '-' are match
+columns (exactly one per query residue), lower-case letters are insertions
+relative to the query, '.' pads insert columns and carries nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from alphafold.data import parsers
+
+_MATCH = re.compile(r"[A-Z-]")
+_ALLOWED = re.compile(r"^[A-Za-z-]*$")
+
+
+class A3MError(ValueError):
+    """The A3M text cannot be used; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """An MSA whose first record is the query. Records keep their insertions (lower case)."""
+
+    records: tuple[tuple[str, str], ...]  # (description, A3M row)
+
+    @classmethod
+    def single(cls, query: str) -> Alignment:
+        return cls(records=(("query", query),))
+
+    @property
+    def depth(self) -> int:
+        return len(self.records)
+
+    def truncated(self, max_seqs: int) -> Alignment:
+        """The first `max_seqs` rows, query included (the order is the search's or the user's)."""
+        return Alignment(records=self.records[:max_seqs])
+
+    def to_a3m(self) -> str:
+        return "".join(f">{description}\n{row}\n" for description, row in self.records)
+
+    def to_msa(self) -> parsers.Msa:
+        """AlphaFold's parsed form (aligned rows + deletion matrix) for the feature pipeline."""
+        return parsers.parse_a3m(self.to_a3m())
+
+
+def records_from_text(text: str) -> list[tuple[str, str]]:
+    records: list[tuple[str, str]] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):  # hhblits writes a '#' header line
+            continue
+        if line.startswith(">"):
+            records.append((line[1:].strip() or f"sequence_{len(records) + 1}", ""))
+        elif not records:
+            raise A3MError("params.a3m must start with a FASTA header line ('>name') before the first sequence")
+        else:
+            description, row = records[-1]
+            records[-1] = (description, row + line.replace(".", ""))
+    return records
+
+
+def parse_a3m(text: str, query: str) -> Alignment:
+    """Validate user A3M text against the query; `A3MError` says which record is wrong."""
+    records = records_from_text(text)
+    if not records:
+        raise A3MError("params.a3m holds no FASTA records (lines starting with '>')")
+    for index, (description, row) in enumerate(records, start=1):
+        if not row:
+            raise A3MError(f"params.a3m record {index} ({description!r}) has no sequence")
+        if not _ALLOWED.match(row):
+            bad = sorted(set(re.sub(r"[A-Za-z-]", "", row)))
+            raise A3MError(f"params.a3m record {index} ({description!r}) contains invalid characters: {''.join(bad)}")
+        columns = len(_MATCH.findall(row))
+        if columns != len(query):
+            raise A3MError(
+                f"params.a3m record {index} ({description!r}) has {columns} match columns "
+                f"(upper-case letters and '-'); the query has {len(query)} residues"
+            )
+    first = records[0][1]
+    if first != query:
+        raise A3MError(
+            "the first record of params.a3m must be the query sequence itself, without gaps or insertions "
+            f"(got {first[:30]!r}{'...' if len(first) > 30 else ''})"
+        )
+    return Alignment(records=tuple(records))
+
+
+def merge(query: str, hit_sets: Iterable[Iterable[tuple[str, str]]]) -> Alignment:
+    """Query first, then hits from each database in order, dropping repeated aligned rows.
+
+    AlphaFold's `make_msa_features` drops duplicates too; doing it here keeps the
+    stored A3M equal to what the model saw.
+    """
+    seen = {query}
+    records: list[tuple[str, str]] = [("query", query)]
+    strip_insertions = str.maketrans("", "", "abcdefghijklmnopqrstuvwxyz")
+    for hits in hit_sets:
+        for description, row in hits:
+            aligned = row.translate(strip_insertions)
+            if aligned in seen or len(aligned) != len(query):
+                continue
+            seen.add(aligned)
+            records.append((description, row))
+    return Alignment(records=tuple(records))

@@ -1,0 +1,103 @@
+"""Result files: ranked PDB and mmCIF (pLDDT 0–100 in B-factors), scores JSON.
+
+Structures are written with AlphaFold's own `alphafold.common.protein` writers;
+provenance (weights, MSA, "not a real prediction") goes into PDB REMARK 250
+lines and the mmCIF's leading comment block, so a file that leaves the service
+still says what produced it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from alphafold.common import protein, residue_constants
+
+from phonos_models.alphafold2.runner import ModelOutput
+
+NOT_REAL = "NOT A REAL PREDICTION: tiny randomly initialised AlphaFold2 weights (architecture test only)"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What every file states about how it was made."""
+
+    weights: str  # e.g. "tiny-random-seed0 sha256:ab12..." or "params_model_1_ptm.npz sha256:..."
+    real_weights: bool
+    preset: str
+    msa_mode: str
+    msa_depth: int
+
+    def lines(self) -> list[str]:
+        lines = [] if self.real_weights else [NOT_REAL]
+        lines += [
+            "phonos AlphaFold2 (DeepMind model code via alphafold-colabfold)",
+            f"model_preset {self.preset}, msa_mode {self.msa_mode}, MSA depth {self.msa_depth}",
+            f"weights {self.weights}",
+        ]
+        return lines
+
+
+def _protein(query: str, output: ModelOutput) -> protein.Protein:
+    aatype = np.array([residue_constants.restype_order_with_x.get(letter, 20) for letter in query], np.int32)
+    b_factors = np.repeat(output.plddt[:, None], residue_constants.atom_type_num, axis=1) * output.atom_mask
+    return protein.Protein(
+        atom_positions=output.positions,
+        aatype=aatype,
+        atom_mask=output.atom_mask,
+        residue_index=np.arange(1, len(query) + 1, dtype=np.int32),
+        chain_index=np.zeros(len(query), np.int32),
+        b_factors=b_factors,
+    )
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    return [text[i:i + width] for i in range(0, len(text), width)] or [""]
+
+
+def to_pdb(query: str, output: ModelOutput, provenance: Provenance) -> str:
+    remarks = [f"REMARK 250 {chunk}" for line in provenance.lines() for chunk in _wrap(line, 68)]
+    return "\n".join(remarks) + "\n" + protein.to_pdb(_protein(query, output))
+
+
+def to_mmcif(query: str, output: ModelOutput, provenance: Provenance, file_id: str) -> str:
+    body = protein.to_mmcif(_protein(query, output), file_id=file_id, model_type="Monomer")
+    # CIF comments must follow the data_ line to stay inside the data block for strict readers.
+    head, _, rest = body.partition("\n")
+    comments = "\n".join(f"# {line}" for line in provenance.lines())
+    return f"{head}\n{comments}\n{rest}"
+
+
+def _round(values: np.ndarray, digits: int) -> list:
+    return np.round(values.astype(np.float64), digits).tolist()
+
+
+def scores(query: str, ranked: Sequence[ModelOutput], provenance: Provenance) -> dict:
+    """ColabFold-style scores of the rank-1 model plus the ranking of all models."""
+    best = ranked[0]
+    result: dict = {
+        "model": best.model_name,
+        "sequence": query,
+        "plddt": _round(best.plddt, 2),  # per residue, 0–100
+        "mean_plddt": round(best.mean_plddt, 3),
+        "ranking": [
+            {"rank": i + 1, "model": out.model_name, "mean_plddt": round(out.mean_plddt, 3),
+             **({"ptm": round(out.ptm, 4)} if out.ptm is not None else {})}
+            for i, out in enumerate(ranked)
+        ],
+        "ranked_by": "mean_plddt",
+        "real_prediction": provenance.real_weights,
+    }
+    if not provenance.real_weights:
+        result["note"] = NOT_REAL
+    if best.pae is not None and best.ptm is not None:
+        result["ptm"] = round(best.ptm, 4)
+        result["pae"] = _round(best.pae, 2)  # [L][L] Å, row = aligned residue, column = scored residue
+        result["max_pae"] = round(float(best.max_pae or 0.0), 3)
+    return result
+
+
+def scores_json(query: str, ranked: Sequence[ModelOutput], provenance: Provenance) -> str:
+    return json.dumps(scores(query, ranked, provenance), separators=(",", ":"))
