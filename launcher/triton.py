@@ -146,6 +146,10 @@ class TritonProcess:
             # One broken model must not take the others down; /v1/health reports it.
             "--exit-on-error=false",
             "--strict-readiness=false",
+            # Internal ports: loopback only; the gateway is the public surface.
+            "--http-address=127.0.0.1",
+            "--grpc-address=127.0.0.1",
+            "--metrics-address=127.0.0.1",
             f"--http-port={ports.http}",
             f"--grpc-port={ports.grpc}",
             f"--metrics-port={ports.metrics}",

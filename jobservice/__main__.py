@@ -1,0 +1,82 @@
+"""Run the job service (gRPC) and, in the same event loop, the REST gateway.
+
+    python -m jobservice [--data-dir D] [--grpc-port P] [--http-port P | --no-http]
+
+Settings come from PHONOS_* variables (phonos_config.service); flags override.
+Port 0 picks a free port. When both servers are up, one JSON line
+`{"event": "ready", "grpc_port": …, "http_port": …}` is printed to stdout for
+the launcher and the tests. SIGTERM/SIGINT stop gracefully.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from jobservice.datadir_lock import DataDirLocked
+from jobservice.server import create_server
+from phonos_config.service import ServiceSettings
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m jobservice", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path)
+    parser.add_argument("--grpc-port", type=int)
+    parser.add_argument("--http-port", type=int)
+    parser.add_argument("--no-http", action="store_true", help="serve gRPC only (run the gateway elsewhere)")
+    parser.add_argument("--triton-url")
+    return parser.parse_args(argv)
+
+
+async def serve(settings: ServiceSettings, with_http: bool) -> None:
+    from gateway.invoker import InProcessInvoker
+    from gateway.server import start_gateway
+
+    running = await create_server(settings)
+    runner = None
+    http_port = None
+    if with_http:
+        # In-process transcoding: the gateway calls the servicer directly, saving the loopback gRPC hop.
+        runner, http_port = await start_gateway(InProcessInvoker(running.servicer), settings.http_host,
+                                                settings.http_port)
+    print(json.dumps({"event": "ready", "grpc_port": running.port, "http_port": http_port}), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    if runner is not None:
+        await runner.cleanup()
+    await running.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s",
+                        stream=sys.stderr)
+    overrides: dict[str, object] = {}
+    if args.data_dir is not None:
+        overrides["data_dir"] = args.data_dir
+    if args.grpc_port is not None:
+        overrides["grpc_port"] = args.grpc_port
+    if args.http_port is not None:
+        overrides["http_port"] = args.http_port
+    if args.triton_url:
+        overrides["triton_url"] = args.triton_url
+    settings = ServiceSettings.from_env().with_overrides(**overrides)
+    try:
+        asyncio.run(serve(settings, with_http=not args.no_http))
+    except DataDirLocked as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""The SQLite database: connection set-up, numbered migrations and named queries.
+
+One aiosqlite connection (one writer thread) per job service process, WAL
+journal, `synchronous=NORMAL` (durable at checkpoints; a crash of the process
+loses nothing that was committed, a power cut may lose the last transactions).
+Queries are data: they live in `sql/queries.sql` and are looked up by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+SQL_DIR = Path(__file__).parent / "sql"
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+_NAME_LINE = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+
+Row = aiosqlite.Row
+Params = Mapping[str, Any]
+
+
+@cache
+def queries() -> dict[str, str]:
+    """Every named query in sql/queries.sql, parsed once."""
+    text = (SQL_DIR / "queries.sql").read_text()
+    parts = _NAME_LINE.split(text)
+    named = {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
+    return {name: sql for name, sql in named.items() if sql}
+
+
+def migrations() -> list[tuple[int, str]]:
+    """(version, sql) for each `NNNN_name.sql`, in order."""
+    found = []
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        found.append((int(path.name.split("_", 1)[0]), path.read_text()))
+    return found
+
+
+class Queries:
+    """Runs named queries on one connection. Not locked: see `Database`."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._sql = queries()
+
+    async def fetch_one(self, name: str, params: Params | None = None) -> Row | None:
+        async with self._conn.execute(self._sql[name], params or {}) as cur:
+            return await cur.fetchone()
+
+    async def fetch_all(self, name: str, params: Params | None = None) -> list[Row]:
+        async with self._conn.execute(self._sql[name], params or {}) as cur:
+            return list(await cur.fetchall())
+
+    async def scalar(self, name: str, params: Params | None = None) -> Any:
+        row = await self.fetch_one(name, params)
+        return None if row is None else row[0]
+
+    async def execute(self, name: str, params: Params | None = None) -> int:
+        async with self._conn.execute(self._sql[name], params or {}) as cur:
+            return cur.rowcount
+
+    async def execute_many(self, name: str, rows: Iterable[Params]) -> None:
+        await self._conn.executemany(self._sql[name], rows)
+
+
+async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)  # autocommit; transactions are explicit
+    conn.row_factory = aiosqlite.Row
+    pragmas = ["journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000"]
+    if read_only:
+        pragmas.append("query_only=ON")
+    for pragma in pragmas:
+        await conn.execute(f"PRAGMA {pragma}")
+    return conn
+
+
+class Database:
+    """Two connections: one writer behind an asyncio lock, one reader (WAL lets reads run beside writes).
+
+    Every statement on one aiosqlite connection shares its transaction, so all
+    writes go through `transaction()` (or `write()` for one statement), which
+    holds the lock for the whole BEGIN … COMMIT.
+    """
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self._writer_conn = writer
+        self._reader_conn = reader
+        self._writer = Queries(writer)
+        self.read = Queries(reader)  # reads that need no transaction
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> Database:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path, read_only=False)
+        await _migrate(writer)
+        reader = await _connect(path, read_only=True)
+        return cls(writer, reader)
+
+    async def close(self) -> None:
+        await self._reader_conn.close()
+        await self._writer_conn.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Queries]:
+        """BEGIN IMMEDIATE … COMMIT under the writer lock; rolled back on any exception (cancellation too)."""
+        async with self._lock:
+            await self._writer_conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer_conn.execute("ROLLBACK")
+                raise
+            await self._writer_conn.execute("COMMIT")
+
+    async def schema(self) -> list[tuple[str, str]]:
+        """(name, sql) of every table and index, for the migration test."""
+        async with self._reader_conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        ) as cur:
+            return [(r[0], r[1]) for r in await cur.fetchall()]
+
+
+async def _migrate(conn: aiosqlite.Connection) -> int:
+    """Apply every migration newer than `PRAGMA user_version`; returns the new version."""
+    async with conn.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    current = int(row[0]) if row else 0
+    for version, sql in migrations():
+        if version <= current:
+            continue
+        await conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+        current = version
+    return current
+
+
+def now() -> float:
+    """Wall-clock seconds; every timestamp in the database is this."""
+    return time.time()

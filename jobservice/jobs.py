@@ -1,0 +1,207 @@
+"""Job storage: submission with atomic debit, guarded transitions, refunds, queries.
+
+Credits move in the same transaction as the job row they belong to, so a job
+and its charge (or refund) are never separated by a crash; the refunded
+column makes a second refund of the same job impossible.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from jobservice.db import Database, Queries, Row, now
+from jobservice.errors import Conflict, InsufficientCredits, InvalidTransition, NotFound
+from jobservice.modelspecs.base import ValidatedJob
+from jobservice.states import JobStatus
+from jobservice.webhook_events import enqueue_job_event
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    account_id: int
+    model: str
+    name: str | None
+    status: JobStatus
+    request: ValidatedJob
+    credits_used: int
+    refunded: int
+    attempts: int
+    error: str | None
+    result: dict[str, Any] | None  # {"metrics", "metadata", "artifacts": [{format, file, media_type}]}
+    created_at: float
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> JobRecord:
+        request = json.loads(row["request_json"])
+        return cls(
+            id=row["id"],
+            account_id=int(row["account_id"]),
+            model=row["model"],
+            name=row["name"],
+            status=JobStatus(row["status"]),
+            request=ValidatedJob(sequence=request["sequence"], params=request["params"]),
+            credits_used=int(row["credits_used"]),
+            refunded=int(row["refunded"]),
+            attempts=int(row["attempts"]),
+            error=row["error"],
+            result=json.loads(row["result_json"]) if row["result_json"] else None,
+            created_at=float(row["created_at"]),
+            updated_at=float(row["updated_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class NewJob:
+    model: str
+    name: str | None
+    request: ValidatedJob
+    cost: int
+
+
+@dataclass(frozen=True)
+class JobCounts:
+    total: int
+    completed: int
+    active: int
+    failed: int
+
+
+class JobStore:
+    def __init__(self, db: Database, on_event_queued: Callable[[], None] = lambda: None) -> None:
+        self._db = db
+        # Wakes the webhook sender after a transaction that queued deliveries has committed.
+        self._on_event_queued = on_event_queued
+
+    async def submit(self, account_id: int, jobs: list[NewJob]) -> list[str]:
+        """Insert jobs and debit their total cost atomically; InsufficientCredits if the balance is short."""
+        total = sum(j.cost for j in jobs)
+        ids = [str(uuid.uuid4()) for _ in jobs]
+        async with self._db.transaction() as tx:
+            if total > 0:
+                balance = await tx.scalar("debit_credits", {"account_id": account_id, "amount": total})
+                if balance is None:
+                    current = await tx.fetch_one("get_account", {"account_id": account_id})
+                    available = int(current["credits"]) if current else 0
+                    raise InsufficientCredits(
+                        f"This submission costs {total} credits but the balance is {available}. "
+                        "Add credits to the account or submit fewer jobs."
+                    )
+            stamp = now()
+            for job_id, job in zip(ids, jobs, strict=True):
+                await tx.execute(
+                    "insert_job",
+                    {
+                        "id": job_id,
+                        "account_id": account_id,
+                        "model": job.model,
+                        "name": job.name,
+                        "request_json": json.dumps({"sequence": job.request.sequence, "params": job.request.params}),
+                        "credits_used": job.cost,
+                        "now": stamp,
+                    },
+                )
+        return ids
+
+    async def get(self, account_id: int, job_id: str) -> JobRecord:
+        row = await self._db.read.fetch_one("get_job", {"id": job_id, "account_id": account_id})
+        if row is None:
+            raise NotFound(f"Job {job_id} not found")
+        return JobRecord.from_row(row)
+
+    async def get_any(self, job_id: str) -> JobRecord | None:
+        row = await self._db.read.fetch_one("get_job_any_account", {"id": job_id})
+        return None if row is None else JobRecord.from_row(row)
+
+    async def list(
+        self, account_id: int, *, status: str | None, model: str | None, limit: int, offset: int
+    ) -> tuple[list[JobRecord], int]:
+        params = {"account_id": account_id, "status": status, "model": model, "limit": limit, "offset": offset}
+        rows = await self._db.read.fetch_all("list_jobs", params)
+        total = await self._db.read.scalar("count_jobs", params)
+        return [JobRecord.from_row(r) for r in rows], int(total)
+
+    async def counts(self, account_id: int) -> JobCounts:
+        row = await self._db.read.fetch_one("job_counts", {"account_id": account_id})
+        assert row is not None
+        return JobCounts(int(row["total"]), int(row["completed"]), int(row["active"]), int(row["failed"]))
+
+    async def cancel(self, account_id: int, job_id: str) -> JobRecord:
+        """pending → cancelled (refunded) or running → cancelled (compute already spent, not refunded)."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetch_one("cancel_job", {"id": job_id, "account_id": account_id, "now": now()})
+            if row is None:
+                existing = await tx.fetch_one("get_job", {"id": job_id, "account_id": account_id})
+                if existing is None:
+                    raise NotFound(f"Job {job_id} not found")
+                raise Conflict(f"Job {job_id} is {existing['status']}; only pending or running jobs can be cancelled")
+            job = JobRecord.from_row(row)
+            await _refund(tx, job)
+        return job
+
+    async def claim(self, job_id: str, owner: str, lease_s: float) -> JobRecord | None:
+        """pending → running; None when the job is no longer pending (cancelled meanwhile)."""
+        stamp = now()
+        async with self._db.transaction() as tx:
+            row = await tx.fetch_one(
+                "claim_job", {"id": job_id, "now": stamp, "owner": owner, "lease_expires": stamp + lease_s}
+            )
+            if row is None:
+                return None
+            job = JobRecord.from_row(row)
+            queued = await enqueue_job_event(tx, job, "job.started")
+        self._notify(queued)
+        return job
+
+    async def complete(self, job_id: str, result: dict[str, Any]) -> JobRecord:
+        async with self._db.transaction() as tx:
+            row = await tx.fetch_one("complete_job", {"id": job_id, "result_json": json.dumps(result), "now": now()})
+            if row is None:
+                raise InvalidTransition(f"job {job_id} is no longer running")
+            job = JobRecord.from_row(row)
+            queued = await enqueue_job_event(tx, job, "job.completed")
+        self._notify(queued)
+        return job
+
+    async def fail(self, job_id: str, error: str, *, refund: bool) -> JobRecord | None:
+        """pending|running → failed; refunds when the failure is not the input's fault. None if already terminal."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetch_one("fail_job", {"id": job_id, "error": error, "refund": refund, "now": now()})
+            if row is None:
+                return None
+            job = JobRecord.from_row(row)
+            await _refund(tx, job)
+            queued = await enqueue_job_event(tx, job, "job.failed")
+        self._notify(queued)
+        return job
+
+    def _notify(self, queued: int) -> None:
+        if queued:
+            self._on_event_queued()
+
+    async def requeue(self, job_id: str) -> JobRecord | None:
+        """running → pending, for a job whose process died or whose Triton call must be retried."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetch_one("requeue_job", {"id": job_id, "now": now()})
+        return None if row is None else JobRecord.from_row(row)
+
+    async def orphaned(self) -> list[tuple[str, int]]:
+        """(job id, attempts) of jobs left running; the data-dir lock proves their process is gone."""
+        return [(r["id"], int(r["attempts"])) for r in await self._db.read.fetch_all("orphaned_jobs")]
+
+    async def pending(self) -> list[tuple[str, str]]:
+        return [(r["id"], r["model"]) for r in await self._db.read.fetch_all("pending_jobs")]
+
+    async def renew_leases(self, owner: str, lease_s: float) -> None:
+        async with self._db.transaction() as tx:
+            await tx.execute("renew_leases", {"owner": owner, "lease_expires": now() + lease_s})
+
+
+async def _refund(tx: Queries, job: JobRecord) -> None:
+    if job.refunded > 0:
+        await tx.execute("credit_account", {"account_id": job.account_id, "amount": job.refunded})

@@ -1,0 +1,38 @@
+"""The models this deployment serves, in the order /v1/models lists them."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from jobservice.modelspecs.base import ModelSpec
+
+log = logging.getLogger(__name__)
+
+# Model id → module with `build_spec() -> ModelSpec`.
+SPEC_MODULES = {
+    "esmfold": "jobservice.modelspecs.esmfold",
+    "alphafold2": "jobservice.modelspecs.alphafold2",
+    "diffdock": "jobservice.modelspecs.diffdock",
+}
+
+
+def build_specs() -> dict[str, ModelSpec]:
+    specs: dict[str, ModelSpec] = {}
+    for model_id, module_name in SPEC_MODULES.items():
+        module = importlib.import_module(module_name)
+        spec: ModelSpec = module.build_spec()
+        if spec.info.id != model_id:
+            raise RuntimeError(f"{module_name} builds a spec for {spec.info.id!r}, expected {model_id!r}")
+        specs[model_id] = spec
+    return specs
+
+
+def triton_models() -> list[str]:
+    """Every Triton model the served specs need, dependencies first (e.g. an embedding model)."""
+    names: list[str] = []
+    for spec in build_specs().values():
+        for name in (*getattr(spec, "triton_dependencies", ()), spec.triton_model):
+            if name not in names:
+                names.append(name)
+    return names

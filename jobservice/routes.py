@@ -1,0 +1,31 @@
+"""Method name → its /v1 route template, read from the google.api.http annotations.
+
+Usage is counted under the route template for REST and gRPC alike, so both
+transports land in the same `by_endpoint` row.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from google.api import annotations_pb2, http_pb2
+
+from phonos.v1 import phonos_pb2
+
+SERVICE = phonos_pb2.DESCRIPTOR.services_by_name["PhonosService"]
+
+
+def _template(rule: http_pb2.HttpRule) -> str:
+    pattern = rule.WhichOneof("pattern")
+    if pattern == "custom":
+        return str(rule.custom.path)
+    return str(getattr(rule, pattern)) if pattern else ""
+
+
+@cache
+def route_templates() -> dict[str, str]:
+    routes = {}
+    for method in SERVICE.methods:
+        rule = method.GetOptions().Extensions[annotations_pb2.http]
+        routes[method.name] = _template(rule)
+    return routes

@@ -1,0 +1,75 @@
+"""Build and run the grpc.aio server: PhonosService, health and reflection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from jobservice.datadir_lock import DataDirLock
+from jobservice.db import Database
+from jobservice.modelspecs.base import ModelSpec
+from jobservice.modelspecs.registry import build_specs
+from jobservice.service import JobService
+from jobservice.servicer import PhonosServicer
+from jobservice.triton_gateway import MAX_MESSAGE_BYTES, TritonGateway
+from phonos.v1 import phonos_pb2, phonos_pb2_grpc
+from phonos_config.service import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = phonos_pb2.DESCRIPTOR.services_by_name["PhonosService"].full_name
+
+
+@dataclass
+class RunningJobService:
+    server: grpc.aio.Server
+    port: int
+    service: JobService
+    servicer: PhonosServicer
+    health: health.aio.HealthServicer
+    lock: DataDirLock
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace_s)
+        await self.service.stop()
+        await self.service.db.close()
+        self.lock.release()
+
+
+async def create_server(
+    settings: ServiceSettings, specs: Mapping[str, ModelSpec] | None = None
+) -> RunningJobService:
+    """Open the data dir, recover jobs, and serve on `settings.grpc_port` (0 = any free port)."""
+    lock = DataDirLock(settings.data_dir)
+    lock.acquire()
+    try:
+        db = await Database.open(settings.database_path)
+        service = JobService(settings, db, build_specs() if specs is None else specs, TritonGateway(settings.triton_url))
+        await service.start()
+    except BaseException:
+        lock.release()
+        raise
+    servicer = PhonosServicer(service)
+    server = grpc.aio.server(options=[
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.so_reuseport", 0),
+    ])
+    phonos_pb2_grpc.add_PhonosServiceServicer_to_server(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("job service listening", extra={"action": "jobservice.started", "port": port})
+    return RunningJobService(server, port, service, servicer, health_servicer, lock)

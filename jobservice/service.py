@@ -1,0 +1,247 @@
+"""The job service's use cases, independent of gRPC: what each /v1 route does."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from jobservice.accounts import Accounts
+from jobservice.db import Database
+from jobservice.dispatch import Dispatcher
+from jobservice.errors import Conflict, InvalidArgument, NotFound, PhonosError
+from jobservice.jobs import JobCounts, JobRecord, JobStore, NewJob
+from jobservice.modelspecs.base import ModelSpec
+from jobservice.results import ResultStore
+from jobservice.states import JobStatus
+from jobservice.triton_gateway import TritonGateway
+from jobservice.usage import UsageRecorder, UsageReport
+from jobservice.webhooks import TestResult, WebhookRecord, Webhooks, WebhookSender
+from phonos_config.service import ServiceSettings
+
+MAX_NAME_LENGTH = 200
+STRUCTURE_MODELS = ("esmfold", "alphafold2")
+
+
+@dataclass(frozen=True)
+class Submission:
+    job_id: str
+    model: str
+    cost: int
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    index: int
+    model: str
+    submission: Submission | None
+    error: PhonosError | None
+
+
+@dataclass(frozen=True)
+class Download:
+    content: bytes
+    media_type: str
+    file_name: str
+
+
+@dataclass(frozen=True)
+class AccountView:
+    id: int
+    username: str
+    email: str | None
+    created_at: float
+    credits: int
+    jobs: JobCounts
+
+
+@dataclass(frozen=True)
+class SubmitItem:
+    model: str
+    sequence: str
+    name: str | None
+    params: Mapping[str, Any]
+
+
+class AccountJobOutputs:
+    """`JobOutputs` for one account: fold-then-dock reads the account's own completed structures."""
+
+    def __init__(self, service: JobService, account_id: int) -> None:
+        self._service = service
+        self._account_id = account_id
+
+    async def structure_pdb(self, job_id: str) -> bytes:
+        try:
+            job = await self._service.jobs.get(self._account_id, job_id)
+        except NotFound:
+            raise InvalidArgument(f"protein_pdb refers to job {job_id}, which does not exist in this account") from None
+        if job.model not in STRUCTURE_MODELS:
+            raise InvalidArgument(f"protein_pdb job {job_id} is a {job.model} job; use an esmfold or alphafold2 job")
+        if job.status != JobStatus.COMPLETED:
+            raise InvalidArgument(f"protein_pdb job {job_id} is {job.status}; wait until it is completed")
+        return (await self._service.download(self._account_id, job_id, "pdb")).content
+
+
+class JobService:
+    def __init__(self, settings: ServiceSettings, db: Database, specs: Mapping[str, ModelSpec],
+                 triton: TritonGateway) -> None:
+        self.settings = settings
+        self.db = db
+        self.specs = dict(specs)
+        self.triton = triton
+        self.accounts = Accounts(db)
+        self.sender = WebhookSender(
+            db, timeout_s=settings.webhook_timeout_s, max_attempts=settings.webhook_max_attempts,
+            backoff_base_s=settings.webhook_backoff_base_s,
+        )
+        self.jobs = JobStore(db, on_event_queued=self.sender.wake)
+        self.results = ResultStore(settings.results_dir)
+        self.usage = UsageRecorder(db, settings.usage_flush_interval_s)
+        self.webhooks = Webhooks(
+            db, max_per_account=settings.max_webhooks,
+            allow_http_loopback=settings.webhook_allow_http_loopback, timeout_s=settings.webhook_timeout_s,
+        )
+        self.dispatcher = Dispatcher(
+            self.jobs, self.specs, triton, self.results, max_inflight=settings.max_inflight_per_model,
+            retry_window_s=settings.triton_retry_window_s, max_attempts=settings.max_attempts,
+            timeout_s=settings.triton_timeout_s,
+        )
+
+    async def start(self) -> None:
+        self.usage.start()
+        self.sender.start()
+        await self.dispatcher.start()
+
+    async def stop(self) -> None:
+        await self.dispatcher.stop()
+        await self.sender.stop()
+        await self.usage.stop()
+        await self.triton.close()
+
+    # -- health and models --------------------------------------------------------------------------
+
+    async def health(self) -> tuple[str, str, dict[str, str]]:
+        components = await self.triton.health([s.triton_model for s in self.specs.values()])
+        down = sorted(name for name, state in components.items() if state != "ready")
+        if not down:
+            return "operational", "PHONOS API is running", components
+        return "degraded", f"PHONOS API is running, but these are not ready: {', '.join(down)}", components
+
+    def models(self) -> list[ModelSpec]:
+        return list(self.specs.values())
+
+    # -- submission ---------------------------------------------------------------------------------
+
+    def _spec(self, model: str) -> ModelSpec:
+        spec = self.specs.get(model)
+        if spec is None:
+            raise InvalidArgument(f"Unknown model {model!r}. Available models: {', '.join(self.specs)}")
+        return spec
+
+    async def _validate(self, account_id: int, item: SubmitItem) -> NewJob:
+        spec = self._spec(item.model)
+        if item.name is not None and len(item.name) > MAX_NAME_LENGTH:
+            raise InvalidArgument(f"name is longer than {MAX_NAME_LENGTH} characters")
+        accepted = await spec.validate(item.sequence, item.params, AccountJobOutputs(self, account_id))
+        return NewJob(model=item.model, name=item.name, request=accepted, cost=spec.info.cost_credits)
+
+    async def submit(self, account_id: int, item: SubmitItem) -> Submission:
+        job = await self._validate(account_id, item)
+        [job_id] = await self.jobs.submit(account_id, [job])
+        self.dispatcher.enqueue(job_id, job.model)
+        return Submission(job_id, job.model, job.cost)
+
+    async def submit_batch(self, account_id: int, items: list[SubmitItem]) -> list[BatchItem]:
+        """Valid items are charged and queued together; invalid ones fail alone with their reason."""
+        if not items:
+            raise InvalidArgument("jobs is empty; send 1 to 10 jobs")
+        if len(items) > self.settings.max_batch_jobs:
+            raise InvalidArgument(f"A batch holds at most {self.settings.max_batch_jobs} jobs, got {len(items)}")
+        accepted: list[tuple[int, NewJob]] = []
+        outcome: dict[int, BatchItem] = {}
+        for index, item in enumerate(items):
+            try:
+                accepted.append((index, await self._validate(account_id, item)))
+            except PhonosError as exc:
+                outcome[index] = BatchItem(index, item.model, None, exc)
+        if accepted:
+            ids = await self.jobs.submit(account_id, [job for _, job in accepted])
+            for (index, job), job_id in zip(accepted, ids, strict=True):
+                self.dispatcher.enqueue(job_id, job.model)
+                outcome[index] = BatchItem(index, job.model, Submission(job_id, job.model, job.cost), None)
+        return [outcome[i] for i in range(len(items))]
+
+    # -- jobs ---------------------------------------------------------------------------------------
+
+    async def get_job(self, account_id: int, job_id: str) -> JobRecord:
+        return await self.jobs.get(account_id, job_id)
+
+    async def list_jobs(self, account_id: int, *, status: str | None, model: str | None, limit: int | None,
+                        offset: int | None) -> tuple[list[JobRecord], int, int, int]:
+        if status is not None and status not in {s.value for s in JobStatus}:
+            raise InvalidArgument(f"status must be one of {', '.join(s.value for s in JobStatus)}, got {status!r}")
+        if model is not None and model not in self.specs:
+            raise InvalidArgument(f"model must be one of {', '.join(self.specs)}, got {model!r}")
+        limit = 50 if limit is None else limit
+        offset = 0 if offset is None else offset
+        if not 1 <= limit <= 100:
+            raise InvalidArgument(f"limit must be between 1 and 100, got {limit}")
+        if offset < 0:
+            raise InvalidArgument(f"offset must be 0 or more, got {offset}")
+        jobs, total = await self.jobs.list(account_id, status=status, model=model, limit=limit, offset=offset)
+        return jobs, total, limit, offset
+
+    async def download(self, account_id: int, job_id: str, fmt: str | None) -> Download:
+        job = await self.jobs.get(account_id, job_id)
+        if job.status != JobStatus.COMPLETED or job.result is None:
+            raise Conflict(f"Job {job_id} is {job.status}; its output can be downloaded once it is completed")
+        artifacts = job.result["artifacts"]
+        if fmt is None:
+            chosen = artifacts[0]
+        else:
+            matches = [a for a in artifacts if a["format"] == fmt]
+            if not matches:
+                available = ", ".join(a["format"] for a in artifacts)
+                raise InvalidArgument(f"format {fmt!r} is not available for this job; choose one of {available}")
+            chosen = matches[0]
+        content = await asyncio.to_thread(self.results.read, job.id, chosen["file"])
+        return Download(content, chosen["media_type"], chosen["file"])
+
+    async def cancel(self, account_id: int, job_id: str) -> JobRecord:
+        job = await self.jobs.cancel(account_id, job_id)
+        self.dispatcher.cancel_running(job_id)
+        return job
+
+    # -- account and usage --------------------------------------------------------------------------
+
+    async def account(self, account_id: int) -> AccountView:
+        row = await self.db.read.fetch_one("get_account", {"account_id": account_id})
+        if row is None:
+            raise NotFound("Account not found")
+        counts = await self.jobs.counts(account_id)
+        return AccountView(int(row["id"]), row["username"], row["email"], float(row["created_at"]),
+                           int(row["credits"]), counts)
+
+    async def usage_report(self, account_id: int, days: int | None) -> UsageReport:
+        days = 30 if days is None else days
+        if not 1 <= days <= 90:
+            raise InvalidArgument(f"days must be between 1 and 90, got {days}")
+        return await self.usage.report(account_id, days)
+
+    # -- webhooks -----------------------------------------------------------------------------------
+
+    async def create_webhook(self, account_id: int, url: str, events: list[str]) -> tuple[WebhookRecord, str]:
+        return await self.webhooks.create(account_id, url, events)
+
+    async def list_webhooks(self, account_id: int) -> list[WebhookRecord]:
+        return await self.webhooks.list(account_id)
+
+    async def delete_webhook(self, account_id: int, webhook_id: str) -> None:
+        await self.webhooks.delete(account_id, webhook_id)
+
+    async def test_webhook(self, account_id: int, webhook_id: str) -> TestResult:
+        session = self.sender.session or aiohttp.ClientSession()
+        return await self.webhooks.send_test(account_id, webhook_id, session)

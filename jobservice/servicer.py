@@ -1,0 +1,282 @@
+"""PhonosService over gRPC: authentication, rate limits, usage and error mapping around `JobService`.
+
+Every method runs through `_handle`, so REST (via the gateway) and gRPC share
+one behaviour. Handlers only translate between protobuf and the domain.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.api import httpbody_pb2
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf.message import Message
+
+from jobservice.accounts import Principal
+from jobservice.errors import PhonosError, RateLimited
+from jobservice.jobs import JobRecord
+from jobservice.ratelimit import RateLimiter
+from jobservice.routes import route_templates
+from jobservice.service import JobService, SubmitItem
+from jobservice.states import JobStatus
+from jobservice.status_map import TITLE_KEY, grpc_status
+from jobservice.usage import usage_event
+from jobservice.webhook_events import download_url
+from jobservice.webhooks import WebhookRecord
+from phonos.v1 import phonos_pb2 as pb
+from phonos.v1 import phonos_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Principal], Awaitable[tuple[Message, "Charge"]]]
+
+
+class Charge:
+    """What a request spent, for the usage record."""
+
+    __slots__ = ("credits", "model")
+
+    def __init__(self, credits: int = 0, model: str | None = None) -> None:
+        self.credits = credits
+        self.model = model
+
+
+NO_CHARGE = Charge()
+
+
+def _ts(epoch_s: float) -> timestamp_pb2.Timestamp:
+    return timestamp_pb2.Timestamp(seconds=int(epoch_s))
+
+
+def _struct(values: dict[str, Any] | None) -> struct_pb2.Struct | None:
+    if not values:
+        return None
+    struct = struct_pb2.Struct()
+    struct.update(values)
+    return struct
+
+
+def _params(request: pb.PredictRequest | pb.BatchJob) -> dict[str, Any]:
+    return json_format.MessageToDict(request.params) if request.HasField("params") else {}
+
+
+def _submit_item(request: pb.PredictRequest | pb.BatchJob) -> SubmitItem:
+    return SubmitItem(
+        model=request.model, sequence=request.sequence,
+        name=request.name if request.HasField("name") else None, params=_params(request),
+    )
+
+
+def job_fields(job: JobRecord) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "job_id": job.id, "status": str(job.status), "model": job.model,
+        "created_at": _ts(job.created_at), "updated_at": _ts(job.updated_at),
+        "credits_used": job.credits_used - job.refunded,
+    }
+    if job.name is not None:
+        fields["name"] = job.name
+    if job.error:
+        fields["error"] = job.error
+    if job.status == JobStatus.COMPLETED and job.result:
+        artifacts = job.result["artifacts"]
+        fields["output_file"] = artifacts[0]["file"]
+        fields["download_url"] = download_url(job.id)
+        fields["formats"] = [a["format"] for a in artifacts]
+        fields["metrics"] = _struct(job.result.get("metrics"))
+        fields["metadata"] = _struct(job.result.get("metadata"))
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def webhook_message(hook: WebhookRecord) -> pb.Webhook:
+    return pb.Webhook(webhook_id=hook.id, url=hook.url, events=list(hook.events), created_at=_ts(hook.created_at))
+
+
+class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
+    def __init__(self, service: JobService, limiter: RateLimiter | None = None) -> None:
+        self._svc = service
+        self._limiter = limiter or RateLimiter()
+        self._routes = route_templates()
+
+    async def _handle(self, method: str, context: grpc.aio.ServicerContext, handler: Handler) -> Message:
+        started = time.perf_counter()
+        metadata = {k: v for k, v in (context.invocation_metadata() or ())}
+        request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex)
+        transport = "rest" if metadata.get("x-phonos-transport") == "rest" else "grpc"
+        trailers: list[tuple[str, str]] = [("x-request-id", request_id)]
+        principal: Principal | None = None
+        charge = NO_CHARGE
+        failure: PhonosError | None = None
+        code = grpc.StatusCode.OK
+        try:
+            principal = await self._svc.accounts.authenticate(metadata.get("authorization"))
+            trailers += self._limiter.hit(principal.key_hash, principal.rate_limit).headers()
+            response, charge = await handler(principal)
+        except PhonosError as exc:
+            failure = exc
+        except Exception:
+            log.exception("unhandled error", extra={"action": "rpc.internal_error", "method": method,
+                                                   "request_id": request_id})
+            code = grpc.StatusCode.INTERNAL
+            failure = None
+        finally:
+            if principal is not None:
+                if failure is not None:
+                    code = grpc_status(failure)[0]
+                self._svc.usage.record(usage_event(
+                    principal.account_id, self._routes[method], model=charge.model, credits_used=charge.credits,
+                    status_code=code.value[0], elapsed_ms=(time.perf_counter() - started) * 1000, transport=transport,
+                ))
+        if failure is not None:
+            status, extra = grpc_status(failure)
+            if isinstance(failure, RateLimited):
+                trailers = [t for t in trailers if not t[0].startswith("x-ratelimit")]
+            await context.abort(status, failure.message, trailing_metadata=tuple(trailers + extra))
+        if code == grpc.StatusCode.INTERNAL:
+            await context.abort(
+                code, f"Internal server error (request id {request_id}); the error was logged",
+                trailing_metadata=tuple([*trailers, (TITLE_KEY, "Internal server error")]),
+            )
+        context.set_trailing_metadata(tuple(trailers))
+        return response
+
+    # -- routes ---------------------------------------------------------------------------------------
+
+    async def GetHealth(self, request: pb.GetHealthRequest, context: grpc.aio.ServicerContext) -> pb.GetHealthResponse:
+        status, message, components = await self._svc.health()
+        return pb.GetHealthResponse(status=status, version="v1", message=message, components=components)
+
+    async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(_: Principal) -> tuple[Message, Charge]:
+            models = [
+                pb.Model(id=s.info.id, name=s.info.name, description=s.info.description, type=s.info.type,
+                         cost_credits=s.info.cost_credits)
+                for s in self._svc.models()
+            ]
+            return pb.ListModelsResponse(models=models), NO_CHARGE
+        return await self._handle("ListModels", context, run)
+
+    async def Predict(self, request: pb.PredictRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            sub = await self._svc.submit(who.account_id, _submit_item(request))
+            response = pb.PredictResponse(
+                success=True, job_id=sub.job_id, model=sub.model, status="pending", credits_used=sub.cost,
+                message="Job submitted successfully",
+            )
+            return response, Charge(sub.cost, sub.model)
+        return await self._handle("Predict", context, run)
+
+    async def SubmitBatch(self, request: pb.SubmitBatchRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            items = await self._svc.submit_batch(who.account_id, [_submit_item(j) for j in request.jobs])
+            results = []
+            for item in items:
+                if item.submission is not None:
+                    results.append(pb.BatchResult(index=item.index, success=True, job_id=item.submission.job_id,
+                                                  model=item.model, credits_used=item.submission.cost))
+                else:
+                    assert item.error is not None
+                    results.append(pb.BatchResult(index=item.index, success=False, model=item.model,
+                                                  credits_used=0, error=item.error.title,
+                                                  message=item.error.message))
+            ok = [i for i in items if i.submission is not None]
+            spent = sum(i.submission.cost for i in ok if i.submission is not None)
+            summary = pb.BatchSummary(total=len(items), successful=len(ok), failed=len(items) - len(ok),
+                                      total_credits_used=spent)
+            return pb.SubmitBatchResponse(success=bool(ok), summary=summary, results=results), Charge(spent)
+        return await self._handle("SubmitBatch", context, run)
+
+    async def GetJob(self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            job = await self._svc.get_job(who.account_id, request.job_id)
+            return pb.GetJobResponse(**job_fields(job)), NO_CHARGE
+        return await self._handle("GetJob", context, run)
+
+    async def ListJobs(self, request: pb.ListJobsRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            jobs, total, limit, offset = await self._svc.list_jobs(
+                who.account_id,
+                status=request.status if request.HasField("status") and request.status else None,
+                model=request.model if request.HasField("model") and request.model else None,
+                limit=request.limit if request.HasField("limit") else None,
+                offset=request.offset if request.HasField("offset") else None,
+            )
+            page = pb.Pagination(total=total, limit=limit, offset=offset, has_more=offset + len(jobs) < total)
+            return pb.ListJobsResponse(jobs=[pb.Job(**job_fields(j)) for j in jobs], pagination=page), NO_CHARGE
+        return await self._handle("ListJobs", context, run)
+
+    async def DownloadJobOutput(self, request: pb.DownloadJobOutputRequest,
+                                context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            fmt = request.format if request.HasField("format") and request.format else None
+            download = await self._svc.download(who.account_id, request.job_id, fmt)
+            await context.send_initial_metadata(
+                (("content-disposition", f'attachment; filename="{download.file_name}"'),)
+            )
+            return httpbody_pb2.HttpBody(content_type=download.media_type, data=download.content), NO_CHARGE
+        return await self._handle("DownloadJobOutput", context, run)
+
+    async def CancelJob(self, request: pb.CancelJobRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            job = await self._svc.cancel(who.account_id, request.job_id)
+            return pb.CancelJobResponse(success=True, job_id=job.id, status=str(job.status),
+                                        message="Job cancelled successfully", credits_refunded=job.refunded), NO_CHARGE
+        return await self._handle("CancelJob", context, run)
+
+    async def GetAccount(self, request: pb.GetAccountRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            view = await self._svc.account(who.account_id)
+            account = pb.Account(id=view.id, username=view.username, created_at=_ts(view.created_at))
+            if view.email:
+                account.email = view.email
+            jobs = pb.JobCounts(total=view.jobs.total, completed=view.jobs.completed, active=view.jobs.active,
+                                failed=view.jobs.failed)
+            return pb.GetAccountResponse(account=account, credits=pb.Credits(balance=view.credits, currency="credits"),
+                                         jobs=jobs), NO_CHARGE
+        return await self._handle("GetAccount", context, run)
+
+    async def GetUsage(self, request: pb.GetUsageRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            report = await self._svc.usage_report(who.account_id, request.days if request.HasField("days") else None)
+            return pb.GetUsageResponse(
+                period=pb.UsagePeriod(days=report.days, start_date=report.start_date, end_date=report.end_date),
+                totals=pb.UsageTotals(requests=report.requests, credits_used=report.credits_used,
+                                      avg_response_time_ms=report.avg_response_time_ms),
+                by_endpoint=[pb.EndpointUsage(**r) for r in report.by_endpoint],
+                by_model=[pb.ModelUsage(**r) for r in report.by_model],
+                daily=[pb.DailyUsage(**r) for r in report.daily],
+            ), NO_CHARGE
+        return await self._handle("GetUsage", context, run)
+
+    async def ListWebhooks(self, request: pb.ListWebhooksRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            hooks = await self._svc.list_webhooks(who.account_id)
+            return pb.ListWebhooksResponse(webhooks=[webhook_message(h) for h in hooks]), NO_CHARGE
+        return await self._handle("ListWebhooks", context, run)
+
+    async def CreateWebhook(self, request: pb.CreateWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            hook, secret = await self._svc.create_webhook(who.account_id, request.url, list(request.events))
+            return pb.CreateWebhookResponse(
+                success=True, webhook=webhook_message(hook), secret=secret,
+                message="Webhook created. Store the secret now: it is not shown again.",
+            ), NO_CHARGE
+        return await self._handle("CreateWebhook", context, run)
+
+    async def DeleteWebhook(self, request: pb.DeleteWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            await self._svc.delete_webhook(who.account_id, request.webhook_id)
+            return pb.DeleteWebhookResponse(success=True, webhook_id=request.webhook_id,
+                                            message="Webhook deleted"), NO_CHARGE
+        return await self._handle("DeleteWebhook", context, run)
+
+    async def TestWebhook(self, request: pb.TestWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            result = await self._svc.test_webhook(who.account_id, request.webhook_id)
+            return pb.TestWebhookResponse(success=result.delivered, webhook_id=request.webhook_id,
+                                          status_code=result.status_code, message=result.message), NO_CHARGE
+        return await self._handle("TestWebhook", context, run)

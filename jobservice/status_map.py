@@ -1,0 +1,47 @@
+"""The one table from domain errors to gRPC status codes (and the metadata the gateway reads).
+
+The gateway maps gRPC codes to HTTP in its own single table; where a code is
+ambiguous in HTTP (402 has no gRPC twin) the `phonos-error-reason` trailer
+says which HTTP status the error means.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from jobservice import errors
+
+TITLE_KEY = "phonos-error-title"
+REASON_KEY = "phonos-error-reason"
+
+_CODES: dict[type[errors.PhonosError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.InsufficientCredits: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.Conflict: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.LimitReached: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.InvalidTransition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.ModelUnavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+_REASONS: dict[type[errors.PhonosError], str] = {
+    errors.InsufficientCredits: "INSUFFICIENT_CREDITS",
+}
+
+
+def grpc_status(error: errors.PhonosError) -> tuple[grpc.StatusCode, list[tuple[str, str]]]:
+    """The status code and trailing metadata for a domain error."""
+    kind = type(error)
+    code = next((c for cls, c in _CODES.items() if issubclass(kind, cls)), grpc.StatusCode.INTERNAL)
+    metadata = [(TITLE_KEY, error.title)]
+    reason = next((r for cls, r in _REASONS.items() if issubclass(kind, cls)), None)
+    if reason:
+        metadata.append((REASON_KEY, reason))
+    if isinstance(error, errors.RateLimited):
+        metadata.append(("retry-after", str(error.retry_after_s)))
+        metadata.append(("x-ratelimit-limit", str(error.limit)))
+        metadata.append(("x-ratelimit-remaining", "0"))
+        metadata.append(("x-ratelimit-reset", str(error.reset_epoch_s)))
+    return code, metadata
