@@ -94,3 +94,229 @@ def test_torus_score_is_odd_periodic_and_points_to_zero() -> None:
 def test_torus_samples_are_wrapped() -> None:
     out = torus.sample(np.full(1000, 10.0), np.random.default_rng(0))
     assert out.min() >= -np.pi and out.max() < np.pi
+
+
+# ---------------------------------------------------------------------------------------------- pose math
+
+from scipy.spatial.transform import Rotation  # noqa: E402
+
+from phonos_models.diffdock import diffusion  # noqa: E402
+
+
+def test_time_grid_runs_n_minus_one_steps_and_jumps_to_zero() -> None:
+    schedule = diffusion.time_schedule(20)
+    assert schedule[0] == 1.0 and schedule[-1] == pytest.approx(0.05) and len(schedule) == 20
+    dts = diffusion.step_sizes(schedule, 19)
+    assert len(dts) == 19
+    assert dts[:-1] == pytest.approx([0.05] * 18) and dts[-1] == pytest.approx(0.10)
+    assert sum(dts) == pytest.approx(1.0)  # the run ends exactly at t = 0
+
+
+def test_low_temperature_update_matches_the_reference_formula() -> None:
+    c = diffusion.SdeComponent(0.1, 19.0, 1.170050527854316, 0.727287304570729, 0.9299802531572672)
+    score, z, t, dt = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([0.3, 0.1, -1.0]), 0.6, 0.05
+    sigma = 0.1**0.4 * 19.0**0.6
+    g = sigma * np.sqrt(2 * np.log(190.0))
+    sigma_data = np.exp(0.9299802531572672 * np.log(19.0) + (1 - 0.9299802531572672) * np.log(0.1))
+    lam = (sigma_data + sigma) / (sigma_data + sigma / 1.170050527854316)
+    expected = g**2 * dt * (lam + 1.170050527854316 * 0.727287304570729 / 2) * score + g * np.sqrt(
+        dt * (1 + 0.727287304570729)
+    ) * z
+    assert torch.allclose(c.perturbation(score, z, t, dt), expected.float(), rtol=1e-5)
+    plain = diffusion.SdeComponent(0.1, 19.0)
+    assert torch.allclose(plain.perturbation(score, z, t, dt), (g**2 * dt * score + g * np.sqrt(dt) * z).float())
+
+
+def test_axis_angle_matches_scipy() -> None:
+    vecs = torch.tensor([[0.3, -1.2, 0.5], [1e-9, 0.0, 0.0], [0.0, 0.0, 3.0]], dtype=torch.float64)
+    ours = diffusion.axis_angle_to_matrix(vecs)
+    ref = torch.from_numpy(Rotation.from_rotvec(vecs.numpy()).as_matrix())
+    assert torch.allclose(ours, ref, atol=1e-9)
+
+
+def _zigzag(n: int = 6) -> torch.Tensor:
+    pos = torch.tensor([[i * 1.25, (i % 2) * 0.9, 0.1 * i * i] for i in range(n)], dtype=torch.float32)
+    return pos - pos.mean(0)
+
+
+def test_torsion_update_turns_the_dihedral_and_keeps_bond_lengths() -> None:
+    pos = _zigzag().unsqueeze(0)  # chain 0-1-2-3-4-5, turn bond (2, 3): atoms 3, 4, 5 move
+    tor_index = torch.tensor([[2], [3]])
+    mask = torch.tensor([[False, False, False, True, True, True]])
+    out = diffusion.apply_torsions(pos, tor_index, mask, torch.tensor([[0.7]]))
+
+    def dihedral(p: torch.Tensor) -> float:
+        b0, b1, b2 = p[1] - p[0], p[2] - p[1], p[3] - p[2]
+        n1, n2 = torch.cross(b0, b1, dim=0), torch.cross(b1, b2, dim=0)
+        m = torch.cross(n1, b1 / b1.norm(), dim=0)
+        return float(torch.atan2((m * n2).sum(), (n1 * n2).sum()))
+
+    diff = (dihedral(out[0, 1:5]) - dihedral(pos[0, 1:5]) + np.pi) % (2 * np.pi) - np.pi
+    assert abs(abs(diff) - 0.7) < 1e-5
+    bonds = lambda p: (p[1:] - p[:-1]).norm(dim=-1)  # noqa: E731
+    assert torch.allclose(bonds(out[0]), bonds(pos[0]), atol=1e-5)
+    assert torch.equal(out[0, :3], pos[0, :3])  # the fixed side stays
+
+
+def test_kabsch_recovers_a_rigid_motion() -> None:
+    gen = torch.Generator().manual_seed(0)
+    src = torch.randn(2, 7, 3, generator=gen)
+    rot = torch.stack([diffusion.random_rotation(gen) for _ in range(2)])
+    tgt = torch.bmm(src, rot.transpose(1, 2)) + torch.tensor([[[1.0, -2.0, 3.0]], [[0.5, 0.0, 0.0]]])
+    r, t = diffusion.kabsch(src, tgt)
+    assert torch.allclose(torch.bmm(src, r.transpose(1, 2)) + t, tgt, atol=1e-4)
+    assert torch.allclose(torch.linalg.det(r), torch.ones(2), atol=1e-5)
+
+
+def test_pose_update_moves_centroid_by_tr_and_torsions_do_not_move_it() -> None:
+    pos = _zigzag().unsqueeze(0).repeat(2, 1, 1)
+    tor_index = torch.tensor([[2], [3]])
+    mask = torch.tensor([[False, False, False, True, True, True]])
+    tr = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    rot = torch.tensor([[0.0, 0.0, 0.0], [0.4, 0.1, -0.2]])
+    out = diffusion.update_poses(pos, tr, rot, torch.tensor([[1.1], [-0.6]]), tor_index, mask)
+    assert torch.allclose(out.mean(1), pos.mean(1) + tr, atol=1e-4)
+    internal = lambda p: torch.cdist(p[:3], p[:3])  # noqa: E731  rigid fragment keeps its shape
+    assert torch.allclose(internal(out[1]), internal(pos[1]), atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------- the loop
+
+import io  # noqa: E402
+import json  # noqa: E402
+
+import gemmi  # noqa: E402
+from rdkit import Chem  # noqa: E402
+
+from phonos_config.diffdock import DiffDockSettings  # noqa: E402
+from phonos_models.common.errors import Cancelled  # noqa: E402
+from phonos_models.diffdock import build, ligand, receptor, sampling  # noqa: E402
+from phonos_models.diffdock.data import ComplexBatch  # noqa: E402
+from phonos_models.diffdock.pipeline import DiffDockPipeline, DockingRequest  # noqa: E402
+
+PDB = (Path(__file__).parent / "data" / "receptor_small.pdb").read_text()
+ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
+
+
+class PullToOrigin(torch.nn.Module):
+    """Stand-in score model (test only): the exact translation score of N(0, σ_tr²) about the origin."""
+
+    def __init__(self, hp: build.Hyperparams) -> None:
+        super().__init__()
+        self.hp = hp
+        self.calls = 0
+
+    def forward(self, batch: ComplexBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self.calls += 1
+        tr_sigma = self.hp.t_to_sigma(batch.t_tr, batch.t_rot, batch.t_tor)[0]
+        b = batch.num_graphs
+        centroid = torch.zeros(b, 3).index_add_(0, batch.lig_batch, batch.lig_pos)
+        centroid = centroid / torch.bincount(batch.lig_batch, minlength=b).unsqueeze(1)
+        return -centroid / tr_sigma.unsqueeze(1) ** 2, torch.zeros(b, 3), torch.zeros(batch.tor_index.shape[1])
+
+
+@pytest.fixture(scope="module")
+def complex_inputs() -> tuple[ligand.Ligand, receptor.Receptor, torch.Tensor]:
+    rec = receptor.featurize(PDB)
+    return ligand.featurize(ASPIRIN, seed=0), rec, torch.zeros(rec.num_residues, 32)
+
+
+def test_loop_follows_the_score_and_runs_n_minus_one_steps(complex_inputs) -> None:
+    lig, rec, esm = complex_inputs
+    hp = build.tiny_hyperparams("score", lm_embedding_dim=32)
+    model = PullToOrigin(hp)
+    options = sampling.SamplingOptions(inference_steps=20, samples_per_complex=5, batch_size=2, random_seed=3)
+    result = sampling.sample(lig, rec, esm, model, hp, options)
+    assert model.calls == 19 * 3  # 19 of 20 steps, 3 chunks (2 + 2 + 1): any sample count works
+    assert result.positions.shape == (5, lig.num_atoms, 3) and result.confidence is None
+    start = torch.stack([sampling.initial_pose(lig, rec, hp, options, sampling.sample_generator(3, i)) for i in range(5)])
+    # The exact score of a Gaussian about the origin pulls every ligand much closer than it started.
+    assert (result.positions.mean(1).norm(dim=1) < 0.5 * start.mean(1).norm(dim=1)).all()
+    # Rigid-body moves and torsions keep bond lengths.
+    i, j = lig.bond_index
+    assert torch.allclose((result.positions[:, i] - result.positions[:, j]).norm(dim=-1),
+                          (lig.pos[i] - lig.pos[j]).norm(dim=-1).expand(5, -1), atol=1e-3)  # fmt: skip
+
+
+def test_cancellation_stops_between_steps(complex_inputs) -> None:
+    lig, rec, esm = complex_inputs
+    hp = build.tiny_hyperparams("score", lm_embedding_dim=32)
+    model = PullToOrigin(hp)
+    calls = iter(range(100))
+    with pytest.raises(Cancelled):
+        sampling.sample(lig, rec, esm, model, hp, sampling.SamplingOptions(samples_per_complex=2),
+                        should_stop=lambda: next(calls) >= 3)  # fmt: skip
+    assert model.calls == 3
+
+
+def test_initial_pose_spread_follows_the_receptor_size(complex_inputs) -> None:
+    lig, rec, _ = complex_inputs
+    hp = build.tiny_hyperparams("score", lm_embedding_dim=32)
+    options = sampling.SamplingOptions()
+    centres = torch.stack(
+        [sampling.initial_pose(lig, rec, hp, options, sampling.sample_generator(0, i)).mean(0) for i in range(400)]
+    )
+    expected = float(torch.sqrt((rec.pos**2).sum(1).mean())) * 1.4601642460337794 / 1.73
+    assert float(centres.std(0).mean()) == pytest.approx(expected, rel=0.15)
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> DiffDockPipeline:
+    return DiffDockPipeline.from_settings(DiffDockSettings(batch_size=3))
+
+
+@pytest.fixture(scope="module")
+def docked(pipeline: DiffDockPipeline):
+    return pipeline.dock(DockingRequest(PDB, ASPIRIN, inference_steps=10, samples_per_complex=4, random_seed=7))
+
+
+@pytest.mark.slow
+def test_tiny_end_to_end_sdf_is_ranked_with_bonds_and_finite_coordinates(docked) -> None:
+    mols = [m for m in Chem.ForwardSDMolSupplier(io.BytesIO(docked.poses_sdf.encode()), removeHs=False)]
+    assert len(mols) == 4 and all(m is not None for m in mols)
+    reference = Chem.MolFromSmiles(ASPIRIN)
+    confidences = [float(m.GetProp("confidence")) for m in mols]
+    assert [m.GetIntProp("rank") for m in mols] == [1, 2, 3, 4]
+    assert confidences == sorted(confidences, reverse=True)
+    assert confidences == pytest.approx([c for c in docked.ranked_confidence], abs=1e-4)
+    for m in mols:
+        assert m.GetNumBonds() == reference.GetNumBonds() and m.HasSubstructMatch(reference)
+        assert np.isfinite(m.GetConformer().GetPositions()).all()
+        assert "not a real prediction" in m.GetProp("note")
+    assert sorted(m.GetIntProp("sample_index") for m in mols) == [0, 1, 2, 3]
+
+
+@pytest.mark.slow
+def test_tiny_end_to_end_complex_pdb_and_json(docked) -> None:
+    structure = gemmi.read_pdb_string(docked.complex_pdb)
+    residues = [r for ch in structure[0] for r in ch]
+    lig_res = [r for r in residues if r.name == "LIG"]
+    assert len(lig_res) == 1 and len(lig_res[0]) == 13
+    assert sum(1 for r in residues if gemmi.find_tabulated_residue(r.name).is_amino_acid()) == 30
+    assert "NOT A REAL PREDICTION" in docked.complex_pdb
+    # rank-1 pose in the PDB = first SDF record, in the input file's frame
+    first = next(Chem.ForwardSDMolSupplier(io.BytesIO(docked.poses_sdf.encode())))
+    pdb_xyz = np.array([a.pos.tolist() for a in lig_res[0]])
+    assert np.allclose(pdb_xyz, first.GetConformer().GetPositions(), atol=2e-3)
+    body = json.loads(docked.result_json)
+    assert body["real_prediction"] is False and "not a real prediction" in body["note"]
+    assert [p["rank"] for p in body["poses"]] == [1, 2, 3, 4]
+    assert body["confidence_meaning"]["bands"]["high"] == "confidence > 0"
+    assert body["sampling"] == {"inference_steps": 10, "steps_run": 9, "samples_per_complex": 4,
+                                "random_seed": 7, "nan_batches": 0}  # fmt: skip
+    assert set(body["timings_s"]) >= {"featurisation", "esm", "score_steps", "confidence", "total"}
+    assert body["weights"]["score_model"]["real"] is False and len(body["weights"]["score_model"]["sha256"]) == 64
+
+
+@pytest.mark.slow
+def test_random_seed_reproduces_poses_and_batching_does_not_change_them(pipeline: DiffDockPipeline, docked) -> None:
+    again = pipeline.dock(DockingRequest(PDB, ASPIRIN, inference_steps=10, samples_per_complex=4, random_seed=7))
+    assert again.poses_sdf.split("score_weights")[0] == docked.poses_sdf.split("score_weights")[0]
+    single = DiffDockPipeline(pipeline.score, pipeline.confidence, pipeline.esm, DiffDockSettings(batch_size=4))
+    other = single.dock(DockingRequest(PDB, ASPIRIN, inference_steps=10, samples_per_complex=4, random_seed=7))
+    a = json.loads(docked.result_json)["poses"]
+    b = json.loads(other.result_json)["poses"]
+    by_sample = {p["sample_index"]: p["confidence"] for p in a}
+    assert all(abs(by_sample[p["sample_index"]] - p["confidence"]) < 1e-3 for p in b)
+    different = pipeline.dock(DockingRequest(PDB, ASPIRIN, inference_steps=10, samples_per_complex=4, random_seed=8))
+    assert different.poses_sdf != docked.poses_sdf

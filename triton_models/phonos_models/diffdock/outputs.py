@@ -1,0 +1,185 @@
+"""Result files of one docking run: complex PDB, ranked SDF, JSON summary.
+
+* complex PDB: the receptor as read (first model, no hydrogens or waters) plus the rank-1 ligand pose
+  as HETATM residue LIG in its own chain, with CONECT records for the ligand bonds (users asked for
+  the complex, DiffDock#99/#249);
+* SDF: every pose, best first, each record carrying `rank`, `confidence`, `confidence_band` and
+  `sample_index` properties (the reference writes none and hides the confidence in file names);
+* JSON: per-pose confidence, what the numbers mean (the reference README's bands), timings, weights.
+The confidence is the confidence model's raw logit, not a probability and not an affinity.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gemmi
+import numpy as np
+from rdkit import Chem
+from rdkit.Geometry import Point3D
+
+from .receptor import Receptor
+
+# DiffDock README: "c > 0 high confidence, −1.5 < c < 0 moderate confidence, c < −1.5 low confidence".
+HIGH_CONFIDENCE = 0.0
+LOW_CONFIDENCE = -1.5
+CONFIDENCE_MEANING = {
+    "scale": "raw logit of DiffDock's confidence model (not a probability, not a binding affinity)",
+    "trained_for": "whether the pose is within 2 Å RMSD of the crystal pose",
+    "bands": {
+        "high": "confidence > 0",
+        "moderate": "-1.5 < confidence <= 0",
+        "low": "confidence <= -1.5",
+    },
+    "source": "DiffDock README (gcorso/DiffDock); bands are heuristics, less reliable for large ligands, "
+    "large or multi-chain proteins, and apo/predicted structures",
+}
+
+
+def confidence_band(value: float | None) -> str:
+    if value is None:
+        return "unknown"
+    if value > HIGH_CONFIDENCE:
+        return "high"
+    if value > LOW_CONFIDENCE:
+        return "moderate"
+    return "low"
+
+
+@dataclass(frozen=True)
+class RankedPose:
+    rank: int  # 1 = best
+    sample_index: int  # position in sampling order (stable per random_seed)
+    confidence: float | None  # logit; None when no confidence model ran
+    positions: np.ndarray  # [N, 3] float64, Å, in the input PDB's frame
+
+
+def rank_poses(positions: np.ndarray, confidence: Sequence[float] | None, order: Sequence[int]) -> list[RankedPose]:
+    """positions [S, N, 3] in the input frame; `order` = sample indices best first."""
+    return [
+        RankedPose(
+            rank=r + 1,
+            sample_index=int(i),
+            confidence=float(confidence[i]) if confidence is not None else None,
+            positions=np.asarray(positions[i], dtype=np.float64),
+        )
+        for r, i in enumerate(order)
+    ]
+
+
+def _mol_with_positions(mol: Chem.Mol, positions: np.ndarray) -> Chem.Mol:
+    out = Chem.Mol(mol)
+    conf = out.GetConformer()
+    for i, (x, y, z) in enumerate(positions.tolist()):
+        conf.SetAtomPosition(i, Point3D(x, y, z))
+    return out
+
+
+def poses_sdf(mol: Chem.Mol, poses: Sequence[RankedPose], provenance: Mapping[str, str]) -> str:
+    """All poses, ranked, with rank/confidence SD properties (parseable by RDKit and OpenBabel)."""
+    buffer = io.StringIO()
+    writer = Chem.SDWriter(buffer)
+    for pose in poses:
+        m = _mol_with_positions(mol, pose.positions)
+        m.SetProp("_Name", f"rank{pose.rank}")
+        m.SetIntProp("rank", pose.rank)
+        m.SetIntProp("sample_index", pose.sample_index)
+        if pose.confidence is not None:
+            m.SetProp("confidence", f"{pose.confidence:.4f}")
+        m.SetProp("confidence_band", confidence_band(pose.confidence))
+        for key, value in provenance.items():
+            m.SetProp(key, value)
+        writer.write(m)
+    writer.close()
+    return buffer.getvalue()
+
+
+def _free_chain_id(structure: gemmi.Structure) -> str:
+    used = {chain.name for chain in structure[0]}
+    for candidate in "LXYZ" + "ABCDEFGHIJKMNOPQRSTUVW" + "0123456789":
+        if candidate not in used:
+            return candidate
+    return "L"
+
+
+def _ligand_atom_names(mol: Chem.Mol) -> list[str]:
+    counts: dict[str, int] = {}
+    names = []
+    for atom in mol.GetAtoms():
+        symbol = atom.GetSymbol().upper()
+        counts[symbol] = counts.get(symbol, 0) + 1
+        names.append(f"{symbol}{counts[symbol]}"[:4])
+    return names
+
+
+def complex_pdb(rec: Receptor, mol: Chem.Mol, pose: RankedPose, remarks: Sequence[str]) -> str:
+    """Receptor + the given ligand pose (HETATM LIG) + CONECT for the ligand bonds."""
+    structure = rec.structure.clone()
+    structure.setup_entities()
+    receptor_text = structure.make_pdb_string(gemmi.PdbWriteOptions(minimal=True))
+    lines = [f"REMARK 250 {text[:68]}" for text in remarks]
+    last_serial = 0
+    for line in receptor_text.splitlines():
+        if line.startswith(("END", "MASTER")):
+            continue
+        if line.startswith(("ATOM", "HETATM")):
+            last_serial = max(last_serial, int(line[6:11]))
+        if line.startswith("TER") and len(line) >= 11 and line[6:11].strip().isdigit():
+            last_serial = max(last_serial, int(line[6:11]))
+        lines.append(line)
+    chain = _free_chain_id(structure)
+    names = _ligand_atom_names(mol)
+    first = last_serial + 1
+    for i, atom in enumerate(mol.GetAtoms()):
+        x, y, z = pose.positions[i]
+        element = atom.GetSymbol().upper()
+        lines.append(
+            f"HETATM{first + i:5d} {names[i]:<4s} LIG {chain}   1    {x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00          {element:>2s}"
+        )
+    lines.append(f"TER   {first + mol.GetNumAtoms():5d}      LIG {chain}   1")
+    for atom in mol.GetAtoms():
+        partners = sorted(first + n.GetIdx() for n in atom.GetNeighbors())
+        for chunk in range(0, len(partners), 4):
+            cols = "".join(f"{p:5d}" for p in partners[chunk : chunk + 4])
+            lines.append(f"CONECT{first + atom.GetIdx():5d}{cols}")
+    lines.append("END")
+    return "\n".join(lines) + "\n"
+
+
+def summary_json(
+    poses: Sequence[RankedPose],
+    *,
+    timings_s: Mapping[str, float],
+    weights: Mapping[str, Any],
+    real_prediction: bool,
+    note: str | None,
+    ligand: Mapping[str, Any],
+    receptor: Mapping[str, Any],
+    sampling: Mapping[str, Any],
+) -> str:
+    body: dict[str, Any] = {
+        "model": "diffdock",
+        "real_prediction": real_prediction,
+        "poses": [
+            {
+                "rank": p.rank,
+                "sample_index": p.sample_index,
+                "confidence": None if p.confidence is None else round(p.confidence, 4),
+                "confidence_band": confidence_band(p.confidence),
+            }
+            for p in poses
+        ],
+        "confidence_meaning": CONFIDENCE_MEANING,
+        "ligand": dict(ligand),
+        "receptor": dict(receptor),
+        "sampling": dict(sampling),
+        "timings_s": {k: round(v, 4) for k, v in timings_s.items()},
+        "weights": dict(weights),
+    }
+    if note:
+        body["note"] = note
+    return json.dumps(body, indent=2, sort_keys=False)

@@ -1,0 +1,211 @@
+"""One docking request end to end: PDB text + SMILES → ranked poses and result files.
+
+Layered as tensors → structures → files: `ligand`/`receptor`/`esm_embedding` featurise, `sampling`
+runs the reverse diffusion on the networks from `build`, `outputs` writes the files. This module owns
+loading the weights once per process and recording which weights produced each result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from phonos_config.diffdock import DiffDockSettings
+
+from ..common.weights import TINY_NOTE, WeightsInfo
+from . import build, ligand, outputs, receptor
+from .esm_embedding import EsmEmbedder, TinyEsmShape
+from .hyperparams import Hyperparams, describe
+from .sampling import SamplingOptions, sample
+
+TINY_ESM_WIDTH = 32  # the tiny random ESM-2 and tiny score/confidence models agree on this width
+# Checkpoint file names of the official release (notes §1); any single *.pt is accepted otherwise.
+SCORE_CHECKPOINT = "best_ema_inference_epoch_model.pt"
+CONFIDENCE_CHECKPOINT = "best_model_epoch75.pt"
+
+
+@dataclass(frozen=True)
+class DockingRequest:
+    protein_pdb: str  # PDB text
+    ligand_smiles: str
+    inference_steps: int = 20  # time-grid length; inference_steps − 1 steps run (reference default 20 → 19)
+    samples_per_complex: int = 10
+    random_seed: int = 0
+
+
+@dataclass(frozen=True)
+class DockingOutput:
+    complex_pdb: str  # receptor + rank-1 ligand (HETATM LIG)
+    poses_sdf: str  # all poses, best first, with rank/confidence properties
+    result_json: str  # per-pose confidence, meaning of the numbers, timings, weights
+    metadata: dict[str, Any]  # weights, timings (s), real_prediction, note
+    ranked_confidence: list[float | None]  # confidence logits, best first
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    module: nn.Module
+    hp: Hyperparams
+    weights: WeightsInfo
+
+
+def _checkpoint(directory: Path, preferred: str) -> Path:
+    if (directory / preferred).is_file():
+        return directory / preferred
+    candidates = sorted(directory.glob("*.pt"))
+    if len(candidates) != 1:
+        raise FileNotFoundError(f"{directory}: expected {preferred} or exactly one *.pt, found {len(candidates)}")
+    return candidates[0]
+
+
+def _load_dir(directory: Path, kind: str, preferred: str, device: str) -> LoadedModel:
+    hp = build.load_hyperparams(directory / "model_parameters.yml", kind=kind)  # type: ignore[arg-type]
+    module = build.build_model(hp)
+    path = _checkpoint(directory, preferred)
+    build.load_checkpoint(module, path)
+    weights = WeightsInfo(name=f"{directory.parent.name}/{directory.name}", sha256=build.state_dict_sha256(module), real=True)
+    return LoadedModel(module.to(device).eval(), hp, weights)
+
+
+def _tiny(kind: str, width: int, seed: int, device: str) -> LoadedModel:
+    hp = build.tiny_hyperparams(kind, lm_embedding_dim=width)  # type: ignore[arg-type]
+    module = build.build_model(hp, seed=seed)
+    name = f"diffdock-{kind}-tiny-random-seed{seed}"
+    return LoadedModel(module.to(device).eval(), hp, WeightsInfo(name=name, sha256=build.state_dict_sha256(module), real=False))
+
+
+class DiffDockPipeline:
+    """Holds the three networks; `dock()` serves one request. Build once per process."""
+
+    def __init__(self, score: LoadedModel, confidence: LoadedModel, esm: EsmEmbedder, settings: DiffDockSettings) -> None:
+        if esm.dim != score.hp.lm_embedding_dim and score.hp.lm_embedding_dim:
+            raise ValueError(f"ESM width {esm.dim} does not match the score model's {score.hp.lm_embedding_dim}")
+        self.score = score
+        # The reference builds the confidence graphs with the score model's kNN flag (pitfall 7).
+        self.confidence = LoadedModel(confidence.module, build.with_graph_mode_of(confidence.hp, score.hp), confidence.weights)
+        self.esm = esm
+        self.settings = settings
+
+    @classmethod
+    def from_settings(cls, settings: DiffDockSettings) -> DiffDockPipeline:
+        device = settings.device
+        if settings.weights_dir is None:
+            score = _tiny("score", TINY_ESM_WIDTH, settings.tiny_seed, device)
+            confidence = _tiny("confidence", TINY_ESM_WIDTH, settings.tiny_seed + 1, device)
+        else:
+            score = _load_dir(settings.weights_dir / "score_model", "score", SCORE_CHECKPOINT, device)
+            confidence = _load_dir(settings.weights_dir / "confidence_model", "confidence", CONFIDENCE_CHECKPOINT, device)
+        width = score.hp.lm_embedding_dim or TINY_ESM_WIDTH
+        if settings.esm_dir is not None:
+            esm = EsmEmbedder.from_dir(settings.esm_dir)
+        else:
+            esm = EsmEmbedder.tiny_random(TinyEsmShape(hidden_size=width, seed=settings.tiny_seed))
+        esm.model.to(device)
+        return cls(score, confidence, esm, settings)
+
+    @property
+    def real(self) -> bool:
+        return self.score.weights.real and self.confidence.weights.real and self.esm.weights.real
+
+    def weights_json(self) -> dict[str, Any]:
+        return {
+            "score_model": self.score.weights.as_json() | {"class": self.score.hp.model_class},
+            "confidence_model": self.confidence.weights.as_json() | {"class": self.confidence.hp.model_class},
+            "esm": self.esm.weights.as_json(),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {"score": describe(self.score.hp), "confidence": describe(self.confidence.hp)}
+
+    def dock(self, request: DockingRequest, should_stop: Callable[[], bool] | None = None) -> DockingOutput:
+        """Raises ligand.LigandError / receptor.ReceptorError for unusable input, Cancelled when stopped."""
+        t0 = time.perf_counter()
+        rec = receptor.featurize(request.protein_pdb)
+        lig = ligand.featurize(request.ligand_smiles, seed=request.random_seed)
+        t_feat = time.perf_counter()
+        esm = self.esm.embed_residues(rec.chain_ids, rec.esm_sequences)
+        t_esm = time.perf_counter()
+        options = SamplingOptions(
+            inference_steps=request.inference_steps,
+            samples_per_complex=request.samples_per_complex,
+            batch_size=self.settings.batch_size,
+            random_seed=request.random_seed,
+        )
+        result = sample(
+            lig, rec, esm, self.score.module, self.score.hp, options,
+            confidence_model=self.confidence.module, confidence_hp=self.confidence.hp,
+            device=self.settings.device, should_stop=should_stop,
+        )  # fmt: skip
+        t_sample = time.perf_counter()
+        order = result.ranking()
+        confidence = result.confidence.tolist() if result.confidence is not None else None
+        frame = result.positions.double().numpy() + rec.center[None, None, :]
+        poses = outputs.rank_poses(frame, confidence, order)
+        note = None if self.real else TINY_NOTE
+        provenance = {
+            "score_weights": self.score.weights.short,
+            "confidence_weights": self.confidence.weights.short,
+            "esm_weights": self.esm.weights.short,
+        } | ({"note": note} if note else {})
+        remarks = [
+            "PHONOS DIFFDOCK: receptor + rank-1 ligand pose (HETATM LIG)",
+            f"rank-1 confidence {poses[0].confidence:.3f} ({outputs.confidence_band(poses[0].confidence)})"
+            if poses[0].confidence is not None else "no confidence model",
+            f"score weights {self.score.weights.short}",
+            f"confidence weights {self.confidence.weights.short}",
+            f"esm weights {self.esm.weights.short}",
+        ] + (["NOT A REAL PREDICTION: tiny randomly initialised weights"] if note else [])  # fmt: skip
+        complex_pdb = outputs.complex_pdb(rec, lig.mol, poses[0], remarks)
+        sdf = outputs.poses_sdf(lig.mol, poses, provenance)
+        t_out = time.perf_counter()
+        timings = {
+            "featurisation": t_feat - t0,
+            "esm": t_esm - t_feat,
+            "score_steps": result.timings["score_steps"],
+            "confidence": result.timings["confidence"],
+            "outputs": t_out - t_sample,
+            "total": t_out - t0,
+        }
+        sampling_info = {
+            "inference_steps": request.inference_steps,
+            "steps_run": options.steps_run,
+            "samples_per_complex": request.samples_per_complex,
+            "random_seed": request.random_seed,
+            "nan_batches": result.nan_batches,
+        }
+        summary = outputs.summary_json(
+            poses,
+            timings_s=timings,
+            weights=self.weights_json(),
+            real_prediction=self.real,
+            note=note,
+            ligand={"smiles": request.ligand_smiles.strip(), "heavy_atoms": lig.num_atoms,
+                    "rotatable_bonds": lig.num_torsions, "random_conformer_fallback": lig.used_random_coords},
+            receptor={"residues": rec.num_residues, "chains": sorted(rec.esm_sequences),
+                      "center": [round(float(c), 3) for c in rec.center]},
+            sampling=sampling_info,
+        )  # fmt: skip
+        metadata = {
+            "weights": self.weights_json(),
+            "real_prediction": self.real,
+            "timings_s": {k: round(v, 4) for k, v in timings.items()},
+            "sampling": sampling_info,
+        } | ({"note": note} if note else {})
+        return DockingOutput(
+            complex_pdb=complex_pdb,
+            poses_sdf=sdf,
+            result_json=summary,
+            metadata=metadata,
+            ranked_confidence=[p.confidence for p in poses],
+        )
+
+
+def set_threads(n: int) -> None:
+    """Torch intra-op threads for this process (Triton instances share the machine's cores)."""
+    torch.set_num_threads(max(1, n))
