@@ -14,21 +14,19 @@ Policies (docs/gateway.md):
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from google.api import httpbody_pb2
 from google.protobuf import json_format, message_factory
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from gateway.fields import FieldPathError, FieldValueError, Leaf, query_leaves, resolve
 from gateway.http_rule import HttpRule, TemplateError
+from gateway.json_encode import encoder_for
 
 _HTTP_BODY = httpbody_pb2.HttpBody.DESCRIPTOR.full_name
-_STRUCT_TYPES = frozenset(("google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"))
-_MAX_SAFE_INT = 2**53  # beyond this an integral double is not an exact JSON integer in JavaScript
 _JSON_CONTENT_TYPE = "application/json"
 
 
@@ -55,7 +53,7 @@ class TranscodePlan:
     accepted_query: tuple[str, ...]  # the proto names, sorted, for the unknown-parameter 400
     http_body_response: bool  # google.api.HttpBody: written raw with its content_type
     response_body_field: str  # "" for the whole response message
-    struct_paths: _StructPaths | None  # where Struct numbers are normalised; None: no Struct inside
+    encode: Callable[[Message], dict[str, Any]]  # compiled proto3 JSON encoder of the response type
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +90,7 @@ def compile_plan(rule: HttpRule) -> TranscodePlan:
         accepted_query=tuple(sorted({leaf.name for leaf in query.values()})),
         http_body_response=response_desc.full_name == _HTTP_BODY and not rule.response_body,
         response_body_field=rule.response_body,
-        struct_paths=_struct_paths(response_desc, (response_desc.full_name,)),
+        encode=encoder_for(response_desc),
     )
 
 
@@ -170,76 +168,11 @@ def render_response(plan: TranscodePlan, message: Message) -> RenderedBody:
     if plan.http_body_response:
         body: httpbody_pb2.HttpBody = message  # type: ignore[assignment]
         return RenderedBody(body.content_type or "application/octet-stream", body.data)
-    document: Any = message_to_json_object(message, plan.struct_paths)
+    document: Any = plan.encode(message)
     if plan.response_body_field:
         document = document.get(plan.response_body_field)
     return RenderedBody(_JSON_CONTENT_TYPE, dumps(document))
 
 
-def message_to_json_object(message: Message, struct_paths: _StructPaths | None = None) -> dict[str, Any]:
-    """proto3 JSON with snake_case names; non-optional fields always, `optional` ones only when set."""
-    document = json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
-    if struct_paths is not None:
-        struct_paths.normalise(document)
-    return document
-
-
 def dumps(document: Any) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-# Struct holds every number as a double, so `{"num_recycles": 4}` would come back as 4.0. Inside
-# Struct/Value/ListValue subtrees only, integral doubles are written as JSON integers again.
-
-
-@dataclass(frozen=True, slots=True)
-class _StructPaths:
-    # (JSON key, how to walk it, nested paths); "struct": the value is Struct-like JSON,
-    # "message": a message (or list of them) containing one, "map": a map of such messages.
-    fields: tuple[tuple[str, str, _StructPaths | None], ...]
-
-    def normalise(self, document: dict[str, Any]) -> None:
-        for key, kind, nested in self.fields:
-            value = document.get(key)
-            if value is None:
-                continue
-            if kind == "struct":
-                document[key] = _integral_floats_to_int(value)
-                continue
-            assert nested is not None
-            items = value.values() if kind == "map" else value if isinstance(value, list) else (value,)
-            for item in items:
-                nested.normalise(item)
-
-
-def _struct_paths(desc: Descriptor, seen: tuple[str, ...]) -> _StructPaths | None:
-    fields: list[tuple[str, str, _StructPaths | None]] = []
-    for f in desc.fields:
-        if f.cpp_type != FieldDescriptor.CPPTYPE_MESSAGE:
-            continue
-        kind = "message"
-        nested_desc = f.message_type
-        if nested_desc.GetOptions().map_entry:
-            nested_desc = nested_desc.fields_by_name["value"].message_type
-            kind = "map"
-            if nested_desc is None:
-                continue  # a map of scalars
-        if nested_desc.full_name in _STRUCT_TYPES:
-            fields.append((f.name, "struct", None))  # for a map: every value is Struct-like JSON
-        elif nested_desc.full_name not in seen:
-            nested = _struct_paths(nested_desc, (*seen, nested_desc.full_name))
-            if nested is not None:
-                fields.append((f.name, kind, nested))
-    return _StructPaths(tuple(fields)) if fields else None
-
-
-def _integral_floats_to_int(value: Any) -> Any:
-    if isinstance(value, float):
-        return int(value) if value.is_integer() and abs(value) < _MAX_SAFE_INT else value
-    if isinstance(value, dict):
-        return {k: _integral_floats_to_int(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integral_floats_to_int(v) for v in value]
-    return value
