@@ -53,6 +53,7 @@ class AlphaFold2Settings:
     template_mmcif_dir: Path | None
     jackhmmer_binary: str
     search_threads: int
+    num_threads: int  # XLA CPU threads per Triton instance; 0 = XLA's default (all cores)
     timeout_s: float  # the longest one Triton call may take (job service side)
 
     @property
@@ -94,5 +95,6 @@ class AlphaFold2Settings:
             template_mmcif_dir=env_path(env, "PHONOS_ALPHAFOLD2_TEMPLATE_MMCIF_DIR"),
             jackhmmer_binary=env_str(env, "PHONOS_ALPHAFOLD2_JACKHMMER", "jackhmmer"),
             search_threads=env_int(env, "PHONOS_ALPHAFOLD2_SEARCH_THREADS", 2),
+            num_threads=env_int(env, "PHONOS_ALPHAFOLD2_NUM_THREADS", 0),
             timeout_s=float(env_int(env, "PHONOS_ALPHAFOLD2_TIMEOUT_S", 3600)),
         )

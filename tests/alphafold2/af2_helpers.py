@@ -1,0 +1,18 @@
+"""Constants and helpers shared by the AlphaFold2 tests (imported by module name)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+BUCKET = 48
+COMPILE_CACHE = Path(tempfile.gettempdir()) / "phonos-af2-test-jax-cache"
+QUERY = "MKTVRQERLKSIVRILERSKEPVSGAQLAEELSVSRQVIVQ"  # 41 aa, bucket 48
+
+
+def settings_env(**extra: str) -> dict[str, str]:
+    return {
+        "PHONOS_ALPHAFOLD2_LENGTH_BUCKETS": str(BUCKET),
+        "PHONOS_ALPHAFOLD2_COMPILE_CACHE": str(COMPILE_CACHE),
+        **extra,
+    }

@@ -1,0 +1,52 @@
+"""A3M parsing, validation, truncation and merging (pure functions)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from phonos_models.alphafold2.msa import A3MError, Alignment, merge, parse_a3m
+
+QUERY = "MKTAYIAK"
+
+
+def test_valid_a3m_keeps_insertions_and_feeds_deletions_to_alphafold() -> None:
+    text = "#A3M header from hhblits\n>query\nMKTAYIAK\n>hit1 some description\nMKT-YIAK\n>hit2\nMKqqTAYIA.K\n"
+    alignment = parse_a3m(text, QUERY)
+    assert alignment.depth == 3
+    assert alignment.records[2] == ("hit2", "MKqqTAYIAK")  # '.' dropped, insertions kept
+    parsed = alignment.to_msa()
+    assert parsed.sequences == ["MKTAYIAK", "MKT-YIAK", "MKTAYIAK"]
+    assert parsed.deletion_matrix[2][2] == 2  # two inserted residues before column 3
+    assert parse_a3m(alignment.to_a3m(), QUERY) == alignment  # writing round-trips
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("", "no FASTA records"),
+        ("MKTAYIAK\n", "must start with a FASTA header"),
+        (">other\nMKTAYIAR\n", "first record of params.a3m must be the query"),
+        (">q\nMKT-YIAK\n", "first record of params.a3m must be the query"),
+        (">q\nMKTAYIAK\n>h\nMKTAYIA\n", "record 2 ('h') has 7 match columns"),
+        (">q\nMKTAYIAK\n>h\nMKT*YIAK\n", "invalid characters: *"),
+        (">q\nMKTAYIAK\n>empty\n", "has no sequence"),
+    ],
+)
+def test_bad_a3m_is_rejected_with_a_message_that_names_the_problem(text: str, fragment: str) -> None:
+    with pytest.raises(A3MError, match=None) as caught:
+        parse_a3m(text, QUERY)
+    assert fragment in str(caught.value)
+
+
+def test_truncation_keeps_the_query_and_the_first_rows() -> None:
+    alignment = parse_a3m(">q\nMKTAYIAK\n" + "".join(f">h{i}\nMKTAYIA{c}\n" for i, c in enumerate("RSTV")), QUERY)
+    cut = alignment.truncated(3)
+    assert [d for d, _ in cut.records] == ["q", "h0", "h1"]
+    assert alignment.truncated(1) == Alignment(records=(("q", QUERY),))
+
+
+def test_merge_puts_the_query_first_and_drops_duplicate_rows() -> None:
+    merged = merge(QUERY, [[("a", "MKTAYIAK"), ("b", "MKT-YIAK")], [("c", "MKTxxAYIAK"), ("d", "MKTAYI")]])
+    # "a" repeats the query, "c" aligns like the query once insertions are removed, "d" is too short.
+    assert [d for d, _ in merged.records] == ["query", "b"]
+    assert np.array_equal(merged.to_msa().deletion_matrix, [[0] * 8, [0] * 8])
