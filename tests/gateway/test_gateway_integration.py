@@ -182,7 +182,9 @@ KINDS = ["channel", "in_process"]
 
 
 @asynccontextmanager
-async def stack(kind: str, **gateway_options: Any) -> AsyncIterator[tuple[str, FixedServicer, Invoker]]:
+async def stack(
+    kind: str, timeout: float = 1.0, **gateway_options: Any
+) -> AsyncIterator[tuple[str, FixedServicer, Invoker]]:
     """A gateway on a free port in front of FixedServicer; yields (base URL, servicer, invoker)."""
     servicer = FixedServicer()
     server = None
@@ -193,9 +195,9 @@ async def stack(kind: str, **gateway_options: Any) -> AsyncIterator[tuple[str, F
         grpc_port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         channel = open_channel(f"127.0.0.1:{grpc_port}")
-        invoker: Invoker = ChannelInvoker(channel, timeout=1.0)
+        invoker: Invoker = ChannelInvoker(channel, timeout=timeout)
     else:
-        invoker = InProcessInvoker(servicer, timeout=1.0)
+        invoker = InProcessInvoker(servicer, timeout=timeout)
     runner, port = await start_gateway(invoker, "127.0.0.1", 0, **gateway_options)
     try:
         yield f"http://127.0.0.1:{port}", servicer, invoker
@@ -447,7 +449,7 @@ def test_deadline_is_504(kind: str) -> None:
         status, body, _ = await call(session, "GET", f"{base}/v1/jobs/slow")
         assert status == 504 and body["error"] == "Gateway timeout"
 
-    run(kind, scenario)
+    run(kind, scenario, timeout=0.25)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -554,5 +556,87 @@ def test_custom_verb_and_additional_bindings_over_http(gwtest: ModuleType) -> No
                 assert body["thing_id"] == "a/b%2Fc/d.pdb"
         finally:
             await runner.cleanup()
+
+    asyncio.run(main())
+
+
+# --- the gateway's own failures ----------------------------------------------------------------------
+
+
+class WrongTypeInvoker:
+    """An invoker whose reply does not match the rpc: a gateway-side bug must still be a clean 500."""
+
+    async def unary(self, full_method: str, request: Message, metadata: Any) -> Any:
+        from gateway.invoker import Reply
+
+        return Reply(httpbody_pb2.HttpBody(data=b"x"), {})
+
+
+def test_gateway_bug_is_a_json_500_with_the_request_id(caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        runner, port = await start_gateway(WrongTypeInvoker())
+        try:
+            async with aiohttp.ClientSession() as session:
+                status, body, headers = await call(
+                    session, "GET", f"http://127.0.0.1:{port}/v1/account", headers={"X-Request-Id": "bug-1"}
+                )
+                assert (status, body["error"]) == (500, "Internal server error")
+                assert "bug-1" in body["message"] and "Traceback" not in body["message"]
+                assert headers["X-Request-Id"] == "bug-1"
+        finally:
+            await runner.cleanup()
+
+    with caplog.at_level("ERROR"):
+        asyncio.run(main())
+    assert any(getattr(r, "request_id", None) == "bug-1" and r.exc_info for r in caplog.records)
+
+
+@pytest.mark.parametrize("kind", ["in_process"])
+def test_non_ascii_authorization_is_401(kind: str) -> None:
+    async def scenario(session: aiohttp.ClientSession, base: str, servicer: FixedServicer) -> None:
+        status, body, _ = await call(session, "GET", f"{base}/v1/account", auth="Bearer pk_\u00e9t\u00e9")
+        assert (status, body) == (401, {"error": "Unauthorized", "message": "malformed Authorization header"})
+        assert servicer.seen == []  # never reached the service
+
+    run(kind, scenario)
+
+
+# --- the standalone process ----------------------------------------------------------------------------
+
+
+def test_standalone_gateway_process() -> None:
+    import os
+    import signal
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
+    async def main() -> None:
+        servicer = FixedServicer()
+        server = grpc.aio.server()
+        pb_grpc.add_PhonosServiceServicer_to_server(servicer, server)
+        grpc_port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway", "--target", f"127.0.0.1:{grpc_port}", "--port", "0",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            ready = json.loads(await asyncio.wait_for(proc.stdout.readline(), 15))
+            assert ready["event"] == "ready"
+            async with aiohttp.ClientSession() as session:
+                status, body, headers = await call(
+                    session, "GET", f"http://127.0.0.1:{ready['http_port']}/v1/models"
+                )
+                assert status == 200 and len(body["models"]) == 3 and headers["X-RateLimit-Limit"] == "60"
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 10) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            await server.stop(None)
 
     asyncio.run(main())

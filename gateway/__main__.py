@@ -1,0 +1,58 @@
+"""Run the gateway in its own process, in front of a job service reached over gRPC.
+
+    python -m gateway --target 127.0.0.1:50051 [--host 127.0.0.1] [--port 8080] [--timeout 30]
+
+The usual deployment runs the gateway inside the job service process (`python -m jobservice`,
+InProcessInvoker); this entry point is for putting the HTTP edge on another process or host
+(`python -m jobservice --no-http`). It prints one JSON line `{"event": "ready", "http_port": …}`
+when listening, and stops gracefully on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+
+from gateway.invoker import DEFAULT_TIMEOUT_S, ChannelInvoker, open_channel
+from gateway.server import start_gateway
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--target", required=True, help="job service gRPC address, host:port")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="per-call gRPC deadline, s")
+    return parser.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    async with open_channel(args.target) as channel:
+        runner, port = await start_gateway(
+            ChannelInvoker(channel, timeout=args.timeout), args.host, args.port
+        )
+        print(json.dumps({"event": "ready", "http_port": port}), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
+    )
+    asyncio.run(serve(parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
