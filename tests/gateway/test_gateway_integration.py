@@ -183,7 +183,7 @@ KINDS = ["channel", "in_process"]
 
 @asynccontextmanager
 async def stack(
-    kind: str, timeout: float = 1.0, **gateway_options: Any
+    kind: str, rpc_timeout: float = 1.0, **gateway_options: Any
 ) -> AsyncIterator[tuple[str, FixedServicer, Invoker]]:
     """A gateway on a free port in front of FixedServicer; yields (base URL, servicer, invoker)."""
     servicer = FixedServicer()
@@ -195,9 +195,9 @@ async def stack(
         grpc_port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         channel = open_channel(f"127.0.0.1:{grpc_port}")
-        invoker: Invoker = ChannelInvoker(channel, timeout=timeout)
+        invoker: Invoker = ChannelInvoker(channel, timeout=rpc_timeout)
     else:
-        invoker = InProcessInvoker(servicer, timeout=timeout)
+        invoker = InProcessInvoker(servicer, timeout=rpc_timeout)
     runner, port = await start_gateway(invoker, "127.0.0.1", 0, **gateway_options)
     try:
         yield f"http://127.0.0.1:{port}", servicer, invoker
@@ -449,7 +449,7 @@ def test_deadline_is_504(kind: str) -> None:
         status, body, _ = await call(session, "GET", f"{base}/v1/jobs/slow")
         assert status == 504 and body["error"] == "Gateway timeout"
 
-    run(kind, scenario, timeout=0.25)
+    run(kind, scenario, rpc_timeout=0.25)
 
 
 @pytest.mark.parametrize("kind", KINDS)
