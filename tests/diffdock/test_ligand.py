@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from rdkit import Chem
-
 from phonos_models.diffdock import ligand
 from phonos_models.diffdock.data import LIGAND_FEATURE_DIMS
+from rdkit import Chem
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 IMATINIB = "Cc1ccc(NC(=O)c2ccc(CN3CCN(C)CC3)cc2)cc1Nc1nccc(-c2cccnc2)n1"

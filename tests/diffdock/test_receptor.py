@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from phonos_models.diffdock import receptor
 from phonos_models.diffdock.data import RECEPTOR_ATOM_FEATURE_DIMS
 from phonos_models.diffdock.esm_embedding import EsmEmbedder, TinyEsmShape, tokenize

@@ -98,9 +98,8 @@ def test_torus_samples_are_wrapped() -> None:
 
 # ---------------------------------------------------------------------------------------------- pose math
 
-from scipy.spatial.transform import Rotation  # noqa: E402
-
 from phonos_models.diffdock import diffusion  # noqa: E402
+from scipy.spatial.transform import Rotation  # noqa: E402
 
 
 def test_time_grid_runs_n_minus_one_steps_and_jumps_to_zero() -> None:
@@ -186,13 +185,13 @@ import io  # noqa: E402
 import json  # noqa: E402
 
 import gemmi  # noqa: E402
-from rdkit import Chem  # noqa: E402
-
-from phonos_config.diffdock import DiffDockSettings  # noqa: E402
 from phonos_models.common.errors import Cancelled  # noqa: E402
 from phonos_models.diffdock import build, ligand, receptor, sampling  # noqa: E402
 from phonos_models.diffdock.data import ComplexBatch  # noqa: E402
 from phonos_models.diffdock.pipeline import DiffDockPipeline, DockingRequest  # noqa: E402
+from rdkit import Chem  # noqa: E402
+
+from phonos_config.diffdock import DiffDockSettings  # noqa: E402
 
 PDB = (Path(__file__).parent / "data" / "receptor_small.pdb").read_text()
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"

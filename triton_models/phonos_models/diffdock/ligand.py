@@ -19,11 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from rdkit import Chem, RDLogger
+from rdkit import Chem
 from rdkit.Chem import AllChem
 from rdkit.Chem.rdchem import BondType
 
 from .data import LIGAND_BOND_DIM, LIGAND_FEATURE_DIMS
+from .pipe_validate import LigandError, parse_smiles
+
+__all__ = ["Ligand", "LigandError", "featurize", "parse_smiles"]
 
 # Feature vocabularies (reference `allowable_features`); anything else maps to the last ("misc") slot.
 _CHIRALITY = ("CHI_UNSPECIFIED", "CHI_TETRAHEDRAL_CW", "CHI_TETRAHEDRAL_CCW", "CHI_OTHER")
@@ -35,14 +38,6 @@ _RADICAL = tuple(range(5))
 _HYBRIDISATION = ("SP", "SP2", "SP3", "SP3D", "SP3D2")
 _NUM_RINGS = tuple(range(7))
 _BOND_INDEX = {BondType.SINGLE: 0, BondType.DOUBLE: 1, BondType.TRIPLE: 2, BondType.AROMATIC: 3}
-
-MAX_HEAVY_ATOMS = 150  # larger "ligands" are peptides/macromolecules; DiffDock is not trained on them
-MAX_SMILES_LENGTH = 2000
-
-
-class LigandError(ValueError):
-    """The SMILES cannot be docked; the message says why (shown to the user as a 400)."""
-
 
 @dataclass(frozen=True)
 class Ligand:
@@ -167,36 +162,6 @@ def torsions(mol: Chem.Mol) -> tuple[torch.Tensor, torch.Tensor]:
     tor_index = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).T.contiguous()
     tor_mask = torch.from_numpy(np.stack(masks)) if masks else torch.zeros(0, n, dtype=torch.bool)
     return tor_index, tor_mask
-
-
-def parse_smiles(smiles: str) -> Chem.Mol:
-    """A sanitised RDKit molecule, or `LigandError` saying what is wrong with the SMILES."""
-    text = smiles.strip()
-    if not text:
-        raise LigandError("ligand SMILES is empty")
-    if len(text) > MAX_SMILES_LENGTH:
-        raise LigandError(f"ligand SMILES is {len(text)} characters; the limit is {MAX_SMILES_LENGTH}")
-    if any(c.isspace() for c in text):
-        raise LigandError("ligand SMILES contains whitespace; give exactly one SMILES string")
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        mol = Chem.MolFromSmiles(text)
-    finally:
-        RDLogger.EnableLog("rdApp.*")
-    if mol is None:
-        raise LigandError(f"ligand SMILES {text[:80]!r} could not be parsed by RDKit (check brackets, ring closures, valences)")
-    heavy = mol.GetNumHeavyAtoms()
-    if heavy == 0:
-        raise LigandError("ligand has no heavy atoms")
-    if heavy > MAX_HEAVY_ATOMS:
-        raise LigandError(f"ligand has {heavy} heavy atoms; at most {MAX_HEAVY_ATOMS} are supported")
-    fragments = Chem.GetMolFrags(mol)
-    if len(fragments) > 1:
-        raise LigandError(
-            f"ligand SMILES has {len(fragments)} disconnected fragments; dock one molecule "
-            "(remove counter-ions and solvents)"
-        )
-    return mol
 
 
 def embed_conformer(mol: Chem.Mol, seed: int) -> tuple[Chem.Mol, bool]:

@@ -7,6 +7,7 @@ loading the weights once per process and recording which weights produced each r
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,8 +17,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from phonos_config.diffdock import DiffDockSettings
+from phonos_config.diffdock import (
+    DEFAULT_INFERENCE_STEPS,
+    DEFAULT_SAMPLES,
+    MAX_INFERENCE_STEPS,
+    MIN_INFERENCE_STEPS,
+    DiffDockSettings,
+)
 
+from ..common.errors import BadInput
 from ..common.weights import TINY_NOTE, WeightsInfo
 from . import build, ligand, outputs, receptor
 from .esm_embedding import EsmEmbedder, TinyEsmShape
@@ -209,3 +217,34 @@ class DiffDockPipeline:
 def set_threads(n: int) -> None:
     """Torch intra-op threads for this process (Triton instances share the machine's cores)."""
     torch.set_num_threads(max(1, n))
+
+
+def request_from_json(protein_pdb: str, ligand_smiles: str, request_json: str, max_samples: int) -> DockingRequest:
+    """The Triton request's tensors → `DockingRequest`; `BadInput` says what is wrong.
+
+    The job service validated the same ranges already; the model checks again because Triton can be
+    called directly.
+    """
+    try:
+        fields = json.loads(request_json) if request_json.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"REQUEST is not JSON: {exc}") from exc
+    if not isinstance(fields, dict):
+        raise BadInput("REQUEST must be a JSON object")
+    unknown = sorted(set(fields) - {"inference_steps", "samples_per_complex", "random_seed"})
+    if unknown:
+        raise BadInput(f"unknown REQUEST field(s): {', '.join(unknown)}")
+
+    def integer(name: str, default: int, lo: int, hi: int) -> int:
+        value = fields.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise BadInput(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
+        return value
+
+    return DockingRequest(
+        protein_pdb=protein_pdb,
+        ligand_smiles=ligand_smiles,
+        inference_steps=integer("inference_steps", DEFAULT_INFERENCE_STEPS, MIN_INFERENCE_STEPS, MAX_INFERENCE_STEPS),
+        samples_per_complex=integer("samples_per_complex", DEFAULT_SAMPLES, 1, max_samples),
+        random_seed=integer("random_seed", 0, 0, 2**63 - 1),
+    )

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from .data import RECEPTOR_ATOM_FEATURE_DIMS, RESIDUE_FEATURE_DIMS
+from .pipe_validate import ReceptorError, check_receptor, protein_residues, read_structure
 
-MAX_RESIDUES = 3000  # the reference refuses larger receptors
-MAX_CHAIN_LENGTH = 1022  # ESM-2's positional limit per chain (the reference truncates and then fails)
+__all__ = ["Receptor", "ReceptorError", "featurize", "read_structure"]
 
 # Reference residue vocabulary (`possible_amino_acids`); index 37 = misc.
 AMINO_ACIDS: tuple[str, ...] = (
@@ -75,10 +75,6 @@ ATOM_ORDER: dict[str, tuple[str, ...]] = {
 _ELEMENTS = {"C": 6, "N": 7, "O": 8, "S": 16}
 
 
-class ReceptorError(ValueError):
-    """The PDB cannot be used as a receptor; the message says why (shown to the user as a 400)."""
-
-
 @dataclass(frozen=True)
 class Receptor:
     """One featurised receptor, centred on its mean CA."""
@@ -116,27 +112,9 @@ def _atom_row(letter: str, atom_name: str) -> list[int]:
     return [residue, element, _slot(ATOM_TYPE_2, (atom_name + "*")[:2]), _slot(ATOM_TYPE_3, atom_name)]
 
 
-def read_structure(pdb_text: str) -> gemmi.Structure:
-    """First model of the PDB text, one conformer per atom, without hydrogens and waters."""
-    if not pdb_text.strip():
-        raise ReceptorError("protein PDB is empty")
-    try:
-        structure = gemmi.read_pdb_string(pdb_text)
-    except (RuntimeError, ValueError) as exc:
-        raise ReceptorError(f"protein PDB could not be parsed: {exc}") from exc
-    if len(structure) == 0:
-        raise ReceptorError("protein PDB has no ATOM/HETATM records")
-    for index in range(len(structure) - 1, 0, -1):
-        del structure[index]
-    structure.remove_alternative_conformations()
-    structure.remove_hydrogens()
-    structure.remove_waters()
-    structure.remove_empty_chains()
-    return structure
-
-
 def featurize(pdb_text: str) -> Receptor:
     """PDB text → `Receptor`; raises `ReceptorError` when it has no usable protein residues."""
+    check_receptor(pdb_text)  # the same rejections as the job service's validation
     structure = read_structure(pdb_text)
     ca: list[np.ndarray] = []
     aa: list[int] = []
@@ -145,42 +123,23 @@ def featurize(pdb_text: str) -> Receptor:
     atom_rows: list[list[int]] = []
     atom_pos: list[np.ndarray] = []
     atom_res: list[int] = []
-    for chain in structure[0]:
-        for residue in chain:
-            info = gemmi.find_tabulated_residue(residue.name)
-            if info is None or not info.is_amino_acid():
+    for label, residue in protein_residues(structure):
+        letter = _one_letter(residue.name)
+        node = len(ca)
+        ca.append(np.array(residue.find_atom("CA", "*").pos.tolist()))
+        aa.append(_slot(AMINO_ACIDS, ONE_TO_THREE.get(letter, "misc")))
+        chain_ids.append(label)
+        letters.append(letter)
+        for name in ATOM_ORDER.get(letter, ATOM_ORDER["X"]):
+            atom = residue.find_atom(name, "*")
+            if atom is None:
                 continue
-            ca_atom = residue.find_atom("CA", "*")
-            if ca_atom is None:
-                continue
-            letter = _one_letter(residue.name)
-            node = len(ca)
-            ca.append(np.array(ca_atom.pos.tolist()))
-            aa.append(_slot(AMINO_ACIDS, ONE_TO_THREE.get(letter, "misc")))
-            chain_ids.append(residue.segment.strip() + chain.name)
-            letters.append(letter)
-            for name in ATOM_ORDER.get(letter, ATOM_ORDER["X"]):
-                atom = residue.find_atom(name, "*")
-                if atom is None:
-                    continue
-                atom_rows.append(_atom_row(letter, name))
-                atom_pos.append(np.array(atom.pos.tolist()))
-                atom_res.append(node)
-    if not ca:
-        raise ReceptorError(
-            "protein PDB contains no amino-acid residues with a CA atom; DiffDock needs a protein receptor"
-        )
-    if len(ca) > MAX_RESIDUES:
-        raise ReceptorError(f"protein has {len(ca)} residues; at most {MAX_RESIDUES} are supported")
+            atom_rows.append(_atom_row(letter, name))
+            atom_pos.append(np.array(atom.pos.tolist()))
+            atom_res.append(node)
     sequences: dict[str, str] = {}
     for label, letter in zip(chain_ids, letters, strict=True):
         sequences[label] = sequences.get(label, "") + (letter if letter in ONE_TO_THREE else "G")
-    long_chains = {label: len(seq) for label, seq in sequences.items() if len(seq) > MAX_CHAIN_LENGTH}
-    if long_chains:
-        label, length = next(iter(long_chains.items()))
-        raise ReceptorError(
-            f"chain {label!r} has {length} residues; ESM-2 embeds at most {MAX_CHAIN_LENGTH} per chain"
-        )
     ca_np = np.stack(ca)
     center = ca_np.mean(axis=0)
     atom_x = torch.tensor(atom_rows, dtype=torch.long).reshape(-1, len(RECEPTOR_ATOM_FEATURE_DIMS))

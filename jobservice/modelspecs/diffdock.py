@@ -1,0 +1,184 @@
+"""DiffDock: validation before credits, Triton tensors, and the result files.
+
+Params (seed + issue 5):
+* `protein_pdb` — the receptor as PDB text, or the id of a completed esmfold/alphafold2 job of the
+  same account (fold-then-dock in one request). Never a server path: anything that is neither PDB
+  text nor a job id is refused.
+* `ligand_smiles` — one SMILES. The request's `sequence` may carry it instead (the seed says
+  `sequence` is the SMILES for diffdock); when both are given they must be the same molecule.
+* `inference_steps` 10–40 (default 20): the length of the diffusion time grid; as in the reference,
+  one step fewer is run and the last one jumps to t = 0.
+* `samples_per_complex` 1–40 (default 10): poses generated and ranked.
+* `random_seed` (optional): fixes the conformer and the sampling noise; when absent one is drawn
+  here and stored with the job, so a completed job always says how to reproduce it.
+An invalid SMILES, a PDB without protein residues or an out-of-range value is a 400 before credits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from phonos_models.diffdock.pipe_validate import LigandError, ReceptorError, canonical_smiles, check_receptor
+
+from jobservice.errors import InvalidArgument
+from jobservice.modelspecs.base import (
+    Artifact,
+    JobOutputs,
+    ModelInfo,
+    ModelResult,
+    ModelSpec,
+    TritonInput,
+    ValidatedJob,
+)
+from jobservice.modelspecs.params import ParamReader
+from phonos_config.diffdock import (
+    DEFAULT_INFERENCE_STEPS,
+    DEFAULT_SAMPLES,
+    MAX_INFERENCE_STEPS,
+    MAX_PDB_BYTES,
+    MAX_SMILES_LENGTH,
+    MIN_INFERENCE_STEPS,
+    DiffDockSettings,
+)
+from phonos_config.env import current_env
+
+INFO = ModelInfo(
+    id="diffdock",
+    name="DiffDock",
+    description="Molecular docking for protein-ligand interactions",
+    type="docking",
+    cost_credits=30,
+)
+OUTPUT_NAMES = ("COMPLEX_PDB", "POSES_SDF", "RESULT_JSON", "METADATA")
+MAX_SEED = 2**32 - 1
+_JOB_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_PDB_RECORD = re.compile(r"^(ATOM  |HETATM)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class DiffDockSpec:
+    settings: DiffDockSettings
+    info: ModelInfo = INFO
+    triton_model: str = "diffdock"
+    output_names: tuple[str, ...] = OUTPUT_NAMES
+
+    @property
+    def timeout_s(self) -> float:
+        return float(self.settings.timeout_s)
+
+    async def validate(self, sequence: str, params: Mapping[str, Any], outputs: JobOutputs) -> ValidatedJob:
+        reader = ParamReader(INFO.name, params)
+        protein = reader.string("protein_pdb", None, max_length=MAX_PDB_BYTES)
+        smiles_param = reader.string("ligand_smiles", None, max_length=MAX_SMILES_LENGTH)
+        steps = reader.integer("inference_steps", DEFAULT_INFERENCE_STEPS, MIN_INFERENCE_STEPS, MAX_INFERENCE_STEPS)
+        samples = reader.integer("samples_per_complex", DEFAULT_SAMPLES, 1, self.settings.max_samples)
+        seed = reader.integer("random_seed", None, 0, MAX_SEED)
+        reader.finish()
+        smiles = _ligand(sequence, smiles_param)
+        pdb_text, source = await _protein(protein, outputs)
+        try:
+            summary = check_receptor(pdb_text)
+        except ReceptorError as exc:
+            raise InvalidArgument(f"params.protein_pdb: {exc}") from None
+        return ValidatedJob(
+            sequence=smiles,
+            params={
+                "protein_pdb": pdb_text,
+                "protein_source": source,
+                "protein_residues": summary.residues,
+                "ligand_smiles": smiles,
+                "inference_steps": steps,
+                "samples_per_complex": samples,
+                "random_seed": seed if seed is not None else secrets.randbelow(MAX_SEED + 1),
+            },
+        )
+
+    def triton_inputs(self, job: ValidatedJob) -> list[TritonInput]:
+        request = {k: job.params[k] for k in ("inference_steps", "samples_per_complex", "random_seed")}
+        return [
+            TritonInput("PROTEIN_PDB", np.array([[job.params["protein_pdb"].encode()]], dtype=object), "BYTES"),
+            TritonInput("LIGAND_SMILES", np.array([[job.params["ligand_smiles"].encode()]], dtype=object), "BYTES"),
+            TritonInput("REQUEST", np.array([[json.dumps(request).encode()]], dtype=object), "BYTES"),
+        ]
+
+    def decode(self, job: ValidatedJob, outputs: Mapping[str, np.ndarray]) -> ModelResult:
+        complex_pdb = _text(outputs["COMPLEX_PDB"])
+        sdf = _text(outputs["POSES_SDF"])
+        report = _text(outputs["RESULT_JSON"])
+        meta = json.loads(_text(outputs["METADATA"]))
+        poses = json.loads(report)["poses"]
+        if len(poses) != job.params["samples_per_complex"]:
+            raise ValueError(f"diffdock returned {len(poses)} poses, expected {job.params['samples_per_complex']}")
+        best = poses[0]
+        metrics: dict[str, float | int | str] = {"num_poses": len(poses), "confidence_band": best["confidence_band"]}
+        if best["confidence"] is not None:
+            metrics["top_confidence"] = best["confidence"]
+        metadata = dict(meta) | {
+            "protein_source": job.params["protein_source"],
+            "random_seed": job.params["random_seed"],
+        }
+        return ModelResult(
+            artifacts=(
+                Artifact("pdb", "pdb", "chemical/x-pdb", complex_pdb.encode()),
+                Artifact("sdf", "sdf", "chemical/x-mdl-sdfile", sdf.encode()),
+                Artifact("json", "json", "application/json", report.encode()),
+            ),
+            metrics=metrics,
+            metadata=metadata,
+        )
+
+
+def _ligand(sequence: str, smiles_param: str | None) -> str:
+    """The SMILES from `params.ligand_smiles` and/or `sequence`; both given must be the same molecule."""
+    from_sequence = sequence.strip() or None
+    if smiles_param is not None and not smiles_param.strip():
+        smiles_param = None
+    if from_sequence is None and smiles_param is None:
+        raise InvalidArgument("DiffDock needs a ligand: set params.ligand_smiles (or put the SMILES in sequence)")
+    chosen = smiles_param.strip() if smiles_param is not None else from_sequence
+    assert chosen is not None
+    try:
+        canonical = canonical_smiles(chosen)
+        if from_sequence is not None and smiles_param is not None and from_sequence != chosen:
+            if canonical_smiles(from_sequence) != canonical:
+                raise InvalidArgument(
+                    "sequence and params.ligand_smiles are different molecules; give the SMILES once "
+                    "(either field) or the same molecule in both"
+                )
+    except LigandError as exc:
+        raise InvalidArgument(f"invalid ligand: {exc}") from None
+    return chosen
+
+
+async def _protein(value: str | None, outputs: JobOutputs) -> tuple[str, str]:
+    """(PDB text, where it came from: "inline" or "job:<id>")."""
+    if value is None or not value.strip():
+        raise InvalidArgument(
+            "DiffDock needs a receptor: set params.protein_pdb to PDB text or to the job_id of a completed "
+            "esmfold/alphafold2 job"
+        )
+    stripped = value.strip()
+    if _JOB_ID.match(stripped):
+        pdb = await outputs.structure_pdb(stripped.lower())
+        return pdb.decode(errors="replace"), f"job:{stripped.lower()}"
+    if not _PDB_RECORD.search(value):
+        raise InvalidArgument(
+            "params.protein_pdb must be the PDB file content (ATOM records) or the job_id of a completed "
+            "esmfold/alphafold2 job; file paths and URLs are not accepted"
+        )
+    return value, "inline"
+
+
+def _text(tensor: np.ndarray) -> str:
+    value = np.asarray(tensor, dtype=object).reshape(-1)[0]
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def build_spec(env: Mapping[str, str] | None = None) -> ModelSpec:
+    return DiffDockSpec(DiffDockSettings.from_env(current_env() if env is None else env))
