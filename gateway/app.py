@@ -8,7 +8,7 @@ HttpBody). Every failure leaves as the seed's `{"error", "message"}` body, with 
 from __future__ import annotations
 
 import logging
-import uuid
+import os
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
@@ -126,7 +126,7 @@ def request_id_of(request: web.Request) -> str:
     given = request.headers.get(REQUEST_ID_HEADER)
     if given and len(given) <= _REQUEST_ID_MAX and all(c in _REQUEST_ID_CHARS for c in given):
         return given
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # uuid4().hex's shape, a fifth of its cost
 
 
 @web.middleware
