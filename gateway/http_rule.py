@@ -279,7 +279,6 @@ class Router(Generic[T]):
     def __init__(self, routes: Iterable[tuple[str, PathTemplate, T]]) -> None:
         fixed: dict[tuple[str | None, int], dict[str, list[_Entry[T]]]] = {}
         rest: dict[str | None, dict[str, list[_Entry[T]]]] = {}
-        self._verbs: frozenset[str] = frozenset()
         verbs: set[str] = set()
         for http_method, template, payload in routes:
             entry = _Entry(payload, template)
@@ -299,7 +298,7 @@ class Router(Generic[T]):
                 entries.sort(key=lambda e: (-e.min_len, e.template.specificity))
         self._fixed = {k: {m: tuple(v) for m, v in d.items()} for k, d in fixed.items()}
         self._rest = {k: {m: tuple(v) for m, v in d.items()} for k, d in rest.items()}
-        self._verbs = frozenset(verbs)
+        self._verbs: frozenset[str] = frozenset(verbs)  # custom verbs some rule declares
 
     def match(self, http_method: str, raw_path: str) -> RouteMatch[T] | NoRoute:
         """Raises PathDecodeError when the matched variables are not valid percent-encoded UTF-8."""
