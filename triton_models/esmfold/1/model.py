@@ -35,7 +35,7 @@ from phonos_models.esmfold.loading import LoadedModel, load_model
 from phonos_models.esmfold.predict import FoldResult, fold_batch
 
 log = logging.getLogger("phonos.triton.esmfold")
-_CANCELLED = getattr(pb_utils.TritonError, "CANCELLED", None)
+CANCELLED = "CANCELLED"  # TritonError code name; pb_utils gets TritonError only once the stub runs
 
 
 def settings_from(model_config: dict[str, Any], environ: dict[str, str]) -> EsmFoldSettings:
@@ -68,7 +68,7 @@ class TritonPythonModel:
             members = [order[k] for k in batch]
             live = [i for i in members if not requests[i].is_cancelled()]
             for i in set(members) - set(live):
-                responses[i] = _error("request cancelled", _CANCELLED)
+                responses[i] = _error("request cancelled", CANCELLED)
             if live:
                 self._run(requests, live, jobs, responses)
         return responses
@@ -97,7 +97,7 @@ class TritonPythonModel:
             results = fold_batch(self.loaded.model, [jobs[i] for i in members], should_stop)
         except Cancelled as exc:
             for i in members:
-                responses[i] = _error(str(exc), _CANCELLED)
+                responses[i] = _error(str(exc), CANCELLED)
             return
         except ResourceExhausted as exc:
             for i in members:
@@ -110,7 +110,7 @@ class TritonPythonModel:
             return
         for i, result in zip(members, results, strict=True):
             if requests[i].is_cancelled():
-                responses[i] = _error("request cancelled", _CANCELLED)
+                responses[i] = _error("request cancelled", CANCELLED)
             else:
                 responses[i] = self._response(result)
 
@@ -134,6 +134,7 @@ def _text(array: np.ndarray) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def _error(message: str, code: Any = None) -> Any:
-    error = pb_utils.TritonError(message) if code is None else pb_utils.TritonError(message, code)
+def _error(message: str, code: str | None = None) -> Any:
+    value = getattr(pb_utils.TritonError, code, None) if code else None
+    error = pb_utils.TritonError(message) if value is None else pb_utils.TritonError(message, value)
     return pb_utils.InferenceResponse(error=error)

@@ -1,0 +1,148 @@
+"""The ESMFold model through a real tritonserver (tiny weights), called as the job service calls it."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import gemmi
+import numpy as np
+import pytest
+
+from jobservice.modelspecs.esmfold import build_spec
+from phonos_models.esmfold.batching import FoldJob
+from phonos_models.esmfold.predict import fold
+
+pytestmark = [pytest.mark.slow, pytest.mark.triton]
+
+grpcclient = pytest.importorskip("tritonclient.grpc")
+triton_launcher = pytest.importorskip("launcher.triton")
+
+SEQUENCES = ["MKTVRQERLKSIVRILERSKEPVSGAQLAEELSVSRQVIVQ", "MKTAYIAKQRQISFVKSHFSRQ", "GSHMASMTGGQQMG", "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"]
+
+
+@pytest.fixture(scope="module")
+def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    log_path = Path(tmp_path_factory.mktemp("triton")) / "triton.log"
+    # the launcher's env replaces the whole environment: start from ours, minus other ESMFold settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_ESMFOLD_")}
+    env["PHONOS_ESMFOLD_MAX_LENGTH"] = "300"
+    with triton_launcher.TritonProcess.start(models=["esmfold"], log_path=log_path, env=env) as server:
+        server.wait_ready(timeout_s=120)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client(triton) -> Iterator[object]:
+    client = grpcclient.InferenceServerClient(triton.grpc_url)
+    yield client
+    client.close()
+
+
+def inputs_for(sequence: str, num_recycles: int = 1, chunk_size: int = 0) -> list:
+    tensors = []
+    for name, array, datatype in (
+        ("SEQUENCE", np.array([[sequence.encode()]], dtype=object), "BYTES"),
+        ("NUM_RECYCLES", np.array([[num_recycles]], dtype=np.int32), "INT32"),
+        ("CHUNK_SIZE", np.array([[chunk_size]], dtype=np.int32), "INT32"),
+    ):
+        tensor = grpcclient.InferInput(name, list(array.shape), datatype)
+        tensor.set_data_from_numpy(array)
+        tensors.append(tensor)
+    return tensors
+
+
+OUTPUTS = ["PDB", "PLDDT", "PTM", "PAE", "METADATA"]
+
+
+def outputs_of(result) -> dict[str, np.ndarray]:
+    return {name: result.as_numpy(name) for name in OUTPUTS}
+
+
+def send_concurrently(client, requests: list[list]) -> list:
+    """Fire all requests at once so the dynamic batcher can group them; results in order."""
+    done: queue.Queue = queue.Queue()
+    for index, inputs in enumerate(requests):
+        client.async_infer(
+            "esmfold", inputs, callback=lambda result, error, i=index: done.put((i, result, error)),
+            outputs=[grpcclient.InferRequestedOutput(n) for n in OUTPUTS],
+        )
+    answers: list = [None] * len(requests)
+    for _ in requests:
+        index, result, error = done.get(timeout=60)
+        answers[index] = error if error is not None else result
+    return answers
+
+
+def test_one_request_decodes_through_the_spec(client, tiny) -> None:
+    spec = build_spec({})
+    import asyncio
+
+    class NoOutputs:
+        async def structure_pdb(self, job_id: str) -> bytes:
+            raise AssertionError
+
+    sequence = SEQUENCES[0]
+    job = asyncio.run(spec.validate(sequence, {"num_recycles": 2, "chunk_size": 16}, NoOutputs()))
+    inputs = []
+    for t in spec.triton_inputs(job):
+        tensor = grpcclient.InferInput(t.name, list(t.array.shape), t.datatype)
+        tensor.set_data_from_numpy(t.array)
+        inputs.append(tensor)
+    result = client.infer("esmfold", inputs, client_timeout=60)
+    decoded = spec.decode(job, outputs_of(result))
+    chain = gemmi.read_pdb_string(decoded.artifacts[0].content.decode())[0][0]
+    assert gemmi.one_letter_code([r.name for r in chain]) == sequence
+    b_factors = np.array([r.find_atom("CA", "*").b_iso for r in chain])
+    assert b_factors.max() > 1.0 and b_factors.max() <= 100.0  # 0-100 scale
+    report = json.loads(decoded.artifacts[2].content)
+    assert np.array(report["pae"]).shape == (len(sequence), len(sequence))
+    assert decoded.metadata["trunk_passes"] == 3 and decoded.metadata["chunk_size"] == 16
+    # the served model is the in-process tiny model: same weights, same numbers
+    assert decoded.metadata["weights"]["sha256"] == tiny.weights.sha256
+    (local,) = fold(tiny.model, [FoldJob(sequence, 2, 16)])
+    np.testing.assert_allclose(result.as_numpy("PLDDT")[0], local.plddt, atol=1e-3)
+    assert decoded.metrics["ptm"] == pytest.approx(local.ptm, abs=1e-4)
+
+
+def test_dynamic_batch_of_mixed_lengths_equals_each_alone(client, tiny) -> None:
+    answers = send_concurrently(client, [inputs_for(s) for s in SEQUENCES * 2])
+    batch_sizes = []
+    for sequence, answer in zip(SEQUENCES * 2, answers, strict=True):
+        assert not isinstance(answer, Exception), answer
+        (alone,) = fold(tiny.model, [FoldJob(sequence, 1, None)])
+        assert answer.as_numpy("PAE").shape == (1, len(sequence), len(sequence))
+        np.testing.assert_allclose(answer.as_numpy("PLDDT")[0], alone.plddt, atol=1e-3)
+        np.testing.assert_allclose(answer.as_numpy("PAE")[0], alone.pae, atol=1e-3)
+        assert float(answer.as_numpy("PTM")[0, 0]) == pytest.approx(alone.ptm, abs=1e-5)
+        batch_sizes.append(json.loads(answer.as_numpy("METADATA")[0, 0])["batch_size"])
+    assert max(batch_sizes) > 1, "concurrent requests should have shared a forward pass"
+
+
+def test_bad_request_fails_alone_in_its_batch(client) -> None:
+    answers = send_concurrently(
+        client,
+        [inputs_for(SEQUENCES[1]), inputs_for("MKT*B"), inputs_for("A" * 301), inputs_for(SEQUENCES[2], 25)],
+    )
+    assert not isinstance(answers[0], Exception)
+    assert "invalid letters" in str(answers[1])
+    assert "at most 300" in str(answers[2])
+    assert "NUM_RECYCLES must be between 0 and 24" in str(answers[3])
+
+
+def test_cancelling_stops_compute(client) -> None:
+    done: queue.Queue = queue.Queue()
+    long_job = inputs_for("MKTAYIAKQRQISFVKSHFSRQ" * 12, num_recycles=24)  # 264 aa, 25 passes: many seconds
+    started = time.monotonic()
+    context = client.async_infer("esmfold", long_job, callback=lambda result, error: done.put((result, error)))
+    time.sleep(1.5)
+    context.cancel()
+    _, error = done.get(timeout=30)
+    assert error is not None and "cancel" in str(error).lower()
+    # the instance is free again soon: a small request does not wait for 25 passes
+    client.infer("esmfold", inputs_for(SEQUENCES[2]), client_timeout=30)
+    assert time.monotonic() - started < 8.0
