@@ -16,3 +16,9 @@ def settings_env(**extra: str) -> dict[str, str]:
         "PHONOS_ALPHAFOLD2_COMPILE_CACHE": str(COMPILE_CACHE),
         **extra,
     }
+
+
+def mutate(sequence: str, every: int, offset: int = 0) -> str:
+    """A homolog: every `every`-th residue swapped for a chemically different one."""
+    swap = str.maketrans("ACDEFGHIKLMNPQRSTVWY", "GSEDYAKRVIFQSNKTSILF")
+    return "".join(c.translate(swap) if (i + offset) % every == 0 else c for i, c in enumerate(sequence))

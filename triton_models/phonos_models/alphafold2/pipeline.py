@@ -29,6 +29,10 @@ DEFAULT_MAX_MSA_SEQS = 512  # the API seed's default
 MAX_MSA_SEQS = 10_000
 
 
+_COMPILED: dict[architecture.ArchitectureKey, CompiledModel] = {}
+_compiled_lock = threading.Lock()
+
+
 class RequestError(ValueError):
     """The request cannot run; the message says what to fix (Triton answers it as an error)."""
 
@@ -132,14 +136,16 @@ class Engine:
     def __init__(self, settings: AlphaFold2Settings) -> None:
         self.settings = settings
         configure_compile_cache(settings.compile_cache_dir)
-        self._compiled: dict[architecture.ArchitectureKey, CompiledModel] = {}
         self._weights: dict[tuple[str, architecture.ArchitectureKey], w.ModelWeights] = {}
         self._lock = threading.Lock()  # one request computes at a time per process
 
     def compiled(self, key: architecture.ArchitectureKey, cfg: Any) -> CompiledModel:
-        if key not in self._compiled:
-            self._compiled[key] = CompiledModel(cfg)
-        return self._compiled[key]
+        # Process-wide: XLA's in-memory cache belongs to the jitted function, so
+        # engines with other settings (databases, weights) reuse the same programs.
+        with _compiled_lock:
+            if key not in _COMPILED:
+                _COMPILED[key] = CompiledModel(cfg)
+            return _COMPILED[key]
 
     def weights(self, model_name: str, key: architecture.ArchitectureKey, compiled: CompiledModel) -> w.ModelWeights:
         cached = self._weights.get((model_name, key))

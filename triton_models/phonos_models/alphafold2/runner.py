@@ -112,7 +112,9 @@ class CompiledModel:
     def run(self, model_name: str, params: Any, processed: Mapping[str, np.ndarray], length: int,
             num_recycles: int, random_seed: int, should_stop: ShouldStop) -> ModelOutput:
         bucket = int(processed["aatype"].shape[-1])
-        prev: Any = self._prev(bucket)
+        # On device from the start: later passes feed back device arrays, and jit
+        # keys its cache on that too (numpy in → a second program).
+        prev: Any = jax.device_put(self._prev(bucket))
         key = jax.random.PRNGKey(random_seed)
         start = time.perf_counter()
         result: Any = None
@@ -120,7 +122,7 @@ class CompiledModel:
             if should_stop():
                 raise Cancelled(f"cancelled before pass {recycle + 1} of {model_name}")
             key, sub_key = jax.random.split(key)
-            batch = feats.recycle_slice(processed, recycle, self.num_ensemble)
+            batch = jax.device_put(feats.recycle_slice(processed, recycle, self.num_ensemble))
             result = self._apply(params, sub_key, {**batch, "prev": prev})
             prev = result["prev"]
         return _to_output(model_name, jax.device_get(result), length, num_recycles, time.perf_counter() - start)

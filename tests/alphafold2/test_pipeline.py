@@ -1,0 +1,170 @@
+"""AlphaFold2 end to end in-process: tiny weights of the real architecture, one length bucket.
+
+Everything runs through one session `Engine` (see conftest), so each
+architecture (monomer, monomer_ptm, monomer_casp14) compiles once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import gemmi
+import numpy as np
+import pytest
+from af2_helpers import BUCKET, QUERY, mutate, settings_env
+from phonos_models.alphafold2 import build_db, serving
+from phonos_models.alphafold2.pipeline import Engine, Request, RequestError
+from phonos_models.alphafold2.runner import Cancelled
+
+from jobservice.modelspecs.alphafold2 import build_spec
+from jobservice.modelspecs.base import ValidatedJob
+from phonos_config.alphafold2 import AlphaFold2Settings
+
+pytestmark = pytest.mark.slow
+
+
+def texts(arrays: dict[str, np.ndarray]) -> dict[str, str]:
+    return {name: array.reshape(-1)[0].decode() for name, array in arrays.items()}
+
+
+@pytest.fixture(scope="module")
+def monomer(engine: Engine) -> tuple:
+    prediction = engine.predict(Request(sequence=QUERY, num_recycles=1, num_models=2))
+    return prediction, texts(serving.output_arrays(prediction))
+
+
+def test_monomer_files_carry_plddt_provenance_and_float32_coordinates(monomer: tuple) -> None:
+    prediction, out = monomer
+    best = prediction.ranked[0]
+    assert best.positions.dtype == np.float32 and best.positions.shape == (len(QUERY), 37, 3)
+    # float16 would put every coordinate on a ~0.008 Å grid at 10 Å; float32 does not.
+    assert np.abs(best.positions - best.positions.astype(np.float16).astype(np.float32)).max() > 1e-3
+
+    assert out["PDB"].startswith("REMARK 250 NOT A REAL PREDICTION")
+    structure = gemmi.read_pdb_string(out["PDB"])
+    residues = list(structure[0][0])
+    assert "".join(gemmi.find_tabulated_residue(r.name).one_letter_code.upper() for r in residues) == QUERY
+    ca_b = np.array([r["CA"][0].b_iso for r in residues])
+    assert np.allclose(ca_b, best.plddt, atol=0.01) and ((ca_b >= 0) & (ca_b <= 100)).all()
+    ca_xyz = np.array([r["CA"][0].pos.tolist() for r in residues])
+    assert np.allclose(ca_xyz, best.positions[:, 1], atol=6e-4)
+
+    cif = gemmi.cif.read_string(out["CIF"]).sole_block()
+    assert len(cif.find_loop("_atom_site.id")) == sum(len(r) for r in residues)
+    assert "NOT A REAL PREDICTION" in out["CIF"].split("loop_")[0]
+
+    scores = json.loads(out["SCORES"])
+    assert "pae" not in scores and "ptm" not in scores  # plain monomer models have no PAE head
+    assert scores["plddt"] == pytest.approx(best.plddt.tolist(), abs=0.01)
+    assert scores["mean_plddt"] == pytest.approx(float(best.plddt.mean()), abs=1e-3)
+    ranking = [entry["mean_plddt"] for entry in scores["ranking"]]
+    assert [e["model"] for e in scores["ranking"]] == [o.model_name for o in prediction.ranked]
+    assert sorted({e["model"] for e in scores["ranking"]}) == ["model_1", "model_2"]
+    assert ranking == sorted(ranking, reverse=True) and scores["real_prediction"] is False
+
+    meta = json.loads(out["METADATA"])
+    assert meta["real_weights"] is False and "not a real prediction" in meta["note"]
+    assert [w["model"] for w in meta["weights"]] == ["model_1", "model_2"]
+    assert all(re.fullmatch(r"[0-9a-f]{64}", w["sha256"]) for w in meta["weights"])
+    assert meta["weights"][0]["sha256"] != meta["weights"][1]["sha256"]  # five different models, as DeepMind's
+    assert meta["msa_mode"] == "single_sequence" and meta["msa_depth"] == 1 and meta["databases"] == []
+    assert meta["padded_length"] == BUCKET
+    assert set(meta["timings"]["models"]) == {"model_1", "model_2"}
+    assert out["MSA"] == f">query\n{QUERY}\n"
+
+
+def test_ptm_preset_reports_ptm_and_pae_through_the_spec(engine: Engine) -> None:
+    prediction = engine.predict(Request(sequence=QUERY, model_preset="monomer_ptm", num_recycles=0))
+    spec = build_spec(settings_env())
+    job = ValidatedJob(sequence=QUERY, params={"model_preset": "monomer_ptm"})
+    result = spec.decode(job, serving.output_arrays(prediction))
+    assert [a.format for a in result.artifacts] == ["pdb", "cif", "json", "a3m", "timings"]
+    scores = json.loads(result.artifacts[2].content)
+    pae = np.array(scores["pae"])
+    assert pae.shape == (len(QUERY), len(QUERY))
+    assert 0 <= pae.min() and pae.max() <= scores["max_pae"] <= 32
+    assert 0 < scores["ptm"] < 1
+    assert result.metrics == {"mean_plddt": round(scores["mean_plddt"], 2), "ptm": round(scores["ptm"], 4)}
+    assert result.metadata["model_preset"] == "monomer_ptm"
+    assert json.loads(result.artifacts[4].content)["models"].keys() == {"model_1_ptm"}
+
+
+def test_casp14_preset_ensembles_eight_times(engine: Engine) -> None:
+    prediction = engine.predict(Request(sequence=QUERY, model_preset="monomer_casp14", num_recycles=0))
+    out = texts(serving.output_arrays(prediction))
+    assert json.loads(out["METADATA"])["model_preset"] == "monomer_casp14"
+    assert "pae" not in json.loads(out["SCORES"])
+    from phonos_models.alphafold2 import pipeline
+
+    ensembles = {key.preset: model.num_ensemble for key, model in pipeline._COMPILED.items()}
+    assert ensembles["monomer_casp14"] == 8 and ensembles["monomer"] == 1
+
+
+def test_user_a3m_is_used_and_max_msa_seqs_truncates_the_stored_msa(engine: Engine) -> None:
+    homologs = [mutate(QUERY, every=k) for k in (3, 4, 5, 6, 7, 9)]
+    a3m = f">query\n{QUERY}\n" + "".join(f">hom{i}\n{s}\n" for i, s in enumerate(homologs))
+    prediction = engine.predict(Request(sequence=QUERY, msa_mode="a3m", a3m=a3m, max_msa_seqs=4, num_recycles=0))
+    out = texts(serving.output_arrays(prediction))
+    assert out["MSA"].count(">") == 4 and ">hom2\n" in out["MSA"] and ">hom3\n" not in out["MSA"]
+    meta = json.loads(out["METADATA"])
+    assert (meta["msa_mode"], meta["msa_depth"], meta["msa_depth_found"], meta["max_msa_seqs"]) == ("a3m", 4, 7, 4)
+    # The MSA reaches the model: the same query without it folds differently.
+    alone = engine.predict(Request(sequence=QUERY, num_recycles=0))
+    assert not np.allclose(alone.ranked[0].positions, prediction.ranked[0].positions)
+
+
+def test_search_mode_runs_jackhmmer_on_a_database_built_by_build_db(engine: Engine, tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    homologs = [mutate(QUERY, every=k, offset=k) for k in (4, 5, 6, 8, 10)]
+    unrelated = ["".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), size=60)) for _ in range(20)]
+    fasta = tmp_path / "seqs.fasta"
+    fasta.write_text("".join(f">hom{i}\n{s}\n" for i, s in enumerate(homologs))
+                     + "".join(f">rnd{i}\n{s}\n" for i, s in enumerate(unrelated)))
+    built = build_db.build(fasta, tmp_path / "db", "uniref90")
+    searcher = Engine(AlphaFold2Settings.from_env(settings_env(PHONOS_ALPHAFOLD2_UNIREF90=str(built.fasta))))
+    prediction = searcher.predict(Request(sequence=QUERY, msa_mode="search", num_recycles=0))
+    out = texts(serving.output_arrays(prediction))
+    names = re.findall(r"^>(\S+)", out["MSA"], flags=re.M)
+    assert names[0] == "query" and {n.split("/")[0] for n in names[1:]} == {f"hom{i}" for i in range(5)}
+    meta = json.loads(out["METADATA"])
+    assert meta["msa_mode"] == "search" and meta["msa_depth"] == 6
+    assert meta["databases"] == [{"name": "uniref90", "path": str(built.fasta), "version": built.version, "num_sequences": 25}]
+    assert meta["timings"]["msa_hits_per_database"] == {"uniref90": 5}
+
+    # A cancelled job kills the running search.
+    with pytest.raises(Cancelled, match="uniref90 search"):
+        searcher.predict(Request(sequence=QUERY, msa_mode="search", num_recycles=0), should_stop=lambda: True)
+
+
+def test_lengths_in_one_bucket_share_one_compiled_program(engine: Engine) -> None:
+    from phonos_models.alphafold2 import pipeline
+
+    engine.predict(Request(sequence=QUERY[:30], num_recycles=0))
+    engine.predict(Request(sequence=QUERY[:35], num_recycles=0))
+    monomer = next(m for k, m in pipeline._COMPILED.items() if k.preset == "monomer")
+    assert monomer._apply._cache_size() == 1
+
+
+def test_cancellation_stops_between_recycling_passes(engine: Engine) -> None:
+    calls: list[int] = []
+
+    def stop_on_third_check() -> bool:
+        calls.append(1)
+        return len(calls) >= 3
+
+    with pytest.raises(Cancelled, match="before pass 3 of model_1"):
+        engine.predict(Request(sequence=QUERY, num_recycles=5), should_stop=stop_on_third_check)
+    assert len(calls) == 3  # two passes ran, the remaining four never started
+
+
+def test_engine_refuses_what_the_server_cannot_do(engine: Engine) -> None:
+    with pytest.raises(RequestError, match="no template database"):
+        engine.predict(Request(sequence=QUERY, use_templates=True))
+    with pytest.raises(RequestError, match="at most 48"):
+        engine.predict(Request(sequence="A" * 49))
+    with pytest.raises(RequestError, match="first record"):
+        serving.handle(engine, QUERY, json.dumps({"msa_mode": "a3m", "a3m": ">x\n" + "A" * len(QUERY)}), lambda: False)
+    with pytest.raises(RequestError, match="unknown REQUEST fields"):
+        serving.handle(engine, QUERY, json.dumps({"bogus": 1}), lambda: False)
