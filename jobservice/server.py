@@ -50,7 +50,7 @@ async def create_server(
     lock.acquire()
     try:
         db = await Database.open(settings.database_path)
-        service = JobService(settings, db, build_specs() if specs is None else specs, TritonGateway(settings.triton_url))
+        service = JobService(settings, db, build_specs(settings.models) if specs is None else specs, TritonGateway(settings.triton_url))
         await service.start()
     except BaseException:
         lock.release()

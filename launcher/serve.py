@@ -25,11 +25,11 @@ TRITON_READY_TIMEOUT_S = 900.0
 JOBSERVICE_READY_TIMEOUT_S = 120.0
 
 
-def served_triton_models() -> list[str]:
-    """The Triton models behind the public model ids (plus their helpers, e.g. an embedding model)."""
+def served_triton_models(settings: ServiceSettings) -> list[str]:
+    """The Triton models behind the served model ids (plus their helpers, e.g. an embedding model)."""
     from jobservice.modelspecs.registry import triton_models
 
-    return triton_models()
+    return triton_models(settings.models)
 
 
 def jobservice_command(settings: ServiceSettings) -> list[str]:
@@ -69,7 +69,7 @@ def serve(settings: ServiceSettings) -> int:
         settings.database_path, credits=max(settings.default_credits, 10000), rate_limit=settings.default_rate_limit
     ))
     ports = TritonPorts.pick()
-    models = served_triton_models()
+    models = served_triton_models(settings)
     print(f"starting Triton ({', '.join(models)}) ...", flush=True)
     triton = TritonProcess.start(DEFAULT_MODEL_REPOSITORY, models, ports=ports, log_path=data_dir / "triton.log",
                                  env={**os.environ, "PHONOS_DATA_DIR": str(data_dir)})

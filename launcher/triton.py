@@ -14,6 +14,7 @@ venv's interpreter (numpy < 2 lives there).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -171,6 +172,20 @@ class TritonProcess:
     def model_ready(self, model: str) -> bool:
         return _http_ok(f"{self.http_url}/v2/models/{model}/ready")
 
+    def failed_models(self) -> dict[str, str]:
+        """Models Triton gave up loading ({name: reason}), from the repository index."""
+        request = urllib.request.Request(f"{self.http_url}/v2/repository/index", data=b"{}", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                index = json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return {}
+        return {
+            entry["name"]: entry.get("reason", "")
+            for entry in index
+            if entry.get("state") == "UNAVAILABLE" and entry.get("reason")
+        }
+
     def live(self) -> bool:
         return _http_ok(f"{self.http_url}/v2/health/live")
 
@@ -181,8 +196,12 @@ class TritonProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise TritonStartError(f"tritonserver exited with {self.process.returncode}; {self._log_tail()}")
-            if self.live() and all(self.model_ready(m) for m in wanted):
-                return
+            if self.live():
+                if all(self.model_ready(m) for m in wanted):
+                    return
+                failed = {m: reason for m, reason in self.failed_models().items() if m in wanted}
+                if failed:
+                    raise TritonStartError(f"models failed to load: {failed}")
             time.sleep(0.25)
         not_ready = [m for m in wanted if not self.model_ready(m)]
         raise TritonStartError(f"models not ready after {timeout_s:.0f} s: {not_ready}; {self._log_tail()}")

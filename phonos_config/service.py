@@ -41,6 +41,8 @@ class ServiceSettings:
     # Usage events are written in batches this often (seconds).
     usage_flush_interval_s: float = 0.5
     max_request_bytes: int = 16 * 1024 * 1024
+    # Public model ids this deployment serves (a subset, e.g. a box without AlphaFold2 databases).
+    models: tuple[str, ...] = ("esmfold", "alphafold2", "diffdock")
 
     @property
     def database_path(self) -> Path:
@@ -72,6 +74,7 @@ class ServiceSettings:
             webhook_backoff_base_s=env_float(e, "PHONOS_WEBHOOK_BACKOFF_BASE_S", d.webhook_backoff_base_s),
             webhook_allow_http_loopback=env_bool(e, "PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK", d.webhook_allow_http_loopback),
             usage_flush_interval_s=env_float(e, "PHONOS_USAGE_FLUSH_INTERVAL_S", d.usage_flush_interval_s),
+            models=tuple(m.strip() for m in env_str(e, "PHONOS_MODELS", ",".join(d.models)).split(",") if m.strip()),
         )
 
     def with_overrides(self, **changes: object) -> Self:

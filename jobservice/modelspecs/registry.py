@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import importlib
-import logging
+from collections.abc import Iterable
 
 from jobservice.modelspecs.base import ModelSpec
 
-log = logging.getLogger(__name__)
 
 # Model id → module with `build_spec() -> ModelSpec`.
 SPEC_MODULES = {
@@ -17,9 +16,12 @@ SPEC_MODULES = {
 }
 
 
-def build_specs() -> dict[str, ModelSpec]:
+def build_specs(model_ids: Iterable[str] = tuple(SPEC_MODULES)) -> dict[str, ModelSpec]:
     specs: dict[str, ModelSpec] = {}
-    for model_id, module_name in SPEC_MODULES.items():
+    for model_id in model_ids:
+        module_name = SPEC_MODULES.get(model_id)
+        if module_name is None:
+            raise ValueError(f"unknown model {model_id!r} in PHONOS_MODELS; known: {', '.join(SPEC_MODULES)}")
         module = importlib.import_module(module_name)
         spec: ModelSpec = module.build_spec()
         if spec.info.id != model_id:
@@ -28,10 +30,10 @@ def build_specs() -> dict[str, ModelSpec]:
     return specs
 
 
-def triton_models() -> list[str]:
+def triton_models(model_ids: Iterable[str] = tuple(SPEC_MODULES)) -> list[str]:
     """Every Triton model the served specs need, dependencies first (e.g. an embedding model)."""
     names: list[str] = []
-    for spec in build_specs().values():
+    for spec in build_specs(model_ids).values():
         for name in (*getattr(spec, "triton_dependencies", ()), spec.triton_model):
             if name not in names:
                 names.append(name)

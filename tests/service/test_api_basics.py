@@ -1,0 +1,105 @@
+"""Health, models, auth and account routes over real HTTP and gRPC against a real Triton."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from phonos.v1 import phonos_pb2 as pb
+from tests.support import ServiceProcess, TritonFixture
+
+pytestmark = pytest.mark.triton
+
+SEED_MODELS = [
+    {"id": "esmfold", "name": "ESMFold", "description": "Fast protein structure prediction from Meta AI",
+     "type": "structure_prediction", "cost_credits": 10},
+    {"id": "alphafold2", "name": "AlphaFold2", "description": "High-accuracy protein structure prediction from DeepMind",
+     "type": "structure_prediction", "cost_credits": 50},
+    {"id": "diffdock", "name": "DiffDock", "description": "Molecular docking for protein-ligand interactions",
+     "type": "docking", "cost_credits": 30},
+]
+
+
+@pytest.fixture
+def service(triton_esmfold: TritonFixture, service_factory: type) -> ServiceProcess:
+    return service_factory.start(triton_esmfold.grpc_url)
+
+
+def test_health_is_public_and_reports_components(service: ServiceProcess) -> None:
+    response = service.client(None).get("/v1/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert {k: body[k] for k in ("status", "version", "message")} == {
+        "status": "operational", "version": "v1", "message": "PHONOS API is running"}
+    assert body["components"] == {"triton": "ready", "esmfold": "ready"}
+
+
+def test_health_reports_degraded_when_triton_is_down(service_factory: type, tmp_path) -> None:
+    from launcher.ports import free_port
+
+    service = service_factory.start(f"127.0.0.1:{free_port()}", data_dir=tmp_path / "down")
+    body = service.client(None).get("/v1/health").json()
+    assert body["status"] == "degraded"
+    assert body["components"]["triton"] == "unavailable"
+    assert "triton" in body["message"]
+
+
+def test_models_match_the_seed_exactly(service_factory: type, triton_esmfold: TritonFixture, tmp_path) -> None:
+    # All three models are listed when all are served; ESMFold alone is served elsewhere in these tests.
+    service = service_factory.start(triton_esmfold.grpc_url, data_dir=tmp_path / "all",
+                                    PHONOS_MODELS="esmfold,alphafold2,diffdock")
+    response = service.client(service.new_key()).get("/v1/models")
+    assert response.status_code == 200
+    assert response.json() == {"models": SEED_MODELS}
+
+
+@pytest.mark.parametrize("header", [None, "Bearer pk_not_a_real_key", "Basic abc", "Bearer"])
+def test_missing_or_invalid_key_is_401_with_seed_error_body(service: ServiceProcess, header: str | None) -> None:
+    client = service.client(None)
+    if header is not None:
+        client.session.headers["Authorization"] = header
+    for path in ("/v1/models", "/v1/account", "/v1/jobs", "/v1/usage", "/v1/webhooks"):
+        response = client.get(path)
+        assert response.status_code == 401, path
+        body = response.json()
+        assert set(body) == {"error", "message"}
+        assert body["error"] == "Unauthorized"
+        assert "API key" in body["message"] or "Authorization" in body["message"]
+    assert client.post("/v1/predict", json={"model": "esmfold", "sequence": "MKV"}).status_code == 401
+
+
+def test_account_shape_and_types(service: ServiceProcess) -> None:
+    client = service.client(service.new_key(credits=5000, username="researcher"))
+    body = client.get("/v1/account").json()
+    assert body["account"]["username"] == "researcher"
+    assert body["account"]["email"] == "researcher@example.org"
+    assert isinstance(body["account"]["id"], int)
+    assert body["account"]["created_at"].endswith("Z")
+    assert body["credits"] == {"balance": 5000, "currency": "credits"}
+    assert body["jobs"] == {"total": 0, "completed": 0, "active": 0, "failed": 0}
+
+
+def test_grpc_and_rest_share_auth_and_errors(service: ServiceProcess) -> None:
+    key = service.new_key()
+    channel, stub = service.grpc_stub()
+    with channel:
+        with pytest.raises(grpc.RpcError) as denied:
+            stub.GetAccount(pb.GetAccountRequest())
+        assert denied.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        auth = (("authorization", f"Bearer {key}"),)
+        account = stub.GetAccount(pb.GetAccountRequest(), metadata=auth)
+        assert account.credits.balance == 10_000
+        with pytest.raises(grpc.RpcError) as missing:
+            stub.GetJob(pb.GetJobRequest(job_id="nope"), metadata=auth)
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert service.client(key).get("/v1/jobs/nope").status_code == 404
+
+
+def test_unknown_route_and_wrong_method_are_json_errors(service: ServiceProcess) -> None:
+    client = service.client(service.new_key())
+    missing = client.get("/v1/nothing-here")
+    assert missing.status_code == 404
+    assert set(missing.json()) == {"error", "message"}
+    wrong = client.delete("/v1/predict")
+    assert wrong.status_code == 405
+    assert set(wrong.json()) == {"error", "message"}

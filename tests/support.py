@@ -1,0 +1,185 @@
+"""Test helpers: real processes (tritonserver, `python -m jobservice`) and small clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import grpc
+import requests
+
+from jobservice.admin import create_key
+from launcher.triton import TritonProcess
+from phonos.v1 import phonos_pb2_grpc
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class TritonFixture:
+    process: TritonProcess
+
+    @property
+    def grpc_url(self) -> str:
+        return self.process.grpc_url
+
+    @classmethod
+    def start(cls, models: list[str], log_dir: Path) -> TritonFixture:
+        process = TritonProcess.start(models=models, log_path=log_dir / "triton.log")
+        try:
+            process.wait_ready(timeout_s=300)
+        except BaseException:
+            process.stop()
+            raise
+        return cls(process)
+
+    def __enter__(self) -> TritonFixture:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.process.stop()
+
+
+@dataclass
+class ServiceProcess:
+    """`python -m jobservice` (gRPC + in-process REST gateway) on free ports."""
+
+    popen: subprocess.Popen[str]
+    data_dir: Path
+    grpc_port: int
+    http_port: int
+    triton_url: str
+    env: dict[str, str]
+    log_lines: list[str] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @classmethod
+    def start(cls, data_dir: Path, triton_url: str, extra_env: Mapping[str, str]) -> ServiceProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
+        env.update({
+            "PHONOS_MODELS": "esmfold",
+            "PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK": "true",
+            "PHONOS_USAGE_FLUSH_INTERVAL_S": "0.1",
+            **extra_env,
+        })
+        args = [sys.executable, "-m", "jobservice", "--data-dir", str(data_dir), "--grpc-port", "0",
+                "--http-port", "0", "--triton-url", triton_url]
+        popen = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                 cwd=REPO, start_new_session=True)
+        log_lines: list[str] = []
+        threading.Thread(target=_drain, args=(popen.stderr, log_lines), daemon=True).start()
+        ready = _read_ready(popen, timeout_s=60)
+        if ready is None:
+            popen.kill()
+            raise RuntimeError("job service did not start:\n" + "\n".join(log_lines[-40:]))
+        return cls(popen, data_dir, int(ready["grpc_port"]), int(ready["http_port"]), triton_url, dict(extra_env),
+                   log_lines)
+
+    def new_key(self, credits: int = 10_000, rate_limit: int = 100_000, username: str | None = None) -> str:
+        name = username or f"user{time.monotonic_ns()}"
+        key = asyncio.run(create_key(self.data_dir / "phonos.sqlite3", username=name, email=f"{name}@example.org",
+                                     credits=credits, rate_limit=rate_limit))
+        return key.api_key
+
+    def client(self, api_key: str | None) -> ApiClient:
+        return ApiClient(self.base_url, api_key)
+
+    def grpc_stub(self) -> tuple[grpc.Channel, phonos_pb2_grpc.PhonosServiceStub]:
+        channel = grpc.insecure_channel(self.grpc_target)
+        return channel, phonos_pb2_grpc.PhonosServiceStub(channel)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout=10)
+
+    def kill(self) -> None:
+        os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
+
+def _drain(stream: Any, sink: list[str]) -> None:
+    for line in stream:
+        sink.append(line.rstrip())
+
+
+def _read_ready(popen: subprocess.Popen[str], timeout_s: float) -> dict[str, Any] | None:
+    result: dict[str, Any] = {}
+
+    def read() -> None:
+        assert popen.stdout is not None
+        for line in popen.stdout:
+            if line.startswith("{"):
+                result.update(json.loads(line))
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    return result or None
+
+
+class ApiClient:
+    """requests with the bearer key and the base URL filled in."""
+
+    def __init__(self, base_url: str, api_key: str | None) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+        if api_key:
+            self.session.headers["Authorization"] = f"Bearer {api_key}"
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.get(self.base_url + path, timeout=30, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.post(self.base_url + path, timeout=30, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.delete(self.base_url + path, timeout=30, **kwargs)
+
+    def predict(self, sequence: str = "MKTVRQERLKSIVRILERSKEPV", **body: Any) -> requests.Response:
+        return self.post("/v1/predict", json={"model": "esmfold", "sequence": sequence, **body})
+
+    def balance(self) -> int:
+        return int(self.get("/v1/account").json()["credits"]["balance"])
+
+    def wait_for(self, job_id: str, statuses: tuple[str, ...] = ("completed", "failed", "cancelled"),
+                 timeout_s: float = 120.0) -> dict[str, Any]:
+        return wait_until(lambda: _status_in(self.get(f"/v1/jobs/{job_id}").json(), statuses), timeout_s)
+
+
+def _status_in(job: dict[str, Any], statuses: tuple[str, ...]) -> dict[str, Any] | None:
+    return job if job.get("status") in statuses else None
+
+
+def wait_until(probe: Callable[[], Any], timeout_s: float, interval_s: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout_s} s")
+        time.sleep(interval_s)
