@@ -35,7 +35,7 @@ from phonos_models.diffdock.receptor import ReceptorError
 from phonos_config.diffdock import DiffDockSettings
 
 log = logging.getLogger("phonos.triton.diffdock")
-_CANCELLED = getattr(pb_utils.TritonError, "CANCELLED", None)
+CANCELLED = "CANCELLED"  # a TritonError code name; pb_utils has TritonError only once the stub runs
 
 
 def settings_from(model_config: dict[str, Any], environ: dict[str, str]) -> DiffDockSettings:
@@ -60,7 +60,7 @@ class TritonPythonModel:
 
     def _one(self, request: Any) -> Any:
         if request.is_cancelled():
-            return _error("request cancelled", _CANCELLED)
+            return _error("request cancelled", CANCELLED)
         try:
             docking = request_from_json(
                 _text(request, "PROTEIN_PDB"), _text(request, "LIGAND_SMILES"), _text(request, "REQUEST"),
@@ -70,7 +70,7 @@ class TritonPythonModel:
         except (BadInput, LigandError, ReceptorError) as exc:
             return _error(str(exc))
         except Cancelled as exc:
-            return _error(str(exc), _CANCELLED)
+            return _error(str(exc), CANCELLED)
         except torch.OutOfMemoryError:
             return _error("out of memory: reduce samples_per_complex or the protein size")
         except Exception as exc:  # a bug: answer this request, log the traceback here
@@ -101,6 +101,7 @@ def _text(request: Any, name: str) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def _error(message: str, code: Any = None) -> Any:
-    error = pb_utils.TritonError(message) if code is None else pb_utils.TritonError(message, code)
+def _error(message: str, code: str | None = None) -> Any:
+    value = getattr(pb_utils.TritonError, code, None) if code else None
+    error = pb_utils.TritonError(message) if value is None else pb_utils.TritonError(message, value)
     return pb_utils.InferenceResponse(error=error)
