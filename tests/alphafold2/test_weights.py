@@ -1,0 +1,82 @@
+"""Parameters: DeepMind's npz layout in and out, content hashes, the production loader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from af2_helpers import settings_env
+from phonos_models.alphafold2 import architecture
+from phonos_models.alphafold2 import weights as w
+from phonos_models.alphafold2.pipeline import Engine
+from phonos_models.alphafold2.runner import CompiledModel
+
+from phonos_config.alphafold2 import AlphaFold2Settings
+
+TRI = "alphafold/alphafold_iteration/evoformer/evoformer_iteration/triangle_multiplication_outgoing"
+
+
+def compiled_for(model_name: str, *, tiny: bool, use_templates: bool) -> tuple[architecture.ArchitectureKey, CompiledModel]:
+    preset = "monomer_ptm" if model_name.endswith("_ptm") else "monomer"
+    cfg = architecture.build_config(model_name, preset, tiny=tiny, use_templates=use_templates, num_recycles=0)
+    return architecture.architecture_key(cfg, preset, tiny), CompiledModel(cfg)
+
+
+def test_tiny_weights_are_written_in_deepminds_unfused_layout_and_round_trip(tmp_path: Path) -> None:
+    _, compiled = compiled_for("model_1_ptm", tiny=True, use_templates=True)
+    shapes = compiled.param_shapes()
+    flat = w.random_deepmind_params(shapes, seed=3)
+    assert all("//" in key for key in flat)
+    # DeepMind stores the triangle-multiplication projections separately; the fork runs them fused.
+    assert f"{TRI}//left_projection" not in flat and f"{TRI}/left_projection//weights" in flat
+    assert f"{TRI}/center_layer_norm//scale" in flat and f"{TRI}/projection//weights" not in flat
+    assert any(key.startswith("alphafold/alphafold_iteration/evoformer/template_embedding") for key in flat)
+
+    path = tmp_path / "params" / "params_model_1_ptm.npz"
+    w.write_npz(path, flat)
+    assert w.npz_path(tmp_path, "model_1_ptm") == path
+    loaded = w.load_npz(path)
+    assert w.content_hash(loaded) == w.content_hash(flat)
+    fused = w.select_expected(w.from_deepmind_layout(loaded), shapes, "test")
+    assert fused[f"{TRI}/projection"]["weights"].shape == shapes[f"{TRI}/projection"]["weights"].shape
+
+    assert w.content_hash(w.random_deepmind_params(shapes, seed=3)) == w.content_hash(flat)  # reproducible
+    assert w.content_hash(w.random_deepmind_params(shapes, seed=4)) != w.content_hash(flat)
+
+
+def test_mismatched_parameters_are_refused_with_names() -> None:
+    _, compiled = compiled_for("model_3", tiny=True, use_templates=False)
+    shapes = compiled.param_shapes()
+    params = w.from_deepmind_layout(w.random_deepmind_params(shapes, seed=0))
+    scope = next(iter(sorted(params)))
+    name = next(iter(params[scope]))
+    params[scope][name] = np.zeros((1, 2, 3), np.float32)
+    del params[f"{TRI}/projection"]
+    with pytest.raises(w.WeightsError, match=r"2 missing .*triangle_multiplication_outgoing/projection//bias.*1 misshapen"):
+        w.select_expected(params, shapes, "params_model_3.npz")
+    with pytest.raises(w.WeightsError, match="DeepMind's params/params_<model>.npz layout"):
+        w.load_npz(Path("/nonexistent/params_model_1.npz"))
+
+
+@pytest.mark.slow
+def test_production_loader_reads_full_size_params_in_deepminds_layout(tmp_path: Path) -> None:
+    """Full-size random params shaped like DeepMind's params_model_1_ptm.npz (templates included)."""
+    _, writer = compiled_for("model_1_ptm", tiny=False, use_templates=True)
+    flat = w.random_deepmind_params(writer.param_shapes(), seed=0)
+    total = sum(a.size for a in flat.values())
+    # DeepMind's monomer pTM models hold ~93 M parameters (models-on-cpu.md: ~356 MiB per file).
+    assert 90e6 < total < 97e6, total
+    path = tmp_path / "params" / "params_model_1_ptm.npz"
+    w.write_npz(path, flat)
+    del flat
+
+    engine = Engine(AlphaFold2Settings.from_env(settings_env(PHONOS_ALPHAFOLD2_PARAMS_DIR=str(tmp_path))))
+    key, runner = compiled_for("model_1_ptm", tiny=False, use_templates=False)
+    loaded = engine.weights("model_1_ptm", key, runner)
+    assert loaded.real and loaded.source == str(path) and loaded.sha256 == w.file_sha256(path)
+    expected = runner.param_shapes()
+    assert set(loaded.params) == set(expected)  # template weights in the file are left out, nothing missing
+    assert not any("template" in scope for scope in loaded.params)
+    evoformer_blocks = loaded.params[f"{TRI}/projection"]["weights"].shape[0]
+    assert evoformer_blocks == 48
