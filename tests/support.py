@@ -183,3 +183,58 @@ def wait_until(probe: Callable[[], Any], timeout_s: float, interval_s: float = 0
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met within {timeout_s} s")
         time.sleep(interval_s)
+
+
+class WebhookReceiver:
+    """A real HTTP receiver on a loopback port, in its own thread; answers with scripted statuses."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self._statuses = list(statuses or [])
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self.port = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None and self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.read()
+            self.requests.append({"headers": dict(request.headers), "body": body.decode()})
+            status = self._statuses.pop(0) if self._statuses else 200
+            return web.Response(status=status, text="ok")
+
+        app = web.Application()
+        app.router.add_post("/hook", handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._ready.set()
+        await self._stop.wait()
+        await runner.cleanup()
+
+    def events(self) -> list[str]:
+        return [json.loads(r["body"])["event"] for r in self.requests]

@@ -1,0 +1,96 @@
+"""Per-key rate limits (REST and gRPC alike) and usage accounting."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import pytest
+
+from phonos.v1 import phonos_pb2 as pb
+from tests.support import ServiceProcess, TritonFixture
+
+pytestmark = pytest.mark.triton
+
+
+@pytest.fixture(scope="module")
+def service(triton_esmfold: TritonFixture, tmp_path_factory: pytest.TempPathFactory) -> ServiceProcess:
+    process = ServiceProcess.start(tmp_path_factory.mktemp("limits"), triton_esmfold.grpc_url, {})
+    yield process
+    process.stop()
+
+
+def test_61st_request_in_a_minute_is_429_with_seed_body_and_headers(service: ServiceProcess) -> None:
+    client = service.client(service.new_key(rate_limit=60))
+    for i in range(60):
+        response = client.get("/v1/account")
+        assert response.status_code == 200, i
+        assert response.headers["X-RateLimit-Limit"] == "60"
+        assert response.headers["X-RateLimit-Remaining"] == str(59 - i)
+    refused = client.get("/v1/account")
+    assert refused.status_code == 429
+    assert refused.json() == {"error": "Rate limit exceeded",
+                              "message": "You have exceeded the rate limit of 60 requests per minute"}
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["X-RateLimit-Limit"] == "60"
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert int(refused.headers["X-RateLimit-Reset"]) >= int(time.time())
+
+
+def test_limit_is_per_key_and_configurable(service: ServiceProcess) -> None:
+    slow = service.client(service.new_key(rate_limit=3))
+    other = service.client(service.new_key(rate_limit=3))
+    assert [slow.get("/v1/models").status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert "rate limit of 3 requests per minute" in slow.get("/v1/models").json()["message"]
+    assert other.get("/v1/models").status_code == 200
+
+
+def test_grpc_calls_share_the_keys_limit(service: ServiceProcess) -> None:
+    key = service.new_key(rate_limit=2)
+    auth = (("authorization", f"Bearer {key}"),)
+    channel, stub = service.grpc_stub()
+    with channel:
+        stub.ListModels(pb.ListModelsRequest(), metadata=auth)
+        stub.ListModels(pb.ListModelsRequest(), metadata=auth)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ListModels(pb.ListModelsRequest(), metadata=auth)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    trailers = dict(refused.value.trailing_metadata())
+    assert trailers["phonos-error-title"] == "Rate limit exceeded"
+    assert int(trailers["retry-after"]) >= 1
+    assert service.client(key).get("/v1/models").status_code == 429
+
+
+def test_usage_counts_rest_and_grpc_under_route_names(service: ServiceProcess) -> None:
+    key = service.new_key()
+    client = service.client(key)
+    job_id = client.predict().json()["job_id"]
+    client.get(f"/v1/jobs/{job_id}")
+    channel, stub = service.grpc_stub()
+    with channel:
+        stub.GetJob(pb.GetJobRequest(job_id=job_id), metadata=(("authorization", f"Bearer {key}"),))
+    client.get("/v1/jobs", params={"limit": 0})  # a 400 still counts: it was an authenticated request
+    usage = client.get("/v1/usage", params={"days": 7}).json()
+    assert usage["period"]["days"] == 7
+    assert usage["period"]["end_date"] == time.strftime("%Y-%m-%d", time.gmtime())
+    by_endpoint = {row["endpoint"]: row for row in usage["by_endpoint"]}
+    assert by_endpoint["/v1/predict"] == {"endpoint": "/v1/predict", "requests": 1, "credits_used": 10}
+    assert by_endpoint["/v1/jobs/{job_id}"]["requests"] == 2  # one REST, one gRPC
+    assert by_endpoint["/v1/jobs"]["requests"] == 1
+    assert usage["totals"]["requests"] == 4
+    assert usage["totals"]["credits_used"] == 10
+    assert isinstance(usage["totals"]["avg_response_time_ms"], float | int)
+    assert usage["by_model"] == [{"model": "esmfold", "requests": 1, "credits_used": 10}]
+    assert usage["daily"] == [{"date": usage["period"]["end_date"], "requests": 4, "credits_used": 10}]
+
+
+def test_usage_is_per_account(service: ServiceProcess) -> None:
+    quiet = service.client(service.new_key())
+    assert quiet.get("/v1/usage").json()["totals"]["requests"] == 0  # the request itself is recorded after
+
+
+@pytest.mark.parametrize("days", [0, 91, -1])
+def test_usage_days_out_of_range_is_400(service: ServiceProcess, days: int) -> None:
+    response = service.client(service.new_key()).get("/v1/usage", params={"days": days})
+    assert response.status_code == 400
+    assert "between 1 and 90" in response.json()["message"]
