@@ -27,7 +27,7 @@ except ImportError:  # a bare tritonserver pointed at this repository
 from phonos_config.alphafold2 import AlphaFold2Settings
 
 log = logging.getLogger("phonos.triton.alphafold2")
-_CANCELLED = getattr(pb_utils.TritonError, "CANCELLED", None)
+_CANCELLED = "CANCELLED"  # a TritonError code name; pb_utils has TritonError only once the stub runs
 # Passed through to JAX/XLA when set in the config (GPU memory policy).
 _XLA_KEYS = ("XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_PREALLOCATE", "TF_FORCE_UNIFIED_MEMORY")
 
@@ -45,9 +45,10 @@ def settings_from(model_config: dict[str, Any], environ: dict[str, str]) -> Alph
 class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         self.settings = settings_from(json.loads(args["model_config"]), dict(os.environ))
-        if self.settings.num_threads > 0 and args.get("model_instance_kind") != "GPU":
+        flags = os.environ.get("XLA_FLAGS", "")
+        if self.settings.num_threads > 0 and args.get("model_instance_kind") != "GPU" and "intra_op_parallelism" not in flags:
             # XLA reads its thread count once, when the CPU client starts: set it before importing JAX.
-            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+            os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false "
                                        f"intra_op_parallelism_threads={self.settings.num_threads}").strip()
         from phonos_models.alphafold2 import serving  # imports JAX
         from phonos_models.alphafold2.pipeline import Engine
@@ -92,6 +93,7 @@ def _text(request: Any, name: str) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def _error(message: str, code: Any = None) -> Any:
-    error = pb_utils.TritonError(message) if code is None else pb_utils.TritonError(message, code)
+def _error(message: str, code: str | None = None) -> Any:
+    value = getattr(pb_utils.TritonError, code, None) if code else None
+    error = pb_utils.TritonError(message) if value is None else pb_utils.TritonError(message, value)
     return pb_utils.InferenceResponse(error=error)

@@ -1,0 +1,105 @@
+"""AlphaFold2 through a real tritonserver (tiny weights), then through the public API.
+
+One server for the module; the persistent XLA cache (af2_helpers.COMPILE_CACHE)
+is shared with the in-process tests, so the stub's first request mostly loads
+compiled programs instead of compiling them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from af2_helpers import QUERY, mutate, settings_env
+
+from jobservice.modelspecs.alphafold2 import build_spec
+
+pytestmark = [pytest.mark.slow, pytest.mark.triton]
+
+grpcclient = pytest.importorskip("tritonclient.grpc")
+triton_launcher = pytest.importorskip("launcher.triton")
+
+
+@pytest.fixture(scope="module")
+def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    log_path = Path(tmp_path_factory.mktemp("triton")) / "triton.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
+    env.update(settings_env())
+    with triton_launcher.TritonProcess.start(models=["alphafold2"], log_path=log_path, env=env) as server:
+        server.wait_ready(timeout_s=180)
+        yield server
+
+
+class NoOutputs:
+    async def structure_pdb(self, job_id: str) -> bytes:
+        raise AssertionError("not used")
+
+
+def infer(triton: object, params: dict) -> tuple:
+    """Validate with the spec, send the spec's tensors, decode with the spec: as the job service does."""
+    spec = build_spec(settings_env())
+    job = asyncio.run(spec.validate(QUERY, params, NoOutputs()))
+    inputs = []
+    for tensor in spec.triton_inputs(job):
+        item = grpcclient.InferInput(tensor.name, list(tensor.array.shape), tensor.datatype)
+        item.set_data_from_numpy(tensor.array)
+        inputs.append(item)
+    client = grpcclient.InferenceServerClient(triton.grpc_url)  # type: ignore[attr-defined]
+    try:
+        result = client.infer("alphafold2", inputs, outputs=[grpcclient.InferRequestedOutput(n) for n in spec.output_names],
+                              client_timeout=240)
+        return spec, job, spec.decode(job, {n: result.as_numpy(n) for n in spec.output_names})
+    finally:
+        client.close()
+
+
+def test_triton_serves_a_ptm_prediction_with_a_user_msa(triton: object) -> None:
+    a3m = f">query\n{QUERY}\n>hom\n{mutate(QUERY, every=4)}\n"
+    _, _, result = infer(triton, {"model_preset": "monomer_ptm", "num_recycles": 1, "a3m": a3m})
+    pdb = result.artifacts[0].content.decode()
+    assert result.artifacts[0].format == "pdb" and pdb.count(" CA ") == len(QUERY)
+    assert "NOT A REAL PREDICTION" in pdb
+    scores = json.loads(result.artifacts[2].content)
+    assert np.array(scores["pae"]).shape == (len(QUERY), len(QUERY)) and 0 < result.metrics["ptm"] < 1
+    assert result.artifacts[3].content.decode() == a3m
+    assert result.metadata["msa_mode"] == "a3m" and result.metadata["real_weights"] is False
+
+
+def test_a_bad_request_gets_an_error_response_and_the_model_keeps_serving(triton: object) -> None:
+    client = grpcclient.InferenceServerClient(triton.grpc_url)  # type: ignore[attr-defined]
+    inputs = []
+    for name, text in (("SEQUENCE", QUERY), ("REQUEST", json.dumps({"use_templates": True}))):
+        item = grpcclient.InferInput(name, [1], "BYTES")
+        item.set_data_from_numpy(np.array([text.encode()], dtype=object))
+        inputs.append(item)
+    with pytest.raises(grpcclient.InferenceServerException, match="no template database"):
+        client.infer("alphafold2", inputs, client_timeout=60)
+    client.close()
+    assert triton.model_ready("alphafold2")  # type: ignore[attr-defined]
+
+
+def test_end_to_end_through_the_public_api(triton: object, service_factory: type) -> None:
+    service = service_factory.start(triton.grpc_url, PHONOS_MODELS="alphafold2", **settings_env())  # type: ignore[attr-defined]
+    client = service.client(service.new_key(credits=120))
+
+    bad = client.post("/v1/predict", json={"model": "alphafold2", "sequence": QUERY, "params": {"model_preset": "multimer"}})
+    assert bad.status_code == 400 and "model_preset" in bad.json()["message"]
+    bad_a3m = client.post("/v1/predict", json={"model": "alphafold2", "sequence": QUERY, "params": {"a3m": ">x\nMKT\n"}})
+    assert bad_a3m.status_code == 400 and "match columns" in bad_a3m.json()["message"]
+    assert client.balance() == 120  # nothing charged for refused jobs
+
+    submitted = client.post("/v1/predict", json={"model": "alphafold2", "sequence": QUERY, "name": "af2 e2e",
+                                                 "params": {"model_preset": "monomer_ptm", "num_recycles": 0}})
+    assert submitted.status_code == 200, submitted.text
+    assert submitted.json()["credits_used"] == 50 and client.balance() == 70
+    job = client.wait_for(submitted.json()["job_id"], timeout_s=240)
+    assert job["status"] == "completed", job
+    pdb = client.get(job["download_url"])
+    assert pdb.status_code == 200 and pdb.text.count(" CA ") == len(QUERY)
+    scores = client.get(job["download_url"], params={"format": "json"}).json()
+    assert len(scores["plddt"]) == len(QUERY) and "pae" in scores and scores["real_prediction"] is False
