@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
-from phonos_config.env import env_int, env_path
+from phonos_config.env import env_int, env_path, env_str
 
 # The seed's documented range for `params.num_recycles` and `params.chunk_size`.
 MIN_RECYCLES = 1
@@ -33,7 +33,9 @@ class EsmFoldSettings:
     auto_chunk_length: int = 512  # residues
     auto_chunk_size: int = DEFAULT_CHUNK_SIZE  # the chunk used when chunking is forced
     num_threads: int = 1  # torch intra-op threads per Triton instance (instances share the cores)
-    tiny_seed: int = 0  # seed of the built-in tiny model's random weights
+    tiny_seed: int = 0  # seed of the random weights used when no weights_dir is set
+    # Without weights_dir: "tiny" (default) or "full" (esmfold_v1's size, random: GPU timing runs only).
+    random_architecture: str = "tiny"
     timeout_s: int = 600  # the longest one Triton call may take before the job fails
 
     @classmethod
@@ -45,10 +47,21 @@ class EsmFoldSettings:
             auto_chunk_size=env_int(env, "PHONOS_ESMFOLD_AUTO_CHUNK_SIZE", cls.auto_chunk_size),
             num_threads=env_int(env, "PHONOS_ESMFOLD_NUM_THREADS", cls.num_threads),
             tiny_seed=env_int(env, "PHONOS_ESMFOLD_TINY_SEED", cls.tiny_seed),
+            random_architecture=env_str(env, "PHONOS_ESMFOLD_RANDOM_ARCHITECTURE", cls.random_architecture),
             timeout_s=env_int(env, "PHONOS_ESMFOLD_TIMEOUT_S", cls.timeout_s),
         )
         settings.check()
         return settings
+
+    @classmethod
+    def from_triton(cls, model_config: Mapping[str, Any], env: Mapping[str, str]) -> Self:
+        """Settings inside the Triton model: `config.pbtxt` parameters named PHONOS_ESMFOLD_*
+        are defaults; the same variable set in the environment wins, even when empty
+        (`PHONOS_ESMFOLD_WEIGHTS_DIR=` selects the random weights)."""
+        params = model_config.get("parameters", {})
+        merged = {k: v.get("string_value", "") for k, v in params.items() if k.startswith("PHONOS_ESMFOLD_")}
+        merged.update({k: v for k, v in env.items() if k.startswith("PHONOS_ESMFOLD_")})
+        return cls.from_env(merged)
 
     def check(self) -> None:
         """Reject settings that would only fail later, mid-request."""
@@ -62,6 +75,10 @@ class EsmFoldSettings:
             )
         if self.num_threads < 1:
             raise ValueError(f"PHONOS_ESMFOLD_NUM_THREADS must be at least 1, got {self.num_threads}")
+        if self.random_architecture not in ("tiny", "full"):
+            raise ValueError(
+                f"PHONOS_ESMFOLD_RANDOM_ARCHITECTURE must be tiny or full, got {self.random_architecture!r}"
+            )
         if self.timeout_s < 1:
             raise ValueError(f"PHONOS_ESMFOLD_TIMEOUT_S must be at least 1, got {self.timeout_s}")
 

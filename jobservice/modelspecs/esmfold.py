@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from phonos_models.common.structure import pdb_to_mmcif
 
 from jobservice.modelspecs.base import (
     Artifact,
@@ -36,7 +36,6 @@ from phonos_config.esmfold import (
     MIN_RECYCLES,
     EsmFoldSettings,
 )
-from phonos_models.common.structure import pdb_to_mmcif
 
 INFO = ModelInfo(
     id="esmfold",
@@ -45,7 +44,7 @@ INFO = ModelInfo(
     type="structure_prediction",
     cost_credits=10,
 )
-OUTPUT_NAMES = ("PDB", "PLDDT", "PTM", "PAE", "METADATA")
+OUTPUT_NAMES: tuple[str, ...] = ("PDB", "PLDDT", "PTM", "PAE", "METADATA")
 JSON_NOTE = (
     "plddt: predicted lDDT-CA per residue, 0-100 (>90 very high, 70-90 confident, 50-70 low, <50 very low "
     "confidence; AlphaFold convention, also in the PDB B-factor column). mean_plddt: their mean. "
@@ -54,16 +53,15 @@ JSON_NOTE = (
 )
 
 
-@dataclass(frozen=True)
 class EsmFoldSpec:
-    settings: EsmFoldSettings
-    info: ModelInfo = INFO
-    triton_model: str = "esmfold"
-    output_names: tuple[str, ...] = OUTPUT_NAMES
+    """Stateless apart from its settings (read once from the environment)."""
 
-    @property
-    def timeout_s(self) -> float:
-        return float(self.settings.timeout_s)
+    def __init__(self, settings: EsmFoldSettings) -> None:
+        self.settings = settings
+        self.info = INFO
+        self.triton_model = "esmfold"
+        self.output_names = OUTPUT_NAMES
+        self.timeout_s = float(settings.timeout_s)
 
     async def validate(self, sequence: str, params: Mapping[str, Any], outputs: JobOutputs) -> ValidatedJob:
         cleaned = protein_sequence(INFO.name, sequence, self.settings.max_length)

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from phonos_config.esmfold import EsmFoldSettings
 from phonos_models.common.weights import state_dict_sha256
 from phonos_models.esmfold.architecture import build_tiny_model
 from phonos_models.esmfold.batching import FoldJob
 from phonos_models.esmfold.loading import load_model
 from phonos_models.esmfold.predict import fold
+
+from phonos_config.esmfold import EsmFoldSettings
 
 SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQ"
 
@@ -71,3 +71,26 @@ def test_settings_defaults_and_validation() -> None:
         EsmFoldSettings.from_env({"PHONOS_ESMFOLD_MAX_LENGTH": "0"})
     with pytest.raises(ValueError, match="must be an integer"):
         EsmFoldSettings.from_env({"PHONOS_ESMFOLD_NUM_THREADS": "two"})
+
+
+def test_full_size_architecture_matches_esmfold_v1_size() -> None:
+    # on the meta device: the shapes without 14 GB of memory
+    from phonos_models.esmfold.architecture import build_full_size_random_model
+
+    model = build_full_size_random_model(0, "meta")
+    esm = sum(p.numel() for p in model.esm.parameters())
+    total = sum(p.numel() for p in model.parameters())
+    assert 2.8e9 < esm < 2.9e9  # ESM-2 3B (2.84 B, Lin et al. 2023)
+    assert 3.4e9 < total < 3.6e9  # esmfold_v1 as a whole (~3.5 B)
+    assert len(model.trunk.blocks) == 48
+
+
+def test_triton_settings_env_wins_over_config_parameters() -> None:
+    config = {"parameters": {"PHONOS_ESMFOLD_WEIGHTS_DIR": {"string_value": "/models/esmfold_v1"},
+                             "PHONOS_ESMFOLD_MAX_LENGTH": {"string_value": "700"},
+                             "unrelated": {"string_value": "x"}}}
+    assert EsmFoldSettings.from_triton(config, {}).weights_dir == Path("/models/esmfold_v1")
+    overridden = EsmFoldSettings.from_triton(config, {"PHONOS_ESMFOLD_WEIGHTS_DIR": "", "HOME": "/root"})
+    assert overridden.weights_dir is None and overridden.max_length == 700
+    with pytest.raises(ValueError, match="tiny or full"):
+        EsmFoldSettings.from_triton({}, {"PHONOS_ESMFOLD_RANDOM_ARCHITECTURE": "huge"})

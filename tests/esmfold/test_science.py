@@ -6,7 +6,6 @@ import gemmi
 import numpy as np
 import pytest
 import torch
-
 from phonos_models.common.errors import Cancelled
 from phonos_models.esmfold.batching import FoldJob, plan_batches
 from phonos_models.esmfold.files import metadata, mmcif_text, pdb_text
@@ -144,9 +143,8 @@ def test_pdb_round_trips_through_gemmi_with_provenance(tiny) -> None:
 
 
 def test_atom37_order_matches_transformers() -> None:
-    from transformers.models.esm.openfold_utils.residue_constants import atom_types
-
     from phonos_models.common.structure import ATOM37_NAMES
+    from transformers.models.esm.openfold_utils.residue_constants import atom_types
 
     assert list(ATOM37_NAMES) == atom_types
 

@@ -9,12 +9,12 @@ from typing import Any
 import gemmi
 import numpy as np
 import pytest
-
-from jobservice.errors import InvalidArgument
-from jobservice.modelspecs.esmfold import build_spec
 from phonos_models.esmfold.batching import FoldJob
 from phonos_models.esmfold.files import output_arrays
 from phonos_models.esmfold.predict import fold
+
+from jobservice.errors import InvalidArgument
+from jobservice.modelspecs.esmfold import build_spec
 
 SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQ"
 

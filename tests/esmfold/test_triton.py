@@ -12,10 +12,10 @@ from pathlib import Path
 import gemmi
 import numpy as np
 import pytest
-
-from jobservice.modelspecs.esmfold import build_spec
 from phonos_models.esmfold.batching import FoldJob
 from phonos_models.esmfold.predict import fold
+
+from jobservice.modelspecs.esmfold import build_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.triton]
 

@@ -26,33 +26,27 @@ except ImportError:  # a bare tritonserver pointed at this repository
     sys.path[:0] = [str(_here.parents[3]), str(_here.parents[2])]
 
 import torch
-
-from phonos_config.esmfold import MAX_RECYCLES, EsmFoldSettings
 from phonos_models.common.errors import BadInput, Cancelled, ResourceExhausted
 from phonos_models.esmfold.batching import FoldJob, make_job, plan_batches
 from phonos_models.esmfold.files import output_arrays
 from phonos_models.esmfold.loading import LoadedModel, load_model
 from phonos_models.esmfold.predict import FoldResult, fold_batch
 
+from phonos_config.esmfold import MAX_RECYCLES, EsmFoldSettings
+
 log = logging.getLogger("phonos.triton.esmfold")
 CANCELLED = "CANCELLED"  # TritonError code name; pb_utils gets TritonError only once the stub runs
 
 
-def settings_from(model_config: dict[str, Any], environ: dict[str, str]) -> EsmFoldSettings:
-    params = {k: v.get("string_value", "") for k, v in model_config.get("parameters", {}).items()}
-    merged = {k: v for k, v in params.items() if v}
-    merged.update({k: v for k, v in environ.items() if k.startswith("PHONOS_ESMFOLD_") and v})
-    return EsmFoldSettings.from_env(merged)
-
-
 class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
-        self.settings = settings_from(json.loads(args["model_config"]), dict(os.environ))
+        self.settings = EsmFoldSettings.from_triton(json.loads(args["model_config"]), os.environ)
         torch.set_num_threads(self.settings.num_threads)  # instances share the cores
         device = "cpu"
         if args.get("model_instance_kind") == "GPU":
             device = f"cuda:{args['model_instance_device_id']}"
-        self.loaded: LoadedModel = load_model(self.settings.weights_dir, self.settings.tiny_seed, device)
+        s = self.settings
+        self.loaded: LoadedModel = load_model(s.weights_dir, s.tiny_seed, device, s.random_architecture)
         log.info("esmfold loaded %s on %s in %.2f s", self.loaded.weights.short, device, self.loaded.load_s)
 
     def execute(self, requests: Sequence[Any]) -> list[Any]:

@@ -54,7 +54,7 @@ class ProteinChain:
 
 
 def build_structure(chain: ProteinChain, title: str) -> gemmi.Structure:
-    model = gemmi.Model("1")
+    model = gemmi.Model(1)
     gchain = gemmi.Chain(chain.chain_id)
     for index, letter in enumerate(chain.sequence):
         residue = gemmi.Residue()

@@ -87,3 +87,35 @@ def build_tiny_model(seed: int) -> EsmForProteinFolding:
             elif name.endswith("bias"):
                 parameter.copy_(0.1 * torch.randn(parameter.shape, generator=generator))
     return model.eval()
+
+
+def full_size_config() -> EsmConfig:
+    """esmfold_v1's architecture: ESM-2 3B (esm2_t36_3B_UR50D: 36 layers, 2560 wide, 40 heads)
+    and transformers' EsmFoldConfig defaults, which are esmfold_v1's folding trunk (48 blocks,
+    sequence 1024 / pair 128 channels, 8-block structure module). For timing runs without the
+    checkpoint; ~3.5 B parameters."""
+    return EsmConfig(
+        vocab_size=len(ESM2_VOCAB),
+        vocab_list=list(ESM2_VOCAB),
+        hidden_size=2560,
+        num_hidden_layers=36,
+        num_attention_heads=40,
+        intermediate_size=10240,
+        layer_norm_eps=1e-5,
+        emb_layer_norm_before=False,
+        position_embedding_type="rotary",
+        token_dropout=True,
+        mask_token_id=ESM2_VOCAB.index("<mask>"),
+        pad_token_id=ESM2_VOCAB.index("<pad>"),
+        is_folding_model=True,
+        esmfold_config={},
+    )
+
+
+def build_full_size_random_model(seed: int, device: str) -> EsmForProteinFolding:
+    """Full-size architecture, transformers' default random init, built directly on `device`
+    (14 GB of fp32 parameters: never build it on a small CPU machine)."""
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = EsmForProteinFolding(full_size_config())
+    return model.eval()

@@ -18,7 +18,7 @@ import torch
 from transformers import EsmForProteinFolding
 
 from phonos_models.common.weights import WeightsInfo, state_dict_sha256
-from phonos_models.esmfold.architecture import build_tiny_model
+from phonos_models.esmfold.architecture import build_full_size_random_model, build_tiny_model
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
@@ -31,15 +31,26 @@ class LoadedModel:
     load_s: float  # seconds spent building/loading and hashing
 
 
-def load_model(weights_dir: Path | None, tiny_seed: int = 0, device: str = "cpu") -> LoadedModel:
+RANDOM_ARCHITECTURES = ("tiny", "full")
+
+
+def load_model(
+    weights_dir: Path | None, tiny_seed: int = 0, device: str = "cpu", random_architecture: str = "tiny"
+) -> LoadedModel:
+    """Weights from `weights_dir`, or random weights of the tiny or the full-size architecture."""
     started = time.perf_counter()
-    if weights_dir is None:
+    if weights_dir is None and random_architecture == "full":
+        model = build_full_size_random_model(tiny_seed, device)
+        name, real = f"esmfold-full-size-random-seed{tiny_seed}", False
+    elif weights_dir is None:
         model = build_tiny_model(tiny_seed)
         name, real = f"esmfold-tiny-random-seed{tiny_seed}", False
     else:
         model = _from_checkpoint(weights_dir)
         name, real = weights_dir.resolve().name, True
-    model = model.to(device).eval()
+    # nn.Module.to moves in place; transformers wraps `to` in a way type checkers misread
+    torch.nn.Module.to(model, torch.device(device))
+    model.eval()
     model.requires_grad_(False)
     weights = WeightsInfo(name=name, sha256=state_dict_sha256(model.state_dict()), real=real)
     return LoadedModel(model=model, weights=weights, device=torch.device(device), load_s=time.perf_counter() - started)
