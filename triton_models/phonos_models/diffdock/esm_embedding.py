@@ -28,13 +28,17 @@ _TOKEN = {token: index for index, token in enumerate(ESM2_VOCAB)}
 
 @dataclass(frozen=True)
 class TinyEsmShape:
-    """Widths of the tiny random ESM-2 (tests/demos)."""
+    """Widths of a randomly initialised ESM-2 (tiny for tests/demos; `ESM2_650M` for benchmarks)."""
 
     hidden_size: int
     num_layers: int = 1
     num_heads: int = 2
     intermediate_size: int = 64
     seed: int = 0
+
+
+# esm2_t33_650M_UR50D's architecture (the reference's embedding model), for full-size random benchmarks.
+ESM2_650M = TinyEsmShape(hidden_size=1280, num_layers=33, num_heads=20, intermediate_size=5120)
 
 
 def tokenize(sequence: str) -> torch.Tensor:
