@@ -8,7 +8,7 @@ import pytest
 import torch
 from phonos_models.diffdock import receptor
 from phonos_models.diffdock.data import RECEPTOR_ATOM_FEATURE_DIMS
-from phonos_models.diffdock.esm_embedding import EsmEmbedder, TinyEsmShape, tokenize
+from phonos_models.diffdock.esm_embedding import ESM2_VOCAB, EsmEmbedder, TinyEsmShape, tokenize
 
 PDB = (Path(__file__).parent / "data" / "receptor_small.pdb").read_text()
 
@@ -74,3 +74,15 @@ def test_tiny_esm_embeddings_are_per_chain_and_deterministic(rec: receptor.Recep
     # chain B is embedded on its own: its rows equal embedding "GSWTEHLK" alone
     assert torch.allclose(emb[22:], embedder.embed("GSWTEHLK"), atol=1e-6)
     assert tokenize("AC").tolist() == [[0, 5, 23, 2]]
+
+
+def test_esm_checkpoint_directory_loads_and_embeds_identically(tmp_path: Path) -> None:
+    tiny = EsmEmbedder.tiny_random(TinyEsmShape(hidden_size=32))
+    tiny.model.save_pretrained(tmp_path)
+    (tmp_path / "vocab.txt").write_text("\n".join(ESM2_VOCAB))
+    loaded = EsmEmbedder.from_dir(tmp_path)
+    assert loaded.weights.real and loaded.weights.sha256 == tiny.weights.sha256 and loaded.dim == 32
+    assert torch.allclose(loaded.embed("MKTAYIAK"), tiny.embed("MKTAYIAK"), atol=1e-6)
+    (tmp_path / "vocab.txt").write_text("A\nB\n")
+    with pytest.raises(ValueError, match="vocabulary"):
+        EsmEmbedder.from_dir(tmp_path)

@@ -319,3 +319,33 @@ def test_random_seed_reproduces_poses_and_batching_does_not_change_them(pipeline
     assert all(abs(by_sample[p["sample_index"]] - p["confidence"]) < 1e-3 for p in b)
     different = pipeline.dock(DockingRequest(PDB, ASPIRIN, inference_steps=10, samples_per_complex=4, random_seed=8))
     assert different.poses_sdf != docked.poses_sdf
+
+
+@pytest.mark.slow
+def test_weights_directory_in_the_release_layout_is_loaded_strictly(tmp_path: Path) -> None:
+    import yaml
+
+    saved = {}
+    reference = Path("/work/shared/reference/diffdock/params")
+    if not reference.is_dir():
+        pytest.skip("reference ymls not available")
+    for sub, ckpt, overrides in (
+        ("score_model", "best_ema_inference_epoch_model.pt", {"ns": 8, "nv": 2, "num_conv_layers": 3}),
+        ("confidence_model", "best_model_epoch75.pt", {"ns": 8, "nv": 2, "num_conv_layers": 3}),
+    ):
+        source = "v1.0_paper_score" if sub == "score_model" else "v1.0_paper_confidence"
+        args = yaml.safe_load((reference / source / "model_parameters.yml").read_text()) | overrides
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "model_parameters.yml").write_text(yaml.safe_dump(args))
+        hp = build.load_hyperparams(tmp_path / sub / "model_parameters.yml", kind="score" if sub == "score_model" else "confidence")
+        saved[sub] = build.build_model(hp, seed=5)
+        torch.save(saved[sub].state_dict(), tmp_path / sub / ckpt)
+    loaded = DiffDockPipeline.from_settings(DiffDockSettings(weights_dir=tmp_path, batch_size=2))
+    assert loaded.score.hp.model_class == "CGOldModel" and loaded.confidence.hp.model_class == "AAOldModel"
+    assert loaded.score.weights.real and loaded.confidence.weights.real
+    assert not loaded.esm.weights.real and loaded.esm.dim == 1280  # no ESM dir: tiny random at the right width
+    assert not loaded.real  # one tiny component makes the result "not a real prediction"
+    assert loaded.score.weights.sha256 == build.state_dict_sha256(saved["score_model"])
+    assert loaded.confidence.weights.sha256 == build.state_dict_sha256(saved["confidence_model"])
+    out = loaded.dock(DockingRequest(PDB, "CCO", inference_steps=10, samples_per_complex=2, random_seed=0))
+    assert json.loads(out.result_json)["weights"]["score_model"]["name"] == f"{tmp_path.name}/score_model"
