@@ -240,3 +240,33 @@ def test_fold_then_dock_through_the_public_api(triton: Any, tmp_path: Path) -> N
         assert report["real_prediction"] is False and len(report["poses"]) == 3
     finally:
         service.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.triton
+def test_cancelling_a_request_stops_the_compute(client: Any) -> None:
+    import queue
+    import time
+
+    def inputs(request: dict[str, int]) -> list[Any]:
+        out = []
+        for name, array in (("PROTEIN_PDB", _bytes(PDB)), ("LIGAND_SMILES", _bytes(ASPIRIN)),
+                            ("REQUEST", _bytes(json.dumps(request)))):  # fmt: skip
+            tensor = grpcclient.InferInput(name, [1, 1], "BYTES")
+            tensor.set_data_from_numpy(array)
+            out.append(tensor)
+        return out
+
+    done: queue.Queue = queue.Queue()
+    # ~minutes of work on this machine; one model instance, so anything after it waits for it
+    context = client.async_infer(
+        "diffdock", inputs({"inference_steps": 40, "samples_per_complex": 40}),
+        callback=lambda result, error: done.put(error),
+    )  # fmt: skip
+    time.sleep(1.0)
+    context.cancel()
+    assert "CANCELLED" in str(done.get(timeout=30)).upper()
+    start = time.monotonic()
+    quick = client.infer("diffdock", inputs({"inference_steps": 10, "samples_per_complex": 1}))
+    assert quick.as_numpy("POSES_SDF") is not None
+    assert time.monotonic() - start < 30  # the cancelled request stopped within a diffusion step
