@@ -1,0 +1,120 @@
+"""Cancellation that stops compute, and the two fault cases: SIGKILL of the job service, Triton going away."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from launcher.triton import TritonProcess
+from tests.support import ApiClient, TritonFixture
+
+pytestmark = [pytest.mark.triton, pytest.mark.slow]
+
+SHORT = "MKTVRQERLKSIVRILERSKEPV"
+# Long enough on the tiny model to still be running seconds after it starts (25 trunk passes at 400 aa).
+LONG = {"sequence": "M" * 400, "params": {"num_recycles": 24}}
+
+
+def wait_status(client: ApiClient, job_id: str, status: str, timeout_s: float = 60) -> dict:
+    return client.wait_for(job_id, (status,), timeout_s)
+
+
+def test_cancel_pending_refunds_and_cancel_running_stops_compute(triton_esmfold: TritonFixture,
+                                                                 service_factory: type) -> None:
+    service = service_factory.start(triton_esmfold.grpc_url, PHONOS_MAX_INFLIGHT_PER_MODEL="1")
+    client = service.client(service.new_key(credits=100))
+    running = client.predict(**LONG).json()["job_id"]
+    wait_status(client, running, "running")
+    queued = client.predict(SHORT).json()["job_id"]
+    assert client.get(f"/v1/jobs/{queued}").json()["status"] == "pending"
+    assert client.balance() == 80
+
+    cancelled = client.post(f"/v1/jobs/{queued}/cancel")
+    assert cancelled.status_code == 200
+    assert cancelled.json() == {"success": True, "job_id": queued, "status": "cancelled",
+                                "message": "Job cancelled successfully", "credits_refunded": 10}
+    assert client.balance() == 90  # never ran: refunded
+
+    stop = client.post(f"/v1/jobs/{running}/cancel").json()
+    assert stop["status"] == "cancelled" and stop["credits_refunded"] == 0  # compute was spent
+    # One Triton instance serves ESMFold: a new job can only finish quickly if the cancelled one stopped.
+    started = time.monotonic()
+    follow_up = client.predict(SHORT).json()["job_id"]
+    assert client.wait_for(follow_up, timeout_s=60)["status"] == "completed"
+    assert time.monotonic() - started < 60
+    assert client.get(f"/v1/jobs/{running}").json()["status"] == "cancelled"  # never flips back
+    assert client.post(f"/v1/jobs/{running}/cancel").status_code == 400
+
+
+def test_sigkill_loses_no_job_and_no_credit(triton_esmfold: TritonFixture, service_factory: type,
+                                            tmp_path: Path) -> None:
+    data_dir = tmp_path / "crash"
+    first = service_factory.start(triton_esmfold.grpc_url, data_dir=data_dir, PHONOS_MAX_INFLIGHT_PER_MODEL="1")
+    key = first.new_key(credits=1000)
+    client = first.client(key)
+    long_job = client.predict(**LONG).json()["job_id"]
+    wait_status(client, long_job, "running")
+    short_jobs = [client.predict(SHORT).json()["job_id"] for _ in range(3)]
+    assert client.balance() == 960
+    first.kill()
+
+    second = service_factory.start(triton_esmfold.grpc_url, data_dir=data_dir, PHONOS_MAX_INFLIGHT_PER_MODEL="1")
+    client = second.client(key)
+    # The interrupted job was requeued and runs again; cancel it so the test need not wait for 25 passes.
+    assert client.get(f"/v1/jobs/{long_job}").json()["status"] in ("pending", "running")
+    client.post(f"/v1/jobs/{long_job}/cancel")
+    for job_id in short_jobs:
+        assert client.wait_for(job_id, timeout_s=90)["status"] == "completed"
+    final = {j: client.get(f"/v1/jobs/{j}").json() for j in [long_job, *short_jobs]}
+    assert final[long_job]["status"] == "cancelled"
+    charged = sum(job["credits_used"] for job in final.values())
+    assert client.balance() == 1000 - charged  # each job charged once, refunds applied once
+    with sqlite3.connect(data_dir / "phonos.sqlite3") as conn:
+        attempts = dict(conn.execute("SELECT id, attempts FROM jobs").fetchall())
+    assert attempts[long_job] >= 1 and all(attempts[j] == 1 for j in short_jobs)
+
+
+def test_triton_outage_retries_then_fails_with_refund(service_factory: type, tmp_path: Path) -> None:
+    triton = TritonProcess.start(models=["esmfold"], log_path=tmp_path / "triton.log")
+    try:
+        triton.wait_ready(300)
+        service = service_factory.start(triton.grpc_url, PHONOS_TRITON_RETRY_WINDOW_S="3")
+        client = service.client(service.new_key(credits=100))
+        job_id = client.predict(**LONG).json()["job_id"]
+        wait_status(client, job_id, "running")
+        triton.kill()
+        failed = client.wait_for(job_id, timeout_s=60)
+        assert failed["status"] == "failed"
+        assert "unavailable" in failed["error"] and "refunded" in failed["error"]
+        assert client.balance() == 100
+        # The API keeps answering and says what is wrong.
+        health = client.get("/v1/health").json()
+        assert health["status"] == "degraded" and health["components"]["triton"] == "unavailable"
+        late = client.predict(SHORT).json()["job_id"]
+        assert client.wait_for(late, timeout_s=60)["status"] == "failed"
+        assert client.balance() == 100
+        assert client.get("/v1/account").json()["jobs"]["failed"] == 2
+    finally:
+        triton.stop()
+
+
+def test_jobs_wait_for_triton_to_come_back(service_factory: type, tmp_path: Path) -> None:
+    triton = TritonProcess.start(models=["esmfold"], log_path=tmp_path / "triton.log")
+    ports = triton.ports
+    try:
+        triton.wait_ready(300)
+        service = service_factory.start(triton.grpc_url, PHONOS_TRITON_RETRY_WINDOW_S="240")
+        client = service.client(service.new_key(credits=100))
+        triton.stop()
+        job_id = client.predict(SHORT).json()["job_id"]
+        time.sleep(1.0)
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"  # waiting and retrying
+        triton = TritonProcess.start(models=["esmfold"], ports=ports, log_path=tmp_path / "triton2.log")
+        triton.wait_ready(300)
+        assert client.wait_for(job_id, timeout_s=120)["status"] == "completed"
+        assert client.balance() == 90
+    finally:
+        triton.stop()

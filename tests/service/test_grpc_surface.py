@@ -1,0 +1,83 @@
+"""gRPC clients and grpcurl talk to the job service directly: reflection, health, calls by name."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from phonos.v1 import phonos_pb2 as pb
+from tests.support import ServiceProcess, TritonFixture
+
+pytestmark = pytest.mark.triton
+
+GRPCURL = shutil.which("grpcurl") or str(Path(sys.executable).parent / "grpcurl")
+
+
+@pytest.fixture(scope="module")
+def service(triton_esmfold: TritonFixture, tmp_path_factory: pytest.TempPathFactory) -> ServiceProcess:
+    process = ServiceProcess.start(tmp_path_factory.mktemp("grpc"), triton_esmfold.grpc_url, {})
+    yield process
+    process.stop()
+
+
+def grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([GRPCURL, "-plaintext", *args], capture_output=True, text=True, timeout=30)
+
+
+def test_grpcurl_lists_services_via_reflection(service: ServiceProcess) -> None:
+    listed = grpcurl(service.grpc_target, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert set(listed.stdout.split()) >= {"phonos.v1.PhonosService", "grpc.health.v1.Health"}
+    methods = grpcurl(service.grpc_target, "list", "phonos.v1.PhonosService")
+    assert "phonos.v1.PhonosService.Predict" in methods.stdout.split()
+
+
+def test_grpcurl_calls_methods_by_name(service: ServiceProcess) -> None:
+    key = service.new_key(credits=100)
+    submitted = grpcurl("-H", f"authorization: Bearer {key}", "-d",
+                        json.dumps({"model": "esmfold", "sequence": "MKTVRQERLKSIVRIL", "params": {"num_recycles": 1}}),
+                        service.grpc_target, "phonos.v1.PhonosService/Predict")
+    assert submitted.returncode == 0, submitted.stderr
+    body = json.loads(submitted.stdout)
+    assert body["success"] is True and body["credits_used"] == 10, body
+    job = service.client(key).wait_for(body["job_id"])
+    assert job["status"] == "completed"
+    denied = grpcurl(service.grpc_target, "phonos.v1.PhonosService/GetAccount")
+    assert denied.returncode != 0 and "Unauthenticated" in denied.stderr
+
+
+def test_standard_health_service(service: ServiceProcess) -> None:
+    with grpc.insecure_channel(service.grpc_target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for name in ("", "phonos.v1.PhonosService"):
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=name))
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    checked = grpcurl(service.grpc_target, "grpc.health.v1.Health/Check")
+    assert json.loads(checked.stdout) == {"status": "SERVING"}
+
+
+def test_python_grpc_client_round_trip(service: ServiceProcess) -> None:
+    key = service.new_key()
+    auth = (("authorization", f"Bearer {key}"),)
+    channel, stub = service.grpc_stub()
+    with channel:
+        reply = stub.Predict(pb.PredictRequest(model="esmfold", sequence="MKTVRQERLK", name="via grpc"), metadata=auth)
+        assert reply.status == "pending"
+        service.client(key).wait_for(reply.job_id)
+        job = stub.GetJob(pb.GetJobRequest(job_id=reply.job_id), metadata=auth)
+        assert job.status == "completed" and job.name == "via grpc"
+        assert job.metrics.fields["mean_plddt"].number_value > 0
+        body, call = stub.DownloadJobOutput.with_call(pb.DownloadJobOutputRequest(job_id=reply.job_id), metadata=auth)
+        assert body.content_type.startswith("chemical/x-pdb") or "pdb" in body.content_type
+        assert body.data.count(b" CA ") == 10
+        assert dict(call.initial_metadata())["content-disposition"].endswith(f'{reply.job_id}.pdb"')
+        with pytest.raises(grpc.RpcError) as bad:
+            stub.Predict(pb.PredictRequest(model="esmfold", sequence="B*"), metadata=auth)
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
