@@ -86,7 +86,7 @@ def serve(settings: ServiceSettings) -> int:
         env = {**os.environ, "PHONOS_DATA_DIR": str(data_dir), "PHONOS_TRITON_URL": triton.grpc_url}
         jobservice, ready = start_jobservice(settings, env)
         triton.wait_ready(TRITON_READY_TIMEOUT_S)
-        print(f"Triton ready (models: {', '.join(models)}; log {data_dir / 'triton.log'})")
+        print(f"Triton ready:  {triton.grpc_url} (internal; models: {', '.join(models)}; log {data_dir / 'triton.log'})")
         print(f"REST gateway:  http://{settings.http_host}:{ready['http_port']}/v1  (try /v1/health)")
         print(f"gRPC:          {settings.grpc_host}:{ready['grpc_port']}  (reflection + health enabled)")
         print(f"data dir:      {data_dir}")

@@ -1,0 +1,125 @@
+"""As a user would: `phonos serve`, `phonos keys create`, and the seed's own Python client."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import gemmi
+import pytest
+import requests
+
+from tests.support import REPO, wait_until
+
+pytestmark = [pytest.mark.triton, pytest.mark.slow]
+
+PHONOS = [sys.executable, "-m", "launcher.cli"]
+
+
+def phonos_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
+    # ESMFold alone keeps start-up short; `phonos serve` serves all three by default.
+    env.update({"PHONOS_MODELS": "esmfold", **extra})
+    return env
+
+
+class Serve:
+    def __init__(self, data_dir: Path) -> None:
+        self.lines: list[str] = []
+        self.popen = subprocess.Popen(
+            [*PHONOS, "serve", "--http-port", "0", "--grpc-port", "0", "--data-dir", str(data_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=phonos_env(), cwd=REPO,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self.lines.append(line.rstrip())
+
+    def find(self, pattern: str) -> re.Match[str] | None:
+        for line in self.lines:
+            match = re.search(pattern, line)
+            if match:
+                return match
+        return None
+
+    def wait_ready(self) -> str:
+        match = wait_until(lambda: self.find(r"REST gateway:\s+(http://\S+)/v1"), 400, 0.2)
+        return match.group(1)
+
+    def stop(self) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        return self.popen.wait(timeout=60)
+
+
+def port_open(address: str) -> bool:
+    host, port = address.rsplit(":", 1)
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, int(port))) == 0
+
+
+def test_serve_prints_a_key_and_the_seed_python_client_saves_a_pdb(tmp_path: Path) -> None:
+    serve = Serve(tmp_path / "var")
+    try:
+        base_url = serve.wait_ready()
+        key_line = serve.find(r"API key .*: (pk_\S+)")
+        assert key_line, serve.lines
+        api_key = key_line.group(1)
+        triton_address = serve.find(r"Triton ready:\s+(\S+)").group(1)
+        grpc_address = serve.find(r"gRPC:\s+(\S+)").group(1)
+        assert requests.get(f"{base_url}/v1/health", timeout=10).json()["status"] == "operational"
+
+        script = (REPO / "examples" / "python_client.py").read_text()
+        script = script.replace('API_KEY = "YOUR_API_KEY"', f'API_KEY = "{api_key}"')
+        script = script.replace('BASE_URL = "https://app.phonos.bio"', f'BASE_URL = "{base_url}"')
+        workdir = tmp_path / "client"
+        workdir.mkdir()
+        (workdir / "client.py").write_text(script)
+        ran = subprocess.run([sys.executable, "client.py"], cwd=workdir, capture_output=True, text=True, timeout=300)
+        assert ran.returncode == 0, ran.stderr
+        assert "Job completed!" in ran.stdout and "Structure saved to output.pdb" in ran.stdout
+        structure = gemmi.read_structure(str(workdir / "output.pdb"))
+        residues = [r for r in structure[0][0]]
+        assert gemmi.one_letter_code([r.name for r in residues]).upper() == "MGSSHHHHHHSSGLVPRGSHMASMTGGQQMGRGS"
+    finally:
+        assert serve.stop() == 0
+    assert serve.find("stopping")
+    assert not port_open(triton_address) and not port_open(grpc_address)  # every child process is gone
+
+    again = Serve(tmp_path / "var")  # same data dir: the account exists, no new key is printed
+    try:
+        again.wait_ready()
+        assert again.find(r"API key") is None
+    finally:
+        again.stop()
+
+
+def test_keys_create_prints_a_key_stored_only_as_a_hash(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    created = subprocess.run(
+        [*PHONOS, "keys", "create", "--data-dir", str(data_dir), "--username", "ada", "--email", "ada@example.org",
+         "--credits", "42", "--rate-limit", "7", "--json"],
+        capture_output=True, text=True, env=phonos_env(), cwd=REPO, timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    body = json.loads(created.stdout)
+    assert set(body) == {"api_key", "account_id"}
+    assert body["api_key"].startswith("pk_") and isinstance(body["account_id"], int)
+    database = (data_dir / "phonos.sqlite3").read_bytes()
+    assert body["api_key"].encode() not in database
+    plain = subprocess.run([*PHONOS, "keys", "create", "--data-dir", str(data_dir), "--username", "bob"],
+                           capture_output=True, text=True, env=phonos_env(), cwd=REPO, timeout=60)
+    assert plain.returncode == 0 and plain.stdout.strip().startswith("pk_")
+    duplicate = subprocess.run([*PHONOS, "keys", "create", "--data-dir", str(data_dir), "--username", "ada"],
+                               capture_output=True, text=True, env=phonos_env(), cwd=REPO, timeout=60)
+    assert duplicate.returncode == 2 and "taken" in duplicate.stderr
