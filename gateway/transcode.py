@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from google.api import httpbody_pb2
 from google.protobuf import json_format, message_factory
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from gateway.fields import FieldPathError, FieldValueError, Leaf, query_leaves, resolve
@@ -88,7 +89,7 @@ def compile_plan(rule: HttpRule) -> TranscodePlan:
         path_leaves=path_leaves,
         query=query,
         accepted_query=tuple(sorted({leaf.name for leaf in query.values()})),
-        http_body_response=response_desc.full_name == _HTTP_BODY and not rule.response_body,
+        http_body_response=_is_http_body(response_desc, rule.response_body),
         response_body_field=rule.response_body,
         encode=encoder_for(response_desc),
     )
@@ -164,9 +165,19 @@ def _first_line(exc: BaseException) -> str:
 # Response
 
 
+def _is_http_body(response_desc: Descriptor, response_body: str) -> bool:
+    """The response (or its `response_body` field) is a google.api.HttpBody, written raw."""
+    if not response_body:
+        return bool(response_desc.full_name == _HTTP_BODY)
+    field = response_desc.fields_by_name[response_body]
+    return field.message_type is not None and field.message_type.full_name == _HTTP_BODY
+
+
 def render_response(plan: TranscodePlan, message: Message) -> RenderedBody:
     if plan.http_body_response:
-        body: httpbody_pb2.HttpBody = message  # type: ignore[assignment]
+        body: httpbody_pb2.HttpBody = (
+            getattr(message, plan.response_body_field) if plan.response_body_field else message  # type: ignore[assignment]
+        )
         return RenderedBody(body.content_type or "application/octet-stream", body.data)
     document: Any = plan.encode(message)
     if plan.response_body_field:

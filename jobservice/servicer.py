@@ -217,7 +217,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             await context.send_initial_metadata(
                 (("content-disposition", f'attachment; filename="{download.file_name}"'),)
             )
-            return httpbody_pb2.HttpBody(content_type=download.media_type, data=download.content), NO_CHARGE
+            body = httpbody_pb2.HttpBody(content_type=download.media_type, data=download.content)
+            return pb.DownloadJobOutputResponse(file=body, file_name=download.file_name), NO_CHARGE
         return await self._handle("DownloadJobOutput", context, run)
 
     async def CancelJob(self, request: pb.CancelJobRequest, context: grpc.aio.ServicerContext) -> Message:

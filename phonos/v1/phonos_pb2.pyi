@@ -251,6 +251,14 @@ class DownloadJobOutputRequest(_message.Message):
     format: str
     def __init__(self, job_id: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
 
+class DownloadJobOutputResponse(_message.Message):
+    __slots__ = ("file", "file_name")
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    file: _httpbody_pb2.HttpBody
+    file_name: str
+    def __init__(self, file: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ..., file_name: _Optional[str] = ...) -> None: ...
+
 class CancelJobRequest(_message.Message):
     __slots__ = ("job_id",)
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

@@ -3,7 +3,6 @@
 import grpc
 import warnings
 
-from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from phonos.v1 import phonos_pb2 as phonos_dot_v1_dot_phonos__pb2
 
 GRPC_GENERATED_VERSION = '1.81.1'
@@ -69,7 +68,7 @@ class PhonosServiceStub:
         self.DownloadJobOutput = channel.unary_unary(
                 '/phonos.v1.PhonosService/DownloadJobOutput',
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.DownloadJobOutputRequest.SerializeToString,
-                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.DownloadJobOutputResponse.FromString,
                 _registered_method=True)
         self.CancelJob = channel.unary_unary(
                 '/phonos.v1.PhonosService/CancelJob',
@@ -246,7 +245,7 @@ def add_PhonosServiceServicer_to_server(servicer, server):
             'DownloadJobOutput': grpc.unary_unary_rpc_method_handler(
                     servicer.DownloadJobOutput,
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.DownloadJobOutputRequest.FromString,
-                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.DownloadJobOutputResponse.SerializeToString,
             ),
             'CancelJob': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelJob,
@@ -473,7 +472,7 @@ class PhonosService:
             target,
             '/phonos.v1.PhonosService/DownloadJobOutput',
             phonos_dot_v1_dot_phonos__pb2.DownloadJobOutputRequest.SerializeToString,
-            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            phonos_dot_v1_dot_phonos__pb2.DownloadJobOutputResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -141,7 +141,7 @@ class FixedServicer(pb_grpc.PhonosServiceServicer):
 
     async def DownloadJobOutput(
         self, request: pb.DownloadJobOutputRequest, context: Any
-    ) -> httpbody_pb2.HttpBody:
+    ) -> pb.DownloadJobOutputResponse:
         await self._authorize("DownloadJobOutput", request, context)
         fmt = request.format if request.HasField("format") else "pdb"
         if fmt not in ("pdb", "cif"):
@@ -153,7 +153,8 @@ class FixedServicer(pb_grpc.PhonosServiceServicer):
             )
         )
         content_type = "chemical/x-pdb" if fmt == "pdb" else "chemical/x-mmcif"
-        return httpbody_pb2.HttpBody(content_type=content_type, data=PDB if fmt == "pdb" else b"data_tiny\n")
+        body = httpbody_pb2.HttpBody(content_type=content_type, data=PDB if fmt == "pdb" else b"data_tiny\n")
+        return pb.DownloadJobOutputResponse(file=body, file_name=f"{request.job_id}.{fmt}")
 
     async def CancelJob(self, request: pb.CancelJobRequest, context: Any) -> pb.CancelJobResponse:
         await self._authorize("CancelJob", request, context)

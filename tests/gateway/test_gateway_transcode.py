@@ -298,9 +298,13 @@ def test_struct_integers_come_back_as_integers() -> None:
 
 def test_http_body_is_written_raw() -> None:
     plan = PHONOS_PLANS[("GET", "/v1/jobs/{job_id}/download")]
-    rendered = render_response(plan, httpbody_pb2.HttpBody(content_type="chemical/x-pdb", data=b"ATOM\n"))
+    # The rule's response_body names the HttpBody field: that field alone is the HTTP response.
+    wrapped = phonos_pb2.DownloadJobOutputResponse(
+        file=httpbody_pb2.HttpBody(content_type="chemical/x-pdb", data=b"ATOM\n"), file_name="j.pdb"
+    )
+    rendered = render_response(plan, wrapped)
     assert (rendered.content_type, rendered.data) == ("chemical/x-pdb", b"ATOM\n")
-    untyped = render_response(plan, httpbody_pb2.HttpBody(data=b"\x00"))
+    untyped = render_response(plan, phonos_pb2.DownloadJobOutputResponse(file=httpbody_pb2.HttpBody(data=b"\x00")))
     assert untyped.content_type == "application/octet-stream"
 
 

@@ -74,9 +74,11 @@ def test_python_grpc_client_round_trip(service: ServiceProcess) -> None:
         job = stub.GetJob(pb.GetJobRequest(job_id=reply.job_id), metadata=auth)
         assert job.status == "completed" and job.name == "via grpc"
         assert job.metrics.fields["mean_plddt"].number_value > 0
-        body, call = stub.DownloadJobOutput.with_call(pb.DownloadJobOutputRequest(job_id=reply.job_id), metadata=auth)
-        assert body.content_type.startswith("chemical/x-pdb") or "pdb" in body.content_type
-        assert body.data.count(b" CA ") == 10
+        download, call = stub.DownloadJobOutput.with_call(pb.DownloadJobOutputRequest(job_id=reply.job_id),
+                                                          metadata=auth)
+        assert download.file_name == f"{reply.job_id}.pdb"
+        assert "pdb" in download.file.content_type
+        assert download.file.data.count(b" CA ") == 10
         assert dict(call.initial_metadata())["content-disposition"].endswith(f'{reply.job_id}.pdb"')
         with pytest.raises(grpc.RpcError) as bad:
             stub.Predict(pb.PredictRequest(model="esmfold", sequence="B*"), metadata=auth)
