@@ -118,7 +118,7 @@ class JobStore:
         row = await self._db.read.fetch_one("get_job_any_account", {"id": job_id})
         return None if row is None else JobRecord.from_row(row)
 
-    async def list(
+    async def page(
         self, account_id: int, *, status: str | None, model: str | None, limit: int, offset: int
     ) -> tuple[list[JobRecord], int]:
         params = {"account_id": account_id, "status": status, "model": model, "limit": limit, "offset": offset}

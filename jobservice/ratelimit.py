@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from jobservice.errors import RateLimited
@@ -33,7 +34,7 @@ class RateState:
 
 
 class RateLimiter:
-    def __init__(self, clock: callable = time.monotonic, wall: callable = time.time) -> None:  # type: ignore[valid-type]
+    def __init__(self, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._wall = wall
         self._hits: dict[str, deque[float]] = {}

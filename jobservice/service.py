@@ -191,7 +191,7 @@ class JobService:
             raise InvalidArgument(f"limit must be between 1 and 100, got {limit}")
         if offset < 0:
             raise InvalidArgument(f"offset must be 0 or more, got {offset}")
-        jobs, total = await self.jobs.list(account_id, status=status, model=model, limit=limit, offset=offset)
+        jobs, total = await self.jobs.page(account_id, status=status, model=model, limit=limit, offset=offset)
         return jobs, total, limit, offset
 
     async def download(self, account_id: int, job_id: str, fmt: str | None) -> Download:
@@ -237,7 +237,7 @@ class JobService:
         return await self.webhooks.create(account_id, url, events)
 
     async def list_webhooks(self, account_id: int) -> list[WebhookRecord]:
-        return await self.webhooks.list(account_id)
+        return await self.webhooks.for_account(account_id)
 
     async def delete_webhook(self, account_id: int, webhook_id: str) -> None:
         await self.webhooks.delete(account_id, webhook_id)

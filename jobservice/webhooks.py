@@ -117,7 +117,7 @@ class Webhooks:
             )
         return WebhookRecord(hook_id, url, chosen, stamp), secret
 
-    async def list(self, account_id: int) -> list[WebhookRecord]:
+    async def for_account(self, account_id: int) -> list[WebhookRecord]:
         rows = await self._db.read.fetch_all("list_webhooks", {"account_id": account_id})
         return [WebhookRecord.from_row(r) for r in rows]
 

@@ -78,10 +78,21 @@ class JobOutputs(Protocol):
 class ModelSpec(Protocol):
     """What the job service needs to know about one model."""
 
-    info: ModelInfo
-    triton_model: str  # the model's name in the Triton model repository
-    output_names: tuple[str, ...]
-    timeout_s: float  # the longest one Triton call may take before the job fails
+    @property
+    def info(self) -> ModelInfo: ...
+
+    @property
+    def triton_model(self) -> str:
+        """The model's name in the Triton model repository."""
+        ...
+
+    @property
+    def output_names(self) -> tuple[str, ...]: ...
+
+    @property
+    def timeout_s(self) -> float:
+        """The longest one Triton call may take before the job fails."""
+        ...
 
     async def validate(self, sequence: str, params: Mapping[str, Any], outputs: JobOutputs) -> ValidatedJob:
         """Accept or reject a submission; never touches credits."""

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 
 from jobservice.modelspecs.base import ModelSpec
 
-
 # Model id → module with `build_spec() -> ModelSpec`.
 SPEC_MODULES = {
     "esmfold": "jobservice.modelspecs.esmfold",

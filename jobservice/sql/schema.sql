@@ -1,0 +1,85 @@
+-- Generated snapshot of the schema the migrations produce; tests/unit/test_service_units.py keeps it honest.
+-- Regenerate: python -m jobservice.schema_snapshot > jobservice/sql/schema.sql
+
+CREATE TABLE accounts (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    username    TEXT NOT NULL UNIQUE,
+    email       TEXT,
+    credits     INTEGER NOT NULL CHECK (credits >= 0),
+    created_at  REAL NOT NULL
+);
+
+CREATE TABLE api_keys (
+    key_hash    TEXT PRIMARY KEY,            -- sha256 of the plain key; the key itself is never stored
+    account_id  INTEGER NOT NULL REFERENCES accounts(id),
+    prefix      TEXT NOT NULL,               -- first characters, to recognise a key in listings
+    rate_limit  INTEGER NOT NULL CHECK (rate_limit > 0),  -- requests per minute
+    created_at  REAL NOT NULL,
+    revoked_at  REAL
+);
+
+CREATE INDEX deliveries_due ON webhook_deliveries (status, next_attempt_at);
+
+CREATE TABLE jobs (
+    id            TEXT PRIMARY KEY,
+    seq           INTEGER NOT NULL UNIQUE,   -- submission order (ties in created_at)
+    account_id    INTEGER NOT NULL REFERENCES accounts(id),
+    model         TEXT NOT NULL,
+    name          TEXT,
+    status        TEXT NOT NULL CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
+    request_json  TEXT NOT NULL,             -- the ValidatedJob the spec accepted
+    credits_used  INTEGER NOT NULL,
+    refunded      INTEGER NOT NULL DEFAULT 0, -- credits returned; guards against double refunds
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    error         TEXT,
+    result_json   TEXT,                      -- {"metrics", "metadata", "artifacts": [{format, file, media_type}]}
+    created_at    REAL NOT NULL,
+    updated_at    REAL NOT NULL,
+    started_at    REAL,
+    finished_at   REAL,
+    lease_owner   TEXT,                      -- the process running the job
+    lease_expires REAL
+);
+
+CREATE INDEX jobs_account_created ON jobs (account_id, seq DESC);
+
+CREATE INDEX jobs_status ON jobs (status, seq);
+
+CREATE INDEX usage_account_time ON usage_events (account_id, created_at);
+
+CREATE TABLE usage_events (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id   INTEGER NOT NULL,
+    endpoint     TEXT NOT NULL,              -- the /v1 route template, e.g. /v1/jobs/{job_id}
+    model        TEXT,                       -- set for job submissions
+    credits_used INTEGER NOT NULL DEFAULT 0,
+    status_code  INTEGER NOT NULL,
+    elapsed_ms   REAL NOT NULL,
+    transport    TEXT NOT NULL,              -- rest or grpc
+    created_at   REAL NOT NULL
+);
+
+CREATE TABLE webhook_deliveries (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id      TEXT NOT NULL REFERENCES webhooks(id),
+    event           TEXT NOT NULL,
+    payload         TEXT NOT NULL,           -- the exact JSON body that is signed and sent
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_status     INTEGER,
+    last_error      TEXT,
+    created_at      REAL NOT NULL
+);
+
+CREATE TABLE webhooks (
+    id          TEXT PRIMARY KEY,
+    account_id  INTEGER NOT NULL REFERENCES accounts(id),
+    url         TEXT NOT NULL,
+    events      TEXT NOT NULL,               -- JSON array
+    secret      TEXT NOT NULL,               -- HMAC key; needed in plain to sign
+    created_at  REAL NOT NULL,
+    deleted_at  REAL
+);
+
+CREATE INDEX webhooks_account ON webhooks (account_id);

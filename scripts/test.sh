@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install what is needed, then run every check CI runs: codegen drift, buf lint, ruff, the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install.sh
+echo "== generated code matches protos/"
+.venv/bin/python scripts/gen_protos.py --check
+echo "== buf lint"
+scripts/lint_protos.sh
+echo "== ruff"
+.venv/bin/ruff check .
+echo "== mypy"
+.venv/bin/mypy jobservice gateway launcher phonos_config
+echo "== pytest"
+exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 "$@"

@@ -1,0 +1,152 @@
+"""Unit tests: state machine, schema, named queries, params, rate limits, webhook rules, error table."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+from pathlib import Path
+
+import grpc
+import pytest
+
+from jobservice import errors
+from jobservice.db import SQL_DIR, Database, queries
+from jobservice.errors import InvalidArgument, RateLimited
+from jobservice.modelspecs.params import ParamReader, protein_sequence
+from jobservice.ratelimit import RateLimiter
+from jobservice.schema_snapshot import snapshot
+from jobservice.states import ACTIVE, TERMINAL, TRANSITIONS, JobStatus
+from jobservice.status_map import grpc_status
+from jobservice.webhooks import sign, validate_events, validate_url
+
+
+def test_state_sets_partition_the_states() -> None:
+    assert ACTIVE | TERMINAL == set(JobStatus) and not ACTIVE & TERMINAL
+    assert all(not TRANSITIONS[s] for s in TERMINAL)
+    assert TRANSITIONS[JobStatus.PENDING] == {JobStatus.RUNNING, JobStatus.FAILED, JobStatus.CANCELLED}
+
+
+def test_transition_queries_only_move_from_allowed_states(tmp_path: Path) -> None:
+    async def run() -> dict[str, list[str]]:
+        db = await Database.open(tmp_path / "t.sqlite3")
+        seen: dict[str, list[str]] = {}
+        try:
+            async with db.transaction() as tx:
+                await tx.execute("insert_account", {"username": "u", "email": None, "credits": 0, "now": 0})
+            for start in JobStatus:
+                for name, params in {
+                    "claim_job": {"owner": "o", "lease_expires": 1},
+                    "complete_job": {"result_json": "{}"},
+                    "fail_job": {"error": "e", "refund": False},
+                    "cancel_job": {"account_id": 1},
+                    "requeue_job": {},
+                }.items():
+                    job_id = f"{start}-{name}"
+                    async with db.transaction() as tx:
+                        await tx.execute("insert_job", {"id": job_id, "account_id": 1, "model": "m", "name": None,
+                                                        "request_json": "{}", "credits_used": 0, "now": 0})
+                        await tx._conn.execute("UPDATE jobs SET status = ? WHERE id = ?", (str(start), job_id))
+                        row = await tx.fetch_one(name, {"id": job_id, "now": 1, **params})
+                    if row is not None:
+                        seen.setdefault(name, []).append(str(start))
+        finally:
+            await db.close()
+        return seen
+
+    moved = asyncio.run(run())
+    assert moved == {
+        "claim_job": ["pending"],
+        "complete_job": ["running"],
+        "fail_job": ["pending", "running"],
+        "cancel_job": ["pending", "running"],
+        "requeue_job": ["running"],
+    }
+    for name, sources in moved.items():
+        target = {"claim_job": "running", "complete_job": "completed", "fail_job": "failed",
+                  "cancel_job": "cancelled", "requeue_job": "pending"}[name]
+        assert all(JobStatus(target) in TRANSITIONS[JobStatus(s)] for s in sources)
+
+
+def test_migrations_produce_the_committed_schema() -> None:
+    assert asyncio.run(snapshot()) == (SQL_DIR / "schema.sql").read_text()
+
+
+def test_every_named_query_parses() -> None:
+    assert {"insert_job", "claim_job", "debit_credits", "due_deliveries"} <= set(queries())
+    assert all(sql.strip() for sql in queries().values())
+
+
+def test_param_reader_types_ranges_and_unknown_keys() -> None:
+    reader = ParamReader("ESMFold", {"num_recycles": 4.0, "flag": True, "mode": "a"})
+    assert reader.integer("num_recycles", 1, 1, 24) == 4
+    assert reader.boolean("flag", False) is True
+    assert reader.choice("mode", "a", {"a", "b"}) == "a"
+    assert reader.integer("absent", 7) == 7
+    reader.finish()
+    for bad in ({"n": 1.5}, {"n": True}, {"n": "3"}, {"n": float("nan")}):
+        with pytest.raises(InvalidArgument):
+            ParamReader("M", bad).integer("n", 1)
+    with pytest.raises(InvalidArgument, match="between 1 and 24"):
+        ParamReader("M", {"n": 25}).integer("n", 1, 1, 24)
+    with pytest.raises(InvalidArgument, match="true or false"):
+        ParamReader("M", {"b": 1}).boolean("b", True)
+    stray = ParamReader("M", {"typo": 1})
+    with pytest.raises(InvalidArgument, match="Unknown parameter"):
+        stray.finish()
+
+
+def test_protein_sequence_rules() -> None:
+    assert protein_sequence("M", " mk tv\n", 10) == "MKTV"
+    for bad, needle in (("", "empty"), ("MKB1", "invalid"), ("M" * 11, "at most 10")):
+        with pytest.raises(InvalidArgument, match=needle):
+            protein_sequence("M", bad, 10)
+
+
+def test_sliding_window_rate_limit() -> None:
+    now = [1000.0]
+    limiter = RateLimiter(clock=lambda: now[0], wall=lambda: now[0])
+    states = [limiter.hit("k", 3) for _ in range(3)]
+    assert [s.remaining for s in states] == [2, 1, 0]
+    with pytest.raises(RateLimited) as refused:
+        limiter.hit("k", 3)
+    assert refused.value.retry_after_s == 60 and "rate limit of 3 requests per minute" in refused.value.message
+    now[0] += 30
+    with pytest.raises(RateLimited):
+        limiter.hit("k", 3)  # still within the rolling minute: no boundary burst
+    now[0] += 30.5
+    assert limiter.hit("k", 3).remaining == 2
+    assert limiter.hit("other", 3).remaining == 2
+
+
+def test_webhook_url_and_event_rules() -> None:
+    assert validate_url("https://example.org/h", allow_http_loopback=False) == "https://example.org/h"
+    assert validate_url("http://127.0.0.1:8/h", allow_http_loopback=True)
+    assert validate_url("http://localhost/h", allow_http_loopback=True)
+    for url, allow in (("http://127.0.0.1/h", False), ("http://10.0.0.1/h", True), ("https:///x", True)):
+        with pytest.raises(InvalidArgument):
+            validate_url(url, allow_http_loopback=allow)
+    assert validate_events([]) == ("job.started", "job.completed", "job.failed")
+    assert validate_events(["job.failed", "job.started"]) == ("job.started", "job.failed")
+
+
+def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
+    header = sign("whsec_x", 1700000000, '{"a":1}')
+    expected = hmac.new(b"whsec_x", b'1700000000.{"a":1}', hashlib.sha256).hexdigest()
+    assert header == f"t=1700000000,v1={expected}"
+
+
+@pytest.mark.parametrize(("error", "code", "reason"), [
+    (errors.InvalidArgument("x"), grpc.StatusCode.INVALID_ARGUMENT, None),
+    (errors.Unauthenticated("x"), grpc.StatusCode.UNAUTHENTICATED, None),
+    (errors.InsufficientCredits("x"), grpc.StatusCode.FAILED_PRECONDITION, "INSUFFICIENT_CREDITS"),
+    (errors.NotFound("x"), grpc.StatusCode.NOT_FOUND, None),
+    (errors.Conflict("x"), grpc.StatusCode.FAILED_PRECONDITION, None),
+    (errors.RateLimited("x", limit=1, retry_after_s=2, reset_epoch_s=3), grpc.StatusCode.RESOURCE_EXHAUSTED, None),
+])
+def test_domain_errors_map_to_grpc(error: errors.PhonosError, code: grpc.StatusCode, reason: str | None) -> None:
+    status, metadata = grpc_status(error)
+    assert status == code
+    meta = dict(metadata)
+    assert meta["phonos-error-title"] == error.title
+    assert meta.get("phonos-error-reason") == reason
