@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import gemmi
 import numpy as np
@@ -26,14 +24,9 @@ SEQUENCES = ["MKTVRQERLKSIVRILERSKEPVSGAQLAEELSVSRQVIVQ", "MKTAYIAKQRQISFVKSHFSR
 
 
 @pytest.fixture(scope="module")
-def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    log_path = Path(tmp_path_factory.mktemp("triton")) / "triton.log"
-    # the launcher's env replaces the whole environment: start from ours, minus other ESMFold settings
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_ESMFOLD_")}
-    env["PHONOS_ESMFOLD_MAX_LENGTH"] = "300"
-    with triton_launcher.TritonProcess.start(models=["esmfold"], log_path=log_path, env=env) as server:
-        server.wait_ready(timeout_s=120)
-        yield server
+def triton(triton_esmfold):
+    """The session's tritonserver (tests/conftest.py): tiny ESMFold, default settings."""
+    return triton_esmfold
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +119,11 @@ def test_dynamic_batch_of_mixed_lengths_equals_each_alone(client, tiny) -> None:
 def test_bad_request_fails_alone_in_its_batch(client) -> None:
     answers = send_concurrently(
         client,
-        [inputs_for(SEQUENCES[1]), inputs_for("MKT*B"), inputs_for("A" * 301), inputs_for(SEQUENCES[2], 25)],
+        [inputs_for(SEQUENCES[1]), inputs_for("MKT*B"), inputs_for("A" * 1001), inputs_for(SEQUENCES[2], 25)],
     )
     assert not isinstance(answers[0], Exception)
     assert "invalid letters" in str(answers[1])
-    assert "at most 300" in str(answers[2])
+    assert "at most 1000" in str(answers[2])
     assert "NUM_RECYCLES must be between 0 and 24" in str(answers[3])
 
 
@@ -146,3 +139,36 @@ def test_cancelling_stops_compute(client) -> None:
     # the instance is free again soon: a small request does not wait for 25 passes
     client.infer("esmfold", inputs_for(SEQUENCES[2]), client_timeout=30)
     assert time.monotonic() - started < 8.0
+
+
+def test_end_to_end_through_the_public_api(triton, service_factory) -> None:
+    service = service_factory.start(triton.grpc_url, PHONOS_MODELS="esmfold")
+    client = service.client(service.new_key(credits=100))
+    for params, message in (({"num_recycles": 0}, "between 1 and 24"), ({"chunk": 64}, "Unknown parameter")):
+        refused = client.predict(SEQUENCES[0], params=params)
+        assert refused.status_code == 400 and message in refused.json()["message"], refused.text
+    too_long = client.predict("A" * 1001)
+    assert too_long.status_code == 400 and "at most 1000" in too_long.json()["message"]
+    assert client.balance() == 100  # refused before any credit was taken
+
+    sequence = SEQUENCES[0]
+    submitted = client.predict(sequence, name="esmfold e2e", params={"num_recycles": 2, "chunk_size": 16})
+    assert submitted.status_code == 200, submitted.text
+    assert submitted.json()["credits_used"] == 10 and client.balance() == 90
+    job = client.wait_for(submitted.json()["job_id"], timeout_s=60)
+    assert job["status"] == "completed", job
+    assert 0 < job["metrics"]["mean_plddt"] <= 100 and 0 < job["metrics"]["ptm"] < 1
+    assert job["metadata"]["real_weights"] is False and job["metadata"]["trunk_passes"] == 3
+
+    pdb = client.get(job["download_url"])
+    assert pdb.status_code == 200 and pdb.text.startswith("REMARK"), (pdb.headers, pdb.text[:300])
+    chain = gemmi.read_pdb_string(pdb.text)[0][0]
+    assert gemmi.one_letter_code([r.name for r in chain]) == sequence
+    b_factors = np.array([r.find_atom("CA", "*").b_iso for r in chain])
+    assert b_factors.max() > 1.0 and b_factors.mean() == pytest.approx(job["metrics"]["mean_plddt"], abs=0.02)
+    assert "NOT A REAL PREDICTION" in pdb.text
+    cif = client.get(job["download_url"], params={"format": "cif"})
+    assert len(gemmi.make_structure_from_block(gemmi.cif.read_string(cif.text).sole_block())[0][0]) == len(sequence)
+    scores = client.get(job["download_url"], params={"format": "json"}).json()
+    assert np.array(scores["pae"]).shape == (len(sequence), len(sequence))
+    assert scores["ptm"] == pytest.approx(job["metrics"]["ptm"], abs=1e-4)
