@@ -12,7 +12,6 @@ import pytest
 import torch
 from conftest import synthetic_complex
 from e3nn import o3
-
 from phonos_models.diffdock.build import build_model, tiny_hyperparams
 from phonos_models.diffdock.data import ComplexGraph, collate
 from phonos_models.diffdock.layers import FasterTensorProduct
@@ -110,3 +109,56 @@ def test_faster_tensor_product_is_equivariant_and_sized_like_the_reference() -> 
     d_inv = irreps.D_from_matrix(-rot)
     sh_inv = o3.spherical_harmonics("1x0e + 1x1o", -(vec @ rot.T), normalize=True, normalization="component")
     assert _close(tp(x @ d_inv.T, sh_inv, w), tp(x, sh, w) @ d_inv.T, rel=1e-5)
+
+
+def _faster_tp_by_definition(tp: FasterTensorProduct, x: torch.Tensor, sh: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The sh_lmax=1 product written out literally from shared/notes/diffdock.md §3.3 (no tricks)."""
+    e = x.shape[0]
+    blocks = {}
+    for (mul, ir), sl in zip(tp.in_irreps, tp.in_irreps.slices(), strict=True):
+        blocks[str(ir)] = x[:, sl].reshape(e, mul, 3) if ir.l == 1 else x[:, sl]
+    y0, y1 = sh[:, 0], sh[:, 1:]
+    cand: dict[str, list[torch.Tensor]] = {"0e": [], "1o": [], "1e": [], "0o": []}
+    if "0e" in blocks:
+        a = blocks["0e"]
+        cand["0e"].append(a * y0[:, None])
+        cand["1o"].append(a[:, :, None] * y1[:, None, :])
+    if "1o" in blocks:
+        v = blocks["1o"]
+        cand["0e"].append((v * y1[:, None, :]).sum(-1) / 3**0.5)
+        cand["1o"].append(v * y0[:, None, None])
+        cand["1e"].append(torch.cross(v, y1[:, None, :].expand_as(v), dim=-1) / 2**0.5)
+    if "1e" in blocks:
+        v = blocks["1e"]
+        cand["1o"].append(torch.cross(v, y1[:, None, :].expand_as(v), dim=-1) / 2**0.5)
+        cand["1e"].append(v * y0[:, None, None])
+        cand["0o"].append((v * y1[:, None, :]).sum(-1) / 3**0.5)
+    if "0o" in blocks:
+        a = blocks["0o"]
+        cand["1e"].append(a[:, :, None] * y1[:, None, :])
+        cand["0o"].append(a * y0[:, None])
+    out, start = {}, 0
+    for key in ("0e", "1o", "1e", "0o"):
+        n_in, n_out = tp.block_in[key], tp.out_mul[key]
+        wk = w[:, start : start + n_in * n_out].reshape(e, n_in, n_out) / n_in**0.5
+        start += n_in * n_out
+        if n_out and cand[key]:
+            if key[0] == "0":
+                out[key] = torch.einsum("ei,eio->eo", torch.cat(cand[key], -1), wk)
+            else:
+                out[key] = torch.einsum("eic,eio->eoc", torch.cat(cand[key], -2), wk).reshape(e, -1)
+    return torch.cat([out[str(ir)] for _, ir in tp.out_irreps], -1)
+
+
+@pytest.mark.parametrize(
+    ("irreps_in", "irreps_out"),
+    [("8x0e", "8x0e + 3x1o"), ("8x0e + 3x1o", "8x0e + 3x1o + 3x1e"), ("8x0e + 3x1o + 3x1e + 3x0o", "8x0e + 3x1o + 3x1e + 3x0o"),
+     ("8x0e + 3x1o + 3x1e + 3x0o", "2x1o + 2x1e")],
+)
+def test_faster_tensor_product_matches_its_definition(irreps_in: str, irreps_out: str) -> None:
+    tp = FasterTensorProduct(irreps_in, "1x0e + 1x1o", irreps_out)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(11, o3.Irreps(irreps_in).dim, generator=g)
+    sh = o3.spherical_harmonics("1x0e + 1x1o", torch.randn(11, 3, generator=g), normalize=True, normalization="component")
+    w = torch.randn(11, tp.weight_numel, generator=g)
+    assert _close(tp(x, sh, w), _faster_tp_by_definition(tp, x, sh, w), rel=1e-5)

@@ -6,7 +6,6 @@ import itertools
 
 import pytest
 import torch
-
 from phonos_models.diffdock import graph_ops
 
 

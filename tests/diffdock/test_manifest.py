@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from phonos_models.diffdock.build import (
     UnsupportedConfig,
     build_model,

@@ -12,7 +12,13 @@ import torch
 from torch import Tensor, nn
 
 from . import model_graphs as mg
-from .data import LIGAND_BOND_DIM, LIGAND_FEATURE_DIMS, RECEPTOR_ATOM_FEATURE_DIMS, RESIDUE_FEATURE_DIMS, ComplexBatch
+from .data import (
+    LIGAND_BOND_DIM,
+    LIGAND_FEATURE_DIMS,
+    RECEPTOR_ATOM_FEATURE_DIMS,
+    RESIDUE_FEATURE_DIMS,
+    ComplexBatch,
+)
 from .graph_ops import scatter_mean
 from .hyperparams import Hyperparams, UnsupportedConfig
 from .layers import OldAtomEncoder, OldTensorProductConvLayer, irreps_sequence, mlp

@@ -15,7 +15,7 @@ from e3nn.nn import BatchNorm
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .graph_ops import scatter_mean, scatter_sum
+from .graph_ops import scatter_sum
 
 
 def timestep_embedding(t: Tensor, dim: int, scale: float, max_positions: float = 10000.0) -> Tensor:
@@ -160,54 +160,119 @@ class FasterTensorProduct(nn.Module):
         self.weight_numel = sum(self.block_in[k] * self.out_mul[k] for k in _PARITY_TYPES)
 
     def forward(self, x: Tensor, sh: Tensor, weight: Tensor) -> Tensor:
+        """x [E, in_dim], sh [E, 4] (Y0, Y1), weight [E, weight_numel] → [E, out_dim].
+
+        Each output block is a sum of batched matmuls against slices of the per-edge weight
+        matrix (views, never copies: the weights are the largest tensor here), and products with
+        Y0 or with a scalar ⊗ Y1 are applied after the matmul, where the tensors are smaller.
+        """
         e = x.shape[0]
-        parts: dict[str, Tensor] = {}
+        m = self.in_mul
+        blocks: dict[str, Tensor] = {}
         for (mul, ir), sl in zip(self.in_irreps, self.in_irreps.slices(), strict=True):
             block = x[:, sl]
-            parts[str(ir)] = block.reshape(e, mul, 3) if ir.l == 1 else block
-        y0, y1 = sh[:, :1], sh[:, 1:4]  # [E,1], [E,3]
-        y1v = y1.unsqueeze(1)  # [E,1,3]
-        s3, s2 = math.sqrt(3.0), math.sqrt(2.0)
-        cand: dict[str, list[Tensor]] = {k: [] for k in _PARITY_TYPES}
-        if "0e" in parts:
-            a = parts["0e"]
-            cand["0e"].append(a * y0)
-            cand["1o"].append(a.unsqueeze(-1) * y1v)
-        if "1o" in parts:
-            v = parts["1o"]
-            cand["0e"].append((v * y1v).sum(-1) / s3)
-            cand["1o"].append(v * y0.unsqueeze(-1))
-            cand["1e"].append(torch.linalg.cross(v, y1v.expand_as(v), dim=-1) / s2)
-        if "1e" in parts:
-            v = parts["1e"]
-            cand["1o"].append(torch.linalg.cross(v, y1v.expand_as(v), dim=-1) / s2)
-            cand["1e"].append(v * y0.unsqueeze(-1))
-            cand["0o"].append((v * y1v).sum(-1) / s3)
-        if "0o" in parts:
-            a = parts["0o"]
-            cand["1e"].append(a.unsqueeze(-1) * y1v)
-            cand["0o"].append(a * y0)
+            blocks[str(ir)] = block.reshape(e, mul, 3) if ir.l == 1 else block.unsqueeze(1)  # [E,m,3] / [E,1,m]
+        y0 = sh[:, 0:1]  # [E,1]
+        y1 = sh[:, 1:4]  # [E,3]
+        y1c = y1.unsqueeze(2)  # [E,3,1]
+        y1r = y1.unsqueeze(1)  # [E,1,3]
+        inv3, inv2 = 1.0 / math.sqrt(3.0), 1.0 / math.sqrt(2.0)
+        a, v, p, q = (blocks.get(k) for k in _PARITY_TYPES)
 
-        out: dict[str, Tensor] = {}
+        def cross(u: Tensor) -> Tensor:
+            return torch.linalg.cross(u, y1r.expand_as(u), dim=-1) * inv2
+
+        w: dict[str, Tensor] = {}
         start = 0
         for key in _PARITY_TYPES:
             n_in, n_out = self.block_in[key], self.out_mul[key]
-            w = weight[:, start : start + n_in * n_out].reshape(e, n_in, n_out)
+            w[key] = weight[:, start : start + n_in * n_out].view(e, n_in, n_out)
             start += n_in * n_out
-            if n_out == 0:
-                continue
-            if n_in == 0:
-                width = n_out * (3 if key[0] == "1" else 1)
-                out[key] = x.new_zeros(e, width)
-                continue
-            w = w / math.sqrt(n_in)
-            if key[0] == "0":
-                feats = torch.cat(cand[key], dim=-1)  # [E, in]
-                out[key] = torch.bmm(feats.unsqueeze(1), w).squeeze(1)  # [E, out]
-            else:
-                feats = torch.cat(cand[key], dim=-2)  # [E, in, 3]
-                out[key] = torch.bmm(w.transpose(1, 2), feats).reshape(e, n_out * 3)  # [E, out·3] mul-major
+
+        def rows(key: str, lo: int, n: int) -> Tensor:
+            return w[key][:, lo : lo + n, :]  # [E, n, out] view
+
+        out: dict[str, Tensor] = {}
+        if self.out_mul["0e"]:  # ← 0e·Y0, (1o·Y1)/√3
+            terms = []
+            if a is not None:
+                terms.append(torch.bmm(a, rows("0e", 0, m["0e"])).squeeze(1) * y0)
+            if v is not None:
+                dot = torch.bmm(v, y1c).transpose(1, 2) * inv3  # [E,1,m1]
+                terms.append(torch.bmm(dot, rows("0e", m["0e"], m["1o"])).squeeze(1))
+            out["0e"] = self._finish(terms, "0e", x, vector=False)
+        if self.out_mul["1o"]:  # ← 0e⊗Y1, 1o·Y0, (1e×Y1)/√2
+            terms = []
+            if a is not None:
+                terms.append(torch.bmm(a, rows("1o", 0, m["0e"])).transpose(1, 2) * y1r)
+            if v is not None:
+                terms.append(torch.bmm(rows("1o", m["0e"], m["1o"]).transpose(1, 2), v) * y0.unsqueeze(2))
+            if p is not None:
+                terms.append(torch.bmm(rows("1o", m["0e"] + m["1o"], m["1e"]).transpose(1, 2), cross(p)))
+            out["1o"] = self._finish(terms, "1o", x, vector=True)
+        if self.out_mul["1e"]:  # ← (1o×Y1)/√2, 1e·Y0, 0o⊗Y1
+            terms = []
+            if v is not None:
+                terms.append(torch.bmm(rows("1e", 0, m["1o"]).transpose(1, 2), cross(v)))
+            if p is not None:
+                terms.append(torch.bmm(rows("1e", m["1o"], m["1e"]).transpose(1, 2), p) * y0.unsqueeze(2))
+            if q is not None:
+                terms.append(torch.bmm(q, rows("1e", m["1o"] + m["1e"], m["0o"])).transpose(1, 2) * y1r)
+            out["1e"] = self._finish(terms, "1e", x, vector=True)
+        if self.out_mul["0o"]:  # ← (1e·Y1)/√3, 0o·Y0
+            terms = []
+            if p is not None:
+                dot = torch.bmm(p, y1c).transpose(1, 2) * inv3
+                terms.append(torch.bmm(dot, rows("0o", 0, m["1e"])).squeeze(1))
+            if q is not None:
+                terms.append(torch.bmm(q, rows("0o", m["1e"], m["0o"])).squeeze(1) * y0)
+            out["0o"] = self._finish(terms, "0o", x, vector=False)
         return torch.cat([out[str(ir)] for _, ir in self.out_irreps], dim=-1)
+
+    def _finish(self, terms: list[Tensor], key: str, like: Tensor, vector: bool) -> Tensor:
+        e = like.shape[0]
+        n_in, n_out = self.block_in[key], self.out_mul[key]
+        if not terms:  # no input can reach this output type
+            return like.new_zeros(e, n_out * (3 if vector else 1))
+        total = terms[0]
+        for t in terms[1:]:
+            total = total + t
+        total = total * (1.0 / math.sqrt(n_in))  # the reference divides the weights by √in
+        return total.reshape(e, n_out * 3) if vector else total
+
+
+# Per-edge tensor-product weights are the memory peak of these networks ([E, weight_numel]: ~3 GB
+# for one v1.0 layer at t=1 with 10 samples). Edges are processed in chunks whose weight block
+# stays under this many elements (64 MB in fp32); the result is the same up to summation order.
+EDGE_CHUNK_ELEMENTS = 1 << 24
+
+
+def aggregate_messages(
+    tp: nn.Module,
+    fcs: Sequence[nn.Module],
+    group_bounds: Sequence[int],
+    edge_attr: Tensor,
+    node_attr: Tensor,
+    edge_index: Tensor,
+    edge_sh: Tensor,
+    n_out: int,
+    out_dim: int,
+) -> Tensor:
+    """Mean over incoming edges of TP(h[sender], SH, FC_g(edge_attr)), computed in edge chunks.
+
+    `fcs[g]` produces the weights of edges group_bounds[g]:group_bounds[g+1] (edge order = group
+    order). Receivers with no edges get 0 (torch-scatter's mean).
+    """
+    chunk = max(1, EDGE_CHUNK_ELEMENTS // max(1, int(tp.weight_numel)))
+    total = node_attr.new_zeros(n_out, out_dim)
+    for g, fc in enumerate(fcs):  # chunks never straddle a group border: no copies of weights
+        for start in range(group_bounds[g], group_bounds[g + 1], chunk):
+            stop = min(start + chunk, group_bounds[g + 1])
+            msg = tp(node_attr[edge_index[1, start:stop]], edge_sh[start:stop], fc(edge_attr[start:stop]))
+            total.index_add_(0, edge_index[0, start:stop], msg)
+    count = torch.bincount(edge_index[0], minlength=n_out).clamp(min=1).to(total.dtype)
+    return total / count.unsqueeze(1)
+
 
 
 def _make_tp(in_irreps: str, sh_irreps: o3.Irreps | str, out_irreps: str, faster: bool) -> nn.Module:
@@ -267,11 +332,12 @@ class TensorProductConvLayer(nn.Module):
             out = node_attr.new_zeros(n_out, self.out_size)
         else:
             if self.edge_groups == 1:
-                weights = self.fc(edge_attr)
+                fcs, attr, bounds = [self.fc], edge_attr, [0, edge_index.shape[1]]
             else:
-                weights = torch.cat([fc(a) for fc, a in zip(self.fc, edge_attr, strict=True)], dim=0)
-            msg = self.tp(node_attr[edge_index[1]], edge_sh, weights)
-            out = scatter_mean(msg, edge_index[0], n_out)
+                parts = list(edge_attr)
+                fcs, attr = list(self.fc), torch.cat(parts, 0)
+                bounds = [0, *torch.cumsum(torch.tensor([p.shape[0] for p in parts]), 0).tolist()]
+            out = aggregate_messages(self.tp, fcs, bounds, attr, node_attr, edge_index, edge_sh, n_out, self.out_size)
             if self.batch_norm is not None:
                 out = self.batch_norm(out)
         if self.residual:
@@ -305,8 +371,10 @@ class OldTensorProductConvLayer(nn.Module):
         self, node_attr: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_sh: Tensor, out_nodes: int | None = None
     ) -> Tensor:
         n_out = out_nodes if out_nodes is not None else node_attr.shape[0]
-        msg = self.tp(node_attr[edge_index[1]], edge_sh, self.fc(edge_attr))
-        out = scatter_mean(msg, edge_index[0], n_out)
+        out = aggregate_messages(
+            self.tp, [self.fc], [0, edge_index.shape[1]], edge_attr, node_attr, edge_index, edge_sh, n_out,
+            o3.Irreps(self.out_irreps).dim,
+        )
         if self.residual:
             out = out + F.pad(node_attr[:n_out], (0, out.shape[-1] - node_attr.shape[-1]))
         if self.batch_norm is not None:
