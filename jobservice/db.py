@@ -86,8 +86,9 @@ class Database:
     """Two connections: one writer behind an asyncio lock, one reader (WAL lets reads run beside writes).
 
     Every statement on one aiosqlite connection shares its transaction, so all
-    writes go through `transaction()` (or `write()` for one statement), which
-    holds the lock for the whole BEGIN … COMMIT.
+    writes hold the lock: `write_one()` for a single statement (one thread hop;
+    triggers make most state changes a single statement) and `transaction()`
+    for BEGIN … COMMIT around several.
     """
 
     def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
@@ -108,6 +109,11 @@ class Database:
     async def close(self) -> None:
         await self._reader_conn.close()
         await self._writer_conn.close()
+
+    async def write_one(self, name: str, params: Params | None = None) -> Row | None:
+        """One writing statement in autocommit (atomic on its own, triggers included); its RETURNING row."""
+        async with self._lock:
+            return await self._writer.fetch_one(name, params)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Queries]:

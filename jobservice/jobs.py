@@ -1,23 +1,24 @@
 """Job storage: submission with atomic debit, guarded transitions, refunds, queries.
 
-Credits move in the same transaction as the job row they belong to, so a job
-and its charge (or refund) are never separated by a crash; the refunded
-column makes a second refund of the same job impossible.
+Credits move in the same statement as the job row they belong to (triggers in
+sql/migrations/0002_triggers.sql), so a job and its charge, refund or webhook
+events are never separated by a crash; the refunded column makes a second
+refund of the same job impossible.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jobservice.db import Database, Queries, Row, now
+from jobservice.db import Database, Row, now
 from jobservice.errors import Conflict, InsufficientCredits, InvalidTransition, NotFound
 from jobservice.modelspecs.base import ValidatedJob
 from jobservice.states import JobStatus
-from jobservice.webhook_events import enqueue_job_event
 
 
 @dataclass(frozen=True)
@@ -79,33 +80,31 @@ class JobStore:
         self._on_event_queued = on_event_queued
 
     async def submit(self, account_id: int, jobs: list[NewJob]) -> list[str]:
-        """Insert jobs and debit their total cost atomically; InsufficientCredits if the balance is short."""
-        total = sum(j.cost for j in jobs)
+        """Insert jobs; a trigger debits each cost in the same statement. InsufficientCredits if short."""
         ids = [str(uuid.uuid4()) for _ in jobs]
-        async with self._db.transaction() as tx:
-            if total > 0:
-                balance = await tx.scalar("debit_credits", {"account_id": account_id, "amount": total})
-                if balance is None:
-                    current = await tx.fetch_one("get_account", {"account_id": account_id})
-                    available = int(current["credits"]) if current else 0
-                    raise InsufficientCredits(
-                        f"This submission costs {total} credits but the balance is {available}. "
-                        "Add credits to the account or submit fewer jobs."
-                    )
-            stamp = now()
-            for job_id, job in zip(ids, jobs, strict=True):
-                await tx.execute(
-                    "insert_job",
-                    {
-                        "id": job_id,
-                        "account_id": account_id,
-                        "model": job.model,
-                        "name": job.name,
-                        "request_json": json.dumps({"sequence": job.request.sequence, "params": job.request.params}),
-                        "credits_used": job.cost,
-                        "now": stamp,
-                    },
-                )
+        stamp = now()
+        rows = [
+            {"id": job_id, "account_id": account_id, "model": job.model, "name": job.name,
+             "request_json": json.dumps({"sequence": job.request.sequence, "params": job.request.params}),
+             "credits_used": job.cost, "now": stamp}
+            for job_id, job in zip(ids, jobs, strict=True)
+        ]
+        try:
+            if len(rows) == 1:
+                await self._db.write_one("insert_job", rows[0])
+            else:
+                async with self._db.transaction() as tx:
+                    await tx.execute_many("insert_job", rows)
+        except sqlite3.IntegrityError as exc:
+            if "CHECK constraint failed" not in str(exc):
+                raise
+            current = await self._db.read.fetch_one("get_account", {"account_id": account_id})
+            available = int(current["credits"]) if current else 0
+            total = sum(j.cost for j in jobs)
+            raise InsufficientCredits(
+                f"This submission costs {total} credits but the balance is {available}. "
+                "Add credits to the account or submit fewer jobs."
+            ) from None
         return ids
 
     async def get(self, account_id: int, job_id: str) -> JobRecord:
@@ -133,61 +132,42 @@ class JobStore:
 
     async def cancel(self, account_id: int, job_id: str) -> JobRecord:
         """pending → cancelled (refunded) or running → cancelled (compute already spent, not refunded)."""
-        async with self._db.transaction() as tx:
-            row = await tx.fetch_one("cancel_job", {"id": job_id, "account_id": account_id, "now": now()})
-            if row is None:
-                existing = await tx.fetch_one("get_job", {"id": job_id, "account_id": account_id})
-                if existing is None:
-                    raise NotFound(f"Job {job_id} not found")
-                raise Conflict(f"Job {job_id} is {existing['status']}; only pending or running jobs can be cancelled")
-            job = JobRecord.from_row(row)
-            await _refund(tx, job)
-        return job
+        row = await self._db.write_one("cancel_job", {"id": job_id, "account_id": account_id, "now": now()})
+        if row is None:
+            existing = await self._db.read.fetch_one("get_job", {"id": job_id, "account_id": account_id})
+            if existing is None:
+                raise NotFound(f"Job {job_id} not found")
+            raise Conflict(f"Job {job_id} is {existing['status']}; only pending or running jobs can be cancelled")
+        return JobRecord.from_row(row)
 
     async def claim(self, job_id: str, owner: str, lease_s: float) -> JobRecord | None:
         """pending → running; None when the job is no longer pending (cancelled meanwhile)."""
         stamp = now()
-        async with self._db.transaction() as tx:
-            row = await tx.fetch_one(
-                "claim_job", {"id": job_id, "now": stamp, "owner": owner, "lease_expires": stamp + lease_s}
-            )
-            if row is None:
-                return None
-            job = JobRecord.from_row(row)
-            queued = await enqueue_job_event(tx, job, "job.started")
-        self._notify(queued)
-        return job
+        row = await self._db.write_one(
+            "claim_job", {"id": job_id, "now": stamp, "owner": owner, "lease_expires": stamp + lease_s}
+        )
+        return None if row is None else self._transitioned(row)
 
     async def complete(self, job_id: str, result: dict[str, Any]) -> JobRecord:
-        async with self._db.transaction() as tx:
-            row = await tx.fetch_one("complete_job", {"id": job_id, "result_json": json.dumps(result), "now": now()})
-            if row is None:
-                raise InvalidTransition(f"job {job_id} is no longer running")
-            job = JobRecord.from_row(row)
-            queued = await enqueue_job_event(tx, job, "job.completed")
-        self._notify(queued)
-        return job
+        row = await self._db.write_one("complete_job", {"id": job_id, "result_json": json.dumps(result), "now": now()})
+        if row is None:
+            raise InvalidTransition(f"job {job_id} is no longer running")
+        return self._transitioned(row)
 
     async def fail(self, job_id: str, error: str, *, refund: bool) -> JobRecord | None:
         """pending|running → failed; refunds when the failure is not the input's fault. None if already terminal."""
-        async with self._db.transaction() as tx:
-            row = await tx.fetch_one("fail_job", {"id": job_id, "error": error, "refund": refund, "now": now()})
-            if row is None:
-                return None
-            job = JobRecord.from_row(row)
-            await _refund(tx, job)
-            queued = await enqueue_job_event(tx, job, "job.failed")
-        self._notify(queued)
-        return job
+        row = await self._db.write_one("fail_job", {"id": job_id, "error": error, "refund": refund, "now": now()})
+        return None if row is None else self._transitioned(row)
 
-    def _notify(self, queued: int) -> None:
-        if queued:
+    def _transitioned(self, row: Row) -> JobRecord:
+        # The jobs_webhook_events trigger queued deliveries in the same statement; wake the sender.
+        if row["webhook_count"]:
             self._on_event_queued()
+        return JobRecord.from_row(row)
 
     async def requeue(self, job_id: str) -> JobRecord | None:
         """running → pending, for a job whose process died or whose Triton call must be retried."""
-        async with self._db.transaction() as tx:
-            row = await tx.fetch_one("requeue_job", {"id": job_id, "now": now()})
+        row = await self._db.write_one("requeue_job", {"id": job_id, "now": now()})
         return None if row is None else JobRecord.from_row(row)
 
     async def orphaned(self) -> list[tuple[str, int]]:
@@ -198,10 +178,4 @@ class JobStore:
         return [(r["id"], r["model"]) for r in await self._db.read.fetch_all("pending_jobs")]
 
     async def renew_leases(self, owner: str, lease_s: float) -> None:
-        async with self._db.transaction() as tx:
-            await tx.execute("renew_leases", {"owner": owner, "lease_expires": now() + lease_s})
-
-
-async def _refund(tx: Queries, job: JobRecord) -> None:
-    if job.refunded > 0:
-        await tx.execute("credit_account", {"account_id": job.account_id, "amount": job.refunded})
+        await self._db.write_one("renew_leases", {"owner": owner, "lease_expires": now() + lease_s})

@@ -12,10 +12,13 @@ SPEC_MODULES = {
     "esmfold": "jobservice.modelspecs.esmfold",
     "alphafold2": "jobservice.modelspecs.alphafold2",
     "diffdock": "jobservice.modelspecs.diffdock",
+    # Diagnostics only (bench/service_overhead.py); not in the default PHONOS_MODELS.
+    "echo": "jobservice.modelspecs.echo",
 }
+DEFAULT_MODELS = ("esmfold", "alphafold2", "diffdock")
 
 
-def build_specs(model_ids: Iterable[str] = tuple(SPEC_MODULES)) -> dict[str, ModelSpec]:
+def build_specs(model_ids: Iterable[str] = DEFAULT_MODELS) -> dict[str, ModelSpec]:
     specs: dict[str, ModelSpec] = {}
     for model_id in model_ids:
         module_name = SPEC_MODULES.get(model_id)
@@ -29,7 +32,7 @@ def build_specs(model_ids: Iterable[str] = tuple(SPEC_MODULES)) -> dict[str, Mod
     return specs
 
 
-def triton_models(model_ids: Iterable[str] = tuple(SPEC_MODULES)) -> list[str]:
+def triton_models(model_ids: Iterable[str] = DEFAULT_MODELS) -> list[str]:
     """Every Triton model the served specs need, dependencies first (e.g. an embedding model)."""
     names: list[str] = []
     for spec in build_specs(model_ids).values():

@@ -19,14 +19,6 @@ SELECT id, username, email, credits, created_at FROM accounts WHERE id = :accoun
 -- name: count_accounts
 SELECT COUNT(*) FROM accounts;
 
--- name: debit_credits
-UPDATE accounts SET credits = credits - :amount
-WHERE id = :account_id AND credits >= :amount
-RETURNING credits;
-
--- name: credit_account
-UPDATE accounts SET credits = credits + :amount WHERE id = :account_id RETURNING credits;
-
 -- name: insert_job
 INSERT INTO jobs (id, seq, account_id, model, name, status, request_json, credits_used, created_at, updated_at)
 VALUES (:id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), :account_id, :model, :name, 'pending',
@@ -63,7 +55,7 @@ FROM jobs WHERE account_id = :account_id;
 UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = :now, updated_at = :now,
                 lease_owner = :owner, lease_expires = :lease_expires
 WHERE id = :id AND status = 'pending'
-RETURNING *;
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: renew_leases
 UPDATE jobs SET lease_expires = :lease_expires WHERE status = 'running' AND lease_owner = :owner;
@@ -72,19 +64,19 @@ UPDATE jobs SET lease_expires = :lease_expires WHERE status = 'running' AND leas
 UPDATE jobs SET status = 'completed', result_json = :result_json, updated_at = :now, finished_at = :now,
                 lease_owner = NULL, lease_expires = NULL
 WHERE id = :id AND status = 'running'
-RETURNING *;
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: fail_job
 UPDATE jobs SET status = 'failed', error = :error, refunded = CASE WHEN :refund THEN credits_used ELSE 0 END,
                 updated_at = :now, finished_at = :now, lease_owner = NULL, lease_expires = NULL
 WHERE id = :id AND status IN ('pending', 'running')
-RETURNING *;
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: cancel_job
 UPDATE jobs SET status = 'cancelled', refunded = CASE WHEN status = 'pending' THEN credits_used ELSE 0 END,
                 updated_at = :now, finished_at = :now, lease_owner = NULL, lease_expires = NULL
 WHERE id = :id AND account_id = :account_id AND status IN ('pending', 'running')
-RETURNING *;
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: requeue_job
 UPDATE jobs SET status = 'pending', updated_at = :now, lease_owner = NULL, lease_expires = NULL
@@ -140,15 +132,6 @@ RETURNING id;
 -- name: drop_deliveries_of_webhook
 UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook deleted'
 WHERE webhook_id = :webhook_id AND status = 'pending';
-
--- name: subscribed_webhooks
-SELECT id FROM webhooks
-WHERE account_id = :account_id AND deleted_at IS NULL
-  AND EXISTS (SELECT 1 FROM json_each(webhooks.events) WHERE json_each.value = :event);
-
--- name: insert_delivery
-INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at)
-VALUES (:webhook_id, :event, :payload, 'pending', :now, :now);
 
 -- name: due_deliveries
 SELECT d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret
