@@ -25,12 +25,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "triton_models")]
 
 import jax  # noqa: E402
-
-from phonos_config.alphafold2 import AlphaFold2Settings  # noqa: E402
 from phonos_models.alphafold2 import architecture  # noqa: E402
 from phonos_models.alphafold2 import weights as w  # noqa: E402
 from phonos_models.alphafold2.pipeline import Engine, Request  # noqa: E402
 from phonos_models.alphafold2.runner import CompiledModel  # noqa: E402
+
+from phonos_config.alphafold2 import AlphaFold2Settings  # noqa: E402
 
 DEEPMIND_A100_S = {100: 4.9, 300: 13.0}  # github.com/google-deepmind/alphafold README, "Running time"
 SEED_SEQUENCE = "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG"

@@ -22,8 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "triton_models")]
 
-from phonos_config.alphafold2 import AlphaFold2Settings  # noqa: E402
 from phonos_models.alphafold2.pipeline import Engine, Request  # noqa: E402
+
+from phonos_config.alphafold2 import AlphaFold2Settings  # noqa: E402
 
 # Human ubiquitin, repeated as needed: any natural-looking sequence does for timing.
 SEED_SEQUENCE = "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG"
