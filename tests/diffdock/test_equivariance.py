@@ -55,22 +55,27 @@ def test_score_model_is_se3_equivariant(kind: str) -> None:
     assert not _close(tr2, tr, rel=1e-2), "degenerate check: the score does depend on orientation"
 
 
-def test_confidence_model_is_se3_invariant() -> None:
-    model = build_model(tiny_hyperparams("confidence", lm_embedding_dim=LM_DIM), seed=0)
+@pytest.mark.parametrize(("kind", "n_out"), [("confidence", 2), ("confidence_new", 1)])
+def test_confidence_model_is_se3_invariant(kind: str, n_out: int) -> None:
+    model = build_model(tiny_hyperparams(kind, lm_embedding_dim=LM_DIM), seed=0)  # type: ignore[arg-type]
     complexes = [replace(synthetic_complex(s, lm_dim=LM_DIM), t_tr=0.0, t_rot=0.0, t_tor=0.0) for s in (2, 3)]
     rot, shift = _rotation(4), torch.tensor([-3.0, 11.0, 0.5])
     with torch.no_grad():
         conf = model(collate(complexes))
         conf2 = model(collate([_moved(c, rot, shift) for c in complexes]))
         # moving only the ligand must change the confidence (the test would not see a dead network)
-        shifted = [replace(c, lig_pos=c.lig_pos + torch.tensor([1.5, 0.0, 0.0])) for c in complexes]
+        shifted = [replace(c, lig_pos=c.lig_pos + torch.tensor([5.0, 0.0, 0.0])) for c in complexes]
         conf3 = model(collate(shifted))
-    assert conf.shape == (2, 2) and torch.isfinite(conf).all()
-    assert _close(conf2, conf)
-    assert not _close(conf3, conf, rel=1e-3)
+    assert conf.shape == (2, n_out) and torch.isfinite(conf).all()
+    scale = float(conf.abs().max())
+    symmetry_error = float((conf2 - conf).abs().max())
+    pose_effect = float((conf3 - conf).abs().max())
+    assert symmetry_error <= 2e-5 * scale
+    # tiny random heads squash most of the signal, so compare against the float noise floor
+    assert pose_effect > 20 * max(symmetry_error, 1e-7 * scale)
 
 
-@pytest.mark.parametrize("kind", ["score", "score_old", "confidence"])
+@pytest.mark.parametrize("kind", ["score", "score_old", "confidence", "confidence_new"])
 def test_batching_does_not_couple_complexes(kind: str) -> None:
     model = build_model(tiny_hyperparams(kind, lm_embedding_dim=LM_DIM), seed=1)  # type: ignore[arg-type]
     a = synthetic_complex(5, n_lig=10, n_res=25, lm_dim=LM_DIM, n_tor=2)
@@ -78,7 +83,7 @@ def test_batching_does_not_couple_complexes(kind: str) -> None:
     with torch.no_grad():
         both = model(collate([a, b]))
         alone = [model(collate([c])) for c in (a, b)]
-    if kind == "confidence":
+    if kind.startswith("confidence"):
         assert _close(both, torch.cat(alone))
     elif kind == "score":
         for k in range(3):

@@ -63,8 +63,6 @@ def _build_uncached(reference_dir: Path, kind: str, entry: dict) -> torch.nn.Mod
     yml = reference_dir / "params" / entry["params_dir"] / "model_parameters.yml"
     hp = load_hyperparams(yml, kind=kind, old=entry["old"])  # type: ignore[arg-type]
     assert hp.model_class == entry["model_class"]
-    if hp.model_class == "AAModel":
-        pytest.xfail("AAModel (Confidence-Bootstrapping confidence network) is not implemented")
     return build_model(hp, seed=0)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .confidence_model import AAOldModel
+from .confidence_model import AAModel, AAOldModel
 from .hyperparams import (
     ConfidenceHyperparams,
     Hyperparams,
@@ -40,7 +40,7 @@ __all__ = [
     "with_graph_mode_of",
 ]
 
-_CLASSES: dict[str, type[nn.Module]] = {"CGModel": CGModel, "CGOldModel": CGOldModel, "AAOldModel": AAOldModel}
+_CLASSES: dict[str, type[nn.Module]] = {"CGModel": CGModel, "CGOldModel": CGOldModel, "AAOldModel": AAOldModel, "AAModel": AAModel}
 
 
 def build_model(hp: Hyperparams, seed: int | None = None) -> nn.Module:
