@@ -72,7 +72,11 @@ def read_fasta(text: str) -> list[tuple[str, str]]:
 def build(fasta: Path, outdir: Path, name: str = "uniref90") -> BuiltDatabase:
     records = read_fasta(fasta.read_text())
     seen: set[str] = set()
-    unique = [(n, s) for n, s in records if not (s in seen or seen.add(s))]
+    unique: list[tuple[str, str]] = []
+    for record_name, sequence in records:
+        if sequence not in seen:
+            seen.add(sequence)
+            unique.append((record_name, sequence))
     outdir.mkdir(parents=True, exist_ok=True)
     target = outdir / f"{name}.fasta"
     content = "".join(f">{n}\n{s}\n" for n, s in unique)
