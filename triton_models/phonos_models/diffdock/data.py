@@ -17,6 +17,7 @@ Conventions (same as the reference code, see shared/notes/diffdock.md §3.2, §4
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -113,7 +114,7 @@ class ComplexBatch:
     t_tr: Tensor  # [B] float32
     t_rot: Tensor  # [B] float32
     t_tor: Tensor  # [B] float32
-    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    cache: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def num_graphs(self) -> int:

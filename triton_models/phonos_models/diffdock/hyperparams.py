@@ -130,7 +130,9 @@ def hyperparams_from_dict(
     if old is None:
         old = True if confidence else not (_NEW_ARCHITECTURE_KEYS & a.keys())
     all_atoms = bool(a.get("all_atoms", False))
-    model_class = ("AAOldModel" if all_atoms else "CGOldModel") if old else ("AAModel" if all_atoms else "CGModel")
+    model_class: Literal["CGModel", "CGOldModel", "AAModel", "AAOldModel"] = (
+        ("AAOldModel" if all_atoms else "CGOldModel") if old else ("AAModel" if all_atoms else "CGModel")
+    )
     _reject_unsupported(a, old)
 
     def get(key: str, default: Any) -> Any:

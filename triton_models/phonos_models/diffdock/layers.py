@@ -53,6 +53,7 @@ class GaussianSmearing(nn.Module):
         super().__init__()
         offset = torch.linspace(start, stop, num_gaussians)
         self.coeff = -0.5 / (offset[1] - offset[0]).item() ** 2
+        self.offset: Tensor
         self.register_buffer("offset", offset)  # in the reference state_dict
 
     def forward(self, dist: Tensor) -> Tensor:
@@ -72,6 +73,7 @@ class AtomEncoder(nn.Module):
         self.extra_dim = extra_dim
         self.atom_embedding_list = nn.ModuleList(nn.Embedding(d, emb_dim) for d in feature_dims)
         for emb in self.atom_embedding_list:
+            assert isinstance(emb, nn.Embedding)
             nn.init.xavier_uniform_(emb.weight)
         if extra_dim > 0:
             self.additional_features_embedder = nn.Linear(extra_dim + emb_dim, emb_dim)
@@ -92,6 +94,7 @@ class OldAtomEncoder(nn.Module):
         self.scalar_dim, self.lm_dim = scalar_dim, lm_dim
         self.atom_embedding_list = nn.ModuleList(nn.Embedding(d, emb_dim) for d in feature_dims)
         for emb in self.atom_embedding_list:
+            assert isinstance(emb, nn.Embedding)
             nn.init.xavier_uniform_(emb.weight)
         if scalar_dim > 0:
             self.linear = nn.Linear(scalar_dim, emb_dim)
@@ -263,7 +266,7 @@ def aggregate_messages(
     `fcs[g]` produces the weights of edges group_bounds[g]:group_bounds[g+1] (edge order = group
     order). Receivers with no edges get 0 (torch-scatter's mean).
     """
-    chunk = max(1, EDGE_CHUNK_ELEMENTS // max(1, int(tp.weight_numel)))
+    chunk = max(1, EDGE_CHUNK_ELEMENTS // max(1, int(tp.weight_numel)))  # type: ignore[arg-type]
     total = node_attr.new_zeros(n_out, out_dim)
     for g, fc in enumerate(fcs):  # chunks never straddle a group border: no copies of weights
         for start in range(group_bounds[g], group_bounds[g + 1], chunk):
@@ -309,11 +312,12 @@ class TensorProductConvLayer(nn.Module):
         self.out_size = o3.Irreps(out_irreps).dim
         hidden = hidden_features or n_edge_features
         self.tp = _make_tp(in_irreps, sh_irreps, out_irreps, faster)
+        numel = int(self.tp.weight_numel)  # type: ignore[arg-type]
         if edge_groups == 1:
-            self.fc: nn.Module = mlp(n_edge_features, hidden, self.tp.weight_numel, dropout, tp_weights_layers)
+            self.fc: nn.Module = mlp(n_edge_features, hidden, numel, dropout, tp_weights_layers)
         else:
             self.fc = nn.ModuleList(
-                mlp(n_edge_features, hidden, self.tp.weight_numel, dropout, tp_weights_layers) for _ in range(edge_groups)
+                mlp(n_edge_features, hidden, numel, dropout, tp_weights_layers) for _ in range(edge_groups)
             )
         self.batch_norm = BatchNorm(out_irreps) if batch_norm else None
 
@@ -331,10 +335,11 @@ class TensorProductConvLayer(nn.Module):
         if edge_index.shape[1] == 0:
             out = node_attr.new_zeros(n_out, self.out_size)
         else:
-            if self.edge_groups == 1:
+            if isinstance(edge_attr, Tensor):
                 fcs, attr, bounds = [self.fc], edge_attr, [0, edge_index.shape[1]]
             else:
                 parts = list(edge_attr)
+                assert isinstance(self.fc, nn.ModuleList) and len(parts) == self.edge_groups
                 fcs, attr = list(self.fc), torch.cat(parts, 0)
                 bounds = [0, *torch.cumsum(torch.tensor([p.shape[0] for p in parts]), 0).tolist()]
             out = aggregate_messages(self.tp, fcs, bounds, attr, node_attr, edge_index, edge_sh, n_out, self.out_size)

@@ -31,7 +31,8 @@ def _so3_score_norm(sigma: Tensor) -> Tensor:
 def _torus_score_norm(sigma: Tensor) -> Tensor:
     from . import torus
 
-    return torus.score_norm(sigma)
+    out = torus.score_norm(sigma)
+    return out if isinstance(out, Tensor) else torch.as_tensor(out, device=sigma.device)
 
 
 class ScoreHeads(nn.Module):

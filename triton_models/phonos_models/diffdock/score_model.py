@@ -100,7 +100,7 @@ class CGModel(_Embeddings, ScoreHeads):
             layer(i, 1 if not hp.differentiate_convolutions else (2 if i == last else 4))
             for i in range(n_emb, n_emb + n_conv)
         )
-        self._init_heads(hp, self.conv_layers[-1].out_irreps, new_layers=True)
+        self._init_heads(hp, seq[min(n_emb + n_conv, 3)], new_layers=True)
 
     # --- receptor: time-independent, cached ----------------------------------------------------
     def _receptor(self, batch: ComplexBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -172,10 +172,11 @@ class CGModel(_Embeddings, ScoreHeads):
         for i, conv in enumerate(self.conv_layers):
             last = i == len(self.conv_layers) - 1
             ei = edge_index[:, :s2] if last else edge_index
-            attr = torch.cat([edge_attr[: ei.shape[1]], h[ei[0], :ns], h[ei[1], :ns]], -1)
+            feats = torch.cat([edge_attr[: ei.shape[1]], h[ei[0], :ns], h[ei[1], :ns]], -1)
+            attr: Tensor | list[Tensor] = feats
             if self.hp.differentiate_convolutions:
-                bounds = [0, s1, s2] if last else [0, s1, s2, s3, attr.shape[0]]
-                attr = [attr[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+                bounds = [0, s1, s2] if last else [0, s1, s2, s3, ei.shape[1]]
+                attr = [feats[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
             # The last layer only updates ligand atoms (only lig-receiving edges remain), so its
             # output is computed for those rows alone.
             h = conv(h, ei, attr, edge_sh[: ei.shape[1]], out_nodes=n_lig if last else None)
@@ -215,7 +216,7 @@ class CGOldModel(_Embeddings, ScoreHeads):
         self.rec_conv_layers = layers()
         self.lig_to_rec_conv_layers = layers()
         self.rec_to_lig_conv_layers = layers()
-        self._init_heads(hp, self.lig_conv_layers[-1].out_irreps, new_layers=False)
+        self._init_heads(hp, seq[min(hp.num_conv_layers, 3)], new_layers=False)
 
     def forward(self, batch: ComplexBatch) -> ScoreOutput:
         ns = self.hp.ns
