@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from rdkit import Chem
-from rdkit.Chem import AllChem
+from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
 from rdkit.Chem.rdchem import BondType
 
 from .data import LIGAND_BOND_DIM, LIGAND_FEATURE_DIMS
@@ -134,7 +134,7 @@ def _components(n: int, adjacency: list[set[int]]) -> list[list[int]]:
 def torsions(mol: Chem.Mol) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotatable bonds as (u, v) with v on the moving (smaller) side, and the moving-atom masks."""
     n = mol.GetNumAtoms()
-    adjacency = [set() for _ in range(n)]
+    adjacency: list[set[int]] = [set() for _ in range(n)]
     for bond in mol.GetBonds():
         adjacency[bond.GetBeginAtomIdx()].add(bond.GetEndAtomIdx())
         adjacency[bond.GetEndAtomIdx()].add(bond.GetBeginAtomIdx())
@@ -167,22 +167,22 @@ def torsions(mol: Chem.Mol) -> tuple[torch.Tensor, torch.Tensor]:
 def embed_conformer(mol: Chem.Mol, seed: int) -> tuple[Chem.Mol, bool]:
     """Heavy-atom molecule with one seeded ETKDGv2 conformer, and whether random coordinates were needed."""
     with_h = Chem.AddHs(mol)
-    params = AllChem.ETKDGv2()
+    params = rdDistGeom.ETKDGv2()
     # RDKit gives seeds 0 and 1 the same stream; derive well-spread positive seeds from the user's.
     rdkit_seeds = np.random.default_rng(seed).integers(1, 2**31 - 1, size=4)
     conf_id = -1
     for attempt in range(3):  # the reference retries three times before falling back
-        params.randomSeed = int(rdkit_seeds[attempt])
-        conf_id = AllChem.EmbedMolecule(with_h, params)
+        params.randomSeed = int(rdkit_seeds[attempt])  # type: ignore[assignment]
+        conf_id = rdDistGeom.EmbedMolecule(with_h, params)
         if conf_id != -1:
             break
     used_random = conf_id == -1
     if used_random:
-        params.randomSeed = int(rdkit_seeds[3])
-        params.useRandomCoords = True
-        if AllChem.EmbedMolecule(with_h, params) == -1:
+        params.randomSeed = int(rdkit_seeds[3])  # type: ignore[assignment]
+        params.useRandomCoords = True  # type: ignore[assignment]
+        if rdDistGeom.EmbedMolecule(with_h, params) == -1:
             raise LigandError("RDKit could not generate 3D coordinates for the ligand")
-        AllChem.MMFFOptimizeMolecule(with_h, confId=0)
+        rdForceFieldHelpers.MMFFOptimizeMolecule(with_h, confId=0)
     return Chem.RemoveHs(with_h), used_random
 
 

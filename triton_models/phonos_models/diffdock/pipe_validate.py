@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import gemmi
-from rdkit import Chem, RDLogger
+from rdkit import Chem, rdBase
 
 MAX_HEAVY_ATOMS = 150  # larger "ligands" are peptides/macromolecules; DiffDock is not trained on them
 MAX_SMILES_LENGTH = 2000
@@ -36,11 +36,11 @@ def parse_smiles(smiles: str) -> Chem.Mol:
         raise LigandError(f"ligand SMILES is {len(text)} characters; the limit is {MAX_SMILES_LENGTH}")
     if any(c.isspace() for c in text):
         raise LigandError("ligand SMILES contains whitespace; give exactly one SMILES string")
-    RDLogger.DisableLog("rdApp.*")
+    rdBase.DisableLog("rdApp.*")
     try:
         mol = Chem.MolFromSmiles(text)
     finally:
-        RDLogger.EnableLog("rdApp.*")
+        rdBase.EnableLog("rdApp.*")
     if mol is None:
         raise LigandError(f"ligand SMILES {text[:80]!r} could not be parsed by RDKit (check brackets, ring closures, valences)")
     heavy = mol.GetNumHeavyAtoms()

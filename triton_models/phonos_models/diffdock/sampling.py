@@ -87,9 +87,10 @@ class SamplingResult:
 
     def ranking(self) -> list[int]:
         """Sample indices, best first (stable for ties); sample order when there is no confidence."""
-        if self.confidence is None:
+        confidence = self.confidence
+        if confidence is None:
             return list(range(self.positions.shape[0]))
-        return sorted(range(len(self.confidence)), key=lambda i: -float(self.confidence[i]))
+        return sorted(range(len(confidence)), key=lambda i: -float(confidence[i]))
 
 
 def sample_generator(seed: int, index: int) -> torch.Generator:
@@ -107,7 +108,8 @@ def complex_graph(lig: Ligand, rec: Receptor, esm: Tensor, with_atoms: bool) -> 
     )
     return ComplexGraph(
         lig_x=lig.x, lig_pos=lig.pos, lig_bond_index=lig.bond_index, lig_bond_attr=lig.bond_attr,
-        tor_index=lig.tor_index, tor_mask=lig.tor_mask, rec_aa=rec.aa, rec_esm=esm, rec_pos=rec.pos, **atoms,
+        tor_index=lig.tor_index, tor_mask=lig.tor_mask, rec_aa=rec.aa, rec_esm=esm, rec_pos=rec.pos,
+        atom_x=atoms["atom_x"], atom_pos=atoms["atom_pos"], atom_res=atoms["atom_res"],
     )  # fmt: skip
 
 
@@ -243,9 +245,9 @@ def sample(
             zeros = torch.zeros(b, dtype=torch.float32, device=device)
             conf_batch = collate(graphs).to(device).with_times(zeros, zeros, zeros)
             with torch.no_grad():
-                out = confidence_model(conf_batch)
-            out = out[0] if isinstance(out, tuple) else out
-            conf_out.append(torch.nan_to_num(out.float().reshape(b, -1), nan=FAILED_CONFIDENCE).cpu())
+                raw = confidence_model(conf_batch)
+            logits = raw[0] if isinstance(raw, tuple) else raw
+            conf_out.append(torch.nan_to_num(logits.float().reshape(b, -1), nan=FAILED_CONFIDENCE).cpu())
             conf_time += time.perf_counter() - tick
     all_pos = torch.cat(positions).reshape(-1, n_atoms, 3)
     outputs = torch.cat(conf_out) if conf_out else None

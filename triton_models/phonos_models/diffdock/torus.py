@@ -100,10 +100,12 @@ def score_norm(sigma: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
 
     The score model multiplies its torsion output by sqrt(score_norm(σ_tor)) (scale_by_sigma).
     """
-    is_tensor = isinstance(sigma, torch.Tensor)
-    sigma_np = sigma.detach().to("cpu", torch.float64).numpy() if is_tensor else np.asarray(sigma, np.float64)
-    indices = sigma_index(sigma_np)
-    values = np.array([_score_norm_at(int(i)) for i in indices.reshape(-1)], dtype=np.float64).reshape(indices.shape)
-    if is_tensor:
-        return torch.from_numpy(np.asarray(values)).to(device=sigma.device, dtype=torch.float32)
-    return np.asarray(values)
+    if isinstance(sigma, torch.Tensor):
+        values = _score_norms(sigma.detach().to("cpu", torch.float64).numpy())
+        return torch.from_numpy(values).to(device=sigma.device, dtype=torch.float32)
+    return _score_norms(np.asarray(sigma, np.float64))
+
+
+def _score_norms(sigma: np.ndarray) -> np.ndarray:
+    indices = sigma_index(sigma)
+    return np.array([_score_norm_at(int(i)) for i in indices.reshape(-1)], dtype=np.float64).reshape(indices.shape)
