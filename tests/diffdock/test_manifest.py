@@ -137,3 +137,13 @@ def test_unsupported_options_are_refused_with_their_names() -> None:
                 max_radius=5.0, cross_max_distance=80, separate_noise_schedule=True, smooth_edges=True)
     with pytest.raises(UnsupportedConfig, match="separate_noise_schedule.*smooth_edges"):
         hyperparams_from_dict(args, "score")
+
+
+def test_confidence_network_can_take_the_score_models_graph_mode() -> None:
+    from phonos_models.diffdock.build import build_confidence_model, tiny_hyperparams, use_graph_mode_of
+
+    score_hp, conf_hp = tiny_hyperparams("score"), tiny_hyperparams("confidence")
+    assert score_hp.knn_only_graph and not conf_hp.knn_only_graph
+    assert build_confidence_model(conf_hp, score_hp=score_hp).hp.knn_only_graph  # type: ignore[union-attr]
+    module = build_model(conf_hp, seed=0)
+    assert use_graph_mode_of(module, score_hp).hp.knn_only_graph  # type: ignore[union-attr]

@@ -37,6 +37,7 @@ __all__ = [
     "load_hyperparams",
     "state_dict_sha256",
     "tiny_hyperparams",
+    "use_graph_mode_of",
     "with_graph_mode_of",
 ]
 
@@ -65,11 +66,30 @@ def build_score_model(hp: ScoreHyperparams, seed: int | None = None) -> nn.Modul
     return build_model(hp, seed)
 
 
-def build_confidence_model(hp: ConfidenceHyperparams, seed: int | None = None) -> nn.Module:
-    """forward(batch) → [B, n_out] confidence logits; column 0 ranks."""
+def build_confidence_model(
+    hp: ConfidenceHyperparams, seed: int | None = None, score_hp: ScoreHyperparams | None = None
+) -> nn.Module:
+    """forward(batch) → [B, n_out] confidence logits; column 0 ranks.
+
+    Pass `score_hp` to build the receptor graphs with the score yml's kNN flag, as the reference's
+    inference does (notes pitfall 7). A network reads its graph settings from the hyperparameters
+    it was built with (`module.hp`), so replacing the hp object held elsewhere has no effect;
+    `use_graph_mode_of(module, score_hp)` changes an already built (or loaded) network.
+    """
     if not hp.confidence_mode:
         raise ValueError("these hyperparameters describe a score model")
-    return build_model(hp, seed)
+    return build_model(with_graph_mode_of(hp, score_hp) if score_hp is not None else hp, seed)
+
+
+def use_graph_mode_of(module: nn.Module, score_hp: ScoreHyperparams) -> nn.Module:
+    """Make a built confidence network use the score model's receptor-graph mode (kNN vs radius).
+
+    Graph settings have no parameters, so this is safe before or after loading a checkpoint."""
+    current = module.hp
+    if not isinstance(current, Hyperparams):
+        raise TypeError("not a DiffDock network built by phonos_models.diffdock.build")
+    setattr(module, "hp", with_graph_mode_of(current, score_hp))  # noqa: B010 (plain attribute, not a submodule)
+    return module
 
 
 def load_checkpoint(model: nn.Module, path: str | Path, map_location: str | torch.device = "cpu") -> str:
