@@ -168,3 +168,25 @@ def test_engine_refuses_what_the_server_cannot_do(engine: Engine) -> None:
         serving.handle(engine, QUERY, json.dumps({"msa_mode": "a3m", "a3m": ">x\n" + "A" * len(QUERY)}), lambda: False)
     with pytest.raises(RequestError, match="unknown REQUEST fields"):
         serving.handle(engine, QUERY, json.dumps({"bogus": 1}), lambda: False)
+
+
+def test_out_of_memory_becomes_a_clear_resource_error() -> None:
+    """XLA's allocation failure (what a too-long sequence hits on a GPU) maps to ResourceExhausted."""
+    import jax
+    from phonos_models.alphafold2 import architecture
+    from phonos_models.alphafold2 import features as feats
+    from phonos_models.alphafold2.msa import Alignment
+    from phonos_models.alphafold2.runner import CompiledModel, ResourceExhausted
+
+    cfg = architecture.build_config("model_3", "monomer", tiny=True, use_templates=False, num_recycles=0)
+    model = CompiledModel(cfg)
+    error_type = jax.errors.JaxRuntimeError
+
+    def out_of_memory(*_: object) -> None:
+        raise error_type("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 81.2GiB.")
+
+    model._apply = out_of_memory  # the failure XLA raises; nothing else is replaced
+    processed = feats.process(feats.raw_features(QUERY, Alignment.single(QUERY)), cfg, BUCKET, 0)
+    with pytest.raises(ResourceExhausted, match=f"out of memory running model_3 on {len(QUERY)} residues .padded to {BUCKET}"):
+        model.run("model_3", {}, processed, len(QUERY), 0, 0, lambda: False)
+    assert ResourceExhausted in serving.USER_ERRORS

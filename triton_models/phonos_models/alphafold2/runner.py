@@ -33,6 +33,13 @@ class Cancelled(RuntimeError):
     """The caller asked to stop (the job was cancelled)."""
 
 
+class ResourceExhausted(RuntimeError):
+    """The accelerator or host ran out of memory for this input."""
+
+
+# XLA reports allocation failures as a runtime error whose text starts with the status code.
+_XLA_ERROR: type[Exception] = getattr(jax.errors, "JaxRuntimeError", RuntimeError)
+
 _cache_lock = threading.Lock()
 _cache_dir: Path | None = None
 
@@ -118,14 +125,24 @@ class CompiledModel:
         key = jax.random.PRNGKey(random_seed)
         start = time.perf_counter()
         result: Any = None
-        for recycle in range(num_recycles + 1):
-            if should_stop():
-                raise Cancelled(f"cancelled before pass {recycle + 1} of {model_name}")
-            key, sub_key = jax.random.split(key)
-            batch = jax.device_put(feats.recycle_slice(processed, recycle, self.num_ensemble))
-            result = self._apply(params, sub_key, {**batch, "prev": prev})
-            prev = result["prev"]
-        return _to_output(model_name, jax.device_get(result), length, num_recycles, time.perf_counter() - start)
+        try:
+            for recycle in range(num_recycles + 1):
+                if should_stop():
+                    raise Cancelled(f"cancelled before pass {recycle + 1} of {model_name}")
+                key, sub_key = jax.random.split(key)
+                batch = jax.device_put(feats.recycle_slice(processed, recycle, self.num_ensemble))
+                result = self._apply(params, sub_key, {**batch, "prev": prev})
+                # Wait for this pass: with JAX's asynchronous dispatch every pass would
+                # otherwise be queued at once and a cancellation could not stop them.
+                prev = jax.block_until_ready(result["prev"])
+            fetched = jax.device_get(result)  # dispatch is asynchronous: failures surface here too
+        except _XLA_ERROR as exc:
+            if "RESOURCE_EXHAUSTED" not in str(exc):
+                raise
+            raise ResourceExhausted(
+                f"out of memory running {model_name} on {length} residues (padded to {bucket}); "
+                "try a shorter sequence or ask the operator for a larger accelerator") from exc
+        return _to_output(model_name, fetched, length, num_recycles, time.perf_counter() - start)
 
 
 def _to_output(model_name: str, result: Mapping[str, Any], length: int, recycles: int, seconds: float) -> ModelOutput:

@@ -11,12 +11,12 @@ import numpy as np
 
 from phonos_models.alphafold2 import outputs
 from phonos_models.alphafold2.pipeline import Engine, Prediction, Request, RequestError
-from phonos_models.alphafold2.runner import Cancelled, ShouldStop
+from phonos_models.alphafold2.runner import Cancelled, ResourceExhausted, ShouldStop
 from phonos_models.alphafold2.search import SearchError
 from phonos_models.alphafold2.weights import WeightsError
 
 # Expected failures: the message goes back to the job as is.
-USER_ERRORS: tuple[type[Exception], ...] = (RequestError, SearchError, WeightsError)
+USER_ERRORS: tuple[type[Exception], ...] = (RequestError, SearchError, WeightsError, ResourceExhausted)
 __all__ = ["Cancelled", "USER_ERRORS", "handle", "output_arrays"]
 
 
