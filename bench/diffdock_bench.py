@@ -25,7 +25,6 @@ from pathlib import Path
 
 import gemmi
 import torch
-
 from phonos_models.diffdock import build, ligand, receptor
 from phonos_models.diffdock.esm_embedding import ESM2_650M, EsmEmbedder, TinyEsmShape
 from phonos_models.diffdock.sampling import SamplingOptions, sample

@@ -120,11 +120,11 @@ def reload_without_batching(client: grpcclient.InferenceServerClient) -> None:
 def direct_latency(lengths: Sequence[int], sequences: dict[int, list[str]], args: argparse.Namespace) -> dict:
     """The same model in this process, no Triton: the reference for the serving overhead."""
     import torch
-
-    from phonos_config.esmfold import EsmFoldSettings
     from phonos_models.esmfold.batching import make_job
     from phonos_models.esmfold.loading import load_model
     from phonos_models.esmfold.predict import fold
+
+    from phonos_config.esmfold import EsmFoldSettings
 
     settings = EsmFoldSettings.from_env(os.environ)
     torch.set_num_threads(settings.num_threads)
