@@ -49,9 +49,13 @@ class AlphaFold2Settings:
     compile_cache_dir: Path  # persistent XLA compile cache (survives restarts)
     length_buckets: tuple[int, ...]  # padded lengths; the last one is the longest accepted sequence
     databases: tuple[SequenceDatabase, ...]  # empty = no search mode
-    pdb70: Path | None  # template database (hhsearch pdb70 prefix); see docs/alphafold2.md
-    template_mmcif_dir: Path | None
+    pdb_seqres: Path | None  # template search database: PDB chain sequences (AlphaFold's pdb_seqres.txt layout)
+    template_mmcif_dir: Path | None  # <pdb id>.cif files the template hits are read from
+    max_template_date: str  # YYYY-MM-DD: templates released after this are ignored (DeepMind's --max_template_date)
     jackhmmer_binary: str
+    hmmsearch_binary: str
+    hmmbuild_binary: str
+    kalign_binary: str  # realigns a hit whose mmCIF sequence differs from the seqres entry
     search_threads: int
     num_threads: int  # XLA CPU threads per Triton instance; 0 = XLA's default (all cores)
     timeout_s: float  # the longest one Triton call may take (job service side)
@@ -66,9 +70,7 @@ class AlphaFold2Settings:
 
     @property
     def templates_configured(self) -> bool:
-        # Template search is not wired into the pipeline yet (docs/alphafold2.md,
-        # "Templates"): until it is, the server honestly reports no template database.
-        return False
+        return self.pdb_seqres is not None and self.template_mmcif_dir is not None
 
     @property
     def real_weights(self) -> bool:
@@ -91,9 +93,13 @@ class AlphaFold2Settings:
             compile_cache_dir=cache,
             length_buckets=_buckets(env_str(env, "PHONOS_ALPHAFOLD2_LENGTH_BUCKETS", ",".join(map(str, DEFAULT_LENGTH_BUCKETS)))),
             databases=tuple(databases),
-            pdb70=env_path(env, "PHONOS_ALPHAFOLD2_PDB70"),
+            pdb_seqres=env_path(env, "PHONOS_ALPHAFOLD2_PDB_SEQRES"),
             template_mmcif_dir=env_path(env, "PHONOS_ALPHAFOLD2_TEMPLATE_MMCIF_DIR"),
+            max_template_date=env_str(env, "PHONOS_ALPHAFOLD2_MAX_TEMPLATE_DATE", "2100-01-01"),
             jackhmmer_binary=env_str(env, "PHONOS_ALPHAFOLD2_JACKHMMER", "jackhmmer"),
+            hmmsearch_binary=env_str(env, "PHONOS_ALPHAFOLD2_HMMSEARCH", "hmmsearch"),
+            hmmbuild_binary=env_str(env, "PHONOS_ALPHAFOLD2_HMMBUILD", "hmmbuild"),
+            kalign_binary=env_str(env, "PHONOS_ALPHAFOLD2_KALIGN", "kalign"),
             search_threads=env_int(env, "PHONOS_ALPHAFOLD2_SEARCH_THREADS", 2),
             num_threads=env_int(env, "PHONOS_ALPHAFOLD2_NUM_THREADS", 0),
             timeout_s=float(env_int(env, "PHONOS_ALPHAFOLD2_TIMEOUT_S", 3600)),

@@ -17,7 +17,7 @@ from typing import Any
 import jax
 
 from phonos_config.alphafold2 import AlphaFold2Settings
-from phonos_models.alphafold2 import architecture, msa, search
+from phonos_models.alphafold2 import architecture, msa, search, templates
 from phonos_models.alphafold2 import features as feats
 from phonos_models.alphafold2 import weights as w
 from phonos_models.alphafold2.runner import CompiledModel, ModelOutput, ShouldStop, configure_compile_cache
@@ -94,6 +94,7 @@ class Prediction:
     weights: tuple[w.ModelWeights, ...]  # same order as the models ran
     databases: tuple[search.DatabaseIdentity, ...]
     bucket: int  # padded length
+    templates: templates.TemplateResult | None = None  # None: templates did not run
     timings: dict[str, Any] = field(default_factory=dict)  # seconds
 
     @property
@@ -105,10 +106,19 @@ class Prediction:
 
     def metadata(self) -> dict[str, Any]:
         request = self.request
-        if request.use_templates:
-            templates: dict[str, Any] = {"used": True}
+        if self.templates is not None:
+            found = self.templates
+            template_info: dict[str, Any] = {
+                "used": bool(found.names), "hits": list(found.names), "database": found.database.as_json(),
+                # DeepMind's models 3-5 have no template stack; only models 1-2 read templates.
+                "models_using_templates": [x.model_name for x in self.weights if x.model_name.split("_")[1] in ("1", "2")],
+            }
+            if not found.names:
+                template_info["reason"] = "the template search found no usable template"
+            if found.warnings:
+                template_info["warnings"] = list(found.warnings)[:10]
         else:
-            templates = {"used": False, "reason": request.templates_note or "use_templates was false"}
+            template_info = {"used": False, "reason": request.templates_note or "use_templates was false"}
         return {
             "model": "alphafold2",
             "model_preset": request.model_preset,
@@ -120,7 +130,7 @@ class Prediction:
             "msa_depth_found": self.msa_depth_found,
             "max_msa_seqs": request.max_msa_seqs,
             "databases": [db.as_json() for db in self.databases],
-            "templates": templates,
+            "templates": template_info,
             "num_recycles": request.num_recycles,
             "num_models": request.num_models,
             "random_seed": request.random_seed,
@@ -202,9 +212,13 @@ class Engine:
         alignment = found.truncated(request.max_msa_seqs)
         timings["msa"] = round(time.perf_counter() - start, 3)
 
+        template_result = None
+        if request.use_templates:
+            template_result = templates.search_templates(request.sequence, alignment, self._template_settings(), should_stop)
+            timings["templates"] = round(template_result.seconds, 3)
         bucket = feats.bucket_for(len(request.sequence), self.settings.length_buckets)
         tiny = self.settings.params_dir is None
-        raw = feats.raw_features(request.sequence, alignment)
+        raw = feats.raw_features(request.sequence, alignment, template_result.features if template_result else None)
         processed_by_key: dict[architecture.ArchitectureKey, Mapping[str, Any]] = {}
         outputs: list[ModelOutput] = []
         used: list[w.ModelWeights] = []
@@ -230,4 +244,12 @@ class Engine:
         timings["total"] = round(time.perf_counter() - start, 3)
         ranked = tuple(sorted(outputs, key=lambda out: out.mean_plddt, reverse=True))
         return Prediction(request=request, ranked=ranked, alignment=alignment, msa_depth_found=found.depth,
-                          weights=tuple(used), databases=databases, bucket=bucket, timings=timings)
+                          weights=tuple(used), databases=databases, bucket=bucket, templates=template_result,
+                          timings=timings)
+
+    def _template_settings(self) -> templates.TemplateSettings:
+        s = self.settings
+        assert s.pdb_seqres is not None and s.template_mmcif_dir is not None  # checked in predict()
+        return templates.TemplateSettings(pdb_seqres=s.pdb_seqres, mmcif_dir=s.template_mmcif_dir,
+                                          max_template_date=s.max_template_date, hmmsearch_binary=s.hmmsearch_binary,
+                                          hmmbuild_binary=s.hmmbuild_binary, kalign_binary=s.kalign_binary)
