@@ -55,8 +55,9 @@ class TritonPythonModel:
 
         self.serving = serving
         self.engine = Engine(self.settings)
-        log.info("alphafold2 ready: real_weights=%s buckets=%s databases=%s", self.settings.real_weights,
-                 self.settings.length_buckets, [db.name for db in self.settings.databases])
+        log.info("alphafold2 ready: real_weights=%s buckets=%s databases=%s templates=%s", self.settings.real_weights,
+                 self.settings.length_buckets, [db.name for db in self.settings.databases],
+                 self.settings.templates_configured, extra={"action": "alphafold2.ready"})
 
     def execute(self, requests: Sequence[Any]) -> list[Any]:
         return [self._one(request) for request in requests]
@@ -73,7 +74,7 @@ class TritonPythonModel:
         except (*serving.USER_ERRORS, _MissingInput) as exc:
             return _error(str(exc))
         except Exception as exc:  # a bug: answer this request, log the traceback here
-            log.exception("alphafold2 request failed")
+            log.exception("alphafold2 request failed", extra={"action": "alphafold2.failed"})
             return _error(f"alphafold2 failed: {type(exc).__name__}: {exc}")
         return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(k, v) for k, v in arrays.items()])
 
