@@ -16,6 +16,7 @@ An invalid SMILES, a PDB without protein residues or an out-of-range value is a 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -83,7 +84,8 @@ class DiffDockSpec:
         smiles = _ligand(sequence, smiles_param)
         pdb_text, source = await _protein(protein, outputs)
         try:
-            summary = check_receptor(pdb_text)
+            # parsing a multi-MB PDB takes a while; keep the event loop free meanwhile
+            summary = await asyncio.to_thread(check_receptor, pdb_text)
         except ReceptorError as exc:
             raise InvalidArgument(f"params.protein_pdb: {exc}") from None
         return ValidatedJob(

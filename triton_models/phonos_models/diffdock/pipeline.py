@@ -27,7 +27,7 @@ from phonos_config.diffdock import (
 
 from ..common.errors import BadInput
 from ..common.weights import TINY_NOTE, WeightsInfo
-from . import build, ligand, outputs, receptor
+from . import build, ligand, outputs, receptor, so3
 from .esm_embedding import EsmEmbedder, TinyEsmShape
 from .hyperparams import Hyperparams, describe
 from .sampling import SamplingOptions, sample
@@ -99,6 +99,7 @@ class DiffDockPipeline:
         self.confidence = LoadedModel(confidence.module, build.with_graph_mode_of(confidence.hp, score.hp), confidence.weights)
         self.esm = esm
         self.settings = settings
+        so3.tables()  # ~1 s of table building at start-up rather than in the first request
 
     @classmethod
     def from_settings(cls, settings: DiffDockSettings) -> DiffDockPipeline:
