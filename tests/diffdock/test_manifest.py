@@ -147,3 +147,20 @@ def test_confidence_network_can_take_the_score_models_graph_mode() -> None:
     assert build_confidence_model(conf_hp, score_hp=score_hp).hp.knn_only_graph  # type: ignore[union-attr]
     module = build_model(conf_hp, seed=0)
     assert use_graph_mode_of(module, score_hp).hp.knn_only_graph  # type: ignore[union-attr]
+
+
+def test_v1_receptor_encoder_reads_columns_by_position_like_the_reference() -> None:
+    """v1.0 residue features are [aa, ESM, σ-emb] and the encoder slices them by position, so its
+    "scalar" Linear sees ESM dims 0…σdim−1 and its LM layer the other ESM dims plus σ-emb. The
+    released v1.0 checkpoints were trained on that layout; feeding σ-emb as the scalars would be wrong."""
+    from phonos_models.diffdock.layers import OldAtomEncoder
+
+    torch.manual_seed(0)
+    enc = OldAtomEncoder(6, (38,), scalar_dim=4, lm_dim=10).eval()
+    aa = torch.randint(0, 38, (5, 1))
+    esm, sigma = torch.randn(5, 10), torch.randn(5, 4)
+    x = torch.cat([aa.float(), esm, sigma], 1)  # the reference's node_attr
+    want = enc.lm_embedding_layer(torch.cat([enc.atom_embedding_list[0](aa[:, 0]) + enc.linear(x[:, 1:5]), x[:, -10:]], 1))
+    with torch.no_grad():
+        assert torch.allclose(enc.forward_reference_layout(aa, esm, sigma), want, atol=1e-6)
+        assert not torch.allclose(enc(aa, sigma, esm), want, atol=1e-3)

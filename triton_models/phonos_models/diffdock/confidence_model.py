@@ -108,7 +108,7 @@ class AAOldModel(_Embeddings):
         aa = batch.rec_aa.unsqueeze(1)
         if self.hp.no_aminoacid_identities:
             aa = torch.zeros_like(aa)
-        rec_h = self.rec_node_embedding(aa, rec_t, batch.rec_esm if self.hp.lm_embedding_dim else None)
+        rec_h = self.rec_node_embedding.forward_reference_layout(aa, batch.rec_esm if self.hp.lm_embedding_dim else None, rec_t)
 
         # receptor heavy atoms (atom–atom distances use the ligand-range smearing, as in the reference)
         atom_ei = mg.atom_edges(batch, mode)

@@ -101,6 +101,18 @@ class OldAtomEncoder(nn.Module):
         if lm_dim > 0:
             self.lm_embedding_layer = nn.Linear(lm_dim + emb_dim, emb_dim)
 
+    def forward_reference_layout(self, categorical: Tensor, lm: Tensor | None, scalars: Tensor) -> Tensor:
+        """Receptor residues as the v1.0 code feeds them: columns [aa, LM embedding, σ-embedding],
+        split *by position* into "scalars" = the first `scalar_dim` trailing columns and "LM" =
+        the last `lm_dim` columns. With an LM embedding that mixes them up (the linear layer sees
+        ESM dims 0…σdim−1, the LM layer sees the remaining ESM dims plus the σ-embedding); the
+        released v1.0 checkpoints were trained that way (later ymls: `use_old_wrong_embedding_order`).
+        """
+        if self.lm_dim == 0 or lm is None:
+            return self.forward(categorical, scalars, None)
+        trailing = torch.cat([lm, scalars], dim=1)
+        return self.forward(categorical, trailing[:, : self.scalar_dim], trailing[:, -self.lm_dim :])
+
     def forward(self, categorical: Tensor, scalars: Tensor | None, lm: Tensor | None = None) -> Tensor:
         h = sum(emb(categorical[:, i].long()) for i, emb in enumerate(self.atom_embedding_list))
         if self.scalar_dim > 0:

@@ -241,7 +241,9 @@ class CGOldModel(_Embeddings, ScoreHeads):
         aa = batch.rec_aa.unsqueeze(1)
         if self.hp.no_aminoacid_identities:
             aa = torch.zeros_like(aa)
-        rec_h = self.rec_node_embedding(aa, rec_t_emb, batch.rec_esm if self.hp.lm_embedding_dim else None)
+        rec_h = self.rec_node_embedding.forward_reference_layout(
+            aa, batch.rec_esm if self.hp.lm_embedding_dim else None, rec_t_emb
+        )
 
         lr_ei = mg.cross_edges(batch, self.cross_cutoff(batch))  # row 0 ligand, row 1 residue
         lr_vec = batch.rec_pos[lr_ei[1]] - batch.lig_pos[lr_ei[0]]
