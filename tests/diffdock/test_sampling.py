@@ -41,6 +41,28 @@ def test_so3_score_norm_matches_monte_carlo_on_reference_scale() -> None:
     assert mc == pytest.approx(float(so3.score_norm(torch.tensor([sigma]))[0]), rel=0.05)
 
 
+def test_so3_tables_equal_the_series_summed_term_by_term() -> None:
+    # The tables come from matrix products; check rows against the plain truncated series.
+    t = so3.tables()
+    omegas = t.omegas
+    for row in (1000, 1400, 1900):  # σ ≈ 0.04, 0.3, 2.6: the range the released models use
+        eps = t.eps_grid[row]
+        expansion = np.zeros_like(omegas)
+        derivative = np.zeros_like(omegas)
+        for l in range(so3.L_MAX):  # noqa: E741
+            weight = (2 * l + 1) * np.exp(-l * (l + 1) * eps**2 / 2)
+            hi, lo = np.sin(omegas * (l + 0.5)), np.sin(omegas / 2)
+            expansion += weight * hi / lo
+            derivative += weight * (lo * (l + 0.5) * np.cos(omegas * (l + 0.5)) - hi * 0.5 * np.cos(omegas / 2)) / lo**2
+        # Where the density is ~1e-14 both sums are rounding noise; compare where it has mass.
+        mass = expansion > 1e-8 * expansion.max()
+        np.testing.assert_allclose(t.score[row][mass], (derivative / expansion)[mass], rtol=1e-6)
+        pdf = expansion * (1 - np.cos(omegas)) / np.pi
+        np.testing.assert_allclose(t.cdf[row], np.cumsum(pdf) / so3.X_N * np.pi, rtol=1e-6, atol=1e-9)
+        norm = np.sqrt(np.sum((derivative / expansion) ** 2 * pdf) / np.sum(pdf) / np.pi)
+        assert t.exp_score_norm[row] == pytest.approx(norm, rel=1e-6)
+
+
 def test_so3_lookup_rounds_on_the_log_grid_like_the_reference() -> None:
     t = so3.tables()
     # Index = round(position * N_EPS), clipped: σ_max lands on the last row, tiny σ on the first.
