@@ -305,6 +305,18 @@ def test_tiny_end_to_end_sdf_is_ranked_with_bonds_and_finite_coordinates(docked)
         assert np.isfinite(m.GetConformer().GetPositions()).all()
         assert "not a real prediction" in m.GetProp("note")
     assert sorted(m.GetIntProp("sample_index") for m in mols) == [0, 1, 2, 3]
+    # Poses differ from the seeded conformer only by rigid motions and torsions: bond lengths and
+    # the distances inside each rigid fragment (here: the benzene ring) are unchanged.
+    conformer = ligand.featurize(ASPIRIN, seed=7).pos.double().numpy()
+    ring = [a.GetIdx() for a in mols[0].GetAtoms() if a.GetIsAromatic()]
+    for m in mols:
+        xyz = m.GetConformer().GetPositions()
+        for bond in m.GetBonds():
+            i, j = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+            assert np.linalg.norm(xyz[i] - xyz[j]) == pytest.approx(np.linalg.norm(conformer[i] - conformer[j]), abs=2e-3)
+        ring_d = np.linalg.norm(xyz[ring][:, None] - xyz[ring][None], axis=-1)
+        ref_d = np.linalg.norm(conformer[ring][:, None] - conformer[ring][None], axis=-1)
+        assert np.allclose(ring_d, ref_d, atol=2e-3)
 
 
 @pytest.mark.slow
