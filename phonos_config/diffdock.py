@@ -31,7 +31,7 @@ class DiffDockSettings:
     weights_dir: Path | None = None  # None: tiny random score + confidence models
     esm_dir: Path | None = None  # None: tiny random ESM-2 (width matched to the score model)
     device: str = "cpu"  # "cuda" in the GPU configuration
-    batch_size: int = 10  # samples per forward pass; memory only, poses do not depend on it
+    batch_size: int = 10  # samples per forward pass; memory/speed only: the random numbers do not depend on it
     num_threads: int = 1  # torch intra-op threads per Triton instance
     tiny_seed: int = 0  # seed of the tiny random weights
     max_samples: int = MAX_SAMPLES

@@ -8,7 +8,8 @@ confidence at t = 0 on the all-atom graph (NaN → −1000), column 0 as the ran
 
 Deliberate differences: `samples_per_complex` may be any number (the reference crashes unless it is
 a multiple of the batch size, pitfall 12) and every sample owns its random stream, derived from
-(`random_seed`, sample index), so poses depend neither on the batch size nor on the device.
+(`random_seed`, sample index): the random numbers do not depend on the batch size or the device
+(poses then agree up to the floating-point differences of batched network arithmetic).
 """
 
 from __future__ import annotations
