@@ -95,3 +95,33 @@ def test_graphs_never_cross_complexes(fn: str) -> None:
     pos[10:20] += 0.01  # complexes overlap in space
     index = graph_ops.radius_graph(pos, 5.0, batch) if fn == "radius_graph" else graph_ops.knn_graph(pos, 5, batch)
     assert torch.equal(batch[index[0]], batch[index[1]])
+
+
+def test_subgraph_keeps_internal_edges_and_renumbers() -> None:
+    edges = torch.tensor([[0, 1, 2, 3, 4], [1, 2, 3, 4, 0]])
+    keep = torch.tensor([True, False, True, True, False])
+    assert graph_ops.subgraph(edges, keep).tolist() == [[1], [2]]  # only 2→3 survives, as 1→2
+
+
+def test_precomputed_receptor_graph_survives_cropping_like_the_reference() -> None:
+    """Build-then-crop (reference crop_beyond) differs from crop-then-build for kNN graphs; a
+    precomputed graph restricted with `subgraph` is what the networks then use."""
+    from conftest import synthetic_complex
+    from phonos_models.diffdock import model_graphs as mg
+    from phonos_models.diffdock.data import collate
+
+    mode = mg.GraphMode(knn_only=True, residue_radius=15.0, residue_max_neighbors=6, atom_radius=5.0, atom_max_neighbors=4)
+    graph = mg.with_receptor_graphs(synthetic_complex(0, n_res=30, lm_dim=4), mode)
+    assert graph.rec_edge_index is not None and graph.rec_edge_index.shape == (2, 30 * 6)
+    keep = torch.arange(30) < 20
+    cropped_edges = graph_ops.subgraph(graph.rec_edge_index, keep)
+    from dataclasses import replace
+
+    cropped = replace(graph, rec_aa=graph.rec_aa[keep], rec_esm=graph.rec_esm[keep], rec_pos=graph.rec_pos[keep],
+                      rec_edge_index=cropped_edges, atom_x=graph.atom_x[:0], atom_pos=graph.atom_pos[:0],
+                      atom_res=graph.atom_res[:0], atom_edge_index=graph.atom_edge_index[:, :0])  # type: ignore[index]
+    batch = collate([cropped, cropped])
+    used = mg.receptor_edges(batch, mode)
+    assert torch.equal(used, torch.cat([cropped_edges, cropped_edges + 20], 1))
+    rebuilt = mg.receptor_edges(collate([replace(cropped, rec_edge_index=None, atom_edge_index=None)]), mode)
+    assert rebuilt.shape[1] == 20 * 6 and cropped_edges.shape[1] < rebuilt.shape[1]

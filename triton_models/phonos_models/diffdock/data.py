@@ -65,6 +65,12 @@ class ComplexGraph:
     t_tr: float = 1.0  # translation time in [0, 1]
     t_rot: float = 1.0  # rotation time in [0, 1]
     t_tor: float = 1.0  # torsion time in [0, 1]
+    # --- optional precomputed receptor graphs (row 0 = neighbour, row 1 = centre) ---------------
+    # None: the networks build them from positions. Set them (model_graphs.with_receptor_graphs)
+    # when the receptor is cropped, so that cropping keeps the full-receptor graph restricted to
+    # the kept nodes (graph_ops.subgraph), as the reference's crop_beyond does.
+    rec_edge_index: Tensor | None = None  # [2, E_r] int64 into the R residues
+    atom_edge_index: Tensor | None = None  # [2, E_a] int64 into the A receptor atoms
 
     @property
     def num_lig(self) -> int:
@@ -114,6 +120,8 @@ class ComplexBatch:
     t_tr: Tensor  # [B] float32
     t_rot: Tensor  # [B] float32
     t_tor: Tensor  # [B] float32
+    rec_edge_index: Tensor | None = None  # [2, E_r] into the batch's residues, if precomputed
+    atom_edge_index: Tensor | None = None  # [2, E_a] into the batch's receptor atoms, if precomputed
     cache: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -126,7 +134,11 @@ class ComplexBatch:
 
     def to(self, device: torch.device | str) -> ComplexBatch:
         """Move every tensor to `device` (the cache is dropped: it is device-specific)."""
-        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self) if f.name != "cache"}
+        moved: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name != "cache":
+                value = getattr(self, f.name)
+                moved[f.name] = None if value is None else value.to(device)
         return ComplexBatch(**moved)
 
     def with_ligand_pos(self, pos: Tensor) -> ComplexBatch:
@@ -193,7 +205,18 @@ def collate(graphs: list[ComplexGraph]) -> ComplexBatch:
         t_tr=torch.tensor([g.t_tr for g in graphs], dtype=torch.float32, device=device),
         t_rot=torch.tensor([g.t_rot for g in graphs], dtype=torch.float32, device=device),
         t_tor=torch.tensor([g.t_tor for g in graphs], dtype=torch.float32, device=device),
+        rec_edge_index=_offset_edges([g.rec_edge_index for g in graphs], res_off, "rec_edge_index"),
+        atom_edge_index=_offset_edges([g.atom_edge_index for g in graphs], _offsets(n_atom), "atom_edge_index"),
     )
+
+
+def _offset_edges(parts: list[Tensor | None], offsets: list[int], name: str) -> Tensor | None:
+    if all(p is None for p in parts):
+        return None
+    present = [p for p in parts if p is not None]
+    if len(present) != len(parts):
+        raise ValueError(f"collate: {name} is set for some complexes and not others")
+    return torch.cat([p + o for p, o in zip(present, offsets, strict=True)], 1)
 
 
 def empty_receptor_atoms(device: torch.device | str = "cpu") -> dict[str, Tensor]:

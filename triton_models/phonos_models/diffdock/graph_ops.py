@@ -149,6 +149,14 @@ def radius_graph_nearest(x: Tensor, r: float, batch: Tensor, max_num_neighbors: 
     return _stack(rows, cols, x.device)
 
 
+def subgraph(edge_index: Tensor, keep: Tensor) -> Tensor:
+    """Edges whose two ends are both kept, renumbered to the kept nodes (torch_geometric's
+    `subgraph(..., relabel_nodes=True)`, which the reference's crop_beyond uses). keep: [n] bool."""
+    remap = torch.cumsum(keep.long(), 0) - 1
+    both = keep[edge_index[0]] & keep[edge_index[1]]
+    return remap[edge_index[:, both]]
+
+
 def _stack(rows: list[Tensor], cols: list[Tensor], device: torch.device) -> Tensor:
     if not rows:
         return torch.zeros(2, 0, dtype=torch.long, device=device)

@@ -10,14 +10,14 @@ for spherical harmonics is pos[row 1] − pos[row 0].
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from e3nn import o3
 from torch import Tensor
 
 from . import graph_ops
-from .data import ComplexBatch
+from .data import ComplexBatch, ComplexGraph
 
 # Cross (ligand↔receptor) edges: the reference allows up to 10000 neighbours, i.e. no truncation.
 CROSS_MAX_NEIGHBORS = 10000
@@ -56,6 +56,8 @@ class GraphMode:
 
 def receptor_edges(batch: ComplexBatch, mode: GraphMode) -> Tensor:
     """Residue graph [2, E] (row 0 = neighbour, row 1 = centre), cached on the batch."""
+    if batch.rec_edge_index is not None:
+        return batch.rec_edge_index
     key = ("rec_edges", mode.knn_only, mode.residue_radius, mode.residue_max_neighbors)
     if key not in batch.cache:
         if mode.knn_only:
@@ -70,6 +72,8 @@ def receptor_edges(batch: ComplexBatch, mode: GraphMode) -> Tensor:
 
 def atom_edges(batch: ComplexBatch, mode: GraphMode) -> Tensor:
     """Receptor heavy-atom graph [2, E] (row 0 = neighbour, row 1 = centre), cached on the batch."""
+    if batch.atom_edge_index is not None:
+        return batch.atom_edge_index
     key = ("atom_edges", mode.knn_only, mode.atom_radius, mode.atom_max_neighbors)
     if key not in batch.cache:
         if mode.knn_only:
@@ -80,6 +84,16 @@ def atom_edges(batch: ComplexBatch, mode: GraphMode) -> Tensor:
             )
         batch.cache[key] = edges
     return batch.cache[key]
+
+
+def with_receptor_graphs(graph: ComplexGraph, mode: GraphMode) -> ComplexGraph:
+    """The complex with its residue (and, if it has atoms, atom) graphs precomputed on the full
+    receptor; crop afterwards with `graph_ops.subgraph` to reproduce the reference's crop_beyond."""
+    from .data import collate
+
+    batch = collate([graph])
+    atoms = atom_edges(batch, mode) if graph.atom_pos.shape[0] else graph.atom_res.new_zeros(2, 0)
+    return replace(graph, rec_edge_index=receptor_edges(batch, mode), atom_edge_index=atoms)
 
 
 def atom_residue_edges(batch: ComplexBatch) -> Tensor:
