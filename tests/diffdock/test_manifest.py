@@ -164,3 +164,41 @@ def test_v1_receptor_encoder_reads_columns_by_position_like_the_reference() -> N
     with torch.no_grad():
         assert torch.allclose(enc.forward_reference_layout(aa, esm, sigma), want, atol=1e-6)
         assert not torch.allclose(enc(aa, sigma, esm), want, atol=1e-3)
+
+
+# Outputs of the tiny networks (scale_by_sigma off, so the SO(3)/torus tables do not enter) for a
+# fixed state dict and the synthetic complexes 0 and 1. Recorded at the commit where every class
+# matched a line-by-line transcription of the reference forward passes (kept outside the project)
+# to ≤ 5e-7 relative error; a change here means the networks no longer compute what they did.
+GOLDEN = {
+    "score": [-0.69861, -0.04541, -0.56607, -0.41266, -0.75405, 0.32032, -0.04423, -0.10951, 0.01161, -0.11933,
+              0.02816, 0.01372, 0.35807, 0.13913, 0.38264, 0.10807, 0.20755, 0.1478],
+    "score_old": [0.08185, -0.07435, -0.02866, 0.00912, -0.08937, 0.06331, -0.13287, -0.04416, -0.01618, 0.10074,
+                  0.09585, 0.07285, 0.09896, 0.08902, 0.08475, -0.00726, -0.09819, 0.02924],
+    "confidence": [-0.84425, -1.29824, -0.86668, -1.34163],
+    "confidence_new": [0.12903, 0.12902],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(GOLDEN))
+def test_tiny_network_outputs_are_unchanged(kind: str) -> None:
+    from dataclasses import replace
+
+    from conftest import synthetic_complex
+    from phonos_models.diffdock.build import tiny_hyperparams
+    from phonos_models.diffdock.data import collate
+
+    hp = replace(tiny_hyperparams(kind, lm_embedding_dim=16), scale_by_sigma=False)  # type: ignore[arg-type]
+    model = build_model(hp, seed=0)
+    g = torch.Generator().manual_seed(3)
+    for key, value in model.state_dict().items():
+        if value.is_floating_point() and value.numel() and not E3NN_CONSTANT.search(key) and "offset" not in key:
+            value.copy_(torch.randn(value.shape, generator=g) * 0.3)
+            if "running_var" in key:
+                value.abs_().add_(0.5)
+    t = 0.0 if kind.startswith("confidence") else 0.55
+    batch = collate([replace(synthetic_complex(s, lm_dim=16), t_tr=t, t_rot=t, t_tor=t) for s in (0, 1)])
+    with torch.no_grad():
+        out = model(batch)
+    flat = torch.cat([o.flatten() for o in out]) if isinstance(out, tuple) else out.flatten()
+    assert torch.allclose(flat, torch.tensor(GOLDEN[kind]), atol=1e-4), flat.tolist()
