@@ -15,7 +15,6 @@ from e3nn.nn import BatchNorm
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .graph_ops import scatter_sum
 
 
 def timestep_embedding(t: Tensor, dim: int, scale: float, max_positions: float = 10000.0) -> Tensor:
@@ -408,6 +407,5 @@ __all__ = [
     "TensorProductConvLayer",
     "irreps_sequence",
     "mlp",
-    "scatter_sum",
     "timestep_embedding",
 ]
