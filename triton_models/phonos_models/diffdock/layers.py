@@ -16,7 +16,6 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 
-
 def timestep_embedding(t: Tensor, dim: int, scale: float, max_positions: float = 10000.0) -> Tensor:
     """Sinusoidal embedding of the scaled diffusion time (notes §3.1).
 
