@@ -103,13 +103,14 @@ def test_casp14_preset_ensembles_eight_times(engine: Engine) -> None:
 
 
 def test_user_a3m_is_used_and_max_msa_seqs_truncates_the_stored_msa(engine: Engine) -> None:
-    homologs = [mutate(QUERY, every=k) for k in (3, 4, 5, 6, 7, 9)]
+    homologs = [mutate(QUERY, every=k) for k in (3, 4, 5, 6, 7, 9, 11)]
     a3m = f">query\n{QUERY}\n" + "".join(f">hom{i}\n{s}\n" for i, s in enumerate(homologs))
-    prediction = engine.predict(Request(sequence=QUERY, msa_mode="a3m", a3m=a3m, max_msa_seqs=4, num_recycles=0))
+    # 6 rows: the same MSA depth bucket as the search test below, so both share one program.
+    prediction = engine.predict(Request(sequence=QUERY, msa_mode="a3m", a3m=a3m, max_msa_seqs=6, num_recycles=0))
     out = texts(serving.output_arrays(prediction))
-    assert out["MSA"].count(">") == 4 and ">hom2\n" in out["MSA"] and ">hom3\n" not in out["MSA"]
+    assert out["MSA"].count(">") == 6 and ">hom4\n" in out["MSA"] and ">hom5\n" not in out["MSA"]
     meta = json.loads(out["METADATA"])
-    assert (meta["msa_mode"], meta["msa_depth"], meta["msa_depth_found"], meta["max_msa_seqs"]) == ("a3m", 4, 7, 4)
+    assert (meta["msa_mode"], meta["msa_depth"], meta["msa_depth_found"], meta["max_msa_seqs"]) == ("a3m", 6, 8, 6)
     # The MSA reaches the model: the same query without it folds differently.
     alone = engine.predict(Request(sequence=QUERY, num_recycles=0))
     assert not np.allclose(alone.ranked[0].positions, prediction.ranked[0].positions)
@@ -142,9 +143,11 @@ def test_lengths_in_one_bucket_share_one_compiled_program(engine: Engine) -> Non
     from phonos_models.alphafold2 import pipeline
 
     engine.predict(Request(sequence=QUERY[:30], num_recycles=0))
+    monomer = next(m for k, m in pipeline._COMPILED.items() if k.preset == "monomer" and not k.use_templates)
+    programs = monomer._apply._cache_size()
     engine.predict(Request(sequence=QUERY[:35], num_recycles=0))
-    monomer = next(m for k, m in pipeline._COMPILED.items() if k.preset == "monomer")
-    assert monomer._apply._cache_size() == 1
+    engine.predict(Request(sequence=QUERY[:44], num_recycles=0))
+    assert monomer._apply._cache_size() == programs  # 30, 35 and 44 aa all ran padded to 48
 
 
 def test_cancellation_stops_between_recycling_passes(engine: Engine) -> None:
@@ -190,3 +193,20 @@ def test_out_of_memory_becomes_a_clear_resource_error() -> None:
     with pytest.raises(ResourceExhausted, match=f"out of memory running model_3 on {len(QUERY)} residues .padded to {BUCKET}"):
         model.run("model_3", {}, processed, len(QUERY), 0, 0, lambda: False)
     assert ResourceExhausted in serving.USER_ERRORS
+
+
+def test_msa_stacks_are_sized_to_the_msa_depth_bucket() -> None:
+    """Full-size model 1: 512 clusters + 5,120 extra rows at most, fitted to the MSA's depth bucket."""
+    from phonos_models.alphafold2 import architecture
+
+    def sized(rows: int, use_templates: bool = False) -> tuple[int, int]:
+        cfg = architecture.build_config("model_1", "monomer", tiny=False, use_templates=use_templates, num_recycles=0)
+        architecture.fit_msa_depth(cfg, rows)
+        return int(cfg.data.eval.max_msa_clusters), int(cfg.data.common.max_extra_msa)
+
+    assert sized(1) == (1, 1)
+    assert sized(6) == (16, 1)
+    assert sized(300) == (512, 1)
+    assert sized(3000) == (512, 4096)
+    assert sized(50_000) == (512, 5120)  # DeepMind's caps
+    assert sized(6, use_templates=True) == (20, 1)  # 4 rows kept back for templates, as DeepMind's pipeline does

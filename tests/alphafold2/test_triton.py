@@ -58,14 +58,15 @@ def infer(triton: object, params: dict) -> tuple:
         client.close()
 
 
-def test_triton_serves_a_ptm_prediction_with_a_user_msa(triton: object) -> None:
-    a3m = f">query\n{QUERY}\n>hom\n{mutate(QUERY, every=4)}\n"
-    _, _, result = infer(triton, {"model_preset": "monomer_ptm", "num_recycles": 1, "a3m": a3m})
+def test_triton_serves_a_prediction_with_a_user_msa(triton: object) -> None:
+    # Six rows, monomer: the program the in-process tests compiled (persistent cache).
+    a3m = f">query\n{QUERY}\n" + "".join(f">hom{k}\n{mutate(QUERY, every=k)}\n" for k in (3, 4, 5, 6, 7))
+    _, _, result = infer(triton, {"num_recycles": 1, "a3m": a3m})
     pdb = result.artifacts[0].content.decode()
     assert result.artifacts[0].format == "pdb" and pdb.count(" CA ") == len(QUERY)
     assert "NOT A REAL PREDICTION" in pdb
     scores = json.loads(result.artifacts[2].content)
-    assert np.array(scores["pae"]).shape == (len(QUERY), len(QUERY)) and 0 < result.metrics["ptm"] < 1
+    assert len(scores["plddt"]) == len(QUERY) and "pae" not in scores
     assert result.artifacts[3].content.decode() == a3m
     assert result.metadata["msa_mode"] == "a3m" and result.metadata["real_weights"] is False
 
@@ -102,4 +103,7 @@ def test_end_to_end_through_the_public_api(triton: object, service_factory: type
     pdb = client.get(job["download_url"])
     assert pdb.status_code == 200 and pdb.text.count(" CA ") == len(QUERY)
     scores = client.get(job["download_url"], params={"format": "json"}).json()
-    assert len(scores["plddt"]) == len(QUERY) and "pae" in scores and scores["real_prediction"] is False
+    assert len(scores["plddt"]) == len(QUERY) and scores["real_prediction"] is False
+    assert np.array(scores["pae"]).shape == (len(QUERY), len(QUERY)) and 0 < scores["ptm"] < 1
+    status = client.get(f"/v1/jobs/{job['job_id']}").json()
+    assert status["status"] == "completed"

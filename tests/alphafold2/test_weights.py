@@ -9,7 +9,7 @@ import pytest
 from af2_helpers import settings_env
 from phonos_models.alphafold2 import architecture
 from phonos_models.alphafold2 import weights as w
-from phonos_models.alphafold2.pipeline import Engine
+from phonos_models.alphafold2.pipeline import Engine, compiled_model
 from phonos_models.alphafold2.runner import CompiledModel
 
 from phonos_config.alphafold2 import AlphaFold2Settings
@@ -18,13 +18,15 @@ TRI = "alphafold/alphafold_iteration/evoformer/evoformer_iteration/triangle_mult
 
 
 def compiled_for(model_name: str, *, tiny: bool, use_templates: bool) -> tuple[architecture.ArchitectureKey, CompiledModel]:
+    """The process-wide compiled model (shared with the other tests, so shapes are traced once)."""
     preset = "monomer_ptm" if model_name.endswith("_ptm") else "monomer"
     cfg = architecture.build_config(model_name, preset, tiny=tiny, use_templates=use_templates, num_recycles=0)
-    return architecture.architecture_key(cfg, preset, tiny), CompiledModel(cfg)
+    key = architecture.architecture_key(cfg, preset, tiny)
+    return key, (compiled_model(key, cfg) if tiny else CompiledModel(cfg))
 
 
 def test_tiny_weights_are_written_in_deepminds_unfused_layout_and_round_trip(tmp_path: Path) -> None:
-    _, compiled = compiled_for("model_1_ptm", tiny=True, use_templates=True)
+    _, compiled = compiled_for("model_1", tiny=True, use_templates=True)  # the templates test's network
     shapes = compiled.param_shapes()
     flat = w.random_deepmind_params(shapes, seed=3)
     assert all("//" in key for key in flat)
@@ -33,9 +35,9 @@ def test_tiny_weights_are_written_in_deepminds_unfused_layout_and_round_trip(tmp
     assert f"{TRI}/center_layer_norm//scale" in flat and f"{TRI}/projection//weights" not in flat
     assert any(key.startswith("alphafold/alphafold_iteration/evoformer/template_embedding") for key in flat)
 
-    path = tmp_path / "params" / "params_model_1_ptm.npz"
+    path = tmp_path / "params" / "params_model_1.npz"
     w.write_npz(path, flat)
-    assert w.npz_path(tmp_path, "model_1_ptm") == path
+    assert w.npz_path(tmp_path, "model_1") == path
     loaded = w.load_npz(path)
     assert w.content_hash(loaded) == w.content_hash(flat)
     fused = w.select_expected(w.from_deepmind_layout(loaded), shapes, "test")

@@ -26,19 +26,23 @@ def model_names(preset: str, num_models: int) -> tuple[str, ...]:
     return af_config.MODEL_PRESETS[preset][:num_models]
 
 
+# MSA rows are padded to one of these (as residues are to length buckets), so
+# MSAs of similar depth share a compiled program.
+DEPTH_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096)
+
+
 @dataclass(frozen=True)
 class ArchitectureKey:
-    """Everything that changes the compiled program apart from the padded length.
+    """Everything that changes the network, as opposed to the input shapes.
 
-    Models 1–5 of one preset share a key whenever templates are off (their only
-    other difference, the extra-MSA depth, is part of the key), so they share one
-    compiled function and only swap parameters.
+    Models 1–5 of one preset share a key whenever templates are off, so they
+    share one jitted function and only swap parameters; XLA keeps one program
+    per input shape (length bucket × MSA depth bucket) under it.
     """
 
     preset: str
     tiny: bool
     use_templates: bool
-    max_extra_msa: int
 
 
 def _shrink(cfg: ml_collections.ConfigDict) -> None:
@@ -134,5 +138,27 @@ def architecture_key(cfg: ml_collections.ConfigDict, preset: str, tiny: bool) ->
         preset=preset,
         tiny=tiny,
         use_templates=bool(cfg.model.embeddings_and_evoformer.template.enabled),
-        max_extra_msa=int(cfg.data.common.max_extra_msa),
     )
+
+
+def _depth_bucket(rows: int) -> int:
+    for bucket in DEPTH_BUCKETS:
+        if rows <= bucket:
+            return bucket
+    return 1 << 30  # deeper than every bucket: the model's own cap applies
+
+
+def fit_msa_depth(cfg: ml_collections.ConfigDict, msa_rows: int) -> None:
+    """Size the MSA stacks for an MSA of `msa_rows` rows instead of the model's maximum.
+
+    DeepMind pads every MSA to 512 cluster centres + 5,120 extra rows (model
+    1: Suppl. Table 5); for a single sequence or a shallow MSA that is almost
+    all padding, and the extra-MSA stack's cost grows with it. ColabFold sizes
+    both to the real depth; here they are sized to the depth's bucket. Rows
+    beyond the caps are still cut exactly as DeepMind's pipeline cuts them.
+    """
+    reserve = int(cfg.data.eval.max_templates) if cfg.data.common.reduce_msa_clusters_by_max_templates else 0
+    clusters = min(int(cfg.data.eval.max_msa_clusters), _depth_bucket(msa_rows) + reserve)
+    extra_rows = max(msa_rows - (clusters - reserve), 1)
+    cfg.data.eval.max_msa_clusters = clusters
+    cfg.data.common.max_extra_msa = min(int(cfg.data.common.max_extra_msa), _depth_bucket(extra_rows))

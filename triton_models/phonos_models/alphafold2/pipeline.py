@@ -33,6 +33,15 @@ _COMPILED: dict[architecture.ArchitectureKey, CompiledModel] = {}
 _compiled_lock = threading.Lock()
 
 
+def compiled_model(key: architecture.ArchitectureKey, cfg: Any) -> CompiledModel:
+    """Process-wide: XLA's in-memory cache belongs to the jitted function, so
+    engines with other settings (databases, weights) reuse the same programs."""
+    with _compiled_lock:
+        if key not in _COMPILED:
+            _COMPILED[key] = CompiledModel(cfg)
+        return _COMPILED[key]
+
+
 class RequestError(ValueError):
     """The request cannot run; the message says what to fix (Triton answers it as an error)."""
 
@@ -150,12 +159,7 @@ class Engine:
         self._lock = threading.Lock()  # one request computes at a time per process
 
     def compiled(self, key: architecture.ArchitectureKey, cfg: Any) -> CompiledModel:
-        # Process-wide: XLA's in-memory cache belongs to the jitted function, so
-        # engines with other settings (databases, weights) reuse the same programs.
-        with _compiled_lock:
-            if key not in _COMPILED:
-                _COMPILED[key] = CompiledModel(cfg)
-            return _COMPILED[key]
+        return compiled_model(key, cfg)
 
     def weights(self, model_name: str, key: architecture.ArchitectureKey, compiled: CompiledModel) -> w.ModelWeights:
         cached = self._weights.get((model_name, key))
@@ -219,7 +223,8 @@ class Engine:
         bucket = feats.bucket_for(len(request.sequence), self.settings.length_buckets)
         tiny = self.settings.params_dir is None
         raw = feats.raw_features(request.sequence, alignment, template_result.features if template_result else None)
-        processed_by_key: dict[architecture.ArchitectureKey, Mapping[str, Any]] = {}
+        # Features depend on the network (templates) and the MSA sizing (max_extra_msa differs by model).
+        processed_by_key: dict[tuple[architecture.ArchitectureKey, int, int], Mapping[str, Any]] = {}
         outputs: list[ModelOutput] = []
         used: list[w.ModelWeights] = []
         per_model: dict[str, float] = {}
@@ -227,14 +232,18 @@ class Engine:
         for model_name in architecture.model_names(request.model_preset, request.num_models):
             cfg = architecture.build_config(model_name, request.model_preset, tiny=tiny,
                                             use_templates=request.use_templates, num_recycles=request.num_recycles)
+            if not tiny:
+                # Tiny stacks (8 + 16 rows) cost nothing padded; fitting them would only add programs.
+                architecture.fit_msa_depth(cfg, alignment.depth)
             key = architecture.architecture_key(cfg, request.model_preset, tiny)
             compiled = self.compiled(key, cfg)
             loaded = self.weights(model_name, key, compiled)
-            if key not in processed_by_key:
+            sizing = (key, int(cfg.data.eval.max_msa_clusters), int(cfg.data.common.max_extra_msa))
+            if sizing not in processed_by_key:
                 tick = time.perf_counter()
-                processed_by_key[key] = feats.process(raw, cfg, bucket, request.random_seed)
+                processed_by_key[sizing] = feats.process(raw, cfg, bucket, request.random_seed)
                 feature_seconds += time.perf_counter() - tick
-            output = compiled.run(model_name, loaded.params, processed_by_key[key], len(request.sequence),
+            output = compiled.run(model_name, loaded.params, processed_by_key[sizing], len(request.sequence),
                                   request.num_recycles, request.random_seed, should_stop)
             outputs.append(output)
             used.append(loaded)
