@@ -28,6 +28,16 @@ def _moved(c: ComplexGraph, rot: torch.Tensor, shift: torch.Tensor) -> ComplexGr
     )
 
 
+_MODELS: dict[str, torch.nn.Module] = {}
+
+
+def _model(kind: str) -> torch.nn.Module:
+    """Tiny network of `kind`, built once per session (building the e3nn products is the slow part)."""
+    if kind not in _MODELS:
+        _MODELS[kind] = build_model(tiny_hyperparams(kind, lm_embedding_dim=LM_DIM), seed=0)  # type: ignore[arg-type]
+    return _MODELS[kind]
+
+
 def _rotation(seed: int) -> torch.Tensor:
     torch.manual_seed(seed)
     return o3.rand_matrix()
@@ -40,7 +50,7 @@ def _close(a: torch.Tensor, b: torch.Tensor, rel: float = 2e-4) -> bool:
 
 @pytest.mark.parametrize("kind", ["score", "score_old"])
 def test_score_model_is_se3_equivariant(kind: str) -> None:
-    model = build_model(tiny_hyperparams(kind, lm_embedding_dim=LM_DIM), seed=0)  # type: ignore[arg-type]
+    model = _model(kind)
     complexes = [synthetic_complex(s, lm_dim=LM_DIM) for s in (0, 1)]
     rot, shift = _rotation(3), torch.tensor([4.0, -7.0, 2.5])
     with torch.no_grad():
@@ -57,7 +67,7 @@ def test_score_model_is_se3_equivariant(kind: str) -> None:
 
 @pytest.mark.parametrize(("kind", "n_out"), [("confidence", 2), ("confidence_new", 1)])
 def test_confidence_model_is_se3_invariant(kind: str, n_out: int) -> None:
-    model = build_model(tiny_hyperparams(kind, lm_embedding_dim=LM_DIM), seed=0)  # type: ignore[arg-type]
+    model = _model(kind)
     complexes = [replace(synthetic_complex(s, lm_dim=LM_DIM), t_tr=0.0, t_rot=0.0, t_tor=0.0) for s in (2, 3)]
     rot, shift = _rotation(4), torch.tensor([-3.0, 11.0, 0.5])
     with torch.no_grad():
@@ -77,7 +87,7 @@ def test_confidence_model_is_se3_invariant(kind: str, n_out: int) -> None:
 
 @pytest.mark.parametrize("kind", ["score", "score_old", "confidence", "confidence_new"])
 def test_batching_does_not_couple_complexes(kind: str) -> None:
-    model = build_model(tiny_hyperparams(kind, lm_embedding_dim=LM_DIM), seed=1)  # type: ignore[arg-type]
+    model = _model(kind)
     a = synthetic_complex(5, n_lig=10, n_res=25, lm_dim=LM_DIM, n_tor=2)
     b = replace(synthetic_complex(6, n_lig=14, n_res=30, lm_dim=LM_DIM, n_tor=4), t_tr=0.3, t_rot=0.3, t_tor=0.3)
     with torch.no_grad():
