@@ -34,7 +34,11 @@ _MODELS: dict[str, torch.nn.Module] = {}
 def _model(kind: str) -> torch.nn.Module:
     """Tiny network of `kind`, built once per session (building the e3nn products is the slow part)."""
     if kind not in _MODELS:
-        _MODELS[kind] = build_model(tiny_hyperparams(kind, lm_embedding_dim=LM_DIM), seed=0)  # type: ignore[arg-type]
+        if kind == "score_second_order":  # DiffDock-L's yml is unknown: cover the l=2 feature option too
+            hp = replace(tiny_hyperparams("score", lm_embedding_dim=LM_DIM), use_second_order_repr=True, sh_lmax=2)
+        else:
+            hp = tiny_hyperparams(kind, lm_embedding_dim=LM_DIM)  # type: ignore[arg-type]
+        _MODELS[kind] = build_model(hp, seed=0)
     return _MODELS[kind]
 
 
@@ -48,7 +52,7 @@ def _close(a: torch.Tensor, b: torch.Tensor, rel: float = 2e-4) -> bool:
     return bool(torch.allclose(a, b, rtol=0, atol=rel * scale))
 
 
-@pytest.mark.parametrize("kind", ["score", "score_old"])
+@pytest.mark.parametrize("kind", ["score", "score_old", "score_second_order"])
 def test_score_model_is_se3_equivariant(kind: str) -> None:
     model = _model(kind)
     complexes = [synthetic_complex(s, lm_dim=LM_DIM) for s in (0, 1)]
