@@ -30,6 +30,9 @@ MAX_SMILES_LENGTH = 2000
 class DiffDockSettings:
     weights_dir: Path | None = None  # None: tiny random score + confidence models
     esm_dir: Path | None = None  # None: tiny random ESM-2 (width matched to the score model)
+    # Name of a Triton model serving ESM-2 (triton_models/esm2) to call instead of embedding in
+    # process; "" = in process. Lets several DiffDock instances share one ESM-2 (650M) copy.
+    esm_triton_model: str = ""
     device: str = "cpu"  # "cuda" in the GPU configuration
     batch_size: int = 10  # samples per forward pass; memory/speed only: the random numbers do not depend on it
     num_threads: int = 1  # torch intra-op threads per Triton instance
@@ -42,6 +45,7 @@ class DiffDockSettings:
         settings = cls(
             weights_dir=env_path(env, "PHONOS_DIFFDOCK_WEIGHTS_DIR"),
             esm_dir=env_path(env, "PHONOS_DIFFDOCK_ESM_DIR"),
+            esm_triton_model=env_str(env, "PHONOS_DIFFDOCK_ESM_TRITON_MODEL", cls.esm_triton_model),
             device=env_str(env, "PHONOS_DIFFDOCK_DEVICE", cls.device),
             batch_size=env_int(env, "PHONOS_DIFFDOCK_BATCH_SIZE", cls.batch_size),
             num_threads=env_int(env, "PHONOS_DIFFDOCK_NUM_THREADS", cls.num_threads),

@@ -73,6 +73,11 @@ class DiffDockSpec:
     def timeout_s(self) -> float:
         return float(self.settings.timeout_s)
 
+    @property
+    def triton_dependencies(self) -> tuple[str, ...]:
+        """Triton models to load before `diffdock`: the ESM-2 model when DiffDock calls one."""
+        return (self.settings.esm_triton_model,) if self.settings.esm_triton_model else ()
+
     async def validate(self, sequence: str, params: Mapping[str, Any], outputs: JobOutputs) -> ValidatedJob:
         reader = ParamReader(INFO.name, params)
         protein = reader.string("protein_pdb", None, max_length=MAX_PDB_BYTES)

@@ -124,12 +124,38 @@ grpcclient = pytest.importorskip("tritonclient.grpc")
 triton_launcher = pytest.importorskip("launcher.triton")
 
 
+def model_repository(root: Path) -> Path:
+    """The project's models, with `diffdock` configured to get ESM-2 from the `esm2` Triton model.
+
+    Its config is the shipped config.pbtxt with one parameter changed, and model.py is the shipped
+    one, so every test below also covers the in-process defaults except where ESM-2 runs; the
+    in-process ESM-2 path is compared against this one in `test_esm2_served_...`.
+    """
+    source = triton_launcher.DEFAULT_MODEL_REPOSITORY
+    repo = root / "models"
+    repo.mkdir()
+    for name in ("esmfold", "esm2"):
+        (repo / name).symlink_to(source / name, target_is_directory=True)
+    diffdock = repo / "diffdock"
+    (diffdock / "1").mkdir(parents=True)
+    (diffdock / "1" / "model.py").symlink_to(source / "diffdock" / "1" / "model.py")
+    config = (source / "diffdock" / "config.pbtxt").read_text().replace(
+        'key: "PHONOS_DIFFDOCK_ESM_TRITON_MODEL" value: { string_value: "" }',
+        'key: "PHONOS_DIFFDOCK_ESM_TRITON_MODEL" value: { string_value: "esm2" }',
+    )
+    assert '"esm2"' in config
+    (diffdock / "config.pbtxt").write_text(config)
+    return repo
+
+
 @pytest.fixture(scope="module")
 def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    log_path = Path(tmp_path_factory.mktemp("triton_diffdock")) / "triton.log"
+    root = Path(tmp_path_factory.mktemp("triton_diffdock"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
     env["PHONOS_DIFFDOCK_BATCH_SIZE"] = "3"
-    with triton_launcher.TritonProcess.start(models=["esmfold", "diffdock"], log_path=log_path, env=env) as server:
+    with triton_launcher.TritonProcess.start(
+        model_repository(root), models=["esmfold", "esm2", "diffdock"], log_path=root / "triton.log", env=env
+    ) as server:
         server.wait_ready(timeout_s=180)
         yield server
 
@@ -270,3 +296,27 @@ def test_cancelling_a_request_stops_the_compute(client: Any) -> None:
     quick = client.infer("diffdock", inputs({"inference_steps": 10, "samples_per_complex": 1}))
     assert quick.as_numpy("POSES_SDF") is not None
     assert time.monotonic() - start < 30  # the cancelled request stopped within a diffusion step
+
+
+def test_spec_names_the_esm2_model_as_a_dependency_when_configured() -> None:
+    assert build_spec({}).triton_dependencies == ()
+    assert build_spec({"PHONOS_DIFFDOCK_ESM_TRITON_MODEL": "esm2"}).triton_dependencies == ("esm2",)
+
+
+@pytest.mark.slow
+@pytest.mark.triton
+def test_esm2_served_by_its_own_triton_model_matches_the_in_process_one(client: Any) -> None:
+    from phonos_models.diffdock.esm_embedding import EsmEmbedder, TinyEsmShape
+    from phonos_models.diffdock.pipeline import TINY_ESM_WIDTH
+
+    request = [("PROTEIN_PDB", _bytes(PDB)), ("LIGAND_SMILES", _bytes(ASPIRIN)),
+               ("REQUEST", _bytes('{"inference_steps": 10, "samples_per_complex": 1, "random_seed": 4}'))]  # fmt: skip
+    meta = json.loads(infer(client, request)["METADATA"].reshape(-1)[0])
+    # what DiffDock builds in process by default (no ESM dir: seeded tiny random at the score width)
+    local = EsmEmbedder.tiny_random(TinyEsmShape(hidden_size=TINY_ESM_WIDTH))
+    assert meta["weights"]["esm"] == local.weights.as_json()  # provenance comes from the served model
+    seq = grpcclient.InferInput("SEQUENCE", [1], "BYTES")
+    seq.set_data_from_numpy(np.array([b"MKTAYIAK"], dtype=object))
+    embedding = client.infer("esm2", [seq]).as_numpy("EMBEDDING")
+    assert embedding.shape == (8, TINY_ESM_WIDTH)
+    np.testing.assert_array_equal(embedding, local.embed("MKTAYIAK").numpy())  # bit-identical: same poses

@@ -28,6 +28,8 @@ except ImportError:  # a bare tritonserver pointed at this repository
 
 import torch
 from phonos_models.common.errors import BadInput, Cancelled
+from phonos_models.common.weights import WeightsInfo
+from phonos_models.diffdock.esm_embedding import residue_embeddings
 from phonos_models.diffdock.ligand import LigandError
 from phonos_models.diffdock.pipeline import DiffDockPipeline, request_from_json
 from phonos_models.diffdock.receptor import ReceptorError
@@ -45,6 +47,32 @@ def settings_from(model_config: dict[str, Any], environ: dict[str, str]) -> Diff
     return DiffDockSettings.from_env(merged)
 
 
+class TritonEsm:
+    """ESM-2 embeddings from another Triton model (business logic scripting), one chain per call."""
+
+    def __init__(self, model_name: str) -> None:
+        self.model_name = model_name
+        # replaced by the served model's own provenance after the first call
+        self.weights = WeightsInfo(name=f"triton:{model_name}", sha256="", real=False)
+
+    def embed(self, sequence: str) -> torch.Tensor:
+        request = pb_utils.InferenceRequest(
+            model_name=self.model_name,
+            requested_output_names=["EMBEDDING", "METADATA"],
+            inputs=[pb_utils.Tensor("SEQUENCE", np.array([sequence.encode()], dtype=object))],
+        )
+        response = request.exec()
+        if response.has_error():
+            raise RuntimeError(f"{self.model_name}: {response.error().message()}")
+        embedding = pb_utils.get_output_tensor_by_name(response, "EMBEDDING").as_numpy()
+        meta = pb_utils.get_output_tensor_by_name(response, "METADATA").as_numpy().reshape(-1)[0]
+        self.weights = WeightsInfo(**json.loads(meta)["weights"])
+        return torch.from_numpy(np.array(embedding, dtype=np.float32))
+
+    def embed_residues(self, chain_ids: tuple[str, ...], sequences: dict[str, str]) -> torch.Tensor:
+        return residue_embeddings(self.embed, chain_ids, sequences, 0)
+
+
 class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         settings = settings_from(json.loads(args["model_config"]), dict(os.environ))
@@ -52,7 +80,8 @@ class TritonPythonModel:
         if args.get("model_instance_kind") == "GPU":
             settings = dataclasses.replace(settings, device=f"cuda:{args['model_instance_device_id']}")
         self.settings = settings
-        self.pipeline = DiffDockPipeline.from_settings(settings)
+        remote = TritonEsm(settings.esm_triton_model) if settings.esm_triton_model else None
+        self.pipeline = DiffDockPipeline.from_settings(settings, esm=remote)
         log.info("diffdock loaded %s on %s", self.pipeline.weights_json(), settings.device)
 
     def execute(self, requests: Sequence[Any]) -> list[Any]:

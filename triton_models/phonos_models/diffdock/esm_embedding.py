@@ -10,6 +10,7 @@ matches what the score model expects, so the whole pipeline runs — results the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,10 +104,17 @@ class EsmEmbedder:
 
     def embed_residues(self, chain_ids: tuple[str, ...], sequences: dict[str, str]) -> torch.Tensor:
         """[R, D] embeddings in residue order, each chain embedded on its own (as the reference)."""
-        per_chain = {label: self.embed(seq) for label, seq in sequences.items()}
-        cursor = dict.fromkeys(per_chain, 0)
-        rows = []
-        for label in chain_ids:
-            rows.append(per_chain[label][cursor[label]])
-            cursor[label] += 1
-        return torch.stack(rows) if rows else torch.zeros(0, self.dim)
+        return residue_embeddings(self.embed, chain_ids, sequences, self.dim)
+
+
+def residue_embeddings(
+    embed: Callable[[str], torch.Tensor], chain_ids: tuple[str, ...], sequences: dict[str, str], dim: int
+) -> torch.Tensor:
+    """Embed every chain with `embed` ([L, D] per sequence) and lay the rows out in residue order."""
+    per_chain = {label: embed(seq) for label, seq in sequences.items()}
+    cursor = dict.fromkeys(per_chain, 0)
+    rows = []
+    for label in chain_ids:
+        rows.append(per_chain[label][cursor[label]])
+        cursor[label] += 1
+    return torch.stack(rows) if rows else torch.zeros(0, dim)

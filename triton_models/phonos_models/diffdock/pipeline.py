@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -88,11 +88,40 @@ def _tiny(kind: str, width: int, seed: int, device: str) -> LoadedModel:
     return LoadedModel(module.to(device).eval(), hp, WeightsInfo(name=name, sha256=build.state_dict_sha256(module), real=False))
 
 
+class ResidueEmbedder(Protocol):
+    """Per-residue ESM-2 embeddings: in-process (`EsmEmbedder`) or another Triton model."""
+
+    @property
+    def weights(self) -> WeightsInfo: ...
+
+    def embed_residues(self, chain_ids: tuple[str, ...], sequences: dict[str, str]) -> torch.Tensor: ...
+
+
+def score_embedding_width(settings: DiffDockSettings) -> int:
+    """The ESM width the configured score model expects (tiny random ESM-2s are built at this width)."""
+    if settings.weights_dir is None:
+        return TINY_ESM_WIDTH
+    hp = build.load_hyperparams(settings.weights_dir / "score_model" / "model_parameters.yml", kind="score")
+    return hp.lm_embedding_dim or TINY_ESM_WIDTH
+
+
+def local_esm(settings: DiffDockSettings) -> EsmEmbedder:
+    """ESM-2 from PHONOS_DIFFDOCK_ESM_DIR, else a seeded tiny random one at the score model's width."""
+    if settings.esm_dir is not None:
+        esm = EsmEmbedder.from_dir(settings.esm_dir)
+    else:
+        esm = EsmEmbedder.tiny_random(TinyEsmShape(hidden_size=score_embedding_width(settings), seed=settings.tiny_seed))
+    esm.model.to(settings.device)
+    return esm
+
+
 class DiffDockPipeline:
     """Holds the three networks; `dock()` serves one request. Build once per process."""
 
-    def __init__(self, score: LoadedModel, confidence: LoadedModel, esm: EsmEmbedder, settings: DiffDockSettings) -> None:
-        if esm.dim != score.hp.lm_embedding_dim and score.hp.lm_embedding_dim:
+    def __init__(
+        self, score: LoadedModel, confidence: LoadedModel, esm: ResidueEmbedder, settings: DiffDockSettings
+    ) -> None:
+        if isinstance(esm, EsmEmbedder) and score.hp.lm_embedding_dim and esm.dim != score.hp.lm_embedding_dim:
             raise ValueError(f"ESM width {esm.dim} does not match the score model's {score.hp.lm_embedding_dim}")
         self.score = score
         # The reference builds the confidence graphs with the score model's kNN flag (pitfall 7).
@@ -102,7 +131,8 @@ class DiffDockPipeline:
         so3.tables()  # ~1 s of table building at start-up rather than in the first request
 
     @classmethod
-    def from_settings(cls, settings: DiffDockSettings) -> DiffDockPipeline:
+    def from_settings(cls, settings: DiffDockSettings, esm: ResidueEmbedder | None = None) -> DiffDockPipeline:
+        """`esm=None`: embed in this process (`local_esm`); else e.g. the Triton `esm2` model."""
         device = settings.device
         if settings.weights_dir is None:
             score = _tiny("score", TINY_ESM_WIDTH, settings.tiny_seed, device)
@@ -110,13 +140,7 @@ class DiffDockPipeline:
         else:
             score = _load_dir(settings.weights_dir / "score_model", "score", SCORE_CHECKPOINT, device)
             confidence = _load_dir(settings.weights_dir / "confidence_model", "confidence", CONFIDENCE_CHECKPOINT, device)
-        width = score.hp.lm_embedding_dim or TINY_ESM_WIDTH
-        if settings.esm_dir is not None:
-            esm = EsmEmbedder.from_dir(settings.esm_dir)
-        else:
-            esm = EsmEmbedder.tiny_random(TinyEsmShape(hidden_size=width, seed=settings.tiny_seed))
-        esm.model.to(device)
-        return cls(score, confidence, esm, settings)
+        return cls(score, confidence, esm if esm is not None else local_esm(settings), settings)
 
     @property
     def real(self) -> bool:
@@ -139,6 +163,8 @@ class DiffDockPipeline:
         lig = ligand.featurize(request.ligand_smiles, seed=request.random_seed)
         t_feat = time.perf_counter()
         esm = self.esm.embed_residues(rec.chain_ids, rec.esm_sequences)
+        if self.score.hp.lm_embedding_dim and esm.shape[1] != self.score.hp.lm_embedding_dim:
+            raise ValueError(f"ESM embeddings are {esm.shape[1]}-d; the score model expects {self.score.hp.lm_embedding_dim}")
         t_esm = time.perf_counter()
         options = SamplingOptions(
             inference_steps=request.inference_steps,
