@@ -169,6 +169,8 @@ def test_engine_refuses_what_the_server_cannot_do(engine: Engine) -> None:
         engine.predict(Request(sequence="A" * 49))
     with pytest.raises(RequestError, match="first record"):
         serving.handle(engine, QUERY, json.dumps({"msa_mode": "a3m", "a3m": ">x\n" + "A" * len(QUERY)}), lambda: False)
+    with pytest.raises(RequestError, match="one-letter amino-acid codes"):
+        serving.handle(engine, "MKT1", "{}", lambda: False)
     with pytest.raises(RequestError, match="unknown REQUEST fields"):
         serving.handle(engine, QUERY, json.dumps({"bogus": 1}), lambda: False)
 

@@ -27,6 +27,7 @@ MAX_RECYCLES = 24  # ColabFold accepts up to 48; 24 keeps one job well under the
 DEFAULT_RECYCLES = 3  # DeepMind's num_recycle for the monomer models (AF2 Suppl. 1.10)
 DEFAULT_MAX_MSA_SEQS = 512  # the API seed's default
 MAX_MSA_SEQS = 10_000
+_PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYX")
 
 
 _COMPILED: dict[architecture.ArchitectureKey, CompiledModel] = {}
@@ -78,6 +79,8 @@ class Request:
         return request
 
     def check(self) -> None:
+        if not self.sequence or not set(self.sequence) <= _PROTEIN_LETTERS:
+            raise RequestError("sequence must be one-letter amino-acid codes (the 20 standard ones and X)")
         if self.model_preset not in architecture.PRESETS:
             raise RequestError(f"model_preset must be one of {', '.join(architecture.PRESETS)}")
         if self.msa_mode not in MSA_MODES:
