@@ -212,3 +212,11 @@ def test_tiny_network_outputs_are_unchanged(kind: str) -> None:
         out = model(batch)
     flat = torch.cat([o.flatten() for o in out]) if isinstance(out, tuple) else out.flatten()
     assert torch.allclose(flat, torch.tensor(GOLDEN[kind]), atol=1e-4), flat.tolist()
+
+
+def test_yml_with_python_tags_still_loads(reference_dir: Path, tmp_path: Path) -> None:
+    text = (reference_dir / "params" / "cb_diffdock_s_score" / "model_parameters.yml").read_text()
+    text = text.replace("log_dir: workdir", "log_dir: !!python/object/apply:pathlib.PosixPath\n- workdir")
+    (tmp_path / "model_parameters.yml").write_text(text)
+    hp = load_hyperparams(tmp_path / "model_parameters.yml")
+    assert hp.model_class == "CGModel" and hp.ns == 32

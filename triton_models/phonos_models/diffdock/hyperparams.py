@@ -227,12 +227,32 @@ def load_hyperparams(
     """Read a `model_parameters.yml`. `kind=None` infers it: a confidence yml has
     `rmsd_classification_cutoff` (the target the confidence model was trained on)."""
     with open(yml_path, encoding="utf-8") as fh:
-        args = yaml.safe_load(fh)
+        args = yaml.load(fh, Loader=_PlainLoader)  # noqa: S506 (a safe loader; see _PlainLoader)
     if not isinstance(args, dict):
         raise ValueError(f"{yml_path}: not a DiffDock model_parameters.yml (expected a mapping)")
     if kind is None:
         kind = "confidence" if "rmsd_classification_cutoff" in args else "score"
     return hyperparams_from_dict(args, kind, old=old)
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """SafeLoader that reads Python-tagged values (`!!python/object/apply:pathlib.PosixPath [...]`,
+    which `yaml.dump(vars(args))` writes for non-plain argparse values) as plain data instead of
+    failing or constructing objects. No architecture key is such a value; paths only need to parse."""
+
+
+def _plain(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    return None
+
+
+_PlainLoader.add_multi_constructor("tag:yaml.org,2002:python/", _plain)
+_PlainLoader.add_multi_constructor("!", _plain)
 
 
 def with_graph_mode_of(confidence: Hyperparams, score: Hyperparams) -> Hyperparams:
