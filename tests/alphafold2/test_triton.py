@@ -107,3 +107,48 @@ def test_end_to_end_through_the_public_api(triton: object, service_factory: type
     assert np.array(scores["pae"]).shape == (len(QUERY), len(QUERY)) and 0 < scores["ptm"] < 1
     status = client.get(f"/v1/jobs/{job['job_id']}").json()
     assert status["status"] == "completed"
+
+
+def test_cancelling_a_running_request_stops_its_compute(triton: object) -> None:
+    """A long job (monomer_casp14, 5 models x 25 passes) is cancelled; the next request does not wait for it."""
+    import queue
+    import time
+
+    spec = build_spec(settings_env())
+
+    def tensors(params: dict) -> list:
+        job = asyncio.run(spec.validate(QUERY, params, NoOutputs()))
+        items = []
+        for tensor in spec.triton_inputs(job):
+            item = grpcclient.InferInput(tensor.name, list(tensor.array.shape), tensor.datatype)
+            item.set_data_from_numpy(tensor.array)
+            items.append(item)
+        return items
+
+    def timed(params: dict) -> float:
+        tick = time.perf_counter()
+        client.infer("alphafold2", tensors(params), client_timeout=240)
+        return time.perf_counter() - tick
+
+    long_params = {"model_preset": "monomer_casp14", "num_recycles": 24, "num_models": 5}
+    quick_params = {"num_recycles": 0}
+    client = grpcclient.InferenceServerClient(triton.grpc_url)  # type: ignore[attr-defined]
+    try:
+        # Warm both programs so the timings below are compute, not compile.
+        timed({"model_preset": "monomer_casp14", "num_recycles": 0})
+        timed(quick_params)
+        one_pass = timed({"model_preset": "monomer_casp14", "num_recycles": 0})
+        quick = timed(quick_params)
+
+        done: queue.Queue = queue.Queue()
+        long_job = client.async_infer("alphafold2", tensors(long_params), callback=lambda result, error: done.put(error))
+        time.sleep(max(2.0, 4 * one_pass))
+        long_job.cancel()
+        error = done.get(timeout=30)
+        assert error is not None and "cancel" in str(error).lower()
+        waited = timed(quick_params)
+    finally:
+        client.close()
+    print(f"casp14 pass {one_pass:.2f} s, quick request {quick:.2f} s, quick request right after the cancel {waited:.2f} s")
+    # Uncancelled, the long job would hold the only instance for 125 passes more.
+    assert waited < quick + 15 * one_pass + 3, (waited, quick, one_pass)
