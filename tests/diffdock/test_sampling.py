@@ -383,3 +383,49 @@ def test_weights_directory_in_the_release_layout_is_loaded_strictly(tmp_path: Pa
     assert loaded.confidence.weights.sha256 == build.state_dict_sha256(saved["confidence_model"])
     out = loaded.dock(DockingRequest(PDB, "CCO", inference_steps=10, samples_per_complex=2, random_seed=0))
     assert json.loads(out.result_json)["weights"]["score_model"]["name"] == f"{tmp_path.name}/score_model"
+
+
+def test_crop_keeps_near_residues_and_restricts_the_full_receptor_graphs(complex_inputs) -> None:
+    from phonos_models.diffdock import model_graphs
+    from phonos_models.diffdock.score_model import graph_mode
+
+    lig, rec, esm = complex_inputs
+    hp = build.tiny_hyperparams("confidence_new", lm_embedding_dim=32)
+    full = model_graphs.with_receptor_graphs(sampling.complex_graph(lig, rec, esm, with_atoms=True), graph_mode(hp))
+    posed = full.with_ligand_pos(lig.pos + rec.pos[0])  # ligand centred on the first residue's CA
+    cropped = sampling.crop_receptor(posed, 8.0)
+    keep = torch.cdist(rec.pos, posed.lig_pos).min(1).values < 8.0
+    assert 0 < cropped.num_res == int(keep.sum()) < rec.num_residues
+    assert torch.equal(cropped.rec_pos, rec.pos[keep])
+    kept_atoms = keep[rec.atom_res]
+    assert torch.equal(cropped.atom_pos, rec.atom_pos[kept_atoms])
+    assert torch.equal(cropped.rec_pos[cropped.atom_res], rec.pos[rec.atom_res[kept_atoms]])  # remapped residues
+    # the full-receptor graph restricted to kept residues (not rebuilt on the cropped set)
+    old_to_new = torch.full((rec.num_residues,), -1, dtype=torch.long)
+    old_to_new[keep] = torch.arange(int(keep.sum()))
+    e = full.rec_edge_index
+    both = keep[e[0]] & keep[e[1]]
+    assert torch.equal(cropped.rec_edge_index, old_to_new[e[:, both]])
+    assert cropped.atom_edge_index is not None and int(cropped.atom_edge_index.max()) < int(kept_atoms.sum())
+
+
+@pytest.mark.slow
+def test_sampling_with_a_cropping_confidence_model(complex_inputs) -> None:
+    lig, rec, esm = complex_inputs
+    score_hp = build.tiny_hyperparams("score", lm_embedding_dim=32)
+    conf_hp = build.tiny_hyperparams("confidence_new", lm_embedding_dim=32)  # CB confidence: crop_beyond 20 Å
+    assert conf_hp.crop_beyond == 20.0
+    result = sampling.sample(
+        lig, rec, esm, build.build_score_model(score_hp, seed=0), score_hp,
+        sampling.SamplingOptions(inference_steps=10, samples_per_complex=3, batch_size=2, random_seed=2),
+        build.build_confidence_model(conf_hp, seed=1, score_hp=score_hp), build.with_graph_mode_of(conf_hp, score_hp),
+    )  # fmt: skip
+    assert result.confidence is not None and result.confidence.shape == (3,)
+    assert torch.isfinite(result.confidence).all() and torch.isfinite(result.positions).all()
+
+
+def test_confidence_network_uses_the_score_models_graph_mode(pipeline: DiffDockPipeline) -> None:
+    # tiny score = DiffDock-S options (kNN graphs); tiny confidence alone would use radius graphs
+    assert pipeline.score.hp.knn_only_graph and not build.tiny_hyperparams("confidence").knn_only_graph
+    assert pipeline.confidence.module.hp.knn_only_graph  # type: ignore[union-attr]
+    assert pipeline.confidence.hp == pipeline.confidence.module.hp

@@ -124,8 +124,10 @@ class DiffDockPipeline:
         if isinstance(esm, EsmEmbedder) and score.hp.lm_embedding_dim and esm.dim != score.hp.lm_embedding_dim:
             raise ValueError(f"ESM width {esm.dim} does not match the score model's {score.hp.lm_embedding_dim}")
         self.score = score
-        # The reference builds the confidence graphs with the score model's kNN flag (pitfall 7).
-        self.confidence = LoadedModel(confidence.module, build.with_graph_mode_of(confidence.hp, score.hp), confidence.weights)
+        # The reference builds the confidence graphs with the score model's kNN flag (pitfall 7);
+        # a network reads its graph settings from its own `hp`, so set them on the module.
+        module = build.use_graph_mode_of(confidence.module, score.hp)
+        self.confidence = LoadedModel(module, module.hp, confidence.weights)  # type: ignore[arg-type]
         self.esm = esm
         self.settings = settings
         so3.tables()  # ~1 s of table building at start-up rather than in the first request

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ..common.errors import Cancelled
+from . import graph_ops, model_graphs
 from .data import ComplexBatch, ComplexGraph, collate, empty_receptor_atoms
 from .diffusion import (
     INITIAL_NOISE_STD_PROPORTION,
@@ -42,6 +43,7 @@ from .diffusion import (
 from .hyperparams import Hyperparams
 from .ligand import Ligand
 from .receptor import Receptor
+from .score_model import graph_mode
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +119,9 @@ def complex_graph(lig: Ligand, rec: Receptor, esm: Tensor, with_atoms: bool) -> 
 def crop_receptor(graph: ComplexGraph, cutoff: float) -> ComplexGraph:
     """Keep residues with a CA within `cutoff` Å of a ligand atom, and their atoms (reference `crop_beyond`).
 
-    If nothing is that close we keep the single nearest residue, so the graph is never empty.
+    Precomputed receptor graphs (`model_graphs.with_receptor_graphs`) are restricted to the kept
+    nodes, as the reference crops graphs built on the whole receptor. If nothing is that close we
+    keep the single nearest residue, so the graph is never empty.
     """
     d2 = torch.cdist(graph.rec_pos, graph.lig_pos).min(dim=1).values ** 2
     keep = d2 < cutoff**2
@@ -131,6 +135,8 @@ def crop_receptor(graph: ComplexGraph, cutoff: float) -> ComplexGraph:
         rec_aa=graph.rec_aa[keep], rec_esm=graph.rec_esm[keep], rec_pos=graph.rec_pos[keep],
         atom_x=graph.atom_x[atom_keep], atom_pos=graph.atom_pos[atom_keep], atom_res=remap[graph.atom_res[atom_keep]],
         t_tr=graph.t_tr, t_rot=graph.t_rot, t_tor=graph.t_tor,
+        rec_edge_index=None if graph.rec_edge_index is None else graph_ops.subgraph(graph.rec_edge_index, keep),
+        atom_edge_index=None if graph.atom_edge_index is None else graph_ops.subgraph(graph.atom_edge_index, atom_keep),
     )  # fmt: skip
 
 
@@ -188,11 +194,13 @@ def sample(
     use_torsion = lig.num_torsions > 0 and not score_hp.no_torsion
     tor_index, tor_mask = lig.tor_index.to(device), lig.tor_mask.to(device)
     score_template = complex_graph(lig, rec, esm, with_atoms=score_hp.all_atoms)
-    conf_template = (
-        complex_graph(lig, rec, esm, with_atoms=confidence_hp.all_atoms)
-        if confidence_model is not None and confidence_hp is not None
-        else None
-    )
+    if score_hp.crop_beyond is not None:  # crop graphs built on the whole receptor, as the reference
+        score_template = model_graphs.with_receptor_graphs(score_template, graph_mode(score_hp))
+    conf_template = None
+    if confidence_model is not None and confidence_hp is not None:
+        conf_template = complex_graph(lig, rec, esm, with_atoms=confidence_hp.all_atoms)
+        if confidence_hp.crop_beyond is not None:
+            conf_template = model_graphs.with_receptor_graphs(conf_template, graph_mode(confidence_hp))
     n_atoms = lig.num_atoms
     positions: list[Tensor] = []
     conf_out: list[Tensor] = []
