@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -86,9 +87,15 @@ class Database:
     """Two connections: one writer behind an asyncio lock, one reader (WAL lets reads run beside writes).
 
     Every statement on one aiosqlite connection shares its transaction, so all
-    writes hold the lock: `write_one()` for a single statement (one thread hop;
-    triggers make most state changes a single statement) and `transaction()`
-    for BEGIN … COMMIT around several.
+    writes hold the lock: `write_one()` for a single statement (triggers make
+    most state changes a single statement) and `transaction()` for
+    BEGIN … COMMIT around several.
+
+    `write_one()` group-commits: statements issued while a write is in flight
+    are queued and run together in the writer thread, one transaction with a
+    savepoint per statement (each still succeeds or fails alone). Under load
+    this turns N thread hops and N commits into one of each; the hop, not
+    SQLite, is what costs here (the GIL hand-off between loop and thread).
     """
 
     def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
@@ -97,6 +104,9 @@ class Database:
         self._writer = Queries(writer)
         self.read = Queries(reader)  # reads that need no transaction
         self._lock = asyncio.Lock()
+        self._sql = queries()
+        self._queued: list[tuple[str, Params, asyncio.Future[Row | None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -107,13 +117,41 @@ class Database:
         return cls(writer, reader)
 
     async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
         await self._reader_conn.close()
         await self._writer_conn.close()
 
     async def write_one(self, name: str, params: Params | None = None) -> Row | None:
-        """One writing statement in autocommit (atomic on its own, triggers included); its RETURNING row."""
-        async with self._lock:
-            return await self._writer.fetch_one(name, params)
+        """One writing statement, atomic on its own (triggers included); its first RETURNING row."""
+        future: asyncio.Future[Row | None] = asyncio.get_running_loop().create_future()
+        self._queued.append((self._sql[name], params or {}, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="db-group-commit")
+        return await future
+
+    async def _flush(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            statements = [(sql, params) for sql, params, _ in batch]
+            try:
+                async with self._lock:
+                    # aiosqlite's primitive for "run this callable in the connection's thread" (pinned 0.22).
+                    outcomes = await self._writer_conn._execute(_run_group, self._writer_conn._conn, statements)
+            except BaseException as exc:  # the whole group failed (e.g. the database is gone)
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Queries]:
@@ -133,6 +171,30 @@ class Database:
             "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY name"
         ) as cur:
             return [(r[0], r[1]) for r in await cur.fetchall()]
+
+
+def _run_group(conn: sqlite3.Connection, statements: list[tuple[str, Params]]) -> list[Row | None | Exception]:
+    """In the writer thread: one transaction, a savepoint per statement; per-statement outcomes."""
+    outcomes: list[Row | None | Exception] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, params in statements:
+            conn.execute("SAVEPOINT statement")
+            try:
+                rows = conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK TO statement")
+                conn.execute("RELEASE statement")
+                outcomes.append(exc)
+                continue
+            conn.execute("RELEASE statement")
+            outcomes.append(rows[0] if rows else None)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return outcomes
 
 
 async def _migrate(conn: aiosqlite.Connection) -> int:

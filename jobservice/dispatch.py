@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 
 from jobservice.jobs import JobRecord, JobStore
 from jobservice.modelspecs.base import ModelSpec
@@ -49,6 +49,7 @@ class Dispatcher:
         self._queues: dict[str, asyncio.Queue[str]] = {m: asyncio.Queue() for m in specs}
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._persisting: set[asyncio.Task[object]] = set()
         self._user_cancelled: set[str] = set()
 
     def enqueue(self, job_id: str, model: str) -> None:
@@ -69,6 +70,8 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        # Outcomes already computed are written before the database closes.
+        await asyncio.gather(*self._persisting, return_exceptions=True)
 
     async def _recover(self) -> None:
         for job_id, attempts in await self._jobs.orphaned():
@@ -146,14 +149,21 @@ class Dispatcher:
         timings = entry["metadata"].setdefault("timings", {})
         timings["triton_call_s"] = round(triton_s, 4)  # Triton round trip, queueing and model execution included
         timings["service_total_s"] = round(time.perf_counter() - started, 4)  # claim → result stored
-        await asyncio.shield(self._jobs.complete(job.id, entry))
+        await self._persist(self._jobs.complete(job.id, entry))
 
     def _store_result(self, spec: ModelSpec, job: JobRecord, outputs: dict) -> dict:  # type: ignore[type-arg]
         """Decode and write the files in one worker-thread hop (both can be slow for big structures)."""
         return self._results.write(job.id, spec.decode(job.request, outputs))
 
     async def _fail(self, job: JobRecord, error: str, *, refund: bool) -> None:
-        await asyncio.shield(self._jobs.fail(job.id, error, refund=refund))
+        await self._persist(self._jobs.fail(job.id, error, refund=refund))
+
+    async def _persist(self, write: Coroutine[object, object, object]) -> None:
+        """Run a state write to completion even if the worker is cancelled meanwhile (shutdown)."""
+        task = asyncio.ensure_future(write)
+        self._persisting.add(task)
+        task.add_done_callback(self._persisting.discard)
+        await asyncio.shield(task)
 
     async def _infer_with_retry(self, spec: ModelSpec, job: JobRecord) -> dict:  # type: ignore[type-arg]
         deadline = time.monotonic() + self._retry_window_s
