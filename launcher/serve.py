@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 from jobservice.admin import ensure_first_account
 from launcher.triton import DEFAULT_MODEL_REPOSITORY, TritonPorts, TritonProcess, TritonStartError
@@ -42,23 +41,28 @@ def start_jobservice(settings: ServiceSettings, env: dict[str, str] | None = Non
     """Start `python -m jobservice` and wait for its ready line."""
     process = subprocess.Popen(jobservice_command(settings), stdout=subprocess.PIPE, text=True,
                                env=env or dict(os.environ), start_new_session=True)
-    assert process.stdout is not None
+    ready = read_ready_line(process, JOBSERVICE_READY_TIMEOUT_S)
+    if ready is None:
+        process.kill()
+        raise RuntimeError("the job service did not become ready; see its log above")
+    return process, ready
+
+
+def read_ready_line(process: subprocess.Popen[str], timeout_s: float) -> dict | None:
+    """The job service's `{"event": "ready", ...}` stdout line, or None if none came within `timeout_s`."""
     ready: dict = {}
 
-    def read_ready() -> None:
+    def read() -> None:
         assert process.stdout is not None
         for line in process.stdout:
             if line.startswith("{"):
                 ready.update(json.loads(line))
                 return
 
-    reader = threading.Thread(target=read_ready, daemon=True)
+    reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    reader.join(JOBSERVICE_READY_TIMEOUT_S)
-    if not ready:
-        process.kill()
-        raise RuntimeError("the job service did not become ready; see its log above")
-    return process, ready
+    reader.join(timeout_s)
+    return ready or None
 
 
 def serve(settings: ServiceSettings) -> int:

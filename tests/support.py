@@ -20,6 +20,7 @@ import grpc
 import requests
 
 from jobservice.admin import create_key
+from launcher.serve import read_ready_line
 from launcher.triton import TritonProcess
 from phonos.v1 import phonos_pb2_grpc
 
@@ -86,7 +87,7 @@ class ServiceProcess:
                                  cwd=REPO, start_new_session=True)
         log_lines: list[str] = []
         threading.Thread(target=_drain, args=(popen.stderr, log_lines), daemon=True).start()
-        ready = _read_ready(popen, timeout_s=60)
+        ready = read_ready_line(popen, timeout_s=60)
         if ready is None:
             popen.kill()
             raise RuntimeError("job service did not start:\n" + "\n".join(log_lines[-40:]))
@@ -123,22 +124,6 @@ class ServiceProcess:
 def _drain(stream: Any, sink: list[str]) -> None:
     for line in stream:
         sink.append(line.rstrip())
-
-
-def _read_ready(popen: subprocess.Popen[str], timeout_s: float) -> dict[str, Any] | None:
-    result: dict[str, Any] = {}
-
-    def read() -> None:
-        assert popen.stdout is not None
-        for line in popen.stdout:
-            if line.startswith("{"):
-                result.update(json.loads(line))
-                return
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(timeout_s)
-    return result or None
 
 
 class ApiClient:
