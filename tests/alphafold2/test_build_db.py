@@ -38,6 +38,7 @@ def test_bad_fasta_is_refused(text: str, fragment: str) -> None:
     assert fragment in str(caught.value)
 
 
+@pytest.mark.slow  # two interpreter starts that import AlphaFold's parsers
 def test_module_command_builds_a_database(tmp_path: Path) -> None:
     source = tmp_path / "in.fasta"
     source.write_text(">a\nMKTAYIAK\n")

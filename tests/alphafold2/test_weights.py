@@ -25,6 +25,7 @@ def compiled_for(model_name: str, *, tiny: bool, use_templates: bool) -> tuple[a
     return key, (compiled_model(key, cfg) if tiny else CompiledModel(cfg))
 
 
+@pytest.mark.slow  # traces the network (eval_shape): 5-20 s
 def test_tiny_weights_are_written_in_deepminds_unfused_layout_and_round_trip(tmp_path: Path) -> None:
     _, compiled = compiled_for("model_1", tiny=True, use_templates=True)  # the templates test's network
     shapes = compiled.param_shapes()
@@ -47,6 +48,7 @@ def test_tiny_weights_are_written_in_deepminds_unfused_layout_and_round_trip(tmp
     assert w.content_hash(w.random_deepmind_params(shapes, seed=4)) != w.content_hash(flat)
 
 
+@pytest.mark.slow  # traces the network (eval_shape)
 def test_mismatched_parameters_are_refused_with_names() -> None:
     _, compiled = compiled_for("model_3", tiny=True, use_templates=False)
     shapes = compiled.param_shapes()
