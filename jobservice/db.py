@@ -155,15 +155,21 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Queries]:
-        """BEGIN IMMEDIATE … COMMIT under the writer lock; rolled back on any exception (cancellation too)."""
+        """BEGIN IMMEDIATE … COMMIT under the writer lock; rolled back on any exception (cancellation too).
+
+        The BEGIN/COMMIT/ROLLBACK round trips are shielded: a statement queued to the writer thread runs
+        whether or not its caller waits, so the bookkeeping must see every one of them through.
+        """
+        conn = self._writer_conn
         async with self._lock:
-            await self._writer_conn.execute("BEGIN IMMEDIATE")
+            begin = asyncio.ensure_future(conn.execute("BEGIN IMMEDIATE"))
             try:
+                await asyncio.shield(begin)
                 yield self._writer
             except BaseException:
-                await self._writer_conn.execute("ROLLBACK")
+                await asyncio.shield(_rollback_after(conn, begin))
                 raise
-            await self._writer_conn.execute("COMMIT")
+            await asyncio.shield(conn.execute("COMMIT"))
 
     async def schema(self) -> list[tuple[str, str]]:
         """(name, sql) of every table and index, for the migration test."""
@@ -176,6 +182,8 @@ class Database:
 def _run_group(conn: sqlite3.Connection, statements: list[tuple[str, Params]]) -> list[Row | None | Exception]:
     """In the writer thread: one transaction, a savepoint per statement; per-statement outcomes."""
     outcomes: list[Row | None | Exception] = []
+    if conn.in_transaction:  # left open by a failed earlier round; nothing else can own it (the lock)
+        conn.rollback()
     conn.execute("BEGIN IMMEDIATE")
     try:
         for sql, params in statements:
@@ -195,6 +203,15 @@ def _run_group(conn: sqlite3.Connection, statements: list[tuple[str, Params]]) -
             conn.execute("ROLLBACK")
         raise
     return outcomes
+
+
+async def _rollback_after(conn: aiosqlite.Connection, begin: asyncio.Future[Any]) -> None:
+    try:
+        await begin
+    except Exception:
+        return  # BEGIN itself failed: there is no transaction to end
+    if conn.in_transaction:
+        await conn.execute("ROLLBACK")
 
 
 async def _migrate(conn: aiosqlite.Connection) -> int:

@@ -22,14 +22,18 @@ import time
 import uuid
 from collections.abc import Coroutine, Mapping
 
+from jobservice.errors import InvalidTransition
 from jobservice.jobs import JobRecord, JobStore
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.results import ResultStore
-from jobservice.triton_gateway import TritonGateway, TritonModelError, TritonUnavailable
+from jobservice.triton_gateway import TritonGateway, TritonModelError, TritonTimeout, TritonUnavailable
 
 log = logging.getLogger(__name__)
 
 LEASE_S = 60.0
+# Safety net: pending jobs that are in no queue (e.g. a submission whose caller vanished between commit
+# and enqueue) are picked up this often.
+SWEEP_S = 30.0
 
 
 class Dispatcher:
@@ -51,8 +55,13 @@ class Dispatcher:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._persisting: set[asyncio.Task[object]] = set()
         self._user_cancelled: set[str] = set()
+        self._queued: set[str] = set()
 
     def enqueue(self, job_id: str, model: str) -> None:
+        """Queue a pending job once; claiming is a compare-and-set, so a duplicate would be harmless anyway."""
+        if job_id in self._queued or job_id in self._running:
+            return
+        self._queued.add(job_id)
         self._queues[model].put_nowait(job_id)
 
     async def start(self) -> None:
@@ -61,14 +70,13 @@ class Dispatcher:
             for i in range(self._max_inflight):
                 self._tasks.append(asyncio.create_task(self._worker(model), name=f"dispatch-{model}-{i}"))
         self._tasks.append(asyncio.create_task(self._renew_leases(), name="dispatch-leases"))
+        self._tasks.append(asyncio.create_task(self._sweep(), name="dispatch-sweep"))
 
     async def stop(self) -> None:
         """Stop taking work. Jobs still running stay `running` and are retried by the next start."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         # Outcomes already computed are written before the database closes.
         await asyncio.gather(*self._persisting, return_exceptions=True)
@@ -83,11 +91,22 @@ class Dispatcher:
             else:
                 await self._jobs.requeue(job_id)
                 log.info("job requeued after restart", extra={"action": "dispatch.recovered", "job_id": job_id})
+        await self._queue_pending()
+
+    async def _queue_pending(self) -> None:
         for job_id, model in await self._jobs.pending():
             if model in self._queues:
                 self.enqueue(job_id, model)
             else:
                 await self._jobs.fail(job_id, f"Model {model} is no longer served; credits were refunded", refund=True)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            try:
+                await self._queue_pending()
+            except Exception:
+                log.exception("pending-job sweep failed", extra={"action": "dispatch.sweep_failed"})
 
     def cancel_running(self, job_id: str) -> bool:
         """Stop the in-flight Triton call of a job the user cancelled."""
@@ -102,6 +121,7 @@ class Dispatcher:
         queue = self._queues[model]
         while True:
             job_id = await queue.get()
+            self._queued.discard(job_id)
             task = asyncio.create_task(self._run(job_id), name=f"job-{job_id}")
             self._running[job_id] = task
             try:
@@ -113,6 +133,8 @@ class Dispatcher:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
                 raise
+            except Exception:  # e.g. the database is full: log, keep the worker, the job is retried at start-up
+                log.exception("job dispatch failed", extra={"action": "dispatch.worker_error", "job_id": job_id})
             finally:
                 self._running.pop(job_id, None)
                 self._user_cancelled.discard(job_id)
@@ -132,6 +154,10 @@ class Dispatcher:
                 log.info("running job cancelled", extra={"action": "dispatch.cancelled", "job_id": job_id})
                 return
             raise
+        except TritonTimeout as exc:
+            await self._fail(job, f"{job.model} did not finish within its time limit ({exc}); "
+                                  "credits were refunded. Try a shorter input.", refund=True)
+            return
         except TritonUnavailable as exc:
             await self._fail(job, f"The model server was unavailable for {self._retry_window_s:.0f} s ({exc}); "
                                   "credits were refunded. Try again later.", refund=True)
@@ -149,7 +175,11 @@ class Dispatcher:
         timings = entry["metadata"].setdefault("timings", {})
         timings["triton_call_s"] = round(triton_s, 4)  # Triton round trip, queueing and model execution included
         timings["service_total_s"] = round(time.perf_counter() - started, 4)  # claim → result stored
-        await self._persist(self._jobs.complete(job.id, entry))
+        try:
+            await self._persist(self._jobs.complete(job.id, entry))
+        except InvalidTransition:
+            # Cancelled while its result was being written: the job stays cancelled, the files go.
+            await asyncio.to_thread(self._results.remove, job.id)
 
     def _store_result(self, spec: ModelSpec, job: JobRecord, outputs: dict) -> dict:  # type: ignore[type-arg]
         """Decode and write the files in one worker-thread hop (both can be slow for big structures)."""

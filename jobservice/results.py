@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,9 @@ class ResultStore:
             os.replace(tmp, directory / name)  # readers never see a half-written file
             index.append({"format": artifact.format, "file": name, "media_type": artifact.media_type})
         return {"metrics": result.metrics, "metadata": result.metadata, "artifacts": index}
+
+    def remove(self, job_id: str) -> None:
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
     def read(self, job_id: str, file_name: str) -> bytes:
         path = self.job_dir(job_id) / file_name

@@ -150,9 +150,19 @@ class JobService:
 
     async def submit(self, account_id: int, item: SubmitItem) -> Submission:
         job = await self._validate(account_id, item)
-        [job_id] = await self.jobs.submit(account_id, [job])
-        self.dispatcher.enqueue(job_id, job.model)
+        [job_id] = await self._charge_and_queue(account_id, [job])
         return Submission(job_id, job.model, job.cost)
+
+    async def _charge_and_queue(self, account_id: int, jobs: list[NewJob]) -> list[str]:
+        """Insert (and debit) then queue, as one unit: a caller that gives up meanwhile cannot strand a job."""
+
+        async def insert_then_queue() -> list[str]:
+            ids = await self.jobs.submit(account_id, jobs)
+            for job_id, job in zip(ids, jobs, strict=True):
+                self.dispatcher.enqueue(job_id, job.model)
+            return ids
+
+        return await asyncio.shield(insert_then_queue())
 
     async def submit_batch(self, account_id: int, items: list[SubmitItem]) -> list[BatchItem]:
         """Valid items are charged and queued together; invalid ones fail alone with their reason."""
@@ -168,9 +178,8 @@ class JobService:
             except PhonosError as exc:
                 outcome[index] = BatchItem(index, item.model, None, exc)
         if accepted:
-            ids = await self.jobs.submit(account_id, [job for _, job in accepted])
+            ids = await self._charge_and_queue(account_id, [job for _, job in accepted])
             for (index, job), job_id in zip(accepted, ids, strict=True):
-                self.dispatcher.enqueue(job_id, job.model)
                 outcome[index] = BatchItem(index, job.model, Submission(job_id, job.model, job.cost), None)
         return [outcome[i] for i in range(len(items))]
 
@@ -211,9 +220,13 @@ class JobService:
         return Download(content, chosen["media_type"], chosen["file"])
 
     async def cancel(self, account_id: int, job_id: str) -> JobRecord:
-        job = await self.jobs.cancel(account_id, job_id)
-        self.dispatcher.cancel_running(job_id)
-        return job
+        async def cancel_then_stop() -> JobRecord:
+            job = await self.jobs.cancel(account_id, job_id)
+            self.dispatcher.cancel_running(job_id)
+            return job
+
+        # As one unit: a caller that gives up must not leave a cancelled job computing.
+        return await asyncio.shield(cancel_then_stop())
 
     # -- account and usage --------------------------------------------------------------------------
 
@@ -243,5 +256,7 @@ class JobService:
         await self.webhooks.delete(account_id, webhook_id)
 
     async def test_webhook(self, account_id: int, webhook_id: str) -> TestResult:
-        session = self.sender.session or aiohttp.ClientSession()
-        return await self.webhooks.send_test(account_id, webhook_id, session)
+        if self.sender.session is not None:
+            return await self.webhooks.send_test(account_id, webhook_id, self.sender.session)
+        async with aiohttp.ClientSession() as session:
+            return await self.webhooks.send_test(account_id, webhook_id, session)

@@ -20,11 +20,15 @@ from jobservice.modelspecs.base import TritonInput
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
 # Model code marks errors caused by the request itself with this prefix (no refund then).
 INVALID_INPUT_MARKER = "[invalid input]"
-_RETRYABLE = ("StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED")
+_RETRYABLE = ("StatusCode.UNAVAILABLE",)
 
 
 class TritonUnavailable(Exception):
     """Triton cannot be reached or is not ready; worth retrying."""
+
+
+class TritonTimeout(Exception):
+    """The call outlived its timeout; not retried (the same input would take as long again)."""
 
 
 class TritonModelError(Exception):
@@ -103,6 +107,8 @@ class TritonGateway:
 def _classify(exc: InferenceServerException) -> Exception:
     status = str(exc.status() or "")
     message = str(exc.message() or exc)
+    if status == "StatusCode.DEADLINE_EXCEEDED":
+        return TritonTimeout(message)
     if status in _RETRYABLE or "failed to connect" in message.lower() or "socket closed" in message.lower():
         return TritonUnavailable(f"{status or 'unavailable'}: {message}")
     if "unknown model" in message.lower() or "is not ready" in message.lower():

@@ -28,7 +28,7 @@ class UsageEvent:
     endpoint: str
     model: str | None
     credits_used: int
-    status_code: int  # the HTTP status the request maps to
+    status_code: int  # the gRPC status code of the answer (0 = OK)
     elapsed_ms: float
     transport: str  # "rest" or "grpc"
     created_at: float
@@ -63,8 +63,12 @@ class UsageRecorder:
             if not self._buffer:
                 return
             batch, self._buffer = self._buffer, []
-            async with self._db.transaction() as tx:
-                await tx.execute_many("insert_usage", [e.__dict__ for e in batch])
+            try:
+                async with self._db.transaction() as tx:
+                    await tx.execute_many("insert_usage", [e.__dict__ for e in batch])
+            except BaseException:
+                self._buffer[:0] = batch  # keep them for the next flush
+                raise
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="usage-flusher")

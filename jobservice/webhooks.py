@@ -66,6 +66,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _is_internal_literal(host: str) -> bool:
+    """localhost or an IP literal that is not globally routable (loopback, private, link-local, ...)."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return not ipaddress.ip_address(host).is_global
+    except ValueError:
+        return False
+
+
 def validate_url(url: str, *, allow_http_loopback: bool) -> str:
     url = url.strip()
     if not url:
@@ -75,9 +85,12 @@ def validate_url(url: str, *, allow_http_loopback: bool) -> str:
     parts = urlsplit(url)
     if not parts.hostname:
         raise InvalidArgument(f"url {url!r} has no host; use e.g. https://example.org/phonos-hook")
-    if parts.scheme == "https":
+    if allow_http_loopback and parts.scheme in ("http", "https") and _is_loopback(parts.hostname):
         return url
-    if parts.scheme == "http" and allow_http_loopback and _is_loopback(parts.hostname):
+    if parts.scheme == "https":
+        # Not a way to probe the server's own network (the test route reports status codes).
+        if _is_internal_literal(parts.hostname):
+            raise InvalidArgument("url must point to a public host, not localhost or a private address")
         return url
     raise InvalidArgument("url must use https:// (plain http is only allowed to loopback when the server enables it)")
 
@@ -197,6 +210,8 @@ class WebhookSender:
 
     async def _run(self) -> None:
         while True:
+            # Cleared before reading, so an event queued while we read wakes the next wait at once.
+            self._wake.clear()
             try:
                 await self.deliver_due()
                 next_at = await self._db.read.scalar("next_delivery_time")
@@ -204,7 +219,6 @@ class WebhookSender:
                 log.exception("webhook delivery round failed", extra={"action": "webhook.round_failed"})
                 next_at = now() + 1.0
             delay = 3600.0 if next_at is None else max(0.0, float(next_at) - now())
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 

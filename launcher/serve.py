@@ -70,8 +70,12 @@ def serve(settings: ServiceSettings) -> int:
     settings = settings.with_overrides(data_dir=data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     first_key = asyncio.run(ensure_first_account(
-        settings.database_path, credits=max(settings.default_credits, 10000), rate_limit=settings.default_rate_limit
+        settings.database_path, credits=settings.default_credits, rate_limit=settings.default_rate_limit
     ))
+    if first_key is not None:
+        # Printed at once: the key exists now, whether or not the rest starts.
+        print(f"API key (account 'admin', {settings.default_credits} credits, shown once): {first_key.api_key}",
+              flush=True)
     ports = TritonPorts.pick()
     models = served_triton_models(settings)
     print(f"starting Triton ({', '.join(models)}) ...", flush=True)
@@ -94,8 +98,6 @@ def serve(settings: ServiceSettings) -> int:
         print(f"REST gateway:  http://{settings.http_host}:{ready['http_port']}/v1  (try /v1/health)")
         print(f"gRPC:          {settings.grpc_host}:{ready['grpc_port']}  (reflection + health enabled)")
         print(f"data dir:      {data_dir}")
-        if first_key is not None:
-            print(f"API key (account 'admin', shown once): {first_key.api_key}")
         print("weights: tiny random weights unless PHONOS_*_WEIGHTS_DIR is set - NOT real predictions", flush=True)
         while not stopping.is_set():
             if triton.process.poll() is not None:

@@ -136,7 +136,10 @@ def test_webhook_url_and_event_rules() -> None:
     assert validate_url("https://example.org/h", allow_http_loopback=False) == "https://example.org/h"
     assert validate_url("http://127.0.0.1:8/h", allow_http_loopback=True)
     assert validate_url("http://localhost/h", allow_http_loopback=True)
-    for url, allow in (("http://127.0.0.1/h", False), ("http://10.0.0.1/h", True), ("https:///x", True)):
+    bad = [("http://127.0.0.1/h", False), ("http://10.0.0.1/h", True), ("https:///x", True),
+           ("https://127.0.0.1:9000/h", False), ("https://10.1.2.3/h", False), ("https://169.254.169.254/x", False),
+           ("https://localhost/h", False), ("https://[::1]/h", False)]
+    for url, allow in bad:
         with pytest.raises(InvalidArgument):
             validate_url(url, allow_http_loopback=allow)
     assert validate_events([]) == ("job.started", "job.completed", "job.failed")
