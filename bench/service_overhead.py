@@ -1,15 +1,16 @@
 """Job-service benchmark (issue 2), one run, side by side:
 
-* submit throughput through gRPC and through REST (jobs/s, each job also dispatched to Triton),
+* submit throughput through gRPC and through REST (jobs/s; every job is also dispatched to Triton),
 * GET /v1/jobs/{id} requests/s through REST and through direct gRPC, and their ratio,
 * job overhead p50/p99 with a trivial model: (completed − submitted) − model execute time,
   sequential jobs on an idle service; timestamps from the job rows, execute time from Triton's
   per-request compute statistics.
 
-    .venv/bin/python bench/service_overhead.py [--seconds 5] [--concurrency 32]
+    .venv/bin/python bench/service_overhead.py [--seconds 5] [--connections 32]
 
-Runs a real tritonserver (the `echo` model) and a real `python -m jobservice` process; the load
-comes from this process. On a 2-core machine the load generator shares the CPU with the service.
+Runs a real tritonserver (the `echo` model) and a real `python -m jobservice` process. Load comes
+from C load generators so the client does not eat the CPU it measures: `h2load` (gRPC over HTTP/2,
+Debian nghttp2-client) and `wrk` (REST, Debian wrk). Between phases the dispatch backlog drains.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sqlite3
 import statistics
+import struct
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import aiohttp
 import grpc
 import tritonclient.grpc as triton_grpc
 
@@ -35,59 +38,48 @@ from phonos.v1 import phonos_pb2 as pb  # noqa: E402
 from phonos.v1 import phonos_pb2_grpc  # noqa: E402
 from tests.support import ServiceProcess  # noqa: E402
 
-
-async def run_for(seconds: float, concurrency: int, call) -> tuple[int, float]:  # type: ignore[no-untyped-def]
-    done = 0
-    deadline = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        nonlocal done
-        while time.perf_counter() < deadline:
-            await call()
-            done += 1
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return done, time.perf_counter() - start
+SERVICE = "phonos.v1.PhonosService"
 
 
-async def measure(service: ServiceProcess, key: str, seconds: float, concurrency: int) -> dict[str, float]:
-    auth = (("authorization", f"Bearer {key}"),)
-    headers = {"Authorization": f"Bearer {key}"}
-    results: dict[str, float] = {}
-    async with grpc.aio.insecure_channel(service.grpc_target) as channel, aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=concurrency)
-    ) as http:
-        stub = phonos_pb2_grpc.PhonosServiceStub(channel)
-        predict = pb.PredictRequest(model="echo", sequence="MKTV")
+def h2load_grpc(target: str, method: str, request: bytes, key: str, seconds: float, connections: int,
+                workdir: Path) -> float:
+    """Unary gRPC calls per second from h2load (length-prefixed protobuf body, gRPC headers)."""
+    body = workdir / f"{method}.bin"
+    body.write_bytes(struct.pack(">?I", False, len(request)) + request)
+    out = subprocess.run(
+        ["h2load", "-D", str(int(seconds)), "-c", str(connections), "-m", "8", "-t", "1", "-d", str(body),
+         "-H", "content-type: application/grpc", "-H", "te: trailers", "-H", f"authorization: Bearer {key}",
+         f"http://{target}/{SERVICE}/{method}"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    match = re.search(r"finished in .*?, ([\d.]+) req/s", out)
+    assert match and " 0 failed" in out, out
+    return float(match.group(1))
 
-        async def grpc_submit() -> None:
-            await stub.Predict(predict, metadata=auth)
 
-        async def rest_submit() -> None:
-            async with http.post(f"{service.base_url}/v1/predict", json={"model": "echo", "sequence": "MKTV"},
-                                 headers=headers) as response:
-                assert response.status == 200, await response.text()
-                await response.read()
+def wrk(url: str, key: str, seconds: float, connections: int, workdir: Path, body: str | None = None) -> float:
+    script = workdir / "wrk.lua"
+    lines = [f'wrk.headers["Authorization"] = "Bearer {key}"']
+    if body is not None:
+        lines += ['wrk.method = "POST"', 'wrk.headers["Content-Type"] = "application/json"',
+                  f"wrk.body = {json.dumps(body)}"]
+    script.write_text("\n".join(lines) + "\n")
+    out = subprocess.run(
+        ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert "Non-2xx" not in out, out
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
-        job_id = (await stub.Predict(predict, metadata=auth)).job_id
-        get = pb.GetJobRequest(job_id=job_id)
 
-        async def grpc_get() -> None:
-            await stub.GetJob(get, metadata=auth)
-
-        async def rest_get() -> None:
-            async with http.get(f"{service.base_url}/v1/jobs/{job_id}", headers=headers) as response:
-                assert response.status == 200
-                await response.read()
-
-        for name, call in (("submit_grpc", grpc_submit), ("submit_rest", rest_submit),
-                           ("get_grpc", grpc_get), ("get_rest", rest_get)):
-            await run_for(0.5, concurrency, call)  # warm-up
-            count, elapsed = await run_for(seconds, concurrency, call)
-            results[name] = count / elapsed
-            await asyncio.sleep(1.0)  # let dispatch drain between phases
-    return results
+def drain(database: Path, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with sqlite3.connect(database) as conn:
+            if conn.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running')").fetchone()[0] == 0:
+                return
+        time.sleep(0.5)
+    raise TimeoutError("dispatch backlog did not drain")
 
 
 async def overhead(service: ServiceProcess, key: str, jobs: int) -> list[float]:
@@ -98,9 +90,10 @@ async def overhead(service: ServiceProcess, key: str, jobs: int) -> list[float]:
         for _ in range(jobs):
             reply = await stub.Predict(pb.PredictRequest(model="echo", sequence="MKTV"), metadata=auth)
             ids.append(reply.job_id)
-            # Polling is what a client does; the 2 ms step bounds the error it adds (finished_at is server-side).
+            # Polling is what a client does; finished_at is stamped server-side, so the 10 ms step adds no
+            # error (and polls rarely enough not to slow the job it waits for).
             while (await stub.GetJob(pb.GetJobRequest(job_id=reply.job_id), metadata=auth)).status != "completed":  # noqa: ASYNC110
-                await asyncio.sleep(0.002)
+                await asyncio.sleep(0.01)
     with sqlite3.connect(service.data_dir / "phonos.sqlite3") as conn:
         rows = conn.execute(
             f"SELECT finished_at - created_at FROM jobs WHERE id IN ({','.join('?' * len(ids))})", ids
@@ -118,20 +111,35 @@ def triton_compute_per_request_s(triton: TritonProcess) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--overhead-jobs", type=int, default=200)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--overhead-jobs", type=int, default=300)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, TritonProcess.start(
         models=["echo"], log_path=Path(tmp) / "triton.log"
     ) as triton:
+        work = Path(tmp)
         triton.wait_ready(120)
-        service = ServiceProcess.start(Path(tmp) / "var", triton.grpc_url, {"PHONOS_MODELS": "echo"})
+        service = ServiceProcess.start(work / "var", triton.grpc_url, {"PHONOS_MODELS": "echo"})
+        database = service.data_dir / "phonos.sqlite3"
         try:
-            key = service.new_key(credits=10_000_000, rate_limit=10_000_000)
+            key = service.new_key(credits=100_000_000, rate_limit=100_000_000)
             durations = asyncio.run(overhead(service, key, args.overhead_jobs))
             compute = triton_compute_per_request_s(triton)
-            rates = asyncio.run(measure(service, key, args.seconds, args.concurrency))
+            job_id = service.client(key).predict("MKTV", model="echo").json()["job_id"]
+            drain(database)
+            get = pb.GetJobRequest(job_id=job_id).SerializeToString()
+            rates = {
+                "get_grpc": h2load_grpc(service.grpc_target, "GetJob", get, key, args.seconds, args.connections, work),
+                "get_rest": wrk(f"{service.base_url}/v1/jobs/{job_id}", key, args.seconds, args.connections, work),
+            }
+            predict = pb.PredictRequest(model="echo", sequence="MKTV").SerializeToString()
+            rates["submit_grpc"] = h2load_grpc(service.grpc_target, "Predict", predict, key, args.seconds,
+                                               args.connections, work)
+            drain(database)
+            rates["submit_rest"] = wrk(f"{service.base_url}/v1/predict", key, args.seconds, args.connections, work,
+                                       body=json.dumps({"model": "echo", "sequence": "MKTV"}))
+            drain(database)
         finally:
             service.stop()
     over_ms = sorted((d - compute) * 1000 for d in durations)
@@ -142,8 +150,9 @@ def main() -> None:
         "job_overhead_ms": {"p50": round(statistics.median(over_ms), 3),
                             "p99": round(over_ms[min(len(over_ms) - 1, int(len(over_ms) * 0.99))], 3),
                             "model_execute_ms": round(compute * 1000, 4), "jobs": len(over_ms)},
-        "concurrency": args.concurrency,
+        "connections": args.connections,
         "seconds_per_phase": args.seconds,
+        "load_generators": "h2load (gRPC), wrk (REST)",
     }
     print(json.dumps(report, indent=2))
 
