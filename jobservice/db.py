@@ -9,10 +9,11 @@ Queries are data: they live in `sql/queries.sql` and are looked up by name.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
@@ -26,6 +27,7 @@ _NAME_LINE = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 Row = aiosqlite.Row
 Params = Mapping[str, Any]
+RoundRunner = Callable[[sqlite3.Connection, list[tuple[str, Params]]], list[Any]]
 
 
 @cache
@@ -83,62 +85,39 @@ async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
     return conn
 
 
-class Database:
-    """Two connections: one writer behind an asyncio lock, one reader (WAL lets reads run beside writes).
-
-    Every statement on one aiosqlite connection shares its transaction, so all
-    writes hold the lock: `write_one()` for a single statement (triggers make
-    most state changes a single statement) and `transaction()` for
-    BEGIN … COMMIT around several.
-
-    `write_one()` group-commits: statements issued while a write is in flight
-    are queued and run together in the writer thread, one transaction with a
-    savepoint per statement (each still succeeds or fails alone). Under load
-    this turns N thread hops and N commits into one of each; the hop, not
-    SQLite, is what costs here (the GIL hand-off between loop and thread).
+class _Grouped:
+    """Statements issued while a round is in flight run together in the next round: one hop to the
+    connection's thread for many statements. Under load this turns N thread hops into one; the hop
+    (a GIL hand-off between loop and thread), not SQLite, is what costs here.
     """
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
-        self._writer_conn = writer
-        self._reader_conn = reader
-        self._writer = Queries(writer)
-        self.read = Queries(reader)  # reads that need no transaction
-        self._lock = asyncio.Lock()
-        self._sql = queries()
-        self._queued: list[tuple[str, Params, asyncio.Future[Row | None]]] = []
+    def __init__(self, conn: aiosqlite.Connection, run_round: RoundRunner, lock: asyncio.Lock | None) -> None:
+        self._conn = conn
+        self._run_round = run_round
+        self._lock = lock
+        self._queued: list[tuple[str, Params, asyncio.Future[list[Row]]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    @classmethod
-    async def open(cls, path: Path) -> Database:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await _connect(path, read_only=False)
-        await _migrate(writer)
-        reader = await _connect(path, read_only=True)
-        return cls(writer, reader)
+    async def run(self, sql: str, params: Params) -> list[Row]:
+        future: asyncio.Future[list[Row]] = asyncio.get_running_loop().create_future()
+        self._queued.append((sql, params, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="db-group")
+        return await future
 
-    async def close(self) -> None:
+    async def drain(self) -> None:
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
-        await self._reader_conn.close()
-        await self._writer_conn.close()
-
-    async def write_one(self, name: str, params: Params | None = None) -> Row | None:
-        """One writing statement, atomic on its own (triggers included); its first RETURNING row."""
-        future: asyncio.Future[Row | None] = asyncio.get_running_loop().create_future()
-        self._queued.append((self._sql[name], params or {}, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="db-group-commit")
-        return await future
 
     async def _flush(self) -> None:
         while self._queued:
             batch, self._queued = self._queued, []
             statements = [(sql, params) for sql, params, _ in batch]
             try:
-                async with self._lock:
+                async with self._lock or contextlib.nullcontext():
                     # aiosqlite's primitive for "run this callable in the connection's thread" (pinned 0.22).
-                    outcomes = await self._writer_conn._execute(_run_group, self._writer_conn._conn, statements)
-            except BaseException as exc:  # the whole group failed (e.g. the database is gone)
+                    outcomes = await self._conn._execute(self._run_round, self._conn._conn, statements)
+            except BaseException as exc:  # the whole round failed (e.g. the database is gone)
                 for _, _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
@@ -152,6 +131,67 @@ class Database:
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
+
+
+class GroupedReads:
+    """Named read queries on the reader connection, grouped into rounds (see `_Grouped`)."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._group = _Grouped(conn, _run_reads, lock=None)
+        self._sql = queries()
+
+    async def fetch_all(self, name: str, params: Params | None = None) -> list[Row]:
+        return await self._group.run(self._sql[name], params or {})
+
+    async def fetch_one(self, name: str, params: Params | None = None) -> Row | None:
+        rows = await self.fetch_all(name, params)
+        return rows[0] if rows else None
+
+    async def scalar(self, name: str, params: Params | None = None) -> Any:
+        row = await self.fetch_one(name, params)
+        return None if row is None else row[0]
+
+
+class Database:
+    """Two connections: one writer behind an asyncio lock, one reader (WAL lets reads run beside writes).
+
+    Every statement on one aiosqlite connection shares its transaction, so all
+    writes hold the lock: `write_one()` for a single statement (triggers make
+    most state changes a single statement) and `transaction()` for
+    BEGIN … COMMIT around several.
+
+    `write_one()` group-commits: the statements of one round run in one
+    transaction with a savepoint each, so each still succeeds or fails alone.
+    Reads (`read`) are grouped the same way, without a transaction.
+    """
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self._writer_conn = writer
+        self._reader_conn = reader
+        self._writer = Queries(writer)
+        self.read = GroupedReads(reader)
+        self._lock = asyncio.Lock()
+        self._sql = queries()
+        self._writes = _Grouped(writer, _run_group, lock=self._lock)
+
+    @classmethod
+    async def open(cls, path: Path) -> Database:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path, read_only=False)
+        await _migrate(writer)
+        reader = await _connect(path, read_only=True)
+        return cls(writer, reader)
+
+    async def close(self) -> None:
+        await self._writes.drain()
+        await self.read._group.drain()
+        await self._reader_conn.close()
+        await self._writer_conn.close()
+
+    async def write_one(self, name: str, params: Params | None = None) -> Row | None:
+        """One writing statement, atomic on its own (triggers included); its first RETURNING row."""
+        rows = await self._writes.run(self._sql[name], params or {})
+        return rows[0] if rows else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Queries]:
@@ -179,9 +219,20 @@ class Database:
             return [(r[0], r[1]) for r in await cur.fetchall()]
 
 
-def _run_group(conn: sqlite3.Connection, statements: list[tuple[str, Params]]) -> list[Row | None | Exception]:
+def _run_reads(conn: sqlite3.Connection, statements: list[tuple[str, Params]]) -> list[list[Row] | Exception]:
+    """In the reader thread: each statement's rows, or its error."""
+    outcomes: list[list[Row] | Exception] = []
+    for sql, params in statements:
+        try:
+            outcomes.append(conn.execute(sql, params).fetchall())
+        except sqlite3.Error as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+def _run_group(conn: sqlite3.Connection, statements: list[tuple[str, Params]]) -> list[list[Row] | Exception]:
     """In the writer thread: one transaction, a savepoint per statement; per-statement outcomes."""
-    outcomes: list[Row | None | Exception] = []
+    outcomes: list[list[Row] | Exception] = []
     if conn.in_transaction:  # left open by a failed earlier round; nothing else can own it (the lock)
         conn.rollback()
     conn.execute("BEGIN IMMEDIATE")
@@ -196,7 +247,7 @@ def _run_group(conn: sqlite3.Connection, statements: list[tuple[str, Params]]) -
                 outcomes.append(exc)
                 continue
             conn.execute("RELEASE statement")
-            outcomes.append(rows[0] if rows else None)
+            outcomes.append(rows)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
