@@ -32,7 +32,7 @@ from phonos_models.diffdock.sampling import SamplingOptions, sample
 REPO = Path(__file__).resolve().parent.parent
 RECEPTOR = REPO / "tests" / "diffdock" / "data" / "receptor_small.pdb"
 LIGAND = "CC(C)Cc1ccc(cc1)C(C)C(=O)NCC(=O)N1CCCC1"  # notes §10 timing ligand
-PARAMS = Path("/work/shared/reference/diffdock/params")
+PARAMS = REPO.parent / "shared" / "reference" / "diffdock" / "params"  # shared/ beside the checkout
 CONFIGS = {
     "v1.0-paper": ("v1.0_paper_score", "v1.0_paper_confidence"),
     "diffdock-s": ("cb_diffdock_s_score", "v1.0_paper_confidence"),

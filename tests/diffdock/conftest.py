@@ -14,8 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "triton_models") not in sys.path:
     sys.path.insert(0, str(REPO / "triton_models"))
 
-# The reference hyperparameter files and state_dict manifests (shared/reference/diffdock/).
-REFERENCE_DIR = Path("/work/shared/reference/diffdock")
+from dd_helpers import REFERENCE_DIR  # noqa: E402  (after the sys.path set-up above)
 
 
 @pytest.fixture(autouse=True)
@@ -29,58 +28,3 @@ def reference_dir() -> Path:
     if not REFERENCE_DIR.is_dir():
         pytest.skip(f"DiffDock reference manifests not found at {REFERENCE_DIR}")
     return REFERENCE_DIR
-
-
-def synthetic_complex(
-    seed: int = 0, n_lig: int = 12, n_res: int = 30, atoms_per_res: int = 5, lm_dim: int = 1280, n_tor: int = 3
-):
-    """A small random complex with plausible geometry (for model-level tests that need no chemistry).
-
-    Ligand: a zig-zag chain of heavy atoms 1.5 Å apart near the pocket, single bonds, the first
-    `n_tor` interior bonds marked rotatable (moving side = the tail). Receptor: a random-walk
-    backbone of CA atoms 3.8 Å apart, a few heavy atoms around each CA.
-    """
-    from phonos_models.diffdock.data import (
-        LIGAND_FEATURE_DIMS,
-        RECEPTOR_ATOM_FEATURE_DIMS,
-        ComplexGraph,
-    )
-
-    g = torch.Generator().manual_seed(seed)
-    steps = torch.randn(n_res, 3, generator=g)
-    ca = torch.cumsum(3.8 * steps / steps.norm(dim=1, keepdim=True), 0)
-    ca = ca - ca.mean(0)
-    lig_steps = torch.randn(n_lig, 3, generator=g)
-    lig = torch.cumsum(1.5 * lig_steps / lig_steps.norm(dim=1, keepdim=True), 0)
-    lig = lig - lig.mean(0) + ca[n_res // 2] + torch.tensor([2.0, 1.0, 0.5])
-    lig_x = torch.stack([torch.randint(0, d, (n_lig,), generator=g) for d in LIGAND_FEATURE_DIMS], 1)
-    src = torch.arange(n_lig - 1)
-    bond_index = torch.cat([torch.stack([src, src + 1]), torch.stack([src + 1, src])], 1)
-    bond_attr = torch.zeros(bond_index.shape[1], 4)
-    bond_attr[:, 0] = 1.0
-    tor_u = torch.arange(1, 1 + n_tor)
-    tor_index = torch.stack([tor_u, tor_u + 1])
-    tor_mask = torch.zeros(n_tor, n_lig, dtype=torch.bool)
-    for k in range(n_tor):
-        tor_mask[k, int(tor_u[k]) + 1 :] = True
-    atom_pos = ca.repeat_interleave(atoms_per_res, 0) + 1.2 * torch.randn(n_res * atoms_per_res, 3, generator=g)
-    atom_x = torch.stack(
-        [torch.randint(0, d, (n_res * atoms_per_res,), generator=g) for d in RECEPTOR_ATOM_FEATURE_DIMS], 1
-    )
-    return ComplexGraph(
-        lig_x=lig_x,
-        lig_pos=lig,
-        lig_bond_index=bond_index,
-        lig_bond_attr=bond_attr,
-        tor_index=tor_index,
-        tor_mask=tor_mask,
-        rec_aa=torch.randint(0, 21, (n_res,), generator=g),
-        rec_esm=torch.randn(n_res, lm_dim, generator=g),
-        rec_pos=ca,
-        atom_x=atom_x,
-        atom_pos=atom_pos,
-        atom_res=torch.arange(n_res).repeat_interleave(atoms_per_res),
-        t_tr=0.6,
-        t_rot=0.6,
-        t_tor=0.6,
-    )

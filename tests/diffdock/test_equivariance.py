@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import synthetic_complex
+from dd_helpers import synthetic_complex
 from e3nn import o3
 from phonos_models.diffdock.build import build_model, tiny_hyperparams
 from phonos_models.diffdock.data import ComplexGraph, collate

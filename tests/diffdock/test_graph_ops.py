@@ -106,7 +106,7 @@ def test_subgraph_keeps_internal_edges_and_renumbers() -> None:
 def test_precomputed_receptor_graph_survives_cropping_like_the_reference() -> None:
     """Build-then-crop (reference crop_beyond) differs from crop-then-build for kNN graphs; a
     precomputed graph restricted with `subgraph` is what the networks then use."""
-    from conftest import synthetic_complex
+    from dd_helpers import synthetic_complex
     from phonos_models.diffdock import model_graphs as mg
     from phonos_models.diffdock.data import collate
 

@@ -42,7 +42,7 @@ SLOW_TO_BUILD = {
 
 
 def _configs() -> list:  # list of pytest.param
-    from conftest import REFERENCE_DIR
+    from dd_helpers import REFERENCE_DIR
 
     out = []
     for kind, fname in MANIFESTS.items():
@@ -194,7 +194,7 @@ GOLDEN = {
 def test_tiny_network_outputs_are_unchanged(kind: str) -> None:
     from dataclasses import replace
 
-    from conftest import synthetic_complex
+    from dd_helpers import synthetic_complex
     from phonos_models.diffdock.build import tiny_hyperparams
     from phonos_models.diffdock.data import collate
 

@@ -360,7 +360,9 @@ def test_weights_directory_in_the_release_layout_is_loaded_strictly(tmp_path: Pa
     import yaml
 
     saved = {}
-    reference = Path("/work/shared/reference/diffdock/params")
+    from dd_helpers import REFERENCE_DIR
+
+    reference = REFERENCE_DIR / "params"
     if not reference.is_dir():
         pytest.skip("reference ymls not available")
     for sub, ckpt, overrides in (
