@@ -2,6 +2,7 @@
 
     phonos serve [--http-port P] [--grpc-port P] [--data-dir D]
     phonos keys create --username NAME [--email E] [--credits N] [--rate-limit R] [--data-dir D] [--json]
+    phonos db build FASTA OUTDIR [--name uniref90|mgnify|small_bfd]   (a small AlphaFold2 MSA database)
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+
+from phonos_models.alphafold2 import build_db
 
 from jobservice.admin import create_key
 from jobservice.errors import PhonosError
@@ -54,6 +57,10 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_build(args: argparse.Namespace) -> int:
+    return int(build_db.main([str(args.fasta), str(args.outdir), "--name", args.name]))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phonos", description="Self-hosted ESMFold, AlphaFold2 and DiffDock API")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
     create.add_argument("--json", action="store_true", help="print one JSON object with api_key and account_id")
     create.set_defaults(func=cmd_keys_create)
+
+    db = sub.add_parser("db", help="AlphaFold2 sequence databases").add_subparsers(dest="db_command", required=True)
+    build = db.add_parser("build", help="build a small MSA search database from a FASTA file (tests, demos)")
+    build.add_argument("fasta", type=Path)
+    build.add_argument("outdir", type=Path)
+    build.add_argument("--name", default="uniref90", choices=build_db.DATABASE_NAMES)
+    build.set_defaults(func=cmd_db_build)
     return parser
 
 

@@ -123,3 +123,13 @@ def test_keys_create_prints_a_key_stored_only_as_a_hash(tmp_path: Path) -> None:
     duplicate = subprocess.run([*PHONOS, "keys", "create", "--data-dir", str(data_dir), "--username", "ada"],
                                capture_output=True, text=True, env=phonos_env(), cwd=REPO, timeout=60)
     assert duplicate.returncode == 2 and "taken" in duplicate.stderr
+
+
+def test_db_build_writes_a_searchable_fasta_and_manifest(tmp_path: Path) -> None:
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text(">p1\nMKTVRQERLKSIVRILERSKEPV\n>p2\nMKTVRQERLKSIVRILERSKEPA\n")
+    built = subprocess.run([*PHONOS, "db", "build", str(fasta), str(tmp_path / "db"), "--name", "mgnify"],
+                           capture_output=True, text=True, env=phonos_env(), cwd=REPO, timeout=60)
+    assert built.returncode == 0, built.stderr
+    assert f"PHONOS_ALPHAFOLD2_MGNIFY={tmp_path / 'db' / 'mgnify.fasta'}" in built.stdout
+    assert (tmp_path / "db" / "mgnify.fasta").read_text().count(">") == 2
