@@ -133,7 +133,7 @@ class Dispatcher:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
                 raise
-            except Exception:  # e.g. the database is full: log, keep the worker, the job is retried at start-up
+            except Exception:  # e.g. a full disk: keep the worker; the sweep (or the next start) retries the job
                 log.exception("job dispatch failed", extra={"action": "dispatch.worker_error", "job_id": job_id})
             finally:
                 self._running.pop(job_id, None)
