@@ -113,10 +113,6 @@ class JobStore:
             raise NotFound(f"Job {job_id} not found")
         return JobRecord.from_row(row)
 
-    async def get_any(self, job_id: str) -> JobRecord | None:
-        row = await self._db.read.fetch_one("get_job_any_account", {"id": job_id})
-        return None if row is None else JobRecord.from_row(row)
-
     async def page(
         self, account_id: int, *, status: str | None, model: str | None, limit: int, offset: int
     ) -> tuple[list[JobRecord], int]:

@@ -27,9 +27,6 @@ VALUES (:id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), :account_id, :model, 
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id AND account_id = :account_id;
 
--- name: get_job_any_account
-SELECT * FROM jobs WHERE id = :id;
-
 -- name: list_jobs
 SELECT * FROM jobs
 WHERE account_id = :account_id
