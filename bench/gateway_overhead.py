@@ -37,7 +37,7 @@ class BenchServicer(pb_grpc.PhonosServiceServicer):
     """GetJob with a realistic completed-job payload and a metadata read, nothing else."""
 
     def __init__(self) -> None:
-        job = pb.GetJobResponse(
+        job = pb.Job(
             job_id=JOB_ID, name="My Protein Structure", status="completed", model="esmfold"
         )
         job.created_at.CopyFrom(timestamp_pb2.Timestamp(seconds=1765967400))
@@ -47,7 +47,7 @@ class BenchServicer(pb_grpc.PhonosServiceServicer):
         job.credits_used = 10
         job.formats.extend(["pdb", "cif"])
         job.metrics.update({"mean_plddt": 87.25, "ptm": 0.81})
-        self._job = job
+        self._job = pb.GetJobResponse(job=job)
 
     async def GetJob(self, request: pb.GetJobRequest, context: Any) -> pb.GetJobResponse:
         if dict(context.invocation_metadata()).get("authorization") != AUTH:

@@ -92,7 +92,7 @@ async def overhead(service: ServiceProcess, key: str, jobs: int) -> list[float]:
             ids.append(reply.job_id)
             # Polling is what a client does; finished_at is stamped server-side, so the 10 ms step adds no
             # error (and polls rarely enough not to slow the job it waits for).
-            while (await stub.GetJob(pb.GetJobRequest(job_id=reply.job_id), metadata=auth)).status != "completed":  # noqa: ASYNC110
+            while (await stub.GetJob(pb.GetJobRequest(job_id=reply.job_id), metadata=auth)).job.status != "completed":  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
     with sqlite3.connect(service.data_dir / "phonos.sqlite3") as conn:
         rows = conn.execute(

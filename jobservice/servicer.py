@@ -122,7 +122,6 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             log.exception("unhandled error", extra={"action": "rpc.internal_error", "method": method,
                                                    "request_id": request_id})
             code = grpc.StatusCode.INTERNAL
-            failure = None
         finally:
             if principal is not None:
                 if failure is not None:
@@ -193,7 +192,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def GetJob(self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             job = await self._svc.get_job(who.account_id, request.job_id)
-            return pb.GetJobResponse(**job_fields(job)), NO_CHARGE
+            return pb.GetJobResponse(job=pb.Job(**job_fields(job))), NO_CHARGE
         return await self._handle("GetJob", context, run)
 
     async def ListJobs(self, request: pb.ListJobsRequest, context: grpc.aio.ServicerContext) -> Message:

@@ -113,7 +113,7 @@ class FixedServicer(pb_grpc.PhonosServiceServicer):
             await asyncio.sleep(2)
         if request.job_id not in (JOB_ID, "done", "slow"):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"Job {request.job_id} not found")
-        job = pb.GetJobResponse(
+        job = pb.Job(
             job_id=request.job_id, name="My Protein Structure", status="pending", created_at=T0, updated_at=T0
         )
         if request.job_id == "done":
@@ -125,7 +125,7 @@ class FixedServicer(pb_grpc.PhonosServiceServicer):
             job.formats.extend(["pdb", "cif"])
             job.metrics.update({"mean_plddt": 87.25, "num_recycles": 4})
             job.metadata.update({"weights": "esmfold-tiny-random", "note": "not a real prediction"})
-        return job
+        return pb.GetJobResponse(job=job)
 
     async def ListJobs(self, request: pb.ListJobsRequest, context: Any) -> pb.ListJobsResponse:
         await self._authorize("ListJobs", request, context)
@@ -507,12 +507,12 @@ def test_in_process_context_surface() -> None:
             if request.job_id == "soft-fail":
                 context.set_code(grpc.StatusCode.FAILED_PRECONDITION)
                 context.set_details("not yet")
-            return pb.GetJobResponse(job_id=request.job_id)
+            return pb.GetJobResponse(job=pb.Job(job_id=request.job_id))
 
     async def main() -> None:
         invoker = InProcessInvoker(Probe(), timeout=5.0)
         reply = await invoker.unary("/x.Probe/Check", pb.GetJobRequest(job_id="j"), [("k", "v")])
-        assert reply.message.job_id == "j"
+        assert reply.message.job.job_id == "j"
         assert seen["peer"] == "in-process" and 0 < seen["remaining"] <= 5.0
         assert seen["metadata"] == (("k", "v"),) and seen["cancelled"] is False and seen["done"] is True
         with pytest.raises(RpcFailure) as info:

@@ -121,7 +121,7 @@ def test_infinite_struct_number_is_refused_like_json_format(gwtest: ModuleType) 
 
 
 def test_every_phonos_response_matches_json_format() -> None:
-    job = pb.GetJobResponse(job_id="j", name="n", status="completed", output_file="j.pdb", formats=["pdb"])
+    job = pb.Job(job_id="j", name="n", status="completed", output_file="j.pdb", formats=["pdb"])
     job.created_at.CopyFrom(timestamp_pb2.Timestamp(seconds=1765967400, nanos=1000))
     job.metrics.update({"mean_plddt": 87.5})
     for message in (

@@ -249,14 +249,15 @@ def _json(plan: TranscodePlan, message: Message) -> Any:
 def test_pending_job_shape() -> None:
     plan = PHONOS_PLANS[("GET", "/v1/jobs/{job_id}")]
     created = timestamp_pb2.Timestamp(seconds=1765967400)
-    job = phonos_pb2.GetJobResponse(
+    job = phonos_pb2.Job(
         job_id="550e8400",
         name="My Protein Structure",
         status="pending",
         created_at=created,
         updated_at=created,
     )
-    assert _json(plan, job) == {
+    # The rule's response_body is "job": the job's fields are the whole HTTP body, as the seed shows.
+    assert _json(plan, phonos_pb2.GetJobResponse(job=job)) == {
         "job_id": "550e8400",
         "name": "My Protein Structure",
         "status": "pending",

@@ -71,7 +71,7 @@ def test_python_grpc_client_round_trip(service: ServiceProcess) -> None:
         reply = stub.Predict(pb.PredictRequest(model="esmfold", sequence="MKTVRQERLK", name="via grpc"), metadata=auth)
         assert reply.status == "pending"
         service.client(key).wait_for(reply.job_id)
-        job = stub.GetJob(pb.GetJobRequest(job_id=reply.job_id), metadata=auth)
+        job = stub.GetJob(pb.GetJobRequest(job_id=reply.job_id), metadata=auth).job
         assert job.status == "completed" and job.name == "via grpc"
         assert job.metrics.fields["mean_plddt"].number_value > 0
         download, call = stub.DownloadJobOutput.with_call(pb.DownloadJobOutputRequest(job_id=reply.job_id),
