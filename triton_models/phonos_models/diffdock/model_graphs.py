@@ -58,31 +58,27 @@ def receptor_edges(batch: ComplexBatch, mode: GraphMode) -> Tensor:
     """Residue graph [2, E] (row 0 = neighbour, row 1 = centre), cached on the batch."""
     if batch.rec_edge_index is not None:
         return batch.rec_edge_index
-    key = ("rec_edges", mode.knn_only, mode.residue_radius, mode.residue_max_neighbors)
-    if key not in batch.cache:
-        if mode.knn_only:
-            edges = graph_ops.knn_graph(batch.rec_pos, mode.residue_max_neighbors, batch.rec_batch)
-        else:
-            edges = graph_ops.radius_graph_nearest(
-                batch.rec_pos, mode.residue_radius, batch.rec_batch, mode.residue_max_neighbors
-            )
-        batch.cache[key] = edges
-    return batch.cache[key]
+    return _cached_graph(batch, "rec_edges", batch.rec_pos, batch.rec_batch, mode.knn_only,
+                         mode.residue_radius, mode.residue_max_neighbors)
 
 
 def atom_edges(batch: ComplexBatch, mode: GraphMode) -> Tensor:
     """Receptor heavy-atom graph [2, E] (row 0 = neighbour, row 1 = centre), cached on the batch."""
     if batch.atom_edge_index is not None:
         return batch.atom_edge_index
-    key = ("atom_edges", mode.knn_only, mode.atom_radius, mode.atom_max_neighbors)
+    return _cached_graph(batch, "atom_edges", batch.atom_pos, batch.atom_batch, mode.knn_only,
+                         mode.atom_radius, mode.atom_max_neighbors)
+
+
+def _cached_graph(batch: ComplexBatch, name: str, pos: Tensor, index: Tensor, knn_only: bool,
+                  radius: float, max_neighbors: int) -> Tensor:
+    """A kNN graph, or a radius graph capped at the nearest, built once per batch and cached on it."""
+    key = (name, knn_only, radius, max_neighbors)
     if key not in batch.cache:
-        if mode.knn_only:
-            edges = graph_ops.knn_graph(batch.atom_pos, mode.atom_max_neighbors, batch.atom_batch)
+        if knn_only:
+            batch.cache[key] = graph_ops.knn_graph(pos, max_neighbors, index)
         else:
-            edges = graph_ops.radius_graph_nearest(
-                batch.atom_pos, mode.atom_radius, batch.atom_batch, mode.atom_max_neighbors
-            )
-        batch.cache[key] = edges
+            batch.cache[key] = graph_ops.radius_graph_nearest(pos, radius, index, max_neighbors)
     return batch.cache[key]
 
 
