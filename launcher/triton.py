@@ -80,9 +80,7 @@ def triton_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     venv_bin = str(Path(sys.executable).parent)
     env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (libdir, env.get("LD_LIBRARY_PATH", "")) if p)
     env["PATH"] = os.pathsep.join(p for p in (venv_bin, env.get("PATH", "")) if p)
-    # Model code imports the science package whether or not the project is pip-installed.
-    extra = [str(REPO_ROOT), str(REPO_ROOT / "triton_models")]
-    env["PYTHONPATH"] = os.pathsep.join([*extra, *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)])
+    # No PYTHONPATH: the stub ignores it. Each model.py puts its own checkout's packages first.
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     return env

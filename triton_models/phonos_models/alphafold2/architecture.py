@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import ml_collections
 from alphafold.model import config as af_config
 
-PRESETS = ("monomer", "monomer_casp14", "monomer_ptm")
-MAX_MODELS = 5
+from phonos_config.alphafold2 import MAX_MODELS, PRESETS
+
+__all__ = ["MAX_MODELS", "PRESETS"]
 # DeepMind's run_alphafold.py: monomer_casp14 ensembles the inputs 8 times (AF2 Suppl. 1.11.2).
 CASP14_NUM_ENSEMBLE = 8
 

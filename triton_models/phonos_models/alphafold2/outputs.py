@@ -8,7 +8,6 @@ still says what produced it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -98,6 +97,3 @@ def scores(query: str, ranked: Sequence[ModelOutput], provenance: Provenance) ->
         result["max_pae"] = round(float(best.max_pae or 0.0), 3)
     return result
 
-
-def scores_json(query: str, ranked: Sequence[ModelOutput], provenance: Provenance) -> str:
-    return json.dumps(scores(query, ranked, provenance), separators=(",", ":"))

@@ -7,7 +7,6 @@ XLA compile (and with the persistent cache, only the first ever).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Mapping
@@ -16,17 +15,21 @@ from typing import Any
 
 import jax
 
-from phonos_config.alphafold2 import AlphaFold2Settings
+from phonos_config.alphafold2 import (
+    DEFAULT_MAX_MSA_SEQS,
+    DEFAULT_RECYCLES,
+    MAX_MSA_SEQS,
+    MAX_RECYCLES,
+    MSA_MODES,
+    AlphaFold2Settings,
+)
 from phonos_models.alphafold2 import architecture, msa, search, templates
 from phonos_models.alphafold2 import features as feats
 from phonos_models.alphafold2 import weights as w
 from phonos_models.alphafold2.runner import CompiledModel, ModelOutput, ShouldStop, configure_compile_cache
+from phonos_models.common.errors import BadInput
+from phonos_models.common.requests import request_fields
 
-MSA_MODES = ("single_sequence", "a3m", "search")
-MAX_RECYCLES = 24  # ColabFold accepts up to 48; 24 keeps one job well under the call timeout on GPU
-DEFAULT_RECYCLES = 3  # DeepMind's num_recycle for the monomer models (AF2 Suppl. 1.10)
-DEFAULT_MAX_MSA_SEQS = 512  # the API seed's default
-MAX_MSA_SEQS = 10_000
 _PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYX")
 
 
@@ -43,7 +46,7 @@ def compiled_model(key: architecture.ArchitectureKey, cfg: Any) -> CompiledModel
         return _COMPILED[key]
 
 
-class RequestError(ValueError):
+class RequestError(BadInput):
     """The request cannot run; the message says what to fix (Triton answers it as an error)."""
 
 
@@ -64,16 +67,7 @@ class Request:
 
     @classmethod
     def from_json(cls, sequence: str, text: str) -> Request:
-        try:
-            params = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise RequestError(f"REQUEST is not valid JSON: {exc}") from exc
-        if not isinstance(params, dict):
-            raise RequestError("REQUEST must be a JSON object")
-        allowed = set(cls.__dataclass_fields__) - {"sequence"}
-        unknown = sorted(set(params) - allowed)
-        if unknown:
-            raise RequestError(f"unknown REQUEST fields: {', '.join(unknown)}")
+        params = request_fields(text, set(cls.__dataclass_fields__) - {"sequence"}, RequestError)
         request = cls(sequence=sequence.strip().upper(), **params)
         request.check()
         return request

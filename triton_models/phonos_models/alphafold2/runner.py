@@ -25,16 +25,9 @@ from alphafold.model import modules
 
 from phonos_models.alphafold2 import features as feats
 from phonos_models.alphafold2.msa import Alignment
+from phonos_models.common.errors import Cancelled, ResourceExhausted
 
 ShouldStop = Callable[[], bool]
-
-
-class Cancelled(RuntimeError):
-    """The caller asked to stop (the job was cancelled)."""
-
-
-class ResourceExhausted(RuntimeError):
-    """The accelerator or host ran out of memory for this input."""
 
 
 # XLA reports allocation failures as a runtime error whose text starts with the status code.

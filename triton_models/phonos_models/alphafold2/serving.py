@@ -1,4 +1,4 @@
-"""What the Triton adapter calls: text in, output tensors out, typed errors.
+"""What the Triton adapter calls: text in, the job's result files out (phonos_models.common.result_files).
 
 Kept out of `model.py` so everything except `pb_utils` runs in plain tests.
 """
@@ -7,24 +7,14 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from phonos_models.alphafold2 import outputs
-from phonos_models.alphafold2.pipeline import Engine, Prediction, Request, RequestError
-from phonos_models.alphafold2.runner import Cancelled, ResourceExhausted, ShouldStop
-from phonos_models.alphafold2.search import SearchError
-from phonos_models.alphafold2.weights import WeightsError
-
-# Expected failures: the message goes back to the job as is.
-USER_ERRORS: tuple[type[Exception], ...] = (RequestError, SearchError, WeightsError, ResourceExhausted)
-__all__ = ["Cancelled", "USER_ERRORS", "handle", "output_arrays"]
+from phonos_models.alphafold2.pipeline import Engine, Prediction, Request
+from phonos_models.alphafold2.runner import ShouldStop
+from phonos_models.common.result_files import ModelResult, json_file, text_file
 
 
-def _bytes(text: str) -> np.ndarray:
-    return np.array([text.encode()], dtype=object)  # dims [1], TYPE_STRING
-
-
-def output_arrays(prediction: Prediction) -> dict[str, np.ndarray]:
+def result(prediction: Prediction) -> ModelResult:
+    """Ranked structure (PDB, mmCIF), ColabFold-style scores, the MSA the models saw, timings."""
     request = prediction.request
     provenance = outputs.Provenance(
         weights=prediction.weights_label(),
@@ -34,15 +24,25 @@ def output_arrays(prediction: Prediction) -> dict[str, np.ndarray]:
         msa_depth=prediction.alignment.depth,
     )
     best = prediction.ranked[0]
-    return {
-        "PDB": _bytes(outputs.to_pdb(request.sequence, best, provenance)),
-        "CIF": _bytes(outputs.to_mmcif(request.sequence, best, provenance, file_id="phonos_alphafold2")),
-        "SCORES": _bytes(outputs.scores_json(request.sequence, prediction.ranked, provenance)),
-        "MSA": _bytes(prediction.alignment.to_a3m()),
-        "METADATA": _bytes(json.dumps(prediction.metadata())),
-    }
+    scores = outputs.scores(request.sequence, prediction.ranked, provenance)
+    metadata = prediction.metadata()
+    metrics: dict[str, float | int | str] = {"mean_plddt": round(float(scores["mean_plddt"]), 2)}
+    if "ptm" in scores:
+        metrics["ptm"] = round(float(scores["ptm"]), 4)
+    return ModelResult(
+        files=(
+            text_file("pdb", "chemical/x-pdb", outputs.to_pdb(request.sequence, best, provenance)),
+            text_file("cif", "chemical/x-mmcif", outputs.to_mmcif(request.sequence, best, provenance,
+                                                                  file_id="phonos_alphafold2")),
+            text_file("json", "application/json", json.dumps(scores, separators=(",", ":"))),
+            text_file("a3m", "text/plain", prediction.alignment.to_a3m()),
+            json_file("timings", metadata.get("timings", {})),
+        ),
+        metrics=metrics,
+        metadata=metadata,
+    )
 
 
-def handle(engine: Engine, sequence: str, request_json: str, should_stop: ShouldStop) -> dict[str, np.ndarray]:
+def handle(engine: Engine, sequence: str, request_json: str, should_stop: ShouldStop) -> ModelResult:
     request = Request.from_json(sequence, request_json)
-    return output_arrays(engine.predict(request, should_stop=should_stop))
+    return result(engine.predict(request, should_stop=should_stop))

@@ -7,7 +7,6 @@ loading the weights once per process and recording which weights produced each r
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from phonos_config.diffdock import (
 )
 
 from ..common.errors import BadInput
+from ..common.requests import request_fields
 from ..common.weights import TINY_NOTE, WeightsInfo
 from . import build, ligand, outputs, receptor, so3
 from .esm_embedding import EsmEmbedder, TinyEsmShape
@@ -254,15 +254,7 @@ def request_from_json(protein_pdb: str, ligand_smiles: str, request_json: str, m
     The job service validated the same ranges already; the model checks again because Triton can be
     called directly.
     """
-    try:
-        fields = json.loads(request_json) if request_json.strip() else {}
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"REQUEST is not JSON: {exc}") from exc
-    if not isinstance(fields, dict):
-        raise BadInput("REQUEST must be a JSON object")
-    unknown = sorted(set(fields) - {"inference_steps", "samples_per_complex", "random_seed"})
-    if unknown:
-        raise BadInput(f"unknown REQUEST field(s): {', '.join(unknown)}")
+    fields = request_fields(request_json, ("inference_steps", "samples_per_complex", "random_seed"))
 
     def integer(name: str, default: int, lo: int, hi: int) -> int:
         value = fields.get(name, default)

@@ -1,4 +1,4 @@
-"""Result files and provenance for ESMFold: PDB text, mmCIF, metadata.
+"""Result files and provenance for ESMFold: PDB text, mmCIF, scores JSON, metadata.
 
 Every file says which weights made it; tiny-weight files say plainly that they
 are not real predictions.
@@ -6,15 +6,21 @@ are not real predictions.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 
+from phonos_models.common.result_files import ModelResult, json_file, text_file
 from phonos_models.common.structure import ProteinChain, to_mmcif, to_pdb
 from phonos_models.common.weights import TINY_NOTE, WeightsInfo
 from phonos_models.esmfold.predict import FoldResult
 
+JSON_NOTE = (
+    "plddt: predicted lDDT-CA per residue, 0-100 (>90 very high, 70-90 confident, 50-70 low, <50 very low "
+    "confidence; AlphaFold convention, also in the PDB B-factor column). mean_plddt: their mean. "
+    "ptm: predicted TM-score of this sequence, 0-1. pae[i][j]: expected position error in Angstrom of "
+    "residue j when the prediction is aligned on residue i."
+)
 CONFIDENCE_NOTE = (
     "B-factor column: pLDDT 0-100 per residue (higher is more confident). "
     "pTM 0-1 for this sequence alone. PAE in Angstrom."
@@ -58,7 +64,7 @@ def mmcif_text(result: FoldResult, weights: WeightsInfo) -> str:
 
 
 def metadata(result: FoldResult, weights: WeightsInfo, load_s: float) -> dict[str, Any]:
-    """The METADATA tensor's JSON: provenance and timings of one request."""
+    """The job's provenance and timings (what `GET /v1/jobs/{id}` shows as `metadata`)."""
     facts: dict[str, Any] = {
         "weights": {"name": weights.name, "sha256": weights.sha256},
         "real_weights": weights.real,
@@ -73,12 +79,29 @@ def metadata(result: FoldResult, weights: WeightsInfo, load_s: float) -> dict[st
     return facts
 
 
-def output_arrays(result: FoldResult, weights: WeightsInfo, load_s: float) -> dict[str, np.ndarray]:
-    """The Triton output tensors of one request, batch dimension 1 included (see config.pbtxt)."""
+def scores(result: FoldResult, weights: WeightsInfo) -> dict[str, Any]:
+    """The `json` download: per-residue pLDDT, pTM, PAE and what they mean."""
     return {
-        "PDB": np.array([[pdb_text(result, weights).encode()]], dtype=object),
-        "PLDDT": result.plddt.astype(np.float32)[None, :],  # [1, L] 0-100
-        "PTM": np.array([[result.ptm]], dtype=np.float32),  # [1, 1]
-        "PAE": result.pae.astype(np.float32)[None, :, :],  # [1, L, L] Å
-        "METADATA": np.array([[json.dumps(metadata(result, weights, load_s)).encode()]], dtype=object),
+        "sequence": result.sequence,
+        "length": len(result.sequence),
+        "plddt": [round(float(v), 2) for v in result.plddt],
+        "mean_plddt": round(result.mean_plddt, 2),
+        "ptm": round(result.ptm, 4),
+        "pae": np.round(result.pae.astype(np.float64), 2).tolist(),
+        "weights": {"name": weights.name, "sha256": weights.sha256},
+        "real_weights": weights.real,
+        "note": JSON_NOTE + ("" if weights.real else f" {TINY_NOTE}."),
     }
+
+
+def model_result(result: FoldResult, weights: WeightsInfo, load_s: float) -> ModelResult:
+    """Every file of one fold (PDB with pLDDT in B-factors, mmCIF, scores JSON), its metrics and provenance."""
+    return ModelResult(
+        files=(
+            text_file("pdb", "chemical/x-pdb", pdb_text(result, weights)),
+            text_file("cif", "chemical/x-mmcif", mmcif_text(result, weights)),
+            json_file("json", scores(result, weights)),
+        ),
+        metrics={"mean_plddt": round(result.mean_plddt, 2), "ptm": round(result.ptm, 4)},
+        metadata=metadata(result, weights, load_s),
+    )
