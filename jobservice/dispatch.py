@@ -1,10 +1,11 @@
-"""Dispatch: pending jobs → Triton → result files → completed, surviving crashes.
+"""Dispatch: pending jobs → the inference port (Triton) → result files → completed, surviving crashes.
 
 * Claiming is a compare-and-set (pending → running), so a job runs once per attempt.
 * Each model has `max_inflight` workers: bounded concurrency at Triton, which
   queues and dynamically batches what we send.
-* Triton being unreachable is retried with backoff for `retry_window_s`, then the
-  job fails with a refund. The API keeps answering meanwhile.
+* The model server being unreachable is retried with backoff for `retry_window_s`,
+  then the job fails with a refund. The API keeps answering meanwhile. Every other
+  failure ends the job at once; jobservice/failures.py says which are refunded.
 * Completion is written inside `asyncio.shield`, so a shutdown that cancels the
   worker cannot leave files without the state change.
 * At start-up, jobs left `running` by a dead process (the data-dir lock proves
@@ -19,18 +20,26 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import Coroutine, Mapping
 
+from phonos_models.common.result_files import ModelResult
+
 from jobservice.errors import InvalidTransition
+from jobservice.failures import FailureKind, JobFailure
+from jobservice.inference import (
+    Inference,
+    InferenceRequest,
+    InferenceTimeout,
+    InferenceUnavailable,
+    InvalidModelInput,
+    ModelFailure,
+)
 from jobservice.jobs import JobRecord, JobStore
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.results import ResultStore
-from jobservice.triton_gateway import TritonGateway, TritonModelError, TritonTimeout, TritonUnavailable
 
 log = logging.getLogger(__name__)
 
-LEASE_S = 60.0
 # Safety net: pending jobs that are in no queue (e.g. a submission whose caller vanished between commit
 # and enqueue) are picked up this often.
 SWEEP_S = 30.0
@@ -38,18 +47,17 @@ SWEEP_S = 30.0
 
 class Dispatcher:
     def __init__(
-        self, jobs: JobStore, specs: Mapping[str, ModelSpec], triton: TritonGateway, results: ResultStore, *,
+        self, jobs: JobStore, specs: Mapping[str, ModelSpec], inference: Inference, results: ResultStore, *,
         max_inflight: int, retry_window_s: float, max_attempts: int, timeout_s: float,
     ) -> None:
         self._jobs = jobs
         self._specs = specs
-        self._triton = triton
+        self._inference = inference
         self._results = results
         self._max_inflight = max_inflight
         self._retry_window_s = retry_window_s
         self._max_attempts = max_attempts
         self._timeout_s = timeout_s
-        self.owner = f"jobservice-{uuid.uuid4().hex[:12]}"
         self._queues: dict[str, asyncio.Queue[str]] = {m: asyncio.Queue() for m in specs}
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -69,7 +77,6 @@ class Dispatcher:
         for model in self._specs:
             for i in range(self._max_inflight):
                 self._tasks.append(asyncio.create_task(self._worker(model), name=f"dispatch-{model}-{i}"))
-        self._tasks.append(asyncio.create_task(self._renew_leases(), name="dispatch-leases"))
         self._tasks.append(asyncio.create_task(self._sweep(), name="dispatch-sweep"))
 
     async def stop(self) -> None:
@@ -84,10 +91,10 @@ class Dispatcher:
     async def _recover(self) -> None:
         for job_id, attempts in await self._jobs.orphaned():
             if attempts >= self._max_attempts:
-                await self._jobs.fail(
-                    job_id, f"The job was interrupted {attempts} times by service restarts and was given up; "
-                    "credits were refunded. Submit it again.", refund=True,
-                )
+                await self._jobs.fail(job_id, JobFailure(
+                    FailureKind.INTERRUPTED,
+                    f"The job was interrupted {attempts} times by service restarts and was given up; submit it again",
+                ))
             else:
                 await self._jobs.requeue(job_id)
                 log.info("job requeued after restart", extra={"action": "dispatch.recovered", "job_id": job_id})
@@ -98,7 +105,7 @@ class Dispatcher:
             if model in self._queues:
                 self.enqueue(job_id, model)
             else:
-                await self._jobs.fail(job_id, f"Model {model} is no longer served; credits were refunded", refund=True)
+                await self._jobs.fail(job_id, JobFailure(FailureKind.MODEL_REMOVED, f"Model {model} is no longer served"))
 
     async def _sweep(self) -> None:
         while True:
@@ -140,40 +147,27 @@ class Dispatcher:
                 self._user_cancelled.discard(job_id)
 
     async def _run(self, job_id: str) -> None:
-        job = await self._jobs.claim(job_id, self.owner, LEASE_S)
+        job = await self._jobs.claim(job_id)
         if job is None:
             return  # cancelled (or failed) while queued
         spec = self._specs[job.model]
         started = time.perf_counter()
         try:
-            outputs = await self._infer_with_retry(spec, job)
-            triton_s = time.perf_counter() - started
-            entry = await asyncio.to_thread(self._store_result, spec, job, outputs)
+            result = await self._infer_with_retry(spec, job)
+            inference_s = time.perf_counter() - started
+            entry = await asyncio.to_thread(self._results.write, job.id, result)
         except asyncio.CancelledError:
             if job_id in self._user_cancelled:
                 log.info("running job cancelled", extra={"action": "dispatch.cancelled", "job_id": job_id})
                 return
             raise
-        except TritonTimeout as exc:
-            await self._fail(job, f"{job.model} did not finish within its time limit ({exc}); "
-                                  "credits were refunded. Try a shorter input.", refund=True)
+        except Exception as exc:
+            await self._persist(self._jobs.fail(job.id, self._failure(job, exc)))
             return
-        except TritonUnavailable as exc:
-            await self._fail(job, f"The model server was unavailable for {self._retry_window_s:.0f} s ({exc}); "
-                                  "credits were refunded. Try again later.", refund=True)
-            return
-        except TritonModelError as exc:
-            await self._fail(job, f"{job.model} failed: {exc}" + ("" if exc.invalid_input else
-                                                                   "; credits were refunded"),
-                             refund=not exc.invalid_input)
-            return
-        except Exception as exc:  # a bug in decode or storage: never lose the job silently
-            log.exception("job failed in the job service", extra={"action": "dispatch.error", "job_id": job_id})
-            await self._fail(job, f"Internal error while storing the result ({type(exc).__name__}); "
-                                  "credits were refunded", refund=True)
-            return
-        timings = entry["metadata"].setdefault("timings", {})
-        timings["triton_call_s"] = round(triton_s, 4)  # Triton round trip, queueing and model execution included
+        metadata = entry["metadata"]
+        metadata.update({key: job.request.params[key] for key in spec.provenance_params})
+        timings = metadata.setdefault("timings", {})
+        timings["triton_call_s"] = round(inference_s, 4)  # the model server's round trip, queueing included
         timings["service_total_s"] = round(time.perf_counter() - started, 4)  # claim → result stored
         try:
             await self._persist(self._jobs.complete(job.id, entry))
@@ -181,12 +175,21 @@ class Dispatcher:
             # Cancelled while its result was being written: the job stays cancelled, the files go.
             await asyncio.to_thread(self._results.remove, job.id)
 
-    def _store_result(self, spec: ModelSpec, job: JobRecord, outputs: dict) -> dict:  # type: ignore[type-arg]
-        """Decode and write the files in one worker-thread hop (both can be slow for big structures)."""
-        return self._results.write(job.id, spec.decode(job.request, outputs))
-
-    async def _fail(self, job: JobRecord, error: str, *, refund: bool) -> None:
-        await self._persist(self._jobs.fail(job.id, error, refund=refund))
+    def _failure(self, job: JobRecord, exc: Exception) -> JobFailure:
+        """The failure a dispatch error means; its kind decides the refund (jobservice/failures.py)."""
+        if isinstance(exc, InvalidModelInput):
+            return JobFailure(FailureKind.INVALID_INPUT, f"{job.model} cannot run this input: {exc}")
+        if isinstance(exc, InferenceTimeout):
+            return JobFailure(FailureKind.TIMEOUT, f"{job.model} did not finish within its time limit "
+                                                   f"({self._timeout(self._specs[job.model]):g} s); try a shorter input")
+        if isinstance(exc, InferenceUnavailable):
+            return JobFailure(FailureKind.MODEL_UNAVAILABLE, f"The model server was unavailable for "
+                                                             f"{self._retry_window_s:g} s ({exc}); try again later")
+        if isinstance(exc, ModelFailure):
+            return JobFailure(FailureKind.MODEL_ERROR, f"{job.model} failed: {exc}")
+        # A bug in the job service or a storage error: never lose the job silently.
+        log.error("job failed in the job service", exc_info=exc, extra={"action": "dispatch.error", "job_id": job.id})
+        return JobFailure(FailureKind.INTERNAL, f"Internal error while storing the result ({type(exc).__name__})")
 
     async def _persist(self, write: Coroutine[object, object, object]) -> None:
         """Run a state write to completion even if the worker is cancelled meanwhile (shutdown)."""
@@ -195,26 +198,19 @@ class Dispatcher:
         task.add_done_callback(self._persisting.discard)
         await asyncio.shield(task)
 
-    async def _infer_with_retry(self, spec: ModelSpec, job: JobRecord) -> dict:  # type: ignore[type-arg]
+    def _timeout(self, spec: ModelSpec) -> float:
+        return min(spec.timeout_s, self._timeout_s)
+
+    async def _infer_with_retry(self, spec: ModelSpec, job: JobRecord) -> ModelResult:
         deadline = time.monotonic() + self._retry_window_s
         delay = 0.2
-        inputs = spec.triton_inputs(job.request)
-        timeout = min(spec.timeout_s, self._timeout_s)
+        request = InferenceRequest(spec.triton_model, spec.inputs(job.request), self._timeout(spec), job.id)
         while True:
             try:
-                return await self._triton.infer(spec.triton_model, inputs, spec.output_names, timeout, job.id)
-            except TritonUnavailable:
+                return await self._inference.infer(request)
+            except InferenceUnavailable:
                 if time.monotonic() + delay > deadline:
                     raise
-                log.warning("triton unavailable, retrying", extra={"action": "dispatch.retry", "job_id": job.id})
+                log.warning("model server unavailable, retrying", extra={"action": "dispatch.retry", "job_id": job.id})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-
-    async def _renew_leases(self) -> None:
-        while True:
-            await asyncio.sleep(LEASE_S / 3)
-            if self._running:
-                try:
-                    await self._jobs.renew_leases(self.owner, LEASE_S)
-                except Exception:
-                    log.exception("lease renewal failed", extra={"action": "dispatch.lease_failed"})

@@ -71,8 +71,3 @@ class InvalidTransition(PhonosError):
 
     title = "Invalid state"
 
-
-class ModelUnavailable(PhonosError):
-    """Triton or the model cannot serve right now; retried, then the job fails with a refund."""
-
-    title = "Model unavailable"

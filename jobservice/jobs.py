@@ -17,6 +17,7 @@ from typing import Any
 
 from jobservice.db import Database, Row, now
 from jobservice.errors import Conflict, InsufficientCredits, InvalidTransition, NotFound
+from jobservice.failures import JobFailure
 from jobservice.modelspecs.base import ValidatedJob
 from jobservice.states import JobStatus
 
@@ -33,6 +34,7 @@ class JobRecord:
     refunded: int
     attempts: int
     error: str | None
+    error_code: str | None  # a jobservice.failures.FailureKind for failed jobs
     result: dict[str, Any] | None  # {"metrics", "metadata", "artifacts": [{format, file, media_type}]}
     created_at: float
     updated_at: float
@@ -51,6 +53,7 @@ class JobRecord:
             refunded=int(row["refunded"]),
             attempts=int(row["attempts"]),
             error=row["error"],
+            error_code=row["error_code"],
             result=json.loads(row["result_json"]) if row["result_json"] else None,
             created_at=float(row["created_at"]),
             updated_at=float(row["updated_at"]),
@@ -136,12 +139,9 @@ class JobStore:
             raise Conflict(f"Job {job_id} is {existing['status']}; only pending or running jobs can be cancelled")
         return JobRecord.from_row(row)
 
-    async def claim(self, job_id: str, owner: str, lease_s: float) -> JobRecord | None:
+    async def claim(self, job_id: str) -> JobRecord | None:
         """pending → running; None when the job is no longer pending (cancelled meanwhile)."""
-        stamp = now()
-        row = await self._db.write_one(
-            "claim_job", {"id": job_id, "now": stamp, "owner": owner, "lease_expires": stamp + lease_s}
-        )
+        row = await self._db.write_one("claim_job", {"id": job_id, "now": now()})
         return None if row is None else self._transitioned(row)
 
     async def complete(self, job_id: str, result: dict[str, Any]) -> JobRecord:
@@ -150,9 +150,11 @@ class JobStore:
             raise InvalidTransition(f"job {job_id} is no longer running")
         return self._transitioned(row)
 
-    async def fail(self, job_id: str, error: str, *, refund: bool) -> JobRecord | None:
-        """pending|running → failed; refunds when the failure is not the input's fault. None if already terminal."""
-        row = await self._db.write_one("fail_job", {"id": job_id, "error": error, "refund": refund, "now": now()})
+    async def fail(self, job_id: str, failure: JobFailure) -> JobRecord | None:
+        """pending|running → failed, refunded by the rule in jobservice.failures. None if already terminal."""
+        row = await self._db.write_one("fail_job", {"id": job_id, "error": failure.message,
+                                                    "error_code": str(failure.kind), "refund": failure.refund,
+                                                    "now": now()})
         return None if row is None else self._transitioned(row)
 
     def _transitioned(self, row: Row) -> JobRecord:
@@ -172,6 +174,3 @@ class JobStore:
 
     async def pending(self) -> list[tuple[str, str]]:
         return [(r["id"], r["model"]) for r in await self._db.read.fetch_all("pending_jobs")]
-
-    async def renew_leases(self, owner: str, lease_s: float) -> None:
-        await self._db.write_one("renew_leases", {"owner": owner, "lease_expires": now() + lease_s})

@@ -1,18 +1,22 @@
 """Result files under <data dir>/results/<first 2 characters of the job id>/<job id>.<ext>.
 
-Files are written before the job's completed state commits and are only ever
-read through a completed job's artifact index, so a crash mid-write leaves a
-stray file (rewritten by the retry), never a half-read result. One shared
-directory per id prefix avoids a directory creation per job (on ext4 here a
-mkdir costs as much as writing the file).
+The files come built by the model (phonos_models.common.result_files); this store only writes and
+reads bytes. Each file is written atomically and durably before the job's completed state commits:
+a temporary file, fsync, rename, then one fsync of the directory, so a reader (and a restart after a
+power cut) sees either no file or the whole file, never a torn one. Files are 0600: only the
+service reads them. One shared directory per id prefix avoids a directory creation per job (on
+ext4 here a mkdir costs as much as writing the file).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-from jobservice.modelspecs.base import ModelResult
+from phonos_models.common.result_files import ModelResult
+
+FILE_MODE = 0o600
 
 
 class ResultStore:
@@ -23,14 +27,25 @@ class ResultStore:
         return self._root / job_id[:2]
 
     def write(self, job_id: str, result: ModelResult) -> dict[str, Any]:
-        """Write every artifact; returns the JSON kept with the job (metrics, metadata, artifact index)."""
+        """Write every file; returns the JSON kept with the job (metrics, metadata, file index)."""
         directory = self.shard(job_id)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         index = []
-        for artifact in result.artifacts:
-            name = f"{job_id}.{artifact.extension}"
-            (directory / name).write_bytes(artifact.content)
-            index.append({"format": artifact.format, "file": name, "media_type": artifact.media_type})
+        written: list[tuple[Path, Path]] = []
+        try:
+            for item in result.files:
+                name = f"{job_id}.{item.extension}"
+                temporary = directory / f".{name}.tmp"
+                _write_synced(temporary, item.content)
+                written.append((temporary, directory / name))
+                index.append({"format": item.format, "file": name, "media_type": item.media_type})
+            for temporary, final in written:
+                temporary.replace(final)
+            _sync_directory(directory)
+        except BaseException:
+            for temporary, _ in written:
+                temporary.unlink(missing_ok=True)
+            raise
         return {"metrics": result.metrics, "metadata": result.metadata, "artifacts": index}
 
     def remove(self, job_id: str) -> None:
@@ -42,3 +57,22 @@ class ResultStore:
         if "/" in file_name or not file_name.startswith(f"{job_id}."):
             raise ValueError(f"bad result file name {file_name!r}")
         return (self.shard(job_id) / file_name).read_bytes()
+
+
+def _write_synced(path: Path, content: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

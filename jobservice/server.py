@@ -12,11 +12,12 @@ from grpc_reflection.v1alpha import reflection
 
 from jobservice.datadir_lock import DataDirLock
 from jobservice.db import Database
+from jobservice.inference import Inference
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.modelspecs.registry import build_specs
 from jobservice.service import JobService
 from jobservice.servicer import PhonosServicer
-from jobservice.triton_gateway import MAX_MESSAGE_BYTES, TritonGateway
+from jobservice.triton_inference import MAX_MESSAGE_BYTES, TritonInference
 from phonos.v1 import phonos_pb2, phonos_pb2_grpc
 from phonos_config.service import ServiceSettings
 
@@ -43,14 +44,17 @@ class RunningJobService:
 
 
 async def create_server(
-    settings: ServiceSettings, specs: Mapping[str, ModelSpec] | None = None
+    settings: ServiceSettings, specs: Mapping[str, ModelSpec] | None = None, inference: Inference | None = None,
 ) -> RunningJobService:
-    """Open the data dir, recover jobs, and serve on `settings.grpc_port` (0 = any free port)."""
+    """Open the data dir, recover jobs, and serve on `settings.grpc_port` (0 = any free port).
+
+    `inference` defaults to the Triton server at `settings.triton_url`; tests pass the in-memory twin."""
     lock = DataDirLock(settings.data_dir)
     lock.acquire()
     try:
         db = await Database.open(settings.database_path)
-        service = JobService(settings, db, build_specs(settings.models) if specs is None else specs, TritonGateway(settings.triton_url))
+        service = JobService(settings, db, build_specs(settings.models) if specs is None else specs,
+                             TritonInference(settings.triton_url) if inference is None else inference)
         await service.start()
     except BaseException:
         lock.release()

@@ -13,11 +13,11 @@ from jobservice.accounts import Accounts
 from jobservice.db import Database
 from jobservice.dispatch import Dispatcher
 from jobservice.errors import Conflict, InvalidArgument, NotFound, PhonosError
+from jobservice.inference import Inference
 from jobservice.jobs import JobCounts, JobRecord, JobStore, NewJob
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.results import ResultStore
 from jobservice.states import JobStatus
-from jobservice.triton_gateway import TritonGateway
 from jobservice.usage import UsageRecorder, UsageReport
 from jobservice.webhooks import TestResult, WebhookRecord, Webhooks, WebhookSender
 from phonos_config.service import ServiceSettings
@@ -87,11 +87,11 @@ class AccountJobOutputs:
 
 class JobService:
     def __init__(self, settings: ServiceSettings, db: Database, specs: Mapping[str, ModelSpec],
-                 triton: TritonGateway) -> None:
+                 inference: Inference) -> None:
         self.settings = settings
         self.db = db
         self.specs = dict(specs)
-        self.triton = triton
+        self.inference = inference
         self.accounts = Accounts(db)
         self.sender = WebhookSender(
             db, timeout_s=settings.webhook_timeout_s, max_attempts=settings.webhook_max_attempts,
@@ -105,7 +105,7 @@ class JobService:
             allow_http_loopback=settings.webhook_allow_http_loopback, timeout_s=settings.webhook_timeout_s,
         )
         self.dispatcher = Dispatcher(
-            self.jobs, self.specs, triton, self.results, max_inflight=settings.max_inflight_per_model,
+            self.jobs, self.specs, inference, self.results, max_inflight=settings.max_inflight_per_model,
             retry_window_s=settings.triton_retry_window_s, max_attempts=settings.max_attempts,
             timeout_s=settings.triton_timeout_s,
         )
@@ -119,12 +119,12 @@ class JobService:
         await self.dispatcher.stop()
         await self.sender.stop()
         await self.usage.stop()
-        await self.triton.close()
+        await self.inference.close()
 
     # -- health and models --------------------------------------------------------------------------
 
     async def health(self) -> tuple[str, str, dict[str, str]]:
-        components = await self.triton.health([s.triton_model for s in self.specs.values()])
+        components = await self.inference.health([s.triton_model for s in self.specs.values()])
         down = sorted(name for name, state in components.items() if state != "ready")
         if not down:
             return "operational", "PHONOS API is running", components

@@ -82,6 +82,8 @@ def job_fields(job: JobRecord) -> dict[str, Any]:
         fields["name"] = job.name
     if job.error:
         fields["error"] = job.error
+    if job.error_code:
+        fields["error_code"] = job.error_code
     if job.status == JobStatus.COMPLETED and job.result:
         artifacts = job.result["artifacts"]
         fields["output_file"] = artifacts[0]["file"]

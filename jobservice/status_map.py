@@ -23,7 +23,6 @@ _CODES: dict[type[errors.PhonosError], grpc.StatusCode] = {
     errors.LimitReached: grpc.StatusCode.FAILED_PRECONDITION,
     errors.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.InvalidTransition: grpc.StatusCode.FAILED_PRECONDITION,
-    errors.ModelUnavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 _REASONS: dict[type[errors.PhonosError], str] = {

@@ -1,49 +1,49 @@
-"""The job service's side of Triton: typed tensors over tritonclient's asyncio gRPC client.
+"""The real `Inference`: a Triton server over tritonclient's asyncio gRPC client.
 
-Every call has an explicit timeout (tritonclient's default waits forever).
-Connection-level failures surface as `TritonUnavailable` so dispatch can retry
-them; a model's own error (bad input, crash in model code) as `TritonModelError`.
+Every call has an explicit timeout (tritonclient's default waits forever). Failures are classified
+by their gRPC status code alone (the models send typed codes: triton_models/phonos_triton/adapter.py):
+
+    UNAVAILABLE, NOT_FOUND (unknown or unloaded model), CANCELLED (dropped by the server) → unavailable
+    DEADLINE_EXCEEDED                                                                     → timeout
+    INVALID_ARGUMENT                                                                      → invalid input
+    anything else (INTERNAL, UNKNOWN, ...) or a broken result envelope                    → model failure
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Sequence
 
-import numpy as np
 import tritonclient.grpc.aio as triton_aio
+from phonos_models.common import result_files
 from tritonclient.utils import InferenceServerException
 
-from jobservice.modelspecs.base import TritonInput
+from jobservice.inference import (
+    NOT_READY,
+    READY,
+    SERVER_COMPONENT,
+    UNAVAILABLE,
+    InferenceError,
+    InferenceRequest,
+    InferenceTimeout,
+    InferenceUnavailable,
+    InvalidModelInput,
+    ModelFailure,
+)
 
+# Results (full PAE matrices, multi-model PDBs) and inputs (deep A3Ms) run to tens of MiB.
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
-# Model code marks errors caused by the request itself with this prefix (no refund then).
-INVALID_INPUT_MARKER = "[invalid input]"
-_RETRYABLE = ("StatusCode.UNAVAILABLE",)
+HEALTH_PROBE_TIMEOUT_S = 2.0
+_UNAVAILABLE_CODES = frozenset({"StatusCode.UNAVAILABLE", "StatusCode.NOT_FOUND", "StatusCode.CANCELLED"})
 
 
-class TritonUnavailable(Exception):
-    """Triton cannot be reached or is not ready; worth retrying."""
-
-
-class TritonTimeout(Exception):
-    """The call outlived its timeout; not retried (the same input would take as long again)."""
-
-
-class TritonModelError(Exception):
-    """The model answered with an error."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.invalid_input = INVALID_INPUT_MARKER in message
-
-
-class TritonGateway:
-    def __init__(self, url: str) -> None:
+class TritonInference:
+    def __init__(self, url: str, health_cache_s: float = 1.0) -> None:
         self._url = url
         self._client: triton_aio.InferenceServerClient | None = None
-        self._health_cache: tuple[float, dict[str, str]] | None = None
+        self._health_cache_s = health_cache_s
+        self._health_cache: tuple[float, tuple[str, ...], dict[str, str]] | None = None
 
     def _get_client(self) -> triton_aio.InferenceServerClient:
         if self._client is None:
@@ -61,62 +61,57 @@ class TritonGateway:
             await self._client.close()
             self._client = None
 
-    async def infer(
-        self, model: str, inputs: Sequence[TritonInput], output_names: Sequence[str], timeout_s: float,
-        request_id: str = "",
-    ) -> dict[str, np.ndarray]:
+    async def infer(self, request: InferenceRequest) -> result_files.ModelResult:
         tensors = []
-        for spec in inputs:
+        for spec in request.inputs:
             tensor = triton_aio.InferInput(spec.name, list(spec.array.shape), spec.datatype)
             tensor.set_data_from_numpy(spec.array)
             tensors.append(tensor)
-        outputs = [triton_aio.InferRequestedOutput(name) for name in output_names]
+        outputs = [triton_aio.InferRequestedOutput(name) for name in result_files.OUTPUT_NAMES]
         try:
-            result = await self._get_client().infer(
-                model, tensors, outputs=outputs, client_timeout=timeout_s, request_id=request_id
+            response = await self._get_client().infer(
+                request.model, tensors, outputs=outputs, client_timeout=request.timeout_s,
+                request_id=request.request_id,
             )
         except InferenceServerException as exc:
-            raise _classify(exc) from exc
-        return {name: result.as_numpy(name) for name in output_names}
-
-    async def health(self, models: Sequence[str], cache_s: float = 1.0) -> dict[str, str]:
-        """{"triton": state, <model>: state}; cached briefly so /v1/health stays cheap under load."""
-        cached = self._health_cache
-        if cached and time.monotonic() - cached[0] < cache_s:
-            return cached[1]
-        states: dict[str, str] = {}
-        client = self._get_client()
+            raise classify(exc) from exc
         try:
-            live = await asyncio.wait_for(client.is_server_live(), timeout=2.0)
-            states["triton"] = "ready" if live else "unavailable"
-        except (InferenceServerException, TimeoutError, OSError):
-            states["triton"] = "unavailable"
+            return result_files.decode({name: response.as_numpy(name) for name in result_files.OUTPUT_NAMES})
+        except result_files.ResultEnvelopeError as exc:
+            raise ModelFailure(f"{request.model} sent a broken result: {exc}") from exc
+
+    async def health(self, models: Sequence[str]) -> dict[str, str]:
+        """Cached briefly so /v1/health stays cheap under load."""
+        key = tuple(models)
+        cached = self._health_cache
+        if cached and cached[1] == key and time.monotonic() - cached[0] < self._health_cache_s:
+            return dict(cached[2])
+        client = self._get_client()
+        states = {SERVER_COMPONENT: await _probe(client.is_server_live(), UNAVAILABLE)}
         for model in models:
-            if states["triton"] != "ready":
-                states[model] = "unavailable"
-                continue
-            try:
-                ready = await asyncio.wait_for(client.is_model_ready(model), timeout=2.0)
-                states[model] = "ready" if ready else "not_ready"
-            except (InferenceServerException, TimeoutError, OSError):
-                states[model] = "unavailable"
-        self._health_cache = (time.monotonic(), states)
-        return states
+            if states[SERVER_COMPONENT] != READY:
+                states[model] = UNAVAILABLE
+            else:
+                states[model] = await _probe(client.is_model_ready(model), NOT_READY)
+        self._health_cache = (time.monotonic(), key, states)
+        return dict(states)
 
 
-def _classify(exc: InferenceServerException) -> Exception:
+async def _probe(check: Awaitable[bool], when_false: str) -> str:
+    try:
+        ok = await asyncio.wait_for(check, timeout=HEALTH_PROBE_TIMEOUT_S)
+    except (InferenceServerException, TimeoutError, OSError):
+        return UNAVAILABLE
+    return READY if ok else when_false
+
+
+def classify(exc: InferenceServerException) -> InferenceError:
     status = str(exc.status() or "")
     message = str(exc.message() or exc)
     if status == "StatusCode.DEADLINE_EXCEEDED":
-        return TritonTimeout(message)
-    if status in _RETRYABLE or "failed to connect" in message.lower() or "socket closed" in message.lower():
-        return TritonUnavailable(f"{status or 'unavailable'}: {message}")
-    if "unknown model" in message.lower() or "is not ready" in message.lower():
-        return TritonUnavailable(message)
-    return TritonModelError(message)
-
-
-def decode_bytes(outputs: Mapping[str, np.ndarray], name: str) -> bytes:
-    """The first element of a BYTES output tensor."""
-    value = outputs[name].reshape(-1)[0]
-    return value if isinstance(value, bytes) else bytes(value)
+        return InferenceTimeout(message)
+    if status in _UNAVAILABLE_CODES:
+        return InferenceUnavailable(f"{status.removeprefix('StatusCode.')}: {message}")
+    if status == "StatusCode.INVALID_ARGUMENT":
+        return InvalidModelInput(message)
+    return ModelFailure(message)

@@ -1,4 +1,4 @@
-"""AlphaFold2: validation before credits, Triton tensors, and the result files.
+"""AlphaFold2: validation before credits and the request's tensors (the model builds the files).
 
 Params (seed + issue 4), all checked here before any credit is taken:
 - `model_preset`: monomer (default) | monomer_casp14 (8× input ensembling) | monomer_ptm (adds pTM and PAE).
@@ -19,20 +19,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from jobservice.errors import InvalidArgument
-from jobservice.modelspecs.base import (
-    Artifact,
-    JobOutputs,
-    ModelInfo,
-    ModelResult,
-    ModelSpec,
-    TritonInput,
-    ValidatedJob,
-)
+from jobservice.inference import Tensor, text_tensor
+from jobservice.modelspecs.base import JobOutputs, ModelInfo, ModelSpec, ValidatedJob
 from jobservice.modelspecs.params import ParamReader, protein_sequence
-from phonos_config.alphafold2 import AlphaFold2Settings
+from phonos_config.alphafold2 import (
+    DEFAULT_MAX_MSA_SEQS,
+    DEFAULT_RECYCLES,
+    MAX_A3M_CHARS,
+    MAX_MODELS,
+    MAX_MSA_SEQS,
+    MAX_RECYCLES,
+    MAX_SEED,
+    MSA_MODES,
+    PRESETS,
+    AlphaFold2Settings,
+)
 from phonos_config.env import current_env
 
 INFO = ModelInfo(
@@ -42,15 +44,7 @@ INFO = ModelInfo(
     type="structure_prediction",
     cost_credits=50,
 )
-OUTPUT_NAMES = ("PDB", "CIF", "SCORES", "MSA", "METADATA")
-PRESETS = ("monomer", "monomer_casp14", "monomer_ptm")
-MSA_MODES = ("single_sequence", "a3m", "search")
-DEFAULT_RECYCLES = 3
-MAX_RECYCLES = 24
-DEFAULT_MAX_MSA_SEQS = 512
-MAX_MSA_SEQS = 10_000
-MAX_A3M_CHARS = 50_000_000  # ~ a deep uniref90 MSA of a 1,000-aa protein
-MAX_SEED = 2**31 - 1
+FORMATS = ("pdb", "cif", "json", "a3m", "timings")
 NO_TEMPLATE_DB = "this server has no template database configured"
 
 
@@ -59,7 +53,8 @@ class AlphaFold2Spec:
     settings: AlphaFold2Settings
     info: ModelInfo = INFO
     triton_model: str = "alphafold2"
-    output_names: tuple[str, ...] = OUTPUT_NAMES
+    formats: tuple[str, ...] = FORMATS
+    provenance_params: tuple[str, ...] = ()
 
     @property
     def timeout_s(self) -> float:
@@ -72,7 +67,7 @@ class AlphaFold2Spec:
         max_msa_seqs = reader.integer("max_msa_seqs", DEFAULT_MAX_MSA_SEQS, 1, MAX_MSA_SEQS)
         num_recycles = reader.integer("num_recycles", DEFAULT_RECYCLES, 0, MAX_RECYCLES)
         random_seed = reader.integer("random_seed", 0, 0, MAX_SEED)
-        num_models = reader.integer("num_models", 1, 1, 5)
+        num_models = reader.integer("num_models", 1, 1, MAX_MODELS)
         a3m = reader.string("a3m", None, MAX_A3M_CHARS)
         default_mode = "a3m" if a3m is not None else ("search" if self.settings.search_configured else "single_sequence")
         msa_mode = reader.choice("msa_mode", default_mode, MSA_MODES)
@@ -112,32 +107,11 @@ class AlphaFold2Spec:
             return False, None if explicit else NO_TEMPLATE_DB
         return bool(wanted), None
 
-    def triton_inputs(self, job: ValidatedJob) -> list[TritonInput]:
+    def inputs(self, job: ValidatedJob) -> tuple[Tensor, ...]:
         # max_batch_size 0: the tensors are exactly the config's dims [1].
-        return [
-            TritonInput("SEQUENCE", np.array([job.sequence.encode()], dtype=object), "BYTES"),
-            TritonInput("REQUEST", np.array([json.dumps(job.params).encode()], dtype=object), "BYTES"),
-        ]
-
-    def decode(self, job: ValidatedJob, outputs: Mapping[str, np.ndarray]) -> ModelResult:
-        scores = json.loads(_text(outputs["SCORES"]))
-        meta = json.loads(_text(outputs["METADATA"]))
-        if len(scores["plddt"]) != len(job.sequence):
-            raise ValueError(f"alphafold2 returned {len(scores['plddt'])} pLDDT values for {len(job.sequence)} residues")
-        metrics: dict[str, float | int | str] = {"mean_plddt": round(float(scores["mean_plddt"]), 2)}
-        if "ptm" in scores:
-            metrics["ptm"] = round(float(scores["ptm"]), 4)
-        timings = meta.get("timings", {})
-        return ModelResult(
-            artifacts=(
-                Artifact("pdb", "pdb", "chemical/x-pdb", _text(outputs["PDB"]).encode()),
-                Artifact("cif", "cif", "chemical/x-mmcif", _text(outputs["CIF"]).encode()),
-                Artifact("json", "json", "application/json", json.dumps(scores).encode()),
-                Artifact("a3m", "a3m", "text/plain", _text(outputs["MSA"]).encode()),
-                Artifact("timings", "timings.json", "application/json", json.dumps(timings).encode()),
-            ),
-            metrics=metrics,
-            metadata=meta,
+        return (
+            text_tensor("SEQUENCE", job.sequence, batched=False),
+            text_tensor("REQUEST", json.dumps(job.params), batched=False),
         )
 
 
@@ -149,11 +123,6 @@ def _check_a3m(text: str, query: str) -> None:
         parse_a3m(text, query)
     except A3MError as exc:
         raise InvalidArgument(str(exc)) from exc
-
-
-def _text(tensor: np.ndarray) -> str:
-    value = np.asarray(tensor, dtype=object).reshape(-1)[0]
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def build_spec(env: Mapping[str, str] | None = None) -> ModelSpec:

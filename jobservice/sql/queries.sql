@@ -49,34 +49,29 @@ SELECT COUNT(*) AS total,
 FROM jobs WHERE account_id = :account_id;
 
 -- name: claim_job
-UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = :now, updated_at = :now,
-                lease_owner = :owner, lease_expires = :lease_expires
+UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = :now, updated_at = :now
 WHERE id = :id AND status = 'pending'
 RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
--- name: renew_leases
-UPDATE jobs SET lease_expires = :lease_expires WHERE status = 'running' AND lease_owner = :owner;
-
 -- name: complete_job
-UPDATE jobs SET status = 'completed', result_json = :result_json, updated_at = :now, finished_at = :now,
-                lease_owner = NULL, lease_expires = NULL
+UPDATE jobs SET status = 'completed', result_json = :result_json, updated_at = :now, finished_at = :now
 WHERE id = :id AND status = 'running'
 RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: fail_job
-UPDATE jobs SET status = 'failed', error = :error, refunded = CASE WHEN :refund THEN credits_used ELSE 0 END,
-                updated_at = :now, finished_at = :now, lease_owner = NULL, lease_expires = NULL
+UPDATE jobs SET status = 'failed', error = :error, error_code = :error_code,
+                refunded = CASE WHEN :refund THEN credits_used ELSE 0 END, updated_at = :now, finished_at = :now
 WHERE id = :id AND status IN ('pending', 'running')
 RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: cancel_job
 UPDATE jobs SET status = 'cancelled', refunded = CASE WHEN status = 'pending' THEN credits_used ELSE 0 END,
-                updated_at = :now, finished_at = :now, lease_owner = NULL, lease_expires = NULL
+                updated_at = :now, finished_at = :now
 WHERE id = :id AND account_id = :account_id AND status IN ('pending', 'running')
 RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: requeue_job
-UPDATE jobs SET status = 'pending', updated_at = :now, lease_owner = NULL, lease_expires = NULL
+UPDATE jobs SET status = 'pending', updated_at = :now
 WHERE id = :id AND status = 'running'
 RETURNING *;
 

@@ -37,9 +37,7 @@ CREATE TABLE jobs (
     updated_at    REAL NOT NULL,
     started_at    REAL,
     finished_at   REAL,
-    lease_owner   TEXT,                      -- the process running the job
-    lease_expires REAL
-);
+    error_code TEXT);
 
 CREATE INDEX jobs_account_created ON jobs (account_id, seq DESC);
 
