@@ -16,6 +16,17 @@ from typing import Self
 
 from phonos_config.env import env_int, env_path, env_str
 
+# The public parameter ranges, defined once for the job-service spec and the model alike.
+PRESETS = ("monomer", "monomer_casp14", "monomer_ptm")
+MSA_MODES = ("single_sequence", "a3m", "search")
+MAX_MODELS = 5  # DeepMind released five models per preset
+DEFAULT_RECYCLES = 3  # DeepMind's num_recycle for the monomer models (AF2 Suppl. 1.10)
+MAX_RECYCLES = 24  # ColabFold accepts up to 48; 24 keeps one job well under the call timeout on GPU
+DEFAULT_MAX_MSA_SEQS = 512  # the API seed's default
+MAX_MSA_SEQS = 10_000
+MAX_A3M_CHARS = 50_000_000  # ~ a deep uniref90 MSA of a 1,000-aa protein
+MAX_SEED = 2**31 - 1
+
 # Padded lengths: every input is padded up to the next bucket so a new length
 # reuses an already compiled XLA program. The last bucket is the longest
 # accepted sequence. Roughly ColabFold's "recompile every 64 aa" policy, coarser

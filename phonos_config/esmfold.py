@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
-from phonos_config.env import env_int, env_path, env_str
+from phonos_config.env import read_settings
 
 # The seed's documented range for `params.num_recycles` and `params.chunk_size`.
 MIN_RECYCLES = 1
@@ -40,28 +40,10 @@ class EsmFoldSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
-        settings = cls(
-            weights_dir=env_path(env, "PHONOS_ESMFOLD_WEIGHTS_DIR"),
-            max_length=env_int(env, "PHONOS_ESMFOLD_MAX_LENGTH", cls.max_length),
-            auto_chunk_length=env_int(env, "PHONOS_ESMFOLD_AUTO_CHUNK_LENGTH", cls.auto_chunk_length),
-            auto_chunk_size=env_int(env, "PHONOS_ESMFOLD_AUTO_CHUNK_SIZE", cls.auto_chunk_size),
-            num_threads=env_int(env, "PHONOS_ESMFOLD_NUM_THREADS", cls.num_threads),
-            tiny_seed=env_int(env, "PHONOS_ESMFOLD_TINY_SEED", cls.tiny_seed),
-            random_architecture=env_str(env, "PHONOS_ESMFOLD_RANDOM_ARCHITECTURE", cls.random_architecture),
-            timeout_s=env_int(env, "PHONOS_ESMFOLD_TIMEOUT_S", cls.timeout_s),
-        )
+        """Every field from PHONOS_ESMFOLD_<FIELD NAME>, checked."""
+        settings = read_settings(cls, env, "PHONOS_ESMFOLD_")
         settings.check()
         return settings
-
-    @classmethod
-    def from_triton(cls, model_config: Mapping[str, Any], env: Mapping[str, str]) -> Self:
-        """Settings inside the Triton model: `config.pbtxt` parameters named PHONOS_ESMFOLD_*
-        are defaults; the same variable set in the environment wins, even when empty
-        (`PHONOS_ESMFOLD_WEIGHTS_DIR=` selects the random weights)."""
-        params = model_config.get("parameters", {})
-        merged = {k: v.get("string_value", "") for k, v in params.items() if k.startswith("PHONOS_ESMFOLD_")}
-        merged.update({k: v for k, v in env.items() if k.startswith("PHONOS_ESMFOLD_")})
-        return cls.from_env(merged)
 
     def check(self) -> None:
         """Reject settings that would only fail later, mid-request."""

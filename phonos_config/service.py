@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Self
 
-from phonos_config.env import current_env, env_bool, env_float, env_int, env_str
+from phonos_config.env import current_env, read_settings
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,6 @@ class ServiceSettings:
     webhook_allow_http_loopback: bool = False
     # Usage events are written in batches this often (seconds).
     usage_flush_interval_s: float = 0.5
-    max_request_bytes: int = 16 * 1024 * 1024
     # Public model ids this deployment serves (a subset, e.g. a box without AlphaFold2 databases).
     models: tuple[str, ...] = ("esmfold", "alphafold2", "diffdock")
 
@@ -54,28 +53,8 @@ class ServiceSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
-        e = current_env() if env is None else env
-        d = cls()
-        return cls(
-            data_dir=Path(env_str(e, "PHONOS_DATA_DIR", str(d.data_dir))),
-            grpc_host=env_str(e, "PHONOS_GRPC_HOST", d.grpc_host),
-            grpc_port=env_int(e, "PHONOS_GRPC_PORT", d.grpc_port),
-            http_host=env_str(e, "PHONOS_HTTP_HOST", d.http_host),
-            http_port=env_int(e, "PHONOS_HTTP_PORT", d.http_port),
-            triton_url=env_str(e, "PHONOS_TRITON_URL", d.triton_url),
-            triton_timeout_s=env_float(e, "PHONOS_TRITON_TIMEOUT_S", d.triton_timeout_s),
-            triton_retry_window_s=env_float(e, "PHONOS_TRITON_RETRY_WINDOW_S", d.triton_retry_window_s),
-            max_inflight_per_model=env_int(e, "PHONOS_MAX_INFLIGHT_PER_MODEL", d.max_inflight_per_model),
-            max_attempts=env_int(e, "PHONOS_MAX_ATTEMPTS", d.max_attempts),
-            default_credits=env_int(e, "PHONOS_DEFAULT_CREDITS", d.default_credits),
-            default_rate_limit=env_int(e, "PHONOS_DEFAULT_RATE_LIMIT", d.default_rate_limit),
-            webhook_timeout_s=env_float(e, "PHONOS_WEBHOOK_TIMEOUT_S", d.webhook_timeout_s),
-            webhook_max_attempts=env_int(e, "PHONOS_WEBHOOK_MAX_ATTEMPTS", d.webhook_max_attempts),
-            webhook_backoff_base_s=env_float(e, "PHONOS_WEBHOOK_BACKOFF_BASE_S", d.webhook_backoff_base_s),
-            webhook_allow_http_loopback=env_bool(e, "PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK", d.webhook_allow_http_loopback),
-            usage_flush_interval_s=env_float(e, "PHONOS_USAGE_FLUSH_INTERVAL_S", d.usage_flush_interval_s),
-            models=tuple(m.strip() for m in env_str(e, "PHONOS_MODELS", ",".join(d.models)).split(",") if m.strip()),
-        )
+        """Every field from PHONOS_<FIELD NAME> (PHONOS_TRITON_URL, PHONOS_MODELS=esmfold,diffdock, ...)."""
+        return read_settings(cls, current_env() if env is None else env, "PHONOS_")
 
     def with_overrides(self, **changes: object) -> Self:
         return replace(self, **changes)  # type: ignore[arg-type]
