@@ -1,4 +1,5 @@
-"""Shared fixtures: a real tritonserver and real job-service processes on free loopback ports."""
+"""Shared fixtures: a real tritonserver, real job-service processes, and in-process job services on the
+in-memory inference twin, all on free loopback ports."""
 
 from __future__ import annotations
 
@@ -8,7 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ServiceProcess, TritonFixture
+from jobservice.memory_inference import InMemoryInference
+from tests.support import InProcessService, ServiceProcess, TritonFixture
+
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test belongs to exactly one tier (pyproject.toml says what each means)."""
+    wrong = []
+    for item in items:
+        tiers = {mark.name for mark in item.iter_markers() if mark.name in TIERS}
+        if len(tiers) != 1:
+            wrong.append(f"{item.nodeid}: {sorted(tiers) or 'no tier'}")
+    if wrong:
+        raise pytest.UsageError("every test needs exactly one tier marker (unit, integration or e2e):\n"
+                                + "\n".join(wrong))
+
 
 # Settings come only from what each test passes explicitly.
 for _name in [n for n in os.environ if n.startswith("PHONOS_")]:
@@ -38,3 +55,29 @@ def service_factory(tmp_path: Path) -> Iterator[type]:
     yield Factory
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def twin_factory(tmp_path: Path) -> Iterator[type]:
+    """Start in-process job services on the in-memory inference twin; every one started is stopped."""
+    started: list[InProcessService] = []
+
+    class Factory:
+        @staticmethod
+        def start(data_dir: Path | None = None, inference: InMemoryInference | None = None,
+                  **env: str) -> InProcessService:
+            service = InProcessService(data_dir or tmp_path / "var", env, inference)
+            started.append(service)
+            return service
+
+    yield Factory
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture(scope="module")
+def twin_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
+    """One in-process job service on the twin, shared by a module's tests (each test uses its own keys)."""
+    service = InProcessService(tmp_path_factory.mktemp("service"), {})
+    yield service
+    service.stop()

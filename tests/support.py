@@ -10,21 +10,31 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import requests
+import tritonclient.grpc as grpcclient
+from phonos_models.common.result_files import ModelResult
 
 from jobservice.admin import create_key
+from jobservice.inference import InferenceRequest, Tensor
+from jobservice.memory_inference import InMemoryInference
+from jobservice.modelspecs.base import ModelSpec
+from jobservice.modelspecs.registry import build_specs
+from jobservice.server import RunningJobService, create_server
+from jobservice.triton_inference import TritonInference
 from launcher.serve import read_ready_line
-from launcher.triton import TritonProcess
+from launcher.triton import DEFAULT_MODEL_REPOSITORY, TritonProcess
 from phonos.v1 import phonos_pb2_grpc
+from phonos_config.service import ServiceSettings
 
 REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 @dataclass
@@ -52,8 +62,37 @@ class TritonFixture:
         self.process.stop()
 
 
+class ServiceEndpoints:
+    """Clients of a running job service with its REST gateway: needs `data_dir`, `grpc_port`, `http_port`."""
+
+    data_dir: Path
+    grpc_port: int
+    http_port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def new_key(self, credits: int = 10_000, rate_limit: int = 100_000, username: str | None = None) -> str:
+        name = username or f"user{time.monotonic_ns()}"
+        key = asyncio.run(create_key(self.data_dir / "phonos.sqlite3", username=name, email=f"{name}@example.org",
+                                     credits=credits, rate_limit=rate_limit))
+        return key.api_key
+
+    def client(self, api_key: str | None) -> ApiClient:
+        return ApiClient(self.base_url, api_key)
+
+    def grpc_stub(self) -> tuple[grpc.Channel, phonos_pb2_grpc.PhonosServiceStub]:
+        channel = grpc.insecure_channel(self.grpc_target)
+        return channel, phonos_pb2_grpc.PhonosServiceStub(channel)
+
+
 @dataclass
-class ServiceProcess:
+class ServiceProcess(ServiceEndpoints):
     """`python -m jobservice` (gRPC + in-process REST gateway) on free ports."""
 
     popen: subprocess.Popen[str]
@@ -63,14 +102,6 @@ class ServiceProcess:
     triton_url: str
     env: dict[str, str]
     log_lines: list[str] = field(default_factory=list)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def grpc_target(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
 
     @classmethod
     def start(cls, data_dir: Path, triton_url: str, extra_env: Mapping[str, str]) -> ServiceProcess:
@@ -94,19 +125,6 @@ class ServiceProcess:
         return cls(popen, data_dir, int(ready["grpc_port"]), int(ready["http_port"]), triton_url, dict(extra_env),
                    log_lines)
 
-    def new_key(self, credits: int = 10_000, rate_limit: int = 100_000, username: str | None = None) -> str:
-        name = username or f"user{time.monotonic_ns()}"
-        key = asyncio.run(create_key(self.data_dir / "phonos.sqlite3", username=name, email=f"{name}@example.org",
-                                     credits=credits, rate_limit=rate_limit))
-        return key.api_key
-
-    def client(self, api_key: str | None) -> ApiClient:
-        return ApiClient(self.base_url, api_key)
-
-    def grpc_stub(self) -> tuple[grpc.Channel, phonos_pb2_grpc.PhonosServiceStub]:
-        channel = grpc.insecure_channel(self.grpc_target)
-        return channel, phonos_pb2_grpc.PhonosServiceStub(channel)
-
     def stop(self) -> None:
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGTERM)
@@ -124,6 +142,69 @@ class ServiceProcess:
 def _drain(stream: Any, sink: list[str]) -> None:
     for line in stream:
         sink.append(line.rstrip())
+
+
+class InProcessService(ServiceEndpoints):
+    """The real job service (grpc.aio, port 0) and REST gateway (aiohttp, port 0) on a real SQLite file,
+    with the in-memory inference twin instead of Triton, running in a background thread's event loop.
+
+    The same surface as `ServiceProcess` (base_url, grpc_target, new_key, client, grpc_stub, stop), plus
+    `inference` (the twin, scriptable from the test thread) and `call` (run a coroutine on the service's
+    loop, e.g. `service.call(service.running.service.get_job(...))`).
+    """
+
+    def __init__(self, data_dir: Path, env: Mapping[str, str], inference: InMemoryInference | None = None,
+                 specs: Mapping[str, ModelSpec] | None = None) -> None:
+        self.data_dir = data_dir
+        self.env = dict(env)
+        settings_env = {
+            "PHONOS_MODELS": "esmfold",
+            "PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK": "true",
+            "PHONOS_USAGE_FLUSH_INTERVAL_S": "0.1",
+            **env,
+        }
+        self.settings = ServiceSettings.from_env(settings_env).with_overrides(
+            data_dir=data_dir, grpc_port=0, http_port=0)
+        self.specs = dict(specs) if specs is not None else build_specs(self.settings.models)
+        self.inference = inference or InMemoryInference.for_specs(self.specs, DEFAULT_MODEL_REPOSITORY)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="in-process-service", daemon=True)
+        self._thread.start()
+        try:
+            self.running, self._runner, self.http_port = self.call(self._start())
+        except BaseException:
+            self._close_loop()
+            raise
+        self.grpc_port = self.running.port
+
+    async def _start(self) -> tuple[RunningJobService, Any, int]:
+        from gateway.invoker import InProcessInvoker
+        from gateway.server import start_gateway
+
+        running = await create_server(self.settings, self.specs, self.inference)
+        runner, port = await start_gateway(InProcessInvoker(running.servicer), "127.0.0.1", 0)
+        return running, runner, port
+
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout_s: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout_s)
+
+    def stop(self) -> None:
+        if self._loop.is_closed():
+            return
+
+        async def shutdown() -> None:
+            await self._runner.cleanup()
+            await self.running.stop()
+
+        try:
+            self.call(shutdown())
+        finally:
+            self._close_loop()
+
+    def _close_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
 
 
 class ApiClient:
@@ -214,7 +295,7 @@ class WebhookReceiver:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(runner.addresses[0][1])
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._ready.set()
@@ -223,3 +304,27 @@ class WebhookReceiver:
 
     def events(self) -> list[str]:
         return [json.loads(r["body"])["event"] for r in self.requests]
+
+
+def grpc_inputs(tensors: Iterable[Tensor]) -> list[grpcclient.InferInput]:
+    """A spec's tensors as tritonclient inputs, for tests that call Triton directly."""
+    inputs = []
+    for tensor in tensors:
+        item = grpcclient.InferInput(tensor.name, list(tensor.array.shape), tensor.datatype)
+        item.set_data_from_numpy(tensor.array)
+        inputs.append(item)
+    return inputs
+
+
+def infer_through_the_port(triton_url: str, model: str, tensors: tuple[Tensor, ...], timeout_s: float = 240.0,
+                           request_id: str = "test") -> ModelResult:
+    """One request as dispatch sends it: the real `TritonInference`, its classification and envelope check."""
+
+    async def run() -> ModelResult:
+        inference = TritonInference(triton_url)
+        try:
+            return await inference.infer(InferenceRequest(model, tensors, timeout_s, request_id))
+        finally:
+            await inference.close()
+
+    return asyncio.run(run())

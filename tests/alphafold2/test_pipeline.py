@@ -16,23 +16,29 @@ import pytest
 from af2_helpers import BUCKET, QUERY, mutate, settings_env
 from phonos_models.alphafold2 import build_db, serving
 from phonos_models.alphafold2.pipeline import Engine, Request, RequestError
-from phonos_models.alphafold2.runner import Cancelled
+from phonos_models.common import errors, result_files
+from phonos_models.common.errors import Cancelled
 
 from jobservice.modelspecs.alphafold2 import build_spec
-from jobservice.modelspecs.base import ValidatedJob
 from phonos_config.alphafold2 import AlphaFold2Settings
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 
 
-def texts(arrays: dict[str, np.ndarray]) -> dict[str, str]:
-    return {name: array.reshape(-1)[0].decode() for name, array in arrays.items()}
+FILE_NAMES = {"pdb": "PDB", "cif": "CIF", "json": "SCORES", "a3m": "MSA"}
+
+
+def texts(prediction) -> dict[str, str]:
+    """The result files the model sends (through the response envelope), by name, plus its metadata."""
+    result = result_files.decode(result_files.encode(serving.result(prediction), batched=False))
+    out = {FILE_NAMES[f.format]: f.content.decode() for f in result.files if f.format in FILE_NAMES}
+    return out | {"METADATA": json.dumps(result.metadata)}
 
 
 @pytest.fixture(scope="module")
 def monomer(engine: Engine) -> tuple:
     prediction = engine.predict(Request(sequence=QUERY, num_recycles=1, num_models=2))
-    return prediction, texts(serving.output_arrays(prediction))
+    return prediction, texts(prediction)
 
 
 def test_monomer_files_carry_plddt_provenance_and_float32_coordinates(monomer: tuple) -> None:
@@ -77,23 +83,21 @@ def test_monomer_files_carry_plddt_provenance_and_float32_coordinates(monomer: t
 
 def test_ptm_preset_reports_ptm_and_pae_through_the_spec(engine: Engine) -> None:
     prediction = engine.predict(Request(sequence=QUERY, model_preset="monomer_ptm", num_recycles=0))
-    spec = build_spec(settings_env())
-    job = ValidatedJob(sequence=QUERY, params={"model_preset": "monomer_ptm"})
-    result = spec.decode(job, serving.output_arrays(prediction))
-    assert [a.format for a in result.artifacts] == ["pdb", "cif", "json", "a3m", "timings"]
-    scores = json.loads(result.artifacts[2].content)
+    result = serving.result(prediction)
+    assert tuple(f.format for f in result.files) == build_spec(settings_env()).formats
+    scores = json.loads(result.files[2].content)
     pae = np.array(scores["pae"])
     assert pae.shape == (len(QUERY), len(QUERY))
     assert 0 <= pae.min() and pae.max() <= scores["max_pae"] <= 32
     assert 0 < scores["ptm"] < 1
     assert result.metrics == {"mean_plddt": round(scores["mean_plddt"], 2), "ptm": round(scores["ptm"], 4)}
     assert result.metadata["model_preset"] == "monomer_ptm"
-    assert json.loads(result.artifacts[4].content)["models"].keys() == {"model_1_ptm"}
+    assert json.loads(result.files[4].content)["models"].keys() == {"model_1_ptm"}
 
 
 def test_casp14_preset_ensembles_eight_times(engine: Engine) -> None:
     prediction = engine.predict(Request(sequence=QUERY, model_preset="monomer_casp14", num_recycles=0))
-    out = texts(serving.output_arrays(prediction))
+    out = texts(prediction)
     assert json.loads(out["METADATA"])["model_preset"] == "monomer_casp14"
     assert "pae" not in json.loads(out["SCORES"])
     from phonos_models.alphafold2 import pipeline
@@ -107,7 +111,7 @@ def test_user_a3m_is_used_and_max_msa_seqs_truncates_the_stored_msa(engine: Engi
     a3m = f">query\n{QUERY}\n" + "".join(f">hom{i}\n{s}\n" for i, s in enumerate(homologs))
     # 6 rows: the same MSA depth bucket as the search test below, so both share one program.
     prediction = engine.predict(Request(sequence=QUERY, msa_mode="a3m", a3m=a3m, max_msa_seqs=6, num_recycles=0))
-    out = texts(serving.output_arrays(prediction))
+    out = texts(prediction)
     assert out["MSA"].count(">") == 6 and ">hom4\n" in out["MSA"] and ">hom5\n" not in out["MSA"]
     meta = json.loads(out["METADATA"])
     assert (meta["msa_mode"], meta["msa_depth"], meta["msa_depth_found"], meta["max_msa_seqs"]) == ("a3m", 6, 8, 6)
@@ -126,7 +130,7 @@ def test_search_mode_runs_jackhmmer_on_a_database_built_by_build_db(engine: Engi
     built = build_db.build(fasta, tmp_path / "db", "uniref90")
     searcher = Engine(AlphaFold2Settings.from_env(settings_env(PHONOS_ALPHAFOLD2_UNIREF90=str(built.fasta))))
     prediction = searcher.predict(Request(sequence=QUERY, msa_mode="search", num_recycles=0))
-    out = texts(serving.output_arrays(prediction))
+    out = texts(prediction)
     names = re.findall(r"^>(\S+)", out["MSA"], flags=re.M)
     assert names[0] == "query" and {n.split("/")[0] for n in names[1:]} == {f"hom{i}" for i in range(5)}
     meta = json.loads(out["METADATA"])
@@ -194,7 +198,7 @@ def test_out_of_memory_becomes_a_clear_resource_error() -> None:
     processed = feats.process(feats.raw_features(QUERY, Alignment.single(QUERY)), cfg, BUCKET, 0)
     with pytest.raises(ResourceExhausted, match=f"out of memory running model_3 on {len(QUERY)} residues .padded to {BUCKET}"):
         model.run("model_3", {}, processed, len(QUERY), 0, 0, lambda: False)
-    assert ResourceExhausted in serving.USER_ERRORS
+    assert ResourceExhausted is errors.ResourceExhausted  # the adapter answers it as a (refunded) model failure
 
 
 def test_msa_stacks_are_sized_to_the_msa_depth_bucket() -> None:

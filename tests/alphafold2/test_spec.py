@@ -14,6 +14,8 @@ from af2_helpers import QUERY, settings_env
 from jobservice.errors import InvalidArgument
 from jobservice.modelspecs.alphafold2 import NO_TEMPLATE_DB, build_spec
 
+pytestmark = pytest.mark.unit
+
 
 class NoOutputs:
     async def structure_pdb(self, job_id: str) -> bytes:  # AlphaFold2 never reads other jobs
@@ -86,9 +88,9 @@ def test_sequence_longer_than_the_last_bucket_is_refused() -> None:
 def test_triton_inputs_carry_the_sequence_and_the_normalised_params() -> None:
     spec = build_spec(settings_env())
     job = validate({"num_recycles": 1})
-    tensors = {t.name: t for t in spec.triton_inputs(job)}
+    tensors = {t.name: t for t in spec.inputs(job)}
     assert set(tensors) == {"SEQUENCE", "REQUEST"}
     assert tensors["SEQUENCE"].datatype == "BYTES" and tensors["SEQUENCE"].array.shape == (1,)
     assert json.loads(tensors["REQUEST"].array[0]) == job.params
-    assert spec.output_names == ("PDB", "CIF", "SCORES", "MSA", "METADATA")
+    assert spec.formats == ("pdb", "cif", "json", "a3m", "timings")
     assert isinstance(tensors["REQUEST"].array, np.ndarray)

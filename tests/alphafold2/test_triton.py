@@ -15,14 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tritonclient.grpc as grpcclient
 from af2_helpers import QUERY, mutate, settings_env
+from phonos_models.common.result_files import ModelResult
 
 from jobservice.modelspecs.alphafold2 import build_spec
+from launcher.triton import TritonProcess
+from tests.support import grpc_inputs, infer_through_the_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.triton]
-
-grpcclient = pytest.importorskip("tritonclient.grpc")
-triton_launcher = pytest.importorskip("launcher.triton")
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     log_path = Path(tmp_path_factory.mktemp("triton")) / "triton.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
     env.update(settings_env())
-    with triton_launcher.TritonProcess.start(models=["alphafold2"], log_path=log_path, env=env) as server:
+    with TritonProcess.start(models=["alphafold2"], log_path=log_path, env=env) as server:
         server.wait_ready(timeout_s=180)
         yield server
 
@@ -40,34 +41,23 @@ class NoOutputs:
         raise AssertionError("not used")
 
 
-def infer(triton: object, params: dict) -> tuple:
-    """Validate with the spec, send the spec's tensors, decode with the spec: as the job service does."""
+def infer(triton: object, params: dict) -> ModelResult:
+    """Validate with the spec, send the spec's tensors through the real inference port: as dispatch does."""
     spec = build_spec(settings_env())
     job = asyncio.run(spec.validate(QUERY, params, NoOutputs()))
-    inputs = []
-    for tensor in spec.triton_inputs(job):
-        item = grpcclient.InferInput(tensor.name, list(tensor.array.shape), tensor.datatype)
-        item.set_data_from_numpy(tensor.array)
-        inputs.append(item)
-    client = grpcclient.InferenceServerClient(triton.grpc_url)  # type: ignore[attr-defined]
-    try:
-        result = client.infer("alphafold2", inputs, outputs=[grpcclient.InferRequestedOutput(n) for n in spec.output_names],
-                              client_timeout=240)
-        return spec, job, spec.decode(job, {n: result.as_numpy(n) for n in spec.output_names})
-    finally:
-        client.close()
+    return infer_through_the_port(triton.grpc_url, "alphafold2", spec.inputs(job))  # type: ignore[attr-defined]
 
 
 def test_triton_serves_a_prediction_with_a_user_msa(triton: object) -> None:
     # Six rows, monomer: the program the in-process tests compiled (persistent cache).
     a3m = f">query\n{QUERY}\n" + "".join(f">hom{k}\n{mutate(QUERY, every=k)}\n" for k in (3, 4, 5, 6, 7))
-    _, _, result = infer(triton, {"num_recycles": 1, "a3m": a3m})
-    pdb = result.artifacts[0].content.decode()
-    assert result.artifacts[0].format == "pdb" and pdb.count(" CA ") == len(QUERY)
+    result = infer(triton, {"num_recycles": 1, "a3m": a3m})
+    pdb = result.files[0].content.decode()
+    assert result.files[0].format == "pdb" and pdb.count(" CA ") == len(QUERY)
     assert "NOT A REAL PREDICTION" in pdb
-    scores = json.loads(result.artifacts[2].content)
+    scores = json.loads(result.files[2].content)
     assert len(scores["plddt"]) == len(QUERY) and "pae" not in scores
-    assert result.artifacts[3].content.decode() == a3m
+    assert result.files[3].content.decode() == a3m
     assert result.metadata["msa_mode"] == "a3m" and result.metadata["real_weights"] is False
 
 
@@ -78,9 +68,10 @@ def test_a_bad_request_gets_an_error_response_and_the_model_keeps_serving(triton
         item = grpcclient.InferInput(name, [1], "BYTES")
         item.set_data_from_numpy(np.array([text.encode()], dtype=object))
         inputs.append(item)
-    with pytest.raises(grpcclient.InferenceServerException, match="no template database"):
+    with pytest.raises(grpcclient.InferenceServerException, match="no template database") as refused:
         client.infer("alphafold2", inputs, client_timeout=60)
     client.close()
+    assert refused.value.status() == "StatusCode.INVALID_ARGUMENT"  # the typed input-error signal
     assert triton.model_ready("alphafold2")  # type: ignore[attr-defined]
 
 
@@ -118,12 +109,7 @@ def test_cancelling_a_running_request_stops_its_compute(triton: object) -> None:
 
     def tensors(params: dict) -> list:
         job = asyncio.run(spec.validate(QUERY, params, NoOutputs()))
-        items = []
-        for tensor in spec.triton_inputs(job):
-            item = grpcclient.InferInput(tensor.name, list(tensor.array.shape), tensor.datatype)
-            item.set_data_from_numpy(tensor.array)
-            items.append(item)
-        return items
+        return grpc_inputs(spec.inputs(job))
 
     def timed(params: dict) -> float:
         tick = time.perf_counter()

@@ -14,6 +14,8 @@ from phonos_models.alphafold2.runner import CompiledModel
 
 from phonos_config.alphafold2 import AlphaFold2Settings
 
+pytestmark = pytest.mark.integration
+
 TRI = "alphafold/alphafold_iteration/evoformer/evoformer_iteration/triangle_multiplication_outgoing"
 
 
@@ -25,7 +27,6 @@ def compiled_for(model_name: str, *, tiny: bool, use_templates: bool) -> tuple[a
     return key, (compiled_model(key, cfg) if tiny else CompiledModel(cfg))
 
 
-@pytest.mark.slow  # traces the network (eval_shape): 5-20 s
 def test_tiny_weights_are_written_in_deepminds_unfused_layout_and_round_trip(tmp_path: Path) -> None:
     _, compiled = compiled_for("model_1", tiny=True, use_templates=True)  # the templates test's network
     shapes = compiled.param_shapes()
@@ -48,7 +49,6 @@ def test_tiny_weights_are_written_in_deepminds_unfused_layout_and_round_trip(tmp
     assert w.content_hash(w.random_deepmind_params(shapes, seed=4)) != w.content_hash(flat)
 
 
-@pytest.mark.slow  # traces the network (eval_shape)
 def test_mismatched_parameters_are_refused_with_names() -> None:
     _, compiled = compiled_for("model_3", tiny=True, use_templates=False)
     shapes = compiled.param_shapes()
@@ -63,7 +63,6 @@ def test_mismatched_parameters_are_refused_with_names() -> None:
         w.load_npz(Path("/nonexistent/params_model_1.npz"))
 
 
-@pytest.mark.slow
 def test_production_loader_reads_full_size_params_in_deepminds_layout(tmp_path: Path) -> None:
     """Full-size random params shaped like DeepMind's params_model_1_ptm.npz (templates included)."""
     _, writer = compiled_for("model_1_ptm", tiny=False, use_templates=True)

@@ -18,7 +18,7 @@ import requests
 
 from tests.support import REPO, wait_until
 
-pytestmark = [pytest.mark.triton, pytest.mark.slow]
+pytestmark = pytest.mark.e2e
 
 PHONOS = [sys.executable, "-m", "launcher.cli"]
 

@@ -12,6 +12,8 @@ from phonos_models.esmfold.files import metadata, mmcif_text, pdb_text
 from phonos_models.esmfold.loading import load_model
 from phonos_models.esmfold.predict import fold, fold_batch
 
+pytestmark = pytest.mark.integration
+
 SEQ_A = "MKTVRQERLKSIVRILERSKEPVSGAQLAEELSVSRQVIVQ"  # 41 aa
 SEQ_B = "MKTAYIAKQRQISFVKSHFSRQ"  # 22 aa
 SEQ_C = "GSHMASMTGGQQMGRGSWLVEQ"  # 22 aa

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import queue
 import time
@@ -10,15 +11,16 @@ from collections.abc import Iterator
 import gemmi
 import numpy as np
 import pytest
+import tritonclient.grpc as grpcclient
+from phonos_models.common import result_files
 from phonos_models.esmfold.batching import FoldJob
 from phonos_models.esmfold.predict import fold
 
+from jobservice.inference import InferenceRequest
 from jobservice.modelspecs.esmfold import build_spec
+from jobservice.triton_inference import TritonInference
 
-pytestmark = [pytest.mark.slow, pytest.mark.triton]
-
-grpcclient = pytest.importorskip("tritonclient.grpc")
-triton_launcher = pytest.importorskip("launcher.triton")
+pytestmark = pytest.mark.e2e
 
 SEQUENCES = ["MKTVRQERLKSIVRILERSKEPVSGAQLAEELSVSRQVIVQ", "MKTAYIAKQRQISFVKSHFSRQ", "GSHMASMTGGQQMG", "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"]
 
@@ -49,11 +51,13 @@ def inputs_for(sequence: str, num_recycles: int = 1, chunk_size: int = 0) -> lis
     return tensors
 
 
-OUTPUTS = ["PDB", "PLDDT", "PTM", "PAE", "METADATA"]
+def decoded(result) -> result_files.ModelResult:
+    return result_files.decode({name: result.as_numpy(name) for name in result_files.OUTPUT_NAMES})
 
 
-def outputs_of(result) -> dict[str, np.ndarray]:
-    return {name: result.as_numpy(name) for name in OUTPUTS}
+def scores(result) -> dict:
+    """The json file of a response: pLDDT and PAE rounded to 0.01, pTM to 1e-4."""
+    return json.loads(next(f.content for f in decoded(result).files if f.format == "json"))
 
 
 def send_concurrently(client, requests: list[list]) -> list:
@@ -62,7 +66,7 @@ def send_concurrently(client, requests: list[list]) -> list:
     for index, inputs in enumerate(requests):
         client.async_infer(
             "esmfold", inputs, callback=lambda result, error, i=index: done.put((i, result, error)),
-            outputs=[grpcclient.InferRequestedOutput(n) for n in OUTPUTS],
+            outputs=[grpcclient.InferRequestedOutput(n) for n in result_files.OUTPUT_NAMES],
         )
     answers: list = [None] * len(requests)
     for _ in requests:
@@ -71,35 +75,37 @@ def send_concurrently(client, requests: list[list]) -> list:
     return answers
 
 
-def test_one_request_decodes_through_the_spec(client, tiny) -> None:
+def test_one_request_through_the_port_as_the_job_service_sends_it(triton, tiny) -> None:
     spec = build_spec({})
-    import asyncio
 
     class NoOutputs:
         async def structure_pdb(self, job_id: str) -> bytes:
             raise AssertionError
 
     sequence = SEQUENCES[0]
-    job = asyncio.run(spec.validate(sequence, {"num_recycles": 2, "chunk_size": 16}, NoOutputs()))
-    inputs = []
-    for t in spec.triton_inputs(job):
-        tensor = grpcclient.InferInput(t.name, list(t.array.shape), t.datatype)
-        tensor.set_data_from_numpy(t.array)
-        inputs.append(tensor)
-    result = client.infer("esmfold", inputs, client_timeout=60)
-    decoded = spec.decode(job, outputs_of(result))
-    chain = gemmi.read_pdb_string(decoded.artifacts[0].content.decode())[0][0]
+
+    async def run() -> result_files.ModelResult:
+        job = await spec.validate(sequence, {"num_recycles": 2, "chunk_size": 16}, NoOutputs())
+        inference = TritonInference(triton.grpc_url)
+        try:
+            return await inference.infer(InferenceRequest("esmfold", spec.inputs(job), 60.0, "one"))
+        finally:
+            await inference.close()
+
+    result = asyncio.run(run())
+    assert tuple(f.format for f in result.files) == spec.formats
+    chain = gemmi.read_pdb_string(result.files[0].content.decode())[0][0]
     assert gemmi.one_letter_code([r.name for r in chain]) == sequence
     b_factors = np.array([r.find_atom("CA", "*").b_iso for r in chain])
     assert b_factors.max() > 1.0 and b_factors.max() <= 100.0  # 0-100 scale
-    report = json.loads(decoded.artifacts[2].content)
+    report = json.loads(result.files[2].content)
     assert np.array(report["pae"]).shape == (len(sequence), len(sequence))
-    assert decoded.metadata["trunk_passes"] == 3 and decoded.metadata["chunk_size"] == 16
+    assert result.metadata["trunk_passes"] == 3 and result.metadata["chunk_size"] == 16
     # the served model is the in-process tiny model: same weights, same numbers
-    assert decoded.metadata["weights"]["sha256"] == tiny.weights.sha256
+    assert result.metadata["weights"]["sha256"] == tiny.weights.sha256
     (local,) = fold(tiny.model, [FoldJob(sequence, 2, 16)])
-    np.testing.assert_allclose(result.as_numpy("PLDDT")[0], local.plddt, atol=1e-3)
-    assert decoded.metrics["ptm"] == pytest.approx(local.ptm, abs=1e-4)
+    np.testing.assert_allclose(report["plddt"], local.plddt, atol=0.006)
+    assert result.metrics["ptm"] == pytest.approx(local.ptm, abs=2e-4)
 
 
 def test_dynamic_batch_of_mixed_lengths_equals_each_alone(client, tiny) -> None:
@@ -108,15 +114,16 @@ def test_dynamic_batch_of_mixed_lengths_equals_each_alone(client, tiny) -> None:
     for sequence, answer in zip(SEQUENCES * 2, answers, strict=True):
         assert not isinstance(answer, Exception), answer
         (alone,) = fold(tiny.model, [FoldJob(sequence, 1, None)])
-        assert answer.as_numpy("PAE").shape == (1, len(sequence), len(sequence))
-        np.testing.assert_allclose(answer.as_numpy("PLDDT")[0], alone.plddt, atol=1e-3)
-        np.testing.assert_allclose(answer.as_numpy("PAE")[0], alone.pae, atol=1e-3)
-        assert float(answer.as_numpy("PTM")[0, 0]) == pytest.approx(alone.ptm, abs=1e-5)
-        batch_sizes.append(json.loads(answer.as_numpy("METADATA")[0, 0])["batch_size"])
+        report = scores(answer)
+        assert np.array(report["pae"]).shape == (len(sequence), len(sequence))
+        np.testing.assert_allclose(report["plddt"], alone.plddt, atol=0.006)
+        np.testing.assert_allclose(report["pae"], alone.pae, atol=0.006)
+        assert report["ptm"] == pytest.approx(alone.ptm, abs=2e-4)
+        batch_sizes.append(decoded(answer).metadata["batch_size"])
     assert max(batch_sizes) > 1, "concurrent requests should have shared a forward pass"
 
 
-def test_bad_request_fails_alone_in_its_batch(client) -> None:
+def test_bad_request_fails_alone_in_its_batch_as_an_input_error(client) -> None:
     answers = send_concurrently(
         client,
         [inputs_for(SEQUENCES[1]), inputs_for("MKT*B"), inputs_for("A" * 1001), inputs_for(SEQUENCES[2], 25)],
@@ -125,6 +132,7 @@ def test_bad_request_fails_alone_in_its_batch(client) -> None:
     assert "invalid letters" in str(answers[1])
     assert "at most 1000" in str(answers[2])
     assert "NUM_RECYCLES must be between 0 and 24" in str(answers[3])
+    assert all(a.status() == "StatusCode.INVALID_ARGUMENT" for a in answers[1:])  # the typed input-error signal
 
 
 def test_cancelling_stops_compute(client) -> None:

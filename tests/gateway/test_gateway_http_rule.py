@@ -19,6 +19,8 @@ from gateway.http_rule import (
 )
 from phonos.v1 import phonos_pb2
 
+pytestmark = pytest.mark.unit
+
 L, ONE, REST = SegmentKind.LITERAL, SegmentKind.ONE, SegmentKind.REST
 
 
