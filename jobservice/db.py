@@ -188,6 +188,9 @@ class GroupedReads:
         row = await self.fetch_one(name, params)
         return None if row is None else row[0]
 
+    async def drain(self) -> None:
+        await self._group.drain()
+
 
 class Database:
     """Two connections: one writer behind an asyncio lock, one reader (WAL lets reads run beside writes).
@@ -221,7 +224,7 @@ class Database:
 
     async def close(self) -> None:
         await self._writes.drain()
-        await self.read._group.drain()
+        await self.read.drain()
         await self._reader_conn.close()
         await self._writer_conn.close()
 

@@ -22,6 +22,7 @@ MAX_INFERENCE_STEPS = 40
 DEFAULT_INFERENCE_STEPS = 20  # reference default_inference_args.yaml
 DEFAULT_SAMPLES = 10  # reference default_inference_args.yaml
 MAX_SAMPLES = 40
+MAX_SEED = 2**32 - 1  # numpy's seed range
 MAX_PDB_BYTES = 5_000_000
 MAX_SMILES_LENGTH = 2000
 

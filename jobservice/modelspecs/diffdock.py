@@ -35,6 +35,7 @@ from phonos_config.diffdock import (
     DEFAULT_SAMPLES,
     MAX_INFERENCE_STEPS,
     MAX_PDB_BYTES,
+    MAX_SEED,
     MAX_SMILES_LENGTH,
     MIN_INFERENCE_STEPS,
     DiffDockSettings,
@@ -49,7 +50,6 @@ INFO = ModelInfo(
     cost_credits=30,
 )
 FORMATS = ("pdb", "sdf", "json")
-MAX_SEED = 2**32 - 1
 _JOB_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _PDB_RECORD = re.compile(r"^(ATOM  |HETATM)", re.MULTILINE)
 

@@ -20,6 +20,7 @@ from phonos_config.diffdock import (
     DEFAULT_INFERENCE_STEPS,
     DEFAULT_SAMPLES,
     MAX_INFERENCE_STEPS,
+    MAX_SEED,
     MIN_INFERENCE_STEPS,
     DiffDockSettings,
 )
@@ -267,5 +268,5 @@ def request_from_json(protein_pdb: str, ligand_smiles: str, request_json: str, m
         ligand_smiles=ligand_smiles,
         inference_steps=integer("inference_steps", DEFAULT_INFERENCE_STEPS, MIN_INFERENCE_STEPS, MAX_INFERENCE_STEPS),
         samples_per_complex=integer("samples_per_complex", DEFAULT_SAMPLES, 1, max_samples),
-        random_seed=integer("random_seed", 0, 0, 2**63 - 1),
+        random_seed=integer("random_seed", 0, 0, MAX_SEED),
     )
