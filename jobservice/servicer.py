@@ -33,6 +33,8 @@ from phonos.v1 import phonos_pb2_grpc
 
 log = logging.getLogger(__name__)
 
+HTTP_CODE_KEY = "x-http-code"  # the gateway's status override for a successful call (gateway.app)
+
 Handler = Callable[[Principal], Awaitable[tuple[Message, "Charge"]]]
 
 
@@ -147,6 +149,9 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
 
     async def GetHealth(self, request: pb.GetHealthRequest, context: grpc.aio.ServicerContext) -> pb.GetHealthResponse:
         status, message, components = await self._svc.health()
+        if status != "operational":
+            # Readiness over HTTP: the same body with a 503, so a probe can act on the status alone.
+            context.set_trailing_metadata(((HTTP_CODE_KEY, "503"),))
         return pb.GetHealthResponse(status=status, version="v1", message=message, components=components)
 
     async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext) -> Message:

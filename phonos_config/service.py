@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self
 
+from phonos_config.edge import EdgeSettings
 from phonos_config.env import current_env, env_bool, env_float, env_int, env_str
 
 
@@ -40,9 +41,10 @@ class ServiceSettings:
     webhook_allow_http_loopback: bool = False
     # Usage events are written in batches this often (seconds).
     usage_flush_interval_s: float = 0.5
-    max_request_bytes: int = 16 * 1024 * 1024
     # Public model ids this deployment serves (a subset, e.g. a box without AlphaFold2 databases).
     models: tuple[str, ...] = ("esmfold", "alphafold2", "diffdock")
+    # Timeouts, failed-auth throttling and client-error logging of the REST and gRPC edge.
+    edge: EdgeSettings = field(default_factory=EdgeSettings)
 
     @property
     def database_path(self) -> Path:
@@ -75,6 +77,7 @@ class ServiceSettings:
             webhook_allow_http_loopback=env_bool(e, "PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK", d.webhook_allow_http_loopback),
             usage_flush_interval_s=env_float(e, "PHONOS_USAGE_FLUSH_INTERVAL_S", d.usage_flush_interval_s),
             models=tuple(m.strip() for m in env_str(e, "PHONOS_MODELS", ",".join(d.models)).split(",") if m.strip()),
+            edge=EdgeSettings.from_env(e),
         )
 
     def with_overrides(self, **changes: object) -> Self:

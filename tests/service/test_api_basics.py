@@ -38,7 +38,9 @@ def test_health_reports_degraded_when_triton_is_down(service_factory: type, tmp_
     from launcher.ports import free_port
 
     service = service_factory.start(f"127.0.0.1:{free_port()}", data_dir=tmp_path / "down")
-    body = service.client(None).get("/v1/health").json()
+    response = service.client(None).get("/v1/health")
+    assert response.status_code == 503  # a readiness probe can act on the status alone
+    body = response.json()
     assert body["status"] == "degraded"
     assert body["components"]["triton"] == "unavailable"
     assert "triton" in body["message"]
