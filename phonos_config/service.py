@@ -39,6 +39,9 @@ class ServiceSettings:
     webhook_backoff_base_s: float = 2.0
     # http:// webhook URLs on loopback (127.0.0.0/8, ::1, localhost) for development and tests.
     webhook_allow_http_loopback: bool = False
+    # Deliveries in flight to one receiver (scheme, host, port) and in all: a slow receiver delays only itself.
+    webhook_max_concurrent_per_receiver: int = 2
+    webhook_max_concurrent: int = 32
     # Usage events are written in batches this often (seconds).
     usage_flush_interval_s: float = 0.5
     # Public model ids this deployment serves (a subset, e.g. a box without AlphaFold2 databases).
@@ -75,6 +78,9 @@ class ServiceSettings:
             webhook_max_attempts=env_int(e, "PHONOS_WEBHOOK_MAX_ATTEMPTS", d.webhook_max_attempts),
             webhook_backoff_base_s=env_float(e, "PHONOS_WEBHOOK_BACKOFF_BASE_S", d.webhook_backoff_base_s),
             webhook_allow_http_loopback=env_bool(e, "PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK", d.webhook_allow_http_loopback),
+            webhook_max_concurrent_per_receiver=env_int(e, "PHONOS_WEBHOOK_MAX_CONCURRENT_PER_RECEIVER",
+                                                        d.webhook_max_concurrent_per_receiver),
+            webhook_max_concurrent=env_int(e, "PHONOS_WEBHOOK_MAX_CONCURRENT", d.webhook_max_concurrent),
             usage_flush_interval_s=env_float(e, "PHONOS_USAGE_FLUSH_INTERVAL_S", d.usage_flush_interval_s),
             models=tuple(m.strip() for m in env_str(e, "PHONOS_MODELS", ",".join(d.models)).split(",") if m.strip()),
             edge=EdgeSettings.from_env(e),

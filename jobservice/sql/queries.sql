@@ -131,14 +131,21 @@ UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook deleted'
 WHERE webhook_id = :webhook_id AND status = 'pending';
 
 -- name: due_deliveries
+-- :in_flight and :busy_webhooks are JSON arrays: deliveries being sent, webhooks whose receiver is at
+-- its concurrency limit. Leaving them out keeps a slow receiver's backlog from filling the batch.
 SELECT d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret
 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
 WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.deleted_at IS NULL
+  AND d.id NOT IN (SELECT value FROM json_each(COALESCE(:in_flight, '[]')))
+  AND d.webhook_id NOT IN (SELECT value FROM json_each(COALESCE(:busy_webhooks, '[]')))
 ORDER BY d.next_attempt_at, d.id
 LIMIT :limit;
 
 -- name: next_delivery_time
-SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending';
+SELECT MIN(d.next_attempt_at) FROM webhook_deliveries d
+WHERE d.status = 'pending'
+  AND d.id NOT IN (SELECT value FROM json_each(COALESCE(:in_flight, '[]')))
+  AND d.webhook_id NOT IN (SELECT value FROM json_each(COALESCE(:busy_webhooks, '[]')));
 
 -- name: mark_delivered
 UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = :last_status
