@@ -100,7 +100,7 @@ class JobService:
         )
         self.jobs = JobStore(db, on_event_queued=self.sender.wake)
         self.results = ResultStore(settings.results_dir)
-        self.usage = UsageRecorder(db, settings.usage_flush_interval_s)
+        self.usage = UsageRecorder(db, settings.usage_flush_interval_s, settings.usage_retention_days)
         self.webhooks = Webhooks(
             db, max_per_account=settings.max_webhooks,
             allow_http_loopback=settings.webhook_allow_http_loopback, timeout_s=settings.webhook_timeout_s,

@@ -44,6 +44,8 @@ class ServiceSettings:
     webhook_max_concurrent: int = 32
     # Usage events are written in batches this often (seconds).
     usage_flush_interval_s: float = 0.5
+    # Usage counters older than this are deleted (GET /v1/usage reports at most 90 days).
+    usage_retention_days: int = 90
     # Public model ids this deployment serves (a subset, e.g. a box without AlphaFold2 databases).
     models: tuple[str, ...] = ("esmfold", "alphafold2", "diffdock")
     # Timeouts, failed-auth throttling and client-error logging of the REST and gRPC edge.
@@ -82,6 +84,7 @@ class ServiceSettings:
                                                         d.webhook_max_concurrent_per_receiver),
             webhook_max_concurrent=env_int(e, "PHONOS_WEBHOOK_MAX_CONCURRENT", d.webhook_max_concurrent),
             usage_flush_interval_s=env_float(e, "PHONOS_USAGE_FLUSH_INTERVAL_S", d.usage_flush_interval_s),
+            usage_retention_days=env_int(e, "PHONOS_USAGE_RETENTION_DAYS", d.usage_retention_days),
             models=tuple(m.strip() for m in env_str(e, "PHONOS_MODELS", ",".join(d.models)).split(",") if m.strip()),
             edge=EdgeSettings.from_env(e),
         )

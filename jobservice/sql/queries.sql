@@ -86,17 +86,26 @@ SELECT id, attempts FROM jobs WHERE status = 'running' ORDER BY seq;
 -- name: pending_jobs
 SELECT id, model FROM jobs WHERE status = 'pending' ORDER BY seq;
 
--- name: insert_usage
-INSERT INTO usage_events (account_id, endpoint, model, credits_used, status_code, elapsed_ms, transport, created_at)
-VALUES (:account_id, :endpoint, :model, :credits_used, :status_code, :elapsed_ms, :transport, :created_at);
+-- name: add_usage
+INSERT INTO usage_hourly (account_id, hour, endpoint, model, status_code, transport, requests, credits_used,
+                          elapsed_ms)
+VALUES (:account_id, :hour, :endpoint, :model, :status_code, :transport, :requests, :credits_used, :elapsed_ms)
+ON CONFLICT (account_id, hour, endpoint, model, status_code, transport) DO UPDATE SET
+    requests = requests + excluded.requests,
+    credits_used = credits_used + excluded.credits_used,
+    elapsed_ms = elapsed_ms + excluded.elapsed_ms;
+
+-- name: delete_usage_before
+DELETE FROM usage_hourly WHERE hour < :before;
 
 -- name: usage_totals
-SELECT COUNT(*) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used, COALESCE(AVG(elapsed_ms), 0) AS avg_ms
-FROM usage_events WHERE account_id = :account_id AND created_at >= :since;
+SELECT COALESCE(SUM(requests), 0) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used,
+       COALESCE(SUM(elapsed_ms) / NULLIF(SUM(requests), 0), 0) AS avg_ms
+FROM usage_hourly WHERE account_id = :account_id AND hour >= :since;
 
 -- name: usage_by_endpoint
-SELECT endpoint, COUNT(*) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used
-FROM usage_events WHERE account_id = :account_id AND created_at >= :since
+SELECT endpoint, SUM(requests) AS requests, SUM(credits_used) AS credits_used
+FROM usage_hourly WHERE account_id = :account_id AND hour >= :since
 GROUP BY endpoint ORDER BY requests DESC, endpoint;
 
 -- name: usage_by_model
@@ -105,8 +114,8 @@ FROM jobs WHERE account_id = :account_id AND created_at >= :since
 GROUP BY model ORDER BY requests DESC, model;
 
 -- name: usage_daily
-SELECT date(created_at, 'unixepoch') AS day, COUNT(*) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used
-FROM usage_events WHERE account_id = :account_id AND created_at >= :since
+SELECT date(hour, 'unixepoch') AS day, SUM(requests) AS requests, SUM(credits_used) AS credits_used
+FROM usage_hourly WHERE account_id = :account_id AND hour >= :since
 GROUP BY day ORDER BY day;
 
 -- name: insert_webhook

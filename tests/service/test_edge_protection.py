@@ -8,6 +8,7 @@ readiness (HTTP 503 and gRPC health), and a private data directory.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import stat
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -212,6 +213,24 @@ def test_degraded_health_is_a_503_and_grpc_not_serving(service: ServiceProcess) 
     assert live.status == health_pb2.HealthCheckResponse.SERVING
     assert ready.status == health_pb2.HealthCheckResponse.NOT_SERVING
     assert over_grpc.status == "degraded"  # gRPC callers read the body; the call itself succeeds
+
+
+# --- usage stays bounded -------------------------------------------------------------------------------
+
+
+def test_401_and_429_storms_do_not_grow_the_usage_table(service: ServiceProcess) -> None:
+    def usage_rows() -> int:
+        with sqlite3.connect(service.data_dir / "phonos.sqlite3") as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM usage_hourly").fetchone()[0])
+
+    client = service.client(service.new_key(rate_limit=1))
+    before = usage_rows()
+    statuses = [client.get("/v1/account").status_code for _ in range(300)]
+    assert (statuses.count(200), statuses.count(429)) == (1, 299)
+    anonymous = service.client("pk_not_a_key")
+    assert {anonymous.get("/v1/account").status_code for _ in range(100)} == {401}
+    time.sleep(0.5)  # two flush intervals
+    assert usage_rows() - before == 2  # (route, OK) and (route, RESOURCE_EXHAUSTED); 401s are no one's usage
 
 
 # --- the data directory ----------------------------------------------------------------------------------
