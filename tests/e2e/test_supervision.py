@@ -1,0 +1,121 @@
+"""`phonos serve` supervises: kill its Triton and its job service with SIGKILL, as a crash would.
+
+One `phonos serve` (ESMFold, tiny weights) goes through: Triton killed → the API keeps answering
+(degraded, 503), a job submitted meanwhile completes after the restart; the job service killed →
+back on the same port with Triton untouched; the job service killed again within the window →
+more than PHONOS_RESTART_MAX=1 crashes: everything stops, exit status 1, with a message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support import REPO, wait_until
+
+pytestmark = [pytest.mark.triton, pytest.mark.slow]
+
+
+class ServeProcess:
+    def __init__(self, data_dir: Path, **env: str) -> None:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
+        self.lines: list[str] = []
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "launcher.cli", "serve", "--http-port", "0", "--grpc-port", "0",
+             "--data-dir", str(data_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+            env={**clean, "PHONOS_MODELS": "esmfold", **env},
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self.lines.append(line.rstrip())
+
+    def find(self, pattern: str, after: int = 0) -> re.Match[str] | None:
+        for line in self.lines[after:]:
+            match = re.search(pattern, line)
+            if match:
+                return match
+        return None
+
+    def wait_for(self, pattern: str, timeout_s: float, after: int = 0) -> re.Match[str]:
+        return wait_until(lambda: self.find(pattern, after), timeout_s, 0.1)
+
+    def stop(self) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        return self.popen.wait(timeout=60)
+
+
+def health(base_url: str) -> tuple[int, str]:
+    try:
+        response = requests.get(f"{base_url}/v1/health", timeout=5)
+    except requests.ConnectionError:
+        return 0, "unreachable"
+    return response.status_code, response.json()["status"]
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_serve_restarts_crashed_children_and_gives_up_on_repeated_crashes(tmp_path: Path) -> None:
+    serve = ServeProcess(tmp_path / "var", PHONOS_RESTART_MAX="1", PHONOS_RESTART_BACKOFF_S="0.5")
+    try:
+        base_url = serve.wait_for(r"REST gateway:\s+(http://\S+)/v1", 400).group(1)
+        key = serve.find(r"API key .*: (pk_\S+)").group(1)
+        triton_pid = int(serve.find(r"Triton ready:.*pid (\d+)").group(1))
+        jobs_pid = int(serve.find(r"job service:\s+pid (\d+)").group(1))
+        auth = {"Authorization": f"Bearer {key}"}
+        assert health(base_url) == (200, "operational")
+
+        # 1. Triton dies. The API keeps answering, degraded; a job submitted now waits and then runs.
+        killed_at = time.monotonic()
+        os.kill(triton_pid, signal.SIGKILL)
+        assert wait_until(lambda: health(base_url) == (503, "degraded"), 30)
+        assert requests.get(f"{base_url}/v1/models", headers=auth, timeout=5).status_code == 200
+        submitted = requests.post(f"{base_url}/v1/predict", headers=auth, timeout=10,
+                                  json={"model": "esmfold", "sequence": "MKTVRQERLKSIVRIL"})
+        assert submitted.status_code == 200, submitted.text
+        wait_until(lambda: health(base_url) == (200, "operational"), 300, 0.1)
+        print(f"\nTriton SIGKILL -> /v1/health operational again: {time.monotonic() - killed_at:.1f} s")
+        assert serve.find(r"tritonserver exited with signal SIGKILL; restarting")
+        new_triton_pid = int(serve.wait_for(r"tritonserver is ready again .*\(pid (\d+)\)", 30).group(1))
+        assert new_triton_pid != triton_pid and not process_alive(triton_pid)
+        job_id = submitted.json()["job_id"]
+        job = wait_until(lambda: (j := requests.get(f"{base_url}/v1/jobs/{job_id}", headers=auth, timeout=5)
+                                  .json())["status"] in ("completed", "failed") and j, 180)
+        assert job["status"] == "completed", job
+
+        # 2. The job service dies: back on the same port, Triton untouched.
+        mark = len(serve.lines)
+        os.kill(jobs_pid, signal.SIGKILL)
+        serve.wait_for(r"job service is ready again", 120, after=mark)
+        assert health(base_url) == (200, "operational")
+        assert requests.get(f"{base_url}/v1/jobs/{job_id}", headers=auth, timeout=5).json()["status"] == "completed"
+        assert process_alive(new_triton_pid)
+        jobs_pid = int(serve.find(r"job service is ready again .*\(pid (\d+)\)", mark).group(1))
+
+        # 3. A second job-service crash within the window is one more than PHONOS_RESTART_MAX=1 allows.
+        os.kill(jobs_pid, signal.SIGKILL)
+        assert serve.popen.wait(timeout=120) == 1
+        assert serve.find(r"error: job service exited with signal SIGKILL; it crashed 2 times within 600 s, "
+                          r"more than PHONOS_RESTART_MAX=1: giving up; stopping everything")
+        assert not process_alive(new_triton_pid)
+    finally:
+        serve.stop()
