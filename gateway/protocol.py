@@ -37,6 +37,10 @@ class EdgeRequestHandler(RequestHandler):
         self._header_timeout_s = header_timeout_s
         self._header_timer: asyncio.TimerHandle | None = None
         self._error_log = error_log
+        # The first bytes of the request being received, and of the last one the parser finished
+        # (or failed on): a HEAD the parser refused must still get an answer without a body.
+        self._head_start = b""
+        self._last_head_start = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -47,10 +51,13 @@ class EdgeRequestHandler(RequestHandler):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if len(self._head_start) < 5:
+            self._head_start = (self._head_start + data)[:5]
         before = self._request_count
         super().data_received(data)
         if self._request_count != before:
             self._cancel_header_timer()  # a first request (or a parser error) is complete
+            self._last_head_start, self._head_start = self._head_start, b""
 
     def _cancel_header_timer(self) -> None:
         if self._header_timer is not None:
@@ -70,6 +77,18 @@ class EdgeRequestHandler(RequestHandler):
         self.transport.write(head + body)
         self.force_close()
 
+    async def finish_response(self, request: BaseRequest, resp: web.StreamResponse,
+                              start_time: float | None) -> tuple[web.StreamResponse, bool]:
+        """An aiohttp HTTPException raised outside the middlewares (e.g. its default `Expect` handler on a
+        request no route matched) leaves in the seed's JSON shape like every other error."""
+        if isinstance(resp, web.HTTPException) and resp.status >= 400:
+            error = errors.client_error(resp.status, (resp.text or resp.reason or "").removeprefix(f"{resp.status}: "))
+            json_resp = error_response(error)
+            json_resp.headers[REQUEST_ID_HEADER] = request_id_of(request)  # type: ignore[arg-type]
+            json_resp.force_close()
+            resp = json_resp
+        return await super().finish_response(request, resp, start_time)
+
     def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
         """The seed's JSON error for what aiohttp itself rejects; one rate-limited log line."""
@@ -87,6 +106,8 @@ class EdgeRequestHandler(RequestHandler):
                                 _peer(self.peername), detail)
             error = errors.client_error(status, f"malformed HTTP request: {detail}")
         response = error_response(error)
+        if self._last_head_start == b"HEAD ":  # the parser's stand-in request is a GET; the client's was not
+            response = web.Response(status=error.status, reason=error.reason, headers=response.headers)
         response.headers[REQUEST_ID_HEADER] = request_id
         response.force_close()
         return response

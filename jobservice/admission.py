@@ -42,6 +42,9 @@ class KeyAdmission:
                 limit=0, retry_after_s=wait_s, reset_epoch_s=0,
             ), only=("retry-after",))
         try:
+            if authorization is not None and not (authorization.isascii() and authorization.isprintable()):
+                # Header bytes that are not text cannot be a key (and must not reach the key hashing).
+                raise Unauthenticated("Malformed Authorization header. Use 'Authorization: Bearer <your key>'.")
             await self._accounts.authenticate(authorization)
         except Unauthenticated as exc:
             self.throttle.failed(address)

@@ -18,7 +18,7 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from jobservice.accounts import Principal
-from jobservice.errors import PhonosError, RateLimited
+from jobservice.errors import InvalidArgument, PhonosError, RateLimited
 from jobservice.jobs import JobRecord
 from jobservice.ratelimit import RateLimiter
 from jobservice.routes import route_templates
@@ -64,7 +64,12 @@ def _struct(values: dict[str, Any] | None) -> struct_pb2.Struct | None:
 
 
 def _params(request: pb.PredictRequest | pb.BatchJob) -> dict[str, Any]:
-    return json_format.MessageToDict(request.params) if request.HasField("params") else {}
+    if not request.HasField("params"):
+        return {}
+    try:
+        return json_format.MessageToDict(request.params)
+    except ValueError:  # NaN or ±Infinity in a Struct (e.g. JSON 1e309) has no JSON form
+        raise InvalidArgument("params must hold only finite numbers") from None
 
 
 def _submit_item(request: pb.PredictRequest | pb.BatchJob) -> SubmitItem:
