@@ -13,13 +13,22 @@ import signal
 import time
 from pathlib import Path
 
+import grpc
 import pytest
 import requests
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.serve_process import ServeProcess, health
 from tests.support import wait_until
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
+
+
+def grpc_ready(target: str) -> int:
+    """The readiness the standard gRPC health service reports for PhonosService."""
+    with grpc.insecure_channel(target) as channel:
+        request = health_pb2.HealthCheckRequest(service="phonos.v1.PhonosService")
+        return int(health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status)
 
 
 def process_alive(pid: int) -> bool:
@@ -40,16 +49,21 @@ def test_serve_restarts_crashed_children_and_gives_up_on_repeated_crashes(tmp_pa
         auth = {"Authorization": f"Bearer {key}"}
         assert health(base_url) == (200, "operational")
 
+        grpc_target = serve.find(r"gRPC:\s+(\S+)").group(1)
+        assert grpc_ready(grpc_target) == health_pb2.HealthCheckResponse.SERVING
+
         # 1. Triton dies. The API keeps answering, degraded; a job submitted now waits and then runs.
         killed_at = time.monotonic()
         os.kill(triton_pid, signal.SIGKILL)
         assert wait_until(lambda: health(base_url) == (503, "degraded"), 30)
+        assert wait_until(lambda: grpc_ready(grpc_target) == health_pb2.HealthCheckResponse.NOT_SERVING, 5)
         assert requests.get(f"{base_url}/v1/models", headers=auth, timeout=5).status_code == 200
         submitted = requests.post(f"{base_url}/v1/predict", headers=auth, timeout=10,
                                   json={"model": "esmfold", "sequence": "MKTVRQERLKSIVRIL"})
         assert submitted.status_code == 200, submitted.text
         wait_until(lambda: health(base_url) == (200, "operational"), 300, 0.1)
         print(f"\nTriton SIGKILL -> /v1/health operational again: {time.monotonic() - killed_at:.1f} s")
+        assert wait_until(lambda: grpc_ready(grpc_target) == health_pb2.HealthCheckResponse.SERVING, 5)
         assert serve.find(r"tritonserver exited with signal SIGKILL; restarting")
         new_triton_pid = int(serve.wait_for(r"tritonserver is ready again .*\(pid (\d+)\)", 30).group(1))
         assert new_triton_pid != triton_pid and not process_alive(triton_pid)
