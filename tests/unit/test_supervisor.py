@@ -40,7 +40,9 @@ class SleeperChild:
         return None if self.popen is None else self.popen.poll()
 
     def is_ready(self) -> bool:
-        return not self.never_ready and time.monotonic() - self._started > 0.05
+        if self.never_ready or self.exit_at_once:  # (a loaded machine may take a while to start Python)
+            return False
+        return time.monotonic() - self._started > 0.05
 
     def fatal_reason(self) -> str | None:
         return None
