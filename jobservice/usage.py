@@ -25,12 +25,13 @@ DAY_S = 86400.0
 @dataclass(frozen=True)
 class UsageEvent:
     account_id: int
+    key_id: str | None  # the API key's public id; None for a dashboard session
     endpoint: str
     model: str | None
     credits_used: int
     status_code: int  # the gRPC status code of the answer (0 = OK)
     elapsed_ms: float
-    transport: str  # "rest" or "grpc"
+    transport: str  # "rest", "grpc" or "dashboard" (a signed-in browser)
     created_at: float
 
 
@@ -112,7 +113,7 @@ class UsageRecorder:
 
 
 def usage_event(
-    account_id: int, endpoint: str, *, model: str | None, credits_used: int, status_code: int,
+    account_id: int, endpoint: str, *, key_id: str | None, model: str | None, credits_used: int, status_code: int,
     elapsed_ms: float, transport: str,
 ) -> UsageEvent:
-    return UsageEvent(account_id, endpoint, model, credits_used, status_code, elapsed_ms, transport, now())
+    return UsageEvent(account_id, key_id, endpoint, model, credits_used, status_code, elapsed_ms, transport, now())

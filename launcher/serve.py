@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 
-from jobservice.admin import ensure_first_account
+from jobservice.admin import FirstStart, ensure_first_account, has_password
 from launcher.triton import DEFAULT_MODEL_REPOSITORY, TritonPorts, TritonProcess, TritonStartError
 from phonos_config.service import ServiceSettings
 
@@ -65,16 +65,29 @@ def read_ready_line(process: subprocess.Popen[str], timeout_s: float) -> dict | 
     return ready or None
 
 
+def dashboard_lines(url: str, first: FirstStart | None, settings: ServiceSettings) -> str:
+    """Where the dashboard is and how to sign in (the password only on the first start, once)."""
+    lines = [f"Dashboard:     {url}"]
+    if first is not None:
+        lines.append(f"  sign in as 'admin' with password {first.password}  (shown once; change it with "
+                     "`phonos users set-password --username admin`)")
+    elif asyncio.run(has_password(settings.database_path, "admin")):
+        lines.append("  sign in as 'admin' (forgot the password? `phonos users set-password --username admin`)")
+    else:
+        lines.append("  set a password to sign in: `phonos users set-password --username NAME`")
+    return "\n".join(lines)
+
+
 def serve(settings: ServiceSettings) -> int:
     data_dir = settings.data_dir.resolve()
     settings = settings.with_overrides(data_dir=data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    first_key = asyncio.run(ensure_first_account(
+    first = asyncio.run(ensure_first_account(
         settings.database_path, credits=settings.default_credits, rate_limit=settings.default_rate_limit
     ))
-    if first_key is not None:
-        # Printed at once: the key exists now, whether or not the rest starts.
-        print(f"API key (account 'admin', {settings.default_credits} credits, shown once): {first_key.api_key}",
+    if first is not None:
+        # Printed at once: the key and password exist now, whether or not the rest starts.
+        print(f"API key (account 'admin', {settings.default_credits} credits, shown once): {first.key.api_key}",
               flush=True)
     ports = TritonPorts.pick()
     models = served_triton_models(settings)
@@ -96,6 +109,7 @@ def serve(settings: ServiceSettings) -> int:
         triton.wait_ready(TRITON_READY_TIMEOUT_S)
         print(f"Triton ready:  {triton.grpc_url} (internal; models: {', '.join(models)}; log {data_dir / 'triton.log'})")
         print(f"REST gateway:  http://{settings.http_host}:{ready['http_port']}/v1  (try /v1/health)")
+        print(dashboard_lines(f"http://{settings.http_host}:{ready['http_port']}/", first, settings))
         print(f"gRPC:          {settings.grpc_host}:{ready['grpc_port']}  (reflection + health enabled)")
         print(f"data dir:      {data_dir}")
         print("weights: tiny random weights unless PHONOS_*_WEIGHTS_DIR is set - NOT real predictions", flush=True)

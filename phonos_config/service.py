@@ -41,6 +41,12 @@ class ServiceSettings:
     # Usage events are written in batches this often (seconds).
     usage_flush_interval_s: float = 0.5
     max_request_bytes: int = 16 * 1024 * 1024
+    # Dashboard sessions end this long after sign-in (seconds).
+    session_ttl_s: float = 12 * 3600.0
+    # Requests per minute one dashboard session may make (it polls while jobs run).
+    session_rate_limit: int = 300
+    # Mark the session cookie Secure even on plain-HTTP requests: set it when a TLS proxy sits in front.
+    cookie_secure: bool = False
     # Public model ids this deployment serves (a subset, e.g. a box without AlphaFold2 databases).
     models: tuple[str, ...] = ("esmfold", "alphafold2", "diffdock")
 
@@ -74,6 +80,9 @@ class ServiceSettings:
             webhook_backoff_base_s=env_float(e, "PHONOS_WEBHOOK_BACKOFF_BASE_S", d.webhook_backoff_base_s),
             webhook_allow_http_loopback=env_bool(e, "PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK", d.webhook_allow_http_loopback),
             usage_flush_interval_s=env_float(e, "PHONOS_USAGE_FLUSH_INTERVAL_S", d.usage_flush_interval_s),
+            session_ttl_s=env_float(e, "PHONOS_SESSION_TTL_S", d.session_ttl_s),
+            session_rate_limit=env_int(e, "PHONOS_SESSION_RATE_LIMIT", d.session_rate_limit),
+            cookie_secure=env_bool(e, "PHONOS_COOKIE_SECURE", d.cookie_secure),
             models=tuple(m.strip() for m in env_str(e, "PHONOS_MODELS", ",".join(d.models)).split(",") if m.strip()),
         )
 
