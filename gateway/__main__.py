@@ -17,8 +17,10 @@ import logging
 import signal
 import sys
 
+from gateway.dashboard import DashboardOptions
 from gateway.invoker import DEFAULT_TIMEOUT_S, ChannelInvoker, open_channel
 from gateway.server import start_gateway
+from phonos_config.service import ServiceSettings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,7 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace) -> None:
     async with open_channel(args.target) as channel:
         runner, port = await start_gateway(
-            ChannelInvoker(channel, timeout=args.timeout), args.host, args.port
+            ChannelInvoker(channel, timeout=args.timeout), args.host, args.port,
+            dashboard_options=DashboardOptions(cookie_secure=ServiceSettings.from_env().cookie_secure),
         )
         print(json.dumps({"event": "ready", "http_port": port}), flush=True)
         stop = asyncio.Event()

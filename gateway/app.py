@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiohttp import web
 from google.protobuf.descriptor import ServiceDescriptor
 
-from gateway import errors
+from gateway import dashboard, errors
 from gateway.errors import ErrorResponse, HttpError
 from gateway.http_rule import NoRoute, PathDecodeError, Router, rules_for_service
 from gateway.invoker import Invoker, RpcFailure
@@ -55,14 +55,19 @@ def create_app(
     *,
     service_descriptor: ServiceDescriptor | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    dashboard_options: dashboard.DashboardOptions | None = None,
 ) -> web.Application:
-    """Compile the service's http rules and serve them; TemplateError if a rule is invalid."""
+    """Compile the service's http rules and serve them; TemplateError if a rule is invalid.
+
+    With `dashboard_options` the web dashboard is served too (pages under /, cookie sessions)."""
     service = service_descriptor or default_service()
     plans = [compile_plan(rule) for rule in rules_for_service(service)]
     router: Router[TranscodePlan] = Router((p.rule.http_method, p.rule.template, p) for p in plans)
     app = web.Application(client_max_size=max_body_bytes, middlewares=[error_middleware])
     app[ROUTER_KEY] = router
     app[INVOKER_KEY] = invoker
+    if dashboard_options is not None:
+        dashboard.install(app, invoker, dashboard_options)
     # One route for everything: the rules above do the routing, aiohttp only parses HTTP.
     app.router.add_route("*", "/{path:.*}", transcode_handler)
     return app
@@ -114,6 +119,8 @@ def request_metadata(request: web.Request, request_id: str, plan: TranscodePlan)
         if not authorization.isascii() or not authorization.isprintable():
             raise HttpError(errors.client_error(401, "malformed Authorization header"))
         metadata.append(("authorization", authorization))
+    else:
+        metadata.extend(dashboard.session_metadata(request))  # the dashboard's session cookie, if any
     return metadata
 
 

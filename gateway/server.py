@@ -8,6 +8,7 @@ from aiohttp import web
 from google.protobuf.descriptor import ServiceDescriptor
 
 from gateway.app import DEFAULT_MAX_BODY_BYTES, create_app
+from gateway.dashboard import DashboardOptions
 from gateway.invoker import Invoker
 
 
@@ -19,13 +20,15 @@ async def start_gateway(
     service_descriptor: ServiceDescriptor | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     access_log: logging.Logger | None = None,
+    dashboard_options: DashboardOptions | None = None,
 ) -> tuple[web.AppRunner, int]:
     """Serve on (host, port) and return the runner and the bound port (port 0: any free port).
 
     Stop with `await runner.cleanup()`. Access logging is off unless a logger is given: at several
     thousand requests/s a log line per request costs more than the transcoding.
     """
-    app = create_app(invoker, service_descriptor=service_descriptor, max_body_bytes=max_body_bytes)
+    app = create_app(invoker, service_descriptor=service_descriptor, max_body_bytes=max_body_bytes,
+                     dashboard_options=dashboard_options)
     runner = web.AppRunner(app, access_log=access_log, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

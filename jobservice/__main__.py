@@ -35,6 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def serve(settings: ServiceSettings, with_http: bool) -> None:
+    from gateway.dashboard import DashboardOptions
     from gateway.invoker import InProcessInvoker
     from gateway.server import start_gateway
 
@@ -43,8 +44,10 @@ async def serve(settings: ServiceSettings, with_http: bool) -> None:
     http_port = None
     if with_http:
         # In-process transcoding: the gateway calls the servicer directly, saving the loopback gRPC hop.
-        runner, http_port = await start_gateway(InProcessInvoker(running.servicer), settings.http_host,
-                                                settings.http_port)
+        runner, http_port = await start_gateway(
+            InProcessInvoker(running.servicer), settings.http_host, settings.http_port,
+            dashboard_options=DashboardOptions(cookie_secure=settings.cookie_secure),
+        )
     print(json.dumps({"event": "ready", "grpc_port": running.port, "http_port": http_port}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
