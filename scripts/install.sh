@@ -1,13 +1,30 @@
 #!/usr/bin/env bash
 # Install everything phonos needs into ./.venv (idempotent; a no-op when up to date).
 #   scripts/install.sh         runtime + dev tools
-# System packages (Debian): hmmer (jackhmmer for AlphaFold2 MSA search).
+# System packages (Debian): hmmer (jackhmmer for AlphaFold2 MSA search), chromium (the dashboard's
+# browser tests drive it through Playwright; Playwright's own browser download is never used).
+# npm packages: the dashboard's 3D viewer (3Dmol.js), from package-lock.json into ./node_modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v jackhmmer >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hmmer >/dev/null) \
-    || echo "warning: could not install hmmer; AlphaFold2 'search' MSA mode will be unavailable" >&2
+missing=()
+command -v jackhmmer >/dev/null 2>&1 || missing+=(hmmer)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
+    || echo "warning: could not install ${missing[*]}: AlphaFold2 'search' MSA mode or the browser tests will be unavailable" >&2
+fi
+
+# The dashboard serves these files from node_modules at run time: no CDN, no build step.
+npm_stamp=node_modules/.phonos-lock-sha256
+npm_want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$npm_stamp" ] || [ "$(cat "$npm_stamp")" != "$npm_want" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    npm ci --no-audit --no-fund --silent
+    echo "$npm_want" > "$npm_stamp"
+  else
+    echo "warning: npm not found; the dashboard's 3D viewer will be unavailable" >&2
+  fi
 fi
 
 PYTHON=${PYTHON:-python3.11}

@@ -10,6 +10,7 @@ the username and CSRF token only.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -113,7 +114,7 @@ class Dashboard:
         view = _encode(reply)
         view.pop("session_token")  # the cookie's; never in a body a script can read
         response = _json_response(view)
-        max_age = int(reply.expires_at.seconds - time.time())
+        max_age = math.ceil(reply.expires_at.seconds - time.time())
         set_session_cookie(response, reply.session_token, max_age_s=max_age, secure=self._secure(request))
         return response
 

@@ -87,15 +87,15 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
     poses.forEach((m, j) => viewer.setStyle({model: m}, j === i ? {stick: {colorscheme: 'orangeCarbon', radius: 0.24}, sphere: {scale: 0.22, colorscheme: 'orangeCarbon'}} : {}));
     viewer.render();
   };
+  // Receptor and the shown pose: with real weights the pose sits in its pocket; with random ones it may not.
+  const whole = () => { viewer.zoomTo({model: [receptor, poses[Math.max(0, current)]]}); viewer.render(); };
   show(0);
-  // The whole complex first: with real weights the pose sits in its pocket; with random ones it may not.
-  viewer.zoomTo();
-  viewer.render();
+  whole();
   return {
     viewer,
     show,
     current: () => current,
     reset: () => { viewer.zoomTo({model: poses[Math.max(0, current)]}); viewer.zoom(0.6); viewer.render(); },
-    whole: () => { viewer.zoomTo(); viewer.render(); },
+    whole,
   };
 }

@@ -61,7 +61,8 @@ export async function render(main, {query}) {
   function row(job) {
     const active = ACTIVE.has(job.status);
     const link = `/jobs/${encodeURIComponent(job.job_id)}`;
-    const ended = job.status === 'pending' ? '-' : duration(job.created_at, job.updated_at);
+    const took = (Date.parse(job.updated_at) - Date.parse(job.created_at)) / 1000;
+    const ended = job.status === 'pending' ? '-' : took < 1 ? '< 1 s' : duration(job.created_at, job.updated_at);
     return h('tr', {'data-job-id': job.job_id},
       h('td', {class: 'name'}, h('a', {href: link}, job.name || `Job ${shortId(job.job_id)}`), h('span', {class: 'id'}, job.job_id)),
       h('td', {}, h('span', {class: 'chip model'}, modelName(job.model))),
@@ -122,7 +123,7 @@ export async function render(main, {query}) {
             on: {click: () => { state.offset = offset + PAGE_SIZE; refresh(true); }}}, 'Older ›')));
       if (!listArea.contains(tableBody)) {
         replace(listArea, h('table', {class: 'table', id: 'jobs-table'},
-          h('thead', {}, h('tr', {}, ['Name', 'Model', 'Status', 'Submitted', 'Run time', 'Credits', ''].map((c, i) =>
+          h('thead', {}, h('tr', {}, ['Name', 'Model', 'Status', 'Submitted', 'Took', 'Credits', ''].map((c, i) =>
             h('th', {class: i >= 4 ? 'num' : ''}, c)))), tableBody), pager);
       }
     }
