@@ -189,7 +189,9 @@ def test_structure_page_draws_the_viewer_the_plddt_plot_and_the_pae_map(
     page.click("#view-sticks")
     shot(page, "04-job-structure")
     page.click("#view-cartoon")
-    shot(page, "04-job-structure-viewport", full_page=False)
+    page.set_viewport_size({"width": 1440, "height": 1560})
+    page.wait_for_timeout(300)
+    shot(page, "04-job-structure-overview", full_page=False)  # the README's picture (docs/job-page.png)
 
 
 def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(

@@ -7,6 +7,7 @@ works), so these tests need no Triton.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 import time
@@ -161,6 +162,24 @@ def test_cli_lists_and_revokes_keys_of_a_running_service(service: ServiceProcess
 
 
 # ---------------------------------------------------------------------------------------------- sessions
+
+
+def test_cli_sets_a_password_that_signs_in_and_refuses_a_short_one(service: ServiceProcess) -> None:
+    service.new_key(username="ada")
+
+    def set_with_cli(password: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "launcher.cli", "users", "set-password", "--username", "ada",
+                               "--password-stdin", "--data-dir", str(service.data_dir)], input=password + "\n",
+                              capture_output=True, text=True, cwd=REPO, timeout=60, check=False)
+
+    short = set_with_cli("short")
+    assert short.returncode == 2 and "at least 10 characters" in short.stderr
+    done = set_with_cli(PASSWORD)
+    assert done.returncode == 0, done.stderr
+    sign_in(service, "ada")
+    with sqlite3.connect(service.data_dir / "phonos.sqlite3") as db:
+        [(stored,)] = db.execute("SELECT password_hash FROM accounts WHERE username = 'ada'").fetchall()
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
 
 
 def test_sign_in_sets_a_hardened_cookie_and_the_cookie_reaches_the_api(service: ServiceProcess) -> None:

@@ -56,11 +56,11 @@ export async function structureViewer(container, pdbText, plddt) {
     if (!atom.label) atom.label = v.addLabel(`${atom.resn} ${atom.resi} · pLDDT ${scoreOf(atom).toFixed(1)}`,
       {position: atom, backgroundColor: '#14213d', backgroundOpacity: 0.85, fontSize: 12, fontColor: 'white'});
   }, (atom, v) => { if (atom.label) { v.removeLabel(atom.label); delete atom.label; } });
-  viewer.zoomTo();
-  viewer.render();
+  const fit = () => { viewer.zoomTo(); viewer.zoom(1.2); viewer.render(); }; // zoomTo leaves wide margins
+  fit();
   return {
     viewer,
-    reset: () => { viewer.zoomTo(); viewer.render(); },
+    reset: fit,
     style: (name) => { viewer.setStyle({}, styles[name]); viewer.render(); },
     spin: (on) => viewer.spin(on ? 'y' : false),
   };
@@ -75,27 +75,28 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
   if (!mol) { missing(container); return null; }
   const viewer = create(mol, container);
   const receptor = viewer.addModel(complexPdb, 'pdb');
-  const poses = poseRecords.map((record) => viewer.addModel(record, 'sdf'));
   const protein = {model: receptor, not: {resn: 'LIG'}};
   let current = -1;
+  let pose = null; // one pose model at a time: the view's extent is the receptor and the pose shown
   const show = (i) => {
     current = i;
+    if (pose) viewer.removeModel(pose);
+    pose = viewer.addModel(poseRecords[i], 'sdf');
     viewer.setStyle({model: receptor}, {}); // the complex's own ligand copy is the rank-1 pose: drawn from the SDF instead
-    viewer.setStyle(protein, {cartoon: {color: '#c4cfdd', opacity: 0.9}});
-    viewer.setStyle({model: receptor, not: {resn: 'LIG'}, byres: true, within: {distance: 5, sel: {model: poses[i]}}},
-      {cartoon: {color: '#c4cfdd', opacity: 0.9}, stick: {colorscheme: 'lightgreyCarbon', radius: 0.12}});
-    poses.forEach((m, j) => viewer.setStyle({model: m}, j === i ? {stick: {colorscheme: 'orangeCarbon', radius: 0.24}, sphere: {scale: 0.22, colorscheme: 'orangeCarbon'}} : {}));
+    viewer.setStyle(protein, {cartoon: {color: '#b8c4d4'}});
+    viewer.setStyle({model: receptor, not: {resn: 'LIG'}, byres: true, within: {distance: 5, sel: {model: pose}}},
+      {cartoon: {color: '#b8c4d4'}, stick: {colorscheme: 'lightgreyCarbon', radius: 0.12}});
+    viewer.setStyle({model: pose}, {stick: {colorscheme: 'orangeCarbon', radius: 0.24}, sphere: {scale: 0.22, colorscheme: 'orangeCarbon'}});
     viewer.render();
   };
-  // Receptor and the shown pose: with real weights the pose sits in its pocket; with random ones it may not.
-  const whole = () => { viewer.zoomTo({model: [receptor, poses[Math.max(0, current)]]}); viewer.render(); };
+  const whole = () => { viewer.zoomTo(); viewer.zoom(1.25); viewer.render(); }; // zoomTo leaves wide margins
   show(0);
-  whole();
+  whole(); // with real weights the pose sits in its pocket; with random ones it may not
   return {
     viewer,
     show,
     current: () => current,
-    reset: () => { viewer.zoomTo({model: poses[Math.max(0, current)]}); viewer.zoom(0.6); viewer.render(); },
+    reset: () => { viewer.zoomTo({model: pose}); viewer.zoom(0.6); viewer.render(); },
     whole,
   };
 }
