@@ -339,12 +339,19 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                             work: Callable[[dict[str, str]], Awaitable[Message]]) -> Message:
         """Error mapping without API-key auth, rate limits or usage (sessions authenticate themselves)."""
         metadata = {k: v for k, v in (context.invocation_metadata() or ())}
-        trailers = [("x-request-id", str(metadata.get("x-request-id") or uuid.uuid4().hex))]
+        request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex)
+        trailers = [("x-request-id", request_id)]
         try:
             response = await work(metadata)
         except PhonosError as exc:
             status, extra = grpc_status(exc)
             await context.abort(status, exc.message, trailing_metadata=tuple(trailers + extra))
+        except Exception:
+            log.exception("unhandled error", extra={"action": "rpc.internal_error", "request_id": request_id})
+            await context.abort(
+                grpc.StatusCode.INTERNAL, f"Internal server error (request id {request_id}); the error was logged",
+                trailing_metadata=tuple([*trailers, (TITLE_KEY, "Internal server error")]),
+            )
         context.set_trailing_metadata(tuple(trailers))
         return response
 

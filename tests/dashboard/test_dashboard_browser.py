@@ -265,6 +265,26 @@ def test_a_job_named_like_html_is_shown_as_text_and_runs_nothing(
     shot(page, "07-job-name-as-text", full_page=False)
 
 
+def test_jobs_table_pages_through_older_jobs(ada_page: tuple[Page, Watched], service: ServiceProcess,
+                                             ada: User) -> None:
+    page, _ = ada_page
+    api = service.client(ada.api_key)
+    for batch in range(2):
+        jobs = [{"model": "esmfold", "sequence": "MKTVRQERLK", "name": f"Batch {batch} item {i}"} for i in range(10)]
+        assert api.post("/v1/batch", json={"jobs": jobs}).json()["summary"]["successful"] == 10
+    total = api.get("/v1/jobs", params={"limit": 1}).json()["pagination"]["total"]
+    assert total > 20
+    page.goto(f"{service.base_url}/jobs")
+    expect(page.locator("#page-info")).to_have_text(f"1–20 of {total}")
+    expect(page.locator("#jobs-body tr").first).to_contain_text("Batch 1 item 9")  # newest first
+    page.click("#page-next")
+    expect(page.locator("#page-info")).to_have_text(f"21–{total} of {total}")
+    assert "offset=20" in page.url
+    expect(page.locator("#page-prev")).to_be_enabled()
+    page.click("#page-prev")
+    expect(page.locator("#page-info")).to_have_text(f"1–20 of {total}")
+
+
 def test_usage_webhooks_and_account_pages(ada_page: tuple[Page, Watched], service: ServiceProcess) -> None:
     page, _ = ada_page
     page.goto(f"{service.base_url}/usage?days=7")

@@ -100,6 +100,23 @@ def test_revoked_key_is_refused_on_the_very_next_request_over_rest_and_grpc(serv
     assert again.status_code == 400 and "already revoked" in again.json()["message"]
 
 
+def test_keys_are_managed_over_grpc_too(service: ServiceProcess) -> None:
+    key = service.new_key(username="ada")
+    code, created = grpc_call(service, "CreateApiKey", pb.CreateApiKeyRequest(name="grpc", rate_limit=10), key)
+    assert code == grpc.StatusCode.OK and created.api_key.startswith("pk_") and created.key.rate_limit == 10
+    code, listed = grpc_call(service, "ListApiKeys", pb.ListApiKeysRequest(), key)
+    assert [k.name for k in listed.keys] == ["grpc", "first key"] and listed.max_rate_limit == 100_000
+    code, updated = grpc_call(service, "UpdateApiKey", pb.UpdateApiKeyRequest(key_id=created.key.key_id, rate_limit=20),
+                              created.api_key)
+    assert code == grpc.StatusCode.OK and updated.key.rate_limit == 20
+    code, _ = grpc_call(service, "RevokeApiKey", pb.RevokeApiKeyRequest(key_id=created.key.key_id), key)
+    assert code == grpc.StatusCode.OK
+    assert grpc_call(service, "ListApiKeys", pb.ListApiKeysRequest(), created.api_key)[0] == grpc.StatusCode.UNAUTHENTICATED
+    assert service.client(created.api_key).get("/v1/keys").status_code == 401
+    code, _ = grpc_call(service, "RevokeApiKey", pb.RevokeApiKeyRequest(key_id="key_0000000000000000"), key)
+    assert code == grpc.StatusCode.NOT_FOUND
+
+
 def test_the_last_active_key_needs_confirm_last_key(service: ServiceProcess) -> None:
     key = service.new_key(username="solo")
     api = service.client(key)
@@ -254,6 +271,15 @@ def test_sign_out_and_password_change_revoke_sessions(service: ServiceProcess) -
     assert second.get(f"{service.base_url}/v1/jobs", timeout=30).status_code == 200
     set_password(service, "ada", "a brand new passphrase")
     assert second.get(f"{service.base_url}/v1/jobs", timeout=30).status_code == 401
+
+
+def test_cookie_is_secure_when_the_operator_says_tls_is_in_front(service_factory: type, tmp_path: Path) -> None:
+    service = service_factory.start(f"127.0.0.1:{free_port()}", data_dir=tmp_path / "tls", PHONOS_COOKIE_SECURE="true")
+    service.new_key(username="ada")
+    set_password(service, "ada")
+    response = requests.post(f"{service.base_url}/auth/sign-in", json={"username": "ada", "password": PASSWORD},
+                             timeout=30)
+    assert response.status_code == 200 and "Secure" in response.headers["Set-Cookie"]
 
 
 def test_sessions_expire(service_factory: type, tmp_path: Path) -> None:

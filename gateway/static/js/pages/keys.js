@@ -27,7 +27,8 @@ export async function render(main) {
       if (limit.value !== '') body.rate_limit = Number(limit.value);
       const created = await api.post('/v1/keys', body);
       replace(callout, secretCallout(`New key ${created.key.name ? `“${created.key.name}”` : created.key.key_id}`, created.api_key,
-        h('span', {}, 'Use it as ', h('code', {}, 'Authorization: Bearer <key>'), '. This page will not show it again.')));
+        h('span', {}, 'Use it as ', h('code', {}, 'Authorization: Bearer <key>'), '.'),
+        'Copy it now: it is not shown again (phonos stores only its SHA-256).'));
       name.value = '';
       await load();
     } catch (err) {

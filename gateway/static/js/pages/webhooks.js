@@ -8,10 +8,10 @@ import {ago} from '../format.js';
 export const title = 'Webhooks';
 const EVENTS = ['job.started', 'job.completed', 'job.failed'];
 
-export function secretCallout(titleText, secret, usage) {
+export function secretCallout(titleText, secret, usage, note = 'Copy it now: it is not shown again.') {
   return h('div', {class: 'notice ok', id: 'secret-callout'}, h('div', {style: {flex: '1'}},
     h('strong', {}, titleText),
-    h('div', {}, 'Copy it now: it is not shown again and phonos keeps only what it needs to check it.'),
+    h('div', {}, note),
     h('div', {class: 'secret'}, h('code', {id: 'secret-value'}, secret),
       h('button', {class: 'btn small', type: 'button', on: {click: () => copyText(secret)}}, icon('copy'), 'Copy')),
     usage ? h('div', {class: 'small', style: {marginTop: '8px'}}, usage) : null));
