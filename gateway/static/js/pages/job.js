@@ -48,11 +48,13 @@ function downloads(job) {
 }
 
 function show(value) {
-  if (Array.isArray(value)) return value.join(', ');
+  if (Array.isArray(value)) return value.length ? value.map(show).join(', ') : 'none';
   if (typeof value === 'number') return String(+value.toFixed(4));
-  if (value && typeof value === 'object') return JSON.stringify(value);
+  if (value && typeof value === 'object') return Object.entries(value).map(([k, v]) => `${label(k)}: ${show(v)}`).join(' · ');
   return String(value);
 }
+
+const isGroup = (v) => v && typeof v === 'object' && (!Array.isArray(v) || v.some((x) => x && typeof x === 'object'));
 
 function label(key) {
   return key.replaceAll('_', ' ');
@@ -60,8 +62,11 @@ function label(key) {
 
 /** Scalars as key/value rows; nested objects (weights, sampling...) each under their own heading. */
 function kvRows(object, depth = 0) {
-  const scalars = Object.entries(object).filter(([, v]) => !(v && typeof v === 'object' && !Array.isArray(v)));
-  const groups = Object.entries(object).filter(([, v]) => v && typeof v === 'object' && !Array.isArray(v));
+  // Lists of objects (e.g. AlphaFold2's per-model weights) become numbered groups.
+  const entries = Object.entries(object).flatMap(([k, v]) => (Array.isArray(v) && isGroup(v)
+    ? v.map((item, i) => [v.length > 1 ? `${k} ${i + 1}` : k, item]) : [[k, v]]));
+  const scalars = entries.filter(([, v]) => !isGroup(v));
+  const groups = entries.filter(([, v]) => isGroup(v));
   return [
     scalars.length ? h('dl', {class: 'kv'}, scalars.map(([k, v]) =>
       [h('dt', {}, label(k)), h('dd', {class: /sha256|hash/.test(k) ? 'mono small' : ''}, show(v))])) : null,
@@ -89,8 +94,15 @@ function provenance(job) {
         h('dt', {}, 'Finished'), h('dd', {}, `${dateTime(job.updated_at)} (${elapsed(job)})`)),
       kvRows(meta),
       Object.keys(timings).length ? h('div', {class: 'kv-group'}, h('h3', {}, 'Timings'),
-        h('dl', {class: 'kv', id: 'timings'}, Object.entries(timings).map(([k, v]) =>
-          [h('dt', {}, label(k).replace(/ s$/, '')), h('dd', {}, typeof v === 'number' ? `${v.toFixed(v < 10 ? 3 : 1)} s` : String(v))]))) : null));
+        h('dl', {class: 'kv', id: 'timings'}, timingRows(timings))) : null));
+}
+
+function timingRows(timings, prefix = '') {
+  return Object.entries(timings).flatMap(([k, v]) => {
+    const name = `${prefix}${label(k).replace(/ s$/, '')}`;
+    if (v && typeof v === 'object') return timingRows(v, `${name} · `);
+    return [[h('dt', {}, name), h('dd', {}, typeof v === 'number' ? `${v.toFixed(v < 10 ? 3 : 1)} s` : String(v))]];
+  });
 }
 
 function inputCard(rows) {

@@ -128,7 +128,8 @@ export async function render(main, {query}) {
       }
     }
     const anyActive = page.jobs.some((job) => ACTIVE.has(job.status));
-    timer = setTimeout(() => refresh(false), anyActive ? FAST_POLL_MS : SLOW_POLL_MS);
+    // A hidden tab is not polled: visibilitychange refreshes it when the person comes back.
+    if (!document.hidden) timer = setTimeout(() => refresh(false), anyActive ? FAST_POLL_MS : SLOW_POLL_MS);
   }
 
   document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(false); });
