@@ -16,15 +16,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import math
 import secrets
+import time
+from collections import deque
 from dataclasses import dataclass
 
 from jobservice.db import Database, now
 from jobservice.errors import Forbidden, InvalidArgument, RateLimited, Unauthenticated
 from jobservice.passwords import hash_password, password_matches
-from jobservice.ratelimit import RateLimiter
+from jobservice.ratelimit import WINDOW_S
 
-SIGN_IN_ATTEMPTS_PER_MINUTE = 10  # per username: slows guessing without locking the owner out for long
+FAILED_SIGN_INS_PER_MINUTE = 10  # per username: slows guessing without locking the owner out for long
+MAX_TRACKED_USERNAMES = 10_000
 PRUNE_AFTER_S = 7 * 86400.0  # expired or revoked sessions are deleted a week later
 MAX_USER_AGENT = 300
 
@@ -59,7 +63,7 @@ class Sessions:
     def __init__(self, db: Database, *, ttl_s: float) -> None:
         self._db = db
         self._ttl_s = ttl_s
-        self._attempts = RateLimiter()
+        self._failures: dict[str, deque[float]] = {}  # username → monotonic times of failed sign-ins
         self._hashing = asyncio.Semaphore(2)  # Argon2 verifications at once (each 64 MiB, tens of ms)
 
     async def set_password(self, account_id: int, password: str) -> None:
@@ -72,18 +76,18 @@ class Sessions:
     async def sign_in(self, username: str, password: str, user_agent: str = "") -> NewSession:
         if not username or not password:
             raise InvalidArgument("enter a username and a password")
-        try:
-            self._attempts.hit(username.lower(), SIGN_IN_ATTEMPTS_PER_MINUTE)
-        except RateLimited as exc:
-            raise RateLimited(f"Too many sign-in attempts for {username!r}; try again in {exc.retry_after_s} s",
-                              limit=exc.limit, retry_after_s=exc.retry_after_s,
-                              reset_epoch_s=exc.reset_epoch_s) from None
+        failures = self._recent_failures(username.lower())
+        if len(failures) >= FAILED_SIGN_INS_PER_MINUTE:
+            retry = max(1, math.ceil(failures[0] + WINDOW_S - time.monotonic()))
+            raise RateLimited(f"Too many failed sign-ins for {username!r}; try again in {retry} s",
+                              limit=FAILED_SIGN_INS_PER_MINUTE, retry_after_s=retry, reset_epoch_s=int(time.time()) + retry)
         row = await self._db.read.fetch_one("account_by_username", {"username": username})
         stored = None if row is None else row["password_hash"]
         async with self._hashing:
             # Unknown users and users without a password cost one verification too (no timing oracle).
             ok = await asyncio.to_thread(password_matches, stored, password)
         if row is None or not ok:
+            failures.append(time.monotonic())
             raise Unauthenticated("Wrong username or password.")
         token = secrets.token_urlsafe(32)
         stamp = now()
@@ -95,6 +99,16 @@ class Sessions:
                 "user_agent": user_agent[:MAX_USER_AGENT] or None, "now": stamp, "expires_at": expires,
             })
         return NewSession(token, csrf_token(token), int(row["id"]), row["username"], expires)
+
+    def _recent_failures(self, username: str) -> deque[float]:
+        """This minute's failures of `username` (stored: the caller appends a new failure to it)."""
+        if len(self._failures) > MAX_TRACKED_USERNAMES:  # names sprayed by a guesser: forget the stale ones
+            cutoff = time.monotonic() - WINDOW_S
+            self._failures = {name: times for name, times in self._failures.items() if times and times[-1] > cutoff}
+        failures = self._failures.setdefault(username, deque())
+        while failures and failures[0] <= time.monotonic() - WINDOW_S:
+            failures.popleft()
+        return failures
 
     async def authenticate(self, token: str, *, csrf: str | None, state_changing: bool) -> SessionInfo:
         """The live session of a cookie token; Forbidden when a state-changing request lacks its CSRF token."""

@@ -294,12 +294,19 @@ def test_sessions_expire(service_factory: type, tmp_path: Path) -> None:
     assert requests.get(f"{service.base_url}/v1/jobs", cookies=cookie, timeout=30).status_code == 401
 
 
-def test_sign_in_attempts_are_throttled_per_username(service: ServiceProcess) -> None:
+def test_failed_sign_ins_are_throttled_per_username(service: ServiceProcess) -> None:
     service.new_key(username="ada")
+    service.new_key(username="bob")
     set_password(service, "ada")
+    set_password(service, "bob")
+    for _ in range(12):  # successes do not count
+        sign_in(service, "ada")
     codes = [requests.post(f"{service.base_url}/auth/sign-in", json={"username": "ada", "password": "nope nope nope"},
                            timeout=30).status_code for _ in range(11)]
     assert codes[:10] == [401] * 10 and codes[10] == 429
+    locked = requests.post(f"{service.base_url}/auth/sign-in", json={"username": "ada", "password": PASSWORD}, timeout=30)
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) >= 1
+    sign_in(service, "bob")  # per username
 
 
 def test_pages_and_assets_carry_security_and_cache_headers(service: ServiceProcess) -> None:
