@@ -290,7 +290,8 @@ def test_usage_webhooks_and_account_pages(ada_page: tuple[Page, Watched], servic
     api = service.client(ada.api_key)  # known traffic, whatever ran before
     for path in ("/v1/models", "/v1/jobs", "/v1/account"):
         assert api.get(path).status_code == 200
-    assert api.predict(SHORT, name="For the usage page").status_code == 200
+    job = api.predict(SHORT, name="For the usage page").json()
+    api.wait_for(job["job_id"])  # before the webhook below exists: it must only hear the test event
     page.goto(f"{service.base_url}/usage?days=7")
     expect(page.locator("#chart-requests rect.bar")).to_have_count(7)
     assert page.locator("#by-endpoint .item").count() >= 3, page.locator("#by-endpoint").inner_text()

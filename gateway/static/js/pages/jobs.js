@@ -57,6 +57,7 @@ export async function render(main, {query}) {
 
   let timer = null;
   let inFlight = false;
+  let again = false; // a filter or page change arrived while a request was in flight: run once more
 
   function row(job) {
     const active = ACTIVE.has(job.status);
@@ -86,7 +87,7 @@ export async function render(main, {query}) {
   }
 
   async function refresh(userAction) {
-    if (inFlight) return;
+    if (inFlight) { again = again || userAction; return; }
     inFlight = true;
     clearTimeout(timer);
     const params = new URLSearchParams();
@@ -101,10 +102,12 @@ export async function render(main, {query}) {
     } catch (err) {
       replace(listArea, h('div', {class: 'card-body'}, h('div', {class: 'notice bad'}, h('div', {}, h('strong', {}, 'Could not load jobs'), err.message))));
       inFlight = false;
+      if (again) { again = false; return refresh(true); }
       timer = setTimeout(() => refresh(false), SLOW_POLL_MS);
       return;
     }
     inFlight = false;
+    if (again) { again = false; return refresh(true); } // the answer is for stale filters
     if (!page.jobs.length && state.offset > 0 && page.pagination.total > 0) {
       state.offset = Math.max(0, page.pagination.total - PAGE_SIZE);
       return refresh(userAction);
