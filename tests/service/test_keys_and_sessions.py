@@ -271,6 +271,13 @@ def test_sign_out_and_password_change_revoke_sessions(service: ServiceProcess) -
     assert second.get(f"{service.base_url}/v1/jobs", timeout=30).status_code == 200
     set_password(service, "ada", "a brand new passphrase")
     assert second.get(f"{service.base_url}/v1/jobs", timeout=30).status_code == 401
+    third, csrf3 = sign_in(service, "ada", "a brand new passphrase")
+    fourth, _ = sign_in(service, "ada", "a brand new passphrase")
+    everywhere = third.post(f"{service.base_url}/auth/sign-out", json={"all_sessions": True},
+                            headers={"X-CSRF-Token": csrf3}, timeout=30)
+    assert everywhere.status_code == 200 and everywhere.json()["revoked"] == 2
+    assert fourth.get(f"{service.base_url}/v1/jobs", timeout=30).status_code == 401
+    assert service.client(service.new_key(username="ada2")).get("/v1/jobs").status_code == 200  # keys unaffected
 
 
 def test_cookie_is_secure_when_the_operator_says_tls_is_in_front(service_factory: type, tmp_path: Path) -> None:
