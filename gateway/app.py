@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiohttp import web
 from google.protobuf.descriptor import ServiceDescriptor
 
-from gateway import errors
+from gateway import errors, openapi_route, sse
 from gateway.errors import ErrorResponse, HttpError
 from gateway.http_rule import NoRoute, PathDecodeError, Router, rules_for_service
 from gateway.invoker import Invoker, RpcFailure
@@ -37,7 +37,11 @@ FORWARDED_RESPONSE_METADATA: Mapping[str, str] = {
     "x-request-id": REQUEST_ID_HEADER,
 }
 
+# Request headers forwarded as metadata (besides Authorization and X-Request-Id, handled below).
+FORWARDED_REQUEST_HEADERS: Mapping[str, str] = {"Idempotency-Key": "idempotency-key"}
+
 ROUTER_KEY = web.AppKey("phonos_router", Router)
+SSE_KEEPALIVE_KEY = web.AppKey("phonos_sse_keepalive_s", float)
 INVOKER_KEY = web.AppKey("phonos_invoker", Invoker)
 REQUEST_ID_KEY = web.RequestKey("phonos_request_id", str)
 
@@ -55,6 +59,7 @@ def create_app(
     *,
     service_descriptor: ServiceDescriptor | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    sse_keepalive_s: float = 15.0,
 ) -> web.Application:
     """Compile the service's http rules and serve them; TemplateError if a rule is invalid."""
     service = service_descriptor or default_service()
@@ -63,7 +68,12 @@ def create_app(
     app = web.Application(client_max_size=max_body_bytes, middlewares=[error_middleware])
     app[ROUTER_KEY] = router
     app[INVOKER_KEY] = invoker
-    # One route for everything: the rules above do the routing, aiohttp only parses HTTP.
+    app[SSE_KEEPALIVE_KEY] = sse_keepalive_s
+    app[sse.STREAMS_KEY] = set()
+    app.on_shutdown.append(sse.end_streams)
+    # The API's OpenAPI document, generated from the same protos (scripts/gen_openapi.py); no auth.
+    app.router.add_get(openapi_route.PATH, openapi_route.handler)
+    # One route for everything else: the rules above do the routing, aiohttp only parses HTTP.
     app.router.add_route("*", "/{path:.*}", transcode_handler)
     return app
 
@@ -89,6 +99,11 @@ async def transcode_handler(request: web.Request) -> web.StreamResponse:
     except TranscodeError as exc:
         raise HttpError(errors.client_error(400, str(exc))) from None
     metadata = request_metadata(request, request_id, plan)
+    if plan.rule.method.server_streaming:
+        sse.apply_last_event_id(plan, message, request.headers.get("Last-Event-ID"))
+        return await sse.respond(request, plan, message, metadata, request.app[INVOKER_KEY],
+                                 keepalive_s=request.app[SSE_KEEPALIVE_KEY], request_id=request_id,
+                                 forwarded=forwarded_headers)
     try:
         reply = await request.app[INVOKER_KEY].unary(plan.rule.full_method, message, metadata)
     except RpcFailure as failure:
@@ -114,6 +129,12 @@ def request_metadata(request: web.Request, request_id: str, plan: TranscodePlan)
         if not authorization.isascii() or not authorization.isprintable():
             raise HttpError(errors.client_error(401, "malformed Authorization header"))
         metadata.append(("authorization", authorization))
+    for header, key in FORWARDED_REQUEST_HEADERS.items():
+        value = request.headers.get(header)
+        if value is not None:
+            if not value.isascii() or not value.isprintable():
+                raise HttpError(errors.client_error(400, f"malformed {header} header: printable ASCII only"))
+            metadata.append((key, value))
     return metadata
 
 

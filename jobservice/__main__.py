@@ -44,7 +44,7 @@ async def serve(settings: ServiceSettings, with_http: bool) -> None:
     if with_http:
         # In-process transcoding: the gateway calls the servicer directly, saving the loopback gRPC hop.
         runner, http_port = await start_gateway(InProcessInvoker(running.servicer), settings.http_host,
-                                                settings.http_port)
+                                                settings.http_port, sse_keepalive_s=settings.sse_keepalive_s)
     print(json.dumps({"event": "ready", "grpc_port": running.port, "http_port": http_port}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

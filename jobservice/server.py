@@ -37,6 +37,7 @@ class RunningJobService:
 
     async def stop(self, grace_s: float = 5.0) -> None:
         await self.health.enter_graceful_shutdown()
+        await self.service.hub.close()  # watch streams end now (clients resume), not after the grace period
         await self.server.stop(grace_s)
         await self.service.stop()
         await self.service.db.close()

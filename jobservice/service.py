@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from jobservice.modelspecs.base import ModelSpec
 from jobservice.results import ResultStore
 from jobservice.states import JobStatus
 from jobservice.usage import UsageRecorder, UsageReport
+from jobservice.watch import Event, JobWatcher, WatchHub
 from jobservice.webhooks import TestResult, WebhookRecord, Webhooks, WebhookSender
 from phonos_config.service import ServiceSettings
 
@@ -97,7 +98,9 @@ class JobService:
             db, timeout_s=settings.webhook_timeout_s, max_attempts=settings.webhook_max_attempts,
             backoff_base_s=settings.webhook_backoff_base_s,
         )
-        self.jobs = JobStore(db, on_event_queued=self.sender.wake)
+        self.hub = WatchHub(db, poll_s=settings.watch_poll_s)
+        self.watcher = JobWatcher(self.hub, db, max_stream_s=settings.watch_max_stream_s)
+        self.jobs = JobStore(db, on_event_queued=self.sender.wake, on_transition=self.hub.wake)
         self.results = ResultStore(settings.results_dir)
         self.usage = UsageRecorder(db, settings.usage_flush_interval_s)
         self.webhooks = Webhooks(
@@ -107,15 +110,17 @@ class JobService:
         self.dispatcher = Dispatcher(
             self.jobs, self.specs, inference, self.results, max_inflight=settings.max_inflight_per_model,
             retry_window_s=settings.triton_retry_window_s, max_attempts=settings.max_attempts,
-            timeout_s=settings.triton_timeout_s,
+            timeout_s=settings.triton_timeout_s, progress=self.hub,
         )
 
     async def start(self) -> None:
+        self.hub.start()
         self.usage.start()
         self.sender.start()
         await self.dispatcher.start()
 
     async def stop(self) -> None:
+        await self.hub.close()
         await self.dispatcher.stop()
         await self.sender.stop()
         await self.usage.stop()
@@ -227,6 +232,14 @@ class JobService:
 
         # As one unit: a caller that gives up must not leave a cancelled job computing.
         return await asyncio.shield(cancel_then_stop())
+
+    def watch_job(self, account_id: int, job_id: str, after: int | None) -> AsyncIterator[Event]:
+        """The job's state, then every state change and progress until it is terminal (jobservice/watch.py)."""
+        return self.watcher.job(account_id, job_id, after)
+
+    def watch_jobs(self, account_id: int, after: int | None) -> AsyncIterator[Event]:
+        """The account's active jobs, then every state change and progress of any of its jobs."""
+        return self.watcher.account(account_id, after)
 
     # -- account and usage --------------------------------------------------------------------------
 

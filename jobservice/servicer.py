@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -23,9 +23,10 @@ from jobservice.jobs import JobRecord
 from jobservice.ratelimit import RateLimiter
 from jobservice.routes import route_templates
 from jobservice.service import JobService, SubmitItem
-from jobservice.states import JobStatus
+from jobservice.states import TERMINAL, JobStatus
 from jobservice.status_map import TITLE_KEY, grpc_status
 from jobservice.usage import usage_event
+from jobservice.watch import Event, ProgressEvent, StateEvent, parse_cursor
 from jobservice.webhook_events import download_url
 from jobservice.webhooks import WebhookRecord
 from phonos.v1 import phonos_pb2 as pb
@@ -94,6 +95,36 @@ def job_fields(job: JobRecord) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+_RESULT_FIELDS = ("output_file", "download_url", "formats", "metrics", "metadata", "error", "error_code")
+
+
+def job_fields_at(job: JobRecord, status: JobStatus, at: float) -> dict[str, Any]:
+    """The job's public view as of a state event: a past, non-terminal state shows no results and what
+    was charged then (refunds happen only on the way to a terminal state)."""
+    fields = job_fields(job)
+    if status == job.status:
+        return fields
+    fields.update(status=str(status), updated_at=_ts(at))
+    if status not in TERMINAL:
+        fields["credits_used"] = job.credits_used
+        for key in _RESULT_FIELDS:
+            fields.pop(key, None)
+    return fields
+
+
+def job_event(event: Event) -> pb.JobEvent:
+    if isinstance(event, ProgressEvent):
+        update = event.progress
+        return pb.JobEvent(
+            type="progress", job_id=event.job_id, time=_ts(event.at),
+            job=pb.Job(**job_fields_at(event.job, JobStatus.RUNNING, event.job.updated_at)),
+            progress=pb.Progress(stage=update.stage, step=update.step, total=update.total, message=update.message),
+        )
+    assert isinstance(event, StateEvent)
+    return pb.JobEvent(type="state", event_id=str(event.event_id), job_id=event.job_id, time=_ts(event.at),
+                       job=pb.Job(**job_fields_at(event.job, event.status, event.at)))
+
+
 def webhook_message(hook: WebhookRecord) -> pb.Webhook:
     return pb.Webhook(webhook_id=hook.id, url=hook.url, events=list(hook.events), created_at=_ts(hook.created_at))
 
@@ -144,6 +175,44 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             )
         context.set_trailing_metadata(tuple(trailers))
         return response
+
+    async def _open_stream(self, method: str, context: grpc.aio.ServicerContext) -> Principal:
+        """A streaming rpc's `_handle`: authenticate, count one request against the rate limit and in usage,
+        and send the rate-limit state as initial metadata (HTTP headers before the first event)."""
+        started = time.perf_counter()
+        metadata = {k: v for k, v in (context.invocation_metadata() or ())}
+        request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex)
+        transport = "rest" if metadata.get("x-phonos-transport") == "rest" else "grpc"
+        principal: Principal | None = None
+        code = grpc.StatusCode.OK
+        try:
+            principal = await self._svc.accounts.authenticate(metadata.get("authorization"))
+            state = self._limiter.hit(principal.key_hash, principal.rate_limit)
+        except PhonosError as failure:
+            code, extra = grpc_status(failure)
+            await context.abort(code, failure.message, trailing_metadata=(("x-request-id", request_id), *extra))
+        finally:
+            if principal is not None:
+                self._svc.usage.record(usage_event(
+                    principal.account_id, self._routes[method], model=None, credits_used=0,
+                    status_code=code.value[0], elapsed_ms=(time.perf_counter() - started) * 1000, transport=transport,
+                ))
+        assert principal is not None
+        await context.send_initial_metadata((("x-request-id", request_id), *state.headers()))
+        return principal
+
+    async def _watch(self, method: str, request: pb.WatchJobRequest | pb.WatchJobsRequest,
+                     context: grpc.aio.ServicerContext,
+                     events: Callable[[Principal, int | None], AsyncIterator[Event]],
+                     wrap: Callable[..., Message]) -> AsyncIterator[Message]:
+        who = await self._open_stream(method, context)
+        try:
+            after = parse_cursor(request.last_event_id if request.HasField("last_event_id") else None)
+            async for event in events(who, after):
+                yield wrap(event=job_event(event))
+        except PhonosError as failure:  # before the first event: not this account's job, a bad cursor
+            code, extra = grpc_status(failure)
+            await context.abort(code, failure.message, trailing_metadata=tuple(extra))
 
     # -- routes ---------------------------------------------------------------------------------------
 
@@ -221,6 +290,20 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             body = httpbody_pb2.HttpBody(content_type=download.media_type, data=download.content)
             return pb.DownloadJobOutputResponse(file=body, file_name=download.file_name), NO_CHARGE
         return await self._handle("DownloadJobOutput", context, run)
+
+    async def WatchJob(self, request: pb.WatchJobRequest,  # type: ignore[override]
+                       context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
+        def events(who: Principal, after: int | None) -> AsyncIterator[Event]:
+            return self._svc.watch_job(who.account_id, request.job_id, after)
+        async for message in self._watch("WatchJob", request, context, events, pb.WatchJobResponse):
+            yield message
+
+    async def WatchJobs(self, request: pb.WatchJobsRequest,  # type: ignore[override]
+                        context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
+        def events(who: Principal, after: int | None) -> AsyncIterator[Event]:
+            return self._svc.watch_jobs(who.account_id, after)
+        async for message in self._watch("WatchJobs", request, context, events, pb.WatchJobsResponse):
+            yield message
 
     async def CancelJob(self, request: pb.CancelJobRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:

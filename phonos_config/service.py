@@ -40,6 +40,14 @@ class ServiceSettings:
     webhook_allow_http_loopback: bool = False
     # Usage events are written in batches this often (seconds).
     usage_flush_interval_s: float = 0.5
+    # Watch streams (GET /v1/jobs/{id}/events, WatchJob): the hub's safety-net poll while anyone watches,
+    # the longest a stream stays open before the server ends it (clients resume with Last-Event-ID),
+    # and the SSE keep-alive comment interval (proxies close silent connections; a gone client is noticed).
+    watch_poll_s: float = 5.0
+    watch_max_stream_s: float = 3600.0
+    sse_keepalive_s: float = 15.0
+    # How long an Idempotency-Key's first response is kept and replayed (per account).
+    idempotency_ttl_s: float = 86400.0
     # Public model ids this deployment serves (a subset, e.g. a box without AlphaFold2 databases).
     models: tuple[str, ...] = ("esmfold", "alphafold2", "diffdock")
 

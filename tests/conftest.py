@@ -64,9 +64,10 @@ def twin_factory(tmp_path: Path) -> Iterator[type]:
 
     class Factory:
         @staticmethod
-        def start(data_dir: Path | None = None, inference: InMemoryInference | None = None,
-                  **env: str) -> InProcessService:
-            service = InProcessService(data_dir or tmp_path / "var", env, inference)
+        def start(data_dir: Path | None = None, inference: InMemoryInference | None = None, *,
+                  grpc_port: int = 0, http_port: int = 0, **env: str) -> InProcessService:
+            service = InProcessService(data_dir or tmp_path / "var", env, inference, grpc_port=grpc_port,
+                                       http_port=http_port)
             started.append(service)
             return service
 
