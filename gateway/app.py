@@ -35,6 +35,7 @@ FORWARDED_RESPONSE_METADATA: Mapping[str, str] = {
     "retry-after": "Retry-After",
     "content-disposition": "Content-Disposition",
     "x-request-id": REQUEST_ID_HEADER,
+    "idempotent-replayed": "Idempotent-Replayed",
 }
 
 # Request headers forwarded as metadata (besides Authorization and X-Request-Id, handled below).

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jobservice.db import Database, Row, now
+from jobservice.db import Database, Params, Row, now
 from jobservice.errors import Conflict, InsufficientCredits, InvalidTransition, NotFound
 from jobservice.failures import JobFailure
 from jobservice.modelspecs.base import ValidatedJob
@@ -85,8 +85,12 @@ class JobStore:
         # Wakes the watch hub after a commit that logged job events (jobservice/watch.py).
         self._on_transition = on_transition
 
-    async def submit(self, account_id: int, jobs: list[NewJob]) -> list[str]:
-        """Insert jobs; a trigger debits each cost in the same statement. InsufficientCredits if short."""
+    async def submit(self, account_id: int, jobs: list[NewJob],
+                     also: Callable[[list[str]], tuple[str, Params]] | None = None) -> list[str]:
+        """Insert jobs; a trigger debits each cost in the same statement. InsufficientCredits if short.
+
+        `also(ids)` names one more statement (and its parameters) that commits in the same transaction
+        as the jobs, e.g. the Idempotency-Key row holding the response that names these ids."""
         ids = [str(uuid.uuid4()) for _ in jobs]
         stamp = now()
         rows = [
@@ -96,11 +100,13 @@ class JobStore:
             for job_id, job in zip(ids, jobs, strict=True)
         ]
         try:
-            if len(rows) == 1:
+            if len(rows) == 1 and also is None:
                 await self._db.write_one("insert_job", rows[0])
             else:
                 async with self._db.transaction() as tx:
                     await tx.execute_many("insert_job", rows)
+                    if also is not None:
+                        await tx.execute(*also(ids))
         except sqlite3.IntegrityError as exc:
             if "CHECK constraint failed" not in str(exc):
                 raise

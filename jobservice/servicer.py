@@ -6,6 +6,7 @@ one behaviour. Handlers only translate between protobuf and the domain.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -19,10 +20,11 @@ from google.protobuf.message import Message
 
 from jobservice.accounts import Principal
 from jobservice.errors import PhonosError, RateLimited
+from jobservice.idempotency import REPLAYED_METADATA, Claim
 from jobservice.jobs import JobRecord
 from jobservice.ratelimit import RateLimiter
 from jobservice.routes import route_templates
-from jobservice.service import JobService, SubmitItem
+from jobservice.service import BatchItem, JobService, Submission, SubmitItem
 from jobservice.states import TERMINAL, JobStatus
 from jobservice.status_map import TITLE_KEY, grpc_status
 from jobservice.usage import usage_event
@@ -35,6 +37,8 @@ from phonos.v1 import phonos_pb2_grpc
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Principal], Awaitable[tuple[Message, "Charge"]]]
+# A handler of an idempotent rpc: also gets the request's Idempotency-Key claim (None without a key).
+ClaimingHandler = Callable[[Principal, Claim | None], Awaitable[tuple[Message, "Charge"]]]
 
 
 class Charge:
@@ -125,6 +129,28 @@ def job_event(event: Event) -> pb.JobEvent:
                        job=pb.Job(**job_fields_at(event.job, event.status, event.at)))
 
 
+def predict_response(sub: Submission) -> pb.PredictResponse:
+    return pb.PredictResponse(success=True, job_id=sub.job_id, model=sub.model, status="pending",
+                              credits_used=sub.cost, message="Job submitted successfully")
+
+
+def batch_response(items: list[BatchItem]) -> pb.SubmitBatchResponse:
+    results = []
+    for item in items:
+        if item.submission is not None:
+            results.append(pb.BatchResult(index=item.index, success=True, job_id=item.submission.job_id,
+                                          model=item.model, credits_used=item.submission.cost))
+        else:
+            assert item.error is not None
+            results.append(pb.BatchResult(index=item.index, success=False, model=item.model, credits_used=0,
+                                          error=item.error.title, message=item.error.message))
+    ok = [i.submission for i in items if i.submission is not None]
+    spent = sum(s.cost for s in ok)
+    summary = pb.BatchSummary(total=len(items), successful=len(ok), failed=len(items) - len(ok),
+                              total_credits_used=spent)
+    return pb.SubmitBatchResponse(success=bool(ok), summary=summary, results=results)
+
+
 def webhook_message(hook: WebhookRecord) -> pb.Webhook:
     return pb.Webhook(webhook_id=hook.id, url=hook.url, events=list(hook.events), created_at=_ts(hook.created_at))
 
@@ -175,6 +201,30 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             )
         context.set_trailing_metadata(tuple(trailers))
         return response
+
+    def _idempotent(self, method: str, request: Message, context: grpc.aio.ServicerContext,
+                    response_class: type[Message], run: ClaimingHandler) -> Handler:
+        """`run` once per Idempotency-Key: a retry gets the stored response (jobservice/idempotency.py)."""
+        async def handler(who: Principal) -> tuple[Message, Charge]:
+            metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+            claim = self._svc.idempotency.claim(metadata, who.account_id, method, request)
+            if claim is None:
+                return await run(who, None)
+            async with self._svc.idempotency.exclusive(claim):
+                replayed = await self._svc.idempotency.replay(claim, response_class)
+                if replayed is not None:
+                    await context.send_initial_metadata(((REPLAYED_METADATA, "true"),))
+                    return replayed, NO_CHARGE
+
+                async def run_and_store() -> tuple[Message, Charge]:
+                    response, charge = await run(who, claim)
+                    if not claim.stored:  # submissions stored theirs with their jobs
+                        await self._svc.idempotency.store(claim, response)
+                    return response, charge
+
+                # One unit: a caller that goes away cannot leave the work done but its response unstored.
+                return await asyncio.shield(run_and_store())
+        return handler
 
     async def _open_stream(self, method: str, context: grpc.aio.ServicerContext) -> Principal:
         """A streaming rpc's `_handle`: authenticate, count one request against the rate limit and in usage,
@@ -231,34 +281,25 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         return await self._handle("ListModels", context, run)
 
     async def Predict(self, request: pb.PredictRequest, context: grpc.aio.ServicerContext) -> Message:
-        async def run(who: Principal) -> tuple[Message, Charge]:
-            sub = await self._svc.submit(who.account_id, _submit_item(request))
-            response = pb.PredictResponse(
-                success=True, job_id=sub.job_id, model=sub.model, status="pending", credits_used=sub.cost,
-                message="Job submitted successfully",
-            )
-            return response, Charge(sub.cost, sub.model)
-        return await self._handle("Predict", context, run)
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
+            record = None if claim is None else (lambda sub: ("insert_idempotency_key", claim.row(predict_response(sub))))
+            sub = await self._svc.submit(who.account_id, _submit_item(request), record)
+            if claim is not None:
+                claim.stored = True
+            return predict_response(sub), Charge(sub.cost, sub.model)
+        handler = self._idempotent("Predict", request, context, pb.PredictResponse, run)
+        return await self._handle("Predict", context, handler)
 
     async def SubmitBatch(self, request: pb.SubmitBatchRequest, context: grpc.aio.ServicerContext) -> Message:
-        async def run(who: Principal) -> tuple[Message, Charge]:
-            items = await self._svc.submit_batch(who.account_id, [_submit_item(j) for j in request.jobs])
-            results = []
-            for item in items:
-                if item.submission is not None:
-                    results.append(pb.BatchResult(index=item.index, success=True, job_id=item.submission.job_id,
-                                                  model=item.model, credits_used=item.submission.cost))
-                else:
-                    assert item.error is not None
-                    results.append(pb.BatchResult(index=item.index, success=False, model=item.model,
-                                                  credits_used=0, error=item.error.title,
-                                                  message=item.error.message))
-            ok = [i for i in items if i.submission is not None]
-            spent = sum(i.submission.cost for i in ok if i.submission is not None)
-            summary = pb.BatchSummary(total=len(items), successful=len(ok), failed=len(items) - len(ok),
-                                      total_credits_used=spent)
-            return pb.SubmitBatchResponse(success=bool(ok), summary=summary, results=results), Charge(spent)
-        return await self._handle("SubmitBatch", context, run)
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
+            record = None if claim is None else (lambda out: ("insert_idempotency_key", claim.row(batch_response(out))))
+            items = await self._svc.submit_batch(who.account_id, [_submit_item(j) for j in request.jobs], record)
+            if claim is not None and any(i.submission is not None for i in items):
+                claim.stored = True
+            response = batch_response(items)
+            return response, Charge(response.summary.total_credits_used)
+        handler = self._idempotent("SubmitBatch", request, context, pb.SubmitBatchResponse, run)
+        return await self._handle("SubmitBatch", context, handler)
 
     async def GetJob(self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
@@ -306,11 +347,12 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             yield message
 
     async def CancelJob(self, request: pb.CancelJobRequest, context: grpc.aio.ServicerContext) -> Message:
-        async def run(who: Principal) -> tuple[Message, Charge]:
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             job = await self._svc.cancel(who.account_id, request.job_id)
             return pb.CancelJobResponse(success=True, job_id=job.id, status=str(job.status),
                                         message="Job cancelled successfully", credits_refunded=job.refunded), NO_CHARGE
-        return await self._handle("CancelJob", context, run)
+        return await self._handle("CancelJob", context,
+                                  self._idempotent("CancelJob", request, context, pb.CancelJobResponse, run))
 
     async def GetAccount(self, request: pb.GetAccountRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
@@ -344,13 +386,14 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         return await self._handle("ListWebhooks", context, run)
 
     async def CreateWebhook(self, request: pb.CreateWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
-        async def run(who: Principal) -> tuple[Message, Charge]:
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             hook, secret = await self._svc.create_webhook(who.account_id, request.url, list(request.events))
             return pb.CreateWebhookResponse(
                 success=True, webhook=webhook_message(hook), secret=secret,
                 message="Webhook created. Store the secret now: it is not shown again.",
             ), NO_CHARGE
-        return await self._handle("CreateWebhook", context, run)
+        return await self._handle("CreateWebhook", context,
+                                  self._idempotent("CreateWebhook", request, context, pb.CreateWebhookResponse, run))
 
     async def DeleteWebhook(self, request: pb.DeleteWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
@@ -360,8 +403,9 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         return await self._handle("DeleteWebhook", context, run)
 
     async def TestWebhook(self, request: pb.TestWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
-        async def run(who: Principal) -> tuple[Message, Charge]:
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             result = await self._svc.test_webhook(who.account_id, request.webhook_id)
             return pb.TestWebhookResponse(success=result.delivered, webhook_id=request.webhook_id,
                                           status_code=result.status_code, message=result.message), NO_CHARGE
-        return await self._handle("TestWebhook", context, run)
+        return await self._handle("TestWebhook", context,
+                                  self._idempotent("TestWebhook", request, context, pb.TestWebhookResponse, run))
