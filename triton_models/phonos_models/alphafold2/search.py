@@ -109,6 +109,8 @@ def search(query: str, databases: Sequence[Database], *, binary: str, threads: i
         query_fasta = Path(work) / "query.fasta"
         query_fasta.write_text(f">query\n{query}\n")
         for number, database in enumerate(databases):
+            if should_stop():  # also when a small database's search would finish before the first check
+                raise Cancelled(f"cancelled before the {database.name} search")
             report(Progress("msa_search", number, len(databases), f"searching {database.name} ({number + 1} of {len(databases)})"))
             start = time.perf_counter()
             sto = Path(work) / f"{database.name}.sto"
