@@ -1,8 +1,12 @@
-"""The `phonos` command.
+"""The `phonos` command: the operator's verbs here, the users' verbs from the client package.
 
     phonos serve [--http-port P] [--grpc-port P] [--data-dir D]
     phonos keys create --username NAME [--email E] [--credits N] [--rate-limit R] [--data-dir D] [--json]
     phonos db build FASTA OUTDIR [--name uniref90|mgnify|small_bfd]   (a small AlphaFold2 MSA database)
+
+Every other verb (login, fold, dock, jobs, usage, webhooks, ...) is `phonos_client.cli`
+(clients/python, installable alone without torch or Triton); both packages install the same
+`phonos` command, each handing the other's verbs over.
 """
 
 from __future__ import annotations
@@ -12,8 +16,6 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-
-from phonos_models.alphafold2 import build_db
 
 from jobservice.admin import create_key
 from jobservice.errors import PhonosError
@@ -58,6 +60,8 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
 
 def cmd_db_build(args: argparse.Namespace) -> int:
+    from phonos_models.alphafold2 import build_db
+
     return int(build_db.main([str(args.fasta), str(args.outdir), "--name", args.name]))
 
 
@@ -85,12 +89,26 @@ def build_parser() -> argparse.ArgumentParser:
     build = db.add_parser("build", help="build a small MSA search database from a FASTA file (tests, demos)")
     build.add_argument("fasta", type=Path)
     build.add_argument("outdir", type=Path)
-    build.add_argument("--name", default="uniref90", choices=build_db.DATABASE_NAMES)
+    build.add_argument("--name", default="uniref90", choices=DATABASE_NAMES)
     build.set_defaults(func=cmd_db_build)
+    try:  # the users' verbs, listed in --help (main() hands them to the client package)
+        from phonos_client.cli import add_user_commands
+    except ImportError:
+        return parser
+    add_user_commands(sub)
     return parser
 
 
+SERVER_VERBS = ("serve", "keys", "db")
+DATABASE_NAMES = ("uniref90", "mgnify", "small_bfd")  # phonos_models.alphafold2.build_db's (a test keeps them equal)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in SERVER_VERBS and not argv[0].startswith("-"):
+        from phonos_client.cli import main as user_main  # the users' verbs
+
+        return int(user_main(argv))
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

@@ -4,13 +4,17 @@ in-memory inference twin, all on free loopback ports."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from jobservice.memory_inference import InMemoryInference
-from tests.support import InProcessService, ServiceProcess, TritonFixture
+# The light client package (clients/python, its own pyproject) is imported from this checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients" / "python"))
+
+from jobservice.memory_inference import InMemoryInference  # noqa: E402
+from tests.support import InProcessService, ServiceProcess, TritonFixture  # noqa: E402
 
 TIERS = ("unit", "integration", "e2e")
 
