@@ -38,17 +38,21 @@ OUTPUT = ROOT / "phonos" / "v1" / "openapi.json"
 SERVICE = phonos_pb2.DESCRIPTOR.services_by_name["PhonosService"]
 HTTP_BODY = "google.api.HttpBody"
 ERROR_TITLES = {400: "Invalid request", 401: "Unauthorized", 402: "Insufficient credits", 404: "Not found",
-                413: "Request too large", 422: "Idempotency key reused", 429: "Rate limit exceeded",
-                500: "Internal server error"}
+                408: "Request timeout", 413: "Request too large", 415: "Unsupported media type",
+                422: "Idempotency key reused", 429: "Rate limit exceeded", 500: "Internal server error",
+                503: "Service unavailable"}
 ERROR_WHEN = {
     400: "Invalid parameters, query or body (unknown fields and query parameters included), or a wrong job state.",
     401: "Missing, malformed or unknown API key.",
     402: "The balance cannot pay for the submission.",
     404: "No such job or webhook in this account.",
-    413: "The body is larger than 8 MiB.",
+    408: "The body did not arrive in time.",
+    413: "The body (after inflating) is larger than the route's limit.",
+    415: "A Content-Encoding other than gzip or deflate.",
     422: "The Idempotency-Key was used before with a different request.",
     429: "More requests than the key's limit per rolling minute; retry after `Retry-After` seconds.",
     500: "A bug; the message quotes a request id (also in X-Request-Id).",
+    503: "Degraded: the body is the health report (which component is not ready).",
 }
 INT32 = {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32}
 UINT32 = {FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32}
@@ -59,7 +63,8 @@ DESCRIPTION = """Self-hosted ESMFold, AlphaFold2 and DiffDock behind one asynchr
 Every route but `/v1/health` and `/v1/openapi.json` needs `Authorization: Bearer <API key>`. Each key has a
 rate limit per rolling minute (default 60): responses carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
 `X-RateLimit-Reset`; a 429 carries `Retry-After`. Errors are `{"error": ..., "message": ...}`. Unknown query
-parameters and unknown JSON fields are refused (400). Bodies are at most 8 MiB; a batch holds 1 to 10 jobs.
+parameters and unknown JSON fields are refused (400). Job submissions accept bodies up to ~63.5 MB, other
+routes 64 KiB (gzip or deflate allowed); a batch holds 1 to 10 jobs.
 POST routes that create or change something accept an `Idempotency-Key` (1-255 printable ASCII characters,
 kept 24 hours per account): a retry with the same key and request gets the first response back
 (`Idempotent-Replayed: true`) and is not charged again. `GET /v1/jobs/{job_id}/events` and `GET /v1/events` are
@@ -250,7 +255,7 @@ class Generator:
         if plan.rule.template.variables:
             statuses.add(404)
         if plan.rule.body:
-            statuses.add(413)
+            statuses |= {408, 413, 415}
         return {str(status): {"$ref": f"#/components/responses/Error{status}"} for status in sorted(statuses)}
 
     # -- document ---------------------------------------------------------------------------------

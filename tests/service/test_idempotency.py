@@ -99,8 +99,9 @@ def test_a_retry_after_the_connection_died_charges_once(service: InProcessServic
         raw.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                     + f"Authorization: Bearer {key}\r\nIdempotency-Key: dropped-1\r\n".encode()
                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        stored = wait_until(lambda: jobs_of(service, key), 10)  # the job is stored...
+    # ...and the client hangs up without reading the answer
     client = service.client(key)
-    stored = wait_until(lambda: jobs_of(service, key), 10)  # the server finished what the client abandoned
     retry = client.post("/v1/predict", json=BODY, headers={"Idempotency-Key": "dropped-1"})
     assert retry.status_code == 200 and retry.json()["job_id"] == stored[0]
     assert retry.headers["Idempotent-Replayed"] == "true"
