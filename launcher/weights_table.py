@@ -53,6 +53,15 @@ def _hub(repo: str, revision: str, name: str, sha256: str | None, approx: str, s
     return RemoteFile(f"https://huggingface.co/{repo}/resolve/{revision}/{name}", name, sha256, None, approx, source)
 
 
+def _hub_checkpoint(repo: str, revision: str, weights: str, sha256: str, approx: str, source: str,
+                    small: tuple[tuple[str, str], ...]) -> tuple[RemoteFile, ...]:
+    """A transformers checkpoint on the hub: config.json first, the weights file, then the tokenizer files
+    (`small`: name and size as the hub shows them; none has a published checksum)."""
+    return (_hub(repo, revision, "config.json", None, small[0][1], TOFU),
+            _hub(repo, revision, weights, sha256, approx, source),
+            *(_hub(repo, revision, name, None, size, TOFU) for name, size in small[1:]))
+
+
 _ESMFOLD_LFS = "Git LFS object id on huggingface.co/facebook/esmfold_v1 (commit 75a3841)"
 _ESM2_LFS = "Git LFS object id on huggingface.co/facebook/esm2_t33_650M_UR50D (main, commit 08e4846)"
 
@@ -61,14 +70,11 @@ WEIGHT_SETS: dict[str, WeightSet] = {
         name="esmfold",
         title="ESMFold (facebook/esmfold_v1)",
         directory="esmfold_v1",
-        files=(
-            _hub("facebook/esmfold_v1", ESMFOLD_REVISION, "config.json", None, "2.1 kB", TOFU),
-            _hub("facebook/esmfold_v1", ESMFOLD_REVISION, "pytorch_model.bin",
-                 "2ee07356b125d1e3e57503c204111fd7323347fc4735d41d3caac57c2a78e116", "8.44 GB", _ESMFOLD_LFS),
-            _hub("facebook/esmfold_v1", ESMFOLD_REVISION, "vocab.txt", None, "72 B", TOFU),
-            _hub("facebook/esmfold_v1", ESMFOLD_REVISION, "special_tokens_map.json", None, "121 B", TOFU),
-            _hub("facebook/esmfold_v1", ESMFOLD_REVISION, "tokenizer_config.json", None, "40 B", TOFU),
-        ),
+        files=_hub_checkpoint(
+            "facebook/esmfold_v1", ESMFOLD_REVISION, "pytorch_model.bin",
+            "2ee07356b125d1e3e57503c204111fd7323347fc4735d41d3caac57c2a78e116", "8.44 GB", _ESMFOLD_LFS,
+            (("config.json", "2.1 kB"), ("vocab.txt", "72 B"), ("special_tokens_map.json", "121 B"),
+             ("tokenizer_config.json", "40 B"))),
         settings=("PHONOS_ESMFOLD_WEIGHTS_DIR",),
         expect=("config.json", "pytorch_model.bin"),
         licence="MIT",
@@ -77,14 +83,11 @@ WEIGHT_SETS: dict[str, WeightSet] = {
         name="esm2",
         title="ESM-2 650M (facebook/esm2_t33_650M_UR50D), DiffDock's protein embeddings",
         directory="esm2_t33_650M_UR50D",
-        files=(
-            _hub("facebook/esm2_t33_650M_UR50D", "main", "config.json", None, "724 B", TOFU),
-            _hub("facebook/esm2_t33_650M_UR50D", "main", "model.safetensors",
-                 "a08adabb949fa67ad3c14b509d04fd60368b35007b0095e3358f81200c4f4db0", "2.61 GB", _ESM2_LFS),
-            _hub("facebook/esm2_t33_650M_UR50D", "main", "vocab.txt", None, "93 B", TOFU),
-            _hub("facebook/esm2_t33_650M_UR50D", "main", "special_tokens_map.json", None, "125 B", TOFU),
-            _hub("facebook/esm2_t33_650M_UR50D", "main", "tokenizer_config.json", None, "95 B", TOFU),
-        ),
+        files=_hub_checkpoint(
+            "facebook/esm2_t33_650M_UR50D", "main", "model.safetensors",
+            "a08adabb949fa67ad3c14b509d04fd60368b35007b0095e3358f81200c4f4db0", "2.61 GB", _ESM2_LFS,
+            (("config.json", "724 B"), ("vocab.txt", "93 B"), ("special_tokens_map.json", "125 B"),
+             ("tokenizer_config.json", "95 B"))),
         settings=("PHONOS_DIFFDOCK_ESM_DIR",),
         expect=("config.json", "model.safetensors"),
         licence="MIT",
