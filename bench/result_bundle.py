@@ -44,9 +44,9 @@ def main() -> None:
         plddt = [plots.Series(f"model {k}", rng.uniform(0, 100, length)) for k in range(5)]
         pae = rng.uniform(0, 31, (length, length))
         non_gap, identity = rng.random((512, length)) > 0.3, rng.random(512)
-        t_plddt = best_of(3, lambda: plots.plddt_png(plddt, "pLDDT"))
-        t_pae = best_of(3, lambda: plots.pae_png(pae, "PAE"))
-        t_cov = best_of(3, lambda: plots.coverage_png(non_gap, identity, "MSA"))
+        t_plddt = best_of(3, lambda s=plddt: plots.plddt_png(s, "pLDDT"))
+        t_pae = best_of(3, lambda m=pae: plots.pae_png(m, "PAE"))
+        t_cov = best_of(3, lambda g=non_gap, i=identity: plots.coverage_png(g, i, "MSA"))
         size = len(plots.pae_png(pae, "PAE")) / 1024
         print(f"{length:>6} {t_plddt:>13.3f} {t_pae:>11.3f} {t_cov:>22.3f} {size:>12.1f}")
     loaded = load_model(None)
