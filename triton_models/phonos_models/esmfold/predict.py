@@ -72,11 +72,6 @@ class FoldResult:
         """Mean of the per-residue (CA) pLDDT; differs slightly from `mean_plddt`, which weights every atom."""
         return float(self.plddt.mean())
 
-    @property
-    def chain_index(self) -> np.ndarray:
-        """[N] chain number of every residue (0 = A)."""
-        return np.array(self.layout.chain_of_residue(), dtype=np.int64)
-
 
 def fold(
     model: EsmForProteinFolding,
