@@ -44,7 +44,8 @@ INFO = ModelInfo(
     type="structure_prediction",
     cost_credits=50,
 )
-FORMATS = ("pdb", "cif", "json", "a3m", "timings")
+# pae_plot only for monomer_ptm: the other presets have no PAE head.
+FORMATS = ("pdb", "cif", "json", "a3m", "timings", "plddt_plot", "pae_plot", "coverage_plot", "zip")
 NO_TEMPLATE_DB = "this server has no template database configured"
 
 

@@ -21,6 +21,7 @@ from phonos_models.common.errors import Cancelled
 
 from jobservice.modelspecs.alphafold2 import build_spec
 from phonos_config.alphafold2 import AlphaFold2Settings
+from tests.bundle_checks import check_bundle
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +85,8 @@ def test_monomer_files_carry_plddt_provenance_and_float32_coordinates(monomer: t
 def test_ptm_preset_reports_ptm_and_pae_through_the_spec(engine: Engine) -> None:
     prediction = engine.predict(Request(sequence=QUERY, model_preset="monomer_ptm", num_recycles=0))
     result = serving.result(prediction)
-    assert tuple(f.format for f in result.files) == build_spec(settings_env()).formats
+    archive = check_bundle(result, build_spec(settings_env()).formats, "alphafold2")  # formats, zip, PNG sizes
+    assert "NOT A REAL PREDICTION" in archive.read("README.md").decode()
     scores = json.loads(result.files[2].content)
     pae = np.array(scores["pae"])
     assert pae.shape == (len(QUERY), len(QUERY))

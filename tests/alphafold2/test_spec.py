@@ -92,5 +92,5 @@ def test_triton_inputs_carry_the_sequence_and_the_normalised_params() -> None:
     assert set(tensors) == {"SEQUENCE", "REQUEST"}
     assert tensors["SEQUENCE"].datatype == "BYTES" and tensors["SEQUENCE"].array.shape == (1,)
     assert json.loads(tensors["REQUEST"].array[0]) == job.params
-    assert spec.formats == ("pdb", "cif", "json", "a3m", "timings")
+    assert spec.formats == ("pdb", "cif", "json", "a3m", "timings", "plddt_plot", "pae_plot", "coverage_plot", "zip")
     assert isinstance(tensors["REQUEST"].array, np.ndarray)

@@ -72,6 +72,7 @@ class TritonPythonModel:
             max_length=s.max_length,
             auto_chunk_length=s.auto_chunk_length,
             auto_chunk_size=s.auto_chunk_size,
+            max_chains=s.max_chains,
             max_recycles=MAX_RECYCLES,
         )
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from phonos_models.alphafold2 import outputs
+from phonos_models.alphafold2 import outputs, report
 from phonos_models.alphafold2.pipeline import Engine, Prediction, Request
 from phonos_models.alphafold2.runner import ShouldStop
 from phonos_models.common.progress import Report, ignore
@@ -15,7 +15,7 @@ from phonos_models.common.result_files import ModelResult, json_file, text_file
 
 
 def result(prediction: Prediction) -> ModelResult:
-    """Ranked structure (PDB, mmCIF), ColabFold-style scores, the MSA the models saw, timings."""
+    """Ranked structure (PDB, mmCIF), ColabFold-style scores, the MSA the models saw, timings, plots, the zip."""
     request = prediction.request
     provenance = outputs.Provenance(
         weights=prediction.weights_label(),
@@ -31,14 +31,14 @@ def result(prediction: Prediction) -> ModelResult:
     if "ptm" in scores:
         metrics["ptm"] = round(float(scores["ptm"]), 4)
     return ModelResult(
-        files=(
+        files=report.with_plots_and_bundle(prediction, (
             text_file("pdb", "chemical/x-pdb", outputs.to_pdb(request.sequence, best, provenance)),
             text_file("cif", "chemical/x-mmcif", outputs.to_mmcif(request.sequence, best, provenance,
                                                                   file_id="phonos_alphafold2")),
             text_file("json", "application/json", json.dumps(scores, separators=(",", ":"))),
             text_file("a3m", "text/plain", prediction.alignment.to_a3m()),
             json_file("timings", metadata.get("timings", {})),
-        ),
+        )),
         metrics=metrics,
         metadata=metadata,
     )
