@@ -8,8 +8,10 @@ AlphaFold's run_alphafold.py.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Self
 
 from phonos_config.env import read_settings
@@ -31,6 +33,13 @@ class RelaxSettings:
     # Interpreter of the relax worker process; empty = this process's Python (or `python3` on PATH
     # inside Triton's stub, whose PATH starts with the serving venv).
     python: str = ""
+    # Persistent XLA cache of the worker: DeepMind's violation check runs ~100 small JAX programs that
+    # take ~10 s to compile in every new worker, ~1.5 s once cached. None: $TMPDIR/phonos-relax-jax-cache.
+    compile_cache_dir: Path | None = None
+
+    @property
+    def jax_cache(self) -> Path:
+        return self.compile_cache_dir or Path(tempfile.gettempdir()) / "phonos-relax-jax-cache"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:

@@ -105,3 +105,14 @@ def test_a_worker_that_cannot_start_is_a_failed_relax_not_an_error(clashed: str)
     assert outcome.status == FAILED and outcome.errors == {"a": "relax worker did not start"}
     outcome = relax_structures([("a", clashed)], RelaxSettings(python="/bin/false"))
     assert outcome.status == FAILED and "exited with status 1" in (outcome.message or "")
+
+
+@pytest.mark.unit
+def test_relax_settings_come_from_phonos_relax_variables(tmp_path) -> None:
+    settings = RelaxSettings.from_env({"PHONOS_RELAX_TIMEOUT_S": "30", "PHONOS_RELAX_PLATFORM": "CUDA",
+                                       "PHONOS_RELAX_CPU_THREADS": "2", "PHONOS_RELAX_COMPILE_CACHE_DIR": str(tmp_path)})
+    assert (settings.timeout_s, settings.platform, settings.cpu_threads, settings.jax_cache) == (30.0, "CUDA", 2, tmp_path)
+    assert RelaxSettings.from_env({}) == RelaxSettings()
+    for name, value in (("TIMEOUT_S", "0"), ("PLATFORM", "OpenCL"), ("CPU_THREADS", "-1")):
+        with pytest.raises(ValueError, match=f"PHONOS_RELAX_{name}"):
+            RelaxSettings.from_env({f"PHONOS_RELAX_{name}": value})

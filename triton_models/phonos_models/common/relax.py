@@ -134,6 +134,8 @@ class _Worker:
         env["PYTHONPATH"] = os.pathsep.join([str(_PACKAGE_ROOT), *filter(None, [env.get("PYTHONPATH")])])
         # DeepMind's violation check runs a little JAX: keep it off the accelerator the model holds.
         env["JAX_PLATFORMS"] = "cpu"
+        env.update(JAX_COMPILATION_CACHE_DIR=str(settings.jax_cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
         if settings.cpu_threads:
             env["OPENMM_CPU_THREADS"] = str(settings.cpu_threads)
         stderr = tempfile.TemporaryFile()  # a file, not a pipe: a chatty minimiser can never block on it
