@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Install everything phonos needs into ./.venv (idempotent; a no-op when up to date).
 #   scripts/install.sh         runtime + dev tools
-# System packages (Debian): hmmer (jackhmmer for AlphaFold2 MSA search).
+# System packages (Debian), each named by a command that shows it is installed:
+#   hmmer (jackhmmer: AlphaFold2 MSA search; hmmsearch: templates), nghttp2-client (h2load) and wrk (benches).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v jackhmmer >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hmmer >/dev/null) \
-    || echo "warning: could not install hmmer; AlphaFold2 'search' MSA mode will be unavailable" >&2
+missing=()
+for pair in jackhmmer:hmmer h2load:nghttp2-client wrk:wrk; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null); then
+    echo "error: could not install the system packages ${missing[*]} (Debian/Ubuntu apt-get needed)" >&2
+    exit 1
+  fi
 fi
 
 PYTHON=${PYTHON:-python3.11}
