@@ -27,8 +27,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from phonos_models.common.chains import CHAIN_BREAK
-
 from jobservice.errors import InvalidArgument
 from jobservice.inference import Tensor, text_tensor
 from jobservice.modelspecs.base import JobOutputs, ModelInfo, ModelSpec, ValidatedJob
@@ -47,6 +45,7 @@ from phonos_config.alphafold2 import (
     default_max_msa_seqs,
     default_recycles,
 )
+from phonos_config.complexes import CHAIN_BREAK
 from phonos_config.env import current_env
 from phonos_config.relax import RELAX_MODES
 

@@ -12,9 +12,8 @@ import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from phonos_models.common.chains import CHAIN_BREAK
-
 from jobservice.errors import InvalidArgument
+from phonos_config.complexes import CHAIN_BREAK
 
 
 class ParamReader:

@@ -1,18 +1,17 @@
-"""Complexes written as one sequence with ':' chain breaks ("SEQA:SEQB", ColabFold's notation).
-
-Shared by the job-service specs (validation) and the models (folding, chain labels in the files).
+"""Complexes on the model side: chains of a sequence written with ':' chain breaks ("SEQA:SEQB",
+phonos_config.complexes), their labels A, B, … and where their residues sit in the model's input.
 """
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
 
 import numpy as np
+from alphafold.common.protein import PDB_CHAIN_IDS
 
-CHAIN_BREAK = ":"
-# AlphaFold's protein.PDB_CHAIN_IDS (kept here so the job service need not import AlphaFold).
-PDB_CHAIN_IDS = string.ascii_uppercase + string.ascii_lowercase + string.digits
+from phonos_config.complexes import CHAIN_BREAK
+
+__all__ = ["CHAIN_BREAK", "ChainLayout", "chain_ids", "split_chains"]
 
 
 def split_chains(sequence: str) -> tuple[str, ...]:
