@@ -32,33 +32,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "triton_models")]
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from alphafold.model.model import RunModel  # noqa: E402
 from phonos_models.alphafold2 import architecture  # noqa: E402
 from phonos_models.alphafold2 import features as feats  # noqa: E402
 from phonos_models.alphafold2 import weights as w  # noqa: E402
+from phonos_models.alphafold2.colabfold_reference import run_with_float16_state  # noqa: E402
 from phonos_models.alphafold2.msa import Alignment  # noqa: E402
 from phonos_models.alphafold2.runner import CompiledModel, configure_compile_cache  # noqa: E402
 from phonos_models.common.chains import ChainLayout  # noqa: E402
 
 SEED_SEQUENCE = "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG"  # ubiquitin
 MODEL = "model_3_ptm"
-
-
-def fp16_state_run(model: CompiledModel, params: object, processed: dict, num_recycles: int, seed: int) -> dict:
-    """phonos' loop, with the recycled state rounded to float16 between passes as RunModel.predict() does."""
-    bucket = int(processed["aatype"].shape[-1])
-    prev = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float16), model._prev(bucket))
-    key = jax.random.PRNGKey(seed)
-    result = None
-    for recycle in range(num_recycles + 1):
-        key, sub_key = jax.random.split(key)
-        batch = jax.device_put(feats.recycle_slice(processed, recycle, model.num_ensemble))
-        result = model._apply(params, sub_key, {**batch, "prev": prev})
-        prev = jax.tree_util.tree_map(lambda x: x.astype(jnp.float16), result["prev"])
-    return jax.device_get(result)
 
 
 def main() -> int:
@@ -96,7 +81,7 @@ def main() -> int:
         tick = time.perf_counter()
         theirs, _ = colabfold.predict(dict(processed), random_seed=seed)
         colabfold_s = time.perf_counter() - tick
-        state16 = fp16_state_run(model, params, processed, args.num_recycles, seed)
+        state16 = run_with_float16_state(model, params, processed, args.num_recycles, seed)
         tick = time.perf_counter()
         ours = model.run(MODEL, params, processed, layout, args.num_recycles, seed, lambda: False)
         phonos_s = time.perf_counter() - tick
