@@ -15,7 +15,7 @@ from phonos_models.common import result_files
 pytestmark = pytest.mark.integration
 
 CHAIN_A = QUERY[:20]
-CHAIN_B = "GSHMASEPEPEKKKWWLLAAV"  # 21 aa; 41 in all, the 48 bucket
+CHAIN_B = "PDLSKEALRQAIEEAVRNGNT"  # 21 aa; 41 in all, the 48 bucket
 COMPLEX = f"{CHAIN_A}:{CHAIN_B}"
 
 
@@ -147,3 +147,29 @@ def test_the_engine_refuses_malformed_complexes(engine: Engine) -> None:
         engine.predict(Request(sequence=f"{CHAIN_A}::{CHAIN_B}", model_preset="multimer"))
     with pytest.raises(RequestError, match="complex has 2 chains and 51 residues"):
         engine.predict(Request(sequence=f"{QUERY}:{CHAIN_B[:10]}", model_preset="multimer"))
+
+
+def test_a_complex_searches_msas_and_templates_chain_by_chain(tmp_path) -> None:
+    from af2_helpers import settings_env, write_template_database
+    from phonos_models.alphafold2 import build_db
+
+    from phonos_config.alphafold2 import AlphaFold2Settings
+
+    fasta = tmp_path / "seqs.fasta"
+    homologs = [mutate(CHAIN_A, every=k, offset=k) for k in (4, 5, 7)] + [mutate(CHAIN_B, every=k) for k in (3, 5)]
+    fasta.write_text("".join(f">hom{i}\n{s}\n" for i, s in enumerate(homologs)))
+    built = build_db.build(fasta, tmp_path / "db", "uniref90")
+    seqres, mmcif_dir = write_template_database(tmp_path / "pdb", "1tmp", mutate(CHAIN_A, every=6))
+    engine = Engine(AlphaFold2Settings.from_env(settings_env(
+        PHONOS_ALPHAFOLD2_UNIREF90=str(built.fasta), PHONOS_ALPHAFOLD2_PDB_SEQRES=str(seqres),
+        PHONOS_ALPHAFOLD2_TEMPLATE_MMCIF_DIR=str(mmcif_dir))))
+    prediction = engine.predict(Request(sequence=COMPLEX, model_preset="multimer", msa_mode="search",
+                                        use_templates=True, num_recycles=0))
+    meta = prediction.metadata()
+    depths = {c["id"]: c["msa_depth"] for c in meta["chains"]}
+    assert depths["A"] > 1 and depths["B"] > 1
+    assert set(meta["timings"]["msa_hits_per_database"]) == {"A:uniref90", "B:uniref90"}
+    templates = meta["templates"]
+    assert templates["used"] is True and templates["hits_by_chain"] == {"A": ["1tmp_A"], "B": []}
+    assert templates["models_using_templates"] == ["model_1_multimer_v3"]
+    assert len(prediction.ranked[0].plddt) == 41

@@ -26,7 +26,7 @@ from tests.support import grpc_inputs, infer_through_the_port
 
 pytestmark = pytest.mark.e2e
 
-CHAIN_B = "GSHMASEPEPEKKKWWLLAAV"
+CHAIN_B = "PDLSKEALRQAIEEAVRNGNT"
 
 
 @pytest.fixture(scope="module")
