@@ -7,7 +7,7 @@ CREATE TABLE accounts (
     email       TEXT,
     credits     INTEGER NOT NULL CHECK (credits >= 0),
     created_at  REAL NOT NULL
-);
+, password_hash TEXT, max_rate_limit INTEGER NOT NULL DEFAULT 60 CHECK (max_rate_limit > 0));
 
 CREATE TABLE api_keys (
     key_hash    TEXT PRIMARY KEY,            -- sha256 of the plain key; the key itself is never stored
@@ -16,9 +16,37 @@ CREATE TABLE api_keys (
     rate_limit  INTEGER NOT NULL CHECK (rate_limit > 0),  -- requests per minute
     created_at  REAL NOT NULL,
     revoked_at  REAL
-);
+, id TEXT, name TEXT, last_used_at REAL);
+
+CREATE INDEX api_keys_account ON api_keys (account_id, created_at);
+
+CREATE UNIQUE INDEX api_keys_id ON api_keys (id);
 
 CREATE INDEX deliveries_due ON webhook_deliveries (status, next_attempt_at);
+
+CREATE TABLE idempotency_keys (
+    account_id   INTEGER NOT NULL REFERENCES accounts(id),
+    key          TEXT NOT NULL,
+    method       TEXT NOT NULL,              -- the rpc the key was first used on, e.g. Predict
+    fingerprint  TEXT NOT NULL,              -- sha256 of the request message: a different request is refused
+    response     BLOB NOT NULL,              -- the serialized response message, replayed to retries
+    created_at   REAL NOT NULL,
+    PRIMARY KEY (account_id, key)
+);
+
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+
+CREATE TABLE job_events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id      TEXT NOT NULL REFERENCES jobs(id),
+    account_id  INTEGER NOT NULL,
+    status      TEXT NOT NULL,               -- the status the job entered
+    created_at  REAL NOT NULL
+);
+
+CREATE INDEX job_events_account ON job_events (account_id, id);
+
+CREATE INDEX job_events_job ON job_events (job_id, id);
 
 CREATE TABLE jobs (
     id            TEXT PRIMARY KEY,
@@ -45,6 +73,19 @@ CREATE TRIGGER jobs_debit_on_submit AFTER INSERT ON jobs
 WHEN NEW.credits_used > 0
 BEGIN
     UPDATE accounts SET credits = credits - NEW.credits_used WHERE id = NEW.account_id;
+END;
+
+CREATE TRIGGER jobs_event_on_submit AFTER INSERT ON jobs
+BEGIN
+    INSERT INTO job_events (job_id, account_id, status, created_at)
+    VALUES (NEW.id, NEW.account_id, NEW.status, NEW.created_at);
+END;
+
+CREATE TRIGGER jobs_event_on_transition AFTER UPDATE OF status ON jobs
+WHEN NEW.status <> OLD.status
+BEGIN
+    INSERT INTO job_events (job_id, account_id, status, created_at)
+    VALUES (NEW.id, NEW.account_id, NEW.status, NEW.updated_at);
 END;
 
 CREATE TRIGGER jobs_refund AFTER UPDATE OF refunded ON jobs
@@ -83,6 +124,17 @@ BEGIN
           WHERE json_each.value = 'job.' || CASE NEW.status WHEN 'running' THEN 'started' ELSE NEW.status END
       );
 END;
+
+CREATE TABLE sessions (
+    token_hash  TEXT PRIMARY KEY,            -- sha256 of the cookie value; the token itself is never stored
+    account_id  INTEGER NOT NULL REFERENCES accounts(id),
+    user_agent  TEXT,
+    created_at  REAL NOT NULL,
+    expires_at  REAL NOT NULL,
+    revoked_at  REAL
+);
+
+CREATE INDEX sessions_account ON sessions (account_id);
 
 CREATE TABLE usage_hourly (
     account_id   INTEGER NOT NULL,

@@ -261,7 +261,10 @@ def test_a_relax_that_runs_out_of_time_still_delivers_every_unrelaxed_file(monom
 
     prediction, _ = monomer
     asked = dataclasses.replace(prediction, request=dataclasses.replace(prediction.request, relax="all"))
-    result = serving.result(asked, RelaxSettings(timeout_s=0.3))
+    heard: list = []
+    result = serving.result(asked, RelaxSettings(timeout_s=0.3), report=heard.append)
+    assert [(p.stage, p.step, p.total) for p in heard] == [("relax", 0, 2), ("relax", 0, 2)]
+    assert heard[-1].message == "Amber relax timed out"
     formats = [f.format for f in result.files]
     assert formats == ["pdb", "cif", "json", "a3m", "timings", "rank_2_pdb"]  # no relaxed_* files
     relax = result.metadata["relax"]

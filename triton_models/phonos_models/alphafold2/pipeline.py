@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from phonos_models.alphafold2.runner import (
     configure_compile_cache,
 )
 from phonos_models.common.chains import ChainLayout
+from phonos_models.common.progress import Progress, Report, ignore
 
 __all__ = ["Engine", "Prediction", "Request", "RequestError"]
 
@@ -140,6 +141,13 @@ class _Run:
         self.seconds[output.model_name] = round(output.seconds, 3)
 
 
+def _announced(names: tuple[str, ...], report: Report) -> Iterator[str]:
+    """The model names, reporting each as it starts (progress stage `model`)."""
+    for number, model_name in enumerate(names, start=1):
+        report(Progress("model", number, len(names), f"{model_name} ({number} of {len(names)})"))
+        yield model_name
+
+
 class Engine:
     """Compiled models and parameters for one process."""
 
@@ -175,8 +183,8 @@ class Engine:
         self._weights[cache_key] = loaded
         return loaded
 
-    def _alignments(self, request: Request, should_stop: ShouldStop,
-                    timings: dict[str, Any]) -> tuple[tuple[msa.Alignment, ...], tuple[search.DatabaseIdentity, ...]]:
+    def _alignments(self, request: Request, should_stop: ShouldStop, timings: dict[str, Any],
+                    report: Report) -> tuple[tuple[msa.Alignment, ...], tuple[search.DatabaseIdentity, ...]]:
         layout = request.layout
         if request.msa_mode == "single_sequence":
             return tuple(msa.Alignment.single(chain) for chain in layout.sequences), ()
@@ -195,8 +203,11 @@ class Engine:
         for chain in layout.sequences:  # a homomer's copies share one search
             if chain not in found:
                 found[chain] = search.search(chain, databases, binary=self.settings.jackhmmer_binary,
-                                             threads=self.settings.search_threads, should_stop=should_stop)
+                                             threads=self.settings.search_threads, should_stop=should_stop,
+                                             report=report)
         results = [found[chain] for chain in layout.sequences]
+        depths = ", ".join(str(res.alignment.depth) for res in results)
+        report(Progress("msa_search_done", len(databases), len(databases), f"MSA search done: {depths} sequences"))
         per_chain = len(layout.sequences) > 1
         timings["msa_search_per_database"] = {
             (f"{cid}:" if per_chain else "") + k: round(v, 3)
@@ -205,15 +216,19 @@ class Engine:
             (f"{cid}:" if per_chain else "") + k: v for cid, res in zip(layout.ids, results, strict=True) for k, v in res.hits.items()}
         return tuple(res.alignment for res in results), results[0].databases
 
-    def _templates(self, request: Request, alignments: tuple[msa.Alignment, ...],
-                   should_stop: ShouldStop) -> tuple[templates.TemplateResult, ...]:
+    def _templates(self, request: Request, alignments: tuple[msa.Alignment, ...], should_stop: ShouldStop,
+                   report: Report) -> tuple[templates.TemplateResult, ...]:
+        report(Progress("templates", 0, 1, "template search started"))
         found: dict[str, templates.TemplateResult] = {}
         for chain, alignment in zip(request.layout.sequences, alignments, strict=True):
             if chain not in found:
                 found[chain] = templates.search_templates(chain, alignment, self._template_settings(), should_stop)
-        return tuple(found[chain] for chain in request.layout.sequences)
+        results = tuple(found[chain] for chain in request.layout.sequences)
+        report(Progress("templates", 1, 1, f"template search done: {sum(len(r.names) for r in results)} templates"))
+        return results
 
-    def predict(self, request: Request, should_stop: ShouldStop = lambda: False) -> Prediction:
+    def predict(self, request: Request, should_stop: ShouldStop = lambda: False,
+                report: Report = ignore) -> Prediction:
         request = request.with_defaults()
         request.check()
         layout = request.layout
@@ -224,23 +239,23 @@ class Engine:
         if request.use_templates and not self.settings.templates_configured:
             raise RequestError("use_templates is true but this server has no template database configured")
         with self._lock:
-            return self._predict(request, should_stop)
+            return self._predict(request, should_stop, report)
 
-    def _predict(self, request: Request, should_stop: ShouldStop) -> Prediction:
+    def _predict(self, request: Request, should_stop: ShouldStop, report: Report) -> Prediction:
         timings: dict[str, Any] = {}
         start = time.perf_counter()
-        alignments, databases = self._alignments(request, should_stop, timings)
+        alignments, databases = self._alignments(request, should_stop, timings, report)
         timings["msa"] = round(time.perf_counter() - start, 3)
         template_results = None
         if request.use_templates:
-            template_results = self._templates(request, alignments, should_stop)
+            template_results = self._templates(request, alignments, should_stop, report)
             timings["templates"] = round(sum(found.seconds for found in template_results), 3)
         bucket = feats.bucket_for(len(request.layout.residues), self.settings.length_buckets)
         if request.multimer:
-            run = self._run_multimer(request, alignments, template_results, bucket, should_stop)
+            run = self._run_multimer(request, alignments, template_results, bucket, should_stop, report)
         else:
             run = self._run_monomer(request, alignments[0], template_results[0] if template_results else None,
-                                    bucket, should_stop)
+                                    bucket, should_stop, report)
         timings["features"] = round(run.feature_seconds, 3)
         timings["models"] = run.seconds
         timings["total"] = round(time.perf_counter() - start, 3)
@@ -261,12 +276,12 @@ class Engine:
         return cfg, sizing, compiled, self.weights(model_name, key, compiled)
 
     def _run_monomer(self, request: Request, alignment: msa.Alignment, found: templates.TemplateResult | None,
-                     bucket: int, should_stop: ShouldStop) -> _Run:
+                     bucket: int, should_stop: ShouldStop, report: Report) -> _Run:
         raw = feats.raw_features(request.sequence, alignment, found.features if found else None)
         # Features depend on the network (templates, ensembling) and the MSA sizing (extra caps differ by model).
         processed: dict[tuple[int, architecture.MsaSizing], Mapping[str, Any]] = {}
         run = _Run(depth=alignment.depth)
-        for model_name in architecture.model_names(request.model_preset, request.num_models):
+        for model_name in _announced(architecture.model_names(request.model_preset, request.num_models), report):
             cfg, sizing, compiled, loaded = self._model(request, model_name, alignment.depth)
             cache_key = (id(compiled), sizing)
             if cache_key not in processed:
@@ -275,11 +290,12 @@ class Engine:
                 run.feature_seconds += time.perf_counter() - tick
             assert request.num_recycles is not None
             run.add(compiled.run(model_name, loaded.params, processed[cache_key], request.layout,
-                                 request.num_recycles, request.random_seed, should_stop), loaded, sizing)
+                                 request.num_recycles, request.random_seed, should_stop, report), loaded, sizing)
         return run
 
     def _run_multimer(self, request: Request, alignments: tuple[msa.Alignment, ...],
-                      found: tuple[templates.TemplateResult, ...] | None, bucket: int, should_stop: ShouldStop) -> _Run:
+                      found: tuple[templates.TemplateResult, ...] | None, bucket: int, should_stop: ShouldStop,
+                      report: Report) -> _Run:
         layout = request.layout
         tick = time.perf_counter()
         heteromer = len(set(layout.sequences)) > 1
@@ -289,14 +305,14 @@ class Engine:
         depth = int(merged["msa"].shape[0])
         run = _Run(feature_seconds=time.perf_counter() - tick, depth=depth)
         batches: dict[int, Mapping[str, Any]] = {}
-        for model_name in architecture.model_names(request.model_preset, request.num_models):
+        for model_name in _announced(architecture.model_names(request.model_preset, request.num_models), report):
             _, sizing, compiled, loaded = self._model(request, model_name, depth)
             rows = architecture.multimer_raw_rows(sizing)
             if rows not in batches:
                 batches[rows] = multimer_features.pad(merged, bucket, rows)
             assert request.num_recycles is not None
             run.add(compiled.run(model_name, loaded.params, batches[rows], layout, request.num_recycles,
-                                 request.random_seed, should_stop), loaded, sizing)
+                                 request.random_seed, should_stop, report), loaded, sizing)
         return run
 
     def _template_settings(self) -> templates.TemplateSettings:

@@ -29,6 +29,7 @@ from phonos_models.alphafold2.confidence import Confidence, summarize
 from phonos_models.alphafold2.msa import Alignment
 from phonos_models.common.chains import ChainLayout
 from phonos_models.common.errors import Cancelled, ResourceExhausted
+from phonos_models.common.progress import Progress, Report, ignore
 
 ShouldStop = Callable[[], bool]
 
@@ -136,7 +137,7 @@ class _Network:
         return self._shapes
 
     def run(self, model_name: str, params: Any, features: Mapping[str, np.ndarray], layout: ChainLayout,
-            num_recycles: int, random_seed: int, should_stop: ShouldStop) -> ModelOutput:
+            num_recycles: int, random_seed: int, should_stop: ShouldStop, report: Report = ignore) -> ModelOutput:
         length = len(layout.residues)
         bucket = int(features["aatype"].shape[-1])
         # On device from the start: later passes feed back device arrays, and jit
@@ -150,6 +151,8 @@ class _Network:
             for recycle in range(num_recycles + 1):
                 if should_stop():
                     raise Cancelled(f"cancelled before pass {recycle + 1} of {model_name}")
+                report(Progress("recycle", recycle + 1, num_recycles + 1,
+                                f"{model_name}: pass {recycle + 1} of {num_recycles + 1} (recycle {recycle} of {num_recycles})"))
                 key, sub_key = jax.random.split(key)
                 batch = jax.device_put(self._pass_batch(features, recycle))
                 result = self._apply(params, sub_key, {**batch, "prev": prev})

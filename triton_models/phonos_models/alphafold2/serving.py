@@ -18,6 +18,7 @@ from phonos_models.alphafold2 import outputs
 from phonos_models.alphafold2.pipeline import Engine, Prediction, Request
 from phonos_models.alphafold2.runner import ShouldStop
 from phonos_models.common import relax as amber
+from phonos_models.common.progress import Progress, Report, ignore
 from phonos_models.common.result_files import ModelResult, ResultFile, json_file, text_file
 from phonos_models.common.structure import pdb_to_mmcif
 
@@ -37,14 +38,17 @@ def _rank_name(rank: int, suffix: str) -> tuple[str, str, str]:
     return f"rank_{rank}_{suffix.replace('.', '_')}", PDB, f"rank_{rank}.{suffix}"
 
 
-def _relax(prediction: Prediction, pdbs: list[str], settings: RelaxSettings,
-           should_stop: ShouldStop) -> amber.RelaxOutcome | None:
+def _relax(prediction: Prediction, pdbs: list[str], settings: RelaxSettings, should_stop: ShouldStop,
+           report: Report) -> amber.RelaxOutcome | None:
     mode = prediction.request.relax
     if mode == "none":
         return None
     chosen = prediction.ranked if mode == "all" else prediction.ranked[:1]
-    return amber.relax_structures([(out.model_name, pdb) for out, pdb in zip(chosen, pdbs, strict=False)],
-                                  settings, should_stop)
+    report(Progress("relax", 0, len(chosen), f"Amber relax of {len(chosen)} structure{'s' * (len(chosen) > 1)}"))
+    outcome = amber.relax_structures([(out.model_name, pdb) for out, pdb in zip(chosen, pdbs, strict=False)],
+                                     settings, should_stop)
+    report(Progress("relax", len(outcome.relaxed), len(chosen), f"Amber relax {outcome.status.replace('_', ' ')}"))
+    return outcome
 
 
 def _relaxed_files(prediction: Prediction, outcome: amber.RelaxOutcome, provenance: outputs.Provenance) -> list[ResultFile]:
@@ -75,12 +79,12 @@ def _relax_report(prediction: Prediction, outcome: amber.RelaxOutcome) -> tuple[
 
 
 def result(prediction: Prediction, relax_settings: RelaxSettings | None = None,
-           should_stop: ShouldStop = lambda: False) -> ModelResult:
+           should_stop: ShouldStop = lambda: False, report: Report = ignore) -> ModelResult:
     """Ranked structures (PDB, mmCIF), ColabFold-style scores, the MSA the models saw, timings, relax."""
     layout = prediction.layout
     provenance = _provenance(prediction)
     pdbs = [outputs.to_pdb(layout, out, provenance) for out in prediction.ranked]
-    outcome = _relax(prediction, pdbs, relax_settings or RelaxSettings(), should_stop)
+    outcome = _relax(prediction, pdbs, relax_settings or RelaxSettings(), should_stop, report)
     best = prediction.ranked[0]
     scores = outputs.scores(layout, prediction.ranked, provenance)
     metadata = prediction.metadata()
@@ -122,6 +126,8 @@ def result(prediction: Prediction, relax_settings: RelaxSettings | None = None,
     )
 
 
-def handle(engine: Engine, sequence: str, request_json: str, should_stop: ShouldStop) -> ModelResult:
+def handle(engine: Engine, sequence: str, request_json: str, should_stop: ShouldStop,
+           report: Report = ignore) -> ModelResult:
     request = Request.from_json(sequence, request_json)
-    return result(engine.predict(request, should_stop=should_stop), engine.settings.relax, should_stop)
+    prediction = engine.predict(request, should_stop=should_stop, report=report)
+    return result(prediction, engine.settings.relax, should_stop, report)
