@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Install everything phonos needs into ./.venv (idempotent; a no-op when up to date).
 #   scripts/install.sh         runtime + dev tools
-# System packages (Debian): hmmer (jackhmmer for AlphaFold2 MSA search).
+# System packages (Debian): hmmer (jackhmmer for AlphaFold2 MSA search); postgresql (the server the tests
+# start in a temporary directory for the PostgreSQL store, tests/postgres.py; not run as a system service).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v jackhmmer >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hmmer >/dev/null) \
-    || echo "warning: could not install hmmer; AlphaFold2 'search' MSA mode will be unavailable" >&2
+missing=()
+command -v jackhmmer >/dev/null 2>&1 || missing+=(hmmer)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
+    || echo "warning: could not install ${missing[*]} (AlphaFold2 'search' MSA mode needs hmmer; the PostgreSQL tests need postgresql)" >&2
 fi
 
 PYTHON=${PYTHON:-python3.11}

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from jobservice.memory_inference import InMemoryInference
+from tests.postgres import PostgresServer
 from tests.support import InProcessService, ServiceProcess, TritonFixture
 
 TIERS = ("unit", "integration", "e2e")
@@ -38,6 +39,14 @@ def triton_esmfold(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonF
     """A real tritonserver serving the tiny ESMFold model (and the echo model)."""
     with TritonFixture.start(["esmfold", "echo"], tmp_path_factory.mktemp("triton")) as triton:
         yield triton
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server (Debian's package, unprivileged user, temporary directory) per session;
+    tests take fresh databases from it with `postgres.new_database()`."""
+    with PostgresServer.start() as server:
+        yield server
 
 
 @pytest.fixture

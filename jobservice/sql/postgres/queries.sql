@@ -1,0 +1,147 @@
+-- Named queries for PostgreSQL, loaded once by jobservice.pg. The same names and `:name` parameters as
+-- jobservice/sql/queries.sql (SQLite), with the same meaning; jobservice.pg turns parameters into $n.
+
+-- name: insert_account
+INSERT INTO accounts (username, email, credits, created_at) VALUES (:username, :email, :credits, :now)
+RETURNING id;
+
+-- name: insert_api_key
+INSERT INTO api_keys (key_hash, account_id, prefix, rate_limit, created_at)
+VALUES (:key_hash, :account_id, :prefix, :rate_limit, :now);
+
+-- name: get_key
+SELECT k.account_id, k.rate_limit, a.username
+FROM api_keys k JOIN accounts a ON a.id = k.account_id
+WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL;
+
+-- name: get_account
+SELECT id, username, email, credits, created_at FROM accounts WHERE id = :account_id;
+
+-- name: count_accounts
+SELECT COUNT(*) FROM accounts;
+
+-- name: insert_job
+INSERT INTO jobs (id, account_id, model, name, status, request_json, credits_used, created_at, updated_at)
+VALUES (:id, :account_id, :model, :name, 'pending', :request_json, :credits_used, :now, :now);
+
+-- name: get_job
+SELECT * FROM jobs WHERE id = :id AND account_id = :account_id;
+
+-- name: list_jobs
+SELECT * FROM jobs
+WHERE account_id = :account_id
+  AND (CAST(:status AS TEXT) IS NULL OR status = :status)
+  AND (CAST(:model AS TEXT) IS NULL OR model = :model)
+ORDER BY seq DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: count_jobs
+SELECT COUNT(*) FROM jobs
+WHERE account_id = :account_id
+  AND (CAST(:status AS TEXT) IS NULL OR status = :status)
+  AND (CAST(:model AS TEXT) IS NULL OR model = :model);
+
+-- name: job_counts
+SELECT COUNT(*) AS total,
+       COUNT(*) FILTER (WHERE status = 'completed') AS completed,
+       COUNT(*) FILTER (WHERE status IN ('pending', 'running')) AS active,
+       COUNT(*) FILTER (WHERE status = 'failed') AS failed
+FROM jobs WHERE account_id = :account_id;
+
+-- name: claim_job
+UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = :now, updated_at = :now
+WHERE id = :id AND status = 'pending'
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
+
+-- name: complete_job
+UPDATE jobs SET status = 'completed', result_json = :result_json, updated_at = :now, finished_at = :now
+WHERE id = :id AND status = 'running'
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
+
+-- name: fail_job
+UPDATE jobs SET status = 'failed', error = :error, error_code = :error_code,
+                refunded = CASE WHEN :refund THEN credits_used ELSE 0 END, updated_at = :now, finished_at = :now
+WHERE id = :id AND status IN ('pending', 'running')
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
+
+-- name: cancel_job
+UPDATE jobs SET status = 'cancelled', refunded = CASE WHEN status = 'pending' THEN credits_used ELSE 0 END,
+                updated_at = :now, finished_at = :now
+WHERE id = :id AND account_id = :account_id AND status IN ('pending', 'running')
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
+
+-- name: requeue_job
+UPDATE jobs SET status = 'pending', updated_at = :now
+WHERE id = :id AND status = 'running'
+RETURNING *;
+
+-- name: orphaned_jobs
+SELECT id, attempts FROM jobs WHERE status = 'running' ORDER BY seq;
+
+-- name: pending_jobs
+SELECT id, model FROM jobs WHERE status = 'pending' ORDER BY seq;
+
+-- name: insert_usage
+INSERT INTO usage_events (account_id, endpoint, model, credits_used, status_code, elapsed_ms, transport, created_at)
+VALUES (:account_id, :endpoint, :model, :credits_used, :status_code, :elapsed_ms, :transport, :created_at);
+
+-- name: usage_totals
+SELECT COUNT(*) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used, COALESCE(AVG(elapsed_ms), 0) AS avg_ms
+FROM usage_events WHERE account_id = :account_id AND created_at >= :since;
+
+-- name: usage_by_endpoint
+SELECT endpoint, COUNT(*) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used
+FROM usage_events WHERE account_id = :account_id AND created_at >= :since
+GROUP BY endpoint ORDER BY requests DESC, endpoint;
+
+-- name: usage_by_model
+SELECT model, COUNT(*) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used
+FROM jobs WHERE account_id = :account_id AND created_at >= :since
+GROUP BY model ORDER BY requests DESC, model;
+
+-- name: usage_daily
+SELECT to_char(to_timestamp(created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, COUNT(*) AS requests,
+       COALESCE(SUM(credits_used), 0) AS credits_used
+FROM usage_events WHERE account_id = :account_id AND created_at >= :since
+GROUP BY day ORDER BY day;
+
+-- name: insert_webhook
+INSERT INTO webhooks (id, account_id, url, events, secret, created_at)
+VALUES (:id, :account_id, :url, :events, :secret, :now);
+
+-- name: list_webhooks
+SELECT * FROM webhooks WHERE account_id = :account_id AND deleted_at IS NULL ORDER BY created_at, id;
+
+-- name: count_webhooks
+SELECT COUNT(*) FROM webhooks WHERE account_id = :account_id AND deleted_at IS NULL;
+
+-- name: get_webhook
+SELECT * FROM webhooks WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL;
+
+-- name: delete_webhook
+UPDATE webhooks SET deleted_at = :now WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
+RETURNING id;
+
+-- name: drop_deliveries_of_webhook
+UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook deleted'
+WHERE webhook_id = :webhook_id AND status = 'pending';
+
+-- name: due_deliveries
+SELECT d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret
+FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
+WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.deleted_at IS NULL
+ORDER BY d.next_attempt_at, d.id
+LIMIT :limit;
+
+-- name: next_delivery_time
+SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending';
+
+-- name: mark_delivered
+UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = :last_status
+WHERE id = :id;
+
+-- name: mark_delivery_retry
+UPDATE webhook_deliveries
+SET attempts = attempts + 1, last_status = :last_status, last_error = :last_error, next_attempt_at = :next_attempt_at,
+    status = CASE WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END
+WHERE id = :id;
