@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -31,7 +31,7 @@ _TOKEN = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"|(?<![:\w]):([A-Za-z_]\w*)")
 # Any constant: every job service takes the same lock around its migrations.
 MIGRATION_LOCK = 0x70686F6E6F73  # "phonos"
 
-Row = asyncpg.Record
+Row: TypeAlias = asyncpg.Record
 Params = Mapping[str, Any]
 
 
@@ -183,7 +183,7 @@ async def wait_for_server(url: str, timeout_s: float) -> None:
     while True:
         try:
             conn = await asyncpg.connect(url, timeout=min(5.0, timeout_s))
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, asyncpg.PostgresError):
             if loop.time() > deadline:
                 raise
             await asyncio.sleep(0.5)

@@ -12,12 +12,13 @@ from grpc_reflection.v1alpha import reflection
 
 from jobservice.datadir_lock import DataDirLock
 from jobservice.db import Database
+from jobservice.fleet_inference import build_inference
 from jobservice.inference import Inference
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.modelspecs.registry import build_specs
 from jobservice.service import JobService
 from jobservice.servicer import PhonosServicer
-from jobservice.triton_inference import MAX_MESSAGE_BYTES, TritonInference
+from jobservice.triton_inference import MAX_MESSAGE_BYTES
 from phonos.v1 import phonos_pb2, phonos_pb2_grpc
 from phonos_config.service import ServiceSettings
 
@@ -48,13 +49,15 @@ async def create_server(
 ) -> RunningJobService:
     """Open the data dir, recover jobs, and serve on `settings.grpc_port` (0 = any free port).
 
-    `inference` defaults to the Triton server at `settings.triton_url`; tests pass the in-memory twin."""
+    `inference` defaults to the Triton server at `settings.triton_url` (or the fleet at `triton_urls`); tests
+    pass the in-memory twin."""
     lock = DataDirLock(settings.data_dir)
     lock.acquire()
     try:
         db = await Database.open(settings.database_path)
         service = JobService(settings, db, build_specs(settings.models) if specs is None else specs,
-                             TritonInference(settings.triton_url) if inference is None else inference)
+                             build_inference(settings.triton_url, settings.triton_urls,
+                                             settings.triton_health_interval_s) if inference is None else inference)
         await service.start()
     except BaseException:
         lock.release()

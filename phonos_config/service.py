@@ -21,6 +21,11 @@ class ServiceSettings:
     http_port: int = 8080
     # Where the job service finds Triton's gRPC endpoint ("host:port").
     triton_url: str = "127.0.0.1:8001"
+    # A fleet of Triton servers instead (one per GPU node): "host:port,host:port,model=host:port"; an entry
+    # without "model=" serves every model. Set, it replaces triton_url (jobservice/fleet_inference.py).
+    triton_urls: str = ""
+    # How often each fleet endpoint is probed; a failing one is out of rotation until it is ready again.
+    triton_health_interval_s: float = 2.0
     # Seconds one Triton call may take before the job fails (per-model specs may ask for less).
     triton_timeout_s: float = 3600.0
     # While Triton is unreachable a job keeps retrying for this long, then fails with a refund.
