@@ -15,6 +15,10 @@ class ServiceSettings:
     """Everything the API processes need; safe defaults for one machine."""
 
     data_dir: Path = Path("./var")
+    # Shared state for many job services: "postgresql://user:password@host:5432/db". Empty: SQLite in data_dir,
+    # owned by one job service. With PostgreSQL, data_dir holds only result files: mount the same shared
+    # directory (NFS, CephFS, a ReadWriteMany volume) on every job service.
+    database_url: str = ""
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     http_host: str = "127.0.0.1"
