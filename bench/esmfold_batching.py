@@ -14,7 +14,7 @@ the weights the PHONOS_ESMFOLD_* environment selects (default: the tiny random m
    - concurrent without batching: the same load after reloading the model with its
      `dynamic_batching` block removed (Triton's load-with-config API), to separate what
      batching buys from what concurrency alone buys.
-   Requests/s for each and the ratios. The mean batch size comes from each response's METADATA.
+   Requests/s for each and the ratios. The mean batch size comes from each response's result metadata.
 
 `--num-recycles` applies to every request (default 1: N recycles = N+1 trunk passes).
 bench/esmfold_gpu.sh runs the full-size architecture on a GPU with this script.
@@ -39,6 +39,7 @@ sys.path[:0] = [str(REPO), str(REPO / "triton_models")]
 
 import numpy as np  # noqa: E402
 import tritonclient.grpc as grpcclient  # noqa: E402
+from phonos_models.common import result_files  # noqa: E402
 
 from launcher.triton import TritonProcess  # noqa: E402
 
@@ -63,8 +64,13 @@ def make_inputs(sequence: str, num_recycles: int, chunk_size: int) -> list[grpcc
     return tensors
 
 
+def metadata_of(result: Any) -> dict[str, Any]:
+    """The metadata of a response's result envelope (phonos_models.common.result_files)."""
+    return result_files.decode({name: result.as_numpy(name) for name in result_files.OUTPUT_NAMES}).metadata
+
+
 def batch_size_of(result: Any) -> int:
-    return int(json.loads(result.as_numpy("METADATA")[0, 0])["batch_size"])
+    return int(metadata_of(result)["batch_size"])
 
 
 def latency(client: grpcclient.InferenceServerClient, sequences: Sequence[str], args: argparse.Namespace) -> list[float]:
@@ -183,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         report["triton_ready_s"] = round(time.perf_counter() - started, 1)
         client = grpcclient.InferenceServerClient(triton.grpc_url)
         warm = client.infer(MODEL, make_inputs(random_sequence(rng, 30), args.num_recycles, args.chunk_size))
-        metadata = json.loads(warm.as_numpy("METADATA")[0, 0])
+        metadata = metadata_of(warm)
         report["weights"] = metadata["weights"] | {"real": metadata["real_weights"]}
         report["triton_latency"] = {}
         for length in args.lengths:
