@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-from jobservice.db import Database, now
+from jobservice.db import now
 from jobservice.errors import InvalidArgument, Unauthenticated
 from jobservice.keys import display_prefix, hash_key, new_api_key
+from jobservice.store import ConstraintViolation, Store
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class NewKey:
 
 
 class Accounts:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Store) -> None:
         self._db = db
         # Keys are immutable once created (no revocation route yet), so a hit never goes stale.
         self._cache: dict[str, Principal] = {}
@@ -47,7 +47,7 @@ class Accounts:
                 account_id = await tx.scalar(
                     "insert_account", {"username": username, "email": email, "credits": credits, "now": now()}
                 )
-            except sqlite3.IntegrityError:
+            except ConstraintViolation:
                 raise InvalidArgument(f"username {username!r} is taken; choose another") from None
             await tx.execute(
                 "insert_api_key",

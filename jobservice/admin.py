@@ -1,24 +1,24 @@
-"""Admin operations on a data directory, used by `phonos keys create` and first start."""
+"""Admin operations on the store, used by `phonos keys create` and first start."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from jobservice.accounts import Accounts, NewKey
-from jobservice.db import Database
+from jobservice.store import open_store
+from phonos_config.service import ServiceSettings
 
 
-async def create_key(database_path: Path, *, username: str, email: str | None, credits: int, rate_limit: int) -> NewKey:
-    db = await Database.open(database_path)
+async def create_key(settings: ServiceSettings, *, username: str, email: str | None, credits: int,
+                     rate_limit: int) -> NewKey:
+    db = await open_store(settings)
     try:
         return await Accounts(db).create(username, email=email, credits=credits, rate_limit=rate_limit)
     finally:
         await db.close()
 
 
-async def ensure_first_account(database_path: Path, *, credits: int, rate_limit: int) -> NewKey | None:
-    """On a fresh database, create the `admin` account and return its key; None if accounts exist."""
-    db = await Database.open(database_path)
+async def ensure_first_account(settings: ServiceSettings, *, credits: int, rate_limit: int) -> NewKey | None:
+    """On a fresh store, create the `admin` account and return its key; None if accounts exist."""
+    db = await open_store(settings)
     try:
         accounts = Accounts(db)
         if await accounts.count() > 0:

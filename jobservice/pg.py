@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -21,13 +21,15 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from jobservice.store import ConstraintViolation
+
 log = logging.getLogger(__name__)
 
 PG_SQL_DIR = Path(__file__).parent / "sql" / "postgres"
 PG_MIGRATIONS_DIR = PG_SQL_DIR / "migrations"
 _NAME_LINE = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
-# A quoted literal or identifier (skipped), or a `:name` parameter that is not part of a `::type` cast.
-_TOKEN = re.compile(r"'(?:[^']|'')*'|\"[^\"]*\"|(?<![:\w]):([A-Za-z_]\w*)")
+# A comment, quoted literal or identifier (skipped), or a `:name` parameter that is not part of a `::type` cast.
+_TOKEN = re.compile(r"--[^\n]*|'(?:[^']|'')*'|\"[^\"]*\"|(?<![:\w]):([A-Za-z_]\w*)")
 # Any constant: every job service takes the same lock around its migrations.
 MIGRATION_LOCK = 0x70686F6E6F73  # "phonos"
 
@@ -92,6 +94,24 @@ async def migrate(conn: asyncpg.Connection) -> int:
     return current
 
 
+_KINDS: tuple[tuple[type[Exception], str], ...] = (
+    (asyncpg.CheckViolationError, "check"),
+    (asyncpg.UniqueViolationError, "unique"),
+    (asyncpg.ForeignKeyViolationError, "foreign_key"),
+    (asyncpg.NotNullViolationError, "not_null"),
+)
+
+
+@contextmanager
+def constraints() -> Iterator[None]:
+    """asyncpg's integrity errors as the store port's ConstraintViolation."""
+    try:
+        yield
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        kind = next((k for cls, k in _KINDS if isinstance(exc, cls)), "other")
+        raise ConstraintViolation(str(exc), kind) from exc
+
+
 class PgQueries:
     """Named queries on one connection (inside a transaction, or the pool for single statements)."""
 
@@ -101,25 +121,30 @@ class PgQueries:
 
     async def fetch_all(self, name: str, params: Params | None = None) -> list[Row]:
         statement = self._sql[name]
-        return list(await self._conn.fetch(statement.sql, *statement.args(params or {})))
+        with constraints():
+            return list(await self._conn.fetch(statement.sql, *statement.args(params or {})))
 
     async def fetch_one(self, name: str, params: Params | None = None) -> Row | None:
         statement = self._sql[name]
-        return await self._conn.fetchrow(statement.sql, *statement.args(params or {}))
+        with constraints():
+            return await self._conn.fetchrow(statement.sql, *statement.args(params or {}))
 
     async def scalar(self, name: str, params: Params | None = None) -> Any:
         statement = self._sql[name]
-        return await self._conn.fetchval(statement.sql, *statement.args(params or {}))
+        with constraints():
+            return await self._conn.fetchval(statement.sql, *statement.args(params or {}))
 
     async def execute(self, name: str, params: Params | None = None) -> int:
         statement = self._sql[name]
-        status = await self._conn.execute(statement.sql, *statement.args(params or {}))
+        with constraints():
+            status = await self._conn.execute(statement.sql, *statement.args(params or {}))
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def execute_many(self, name: str, rows: Iterable[Params]) -> None:
         statement = self._sql[name]
-        await self._conn.executemany(statement.sql, [statement.args(row) for row in rows])
+        with constraints():
+            await self._conn.executemany(statement.sql, [statement.args(row) for row in rows])
 
     async def drain(self) -> None:
         """Nothing is grouped here (the pool runs statements side by side); kept for the SQLite reader's API."""
@@ -129,8 +154,10 @@ class PgDatabase:
     """A pool of connections to one PostgreSQL database, shared by every job service that points at it.
 
     Every statement runs in its own implicit transaction unless inside `transaction()`; triggers make each
-    job transition one statement, as in SQLite. `listen` gives one dedicated connection per channel set.
+    job transition one statement, as in SQLite. `listen` holds one dedicated connection per channel.
     """
+
+    shared = True  # many job services use the same database
 
     def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool
@@ -165,7 +192,7 @@ class PgDatabase:
         async with self._pool.acquire() as conn, conn.transaction():
             yield PgQueries(conn)
 
-    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+    async def listen(self, channel: str, callback: Callable[[str], object]) -> None:
         """Call `callback(payload)` for every NOTIFY on `channel` (delivered after the sender's commit)."""
         conn = await asyncpg.connect(self._url)
         self._listeners.append(conn)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,14 +13,15 @@ from typing import Any
 import aiohttp
 
 from jobservice.accounts import Accounts
-from jobservice.db import Database
 from jobservice.dispatch import Dispatcher
 from jobservice.errors import Conflict, InvalidArgument, NotFound, PhonosError
 from jobservice.inference import Inference
-from jobservice.jobs import JobCounts, JobRecord, JobStore, NewJob
+from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
 from jobservice.modelspecs.base import ModelSpec
+from jobservice.ratelimit import RateLimiter, RateLimits, SharedRateLimiter
 from jobservice.results import ResultStore
 from jobservice.states import JobStatus
+from jobservice.store import CANCEL_CHANNEL, JOBS_CHANNEL, WEBHOOKS_CHANNEL, Store
 from jobservice.usage import UsageRecorder, UsageReport
 from jobservice.webhooks import TestResult, WebhookRecord, Webhooks, WebhookSender
 from phonos_config.service import ServiceSettings
@@ -86,16 +90,19 @@ class AccountJobOutputs:
 
 
 class JobService:
-    def __init__(self, settings: ServiceSettings, db: Database, specs: Mapping[str, ModelSpec],
+    def __init__(self, settings: ServiceSettings, db: Store, specs: Mapping[str, ModelSpec],
                  inference: Inference) -> None:
         self.settings = settings
         self.db = db
         self.specs = dict(specs)
         self.inference = inference
+        # On a shared store this service's name in job leases and delivery claims.
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.accounts = Accounts(db)
+        self.rate_limits: RateLimits = SharedRateLimiter(db) if db.shared else RateLimiter()
         self.sender = WebhookSender(
             db, timeout_s=settings.webhook_timeout_s, max_attempts=settings.webhook_max_attempts,
-            backoff_base_s=settings.webhook_backoff_base_s,
+            backoff_base_s=settings.webhook_backoff_base_s, owner=self.instance,
         )
         self.jobs = JobStore(db, on_event_queued=self.sender.wake)
         self.results = ResultStore(settings.results_dir)
@@ -108,9 +115,14 @@ class JobService:
             self.jobs, self.specs, inference, self.results, max_inflight=settings.max_inflight_per_model,
             retry_window_s=settings.triton_retry_window_s, max_attempts=settings.max_attempts,
             timeout_s=settings.triton_timeout_s,
+            lease=Lease(self.instance, settings.job_lease_s) if db.shared else None,
         )
 
     async def start(self) -> None:
+        if self.db.shared:  # what the other job services announce
+            await self.db.listen(JOBS_CHANNEL, self.dispatcher.announce)
+            await self.db.listen(CANCEL_CHANNEL, self.dispatcher.cancel_running)
+            await self.db.listen(WEBHOOKS_CHANNEL, lambda _: self.sender.wake())
         self.usage.start()
         self.sender.start()
         await self.dispatcher.start()

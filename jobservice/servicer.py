@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 from jobservice.accounts import Principal
 from jobservice.errors import PhonosError, RateLimited
 from jobservice.jobs import JobRecord
-from jobservice.ratelimit import RateLimiter
+from jobservice.ratelimit import RateLimits
 from jobservice.routes import route_templates
 from jobservice.service import JobService, SubmitItem
 from jobservice.states import JobStatus
@@ -99,9 +99,9 @@ def webhook_message(hook: WebhookRecord) -> pb.Webhook:
 
 
 class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
-    def __init__(self, service: JobService, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, service: JobService, limiter: RateLimits | None = None) -> None:
         self._svc = service
-        self._limiter = limiter or RateLimiter()
+        self._limiter = limiter or service.rate_limits
         self._routes = route_templates()
 
     async def _handle(self, method: str, context: grpc.aio.ServicerContext, handler: Handler) -> Message:
@@ -116,7 +116,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         code = grpc.StatusCode.OK
         try:
             principal = await self._svc.accounts.authenticate(metadata.get("authorization"))
-            trailers += self._limiter.hit(principal.key_hash, principal.rate_limit).headers()
+            trailers += (await self._limiter.check(principal.key_hash, principal.rate_limit)).headers()
             response, charge = await handler(principal)
         except PhonosError as exc:
             failure = exc

@@ -23,8 +23,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from jobservice.db import Database, Row, now
+from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound
+from jobservice.store import Row, Store
 from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT, encode_payload, rfc3339
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def validate_events(events: list[str]) -> tuple[str, ...]:
 class Webhooks:
     """CRUD for an account's webhooks; delivery is `WebhookSender`."""
 
-    def __init__(self, db: Database, *, max_per_account: int, allow_http_loopback: bool, timeout_s: float) -> None:
+    def __init__(self, db: Store, *, max_per_account: int, allow_http_loopback: bool, timeout_s: float) -> None:
         self._db = db
         self._max = max_per_account
         self._allow_http_loopback = allow_http_loopback
@@ -182,10 +183,17 @@ async def post_event(
 
 
 class WebhookSender:
-    """Delivers queued events; retries with exponential backoff; survives restarts (rows in SQLite)."""
+    """Delivers queued events; retries with exponential backoff; survives restarts (rows in the store).
 
-    def __init__(self, db: Database, *, timeout_s: float, max_attempts: int, backoff_base_s: float) -> None:
+    On a shared store every job service runs a sender: each due delivery is claimed by one of them
+    (`claim_due_deliveries`, SKIP LOCKED) for as long as a send can take, so it is sent once; a claim whose
+    sender died expires and the delivery is due again.
+    """
+
+    def __init__(self, db: Store, *, timeout_s: float, max_attempts: int, backoff_base_s: float,
+                 owner: str = "") -> None:
         self._db = db
+        self._owner = owner
         self._timeout_s = timeout_s
         self._max_attempts = max_attempts
         self._backoff_base_s = backoff_base_s
@@ -223,7 +231,11 @@ class WebhookSender:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
     async def deliver_due(self) -> int:
-        rows = await self._db.read.fetch_all("due_deliveries", {"now": now(), "limit": 64})
+        async with self._db.transaction() as tx:
+            rows = await tx.fetch_all("claim_due_deliveries", {
+                "now": now(), "limit": 64, "owner": self._owner,
+                # Covers every send of the round, which run side by side, plus the time to record them.
+                "hold_s": self._timeout_s * 2 + 30.0})
         if rows:
             await asyncio.gather(*(self._deliver(r) for r in rows))
         return len(rows)

@@ -39,7 +39,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:
         key = asyncio.run(create_key(
-            settings.database_path, username=args.username, email=args.email,
+            settings, username=args.username, email=args.email,
             credits=settings.default_credits if args.credits is None else args.credits,
             rate_limit=settings.default_rate_limit if args.rate_limit is None else args.rate_limit,
         ))

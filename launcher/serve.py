@@ -70,7 +70,7 @@ def serve(settings: ServiceSettings) -> int:
     settings = settings.with_overrides(data_dir=data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     first_key = asyncio.run(ensure_first_account(
-        settings.database_path, credits=settings.default_credits, rate_limit=settings.default_rate_limit
+        settings, credits=settings.default_credits, rate_limit=settings.default_rate_limit
     ))
     if first_key is not None:
         # Printed at once: the key exists now, whether or not the rest starts.

@@ -20,6 +20,7 @@ import pytest
 
 from jobservice.db import Database, queries
 from jobservice.pg import PgDatabase, migrate, pg_migrations, pg_queries, positional
+from jobservice.store import ConstraintViolation
 from tests.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
@@ -209,8 +210,10 @@ def test_the_same_named_queries_and_each_prepares_against_its_schema(postgres: P
 
 
 def test_parameters_become_positional_outside_literals_and_casts() -> None:
-    statement = positional("SELECT :a, :b::text, ':c', \"x:d\", to_char(t, 'HH24:MI:SS'), :a WHERE x = CAST(:b AS int)")
-    assert statement.sql == "SELECT $1, $2::text, ':c', \"x:d\", to_char(t, 'HH24:MI:SS'), $1 WHERE x = CAST($2 AS int)"
+    statement = positional("-- the owner's :x\nSELECT :a, :b::text, ':c', \"x:d\", to_char(t, 'HH24:MI:SS'), :a "
+                           "WHERE x = CAST(:b AS int)")
+    assert statement.sql == ("-- the owner's :x\nSELECT $1, $2::text, ':c', \"x:d\", to_char(t, 'HH24:MI:SS'), $1 "
+                             "WHERE x = CAST($2 AS int)")
     assert statement.names == ("a", "b")
     assert [v for v, _ in pg_migrations()] == sorted({v for v, _ in pg_migrations()})
 
@@ -243,14 +246,15 @@ async def money_and_events(db: Any) -> dict[str, Any]:
     try:
         await db.write_one("insert_job", job("j2"))
         observed["overdraft"] = "accepted"
-    except (sqlite3.IntegrityError, asyncpg.CheckViolationError):
-        observed["overdraft"] = "refused"
+    except ConstraintViolation as exc:
+        observed["overdraft"] = f"refused by a {exc.kind} constraint"
     observed["j2_exists"] = await db.read.fetch_one("get_job", {"id": "j2", "account_id": account}) is not None
     observed["after_overdraft"] = await balance()
     claimed = await db.write_one("claim_job", {"id": "j1", "now": 1_700_000_000.5})
     observed["claimed_webhooks"] = int(claimed["webhook_count"])
     observed["claim_again"] = await db.write_one("claim_job", {"id": "j1", "now": 3.0}) is not None
-    failed = {"id": "j1", "error": "boom", "error_code": "model_error", "refund": True, "now": 1_700_000_001.0}
+    failed = {"id": "j1", "error": "boom", "error_code": "model_error", "refund": True, "now": 1_700_000_001.0,
+              "owner": None}
     observed["failed"] = (await db.write_one("fail_job", failed))["status"]
     observed["fail_again"] = await db.write_one("fail_job", failed) is not None
     observed["after_refund"] = await balance()
@@ -278,7 +282,7 @@ def test_money_and_webhook_events_mean_the_same_on_both(postgres: PostgresServer
 
     lite, pg = asyncio.run(on_sqlite()), asyncio.run(on_postgres())
     assert lite == pg
-    assert lite["after_debit"] == 5 and lite["overdraft"] == "refused" and not lite["j2_exists"]
+    assert lite["after_debit"] == 5 and lite["overdraft"] == "refused by a check constraint" and not lite["j2_exists"]
     assert lite["after_overdraft"] == 5 and lite["after_refund"] == 15
     assert not lite["claim_again"] and not lite["fail_again"] and not lite["cancel_terminal"]
     assert [event for event, _ in lite["deliveries"]] == ["job.started", "job.failed"]

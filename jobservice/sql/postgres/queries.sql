@@ -54,26 +54,61 @@ WHERE id = :id AND status = 'pending'
 RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: complete_job
-UPDATE jobs SET status = 'completed', result_json = :result_json, updated_at = :now, finished_at = :now
-WHERE id = :id AND status = 'running'
+-- A service whose lease was taken over (it stopped renewing) can no longer finish the job: `owner` must hold it.
+UPDATE jobs SET status = 'completed', result_json = :result_json, updated_at = :now, finished_at = :now,
+                lease_expires = NULL
+WHERE id = :id AND status = 'running' AND (CAST(:owner AS TEXT) IS NULL OR lease_owner = :owner)
 RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: fail_job
 UPDATE jobs SET status = 'failed', error = :error, error_code = :error_code,
-                refunded = CASE WHEN :refund THEN credits_used ELSE 0 END, updated_at = :now, finished_at = :now
+                refunded = CASE WHEN :refund THEN credits_used ELSE 0 END, updated_at = :now, finished_at = :now,
+                lease_expires = NULL
 WHERE id = :id AND status IN ('pending', 'running')
+  AND (CAST(:owner AS TEXT) IS NULL OR status = 'pending' OR lease_owner = :owner)
 RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: cancel_job
 UPDATE jobs SET status = 'cancelled', refunded = CASE WHEN status = 'pending' THEN credits_used ELSE 0 END,
-                updated_at = :now, finished_at = :now
+                updated_at = :now, finished_at = :now, lease_expires = NULL
 WHERE id = :id AND account_id = :account_id AND status IN ('pending', 'running')
 RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: requeue_job
-UPDATE jobs SET status = 'pending', updated_at = :now
-WHERE id = :id AND status = 'running'
+UPDATE jobs SET status = 'pending', updated_at = :now, lease_owner = NULL, lease_expires = NULL
+WHERE id = :id AND status = 'running' AND (CAST(:owner AS TEXT) IS NULL OR lease_owner = :owner)
 RETURNING *;
+
+-- name: claim_next_job
+-- The oldest pending job of a model, claimed by one job service however many ask at once: rows another
+-- transaction is claiming are skipped, not waited for. The claim holds for lease_s unless renewed.
+UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = :now, updated_at = :now,
+                lease_owner = :owner, lease_expires = CAST(:now AS DOUBLE PRECISION) + :lease_s
+WHERE id = (SELECT id FROM jobs WHERE status = 'pending' AND model = :model
+            ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
+
+-- name: renew_leases
+-- The owner's heartbeat; the ids that come back are still its own (the others were cancelled or taken over).
+UPDATE jobs SET lease_expires = CAST(:now AS DOUBLE PRECISION) + :lease_s
+WHERE id = ANY(:ids) AND status = 'running' AND lease_owner = :owner
+RETURNING id;
+
+-- name: requeue_expired
+-- Jobs whose owner stopped renewing (it died or lost the database) run again elsewhere...
+UPDATE jobs SET status = 'pending', updated_at = :now, lease_owner = NULL, lease_expires = NULL
+WHERE status = 'running' AND lease_expires < :now AND attempts < :max_attempts
+RETURNING id, model;
+
+-- name: fail_expired
+-- ...unless they have had their runs: then they fail, refunded by the trigger.
+UPDATE jobs SET status = 'failed', error = :error, error_code = :error_code, refunded = credits_used,
+                updated_at = :now, finished_at = :now, lease_expires = NULL
+WHERE status = 'running' AND lease_expires < :now AND attempts >= :max_attempts
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
+
+-- name: job_status
+SELECT status FROM jobs WHERE id = :id;
 
 -- name: orphaned_jobs
 SELECT id, attempts FROM jobs WHERE status = 'running' ORDER BY seq;
@@ -86,22 +121,22 @@ INSERT INTO usage_events (account_id, endpoint, model, credits_used, status_code
 VALUES (:account_id, :endpoint, :model, :credits_used, :status_code, :elapsed_ms, :transport, :created_at);
 
 -- name: usage_totals
-SELECT COUNT(*) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used, COALESCE(AVG(elapsed_ms), 0) AS avg_ms
+SELECT COUNT(*) AS requests, CAST(COALESCE(SUM(credits_used), 0) AS BIGINT) AS credits_used, COALESCE(AVG(elapsed_ms), 0) AS avg_ms
 FROM usage_events WHERE account_id = :account_id AND created_at >= :since;
 
 -- name: usage_by_endpoint
-SELECT endpoint, COUNT(*) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used
+SELECT endpoint, COUNT(*) AS requests, CAST(COALESCE(SUM(credits_used), 0) AS BIGINT) AS credits_used
 FROM usage_events WHERE account_id = :account_id AND created_at >= :since
 GROUP BY endpoint ORDER BY requests DESC, endpoint;
 
 -- name: usage_by_model
-SELECT model, COUNT(*) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used
+SELECT model, COUNT(*) AS requests, CAST(COALESCE(SUM(credits_used), 0) AS BIGINT) AS credits_used
 FROM jobs WHERE account_id = :account_id AND created_at >= :since
 GROUP BY model ORDER BY requests DESC, model;
 
 -- name: usage_daily
 SELECT to_char(to_timestamp(created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, COUNT(*) AS requests,
-       COALESCE(SUM(credits_used), 0) AS credits_used
+       CAST(COALESCE(SUM(credits_used), 0) AS BIGINT) AS credits_used
 FROM usage_events WHERE account_id = :account_id AND created_at >= :since
 GROUP BY day ORDER BY day;
 
@@ -133,15 +168,34 @@ WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.deleted_at IS NUL
 ORDER BY d.next_attempt_at, d.id
 LIMIT :limit;
 
+-- name: claim_due_deliveries
+-- Due deliveries, each claimed by one job service for hold_s: sent once however many services look.
+UPDATE webhook_deliveries d SET claimed_by = :owner, claimed_until = CAST(:now AS DOUBLE PRECISION) + :hold_s
+FROM webhooks w
+WHERE d.id IN (SELECT id FROM webhook_deliveries
+               WHERE status = 'pending' AND next_attempt_at <= :now AND COALESCE(claimed_until, 0) < :now
+               ORDER BY next_attempt_at, id LIMIT :limit FOR UPDATE SKIP LOCKED)
+  AND w.id = d.webhook_id AND w.deleted_at IS NULL
+RETURNING d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret;
+
 -- name: next_delivery_time
-SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending';
+-- A delivery another service is sending is not due before its claim ends.
+SELECT MIN(GREATEST(next_attempt_at, COALESCE(claimed_until, 0))) FROM webhook_deliveries WHERE status = 'pending';
 
 -- name: mark_delivered
-UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = :last_status
+UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = :last_status,
+                              claimed_by = NULL, claimed_until = NULL
 WHERE id = :id;
 
 -- name: mark_delivery_retry
 UPDATE webhook_deliveries
 SET attempts = attempts + 1, last_status = :last_status, last_error = :last_error, next_attempt_at = :next_attempt_at,
-    status = CASE WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END
+    status = CASE WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END,
+    claimed_by = NULL, claimed_until = NULL
 WHERE id = :id;
+
+-- name: rate_limit_hit
+SELECT allowed, counted, oldest, now_s FROM rate_limit_hit(:key_hash, :limit, :window_s);
+
+-- name: prune_rate_limits
+DELETE FROM rate_limit_hits WHERE at < extract(epoch FROM clock_timestamp()) - :window_s;
