@@ -234,8 +234,8 @@ class WebhookSender:
         async with self._db.transaction() as tx:
             rows = await tx.fetch_all("claim_due_deliveries", {
                 "now": now(), "limit": 64, "owner": self._owner,
-                # Covers every send of the round, which run side by side, plus the time to record them.
-                "hold_s": self._timeout_s * 2 + 30.0})
+                # Covers the round's sends, which run side by side within the timeout, and recording them.
+                "hold_s": self._timeout_s + 10.0})
         if rows:
             await asyncio.gather(*(self._deliver(r) for r in rows))
         return len(rows)
