@@ -9,7 +9,6 @@ job services starting together migrate once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
@@ -202,18 +201,3 @@ class PgDatabase:
         rows = await self._pool.fetch("SELECT tablename, '' FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
         return [(r[0], r[1]) for r in rows]
 
-
-async def wait_for_server(url: str, timeout_s: float) -> None:
-    """Block until PostgreSQL accepts connections (a job service may start before its database)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        try:
-            conn = await asyncpg.connect(url, timeout=min(5.0, timeout_s))
-        except (TimeoutError, OSError, asyncpg.PostgresError):
-            if loop.time() > deadline:
-                raise
-            await asyncio.sleep(0.5)
-            continue
-        await conn.close()
-        return
