@@ -149,6 +149,11 @@ class PgQueries:
         """Nothing is grouped here (the pool runs statements side by side); kept for the SQLite reader's API."""
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """A connection goes back to the pool as it is: asyncpg's default reset costs a round trip per use, and
+    nothing here leaves session state behind (locks are per transaction, LISTEN has its own connections)."""
+
+
 class PgDatabase:
     """A pool of connections to one PostgreSQL database, shared by every job service that points at it.
 
@@ -172,7 +177,7 @@ class PgDatabase:
             await migrate(conn)
         finally:
             await conn.close()
-        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, reset=_keep_session)
         return cls(pool, url)
 
     async def close(self) -> None:

@@ -75,22 +75,52 @@ class RateLimiter:
 
 
 class SharedRateLimiter:
+    """The concurrent requests of one key are taken in one database call (`rate_limit_take`): the first ones
+    up to the room left in the window are counted and pass, the rest are refused, exactly as one at a time."""
+
     # Rows of keys that stopped sending are deleted this often (a key's own rows go on its next request).
     PRUNE_EVERY_S = 60.0
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._waiting: dict[tuple[str, int], list[asyncio.Future[RateState]]] = {}
+        self._flusher: asyncio.Task[None] | None = None
         self._pruned_at = time.monotonic()
         self._pruning: asyncio.Task[object] | None = None
 
     async def check(self, key: str, limit: int) -> RateState:
-        row = await self._store.write_one("rate_limit_hit", {"key_hash": key, "limit": limit, "window_s": WINDOW_S})
-        assert row is not None
+        future: asyncio.Future[RateState] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault((key, limit), []).append(future)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="rate-limits")
+        return await future
+
+    async def _flush(self) -> None:
+        # Requests that arrive while a round is in the database go in the next round.
+        while self._waiting:
+            batch, self._waiting = self._waiting, {}
+            await asyncio.gather(*(self._take(key, limit, futures) for (key, limit), futures in batch.items()))
         self._maybe_prune()
+
+    async def _take(self, key: str, limit: int, futures: list[asyncio.Future[RateState]]) -> None:
+        try:
+            row = await self._store.write_one("rate_limit_take", {"key_hash": key, "limit": limit,
+                                                                  "window_s": WINDOW_S, "wanted": len(futures)})
+            assert row is not None
+        except Exception as exc:
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        granted, counted = int(row["granted"]), int(row["counted"])
         reset = float(row["oldest"]) + WINDOW_S
-        if not row["allowed"]:
-            raise _refused(limit, reset - float(row["now_s"]), reset)
-        return RateState(limit=limit, remaining=limit - int(row["counted"]), reset_epoch_s=math.ceil(reset))
+        for i, future in enumerate(futures):
+            if future.done():  # its caller is gone; its request was counted all the same
+                continue
+            if i < granted:
+                future.set_result(RateState(limit, limit - (counted - granted + i + 1), math.ceil(reset)))
+            else:
+                future.set_exception(_refused(limit, reset - float(row["now_s"]), reset))
 
     def _maybe_prune(self) -> None:
         if time.monotonic() - self._pruned_at < self.PRUNE_EVERY_S or (self._pruning and not self._pruning.done()):

@@ -194,8 +194,8 @@ SET attempts = attempts + 1, last_status = :last_status, last_error = :last_erro
     claimed_by = NULL, claimed_until = NULL
 WHERE id = :id;
 
--- name: rate_limit_hit
-SELECT allowed, counted, oldest, now_s FROM rate_limit_hit(:key_hash, :limit, :window_s);
+-- name: rate_limit_take
+SELECT granted, counted, oldest, now_s FROM rate_limit_take(:key_hash, :limit, :window_s, :wanted);
 
 -- name: prune_rate_limits
 DELETE FROM rate_limit_hits WHERE at < extract(epoch FROM clock_timestamp()) - :window_s;

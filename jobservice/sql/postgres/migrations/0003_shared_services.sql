@@ -32,18 +32,20 @@ CREATE TABLE rate_limit_hits (
 );
 CREATE INDEX rate_limit_hits_key_time ON rate_limit_hits (key_hash, at);
 
-CREATE FUNCTION rate_limit_hit(p_key TEXT, p_limit INTEGER, p_window DOUBLE PRECISION)
-RETURNS TABLE (allowed BOOLEAN, counted INTEGER, oldest DOUBLE PRECISION, now_s DOUBLE PRECISION)
+-- Takes up to p_wanted requests at once (a job service groups the concurrent requests of a key into one
+-- call): as many as the window has room for are counted, at the same instant; the caller refuses the rest.
+CREATE FUNCTION rate_limit_take(p_key TEXT, p_limit INTEGER, p_window DOUBLE PRECISION, p_wanted INTEGER)
+RETURNS TABLE (granted INTEGER, counted INTEGER, oldest DOUBLE PRECISION, now_s DOUBLE PRECISION)
 LANGUAGE plpgsql AS $$
 BEGIN
     now_s := extract(epoch FROM clock_timestamp());
     PERFORM pg_advisory_xact_lock(hashtextextended(p_key, 0));
     DELETE FROM rate_limit_hits WHERE key_hash = p_key AND at <= now_s - p_window;
     SELECT COUNT(*), MIN(at) INTO counted, oldest FROM rate_limit_hits WHERE key_hash = p_key;
-    allowed := counted < p_limit;
-    IF allowed THEN
-        INSERT INTO rate_limit_hits (key_hash, at) VALUES (p_key, now_s);
-        counted := counted + 1;
+    granted := GREATEST(0, LEAST(p_wanted, p_limit - counted));
+    IF granted > 0 THEN
+        INSERT INTO rate_limit_hits (key_hash, at) SELECT p_key, now_s FROM generate_series(1, granted);
+        counted := counted + granted;
         oldest := COALESCE(oldest, now_s);
     END IF;
     RETURN NEXT;
