@@ -260,7 +260,8 @@ async def money_and_events(db: Any) -> dict[str, Any]:
     observed["after_refund"] = await balance()
     observed["cancel_terminal"] = await db.write_one("cancel_job", {"id": "j1", "account_id": account,
                                                                      "now": 5.0}) is not None
-    deliveries = await db.read.fetch_all("due_deliveries", {"now": 2e9, "limit": 10})
+    async with db.transaction() as tx:
+        deliveries = await tx.fetch_all("claim_due_deliveries", {"now": 2e9, "limit": 10, "owner": "o", "hold_s": 1.0})
     observed["deliveries"] = [(d["event"], json.loads(d["payload"])) for d in deliveries]
     return observed
 

@@ -161,13 +161,6 @@ RETURNING id;
 UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook deleted'
 WHERE webhook_id = :webhook_id AND status = 'pending';
 
--- name: due_deliveries
-SELECT d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret
-FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.deleted_at IS NULL
-ORDER BY d.next_attempt_at, d.id
-LIMIT :limit;
-
 -- name: claim_due_deliveries
 -- Due deliveries, each claimed by one job service for hold_s: sent once however many services look.
 UPDATE webhook_deliveries d SET claimed_by = :owner, claimed_until = CAST(:now AS DOUBLE PRECISION) + :hold_s
