@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Install everything phonos needs into ./.venv (idempotent; a no-op when up to date).
 #   scripts/install.sh         runtime + dev tools
-# System packages (Debian): hmmer (jackhmmer for AlphaFold2 MSA search); postgresql (the server the tests
-# start in a temporary directory for the PostgreSQL store, tests/postgres.py; not run as a system service).
+# System packages (Debian), each named by a command that shows it is installed:
+#   hmmer (jackhmmer: AlphaFold2 MSA search; hmmsearch: templates), nghttp2-client (h2load) and wrk (benches).
+#   postgresql (the server the PostgreSQL tests start in a temporary directory, tests/postgres.py; not
+#   run as a system service; Debian keeps its binaries off PATH, so its initdb is looked for where they are).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-command -v jackhmmer >/dev/null 2>&1 || missing+=(hmmer)
+for pair in jackhmmer:hmmer h2load:nghttp2-client wrk:wrk; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
-if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
-    || echo "warning: could not install ${missing[*]} (AlphaFold2 'search' MSA mode needs hmmer; the PostgreSQL tests need postgresql)" >&2
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null); then
+    echo "error: could not install the system packages ${missing[*]} (Debian/Ubuntu apt-get needed)" >&2
+    exit 1
+  fi
 fi
 
 PYTHON=${PYTHON:-python3.11}

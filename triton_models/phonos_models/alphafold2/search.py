@@ -108,6 +108,8 @@ def search(query: str, databases: Sequence[Database], *, binary: str, threads: i
         query_fasta = Path(work) / "query.fasta"
         query_fasta.write_text(f">query\n{query}\n")
         for database in databases:
+            if should_stop():  # also when a small database's search would finish before the first check
+                raise Cancelled(f"cancelled before the {database.name} search")
             start = time.perf_counter()
             sto = Path(work) / f"{database.name}.sto"
             _jackhmmer(binary, query_fasta, database, sto, threads, should_stop)
