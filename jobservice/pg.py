@@ -202,7 +202,3 @@ class PgDatabase:
         self._listeners.append(conn)
         await conn.add_listener(channel, lambda _conn, _pid, _channel, payload: callback(payload))
 
-    async def schema(self) -> list[tuple[str, str]]:
-        rows = await self._pool.fetch("SELECT tablename, '' FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
-        return [(r[0], r[1]) for r in rows]
-
