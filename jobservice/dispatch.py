@@ -26,6 +26,7 @@ On a shared store (PostgreSQL, many job services) the work is not all ours (`lea
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -58,6 +59,32 @@ POLL_S = 5.0
 GAVE_UP = "The job was interrupted {attempts} times by service restarts and was given up; submit it again"
 
 
+class Doorbell:
+    """Wakes one idle worker per ring, so one announced job sends one worker per service to claim it, not
+    all of them; a ring while nobody waits is kept for the next worker that would wait."""
+
+    def __init__(self) -> None:
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._rung = False
+
+    def ring(self) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():  # a waiter that timed out is skipped
+                waiter.set_result(None)
+                return
+        self._rung = True
+
+    async def wait(self, timeout_s: float) -> None:
+        """Until rung (at once if rung meanwhile), or TimeoutError after `timeout_s`."""
+        if self._rung:
+            self._rung = False
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        await asyncio.wait_for(waiter, timeout_s)
+
+
 class Dispatcher:
     def __init__(
         self, jobs: JobStore, specs: Mapping[str, ModelSpec], inference: Inference, results: ResultStore, *,
@@ -78,7 +105,7 @@ class Dispatcher:
         self._stopped: set[str] = set()  # running here, stopped on purpose (cancelled, lease lost)
         self._queued: set[str] = set()
         self._lease = lease
-        self._wakes: dict[str, asyncio.Event] = {m: asyncio.Event() for m in specs}
+        self._bells: dict[str, Doorbell] = {m: Doorbell() for m in specs}
         self._attempts: dict[str, int] = {}  # runs so far of each job running here
         self._interrupted: list[tuple[str, int]] = []  # (job, runs) running here when the service stopped
 
@@ -98,10 +125,10 @@ class Dispatcher:
         self._queues[model].put_nowait(job_id)
 
     def announce(self, model: str) -> None:
-        """New pending work of `model` somewhere (shared store): wake its workers."""
-        wake = self._wakes.get(model)
-        if wake is not None:
-            wake.set()
+        """New pending work of `model` somewhere (shared store): wake one of its idle workers."""
+        bell = self._bells.get(model)
+        if bell is not None:
+            bell.ring()
 
     async def start(self) -> None:
         if self._lease is None:
@@ -176,10 +203,9 @@ class Dispatcher:
             await self._supervise(job_id, self._claim_and_run(job_id))
 
     async def _shared_worker(self, model: str) -> None:
-        wake = self._wakes[model]
+        bell = self._bells[model]
         assert self._lease is not None
         while True:
-            wake.clear()  # before claiming: work announced while we claim wakes the next wait at once
             try:
                 job = await self._jobs.claim_next(model, self._lease)
             except Exception:  # e.g. the database restarting: keep the worker, try again shortly
@@ -188,8 +214,9 @@ class Dispatcher:
                 continue
             if job is None:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), POLL_S)
+                    await bell.wait(POLL_S)
                 continue
+            bell.ring()  # there may be more: one more idle worker looks (a chain, not a herd)
             await self._supervise(job.id, self._execute(job))
 
     async def _supervise(self, job_id: str, run: Coroutine[object, object, None]) -> None:
