@@ -10,10 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
 from jobservice.accounts import Accounts
 from jobservice.dispatch import Dispatcher
+from jobservice.egress import receiver_session
 from jobservice.errors import Conflict, InvalidArgument, NotFound, PhonosError
 from jobservice.inference import Inference
 from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
@@ -23,7 +22,8 @@ from jobservice.results import ResultStore
 from jobservice.states import JobStatus
 from jobservice.store import CANCEL_CHANNEL, JOBS_CHANNEL, WEBHOOKS_CHANNEL, Store
 from jobservice.usage import UsageRecorder, UsageReport
-from jobservice.webhooks import TestResult, WebhookRecord, Webhooks, WebhookSender
+from jobservice.webhook_sender import WebhookSender
+from jobservice.webhooks import TestResult, WebhookRecord, Webhooks
 from phonos_config.service import ServiceSettings
 
 MAX_NAME_LENGTH = 200
@@ -102,11 +102,13 @@ class JobService:
         self.rate_limits: RateLimits = SharedRateLimiter(db) if db.shared else RateLimiter()
         self.sender = WebhookSender(
             db, timeout_s=settings.webhook_timeout_s, max_attempts=settings.webhook_max_attempts,
-            backoff_base_s=settings.webhook_backoff_base_s, owner=self.instance,
+            backoff_base_s=settings.webhook_backoff_base_s, allow_loopback=settings.webhook_allow_http_loopback,
+            per_receiver=settings.webhook_max_concurrent_per_receiver, max_concurrent=settings.webhook_max_concurrent,
+            owner=self.instance,
         )
         self.jobs = JobStore(db, on_event_queued=self.sender.wake)
         self.results = ResultStore(settings.results_dir)
-        self.usage = UsageRecorder(db, settings.usage_flush_interval_s)
+        self.usage = UsageRecorder(db, settings.usage_flush_interval_s, settings.usage_retention_days)
         self.webhooks = Webhooks(
             db, max_per_account=settings.max_webhooks,
             allow_http_loopback=settings.webhook_allow_http_loopback, timeout_s=settings.webhook_timeout_s,
@@ -137,10 +139,14 @@ class JobService:
 
     async def health(self) -> tuple[str, str, dict[str, str]]:
         components = await self.inference.health([s.triton_model for s in self.specs.values()])
-        down = sorted(name for name, state in components.items() if state != "ready")
+        # A fleet also lists each endpoint ("triton@host:port"): one that is down is out of rotation and
+        # named in the message, but the service is degraded only when a model has no ready endpoint left.
+        down = sorted(name for name, state in components.items() if state != "ready" and "@" not in name)
+        out = sorted(name for name, state in components.items() if state != "ready" and "@" in name)
+        suffix = f"; out of rotation: {', '.join(out)}" if out else ""
         if not down:
-            return "operational", "PHONOS API is running", components
-        return "degraded", f"PHONOS API is running, but these are not ready: {', '.join(down)}", components
+            return "operational", "PHONOS API is running" + suffix, components
+        return "degraded", f"PHONOS API is running, but these are not ready: {', '.join(down)}{suffix}", components
 
     def models(self) -> list[ModelSpec]:
         return list(self.specs.values())
@@ -270,5 +276,5 @@ class JobService:
     async def test_webhook(self, account_id: int, webhook_id: str) -> TestResult:
         if self.sender.session is not None:
             return await self.webhooks.send_test(account_id, webhook_id, self.sender.session)
-        async with aiohttp.ClientSession() as session:
+        async with receiver_session(allow_loopback=self.settings.webhook_allow_http_loopback) as session:
             return await self.webhooks.send_test(account_id, webhook_id, session)

@@ -74,15 +74,23 @@ def test_fleet_spreads_fails_over_reports_and_brings_back(service_factory: type,
             final = list(pool.map(lambda j: client.wait_for(j, timeout_s=60), jobs))
         assert [job["status"] for job in final] == ["completed"] * 8, final
         assert client.balance() == 1000 - 8
-        degraded = client.get("/v1/health").json()
-        assert degraded["status"] == "degraded"
-        assert degraded["components"][f"triton@{second.grpc_url}"] == "unavailable"
-        assert degraded["components"]["triton"] == "ready" and degraded["components"]["echo"] == "ready"
+        # One node down: reported, out of rotation, but the service still serves every model (ready, 200).
+        health = client.get("/v1/health")
+        assert health.status_code == 200 and health.json()["status"] == "operational"
+        components = health.json()["components"]
+        assert components[f"triton@{second.grpc_url}"] == "unavailable"
+        assert components["triton"] == "ready" and components["echo"] == "ready"
+        assert f"out of rotation: echo@{second.grpc_url}, triton@{second.grpc_url}" in health.json()["message"]
 
         second.stop()
         second = start_echo(tmp_path / "b3.log", second.ports)
-        back = wait_until(lambda: (h := client.get("/v1/health").json())["status"] == "operational" and h, 30)
-        assert back["components"][f"echo@{second.grpc_url}"] == "ready"
+        back = wait_until(lambda: (h := client.get("/v1/health").json())["components"][
+            f"echo@{second.grpc_url}"] == "ready" and h, 30)
+        assert "out of rotation" not in back["message"]
+        first.kill()
+        second.kill()  # no endpoint left: degraded (503)
+        down = wait_until(lambda: (r := client.get("/v1/health")).status_code == 503 and r.json(), 30)
+        assert down["status"] == "degraded" and down["components"]["triton"] == "unavailable"
     finally:
         first.stop()
         second.stop()

@@ -23,6 +23,8 @@ from jobservice.store import JOBS_CHANNEL
 from tests.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
+# The sender's exclusions (deliveries it is sending, receivers at their limit): none here.
+NOTHING_IN_FLIGHT = {"in_flight": "[]", "busy_webhooks": "[]"}
 
 GAVE_UP = JobFailure(FailureKind.INTERRUPTED, "given up")
 
@@ -145,7 +147,7 @@ def test_each_due_delivery_is_claimed_by_one_sender(postgres: PostgresServer) ->
         async def claim(store: PgDatabase, owner: str) -> list[int]:
             async with store.transaction() as tx:
                 rows = await tx.fetch_all("claim_due_deliveries",
-                                          {"now": 2e9, "limit": 8, "owner": owner, "hold_s": 60.0})
+                                          {**NOTHING_IN_FLIGHT, "now": 2e9, "limit": 8, "owner": owner, "hold_s": 60})
             return [int(r["id"]) for r in rows]
 
         batches = await asyncio.gather(*(claim(s, f"sender-{i}") for i in range(3) for s in (a, b)))
@@ -155,7 +157,7 @@ def test_each_due_delivery_is_claimed_by_one_sender(postgres: PostgresServer) ->
         # A delivery whose sender died is due again when its claim ends.
         await a.write_one("mark_delivered", {"id": claimed[0], "last_status": 200})
         async with a.transaction() as tx:
-            assert await tx.execute("claim_due_deliveries", {"now": 2e9 + 61, "limit": 100, "owner": "x",
+            assert await tx.execute("claim_due_deliveries", {**NOTHING_IN_FLIGHT, "now": 2e9 + 61, "limit": 100, "owner": "x",
                                                              "hold_s": 60.0}) == 29
 
     with_services(postgres, scenario)

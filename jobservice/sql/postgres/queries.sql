@@ -116,17 +116,28 @@ SELECT id, attempts FROM jobs WHERE status = 'running' ORDER BY seq;
 -- name: pending_jobs
 SELECT id, model FROM jobs WHERE status = 'pending' ORDER BY seq;
 
--- name: insert_usage
-INSERT INTO usage_events (account_id, endpoint, model, credits_used, status_code, elapsed_ms, transport, created_at)
-VALUES (:account_id, :endpoint, :model, :credits_used, :status_code, :elapsed_ms, :transport, :created_at);
+-- name: add_usage
+-- Many job services add to the same hour's counter: the upsert adds, it never overwrites.
+INSERT INTO usage_hourly (account_id, hour, endpoint, model, status_code, transport, requests, credits_used,
+                          elapsed_ms)
+VALUES (:account_id, :hour, :endpoint, :model, :status_code, :transport, :requests, :credits_used, :elapsed_ms)
+ON CONFLICT (account_id, hour, endpoint, model, status_code, transport) DO UPDATE SET
+    requests = usage_hourly.requests + excluded.requests,
+    credits_used = usage_hourly.credits_used + excluded.credits_used,
+    elapsed_ms = usage_hourly.elapsed_ms + excluded.elapsed_ms;
+
+-- name: delete_usage_before
+DELETE FROM usage_hourly WHERE hour < :before;
 
 -- name: usage_totals
-SELECT COUNT(*) AS requests, CAST(COALESCE(SUM(credits_used), 0) AS BIGINT) AS credits_used, COALESCE(AVG(elapsed_ms), 0) AS avg_ms
-FROM usage_events WHERE account_id = :account_id AND created_at >= :since;
+SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) AS requests,
+       CAST(COALESCE(SUM(credits_used), 0) AS BIGINT) AS credits_used,
+       COALESCE(SUM(elapsed_ms) / NULLIF(SUM(requests), 0), 0) AS avg_ms
+FROM usage_hourly WHERE account_id = :account_id AND hour >= CAST(:since AS DOUBLE PRECISION);
 
 -- name: usage_by_endpoint
-SELECT endpoint, COUNT(*) AS requests, CAST(COALESCE(SUM(credits_used), 0) AS BIGINT) AS credits_used
-FROM usage_events WHERE account_id = :account_id AND created_at >= :since
+SELECT endpoint, CAST(SUM(requests) AS BIGINT) AS requests, CAST(SUM(credits_used) AS BIGINT) AS credits_used
+FROM usage_hourly WHERE account_id = :account_id AND hour >= CAST(:since AS DOUBLE PRECISION)
 GROUP BY endpoint ORDER BY requests DESC, endpoint;
 
 -- name: usage_by_model
@@ -135,9 +146,9 @@ FROM jobs WHERE account_id = :account_id AND created_at >= :since
 GROUP BY model ORDER BY requests DESC, model;
 
 -- name: usage_daily
-SELECT to_char(to_timestamp(created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, COUNT(*) AS requests,
-       CAST(COALESCE(SUM(credits_used), 0) AS BIGINT) AS credits_used
-FROM usage_events WHERE account_id = :account_id AND created_at >= :since
+SELECT to_char(to_timestamp(hour) AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, CAST(SUM(requests) AS BIGINT) AS requests,
+       CAST(SUM(credits_used) AS BIGINT) AS credits_used
+FROM usage_hourly WHERE account_id = :account_id AND hour >= CAST(:since AS DOUBLE PRECISION)
 GROUP BY day ORDER BY day;
 
 -- name: insert_webhook
@@ -163,17 +174,26 @@ WHERE webhook_id = :webhook_id AND status = 'pending';
 
 -- name: claim_due_deliveries
 -- Due deliveries, each claimed by one job service for hold_s: sent once however many services look.
+-- :in_flight and :busy_webhooks are JSON arrays (this service's deliveries being sent, webhooks whose
+-- receiver is at its concurrency limit), left out as on SQLite.
 UPDATE webhook_deliveries d SET claimed_by = :owner, claimed_until = CAST(:now AS DOUBLE PRECISION) + :hold_s
 FROM webhooks w
-WHERE d.id IN (SELECT id FROM webhook_deliveries
-               WHERE status = 'pending' AND next_attempt_at <= :now AND COALESCE(claimed_until, 0) < :now
-               ORDER BY next_attempt_at, id LIMIT :limit FOR UPDATE SKIP LOCKED)
+WHERE d.id IN (SELECT x.id FROM webhook_deliveries x
+               WHERE x.status = 'pending' AND x.next_attempt_at <= :now AND COALESCE(x.claimed_until, 0) < :now
+                 AND x.id NOT IN (SELECT CAST(v AS BIGINT) FROM json_array_elements_text(
+                                      CAST(COALESCE(:in_flight, '[]') AS JSON)) v)
+                 AND x.webhook_id NOT IN (SELECT v FROM json_array_elements_text(
+                                              CAST(COALESCE(:busy_webhooks, '[]') AS JSON)) v)
+               ORDER BY x.next_attempt_at, x.id LIMIT :limit FOR UPDATE SKIP LOCKED)
   AND w.id = d.webhook_id AND w.deleted_at IS NULL
 RETURNING d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret;
 
 -- name: next_delivery_time
 -- A delivery another service is sending is not due before its claim ends.
-SELECT MIN(GREATEST(next_attempt_at, COALESCE(claimed_until, 0))) FROM webhook_deliveries WHERE status = 'pending';
+SELECT MIN(GREATEST(d.next_attempt_at, COALESCE(d.claimed_until, 0))) FROM webhook_deliveries d
+WHERE d.status = 'pending'
+  AND d.id NOT IN (SELECT CAST(v AS BIGINT) FROM json_array_elements_text(CAST(COALESCE(:in_flight, '[]') AS JSON)) v)
+  AND d.webhook_id NOT IN (SELECT v FROM json_array_elements_text(CAST(COALESCE(:busy_webhooks, '[]') AS JSON)) v);
 
 -- name: mark_delivered
 UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = :last_status,
