@@ -114,13 +114,18 @@ class WebhookSender:
                     # A send ends within its timeout; recording it takes a moment more.
                     "hold_s": self._timeout_s + 10.0})
             newly_skipped = False
+            left: list[int] = []
             for row in rows:
                 receiver = receiver_of(row["url"])
                 if self._per_origin[receiver] >= self._per_receiver or len(self._in_flight) >= self._max_concurrent:
                     newly_skipped |= row["webhook_id"] not in skipped
                     skipped.add(row["webhook_id"])
+                    left.append(int(row["id"]))
                     continue
                 self._begin(row, receiver)
+            if left:  # claimed but not started: free for the other services now, not when the claim ends
+                async with self._db.transaction() as tx:
+                    await tx.execute("release_deliveries", {"ids": json.dumps(left), "owner": self._owner})
             if not newly_skipped:
                 break
         next_at = await self._db.read.scalar("next_delivery_time", self._exclusions(skipped))

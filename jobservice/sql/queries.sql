@@ -146,6 +146,10 @@ WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.deleted_at IS NUL
 ORDER BY d.next_attempt_at, d.id
 LIMIT :limit;
 
+-- name: release_deliveries
+-- Nothing to release: one sender owns this database and claims nothing (PostgreSQL: many senders).
+SELECT :ids, :owner WHERE 0;
+
 -- name: job_status
 SELECT status FROM jobs WHERE id = :id;
 

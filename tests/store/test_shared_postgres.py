@@ -6,6 +6,7 @@ notifications that wake the other services."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -171,5 +172,33 @@ def test_new_work_is_announced_to_every_service(postgres: PostgresServer) -> Non
         assert await asyncio.wait_for(heard.get(), 5) == "esmfold"
         await asyncio.sleep(0.2)
         assert heard.empty()
+
+    with_services(postgres, scenario)
+
+
+def test_deliveries_a_sender_will_not_start_are_released_to_the_others(postgres: PostgresServer) -> None:
+    async def scenario(a: PgDatabase, b: PgDatabase) -> None:
+        who, ids = await funded_jobs(a, 3)
+        async with a.transaction() as tx:
+            await tx.execute("insert_webhook", {"id": "wh_1", "account_id": who, "url": "https://example.org/h",
+                                                "events": '["job.started"]', "secret": "s", "now": 1.0})
+        for job_id in ids:
+            await JobStore(a).claim(job_id)
+
+        async def claim(store: PgDatabase, owner: str) -> list[int]:
+            async with store.transaction() as tx:
+                rows = await tx.fetch_all("claim_due_deliveries",
+                                          {**NOTHING_IN_FLIGHT, "now": 2e9, "limit": 8, "owner": owner, "hold_s": 60})
+            return sorted(int(r["id"]) for r in rows)
+
+        async def release(owner: str, ids: list[int]) -> int:
+            async with a.transaction() as tx:
+                return await tx.execute("release_deliveries", {"ids": json.dumps(ids), "owner": owner})
+
+        held = await claim(a, "busy-sender")
+        assert len(held) == 3 and await claim(b, "other") == []
+        assert await release("other", held[1:]) == 0  # only the holder can release
+        assert await release("busy-sender", held[1:]) == 2
+        assert await claim(b, "other") == held[1:]
 
     with_services(postgres, scenario)

@@ -188,6 +188,11 @@ WHERE d.id IN (SELECT x.id FROM webhook_deliveries x
   AND w.id = d.webhook_id AND w.deleted_at IS NULL
 RETURNING d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret;
 
+-- name: release_deliveries
+-- Claimed deliveries this sender will not start now (their receiver is at its limit): due for anyone.
+UPDATE webhook_deliveries SET claimed_by = NULL, claimed_until = NULL
+WHERE claimed_by = :owner AND id IN (SELECT CAST(v AS BIGINT) FROM json_array_elements_text(CAST(:ids AS JSON)) v);
+
 -- name: next_delivery_time
 -- A delivery another service is sending is not due before its claim ends.
 SELECT MIN(GREATEST(d.next_attempt_at, COALESCE(d.claimed_until, 0))) FROM webhook_deliveries d
