@@ -51,6 +51,23 @@ async def funded_jobs(store: PgDatabase, count: int, credits: int = 10_000) -> t
     return who, await JobStore(store).submit(who, [new] * count)
 
 
+async def started_deliveries(store: PgDatabase, count: int) -> None:
+    """`count` jobs started for an account with a webhook: `count` job.started deliveries are due."""
+    who, ids = await funded_jobs(store, count)
+    async with store.transaction() as tx:
+        await tx.execute("insert_webhook", {"id": "wh_1", "account_id": who, "url": "https://example.org/h",
+                                            "events": '["job.started"]', "secret": "s", "now": 1.0})
+    for job_id in ids:
+        await JobStore(store).claim(job_id)
+
+
+async def claim_deliveries(store: PgDatabase, owner: str, now: float = 2e9, limit: int = 8) -> list[int]:
+    async with store.transaction() as tx:
+        rows = await tx.fetch_all("claim_due_deliveries",
+                                  {**NOTHING_IN_FLIGHT, "now": now, "limit": limit, "owner": owner, "hold_s": 60})
+    return sorted(int(r["id"]) for r in rows)
+
+
 def test_concurrent_claims_hand_each_job_to_exactly_one_service(postgres: PostgresServer) -> None:
     async def scenario(a: PgDatabase, b: PgDatabase) -> None:
         _, ids = await funded_jobs(a, 40)
@@ -137,29 +154,14 @@ def test_a_rate_limit_holds_across_services(postgres: PostgresServer) -> None:
 
 def test_each_due_delivery_is_claimed_by_one_sender(postgres: PostgresServer) -> None:
     async def scenario(a: PgDatabase, b: PgDatabase) -> None:
-        who, ids = await funded_jobs(a, 30)
-        async with a.transaction() as tx:
-            await tx.execute("insert_webhook", {"id": "wh_1", "account_id": who, "url": "https://example.org/h",
-                                                "events": '["job.started"]', "secret": "s", "now": 1.0})
-        jobs = JobStore(a)
-        for job_id in ids:
-            await jobs.claim(job_id)  # 30 job.started deliveries
-
-        async def claim(store: PgDatabase, owner: str) -> list[int]:
-            async with store.transaction() as tx:
-                rows = await tx.fetch_all("claim_due_deliveries",
-                                          {**NOTHING_IN_FLIGHT, "now": 2e9, "limit": 8, "owner": owner, "hold_s": 60})
-            return [int(r["id"]) for r in rows]
-
-        batches = await asyncio.gather(*(claim(s, f"sender-{i}") for i in range(3) for s in (a, b)))
+        await started_deliveries(a, 30)
+        batches = await asyncio.gather(*(claim_deliveries(s, f"sender-{i}") for i in range(3) for s in (a, b)))
         claimed = [d for batch in batches for d in batch]
         assert len(claimed) == len(set(claimed)) == 30
-        assert await claim(b, "late") == []  # all held by their senders
+        assert await claim_deliveries(b, "late") == []  # all held by their senders
         # A delivery whose sender died is due again when its claim ends.
         await a.write_one("mark_delivered", {"id": claimed[0], "last_status": 200})
-        async with a.transaction() as tx:
-            assert await tx.execute("claim_due_deliveries", {**NOTHING_IN_FLIGHT, "now": 2e9 + 61, "limit": 100, "owner": "x",
-                                                             "hold_s": 60.0}) == 29
+        assert len(await claim_deliveries(a, "x", now=2e9 + 61, limit=100)) == 29
 
     with_services(postgres, scenario)
 
@@ -178,27 +180,16 @@ def test_new_work_is_announced_to_every_service(postgres: PostgresServer) -> Non
 
 def test_deliveries_a_sender_will_not_start_are_released_to_the_others(postgres: PostgresServer) -> None:
     async def scenario(a: PgDatabase, b: PgDatabase) -> None:
-        who, ids = await funded_jobs(a, 3)
-        async with a.transaction() as tx:
-            await tx.execute("insert_webhook", {"id": "wh_1", "account_id": who, "url": "https://example.org/h",
-                                                "events": '["job.started"]', "secret": "s", "now": 1.0})
-        for job_id in ids:
-            await JobStore(a).claim(job_id)
-
-        async def claim(store: PgDatabase, owner: str) -> list[int]:
-            async with store.transaction() as tx:
-                rows = await tx.fetch_all("claim_due_deliveries",
-                                          {**NOTHING_IN_FLIGHT, "now": 2e9, "limit": 8, "owner": owner, "hold_s": 60})
-            return sorted(int(r["id"]) for r in rows)
+        await started_deliveries(a, 3)
 
         async def release(owner: str, ids: list[int]) -> int:
             async with a.transaction() as tx:
                 return await tx.execute("release_deliveries", {"ids": json.dumps(ids), "owner": owner})
 
-        held = await claim(a, "busy-sender")
-        assert len(held) == 3 and await claim(b, "other") == []
+        held = await claim_deliveries(a, "busy-sender")
+        assert len(held) == 3 and await claim_deliveries(b, "other") == []
         assert await release("other", held[1:]) == 0  # only the holder can release
         assert await release("busy-sender", held[1:]) == 2
-        assert await claim(b, "other") == held[1:]
+        assert await claim_deliveries(b, "other") == held[1:]
 
     with_services(postgres, scenario)
