@@ -65,7 +65,7 @@ def measure(services: list[ServiceProcess], seconds: float, connections: int, wo
 
 
 def reclaim(postgres: PostgresServer, triton: TritonProcess, workdir: Path, lease_s: float) -> dict[str, float]:
-    env = {"PHONOS_DATABASE_URL": postgres.new_database("reclaim"), "PHONOS_MODELS": "echo",
+    env = {"PHONOS_DATABASE_URL": postgres.new_store_url("reclaim"), "PHONOS_MODELS": "echo",
            "PHONOS_JOB_LEASE_S": str(lease_s), "PHONOS_MAX_INFLIGHT_PER_MODEL": "4"}
     victim = ServiceProcess.start(workdir / "shared-r", triton.grpc_url, env)
     key = victim.new_key(credits=1000)
@@ -101,7 +101,7 @@ def main() -> None:
         base = {"PHONOS_MODELS": "echo", "PHONOS_USAGE_FLUSH_INTERVAL_S": "0.5"}
         setups: list[tuple[str, int, dict[str, str]]] = [("sqlite", 1, {})]
         for count in (1, 2, 4):
-            setups.append((f"postgres x{count}", count, {"PHONOS_DATABASE_URL": postgres.new_database(f"bench{count}")}))
+            setups.append((f"postgres x{count}", count, {"PHONOS_DATABASE_URL": postgres.new_store_url(f"bench{count}")}))
         for name, count, env in setups:
             services = [ServiceProcess.start(work / name.replace(" ", ""), triton.grpc_url, {**base, **env})
                         for _ in range(count)]

@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jobservice.accounts import Accounts
+from jobservice.accounts import Accounts, NewKey
+from jobservice.api_keys import ApiKeys, KeyRecord
+from jobservice.auth import Authenticator
 from jobservice.dispatch import Dispatcher
 from jobservice.egress import receiver_session
 from jobservice.errors import Conflict, InvalidArgument, NotFound, PhonosError
@@ -19,6 +21,7 @@ from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.ratelimit import RateLimiter, RateLimits, SharedRateLimiter
 from jobservice.results import ResultStore
+from jobservice.sessions import Sessions
 from jobservice.states import JobStatus
 from jobservice.store import CANCEL_CHANNEL, JOBS_CHANNEL, WEBHOOKS_CHANNEL, Store
 from jobservice.usage import UsageRecorder, UsageReport
@@ -100,6 +103,9 @@ class JobService:
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.accounts = Accounts(db)
         self.rate_limits: RateLimits = SharedRateLimiter(db) if db.shared else RateLimiter()
+        self.api_keys = ApiKeys(db, default_rate_limit=settings.default_rate_limit)
+        self.sessions = Sessions(db, ttl_s=settings.session_ttl_s)
+        self.auth = Authenticator(self.accounts, self.sessions, session_rate_limit=settings.session_rate_limit)
         self.sender = WebhookSender(
             db, timeout_s=settings.webhook_timeout_s, max_attempts=settings.webhook_max_attempts,
             backoff_base_s=settings.webhook_backoff_base_s, allow_loopback=settings.webhook_allow_http_loopback,
@@ -278,3 +284,19 @@ class JobService:
             return await self.webhooks.send_test(account_id, webhook_id, self.sender.session)
         async with receiver_session(allow_loopback=self.settings.webhook_allow_http_loopback) as session:
             return await self.webhooks.send_test(account_id, webhook_id, session)
+
+    # -- API keys -----------------------------------------------------------------------------------
+
+    async def list_keys(self, account_id: int) -> tuple[list[KeyRecord], int]:
+        """The account's keys (last use included: pending usage events are written first) and its ceiling."""
+        await self.usage.flush()
+        return await self.api_keys.list(account_id), await self.api_keys.max_rate_limit(account_id)
+
+    async def create_key(self, account_id: int, name: str | None, rate_limit: int | None) -> tuple[KeyRecord, NewKey]:
+        return await self.api_keys.create(account_id, name=name, rate_limit=rate_limit)
+
+    async def revoke_key(self, account_id: int, key_id: str, *, confirm_last_key: bool) -> KeyRecord:
+        return await self.api_keys.revoke(account_id, key_id, confirm_last_key=confirm_last_key)
+
+    async def update_key(self, account_id: int, key_id: str, name: str | None, rate_limit: int | None) -> KeyRecord:
+        return await self.api_keys.update(account_id, key_id, name=name, rate_limit=rate_limit)

@@ -52,7 +52,7 @@ def triton_esmfold(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonF
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """One real PostgreSQL server (Debian's package, unprivileged user, temporary directory) per session;
-    tests take fresh databases from it with `postgres.new_database()`."""
+    tests take fresh databases from it with `postgres.new_store_url()`."""
     with PostgresServer.start() as server:
         yield server
 
@@ -85,7 +85,7 @@ def store_env(store: str, request: pytest.FixtureRequest) -> dict[str, str]:
     if store == "sqlite":
         return {}
     server: PostgresServer = request.getfixturevalue("postgres")
-    return {"PHONOS_DATABASE_URL": server.new_database("svc")}
+    return {"PHONOS_DATABASE_URL": server.new_store_url("svc")}
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ def test_kill_a_job_service_and_a_triton_mid_run(postgres: PostgresServer, servi
         for triton in tritons:
             triton.wait_ready(120)
         env = {
-            "PHONOS_DATABASE_URL": postgres.new_database("chaos"),
+            "PHONOS_DATABASE_URL": postgres.new_store_url("chaos"),
             "PHONOS_TRITON_URLS": ",".join(t.grpc_url for t in tritons),
             "PHONOS_MODELS": "echo",
             "PHONOS_JOB_LEASE_S": "2",

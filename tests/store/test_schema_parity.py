@@ -83,9 +83,9 @@ def sqlite_shape(path: Path) -> Shape:
                 else:
                     shape.indexes[index] = (table, columns)
             sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
-            for line in sql.splitlines():
-                if "CHECK (" in line:
-                    shape.checks.add((table, line.split()[0]))
+            for definition in column_definitions(sql):
+                if "CHECK (" in definition:
+                    shape.checks.add((table, definition.split()[0]))
         for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"):
             match = re.search(r"(BEFORE|AFTER) (INSERT|UPDATE|DELETE)(?: OF ([\w, ]+?))? ON (\w+)", sql)
             assert match, sql
@@ -96,13 +96,28 @@ def sqlite_shape(path: Path) -> Shape:
         conn.close()
 
 
+def column_definitions(create_table: str) -> list[str]:
+    """The comma-separated parts of a CREATE TABLE's column list (ALTER TABLE ADD COLUMN appends to one line)."""
+    body = re.sub(r"--[^\n]*", "", create_table)
+    body = body[body.index("(") + 1:body.rindex(")")]
+    parts, depth, current = [], 0, ""
+    for char in body:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [p for p in parts + [current.strip()] if p]
+
+
 async def postgres_shape(url: str) -> Shape:
     conn = await asyncpg.connect(url)
     try:
         shape = Shape({}, {}, set(), set(), set(), {}, {})
         for r in await conn.fetch("""
                 SELECT table_name, column_name, upper(data_type) AS kind, is_nullable, column_default, is_identity
-                FROM information_schema.columns WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"""):
+                FROM information_schema.columns WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"""):
             default = r["column_default"]
             if default is not None:  # '0', or ''::text for a typed literal: the literal is what SQLite shows
                 default = re.sub(r"::[a-z ]+$", "", default)
@@ -115,7 +130,7 @@ async def postgres_shape(url: str) -> Shape:
                        c.confrelid::regclass::text AS ref,
                        array(SELECT a.attname FROM unnest(c.confkey) k(n)
                              JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n) AS ref_cols
-                FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'public'"""):
+                FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = current_schema()"""):
             table, columns = r["tbl"], tuple(r["cols"])
             if r["contype"] == "p":
                 shape.primary_keys[table] = columns
@@ -126,18 +141,24 @@ async def postgres_shape(url: str) -> Shape:
             elif r["contype"] == "c":
                 shape.checks.update((table, column) for column in columns)
         for r in await conn.fetch("""
-                SELECT i.relname AS name, t.relname AS tbl,
+                SELECT i.relname AS name, t.relname AS tbl, x.indisunique AS is_unique, x.indisprimary AS is_pk,
                        array(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY k(n, o)
                              JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.n ORDER BY k.o) AS cols
                 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
                 JOIN pg_namespace n ON n.oid = t.relnamespace
-                WHERE n.nspname = 'public' AND NOT x.indisunique"""):
-            shape.indexes[r["name"]] = (r["tbl"], tuple(r["cols"]))
+                WHERE n.nspname = current_schema()"""):
+            if r["is_pk"]:
+                continue
+            if r["is_unique"]:  # a UNIQUE constraint or a CREATE UNIQUE INDEX: SQLite lists both as unique
+                shape.unique.add((r["tbl"], tuple(r["cols"])))
+            else:
+                shape.indexes[r["name"]] = (r["tbl"], tuple(r["cols"]))
         for r in await conn.fetch("""
                 SELECT t.trigger_name, t.event_object_table, t.action_timing, t.event_manipulation,
                        array(SELECT c.event_object_column::text FROM information_schema.triggered_update_columns c
-                             WHERE c.trigger_name = t.trigger_name ORDER BY 1) AS cols
-                FROM information_schema.triggers t WHERE t.trigger_schema = 'public'"""):
+                             WHERE c.trigger_name = t.trigger_name AND c.trigger_schema = t.trigger_schema
+                             ORDER BY 1) AS cols
+                FROM information_schema.triggers t WHERE t.trigger_schema = current_schema()"""):
             shape.triggers[r["trigger_name"]] = (r["event_object_table"], r["action_timing"], r["event_manipulation"],
                                                  tuple(r["cols"]))
         return shape
@@ -160,7 +181,7 @@ async def migrated_postgres(url: str) -> None:
 @pytest.fixture(scope="module")
 def shapes(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[Shape, Shape]:
     path = tmp_path_factory.mktemp("parity") / "schema.sqlite3"
-    url = postgres.new_database("parity")
+    url = postgres.new_store_url("parity")
     asyncio.run(migrated_sqlite(path))
     asyncio.run(migrated_postgres(url))
     return sqlite_shape(path), asyncio.run(postgres_shape(url))
@@ -200,7 +221,7 @@ def test_the_same_named_queries_and_each_prepares_against_its_schema(postgres: P
     assert set(queries()) <= set(pg_queries())
 
     async def prepare_all() -> None:
-        url = postgres.new_database("queries")
+        url = postgres.new_store_url("queries")
         await migrated_postgres(url)
         conn = await asyncpg.connect(url)
         try:
@@ -279,7 +300,7 @@ def test_money_and_webhook_events_mean_the_same_on_both(postgres: PostgresServer
             await db.close()
 
     async def on_postgres() -> dict[str, Any]:
-        db = await PgDatabase.open(postgres.new_database("meaning"))
+        db = await PgDatabase.open(postgres.new_store_url("meaning"))
         try:
             return await money_and_events(db)
         finally:

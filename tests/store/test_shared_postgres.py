@@ -32,7 +32,7 @@ GAVE_UP = JobFailure(FailureKind.INTERRUPTED, "given up")
 
 def with_services(postgres: PostgresServer, scenario: Callable[..., Coroutine[Any, Any, None]], count: int = 2) -> None:
     """`count` stores on one fresh database, as `count` job services would hold them."""
-    url = postgres.new_database("shared")
+    url = postgres.new_store_url("shared")
 
     async def main() -> None:
         stores = [await PgDatabase.open(url) for _ in range(count)]

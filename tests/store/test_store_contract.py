@@ -39,7 +39,7 @@ def run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Scenario], 
         settings = ServiceSettings(data_dir=tmp_path)
     else:
         server: PostgresServer = request.getfixturevalue("postgres")
-        settings = ServiceSettings(data_dir=tmp_path, database_url=server.new_database("contract"))
+        settings = ServiceSettings(data_dir=tmp_path, database_url=server.new_store_url("contract"))
 
     def go(scenario: Scenario) -> None:
         async def main() -> None:
@@ -157,9 +157,9 @@ def test_usernames_are_unique_and_usage_is_reported(run: Callable[[Scenario], No
             await account(store, name="grace")
         usage = UsageRecorder(store, flush_interval_s=60)
         for status in (0, 3):
-            usage.record(usage_event(who, "/v1/jobs/{job_id}", model=None, credits_used=0, status_code=status,
+            usage.record(usage_event(who, "/v1/jobs/{job_id}", key_id=None, model=None, credits_used=0, status_code=status,
                                      elapsed_ms=2.0, transport="rest"))
-        usage.record(usage_event(who, "/v1/predict", model="esmfold", credits_used=10, status_code=0,
+        usage.record(usage_event(who, "/v1/predict", key_id=None, model="esmfold", credits_used=10, status_code=0,
                                  elapsed_ms=4.0, transport="grpc"))
         report = await usage.report(who, 7)
         assert (report.requests, report.credits_used, report.avg_response_time_ms) == (3, 10, round(8 / 3, 2))
