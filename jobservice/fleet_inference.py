@@ -40,6 +40,7 @@ from jobservice.inference import (
     Inference,
     InferenceRequest,
     InferenceUnavailable,
+    ProgressCallback,
 )
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class FleetInference:
         if self._checker is None or self._checker.done():
             self._checker = asyncio.create_task(self._check_forever(), name="fleet-health")
 
-    async def infer(self, request: InferenceRequest) -> ModelResult:
+    async def infer(self, request: InferenceRequest, on_progress: ProgressCallback | None = None) -> ModelResult:
         self._ensure_checker()
         self._models.add(request.model)
         tried: set[str] = set()
@@ -137,7 +138,7 @@ class FleetInference:
             endpoint.in_flight += 1
             endpoint.last_used = next(self._ticks)
             try:
-                result = await endpoint.inference.infer(request)
+                result = await endpoint.inference.infer(request, on_progress)
             except InferenceUnavailable as exc:
                 failures.append(f"{endpoint.name}: {exc}")
                 endpoint.states[request.model] = UNAVAILABLE  # out until a health check finds it ready

@@ -19,7 +19,7 @@ from jobservice.errors import Conflict, InsufficientCredits, InvalidTransition, 
 from jobservice.failures import JobFailure
 from jobservice.modelspecs.base import ValidatedJob
 from jobservice.states import JobStatus
-from jobservice.store import ConstraintViolation, Row, Store
+from jobservice.store import ConstraintViolation, Params, Row, Store
 
 
 @dataclass(frozen=True)
@@ -88,13 +88,20 @@ class JobStore:
     """Jobs on either store (jobservice/store.py). Transitions made by dispatch carry its `owner` on a shared
     store: a service whose lease was taken over cannot complete, fail or requeue the job any more."""
 
-    def __init__(self, db: Store, on_event_queued: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, db: Store, on_event_queued: Callable[[], None] = lambda: None,
+                 on_transition: Callable[[], None] = lambda: None) -> None:
         self._db = db
         # Wakes the webhook sender after a transaction that queued deliveries has committed.
         self._on_event_queued = on_event_queued
+        # Wakes the watch hub after a commit that logged job events (jobservice/watch.py).
+        self._on_transition = on_transition
 
-    async def submit(self, account_id: int, jobs: list[NewJob]) -> list[str]:
-        """Insert jobs; a trigger debits each cost in the same statement. InsufficientCredits if short."""
+    async def submit(self, account_id: int, jobs: list[NewJob],
+                     also: Callable[[list[str]], tuple[str, Params]] | None = None) -> list[str]:
+        """Insert jobs; a trigger debits each cost in the same statement. InsufficientCredits if short.
+
+        `also(ids)` names one more statement (and its parameters) that commits in the same transaction
+        as the jobs, e.g. the Idempotency-Key row holding the response that names these ids."""
         ids = [str(uuid.uuid4()) for _ in jobs]
         stamp = now()
         rows = [
@@ -104,11 +111,13 @@ class JobStore:
             for job_id, job in zip(ids, jobs, strict=True)
         ]
         try:
-            if len(rows) == 1:
+            if len(rows) == 1 and also is None:
                 await self._db.write_one("insert_job", rows[0])
             else:
                 async with self._db.transaction() as tx:
                     await tx.execute_many("insert_job", rows)
+                    if also is not None:
+                        await tx.execute(*also(ids))
         except ConstraintViolation as exc:
             if exc.kind != "check":
                 raise
@@ -119,6 +128,7 @@ class JobStore:
                 f"This submission costs {total} credits but the balance is {available}. "
                 "Add credits to the account or submit fewer jobs."
             ) from None
+        self._on_transition()
         return ids
 
     async def get(self, account_id: int, job_id: str) -> JobRecord:
@@ -148,7 +158,7 @@ class JobStore:
             if existing is None:
                 raise NotFound(f"Job {job_id} not found")
             raise Conflict(f"Job {job_id} is {existing['status']}; only pending or running jobs can be cancelled")
-        return JobRecord.from_row(row)
+        return self._transitioned(row)
 
     async def claim(self, job_id: str) -> JobRecord | None:
         """pending → running; None when the job is no longer pending (cancelled meanwhile)."""
@@ -197,18 +207,24 @@ class JobStore:
                                                           "error": gave_up.message, "error_code": str(gave_up.kind)})
         if any(r["webhook_count"] for r in failed):
             self._on_event_queued()
+        if requeued or failed:
+            self._on_transition()
         return [(r["id"], r["model"]) for r in requeued], len(failed)
 
     def _transitioned(self, row: Row) -> JobRecord:
         # The jobs_webhook_events trigger queued deliveries in the same statement; wake the sender.
         if row["webhook_count"]:
             self._on_event_queued()
+        self._on_transition()  # and the jobs_event_on_transition trigger logged the state change
         return JobRecord.from_row(row)
 
     async def requeue(self, job_id: str, owner: str | None = None) -> JobRecord | None:
         """running → pending, for a job whose process died or whose Triton call must be retried."""
         row = await self._db.write_one("requeue_job", {"id": job_id, "owner": owner, "now": now()})
-        return None if row is None else JobRecord.from_row(row)
+        if row is None:
+            return None
+        self._on_transition()
+        return JobRecord.from_row(row)
 
     async def orphaned(self) -> list[tuple[str, int]]:
         """(job id, attempts) of jobs left running; the data-dir lock proves their process is gone."""

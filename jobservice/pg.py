@@ -117,19 +117,23 @@ class PgQueries:
     def __init__(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
         self._conn = conn
         self._sql = pg_queries()
+        self.statements = 0  # fetches run so far (benchmarks and the idle-watcher test read it)
 
     async def fetch_all(self, name: str, params: Params | None = None) -> list[Row]:
         statement = self._sql[name]
+        self.statements += 1
         with constraints():
             return list(await self._conn.fetch(statement.sql, *statement.args(params or {})))
 
     async def fetch_one(self, name: str, params: Params | None = None) -> Row | None:
         statement = self._sql[name]
+        self.statements += 1
         with constraints():
             return await self._conn.fetchrow(statement.sql, *statement.args(params or {}))
 
     async def scalar(self, name: str, params: Params | None = None) -> Any:
         statement = self._sql[name]
+        self.statements += 1
         with constraints():
             return await self._conn.fetchval(statement.sql, *statement.args(params or {}))
 

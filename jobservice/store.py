@@ -26,6 +26,7 @@ Params = Mapping[str, Any]
 JOBS_CHANNEL = "phonos_jobs"  # a job became pending: wake that model's workers
 CANCEL_CHANNEL = "phonos_cancel"  # a running job was cancelled: stop it wherever it runs
 WEBHOOKS_CHANNEL = "phonos_webhooks"  # deliveries were queued: wake the senders
+JOB_EVENTS_CHANNEL = "phonos_job_events"  # a job's state changed: wake the watch hubs
 
 
 class ConstraintViolation(Exception):

@@ -46,7 +46,8 @@ POSTGRES_ONLY_INDEXES = {
     "rate_limit_hits_key_time": "the shared rate limit counts one key's last minute",
 }
 # Types by kind: what a value can hold, not how many bytes it takes.
-KINDS = {"INTEGER": "integer", "BIGINT": "integer", "REAL": "real", "DOUBLE PRECISION": "real", "TEXT": "text"}
+KINDS = {"INTEGER": "integer", "BIGINT": "integer", "REAL": "real", "DOUBLE PRECISION": "real", "TEXT": "text",
+         "BLOB": "bytes", "BYTEA": "bytes"}
 
 
 @dataclass
