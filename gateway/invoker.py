@@ -24,9 +24,12 @@ from gateway.local_context import LocalServicerContext
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024  # AF2 outputs with full PAE matrices run to tens of MiB
-CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+CHANNEL_OPTIONS: tuple[tuple[str, int | str], ...] = (
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    # A target that resolves to many job services (a headless Kubernetes Service, a Compose service with
+    # replicas: `dns:///jobservice:50051`) gets calls spread over all of them, not pinned to the first.
+    ("grpc.lb_policy_name", "round_robin"),
 )
 DEFAULT_TIMEOUT_S = 30.0  # job submission and polling are fast; the long work runs asynchronously
 

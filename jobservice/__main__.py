@@ -18,6 +18,8 @@ import signal
 import sys
 from pathlib import Path
 
+import asyncpg
+
 from jobservice.datadir_lock import DataDirLocked
 from jobservice.private_files import private_umask
 from jobservice.server import create_server, start_in_process_gateway
@@ -69,8 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = ServiceSettings.from_env().with_overrides(**overrides)
     try:
         asyncio.run(serve(settings, with_http=not args.no_http))
-    except DataDirLocked as exc:
+    except (DataDirLocked, ValueError) as exc:  # ValueError: a setting that cannot be used (e.g. a bad URL list)
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"error: cannot open the database at PHONOS_DATABASE_URL: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -8,12 +8,12 @@ the very next request, and a changed rate limit must apply at once.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-from jobservice.db import Database, Queries, now
+from jobservice.db import now
 from jobservice.errors import InvalidArgument, Unauthenticated
 from jobservice.keys import display_prefix, hash_key, new_api_key, new_key_id
+from jobservice.store import ConstraintViolation, Store, Transaction
 
 MAX_KEY_NAME = 100
 
@@ -48,7 +48,7 @@ def check_key_name(name: str | None) -> str | None:
     return name or None
 
 
-async def insert_key(tx: Queries, account_id: int, *, name: str | None, rate_limit: int) -> NewKey:
+async def insert_key(tx: Transaction, account_id: int, *, name: str | None, rate_limit: int) -> NewKey:
     """A new key row in an open transaction; returns the secret (never stored)."""
     api_key = new_api_key()
     key_id = new_key_id()
@@ -61,7 +61,7 @@ async def insert_key(tx: Queries, account_id: int, *, name: str | None, rate_lim
 
 
 class Accounts:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Store) -> None:
         self._db = db
 
     async def create(
@@ -83,7 +83,7 @@ class Accounts:
                 account_id = await tx.scalar(
                     "insert_account", {"username": username, "email": email, "credits": credits, "now": now()}
                 )
-            except sqlite3.IntegrityError:
+            except ConstraintViolation:
                 raise InvalidArgument(f"username {username!r} is taken; choose another") from None
             await tx.execute("set_max_rate_limit", {"account_id": account_id, "max_rate_limit": ceiling})
             return await insert_key(tx, int(account_id), name="first key", rate_limit=rate_limit)

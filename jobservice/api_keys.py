@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jobservice.accounts import NewKey, check_key_name, insert_key
-from jobservice.db import Database, Row, now
+from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound
+from jobservice.store import Row, Store
 
 MAX_ACTIVE_KEYS = 20
 
@@ -44,7 +45,7 @@ class KeyRecord:
 
 
 class ApiKeys:
-    def __init__(self, db: Database, *, default_rate_limit: int) -> None:
+    def __init__(self, db: Store, *, default_rate_limit: int) -> None:
         self._db = db
         self._default_rate_limit = default_rate_limit
 

@@ -5,6 +5,7 @@ its own (`_Connection`): a writer and a read-only reader. WAL journal,
 `synchronous=NORMAL` (durable at checkpoints; a crash of the process loses
 nothing that was committed, a power cut may lose the last transactions).
 Queries are data: they live in `sql/queries.sql` and are looked up by name.
+This is the SQLite side of the store port (jobservice/store.py).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import contextlib
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from functools import cache, partial
 from pathlib import Path
 from typing import Any, TypeVar
+
+from jobservice.store import ConstraintViolation
 
 SQL_DIR = Path(__file__).parent / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
@@ -86,6 +89,18 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def constraints() -> Iterator[None]:
+    """sqlite3's IntegrityError as the store port's ConstraintViolation."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        text = str(exc)
+        kind = "check" if "CHECK" in text else "unique" if "UNIQUE" in text else "foreign_key" if "FOREIGN" in text \
+            else "not_null"
+        raise ConstraintViolation(text, kind) from exc
+
+
 def _fetch_all(conn: sqlite3.Connection, sql: str, params: Params) -> list[Row]:
     return conn.execute(sql, params).fetchall()
 
@@ -110,17 +125,20 @@ class Queries:
         return rows[0] if rows else None
 
     async def fetch_all(self, name: str, params: Params | None = None) -> list[Row]:
-        return await self._conn.run(_fetch_all, self._sql[name], params or {})
+        with constraints():
+            return await self._conn.run(_fetch_all, self._sql[name], params or {})
 
     async def scalar(self, name: str, params: Params | None = None) -> Any:
         row = await self.fetch_one(name, params)
         return None if row is None else row[0]
 
     async def execute(self, name: str, params: Params | None = None) -> int:
-        return await self._conn.run(_execute, self._sql[name], params or {})
+        with constraints():
+            return await self._conn.run(_execute, self._sql[name], params or {})
 
     async def execute_many(self, name: str, rows: Iterable[Params]) -> None:
-        await self._conn.run(_execute_many, self._sql[name], list(rows))
+        with constraints():
+            await self._conn.run(_execute_many, self._sql[name], list(rows))
 
 
 class _Grouped:
@@ -207,6 +225,8 @@ class Database:
     Reads (`read`) are grouped the same way, without a transaction.
     """
 
+    shared = False  # one job service owns the file (datadir_lock.py)
+
     def __init__(self, writer: _Connection, reader: _Connection, path: Path) -> None:
         self.path = path
         self._writer_conn = writer
@@ -233,8 +253,12 @@ class Database:
 
     async def write_one(self, name: str, params: Params | None = None) -> Row | None:
         """One writing statement, atomic on its own (triggers included); its first RETURNING row."""
-        rows = await self._writes.run(self._sql[name], params or {})
+        with constraints():
+            rows = await self._writes.run(self._sql[name], params or {})
         return rows[0] if rows else None
+
+    async def listen(self, channel: str, callback: Callable[[str], object]) -> None:
+        """Nothing to hear: no other process writes this database."""
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Queries]:

@@ -12,11 +12,21 @@
   it is dead) go back to pending, or fail with a refund after `max_attempts`.
 * Cancelling a running job cancels its Triton call; the python backend sees
   `request.is_cancelled()` and the model stops at its next check.
+
+On a shared store (PostgreSQL, many job services) the work is not all ours (`lease` is set):
+
+* Workers claim the oldest pending job of their model (`claim_next_job`, SKIP LOCKED), woken by the
+  store's NOTIFY of new work (`announce`) and polling every POLL_S as the fallback.
+* A claim is a lease: the heartbeat renews it every third of its length for the jobs running here, and
+  stops a local job whose lease it no longer holds (cancelled elsewhere, or taken over).
+* The janitor, on every service, hands jobs whose lease expired (their owner died) back to pending, or
+  fails them with a refund once they have had `max_attempts` runs; a stopping service hands its own back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -37,15 +47,45 @@ from jobservice.inference import (
     InvalidModelInput,
     ModelFailure,
 )
-from jobservice.jobs import JobRecord, JobStore
+from jobservice.jobs import JobRecord, JobStore, Lease
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.results import ResultStore
+from jobservice.states import JobStatus
 
 log = logging.getLogger(__name__)
 
 # Safety net: pending jobs that are in no queue (e.g. a submission whose caller vanished between commit
 # and enqueue) are picked up this often.
 SWEEP_S = 30.0
+# Shared store: how long an idle worker waits for a NOTIFY before it looks for work anyway.
+POLL_S = 5.0
+GAVE_UP = "The job was interrupted {attempts} times by service restarts and was given up; submit it again"
+
+
+class Doorbell:
+    """Wakes one idle worker per ring, so one announced job sends one worker per service to claim it, not
+    all of them; a ring while nobody waits is kept for the next worker that would wait."""
+
+    def __init__(self) -> None:
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._rung = False
+
+    def ring(self) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():  # a waiter that timed out is skipped
+                waiter.set_result(None)
+                return
+        self._rung = True
+
+    async def wait(self, timeout_s: float) -> None:
+        """Until rung (at once if rung meanwhile), or TimeoutError after `timeout_s`."""
+        if self._rung:
+            self._rung = False
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        await asyncio.wait_for(waiter, timeout_s)
 
 
 class ProgressSink(Protocol):
@@ -68,7 +108,7 @@ class Dispatcher:
     def __init__(
         self, jobs: JobStore, specs: Mapping[str, ModelSpec], inference: Inference, results: ResultStore, *,
         max_inflight: int, retry_window_s: float, max_attempts: int, timeout_s: float,
-        progress: ProgressSink | None = None,
+        progress: ProgressSink | None = None, lease: Lease | None = None,
     ) -> None:
         self._jobs = jobs
         self._specs = specs
@@ -83,42 +123,73 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
         self._persisting: set[asyncio.Task[object]] = set()
-        self._user_cancelled: set[str] = set()
+        self._stopped: set[str] = set()  # running here, stopped on purpose (cancelled, lease lost)
         self._queued: set[str] = set()
+        self._lease = lease
+        self._bells: dict[str, Doorbell] = {m: Doorbell() for m in specs}
+        self._attempts: dict[str, int] = {}  # runs so far of each job running here
+        self._interrupted: list[tuple[str, int]] = []  # (job, runs) running here when the service stopped
+
+    @property
+    def owner(self) -> str | None:
+        """This service's name in leases (shared store), None when it owns the store outright."""
+        return None if self._lease is None else self._lease.owner
 
     def enqueue(self, job_id: str, model: str) -> None:
         """Queue a pending job once; claiming is a compare-and-set, so a duplicate would be harmless anyway."""
+        if self._lease is not None:
+            self.announce(model)  # the store's NOTIFY tells the other services; ours need not wait for it
+            return
         if job_id in self._queued or job_id in self._running:
             return
         self._queued.add(job_id)
         self._queues[model].put_nowait(job_id)
 
+    def announce(self, model: str) -> None:
+        """New pending work of `model` somewhere (shared store): wake one of its idle workers."""
+        bell = self._bells.get(model)
+        if bell is not None:
+            bell.ring()
+
     async def start(self) -> None:
-        await self._recover()
+        if self._lease is None:
+            await self._recover()
+            worker, background = self._worker, [self._sweep()]
+        else:
+            await self._reclaim()
+            worker, background = self._shared_worker, [self._heartbeat(self._lease), self._janitor(self._lease)]
         for model in self._specs:
             for i in range(self._max_inflight):
-                self._tasks.append(asyncio.create_task(self._worker(model), name=f"dispatch-{model}-{i}"))
-        self._tasks.append(asyncio.create_task(self._sweep(), name="dispatch-sweep"))
+                self._tasks.append(asyncio.create_task(worker(model), name=f"dispatch-{model}-{i}"))
+        self._tasks += [asyncio.create_task(loop) for loop in background]
 
     async def stop(self) -> None:
-        """Stop taking work. Jobs still running stay `running` and are retried by the next start."""
+        """Stop taking work. Jobs still running stay `running` and are retried by the next start (SQLite) or
+        handed back at once for another service to run (shared store)."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         # Outcomes already computed are written before the database closes.
         await asyncio.gather(*self._persisting, return_exceptions=True)
+        if self._lease is not None:
+            for job_id, attempts in self._interrupted:
+                with contextlib.suppress(Exception):
+                    await self._hand_back(job_id, attempts, self._lease.owner)
+
+    async def _hand_back(self, job_id: str, attempts: int, owner: str | None) -> None:
+        """A job interrupted after `attempts` runs: pending again, or failed (refunded) once it has had them all."""
+        if attempts >= self._max_attempts:
+            await self._jobs.fail(job_id, JobFailure(FailureKind.INTERRUPTED, GAVE_UP.format(attempts=attempts)),
+                                  owner)
+        else:
+            await self._jobs.requeue(job_id, owner)
 
     async def _recover(self) -> None:
         for job_id, attempts in await self._jobs.orphaned():
-            if attempts >= self._max_attempts:
-                await self._jobs.fail(job_id, JobFailure(
-                    FailureKind.INTERRUPTED,
-                    f"The job was interrupted {attempts} times by service restarts and was given up; submit it again",
-                ))
-            else:
-                await self._jobs.requeue(job_id)
-                log.info("job requeued after restart", extra={"action": "dispatch.recovered", "job_id": job_id})
+            await self._hand_back(job_id, attempts, None)
+            log.info("job left running by a stopped service recovered", extra={"action": "dispatch.recovered",
+                                                                               "job_id": job_id})
         await self._queue_pending()
 
     async def _queue_pending(self) -> None:
@@ -137,11 +208,11 @@ class Dispatcher:
                 log.exception("pending-job sweep failed", extra={"action": "dispatch.sweep_failed"})
 
     def cancel_running(self, job_id: str) -> bool:
-        """Stop the in-flight Triton call of a job the user cancelled."""
+        """Stop the in-flight Triton call of a job that was cancelled (or whose lease went elsewhere)."""
         task = self._running.get(job_id)
         if task is None:
             return False
-        self._user_cancelled.add(job_id)
+        self._stopped.add(job_id)
         task.cancel()
         return True
 
@@ -150,27 +221,54 @@ class Dispatcher:
         while True:
             job_id = await queue.get()
             self._queued.discard(job_id)
-            task = asyncio.create_task(self._run(job_id), name=f"job-{job_id}")
-            self._running[job_id] = task
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                if task.done() or job_id in self._user_cancelled:
-                    continue
-                task.cancel()  # the service is stopping: leave the job running for recovery
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                raise
-            except Exception:  # e.g. a full disk: keep the worker; the sweep (or the next start) retries the job
-                log.exception("job dispatch failed", extra={"action": "dispatch.worker_error", "job_id": job_id})
-            finally:
-                self._running.pop(job_id, None)
-                self._user_cancelled.discard(job_id)
+            await self._supervise(job_id, self._claim_and_run(job_id))
 
-    async def _run(self, job_id: str) -> None:
+    async def _shared_worker(self, model: str) -> None:
+        bell = self._bells[model]
+        assert self._lease is not None
+        while True:
+            try:
+                job = await self._jobs.claim_next(model, self._lease)
+            except Exception:  # e.g. the database restarting: keep the worker, try again shortly
+                log.exception("claim failed", extra={"action": "dispatch.claim_failed", "model": model})
+                await asyncio.sleep(1.0)
+                continue
+            if job is None:
+                with contextlib.suppress(TimeoutError):
+                    await bell.wait(POLL_S)
+                continue
+            bell.ring()  # there may be more: one more idle worker looks (a chain, not a herd)
+            await self._supervise(job.id, self._execute(job))
+
+    async def _supervise(self, job_id: str, run: Coroutine[object, object, None]) -> None:
+        """Run one job as its own task, so cancelling it (the user) and stopping the worker (shutdown) differ."""
+        task = asyncio.create_task(run, name=f"job-{job_id}")
+        self._running[job_id] = task
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done() or job_id in self._stopped:
+                return
+            task.cancel()  # the service is stopping: leave the job running for recovery
+            self._interrupted.append((job_id, self._attempts.get(job_id, 0)))
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise
+        except Exception:  # e.g. a full disk: keep the worker; the sweep (or the next start) retries the job
+            log.exception("job dispatch failed", extra={"action": "dispatch.worker_error", "job_id": job_id})
+        finally:
+            self._running.pop(job_id, None)
+            self._attempts.pop(job_id, None)
+            self._stopped.discard(job_id)
+
+    async def _claim_and_run(self, job_id: str) -> None:
         job = await self._jobs.claim(job_id)
-        if job is None:
-            return  # cancelled (or failed) while queued
+        if job is not None:  # None: cancelled (or failed) while queued
+            await self._execute(job)
+
+    async def _execute(self, job: JobRecord) -> None:
+        job_id = job.id
+        self._attempts[job_id] = job.attempts
         spec = self._specs[job.model]
         started = time.perf_counter()
         try:
@@ -181,12 +279,12 @@ class Dispatcher:
             inference_s = time.perf_counter() - started
             entry = await asyncio.to_thread(self._results.write, job.id, result)
         except asyncio.CancelledError:
-            if job_id in self._user_cancelled:
-                log.info("running job cancelled", extra={"action": "dispatch.cancelled", "job_id": job_id})
+            if job_id in self._stopped:
+                log.info("running job stopped", extra={"action": "dispatch.cancelled", "job_id": job_id})
                 return
             raise
         except Exception as exc:
-            await self._persist(self._jobs.fail(job.id, self._failure(job, exc)))
+            await self._persist(self._jobs.fail(job.id, self._failure(job, exc), self.owner))
             return
         metadata = entry["metadata"]
         metadata.update({key: job.request.params[key] for key in spec.provenance_params})
@@ -194,10 +292,48 @@ class Dispatcher:
         timings["triton_call_s"] = round(inference_s, 4)  # the model server's round trip, queueing included
         timings["service_total_s"] = round(time.perf_counter() - started, 4)  # claim → result stored
         try:
-            await self._persist(self._jobs.complete(job.id, entry))
+            await self._persist(self._jobs.complete(job.id, entry, self.owner))
         except InvalidTransition:
-            # Cancelled while its result was being written: the job stays cancelled, the files go.
-            await asyncio.to_thread(self._results.remove, job.id)
+            # Cancelled while its result was being written: the job stays cancelled, the files go. On a shared
+            # store the job may instead have been taken over: its new run writes the same files, so they stay.
+            if self._lease is None or await self._jobs.status(job.id) == JobStatus.CANCELLED:
+                await asyncio.to_thread(self._results.remove, job.id)
+
+    async def _reclaim(self) -> None:
+        """Shared store: jobs whose owner stopped renewing their lease run again (or fail after max_attempts)."""
+        requeued, failed = await self._jobs.reclaim_expired(
+            self._max_attempts, JobFailure(FailureKind.INTERRUPTED, GAVE_UP.format(attempts=self._max_attempts)))
+        for job_id, model in requeued:
+            log.info("job reclaimed from a silent service", extra={"action": "dispatch.reclaimed", "job_id": job_id})
+            self.announce(model)
+        if failed:
+            log.warning("jobs given up after their last run", extra={"action": "dispatch.gave_up", "count": failed})
+
+    async def _janitor(self, lease: Lease) -> None:
+        while True:
+            await asyncio.sleep(max(0.2, lease.seconds / 2))
+            try:
+                await self._reclaim()
+            except Exception:
+                log.exception("reclaiming expired leases failed", extra={"action": "dispatch.janitor_failed"})
+
+    async def _heartbeat(self, lease: Lease) -> None:
+        """Renew the leases of the jobs running here; stop the ones that are no longer ours."""
+        while True:
+            await asyncio.sleep(max(0.1, lease.seconds / 3))
+            ids = list(self._running)
+            if not ids:
+                continue
+            try:
+                held = await self._jobs.renew(ids, lease)
+            except Exception:  # the lease runs on; the next beat tries again
+                log.exception("lease renewal failed", extra={"action": "dispatch.renew_failed"})
+                continue
+            for job_id in ids:
+                if job_id not in held and job_id in self._running:
+                    log.warning("job no longer ours; stopping it", extra={"action": "dispatch.lease_lost",
+                                                                          "job_id": job_id})
+                    self.cancel_running(job_id)
 
     def _failure(self, job: JobRecord, exc: Exception) -> JobFailure:
         """The failure a dispatch error means; its kind decides the refund (jobservice/failures.py)."""

@@ -24,8 +24,9 @@ from collections.abc import AsyncIterator, Mapping
 
 from google.protobuf.message import Message
 
-from jobservice.db import Database, Params, now
+from jobservice.db import now
 from jobservice.errors import InvalidArgument, PhonosError
+from jobservice.store import Params, Store
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class Claim:
 class Idempotency:
     """Claims, replays and stores responses; see the module docstring."""
 
-    def __init__(self, db: Database, ttl_s: float) -> None:
+    def __init__(self, db: Store, ttl_s: float) -> None:
         self._db = db
         self._ttl_s = ttl_s
         self._locks: weakref.WeakValueDictionary[tuple[int, str], asyncio.Lock] = weakref.WeakValueDictionary()

@@ -9,17 +9,17 @@ refund of the same job impossible.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from jobservice.db import Database, Params, Row, now
+from jobservice.db import now
 from jobservice.errors import Conflict, InsufficientCredits, InvalidTransition, NotFound
 from jobservice.failures import JobFailure
 from jobservice.modelspecs.base import ValidatedJob
 from jobservice.states import JobStatus
+from jobservice.store import ConstraintViolation, Params, Row, Store
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,19 @@ class JobCounts:
     failed: int
 
 
+@dataclass(frozen=True)
+class Lease:
+    """Who runs a claimed job on a shared store, and how long the claim holds without renewal."""
+
+    owner: str
+    seconds: float
+
+
 class JobStore:
-    def __init__(self, db: Database, on_event_queued: Callable[[], None] = lambda: None,
+    """Jobs on either store (jobservice/store.py). Transitions made by dispatch carry its `owner` on a shared
+    store: a service whose lease was taken over cannot complete, fail or requeue the job any more."""
+
+    def __init__(self, db: Store, on_event_queued: Callable[[], None] = lambda: None,
                  on_transition: Callable[[], None] = lambda: None) -> None:
         self._db = db
         # Wakes the webhook sender after a transaction that queued deliveries has committed.
@@ -107,8 +118,8 @@ class JobStore:
                     await tx.execute_many("insert_job", rows)
                     if also is not None:
                         await tx.execute(*also(ids))
-        except sqlite3.IntegrityError as exc:
-            if "CHECK constraint failed" not in str(exc):
+        except ConstraintViolation as exc:
+            if exc.kind != "check":
                 raise
             current = await self._db.read.fetch_one("get_account", {"account_id": account_id})
             available = int(current["credits"]) if current else 0
@@ -154,18 +165,51 @@ class JobStore:
         row = await self._db.write_one("claim_job", {"id": job_id, "now": now()})
         return None if row is None else self._transitioned(row)
 
-    async def complete(self, job_id: str, result: dict[str, Any]) -> JobRecord:
-        row = await self._db.write_one("complete_job", {"id": job_id, "result_json": json.dumps(result), "now": now()})
+    async def claim_next(self, model: str, lease: Lease) -> JobRecord | None:
+        """The oldest pending job of `model`, now running under `lease` (shared store: SKIP LOCKED); None if none."""
+        row = await self._db.write_one("claim_next_job", {"model": model, "owner": lease.owner,
+                                                          "lease_s": lease.seconds, "now": now()})
+        return None if row is None else self._transitioned(row)
+
+    async def complete(self, job_id: str, result: dict[str, Any], owner: str | None = None) -> JobRecord:
+        row = await self._db.write_one("complete_job", {"id": job_id, "result_json": json.dumps(result),
+                                                        "owner": owner, "now": now()})
         if row is None:
-            raise InvalidTransition(f"job {job_id} is no longer running")
+            raise InvalidTransition(f"job {job_id} is no longer running" + (" here" if owner else ""))
         return self._transitioned(row)
 
-    async def fail(self, job_id: str, failure: JobFailure) -> JobRecord | None:
-        """pending|running → failed, refunded by the rule in jobservice.failures. None if already terminal."""
+    async def fail(self, job_id: str, failure: JobFailure, owner: str | None = None) -> JobRecord | None:
+        """pending|running → failed, refunded by the rule in jobservice.failures. None if already terminal
+        (or, with `owner`, if its lease went to another service)."""
         row = await self._db.write_one("fail_job", {"id": job_id, "error": failure.message,
                                                     "error_code": str(failure.kind), "refund": failure.refund,
-                                                    "now": now()})
+                                                    "owner": owner, "now": now()})
         return None if row is None else self._transitioned(row)
+
+    async def status(self, job_id: str) -> JobStatus | None:
+        value = await self._db.read.scalar("job_status", {"id": job_id})
+        return None if value is None else JobStatus(value)
+
+    async def renew(self, ids: Iterable[str], lease: Lease) -> set[str]:
+        """Extend the lease of the owner's running jobs; the ids it still holds."""
+        async with self._db.transaction() as tx:
+            rows = await tx.fetch_all("renew_leases", {"ids": list(ids), "owner": lease.owner,
+                                                       "lease_s": lease.seconds, "now": now()})
+        return {r["id"] for r in rows}
+
+    async def reclaim_expired(self, max_attempts: int, gave_up: JobFailure) -> tuple[list[tuple[str, str]], int]:
+        """Running jobs whose lease expired: back to pending ((id, model) of each), or failed with a refund
+        once they have had `max_attempts` runs (their count)."""
+        stamp = now()
+        async with self._db.transaction() as tx:
+            requeued = await tx.fetch_all("requeue_expired", {"now": stamp, "max_attempts": max_attempts})
+            failed = await tx.fetch_all("fail_expired", {"now": stamp, "max_attempts": max_attempts,
+                                                          "error": gave_up.message, "error_code": str(gave_up.kind)})
+        if any(r["webhook_count"] for r in failed):
+            self._on_event_queued()
+        if requeued or failed:
+            self._on_transition()
+        return [(r["id"], r["model"]) for r in requeued], len(failed)
 
     def _transitioned(self, row: Row) -> JobRecord:
         # The jobs_webhook_events trigger queued deliveries in the same statement; wake the sender.
@@ -174,9 +218,9 @@ class JobStore:
         self._on_transition()  # and the jobs_event_on_transition trigger logged the state change
         return JobRecord.from_row(row)
 
-    async def requeue(self, job_id: str) -> JobRecord | None:
+    async def requeue(self, job_id: str, owner: str | None = None) -> JobRecord | None:
         """running → pending, for a job whose process died or whose Triton call must be retried."""
-        row = await self._db.write_one("requeue_job", {"id": job_id, "now": now()})
+        row = await self._db.write_one("requeue_job", {"id": job_id, "owner": owner, "now": now()})
         if row is None:
             return None
         self._on_transition()

@@ -23,14 +23,17 @@ def private_umask() -> None:
     os.umask(PRIVATE_UMASK)
 
 
-def secure_data_dir(data_dir: Path, database_path: Path) -> None:
+def secure_data_dir(data_dir: Path, database_path: Path | None) -> None:
     """Create `data_dir` 0700 (or tighten it), and make the database files that exist 0600.
 
     The database file is created empty here, 0600, when missing: SQLite gives its -wal and -shm
-    files the database file's mode, so they are born private as well.
+    files the database file's mode, so they are born private as well. `database_path` None: the state
+    is in PostgreSQL and the directory holds only result files.
     """
     data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     _tighten(data_dir, DIR_MODE)
+    if database_path is None:
+        return
     if not database_path.exists():
         database_path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         os.close(os.open(database_path, os.O_WRONLY | os.O_CREAT, FILE_MODE))

@@ -11,6 +11,7 @@ ext4 here a mkdir costs as much as writing the file).
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,9 @@ class ResultStore:
         try:
             for item in result.files:
                 name = f"{job_id}.{item.extension}"
-                temporary = directory / f".{name}.tmp"
+                # A unique temporary name: on shared storage another service may write the same job (a rerun
+                # after its lease was taken over); each rename is atomic, so readers see one whole file.
+                temporary = directory / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
                 _write_synced(temporary, item.content)
                 written.append((temporary, directory / name))
                 index.append({"format": item.format, "file": name, "media_type": item.media_type})

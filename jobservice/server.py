@@ -15,8 +15,8 @@ from gateway.ratelog import RateLimitedLog
 from jobservice.admission import KeyAdmission
 from jobservice.auth_throttle import AuthThrottle
 from jobservice.datadir_lock import DataDirLock
-from jobservice.db import Database
 from jobservice.edge import EdgeInterceptor
+from jobservice.fleet_inference import build_inference
 from jobservice.inference import Inference
 from jobservice.message_limits import MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES
 from jobservice.modelspecs.base import ModelSpec
@@ -25,7 +25,7 @@ from jobservice.private_files import secure_data_dir
 from jobservice.readiness import ReadinessMonitor
 from jobservice.service import JobService
 from jobservice.servicer import PhonosServicer
-from jobservice.triton_inference import TritonInference
+from jobservice.store import open_store
 from phonos.v1 import phonos_pb2, phonos_pb2_grpc
 from phonos_config.service import ServiceSettings
 
@@ -43,7 +43,7 @@ class RunningJobService:
     health: health.aio.HealthServicer
     readiness: ReadinessMonitor
     admission: KeyAdmission
-    lock: DataDirLock
+    lock: DataDirLock | None  # SQLite: this service owns the data directory; PostgreSQL: no lock, many services
 
     async def stop(self, grace_s: float = 5.0) -> None:
         await self.readiness.stop()
@@ -52,7 +52,8 @@ class RunningJobService:
         await self.server.stop(grace_s)
         await self.service.stop()
         await self.service.db.close()
-        self.lock.release()
+        if self.lock is not None:
+            self.lock.release()
 
 
 def server_options() -> list[tuple[str, int]]:
@@ -68,20 +69,27 @@ def server_options() -> list[tuple[str, int]]:
 async def create_server(
     settings: ServiceSettings, specs: Mapping[str, ModelSpec] | None = None, inference: Inference | None = None,
 ) -> RunningJobService:
-    """Open the data dir, recover jobs, and serve on `settings.grpc_port` (0 = any free port).
+    """Open the store, recover jobs, and serve on `settings.grpc_port` (0 = any free port).
 
-    `inference` defaults to the Triton server at `settings.triton_url`; tests pass the in-memory twin."""
-    secure_data_dir(settings.data_dir, settings.database_path)
-    lock = DataDirLock(settings.data_dir)
-    lock.acquire()
+    SQLite (the default) is owned by one job service: the data-directory lock refuses a second one.
+    PostgreSQL (`settings.database_url`) is shared: no lock, the data directory only holds result files.
+
+    `inference` defaults to the Triton server at `settings.triton_url` (or the fleet at `triton_urls`); tests
+    pass the in-memory twin."""
+    secure_data_dir(settings.data_dir, settings.sqlite_path)  # result files live there on either store
+    lock = None if settings.database_url else DataDirLock(settings.data_dir)
+    if lock is not None:
+        lock.acquire()
     try:
-        db = await Database.open(settings.database_path)
-        secure_data_dir(settings.data_dir, settings.database_path)  # the files SQLite just created
+        db = await open_store(settings)
+        secure_data_dir(settings.data_dir, settings.sqlite_path)  # the files SQLite just created
         service = JobService(settings, db, build_specs(settings.models) if specs is None else specs,
-                             TritonInference(settings.triton_url) if inference is None else inference)
+                             build_inference(settings.triton_url, settings.triton_urls,
+                                             settings.triton_health_interval_s) if inference is None else inference)
         await service.start()
     except BaseException:
-        lock.release()
+        if lock is not None:
+            lock.release()
         raise
     servicer = PhonosServicer(service)
     edge = settings.edge

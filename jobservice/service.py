@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -10,17 +13,18 @@ from typing import Any, TypeVar
 from jobservice.accounts import Accounts, NewKey
 from jobservice.api_keys import ApiKeys, KeyRecord
 from jobservice.auth import Authenticator
-from jobservice.db import Database, Params
 from jobservice.dispatch import Dispatcher
 from jobservice.egress import receiver_session
 from jobservice.errors import Conflict, InvalidArgument, NotFound, PhonosError
 from jobservice.idempotency import Idempotency
 from jobservice.inference import Inference
-from jobservice.jobs import JobCounts, JobRecord, JobStore, NewJob
+from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
 from jobservice.modelspecs.base import ModelSpec
+from jobservice.ratelimit import RateLimiter, RateLimits, SharedRateLimiter
 from jobservice.results import ResultStore
 from jobservice.sessions import Sessions
 from jobservice.states import JobStatus
+from jobservice.store import CANCEL_CHANNEL, JOB_EVENTS_CHANNEL, JOBS_CHANNEL, WEBHOOKS_CHANNEL, Params, Store
 from jobservice.usage import UsageRecorder, UsageReport
 from jobservice.watch import Event, JobWatcher, WatchHub
 from jobservice.webhook_sender import WebhookSender
@@ -94,13 +98,16 @@ class AccountJobOutputs:
 
 
 class JobService:
-    def __init__(self, settings: ServiceSettings, db: Database, specs: Mapping[str, ModelSpec],
+    def __init__(self, settings: ServiceSettings, db: Store, specs: Mapping[str, ModelSpec],
                  inference: Inference) -> None:
         self.settings = settings
         self.db = db
         self.specs = dict(specs)
         self.inference = inference
+        # On a shared store this service's name in job leases and delivery claims.
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.accounts = Accounts(db)
+        self.rate_limits: RateLimits = SharedRateLimiter(db) if db.shared else RateLimiter()
         self.api_keys = ApiKeys(db, default_rate_limit=settings.default_rate_limit)
         self.sessions = Sessions(db, ttl_s=settings.session_ttl_s)
         self.auth = Authenticator(self.accounts, self.sessions, session_rate_limit=settings.session_rate_limit)
@@ -108,6 +115,7 @@ class JobService:
             db, timeout_s=settings.webhook_timeout_s, max_attempts=settings.webhook_max_attempts,
             backoff_base_s=settings.webhook_backoff_base_s, allow_loopback=settings.webhook_allow_http_loopback,
             per_receiver=settings.webhook_max_concurrent_per_receiver, max_concurrent=settings.webhook_max_concurrent,
+            owner=self.instance,
         )
         self.idempotency = Idempotency(db, settings.idempotency_ttl_s)
         self.hub = WatchHub(db, poll_s=settings.watch_poll_s)
@@ -123,9 +131,15 @@ class JobService:
             self.jobs, self.specs, inference, self.results, max_inflight=settings.max_inflight_per_model,
             retry_window_s=settings.triton_retry_window_s, max_attempts=settings.max_attempts,
             timeout_s=settings.triton_timeout_s, progress=self.hub,
+            lease=Lease(self.instance, settings.job_lease_s) if db.shared else None,
         )
 
     async def start(self) -> None:
+        if self.db.shared:  # what the other job services announce
+            await self.db.listen(JOBS_CHANNEL, self.dispatcher.announce)
+            await self.db.listen(CANCEL_CHANNEL, self.dispatcher.cancel_running)
+            await self.db.listen(WEBHOOKS_CHANNEL, lambda _: self.sender.wake())
+            await self.db.listen(JOB_EVENTS_CHANNEL, lambda _: self.hub.wake())  # their jobs' state changes
         self.hub.start()
         self.idempotency.start()
         self.usage.start()
@@ -144,10 +158,14 @@ class JobService:
 
     async def health(self) -> tuple[str, str, dict[str, str]]:
         components = await self.inference.health([s.triton_model for s in self.specs.values()])
-        down = sorted(name for name, state in components.items() if state != "ready")
+        # A fleet also lists each endpoint ("triton@host:port"): one that is down is out of rotation and
+        # named in the message, but the service is degraded only when a model has no ready endpoint left.
+        down = sorted(name for name, state in components.items() if state != "ready" and "@" not in name)
+        out = sorted(name for name, state in components.items() if state != "ready" and "@" in name)
+        suffix = f"; out of rotation: {', '.join(out)}" if out else ""
         if not down:
-            return "operational", "PHONOS API is running", components
-        return "degraded", f"PHONOS API is running, but these are not ready: {', '.join(down)}", components
+            return "operational", "PHONOS API is running" + suffix, components
+        return "degraded", f"PHONOS API is running, but these are not ready: {', '.join(down)}{suffix}", components
 
     def models(self) -> list[ModelSpec]:
         return list(self.specs.values())

@@ -23,7 +23,7 @@ from jobservice.api_keys import KeyRecord
 from jobservice.errors import InvalidArgument, PhonosError, RateLimited
 from jobservice.idempotency import REPLAYED_METADATA, Claim
 from jobservice.jobs import JobRecord
-from jobservice.ratelimit import RateLimiter
+from jobservice.ratelimit import RateLimits
 from jobservice.routes import route_templates, state_changing_methods
 from jobservice.service import BatchItem, JobService, Submission, SubmitItem
 from jobservice.states import TERMINAL, JobStatus
@@ -174,9 +174,9 @@ def webhook_message(hook: WebhookRecord) -> pb.Webhook:
 
 
 class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
-    def __init__(self, service: JobService, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, service: JobService, limiter: RateLimits | None = None) -> None:
         self._svc = service
-        self._limiter = limiter or RateLimiter()
+        self._limiter = limiter or service.rate_limits
         self._routes = route_templates()
         self._changing = state_changing_methods()
 
@@ -192,7 +192,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         code = grpc.StatusCode.OK
         try:
             principal = await self._svc.auth.authenticate(metadata, state_changing=method in self._changing)
-            trailers += self._limiter.hit(principal.key_hash, principal.rate_limit).headers()
+            trailers += (await self._limiter.check(principal.key_hash, principal.rate_limit)).headers()
             response, charge = await handler(principal)
         except PhonosError as exc:
             failure = exc
@@ -258,7 +258,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         code = grpc.StatusCode.OK
         try:
             principal = await self._svc.auth.authenticate(metadata, state_changing=False)
-            state = self._limiter.hit(principal.key_hash, principal.rate_limit)
+            state = await self._limiter.check(principal.key_hash, principal.rate_limit)
         except PhonosError as failure:
             code, extra = grpc_status(failure)
             await context.abort(code, failure.message, trailing_metadata=(("x-request-id", request_id), *extra))

@@ -22,10 +22,11 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from jobservice.db import Database, now
+from jobservice.db import now
 from jobservice.errors import Forbidden, InvalidArgument, RateLimited, Unauthenticated
 from jobservice.passwords import hash_password, password_matches
 from jobservice.ratelimit import WINDOW_S
+from jobservice.store import Store
 
 FAILED_SIGN_INS_PER_MINUTE = 10  # per username: slows guessing without locking the owner out for long
 MAX_TRACKED_USERNAMES = 10_000
@@ -60,7 +61,7 @@ def csrf_token(token: str) -> str:
 
 
 class Sessions:
-    def __init__(self, db: Database, *, ttl_s: float) -> None:
+    def __init__(self, db: Store, *, ttl_s: float) -> None:
         self._db = db
         self._ttl_s = ttl_s
         self._failures: dict[str, deque[float]] = {}  # username → monotonic times of failed sign-ins

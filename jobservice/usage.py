@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jobservice.db import Database, now
+from jobservice.db import now
+from jobservice.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class UsageReport:
 
 
 class UsageRecorder:
-    def __init__(self, db: Database, flush_interval_s: float, retention_days: int = 90) -> None:
+    def __init__(self, db: Store, flush_interval_s: float, retention_days: int = 90) -> None:
         self._db = db
         self._interval = flush_interval_s
         self._retention_s = retention_days * DAY_S

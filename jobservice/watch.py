@@ -29,14 +29,19 @@ from dataclasses import dataclass
 
 from phonos_models.common.progress import Progress
 
-from jobservice.db import Database, Row
 from jobservice.errors import InvalidArgument, NotFound
 from jobservice.jobs import JobRecord
 from jobservice.states import TERMINAL, JobStatus
+from jobservice.store import Row, Store
 
 log = logging.getLogger(__name__)
 
 TAIL_BATCH = 500  # events per tail query; a longer backlog takes several rounds
+# A missing event id below delivered ones: on PostgreSQL, a transaction of another job service that took
+# the id earlier may commit later (or roll back and never fill it). The hub delivers past such a gap at
+# once but keeps its cursor before it, re-reading, until the id appears or this long has passed.
+GAP_WAIT_S = 10.0
+GAP_RECHECK_S = 0.2
 
 
 class _OfJob:
@@ -129,14 +134,16 @@ class Subscription:
 class WatchHub:
     """Fans job events out to subscriptions; see the module docstring for the one-source rule."""
 
-    def __init__(self, db: Database, *, poll_s: float = 5.0, capacity: int = 1000) -> None:
+    def __init__(self, db: Store, *, poll_s: float = 5.0, capacity: int = 1000) -> None:
         self._db = db
         self._poll_s = poll_s
         self._capacity = capacity
         self._by_job: dict[str, set[Subscription]] = collections.defaultdict(set)
         self._by_account: dict[int, set[Subscription]] = collections.defaultdict(set)
         self._count = 0
-        self._cursor: int | None = None  # last event id dispatched; None while nobody watches
+        self._cursor: int | None = None  # every event id up to here was dispatched; None while nobody watches
+        self._ahead: set[int] = set()  # ids past a gap in the log, already dispatched
+        self._gap_since: float | None = None  # when the cursor stopped at the current gap
         self._generation = 0  # bumped when the cursor is dropped, so an in-flight tail is discarded
         self._woken = asyncio.Event()
         self._latest: dict[str, ProgressEvent] = {}
@@ -190,6 +197,8 @@ class WatchHub:
             _remove(self._by_job, subscription.job_id, subscription)
         if self._count == 0:
             self._cursor = None
+            self._ahead.clear()
+            self._gap_since = None
             self._generation += 1
 
     # -- sources --------------------------------------------------------------------------------------
@@ -239,10 +248,33 @@ class WatchHub:
             return  # everybody left meanwhile; the next watcher starts from its own snapshot
         for row in rows:
             event = StateEvent.from_row(row)
-            self._cursor = event.event_id
+            if event.event_id <= self._cursor or event.event_id in self._ahead:
+                continue  # delivered on an earlier round (read again while a gap below it was open)
+            self._ahead.add(event.event_id)
             self._deliver(event)
+        self._advance(time.monotonic())
         if len(rows) == TAIL_BATCH:
             self._woken.set()
+        elif self._ahead:  # a gap is open: look again soon rather than at the next poll
+            asyncio.get_running_loop().call_later(GAP_RECHECK_S, self.wake)
+
+    def _advance(self, now_s: float) -> None:
+        """Move the cursor over every contiguous delivered id, and over a gap that waited GAP_WAIT_S."""
+        assert self._cursor is not None
+        while True:
+            while self._cursor + 1 in self._ahead:
+                self._cursor += 1
+                self._ahead.discard(self._cursor)
+            if not self._ahead:
+                self._gap_since = None
+                return
+            if self._gap_since is None:
+                self._gap_since = now_s
+                return
+            if now_s - self._gap_since < GAP_WAIT_S:
+                return
+            self._cursor = min(self._ahead) - 1  # the missing ids never committed (rolled back)
+            self._gap_since = None
 
 
 def _remove(index: dict, key: object, subscription: Subscription) -> None:
@@ -265,7 +297,7 @@ def parse_cursor(text: str | None) -> int | None:
 class JobWatcher:
     """What one watch stream yields: snapshot or replay from the database, then live events."""
 
-    def __init__(self, hub: WatchHub, db: Database, *, max_stream_s: float) -> None:
+    def __init__(self, hub: WatchHub, db: Store, *, max_stream_s: float) -> None:
         self._hub = hub
         self._db = db
         self._max_stream_s = max_stream_s

@@ -7,6 +7,11 @@ rows are left out of the next fetch (`busy_webhooks`), so they neither fill the 
 loop spin; a finished delivery wakes the loop to start the next one.
 
 Delivery is at-least-once: a delivery cut short by a stop is still pending and is sent again.
+
+On a shared store (PostgreSQL) every job service runs a sender: each due delivery is claimed by one of them
+(`claim_due_deliveries`, SKIP LOCKED) for as long as a send can take, so an event is sent once across
+services; a claim whose sender died expires and the delivery is due again. On SQLite the one sender owns
+every row and the same query only reads.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from aiohttp.abc import AbstractResolver
 
 from gateway.ratelog import RateLimitedLog
 from jobservice import egress
-from jobservice.db import Database, Row, now
+from jobservice.db import now
+from jobservice.store import Row, Store
 from jobservice.webhooks import post_event
 
 log = logging.getLogger(__name__)
@@ -43,12 +49,13 @@ def receiver_of(url: str) -> str:
 
 
 class WebhookSender:
-    def __init__(self, db: Database, *, timeout_s: float, max_attempts: int, backoff_base_s: float,
+    def __init__(self, db: Store, *, timeout_s: float, max_attempts: int, backoff_base_s: float,
                  allow_loopback: bool = False, per_receiver: int = 2, max_concurrent: int = 32,
-                 resolver: AbstractResolver | None = None) -> None:
+                 resolver: AbstractResolver | None = None, owner: str = "") -> None:
         if per_receiver < 1 or max_concurrent < 1:
             raise ValueError("webhook delivery concurrency limits must be at least 1")
         self._db = db
+        self._owner = owner  # this service's name in delivery claims (shared store)
         self._timeout_s = timeout_s
         self._max_attempts = max_attempts
         self._backoff_base_s = backoff_base_s
@@ -101,22 +108,30 @@ class WebhookSender:
         while True:
             if len(self._in_flight) >= self._max_concurrent:
                 return None  # a finishing delivery wakes the loop
-            rows = await self._db.read.fetch_all("due_deliveries", self._exclusions(skipped, now=now(),
-                                                                                    limit=self._max_concurrent))
+            async with self._db.transaction() as tx:
+                rows = await tx.fetch_all("claim_due_deliveries", {
+                    **self._exclusions(skipped, now=now(), limit=self._max_concurrent), "owner": self._owner,
+                    # A send ends within its timeout; recording it takes a moment more.
+                    "hold_s": self._timeout_s + 10.0})
             newly_skipped = False
+            left: list[int] = []
             for row in rows:
                 receiver = receiver_of(row["url"])
                 if self._per_origin[receiver] >= self._per_receiver or len(self._in_flight) >= self._max_concurrent:
                     newly_skipped |= row["webhook_id"] not in skipped
                     skipped.add(row["webhook_id"])
+                    left.append(int(row["id"]))
                     continue
                 self._begin(row, receiver)
+            if left:  # claimed but not started: free for the other services now, not when the claim ends
+                async with self._db.transaction() as tx:
+                    await tx.execute("release_deliveries", {"ids": json.dumps(left), "owner": self._owner})
             if not newly_skipped:
                 break
         next_at = await self._db.read.scalar("next_delivery_time", self._exclusions(skipped))
         return None if next_at is None else float(next_at)
 
-    def _exclusions(self, skipped: set[str], **params: float | int) -> dict[str, object]:
+    def _exclusions(self, skipped: set[str], **params: float | int | str) -> dict[str, object]:
         busy = {webhook for webhook, receiver in self._in_flight.values()
                 if self._per_origin[receiver] >= self._per_receiver}
         return {"in_flight": json.dumps(list(self._in_flight)), "busy_webhooks": json.dumps(sorted(busy | skipped)),

@@ -21,8 +21,9 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from jobservice import egress
-from jobservice.db import Database, Row, now
+from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound
+from jobservice.store import Row, Store
 from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT, encode_payload, rfc3339
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def validate_events(events: list[str]) -> tuple[str, ...]:
 class Webhooks:
     """CRUD for an account's webhooks; delivery is `WebhookSender`."""
 
-    def __init__(self, db: Database, *, max_per_account: int, allow_http_loopback: bool, timeout_s: float) -> None:
+    def __init__(self, db: Store, *, max_per_account: int, allow_http_loopback: bool, timeout_s: float) -> None:
         self._db = db
         self._max = max_per_account
         self._allow_http_loopback = allow_http_loopback

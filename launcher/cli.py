@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import getpass
 import json
-import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from jobservice import admin
 from jobservice.api_keys import KeyRecord
 from jobservice.errors import PhonosError
 from jobservice.private_files import private_umask, secure_data_dir
+from jobservice.store import ConstraintViolation
 from phonos_config.service import ServiceSettings
 
 
@@ -64,7 +64,7 @@ def _run(work: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(work())  # type: ignore[arg-type]
     except PhonosError as exc:
         raise CliError(exc.message) from None
-    except sqlite3.IntegrityError as exc:  # e.g. a username that is taken
+    except ConstraintViolation as exc:  # e.g. a username that is taken
         raise CliError(str(exc)) from None
 
 
@@ -80,9 +80,9 @@ def _key_json(key: KeyRecord) -> dict[str, Any]:
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    secure_data_dir(settings.data_dir, settings.database_path)
+    secure_data_dir(settings.data_dir, settings.sqlite_path)
     key = _run(lambda: admin.create_key(
-        settings.database_path, username=args.username, email=args.email,
+        settings, username=args.username, email=args.email,
         credits=settings.default_credits if args.credits is None else args.credits,
         rate_limit=settings.default_rate_limit if args.rate_limit is None else args.rate_limit,
         max_rate_limit=args.max_rate_limit,
@@ -97,7 +97,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    keys = _run(lambda: admin.list_keys(settings.database_path, username=args.username))
+    keys = _run(lambda: admin.list_keys(settings, username=args.username))
     if args.json:
         print(json.dumps({"keys": [_key_json(k) for k in keys]}))
         return 0
@@ -111,7 +111,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    key = _run(lambda: admin.revoke_key(settings.database_path, key_id=args.key_id,
+    key = _run(lambda: admin.revoke_key(settings, key_id=args.key_id,
                                         confirm_last_key=args.confirm_last_key))
     if args.json:
         print(json.dumps(_key_json(key)))
@@ -134,7 +134,7 @@ def _read_password(args: argparse.Namespace) -> str:
 def cmd_users_set_password(args: argparse.Namespace) -> int:
     settings = _settings(args)
     password = _read_password(args)
-    _run(lambda: admin.set_password(settings.database_path, username=args.username, password=password))
+    _run(lambda: admin.set_password(settings, username=args.username, password=password))
     print(f"password set for {args.username!r}; their open dashboard sessions were signed out", file=sys.stderr)
     return 0
 

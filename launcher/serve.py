@@ -164,11 +164,11 @@ class JobServiceChild:
 def serve(settings: ServiceSettings) -> int:
     data_dir = settings.data_dir.resolve()
     settings = settings.with_overrides(data_dir=data_dir)
-    secure_data_dir(data_dir, settings.database_path)
+    secure_data_dir(data_dir, settings.sqlite_path)
     first = asyncio.run(ensure_first_account(
-        settings.database_path, credits=settings.default_credits, rate_limit=settings.default_rate_limit
+        settings, credits=settings.default_credits, rate_limit=settings.default_rate_limit
     ))
-    secure_data_dir(data_dir, settings.database_path)
+    secure_data_dir(data_dir, settings.sqlite_path)
     if first is not None:
         # Printed at once: the key and password exist now, whether or not the rest starts.
         print(f"API key (account 'admin', {settings.default_credits} credits, shown once): {first.key.api_key}",
@@ -243,7 +243,7 @@ def dashboard_lines(url: str, first: FirstStart | None, settings: ServiceSetting
     if first is not None:
         lines.append(f"  sign in as 'admin' with password {first.password}  (shown once; change it with "
                      "`phonos users set-password --username admin`)")
-    elif asyncio.run(has_password(settings.database_path, "admin")):
+    elif asyncio.run(has_password(settings, "admin")):
         lines.append("  sign in as 'admin' (forgot the password? `phonos users set-password --username admin`)")
     else:
         lines.append("  set a password to sign in: `phonos users set-password --username NAME`")

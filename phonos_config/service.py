@@ -16,12 +16,21 @@ class ServiceSettings:
     """Everything the API processes need; safe defaults for one machine."""
 
     data_dir: Path = Path("./var")
+    # Shared state for many job services: "postgresql://user:password@host:5432/db". Empty: SQLite in data_dir,
+    # owned by one job service. With PostgreSQL, data_dir holds only result files: mount the same shared
+    # directory (NFS, CephFS, a ReadWriteMany volume) on every job service.
+    database_url: str = ""
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     # Where the job service finds Triton's gRPC endpoint ("host:port").
     triton_url: str = "127.0.0.1:8001"
+    # A fleet of Triton servers instead (one per GPU node): "host:port,host:port,model=host:port"; an entry
+    # without "model=" serves every model. Set, it replaces triton_url (jobservice/fleet_inference.py).
+    triton_urls: str = ""
+    # How often each fleet endpoint is probed; a failing one is out of rotation until it is ready again.
+    triton_health_interval_s: float = 2.0
     # Seconds one Triton call may take before the job fails (per-model specs may ask for less).
     triton_timeout_s: float = 3600.0
     # While Triton is unreachable a job keeps retrying for this long, then fails with a refund.
@@ -30,6 +39,9 @@ class ServiceSettings:
     max_inflight_per_model: int = 8
     # A job that was running when its process died is retried at most this many times in all.
     max_attempts: int = 3
+    # PostgreSQL only: a running job's claim lasts this long unless its job service renews it (every third of
+    # it); a job whose service died is run again by another service within about 1.5 times this.
+    job_lease_s: float = 30.0
     default_credits: int = 1000
     default_rate_limit: int = 60  # requests per minute per key
     max_batch_jobs: int = 10
@@ -68,6 +80,11 @@ class ServiceSettings:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "phonos.sqlite3"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None when the state is in PostgreSQL (database_url)."""
+        return None if self.database_url else self.database_path
 
     @property
     def results_dir(self) -> Path:

@@ -3,6 +3,8 @@
 #   scripts/install.sh         runtime + dev tools
 # System packages (Debian), each named by a command that shows it is installed:
 #   hmmer (jackhmmer: AlphaFold2 MSA search; hmmsearch: templates), nghttp2-client (h2load) and wrk (benches),
+#   postgresql (the server the PostgreSQL tests start in a temporary directory, tests/postgres.py; not
+#   run as a system service; Debian keeps its binaries off PATH, so its initdb is looked for where they are),
 #   chromium (the dashboard's browser tests drive it through Playwright; Playwright's own browser
 #   download is never used).
 # npm packages: the dashboard's 3D viewer (3Dmol.js), from package-lock.json into ./node_modules.
@@ -13,6 +15,7 @@ missing=()
 for pair in jackhmmer:hmmer h2load:nghttp2-client wrk:wrk chromium:chromium; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null); then
     echo "error: could not install the system packages ${missing[*]} (Debian/Ubuntu apt-get needed)" >&2

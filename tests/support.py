@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+import asyncpg
 import grpc
 import requests
 import tritonclient.grpc as grpcclient
@@ -36,6 +38,8 @@ from phonos.v1 import phonos_pb2_grpc
 from phonos_config.service import ServiceSettings
 
 REPO = Path(__file__).resolve().parent.parent
+# The stores a job service runs on (tests/conftest.py: pytest_generate_tests).
+ALL_STORES = ("sqlite", "postgres")
 T = TypeVar("T")
 
 
@@ -65,11 +69,37 @@ class TritonFixture:
 
 
 class ServiceEndpoints:
-    """Clients of a running job service with its REST gateway: needs `data_dir`, `grpc_port`, `http_port`."""
+    """Clients of a running job service with its REST gateway: needs `settings`, `grpc_port`, `http_port`."""
 
-    data_dir: Path
+    settings: ServiceSettings
     grpc_port: int
     http_port: int
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir
+
+    @property
+    def shared(self) -> bool:
+        """On PostgreSQL (shared by many job services) rather than SQLite."""
+        return bool(self.settings.database_url)
+
+    def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Raw SQL on the service's store, `?` placeholders (tests look under the hood with it)."""
+        if not self.shared:
+            with sqlite3.connect(self.data_dir / "phonos.sqlite3") as conn:
+                return [tuple(r) for r in conn.execute(query, args).fetchall()]
+        parts = query.split("?")
+        numbered = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+
+        async def run() -> list[tuple[Any, ...]]:
+            conn = await asyncpg.connect(self.settings.database_url)
+            try:
+                return [tuple(r) for r in await conn.fetch(numbered, *args)]
+            finally:
+                await conn.close()
+
+        return asyncio.run(run())
 
     @property
     def base_url(self) -> str:
@@ -81,7 +111,7 @@ class ServiceEndpoints:
 
     def new_key(self, credits: int = 10_000, rate_limit: int = 100_000, username: str | None = None) -> str:
         name = username or f"user{time.monotonic_ns()}"
-        key = asyncio.run(create_key(self.data_dir / "phonos.sqlite3", username=name, email=f"{name}@example.org",
+        key = asyncio.run(create_key(self.settings, username=name, email=f"{name}@example.org",
                                      credits=credits, rate_limit=rate_limit))
         return key.api_key
 
@@ -98,7 +128,7 @@ class ServiceProcess(ServiceEndpoints):
     """`python -m jobservice` (gRPC + in-process REST gateway) on free ports."""
 
     popen: subprocess.Popen[str]
-    data_dir: Path
+    settings: ServiceSettings
     grpc_port: int
     http_port: int
     triton_url: str
@@ -124,7 +154,8 @@ class ServiceProcess(ServiceEndpoints):
         if ready is None:
             popen.kill()
             raise RuntimeError("job service did not start:\n" + "\n".join(log_lines[-40:]))
-        return cls(popen, data_dir, int(ready["grpc_port"]), int(ready["http_port"]), triton_url, dict(extra_env),
+        settings = ServiceSettings.from_env(env).with_overrides(data_dir=data_dir)
+        return cls(popen, settings, int(ready["grpc_port"]), int(ready["http_port"]), triton_url, dict(extra_env),
                    log_lines)
 
     def stop(self) -> None:
@@ -157,7 +188,6 @@ class InProcessService(ServiceEndpoints):
 
     def __init__(self, data_dir: Path, env: Mapping[str, str], inference: InMemoryInference | None = None,
                  specs: Mapping[str, ModelSpec] | None = None, *, grpc_port: int = 0, http_port: int = 0) -> None:
-        self.data_dir = data_dir
         self.env = dict(env)
         settings_env = {
             "PHONOS_MODELS": "esmfold",

@@ -141,9 +141,10 @@ RETURNING id;
 UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook deleted'
 WHERE webhook_id = :webhook_id AND status = 'pending';
 
--- name: due_deliveries
+-- name: claim_due_deliveries
 -- :in_flight and :busy_webhooks are JSON arrays: deliveries being sent, webhooks whose receiver is at
 -- its concurrency limit. Leaving them out keeps a slow receiver's backlog from filling the batch.
+-- One job service owns this database, so due deliveries need no claim (PostgreSQL claims them: many senders).
 SELECT d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret
 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
 WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.deleted_at IS NULL
@@ -151,6 +152,13 @@ WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.deleted_at IS NUL
   AND d.webhook_id NOT IN (SELECT value FROM json_each(COALESCE(:busy_webhooks, '[]')))
 ORDER BY d.next_attempt_at, d.id
 LIMIT :limit;
+
+-- name: release_deliveries
+-- Nothing to release: one sender owns this database and claims nothing (PostgreSQL: many senders).
+SELECT :ids, :owner WHERE 0;
+
+-- name: job_status
+SELECT status FROM jobs WHERE id = :id;
 
 -- name: next_delivery_time
 SELECT MIN(d.next_attempt_at) FROM webhook_deliveries d

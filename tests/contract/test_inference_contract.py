@@ -1,8 +1,9 @@
 """One contract, two implementations: the in-memory twin and the real Triton server behave alike.
 
-Every test runs against both (`inference` fixture). The real side is a real tritonserver serving the
-diagnostic `echo` model (which fails on request: triton_models/echo) and tiny ESMFold; the twin is told
-how to fail. Where the two cannot be provoked the same way, each harness provokes its own way and the
+Every test runs against both (`inference` fixture), and against a third: `FleetInference` over that same
+real server and an endpoint that is down (a fleet with a dead node keeps the contract). The real side is a
+real tritonserver serving the diagnostic `echo` model (which fails on request: triton_models/echo) and tiny
+ESMFold; the twin is told how to fail. Where the two cannot be provoked the same way, each harness provokes its own way and the
 assertion is the same.
 """
 
@@ -18,6 +19,7 @@ import pytest
 from phonos_models.common.progress import Progress
 from tritonclient.utils import InferenceServerException
 
+from jobservice.fleet_inference import FleetInference
 from jobservice.inference import (
     READY,
     SERVER_COMPONENT,
@@ -101,12 +103,23 @@ def triton_harness(url: str) -> Harness:
                    provoke, stopped)
 
 
-@pytest.fixture(params=["twin", "triton"])
+def fleet_harness(url: str) -> Harness:
+    """The live server behind a dead node: every call the dead one takes is retried on the live one."""
+    real = triton_harness(url)
+
+    def fleet(*urls: str) -> FleetInference:
+        return FleetInference((u, TritonInference(u), None) for u in urls)
+
+    return Harness("fleet", lambda: fleet(f"127.0.0.1:{free_port()}", url),
+                   lambda: fleet(f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"), real.provoke, real.stopped)
+
+
+@pytest.fixture(params=["twin", "triton", "fleet"])
 def harness(request: pytest.FixtureRequest) -> Harness:
     if request.param == "twin":
         return twin_harness()
     triton: TritonFixture = request.getfixturevalue("triton_esmfold")
-    return triton_harness(triton.grpc_url)
+    return (triton_harness if request.param == "triton" else fleet_harness)(triton.grpc_url)
 
 
 def run(harness: Harness, scenario: Callable[[Inference], Coroutine[Any, Any, None]], *, down: bool = False) -> None:
@@ -125,7 +138,7 @@ def test_a_result_comes_back_as_the_files_the_spec_promises(harness: Harness) ->
         result = await inference.infer(echo_request("hello"))
         assert tuple(f.format for f in result.files) == ECHO.formats
         assert result.files[0].content  # the twin labels its files as its own; the real echo returns the text
-        if harness.name == "triton":
+        if harness.name != "twin":
             assert result.files[0].content == b"hello"
         job = await ESMFOLD.validate("MKTAYIAKQRQISFVKSHFSRQ", {"num_recycles": 1}, NoOutputs())
         folded = await inference.infer(InferenceRequest("esmfold", ESMFOLD.inputs(job), 60.0, "fold"))
@@ -224,7 +237,9 @@ def test_a_server_that_cannot_be_reached_is_unavailable_and_says_so_in_health(ha
     async def scenario(inference: Inference) -> None:
         with pytest.raises(InferenceUnavailable):
             await inference.infer(echo_request("hello", timeout_s=5))
-        assert await inference.health(["echo"]) == {SERVER_COMPONENT: UNAVAILABLE, "echo": UNAVAILABLE}
+        states = await inference.health(["echo"])
+        assert states[SERVER_COMPONENT] == UNAVAILABLE and states["echo"] == UNAVAILABLE
+        assert set(states.values()) == {UNAVAILABLE}  # a fleet adds each endpoint, all unavailable
 
     run(harness, scenario, down=True)
 

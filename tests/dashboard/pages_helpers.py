@@ -43,7 +43,7 @@ def make_user(service: ServiceProcess, username: str) -> User:
     def create() -> User:
         key = service.new_key(credits=5000, rate_limit=600, username=username)
         password = f"{username} has a long passphrase"
-        asyncio.run(admin.set_password(service.data_dir / "phonos.sqlite3", username=username, password=password))
+        asyncio.run(admin.set_password(service.settings, username=username, password=password))
         return User(username, password, key)
 
     with ThreadPoolExecutor(1) as pool:

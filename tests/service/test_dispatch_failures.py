@@ -4,16 +4,16 @@ refund rule (jobservice/failures.py), retries, storage errors, and recovery afte
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from jobservice.memory_inference import Failure, Slow
 from jobservice.modelspecs.esmfold import FORMATS as ESMFOLD_FORMATS
-from tests.support import ApiClient, InProcessService, wait_until
+from tests.support import ALL_STORES, ApiClient, InProcessService, wait_until
 
 pytestmark = pytest.mark.integration
+STORES = ALL_STORES  # state: every test runs on SQLite and on PostgreSQL
 
 SEQ = "MKTVRQERLKSIVRILERSKEPV"
 PDB = (Path(__file__).parents[1] / "diffdock" / "data" / "receptor_small.pdb").read_text()
@@ -32,8 +32,7 @@ def key_of(client: ApiClient) -> str:
 
 
 def attempts(service: InProcessService, job_id: str) -> int:
-    with sqlite3.connect(service.data_dir / "phonos.sqlite3") as conn:
-        return int(conn.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()[0])
+    return int(service.sql("SELECT attempts FROM jobs WHERE id = ?", job_id)[0][0])
 
 
 @pytest.mark.parametrize(("outcome", "code", "charged"), [
@@ -135,6 +134,7 @@ def test_a_job_interrupted_too_often_is_given_up_and_refunded(twin_factory: type
     assert job["status"] == "failed" and job["error_code"] == "interrupted" and again.balance() == 100
 
 
+@pytest.mark.sqlite_only  # on PostgreSQL another job service may serve the model: its jobs wait for it
 def test_pending_jobs_of_a_model_no_longer_served_fail_refunded(twin_factory: type, tmp_path: Path) -> None:
     first = twin_factory.start(data_dir=tmp_path / "var", PHONOS_MODELS="esmfold,echo",
                                PHONOS_MAX_INFLIGHT_PER_MODEL="1")

@@ -11,9 +11,10 @@ import pytest
 
 from jobservice.memory_inference import Slow
 from phonos.v1 import phonos_pb2 as pb
-from tests.support import InProcessService, wait_until
+from tests.support import ALL_STORES, InProcessService, wait_until
 
 pytestmark = pytest.mark.integration
+STORES = ALL_STORES  # state: every test runs on SQLite and on PostgreSQL
 
 BODY = {"model": "esmfold", "sequence": "MKTVRQERLKSIVRILERSKEPV"}
 

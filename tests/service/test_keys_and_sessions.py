@@ -4,7 +4,7 @@ process, on the inference twin: no model runs here)."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import os
 import subprocess
 import sys
 import time
@@ -16,12 +16,13 @@ import requests
 
 from jobservice import admin
 from phonos.v1 import phonos_pb2 as pb
-from tests.support import REPO, InProcessService
+from tests.support import ALL_STORES, REPO, InProcessService
 
 PASSWORD = "correct horse battery staple"
 
 
 pytestmark = pytest.mark.integration
+STORES = ALL_STORES  # keys and sessions are state: every test runs on SQLite and on PostgreSQL
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def service(twin_factory: type, tmp_path: Path) -> InProcessService:
 
 
 def set_password(service: InProcessService, username: str, password: str = PASSWORD) -> None:
-    asyncio.run(admin.set_password(service.data_dir / "phonos.sqlite3", username=username, password=password))
+    asyncio.run(admin.set_password(service.settings, username=username, password=password))
 
 
 def sign_in(service: InProcessService, username: str, password: str = PASSWORD) -> tuple[requests.Session, str]:
@@ -161,7 +162,7 @@ def test_cli_lists_and_revokes_keys_of_a_running_service(service: InProcessServi
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "launcher.cli", *args], capture_output=True, text=True, cwd=REPO,
-                              timeout=60, check=False)
+                              timeout=60, check=False, env={**os.environ, **service.env})
 
     listed = cli("keys", "list", "--username", "ada", *env_args)
     assert listed.returncode == 0, listed.stderr
@@ -186,15 +187,15 @@ def test_cli_sets_a_password_that_signs_in_and_refuses_a_short_one(service: InPr
     def set_with_cli(password: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "launcher.cli", "users", "set-password", "--username", "ada",
                                "--password-stdin", "--data-dir", str(service.data_dir)], input=password + "\n",
-                              capture_output=True, text=True, cwd=REPO, timeout=60, check=False)
+                              capture_output=True, text=True, cwd=REPO, timeout=60, check=False,
+                              env={**os.environ, **service.env})
 
     short = set_with_cli("short")
     assert short.returncode == 2 and "at least 10 characters" in short.stderr
     done = set_with_cli(PASSWORD)
     assert done.returncode == 0, done.stderr
     sign_in(service, "ada")
-    with sqlite3.connect(service.data_dir / "phonos.sqlite3") as db:
-        [(stored,)] = db.execute("SELECT password_hash FROM accounts WHERE username = 'ada'").fetchall()
+    [(stored,)] = service.sql("SELECT password_hash FROM accounts WHERE username = 'ada'")
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
 
 
@@ -300,6 +301,7 @@ def test_sessions_expire(twin_factory: type, tmp_path: Path) -> None:
     assert requests.get(f"{service.base_url}/v1/jobs", cookies=cookie, timeout=30).status_code == 401
 
 
+@pytest.mark.sqlite_only  # the throttle is in memory, per job service, on either store
 def test_failed_sign_ins_are_throttled_per_username(service: InProcessService) -> None:
     service.new_key(username="ada")
     service.new_key(username="bob")

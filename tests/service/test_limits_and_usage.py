@@ -8,9 +8,10 @@ import grpc
 import pytest
 
 from phonos.v1 import phonos_pb2 as pb
-from tests.support import InProcessService
+from tests.support import ALL_STORES, InProcessService
 
 pytestmark = pytest.mark.integration
+STORES = ALL_STORES  # state: every test runs on SQLite and on PostgreSQL
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,10 @@ import concurrent.futures
 import pytest
 
 from jobservice.memory_inference import Slow
-from tests.support import InProcessService, wait_until
+from tests.support import ALL_STORES, InProcessService, wait_until
 
 pytestmark = pytest.mark.integration
+STORES = ALL_STORES  # state: every test runs on SQLite and on PostgreSQL
 
 SEQ = "MGSSHHHHHHSSGLVPRGSHMASMTGGQQMGRGS"
 

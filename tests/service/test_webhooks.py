@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import sqlite3
 
 import pytest
 
-from tests.support import InProcessService, WebhookReceiver, wait_until
+from tests.support import ALL_STORES, InProcessService, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.integration
+STORES = ALL_STORES  # state: every test runs on SQLite and on PostgreSQL
 
 FAST_RETRY = {"PHONOS_WEBHOOK_BACKOFF_BASE_S": "0.2", "PHONOS_WEBHOOK_TIMEOUT_S": "2"}
 
@@ -134,9 +134,8 @@ def test_undelivered_events_survive_a_restart(twin_factory: type, tmp_path) -> N
         wait_until(lambda: len(receiver.requests) >= 1, 15)  # first attempt refused; next one is 30 s away
         first.stop()
         # The due time is persisted (30 s away); make it due now so the restarted sender sends at start-up.
-        with sqlite3.connect(data_dir / "phonos.sqlite3") as conn:
-            assert conn.execute("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'").fetchone()[0] == 1
-            conn.execute("UPDATE webhook_deliveries SET next_attempt_at = 0 WHERE status = 'pending'")
+        assert first.sql("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'") == [(1,)]
+        first.sql("UPDATE webhook_deliveries SET next_attempt_at = 0 WHERE status = 'pending'")
         twin_factory.start(data_dir=data_dir)
         wait_until(lambda: len(receiver.requests) >= 2, 40)
     assert receiver.events() == ["job.completed", "job.completed"]

@@ -81,7 +81,7 @@ class _AnyParams(dict):  # type: ignore[type-arg]
 
 
 def test_every_named_query_compiles_against_the_schema(tmp_path: Path) -> None:
-    assert {"insert_job", "claim_job", "cancel_job", "due_deliveries"} <= set(queries())
+    assert {"insert_job", "claim_job", "cancel_job", "claim_due_deliveries"} <= set(queries())
     async def migrate() -> None:
         await (await Database.open(tmp_path / "q.sqlite3")).close()
 
