@@ -18,6 +18,7 @@ from gateway import errors
 from gateway.errors import ErrorResponse, HttpError
 from gateway.http_rule import NoRoute, PathDecodeError, Router, rules_for_service
 from gateway.invoker import Invoker, RpcFailure
+from gateway.observe import ROUTE_KEY, observe_middleware, trace_metadata
 from gateway.transcode import TranscodeError, TranscodePlan, build_request, compile_plan, render_response
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def create_app(
     service = service_descriptor or default_service()
     plans = [compile_plan(rule) for rule in rules_for_service(service)]
     router: Router[TranscodePlan] = Router((p.rule.http_method, p.rule.template, p) for p in plans)
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[error_middleware])
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[observe_middleware, error_middleware])
     app[ROUTER_KEY] = router
     app[INVOKER_KEY] = invoker
     # One route for everything: the rules above do the routing, aiohttp only parses HTTP.
@@ -83,6 +84,7 @@ async def transcode_handler(request: web.Request) -> web.StreamResponse:
             raise HttpError(errors.client_error(405, message, {"Allow": allow}))
         raise HttpError(errors.client_error(404, f"no route for {request.method} {request.path}"))
     plan = match.payload
+    request[ROUTE_KEY] = plan.rule.template.text
     body = await request.read() if request.body_exists else b""
     try:
         message = build_request(plan, match.values, request.query, body)
@@ -107,6 +109,7 @@ def request_metadata(request: web.Request, request_id: str, plan: TranscodePlan)
         ("x-request-id", request_id),
         ("x-phonos-route", plan.rule.template.text),
         ("x-phonos-transport", "rest"),
+        *trace_metadata(),
     ]
     authorization = request.headers.get("Authorization")
     if authorization is not None:

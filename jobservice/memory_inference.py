@@ -26,6 +26,7 @@ import tritonclient.grpc.model_config_pb2 as model_config
 from google.protobuf import text_format
 from phonos_models.common import result_files
 
+from jobservice import metrics
 from jobservice.inference import (
     NOT_READY,
     READY,
@@ -40,6 +41,7 @@ from jobservice.inference import (
 from jobservice.modelspecs.base import ModelSpec
 
 TWIN_WEIGHTS = "none: in-memory inference twin (no model ran)"
+TWIN_ENDPOINT = "in-memory"  # the `endpoint` label of the twin's calls in the metrics
 _DATATYPES = {"TYPE_STRING": "BYTES", "TYPE_INT32": "INT32", "TYPE_INT64": "INT64", "TYPE_FP32": "FP32",
               "TYPE_BOOL": "BOOL"}
 
@@ -121,6 +123,10 @@ class InMemoryInference:
         (self._not_ready.discard if ready else self._not_ready.add)(model)
 
     async def infer(self, request: InferenceRequest) -> result_files.ModelResult:
+        with metrics.triton_call(TWIN_ENDPOINT, request.model):
+            return await self._infer(request)
+
+    async def _infer(self, request: InferenceRequest) -> result_files.ModelResult:
         self.calls.append(request)
         model = self._models.get(request.model)
         if not self.available:

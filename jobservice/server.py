@@ -7,12 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import grpc
+from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from jobservice.datadir_lock import DataDirLock
 from jobservice.db import Database
 from jobservice.inference import Inference
+from jobservice.metrics_server import MetricsEndpoint, start_metrics_server
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.modelspecs.registry import build_specs
 from jobservice.service import JobService
@@ -34,10 +36,16 @@ class RunningJobService:
     servicer: PhonosServicer
     health: health.aio.HealthServicer
     lock: DataDirLock
+    metrics: MetricsEndpoint
+    metrics_runner: web.AppRunner | None = None
+    metrics_port: int | None = None  # None: PHONOS_METRICS_ENABLED=false
 
     async def stop(self, grace_s: float = 5.0) -> None:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace_s)
+        if self.metrics_runner is not None:
+            await self.metrics_runner.cleanup()
+        await self.metrics.close()
         await self.service.stop()
         await self.service.db.close()
         self.lock.release()
@@ -75,5 +83,15 @@ async def create_server(
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("job service listening", extra={"action": "jobservice.started", "port": port})
-    return RunningJobService(server, port, service, servicer, health_servicer, lock)
+    running = RunningJobService(server, port, service, servicer, health_servicer, lock,
+                                MetricsEndpoint(service.db, list(service.specs), settings.triton_metrics_urls))
+    if settings.metrics_enabled:
+        try:
+            running.metrics_runner, running.metrics_port = await start_metrics_server(
+                running.metrics, settings.metrics_host, settings.metrics_port)
+        except BaseException:
+            await running.stop(0)
+            raise
+    log.info("job service listening", extra={"action": "jobservice.started", "port": port,
+                                             "metrics_port": running.metrics_port})
+    return running

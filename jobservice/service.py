@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 
+from jobservice import tracing
 from jobservice.accounts import Accounts
 from jobservice.db import Database
 from jobservice.dispatch import Dispatcher
@@ -159,6 +160,7 @@ class JobService:
         async def insert_then_queue() -> list[str]:
             ids = await self.jobs.submit(account_id, jobs)
             for job_id, job in zip(ids, jobs, strict=True):
+                tracing.remember_submission(job_id)
                 self.dispatcher.enqueue(job_id, job.model)
             return ids
 

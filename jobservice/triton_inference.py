@@ -19,6 +19,7 @@ import tritonclient.grpc.aio as triton_aio
 from phonos_models.common import result_files
 from tritonclient.utils import InferenceServerException
 
+from jobservice import metrics, tracing
 from jobservice.inference import (
     NOT_READY,
     READY,
@@ -62,6 +63,14 @@ class TritonInference:
             self._client = None
 
     async def infer(self, request: InferenceRequest) -> result_files.ModelResult:
+        # Labelled with this server's address: behind a fleet, each member reports for itself.
+        attributes = {"server.address": self._url, "phonos.triton_model": request.model,
+                      "phonos.request_id": request.request_id}
+        with metrics.triton_call(self._url, request.model), \
+                tracing.client_span(f"triton.infer {request.model}", attributes) as headers:
+            return await self._infer(request, headers)
+
+    async def _infer(self, request: InferenceRequest, headers: dict[str, str]) -> result_files.ModelResult:
         tensors = []
         for spec in request.inputs:
             tensor = triton_aio.InferInput(spec.name, list(spec.array.shape), spec.datatype)
@@ -71,7 +80,7 @@ class TritonInference:
         try:
             response = await self._get_client().infer(
                 request.model, tensors, outputs=outputs, client_timeout=request.timeout_s,
-                request_id=request.request_id,
+                request_id=request.request_id, headers=headers or None,
             )
         except InferenceServerException as exc:
             raise classify(exc) from exc

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from jobservice import metrics
 from jobservice.db import Database, Row, now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound
 from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT, encode_payload, rfc3339
@@ -236,6 +237,7 @@ class WebhookSender:
         async with self._db.transaction() as tx:
             if error is None and 200 <= status < 300:
                 await tx.execute("mark_delivered", {"id": row["id"], "last_status": status})
+                metrics.webhook_delivery(row["event"], "delivered")
                 return
             delay = self._backoff_base_s * (2 ** int(row["attempts"]))
             await tx.execute(
@@ -243,5 +245,7 @@ class WebhookSender:
                 {"id": row["id"], "last_status": status or None, "last_error": error or f"HTTP {status}",
                  "next_attempt_at": now() + min(delay, 3600.0), "max_attempts": self._max_attempts},
             )
+        gave_up = int(row["attempts"]) + 1 >= self._max_attempts
+        metrics.webhook_delivery(row["event"], "failed" if gave_up else "retry")
         log.warning("webhook delivery failed", extra={"action": "webhook.retry", "delivery": row["id"],
                                                        "status": status, "error": error})

@@ -34,7 +34,7 @@ def served_triton_models(settings: ServiceSettings) -> list[str]:
 def jobservice_command(settings: ServiceSettings) -> list[str]:
     return [sys.executable, "-m", "jobservice", "--data-dir", str(settings.data_dir),
             "--grpc-port", str(settings.grpc_port), "--http-port", str(settings.http_port),
-            "--triton-url", settings.triton_url]
+            "--triton-url", settings.triton_url, "--metrics-port", str(settings.metrics_port)]
 
 
 def start_jobservice(settings: ServiceSettings, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], dict]:
@@ -91,12 +91,17 @@ def serve(settings: ServiceSettings) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        env = {**os.environ, "PHONOS_DATA_DIR": str(data_dir), "PHONOS_TRITON_URL": triton.grpc_url}
+        env = {**os.environ, "PHONOS_DATA_DIR": str(data_dir), "PHONOS_TRITON_URL": triton.grpc_url,
+               # The job service's /metrics re-exports Triton's own (Triton's port stays internal).
+               "PHONOS_TRITON_METRICS_URLS": triton.metrics_url}
         jobservice, ready = start_jobservice(settings, env)
         triton.wait_ready(TRITON_READY_TIMEOUT_S)
         print(f"Triton ready:  {triton.grpc_url} (internal; models: {', '.join(models)}; log {data_dir / 'triton.log'})")
         print(f"REST gateway:  http://{settings.http_host}:{ready['http_port']}/v1  (try /v1/health)")
         print(f"gRPC:          {settings.grpc_host}:{ready['grpc_port']}  (reflection + health enabled)")
+        if ready.get("metrics_port"):
+            print(f"metrics:       http://{settings.metrics_host}:{ready['metrics_port']}/metrics  "
+                  "(Prometheus; job service + Triton)")
         print(f"data dir:      {data_dir}")
         print("weights: tiny random weights unless PHONOS_*_WEIGHTS_DIR is set - NOT real predictions", flush=True)
         while not stopping.is_set():

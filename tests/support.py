@@ -77,6 +77,12 @@ class ServiceEndpoints:
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
+    def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """One Prometheus scrape of the service's /metrics: {(sample name, sorted labels): value}."""
+        port = getattr(self, "metrics_port", None)
+        assert port, "the service runs without its metrics listener"
+        return parse_scrape(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text)
+
     def new_key(self, credits: int = 10_000, rate_limit: int = 100_000, username: str | None = None) -> str:
         name = username or f"user{time.monotonic_ns()}"
         key = asyncio.run(create_key(self.data_dir / "phonos.sqlite3", username=name, email=f"{name}@example.org",
@@ -102,6 +108,7 @@ class ServiceProcess(ServiceEndpoints):
     triton_url: str
     env: dict[str, str]
     log_lines: list[str] = field(default_factory=list)
+    metrics_port: int | None = None
 
     @classmethod
     def start(cls, data_dir: Path, triton_url: str, extra_env: Mapping[str, str]) -> ServiceProcess:
@@ -110,6 +117,7 @@ class ServiceProcess(ServiceEndpoints):
             "PHONOS_MODELS": "esmfold",
             "PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK": "true",
             "PHONOS_USAGE_FLUSH_INTERVAL_S": "0.1",
+            "PHONOS_METRICS_PORT": "0",
             **extra_env,
         })
         args = [sys.executable, "-m", "jobservice", "--data-dir", str(data_dir), "--grpc-port", "0",
@@ -123,7 +131,7 @@ class ServiceProcess(ServiceEndpoints):
             popen.kill()
             raise RuntimeError("job service did not start:\n" + "\n".join(log_lines[-40:]))
         return cls(popen, data_dir, int(ready["grpc_port"]), int(ready["http_port"]), triton_url, dict(extra_env),
-                   log_lines)
+                   log_lines, ready.get("metrics_port"))
 
     def stop(self) -> None:
         if self.popen.poll() is None:
@@ -137,6 +145,14 @@ class ServiceProcess(ServiceEndpoints):
     def kill(self) -> None:
         os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen.wait(timeout=10)
+
+
+def parse_scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Prometheus text format → {(sample name, sorted labels): value}, read by prometheus_client's own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
 def _drain(stream: Any, sink: list[str]) -> None:
@@ -164,7 +180,7 @@ class InProcessService(ServiceEndpoints):
             **env,
         }
         self.settings = ServiceSettings.from_env(settings_env).with_overrides(
-            data_dir=data_dir, grpc_port=0, http_port=0)
+            data_dir=data_dir, grpc_port=0, http_port=0, metrics_port=0)
         self.specs = dict(specs) if specs is not None else build_specs(self.settings.models)
         self.inference = inference or InMemoryInference.for_specs(self.specs, DEFAULT_MODEL_REPOSITORY)
         self._loop = asyncio.new_event_loop()
@@ -176,6 +192,7 @@ class InProcessService(ServiceEndpoints):
             self._close_loop()
             raise
         self.grpc_port = self.running.port
+        self.metrics_port = self.running.metrics_port
 
     async def _start(self) -> tuple[RunningJobService, Any, int]:
         from gateway.invoker import InProcessInvoker
