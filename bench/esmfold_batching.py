@@ -8,13 +8,16 @@ the weights the PHONOS_ESMFOLD_* environment selects (default: the tiny random m
 1. latency: one request at a time at each `--lengths` (default 50/100/200/400 aa), `--repeats`
    each; p50 and mean seconds. With `--direct`, the same model built in this process and called
    directly (no Triton) at the same lengths, and the ratio Triton/direct.
-2. throughput at `--throughput-length` aa (sequences differ, lengths equal ±10 %):
-   - one-at-a-time: the next request is sent when the previous returns;
-   - dynamic batching: `--concurrency` requests in flight, the model's config as written;
-   - concurrent without batching: the same load after reloading the model with its
-     `dynamic_batching` block removed (Triton's load-with-config API), to separate what
-     batching buys from what concurrency alone buys.
-   Requests/s for each and the ratios. The mean batch size comes from each response's result metadata.
+2. throughput at each `--throughput-lengths` (default 50, 100, 200 aa; sequences differ, lengths
+   equal ±10 %), all in one run, side by side:
+   - one-at-a-time: one instance, batching off, the next request sent when the previous returns
+     (what a server configured for single requests gives);
+   - each `--served-configs` entry `IxT@D`: I instances with T torch threads each, dynamic batching
+     with a D µs queue delay, `--concurrency` requests kept in flight. The model is reloaded with
+     that config through Triton's load-with-config API (no restart), so every mode runs on the
+     same server and weights.
+   Requests/s for each and the ratio to one-at-a-time. The mean batch size comes from each
+   response's result metadata.
 
 `--num-recycles` applies to every request (default 1: N recycles = N+1 trunk passes).
 bench/esmfold_gpu.sh runs the full-size architecture on a GPU with this script.
@@ -117,10 +120,47 @@ def concurrent(
     return len(sequences) / elapsed, statistics.fmean(batch_sizes)
 
 
-def reload_without_batching(client: grpcclient.InferenceServerClient) -> None:
-    config = client.get_model_config(MODEL, as_json=True)["config"]
-    config.pop("dynamic_batching", None)
+def parse_served(text: str) -> tuple[int, int, int]:
+    """`IxT@D` → (instances, threads per instance, queue delay µs), e.g. `2x1@0`."""
+    shape, _, delay = text.partition("@")
+    instances, _, threads = shape.partition("x")
+    return int(instances), int(threads or 1), int(delay or 0)
+
+
+def reload(client: grpcclient.InferenceServerClient, base: dict[str, Any], instances: int, threads: int,
+           delay_us: int | None) -> None:
+    """Reload the model with I instances of T threads; `delay_us` None turns dynamic batching off."""
+    config = json.loads(json.dumps(base))
+    config["instance_group"] = [{**config["instance_group"][0], "count": instances}]
+    config.setdefault("parameters", {})["PHONOS_ESMFOLD_NUM_THREADS"] = {"string_value": str(threads)}
+    if delay_us is None:
+        config.pop("dynamic_batching", None)
+    else:
+        config["dynamic_batching"] = {"max_queue_delay_microseconds": delay_us}
     client.load_model(MODEL, config=json.dumps(config))
+
+
+def throughput(client: grpcclient.InferenceServerClient, rng: random.Random, args: argparse.Namespace) -> dict:
+    """One-at-a-time against each served config, at every throughput length, on one server."""
+    base = client.get_model_config(MODEL, as_json=True)["config"]
+    loads = {n: [random_sequence(rng, rng.randint(int(n * 0.9), int(n * 1.1))) for _ in range(args.requests)]
+             for n in args.throughput_lengths}
+    rows: dict[int, dict[str, Any]] = {n: {"length_aa": n, "requests": args.requests} for n in loads}
+    reload(client, base, 1, 1, None)
+    for n, load in loads.items():
+        sequential = latency(client, load[: max(4, len(load) // 2)], args)
+        rows[n]["one_at_a_time_rps"] = len(sequential) / sum(sequential)
+        print(f"{n:4d} aa one at a time: {rows[n]['one_at_a_time_rps']:.2f} req/s", flush=True)
+    for served in args.served_configs:
+        instances, threads, delay = parse_served(served)
+        reload(client, base, instances, threads, delay)
+        for n, load in loads.items():
+            rps, mean_batch = concurrent(client, load, args.concurrency, args)
+            ratio = rps / rows[n]["one_at_a_time_rps"]
+            rows[n][served] = {"rps": rps, "mean_batch_size": mean_batch, "vs_one_at_a_time": ratio}
+            print(f"{n:4d} aa served {served}: {rps:.2f} req/s, mean batch {mean_batch:.1f}, {ratio:.2f}x", flush=True)
+    client.load_model(MODEL, config=json.dumps(base))  # as configured again
+    return {"concurrency": args.concurrency, "by_length": list(rows.values())}
 
 
 def direct_latency(lengths: Sequence[int], sequences: dict[int, list[str]], args: argparse.Namespace) -> dict:
@@ -161,8 +201,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", type=int, nargs="*", default=[50, 100, 200, 400])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--throughput-length", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=48, help="requests per throughput mode; 0 skips throughput")
+    parser.add_argument("--throughput-lengths", type=int, nargs="*", default=[50, 100, 200])
+    parser.add_argument("--served-configs", nargs="*", default=["1x1@20000", "1x1@0", "2x1@0"],
+                        help="IxT@D: instances x torch threads per instance @ dynamic-batching queue delay (µs)")
+    parser.add_argument("--requests", type=int, default=32, help="requests per throughput mode; 0 skips throughput")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--num-recycles", type=int, default=1)
     parser.add_argument("--chunk-size", type=int, default=0, help="0 = off (auto above the threshold)")
@@ -175,11 +217,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.quick:
         args.lengths, args.repeats, args.requests, args.concurrency = [50, 100], 2, 16, 8
+        args.throughput_lengths = [50]
 
     rng = random.Random(0)
     sequences = {n: [random_sequence(rng, n) for _ in range(args.repeats)] for n in args.lengths}
-    around = args.throughput_length
-    load = [random_sequence(rng, rng.randint(int(around * 0.9), int(around * 1.1))) for _ in range(args.requests)]
     extra = [f"--model-config-name={args.config_name}"] if args.config_name else []
     report: dict[str, Any] = {"num_recycles": args.num_recycles, "chunk_size": args.chunk_size}
 
@@ -197,22 +238,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             report["triton_latency"][length] = {"p50_s": statistics.median(times), "mean_s": statistics.fmean(times)}
             print(f"latency {length:4d} aa via Triton: p50 {statistics.median(times):.3f} s", flush=True)
         if args.requests:
-            sequential = latency(client, load, args)
-            one_at_a_time = len(load) / sum(sequential)
-            batched, mean_batch = concurrent(client, load, args.concurrency, args)
-            reload_without_batching(client)
-            unbatched, _ = concurrent(client, load, args.concurrency, args)
-            report["throughput"] = {
-                "length_aa": around,
-                "requests": len(load),
-                "concurrency": args.concurrency,
-                "one_at_a_time_rps": one_at_a_time,
-                "dynamic_batching_rps": batched,
-                "mean_batch_size": mean_batch,
-                "concurrent_unbatched_rps": unbatched,
-                "batching_vs_one_at_a_time": batched / one_at_a_time,
-                "batching_vs_concurrent_unbatched": batched / unbatched,
-            }
+            report["throughput"] = throughput(client, rng, args)
         client.close()
     if args.direct:
         direct = direct_latency(args.lengths, sequences, args)
@@ -221,13 +247,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
             n: report["triton_latency"][n]["p50_s"] / direct["latency"][n]["p50_s"] for n in args.lengths
         }
     print(json.dumps(report, indent=2))
-    if "throughput" in report:
-        t = report["throughput"]
-        print(
-            f"throughput at ~{around} aa: one-at-a-time {t['one_at_a_time_rps']:.2f} req/s, dynamic batching "
-            f"{t['dynamic_batching_rps']:.2f} req/s (mean batch {t['mean_batch_size']:.1f}), ratio "
-            f"{t['batching_vs_one_at_a_time']:.2f}x; concurrent without batching {t['concurrent_unbatched_rps']:.2f} req/s"
-        )
+    for row in report.get("throughput", {}).get("by_length", []):
+        served = ", ".join(f"{c} {row[c]['rps']:.2f} req/s ({row[c]['vs_one_at_a_time']:.2f}x, batch "
+                           f"{row[c]['mean_batch_size']:.1f})" for c in args.served_configs)
+        print(f"throughput ~{row['length_aa']} aa: one at a time {row['one_at_a_time_rps']:.2f} req/s; {served}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return report

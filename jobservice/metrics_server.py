@@ -7,9 +7,10 @@ so metrics never leak through the public port. One scrape returns, in Prometheus
   plus prometheus_client's process and Python collectors;
 * state read from SQLite now: jobs queued and running per model, the age of the oldest queued job,
   the webhook backlog and its oldest delivery;
-* each Triton server's own metrics (PHONOS_TRITON_METRICS_URLS), re-exported with an `endpoint`
-  label (host:port of that metrics URL), and `phonos_triton_metrics_up{endpoint}` saying whether the
-  fetch worked, so one scrape target covers the whole stack.
+* each Triton server's own metrics (PHONOS_TRITON_METRICS_URLS), re-exported under their own names
+  (`nv_*`, as NVIDIA's dashboards expect them) with an `endpoint` label added (host:port of that
+  metrics URL), and `phonos_triton_metrics_up{endpoint}` saying whether the fetch worked, so one
+  scrape target covers the whole stack.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import REGISTRY, CollectorRegistry, Metric, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from jobservice.db import Database, now
@@ -87,20 +87,47 @@ async def _fetch(session: aiohttp.ClientSession, url: str) -> str | None:
         return None
 
 
-def relabel(texts: Iterable[tuple[str, str]]) -> list[Metric]:
-    """Families parsed from several servers' expositions, one family per name, each sample with `endpoint`."""
-    merged: dict[str, Metric] = {}
+def _with_endpoint(sample: str, endpoint: str) -> str:
+    """`name{a="b"} 1` → `name{endpoint="x",a="b"} 1`; `name 1` → `name{endpoint="x"} 1`."""
+    label = f'endpoint="{endpoint}"'
+    brace = sample.find("{")
+    space = sample.find(" ")
+    if brace != -1 and (space == -1 or brace < space):
+        rest = sample[brace + 1:]
+        return f"{sample[:brace + 1]}{label}{'' if rest.startswith('}') else ','}{rest}"
+    return f"{sample[:space]}{{{label}}}{sample[space:]}"
+
+
+def relabel(texts: Iterable[tuple[str, str]]) -> str:
+    """Several servers' expositions as one: each family once (HELP, TYPE, then every server's samples),
+    each sample with its server's `endpoint` label. Text in, text out, so Triton's names stay exactly
+    as Triton writes them (a parse-and-render round trip would rename its counters to `_total`)."""
+    headers: dict[str, list[str]] = {}
+    samples: dict[str, list[str]] = {}
     for endpoint, text in texts:
-        for family in text_string_to_metric_families(text):
-            target = merged.get(family.name)
-            if target is None:
-                target = merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
-            for sample in family.samples:
-                target.add_sample(sample.name, {**sample.labels, "endpoint": endpoint}, sample.value, sample.timestamp)
-    return list(merged.values())
+        family = ""
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            if line.startswith("#"):
+                parts = line.split(maxsplit=3)
+                if len(parts) >= 3 and parts[1] in ("HELP", "TYPE"):
+                    family = parts[2]
+                    known = headers.setdefault(family, [])
+                    if len(known) < 2 and line not in known:
+                        known.append(line)
+                continue
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+            if not family or not name.startswith(family):
+                family = name  # a sample without (or outside) a TYPE block is its own family
+                headers.setdefault(family, [])
+            samples.setdefault(family, []).append(_with_endpoint(line, endpoint))
+    lines = [line for family in headers for line in (*headers[family], *samples.get(family, []))]
+    return "\n".join(lines) + "\n" if lines else ""
 
 
-async def triton_families(session: aiohttp.ClientSession, urls: Sequence[str]) -> list[Metric]:
+async def triton_metrics(session: aiohttp.ClientSession, urls: Sequence[str]) -> tuple[Metric, str]:
+    """`phonos_triton_metrics_up` per server and the servers' own metrics, relabelled."""
     texts = await asyncio.gather(*(_fetch(session, url) for url in urls))
     up = _gauge("phonos_triton_metrics_up", "1 when the Triton server's own metrics could be read at this scrape")
     fetched: list[tuple[str, str]] = []
@@ -108,12 +135,7 @@ async def triton_families(session: aiohttp.ClientSession, urls: Sequence[str]) -
         up.add_sample("phonos_triton_metrics_up", {"endpoint": endpoint_label(url)}, 0.0 if text is None else 1.0)
         if text is not None:
             fetched.append((endpoint_label(url), text))
-    try:
-        families = relabel(fetched)
-    except ValueError:  # a server answered something that is not the text format
-        log.warning("unreadable Triton metrics", extra={"action": "metrics.triton_unreadable"})
-        families = []
-    return [up, *families] if urls else []
+    return up, relabel(fetched)
 
 
 class MetricsEndpoint:
@@ -127,13 +149,15 @@ class MetricsEndpoint:
 
     async def render(self) -> bytes:
         families = await state_families(self._db, self._models)
+        triton_text = ""
         if self._triton_urls:
             if self._session is None:
                 self._session = aiohttp.ClientSession()
-            families += await triton_families(self._session, self._triton_urls)
+            up, triton_text = await triton_metrics(self._session, self._triton_urls)
+            families.append(up)
         extra = CollectorRegistry(auto_describe=False)
         extra.register(_Families(families))
-        return generate_latest(REGISTRY) + generate_latest(extra)
+        return generate_latest(REGISTRY) + generate_latest(extra) + triton_text.encode()
 
     async def close(self) -> None:
         if self._session is not None:
