@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -99,18 +100,19 @@ def overhead(bare: Bare, client: ApiClient, sequences: list[str]) -> dict[str, A
         service.append(stamp(job["completed_at"]) - stamp(job["created_at"]))
         stages.append(job["metadata"]["timings"])
     p50 = statistics.median
-    report = {
+    fold_p50 = p50(folds)
+    fold_files_p50 = p50([a + b for a, b in zip(folds, files, strict=True)])
+    service_p50 = p50(service)
+    return {
         "jobs": len(sequences),
-        "bare_fold_p50_s": round(p50(folds), 4),
-        "bare_fold_plus_files_p50_s": round(p50([a + b for a, b in zip(folds, files, strict=True)]), 4),
-        "service_created_to_completed_p50_s": round(p50(service), 4),
+        "bare_fold_p50_s": round(fold_p50, 4),
+        "bare_fold_plus_files_p50_s": round(fold_files_p50, 4),
+        "service_created_to_completed_p50_s": round(service_p50, 4),
         "stage_p50_s": {k: round(p50([s[k] for s in stages]), 4)
                         for k in ("queued_s", "triton_call_s", "fold_s", "store_s", "service_total_s")},
+        "overhead_vs_bare_fold": round(service_p50 / fold_p50 - 1, 3),
+        "overhead_vs_fold_plus_files": round(service_p50 / fold_files_p50 - 1, 3),
     }
-    report["overhead_vs_bare_fold"] = round(report["service_created_to_completed_p50_s"] / report["bare_fold_p50_s"] - 1, 3)
-    report["overhead_vs_fold_plus_files"] = round(
-        report["service_created_to_completed_p50_s"] / report["bare_fold_plus_files_p50_s"] - 1, 3)
-    return report
 
 
 def throughput(bare: Bare, client: ApiClient, sequences: list[str]) -> dict[str, Any]:
@@ -138,6 +140,7 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=20, help="jobs submitted at once for the throughput")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop the processes started here
     rng = random.Random(0)
 
     def sequence() -> str:

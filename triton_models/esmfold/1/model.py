@@ -47,7 +47,8 @@ class TritonPythonModel:
             except Exception as exc:
                 responses[index] = adapter.failure_response(exc, "esmfold", log)
         order = list(jobs)
-        for batch in plan_batches([jobs[i] for i in order]):
+        budget = self.settings.max_tokens_per_batch or None
+        for batch in plan_batches([jobs[i] for i in order], max_tokens=budget):
             members = [order[k] for k in batch]
             live = [i for i in members if not requests[i].is_cancelled()]
             for i in set(members) - set(live):
