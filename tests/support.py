@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import grpc
 import requests
@@ -268,12 +268,12 @@ def wait_until(probe: Callable[[], Any], timeout_s: float, interval_s: float = 0
         time.sleep(interval_s)
 
 
-class WebhookReceiver:
-    """A real HTTP receiver on a loopback port, in its own thread; answers with scripted statuses."""
+class LoopbackServer:
+    """A real aiohttp server on a free loopback port, in its own thread; subclasses add routes in `routes`."""
 
-    def __init__(self, statuses: list[int] | None = None) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self._statuses = list(statuses or [])
+    path = "/"
+
+    def __init__(self) -> None:
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -282,9 +282,12 @@ class WebhookReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"http://127.0.0.1:{self.port}{self.path}"
 
-    def __enter__(self) -> WebhookReceiver:
+    def routes(self, app: Any) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
         self._thread.start()
         self._ready.wait(10)
         return self
@@ -300,14 +303,8 @@ class WebhookReceiver:
     async def _serve(self) -> None:
         from aiohttp import web
 
-        async def handle(request: web.Request) -> web.Response:
-            body = await request.read()
-            self.requests.append({"headers": dict(request.headers), "body": body.decode()})
-            status = self._statuses.pop(0) if self._statuses else 200
-            return web.Response(status=status, text="ok")
-
         app = web.Application()
-        app.router.add_post("/hook", handle)
+        self.routes(app)
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -318,6 +315,28 @@ class WebhookReceiver:
         self._ready.set()
         await self._stop.wait()
         await runner.cleanup()
+
+
+class WebhookReceiver(LoopbackServer):
+    """A webhook receiver that answers with scripted statuses (then 200)."""
+
+    path = "/hook"
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        super().__init__()
+        self.requests: list[dict[str, Any]] = []
+        self._statuses = list(statuses or [])
+
+    def routes(self, app: Any) -> None:
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.read()
+            self.requests.append({"headers": dict(request.headers), "body": body.decode()})
+            status = self._statuses.pop(0) if self._statuses else 200
+            return web.Response(status=status, text="ok")
+
+        app.router.add_post(self.path, handle)
 
     def events(self) -> list[str]:
         return [json.loads(r["body"])["event"] for r in self.requests]

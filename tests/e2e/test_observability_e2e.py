@@ -3,14 +3,12 @@ calling a real tritonserver, and its /metrics re-exporting Triton's own."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from tests.support import TritonFixture, wait_until
+from tests.support import LoopbackServer, TritonFixture, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -18,32 +16,16 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
 
 
-class OtlpReceiver:
-    """An OTLP/HTTP trace receiver on a loopback port: decodes each ExportTraceServiceRequest it gets."""
+class OtlpReceiver(LoopbackServer):
+    """An OTLP/HTTP trace receiver: decodes each ExportTraceServiceRequest it gets."""
+
+    path = "/v1/traces"
 
     def __init__(self) -> None:
+        super().__init__()
         self.spans: list[Any] = []
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self.port = 0
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1/traces"
-
-    def __enter__(self) -> OtlpReceiver:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._stop is not None
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-    async def _serve(self) -> None:
+    def routes(self, app: Any) -> None:
         from aiohttp import web
 
         async def handle(request: web.Request) -> web.Response:
@@ -53,17 +35,7 @@ class OtlpReceiver:
                     self.spans.extend(scope.spans)
             return web.Response(status=200, content_type="application/x-protobuf")
 
-        app = web.Application()
-        app.router.add_post("/v1/traces", handle)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        self.port = int(runner.addresses[0][1])
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        self._ready.set()
-        await self._stop.wait()
-        await runner.cleanup()
+        app.router.add_post(self.path, handle)
 
 
 def test_one_trace_from_the_http_request_to_the_triton_call(triton_esmfold: TritonFixture,
