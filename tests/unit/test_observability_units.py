@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from jobservice import tracing
 from jobservice.metrics_server import endpoint_label, relabel
 from jobservice.servicer import _ts
 
@@ -44,3 +45,12 @@ def test_triton_metrics_from_several_servers_merge_into_one_family_each() -> Non
 
 def test_endpoint_label_is_host_and_port() -> None:
     assert endpoint_label("http://127.0.0.1:8002/metrics") == "127.0.0.1:8002"
+
+
+def test_the_tracing_exporter_is_checked_and_none_leaves_tracing_off() -> None:
+    with pytest.raises(ValueError, match="PHONOS_TRACING_EXPORTER"):
+        tracing.configure("jaeger", "http://127.0.0.1:4318/v1/traces", "phonos")
+    assert tracing.configure("none", "http://127.0.0.1:4318/v1/traces", "phonos") is False
+    assert not tracing.enabled()
+    with tracing.client_span("triton.infer esmfold", {}) as headers:
+        assert headers == {}  # nothing to propagate when off
