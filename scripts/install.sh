@@ -2,12 +2,13 @@
 # Install everything phonos needs into ./.venv (idempotent; a no-op when up to date).
 #   scripts/install.sh         runtime + dev tools
 # System packages (Debian), each named by a command that shows it is installed:
-#   hmmer (jackhmmer: AlphaFold2 MSA search; hmmsearch: templates), nghttp2-client (h2load) and wrk (benches).
+#   hmmer (jackhmmer: AlphaFold2 MSA search; hmmsearch: templates), nghttp2-client (h2load) and wrk (benches),
+#   prometheus (promtool checks deploy/ in the tests; bench/metrics_load.py scrapes with it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for pair in jackhmmer:hmmer h2load:nghttp2-client wrk:wrk; do
+for pair in jackhmmer:hmmer h2load:nghttp2-client wrk:wrk promtool:prometheus; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

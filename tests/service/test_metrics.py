@@ -6,13 +6,15 @@ taken before the action with one taken after it.
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 
 import pytest
 import requests
 
 from jobservice.memory_inference import TWIN_ENDPOINT, Failure, Slow
-from tests.support import InProcessService, WebhookReceiver, wait_until
+from tests.support import REPO, InProcessService, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -137,3 +139,18 @@ def test_an_unreachable_triton_metrics_endpoint_reads_as_down(twin_factory: type
         closed = sock.getsockname()[1]
     service = twin_factory.start(PHONOS_TRITON_METRICS_URLS=f"http://127.0.0.1:{closed}/metrics")
     assert value(service.scrape(), "phonos_triton_metrics_up", endpoint=f"127.0.0.1:{closed}") == 0
+
+
+def test_every_series_the_dashboard_reads_is_exported(service: InProcessService) -> None:
+    """A typo in deploy/grafana would show an empty panel, not an error: check the names against a scrape."""
+    dashboard = json.loads((REPO / "deploy" / "grafana" / "phonos-dashboard.json").read_text())
+    wanted = {name for panel in dashboard["panels"] for target in panel["targets"]
+              for name in re.findall(r"\b(phonos_[a-z_]+|process_[a-z_]+)\b", target["expr"])}
+    text = requests.get(f"http://127.0.0.1:{service.metrics_port}/metrics", timeout=10).text
+    declared = set(re.findall(r"^# TYPE (\S+) ", text, re.MULTILINE))
+    suffixes = ("_bucket", "_count", "_sum")
+    missing = {n for n in wanted if n not in declared and not any(
+        n.endswith(s) and n.removesuffix(s) in declared for s in suffixes)}
+    # Triton's re-exported series are checked against a real server in tests/e2e.
+    missing -= {"phonos_triton_metrics_up"}
+    assert not missing, f"dashboard reads series nobody exports: {sorted(missing)}"
