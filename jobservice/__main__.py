@@ -20,7 +20,8 @@ from pathlib import Path
 
 from jobservice import tracing
 from jobservice.datadir_lock import DataDirLocked
-from jobservice.server import create_server
+from jobservice.private_files import private_umask
+from jobservice.server import create_server, start_in_process_gateway
 from phonos_config.service import ServiceSettings
 
 
@@ -37,17 +38,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def serve(settings: ServiceSettings, with_http: bool) -> None:
-    from gateway.invoker import InProcessInvoker
-    from gateway.server import start_gateway
-
     tracing.configure(settings.tracing_exporter, settings.tracing_otlp_endpoint, settings.tracing_service_name)
     running = await create_server(settings)
     runner = None
     http_port = None
     if with_http:
-        # In-process transcoding: the gateway calls the servicer directly, saving the loopback gRPC hop.
-        runner, http_port = await start_gateway(InProcessInvoker(running.servicer), settings.http_host,
-                                                settings.http_port)
+        runner, http_port = await start_in_process_gateway(running, settings)
     print(json.dumps({"event": "ready", "grpc_port": running.port, "http_port": http_port,
                       "metrics_port": running.metrics_port}), flush=True)
     stop = asyncio.Event()
@@ -63,6 +59,7 @@ async def serve(settings: ServiceSettings, with_http: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    private_umask()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s",
                         stream=sys.stderr)
     overrides: dict[str, object] = {}

@@ -205,7 +205,8 @@ class Database:
     Reads (`read`) are grouped the same way, without a transaction.
     """
 
-    def __init__(self, writer: _Connection, reader: _Connection) -> None:
+    def __init__(self, writer: _Connection, reader: _Connection, path: Path) -> None:
+        self.path = path
         self._writer_conn = writer
         self._reader_conn = reader
         self._writer = Queries(writer)
@@ -220,7 +221,7 @@ class Database:
         writer = await _Connection.open(path, read_only=False)
         await writer.run(_migrate)
         reader = await _Connection.open(path, read_only=True)
-        return cls(writer, reader)
+        return cls(writer, reader, path)
 
     async def close(self) -> None:
         await self._writes.drain()

@@ -62,6 +62,8 @@ WEBHOOK_DELIVERIES = Counter(
 )
 RATE_LIMITED = Counter("phonos_rate_limit_rejections", "Requests refused for the key's rate limit (429)",
                        ["transport"])
+AUTH_THROTTLED = Counter("phonos_auth_throttle_rejections",
+                         "Requests refused at the edge because their address kept failing authentication (429)")
 RPC_SECONDS = Histogram(
     "phonos_rpc_seconds", "API calls in the job service (REST ones included), by rpc, transport and gRPC code",
     ["rpc", "transport", "code"], buckets=REQUEST_BUCKETS,
@@ -135,6 +137,10 @@ def webhook_delivery(event: str, outcome: str) -> None:
 
 def rate_limited(transport: str) -> None:
     RATE_LIMITED.labels(transport).inc()
+
+
+def auth_throttled() -> None:
+    AUTH_THROTTLED.inc()
 
 
 def rpc_finished(rpc: str, transport: str, code: str, elapsed_s: float) -> None:

@@ -1,25 +1,33 @@
-"""Build and run the grpc.aio server: PhonosService, health and reflection."""
+"""Build and run the grpc.aio server: PhonosService, health and reflection, behind the edge interceptor."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from gateway.ratelog import RateLimitedLog
+from jobservice.admission import KeyAdmission
+from jobservice.auth_throttle import AuthThrottle
 from jobservice.datadir_lock import DataDirLock
 from jobservice.db import Database
+from jobservice.edge import EdgeInterceptor
 from jobservice.inference import Inference
+from jobservice.message_limits import MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES
 from jobservice.metrics_server import MetricsEndpoint, start_metrics_server
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.modelspecs.registry import build_specs
+from jobservice.private_files import secure_data_dir
+from jobservice.readiness import ReadinessMonitor
 from jobservice.service import JobService
 from jobservice.servicer import PhonosServicer
-from jobservice.triton_inference import MAX_MESSAGE_BYTES, TritonInference
+from jobservice.triton_inference import TritonInference
 from phonos.v1 import phonos_pb2, phonos_pb2_grpc
 from phonos_config.service import ServiceSettings
 
@@ -35,12 +43,15 @@ class RunningJobService:
     service: JobService
     servicer: PhonosServicer
     health: health.aio.HealthServicer
+    readiness: ReadinessMonitor
+    admission: KeyAdmission
     lock: DataDirLock
     metrics: MetricsEndpoint
     metrics_runner: web.AppRunner | None = None
     metrics_port: int | None = None  # None: PHONOS_METRICS_ENABLED=false
 
     async def stop(self, grace_s: float = 5.0) -> None:
+        await self.readiness.stop()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace_s)
         if self.metrics_runner is not None:
@@ -51,16 +62,28 @@ class RunningJobService:
         self.lock.release()
 
 
+def server_options() -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
+        # Longer messages are refused from their length prefix, unbuffered (message_limits).
+        ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+        ("grpc.max_concurrent_streams", 100),
+        ("grpc.so_reuseport", 0),
+    ]
+
+
 async def create_server(
     settings: ServiceSettings, specs: Mapping[str, ModelSpec] | None = None, inference: Inference | None = None,
 ) -> RunningJobService:
     """Open the data dir, recover jobs, and serve on `settings.grpc_port` (0 = any free port).
 
     `inference` defaults to the Triton server at `settings.triton_url`; tests pass the in-memory twin."""
+    secure_data_dir(settings.data_dir, settings.database_path)
     lock = DataDirLock(settings.data_dir)
     lock.acquire()
     try:
         db = await Database.open(settings.database_path)
+        secure_data_dir(settings.data_dir, settings.database_path)  # the files SQLite just created
         service = JobService(settings, db, build_specs(settings.models) if specs is None else specs,
                              TritonInference(settings.triton_url) if inference is None else inference)
         await service.start()
@@ -68,11 +91,13 @@ async def create_server(
         lock.release()
         raise
     servicer = PhonosServicer(service)
-    server = grpc.aio.server(options=[
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.so_reuseport", 0),
-    ])
+    edge = settings.edge
+    admission = KeyAdmission(service.accounts, AuthThrottle(edge.auth_failures_per_minute))
+    error_log = RateLimitedLog(logging.getLogger("jobservice.edge"), edge.client_error_logs_per_minute)
+    server = grpc.aio.server(
+        interceptors=[EdgeInterceptor(admission, body_timeout_s=edge.body_timeout_s, error_log=error_log)],
+        options=server_options(),
+    )
     phonos_pb2_grpc.add_PhonosServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -81,9 +106,11 @@ async def create_server(
     )
     port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
     await server.start()
-    for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    running = RunningJobService(server, port, service, servicer, health_servicer, lock,
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)  # liveness
+    readiness = ReadinessMonitor(service, health_servicer, SERVICE_NAME)
+    await readiness.check()
+    readiness.start()
+    running = RunningJobService(server, port, service, servicer, health_servicer, readiness, admission, lock,
                                 MetricsEndpoint(service.db, list(service.specs), settings.triton_metrics_urls))
     if settings.metrics_enabled:
         try:
@@ -95,3 +122,19 @@ async def create_server(
     log.info("job service listening", extra={"action": "jobservice.started", "port": port,
                                              "metrics_port": running.metrics_port})
     return running
+
+
+async def start_in_process_gateway(running: RunningJobService, settings: ServiceSettings) -> tuple[Any, int]:
+    """The REST gateway in this process and event loop: it calls the servicer directly (no loopback gRPC
+    hop), with the same admission (keys, failed-auth throttle) and message limits as the gRPC edge.
+    Returns the aiohttp runner (stop it with `cleanup()`) and the bound port."""
+    from gateway.body import BodyLimits
+    from gateway.invoker import InProcessInvoker
+    from gateway.server import start_gateway
+    from jobservice.message_limits import SMALL_REQUEST_BYTES, by_full_method
+
+    return await start_gateway(
+        InProcessInvoker(running.servicer), settings.http_host, settings.http_port,
+        body_limits=BodyLimits(default=SMALL_REQUEST_BYTES, per_method=by_full_method()),
+        admission=running.admission, edge=settings.edge,
+    )

@@ -7,12 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
 from jobservice import tracing
 from jobservice.accounts import Accounts
 from jobservice.db import Database
 from jobservice.dispatch import Dispatcher
+from jobservice.egress import receiver_session
 from jobservice.errors import Conflict, InvalidArgument, NotFound, PhonosError
 from jobservice.inference import Inference
 from jobservice.jobs import JobCounts, JobRecord, JobStore, NewJob
@@ -20,7 +19,8 @@ from jobservice.modelspecs.base import ModelSpec
 from jobservice.results import ResultStore
 from jobservice.states import JobStatus
 from jobservice.usage import UsageRecorder, UsageReport
-from jobservice.webhooks import TestResult, WebhookRecord, Webhooks, WebhookSender
+from jobservice.webhook_sender import WebhookSender
+from jobservice.webhooks import TestResult, WebhookRecord, Webhooks
 from phonos_config.service import ServiceSettings
 
 MAX_NAME_LENGTH = 200
@@ -96,11 +96,12 @@ class JobService:
         self.accounts = Accounts(db)
         self.sender = WebhookSender(
             db, timeout_s=settings.webhook_timeout_s, max_attempts=settings.webhook_max_attempts,
-            backoff_base_s=settings.webhook_backoff_base_s,
+            backoff_base_s=settings.webhook_backoff_base_s, allow_loopback=settings.webhook_allow_http_loopback,
+            per_receiver=settings.webhook_max_concurrent_per_receiver, max_concurrent=settings.webhook_max_concurrent,
         )
         self.jobs = JobStore(db, on_event_queued=self.sender.wake)
         self.results = ResultStore(settings.results_dir)
-        self.usage = UsageRecorder(db, settings.usage_flush_interval_s)
+        self.usage = UsageRecorder(db, settings.usage_flush_interval_s, settings.usage_retention_days)
         self.webhooks = Webhooks(
             db, max_per_account=settings.max_webhooks,
             allow_http_loopback=settings.webhook_allow_http_loopback, timeout_s=settings.webhook_timeout_s,
@@ -260,5 +261,5 @@ class JobService:
     async def test_webhook(self, account_id: int, webhook_id: str) -> TestResult:
         if self.sender.session is not None:
             return await self.webhooks.send_test(account_id, webhook_id, self.sender.session)
-        async with aiohttp.ClientSession() as session:
+        async with receiver_session(allow_loopback=self.settings.webhook_allow_http_loopback) as session:
             return await self.webhooks.send_test(account_id, webhook_id, session)

@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 
 from jobservice import metrics, tracing
 from jobservice.accounts import Principal
-from jobservice.errors import PhonosError, RateLimited
+from jobservice.errors import InvalidArgument, PhonosError, RateLimited
 from jobservice.jobs import JobRecord
 from jobservice.ratelimit import RateLimiter
 from jobservice.routes import route_templates
@@ -33,6 +33,8 @@ from phonos.v1 import phonos_pb2 as pb
 from phonos.v1 import phonos_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+HTTP_CODE_KEY = "x-http-code"  # the gateway's status override for a successful call (gateway.app)
 
 Handler = Callable[[Principal], Awaitable[tuple[Message, "Charge"]]]
 
@@ -66,7 +68,12 @@ def _struct(values: dict[str, Any] | None) -> struct_pb2.Struct | None:
 
 
 def _params(request: pb.PredictRequest | pb.BatchJob) -> dict[str, Any]:
-    return json_format.MessageToDict(request.params) if request.HasField("params") else {}
+    if not request.HasField("params"):
+        return {}
+    try:
+        return json_format.MessageToDict(request.params)
+    except ValueError:  # NaN or ±Infinity in a Struct (e.g. JSON 1e309) has no JSON form
+        raise InvalidArgument("params must hold only finite numbers") from None
 
 
 def _submit_item(request: pb.PredictRequest | pb.BatchJob) -> SubmitItem:
@@ -165,6 +172,9 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
 
     async def GetHealth(self, request: pb.GetHealthRequest, context: grpc.aio.ServicerContext) -> pb.GetHealthResponse:
         status, message, components = await self._svc.health()
+        if status != "operational":
+            # Readiness over HTTP: the same body with a 503, so a probe can act on the status alone.
+            context.set_trailing_metadata(((HTTP_CODE_KEY, "503"),))
         return pb.GetHealthResponse(status=status, version="v1", message=message, components=components)
 
     async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext) -> Message:

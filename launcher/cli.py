@@ -17,6 +17,7 @@ from phonos_models.alphafold2 import build_db
 
 from jobservice.admin import create_key
 from jobservice.errors import PhonosError
+from jobservice.private_files import private_umask, secure_data_dir
 from phonos_config.service import ServiceSettings
 
 
@@ -38,6 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    secure_data_dir(settings.data_dir, settings.database_path)
     try:
         key = asyncio.run(create_key(
             settings.database_path, username=args.username, email=args.email,
@@ -94,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    private_umask()  # the data dir holds keys' hashes, webhook secrets and every job's data
     return int(args.func(args))
 
 

@@ -75,7 +75,7 @@ def read_settings(cls: type[S], env: Mapping[str, str], prefix: str) -> S:
     """An instance of the frozen dataclass `cls` with every field read from `<prefix><FIELD NAME>` (e.g.
     `max_length` from PHONOS_ESMFOLD_MAX_LENGTH); unset or empty variables keep the class default. The
     field's annotation says how to parse: int, float, str, bool, Path, Path | None, tuple[str, ...]
-    (comma-separated)."""
+    (comma-separated), or a nested settings dataclass, which reads its own variables (`from_env`)."""
     hints = get_type_hints(cls)
     values = {f.name: _read(env, prefix + f.name.upper(), hints[f.name], f.default)
               for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
@@ -90,6 +90,8 @@ def _read(env: Mapping[str, str], name: str, kind: Any, default: Any) -> Any:
     if kind in (Path, Path | None):
         path = env_path(env, name)
         return default if path is None else path
+    if dataclasses.is_dataclass(kind) and hasattr(kind, "from_env"):  # a settings group with its own names
+        return kind.from_env(env)
     if kind == tuple[str, ...]:
         raw = env.get(name) or ""
         items = tuple(item.strip() for item in raw.split(",") if item.strip())

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self
 
+from phonos_config.edge import EdgeSettings
 from phonos_config.env import current_env, read_settings
 
 
@@ -38,8 +39,13 @@ class ServiceSettings:
     webhook_backoff_base_s: float = 2.0
     # http:// webhook URLs on loopback (127.0.0.0/8, ::1, localhost) for development and tests.
     webhook_allow_http_loopback: bool = False
+    # Deliveries in flight to one receiver (scheme, host, port) and in all: a slow receiver delays only itself.
+    webhook_max_concurrent_per_receiver: int = 2
+    webhook_max_concurrent: int = 32
     # Usage events are written in batches this often (seconds).
     usage_flush_interval_s: float = 0.5
+    # Usage counters older than this are deleted (GET /v1/usage reports at most 90 days).
+    usage_retention_days: int = 90
     # Public model ids this deployment serves (a subset, e.g. a box without AlphaFold2 databases).
     models: tuple[str, ...] = ("esmfold", "alphafold2", "diffdock")
     # Prometheus `/metrics` of the job service, on its own listener (never the public REST port).
@@ -56,6 +62,8 @@ class ServiceSettings:
     tracing_exporter: str = "none"
     tracing_otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
     tracing_service_name: str = "phonos"
+    # Timeouts, failed-auth throttling and client-error logging of the REST and gRPC edge.
+    edge: EdgeSettings = field(default_factory=EdgeSettings)
 
     @property
     def database_path(self) -> Path:
@@ -67,7 +75,8 @@ class ServiceSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
-        """Every field from PHONOS_<FIELD NAME> (PHONOS_TRITON_URL, PHONOS_MODELS=esmfold,diffdock, ...)."""
+        """Every field from PHONOS_<FIELD NAME> (PHONOS_TRITON_URL, PHONOS_MODELS=esmfold,diffdock, ...);
+        `edge` from its own variables (phonos_config/edge.py)."""
         return read_settings(cls, current_env() if env is None else env, "PHONOS_")
 
     def with_overrides(self, **changes: object) -> Self:

@@ -26,7 +26,7 @@ from jobservice.inference import InferenceRequest, Tensor
 from jobservice.memory_inference import InMemoryInference
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.modelspecs.registry import build_specs
-from jobservice.server import RunningJobService, create_server
+from jobservice.server import RunningJobService, create_server, start_in_process_gateway
 from jobservice.triton_inference import TritonInference
 from launcher.serve import read_ready_line
 from launcher.triton import DEFAULT_MODEL_REPOSITORY, TritonProcess
@@ -195,11 +195,8 @@ class InProcessService(ServiceEndpoints):
         self.metrics_port = self.running.metrics_port
 
     async def _start(self) -> tuple[RunningJobService, Any, int]:
-        from gateway.invoker import InProcessInvoker
-        from gateway.server import start_gateway
-
         running = await create_server(self.settings, self.specs, self.inference)
-        runner, port = await start_gateway(InProcessInvoker(running.servicer), "127.0.0.1", 0)
+        runner, port = await start_in_process_gateway(running, self.settings)
         return running, runner, port
 
     def call(self, coroutine: Coroutine[Any, Any, T], timeout_s: float = 60) -> T:

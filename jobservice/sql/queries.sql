@@ -81,17 +81,26 @@ SELECT id, attempts FROM jobs WHERE status = 'running' ORDER BY seq;
 -- name: pending_jobs
 SELECT id, model FROM jobs WHERE status = 'pending' ORDER BY seq;
 
--- name: insert_usage
-INSERT INTO usage_events (account_id, endpoint, model, credits_used, status_code, elapsed_ms, transport, created_at)
-VALUES (:account_id, :endpoint, :model, :credits_used, :status_code, :elapsed_ms, :transport, :created_at);
+-- name: add_usage
+INSERT INTO usage_hourly (account_id, hour, endpoint, model, status_code, transport, requests, credits_used,
+                          elapsed_ms)
+VALUES (:account_id, :hour, :endpoint, :model, :status_code, :transport, :requests, :credits_used, :elapsed_ms)
+ON CONFLICT (account_id, hour, endpoint, model, status_code, transport) DO UPDATE SET
+    requests = requests + excluded.requests,
+    credits_used = credits_used + excluded.credits_used,
+    elapsed_ms = elapsed_ms + excluded.elapsed_ms;
+
+-- name: delete_usage_before
+DELETE FROM usage_hourly WHERE hour < :before;
 
 -- name: usage_totals
-SELECT COUNT(*) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used, COALESCE(AVG(elapsed_ms), 0) AS avg_ms
-FROM usage_events WHERE account_id = :account_id AND created_at >= :since;
+SELECT COALESCE(SUM(requests), 0) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used,
+       COALESCE(SUM(elapsed_ms) / NULLIF(SUM(requests), 0), 0) AS avg_ms
+FROM usage_hourly WHERE account_id = :account_id AND hour >= :since;
 
 -- name: usage_by_endpoint
-SELECT endpoint, COUNT(*) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used
-FROM usage_events WHERE account_id = :account_id AND created_at >= :since
+SELECT endpoint, SUM(requests) AS requests, SUM(credits_used) AS credits_used
+FROM usage_hourly WHERE account_id = :account_id AND hour >= :since
 GROUP BY endpoint ORDER BY requests DESC, endpoint;
 
 -- name: usage_by_model
@@ -100,8 +109,8 @@ FROM jobs WHERE account_id = :account_id AND created_at >= :since
 GROUP BY model ORDER BY requests DESC, model;
 
 -- name: usage_daily
-SELECT date(created_at, 'unixepoch') AS day, COUNT(*) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used
-FROM usage_events WHERE account_id = :account_id AND created_at >= :since
+SELECT date(hour, 'unixepoch') AS day, SUM(requests) AS requests, SUM(credits_used) AS credits_used
+FROM usage_hourly WHERE account_id = :account_id AND hour >= :since
 GROUP BY day ORDER BY day;
 
 -- name: insert_webhook
@@ -126,14 +135,21 @@ UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook deleted'
 WHERE webhook_id = :webhook_id AND status = 'pending';
 
 -- name: due_deliveries
+-- :in_flight and :busy_webhooks are JSON arrays: deliveries being sent, webhooks whose receiver is at
+-- its concurrency limit. Leaving them out keeps a slow receiver's backlog from filling the batch.
 SELECT d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret
 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
 WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.deleted_at IS NULL
+  AND d.id NOT IN (SELECT value FROM json_each(COALESCE(:in_flight, '[]')))
+  AND d.webhook_id NOT IN (SELECT value FROM json_each(COALESCE(:busy_webhooks, '[]')))
 ORDER BY d.next_attempt_at, d.id
 LIMIT :limit;
 
 -- name: next_delivery_time
-SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending';
+SELECT MIN(d.next_attempt_at) FROM webhook_deliveries d
+WHERE d.status = 'pending'
+  AND d.id NOT IN (SELECT value FROM json_each(COALESCE(:in_flight, '[]')))
+  AND d.webhook_id NOT IN (SELECT value FROM json_each(COALESCE(:busy_webhooks, '[]')));
 
 -- name: mark_delivered
 UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = :last_status

@@ -84,19 +84,20 @@ BEGIN
       );
 END;
 
-CREATE INDEX usage_account_time ON usage_events (account_id, created_at);
-
-CREATE TABLE usage_events (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+CREATE TABLE usage_hourly (
     account_id   INTEGER NOT NULL,
+    hour         INTEGER NOT NULL,           -- start of the UTC hour, unix seconds
     endpoint     TEXT NOT NULL,              -- the /v1 route template, e.g. /v1/jobs/{job_id}
-    model        TEXT,                       -- set for job submissions
-    credits_used INTEGER NOT NULL DEFAULT 0,
-    status_code  INTEGER NOT NULL,
-    elapsed_ms   REAL NOT NULL,
+    model        TEXT NOT NULL DEFAULT '',   -- the model of a job submission, '' otherwise
+    status_code  INTEGER NOT NULL,           -- gRPC status code of the answer (0 = OK)
     transport    TEXT NOT NULL,              -- rest or grpc
-    created_at   REAL NOT NULL
-);
+    requests     INTEGER NOT NULL,
+    credits_used INTEGER NOT NULL,
+    elapsed_ms   REAL NOT NULL,              -- summed over the requests
+    PRIMARY KEY (account_id, hour, endpoint, model, status_code, transport)
+) WITHOUT ROWID;
+
+CREATE INDEX usage_hourly_hour ON usage_hourly (hour);
 
 CREATE TABLE webhook_deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,

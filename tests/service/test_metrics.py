@@ -154,3 +154,15 @@ def test_every_series_the_dashboard_reads_is_exported(service: InProcessService)
     # Triton's re-exported series are checked against a real server in tests/e2e.
     missing -= {"phonos_triton_metrics_up"}
     assert not missing, f"dashboard reads series nobody exports: {sorted(missing)}"
+
+
+def test_auth_throttle_rejections_are_counted(twin_factory: type) -> None:
+    service = twin_factory.start(PHONOS_AUTH_FAILURES_PER_MINUTE="2")
+    stranger = service.client("pk_not_a_key")
+    before = service.scrape()
+    statuses = [stranger.get("/v1/account").status_code for _ in range(4)]
+    after = service.scrape()
+    assert statuses[:2] == [401, 401] and statuses[-1] == 429
+    assert delta(before, after, "phonos_auth_throttle_rejections_total") == statuses.count(429)
+    assert delta(before, after, "phonos_http_request_seconds_count", method="GET", route="/v1/account",
+                 status="401") == 2
