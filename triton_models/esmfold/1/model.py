@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,9 @@ class TritonPythonModel:
             if requests[i].is_cancelled():
                 responses[i] = adapter.error_response("request cancelled", "CANCELLED")
             else:
+                started = time.perf_counter()
                 fold = model_result(result, self.loaded.weights, self.loaded.load_s)
+                fold.metadata["timings"]["files_s"] = round(time.perf_counter() - started, 4)  # PDB, mmCIF, JSON
                 responses[i] = adapter.result_response(fold, batched=True)
 
     def finalize(self) -> None:
