@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 from aiohttp import web
 from opentelemetry import trace
@@ -26,20 +27,28 @@ HTTP_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 UNMATCHED = "unmatched"
+# Methods are labels as they are; anything else is "other", so labels stay few (aiohttp refuses most
+# invented methods before any middleware; this holds whatever the parser lets through).
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 ROUTE_KEY = web.RequestKey("phonos_route", str)
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _tracer = trace.get_tracer("phonos.gateway")
+# Labelled children kept: `labels()` validates and locks on every call (label sets are few).
+_children: dict[tuple[str, str, str], Any] = {}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _tracing_on() -> bool:
+    """Whether the process installed a tracer provider; a process does that at start-up, before serving."""
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
 def trace_metadata() -> list[tuple[str, str]]:
     """The current span's `traceparent` (and `tracestate`) as gRPC metadata; empty when tracing is off."""
+    if not trace.get_current_span().is_recording():
+        return []
     carrier: dict[str, str] = {}
     _PROPAGATOR.inject(carrier)
     return list(carrier.items())
@@ -70,10 +79,15 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
             raise
         finally:
             route = request.get(ROUTE_KEY, UNMATCHED)
-            HTTP_SECONDS.labels(request.method, route, str(status)).observe(time.perf_counter() - started)
+            method = request.method if request.method in METHODS else "other"
+            key = (method, route, str(status))
+            child = _children.get(key)
+            if child is None:
+                child = _children[key] = HTTP_SECONDS.labels(*key)
+            child.observe(time.perf_counter() - started)
             span = trace.get_current_span()
             if span.is_recording():
-                span.update_name(f"{request.method} {route}")
+                span.update_name(f"{method} {route}")
                 span.set_attribute("http.route", route)
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:

@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Histogram, disable_created_metrics
 
@@ -143,5 +143,14 @@ def auth_throttled() -> None:
     AUTH_THROTTLED.inc()
 
 
+# Per-request hooks keep their labelled children: `labels()` validates and locks on every call, which
+# costs as much as the rest of the hook (label sets are few: rpcs x transports x codes).
+_rpc_children: dict[tuple[str, str, str], Any] = {}
+
+
 def rpc_finished(rpc: str, transport: str, code: str, elapsed_s: float) -> None:
-    RPC_SECONDS.labels(rpc, transport, code).observe(elapsed_s)
+    key = (rpc, transport, code)
+    child = _rpc_children.get(key)
+    if child is None:
+        child = _rpc_children[key] = RPC_SECONDS.labels(*key)
+    child.observe(elapsed_s)

@@ -166,3 +166,4 @@ def test_auth_throttle_rejections_are_counted(twin_factory: type) -> None:
     assert delta(before, after, "phonos_auth_throttle_rejections_total") == statuses.count(429)
     assert delta(before, after, "phonos_http_request_seconds_count", method="GET", route="/v1/account",
                  status="401") == 2
+
