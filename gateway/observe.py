@@ -40,9 +40,17 @@ _children: dict[tuple[str, str, str], Any] = {}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+_installed: bool | None = None
+
+
 def _tracing_on() -> bool:
-    """Whether the process installed a tracer provider; a process does that at start-up, before serving."""
-    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    """Whether the process installed a tracer provider. A process does that at start-up, before it
+    serves (jobservice/__main__.py), so the first request's answer is kept: asking the API costs an
+    environment lookup per request."""
+    global _installed
+    if _installed is None:
+        _installed = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    return _installed
 
 
 def trace_metadata() -> list[tuple[str, str]]:

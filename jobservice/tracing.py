@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -36,6 +36,7 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 _tracer: trace.Tracer | None = None
 _provider: Any = None  # opentelemetry.sdk.trace.TracerProvider when on
 _waiting: collections.OrderedDict[str, otel_context.Context] = collections.OrderedDict()
+_OFF: AbstractContextManager[None] = nullcontext()
 
 
 def configure(exporter: str, otlp_endpoint: str, service_name: str) -> bool:
@@ -80,16 +81,19 @@ def enabled() -> bool:
     return _tracer is not None
 
 
-@contextmanager
-def rpc_span(method: str, route: str, metadata: Mapping[str, Any]) -> Iterator[None]:
+def rpc_span(method: str, route: str, metadata: Mapping[str, Any]) -> AbstractContextManager[None]:
     """The span of one rpc, continuing the caller's trace from its `traceparent` metadata."""
     if _tracer is None:
-        yield
-        return
+        return _OFF  # per request: a shared no-op, not a generator
+    return _rpc_span(_tracer, method, route, metadata)
+
+
+@contextmanager
+def _rpc_span(tracer: trace.Tracer, method: str, route: str, metadata: Mapping[str, Any]) -> Iterator[None]:
     parent = _PROPAGATOR.extract({k: v for k, v in metadata.items() if isinstance(v, str)})
     attributes = {"rpc.system": "grpc", "rpc.service": SERVICE, "rpc.method": method, "http.route": route}
-    with _tracer.start_as_current_span(f"{SERVICE}/{method}", context=parent, kind=SpanKind.SERVER,
-                                       attributes=attributes):
+    with tracer.start_as_current_span(f"{SERVICE}/{method}", context=parent, kind=SpanKind.SERVER,
+                                      attributes=attributes):
         yield
 
 
