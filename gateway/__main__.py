@@ -19,9 +19,11 @@ import signal
 import sys
 
 from gateway.body import BodyLimits
+from gateway.dashboard import DashboardOptions
 from gateway.invoker import DEFAULT_TIMEOUT_S, ChannelInvoker, open_channel
 from gateway.server import start_gateway
 from phonos_config.edge import EdgeSettings
+from phonos_config.service import ServiceSettings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,6 +47,7 @@ async def serve(args: argparse.Namespace) -> None:
         runner, port = await start_gateway(
             ChannelInvoker(channel, timeout=args.timeout), args.host, args.port, body_limits=limits,
             edge=EdgeSettings.from_env(os.environ),
+            dashboard_options=DashboardOptions(cookie_secure=ServiceSettings.from_env().cookie_secure),
         )
         print(json.dumps({"event": "ready", "http_port": port}), flush=True)
         stop = asyncio.Event()

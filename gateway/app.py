@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.http import HttpVersion11
 from google.protobuf.descriptor import ServiceDescriptor
 
-from gateway import errors
+from gateway import dashboard, errors
 from gateway.admission import Admission
 from gateway.body import DEFAULT_MAX_BODY_BYTES, BodyLimits, content_encoding, read_body, too_large
 from gateway.errors import ErrorResponse, HttpError
@@ -76,11 +76,13 @@ def create_app(
     max_body_bytes: int | None = None,
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
     admission: Admission | None = None,
+    dashboard_options: dashboard.DashboardOptions | None = None,
 ) -> web.Application:
     """Compile the service's http rules and serve them; TemplateError if a rule is invalid.
 
     `body_limits`: per-rpc body sizes (`max_body_bytes` is shorthand for one size for every route);
-    `admission`: the caller check run before a body is read (None: every caller is let in).
+    `admission`: the caller check run before a body is read (None: every caller is let in);
+    with `dashboard_options` the web dashboard is served too (pages under /, cookie sessions).
     """
     service = service_descriptor or default_service()
     plans = [compile_plan(rule) for rule in rules_for_service(service)]
@@ -93,6 +95,8 @@ def create_app(
     app[BODY_TIMEOUT_KEY] = body_timeout_s
     if admission is not None:
         app[ADMISSION_KEY] = admission
+    if dashboard_options is not None:
+        dashboard.install(app, invoker, dashboard_options)
     # One route for everything: the rules above do the routing, aiohttp only parses HTTP.
     app.router.add_route("*", "/{path:.*}", transcode_handler, expect_handler=expect_handler)
     return app
@@ -125,7 +129,7 @@ async def admit(request: web.Request, plan: TranscodePlan) -> None:
     admission = request.app.get(ADMISSION_KEY)
     if admission is None or request.get(ADMITTED_KEY):
         return
-    failure = await admission.admit(plan.rule.full_method, request.headers.get("Authorization"), request.remote)
+    failure = await admission.admit(plan.rule.full_method, dict(caller_metadata(request)), request.remote)
     if failure is not None:
         raise HttpError(_failure_response(failure, request[REQUEST_ID_KEY]))
     request[ADMITTED_KEY] = True
@@ -195,19 +199,24 @@ def success_status(metadata: Mapping[str, str]) -> int:
 
 def request_metadata(request: web.Request, request_id: str, plan: TranscodePlan) -> list[tuple[str, str]]:
     """What the job service learns about the HTTP request: caller, request id, route, transport."""
-    metadata = [
+    return [
         ("x-request-id", request_id),
         ("x-phonos-route", plan.rule.template.text),
         ("x-phonos-transport", "rest"),
         *trace_metadata(),
+        *caller_metadata(request),
     ]
+
+
+def caller_metadata(request: web.Request) -> list[tuple[str, str]]:
+    """Who is calling: the Authorization header, else the dashboard's session cookie (and CSRF token)."""
     authorization = request.headers.get("Authorization")
-    if authorization is not None:
-        # gRPC metadata values must be printable ASCII; anything else cannot be a valid API key.
-        if not authorization.isascii() or not authorization.isprintable():
-            raise HttpError(errors.client_error(401, "malformed Authorization header"))
-        metadata.append(("authorization", authorization))
-    return metadata
+    if authorization is None:
+        return dashboard.session_metadata(request)
+    # gRPC metadata values must be printable ASCII; anything else cannot be a valid API key.
+    if not authorization.isascii() or not authorization.isprintable():
+        raise HttpError(errors.client_error(401, "malformed Authorization header"))
+    return [("authorization", authorization)]
 
 
 def forwarded_headers(metadata: Mapping[str, str]) -> dict[str, str]:

@@ -10,6 +10,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from gateway.admission import Admission
 from gateway.app import DEFAULT_MAX_BODY_BYTES, create_app
 from gateway.body import BodyLimits
+from gateway.dashboard import DashboardOptions
 from gateway.invoker import Invoker
 from gateway.protocol import EdgeAppRunner
 from gateway.ratelog import RateLimitedLog
@@ -34,6 +35,7 @@ async def start_gateway(
     admission: Admission | None = None,
     edge: EdgeSettings | None = None,
     access_log: logging.Logger | None = None,
+    dashboard_options: DashboardOptions | None = None,
 ) -> tuple[web.AppRunner, int]:
     """Serve on (host, port) and return the runner and the bound port (port 0: any free port).
 
@@ -43,7 +45,7 @@ async def start_gateway(
     edge = edge or EdgeSettings()
     app = create_app(invoker, service_descriptor=service_descriptor,
                      body_limits=body_limits or BodyLimits(default=max_body_bytes),
-                     body_timeout_s=edge.body_timeout_s, admission=admission)
+                     body_timeout_s=edge.body_timeout_s, admission=admission, dashboard_options=dashboard_options)
     runner = EdgeAppRunner(
         app, access_log=access_log, handle_signals=False,
         header_timeout_s=edge.header_timeout_s, error_log=RateLimitedLog(logger, edge.client_error_logs_per_minute),

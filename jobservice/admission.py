@@ -1,17 +1,19 @@
 """Who may make a call, decided from its metadata alone, before its message or body is read.
 
 One `KeyAdmission` serves both edges: the gRPC interceptor (`jobservice.edge`) and the REST gateway
-(`gateway.admission.Admission`). It refuses a missing or unknown key (UNAUTHENTICATED, with the
-message the servicer would give) and an address that keeps failing (`AuthThrottle`). The servicer
-still authenticates every call itself (a cache hit by then): admission only moves the refusal in
-front of the expensive part.
+(`gateway.admission.Admission`). It refuses a missing or unknown key or dashboard session
+(UNAUTHENTICATED, with the message the servicer would give, through the servicer's own
+`Authenticator`) and an address that keeps failing (`AuthThrottle`). The servicer still authenticates
+every call itself (CSRF included): admission only moves the refusal in front of the expensive part.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from gateway.invoker import RpcFailure
 from jobservice import metrics
-from jobservice.accounts import Accounts
+from jobservice.auth import SESSION_METADATA, Authenticator
 from jobservice.auth_throttle import AuthThrottle, client_address
 from jobservice.errors import RateLimited, Unauthenticated
 from jobservice.message_limits import SERVICE, full_method
@@ -28,16 +30,18 @@ def needs_key(method: str) -> bool:
 
 
 class KeyAdmission:
-    def __init__(self, accounts: Accounts, throttle: AuthThrottle) -> None:
-        self._accounts = accounts
+    def __init__(self, auth: Authenticator, throttle: AuthThrottle) -> None:
+        self._auth = auth
         self.throttle = throttle
 
-    async def admit(self, method: str, authorization: str | None, peer: str | None) -> RpcFailure | None:
+    async def admit(self, method: str, credentials: Mapping[str, str], peer: str | None) -> RpcFailure | None:
         if not needs_key(method):
             return None
         address = client_address(peer)
         wait_s = self.throttle.retry_after(address)
-        if wait_s is not None and not self.throttle.trusted(authorization):
+        authorization = credentials.get("authorization")
+        credential = authorization or credentials.get(SESSION_METADATA)
+        if wait_s is not None and not self.throttle.trusted(credential):
             metrics.auth_throttled()
             return _failure(RateLimited(
                 f"Too many failed authentication attempts from {address}; try again in {wait_s} s",
@@ -47,12 +51,13 @@ class KeyAdmission:
             if authorization is not None and not (authorization.isascii() and authorization.isprintable()):
                 # Header bytes that are not text cannot be a key (and must not reach the key hashing).
                 raise Unauthenticated("Malformed Authorization header. Use 'Authorization: Bearer <your key>'.")
-            await self._accounts.authenticate(authorization)
+            # Identity only: the CSRF check of a state-changing session call is the servicer's.
+            await self._auth.authenticate(credentials, state_changing=False)
         except Unauthenticated as exc:
             self.throttle.failed(address)
             return _failure(exc)
-        if authorization is not None:
-            self.throttle.succeeded(authorization)
+        if credential is not None:
+            self.throttle.succeeded(credential)
         return None
 
 

@@ -52,7 +52,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def _guard(self, method: str, metadata: dict[str, str], handler: grpc.RpcMethodHandler) -> Behaviour:
         async def behaviour(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-            failure = await self._admission.admit(method, metadata.get("authorization"), context.peer())
+            failure = await self._admission.admit(method, metadata, context.peer())
             if failure is not None:
                 await context.abort(failure.code, failure.details, trailing_metadata=tuple(failure.metadata.items()))
             raw = await self._read(method, context)

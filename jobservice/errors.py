@@ -30,6 +30,12 @@ class Unauthenticated(PhonosError):
     title = "Unauthorized"
 
 
+class Forbidden(PhonosError):
+    """Authenticated, but the request may not do this: e.g. a cookie request without its CSRF token (HTTP 403)."""
+
+    title = "Forbidden"
+
+
 class InsufficientCredits(PhonosError):
     """The balance cannot pay for the submission (HTTP 402)."""
 

@@ -92,7 +92,7 @@ async def create_server(
         raise
     servicer = PhonosServicer(service)
     edge = settings.edge
-    admission = KeyAdmission(service.accounts, AuthThrottle(edge.auth_failures_per_minute))
+    admission = KeyAdmission(service.auth, AuthThrottle(edge.auth_failures_per_minute))
     error_log = RateLimitedLog(logging.getLogger("jobservice.edge"), edge.client_error_logs_per_minute)
     server = grpc.aio.server(
         interceptors=[EdgeInterceptor(admission, body_timeout_s=edge.body_timeout_s, error_log=error_log)],
@@ -126,9 +126,11 @@ async def create_server(
 
 async def start_in_process_gateway(running: RunningJobService, settings: ServiceSettings) -> tuple[Any, int]:
     """The REST gateway in this process and event loop: it calls the servicer directly (no loopback gRPC
-    hop), with the same admission (keys, failed-auth throttle) and message limits as the gRPC edge.
+    hop), with the same admission (keys, failed-auth throttle) and message limits as the gRPC edge,
+    and the dashboard's pages and sign-in routes.
     Returns the aiohttp runner (stop it with `cleanup()`) and the bound port."""
     from gateway.body import BodyLimits
+    from gateway.dashboard import DashboardOptions
     from gateway.invoker import InProcessInvoker
     from gateway.server import start_gateway
     from jobservice.message_limits import SMALL_REQUEST_BYTES, by_full_method
@@ -137,4 +139,5 @@ async def start_in_process_gateway(running: RunningJobService, settings: Service
         InProcessInvoker(running.servicer), settings.http_host, settings.http_port,
         body_limits=BodyLimits(default=SMALL_REQUEST_BYTES, per_method=by_full_method()),
         admission=running.admission, edge=settings.edge,
+        dashboard_options=DashboardOptions(cookie_secure=settings.cookie_secure),
     )

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobservice import tracing
-from jobservice.accounts import Accounts
+from jobservice.accounts import Accounts, NewKey
+from jobservice.api_keys import ApiKeys, KeyRecord
+from jobservice.auth import Authenticator
 from jobservice.db import Database
 from jobservice.dispatch import Dispatcher
 from jobservice.egress import receiver_session
@@ -17,6 +19,7 @@ from jobservice.inference import Inference
 from jobservice.jobs import JobCounts, JobRecord, JobStore, NewJob
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.results import ResultStore
+from jobservice.sessions import Sessions
 from jobservice.states import JobStatus
 from jobservice.usage import UsageRecorder, UsageReport
 from jobservice.webhook_sender import WebhookSender
@@ -94,6 +97,9 @@ class JobService:
         self.specs = dict(specs)
         self.inference = inference
         self.accounts = Accounts(db)
+        self.api_keys = ApiKeys(db, default_rate_limit=settings.default_rate_limit)
+        self.sessions = Sessions(db, ttl_s=settings.session_ttl_s)
+        self.auth = Authenticator(self.accounts, self.sessions, session_rate_limit=settings.session_rate_limit)
         self.sender = WebhookSender(
             db, timeout_s=settings.webhook_timeout_s, max_attempts=settings.webhook_max_attempts,
             backoff_base_s=settings.webhook_backoff_base_s, allow_loopback=settings.webhook_allow_http_loopback,
@@ -263,3 +269,19 @@ class JobService:
             return await self.webhooks.send_test(account_id, webhook_id, self.sender.session)
         async with receiver_session(allow_loopback=self.settings.webhook_allow_http_loopback) as session:
             return await self.webhooks.send_test(account_id, webhook_id, session)
+
+    # -- API keys -----------------------------------------------------------------------------------
+
+    async def list_keys(self, account_id: int) -> tuple[list[KeyRecord], int]:
+        """The account's keys (last use included: pending usage events are written first) and its ceiling."""
+        await self.usage.flush()
+        return await self.api_keys.list(account_id), await self.api_keys.max_rate_limit(account_id)
+
+    async def create_key(self, account_id: int, name: str | None, rate_limit: int | None) -> tuple[KeyRecord, NewKey]:
+        return await self.api_keys.create(account_id, name=name, rate_limit=rate_limit)
+
+    async def revoke_key(self, account_id: int, key_id: str, *, confirm_last_key: bool) -> KeyRecord:
+        return await self.api_keys.revoke(account_id, key_id, confirm_last_key=confirm_last_key)
+
+    async def update_key(self, account_id: int, key_id: str, name: str | None, rate_limit: int | None) -> KeyRecord:
+        return await self.api_keys.update(account_id, key_id, name=name, rate_limit=rate_limit)

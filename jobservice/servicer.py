@@ -19,10 +19,11 @@ from google.protobuf.message import Message
 
 from jobservice import metrics, tracing
 from jobservice.accounts import Principal
+from jobservice.api_keys import KeyRecord
 from jobservice.errors import InvalidArgument, PhonosError, RateLimited
 from jobservice.jobs import JobRecord
 from jobservice.ratelimit import RateLimiter
-from jobservice.routes import route_templates
+from jobservice.routes import route_templates, state_changing_methods
 from jobservice.service import JobService, SubmitItem
 from jobservice.states import ACTIVE, JobStatus
 from jobservice.status_map import TITLE_KEY, grpc_status
@@ -107,6 +108,18 @@ def job_fields(job: JobRecord) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def key_message(key: KeyRecord) -> pb.ApiKey:
+    message = pb.ApiKey(key_id=key.id, prefix=key.prefix, created_at=_ts(key.created_at), rate_limit=key.rate_limit,
+                        revoked=key.revoked)
+    if key.name is not None:
+        message.name = key.name
+    if key.last_used_at is not None:
+        message.last_used_at.CopyFrom(_ts(key.last_used_at))
+    if key.revoked_at is not None:
+        message.revoked_at.CopyFrom(_ts(key.revoked_at))
+    return message
+
+
 def webhook_message(hook: WebhookRecord) -> pb.Webhook:
     return pb.Webhook(webhook_id=hook.id, url=hook.url, events=list(hook.events), created_at=_ts(hook.created_at))
 
@@ -116,6 +129,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         self._svc = service
         self._limiter = limiter or RateLimiter()
         self._routes = route_templates()
+        self._changing = state_changing_methods()
 
     async def _handle(self, method: str, context: grpc.aio.ServicerContext, handler: Handler) -> Message:
         metadata = {k: v for k, v in (context.invocation_metadata() or ())}
@@ -133,7 +147,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         failure: PhonosError | None = None
         code = grpc.StatusCode.OK
         try:
-            principal = await self._svc.accounts.authenticate(metadata.get("authorization"))
+            principal = await self._svc.auth.authenticate(metadata, state_changing=method in self._changing)
             trailers += self._limiter.hit(principal.key_hash, principal.rate_limit).headers()
             response, charge = await handler(principal)
         except PhonosError as exc:
@@ -152,8 +166,9 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             tracing.set_rpc_outcome(code.name, principal.account_id if principal else None)
             if principal is not None:
                 self._svc.usage.record(usage_event(
-                    principal.account_id, self._routes[method], model=charge.model, credits_used=charge.credits,
-                    status_code=code.value[0], elapsed_ms=elapsed_s * 1000, transport=transport,
+                    principal.account_id, self._routes[method], key_id=principal.key_id, model=charge.model,
+                    credits_used=charge.credits, status_code=code.value[0], elapsed_ms=elapsed_s * 1000,
+                    transport="dashboard" if principal.via_session else transport,
                 ))
         if failure is not None:
             status, extra = grpc_status(failure)
@@ -308,3 +323,82 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             return pb.TestWebhookResponse(success=result.delivered, webhook_id=request.webhook_id,
                                           status_code=result.status_code, message=result.message), NO_CHARGE
         return await self._handle("TestWebhook", context, run)
+
+    # -- API keys -------------------------------------------------------------------------------------
+
+    async def ListApiKeys(self, request: pb.ListApiKeysRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            keys, ceiling = await self._svc.list_keys(who.account_id)
+            return pb.ListApiKeysResponse(keys=[key_message(k) for k in keys], max_rate_limit=ceiling), NO_CHARGE
+        return await self._handle("ListApiKeys", context, run)
+
+    async def CreateApiKey(self, request: pb.CreateApiKeyRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            key, new = await self._svc.create_key(
+                who.account_id, request.name if request.HasField("name") else None,
+                request.rate_limit if request.HasField("rate_limit") else None,
+            )
+            return pb.CreateApiKeyResponse(
+                success=True, key=key_message(key), api_key=new.api_key,
+                message="API key created. Store it now: it is not shown again.",
+            ), NO_CHARGE
+        return await self._handle("CreateApiKey", context, run)
+
+    async def RevokeApiKey(self, request: pb.RevokeApiKeyRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            key = await self._svc.revoke_key(who.account_id, request.key_id, confirm_last_key=request.confirm_last_key)
+            return pb.RevokeApiKeyResponse(success=True, key=key_message(key),
+                                           message="API key revoked; requests made with it are refused"), NO_CHARGE
+        return await self._handle("RevokeApiKey", context, run)
+
+    async def UpdateApiKey(self, request: pb.UpdateApiKeyRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            key = await self._svc.update_key(
+                who.account_id, request.key_id, request.name if request.HasField("name") else None,
+                request.rate_limit if request.HasField("rate_limit") else None,
+            )
+            return pb.UpdateApiKeyResponse(success=True, key=key_message(key), message="API key updated"), NO_CHARGE
+        return await self._handle("UpdateApiKey", context, run)
+
+    # -- dashboard sessions (no HTTP rules: the gateway's /auth routes call these) ---------------------
+
+    async def _session_call(self, context: grpc.aio.ServicerContext,
+                            work: Callable[[dict[str, str]], Awaitable[Message]]) -> Message:
+        """Error mapping without API-key auth, rate limits or usage (sessions authenticate themselves)."""
+        metadata = {k: v for k, v in (context.invocation_metadata() or ())}
+        request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex)
+        trailers = [("x-request-id", request_id)]
+        try:
+            response = await work(metadata)
+        except PhonosError as exc:
+            status, extra = grpc_status(exc)
+            await context.abort(status, exc.message, trailing_metadata=tuple(trailers + extra))
+        except Exception:
+            log.exception("unhandled error", extra={"action": "rpc.internal_error", "request_id": request_id})
+            await context.abort(
+                grpc.StatusCode.INTERNAL, f"Internal server error (request id {request_id}); the error was logged",
+                trailing_metadata=tuple([*trailers, (TITLE_KEY, "Internal server error")]),
+            )
+        context.set_trailing_metadata(tuple(trailers))
+        return response
+
+    async def CreateSession(self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(_: dict[str, str]) -> Message:
+            new = await self._svc.sessions.sign_in(request.username, request.password, request.user_agent)
+            return pb.CreateSessionResponse(session_token=new.token, csrf_token=new.csrf_token, username=new.username,
+                                            expires_at=_ts(new.expires_at))
+        return await self._session_call(context, run)
+
+    async def GetSession(self, request: pb.GetSessionRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(metadata: dict[str, str]) -> Message:
+            info = await self._svc.auth.session(metadata, state_changing=False)
+            return pb.GetSessionResponse(username=info.username, account_id=info.account_id,
+                                         csrf_token=info.csrf_token, expires_at=_ts(info.expires_at))
+        return await self._session_call(context, run)
+
+    async def DeleteSession(self, request: pb.DeleteSessionRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(metadata: dict[str, str]) -> Message:
+            info = await self._svc.auth.session(metadata, state_changing=True)
+            revoked = await self._svc.sessions.sign_out(info, everywhere=request.all_sessions)
+            return pb.DeleteSessionResponse(success=True, revoked=revoked)
+        return await self._session_call(context, run)

@@ -35,12 +35,13 @@ Bucket = tuple[int, int, str, str, int, str]
 @dataclass(frozen=True)
 class UsageEvent:
     account_id: int
+    key_id: str | None  # the API key's public id; None for a dashboard session
     endpoint: str
     model: str | None
     credits_used: int
     status_code: int  # the gRPC status code of the answer (0 = OK)
     elapsed_ms: float
-    transport: str  # "rest" or "grpc"
+    transport: str  # "rest", "grpc" or "dashboard" (a signed-in browser)
     created_at: float
 
 
@@ -63,10 +64,13 @@ class UsageRecorder:
         self._interval = flush_interval_s
         self._retention_s = retention_days * DAY_S
         self._buffer: dict[Bucket, list[float]] = {}
+        self._keys_used: dict[str, float] = {}  # API key id -> newest request time, since the last flush
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
 
     def record(self, event: UsageEvent) -> None:
+        if event.key_id is not None:
+            self._keys_used[event.key_id] = max(event.created_at, self._keys_used.get(event.key_id, 0.0))
         key = (event.account_id, int(event.created_at // HOUR_S) * HOUR_S, event.endpoint, event.model or "",
                event.status_code, event.transport)
         counts = self._buffer.get(key)
@@ -79,9 +83,10 @@ class UsageRecorder:
 
     async def flush(self) -> None:
         async with self._flush_lock:
-            if not self._buffer:
+            if not self._buffer and not self._keys_used:
                 return
             batch, self._buffer = self._buffer, {}
+            keys_used, self._keys_used = self._keys_used, {}
             rows = [
                 {"account_id": k[0], "hour": k[1], "endpoint": k[2], "model": k[3], "status_code": k[4],
                  "transport": k[5], "requests": int(v[0]), "credits_used": int(v[1]), "elapsed_ms": v[2]}
@@ -90,11 +95,15 @@ class UsageRecorder:
             try:
                 async with self._db.transaction() as tx:
                     await tx.execute_many("add_usage", rows)
+                    await tx.execute_many("mark_keys_used", [{"key_id": k, "last_used_at": t}
+                                                             for k, t in keys_used.items()])
             except BaseException:
                 for key, counts in batch.items():  # keep them for the next flush
                     merged = self._buffer.setdefault(key, [0, 0, 0.0])
                     for i, value in enumerate(counts):
                         merged[i] += value
+                for key_id, used_at in keys_used.items():
+                    self._keys_used[key_id] = max(used_at, self._keys_used.get(key_id, 0.0))
                 raise
 
     async def delete_expired(self) -> int:
@@ -148,7 +157,7 @@ class UsageRecorder:
 
 
 def usage_event(
-    account_id: int, endpoint: str, *, model: str | None, credits_used: int, status_code: int,
+    account_id: int, endpoint: str, *, key_id: str | None, model: str | None, credits_used: int, status_code: int,
     elapsed_ms: float, transport: str,
 ) -> UsageEvent:
-    return UsageEvent(account_id, endpoint, model, credits_used, status_code, elapsed_ms, transport, now())
+    return UsageEvent(account_id, key_id, endpoint, model, credits_used, status_code, elapsed_ms, transport, now())

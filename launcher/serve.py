@@ -24,7 +24,7 @@ import threading
 import urllib.request
 from collections.abc import Mapping
 
-from jobservice.admin import ensure_first_account
+from jobservice.admin import FirstStart, ensure_first_account, has_password
 from jobservice.private_files import secure_data_dir
 from launcher.supervisor import Event, State, Supervised
 from launcher.triton import DEFAULT_MODEL_REPOSITORY, TritonPorts, TritonProcess, TritonStartError
@@ -169,13 +169,13 @@ def serve(settings: ServiceSettings) -> int:
     data_dir = settings.data_dir.resolve()
     settings = settings.with_overrides(data_dir=data_dir)
     secure_data_dir(data_dir, settings.database_path)
-    first_key = asyncio.run(ensure_first_account(
+    first = asyncio.run(ensure_first_account(
         settings.database_path, credits=settings.default_credits, rate_limit=settings.default_rate_limit
     ))
     secure_data_dir(data_dir, settings.database_path)
-    if first_key is not None:
-        # Printed at once: the key exists now, whether or not the rest starts.
-        print(f"API key (account 'admin', {settings.default_credits} credits, shown once): {first_key.api_key}",
+    if first is not None:
+        # Printed at once: the key and password exist now, whether or not the rest starts.
+        print(f"API key (account 'admin', {settings.default_credits} credits, shown once): {first.key.api_key}",
               flush=True)
     policy = SupervisorSettings.from_env(os.environ)
     models = served_triton_models(settings)
@@ -205,7 +205,7 @@ def serve(settings: ServiceSettings) -> int:
                     if not report(event, triton, jobs):
                         return 1
             if not announced and all(c.state is State.READY for c in children) and api_operational(settings, jobs):
-                announce(settings, triton, jobs)
+                announce(settings, triton, jobs, first)
                 announced = True
             stopping.wait(TICK_S)
         print("stopping ...", flush=True)
@@ -243,12 +243,26 @@ def api_operational(settings: ServiceSettings, jobs: JobServiceChild) -> bool:
         return False
 
 
-def announce(settings: ServiceSettings, triton: TritonChild, jobs: JobServiceChild) -> None:
+def dashboard_lines(url: str, first: FirstStart | None, settings: ServiceSettings) -> str:
+    """Where the dashboard is and how to sign in (the password only on the first start, once)."""
+    lines = [f"Dashboard:     {url}"]
+    if first is not None:
+        lines.append(f"  sign in as 'admin' with password {first.password}  (shown once; change it with "
+                     "`phonos users set-password --username admin`)")
+    elif asyncio.run(has_password(settings.database_path, "admin")):
+        lines.append("  sign in as 'admin' (forgot the password? `phonos users set-password --username admin`)")
+    else:
+        lines.append("  set a password to sign in: `phonos users set-password --username NAME`")
+    return "\n".join(lines)
+
+
+def announce(settings: ServiceSettings, triton: TritonChild, jobs: JobServiceChild, first: FirstStart | None) -> None:
     ready = jobs.ready_info
     data_dir = settings.data_dir
     print(f"Triton ready:  {triton.grpc_url} (internal; pid {_pid(triton, jobs, triton.name)}; models: "
           f"{', '.join(triton.models)}; log {data_dir / 'triton.log'})")
     print(f"REST gateway:  http://{settings.http_host}:{ready['http_port']}/v1  (try /v1/health)")
+    print(dashboard_lines(f"http://{settings.http_host}:{ready['http_port']}/", first, settings))
     print(f"gRPC:          {settings.grpc_host}:{ready['grpc_port']}  (reflection + health enabled)")
     if ready.get("metrics_port"):
         print(f"metrics:       http://{settings.metrics_host}:{ready['metrics_port']}/metrics  "

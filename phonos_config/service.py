@@ -46,6 +46,12 @@ class ServiceSettings:
     usage_flush_interval_s: float = 0.5
     # Usage counters older than this are deleted (GET /v1/usage reports at most 90 days).
     usage_retention_days: int = 90
+    # Dashboard sessions end this long after sign-in (seconds).
+    session_ttl_s: float = 12 * 3600.0
+    # Requests per minute one dashboard session may make (it polls while jobs run).
+    session_rate_limit: int = 300
+    # Mark the session cookie Secure even on plain-HTTP requests: set it when a TLS proxy sits in front.
+    cookie_secure: bool = False
     # Public model ids this deployment serves (a subset, e.g. a box without AlphaFold2 databases).
     models: tuple[str, ...] = ("esmfold", "alphafold2", "diffdock")
     # Prometheus `/metrics` of the job service, on its own listener (never the public REST port).

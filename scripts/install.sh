@@ -3,17 +3,33 @@
 #   scripts/install.sh         runtime + dev tools
 # System packages (Debian), each named by a command that shows it is installed:
 #   hmmer (jackhmmer: AlphaFold2 MSA search; hmmsearch: templates), nghttp2-client (h2load) and wrk (benches),
-#   prometheus (promtool checks deploy/ in the tests; bench/metrics_load.py scrapes with it).
+#   prometheus (promtool checks deploy/ in the tests; bench/metrics_load.py scrapes with it),
+#   chromium (the dashboard's browser tests drive it through Playwright; Playwright's own browser
+#   download is never used).
+# npm packages: the dashboard's 3D viewer (3Dmol.js), from package-lock.json into ./node_modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for pair in jackhmmer:hmmer h2load:nghttp2-client wrk:wrk promtool:prometheus; do
+for pair in jackhmmer:hmmer h2load:nghttp2-client wrk:wrk promtool:prometheus chromium:chromium; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null); then
     echo "error: could not install the system packages ${missing[*]} (Debian/Ubuntu apt-get needed)" >&2
+    exit 1
+  fi
+fi
+
+# The dashboard serves these files from node_modules at run time: no CDN, no build step.
+npm_stamp=node_modules/.phonos-lock-sha256
+npm_want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$npm_stamp" ] || [ "$(cat "$npm_stamp")" != "$npm_want" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    npm ci --no-audit --no-fund --silent
+    echo "$npm_want" > "$npm_stamp"
+  else
+    echo "error: npm not found; the dashboard's 3D viewer is installed with it (Debian package npm)" >&2
     exit 1
   fi
 fi

@@ -239,6 +239,9 @@ class ApiClient:
     def delete(self, path: str, **kwargs: Any) -> requests.Response:
         return self.session.delete(self.base_url + path, timeout=30, **kwargs)
 
+    def patch(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.patch(self.base_url + path, timeout=30, **kwargs)
+
     def predict(self, sequence: str = "MKTVRQERLKSIVRILERSKEPV", **body: Any) -> requests.Response:
         return self.post("/v1/predict", json={"model": "esmfold", "sequence": sequence, **body})
 

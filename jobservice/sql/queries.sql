@@ -4,12 +4,15 @@
 INSERT INTO accounts (username, email, credits, created_at) VALUES (:username, :email, :credits, :now)
 RETURNING id;
 
+-- name: set_max_rate_limit
+UPDATE accounts SET max_rate_limit = :max_rate_limit WHERE id = :account_id;
+
 -- name: insert_api_key
-INSERT INTO api_keys (key_hash, account_id, prefix, rate_limit, created_at)
-VALUES (:key_hash, :account_id, :prefix, :rate_limit, :now);
+INSERT INTO api_keys (key_hash, id, account_id, prefix, name, rate_limit, created_at)
+VALUES (:key_hash, :id, :account_id, :prefix, :name, :rate_limit, :now);
 
 -- name: get_key
-SELECT k.account_id, k.rate_limit, a.username
+SELECT k.id, k.account_id, k.rate_limit, a.username
 FROM api_keys k JOIN accounts a ON a.id = k.account_id
 WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL;
 
@@ -93,6 +96,10 @@ ON CONFLICT (account_id, hour, endpoint, model, status_code, transport) DO UPDAT
 -- name: delete_usage_before
 DELETE FROM usage_hourly WHERE hour < :before;
 
+-- name: mark_keys_used
+UPDATE api_keys SET last_used_at = :last_used_at
+WHERE id = :key_id AND (last_used_at IS NULL OR last_used_at < :last_used_at);
+
 -- name: usage_totals
 SELECT COALESCE(SUM(requests), 0) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used,
        COALESCE(SUM(elapsed_ms) / NULLIF(SUM(requests), 0), 0) AS avg_ms
@@ -169,3 +176,62 @@ GROUP BY model, status;
 -- name: metrics_webhook_backlog
 SELECT COUNT(*) AS pending, MIN(created_at) AS oldest_created
 FROM webhook_deliveries WHERE status = 'pending';
+-- API keys of one account (the dashboard's keys page, `phonos keys list`) ----------------------------
+
+-- name: list_api_keys
+SELECT k.id, k.prefix, k.name, k.rate_limit, k.created_at, k.revoked_at, k.last_used_at
+FROM api_keys k
+WHERE k.account_id = :account_id
+ORDER BY k.created_at DESC, k.id;
+
+-- name: get_api_key
+SELECT k.id, k.prefix, k.name, k.rate_limit, k.created_at, k.revoked_at, k.last_used_at
+FROM api_keys k
+WHERE k.id = :id AND k.account_id = :account_id;
+
+-- name: api_key_account
+SELECT account_id FROM api_keys WHERE id = :id;
+
+-- name: count_active_keys
+SELECT COUNT(*) FROM api_keys WHERE account_id = :account_id AND revoked_at IS NULL;
+
+-- name: revoke_api_key
+UPDATE api_keys SET revoked_at = :now
+WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
+RETURNING id;
+
+-- name: update_api_key
+UPDATE api_keys SET name = COALESCE(:name, name), rate_limit = COALESCE(:rate_limit, rate_limit)
+WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
+RETURNING id;
+
+-- name: account_limits
+SELECT id, username, max_rate_limit FROM accounts WHERE id = :account_id;
+
+-- name: account_by_username
+SELECT id, username, password_hash FROM accounts WHERE username = :username;
+
+-- Dashboard passwords and sessions ------------------------------------------------------------------
+
+-- name: set_password
+UPDATE accounts SET password_hash = :password_hash WHERE id = :account_id;
+
+-- name: insert_session
+INSERT INTO sessions (token_hash, account_id, user_agent, created_at, expires_at)
+VALUES (:token_hash, :account_id, :user_agent, :now, :expires_at);
+
+-- name: get_session
+SELECT s.account_id, s.expires_at, a.username
+FROM sessions s JOIN accounts a ON a.id = s.account_id
+WHERE s.token_hash = :token_hash AND s.revoked_at IS NULL AND s.expires_at > :now;
+
+-- name: revoke_session
+UPDATE sessions SET revoked_at = :now WHERE token_hash = :token_hash AND revoked_at IS NULL
+RETURNING token_hash;
+
+-- name: revoke_account_sessions
+UPDATE sessions SET revoked_at = :now WHERE account_id = :account_id AND revoked_at IS NULL
+RETURNING token_hash;
+
+-- name: prune_sessions
+DELETE FROM sessions WHERE expires_at < :before OR revoked_at < :before;

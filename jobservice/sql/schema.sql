@@ -7,7 +7,7 @@ CREATE TABLE accounts (
     email       TEXT,
     credits     INTEGER NOT NULL CHECK (credits >= 0),
     created_at  REAL NOT NULL
-);
+, password_hash TEXT, max_rate_limit INTEGER NOT NULL DEFAULT 60 CHECK (max_rate_limit > 0));
 
 CREATE TABLE api_keys (
     key_hash    TEXT PRIMARY KEY,            -- sha256 of the plain key; the key itself is never stored
@@ -16,7 +16,11 @@ CREATE TABLE api_keys (
     rate_limit  INTEGER NOT NULL CHECK (rate_limit > 0),  -- requests per minute
     created_at  REAL NOT NULL,
     revoked_at  REAL
-);
+, id TEXT, name TEXT, last_used_at REAL);
+
+CREATE INDEX api_keys_account ON api_keys (account_id, created_at);
+
+CREATE UNIQUE INDEX api_keys_id ON api_keys (id);
 
 CREATE INDEX deliveries_due ON webhook_deliveries (status, next_attempt_at);
 
@@ -83,6 +87,17 @@ BEGIN
           WHERE json_each.value = 'job.' || CASE NEW.status WHEN 'running' THEN 'started' ELSE NEW.status END
       );
 END;
+
+CREATE TABLE sessions (
+    token_hash  TEXT PRIMARY KEY,            -- sha256 of the cookie value; the token itself is never stored
+    account_id  INTEGER NOT NULL REFERENCES accounts(id),
+    user_agent  TEXT,
+    created_at  REAL NOT NULL,
+    expires_at  REAL NOT NULL,
+    revoked_at  REAL
+);
+
+CREATE INDEX sessions_account ON sessions (account_id);
 
 CREATE TABLE usage_hourly (
     account_id   INTEGER NOT NULL,

@@ -452,3 +452,145 @@ class TestWebhookResponse(_message.Message):
     status_code: int
     message: str
     def __init__(self, success: _Optional[bool] = ..., webhook_id: _Optional[str] = ..., status_code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ApiKey(_message.Message):
+    __slots__ = ("key_id", "prefix", "name", "created_at", "last_used_at", "rate_limit", "revoked", "revoked_at")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_USED_AT_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    prefix: str
+    name: str
+    created_at: _timestamp_pb2.Timestamp
+    last_used_at: _timestamp_pb2.Timestamp
+    rate_limit: int
+    revoked: bool
+    revoked_at: _timestamp_pb2.Timestamp
+    def __init__(self, key_id: _Optional[str] = ..., prefix: _Optional[str] = ..., name: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit: _Optional[int] = ..., revoked: _Optional[bool] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListApiKeysRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListApiKeysResponse(_message.Message):
+    __slots__ = ("keys", "max_rate_limit")
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    MAX_RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[ApiKey]
+    max_rate_limit: int
+    def __init__(self, keys: _Optional[_Iterable[_Union[ApiKey, _Mapping]]] = ..., max_rate_limit: _Optional[int] = ...) -> None: ...
+
+class CreateApiKeyRequest(_message.Message):
+    __slots__ = ("name", "rate_limit")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    rate_limit: int
+    def __init__(self, name: _Optional[str] = ..., rate_limit: _Optional[int] = ...) -> None: ...
+
+class CreateApiKeyResponse(_message.Message):
+    __slots__ = ("success", "key", "api_key", "message")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    key: ApiKey
+    api_key: str
+    message: str
+    def __init__(self, success: _Optional[bool] = ..., key: _Optional[_Union[ApiKey, _Mapping]] = ..., api_key: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class RevokeApiKeyRequest(_message.Message):
+    __slots__ = ("key_id", "confirm_last_key")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    CONFIRM_LAST_KEY_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    confirm_last_key: bool
+    def __init__(self, key_id: _Optional[str] = ..., confirm_last_key: _Optional[bool] = ...) -> None: ...
+
+class RevokeApiKeyResponse(_message.Message):
+    __slots__ = ("success", "key", "message")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    key: ApiKey
+    message: str
+    def __init__(self, success: _Optional[bool] = ..., key: _Optional[_Union[ApiKey, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class UpdateApiKeyRequest(_message.Message):
+    __slots__ = ("key_id", "name", "rate_limit")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    name: str
+    rate_limit: int
+    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., rate_limit: _Optional[int] = ...) -> None: ...
+
+class UpdateApiKeyResponse(_message.Message):
+    __slots__ = ("success", "key", "message")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    key: ApiKey
+    message: str
+    def __init__(self, success: _Optional[bool] = ..., key: _Optional[_Union[ApiKey, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class CreateSessionRequest(_message.Message):
+    __slots__ = ("username", "password", "user_agent")
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    username: str
+    password: str
+    user_agent: str
+    def __init__(self, username: _Optional[str] = ..., password: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
+
+class CreateSessionResponse(_message.Message):
+    __slots__ = ("session_token", "csrf_token", "username", "expires_at")
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CSRF_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    session_token: str
+    csrf_token: str
+    username: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, session_token: _Optional[str] = ..., csrf_token: _Optional[str] = ..., username: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetSessionRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetSessionResponse(_message.Message):
+    __slots__ = ("username", "account_id", "csrf_token", "expires_at")
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    CSRF_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    username: str
+    account_id: int
+    csrf_token: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, username: _Optional[str] = ..., account_id: _Optional[int] = ..., csrf_token: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DeleteSessionRequest(_message.Message):
+    __slots__ = ("all_sessions",)
+    ALL_SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    all_sessions: bool
+    def __init__(self, all_sessions: _Optional[bool] = ...) -> None: ...
+
+class DeleteSessionResponse(_message.Message):
+    __slots__ = ("success", "revoked")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    revoked: int
+    def __init__(self, success: _Optional[bool] = ..., revoked: _Optional[int] = ...) -> None: ...

@@ -75,6 +75,13 @@ def test_serve_prints_a_key_and_the_seed_python_client_saves_a_pdb(tmp_path: Pat
         key_line = serve.find(r"API key .*: (pk_\S+)")
         assert key_line, serve.lines
         api_key = key_line.group(1)
+        dashboard = serve.find(r"Dashboard:\s+(http://\S+/)")
+        password = serve.find(r"sign in as 'admin' with password (\S+)")
+        assert dashboard and dashboard.group(1) == base_url + "/" and password, serve.lines
+        signed_in = requests.post(f"{base_url}/auth/sign-in", json={"username": "admin", "password": password.group(1)},
+                                  timeout=30)
+        assert signed_in.status_code == 200 and signed_in.json()["username"] == "admin"
+        assert requests.get(dashboard.group(1), timeout=10).url.endswith("/jobs")
         triton_address = serve.find(r"Triton ready:\s+(\S+)").group(1)
         grpc_address = serve.find(r"gRPC:\s+(\S+)").group(1)
         assert requests.get(f"{base_url}/v1/health", timeout=10).json()["status"] == "operational"
@@ -112,6 +119,7 @@ def test_serve_prints_a_key_and_the_seed_python_client_saves_a_pdb(tmp_path: Pat
     try:
         again.wait_ready()
         assert again.find(r"API key") is None
+        assert again.find(r"sign in as 'admin' \(forgot the password\?") and not again.find("with password")
     finally:
         again.stop()
 

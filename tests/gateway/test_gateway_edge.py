@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -39,7 +39,8 @@ class RecordingAdmission:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str | None]] = []
 
-    async def admit(self, full_method: str, authorization: str | None, peer: str | None) -> RpcFailure | None:
+    async def admit(self, full_method: str, credentials: Mapping[str, str], peer: str | None) -> RpcFailure | None:
+        authorization = credentials.get("authorization")
         self.calls.append((full_method, authorization))
         if full_method.endswith("/GetHealth") or authorization == AUTH:
             return None

@@ -26,11 +26,11 @@ def test_a_flood_of_requests_adds_one_row_per_hour_route_and_status(tmp_path: Pa
         recorder = UsageRecorder(db, flush_interval_s=60)
         try:
             for i in range(5000):
-                recorder.record(usage_event(1, "/v1/account", model=None, credits_used=0, status_code=8,
+                recorder.record(usage_event(1, "/v1/account", key_id=None, model=None, credits_used=0, status_code=8,
                                             elapsed_ms=1.0, transport="rest"))
                 if i % 1000 == 0:
                     await recorder.flush()  # across flushes too
-            recorder.record(usage_event(1, "/v1/predict", model="esmfold", credits_used=10, status_code=0,
+            recorder.record(usage_event(1, "/v1/predict", key_id=None, model="esmfold", credits_used=10, status_code=0,
                                         elapsed_ms=4.0, transport="grpc"))
             await recorder.flush()
             report = await recorder.report(1, days=1)
@@ -54,7 +54,7 @@ def test_hours_past_the_retention_period_are_deleted(tmp_path: Path) -> None:
         recorder = UsageRecorder(db, flush_interval_s=60, retention_days=30)
         try:
             for age_days in (31, 29, 0):
-                event = usage_event(1, "/v1/jobs", model=None, credits_used=0, status_code=0, elapsed_ms=1,
+                event = usage_event(1, "/v1/jobs", key_id=None, model=None, credits_used=0, status_code=0, elapsed_ms=1,
                                     transport="rest")
                 recorder.record(event.__class__(**{**event.__dict__, "created_at": now() - age_days * DAY_S}))
             await recorder.flush()
