@@ -70,6 +70,63 @@ def make_inputs(sequence: str, num_recycles: int, chunk_size: int) -> list[grpcc
     return tensors
 
 
+class StreamingClient:
+    """The esmfold model is decoupled (progress responses, then the result): every request goes over one
+    gRPC stream, and the response holding RESULT is the request's answer. Same calls as the plain client."""
+
+    def __init__(self, url: str) -> None:
+        self._client = grpcclient.InferenceServerClient(url)
+        self._callbacks: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._ids = iter(range(1 << 62))
+        self._client.start_stream(callback=self._on_response)
+
+    def _on_response(self, result: Any, error: Any) -> None:
+        if error is not None:  # stream errors carry no request id: fail every waiting request
+            with self._lock:
+                waiting, self._callbacks = self._callbacks, {}
+            for callback in waiting.values():
+                callback(None, error)
+            return
+        response = result.get_response()
+        if result_files.RESULT not in {output.name for output in response.outputs}:
+            return  # a progress response
+        with self._lock:
+            callback = self._callbacks.pop(response.id)
+        callback(result, None)
+
+    def async_infer(self, model: str, inputs: list, callback: Any, client_timeout: float | None = None) -> None:
+        request_id = str(next(self._ids))
+        with self._lock:
+            self._callbacks[request_id] = callback
+        self._client.async_stream_infer(model, inputs, request_id=request_id)
+
+    def infer(self, model: str, inputs: list, client_timeout: float | None = None) -> Any:
+        answered = threading.Event()
+        answer: list[Any] = []
+
+        def done(result: Any, error: Any) -> None:
+            answer.append(error if error is not None else result)
+            answered.set()
+
+        self.async_infer(model, inputs, done)
+        if not answered.wait(client_timeout):
+            raise TimeoutError(f"{model} did not answer within {client_timeout} s")
+        if isinstance(answer[0], Exception):
+            raise answer[0]
+        return answer[0]
+
+    def get_model_config(self, model: str, as_json: bool = False) -> Any:
+        return self._client.get_model_config(model, as_json=as_json)
+
+    def load_model(self, model: str, config: str) -> None:
+        self._client.load_model(model, config=config)
+
+    def close(self) -> None:
+        self._client.stop_stream()
+        self._client.close()
+
+
 def metadata_of(result: Any) -> dict[str, Any]:
     """The metadata of a response's result envelope (phonos_models.common.result_files)."""
     return result_files.decode({name: result.as_numpy(name) for name in result_files.OUTPUT_NAMES}).metadata
@@ -79,7 +136,7 @@ def batch_size_of(result: Any) -> int:
     return int(metadata_of(result)["batch_size"])
 
 
-def latency(client: grpcclient.InferenceServerClient, sequences: Sequence[str], args: argparse.Namespace,
+def latency(client: StreamingClient, sequences: Sequence[str], args: argparse.Namespace,
             model: str = MODEL) -> list[float]:
     times = []
     for sequence in sequences:
@@ -90,7 +147,7 @@ def latency(client: grpcclient.InferenceServerClient, sequences: Sequence[str], 
 
 
 def concurrent(
-    client: grpcclient.InferenceServerClient, sequences: Sequence[str], concurrency: int, args: argparse.Namespace,
+    client: StreamingClient, sequences: Sequence[str], concurrency: int, args: argparse.Namespace,
     model: str = MODEL,
 ) -> tuple[float, float]:
     """(requests/s, mean batch size) with `concurrency` requests kept in flight."""
@@ -170,7 +227,7 @@ def throughput(rng: random.Random, args: argparse.Namespace, work: Path) -> dict
     names = variant_repository(work / "models", args.config_name, args.served_configs)
     with TritonProcess.start(work / "models", names, log_path=work / "triton_variants.log") as triton:
         triton.wait_ready(timeout_s=900)
-        client = grpcclient.InferenceServerClient(triton.grpc_url)
+        client = StreamingClient(triton.grpc_url)
         rows = []
         for n in args.throughput_lengths:
             def load(count: int, n: int = n) -> list[str]:
@@ -242,7 +299,7 @@ def latency_via_triton(args: argparse.Namespace, rng: random.Random, sequences: 
         started = time.perf_counter()
         triton.wait_ready(timeout_s=900)
         report["triton_ready_s"] = round(time.perf_counter() - started, 1)
-        client = grpcclient.InferenceServerClient(triton.grpc_url)
+        client = StreamingClient(triton.grpc_url)
         warm = client.infer(MODEL, make_inputs(random_sequence(rng, 30), args.num_recycles, args.chunk_size))
         metadata = metadata_of(warm)
         report["weights"] = metadata["weights"] | {"real": metadata["real_weights"]}

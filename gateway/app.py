@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.http import HttpVersion11
 from google.protobuf.descriptor import ServiceDescriptor
 
-from gateway import dashboard, errors
+from gateway import dashboard, errors, openapi_route, sse
 from gateway.admission import Admission
 from gateway.body import DEFAULT_MAX_BODY_BYTES, BodyLimits, content_encoding, read_body, too_large
 from gateway.errors import ErrorResponse, HttpError
@@ -44,12 +44,17 @@ FORWARDED_RESPONSE_METADATA: Mapping[str, str] = {
     "retry-after": "Retry-After",
     "content-disposition": "Content-Disposition",
     "x-request-id": REQUEST_ID_HEADER,
+    "idempotent-replayed": "Idempotent-Replayed",
 }
 # Response metadata that sets the HTTP status of a successful call (grpc-gateway's convention), e.g.
 # 503 on a /v1/health that reports "degraded" so that orchestrators can probe it.
 HTTP_CODE_KEY = "x-http-code"
 
+# Request headers forwarded as metadata (besides Authorization and X-Request-Id, handled below).
+FORWARDED_REQUEST_HEADERS: Mapping[str, str] = {"Idempotency-Key": "idempotency-key"}
+
 ROUTER_KEY = web.AppKey("phonos_router", Router)
+SSE_KEEPALIVE_KEY = web.AppKey("phonos_sse_keepalive_s", float)
 INVOKER_KEY = web.AppKey("phonos_invoker", Invoker)
 ADMISSION_KEY = web.AppKey("phonos_admission", Admission)
 LIMITS_KEY = web.AppKey("phonos_body_limits", BodyLimits)
@@ -77,6 +82,7 @@ def create_app(
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
     admission: Admission | None = None,
     dashboard_options: dashboard.DashboardOptions | None = None,
+    sse_keepalive_s: float = 15.0,
 ) -> web.Application:
     """Compile the service's http rules and serve them; TemplateError if a rule is invalid.
 
@@ -95,9 +101,14 @@ def create_app(
     app[BODY_TIMEOUT_KEY] = body_timeout_s
     if admission is not None:
         app[ADMISSION_KEY] = admission
+    app[SSE_KEEPALIVE_KEY] = sse_keepalive_s
+    app[sse.STREAMS_KEY] = set()
+    app.on_shutdown.append(sse.end_streams)
+    # The API's OpenAPI document, generated from the same protos (scripts/gen_openapi.py); no auth.
+    app.router.add_get(openapi_route.PATH, openapi_route.handler)
     if dashboard_options is not None:
         dashboard.install(app, invoker, dashboard_options)
-    # One route for everything: the rules above do the routing, aiohttp only parses HTTP.
+    # One route for everything else: the rules above do the routing, aiohttp only parses HTTP.
     app.router.add_route("*", "/{path:.*}", transcode_handler, expect_handler=expect_handler)
     return app
 
@@ -173,6 +184,11 @@ async def transcode_handler(request: web.Request) -> web.StreamResponse:
     except TranscodeError as exc:
         raise HttpError(errors.client_error(400, str(exc))) from None
     metadata = request_metadata(request, request_id, plan)
+    if plan.rule.method.server_streaming:
+        sse.apply_last_event_id(plan, message, request.headers.get("Last-Event-ID"))
+        return await sse.respond(request, plan, message, metadata, request.app[INVOKER_KEY],
+                                 keepalive_s=request.app[SSE_KEEPALIVE_KEY], request_id=request_id,
+                                 forwarded=forwarded_headers)
     try:
         reply = await request.app[INVOKER_KEY].unary(plan.rule.full_method, message, metadata)
     except RpcFailure as failure:
@@ -209,14 +225,23 @@ def request_metadata(request: web.Request, request_id: str, plan: TranscodePlan)
 
 
 def caller_metadata(request: web.Request) -> list[tuple[str, str]]:
-    """Who is calling: the Authorization header, else the dashboard's session cookie (and CSRF token)."""
+    """Who is calling (the Authorization header, else the dashboard's session cookie and CSRF token) and
+    the request headers the service reads (e.g. Idempotency-Key, Last-Event-ID)."""
     authorization = request.headers.get("Authorization")
     if authorization is None:
-        return dashboard.session_metadata(request)
-    # gRPC metadata values must be printable ASCII; anything else cannot be a valid API key.
-    if not authorization.isascii() or not authorization.isprintable():
-        raise HttpError(errors.client_error(401, "malformed Authorization header"))
-    return [("authorization", authorization)]
+        metadata = dashboard.session_metadata(request)
+    else:
+        # gRPC metadata values must be printable ASCII; anything else cannot be a valid API key.
+        if not authorization.isascii() or not authorization.isprintable():
+            raise HttpError(errors.client_error(401, "malformed Authorization header"))
+        metadata = [("authorization", authorization)]
+    for header, key in FORWARDED_REQUEST_HEADERS.items():
+        value = request.headers.get(header)
+        if value is not None:
+            if not value.isascii() or not value.isprintable():
+                raise HttpError(errors.client_error(400, f"malformed {header} header: printable ASCII only"))
+            metadata.append((key, value))
+    return metadata
 
 
 def forwarded_headers(metadata: Mapping[str, str]) -> dict[str, str]:

@@ -41,7 +41,7 @@ HTTP_STATUS_BY_CODE: Mapping[grpc.StatusCode, int] = {
 }
 # Everything else (UNKNOWN, INTERNAL, DATA_LOSS, and OK on a failure path) is a 500.
 
-HTTP_STATUS_BY_REASON: Mapping[str, int] = {"INSUFFICIENT_CREDITS": 402}
+HTTP_STATUS_BY_REASON: Mapping[str, int] = {"INSUFFICIENT_CREDITS": 402, "IDEMPOTENCY_KEY_REUSED": 422}
 
 DEFAULT_TITLES: Mapping[int, str] = {
     400: "Invalid request",
@@ -55,6 +55,7 @@ DEFAULT_TITLES: Mapping[int, str] = {
     413: "Request too large",
     415: "Unsupported media type",
     417: "Expectation failed",
+    422: "Idempotency key reused",
     431: "Request header fields too large",
     429: "Rate limit exceeded",
     499: "Request cancelled",

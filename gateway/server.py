@@ -36,6 +36,7 @@ async def start_gateway(
     edge: EdgeSettings | None = None,
     access_log: logging.Logger | None = None,
     dashboard_options: DashboardOptions | None = None,
+    sse_keepalive_s: float = 15.0,
 ) -> tuple[web.AppRunner, int]:
     """Serve on (host, port) and return the runner and the bound port (port 0: any free port).
 
@@ -45,7 +46,8 @@ async def start_gateway(
     edge = edge or EdgeSettings()
     app = create_app(invoker, service_descriptor=service_descriptor,
                      body_limits=body_limits or BodyLimits(default=max_body_bytes),
-                     body_timeout_s=edge.body_timeout_s, admission=admission, dashboard_options=dashboard_options)
+                     body_timeout_s=edge.body_timeout_s, admission=admission, dashboard_options=dashboard_options,
+                     sse_keepalive_s=sse_keepalive_s)
     runner = EdgeAppRunner(
         app, access_log=access_log, handle_signals=False,
         header_timeout_s=edge.header_timeout_s, error_log=RateLimitedLog(logger, edge.client_error_logs_per_minute),

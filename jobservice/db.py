@@ -176,8 +176,10 @@ class GroupedReads:
     def __init__(self, conn: _Connection) -> None:
         self._group = _Grouped(conn, _run_reads, lock=None)
         self._sql = queries()
+        self.statements = 0  # read statements run so far (benchmarks and the idle-watcher test)
 
     async def fetch_all(self, name: str, params: Params | None = None) -> list[Row]:
+        self.statements += 1
         return await self._group.run(self._sql[name], params or {})
 
     async def fetch_one(self, name: str, params: Params | None = None) -> Row | None:

@@ -21,7 +21,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine, Mapping
+from functools import partial
+from typing import Protocol
 
+from phonos_models.common.progress import Progress
 from phonos_models.common.result_files import ModelResult
 
 from jobservice import tracing
@@ -46,10 +49,27 @@ log = logging.getLogger(__name__)
 SWEEP_S = 30.0
 
 
+class ProgressSink(Protocol):
+    """Where the progress of running jobs goes (the watch hub)."""
+
+    def progress(self, job: JobRecord, update: Progress) -> None: ...
+
+    def finished(self, job_id: str) -> None: ...
+
+
+class _NoProgress:
+    def progress(self, job: JobRecord, update: Progress) -> None:
+        """Nobody listens."""
+
+    def finished(self, job_id: str) -> None:
+        """Nobody listens."""
+
+
 class Dispatcher:
     def __init__(
         self, jobs: JobStore, specs: Mapping[str, ModelSpec], inference: Inference, results: ResultStore, *,
         max_inflight: int, retry_window_s: float, max_attempts: int, timeout_s: float,
+        progress: ProgressSink | None = None,
     ) -> None:
         self._jobs = jobs
         self._specs = specs
@@ -59,6 +79,7 @@ class Dispatcher:
         self._retry_window_s = retry_window_s
         self._max_attempts = max_attempts
         self._timeout_s = timeout_s
+        self._progress = progress or _NoProgress()
         self._queues: dict[str, asyncio.Queue[str]] = {m: asyncio.Queue() for m in specs}
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -158,7 +179,10 @@ class Dispatcher:
         spec = self._specs[job.model]
         started = time.perf_counter()
         try:
-            result = await self._infer_with_retry(spec, job)
+            try:
+                result = await self._infer_with_retry(spec, job)
+            finally:
+                self._progress.finished(job.id)
             inference_s = time.perf_counter() - started
             entry = await asyncio.to_thread(self._results.write, job.id, result)
         except asyncio.CancelledError:
@@ -220,7 +244,7 @@ class Dispatcher:
         request = InferenceRequest(spec.triton_model, spec.inputs(job.request), self._timeout(spec), job.id)
         while True:
             try:
-                return await self._inference.infer(request)
+                return await self._inference.infer(request, on_progress=partial(self._progress.progress, job))
             except InferenceUnavailable:
                 if time.monotonic() + delay > deadline:
                     raise

@@ -10,14 +10,17 @@ within `body_timeout_s`, refuse it when it is over the method's limit (`message_
 it here, so an undecodable message is INVALID_ARGUMENT with a plain message (grpc's own answer is
 UNKNOWN with the exception's class name and a traceback in the log).
 
-Streaming methods (server reflection, health Watch) pass through; the server's receive limit bounds them.
+PhonosService's server-streaming methods (WatchJob, WatchJobs) get the same guard, served as
+stream-stream: admit, read and parse the one request message, then relay the handler's stream.
+Other streaming methods (server reflection, health Watch) pass through; the server's receive limit
+bounds them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -30,6 +33,7 @@ from jobservice.status_map import TITLE_KEY
 log = logging.getLogger(__name__)
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+GUARDED_STREAMS_PREFIX = "/phonos.v1.PhonosService/"
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -43,8 +47,15 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        if handler is None or handler.request_streaming or handler.response_streaming:
+        if handler is None or handler.request_streaming:
             return handler
+        if handler.response_streaming:
+            if not details.method.startswith(GUARDED_STREAMS_PREFIX):
+                return handler
+            watched = self._guard_stream(details.method, _text_metadata(details.invocation_metadata), handler)
+            return grpc.stream_stream_rpc_method_handler(
+                watched, request_deserializer=None, response_serializer=handler.response_serializer
+            )
         guarded = self._guard(details.method, _text_metadata(details.invocation_metadata), handler)
         return grpc.stream_unary_rpc_method_handler(
             guarded, request_deserializer=None, response_serializer=handler.response_serializer
@@ -58,6 +69,19 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             raw = await self._read(method, context)
             request = await self._parse(method, raw, handler, context)
             return await handler.unary_unary(request, context)
+
+        return behaviour
+
+    def _guard_stream(self, method: str, metadata: dict[str, str],
+                      handler: grpc.RpcMethodHandler) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
+        async def behaviour(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            failure = await self._admission.admit(method, metadata, context.peer())
+            if failure is not None:
+                await context.abort(failure.code, failure.details, trailing_metadata=tuple(failure.metadata.items()))
+            raw = await self._read(method, context)
+            request = await self._parse(method, raw, handler, context)
+            async for response in handler.unary_stream(request, context):
+                yield response
 
         return behaviour
 

@@ -5,20 +5,28 @@ Two implementations honour one contract (tests/contract/test_inference_contract.
 `InMemoryInference` (jobservice/memory_inference.py) is the in-memory twin the service tests use.
 
 * `infer` sends one request and returns the job's result files (the envelope of
-  phonos_models.common.result_files, already checked). Cancelling the task that awaits it cancels
-  the call at the server, where the model sees `request.is_cancelled()` and stops.
+  phonos_models.common.result_files, already checked). While the model runs, each progress record it
+  reports (phonos_models.common.progress: ESMFold's recycles, AlphaFold2's MSA search, models and
+  recycles, DiffDock's diffusion steps) is handed to `on_progress`, in order, before the result.
+  Progress is advisory: a record that cannot be read is dropped, never a failure. Cancelling the task
+  that awaits `infer` cancels the call at the server, where the model sees `request.is_cancelled()`
+  and stops.
 * Every failure is one of the `InferenceError` subclasses below; dispatch turns each into a job
   outcome (jobservice/failures.py) without looking at messages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from phonos_models.common.progress import Progress
 from phonos_models.common.result_files import ModelResult
+
+log = logging.getLogger(__name__)
 
 # The component name /v1/health uses for the model server itself (beside one entry per model).
 SERVER_COMPONENT = "triton"
@@ -75,11 +83,23 @@ class ModelFailure(InferenceError):
     """The model failed on a request it accepted (a crash, out of memory, a broken result)."""
 
 
+# Hears each progress record of a running request; called on the event loop, must not block or raise.
+ProgressCallback = Callable[[Progress], None]
+
+
+def report_progress(on_progress: ProgressCallback, update: Progress) -> None:
+    """Hand one record on; a listener's bug is logged, never a failure of the job."""
+    try:
+        on_progress(update)
+    except Exception:
+        log.exception("progress listener failed", extra={"action": "inference.progress_listener_failed"})
+
+
 class Inference(Protocol):
     """A model server as dispatch sees it."""
 
-    async def infer(self, request: InferenceRequest) -> ModelResult:
-        """The result of one request, or an `InferenceError`."""
+    async def infer(self, request: InferenceRequest, on_progress: ProgressCallback | None = None) -> ModelResult:
+        """The result of one request, or an `InferenceError`; progress goes to `on_progress` meanwhile."""
         ...
 
     async def health(self, models: Sequence[str]) -> dict[str, str]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobservice import metrics
-from jobservice.db import Database, Row, now
+from jobservice.db import Database, Params, Row, now
 from jobservice.errors import Conflict, InsufficientCredits, InvalidTransition, NotFound
 from jobservice.failures import JobFailure
 from jobservice.modelspecs.base import ValidatedJob
@@ -86,13 +86,20 @@ class JobCounts:
 
 
 class JobStore:
-    def __init__(self, db: Database, on_event_queued: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, db: Database, on_event_queued: Callable[[], None] = lambda: None,
+                 on_transition: Callable[[], None] = lambda: None) -> None:
         self._db = db
         # Wakes the webhook sender after a transaction that queued deliveries has committed.
         self._on_event_queued = on_event_queued
+        # Wakes the watch hub after a commit that logged job events (jobservice/watch.py).
+        self._on_transition = on_transition
 
-    async def submit(self, account_id: int, jobs: list[NewJob]) -> list[str]:
-        """Insert jobs; a trigger debits each cost in the same statement. InsufficientCredits if short."""
+    async def submit(self, account_id: int, jobs: list[NewJob],
+                     also: Callable[[list[str]], tuple[str, Params]] | None = None) -> list[str]:
+        """Insert jobs; a trigger debits each cost in the same statement. InsufficientCredits if short.
+
+        `also(ids)` names one more statement (and its parameters) that commits in the same transaction
+        as the jobs, e.g. the Idempotency-Key row holding the response that names these ids."""
         ids = [str(uuid.uuid4()) for _ in jobs]
         stamp = now()
         rows = [
@@ -102,11 +109,13 @@ class JobStore:
             for job_id, job in zip(ids, jobs, strict=True)
         ]
         try:
-            if len(rows) == 1:
+            if len(rows) == 1 and also is None:
                 await self._db.write_one("insert_job", rows[0])
             else:
                 async with self._db.transaction() as tx:
                     await tx.execute_many("insert_job", rows)
+                    if also is not None:
+                        await tx.execute(*also(ids))
         except sqlite3.IntegrityError as exc:
             if "CHECK constraint failed" not in str(exc):
                 raise
@@ -119,6 +128,7 @@ class JobStore:
             ) from None
         for job in jobs:
             metrics.job_submitted(job.model, job.cost)
+        self._on_transition()
         return ids
 
     async def get(self, account_id: int, job_id: str) -> JobRecord:
@@ -148,7 +158,7 @@ class JobStore:
             if existing is None:
                 raise NotFound(f"Job {job_id} not found")
             raise Conflict(f"Job {job_id} is {existing['status']}; only pending or running jobs can be cancelled")
-        job = JobRecord.from_row(row)
+        job = self._transitioned(row)
         metrics.job_finished(job)
         return job
 
@@ -184,12 +194,16 @@ class JobStore:
         # The jobs_webhook_events trigger queued deliveries in the same statement; wake the sender.
         if row["webhook_count"]:
             self._on_event_queued()
+        self._on_transition()  # and the jobs_event_on_transition trigger logged the state change
         return JobRecord.from_row(row)
 
     async def requeue(self, job_id: str) -> JobRecord | None:
         """running → pending, for a job whose process died or whose Triton call must be retried."""
         row = await self._db.write_one("requeue_job", {"id": job_id, "now": now()})
-        return None if row is None else JobRecord.from_row(row)
+        if row is None:
+            return None
+        self._on_transition()
+        return JobRecord.from_row(row)
 
     async def orphaned(self) -> list[tuple[str, int]]:
         """(job id, attempts) of jobs left running; the data-dir lock proves their process is gone."""

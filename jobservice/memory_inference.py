@@ -5,8 +5,9 @@ names, datatypes and shapes, batch dimension included; a mismatch is an invalid 
 with tensors in the shapes the config declares, and decodes them through the same result envelope.
 Its files are labelled as the twin's, never dressed up as structures.
 
-Tests tell it how the next calls of a model end (`script`), take the whole server down
-(`available = False`) or one model (`set_ready`), and read what it saw (`calls`, `cancelled`).
+Tests tell it how the next calls of a model end (`script`), including the progress records the model
+reports first (`Progressing`), take the whole server down (`available = False`) or one model
+(`set_ready`), and read what it saw (`calls`, `cancelled`).
 Safe to drive from another thread than the event loop's (single attribute writes and deque ops).
 """
 
@@ -25,6 +26,7 @@ import numpy as np
 import tritonclient.grpc.model_config_pb2 as model_config
 from google.protobuf import text_format
 from phonos_models.common import result_files
+from phonos_models.common.progress import PROGRESS, Progress
 
 from jobservice import metrics
 from jobservice.inference import (
@@ -37,6 +39,8 @@ from jobservice.inference import (
     InferenceUnavailable,
     InvalidModelInput,
     ModelFailure,
+    ProgressCallback,
+    report_progress,
 )
 from jobservice.modelspecs.base import ModelSpec
 
@@ -64,7 +68,17 @@ class Slow:
     seconds: float
 
 
-Outcome = Failure | Slow
+@dataclass(frozen=True)
+class Progressing:
+    """The model reports `steps` (`interval_s` apart, cancellable, counted in the request's timeout),
+    then the call ends like `then` (None: success), as a decoupled model's stream does."""
+
+    steps: tuple[Progress, ...]
+    interval_s: float = 0.0
+    then: Failure | Slow | None = None
+
+
+Outcome = Failure | Slow | Progressing
 
 
 @dataclass(frozen=True)
@@ -122,11 +136,13 @@ class InMemoryInference:
     def set_ready(self, model: str, ready: bool) -> None:
         (self._not_ready.discard if ready else self._not_ready.add)(model)
 
-    async def infer(self, request: InferenceRequest) -> result_files.ModelResult:
+    async def infer(self, request: InferenceRequest, on_progress: ProgressCallback | None = None,
+                    ) -> result_files.ModelResult:
         with metrics.triton_call(TWIN_ENDPOINT, request.model):
-            return await self._infer(request)
+            return await self._infer(request, on_progress)
 
-    async def _infer(self, request: InferenceRequest) -> result_files.ModelResult:
+    async def _infer(self, request: InferenceRequest, on_progress: ProgressCallback | None,
+                     ) -> result_files.ModelResult:
         self.calls.append(request)
         model = self._models.get(request.model)
         if not self.available:
@@ -136,8 +152,27 @@ class InMemoryInference:
         _check_inputs(model, request)
         script = self._scripts[request.model]
         outcome = script.popleft() if script else None
+        try:
+            async with asyncio.timeout(request.timeout_s):
+                return await self._play(model, request, outcome, on_progress)
+        except TimeoutError:
+            raise InferenceTimeout("Deadline Exceeded") from None
+        except asyncio.CancelledError:
+            self.cancelled.append(request.request_id)
+            raise
+
+    async def _play(self, model: TwinModel, request: InferenceRequest, outcome: Outcome | None,
+                    on_progress: ProgressCallback | None) -> result_files.ModelResult:
+        if isinstance(outcome, Progressing):
+            if PROGRESS not in model.outputs:  # Triton refuses a response with an undeclared output
+                raise RuntimeError(f"{model.name}: config declares no {PROGRESS} output")
+            for step in outcome.steps:
+                await asyncio.sleep(outcome.interval_s)
+                if on_progress is not None:  # through the wire format, as the real stream is read
+                    report_progress(on_progress, Progress.from_json(step.to_json()))
+            outcome = outcome.then
         if isinstance(outcome, Slow) or outcome is Failure.TIMEOUT:
-            await self._run_for(request, math.inf if outcome is Failure.TIMEOUT else outcome.seconds)
+            await asyncio.sleep(math.inf if outcome is Failure.TIMEOUT else outcome.seconds)
         elif outcome is Failure.UNAVAILABLE:
             raise InferenceUnavailable("UNAVAILABLE: connection to the model server lost (scripted)")
         elif outcome is Failure.CANCELLED_BY_SERVER:
@@ -151,15 +186,6 @@ class InMemoryInference:
             return result_files.decode(tensors)
         except result_files.ResultEnvelopeError as exc:
             raise ModelFailure(f"{request.model} sent a broken result: {exc}") from exc
-
-    async def _run_for(self, request: InferenceRequest, seconds: float) -> None:
-        try:
-            await asyncio.sleep(min(seconds, request.timeout_s))
-        except asyncio.CancelledError:
-            self.cancelled.append(request.request_id)
-            raise
-        if seconds > request.timeout_s:
-            raise InferenceTimeout("Deadline Exceeded")
 
     async def health(self, models: Sequence[str]) -> dict[str, str]:
         states = {SERVER_COMPONENT: READY if self.available else UNAVAILABLE}
@@ -197,7 +223,8 @@ def _result_tensors(model: TwinModel, request: InferenceRequest, *, broken: bool
     )
     result = result_files.ModelResult(files=files, metrics={"twin": 1}, metadata={"weights": TWIN_WEIGHTS})
     tensors = result_files.encode(result, batched=model.batched)
-    for name, shape in model.outputs.items():  # the shapes the config promises
+    for name in tensors:  # the shapes the config promises
+        shape = model.outputs[name]
         dims = ((1,) if model.batched else ()) + shape.dims
         actual = tensors[name].shape
         if len(actual) != len(dims) or any(d not in (-1, a) for d, a in zip(dims, actual, strict=True)):

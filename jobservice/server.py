@@ -53,6 +53,7 @@ class RunningJobService:
     async def stop(self, grace_s: float = 5.0) -> None:
         await self.readiness.stop()
         await self.health.enter_graceful_shutdown()
+        await self.service.hub.close()  # watch streams end now (clients resume), not after the grace period
         await self.server.stop(grace_s)
         if self.metrics_runner is not None:
             await self.metrics_runner.cleanup()
@@ -138,6 +139,6 @@ async def start_in_process_gateway(running: RunningJobService, settings: Service
     return await start_gateway(
         InProcessInvoker(running.servicer), settings.http_host, settings.http_port,
         body_limits=BodyLimits(default=SMALL_REQUEST_BYTES, per_method=by_full_method()),
-        admission=running.admission, edge=settings.edge,
+        admission=running.admission, edge=settings.edge, sse_keepalive_s=settings.sse_keepalive_s,
         dashboard_options=DashboardOptions(cookie_secure=settings.cookie_secure),
     )

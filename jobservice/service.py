@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from jobservice import tracing
 from jobservice.accounts import Accounts, NewKey
 from jobservice.api_keys import ApiKeys, KeyRecord
 from jobservice.auth import Authenticator
-from jobservice.db import Database
+from jobservice.db import Database, Params
 from jobservice.dispatch import Dispatcher
 from jobservice.egress import receiver_session
 from jobservice.errors import Conflict, InvalidArgument, NotFound, PhonosError
+from jobservice.idempotency import Idempotency
 from jobservice.inference import Inference
 from jobservice.jobs import JobCounts, JobRecord, JobStore, NewJob
 from jobservice.modelspecs.base import ModelSpec
@@ -22,11 +23,15 @@ from jobservice.results import ResultStore
 from jobservice.sessions import Sessions
 from jobservice.states import JobStatus
 from jobservice.usage import UsageRecorder, UsageReport
+from jobservice.watch import Event, JobWatcher, WatchHub
 from jobservice.webhook_sender import WebhookSender
 from jobservice.webhooks import TestResult, WebhookRecord, Webhooks
 from phonos_config.service import ServiceSettings
 
 MAX_NAME_LENGTH = 200
+T = TypeVar("T")
+# Given what a submission will return, the statement to commit with its jobs (name, parameters).
+Record = Callable[[T], tuple[str, Params]]
 STRUCTURE_MODELS = ("esmfold", "alphafold2")
 
 
@@ -105,7 +110,10 @@ class JobService:
             backoff_base_s=settings.webhook_backoff_base_s, allow_loopback=settings.webhook_allow_http_loopback,
             per_receiver=settings.webhook_max_concurrent_per_receiver, max_concurrent=settings.webhook_max_concurrent,
         )
-        self.jobs = JobStore(db, on_event_queued=self.sender.wake)
+        self.idempotency = Idempotency(db, settings.idempotency_ttl_s)
+        self.hub = WatchHub(db, poll_s=settings.watch_poll_s)
+        self.watcher = JobWatcher(self.hub, db, max_stream_s=settings.watch_max_stream_s)
+        self.jobs = JobStore(db, on_event_queued=self.sender.wake, on_transition=self.hub.wake)
         self.results = ResultStore(settings.results_dir)
         self.usage = UsageRecorder(db, settings.usage_flush_interval_s, settings.usage_retention_days)
         self.webhooks = Webhooks(
@@ -115,17 +123,21 @@ class JobService:
         self.dispatcher = Dispatcher(
             self.jobs, self.specs, inference, self.results, max_inflight=settings.max_inflight_per_model,
             retry_window_s=settings.triton_retry_window_s, max_attempts=settings.max_attempts,
-            timeout_s=settings.triton_timeout_s,
+            timeout_s=settings.triton_timeout_s, progress=self.hub,
         )
 
     async def start(self) -> None:
+        self.hub.start()
+        self.idempotency.start()
         self.usage.start()
         self.sender.start()
         await self.dispatcher.start()
 
     async def stop(self) -> None:
+        await self.hub.close()
         await self.dispatcher.stop()
         await self.sender.stop()
+        await self.idempotency.stop()
         await self.usage.stop()
         await self.inference.close()
 
@@ -156,16 +168,23 @@ class JobService:
         accepted = await spec.validate(item.sequence, item.params, AccountJobOutputs(self, account_id))
         return NewJob(model=item.model, name=item.name, request=accepted, cost=spec.info.cost_credits)
 
-    async def submit(self, account_id: int, item: SubmitItem) -> Submission:
+    async def submit(self, account_id: int, item: SubmitItem, record: Record[Submission] | None = None) -> Submission:
+        """`record(submission)`: a statement committed with the job (the Idempotency-Key's response)."""
         job = await self._validate(account_id, item)
-        [job_id] = await self._charge_and_queue(account_id, [job])
+
+        def also(ids: list[str]) -> tuple[str, Params]:
+            assert record is not None
+            return record(Submission(ids[0], job.model, job.cost))
+
+        [job_id] = await self._charge_and_queue(account_id, [job], also if record else None)
         return Submission(job_id, job.model, job.cost)
 
-    async def _charge_and_queue(self, account_id: int, jobs: list[NewJob]) -> list[str]:
+    async def _charge_and_queue(self, account_id: int, jobs: list[NewJob],
+                                also: Callable[[list[str]], tuple[str, Params]] | None = None) -> list[str]:
         """Insert (and debit) then queue, as one unit: a caller that gives up meanwhile cannot strand a job."""
 
         async def insert_then_queue() -> list[str]:
-            ids = await self.jobs.submit(account_id, jobs)
+            ids = await self.jobs.submit(account_id, jobs, also)
             for job_id, job in zip(ids, jobs, strict=True):
                 tracing.remember_submission(job_id)
                 self.dispatcher.enqueue(job_id, job.model)
@@ -173,8 +192,10 @@ class JobService:
 
         return await asyncio.shield(insert_then_queue())
 
-    async def submit_batch(self, account_id: int, items: list[SubmitItem]) -> list[BatchItem]:
-        """Valid items are charged and queued together; invalid ones fail alone with their reason."""
+    async def submit_batch(self, account_id: int, items: list[SubmitItem],
+                           record: Record[list[BatchItem]] | None = None) -> list[BatchItem]:
+        """Valid items are charged and queued together; invalid ones fail alone with their reason.
+        `record(outcome)`: a statement committed with the jobs (the Idempotency-Key's response)."""
         if not items:
             raise InvalidArgument("jobs is empty; send 1 to 10 jobs")
         if len(items) > self.settings.max_batch_jobs:
@@ -186,11 +207,20 @@ class JobService:
                 accepted.append((index, await self._validate(account_id, item)))
             except PhonosError as exc:
                 outcome[index] = BatchItem(index, item.model, None, exc)
-        if accepted:
-            ids = await self._charge_and_queue(account_id, [job for _, job in accepted])
+        def completed(ids: list[str]) -> list[BatchItem]:
+            done = dict(outcome)
             for (index, job), job_id in zip(accepted, ids, strict=True):
-                outcome[index] = BatchItem(index, job.model, Submission(job_id, job.model, job.cost), None)
-        return [outcome[i] for i in range(len(items))]
+                done[index] = BatchItem(index, job.model, Submission(job_id, job.model, job.cost), None)
+            return [done[i] for i in range(len(items))]
+
+        def also(ids: list[str]) -> tuple[str, Params]:
+            assert record is not None
+            return record(completed(ids))
+
+        if not accepted:
+            return completed([])
+        ids = await self._charge_and_queue(account_id, [job for _, job in accepted], also if record else None)
+        return completed(ids)
 
     # -- jobs ---------------------------------------------------------------------------------------
 
@@ -236,6 +266,14 @@ class JobService:
 
         # As one unit: a caller that gives up must not leave a cancelled job computing.
         return await asyncio.shield(cancel_then_stop())
+
+    def watch_job(self, account_id: int, job_id: str, after: int | None) -> AsyncIterator[Event]:
+        """The job's state, then every state change and progress until it is terminal (jobservice/watch.py)."""
+        return self.watcher.job(account_id, job_id, after)
+
+    def watch_jobs(self, account_id: int, after: int | None) -> AsyncIterator[Event]:
+        """The account's active jobs, then every state change and progress of any of its jobs."""
+        return self.watcher.account(account_id, after)
 
     # -- account and usage --------------------------------------------------------------------------
 

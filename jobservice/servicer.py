@@ -6,10 +6,11 @@ one behaviour. Handlers only translate between protobuf and the domain.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -21,13 +22,15 @@ from jobservice import metrics, tracing
 from jobservice.accounts import Principal
 from jobservice.api_keys import KeyRecord
 from jobservice.errors import InvalidArgument, PhonosError, RateLimited
+from jobservice.idempotency import REPLAYED_METADATA, Claim
 from jobservice.jobs import JobRecord
 from jobservice.ratelimit import RateLimiter
 from jobservice.routes import route_templates, state_changing_methods
-from jobservice.service import JobService, SubmitItem
-from jobservice.states import ACTIVE, JobStatus
+from jobservice.service import BatchItem, JobService, Submission, SubmitItem
+from jobservice.states import ACTIVE, TERMINAL, JobStatus
 from jobservice.status_map import TITLE_KEY, grpc_status
 from jobservice.usage import usage_event
+from jobservice.watch import Event, ProgressEvent, StateEvent, parse_cursor
 from jobservice.webhook_events import download_url
 from jobservice.webhooks import WebhookRecord
 from phonos.v1 import phonos_pb2 as pb
@@ -38,6 +41,8 @@ log = logging.getLogger(__name__)
 HTTP_CODE_KEY = "x-http-code"  # the gateway's status override for a successful call (gateway.app)
 
 Handler = Callable[[Principal], Awaitable[tuple[Message, "Charge"]]]
+# A handler of an idempotent rpc: also gets the request's Idempotency-Key claim (None without a key).
+ClaimingHandler = Callable[[Principal, Claim | None], Awaitable[tuple[Message, "Charge"]]]
 
 
 class Charge:
@@ -118,6 +123,58 @@ def key_message(key: KeyRecord) -> pb.ApiKey:
     if key.revoked_at is not None:
         message.revoked_at.CopyFrom(_ts(key.revoked_at))
     return message
+_RESULT_FIELDS = ("output_file", "download_url", "formats", "metrics", "metadata", "error", "error_code")
+
+
+def job_fields_at(job: JobRecord, status: JobStatus, at: float) -> dict[str, Any]:
+    """The job's public view as of a state event: a past, non-terminal state shows no results and what
+    was charged then (refunds happen only on the way to a terminal state)."""
+    fields = job_fields(job)
+    if status == job.status:
+        return fields
+    fields.update(status=str(status), updated_at=_ts(at))
+    if status not in TERMINAL:
+        fields["credits_used"] = job.credits_used
+        for key in (*_RESULT_FIELDS, "completed_at"):
+            fields.pop(key, None)
+        if status == JobStatus.PENDING:
+            fields.pop("started_at", None)  # not started yet, as of this event
+    return fields
+
+
+def job_event(event: Event) -> pb.JobEvent:
+    if isinstance(event, ProgressEvent):
+        update = event.progress
+        return pb.JobEvent(
+            type="progress", job_id=event.job_id, time=_ts(event.at),
+            job=pb.Job(**job_fields_at(event.job, JobStatus.RUNNING, event.job.updated_at)),
+            progress=pb.Progress(stage=update.stage, step=update.step, total=update.total, message=update.message),
+        )
+    assert isinstance(event, StateEvent)
+    return pb.JobEvent(type="state", event_id=str(event.event_id), job_id=event.job_id, time=_ts(event.at),
+                       job=pb.Job(**job_fields_at(event.job, event.status, event.at)))
+
+
+def predict_response(sub: Submission) -> pb.PredictResponse:
+    return pb.PredictResponse(success=True, job_id=sub.job_id, model=sub.model, status="pending",
+                              credits_used=sub.cost, message="Job submitted successfully")
+
+
+def batch_response(items: list[BatchItem]) -> pb.SubmitBatchResponse:
+    results = []
+    for item in items:
+        if item.submission is not None:
+            results.append(pb.BatchResult(index=item.index, success=True, job_id=item.submission.job_id,
+                                          model=item.model, credits_used=item.submission.cost))
+        else:
+            assert item.error is not None
+            results.append(pb.BatchResult(index=item.index, success=False, model=item.model, credits_used=0,
+                                          error=item.error.title, message=item.error.message))
+    ok = [i.submission for i in items if i.submission is not None]
+    spent = sum(s.cost for s in ok)
+    summary = pb.BatchSummary(total=len(items), successful=len(ok), failed=len(items) - len(ok),
+                              total_credits_used=spent)
+    return pb.SubmitBatchResponse(success=bool(ok), summary=summary, results=results)
 
 
 def webhook_message(hook: WebhookRecord) -> pb.Webhook:
@@ -183,6 +240,69 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         context.set_trailing_metadata(tuple(trailers))
         return response
 
+    def _idempotent(self, method: str, request: Message, context: grpc.aio.ServicerContext,
+                    response_class: type[Message], run: ClaimingHandler) -> Handler:
+        """`run` once per Idempotency-Key: a retry gets the stored response (jobservice/idempotency.py)."""
+        async def handler(who: Principal) -> tuple[Message, Charge]:
+            metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+            claim = self._svc.idempotency.claim(metadata, who.account_id, method, request)
+            if claim is None:
+                return await run(who, None)
+            async with self._svc.idempotency.exclusive(claim):
+                replayed = await self._svc.idempotency.replay(claim, response_class)
+                if replayed is not None:
+                    await context.send_initial_metadata(((REPLAYED_METADATA, "true"),))
+                    return replayed, NO_CHARGE
+
+                async def run_and_store() -> tuple[Message, Charge]:
+                    response, charge = await run(who, claim)
+                    if not claim.stored:  # submissions stored theirs with their jobs
+                        await self._svc.idempotency.store(claim, response)
+                    return response, charge
+
+                # One unit: a caller that goes away cannot leave the work done but its response unstored.
+                return await asyncio.shield(run_and_store())
+        return handler
+
+    async def _open_stream(self, method: str, context: grpc.aio.ServicerContext) -> Principal:
+        """A streaming rpc's `_handle`: authenticate, count one request against the rate limit and in usage,
+        and send the rate-limit state as initial metadata (HTTP headers before the first event)."""
+        started = time.perf_counter()
+        metadata = {k: v for k, v in (context.invocation_metadata() or ())}
+        request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex)
+        transport = "rest" if metadata.get("x-phonos-transport") == "rest" else "grpc"
+        principal: Principal | None = None
+        code = grpc.StatusCode.OK
+        try:
+            principal = await self._svc.auth.authenticate(metadata, state_changing=False)
+            state = self._limiter.hit(principal.key_hash, principal.rate_limit)
+        except PhonosError as failure:
+            code, extra = grpc_status(failure)
+            await context.abort(code, failure.message, trailing_metadata=(("x-request-id", request_id), *extra))
+        finally:
+            if principal is not None:
+                self._svc.usage.record(usage_event(
+                    principal.account_id, self._routes[method], key_id=principal.key_id, model=None, credits_used=0,
+                    status_code=code.value[0], elapsed_ms=(time.perf_counter() - started) * 1000,
+                    transport="dashboard" if principal.via_session else transport,
+                ))
+        assert principal is not None
+        await context.send_initial_metadata((("x-request-id", request_id), *state.headers()))
+        return principal
+
+    async def _watch(self, method: str, request: pb.WatchJobRequest | pb.WatchJobsRequest,
+                     context: grpc.aio.ServicerContext,
+                     events: Callable[[Principal, int | None], AsyncIterator[Event]],
+                     wrap: Callable[..., Message]) -> AsyncIterator[Message]:
+        who = await self._open_stream(method, context)
+        try:
+            after = parse_cursor(request.last_event_id if request.HasField("last_event_id") else None)
+            async for event in events(who, after):
+                yield wrap(event=job_event(event))
+        except PhonosError as failure:  # before the first event: not this account's job, a bad cursor
+            code, extra = grpc_status(failure)
+            await context.abort(code, failure.message, trailing_metadata=tuple(extra))
+
     # -- routes ---------------------------------------------------------------------------------------
 
     async def GetHealth(self, request: pb.GetHealthRequest, context: grpc.aio.ServicerContext) -> pb.GetHealthResponse:
@@ -203,34 +323,25 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         return await self._handle("ListModels", context, run)
 
     async def Predict(self, request: pb.PredictRequest, context: grpc.aio.ServicerContext) -> Message:
-        async def run(who: Principal) -> tuple[Message, Charge]:
-            sub = await self._svc.submit(who.account_id, _submit_item(request))
-            response = pb.PredictResponse(
-                success=True, job_id=sub.job_id, model=sub.model, status="pending", credits_used=sub.cost,
-                message="Job submitted successfully",
-            )
-            return response, Charge(sub.cost, sub.model)
-        return await self._handle("Predict", context, run)
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
+            record = None if claim is None else (lambda sub: ("insert_idempotency_key", claim.row(predict_response(sub))))
+            sub = await self._svc.submit(who.account_id, _submit_item(request), record)
+            if claim is not None:
+                claim.stored = True
+            return predict_response(sub), Charge(sub.cost, sub.model)
+        handler = self._idempotent("Predict", request, context, pb.PredictResponse, run)
+        return await self._handle("Predict", context, handler)
 
     async def SubmitBatch(self, request: pb.SubmitBatchRequest, context: grpc.aio.ServicerContext) -> Message:
-        async def run(who: Principal) -> tuple[Message, Charge]:
-            items = await self._svc.submit_batch(who.account_id, [_submit_item(j) for j in request.jobs])
-            results = []
-            for item in items:
-                if item.submission is not None:
-                    results.append(pb.BatchResult(index=item.index, success=True, job_id=item.submission.job_id,
-                                                  model=item.model, credits_used=item.submission.cost))
-                else:
-                    assert item.error is not None
-                    results.append(pb.BatchResult(index=item.index, success=False, model=item.model,
-                                                  credits_used=0, error=item.error.title,
-                                                  message=item.error.message))
-            ok = [i for i in items if i.submission is not None]
-            spent = sum(i.submission.cost for i in ok if i.submission is not None)
-            summary = pb.BatchSummary(total=len(items), successful=len(ok), failed=len(items) - len(ok),
-                                      total_credits_used=spent)
-            return pb.SubmitBatchResponse(success=bool(ok), summary=summary, results=results), Charge(spent)
-        return await self._handle("SubmitBatch", context, run)
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
+            record = None if claim is None else (lambda out: ("insert_idempotency_key", claim.row(batch_response(out))))
+            items = await self._svc.submit_batch(who.account_id, [_submit_item(j) for j in request.jobs], record)
+            if claim is not None and any(i.submission is not None for i in items):
+                claim.stored = True
+            response = batch_response(items)
+            return response, Charge(response.summary.total_credits_used)
+        handler = self._idempotent("SubmitBatch", request, context, pb.SubmitBatchResponse, run)
+        return await self._handle("SubmitBatch", context, handler)
 
     async def GetJob(self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
@@ -263,12 +374,27 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             return pb.DownloadJobOutputResponse(file=body, file_name=download.file_name), NO_CHARGE
         return await self._handle("DownloadJobOutput", context, run)
 
+    async def WatchJob(self, request: pb.WatchJobRequest,  # type: ignore[override]
+                       context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
+        def events(who: Principal, after: int | None) -> AsyncIterator[Event]:
+            return self._svc.watch_job(who.account_id, request.job_id, after)
+        async for message in self._watch("WatchJob", request, context, events, pb.WatchJobResponse):
+            yield message
+
+    async def WatchJobs(self, request: pb.WatchJobsRequest,  # type: ignore[override]
+                        context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
+        def events(who: Principal, after: int | None) -> AsyncIterator[Event]:
+            return self._svc.watch_jobs(who.account_id, after)
+        async for message in self._watch("WatchJobs", request, context, events, pb.WatchJobsResponse):
+            yield message
+
     async def CancelJob(self, request: pb.CancelJobRequest, context: grpc.aio.ServicerContext) -> Message:
-        async def run(who: Principal) -> tuple[Message, Charge]:
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             job = await self._svc.cancel(who.account_id, request.job_id)
             return pb.CancelJobResponse(success=True, job_id=job.id, status=str(job.status),
                                         message="Job cancelled successfully", credits_refunded=job.refunded), NO_CHARGE
-        return await self._handle("CancelJob", context, run)
+        return await self._handle("CancelJob", context,
+                                  self._idempotent("CancelJob", request, context, pb.CancelJobResponse, run))
 
     async def GetAccount(self, request: pb.GetAccountRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
@@ -302,13 +428,14 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         return await self._handle("ListWebhooks", context, run)
 
     async def CreateWebhook(self, request: pb.CreateWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
-        async def run(who: Principal) -> tuple[Message, Charge]:
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             hook, secret = await self._svc.create_webhook(who.account_id, request.url, list(request.events))
             return pb.CreateWebhookResponse(
                 success=True, webhook=webhook_message(hook), secret=secret,
                 message="Webhook created. Store the secret now: it is not shown again.",
             ), NO_CHARGE
-        return await self._handle("CreateWebhook", context, run)
+        return await self._handle("CreateWebhook", context,
+                                  self._idempotent("CreateWebhook", request, context, pb.CreateWebhookResponse, run))
 
     async def DeleteWebhook(self, request: pb.DeleteWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
@@ -318,11 +445,12 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         return await self._handle("DeleteWebhook", context, run)
 
     async def TestWebhook(self, request: pb.TestWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
-        async def run(who: Principal) -> tuple[Message, Charge]:
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             result = await self._svc.test_webhook(who.account_id, request.webhook_id)
             return pb.TestWebhookResponse(success=result.delivered, webhook_id=request.webhook_id,
                                           status_code=result.status_code, message=result.message), NO_CHARGE
-        return await self._handle("TestWebhook", context, run)
+        return await self._handle("TestWebhook", context,
+                                  self._idempotent("TestWebhook", request, context, pb.TestWebhookResponse, run))
 
     # -- API keys -------------------------------------------------------------------------------------
 

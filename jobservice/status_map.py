@@ -10,6 +10,7 @@ from __future__ import annotations
 import grpc
 
 from jobservice import errors
+from jobservice.idempotency import IdempotencyKeyReused
 
 TITLE_KEY = "phonos-error-title"
 REASON_KEY = "phonos-error-reason"
@@ -24,10 +25,12 @@ _CODES: dict[type[errors.PhonosError], grpc.StatusCode] = {
     errors.LimitReached: grpc.StatusCode.FAILED_PRECONDITION,
     errors.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.InvalidTransition: grpc.StatusCode.FAILED_PRECONDITION,
+    IdempotencyKeyReused: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 _REASONS: dict[type[errors.PhonosError], str] = {
     errors.InsufficientCredits: "INSUFFICIENT_CREDITS",
+    IdempotencyKeyReused: "IDEMPOTENCY_KEY_REUSED",
 }
 
 

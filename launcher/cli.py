@@ -1,4 +1,4 @@
-"""The `phonos` command.
+"""The `phonos` command: the operator's verbs here, the users' verbs from the client package.
 
     phonos serve [--http-port P] [--grpc-port P] [--data-dir D] [--metrics-port P]
     phonos keys create --username NAME [--email E] [--credits N] [--rate-limit R] [--max-rate-limit M] [--json]
@@ -6,6 +6,10 @@
     phonos keys revoke KEY_ID [--confirm-last-key] [--json]
     phonos users set-password --username NAME [--password-stdin]
     phonos db build FASTA OUTDIR [--name uniref90|mgnify|small_bfd]   (a small AlphaFold2 MSA database)
+
+Every other verb (login, fold, dock, jobs, usage, webhooks, ...) is `phonos_client.cli`
+(clients/python, installable alone without torch or Triton); both packages install the same
+`phonos` command, each handing the other's verbs over.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from phonos_client.cli import OPERATOR_VERBS
 from phonos_models.alphafold2 import build_db
 
 from jobservice import admin
@@ -134,6 +139,7 @@ def cmd_users_set_password(args: argparse.Namespace) -> int:
 
 
 def cmd_db_build(args: argparse.Namespace) -> int:
+
     return int(build_db.main([str(args.fasta), str(args.outdir), "--name", args.name]))
 
 
@@ -185,12 +191,25 @@ def build_parser() -> argparse.ArgumentParser:
     build = db.add_parser("build", help="build a small MSA search database from a FASTA file (tests, demos)")
     build.add_argument("fasta", type=Path)
     build.add_argument("outdir", type=Path)
-    build.add_argument("--name", default="uniref90", choices=build_db.DATABASE_NAMES)
+    build.add_argument("--name", default="uniref90", choices=DATABASE_NAMES)
     build.set_defaults(func=cmd_db_build)
+    try:  # the users' verbs, listed in --help (main() hands them to the client package)
+        from phonos_client.cli import add_user_commands
+    except ImportError:
+        return parser
+    add_user_commands(sub)
     return parser
 
 
+DATABASE_NAMES = ("uniref90", "mgnify", "small_bfd")  # phonos_models.alphafold2.build_db's (a test keeps them equal)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in OPERATOR_VERBS and not argv[0].startswith("-"):
+        from phonos_client.cli import main as user_main  # the users' verbs
+
+        return int(user_main(argv))
     args = build_parser().parse_args(argv)
     private_umask()  # the data dir holds keys' hashes, webhook secrets and every job's data
     try:

@@ -261,8 +261,9 @@ def announce(settings: ServiceSettings, triton: TritonChild, jobs: JobServiceChi
     data_dir = settings.data_dir
     print(f"Triton ready:  {triton.grpc_url} (internal; pid {_pid(triton, jobs, triton.name)}; models: "
           f"{', '.join(triton.models)}; log {data_dir / 'triton.log'})")
+    dashboard = dashboard_lines(f"http://{settings.http_host}:{ready['http_port']}/", first, settings)
     print(f"REST gateway:  http://{settings.http_host}:{ready['http_port']}/v1  (try /v1/health)")
-    print(dashboard_lines(f"http://{settings.http_host}:{ready['http_port']}/", first, settings))
+    print(dashboard)
     print(f"gRPC:          {settings.grpc_host}:{ready['grpc_port']}  (reflection + health enabled)")
     if ready.get("metrics_port"):
         print(f"metrics:       http://{settings.metrics_host}:{ready['metrics_port']}/metrics  "

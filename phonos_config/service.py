@@ -44,6 +44,14 @@ class ServiceSettings:
     webhook_max_concurrent: int = 32
     # Usage events are written in batches this often (seconds).
     usage_flush_interval_s: float = 0.5
+    # Watch streams (GET /v1/jobs/{id}/events, WatchJob): the hub's safety-net poll while anyone watches,
+    # the longest a stream stays open before the server ends it (clients resume with Last-Event-ID),
+    # and the SSE keep-alive comment interval (proxies close silent connections; a gone client is noticed).
+    watch_poll_s: float = 5.0
+    watch_max_stream_s: float = 3600.0
+    sse_keepalive_s: float = 15.0
+    # How long an Idempotency-Key's first response is kept and replayed (per account).
+    idempotency_ttl_s: float = 86400.0
     # Usage counters older than this are deleted (GET /v1/usage reports at most 90 days).
     usage_retention_days: int = 90
     # Dashboard sessions end this long after sign-in (seconds).

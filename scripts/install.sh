@@ -40,13 +40,15 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.phonos-installed
-want=$(cat requirements.txt requirements-dev.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-dev.txt constraints.txt pyproject.toml clients/python/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # torch first, from its pinned local CPU wheel; the constraints keep every later install from replacing it.
   .venv/bin/python -m pip install -q -c constraints.txt torch==2.13.0
   .venv/bin/python -m pip install -q -c constraints.txt -r requirements-dev.txt
   .venv/bin/python -m pip install -q -c constraints.txt --no-deps -e .
+  # The client package (SDK + the users' `phonos` verbs); its one dependency, httpx, is in requirements.txt.
+  .venv/bin/python -m pip install -q -c constraints.txt --no-deps -e clients/python
   .venv/bin/python - <<'PY'
 import numpy, torch
 assert numpy.__version__.startswith("1."), f"numpy {numpy.__version__}: the Triton python stub needs numpy < 2"

@@ -4,13 +4,17 @@ in-memory inference twin, all on free loopback ports."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from jobservice.memory_inference import InMemoryInference
-from tests.support import InProcessService, ServiceProcess, TritonFixture
+# The light client package (clients/python, its own pyproject) is imported from this checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients" / "python"))
+
+from jobservice.memory_inference import InMemoryInference  # noqa: E402
+from tests.support import InProcessService, ServiceProcess, TritonFixture  # noqa: E402
 
 TIERS = ("unit", "integration", "e2e")
 
@@ -64,9 +68,10 @@ def twin_factory(tmp_path: Path) -> Iterator[type]:
 
     class Factory:
         @staticmethod
-        def start(data_dir: Path | None = None, inference: InMemoryInference | None = None,
-                  **env: str) -> InProcessService:
-            service = InProcessService(data_dir or tmp_path / "var", env, inference)
+        def start(data_dir: Path | None = None, inference: InMemoryInference | None = None, *,
+                  grpc_port: int = 0, http_port: int = 0, **env: str) -> InProcessService:
+            service = InProcessService(data_dir or tmp_path / "var", env, inference, grpc_port=grpc_port,
+                                       http_port=http_port)
             started.append(service)
             return service
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -19,10 +20,11 @@ from typing import Any, Self, TypeVar
 import grpc
 import requests
 import tritonclient.grpc as grpcclient
+from phonos_models.common.progress import Progress
 from phonos_models.common.result_files import ModelResult
 
 from jobservice.admin import create_key
-from jobservice.inference import InferenceRequest, Tensor
+from jobservice.inference import InferenceError, InferenceRequest, Tensor
 from jobservice.memory_inference import InMemoryInference
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.modelspecs.registry import build_specs
@@ -170,7 +172,7 @@ class InProcessService(ServiceEndpoints):
     """
 
     def __init__(self, data_dir: Path, env: Mapping[str, str], inference: InMemoryInference | None = None,
-                 specs: Mapping[str, ModelSpec] | None = None) -> None:
+                 specs: Mapping[str, ModelSpec] | None = None, *, grpc_port: int = 0, http_port: int = 0) -> None:
         self.data_dir = data_dir
         self.env = dict(env)
         settings_env = {
@@ -180,7 +182,8 @@ class InProcessService(ServiceEndpoints):
             **env,
         }
         self.settings = ServiceSettings.from_env(settings_env).with_overrides(
-            data_dir=data_dir, grpc_port=0, http_port=0, metrics_port=0)
+            data_dir=data_dir, grpc_port=grpc_port, http_port=http_port, metrics_port=0)
+        self.http_port = http_port  # 0 until started: any free port
         self.specs = dict(specs) if specs is not None else build_specs(self.settings.models)
         self.inference = inference or InMemoryInference.for_specs(self.specs, DEFAULT_MODEL_REPOSITORY)
         self._loop = asyncio.new_event_loop()
@@ -353,14 +356,55 @@ def grpc_inputs(tensors: Iterable[Tensor]) -> list[grpcclient.InferInput]:
 
 
 def infer_through_the_port(triton_url: str, model: str, tensors: tuple[Tensor, ...], timeout_s: float = 240.0,
-                           request_id: str = "test") -> ModelResult:
-    """One request as dispatch sends it: the real `TritonInference`, its classification and envelope check."""
+                           request_id: str = "test", progress: list[Progress] | None = None) -> ModelResult:
+    """One request as dispatch sends it: the real `TritonInference` (the decoupled stream), its classification
+    and envelope check; the model's progress records are appended to `progress`."""
 
     async def run() -> ModelResult:
         inference = TritonInference(triton_url)
         try:
-            return await inference.infer(InferenceRequest(model, tensors, timeout_s, request_id))
+            return await inference.infer(InferenceRequest(model, tensors, timeout_s, request_id),
+                                         on_progress=None if progress is None else progress.append)
         finally:
             await inference.close()
 
     return asyncio.run(run())
+
+
+def infer_concurrently(triton_url: str, model: str, requests: list[tuple[Tensor, ...]],
+                       timeout_s: float = 240.0) -> list[ModelResult | InferenceError]:
+    """All requests at once (one stream each), so the dynamic batcher can group them; results in order,
+    a failed request as its typed `InferenceError`."""
+
+    async def run() -> list[ModelResult | InferenceError]:
+        inference = TritonInference(triton_url)
+        try:
+            calls = [inference.infer(InferenceRequest(model, tensors, timeout_s, f"concurrent-{i}"))
+                     for i, tensors in enumerate(requests)]
+            answers = await asyncio.gather(*calls, return_exceptions=True)
+        finally:
+            await inference.close()
+        for answer in answers:
+            if isinstance(answer, BaseException) and not isinstance(answer, InferenceError):
+                raise answer
+        return answers  # type: ignore[return-value]
+
+    return asyncio.run(run())
+
+
+def cancel_after(triton_url: str, model: str, tensors: tuple[Tensor, ...], seconds: float) -> None:
+    """Start a request and cancel it after `seconds`, as dispatch does for a cancelled job."""
+
+    async def run() -> None:
+        inference = TritonInference(triton_url)
+        try:
+            call = asyncio.create_task(inference.infer(InferenceRequest(model, tensors, 600.0, "to-cancel")))
+            await asyncio.sleep(seconds)
+            assert not call.done(), "the request finished before it could be cancelled"
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await call
+        finally:
+            await inference.close()
+
+    asyncio.run(run())

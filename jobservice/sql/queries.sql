@@ -235,3 +235,53 @@ RETURNING token_hash;
 
 -- name: prune_sessions
 DELETE FROM sessions WHERE expires_at < :before OR revoked_at < :before;
+
+-- name: last_job_event_id
+SELECT COALESCE(MAX(id), 0) FROM job_events;
+
+-- name: job_events_after
+-- The watch hub's one tail query: every event after its cursor, with the job's current row.
+SELECT e.id AS event_id, e.status AS event_status, e.created_at AS event_at, j.*
+FROM job_events e JOIN jobs j ON j.id = e.job_id
+WHERE e.id > :after
+ORDER BY e.id
+LIMIT :limit;
+
+-- name: job_with_last_event
+SELECT j.*, (SELECT MAX(e.id) FROM job_events e WHERE e.job_id = j.id) AS event_id
+FROM jobs j WHERE j.id = :job_id AND j.account_id = :account_id;
+
+-- name: job_events_of_job_after
+SELECT e.id AS event_id, e.status AS event_status, e.created_at AS event_at, j.*
+FROM job_events e JOIN jobs j ON j.id = e.job_id
+WHERE e.job_id = :job_id AND j.account_id = :account_id AND e.id > :after
+ORDER BY e.id
+LIMIT :limit;
+
+-- name: job_events_of_account_after
+SELECT e.id AS event_id, e.status AS event_status, e.created_at AS event_at, j.*
+FROM job_events e JOIN jobs j ON j.id = e.job_id
+WHERE e.account_id = :account_id AND e.id > :after
+ORDER BY e.id
+LIMIT :limit;
+
+-- name: active_jobs_with_last_event
+SELECT j.*, (SELECT MAX(e.id) FROM job_events e WHERE e.job_id = j.id) AS event_id
+FROM jobs j WHERE j.account_id = :account_id AND j.status IN ('pending', 'running')
+ORDER BY j.seq;
+
+-- name: get_idempotency_key
+SELECT method, fingerprint, response FROM idempotency_keys
+WHERE account_id = :account_id AND key = :key AND created_at >= :since;
+
+-- name: insert_idempotency_key
+-- An expired row of the same key is replaced; a live one is kept (the first response wins).
+INSERT INTO idempotency_keys (account_id, key, method, fingerprint, response, created_at)
+VALUES (:account_id, :key, :method, :fingerprint, :response, :now)
+ON CONFLICT (account_id, key) DO UPDATE
+SET method = excluded.method, fingerprint = excluded.fingerprint, response = excluded.response,
+    created_at = excluded.created_at
+WHERE idempotency_keys.created_at < :since;
+
+-- name: purge_idempotency_keys
+DELETE FROM idempotency_keys WHERE created_at < :since;

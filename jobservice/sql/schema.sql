@@ -24,6 +24,30 @@ CREATE UNIQUE INDEX api_keys_id ON api_keys (id);
 
 CREATE INDEX deliveries_due ON webhook_deliveries (status, next_attempt_at);
 
+CREATE TABLE idempotency_keys (
+    account_id   INTEGER NOT NULL REFERENCES accounts(id),
+    key          TEXT NOT NULL,
+    method       TEXT NOT NULL,              -- the rpc the key was first used on, e.g. Predict
+    fingerprint  TEXT NOT NULL,              -- sha256 of the request message: a different request is refused
+    response     BLOB NOT NULL,              -- the serialized response message, replayed to retries
+    created_at   REAL NOT NULL,
+    PRIMARY KEY (account_id, key)
+);
+
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+
+CREATE TABLE job_events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id      TEXT NOT NULL REFERENCES jobs(id),
+    account_id  INTEGER NOT NULL,
+    status      TEXT NOT NULL,               -- the status the job entered
+    created_at  REAL NOT NULL
+);
+
+CREATE INDEX job_events_account ON job_events (account_id, id);
+
+CREATE INDEX job_events_job ON job_events (job_id, id);
+
 CREATE TABLE jobs (
     id            TEXT PRIMARY KEY,
     seq           INTEGER NOT NULL UNIQUE,   -- submission order (ties in created_at)
@@ -49,6 +73,19 @@ CREATE TRIGGER jobs_debit_on_submit AFTER INSERT ON jobs
 WHEN NEW.credits_used > 0
 BEGIN
     UPDATE accounts SET credits = credits - NEW.credits_used WHERE id = NEW.account_id;
+END;
+
+CREATE TRIGGER jobs_event_on_submit AFTER INSERT ON jobs
+BEGIN
+    INSERT INTO job_events (job_id, account_id, status, created_at)
+    VALUES (NEW.id, NEW.account_id, NEW.status, NEW.created_at);
+END;
+
+CREATE TRIGGER jobs_event_on_transition AFTER UPDATE OF status ON jobs
+WHEN NEW.status <> OLD.status
+BEGIN
+    INSERT INTO job_events (job_id, account_id, status, created_at)
+    VALUES (NEW.id, NEW.account_id, NEW.status, NEW.updated_at);
 END;
 
 CREATE TRIGGER jobs_refund AFTER UPDATE OF refunded ON jobs

@@ -70,6 +70,16 @@ class PhonosServiceStub:
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.DownloadJobOutputRequest.SerializeToString,
                 response_deserializer=phonos_dot_v1_dot_phonos__pb2.DownloadJobOutputResponse.FromString,
                 _registered_method=True)
+        self.WatchJob = channel.unary_stream(
+                '/phonos.v1.PhonosService/WatchJob',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.WatchJobRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.WatchJobResponse.FromString,
+                _registered_method=True)
+        self.WatchJobs = channel.unary_stream(
+                '/phonos.v1.PhonosService/WatchJobs',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.WatchJobsRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.WatchJobsResponse.FromString,
+                _registered_method=True)
         self.CancelJob = channel.unary_unary(
                 '/phonos.v1.PhonosService/CancelJob',
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.CancelJobRequest.SerializeToString,
@@ -190,6 +200,23 @@ class PhonosServiceServicer:
 
     def DownloadJobOutput(self, request, context):
         """The output file of a completed job (PDB by default, see `format`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchJob(self, request, context):
+        """Follow one job live: its current state at once, then every state change and the model's progress
+        until the job is terminal. Over HTTP: Server-Sent Events; `Last-Event-ID` (or `last_event_id`)
+        resumes after the last state event seen, and a finished job with nothing newer answers 204.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchJobs(self, request, context):
+        """Follow all of the caller's jobs: the active ones at once, then every state change and progress of
+        any job, new ones included. The stream stays open (the server closes it after a while; resume).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -332,6 +359,16 @@ def add_PhonosServiceServicer_to_server(servicer, server):
                     servicer.DownloadJobOutput,
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.DownloadJobOutputRequest.FromString,
                     response_serializer=phonos_dot_v1_dot_phonos__pb2.DownloadJobOutputResponse.SerializeToString,
+            ),
+            'WatchJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJob,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.WatchJobRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.WatchJobResponse.SerializeToString,
+            ),
+            'WatchJobs': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJobs,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.WatchJobsRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.WatchJobsResponse.SerializeToString,
             ),
             'CancelJob': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelJob,
@@ -594,6 +631,60 @@ class PhonosService:
             '/phonos.v1.PhonosService/DownloadJobOutput',
             phonos_dot_v1_dot_phonos__pb2.DownloadJobOutputRequest.SerializeToString,
             phonos_dot_v1_dot_phonos__pb2.DownloadJobOutputResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/phonos.v1.PhonosService/WatchJob',
+            phonos_dot_v1_dot_phonos__pb2.WatchJobRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.WatchJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/phonos.v1.PhonosService/WatchJobs',
+            phonos_dot_v1_dot_phonos__pb2.WatchJobsRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.WatchJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

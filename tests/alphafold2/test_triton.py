@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tritonclient.grpc as grpcclient
 from af2_helpers import QUERY, mutate, settings_env
 from phonos_models.common.result_files import ModelResult
 
+from jobservice.inference import InvalidModelInput, Tensor
 from jobservice.modelspecs.alphafold2 import build_spec
 from launcher.triton import TritonProcess
-from tests.support import grpc_inputs, infer_through_the_port
+from tests.support import cancel_after, infer_through_the_port
 
 pytestmark = pytest.mark.e2e
 
@@ -41,17 +41,21 @@ class NoOutputs:
         raise AssertionError("not used")
 
 
-def infer(triton: object, params: dict) -> ModelResult:
+def infer(triton: object, params: dict, progress: list | None = None) -> ModelResult:
     """Validate with the spec, send the spec's tensors through the real inference port: as dispatch does."""
     spec = build_spec(settings_env())
     job = asyncio.run(spec.validate(QUERY, params, NoOutputs()))
-    return infer_through_the_port(triton.grpc_url, "alphafold2", spec.inputs(job))  # type: ignore[attr-defined]
+    return infer_through_the_port(triton.grpc_url, "alphafold2", spec.inputs(job),  # type: ignore[attr-defined]
+                                  progress=progress)
 
 
 def test_triton_serves_a_prediction_with_a_user_msa(triton: object) -> None:
     # Six rows, monomer: the program the in-process tests compiled (persistent cache).
     a3m = f">query\n{QUERY}\n" + "".join(f">hom{k}\n{mutate(QUERY, every=k)}\n" for k in (3, 4, 5, 6, 7))
-    result = infer(triton, {"num_recycles": 1, "a3m": a3m})
+    progress: list = []
+    result = infer(triton, {"num_recycles": 1, "a3m": a3m}, progress)
+    # model k of M, then each of its passes (num_recycles 1: 2 passes), reported while it ran
+    assert [(p.stage, p.step, p.total) for p in progress] == [("model", 1, 1), ("recycle", 1, 2), ("recycle", 2, 2)]
     pdb = result.files[0].content.decode()
     assert result.files[0].format == "pdb" and pdb.count(" CA ") == len(QUERY)
     assert "NOT A REAL PREDICTION" in pdb
@@ -62,16 +66,10 @@ def test_triton_serves_a_prediction_with_a_user_msa(triton: object) -> None:
 
 
 def test_a_bad_request_gets_an_error_response_and_the_model_keeps_serving(triton: object) -> None:
-    client = grpcclient.InferenceServerClient(triton.grpc_url)  # type: ignore[attr-defined]
-    inputs = []
-    for name, text in (("SEQUENCE", QUERY), ("REQUEST", json.dumps({"use_templates": True}))):
-        item = grpcclient.InferInput(name, [1], "BYTES")
-        item.set_data_from_numpy(np.array([text.encode()], dtype=object))
-        inputs.append(item)
-    with pytest.raises(grpcclient.InferenceServerException, match="no template database") as refused:
-        client.infer("alphafold2", inputs, client_timeout=60)
-    client.close()
-    assert refused.value.status() == "StatusCode.INVALID_ARGUMENT"  # the typed input-error signal
+    tensors = tuple(Tensor(name, np.array([text.encode()], dtype=object), "BYTES")
+                    for name, text in (("SEQUENCE", QUERY), ("REQUEST", json.dumps({"use_templates": True}))))
+    with pytest.raises(InvalidModelInput, match="no template database"):  # the typed input-error signal
+        infer_through_the_port(triton.grpc_url, "alphafold2", tensors, 60.0)  # type: ignore[attr-defined]
     assert triton.model_ready("alphafold2")  # type: ignore[attr-defined]
 
 
@@ -102,39 +100,29 @@ def test_end_to_end_through_the_public_api(triton: object, service_factory: type
 
 def test_cancelling_a_running_request_stops_its_compute(triton: object) -> None:
     """A long job (monomer_casp14, 5 models x 25 passes) is cancelled; the next request does not wait for it."""
-    import queue
     import time
 
     spec = build_spec(settings_env())
+    url = triton.grpc_url  # type: ignore[attr-defined]
 
-    def tensors(params: dict) -> list:
+    def tensors(params: dict) -> tuple[Tensor, ...]:
         job = asyncio.run(spec.validate(QUERY, params, NoOutputs()))
-        return grpc_inputs(spec.inputs(job))
+        return spec.inputs(job)
 
     def timed(params: dict) -> float:
         tick = time.perf_counter()
-        client.infer("alphafold2", tensors(params), client_timeout=240)
+        infer_through_the_port(url, "alphafold2", tensors(params), 240.0)
         return time.perf_counter() - tick
 
     long_params = {"model_preset": "monomer_casp14", "num_recycles": 24, "num_models": 5}
     quick_params = {"num_recycles": 0}
-    client = grpcclient.InferenceServerClient(triton.grpc_url)  # type: ignore[attr-defined]
-    try:
-        # Warm both programs so the timings below are compute, not compile.
-        timed({"model_preset": "monomer_casp14", "num_recycles": 0})
-        timed(quick_params)
-        one_pass = timed({"model_preset": "monomer_casp14", "num_recycles": 0})
-        quick = timed(quick_params)
-
-        done: queue.Queue = queue.Queue()
-        long_job = client.async_infer("alphafold2", tensors(long_params), callback=lambda result, error: done.put(error))
-        time.sleep(max(2.0, 4 * one_pass))
-        long_job.cancel()
-        error = done.get(timeout=30)
-        assert error is not None and "cancel" in str(error).lower()
-        waited = timed(quick_params)
-    finally:
-        client.close()
+    # Warm both programs so the timings below are compute, not compile.
+    timed({"model_preset": "monomer_casp14", "num_recycles": 0})
+    timed(quick_params)
+    one_pass = timed({"model_preset": "monomer_casp14", "num_recycles": 0})
+    quick = timed(quick_params)
+    cancel_after(url, "alphafold2", tensors(long_params), max(2.0, 4 * one_pass))
+    waited = timed(quick_params)
     print(f"casp14 pass {one_pass:.2f} s, quick request {quick:.2f} s, quick request right after the cancel {waited:.2f} s")
     # Uncancelled, the long job would hold the only instance for 125 passes more.
     assert waited < quick + 15 * one_pass + 3, (waited, quick, one_pass)

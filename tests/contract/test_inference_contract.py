@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from phonos_models.common.progress import Progress
 from tritonclient.utils import InferenceServerException
 
 from jobservice.inference import (
@@ -30,7 +31,7 @@ from jobservice.inference import (
     Tensor,
     text_tensor,
 )
-from jobservice.memory_inference import Failure, InMemoryInference, Slow
+from jobservice.memory_inference import Failure, InMemoryInference, Progressing, Slow
 from jobservice.modelspecs.echo import EchoSpec
 from jobservice.modelspecs.esmfold import build_spec as esmfold_spec
 from jobservice.triton_inference import TritonInference, classify
@@ -55,7 +56,7 @@ class Harness:
     name: str
     make: Callable[[], Inference]
     down: Callable[[], Inference]  # a server that cannot be reached
-    provoke: Callable[[Inference, Failure | Slow], str]  # returns the echo text that ends that way
+    provoke: Callable[[Inference, Failure | Slow | Progressing], str]  # returns the echo text that ends that way
     stopped: Callable[[Inference, str], Coroutine[Any, Any, bool]]  # did the model stop this request?
 
 
@@ -68,7 +69,7 @@ def twin_harness() -> Harness:
         twin.available = False
         return twin
 
-    def provoke(inference: Inference, outcome: Failure | Slow) -> str:
+    def provoke(inference: Inference, outcome: Failure | Slow | Progressing) -> str:
         assert isinstance(inference, InMemoryInference)
         inference.script("echo", outcome)
         return "hello"
@@ -84,7 +85,9 @@ def triton_harness(url: str) -> Harness:
     directives = {Failure.INVALID_INPUT: "!invalid the sequence is not a protein", Failure.MODEL_ERROR: "!fail boom",
                   Failure.TIMEOUT: "!sleep 5"}
 
-    def provoke(inference: Inference, outcome: Failure | Slow) -> str:
+    def provoke(inference: Inference, outcome: Failure | Slow | Progressing) -> str:
+        if isinstance(outcome, Progressing):  # the echo model reports "running" steps i of N
+            return f"!progress {len(outcome.steps)} " + (provoke(inference, outcome.then) if outcome.then else "hello")
         return f"!sleep {outcome.seconds}" if isinstance(outcome, Slow) else directives[outcome]
 
     async def stopped(inference: Inference, request_id: str) -> bool:
@@ -150,6 +153,49 @@ def test_a_slow_call_within_its_timeout_succeeds(harness: Harness) -> None:
     async def scenario(inference: Inference) -> None:
         result = await inference.infer(echo_request(harness.provoke(inference, Slow(0.3)), timeout_s=10))
         assert tuple(f.format for f in result.files) == ECHO.formats
+
+    run(harness, scenario)
+
+
+def echo_steps(count: int) -> tuple[Progress, ...]:
+    """What the echo model reports for `!progress N` (triton_models/echo/1/model.py)."""
+    return tuple(Progress("running", i, count, f"echo step {i} of {count}") for i in range(1, count + 1))
+
+
+def test_progress_arrives_in_order_before_the_one_result(harness: Harness) -> None:
+    async def scenario(inference: Inference) -> None:
+        heard: list[tuple[Progress, bool]] = []
+        call = asyncio.create_task(inference.infer(
+            echo_request(harness.provoke(inference, Progressing(echo_steps(3), 0.01))),
+            on_progress=lambda update: heard.append((update, call.done()))))
+        result = await call
+        assert [update for update, _ in heard] == list(echo_steps(3))
+        assert not any(done for _, done in heard)  # all of it while the call ran
+        assert tuple(f.format for f in result.files) == ECHO.formats
+
+    run(harness, scenario)
+
+
+def test_a_typed_error_after_progress_stays_typed(harness: Harness) -> None:
+    async def scenario(inference: Inference) -> None:
+        heard: list[Progress] = []
+        with pytest.raises(InvalidModelInput):
+            await inference.infer(echo_request(harness.provoke(
+                inference, Progressing(echo_steps(2), 0.01, Failure.INVALID_INPUT))), on_progress=heard.append)
+        assert heard == list(echo_steps(2))
+        assert (await inference.infer(echo_request("next"), on_progress=heard.append)).files  # no stray progress
+        assert len(heard) == 2
+
+    run(harness, scenario)
+
+
+def test_a_failing_progress_listener_never_fails_the_call(harness: Harness) -> None:
+    def broken(update: Progress) -> None:
+        raise RuntimeError("listener bug")
+
+    async def scenario(inference: Inference) -> None:
+        text = harness.provoke(inference, Progressing(echo_steps(2), 0.01))
+        assert (await inference.infer(echo_request(text), on_progress=broken)).files
 
     run(harness, scenario)
 

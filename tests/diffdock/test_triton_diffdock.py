@@ -18,10 +18,10 @@ from phonos_models.common import result_files
 from rdkit import Chem
 from test_diffdock_spec import ASPIRIN, PDB, validate
 
-from jobservice.inference import Tensor
+from jobservice.inference import InvalidModelInput, Tensor
 from jobservice.modelspecs.diffdock import build_spec
 from launcher.triton import DEFAULT_MODEL_REPOSITORY, TritonProcess
-from tests.support import grpc_inputs, infer_through_the_port
+from tests.support import cancel_after, infer_through_the_port
 
 pytestmark = pytest.mark.e2e
 
@@ -63,17 +63,14 @@ def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def client(triton) -> Iterator[Any]:
-    client = grpcclient.InferenceServerClient(triton.grpc_url)
-    yield client
-    client.close()
+def client(triton) -> Any:
+    """Raw requests to the served diffdock model go through the real inference port (a decoupled stream)."""
+    return triton
 
 
-def infer(client: Any, tensors: list[tuple[str, np.ndarray]]) -> result_files.ModelResult:
-    inputs = grpc_inputs(Tensor(name, array, "BYTES") for name, array in tensors)
-    names = result_files.OUTPUT_NAMES
-    result = client.infer("diffdock", inputs, outputs=[grpcclient.InferRequestedOutput(n) for n in names])
-    return result_files.decode({n: result.as_numpy(n) for n in names})
+def infer(client: Any, tensors: list[tuple[str, np.ndarray]], progress: list | None = None) -> result_files.ModelResult:
+    inputs = tuple(Tensor(name, array, "BYTES") for name, array in tensors)
+    return infer_through_the_port(client.grpc_url, "diffdock", inputs, progress=progress)
 
 
 def _bytes(text: str) -> np.ndarray:
@@ -113,11 +110,8 @@ def test_triton_docks_and_sends_the_ranked_files(triton: Any) -> None:
 def test_bad_requests_get_an_error_response_and_the_model_keeps_serving(
     client: Any, pdb: str, smiles: str, request_json: str, message: str
 ) -> None:
-    from tritonclient.utils import InferenceServerException
-
-    with pytest.raises(InferenceServerException, match=message) as refused:
+    with pytest.raises(InvalidModelInput, match=message):  # the typed input-error signal
         infer(client, [("PROTEIN_PDB", _bytes(pdb)), ("LIGAND_SMILES", _bytes(smiles)), ("REQUEST", _bytes(request_json))])
-    assert refused.value.status() == "StatusCode.INVALID_ARGUMENT"  # the typed input-error signal
     ok = infer(client, [("PROTEIN_PDB", _bytes(PDB)), ("LIGAND_SMILES", _bytes("CCO")),
                         ("REQUEST", _bytes('{"inference_steps": 10, "samples_per_complex": 1}'))])  # fmt: skip
     assert b"LIG" in ok.files[0].content
@@ -161,31 +155,30 @@ def test_fold_then_dock_through_the_public_api(triton: Any, tmp_path: Path) -> N
 
 
 def test_cancelling_a_request_stops_the_compute(client: Any) -> None:
-    import queue
     import time
 
-    def inputs(request: dict[str, int]) -> list[Any]:
-        out = []
-        for name, array in (("PROTEIN_PDB", _bytes(PDB)), ("LIGAND_SMILES", _bytes(ASPIRIN)),
-                            ("REQUEST", _bytes(json.dumps(request)))):  # fmt: skip
-            tensor = grpcclient.InferInput(name, [1, 1], "BYTES")
-            tensor.set_data_from_numpy(array)
-            out.append(tensor)
-        return out
+    def inputs(request: dict[str, int]) -> tuple[Tensor, ...]:
+        return tuple(Tensor(name, array, "BYTES") for name, array in (
+            ("PROTEIN_PDB", _bytes(PDB)), ("LIGAND_SMILES", _bytes(ASPIRIN)), ("REQUEST", _bytes(json.dumps(request)))))
 
-    done: queue.Queue = queue.Queue()
     # ~minutes of work on this machine; one model instance, so anything after it waits for it
-    context = client.async_infer(
-        "diffdock", inputs({"inference_steps": 40, "samples_per_complex": 40}),
-        callback=lambda result, error: done.put(error),
-    )  # fmt: skip
-    time.sleep(1.0)
-    context.cancel()
-    assert "CANCELLED" in str(done.get(timeout=30)).upper()
+    cancel_after(client.grpc_url, "diffdock", inputs({"inference_steps": 40, "samples_per_complex": 40}), 1.0)
     start = time.monotonic()
-    quick = client.infer("diffdock", inputs({"inference_steps": 10, "samples_per_complex": 1}))
-    assert result_files.decode({n: quick.as_numpy(n) for n in result_files.OUTPUT_NAMES}).files
+    quick = infer_through_the_port(client.grpc_url, "diffdock", inputs({"inference_steps": 10, "samples_per_complex": 1}))
+    assert quick.files
     assert time.monotonic() - start < 30  # the cancelled request stopped within a diffusion step
+
+
+def test_progress_reports_each_diffusion_step_and_confidence_scoring(client: Any) -> None:
+    progress: list = []
+    request = [("PROTEIN_PDB", _bytes(PDB)), ("LIGAND_SMILES", _bytes(ASPIRIN)),
+               ("REQUEST", _bytes('{"inference_steps": 10, "samples_per_complex": 4, "random_seed": 2}'))]  # fmt: skip
+    assert infer(client, request, progress).metrics["num_poses"] == 4
+    diffusion = [(p.step, p.total) for p in progress if p.stage == "diffusion"]
+    # 9 steps run (the last jumps to t = 0) for each of the 2 batches of 3 and 1 samples (PHONOS_DIFFDOCK_BATCH_SIZE=3)
+    assert diffusion == [(i, 18) for i in range(1, 19)]
+    assert [(p.step, p.total) for p in progress if p.stage == "confidence"] == [(1, 2), (2, 2)]
+    assert progress[-1].stage == "confidence"
 
 
 def test_esm2_served_by_its_own_triton_model_matches_the_in_process_one(client: Any) -> None:
@@ -198,8 +191,10 @@ def test_esm2_served_by_its_own_triton_model_matches_the_in_process_one(client: 
     # what DiffDock builds in process by default (no ESM dir: seeded tiny random at the score width)
     local = EsmEmbedder.tiny_random(TinyEsmShape(hidden_size=TINY_ESM_WIDTH))
     assert meta["weights"]["esm"] == local.weights.as_json()  # provenance comes from the served model
+    esm2 = grpcclient.InferenceServerClient(client.grpc_url)  # esm2 is not decoupled: one plain call
     seq = grpcclient.InferInput("SEQUENCE", [1], "BYTES")
     seq.set_data_from_numpy(np.array([b"MKTAYIAK"], dtype=object))
-    embedding = client.infer("esm2", [seq]).as_numpy("EMBEDDING")
+    embedding = esm2.infer("esm2", [seq]).as_numpy("EMBEDDING")
+    esm2.close()
     assert embedding.shape == (8, TINY_ESM_WIDTH)
     np.testing.assert_array_equal(embedding, local.embed("MKTAYIAK").numpy())  # bit-identical: same poses

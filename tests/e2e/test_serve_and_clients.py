@@ -119,7 +119,9 @@ def test_serve_prints_a_key_and_the_seed_python_client_saves_a_pdb(tmp_path: Pat
     try:
         again.wait_ready()
         assert again.find(r"API key") is None
-        assert again.find(r"sign in as 'admin' \(forgot the password\?") and not again.find("with password")
+        # The banner's lines arrive one by one: wait for the sign-in line itself.
+        assert wait_until(lambda: again.find(r"sign in as 'admin' \(forgot the password\?"), 30, 0.1)
+        assert not again.find("with password")
     finally:
         again.stop()
 

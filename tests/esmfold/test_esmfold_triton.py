@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
 import time
-from collections.abc import Iterator
 
 import gemmi
 import numpy as np
 import pytest
-import tritonclient.grpc as grpcclient
 from phonos_models.common import result_files
 from phonos_models.esmfold.batching import FoldJob
 from phonos_models.esmfold.predict import fold
 
-from jobservice.inference import InferenceRequest
+from jobservice.inference import InferenceRequest, InvalidModelInput, Tensor
 from jobservice.modelspecs.esmfold import build_spec
 from jobservice.triton_inference import TritonInference
+from tests.support import cancel_after, infer_concurrently, infer_through_the_port
 
 pytestmark = pytest.mark.e2e
 
@@ -31,48 +29,23 @@ def triton(triton_esmfold):
     return triton_esmfold
 
 
-@pytest.fixture(scope="module")
-def client(triton) -> Iterator[object]:
-    client = grpcclient.InferenceServerClient(triton.grpc_url)
-    yield client
-    client.close()
+def inputs_for(sequence: str, num_recycles: int = 1, chunk_size: int = 0) -> tuple[Tensor, ...]:
+    """Raw request tensors, as any Triton client sends them (not validated by the job service)."""
+    return (
+        Tensor("SEQUENCE", np.array([[sequence.encode()]], dtype=object), "BYTES"),
+        Tensor("NUM_RECYCLES", np.array([[num_recycles]], dtype=np.int32), "INT32"),
+        Tensor("CHUNK_SIZE", np.array([[chunk_size]], dtype=np.int32), "INT32"),
+    )
 
 
-def inputs_for(sequence: str, num_recycles: int = 1, chunk_size: int = 0) -> list:
-    tensors = []
-    for name, array, datatype in (
-        ("SEQUENCE", np.array([[sequence.encode()]], dtype=object), "BYTES"),
-        ("NUM_RECYCLES", np.array([[num_recycles]], dtype=np.int32), "INT32"),
-        ("CHUNK_SIZE", np.array([[chunk_size]], dtype=np.int32), "INT32"),
-    ):
-        tensor = grpcclient.InferInput(name, list(array.shape), datatype)
-        tensor.set_data_from_numpy(array)
-        tensors.append(tensor)
-    return tensors
+def scores(result: result_files.ModelResult) -> dict:
+    """The json file of a result: pLDDT and PAE rounded to 0.01, pTM to 1e-4."""
+    return json.loads(next(f.content for f in result.files if f.format == "json"))
 
 
-def decoded(result) -> result_files.ModelResult:
-    return result_files.decode({name: result.as_numpy(name) for name in result_files.OUTPUT_NAMES})
-
-
-def scores(result) -> dict:
-    """The json file of a response: pLDDT and PAE rounded to 0.01, pTM to 1e-4."""
-    return json.loads(next(f.content for f in decoded(result).files if f.format == "json"))
-
-
-def send_concurrently(client, requests: list[list]) -> list:
-    """Fire all requests at once so the dynamic batcher can group them; results in order."""
-    done: queue.Queue = queue.Queue()
-    for index, inputs in enumerate(requests):
-        client.async_infer(
-            "esmfold", inputs, callback=lambda result, error, i=index: done.put((i, result, error)),
-            outputs=[grpcclient.InferRequestedOutput(n) for n in result_files.OUTPUT_NAMES],
-        )
-    answers: list = [None] * len(requests)
-    for _ in requests:
-        index, result, error = done.get(timeout=60)
-        answers[index] = error if error is not None else result
-    return answers
+def send_concurrently(triton, requests: list[tuple[Tensor, ...]]) -> list:
+    """Fire all requests at once so the dynamic batcher can group them; results (or typed errors) in order."""
+    return infer_concurrently(triton.grpc_url, "esmfold", requests, timeout_s=60)
 
 
 def test_one_request_through_the_port_as_the_job_service_sends_it(triton, tiny) -> None:
@@ -108,8 +81,17 @@ def test_one_request_through_the_port_as_the_job_service_sends_it(triton, tiny) 
     assert result.metrics["ptm"] == pytest.approx(local.ptm, abs=2e-4)
 
 
-def test_dynamic_batch_of_mixed_lengths_equals_each_alone(client, tiny) -> None:
-    answers = send_concurrently(client, [inputs_for(s) for s in SEQUENCES * 2])
+def test_progress_reports_every_trunk_pass_before_the_result(triton) -> None:
+    heard: list = []
+    result = infer_through_the_port(triton.grpc_url, "esmfold", inputs_for(SEQUENCES[2], num_recycles=3), 60.0,
+                                    progress=heard)
+    assert [(p.stage, p.step, p.total) for p in heard] == [("recycle", i, 4) for i in range(1, 5)]
+    assert heard[1].message == "trunk pass 2 of 4 (recycle 1 of 3)"
+    assert result.metadata["trunk_passes"] == 4  # and still exactly one result
+
+
+def test_dynamic_batch_of_mixed_lengths_equals_each_alone(triton, tiny) -> None:
+    answers = send_concurrently(triton, [inputs_for(s) for s in SEQUENCES * 2])
     batch_sizes = []
     for sequence, answer in zip(SEQUENCES * 2, answers, strict=True):
         assert not isinstance(answer, Exception), answer
@@ -119,33 +101,28 @@ def test_dynamic_batch_of_mixed_lengths_equals_each_alone(client, tiny) -> None:
         np.testing.assert_allclose(report["plddt"], alone.plddt, atol=0.006)
         np.testing.assert_allclose(report["pae"], alone.pae, atol=0.006)
         assert report["ptm"] == pytest.approx(alone.ptm, abs=2e-4)
-        batch_sizes.append(decoded(answer).metadata["batch_size"])
+        batch_sizes.append(answer.metadata["batch_size"])
     assert max(batch_sizes) > 1, "concurrent requests should have shared a forward pass"
 
 
-def test_bad_request_fails_alone_in_its_batch_as_an_input_error(client) -> None:
+def test_bad_request_fails_alone_in_its_batch_as_an_input_error(triton) -> None:
     answers = send_concurrently(
-        client,
+        triton,
         [inputs_for(SEQUENCES[1]), inputs_for("MKT*B"), inputs_for("A" * 1001), inputs_for(SEQUENCES[2], 25)],
     )
     assert not isinstance(answers[0], Exception)
     assert "invalid letters" in str(answers[1])
     assert "at most 1000" in str(answers[2])
     assert "NUM_RECYCLES must be between 0 and 24" in str(answers[3])
-    assert all(a.status() == "StatusCode.INVALID_ARGUMENT" for a in answers[1:])  # the typed input-error signal
+    assert all(isinstance(a, InvalidModelInput) for a in answers[1:])  # the typed input-error signal
 
 
-def test_cancelling_stops_compute(client) -> None:
-    done: queue.Queue = queue.Queue()
+def test_cancelling_stops_compute(triton) -> None:
     long_job = inputs_for("MKTAYIAKQRQISFVKSHFSRQ" * 12, num_recycles=24)  # 264 aa, 25 passes: many seconds
     started = time.monotonic()
-    context = client.async_infer("esmfold", long_job, callback=lambda result, error: done.put((result, error)))
-    time.sleep(1.5)
-    context.cancel()
-    _, error = done.get(timeout=30)
-    assert error is not None and "cancel" in str(error).lower()
+    cancel_after(triton.grpc_url, "esmfold", long_job, 1.5)
     # the instance is free again soon: a small request does not wait for 25 passes
-    client.infer("esmfold", inputs_for(SEQUENCES[2]), client_timeout=30)
+    infer_through_the_port(triton.grpc_url, "esmfold", inputs_for(SEQUENCES[2]), 30.0)
     assert time.monotonic() - started < 8.0
 
 

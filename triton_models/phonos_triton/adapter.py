@@ -7,7 +7,10 @@ How a model reports a failure is part of the contract with the job service (jobs
 * `Cancelled` (the caller cancelled the request)     → Triton `CANCELLED`;
 * `ResourceExhausted` (out of memory), anything else → Triton `INTERNAL` → a model failure (refunded).
 
-Every request gets exactly one response, and one bad request never fails its batch-mates.
+Every model is decoupled (config.pbtxt `model_transaction_policy { decoupled: true }`): a request gets
+zero or more progress responses (`PROGRESS` only, phonos_models.common.progress) while it runs, then
+exactly one final response, the result envelope or its typed error. One bad request never fails its
+batch-mates.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 from phonos_models.common import result_files
 from phonos_models.common.errors import BadInput, Cancelled, ResourceExhausted
+from phonos_models.common.progress import PROGRESS, Progress, Report
 
 from phonos_config.env import triton_model_env
 
@@ -83,13 +87,59 @@ def result_response(result: result_files.ModelResult, *, batched: bool) -> Any:
     return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(k, v) for k, v in tensors.items()])
 
 
-def answer(request: Any, model: str, compute: Callable[[], result_files.ModelResult], log: logging.Logger,
-           *, batched: bool) -> Any:
-    """Run one request's computation and turn its result or failure into the request's one response."""
-    if request.is_cancelled():
-        return error_response("request cancelled", "CANCELLED")
+class Responder:
+    """One request's response sender: progress responses while it runs, then exactly one final response."""
+
+    def __init__(self, request: Any, log: logging.Logger, *, batched: bool) -> None:
+        self._sender = request.get_response_sender()
+        self._log = log
+        self._batched = batched
+        self.finished = False
+
+    def progress(self, update: Progress) -> None:
+        """Send a progress response; never raises (progress is advisory, the result is what counts)."""
+        if self.finished:
+            return
+        tensor = np.array([update.to_json().encode()], dtype=object)
+        try:
+            response = pb_utils.InferenceResponse(
+                output_tensors=[pb_utils.Tensor(PROGRESS, tensor[None, :] if self._batched else tensor)])
+            self._sender.send(response)
+        except Exception as exc:  # e.g. the request was cancelled meanwhile: its final error says so
+            self._log.debug("progress response not sent: %s", exc)
+
+    def finish(self, response: Any) -> None:
+        """The final response (result envelope or typed error); later calls are ignored."""
+        if self.finished:
+            return
+        self.finished = True
+        self._sender.send(response, flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+
+
+def responders(requests: Sequence[Any], log: logging.Logger, *, batched: bool) -> list[Responder]:
+    return [Responder(request, log, batched=batched) for request in requests]
+
+
+def finish_unanswered(answering: Sequence[Responder], model: str) -> None:
+    """Guard for `execute`: a request left without its final response gets an INTERNAL error."""
+    for responder in answering:
+        if not responder.finished:
+            responder.finish(error_response(f"{model} failed: the request was left without a result"))
+
+
+def answer(request: Any, model: str, compute: Callable[[Report], result_files.ModelResult], log: logging.Logger,
+           *, batched: bool) -> None:
+    """Run one request's computation, reporting its progress, and send its one final response."""
+    responder = Responder(request, log, batched=batched)
     try:
-        result = compute()
-    except Exception as exc:  # every failure becomes this request's response, never its batch-mates'
-        return failure_response(exc, model, log)
-    return result_response(result, batched=batched)
+        if request.is_cancelled():
+            responder.finish(error_response("request cancelled", "CANCELLED"))
+            return
+        try:
+            result = compute(responder.progress)
+        except Exception as exc:  # every failure becomes this request's response, never its batch-mates'
+            responder.finish(failure_response(exc, model, log))
+            return
+        responder.finish(result_response(result, batched=batched))
+    finally:
+        finish_unanswered([responder], model)

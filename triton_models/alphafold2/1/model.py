@@ -2,7 +2,8 @@
 
 Settings: the config's `parameters` give defaults for the PHONOS_ALPHAFOLD2_* variables; the same
 variable in the server's environment wins. One response per request (the result-files envelope, or a
-typed error: see phonos_triton.adapter); a cancelled request stops between MSA databases, models and
+typed error: see phonos_triton.adapter), after progress responses (MSA search, model k of M, each
+recycling pass); a cancelled request stops between MSA databases, models and
 recycling passes.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 # This checkout's packages first, before any installed copy (Triton's python stub ignores PYTHONPATH).
 sys.path[:0] = [str(Path(__file__).resolve().parents[3]), str(Path(__file__).resolve().parents[2])]
 
+from phonos_models.common.progress import Report
 from phonos_models.common.result_files import ModelResult
 from phonos_triton import adapter
 
@@ -49,13 +51,13 @@ class TritonPythonModel:
                  self.settings.length_buckets, [db.name for db in self.settings.databases],
                  self.settings.templates_configured, extra={"action": "alphafold2.ready"})
 
-    def execute(self, requests: Sequence[Any]) -> list[Any]:
-        return [adapter.answer(request, "alphafold2", partial(self._predict, request), log, batched=False)
-                for request in requests]
+    def execute(self, requests: Sequence[Any]) -> None:
+        for request in requests:
+            adapter.answer(request, "alphafold2", partial(self._predict, request), log, batched=False)
 
-    def _predict(self, request: Any) -> ModelResult:
+    def _predict(self, request: Any, report: Report) -> ModelResult:
         sequence, params = adapter.input_text(request, "SEQUENCE"), adapter.input_text(request, "REQUEST")
-        return self.serving.handle(self.engine, sequence, params, request.is_cancelled)
+        return self.serving.handle(self.engine, sequence, params, request.is_cancelled, report)
 
     def finalize(self) -> None:
         self.engine = None  # type: ignore[assignment]

@@ -2,7 +2,8 @@
 
 Settings: the config's `parameters` give defaults for the PHONOS_DIFFDOCK_* variables; the same
 variable in the server's environment wins. One response per request (the result-files envelope, or a
-typed error: see phonos_triton.adapter). Cancellation is checked between diffusion steps, so
+typed error: see phonos_triton.adapter), after progress responses (each diffusion step, confidence
+scoring). Cancellation is checked between diffusion steps, so
 cancelling a job stops the compute within one step.
 """
 
@@ -23,6 +24,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[3]), str(Path(__file__).res
 import numpy as np
 import torch
 import triton_python_backend_utils as pb_utils
+from phonos_models.common.progress import Report
 from phonos_models.common.result_files import ModelResult
 from phonos_models.common.weights import WeightsInfo
 from phonos_models.diffdock import serving
@@ -71,14 +73,14 @@ class TritonPythonModel:
         self.pipeline = DiffDockPipeline.from_settings(self.settings, esm=remote)
         log.info("diffdock loaded %s on %s", self.pipeline.weights_json(), self.settings.device)
 
-    def execute(self, requests: Sequence[Any]) -> list[Any]:
+    def execute(self, requests: Sequence[Any]) -> None:
         # max_batch_size 1: every tensor has a batch dimension of 1.
-        return [adapter.answer(request, "diffdock", partial(self._dock, request), log, batched=True)
-                for request in requests]
+        for request in requests:
+            adapter.answer(request, "diffdock", partial(self._dock, request), log, batched=True)
 
-    def _dock(self, request: Any) -> ModelResult:
+    def _dock(self, request: Any, report: Report) -> ModelResult:
         texts = [adapter.input_text(request, name) for name in ("PROTEIN_PDB", "LIGAND_SMILES", "REQUEST")]
-        return serving.handle(self.pipeline, *texts, self.settings.max_samples, request.is_cancelled)
+        return serving.handle(self.pipeline, *texts, self.settings.max_samples, request.is_cancelled, report)
 
     def finalize(self) -> None:
         self.pipeline = None  # type: ignore[assignment]

@@ -3,6 +3,7 @@ Triton round trip can have (bench/service_overhead.py), and fails on request, so
 inference contract tests can provoke every failure a real model can send (tests/contract/):
 
     !sleep S         sleep S seconds (checking for cancellation every 10 ms), then echo
+    !progress N REST report N progress steps (10 ms apart), then handle REST as the text
     !invalid MESSAGE answer as an input error (Triton INVALID_ARG)
     !fail MESSAGE    answer as a model failure (Triton INTERNAL)
 
@@ -23,6 +24,7 @@ from typing import Any
 sys.path[:0] = [str(Path(__file__).resolve().parents[3]), str(Path(__file__).resolve().parents[2])]
 
 from phonos_models.common.errors import BadInput, Cancelled
+from phonos_models.common.progress import Progress, Report, ignore
 from phonos_models.common.result_files import ModelResult, text_file
 from phonos_triton import adapter
 
@@ -30,8 +32,17 @@ log = logging.getLogger("phonos.triton.echo")
 WEIGHTS = "none (diagnostic echo model)"
 
 
-def echo(text: str, is_cancelled: Any) -> ModelResult:
+def echo(text: str, is_cancelled: Any, report: Report = ignore) -> ModelResult:
     command, _, rest = text.partition(" ")
+    if command == "!progress":
+        count, _, rest = rest.partition(" ")
+        steps = int(count)
+        for step in range(1, steps + 1):
+            if is_cancelled():
+                raise Cancelled("request cancelled")
+            report(Progress("running", step, steps, f"echo step {step} of {steps}"))
+            time.sleep(0.01)
+        return echo(rest, is_cancelled, report)
     if command == "!sleep":
         deadline = time.monotonic() + float(rest or 0)
         while time.monotonic() < deadline:
@@ -47,9 +58,9 @@ def echo(text: str, is_cancelled: Any) -> ModelResult:
 
 
 class TritonPythonModel:
-    def execute(self, requests: Sequence[Any]) -> list[Any]:
-        return [adapter.answer(request, "echo", partial(self._echo, request), log, batched=True)
-                for request in requests]
+    def execute(self, requests: Sequence[Any]) -> None:
+        for request in requests:
+            adapter.answer(request, "echo", partial(self._echo, request), log, batched=True)
 
-    def _echo(self, request: Any) -> ModelResult:
-        return echo(adapter.input_text(request, "TEXT"), request.is_cancelled)
+    def _echo(self, request: Any, report: Report) -> ModelResult:
+        return echo(adapter.input_text(request, "TEXT"), request.is_cancelled, report)

@@ -28,6 +28,7 @@ from phonos_models.alphafold2 import features as feats
 from phonos_models.alphafold2 import weights as w
 from phonos_models.alphafold2.runner import CompiledModel, ModelOutput, ShouldStop, configure_compile_cache
 from phonos_models.common.errors import BadInput
+from phonos_models.common.progress import Progress, Report, ignore
 from phonos_models.common.requests import request_fields
 
 _PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYX")
@@ -178,8 +179,8 @@ class Engine:
         self._weights[(model_name, key)] = loaded
         return loaded
 
-    def _alignment(self, request: Request, should_stop: ShouldStop,
-                   timings: dict[str, Any]) -> tuple[msa.Alignment, tuple[search.DatabaseIdentity, ...]]:
+    def _alignment(self, request: Request, should_stop: ShouldStop, timings: dict[str, Any],
+                   report: Report) -> tuple[msa.Alignment, tuple[search.DatabaseIdentity, ...]]:
         if request.msa_mode == "single_sequence":
             return msa.Alignment.single(request.sequence), ()
         if request.msa_mode == "a3m":
@@ -191,12 +192,15 @@ class Engine:
             raise RequestError("msa_mode 'search' needs sequence databases; this server has none configured")
         databases = [search.Database(db.name, db.path, db.max_hits) for db in self.settings.databases]
         found = search.search(request.sequence, databases, binary=self.settings.jackhmmer_binary,
-                              threads=self.settings.search_threads, should_stop=should_stop)
+                              threads=self.settings.search_threads, should_stop=should_stop, report=report)
+        report(Progress("msa_search_done", len(databases), len(databases),
+                        f"MSA search done: {found.alignment.depth} sequences"))
         timings["msa_search_per_database"] = {k: round(v, 3) for k, v in found.seconds.items()}
         timings["msa_hits_per_database"] = found.hits
         return found.alignment, found.databases
 
-    def predict(self, request: Request, should_stop: ShouldStop = lambda: False) -> Prediction:
+    def predict(self, request: Request, should_stop: ShouldStop = lambda: False,
+                report: Report = ignore) -> Prediction:
         request.check()
         length = len(request.sequence)
         if length > self.settings.max_length:
@@ -204,18 +208,20 @@ class Engine:
         if request.use_templates and not self.settings.templates_configured:
             raise RequestError("use_templates is true but this server has no template database configured")
         with self._lock:
-            return self._predict(request, should_stop)
+            return self._predict(request, should_stop, report)
 
-    def _predict(self, request: Request, should_stop: ShouldStop) -> Prediction:
+    def _predict(self, request: Request, should_stop: ShouldStop, report: Report) -> Prediction:
         timings: dict[str, Any] = {}
         start = time.perf_counter()
-        found, databases = self._alignment(request, should_stop, timings)
+        found, databases = self._alignment(request, should_stop, timings, report)
         alignment = found.truncated(request.max_msa_seqs)
         timings["msa"] = round(time.perf_counter() - start, 3)
 
         template_result = None
         if request.use_templates:
+            report(Progress("templates", 0, 1, "template search started"))
             template_result = templates.search_templates(request.sequence, alignment, self._template_settings(), should_stop)
+            report(Progress("templates", 1, 1, f"template search done: {len(template_result.names)} templates"))
             timings["templates"] = round(template_result.seconds, 3)
         bucket = feats.bucket_for(len(request.sequence), self.settings.length_buckets)
         tiny = self.settings.params_dir is None
@@ -226,7 +232,9 @@ class Engine:
         used: list[w.ModelWeights] = []
         per_model: dict[str, float] = {}
         feature_seconds = 0.0
-        for model_name in architecture.model_names(request.model_preset, request.num_models):
+        names = architecture.model_names(request.model_preset, request.num_models)
+        for number, model_name in enumerate(names, start=1):
+            report(Progress("model", number, len(names), f"{model_name} ({number} of {len(names)})"))
             cfg = architecture.build_config(model_name, request.model_preset, tiny=tiny,
                                             use_templates=request.use_templates, num_recycles=request.num_recycles)
             if not tiny:
@@ -241,7 +249,7 @@ class Engine:
                 processed_by_key[sizing] = feats.process(raw, cfg, bucket, request.random_seed)
                 feature_seconds += time.perf_counter() - tick
             output = compiled.run(model_name, loaded.params, processed_by_key[sizing], len(request.sequence),
-                                  request.num_recycles, request.random_seed, should_stop)
+                                  request.num_recycles, request.random_seed, should_stop, report)
             outputs.append(output)
             used.append(loaded)
             per_model[model_name] = round(output.seconds, 3)

@@ -26,6 +26,7 @@ from alphafold.model import modules
 from phonos_models.alphafold2 import features as feats
 from phonos_models.alphafold2.msa import Alignment
 from phonos_models.common.errors import Cancelled, ResourceExhausted
+from phonos_models.common.progress import Progress, Report, ignore
 
 ShouldStop = Callable[[], bool]
 
@@ -110,7 +111,7 @@ class CompiledModel:
         return self._shapes
 
     def run(self, model_name: str, params: Any, processed: Mapping[str, np.ndarray], length: int,
-            num_recycles: int, random_seed: int, should_stop: ShouldStop) -> ModelOutput:
+            num_recycles: int, random_seed: int, should_stop: ShouldStop, report: Report = ignore) -> ModelOutput:
         bucket = int(processed["aatype"].shape[-1])
         # On device from the start: later passes feed back device arrays, and jit
         # keys its cache on that too (numpy in → a second program).
@@ -122,6 +123,8 @@ class CompiledModel:
             for recycle in range(num_recycles + 1):
                 if should_stop():
                     raise Cancelled(f"cancelled before pass {recycle + 1} of {model_name}")
+                report(Progress("recycle", recycle + 1, num_recycles + 1,
+                                f"{model_name}: pass {recycle + 1} of {num_recycles + 1} (recycle {recycle} of {num_recycles})"))
                 key, sub_key = jax.random.split(key)
                 batch = jax.device_put(feats.recycle_slice(processed, recycle, self.num_ensemble))
                 result = self._apply(params, sub_key, {**batch, "prev": prev})

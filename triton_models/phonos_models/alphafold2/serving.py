@@ -10,6 +10,7 @@ import json
 from phonos_models.alphafold2 import outputs
 from phonos_models.alphafold2.pipeline import Engine, Prediction, Request
 from phonos_models.alphafold2.runner import ShouldStop
+from phonos_models.common.progress import Report, ignore
 from phonos_models.common.result_files import ModelResult, json_file, text_file
 
 
@@ -43,6 +44,7 @@ def result(prediction: Prediction) -> ModelResult:
     )
 
 
-def handle(engine: Engine, sequence: str, request_json: str, should_stop: ShouldStop) -> ModelResult:
+def handle(engine: Engine, sequence: str, request_json: str, should_stop: ShouldStop,
+           report: Report = ignore) -> ModelResult:
     request = Request.from_json(sequence, request_json)
-    return result(engine.predict(request, should_stop=should_stop))
+    return result(engine.predict(request, should_stop=should_stop, report=report))

@@ -26,6 +26,7 @@ from phonos_config.diffdock import (
 )
 
 from ..common.errors import BadInput
+from ..common.progress import Report, ignore
 from ..common.requests import request_fields
 from ..common.weights import TINY_NOTE, WeightsInfo
 from . import build, ligand, outputs, receptor, so3
@@ -159,7 +160,8 @@ class DiffDockPipeline:
     def describe(self) -> dict[str, Any]:
         return {"score": describe(self.score.hp), "confidence": describe(self.confidence.hp)}
 
-    def dock(self, request: DockingRequest, should_stop: Callable[[], bool] | None = None) -> DockingOutput:
+    def dock(self, request: DockingRequest, should_stop: Callable[[], bool] | None = None,
+             report: Report = ignore) -> DockingOutput:
         """Raises ligand.LigandError / receptor.ReceptorError for unusable input, Cancelled when stopped."""
         t0 = time.perf_counter()
         rec = receptor.featurize(request.protein_pdb)
@@ -178,7 +180,7 @@ class DiffDockPipeline:
         result = sample(
             lig, rec, esm, self.score.module, self.score.hp, options,
             confidence_model=self.confidence.module, confidence_hp=self.confidence.hp,
-            device=self.settings.device, should_stop=should_stop,
+            device=self.settings.device, should_stop=should_stop, report=report,
         )  # fmt: skip
         t_sample = time.perf_counter()
         order = result.ranking()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import torch
 
 from phonos_models.common.errors import ResourceExhausted
+from phonos_models.common.progress import Report, ignore
 from phonos_models.common.result_files import ModelResult, text_file
 from phonos_models.diffdock.outputs import confidence_band
 from phonos_models.diffdock.pipeline import DiffDockPipeline, DockingOutput, request_from_json
@@ -34,9 +35,9 @@ def result(out: DockingOutput) -> ModelResult:
 
 
 def handle(pipeline: DiffDockPipeline, protein_pdb: str, ligand_smiles: str, request_json: str, max_samples: int,
-           should_stop: Callable[[], bool]) -> ModelResult:
+           should_stop: Callable[[], bool], report: Report = ignore) -> ModelResult:
     docking = request_from_json(protein_pdb, ligand_smiles, request_json, max_samples)
     try:
-        return result(pipeline.dock(docking, should_stop=should_stop))
+        return result(pipeline.dock(docking, should_stop=should_stop, report=report))
     except torch.OutOfMemoryError:
         raise ResourceExhausted("out of memory: reduce samples_per_complex or the protein size") from None

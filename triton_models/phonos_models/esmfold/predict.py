@@ -24,6 +24,7 @@ from transformers.models.esm.openfold_utils.loss import compute_tm
 from transformers.models.esm.openfold_utils.residue_constants import restype_order_with_x
 
 from phonos_models.common.errors import Cancelled, ResourceExhausted
+from phonos_models.common.progress import Progress, Report, ignore
 from phonos_models.common.structure import CA_INDEX
 from phonos_models.esmfold.batching import FoldJob, plan_batches
 
@@ -58,11 +59,13 @@ def fold(
     model: EsmForProteinFolding,
     jobs: Sequence[FoldJob],
     should_stop: ShouldStop | None = None,
+    report: Report = ignore,
 ) -> list[FoldResult]:
     """Fold every job, grouping them into padding-aware batches; results in input order."""
     results: list[FoldResult | None] = [None] * len(jobs)
     for batch in plan_batches(jobs):
-        for index, result in zip(batch, fold_batch(model, [jobs[i] for i in batch], should_stop), strict=True):
+        folded = fold_batch(model, [jobs[i] for i in batch], should_stop, report)
+        for index, result in zip(batch, folded, strict=True):
             results[index] = result
     return [r for r in results if r is not None]
 
@@ -71,8 +74,9 @@ def fold_batch(
     model: EsmForProteinFolding,
     jobs: Sequence[FoldJob],
     should_stop: ShouldStop | None = None,
+    report: Report = ignore,
 ) -> list[FoldResult]:
-    """One forward pass over jobs that share recycles and chunking.
+    """One forward pass over jobs that share recycles and chunking; `report` hears each trunk pass start.
 
     An out-of-memory batch of several sequences is retried one sequence at a
     time before giving up, so one long neighbour cannot fail the others.
@@ -80,14 +84,15 @@ def fold_batch(
     if len({(job.num_recycles, job.chunk_size) for job in jobs}) != 1:
         raise ValueError("fold_batch needs jobs with equal num_recycles and chunk_size; use fold()")
     try:
-        return _forward(model, jobs, should_stop)
+        return _forward(model, jobs, should_stop, report)
     except ResourceExhausted:
         if len(jobs) == 1:
             raise
-        return [result for job in jobs for result in _forward(model, [job], should_stop)]
+        return [result for job in jobs for result in _forward(model, [job], should_stop, report)]
 
 
-def _forward(model: EsmForProteinFolding, jobs: Sequence[FoldJob], should_stop: ShouldStop | None) -> list[FoldResult]:
+def _forward(model: EsmForProteinFolding, jobs: Sequence[FoldJob], should_stop: ShouldStop | None,
+             report: Report) -> list[FoldResult]:
     device = next(model.parameters()).device
     lengths = [len(job.sequence) for job in jobs]
     aatype, mask = _tokenise([job.sequence for job in jobs], device)
@@ -97,9 +102,11 @@ def _forward(model: EsmForProteinFolding, jobs: Sequence[FoldJob], should_stop: 
     def before_pass(_module: torch.nn.Module, _args: tuple) -> None:
         # The trunk's first block runs once per pass: the place to count passes and to stop between them.
         nonlocal passes
+        total = jobs[0].num_recycles + 1
         if should_stop is not None and should_stop():
-            raise Cancelled(f"cancelled after {passes} of {jobs[0].num_recycles + 1} trunk passes")
+            raise Cancelled(f"cancelled after {passes} of {total} trunk passes")
         passes += 1
+        report(Progress("recycle", passes, total, f"trunk pass {passes} of {total} (recycle {passes - 1} of {total - 1})"))
 
     hook = model.trunk.blocks[0].register_forward_pre_hook(before_pass)
     previous_chunk = model.trunk.chunk_size
