@@ -6,6 +6,8 @@
     phonos keys revoke KEY_ID [--confirm-last-key] [--json]
     phonos users set-password --username NAME [--password-stdin]
     phonos db build FASTA OUTDIR [--name uniref90|mgnify|small_bfd]   (a small AlphaFold2 MSA database)
+    phonos weights fetch esmfold|alphafold2|diffdock|esm2 [--dir DIR] [--mirror URL]
+    phonos weights list
 
 Every other verb (login, fold, dock, jobs, usage, webhooks, ...) is `phonos_client.cli`
 (clients/python, installable alone without torch or Triton); both packages install the same
@@ -25,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from phonos_client.cli import OPERATOR_VERBS
+from phonos_client.cli import OPERATOR_VERBS, add_user_commands
 from phonos_models.alphafold2 import build_db
 
 from jobservice import admin
@@ -143,6 +145,33 @@ def cmd_db_build(args: argparse.Namespace) -> int:
     return int(build_db.main([str(args.fasta), str(args.outdir), "--name", args.name]))
 
 
+def cmd_weights_fetch(args: argparse.Namespace) -> int:
+    from launcher.weights_fetch import FetchError, FetchOptions, fetch_set, settings_lines
+    from launcher.weights_table import WEIGHT_SETS
+
+    weights = WEIGHT_SETS[args.name]
+    try:
+        directory = fetch_set(weights, args.dir, FetchOptions(mirror=args.mirror))
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{weights.title}: ready. Set before `phonos serve`:")
+    for line in settings_lines(weights, directory):
+        print(f"  {line}")
+    return 0
+
+
+def cmd_weights_list(args: argparse.Namespace) -> int:
+    from launcher.weights_table import WEIGHT_SETS
+
+    for weights in WEIGHT_SETS.values():
+        print(f"{weights.name}: {weights.title} (licence {weights.licence}; sets {', '.join(weights.settings)})")
+        for item in weights.files:
+            checksum = f"sha256 {item.sha256}" if item.sha256 else "no published checksum (trust on first use)"
+            print(f"  {item.url}  {item.approx_size}  {checksum}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phonos", description="Self-hosted ESMFold, AlphaFold2 and DiffDock API")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,11 +222,19 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("outdir", type=Path)
     build.add_argument("--name", default="uniref90", choices=DATABASE_NAMES)
     build.set_defaults(func=cmd_db_build)
-    try:  # the users' verbs, listed in --help (main() hands them to the client package)
-        from phonos_client.cli import add_user_commands
-    except ImportError:
-        return parser
-    add_user_commands(sub)
+
+    from launcher.weights_table import WEIGHT_SETS
+
+    weights = sub.add_parser("weights", help="official model weights").add_subparsers(dest="weights_command",
+                                                                                       required=True)
+    fetch = weights.add_parser("fetch", help="download, verify and unpack official weights; prints the settings")
+    fetch.add_argument("name", choices=sorted(WEIGHT_SETS))
+    fetch.add_argument("--dir", type=Path, default=Path("weights"), help="parent directory (default ./weights)")
+    fetch.add_argument("--mirror", help="fetch https://HOST/PATH from MIRROR/HOST/PATH instead (an internal mirror)")
+    fetch.set_defaults(func=cmd_weights_fetch)
+    listing = weights.add_parser("list", help="what `fetch` downloads, from where, with which checksums")
+    listing.set_defaults(func=cmd_weights_list)
+    add_user_commands(sub)  # the users' verbs, listed in --help (main() hands them to the client package)
     return parser
 
 

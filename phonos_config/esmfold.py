@@ -21,12 +21,16 @@ MAX_RECYCLES = 24
 DEFAULT_RECYCLES = 4
 DEFAULT_CHUNK_SIZE = 128
 MAX_CHUNK_SIZE = 4096
+MAX_CHAINS = 26  # chain ids A-Z
 
 
 @dataclass(frozen=True)
 class EsmFoldSettings:
     weights_dir: Path | None = None  # None: built-in tiny random model (tests, `phonos serve`)
-    max_length: int = 1000  # residues; longer submissions get a 400 before credits are taken
+    # Folded residues (a complex's chains plus its 25-glycine linkers); longer submissions get a 400
+    # before credits are taken.
+    max_length: int = 1000
+    max_chains: int = 8  # chains of one complex (`:`-separated); at most 26 (one-letter chain ids)
     # Above this length chunking is forced even when a request asks for 0 (off):
     # unchunked long sequences exhaust memory and are reported to go silently
     # wrong above ~1,000 aa (esm#641, #560).
@@ -52,6 +56,8 @@ class EsmFoldSettings:
         """Reject settings that would only fail later, mid-request."""
         if self.max_length < 1:
             raise ValueError(f"PHONOS_ESMFOLD_MAX_LENGTH must be at least 1, got {self.max_length}")
+        if not 1 <= self.max_chains <= MAX_CHAINS:
+            raise ValueError(f"PHONOS_ESMFOLD_MAX_CHAINS must be between 1 and {MAX_CHAINS}, got {self.max_chains}")
         if self.auto_chunk_length < 1:
             raise ValueError(f"PHONOS_ESMFOLD_AUTO_CHUNK_LENGTH must be at least 1, got {self.auto_chunk_length}")
         if not 1 <= self.auto_chunk_size <= MAX_CHUNK_SIZE:

@@ -49,7 +49,7 @@ INFO = ModelInfo(
     type="docking",
     cost_credits=30,
 )
-FORMATS = ("pdb", "sdf", "json")
+FORMATS = ("pdb", "sdf", "json", "confidence_plot", "zip")
 _JOB_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _PDB_RECORD = re.compile(r"^(ATOM  |HETATM)", re.MULTILINE)
 

@@ -1,11 +1,13 @@
 """ESMFold: validation before credits and the request's tensors (the model builds the files).
 
-Params (seed): `num_recycles` 1–24, default 4 — N recycling iterations, i.e.
+A sequence with `:` chain breaks folds as a complex (chains A, B, … joined by a 25-glycine linker,
+removed from the outputs; phonos_models.esmfold.chains). Params (seed): `num_recycles` 1–24, default 4 — N recycling iterations, i.e.
 N+1 trunk passes (AlphaFold2's meaning; the Triton model passes N straight to
 transformers' forward, which does exactly that). `chunk_size` default 128
 residues; 0 turns chunking off for sequences up to the server's
 auto-chunk length (longer ones are always chunked). Sequences longer than
-PHONOS_ESMFOLD_MAX_LENGTH are refused here, before any credit is taken.
+PHONOS_ESMFOLD_MAX_LENGTH folded residues (linkers included) or with more
+than PHONOS_ESMFOLD_MAX_CHAINS chains are refused here, before any credit is taken.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from phonos_models.esmfold.chains import ChainError, parse_chains
+
+from jobservice.errors import InvalidArgument
 from jobservice.inference import Tensor, int32_tensor, text_tensor
 from jobservice.modelspecs.base import JobOutputs, ModelInfo, ModelSpec, ValidatedJob
-from jobservice.modelspecs.params import ParamReader, protein_sequence
+from jobservice.modelspecs.params import ParamReader
 from phonos_config.env import current_env
 from phonos_config.esmfold import (
     DEFAULT_CHUNK_SIZE,
@@ -33,7 +38,7 @@ INFO = ModelInfo(
     type="structure_prediction",
     cost_credits=10,
 )
-FORMATS = ("pdb", "cif", "json")
+FORMATS = ("pdb", "cif", "json", "plddt_plot", "pae_plot", "zip")
 
 
 class EsmFoldSpec:
@@ -48,7 +53,11 @@ class EsmFoldSpec:
         self.timeout_s = float(settings.timeout_s)
 
     async def validate(self, sequence: str, params: Mapping[str, Any], outputs: JobOutputs) -> ValidatedJob:
-        cleaned = protein_sequence(INFO.name, sequence, self.settings.max_length)
+        try:
+            layout = parse_chains(sequence, max_length=self.settings.max_length, max_chains=self.settings.max_chains)
+        except ChainError as exc:
+            raise InvalidArgument(str(exc)) from None
+        cleaned = layout.sequence
         reader = ParamReader(INFO.name, params)
         num_recycles = reader.integer("num_recycles", DEFAULT_RECYCLES, MIN_RECYCLES, MAX_RECYCLES)
         chunk_size = reader.integer("chunk_size", DEFAULT_CHUNK_SIZE, 0, MAX_CHUNK_SIZE)

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import gemmi
 import numpy as np
 import pytest
 from af2_helpers import QUERY, mutate, settings_env
@@ -24,6 +25,8 @@ from launcher.triton import TritonProcess
 from tests.support import cancel_after, infer_through_the_port
 
 pytestmark = pytest.mark.e2e
+
+CHAIN_B = "PDLSKEALRQAIEEAVRNGNT"
 
 
 @pytest.fixture(scope="module")
@@ -75,19 +78,26 @@ def test_a_bad_request_gets_an_error_response_and_the_model_keeps_serving(triton
 
 def test_end_to_end_through_the_public_api(triton: object, service_factory: type) -> None:
     service = service_factory.start(triton.grpc_url, PHONOS_MODELS="alphafold2", **settings_env())  # type: ignore[attr-defined]
-    client = service.client(service.new_key(credits=120))
+    client = service.client(service.new_key(credits=170))
 
-    bad = client.post("/v1/predict", json={"model": "alphafold2", "sequence": QUERY, "params": {"model_preset": "multimer"}})
+    bad = client.post("/v1/predict", json={"model": "alphafold2", "sequence": QUERY, "params": {"model_preset": "multimer_v2"}})
     assert bad.status_code == 400 and "model_preset" in bad.json()["message"]
     bad_a3m = client.post("/v1/predict", json={"model": "alphafold2", "sequence": QUERY, "params": {"a3m": ">x\nMKT\n"}})
     assert bad_a3m.status_code == 400 and "match columns" in bad_a3m.json()["message"]
-    assert client.balance() == 120  # nothing charged for refused jobs
+    bad_complex = client.post("/v1/predict", json={"model": "alphafold2", "sequence": f"{QUERY[:20]}::{CHAIN_B}"})
+    assert bad_complex.status_code == 400 and "chain 2 of the sequence is empty" in bad_complex.json()["message"]
+    assert client.balance() == 170  # nothing charged for refused jobs
+
+    # A two-chain complex, Amber-relaxed: submitted first, so it runs while the monomer below waits.
+    dimer = client.post("/v1/predict", json={"model": "alphafold2", "sequence": f"{QUERY[:20]}:{CHAIN_B}",
+                                             "params": {"num_recycles": 1, "relax": "best"}})
+    assert dimer.status_code == 200, dimer.text
 
     submitted = client.post("/v1/predict", json={"model": "alphafold2", "sequence": QUERY, "name": "af2 e2e",
                                                  "params": {"model_preset": "monomer_ptm", "num_recycles": 0}})
     assert submitted.status_code == 200, submitted.text
     assert submitted.json()["credits_used"] == 50 and client.balance() == 70
-    job = client.wait_for(submitted.json()["job_id"], timeout_s=240)
+    job = client.wait_for(submitted.json()["job_id"], timeout_s=420)
     assert job["status"] == "completed", job
     pdb = client.get(job["download_url"])
     assert pdb.status_code == 200 and pdb.text.count(" CA ") == len(QUERY)
@@ -96,6 +106,29 @@ def test_end_to_end_through_the_public_api(triton: object, service_factory: type
     assert np.array(scores["pae"]).shape == (len(QUERY), len(QUERY)) and 0 < scores["ptm"] < 1
     status = client.get(f"/v1/jobs/{job['job_id']}").json()
     assert status["status"] == "completed"
+
+    complex_job = client.wait_for(dimer.json()["job_id"], timeout_s=300)
+    assert complex_job["status"] == "completed", complex_job
+    assert {"pdb", "cif", "json", "relaxed_pdb", "relaxed_cif"} <= set(complex_job["formats"])
+    pdb = gemmi.read_pdb_string(client.get(complex_job["download_url"]).text)
+    assert [(chain.name, len(chain)) for chain in pdb[0]] == [("A", 20), ("B", len(CHAIN_B))]
+    scores = client.get(complex_job["download_url"], params={"format": "json"}).json()
+    assert [(c["id"], c["length"]) for c in scores["chains"]] == [("A", 20), ("B", len(CHAIN_B))]
+    assert 0 < scores["iptm"] < 1 and scores["interfaces"][0]["chains"] == ["A", "B"]
+    assert scores["relax"]["status"] == "completed", scores["relax"]
+    metrics, metadata = complex_job["metrics"], complex_job["metadata"]
+    assert metrics["iptm"] == round(scores["iptm"], 4) and metadata["model_preset"] == "multimer"
+    # The relax worker ran inside Triton's stub and removed the tiny model's clashes.
+    assert metrics["clashes_relaxed"] < metrics["clashes_unrelaxed"] and metrics["relax_rmsd"] > 0
+    assert metadata["relax"]["platform"] == "CPU" and metadata["relax"]["relaxed"] == ["model_1_multimer_v3"]
+    relaxed_text = client.get(complex_job["download_url"], params={"format": "relaxed_pdb"}).text
+    assert "REMARK 250 NOT A REAL PREDICTION" in relaxed_text and "Amber-relaxed" in relaxed_text
+    relaxed = gemmi.read_pdb_string(relaxed_text)
+    assert [chain.name for chain in relaxed[0]] == ["A", "B"]
+    assert any(atom.element.name == "H" for residue in relaxed[0]["A"] for atom in residue)
+    relaxed_cif = gemmi.cif.read_string(client.get(complex_job["download_url"], params={"format": "relaxed_cif"}).text)
+    assert sorted(set(relaxed_cif.sole_block().find_loop("_atom_site.auth_asym_id"))) == ["A", "B"]
+    assert client.balance() == 70
 
 
 def test_cancelling_a_running_request_stops_its_compute(triton: object) -> None:

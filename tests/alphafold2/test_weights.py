@@ -10,7 +10,7 @@ from af2_helpers import settings_env
 from phonos_models.alphafold2 import architecture
 from phonos_models.alphafold2 import weights as w
 from phonos_models.alphafold2.pipeline import Engine, compiled_model
-from phonos_models.alphafold2.runner import CompiledModel
+from phonos_models.alphafold2.runner import CompiledModel, MultimerModel
 
 from phonos_config.alphafold2 import AlphaFold2Settings
 
@@ -83,3 +83,31 @@ def test_production_loader_reads_full_size_params_in_deepminds_layout(tmp_path: 
     assert not any("template" in scope for scope in loaded.params)
     evoformer_blocks = loaded.params[f"{TRI}/projection"]["weights"].shape[0]
     assert evoformer_blocks == 48
+
+
+def test_multimer_v3_weights_keep_deepminds_fused_layout(tmp_path: Path) -> None:
+    """params_model_N_multimer_v3.npz stores the triangle multiplications fused, as the network runs them."""
+    def multimer(tiny: bool) -> tuple[architecture.ArchitectureKey, object]:
+        cfg = architecture.build_config("model_1_multimer_v3", "multimer", tiny=tiny, use_templates=False, num_recycles=0)
+        key = architecture.architecture_key(cfg, "multimer", tiny)
+        return key, compiled_model(key, cfg) if tiny else MultimerModel(cfg)
+
+    full_shapes = multimer(tiny=False)[1].param_shapes()  # type: ignore[attr-defined]
+    # AlphaFold-Multimer v3 (DeepMind's released files): ~93 M parameters, 48 evoformer blocks.
+    total = sum(int(np.prod(spec.shape)) for names in full_shapes.values() for spec in names.values())
+    assert 90e6 < total < 97e6, total
+    assert full_shapes[f"{TRI}/projection"]["weights"].shape[0] == 48
+
+    key, tiny = multimer(tiny=True)
+    shapes = tiny.param_shapes()  # type: ignore[attr-defined]
+    flat = w.random_deepmind_params(shapes, seed=1, fused_layout=True)
+    assert f"{TRI}/projection//weights" in flat and f"{TRI}/center_norm//scale" in flat
+    assert f"{TRI}/left_projection//weights" not in flat
+    path = tmp_path / "params" / "params_model_1_multimer_v3.npz"
+    w.write_npz(path, flat)
+    assert w.npz_path(tmp_path, "model_1_multimer_v3") == path
+    loaded = w.select_expected(w.from_deepmind_layout(w.load_npz(path)), shapes, str(path))
+    assert w.content_hash({k: v for k, v in w.flatten(loaded).items()}) == w.content_hash(flat)
+    # The engine's tiny multimer weights are generated the same way.
+    engine_weights = Engine(AlphaFold2Settings.from_env(settings_env())).weights("model_1_multimer_v3", key, tiny)  # type: ignore[arg-type]
+    assert engine_weights.sha256 == w.content_hash(w.random_deepmind_params(shapes, seed=1, fused_layout=True))

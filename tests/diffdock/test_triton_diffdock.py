@@ -21,6 +21,7 @@ from test_diffdock_spec import ASPIRIN, PDB, validate
 from jobservice.inference import InvalidModelInput, Tensor
 from jobservice.modelspecs.diffdock import build_spec
 from launcher.triton import DEFAULT_MODEL_REPOSITORY, TritonProcess
+from tests.bundle_checks import check_bundle
 from tests.support import cancel_after, infer_through_the_port
 
 pytestmark = pytest.mark.e2e
@@ -81,8 +82,8 @@ def test_triton_docks_and_sends_the_ranked_files(triton: Any) -> None:
     spec = build_spec({})
     job = validate(ASPIRIN, {"protein_pdb": PDB, "random_seed": 3, "inference_steps": 10, "samples_per_complex": 4})
     result = infer_through_the_port(triton.grpc_url, "diffdock", spec.inputs(job))
-    assert tuple(f.format for f in result.files) == spec.formats
-    pdb, sdf, report = (f.content.decode() for f in result.files)
+    check_bundle(result, spec.formats, "diffdock")  # formats, the zip and the plot survive Triton's BYTES tensors
+    pdb, sdf, report = (f.content.decode() for f in result.files[:3])
     structure = gemmi.read_pdb_string(pdb)
     assert [len(r) for ch in structure[0] for r in ch if r.name == "LIG"] == [13]
     mols = list(Chem.ForwardSDMolSupplier(io.BytesIO(sdf.encode())))

@@ -70,6 +70,21 @@ def test_length_limit_is_a_setting_and_named_in_the_message() -> None:
         validate("MKBJ", {})
 
 
+def test_complexes_are_validated_before_credits() -> None:
+    job = validate(" mkta : gshm\n", {})
+    assert job.sequence == "MKTA:GSHM"
+    # 2 × 20 residues + one 25-glycine linker = 65 folded residues
+    validate("A" * 20 + ":" + "C" * 20, {}, {"PHONOS_ESMFOLD_MAX_LENGTH": "65"})
+    with pytest.raises(InvalidArgument, match=r"folds as 66 residues \(41 in 2 chains plus 1 linker"):
+        validate("A" * 21 + ":" + "C" * 20, {}, {"PHONOS_ESMFOLD_MAX_LENGTH": "65"})
+    for sequence, message in (("MKT::AAA", "empty chain \\(B\\)"), (":MKT", "empty chain \\(A\\)"),
+                              ("MKT:", "empty chain"), ("A:C:D", "3 chains; ESMFold on this server folds at most 2")):
+        with pytest.raises(InvalidArgument, match=message):
+            validate(sequence, {}, {"PHONOS_ESMFOLD_MAX_CHAINS": "2"})
+    with pytest.raises(ValueError, match="MAX_CHAINS must be between 1 and 26"):
+        build_spec({"PHONOS_ESMFOLD_MAX_CHAINS": "27"})
+
+
 def test_triton_inputs_are_typed_with_batch_dimension() -> None:
     spec = build_spec({})
     job = validate(SEQUENCE, {"num_recycles": 3, "chunk_size": 0})
@@ -85,8 +100,9 @@ def test_the_model_builds_pdb_cif_json_metrics_and_provenance(tiny) -> None:
     # Through the tensors of a batched response and back, as the job service receives it.
     decoded = result_files.decode(result_files.encode(model_result(result, tiny.weights, tiny.load_s), batched=True))
     assert tuple(f.format for f in decoded.files) == build_spec({}).formats
-    assert [f.media_type for f in decoded.files] == ["chemical/x-pdb", "chemical/x-mmcif", "application/json"]
-    pdb, cif, report = (f.content.decode() for f in decoded.files)
+    assert [f.media_type for f in decoded.files] == ["chemical/x-pdb", "chemical/x-mmcif", "application/json",
+                                                     "image/png", "image/png", "application/zip"]
+    pdb, cif, report = (f.content.decode() for f in decoded.files[:3])
     chain = gemmi.read_pdb_string(pdb)[0][0]
     assert gemmi.one_letter_code([r.name for r in chain]) == SEQUENCE
     cif_chain = gemmi.make_structure_from_block(gemmi.cif.read_string(cif).sole_block())[0][0]
@@ -100,6 +116,9 @@ def test_the_model_builds_pdb_cif_json_metrics_and_provenance(tiny) -> None:
     assert data["ptm"] == pytest.approx(result.ptm, abs=1e-4)
     assert data["weights"]["sha256"] == tiny.weights.sha256 and data["real_weights"] is False
     assert decoded.metrics == {"mean_plddt": round(result.mean_plddt, 2), "ptm": round(result.ptm, 4)}
+    assert data["iptm"] is None and data["chains"] == [
+        {"id": "A", "length": len(SEQUENCE), "first_index": 0, "mean_plddt": round(result.mean_plddt_ca, 2),
+         "ptm": round(result.ptm, 4)}]
     meta = decoded.metadata
     assert meta["real_weights"] is False and "not a real prediction" in meta["note"]
     assert meta["num_recycles"] == 2 and meta["trunk_passes"] == 3 and meta["chunk_size"] == 128

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
+import zipfile
 
 import gemmi
 import numpy as np
 import pytest
 from phonos_models.common import result_files
+from phonos_models.common.plots import PAE_SIZE
 from phonos_models.esmfold.batching import FoldJob
 from phonos_models.esmfold.predict import fold
 
 from jobservice.inference import InferenceRequest, InvalidModelInput, Tensor
 from jobservice.modelspecs.esmfold import build_spec
 from jobservice.triton_inference import TritonInference
+from tests.bundle_checks import png_size
 from tests.support import cancel_after, infer_concurrently, infer_through_the_port
 
 pytestmark = pytest.mark.e2e
@@ -111,7 +115,7 @@ def test_bad_request_fails_alone_in_its_batch_as_an_input_error(triton) -> None:
         [inputs_for(SEQUENCES[1]), inputs_for("MKT*B"), inputs_for("A" * 1001), inputs_for(SEQUENCES[2], 25)],
     )
     assert not isinstance(answers[0], Exception)
-    assert "invalid letters" in str(answers[1])
+    assert "invalid amino-acid letters: *B" in str(answers[1])
     assert "at most 1000" in str(answers[2])
     assert "NUM_RECYCLES must be between 0 and 24" in str(answers[3])
     assert all(isinstance(a, InvalidModelInput) for a in answers[1:])  # the typed input-error signal
@@ -152,7 +156,7 @@ def test_end_to_end_through_the_public_api(triton, service_factory) -> None:
     assert pdb.status_code == 200 and pdb.text.startswith("REMARK"), (pdb.headers, pdb.text[:300])
     chain = gemmi.read_pdb_string(pdb.text)[0][0]
     assert gemmi.one_letter_code([r.name for r in chain]) == sequence
-    b_factors = np.array([r.find_atom("CA", "*").b_iso for r in chain])
+    b_factors = np.array([atom.b_iso for residue in chain for atom in residue])  # per-atom pLDDT
     assert b_factors.max() > 1.0 and b_factors.mean() == pytest.approx(job["metrics"]["mean_plddt"], abs=0.02)
     assert "NOT A REAL PREDICTION" in pdb.text
     cif = client.get(job["download_url"], params={"format": "cif"})
@@ -160,3 +164,26 @@ def test_end_to_end_through_the_public_api(triton, service_factory) -> None:
     scores = client.get(job["download_url"], params={"format": "json"}).json()
     assert np.array(scores["pae"]).shape == (len(sequence), len(sequence))
     assert scores["ptm"] == pytest.approx(job["metrics"]["ptm"], abs=1e-4)
+
+
+def test_two_chain_complex_through_the_public_api(triton, service_factory) -> None:
+    service = service_factory.start(triton.grpc_url, PHONOS_MODELS="esmfold", PHONOS_ESMFOLD_MAX_CHAINS="2")
+    client = service.client(service.new_key(credits=100))
+    refused = client.predict("MKT:GSH:AAA")
+    assert refused.status_code == 400 and "at most 2" in refused.json()["message"], refused.text
+    chains = ("MKTAYIAKQRQISFVKSHFSRQ", "GSHMASMTGGQQMG")
+    submitted = client.predict(":".join(chains), params={"num_recycles": 1})
+    assert submitted.status_code == 200, submitted.text
+    job = client.wait_for(submitted.json()["job_id"], timeout_s=60)
+    assert job["status"] == "completed", job
+    assert job["formats"] == ["pdb", "cif", "json", "plddt_plot", "pae_plot", "zip"]
+    assert 0 < job["metrics"]["iptm"] < 1 and job["metrics"]["num_chains"] == 2
+    assert [(c["id"], c["length"]) for c in job["metadata"]["chains"]] == [("A", 22), ("B", 14)]
+    structure = gemmi.read_pdb_string(client.get(job["download_url"]).text)
+    assert [(c.name, gemmi.one_letter_code([r.name for r in c])) for c in structure[0]] == [("A", chains[0]), ("B", chains[1])]
+    bundle = client.get(job["download_url"], params={"format": "zip"})
+    assert bundle.status_code == 200 and bundle.headers["Content-Type"].startswith("application/zip")
+    with zipfile.ZipFile(io.BytesIO(bundle.content)) as archive:
+        assert "README.md" in archive.namelist() and archive.testzip() is None
+    plot = client.get(job["download_url"], params={"format": "pae_plot"})
+    assert plot.headers["Content-Type"].startswith("image/png") and png_size(plot.content) == PAE_SIZE

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from jobservice.memory_inference import Failure, Slow
+from jobservice.modelspecs.esmfold import FORMATS as ESMFOLD_FORMATS
 from tests.support import ApiClient, InProcessService, wait_until
 
 pytestmark = pytest.mark.integration
@@ -93,9 +94,9 @@ def test_result_files_are_private_and_leave_no_temporaries(twin_factory: type) -
     client, job_id = submit(service)
     job = client.wait_for(job_id)
     files = sorted((service.data_dir / "results" / job_id[:2]).iterdir())
-    assert [f.name for f in files] == sorted(f"{job_id}.{fmt}" for fmt in ("pdb", "cif", "json"))
+    assert [f.name for f in files] == sorted(f"{job_id}.{fmt}" for fmt in ESMFOLD_FORMATS)
     assert {f.stat().st_mode & 0o777 for f in files} == {0o600}
-    assert job["formats"] == ["pdb", "cif", "json"]
+    assert job["formats"] == list(ESMFOLD_FORMATS)
 
 
 def test_the_model_result_and_the_service_provenance_reach_the_job(twin_factory: type) -> None:

@@ -22,6 +22,7 @@ from phonos_client import (
 from phonos_models.common.progress import Progress
 
 from jobservice.memory_inference import Failure, Progressing, Slow
+from jobservice.modelspecs.esmfold import build_spec as esmfold_spec
 from launcher.ports import free_port
 from tests.support import InProcessService, wait_until
 
@@ -47,7 +48,7 @@ def test_submit_watch_wait_and_download(service: InProcessService) -> None:
         assert all(int(a.event_id) < int(b.event_id) for a, b in zip(
             [e for e in events if e.event_id], [e for e in events if e.event_id][1:], strict=False))
         job = phonos.wait(submitted.job_id)
-        assert job.done and job.formats == ("pdb", "cif", "json") and job.name == "sdk"
+        assert job.done and job.formats == esmfold_spec({}).formats and job.name == "sdk"
         download = phonos.download(submitted.job_id, "json")
         assert download.file_name == f"{submitted.job_id}.json" and download.content
         assert phonos.account().balance == 90

@@ -21,6 +21,7 @@ import pytest
 from phonos_models.common.progress import Progress
 
 from jobservice.memory_inference import Failure, Progressing, Slow
+from jobservice.modelspecs.esmfold import build_spec as esmfold_spec
 from launcher.ports import free_port
 from phonos.v1 import phonos_pb2 as pb
 from tests.support import InProcessService, wait_until
@@ -91,7 +92,7 @@ def test_sse_with_a_plain_http_client_follows_a_job_to_the_end(twin_factory: typ
     assert [(i, s) for i, s in zip(ids, states(events), strict=True)] == logged(service, job_id)
     assert all("id" not in e for e in events if e["event"] == "progress")  # progress is not a resume point
     final = events[-1]["data"]["job"]
-    assert final["download_url"] == f"/v1/jobs/{job_id}/download" and final["formats"] == ["pdb", "cif", "json"]
+    assert final["download_url"] == f"/v1/jobs/{job_id}/download" and final["formats"] == list(esmfold_spec({}).formats)
     assert all("download_url" not in e["data"]["job"] for e in events[:-1])  # no results before completion
     assert service.client(key).wait_for(blocker)["status"] == "completed"
 

@@ -3,8 +3,8 @@
 Settings: the config's `parameters` give defaults for the PHONOS_ALPHAFOLD2_* variables; the same
 variable in the server's environment wins. One response per request (the result-files envelope, or a
 typed error: see phonos_triton.adapter), after progress responses (MSA search, model k of M, each
-recycling pass); a cancelled request stops between MSA databases, models and
-recycling passes.
+recycling pass, Amber relax); a cancelled request stops between MSA databases, models and
+recycling passes (and Amber relax kills its worker).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ class TritonPythonModel:
         for key, value in adapter.model_env(args, *_XLA_KEYS).items():
             if value:
                 os.environ.setdefault(key, value)
-        self.settings = AlphaFold2Settings.from_env(adapter.model_env(args, "PHONOS_ALPHAFOLD2_", "PHONOS_DATA_DIR"))
+        self.settings = AlphaFold2Settings.from_env(
+            adapter.model_env(args, "PHONOS_ALPHAFOLD2_", "PHONOS_DATA_DIR", "PHONOS_RELAX_"))
         flags = os.environ.get("XLA_FLAGS", "")
         if self.settings.num_threads > 0 and adapter.instance_device(args) == "cpu" and "intra_op_parallelism" not in flags:
             # XLA reads its thread count once, when the CPU client starts: set it before importing JAX.

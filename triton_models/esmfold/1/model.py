@@ -74,6 +74,7 @@ class TritonPythonModel:
             max_length=s.max_length,
             auto_chunk_length=s.auto_chunk_length,
             auto_chunk_size=s.auto_chunk_size,
+            max_chains=s.max_chains,
             max_recycles=MAX_RECYCLES,
         )
 
@@ -99,7 +100,7 @@ class TritonPythonModel:
             else:
                 started = time.perf_counter()
                 fold = model_result(result, self.loaded.weights, self.loaded.load_s)
-                fold.metadata["timings"]["files_s"] = round(time.perf_counter() - started, 4)  # PDB, mmCIF, JSON
+                fold.metadata["timings"]["files_s"] = round(time.perf_counter() - started, 4)  # every result file
                 answering[i].finish(adapter.result_response(fold, batched=True))
 
     def finalize(self) -> None:

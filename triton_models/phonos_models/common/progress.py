@@ -14,7 +14,9 @@ Stages the models report (`stage`, then what `step` of `total` counts):
 * `model` — AlphaFold2 model k of M started;
 * `recycle` — trunk passes: ESMFold's recycle i of N+1, AlphaFold2's pass i of N+1 of the current model;
 * `diffusion` — DiffDock reverse-diffusion steps, over every batch of samples;
-* `confidence` — DiffDock confidence scoring of the sampled poses (batches scored so far).
+* `confidence` — DiffDock confidence scoring of the sampled poses (batches scored so far);
+* `relax` — Amber relax (phonos_models.common.relax): 0 of N structures when it starts, then how many
+  were relaxed when it ends (fewer than N when it timed out or failed).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 PROGRESS = "PROGRESS"  # the output tensor of a progress response
-STAGES = ("msa_search", "msa_search_done", "templates", "model", "recycle", "diffusion", "confidence", "running")
+STAGES = ("msa_search", "msa_search_done", "templates", "model", "recycle", "diffusion", "confidence", "relax",
+          "running")
 _MAX_MESSAGE = 200
 
 
