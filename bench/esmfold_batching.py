@@ -275,7 +275,8 @@ def direct_latency(lengths: Sequence[int], sequences: dict[int, list[str]], args
     for length in lengths:
         jobs = [
             make_job(s, args.num_recycles, args.chunk_size, max_length=10**6,
-                     auto_chunk_length=settings.auto_chunk_length, auto_chunk_size=settings.auto_chunk_size)
+                     auto_chunk_length=settings.auto_chunk_length, auto_chunk_size=settings.auto_chunk_size,
+                     max_chains=settings.max_chains)
             for s in sequences[length]
         ]
         fold(loaded.model, jobs[:1])  # warm-up (CUDA kernels, allocator)

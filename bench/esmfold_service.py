@@ -77,7 +77,7 @@ class Bare:
 
         s = self.settings
         return make_job(sequence, RECYCLES, CHUNK, max_length=s.max_length, auto_chunk_length=s.auto_chunk_length,
-                        auto_chunk_size=s.auto_chunk_size)
+                        auto_chunk_size=s.auto_chunk_size, max_chains=s.max_chains)
 
     def fold(self, sequence: str) -> tuple[float, float]:
         """(fold seconds, result-file seconds) for one sequence."""

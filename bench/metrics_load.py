@@ -100,7 +100,7 @@ def _ok(url: str) -> bool:
 
 
 def query(prometheus: str, expr: str, at: float) -> list[dict[str, Any]]:
-    body = requests.get(f"{prometheus}/api/v1/query", params={"query": expr, "time": at}, timeout=10).json()
+    body = requests.get(f"{prometheus}/api/v1/query", params={"query": expr, "time": str(at)}, timeout=10).json()
     if body["status"] != "success":
         raise RuntimeError(f"{expr}: {body}")
     return list(body["data"]["result"])
@@ -192,8 +192,8 @@ def main() -> int:
                 peak = scalar(prometheus_url, f"max(max_over_time({name}[{window}]))", ended)
                 rows.append((name, f"peak {peak:g}", peak > 0))
             width = max(len(r[0]) for r in rows)
-            for name, shown, moved in rows:
-                print(f"{name:<{width}}  {shown:<22} {'moved' if moved else 'DID NOT MOVE'}")
+            for name, shown, went in rows:
+                print(f"{name:<{width}}  {shown:<22} {'moved' if went else 'DID NOT MOVE'}")
             dashboard = json.loads((REPO / "deploy" / "grafana" / "phonos-dashboard.json").read_text())
             exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
             with_data = sum(1 for e in exprs if query(prometheus_url, e.replace("[5m]", f"[{window}]")
