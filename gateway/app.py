@@ -24,6 +24,7 @@ from gateway.body import DEFAULT_MAX_BODY_BYTES, BodyLimits, content_encoding, r
 from gateway.errors import ErrorResponse, HttpError
 from gateway.http_rule import NoRoute, PathDecodeError, Router, rules_for_service
 from gateway.invoker import Invoker, RpcFailure
+from gateway.observe import ROUTE_KEY, observe_middleware, trace_metadata
 from gateway.transcode import TranscodeError, TranscodePlan, build_request, compile_plan, render_response
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def create_app(
     plans = [compile_plan(rule) for rule in rules_for_service(service)]
     router: Router[TranscodePlan] = Router((p.rule.http_method, p.rule.template, p) for p in plans)
     limits = body_limits or BodyLimits(default=max_body_bytes or DEFAULT_MAX_BODY_BYTES)
-    app = web.Application(client_max_size=limits.largest, middlewares=[error_middleware])
+    app = web.Application(client_max_size=limits.largest, middlewares=[observe_middleware, error_middleware])
     app[ROUTER_KEY] = router
     app[INVOKER_KEY] = invoker
     app[LIMITS_KEY] = limits
@@ -129,6 +130,7 @@ def matched_plan(request: web.Request) -> TranscodePlan:
             raise HttpError(errors.client_error(405, message, {"Allow": allow}))
         raise HttpError(errors.client_error(404, f"no route for {request.method} {request.path}"))
     request[PLAN_KEY] = match.payload
+    request[ROUTE_KEY] = match.payload.rule.template.text
     request[MATCH_VALUES_KEY] = match.values
     return match.payload
 
@@ -217,6 +219,7 @@ def request_metadata(request: web.Request, request_id: str, plan: TranscodePlan)
         ("x-request-id", request_id),
         ("x-phonos-route", plan.rule.template.text),
         ("x-phonos-transport", "rest"),
+        *trace_metadata(),
         *caller_metadata(request),
     ]
 

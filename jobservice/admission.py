@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gateway.invoker import RpcFailure
+from jobservice import metrics
 from jobservice.auth import SESSION_METADATA, Authenticator
 from jobservice.auth_throttle import AuthThrottle, client_address
 from jobservice.errors import RateLimited, Unauthenticated
@@ -41,6 +42,7 @@ class KeyAdmission:
         authorization = credentials.get("authorization")
         credential = authorization or credentials.get(SESSION_METADATA)
         if wait_s is not None and not self.throttle.trusted(credential):
+            metrics.auth_throttled()
             return _failure(RateLimited(
                 f"Too many failed authentication attempts from {address}; try again in {wait_s} s",
                 limit=0, retry_after_s=wait_s, reset_epoch_s=0,

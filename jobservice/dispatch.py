@@ -37,6 +37,7 @@ from typing import Protocol
 from phonos_models.common.progress import Progress
 from phonos_models.common.result_files import ModelResult
 
+from jobservice import tracing
 from jobservice.errors import InvalidTransition
 from jobservice.failures import FailureKind, JobFailure
 from jobservice.inference import (
@@ -267,8 +268,11 @@ class Dispatcher:
             await self._execute(job)
 
     async def _execute(self, job: JobRecord) -> None:
-        job_id = job.id
-        self._attempts[job_id] = job.attempts
+        self._attempts[job.id] = job.attempts
+        with tracing.job_span(job.id, job.model, job.attempts):
+            await self._run_claimed(job)
+
+    async def _run_claimed(self, job: JobRecord) -> None:
         spec = self._specs[job.model]
         started = time.perf_counter()
         try:
@@ -279,18 +283,26 @@ class Dispatcher:
             inference_s = time.perf_counter() - started
             entry = await asyncio.to_thread(self._results.write, job.id, result)
         except asyncio.CancelledError:
-            if job_id in self._stopped:
-                log.info("running job stopped", extra={"action": "dispatch.cancelled", "job_id": job_id})
+            if job.id in self._stopped:
+                log.info("running job stopped", extra={"action": "dispatch.cancelled", "job_id": job.id})
+                tracing.set_job_outcome("cancelled")
                 return
             raise
         except Exception as exc:
-            await self._persist(self._jobs.fail(job.id, self._failure(job, exc), self.owner))
+            failure = self._failure(job, exc)
+            tracing.set_job_outcome("failed", str(failure.kind))
+            await self._persist(self._jobs.fail(job.id, failure, self.owner))
             return
         metadata = entry["metadata"]
         metadata.update({key: job.request.params[key] for key in spec.provenance_params})
+        # Per-stage timings (s); the model's own stages (e.g. fold_s) sit beside them.
         timings = metadata.setdefault("timings", {})
+        if job.started_at is not None:
+            timings["queued_s"] = round(max(0.0, job.started_at - job.created_at), 4)  # submitted → claimed
         timings["triton_call_s"] = round(inference_s, 4)  # the model server's round trip, queueing included
+        timings["store_s"] = round(time.perf_counter() - started - inference_s, 4)  # result files written
         timings["service_total_s"] = round(time.perf_counter() - started, 4)  # claim → result stored
+        tracing.set_job_outcome("completed")
         try:
             await self._persist(self._jobs.complete(job.id, entry, self.owner))
         except InvalidTransition:

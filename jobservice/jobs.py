@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from jobservice import metrics
 from jobservice.db import now
 from jobservice.errors import Conflict, InsufficientCredits, InvalidTransition, NotFound
 from jobservice.failures import JobFailure
@@ -38,6 +39,8 @@ class JobRecord:
     result: dict[str, Any] | None  # {"metrics", "metadata", "artifacts": [{format, file, media_type}]}
     created_at: float
     updated_at: float
+    started_at: float | None = None  # the start of the latest run (claim); None while never run
+    finished_at: float | None = None  # when it reached completed, failed or cancelled
 
     @classmethod
     def from_row(cls, row: Row) -> JobRecord:
@@ -57,7 +60,13 @@ class JobRecord:
             result=json.loads(row["result_json"]) if row["result_json"] else None,
             created_at=float(row["created_at"]),
             updated_at=float(row["updated_at"]),
+            started_at=_optional_float(row["started_at"]),
+            finished_at=_optional_float(row["finished_at"]),
         )
+
+
+def _optional_float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,8 @@ class JobStore:
                 f"This submission costs {total} credits but the balance is {available}. "
                 "Add credits to the account or submit fewer jobs."
             ) from None
+        for job in jobs:
+            metrics.job_submitted(job.model, job.cost)
         self._on_transition()
         return ids
 
@@ -158,12 +169,18 @@ class JobStore:
             if existing is None:
                 raise NotFound(f"Job {job_id} not found")
             raise Conflict(f"Job {job_id} is {existing['status']}; only pending or running jobs can be cancelled")
-        return self._transitioned(row)
+        job = self._transitioned(row)
+        metrics.job_finished(job)
+        return job
 
     async def claim(self, job_id: str) -> JobRecord | None:
         """pending → running; None when the job is no longer pending (cancelled meanwhile)."""
         row = await self._db.write_one("claim_job", {"id": job_id, "now": now()})
-        return None if row is None else self._transitioned(row)
+        if row is None:
+            return None
+        job = self._transitioned(row)
+        metrics.job_started(job)
+        return job
 
     async def claim_next(self, model: str, lease: Lease) -> JobRecord | None:
         """The oldest pending job of `model`, now running under `lease` (shared store: SKIP LOCKED); None if none."""
@@ -176,7 +193,9 @@ class JobStore:
                                                         "owner": owner, "now": now()})
         if row is None:
             raise InvalidTransition(f"job {job_id} is no longer running" + (" here" if owner else ""))
-        return self._transitioned(row)
+        job = self._transitioned(row)
+        metrics.job_finished(job)
+        return job
 
     async def fail(self, job_id: str, failure: JobFailure, owner: str | None = None) -> JobRecord | None:
         """pending|running → failed, refunded by the rule in jobservice.failures. None if already terminal
@@ -184,7 +203,11 @@ class JobStore:
         row = await self._db.write_one("fail_job", {"id": job_id, "error": failure.message,
                                                     "error_code": str(failure.kind), "refund": failure.refund,
                                                     "owner": owner, "now": now()})
-        return None if row is None else self._transitioned(row)
+        if row is None:
+            return None
+        job = self._transitioned(row)
+        metrics.job_finished(job)
+        return job
 
     async def status(self, job_id: str) -> JobStatus | None:
         value = await self._db.read.scalar("job_status", {"id": job_id})

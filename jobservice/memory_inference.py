@@ -28,6 +28,7 @@ from google.protobuf import text_format
 from phonos_models.common import result_files
 from phonos_models.common.progress import PROGRESS, Progress
 
+from jobservice import metrics
 from jobservice.inference import (
     NOT_READY,
     READY,
@@ -44,6 +45,7 @@ from jobservice.inference import (
 from jobservice.modelspecs.base import ModelSpec
 
 TWIN_WEIGHTS = "none: in-memory inference twin (no model ran)"
+TWIN_ENDPOINT = "in-memory"  # the `endpoint` label of the twin's calls in the metrics
 _DATATYPES = {"TYPE_STRING": "BYTES", "TYPE_INT32": "INT32", "TYPE_INT64": "INT64", "TYPE_FP32": "FP32",
               "TYPE_BOOL": "BOOL"}
 
@@ -136,6 +138,11 @@ class InMemoryInference:
 
     async def infer(self, request: InferenceRequest, on_progress: ProgressCallback | None = None,
                     ) -> result_files.ModelResult:
+        with metrics.triton_call(TWIN_ENDPOINT, request.model):
+            return await self._infer(request, on_progress)
+
+    async def _infer(self, request: InferenceRequest, on_progress: ProgressCallback | None,
+                     ) -> result_files.ModelResult:
         self.calls.append(request)
         model = self._models.get(request.model)
         if not self.available:

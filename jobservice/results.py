@@ -2,22 +2,30 @@
 
 The files come built by the model (phonos_models.common.result_files); this store only writes and
 reads bytes. Each file is written atomically and durably before the job's completed state commits:
-a temporary file, fsync, rename, then one fsync of the directory, so a reader (and a restart after a
+a temporary file, its data synced, rename, then one fsync of the directory, so a reader (and a restart after a
 power cut) sees either no file or the whole file, never a torn one. Files are 0600: only the
 service reads them. One shared directory per id prefix avoids a directory creation per job (on
 ext4 here a mkdir costs as much as writing the file).
+
+The files of one job are written and synced concurrently, with fdatasync: a new file's size is
+metadata "needed to read the data back", which fdatasync flushes too, and concurrent syncs share
+the filesystem's journal commits. Measured here for three small files: 15 ms one after another with
+fsync, 1 ms concurrently with fdatasync (bench/esmfold_service.py counts this as service overhead).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 from phonos_models.common.result_files import ModelResult
 
 FILE_MODE = 0o600
+# Shared by every store of the process: syncs are short, and idle threads cost nothing.
+_SYNC_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="result-sync")
 
 
 class ResultStore:
@@ -38,10 +46,13 @@ class ResultStore:
                 name = f"{job_id}.{item.extension}"
                 # A unique temporary name: on shared storage another service may write the same job (a rerun
                 # after its lease was taken over); each rename is atomic, so readers see one whole file.
-                temporary = directory / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
-                _write_synced(temporary, item.content)
-                written.append((temporary, directory / name))
+                written.append((directory / f".{name}.{uuid.uuid4().hex[:8]}.tmp", directory / name))
                 index.append({"format": item.format, "file": name, "media_type": item.media_type})
+            syncs = [_SYNC_POOL.submit(_write_synced, temporary, item.content)
+                     for (temporary, _), item in zip(written, result.files, strict=True)]
+            wait(syncs)  # every write has ended before any error is raised and its files removed
+            for sync in syncs:
+                sync.result()
             for temporary, final in written:
                 temporary.replace(final)
             _sync_directory(directory)
@@ -68,7 +79,7 @@ def _write_synced(path: Path, content: bytes) -> None:
         view = memoryview(content)
         while view:
             view = view[os.write(fd, view):]
-        os.fsync(fd)
+        os.fdatasync(fd)
     finally:
         os.close(fd)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -19,6 +20,7 @@ from jobservice.edge import EdgeInterceptor
 from jobservice.fleet_inference import build_inference
 from jobservice.inference import Inference
 from jobservice.message_limits import MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES
+from jobservice.metrics_server import MetricsEndpoint, start_metrics_server
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.modelspecs.registry import build_specs
 from jobservice.private_files import secure_data_dir
@@ -44,12 +46,18 @@ class RunningJobService:
     readiness: ReadinessMonitor
     admission: KeyAdmission
     lock: DataDirLock | None  # SQLite: this service owns the data directory; PostgreSQL: no lock, many services
+    metrics: MetricsEndpoint
+    metrics_runner: web.AppRunner | None = None
+    metrics_port: int | None = None  # None: PHONOS_METRICS_ENABLED=false
 
     async def stop(self, grace_s: float = 5.0) -> None:
         await self.readiness.stop()
         await self.health.enter_graceful_shutdown()
         await self.service.hub.close()  # watch streams end now (clients resume), not after the grace period
         await self.server.stop(grace_s)
+        if self.metrics_runner is not None:
+            await self.metrics_runner.cleanup()
+        await self.metrics.close()
         await self.service.stop()
         await self.service.db.close()
         if self.lock is not None:
@@ -111,8 +119,18 @@ async def create_server(
     readiness = ReadinessMonitor(service, health_servicer, SERVICE_NAME)
     await readiness.check()
     readiness.start()
-    log.info("job service listening", extra={"action": "jobservice.started", "port": port})
-    return RunningJobService(server, port, service, servicer, health_servicer, readiness, admission, lock)
+    running = RunningJobService(server, port, service, servicer, health_servicer, readiness, admission, lock,
+                                MetricsEndpoint(service.db, list(service.specs), settings.triton_metrics_urls))
+    if settings.metrics_enabled:
+        try:
+            running.metrics_runner, running.metrics_port = await start_metrics_server(
+                running.metrics, settings.metrics_host, settings.metrics_port)
+        except BaseException:
+            await running.stop(0)
+            raise
+    log.info("job service listening", extra={"action": "jobservice.started", "port": port,
+                                             "metrics_port": running.metrics_port})
+    return running
 
 
 async def start_in_process_gateway(running: RunningJobService, settings: ServiceSettings) -> tuple[Any, int]:

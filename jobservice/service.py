@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from jobservice import tracing
 from jobservice.accounts import Accounts, NewKey
 from jobservice.api_keys import ApiKeys, KeyRecord
 from jobservice.auth import Authenticator
@@ -203,6 +204,7 @@ class JobService:
         async def insert_then_queue() -> list[str]:
             ids = await self.jobs.submit(account_id, jobs, also)
             for job_id, job in zip(ids, jobs, strict=True):
+                tracing.remember_submission(job_id)
                 self.dispatcher.enqueue(job_id, job.model)
             return ids
 

@@ -18,6 +18,7 @@ from google.api import httpbody_pb2
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
+from jobservice import metrics, tracing
 from jobservice.accounts import Principal
 from jobservice.api_keys import KeyRecord
 from jobservice.errors import InvalidArgument, PhonosError, RateLimited
@@ -26,7 +27,7 @@ from jobservice.jobs import JobRecord
 from jobservice.ratelimit import RateLimits
 from jobservice.routes import route_templates, state_changing_methods
 from jobservice.service import BatchItem, JobService, Submission, SubmitItem
-from jobservice.states import TERMINAL, JobStatus
+from jobservice.states import ACTIVE, TERMINAL, JobStatus
 from jobservice.status_map import TITLE_KEY, grpc_status
 from jobservice.usage import usage_event
 from jobservice.watch import Event, ProgressEvent, StateEvent, parse_cursor
@@ -58,7 +59,10 @@ NO_CHARGE = Charge()
 
 
 def _ts(epoch_s: float) -> timestamp_pb2.Timestamp:
-    return timestamp_pb2.Timestamp(seconds=int(epoch_s))
+    """Millisecond precision: RFC 3339 with a fraction ("2025-12-17T10:30:00.125Z"), which every RFC 3339
+    parser reads (JavaScript's Date, Python's fromisoformat); a whole second is written without one."""
+    millis = round(epoch_s * 1000)
+    return timestamp_pb2.Timestamp(seconds=millis // 1000, nanos=(millis % 1000) * 1_000_000)
 
 
 def _struct(values: dict[str, Any] | None) -> struct_pb2.Struct | None:
@@ -90,6 +94,8 @@ def job_fields(job: JobRecord) -> dict[str, Any]:
         "job_id": job.id, "status": str(job.status), "model": job.model,
         "created_at": _ts(job.created_at), "updated_at": _ts(job.updated_at),
         "credits_used": job.credits_used - job.refunded,
+        "started_at": None if job.started_at is None else _ts(job.started_at),
+        "completed_at": None if job.finished_at is None or job.status in ACTIVE else _ts(job.finished_at),
     }
     if job.name is not None:
         fields["name"] = job.name
@@ -129,8 +135,10 @@ def job_fields_at(job: JobRecord, status: JobStatus, at: float) -> dict[str, Any
     fields.update(status=str(status), updated_at=_ts(at))
     if status not in TERMINAL:
         fields["credits_used"] = job.credits_used
-        for key in _RESULT_FIELDS:
+        for key in (*_RESULT_FIELDS, "completed_at"):
             fields.pop(key, None)
+        if status == JobStatus.PENDING:
+            fields.pop("started_at", None)  # not started yet, as of this event
     return fields
 
 
@@ -181,8 +189,13 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         self._changing = state_changing_methods()
 
     async def _handle(self, method: str, context: grpc.aio.ServicerContext, handler: Handler) -> Message:
-        started = time.perf_counter()
         metadata = {k: v for k, v in (context.invocation_metadata() or ())}
+        with tracing.rpc_span(method, self._routes[method], metadata):
+            return await self._answer(method, context, handler, metadata)
+
+    async def _answer(self, method: str, context: grpc.aio.ServicerContext, handler: Handler,
+                      metadata: dict[str, Any]) -> Message:
+        started = time.perf_counter()
         request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex)
         transport = "rest" if metadata.get("x-phonos-transport") == "rest" else "grpc"
         trailers: list[tuple[str, str]] = [("x-request-id", request_id)]
@@ -201,13 +214,17 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                                                    "request_id": request_id})
             code = grpc.StatusCode.INTERNAL
         finally:
+            if failure is not None:
+                code = grpc_status(failure)[0]
+                if isinstance(failure, RateLimited):
+                    metrics.rate_limited(transport)
+            elapsed_s = time.perf_counter() - started
+            metrics.rpc_finished(method, transport, code.name, elapsed_s)
+            tracing.set_rpc_outcome(code.name, principal.account_id if principal else None)
             if principal is not None:
-                if failure is not None:
-                    code = grpc_status(failure)[0]
                 self._svc.usage.record(usage_event(
                     principal.account_id, self._routes[method], key_id=principal.key_id, model=charge.model,
-                    credits_used=charge.credits, status_code=code.value[0],
-                    elapsed_ms=(time.perf_counter() - started) * 1000,
+                    credits_used=charge.credits, status_code=code.value[0], elapsed_ms=elapsed_s * 1000,
                     transport="dashboard" if principal.via_session else transport,
                 ))
         if failure is not None:

@@ -32,6 +32,7 @@ from phonos_models.common import result_files
 from phonos_models.common.progress import PROGRESS, Progress, ProgressError
 from tritonclient.utils import InferenceServerException
 
+from jobservice import metrics, tracing
 from jobservice.inference import (
     NOT_READY,
     READY,
@@ -88,6 +89,15 @@ class TritonInference:
 
     async def infer(self, request: InferenceRequest, on_progress: ProgressCallback | None = None,
                     ) -> result_files.ModelResult:
+        # Labelled with this server's address: behind a fleet, each member reports for itself.
+        attributes = {"server.address": self._url, "phonos.triton_model": request.model,
+                      "phonos.request_id": request.request_id}
+        with metrics.triton_call(self._url, request.model), \
+                tracing.client_span(f"triton.infer {request.model}", attributes) as trace_headers:
+            return await self._infer(request, on_progress, trace_headers)
+
+    async def _infer(self, request: InferenceRequest, on_progress: ProgressCallback | None,
+                     trace_headers: dict[str, str]) -> result_files.ModelResult:
         tensors = []
         for spec in request.inputs:
             tensor = triton_aio.InferInput(spec.name, list(spec.array.shape), spec.datatype)
@@ -100,7 +110,7 @@ class TritonInference:
                    "request_id": request.request_id}
 
         stream = self._get_client().stream_infer(one_request(), stream_timeout=request.timeout_s,
-                                                 headers=_TYPED_STREAM_ERRORS)
+                                                 headers={**_TYPED_STREAM_ERRORS, **trace_headers})
         result: result_files.ModelResult | None = None
         try:
             async for response, error in stream:

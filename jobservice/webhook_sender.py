@@ -27,7 +27,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 
 from gateway.ratelog import RateLimitedLog
-from jobservice import egress
+from jobservice import egress, metrics
 from jobservice.db import now
 from jobservice.store import Row, Store
 from jobservice.webhooks import post_event
@@ -171,6 +171,7 @@ class WebhookSender:
         async with self._db.transaction() as tx:
             if error is None and 200 <= status < 300:
                 await tx.execute("mark_delivered", {"id": row["id"], "last_status": status})
+                metrics.webhook_delivery(row["event"], "delivered")
                 return
             delay = self._backoff_base_s * (2 ** int(row["attempts"]))
             await tx.execute(
@@ -178,5 +179,7 @@ class WebhookSender:
                 {"id": row["id"], "last_status": status or None, "last_error": error or f"HTTP {status}",
                  "next_attempt_at": now() + min(delay, MAX_BACKOFF_S), "max_attempts": self._max_attempts},
             )
+        gave_up = int(row["attempts"]) + 1 >= self._max_attempts
+        metrics.webhook_delivery(row["event"], "failed" if gave_up else "retry")
         self._failure_log.log(logging.WARNING, "webhook.retry", "webhook delivery %s failed: %s", row["id"],
                               error or f"HTTP {status}", extra={"delivery": row["id"], "status": status})

@@ -1,6 +1,6 @@
 """The `phonos` command: the operator's verbs here, the users' verbs from the client package.
 
-    phonos serve [--http-port P] [--grpc-port P] [--data-dir D]
+    phonos serve [--http-port P] [--grpc-port P] [--data-dir D] [--metrics-port P]
     phonos keys create --username NAME [--email E] [--credits N] [--rate-limit R] [--max-rate-limit M] [--json]
     phonos keys list --username NAME [--json]
     phonos keys revoke KEY_ID [--confirm-last-key] [--json]
@@ -39,7 +39,8 @@ from phonos_config.service import ServiceSettings
 
 def _settings(args: argparse.Namespace) -> ServiceSettings:
     overrides: dict[str, object] = {}
-    for flag, field in (("data_dir", "data_dir"), ("http_port", "http_port"), ("grpc_port", "grpc_port")):
+    for flag, field in (("data_dir", "data_dir"), ("http_port", "http_port"), ("grpc_port", "grpc_port"),
+                        ("metrics_port", "metrics_port")):
         value = getattr(args, flag, None)
         if value is not None:
             overrides[field] = value
@@ -179,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", type=int, help="gateway port (default 8080)")
     serve.add_argument("--grpc-port", type=int, help="job service gRPC port (default 50051)")
     serve.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    serve.add_argument("--metrics-port", type=int, help="Prometheus /metrics port on loopback (default 9464)")
     serve.set_defaults(func=cmd_serve)
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)

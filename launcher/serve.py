@@ -46,7 +46,7 @@ def served_triton_models(settings: ServiceSettings) -> list[str]:
 def jobservice_command(settings: ServiceSettings) -> list[str]:
     return [sys.executable, "-m", "jobservice", "--data-dir", str(settings.data_dir),
             "--grpc-port", str(settings.grpc_port), "--http-port", str(settings.http_port),
-            "--triton-url", settings.triton_url]
+            "--triton-url", settings.triton_url, "--metrics-port", str(settings.metrics_port)]
 
 
 def read_ready_line(process: subprocess.Popen[str], timeout_s: float) -> dict | None:
@@ -81,6 +81,10 @@ class TritonChild:
     @property
     def grpc_url(self) -> str:
         return f"127.0.0.1:{self.ports.grpc}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.metrics}/metrics"
 
     def spawn(self) -> None:
         self.process = TritonProcess.start(DEFAULT_MODEL_REPOSITORY, self.models, ports=self.ports,
@@ -178,7 +182,9 @@ def serve(settings: ServiceSettings) -> int:
     triton = TritonChild(models, TritonPorts.pick(), settings, {**os.environ, "PHONOS_DATA_DIR": str(data_dir)})
     settings = settings.with_overrides(triton_url=triton.grpc_url)
     jobs = JobServiceChild(settings, {**os.environ, "PHONOS_DATA_DIR": str(data_dir),
-                                      "PHONOS_TRITON_URL": triton.grpc_url})
+                                      "PHONOS_TRITON_URL": triton.grpc_url,
+                                      # /metrics re-exports Triton's own (Triton's ports stay internal).
+                                      "PHONOS_TRITON_METRICS_URLS": triton.metrics_url})
     children = [Supervised(triton, policy, ready_timeout_s=TRITON_READY_TIMEOUT_S),
                 Supervised(jobs, policy, ready_timeout_s=JOBSERVICE_READY_TIMEOUT_S)]
     stopping = threading.Event()
@@ -259,6 +265,9 @@ def announce(settings: ServiceSettings, triton: TritonChild, jobs: JobServiceChi
     print(f"REST gateway:  http://{settings.http_host}:{ready['http_port']}/v1  (try /v1/health)")
     print(dashboard)
     print(f"gRPC:          {settings.grpc_host}:{ready['grpc_port']}  (reflection + health enabled)")
+    if ready.get("metrics_port"):
+        print(f"metrics:       http://{settings.metrics_host}:{ready['metrics_port']}/metrics  "
+              "(Prometheus; job service + Triton)")
     print(f"job service:   pid {_pid(triton, jobs, jobs.name)}")
     print(f"data dir:      {data_dir}")
     print("weights: tiny random weights unless PHONOS_*_WEIGHTS_DIR is set - NOT real predictions", flush=True)

@@ -41,6 +41,9 @@ class EsmFoldSettings:
     # Without weights_dir: "tiny" (default) or "full" (esmfold_v1's size, random: GPU timing runs only).
     random_architecture: str = "tiny"
     timeout_s: int = 600  # the longest one Triton call may take before the job fails
+    # Padded residues (sequences x longest) per forward pass; 0 = no budget (Triton's max_batch_size
+    # alone bounds a pass). Batching pays for short sequences only on CPU (docs/esmfold.md).
+    max_tokens_per_batch: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
@@ -67,6 +70,9 @@ class EsmFoldSettings:
             raise ValueError(
                 f"PHONOS_ESMFOLD_RANDOM_ARCHITECTURE must be tiny or full, got {self.random_architecture!r}"
             )
+        if self.max_tokens_per_batch < 0:
+            raise ValueError(f"PHONOS_ESMFOLD_MAX_TOKENS_PER_BATCH must be 0 (off) or positive, "
+                             f"got {self.max_tokens_per_batch}")
         if self.timeout_s < 1:
             raise ValueError(f"PHONOS_ESMFOLD_TIMEOUT_S must be at least 1, got {self.timeout_s}")
 

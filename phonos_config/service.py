@@ -74,6 +74,20 @@ class ServiceSettings:
     cookie_secure: bool = False
     # Public model ids this deployment serves (a subset, e.g. a box without AlphaFold2 databases).
     models: tuple[str, ...] = ("esmfold", "alphafold2", "diffdock")
+    # Prometheus `/metrics` of the job service, on its own listener (never the public REST port).
+    # Loopback by default: expose it to a Prometheus server on purpose (e.g. PHONOS_METRICS_HOST=0.0.0.0
+    # behind a firewall). Port 0 picks a free port.
+    metrics_enabled: bool = True
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+    # Triton's own Prometheus endpoints ("http://host:8002/metrics", comma-separated for several servers);
+    # `/metrics` re-exports them with an `endpoint` label. `phonos serve` sets it; empty: not re-exported.
+    triton_metrics_urls: tuple[str, ...] = ()
+    # OpenTelemetry traces (gateway -> job service -> Triton call): "none" (default), "otlp" (OTLP over
+    # HTTP/protobuf to tracing_otlp_endpoint) or "console" (spans as JSON on stderr, for a look).
+    tracing_exporter: str = "none"
+    tracing_otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    tracing_service_name: str = "phonos"
     # Timeouts, failed-auth throttling and client-error logging of the REST and gRPC edge.
     edge: EdgeSettings = field(default_factory=EdgeSettings)
 

@@ -5,6 +5,7 @@
 #   hmmer (jackhmmer: AlphaFold2 MSA search; hmmsearch: templates), nghttp2-client (h2load) and wrk (benches),
 #   postgresql (the server the PostgreSQL tests start in a temporary directory, tests/postgres.py; not
 #   run as a system service; Debian keeps its binaries off PATH, so its initdb is looked for where they are),
+#   prometheus (promtool checks deploy/ in the tests; bench/metrics_load.py scrapes with it),
 #   chromium (the dashboard's browser tests drive it through Playwright; Playwright's own browser
 #   download is never used).
 # npm packages: the dashboard's 3D viewer (3Dmol.js), from package-lock.json into ./node_modules.
@@ -12,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for pair in jackhmmer:hmmer h2load:nghttp2-client wrk:wrk chromium:chromium; do
+for pair in jackhmmer:hmmer h2load:nghttp2-client wrk:wrk promtool:prometheus chromium:chromium; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import asyncpg
 import grpc
@@ -109,6 +109,12 @@ class ServiceEndpoints:
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
+    def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """One Prometheus scrape of the service's /metrics: {(sample name, sorted labels): value}."""
+        port = getattr(self, "metrics_port", None)
+        assert port, "the service runs without its metrics listener"
+        return parse_scrape(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text)
+
     def new_key(self, credits: int = 10_000, rate_limit: int = 100_000, username: str | None = None) -> str:
         name = username or f"user{time.monotonic_ns()}"
         key = asyncio.run(create_key(self.settings, username=name, email=f"{name}@example.org",
@@ -134,6 +140,7 @@ class ServiceProcess(ServiceEndpoints):
     triton_url: str
     env: dict[str, str]
     log_lines: list[str] = field(default_factory=list)
+    metrics_port: int | None = None
 
     @classmethod
     def start(cls, data_dir: Path, triton_url: str, extra_env: Mapping[str, str]) -> ServiceProcess:
@@ -142,6 +149,7 @@ class ServiceProcess(ServiceEndpoints):
             "PHONOS_MODELS": "esmfold",
             "PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK": "true",
             "PHONOS_USAGE_FLUSH_INTERVAL_S": "0.1",
+            "PHONOS_METRICS_PORT": "0",
             **extra_env,
         })
         args = [sys.executable, "-m", "jobservice", "--data-dir", str(data_dir), "--grpc-port", "0",
@@ -156,7 +164,7 @@ class ServiceProcess(ServiceEndpoints):
             raise RuntimeError("job service did not start:\n" + "\n".join(log_lines[-40:]))
         settings = ServiceSettings.from_env(env).with_overrides(data_dir=data_dir)
         return cls(popen, settings, int(ready["grpc_port"]), int(ready["http_port"]), triton_url, dict(extra_env),
-                   log_lines)
+                   log_lines, ready.get("metrics_port"))
 
     def stop(self) -> None:
         if self.popen.poll() is None:
@@ -170,6 +178,14 @@ class ServiceProcess(ServiceEndpoints):
     def kill(self) -> None:
         os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen.wait(timeout=10)
+
+
+def parse_scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Prometheus text format → {(sample name, sorted labels): value}, read by prometheus_client's own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
 def _drain(stream: Any, sink: list[str]) -> None:
@@ -196,7 +212,7 @@ class InProcessService(ServiceEndpoints):
             **env,
         }
         self.settings = ServiceSettings.from_env(settings_env).with_overrides(
-            data_dir=data_dir, grpc_port=grpc_port, http_port=http_port)
+            data_dir=data_dir, grpc_port=grpc_port, http_port=http_port, metrics_port=0)
         self.http_port = http_port  # 0 until started: any free port
         self.specs = dict(specs) if specs is not None else build_specs(self.settings.models)
         self.inference = inference or InMemoryInference.for_specs(self.specs, DEFAULT_MODEL_REPOSITORY)
@@ -209,6 +225,7 @@ class InProcessService(ServiceEndpoints):
             self._close_loop()
             raise
         self.grpc_port = self.running.port
+        self.metrics_port = self.running.metrics_port
 
     async def _start(self) -> tuple[RunningJobService, Any, int]:
         running = await create_server(self.settings, self.specs, self.inference)
@@ -284,12 +301,12 @@ def wait_until(probe: Callable[[], Any], timeout_s: float, interval_s: float = 0
         time.sleep(interval_s)
 
 
-class WebhookReceiver:
-    """A real HTTP receiver on a loopback port, in its own thread; answers with scripted statuses."""
+class LoopbackServer:
+    """A real aiohttp server on a free loopback port, in its own thread; subclasses add routes in `routes`."""
 
-    def __init__(self, statuses: list[int] | None = None) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self._statuses = list(statuses or [])
+    path = "/"
+
+    def __init__(self) -> None:
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -298,9 +315,12 @@ class WebhookReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"http://127.0.0.1:{self.port}{self.path}"
 
-    def __enter__(self) -> WebhookReceiver:
+    def routes(self, app: Any) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
         self._thread.start()
         self._ready.wait(10)
         return self
@@ -316,14 +336,8 @@ class WebhookReceiver:
     async def _serve(self) -> None:
         from aiohttp import web
 
-        async def handle(request: web.Request) -> web.Response:
-            body = await request.read()
-            self.requests.append({"headers": dict(request.headers), "body": body.decode()})
-            status = self._statuses.pop(0) if self._statuses else 200
-            return web.Response(status=status, text="ok")
-
         app = web.Application()
-        app.router.add_post("/hook", handle)
+        self.routes(app)
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -334,6 +348,28 @@ class WebhookReceiver:
         self._ready.set()
         await self._stop.wait()
         await runner.cleanup()
+
+
+class WebhookReceiver(LoopbackServer):
+    """A webhook receiver that answers with scripted statuses (then 200)."""
+
+    path = "/hook"
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        super().__init__()
+        self.requests: list[dict[str, Any]] = []
+        self._statuses = list(statuses or [])
+
+    def routes(self, app: Any) -> None:
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.read()
+            self.requests.append({"headers": dict(request.headers), "body": body.decode()})
+            status = self._statuses.pop(0) if self._statuses else 200
+            return web.Response(status=status, text="ok")
+
+        app.router.add_post(self.path, handle)
 
     def events(self) -> list[str]:
         return [json.loads(r["body"])["event"] for r in self.requests]

@@ -176,6 +176,14 @@ SET attempts = attempts + 1, last_status = :last_status, last_error = :last_erro
     status = CASE WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END
 WHERE id = :id;
 
+-- name: metrics_active_jobs
+SELECT model, status, COUNT(*) AS jobs, MIN(created_at) AS oldest_created
+FROM jobs WHERE status IN ('pending', 'running')
+GROUP BY model, status;
+
+-- name: metrics_webhook_backlog
+SELECT COUNT(*) AS pending, MIN(created_at) AS oldest_created
+FROM webhook_deliveries WHERE status = 'pending';
 -- API keys of one account (the dashboard's keys page, `phonos keys list`) ----------------------------
 
 -- name: list_api_keys

@@ -16,7 +16,7 @@ import gemmi
 import pytest
 import requests
 
-from tests.support import REPO, wait_until
+from tests.support import REPO, parse_scrape, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +34,7 @@ class Serve:
     def __init__(self, data_dir: Path) -> None:
         self.lines: list[str] = []
         self.popen = subprocess.Popen(
-            [*PHONOS, "serve", "--http-port", "0", "--grpc-port", "0", "--data-dir", str(data_dir)],
+            [*PHONOS, "serve", "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0", "--data-dir", str(data_dir)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=phonos_env(), cwd=REPO,
         )
         threading.Thread(target=self._read, daemon=True).start()
@@ -98,6 +98,18 @@ def test_serve_prints_a_key_and_the_seed_python_client_saves_a_pdb(tmp_path: Pat
         structure = gemmi.read_structure(str(workdir / "output.pdb"))
         residues = [r for r in structure[0][0]]
         assert gemmi.one_letter_code([r.name for r in residues]).upper() == "MGSSHHHHHHSSGLVPRGSHMASMTGGQQMGRGS"
+
+        # The metrics the run left: one Prometheus scrape shows the job service and Triton's own.
+        metrics_url = serve.find(r"metrics:\s+(http://\S+/metrics)").group(1)
+        scrape = parse_scrape(requests.get(metrics_url, timeout=30).text)
+        names = {name for name, _ in scrape}
+        assert scrape[("phonos_jobs_completed_total", (("model", "esmfold"),))] >= 1
+        assert scrape[("phonos_http_request_seconds_count",
+                       (("method", "POST"), ("route", "/v1/predict"), ("status", "200")))] >= 1
+        assert [v for (n, labels), v in scrape.items() if n == "phonos_triton_metrics_up"] == [1]
+        assert any(n.startswith("nv_inference_request_success") and dict(labels).get("model") == "esmfold"
+                   and v >= 1 for (n, labels), v in scrape.items())
+        assert {"phonos_jobs_queued", "phonos_webhook_backlog", "phonos_job_wait_seconds_bucket"} <= names
     finally:
         assert serve.stop() == 0
     assert serve.find("stopping")

@@ -148,6 +148,9 @@ def test_end_to_end_through_the_public_api(triton, service_factory) -> None:
     assert job["status"] == "completed", job
     assert 0 < job["metrics"]["mean_plddt"] <= 100 and 0 < job["metrics"]["ptm"] < 1
     assert job["metadata"]["real_weights"] is False and job["metadata"]["trunk_passes"] == 3
+    timings = job["metadata"]["timings"]  # the model's stages beside the service's
+    assert timings["fold_s"] > 0 and timings["files_s"] > 0
+    assert timings["triton_call_s"] >= timings["fold_s"] + timings["files_s"]
 
     pdb = client.get(job["download_url"])
     assert pdb.status_code == 200 and pdb.text.startswith("REMARK"), (pdb.headers, pdb.text[:300])

@@ -339,3 +339,14 @@ WHERE idempotency_keys.created_at < :since;
 
 -- name: purge_idempotency_keys
 DELETE FROM idempotency_keys WHERE created_at < :since;
+
+-- Scrape-time state for /metrics (jobservice/metrics_server.py) ---------------------------------------
+
+-- name: metrics_active_jobs
+SELECT model, status, COUNT(*) AS jobs, MIN(created_at) AS oldest_created
+FROM jobs WHERE status IN ('pending', 'running')
+GROUP BY model, status;
+
+-- name: metrics_webhook_backlog
+SELECT COUNT(*) AS pending, MIN(created_at) AS oldest_created
+FROM webhook_deliveries WHERE status = 'pending';

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,8 @@ class TritonPythonModel:
             except Exception as exc:
                 answering[index].finish(adapter.failure_response(exc, "esmfold", log))
         order = list(jobs)
-        for batch in plan_batches([jobs[i] for i in order]):
+        budget = self.settings.max_tokens_per_batch or None
+        for batch in plan_batches([jobs[i] for i in order], max_tokens=budget):
             members = [order[k] for k in batch]
             live = [i for i in members if not requests[i].is_cancelled()]
             for i in set(members) - set(live):
@@ -96,7 +98,9 @@ class TritonPythonModel:
             if requests[i].is_cancelled():
                 answering[i].finish(adapter.error_response("request cancelled", "CANCELLED"))
             else:
+                started = time.perf_counter()
                 fold = model_result(result, self.loaded.weights, self.loaded.load_s)
+                fold.metadata["timings"]["files_s"] = round(time.perf_counter() - started, 4)  # every result file
                 answering[i].finish(adapter.result_response(fold, batched=True))
 
     def finalize(self) -> None:
