@@ -1,6 +1,7 @@
 """ESMFold through the whole service against the same model called in this process, side by side.
 
     PYTHONPATH=.:triton_models .venv/bin/python bench/esmfold_service.py [--length 60] [--jobs 12] [--concurrent 20]
+        [--file-workers 0 1]
 
 Starts a real tritonserver (the `esmfold` model as configured in triton_models/esmfold) and a real
 `python -m jobservice` (REST gateway in process), and builds the same weights here (PHONOS_ESMFOLD_*
@@ -14,11 +15,17 @@ environment, default the tiny random model, the same torch threads per instance)
    and the overhead over the job's own forward pass as Triton ran it (`fold_s` in its metadata).
 2. throughput: `--concurrent` jobs submitted at once through the service (Triton batches them)
    against folding the same sequences one by one here; the ratio of the two wall times.
+
+`--file-workers 0 1` runs one tritonserver + job service per PHONOS_ESMFOLD_FILE_WORKERS value (0: the
+result files are built inside the model instance; 1: in a worker process beside the next forward pass),
+all started at once: each sequential job is sent to every setup in turn, and the concurrent bursts
+follow one another, so the settings are compared side by side in one run. Default: the config's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -91,53 +98,64 @@ class Bare:
         return folded - started, time.perf_counter() - folded
 
 
-def overhead(bare: Bare, client: ApiClient, sequences: list[str]) -> dict[str, Any]:
-    folds, files, service, stages = [], [], [], []
+def overhead(bare: Bare, clients: dict[str, ApiClient], sequences: list[str]) -> dict[str, Any]:
+    folds, files = [], []
+    service: dict[str, list[float]] = {name: [] for name in clients}
+    stages: dict[str, list[dict[str, float]]] = {name: [] for name in clients}
     for sequence in sequences:
         fold_s, files_s = bare.fold(sequence)
         folds.append(fold_s)
         files.append(files_s)
-        job = wait_done(client, client.predict(sequence, params={"num_recycles": RECYCLES}).json()["job_id"])
-        service.append(stamp(job["completed_at"]) - stamp(job["created_at"]))
-        stages.append(job["metadata"]["timings"])
+        for name, client in clients.items():  # the same job through every setup, one after another
+            job = wait_done(client, client.predict(sequence, params={"num_recycles": RECYCLES}).json()["job_id"])
+            service[name].append(stamp(job["completed_at"]) - stamp(job["created_at"]))
+            stages[name].append(job["metadata"]["timings"])
     p50 = statistics.median
     fold_p50 = p50(folds)
     fold_files_p50 = p50([a + b for a, b in zip(folds, files, strict=True)])
-    service_p50 = p50(service)
-    return {
-        "jobs": len(sequences),
-        "bare_fold_p50_s": round(fold_p50, 4),
-        "bare_fold_plus_files_p50_s": round(fold_files_p50, 4),
-        "service_created_to_completed_p50_s": round(service_p50, 4),
-        "stage_p50_s": {k: round(p50([s[k] for s in stages]), 4)
-                        for k in ("queued_s", "triton_call_s", "fold_s", "files_s", "store_s", "service_total_s")},
-        "overhead_vs_bare_fold": round(service_p50 / fold_p50 - 1, 3),
-        "overhead_vs_fold_plus_files": round(service_p50 / fold_files_p50 - 1, 3),
-        # The same job's forward pass as Triton's instance ran it (metadata fold_s): what the service path
-        # adds around the fold, free of the difference between this process and the Triton stub.
-        "overhead_vs_its_own_fold_p50": round(p50([t / s["fold_s"] - 1 for t, s in zip(service, stages, strict=True)]), 3),
-        # ... and around the model's whole work for the job (forward pass + building its result files).
-        "overhead_vs_its_own_fold_and_files_p50": round(
-            p50([t / (s["fold_s"] + s["files_s"]) - 1 for t, s in zip(service, stages, strict=True)]), 3),
-    }
+    report: dict[str, Any] = {"jobs": len(sequences), "bare_fold_p50_s": round(fold_p50, 4),
+                              "bare_fold_plus_files_p50_s": round(fold_files_p50, 4)}
+    for name in clients:
+        times, timings = service[name], stages[name]
+        service_p50 = p50(times)
+        report[name] = {
+            "service_created_to_completed_p50_s": round(service_p50, 4),
+            "stage_p50_s": {k: round(p50([s.get(k, 0.0) for s in timings]), 4) for k in (
+                "queued_s", "triton_call_s", "fold_s", "files_s", "files_wait_s", "store_s", "service_total_s")},
+            "overhead_vs_bare_fold": round(service_p50 / fold_p50 - 1, 3),
+            "overhead_vs_fold_plus_files": round(service_p50 / fold_files_p50 - 1, 3),
+            # The same job's forward pass as Triton's instance ran it (metadata fold_s): what the service path
+            # adds around the fold, free of the difference between this process and the Triton stub.
+            "overhead_vs_its_own_fold_p50": round(p50([t / s["fold_s"] - 1 for t, s in zip(times, timings, strict=True)]), 3),
+            # ... and around the model's whole work for the job (forward pass + building its result files).
+            "overhead_vs_its_own_fold_and_files_p50": round(
+                p50([t / (s["fold_s"] + s["files_s"]) - 1 for t, s in zip(times, timings, strict=True)]), 3),
+        }
+    return report
 
 
-def throughput(bare: Bare, client: ApiClient, sequences: list[str]) -> dict[str, Any]:
+def throughput(bare: Bare, clients: dict[str, ApiClient], sequences: list[str]) -> dict[str, Any]:
     started = time.perf_counter()
     for sequence in sequences:
         bare.fold(sequence)
     in_process_s = time.perf_counter() - started
-    started = time.perf_counter()
-    ids = [client.predict(s, params={"num_recycles": RECYCLES}).json()["job_id"] for s in sequences]
-    jobs = [wait_done(client, job_id) for job_id in ids]
-    service_s = time.perf_counter() - started
-    return {
-        "jobs": len(sequences),
-        "one_by_one_in_process_s": round(in_process_s, 3),
-        "concurrent_through_service_s": round(service_s, 3),
-        "service_vs_in_process": round(in_process_s / service_s, 3),
-        "mean_batch_size": round(statistics.fmean(j["metadata"]["batch_size"] for j in jobs), 2),
-    }
+    report: dict[str, Any] = {"jobs": len(sequences), "one_by_one_in_process_s": round(in_process_s, 3)}
+    for name, client in clients.items():
+        started = time.perf_counter()
+        ids = [client.predict(s, params={"num_recycles": RECYCLES}).json()["job_id"] for s in sequences]
+        jobs = [wait_done(client, job_id) for job_id in ids]
+        service_s = time.perf_counter() - started
+        report[name] = {
+            "concurrent_through_service_s": round(service_s, 3),
+            "service_vs_in_process": round(in_process_s / service_s, 3),
+            "jobs_per_s": round(len(sequences) / service_s, 2),
+            "mean_batch_size": round(statistics.fmean(j["metadata"]["batch_size"] for j in jobs), 2),
+        }
+    return report
+
+
+def setup_name(workers: int | None) -> str:
+    return "config" if workers is None else ("files_in_instance" if workers == 0 else f"file_workers_{workers}")
 
 
 def main() -> None:
@@ -145,6 +163,8 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=60)
     parser.add_argument("--jobs", type=int, default=12, help="sequential jobs for the overhead")
     parser.add_argument("--concurrent", type=int, default=20, help="jobs submitted at once for the throughput")
+    parser.add_argument("--file-workers", type=int, nargs="*", default=[],
+                        help="PHONOS_ESMFOLD_FILE_WORKERS values to compare side by side (default: the config's)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop the processes started here
@@ -153,34 +173,42 @@ def main() -> None:
     def sequence() -> str:
         return "".join(rng.choice(AMINO_ACIDS) for _ in range(args.length))
 
-    with tempfile.TemporaryDirectory() as tmp, TritonProcess.start(
-        models=["esmfold"], log_path=Path(tmp) / "triton.log"
-    ) as triton:
-        triton.wait_ready(300)
-        service = ServiceProcess.start(Path(tmp) / "var", triton.grpc_url, {"PHONOS_MODELS": "esmfold"})
-        try:
-            client = service.client(service.new_key(credits=10**9, rate_limit=10**9))
-            bare = Bare()
-            bare.fold(sequence())  # warm-up on both sides
+    variants: list[int | None] = list(args.file_workers) or [None]
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        clients: dict[str, ApiClient] = {}
+        for workers in variants:
+            name = setup_name(workers)
+            env = dict(os.environ) | ({} if workers is None else {"PHONOS_ESMFOLD_FILE_WORKERS": str(workers)})
+            triton = stack.enter_context(TritonProcess.start(models=["esmfold"], env=env,
+                                                             log_path=Path(tmp) / f"triton_{name}.log"))
+            triton.wait_ready(300)
+            service = ServiceProcess.start(Path(tmp) / f"var_{name}", triton.grpc_url, {"PHONOS_MODELS": "esmfold"})
+            stack.callback(service.stop)
+            clients[name] = service.client(service.new_key(credits=10**9, rate_limit=10**9))
+        bare = Bare()
+        bare.fold(sequence())  # warm-up on every side
+        for client in clients.values():
             wait_done(client, client.predict(sequence()).json()["job_id"])
-            report = {
-                "length_aa": args.length, "num_recycles": RECYCLES, "weights": bare.loaded.weights.name,
-                "torch_threads": bare.settings.num_threads,
-                "service_path": overhead(bare, client, [sequence() for _ in range(args.jobs)]),
-                "throughput": throughput(bare, client, [sequence() for _ in range(args.concurrent)]),
-            }
-        finally:
-            service.stop()
+        report = {
+            "length_aa": args.length, "num_recycles": RECYCLES, "weights": bare.loaded.weights.name,
+            "torch_threads": bare.settings.num_threads, "setups": list(clients),
+            "service_path": overhead(bare, clients, [sequence() for _ in range(args.jobs)]),
+            "throughput": throughput(bare, clients, [sequence() for _ in range(args.concurrent)]),
+        }
     print(json.dumps(report, indent=2))
     path, tput = report["service_path"], report["throughput"]
-    print(f"{args.length} aa: bare fold p50 {path['bare_fold_p50_s']:.3f} s, through the service "
-          f"{path['service_created_to_completed_p50_s']:.3f} s: {path['overhead_vs_bare_fold'] * 100:+.1f} % "
-          f"({path['overhead_vs_fold_plus_files'] * 100:+.1f} % over fold + files; "
-          f"{path['overhead_vs_its_own_fold_p50'] * 100:+.1f} % over the job's own fold in Triton, "
-          f"{path['overhead_vs_its_own_fold_and_files_p50'] * 100:+.1f} % over its fold + files there); "
-          f"{tput['jobs']} concurrent jobs "
-          f"through the service {tput['service_vs_in_process']:.2f}x the throughput of one by one in process "
-          f"(mean batch {tput['mean_batch_size']})")
+    print(f"{args.length} aa: bare fold p50 {path['bare_fold_p50_s']:.3f} s, bare fold + files "
+          f"{path['bare_fold_plus_files_p50_s']:.3f} s")
+    for name in clients:
+        one, many = path[name], tput[name]
+        print(f"  {name}: through the service {one['service_created_to_completed_p50_s']:.3f} s: "
+              f"{one['overhead_vs_bare_fold'] * 100:+.1f} % over the bare fold "
+              f"({one['overhead_vs_fold_plus_files'] * 100:+.1f} % over fold + files; "
+              f"{one['overhead_vs_its_own_fold_p50'] * 100:+.1f} % over the job's own fold in Triton, "
+              f"{one['overhead_vs_its_own_fold_and_files_p50'] * 100:+.1f} % over its fold + files there); "
+              f"{tput['jobs']} concurrent jobs {many['jobs_per_s']:.2f} jobs/s, "
+              f"{many['service_vs_in_process']:.2f}x the throughput of one by one in process "
+              f"(mean batch {many['mean_batch_size']})")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

@@ -8,6 +8,8 @@ residues; 0 turns chunking off for sequences up to the server's
 auto-chunk length (longer ones are always chunked). Sequences longer than
 PHONOS_ESMFOLD_MAX_LENGTH folded residues (linkers included) or with more
 than PHONOS_ESMFOLD_MAX_CHAINS chains are refused here, before any credit is taken.
+`relax`: none (default) | best | all — DeepMind's Amber relax of the predicted structure (a fold has one
+structure, so best and all are the same), as AlphaFold2 offers it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from phonos_config.esmfold import (
     MIN_RECYCLES,
     EsmFoldSettings,
 )
+from phonos_config.relax import RELAX_MODES, RelaxSettings
 
 INFO = ModelInfo(
     id="esmfold",
@@ -38,19 +41,22 @@ INFO = ModelInfo(
     type="structure_prediction",
     cost_credits=10,
 )
+# Every result has these; `relaxed_pdb` and `relaxed_cif` come with the jobs that ask for relax.
 FORMATS = ("pdb", "cif", "json", "plddt_plot", "pae_plot", "zip")
 
 
 class EsmFoldSpec:
     """Stateless apart from its settings (read once from the environment)."""
 
-    def __init__(self, settings: EsmFoldSettings) -> None:
+    def __init__(self, settings: EsmFoldSettings, relax: RelaxSettings | None = None) -> None:
         self.settings = settings
         self.info = INFO
         self.triton_model = "esmfold"
         self.formats = FORMATS
         self.provenance_params: tuple[str, ...] = ()
-        self.timeout_s = float(settings.timeout_s)
+        # The fold's limit plus the relax step's own: a relax that runs out of time ends as a clean
+        # "timed_out" relax with the unrelaxed files delivered, never as a failed job.
+        self.timeout_s = float(settings.timeout_s) + (relax or RelaxSettings()).timeout_s
 
     async def validate(self, sequence: str, params: Mapping[str, Any], outputs: JobOutputs) -> ValidatedJob:
         try:
@@ -61,16 +67,21 @@ class EsmFoldSpec:
         reader = ParamReader(INFO.name, params)
         num_recycles = reader.integer("num_recycles", DEFAULT_RECYCLES, MIN_RECYCLES, MAX_RECYCLES)
         chunk_size = reader.integer("chunk_size", DEFAULT_CHUNK_SIZE, 0, MAX_CHUNK_SIZE)
+        relax = reader.choice("relax", "none", RELAX_MODES)
         reader.finish()
-        return ValidatedJob(sequence=cleaned, params={"num_recycles": num_recycles, "chunk_size": chunk_size})
+        return ValidatedJob(sequence=cleaned, params={"num_recycles": num_recycles, "chunk_size": chunk_size,
+                                                      "relax": relax})
 
     def inputs(self, job: ValidatedJob) -> tuple[Tensor, ...]:
         return (
             text_tensor("SEQUENCE", job.sequence, batched=True),
             int32_tensor("NUM_RECYCLES", job.params["num_recycles"], batched=True),
             int32_tensor("CHUNK_SIZE", job.params["chunk_size"], batched=True),
+            # Jobs stored before relax existed have no such param: they ran unrelaxed.
+            text_tensor("RELAX", job.params.get("relax", "none"), batched=True),
         )
 
 
 def build_spec(env: Mapping[str, str] | None = None) -> ModelSpec:
-    return EsmFoldSpec(EsmFoldSettings.from_env(current_env() if env is None else env))
+    env = current_env() if env is None else env
+    return EsmFoldSpec(EsmFoldSettings.from_env(env), RelaxSettings.from_env(env))

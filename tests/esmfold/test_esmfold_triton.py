@@ -19,7 +19,7 @@ from phonos_models.esmfold.predict import fold
 from jobservice.inference import InferenceRequest, InvalidModelInput, Tensor
 from jobservice.modelspecs.esmfold import build_spec
 from jobservice.triton_inference import TritonInference
-from tests.bundle_checks import png_size
+from tests.bundle_checks import check_bundle, png_size
 from tests.support import cancel_after, infer_concurrently, infer_through_the_port
 
 pytestmark = pytest.mark.e2e
@@ -33,12 +33,13 @@ def triton(triton_esmfold):
     return triton_esmfold
 
 
-def inputs_for(sequence: str, num_recycles: int = 1, chunk_size: int = 0) -> tuple[Tensor, ...]:
+def inputs_for(sequence: str, num_recycles: int = 1, chunk_size: int = 0, relax: str = "none") -> tuple[Tensor, ...]:
     """Raw request tensors, as any Triton client sends them (not validated by the job service)."""
     return (
         Tensor("SEQUENCE", np.array([[sequence.encode()]], dtype=object), "BYTES"),
         Tensor("NUM_RECYCLES", np.array([[num_recycles]], dtype=np.int32), "INT32"),
         Tensor("CHUNK_SIZE", np.array([[chunk_size]], dtype=np.int32), "INT32"),
+        Tensor("RELAX", np.array([[relax.encode()]], dtype=object), "BYTES"),
     )
 
 
@@ -94,6 +95,35 @@ def test_progress_reports_every_trunk_pass_before_the_result(triton) -> None:
     assert result.metadata["trunk_passes"] == 4  # and still exactly one result
 
 
+def test_a_complex_amber_relaxed_in_the_served_model(triton) -> None:
+    """The one real relax of the suite: a small two-chain fold (tiny weights: badly clashing, ~10 s)."""
+    heard: list = []
+    result = infer_through_the_port(triton.grpc_url, "esmfold", inputs_for("MKTAYIAKQR:GSHMAS", relax="best"), 240.0,
+                                    progress=heard)
+    # progress: the trunk passes, then the relax stage, while the instance went on with other work
+    assert [(p.stage, p.step, p.total) for p in heard] == [("recycle", 1, 2), ("recycle", 2, 2), ("relax", 0, 1),
+                                                          ("relax", 1, 1)]
+    formats = ("pdb", "cif", "json", "relaxed_pdb", "relaxed_cif", "plddt_plot", "pae_plot", "zip")
+    archive = check_bundle(result, formats, "esmfold")  # the relaxed files are in the zip, byte for byte
+    assert "Amber relax" in archive.read("README.md").decode()
+    files = {f.format: f.content.decode() for f in result.files if f.format in ("pdb", "relaxed_pdb", "relaxed_cif")}
+    relaxed = gemmi.read_pdb_string(files["relaxed_pdb"])
+    assert [(c.name, gemmi.one_letter_code([r.name for r in c]).upper()) for c in relaxed[0]] == [
+        ("A", "MKTAYIAKQR"), ("B", "GSHMAS")]
+    assert any(atom.element.name == "H" for residue in relaxed[0]["A"] for atom in residue)
+    assert "REMARK 250 NOT A REAL PREDICTION" in files["relaxed_pdb"] and "Amber-relaxed" in files["relaxed_pdb"]
+    cif = gemmi.cif.read_string(files["relaxed_cif"]).sole_block()
+    assert sorted(set(cif.find_loop("_atom_site.auth_asym_id"))) == ["A", "B"]
+    assert "Amber-relaxed" in " ".join(cif.find_loop("_phonos_provenance.value"))
+    metrics, relax = result.metrics, result.metadata["relax"]
+    assert metrics["clashes_relaxed"] < metrics["clashes_unrelaxed"] and metrics["relax_rmsd"] > 0
+    assert relax["mode"] == "best" and relax["status"] == "completed" and relax["relaxed"] == ["esmfold"]
+    assert relax["platform"] == "CPU" and relax["openmm"] and result.metadata["timings"]["relax"] > 0
+    scores = json.loads(next(f.content for f in result.files if f.format == "json"))
+    assert scores["relax"]["models"]["esmfold"]["clashes_relaxed"] == metrics["clashes_relaxed"]
+    assert scores["relax"]["models"]["esmfold"]["rmsd_to_unrelaxed"] == metrics["relax_rmsd"]
+
+
 def test_dynamic_batch_of_mixed_lengths_equals_each_alone(triton, tiny) -> None:
     answers = send_concurrently(triton, [inputs_for(s) for s in SEQUENCES * 2])
     batch_sizes = []
@@ -112,12 +142,14 @@ def test_dynamic_batch_of_mixed_lengths_equals_each_alone(triton, tiny) -> None:
 def test_bad_request_fails_alone_in_its_batch_as_an_input_error(triton) -> None:
     answers = send_concurrently(
         triton,
-        [inputs_for(SEQUENCES[1]), inputs_for("MKT*B"), inputs_for("A" * 1001), inputs_for(SEQUENCES[2], 25)],
+        [inputs_for(SEQUENCES[1]), inputs_for("MKT*B"), inputs_for("A" * 1001), inputs_for(SEQUENCES[2], 25),
+         inputs_for(SEQUENCES[2], relax="yes")],
     )
     assert not isinstance(answers[0], Exception)
     assert "invalid amino-acid letters: *B" in str(answers[1])
     assert "at most 1000" in str(answers[2])
     assert "NUM_RECYCLES must be between 0 and 24" in str(answers[3])
+    assert "RELAX must be one of none, best, all, got 'yes'" in str(answers[4])
     assert all(isinstance(a, InvalidModelInput) for a in answers[1:])  # the typed input-error signal
 
 
@@ -133,7 +165,8 @@ def test_cancelling_stops_compute(triton) -> None:
 def test_end_to_end_through_the_public_api(triton, service_factory) -> None:
     service = service_factory.start(triton.grpc_url, PHONOS_MODELS="esmfold")
     client = service.client(service.new_key(credits=100))
-    for params, message in (({"num_recycles": 0}, "between 1 and 24"), ({"chunk": 64}, "Unknown parameter")):
+    for params, message in (({"num_recycles": 0}, "between 1 and 24"), ({"chunk": 64}, "Unknown parameter"),
+                            ({"relax": "fast"}, "params.relax must be one of all, best, none")):
         refused = client.predict(SEQUENCES[0], params=params)
         assert refused.status_code == 400 and message in refused.json()["message"], refused.text
     too_long = client.predict("A" * 1001)
@@ -148,9 +181,10 @@ def test_end_to_end_through_the_public_api(triton, service_factory) -> None:
     assert job["status"] == "completed", job
     assert 0 < job["metrics"]["mean_plddt"] <= 100 and 0 < job["metrics"]["ptm"] < 1
     assert job["metadata"]["real_weights"] is False and job["metadata"]["trunk_passes"] == 3
+    assert "relax" not in job["metadata"] and "relaxed_pdb" not in job["formats"]  # relax: none by default
     timings = job["metadata"]["timings"]  # the model's stages beside the service's
-    assert timings["fold_s"] > 0 and timings["files_s"] > 0
-    assert timings["triton_call_s"] >= timings["fold_s"] + timings["files_s"]
+    assert timings["fold_s"] > 0 and timings["files_s"] > 0 and timings["files_wait_s"] >= 0
+    assert timings["triton_call_s"] >= timings["fold_s"] + timings["files_s"] + timings["files_wait_s"]
 
     pdb = client.get(job["download_url"])
     assert pdb.status_code == 200 and pdb.text.startswith("REMARK"), (pdb.headers, pdb.text[:300])
