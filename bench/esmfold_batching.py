@@ -247,6 +247,8 @@ def throughput(rng: random.Random, args: argparse.Namespace, work: Path) -> dict
     with TritonProcess.start(work / "models", list(names.values()), log_path=work / "triton_variants.log") as triton:
         triton.wait_ready(timeout_s=900)
         client = StreamingClient(triton.grpc_url)
+        for name in names.values():  # first requests pay for imports, font caches, allocator growth
+            latency(client, [random_sequence(rng, 40)] * 2, args, model=name)
         rows = []
         for n in args.throughput_lengths:
             def load(count: int, n: int = n) -> list[str]:

@@ -11,6 +11,7 @@ died, a bug), exactly once, from a thread of this process.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,6 +36,7 @@ class Finisher:
         self.relax_settings = relax_settings
         self.files = FileWorkers(file_workers, warm_up=plots.warm_up)
         self._relaxing = ThreadPoolExecutor(1, thread_name_prefix="esmfold-relax")
+        self._closing = threading.Event()
 
     def finish(self, result: FoldResult, relax_mode: str, done: Done, should_stop: ShouldStop = lambda: False,
                report: Report = ignore) -> None:
@@ -48,8 +50,11 @@ class Finisher:
 
     def _relax_then_build(self, result: FoldResult, relax_mode: str, done: Done, should_stop: ShouldStop,
                           report: Report, started: float) -> None:
+        def stop() -> bool:  # the request was cancelled, or the model is being unloaded
+            return self._closing.is_set() or should_stop()
+
         try:
-            outcome = files.relax(result, relax_mode, self.weights, self.relax_settings, should_stop, report, started)
+            outcome = files.relax(result, relax_mode, self.weights, self.relax_settings, stop, report, started)
         except Exception as exc:  # Cancelled, or a bug: the request's answer either way
             done(exc)
             return
@@ -77,6 +82,8 @@ class Finisher:
         future.add_done_callback(built)
 
     def close(self) -> None:
-        """Finish every handed-over request, then stop the workers."""
+        """Answer every handed-over request, then stop the workers. Relaxes still running or waiting are
+        cancelled (a relax may take minutes); files being built are finished."""
+        self._closing.set()
         self._relaxing.shutdown(wait=True)
         self.files.close()
