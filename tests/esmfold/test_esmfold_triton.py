@@ -19,8 +19,8 @@ from phonos_models.esmfold.predict import fold
 from jobservice.inference import InferenceRequest, InvalidModelInput, Tensor
 from jobservice.modelspecs.esmfold import build_spec
 from jobservice.triton_inference import TritonInference
-from tests.bundle_checks import check_bundle, png_size
-from tests.support import cancel_after, infer_concurrently, infer_through_the_port
+from tests.bundle_checks import png_size
+from tests.support import TritonFixture, cancel_after, infer_concurrently, infer_through_the_port
 
 pytestmark = pytest.mark.e2e
 
@@ -95,33 +95,72 @@ def test_progress_reports_every_trunk_pass_before_the_result(triton) -> None:
     assert result.metadata["trunk_passes"] == 4  # and still exactly one result
 
 
-def test_a_complex_amber_relaxed_in_the_served_model(triton) -> None:
+def test_a_complex_amber_relaxed_through_the_public_api(triton, service_factory) -> None:
     """The one real relax of the suite: a small two-chain fold (tiny weights: badly clashing, ~10 s)."""
-    heard: list = []
-    result = infer_through_the_port(triton.grpc_url, "esmfold", inputs_for("MKTAYIAKQR:GSHMAS", relax="best"), 240.0,
-                                    progress=heard)
-    # progress: the trunk passes, then the relax stage, while the instance went on with other work
-    assert [(p.stage, p.step, p.total) for p in heard] == [("recycle", 1, 2), ("recycle", 2, 2), ("relax", 0, 1),
-                                                          ("relax", 1, 1)]
-    formats = ("pdb", "cif", "json", "relaxed_pdb", "relaxed_cif", "plddt_plot", "pae_plot", "zip")
-    archive = check_bundle(result, formats, "esmfold")  # the relaxed files are in the zip, byte for byte
-    assert "Amber relax" in archive.read("README.md").decode()
-    files = {f.format: f.content.decode() for f in result.files if f.format in ("pdb", "relaxed_pdb", "relaxed_cif")}
-    relaxed = gemmi.read_pdb_string(files["relaxed_pdb"])
+    service = service_factory.start(triton.grpc_url, PHONOS_MODELS="esmfold")
+    client = service.client(service.new_key(credits=100))
+    submitted = client.predict("MKTAYIAKQR:GSHMAS", params={"num_recycles": 1, "relax": "best"})
+    assert submitted.status_code == 200, submitted.text
+    job = client.wait_for(submitted.json()["job_id"], timeout_s=240)
+    assert job["status"] == "completed", job
+    formats = ["pdb", "cif", "json", "relaxed_pdb", "relaxed_cif", "plddt_plot", "pae_plot", "zip"]
+    assert job["formats"] == formats  # the names AlphaFold2 and the dashboard's job page use
+    metrics, relax = job["metrics"], job["metadata"]["relax"]
+    assert metrics["clashes_relaxed"] < metrics["clashes_unrelaxed"] and metrics["relax_rmsd"] > 0
+    assert relax["mode"] == "best" and relax["status"] == "completed" and relax["relaxed"] == ["esmfold"]
+    assert relax["platform"] == "CPU" and relax["openmm"] and job["metadata"]["timings"]["relax"] > 0
+    assert "warnings" not in job["metadata"]
+
+    def download(fmt: str) -> bytes:
+        response = client.get(job["download_url"], params={"format": fmt})
+        assert response.status_code == 200, (fmt, response.text[:300])
+        return response.content
+
+    files = {fmt: download(fmt) for fmt in formats}
+    relaxed_pdb, relaxed_cif = files["relaxed_pdb"].decode(), files["relaxed_cif"].decode()
+    relaxed = gemmi.read_pdb_string(relaxed_pdb)
     assert [(c.name, gemmi.one_letter_code([r.name for r in c]).upper()) for c in relaxed[0]] == [
         ("A", "MKTAYIAKQR"), ("B", "GSHMAS")]
     assert any(atom.element.name == "H" for residue in relaxed[0]["A"] for atom in residue)
-    assert "REMARK 250 NOT A REAL PREDICTION" in files["relaxed_pdb"] and "Amber-relaxed" in files["relaxed_pdb"]
-    cif = gemmi.cif.read_string(files["relaxed_cif"]).sole_block()
+    unrelaxed = gemmi.read_pdb_string(files["pdb"].decode())  # the unrelaxed structure is still there
+    assert not any(atom.element.name == "H" for residue in unrelaxed[0]["A"] for atom in residue)
+    assert "REMARK 250 NOT A REAL PREDICTION" in relaxed_pdb and "Amber-relaxed" in relaxed_pdb
+    cif = gemmi.cif.read_string(relaxed_cif).sole_block()
     assert sorted(set(cif.find_loop("_atom_site.auth_asym_id"))) == ["A", "B"]
     assert "Amber-relaxed" in " ".join(cif.find_loop("_phonos_provenance.value"))
-    metrics, relax = result.metrics, result.metadata["relax"]
-    assert metrics["clashes_relaxed"] < metrics["clashes_unrelaxed"] and metrics["relax_rmsd"] > 0
-    assert relax["mode"] == "best" and relax["status"] == "completed" and relax["relaxed"] == ["esmfold"]
-    assert relax["platform"] == "CPU" and relax["openmm"] and result.metadata["timings"]["relax"] > 0
-    scores = json.loads(next(f.content for f in result.files if f.format == "json"))
+    scores = json.loads(files["json"])
     assert scores["relax"]["models"]["esmfold"]["clashes_relaxed"] == metrics["clashes_relaxed"]
     assert scores["relax"]["models"]["esmfold"]["rmsd_to_unrelaxed"] == metrics["relax_rmsd"]
+    with zipfile.ZipFile(io.BytesIO(files["zip"])) as archive:  # the relaxed files are in the bundle too
+        assert archive.read("esmfold.relaxed.pdb") == files["relaxed_pdb"]
+        assert archive.read("esmfold.relaxed.cif") == files["relaxed_cif"]
+        assert "| Amber relax | completed" in archive.read("README.md").decode()
+
+
+def test_a_relax_past_its_time_limit_completes_unrelaxed_through_the_public_api(tmp_path, service_factory) -> None:
+    """PHONOS_RELAX_TIMEOUT_S from the server's environment: a tiny-weight complex relaxes for ~10 s, the
+    limit is 0.5 s. The job completes (no refund) with every unrelaxed file, and says why nothing is relaxed."""
+    limit = {"PHONOS_RELAX_TIMEOUT_S": "0.5"}
+    with TritonFixture.start(["esmfold"], tmp_path, env=limit) as triton:
+        service = service_factory.start(triton.grpc_url, PHONOS_MODELS="esmfold", **limit)
+        client = service.client(service.new_key(credits=100))
+        submitted = client.predict("MKTAYIAKQR:GSHMAS", params={"num_recycles": 1, "relax": "all"})
+        assert submitted.status_code == 200, submitted.text
+        job = client.wait_for(submitted.json()["job_id"], timeout_s=120)
+        assert job["status"] == "completed" and job["credits_used"] == 10 and client.balance() == 90, job
+        assert job["formats"] == ["pdb", "cif", "json", "plddt_plot", "pae_plot", "zip"]
+        relax = job["metadata"]["relax"]
+        assert relax["mode"] == "all" and relax["status"] == "timed_out" and relax["relaxed"] == []
+        assert relax["errors"] == {"esmfold": "not relaxed within 0.5 s"}
+        (warning,) = job["metadata"]["warnings"]
+        assert "within 0.5 s" in warning and "unrelaxed files are delivered" in warning
+        assert "clashes_relaxed" not in job["metrics"] and job["metadata"]["timings"]["relax"] < 5
+        structure = gemmi.read_pdb_string(client.get(job["download_url"]).text)
+        assert [c.name for c in structure[0]] == ["A", "B"]
+        scores = client.get(job["download_url"], params={"format": "json"}).json()
+        assert scores["relax"] == {"mode": "all", "status": "timed_out", "models": {}, "message": warning}
+        missing = client.get(job["download_url"], params={"format": "relaxed_pdb"})
+        assert missing.status_code == 400 and "'relaxed_pdb' is not available" in missing.json()["message"], missing.text
 
 
 def test_dynamic_batch_of_mixed_lengths_equals_each_alone(triton, tiny) -> None:
