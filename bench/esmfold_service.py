@@ -12,7 +12,9 @@ environment, default the tiny random model, the same torch threads per instance)
    then submitted through REST; the service time is the job's own `completed_at - created_at`
    (server-side stamps, millisecond precision), so client polling does not count. Prints p50 of each
    and the overhead over the bare fold (aim: at most 10 % for 60 aa), with the job's stage timings,
-   and the overhead over the job's own forward pass as Triton ran it (`fold_s` in its metadata).
+   and the overhead over the job's own forward pass as Triton ran it (`fold_s` in its metadata), then
+   where a job's time goes (queue, forward pass, result files, file-worker wait, rest of the Triton
+   call, storage) beside the bare result files and the part of them that is the two matplotlib PNGs.
 2. throughput: `--concurrent` jobs submitted at once through the service (Triton batches them)
    against folding the same sequences one by one here; the ratio of the two wall times.
 
@@ -97,6 +99,16 @@ class Bare:
         model_result(result, self.loaded.weights, self.loaded.load_s)
         return folded - started, time.perf_counter() - folded
 
+    def plots(self, sequence: str) -> float:
+        """Seconds to draw the two PNGs of one fold (the part of the result files that is matplotlib)."""
+        from phonos_models.esmfold.files import plot_files
+        from phonos_models.esmfold.predict import fold
+
+        [result] = fold(self.loaded.model, [self.job(sequence)])
+        started = time.perf_counter()
+        plot_files(result, self.loaded.weights)
+        return time.perf_counter() - started
+
 
 def overhead(bare: Bare, clients: dict[str, ApiClient], sequences: list[str]) -> dict[str, Any]:
     folds, files = [], []
@@ -114,7 +126,9 @@ def overhead(bare: Bare, clients: dict[str, ApiClient], sequences: list[str]) ->
     fold_p50 = p50(folds)
     fold_files_p50 = p50([a + b for a, b in zip(folds, files, strict=True)])
     report: dict[str, Any] = {"jobs": len(sequences), "bare_fold_p50_s": round(fold_p50, 4),
-                              "bare_fold_plus_files_p50_s": round(fold_files_p50, 4)}
+                              "bare_fold_plus_files_p50_s": round(fold_files_p50, 4),
+                              "bare_files_p50_s": round(p50(files), 4),
+                              "bare_plots_p50_s": round(p50([bare.plots(s) for s in sequences[:5]]), 4)}
     for name in clients:
         times, timings = service[name], stages[name]
         service_p50 = p50(times)
@@ -198,7 +212,8 @@ def main() -> None:
     print(json.dumps(report, indent=2))
     path, tput = report["service_path"], report["throughput"]
     print(f"{args.length} aa: bare fold p50 {path['bare_fold_p50_s']:.3f} s, bare fold + files "
-          f"{path['bare_fold_plus_files_p50_s']:.3f} s")
+          f"{path['bare_fold_plus_files_p50_s']:.3f} s (files {path['bare_files_p50_s']:.3f} s, of which the "
+          f"two PNGs {path['bare_plots_p50_s']:.3f} s)")
     for name in clients:
         one, many = path[name], tput[name]
         print(f"  {name}: through the service {one['service_created_to_completed_p50_s']:.3f} s: "
@@ -209,6 +224,12 @@ def main() -> None:
               f"{tput['jobs']} concurrent jobs {many['jobs_per_s']:.2f} jobs/s, "
               f"{many['service_vs_in_process']:.2f}x the throughput of one by one in process "
               f"(mean batch {many['mean_batch_size']})")
+        stage = one["stage_p50_s"]
+        rest = stage["triton_call_s"] - stage["fold_s"] - stage["files_s"] - stage["files_wait_s"]
+        print(f"    where a job's time goes (p50): queued {stage['queued_s']:.3f} s, forward pass {stage['fold_s']:.3f} s, "
+              f"result files {stage['files_s']:.3f} s, waiting for a file worker {stage['files_wait_s']:.3f} s, "
+              f"rest of the Triton call {rest:.3f} s, storing the files {stage['store_s']:.3f} s; "
+              f"service path / bare fold = {one['service_created_to_completed_p50_s'] / path['bare_fold_p50_s']:.2f}x")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 
