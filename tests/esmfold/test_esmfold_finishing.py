@@ -21,6 +21,7 @@ from phonos_models.esmfold.files import model_result
 from phonos_models.esmfold.finishing import Finisher
 from phonos_models.esmfold.predict import fold
 
+from phonos_config.esmfold import EsmFoldSettings
 from phonos_config.relax import RelaxSettings
 from tests.bundle_checks import check_bundle
 
@@ -114,6 +115,13 @@ def test_no_workers_builds_in_the_caller() -> None:
         workers.submit(divmod, 1, 0).result()
     with pytest.raises(ValueError, match="workers must be 0"):
         FileWorkers(-1)
+
+
+def test_file_workers_are_a_setting() -> None:
+    assert EsmFoldSettings.from_env({}).file_workers == 1
+    assert EsmFoldSettings.from_env({"PHONOS_ESMFOLD_FILE_WORKERS": "0"}).file_workers == 0
+    with pytest.raises(ValueError, match="PHONOS_ESMFOLD_FILE_WORKERS must be 0"):
+        EsmFoldSettings.from_env({"PHONOS_ESMFOLD_FILE_WORKERS": "-1"})
 
 
 def test_workers_exit_when_their_parent_is_killed() -> None:
