@@ -111,10 +111,15 @@ def test_jobs_wait_for_triton_to_come_back(service_factory: type, tmp_path: Path
         triton.stop()
         job_id = client.predict(SHORT).json()["job_id"]
         time.sleep(1.0)
-        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"  # waiting and retrying
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "pending"  # waiting, using no attempt
         triton = TritonProcess.start(models=["esmfold"], ports=ports, log_path=tmp_path / "triton2.log")
         triton.wait_ready(300)
+        back = time.monotonic()
         assert client.wait_for(job_id, timeout_s=120)["status"] == "completed"
+        # Noticed at the next health probe (gRPC reconnects within 2 s), not after a per-job backoff.
+        assert time.monotonic() - back < 10
         assert client.balance() == 90
+        with sqlite3.connect(service.data_dir / "phonos.sqlite3") as conn:
+            assert conn.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,)).fetchone() == (1,)
     finally:
         triton.stop()
