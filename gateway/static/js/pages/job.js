@@ -19,7 +19,20 @@ const FORMAT_INFO = {
   a3m: ['A3M', 'The multiple sequence alignment used'],
   timings: ['Timings', 'Stage timings (JSON)'],
   sdf: ['SDF', 'Every ranked ligand pose'],
+  plddt_plot: ['pLDDT plot', 'Per-residue confidence (PNG)'],
+  pae_plot: ['PAE plot', 'Predicted aligned error heatmap (PNG)'],
+  coverage_plot: ['MSA coverage', 'Alignment coverage plot (PNG)'],
+  confidence_plot: ['Confidence plot', 'Confidence of every pose (PNG)'],
+  zip: ['Bundle', 'Every file, the plots and a README (zip)'],
+  relaxed_pdb: ['Relaxed PDB', 'After Amber relax (hydrogens added)'],
+  relaxed_cif: ['Relaxed mmCIF', 'After Amber relax, with provenance'],
 };
+// AlphaFold2's other ranked models: rank_2_pdb, rank_3_relaxed_pdb, ...
+function rankedFileInfo(fmt) {
+  const match = /^rank_(\d+)_(relaxed_)?pdb$/.exec(fmt);
+  return match ? [`Rank ${match[1]}${match[2] ? ' relaxed' : ''} PDB`, `The model ranked ${match[1]}`] : null;
+}
+
 const DOCKING_FORMAT_INFO = {pdb: ['PDB', 'Receptor + rank-1 ligand pose'], json: ['JSON', 'Pose confidences and provenance']};
 
 function stat(label, value, note, attrs = {}) {
@@ -41,7 +54,7 @@ function downloads(job) {
   return h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Downloads'),
     h('span', {class: 'hint'}, 'Also at GET /v1/jobs/{id}/download?format=…')),
   h('div', {class: 'card-body downloads', id: 'downloads'}, (job.formats || []).map((fmt) => {
-    const [name, what] = info[fmt] || [fmt.toUpperCase(), 'Result file'];
+    const [name, what] = info[fmt] || rankedFileInfo(fmt) || [fmt.toUpperCase(), 'Result file'];
     return h('a', {class: 'download', href: `/v1/jobs/${encodeURIComponent(job.job_id)}/download?format=${encodeURIComponent(fmt)}`,
       download: '', 'data-format': fmt}, h('span', {class: 'fmt'}, name), h('span', {class: 'what'}, what));
   })));
@@ -134,7 +147,8 @@ async function structureSection(job) {
   const stats = h('div', {class: 'grid stats'},
     stat('Mean pLDDT', num(mean, 1), h('span', {class: ['band', band.cls]}, band.label), {id: 'metric-plddt'}),
     job.metrics?.ptm !== undefined ? stat('pTM', num(job.metrics.ptm, 3), 'Predicted TM-score, 0–1') : null,
-    stat('Length', num(plddt.length), 'residues'),
+    job.metrics?.iptm !== undefined ? stat('ipTM', num(job.metrics.iptm, 3), 'Interface pTM of the complex, 0–1') : null,
+    stat('Length', num(plddt.length), job.metrics?.num_chains ? `residues in ${job.metrics.num_chains} chains` : 'residues'),
     stat('Credits', num(job.credits_used), modelName(job.model)));
   const container = h('div', {class: 'viewer', id: 'viewer'});
   const tools = viewerTools([]);
