@@ -32,7 +32,7 @@ from phonos_config.esmfold import (
     MIN_RECYCLES,
     EsmFoldSettings,
 )
-from phonos_config.relax import RELAX_MODES, RelaxSettings
+from phonos_config.relax import RELAX_MODES
 
 INFO = ModelInfo(
     id="esmfold",
@@ -48,15 +48,16 @@ FORMATS = ("pdb", "cif", "json", "plddt_plot", "pae_plot", "zip")
 class EsmFoldSpec:
     """Stateless apart from its settings (read once from the environment)."""
 
-    def __init__(self, settings: EsmFoldSettings, relax: RelaxSettings | None = None) -> None:
+    def __init__(self, settings: EsmFoldSettings) -> None:
         self.settings = settings
         self.info = INFO
         self.triton_model = "esmfold"
         self.formats = FORMATS
         self.provenance_params: tuple[str, ...] = ()
-        # The fold's limit plus the relax step's own: a relax that runs out of time ends as a clean
-        # "timed_out" relax with the unrelaxed files delivered, never as a failed job.
-        self.timeout_s = float(settings.timeout_s) + (relax or RelaxSettings()).timeout_s
+        # The compute limit the model counts for the forward pass. An Amber relax afterwards has its own
+        # (PHONOS_RELAX_TIMEOUT_S, in the model): one that runs out of time ends as a clean "timed_out"
+        # relax with the unrelaxed files delivered, never as a failed job.
+        self.timeout_s = float(settings.timeout_s)
 
     async def validate(self, sequence: str, params: Mapping[str, Any], outputs: JobOutputs) -> ValidatedJob:
         try:
@@ -83,5 +84,4 @@ class EsmFoldSpec:
 
 
 def build_spec(env: Mapping[str, str] | None = None) -> ModelSpec:
-    env = current_env() if env is None else env
-    return EsmFoldSpec(EsmFoldSettings.from_env(env), RelaxSettings.from_env(env))
+    return EsmFoldSpec(EsmFoldSettings.from_env(current_env() if env is None else env))
