@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from phonos_models.diffdock.pocket import (
     parse_pocket,
     resolve,
 )
+from phonos_models.diffdock.serving import result
 from rdkit import Chem
 from test_sampling import PullToOrigin
 
@@ -243,6 +245,11 @@ def test_pocket_by_residue_ids_through_the_pipeline(pipeline: DiffDockPipeline) 
     check_reported_distances(out, center, body["pocket"]["radius"])
     assert body["pocket"]["residues"] == ["A:2", "A:3", "B:8"]
     assert body["pocket"]["radius_source"] == "derived from the residues"
+    # the bundle's README names the pocket and lists each pose's distance
+    readme = zipfile.ZipFile(io.BytesIO(result(out).files[-1].content)).read("README.md").decode()
+    assert "from residues A:2, A:3, B:8" in readme and "distance to pocket centre" in readme
+    for pose in body["poses"]:
+        assert f"| {pose['sample_index']} | {pose['pocket_distance']} |" in readme
 
 
 def test_blind_docking_is_unchanged(pipeline: DiffDockPipeline) -> None:
