@@ -76,7 +76,6 @@ class Pocket:
     radius_source: str  # "given", "default" or "derived from the residues"
     residues: tuple[str, ...]  # the residue ids that defined it (empty for a centre)
     keep: np.ndarray  # [R] bool over the receptor's residues (file order): the restricted receptor
-    nearest_ca: float  # Å, distance from the centre to the nearest CA
 
     @property
     def receptor_cutoff(self) -> float:
@@ -199,11 +198,10 @@ def resolve(structure: gemmi.Structure, request: PocketRequest) -> Pocket:
     distances = np.linalg.norm(ca - center, axis=1)
     cutoff = radius + RECEPTOR_MARGIN
     keep = distances <= cutoff
-    nearest = float(distances.min())
     if not keep.any():
+        nearest = float(distances.min())
         where = ", ".join(f"{c:.1f}" for c in center)
         raise PocketError(f"the pocket centre ({where}) is {nearest:.1f} Å from the nearest residue (CA), far outside "
                           f"the protein: no residue lies within radius + {RECEPTOR_MARGIN:g} Å = {cutoff:g} Å. "
                           "Give the centre in the submitted PDB's coordinates")
-    return Pocket(center=center, radius=float(radius), radius_source=source, residues=request.residues, keep=keep,
-                  nearest_ca=nearest)
+    return Pocket(center=center, radius=float(radius), radius_source=source, residues=request.residues, keep=keep)
