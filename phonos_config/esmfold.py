@@ -40,7 +40,7 @@ class EsmFoldSettings:
     tiny_seed: int = 0  # seed of the random weights used when no weights_dir is set
     # Without weights_dir: "tiny" (default) or "full" (esmfold_v1's size, random: GPU timing runs only).
     random_architecture: str = "tiny"
-    timeout_s: int = 600  # the longest one Triton call may take before the job fails
+    timeout_s: int = 600  # compute limit of one job (s): sent with each call, counted by the model (charged)
     # Padded residues (sequences x longest) per forward pass; 0 = no budget (Triton's max_batch_size
     # alone bounds a pass). Batching pays for short sequences only on CPU (docs/esmfold.md).
     max_tokens_per_batch: int = 0

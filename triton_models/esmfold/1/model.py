@@ -80,9 +80,14 @@ class TritonPythonModel:
 
     def _run(self, requests: Sequence[Any], members: list[int], jobs: dict[int, FoldJob],
              answering: list[adapter.Responder]) -> None:
-        # Stop the forward pass only when every request sharing it has been cancelled.
+        # Each request's compute limit counts from here, when its batch starts computing.
+        clocks = {i: adapter.ComputeClock(requests[i]) for i in members}
+        for clock in clocks.values():
+            clock.start()
+
+        # Stop the forward pass only when every request sharing it has been cancelled or is out of compute time.
         def should_stop() -> bool:
-            return all(requests[i].is_cancelled() for i in members)
+            return all(clocks[i].should_stop() for i in members)
 
         def report(update: Progress) -> None:  # one forward pass: every member is at the same pass
             for i in members:
@@ -92,7 +97,7 @@ class TritonPythonModel:
             results = fold_batch(self.loaded.model, [jobs[i] for i in members], should_stop, report)
         except Exception as exc:  # one failed forward pass answers each of its requests
             for i in members:
-                answering[i].finish(adapter.failure_response(exc, "esmfold", log))
+                answering[i].finish(adapter.failure_response(exc, "esmfold", log, clocks[i]))
             return
         for i, result in zip(members, results, strict=True):
             if requests[i].is_cancelled():
