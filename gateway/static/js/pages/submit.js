@@ -44,9 +44,21 @@ const FORMS = {
       ['inference_steps', 'Diffusion steps', 'int', {param: true, min: 10, max: 40, placeholder: '20', help: '10–40, default 20.'}],
       ['samples_per_complex', 'Poses', 'int', {param: true, min: 1, max: 40, placeholder: '10', help: 'Poses generated and ranked, default 10.'}],
       ['random_seed', 'Random seed', 'int', {param: true, min: 0, max: 4294967295, placeholder: 'random', help: 'Fix it to reproduce a run.'}],
+      ['pocket', 'Pocket (optional)', 'pocket', {param: true, help: 'Blind docking when empty. Residue ids such as A:45,A:48, or a centre x, y, z in Å (the PDB’s frame); radius 3–30 Å (default: 10 for a centre, from the residues’ spread otherwise).'}],
     ],
   },
 };
+
+const CENTRE = /^\s*(-?\d+(?:\.\d*)?)\s*[,\s]\s*(-?\d+(?:\.\d*)?)\s*[,\s]\s*(-?\d+(?:\.\d*)?)\s*$/;
+
+/** The pocket text + radius as `params.pocket` (three numbers: a centre; anything else: residue ids). */
+function pocketValue(text, radius) {
+  if (!text.trim() && radius === '') return undefined;
+  const centre = text.match(CENTRE);
+  const pocket = centre ? {center: centre.slice(1, 4).map(Number)} : {residues: text.trim()};
+  if (radius !== '') pocket.radius = Number(radius);
+  return pocket;
+}
 
 function readFile(file) {
   return new Promise((resolve, reject) => {
@@ -146,6 +158,11 @@ async function buildForm(model, {query, models}) {
         fileText[key] = input.files[0] ? await readFile(input.files[0]) : undefined;
       }}});
       inputs[key] = {value: () => fileText[key], el: input};
+    } else if (kind === 'pocket') {
+      const text = h('input', {type: 'text', id: `f-${key}`, placeholder: 'A:45,A:48  or  12.5, -3.0, 7.25', spellcheck: 'false'});
+      const radius = h('input', {type: 'number', id: `f-${key}-radius`, min: 3, max: 30, step: 'any', placeholder: 'radius Å'});
+      input = h('div', {class: 'row'}, text, radius);
+      inputs[key] = {value: () => pocketValue(text.value, radius.value), el: text};
     } else if (kind === 'receptor') {
       rows.push(await receptorField(key));
       continue;
