@@ -274,6 +274,8 @@ def test_amber_relax_from_the_form_gives_relaxed_downloads(ada_page: tuple[Page,
     expect(page.locator("#downloads [data-format=relaxed_pdb]")).to_contain_text("Relaxed PDB", timeout=180_000)
     expect(page.locator("#downloads [data-format=relaxed_cif]")).to_contain_text("Relaxed mmCIF")
     expect(page.locator("#downloads [data-format=pdb]")).to_be_visible()
+    expect(page.locator("#metric-relax")).to_contain_text(re.compile(r"[\d,]+ → [\d,]+"))  # clashing pairs before -> after
+    expect(page.locator("#metric-relax")).to_contain_text("RMSD to unrelaxed")
     shot(page, "06-job-relaxed-downloads")
     link = page.locator("#downloads [data-format=relaxed_pdb]").get_attribute("href")
     relaxed = page.request.get(f"{service.base_url}{link}")
