@@ -1,7 +1,7 @@
 """ESMFold through the whole service against the same model called in this process, side by side.
 
     PYTHONPATH=.:triton_models .venv/bin/python bench/esmfold_service.py [--length 60] [--jobs 12] [--concurrent 20]
-        [--file-workers 0 1]
+        [--file-workers 0 1] [--wait watch|poll]
 
 Starts a real tritonserver (the `esmfold` model as configured in triton_models/esmfold) and a real
 `python -m jobservice` (REST gateway in process), and builds the same weights here (PHONOS_ESMFOLD_*
@@ -55,16 +55,32 @@ def stamp(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
+TERMINAL = ("completed", "failed", "cancelled")
+WAIT = {"mode": "watch"}  # --wait: how the client learns that a job is done
+
+
 def wait_done(client: ApiClient, job_id: str, timeout_s: float = 600) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    """The finished job. `watch`: one SSE stream (GET /v1/jobs/{id}/events) until a terminal state event,
+    as a client would wait, costing the service nothing while the job runs; `poll`: GET every 20 ms, which
+    keeps the gateway and job service busy beside the fold on a small machine."""
+    if WAIT["mode"] == "watch":
+        url = f"{client.base_url}/v1/jobs/{job_id}/events"
+        with client.session.get(url, stream=True, timeout=timeout_s) as stream:
+            for line in stream.iter_lines(decode_unicode=True):
+                if line and line.startswith("data: "):
+                    event = json.loads(line[len("data: "):])
+                    if event.get("type") == "state" and event.get("job", {}).get("status") in TERMINAL:
+                        break
         job = client.get(f"/v1/jobs/{job_id}").json()
-        if job["status"] in ("completed", "failed", "cancelled"):
-            if job["status"] != "completed":
-                raise RuntimeError(f"job {job_id} {job['status']}: {job.get('error')}")
-            return job
-        time.sleep(0.02)
-    raise TimeoutError(job_id)
+    else:
+        deadline = time.monotonic() + timeout_s
+        while (job := client.get(f"/v1/jobs/{job_id}").json())["status"] not in TERMINAL:
+            if time.monotonic() > deadline:
+                raise TimeoutError(job_id)
+            time.sleep(0.02)
+    if job["status"] != "completed":
+        raise RuntimeError(f"job {job_id} {job['status']}: {job.get('error')}")
+    return job
 
 
 class Bare:
@@ -179,8 +195,11 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=20, help="jobs submitted at once for the throughput")
     parser.add_argument("--file-workers", type=int, nargs="*", default=[],
                         help="PHONOS_ESMFOLD_FILE_WORKERS values to compare side by side (default: the config's)")
+    parser.add_argument("--wait", choices=["watch", "poll"], default="watch",
+                        help="how the client waits for a job: an SSE watch stream, or GET every 20 ms")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    WAIT["mode"] = args.wait
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop the processes started here
     rng = random.Random(0)
 
@@ -204,7 +223,7 @@ def main() -> None:
         for client in clients.values():
             wait_done(client, client.predict(sequence()).json()["job_id"])
         report = {
-            "length_aa": args.length, "num_recycles": RECYCLES, "weights": bare.loaded.weights.name,
+            "length_aa": args.length, "num_recycles": RECYCLES, "weights": bare.loaded.weights.name, "wait": args.wait,
             "torch_threads": bare.settings.num_threads, "setups": list(clients),
             "service_path": overhead(bare, clients, [sequence() for _ in range(args.jobs)]),
             "throughput": throughput(bare, clients, [sequence() for _ in range(args.concurrent)]),
