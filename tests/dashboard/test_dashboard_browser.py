@@ -259,6 +259,29 @@ def test_submit_form_shows_the_apis_400_beside_the_field(ada_page: tuple[Page, W
     assert page.url.endswith("/submit?model=esmfold")  # still on the form
 
 
+def test_amber_relax_from_the_form_gives_relaxed_downloads(ada_page: tuple[Page, Watched], service: ServiceProcess) -> None:
+    """params.relax from the ESMFold form; the job page offers the relaxed files beside the unrelaxed ones."""
+    page, _ = ada_page
+    page.goto(f"{service.base_url}/submit?model=esmfold")
+    page.fill("#f-name", "Relaxed from the form")
+    page.fill("#f-sequence", "GSHMASMTG")  # tiny weights clash badly: a short chain relaxes in seconds
+    page.fill("#f-num_recycles", "1")
+    page.select_option("#f-relax", "best")
+    with page.expect_request(re.compile(r".*/v1/predict$")) as sent:
+        page.click("#submit-job")
+    assert sent.value.post_data_json["params"] == {"num_recycles": 1, "relax": "best"}
+    page.wait_for_url(re.compile(r".*/jobs/[0-9a-f-]{36}$"))
+    expect(page.locator("#downloads [data-format=relaxed_pdb]")).to_contain_text("Relaxed PDB", timeout=180_000)
+    expect(page.locator("#downloads [data-format=relaxed_cif]")).to_contain_text("Relaxed mmCIF")
+    expect(page.locator("#downloads [data-format=pdb]")).to_be_visible()
+    expect(page.locator("#metric-relax")).to_contain_text(re.compile(r"[\d,]+ → [\d,]+"))  # clashing pairs before -> after
+    expect(page.locator("#metric-relax")).to_contain_text("RMSD to unrelaxed")
+    shot(page, "06-job-relaxed-downloads")
+    link = page.locator("#downloads [data-format=relaxed_pdb]").get_attribute("href")
+    relaxed = page.request.get(f"{service.base_url}{link}")
+    assert relaxed.ok and "Amber-relaxed" in relaxed.text()
+
+
 def test_a_job_named_like_html_is_shown_as_text_and_runs_nothing(
     ada_page: tuple[Page, Watched], service: ServiceProcess, ada: User
 ) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -141,12 +142,16 @@ def result_response(result: result_files.ModelResult, *, batched: bool) -> Any:
 
 
 class Responder:
-    """One request's response sender: progress responses while it runs, then exactly one final response."""
+    """One request's response sender: progress responses while it runs, then exactly one final response.
+
+    Safe to use from several threads (a decoupled model may answer after `execute` returned, from the
+    thread that finished the request's work)."""
 
     def __init__(self, request: Any, log: logging.Logger, *, batched: bool) -> None:
         self._sender = request.get_response_sender()
         self._log = log
         self._batched = batched
+        self._lock = threading.Lock()
         self.finished = False
 
     def progress(self, update: Progress) -> None:
@@ -163,9 +168,10 @@ class Responder:
 
     def finish(self, response: Any) -> None:
         """The final response (result envelope or typed error); later calls are ignored."""
-        if self.finished:
-            return
-        self.finished = True
+        with self._lock:
+            if self.finished:
+                return
+            self.finished = True
         self._sender.send(response, flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
 
 

@@ -149,6 +149,10 @@ async function structureSection(job) {
     job.metrics?.ptm !== undefined ? stat('pTM', num(job.metrics.ptm, 3), 'Predicted TM-score, 0–1') : null,
     job.metrics?.iptm !== undefined ? stat('ipTM', num(job.metrics.iptm, 3), 'Interface pTM of the complex, 0–1') : null,
     stat('Length', num(plddt.length), job.metrics?.num_chains ? `residues in ${job.metrics.num_chains} chains` : 'residues'),
+    // Amber relax (params.relax) of the rank-1 structure: clashing heavy-atom pairs before -> after.
+    job.metrics?.clashes_relaxed !== undefined ? stat('Clashes after relax',
+      `${num(job.metrics.clashes_unrelaxed)} → ${num(job.metrics.clashes_relaxed)}`,
+      `Clashing atom pairs; RMSD to unrelaxed ${num(job.metrics.relax_rmsd, 2)} Å`, {id: 'metric-relax'}) : null,
     stat('Credits', num(job.credits_used), modelName(job.model)));
   const container = h('div', {class: 'viewer', id: 'viewer'});
   const tools = viewerTools([]);

@@ -18,6 +18,7 @@ const FORMS = {
       ['sequence', 'Protein sequence', 'sequence', {help: 'One-letter amino-acid codes (X for unknown); whitespace is ignored. FASTA headers are removed.'}],
       ['num_recycles', 'Recycles', 'int', {param: true, min: 1, max: 24, placeholder: '4', help: '1–24, default 4. More recycles can help, and take longer.'}],
       ['chunk_size', 'Chunk size', 'int', {param: true, min: 0, max: 4096, placeholder: '128', help: '0–4096 residues, default 128. Lower it if the server runs out of memory.'}],
+      ['relax', 'Amber relax', 'select', {param: true, choices: ['none', 'best'], labels: {none: 'No', best: 'Yes: relax the structure'}, help: 'Removes clashes; the relaxed PDB/mmCIF come next to the unrelaxed ones. Takes seconds to minutes.'}],
     ],
   },
   alphafold2: {
@@ -32,6 +33,7 @@ const FORMS = {
       ['num_models', 'Models', 'int', {param: true, min: 1, max: 5, placeholder: '1', help: '1–5, ranked by mean pLDDT.'}],
       ['random_seed', 'Random seed', 'int', {param: true, min: 0, max: 2147483647, placeholder: '0'}],
       ['use_templates', 'Use templates', 'bool', {param: true, help: 'Needs a template database on the server.'}],
+      ['relax', 'Amber relax', 'select', {param: true, choices: ['none', 'best', 'all'], labels: {none: 'No', best: 'Rank 1 only', all: 'Every model'}, help: 'Removes clashes; relaxed files come next to the unrelaxed ones.'}],
     ],
   },
   diffdock: {
