@@ -18,8 +18,9 @@ import asyncio
 import json
 import os
 import re
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from getpass import getpass
 from pathlib import Path
@@ -382,12 +383,44 @@ def run(args: argparse.Namespace) -> int:
             return await run_work(args, client, session, work)
 
     try:
-        return asyncio.run(main())
+        result = asyncio.run(until_interrupted(main()))
     except KeyboardInterrupt:
+        result = None
+    if result is None:
         ids = " ".join(session.job_ids)
         print("\ninterrupted: the jobs keep running on the server." +
               (f" Follow them again with:\n  phonos jobs watch {ids}" if ids else ""), file=sys.stderr)
         return EXIT["interrupted"]
+    return result
+
+
+async def until_interrupted(work: Coroutine[Any, Any, int]) -> int | None:
+    """Runs `work` to its end, or until Ctrl-C (then None). asyncio.run's own SIGINT handling cancels the
+    task once and trusts it to stop; a cancellation that lands in a library's shielded clean-up (httpx's
+    connection pool) can be absorbed, and the command would then run on to the job's end. Here Ctrl-C
+    cancels again until the work has stopped, and the outcome is decided by the signal, not by how the
+    cancellation ended."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    interrupted = asyncio.Event()
+    try:
+        loop.add_signal_handler(signal.SIGINT, interrupted.set)
+    except (NotImplementedError, RuntimeError):  # no signal handlers here (Windows, not the main thread)
+        return await task
+    signalled = asyncio.ensure_future(interrupted.wait())
+    try:
+        await asyncio.wait({task, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        if not interrupted.is_set():
+            return task.result()
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.2)
+        if not task.cancelled():
+            task.exception()  # retrieved: how the interrupted work ended does not matter any more
+        return None
+    finally:
+        signalled.cancel()
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
