@@ -252,7 +252,7 @@ class AAModel(_Embeddings):
         h = torch.cat([rec_h, atom_h], 0)
         for conv in self.rec_emb_layers:
             attr = torch.cat([edge_attr, h[edge_index[0], :ns], h[edge_index[1], :ns]], -1)
-            h = conv(h, edge_index, _split(attr, bounds) if self.hp.differentiate_convolutions else attr, edge_sh)
+            h = conv(h, edge_index, attr, edge_sh, group_bounds=bounds if self.hp.differentiate_convolutions else None)
         result = (h[:n_rec], rec_ei, rec_attr, rec_sh, h[n_rec:], atom_ei, atom_attr, atom_sh, ar_ei, ar_attr, ar_sh)
         if not self.training:
             batch.cache[key] = result
@@ -311,8 +311,8 @@ class AAModel(_Embeddings):
             b = bounds[:4] if last else bounds
             ei = edge_index[:, : b[-1]]
             attr = torch.cat([edge_attr[: b[-1]], h[ei[0], :ns], h[ei[1], :ns]], -1)
-            h = conv(h, ei, _split(attr, b) if self.hp.differentiate_convolutions else attr, edge_sh[: b[-1]],
-                     out_nodes=n_lig if last else None)
+            h = conv(h, ei, attr, edge_sh[: b[-1]], out_nodes=n_lig if last else None,
+                     group_bounds=b if self.hp.differentiate_convolutions else None)
         lig_h = h[:n_lig]
 
         pseudo = self.hp.nv if self.hp.reduce_pseudoscalars else ns
@@ -329,6 +329,3 @@ def _bounds(parts: list[Tensor]) -> list[int]:
         out.append(out[-1] + int(p.shape[1]))
     return out
 
-
-def _split(attr: Tensor, bounds: list[int]) -> list[Tensor]:
-    return [attr[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

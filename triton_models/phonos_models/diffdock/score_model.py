@@ -173,13 +173,10 @@ class CGModel(_Embeddings, ScoreHeads):
             last = i == len(self.conv_layers) - 1
             ei = edge_index[:, :s2] if last else edge_index
             feats = torch.cat([edge_attr[: ei.shape[1]], h[ei[0], :ns], h[ei[1], :ns]], -1)
-            attr: Tensor | list[Tensor] = feats
-            if self.hp.differentiate_convolutions:
-                bounds = [0, s1, s2] if last else [0, s1, s2, s3, ei.shape[1]]
-                attr = [feats[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            bounds = ([0, s1, s2] if last else [0, s1, s2, s3, ei.shape[1]]) if self.hp.differentiate_convolutions else None
             # The last layer only updates ligand atoms (only lig-receiving edges remain), so its
             # output is computed for those rows alone.
-            h = conv(h, ei, attr, edge_sh[: ei.shape[1]], out_nodes=n_lig if last else None)
+            h = conv(h, ei, feats, edge_sh[: ei.shape[1]], out_nodes=n_lig if last else None, group_bounds=bounds)
         lig_h = h[:n_lig]
         return self._heads(batch, lig_h, lig_t_emb, graph_t_emb, self.lig_distance_expansion)
 

@@ -1,0 +1,152 @@
+"""The tensor-product message kernels against a literal, unoptimised evaluation.
+
+`edge_messages` folds the FC bias and the product's constants into one matrix, contracts weights per
+sender when senders have several edges, and works in cache-sized chunks; each of these only reorders
+float32 arithmetic, so every path must equal "per-edge weights = FC(attr), message = TP(x_sender,
+sh, weights), mean per receiver" written out plainly.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from e3nn import o3
+from phonos_models.diffdock import edge_messages
+from phonos_models.diffdock.edge_messages import (
+    FasterTensorProduct,
+    SenderPlan,
+    aggregate_messages,
+    edge_weights,
+)
+from phonos_models.diffdock.layers import TensorProductConvLayer, mlp
+
+SH = "1x0e + 1x1o"
+IRREPS = [  # (in, out) pairs the DiffDock layers use, plus odd ones with missing input types
+    ("8x0e", "8x0e + 3x1o"),
+    ("8x0e + 3x1o", "8x0e + 3x1o + 3x1e"),
+    ("8x0e + 3x1o + 3x1e + 3x0o", "8x0e + 3x1o + 3x1e + 3x0o"),
+    ("8x0e + 3x1o + 3x1e + 3x0o", "2x1o + 2x1e"),
+    ("3x1e + 2x0o", "4x0e + 2x1o + 1x0o"),
+]
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, rel: float = 2e-6) -> bool:
+    scale = max(float(b.abs().max()), 1e-6)
+    return bool(torch.allclose(a, b, rtol=0, atol=rel * scale))
+
+
+def _graph(seed: int, n_nodes: int, n_receivers: int, degrees: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Edges in shuffled order; sender j has degrees[j] edges to random receivers. → (index [2, E], perm)."""
+    g = torch.Generator().manual_seed(seed)
+    senders = torch.repeat_interleave(torch.randperm(n_nodes, generator=g)[: len(degrees)], torch.tensor(degrees))
+    receivers = torch.randint(0, n_receivers, (senders.numel(),), generator=g)
+    perm = torch.randperm(senders.numel(), generator=g)
+    return torch.stack([receivers[perm], senders[perm]]), perm
+
+
+def _literal_mean(tp: torch.nn.Module, fc: torch.nn.Module, attr, x, index, sh, n_out: int) -> torch.Tensor:
+    out_dim = o3.Irreps(tp.irreps_out).dim
+    msg = tp(x[index[1]], sh, fc(attr))  # plain FC with its own bias, plain product
+    total = torch.zeros(n_out, out_dim).index_add_(0, index[0], msg)
+    count = torch.bincount(index[0], minlength=n_out).clamp(min=1)
+    return total / count.unsqueeze(1)
+
+
+def test_folded_bias_and_constants_equal_the_plain_fc() -> None:
+    tp = FasterTensorProduct("8x0e + 3x1o + 3x1e + 3x0o", SH, "8x0e + 3x1o + 3x1e + 3x0o")
+    fc = mlp(12, 10, tp.weight_numel, 0.0).eval()
+    attr = torch.randn(50, 12, generator=torch.Generator().manual_seed(0))
+    body, matrix = edge_weights(fc, attr, tp.weight_scale)
+    assert matrix.shape == (11, tp.weight_numel)
+    with torch.no_grad():
+        folded = torch.nn.functional.pad(body(attr), (0, 1), value=1.0) @ matrix
+        assert _close(folded, fc(attr) * tp.weight_scale)
+
+
+def test_weight_scale_is_the_fan_in_and_dot_cross_constants() -> None:
+    tp = FasterTensorProduct("4x0e + 2x1o + 2x1e + 2x0o", SH, "1x0e + 1x1o + 1x1e + 1x0o")
+    scale = tp.weight_scale
+    # block 0e: rows 0e (×1) then 1o (×1/√3), fan-in 4 + 2 = 6
+    assert torch.allclose(scale[:4], torch.full((4,), 6**-0.5))
+    assert torch.allclose(scale[4:6], torch.full((2,), (6 * 3) ** -0.5))
+    # block 1o: rows 0e, 1o (×1), 1e (×1/√2), fan-in 8
+    assert torch.allclose(scale[6:12], torch.full((6,), 8**-0.5))
+    assert torch.allclose(scale[12:14], torch.full((2,), (8 * 2) ** -0.5))
+    assert scale.numel() == tp.weight_numel and "weight_scale" not in tp.state_dict()
+
+
+@pytest.mark.parametrize(("irreps_in", "irreps_out"), IRREPS)
+@pytest.mark.parametrize("degrees", ["uniform", "varied", "sparse"])
+def test_aggregated_messages_equal_the_literal_computation(irreps_in: str, irreps_out: str, degrees: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # "uniform" and "varied" take the per-sender path (with and without padding), "sparse" (one or
+    # two edges per sender) the per-edge one; a small byte budget forces many chunks.
+    monkeypatch.setattr(edge_messages, "EDGE_CHUNK_BYTES", 40_000)
+    g = torch.Generator().manual_seed(1)
+    sizes = {"uniform": [9] * 12, "varied": [int(d) for d in torch.randint(1, 30, (15,), generator=g)],
+             "sparse": [1, 2] * 10}[degrees]
+    index, _ = _graph(2, n_nodes=40, n_receivers=25, degrees=sizes)
+    tp = FasterTensorProduct(irreps_in, SH, irreps_out)
+    fc = mlp(12, 10, tp.weight_numel, 0.0).eval()
+    e = index.shape[1]
+    x = torch.randn(40, o3.Irreps(irreps_in).dim, generator=g)
+    attr = torch.randn(e, 12, generator=g)
+    sh = o3.spherical_harmonics(SH, torch.randn(e, 3, generator=g), normalize=True, normalization="component")
+    sh[:, 0] = 0.5 + torch.rand(e, generator=g)  # a general Y0 as well
+    out_dim = o3.Irreps(irreps_out).dim
+    with torch.no_grad():
+        got = aggregate_messages(tp, [fc], [0, e], attr, x, index, sh, 25, out_dim)
+        want = _literal_mean(tp, fc, attr, x, index, sh, 25)
+    assert got.shape == want.shape and want.abs().max() > 0
+    assert _close(got, want), float((got - want).abs().max())
+
+
+def test_e3nn_product_path_folds_the_bias_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(edge_messages, "EDGE_CHUNK_BYTES", 20_000)
+    tp = o3.FullyConnectedTensorProduct("6x0e + 2x1o", "1x0e + 1x1o + 1x2e", "4x0e + 2x1o + 2x1e", shared_weights=False)
+    fc = mlp(12, 10, tp.weight_numel, 0.0).eval()
+    index, _ = _graph(3, n_nodes=30, n_receivers=30, degrees=[5] * 20)
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(30, 12, generator=g)
+    e = index.shape[1]
+    attr = torch.randn(e, 12, generator=g)
+    sh = o3.spherical_harmonics("1x0e + 1x1o + 1x2e", torch.randn(e, 3, generator=g), normalize=True,
+                                normalization="component")
+    with torch.no_grad():
+        got = aggregate_messages(tp, [fc], [0, e], attr, x, index, sh, 30, tp.irreps_out.dim)
+        want = _literal_mean(tp, fc, attr, x, index, sh, 30)
+    assert _close(got, want)
+
+
+def test_edge_groups_use_their_own_fc() -> None:
+    ir = "8x0e + 3x1o + 3x1e + 3x0o"
+    conv = TensorProductConvLayer(ir, SH, ir, n_edge_features=12, hidden_features=10, faster=True, edge_groups=3,
+                                  batch_norm=False, residual=False).eval()
+    g = torch.Generator().manual_seed(5)
+    parts = [_graph(6 + i, n_nodes=30, n_receivers=30, degrees=d)[0] for i, d in enumerate([[6] * 8, [1] * 9, [12] * 3])]
+    index = torch.cat(parts, 1)
+    bounds = [0, *torch.cumsum(torch.tensor([p.shape[1] for p in parts]), 0).tolist()]
+    e = index.shape[1]
+    x = torch.randn(30, o3.Irreps(ir).dim, generator=g)
+    attr = torch.randn(e, 12, generator=g)
+    sh = o3.spherical_harmonics(SH, torch.randn(e, 3, generator=g), normalize=True, normalization="component")
+    with torch.no_grad():
+        got = conv(x, index, attr, sh, group_bounds=bounds)
+        messages = torch.cat([conv.tp(x[index[1, a:b]], sh[a:b], fc(attr[a:b]))
+                              for fc, a, b in zip(conv.fc, bounds[:-1], bounds[1:], strict=True)])
+        total = torch.zeros(30, messages.shape[1]).index_add_(0, index[0], messages)
+        want = total / torch.bincount(index[0], minlength=30).clamp(min=1).unsqueeze(1)
+    assert _close(got, want)
+    with pytest.raises(AssertionError):
+        conv(x, index, attr, sh)  # several groups need their bounds
+
+
+def test_sender_plan_groups_edges_by_sender_in_decreasing_degree() -> None:
+    senders = torch.tensor([4, 1, 4, 7, 1, 4, 9, 1, 4])
+    plan = SenderPlan(senders)
+    assert plan.degrees == [4, 3, 1, 1] and plan.senders.tolist() == [4, 1, 7, 9]
+    sorted_senders = senders[plan.order]
+    assert sorted_senders.tolist() == [4, 4, 4, 4, 1, 1, 1, 7, 9]
+    assert plan.slot.tolist() == [0, 1, 2, 3, 0, 1, 2, 0, 0]
+    assert plan.sender_of_edge.tolist() == [0, 0, 0, 0, 1, 1, 1, 2, 3]
+    assert plan.starts == [0, 4, 7, 8]
