@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from e3nn import o3
@@ -307,17 +308,23 @@ def _sender_chunks(plan: SenderPlan, bytes_per_sender: int, bytes_per_slot: int)
     return chunks
 
 
-def _factored_group(
-    tp: FasterTensorProduct,
-    body: nn.Module,
-    matrix: Tensor,
-    edge_attr: Tensor,
-    node_attr: Tensor,
-    receivers: Tensor,
-    senders: Tensor,
-    edge_sh: Tensor,
-    total: Tensor,
-) -> None:
+@dataclass(frozen=True)
+class EdgeGroup:
+    """The edges of one group, with the FC that weights them split as in `edge_weights`."""
+
+    body: nn.Module  # FC without its last Linear
+    matrix: Tensor  # [K, weight_numel] = [Aᵀ; b] of the last Linear (times weight_scale)
+    edge_attr: Tensor  # [E, F]
+    receivers: Tensor  # [E] row 0 of the edge index
+    senders: Tensor  # [E] row 1
+    edge_sh: Tensor  # [E, sh]
+
+    def hidden(self, edges: Tensor | slice) -> Tensor:
+        """[n, K]: the FC body's output for some edges, with the trailing 1 that picks up the bias."""
+        return F.pad(self.body(self.edge_attr[edges]), (0, 1), value=1.0)
+
+
+def _factored_group(tp: FasterTensorProduct, group: EdgeGroup, node_attr: Tensor, total: Tensor) -> None:
     """Add the messages of one edge group to `total`, contracting the weights per sender.
 
     TP(x_s, sh_e, h_e @ M) is linear in h_e @ M, so the [K, weight_numel] matrix M can be
@@ -325,9 +332,9 @@ def _factored_group(
     into per-edge weights: ~6× fewer multiply-adds for DiffDock's graphs, whose senders have
     14–120 edges each.
     """
-    plan = SenderPlan(senders)
-    prepared = tp.prepare_senders(matrix)
-    k = matrix.shape[0]
+    plan = SenderPlan(group.senders)
+    prepared = tp.prepare_senders(group.matrix)
+    k = group.matrix.shape[0]
     item = total.element_size()
     columns = sum(w.shape[1] * (3 if src in ("1o", "1e") else 1) for src, (w, _) in prepared.items())
     per_sender = columns * item  # the sender's products with M: K·C numbers per input type
@@ -336,7 +343,7 @@ def _factored_group(
         lo = plan.starts[first]
         hi = plan.starts[last - 1] + plan.degrees[last - 1]
         edges = plan.order[lo:hi]
-        hidden = F.pad(body(edge_attr[edges]), (0, 1), value=1.0)
+        hidden = group.hidden(edges)
         n, pad = last - first, plan.degrees[first]
         rows: Tensor | None = None
         slots: Tensor | None = None
@@ -347,8 +354,8 @@ def _factored_group(
             padded = hidden.new_zeros(n, pad, k)
             padded[rows, slots] = hidden
         x = node_attr[plan.senders[first:last]]
-        msg = tp.sender_messages(x, prepared, padded, edge_sh[edges], rows, slots)
-        total.index_add_(0, receivers[edges], msg)
+        msg = tp.sender_messages(x, prepared, padded, group.edge_sh[edges], rows, slots)
+        total.index_add_(0, group.receivers[edges], msg)
 
 
 # Below this many edges per sender, contracting per sender costs more than it saves.
@@ -378,34 +385,24 @@ def aggregate_messages(
         if hi == lo:
             continue
         body, matrix = edge_weights(fc, edge_attr, faster.weight_scale if faster is not None else None)
-        receivers, senders = edge_index[0, lo:hi], edge_index[1, lo:hi]
-        attr, sh = edge_attr[lo:hi], edge_sh[lo:hi]
-        if faster is not None and (hi - lo) >= MIN_MEAN_DEGREE * int((torch.bincount(senders) > 0).sum()):
-            _factored_group(faster, body, matrix, attr, node_attr, receivers, senders, sh, total)
+        group = EdgeGroup(body, matrix, edge_attr[lo:hi], edge_index[0, lo:hi], edge_index[1, lo:hi], edge_sh[lo:hi])
+        if faster is not None and (hi - lo) >= MIN_MEAN_DEGREE * int((torch.bincount(group.senders) > 0).sum()):
+            _factored_group(faster, group, node_attr, total)
         else:
-            _per_edge_group(tp, body, matrix, attr, node_attr, receivers, senders, sh, total)
+            _per_edge_group(tp, group, node_attr, total)
     count = torch.bincount(edge_index[0], minlength=n_out).clamp(min=1).to(total.dtype)
     return total / count.unsqueeze(1)
 
 
-def _per_edge_group(
-    tp: nn.Module,
-    body: nn.Module,
-    matrix: Tensor,
-    edge_attr: Tensor,
-    node_attr: Tensor,
-    receivers: Tensor,
-    senders: Tensor,
-    edge_sh: Tensor,
-    total: Tensor,
-) -> None:
+def _per_edge_group(tp: nn.Module, group: EdgeGroup, node_attr: Tensor, total: Tensor) -> None:
     """Add the messages of one edge group to `total`, expanding per-edge weights chunk by chunk."""
-    chunk = max(1, EDGE_CHUNK_BYTES // max(1, matrix.shape[1] * matrix.element_size()))
-    for start in range(0, senders.shape[0], chunk):
-        stop = start + chunk
-        weight = torch.mm(F.pad(body(edge_attr[start:stop]), (0, 1), value=1.0), matrix)
-        x, sh = node_attr[senders[start:stop]], edge_sh[start:stop]
+    chunk = max(1, EDGE_CHUNK_BYTES // max(1, group.matrix.shape[1] * group.matrix.element_size()))
+    for start in range(0, group.senders.shape[0], chunk):
+        edges = slice(start, start + chunk)
+        weight = torch.mm(group.hidden(edges), group.matrix)
+        x, sh = node_attr[group.senders[edges]], group.edge_sh[edges]
         msg = tp.contract(x, sh, weight) if isinstance(tp, FasterTensorProduct) else tp(x, sh, weight)
-        total.index_add_(0, receivers[start:stop], msg)
+        total.index_add_(0, group.receivers[edges], msg)
+
 
 __all__ = ["EDGE_CHUNK_BYTES", "FasterTensorProduct", "aggregate_messages", "edge_weights"]

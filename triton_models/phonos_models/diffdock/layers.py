@@ -147,11 +147,13 @@ def _make_tp(in_irreps: str, sh_irreps: o3.Irreps | str, out_irreps: str, faster
 
 
 class TensorProductConvLayer(nn.Module):
-    """New-style equivariant graph convolution (CGModel/AAModel).
+    """Equivariant graph convolution.
 
     Per edge: w = FC_g(edge_attr); message = TP(h[sender], SH(edge), w); mean onto the receiver;
-    then BatchNorm, then the (zero-padded) residual is **added after** BN. With `edge_groups` > 1
-    each edge group (consecutive blocks of edges) has its own FC block (notes §3.3).
+    then BatchNorm, then the (zero-padded) residual is **added after** BN (new layers: CGModel,
+    AAModel). With `edge_groups` > 1 each edge group (consecutive blocks of edges) has its own FC
+    block (notes §3.3). `residual_before_norm`: the v1.0 layers' order (residual, then BN; one FC,
+    e3nn product; notes pitfall 3); the modules and state_dict keys are the same.
     """
 
     def __init__(
@@ -167,8 +169,10 @@ class TensorProductConvLayer(nn.Module):
         faster: bool = False,
         edge_groups: int = 1,
         tp_weights_layers: int = 2,
+        residual_before_norm: bool = False,
     ) -> None:
         super().__init__()
+        self.residual_before_norm = residual_before_norm
         self.in_irreps, self.out_irreps = in_irreps, out_irreps
         self.residual, self.edge_groups = residual, edge_groups
         self.out_size = o3.Irreps(out_irreps).dim
@@ -196,61 +200,28 @@ class TensorProductConvLayer(nn.Module):
         edge_sh [E, sh]; group_bounds: edges group_bounds[g]:group_bounds[g+1] form edge group g
         (needed when the layer has several groups). Returns [out_nodes, out]."""
         n_out = out_nodes if out_nodes is not None else node_attr.shape[0]
-        if edge_index.shape[1] == 0:
-            out = node_attr.new_zeros(n_out, self.out_size)
-        else:
-            if self.edge_groups == 1:
-                fcs, bounds = [self.fc], [0, edge_index.shape[1]]
-            else:
-                assert isinstance(self.fc, nn.ModuleList)
-                assert group_bounds is not None and len(group_bounds) == self.edge_groups + 1
-                assert group_bounds[0] == 0 and group_bounds[-1] == edge_index.shape[1]
-                fcs, bounds = list(self.fc), list(group_bounds)
-            out = aggregate_messages(
-                self.tp, fcs, bounds, edge_attr, node_attr, edge_index, edge_sh, n_out, self.out_size
-            )
-            if self.batch_norm is not None:
-                out = self.batch_norm(out)
-        if self.residual:
-            out = out + F.pad(node_attr[:n_out], (0, out.shape[-1] - node_attr.shape[-1]))
-        return out
-
-
-class OldTensorProductConvLayer(nn.Module):
-    """v1.0 equivariant convolution: one FC (Linear-ReLU-Dropout-Linear), e3nn tensor product, mean
-    aggregation, residual **before** BatchNorm (notes pitfall 3)."""
-
-    def __init__(
-        self,
-        in_irreps: str,
-        sh_irreps: o3.Irreps | str,
-        out_irreps: str,
-        n_edge_features: int,
-        residual: bool = True,
-        batch_norm: bool = True,
-        dropout: float = 0.0,
-        hidden_features: int | None = None,
-    ) -> None:
-        super().__init__()
-        self.in_irreps, self.out_irreps, self.residual = in_irreps, out_irreps, residual
-        hidden = hidden_features or n_edge_features
-        self.tp = o3.FullyConnectedTensorProduct(in_irreps, sh_irreps, out_irreps, shared_weights=False)
-        self.fc = mlp(n_edge_features, hidden, self.tp.weight_numel, dropout, 2)
-        self.batch_norm = BatchNorm(out_irreps) if batch_norm else None
-
-    def forward(
-        self, node_attr: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_sh: Tensor, out_nodes: int | None = None
-    ) -> Tensor:
-        n_out = out_nodes if out_nodes is not None else node_attr.shape[0]
-        out = aggregate_messages(
-            self.tp, [self.fc], [0, edge_index.shape[1]], edge_attr, node_attr, edge_index, edge_sh, n_out,
-            o3.Irreps(self.out_irreps).dim,
+        empty = edge_index.shape[1] == 0
+        out = node_attr.new_zeros(n_out, self.out_size) if empty else self._messages(
+            node_attr, edge_index, edge_attr, edge_sh, n_out, group_bounds
         )
-        if self.residual:
-            out = out + F.pad(node_attr[:n_out], (0, out.shape[-1] - node_attr.shape[-1]))
-        if self.batch_norm is not None:
+        residual = F.pad(node_attr[:n_out], (0, self.out_size - node_attr.shape[-1])) if self.residual else None
+        if self.residual_before_norm:  # v1.0: residual, then BatchNorm (also of an empty graph's zeros)
+            out = out if residual is None else out + residual
+            return out if self.batch_norm is None else self.batch_norm(out)
+        if self.batch_norm is not None and not empty:
             out = self.batch_norm(out)
-        return out
+        return out if residual is None else out + residual
+
+    def _messages(self, node_attr: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_sh: Tensor, n_out: int,
+                  group_bounds: Sequence[int] | None) -> Tensor:
+        if self.edge_groups == 1:
+            fcs, bounds = [self.fc], [0, edge_index.shape[1]]
+        else:
+            assert isinstance(self.fc, nn.ModuleList)
+            assert group_bounds is not None and len(group_bounds) == self.edge_groups + 1
+            assert group_bounds[0] == 0 and group_bounds[-1] == edge_index.shape[1]
+            fcs, bounds = list(self.fc), list(group_bounds)
+        return aggregate_messages(self.tp, fcs, bounds, edge_attr, node_attr, edge_index, edge_sh, n_out, self.out_size)
 
 
 __all__ = [
@@ -258,7 +229,6 @@ __all__ = [
     "FasterTensorProduct",
     "GaussianSmearing",
     "OldAtomEncoder",
-    "OldTensorProductConvLayer",
     "TensorProductConvLayer",
     "irreps_sequence",
     "mlp",
