@@ -45,7 +45,25 @@ def current() -> Revision:
 
 
 def load(rev: str) -> Revision:
-    """The package as committed at `rev` (any git revision name), imported under its own name."""
+    """The package as committed at `rev` (any git revision name), imported under its own name.
+
+    `rev` may also be a folder holding a copy of that revision's tree (at least
+    triton_models/phonos_models), for machines that get the working tree without its .git."""
+    root = Path(tempfile.mkdtemp(prefix="phonos-baseline-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    if (Path(rev) / PACKAGE_PATH).is_dir():
+        name = Path(rev).resolve().name
+        shutil.copytree(Path(rev) / PACKAGE_PATH, root / PACKAGE_PATH)
+    else:
+        name = _extract(rev, root)
+    package = "phonos_models_" + re.sub(r"\W", "_", name)
+    (root / PACKAGE_PATH).rename(root / package)
+    sys.path.insert(0, str(root))
+    return Revision(name, package)
+
+
+def _extract(rev: str, root: Path) -> str:
+    """git archive of the package at `rev` into root; returns the short commit id."""
     commit = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--short=12", f"{rev}^{{commit}}"],
         check=True, capture_output=True, text=True,
@@ -53,11 +71,6 @@ def load(rev: str) -> Revision:
     archive = subprocess.run(
         ["git", "-C", str(REPO), "archive", "--format=tar", commit, PACKAGE_PATH], check=True, capture_output=True
     ).stdout
-    root = Path(tempfile.mkdtemp(prefix="phonos-baseline-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(root, filter="data")
-    package = "phonos_models_" + re.sub(r"\W", "_", commit)
-    (root / PACKAGE_PATH).rename(root / package)
-    sys.path.insert(0, str(root))
-    return Revision(commit, package)
+    return commit

@@ -20,7 +20,8 @@ tensor-product rewrite) against the current tree in ONE process, on the same inp
 weights (the current networks load the baseline's state dicts), interleaving the two so that load
 from other processes hits both alike: score forwards at t = 1, 0.5, 0.1, the confidence forward,
 and whole sampling runs (per step, confidence, total), with current/baseline ratios and the largest
-differences between their poses and confidences. `--reps` sets the repetitions (minimum reported).
+differences between their poses and confidences. `--reps` sets the repetitions (minimum and median
+reported); `--clock cpu` measures CPU time instead of wall time (for a busy shared machine).
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ import argparse
 import json
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import diffdock_baseline
 import gemmi
@@ -142,7 +145,7 @@ def run(config: str, args: argparse.Namespace, pdb_text: str) -> dict[str, objec
 
 
 def _networks(rev: diffdock_baseline.Revision, args: argparse.Namespace, config: str,
-              like: tuple[torch.nn.Module, torch.nn.Module] | None = None) -> tuple[object, object, torch.nn.Module, torch.nn.Module]:
+              like: tuple[torch.nn.Module, torch.nn.Module] | None = None) -> tuple[Any, Any, torch.nn.Module, torch.nn.Module]:
     """(score hp, confidence hp, score net, confidence net) of one revision; `like`: copy its weights."""
     score_dir, conf_dir = CONFIGS[config]
     build = rev.build
@@ -178,16 +181,20 @@ def _forward_batches(rev: diffdock_baseline.Revision, inputs: tuple, hps: tuple,
             conf_batch.with_times(zeros, zeros, zeros).to(args.device))
 
 
-def _interleaved(calls: dict[str, Callable[[], object]], reps: int, device: str) -> dict[str, list[float]]:
-    """Wall seconds of each call, alternating between them `reps` times."""
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = time.perf_counter  # set from --clock
+
+
+def _interleaved(calls: Mapping[str, Callable[[], object]], reps: int, device: str) -> dict[str, list[float]]:
+    """Seconds of each call on `clock`, alternating between them `reps` times."""
     seconds: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(reps):
         for name, call in calls.items():
             sync(device)
-            start = time.perf_counter()
+            start = clock()
             call()
             sync(device)
-            seconds[name].append(time.perf_counter() - start)
+            seconds[name].append(clock() - start)
     return seconds
 
 
@@ -255,6 +262,8 @@ def compare(config: str, args: argparse.Namespace, pdb_text: str,
             revs: tuple[diffdock_baseline.Revision, diffdock_baseline.Revision]) -> dict[str, object]:
     """Baseline revision vs current tree, same inputs and weights, interleaved (see module doc)."""
     base, cur = revs
+    for rev in revs:  # the samplers' stage timers read the same clock as the bench
+        rev.sampling.time = SimpleNamespace(perf_counter=clock)  # type: ignore[attr-defined]
     b_score_hp, b_conf_hp, b_score, b_conf = _networks(base, args, config)
     c_score_hp, c_conf_hp, c_score, c_conf = _networks(cur, args, config, like=(b_score, b_conf))
     nets = {"baseline": (base, (b_score_hp, b_conf_hp), (b_score, b_conf)),
@@ -270,7 +279,7 @@ def compare(config: str, args: argparse.Namespace, pdb_text: str,
     same = all(state_dict_sha256(b) == state_dict_sha256(c) for b, c in ((b_score, c_score), (b_conf, c_conf)))
     return {
         "config": config, "device": args.device, "threads": torch.get_num_threads(), "samples": args.samples,
-        "baseline": base.name, "current": "working tree", "same_weights": same,
+        "clock": args.clock, "baseline": base.name, "current": "working tree", "same_weights": same,
         "residues": rec.num_residues, "ligand_atoms": lig.num_atoms, "rotatable_bonds": lig.num_torsions,
         "forward": _time_forwards(nets, inputs, args),
         "sampling": _time_sampling(nets, inputs, args),
@@ -290,7 +299,12 @@ def main() -> None:
     parser.add_argument("--compare", metavar="REV", help="time this git revision against the current tree")
     parser.add_argument("--reps", type=int, default=3, help="--compare: repetitions of each forward")
     parser.add_argument("--sampling-reps", type=int, default=1, help="--compare: repetitions of each sampling run")
+    parser.add_argument("--clock", choices=list(CLOCKS), default="wall",
+                        help="--compare: wall time, or this process's CPU time (steadier on a shared machine "
+                             "with --threads 1; with more threads it also counts their spinning)")
     args = parser.parse_args()
+    global clock
+    clock = CLOCKS[args.clock]
     if args.quick:
         args.samples, args.steps, args.esm = 2, 10, "tiny"
     torch.set_num_threads(args.threads)
