@@ -17,6 +17,7 @@ from phonos_models.diffdock.edge_messages import (
     SenderPlan,
     aggregate_messages,
     edge_weights,
+    sender_product,
 )
 from phonos_models.diffdock.layers import TensorProductConvLayer, mlp
 
@@ -75,23 +76,37 @@ def test_weight_scale_is_the_fan_in_and_dot_cross_constants() -> None:
     assert scale.numel() == tp.weight_numel and "weight_scale" not in tp.state_dict()
 
 
-@pytest.mark.parametrize(("irreps_in", "irreps_out"), IRREPS)
-@pytest.mark.parametrize("degrees", ["uniform", "varied", "sparse"])
-def test_aggregated_messages_equal_the_literal_computation(irreps_in: str, irreps_out: str, degrees: str,
+SH2 = "1x0e + 1x1o + 1x2e"
+E3NN = [  # e3nn products against l ≤ 2 harmonics, as the v1.0 and confidence layers use them
+    ("6x0e + 2x1o", "4x0e + 2x1o + 2x1e"),
+    ("6x0e + 2x1o + 2x1e + 6x0o", "6x0e + 2x1o + 2x1e + 6x0o"),
+    ("6x0e + 2x1o + 2x2e", "2x1o + 2x1e"),
+]
+DEGREES = {"uniform": [9] * 12, "varied": [3, 29, 7, 14, 1, 22, 9, 17, 5, 26, 11, 2, 19], "sparse": [1, 2] * 10}
+
+
+def _product(kind: str, irreps_in: str, irreps_out: str) -> tuple[torch.nn.Module, str]:
+    if kind == "faster":
+        return FasterTensorProduct(irreps_in, SH, irreps_out), SH
+    return o3.FullyConnectedTensorProduct(irreps_in, SH2, irreps_out, shared_weights=False), SH2
+
+
+@pytest.mark.parametrize(("kind", "irreps_in", "irreps_out"),
+                         [("faster", *pair) for pair in IRREPS] + [("e3nn", *pair) for pair in E3NN])
+@pytest.mark.parametrize("degrees", list(DEGREES))
+def test_aggregated_messages_equal_the_literal_computation(kind: str, irreps_in: str, irreps_out: str, degrees: str,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    # "uniform" and "varied" take the per-sender path (with and without padding), "sparse" (one or
+    # "uniform" and "varied" take the per-sender path (without and with padding), "sparse" (one or
     # two edges per sender) the per-edge one; a small byte budget forces many chunks.
     monkeypatch.setattr(edge_messages, "EDGE_CHUNK_BYTES", 40_000)
     g = torch.Generator().manual_seed(1)
-    sizes = {"uniform": [9] * 12, "varied": [int(d) for d in torch.randint(1, 30, (15,), generator=g)],
-             "sparse": [1, 2] * 10}[degrees]
-    index, _ = _graph(2, n_nodes=40, n_receivers=25, degrees=sizes)
-    tp = FasterTensorProduct(irreps_in, SH, irreps_out)
+    index, _ = _graph(2, n_nodes=40, n_receivers=25, degrees=DEGREES[degrees])
+    tp, sh_irreps = _product(kind, irreps_in, irreps_out)
     fc = mlp(12, 10, tp.weight_numel, 0.0).eval()
     e = index.shape[1]
     x = torch.randn(40, o3.Irreps(irreps_in).dim, generator=g)
     attr = torch.randn(e, 12, generator=g)
-    sh = o3.spherical_harmonics(SH, torch.randn(e, 3, generator=g), normalize=True, normalization="component")
+    sh = o3.spherical_harmonics(sh_irreps, torch.randn(e, 3, generator=g), normalize=True, normalization="component")
     sh[:, 0] = 0.5 + torch.rand(e, generator=g)  # a general Y0 as well
     out_dim = o3.Irreps(irreps_out).dim
     with torch.no_grad():
@@ -101,21 +116,12 @@ def test_aggregated_messages_equal_the_literal_computation(irreps_in: str, irrep
     assert _close(got, want), float((got - want).abs().max())
 
 
-def test_e3nn_product_path_folds_the_bias_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(edge_messages, "EDGE_CHUNK_BYTES", 20_000)
-    tp = o3.FullyConnectedTensorProduct("6x0e + 2x1o", "1x0e + 1x1o + 1x2e", "4x0e + 2x1o + 2x1e", shared_weights=False)
-    fc = mlp(12, 10, tp.weight_numel, 0.0).eval()
-    index, _ = _graph(3, n_nodes=30, n_receivers=30, degrees=[5] * 20)
-    g = torch.Generator().manual_seed(4)
-    x = torch.randn(30, 12, generator=g)
-    e = index.shape[1]
-    attr = torch.randn(e, 12, generator=g)
-    sh = o3.spherical_harmonics("1x0e + 1x1o + 1x2e", torch.randn(e, 3, generator=g), normalize=True,
-                                normalization="component")
-    with torch.no_grad():
-        got = aggregate_messages(tp, [fc], [0, e], attr, x, index, sh, 30, tp.irreps_out.dim)
-        want = _literal_mean(tp, fc, attr, x, index, sh, 30)
-    assert _close(got, want)
+def test_products_that_cannot_be_split_per_sender_are_recognised() -> None:
+    assert sender_product(FasterTensorProduct("4x0e + 2x1o", SH, "4x0e")) is not None
+    assert sender_product(o3.FullyConnectedTensorProduct("4x0e", SH2, "4x0e", shared_weights=False)) is not None
+    # shared weights, or harmonics with multiplicity > 1: the per-edge path handles them
+    assert sender_product(o3.FullyConnectedTensorProduct("4x0e", SH2, "4x0e")) is None
+    assert sender_product(o3.FullyConnectedTensorProduct("4x0e", "2x0e", "4x0e", shared_weights=False)) is None
 
 
 def test_edge_groups_use_their_own_fc() -> None:

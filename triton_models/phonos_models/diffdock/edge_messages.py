@@ -10,15 +10,16 @@ averages the messages per receiver. The reference materialises w_e for every edg
   output block, 1/√3 of a dot product, 1/√2 of a cross product) are per-weight constants; they scale
   the columns of that [Aᵀ; b] matrix (hidden × weight_numel numbers) instead of every edge's product.
 * **Weights contracted per sender.** The message is linear in w_e = h_e @ M (h_e: the FC's last
-  hidden layer) and, for FasterTensorProduct, bilinear in (sender features, harmonics). So M is
-  contracted with each *sender's* features once ([rows, hidden·C] products per input type) and each
-  edge only multiplies its hidden vector into its sender's products: ~6× fewer multiply-adds than
-  expanding w_e for DiffDock's graphs, whose senders have 14–120 edges each. Edges are regrouped by
-  sender (senders in decreasing degree, padded to the chunk's largest degree).
-* **Per-edge fallback.** e3nn products, and groups whose senders have few edges, expand w_e in
-  chunks and use one batched matmul per output type (FasterTensorProduct.contract).
-* **Bounded memory.** Every chunk's temporaries stay within `EDGE_CHUNK_BYTES` (a byte budget), so
-  memory does not grow with the graph: chunks of senders (per-sender path) or of edges (per-edge).
+  hidden layer) and bilinear in (sender features, harmonics), for FasterTensorProduct and for e3nn's
+  products against harmonics alike (sender_paths.py). So M is contracted with each *sender's*
+  features once and each edge only multiplies its hidden vector into its sender's products: ~6×
+  fewer multiply-adds than expanding w_e for DiffDock's graphs, whose senders have 8–120 edges
+  each. Edges are regrouped by sender (senders in decreasing degree, padded to the chunk's largest).
+* **Per-edge fallback.** Groups whose senders have few edges (e.g. one ligand atom → its complex)
+  expand w_e in chunks; FasterTensorProduct then uses one batched matmul per output type (`contract`).
+* **Bounded memory.** Every chunk's temporaries stay within a byte budget (`chunk_bytes`: 16 MB on
+  CPU, 256 MB on a GPU, where kernel launches rather than caches set the size), so memory does not
+  grow with the graph: chunks of senders (per-sender path) or of edges (per-edge path).
 
 All of this changes only the order of floating-point operations; results equal the literal
 definition within float32 rounding (tests/diffdock/test_edge_messages.py).
@@ -27,6 +28,7 @@ definition within float32 rounding (tests/diffdock/test_edge_messages.py).
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,10 +37,18 @@ from e3nn import o3
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-# Byte budget of one chunk's largest temporaries (per-edge weights, or per-sender products). Chunks
-# much smaller than this pay Python overhead per chunk; much larger ones leave the caches and make the
-# allocator hand out fresh pages (bench/diffdock_bench.py --mode layer measures this on the machine).
+from .sender_paths import Block, Path, SenderProduct, from_e3nn, levi_civita
+
+# Byte budget of one chunk's largest temporaries (per-edge weights, or per-sender products). On CPU,
+# chunks much smaller than this pay Python overhead per chunk and much larger ones leave the caches
+# and make the allocator hand out fresh pages; on a GPU larger chunks only mean fewer launches.
 EDGE_CHUNK_BYTES = 1 << 24
+GPU_CHUNK_BYTES = 1 << 28
+
+
+def chunk_bytes(device: torch.device) -> int:
+    """The chunk budget for tensors on `device`."""
+    return EDGE_CHUNK_BYTES if device.type == "cpu" else GPU_CHUNK_BYTES
 
 _PARITY_TYPES = ("0e", "1o", "1e", "0o")
 _INV_SQRT2, _INV_SQRT3 = 1.0 / math.sqrt(2.0), 1.0 / math.sqrt(3.0)
@@ -145,116 +155,33 @@ class FasterTensorProduct(nn.Module):
         return torch.cat([out[str(ir)] for _, ir in self.out_irreps], dim=-1)
 
 
-    # --- the same product, contracted per sending node (see _factored_group) ----------------------
-    def _terms(self) -> list[tuple[str, str, int, int, int]]:
-        """(output type, input type, first weight column, rows, out multiplicity) of each nonzero block."""
-        terms, start = [], 0
+    # --- the same product as coupling paths, for the per-sender contraction (sender_paths.py) -----
+    def sender_product(self) -> SenderProduct:
+        """The product as paths x[u, c] ⊗ sh[j] → out[w, k]; the constant factors stay in weight_scale."""
+        eye = torch.eye(3)
+        y0, y1 = slice(0, 1), slice(1, 4)
+        kinds = {  # (output is a vector, input is a vector) → (harmonics, coupling)
+            (False, False): (y0, torch.ones(1, 1, 1)),  # scalar · Y0
+            (False, True): (y1, eye.view(3, 3, 1)),  # vector · Y1
+            (True, False): (y1, eye.view(1, 3, 3)),  # scalar ⊗ Y1
+        }
+        ins = {str(ir): i for i, (_, ir) in enumerate(self.in_irreps)}
+        outs = {str(ir): sl for (_, ir), sl in zip(self.out_irreps, self.out_irreps.slices(), strict=True)}
+        blocks = [Block(sl, mul, ir.dim) for (mul, ir), sl in zip(self.in_irreps, self.in_irreps.slices(), strict=True)]
+        paths, start = [], 0
         for key in _PARITY_TYPES:
             n_out, row = self.out_mul[key], 0
             for src, _ in self.candidates[key]:
-                rows = self.in_mul[src]
-                if rows and n_out:
-                    terms.append((key, src, start + row * n_out, rows, n_out))
-                row += rows
+                if self.in_mul[src] and n_out:
+                    vec_out, vec_in = key in ("1o", "1e"), src in ("1o", "1e")
+                    if vec_out and vec_in:  # vector · Y0 (same type) or vector × Y1
+                        sh, coupling = (y0, eye.view(3, 1, 3)) if src == key else (y1, levi_civita().permute(1, 2, 0))
+                    else:
+                        sh, coupling = kinds[(vec_out, vec_in)]
+                    paths.append(Path(ins[src], sh, outs[key], n_out, coupling, start + row * n_out, n_out))
+                row += self.in_mul[src]
             start += self.block_in[key] * n_out
-        return terms
-
-    def prepare_senders(self, matrix: Tensor) -> dict[str, tuple[Tensor, dict[str, slice]]]:
-        """Regroup a [K, weight_numel] weight matrix (see `edge_weights`) by input type.
-
-        Returns {input type: ([rows, K·C] matrix, {output type: its C-columns})}: for node features
-        u of that input type, u @ matrix, viewed [K, C], holds Σ_rows u · M for every output block
-        the input type feeds, in the layout `sender_messages` contracts with the edge's hidden vector.
-        """
-        k = matrix.shape[0]
-        grouped: dict[str, list[tuple[str, Tensor]]] = {}
-        for key, src, col, rows, n_out in self._terms():
-            grouped.setdefault(src, []).append((key, matrix[:, col : col + rows * n_out].reshape(k, rows, n_out)))
-        prepared = {}
-        for src, blocks in grouped.items():
-            columns, offset = {}, 0
-            for key, block in blocks:
-                columns[key] = slice(offset, offset + block.shape[2])
-                offset += block.shape[2]
-            stacked = torch.cat([block for _, block in blocks], 2)  # [K, rows, C]
-            prepared[src] = (stacked.permute(1, 0, 2).reshape(stacked.shape[1], k * offset), columns)
-        return prepared
-
-    def sender_messages(
-        self,
-        x: Tensor,
-        prepared: dict[str, tuple[Tensor, dict[str, slice]]],
-        hidden: Tensor,
-        sh: Tensor,
-        rows: Tensor | None,
-        slots: Tensor | None,
-    ) -> Tensor:
-        """contract(x[sender(e)], sh_e, hidden_e @ M) for the edges of n senders: [E, out_dim].
-
-        x [n, in_dim] sender features; `prepared` = prepare_senders(M); hidden [n, D, K] each
-        sender's edges' hidden vectors (FC body output with a trailing 1), padded to D per sender;
-        rows/slots [E] place edge e at hidden[rows[e], slots[e]] (None: no padding, edges in
-        row-major order); sh [E, 4]. Per sender: one [rows, K·C] product per input type; per edge:
-        [K]·[K, C] products, then the candidates' dependence on the edge's harmonics.
-        """
-        n, d, k = hidden.shape
-        in_slice = {str(ir): sl for (_, ir), sl in zip(self.in_irreps, self.in_irreps.slices(), strict=True)}
-        parts: list[Tensor] = []  # [n, D, C] blocks, vector inputs as 3 components
-        layout: dict[str, tuple[int, int, bool]] = {}  # input type → (first column, C, vector)
-        width = 0
-        for src, (weights, _) in prepared.items():
-            feats = x[:, in_slice[src]]
-            vector = src in ("1o", "1e")
-            if vector:  # each Cartesian component separately; strided views, no copies
-                feats = feats.reshape(n, -1, 3).transpose(1, 2).reshape(n * 3, -1)
-                per_node = torch.mm(feats, weights).view(n, 3, k, -1)
-                parts += [torch.bmm(hidden, per_node[:, c]) for c in range(3)]
-            else:
-                parts.append(torch.bmm(hidden, torch.mm(feats, weights).view(n, k, -1)))
-            c_dim = parts[-1].shape[2]
-            layout[src] = (width, c_dim, vector)
-            width += c_dim * (3 if vector else 1)
-        joined = torch.cat(parts, 2) if len(parts) > 1 else parts[0]  # [n, D, width]
-        flat = joined.view(n * d, width) if rows is None else joined[rows, slots]
-        mixed = {}
-        for src, (start, c_dim, vector) in layout.items():
-            block = flat[:, start : start + c_dim * (3 if vector else 1)]
-            mixed[src] = block.view(-1, 3, c_dim) if vector else block  # [E, 3, C] or [E, C]
-        return self._combine(mixed, prepared, sh)
-
-    def _combine(
-        self, mixed: dict[str, Tensor], prepared: dict[str, tuple[Tensor, dict[str, slice]]], sh: Tensor
-    ) -> Tensor:
-        """Apply each candidate's dependence on the edge's harmonics (·Y0, ·Y1, ⊗Y1, ×Y1) to the
-        per-sender products (vectors component-major [E, 3, n] until the end)."""
-        e = sh.shape[0]
-        y0, y1 = sh[:, 0:1], sh[:, 1:4]
-        y1c = y1.unsqueeze(2)  # [E, 3, 1]
-        out: dict[str, Tensor] = {}
-        for key in _PARITY_TYPES:
-            n_out = self.out_mul[key]
-            if not n_out:
-                continue
-            vector_out = key in ("1o", "1e")
-            total: Tensor | None = None
-            for src, _ in self.candidates[key]:
-                if src not in prepared or key not in prepared[src][1]:
-                    continue
-                u = mixed[src][..., prepared[src][1][key]]  # [E, n_out] or [E, 3, n_out]
-                if not vector_out:
-                    term = u * y0 if u.dim() == 2 else torch.bmm(y1.unsqueeze(1), u).squeeze(1)
-                elif u.dim() == 2:  # scalar ⊗ Y1
-                    term = u.unsqueeze(1) * y1c
-                elif src == key:  # vector · Y0
-                    term = u * y0.unsqueeze(2)
-                else:  # vector × Y1
-                    term = torch.linalg.cross(u, y1c.expand_as(u), dim=1)
-                total = term if total is None else total + term
-            if total is None:
-                out[key] = sh.new_zeros(e, n_out * (3 if vector_out else 1))
-            else:
-                out[key] = total.transpose(1, 2).reshape(e, 3 * n_out) if vector_out else total
-        return torch.cat([out[str(ir)] for _, ir in self.out_irreps], dim=-1)
+        return SenderProduct(blocks, paths, self.out_irreps.dim)
 
 
 def edge_weights(fc: nn.Module, edge_attr: Tensor, scale: Tensor | None = None) -> tuple[nn.Module, Tensor]:
@@ -297,12 +224,12 @@ class SenderPlan:
         self.starts: list[int] = starts.tolist()
 
 
-def _sender_chunks(plan: SenderPlan, bytes_per_sender: int, bytes_per_slot: int) -> list[tuple[int, int]]:
-    """Consecutive sender ranges whose node products and padded edge block fit EDGE_CHUNK_BYTES."""
+def _sender_chunks(plan: SenderPlan, bytes_per_sender: int, bytes_per_slot: int, budget: int) -> list[tuple[int, int]]:
+    """Consecutive sender ranges whose node products and padded edge block fit `budget` bytes."""
     chunks, first, n = [], 0, len(plan.degrees)
     while first < n:
         width = bytes_per_sender + bytes_per_slot * plan.degrees[first]  # the first sender pads the chunk
-        last = min(n, first + max(1, EDGE_CHUNK_BYTES // width))
+        last = min(n, first + max(1, budget // width))
         chunks.append((first, last))
         first = last
     return chunks
@@ -324,22 +251,22 @@ class EdgeGroup:
         return F.pad(self.body(self.edge_attr[edges]), (0, 1), value=1.0)
 
 
-def _factored_group(tp: FasterTensorProduct, group: EdgeGroup, node_attr: Tensor, total: Tensor) -> None:
+def _factored_group(product: SenderProduct, group: EdgeGroup, node_attr: Tensor, total: Tensor) -> None:
     """Add the messages of one edge group to `total`, contracting the weights per sender.
 
     TP(x_s, sh_e, h_e @ M) is linear in h_e @ M, so the [K, weight_numel] matrix M can be
-    contracted with each *sender's* features once (tp.sender_messages) instead of being expanded
-    into per-edge weights: ~6× fewer multiply-adds for DiffDock's graphs, whose senders have
-    14–120 edges each.
+    contracted with each *sender's* features once (sender_paths.SenderProduct) instead of being
+    expanded into per-edge weights: ~6× fewer multiply-adds for DiffDock's graphs, whose senders
+    have 8–120 edges each.
     """
     plan = SenderPlan(group.senders)
-    prepared = tp.prepare_senders(group.matrix)
+    prepared = product.prepare(group.matrix)
     k = group.matrix.shape[0]
     item = total.element_size()
-    columns = sum(w.shape[1] * (3 if src in ("1o", "1e") else 1) for src, (w, _) in prepared.items())
-    per_sender = columns * item  # the sender's products with M: K·C numbers per input type
-    per_slot = (k + 2 * columns // k + total.shape[1]) * item  # hidden vector, products, message
-    for first, last in _sender_chunks(plan, per_sender, per_slot):
+    columns = sum(block.dim * width for block, width in zip(product.blocks, prepared.widths, strict=True))
+    per_sender = k * columns * item  # the sender's products with M: K·Σw per input component
+    per_slot = (k + 2 * columns + total.shape[1]) * item  # hidden vector, products, message
+    for first, last in _sender_chunks(plan, per_sender, per_slot, chunk_bytes(total.device)):
         lo = plan.starts[first]
         hi = plan.starts[last - 1] + plan.degrees[last - 1]
         edges = plan.order[lo:hi]
@@ -354,8 +281,23 @@ def _factored_group(tp: FasterTensorProduct, group: EdgeGroup, node_attr: Tensor
             padded = hidden.new_zeros(n, pad, k)
             padded[rows, slots] = hidden
         x = node_attr[plan.senders[first:last]]
-        msg = tp.sender_messages(x, prepared, padded, group.edge_sh[edges], rows, slots)
+        msg = product.messages(x, prepared, padded, group.edge_sh[edges], rows, slots)
         total.index_add_(0, group.receivers[edges], msg)
+
+
+_PRODUCTS: weakref.WeakKeyDictionary[nn.Module, SenderProduct | None] = weakref.WeakKeyDictionary()
+
+
+def sender_product(tp: nn.Module) -> SenderProduct | None:
+    """The product's coupling paths (cached per module), or None if it cannot be contracted per sender."""
+    if tp not in _PRODUCTS:
+        if isinstance(tp, FasterTensorProduct):
+            _PRODUCTS[tp] = tp.sender_product()
+        elif isinstance(tp, o3.TensorProduct):
+            _PRODUCTS[tp] = from_e3nn(tp)
+        else:
+            _PRODUCTS[tp] = None
+    return _PRODUCTS[tp]
 
 
 # Below this many edges per sender, contracting per sender costs more than it saves.
@@ -386,8 +328,9 @@ def aggregate_messages(
             continue
         body, matrix = edge_weights(fc, edge_attr, faster.weight_scale if faster is not None else None)
         group = EdgeGroup(body, matrix, edge_attr[lo:hi], edge_index[0, lo:hi], edge_index[1, lo:hi], edge_sh[lo:hi])
-        if faster is not None and (hi - lo) >= MIN_MEAN_DEGREE * int((torch.bincount(group.senders) > 0).sum()):
-            _factored_group(faster, group, node_attr, total)
+        product = sender_product(tp)
+        if product is not None and (hi - lo) >= MIN_MEAN_DEGREE * int((torch.bincount(group.senders) > 0).sum()):
+            _factored_group(product, group, node_attr, total)
         else:
             _per_edge_group(tp, group, node_attr, total)
     count = torch.bincount(edge_index[0], minlength=n_out).clamp(min=1).to(total.dtype)
@@ -396,7 +339,7 @@ def aggregate_messages(
 
 def _per_edge_group(tp: nn.Module, group: EdgeGroup, node_attr: Tensor, total: Tensor) -> None:
     """Add the messages of one edge group to `total`, expanding per-edge weights chunk by chunk."""
-    chunk = max(1, EDGE_CHUNK_BYTES // max(1, group.matrix.shape[1] * group.matrix.element_size()))
+    chunk = max(1, chunk_bytes(total.device) // max(1, group.matrix.shape[1] * group.matrix.element_size()))
     for start in range(0, group.senders.shape[0], chunk):
         edges = slice(start, start + chunk)
         weight = torch.mm(group.hidden(edges), group.matrix)
@@ -405,4 +348,4 @@ def _per_edge_group(tp: nn.Module, group: EdgeGroup, node_attr: Tensor, total: T
         total.index_add_(0, group.receivers[edges], msg)
 
 
-__all__ = ["EDGE_CHUNK_BYTES", "FasterTensorProduct", "aggregate_messages", "edge_weights"]
+__all__ = ["EDGE_CHUNK_BYTES", "GPU_CHUNK_BYTES", "FasterTensorProduct", "aggregate_messages", "chunk_bytes", "edge_weights"]
