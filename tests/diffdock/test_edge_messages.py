@@ -156,3 +156,18 @@ def test_sender_plan_groups_edges_by_sender_in_decreasing_degree() -> None:
     assert plan.slot.tolist() == [0, 1, 2, 3, 0, 1, 2, 0, 0]
     assert plan.sender_of_edge.tolist() == [0, 0, 0, 0, 1, 1, 1, 2, 3]
     assert plan.starts == [0, 4, 7, 8]
+
+
+def test_sender_chunks_keep_to_the_budget_and_similar_degrees() -> None:
+    from phonos_models.diffdock.edge_messages import PAD_RATIO, _sender_chunks
+
+    degrees = [10, 10, 9, 6, 6, 5, 4, 4, 4, 1]
+    plan = SenderPlan(torch.repeat_interleave(torch.arange(len(degrees)), torch.tensor(degrees)))
+    assert plan.degrees == degrees
+    chunks = _sender_chunks(plan, 9, bytes_per_sender=100, bytes_per_slot=10, budget=10_000)
+    assert chunks == [(0, 3), (3, 9)]  # 10 → 6 drops by more than PAD_RATIO; 6 → 4 does not
+    for first, last in chunks:
+        assert degrees[last - 1] * PAD_RATIO >= degrees[first]
+    tight = _sender_chunks(plan, 9, bytes_per_sender=100, bytes_per_slot=10, budget=450)
+    assert all(last - first <= max(1, 450 // (100 + 10 * degrees[first])) for first, last in tight)
+    assert tight[0] == (0, 2) and tight[-1][1] == 9 and all(a[1] == b[0] for a, b in zip(tight[:-1], tight[1:], strict=True))

@@ -27,6 +27,7 @@ definition within float32 rounding (tests/diffdock/test_edge_messages.py).
 
 from __future__ import annotations
 
+import bisect
 import math
 import weakref
 from collections.abc import Sequence
@@ -224,12 +225,17 @@ class SenderPlan:
         self.starts: list[int] = starts.tolist()
 
 
-def _sender_chunks(plan: SenderPlan, bytes_per_sender: int, bytes_per_slot: int, budget: int) -> list[tuple[int, int]]:
-    """Consecutive sender ranges whose node products and padded edge block fit `budget` bytes."""
-    chunks, first, n = [], 0, len(plan.degrees)
-    while first < n:
-        width = bytes_per_sender + bytes_per_slot * plan.degrees[first]  # the first sender pads the chunk
-        last = min(n, first + max(1, budget // width))
+def _sender_chunks(plan: SenderPlan, senders: int, bytes_per_sender: int, bytes_per_slot: int,
+                   budget: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of the first `senders` senders (decreasing degree) whose products and
+    padded edge block fit `budget` bytes, and whose degrees are within PAD_RATIO of the first's."""
+    descending = [-d for d in plan.degrees]  # ascending, for bisect
+    chunks, first = [], 0
+    while first < senders:
+        pad = plan.degrees[first]  # the first sender sets the chunk's padded degree
+        fits = first + max(1, budget // (bytes_per_sender + bytes_per_slot * pad))
+        similar = bisect.bisect_right(descending, -pad / PAD_RATIO, lo=first)  # first degree < pad / PAD_RATIO
+        last = min(senders, fits, max(similar, first + 1))
         chunks.append((first, last))
         first = last
     return chunks
@@ -246,27 +252,32 @@ class EdgeGroup:
     senders: Tensor  # [E] row 1
     edge_sh: Tensor  # [E, sh]
 
+    def subset(self, edges: Tensor) -> EdgeGroup:
+        return EdgeGroup(self.body, self.matrix, self.edge_attr[edges], self.receivers[edges], self.senders[edges],
+                         self.edge_sh[edges])
+
     def hidden(self, edges: Tensor | slice) -> Tensor:
         """[n, K]: the FC body's output for some edges, with the trailing 1 that picks up the bias."""
         return F.pad(self.body(self.edge_attr[edges]), (0, 1), value=1.0)
 
 
-def _factored_group(product: SenderProduct, group: EdgeGroup, node_attr: Tensor, total: Tensor) -> None:
-    """Add the messages of one edge group to `total`, contracting the weights per sender.
+def _factored_group(product: SenderProduct, group: EdgeGroup, plan: SenderPlan, senders: int,
+                    node_attr: Tensor, total: Tensor) -> None:
+    """Add the messages of the first `senders` senders of `plan` to `total`, contracting the
+    weights per sender.
 
     TP(x_s, sh_e, h_e @ M) is linear in h_e @ M, so the [K, weight_numel] matrix M can be
     contracted with each *sender's* features once (sender_paths.SenderProduct) instead of being
     expanded into per-edge weights: ~6× fewer multiply-adds for DiffDock's graphs, whose senders
     have 8–120 edges each.
     """
-    plan = SenderPlan(group.senders)
     prepared = product.prepare(group.matrix)
     k = group.matrix.shape[0]
     item = total.element_size()
     columns = sum(block.dim * width for block, width in zip(product.blocks, prepared.widths, strict=True))
     per_sender = k * columns * item  # the sender's products with M: K·Σw per input component
     per_slot = (k + 2 * columns + total.shape[1]) * item  # hidden vector, products, message
-    for first, last in _sender_chunks(plan, per_sender, per_slot, chunk_bytes(total.device)):
+    for first, last in _sender_chunks(plan, senders, per_sender, per_slot, chunk_bytes(total.device)):
         lo = plan.starts[first]
         hi = plan.starts[last - 1] + plan.degrees[last - 1]
         edges = plan.order[lo:hi]
@@ -300,8 +311,12 @@ def sender_product(tp: nn.Module) -> SenderProduct | None:
     return _PRODUCTS[tp]
 
 
-# Below this many edges per sender, contracting per sender costs more than it saves.
-MIN_MEAN_DEGREE = 4.0
+# Senders with fewer edges than this go through per-edge weights: contracting M with their
+# features would cost more than it saves.
+MIN_DEGREE = 4
+# A chunk of senders is padded to its first (largest) degree; it stops before a sender whose
+# degree is smaller by more than this factor, so padding wastes at most ~1/3 of a chunk.
+PAD_RATIO = 1.5
 
 
 def aggregate_messages(
@@ -329,10 +344,14 @@ def aggregate_messages(
         body, matrix = edge_weights(fc, edge_attr, faster.weight_scale if faster is not None else None)
         group = EdgeGroup(body, matrix, edge_attr[lo:hi], edge_index[0, lo:hi], edge_index[1, lo:hi], edge_sh[lo:hi])
         product = sender_product(tp)
-        if product is not None and (hi - lo) >= MIN_MEAN_DEGREE * int((torch.bincount(group.senders) > 0).sum()):
-            _factored_group(product, group, node_attr, total)
-        else:
+        if product is None:
             _per_edge_group(tp, group, node_attr, total)
+            continue
+        plan = SenderPlan(group.senders)
+        factored = sum(d >= MIN_DEGREE for d in plan.degrees)  # degrees decrease: these come first
+        _factored_group(product, group, plan, factored, node_attr, total)
+        if factored < len(plan.degrees):  # the rest, one or a few edges each
+            _per_edge_group(tp, group.subset(plan.order[plan.starts[factored]:]), node_attr, total)
     count = torch.bincount(edge_index[0], minlength=n_out).clamp(min=1).to(total.dtype)
     return total / count.unsqueeze(1)
 
