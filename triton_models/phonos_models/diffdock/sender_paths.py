@@ -102,25 +102,33 @@ class SenderProduct:
     def __init__(self, blocks: list[Block], paths: list[Path], out_dim: int) -> None:
         self.blocks, self.paths, self.out_dim = blocks, paths, out_dim
         self._general: dict[tuple[torch.dtype, torch.device], Tensor] = {}
+        self._columns: dict[torch.device, tuple[list[Tensor | None], list[int], list[int]]] = {}
 
     def prepare(self, matrix: Tensor) -> Prepared:
-        """Regroup matrix [K, weight_numel] (each hidden unit's weights) by input block."""
+        """Regroup matrix [K, weight_numel] (each hidden unit's weights) by input block: one gather
+        of each block's weight columns in (u, path, w) order, then [mul_u, K·Σw]."""
         k = matrix.shape[0]
-        columns: list[list[Tensor]] = [[] for _ in self.blocks]
-        offsets: list[int] = []
-        widths = [0] * len(self.blocks)
-        for path in self.paths:
-            mul_u = self.blocks[path.src].mul
-            rows = torch.arange(mul_u, device=matrix.device) * path.weight_stride + path.weight_start
-            index = (rows[:, None] + torch.arange(path.mul_w, device=matrix.device)[None, :]).reshape(-1)
-            columns[path.src].append(matrix[:, index].view(k, mul_u, path.mul_w))
-            offsets.append(widths[path.src])
-            widths[path.src] += path.mul_w
+        columns, widths, offsets = self._columns_on(matrix.device)
         weights = [
-            torch.cat(cols, 2).permute(1, 0, 2).reshape(block.mul, -1) if cols else None  # [mul, K·Σw]
-            for block, cols in zip(self.blocks, columns, strict=True)
+            None if index is None else matrix[:, index].view(k, block.mul, -1).permute(1, 0, 2).reshape(block.mul, -1)
+            for block, index in zip(self.blocks, columns, strict=True)
         ]
         return Prepared(weights, widths, offsets)
+
+    def _columns_on(self, device: torch.device) -> tuple[list[Tensor | None], list[int], list[int]]:
+        """Per block: weight-vector indices of its paths' weights in (u, path, w) order (cached)."""
+        if device not in self._columns:
+            per_block: list[list[Tensor]] = [[] for _ in self.blocks]
+            widths = [0] * len(self.blocks)
+            offsets = []
+            for path in self.paths:
+                u = torch.arange(self.blocks[path.src].mul)[:, None] * path.weight_stride
+                per_block[path.src].append(u + path.weight_start + torch.arange(path.mul_w)[None, :])  # [mul_u, w]
+                offsets.append(widths[path.src])
+                widths[path.src] += path.mul_w
+            columns = [torch.cat(cols, 1).reshape(-1).to(device) if cols else None for cols in per_block]
+            self._columns[device] = (columns, widths, offsets)
+        return self._columns[device]
 
     def messages(self, x: Tensor, prepared: Prepared, hidden: Tensor, sh: Tensor,
                  rows: Tensor | None, slots: Tensor | None) -> Tensor:
