@@ -8,13 +8,17 @@ the weights the PHONOS_ESMFOLD_* environment selects (default: the tiny random m
 1. latency: one request at a time at each `--lengths` (default 50/100/200/400 aa), `--repeats`
    each; p50 and mean seconds. With `--direct`, the same model built in this process and called
    directly (no Triton) at the same lengths, and the ratio Triton/direct.
-2. throughput at `--throughput-length` aa (sequences differ, lengths equal ±10 %):
-   - one-at-a-time: the next request is sent when the previous returns;
-   - dynamic batching: `--concurrency` requests in flight, the model's config as written;
-   - concurrent without batching: the same load after reloading the model with its
-     `dynamic_batching` block removed (Triton's load-with-config API), to separate what
-     batching buys from what concurrency alone buys.
-   Requests/s for each and the ratios. The mean batch size comes from each response's METADATA.
+2. throughput at each `--throughput-lengths` (default 50, 100, 200 aa; sequences differ, lengths
+   equal ±10 %), all in one run, side by side:
+   - one-at-a-time: one instance, batching off, the next request sent when the previous returns
+     (what a server configured for single requests gives);
+   - each `--served-configs` entry `IxT@D/B`: I instances with T torch threads each, dynamic batching
+     with a D µs queue delay and a token budget of B padded residues per forward pass, bursts of
+     `--requests` with `--concurrency` in flight.
+   Every mode is a copy of the model (same model.py, same weights) loaded at once in one extra
+   tritonserver, and the modes take turns in `--rounds` rounds, so the background load of a shared
+   machine drifts over all of them alike. Requests/s for each and the ratio to one-at-a-time; the mean
+   batch size comes from each response's result metadata.
 
 `--num-recycles` applies to every request (default 1: N recycles = N+1 trunk passes).
 bench/esmfold_gpu.sh runs the full-size architecture on a GPU with this script.
@@ -26,8 +30,10 @@ import argparse
 import json
 import os
 import random
+import signal
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -39,6 +45,7 @@ sys.path[:0] = [str(REPO), str(REPO / "triton_models")]
 
 import numpy as np  # noqa: E402
 import tritonclient.grpc as grpcclient  # noqa: E402
+from phonos_models.common import result_files  # noqa: E402
 
 from launcher.triton import TritonProcess  # noqa: E402
 
@@ -63,21 +70,85 @@ def make_inputs(sequence: str, num_recycles: int, chunk_size: int) -> list[grpcc
     return tensors
 
 
+class StreamingClient:
+    """The esmfold model is decoupled (progress responses, then the result): every request goes over one
+    gRPC stream, and the response holding RESULT is the request's answer. Same calls as the plain client."""
+
+    def __init__(self, url: str) -> None:
+        self._client = grpcclient.InferenceServerClient(url)
+        self._callbacks: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._ids = iter(range(1 << 62))
+        self._client.start_stream(callback=self._on_response)
+
+    def _on_response(self, result: Any, error: Any) -> None:
+        if error is not None:  # stream errors carry no request id: fail every waiting request
+            with self._lock:
+                waiting, self._callbacks = self._callbacks, {}
+            for callback in waiting.values():
+                callback(None, error)
+            return
+        response = result.get_response()
+        if result_files.RESULT not in {output.name for output in response.outputs}:
+            return  # a progress response
+        with self._lock:
+            callback = self._callbacks.pop(response.id)
+        callback(result, None)
+
+    def async_infer(self, model: str, inputs: list, callback: Any, client_timeout: float | None = None) -> None:
+        request_id = str(next(self._ids))
+        with self._lock:
+            self._callbacks[request_id] = callback
+        self._client.async_stream_infer(model, inputs, request_id=request_id)
+
+    def infer(self, model: str, inputs: list, client_timeout: float | None = None) -> Any:
+        answered = threading.Event()
+        answer: list[Any] = []
+
+        def done(result: Any, error: Any) -> None:
+            answer.append(error if error is not None else result)
+            answered.set()
+
+        self.async_infer(model, inputs, done)
+        if not answered.wait(client_timeout):
+            raise TimeoutError(f"{model} did not answer within {client_timeout} s")
+        if isinstance(answer[0], Exception):
+            raise answer[0]
+        return answer[0]
+
+    def get_model_config(self, model: str, as_json: bool = False) -> Any:
+        return self._client.get_model_config(model, as_json=as_json)
+
+    def load_model(self, model: str, config: str) -> None:
+        self._client.load_model(model, config=config)
+
+    def close(self) -> None:
+        self._client.stop_stream()
+        self._client.close()
+
+
+def metadata_of(result: Any) -> dict[str, Any]:
+    """The metadata of a response's result envelope (phonos_models.common.result_files)."""
+    return result_files.decode({name: result.as_numpy(name) for name in result_files.OUTPUT_NAMES}).metadata
+
+
 def batch_size_of(result: Any) -> int:
-    return int(json.loads(result.as_numpy("METADATA")[0, 0])["batch_size"])
+    return int(metadata_of(result)["batch_size"])
 
 
-def latency(client: grpcclient.InferenceServerClient, sequences: Sequence[str], args: argparse.Namespace) -> list[float]:
+def latency(client: StreamingClient, sequences: Sequence[str], args: argparse.Namespace,
+            model: str = MODEL) -> list[float]:
     times = []
     for sequence in sequences:
         started = time.perf_counter()
-        client.infer(MODEL, make_inputs(sequence, args.num_recycles, args.chunk_size), client_timeout=args.timeout)
+        client.infer(model, make_inputs(sequence, args.num_recycles, args.chunk_size), client_timeout=args.timeout)
         times.append(time.perf_counter() - started)
     return times
 
 
 def concurrent(
-    client: grpcclient.InferenceServerClient, sequences: Sequence[str], concurrency: int, args: argparse.Namespace
+    client: StreamingClient, sequences: Sequence[str], concurrency: int, args: argparse.Namespace,
+    model: str = MODEL,
 ) -> tuple[float, float]:
     """(requests/s, mean batch size) with `concurrency` requests kept in flight."""
     slots = threading.Semaphore(concurrency)
@@ -100,7 +171,7 @@ def concurrent(
     for sequence in sequences:
         slots.acquire()
         client.async_infer(
-            MODEL, make_inputs(sequence, args.num_recycles, args.chunk_size), callback=finished,
+            model, make_inputs(sequence, args.num_recycles, args.chunk_size), callback=finished,
             client_timeout=args.timeout,
         )
     if not done.wait(timeout=args.timeout * len(sequences)):
@@ -111,10 +182,80 @@ def concurrent(
     return len(sequences) / elapsed, statistics.fmean(batch_sizes)
 
 
-def reload_without_batching(client: grpcclient.InferenceServerClient) -> None:
-    config = client.get_model_config(MODEL, as_json=True)["config"]
-    config.pop("dynamic_batching", None)
-    client.load_model(MODEL, config=json.dumps(config))
+def parse_mode(text: str) -> tuple[int, int, int, int]:
+    """`IxT@D/B` → (instances, torch threads per instance, queue delay µs, token budget), e.g. `2x1@2000/256`."""
+    rest, _, budget = text.partition("/")
+    shape, _, delay = rest.partition("@")
+    instances, _, threads = shape.partition("x")
+    return int(instances), int(threads or 1), int(delay or 0), int(budget or 0)
+
+
+def mode_name(text: str) -> str:
+    return "esmfold_" + "".join(c if c.isalnum() else "_" for c in text)
+
+
+def variant_repository(root: Path, config_name: str, modes: Sequence[str]) -> list[str]:
+    """A model repository holding the ESMFold model once per mode (the same model.py, by symlink):
+    `esmfold_one` (one instance, batching off) and one `esmfold_<mode>` per served mode."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    source = REPO / "triton_models" / MODEL
+    base_text = (source / "configs" / f"{config_name}.pbtxt" if config_name else source / "config.pbtxt").read_text()
+    names = []
+    for mode in ("one", *modes):
+        config = text_format.Parse(base_text, model_config_pb2.ModelConfig())
+        config.name = "esmfold_one" if mode == "one" else mode_name(mode)
+        instances, threads, delay, budget = (1, 1, 0, 0) if mode == "one" else parse_mode(mode)
+        config.instance_group[0].count = instances
+        config.parameters["PHONOS_ESMFOLD_NUM_THREADS"].string_value = str(threads)
+        config.parameters["PHONOS_ESMFOLD_MAX_TOKENS_PER_BATCH"].string_value = str(budget)
+        if mode == "one":
+            config.ClearField("dynamic_batching")
+        else:
+            config.dynamic_batching.max_queue_delay_microseconds = delay
+        (root / config.name / "1").mkdir(parents=True)
+        (root / config.name / "1" / "model.py").symlink_to(source / "1" / "model.py")
+        (root / config.name / "config.pbtxt").write_text(text_format.MessageToString(config))
+        names.append(config.name)
+    return names
+
+
+def throughput(rng: random.Random, args: argparse.Namespace, work: Path) -> dict:
+    """One-at-a-time against each served mode at every throughput length, interleaved in rounds on one
+    server (every mode is loaded at once), so drifting background load hits all modes alike."""
+    names = variant_repository(work / "models", args.config_name, args.served_configs)
+    with TritonProcess.start(work / "models", names, log_path=work / "triton_variants.log") as triton:
+        triton.wait_ready(timeout_s=900)
+        client = StreamingClient(triton.grpc_url)
+        rows = []
+        for n in args.throughput_lengths:
+            def load(count: int, n: int = n) -> list[str]:
+                return [random_sequence(rng, rng.randint(int(n * 0.9), int(n * 1.1))) for _ in range(count)]
+
+            totals = {name: [0, 0.0] for name in names}  # requests, seconds
+            batches: dict[str, list[float]] = {name: [] for name in names[1:]}
+            for _ in range(args.rounds):
+                sequential = latency(client, load(args.sequential_per_round), args, model="esmfold_one")
+                totals["esmfold_one"][0] += len(sequential)
+                totals["esmfold_one"][1] += sum(sequential)
+                for name in names[1:]:
+                    burst = load(args.requests)
+                    started = time.perf_counter()
+                    _, mean_batch = concurrent(client, burst, args.concurrency, args, model=name)
+                    totals[name][0] += len(burst)
+                    totals[name][1] += time.perf_counter() - started
+                    batches[name].append(mean_batch)
+            one = totals["esmfold_one"][0] / totals["esmfold_one"][1]
+            row: dict[str, Any] = {"length_aa": n, "one_at_a_time_rps": one}
+            for mode, name in zip(args.served_configs, names[1:], strict=True):
+                rps = totals[name][0] / totals[name][1]
+                row[mode] = {"rps": rps, "vs_one_at_a_time": rps / one, "mean_batch_size": statistics.fmean(batches[name])}
+                print(f"{n:4d} aa {mode}: {rps:.2f} req/s vs one at a time {one:.2f}: {rps / one:.2f}x "
+                      f"(mean batch {row[mode]['mean_batch_size']:.1f})", flush=True)
+            rows.append(row)
+        client.close()
+    return {"concurrency": args.concurrency, "rounds": args.rounds, "by_length": rows}
 
 
 def direct_latency(lengths: Sequence[int], sequences: dict[int, list[str]], args: argparse.Namespace) -> dict:
@@ -134,7 +275,8 @@ def direct_latency(lengths: Sequence[int], sequences: dict[int, list[str]], args
     for length in lengths:
         jobs = [
             make_job(s, args.num_recycles, args.chunk_size, max_length=10**6,
-                     auto_chunk_length=settings.auto_chunk_length, auto_chunk_size=settings.auto_chunk_size)
+                     auto_chunk_length=settings.auto_chunk_length, auto_chunk_size=settings.auto_chunk_size,
+                     max_chains=settings.max_chains)
             for s in sequences[length]
         ]
         fold(loaded.model, jobs[:1])  # warm-up (CUDA kernels, allocator)
@@ -151,12 +293,37 @@ def direct_latency(lengths: Sequence[int], sequences: dict[int, list[str]], args
     return {"weights": loaded.weights.short, "latency": out}
 
 
+def latency_via_triton(args: argparse.Namespace, rng: random.Random, sequences: dict[int, list[str]],
+                       report: dict[str, Any]) -> None:
+    extra = [f"--model-config-name={args.config_name}"] if args.config_name else []
+    with TritonProcess.start(models=[MODEL], extra_args=extra, log_path=Path("/tmp/esmfold_bench_triton.log")) as triton:
+        started = time.perf_counter()
+        triton.wait_ready(timeout_s=900)
+        report["triton_ready_s"] = round(time.perf_counter() - started, 1)
+        client = StreamingClient(triton.grpc_url)
+        warm = client.infer(MODEL, make_inputs(random_sequence(rng, 30), args.num_recycles, args.chunk_size))
+        metadata = metadata_of(warm)
+        report["weights"] = metadata["weights"] | {"real": metadata["real_weights"]}
+        report["triton_latency"] = {}
+        for length in args.lengths:
+            times = latency(client, sequences[length], args)
+            report["triton_latency"][length] = {"p50_s": statistics.median(times), "mean_s": statistics.fmean(times)}
+            print(f"latency {length:4d} aa via Triton: p50 {statistics.median(times):.3f} s", flush=True)
+        client.close()
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", type=int, nargs="*", default=[50, 100, 200, 400])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--throughput-length", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=48, help="requests per throughput mode; 0 skips throughput")
+    parser.add_argument("--throughput-lengths", type=int, nargs="*", default=[50, 100, 200])
+    parser.add_argument("--served-configs", nargs="*", default=["1x1@2000/256", "1x1@2000/0", "2x1@2000/256"],
+                        help="IxT@D/B: instances x torch threads per instance @ dynamic-batching queue delay (µs) "
+                             "/ token budget per forward pass (0 = none); the first is what config.pbtxt ships")
+    parser.add_argument("--requests", type=int, default=16,
+                        help="requests per served burst (per round); 0 skips throughput")
+    parser.add_argument("--sequential-per-round", type=int, default=2, help="one-at-a-time requests per round")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of (one at a time, each served mode)")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--num-recycles", type=int, default=1)
     parser.add_argument("--chunk-size", type=int, default=0, help="0 = off (auto above the threshold)")
@@ -167,47 +334,21 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="smoke run: short lengths, few requests")
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the tritonservers started here are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.quick:
         args.lengths, args.repeats, args.requests, args.concurrency = [50, 100], 2, 16, 8
+        args.throughput_lengths, args.rounds = [50], 1
 
     rng = random.Random(0)
     sequences = {n: [random_sequence(rng, n) for _ in range(args.repeats)] for n in args.lengths}
-    around = args.throughput_length
-    load = [random_sequence(rng, rng.randint(int(around * 0.9), int(around * 1.1))) for _ in range(args.requests)]
-    extra = [f"--model-config-name={args.config_name}"] if args.config_name else []
     report: dict[str, Any] = {"num_recycles": args.num_recycles, "chunk_size": args.chunk_size}
 
-    with TritonProcess.start(models=[MODEL], extra_args=extra, log_path=Path("/tmp/esmfold_bench_triton.log")) as triton:
-        started = time.perf_counter()
-        triton.wait_ready(timeout_s=900)
-        report["triton_ready_s"] = round(time.perf_counter() - started, 1)
-        client = grpcclient.InferenceServerClient(triton.grpc_url)
-        warm = client.infer(MODEL, make_inputs(random_sequence(rng, 30), args.num_recycles, args.chunk_size))
-        metadata = json.loads(warm.as_numpy("METADATA")[0, 0])
-        report["weights"] = metadata["weights"] | {"real": metadata["real_weights"]}
-        report["triton_latency"] = {}
-        for length in args.lengths:
-            times = latency(client, sequences[length], args)
-            report["triton_latency"][length] = {"p50_s": statistics.median(times), "mean_s": statistics.fmean(times)}
-            print(f"latency {length:4d} aa via Triton: p50 {statistics.median(times):.3f} s", flush=True)
-        if args.requests:
-            sequential = latency(client, load, args)
-            one_at_a_time = len(load) / sum(sequential)
-            batched, mean_batch = concurrent(client, load, args.concurrency, args)
-            reload_without_batching(client)
-            unbatched, _ = concurrent(client, load, args.concurrency, args)
-            report["throughput"] = {
-                "length_aa": around,
-                "requests": len(load),
-                "concurrency": args.concurrency,
-                "one_at_a_time_rps": one_at_a_time,
-                "dynamic_batching_rps": batched,
-                "mean_batch_size": mean_batch,
-                "concurrent_unbatched_rps": unbatched,
-                "batching_vs_one_at_a_time": batched / one_at_a_time,
-                "batching_vs_concurrent_unbatched": batched / unbatched,
-            }
-        client.close()
+    if args.lengths:
+        latency_via_triton(args, rng, sequences, report)
+    if args.requests:
+        with tempfile.TemporaryDirectory() as work:
+            report["throughput"] = throughput(rng, args, Path(work))
     if args.direct:
         direct = direct_latency(args.lengths, sequences, args)
         report["direct_latency"] = direct["latency"]
@@ -215,13 +356,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
             n: report["triton_latency"][n]["p50_s"] / direct["latency"][n]["p50_s"] for n in args.lengths
         }
     print(json.dumps(report, indent=2))
-    if "throughput" in report:
-        t = report["throughput"]
-        print(
-            f"throughput at ~{around} aa: one-at-a-time {t['one_at_a_time_rps']:.2f} req/s, dynamic batching "
-            f"{t['dynamic_batching_rps']:.2f} req/s (mean batch {t['mean_batch_size']:.1f}), ratio "
-            f"{t['batching_vs_one_at_a_time']:.2f}x; concurrent without batching {t['concurrent_unbatched_rps']:.2f} req/s"
-        )
+    for row in report.get("throughput", {}).get("by_length", []):
+        served = ", ".join(f"{c} {row[c]['rps']:.2f} req/s ({row[c]['vs_one_at_a_time']:.2f}x, batch "
+                           f"{row[c]['mean_batch_size']:.1f})" for c in args.served_configs)
+        print(f"throughput ~{row['length_aa']} aa: one at a time {row['one_at_a_time_rps']:.2f} req/s; {served}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return report

@@ -2,8 +2,10 @@
 # ESMFold at full size (esmfold_v1's architecture, random weights) on one GPU:
 # latency at 100 and 384 aa through tritonserver (configs/gpu.pbtxt) next to the
 # same model called directly in-process, as a ratio (aim: within 5 %), plus
-# dynamic-batching throughput at 100 aa. One short run, ~5-8 minutes on an H100/H200
-# class GPU, most of it building the 3.5 B-parameter model twice and hashing it.
+# throughput at 100 and 200 aa: one at a time against dynamic batching with esm-fold's
+# token budget (1024) and without a budget. One short run,
+# ~6-10 minutes on an H100/H200 class GPU, most of it building the 3.5 B-parameter model
+# (once per loaded copy) and hashing it.
 #
 #   PYTHON=/path/to/venv/bin/python bench/esmfold_gpu.sh [--json /tmp/esmfold_gpu.json]
 #
@@ -38,8 +40,10 @@ exec "$PYTHON" bench/esmfold_batching.py \
   --repeats 3 \
   --num-recycles 4 \
   --chunk-size 0 \
-  --throughput-length 100 \
-  --requests 32 \
+  --throughput-lengths 100 200 \
+  --served-configs "1x4@2000/1024" "1x4@2000/0" \
+  --requests 16 \
+  --rounds 1 \
   --concurrency 16 \
   --direct --device cuda \
   "$@"

@@ -14,11 +14,16 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 
+from gateway.body import BodyLimits
+from gateway.dashboard import DashboardOptions
 from gateway.invoker import DEFAULT_TIMEOUT_S, ChannelInvoker, open_channel
 from gateway.server import start_gateway
+from phonos_config.edge import EdgeSettings
+from phonos_config.service import ServiceSettings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,9 +38,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace) -> None:
+    # The job service's own per-rpc limits. There is no admission here (no key store): the job
+    # service checks keys after the transcoding, and the gRPC hop carries at most these sizes.
+    from jobservice.message_limits import SMALL_REQUEST_BYTES, by_full_method
+
+    limits = BodyLimits(default=SMALL_REQUEST_BYTES, per_method=by_full_method())
     async with open_channel(args.target) as channel:
         runner, port = await start_gateway(
-            ChannelInvoker(channel, timeout=args.timeout), args.host, args.port
+            ChannelInvoker(channel, timeout=args.timeout), args.host, args.port, body_limits=limits,
+            edge=EdgeSettings.from_env(os.environ),
+            dashboard_options=DashboardOptions(cookie_secure=ServiceSettings.from_env().cookie_secure),
         )
         print(json.dumps({"event": "ready", "http_port": port}), flush=True)
         stop = asyncio.Event()

@@ -1,8 +1,11 @@
 """The aiohttp application: one catch-all route, one error middleware, no per-route code.
 
-Each request: match (method, raw path) against the compiled rules → build the request message →
-call the rpc through the Invoker with forwarded headers as metadata → write JSON (or the raw
-HttpBody). Every failure leaves as the seed's `{"error", "message"}` body, with `X-Request-Id`.
+Each request: match (method, raw path) against the compiled rules → admit the caller (the service's
+`Admission`: key and throttle checks, before any body byte is read) → read the body under the rule's
+size and time limits → build the request message → call the rpc through the Invoker with forwarded
+headers as metadata → write JSON (or the raw HttpBody). Every failure leaves as the seed's
+`{"error", "message"}` body, with `X-Request-Id`; a request whose body was left unread is answered
+and its connection closed.
 """
 
 from __future__ import annotations
@@ -12,17 +15,23 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
+from aiohttp.http import HttpVersion11
 from google.protobuf.descriptor import ServiceDescriptor
 
-from gateway import errors
+from gateway import dashboard, errors, openapi_route, sse
+from gateway.admission import Admission
+from gateway.body import DEFAULT_MAX_BODY_BYTES, BodyLimits, content_encoding, read_body, too_large
 from gateway.errors import ErrorResponse, HttpError
 from gateway.http_rule import NoRoute, PathDecodeError, Router, rules_for_service
 from gateway.invoker import Invoker, RpcFailure
+from gateway.observe import ROUTE_KEY, observe_middleware, trace_metadata
 from gateway.transcode import TranscodeError, TranscodePlan, build_request, compile_plan, render_response
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024  # a DiffDock protein PDB is a few MiB at most
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
+
+DEFAULT_BODY_TIMEOUT_S = 120.0
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID_MAX = 128
 _REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/+=")
@@ -35,11 +44,25 @@ FORWARDED_RESPONSE_METADATA: Mapping[str, str] = {
     "retry-after": "Retry-After",
     "content-disposition": "Content-Disposition",
     "x-request-id": REQUEST_ID_HEADER,
+    "idempotent-replayed": "Idempotent-Replayed",
 }
+# Response metadata that sets the HTTP status of a successful call (grpc-gateway's convention), e.g.
+# 503 on a /v1/health that reports "degraded" so that orchestrators can probe it.
+HTTP_CODE_KEY = "x-http-code"
+
+# Request headers forwarded as metadata (besides Authorization and X-Request-Id, handled below).
+FORWARDED_REQUEST_HEADERS: Mapping[str, str] = {"Idempotency-Key": "idempotency-key"}
 
 ROUTER_KEY = web.AppKey("phonos_router", Router)
+SSE_KEEPALIVE_KEY = web.AppKey("phonos_sse_keepalive_s", float)
 INVOKER_KEY = web.AppKey("phonos_invoker", Invoker)
+ADMISSION_KEY = web.AppKey("phonos_admission", Admission)
+LIMITS_KEY = web.AppKey("phonos_body_limits", BodyLimits)
+BODY_TIMEOUT_KEY = web.AppKey("phonos_body_timeout_s", float)
 REQUEST_ID_KEY = web.RequestKey("phonos_request_id", str)
+PLAN_KEY = web.RequestKey("phonos_plan", TranscodePlan)
+MATCH_VALUES_KEY = web.RequestKey("phonos_match_values", tuple[tuple[tuple[str, ...], str], ...])
+ADMITTED_KEY = web.RequestKey("phonos_admitted", bool)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -54,26 +77,50 @@ def create_app(
     invoker: Invoker,
     *,
     service_descriptor: ServiceDescriptor | None = None,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_limits: BodyLimits | None = None,
+    max_body_bytes: int | None = None,
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+    admission: Admission | None = None,
+    dashboard_options: dashboard.DashboardOptions | None = None,
+    sse_keepalive_s: float = 15.0,
 ) -> web.Application:
-    """Compile the service's http rules and serve them; TemplateError if a rule is invalid."""
+    """Compile the service's http rules and serve them; TemplateError if a rule is invalid.
+
+    `body_limits`: per-rpc body sizes (`max_body_bytes` is shorthand for one size for every route);
+    `admission`: the caller check run before a body is read (None: every caller is let in);
+    with `dashboard_options` the web dashboard is served too (pages under /, cookie sessions).
+    """
     service = service_descriptor or default_service()
     plans = [compile_plan(rule) for rule in rules_for_service(service)]
     router: Router[TranscodePlan] = Router((p.rule.http_method, p.rule.template, p) for p in plans)
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[error_middleware])
+    limits = body_limits or BodyLimits(default=max_body_bytes or DEFAULT_MAX_BODY_BYTES)
+    app = web.Application(client_max_size=limits.largest, middlewares=[observe_middleware, error_middleware])
     app[ROUTER_KEY] = router
     app[INVOKER_KEY] = invoker
-    # One route for everything: the rules above do the routing, aiohttp only parses HTTP.
-    app.router.add_route("*", "/{path:.*}", transcode_handler)
+    app[LIMITS_KEY] = limits
+    app[BODY_TIMEOUT_KEY] = body_timeout_s
+    if admission is not None:
+        app[ADMISSION_KEY] = admission
+    app[SSE_KEEPALIVE_KEY] = sse_keepalive_s
+    app[sse.STREAMS_KEY] = set()
+    app.on_shutdown.append(sse.end_streams)
+    # The API's OpenAPI document, generated from the same protos (scripts/gen_openapi.py); no auth.
+    app.router.add_get(openapi_route.PATH, openapi_route.handler)
+    if dashboard_options is not None:
+        dashboard.install(app, invoker, dashboard_options)
+    # One route for everything else: the rules above do the routing, aiohttp only parses HTTP.
+    app.router.add_route("*", "/{path:.*}", transcode_handler, expect_handler=expect_handler)
     return app
 
 
-async def transcode_handler(request: web.Request) -> web.StreamResponse:
-    request_id = request[REQUEST_ID_KEY]
+def matched_plan(request: web.Request) -> TranscodePlan:
+    """The rule this request matches (computed once per request); HttpError 400/404/405 otherwise."""
+    plan = request.get(PLAN_KEY)
+    if plan is not None:
+        return plan
     router: Router[TranscodePlan] = request.app[ROUTER_KEY]
-    raw_path = request.rel_url.raw_path
     try:
-        match = router.match(request.method, raw_path)
+        match = router.match(request.method, request.rel_url.raw_path)
     except PathDecodeError as exc:
         raise HttpError(errors.client_error(400, str(exc))) from None
     if isinstance(match, NoRoute):
@@ -82,38 +129,118 @@ async def transcode_handler(request: web.Request) -> web.StreamResponse:
             message = f"{request.method} is not allowed on {request.path}; allowed: {allow}"
             raise HttpError(errors.client_error(405, message, {"Allow": allow}))
         raise HttpError(errors.client_error(404, f"no route for {request.method} {request.path}"))
-    plan = match.payload
-    body = await request.read() if request.body_exists else b""
+    request[PLAN_KEY] = match.payload
+    request[ROUTE_KEY] = match.payload.rule.template.text
+    request[MATCH_VALUES_KEY] = match.values
+    return match.payload
+
+
+async def admit(request: web.Request, plan: TranscodePlan) -> None:
+    """Run the service's admission check once per request; HttpError 401/429 when it refuses."""
+    admission = request.app.get(ADMISSION_KEY)
+    if admission is None or request.get(ADMITTED_KEY):
+        return
+    failure = await admission.admit(plan.rule.full_method, dict(caller_metadata(request)), request.remote)
+    if failure is not None:
+        raise HttpError(_failure_response(failure, request[REQUEST_ID_KEY]))
+    request[ADMITTED_KEY] = True
+
+
+async def expect_handler(request: web.Request) -> web.StreamResponse | None:
+    """`Expect: 100-continue`: route, admit and size-check before the client sends its body.
+
+    Runs before the middlewares, so it answers errors itself. A client that waits for 100 Continue
+    (curl does for bodies over 1 MiB) never uploads a body that would be refused.
+    """
+    request[REQUEST_ID_KEY] = request_id_of(request)
     try:
-        message = build_request(plan, match.values, request.query, body)
+        if request.version != HttpVersion11 or request.headers.get("Expect", "").lower() != "100-continue":
+            raise HttpError(errors.client_error(417, "the only expectation understood is 'Expect: 100-continue'"))
+        plan = matched_plan(request)
+        await admit(request, plan)
+        content_encoding(request)
+        limit = request.app[LIMITS_KEY].for_method(plan.rule.full_method)
+        if request.content_length is not None and request.content_length > limit:
+            raise HttpError(too_large(limit))
+    except HttpError as exc:
+        response = error_response(exc.response)
+        response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID_KEY]
+        response.force_close()  # the body was never asked for
+        return response
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the interim response is not the response
+    return None
+
+
+async def transcode_handler(request: web.Request) -> web.StreamResponse:
+    request_id = request[REQUEST_ID_KEY]
+    plan = matched_plan(request)
+    await admit(request, plan)
+    limit = request.app[LIMITS_KEY].for_method(plan.rule.full_method)
+    body = await read_body(request, limit=limit, timeout_s=request.app[BODY_TIMEOUT_KEY])
+    path_values: tuple[tuple[tuple[str, ...], str], ...] = request[MATCH_VALUES_KEY]
+    try:
+        message = build_request(plan, path_values, request.query, body)
     except TranscodeError as exc:
         raise HttpError(errors.client_error(400, str(exc))) from None
     metadata = request_metadata(request, request_id, plan)
+    if plan.rule.method.server_streaming:
+        sse.apply_last_event_id(plan, message, request.headers.get("Last-Event-ID"))
+        return await sse.respond(request, plan, message, metadata, request.app[INVOKER_KEY],
+                                 keepalive_s=request.app[SSE_KEEPALIVE_KEY], request_id=request_id,
+                                 forwarded=forwarded_headers)
     try:
         reply = await request.app[INVOKER_KEY].unary(plan.rule.full_method, message, metadata)
     except RpcFailure as failure:
-        error = errors.from_status(failure.code, failure.details, failure.metadata, request_id=request_id)
-        headers = {**forwarded_headers(failure.metadata), **error.headers}
-        raise HttpError(ErrorResponse(error.status, error.title, error.message, headers)) from None
+        raise HttpError(_failure_response(failure, request_id)) from None
     rendered = render_response(plan, reply.message)
     headers = forwarded_headers(reply.metadata)
     headers["Content-Type"] = rendered.content_type
-    return web.Response(body=rendered.data, headers=headers)
+    return web.Response(status=success_status(reply.metadata), body=rendered.data, headers=headers)
+
+
+def _failure_response(failure: RpcFailure, request_id: str) -> ErrorResponse:
+    error = errors.from_status(failure.code, failure.details, failure.metadata, request_id=request_id)
+    headers = {**forwarded_headers(failure.metadata), **error.headers}
+    return ErrorResponse(error.status, error.title, error.message, headers)
+
+
+def success_status(metadata: Mapping[str, str]) -> int:
+    """200, or the 2xx–5xx the rpc asked for with `x-http-code` (anything else is ignored)."""
+    code = metadata.get(HTTP_CODE_KEY, "")
+    if code.isdigit() and 200 <= int(code) <= 599:
+        return int(code)
+    return 200
 
 
 def request_metadata(request: web.Request, request_id: str, plan: TranscodePlan) -> list[tuple[str, str]]:
     """What the job service learns about the HTTP request: caller, request id, route, transport."""
-    metadata = [
+    return [
         ("x-request-id", request_id),
         ("x-phonos-route", plan.rule.template.text),
         ("x-phonos-transport", "rest"),
+        *trace_metadata(),
+        *caller_metadata(request),
     ]
+
+
+def caller_metadata(request: web.Request) -> list[tuple[str, str]]:
+    """Who is calling (the Authorization header, else the dashboard's session cookie and CSRF token) and
+    the request headers the service reads (e.g. Idempotency-Key, Last-Event-ID)."""
     authorization = request.headers.get("Authorization")
-    if authorization is not None:
+    if authorization is None:
+        metadata = dashboard.session_metadata(request)
+    else:
         # gRPC metadata values must be printable ASCII; anything else cannot be a valid API key.
         if not authorization.isascii() or not authorization.isprintable():
             raise HttpError(errors.client_error(401, "malformed Authorization header"))
-        metadata.append(("authorization", authorization))
+        metadata = [("authorization", authorization)]
+    for header, key in FORWARDED_REQUEST_HEADERS.items():
+        value = request.headers.get(header)
+        if value is not None:
+            if not value.isascii() or not value.isprintable():
+                raise HttpError(errors.client_error(400, f"malformed {header} header: printable ASCII only"))
+            metadata.append((key, value))
     return metadata
 
 
@@ -131,7 +258,7 @@ def request_id_of(request: web.Request) -> str:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = request_id_of(request)
+    request_id = request.get(REQUEST_ID_KEY) or request_id_of(request)
     request[REQUEST_ID_KEY] = request_id
     try:
         response = await handler(request)
@@ -148,6 +275,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = error_response(errors.internal_error(request_id))
     if REQUEST_ID_HEADER not in response.headers:
         response.headers[REQUEST_ID_HEADER] = request_id
+    if request.body_exists and not request.content.is_eof():
+        # Answered without reading the whole body (refused key, too large, ...): do not keep the
+        # connection for a next request behind an unread body (aiohttp discards it briefly, then closes).
+        response.force_close()
     return response
 
 

@@ -41,7 +41,7 @@ HTTP_STATUS_BY_CODE: Mapping[grpc.StatusCode, int] = {
 }
 # Everything else (UNKNOWN, INTERNAL, DATA_LOSS, and OK on a failure path) is a 500.
 
-HTTP_STATUS_BY_REASON: Mapping[str, int] = {"INSUFFICIENT_CREDITS": 402}
+HTTP_STATUS_BY_REASON: Mapping[str, int] = {"INSUFFICIENT_CREDITS": 402, "IDEMPOTENCY_KEY_REUSED": 422}
 
 DEFAULT_TITLES: Mapping[int, str] = {
     400: "Invalid request",
@@ -50,8 +50,13 @@ DEFAULT_TITLES: Mapping[int, str] = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Request too large",
+    415: "Unsupported media type",
+    417: "Expectation failed",
+    422: "Idempotency key reused",
+    431: "Request header fields too large",
     429: "Rate limit exceeded",
     499: "Request cancelled",
     500: "Internal server error",

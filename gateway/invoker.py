@@ -24,9 +24,12 @@ from gateway.local_context import LocalServicerContext
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024  # AF2 outputs with full PAE matrices run to tens of MiB
-CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+CHANNEL_OPTIONS: tuple[tuple[str, int | str], ...] = (
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    # A target that resolves to many job services (a headless Kubernetes Service, a Compose service with
+    # replicas: `dns:///jobservice:50051`) gets calls spread over all of them, not pinned to the first.
+    ("grpc.lb_policy_name", "round_robin"),
 )
 DEFAULT_TIMEOUT_S = 30.0  # job submission and polling are fast; the long work runs asynchronously
 
@@ -49,9 +52,27 @@ class RpcFailure(Exception):
         self.metadata: Mapping[str, str] = metadata or {}
 
 
+class ServerStream(Protocol):
+    """One server-streaming call: messages one at a time, then None; RpcFailure on a non-OK status."""
+
+    async def next(self) -> Message | None: ...
+
+    def metadata(self) -> Mapping[str, str]:
+        """Initial metadata (lower-case keys), known once `next` returned the first time."""
+        ...
+
+    async def close(self) -> None:
+        """Stop the call (the client left); idempotent."""
+        ...
+
+
 class Invoker(Protocol):
     async def unary(self, full_method: str, request: Message, metadata: Sequence[tuple[str, str]]) -> Reply:
         """Call `full_method` ("/pkg.Service/Method"); raise RpcFailure on a non-OK status."""
+        ...
+
+    def stream(self, full_method: str, request: Message, metadata: Sequence[tuple[str, str]]) -> ServerStream:
+        """Start a server-streaming call; nothing is sent before the first `next`."""
         ...
 
 
@@ -104,6 +125,16 @@ class ChannelInvoker:
             self._callables[full_method] = callable_
         return callable_
 
+    def stream(self, full_method: str, request: Message, metadata: Sequence[tuple[str, str]]) -> ServerStream:
+        """No deadline: a watch stream lasts as long as the job (the server bounds it)."""
+        service_name, _, method_name = full_method.lstrip("/").rpartition("/")
+        method = self._pool.FindServiceByName(service_name).methods_by_name[method_name]
+        response_class = message_factory.GetMessageClass(method.output_type)
+        callable_ = self._channel.unary_stream(
+            full_method, request_serializer=_serialize, response_deserializer=response_class.FromString
+        )
+        return _ChannelStream(callable_(request, metadata=tuple(metadata)))
+
     async def unary(self, full_method: str, request: Message, metadata: Sequence[tuple[str, str]]) -> Reply:
         call = self._callable(full_method)(request, timeout=self._timeout, metadata=tuple(metadata))
         try:
@@ -115,6 +146,29 @@ class ChannelInvoker:
                 merge_metadata(exc.initial_metadata(), exc.trailing_metadata()),
             ) from None
         return Reply(response, merge_metadata(await call.initial_metadata(), await call.trailing_metadata()))
+
+
+class _ChannelStream:
+    def __init__(self, call: grpc.aio.UnaryStreamCall) -> None:
+        self._call = call
+        self._metadata: dict[str, str] = {}
+
+    async def next(self) -> Message | None:
+        try:
+            if not self._metadata:
+                self._metadata = merge_metadata(await self._call.initial_metadata())
+            message = await self._call.read()
+        except grpc.aio.AioRpcError as exc:
+            raise RpcFailure(
+                exc.code(), exc.details() or "", merge_metadata(exc.initial_metadata(), exc.trailing_metadata())
+            ) from None
+        return None if message is grpc.aio.EOF else message  # type: ignore[return-value]
+
+    def metadata(self) -> Mapping[str, str]:
+        return self._metadata
+
+    async def close(self) -> None:
+        self._call.cancel()
 
 
 class InProcessInvoker:
@@ -152,6 +206,10 @@ class InProcessInvoker:
             raise RpcFailure(grpc.StatusCode.INTERNAL, f"{full_method} returned no response")
         return Reply(response, context.reply_metadata())
 
+    def stream(self, full_method: str, request: Message, metadata: Sequence[tuple[str, str]]) -> ServerStream:
+        handler = self._handler(full_method)
+        return _LocalStream(handler, request, LocalServicerContext(metadata, None))
+
     async def _run(
         self,
         handler: Callable[[Message, LocalServicerContext], Any],
@@ -186,3 +244,47 @@ class InProcessInvoker:
                 context.set_details("Unexpected error in the servicer")
             # else: a code set before raising stands (the generated base class sets UNIMPLEMENTED)
             return None
+
+
+class _LocalStream:
+    """A servicer's async-generator handler driven in process, with grpc.aio's error semantics."""
+
+    def __init__(self, handler: Callable[[Message, LocalServicerContext], Any], request: Message,
+                 context: LocalServicerContext) -> None:
+        self._context = context
+        self._messages: Any = handler(request, context)
+        self._done = False
+
+    async def next(self) -> Message | None:
+        if self._done:
+            return None
+        try:
+            return await self._messages.__anext__()  # type: ignore[no-any-return]
+        except StopAsyncIteration:
+            self._finish()
+            code = self._context.code()
+            if code is not None and code != grpc.StatusCode.OK:
+                raise RpcFailure(code, self._context.details() or "", self._context.reply_metadata()) from None
+            return None
+        except grpc.aio.AbortError:
+            self._finish()
+            raise RpcFailure(self._context.code() or grpc.StatusCode.UNKNOWN, self._context.details() or "",
+                             self._context.reply_metadata()) from None
+        except Exception as exc:
+            self._finish()
+            request_id = dict(self._context.invocation_metadata()).get("x-request-id", "")
+            logger.exception("streaming servicer raised %s", type(exc).__name__,
+                             extra={"action": "gateway.servicer_exception", "request_id": request_id})
+            raise RpcFailure(grpc.StatusCode.UNKNOWN, "Unexpected error in the servicer") from None
+
+    def metadata(self) -> Mapping[str, str]:
+        return self._context.reply_metadata()
+
+    async def close(self) -> None:
+        if not self._done:
+            self._finish(cancelled=True)
+            await self._messages.aclose()
+
+    def _finish(self, *, cancelled: bool = False) -> None:
+        self._done = True
+        self._context.finish(cancelled=cancelled)

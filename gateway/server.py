@@ -7,8 +7,21 @@ import logging
 from aiohttp import web
 from google.protobuf.descriptor import ServiceDescriptor
 
+from gateway.admission import Admission
 from gateway.app import DEFAULT_MAX_BODY_BYTES, create_app
+from gateway.body import BodyLimits
+from gateway.dashboard import DashboardOptions
 from gateway.invoker import Invoker
+from gateway.protocol import EdgeAppRunner
+from gateway.ratelog import RateLimitedLog
+from phonos_config.edge import EdgeSettings
+
+logger = logging.getLogger("gateway.edge")
+
+# After answering a request without reading its body (a refused key, 413), aiohttp reads and drops
+# what the client still sends for this long before closing, so the client sees the answer rather
+# than a reset. Short: dropping bytes is cheap, holding a connection for a refused upload is not.
+LINGERING_S = 2.0
 
 
 async def start_gateway(
@@ -17,16 +30,30 @@ async def start_gateway(
     port: int = 0,
     *,
     service_descriptor: ServiceDescriptor | None = None,
+    body_limits: BodyLimits | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    admission: Admission | None = None,
+    edge: EdgeSettings | None = None,
     access_log: logging.Logger | None = None,
+    dashboard_options: DashboardOptions | None = None,
+    sse_keepalive_s: float = 15.0,
 ) -> tuple[web.AppRunner, int]:
     """Serve on (host, port) and return the runner and the bound port (port 0: any free port).
 
     Stop with `await runner.cleanup()`. Access logging is off unless a logger is given: at several
     thousand requests/s a log line per request costs more than the transcoding.
     """
-    app = create_app(invoker, service_descriptor=service_descriptor, max_body_bytes=max_body_bytes)
-    runner = web.AppRunner(app, access_log=access_log, handle_signals=False)
+    edge = edge or EdgeSettings()
+    app = create_app(invoker, service_descriptor=service_descriptor,
+                     body_limits=body_limits or BodyLimits(default=max_body_bytes),
+                     body_timeout_s=edge.body_timeout_s, admission=admission, dashboard_options=dashboard_options,
+                     sse_keepalive_s=sse_keepalive_s)
+    runner = EdgeAppRunner(
+        app, access_log=access_log, handle_signals=False,
+        header_timeout_s=edge.header_timeout_s, error_log=RateLimitedLog(logger, edge.client_error_logs_per_minute),
+        keepalive_timeout=edge.keepalive_timeout_s, lingering_time=LINGERING_S,
+        auto_decompress=False,  # gateway.body inflates, bounded by the route's limit
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

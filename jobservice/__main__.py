@@ -1,10 +1,10 @@
 """Run the job service (gRPC) and, in the same event loop, the REST gateway.
 
-    python -m jobservice [--data-dir D] [--grpc-port P] [--http-port P | --no-http]
+    python -m jobservice [--data-dir D] [--grpc-port P] [--http-port P | --no-http] [--metrics-port P]
 
 Settings come from PHONOS_* variables (phonos_config.service); flags override.
 Port 0 picks a free port. When both servers are up, one JSON line
-`{"event": "ready", "grpc_port": …, "http_port": …}` is printed to stdout for
+`{"event": "ready", "grpc_port": …, "http_port": …, "metrics_port": …}` is printed to stdout for
 the launcher and the tests. SIGTERM/SIGINT stop gracefully.
 """
 
@@ -18,8 +18,12 @@ import signal
 import sys
 from pathlib import Path
 
+import asyncpg
+
+from jobservice import tracing
 from jobservice.datadir_lock import DataDirLocked
-from jobservice.server import create_server
+from jobservice.private_files import private_umask
+from jobservice.server import create_server, start_in_process_gateway
 from phonos_config.service import ServiceSettings
 
 
@@ -31,21 +35,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--http-port", type=int)
     parser.add_argument("--no-http", action="store_true", help="serve gRPC only (run the gateway elsewhere)")
     parser.add_argument("--triton-url")
+    parser.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (0 = any free port)")
     return parser.parse_args(argv)
 
 
 async def serve(settings: ServiceSettings, with_http: bool) -> None:
-    from gateway.invoker import InProcessInvoker
-    from gateway.server import start_gateway
-
+    tracing.configure(settings.tracing_exporter, settings.tracing_otlp_endpoint, settings.tracing_service_name)
     running = await create_server(settings)
     runner = None
     http_port = None
     if with_http:
-        # In-process transcoding: the gateway calls the servicer directly, saving the loopback gRPC hop.
-        runner, http_port = await start_gateway(InProcessInvoker(running.servicer), settings.http_host,
-                                                settings.http_port)
-    print(json.dumps({"event": "ready", "grpc_port": running.port, "http_port": http_port}), flush=True)
+        runner, http_port = await start_in_process_gateway(running, settings)
+    print(json.dumps({"event": "ready", "grpc_port": running.port, "http_port": http_port,
+                      "metrics_port": running.metrics_port}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -54,10 +56,12 @@ async def serve(settings: ServiceSettings, with_http: bool) -> None:
     if runner is not None:
         await runner.cleanup()
     await running.stop()
+    tracing.shutdown()  # sends the spans still queued
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    private_umask()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s",
                         stream=sys.stderr)
     overrides: dict[str, object] = {}
@@ -69,11 +73,16 @@ def main(argv: list[str] | None = None) -> int:
         overrides["http_port"] = args.http_port
     if args.triton_url:
         overrides["triton_url"] = args.triton_url
+    if args.metrics_port is not None:
+        overrides["metrics_port"] = args.metrics_port
     settings = ServiceSettings.from_env().with_overrides(**overrides)
     try:
         asyncio.run(serve(settings, with_http=not args.no_http))
-    except DataDirLocked as exc:
+    except (DataDirLocked, ValueError) as exc:  # ValueError: a setting that cannot be used (e.g. a bad URL list)
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"error: cannot open the database at PHONOS_DATABASE_URL: {exc}", file=sys.stderr)
         return 2
     return 0
 

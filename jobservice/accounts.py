@@ -1,68 +1,101 @@
-"""Accounts and API keys: creation (admin CLI, first start) and authentication."""
+"""Accounts and API keys: creation (admin CLI, first start) and authentication of API keys.
+
+Every request looks its key up in SQLite (one indexed read on the reader connection, grouped with
+the other reads in flight). There is deliberately no in-process cache: a key revoked by the API, the
+dashboard or `phonos keys revoke` (another process writing the same database) must stop working on
+the very next request, and a changed rate limit must apply at once.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-from jobservice.db import Database, now
+from jobservice.db import now
 from jobservice.errors import InvalidArgument, Unauthenticated
-from jobservice.keys import display_prefix, hash_key, new_api_key
+from jobservice.keys import display_prefix, hash_key, new_api_key, new_key_id
+from jobservice.store import ConstraintViolation, Store, Transaction
+
+MAX_KEY_NAME = 100
 
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller of one request."""
+    """The authenticated caller of one request: an API key, or a dashboard session."""
 
     account_id: int
-    key_hash: str
-    rate_limit: int  # requests per minute for this key
+    key_hash: str  # what the rate limiter counts under: the key's hash, or "session:<token hash>"
+    rate_limit: int  # requests per minute
+    key_id: str | None = None  # the public id of the key; None for a session
+
+    @property
+    def via_session(self) -> bool:
+        return self.key_id is None
 
 
 @dataclass(frozen=True)
 class NewKey:
     api_key: str  # shown once; only its hash is stored
     account_id: int
+    key_id: str
+
+
+def check_key_name(name: str | None) -> str | None:
+    if name is None:
+        return None
+    name = name.strip()
+    if len(name) > MAX_KEY_NAME:
+        raise InvalidArgument(f"name is longer than {MAX_KEY_NAME} characters")
+    return name or None
+
+
+async def insert_key(tx: Transaction, account_id: int, *, name: str | None, rate_limit: int) -> NewKey:
+    """A new key row in an open transaction; returns the secret (never stored)."""
+    api_key = new_api_key()
+    key_id = new_key_id()
+    await tx.execute(
+        "insert_api_key",
+        {"key_hash": hash_key(api_key), "id": key_id, "account_id": account_id, "prefix": display_prefix(api_key),
+         "name": name, "rate_limit": rate_limit, "now": now()},
+    )
+    return NewKey(api_key=api_key, account_id=account_id, key_id=key_id)
 
 
 class Accounts:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Store) -> None:
         self._db = db
-        # Keys are immutable once created (no revocation route yet), so a hit never goes stale.
-        self._cache: dict[str, Principal] = {}
 
     async def create(
-        self, username: str, *, email: str | None, credits: int, rate_limit: int
+        self, username: str, *, email: str | None, credits: int, rate_limit: int, max_rate_limit: int | None = None
     ) -> NewKey:
-        """A new account with one key; usernames are unique."""
+        """A new account with one key; usernames are unique. The account's key ceiling defaults to
+        the larger of 60/min and the first key's limit."""
         if not username or len(username) > 64:
             raise InvalidArgument("username must be 1-64 characters")
         if credits < 0:
             raise InvalidArgument("credits must be 0 or more")
         if rate_limit < 1:
             raise InvalidArgument("rate limit must be at least 1 request per minute")
-        api_key = new_api_key()
+        ceiling = max(60, rate_limit) if max_rate_limit is None else max_rate_limit
+        if ceiling < rate_limit:
+            raise InvalidArgument(f"the account's max rate limit ({ceiling}) is below the key's ({rate_limit})")
         async with self._db.transaction() as tx:
             try:
                 account_id = await tx.scalar(
                     "insert_account", {"username": username, "email": email, "credits": credits, "now": now()}
                 )
-            except sqlite3.IntegrityError:
+            except ConstraintViolation:
                 raise InvalidArgument(f"username {username!r} is taken; choose another") from None
-            await tx.execute(
-                "insert_api_key",
-                {
-                    "key_hash": hash_key(api_key),
-                    "account_id": account_id,
-                    "prefix": display_prefix(api_key),
-                    "rate_limit": rate_limit,
-                    "now": now(),
-                },
-            )
-        return NewKey(api_key=api_key, account_id=int(account_id))
+            await tx.execute("set_max_rate_limit", {"account_id": account_id, "max_rate_limit": ceiling})
+            return await insert_key(tx, int(account_id), name="first key", rate_limit=rate_limit)
 
     async def count(self) -> int:
         return int(await self._db.read.scalar("count_accounts"))
+
+    async def account_id(self, username: str) -> int:
+        row = await self._db.read.fetch_one("account_by_username", {"username": username})
+        if row is None:
+            raise InvalidArgument(f"no account named {username!r}")
+        return int(row["id"])
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The principal of an `Authorization: Bearer pk_…` value, or Unauthenticated."""
@@ -73,11 +106,9 @@ class Accounts:
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("Malformed Authorization header. Use 'Authorization: Bearer <your key>'.")
         key_hash = hash_key(token)
-        principal = self._cache.get(key_hash)
-        if principal is None:
-            row = await self._db.read.fetch_one("get_key", {"key_hash": key_hash})
-            if row is None:
-                raise Unauthenticated("Invalid API key. Check the key, or create one with 'phonos keys create'.")
-            principal = Principal(account_id=int(row["account_id"]), key_hash=key_hash, rate_limit=int(row["rate_limit"]))
-            self._cache[key_hash] = principal
-        return principal
+        row = await self._db.read.fetch_one("get_key", {"key_hash": key_hash})
+        if row is None:
+            raise Unauthenticated("Invalid API key. It may have been revoked; check the key, or create one "
+                                  "in the dashboard's Keys page or with 'phonos keys create'.")
+        return Principal(account_id=int(row["account_id"]), key_hash=key_hash, rate_limit=int(row["rate_limit"]),
+                         key_id=row["id"])

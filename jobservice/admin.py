@@ -1,28 +1,98 @@
-"""Admin operations on a data directory, used by `phonos keys create` and first start."""
+"""Admin operations on the store (SQLite in the data directory, or PostgreSQL): the `phonos keys` /
+`phonos users` commands and first start.
+
+They open the database directly (the running service, if any, sees the changes on its next request:
+keys and sessions are read from the database on every request).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
 
 from jobservice.accounts import Accounts, NewKey
-from jobservice.db import Database
+from jobservice.api_keys import ApiKeys, KeyRecord
+from jobservice.errors import NotFound
+from jobservice.sessions import Sessions
+from jobservice.store import Store, open_store
+from phonos_config.service import ServiceSettings
+
+T = TypeVar("T")
 
 
-async def create_key(database_path: Path, *, username: str, email: str | None, credits: int, rate_limit: int) -> NewKey:
-    db = await Database.open(database_path)
+@dataclass(frozen=True)
+class FirstStart:
+    key: NewKey
+    password: str  # the admin's generated dashboard password, printed once
+
+
+async def _with_db(settings: ServiceSettings, work: Callable[[Store], Awaitable[T]]) -> T:
+    db = await open_store(settings)
     try:
-        return await Accounts(db).create(username, email=email, credits=credits, rate_limit=rate_limit)
+        return await work(db)
     finally:
         await db.close()
 
 
-async def ensure_first_account(database_path: Path, *, credits: int, rate_limit: int) -> NewKey | None:
-    """On a fresh database, create the `admin` account and return its key; None if accounts exist."""
-    db = await Database.open(database_path)
-    try:
+async def create_key(settings: ServiceSettings, *, username: str, email: str | None, credits: int, rate_limit: int,
+                     max_rate_limit: int | None = None) -> NewKey:
+    async def work(db: Store) -> NewKey:
+        return await Accounts(db).create(username, email=email, credits=credits, rate_limit=rate_limit,
+                                         max_rate_limit=max_rate_limit)
+
+    return await _with_db(settings, work)
+
+
+async def ensure_first_account(settings: ServiceSettings, *, credits: int, rate_limit: int) -> FirstStart | None:
+    """On a fresh database, create the `admin` account, its key and a dashboard password; None if accounts exist."""
+
+    async def work(db: Store) -> FirstStart | None:
         accounts = Accounts(db)
         if await accounts.count() > 0:
             return None
-        return await accounts.create("admin", email=None, credits=credits, rate_limit=rate_limit)
-    finally:
-        await db.close()
+        key = await accounts.create("admin", email=None, credits=credits, rate_limit=rate_limit)
+        password = secrets.token_urlsafe(12)  # 16 characters, ~96 bits
+        await Sessions(db, ttl_s=0).set_password(key.account_id, password)
+        return FirstStart(key, password)
+
+    return await _with_db(settings, work)
+
+
+async def has_password(settings: ServiceSettings, username: str) -> bool:
+    async def work(db: Store) -> bool:
+        row = await db.read.fetch_one("account_by_username", {"username": username})
+        return row is not None and row["password_hash"] is not None
+
+    return await _with_db(settings, work)
+
+
+async def set_password(settings: ServiceSettings, *, username: str, password: str) -> None:
+    """Set the dashboard password; the account's open sessions are signed out."""
+
+    async def work(db: Store) -> None:
+        account_id = await Accounts(db).account_id(username)
+        await Sessions(db, ttl_s=0).set_password(account_id, password)
+
+    await _with_db(settings, work)
+
+
+async def list_keys(settings: ServiceSettings, *, username: str) -> list[KeyRecord]:
+    async def work(db: Store) -> list[KeyRecord]:
+        account_id = await Accounts(db).account_id(username)
+        return await ApiKeys(db, default_rate_limit=1).list(account_id)
+
+    return await _with_db(settings, work)
+
+
+async def revoke_key(settings: ServiceSettings, *, key_id: str, confirm_last_key: bool) -> KeyRecord:
+    """Revoke a key by its public id (ids are unique across accounts)."""
+
+    async def work(db: Store) -> KeyRecord:
+        account_id = await db.read.scalar("api_key_account", {"id": key_id})
+        if account_id is None:
+            raise NotFound(f"no API key {key_id}; see `phonos keys list --username NAME`")
+        return await ApiKeys(db, default_rate_limit=1).revoke(account_id, key_id, confirm_last_key=confirm_last_key)
+
+    return await _with_db(settings, work)

@@ -1,9 +1,11 @@
 """The SQLite database: connection set-up, numbered migrations and named queries.
 
-One aiosqlite connection (one writer thread) per job service process, WAL
-journal, `synchronous=NORMAL` (durable at checkpoints; a crash of the process
-loses nothing that was committed, a power cut may lose the last transactions).
+Two sqlite3 connections per job service process, each owned by one thread of
+its own (`_Connection`): a writer and a read-only reader. WAL journal,
+`synchronous=NORMAL` (durable at checkpoints; a crash of the process loses
+nothing that was committed, a power cut may lose the last transactions).
 Queries are data: they live in `sql/queries.sql` and are looked up by name.
+This is the SQLite side of the store port (jobservice/store.py).
 """
 
 from __future__ import annotations
@@ -13,21 +15,23 @@ import contextlib
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
-from functools import cache
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
+from functools import cache, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import aiosqlite
+from jobservice.store import ConstraintViolation
 
 SQL_DIR = Path(__file__).parent / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 _NAME_LINE = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
-Row = aiosqlite.Row
+Row = sqlite3.Row
 Params = Mapping[str, Any]
 RoundRunner = Callable[[sqlite3.Connection, list[tuple[str, Params]]], list[Any]]
+T = TypeVar("T")
 
 
 @cache
@@ -47,42 +51,94 @@ def migrations() -> list[tuple[int, str]]:
     return found
 
 
-class Queries:
-    """Runs named queries on one connection. Not locked: see `Database`."""
+class _Connection:
+    """A sqlite3 connection used only from one thread of its own; `run` hands it a callable.
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    One hop per call: the caller's coroutine waits while the thread runs the callable, and the
+    event loop stays free. A call queued to the thread runs even if its caller stops waiting.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+        self._conn = conn
+        self._executor = executor
+
+    @classmethod
+    async def open(cls, path: Path, *, read_only: bool) -> _Connection:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-{'reader' if read_only else 'writer'}")
+        conn = await asyncio.get_running_loop().run_in_executor(executor, partial(_connect, path, read_only=read_only))
+        return cls(conn, executor)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, self._conn, *args)
+
+    async def close(self) -> None:
+        await self.run(sqlite3.Connection.close)
+        self._executor.shutdown(wait=True)
+
+
+def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
+    # Autocommit (isolation_level None): transactions are explicit. The connection moves to the
+    # executor's thread once, here, and stays there.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    pragmas = ["journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000"]
+    if read_only:
+        pragmas.append("query_only=ON")
+    for pragma in pragmas:
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
+
+
+@contextmanager
+def constraints() -> Iterator[None]:
+    """sqlite3's IntegrityError as the store port's ConstraintViolation."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        text = str(exc)
+        kind = "check" if "CHECK" in text else "unique" if "UNIQUE" in text else "foreign_key" if "FOREIGN" in text \
+            else "not_null"
+        raise ConstraintViolation(text, kind) from exc
+
+
+def _fetch_all(conn: sqlite3.Connection, sql: str, params: Params) -> list[Row]:
+    return conn.execute(sql, params).fetchall()
+
+
+def _execute(conn: sqlite3.Connection, sql: str, params: Params) -> int:
+    return conn.execute(sql, params).rowcount
+
+
+def _execute_many(conn: sqlite3.Connection, sql: str, rows: list[Params]) -> None:
+    conn.executemany(sql, rows)
+
+
+class Queries:
+    """Named queries on one connection, inside `Database.transaction()` (which holds the writer lock)."""
+
+    def __init__(self, conn: _Connection) -> None:
         self._conn = conn
         self._sql = queries()
 
     async def fetch_one(self, name: str, params: Params | None = None) -> Row | None:
-        async with self._conn.execute(self._sql[name], params or {}) as cur:
-            return await cur.fetchone()
+        rows = await self.fetch_all(name, params)
+        return rows[0] if rows else None
 
     async def fetch_all(self, name: str, params: Params | None = None) -> list[Row]:
-        async with self._conn.execute(self._sql[name], params or {}) as cur:
-            return list(await cur.fetchall())
+        with constraints():
+            return await self._conn.run(_fetch_all, self._sql[name], params or {})
 
     async def scalar(self, name: str, params: Params | None = None) -> Any:
         row = await self.fetch_one(name, params)
         return None if row is None else row[0]
 
     async def execute(self, name: str, params: Params | None = None) -> int:
-        async with self._conn.execute(self._sql[name], params or {}) as cur:
-            return cur.rowcount
+        with constraints():
+            return await self._conn.run(_execute, self._sql[name], params or {})
 
     async def execute_many(self, name: str, rows: Iterable[Params]) -> None:
-        await self._conn.executemany(self._sql[name], rows)
-
-
-async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None)  # autocommit; transactions are explicit
-    conn.row_factory = aiosqlite.Row
-    pragmas = ["journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000"]
-    if read_only:
-        pragmas.append("query_only=ON")
-    for pragma in pragmas:
-        await conn.execute(f"PRAGMA {pragma}")
-    return conn
+        with constraints():
+            await self._conn.run(_execute_many, self._sql[name], list(rows))
 
 
 class _Grouped:
@@ -91,7 +147,7 @@ class _Grouped:
     (a GIL hand-off between loop and thread), not SQLite, is what costs here.
     """
 
-    def __init__(self, conn: aiosqlite.Connection, run_round: RoundRunner, lock: asyncio.Lock | None) -> None:
+    def __init__(self, conn: _Connection, run_round: RoundRunner, lock: asyncio.Lock | None) -> None:
         self._conn = conn
         self._run_round = run_round
         self._lock = lock
@@ -115,8 +171,7 @@ class _Grouped:
             statements = [(sql, params) for sql, params, _ in batch]
             try:
                 async with self._lock or contextlib.nullcontext():
-                    # aiosqlite's primitive for "run this callable in the connection's thread" (pinned 0.22).
-                    outcomes = await self._conn._execute(self._run_round, self._conn._conn, statements)
+                    outcomes = await self._conn.run(self._run_round, statements)
             except BaseException as exc:  # the whole round failed (e.g. the database is gone)
                 for _, _, future in batch:
                     if not future.done():
@@ -136,11 +191,13 @@ class _Grouped:
 class GroupedReads:
     """Named read queries on the reader connection, grouped into rounds (see `_Grouped`)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: _Connection) -> None:
         self._group = _Grouped(conn, _run_reads, lock=None)
         self._sql = queries()
+        self.statements = 0  # read statements run so far (benchmarks and the idle-watcher test)
 
     async def fetch_all(self, name: str, params: Params | None = None) -> list[Row]:
+        self.statements += 1
         return await self._group.run(self._sql[name], params or {})
 
     async def fetch_one(self, name: str, params: Params | None = None) -> Row | None:
@@ -151,11 +208,14 @@ class GroupedReads:
         row = await self.fetch_one(name, params)
         return None if row is None else row[0]
 
+    async def drain(self) -> None:
+        await self._group.drain()
+
 
 class Database:
     """Two connections: one writer behind an asyncio lock, one reader (WAL lets reads run beside writes).
 
-    Every statement on one aiosqlite connection shares its transaction, so all
+    Every statement on one connection shares its transaction, so all
     writes hold the lock: `write_one()` for a single statement (triggers make
     most state changes a single statement) and `transaction()` for
     BEGIN … COMMIT around several.
@@ -165,7 +225,10 @@ class Database:
     Reads (`read`) are grouped the same way, without a transaction.
     """
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    shared = False  # one job service owns the file (datadir_lock.py)
+
+    def __init__(self, writer: _Connection, reader: _Connection, path: Path) -> None:
+        self.path = path
         self._writer_conn = writer
         self._reader_conn = reader
         self._writer = Queries(writer)
@@ -177,21 +240,25 @@ class Database:
     @classmethod
     async def open(cls, path: Path) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await _connect(path, read_only=False)
-        await _migrate(writer)
-        reader = await _connect(path, read_only=True)
-        return cls(writer, reader)
+        writer = await _Connection.open(path, read_only=False)
+        await writer.run(_migrate)
+        reader = await _Connection.open(path, read_only=True)
+        return cls(writer, reader, path)
 
     async def close(self) -> None:
         await self._writes.drain()
-        await self.read._group.drain()
+        await self.read.drain()
         await self._reader_conn.close()
         await self._writer_conn.close()
 
     async def write_one(self, name: str, params: Params | None = None) -> Row | None:
         """One writing statement, atomic on its own (triggers included); its first RETURNING row."""
-        rows = await self._writes.run(self._sql[name], params or {})
+        with constraints():
+            rows = await self._writes.run(self._sql[name], params or {})
         return rows[0] if rows else None
+
+    async def listen(self, channel: str, callback: Callable[[str], object]) -> None:
+        """Nothing to hear: no other process writes this database."""
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Queries]:
@@ -202,21 +269,22 @@ class Database:
         """
         conn = self._writer_conn
         async with self._lock:
-            begin = asyncio.ensure_future(conn.execute("BEGIN IMMEDIATE"))
+            begin = asyncio.ensure_future(conn.run(_execute, "BEGIN IMMEDIATE", {}))
             try:
                 await asyncio.shield(begin)
                 yield self._writer
             except BaseException:
                 await asyncio.shield(_rollback_after(conn, begin))
                 raise
-            await asyncio.shield(conn.execute("COMMIT"))
+            await asyncio.shield(conn.run(_execute, "COMMIT", {}))
 
     async def schema(self) -> list[tuple[str, str]]:
         """(name, sql) of every table and index, for the migration test."""
-        async with self._reader_conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY name"
-        ) as cur:
-            return [(r[0], r[1]) for r in await cur.fetchall()]
+        rows = await self._reader_conn.run(
+            _fetch_all,
+            "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY name", {},
+        )
+        return [(r[0], r[1]) for r in rows]
 
 
 def _run_reads(conn: sqlite3.Connection, statements: list[tuple[str, Params]]) -> list[list[Row] | Exception]:
@@ -256,24 +324,26 @@ def _run_group(conn: sqlite3.Connection, statements: list[tuple[str, Params]]) -
     return outcomes
 
 
-async def _rollback_after(conn: aiosqlite.Connection, begin: asyncio.Future[Any]) -> None:
+async def _rollback_after(conn: _Connection, begin: asyncio.Future[Any]) -> None:
     try:
         await begin
     except Exception:
         return  # BEGIN itself failed: there is no transaction to end
+    await conn.run(_rollback_if_open)
+
+
+def _rollback_if_open(conn: sqlite3.Connection) -> None:
     if conn.in_transaction:
-        await conn.execute("ROLLBACK")
+        conn.execute("ROLLBACK")
 
 
-async def _migrate(conn: aiosqlite.Connection) -> int:
+def _migrate(conn: sqlite3.Connection) -> int:
     """Apply every migration newer than `PRAGMA user_version`; returns the new version."""
-    async with conn.execute("PRAGMA user_version") as cur:
-        row = await cur.fetchone()
-    current = int(row[0]) if row else 0
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
     for version, sql in migrations():
         if version <= current:
             continue
-        await conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+        conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
         current = version
     return current
 

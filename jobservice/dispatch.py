@@ -1,96 +1,196 @@
-"""Dispatch: pending jobs → Triton → result files → completed, surviving crashes.
+"""Dispatch: pending jobs → the inference port (Triton) → result files → completed, surviving crashes.
 
 * Claiming is a compare-and-set (pending → running), so a job runs once per attempt.
 * Each model has `max_inflight` workers: bounded concurrency at Triton, which
   queues and dynamically batches what we send.
-* Triton being unreachable is retried with backoff for `retry_window_s`, then the
-  job fails with a refund. The API keeps answering meanwhile.
+* The model server being unreachable is retried with backoff for `retry_window_s`,
+  then the job fails with a refund. The API keeps answering meanwhile. Every other
+  failure ends the job at once; jobservice/failures.py says which are refunded.
 * Completion is written inside `asyncio.shield`, so a shutdown that cancels the
   worker cannot leave files without the state change.
 * At start-up, jobs left `running` by a dead process (the data-dir lock proves
   it is dead) go back to pending, or fail with a refund after `max_attempts`.
 * Cancelling a running job cancels its Triton call; the python backend sees
   `request.is_cancelled()` and the model stops at its next check.
+
+On a shared store (PostgreSQL, many job services) the work is not all ours (`lease` is set):
+
+* Workers claim the oldest pending job of their model (`claim_next_job`, SKIP LOCKED), woken by the
+  store's NOTIFY of new work (`announce`) and polling every POLL_S as the fallback.
+* A claim is a lease: the heartbeat renews it every third of its length for the jobs running here, and
+  stops a local job whose lease it no longer holds (cancelled elsewhere, or taken over).
+* The janitor, on every service, hands jobs whose lease expired (their owner died) back to pending, or
+  fails them with a refund once they have had `max_attempts` runs; a stopping service hands its own back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import Coroutine, Mapping
+from functools import partial
+from typing import Protocol
 
+from phonos_models.common.progress import Progress
+from phonos_models.common.result_files import ModelResult
+
+from jobservice import tracing
 from jobservice.errors import InvalidTransition
-from jobservice.jobs import JobRecord, JobStore
+from jobservice.failures import FailureKind, JobFailure
+from jobservice.inference import (
+    Inference,
+    InferenceRequest,
+    InferenceTimeout,
+    InferenceUnavailable,
+    InvalidModelInput,
+    ModelFailure,
+)
+from jobservice.jobs import JobRecord, JobStore, Lease
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.results import ResultStore
-from jobservice.triton_gateway import TritonGateway, TritonModelError, TritonTimeout, TritonUnavailable
+from jobservice.states import JobStatus
 
 log = logging.getLogger(__name__)
 
-LEASE_S = 60.0
 # Safety net: pending jobs that are in no queue (e.g. a submission whose caller vanished between commit
 # and enqueue) are picked up this often.
 SWEEP_S = 30.0
+# Shared store: how long an idle worker waits for a NOTIFY before it looks for work anyway.
+POLL_S = 5.0
+GAVE_UP = "The job was interrupted {attempts} times by service restarts and was given up; submit it again"
+
+
+class Doorbell:
+    """Wakes one idle worker per ring, so one announced job sends one worker per service to claim it, not
+    all of them; a ring while nobody waits is kept for the next worker that would wait."""
+
+    def __init__(self) -> None:
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._rung = False
+
+    def ring(self) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():  # a waiter that timed out is skipped
+                waiter.set_result(None)
+                return
+        self._rung = True
+
+    async def wait(self, timeout_s: float) -> None:
+        """Until rung (at once if rung meanwhile), or TimeoutError after `timeout_s`."""
+        if self._rung:
+            self._rung = False
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        await asyncio.wait_for(waiter, timeout_s)
+
+
+class ProgressSink(Protocol):
+    """Where the progress of running jobs goes (the watch hub)."""
+
+    def progress(self, job: JobRecord, update: Progress) -> None: ...
+
+    def finished(self, job_id: str) -> None: ...
+
+
+class _NoProgress:
+    def progress(self, job: JobRecord, update: Progress) -> None:
+        """Nobody listens."""
+
+    def finished(self, job_id: str) -> None:
+        """Nobody listens."""
 
 
 class Dispatcher:
     def __init__(
-        self, jobs: JobStore, specs: Mapping[str, ModelSpec], triton: TritonGateway, results: ResultStore, *,
+        self, jobs: JobStore, specs: Mapping[str, ModelSpec], inference: Inference, results: ResultStore, *,
         max_inflight: int, retry_window_s: float, max_attempts: int, timeout_s: float,
+        progress: ProgressSink | None = None, lease: Lease | None = None,
     ) -> None:
         self._jobs = jobs
         self._specs = specs
-        self._triton = triton
+        self._inference = inference
         self._results = results
         self._max_inflight = max_inflight
         self._retry_window_s = retry_window_s
         self._max_attempts = max_attempts
         self._timeout_s = timeout_s
-        self.owner = f"jobservice-{uuid.uuid4().hex[:12]}"
+        self._progress = progress or _NoProgress()
         self._queues: dict[str, asyncio.Queue[str]] = {m: asyncio.Queue() for m in specs}
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
         self._persisting: set[asyncio.Task[object]] = set()
-        self._user_cancelled: set[str] = set()
+        self._stopped: set[str] = set()  # running here, stopped on purpose (cancelled, lease lost)
         self._queued: set[str] = set()
+        self._lease = lease
+        self._bells: dict[str, Doorbell] = {m: Doorbell() for m in specs}
+        self._attempts: dict[str, int] = {}  # runs so far of each job running here
+        self._interrupted: list[tuple[str, int]] = []  # (job, runs) running here when the service stopped
+
+    @property
+    def owner(self) -> str | None:
+        """This service's name in leases (shared store), None when it owns the store outright."""
+        return None if self._lease is None else self._lease.owner
 
     def enqueue(self, job_id: str, model: str) -> None:
         """Queue a pending job once; claiming is a compare-and-set, so a duplicate would be harmless anyway."""
+        if self._lease is not None:
+            self.announce(model)  # the store's NOTIFY tells the other services; ours need not wait for it
+            return
         if job_id in self._queued or job_id in self._running:
             return
         self._queued.add(job_id)
         self._queues[model].put_nowait(job_id)
 
+    def announce(self, model: str) -> None:
+        """New pending work of `model` somewhere (shared store): wake one of its idle workers."""
+        bell = self._bells.get(model)
+        if bell is not None:
+            bell.ring()
+
     async def start(self) -> None:
-        await self._recover()
+        if self._lease is None:
+            await self._recover()
+            worker, background = self._worker, [self._sweep()]
+        else:
+            await self._reclaim()
+            worker, background = self._shared_worker, [self._heartbeat(self._lease), self._janitor(self._lease)]
         for model in self._specs:
             for i in range(self._max_inflight):
-                self._tasks.append(asyncio.create_task(self._worker(model), name=f"dispatch-{model}-{i}"))
-        self._tasks.append(asyncio.create_task(self._renew_leases(), name="dispatch-leases"))
-        self._tasks.append(asyncio.create_task(self._sweep(), name="dispatch-sweep"))
+                self._tasks.append(asyncio.create_task(worker(model), name=f"dispatch-{model}-{i}"))
+        self._tasks += [asyncio.create_task(loop) for loop in background]
 
     async def stop(self) -> None:
-        """Stop taking work. Jobs still running stay `running` and are retried by the next start."""
+        """Stop taking work. Jobs still running stay `running` and are retried by the next start (SQLite) or
+        handed back at once for another service to run (shared store)."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         # Outcomes already computed are written before the database closes.
         await asyncio.gather(*self._persisting, return_exceptions=True)
+        if self._lease is not None:
+            for job_id, attempts in self._interrupted:
+                with contextlib.suppress(Exception):
+                    await self._hand_back(job_id, attempts, self._lease.owner)
+
+    async def _hand_back(self, job_id: str, attempts: int, owner: str | None) -> None:
+        """A job interrupted after `attempts` runs: pending again, or failed (refunded) once it has had them all."""
+        if attempts >= self._max_attempts:
+            await self._jobs.fail(job_id, JobFailure(FailureKind.INTERRUPTED, GAVE_UP.format(attempts=attempts)),
+                                  owner)
+        else:
+            await self._jobs.requeue(job_id, owner)
 
     async def _recover(self) -> None:
         for job_id, attempts in await self._jobs.orphaned():
-            if attempts >= self._max_attempts:
-                await self._jobs.fail(
-                    job_id, f"The job was interrupted {attempts} times by service restarts and was given up; "
-                    "credits were refunded. Submit it again.", refund=True,
-                )
-            else:
-                await self._jobs.requeue(job_id)
-                log.info("job requeued after restart", extra={"action": "dispatch.recovered", "job_id": job_id})
+            await self._hand_back(job_id, attempts, None)
+            log.info("job left running by a stopped service recovered", extra={"action": "dispatch.recovered",
+                                                                               "job_id": job_id})
         await self._queue_pending()
 
     async def _queue_pending(self) -> None:
@@ -98,7 +198,7 @@ class Dispatcher:
             if model in self._queues:
                 self.enqueue(job_id, model)
             else:
-                await self._jobs.fail(job_id, f"Model {model} is no longer served; credits were refunded", refund=True)
+                await self._jobs.fail(job_id, JobFailure(FailureKind.MODEL_REMOVED, f"Model {model} is no longer served"))
 
     async def _sweep(self) -> None:
         while True:
@@ -109,11 +209,11 @@ class Dispatcher:
                 log.exception("pending-job sweep failed", extra={"action": "dispatch.sweep_failed"})
 
     def cancel_running(self, job_id: str) -> bool:
-        """Stop the in-flight Triton call of a job the user cancelled."""
+        """Stop the in-flight Triton call of a job that was cancelled (or whose lease went elsewhere)."""
         task = self._running.get(job_id)
         if task is None:
             return False
-        self._user_cancelled.add(job_id)
+        self._stopped.add(job_id)
         task.cancel()
         return True
 
@@ -122,71 +222,146 @@ class Dispatcher:
         while True:
             job_id = await queue.get()
             self._queued.discard(job_id)
-            task = asyncio.create_task(self._run(job_id), name=f"job-{job_id}")
-            self._running[job_id] = task
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                if task.done() or job_id in self._user_cancelled:
-                    continue
-                task.cancel()  # the service is stopping: leave the job running for recovery
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                raise
-            except Exception:  # e.g. a full disk: keep the worker; the sweep (or the next start) retries the job
-                log.exception("job dispatch failed", extra={"action": "dispatch.worker_error", "job_id": job_id})
-            finally:
-                self._running.pop(job_id, None)
-                self._user_cancelled.discard(job_id)
+            await self._supervise(job_id, self._claim_and_run(job_id))
 
-    async def _run(self, job_id: str) -> None:
-        job = await self._jobs.claim(job_id, self.owner, LEASE_S)
-        if job is None:
-            return  # cancelled (or failed) while queued
+    async def _shared_worker(self, model: str) -> None:
+        bell = self._bells[model]
+        assert self._lease is not None
+        while True:
+            try:
+                job = await self._jobs.claim_next(model, self._lease)
+            except Exception:  # e.g. the database restarting: keep the worker, try again shortly
+                log.exception("claim failed", extra={"action": "dispatch.claim_failed", "model": model})
+                await asyncio.sleep(1.0)
+                continue
+            if job is None:
+                with contextlib.suppress(TimeoutError):
+                    await bell.wait(POLL_S)
+                continue
+            bell.ring()  # there may be more: one more idle worker looks (a chain, not a herd)
+            await self._supervise(job.id, self._execute(job))
+
+    async def _supervise(self, job_id: str, run: Coroutine[object, object, None]) -> None:
+        """Run one job as its own task, so cancelling it (the user) and stopping the worker (shutdown) differ."""
+        task = asyncio.create_task(run, name=f"job-{job_id}")
+        self._running[job_id] = task
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done() or job_id in self._stopped:
+                return
+            task.cancel()  # the service is stopping: leave the job running for recovery
+            self._interrupted.append((job_id, self._attempts.get(job_id, 0)))
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise
+        except Exception:  # e.g. a full disk: keep the worker; the sweep (or the next start) retries the job
+            log.exception("job dispatch failed", extra={"action": "dispatch.worker_error", "job_id": job_id})
+        finally:
+            self._running.pop(job_id, None)
+            self._attempts.pop(job_id, None)
+            self._stopped.discard(job_id)
+
+    async def _claim_and_run(self, job_id: str) -> None:
+        job = await self._jobs.claim(job_id)
+        if job is not None:  # None: cancelled (or failed) while queued
+            await self._execute(job)
+
+    async def _execute(self, job: JobRecord) -> None:
+        self._attempts[job.id] = job.attempts
+        with tracing.job_span(job.id, job.model, job.attempts):
+            await self._run_claimed(job)
+
+    async def _run_claimed(self, job: JobRecord) -> None:
         spec = self._specs[job.model]
         started = time.perf_counter()
         try:
-            outputs = await self._infer_with_retry(spec, job)
-            triton_s = time.perf_counter() - started
-            entry = await asyncio.to_thread(self._store_result, spec, job, outputs)
+            try:
+                result = await self._infer_with_retry(spec, job)
+            finally:
+                self._progress.finished(job.id)
+            inference_s = time.perf_counter() - started
+            entry = await asyncio.to_thread(self._results.write, job.id, result)
         except asyncio.CancelledError:
-            if job_id in self._user_cancelled:
-                log.info("running job cancelled", extra={"action": "dispatch.cancelled", "job_id": job_id})
+            if job.id in self._stopped:
+                log.info("running job stopped", extra={"action": "dispatch.cancelled", "job_id": job.id})
+                tracing.set_job_outcome("cancelled")
                 return
             raise
-        except TritonTimeout as exc:
-            await self._fail(job, f"{job.model} did not finish within its time limit ({exc}); "
-                                  "credits were refunded. Try a shorter input.", refund=True)
+        except Exception as exc:
+            failure = self._failure(job, exc)
+            tracing.set_job_outcome("failed", str(failure.kind))
+            await self._persist(self._jobs.fail(job.id, failure, self.owner))
             return
-        except TritonUnavailable as exc:
-            await self._fail(job, f"The model server was unavailable for {self._retry_window_s:.0f} s ({exc}); "
-                                  "credits were refunded. Try again later.", refund=True)
-            return
-        except TritonModelError as exc:
-            await self._fail(job, f"{job.model} failed: {exc}" + ("" if exc.invalid_input else
-                                                                   "; credits were refunded"),
-                             refund=not exc.invalid_input)
-            return
-        except Exception as exc:  # a bug in decode or storage: never lose the job silently
-            log.exception("job failed in the job service", extra={"action": "dispatch.error", "job_id": job_id})
-            await self._fail(job, f"Internal error while storing the result ({type(exc).__name__}); "
-                                  "credits were refunded", refund=True)
-            return
-        timings = entry["metadata"].setdefault("timings", {})
-        timings["triton_call_s"] = round(triton_s, 4)  # Triton round trip, queueing and model execution included
+        metadata = entry["metadata"]
+        metadata.update({key: job.request.params[key] for key in spec.provenance_params})
+        # Per-stage timings (s); the model's own stages (e.g. fold_s) sit beside them.
+        timings = metadata.setdefault("timings", {})
+        if job.started_at is not None:
+            timings["queued_s"] = round(max(0.0, job.started_at - job.created_at), 4)  # submitted → claimed
+        timings["triton_call_s"] = round(inference_s, 4)  # the model server's round trip, queueing included
+        timings["store_s"] = round(time.perf_counter() - started - inference_s, 4)  # result files written
         timings["service_total_s"] = round(time.perf_counter() - started, 4)  # claim → result stored
+        tracing.set_job_outcome("completed")
         try:
-            await self._persist(self._jobs.complete(job.id, entry))
+            await self._persist(self._jobs.complete(job.id, entry, self.owner))
         except InvalidTransition:
-            # Cancelled while its result was being written: the job stays cancelled, the files go.
-            await asyncio.to_thread(self._results.remove, job.id)
+            # Cancelled while its result was being written: the job stays cancelled, the files go. On a shared
+            # store the job may instead have been taken over: its new run writes the same files, so they stay.
+            if self._lease is None or await self._jobs.status(job.id) == JobStatus.CANCELLED:
+                await asyncio.to_thread(self._results.remove, job.id)
 
-    def _store_result(self, spec: ModelSpec, job: JobRecord, outputs: dict) -> dict:  # type: ignore[type-arg]
-        """Decode and write the files in one worker-thread hop (both can be slow for big structures)."""
-        return self._results.write(job.id, spec.decode(job.request, outputs))
+    async def _reclaim(self) -> None:
+        """Shared store: jobs whose owner stopped renewing their lease run again (or fail after max_attempts)."""
+        requeued, failed = await self._jobs.reclaim_expired(
+            self._max_attempts, JobFailure(FailureKind.INTERRUPTED, GAVE_UP.format(attempts=self._max_attempts)))
+        for job_id, model in requeued:
+            log.info("job reclaimed from a silent service", extra={"action": "dispatch.reclaimed", "job_id": job_id})
+            self.announce(model)
+        if failed:
+            log.warning("jobs given up after their last run", extra={"action": "dispatch.gave_up", "count": failed})
 
-    async def _fail(self, job: JobRecord, error: str, *, refund: bool) -> None:
-        await self._persist(self._jobs.fail(job.id, error, refund=refund))
+    async def _janitor(self, lease: Lease) -> None:
+        while True:
+            await asyncio.sleep(max(0.2, lease.seconds / 2))
+            try:
+                await self._reclaim()
+            except Exception:
+                log.exception("reclaiming expired leases failed", extra={"action": "dispatch.janitor_failed"})
+
+    async def _heartbeat(self, lease: Lease) -> None:
+        """Renew the leases of the jobs running here; stop the ones that are no longer ours."""
+        while True:
+            await asyncio.sleep(max(0.1, lease.seconds / 3))
+            ids = list(self._running)
+            if not ids:
+                continue
+            try:
+                held = await self._jobs.renew(ids, lease)
+            except Exception:  # the lease runs on; the next beat tries again
+                log.exception("lease renewal failed", extra={"action": "dispatch.renew_failed"})
+                continue
+            for job_id in ids:
+                if job_id not in held and job_id in self._running:
+                    log.warning("job no longer ours; stopping it", extra={"action": "dispatch.lease_lost",
+                                                                          "job_id": job_id})
+                    self.cancel_running(job_id)
+
+    def _failure(self, job: JobRecord, exc: Exception) -> JobFailure:
+        """The failure a dispatch error means; its kind decides the refund (jobservice/failures.py)."""
+        if isinstance(exc, InvalidModelInput):
+            return JobFailure(FailureKind.INVALID_INPUT, f"{job.model} cannot run this input: {exc}")
+        if isinstance(exc, InferenceTimeout):
+            return JobFailure(FailureKind.TIMEOUT, f"{job.model} did not finish within its time limit "
+                                                   f"({self._timeout(self._specs[job.model]):g} s); try a shorter input")
+        if isinstance(exc, InferenceUnavailable):
+            return JobFailure(FailureKind.MODEL_UNAVAILABLE, f"The model server was unavailable for "
+                                                             f"{self._retry_window_s:g} s ({exc}); try again later")
+        if isinstance(exc, ModelFailure):
+            return JobFailure(FailureKind.MODEL_ERROR, f"{job.model} failed: {exc}")
+        # A bug in the job service or a storage error: never lose the job silently.
+        log.error("job failed in the job service", exc_info=exc, extra={"action": "dispatch.error", "job_id": job.id})
+        return JobFailure(FailureKind.INTERNAL, f"Internal error while storing the result ({type(exc).__name__})")
 
     async def _persist(self, write: Coroutine[object, object, object]) -> None:
         """Run a state write to completion even if the worker is cancelled meanwhile (shutdown)."""
@@ -195,26 +370,19 @@ class Dispatcher:
         task.add_done_callback(self._persisting.discard)
         await asyncio.shield(task)
 
-    async def _infer_with_retry(self, spec: ModelSpec, job: JobRecord) -> dict:  # type: ignore[type-arg]
+    def _timeout(self, spec: ModelSpec) -> float:
+        return min(spec.timeout_s, self._timeout_s)
+
+    async def _infer_with_retry(self, spec: ModelSpec, job: JobRecord) -> ModelResult:
         deadline = time.monotonic() + self._retry_window_s
         delay = 0.2
-        inputs = spec.triton_inputs(job.request)
-        timeout = min(spec.timeout_s, self._timeout_s)
+        request = InferenceRequest(spec.triton_model, spec.inputs(job.request), self._timeout(spec), job.id)
         while True:
             try:
-                return await self._triton.infer(spec.triton_model, inputs, spec.output_names, timeout, job.id)
-            except TritonUnavailable:
+                return await self._inference.infer(request, on_progress=partial(self._progress.progress, job))
+            except InferenceUnavailable:
                 if time.monotonic() + delay > deadline:
                     raise
-                log.warning("triton unavailable, retrying", extra={"action": "dispatch.retry", "job_id": job.id})
+                log.warning("model server unavailable, retrying", extra={"action": "dispatch.retry", "job_id": job.id})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-
-    async def _renew_leases(self) -> None:
-        while True:
-            await asyncio.sleep(LEASE_S / 3)
-            if self._running:
-                try:
-                    await self._jobs.renew_leases(self.owner, LEASE_S)
-                except Exception:
-                    log.exception("lease renewal failed", extra={"action": "dispatch.lease_failed"})

@@ -30,6 +30,12 @@ class Unauthenticated(PhonosError):
     title = "Unauthorized"
 
 
+class Forbidden(PhonosError):
+    """Authenticated, but the request may not do this: e.g. a cookie request without its CSRF token (HTTP 403)."""
+
+    title = "Forbidden"
+
+
 class InsufficientCredits(PhonosError):
     """The balance cannot pay for the submission (HTTP 402)."""
 
@@ -71,8 +77,3 @@ class InvalidTransition(PhonosError):
 
     title = "Invalid state"
 
-
-class ModelUnavailable(PhonosError):
-    """Triton or the model cannot serve right now; retried, then the job fails with a refund."""
-
-    title = "Model unavailable"

@@ -9,16 +9,18 @@ refund of the same job impossible.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from jobservice.db import Database, Row, now
+from jobservice import metrics
+from jobservice.db import now
 from jobservice.errors import Conflict, InsufficientCredits, InvalidTransition, NotFound
+from jobservice.failures import JobFailure
 from jobservice.modelspecs.base import ValidatedJob
 from jobservice.states import JobStatus
+from jobservice.store import ConstraintViolation, Params, Row, Store
 
 
 @dataclass(frozen=True)
@@ -33,9 +35,12 @@ class JobRecord:
     refunded: int
     attempts: int
     error: str | None
+    error_code: str | None  # a jobservice.failures.FailureKind for failed jobs
     result: dict[str, Any] | None  # {"metrics", "metadata", "artifacts": [{format, file, media_type}]}
     created_at: float
     updated_at: float
+    started_at: float | None = None  # the start of the latest run (claim); None while never run
+    finished_at: float | None = None  # when it reached completed, failed or cancelled
 
     @classmethod
     def from_row(cls, row: Row) -> JobRecord:
@@ -51,10 +56,17 @@ class JobRecord:
             refunded=int(row["refunded"]),
             attempts=int(row["attempts"]),
             error=row["error"],
+            error_code=row["error_code"],
             result=json.loads(row["result_json"]) if row["result_json"] else None,
             created_at=float(row["created_at"]),
             updated_at=float(row["updated_at"]),
+            started_at=_optional_float(row["started_at"]),
+            finished_at=_optional_float(row["finished_at"]),
         )
+
+
+def _optional_float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -73,14 +85,32 @@ class JobCounts:
     failed: int
 
 
+@dataclass(frozen=True)
+class Lease:
+    """Who runs a claimed job on a shared store, and how long the claim holds without renewal."""
+
+    owner: str
+    seconds: float
+
+
 class JobStore:
-    def __init__(self, db: Database, on_event_queued: Callable[[], None] = lambda: None) -> None:
+    """Jobs on either store (jobservice/store.py). Transitions made by dispatch carry its `owner` on a shared
+    store: a service whose lease was taken over cannot complete, fail or requeue the job any more."""
+
+    def __init__(self, db: Store, on_event_queued: Callable[[], None] = lambda: None,
+                 on_transition: Callable[[], None] = lambda: None) -> None:
         self._db = db
         # Wakes the webhook sender after a transaction that queued deliveries has committed.
         self._on_event_queued = on_event_queued
+        # Wakes the watch hub after a commit that logged job events (jobservice/watch.py).
+        self._on_transition = on_transition
 
-    async def submit(self, account_id: int, jobs: list[NewJob]) -> list[str]:
-        """Insert jobs; a trigger debits each cost in the same statement. InsufficientCredits if short."""
+    async def submit(self, account_id: int, jobs: list[NewJob],
+                     also: Callable[[list[str]], tuple[str, Params]] | None = None) -> list[str]:
+        """Insert jobs; a trigger debits each cost in the same statement. InsufficientCredits if short.
+
+        `also(ids)` names one more statement (and its parameters) that commits in the same transaction
+        as the jobs, e.g. the Idempotency-Key row holding the response that names these ids."""
         ids = [str(uuid.uuid4()) for _ in jobs]
         stamp = now()
         rows = [
@@ -90,13 +120,15 @@ class JobStore:
             for job_id, job in zip(ids, jobs, strict=True)
         ]
         try:
-            if len(rows) == 1:
+            if len(rows) == 1 and also is None:
                 await self._db.write_one("insert_job", rows[0])
             else:
                 async with self._db.transaction() as tx:
                     await tx.execute_many("insert_job", rows)
-        except sqlite3.IntegrityError as exc:
-            if "CHECK constraint failed" not in str(exc):
+                    if also is not None:
+                        await tx.execute(*also(ids))
+        except ConstraintViolation as exc:
+            if exc.kind != "check":
                 raise
             current = await self._db.read.fetch_one("get_account", {"account_id": account_id})
             available = int(current["credits"]) if current else 0
@@ -105,6 +137,9 @@ class JobStore:
                 f"This submission costs {total} credits but the balance is {available}. "
                 "Add credits to the account or submit fewer jobs."
             ) from None
+        for job in jobs:
+            metrics.job_submitted(job.model, job.cost)
+        self._on_transition()
         return ids
 
     async def get(self, account_id: int, job_id: str) -> JobRecord:
@@ -134,37 +169,85 @@ class JobStore:
             if existing is None:
                 raise NotFound(f"Job {job_id} not found")
             raise Conflict(f"Job {job_id} is {existing['status']}; only pending or running jobs can be cancelled")
-        return JobRecord.from_row(row)
+        job = self._transitioned(row)
+        metrics.job_finished(job)
+        return job
 
-    async def claim(self, job_id: str, owner: str, lease_s: float) -> JobRecord | None:
+    async def claim(self, job_id: str) -> JobRecord | None:
         """pending → running; None when the job is no longer pending (cancelled meanwhile)."""
-        stamp = now()
-        row = await self._db.write_one(
-            "claim_job", {"id": job_id, "now": stamp, "owner": owner, "lease_expires": stamp + lease_s}
-        )
-        return None if row is None else self._transitioned(row)
-
-    async def complete(self, job_id: str, result: dict[str, Any]) -> JobRecord:
-        row = await self._db.write_one("complete_job", {"id": job_id, "result_json": json.dumps(result), "now": now()})
+        row = await self._db.write_one("claim_job", {"id": job_id, "now": now()})
         if row is None:
-            raise InvalidTransition(f"job {job_id} is no longer running")
-        return self._transitioned(row)
+            return None
+        job = self._transitioned(row)
+        metrics.job_started(job)
+        return job
 
-    async def fail(self, job_id: str, error: str, *, refund: bool) -> JobRecord | None:
-        """pending|running → failed; refunds when the failure is not the input's fault. None if already terminal."""
-        row = await self._db.write_one("fail_job", {"id": job_id, "error": error, "refund": refund, "now": now()})
+    async def claim_next(self, model: str, lease: Lease) -> JobRecord | None:
+        """The oldest pending job of `model`, now running under `lease` (shared store: SKIP LOCKED); None if none."""
+        row = await self._db.write_one("claim_next_job", {"model": model, "owner": lease.owner,
+                                                          "lease_s": lease.seconds, "now": now()})
         return None if row is None else self._transitioned(row)
+
+    async def complete(self, job_id: str, result: dict[str, Any], owner: str | None = None) -> JobRecord:
+        row = await self._db.write_one("complete_job", {"id": job_id, "result_json": json.dumps(result),
+                                                        "owner": owner, "now": now()})
+        if row is None:
+            raise InvalidTransition(f"job {job_id} is no longer running" + (" here" if owner else ""))
+        job = self._transitioned(row)
+        metrics.job_finished(job)
+        return job
+
+    async def fail(self, job_id: str, failure: JobFailure, owner: str | None = None) -> JobRecord | None:
+        """pending|running → failed, refunded by the rule in jobservice.failures. None if already terminal
+        (or, with `owner`, if its lease went to another service)."""
+        row = await self._db.write_one("fail_job", {"id": job_id, "error": failure.message,
+                                                    "error_code": str(failure.kind), "refund": failure.refund,
+                                                    "owner": owner, "now": now()})
+        if row is None:
+            return None
+        job = self._transitioned(row)
+        metrics.job_finished(job)
+        return job
+
+    async def status(self, job_id: str) -> JobStatus | None:
+        value = await self._db.read.scalar("job_status", {"id": job_id})
+        return None if value is None else JobStatus(value)
+
+    async def renew(self, ids: Iterable[str], lease: Lease) -> set[str]:
+        """Extend the lease of the owner's running jobs; the ids it still holds."""
+        async with self._db.transaction() as tx:
+            rows = await tx.fetch_all("renew_leases", {"ids": list(ids), "owner": lease.owner,
+                                                       "lease_s": lease.seconds, "now": now()})
+        return {r["id"] for r in rows}
+
+    async def reclaim_expired(self, max_attempts: int, gave_up: JobFailure) -> tuple[list[tuple[str, str]], int]:
+        """Running jobs whose lease expired: back to pending ((id, model) of each), or failed with a refund
+        once they have had `max_attempts` runs (their count)."""
+        stamp = now()
+        async with self._db.transaction() as tx:
+            requeued = await tx.fetch_all("requeue_expired", {"now": stamp, "max_attempts": max_attempts})
+            failed = await tx.fetch_all("fail_expired", {"now": stamp, "max_attempts": max_attempts,
+                                                          "error": gave_up.message, "error_code": str(gave_up.kind)})
+        if any(r["webhook_count"] for r in failed):
+            self._on_event_queued()
+        if requeued or failed:
+            self._on_transition()
+        return [(r["id"], r["model"]) for r in requeued], len(failed)
 
     def _transitioned(self, row: Row) -> JobRecord:
         # The jobs_webhook_events trigger queued deliveries in the same statement; wake the sender.
         if row["webhook_count"]:
             self._on_event_queued()
+        self._on_transition()  # and the jobs_event_on_transition trigger logged the state change
         return JobRecord.from_row(row)
 
-    async def requeue(self, job_id: str) -> JobRecord | None:
+    async def requeue(self, job_id: str, owner: str | None = None) -> JobRecord | None:
         """running → pending, for a job whose process died or whose Triton call must be retried."""
-        row = await self._db.write_one("requeue_job", {"id": job_id, "now": now()})
-        return None if row is None else JobRecord.from_row(row)
+        row = await self._db.write_one("requeue_job", {"id": job_id, "owner": owner, "now": now()})
+        if row is None:
+            return None
+        self._on_transition()
+        return JobRecord.from_row(row)
 
     async def orphaned(self) -> list[tuple[str, int]]:
         """(job id, attempts) of jobs left running; the data-dir lock proves their process is gone."""
@@ -172,6 +255,3 @@ class JobStore:
 
     async def pending(self) -> list[tuple[str, str]]:
         return [(r["id"], r["model"]) for r in await self._db.read.fetch_all("pending_jobs")]
-
-    async def renew_leases(self, owner: str, lease_s: float) -> None:
-        await self._db.write_one("renew_leases", {"owner": owner, "lease_expires": now() + lease_s})

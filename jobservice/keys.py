@@ -1,4 +1,4 @@
-"""API keys: `pk_` + 32 random url-safe bytes, stored only as a SHA-256 hash."""
+"""API keys: `pk_` + 32 random url-safe bytes, stored only as a SHA-256 hash, listed by a random `key_…` id."""
 
 from __future__ import annotations
 
@@ -19,3 +19,8 @@ def hash_key(api_key: str) -> str:
 
 def display_prefix(api_key: str) -> str:
     return api_key[:10]
+
+
+def new_key_id() -> str:
+    """The public id of a key (listings, revoke, update): not derived from the secret."""
+    return "key_" + secrets.token_hex(8)

@@ -1,20 +1,27 @@
 """Per-key sliding-window rate limiting (requests per rolling minute).
 
 A sliding log is exact: the limit+1-th request within any 60 s is refused,
-with no burst at minute boundaries. Memory is bounded by `limit` timestamps
-per active key. Limits are per process, which is right for the one job
-service that owns a data directory.
+with no burst at minute boundaries. Two implementations of one port (`RateLimits`):
+
+* `RateLimiter`: in memory, for the one job service that owns a SQLite data directory. Memory is
+  bounded by `limit` timestamps per active key.
+* `SharedRateLimiter`: the same log in PostgreSQL (`rate_limit_hit`, sql/postgres/migrations), so a key
+  allowed 60/min gets 60/min across every job service, not 60 per service. One round trip per request,
+  serialised per key by an advisory lock, timed by the database's clock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from jobservice.errors import RateLimited
+from jobservice.store import Store
 
 WINDOW_S = 60.0
 
@@ -33,6 +40,17 @@ class RateState:
         ]
 
 
+class RateLimits(Protocol):
+    async def check(self, key: str, limit: int) -> RateState:
+        """Count one request, or raise RateLimited (the request is then not counted)."""
+        ...
+
+
+def _refused(limit: int, retry_after_s: float, reset_epoch_s: float) -> RateLimited:
+    return RateLimited(f"You have exceeded the rate limit of {limit} requests per minute", limit=limit,
+                       retry_after_s=max(1, math.ceil(retry_after_s)), reset_epoch_s=math.ceil(reset_epoch_s))
+
+
 class RateLimiter:
     def __init__(self, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self._clock = clock
@@ -47,14 +65,65 @@ class RateLimiter:
             hits.popleft()
         wall_offset = self._wall() - now
         if len(hits) >= limit:
-            retry_after = max(1, math.ceil(hits[0] + WINDOW_S - now))
-            reset = math.ceil(hits[0] + WINDOW_S + wall_offset)
-            raise RateLimited(
-                f"You have exceeded the rate limit of {limit} requests per minute",
-                limit=limit,
-                retry_after_s=retry_after,
-                reset_epoch_s=reset,
-            )
+            raise _refused(limit, hits[0] + WINDOW_S - now, hits[0] + WINDOW_S + wall_offset)
         hits.append(now)
         reset = math.ceil(hits[0] + WINDOW_S + wall_offset)
         return RateState(limit=limit, remaining=limit - len(hits), reset_epoch_s=reset)
+
+    async def check(self, key: str, limit: int) -> RateState:
+        return self.hit(key, limit)
+
+
+class SharedRateLimiter:
+    """The concurrent requests of one key are taken in one database call (`rate_limit_take`): the first ones
+    up to the room left in the window are counted and pass, the rest are refused, exactly as one at a time."""
+
+    # Rows of keys that stopped sending are deleted this often (a key's own rows go on its next request).
+    PRUNE_EVERY_S = 60.0
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._waiting: dict[tuple[str, int], list[asyncio.Future[RateState]]] = {}
+        self._flusher: asyncio.Task[None] | None = None
+        self._pruned_at = time.monotonic()
+        self._pruning: asyncio.Task[object] | None = None
+
+    async def check(self, key: str, limit: int) -> RateState:
+        future: asyncio.Future[RateState] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault((key, limit), []).append(future)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="rate-limits")
+        return await future
+
+    async def _flush(self) -> None:
+        # Requests that arrive while a round is in the database go in the next round.
+        while self._waiting:
+            batch, self._waiting = self._waiting, {}
+            await asyncio.gather(*(self._take(key, limit, futures) for (key, limit), futures in batch.items()))
+        self._maybe_prune()
+
+    async def _take(self, key: str, limit: int, futures: list[asyncio.Future[RateState]]) -> None:
+        try:
+            row = await self._store.write_one("rate_limit_take", {"key_hash": key, "limit": limit,
+                                                                  "window_s": WINDOW_S, "wanted": len(futures)})
+            assert row is not None
+        except Exception as exc:
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        granted, counted = int(row["granted"]), int(row["counted"])
+        reset = float(row["oldest"]) + WINDOW_S
+        for i, future in enumerate(futures):
+            if future.done():  # its caller is gone; its request was counted all the same
+                continue
+            if i < granted:
+                future.set_result(RateState(limit, limit - (counted - granted + i + 1), math.ceil(reset)))
+            else:
+                future.set_exception(_refused(limit, reset - float(row["now_s"]), reset))
+
+    def _maybe_prune(self) -> None:
+        if time.monotonic() - self._pruned_at < self.PRUNE_EVERY_S or (self._pruning and not self._pruning.done()):
+            return
+        self._pruned_at = time.monotonic()
+        self._pruning = asyncio.create_task(self._store.write_one("prune_rate_limits", {"window_s": WINDOW_S}))

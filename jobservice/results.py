@@ -1,18 +1,31 @@
 """Result files under <data dir>/results/<first 2 characters of the job id>/<job id>.<ext>.
 
-Files are written before the job's completed state commits and are only ever
-read through a completed job's artifact index, so a crash mid-write leaves a
-stray file (rewritten by the retry), never a half-read result. One shared
-directory per id prefix avoids a directory creation per job (on ext4 here a
-mkdir costs as much as writing the file).
+The files come built by the model (phonos_models.common.result_files); this store only writes and
+reads bytes. Each file is written atomically and durably before the job's completed state commits:
+a temporary file, its data synced, rename, then one fsync of the directory, so a reader (and a restart after a
+power cut) sees either no file or the whole file, never a torn one. Files are 0600: only the
+service reads them. One shared directory per id prefix avoids a directory creation per job (on
+ext4 here a mkdir costs as much as writing the file).
+
+The files of one job are written and synced concurrently, with fdatasync: a new file's size is
+metadata "needed to read the data back", which fdatasync flushes too, and concurrent syncs share
+the filesystem's journal commits. Measured here for three small files: 15 ms one after another with
+fsync, 1 ms concurrently with fdatasync (bench/esmfold_service.py counts this as service overhead).
 """
 
 from __future__ import annotations
 
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from jobservice.modelspecs.base import ModelResult
+from phonos_models.common.result_files import ModelResult
+
+FILE_MODE = 0o600
+# Shared by every store of the process: syncs are short, and idle threads cost nothing.
+_SYNC_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="result-sync")
 
 
 class ResultStore:
@@ -23,14 +36,30 @@ class ResultStore:
         return self._root / job_id[:2]
 
     def write(self, job_id: str, result: ModelResult) -> dict[str, Any]:
-        """Write every artifact; returns the JSON kept with the job (metrics, metadata, artifact index)."""
+        """Write every file; returns the JSON kept with the job (metrics, metadata, file index)."""
         directory = self.shard(job_id)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         index = []
-        for artifact in result.artifacts:
-            name = f"{job_id}.{artifact.extension}"
-            (directory / name).write_bytes(artifact.content)
-            index.append({"format": artifact.format, "file": name, "media_type": artifact.media_type})
+        written: list[tuple[Path, Path]] = []
+        try:
+            for item in result.files:
+                name = f"{job_id}.{item.extension}"
+                # A unique temporary name: on shared storage another service may write the same job (a rerun
+                # after its lease was taken over); each rename is atomic, so readers see one whole file.
+                written.append((directory / f".{name}.{uuid.uuid4().hex[:8]}.tmp", directory / name))
+                index.append({"format": item.format, "file": name, "media_type": item.media_type})
+            syncs = [_SYNC_POOL.submit(_write_synced, temporary, item.content)
+                     for (temporary, _), item in zip(written, result.files, strict=True)]
+            wait(syncs)  # every write has ended before any error is raised and its files removed
+            for sync in syncs:
+                sync.result()
+            for temporary, final in written:
+                temporary.replace(final)
+            _sync_directory(directory)
+        except BaseException:
+            for temporary, _ in written:
+                temporary.unlink(missing_ok=True)
+            raise
         return {"metrics": result.metrics, "metadata": result.metadata, "artifacts": index}
 
     def remove(self, job_id: str) -> None:
@@ -42,3 +71,22 @@ class ResultStore:
         if "/" in file_name or not file_name.startswith(f"{job_id}."):
             raise ValueError(f"bad result file name {file_name!r}")
         return (self.shard(job_id) / file_name).read_bytes()
+
+
+def _write_synced(path: Path, content: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

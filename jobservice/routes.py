@@ -1,4 +1,5 @@
-"""Method name → its /v1 route template, read from the google.api.http annotations.
+"""Method name → its /v1 route template (and whether it changes state), read from the google.api.http
+annotations.
 
 Usage is counted under the route template for REST and gRPC alike, so both
 transports land in the same `by_endpoint` row.
@@ -29,3 +30,14 @@ def route_templates() -> dict[str, str]:
         rule = method.GetOptions().Extensions[annotations_pb2.http]
         routes[method.name] = _template(rule)
     return routes
+
+
+@cache
+def state_changing_methods() -> frozenset[str]:
+    """Rpcs that change state: every one whose HTTP rule is not a GET (and any without a rule)."""
+    changing = set()
+    for method in SERVICE.methods:
+        rule = method.GetOptions().Extensions[annotations_pb2.http]
+        if rule.WhichOneof("pattern") != "get":
+            changing.add(method.name)
+    return frozenset(changing)

@@ -1,22 +1,33 @@
-"""Build and run the grpc.aio server: PhonosService, health and reflection."""
+"""Build and run the grpc.aio server: PhonosService, health and reflection, behind the edge interceptor."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
+from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from gateway.ratelog import RateLimitedLog
+from jobservice.admission import KeyAdmission
+from jobservice.auth_throttle import AuthThrottle
 from jobservice.datadir_lock import DataDirLock
-from jobservice.db import Database
+from jobservice.edge import EdgeInterceptor
+from jobservice.fleet_inference import build_inference
+from jobservice.inference import Inference
+from jobservice.message_limits import MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES
+from jobservice.metrics_server import MetricsEndpoint, start_metrics_server
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.modelspecs.registry import build_specs
+from jobservice.private_files import secure_data_dir
+from jobservice.readiness import ReadinessMonitor
 from jobservice.service import JobService
 from jobservice.servicer import PhonosServicer
-from jobservice.triton_gateway import MAX_MESSAGE_BYTES, TritonGateway
+from jobservice.store import open_store
 from phonos.v1 import phonos_pb2, phonos_pb2_grpc
 from phonos_config.service import ServiceSettings
 
@@ -32,35 +43,70 @@ class RunningJobService:
     service: JobService
     servicer: PhonosServicer
     health: health.aio.HealthServicer
-    lock: DataDirLock
+    readiness: ReadinessMonitor
+    admission: KeyAdmission
+    lock: DataDirLock | None  # SQLite: this service owns the data directory; PostgreSQL: no lock, many services
+    metrics: MetricsEndpoint
+    metrics_runner: web.AppRunner | None = None
+    metrics_port: int | None = None  # None: PHONOS_METRICS_ENABLED=false
 
     async def stop(self, grace_s: float = 5.0) -> None:
+        await self.readiness.stop()
         await self.health.enter_graceful_shutdown()
+        await self.service.hub.close()  # watch streams end now (clients resume), not after the grace period
         await self.server.stop(grace_s)
+        if self.metrics_runner is not None:
+            await self.metrics_runner.cleanup()
+        await self.metrics.close()
         await self.service.stop()
         await self.service.db.close()
-        self.lock.release()
+        if self.lock is not None:
+            self.lock.release()
+
+
+def server_options() -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
+        # Longer messages are refused from their length prefix, unbuffered (message_limits).
+        ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+        ("grpc.max_concurrent_streams", 100),
+        ("grpc.so_reuseport", 0),
+    ]
 
 
 async def create_server(
-    settings: ServiceSettings, specs: Mapping[str, ModelSpec] | None = None
+    settings: ServiceSettings, specs: Mapping[str, ModelSpec] | None = None, inference: Inference | None = None,
 ) -> RunningJobService:
-    """Open the data dir, recover jobs, and serve on `settings.grpc_port` (0 = any free port)."""
-    lock = DataDirLock(settings.data_dir)
-    lock.acquire()
+    """Open the store, recover jobs, and serve on `settings.grpc_port` (0 = any free port).
+
+    SQLite (the default) is owned by one job service: the data-directory lock refuses a second one.
+    PostgreSQL (`settings.database_url`) is shared: no lock, the data directory only holds result files.
+
+    `inference` defaults to the Triton server at `settings.triton_url` (or the fleet at `triton_urls`); tests
+    pass the in-memory twin."""
+    secure_data_dir(settings.data_dir, settings.sqlite_path)  # result files live there on either store
+    lock = None if settings.database_url else DataDirLock(settings.data_dir)
+    if lock is not None:
+        lock.acquire()
     try:
-        db = await Database.open(settings.database_path)
-        service = JobService(settings, db, build_specs(settings.models) if specs is None else specs, TritonGateway(settings.triton_url))
+        db = await open_store(settings)
+        secure_data_dir(settings.data_dir, settings.sqlite_path)  # the files SQLite just created
+        service = JobService(settings, db, build_specs(settings.models) if specs is None else specs,
+                             build_inference(settings.triton_url, settings.triton_urls,
+                                             settings.triton_health_interval_s) if inference is None else inference)
         await service.start()
     except BaseException:
-        lock.release()
+        if lock is not None:
+            lock.release()
         raise
     servicer = PhonosServicer(service)
-    server = grpc.aio.server(options=[
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.so_reuseport", 0),
-    ])
+    edge = settings.edge
+    admission = KeyAdmission(service.auth, AuthThrottle(edge.auth_failures_per_minute))
+    error_log = RateLimitedLog(logging.getLogger("jobservice.edge"), edge.client_error_logs_per_minute)
+    server = grpc.aio.server(
+        interceptors=[EdgeInterceptor(admission, body_timeout_s=edge.body_timeout_s, error_log=error_log)],
+        options=server_options(),
+    )
     phonos_pb2_grpc.add_PhonosServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -69,7 +115,38 @@ async def create_server(
     )
     port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
     await server.start()
-    for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("job service listening", extra={"action": "jobservice.started", "port": port})
-    return RunningJobService(server, port, service, servicer, health_servicer, lock)
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)  # liveness
+    readiness = ReadinessMonitor(service, health_servicer, SERVICE_NAME)
+    await readiness.check()
+    readiness.start()
+    running = RunningJobService(server, port, service, servicer, health_servicer, readiness, admission, lock,
+                                MetricsEndpoint(service.db, list(service.specs), settings.triton_metrics_urls))
+    if settings.metrics_enabled:
+        try:
+            running.metrics_runner, running.metrics_port = await start_metrics_server(
+                running.metrics, settings.metrics_host, settings.metrics_port)
+        except BaseException:
+            await running.stop(0)
+            raise
+    log.info("job service listening", extra={"action": "jobservice.started", "port": port,
+                                             "metrics_port": running.metrics_port})
+    return running
+
+
+async def start_in_process_gateway(running: RunningJobService, settings: ServiceSettings) -> tuple[Any, int]:
+    """The REST gateway in this process and event loop: it calls the servicer directly (no loopback gRPC
+    hop), with the same admission (keys, failed-auth throttle) and message limits as the gRPC edge,
+    and the dashboard's pages and sign-in routes.
+    Returns the aiohttp runner (stop it with `cleanup()`) and the bound port."""
+    from gateway.body import BodyLimits
+    from gateway.dashboard import DashboardOptions
+    from gateway.invoker import InProcessInvoker
+    from gateway.server import start_gateway
+    from jobservice.message_limits import SMALL_REQUEST_BYTES, by_full_method
+
+    return await start_gateway(
+        InProcessInvoker(running.servicer), settings.http_host, settings.http_port,
+        body_limits=BodyLimits(default=SMALL_REQUEST_BYTES, per_method=by_full_method()),
+        admission=running.admission, edge=settings.edge, sse_keepalive_s=settings.sse_keepalive_s,
+        dashboard_options=DashboardOptions(cookie_secure=settings.cookie_secure),
+    )

@@ -3,26 +3,39 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-import aiohttp
-
-from jobservice.accounts import Accounts
-from jobservice.db import Database
+from jobservice import tracing
+from jobservice.accounts import Accounts, NewKey
+from jobservice.api_keys import ApiKeys, KeyRecord
+from jobservice.auth import Authenticator
 from jobservice.dispatch import Dispatcher
+from jobservice.egress import receiver_session
 from jobservice.errors import Conflict, InvalidArgument, NotFound, PhonosError
-from jobservice.jobs import JobCounts, JobRecord, JobStore, NewJob
+from jobservice.idempotency import Idempotency
+from jobservice.inference import Inference
+from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
 from jobservice.modelspecs.base import ModelSpec
+from jobservice.ratelimit import RateLimiter, RateLimits, SharedRateLimiter
 from jobservice.results import ResultStore
+from jobservice.sessions import Sessions
 from jobservice.states import JobStatus
-from jobservice.triton_gateway import TritonGateway
+from jobservice.store import CANCEL_CHANNEL, JOB_EVENTS_CHANNEL, JOBS_CHANNEL, WEBHOOKS_CHANNEL, Params, Store
 from jobservice.usage import UsageRecorder, UsageReport
-from jobservice.webhooks import TestResult, WebhookRecord, Webhooks, WebhookSender
+from jobservice.watch import Event, JobWatcher, WatchHub
+from jobservice.webhook_sender import WebhookSender
+from jobservice.webhooks import TestResult, WebhookRecord, Webhooks
 from phonos_config.service import ServiceSettings
 
 MAX_NAME_LENGTH = 200
+T = TypeVar("T")
+# Given what a submission will return, the statement to commit with its jobs (name, parameters).
+Record = Callable[[T], tuple[str, Params]]
 STRUCTURE_MODELS = ("esmfold", "alphafold2")
 
 
@@ -86,49 +99,74 @@ class AccountJobOutputs:
 
 
 class JobService:
-    def __init__(self, settings: ServiceSettings, db: Database, specs: Mapping[str, ModelSpec],
-                 triton: TritonGateway) -> None:
+    def __init__(self, settings: ServiceSettings, db: Store, specs: Mapping[str, ModelSpec],
+                 inference: Inference) -> None:
         self.settings = settings
         self.db = db
         self.specs = dict(specs)
-        self.triton = triton
+        self.inference = inference
+        # On a shared store this service's name in job leases and delivery claims.
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.accounts = Accounts(db)
+        self.rate_limits: RateLimits = SharedRateLimiter(db) if db.shared else RateLimiter()
+        self.api_keys = ApiKeys(db, default_rate_limit=settings.default_rate_limit)
+        self.sessions = Sessions(db, ttl_s=settings.session_ttl_s)
+        self.auth = Authenticator(self.accounts, self.sessions, session_rate_limit=settings.session_rate_limit)
         self.sender = WebhookSender(
             db, timeout_s=settings.webhook_timeout_s, max_attempts=settings.webhook_max_attempts,
-            backoff_base_s=settings.webhook_backoff_base_s,
+            backoff_base_s=settings.webhook_backoff_base_s, allow_loopback=settings.webhook_allow_http_loopback,
+            per_receiver=settings.webhook_max_concurrent_per_receiver, max_concurrent=settings.webhook_max_concurrent,
+            owner=self.instance,
         )
-        self.jobs = JobStore(db, on_event_queued=self.sender.wake)
+        self.idempotency = Idempotency(db, settings.idempotency_ttl_s)
+        self.hub = WatchHub(db, poll_s=settings.watch_poll_s)
+        self.watcher = JobWatcher(self.hub, db, max_stream_s=settings.watch_max_stream_s)
+        self.jobs = JobStore(db, on_event_queued=self.sender.wake, on_transition=self.hub.wake)
         self.results = ResultStore(settings.results_dir)
-        self.usage = UsageRecorder(db, settings.usage_flush_interval_s)
+        self.usage = UsageRecorder(db, settings.usage_flush_interval_s, settings.usage_retention_days)
         self.webhooks = Webhooks(
             db, max_per_account=settings.max_webhooks,
             allow_http_loopback=settings.webhook_allow_http_loopback, timeout_s=settings.webhook_timeout_s,
         )
         self.dispatcher = Dispatcher(
-            self.jobs, self.specs, triton, self.results, max_inflight=settings.max_inflight_per_model,
+            self.jobs, self.specs, inference, self.results, max_inflight=settings.max_inflight_per_model,
             retry_window_s=settings.triton_retry_window_s, max_attempts=settings.max_attempts,
-            timeout_s=settings.triton_timeout_s,
+            timeout_s=settings.triton_timeout_s, progress=self.hub,
+            lease=Lease(self.instance, settings.job_lease_s) if db.shared else None,
         )
 
     async def start(self) -> None:
+        if self.db.shared:  # what the other job services announce
+            await self.db.listen(JOBS_CHANNEL, self.dispatcher.announce)
+            await self.db.listen(CANCEL_CHANNEL, self.dispatcher.cancel_running)
+            await self.db.listen(WEBHOOKS_CHANNEL, lambda _: self.sender.wake())
+            await self.db.listen(JOB_EVENTS_CHANNEL, lambda _: self.hub.wake())  # their jobs' state changes
+        self.hub.start()
+        self.idempotency.start()
         self.usage.start()
         self.sender.start()
         await self.dispatcher.start()
 
     async def stop(self) -> None:
+        await self.hub.close()
         await self.dispatcher.stop()
         await self.sender.stop()
+        await self.idempotency.stop()
         await self.usage.stop()
-        await self.triton.close()
+        await self.inference.close()
 
     # -- health and models --------------------------------------------------------------------------
 
     async def health(self) -> tuple[str, str, dict[str, str]]:
-        components = await self.triton.health([s.triton_model for s in self.specs.values()])
-        down = sorted(name for name, state in components.items() if state != "ready")
+        components = await self.inference.health([s.triton_model for s in self.specs.values()])
+        # A fleet also lists each endpoint ("triton@host:port"): one that is down is out of rotation and
+        # named in the message, but the service is degraded only when a model has no ready endpoint left.
+        down = sorted(name for name, state in components.items() if state != "ready" and "@" not in name)
+        out = sorted(name for name, state in components.items() if state != "ready" and "@" in name)
+        suffix = f"; out of rotation: {', '.join(out)}" if out else ""
         if not down:
-            return "operational", "PHONOS API is running", components
-        return "degraded", f"PHONOS API is running, but these are not ready: {', '.join(down)}", components
+            return "operational", "PHONOS API is running" + suffix, components
+        return "degraded", f"PHONOS API is running, but these are not ready: {', '.join(down)}{suffix}", components
 
     def models(self) -> list[ModelSpec]:
         return list(self.specs.values())
@@ -148,24 +186,34 @@ class JobService:
         accepted = await spec.validate(item.sequence, item.params, AccountJobOutputs(self, account_id))
         return NewJob(model=item.model, name=item.name, request=accepted, cost=spec.info.cost_credits)
 
-    async def submit(self, account_id: int, item: SubmitItem) -> Submission:
+    async def submit(self, account_id: int, item: SubmitItem, record: Record[Submission] | None = None) -> Submission:
+        """`record(submission)`: a statement committed with the job (the Idempotency-Key's response)."""
         job = await self._validate(account_id, item)
-        [job_id] = await self._charge_and_queue(account_id, [job])
+
+        def also(ids: list[str]) -> tuple[str, Params]:
+            assert record is not None
+            return record(Submission(ids[0], job.model, job.cost))
+
+        [job_id] = await self._charge_and_queue(account_id, [job], also if record else None)
         return Submission(job_id, job.model, job.cost)
 
-    async def _charge_and_queue(self, account_id: int, jobs: list[NewJob]) -> list[str]:
+    async def _charge_and_queue(self, account_id: int, jobs: list[NewJob],
+                                also: Callable[[list[str]], tuple[str, Params]] | None = None) -> list[str]:
         """Insert (and debit) then queue, as one unit: a caller that gives up meanwhile cannot strand a job."""
 
         async def insert_then_queue() -> list[str]:
-            ids = await self.jobs.submit(account_id, jobs)
+            ids = await self.jobs.submit(account_id, jobs, also)
             for job_id, job in zip(ids, jobs, strict=True):
+                tracing.remember_submission(job_id)
                 self.dispatcher.enqueue(job_id, job.model)
             return ids
 
         return await asyncio.shield(insert_then_queue())
 
-    async def submit_batch(self, account_id: int, items: list[SubmitItem]) -> list[BatchItem]:
-        """Valid items are charged and queued together; invalid ones fail alone with their reason."""
+    async def submit_batch(self, account_id: int, items: list[SubmitItem],
+                           record: Record[list[BatchItem]] | None = None) -> list[BatchItem]:
+        """Valid items are charged and queued together; invalid ones fail alone with their reason.
+        `record(outcome)`: a statement committed with the jobs (the Idempotency-Key's response)."""
         if not items:
             raise InvalidArgument("jobs is empty; send 1 to 10 jobs")
         if len(items) > self.settings.max_batch_jobs:
@@ -177,11 +225,20 @@ class JobService:
                 accepted.append((index, await self._validate(account_id, item)))
             except PhonosError as exc:
                 outcome[index] = BatchItem(index, item.model, None, exc)
-        if accepted:
-            ids = await self._charge_and_queue(account_id, [job for _, job in accepted])
+        def completed(ids: list[str]) -> list[BatchItem]:
+            done = dict(outcome)
             for (index, job), job_id in zip(accepted, ids, strict=True):
-                outcome[index] = BatchItem(index, job.model, Submission(job_id, job.model, job.cost), None)
-        return [outcome[i] for i in range(len(items))]
+                done[index] = BatchItem(index, job.model, Submission(job_id, job.model, job.cost), None)
+            return [done[i] for i in range(len(items))]
+
+        def also(ids: list[str]) -> tuple[str, Params]:
+            assert record is not None
+            return record(completed(ids))
+
+        if not accepted:
+            return completed([])
+        ids = await self._charge_and_queue(account_id, [job for _, job in accepted], also if record else None)
+        return completed(ids)
 
     # -- jobs ---------------------------------------------------------------------------------------
 
@@ -228,6 +285,14 @@ class JobService:
         # As one unit: a caller that gives up must not leave a cancelled job computing.
         return await asyncio.shield(cancel_then_stop())
 
+    def watch_job(self, account_id: int, job_id: str, after: int | None) -> AsyncIterator[Event]:
+        """The job's state, then every state change and progress until it is terminal (jobservice/watch.py)."""
+        return self.watcher.job(account_id, job_id, after)
+
+    def watch_jobs(self, account_id: int, after: int | None) -> AsyncIterator[Event]:
+        """The account's active jobs, then every state change and progress of any of its jobs."""
+        return self.watcher.account(account_id, after)
+
     # -- account and usage --------------------------------------------------------------------------
 
     async def account(self, account_id: int) -> AccountView:
@@ -258,5 +323,21 @@ class JobService:
     async def test_webhook(self, account_id: int, webhook_id: str) -> TestResult:
         if self.sender.session is not None:
             return await self.webhooks.send_test(account_id, webhook_id, self.sender.session)
-        async with aiohttp.ClientSession() as session:
+        async with receiver_session(allow_loopback=self.settings.webhook_allow_http_loopback) as session:
             return await self.webhooks.send_test(account_id, webhook_id, session)
+
+    # -- API keys -----------------------------------------------------------------------------------
+
+    async def list_keys(self, account_id: int) -> tuple[list[KeyRecord], int]:
+        """The account's keys (last use included: pending usage events are written first) and its ceiling."""
+        await self.usage.flush()
+        return await self.api_keys.list(account_id), await self.api_keys.max_rate_limit(account_id)
+
+    async def create_key(self, account_id: int, name: str | None, rate_limit: int | None) -> tuple[KeyRecord, NewKey]:
+        return await self.api_keys.create(account_id, name=name, rate_limit=rate_limit)
+
+    async def revoke_key(self, account_id: int, key_id: str, *, confirm_last_key: bool) -> KeyRecord:
+        return await self.api_keys.revoke(account_id, key_id, confirm_last_key=confirm_last_key)
+
+    async def update_key(self, account_id: int, key_id: str, name: str | None, rate_limit: int | None) -> KeyRecord:
+        return await self.api_keys.update(account_id, key_id, name=name, rate_limit=rate_limit)

@@ -6,10 +6,11 @@ one behaviour. Handlers only translate between protobuf and the domain.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -17,15 +18,19 @@ from google.api import httpbody_pb2
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
+from jobservice import metrics, tracing
 from jobservice.accounts import Principal
-from jobservice.errors import PhonosError, RateLimited
+from jobservice.api_keys import KeyRecord
+from jobservice.errors import InvalidArgument, PhonosError, RateLimited
+from jobservice.idempotency import REPLAYED_METADATA, Claim
 from jobservice.jobs import JobRecord
-from jobservice.ratelimit import RateLimiter
-from jobservice.routes import route_templates
-from jobservice.service import JobService, SubmitItem
-from jobservice.states import JobStatus
+from jobservice.ratelimit import RateLimits
+from jobservice.routes import route_templates, state_changing_methods
+from jobservice.service import BatchItem, JobService, Submission, SubmitItem
+from jobservice.states import ACTIVE, TERMINAL, JobStatus
 from jobservice.status_map import TITLE_KEY, grpc_status
 from jobservice.usage import usage_event
+from jobservice.watch import Event, ProgressEvent, StateEvent, parse_cursor
 from jobservice.webhook_events import download_url
 from jobservice.webhooks import WebhookRecord
 from phonos.v1 import phonos_pb2 as pb
@@ -33,7 +38,11 @@ from phonos.v1 import phonos_pb2_grpc
 
 log = logging.getLogger(__name__)
 
+HTTP_CODE_KEY = "x-http-code"  # the gateway's status override for a successful call (gateway.app)
+
 Handler = Callable[[Principal], Awaitable[tuple[Message, "Charge"]]]
+# A handler of an idempotent rpc: also gets the request's Idempotency-Key claim (None without a key).
+ClaimingHandler = Callable[[Principal, Claim | None], Awaitable[tuple[Message, "Charge"]]]
 
 
 class Charge:
@@ -50,7 +59,10 @@ NO_CHARGE = Charge()
 
 
 def _ts(epoch_s: float) -> timestamp_pb2.Timestamp:
-    return timestamp_pb2.Timestamp(seconds=int(epoch_s))
+    """Millisecond precision: RFC 3339 with a fraction ("2025-12-17T10:30:00.125Z"), which every RFC 3339
+    parser reads (JavaScript's Date, Python's fromisoformat); a whole second is written without one."""
+    millis = round(epoch_s * 1000)
+    return timestamp_pb2.Timestamp(seconds=millis // 1000, nanos=(millis % 1000) * 1_000_000)
 
 
 def _struct(values: dict[str, Any] | None) -> struct_pb2.Struct | None:
@@ -62,7 +74,12 @@ def _struct(values: dict[str, Any] | None) -> struct_pb2.Struct | None:
 
 
 def _params(request: pb.PredictRequest | pb.BatchJob) -> dict[str, Any]:
-    return json_format.MessageToDict(request.params) if request.HasField("params") else {}
+    if not request.HasField("params"):
+        return {}
+    try:
+        return json_format.MessageToDict(request.params)
+    except ValueError:  # NaN or ±Infinity in a Struct (e.g. JSON 1e309) has no JSON form
+        raise InvalidArgument("params must hold only finite numbers") from None
 
 
 def _submit_item(request: pb.PredictRequest | pb.BatchJob) -> SubmitItem:
@@ -77,11 +94,15 @@ def job_fields(job: JobRecord) -> dict[str, Any]:
         "job_id": job.id, "status": str(job.status), "model": job.model,
         "created_at": _ts(job.created_at), "updated_at": _ts(job.updated_at),
         "credits_used": job.credits_used - job.refunded,
+        "started_at": None if job.started_at is None else _ts(job.started_at),
+        "completed_at": None if job.finished_at is None or job.status in ACTIVE else _ts(job.finished_at),
     }
     if job.name is not None:
         fields["name"] = job.name
     if job.error:
         fields["error"] = job.error
+    if job.error_code:
+        fields["error_code"] = job.error_code
     if job.status == JobStatus.COMPLETED and job.result:
         artifacts = job.result["artifacts"]
         fields["output_file"] = artifacts[0]["file"]
@@ -92,19 +113,89 @@ def job_fields(job: JobRecord) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def key_message(key: KeyRecord) -> pb.ApiKey:
+    message = pb.ApiKey(key_id=key.id, prefix=key.prefix, created_at=_ts(key.created_at), rate_limit=key.rate_limit,
+                        revoked=key.revoked)
+    if key.name is not None:
+        message.name = key.name
+    if key.last_used_at is not None:
+        message.last_used_at.CopyFrom(_ts(key.last_used_at))
+    if key.revoked_at is not None:
+        message.revoked_at.CopyFrom(_ts(key.revoked_at))
+    return message
+_RESULT_FIELDS = ("output_file", "download_url", "formats", "metrics", "metadata", "error", "error_code")
+
+
+def job_fields_at(job: JobRecord, status: JobStatus, at: float) -> dict[str, Any]:
+    """The job's public view as of a state event: a past, non-terminal state shows no results and what
+    was charged then (refunds happen only on the way to a terminal state)."""
+    fields = job_fields(job)
+    if status == job.status:
+        return fields
+    fields.update(status=str(status), updated_at=_ts(at))
+    if status not in TERMINAL:
+        fields["credits_used"] = job.credits_used
+        for key in (*_RESULT_FIELDS, "completed_at"):
+            fields.pop(key, None)
+        if status == JobStatus.PENDING:
+            fields.pop("started_at", None)  # not started yet, as of this event
+    return fields
+
+
+def job_event(event: Event) -> pb.JobEvent:
+    if isinstance(event, ProgressEvent):
+        update = event.progress
+        return pb.JobEvent(
+            type="progress", job_id=event.job_id, time=_ts(event.at),
+            job=pb.Job(**job_fields_at(event.job, JobStatus.RUNNING, event.job.updated_at)),
+            progress=pb.Progress(stage=update.stage, step=update.step, total=update.total, message=update.message),
+        )
+    assert isinstance(event, StateEvent)
+    return pb.JobEvent(type="state", event_id=str(event.event_id), job_id=event.job_id, time=_ts(event.at),
+                       job=pb.Job(**job_fields_at(event.job, event.status, event.at)))
+
+
+def predict_response(sub: Submission) -> pb.PredictResponse:
+    return pb.PredictResponse(success=True, job_id=sub.job_id, model=sub.model, status="pending",
+                              credits_used=sub.cost, message="Job submitted successfully")
+
+
+def batch_response(items: list[BatchItem]) -> pb.SubmitBatchResponse:
+    results = []
+    for item in items:
+        if item.submission is not None:
+            results.append(pb.BatchResult(index=item.index, success=True, job_id=item.submission.job_id,
+                                          model=item.model, credits_used=item.submission.cost))
+        else:
+            assert item.error is not None
+            results.append(pb.BatchResult(index=item.index, success=False, model=item.model, credits_used=0,
+                                          error=item.error.title, message=item.error.message))
+    ok = [i.submission for i in items if i.submission is not None]
+    spent = sum(s.cost for s in ok)
+    summary = pb.BatchSummary(total=len(items), successful=len(ok), failed=len(items) - len(ok),
+                              total_credits_used=spent)
+    return pb.SubmitBatchResponse(success=bool(ok), summary=summary, results=results)
+
+
 def webhook_message(hook: WebhookRecord) -> pb.Webhook:
     return pb.Webhook(webhook_id=hook.id, url=hook.url, events=list(hook.events), created_at=_ts(hook.created_at))
 
 
 class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
-    def __init__(self, service: JobService, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, service: JobService, limiter: RateLimits | None = None) -> None:
         self._svc = service
-        self._limiter = limiter or RateLimiter()
+        self._limiter = limiter or service.rate_limits
         self._routes = route_templates()
+        self._changing = state_changing_methods()
 
     async def _handle(self, method: str, context: grpc.aio.ServicerContext, handler: Handler) -> Message:
-        started = time.perf_counter()
         metadata = {k: v for k, v in (context.invocation_metadata() or ())}
+        with tracing.rpc_span(method, self._routes[method], metadata):
+            return await self._answer(method, context, handler, metadata)
+
+    async def _answer(self, method: str, context: grpc.aio.ServicerContext, handler: Handler,
+                      metadata: dict[str, Any]) -> Message:
+        started = time.perf_counter()
         request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex)
         transport = "rest" if metadata.get("x-phonos-transport") == "rest" else "grpc"
         trailers: list[tuple[str, str]] = [("x-request-id", request_id)]
@@ -113,8 +204,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         failure: PhonosError | None = None
         code = grpc.StatusCode.OK
         try:
-            principal = await self._svc.accounts.authenticate(metadata.get("authorization"))
-            trailers += self._limiter.hit(principal.key_hash, principal.rate_limit).headers()
+            principal = await self._svc.auth.authenticate(metadata, state_changing=method in self._changing)
+            trailers += (await self._limiter.check(principal.key_hash, principal.rate_limit)).headers()
             response, charge = await handler(principal)
         except PhonosError as exc:
             failure = exc
@@ -123,12 +214,18 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                                                    "request_id": request_id})
             code = grpc.StatusCode.INTERNAL
         finally:
+            if failure is not None:
+                code = grpc_status(failure)[0]
+                if isinstance(failure, RateLimited):
+                    metrics.rate_limited(transport)
+            elapsed_s = time.perf_counter() - started
+            metrics.rpc_finished(method, transport, code.name, elapsed_s)
+            tracing.set_rpc_outcome(code.name, principal.account_id if principal else None)
             if principal is not None:
-                if failure is not None:
-                    code = grpc_status(failure)[0]
                 self._svc.usage.record(usage_event(
-                    principal.account_id, self._routes[method], model=charge.model, credits_used=charge.credits,
-                    status_code=code.value[0], elapsed_ms=(time.perf_counter() - started) * 1000, transport=transport,
+                    principal.account_id, self._routes[method], key_id=principal.key_id, model=charge.model,
+                    credits_used=charge.credits, status_code=code.value[0], elapsed_ms=elapsed_s * 1000,
+                    transport="dashboard" if principal.via_session else transport,
                 ))
         if failure is not None:
             status, extra = grpc_status(failure)
@@ -143,10 +240,76 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         context.set_trailing_metadata(tuple(trailers))
         return response
 
+    def _idempotent(self, method: str, request: Message, context: grpc.aio.ServicerContext,
+                    response_class: type[Message], run: ClaimingHandler) -> Handler:
+        """`run` once per Idempotency-Key: a retry gets the stored response (jobservice/idempotency.py)."""
+        async def handler(who: Principal) -> tuple[Message, Charge]:
+            metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+            claim = self._svc.idempotency.claim(metadata, who.account_id, method, request)
+            if claim is None:
+                return await run(who, None)
+            async with self._svc.idempotency.exclusive(claim):
+                replayed = await self._svc.idempotency.replay(claim, response_class)
+                if replayed is not None:
+                    await context.send_initial_metadata(((REPLAYED_METADATA, "true"),))
+                    return replayed, NO_CHARGE
+
+                async def run_and_store() -> tuple[Message, Charge]:
+                    response, charge = await run(who, claim)
+                    if not claim.stored:  # submissions stored theirs with their jobs
+                        await self._svc.idempotency.store(claim, response)
+                    return response, charge
+
+                # One unit: a caller that goes away cannot leave the work done but its response unstored.
+                return await asyncio.shield(run_and_store())
+        return handler
+
+    async def _open_stream(self, method: str, context: grpc.aio.ServicerContext) -> Principal:
+        """A streaming rpc's `_handle`: authenticate, count one request against the rate limit and in usage,
+        and send the rate-limit state as initial metadata (HTTP headers before the first event)."""
+        started = time.perf_counter()
+        metadata = {k: v for k, v in (context.invocation_metadata() or ())}
+        request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex)
+        transport = "rest" if metadata.get("x-phonos-transport") == "rest" else "grpc"
+        principal: Principal | None = None
+        code = grpc.StatusCode.OK
+        try:
+            principal = await self._svc.auth.authenticate(metadata, state_changing=False)
+            state = await self._limiter.check(principal.key_hash, principal.rate_limit)
+        except PhonosError as failure:
+            code, extra = grpc_status(failure)
+            await context.abort(code, failure.message, trailing_metadata=(("x-request-id", request_id), *extra))
+        finally:
+            if principal is not None:
+                self._svc.usage.record(usage_event(
+                    principal.account_id, self._routes[method], key_id=principal.key_id, model=None, credits_used=0,
+                    status_code=code.value[0], elapsed_ms=(time.perf_counter() - started) * 1000,
+                    transport="dashboard" if principal.via_session else transport,
+                ))
+        assert principal is not None
+        await context.send_initial_metadata((("x-request-id", request_id), *state.headers()))
+        return principal
+
+    async def _watch(self, method: str, request: pb.WatchJobRequest | pb.WatchJobsRequest,
+                     context: grpc.aio.ServicerContext,
+                     events: Callable[[Principal, int | None], AsyncIterator[Event]],
+                     wrap: Callable[..., Message]) -> AsyncIterator[Message]:
+        who = await self._open_stream(method, context)
+        try:
+            after = parse_cursor(request.last_event_id if request.HasField("last_event_id") else None)
+            async for event in events(who, after):
+                yield wrap(event=job_event(event))
+        except PhonosError as failure:  # before the first event: not this account's job, a bad cursor
+            code, extra = grpc_status(failure)
+            await context.abort(code, failure.message, trailing_metadata=tuple(extra))
+
     # -- routes ---------------------------------------------------------------------------------------
 
     async def GetHealth(self, request: pb.GetHealthRequest, context: grpc.aio.ServicerContext) -> pb.GetHealthResponse:
         status, message, components = await self._svc.health()
+        if status != "operational":
+            # Readiness over HTTP: the same body with a 503, so a probe can act on the status alone.
+            context.set_trailing_metadata(((HTTP_CODE_KEY, "503"),))
         return pb.GetHealthResponse(status=status, version="v1", message=message, components=components)
 
     async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext) -> Message:
@@ -160,34 +323,25 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         return await self._handle("ListModels", context, run)
 
     async def Predict(self, request: pb.PredictRequest, context: grpc.aio.ServicerContext) -> Message:
-        async def run(who: Principal) -> tuple[Message, Charge]:
-            sub = await self._svc.submit(who.account_id, _submit_item(request))
-            response = pb.PredictResponse(
-                success=True, job_id=sub.job_id, model=sub.model, status="pending", credits_used=sub.cost,
-                message="Job submitted successfully",
-            )
-            return response, Charge(sub.cost, sub.model)
-        return await self._handle("Predict", context, run)
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
+            record = None if claim is None else (lambda sub: ("insert_idempotency_key", claim.row(predict_response(sub))))
+            sub = await self._svc.submit(who.account_id, _submit_item(request), record)
+            if claim is not None:
+                claim.stored = True
+            return predict_response(sub), Charge(sub.cost, sub.model)
+        handler = self._idempotent("Predict", request, context, pb.PredictResponse, run)
+        return await self._handle("Predict", context, handler)
 
     async def SubmitBatch(self, request: pb.SubmitBatchRequest, context: grpc.aio.ServicerContext) -> Message:
-        async def run(who: Principal) -> tuple[Message, Charge]:
-            items = await self._svc.submit_batch(who.account_id, [_submit_item(j) for j in request.jobs])
-            results = []
-            for item in items:
-                if item.submission is not None:
-                    results.append(pb.BatchResult(index=item.index, success=True, job_id=item.submission.job_id,
-                                                  model=item.model, credits_used=item.submission.cost))
-                else:
-                    assert item.error is not None
-                    results.append(pb.BatchResult(index=item.index, success=False, model=item.model,
-                                                  credits_used=0, error=item.error.title,
-                                                  message=item.error.message))
-            ok = [i for i in items if i.submission is not None]
-            spent = sum(i.submission.cost for i in ok if i.submission is not None)
-            summary = pb.BatchSummary(total=len(items), successful=len(ok), failed=len(items) - len(ok),
-                                      total_credits_used=spent)
-            return pb.SubmitBatchResponse(success=bool(ok), summary=summary, results=results), Charge(spent)
-        return await self._handle("SubmitBatch", context, run)
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
+            record = None if claim is None else (lambda out: ("insert_idempotency_key", claim.row(batch_response(out))))
+            items = await self._svc.submit_batch(who.account_id, [_submit_item(j) for j in request.jobs], record)
+            if claim is not None and any(i.submission is not None for i in items):
+                claim.stored = True
+            response = batch_response(items)
+            return response, Charge(response.summary.total_credits_used)
+        handler = self._idempotent("SubmitBatch", request, context, pb.SubmitBatchResponse, run)
+        return await self._handle("SubmitBatch", context, handler)
 
     async def GetJob(self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
@@ -220,12 +374,27 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             return pb.DownloadJobOutputResponse(file=body, file_name=download.file_name), NO_CHARGE
         return await self._handle("DownloadJobOutput", context, run)
 
+    async def WatchJob(self, request: pb.WatchJobRequest,  # type: ignore[override]
+                       context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
+        def events(who: Principal, after: int | None) -> AsyncIterator[Event]:
+            return self._svc.watch_job(who.account_id, request.job_id, after)
+        async for message in self._watch("WatchJob", request, context, events, pb.WatchJobResponse):
+            yield message
+
+    async def WatchJobs(self, request: pb.WatchJobsRequest,  # type: ignore[override]
+                        context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
+        def events(who: Principal, after: int | None) -> AsyncIterator[Event]:
+            return self._svc.watch_jobs(who.account_id, after)
+        async for message in self._watch("WatchJobs", request, context, events, pb.WatchJobsResponse):
+            yield message
+
     async def CancelJob(self, request: pb.CancelJobRequest, context: grpc.aio.ServicerContext) -> Message:
-        async def run(who: Principal) -> tuple[Message, Charge]:
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             job = await self._svc.cancel(who.account_id, request.job_id)
             return pb.CancelJobResponse(success=True, job_id=job.id, status=str(job.status),
                                         message="Job cancelled successfully", credits_refunded=job.refunded), NO_CHARGE
-        return await self._handle("CancelJob", context, run)
+        return await self._handle("CancelJob", context,
+                                  self._idempotent("CancelJob", request, context, pb.CancelJobResponse, run))
 
     async def GetAccount(self, request: pb.GetAccountRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
@@ -259,13 +428,14 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         return await self._handle("ListWebhooks", context, run)
 
     async def CreateWebhook(self, request: pb.CreateWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
-        async def run(who: Principal) -> tuple[Message, Charge]:
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             hook, secret = await self._svc.create_webhook(who.account_id, request.url, list(request.events))
             return pb.CreateWebhookResponse(
                 success=True, webhook=webhook_message(hook), secret=secret,
                 message="Webhook created. Store the secret now: it is not shown again.",
             ), NO_CHARGE
-        return await self._handle("CreateWebhook", context, run)
+        return await self._handle("CreateWebhook", context,
+                                  self._idempotent("CreateWebhook", request, context, pb.CreateWebhookResponse, run))
 
     async def DeleteWebhook(self, request: pb.DeleteWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
@@ -275,8 +445,88 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         return await self._handle("DeleteWebhook", context, run)
 
     async def TestWebhook(self, request: pb.TestWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
-        async def run(who: Principal) -> tuple[Message, Charge]:
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             result = await self._svc.test_webhook(who.account_id, request.webhook_id)
             return pb.TestWebhookResponse(success=result.delivered, webhook_id=request.webhook_id,
                                           status_code=result.status_code, message=result.message), NO_CHARGE
-        return await self._handle("TestWebhook", context, run)
+        return await self._handle("TestWebhook", context,
+                                  self._idempotent("TestWebhook", request, context, pb.TestWebhookResponse, run))
+
+    # -- API keys -------------------------------------------------------------------------------------
+
+    async def ListApiKeys(self, request: pb.ListApiKeysRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            keys, ceiling = await self._svc.list_keys(who.account_id)
+            return pb.ListApiKeysResponse(keys=[key_message(k) for k in keys], max_rate_limit=ceiling), NO_CHARGE
+        return await self._handle("ListApiKeys", context, run)
+
+    async def CreateApiKey(self, request: pb.CreateApiKeyRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            key, new = await self._svc.create_key(
+                who.account_id, request.name if request.HasField("name") else None,
+                request.rate_limit if request.HasField("rate_limit") else None,
+            )
+            return pb.CreateApiKeyResponse(
+                success=True, key=key_message(key), api_key=new.api_key,
+                message="API key created. Store it now: it is not shown again.",
+            ), NO_CHARGE
+        return await self._handle("CreateApiKey", context, run)
+
+    async def RevokeApiKey(self, request: pb.RevokeApiKeyRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            key = await self._svc.revoke_key(who.account_id, request.key_id, confirm_last_key=request.confirm_last_key)
+            return pb.RevokeApiKeyResponse(success=True, key=key_message(key),
+                                           message="API key revoked; requests made with it are refused"), NO_CHARGE
+        return await self._handle("RevokeApiKey", context, run)
+
+    async def UpdateApiKey(self, request: pb.UpdateApiKeyRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            key = await self._svc.update_key(
+                who.account_id, request.key_id, request.name if request.HasField("name") else None,
+                request.rate_limit if request.HasField("rate_limit") else None,
+            )
+            return pb.UpdateApiKeyResponse(success=True, key=key_message(key), message="API key updated"), NO_CHARGE
+        return await self._handle("UpdateApiKey", context, run)
+
+    # -- dashboard sessions (no HTTP rules: the gateway's /auth routes call these) ---------------------
+
+    async def _session_call(self, context: grpc.aio.ServicerContext,
+                            work: Callable[[dict[str, str]], Awaitable[Message]]) -> Message:
+        """Error mapping without API-key auth, rate limits or usage (sessions authenticate themselves)."""
+        metadata = {k: v for k, v in (context.invocation_metadata() or ())}
+        request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex)
+        trailers = [("x-request-id", request_id)]
+        try:
+            response = await work(metadata)
+        except PhonosError as exc:
+            status, extra = grpc_status(exc)
+            await context.abort(status, exc.message, trailing_metadata=tuple(trailers + extra))
+        except Exception:
+            log.exception("unhandled error", extra={"action": "rpc.internal_error", "request_id": request_id})
+            await context.abort(
+                grpc.StatusCode.INTERNAL, f"Internal server error (request id {request_id}); the error was logged",
+                trailing_metadata=tuple([*trailers, (TITLE_KEY, "Internal server error")]),
+            )
+        context.set_trailing_metadata(tuple(trailers))
+        return response
+
+    async def CreateSession(self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(_: dict[str, str]) -> Message:
+            new = await self._svc.sessions.sign_in(request.username, request.password, request.user_agent)
+            return pb.CreateSessionResponse(session_token=new.token, csrf_token=new.csrf_token, username=new.username,
+                                            expires_at=_ts(new.expires_at))
+        return await self._session_call(context, run)
+
+    async def GetSession(self, request: pb.GetSessionRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(metadata: dict[str, str]) -> Message:
+            info = await self._svc.auth.session(metadata, state_changing=False)
+            return pb.GetSessionResponse(username=info.username, account_id=info.account_id,
+                                         csrf_token=info.csrf_token, expires_at=_ts(info.expires_at))
+        return await self._session_call(context, run)
+
+    async def DeleteSession(self, request: pb.DeleteSessionRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(metadata: dict[str, str]) -> Message:
+            info = await self._svc.auth.session(metadata, state_changing=True)
+            revoked = await self._svc.sessions.sign_out(info, everywhere=request.all_sessions)
+            return pb.DeleteSessionResponse(success=True, revoked=revoked)
+        return await self._session_call(context, run)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import grpc
 
 from jobservice import errors
+from jobservice.idempotency import IdempotencyKeyReused
 
 TITLE_KEY = "phonos-error-title"
 REASON_KEY = "phonos-error-reason"
@@ -17,17 +18,19 @@ REASON_KEY = "phonos-error-reason"
 _CODES: dict[type[errors.PhonosError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.Forbidden: grpc.StatusCode.PERMISSION_DENIED,
     errors.InsufficientCredits: grpc.StatusCode.FAILED_PRECONDITION,
     errors.NotFound: grpc.StatusCode.NOT_FOUND,
     errors.Conflict: grpc.StatusCode.FAILED_PRECONDITION,
     errors.LimitReached: grpc.StatusCode.FAILED_PRECONDITION,
     errors.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.InvalidTransition: grpc.StatusCode.FAILED_PRECONDITION,
-    errors.ModelUnavailable: grpc.StatusCode.UNAVAILABLE,
+    IdempotencyKeyReused: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 _REASONS: dict[type[errors.PhonosError], str] = {
     errors.InsufficientCredits: "INSUFFICIENT_CREDITS",
+    IdempotencyKeyReused: "IDEMPOTENCY_KEY_REUSED",
 }
 
 

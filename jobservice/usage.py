@@ -1,9 +1,14 @@
 """Usage accounting: every authenticated request, REST or gRPC, under its /v1 route.
 
-Events are buffered and written in one transaction per flush interval, so the
-request path never waits on SQLite for bookkeeping. A crash can lose at most
-one interval of usage events (never jobs or credits, which are written
-synchronously with the job).
+Requests are counted, not logged: per account, UTC hour, route, model, status and transport one
+row holds the request count, credits and summed response time (`usage_hourly`). A flood of
+requests (a client hammering past its rate limit gets a 429 each time, and each is counted) adds
+no rows beyond that, and rows older than the retention period are deleted every hour. Reports
+are by day, so nothing they show is lost.
+
+Events are merged in memory and written in one transaction per flush interval, so the request
+path never waits on SQLite for bookkeeping. A crash can lose at most one interval of usage (never
+jobs or credits, which are written synchronously with the job).
 """
 
 from __future__ import annotations
@@ -15,22 +20,29 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jobservice.db import Database, now
+from jobservice.db import now
+from jobservice.store import Store
 
 log = logging.getLogger(__name__)
 
 DAY_S = 86400.0
+HOUR_S = 3600
+RETENTION_SWEEP_S = 3600.0
+
+# (account_id, hour, endpoint, model, status_code, transport) -> [requests, credits_used, elapsed_ms]
+Bucket = tuple[int, int, str, str, int, str]
 
 
 @dataclass(frozen=True)
 class UsageEvent:
     account_id: int
+    key_id: str | None  # the API key's public id; None for a dashboard session
     endpoint: str
     model: str | None
     credits_used: int
     status_code: int  # the gRPC status code of the answer (0 = OK)
     elapsed_ms: float
-    transport: str  # "rest" or "grpc"
+    transport: str  # "rest", "grpc" or "dashboard" (a signed-in browser)
     created_at: float
 
 
@@ -48,27 +60,57 @@ class UsageReport:
 
 
 class UsageRecorder:
-    def __init__(self, db: Database, flush_interval_s: float) -> None:
+    def __init__(self, db: Store, flush_interval_s: float, retention_days: int = 90) -> None:
         self._db = db
         self._interval = flush_interval_s
-        self._buffer: list[UsageEvent] = []
+        self._retention_s = retention_days * DAY_S
+        self._buffer: dict[Bucket, list[float]] = {}
+        self._keys_used: dict[str, float] = {}  # API key id -> newest request time, since the last flush
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
 
     def record(self, event: UsageEvent) -> None:
-        self._buffer.append(event)
+        if event.key_id is not None:
+            self._keys_used[event.key_id] = max(event.created_at, self._keys_used.get(event.key_id, 0.0))
+        key = (event.account_id, int(event.created_at // HOUR_S) * HOUR_S, event.endpoint, event.model or "",
+               event.status_code, event.transport)
+        counts = self._buffer.get(key)
+        if counts is None:
+            self._buffer[key] = [1, event.credits_used, event.elapsed_ms]
+        else:
+            counts[0] += 1
+            counts[1] += event.credits_used
+            counts[2] += event.elapsed_ms
 
     async def flush(self) -> None:
         async with self._flush_lock:
-            if not self._buffer:
+            if not self._buffer and not self._keys_used:
                 return
-            batch, self._buffer = self._buffer, []
+            batch, self._buffer = self._buffer, {}
+            keys_used, self._keys_used = self._keys_used, {}
+            rows = [
+                {"account_id": k[0], "hour": k[1], "endpoint": k[2], "model": k[3], "status_code": k[4],
+                 "transport": k[5], "requests": int(v[0]), "credits_used": int(v[1]), "elapsed_ms": v[2]}
+                for k, v in batch.items()
+            ]
             try:
                 async with self._db.transaction() as tx:
-                    await tx.execute_many("insert_usage", [e.__dict__ for e in batch])
+                    await tx.execute_many("add_usage", rows)
+                    await tx.execute_many("mark_keys_used", [{"key_id": k, "last_used_at": t}
+                                                             for k, t in keys_used.items()])
             except BaseException:
-                self._buffer[:0] = batch  # keep them for the next flush
+                for key, counts in batch.items():  # keep them for the next flush
+                    merged = self._buffer.setdefault(key, [0, 0, 0.0])
+                    for i, value in enumerate(counts):
+                        merged[i] += value
+                for key_id, used_at in keys_used.items():
+                    self._keys_used[key_id] = max(used_at, self._keys_used.get(key_id, 0.0))
                 raise
+
+    async def delete_expired(self) -> int:
+        """Drop the hours that are past the retention period; how many rows went."""
+        async with self._db.transaction() as tx:
+            return await tx.execute("delete_usage_before", {"before": int((now() - self._retention_s) // HOUR_S) * HOUR_S})
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="usage-flusher")
@@ -81,12 +123,16 @@ class UsageRecorder:
         await self.flush()
 
     async def _run(self) -> None:
+        next_sweep = 0.0
         while True:
-            await asyncio.sleep(self._interval)
             try:
+                if now() >= next_sweep:
+                    await self.delete_expired()
+                    next_sweep = now() + RETENTION_SWEEP_S
                 await self.flush()
-            except Exception:  # keep accounting alive; the next flush retries new events
+            except Exception:  # keep accounting alive; the next round retries
                 log.exception("usage flush failed", extra={"action": "usage.flush_failed"})
+            await asyncio.sleep(self._interval)
 
     async def report(self, account_id: int, days: int) -> UsageReport:
         await self.flush()
@@ -112,7 +158,7 @@ class UsageRecorder:
 
 
 def usage_event(
-    account_id: int, endpoint: str, *, model: str | None, credits_used: int, status_code: int,
+    account_id: int, endpoint: str, *, key_id: str | None, model: str | None, credits_used: int, status_code: int,
     elapsed_ms: float, transport: str,
 ) -> UsageEvent:
-    return UsageEvent(account_id, endpoint, model, credits_used, status_code, elapsed_ms, transport, now())
+    return UsageEvent(account_id, key_id, endpoint, model, credits_used, status_code, elapsed_ms, transport, now())

@@ -1,4 +1,4 @@
-"""Webhooks: registration, signed delivery with persisted retries, and the test event.
+"""Webhooks: registration rules, signed POSTs, and the test event (`webhook_sender` delivers the queue).
 
 Signature: `X-Phonos-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 Receivers recompute the HMAC over the timestamp, a dot and the raw body, compare
@@ -7,11 +7,8 @@ in constant time, and reject old timestamps to stop replays.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import secrets
@@ -23,14 +20,18 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from jobservice.db import Database, Row, now
+from jobservice import egress
+from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound
+from jobservice.store import Row, Store
 from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT, encode_payload, rfc3339
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Phonos-Signature"
 MAX_URL_LENGTH = 2048
+MAX_RESPONSE_READ = 1024  # bytes of a receiver's answer body read at most
+UNREACHABLE_MESSAGE = "The receiver could not be reached (no HTTP answer); deliveries to it will be retried"
 
 
 @dataclass(frozen=True)
@@ -57,42 +58,37 @@ def sign(secret: str, timestamp: int, body: str) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _is_internal_literal(host: str) -> bool:
-    """localhost or an IP literal that is not globally routable (loopback, private, link-local, ...)."""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return not ipaddress.ip_address(host).is_global
-    except ValueError:
-        return False
-
-
 def validate_url(url: str, *, allow_http_loopback: bool) -> str:
+    """The URL as given, or InvalidArgument. Delivery checks the resolved addresses again (egress)."""
     url = url.strip()
     if not url:
         raise InvalidArgument("url is required: the HTTPS address that receives webhook events")
     if len(url) > MAX_URL_LENGTH:
         raise InvalidArgument(f"url is longer than {MAX_URL_LENGTH} characters")
-    parts = urlsplit(url)
-    if not parts.hostname:
-        raise InvalidArgument(f"url {url!r} has no host; use e.g. https://example.org/phonos-hook")
-    if allow_http_loopback and parts.scheme in ("http", "https") and _is_loopback(parts.hostname):
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018  (raises ValueError on a port that is not a number in range)
+    except ValueError:
+        raise InvalidArgument(f"url {url[:100]!r} is not a valid URL") from None
+    if not host:
+        raise InvalidArgument(f"url {url[:100]!r} has no host; use e.g. https://example.org/phonos-hook")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidArgument("url must not contain a user name or password")
+    address = egress.parse_ip_literal(host)
+    loopback = host.rstrip(".") == "localhost" or (address is not None and egress.is_loopback(address))
+    if allow_http_loopback and parts.scheme in ("http", "https") and loopback:
         return url
-    if parts.scheme == "https":
-        # Not a way to probe the server's own network (the test route reports status codes).
-        if _is_internal_literal(parts.hostname):
-            raise InvalidArgument("url must point to a public host, not localhost or a private address")
-        return url
-    raise InvalidArgument("url must use https:// (plain http is only allowed to loopback when the server enables it)")
+    if parts.scheme != "https":
+        raise InvalidArgument(
+            "url must use https:// (plain http is only allowed to loopback when the server enables it)"
+        )
+    # Not a way to reach the server's own network (the test route reports what a receiver answers).
+    refused = not egress.is_public(address) if address is not None else egress.internal_name(host)
+    if refused:
+        raise InvalidArgument("url must point to a public host, not this machine, a private address or an "
+                              "internal name")
+    return url
 
 
 def validate_events(events: list[str]) -> tuple[str, ...]:
@@ -107,7 +103,7 @@ def validate_events(events: list[str]) -> tuple[str, ...]:
 class Webhooks:
     """CRUD for an account's webhooks; delivery is `WebhookSender`."""
 
-    def __init__(self, db: Database, *, max_per_account: int, allow_http_loopback: bool, timeout_s: float) -> None:
+    def __init__(self, db: Store, *, max_per_account: int, allow_http_loopback: bool, timeout_s: float) -> None:
         self._db = db
         self._max = max_per_account
         self._allow_http_loopback = allow_http_loopback
@@ -150,19 +146,32 @@ class Webhooks:
             "timestamp": rfc3339(now()),
             "data": {"webhook_id": webhook_id, "message": "This is a test event from phonos"},
         }
-        status, error = await post_event(
-            session, row["url"], row["secret"], encode_payload(payload), TEST_EVENT, "test", self._timeout_s
+        status, _ = await post_event(
+            session, row["url"], row["secret"], encode_payload(payload), TEST_EVENT, "test", self._timeout_s,
+            allow_loopback=self._allow_http_loopback,
         )
-        if error:
-            return TestResult(False, 0, f"Could not reach {row['url']}: {error}")
+        # Only the HTTP status or "unreachable": never why (refused, closed port, DNS, TLS), which would
+        # make this route a scanner of whatever the server can reach.
+        if status == 0:
+            return TestResult(False, 0, UNREACHABLE_MESSAGE)
         ok = 200 <= status < 300
         return TestResult(ok, status, f"Receiver answered HTTP {status}" + ("" if ok else " (expected 2xx)"))
 
 
 async def post_event(
-    session: aiohttp.ClientSession, url: str, secret: str, body: str, event: str, delivery_id: str, timeout_s: float
+    session: aiohttp.ClientSession, url: str, secret: str, body: str, event: str, delivery_id: str,
+    timeout_s: float, *, allow_loopback: bool,
 ) -> tuple[int, str | None]:
-    """POST one signed event; (status, None) on any HTTP answer, (0, reason) when unreachable."""
+    """POST one signed event: (status, None) on any HTTP answer, (0, reason) when it could not be sent.
+
+    `session` comes from `egress.receiver_session` (public addresses only, no redirects, no
+    decompression). The reason is for the log and the delivery row, never for the API caller.
+    Of the answer only the status line and headers matter: at most `MAX_RESPONSE_READ` bytes of the
+    body are read (and dropped), so a receiver cannot make us buffer or inflate anything big.
+    """
+    host = urlsplit(url).hostname or ""
+    if egress.literal_refused(host, allow_loopback=allow_loopback):
+        return 0, "refused address"
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "phonos-webhooks/1",
@@ -175,73 +184,13 @@ async def post_event(
             url, data=body.encode(), headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s),
             allow_redirects=False,
         ) as response:
-            await response.read()
+            await response.content.read(MAX_RESPONSE_READ)
             return response.status, None
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        return 0, f"{type(exc).__name__}: {exc}"[:300]
-
-
-class WebhookSender:
-    """Delivers queued events; retries with exponential backoff; survives restarts (rows in SQLite)."""
-
-    def __init__(self, db: Database, *, timeout_s: float, max_attempts: int, backoff_base_s: float) -> None:
-        self._db = db
-        self._timeout_s = timeout_s
-        self._max_attempts = max_attempts
-        self._backoff_base_s = backoff_base_s
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.session: aiohttp.ClientSession | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        self.session = aiohttp.ClientSession()
-        self._task = asyncio.create_task(self._run(), name="webhook-sender")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self.session:
-            await self.session.close()
-
-    async def _run(self) -> None:
-        while True:
-            # Cleared before reading, so an event queued while we read wakes the next wait at once.
-            self._wake.clear()
-            try:
-                await self.deliver_due()
-                next_at = await self._db.read.scalar("next_delivery_time")
-            except Exception:
-                log.exception("webhook delivery round failed", extra={"action": "webhook.round_failed"})
-                next_at = now() + 1.0
-            delay = 3600.0 if next_at is None else max(0.0, float(next_at) - now())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-
-    async def deliver_due(self) -> int:
-        rows = await self._db.read.fetch_all("due_deliveries", {"now": now(), "limit": 64})
-        if rows:
-            await asyncio.gather(*(self._deliver(r) for r in rows))
-        return len(rows)
-
-    async def _deliver(self, row: Row) -> None:
-        assert self.session is not None
-        status, error = await post_event(
-            self.session, row["url"], row["secret"], row["payload"], row["event"], str(row["id"]), self._timeout_s
-        )
-        async with self._db.transaction() as tx:
-            if error is None and 200 <= status < 300:
-                await tx.execute("mark_delivered", {"id": row["id"], "last_status": status})
-                return
-            delay = self._backoff_base_s * (2 ** int(row["attempts"]))
-            await tx.execute(
-                "mark_delivery_retry",
-                {"id": row["id"], "last_status": status or None, "last_error": error or f"HTTP {status}",
-                 "next_attempt_at": now() + min(delay, 3600.0), "max_attempts": self._max_attempts},
-            )
-        log.warning("webhook delivery failed", extra={"action": "webhook.retry", "delivery": row["id"],
-                                                       "status": status, "error": error})
+    except egress.RefusedAddress:
+        return 0, "refused address"
+    except aiohttp.ClientConnectorDNSError as exc:
+        return 0, "refused address" if isinstance(exc.os_error, egress.RefusedAddress) else "unresolvable host"
+    except TimeoutError:
+        return 0, "timeout"
+    except (aiohttp.ClientError, OSError, ValueError) as exc:  # ValueError: a URL yarl refuses
+        return 0, f"unreachable ({type(exc).__name__})"

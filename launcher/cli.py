@@ -1,28 +1,46 @@
-"""The `phonos` command.
+"""The `phonos` command: the operator's verbs here, the users' verbs from the client package.
 
-    phonos serve [--http-port P] [--grpc-port P] [--data-dir D]
-    phonos keys create --username NAME [--email E] [--credits N] [--rate-limit R] [--data-dir D] [--json]
+    phonos serve [--http-port P] [--grpc-port P] [--data-dir D] [--metrics-port P]
+    phonos keys create --username NAME [--email E] [--credits N] [--rate-limit R] [--max-rate-limit M] [--json]
+    phonos keys list --username NAME [--json]
+    phonos keys revoke KEY_ID [--confirm-last-key] [--json]
+    phonos users set-password --username NAME [--password-stdin]
     phonos db build FASTA OUTDIR [--name uniref90|mgnify|small_bfd]   (a small AlphaFold2 MSA database)
+    phonos weights fetch esmfold|alphafold2|diffdock|esm2 [--dir DIR] [--mirror URL]
+    phonos weights list
+
+Every other verb (login, fold, dock, jobs, usage, webhooks, ...) is `phonos_client.cli`
+(clients/python, installable alone without torch or Triton); both packages install the same
+`phonos` command, each handing the other's verbs over.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
+from phonos_client.cli import OPERATOR_VERBS, add_user_commands
 from phonos_models.alphafold2 import build_db
 
-from jobservice.admin import create_key
+from jobservice import admin
+from jobservice.api_keys import KeyRecord
 from jobservice.errors import PhonosError
+from jobservice.private_files import private_umask, secure_data_dir
+from jobservice.store import ConstraintViolation
 from phonos_config.service import ServiceSettings
 
 
 def _settings(args: argparse.Namespace) -> ServiceSettings:
     overrides: dict[str, object] = {}
-    for flag, field in (("data_dir", "data_dir"), ("http_port", "http_port"), ("grpc_port", "grpc_port")):
+    for flag, field in (("data_dir", "data_dir"), ("http_port", "http_port"), ("grpc_port", "grpc_port"),
+                        ("metrics_port", "metrics_port")):
         value = getattr(args, flag, None)
         if value is not None:
             overrides[field] = value
@@ -35,20 +53,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(_settings(args))
 
 
+T = TypeVar("T")
+
+
+class CliError(Exception):
+    """Printed as `error: ...` with exit status 2."""
+
+
+def _run(work: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(work())  # type: ignore[arg-type]
+    except PhonosError as exc:
+        raise CliError(exc.message) from None
+    except ConstraintViolation as exc:  # e.g. a username that is taken
+        raise CliError(str(exc)) from None
+
+
+def _when(epoch: float | None) -> str:
+    return "-" if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _key_json(key: KeyRecord) -> dict[str, Any]:
+    return {"key_id": key.id, "prefix": key.prefix, "name": key.name, "rate_limit": key.rate_limit,
+            "created_at": _when(key.created_at), "last_used_at": None if key.last_used_at is None else _when(key.last_used_at),
+            "revoked": key.revoked}
+
+
 def cmd_keys_create(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    try:
-        key = asyncio.run(create_key(
-            settings.database_path, username=args.username, email=args.email,
-            credits=settings.default_credits if args.credits is None else args.credits,
-            rate_limit=settings.default_rate_limit if args.rate_limit is None else args.rate_limit,
-        ))
-    except PhonosError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # e.g. duplicate username
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    secure_data_dir(settings.data_dir, settings.sqlite_path)
+    key = _run(lambda: admin.create_key(
+        settings, username=args.username, email=args.email,
+        credits=settings.default_credits if args.credits is None else args.credits,
+        rate_limit=settings.default_rate_limit if args.rate_limit is None else args.rate_limit,
+        max_rate_limit=args.max_rate_limit,
+    ))
     if args.json:
         print(json.dumps({"api_key": key.api_key, "account_id": key.account_id}))
     else:
@@ -57,8 +96,80 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    keys = _run(lambda: admin.list_keys(settings, username=args.username))
+    if args.json:
+        print(json.dumps({"keys": [_key_json(k) for k in keys]}))
+        return 0
+    print(f"{'KEY ID':<21} {'PREFIX':<11} {'NAME':<20} {'LIMIT/MIN':>9}  {'CREATED':<20} {'LAST USED':<20} STATUS")
+    for k in keys:
+        status = "revoked" if k.revoked else "active"
+        print(f"{k.id:<21} {k.prefix:<11} {(k.name or '-')[:20]:<20} {k.rate_limit:>9}  {_when(k.created_at):<20} "
+              f"{_when(k.last_used_at):<20} {status}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    key = _run(lambda: admin.revoke_key(settings, key_id=args.key_id,
+                                        confirm_last_key=args.confirm_last_key))
+    if args.json:
+        print(json.dumps(_key_json(key)))
+    else:
+        print(f"revoked {key.id} ({key.prefix}...): requests made with it are refused from now on")
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to prompt on: pipe the password in with --password-stdin")
+    first = getpass.getpass("New dashboard password: ")
+    if getpass.getpass("Repeat it: ") != first:
+        raise CliError("the two passwords differ")
+    return first
+
+
+def cmd_users_set_password(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    password = _read_password(args)
+    _run(lambda: admin.set_password(settings, username=args.username, password=password))
+    print(f"password set for {args.username!r}; their open dashboard sessions were signed out", file=sys.stderr)
+    return 0
+
+
 def cmd_db_build(args: argparse.Namespace) -> int:
+
     return int(build_db.main([str(args.fasta), str(args.outdir), "--name", args.name]))
+
+
+def cmd_weights_fetch(args: argparse.Namespace) -> int:
+    from launcher.weights_fetch import FetchError, FetchOptions, fetch_set, settings_lines
+    from launcher.weights_table import WEIGHT_SETS
+
+    weights = WEIGHT_SETS[args.name]
+    try:
+        directory = fetch_set(weights, args.dir, FetchOptions(mirror=args.mirror))
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{weights.title}: ready. Set before `phonos serve`:")
+    for line in settings_lines(weights, directory):
+        print(f"  {line}")
+    return 0
+
+
+def cmd_weights_list(args: argparse.Namespace) -> int:
+    from launcher.weights_table import WEIGHT_SETS
+
+    for weights in WEIGHT_SETS.values():
+        print(f"{weights.name}: {weights.title} (licence {weights.licence}; sets {', '.join(weights.settings)})")
+        for item in weights.files:
+            checksum = f"sha256 {item.sha256}" if item.sha256 else "no published checksum (trust on first use)"
+            print(f"  {item.url}  {item.approx_size}  {checksum}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", type=int, help="gateway port (default 8080)")
     serve.add_argument("--grpc-port", type=int, help="job service gRPC port (default 50051)")
     serve.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    serve.add_argument("--metrics-port", type=int, help="Prometheus /metrics port on loopback (default 9464)")
     serve.set_defaults(func=cmd_serve)
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
@@ -77,22 +189,71 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--email")
     create.add_argument("--credits", type=int, help="starting balance (default PHONOS_DEFAULT_CREDITS)")
     create.add_argument("--rate-limit", type=int, help="requests per minute for this key (default 60)")
+    create.add_argument("--max-rate-limit", type=int,
+                        help="highest rate limit the account may give its keys (default: the larger of 60 and --rate-limit)")
     create.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
     create.add_argument("--json", action="store_true", help="print one JSON object with api_key and account_id")
     create.set_defaults(func=cmd_keys_create)
+
+    listing = keys.add_parser("list", help="list an account's keys (never the secrets)")
+    listing.add_argument("--username", required=True)
+    listing.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_keys_list)
+
+    revoke = keys.add_parser("revoke", help="revoke a key: its next request is refused")
+    revoke.add_argument("key_id", help="the key's id, e.g. key_5f0c2a9be1d34c07 (see `phonos keys list`)")
+    revoke.add_argument("--confirm-last-key", action="store_true",
+                        help="allow revoking the account's last active key (it then has no working key)")
+    revoke.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    revoke.add_argument("--json", action="store_true")
+    revoke.set_defaults(func=cmd_keys_revoke)
+
+    users = sub.add_parser("users", help="dashboard sign-in").add_subparsers(dest="users_command", required=True)
+    password = users.add_parser("set-password", help="set a dashboard password (signs out open sessions)")
+    password.add_argument("--username", required=True)
+    password.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
+    password.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    password.set_defaults(func=cmd_users_set_password)
 
     db = sub.add_parser("db", help="AlphaFold2 sequence databases").add_subparsers(dest="db_command", required=True)
     build = db.add_parser("build", help="build a small MSA search database from a FASTA file (tests, demos)")
     build.add_argument("fasta", type=Path)
     build.add_argument("outdir", type=Path)
-    build.add_argument("--name", default="uniref90", choices=build_db.DATABASE_NAMES)
+    build.add_argument("--name", default="uniref90", choices=DATABASE_NAMES)
     build.set_defaults(func=cmd_db_build)
+
+    from launcher.weights_table import WEIGHT_SETS
+
+    weights = sub.add_parser("weights", help="official model weights").add_subparsers(dest="weights_command",
+                                                                                       required=True)
+    fetch = weights.add_parser("fetch", help="download, verify and unpack official weights; prints the settings")
+    fetch.add_argument("name", choices=sorted(WEIGHT_SETS))
+    fetch.add_argument("--dir", type=Path, default=Path("weights"), help="parent directory (default ./weights)")
+    fetch.add_argument("--mirror", help="fetch https://HOST/PATH from MIRROR/HOST/PATH instead (an internal mirror)")
+    fetch.set_defaults(func=cmd_weights_fetch)
+    listing = weights.add_parser("list", help="what `fetch` downloads, from where, with which checksums")
+    listing.set_defaults(func=cmd_weights_list)
+    add_user_commands(sub)  # the users' verbs, listed in --help (main() hands them to the client package)
     return parser
 
 
+DATABASE_NAMES = ("uniref90", "mgnify", "small_bfd")  # phonos_models.alphafold2.build_db's (a test keeps them equal)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in OPERATOR_VERBS and not argv[0].startswith("-"):
+        from phonos_client.cli import main as user_main  # the users' verbs
+
+        return int(user_main(argv))
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    private_umask()  # the data dir holds keys' hashes, webhook secrets and every job's data
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

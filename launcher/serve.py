@@ -1,9 +1,15 @@
 """`phonos serve`: Triton + the job service (with the in-process gateway), supervised.
 
-Starts tritonserver on internal ports, then the job service process, waits
-until both are ready, prints the URLs (and, on a fresh data dir, the first API
-key), and on Ctrl-C / SIGTERM stops everything it started. If a child dies, the
-others are stopped and the exit status is non-zero.
+Starts tritonserver on internal ports and the job service process side by side, prints the URLs
+(and, on a fresh data dir, the first API key) once both are ready, and on Ctrl-C / SIGTERM stops
+everything it started.
+
+Supervision (`launcher.supervisor`): a child that dies after it was ready is restarted with backoff
+on the same ports while the other keeps running. Through a Triton restart the API keeps answering
+(`/v1/health` says degraded, with a 503; jobs wait); through a job-service restart Triton keeps its
+models loaded. A child that fails before it was ever ready (a broken model, a locked data dir), or
+crashes more than PHONOS_RESTART_MAX times within PHONOS_RESTART_WINDOW_S, stops everything with
+a message saying which and why, and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -15,13 +21,19 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
+from collections.abc import Mapping
 
-from jobservice.admin import ensure_first_account
+from jobservice.admin import FirstStart, ensure_first_account, has_password
+from jobservice.private_files import secure_data_dir
+from launcher.supervisor import Event, State, Supervised
 from launcher.triton import DEFAULT_MODEL_REPOSITORY, TritonPorts, TritonProcess, TritonStartError
 from phonos_config.service import ServiceSettings
+from phonos_config.supervisor import SupervisorSettings
 
 TRITON_READY_TIMEOUT_S = 900.0
 JOBSERVICE_READY_TIMEOUT_S = 120.0
+TICK_S = 0.25
 
 
 def served_triton_models(settings: ServiceSettings) -> list[str]:
@@ -34,18 +46,7 @@ def served_triton_models(settings: ServiceSettings) -> list[str]:
 def jobservice_command(settings: ServiceSettings) -> list[str]:
     return [sys.executable, "-m", "jobservice", "--data-dir", str(settings.data_dir),
             "--grpc-port", str(settings.grpc_port), "--http-port", str(settings.http_port),
-            "--triton-url", settings.triton_url]
-
-
-def start_jobservice(settings: ServiceSettings, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], dict]:
-    """Start `python -m jobservice` and wait for its ready line."""
-    process = subprocess.Popen(jobservice_command(settings), stdout=subprocess.PIPE, text=True,
-                               env=env or dict(os.environ), start_new_session=True)
-    ready = read_ready_line(process, JOBSERVICE_READY_TIMEOUT_S)
-    if ready is None:
-        process.kill()
-        raise RuntimeError("the job service did not become ready; see its log above")
-    return process, ready
+            "--triton-url", settings.triton_url, "--metrics-port", str(settings.metrics_port)]
 
 
 def read_ready_line(process: subprocess.Popen[str], timeout_s: float) -> dict | None:
@@ -65,24 +66,127 @@ def read_ready_line(process: subprocess.Popen[str], timeout_s: float) -> dict | 
     return ready or None
 
 
+class TritonChild:
+    """tritonserver on fixed internal ports; ready when live with every served model loaded."""
+
+    name = "tritonserver"
+
+    def __init__(self, models: list[str], ports: TritonPorts, settings: ServiceSettings, env: Mapping[str, str]) -> None:
+        self.models = models
+        self.ports = ports
+        self._log_path = settings.data_dir / "triton.log"
+        self._env = dict(env)
+        self.process: TritonProcess | None = None
+
+    @property
+    def grpc_url(self) -> str:
+        return f"127.0.0.1:{self.ports.grpc}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.metrics}/metrics"
+
+    def spawn(self) -> None:
+        self.process = TritonProcess.start(DEFAULT_MODEL_REPOSITORY, self.models, ports=self.ports,
+                                           log_path=self._log_path, env=self._env)
+
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.process.poll()
+
+    def is_ready(self) -> bool:
+        return self.process is not None and self.process.live() and all(
+            self.process.model_ready(m) for m in self.models)
+
+    def fatal_reason(self) -> str | None:
+        if self.process is None or not self.process.live():
+            return None
+        failed = {m: reason for m, reason in self.process.failed_models().items() if m in self.models}
+        return f"models failed to load: {failed} (log: {self._log_path})" if failed else None
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.reap()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+class JobServiceChild:
+    """`python -m jobservice`; ready when it printed its ready line. Restarts reuse the first ports."""
+
+    name = "job service"
+
+    def __init__(self, settings: ServiceSettings, env: Mapping[str, str]) -> None:
+        self.settings = settings
+        self._env = dict(env)
+        self.popen: subprocess.Popen[str] | None = None
+        self.ready_info: dict = {}
+        self._ready = threading.Event()
+
+    def spawn(self) -> None:
+        self._ready = threading.Event()
+        self.popen = subprocess.Popen(jobservice_command(self.settings), stdout=subprocess.PIPE, text=True,
+                                      env=self._env, start_new_session=True)
+        threading.Thread(target=self._read_stdout, args=(self.popen, self._ready), daemon=True).start()
+
+    def _read_stdout(self, popen: subprocess.Popen[str], ready: threading.Event) -> None:
+        assert popen.stdout is not None
+        for line in popen.stdout:  # drained to the end, so the child never blocks on a full pipe
+            if line.startswith("{") and not ready.is_set():
+                info = json.loads(line)
+                # A restart must come back where clients and the banner expect it (port 0 = the first pick).
+                self.settings = self.settings.with_overrides(grpc_port=int(info["grpc_port"]),
+                                                             http_port=int(info["http_port"]))
+                self.ready_info = info
+                ready.set()
+
+    def exit_code(self) -> int | None:
+        return None if self.popen is None else self.popen.poll()
+
+    def is_ready(self) -> bool:
+        return self._ready.is_set()
+
+    def fatal_reason(self) -> str | None:
+        return None
+
+    def kill(self) -> None:
+        if self.popen is not None:
+            _signal_group(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
 def serve(settings: ServiceSettings) -> int:
     data_dir = settings.data_dir.resolve()
     settings = settings.with_overrides(data_dir=data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    first_key = asyncio.run(ensure_first_account(
-        settings.database_path, credits=settings.default_credits, rate_limit=settings.default_rate_limit
+    secure_data_dir(data_dir, settings.sqlite_path)
+    first = asyncio.run(ensure_first_account(
+        settings, credits=settings.default_credits, rate_limit=settings.default_rate_limit
     ))
-    if first_key is not None:
-        # Printed at once: the key exists now, whether or not the rest starts.
-        print(f"API key (account 'admin', {settings.default_credits} credits, shown once): {first_key.api_key}",
+    secure_data_dir(data_dir, settings.sqlite_path)
+    if first is not None:
+        # Printed at once: the key and password exist now, whether or not the rest starts.
+        print(f"API key (account 'admin', {settings.default_credits} credits, shown once): {first.key.api_key}",
               flush=True)
-    ports = TritonPorts.pick()
+    policy = SupervisorSettings.from_env(os.environ)
     models = served_triton_models(settings)
-    print(f"starting Triton ({', '.join(models)}) ...", flush=True)
-    triton = TritonProcess.start(DEFAULT_MODEL_REPOSITORY, models, ports=ports, log_path=data_dir / "triton.log",
-                                 env={**os.environ, "PHONOS_DATA_DIR": str(data_dir)})
+    triton = TritonChild(models, TritonPorts.pick(), settings, {**os.environ, "PHONOS_DATA_DIR": str(data_dir)})
     settings = settings.with_overrides(triton_url=triton.grpc_url)
-    jobservice: subprocess.Popen[str] | None = None
+    jobs = JobServiceChild(settings, {**os.environ, "PHONOS_DATA_DIR": str(data_dir),
+                                      "PHONOS_TRITON_URL": triton.grpc_url,
+                                      # /metrics re-exports Triton's own (Triton's ports stay internal).
+                                      "PHONOS_TRITON_METRICS_URLS": triton.metrics_url})
+    children = [Supervised(triton, policy, ready_timeout_s=TRITON_READY_TIMEOUT_S),
+                Supervised(jobs, policy, ready_timeout_s=JOBSERVICE_READY_TIMEOUT_S)]
     stopping = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
@@ -90,34 +194,93 @@ def serve(settings: ServiceSettings) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    print(f"starting Triton ({', '.join(models)}) ...", flush=True)
     try:
-        env = {**os.environ, "PHONOS_DATA_DIR": str(data_dir), "PHONOS_TRITON_URL": triton.grpc_url}
-        jobservice, ready = start_jobservice(settings, env)
-        triton.wait_ready(TRITON_READY_TIMEOUT_S)
-        print(f"Triton ready:  {triton.grpc_url} (internal; models: {', '.join(models)}; log {data_dir / 'triton.log'})")
-        print(f"REST gateway:  http://{settings.http_host}:{ready['http_port']}/v1  (try /v1/health)")
-        print(f"gRPC:          {settings.grpc_host}:{ready['grpc_port']}  (reflection + health enabled)")
-        print(f"data dir:      {data_dir}")
-        print("weights: tiny random weights unless PHONOS_*_WEIGHTS_DIR is set - NOT real predictions", flush=True)
+        for child in children:
+            child.start()
+        announced = False
         while not stopping.is_set():
-            if triton.process.poll() is not None:
-                print(f"tritonserver exited ({triton.process.returncode}); stopping", file=sys.stderr)
-                return 1
-            if jobservice.poll() is not None:
-                print(f"job service exited ({jobservice.returncode}); stopping", file=sys.stderr)
-                return 1
-            stopping.wait(0.5)
+            for child in children:
+                for event in child.tick():
+                    if not report(event, triton, jobs):
+                        return 1
+            if not announced and all(c.state is State.READY for c in children) and api_operational(settings, jobs):
+                announce(settings, triton, jobs, first)
+                announced = True
+            stopping.wait(TICK_S)
         print("stopping ...", flush=True)
         return 0
-    except (TritonStartError, RuntimeError) as exc:
+    except (TritonStartError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
-        if jobservice is not None and jobservice.poll() is None:
-            jobservice.send_signal(signal.SIGTERM)
-            try:
-                jobservice.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                jobservice.kill()
-        triton.stop()
+        for child in reversed(children):  # the job service first: it finishes its writes while Triton is up
+            child.stop()
 
+
+def report(event: Event, triton: TritonChild, jobs: JobServiceChild) -> bool:
+    """Print what happened; False when supervision gave up."""
+    if event.kind == "gave_up":
+        print(f"error: {event.message}; stopping everything", file=sys.stderr, flush=True)
+        return False
+    if event.kind == "crashed":
+        print(event.message, file=sys.stderr, flush=True)
+    elif event.kind in ("restarting", "ready_again"):
+        pid = _pid(triton, jobs, event.child)
+        print(f"{event.message}{f' (pid {pid})' if event.kind == 'ready_again' else ''}", flush=True)
+    return True
+
+
+def api_operational(settings: ServiceSettings, jobs: JobServiceChild) -> bool:
+    """The job service itself reports every model ready (it may notice Triton a little after we do)."""
+    host = settings.http_host if settings.http_host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        with urllib.request.urlopen(f"http://{host}:{jobs.ready_info['http_port']}/v1/health", timeout=2) as answer:
+            return bool(answer.status == 200)
+    except (OSError, KeyError):  # URLError and HTTPError (a 503 while degraded) are OSErrors
+        return False
+
+
+def dashboard_lines(url: str, first: FirstStart | None, settings: ServiceSettings) -> str:
+    """Where the dashboard is and how to sign in (the password only on the first start, once)."""
+    lines = [f"Dashboard:     {url}"]
+    if first is not None:
+        lines.append(f"  sign in as 'admin' with password {first.password}  (shown once; change it with "
+                     "`phonos users set-password --username admin`)")
+    elif asyncio.run(has_password(settings, "admin")):
+        lines.append("  sign in as 'admin' (forgot the password? `phonos users set-password --username admin`)")
+    else:
+        lines.append("  set a password to sign in: `phonos users set-password --username NAME`")
+    return "\n".join(lines)
+
+
+def announce(settings: ServiceSettings, triton: TritonChild, jobs: JobServiceChild, first: FirstStart | None) -> None:
+    ready = jobs.ready_info
+    data_dir = settings.data_dir
+    print(f"Triton ready:  {triton.grpc_url} (internal; pid {_pid(triton, jobs, triton.name)}; models: "
+          f"{', '.join(triton.models)}; log {data_dir / 'triton.log'})")
+    dashboard = dashboard_lines(f"http://{settings.http_host}:{ready['http_port']}/", first, settings)
+    print(f"REST gateway:  http://{settings.http_host}:{ready['http_port']}/v1  (try /v1/health)")
+    print(dashboard)
+    print(f"gRPC:          {settings.grpc_host}:{ready['grpc_port']}  (reflection + health enabled)")
+    if ready.get("metrics_port"):
+        print(f"metrics:       http://{settings.metrics_host}:{ready['metrics_port']}/metrics  "
+              "(Prometheus; job service + Triton)")
+    print(f"job service:   pid {_pid(triton, jobs, jobs.name)}")
+    print(f"data dir:      {data_dir}")
+    print("weights: tiny random weights unless PHONOS_*_WEIGHTS_DIR is set - NOT real predictions", flush=True)
+
+
+def _pid(triton: TritonChild, jobs: JobServiceChild, name: str) -> int | None:
+    if name == triton.name:
+        return triton.process.process.pid if triton.process else None
+    return jobs.popen.pid if jobs.popen else None
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass

@@ -80,9 +80,7 @@ def triton_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     venv_bin = str(Path(sys.executable).parent)
     env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (libdir, env.get("LD_LIBRARY_PATH", "")) if p)
     env["PATH"] = os.pathsep.join(p for p in (venv_bin, env.get("PATH", "")) if p)
-    # Model code imports the science package whether or not the project is pip-installed.
-    extra = [str(REPO_ROOT), str(REPO_ROOT / "triton_models")]
-    env["PYTHONPATH"] = os.pathsep.join([*extra, *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)])
+    # No PYTHONPATH: the stub ignores it. Each model.py puts its own checkout's packages first.
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     return env
@@ -230,6 +228,22 @@ class TritonProcess:
         _signal_group(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
+    def reap(self) -> None:
+        """After the server died (or hung): SIGKILL what is left of its process group, free its shm.
+
+        A server killed with SIGKILL leaves its python stubs running and their shared-memory regions
+        behind; a restart on the same ports needs both gone. Only regions mapped by this server's
+        own processes are removed: other servers on the machine keep theirs.
+        """
+        regions = _group_shm_regions(self.process.pid)
+        _signal_group(self.process.pid, signal.SIGKILL)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            log.warning("tritonserver did not die on SIGKILL", extra={"action": "triton.reap_timeout"})
+        for name in regions:
+            (SHM_DIR / name).unlink(missing_ok=True)
+
     def __enter__(self) -> TritonProcess:
         return self
 
@@ -242,6 +256,24 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
     except ProcessLookupError:
         pass
+
+
+def _group_shm_regions(pgid: int) -> set[str]:
+    """The python-backend shm regions that processes of process group `pgid` have mapped."""
+    names: set[str] = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:  # state, ppid, pgrp
+                continue
+            for line in (proc / "maps").read_text().splitlines():
+                if f"{SHM_DIR}/{SHM_PREFIX}" in line:
+                    names.add(line.split(f"{SHM_DIR}/", 1)[1].split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return names
 
 
 def _shm_regions() -> frozenset[str]:

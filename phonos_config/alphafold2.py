@@ -15,12 +15,41 @@ from pathlib import Path
 from typing import Self
 
 from phonos_config.env import env_int, env_path, env_str
+from phonos_config.relax import RelaxSettings
+
+# The public parameter ranges, defined once for the job-service spec and the model alike.
+MULTIMER = "multimer"  # DeepMind's AlphaFold-Multimer v3 models (params_model_N_multimer_v3)
+PRESETS = ("monomer", "monomer_casp14", "monomer_ptm", MULTIMER)
+MSA_MODES = ("single_sequence", "a3m", "search")
+MAX_MODELS = 5  # DeepMind released five models per preset
+DEFAULT_RECYCLES = 3  # DeepMind's num_recycle for the monomer models (AF2 Suppl. 1.10)
+# AlphaFold 2.3's multimer default: up to 20 recycles, stopping early once the CA distance
+# matrix moves less than 0.5 Å between passes (config.py CONFIG_MULTIMER).
+DEFAULT_MULTIMER_RECYCLES = 20
+MAX_RECYCLES = 24  # ColabFold accepts up to 48; 24 keeps one job well under the call timeout on GPU
+# `max_msa_seqs` is DeepMind's number of MSA cluster centres sampled per pass (monomer
+# `data.eval.max_msa_clusters` 512, multimer v3 `num_msa` 508); every other row of the MSA goes
+# to the extra-MSA stack up to the model's own cap.
+DEFAULT_MAX_MSA_SEQS = 512  # the API seed's default = DeepMind's monomer max_msa_clusters
+DEFAULT_MULTIMER_MAX_MSA_SEQS = 508
+MAX_MSA_SEQS = 10_000
+MAX_CHAINS = 26  # a complex ("SEQA:SEQB") has at most this many chains, labelled A-Z
+MAX_A3M_CHARS = 50_000_000  # ~ a deep uniref90 MSA of a 1,000-aa protein
+MAX_SEED = 2**31 - 1
 
 # Padded lengths: every input is padded up to the next bucket so a new length
 # reuses an already compiled XLA program. The last bucket is the longest
 # accepted sequence. Roughly ColabFold's "recompile every 64 aa" policy, coarser
 # above 512 aa where one compile is cheap next to the run itself.
 DEFAULT_LENGTH_BUCKETS = (64, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 2500)
+
+
+def default_recycles(preset: str) -> int:
+    return DEFAULT_MULTIMER_RECYCLES if preset == MULTIMER else DEFAULT_RECYCLES
+
+
+def default_max_msa_seqs(preset: str) -> int:
+    return DEFAULT_MULTIMER_MAX_MSA_SEQS if preset == MULTIMER else DEFAULT_MAX_MSA_SEQS
 
 
 def _buckets(text: str) -> tuple[int, ...]:
@@ -59,6 +88,7 @@ class AlphaFold2Settings:
     search_threads: int
     num_threads: int  # XLA CPU threads per Triton instance; 0 = XLA's default (all cores)
     timeout_s: float  # the longest one Triton call may take (job service side)
+    relax: RelaxSettings = RelaxSettings()  # Amber relax (PHONOS_RELAX_*), shared with ESMFold
 
     @property
     def max_length(self) -> int:
@@ -103,4 +133,5 @@ class AlphaFold2Settings:
             search_threads=env_int(env, "PHONOS_ALPHAFOLD2_SEARCH_THREADS", 2),
             num_threads=env_int(env, "PHONOS_ALPHAFOLD2_NUM_THREADS", 0),
             timeout_s=float(env_int(env, "PHONOS_ALPHAFOLD2_TIMEOUT_S", 3600)),
+            relax=RelaxSettings.from_env(env),
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from phonos_config.env import env_int, env_path, env_str
+from phonos_config.env import read_settings
 
 # The public parameter ranges (seed: inference_steps 10–40, default 20; samples_per_complex default 10).
 MIN_INFERENCE_STEPS = 10
@@ -22,6 +22,7 @@ MAX_INFERENCE_STEPS = 40
 DEFAULT_INFERENCE_STEPS = 20  # reference default_inference_args.yaml
 DEFAULT_SAMPLES = 10  # reference default_inference_args.yaml
 MAX_SAMPLES = 40
+MAX_SEED = 2**32 - 1  # numpy's seed range
 MAX_PDB_BYTES = 5_000_000
 MAX_SMILES_LENGTH = 2000
 
@@ -42,17 +43,8 @@ class DiffDockSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
-        settings = cls(
-            weights_dir=env_path(env, "PHONOS_DIFFDOCK_WEIGHTS_DIR"),
-            esm_dir=env_path(env, "PHONOS_DIFFDOCK_ESM_DIR"),
-            esm_triton_model=env_str(env, "PHONOS_DIFFDOCK_ESM_TRITON_MODEL", cls.esm_triton_model),
-            device=env_str(env, "PHONOS_DIFFDOCK_DEVICE", cls.device),
-            batch_size=env_int(env, "PHONOS_DIFFDOCK_BATCH_SIZE", cls.batch_size),
-            num_threads=env_int(env, "PHONOS_DIFFDOCK_NUM_THREADS", cls.num_threads),
-            tiny_seed=env_int(env, "PHONOS_DIFFDOCK_TINY_SEED", cls.tiny_seed),
-            max_samples=env_int(env, "PHONOS_DIFFDOCK_MAX_SAMPLES", cls.max_samples),
-            timeout_s=env_int(env, "PHONOS_DIFFDOCK_TIMEOUT_S", cls.timeout_s),
-        )
+        """Every field from PHONOS_DIFFDOCK_<FIELD NAME>, checked."""
+        settings = read_settings(cls, env, "PHONOS_DIFFDOCK_")
         settings.check()
         return settings
 

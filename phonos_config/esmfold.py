@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
-from phonos_config.env import env_int, env_path, env_str
+from phonos_config.env import read_settings
 
 # The seed's documented range for `params.num_recycles` and `params.chunk_size`.
 MIN_RECYCLES = 1
@@ -21,12 +21,16 @@ MAX_RECYCLES = 24
 DEFAULT_RECYCLES = 4
 DEFAULT_CHUNK_SIZE = 128
 MAX_CHUNK_SIZE = 4096
+MAX_CHAINS = 26  # chain ids A-Z
 
 
 @dataclass(frozen=True)
 class EsmFoldSettings:
     weights_dir: Path | None = None  # None: built-in tiny random model (tests, `phonos serve`)
-    max_length: int = 1000  # residues; longer submissions get a 400 before credits are taken
+    # Folded residues (a complex's chains plus its 25-glycine linkers); longer submissions get a 400
+    # before credits are taken.
+    max_length: int = 1000
+    max_chains: int = 8  # chains of one complex (`:`-separated); at most 26 (one-letter chain ids)
     # Above this length chunking is forced even when a request asks for 0 (off):
     # unchunked long sequences exhaust memory and are reported to go silently
     # wrong above ~1,000 aa (esm#641, #560).
@@ -37,36 +41,23 @@ class EsmFoldSettings:
     # Without weights_dir: "tiny" (default) or "full" (esmfold_v1's size, random: GPU timing runs only).
     random_architecture: str = "tiny"
     timeout_s: int = 600  # the longest one Triton call may take before the job fails
+    # Padded residues (sequences x longest) per forward pass; 0 = no budget (Triton's max_batch_size
+    # alone bounds a pass). Batching pays for short sequences only on CPU (docs/esmfold.md).
+    max_tokens_per_batch: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
-        settings = cls(
-            weights_dir=env_path(env, "PHONOS_ESMFOLD_WEIGHTS_DIR"),
-            max_length=env_int(env, "PHONOS_ESMFOLD_MAX_LENGTH", cls.max_length),
-            auto_chunk_length=env_int(env, "PHONOS_ESMFOLD_AUTO_CHUNK_LENGTH", cls.auto_chunk_length),
-            auto_chunk_size=env_int(env, "PHONOS_ESMFOLD_AUTO_CHUNK_SIZE", cls.auto_chunk_size),
-            num_threads=env_int(env, "PHONOS_ESMFOLD_NUM_THREADS", cls.num_threads),
-            tiny_seed=env_int(env, "PHONOS_ESMFOLD_TINY_SEED", cls.tiny_seed),
-            random_architecture=env_str(env, "PHONOS_ESMFOLD_RANDOM_ARCHITECTURE", cls.random_architecture),
-            timeout_s=env_int(env, "PHONOS_ESMFOLD_TIMEOUT_S", cls.timeout_s),
-        )
+        """Every field from PHONOS_ESMFOLD_<FIELD NAME>, checked."""
+        settings = read_settings(cls, env, "PHONOS_ESMFOLD_")
         settings.check()
         return settings
-
-    @classmethod
-    def from_triton(cls, model_config: Mapping[str, Any], env: Mapping[str, str]) -> Self:
-        """Settings inside the Triton model: `config.pbtxt` parameters named PHONOS_ESMFOLD_*
-        are defaults; the same variable set in the environment wins, even when empty
-        (`PHONOS_ESMFOLD_WEIGHTS_DIR=` selects the random weights)."""
-        params = model_config.get("parameters", {})
-        merged = {k: v.get("string_value", "") for k, v in params.items() if k.startswith("PHONOS_ESMFOLD_")}
-        merged.update({k: v for k, v in env.items() if k.startswith("PHONOS_ESMFOLD_")})
-        return cls.from_env(merged)
 
     def check(self) -> None:
         """Reject settings that would only fail later, mid-request."""
         if self.max_length < 1:
             raise ValueError(f"PHONOS_ESMFOLD_MAX_LENGTH must be at least 1, got {self.max_length}")
+        if not 1 <= self.max_chains <= MAX_CHAINS:
+            raise ValueError(f"PHONOS_ESMFOLD_MAX_CHAINS must be between 1 and {MAX_CHAINS}, got {self.max_chains}")
         if self.auto_chunk_length < 1:
             raise ValueError(f"PHONOS_ESMFOLD_AUTO_CHUNK_LENGTH must be at least 1, got {self.auto_chunk_length}")
         if not 1 <= self.auto_chunk_size <= MAX_CHUNK_SIZE:
@@ -79,6 +70,9 @@ class EsmFoldSettings:
             raise ValueError(
                 f"PHONOS_ESMFOLD_RANDOM_ARCHITECTURE must be tiny or full, got {self.random_architecture!r}"
             )
+        if self.max_tokens_per_batch < 0:
+            raise ValueError(f"PHONOS_ESMFOLD_MAX_TOKENS_PER_BATCH must be 0 (off) or positive, "
+                             f"got {self.max_tokens_per_batch}")
         if self.timeout_s < 1:
             raise ValueError(f"PHONOS_ESMFOLD_TIMEOUT_S must be at least 1, got {self.timeout_s}")
 

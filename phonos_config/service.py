@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self
 
-from phonos_config.env import current_env, env_bool, env_float, env_int, env_str
+from phonos_config.edge import EdgeSettings
+from phonos_config.env import current_env, read_settings
 
 
 @dataclass(frozen=True)
@@ -15,12 +16,21 @@ class ServiceSettings:
     """Everything the API processes need; safe defaults for one machine."""
 
     data_dir: Path = Path("./var")
+    # Shared state for many job services: "postgresql://user:password@host:5432/db". Empty: SQLite in data_dir,
+    # owned by one job service. With PostgreSQL, data_dir holds only result files: mount the same shared
+    # directory (NFS, CephFS, a ReadWriteMany volume) on every job service.
+    database_url: str = ""
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     # Where the job service finds Triton's gRPC endpoint ("host:port").
     triton_url: str = "127.0.0.1:8001"
+    # A fleet of Triton servers instead (one per GPU node): "host:port,host:port,model=host:port"; an entry
+    # without "model=" serves every model. Set, it replaces triton_url (jobservice/fleet_inference.py).
+    triton_urls: str = ""
+    # How often each fleet endpoint is probed; a failing one is out of rotation until it is ready again.
+    triton_health_interval_s: float = 2.0
     # Seconds one Triton call may take before the job fails (per-model specs may ask for less).
     triton_timeout_s: float = 3600.0
     # While Triton is unreachable a job keeps retrying for this long, then fails with a refund.
@@ -29,6 +39,9 @@ class ServiceSettings:
     max_inflight_per_model: int = 8
     # A job that was running when its process died is retried at most this many times in all.
     max_attempts: int = 3
+    # PostgreSQL only: a running job's claim lasts this long unless its job service renews it (every third of
+    # it); a job whose service died is run again by another service within about 1.5 times this.
+    job_lease_s: float = 30.0
     default_credits: int = 1000
     default_rate_limit: int = 60  # requests per minute per key
     max_batch_jobs: int = 10
@@ -38,15 +51,54 @@ class ServiceSettings:
     webhook_backoff_base_s: float = 2.0
     # http:// webhook URLs on loopback (127.0.0.0/8, ::1, localhost) for development and tests.
     webhook_allow_http_loopback: bool = False
+    # Deliveries in flight to one receiver (scheme, host, port) and in all: a slow receiver delays only itself.
+    webhook_max_concurrent_per_receiver: int = 2
+    webhook_max_concurrent: int = 32
     # Usage events are written in batches this often (seconds).
     usage_flush_interval_s: float = 0.5
-    max_request_bytes: int = 16 * 1024 * 1024
+    # Watch streams (GET /v1/jobs/{id}/events, WatchJob): the hub's safety-net poll while anyone watches,
+    # the longest a stream stays open before the server ends it (clients resume with Last-Event-ID),
+    # and the SSE keep-alive comment interval (proxies close silent connections; a gone client is noticed).
+    watch_poll_s: float = 5.0
+    watch_max_stream_s: float = 3600.0
+    sse_keepalive_s: float = 15.0
+    # How long an Idempotency-Key's first response is kept and replayed (per account).
+    idempotency_ttl_s: float = 86400.0
+    # Usage counters older than this are deleted (GET /v1/usage reports at most 90 days).
+    usage_retention_days: int = 90
+    # Dashboard sessions end this long after sign-in (seconds).
+    session_ttl_s: float = 12 * 3600.0
+    # Requests per minute one dashboard session may make (it polls while jobs run).
+    session_rate_limit: int = 300
+    # Mark the session cookie Secure even on plain-HTTP requests: set it when a TLS proxy sits in front.
+    cookie_secure: bool = False
     # Public model ids this deployment serves (a subset, e.g. a box without AlphaFold2 databases).
     models: tuple[str, ...] = ("esmfold", "alphafold2", "diffdock")
+    # Prometheus `/metrics` of the job service, on its own listener (never the public REST port).
+    # Loopback by default: expose it to a Prometheus server on purpose (e.g. PHONOS_METRICS_HOST=0.0.0.0
+    # behind a firewall). Port 0 picks a free port.
+    metrics_enabled: bool = True
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+    # Triton's own Prometheus endpoints ("http://host:8002/metrics", comma-separated for several servers);
+    # `/metrics` re-exports them with an `endpoint` label. `phonos serve` sets it; empty: not re-exported.
+    triton_metrics_urls: tuple[str, ...] = ()
+    # OpenTelemetry traces (gateway -> job service -> Triton call): "none" (default), "otlp" (OTLP over
+    # HTTP/protobuf to tracing_otlp_endpoint) or "console" (spans as JSON on stderr, for a look).
+    tracing_exporter: str = "none"
+    tracing_otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    tracing_service_name: str = "phonos"
+    # Timeouts, failed-auth throttling and client-error logging of the REST and gRPC edge.
+    edge: EdgeSettings = field(default_factory=EdgeSettings)
 
     @property
     def database_path(self) -> Path:
         return self.data_dir / "phonos.sqlite3"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None when the state is in PostgreSQL (database_url)."""
+        return None if self.database_url else self.database_path
 
     @property
     def results_dir(self) -> Path:
@@ -54,28 +106,9 @@ class ServiceSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
-        e = current_env() if env is None else env
-        d = cls()
-        return cls(
-            data_dir=Path(env_str(e, "PHONOS_DATA_DIR", str(d.data_dir))),
-            grpc_host=env_str(e, "PHONOS_GRPC_HOST", d.grpc_host),
-            grpc_port=env_int(e, "PHONOS_GRPC_PORT", d.grpc_port),
-            http_host=env_str(e, "PHONOS_HTTP_HOST", d.http_host),
-            http_port=env_int(e, "PHONOS_HTTP_PORT", d.http_port),
-            triton_url=env_str(e, "PHONOS_TRITON_URL", d.triton_url),
-            triton_timeout_s=env_float(e, "PHONOS_TRITON_TIMEOUT_S", d.triton_timeout_s),
-            triton_retry_window_s=env_float(e, "PHONOS_TRITON_RETRY_WINDOW_S", d.triton_retry_window_s),
-            max_inflight_per_model=env_int(e, "PHONOS_MAX_INFLIGHT_PER_MODEL", d.max_inflight_per_model),
-            max_attempts=env_int(e, "PHONOS_MAX_ATTEMPTS", d.max_attempts),
-            default_credits=env_int(e, "PHONOS_DEFAULT_CREDITS", d.default_credits),
-            default_rate_limit=env_int(e, "PHONOS_DEFAULT_RATE_LIMIT", d.default_rate_limit),
-            webhook_timeout_s=env_float(e, "PHONOS_WEBHOOK_TIMEOUT_S", d.webhook_timeout_s),
-            webhook_max_attempts=env_int(e, "PHONOS_WEBHOOK_MAX_ATTEMPTS", d.webhook_max_attempts),
-            webhook_backoff_base_s=env_float(e, "PHONOS_WEBHOOK_BACKOFF_BASE_S", d.webhook_backoff_base_s),
-            webhook_allow_http_loopback=env_bool(e, "PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK", d.webhook_allow_http_loopback),
-            usage_flush_interval_s=env_float(e, "PHONOS_USAGE_FLUSH_INTERVAL_S", d.usage_flush_interval_s),
-            models=tuple(m.strip() for m in env_str(e, "PHONOS_MODELS", ",".join(d.models)).split(",") if m.strip()),
-        )
+        """Every field from PHONOS_<FIELD NAME> (PHONOS_TRITON_URL, PHONOS_MODELS=esmfold,diffdock, ...);
+        `edge` from its own variables (phonos_config/edge.py)."""
+        return read_settings(cls, current_env() if env is None else env, "PHONOS_")
 
     def with_overrides(self, **changes: object) -> Self:
         return replace(self, **changes)  # type: ignore[arg-type]

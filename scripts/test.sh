@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 scripts/install.sh
 echo "== generated code matches protos/"
 .venv/bin/python scripts/gen_protos.py --check
+.venv/bin/python scripts/gen_openapi.py --check
 echo "== buf lint"
 scripts/lint_protos.sh
 echo "== ruff"

@@ -1,14 +1,44 @@
-"""Shared fixtures: a real tritonserver and real job-service processes on free loopback ports."""
+"""Shared fixtures: a real tritonserver, real job-service processes, and in-process job services on the
+in-memory inference twin, all on free loopback ports."""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import ServiceProcess, TritonFixture
+# The light client package (clients/python, its own pyproject) is imported from this checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients" / "python"))
+
+from jobservice.memory_inference import InMemoryInference  # noqa: E402
+from tests.postgres import PostgresServer  # noqa: E402
+from tests.support import InProcessService, ServiceProcess, TritonFixture  # noqa: E402
+
+TIERS = ("unit", "integration", "e2e")
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module that sets `STORES = ALL_STORES` (tests/support.py) runs every test that uses `twin_service` or
+    `twin_factory` on each store; tests marked `sqlite_only` stay on SQLite, their reason beside them."""
+    if "store" in metafunc.fixturenames:
+        stores = getattr(metafunc.module, "STORES", ("sqlite",))
+        if metafunc.definition.get_closest_marker("sqlite_only"):
+            stores = ("sqlite",)
+        metafunc.parametrize("store", stores, indirect=True, scope="module")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test belongs to exactly one tier (pyproject.toml says what each means)."""
+    wrong = []
+    for item in items:
+        tiers = {mark.name for mark in item.iter_markers() if mark.name in TIERS}
+        if len(tiers) != 1:
+            wrong.append(f"{item.nodeid}: {sorted(tiers) or 'no tier'}")
+    if wrong:
+        raise pytest.UsageError("every test needs exactly one tier marker (unit, integration or e2e):\n"
+                                + "\n".join(wrong))
+
 
 # Settings come only from what each test passes explicitly.
 for _name in [n for n in os.environ if n.startswith("PHONOS_")]:
@@ -21,6 +51,14 @@ def triton_esmfold(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonF
     """A real tritonserver serving the tiny ESMFold model (and the echo model)."""
     with TritonFixture.start(["esmfold", "echo"], tmp_path_factory.mktemp("triton")) as triton:
         yield triton
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server (Debian's package, unprivileged user, temporary directory) per session;
+    tests take fresh databases from it with `postgres.new_store_url()`."""
+    with PostgresServer.start() as server:
+        yield server
 
 
 @pytest.fixture
@@ -38,3 +76,47 @@ def service_factory(tmp_path: Path) -> Iterator[type]:
     yield Factory
     for process in started:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def store(request: pytest.FixtureRequest) -> str:
+    """"sqlite" or "postgres": which store the job services of a test use (see ALL_STORES)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+def store_env(store: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The settings that put a job service on `store`; PostgreSQL gets a fresh database of the session server."""
+    if store == "sqlite":
+        return {}
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return {"PHONOS_DATABASE_URL": server.new_store_url("svc")}
+
+
+@pytest.fixture
+def twin_factory(tmp_path: Path, store: str, request: pytest.FixtureRequest) -> Iterator[type]:
+    """Start in-process job services on the in-memory inference twin; every one started is stopped. On
+    PostgreSQL all services of one test share one database (as a restart, or as replicas, would)."""
+    started: list[InProcessService] = []
+    database = store_env(store, request)
+
+    class Factory:
+        @staticmethod
+        def start(data_dir: Path | None = None, inference: InMemoryInference | None = None, *,
+                  grpc_port: int = 0, http_port: int = 0, **env: str) -> InProcessService:
+            service = InProcessService(data_dir or tmp_path / "var", {**database, **env}, inference,
+                                       grpc_port=grpc_port, http_port=http_port)
+            started.append(service)
+            return service
+
+    yield Factory
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture(scope="module")
+def twin_service(tmp_path_factory: pytest.TempPathFactory, store: str,
+                 request: pytest.FixtureRequest) -> Iterator[InProcessService]:
+    """One in-process job service on the twin, shared by a module's tests (each test uses its own keys)."""
+    service = InProcessService(tmp_path_factory.mktemp("service"), store_env(store, request))
+    yield service
+    service.stop()

@@ -3,28 +3,44 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self, TypeVar
 
+import asyncpg
 import grpc
 import requests
+import tritonclient.grpc as grpcclient
+from phonos_models.common.progress import Progress
+from phonos_models.common.result_files import ModelResult
 
 from jobservice.admin import create_key
+from jobservice.inference import InferenceError, InferenceRequest, Tensor
+from jobservice.memory_inference import InMemoryInference
+from jobservice.modelspecs.base import ModelSpec
+from jobservice.modelspecs.registry import build_specs
+from jobservice.server import RunningJobService, create_server, start_in_process_gateway
+from jobservice.triton_inference import TritonInference
 from launcher.serve import read_ready_line
-from launcher.triton import TritonProcess
+from launcher.triton import DEFAULT_MODEL_REPOSITORY, TritonProcess
 from phonos.v1 import phonos_pb2_grpc
+from phonos_config.service import ServiceSettings
 
 REPO = Path(__file__).resolve().parent.parent
+# The stores a job service runs on (tests/conftest.py: pytest_generate_tests).
+ALL_STORES = ("sqlite", "postgres")
+T = TypeVar("T")
 
 
 @dataclass
@@ -52,17 +68,38 @@ class TritonFixture:
         self.process.stop()
 
 
-@dataclass
-class ServiceProcess:
-    """`python -m jobservice` (gRPC + in-process REST gateway) on free ports."""
+class ServiceEndpoints:
+    """Clients of a running job service with its REST gateway: needs `settings`, `grpc_port`, `http_port`."""
 
-    popen: subprocess.Popen[str]
-    data_dir: Path
+    settings: ServiceSettings
     grpc_port: int
     http_port: int
-    triton_url: str
-    env: dict[str, str]
-    log_lines: list[str] = field(default_factory=list)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir
+
+    @property
+    def shared(self) -> bool:
+        """On PostgreSQL (shared by many job services) rather than SQLite."""
+        return bool(self.settings.database_url)
+
+    def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Raw SQL on the service's store, `?` placeholders (tests look under the hood with it)."""
+        if not self.shared:
+            with sqlite3.connect(self.data_dir / "phonos.sqlite3") as conn:
+                return [tuple(r) for r in conn.execute(query, args).fetchall()]
+        parts = query.split("?")
+        numbered = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+
+        async def run() -> list[tuple[Any, ...]]:
+            conn = await asyncpg.connect(self.settings.database_url)
+            try:
+                return [tuple(r) for r in await conn.fetch(numbered, *args)]
+            finally:
+                await conn.close()
+
+        return asyncio.run(run())
 
     @property
     def base_url(self) -> str:
@@ -72,6 +109,39 @@ class ServiceProcess:
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
+    def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """One Prometheus scrape of the service's /metrics: {(sample name, sorted labels): value}."""
+        port = getattr(self, "metrics_port", None)
+        assert port, "the service runs without its metrics listener"
+        return parse_scrape(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text)
+
+    def new_key(self, credits: int = 10_000, rate_limit: int = 100_000, username: str | None = None) -> str:
+        name = username or f"user{time.monotonic_ns()}"
+        key = asyncio.run(create_key(self.settings, username=name, email=f"{name}@example.org",
+                                     credits=credits, rate_limit=rate_limit))
+        return key.api_key
+
+    def client(self, api_key: str | None) -> ApiClient:
+        return ApiClient(self.base_url, api_key)
+
+    def grpc_stub(self) -> tuple[grpc.Channel, phonos_pb2_grpc.PhonosServiceStub]:
+        channel = grpc.insecure_channel(self.grpc_target)
+        return channel, phonos_pb2_grpc.PhonosServiceStub(channel)
+
+
+@dataclass
+class ServiceProcess(ServiceEndpoints):
+    """`python -m jobservice` (gRPC + in-process REST gateway) on free ports."""
+
+    popen: subprocess.Popen[str]
+    settings: ServiceSettings
+    grpc_port: int
+    http_port: int
+    triton_url: str
+    env: dict[str, str]
+    log_lines: list[str] = field(default_factory=list)
+    metrics_port: int | None = None
+
     @classmethod
     def start(cls, data_dir: Path, triton_url: str, extra_env: Mapping[str, str]) -> ServiceProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
@@ -79,6 +149,7 @@ class ServiceProcess:
             "PHONOS_MODELS": "esmfold",
             "PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK": "true",
             "PHONOS_USAGE_FLUSH_INTERVAL_S": "0.1",
+            "PHONOS_METRICS_PORT": "0",
             **extra_env,
         })
         args = [sys.executable, "-m", "jobservice", "--data-dir", str(data_dir), "--grpc-port", "0",
@@ -91,21 +162,9 @@ class ServiceProcess:
         if ready is None:
             popen.kill()
             raise RuntimeError("job service did not start:\n" + "\n".join(log_lines[-40:]))
-        return cls(popen, data_dir, int(ready["grpc_port"]), int(ready["http_port"]), triton_url, dict(extra_env),
-                   log_lines)
-
-    def new_key(self, credits: int = 10_000, rate_limit: int = 100_000, username: str | None = None) -> str:
-        name = username or f"user{time.monotonic_ns()}"
-        key = asyncio.run(create_key(self.data_dir / "phonos.sqlite3", username=name, email=f"{name}@example.org",
-                                     credits=credits, rate_limit=rate_limit))
-        return key.api_key
-
-    def client(self, api_key: str | None) -> ApiClient:
-        return ApiClient(self.base_url, api_key)
-
-    def grpc_stub(self) -> tuple[grpc.Channel, phonos_pb2_grpc.PhonosServiceStub]:
-        channel = grpc.insecure_channel(self.grpc_target)
-        return channel, phonos_pb2_grpc.PhonosServiceStub(channel)
+        settings = ServiceSettings.from_env(env).with_overrides(data_dir=data_dir)
+        return cls(popen, settings, int(ready["grpc_port"]), int(ready["http_port"]), triton_url, dict(extra_env),
+                   log_lines, ready.get("metrics_port"))
 
     def stop(self) -> None:
         if self.popen.poll() is None:
@@ -121,9 +180,78 @@ class ServiceProcess:
         self.popen.wait(timeout=10)
 
 
+def parse_scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Prometheus text format → {(sample name, sorted labels): value}, read by prometheus_client's own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
 def _drain(stream: Any, sink: list[str]) -> None:
     for line in stream:
         sink.append(line.rstrip())
+
+
+class InProcessService(ServiceEndpoints):
+    """The real job service (grpc.aio, port 0) and REST gateway (aiohttp, port 0) on a real SQLite file,
+    with the in-memory inference twin instead of Triton, running in a background thread's event loop.
+
+    The same surface as `ServiceProcess` (base_url, grpc_target, new_key, client, grpc_stub, stop), plus
+    `inference` (the twin, scriptable from the test thread) and `call` (run a coroutine on the service's
+    loop, e.g. `service.call(service.running.service.get_job(...))`).
+    """
+
+    def __init__(self, data_dir: Path, env: Mapping[str, str], inference: InMemoryInference | None = None,
+                 specs: Mapping[str, ModelSpec] | None = None, *, grpc_port: int = 0, http_port: int = 0) -> None:
+        self.env = dict(env)
+        settings_env = {
+            "PHONOS_MODELS": "esmfold",
+            "PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK": "true",
+            "PHONOS_USAGE_FLUSH_INTERVAL_S": "0.1",
+            **env,
+        }
+        self.settings = ServiceSettings.from_env(settings_env).with_overrides(
+            data_dir=data_dir, grpc_port=grpc_port, http_port=http_port, metrics_port=0)
+        self.http_port = http_port  # 0 until started: any free port
+        self.specs = dict(specs) if specs is not None else build_specs(self.settings.models)
+        self.inference = inference or InMemoryInference.for_specs(self.specs, DEFAULT_MODEL_REPOSITORY)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="in-process-service", daemon=True)
+        self._thread.start()
+        try:
+            self.running, self._runner, self.http_port = self.call(self._start())
+        except BaseException:
+            self._close_loop()
+            raise
+        self.grpc_port = self.running.port
+        self.metrics_port = self.running.metrics_port
+
+    async def _start(self) -> tuple[RunningJobService, Any, int]:
+        running = await create_server(self.settings, self.specs, self.inference)
+        runner, port = await start_in_process_gateway(running, self.settings)
+        return running, runner, port
+
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout_s: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout_s)
+
+    def stop(self) -> None:
+        if self._loop.is_closed():
+            return
+
+        async def shutdown() -> None:
+            await self._runner.cleanup()
+            await self.running.stop()
+
+        try:
+            self.call(shutdown())
+        finally:
+            self._close_loop()
+
+    def _close_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
 
 
 class ApiClient:
@@ -143,6 +271,9 @@ class ApiClient:
 
     def delete(self, path: str, **kwargs: Any) -> requests.Response:
         return self.session.delete(self.base_url + path, timeout=30, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.patch(self.base_url + path, timeout=30, **kwargs)
 
     def predict(self, sequence: str = "MKTVRQERLKSIVRILERSKEPV", **body: Any) -> requests.Response:
         return self.post("/v1/predict", json={"model": "esmfold", "sequence": sequence, **body})
@@ -170,12 +301,12 @@ def wait_until(probe: Callable[[], Any], timeout_s: float, interval_s: float = 0
         time.sleep(interval_s)
 
 
-class WebhookReceiver:
-    """A real HTTP receiver on a loopback port, in its own thread; answers with scripted statuses."""
+class LoopbackServer:
+    """A real aiohttp server on a free loopback port, in its own thread; subclasses add routes in `routes`."""
 
-    def __init__(self, statuses: list[int] | None = None) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self._statuses = list(statuses or [])
+    path = "/"
+
+    def __init__(self) -> None:
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -184,9 +315,12 @@ class WebhookReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"http://127.0.0.1:{self.port}{self.path}"
 
-    def __enter__(self) -> WebhookReceiver:
+    def routes(self, app: Any) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
         self._thread.start()
         self._ready.wait(10)
         return self
@@ -202,24 +336,105 @@ class WebhookReceiver:
     async def _serve(self) -> None:
         from aiohttp import web
 
-        async def handle(request: web.Request) -> web.Response:
-            body = await request.read()
-            self.requests.append({"headers": dict(request.headers), "body": body.decode()})
-            status = self._statuses.pop(0) if self._statuses else 200
-            return web.Response(status=status, text="ok")
-
         app = web.Application()
-        app.router.add_post("/hook", handle)
+        self.routes(app)
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(runner.addresses[0][1])
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._ready.set()
         await self._stop.wait()
         await runner.cleanup()
 
+
+class WebhookReceiver(LoopbackServer):
+    """A webhook receiver that answers with scripted statuses (then 200)."""
+
+    path = "/hook"
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        super().__init__()
+        self.requests: list[dict[str, Any]] = []
+        self._statuses = list(statuses or [])
+
+    def routes(self, app: Any) -> None:
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.read()
+            self.requests.append({"headers": dict(request.headers), "body": body.decode()})
+            status = self._statuses.pop(0) if self._statuses else 200
+            return web.Response(status=status, text="ok")
+
+        app.router.add_post(self.path, handle)
+
     def events(self) -> list[str]:
         return [json.loads(r["body"])["event"] for r in self.requests]
+
+
+def grpc_inputs(tensors: Iterable[Tensor]) -> list[grpcclient.InferInput]:
+    """A spec's tensors as tritonclient inputs, for tests that call Triton directly."""
+    inputs = []
+    for tensor in tensors:
+        item = grpcclient.InferInput(tensor.name, list(tensor.array.shape), tensor.datatype)
+        item.set_data_from_numpy(tensor.array)
+        inputs.append(item)
+    return inputs
+
+
+def infer_through_the_port(triton_url: str, model: str, tensors: tuple[Tensor, ...], timeout_s: float = 240.0,
+                           request_id: str = "test", progress: list[Progress] | None = None) -> ModelResult:
+    """One request as dispatch sends it: the real `TritonInference` (the decoupled stream), its classification
+    and envelope check; the model's progress records are appended to `progress`."""
+
+    async def run() -> ModelResult:
+        inference = TritonInference(triton_url)
+        try:
+            return await inference.infer(InferenceRequest(model, tensors, timeout_s, request_id),
+                                         on_progress=None if progress is None else progress.append)
+        finally:
+            await inference.close()
+
+    return asyncio.run(run())
+
+
+def infer_concurrently(triton_url: str, model: str, requests: list[tuple[Tensor, ...]],
+                       timeout_s: float = 240.0) -> list[ModelResult | InferenceError]:
+    """All requests at once (one stream each), so the dynamic batcher can group them; results in order,
+    a failed request as its typed `InferenceError`."""
+
+    async def run() -> list[ModelResult | InferenceError]:
+        inference = TritonInference(triton_url)
+        try:
+            calls = [inference.infer(InferenceRequest(model, tensors, timeout_s, f"concurrent-{i}"))
+                     for i, tensors in enumerate(requests)]
+            answers = await asyncio.gather(*calls, return_exceptions=True)
+        finally:
+            await inference.close()
+        for answer in answers:
+            if isinstance(answer, BaseException) and not isinstance(answer, InferenceError):
+                raise answer
+        return answers  # type: ignore[return-value]
+
+    return asyncio.run(run())
+
+
+def cancel_after(triton_url: str, model: str, tensors: tuple[Tensor, ...], seconds: float) -> None:
+    """Start a request and cancel it after `seconds`, as dispatch does for a cancelled job."""
+
+    async def run() -> None:
+        inference = TritonInference(triton_url)
+        try:
+            call = asyncio.create_task(inference.infer(InferenceRequest(model, tensors, 600.0, "to-cancel")))
+            await asyncio.sleep(seconds)
+            assert not call.done(), "the request finished before it could be cancelled"
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await call
+        finally:
+            await inference.close()
+
+    asyncio.run(run())

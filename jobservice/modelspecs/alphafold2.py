@@ -1,15 +1,23 @@
-"""AlphaFold2: validation before credits, Triton tensors, and the result files.
+"""AlphaFold2: validation before credits and the request's tensors (the model builds the files).
 
-Params (seed + issue 4), all checked here before any credit is taken:
-- `model_preset`: monomer (default) | monomer_casp14 (8× input ensembling) | monomer_ptm (adds pTM and PAE).
+Params (seed + issues 4 and 12), all checked here before any credit is taken:
+- `sequence`: one chain, or a complex written with ':' chain breaks ("SEQA:SEQB"), at most
+  MAX_CHAINS chains and the server's longest length in all.
+- `model_preset`: monomer (default for one chain) | monomer_casp14 (8× input ensembling) |
+  monomer_ptm (adds pTM and PAE) | multimer (AlphaFold-Multimer v3; the default, and the only
+  preset, for a complex).
 - `msa_mode`: single_sequence | a3m | search. Default: search when the server has sequence
   databases configured, else single_sequence. Giving `a3m` without `msa_mode` means msa_mode a3m.
-- `a3m`: A3M text, required exactly when msa_mode is a3m; its first record must be the query.
-- `max_msa_seqs`: MSA rows kept, query included (1–10000, default 512); the stored A3M shows the cut.
+- `a3m`: A3M text (a complex: a list with one A3M per chain), required exactly when msa_mode is a3m;
+  each first record must be its chain.
+- `max_msa_seqs`: MSA cluster centres sampled per pass (DeepMind's max_msa_clusters / num_msa;
+  1–10000, default 512, multimer 508); every other row feeds the extra-MSA stack.
 - `use_templates`: default true when a template database is configured. Explicitly true on a
   server without one → 400; left unset → the job runs without templates and its metadata says why.
-- `num_recycles`: 0–24, default 3 (DeepMind's): N extra passes after the first.
-- `random_seed`: 0–2^31-1, default 0. `num_models`: 1–5, default 1, ranked by mean pLDDT.
+- `num_recycles`: 0–24, default 3 (DeepMind's); multimer 20 with DeepMind's early stop.
+- `random_seed`: 0–2^31-1, default 0. `num_models`: 1–5, default 1, ranked by mean pLDDT
+  (multimer: 0.8·ipTM + 0.2·pTM).
+- `relax`: none (default) | best (the rank-1 structure) | all: DeepMind's Amber relax.
 """
 
 from __future__ import annotations
@@ -19,21 +27,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from jobservice.errors import InvalidArgument
-from jobservice.modelspecs.base import (
-    Artifact,
-    JobOutputs,
-    ModelInfo,
-    ModelResult,
-    ModelSpec,
-    TritonInput,
-    ValidatedJob,
+from jobservice.inference import Tensor, text_tensor
+from jobservice.modelspecs.base import JobOutputs, ModelInfo, ModelSpec, ValidatedJob
+from jobservice.modelspecs.params import ParamReader, protein_chains
+from phonos_config.alphafold2 import (
+    MAX_A3M_CHARS,
+    MAX_CHAINS,
+    MAX_MODELS,
+    MAX_MSA_SEQS,
+    MAX_RECYCLES,
+    MAX_SEED,
+    MSA_MODES,
+    MULTIMER,
+    PRESETS,
+    AlphaFold2Settings,
+    default_max_msa_seqs,
+    default_recycles,
 )
-from jobservice.modelspecs.params import ParamReader, protein_sequence
-from phonos_config.alphafold2 import AlphaFold2Settings
+from phonos_config.complexes import CHAIN_BREAK
 from phonos_config.env import current_env
+from phonos_config.relax import RELAX_MODES
 
 INFO = ModelInfo(
     id="alphafold2",
@@ -42,15 +56,10 @@ INFO = ModelInfo(
     type="structure_prediction",
     cost_credits=50,
 )
-OUTPUT_NAMES = ("PDB", "CIF", "SCORES", "MSA", "METADATA")
-PRESETS = ("monomer", "monomer_casp14", "monomer_ptm")
-MSA_MODES = ("single_sequence", "a3m", "search")
-DEFAULT_RECYCLES = 3
-MAX_RECYCLES = 24
-DEFAULT_MAX_MSA_SEQS = 512
-MAX_MSA_SEQS = 10_000
-MAX_A3M_CHARS = 50_000_000  # ~ a deep uniref90 MSA of a 1,000-aa protein
-MAX_SEED = 2**31 - 1
+# pae_plot only for monomer_ptm: the other presets have no PAE head.
+# Every result has these; `pae_plot` (models with a PAE head), `rank_N_pdb` and the relaxed files come
+# with the jobs that make them.
+FORMATS = ("pdb", "cif", "json", "a3m", "timings", "plddt_plot", "coverage_plot", "zip")
 NO_TEMPLATE_DB = "this server has no template database configured"
 
 
@@ -59,29 +68,36 @@ class AlphaFold2Spec:
     settings: AlphaFold2Settings
     info: ModelInfo = INFO
     triton_model: str = "alphafold2"
-    output_names: tuple[str, ...] = OUTPUT_NAMES
+    formats: tuple[str, ...] = FORMATS
+    provenance_params: tuple[str, ...] = ()
 
     @property
     def timeout_s(self) -> float:
         return float(self.settings.timeout_s)
 
     async def validate(self, sequence: str, params: Mapping[str, Any], outputs: JobOutputs) -> ValidatedJob:
-        cleaned = protein_sequence(INFO.name, sequence, self.settings.max_length)
+        chains = protein_chains(INFO.name, sequence, self.settings.max_length, MAX_CHAINS)
         reader = ParamReader(INFO.name, params)
-        preset = reader.choice("model_preset", "monomer", PRESETS)
-        max_msa_seqs = reader.integer("max_msa_seqs", DEFAULT_MAX_MSA_SEQS, 1, MAX_MSA_SEQS)
-        num_recycles = reader.integer("num_recycles", DEFAULT_RECYCLES, 0, MAX_RECYCLES)
+        preset = reader.choice("model_preset", MULTIMER if len(chains) > 1 else "monomer", PRESETS) or "monomer"
+        if len(chains) > 1 and preset != MULTIMER:
+            raise InvalidArgument(f"the sequence has {len(chains)} chains (':' chain breaks): a complex needs "
+                                  f"model_preset 'multimer', not {preset!r}")
+        max_msa_seqs = reader.integer("max_msa_seqs", default_max_msa_seqs(preset), 1, MAX_MSA_SEQS)
+        num_recycles = reader.integer("num_recycles", default_recycles(preset), 0, MAX_RECYCLES)
         random_seed = reader.integer("random_seed", 0, 0, MAX_SEED)
-        num_models = reader.integer("num_models", 1, 1, 5)
-        a3m = reader.string("a3m", None, MAX_A3M_CHARS)
+        num_models = reader.integer("num_models", 1, 1, MAX_MODELS)
+        relax = reader.choice("relax", "none", RELAX_MODES)
+        a3m = self._a3m(reader, chains)
         default_mode = "a3m" if a3m is not None else ("search" if self.settings.search_configured else "single_sequence")
         msa_mode = reader.choice("msa_mode", default_mode, MSA_MODES)
         use_templates, templates_note = self._templates(reader)
         reader.finish()
         if msa_mode == "a3m":
             if a3m is None:
-                raise InvalidArgument("params.a3m (A3M text whose first record is the query) is required when msa_mode is 'a3m'")
-            _check_a3m(a3m, cleaned)
+                what = "one A3M per chain, each starting with its chain" if len(chains) > 1 else \
+                    "A3M text whose first record is the query"
+                raise InvalidArgument(f"params.a3m ({what}) is required when msa_mode is 'a3m'")
+            _check_a3m(a3m, chains)
         elif a3m is not None:
             raise InvalidArgument(f"params.a3m is only used with msa_mode 'a3m', not {msa_mode!r}; drop one of them")
         if msa_mode == "search" and not self.settings.search_configured:
@@ -95,12 +111,28 @@ class AlphaFold2Spec:
             "num_recycles": num_recycles,
             "random_seed": random_seed,
             "num_models": num_models,
+            "relax": relax,
         }
         if a3m is not None:
-            normalised["a3m"] = a3m
+            normalised["a3m"] = a3m if len(chains) > 1 else a3m[0]
         if templates_note is not None:
             normalised["templates_note"] = templates_note
-        return ValidatedJob(sequence=cleaned, params=normalised)
+        return ValidatedJob(sequence=CHAIN_BREAK.join(chains), params=normalised)
+
+    @staticmethod
+    def _a3m(reader: ParamReader, chains: list[str]) -> list[str] | None:
+        """One A3M per chain: a string for one chain, a list of strings for a complex."""
+        if len(chains) == 1:
+            text = reader.string("a3m", None, MAX_A3M_CHARS)
+            return None if text is None else [text]
+        if isinstance(reader.peek("a3m"), str):
+            raise InvalidArgument(f"params.a3m must be a list with one A3M per chain for a complex "
+                                  f"({len(chains)} chains), in the order of the sequence")
+        texts = reader.string_list("a3m", MAX_CHAINS, MAX_A3M_CHARS)
+        if texts is not None and len(texts) != len(chains):
+            raise InvalidArgument(f"params.a3m has {len(texts)} A3Ms for {len(chains)} chains; "
+                                  "send one per chain, in the order of the sequence")
+        return texts
 
     def _templates(self, reader: ParamReader) -> tuple[bool, str | None]:
         explicit = reader.has("use_templates")
@@ -112,48 +144,24 @@ class AlphaFold2Spec:
             return False, None if explicit else NO_TEMPLATE_DB
         return bool(wanted), None
 
-    def triton_inputs(self, job: ValidatedJob) -> list[TritonInput]:
+    def inputs(self, job: ValidatedJob) -> tuple[Tensor, ...]:
         # max_batch_size 0: the tensors are exactly the config's dims [1].
-        return [
-            TritonInput("SEQUENCE", np.array([job.sequence.encode()], dtype=object), "BYTES"),
-            TritonInput("REQUEST", np.array([json.dumps(job.params).encode()], dtype=object), "BYTES"),
-        ]
-
-    def decode(self, job: ValidatedJob, outputs: Mapping[str, np.ndarray]) -> ModelResult:
-        scores = json.loads(_text(outputs["SCORES"]))
-        meta = json.loads(_text(outputs["METADATA"]))
-        if len(scores["plddt"]) != len(job.sequence):
-            raise ValueError(f"alphafold2 returned {len(scores['plddt'])} pLDDT values for {len(job.sequence)} residues")
-        metrics: dict[str, float | int | str] = {"mean_plddt": round(float(scores["mean_plddt"]), 2)}
-        if "ptm" in scores:
-            metrics["ptm"] = round(float(scores["ptm"]), 4)
-        timings = meta.get("timings", {})
-        return ModelResult(
-            artifacts=(
-                Artifact("pdb", "pdb", "chemical/x-pdb", _text(outputs["PDB"]).encode()),
-                Artifact("cif", "cif", "chemical/x-mmcif", _text(outputs["CIF"]).encode()),
-                Artifact("json", "json", "application/json", json.dumps(scores).encode()),
-                Artifact("a3m", "a3m", "text/plain", _text(outputs["MSA"]).encode()),
-                Artifact("timings", "timings.json", "application/json", json.dumps(timings).encode()),
-            ),
-            metrics=metrics,
-            metadata=meta,
+        return (
+            text_tensor("SEQUENCE", job.sequence, batched=False),
+            text_tensor("REQUEST", json.dumps(job.params), batched=False),
         )
 
 
-def _check_a3m(text: str, query: str) -> None:
+def _check_a3m(texts: list[str], chains: list[str]) -> None:
     """The same checks the model runs, here so a bad A3M costs nothing (HTTP 400)."""
     from phonos_models.alphafold2.msa import A3MError, parse_a3m
 
-    try:
-        parse_a3m(text, query)
-    except A3MError as exc:
-        raise InvalidArgument(str(exc)) from exc
-
-
-def _text(tensor: np.ndarray) -> str:
-    value = np.asarray(tensor, dtype=object).reshape(-1)[0]
-    return value.decode() if isinstance(value, bytes) else str(value)
+    for index, (text, chain) in enumerate(zip(texts, chains, strict=True)):
+        try:
+            parse_a3m(text, chain)
+        except A3MError as exc:
+            where = f"chain {chr(ord('A') + index)}: " if len(chains) > 1 else ""
+            raise InvalidArgument(where + str(exc)) from exc
 
 
 def build_spec(env: Mapping[str, str] | None = None) -> ModelSpec:

@@ -1,19 +1,19 @@
 """The contract between the job service and one Triton model.
 
 A spec validates a submission *before* any credit is taken (raising
-`InvalidArgument` with a message that says what to fix), turns the accepted job
-into typed Triton input tensors, and turns Triton's output tensors into result
-files plus the headline metrics and provenance shown on `GET /v1/jobs/{id}`.
+`InvalidArgument` with a message that says what to fix) and turns the accepted
+job into typed input tensors. The result files come back built by the model
+itself (phonos_models.common.result_files), so a spec never decodes outputs.
 Specs hold no state and do no I/O except through `JobOutputs`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
+from jobservice.inference import Tensor
 
 
 @dataclass(frozen=True)
@@ -39,34 +39,6 @@ class ValidatedJob:
     params: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class TritonInput:
-    """One input tensor. `array` includes the leading batch dimension of 1."""
-
-    name: str
-    array: np.ndarray
-    datatype: str  # Triton datatype: "BYTES", "INT32", "INT64", "FP32", "BOOL"
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """One downloadable result file of a job."""
-
-    format: str  # the `?format=` key: "pdb", "cif", "json", "sdf", "a3m", ...
-    extension: str  # file extension without dot; the file is "<job_id>.<extension>"
-    media_type: str
-    content: bytes
-
-
-@dataclass(frozen=True)
-class ModelResult:
-    """Everything a completed job keeps. `artifacts[0]` is the default download."""
-
-    artifacts: tuple[Artifact, ...]
-    metrics: dict[str, float | int | str] = field(default_factory=dict)
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
 class JobOutputs(Protocol):
     """Read access to the submitting account's own completed jobs (fold-then-dock)."""
 
@@ -87,7 +59,14 @@ class ModelSpec(Protocol):
         ...
 
     @property
-    def output_names(self) -> tuple[str, ...]: ...
+    def formats(self) -> tuple[str, ...]:
+        """The files every result of this model has (`?format=` keys); the first is the default download."""
+        ...
+
+    @property
+    def provenance_params(self) -> tuple[str, ...]:
+        """Accepted params the job service copies into a result's metadata (what only it knows)."""
+        ...
 
     @property
     def timeout_s(self) -> float:
@@ -98,10 +77,6 @@ class ModelSpec(Protocol):
         """Accept or reject a submission; never touches credits."""
         ...
 
-    def triton_inputs(self, job: ValidatedJob) -> list[TritonInput]:
-        """The tensors of one inference request (batch size 1)."""
-        ...
-
-    def decode(self, job: ValidatedJob, outputs: Mapping[str, np.ndarray]) -> ModelResult:
-        """Result files and metrics from the output tensors (batch dimension included)."""
+    def inputs(self, job: ValidatedJob) -> tuple[Tensor, ...]:
+        """The tensors of one inference request, shaped as the model's config.pbtxt says."""
         ...

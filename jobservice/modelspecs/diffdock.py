@@ -1,4 +1,4 @@
-"""DiffDock: validation before credits, Triton tensors, and the result files.
+"""DiffDock: validation before credits and the request's tensors (the model builds the files).
 
 Params (seed + issue 5):
 * `protein_pdb` — the receptor as PDB text, or the id of a completed esmfold/alphafold2 job of the
@@ -24,25 +24,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from phonos_models.diffdock.pipe_validate import LigandError, ReceptorError, canonical_smiles, check_receptor
 
 from jobservice.errors import InvalidArgument
-from jobservice.modelspecs.base import (
-    Artifact,
-    JobOutputs,
-    ModelInfo,
-    ModelResult,
-    ModelSpec,
-    TritonInput,
-    ValidatedJob,
-)
+from jobservice.inference import Tensor, text_tensor
+from jobservice.modelspecs.base import JobOutputs, ModelInfo, ModelSpec, ValidatedJob
 from jobservice.modelspecs.params import ParamReader
 from phonos_config.diffdock import (
     DEFAULT_INFERENCE_STEPS,
     DEFAULT_SAMPLES,
     MAX_INFERENCE_STEPS,
     MAX_PDB_BYTES,
+    MAX_SEED,
     MAX_SMILES_LENGTH,
     MIN_INFERENCE_STEPS,
     DiffDockSettings,
@@ -56,8 +49,7 @@ INFO = ModelInfo(
     type="docking",
     cost_credits=30,
 )
-OUTPUT_NAMES = ("COMPLEX_PDB", "POSES_SDF", "RESULT_JSON", "METADATA")
-MAX_SEED = 2**32 - 1
+FORMATS = ("pdb", "sdf", "json", "confidence_plot", "zip")
 _JOB_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _PDB_RECORD = re.compile(r"^(ATOM  |HETATM)", re.MULTILINE)
 
@@ -67,7 +59,8 @@ class DiffDockSpec:
     settings: DiffDockSettings
     info: ModelInfo = INFO
     triton_model: str = "diffdock"
-    output_names: tuple[str, ...] = OUTPUT_NAMES
+    formats: tuple[str, ...] = FORMATS
+    provenance_params: tuple[str, ...] = ("protein_source", "random_seed")
 
     @property
     def timeout_s(self) -> float:
@@ -106,38 +99,12 @@ class DiffDockSpec:
             },
         )
 
-    def triton_inputs(self, job: ValidatedJob) -> list[TritonInput]:
+    def inputs(self, job: ValidatedJob) -> tuple[Tensor, ...]:
         request = {k: job.params[k] for k in ("inference_steps", "samples_per_complex", "random_seed")}
-        return [
-            TritonInput("PROTEIN_PDB", np.array([[job.params["protein_pdb"].encode()]], dtype=object), "BYTES"),
-            TritonInput("LIGAND_SMILES", np.array([[job.params["ligand_smiles"].encode()]], dtype=object), "BYTES"),
-            TritonInput("REQUEST", np.array([[json.dumps(request).encode()]], dtype=object), "BYTES"),
-        ]
-
-    def decode(self, job: ValidatedJob, outputs: Mapping[str, np.ndarray]) -> ModelResult:
-        complex_pdb = _text(outputs["COMPLEX_PDB"])
-        sdf = _text(outputs["POSES_SDF"])
-        report = _text(outputs["RESULT_JSON"])
-        meta = json.loads(_text(outputs["METADATA"]))
-        poses = json.loads(report)["poses"]
-        if len(poses) != job.params["samples_per_complex"]:
-            raise ValueError(f"diffdock returned {len(poses)} poses, expected {job.params['samples_per_complex']}")
-        best = poses[0]
-        metrics: dict[str, float | int | str] = {"num_poses": len(poses), "confidence_band": best["confidence_band"]}
-        if best["confidence"] is not None:
-            metrics["top_confidence"] = best["confidence"]
-        metadata = dict(meta) | {
-            "protein_source": job.params["protein_source"],
-            "random_seed": job.params["random_seed"],
-        }
-        return ModelResult(
-            artifacts=(
-                Artifact("pdb", "pdb", "chemical/x-pdb", complex_pdb.encode()),
-                Artifact("sdf", "sdf", "chemical/x-mdl-sdfile", sdf.encode()),
-                Artifact("json", "json", "application/json", report.encode()),
-            ),
-            metrics=metrics,
-            metadata=metadata,
+        return (
+            text_tensor("PROTEIN_PDB", job.params["protein_pdb"], batched=True),
+            text_tensor("LIGAND_SMILES", job.params["ligand_smiles"], batched=True),
+            text_tensor("REQUEST", json.dumps(request), batched=True),
         )
 
 
@@ -180,11 +147,6 @@ async def _protein(value: str | None, outputs: JobOutputs) -> tuple[str, str]:
             "esmfold/alphafold2 job; file paths and URLs are not accepted"
         )
     return value, "inline"
-
-
-def _text(tensor: np.ndarray) -> str:
-    value = np.asarray(tensor, dtype=object).reshape(-1)[0]
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def build_spec(env: Mapping[str, str] | None = None) -> ModelSpec:

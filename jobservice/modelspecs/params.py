@@ -13,6 +13,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from jobservice.errors import InvalidArgument
+from phonos_config.complexes import CHAIN_BREAK
 
 
 class ParamReader:
@@ -25,6 +26,10 @@ class ParamReader:
 
     def _raw(self, key: str) -> Any:
         self._seen.add(key)
+        return self._params.get(key)
+
+    def peek(self, key: str) -> Any:
+        """The value as sent, without marking the key as read (to choose how to read it)."""
         return self._params.get(key)
 
     def has(self, key: str) -> bool:
@@ -60,6 +65,20 @@ class ParamReader:
             raise InvalidArgument(f"params.{key} is {len(value)} characters; the limit is {max_length}")
         return value
 
+    def string_list(self, key: str, max_items: int, max_total_length: int | None = None) -> list[str] | None:
+        """A JSON array of strings (e.g. one A3M per chain); None when unset."""
+        value = self._raw(key)
+        if value is None:
+            return None
+        if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+            raise InvalidArgument(f"params.{key} must be a list of strings for {self._model}")
+        if len(value) > max_items:
+            raise InvalidArgument(f"params.{key} has {len(value)} entries; the limit is {max_items}")
+        total = sum(len(item) for item in value)
+        if max_total_length is not None and total > max_total_length:
+            raise InvalidArgument(f"params.{key} holds {total} characters in all; the limit is {max_total_length}")
+        return list(value)
+
     def choice(self, key: str, default: str | None, choices: Collection[str]) -> str | None:
         value = self.string(key, default)
         if value is not None and value not in choices:
@@ -86,14 +105,45 @@ def protein_sequence(model: str, sequence: str, max_length: int) -> str:
     cleaned = "".join(sequence.split()).upper()
     if not cleaned:
         raise InvalidArgument(f"sequence is empty; {model} needs an amino-acid sequence")
-    bad = sorted(set(cleaned) - AMINO_ACIDS_WITH_UNKNOWN)
-    if bad:
-        raise InvalidArgument(
-            f"sequence contains invalid amino-acid letters: {''.join(bad)}. "
-            "Use the 20 standard one-letter codes (and X for unknown)."
-        )
+    _check_letters(cleaned, "sequence")
     if len(cleaned) > max_length:
         raise InvalidArgument(
             f"sequence is {len(cleaned)} residues; {model} on this server accepts at most {max_length}"
         )
     return cleaned
+
+
+def _check_letters(cleaned: str, what: str) -> None:
+    bad = sorted(set(cleaned) - AMINO_ACIDS_WITH_UNKNOWN)
+    if bad:
+        raise InvalidArgument(
+            f"{what} contains invalid amino-acid letters: {''.join(bad)}. "
+            "Use the 20 standard one-letter codes (and X for unknown)."
+        )
+
+
+
+def protein_chains(model: str, sequence: str, max_length: int, max_chains: int) -> list[str]:
+    """The chains of a sequence written with ':' chain breaks ("SEQA:SEQB", ColabFold's notation).
+
+    Upper-cased and whitespace-stripped; one chain when there is no ':'. A 400 for an empty chain,
+    bad letters, more than `max_chains` chains or more than `max_length` residues in all (the
+    chains fold together, so their total is what has to fit).
+    """
+    cleaned = "".join(sequence.split()).upper()
+    if not cleaned.replace(CHAIN_BREAK, ""):
+        raise InvalidArgument(f"sequence is empty; {model} needs an amino-acid sequence")
+    chains = cleaned.split(CHAIN_BREAK)
+    if len(chains) > max_chains:
+        raise InvalidArgument(f"sequence has {len(chains)} chains; {model} on this server folds at most {max_chains}")
+    for index, chain in enumerate(chains, start=1):
+        if not chain:
+            raise InvalidArgument(f"chain {index} of the sequence is empty: separate chains with exactly one ':' "
+                                  "and do not start or end the sequence with one")
+        _check_letters(chain, "sequence" if len(chains) == 1 else f"chain {index}")
+    total = sum(len(chain) for chain in chains)
+    if total > max_length:
+        what = "sequence is" if len(chains) == 1 else f"complex has {len(chains)} chains and"
+        raise InvalidArgument(f"{what} {total} residues{' in all' if len(chains) > 1 else ''}; "
+                              f"{model} on this server accepts at most {max_length}")
+    return chains

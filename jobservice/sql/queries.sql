@@ -4,12 +4,15 @@
 INSERT INTO accounts (username, email, credits, created_at) VALUES (:username, :email, :credits, :now)
 RETURNING id;
 
+-- name: set_max_rate_limit
+UPDATE accounts SET max_rate_limit = :max_rate_limit WHERE id = :account_id;
+
 -- name: insert_api_key
-INSERT INTO api_keys (key_hash, account_id, prefix, rate_limit, created_at)
-VALUES (:key_hash, :account_id, :prefix, :rate_limit, :now);
+INSERT INTO api_keys (key_hash, id, account_id, prefix, name, rate_limit, created_at)
+VALUES (:key_hash, :id, :account_id, :prefix, :name, :rate_limit, :now);
 
 -- name: get_key
-SELECT k.account_id, k.rate_limit, a.username
+SELECT k.id, k.account_id, k.rate_limit, a.username
 FROM api_keys k JOIN accounts a ON a.id = k.account_id
 WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL;
 
@@ -49,34 +52,29 @@ SELECT COUNT(*) AS total,
 FROM jobs WHERE account_id = :account_id;
 
 -- name: claim_job
-UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = :now, updated_at = :now,
-                lease_owner = :owner, lease_expires = :lease_expires
+UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = :now, updated_at = :now
 WHERE id = :id AND status = 'pending'
 RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
--- name: renew_leases
-UPDATE jobs SET lease_expires = :lease_expires WHERE status = 'running' AND lease_owner = :owner;
-
 -- name: complete_job
-UPDATE jobs SET status = 'completed', result_json = :result_json, updated_at = :now, finished_at = :now,
-                lease_owner = NULL, lease_expires = NULL
+UPDATE jobs SET status = 'completed', result_json = :result_json, updated_at = :now, finished_at = :now
 WHERE id = :id AND status = 'running'
 RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: fail_job
-UPDATE jobs SET status = 'failed', error = :error, refunded = CASE WHEN :refund THEN credits_used ELSE 0 END,
-                updated_at = :now, finished_at = :now, lease_owner = NULL, lease_expires = NULL
+UPDATE jobs SET status = 'failed', error = :error, error_code = :error_code,
+                refunded = CASE WHEN :refund THEN credits_used ELSE 0 END, updated_at = :now, finished_at = :now
 WHERE id = :id AND status IN ('pending', 'running')
 RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: cancel_job
 UPDATE jobs SET status = 'cancelled', refunded = CASE WHEN status = 'pending' THEN credits_used ELSE 0 END,
-                updated_at = :now, finished_at = :now, lease_owner = NULL, lease_expires = NULL
+                updated_at = :now, finished_at = :now
 WHERE id = :id AND account_id = :account_id AND status IN ('pending', 'running')
 RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: requeue_job
-UPDATE jobs SET status = 'pending', updated_at = :now, lease_owner = NULL, lease_expires = NULL
+UPDATE jobs SET status = 'pending', updated_at = :now
 WHERE id = :id AND status = 'running'
 RETURNING *;
 
@@ -86,17 +84,30 @@ SELECT id, attempts FROM jobs WHERE status = 'running' ORDER BY seq;
 -- name: pending_jobs
 SELECT id, model FROM jobs WHERE status = 'pending' ORDER BY seq;
 
--- name: insert_usage
-INSERT INTO usage_events (account_id, endpoint, model, credits_used, status_code, elapsed_ms, transport, created_at)
-VALUES (:account_id, :endpoint, :model, :credits_used, :status_code, :elapsed_ms, :transport, :created_at);
+-- name: add_usage
+INSERT INTO usage_hourly (account_id, hour, endpoint, model, status_code, transport, requests, credits_used,
+                          elapsed_ms)
+VALUES (:account_id, :hour, :endpoint, :model, :status_code, :transport, :requests, :credits_used, :elapsed_ms)
+ON CONFLICT (account_id, hour, endpoint, model, status_code, transport) DO UPDATE SET
+    requests = requests + excluded.requests,
+    credits_used = credits_used + excluded.credits_used,
+    elapsed_ms = elapsed_ms + excluded.elapsed_ms;
+
+-- name: delete_usage_before
+DELETE FROM usage_hourly WHERE hour < :before;
+
+-- name: mark_keys_used
+UPDATE api_keys SET last_used_at = :last_used_at
+WHERE id = :key_id AND (last_used_at IS NULL OR last_used_at < :last_used_at);
 
 -- name: usage_totals
-SELECT COUNT(*) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used, COALESCE(AVG(elapsed_ms), 0) AS avg_ms
-FROM usage_events WHERE account_id = :account_id AND created_at >= :since;
+SELECT COALESCE(SUM(requests), 0) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used,
+       COALESCE(SUM(elapsed_ms) / NULLIF(SUM(requests), 0), 0) AS avg_ms
+FROM usage_hourly WHERE account_id = :account_id AND hour >= :since;
 
 -- name: usage_by_endpoint
-SELECT endpoint, COUNT(*) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used
-FROM usage_events WHERE account_id = :account_id AND created_at >= :since
+SELECT endpoint, SUM(requests) AS requests, SUM(credits_used) AS credits_used
+FROM usage_hourly WHERE account_id = :account_id AND hour >= :since
 GROUP BY endpoint ORDER BY requests DESC, endpoint;
 
 -- name: usage_by_model
@@ -105,8 +116,8 @@ FROM jobs WHERE account_id = :account_id AND created_at >= :since
 GROUP BY model ORDER BY requests DESC, model;
 
 -- name: usage_daily
-SELECT date(created_at, 'unixepoch') AS day, COUNT(*) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used
-FROM usage_events WHERE account_id = :account_id AND created_at >= :since
+SELECT date(hour, 'unixepoch') AS day, SUM(requests) AS requests, SUM(credits_used) AS credits_used
+FROM usage_hourly WHERE account_id = :account_id AND hour >= :since
 GROUP BY day ORDER BY day;
 
 -- name: insert_webhook
@@ -130,15 +141,30 @@ RETURNING id;
 UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook deleted'
 WHERE webhook_id = :webhook_id AND status = 'pending';
 
--- name: due_deliveries
+-- name: claim_due_deliveries
+-- :in_flight and :busy_webhooks are JSON arrays: deliveries being sent, webhooks whose receiver is at
+-- its concurrency limit. Leaving them out keeps a slow receiver's backlog from filling the batch.
+-- One job service owns this database, so due deliveries need no claim (PostgreSQL claims them: many senders).
 SELECT d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret
 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
 WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.deleted_at IS NULL
+  AND d.id NOT IN (SELECT value FROM json_each(COALESCE(:in_flight, '[]')))
+  AND d.webhook_id NOT IN (SELECT value FROM json_each(COALESCE(:busy_webhooks, '[]')))
 ORDER BY d.next_attempt_at, d.id
 LIMIT :limit;
 
+-- name: release_deliveries
+-- Nothing to release: one sender owns this database and claims nothing (PostgreSQL: many senders).
+SELECT :ids, :owner WHERE 0;
+
+-- name: job_status
+SELECT status FROM jobs WHERE id = :id;
+
 -- name: next_delivery_time
-SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending';
+SELECT MIN(d.next_attempt_at) FROM webhook_deliveries d
+WHERE d.status = 'pending'
+  AND d.id NOT IN (SELECT value FROM json_each(COALESCE(:in_flight, '[]')))
+  AND d.webhook_id NOT IN (SELECT value FROM json_each(COALESCE(:busy_webhooks, '[]')));
 
 -- name: mark_delivered
 UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = :last_status
@@ -149,3 +175,121 @@ UPDATE webhook_deliveries
 SET attempts = attempts + 1, last_status = :last_status, last_error = :last_error, next_attempt_at = :next_attempt_at,
     status = CASE WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END
 WHERE id = :id;
+
+-- name: metrics_active_jobs
+SELECT model, status, COUNT(*) AS jobs, MIN(created_at) AS oldest_created
+FROM jobs WHERE status IN ('pending', 'running')
+GROUP BY model, status;
+
+-- name: metrics_webhook_backlog
+SELECT COUNT(*) AS pending, MIN(created_at) AS oldest_created
+FROM webhook_deliveries WHERE status = 'pending';
+-- API keys of one account (the dashboard's keys page, `phonos keys list`) ----------------------------
+
+-- name: list_api_keys
+SELECT k.id, k.prefix, k.name, k.rate_limit, k.created_at, k.revoked_at, k.last_used_at
+FROM api_keys k
+WHERE k.account_id = :account_id
+ORDER BY k.created_at DESC, k.id;
+
+-- name: get_api_key
+SELECT k.id, k.prefix, k.name, k.rate_limit, k.created_at, k.revoked_at, k.last_used_at
+FROM api_keys k
+WHERE k.id = :id AND k.account_id = :account_id;
+
+-- name: api_key_account
+SELECT account_id FROM api_keys WHERE id = :id;
+
+-- name: count_active_keys
+SELECT COUNT(*) FROM api_keys WHERE account_id = :account_id AND revoked_at IS NULL;
+
+-- name: revoke_api_key
+UPDATE api_keys SET revoked_at = :now
+WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
+RETURNING id;
+
+-- name: update_api_key
+UPDATE api_keys SET name = COALESCE(:name, name), rate_limit = COALESCE(:rate_limit, rate_limit)
+WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
+RETURNING id;
+
+-- name: account_limits
+SELECT id, username, max_rate_limit FROM accounts WHERE id = :account_id;
+
+-- name: account_by_username
+SELECT id, username, password_hash FROM accounts WHERE username = :username;
+
+-- Dashboard passwords and sessions ------------------------------------------------------------------
+
+-- name: set_password
+UPDATE accounts SET password_hash = :password_hash WHERE id = :account_id;
+
+-- name: insert_session
+INSERT INTO sessions (token_hash, account_id, user_agent, created_at, expires_at)
+VALUES (:token_hash, :account_id, :user_agent, :now, :expires_at);
+
+-- name: get_session
+SELECT s.account_id, s.expires_at, a.username
+FROM sessions s JOIN accounts a ON a.id = s.account_id
+WHERE s.token_hash = :token_hash AND s.revoked_at IS NULL AND s.expires_at > :now;
+
+-- name: revoke_session
+UPDATE sessions SET revoked_at = :now WHERE token_hash = :token_hash AND revoked_at IS NULL
+RETURNING token_hash;
+
+-- name: revoke_account_sessions
+UPDATE sessions SET revoked_at = :now WHERE account_id = :account_id AND revoked_at IS NULL
+RETURNING token_hash;
+
+-- name: prune_sessions
+DELETE FROM sessions WHERE expires_at < :before OR revoked_at < :before;
+
+-- name: last_job_event_id
+SELECT COALESCE(MAX(id), 0) FROM job_events;
+
+-- name: job_events_after
+-- The watch hub's one tail query: every event after its cursor, with the job's current row.
+SELECT e.id AS event_id, e.status AS event_status, e.created_at AS event_at, j.*
+FROM job_events e JOIN jobs j ON j.id = e.job_id
+WHERE e.id > :after
+ORDER BY e.id
+LIMIT :limit;
+
+-- name: job_with_last_event
+SELECT j.*, (SELECT MAX(e.id) FROM job_events e WHERE e.job_id = j.id) AS event_id
+FROM jobs j WHERE j.id = :job_id AND j.account_id = :account_id;
+
+-- name: job_events_of_job_after
+SELECT e.id AS event_id, e.status AS event_status, e.created_at AS event_at, j.*
+FROM job_events e JOIN jobs j ON j.id = e.job_id
+WHERE e.job_id = :job_id AND j.account_id = :account_id AND e.id > :after
+ORDER BY e.id
+LIMIT :limit;
+
+-- name: job_events_of_account_after
+SELECT e.id AS event_id, e.status AS event_status, e.created_at AS event_at, j.*
+FROM job_events e JOIN jobs j ON j.id = e.job_id
+WHERE e.account_id = :account_id AND e.id > :after
+ORDER BY e.id
+LIMIT :limit;
+
+-- name: active_jobs_with_last_event
+SELECT j.*, (SELECT MAX(e.id) FROM job_events e WHERE e.job_id = j.id) AS event_id
+FROM jobs j WHERE j.account_id = :account_id AND j.status IN ('pending', 'running')
+ORDER BY j.seq;
+
+-- name: get_idempotency_key
+SELECT method, fingerprint, response FROM idempotency_keys
+WHERE account_id = :account_id AND key = :key AND created_at >= :since;
+
+-- name: insert_idempotency_key
+-- An expired row of the same key is replaced; a live one is kept (the first response wins).
+INSERT INTO idempotency_keys (account_id, key, method, fingerprint, response, created_at)
+VALUES (:account_id, :key, :method, :fingerprint, :response, :now)
+ON CONFLICT (account_id, key) DO UPDATE
+SET method = excluded.method, fingerprint = excluded.fingerprint, response = excluded.response,
+    created_at = excluded.created_at
+WHERE idempotency_keys.created_at < :since;
+
+-- name: purge_idempotency_keys
+DELETE FROM idempotency_keys WHERE created_at < :since;

@@ -7,7 +7,7 @@ CREATE TABLE accounts (
     email       TEXT,
     credits     INTEGER NOT NULL CHECK (credits >= 0),
     created_at  REAL NOT NULL
-);
+, password_hash TEXT, max_rate_limit INTEGER NOT NULL DEFAULT 60 CHECK (max_rate_limit > 0));
 
 CREATE TABLE api_keys (
     key_hash    TEXT PRIMARY KEY,            -- sha256 of the plain key; the key itself is never stored
@@ -16,9 +16,37 @@ CREATE TABLE api_keys (
     rate_limit  INTEGER NOT NULL CHECK (rate_limit > 0),  -- requests per minute
     created_at  REAL NOT NULL,
     revoked_at  REAL
-);
+, id TEXT, name TEXT, last_used_at REAL);
+
+CREATE INDEX api_keys_account ON api_keys (account_id, created_at);
+
+CREATE UNIQUE INDEX api_keys_id ON api_keys (id);
 
 CREATE INDEX deliveries_due ON webhook_deliveries (status, next_attempt_at);
+
+CREATE TABLE idempotency_keys (
+    account_id   INTEGER NOT NULL REFERENCES accounts(id),
+    key          TEXT NOT NULL,
+    method       TEXT NOT NULL,              -- the rpc the key was first used on, e.g. Predict
+    fingerprint  TEXT NOT NULL,              -- sha256 of the request message: a different request is refused
+    response     BLOB NOT NULL,              -- the serialized response message, replayed to retries
+    created_at   REAL NOT NULL,
+    PRIMARY KEY (account_id, key)
+);
+
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+
+CREATE TABLE job_events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id      TEXT NOT NULL REFERENCES jobs(id),
+    account_id  INTEGER NOT NULL,
+    status      TEXT NOT NULL,               -- the status the job entered
+    created_at  REAL NOT NULL
+);
+
+CREATE INDEX job_events_account ON job_events (account_id, id);
+
+CREATE INDEX job_events_job ON job_events (job_id, id);
 
 CREATE TABLE jobs (
     id            TEXT PRIMARY KEY,
@@ -37,9 +65,7 @@ CREATE TABLE jobs (
     updated_at    REAL NOT NULL,
     started_at    REAL,
     finished_at   REAL,
-    lease_owner   TEXT,                      -- the process running the job
-    lease_expires REAL
-);
+    error_code TEXT);
 
 CREATE INDEX jobs_account_created ON jobs (account_id, seq DESC);
 
@@ -47,6 +73,19 @@ CREATE TRIGGER jobs_debit_on_submit AFTER INSERT ON jobs
 WHEN NEW.credits_used > 0
 BEGIN
     UPDATE accounts SET credits = credits - NEW.credits_used WHERE id = NEW.account_id;
+END;
+
+CREATE TRIGGER jobs_event_on_submit AFTER INSERT ON jobs
+BEGIN
+    INSERT INTO job_events (job_id, account_id, status, created_at)
+    VALUES (NEW.id, NEW.account_id, NEW.status, NEW.created_at);
+END;
+
+CREATE TRIGGER jobs_event_on_transition AFTER UPDATE OF status ON jobs
+WHEN NEW.status <> OLD.status
+BEGIN
+    INSERT INTO job_events (job_id, account_id, status, created_at)
+    VALUES (NEW.id, NEW.account_id, NEW.status, NEW.updated_at);
 END;
 
 CREATE TRIGGER jobs_refund AFTER UPDATE OF refunded ON jobs
@@ -86,19 +125,31 @@ BEGIN
       );
 END;
 
-CREATE INDEX usage_account_time ON usage_events (account_id, created_at);
-
-CREATE TABLE usage_events (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    account_id   INTEGER NOT NULL,
-    endpoint     TEXT NOT NULL,              -- the /v1 route template, e.g. /v1/jobs/{job_id}
-    model        TEXT,                       -- set for job submissions
-    credits_used INTEGER NOT NULL DEFAULT 0,
-    status_code  INTEGER NOT NULL,
-    elapsed_ms   REAL NOT NULL,
-    transport    TEXT NOT NULL,              -- rest or grpc
-    created_at   REAL NOT NULL
+CREATE TABLE sessions (
+    token_hash  TEXT PRIMARY KEY,            -- sha256 of the cookie value; the token itself is never stored
+    account_id  INTEGER NOT NULL REFERENCES accounts(id),
+    user_agent  TEXT,
+    created_at  REAL NOT NULL,
+    expires_at  REAL NOT NULL,
+    revoked_at  REAL
 );
+
+CREATE INDEX sessions_account ON sessions (account_id);
+
+CREATE TABLE usage_hourly (
+    account_id   INTEGER NOT NULL,
+    hour         INTEGER NOT NULL,           -- start of the UTC hour, unix seconds
+    endpoint     TEXT NOT NULL,              -- the /v1 route template, e.g. /v1/jobs/{job_id}
+    model        TEXT NOT NULL DEFAULT '',   -- the model of a job submission, '' otherwise
+    status_code  INTEGER NOT NULL,           -- gRPC status code of the answer (0 = OK)
+    transport    TEXT NOT NULL,              -- rest or grpc
+    requests     INTEGER NOT NULL,
+    credits_used INTEGER NOT NULL,
+    elapsed_ms   REAL NOT NULL,              -- summed over the requests
+    PRIMARY KEY (account_id, hour, endpoint, model, status_code, transport)
+) WITHOUT ROWID;
+
+CREATE INDEX usage_hourly_hour ON usage_hourly (hour);
 
 CREATE TABLE webhook_deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,

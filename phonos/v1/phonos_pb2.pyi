@@ -4,6 +4,7 @@ from google.api import annotations_pb2 as _annotations_pb2
 from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from phonos.v1 import openapi_options_pb2 as _openapi_options_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -146,7 +147,7 @@ class SubmitBatchResponse(_message.Message):
     def __init__(self, success: _Optional[bool] = ..., summary: _Optional[_Union[BatchSummary, _Mapping]] = ..., results: _Optional[_Iterable[_Union[BatchResult, _Mapping]]] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "name", "status", "model", "created_at", "updated_at", "output_file", "download_url", "error", "credits_used", "metrics", "metadata", "formats")
+    __slots__ = ("job_id", "name", "status", "model", "created_at", "updated_at", "output_file", "download_url", "error", "credits_used", "metrics", "metadata", "formats", "error_code", "started_at", "completed_at")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -160,6 +161,9 @@ class Job(_message.Message):
     METRICS_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     FORMATS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     name: str
     status: str
@@ -173,7 +177,10 @@ class Job(_message.Message):
     metrics: _struct_pb2.Struct
     metadata: _struct_pb2.Struct
     formats: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., model: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output_file: _Optional[str] = ..., download_url: _Optional[str] = ..., error: _Optional[str] = ..., credits_used: _Optional[int] = ..., metrics: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., formats: _Optional[_Iterable[str]] = ...) -> None: ...
+    error_code: str
+    started_at: _timestamp_pb2.Timestamp
+    completed_at: _timestamp_pb2.Timestamp
+    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., model: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output_file: _Optional[str] = ..., download_url: _Optional[str] = ..., error: _Optional[str] = ..., credits_used: _Optional[int] = ..., metrics: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., formats: _Optional[_Iterable[str]] = ..., error_code: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("job_id",)
@@ -446,3 +453,199 @@ class TestWebhookResponse(_message.Message):
     status_code: int
     message: str
     def __init__(self, success: _Optional[bool] = ..., webhook_id: _Optional[str] = ..., status_code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ApiKey(_message.Message):
+    __slots__ = ("key_id", "prefix", "name", "created_at", "last_used_at", "rate_limit", "revoked", "revoked_at")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_USED_AT_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    prefix: str
+    name: str
+    created_at: _timestamp_pb2.Timestamp
+    last_used_at: _timestamp_pb2.Timestamp
+    rate_limit: int
+    revoked: bool
+    revoked_at: _timestamp_pb2.Timestamp
+    def __init__(self, key_id: _Optional[str] = ..., prefix: _Optional[str] = ..., name: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit: _Optional[int] = ..., revoked: _Optional[bool] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListApiKeysRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListApiKeysResponse(_message.Message):
+    __slots__ = ("keys", "max_rate_limit")
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    MAX_RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[ApiKey]
+    max_rate_limit: int
+    def __init__(self, keys: _Optional[_Iterable[_Union[ApiKey, _Mapping]]] = ..., max_rate_limit: _Optional[int] = ...) -> None: ...
+
+class CreateApiKeyRequest(_message.Message):
+    __slots__ = ("name", "rate_limit")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    rate_limit: int
+    def __init__(self, name: _Optional[str] = ..., rate_limit: _Optional[int] = ...) -> None: ...
+
+class CreateApiKeyResponse(_message.Message):
+    __slots__ = ("success", "key", "api_key", "message")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    key: ApiKey
+    api_key: str
+    message: str
+    def __init__(self, success: _Optional[bool] = ..., key: _Optional[_Union[ApiKey, _Mapping]] = ..., api_key: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class RevokeApiKeyRequest(_message.Message):
+    __slots__ = ("key_id", "confirm_last_key")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    CONFIRM_LAST_KEY_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    confirm_last_key: bool
+    def __init__(self, key_id: _Optional[str] = ..., confirm_last_key: _Optional[bool] = ...) -> None: ...
+
+class RevokeApiKeyResponse(_message.Message):
+    __slots__ = ("success", "key", "message")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    key: ApiKey
+    message: str
+    def __init__(self, success: _Optional[bool] = ..., key: _Optional[_Union[ApiKey, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class UpdateApiKeyRequest(_message.Message):
+    __slots__ = ("key_id", "name", "rate_limit")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    name: str
+    rate_limit: int
+    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., rate_limit: _Optional[int] = ...) -> None: ...
+
+class UpdateApiKeyResponse(_message.Message):
+    __slots__ = ("success", "key", "message")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    key: ApiKey
+    message: str
+    def __init__(self, success: _Optional[bool] = ..., key: _Optional[_Union[ApiKey, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class CreateSessionRequest(_message.Message):
+    __slots__ = ("username", "password", "user_agent")
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    username: str
+    password: str
+    user_agent: str
+    def __init__(self, username: _Optional[str] = ..., password: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
+
+class CreateSessionResponse(_message.Message):
+    __slots__ = ("session_token", "csrf_token", "username", "expires_at")
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CSRF_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    session_token: str
+    csrf_token: str
+    username: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, session_token: _Optional[str] = ..., csrf_token: _Optional[str] = ..., username: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetSessionRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetSessionResponse(_message.Message):
+    __slots__ = ("username", "account_id", "csrf_token", "expires_at")
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    CSRF_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    username: str
+    account_id: int
+    csrf_token: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, username: _Optional[str] = ..., account_id: _Optional[int] = ..., csrf_token: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DeleteSessionRequest(_message.Message):
+    __slots__ = ("all_sessions",)
+    ALL_SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    all_sessions: bool
+    def __init__(self, all_sessions: _Optional[bool] = ...) -> None: ...
+
+class DeleteSessionResponse(_message.Message):
+    __slots__ = ("success", "revoked")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    revoked: int
+    def __init__(self, success: _Optional[bool] = ..., revoked: _Optional[int] = ...) -> None: ...
+
+class WatchJobRequest(_message.Message):
+    __slots__ = ("job_id", "last_event_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    last_event_id: str
+    def __init__(self, job_id: _Optional[str] = ..., last_event_id: _Optional[str] = ...) -> None: ...
+
+class WatchJobsRequest(_message.Message):
+    __slots__ = ("last_event_id",)
+    LAST_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    last_event_id: str
+    def __init__(self, last_event_id: _Optional[str] = ...) -> None: ...
+
+class Progress(_message.Message):
+    __slots__ = ("stage", "step", "total", "message")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    step: int
+    total: int
+    message: str
+    def __init__(self, stage: _Optional[str] = ..., step: _Optional[int] = ..., total: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class JobEvent(_message.Message):
+    __slots__ = ("type", "event_id", "job_id", "job", "progress", "time")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    event_id: str
+    job_id: str
+    job: Job
+    progress: Progress
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, type: _Optional[str] = ..., event_id: _Optional[str] = ..., job_id: _Optional[str] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WatchJobResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: JobEvent
+    def __init__(self, event: _Optional[_Union[JobEvent, _Mapping]] = ...) -> None: ...
+
+class WatchJobsResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: JobEvent
+    def __init__(self, event: _Optional[_Union[JobEvent, _Mapping]] = ...) -> None: ...

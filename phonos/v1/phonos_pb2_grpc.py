@@ -70,6 +70,16 @@ class PhonosServiceStub:
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.DownloadJobOutputRequest.SerializeToString,
                 response_deserializer=phonos_dot_v1_dot_phonos__pb2.DownloadJobOutputResponse.FromString,
                 _registered_method=True)
+        self.WatchJob = channel.unary_stream(
+                '/phonos.v1.PhonosService/WatchJob',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.WatchJobRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.WatchJobResponse.FromString,
+                _registered_method=True)
+        self.WatchJobs = channel.unary_stream(
+                '/phonos.v1.PhonosService/WatchJobs',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.WatchJobsRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.WatchJobsResponse.FromString,
+                _registered_method=True)
         self.CancelJob = channel.unary_unary(
                 '/phonos.v1.PhonosService/CancelJob',
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.CancelJobRequest.SerializeToString,
@@ -104,6 +114,41 @@ class PhonosServiceStub:
                 '/phonos.v1.PhonosService/TestWebhook',
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.TestWebhookRequest.SerializeToString,
                 response_deserializer=phonos_dot_v1_dot_phonos__pb2.TestWebhookResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/phonos.v1.PhonosService/ListApiKeys',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/phonos.v1.PhonosService/CreateApiKey',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/phonos.v1.PhonosService/RevokeApiKey',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
+        self.UpdateApiKey = channel.unary_unary(
+                '/phonos.v1.PhonosService/UpdateApiKey',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.UpdateApiKeyRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.UpdateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.CreateSession = channel.unary_unary(
+                '/phonos.v1.PhonosService/CreateSession',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.CreateSessionRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.CreateSessionResponse.FromString,
+                _registered_method=True)
+        self.GetSession = channel.unary_unary(
+                '/phonos.v1.PhonosService/GetSession',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.GetSessionRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.GetSessionResponse.FromString,
+                _registered_method=True)
+        self.DeleteSession = channel.unary_unary(
+                '/phonos.v1.PhonosService/DeleteSession',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.DeleteSessionRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.DeleteSessionResponse.FromString,
                 _registered_method=True)
 
 
@@ -160,6 +205,23 @@ class PhonosServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchJob(self, request, context):
+        """Follow one job live: its current state at once, then every state change and the model's progress
+        until the job is terminal. Over HTTP: Server-Sent Events; `Last-Event-ID` (or `last_event_id`)
+        resumes after the last state event seen, and a finished job with nothing newer answers 204.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchJobs(self, request, context):
+        """Follow all of the caller's jobs: the active ones at once, then every state change and progress of
+        any job, new ones included. The stream stays open (the server closes it after a while; resume).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CancelJob(self, request, context):
         """Cancel a pending or running job; a job that never ran is refunded.
         """
@@ -209,6 +271,57 @@ class PhonosServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListApiKeys(self, request, context):
+        """The caller's API keys, active and revoked, newest first (never the secrets).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateApiKey(self, request, context):
+        """Create an API key for the caller's account; the secret is returned only here.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Revoke a key: the very next request made with it is refused (401), on every route and over gRPC.
+        Revoking the account's last active key needs `confirm_last_key: true`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateApiKey(self, request, context):
+        """Rename a key or change its rate limit (1 to the account's `max_rate_limit`); applies at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSession(self, request, context):
+        """Dashboard sign-in with a username and password. No HTTP rule: the gateway's /auth/sign-in calls
+        it and keeps the session token in an HttpOnly cookie, so page scripts never see it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSession(self, request, context):
+        """The session named by the `x-phonos-session` metadata: who is signed in and its CSRF token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSession(self, request, context):
+        """Sign out: revoke this session, or every session of the account.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PhonosServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -247,6 +360,16 @@ def add_PhonosServiceServicer_to_server(servicer, server):
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.DownloadJobOutputRequest.FromString,
                     response_serializer=phonos_dot_v1_dot_phonos__pb2.DownloadJobOutputResponse.SerializeToString,
             ),
+            'WatchJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJob,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.WatchJobRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.WatchJobResponse.SerializeToString,
+            ),
+            'WatchJobs': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJobs,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.WatchJobsRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.WatchJobsResponse.SerializeToString,
+            ),
             'CancelJob': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelJob,
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.CancelJobRequest.FromString,
@@ -281,6 +404,41 @@ def add_PhonosServiceServicer_to_server(servicer, server):
                     servicer.TestWebhook,
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.TestWebhookRequest.FromString,
                     response_serializer=phonos_dot_v1_dot_phonos__pb2.TestWebhookResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.RevokeApiKeyResponse.SerializeToString,
+            ),
+            'UpdateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateApiKey,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.UpdateApiKeyRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.UpdateApiKeyResponse.SerializeToString,
+            ),
+            'CreateSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSession,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.CreateSessionRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.CreateSessionResponse.SerializeToString,
+            ),
+            'GetSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSession,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.GetSessionRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.GetSessionResponse.SerializeToString,
+            ),
+            'DeleteSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSession,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.DeleteSessionRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.DeleteSessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -484,6 +642,60 @@ class PhonosService:
             _registered_method=True)
 
     @staticmethod
+    def WatchJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/phonos.v1.PhonosService/WatchJob',
+            phonos_dot_v1_dot_phonos__pb2.WatchJobRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.WatchJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/phonos.v1.PhonosService/WatchJobs',
+            phonos_dot_v1_dot_phonos__pb2.WatchJobsRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.WatchJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CancelJob(request,
             target,
             options=(),
@@ -662,6 +874,195 @@ class PhonosService:
             '/phonos.v1.PhonosService/TestWebhook',
             phonos_dot_v1_dot_phonos__pb2.TestWebhookRequest.SerializeToString,
             phonos_dot_v1_dot_phonos__pb2.TestWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/ListApiKeys',
+            phonos_dot_v1_dot_phonos__pb2.ListApiKeysRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/CreateApiKey',
+            phonos_dot_v1_dot_phonos__pb2.CreateApiKeyRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/RevokeApiKey',
+            phonos_dot_v1_dot_phonos__pb2.RevokeApiKeyRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.RevokeApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/UpdateApiKey',
+            phonos_dot_v1_dot_phonos__pb2.UpdateApiKeyRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.UpdateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/CreateSession',
+            phonos_dot_v1_dot_phonos__pb2.CreateSessionRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.CreateSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/GetSession',
+            phonos_dot_v1_dot_phonos__pb2.GetSessionRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.GetSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/DeleteSession',
+            phonos_dot_v1_dot_phonos__pb2.DeleteSessionRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.DeleteSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -14,6 +14,7 @@ from phonos_models.alphafold2.build_db import BuildError, build, read_fasta
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.unit
 def test_build_writes_a_clean_fasta_and_a_versioned_manifest(tmp_path: Path) -> None:
     source = tmp_path / "in.fasta"
     source.write_text(">sp|P1 first\nmktay\niak*\n>sp|P1 again\nMKTAYIAK\n>p2\nGSHMAS\n")
@@ -26,6 +27,7 @@ def test_build_writes_a_clean_fasta_and_a_versioned_manifest(tmp_path: Path) -> 
     assert built.env_line == f"PHONOS_ALPHAFOLD2_MGNIFY={built.fasta}"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(("text", "fragment"), [
     ("MKT\n", "before the first '>'"),
     (">a\n", "has no sequence"),
@@ -38,7 +40,7 @@ def test_bad_fasta_is_refused(text: str, fragment: str) -> None:
     assert fragment in str(caught.value)
 
 
-@pytest.mark.slow  # two interpreter starts that import AlphaFold's parsers
+@pytest.mark.e2e  # two interpreter starts that import AlphaFold's parsers
 def test_module_command_builds_a_database(tmp_path: Path) -> None:
     source = tmp_path / "in.fasta"
     source.write_text(">a\nMKTAYIAK\n")

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from phonos_models.alphafold2.msa import A3MError, Alignment, merge, parse_a3m
 
+pytestmark = pytest.mark.unit
+
 QUERY = "MKTAYIAK"
 
 

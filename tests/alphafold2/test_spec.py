@@ -14,6 +14,8 @@ from af2_helpers import QUERY, settings_env
 from jobservice.errors import InvalidArgument
 from jobservice.modelspecs.alphafold2 import NO_TEMPLATE_DB, build_spec
 
+pytestmark = pytest.mark.unit
+
 
 class NoOutputs:
     async def structure_pdb(self, job_id: str) -> bytes:  # AlphaFold2 never reads other jobs
@@ -36,7 +38,7 @@ def test_defaults_without_databases_run_single_sequence_without_templates() -> N
     assert job.sequence == QUERY
     assert job.params == {
         "model_preset": "monomer", "msa_mode": "single_sequence", "max_msa_seqs": 512, "use_templates": False,
-        "num_recycles": 3, "random_seed": 0, "num_models": 1, "templates_note": NO_TEMPLATE_DB,
+        "num_recycles": 3, "random_seed": 0, "num_models": 1, "relax": "none", "templates_note": NO_TEMPLATE_DB,
     }
     json.dumps(job.params)  # stored with the job
 
@@ -52,8 +54,45 @@ def test_a3m_without_msa_mode_means_a3m_mode_and_explicit_false_templates_has_no
     assert job.params["use_templates"] is False and "templates_note" not in job.params
 
 
+def test_a_complex_defaults_to_the_multimer_preset_with_deepminds_multimer_defaults() -> None:
+    job = validate({"relax": "best"}, sequence=f" {QUERY[:20].lower()} : {QUERY[20:]}\n")
+    assert job.sequence == f"{QUERY[:20]}:{QUERY[20:]}"
+    assert (job.params["model_preset"], job.params["num_recycles"], job.params["max_msa_seqs"]) == ("multimer", 20, 508)
+    assert job.params["relax"] == "best"
+    two = [f">a\n{QUERY[:20]}\n", f">b\n{QUERY[20:]}\n"]
+    job = validate({"a3m": two, "num_recycles": 2, "max_msa_seqs": 64}, sequence=f"{QUERY[:20]}:{QUERY[20:]}")
+    assert job.params["msa_mode"] == "a3m" and job.params["a3m"] == two
+    assert (job.params["num_recycles"], job.params["max_msa_seqs"]) == (2, 64)
+    # One chain may use the multimer models too.
+    assert validate({"model_preset": "multimer"}).params["model_preset"] == "multimer"
+
+
+COMPLEX = f"{QUERY[:20]}:{QUERY[20:]}"
+
+
+@pytest.mark.parametrize(("sequence", "params", "fragment"), [
+    (f"{QUERY[:20]}::{QUERY[20:]}", {}, "chain 2 of the sequence is empty"),
+    (f"{QUERY}:", {}, "chain 2 of the sequence is empty"),
+    (":", {}, "sequence is empty"),
+    (":".join(["MKV"] * 27), {}, "sequence has 27 chains; AlphaFold2 on this server folds at most 26"),
+    (f"{QUERY}:MKTVRQERLK", {}, "complex has 2 chains and 51 residues in all; AlphaFold2 on this server accepts at most 48"),
+    (f"{QUERY[:20]}:MKT1", {}, "chain 2 contains invalid amino-acid letters: 1"),
+    (COMPLEX, {"model_preset": "monomer_ptm"}, "a complex needs model_preset 'multimer', not 'monomer_ptm'"),
+    (COMPLEX, {"a3m": f">q\n{QUERY}\n"}, "params.a3m must be a list with one A3M per chain"),
+    (COMPLEX, {"a3m": [f">a\n{QUERY[:20]}\n"]}, "params.a3m has 1 A3Ms for 2 chains"),
+    (COMPLEX, {"a3m": [f">a\n{QUERY[:20]}\n", 5]}, "params.a3m must be a list of strings"),
+    (COMPLEX, {"a3m": [f">a\n{QUERY[:20]}\n", f">b\n{QUERY[:21]}\n"]}, "chain B: the first record of params.a3m must be the query"),
+    (COMPLEX, {"msa_mode": "a3m"}, "params.a3m (one A3M per chain, each starting with its chain) is required"),
+])
+def test_bad_complexes_are_400_before_credits(sequence: str, params: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        validate(params, sequence=sequence)
+    assert fragment in caught.value.message
+
+
 @pytest.mark.parametrize(("params", "fragment"), [
-    ({"model_preset": "multimer"}, "params.model_preset must be one of"),
+    ({"model_preset": "multimer_v2"}, "params.model_preset must be one of"),
+    ({"relax": "fast"}, "params.relax must be one of all, best, none"),
     ({"model_preset": 3}, "params.model_preset must be a string"),
     ({"num_models": 6}, "params.num_models must be between 1 and 5"),
     ({"num_models": 0}, "params.num_models must be between 1 and 5"),
@@ -86,9 +125,9 @@ def test_sequence_longer_than_the_last_bucket_is_refused() -> None:
 def test_triton_inputs_carry_the_sequence_and_the_normalised_params() -> None:
     spec = build_spec(settings_env())
     job = validate({"num_recycles": 1})
-    tensors = {t.name: t for t in spec.triton_inputs(job)}
+    tensors = {t.name: t for t in spec.inputs(job)}
     assert set(tensors) == {"SEQUENCE", "REQUEST"}
     assert tensors["SEQUENCE"].datatype == "BYTES" and tensors["SEQUENCE"].array.shape == (1,)
     assert json.loads(tensors["REQUEST"].array[0]) == job.params
-    assert spec.output_names == ("PDB", "CIF", "SCORES", "MSA", "METADATA")
+    assert spec.formats == ("pdb", "cif", "json", "a3m", "timings", "plddt_plot", "coverage_plot", "zip")
     assert isinstance(tensors["REQUEST"].array, np.ndarray)

@@ -13,7 +13,7 @@ from phonos_models.alphafold2.pipeline import Engine, Request
 from jobservice.modelspecs.alphafold2 import build_spec
 from phonos_config.alphafold2 import AlphaFold2Settings
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 
 
 class NoOutputs:

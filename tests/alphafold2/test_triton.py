@@ -13,16 +13,20 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import gemmi
 import numpy as np
 import pytest
 from af2_helpers import QUERY, mutate, settings_env
+from phonos_models.common.result_files import ModelResult
 
+from jobservice.inference import InvalidModelInput, Tensor
 from jobservice.modelspecs.alphafold2 import build_spec
+from launcher.triton import TritonProcess
+from tests.support import cancel_after, infer_through_the_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.triton]
+pytestmark = pytest.mark.e2e
 
-grpcclient = pytest.importorskip("tritonclient.grpc")
-triton_launcher = pytest.importorskip("launcher.triton")
+CHAIN_B = "PDLSKEALRQAIEEAVRNGNT"
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +34,7 @@ def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     log_path = Path(tmp_path_factory.mktemp("triton")) / "triton.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
     env.update(settings_env())
-    with triton_launcher.TritonProcess.start(models=["alphafold2"], log_path=log_path, env=env) as server:
+    with TritonProcess.start(models=["alphafold2"], log_path=log_path, env=env) as server:
         server.wait_ready(timeout_s=180)
         yield server
 
@@ -40,65 +44,60 @@ class NoOutputs:
         raise AssertionError("not used")
 
 
-def infer(triton: object, params: dict) -> tuple:
-    """Validate with the spec, send the spec's tensors, decode with the spec: as the job service does."""
+def infer(triton: object, params: dict, progress: list | None = None) -> ModelResult:
+    """Validate with the spec, send the spec's tensors through the real inference port: as dispatch does."""
     spec = build_spec(settings_env())
     job = asyncio.run(spec.validate(QUERY, params, NoOutputs()))
-    inputs = []
-    for tensor in spec.triton_inputs(job):
-        item = grpcclient.InferInput(tensor.name, list(tensor.array.shape), tensor.datatype)
-        item.set_data_from_numpy(tensor.array)
-        inputs.append(item)
-    client = grpcclient.InferenceServerClient(triton.grpc_url)  # type: ignore[attr-defined]
-    try:
-        result = client.infer("alphafold2", inputs, outputs=[grpcclient.InferRequestedOutput(n) for n in spec.output_names],
-                              client_timeout=240)
-        return spec, job, spec.decode(job, {n: result.as_numpy(n) for n in spec.output_names})
-    finally:
-        client.close()
+    return infer_through_the_port(triton.grpc_url, "alphafold2", spec.inputs(job),  # type: ignore[attr-defined]
+                                  progress=progress)
 
 
 def test_triton_serves_a_prediction_with_a_user_msa(triton: object) -> None:
     # Six rows, monomer: the program the in-process tests compiled (persistent cache).
     a3m = f">query\n{QUERY}\n" + "".join(f">hom{k}\n{mutate(QUERY, every=k)}\n" for k in (3, 4, 5, 6, 7))
-    _, _, result = infer(triton, {"num_recycles": 1, "a3m": a3m})
-    pdb = result.artifacts[0].content.decode()
-    assert result.artifacts[0].format == "pdb" and pdb.count(" CA ") == len(QUERY)
+    progress: list = []
+    result = infer(triton, {"num_recycles": 1, "a3m": a3m}, progress)
+    # model k of M, then each of its passes (num_recycles 1: 2 passes), reported while it ran
+    assert [(p.stage, p.step, p.total) for p in progress] == [("model", 1, 1), ("recycle", 1, 2), ("recycle", 2, 2)]
+    pdb = result.files[0].content.decode()
+    assert result.files[0].format == "pdb" and pdb.count(" CA ") == len(QUERY)
     assert "NOT A REAL PREDICTION" in pdb
-    scores = json.loads(result.artifacts[2].content)
+    scores = json.loads(result.files[2].content)
     assert len(scores["plddt"]) == len(QUERY) and "pae" not in scores
-    assert result.artifacts[3].content.decode() == a3m
+    assert result.files[3].content.decode() == a3m
     assert result.metadata["msa_mode"] == "a3m" and result.metadata["real_weights"] is False
 
 
 def test_a_bad_request_gets_an_error_response_and_the_model_keeps_serving(triton: object) -> None:
-    client = grpcclient.InferenceServerClient(triton.grpc_url)  # type: ignore[attr-defined]
-    inputs = []
-    for name, text in (("SEQUENCE", QUERY), ("REQUEST", json.dumps({"use_templates": True}))):
-        item = grpcclient.InferInput(name, [1], "BYTES")
-        item.set_data_from_numpy(np.array([text.encode()], dtype=object))
-        inputs.append(item)
-    with pytest.raises(grpcclient.InferenceServerException, match="no template database"):
-        client.infer("alphafold2", inputs, client_timeout=60)
-    client.close()
+    tensors = tuple(Tensor(name, np.array([text.encode()], dtype=object), "BYTES")
+                    for name, text in (("SEQUENCE", QUERY), ("REQUEST", json.dumps({"use_templates": True}))))
+    with pytest.raises(InvalidModelInput, match="no template database"):  # the typed input-error signal
+        infer_through_the_port(triton.grpc_url, "alphafold2", tensors, 60.0)  # type: ignore[attr-defined]
     assert triton.model_ready("alphafold2")  # type: ignore[attr-defined]
 
 
 def test_end_to_end_through_the_public_api(triton: object, service_factory: type) -> None:
     service = service_factory.start(triton.grpc_url, PHONOS_MODELS="alphafold2", **settings_env())  # type: ignore[attr-defined]
-    client = service.client(service.new_key(credits=120))
+    client = service.client(service.new_key(credits=170))
 
-    bad = client.post("/v1/predict", json={"model": "alphafold2", "sequence": QUERY, "params": {"model_preset": "multimer"}})
+    bad = client.post("/v1/predict", json={"model": "alphafold2", "sequence": QUERY, "params": {"model_preset": "multimer_v2"}})
     assert bad.status_code == 400 and "model_preset" in bad.json()["message"]
     bad_a3m = client.post("/v1/predict", json={"model": "alphafold2", "sequence": QUERY, "params": {"a3m": ">x\nMKT\n"}})
     assert bad_a3m.status_code == 400 and "match columns" in bad_a3m.json()["message"]
-    assert client.balance() == 120  # nothing charged for refused jobs
+    bad_complex = client.post("/v1/predict", json={"model": "alphafold2", "sequence": f"{QUERY[:20]}::{CHAIN_B}"})
+    assert bad_complex.status_code == 400 and "chain 2 of the sequence is empty" in bad_complex.json()["message"]
+    assert client.balance() == 170  # nothing charged for refused jobs
+
+    # A two-chain complex, Amber-relaxed: submitted first, so it runs while the monomer below waits.
+    dimer = client.post("/v1/predict", json={"model": "alphafold2", "sequence": f"{QUERY[:20]}:{CHAIN_B}",
+                                             "params": {"num_recycles": 1, "relax": "best"}})
+    assert dimer.status_code == 200, dimer.text
 
     submitted = client.post("/v1/predict", json={"model": "alphafold2", "sequence": QUERY, "name": "af2 e2e",
                                                  "params": {"model_preset": "monomer_ptm", "num_recycles": 0}})
     assert submitted.status_code == 200, submitted.text
     assert submitted.json()["credits_used"] == 50 and client.balance() == 70
-    job = client.wait_for(submitted.json()["job_id"], timeout_s=240)
+    job = client.wait_for(submitted.json()["job_id"], timeout_s=420)
     assert job["status"] == "completed", job
     pdb = client.get(job["download_url"])
     assert pdb.status_code == 200 and pdb.text.count(" CA ") == len(QUERY)
@@ -108,47 +107,55 @@ def test_end_to_end_through_the_public_api(triton: object, service_factory: type
     status = client.get(f"/v1/jobs/{job['job_id']}").json()
     assert status["status"] == "completed"
 
+    complex_job = client.wait_for(dimer.json()["job_id"], timeout_s=300)
+    assert complex_job["status"] == "completed", complex_job
+    assert {"pdb", "cif", "json", "relaxed_pdb", "relaxed_cif"} <= set(complex_job["formats"])
+    pdb = gemmi.read_pdb_string(client.get(complex_job["download_url"]).text)
+    assert [(chain.name, len(chain)) for chain in pdb[0]] == [("A", 20), ("B", len(CHAIN_B))]
+    scores = client.get(complex_job["download_url"], params={"format": "json"}).json()
+    assert [(c["id"], c["length"]) for c in scores["chains"]] == [("A", 20), ("B", len(CHAIN_B))]
+    assert 0 < scores["iptm"] < 1 and scores["interfaces"][0]["chains"] == ["A", "B"]
+    assert scores["relax"]["status"] == "completed", scores["relax"]
+    metrics, metadata = complex_job["metrics"], complex_job["metadata"]
+    assert metrics["iptm"] == round(scores["iptm"], 4) and metadata["model_preset"] == "multimer"
+    # The relax worker ran inside Triton's stub and removed the tiny model's clashes.
+    assert metrics["clashes_relaxed"] < metrics["clashes_unrelaxed"] and metrics["relax_rmsd"] > 0
+    assert metadata["relax"]["platform"] == "CPU" and metadata["relax"]["relaxed"] == ["model_1_multimer_v3"]
+    relaxed_text = client.get(complex_job["download_url"], params={"format": "relaxed_pdb"}).text
+    assert "REMARK 250 NOT A REAL PREDICTION" in relaxed_text and "Amber-relaxed" in relaxed_text
+    relaxed = gemmi.read_pdb_string(relaxed_text)
+    assert [chain.name for chain in relaxed[0]] == ["A", "B"]
+    assert any(atom.element.name == "H" for residue in relaxed[0]["A"] for atom in residue)
+    relaxed_cif = gemmi.cif.read_string(client.get(complex_job["download_url"], params={"format": "relaxed_cif"}).text)
+    assert sorted(set(relaxed_cif.sole_block().find_loop("_atom_site.auth_asym_id"))) == ["A", "B"]
+    assert client.balance() == 70
+
 
 def test_cancelling_a_running_request_stops_its_compute(triton: object) -> None:
     """A long job (monomer_casp14, 5 models x 25 passes) is cancelled; the next request does not wait for it."""
-    import queue
     import time
 
     spec = build_spec(settings_env())
+    url = triton.grpc_url  # type: ignore[attr-defined]
 
-    def tensors(params: dict) -> list:
+    def tensors(params: dict) -> tuple[Tensor, ...]:
         job = asyncio.run(spec.validate(QUERY, params, NoOutputs()))
-        items = []
-        for tensor in spec.triton_inputs(job):
-            item = grpcclient.InferInput(tensor.name, list(tensor.array.shape), tensor.datatype)
-            item.set_data_from_numpy(tensor.array)
-            items.append(item)
-        return items
+        return spec.inputs(job)
 
     def timed(params: dict) -> float:
         tick = time.perf_counter()
-        client.infer("alphafold2", tensors(params), client_timeout=240)
+        infer_through_the_port(url, "alphafold2", tensors(params), 240.0)
         return time.perf_counter() - tick
 
     long_params = {"model_preset": "monomer_casp14", "num_recycles": 24, "num_models": 5}
     quick_params = {"num_recycles": 0}
-    client = grpcclient.InferenceServerClient(triton.grpc_url)  # type: ignore[attr-defined]
-    try:
-        # Warm both programs so the timings below are compute, not compile.
-        timed({"model_preset": "monomer_casp14", "num_recycles": 0})
-        timed(quick_params)
-        one_pass = timed({"model_preset": "monomer_casp14", "num_recycles": 0})
-        quick = timed(quick_params)
-
-        done: queue.Queue = queue.Queue()
-        long_job = client.async_infer("alphafold2", tensors(long_params), callback=lambda result, error: done.put(error))
-        time.sleep(max(2.0, 4 * one_pass))
-        long_job.cancel()
-        error = done.get(timeout=30)
-        assert error is not None and "cancel" in str(error).lower()
-        waited = timed(quick_params)
-    finally:
-        client.close()
+    # Warm both programs so the timings below are compute, not compile.
+    timed({"model_preset": "monomer_casp14", "num_recycles": 0})
+    timed(quick_params)
+    one_pass = timed({"model_preset": "monomer_casp14", "num_recycles": 0})
+    quick = timed(quick_params)
+    cancel_after(url, "alphafold2", tensors(long_params), max(2.0, 4 * one_pass))
+    waited = timed(quick_params)
     print(f"casp14 pass {one_pass:.2f} s, quick request {quick:.2f} s, quick request right after the cancel {waited:.2f} s")
     # Uncancelled, the long job would hold the only instance for 125 passes more.
     assert waited < quick + 15 * one_pass + 3, (waited, quick, one_pass)

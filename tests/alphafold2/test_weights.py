@@ -10,9 +10,11 @@ from af2_helpers import settings_env
 from phonos_models.alphafold2 import architecture
 from phonos_models.alphafold2 import weights as w
 from phonos_models.alphafold2.pipeline import Engine, compiled_model
-from phonos_models.alphafold2.runner import CompiledModel
+from phonos_models.alphafold2.runner import CompiledModel, MultimerModel
 
 from phonos_config.alphafold2 import AlphaFold2Settings
+
+pytestmark = pytest.mark.integration
 
 TRI = "alphafold/alphafold_iteration/evoformer/evoformer_iteration/triangle_multiplication_outgoing"
 
@@ -25,7 +27,6 @@ def compiled_for(model_name: str, *, tiny: bool, use_templates: bool) -> tuple[a
     return key, (compiled_model(key, cfg) if tiny else CompiledModel(cfg))
 
 
-@pytest.mark.slow  # traces the network (eval_shape): 5-20 s
 def test_tiny_weights_are_written_in_deepminds_unfused_layout_and_round_trip(tmp_path: Path) -> None:
     _, compiled = compiled_for("model_1", tiny=True, use_templates=True)  # the templates test's network
     shapes = compiled.param_shapes()
@@ -48,7 +49,6 @@ def test_tiny_weights_are_written_in_deepminds_unfused_layout_and_round_trip(tmp
     assert w.content_hash(w.random_deepmind_params(shapes, seed=4)) != w.content_hash(flat)
 
 
-@pytest.mark.slow  # traces the network (eval_shape)
 def test_mismatched_parameters_are_refused_with_names() -> None:
     _, compiled = compiled_for("model_3", tiny=True, use_templates=False)
     shapes = compiled.param_shapes()
@@ -63,7 +63,6 @@ def test_mismatched_parameters_are_refused_with_names() -> None:
         w.load_npz(Path("/nonexistent/params_model_1.npz"))
 
 
-@pytest.mark.slow
 def test_production_loader_reads_full_size_params_in_deepminds_layout(tmp_path: Path) -> None:
     """Full-size random params shaped like DeepMind's params_model_1_ptm.npz (templates included)."""
     _, writer = compiled_for("model_1_ptm", tiny=False, use_templates=True)
@@ -84,3 +83,31 @@ def test_production_loader_reads_full_size_params_in_deepminds_layout(tmp_path: 
     assert not any("template" in scope for scope in loaded.params)
     evoformer_blocks = loaded.params[f"{TRI}/projection"]["weights"].shape[0]
     assert evoformer_blocks == 48
+
+
+def test_multimer_v3_weights_keep_deepminds_fused_layout(tmp_path: Path) -> None:
+    """params_model_N_multimer_v3.npz stores the triangle multiplications fused, as the network runs them."""
+    def multimer(tiny: bool) -> tuple[architecture.ArchitectureKey, object]:
+        cfg = architecture.build_config("model_1_multimer_v3", "multimer", tiny=tiny, use_templates=False, num_recycles=0)
+        key = architecture.architecture_key(cfg, "multimer", tiny)
+        return key, compiled_model(key, cfg) if tiny else MultimerModel(cfg)
+
+    full_shapes = multimer(tiny=False)[1].param_shapes()  # type: ignore[attr-defined]
+    # AlphaFold-Multimer v3 (DeepMind's released files): ~93 M parameters, 48 evoformer blocks.
+    total = sum(int(np.prod(spec.shape)) for names in full_shapes.values() for spec in names.values())
+    assert 90e6 < total < 97e6, total
+    assert full_shapes[f"{TRI}/projection"]["weights"].shape[0] == 48
+
+    key, tiny = multimer(tiny=True)
+    shapes = tiny.param_shapes()  # type: ignore[attr-defined]
+    flat = w.random_deepmind_params(shapes, seed=1, fused_layout=True)
+    assert f"{TRI}/projection//weights" in flat and f"{TRI}/center_norm//scale" in flat
+    assert f"{TRI}/left_projection//weights" not in flat
+    path = tmp_path / "params" / "params_model_1_multimer_v3.npz"
+    w.write_npz(path, flat)
+    assert w.npz_path(tmp_path, "model_1_multimer_v3") == path
+    loaded = w.select_expected(w.from_deepmind_layout(w.load_npz(path)), shapes, str(path))
+    assert w.content_hash({k: v for k, v in w.flatten(loaded).items()}) == w.content_hash(flat)
+    # The engine's tiny multimer weights are generated the same way.
+    engine_weights = Engine(AlphaFold2Settings.from_env(settings_env())).weights("model_1_multimer_v3", key, tiny)  # type: ignore[arg-type]
+    assert engine_weights.sha256 == w.content_hash(w.random_deepmind_params(shapes, seed=1, fused_layout=True))

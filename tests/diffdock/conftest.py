@@ -26,5 +26,6 @@ def _one_thread() -> None:
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     if not REFERENCE_DIR.is_dir():
-        pytest.skip(f"DiffDock reference manifests not found at {REFERENCE_DIR}")
+        pytest.fail(f"DiffDock reference manifests not found at {REFERENCE_DIR} (a required test input: put "
+                    "shared/reference beside the checkout or set PHONOS_TEST_REFERENCE_DIR)")
     return REFERENCE_DIR

@@ -16,6 +16,8 @@ from phonos_models.diffdock.build import build_model, tiny_hyperparams
 from phonos_models.diffdock.data import ComplexGraph, collate
 from phonos_models.diffdock.layers import FasterTensorProduct
 
+pytestmark = pytest.mark.integration
+
 LM_DIM = 16  # tiny language-model width keeps the test fast; the layer shapes scale with it
 
 

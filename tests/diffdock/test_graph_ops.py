@@ -8,6 +8,8 @@ import pytest
 import torch
 from phonos_models.diffdock import graph_ops
 
+pytestmark = pytest.mark.unit
+
 
 def _points(seed: int, sizes: list[int], scale: float = 6.0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)

@@ -8,6 +8,8 @@ from phonos_models.diffdock import ligand
 from phonos_models.diffdock.data import LIGAND_FEATURE_DIMS
 from rdkit import Chem
 
+pytestmark = pytest.mark.unit
+
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 IMATINIB = "Cc1ccc(NC(=O)c2ccc(CN3CCN(C)CC3)cc2)cc1Nc1nccc(-c2cccnc2)n1"
 

@@ -22,6 +22,8 @@ from phonos_models.diffdock.build import (
     state_dict_sha256,
 )
 
+pytestmark = pytest.mark.integration
+
 MANIFESTS = {"score": "score_model_state_dict_shapes.json", "confidence": "confidence_model_state_dict_shapes.json"}
 # e3nn constant buffers that are *not* drawn at random for the load test, but taken from our own
 # freshly built model: they are deterministic functions of the irreps, not learned weights —
@@ -34,23 +36,15 @@ E3NN_CONSTANT = re.compile(r"(\._w3j_\d+_\d+_\d+|\.output_mask|\.tp\.weight)$")
 
 
 # Configurations whose e3nn networks take several seconds to build (45 or 24 tensor products).
-SLOW_TO_BUILD = {
-    "v1.0_paper_score__old_CGOldModel",
-    "v1.0_paper_confidence__old_AAOldModel",
-    "cb_initial_paper_confidence__old_AAOldModel",
-}
-
 
 def _configs() -> list:  # list of pytest.param
     from dd_helpers import REFERENCE_DIR
 
     out = []
     for kind, fname in MANIFESTS.items():
-        path = REFERENCE_DIR / fname
-        if path.exists():
-            for name in json.loads(path.read_text())["configs"]:
-                marks = [pytest.mark.slow] if name in SLOW_TO_BUILD else []
-                out.append(pytest.param(kind, name, marks=marks, id=f"{kind}-{name}"))
+        # A missing manifest fails collection: the reference data is a required test input, not optional.
+        for name in json.loads((REFERENCE_DIR / fname).read_text())["configs"]:
+            out.append(pytest.param(kind, name, id=f"{kind}-{name}"))
     return out
 
 

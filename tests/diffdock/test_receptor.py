@@ -10,6 +10,8 @@ from phonos_models.diffdock import receptor
 from phonos_models.diffdock.data import RECEPTOR_ATOM_FEATURE_DIMS
 from phonos_models.diffdock.esm_embedding import ESM2_VOCAB, EsmEmbedder, TinyEsmShape, tokenize
 
+pytestmark = pytest.mark.unit
+
 PDB = (Path(__file__).parent / "data" / "receptor_small.pdb").read_text()
 
 

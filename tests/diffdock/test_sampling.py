@@ -228,6 +228,8 @@ from rdkit import Chem  # noqa: E402
 
 from phonos_config.diffdock import DiffDockSettings  # noqa: E402
 
+pytestmark = pytest.mark.integration
+
 PDB = (Path(__file__).parent / "data" / "receptor_small.pdb").read_text()
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 
@@ -304,7 +306,6 @@ def docked(pipeline: DiffDockPipeline):
     return pipeline.dock(DockingRequest(PDB, ASPIRIN, inference_steps=10, samples_per_complex=4, random_seed=7))
 
 
-@pytest.mark.slow
 def test_tiny_end_to_end_sdf_is_ranked_with_bonds_and_finite_coordinates(docked) -> None:
     mols = [m for m in Chem.ForwardSDMolSupplier(io.BytesIO(docked.poses_sdf.encode()), removeHs=False)]
     assert len(mols) == 4 and all(m is not None for m in mols)
@@ -332,7 +333,6 @@ def test_tiny_end_to_end_sdf_is_ranked_with_bonds_and_finite_coordinates(docked)
         assert np.allclose(ring_d, ref_d, atol=2e-3)
 
 
-@pytest.mark.slow
 def test_tiny_end_to_end_complex_pdb_and_json(docked) -> None:
     structure = gemmi.read_pdb_string(docked.complex_pdb)
     residues = [r for ch in structure[0] for r in ch]
@@ -354,7 +354,6 @@ def test_tiny_end_to_end_complex_pdb_and_json(docked) -> None:
     assert body["weights"]["score_model"]["real"] is False and len(body["weights"]["score_model"]["sha256"]) == 64
 
 
-@pytest.mark.slow
 def test_random_seed_reproduces_poses_and_batching_does_not_change_them(pipeline: DiffDockPipeline, docked) -> None:
     again = pipeline.dock(DockingRequest(PDB, ASPIRIN, inference_steps=10, samples_per_complex=4, random_seed=7))
     assert again.poses_sdf.split("score_weights")[0] == docked.poses_sdf.split("score_weights")[0]
@@ -368,16 +367,13 @@ def test_random_seed_reproduces_poses_and_batching_does_not_change_them(pipeline
     assert different.poses_sdf != docked.poses_sdf
 
 
-@pytest.mark.slow
 def test_weights_directory_in_the_release_layout_is_loaded_strictly(tmp_path: Path) -> None:
     import yaml
 
     saved = {}
     from dd_helpers import REFERENCE_DIR
 
-    reference = REFERENCE_DIR / "params"
-    if not reference.is_dir():
-        pytest.skip("reference ymls not available")
+    reference = REFERENCE_DIR / "params"  # a required test input: missing, the test fails
     for sub, ckpt, overrides in (
         ("score_model", "best_ema_inference_epoch_model.pt", {"ns": 8, "nv": 2, "num_conv_layers": 3}),
         ("confidence_model", "best_model_epoch75.pt", {"ns": 8, "nv": 2, "num_conv_layers": 3}),
@@ -424,7 +420,6 @@ def test_crop_keeps_near_residues_and_restricts_the_full_receptor_graphs(complex
     assert cropped.atom_edge_index is not None and int(cropped.atom_edge_index.max()) < int(kept_atoms.sum())
 
 
-@pytest.mark.slow
 def test_sampling_with_a_cropping_confidence_model(complex_inputs) -> None:
     lig, rec, esm = complex_inputs
     score_hp = build.tiny_hyperparams("score", lm_embedding_dim=32)

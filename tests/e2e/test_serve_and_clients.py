@@ -16,9 +16,9 @@ import gemmi
 import pytest
 import requests
 
-from tests.support import REPO, wait_until
+from tests.support import REPO, parse_scrape, wait_until
 
-pytestmark = [pytest.mark.triton, pytest.mark.slow]
+pytestmark = pytest.mark.e2e
 
 PHONOS = [sys.executable, "-m", "launcher.cli"]
 
@@ -34,7 +34,7 @@ class Serve:
     def __init__(self, data_dir: Path) -> None:
         self.lines: list[str] = []
         self.popen = subprocess.Popen(
-            [*PHONOS, "serve", "--http-port", "0", "--grpc-port", "0", "--data-dir", str(data_dir)],
+            [*PHONOS, "serve", "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0", "--data-dir", str(data_dir)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=phonos_env(), cwd=REPO,
         )
         threading.Thread(target=self._read, daemon=True).start()
@@ -75,6 +75,13 @@ def test_serve_prints_a_key_and_the_seed_python_client_saves_a_pdb(tmp_path: Pat
         key_line = serve.find(r"API key .*: (pk_\S+)")
         assert key_line, serve.lines
         api_key = key_line.group(1)
+        dashboard = serve.find(r"Dashboard:\s+(http://\S+/)")
+        password = serve.find(r"sign in as 'admin' with password (\S+)")
+        assert dashboard and dashboard.group(1) == base_url + "/" and password, serve.lines
+        signed_in = requests.post(f"{base_url}/auth/sign-in", json={"username": "admin", "password": password.group(1)},
+                                  timeout=30)
+        assert signed_in.status_code == 200 and signed_in.json()["username"] == "admin"
+        assert requests.get(dashboard.group(1), timeout=10).url.endswith("/jobs")
         triton_address = serve.find(r"Triton ready:\s+(\S+)").group(1)
         grpc_address = serve.find(r"gRPC:\s+(\S+)").group(1)
         assert requests.get(f"{base_url}/v1/health", timeout=10).json()["status"] == "operational"
@@ -91,6 +98,18 @@ def test_serve_prints_a_key_and_the_seed_python_client_saves_a_pdb(tmp_path: Pat
         structure = gemmi.read_structure(str(workdir / "output.pdb"))
         residues = [r for r in structure[0][0]]
         assert gemmi.one_letter_code([r.name for r in residues]).upper() == "MGSSHHHHHHSSGLVPRGSHMASMTGGQQMGRGS"
+
+        # The metrics the run left: one Prometheus scrape shows the job service and Triton's own.
+        metrics_url = serve.find(r"metrics:\s+(http://\S+/metrics)").group(1)
+        scrape = parse_scrape(requests.get(metrics_url, timeout=30).text)
+        names = {name for name, _ in scrape}
+        assert scrape[("phonos_jobs_completed_total", (("model", "esmfold"),))] >= 1
+        assert scrape[("phonos_http_request_seconds_count",
+                       (("method", "POST"), ("route", "/v1/predict"), ("status", "200")))] >= 1
+        assert [v for (n, labels), v in scrape.items() if n == "phonos_triton_metrics_up"] == [1]
+        assert any(n.startswith("nv_inference_request_success") and dict(labels).get("model") == "esmfold"
+                   and v >= 1 for (n, labels), v in scrape.items())
+        assert {"phonos_jobs_queued", "phonos_webhook_backlog", "phonos_job_wait_seconds_bucket"} <= names
     finally:
         assert serve.stop() == 0
     assert serve.find("stopping")
@@ -100,6 +119,9 @@ def test_serve_prints_a_key_and_the_seed_python_client_saves_a_pdb(tmp_path: Pat
     try:
         again.wait_ready()
         assert again.find(r"API key") is None
+        # The banner's lines arrive one by one: wait for the sign-in line itself.
+        assert wait_until(lambda: again.find(r"sign in as 'admin' \(forgot the password\?"), 30, 0.1)
+        assert not again.find("with password")
     finally:
         again.stop()
 

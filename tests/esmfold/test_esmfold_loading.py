@@ -13,7 +13,10 @@ from phonos_models.esmfold.batching import FoldJob
 from phonos_models.esmfold.loading import load_model
 from phonos_models.esmfold.predict import fold
 
+from phonos_config.env import triton_model_env
 from phonos_config.esmfold import EsmFoldSettings
+
+pytestmark = pytest.mark.integration
 
 SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQ"
 
@@ -89,8 +92,14 @@ def test_triton_settings_env_wins_over_config_parameters() -> None:
     config = {"parameters": {"PHONOS_ESMFOLD_WEIGHTS_DIR": {"string_value": "/models/esmfold_v1"},
                              "PHONOS_ESMFOLD_MAX_LENGTH": {"string_value": "700"},
                              "unrelated": {"string_value": "x"}}}
-    assert EsmFoldSettings.from_triton(config, {}).weights_dir == Path("/models/esmfold_v1")
-    overridden = EsmFoldSettings.from_triton(config, {"PHONOS_ESMFOLD_WEIGHTS_DIR": "", "HOME": "/root"})
+
+    def settings(environ: dict[str, str]) -> EsmFoldSettings:
+        return EsmFoldSettings.from_env(triton_model_env(config, environ, ("PHONOS_ESMFOLD_",)))
+
+    assert settings({}).weights_dir == Path("/models/esmfold_v1")
+    overridden = settings({"PHONOS_ESMFOLD_WEIGHTS_DIR": "", "HOME": "/root"})
     assert overridden.weights_dir is None and overridden.max_length == 700
+    assert "unrelated" not in triton_model_env(config, {"HOME": "/root"}, ("PHONOS_ESMFOLD_",))
     with pytest.raises(ValueError, match="tiny or full"):
-        EsmFoldSettings.from_triton({}, {"PHONOS_ESMFOLD_RANDOM_ARCHITECTURE": "huge"})
+        EsmFoldSettings.from_env(triton_model_env({}, {"PHONOS_ESMFOLD_RANDOM_ARCHITECTURE": "huge"},
+                                                  ("PHONOS_ESMFOLD_",)))

@@ -12,6 +12,8 @@ from phonos_models.esmfold.files import metadata, mmcif_text, pdb_text
 from phonos_models.esmfold.loading import load_model
 from phonos_models.esmfold.predict import fold, fold_batch
 
+pytestmark = pytest.mark.integration
+
 SEQ_A = "MKTVRQERLKSIVRILERSKEPVSGAQLAEELSVSRQVIVQ"  # 41 aa
 SEQ_B = "MKTAYIAKQRQISFVKSHFSRQ"  # 22 aa
 SEQ_C = "GSHMASMTGGQQMGRGSWLVEQ"  # 22 aa
@@ -157,13 +159,15 @@ def test_make_job_guards_direct_triton_clients_and_forces_chunking_when_long() -
     from phonos_models.common.errors import BadInput
     from phonos_models.esmfold.batching import make_job
 
-    limits = {"max_length": 600, "auto_chunk_length": 512, "auto_chunk_size": 128}
+    limits = {"max_length": 600, "auto_chunk_length": 512, "auto_chunk_size": 128, "max_chains": 2}
     assert make_job(" mkt\nay ", 4, 0, **limits) == FoldJob("MKTAY", 4, None)
     assert make_job("A" * 513, 4, 0, **limits).chunk_size == 128  # long: chunked even when asked off
     assert make_job("A" * 513, 4, 32, **limits).chunk_size == 32
     for sequence, recycles, chunk, message in (
         ("", 1, 0, "empty"),
-        ("MKZ1", 1, 0, "invalid letters 1Z"),
+        ("MKZ1", 1, 0, "invalid amino-acid letters: 1Z"),
+        ("MKT:AAA:GGG", 1, 0, "at most 2"),
+        ("MKT::AAA", 1, 0, "empty chain"),
         ("A" * 601, 1, 0, "at most 600"),
         ("MKT", 25, 0, "between 0 and 24"),
         ("MKT", 1, -1, "CHUNK_SIZE"),

@@ -1,4 +1,4 @@
-"""The job-service spec: validation before credits, tensors, decoded result files."""
+"""The job-service spec (validation before credits, tensors) and the result files the model builds."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from typing import Any
 import gemmi
 import numpy as np
 import pytest
+from phonos_models.common import result_files
 from phonos_models.esmfold.batching import FoldJob
-from phonos_models.esmfold.files import output_arrays
+from phonos_models.esmfold.files import model_result
 from phonos_models.esmfold.predict import fold
 
 from jobservice.errors import InvalidArgument
 from jobservice.modelspecs.esmfold import build_spec
+
+pytestmark = pytest.mark.integration
 
 SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQ"
 
@@ -67,28 +70,45 @@ def test_length_limit_is_a_setting_and_named_in_the_message() -> None:
         validate("MKBJ", {})
 
 
+def test_complexes_are_validated_before_credits() -> None:
+    job = validate(" mkta : gshm\n", {})
+    assert job.sequence == "MKTA:GSHM"
+    # 2 × 20 residues + one 25-glycine linker = 65 folded residues
+    validate("A" * 20 + ":" + "C" * 20, {}, {"PHONOS_ESMFOLD_MAX_LENGTH": "65"})
+    with pytest.raises(InvalidArgument, match=r"folds as 66 residues \(41 in 2 chains plus 1 linker"):
+        validate("A" * 21 + ":" + "C" * 20, {}, {"PHONOS_ESMFOLD_MAX_LENGTH": "65"})
+    for sequence, message in (("MKT::AAA", "empty chain \\(B\\)"), (":MKT", "empty chain \\(A\\)"),
+                              ("MKT:", "empty chain"), ("A:C:D", "3 chains; ESMFold on this server folds at most 2")):
+        with pytest.raises(InvalidArgument, match=message):
+            validate(sequence, {}, {"PHONOS_ESMFOLD_MAX_CHAINS": "2"})
+    with pytest.raises(ValueError, match="MAX_CHAINS must be between 1 and 26"):
+        build_spec({"PHONOS_ESMFOLD_MAX_CHAINS": "27"})
+
+
 def test_triton_inputs_are_typed_with_batch_dimension() -> None:
     spec = build_spec({})
     job = validate(SEQUENCE, {"num_recycles": 3, "chunk_size": 0})
-    tensors = {t.name: t for t in spec.triton_inputs(job)}
+    tensors = {t.name: t for t in spec.inputs(job)}
     assert tensors["SEQUENCE"].datatype == "BYTES" and tensors["SEQUENCE"].array.shape == (1, 1)
     assert tensors["SEQUENCE"].array[0, 0] == SEQUENCE.encode()
     assert tensors["NUM_RECYCLES"].array.dtype == np.int32 and tensors["NUM_RECYCLES"].array[0, 0] == 3
     assert tensors["CHUNK_SIZE"].datatype == "INT32" and tensors["CHUNK_SIZE"].array[0, 0] == 0
 
 
-def test_decode_builds_pdb_cif_json_metrics_and_provenance(tiny) -> None:
-    spec = build_spec({})
-    job = validate(SEQUENCE, {"num_recycles": 2})
+def test_the_model_builds_pdb_cif_json_metrics_and_provenance(tiny) -> None:
     (result,) = fold(tiny.model, [FoldJob(SEQUENCE, 2, 128)])
-    decoded = spec.decode(job, output_arrays(result, tiny.weights, tiny.load_s))
-    assert [a.format for a in decoded.artifacts] == ["pdb", "cif", "json"]
-    pdb, cif, report = (a.content.decode() for a in decoded.artifacts)
+    # Through the tensors of a batched response and back, as the job service receives it.
+    decoded = result_files.decode(result_files.encode(model_result(result, tiny.weights, tiny.load_s), batched=True))
+    assert tuple(f.format for f in decoded.files) == build_spec({}).formats
+    assert [f.media_type for f in decoded.files] == ["chemical/x-pdb", "chemical/x-mmcif", "application/json",
+                                                     "image/png", "image/png", "application/zip"]
+    pdb, cif, report = (f.content.decode() for f in decoded.files[:3])
     chain = gemmi.read_pdb_string(pdb)[0][0]
     assert gemmi.one_letter_code([r.name for r in chain]) == SEQUENCE
     cif_chain = gemmi.make_structure_from_block(gemmi.cif.read_string(cif).sole_block())[0][0]
     assert len(cif_chain) == len(SEQUENCE)
-    assert [r[0].b_iso for r in cif_chain] == pytest.approx([r[0].b_iso for r in chain])
+    # the PDB column holds 2 decimals, mmCIF the full value
+    assert [r[0].b_iso for r in cif_chain] == pytest.approx([r[0].b_iso for r in chain], abs=0.006)
     assert "not a real prediction" in cif
     data = json.loads(report)
     assert len(data["plddt"]) == len(SEQUENCE)
@@ -96,6 +116,9 @@ def test_decode_builds_pdb_cif_json_metrics_and_provenance(tiny) -> None:
     assert data["ptm"] == pytest.approx(result.ptm, abs=1e-4)
     assert data["weights"]["sha256"] == tiny.weights.sha256 and data["real_weights"] is False
     assert decoded.metrics == {"mean_plddt": round(result.mean_plddt, 2), "ptm": round(result.ptm, 4)}
+    assert data["iptm"] is None and data["chains"] == [
+        {"id": "A", "length": len(SEQUENCE), "first_index": 0, "mean_plddt": round(result.mean_plddt_ca, 2),
+         "ptm": round(result.ptm, 4)}]
     meta = decoded.metadata
     assert meta["real_weights"] is False and "not a real prediction" in meta["note"]
     assert meta["num_recycles"] == 2 and meta["trunk_passes"] == 3 and meta["chunk_size"] == 128

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
-import queue
 import time
-from collections.abc import Iterator
+import zipfile
 
 import gemmi
 import numpy as np
 import pytest
+from phonos_models.common import result_files
+from phonos_models.common.plots import PAE_SIZE
 from phonos_models.esmfold.batching import FoldJob
 from phonos_models.esmfold.predict import fold
 
+from jobservice.inference import InferenceRequest, InvalidModelInput, Tensor
 from jobservice.modelspecs.esmfold import build_spec
+from jobservice.triton_inference import TritonInference
+from tests.bundle_checks import png_size
+from tests.support import cancel_after, infer_concurrently, infer_through_the_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.triton]
-
-grpcclient = pytest.importorskip("tritonclient.grpc")
-triton_launcher = pytest.importorskip("launcher.triton")
+pytestmark = pytest.mark.e2e
 
 SEQUENCES = ["MKTVRQERLKSIVRILERSKEPVSGAQLAEELSVSRQVIVQ", "MKTAYIAKQRQISFVKSHFSRQ", "GSHMASMTGGQQMG", "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"]
 
@@ -29,115 +33,100 @@ def triton(triton_esmfold):
     return triton_esmfold
 
 
-@pytest.fixture(scope="module")
-def client(triton) -> Iterator[object]:
-    client = grpcclient.InferenceServerClient(triton.grpc_url)
-    yield client
-    client.close()
+def inputs_for(sequence: str, num_recycles: int = 1, chunk_size: int = 0) -> tuple[Tensor, ...]:
+    """Raw request tensors, as any Triton client sends them (not validated by the job service)."""
+    return (
+        Tensor("SEQUENCE", np.array([[sequence.encode()]], dtype=object), "BYTES"),
+        Tensor("NUM_RECYCLES", np.array([[num_recycles]], dtype=np.int32), "INT32"),
+        Tensor("CHUNK_SIZE", np.array([[chunk_size]], dtype=np.int32), "INT32"),
+    )
 
 
-def inputs_for(sequence: str, num_recycles: int = 1, chunk_size: int = 0) -> list:
-    tensors = []
-    for name, array, datatype in (
-        ("SEQUENCE", np.array([[sequence.encode()]], dtype=object), "BYTES"),
-        ("NUM_RECYCLES", np.array([[num_recycles]], dtype=np.int32), "INT32"),
-        ("CHUNK_SIZE", np.array([[chunk_size]], dtype=np.int32), "INT32"),
-    ):
-        tensor = grpcclient.InferInput(name, list(array.shape), datatype)
-        tensor.set_data_from_numpy(array)
-        tensors.append(tensor)
-    return tensors
+def scores(result: result_files.ModelResult) -> dict:
+    """The json file of a result: pLDDT and PAE rounded to 0.01, pTM to 1e-4."""
+    return json.loads(next(f.content for f in result.files if f.format == "json"))
 
 
-OUTPUTS = ["PDB", "PLDDT", "PTM", "PAE", "METADATA"]
+def send_concurrently(triton, requests: list[tuple[Tensor, ...]]) -> list:
+    """Fire all requests at once so the dynamic batcher can group them; results (or typed errors) in order."""
+    return infer_concurrently(triton.grpc_url, "esmfold", requests, timeout_s=60)
 
 
-def outputs_of(result) -> dict[str, np.ndarray]:
-    return {name: result.as_numpy(name) for name in OUTPUTS}
-
-
-def send_concurrently(client, requests: list[list]) -> list:
-    """Fire all requests at once so the dynamic batcher can group them; results in order."""
-    done: queue.Queue = queue.Queue()
-    for index, inputs in enumerate(requests):
-        client.async_infer(
-            "esmfold", inputs, callback=lambda result, error, i=index: done.put((i, result, error)),
-            outputs=[grpcclient.InferRequestedOutput(n) for n in OUTPUTS],
-        )
-    answers: list = [None] * len(requests)
-    for _ in requests:
-        index, result, error = done.get(timeout=60)
-        answers[index] = error if error is not None else result
-    return answers
-
-
-def test_one_request_decodes_through_the_spec(client, tiny) -> None:
+def test_one_request_through_the_port_as_the_job_service_sends_it(triton, tiny) -> None:
     spec = build_spec({})
-    import asyncio
 
     class NoOutputs:
         async def structure_pdb(self, job_id: str) -> bytes:
             raise AssertionError
 
     sequence = SEQUENCES[0]
-    job = asyncio.run(spec.validate(sequence, {"num_recycles": 2, "chunk_size": 16}, NoOutputs()))
-    inputs = []
-    for t in spec.triton_inputs(job):
-        tensor = grpcclient.InferInput(t.name, list(t.array.shape), t.datatype)
-        tensor.set_data_from_numpy(t.array)
-        inputs.append(tensor)
-    result = client.infer("esmfold", inputs, client_timeout=60)
-    decoded = spec.decode(job, outputs_of(result))
-    chain = gemmi.read_pdb_string(decoded.artifacts[0].content.decode())[0][0]
+
+    async def run() -> result_files.ModelResult:
+        job = await spec.validate(sequence, {"num_recycles": 2, "chunk_size": 16}, NoOutputs())
+        inference = TritonInference(triton.grpc_url)
+        try:
+            return await inference.infer(InferenceRequest("esmfold", spec.inputs(job), 60.0, "one"))
+        finally:
+            await inference.close()
+
+    result = asyncio.run(run())
+    assert tuple(f.format for f in result.files) == spec.formats
+    chain = gemmi.read_pdb_string(result.files[0].content.decode())[0][0]
     assert gemmi.one_letter_code([r.name for r in chain]) == sequence
     b_factors = np.array([r.find_atom("CA", "*").b_iso for r in chain])
     assert b_factors.max() > 1.0 and b_factors.max() <= 100.0  # 0-100 scale
-    report = json.loads(decoded.artifacts[2].content)
+    report = json.loads(result.files[2].content)
     assert np.array(report["pae"]).shape == (len(sequence), len(sequence))
-    assert decoded.metadata["trunk_passes"] == 3 and decoded.metadata["chunk_size"] == 16
+    assert result.metadata["trunk_passes"] == 3 and result.metadata["chunk_size"] == 16
     # the served model is the in-process tiny model: same weights, same numbers
-    assert decoded.metadata["weights"]["sha256"] == tiny.weights.sha256
+    assert result.metadata["weights"]["sha256"] == tiny.weights.sha256
     (local,) = fold(tiny.model, [FoldJob(sequence, 2, 16)])
-    np.testing.assert_allclose(result.as_numpy("PLDDT")[0], local.plddt, atol=1e-3)
-    assert decoded.metrics["ptm"] == pytest.approx(local.ptm, abs=1e-4)
+    np.testing.assert_allclose(report["plddt"], local.plddt, atol=0.006)
+    assert result.metrics["ptm"] == pytest.approx(local.ptm, abs=2e-4)
 
 
-def test_dynamic_batch_of_mixed_lengths_equals_each_alone(client, tiny) -> None:
-    answers = send_concurrently(client, [inputs_for(s) for s in SEQUENCES * 2])
+def test_progress_reports_every_trunk_pass_before_the_result(triton) -> None:
+    heard: list = []
+    result = infer_through_the_port(triton.grpc_url, "esmfold", inputs_for(SEQUENCES[2], num_recycles=3), 60.0,
+                                    progress=heard)
+    assert [(p.stage, p.step, p.total) for p in heard] == [("recycle", i, 4) for i in range(1, 5)]
+    assert heard[1].message == "trunk pass 2 of 4 (recycle 1 of 3)"
+    assert result.metadata["trunk_passes"] == 4  # and still exactly one result
+
+
+def test_dynamic_batch_of_mixed_lengths_equals_each_alone(triton, tiny) -> None:
+    answers = send_concurrently(triton, [inputs_for(s) for s in SEQUENCES * 2])
     batch_sizes = []
     for sequence, answer in zip(SEQUENCES * 2, answers, strict=True):
         assert not isinstance(answer, Exception), answer
         (alone,) = fold(tiny.model, [FoldJob(sequence, 1, None)])
-        assert answer.as_numpy("PAE").shape == (1, len(sequence), len(sequence))
-        np.testing.assert_allclose(answer.as_numpy("PLDDT")[0], alone.plddt, atol=1e-3)
-        np.testing.assert_allclose(answer.as_numpy("PAE")[0], alone.pae, atol=1e-3)
-        assert float(answer.as_numpy("PTM")[0, 0]) == pytest.approx(alone.ptm, abs=1e-5)
-        batch_sizes.append(json.loads(answer.as_numpy("METADATA")[0, 0])["batch_size"])
+        report = scores(answer)
+        assert np.array(report["pae"]).shape == (len(sequence), len(sequence))
+        np.testing.assert_allclose(report["plddt"], alone.plddt, atol=0.006)
+        np.testing.assert_allclose(report["pae"], alone.pae, atol=0.006)
+        assert report["ptm"] == pytest.approx(alone.ptm, abs=2e-4)
+        batch_sizes.append(answer.metadata["batch_size"])
     assert max(batch_sizes) > 1, "concurrent requests should have shared a forward pass"
 
 
-def test_bad_request_fails_alone_in_its_batch(client) -> None:
+def test_bad_request_fails_alone_in_its_batch_as_an_input_error(triton) -> None:
     answers = send_concurrently(
-        client,
+        triton,
         [inputs_for(SEQUENCES[1]), inputs_for("MKT*B"), inputs_for("A" * 1001), inputs_for(SEQUENCES[2], 25)],
     )
     assert not isinstance(answers[0], Exception)
-    assert "invalid letters" in str(answers[1])
+    assert "invalid amino-acid letters: *B" in str(answers[1])
     assert "at most 1000" in str(answers[2])
     assert "NUM_RECYCLES must be between 0 and 24" in str(answers[3])
+    assert all(isinstance(a, InvalidModelInput) for a in answers[1:])  # the typed input-error signal
 
 
-def test_cancelling_stops_compute(client) -> None:
-    done: queue.Queue = queue.Queue()
+def test_cancelling_stops_compute(triton) -> None:
     long_job = inputs_for("MKTAYIAKQRQISFVKSHFSRQ" * 12, num_recycles=24)  # 264 aa, 25 passes: many seconds
     started = time.monotonic()
-    context = client.async_infer("esmfold", long_job, callback=lambda result, error: done.put((result, error)))
-    time.sleep(1.5)
-    context.cancel()
-    _, error = done.get(timeout=30)
-    assert error is not None and "cancel" in str(error).lower()
+    cancel_after(triton.grpc_url, "esmfold", long_job, 1.5)
     # the instance is free again soon: a small request does not wait for 25 passes
-    client.infer("esmfold", inputs_for(SEQUENCES[2]), client_timeout=30)
+    infer_through_the_port(triton.grpc_url, "esmfold", inputs_for(SEQUENCES[2]), 30.0)
     assert time.monotonic() - started < 8.0
 
 
@@ -159,12 +148,15 @@ def test_end_to_end_through_the_public_api(triton, service_factory) -> None:
     assert job["status"] == "completed", job
     assert 0 < job["metrics"]["mean_plddt"] <= 100 and 0 < job["metrics"]["ptm"] < 1
     assert job["metadata"]["real_weights"] is False and job["metadata"]["trunk_passes"] == 3
+    timings = job["metadata"]["timings"]  # the model's stages beside the service's
+    assert timings["fold_s"] > 0 and timings["files_s"] > 0
+    assert timings["triton_call_s"] >= timings["fold_s"] + timings["files_s"]
 
     pdb = client.get(job["download_url"])
     assert pdb.status_code == 200 and pdb.text.startswith("REMARK"), (pdb.headers, pdb.text[:300])
     chain = gemmi.read_pdb_string(pdb.text)[0][0]
     assert gemmi.one_letter_code([r.name for r in chain]) == sequence
-    b_factors = np.array([r.find_atom("CA", "*").b_iso for r in chain])
+    b_factors = np.array([atom.b_iso for residue in chain for atom in residue])  # per-atom pLDDT
     assert b_factors.max() > 1.0 and b_factors.mean() == pytest.approx(job["metrics"]["mean_plddt"], abs=0.02)
     assert "NOT A REAL PREDICTION" in pdb.text
     cif = client.get(job["download_url"], params={"format": "cif"})
@@ -172,3 +164,26 @@ def test_end_to_end_through_the_public_api(triton, service_factory) -> None:
     scores = client.get(job["download_url"], params={"format": "json"}).json()
     assert np.array(scores["pae"]).shape == (len(sequence), len(sequence))
     assert scores["ptm"] == pytest.approx(job["metrics"]["ptm"], abs=1e-4)
+
+
+def test_two_chain_complex_through_the_public_api(triton, service_factory) -> None:
+    service = service_factory.start(triton.grpc_url, PHONOS_MODELS="esmfold", PHONOS_ESMFOLD_MAX_CHAINS="2")
+    client = service.client(service.new_key(credits=100))
+    refused = client.predict("MKT:GSH:AAA")
+    assert refused.status_code == 400 and "at most 2" in refused.json()["message"], refused.text
+    chains = ("MKTAYIAKQRQISFVKSHFSRQ", "GSHMASMTGGQQMG")
+    submitted = client.predict(":".join(chains), params={"num_recycles": 1})
+    assert submitted.status_code == 200, submitted.text
+    job = client.wait_for(submitted.json()["job_id"], timeout_s=60)
+    assert job["status"] == "completed", job
+    assert job["formats"] == ["pdb", "cif", "json", "plddt_plot", "pae_plot", "zip"]
+    assert 0 < job["metrics"]["iptm"] < 1 and job["metrics"]["num_chains"] == 2
+    assert [(c["id"], c["length"]) for c in job["metadata"]["chains"]] == [("A", 22), ("B", 14)]
+    structure = gemmi.read_pdb_string(client.get(job["download_url"]).text)
+    assert [(c.name, gemmi.one_letter_code([r.name for r in c])) for c in structure[0]] == [("A", chains[0]), ("B", chains[1])]
+    bundle = client.get(job["download_url"], params={"format": "zip"})
+    assert bundle.status_code == 200 and bundle.headers["Content-Type"].startswith("application/zip")
+    with zipfile.ZipFile(io.BytesIO(bundle.content)) as archive:
+        assert "README.md" in archive.namelist() and archive.testzip() is None
+    plot = client.get(job["download_url"], params={"format": "pae_plot"})
+    assert plot.headers["Content-Type"].startswith("image/png") and png_size(plot.content) == PAE_SIZE

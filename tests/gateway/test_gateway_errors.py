@@ -10,6 +10,8 @@ import pytest
 
 from gateway.errors import DEFAULT_TITLES, HTTP_STATUS_BY_CODE, ErrorResponse, from_status
 
+pytestmark = pytest.mark.unit
+
 ROWS = [
     (grpc.StatusCode.INVALID_ARGUMENT, 400, "Invalid request"),
     (grpc.StatusCode.OUT_OF_RANGE, 400, "Invalid request"),

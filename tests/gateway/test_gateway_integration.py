@@ -25,6 +25,8 @@ from gateway.server import start_gateway
 from phonos.v1 import phonos_pb2 as pb
 from phonos.v1 import phonos_pb2_grpc as pb_grpc
 
+pytestmark = pytest.mark.integration
+
 AUTH = "Bearer pk_test"
 LIMITED = "Bearer pk_limited"
 JOB_ID = "550e8400-e29b-41d4-a716-446655440000"

@@ -14,6 +14,8 @@ from google.protobuf.message import Message
 from gateway.json_encode import encode_message, encoder_for
 from phonos.v1 import phonos_pb2 as pb
 
+pytestmark = pytest.mark.unit
+
 
 def reference(message: Message) -> Any:
     return json_format.MessageToDict(

@@ -16,6 +16,8 @@ from gateway.http_rule import HttpRule, TemplateError, parse_template, rules_for
 from gateway.transcode import TranscodeError, TranscodePlan, build_request, compile_plan, render_response
 from phonos.v1 import phonos_pb2
 
+pytestmark = pytest.mark.unit
+
 PHONOS = phonos_pb2.DESCRIPTOR.services_by_name["PhonosService"]
 
 

@@ -13,25 +13,23 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from phonos.v1 import phonos_pb2 as pb
-from tests.support import ServiceProcess, TritonFixture
+from tests.support import InProcessService
 
-pytestmark = pytest.mark.triton
+pytestmark = pytest.mark.integration
 
 GRPCURL = shutil.which("grpcurl") or str(Path(sys.executable).parent / "grpcurl")
 
 
 @pytest.fixture(scope="module")
-def service(triton_esmfold: TritonFixture, tmp_path_factory: pytest.TempPathFactory) -> ServiceProcess:
-    process = ServiceProcess.start(tmp_path_factory.mktemp("grpc"), triton_esmfold.grpc_url, {})
-    yield process
-    process.stop()
+def service(twin_service: InProcessService) -> InProcessService:
+    return twin_service
 
 
 def grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([GRPCURL, "-plaintext", *args], capture_output=True, text=True, timeout=30)
 
 
-def test_grpcurl_lists_services_via_reflection(service: ServiceProcess) -> None:
+def test_grpcurl_lists_services_via_reflection(service: InProcessService) -> None:
     listed = grpcurl(service.grpc_target, "list")
     assert listed.returncode == 0, listed.stderr
     assert set(listed.stdout.split()) >= {"phonos.v1.PhonosService", "grpc.health.v1.Health"}
@@ -39,7 +37,7 @@ def test_grpcurl_lists_services_via_reflection(service: ServiceProcess) -> None:
     assert "phonos.v1.PhonosService.Predict" in methods.stdout.split()
 
 
-def test_grpcurl_calls_methods_by_name(service: ServiceProcess) -> None:
+def test_grpcurl_calls_methods_by_name(service: InProcessService) -> None:
     key = service.new_key(credits=100)
     submitted = grpcurl("-H", f"authorization: Bearer {key}", "-d",
                         json.dumps({"model": "esmfold", "sequence": "MKTVRQERLKSIVRIL", "params": {"num_recycles": 1}}),
@@ -53,7 +51,7 @@ def test_grpcurl_calls_methods_by_name(service: ServiceProcess) -> None:
     assert denied.returncode != 0 and "Unauthenticated" in denied.stderr
 
 
-def test_standard_health_service(service: ServiceProcess) -> None:
+def test_standard_health_service(service: InProcessService) -> None:
     with grpc.insecure_channel(service.grpc_target) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         for name in ("", "phonos.v1.PhonosService"):
@@ -63,7 +61,7 @@ def test_standard_health_service(service: ServiceProcess) -> None:
     assert json.loads(checked.stdout) == {"status": "SERVING"}
 
 
-def test_python_grpc_client_round_trip(service: ServiceProcess) -> None:
+def test_python_grpc_client_round_trip(service: InProcessService) -> None:
     key = service.new_key()
     auth = (("authorization", f"Bearer {key}"),)
     channel, stub = service.grpc_stub()
@@ -73,12 +71,12 @@ def test_python_grpc_client_round_trip(service: ServiceProcess) -> None:
         service.client(key).wait_for(reply.job_id)
         job = stub.GetJob(pb.GetJobRequest(job_id=reply.job_id), metadata=auth).job
         assert job.status == "completed" and job.name == "via grpc"
-        assert job.metrics.fields["mean_plddt"].number_value > 0
+        assert job.metrics.fields["twin"].number_value == 1  # the model's metrics, passed through
+        assert job.metadata.fields["weights"].string_value.startswith("none: in-memory inference twin")
         download, call = stub.DownloadJobOutput.with_call(pb.DownloadJobOutputRequest(job_id=reply.job_id),
                                                           metadata=auth)
         assert download.file_name == f"{reply.job_id}.pdb"
-        assert "pdb" in download.file.content_type
-        assert download.file.data.count(b" CA ") == 10
+        assert download.file.data.startswith(b"in-memory twin output of esmfold (pdb)")
         assert dict(call.initial_metadata())["content-disposition"].endswith(f'{reply.job_id}.pdb"')
         with pytest.raises(grpc.RpcError) as bad:
             stub.Predict(pb.PredictRequest(model="esmfold", sequence="B*"), metadata=auth)

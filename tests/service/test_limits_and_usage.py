@@ -8,19 +8,18 @@ import grpc
 import pytest
 
 from phonos.v1 import phonos_pb2 as pb
-from tests.support import ServiceProcess, TritonFixture
+from tests.support import ALL_STORES, InProcessService
 
-pytestmark = pytest.mark.triton
+pytestmark = pytest.mark.integration
+STORES = ALL_STORES  # state: every test runs on SQLite and on PostgreSQL
 
 
 @pytest.fixture(scope="module")
-def service(triton_esmfold: TritonFixture, tmp_path_factory: pytest.TempPathFactory) -> ServiceProcess:
-    process = ServiceProcess.start(tmp_path_factory.mktemp("limits"), triton_esmfold.grpc_url, {})
-    yield process
-    process.stop()
+def service(twin_service: InProcessService) -> InProcessService:
+    return twin_service
 
 
-def test_61st_request_in_a_minute_is_429_with_seed_body_and_headers(service: ServiceProcess) -> None:
+def test_61st_request_in_a_minute_is_429_with_seed_body_and_headers(service: InProcessService) -> None:
     client = service.client(service.new_key(rate_limit=60))
     for i in range(60):
         response = client.get("/v1/account")
@@ -37,7 +36,7 @@ def test_61st_request_in_a_minute_is_429_with_seed_body_and_headers(service: Ser
     assert int(refused.headers["X-RateLimit-Reset"]) >= int(time.time())
 
 
-def test_limit_is_per_key_and_configurable(service: ServiceProcess) -> None:
+def test_limit_is_per_key_and_configurable(service: InProcessService) -> None:
     slow = service.client(service.new_key(rate_limit=3))
     other = service.client(service.new_key(rate_limit=3))
     assert [slow.get("/v1/models").status_code for _ in range(4)] == [200, 200, 200, 429]
@@ -45,7 +44,7 @@ def test_limit_is_per_key_and_configurable(service: ServiceProcess) -> None:
     assert other.get("/v1/models").status_code == 200
 
 
-def test_grpc_calls_share_the_keys_limit(service: ServiceProcess) -> None:
+def test_grpc_calls_share_the_keys_limit(service: InProcessService) -> None:
     key = service.new_key(rate_limit=2)
     auth = (("authorization", f"Bearer {key}"),)
     channel, stub = service.grpc_stub()
@@ -61,7 +60,7 @@ def test_grpc_calls_share_the_keys_limit(service: ServiceProcess) -> None:
     assert service.client(key).get("/v1/models").status_code == 429
 
 
-def test_usage_counts_rest_and_grpc_under_route_names(service: ServiceProcess) -> None:
+def test_usage_counts_rest_and_grpc_under_route_names(service: InProcessService) -> None:
     key = service.new_key()
     client = service.client(key)
     job_id = client.predict().json()["job_id"]
@@ -84,13 +83,13 @@ def test_usage_counts_rest_and_grpc_under_route_names(service: ServiceProcess) -
     assert usage["daily"] == [{"date": usage["period"]["end_date"], "requests": 4, "credits_used": 10}]
 
 
-def test_usage_is_per_account(service: ServiceProcess) -> None:
+def test_usage_is_per_account(service: InProcessService) -> None:
     quiet = service.client(service.new_key())
     assert quiet.get("/v1/usage").json()["totals"]["requests"] == 0  # the request itself is recorded after
 
 
 @pytest.mark.parametrize("days", [0, 91, -1])
-def test_usage_days_out_of_range_is_400(service: ServiceProcess, days: int) -> None:
+def test_usage_days_out_of_range_is_400(service: InProcessService, days: int) -> None:
     response = service.client(service.new_key()).get("/v1/usage", params={"days": days})
     assert response.status_code == 400
     assert "between 1 and 90" in response.json()["message"]

@@ -5,20 +5,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import sqlite3
 
 import pytest
 
-from tests.support import ServiceProcess, TritonFixture, WebhookReceiver, wait_until
+from tests.support import ALL_STORES, InProcessService, WebhookReceiver, wait_until
 
-pytestmark = pytest.mark.triton
+pytestmark = pytest.mark.integration
+STORES = ALL_STORES  # state: every test runs on SQLite and on PostgreSQL
 
 FAST_RETRY = {"PHONOS_WEBHOOK_BACKOFF_BASE_S": "0.2", "PHONOS_WEBHOOK_TIMEOUT_S": "2"}
 
 
 @pytest.fixture
-def service(triton_esmfold: TritonFixture, service_factory: type) -> ServiceProcess:
-    return service_factory.start(triton_esmfold.grpc_url, **FAST_RETRY)
+def service(twin_factory: type) -> InProcessService:
+    return twin_factory.start(**FAST_RETRY)
 
 
 def verify_signature(secret: str, request: dict) -> bool:
@@ -28,7 +28,7 @@ def verify_signature(secret: str, request: dict) -> bool:
     return hmac.compare_digest(expected, parts["v1"])
 
 
-def test_create_list_delete(service: ServiceProcess) -> None:
+def test_create_list_delete(service: InProcessService) -> None:
     client = service.client(service.new_key())
     created = client.post("/v1/webhooks", json={"url": "https://example.org/hook", "events": ["job.completed"]})
     assert created.status_code == 200
@@ -59,21 +59,19 @@ def test_create_list_delete(service: ServiceProcess) -> None:
     ({"url": "https://example.org/h", "events": ["job.exploded"]}, "unknown event"),
     ({"url": "https://example.org/h", "secret": "mine"}, "secret"),
 ])
-def test_invalid_webhooks_are_400(service: ServiceProcess, body: dict, needle: str) -> None:
+def test_invalid_webhooks_are_400(service: InProcessService, body: dict, needle: str) -> None:
     response = service.client(service.new_key()).post("/v1/webhooks", json=body)
     assert response.status_code == 400
     assert needle in response.json()["message"].lower()
 
 
-def test_http_to_loopback_needs_the_development_setting(triton_esmfold: TritonFixture, service_factory: type,
-                                                        tmp_path) -> None:
-    strict = service_factory.start(triton_esmfold.grpc_url, data_dir=tmp_path / "strict",
-                                   PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK="false")
+def test_http_to_loopback_needs_the_development_setting(twin_factory: type, tmp_path) -> None:
+    strict = twin_factory.start(data_dir=tmp_path / "strict", PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK="false")
     response = strict.client(strict.new_key()).post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"})
     assert response.status_code == 400
 
 
-def test_at_most_five_per_account(service: ServiceProcess) -> None:
+def test_at_most_five_per_account(service: InProcessService) -> None:
     client = service.client(service.new_key())
     for i in range(5):
         assert client.post("/v1/webhooks", json={"url": f"https://example.org/{i}"}).status_code == 200
@@ -82,7 +80,7 @@ def test_at_most_five_per_account(service: ServiceProcess) -> None:
     assert "at most 5" in sixth.json()["message"]
 
 
-def test_test_event_reports_receiver_status_and_is_signed(service: ServiceProcess) -> None:
+def test_test_event_reports_receiver_status_and_is_signed(service: InProcessService) -> None:
     client = service.client(service.new_key())
     with WebhookReceiver(statuses=[204, 503]) as receiver:
         created = client.post("/v1/webhooks", json={"url": receiver.url}).json()
@@ -97,7 +95,7 @@ def test_test_event_reports_receiver_status_and_is_signed(service: ServiceProces
     assert unreachable["success"] is False and unreachable["status_code"] == 0
 
 
-def test_job_events_are_delivered_signed_with_seed_payload(service: ServiceProcess) -> None:
+def test_job_events_are_delivered_signed_with_seed_payload(service: InProcessService) -> None:
     client = service.client(service.new_key())
     with WebhookReceiver() as receiver:
         secret = client.post("/v1/webhooks", json={"url": receiver.url}).json()["secret"]
@@ -114,7 +112,7 @@ def test_job_events_are_delivered_signed_with_seed_payload(service: ServiceProce
     assert receiver.requests[1]["headers"]["X-Phonos-Event"] == "job.completed"
 
 
-def test_failed_deliveries_are_retried_with_backoff(service: ServiceProcess) -> None:
+def test_failed_deliveries_are_retried_with_backoff(service: InProcessService) -> None:
     client = service.client(service.new_key())
     with WebhookReceiver(statuses=[500, 502]) as receiver:
         client.post("/v1/webhooks", json={"url": receiver.url, "events": ["job.completed"]})
@@ -124,10 +122,9 @@ def test_failed_deliveries_are_retried_with_backoff(service: ServiceProcess) -> 
     assert len({r["headers"]["X-Phonos-Delivery"] for r in receiver.requests}) == 1  # same delivery, retried
 
 
-def test_undelivered_events_survive_a_restart(triton_esmfold: TritonFixture, service_factory: type, tmp_path) -> None:
+def test_undelivered_events_survive_a_restart(twin_factory: type, tmp_path) -> None:
     data_dir = tmp_path / "persist"
-    first = service_factory.start(triton_esmfold.grpc_url, data_dir=data_dir, PHONOS_WEBHOOK_BACKOFF_BASE_S="30",
-                                  PHONOS_WEBHOOK_TIMEOUT_S="1")
+    first = twin_factory.start(data_dir=data_dir, PHONOS_WEBHOOK_BACKOFF_BASE_S="30", PHONOS_WEBHOOK_TIMEOUT_S="1")
     key = first.new_key()
     client = first.client(key)
     with WebhookReceiver(statuses=[500]) as receiver:
@@ -135,12 +132,11 @@ def test_undelivered_events_survive_a_restart(triton_esmfold: TritonFixture, ser
         job_id = client.predict().json()["job_id"]
         client.wait_for(job_id)
         wait_until(lambda: len(receiver.requests) >= 1, 15)  # first attempt refused; next one is 30 s away
-        first.kill()
+        first.stop()
         # The due time is persisted (30 s away); make it due now so the restarted sender sends at start-up.
-        with sqlite3.connect(data_dir / "phonos.sqlite3") as conn:
-            assert conn.execute("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'").fetchone()[0] == 1
-            conn.execute("UPDATE webhook_deliveries SET next_attempt_at = 0 WHERE status = 'pending'")
-        service_factory.start(triton_esmfold.grpc_url, data_dir=data_dir)
+        assert first.sql("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'") == [(1,)]
+        first.sql("UPDATE webhook_deliveries SET next_attempt_at = 0 WHERE status = 'pending'")
+        twin_factory.start(data_dir=data_dir)
         wait_until(lambda: len(receiver.requests) >= 2, 40)
     assert receiver.events() == ["job.completed", "job.completed"]
     assert json.loads(receiver.requests[1]["body"])["data"]["job_id"] == job_id

@@ -21,6 +21,8 @@ from jobservice.states import ACTIVE, TERMINAL, TRANSITIONS, JobStatus
 from jobservice.status_map import grpc_status
 from jobservice.webhooks import sign, validate_events, validate_url
 
+pytestmark = pytest.mark.unit
+
 
 def test_state_sets_partition_the_states() -> None:
     assert ACTIVE | TERMINAL == set(JobStatus) and not ACTIVE & TERMINAL
@@ -37,18 +39,18 @@ def test_transition_queries_only_move_from_allowed_states(tmp_path: Path) -> Non
                 await tx.execute("insert_account", {"username": "u", "email": None, "credits": 0, "now": 0})
             for start in JobStatus:
                 for name, params in {
-                    "claim_job": {"owner": "o", "lease_expires": 1},
+                    "claim_job": {},
                     "complete_job": {"result_json": "{}"},
-                    "fail_job": {"error": "e", "refund": False},
+                    "fail_job": {"error": "e", "error_code": "model_error", "refund": False},
                     "cancel_job": {"account_id": 1},
                     "requeue_job": {},
                 }.items():
                     job_id = f"{start}-{name}"
-                    async with db.transaction() as tx:
-                        await tx.execute("insert_job", {"id": job_id, "account_id": 1, "model": "m", "name": None,
-                                                        "request_json": "{}", "credits_used": 0, "now": 0})
-                        await tx._conn.execute("UPDATE jobs SET status = ? WHERE id = ?", (str(start), job_id))
-                        row = await tx.fetch_one(name, {"id": job_id, "now": 1, **params})
+                    await db.write_one("insert_job", {"id": job_id, "account_id": 1, "model": "m", "name": None,
+                                                      "request_json": "{}", "credits_used": 0, "now": 0})
+                    with sqlite3.connect(tmp_path / "t.sqlite3") as side:  # put the job in the starting state
+                        side.execute("UPDATE jobs SET status = ? WHERE id = ?", (str(start), job_id))
+                    row = await db.write_one(name, {"id": job_id, "now": 1, **params})
                     if row is not None:
                         seen.setdefault(name, []).append(str(start))
         finally:
@@ -79,7 +81,7 @@ class _AnyParams(dict):  # type: ignore[type-arg]
 
 
 def test_every_named_query_compiles_against_the_schema(tmp_path: Path) -> None:
-    assert {"insert_job", "claim_job", "cancel_job", "due_deliveries"} <= set(queries())
+    assert {"insert_job", "claim_job", "cancel_job", "claim_due_deliveries"} <= set(queries())
     async def migrate() -> None:
         await (await Database.open(tmp_path / "q.sqlite3")).close()
 
@@ -166,3 +168,18 @@ def test_domain_errors_map_to_grpc(error: errors.PhonosError, code: grpc.StatusC
     meta = dict(metadata)
     assert meta["phonos-error-title"] == error.title
     assert meta.get("phonos-error-reason") == reason
+
+
+def test_settings_are_read_from_prefixed_variables_by_field_type(tmp_path: Path) -> None:
+    from phonos_config.env import read_settings
+    from phonos_config.service import ServiceSettings
+
+    settings = read_settings(ServiceSettings, {
+        "PHONOS_DATA_DIR": str(tmp_path), "PHONOS_GRPC_PORT": "0", "PHONOS_TRITON_TIMEOUT_S": "0.5",
+        "PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK": "yes", "PHONOS_MODELS": " esmfold , diffdock ,", "PHONOS_HTTP_HOST": "",
+    }, "PHONOS_")
+    assert settings.data_dir == tmp_path and settings.grpc_port == 0 and settings.triton_timeout_s == 0.5
+    assert settings.webhook_allow_http_loopback is True and settings.models == ("esmfold", "diffdock")
+    assert settings.http_host == "127.0.0.1"  # empty keeps the default
+    with pytest.raises(ValueError, match="PHONOS_GRPC_PORT must be an integer"):
+        read_settings(ServiceSettings, {"PHONOS_GRPC_PORT": "many"}, "PHONOS_")

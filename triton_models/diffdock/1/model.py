@@ -1,9 +1,10 @@
 """Triton python-backend adapter for DiffDock. All science is in `phonos_models.diffdock`.
 
-Settings: the config's `parameters` give defaults for the PHONOS_DIFFDOCK_* variables; a non-empty
-environment variable of the same name wins. Every request gets exactly one response; a bad, failed
-or cancelled request gets an error response without touching the others. Cancellation is checked
-between diffusion steps, so cancelling a job stops the compute within one step.
+Settings: the config's `parameters` give defaults for the PHONOS_DIFFDOCK_* variables; the same
+variable in the server's environment wins. One response per request (the result-files envelope, or a
+typed error: see phonos_triton.adapter), after progress responses (each diffusion step, confidence
+scoring). Cancellation is checked between diffusion steps, so
+cancelling a job stops the compute within one step.
 """
 
 from __future__ import annotations
@@ -11,40 +12,29 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+# This checkout's packages first, before any installed copy (Triton's python stub ignores PYTHONPATH).
+sys.path[:0] = [str(Path(__file__).resolve().parents[3]), str(Path(__file__).resolve().parents[2])]
+
 import numpy as np
-import triton_python_backend_utils as pb_utils
-
-try:
-    import phonos_models  # noqa: F401  (installed, or on PYTHONPATH via launcher/triton.py)
-except ImportError:  # a bare tritonserver pointed at this repository
-    _here = Path(__file__).resolve()
-    sys.path[:0] = [str(_here.parents[3]), str(_here.parents[2])]
-
 import torch
-from phonos_models.common.errors import BadInput, Cancelled
+import triton_python_backend_utils as pb_utils
+from phonos_models.common.progress import Report
+from phonos_models.common.result_files import ModelResult
 from phonos_models.common.weights import WeightsInfo
+from phonos_models.diffdock import serving
 from phonos_models.diffdock.esm_embedding import residue_embeddings
-from phonos_models.diffdock.ligand import LigandError
-from phonos_models.diffdock.pipeline import DiffDockPipeline, request_from_json
-from phonos_models.diffdock.receptor import ReceptorError
+from phonos_models.diffdock.pipeline import DiffDockPipeline
+from phonos_triton import adapter
 
 from phonos_config.diffdock import DiffDockSettings
 
 log = logging.getLogger("phonos.triton.diffdock")
-CANCELLED = "CANCELLED"  # a TritonError code name; pb_utils has TritonError only once the stub runs
-
-
-def settings_from(model_config: dict[str, Any], environ: dict[str, str]) -> DiffDockSettings:
-    params = {k: v.get("string_value", "") for k, v in model_config.get("parameters", {}).items()}
-    merged = {k: v for k, v in params.items() if v}
-    merged.update({k: v for k, v in environ.items() if k.startswith("PHONOS_DIFFDOCK_") and v})
-    return DiffDockSettings.from_env(merged)
 
 
 class TritonEsm:
@@ -75,62 +65,22 @@ class TritonEsm:
 
 class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
-        settings = settings_from(json.loads(args["model_config"]), dict(os.environ))
+        settings = DiffDockSettings.from_env(adapter.model_env(args, "PHONOS_DIFFDOCK_"))
         torch.set_num_threads(settings.num_threads)  # instances share the cores
-        if args.get("model_instance_kind") == "GPU":
-            settings = dataclasses.replace(settings, device=f"cuda:{args['model_instance_device_id']}")
-        self.settings = settings
+        device = adapter.instance_device(args)
+        self.settings = settings if device == "cpu" else dataclasses.replace(settings, device=device)
         remote = TritonEsm(settings.esm_triton_model) if settings.esm_triton_model else None
-        self.pipeline = DiffDockPipeline.from_settings(settings, esm=remote)
-        log.info("diffdock loaded %s on %s", self.pipeline.weights_json(), settings.device)
+        self.pipeline = DiffDockPipeline.from_settings(self.settings, esm=remote)
+        log.info("diffdock loaded %s on %s", self.pipeline.weights_json(), self.settings.device)
 
-    def execute(self, requests: Sequence[Any]) -> list[Any]:
-        return [self._one(request) for request in requests]
+    def execute(self, requests: Sequence[Any]) -> None:
+        # max_batch_size 1: every tensor has a batch dimension of 1.
+        for request in requests:
+            adapter.answer(request, "diffdock", partial(self._dock, request), log, batched=True)
 
-    def _one(self, request: Any) -> Any:
-        if request.is_cancelled():
-            return _error("request cancelled", CANCELLED)
-        try:
-            docking = request_from_json(
-                _text(request, "PROTEIN_PDB"), _text(request, "LIGAND_SMILES"), _text(request, "REQUEST"),
-                self.settings.max_samples,
-            )  # fmt: skip
-            out = self.pipeline.dock(docking, should_stop=request.is_cancelled)
-        except (BadInput, LigandError, ReceptorError) as exc:
-            return _error(str(exc))
-        except Cancelled as exc:
-            return _error(str(exc), CANCELLED)
-        except torch.OutOfMemoryError:
-            return _error("out of memory: reduce samples_per_complex or the protein size")
-        except Exception as exc:  # a bug: answer this request, log the traceback here
-            log.exception("diffdock request failed")
-            return _error(f"diffdock failed: {type(exc).__name__}: {exc}")
-        tensors = {
-            "COMPLEX_PDB": out.complex_pdb,
-            "POSES_SDF": out.poses_sdf,
-            "RESULT_JSON": out.result_json,
-            "METADATA": json.dumps(out.metadata),
-        }
-        return pb_utils.InferenceResponse(
-            output_tensors=[pb_utils.Tensor(k, np.array([[v.encode()]], dtype=object)) for k, v in tensors.items()]
-        )
+    def _dock(self, request: Any, report: Report) -> ModelResult:
+        texts = [adapter.input_text(request, name) for name in ("PROTEIN_PDB", "LIGAND_SMILES", "REQUEST")]
+        return serving.handle(self.pipeline, *texts, self.settings.max_samples, request.is_cancelled, report)
 
     def finalize(self) -> None:
         self.pipeline = None  # type: ignore[assignment]
-
-
-def _text(request: Any, name: str) -> str:
-    tensor = pb_utils.get_input_tensor_by_name(request, name)
-    if tensor is None:
-        raise BadInput(f"missing input {name}")
-    array = tensor.as_numpy().reshape(-1)
-    if array.shape[0] != 1:
-        raise BadInput(f"send one {name} per request")
-    value = array[0]
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-
-
-def _error(message: str, code: str | None = None) -> Any:
-    value = getattr(pb_utils.TritonError, code, None) if code else None
-    error = pb_utils.TritonError(message) if value is None else pb_utils.TritonError(message, value)
-    return pb_utils.InferenceResponse(error=error)

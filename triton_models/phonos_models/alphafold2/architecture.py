@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import ml_collections
 from alphafold.model import config as af_config
 
-PRESETS = ("monomer", "monomer_casp14", "monomer_ptm")
-MAX_MODELS = 5
+from phonos_config.alphafold2 import MAX_MODELS, MULTIMER, PRESETS
+
+__all__ = ["MAX_MODELS", "MULTIMER", "PRESETS"]
 # DeepMind's run_alphafold.py: monomer_casp14 ensembles the inputs 8 times (AF2 Suppl. 1.11.2).
 CASP14_NUM_ENSEMBLE = 8
 
@@ -27,8 +28,12 @@ def model_names(preset: str, num_models: int) -> tuple[str, ...]:
 
 
 # MSA rows are padded to one of these (as residues are to length buckets), so
-# MSAs of similar depth share a compiled program.
+# MSAs of similar depth share a compiled program; deeper ones to a multiple of the last.
 DEPTH_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096)
+# The tiny configuration's MSA stacks: fixed sizes (cluster centres incl. template rows, extra rows)
+# standing in for DeepMind's 512 / 5,120, so every tiny run shares one program per length bucket.
+TINY_MSA_CLUSTERS = 8
+TINY_EXTRA_MSA = 16
 
 
 @dataclass(frozen=True)
@@ -43,9 +48,11 @@ class ArchitectureKey:
     preset: str
     tiny: bool
     use_templates: bool
+    # Multimer only: the model samples its MSA itself, so the stack sizes are part of the network.
+    msa_stacks: tuple[int, int] | None = None  # (num_msa, num_extra_msa)
 
 
-def _shrink(cfg: ml_collections.ConfigDict) -> None:
+def _shrink(cfg: ml_collections.ConfigDict, multimer: bool) -> None:
     """Tiny widths and depths; head counts divide the channel counts they split."""
     evo = cfg.model.embeddings_and_evoformer
     evo.evoformer_num_block = 1
@@ -64,17 +71,28 @@ def _shrink(cfg: ml_collections.ConfigDict) -> None:
     blocks.msa_transition.num_intermediate_factor = 1
     blocks.pair_transition.num_intermediate_factor = 1
     template = evo.template
-    template.attention.key_dim = 8
-    template.attention.value_dim = 8
-    template.attention.num_head = 2
     stack = template.template_pair_stack
     stack.num_block = 1
     for name in ("triangle_attention_starting_node", "triangle_attention_ending_node"):
-        stack[name].key_dim = 8
-        stack[name].value_dim = 8
         stack[name].num_head = 2
+        if not multimer:
+            stack[name].key_dim = 8
+            stack[name].value_dim = 8
     stack.triangle_multiplication_outgoing.num_intermediate_channel = 8
     stack.triangle_multiplication_incoming.num_intermediate_channel = 8
+    if multimer:
+        template.num_channels = 8
+        # The model samples its own MSA: these are its stack sizes (DeepMind: 508 + 2,048).
+        evo.num_msa = TINY_MSA_CLUSTERS
+        evo.num_extra_msa = TINY_EXTRA_MSA
+    else:
+        template.attention.key_dim = 8
+        template.attention.value_dim = 8
+        template.attention.num_head = 2
+        # Shallow MSA stacks so features stay small; a real MSA is still cut into
+        # cluster centres + extra sequences by DeepMind's own pipeline.
+        cfg.data.eval.max_msa_clusters = TINY_MSA_CLUSTERS
+        cfg.data.common.max_extra_msa = TINY_EXTRA_MSA
     heads = cfg.model.heads
     sm = heads.structure_module
     sm.num_layer = 1
@@ -89,17 +107,14 @@ def _shrink(cfg: ml_collections.ConfigDict) -> None:
     sm.sidechain.num_residual_block = 1
     heads.predicted_lddt.num_channels = 8
     heads.predicted_aligned_error.num_channels = 8
-    # Shallow MSA stacks so features stay small; a real MSA is still cut into
-    # cluster centres + extra sequences by DeepMind's own pipeline.
-    cfg.data.eval.max_msa_clusters = 8
-    cfg.data.common.max_extra_msa = 16
 
 
 def build_config(model_name: str, preset: str, *, tiny: bool, use_templates: bool,
                  num_recycles: int) -> ml_collections.ConfigDict:
     """The ConfigDict of one model, ready for `hk.transform`.
 
-    `num_recycles` = extra passes after the first (DeepMind's `num_recycle`, default 3).
+    `num_recycles` = extra passes after the first (DeepMind's `num_recycle`, default 3; multimer 20
+    with its early stop).
     """
     cfg = copy.deepcopy(af_config.model_config(model_name))
     g = cfg.model.global_config
@@ -108,22 +123,28 @@ def build_config(model_name: str, preset: str, *, tiny: bool, use_templates: boo
     g.bfloat16_output = False
     g.use_pallas = False
     g.deterministic = True  # inference: no dropout whatever `is_training` says
+    multimer = preset == MULTIMER
     if tiny:
-        _shrink(cfg)
+        _shrink(cfg, multimer)
         # DeepMind zero-initialises final layers; random tiny weights should
         # still respond to their input, so they are drawn for every layer.
         g.zero_init = False
-    if not use_templates:
-        # Models 1–2 carry template weights; without templates they run like
-        # models 3–5 (ColabFold does the same), so all five share one program.
-        cfg.data.common.use_templates = False
-        cfg.data.common.reduce_msa_clusters_by_max_templates = False
-        cfg.model.embeddings_and_evoformer.template.enabled = False
-        cfg.model.embeddings_and_evoformer.template.embed_torsion_angles = False
-    if preset == "monomer_casp14":
-        cfg.data.eval.num_ensemble = CASP14_NUM_ENSEMBLE
-    cfg.data.common.num_recycle = num_recycles
-    cfg.model.num_recycle = num_recycles
+    if multimer:
+        # The template stack stays on: DeepMind's multimer always has it, and without templates it
+        # reads four empty (masked) ones, as in DeepMind's pipeline and ColabFold.
+        cfg.model.num_recycle = num_recycles
+    else:
+        if not use_templates:
+            # Models 1–2 carry template weights; without templates they run like
+            # models 3–5 (ColabFold does the same), so all five share one program.
+            cfg.data.common.use_templates = False
+            cfg.data.common.reduce_msa_clusters_by_max_templates = False
+            cfg.model.embeddings_and_evoformer.template.enabled = False
+            cfg.model.embeddings_and_evoformer.template.embed_torsion_angles = False
+        if preset == "monomer_casp14":
+            cfg.data.eval.num_ensemble = CASP14_NUM_ENSEMBLE
+        cfg.data.common.num_recycle = num_recycles
+        cfg.model.num_recycle = num_recycles
     # The fork reads these two keys unconditionally. `calc_extended_ptm` makes it
     # keep the PAE head's logits (under "pae_matrix_with_logits") instead of
     # overwriting them with its own masked summary; pTM and PAE are recomputed
@@ -134,31 +155,83 @@ def build_config(model_name: str, preset: str, *, tiny: bool, use_templates: boo
 
 
 def architecture_key(cfg: ml_collections.ConfigDict, preset: str, tiny: bool) -> ArchitectureKey:
+    evo = cfg.model.embeddings_and_evoformer
     return ArchitectureKey(
         preset=preset,
         tiny=tiny,
-        use_templates=bool(cfg.model.embeddings_and_evoformer.template.enabled),
+        use_templates=bool(evo.template.enabled),
+        msa_stacks=(int(evo.num_msa), int(evo.num_extra_msa)) if preset == MULTIMER else None,
     )
 
 
-def _depth_bucket(rows: int) -> int:
+def depth_bucket(rows: int) -> int:
+    """The padded depth of an MSA stack holding `rows` rows."""
     for bucket in DEPTH_BUCKETS:
         if rows <= bucket:
             return bucket
-    return 1 << 30  # deeper than every bucket: the model's own cap applies
+    return -(-rows // DEPTH_BUCKETS[-1]) * DEPTH_BUCKETS[-1]
 
 
-def fit_msa_depth(cfg: ml_collections.ConfigDict, msa_rows: int) -> None:
-    """Size the MSA stacks for an MSA of `msa_rows` rows instead of the model's maximum.
+@dataclass(frozen=True)
+class MsaSizing:
+    """How one model reads an MSA of `depth` rows, all of which are kept (none are cut beforehand).
 
-    DeepMind pads every MSA to 512 cluster centres + 5,120 extra rows (model
-    1: Suppl. Table 5); for a single sequence or a shallow MSA that is almost
-    all padding, and the extra-MSA stack's cost grows with it. ColabFold sizes
-    both to the real depth; here they are sized to the depth's bucket. Rows
-    beyond the caps are still cut exactly as DeepMind's pipeline cuts them.
+    `max_msa_seqs` has DeepMind's meaning: the number of cluster centres sampled from the MSA on each
+    pass (monomer `max_msa_clusters`, multimer `num_msa`; monomers 1–2 give four of them to template
+    rows when templates are on); the remaining rows feed the extra-MSA stack, up to the model's cap
+    (monomer 1,024 / 5,120, multimer 2,048 / 1,152). The stacks are padded with masked rows to the
+    depth's bucket (fixed sizes for the tiny model), which changes nothing but the compiled shape.
     """
+
+    depth: int  # rows of the MSA, query included
+    clusters: int  # cluster centres sampled per pass (real rows)
+    extra: int  # real rows in the extra-MSA stack
+    padded_clusters: int  # stack sizes the model is compiled for
+    padded_extra: int
+
+    def as_json(self) -> dict[str, int]:
+        return {"clusters": self.clusters, "extra": self.extra}
+
+
+def size_msa(cfg: ml_collections.ConfigDict, preset: str, depth: int, max_msa_seqs: int, tiny: bool) -> MsaSizing:
+    """Size the MSA stacks of `cfg` (in place) for an MSA of `depth` rows; see `MsaSizing`."""
+    if preset == MULTIMER:
+        return _size_multimer(cfg, depth, max_msa_seqs, tiny)
     reserve = int(cfg.data.eval.max_templates) if cfg.data.common.reduce_msa_clusters_by_max_templates else 0
-    clusters = min(int(cfg.data.eval.max_msa_clusters), _depth_bucket(msa_rows) + reserve)
-    extra_rows = max(msa_rows - (clusters - reserve), 1)
-    cfg.data.eval.max_msa_clusters = clusters
-    cfg.data.common.max_extra_msa = min(int(cfg.data.common.max_extra_msa), _depth_bucket(extra_rows))
+    total = min(max_msa_seqs, TINY_MSA_CLUSTERS) if tiny else max_msa_seqs
+    # DeepMind's pipeline samples max_msa_clusters - max_templates rows (input_pipeline.py).
+    clusters = max(1, min(total - reserve, depth))
+    extra_cap = int(cfg.data.common.max_extra_msa)
+    extra = min(extra_cap, depth - clusters)
+    sizing = MsaSizing(
+        depth=depth, clusters=clusters, extra=extra,
+        # Never past the stack sizes DeepMind would use: buckets only shrink the padding.
+        padded_clusters=max(TINY_MSA_CLUSTERS - reserve, clusters) if tiny
+        else min(depth_bucket(clusters), max(total - reserve, clusters)),
+        padded_extra=TINY_EXTRA_MSA if tiny else min(depth_bucket(max(extra, 1)), extra_cap),
+    )
+    # What DeepMind's pipeline then samples and crops (it pads to these sizes; `features.pad_msa_rows`
+    # pads on to the bucket). An empty extra stack keeps one masked row, as ColabFold does.
+    cfg.data.eval.max_msa_clusters = clusters + reserve
+    cfg.data.common.max_extra_msa = max(extra, 1)
+    return sizing
+
+
+def _size_multimer(cfg: ml_collections.ConfigDict, depth: int, max_msa_seqs: int, tiny: bool) -> MsaSizing:
+    evo = cfg.model.embeddings_and_evoformer
+    if tiny:
+        num_msa, num_extra = min(max_msa_seqs, TINY_MSA_CLUSTERS), TINY_EXTRA_MSA
+    else:
+        # Sampling from masked padding rows is what DeepMind's own pad_msa (to 512 rows) does.
+        num_msa = min(max_msa_seqs, depth_bucket(depth))
+        num_extra = min(int(evo.num_extra_msa), depth_bucket(max(depth - num_msa, 1)))
+    evo.num_msa = num_msa
+    evo.num_extra_msa = num_extra
+    clusters = min(num_msa, depth)
+    return MsaSizing(depth=depth, clusters=clusters, extra=min(num_extra, depth - clusters),
+                     padded_clusters=num_msa, padded_extra=num_extra)
+
+
+def multimer_raw_rows(sizing: MsaSizing) -> int:
+    """Rows the multimer's raw MSA is padded to: its depth bucket, and enough for both stacks."""
+    return max(depth_bucket(sizing.depth), sizing.padded_clusters + sizing.padded_extra)

@@ -16,9 +16,10 @@ import ml_collections
 import numpy as np
 from alphafold.common import residue_constants
 from alphafold.data import pipeline
-from alphafold.model.tf import input_pipeline, proteins_dataset
+from alphafold.model.tf import input_pipeline, proteins_dataset, shape_placeholders
 from alphafold.model.tf import np_backend as tf
 
+from phonos_models.alphafold2.architecture import MsaSizing
 from phonos_models.alphafold2.msa import Alignment
 
 FeatureDict = dict[str, np.ndarray]
@@ -71,6 +72,27 @@ def process(raw: Mapping[str, np.ndarray], cfg: ml_collections.ConfigDict, bucke
     with tf.Session(graph=graph) as session:
         out = session.run(processed)
     return {key: value for key, value in out.items() if value.dtype != "O"}
+
+
+def pad_msa_rows(processed: Mapping[str, np.ndarray], cfg: ml_collections.ConfigDict,
+                 sizing: MsaSizing) -> FeatureDict:
+    """Pad the MSA and extra-MSA row axes with masked zero rows up to `sizing`'s padded sizes.
+
+    DeepMind's pipeline pads each stack to exactly the rows it sampled; padding further to the
+    depth's bucket keeps one compiled program per bucket. Zero rows carry a zero mask, exactly like
+    the pipeline's own padding, so the prediction does not change.
+    """
+    schema = cfg.data.eval.feat
+    targets = {shape_placeholders.NUM_MSA_SEQ: sizing.padded_clusters,
+               shape_placeholders.NUM_EXTRA_SEQ: sizing.padded_extra}
+    out: FeatureDict = {}
+    for key, value in processed.items():
+        widths = [(0, 0)] * value.ndim
+        for axis, placeholder in enumerate(schema.get(key, ()), start=1):  # axis 0: recycles × ensemble
+            if placeholder in targets:
+                widths[axis] = (0, targets[placeholder] - value.shape[axis])
+        out[key] = np.pad(value, widths) if any(after for _, after in widths) else value
+    return out
 
 
 def recycle_slice(features: Mapping[str, np.ndarray], recycle: int, num_ensemble: int) -> FeatureDict:

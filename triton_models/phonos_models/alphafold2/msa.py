@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 from alphafold.data import parsers
 
+from phonos_models.common.errors import BadInput
+
 _MATCH = re.compile(r"[A-Z-]")
 _ALLOWED = re.compile(r"^[A-Za-z-]*$")
 
 
-class A3MError(ValueError):
+class A3MError(BadInput):
     """The A3M text cannot be used; the message says what to fix."""
 
 

@@ -8,7 +8,6 @@ still says what produced it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ import numpy as np
 from alphafold.common import protein, residue_constants
 
 from phonos_models.alphafold2.runner import ModelOutput
+from phonos_models.common.chains import CHAIN_BREAK, ChainLayout
 
 NOT_REAL = "NOT A REAL PREDICTION: tiny randomly initialised AlphaFold2 weights (architecture test only)"
 
@@ -40,15 +40,15 @@ class Provenance:
         return lines
 
 
-def _protein(query: str, output: ModelOutput) -> protein.Protein:
-    aatype = np.array([residue_constants.restype_order_with_x.get(letter, 20) for letter in query], np.int32)
+def _protein(layout: ChainLayout, output: ModelOutput) -> protein.Protein:
+    aatype = np.array([residue_constants.restype_order_with_x.get(letter, 20) for letter in layout.residues], np.int32)
     b_factors = np.repeat(output.plddt[:, None], residue_constants.atom_type_num, axis=1) * output.atom_mask
     return protein.Protein(
         atom_positions=output.positions,
         aatype=aatype,
         atom_mask=output.atom_mask,
-        residue_index=np.arange(1, len(query) + 1, dtype=np.int32),
-        chain_index=np.zeros(len(query), np.int32),
+        residue_index=layout.residue_index,  # 1-based within each chain
+        chain_index=layout.chain_index,  # written as A, B, ... (AlphaFold's PDB_CHAIN_IDS)
         b_factors=b_factors,
     )
 
@@ -57,16 +57,25 @@ def _wrap(text: str, width: int) -> list[str]:
     return [text[i:i + width] for i in range(0, len(text), width)] or [""]
 
 
-def to_pdb(query: str, output: ModelOutput, provenance: Provenance) -> str:
-    remarks = [f"REMARK 250 {chunk}" for line in provenance.lines() for chunk in _wrap(line, 68)]
-    return "\n".join(remarks) + "\n" + protein.to_pdb(_protein(query, output))
+def pdb_remarks(lines: Sequence[str]) -> str:
+    """Free-text PDB REMARK 250 lines (wrapped to the 80-column record)."""
+    return "".join(f"REMARK 250 {chunk}\n" for line in lines for chunk in _wrap(line, 68))
 
 
-def to_mmcif(query: str, output: ModelOutput, provenance: Provenance, file_id: str) -> str:
-    body = protein.to_mmcif(_protein(query, output), file_id=file_id, model_type="Monomer")
+def to_pdb(layout: ChainLayout, output: ModelOutput, provenance: Provenance) -> str:
+    return pdb_remarks(provenance.lines()) + protein.to_pdb(_protein(layout, output))
+
+
+def to_mmcif(layout: ChainLayout, output: ModelOutput, provenance: Provenance, file_id: str) -> str:
+    model_type = "Multimer" if len(layout.sequences) > 1 else "Monomer"
+    return with_cif_comments(protein.to_mmcif(_protein(layout, output), file_id=file_id, model_type=model_type),
+                             provenance.lines())
+
+
+def with_cif_comments(body: str, lines: Sequence[str]) -> str:
     # CIF comments must follow the data_ line to stay inside the data block for strict readers.
     head, _, rest = body.partition("\n")
-    comments = "\n".join(f"# {line}" for line in provenance.lines())
+    comments = "\n".join(f"# {line}" for line in lines)
     return f"{head}\n{comments}\n{rest}"
 
 
@@ -74,30 +83,38 @@ def _round(values: np.ndarray, digits: int) -> list:
     return np.round(values.astype(np.float64), digits).tolist()
 
 
-def scores(query: str, ranked: Sequence[ModelOutput], provenance: Provenance) -> dict:
+def _ranking_entry(rank: int, out: ModelOutput) -> dict:
+    entry: dict = {"rank": rank, "model": out.model_name, "mean_plddt": round(out.mean_plddt, 3)}
+    if out.ptm is not None:
+        entry["ptm"] = round(out.ptm, 4)
+    if out.iptm is not None:
+        entry["iptm"] = round(out.iptm, 4)
+        entry["ranking_confidence"] = round(out.ranking_confidence, 4)
+    return entry
+
+
+def scores(layout: ChainLayout, ranked: Sequence[ModelOutput], provenance: Provenance) -> dict:
     """ColabFold-style scores of the rank-1 model plus the ranking of all models."""
     best = ranked[0]
     result: dict = {
         "model": best.model_name,
-        "sequence": query,
-        "plddt": _round(best.plddt, 2),  # per residue, 0–100
+        "sequence": CHAIN_BREAK.join(layout.sequences),
+        "plddt": _round(best.plddt, 2),  # per residue, 0–100, chains concatenated
         "mean_plddt": round(best.mean_plddt, 3),
-        "ranking": [
-            {"rank": i + 1, "model": out.model_name, "mean_plddt": round(out.mean_plddt, 3),
-             **({"ptm": round(out.ptm, 4)} if out.ptm is not None else {})}
-            for i, out in enumerate(ranked)
-        ],
-        "ranked_by": "mean_plddt",
+        "chains": [chain.as_json() for chain in best.confidence.chains],
+        "ranking": [_ranking_entry(i + 1, out) for i, out in enumerate(ranked)],
+        "ranked_by": best.confidence.ranked_by,
         "real_prediction": provenance.real_weights,
     }
     if not provenance.real_weights:
         result["note"] = NOT_REAL
     if best.pae is not None and best.ptm is not None:
         result["ptm"] = round(best.ptm, 4)
+        if best.iptm is not None:
+            result["iptm"] = round(best.iptm, 4)
+            result["interfaces"] = [pair.as_json() for pair in best.confidence.interfaces]
         result["pae"] = _round(best.pae, 2)  # [L][L] Å, row = aligned residue, column = scored residue
+        # The largest entry of the matrix, as ColabFold's scores JSON has it (DeepMind's AFDB JSON
+        # writes the last bin edge, 31.75 Å, which says nothing about this prediction).
         result["max_pae"] = round(float(best.max_pae or 0.0), 3)
     return result
-
-
-def scores_json(query: str, ranked: Sequence[ModelOutput], provenance: Provenance) -> str:
-    return json.dumps(scores(query, ranked, provenance), separators=(",", ":"))

@@ -1,98 +1,52 @@
-"""One AlphaFold2 request end to end: MSA → features → models → ranked outputs.
+"""One AlphaFold2 request end to end: MSAs → features → models → ranked outputs.
 
 `Engine` is long-lived (one per Triton instance): it keeps compiled programs
 and loaded parameters, so only the first request of a length bucket pays the
-XLA compile (and with the persistent cache, only the first ever).
+XLA compile (and with the persistent cache, only the first ever). Monomer
+presets run DeepMind's TF-free input pipeline per model; the multimer preset
+merges per-chain features once and lets the model sample its MSA.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import jax
 
 from phonos_config.alphafold2 import AlphaFold2Settings
-from phonos_models.alphafold2 import architecture, msa, search, templates
+from phonos_models.alphafold2 import architecture, msa, multimer_features, search, templates
 from phonos_models.alphafold2 import features as feats
 from phonos_models.alphafold2 import weights as w
-from phonos_models.alphafold2.runner import CompiledModel, ModelOutput, ShouldStop, configure_compile_cache
+from phonos_models.alphafold2.request import Request, RequestError
+from phonos_models.alphafold2.runner import (
+    CompiledModel,
+    ModelOutput,
+    MultimerModel,
+    ShouldStop,
+    _Network,
+    configure_compile_cache,
+)
+from phonos_models.common.chains import ChainLayout
+from phonos_models.common.progress import Progress, Report, ignore
 
-MSA_MODES = ("single_sequence", "a3m", "search")
-MAX_RECYCLES = 24  # ColabFold accepts up to 48; 24 keeps one job well under the call timeout on GPU
-DEFAULT_RECYCLES = 3  # DeepMind's num_recycle for the monomer models (AF2 Suppl. 1.10)
-DEFAULT_MAX_MSA_SEQS = 512  # the API seed's default
-MAX_MSA_SEQS = 10_000
-_PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYX")
+__all__ = ["Engine", "Prediction", "Request", "RequestError"]
 
-
-_COMPILED: dict[architecture.ArchitectureKey, CompiledModel] = {}
+_COMPILED: dict[architecture.ArchitectureKey, _Network] = {}
 _compiled_lock = threading.Lock()
 
 
-def compiled_model(key: architecture.ArchitectureKey, cfg: Any) -> CompiledModel:
+def compiled_model(key: architecture.ArchitectureKey, cfg: Any) -> _Network:
     """Process-wide: XLA's in-memory cache belongs to the jitted function, so
     engines with other settings (databases, weights) reuse the same programs."""
     with _compiled_lock:
         if key not in _COMPILED:
-            _COMPILED[key] = CompiledModel(cfg)
+            _COMPILED[key] = MultimerModel(cfg) if key.preset == architecture.MULTIMER else CompiledModel(cfg)
         return _COMPILED[key]
-
-
-class RequestError(ValueError):
-    """The request cannot run; the message says what to fix (Triton answers it as an error)."""
-
-
-@dataclass(frozen=True)
-class Request:
-    """A validated AlphaFold2 job (the job service's normalised params)."""
-
-    sequence: str
-    model_preset: str = "monomer"
-    msa_mode: str = "single_sequence"
-    a3m: str | None = None
-    max_msa_seqs: int = DEFAULT_MAX_MSA_SEQS  # MSA rows kept, query included
-    use_templates: bool = False
-    num_recycles: int = DEFAULT_RECYCLES
-    random_seed: int = 0
-    num_models: int = 1
-    templates_note: str | None = None  # why templates did not run, when the user did not ask for them
-
-    @classmethod
-    def from_json(cls, sequence: str, text: str) -> Request:
-        try:
-            params = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise RequestError(f"REQUEST is not valid JSON: {exc}") from exc
-        if not isinstance(params, dict):
-            raise RequestError("REQUEST must be a JSON object")
-        allowed = set(cls.__dataclass_fields__) - {"sequence"}
-        unknown = sorted(set(params) - allowed)
-        if unknown:
-            raise RequestError(f"unknown REQUEST fields: {', '.join(unknown)}")
-        request = cls(sequence=sequence.strip().upper(), **params)
-        request.check()
-        return request
-
-    def check(self) -> None:
-        if not self.sequence or not set(self.sequence) <= _PROTEIN_LETTERS:
-            raise RequestError("sequence must be one-letter amino-acid codes (the 20 standard ones and X)")
-        if self.model_preset not in architecture.PRESETS:
-            raise RequestError(f"model_preset must be one of {', '.join(architecture.PRESETS)}")
-        if self.msa_mode not in MSA_MODES:
-            raise RequestError(f"msa_mode must be one of {', '.join(MSA_MODES)}")
-        if (self.msa_mode == "a3m") != (self.a3m is not None):
-            raise RequestError("a3m text is required exactly when msa_mode is 'a3m'")
-        if not 1 <= self.num_models <= architecture.MAX_MODELS:
-            raise RequestError(f"num_models must be between 1 and {architecture.MAX_MODELS}")
-        if not 0 <= self.num_recycles <= MAX_RECYCLES:
-            raise RequestError(f"num_recycles must be between 0 and {MAX_RECYCLES}")
-        if not 1 <= self.max_msa_seqs <= MAX_MSA_SEQS:
-            raise RequestError(f"max_msa_seqs must be between 1 and {MAX_MSA_SEQS}")
 
 
 @dataclass(frozen=True)
@@ -100,14 +54,19 @@ class Prediction:
     """Everything one request produced; `ranked[0]` is the download."""
 
     request: Request
-    ranked: tuple[ModelOutput, ...]  # best mean pLDDT first
-    alignment: msa.Alignment  # the MSA the models saw (after max_msa_seqs)
-    msa_depth_found: int  # rows before truncation
+    ranked: tuple[ModelOutput, ...]  # best ranking confidence first
+    alignments: tuple[msa.Alignment, ...]  # per chain: every row the models could sample from
+    msa_depth: int  # rows the models sample from (a complex: after pairing and merging the chains' MSAs)
+    msa_stacks: dict[str, dict[str, int]]  # model -> cluster centres and extra rows it sampled per pass
     weights: tuple[w.ModelWeights, ...]  # same order as the models ran
     databases: tuple[search.DatabaseIdentity, ...]
     bucket: int  # padded length
-    templates: templates.TemplateResult | None = None  # None: templates did not run
+    templates: tuple[templates.TemplateResult, ...] | None = None  # per chain; None: templates did not run
     timings: dict[str, Any] = field(default_factory=dict)  # seconds
+
+    @property
+    def layout(self) -> ChainLayout:
+        return self.request.layout
 
     @property
     def real_weights(self) -> bool:
@@ -116,40 +75,77 @@ class Prediction:
     def weights_label(self) -> str:
         return ", ".join(f"{x.model_name}={x.source} sha256:{x.sha256[:16]}" for x in self.weights)
 
+    def a3m_text(self) -> str:
+        """The MSA the models saw; a complex has one A3M section per chain, each after a `#chain X` line."""
+        if len(self.alignments) == 1:
+            return self.alignments[0].to_a3m()
+        return "".join(f"#chain {cid}\n{alignment.to_a3m()}"
+                       for cid, alignment in zip(self.layout.ids, self.alignments, strict=True))
+
+    def _template_info(self) -> dict[str, Any]:
+        if self.templates is None:
+            return {"used": False, "reason": self.request.templates_note or "use_templates was false"}
+        names = [name for found in self.templates for name in found.names]
+        info: dict[str, Any] = {"used": bool(names), "hits": names, "database": self.templates[0].database.as_json()}
+        if self.request.multimer:
+            info["hits_by_chain"] = {cid: list(found.names) for cid, found in zip(self.layout.ids, self.templates, strict=True)}
+            info["models_using_templates"] = [x.model_name for x in self.weights]
+        else:
+            # DeepMind's monomer models 3-5 have no template stack; only models 1-2 read templates.
+            info["models_using_templates"] = [x.model_name for x in self.weights if x.model_name.split("_")[1] in ("1", "2")]
+        if not names:
+            info["reason"] = "the template search found no usable template"
+        warnings = [warning for found in self.templates for warning in found.warnings]
+        if warnings:
+            info["warnings"] = warnings[:10]
+        return info
+
     def metadata(self) -> dict[str, Any]:
         request = self.request
-        if self.templates is not None:
-            found = self.templates
-            template_info: dict[str, Any] = {
-                "used": bool(found.names), "hits": list(found.names), "database": found.database.as_json(),
-                # DeepMind's models 3-5 have no template stack; only models 1-2 read templates.
-                "models_using_templates": [x.model_name for x in self.weights if x.model_name.split("_")[1] in ("1", "2")],
-            }
-            if not found.names:
-                template_info["reason"] = "the template search found no usable template"
-            if found.warnings:
-                template_info["warnings"] = list(found.warnings)[:10]
-        else:
-            template_info = {"used": False, "reason": request.templates_note or "use_templates was false"}
         return {
             "model": "alphafold2",
-            "model_preset": request.model_preset,
+            **request.as_json(),
             "weights": [{"model": x.model_name, "source": x.source, "sha256": x.sha256, "real": x.real} for x in self.weights],
             "real_weights": self.real_weights,
             **({} if self.real_weights else {"note": "not a real prediction: tiny randomly initialised weights"}),
-            "msa_mode": request.msa_mode,
-            "msa_depth": self.alignment.depth,
-            "msa_depth_found": self.msa_depth_found,
-            "max_msa_seqs": request.max_msa_seqs,
+            "chains": [{"id": cid, "length": n, "msa_depth": alignment.depth}
+                       for cid, n, alignment in zip(self.layout.ids, self.layout.lengths, self.alignments, strict=True)],
+            "msa_depth": self.msa_depth,
+            "msa_stacks": self.msa_stacks,
+            **({"msa_pairing": "query rows only (per-chain MSAs stay unpaired)"} if len(self.alignments) > 1 else {}),
             "databases": [db.as_json() for db in self.databases],
-            "templates": template_info,
-            "num_recycles": request.num_recycles,
-            "num_models": request.num_models,
-            "random_seed": request.random_seed,
+            "templates": self._template_info(),
+            "recycles": {out.model_name: out.recycles for out in self.ranked},
             "ranking": [out.model_name for out in self.ranked],
+            "ranked_by": self.ranked[0].confidence.ranked_by,
             "padded_length": self.bucket,
             "timings": self.timings,
         }
+
+
+@dataclass
+class _Run:
+    """What the model loop of one request collects."""
+
+    outputs: list[ModelOutput] = field(default_factory=list)
+    weights: list[w.ModelWeights] = field(default_factory=list)
+    stacks: dict[str, dict[str, int]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    feature_seconds: float = 0.0
+    depth: int = 0  # MSA rows the models sample from
+
+    def add(self, output: ModelOutput, weights: w.ModelWeights, sizing: architecture.MsaSizing) -> None:
+        self.outputs.append(output)
+        self.weights.append(weights)
+        self.stacks[output.model_name] = sizing.as_json()
+        self.seconds[output.model_name] = round(output.seconds, 3)
+
+
+def _announced(names: tuple[str, ...], report: Report) -> Iterator[str]:
+    """The model names, reporting each as it starts (progress stage `model`)."""
+    for number, model_name in enumerate(names, start=1):
+        report(Progress("model", number, len(names), f"{model_name} ({number} of {len(names)})"))
+        yield model_name
 
 
 class Engine:
@@ -161,18 +157,21 @@ class Engine:
         self._weights: dict[tuple[str, architecture.ArchitectureKey], w.ModelWeights] = {}
         self._lock = threading.Lock()  # one request computes at a time per process
 
-    def compiled(self, key: architecture.ArchitectureKey, cfg: Any) -> CompiledModel:
+    def compiled(self, key: architecture.ArchitectureKey, cfg: Any) -> _Network:
         return compiled_model(key, cfg)
 
-    def weights(self, model_name: str, key: architecture.ArchitectureKey, compiled: CompiledModel) -> w.ModelWeights:
-        cached = self._weights.get((model_name, key))
+    def weights(self, model_name: str, key: architecture.ArchitectureKey, compiled: _Network) -> w.ModelWeights:
+        # The multimer's MSA stack sizes change the program, not the parameters.
+        cache_key = (model_name, dataclasses.replace(key, msa_stacks=None))
+        cached = self._weights.get(cache_key)
         if cached is not None:
             return cached
         shapes = compiled.param_shapes()
+        multimer = key.preset == architecture.MULTIMER
         if self.settings.params_dir is None:
             model_number = int(model_name.split("_")[1])
             seed = self.settings.tiny_seed * 100 + model_number
-            flat = w.random_deepmind_params(shapes, seed)
+            flat = w.random_deepmind_params(shapes, seed, fused_layout=multimer)
             source = f"tiny-random-seed{seed}"
             loaded = w.ModelWeights(model_name, source, w.content_hash(flat), False,
                                     w.select_expected(w.from_deepmind_layout(flat), shapes, source))
@@ -181,83 +180,140 @@ class Engine:
             flat = w.load_npz(path)
             params = w.select_expected(w.from_deepmind_layout(flat), shapes, str(path))
             loaded = w.ModelWeights(model_name, str(path), w.file_sha256(path), True, jax.device_put(params))
-        self._weights[(model_name, key)] = loaded
+        self._weights[cache_key] = loaded
         return loaded
 
-    def _alignment(self, request: Request, should_stop: ShouldStop,
-                   timings: dict[str, Any]) -> tuple[msa.Alignment, tuple[search.DatabaseIdentity, ...]]:
+    def _alignments(self, request: Request, should_stop: ShouldStop, timings: dict[str, Any],
+                    report: Report) -> tuple[tuple[msa.Alignment, ...], tuple[search.DatabaseIdentity, ...]]:
+        layout = request.layout
         if request.msa_mode == "single_sequence":
-            return msa.Alignment.single(request.sequence), ()
+            return tuple(msa.Alignment.single(chain) for chain in layout.sequences), ()
         if request.msa_mode == "a3m":
-            try:
-                return msa.parse_a3m(request.a3m or "", request.sequence), ()
-            except msa.A3MError as exc:
-                raise RequestError(str(exc)) from exc
+            parsed = []
+            for cid, chain, text in zip(layout.ids, layout.sequences, request.a3m_texts, strict=True):
+                try:
+                    parsed.append(msa.parse_a3m(text, chain))
+                except msa.A3MError as exc:
+                    raise RequestError((f"chain {cid}: " if len(layout.sequences) > 1 else "") + str(exc)) from exc
+            return tuple(parsed), ()
         if not self.settings.databases:
             raise RequestError("msa_mode 'search' needs sequence databases; this server has none configured")
         databases = [search.Database(db.name, db.path, db.max_hits) for db in self.settings.databases]
-        found = search.search(request.sequence, databases, binary=self.settings.jackhmmer_binary,
-                              threads=self.settings.search_threads, should_stop=should_stop)
-        timings["msa_search_per_database"] = {k: round(v, 3) for k, v in found.seconds.items()}
-        timings["msa_hits_per_database"] = found.hits
-        return found.alignment, found.databases
+        found: dict[str, search.SearchResult] = {}
+        for chain in layout.sequences:  # a homomer's copies share one search
+            if chain not in found:
+                found[chain] = search.search(chain, databases, binary=self.settings.jackhmmer_binary,
+                                             threads=self.settings.search_threads, should_stop=should_stop,
+                                             report=report)
+        results = [found[chain] for chain in layout.sequences]
+        depths = ", ".join(str(res.alignment.depth) for res in results)
+        report(Progress("msa_search_done", len(databases), len(databases), f"MSA search done: {depths} sequences"))
+        per_chain = len(layout.sequences) > 1
+        timings["msa_search_per_database"] = {
+            (f"{cid}:" if per_chain else "") + k: round(v, 3)
+            for cid, res in zip(layout.ids, results, strict=True) for k, v in res.seconds.items()}
+        timings["msa_hits_per_database"] = {
+            (f"{cid}:" if per_chain else "") + k: v for cid, res in zip(layout.ids, results, strict=True) for k, v in res.hits.items()}
+        return tuple(res.alignment for res in results), results[0].databases
 
-    def predict(self, request: Request, should_stop: ShouldStop = lambda: False) -> Prediction:
+    def _templates(self, request: Request, alignments: tuple[msa.Alignment, ...], should_stop: ShouldStop,
+                   report: Report) -> tuple[templates.TemplateResult, ...]:
+        report(Progress("templates", 0, 1, "template search started"))
+        found: dict[str, templates.TemplateResult] = {}
+        for chain, alignment in zip(request.layout.sequences, alignments, strict=True):
+            if chain not in found:
+                found[chain] = templates.search_templates(chain, alignment, self._template_settings(), should_stop)
+        results = tuple(found[chain] for chain in request.layout.sequences)
+        report(Progress("templates", 1, 1, f"template search done: {sum(len(r.names) for r in results)} templates"))
+        return results
+
+    def predict(self, request: Request, should_stop: ShouldStop = lambda: False,
+                report: Report = ignore) -> Prediction:
+        request = request.with_defaults()
         request.check()
-        length = len(request.sequence)
+        layout = request.layout
+        length = len(layout.residues)
         if length > self.settings.max_length:
-            raise RequestError(f"sequence is {length} residues; this server accepts at most {self.settings.max_length}")
+            what = "sequence is" if len(layout.sequences) == 1 else f"complex has {len(layout.sequences)} chains and"
+            raise RequestError(f"{what} {length} residues; this server accepts at most {self.settings.max_length}")
         if request.use_templates and not self.settings.templates_configured:
             raise RequestError("use_templates is true but this server has no template database configured")
         with self._lock:
-            return self._predict(request, should_stop)
+            return self._predict(request, should_stop, report)
 
-    def _predict(self, request: Request, should_stop: ShouldStop) -> Prediction:
+    def _predict(self, request: Request, should_stop: ShouldStop, report: Report) -> Prediction:
         timings: dict[str, Any] = {}
         start = time.perf_counter()
-        found, databases = self._alignment(request, should_stop, timings)
-        alignment = found.truncated(request.max_msa_seqs)
+        alignments, databases = self._alignments(request, should_stop, timings, report)
         timings["msa"] = round(time.perf_counter() - start, 3)
-
-        template_result = None
+        template_results = None
         if request.use_templates:
-            template_result = templates.search_templates(request.sequence, alignment, self._template_settings(), should_stop)
-            timings["templates"] = round(template_result.seconds, 3)
-        bucket = feats.bucket_for(len(request.sequence), self.settings.length_buckets)
-        tiny = self.settings.params_dir is None
-        raw = feats.raw_features(request.sequence, alignment, template_result.features if template_result else None)
-        # Features depend on the network (templates) and the MSA sizing (max_extra_msa differs by model).
-        processed_by_key: dict[tuple[architecture.ArchitectureKey, int, int], Mapping[str, Any]] = {}
-        outputs: list[ModelOutput] = []
-        used: list[w.ModelWeights] = []
-        per_model: dict[str, float] = {}
-        feature_seconds = 0.0
-        for model_name in architecture.model_names(request.model_preset, request.num_models):
-            cfg = architecture.build_config(model_name, request.model_preset, tiny=tiny,
-                                            use_templates=request.use_templates, num_recycles=request.num_recycles)
-            if not tiny:
-                # Tiny stacks (8 + 16 rows) cost nothing padded; fitting them would only add programs.
-                architecture.fit_msa_depth(cfg, alignment.depth)
-            key = architecture.architecture_key(cfg, request.model_preset, tiny)
-            compiled = self.compiled(key, cfg)
-            loaded = self.weights(model_name, key, compiled)
-            sizing = (key, int(cfg.data.eval.max_msa_clusters), int(cfg.data.common.max_extra_msa))
-            if sizing not in processed_by_key:
-                tick = time.perf_counter()
-                processed_by_key[sizing] = feats.process(raw, cfg, bucket, request.random_seed)
-                feature_seconds += time.perf_counter() - tick
-            output = compiled.run(model_name, loaded.params, processed_by_key[sizing], len(request.sequence),
-                                  request.num_recycles, request.random_seed, should_stop)
-            outputs.append(output)
-            used.append(loaded)
-            per_model[model_name] = round(output.seconds, 3)
-        timings["features"] = round(feature_seconds, 3)
-        timings["models"] = per_model
+            template_results = self._templates(request, alignments, should_stop, report)
+            timings["templates"] = round(sum(found.seconds for found in template_results), 3)
+        bucket = feats.bucket_for(len(request.layout.residues), self.settings.length_buckets)
+        if request.multimer:
+            run = self._run_multimer(request, alignments, template_results, bucket, should_stop, report)
+        else:
+            run = self._run_monomer(request, alignments[0], template_results[0] if template_results else None,
+                                    bucket, should_stop, report)
+        timings["features"] = round(run.feature_seconds, 3)
+        timings["models"] = run.seconds
         timings["total"] = round(time.perf_counter() - start, 3)
-        ranked = tuple(sorted(outputs, key=lambda out: out.mean_plddt, reverse=True))
-        return Prediction(request=request, ranked=ranked, alignment=alignment, msa_depth_found=found.depth,
-                          weights=tuple(used), databases=databases, bucket=bucket, templates=template_result,
-                          timings=timings)
+        ranked = tuple(sorted(run.outputs, key=lambda out: out.ranking_confidence, reverse=True))
+        return Prediction(request=request, ranked=ranked, alignments=alignments, msa_depth=run.depth, msa_stacks=run.stacks,
+                          weights=tuple(run.weights), databases=databases, bucket=bucket,
+                          templates=template_results, timings=timings)
+
+    def _model(self, request: Request, model_name: str, depth: int) -> tuple[Any, architecture.MsaSizing,
+                                                                              _Network, w.ModelWeights]:
+        tiny = self.settings.params_dir is None
+        assert request.num_recycles is not None and request.max_msa_seqs is not None  # with_defaults()
+        cfg = architecture.build_config(model_name, request.model_preset, tiny=tiny,
+                                        use_templates=request.use_templates, num_recycles=request.num_recycles)
+        sizing = architecture.size_msa(cfg, request.model_preset, depth, request.max_msa_seqs, tiny)
+        key = architecture.architecture_key(cfg, request.model_preset, tiny)
+        compiled = self.compiled(key, cfg)
+        return cfg, sizing, compiled, self.weights(model_name, key, compiled)
+
+    def _run_monomer(self, request: Request, alignment: msa.Alignment, found: templates.TemplateResult | None,
+                     bucket: int, should_stop: ShouldStop, report: Report) -> _Run:
+        raw = feats.raw_features(request.sequence, alignment, found.features if found else None)
+        # Features depend on the network (templates, ensembling) and the MSA sizing (extra caps differ by model).
+        processed: dict[tuple[int, architecture.MsaSizing], Mapping[str, Any]] = {}
+        run = _Run(depth=alignment.depth)
+        for model_name in _announced(architecture.model_names(request.model_preset, request.num_models), report):
+            cfg, sizing, compiled, loaded = self._model(request, model_name, alignment.depth)
+            cache_key = (id(compiled), sizing)
+            if cache_key not in processed:
+                tick = time.perf_counter()
+                processed[cache_key] = feats.pad_msa_rows(feats.process(raw, cfg, bucket, request.random_seed), cfg, sizing)
+                run.feature_seconds += time.perf_counter() - tick
+            assert request.num_recycles is not None
+            run.add(compiled.run(model_name, loaded.params, processed[cache_key], request.layout,
+                                 request.num_recycles, request.random_seed, should_stop, report), loaded, sizing)
+        return run
+
+    def _run_multimer(self, request: Request, alignments: tuple[msa.Alignment, ...],
+                      found: tuple[templates.TemplateResult, ...] | None, bucket: int, should_stop: ShouldStop,
+                      report: Report) -> _Run:
+        layout = request.layout
+        tick = time.perf_counter()
+        heteromer = len(set(layout.sequences)) > 1
+        merged = multimer_features.assemble([
+            multimer_features.chain_features(chain, alignment, found[index].features if found else None, heteromer)
+            for index, (chain, alignment) in enumerate(zip(layout.sequences, alignments, strict=True))])
+        depth = int(merged["msa"].shape[0])
+        run = _Run(feature_seconds=time.perf_counter() - tick, depth=depth)
+        batches: dict[int, Mapping[str, Any]] = {}
+        for model_name in _announced(architecture.model_names(request.model_preset, request.num_models), report):
+            _, sizing, compiled, loaded = self._model(request, model_name, depth)
+            rows = architecture.multimer_raw_rows(sizing)
+            if rows not in batches:
+                batches[rows] = multimer_features.pad(merged, bucket, rows)
+            assert request.num_recycles is not None
+            run.add(compiled.run(model_name, loaded.params, batches[rows], layout, request.num_recycles,
+                                 request.random_seed, should_stop, report), loaded, sizing)
+        return run
 
     def _template_settings(self) -> templates.TemplateSettings:
         s = self.settings

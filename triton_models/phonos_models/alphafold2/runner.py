@@ -1,10 +1,12 @@
 """Running one AlphaFold2 model: compiled forward pass, own recycle loop, float32 outputs.
 
-Why not the fork's `RunModel.predict()`: it casts every output but the
-coordinates to float16 and hard-codes the recycling buffers at 256/128
-channels. Here the haiku module is applied directly (one jitted pass per
-recycle, as DeepMind's AF 2.3 does), outputs stay float32, and `should_stop`
-is checked between passes so a cancelled job stops computing.
+Why not the fork's `RunModel.predict()`: it casts every output but the final
+coordinates to float16 inside the jitted apply, the recycled state (`prev`:
+MSA first row, pair representation, positions) included, and hard-codes the
+recycling buffers at 256/128 channels. Here the haiku module is applied
+directly (one jitted pass per recycle, as DeepMind's AF 2.3 does), the
+recycled state and every output stay float32, and `should_stop` is checked
+between passes so a cancelled job stops computing.
 """
 
 from __future__ import annotations
@@ -20,21 +22,16 @@ import haiku as hk
 import jax
 import ml_collections
 import numpy as np
-from alphafold.common import confidence
-from alphafold.model import modules
+from alphafold.model import modules, modules_multimer
 
 from phonos_models.alphafold2 import features as feats
+from phonos_models.alphafold2.confidence import Confidence, summarize
 from phonos_models.alphafold2.msa import Alignment
+from phonos_models.common.chains import ChainLayout
+from phonos_models.common.errors import Cancelled, ResourceExhausted
+from phonos_models.common.progress import Progress, Report, ignore
 
 ShouldStop = Callable[[], bool]
-
-
-class Cancelled(RuntimeError):
-    """The caller asked to stop (the job was cancelled)."""
-
-
-class ResourceExhausted(RuntimeError):
-    """The accelerator or host ran out of memory for this input."""
 
 
 # XLA reports allocation failures as a runtime error whose text starts with the status code.
@@ -66,35 +63,46 @@ class ModelOutput:
     """One model's prediction, cut back to the true length (no padding)."""
 
     model_name: str
-    positions: np.ndarray  # [L, 37, 3] float32, Å, atom37 order
+    positions: np.ndarray  # [L, 37, 3] float32, Å, atom37 order, chains concatenated
     atom_mask: np.ndarray  # [L, 37] float32, 1 where the atom exists for the residue type
-    plddt: np.ndarray  # [L] float32, 0–100
-    pae: np.ndarray | None  # [L, L] float32, Å; pTM models only
-    max_pae: float | None  # Å, upper edge of the PAE bins
-    ptm: float | None  # 0–1; pTM models only
-    recycles: int  # recycling passes after the first
+    confidence: Confidence
+    recycles: int  # recycling passes run after the first (fewer than asked when the multimer stops early)
     seconds: float  # wall time of this model's passes
 
     @property
+    def plddt(self) -> np.ndarray:  # [L] float32, 0–100
+        return self.confidence.plddt
+
+    @property
+    def pae(self) -> np.ndarray | None:  # [L, L] float32, Å; pTM and multimer models only
+        return self.confidence.pae
+
+    @property
+    def max_pae(self) -> float | None:  # Å, the matrix maximum
+        return self.confidence.max_pae
+
+    @property
+    def ptm(self) -> float | None:
+        return self.confidence.ptm
+
+    @property
+    def iptm(self) -> float | None:
+        return self.confidence.iptm
+
+    @property
     def mean_plddt(self) -> float:
-        return float(self.plddt.mean())
+        return self.confidence.mean_plddt
+
+    @property
+    def ranking_confidence(self) -> float:
+        return self.confidence.ranking_confidence
 
 
-class CompiledModel:
-    """One haiku network + its jitted apply; XLA keeps one program per padded shape."""
+class _Network:
+    """One haiku network + its jitted apply, and the recycle loop; XLA keeps one program per padded shape."""
 
-    def __init__(self, cfg: ml_collections.ConfigDict) -> None:
+    def __init__(self, cfg: ml_collections.ConfigDict, forward: Callable[[Mapping[str, Any]], Any]) -> None:
         self.cfg = cfg
-        self.num_ensemble = int(cfg.data.eval.num_ensemble)
-        model_cfg = cfg.model
-
-        if self.num_ensemble == 1:
-            def forward(batch: Mapping[str, Any]) -> Any:
-                return modules.AlphaFold_noE(model_cfg)(batch, is_training=False)
-        else:
-            def forward(batch: Mapping[str, Any]) -> Any:
-                return modules.AlphaFold(model_cfg)(batch, is_training=False, ensemble_representations=True)
-
         self._transformed = hk.transform(forward)
         self._apply = jax.jit(self._transformed.apply)
         self._shapes: Any = None
@@ -107,34 +115,52 @@ class CompiledModel:
             "prev_pos": np.zeros((bucket, 37, 3), np.float32),
         }
 
+    def _sample_batch(self) -> Mapping[str, np.ndarray]:
+        """Inputs of one pass for an 8-residue query (parameter shapes do not depend on the input)."""
+        raise NotImplementedError
+
+    def _pass_batch(self, features: Mapping[str, np.ndarray], recycle: int) -> Mapping[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _converged(self, result: Mapping[str, Any], recycle: int) -> bool:
+        return False
+
+    def _input_order(self, features: Mapping[str, np.ndarray], length: int) -> np.ndarray | None:
+        """Where each residue of the sequence (chains in input order) sits in the model's input; None: in place."""
+        return None
+
     def param_shapes(self) -> Any:
         """The haiku parameter tree's shapes (traced once, never compiled)."""
         if self._shapes is None:
-            query = "A" * 8
-            raw = feats.raw_features(query, Alignment.single(query))
-            sample = feats.recycle_slice(feats.process(raw, self.cfg, 8, 0), 0, self.num_ensemble)
-            self._shapes = jax.eval_shape(self._transformed.init, jax.random.PRNGKey(0), {**sample, "prev": self._prev(8)})
+            self._shapes = jax.eval_shape(self._transformed.init, jax.random.PRNGKey(0),
+                                          {**self._sample_batch(), "prev": self._prev(8)})
         return self._shapes
 
-    def run(self, model_name: str, params: Any, processed: Mapping[str, np.ndarray], length: int,
-            num_recycles: int, random_seed: int, should_stop: ShouldStop) -> ModelOutput:
-        bucket = int(processed["aatype"].shape[-1])
+    def run(self, model_name: str, params: Any, features: Mapping[str, np.ndarray], layout: ChainLayout,
+            num_recycles: int, random_seed: int, should_stop: ShouldStop, report: Report = ignore) -> ModelOutput:
+        length = len(layout.residues)
+        bucket = int(features["aatype"].shape[-1])
         # On device from the start: later passes feed back device arrays, and jit
         # keys its cache on that too (numpy in → a second program).
         prev: Any = jax.device_put(self._prev(bucket))
         key = jax.random.PRNGKey(random_seed)
         start = time.perf_counter()
         result: Any = None
+        recycle = 0
         try:
             for recycle in range(num_recycles + 1):
                 if should_stop():
                     raise Cancelled(f"cancelled before pass {recycle + 1} of {model_name}")
+                report(Progress("recycle", recycle + 1, num_recycles + 1,
+                                f"{model_name}: pass {recycle + 1} of {num_recycles + 1} (recycle {recycle} of {num_recycles})"))
                 key, sub_key = jax.random.split(key)
-                batch = jax.device_put(feats.recycle_slice(processed, recycle, self.num_ensemble))
+                batch = jax.device_put(self._pass_batch(features, recycle))
                 result = self._apply(params, sub_key, {**batch, "prev": prev})
                 # Wait for this pass: with JAX's asynchronous dispatch every pass would
                 # otherwise be queued at once and a cancellation could not stop them.
                 prev = jax.block_until_ready(result["prev"])
+                if self._converged(result, recycle):
+                    break
             fetched = jax.device_get(result)  # dispatch is asynchronous: failures surface here too
         except _XLA_ERROR as exc:
             if "RESOURCE_EXHAUSTED" not in str(exc):
@@ -142,30 +168,91 @@ class CompiledModel:
             raise ResourceExhausted(
                 f"out of memory running {model_name} on {length} residues (padded to {bucket}); "
                 "try a shorter sequence or ask the operator for a larger accelerator") from exc
-        return _to_output(model_name, fetched, length, num_recycles, time.perf_counter() - start)
+        fetched = _in_order(fetched, length, self._input_order(features, length))
+        structure = fetched["structure_module"]
+        return ModelOutput(
+            model_name=model_name,
+            positions=np.asarray(structure["final_atom_positions"], np.float32),
+            atom_mask=np.asarray(structure["final_atom_mask"], np.float32),
+            confidence=summarize(fetched, length, layout.chain_index, layout.ids),
+            recycles=recycle,
+            seconds=time.perf_counter() - start,
+        )
 
 
-def _to_output(model_name: str, result: Mapping[str, Any], length: int, recycles: int, seconds: float) -> ModelOutput:
-    """Confidences recomputed on the unpadded residues, in float32, with DeepMind's formulas."""
+def _in_order(result: Mapping[str, Any], length: int, order: np.ndarray | None) -> dict[str, Any]:
+    """The per-residue outputs cut to `length` (no padding) and put in sequence order."""
+    pick = np.arange(length) if order is None else order
+
+    def rows(array: Any) -> np.ndarray:
+        return np.asarray(array)[pick]
+
+    out: dict[str, Any] = dict(result)
     structure = result["structure_module"]
-    plddt = confidence.compute_plddt(np.asarray(result["predicted_lddt"]["logits"][:length], np.float32))
-    pae = max_pae = ptm = None
-    head = result.get("pae_matrix_with_logits", result.get("predicted_aligned_error"))
-    if isinstance(head, Mapping) and "logits" in head:
-        logits = np.asarray(head["logits"][:length, :length], np.float32)
-        breaks = np.asarray(head["breaks"], np.float32)
-        errors = confidence.compute_predicted_aligned_error(logits=logits, breaks=breaks)
-        pae = np.asarray(errors["predicted_aligned_error"], np.float32)
-        max_pae = float(errors["max_predicted_aligned_error"])
-        ptm = float(confidence.predicted_tm_score(logits=logits, breaks=breaks))
-    return ModelOutput(
-        model_name=model_name,
-        positions=np.asarray(structure["final_atom_positions"][:length], np.float32),
-        atom_mask=np.asarray(structure["final_atom_mask"][:length], np.float32),
-        plddt=np.asarray(plddt, np.float32),
-        pae=pae,
-        max_pae=max_pae,
-        ptm=ptm,
-        recycles=recycles,
-        seconds=seconds,
-    )
+    out["structure_module"] = {"final_atom_positions": rows(structure["final_atom_positions"]),
+                               "final_atom_mask": rows(structure["final_atom_mask"])}
+    out["predicted_lddt"] = {"logits": rows(result["predicted_lddt"]["logits"])}
+    for name in ("pae_matrix_with_logits", "predicted_aligned_error"):
+        head = result.get(name)
+        if isinstance(head, Mapping) and "logits" in head:
+            out[name] = {**head, "logits": np.asarray(head["logits"])[np.ix_(pick, pick)]}
+    return out
+
+
+class CompiledModel(_Network):
+    """A monomer model (presets monomer, monomer_ptm, monomer_casp14). Its features come from
+    DeepMind's TF-free input pipeline with one MSA sample per pass."""
+
+    def __init__(self, cfg: ml_collections.ConfigDict) -> None:
+        self.num_ensemble = int(cfg.data.eval.num_ensemble)
+        model_cfg = cfg.model
+        if self.num_ensemble == 1:
+            def forward(batch: Mapping[str, Any]) -> Any:
+                return modules.AlphaFold_noE(model_cfg)(batch, is_training=False)
+        else:
+            def forward(batch: Mapping[str, Any]) -> Any:
+                return modules.AlphaFold(model_cfg)(batch, is_training=False, ensemble_representations=True)
+        super().__init__(cfg, forward)
+
+    def _sample_batch(self) -> Mapping[str, np.ndarray]:
+        query = "A" * 8
+        raw = feats.raw_features(query, Alignment.single(query))
+        return feats.recycle_slice(feats.process(raw, self.cfg, 8, 0), 0, self.num_ensemble)
+
+    def _pass_batch(self, features: Mapping[str, np.ndarray], recycle: int) -> Mapping[str, np.ndarray]:
+        return feats.recycle_slice(features, recycle, self.num_ensemble)
+
+
+class MultimerModel(_Network):
+    """An AlphaFold-Multimer v3 model. It samples its own MSA from the raw features on every pass and
+    stops recycling early once the CA distance matrix moves less than `recycle_early_stop_tolerance`
+    (0.5 Å) between passes, as DeepMind's AlphaFold 2.3 does."""
+
+    def __init__(self, cfg: ml_collections.ConfigDict) -> None:
+        model_cfg = cfg.model
+        self.early_stop = float(model_cfg.recycle_early_stop_tolerance)
+
+        def forward(batch: Mapping[str, Any]) -> Any:
+            return modules_multimer.AlphaFold(model_cfg)(batch, is_training=False)
+        super().__init__(cfg, forward)
+
+    def _sample_batch(self) -> Mapping[str, np.ndarray]:
+        from phonos_models.alphafold2 import multimer_features
+
+        query = "A" * 8
+        merged = multimer_features.assemble([multimer_features.chain_features(query, Alignment.single(query), None,
+                                                                                heteromer=False)])
+        evo = self.cfg.model.embeddings_and_evoformer
+        return multimer_features.pad(merged, 8, int(evo.num_msa) + int(evo.num_extra_msa))
+
+    def _pass_batch(self, features: Mapping[str, np.ndarray], recycle: int) -> Mapping[str, np.ndarray]:
+        return features
+
+    def _input_order(self, features: Mapping[str, np.ndarray], length: int) -> np.ndarray | None:
+        # DeepMind's merge groups a homomer's copies together ("A:B:A" runs as A, A, B); asym_id
+        # numbers the chains in input order, so a stable sort on it restores that order.
+        return np.argsort(np.asarray(features["asym_id"])[:length], kind="stable")
+
+    def _converged(self, result: Mapping[str, Any], recycle: int) -> bool:
+        # DeepMind: keep going while i == 0 or the change exceeds the tolerance (modules_multimer.py).
+        return recycle > 0 and self.early_stop > 0 and float(result["tol"]) <= self.early_stop

@@ -21,7 +21,9 @@ from pathlib import Path
 from alphafold.data import parsers
 
 from phonos_models.alphafold2 import msa
-from phonos_models.alphafold2.runner import Cancelled, ShouldStop
+from phonos_models.alphafold2.runner import ShouldStop
+from phonos_models.common.errors import Cancelled
+from phonos_models.common.progress import Progress, Report, ignore
 
 MANIFEST_SUFFIX = ".phonos.json"  # written next to a database by build_db
 _HASH_LIMIT_BYTES = 256 << 20  # hash small databases; large ones are identified by their manifest
@@ -98,7 +100,7 @@ class SearchResult:
 
 
 def search(query: str, databases: Sequence[Database], *, binary: str, threads: int,
-           should_stop: ShouldStop) -> SearchResult:
+           should_stop: ShouldStop, report: Report = ignore) -> SearchResult:
     identities = tuple(identify(database) for database in databases)
     hit_sets: list[list[tuple[str, str]]] = []
     hits: dict[str, int] = {}
@@ -106,7 +108,10 @@ def search(query: str, databases: Sequence[Database], *, binary: str, threads: i
     with tempfile.TemporaryDirectory(prefix="phonos-af2-search-") as work:
         query_fasta = Path(work) / "query.fasta"
         query_fasta.write_text(f">query\n{query}\n")
-        for database in databases:
+        for number, database in enumerate(databases):
+            if should_stop():  # also when a small database's search would finish before the first check
+                raise Cancelled(f"cancelled before the {database.name} search")
+            report(Progress("msa_search", number, len(databases), f"searching {database.name} ({number + 1} of {len(databases)})"))
             start = time.perf_counter()
             sto = Path(work) / f"{database.name}.sto"
             _jackhmmer(binary, query_fasta, database, sto, threads, should_stop)

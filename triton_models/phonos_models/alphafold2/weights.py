@@ -53,13 +53,16 @@ def from_deepmind_layout(flat: Mapping[str, np.ndarray]) -> HaikuParams:
     return af_utils.flat_params_to_haiku(dict(flat), fuse=True, to_jnp=False)
 
 
-def random_deepmind_params(shapes: Mapping[str, Mapping[str, Any]], seed: int) -> FlatParams:
+def random_deepmind_params(shapes: Mapping[str, Mapping[str, Any]], seed: int, *,
+                           fused_layout: bool = False) -> FlatParams:
     """Random float32 parameters for the given haiku shape tree, in DeepMind's layout.
 
     Weights ~ N(0, 1/fan_in) (LeCun normal, as haiku's default Linear init),
     biases and LayerNorm offsets 0, LayerNorm scales 1. Drawn with numpy from a
     fixed seed in sorted key order, so the content hash does not depend on the
-    JAX version.
+    JAX version. `fused_layout`: the multimer v3 files store the triangle
+    multiplications fused (`projection`, `gate`, `center_norm`, `left_norm_input`),
+    exactly as the network uses them; the monomer files store them split.
     """
     rng = np.random.default_rng(seed)
     fused: HaikuParams = {}
@@ -74,6 +77,8 @@ def random_deepmind_params(shapes: Mapping[str, Mapping[str, Any]], seed: int) -
             else:
                 array = (rng.standard_normal(shape) / np.sqrt(_fan_in(name, shape))).astype(np.float32)
             fused[scope][name] = array
+    if fused_layout:
+        return {key: np.asarray(value) for key, value in flatten(fused).items()}
     return to_deepmind_layout(fused)
 
 

@@ -1,8 +1,10 @@
 """Protein structure files (PDB, mmCIF) from atom37 coordinates, written with gemmi.
 
-Layered as in AlphaFold's `common/protein.py`: arrays in (`ProteinChain`),
-text out. Confidence goes to the B-factor column on the 0–100 pLDDT scale
-(AlphaFold and fair-esm convention; transformers' ESMFold writes 0–1).
+Layered as in AlphaFold's `common/protein.py`: arrays in (one `ProteinChain`
+per chain, labelled A, B, …), text out. Confidence goes to the B-factor column
+on the 0–100 pLDDT scale (AlphaFold and fair-esm convention; transformers'
+ESMFold writes 0–1): per atom when the model predicts it per atom (fair-esm's
+ESMFold), else the residue's value on every atom (AlphaFold).
 Provenance goes in PDB REMARKs and in an mmCIF `_phonos_provenance` category,
 so a file that leaves the service still says which weights made it.
 """
@@ -38,8 +40,9 @@ class ProteinChain:
     sequence: str  # one-letter codes, length L (X = unknown)
     atom_positions: np.ndarray  # [L, 37, 3] float, Å, atom37 order
     atom_mask: np.ndarray  # [L, 37] {0, 1}: 1 where the atom is present
-    residue_plddt: np.ndarray  # [L] float, 0–100, written to every atom's B-factor
+    residue_plddt: np.ndarray  # [L] float, 0–100, written to every atom's B-factor unless atom_plddt is given
     chain_id: str = "A"
+    atom_plddt: np.ndarray | None = None  # [L, 37] float, 0–100, per-atom B-factors (fair-esm's ESMFold)
 
     def __post_init__(self) -> None:
         length = len(self.sequence)
@@ -51,10 +54,30 @@ class ProteinChain:
             raise ValueError(f"residue_plddt must be [{length}], got {self.residue_plddt.shape}")
         if length and (self.residue_plddt.min() < 0 or self.residue_plddt.max() > 100):
             raise ValueError("residue_plddt must be on the 0-100 scale")
+        if self.atom_plddt is not None:
+            if self.atom_plddt.shape != (length, 37):
+                raise ValueError(f"atom_plddt must be [{length}, 37], got {self.atom_plddt.shape}")
+            if length and (self.atom_plddt.min() < 0 or self.atom_plddt.max() > 100):
+                raise ValueError("atom_plddt must be on the 0-100 scale")
+
+    def b_factor(self, residue: int, atom: int) -> float:
+        if self.atom_plddt is not None:
+            return float(self.atom_plddt[residue, atom])
+        return float(self.residue_plddt[residue])
 
 
-def build_structure(chain: ProteinChain, title: str) -> gemmi.Structure:
-    model = gemmi.Model(1)
+Chains = ProteinChain | Sequence[ProteinChain]
+
+
+def _as_list(chains: Chains) -> list[ProteinChain]:
+    listed = [chains] if isinstance(chains, ProteinChain) else list(chains)
+    ids = [chain.chain_id for chain in listed]
+    if not listed or len(set(ids)) != len(ids):
+        raise ValueError(f"need at least one chain, with distinct ids; got {ids}")
+    return listed
+
+
+def _chain(chain: ProteinChain) -> gemmi.Chain:
     gchain = gemmi.Chain(chain.chain_id)
     for index, letter in enumerate(chain.sequence):
         residue = gemmi.Residue()
@@ -68,28 +91,40 @@ def build_structure(chain: ProteinChain, title: str) -> gemmi.Structure:
             atom.element = gemmi.Element(name[0])  # atom37 names start with their element (C, N, O, S)
             atom.pos = gemmi.Position(*(float(v) for v in chain.atom_positions[index, atom_index]))
             atom.occ = 1.0
-            atom.b_iso = float(chain.residue_plddt[index])
+            atom.b_iso = chain.b_factor(index, int(atom_index))
             residue.add_atom(atom)
         gchain.add_residue(residue)
-    model.add_chain(gchain)
+    return gchain
+
+
+def build_structure(chains: Chains, title: str) -> gemmi.Structure:
+    """One model; residues numbered 1..L within each chain; identical chains share an entity."""
+    listed = _as_list(chains)
+    model = gemmi.Model(1)
+    for chain in listed:
+        model.add_chain(_chain(chain))
     structure = gemmi.Structure()
     structure.name = title
     structure.add_model(model)
     structure.setup_entities()
-    structure.entities[0].full_sequence = [ONE_TO_THREE[letter] for letter in chain.sequence]
+    sequences = {chain.chain_id: chain.sequence for chain in listed}
+    for entity in structure.entities:
+        # setup_entities names each entity's chains by subchain ("Axp"); the first letter is the chain id
+        chain_id = entity.subchains[0][0] if entity.subchains else listed[0].chain_id
+        entity.full_sequence = [ONE_TO_THREE[letter] for letter in sequences.get(chain_id, listed[0].sequence)]
     structure.assign_serial_numbers()
     return structure
 
 
-def to_pdb(chain: ProteinChain, remarks: Sequence[str], title: str = "PHONOS PREDICTION") -> str:
+def to_pdb(chains: Chains, remarks: Sequence[str], title: str = "PHONOS PREDICTION") -> str:
     """PDB text; each remark becomes a `REMARK 250` line (free text, wrapped at 69 columns)."""
-    structure = build_structure(chain, title)
+    structure = build_structure(chains, title)
     structure.raw_remarks = [f"REMARK 250 {line}\n" for text in remarks for line in _wrap(text, 69)]
     return structure.make_pdb_string()
 
 
-def to_mmcif(chain: ProteinChain, provenance: Mapping[str, str], title: str = "phonos_prediction") -> str:
-    return _with_provenance(build_structure(chain, title).make_mmcif_document(), provenance)
+def to_mmcif(chains: Chains, provenance: Mapping[str, str], title: str = "phonos_prediction") -> str:
+    return _with_provenance(build_structure(chains, title).make_mmcif_document(), provenance)
 
 
 def pdb_to_mmcif(pdb_text: str, provenance: Mapping[str, str]) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 TINY_NOTE = "not a real prediction: tiny randomly initialised weights, for tests and demos only"
+TINY_WARNING = "NOT A REAL PREDICTION: tiny randomly initialised weights, for tests and demos only"
 
 
 @dataclass(frozen=True)

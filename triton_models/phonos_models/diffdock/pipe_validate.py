@@ -13,17 +13,19 @@ from dataclasses import dataclass
 import gemmi
 from rdkit import Chem, rdBase
 
+from phonos_config.diffdock import MAX_SMILES_LENGTH
+from phonos_models.common.errors import BadInput
+
 MAX_HEAVY_ATOMS = 150  # larger "ligands" are peptides/macromolecules; DiffDock is not trained on them
-MAX_SMILES_LENGTH = 2000
 MAX_RESIDUES = 3000  # the reference refuses larger receptors
 MAX_CHAIN_LENGTH = 1022  # ESM-2's positional limit per chain (the reference truncates and then fails)
 
 
-class LigandError(ValueError):
+class LigandError(BadInput):
     """The SMILES cannot be docked; the message says why (shown to the user as a 400)."""
 
 
-class ReceptorError(ValueError):
+class ReceptorError(BadInput):
     """The PDB cannot be used as a receptor; the message says why (shown to the user as a 400)."""
 
 

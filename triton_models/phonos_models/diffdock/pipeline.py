@@ -7,7 +7,6 @@ loading the weights once per process and recording which weights produced each r
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,11 +20,14 @@ from phonos_config.diffdock import (
     DEFAULT_INFERENCE_STEPS,
     DEFAULT_SAMPLES,
     MAX_INFERENCE_STEPS,
+    MAX_SEED,
     MIN_INFERENCE_STEPS,
     DiffDockSettings,
 )
 
 from ..common.errors import BadInput
+from ..common.progress import Report, ignore
+from ..common.requests import request_fields
 from ..common.weights import TINY_NOTE, WeightsInfo
 from . import build, ligand, outputs, receptor, so3
 from .esm_embedding import EsmEmbedder, TinyEsmShape
@@ -158,7 +160,8 @@ class DiffDockPipeline:
     def describe(self) -> dict[str, Any]:
         return {"score": describe(self.score.hp), "confidence": describe(self.confidence.hp)}
 
-    def dock(self, request: DockingRequest, should_stop: Callable[[], bool] | None = None) -> DockingOutput:
+    def dock(self, request: DockingRequest, should_stop: Callable[[], bool] | None = None,
+             report: Report = ignore) -> DockingOutput:
         """Raises ligand.LigandError / receptor.ReceptorError for unusable input, Cancelled when stopped."""
         t0 = time.perf_counter()
         rec = receptor.featurize(request.protein_pdb)
@@ -177,7 +180,7 @@ class DiffDockPipeline:
         result = sample(
             lig, rec, esm, self.score.module, self.score.hp, options,
             confidence_model=self.confidence.module, confidence_hp=self.confidence.hp,
-            device=self.settings.device, should_stop=should_stop,
+            device=self.settings.device, should_stop=should_stop, report=report,
         )  # fmt: skip
         t_sample = time.perf_counter()
         order = result.ranking()
@@ -254,15 +257,7 @@ def request_from_json(protein_pdb: str, ligand_smiles: str, request_json: str, m
     The job service validated the same ranges already; the model checks again because Triton can be
     called directly.
     """
-    try:
-        fields = json.loads(request_json) if request_json.strip() else {}
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"REQUEST is not JSON: {exc}") from exc
-    if not isinstance(fields, dict):
-        raise BadInput("REQUEST must be a JSON object")
-    unknown = sorted(set(fields) - {"inference_steps", "samples_per_complex", "random_seed"})
-    if unknown:
-        raise BadInput(f"unknown REQUEST field(s): {', '.join(unknown)}")
+    fields = request_fields(request_json, ("inference_steps", "samples_per_complex", "random_seed"))
 
     def integer(name: str, default: int, lo: int, hi: int) -> int:
         value = fields.get(name, default)
@@ -275,5 +270,5 @@ def request_from_json(protein_pdb: str, ligand_smiles: str, request_json: str, m
         ligand_smiles=ligand_smiles,
         inference_steps=integer("inference_steps", DEFAULT_INFERENCE_STEPS, MIN_INFERENCE_STEPS, MAX_INFERENCE_STEPS),
         samples_per_complex=integer("samples_per_complex", DEFAULT_SAMPLES, 1, max_samples),
-        random_seed=integer("random_seed", 0, 0, 2**63 - 1),
+        random_seed=integer("random_seed", 0, 0, MAX_SEED),
     )

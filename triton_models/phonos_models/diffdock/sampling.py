@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ..common.errors import Cancelled
+from ..common.progress import Progress, Report, ignore
 from . import graph_ops, model_graphs
 from .data import ComplexBatch, ComplexGraph, collate, empty_receptor_atoms
 from .diffusion import (
@@ -177,6 +178,7 @@ def sample(
     confidence_hp: Hyperparams | None = None,
     device: torch.device | str = "cpu",
     should_stop: Callable[[], bool] | None = None,
+    report: Report = ignore,
 ) -> SamplingResult:
     """Dock `samples_per_complex` poses of `lig` on `rec`; esm [R, D] per-residue embeddings."""
     if options.samples_per_complex < 1 or options.batch_size < 1:
@@ -211,7 +213,9 @@ def sample(
         if should_stop is not None and should_stop():
             raise Cancelled("docking cancelled")
 
-    for start in range(0, options.samples_per_complex, options.batch_size):
+    batches = range(0, options.samples_per_complex, options.batch_size)
+    steps_done = 0
+    for batch_number, start in enumerate(batches, start=1):
         indices = range(start, min(start + options.batch_size, options.samples_per_complex))
         b = len(indices)
         gens = [sample_generator(options.random_seed, i) for i in indices]
@@ -220,6 +224,9 @@ def sample(
         tick = time.perf_counter()
         for k, dt in enumerate(dts):
             check_stop()
+            steps_done += 1
+            report(Progress("diffusion", steps_done, len(dts) * len(batches),
+                            f"diffusion step {k + 1} of {len(dts)} (samples {start + 1}-{start + b})"))
             t = schedule[k]
             times = torch.full((b,), t, dtype=torch.float32, device=device)
             if score_hp.crop_beyond is not None:
@@ -247,6 +254,7 @@ def sample(
         positions.append(pos.cpu())
         if confidence_model is not None and conf_template is not None and confidence_hp is not None:
             check_stop()
+            report(Progress("confidence", batch_number, len(batches), f"confidence scoring (batch {batch_number} of {len(batches)})"))
             tick = time.perf_counter()
             graphs = [conf_template.with_ligand_pos(p.cpu()) for p in pos]
             if confidence_hp.crop_beyond is not None:

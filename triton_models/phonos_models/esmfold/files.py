@@ -1,24 +1,49 @@
-"""Result files and provenance for ESMFold: PDB text, mmCIF, metadata.
+"""Result files and provenance for ESMFold: PDB, mmCIF, scores JSON, plots, the bundle; metrics, metadata.
 
-Every file says which weights made it; tiny-weight files say plainly that they
-are not real predictions.
+Every file says which weights made it; tiny-weight files say plainly that they are not real
+predictions. A complex is written with one chain per submitted chain (A, B, …, residues numbered from
+1 in each), the linker left out.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 
+from phonos_models.common import bundle, plots
+from phonos_models.common.result_files import ModelResult, ResultFile, json_file, text_file
 from phonos_models.common.structure import ProteinChain, to_mmcif, to_pdb
-from phonos_models.common.weights import TINY_NOTE, WeightsInfo
+from phonos_models.common.weights import TINY_NOTE, TINY_WARNING, WeightsInfo
+from phonos_models.esmfold.chains import LINKER
 from phonos_models.esmfold.predict import FoldResult
 
-CONFIDENCE_NOTE = (
-    "B-factor column: pLDDT 0-100 per residue (higher is more confident). "
-    "pTM 0-1 for this sequence alone. PAE in Angstrom."
+JSON_NOTE = (
+    "plddt: predicted lDDT per residue at its CA atom, 0-100 (>90 very high, 70-90 confident, 50-70 low, "
+    "<50 very low confidence; AlphaFold DB bands). mean_plddt: the mean over every atom the model builds, as "
+    "fair-esm's esm-fold reports it; mean_plddt_ca: the mean of the per-residue values. The PDB/mmCIF "
+    "B-factor column holds each atom's own pLDDT (as fair-esm writes it). ptm: predicted TM-score of all "
+    "residues, 0-1. pae[i][j]: expected position error in Angstrom of residue j when the prediction is aligned "
+    "on residue i. Complexes: chains A, B, ... in submission order; residues in plddt/pae run across chains "
+    "in that order; iptm is AlphaFold-Multimer's interface pTM and chain_pair_iptm AlphaFold 3's per chain pair "
+    "(diagonal: each chain's pTM), computed from ESMFold's pTM head, which was trained on single chains: read "
+    "them as heuristic interface scores."
 )
+CONFIDENCE_NOTE = (
+    "B-factor column: pLDDT 0-100 per atom (higher is more confident). "
+    "pTM 0-1 over all chains. PAE in Angstrom."
+)
+COMPLEX_NOTE = (
+    f"complex folded as fair-esm does: chains joined by a {len(LINKER)}-glycine linker with a residue-index "
+    "gap of 512 per chain; the linker is not in any output"
+)
+DESCRIPTIONS = {
+    "pdb": "predicted structure, PDB; B-factors = per-atom pLDDT (0-100)",
+    "cif": "the same structure as mmCIF, with provenance",
+    "json": "scores: per-residue pLDDT, mean pLDDT, pTM, PAE matrix, per-chain and interface confidence",
+    "plddt_plot": "per-residue pLDDT plot (PNG) over the AlphaFold DB confidence bands",
+    "pae_plot": "predicted aligned error heatmap (PNG), 0-30 Angstrom",
+}
 
 
 def provenance(result: FoldResult, weights: WeightsInfo) -> dict[str, str]:
@@ -32,33 +57,59 @@ def provenance(result: FoldResult, weights: WeightsInfo) -> dict[str, str]:
         "chunk_size": chunk,
         "confidence": CONFIDENCE_NOTE,
     }
+    if len(result.layout.chains) > 1:
+        facts["chains"] = ", ".join(f"{cid} ({len(chain)} residues)"
+                                    for cid, chain in zip(result.layout.chain_ids, result.layout.chains, strict=True))
+        facts["complex"] = COMPLEX_NOTE
     if not weights.real:
         facts["note"] = TINY_NOTE
     return facts
 
 
-def _chain(result: FoldResult) -> ProteinChain:
-    return ProteinChain(
-        sequence=result.sequence,
-        atom_positions=result.atom_positions,
-        atom_mask=result.atom_mask,
-        residue_plddt=result.plddt.clip(0.0, 100.0),
-    )
+def _chain_slices(result: FoldResult) -> list[tuple[str, str, slice]]:
+    """(chain id, sequence, slice of the residue arrays) per chain."""
+    out, start = [], 0
+    for chain_id, chain in zip(result.layout.chain_ids, result.layout.chains, strict=True):
+        out.append((chain_id, chain, slice(start, start + len(chain))))
+        start += len(chain)
+    return out
+
+
+def protein_chains(result: FoldResult) -> list[ProteinChain]:
+    return [
+        ProteinChain(
+            sequence=chain,
+            atom_positions=result.atom_positions[part],
+            atom_mask=result.atom_mask[part],
+            residue_plddt=result.plddt[part].clip(0.0, 100.0),
+            chain_id=chain_id,
+            atom_plddt=result.atom_plddt[part].clip(0.0, 100.0),
+        )
+        for chain_id, chain, part in _chain_slices(result)
+    ]
 
 
 def pdb_text(result: FoldResult, weights: WeightsInfo) -> str:
     remarks = [f"{key}: {value}" for key, value in provenance(result, weights).items()]
     if not weights.real:
         remarks.insert(0, "NOT A REAL PREDICTION. " + TINY_NOTE)
-    return to_pdb(_chain(result), remarks, title="ESMFOLD PREDICTION")
+    return to_pdb(protein_chains(result), remarks, title="ESMFOLD PREDICTION")
 
 
 def mmcif_text(result: FoldResult, weights: WeightsInfo) -> str:
-    return to_mmcif(_chain(result), provenance(result, weights), title="esmfold_prediction")
+    return to_mmcif(protein_chains(result), provenance(result, weights), title="esmfold_prediction")
+
+
+def chain_summaries(result: FoldResult) -> list[dict[str, Any]]:
+    return [
+        {"id": chain_id, "length": len(chain), "first_index": part.start,
+         "mean_plddt": round(float(result.plddt[part].mean()), 2), "ptm": round(result.chain_ptm[k], 4)}
+        for k, (chain_id, chain, part) in enumerate(_chain_slices(result))
+    ]
 
 
 def metadata(result: FoldResult, weights: WeightsInfo, load_s: float) -> dict[str, Any]:
-    """The METADATA tensor's JSON: provenance and timings of one request."""
+    """The job's provenance and timings (what `GET /v1/jobs/{id}` shows as `metadata`)."""
     facts: dict[str, Any] = {
         "weights": {"name": weights.name, "sha256": weights.sha256},
         "real_weights": weights.real,
@@ -66,19 +117,86 @@ def metadata(result: FoldResult, weights: WeightsInfo, load_s: float) -> dict[st
         "trunk_passes": result.trunk_passes,
         "chunk_size": result.chunk_size,
         "batch_size": result.batch_size,
+        "chains": [{"id": c["id"], "length": c["length"]} for c in chain_summaries(result)],
         "timings": {"fold_s": round(result.fold_s, 4), "model_load_s": round(load_s, 3)},
     }
+    if len(result.layout.chains) > 1:
+        facts["complex"] = COMPLEX_NOTE
     if not weights.real:
         facts["note"] = TINY_NOTE
     return facts
 
 
-def output_arrays(result: FoldResult, weights: WeightsInfo, load_s: float) -> dict[str, np.ndarray]:
-    """The Triton output tensors of one request, batch dimension 1 included (see config.pbtxt)."""
+def scores(result: FoldResult, weights: WeightsInfo) -> dict[str, Any]:
+    """The `json` download: per-residue pLDDT, pTM, PAE, per-chain and interface confidence, what they mean."""
     return {
-        "PDB": np.array([[pdb_text(result, weights).encode()]], dtype=object),
-        "PLDDT": result.plddt.astype(np.float32)[None, :],  # [1, L] 0-100
-        "PTM": np.array([[result.ptm]], dtype=np.float32),  # [1, 1]
-        "PAE": result.pae.astype(np.float32)[None, :, :],  # [1, L, L] Å
-        "METADATA": np.array([[json.dumps(metadata(result, weights, load_s)).encode()]], dtype=object),
+        "sequence": result.sequence,
+        "length": result.layout.residues,
+        "plddt": [round(float(v), 2) for v in result.plddt],
+        "mean_plddt": round(result.mean_plddt, 2),
+        "mean_plddt_ca": round(result.mean_plddt_ca, 2),
+        "ptm": round(result.ptm, 4),
+        "iptm": None if result.iptm is None else round(result.iptm, 4),
+        "chains": chain_summaries(result),
+        "chain_pair_iptm": np.round(result.chain_pair_iptm, 4).tolist(),
+        "pae": np.round(result.pae.astype(np.float64), 2).tolist(),
+        "weights": {"name": weights.name, "sha256": weights.sha256},
+        "real_weights": weights.real,
+        "note": JSON_NOTE + ("" if weights.real else f" {TINY_NOTE}."),
     }
+
+
+def metrics(result: FoldResult) -> dict[str, float | int | str]:
+    values: dict[str, float | int | str] = {"mean_plddt": round(result.mean_plddt, 2), "ptm": round(result.ptm, 4)}
+    if result.iptm is not None:
+        values["iptm"] = round(result.iptm, 4)
+        values["num_chains"] = len(result.layout.chains)
+    return values
+
+
+def plot_files(result: FoldResult, weights: WeightsInfo) -> tuple[ResultFile, ResultFile]:
+    lengths = [len(chain) for chain in result.layout.chains]
+    suffix = "" if weights.real else "\n(tiny random weights: not a real prediction)"
+    label = "ESMFold" if len(lengths) == 1 else "ESMFold, chains " + "/".join(result.layout.chain_ids)
+    plddt = plots.plddt_png([plots.Series(label, result.plddt)], f"Predicted lDDT per residue{suffix}", lengths)
+    pae = plots.pae_png(result.pae, f"Predicted aligned error{suffix}", lengths)
+    return bundle.png_file("plddt_plot", "plddt", plddt), bundle.png_file("pae_plot", "pae", pae)
+
+
+def summary(result: FoldResult, weights: WeightsInfo) -> bundle.Summary:
+    rows: list[tuple[str, object]] = [("mean pLDDT (all atoms, as esm-fold reports it)", f"{result.mean_plddt:.2f}"),
+                                      ("mean pLDDT (per-residue CA values)", f"{result.mean_plddt_ca:.2f}"),
+                                      ("pTM", f"{result.ptm:.4f}")]
+    if result.iptm is not None:
+        rows.append(("ipTM (heuristic: single-chain head)", f"{result.iptm:.4f}"))
+    chains = [(c["id"], c["length"], c["mean_plddt"], c["ptm"]) for c in chain_summaries(result)]
+    run = [("model", "ESMFold (transformers EsmForProteinFolding)"),
+           ("weights", f"{weights.name} (sha256 {weights.sha256[:16]}...)"),
+           ("recycles", f"{result.num_recycles} ({result.trunk_passes} trunk passes)"),
+           ("chunk size", "off" if result.chunk_size is None else result.chunk_size)]
+    sections = [
+        bundle.Section("Input", (f"`{result.sequence}`", "", *(
+            [COMPLEX_NOTE + "."] if len(result.layout.chains) > 1 else []))),
+        bundle.Section("Run", bundle.table(("setting", "value"), run)),
+        bundle.Section("Confidence", (*bundle.table(("score", "value"), rows), "",
+                                      *bundle.table(("chain", "residues", "mean pLDDT (CA)", "pTM"), chains), "",
+                                      JSON_NOTE)),
+    ]
+    warning = None if weights.real else TINY_WARNING
+    return bundle.Summary("ESMFold prediction", warning, tuple(sections), DESCRIPTIONS)
+
+
+def model_result(result: FoldResult, weights: WeightsInfo, load_s: float) -> ModelResult:
+    """Every file of one fold (PDB with per-atom pLDDT in B-factors, mmCIF, scores JSON, plots, the zip),
+    its metrics and provenance."""
+    files = (
+        text_file("pdb", "chemical/x-pdb", pdb_text(result, weights)),
+        text_file("cif", "chemical/x-mmcif", mmcif_text(result, weights)),
+        json_file("json", scores(result, weights)),
+        *plot_files(result, weights),
+    )
+    return ModelResult(
+        files=bundle.with_bundle(files, "esmfold", summary(result, weights)),
+        metrics=metrics(result),
+        metadata=metadata(result, weights, load_s),
+    )

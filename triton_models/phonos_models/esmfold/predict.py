@@ -6,8 +6,16 @@ Fixes to transformers' outputs, each checked by a test:
   "recycles"). The pass count is measured with a hook and returned.
 - pTM is computed per sequence from `ptm_logits[i, :L, :L]`; the forward's
   `ptm` is one number for the whole padded batch.
-- pLDDT is reported 0–100 (the model gives 0–1), taken at the CA atom.
+- pLDDT is reported 0–100 (the model gives 0–1): per atom (what fair-esm writes
+  to B-factors) and per residue at the CA atom (what the plots and JSON show).
 - PAE is cropped to [L, L] per sequence.
+- Complexes (chains joined by ':') fold the way fair-esm's `infer` does (see
+  `chains`); the linker is removed from every output and confidence is
+  reported per chain and across the interface (`confidence`).
+- An unknown residue (X) has no atom template, so the model marks none of its
+  atoms and fair-esm writes none; we write its CA at the origin of its final
+  backbone frame (where every residue's CA sits), so the file keeps one
+  residue per input letter.
 """
 
 from __future__ import annotations
@@ -20,29 +28,35 @@ import numpy as np
 import torch
 from transformers import EsmForProteinFolding
 from transformers.models.esm.openfold_utils.feats import atom14_to_atom37
-from transformers.models.esm.openfold_utils.loss import compute_tm
 from transformers.models.esm.openfold_utils.residue_constants import restype_order_with_x
 
 from phonos_models.common.errors import Cancelled, ResourceExhausted
+from phonos_models.common.progress import Progress, Report, ignore
 from phonos_models.common.structure import CA_INDEX
 from phonos_models.esmfold.batching import FoldJob, plan_batches
+from phonos_models.esmfold.chains import ChainLayout
+from phonos_models.esmfold.confidence import complex_confidence
 
 UNKNOWN_RESTYPE = restype_order_with_x["X"]
-# ESMFold's pTM/PAE head: 64 bins over 0–31 Å (fair-esm esmfold.py, `compute_tm(..., max_bin=31, no_bins=64)`).
-PTM_MAX_BIN = 31
-PTM_BINS = 64
 
 ShouldStop = Callable[[], bool]
 
 
 @dataclass(frozen=True)
 class FoldResult:
-    sequence: str  # length L
-    atom_positions: np.ndarray  # [L, 37, 3] float32, Å, atom37 order
-    atom_mask: np.ndarray  # [L, 37] float32 {0, 1}
-    plddt: np.ndarray  # [L] float32, 0–100, per residue (CA)
-    ptm: float  # 0–1, predicted TM-score of this sequence alone
-    pae: np.ndarray  # [L, L] float32, Å, expected position error of residue j when aligned on i
+    """One folded submission; every per-residue array covers the submitted residues only (no linker)."""
+
+    layout: ChainLayout  # the chains as submitted; N = layout.residues
+    atom_positions: np.ndarray  # [N, 37, 3] float32, Å, atom37 order
+    atom_mask: np.ndarray  # [N, 37] float32 {0, 1}
+    atom_plddt: np.ndarray  # [N, 37] float32, 0–100, per atom (fair-esm's B-factors)
+    plddt: np.ndarray  # [N] float32, 0–100, per residue (CA atom)
+    mean_plddt: float  # 0–100, mean over the atoms the model builds (fair-esm `mean_plddt`; X has none)
+    ptm: float  # 0–1, predicted TM-score of all submitted residues
+    iptm: float | None  # 0–1, interface pTM across chains; None for one chain
+    chain_ptm: tuple[float, ...]  # 0–1 per chain
+    chain_pair_iptm: np.ndarray  # [C, C] 0–1, diagonal = chain pTM
+    pae: np.ndarray  # [N, N] float32, Å, expected position error of residue j when aligned on i
     num_recycles: int  # recycling iterations requested
     trunk_passes: int  # measured: num_recycles + 1
     chunk_size: int | None  # trunk chunk size used; None = unchunked
@@ -50,7 +64,13 @@ class FoldResult:
     fold_s: float  # wall time of that forward pass
 
     @property
-    def mean_plddt(self) -> float:
+    def sequence(self) -> str:
+        """Chains joined by ':' (a monomer is just its letters)."""
+        return self.layout.sequence
+
+    @property
+    def mean_plddt_ca(self) -> float:
+        """Mean of the per-residue (CA) pLDDT; differs slightly from `mean_plddt`, which weights every atom."""
         return float(self.plddt.mean())
 
 
@@ -58,11 +78,13 @@ def fold(
     model: EsmForProteinFolding,
     jobs: Sequence[FoldJob],
     should_stop: ShouldStop | None = None,
+    report: Report = ignore,
 ) -> list[FoldResult]:
     """Fold every job, grouping them into padding-aware batches; results in input order."""
     results: list[FoldResult | None] = [None] * len(jobs)
     for batch in plan_batches(jobs):
-        for index, result in zip(batch, fold_batch(model, [jobs[i] for i in batch], should_stop), strict=True):
+        folded = fold_batch(model, [jobs[i] for i in batch], should_stop, report)
+        for index, result in zip(batch, folded, strict=True):
             results[index] = result
     return [r for r in results if r is not None]
 
@@ -71,8 +93,9 @@ def fold_batch(
     model: EsmForProteinFolding,
     jobs: Sequence[FoldJob],
     should_stop: ShouldStop | None = None,
+    report: Report = ignore,
 ) -> list[FoldResult]:
-    """One forward pass over jobs that share recycles and chunking.
+    """One forward pass over jobs that share recycles and chunking; `report` hears each trunk pass start.
 
     An out-of-memory batch of several sequences is retried one sequence at a
     time before giving up, so one long neighbour cannot fail the others.
@@ -80,26 +103,29 @@ def fold_batch(
     if len({(job.num_recycles, job.chunk_size) for job in jobs}) != 1:
         raise ValueError("fold_batch needs jobs with equal num_recycles and chunk_size; use fold()")
     try:
-        return _forward(model, jobs, should_stop)
+        return _forward(model, jobs, should_stop, report)
     except ResourceExhausted:
         if len(jobs) == 1:
             raise
-        return [result for job in jobs for result in _forward(model, [job], should_stop)]
+        return [result for job in jobs for result in _forward(model, [job], should_stop, report)]
 
 
-def _forward(model: EsmForProteinFolding, jobs: Sequence[FoldJob], should_stop: ShouldStop | None) -> list[FoldResult]:
+def _forward(model: EsmForProteinFolding, jobs: Sequence[FoldJob], should_stop: ShouldStop | None,
+             report: Report) -> list[FoldResult]:
     device = next(model.parameters()).device
-    lengths = [len(job.sequence) for job in jobs]
-    aatype, mask = _tokenise([job.sequence for job in jobs], device)
-    position_ids = torch.arange(aatype.shape[1], device=device).expand(len(jobs), -1)
+    layouts = [job.layout for job in jobs]
+    lengths = [layout.folded_length for layout in layouts]
+    aatype, mask, position_ids = _tokenise(layouts, device)
     passes = 0
 
     def before_pass(_module: torch.nn.Module, _args: tuple) -> None:
         # The trunk's first block runs once per pass: the place to count passes and to stop between them.
         nonlocal passes
+        total = jobs[0].num_recycles + 1
         if should_stop is not None and should_stop():
-            raise Cancelled(f"cancelled after {passes} of {jobs[0].num_recycles + 1} trunk passes")
+            raise Cancelled(f"cancelled after {passes} of {total} trunk passes")
         passes += 1
+        report(Progress("recycle", passes, total, f"trunk pass {passes} of {total} (recycle {passes - 1} of {total - 1})"))
 
     hook = model.trunk.blocks[0].register_forward_pre_hook(before_pass)
     previous_chunk = model.trunk.chunk_size
@@ -119,40 +145,52 @@ def _forward(model: EsmForProteinFolding, jobs: Sequence[FoldJob], should_stop: 
         hook.remove()
         model.trunk.set_chunk_size(previous_chunk)
     fold_s = time.perf_counter() - started
-    return [
-        _unpad(out, atom37, i, job, length, passes, len(jobs), fold_s)
-        for i, (job, length) in enumerate(zip(jobs, lengths, strict=True))
-    ]
+    return [_unpad(out, atom37, i, job, passes, len(jobs), fold_s) for i, job in enumerate(jobs)]
 
 
-def _tokenise(sequences: Sequence[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """AlphaFold residue indices (the esmfold_v1 input order), zero-padded, and the residue mask."""
-    longest = max(len(s) for s in sequences)
-    aatype = torch.zeros(len(sequences), longest, dtype=torch.long)
-    mask = torch.zeros(len(sequences), longest, dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        aatype[row, : len(sequence)] = torch.tensor([restype_order_with_x.get(c, UNKNOWN_RESTYPE) for c in sequence])
-        mask[row, : len(sequence)] = 1
-    return aatype.to(device), mask.to(device)
+def _tokenise(layouts: Sequence[ChainLayout], device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """AlphaFold residue indices of the linked chains (the esmfold_v1 input order), zero-padded; the
+    residue mask; the residue index with the per-chain offset (fair-esm's `residx`)."""
+    longest = max(layout.folded_length for layout in layouts)
+    aatype = torch.zeros(len(layouts), longest, dtype=torch.long)
+    mask = torch.zeros(len(layouts), longest, dtype=torch.long)
+    residx = torch.zeros(len(layouts), longest, dtype=torch.long)
+    for row, layout in enumerate(layouts):
+        folded = layout.folded_sequence
+        aatype[row, : len(folded)] = torch.tensor([restype_order_with_x.get(c, UNKNOWN_RESTYPE) for c in folded])
+        mask[row, : len(folded)] = 1
+        residx[row, : len(folded)] = torch.tensor(layout.residue_index())
+    return aatype.to(device), mask.to(device), residx.to(device)
 
 
-def _unpad(
-    out: dict, atom37: torch.Tensor, i: int, job: FoldJob, length: int, passes: int, batch_size: int, fold_s: float
-) -> FoldResult:
-    atom_mask = out["atom37_atom_exists"][i, :length].float().cpu().numpy().copy()
-    # Unknown residues (X) have no atom template, so the model marks none of
-    # their atoms; their CA is still the backbone frame's origin. Keep it, so
-    # the file has one residue per input letter.
-    unknown = out["aatype"][i, :length].cpu().numpy() == UNKNOWN_RESTYPE
+def _unpad(out: dict, atom37: torch.Tensor, i: int, job: FoldJob, passes: int, batch_size: int, fold_s: float) -> FoldResult:
+    layout = job.layout
+    real = torch.tensor(layout.real_positions(), device=atom37.device)
+    exists = out["atom37_atom_exists"][i, real].float()
+    atom_plddt = 100.0 * out["plddt"][i, real].float()
+    positions = atom37[i, real].float().clone()
+    atom_mask = exists.clone()
+    # X: no atom template, so no atom exists; its CA is the translation of its final backbone frame
+    # (`frames` is [quaternion 4 | translation 3], already scaled to Å).
+    unknown = out["aatype"][i, real] == UNKNOWN_RESTYPE
+    positions[unknown, CA_INDEX] = out["frames"][-1][i, real][unknown, 4:].float()
     atom_mask[unknown, CA_INDEX] = 1.0
-    ptm = compute_tm(out["ptm_logits"][i, :length, :length], max_bin=PTM_MAX_BIN, no_bins=PTM_BINS)
+    logits = out["ptm_logits"][i][real][:, real]
+    confidence = complex_confidence(logits, layout.chain_of_residue())
+    pae = out["predicted_aligned_error"][i][real][:, real]
     return FoldResult(
-        sequence=job.sequence,
-        atom_positions=atom37[i, :length].float().cpu().numpy(),
-        atom_mask=atom_mask,
-        plddt=(100.0 * out["plddt"][i, :length, CA_INDEX]).float().cpu().numpy(),
-        ptm=float(ptm),
-        pae=out["predicted_aligned_error"][i, :length, :length].float().cpu().numpy(),
+        layout=layout,
+        atom_positions=positions.cpu().numpy(),
+        atom_mask=atom_mask.cpu().numpy(),
+        atom_plddt=atom_plddt.cpu().numpy(),
+        plddt=atom_plddt[:, CA_INDEX].cpu().numpy(),
+        # fair-esm `infer`: the mean over existing atoms, linker excluded
+        mean_plddt=float((atom_plddt * exists).sum() / exists.sum().clamp(min=1.0)),
+        ptm=confidence.ptm,
+        iptm=confidence.iptm,
+        chain_ptm=confidence.chain_ptm,
+        chain_pair_iptm=confidence.chain_pair_iptm,
+        pae=pae.float().cpu().numpy(),
         num_recycles=job.num_recycles,
         trunk_passes=passes,
         chunk_size=job.chunk_size,

@@ -11,7 +11,7 @@ import pytest
 from launcher.triton import TritonProcess
 from tests.support import ApiClient, TritonFixture
 
-pytestmark = [pytest.mark.triton, pytest.mark.slow]
+pytestmark = pytest.mark.e2e
 
 SHORT = "MKTVRQERLKSIVRILERSKEPV"
 # Long enough on the tiny model to still be running seconds after it starts (25 trunk passes at 400 aa).

@@ -1,0 +1,41 @@
+"""The phonos Python SDK: `Client` / `AsyncClient` for the phonos job API (REST by default)."""
+
+from phonos_client.client import AsyncClient, Client
+from phonos_client.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    IdempotencyError,
+    InsufficientCreditsError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    PhonosError,
+    RateLimitError,
+)
+from phonos_client.models import (
+    Account,
+    Batch,
+    BatchItem,
+    Cancellation,
+    Download,
+    Job,
+    JobEvent,
+    JobPage,
+    Progress,
+    Submission,
+    Webhook,
+    WebhookTest,
+)
+
+__version__ = "0.1.0"
+__all__ = [
+    "APIConnectionError", "APIStatusError", "APITimeoutError", "Account", "AsyncClient", "AuthenticationError",
+    "BadRequestError", "Batch", "BatchItem", "Cancellation", "Client", "ConflictError", "Download",
+    "IdempotencyError", "InsufficientCreditsError", "InternalServerError", "Job", "JobEvent", "JobPage",
+    "NotFoundError", "PermissionDeniedError", "PhonosError", "Progress", "RateLimitError", "Submission",
+    "Webhook", "WebhookTest",
+]

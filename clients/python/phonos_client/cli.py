@@ -1,0 +1,413 @@
+"""`phonos`: the command line for users of a phonos server (nouns, then verbs).
+
+    phonos login [--url URL] [--api-key KEY]
+    phonos fold FASTA|SEQUENCE|- --model esmfold|alphafold2 [--param K=V]... [--out DIR] [--no-wait] [--json]
+    phonos dock --protein PDB|JOB_ID (--ligand SMILES | --ligands FILE.smi|.csv|.sdf) [--out DIR] [--json]
+    phonos jobs ls|show|watch|download|cancel ...
+    phonos usage [--days N]      phonos account      phonos models
+    phonos webhooks ls|create|delete|test ...
+
+The server's own verbs (`phonos serve`, `phonos keys create`, `phonos db build`) are in the same
+command when the server package is installed. Exit codes: see EXIT in this module (and the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from getpass import getpass
+from pathlib import Path
+from typing import Any
+
+from phonos_client import config, errors
+from phonos_client.client import AsyncClient, Client
+from phonos_client.display import Display
+from phonos_client.inputs import InputError, Record, ligands_from, sequences_from
+from phonos_client.models import Job
+
+EXIT = {"ok": 0, "job_failed": 1, "usage": 2, "interrupted": 130}
+# The server package's verbs (launcher/cli.py reads this list too): listed here, run there.
+OPERATOR_VERBS = ("serve", "keys", "users", "db", "weights")
+BATCH_SIZE = 10  # the API's limit per /v1/batch
+_JOB_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class UsageError(Exception):
+    """Wrong command-line input (exit 2)."""
+
+
+@dataclass
+class Outcome:
+    """One job the command submitted or followed, as `--json` prints it."""
+
+    name: str
+    job_id: str | None
+    status: str
+    files: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class Session:
+    """What a run has submitted so far: printed on Ctrl-C so the user can pick the jobs up again."""
+
+    job_ids: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------------
+# submitting and following jobs
+
+
+async def submit(client: AsyncClient, model: str, records: list[Record], params: dict[str, Any],
+                 session: Session, extra: dict[str, Any] | None = None) -> list[Outcome]:
+    """Batches of at most 10; each job named after its record; rejected items come back as failed."""
+    outcomes: list[Outcome] = []
+    for start in range(0, len(records), BATCH_SIZE):
+        chunk = records[start:start + BATCH_SIZE]
+        items = [{"model": model, "sequence": r.text, "name": r.id, "params": {**params, **(extra or {})}}
+                 for r in chunk]
+        batch = await client.submit_batch(items)
+        for record, item in zip(chunk, batch.results, strict=True):
+            if item.success and item.job_id:
+                session.job_ids.append(item.job_id)
+                outcomes.append(Outcome(record.id, item.job_id, "pending"))
+            else:
+                outcomes.append(Outcome(record.id, None, "rejected", error=f"{item.error}: {item.message}"))
+    return outcomes
+
+
+async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display, out: Path | None,
+                 formats: Sequence[str]) -> None:
+    """Watch every submitted job to its end (one stream each), then download its files into `out`."""
+
+    async def one(outcome: Outcome) -> None:
+        assert outcome.job_id is not None
+        job: Job | None = None
+        async for event in client.watch(outcome.job_id):
+            display.update(outcome.job_id, event.job.status, event.progress)
+            if event.terminal:
+                job = event.job
+        job = job or await client.get_job(outcome.job_id)
+        outcome.status, outcome.metrics, outcome.error = job.status, dict(job.metrics), job.error
+        if job.status == "completed" and out is not None:
+            for fmt in formats if formats != ("all",) else job.formats:
+                if fmt in job.formats:
+                    target = out / f"{outcome.name}.{fmt}"
+                    await client.download_to(outcome.job_id, target, fmt)
+                    outcome.files.append(str(target))
+            display.update(outcome.job_id, job.status, note=", ".join(Path(f).name for f in outcome.files))
+        elif job.status != "completed":
+            display.update(outcome.job_id, job.status, note=job.error_code or "")
+
+    for outcome in outcomes:
+        if outcome.job_id:
+            display.add(outcome.job_id, outcome.name)
+    try:
+        await asyncio.gather(*(one(o) for o in outcomes if o.job_id))
+    finally:
+        display.close()
+
+
+def report(outcomes: list[Outcome], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"jobs": [asdict(o) for o in outcomes]}, indent=2))
+    else:
+        for o in outcomes:
+            detail = ", ".join(o.files) if o.files else (o.error or "")
+            score = f" mean_plddt={o.metrics['mean_plddt']}" if "mean_plddt" in o.metrics else ""
+            print(f"{o.name}\t{o.job_id or '-'}\t{o.status}{score}\t{detail}")
+    failed = [o for o in outcomes if o.status not in ("completed", "pending", "running")]
+    return EXIT["job_failed"] if failed else EXIT["ok"]
+
+
+def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            raise UsageError(f"--param takes KEY=VALUE, got {pair!r}")
+        try:
+            params[key] = json.loads(value)  # numbers and booleans as such
+        except ValueError:
+            params[key] = value
+    return params
+
+
+def display_for(args: argparse.Namespace) -> Display:
+    return Display(sys.stderr, tty=sys.stderr.isatty(), quiet=args.json)
+
+
+@dataclass(frozen=True)
+class Work:
+    """A fold or dock run, read from the command line and the input files before anything is sent."""
+
+    model: str
+    records: list[Record]
+    params: dict[str, Any]
+    extra: dict[str, Any]
+
+
+def prepare_fold(args: argparse.Namespace) -> Work:
+    try:
+        records = sequences_from(args.input, sys.stdin.read() if args.input == "-" else None)
+    except (InputError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    params = parse_params(args.param)
+    if args.num_recycles is not None:
+        params["num_recycles"] = args.num_recycles
+    return Work(args.model, records, params, {})
+
+
+def prepare_dock(args: argparse.Namespace) -> Work:
+    protein_path = Path(args.protein)
+    if protein_path.is_file():
+        protein = protein_path.read_text()
+    elif _JOB_ID.match(args.protein):
+        protein = args.protein  # a completed esmfold/alphafold2 job of this account: fold-then-dock
+    else:
+        raise UsageError(f"--protein {args.protein!r} is neither a PDB file nor a job id")
+    try:
+        ligands = [Record("ligand", args.ligand)] if args.ligand else ligands_from(Path(args.ligands))
+    except (InputError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    params = parse_params(args.param)
+    for name in ("samples_per_complex", "inference_steps"):
+        if getattr(args, name) is not None:
+            params[name] = getattr(args, name)
+    return Work("diffdock", ligands, params, {"protein_pdb": protein})
+
+
+async def run_work(args: argparse.Namespace, client: AsyncClient, session: Session, work: Work) -> int:
+    outcomes = await submit(client, work.model, work.records, work.params, session, work.extra)
+    if not args.no_wait:
+        await follow(client, outcomes, display_for(args), Path(args.out), tuple(args.formats.split(",")))
+    return report(outcomes, args.json)
+
+
+async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session: Session, work: None) -> int:
+    if not args.job_ids:  # every job of the account, until Ctrl-C
+        async for event in client.watch():
+            print(json.dumps(event.job.raw | {"event": event.type}) if args.json else event.describe(), flush=True)
+        return EXIT["ok"]
+    session.job_ids.extend(args.job_ids)
+    jobs = [await client.get_job(job_id) for job_id in args.job_ids]
+    outcomes = [Outcome(job.name or job.job_id, job.job_id, job.status) for job in jobs]
+    out = Path(args.out) if args.out else None
+    await follow(client, outcomes, display_for(args), out, tuple(args.formats.split(",")))
+    return report(outcomes, args.json)
+
+
+# ---------------------------------------------------------------------------------------------------
+# one-shot commands
+
+
+def emit(args: argparse.Namespace, value: Any, human: str) -> None:
+    print(json.dumps(value, indent=2, default=str) if args.json else human)
+
+
+def run_sync(args: argparse.Namespace, client: Client) -> int:
+    command = args.command_path
+    if command == "jobs ls":
+        jobs = list(client.iter_jobs(status=args.status, model=args.model)) if args.all else \
+            list(client.list_jobs(status=args.status, model=args.model, limit=args.limit).jobs)
+        table = "\n".join(f"{j.job_id}\t{j.model}\t{j.status}\t{j.created_at}\t{j.name or ''}" for j in jobs)
+        emit(args, [j.raw for j in jobs], table or "no jobs")
+    elif command == "jobs show":
+        job = client.get_job(args.job_id)
+        emit(args, job.raw, "\n".join(f"{k}: {v}" for k, v in job.raw.items()))
+    elif command == "jobs download":
+        download = client.download(args.job_id, args.format)
+        target = Path(args.out) if args.out else Path(download.file_name or f"{args.job_id}.out")
+        if target.is_dir():
+            target = target / (download.file_name or f"{args.job_id}.out")
+        target.write_bytes(download.content)
+        emit(args, {"file": str(target), "bytes": len(download.content)}, str(target))
+    elif command == "jobs cancel":
+        cancelled = client.cancel_job(args.job_id)
+        emit(args, asdict(cancelled), f"{cancelled.job_id} cancelled ({cancelled.credits_refunded} credits refunded)")
+    elif command == "usage":
+        usage = client.usage(args.days)
+        totals = usage["totals"]
+        emit(args, usage, f"last {usage['period']['days']} days: {totals['requests']} requests, "
+                          f"{totals['credits_used']} credits")
+    elif command == "account":
+        account = client.account()
+        emit(args, asdict(account), f"{account.username} ({account.email or 'no email'}): {account.balance} credits")
+    elif command == "models":
+        models = client.models()
+        emit(args, models, "\n".join(f"{m['id']}\t{m['cost_credits']} credits\t{m['description']}" for m in models))
+    elif command == "webhooks ls":
+        hooks = client.list_webhooks()
+        emit(args, [asdict(h) for h in hooks], "\n".join(f"{h.webhook_id}\t{h.url}\t{','.join(h.events)}"
+                                                         for h in hooks) or "no webhooks")
+    elif command == "webhooks create":
+        hook = client.create_webhook(args.url, args.event or None)
+        emit(args, asdict(hook), f"{hook.webhook_id}\nsecret (shown once): {hook.secret}")
+    elif command == "webhooks delete":
+        client.delete_webhook(args.webhook_id)
+        emit(args, {"deleted": args.webhook_id}, f"{args.webhook_id} deleted")
+    elif command == "webhooks test":
+        result = client.test_webhook(args.webhook_id)
+        emit(args, asdict(result), f"receiver answered {result.status_code}: {result.message}")
+        return EXIT["ok"] if result.success else EXIT["job_failed"]
+    return EXIT["ok"]
+
+
+def run_login(args: argparse.Namespace) -> int:
+    current = config.load()
+    url = (args.url or current.url).rstrip("/")
+    key = args.api_key or os.environ.get("PHONOS_API_KEY")
+    if not key:
+        key = getpass("API key: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+    if not key:
+        raise UsageError("no API key given")
+    with Client(url, key) as client:
+        account = client.account()  # a wrong key or URL fails here, before anything is written
+    path = config.save(url, key)
+    emit(args, {"url": url, "username": account.username, "config": str(path)},
+         f"logged in to {url} as {account.username}; saved to {path}")
+    return EXIT["ok"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# the parser
+
+
+def add_user_commands(sub: Any) -> None:
+    """The user verbs, added to a `phonos` parser (this one, or the server's launcher)."""
+    def command(parser: Any, path: str, *, json_flag: bool = True) -> Any:
+        parser.set_defaults(command_path=path)
+        if json_flag:
+            parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+        return parser
+
+    login = command(sub.add_parser("login", help="store the server URL and your API key"), "login")
+    login.add_argument("--url", help=f"server URL (default: PHONOS_URL or {config.DEFAULT_URL})")
+    login.add_argument("--api-key", help="the key (default: asked for, or read from standard input)")
+
+    def job_outputs(parser: Any, default_formats: str) -> None:
+        parser.add_argument("--out", default=".", help="folder for the result files (default: .)")
+        parser.add_argument("--formats", default=default_formats,
+                            help=f"formats to download, comma-separated, or 'all' (default {default_formats})")
+        parser.add_argument("--no-wait", action="store_true", help="submit and print the job ids, do not follow")
+        parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                            help="a model parameter (repeatable), e.g. -p num_recycles=4")
+
+    fold = command(sub.add_parser("fold", help="predict structures of a sequence or a FASTA file"), "fold")
+    fold.add_argument("input", help="a FASTA file, - for FASTA on stdin, or one amino-acid sequence")
+    fold.add_argument("--model", choices=["esmfold", "alphafold2"], default="esmfold")
+    fold.add_argument("--num-recycles", type=int)
+    job_outputs(fold, "pdb")
+
+    dock = command(sub.add_parser("dock", help="dock ligands into a protein with DiffDock"), "dock")
+    dock.add_argument("--protein", required=True, help="a PDB file, or the id of a completed fold job")
+    ligand = dock.add_mutually_exclusive_group(required=True)
+    ligand.add_argument("--ligand", help="one SMILES")
+    ligand.add_argument("--ligands", help="a .smi, .csv (DiffDock's columns) or .sdf file")
+    dock.add_argument("--samples", dest="samples_per_complex", type=int)
+    dock.add_argument("--steps", dest="inference_steps", type=int)
+    job_outputs(dock, "pdb,sdf")
+
+    jobs = sub.add_parser("jobs", help="list, inspect, follow, download and cancel jobs").add_subparsers(
+        dest="jobs_command", required=True)
+    ls = command(jobs.add_parser("ls", help="your jobs, newest first"), "jobs ls")
+    ls.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled"])
+    ls.add_argument("--model")
+    ls.add_argument("--limit", type=int, default=20)
+    ls.add_argument("--all", action="store_true", help="every page")
+    command(jobs.add_parser("show", help="one job"), "jobs show").add_argument("job_id")
+    watch = command(jobs.add_parser("watch", help="follow jobs live (all of yours without ids)"), "jobs watch")
+    watch.add_argument("job_ids", nargs="*")
+    watch.add_argument("--out", help="download each job's files here when it completes")
+    watch.add_argument("--formats", default="pdb")
+    download = command(jobs.add_parser("download", help="a completed job's file"), "jobs download")
+    download.add_argument("job_id")
+    download.add_argument("--format")
+    download.add_argument("--out", help="file or folder (default: the server's file name, here)")
+    command(jobs.add_parser("cancel", help="cancel a pending or running job"), "jobs cancel").add_argument("job_id")
+
+    usage = command(sub.add_parser("usage", help="requests and credits over the last days"), "usage")
+    usage.add_argument("--days", type=int)
+    command(sub.add_parser("account", help="your account and balance"), "account")
+    command(sub.add_parser("models", help="the models this server serves"), "models")
+
+    hooks = sub.add_parser("webhooks", help="job notifications").add_subparsers(dest="hooks_command", required=True)
+    command(hooks.add_parser("ls", help="your webhooks"), "webhooks ls")
+    create = command(hooks.add_parser("create", help="register a receiver URL"), "webhooks create")
+    create.add_argument("url")
+    create.add_argument("--event", action="append", choices=["job.started", "job.completed", "job.failed"])
+    command(hooks.add_parser("delete", help="remove a webhook"), "webhooks delete").add_argument("webhook_id")
+    command(hooks.add_parser("test", help="send a test event"), "webhooks test").add_argument("webhook_id")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="phonos", description="Structure prediction and docking on a phonos server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_user_commands(sub)
+    for verb in OPERATOR_VERBS:  # listed in --help; run by the server package
+        sub.add_parser(verb, help=f"(server install) phonos {verb} ...", add_help=False)
+    return parser
+
+
+PREPARE = {"fold": prepare_fold, "dock": prepare_dock}
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command_path == "login":
+        return run_login(args)
+    profile = config.load()
+    if profile.api_key is None:
+        raise errors.AuthenticationError(
+            "no API key: run `phonos login`, or set PHONOS_API_KEY", status=401, error="Unauthorized")
+    if args.command_path not in (*PREPARE, "jobs watch"):
+        with Client(profile.url, profile.api_key) as client:
+            return run_sync(args, client)
+    session = Session()
+    work = PREPARE[args.command_path](args) if args.command_path in PREPARE else None
+    out = getattr(args, "out", None)
+    if out and not getattr(args, "no_wait", False):
+        Path(out).mkdir(parents=True, exist_ok=True)
+
+    async def main() -> int:
+        async with AsyncClient(profile.url, profile.api_key) as client:
+            if work is None:
+                return await run_jobs_watch(args, client, session, None)
+            return await run_work(args, client, session, work)
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        ids = " ".join(session.job_ids)
+        print("\ninterrupted: the jobs keep running on the server." +
+              (f" Follow them again with:\n  phonos jobs watch {ids}" if ids else ""), file=sys.stderr)
+        return EXIT["interrupted"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in OPERATOR_VERBS:
+        try:
+            from launcher import cli as server_cli  # the server install
+        except ImportError:
+            print(f"phonos {argv[0]} needs the phonos server install (this is the client alone)", file=sys.stderr)
+            return EXIT["usage"]
+        return int(server_cli.main(argv))
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except UsageError as exc:
+        print(f"phonos: {exc}", file=sys.stderr)
+        return EXIT["usage"]
+    except errors.PhonosError as exc:
+        print(f"phonos: {exc}" + (f" (request id {exc.request_id})" if exc.request_id else ""), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT["interrupted"]

@@ -1,0 +1,51 @@
+"""Where the command finds its server and key: PHONOS_URL / PHONOS_API_KEY, else the file `phonos login`
+writes ($PHONOS_CONFIG, or $XDG_CONFIG_HOME/phonos/config.toml, ~/.config/phonos/config.toml), mode 0600."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from phonos_client.client import DEFAULT_URL
+
+
+@dataclass(frozen=True)
+class Profile:
+    url: str
+    api_key: str | None
+    source: str  # where the key came from, for messages
+
+
+def config_path() -> Path:
+    explicit = os.environ.get("PHONOS_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "phonos" / "config.toml"
+
+
+def load() -> Profile:
+    stored: dict[str, str] = {}
+    path = config_path()
+    if path.is_file():
+        with path.open("rb") as handle:
+            stored = {k: str(v) for k, v in tomllib.load(handle).items()}
+    url = os.environ.get("PHONOS_URL") or stored.get("url") or DEFAULT_URL
+    key = os.environ.get("PHONOS_API_KEY") or stored.get("api_key")
+    source = "PHONOS_API_KEY" if os.environ.get("PHONOS_API_KEY") else str(path)
+    return Profile(url.rstrip("/"), key or None, source)
+
+
+def save(url: str, api_key: str) -> Path:
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # json.dumps writes a valid TOML basic string for any text
+    text = f"url = {json.dumps(url)}\napi_key = {json.dumps(api_key)}\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+    return path

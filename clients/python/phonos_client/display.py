@@ -1,0 +1,95 @@
+"""Live job progress for the command: one bar per job on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TextIO
+
+from phonos_client.models import Progress
+
+BAR = 24
+REDRAW_S = 0.1  # at most ten frames a second
+PLAIN_EVERY_S = 5.0  # a plain-line job repeats its progress at most this often
+
+
+@dataclass
+class _Row:
+    label: str
+    status: str = "pending"
+    progress: Progress | None = None
+    note: str = ""
+    said: str = ""  # the last plain line, so plain output never repeats itself
+    said_at: float = 0.0
+
+
+class Display:
+    def __init__(self, stream: TextIO, *, tty: bool, quiet: bool = False) -> None:
+        self._stream = stream
+        self._tty = tty
+        self._quiet = quiet
+        self._rows: dict[str, _Row] = {}
+        self._drawn = 0
+        self._last_draw = 0.0
+
+    def add(self, key: str, label: str) -> None:
+        self._rows[key] = _Row(label)
+        self._render(force=True)
+
+    def update(self, key: str, status: str, progress: Progress | None = None, note: str = "") -> None:
+        row = self._rows[key]
+        changed = status != row.status or note != row.note
+        row.status, row.note = status, note
+        row.progress = progress if status == "running" else None
+        if self._tty:
+            self._render(force=changed)
+        else:
+            self._say(row, changed)
+
+    def close(self) -> None:
+        if self._tty:
+            self._render(force=True)
+
+    # -- terminal ---------------------------------------------------------------------------------
+
+    def _render(self, *, force: bool) -> None:
+        if self._quiet or not self._tty:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_draw < REDRAW_S:
+            return
+        self._last_draw = now
+        lines = [self._line(row) for row in self._rows.values()]
+        out = f"\x1b[{self._drawn}F" if self._drawn else ""
+        out += "".join(f"\x1b[2K{line}\n" for line in lines)
+        self._stream.write(out)
+        self._stream.flush()
+        self._drawn = len(lines)
+
+    @staticmethod
+    def _line(row: _Row) -> str:
+        fraction = row.progress.fraction if row.progress else None
+        if row.status == "completed":
+            fraction = 1.0
+        filled = 0 if fraction is None else round(fraction * BAR)
+        bar = "#" * filled + "-" * (BAR - filled)
+        percent = "" if fraction is None else f"{fraction * 100:3.0f}%"
+        detail = row.note or (row.progress.message if row.progress else "")
+        return f"{row.label[:24]:<24} [{bar}] {percent:>4} {row.status:<9} {detail}"[:160]
+
+    # -- plain lines ------------------------------------------------------------------------------
+
+    def _say(self, row: _Row, changed: bool) -> None:
+        if self._quiet:
+            return
+        if row.progress is not None and not changed:
+            stage = f"{row.label}: [{row.progress.stage}]"
+            text = f"{stage} {row.progress.message} ({row.progress.step}/{row.progress.total})"
+            if row.said.startswith(stage) and time.monotonic() - row.said_at < PLAIN_EVERY_S:
+                return  # the same stage: a line every few seconds is enough in a log
+        else:
+            text = f"{row.label}: {row.status}" + (f" - {row.note}" if row.note else "")
+        if text != row.said:
+            row.said, row.said_at = text, time.monotonic()
+            self._stream.write(text + "\n")
+            self._stream.flush()

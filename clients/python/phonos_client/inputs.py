@@ -1,0 +1,143 @@
+"""What users fold and dock, read the way the field writes it: FASTA records, and ligand lists as
+SMILES files (`SMILES [name]` per line), CSV (DiffDock's `ligand_description` column, or `smiles`,
+with `complex_name`/`name`/`id`) or SDF (records carrying a SMILES property; RDKit, when installed,
+converts the others)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_SMILES_PROPERTIES = ("SMILES", "smiles", "PUBCHEM_OPENEYE_CAN_SMILES", "PUBCHEM_OPENEYE_ISO_SMILES", "Smiles")
+MAX_ID = 80
+
+
+class InputError(ValueError):
+    """An input file the command cannot use; the message says which record and why."""
+
+
+@dataclass(frozen=True)
+class Record:
+    id: str  # unique, safe as a file name
+    text: str  # the sequence, or the SMILES
+
+
+def file_id(raw: str, fallback: str) -> str:
+    """A FASTA id (or ligand name) as a file name: its first word, unsafe characters replaced."""
+    first = raw.strip().split()[0] if raw.strip() else ""
+    cleaned = _UNSAFE.sub("_", first).strip("._")[:MAX_ID]
+    return cleaned or fallback
+
+
+def unique(records: Iterable[tuple[str, str]], prefix: str) -> list[Record]:
+    seen: dict[str, int] = {}
+    out = []
+    for number, (raw_id, text) in enumerate(records, start=1):
+        base = file_id(raw_id, f"{prefix}{number}")
+        seen[base] = seen.get(base, 0) + 1
+        out.append(Record(base if seen[base] == 1 else f"{base}_{seen[base]}", text))
+    return out
+
+
+def read_fasta(text: str) -> list[Record]:
+    records: list[tuple[str, str]] = []
+    header: str | None = None
+    chunks: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(";"):
+            continue
+        if line.startswith(">"):
+            if header is not None:
+                records.append((header, "".join(chunks)))
+            header, chunks = line[1:], []
+        elif header is None:
+            raise InputError("FASTA text must start with a '>' header line")
+        else:
+            chunks.append("".join(line.split()))
+    if header is not None:
+        records.append((header, "".join(chunks)))
+    empty = [h for h, s in records if not s]
+    if empty:
+        raise InputError(f"FASTA record {empty[0]!r} has no sequence")
+    if not records:
+        raise InputError("no FASTA records found")
+    return unique(records, "seq")
+
+
+def sequences_from(argument: str, stdin_text: str | None = None) -> list[Record]:
+    """A FASTA file, `-` (FASTA on standard input), or one sequence given on the command line."""
+    if argument == "-":
+        return read_fasta(stdin_text or "")
+    path = Path(argument)
+    if path.is_file():
+        text = path.read_text()
+        if text.lstrip().startswith(">"):
+            return read_fasta(text)
+        return unique([(path.stem, "".join(text.split()))], "seq")
+    if re.fullmatch(r"[A-Za-z\s]+", argument):
+        return [Record("sequence", "".join(argument.split()).upper())]
+    raise InputError(f"{argument!r} is neither a file nor an amino-acid sequence")
+
+
+def ligands_from(path: Path) -> list[Record]:
+    suffix = path.suffix.lower()
+    text = path.read_text()
+    if suffix in (".smi", ".smiles", ".txt"):
+        pairs = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            parts = line.split()
+            if parts and not line.startswith("#"):
+                pairs.append((parts[1] if len(parts) > 1 else f"ligand{number}", parts[0]))
+        records = unique(pairs, "ligand")
+    elif suffix == ".csv":
+        records = _csv(text)
+    elif suffix in (".sdf", ".sd", ".mol"):
+        records = _sdf(text)
+    else:
+        raise InputError(f"{path.name}: ligand files are .smi, .csv or .sdf")
+    if not records:
+        raise InputError(f"{path.name}: no ligands found")
+    return records
+
+
+def _csv(text: str) -> list[Record]:
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows:
+        return []
+    columns = {c.lower(): c for c in rows[0]}
+    smiles = next((columns[c] for c in ("ligand_description", "smiles", "ligand") if c in columns), None)
+    if smiles is None:
+        raise InputError("the CSV needs a ligand_description (DiffDock) or smiles column")
+    name = next((columns[c] for c in ("complex_name", "name", "id") if c in columns), None)
+    pairs = [((row.get(name, "") if name else "") or "", row[smiles].strip()) for row in rows if row[smiles].strip()]
+    return unique(pairs, "ligand")
+
+
+def _sdf(text: str) -> list[Record]:
+    pairs = []
+    for number, block in enumerate((b for b in text.split("$$$$") if b.strip()), start=1):
+        lines = block.strip("\n").splitlines()
+        title = lines[0].strip() if lines else ""
+        properties = dict(re.findall(r">\s*<([^>]+)>[^\n]*\n([^\n]*)", block))
+        smiles = next((properties[p].strip() for p in _SMILES_PROPERTIES if properties.get(p, "").strip()), None)
+        if smiles is None:
+            smiles = _rdkit_smiles(block, number)
+        pairs.append((title or f"ligand{number}", smiles))
+    return unique(pairs, "ligand")
+
+
+def _rdkit_smiles(block: str, number: int) -> str:
+    try:
+        from rdkit import Chem  # optional: the light client does not need it
+    except ImportError:
+        raise InputError(f"SDF record {number} has no SMILES property; add one, or install rdkit to convert it") from None
+    molecule = Chem.MolFromMolBlock(block)
+    if molecule is None:
+        raise InputError(f"SDF record {number} is not a readable molecule")
+    return str(Chem.MolToSmiles(molecule))

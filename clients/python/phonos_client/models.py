@@ -1,0 +1,198 @@
+"""Typed results: what the API's JSON means, one frozen dataclass per shape (`raw` keeps the whole body)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    status: str
+    model: str
+    name: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    credits_used: int = 0
+    output_file: str | None = None
+    download_url: str | None = None
+    error: str | None = None
+    error_code: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    formats: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        return cls(job_id=data["job_id"], status=data["status"], model=data.get("model", ""), name=data.get("name"),
+                   created_at=data.get("created_at"), updated_at=data.get("updated_at"),
+                   credits_used=int(data.get("credits_used", 0)), output_file=data.get("output_file"),
+                   download_url=data.get("download_url"), error=data.get("error"), error_code=data.get("error_code"),
+                   metrics=dict(data.get("metrics") or {}), metadata=dict(data.get("metadata") or {}),
+                   formats=tuple(data.get("formats") or ()), raw=data)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """An accepted job (POST /v1/predict)."""
+
+    job_id: str
+    model: str
+    status: str
+    credits_used: int
+    message: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Submission:
+        return cls(data["job_id"], data["model"], data["status"], int(data["credits_used"]), data.get("message", ""))
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    index: int
+    success: bool
+    model: str
+    job_id: str | None = None
+    credits_used: int = 0
+    error: str | None = None
+    message: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BatchItem:
+        return cls(int(data["index"]), bool(data["success"]), data.get("model", ""), data.get("job_id"),
+                   int(data.get("credits_used", 0)), data.get("error"), data.get("message"))
+
+
+@dataclass(frozen=True)
+class Batch:
+    results: tuple[BatchItem, ...]
+    total_credits_used: int
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Batch:
+        return cls(tuple(BatchItem.from_dict(r) for r in data["results"]),
+                   int(data["summary"]["total_credits_used"]))
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: tuple[Job, ...]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobPage:
+        page = data["pagination"]
+        return cls(tuple(Job.from_dict(j) for j in data["jobs"]), int(page["total"]), int(page["limit"]),
+                   int(page["offset"]), bool(page["has_more"]))
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    job_id: str
+    status: str
+    credits_refunded: int
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Cancellation:
+        return cls(data["job_id"], data["status"], int(data.get("credits_refunded", 0)))
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str
+    step: int
+    total: int
+    message: str = ""
+
+    @property
+    def fraction(self) -> float | None:
+        return None if self.total <= 0 else min(1.0, self.step / self.total)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Progress:
+        return cls(data.get("stage", ""), int(data.get("step", 0)), int(data.get("total", 0)), data.get("message", ""))
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One event of a watch stream: a state change (`type == "state"`, with an `event_id` to resume
+    after) or the model's progress (`type == "progress"`)."""
+
+    type: str
+    job_id: str
+    job: Job
+    event_id: str = ""
+    progress: Progress | None = None
+    time: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.type == "state" and self.job.done
+
+    def describe(self) -> str:
+        if self.progress is not None:
+            return f"{self.job_id}: {self.progress.message or self.progress.stage}"
+        return f"{self.job_id}: {self.job.status}"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobEvent:
+        progress = data.get("progress")
+        return cls(data.get("type", ""), data.get("job_id", ""), Job.from_dict(data["job"]), data.get("event_id", ""),
+                   Progress.from_dict(progress) if progress else None, data.get("time"))
+
+
+@dataclass(frozen=True)
+class Download:
+    content: bytes
+    media_type: str
+    file_name: str | None
+
+
+@dataclass(frozen=True)
+class Webhook:
+    webhook_id: str
+    url: str
+    events: tuple[str, ...]
+    created_at: str | None = None
+    secret: str | None = None  # only when just created
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], secret: str | None = None) -> Webhook:
+        return cls(data["webhook_id"], data["url"], tuple(data.get("events") or ()), data.get("created_at"), secret)
+
+
+@dataclass(frozen=True)
+class WebhookTest:
+    success: bool
+    status_code: int
+    message: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WebhookTest:
+        return cls(bool(data["success"]), int(data.get("status_code", 0)), data.get("message", ""))
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    username: str
+    email: str | None
+    balance: int
+    jobs: dict[str, int]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Account:
+        account = data["account"]
+        return cls(int(account["id"]), account["username"], account.get("email"), int(data["credits"]["balance"]),
+                   {k: int(v) for k, v in data["jobs"].items()})

@@ -1,0 +1,43 @@
+"""Reading a text/event-stream body line by line into JobEvents (the SSE rules of the HTML standard
+that the API uses: `id:`, `event:`, `data:`, comments, blank line ends an event)."""
+
+from __future__ import annotations
+
+import json
+
+from phonos_client import errors
+from phonos_client.models import JobEvent
+
+
+class SseParser:
+    def __init__(self) -> None:
+        self._data: list[str] = []
+        self._event = ""
+        self._id = ""
+
+    def feed(self, line: str) -> list[JobEvent]:
+        """One line (without its newline); the events it completes (an error event raises)."""
+        line = line.rstrip("\r\n")
+        if line == "":
+            return self._dispatch()
+        if line.startswith(":"):
+            return []  # keep-alive comment
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            self._id = value
+        return []
+
+    def _dispatch(self) -> list[JobEvent]:
+        if not self._data:
+            self._event = ""
+            return []
+        payload = json.loads("\n".join(self._data))
+        kind, self._data, self._event = self._event, [], ""
+        if kind == "error":
+            raise errors.from_response(500 if payload.get("error") == "Internal server error" else 400, payload, {})
+        return [JobEvent.from_dict(payload)]

@@ -1,0 +1,122 @@
+"""Reading a request body under the route's limits: size, time, and content encoding.
+
+aiohttp's own decompression is turned off (`auto_decompress=False` in `server.py`): it inflates
+without a bound and turns a body that is not what its `Content-Encoding` says into a 500. Here:
+
+- an encoding other than identity, gzip or deflate is a 415 before anything is read;
+- a declared `Content-Length` over the route's limit is a 413 before anything is read;
+- the raw body is read up to the limit (413 beyond it) within `timeout_s` (408 after it);
+- gzip/deflate is inflated in one bounded step: more than the limit is a 413, data that does not
+  inflate (or stops short) is a 400.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from gateway import errors
+from gateway.errors import HttpError
+
+SUPPORTED_ENCODINGS = ("identity", "gzip", "x-gzip", "deflate")
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024  # for services that do not size their routes
+_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    """The largest body (after inflating) each rpc accepts; `default` for the ones not listed."""
+
+    default: int = DEFAULT_MAX_BODY_BYTES
+    per_method: Mapping[str, int] = field(default_factory=dict)  # "/pkg.Service/Method" -> bytes
+
+    def for_method(self, full_method: str) -> int:
+        return self.per_method.get(full_method, self.default)
+
+    @property
+    def largest(self) -> int:
+        return max([self.default, *self.per_method.values()])
+
+
+async def read_body(request: web.Request, *, limit: int, timeout_s: float) -> bytes:
+    """The decoded body (b"" when there is none), or HttpError with a 400/408/413/415 answer."""
+    encoding = content_encoding(request)
+    if not request.body_exists:
+        return b""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise HttpError(too_large(limit))
+    try:
+        async with asyncio.timeout(timeout_s):
+            raw = await _read_capped(request, limit)
+    except TimeoutError:
+        raise HttpError(errors.client_error(408, f"the request body did not arrive within {timeout_s:g} s")) from None
+    except (HttpProcessingError, web.HTTPException, ConnectionError, ValueError) as exc:
+        # Malformed chunked framing, a body shorter than its Content-Length, a dropped connection.
+        raise HttpError(errors.client_error(400, f"the request body could not be read: {_first_line(exc)}")) from None
+    if encoding == "identity":
+        return raw
+    return inflate(raw, encoding, limit)
+
+
+def content_encoding(request: web.Request) -> str:
+    """The body's one content coding, lower-cased; HttpError 415 when it is not one we decode."""
+    value = request.headers.get("Content-Encoding", "").strip().lower() or "identity"
+    if value not in SUPPORTED_ENCODINGS:
+        shown = value if len(value) <= 40 else value[:40] + "…"
+        raise HttpError(errors.client_error(
+            415, f"Content-Encoding {shown!r} is not supported; send the body uncompressed, gzip or deflate"
+        ))
+    return value
+
+
+async def _read_capped(request: web.Request, limit: int) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(_CHUNK)
+        if not chunk:
+            return b"".join(parts)
+        size += len(chunk)
+        if size > limit:
+            raise HttpError(too_large(limit))
+        parts.append(chunk)
+
+
+def inflate(data: bytes, encoding: str, limit: int) -> bytes:
+    """gzip or deflate (zlib-wrapped or raw, as browsers send both) inflated to at most `limit` bytes."""
+    if encoding in ("gzip", "x-gzip"):
+        wbits = 16 + zlib.MAX_WBITS
+    elif data[:1] and data[0] & 0x0F == 8:  # RFC 1950 header: CM = 8 (deflate)
+        wbits = zlib.MAX_WBITS
+    else:
+        wbits = -zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise HttpError(errors.client_error(
+            400, f"the request body is not valid {encoding} data ({exc}); send it uncompressed or fix the encoding"
+        )) from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise HttpError(too_large(limit, inflated=True))
+    if not inflater.eof or inflater.unused_data:
+        raise HttpError(errors.client_error(
+            400, f"the request body is not one complete {encoding} stream; send it uncompressed or fix the encoding"
+        ))
+    return out
+
+
+def too_large(limit: int, *, inflated: bool = False) -> errors.ErrorResponse:
+    what = "inflated request body" if inflated else "request body"
+    return errors.client_error(413, f"the {what} is larger than this route accepts ({limit} bytes)")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

@@ -1,0 +1,184 @@
+"""The dashboard's HTTP routes: pages, static files, and sign-in / sign-out / session.
+
+Pages are one static shell (`static/index.html`) whose ES modules render the page named by the URL
+and call the same /v1 API as every client, authenticated by the session cookie. The three /auth
+routes are the only place the session token exists outside the browser's cookie jar: sign-in puts
+the token from the job service's CreateSession into an HttpOnly cookie and answers the page with
+the username and CSRF token only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from google.protobuf.message import Message
+
+from gateway import errors
+from gateway.dashboard.assets import Assets
+from gateway.dashboard.cookies import (
+    CSRF_HEADER,
+    clear_session_cookie,
+    session_metadata,
+    session_token,
+    set_session_cookie,
+)
+from gateway.dashboard.security import SECURITY_HEADERS
+from gateway.errors import ErrorResponse, HttpError
+from gateway.invoker import Invoker, RpcFailure
+from gateway.json_encode import encoder_for
+
+SERVICE = "/phonos.v1.PhonosService/"
+PAGES = ("/jobs", "/jobs/{job_id}", "/submit", "/usage", "/webhooks", "/keys", "/account", "/sign-in")
+MAX_AUTH_BODY = 4096
+
+
+@dataclass(frozen=True)
+class DashboardOptions:
+    """What the gateway needs to serve the dashboard."""
+
+    cookie_secure: bool = False  # Secure cookies on plain HTTP too (TLS terminated by a proxy)
+
+
+class Dashboard:
+    def __init__(self, invoker: Invoker, options: DashboardOptions, assets: Assets) -> None:
+        self._invoker = invoker
+        self._options = options
+        self._assets = assets
+
+    def add_routes(self, app: web.Application) -> None:
+        """Before the gateway's catch-all /v1 route: aiohttp tries resources in the order added."""
+        app.router.add_get("/", self.home)
+        for path in PAGES:
+            app.router.add_get(path, self.page)
+        app.router.add_get("/static/{path:.+}", self.static)
+        app.router.add_get("/favicon.ico", self.favicon)
+        app.router.add_post("/auth/sign-in", self.sign_in)
+        app.router.add_post("/auth/sign-out", self.sign_out)
+        app.router.add_get("/auth/session", self.session)
+
+    # -- pages and files --------------------------------------------------------------------------
+
+    async def home(self, request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound("/jobs", headers=SECURITY_HEADERS)
+
+    async def page(self, request: web.Request) -> web.StreamResponse:
+        return self._file(request, "index.html")
+
+    async def static(self, request: web.Request) -> web.StreamResponse:
+        return self._file(request, request.match_info["path"])
+
+    async def favicon(self, request: web.Request) -> web.StreamResponse:
+        return self._file(request, "img/favicon.svg")
+
+    def _file(self, request: web.Request, path: str) -> web.StreamResponse:
+        asset = self._assets.get(path)
+        if asset is None:
+            raise HttpError(errors.client_error(404, f"no file {request.path}"))
+        return self._assets.response(request, asset)
+
+    # -- sessions ---------------------------------------------------------------------------------
+
+    def _secure(self, request: web.Request) -> bool:
+        return request.secure or self._options.cookie_secure
+
+    async def _call(self, request: web.Request, method: str, message: Message,
+                    metadata: list[tuple[str, str]]) -> Message:
+        from gateway.app import REQUEST_ID_KEY  # the app module imports this one
+
+        request_id = request[REQUEST_ID_KEY]
+        try:
+            reply = await self._invoker.unary(SERVICE + method, message, [("x-request-id", request_id), *metadata])
+        except RpcFailure as failure:
+            error = errors.from_status(failure.code, failure.details, failure.metadata, request_id=request_id)
+            raise HttpError(ErrorResponse(error.status, error.title, error.message,
+                                          {**_retry_after(failure.metadata), **error.headers})) from None
+        return reply.message
+
+    async def sign_in(self, request: web.Request) -> web.StreamResponse:
+        from phonos.v1 import phonos_pb2 as pb
+
+        _same_origin(request)
+        body = await _json_body(request)
+        username, password = body.get("username"), body.get("password")
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise HttpError(errors.client_error(400, "send {\"username\": ..., \"password\": ...} as JSON"))
+        reply = await self._call(request, "CreateSession", pb.CreateSessionRequest(
+            username=username.strip(), password=password, user_agent=request.headers.get("User-Agent", "")[:300],
+        ), [])
+        assert isinstance(reply, pb.CreateSessionResponse)
+        view = _encode(reply)
+        view.pop("session_token")  # the cookie's; never in a body a script can read
+        response = _json_response(view)
+        max_age = math.ceil(reply.expires_at.seconds - time.time())
+        set_session_cookie(response, reply.session_token, max_age_s=max_age, secure=self._secure(request))
+        return response
+
+    async def session(self, request: web.Request) -> web.StreamResponse:
+        from phonos.v1 import phonos_pb2 as pb
+
+        reply = await self._call(request, "GetSession", pb.GetSessionRequest(), self._session(request))
+        return _json_response(_encode(reply))
+
+    async def sign_out(self, request: web.Request) -> web.StreamResponse:
+        from phonos.v1 import phonos_pb2 as pb
+
+        _same_origin(request)
+        body = await _json_body(request) if request.body_exists else {}
+        everywhere = body.get("all_sessions") is True
+        reply = await self._call(request, "DeleteSession", pb.DeleteSessionRequest(all_sessions=everywhere),
+                                 self._session(request))
+        response = _json_response(_encode(reply))
+        clear_session_cookie(response, secure=self._secure(request))
+        return response
+
+    def _session(self, request: web.Request) -> list[tuple[str, str]]:
+        if session_token(request) is None:
+            raise HttpError(errors.client_error(401, "Not signed in to the dashboard."))
+        if "Authorization" in request.headers:
+            raise HttpError(errors.client_error(400, "the /auth routes use the session cookie, not an API key"))
+        return session_metadata(request)
+
+
+def _encode(message: Message) -> dict[str, Any]:
+    return encoder_for(message.DESCRIPTOR)(message)
+
+
+def _json_response(body: dict[str, Any]) -> web.Response:
+    headers = {**SECURITY_HEADERS, "Cache-Control": "no-store", "Content-Type": "application/json"}
+    return web.Response(body=json.dumps(body, separators=(",", ":")).encode(), headers=headers)
+
+
+def _retry_after(metadata: Any) -> dict[str, str]:
+    return {"Retry-After": metadata["retry-after"]} if "retry-after" in metadata else {}
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    """A small JSON object. Requiring application/json also keeps plain HTML forms of other sites out:
+    they cannot send this content type without a CORS preflight, which we never grant."""
+    if request.content_type != "application/json":
+        raise HttpError(errors.client_error(400, "send the request body as application/json"))
+    raw = await request.content.read(MAX_AUTH_BODY + 1)
+    if len(raw) > MAX_AUTH_BODY:
+        raise HttpError(errors.client_error(413, f"the body is larger than {MAX_AUTH_BODY} bytes"))
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        raise HttpError(errors.client_error(400, "the request body is not valid JSON")) from None
+    if not isinstance(body, dict):
+        raise HttpError(errors.client_error(400, "the request body must be a JSON object"))
+    return body
+
+
+def _same_origin(request: web.Request) -> None:
+    """Refuse sign-in/out posted from another site's page (login CSRF); browsers always send Origin on POST."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        raise HttpError(errors.client_error(403, f"cross-origin request from {origin} refused"))
+
+
+__all__ = ["CSRF_HEADER", "Dashboard", "DashboardOptions"]

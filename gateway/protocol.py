@@ -1,0 +1,171 @@
+"""The HTTP/1.1 connection handling under the app: header timeout and JSON answers to parser errors.
+
+aiohttp answers what its parser rejects (a bad request line, an oversized header, broken chunked
+framing) itself, in `text/plain`, with a traceback in the log for each one, and it waits for a first
+request's headers forever. `EdgeRequestHandler` changes three things:
+
+- a connection must complete its first request's headers within `header_timeout_s` (later requests
+  on a kept-alive connection are bounded by aiohttp's keep-alive timeout); else it gets a 408 and
+  is closed;
+- parser errors and aiohttp's own 500s are answered with the seed's JSON error body;
+- they are logged in one rate-limited line (`gateway.ratelog`), without a traceback for client errors.
+
+`EdgeAppRunner` is `web.AppRunner` serving with that handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+
+from gateway import errors
+from gateway.app import REQUEST_ID_HEADER, error_response, request_id_of
+from gateway.ratelog import RateLimitedLog
+
+logger = logging.getLogger(__name__)
+
+# What a client gets to push after its request was refused (at 1 MiB, 60 clients flooding 8 MiB bodies
+# took valid requests to p99 0.25 s on 2 cores; at 256 KiB, 0.03 s: bench/edge_pressure.py).
+DISCARD_BYTES = 256 * 1024
+
+
+class EdgeRequestHandler(RequestHandler):
+    def __init__(self, manager: web.Server, *, header_timeout_s: float, error_log: RateLimitedLog,
+                 **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._header_timeout_s = header_timeout_s
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._error_log = error_log
+        # The first bytes of the request being received, and of the last one the parser finished
+        # (or failed on): a HEAD the parser refused must still get an answer without a body.
+        self._head_start = b""
+        self._last_head_start = b""
+        # Bytes of an answered request's unread body still read (and dropped) before the connection is
+        # closed; None while no such body is pending. See finish_response.
+        self._discard_budget: int | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._header_timer = self._loop.call_later(self._header_timeout_s, self._headers_timed_out)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._discard_budget is not None:
+            self._discard_budget -= len(data)
+            if self._discard_budget < 0:  # a refused upload that keeps coming: stop reading it
+                self.force_close()
+                return
+        if len(self._head_start) < 5:
+            self._head_start = (self._head_start + data)[:5]
+        before = self._request_count
+        super().data_received(data)
+        if self._request_count != before:
+            self._cancel_header_timer()  # a first request (or a parser error) is complete
+            self._last_head_start, self._head_start = self._head_start, b""
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_timed_out(self) -> None:
+        self._header_timer = None
+        if self._request_count or self.transport is None:
+            return
+        self._error_log.log(logging.INFO, "gateway.header_timeout", "closed a connection from %s: no complete "
+                            "request headers within %g s", _peer(self.peername), self._header_timeout_s)
+        error = errors.client_error(408, f"no complete request headers within {self._header_timeout_s:g} s")
+        body = error.body()
+        head = (f"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+        self.transport.write(head + body)
+        self.force_close()
+
+    async def finish_response(self, request: BaseRequest, resp: web.StreamResponse,
+                              start_time: float | None) -> tuple[web.StreamResponse, bool]:
+        """An aiohttp HTTPException raised outside the middlewares (e.g. its default `Expect` handler on a
+        request no route matched) leaves in the seed's JSON shape like every other error."""
+        if isinstance(resp, web.HTTPException) and resp.status >= 400:
+            error = errors.client_error(resp.status, (resp.text or resp.reason or "").removeprefix(f"{resp.status}: "))
+            json_resp = error_response(error)
+            json_resp.headers[REQUEST_ID_HEADER] = request_id_of(request)  # type: ignore[arg-type]
+            json_resp.force_close()
+            resp = json_resp
+        finished = await super().finish_response(request, resp, start_time)
+        if not request.content.is_eof():
+            # Answered without reading the body (a refused key, 413, ...). aiohttp now reads and drops
+            # what follows for up to its lingering time, so that a client still sending sees the answer
+            # rather than a reset; a client that keeps pushing past DISCARD_BYTES is cut off instead of
+            # costing the server a full read of every refused upload.
+            self._discard_budget = DISCARD_BYTES
+        return finished
+
+    def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        """The seed's JSON error for what aiohttp itself rejects; one rate-limited log line."""
+        if request.writer.output_size > 0:
+            raise ConnectionError("Response is sent already, cannot send another response with the error message")
+        request_id = request_id_of(request)  # type: ignore[arg-type]  # reads only .headers
+        if status >= 500:
+            self._error_log.log(logging.ERROR, "gateway.http_server_error", "HTTP server error %d (request id %s)",
+                                status, request_id, exc_info=exc, extra={"request_id": request_id})
+            error = (errors.internal_error(request_id) if status == 500
+                     else errors.client_error(status, errors.DEFAULT_TITLES.get(status, "server error")))
+        else:
+            detail = _first_line(message or (str(exc) if exc else "") or "malformed HTTP request")
+            self._error_log.log(logging.INFO, "gateway.bad_http", "bad HTTP request from %s: %s",
+                                _peer(self.peername), detail)
+            error = errors.client_error(status, f"malformed HTTP request: {detail}")
+        response = error_response(error)
+        if self._last_head_start == b"HEAD ":  # the parser's stand-in request is a GET; the client's was not
+            response = web.Response(status=error.status, reason=error.reason, headers=response.headers)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        response.force_close()
+        return response
+
+
+class EdgeServer(web.Server):
+    """`web.Server` whose connections are `EdgeRequestHandler`s."""
+
+    def __init__(self, *args: Any, header_timeout_s: float, error_log: RateLimitedLog, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timeout_s = header_timeout_s
+        self._error_log = error_log
+
+    def __call__(self) -> RequestHandler:
+        return EdgeRequestHandler(self, loop=self._loop, header_timeout_s=self._header_timeout_s,
+                                  error_log=self._error_log, **self._kwargs)
+
+
+class EdgeAppRunner(web.AppRunner):
+    def __init__(self, app: web.Application, *, header_timeout_s: float, error_log: RateLimitedLog,
+                 **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._header_timeout_s = header_timeout_s
+        self._error_log = error_log
+
+    async def _make_server(self) -> web.Server:
+        base = await super()._make_server()  # starts the app up and freezes it
+        # aiohttp 3.14 (pinned): Server keeps its handler kwargs in `_kwargs`, its loop in `_loop`.
+        return EdgeServer(base.request_handler, request_factory=base.request_factory,
+                          handler_cancellation=base.handler_cancellation, loop=base._loop,
+                          header_timeout_s=self._header_timeout_s, error_log=self._error_log, **base._kwargs)
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0][:200] if lines else ""
+
+
+def _peer(peername: object) -> str:
+    if isinstance(peername, tuple) and peername:
+        return str(peername[0])
+    return "unknown"

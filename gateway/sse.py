@@ -1,0 +1,142 @@
+"""Server-streaming rpcs as Server-Sent Events (text/event-stream), transcoded like every other route.
+
+Rules (docs/gateway.md, "Streams"):
+- the request is built as for a unary rpc; a `Last-Event-ID` header sets the request's `last_event_id`
+  field when the message has one and the query did not set it (what EventSource sends on reconnect);
+- the call's first message (or its error) is awaited before any byte is sent, so an error before the
+  stream (401, 404, 429...) is the usual JSON error with its HTTP status; a stream that ends without
+  any message is a 204 No Content (EventSource stops reconnecting on 204);
+- each message is one event: `data:` its JSON (the rule's `response_body` field, as for unary
+  responses), `id:` the JSON's `event_id` when non-empty, `event:` its `type` when non-empty;
+- a `: keep-alive` comment is written after `keepalive_s` without an event, so proxies keep the
+  connection and a client that left is noticed (its write fails) and the call is stopped;
+- an error in the middle of a stream is sent as an `event: error` with the usual error body, then
+  the stream ends; the gateway shutting down ends every stream (clients resume with Last-Event-ID).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+from google.protobuf.message import Message
+
+from gateway import errors
+from gateway.errors import ErrorResponse, HttpError
+from gateway.invoker import Invoker, RpcFailure, ServerStream
+from gateway.transcode import TranscodePlan, dumps
+
+CONTENT_TYPE = "text/event-stream; charset=utf-8"
+RESUME_FIELD = "last_event_id"
+RETRY_MS = 3000  # what EventSource waits before reconnecting after the stream ended or broke
+
+# Stop events of the open streams, all set at shutdown.
+STREAMS_KEY: web.AppKey[set[asyncio.Event]] = web.AppKey("phonos_sse_streams", set)
+
+
+def apply_last_event_id(plan: TranscodePlan, message: Message, header: str | None) -> None:
+    field = plan.request_class.DESCRIPTOR.fields_by_name.get(RESUME_FIELD)
+    if header is None or field is None or message.HasField(RESUME_FIELD):
+        return
+    if not header.isascii() or not header.isprintable() or len(header) > 200:
+        raise HttpError(errors.client_error(400, "malformed Last-Event-ID header"))
+    setattr(message, RESUME_FIELD, header)
+
+
+def encode_event(document: Any) -> bytes:
+    """One SSE event; `data` is one line of JSON (it never contains a raw newline)."""
+    lines = []
+    if isinstance(document, dict):
+        if document.get("event_id"):
+            lines.append(f"id: {document['event_id']}")
+        if document.get("type"):
+            lines.append(f"event: {document['type']}")
+    lines.append("data: " + dumps(document).decode())
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def error_event(error: ErrorResponse) -> bytes:
+    return b"event: error\ndata: " + error.body() + b"\n\n"
+
+
+async def respond(request: web.Request, plan: TranscodePlan, message: Message, metadata: Sequence[tuple[str, str]],
+                  invoker: Invoker, *, keepalive_s: float, request_id: str,
+                  forwarded: Any) -> web.StreamResponse:
+    """Serve one streaming rule; `forwarded(metadata) -> headers` picks the response headers."""
+    stream = invoker.stream(plan.rule.full_method, message, metadata)
+    try:
+        first = await stream.next()
+    except RpcFailure as failure:
+        await stream.close()
+        error = errors.from_status(failure.code, failure.details, failure.metadata, request_id=request_id)
+        raise HttpError(ErrorResponse(error.status, error.title, error.message,
+                                      {**forwarded(failure.metadata), **error.headers})) from None
+    headers = forwarded(stream.metadata())
+    if first is None:
+        await stream.close()
+        return web.Response(status=204, headers=headers)
+    response = web.StreamResponse(headers={**headers, "Content-Type": CONTENT_TYPE, "Cache-Control": "no-cache",
+                                           "X-Accel-Buffering": "no"})
+    stop = asyncio.Event()
+    streams: set[asyncio.Event] = request.app[STREAMS_KEY]
+    streams.add(stop)
+    try:
+        await response.prepare(request)
+        await response.write(f"retry: {RETRY_MS}\n\n".encode() + encode_event(_document(plan, first)))
+        await _pump(response, stream, plan, stop, keepalive_s, request_id)
+        await response.write_eof()
+    except (ConnectionResetError, ConnectionError):
+        pass  # the client left: stop the call below
+    finally:
+        streams.discard(stop)
+        await stream.close()
+    return response
+
+
+async def _pump(response: web.StreamResponse, stream: ServerStream, plan: TranscodePlan, stop: asyncio.Event,
+                keepalive_s: float, request_id: str) -> None:
+    stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    pending: asyncio.Future[Any] = asyncio.ensure_future(stream.next())
+    try:
+        while True:
+            done, _ = await asyncio.wait({pending, stopping}, timeout=keepalive_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if stopping in done:
+                return
+            if pending not in done:
+                await response.write(b": keep-alive\n\n")
+                continue
+            try:
+                message = pending.result()
+            except RpcFailure as failure:
+                error = errors.from_status(failure.code, failure.details, failure.metadata, request_id=request_id)
+                await response.write(error_event(error))
+                return
+            if message is None:
+                return
+            await response.write(encode_event(_document(plan, message)))
+            pending = asyncio.ensure_future(stream.next())
+    finally:
+        stopping.cancel()
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RpcFailure):
+                await pending
+
+
+def _document(plan: TranscodePlan, message: Message) -> Any:
+    document: Any = plan.encode(message)
+    if plan.response_body_field:
+        document = document.get(plan.response_body_field)
+    return document
+
+
+async def end_streams(app: web.Application) -> None:
+    """on_shutdown: end every open stream now rather than after the server's shutdown timeout."""
+    streams: set[asyncio.Event] = app[STREAMS_KEY]
+    for stop in list(streams):
+        stop.set()
+

@@ -1,0 +1,77 @@
+// The dashboard calls the same /v1 API as every client, authenticated by the HttpOnly session
+// cookie (the page never sees an API key or the session token). State-changing calls carry the
+// session's CSRF token, which GET /auth/session hands to same-origin scripts only.
+
+let csrfToken = null;
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.message) || `HTTP ${status}`);
+    this.status = status;
+    this.error = (body && body.error) || 'Error';
+  }
+}
+
+function signInUrl() {
+  const next = location.pathname + location.search;
+  return '/sign-in' + (next && next !== '/sign-in' ? `?next=${encodeURIComponent(next)}` : '');
+}
+
+export async function request(method, path, {query, body, allow401 = false} = {}) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(query || {})) if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, v);
+  const headers = {Accept: 'application/json'};
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (method !== 'GET' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
+  const response = await fetch(url, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin', cache: 'no-store',
+  });
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (response.status === 401 && !allow401) {
+    location.assign(signInUrl()); // the session ended (expired, signed out elsewhere, password changed)
+    throw new ApiError(401, data);
+  }
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+export const api = {
+  get: (path, query) => request('GET', path, {query}),
+  post: (path, body) => request('POST', path, {body: body === undefined ? {} : body}),
+  patch: (path, body) => request('PATCH', path, {body}),
+  del: (path) => request('DELETE', path),
+};
+
+/** Text of a download (PDB, SDF...) with the cookie. */
+export async function download(jobId, format) {
+  const response = await fetch(`/v1/jobs/${encodeURIComponent(jobId)}/download?format=${encodeURIComponent(format)}`,
+    {credentials: 'same-origin'});
+  if (!response.ok) {
+    let body = null;
+    try { body = await response.json(); } catch { body = null; }
+    throw new ApiError(response.status, body);
+  }
+  return response.text();
+}
+
+export async function loadSession() {
+  const session = await request('GET', '/auth/session', {allow401: true});
+  csrfToken = session.csrf_token;
+  return session;
+}
+
+export async function signIn(username, password) {
+  const session = await request('POST', '/auth/sign-in', {body: {username, password}, allow401: true});
+  csrfToken = session.csrf_token;
+  return session;
+}
+
+export async function signOut(allSessions = false) {
+  await request('POST', '/auth/sign-out', {body: {all_sessions: allSessions}, allow401: true});
+  csrfToken = null;
+}
+
+export {signInUrl};

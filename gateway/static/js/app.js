@@ -1,0 +1,101 @@
+// The dashboard shell: who is signed in, the navigation, and which page module renders the URL.
+
+import {api, loadSession, signInUrl, signOut} from './api.js';
+import {h, icon, replace} from './dom.js';
+import {num} from './format.js';
+
+const PAGES = [
+  {path: /^\/jobs\/([^/]+)$/, module: './pages/job.js', nav: 'jobs'},
+  {path: /^\/jobs$/, module: './pages/jobs.js', nav: 'jobs'},
+  {path: /^\/submit$/, module: './pages/submit.js', nav: 'submit'},
+  {path: /^\/usage$/, module: './pages/usage.js', nav: 'usage'},
+  {path: /^\/webhooks$/, module: './pages/webhooks.js', nav: 'webhooks'},
+  {path: /^\/keys$/, module: './pages/keys.js', nav: 'keys'},
+  {path: /^\/account$/, module: './pages/account.js', nav: 'account'},
+];
+
+const NAV = [
+  {section: 'Work'},
+  {id: 'jobs', href: '/jobs', label: 'Jobs'},
+  {id: 'submit', href: '/submit', label: 'New job'},
+  {section: 'Account'},
+  {id: 'usage', href: '/usage', label: 'Usage'},
+  {id: 'keys', href: '/keys', label: 'API keys'},
+  {id: 'webhooks', href: '/webhooks', label: 'Webhooks'},
+  {id: 'account', href: '/account', label: 'Account'},
+];
+
+function brand() {
+  return h('a', {class: 'brand', href: '/jobs'},
+    h('img', {src: '/static/img/logo.svg', alt: ''}),
+    h('div', {}, h('div', {class: 'brand-name'}, 'phonos'), h('div', {class: 'brand-tag'}, 'Structure prediction & docking')));
+}
+
+function shell(session, active) {
+  const credits = h('div', {class: 'credits', id: 'side-credits'}, '…');
+  const side = h('aside', {class: 'side'},
+    brand(),
+    h('nav', {class: 'nav', 'aria-label': 'Main'}, NAV.map((item) => item.section
+      ? h('div', {class: 'nav-section'}, item.section)
+      : h('a', {href: item.href, class: item.id === active ? 'active' : '', 'aria-current': item.id === active ? 'page' : false},
+        icon(item.id), item.label))),
+    h('div', {class: 'side-foot'},
+      h('div', {class: 'who', id: 'side-user'}, session.username),
+      credits,
+      h('button', {class: 'btn ghost small', type: 'button', id: 'sign-out', on: {click: async () => {
+        await signOut(false);
+        location.assign('/sign-in');
+      }}}, 'Sign out')));
+  const main = h('main', {class: 'main', id: 'main'});
+  api.get('/v1/account').then((account) => {
+    replace(credits, `${num(account.credits.balance)} credits`);
+  }).catch(() => replace(credits, ''));
+  return {root: h('div', {class: 'shell'}, side, main), main};
+}
+
+/** The page header: title, optional subtitle and actions on the right. */
+export function pageHeader(title, {sub, crumbs, actions} = {}) {
+  return h('div', {class: 'topbar'},
+    h('div', {},
+      crumbs ? h('div', {class: 'crumbs'}, crumbs) : null,
+      h('h1', {}, title),
+      sub ? h('div', {class: 'sub'}, sub) : null),
+    h('div', {class: 'row'}, actions || []));
+}
+
+async function start() {
+  const app = document.getElementById('app');
+  app.removeAttribute('aria-busy');
+  app.className = '';
+  if (location.pathname === '/sign-in') {
+    const page = await import('./pages/signin.js');
+    await page.render(app);
+    return;
+  }
+  const route = PAGES.find((p) => p.path.test(location.pathname));
+  let session;
+  try {
+    session = await loadSession();
+  } catch (error) {
+    if (error.status === 401) { location.replace(signInUrl()); return; }
+    throw error;
+  }
+  const {root, main} = shell(session, route ? route.nav : '');
+  replace(app, root);
+  if (!route) {
+    replace(main, pageHeader('Page not found'), h('div', {class: 'content'},
+      h('div', {class: 'card empty'}, h('div', {class: 'title'}, 'There is nothing here'), h('a', {class: 'btn', href: '/jobs'}, 'Go to jobs'))));
+    return;
+  }
+  const page = await import(route.module);
+  const params = location.pathname.match(route.path).slice(1).map(decodeURIComponent);
+  document.title = `${page.title || 'phonos'} · phonos`;
+  await page.render(main, {session, params, query: new URLSearchParams(location.search)});
+}
+
+start().catch((error) => {
+  console.error(error);
+  const app = document.getElementById('app');
+  replace(app, h('div', {class: 'signin-wrap'}, h('div', {class: 'card notice bad'},
+    h('div', {}, h('strong', {}, 'The dashboard could not load'), String(error.message || error)))));
+});

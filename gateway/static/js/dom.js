@@ -1,0 +1,105 @@
+// DOM building without HTML strings: every string becomes a text node or an attribute value.
+// Nothing in the dashboard assigns innerHTML, so a job name like <img src=x onerror=...> is just text.
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+function apply(el, attrs) {
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === 'class') el.setAttribute('class', Array.isArray(value) ? value.filter(Boolean).join(' ') : value);
+    else if (key === 'style') Object.assign(el.style, value); // CSSOM: allowed by the CSP, unlike style="..."
+    else if (key === 'on') for (const [event, fn] of Object.entries(value)) el.addEventListener(event, fn);
+    else if (key === 'dataset') Object.assign(el.dataset, value);
+    else if (key === 'props') Object.assign(el, value);
+    else if (key === 'href' && !isSafeHref(String(value))) throw new Error(`refusing href ${value}`);
+    else el.setAttribute(key, value === true ? '' : String(value));
+  }
+}
+
+// Only same-site paths and blob/data downloads are ever linked: never javascript: URLs.
+function isSafeHref(href) {
+  return href.startsWith('/') || href.startsWith('#') || href.startsWith('blob:') || href.startsWith('https://') || href.startsWith('http://');
+}
+
+function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+/** h('a', {href: '/jobs', class: 'btn'}, 'Jobs') */
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  apply(el, attrs);
+  return append(el, children);
+}
+
+/** SVG elements (charts, icons). */
+export function s(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  apply(el, attrs);
+  return append(el, children);
+}
+
+export function clear(el) {
+  while (el.firstChild) el.firstChild.remove();
+  return el;
+}
+
+export function replace(el, ...children) {
+  clear(el);
+  return append(el, children);
+}
+
+// Icons: simple strokes drawn with SVG elements (no icon font, no external sprite).
+const ICONS = {
+  jobs: ['M4 6h16', 'M4 12h16', 'M4 18h10'],
+  submit: ['M12 5v14', 'M5 12h14'],
+  usage: ['M5 19V11', 'M12 19V5', 'M19 19v-6'],
+  webhooks: ['M6 16v-5a6 6 0 1 1 12 0v5l2 2H4l2-2z', 'M10 20a2 2 0 0 0 4 0'],
+  keys: ['M8 20a4 4 0 1 0 0-8 4 4 0 0 0 0 8z', 'M10.8 13.2L20 4', 'M17 7l3 3', 'M14.5 9.5l2 2'],
+  account: ['M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8z', 'M4 20c1.5-4 4.5-6 8-6s6.5 2 8 6'],
+  empty: ['M4 7l8-4 8 4-8 4-8-4z', 'M4 7v10l8 4 8-4V7', 'M12 11v10'],
+  copy: ['M9 9h10v10H9z', 'M5 15V5h10'],
+};
+
+export function icon(name) {
+  return s('svg', {viewBox: '0 0 24 24', fill: 'none', stroke: 'currentColor', 'stroke-width': '1.8',
+    'stroke-linecap': 'round', 'stroke-linejoin': 'round', 'aria-hidden': 'true'},
+  (ICONS[name] || []).map((d) => s('path', {d})));
+}
+
+/** A modal built on <dialog>; resolves true when confirmed. Never window.confirm (blocked in some embeds). */
+export function confirmDialog({title, body, confirm = 'Confirm', danger = false}) {
+  return new Promise((resolve) => {
+    const dialog = h('dialog', {class: 'modal'});
+    const done = (value) => { dialog.close(); dialog.remove(); resolve(value); };
+    append(dialog, [h('div', {class: 'card-body'},
+      h('h2', {}, title),
+      h('div', {class: 'muted'}, body),
+      h('div', {class: 'actions'},
+        h('button', {class: 'btn', type: 'button', on: {click: () => done(false)}}, 'Cancel'),
+        h('button', {class: ['btn', danger ? 'danger solid' : 'primary'], type: 'button', 'data-confirm': true,
+          on: {click: () => done(true)}}, confirm)))]);
+    dialog.addEventListener('cancel', () => done(false));
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+export function toast(message) {
+  const el = h('div', {class: 'toast', role: 'status'}, message);
+  document.body.append(el);
+  setTimeout(() => el.remove(), 2600);
+}
+
+export async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    toast('Copied to the clipboard');
+  } catch {
+    toast('Select the text and copy it');
+  }
+}

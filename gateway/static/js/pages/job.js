@@ -1,0 +1,316 @@
+// One job: live status, metrics, the 3D viewer (structure by pLDDT, or receptor + ranked poses),
+// pLDDT and PAE plots, every download and the provenance of the result.
+
+import {api, download} from '../api.js';
+import {pageHeader} from '../app.js';
+import {copyText, h, icon, replace, toast} from '../dom.js';
+import {ACTIVE, PLDDT_BANDS, ago, dateTime, duration, modelName, num, plddtBand, shortId} from '../format.js';
+import {paeHeatmap, plddtPlot} from '../plots.js';
+import {dockingViewer, splitSdf, structureViewer} from '../viewer.js';
+import {cancelJob, statusPill} from './jobs.js';
+
+export const title = 'Job';
+const POLL_MS = 1500;
+
+const FORMAT_INFO = {
+  pdb: ['PDB', 'Coordinates (pLDDT in the B-factor column)'],
+  cif: ['mmCIF', 'Coordinates with provenance'],
+  json: ['JSON', 'Scores: pLDDT, pTM, PAE / pose confidences'],
+  a3m: ['A3M', 'The multiple sequence alignment used'],
+  timings: ['Timings', 'Stage timings (JSON)'],
+  sdf: ['SDF', 'Every ranked ligand pose'],
+  plddt_plot: ['pLDDT plot', 'Per-residue confidence (PNG)'],
+  pae_plot: ['PAE plot', 'Predicted aligned error heatmap (PNG)'],
+  coverage_plot: ['MSA coverage', 'Alignment coverage plot (PNG)'],
+  confidence_plot: ['Confidence plot', 'Confidence of every pose (PNG)'],
+  zip: ['Bundle', 'Every file, the plots and a README (zip)'],
+  relaxed_pdb: ['Relaxed PDB', 'After Amber relax (hydrogens added)'],
+  relaxed_cif: ['Relaxed mmCIF', 'After Amber relax, with provenance'],
+};
+// AlphaFold2's other ranked models: rank_2_pdb, rank_3_relaxed_pdb, ...
+function rankedFileInfo(fmt) {
+  const match = /^rank_(\d+)_(relaxed_)?pdb$/.exec(fmt);
+  return match ? [`Rank ${match[1]}${match[2] ? ' relaxed' : ''} PDB`, `The model ranked ${match[1]}`] : null;
+}
+
+const DOCKING_FORMAT_INFO = {pdb: ['PDB', 'Receptor + rank-1 ligand pose'], json: ['JSON', 'Pose confidences and provenance']};
+
+function stat(label, value, note, attrs = {}) {
+  return h('div', {class: 'card stat', ...attrs}, h('div', {class: 'label'}, label), h('div', {class: 'value'}, value),
+    note ? h('div', {class: 'note'}, note) : null);
+}
+
+function bandChip(band) {
+  return h('span', {class: ['band', band]}, band.replace('-', ' '));
+}
+
+function plddtLegend() {
+  return h('div', {class: 'legend', id: 'plddt-legend'}, PLDDT_BANDS.map((b) =>
+    h('span', {}, h('span', {class: ['sw', b.key]}), `${b.label} (${b.range})`)));
+}
+
+function downloads(job) {
+  const info = job.model === 'diffdock' ? {...FORMAT_INFO, ...DOCKING_FORMAT_INFO} : FORMAT_INFO;
+  return h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Downloads'),
+    h('span', {class: 'hint'}, 'Also at GET /v1/jobs/{id}/download?format=…')),
+  h('div', {class: 'card-body downloads', id: 'downloads'}, (job.formats || []).map((fmt) => {
+    const [name, what] = info[fmt] || rankedFileInfo(fmt) || [fmt.toUpperCase(), 'Result file'];
+    return h('a', {class: 'download', href: `/v1/jobs/${encodeURIComponent(job.job_id)}/download?format=${encodeURIComponent(fmt)}`,
+      download: '', 'data-format': fmt}, h('span', {class: 'fmt'}, name), h('span', {class: 'what'}, what));
+  })));
+}
+
+function show(value) {
+  if (Array.isArray(value)) return value.length ? value.map(show).join(', ') : 'none';
+  if (typeof value === 'number') return String(+value.toFixed(4));
+  if (value && typeof value === 'object') return Object.entries(value).map(([k, v]) => `${label(k)}: ${show(v)}`).join(' · ');
+  return String(value);
+}
+
+const isGroup = (v) => v && typeof v === 'object' && (!Array.isArray(v) || v.some((x) => x && typeof x === 'object'));
+
+function label(key) {
+  return key.replaceAll('_', ' ');
+}
+
+/** Scalars as key/value rows; nested objects (weights, sampling...) each under their own heading. */
+function kvRows(object, depth = 0) {
+  // Lists of objects (e.g. AlphaFold2's per-model weights) become numbered groups.
+  const entries = Object.entries(object).flatMap(([k, v]) => (Array.isArray(v) && isGroup(v)
+    ? v.map((item, i) => [v.length > 1 ? `${k} ${i + 1}` : k, item]) : [[k, v]]));
+  const scalars = entries.filter(([, v]) => !isGroup(v));
+  const groups = entries.filter(([, v]) => isGroup(v));
+  return [
+    scalars.length ? h('dl', {class: 'kv'}, scalars.map(([k, v]) =>
+      [h('dt', {}, label(k)), h('dd', {class: /sha256|hash/.test(k) ? 'mono small' : ''}, show(v))])) : null,
+    groups.map(([k, v]) => h('div', {class: 'kv-group', 'data-group': k},
+      h(depth ? 'h4' : 'h3', {}, label(k)), depth < 2 ? kvRows(v, depth + 1) : h('dd', {}, show(v)))),
+  ];
+}
+
+function elapsed(job) {
+  const s = (Date.parse(job.updated_at) - Date.parse(job.created_at)) / 1000;
+  return s < 1 ? 'within a second of submission' : `${duration(job.created_at, job.updated_at)} after submission`;
+}
+
+function provenance(job) {
+  const meta = {...(job.metadata || {})};
+  const timings = meta.timings || meta.timings_s || {};
+  delete meta.timings;
+  delete meta.timings_s;
+  return h('div', {class: 'card', id: 'provenance'},
+    h('div', {class: 'card-head'}, h('h2', {}, 'Provenance'), h('span', {class: 'hint'}, 'Weights, settings and timings that produced this result')),
+    h('div', {class: 'card-body'},
+      h('dl', {class: 'kv'},
+        h('dt', {}, 'Job id'), h('dd', {class: 'mono'}, job.job_id),
+        h('dt', {}, 'Submitted'), h('dd', {}, dateTime(job.created_at)),
+        h('dt', {}, 'Finished'), h('dd', {}, `${dateTime(job.updated_at)} (${elapsed(job)})`)),
+      kvRows(meta),
+      Object.keys(timings).length ? h('div', {class: 'kv-group'}, h('h3', {}, 'Timings'),
+        h('dl', {class: 'kv', id: 'timings'}, timingRows(timings))) : null));
+}
+
+function timingRows(timings, prefix = '') {
+  return Object.entries(timings).flatMap(([k, v]) => {
+    const name = `${prefix}${label(k).replace(/ s$/, '')}`;
+    if (v && typeof v === 'object') return timingRows(v, `${name} · `);
+    return [[h('dt', {}, name), h('dd', {}, typeof v === 'number' ? `${v.toFixed(v < 10 ? 3 : 1)} s` : String(v))]];
+  });
+}
+
+function inputCard(rows) {
+  return h('div', {class: 'card', id: 'inputs'}, h('div', {class: 'card-head'}, h('h2', {}, 'Input')),
+    h('div', {class: 'card-body'}, h('dl', {class: 'kv'}, rows.filter(Boolean).map(([k, v, cls]) => [h('dt', {}, k), h('dd', {class: cls || ''}, v)]))));
+}
+
+function weightsNotice(job) {
+  const meta = job.metadata || {};
+  const real = meta.real_weights ?? meta.real_prediction;
+  if (real === false || real === 'false') {
+    return h('div', {class: 'notice warn', id: 'weights-notice'}, h('div', {},
+      h('strong', {}, 'Not a real prediction'),
+      'This server runs tiny, randomly initialised weights of the real architecture. Set the model’s weights directory to use the official checkpoints.'));
+  }
+  return null;
+}
+
+function viewerTools(buttons) {
+  return h('div', {class: 'viewer-tools'}, buttons.map(([label, fn, id]) =>
+    h('button', {class: 'btn small', type: 'button', id, on: {click: fn}}, label)));
+}
+
+async function structureSection(job) {
+  const [pdb, scores] = await Promise.all([download(job.job_id, 'pdb'), download(job.job_id, 'json').then(JSON.parse)]);
+  const plddt = scores.plddt || [];
+  const mean = job.metrics?.mean_plddt ?? scores.mean_plddt;
+  const band = plddtBand(mean);
+  const stats = h('div', {class: 'grid stats'},
+    stat('Mean pLDDT', num(mean, 1), h('span', {class: ['band', band.cls]}, band.label), {id: 'metric-plddt'}),
+    job.metrics?.ptm !== undefined ? stat('pTM', num(job.metrics.ptm, 3), 'Predicted TM-score, 0–1') : null,
+    job.metrics?.iptm !== undefined ? stat('ipTM', num(job.metrics.iptm, 3), 'Interface pTM of the complex, 0–1') : null,
+    stat('Length', num(plddt.length), job.metrics?.num_chains ? `residues in ${job.metrics.num_chains} chains` : 'residues'),
+    stat('Credits', num(job.credits_used), modelName(job.model)));
+  const container = h('div', {class: 'viewer', id: 'viewer'});
+  const tools = viewerTools([]);
+  const viewerCard = h('div', {class: 'card viewer-card'},
+    h('div', {class: 'card-head'}, h('h2', {}, 'Structure'), plddtLegend()),
+    h('div', {class: 'card-body'}, container, tools));
+  const plots = h('div', {class: 'grid two'},
+    h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'pLDDT per residue'), h('span', {class: 'hint'}, 'Local confidence, 0–100')),
+      h('div', {class: 'card-body'}, plddt.length ? plddtPlot(plddt, scores.sequence || '') : h('div', {class: 'muted'}, 'No per-residue scores.'))),
+    h('div', {class: 'card', id: 'pae-card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Predicted aligned error'), h('span', {class: 'hint'}, 'Expected position error, Å')),
+      h('div', {class: 'card-body'}, scores.pae ? paeHeatmap(scores.pae) : h('div', {class: 'muted', id: 'pae-missing'},
+        'This job has no PAE: AlphaFold2 computes it with the monomer_ptm preset.'))));
+  const inputs = inputCard([
+    ['Sequence', scores.sequence || '-', 'mono sequence'],
+    ['Length', `${plddt.length} residues`],
+  ]);
+  const section = h('div', {class: 'stack'}, stats, viewerCard, plots, inputs);
+  requestAnimationFrame(async () => {
+    const view = await structureViewer(container, pdb, plddt);
+    if (!view) return;
+    let spinning = false;
+    replace(tools, Array.from(viewerTools([
+      ['Cartoon', () => view.style('cartoon'), 'view-cartoon'],
+      ['Sticks', () => view.style('sticks'), 'view-sticks'],
+      ['Spin', () => { spinning = !spinning; view.spin(spinning); }, 'view-spin'],
+      ['Reset', () => view.reset(), 'view-reset'],
+    ]).childNodes));
+    container.dataset.ready = 'true';
+  });
+  return section;
+}
+
+async function dockingSection(job) {
+  const [complexPdb, sdf, report] = await Promise.all([
+    download(job.job_id, 'pdb'), download(job.job_id, 'sdf'), download(job.job_id, 'json').then(JSON.parse)]);
+  const poses = report.poses || [];
+  const records = splitSdf(sdf);
+  const top = poses[0] || {};
+  const stats = h('div', {class: 'grid stats'},
+    stat('Top confidence', top.confidence === null || top.confidence === undefined ? '-' : num(top.confidence, 2), bandChip(top.confidence_band || 'unknown'), {id: 'metric-confidence'}),
+    stat('Poses', num(poses.length), 'ranked by confidence'),
+    stat('Ligand', h('span', {class: 'mono', style: {fontSize: '14px'}}, report.ligand?.smiles || job.metadata?.ligand?.smiles || '-'), report.ligand?.num_heavy_atoms ? `${report.ligand.num_heavy_atoms} heavy atoms` : ''),
+    stat('Credits', num(job.credits_used), modelName(job.model)));
+  const container = h('div', {class: 'viewer', id: 'viewer'});
+  const tools = viewerTools([]);
+  const selected = h('div', {class: 'small muted', id: 'pose-selected'});
+  const rows = poses.map((pose, i) => h('tr', {class: 'clickable', 'data-rank': pose.rank, on: {click: () => select(i)}},
+    h('td', {}, `#${pose.rank}`),
+    h('td', {class: 'num'}, pose.confidence === null ? '-' : num(pose.confidence, 3)),
+    h('td', {}, bandChip(pose.confidence_band))));
+  let view = null;
+  function select(i) {
+    rows.forEach((r, j) => r.classList.toggle('selected', i === j));
+    const pose = poses[i];
+    selected.textContent = `Showing pose #${pose.rank} · confidence ${pose.confidence === null ? 'n/a' : pose.confidence.toFixed(3)} (${pose.confidence_band})`;
+    container.dataset.pose = String(pose.rank);
+    if (view) view.show(i);
+  }
+  const meaning = report.confidence_meaning?.bands || {};
+  const side = h('div', {class: 'card'},
+    h('div', {class: 'card-head'}, h('h2', {}, 'Poses'),
+      h('div', {class: 'row'},
+        h('button', {class: 'btn small', type: 'button', id: 'pose-prev', on: {click: () => select(Math.max(0, rowsIndex() - 1))}}, '‹'),
+        h('button', {class: 'btn small', type: 'button', id: 'pose-next', on: {click: () => select(Math.min(poses.length - 1, rowsIndex() + 1))}}, '›'))),
+    h('div', {class: 'card-body flush'}, h('table', {class: 'table poses', id: 'poses'},
+      h('thead', {}, h('tr', {}, h('th', {}, 'Rank'), h('th', {class: 'num'}, 'Confidence'), h('th', {}, 'Band'))),
+      h('tbody', {}, rows))),
+    h('div', {class: 'card-body small muted'},
+      h('div', {}, 'Confidence is DiffDock’s raw logit, not a probability or an affinity.'),
+      Object.entries(meaning).map(([band, rule]) => h('div', {}, bandChip(band), ' ', rule))));
+  function rowsIndex() { return Math.max(0, rows.findIndex((r) => r.classList.contains('selected'))); }
+  const viewerCard = h('div', {class: 'card viewer-card'},
+    h('div', {class: 'card-head'}, h('h2', {}, 'Receptor and ligand pose'), selected),
+    h('div', {class: 'card-body'}, container, tools));
+  select(0);
+  requestAnimationFrame(async () => {
+    view = await dockingViewer(container, complexPdb, records);
+    if (!view) return;
+    view.show(rowsIndex());
+    replace(tools, Array.from(viewerTools([['Ligand', () => view.reset(), 'view-pocket'], ['Whole complex', () => view.whole(), 'view-whole']]).childNodes));
+    container.dataset.ready = 'true';
+  });
+  const source = job.metadata?.protein_source || '';
+  const receptor = source.startsWith('job:')
+    ? h('a', {href: `/jobs/${encodeURIComponent(source.slice(4))}`}, `structure of job ${shortId(source.slice(4))}`)
+    : 'uploaded PDB';
+  const inputs = inputCard([
+    ['Ligand', report.ligand?.smiles || '-', 'mono'],
+    ['Receptor', receptor],
+    report.receptor?.residues ? ['Receptor size', `${report.receptor.residues} residues`] : null,
+  ]);
+  return h('div', {class: 'stack'}, stats, h('div', {class: 'grid main-side'}, viewerCard, side), inputs);
+}
+
+function statusCard(job, onCancel) {
+  const running = job.status === 'running';
+  return h('div', {class: 'card', id: 'status-card'}, h('div', {class: 'card-body row'},
+    h('div', {},
+      h('strong', {}, running ? 'Running on Triton' : 'Waiting for a free model instance'),
+      h('div', {class: 'muted'}, running ? `Started ${ago(job.updated_at)}. This page updates by itself.` : 'Queued. This page updates by itself.')),
+    h('div', {class: 'spacer'}),
+    h('button', {class: 'btn danger', type: 'button', id: 'cancel-job', on: {click: onCancel}}, 'Cancel job')));
+}
+
+export async function render(main, {params}) {
+  const [jobId] = params;
+  let job;
+  try {
+    job = await api.get(`/v1/jobs/${encodeURIComponent(jobId)}`);
+  } catch (err) {
+    replace(main, pageHeader('Job not found', {crumbs: h('a', {href: '/jobs'}, '‹ Jobs')}), h('div', {class: 'content'},
+      h('div', {class: 'card empty'}, icon('empty'), h('div', {class: 'title'}, 'This job does not exist in your account'),
+        h('div', {}, err.message), h('a', {class: 'btn', href: '/jobs'}, 'Back to jobs'))));
+    return;
+  }
+  document.title = `${job.name || `Job ${shortId(job.job_id)}`} · phonos`;
+  const body = h('div', {class: 'content stack', id: 'job-body'});
+  const header = () => pageHeader(job.name || `Job ${shortId(job.job_id)}`, {
+    crumbs: h('a', {href: '/jobs'}, '‹ Jobs'),
+    sub: h('span', {class: 'row'}, statusPill(job.status), h('span', {class: 'chip model'}, modelName(job.model)),
+      h('span', {class: 'mono small muted'}, job.job_id),
+      h('button', {class: 'btn link small', type: 'button', on: {click: () => copyText(job.job_id)}}, 'Copy id'),
+      h('span', {class: 'muted small'}, `Submitted ${ago(job.created_at)}`)),
+    actions: job.status === 'completed' && job.model !== 'diffdock'
+      ? [h('a', {class: 'btn', id: 'dock-this', href: `/submit?model=diffdock&receptor=${encodeURIComponent(job.job_id)}`}, 'Dock a ligand to this structure')]
+      : [],
+  });
+  replace(main, header(), body);
+
+  async function onCancel() {
+    try { if (await cancelJob(job)) await poll(); } catch (err) { toast(err.message); }
+  }
+
+  async function poll() {
+    job = await api.get(`/v1/jobs/${encodeURIComponent(jobId)}`);
+    main.firstChild.replaceWith(header());
+    await show();
+  }
+
+  async function show() {
+    if (ACTIVE.has(job.status)) {
+      replace(body, statusCard(job, onCancel));
+      setTimeout(() => poll().catch((err) => toast(err.message)), POLL_MS);
+      return;
+    }
+    if (job.status === 'failed') {
+      replace(body, h('div', {class: 'notice bad', id: 'job-error'}, h('div', {}, h('strong', {}, 'The job failed'), job.error || 'No reason was recorded.')),
+        h('div', {class: 'muted'}, job.credits_used ? `${job.credits_used} credits were charged.` : 'Its credits were refunded.'));
+      return;
+    }
+    if (job.status === 'cancelled') {
+      replace(body, h('div', {class: 'notice warn'}, h('div', {}, h('strong', {}, 'Cancelled'),
+        job.credits_used ? `${job.credits_used} credits were charged for compute already spent.` : 'Its credits were refunded.')));
+      return;
+    }
+    replace(body, h('div', {class: 'muted'}, 'Loading results…'));
+    try {
+      const section = job.model === 'diffdock' ? await dockingSection(job) : await structureSection(job);
+      replace(body, weightsNotice(job), section, downloads(job), provenance(job));
+    } catch (err) {
+      replace(body, h('div', {class: 'notice bad'}, h('div', {}, h('strong', {}, 'Could not load the results'), err.message)), downloads(job));
+    }
+  }
+  await show();
+}

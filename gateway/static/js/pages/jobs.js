@@ -1,0 +1,140 @@
+// Jobs: the account's jobs, newest first, filtered by model and status, paged, updated live.
+
+import {api} from '../api.js';
+import {pageHeader} from '../app.js';
+import {confirmDialog, h, icon, replace, toast} from '../dom.js';
+import {ACTIVE, STATUSES, ago, duration, modelName, shortId} from '../format.js';
+
+export const title = 'Jobs';
+const PAGE_SIZE = 20;
+const FAST_POLL_MS = 2000; // while a job on screen is pending or running
+const SLOW_POLL_MS = 10000; // to notice jobs submitted elsewhere
+
+export function statusPill(status) {
+  return h('span', {class: ['pill', status], 'data-status': status}, status);
+}
+
+export async function cancelJob(job) {
+  const ok = await confirmDialog({
+    title: 'Cancel this job?',
+    body: job.status === 'pending'
+      ? 'It has not started: its credits are refunded.'
+      : 'It is running: the model stops at its next check. Credits for compute already spent are not refunded.',
+    confirm: 'Cancel job', danger: true,
+  });
+  if (!ok) return false;
+  const result = await api.post(`/v1/jobs/${encodeURIComponent(job.job_id)}/cancel`);
+  toast(result.credits_refunded ? `Cancelled; ${result.credits_refunded} credits refunded` : 'Cancelled');
+  return true;
+}
+
+export async function render(main, {query}) {
+  const state = {
+    model: query.get('model') || '',
+    status: query.get('status') || '',
+    offset: Math.max(0, parseInt(query.get('offset') || '0', 10) || 0),
+  };
+  const models = (await api.get('/v1/models')).models;
+  const modelSelect = h('select', {id: 'filter-model', 'aria-label': 'Model', on: {change: () => {
+    state.model = modelSelect.value; state.offset = 0; refresh(true);
+  }}}, h('option', {value: ''}, 'All models'), models.map((m) => h('option', {value: m.id}, m.name)));
+  modelSelect.value = state.model;
+  const statusButtons = ['', ...STATUSES].map((status) => h('button', {type: 'button', 'data-status': status || 'all',
+    on: {click: () => { state.status = status; state.offset = 0; refresh(true); }}},
+  status ? status[0].toUpperCase() + status.slice(1) : 'All'));
+  const tableBody = h('tbody', {id: 'jobs-body'});
+  const pager = h('div', {class: 'pager'});
+  const listArea = h('div', {id: 'jobs-list'});
+  replace(main,
+    pageHeader('Jobs', {sub: 'Every prediction and docking job of this account, newest first.',
+      actions: [h('a', {class: 'btn primary', href: '/submit'}, '+ New job')]}),
+    h('div', {class: 'content'},
+      h('div', {class: 'card'},
+        h('div', {class: 'card-head'},
+          h('div', {class: 'row'}, h('div', {class: 'segmented', role: 'group', 'aria-label': 'Status'}, statusButtons)),
+          h('div', {class: 'row'}, h('div', {style: {width: '180px'}}, modelSelect))),
+        listArea)));
+
+  let timer = null;
+  let inFlight = false;
+  let again = false; // a filter or page change arrived while a request was in flight: run once more
+
+  function row(job) {
+    const active = ACTIVE.has(job.status);
+    const link = `/jobs/${encodeURIComponent(job.job_id)}`;
+    const took = (Date.parse(job.updated_at) - Date.parse(job.created_at)) / 1000;
+    const ended = job.status === 'pending' ? '-' : took < 1 ? '< 1 s' : duration(job.created_at, job.updated_at);
+    return h('tr', {'data-job-id': job.job_id},
+      h('td', {class: 'name'}, h('a', {href: link}, job.name || `Job ${shortId(job.job_id)}`), h('span', {class: 'id'}, job.job_id)),
+      h('td', {}, h('span', {class: 'chip model'}, modelName(job.model))),
+      h('td', {class: 'status-cell'}, statusPill(job.status)),
+      h('td', {title: job.created_at}, ago(job.created_at)),
+      h('td', {class: 'num'}, active && job.status === 'running' ? '…' : ended),
+      h('td', {class: 'num'}, String(job.credits_used)),
+      h('td', {class: 'num'}, active
+        ? h('button', {class: 'btn small danger', type: 'button', 'data-action': 'cancel', on: {click: async () => {
+          try { if (await cancelJob(job)) refresh(false); } catch (err) { toast(err.message); }
+        }}}, 'Cancel')
+        : h('a', {class: 'btn small', href: link}, 'Open')));
+  }
+
+  function emptyState() {
+    const filtered = state.model || state.status;
+    return h('div', {class: 'empty'}, icon('empty'),
+      h('div', {class: 'title'}, filtered ? 'No jobs match these filters' : 'No jobs yet'),
+      h('div', {}, filtered ? 'Try another model or status.' : 'Fold a sequence with ESMFold or AlphaFold2, or dock a ligand with DiffDock.'),
+      filtered ? null : h('a', {class: 'btn primary', href: '/submit'}, 'Submit your first job'));
+  }
+
+  async function refresh(userAction) {
+    if (inFlight) { again = again || userAction; return; }
+    inFlight = true;
+    clearTimeout(timer);
+    const params = new URLSearchParams();
+    if (state.model) params.set('model', state.model);
+    if (state.status) params.set('status', state.status);
+    if (state.offset) params.set('offset', String(state.offset));
+    history.replaceState(null, '', '/jobs' + (params.toString() ? `?${params}` : ''));
+    statusButtons.forEach((b) => b.classList.toggle('on', (b.dataset.status === 'all' ? '' : b.dataset.status) === state.status));
+    let page;
+    try {
+      page = await api.get('/v1/jobs', {model: state.model, status: state.status, limit: PAGE_SIZE, offset: state.offset});
+    } catch (err) {
+      replace(listArea, h('div', {class: 'card-body'}, h('div', {class: 'notice bad'}, h('div', {}, h('strong', {}, 'Could not load jobs'), err.message))));
+      inFlight = false;
+      if (again) { again = false; return refresh(true); }
+      timer = setTimeout(() => refresh(false), SLOW_POLL_MS);
+      return;
+    }
+    inFlight = false;
+    if (again) { again = false; return refresh(true); } // the answer is for stale filters
+    if (!page.jobs.length && state.offset > 0 && page.pagination.total > 0) {
+      state.offset = Math.max(0, page.pagination.total - PAGE_SIZE);
+      return refresh(userAction);
+    }
+    if (!page.jobs.length) {
+      replace(listArea, emptyState());
+    } else {
+      replace(tableBody, page.jobs.map(row));
+      const {total, offset} = page.pagination;
+      replace(pager,
+        h('span', {id: 'page-info'}, `${offset + 1}–${offset + page.jobs.length} of ${total}`),
+        h('div', {class: 'row'},
+          h('button', {class: 'btn small', type: 'button', disabled: offset === 0, id: 'page-prev',
+            on: {click: () => { state.offset = Math.max(0, offset - PAGE_SIZE); refresh(true); }}}, '‹ Newer'),
+          h('button', {class: 'btn small', type: 'button', disabled: !page.pagination.has_more, id: 'page-next',
+            on: {click: () => { state.offset = offset + PAGE_SIZE; refresh(true); }}}, 'Older ›')));
+      if (!listArea.contains(tableBody)) {
+        replace(listArea, h('table', {class: 'table', id: 'jobs-table'},
+          h('thead', {}, h('tr', {}, ['Name', 'Model', 'Status', 'Submitted', 'Took', 'Credits', ''].map((c, i) =>
+            h('th', {class: i >= 4 ? 'num' : ''}, c)))), tableBody), pager);
+      }
+    }
+    const anyActive = page.jobs.some((job) => ACTIVE.has(job.status));
+    // A hidden tab is not polled: visibilitychange refreshes it when the person comes back.
+    if (!document.hidden) timer = setTimeout(() => refresh(false), anyActive ? FAST_POLL_MS : SLOW_POLL_MS);
+  }
+
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(false); });
+  await refresh(true);
+}

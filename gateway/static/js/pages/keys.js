@@ -1,0 +1,105 @@
+// API keys: list (never the secrets), create (the key is shown once), change rate limits, revoke.
+// The browser itself never stores a key: this page uses the session cookie.
+
+import {api} from '../api.js';
+import {pageHeader} from '../app.js';
+import {confirmDialog, h, icon, replace, toast} from '../dom.js';
+import {ago, dateTime} from '../format.js';
+import {secretCallout} from './webhooks.js';
+
+export const title = 'API keys';
+
+export async function render(main) {
+  const callout = h('div', {});
+  const listCard = h('div', {class: 'card'});
+  const name = h('input', {type: 'text', id: 'key-name', placeholder: 'e.g. lab workstation', maxlength: 200});
+  const limit = h('input', {type: 'number', id: 'key-rate-limit', min: 1, step: 1});
+  const error = h('div', {class: 'error', id: 'key-error', hidden: true});
+  const limitHelp = h('div', {class: 'help'});
+  const create = h('button', {class: 'btn primary', type: 'submit', id: 'key-create'}, 'Create key');
+  const form = h('form', {novalidate: true, id: 'key-form', on: {submit: async (event) => {
+    event.preventDefault();
+    error.hidden = true;
+    create.disabled = true;
+    try {
+      const body = {};
+      if (name.value.trim()) body.name = name.value.trim();
+      if (limit.value !== '') body.rate_limit = Number(limit.value);
+      const created = await api.post('/v1/keys', body);
+      replace(callout, secretCallout(`New key ${created.key.name ? `“${created.key.name}”` : created.key.key_id}`, created.api_key,
+        h('span', {}, 'Use it as ', h('code', {}, 'Authorization: Bearer <key>'), '.'),
+        'Copy it now: it is not shown again (phonos stores only its SHA-256).'));
+      name.value = '';
+      await load();
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+    }
+    create.disabled = false;
+  }}},
+  h('div', {class: 'field-row'},
+    h('label', {class: 'field', for: 'key-name'}, h('span', {class: 'label'}, 'Name'), name, h('div', {class: 'help'}, 'To recognise the key later.')),
+    h('label', {class: 'field', for: 'key-rate-limit'}, h('span', {class: 'label'}, 'Rate limit (requests/min)'), limit, limitHelp)),
+  error,
+  h('div', {style: {marginTop: '16px'}}, create));
+
+  replace(main, pageHeader('API keys', {sub: 'Keys authenticate scripts and pipelines against the /v1 API and gRPC.'}),
+    h('div', {class: 'content stack'}, callout, listCard,
+      h('div', {class: 'card', style: {maxWidth: '720px'}}, h('div', {class: 'card-head'}, h('h2', {}, 'Create a key')), h('div', {class: 'card-body'}, form))));
+
+  async function revoke(key, activeCount) {
+    const last = activeCount <= 1;
+    const ok = await confirmDialog({
+      title: `Revoke ${key.name ? `“${key.name}”` : key.key_id}?`,
+      body: last
+        ? 'This is the account’s last active key: scripts using it stop working at once and no key will work until you create a new one here.'
+        : 'Requests made with this key are refused from the very next one, on every route and over gRPC. This cannot be undone.',
+      confirm: 'Revoke key', danger: true,
+    });
+    if (!ok) return;
+    await api.post(`/v1/keys/${encodeURIComponent(key.key_id)}/revoke`, {confirm_last_key: last});
+    toast('Key revoked');
+    await load();
+  }
+
+  async function saveLimit(key, input, cell) {
+    try {
+      await api.patch(`/v1/keys/${encodeURIComponent(key.key_id)}`, {rate_limit: Number(input.value)});
+      toast('Rate limit saved');
+      await load();
+    } catch (err) {
+      input.classList.add('invalid');
+      replace(cell, h('div', {class: 'error', 'data-error': 'rate-limit'}, err.message));
+    }
+  }
+
+  async function load() {
+    const {keys, max_rate_limit: max} = await api.get('/v1/keys');
+    limit.max = String(max);
+    limit.placeholder = String(Math.min(60, max));
+    limitHelp.textContent = `1 to ${max}: this account’s maximum.`;
+    const active = keys.filter((k) => !k.revoked).length;
+    if (!keys.length) {
+      replace(listCard, h('div', {class: 'empty'}, icon('keys'), h('div', {class: 'title'}, 'No keys yet'), h('div', {}, 'Create one below.')));
+      return;
+    }
+    replace(listCard, h('div', {class: 'card-head'}, h('h2', {}, 'Keys'), h('span', {class: 'hint'}, `${active} active · up to ${max} requests/min each`)),
+      h('table', {class: 'table', id: 'keys-table'},
+        h('thead', {}, h('tr', {}, ['Name', 'Key', 'Created', 'Last used', 'Rate limit', 'Status', ''].map((c) => h('th', {}, c)))),
+        h('tbody', {}, keys.map((key) => {
+          const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, style: {width: '90px'}, disabled: key.revoked, 'aria-label': 'Rate limit'});
+          const note = h('div', {});
+          return h('tr', {'data-key-id': key.key_id, 'data-revoked': String(key.revoked)},
+            h('td', {class: 'name'}, h('span', {}, key.name || 'Unnamed key'), h('span', {class: 'id'}, key.key_id)),
+            h('td', {class: 'mono small'}, `${key.prefix}…`),
+            h('td', {title: dateTime(key.created_at)}, ago(key.created_at)),
+            h('td', {title: key.last_used_at ? dateTime(key.last_used_at) : ''}, key.last_used_at ? ago(key.last_used_at) : h('span', {class: 'muted'}, 'never')),
+            h('td', {}, key.revoked ? `${key.rate_limit}/min` : h('div', {class: 'row'}, input,
+              h('button', {class: 'btn small', type: 'button', 'data-action': 'save-limit', on: {click: () => saveLimit(key, input, note)}}, 'Save')), note),
+            h('td', {}, h('span', {class: ['pill', key.revoked ? 'revoked' : 'active']}, key.revoked ? 'revoked' : 'active')),
+            h('td', {class: 'num'}, key.revoked ? h('span', {class: 'small muted'}, key.revoked_at ? `revoked ${ago(key.revoked_at)}` : '') :
+              h('button', {class: 'btn small danger', type: 'button', 'data-action': 'revoke', on: {click: () => revoke(key, active).catch((e) => toast(e.message))}}, 'Revoke')));
+        }))));
+  }
+  await load();
+}

@@ -1,0 +1,49 @@
+// Sign in with the account's username and the password set with `phonos users set-password`.
+
+import {signIn} from '../api.js';
+import {h, replace} from '../dom.js';
+
+function safeNext() {
+  // Only a path on this site: never an open redirect to another origin.
+  const next = new URLSearchParams(location.search).get('next') || '/jobs';
+  return next.startsWith('/') && !next.startsWith('//') ? next : '/jobs';
+}
+
+export async function render(root) {
+  document.title = 'Sign in · phonos';
+  const error = h('div', {class: 'notice bad form-error', role: 'alert', hidden: true});
+  const username = h('input', {type: 'text', name: 'username', id: 'username', autocomplete: 'username', required: true, autofocus: true});
+  const password = h('input', {type: 'password', name: 'password', id: 'password', autocomplete: 'current-password', required: true});
+  const submit = h('button', {class: 'btn primary', type: 'submit'}, 'Sign in');
+  const form = h('form', {class: 'fields', novalidate: true, on: {submit: async (event) => {
+    event.preventDefault();
+    error.hidden = true;
+    submit.disabled = true;
+    submit.textContent = 'Signing in…';
+    try {
+      await signIn(username.value, password.value);
+      location.assign(safeNext());
+    } catch (err) {
+      replace(error, h('div', {}, h('strong', {}, err.status === 429 ? 'Too many attempts' : 'Could not sign in'), err.message));
+      error.hidden = false;
+      submit.disabled = false;
+      submit.textContent = 'Sign in';
+      password.select();
+    }
+  }}},
+  h('label', {class: 'field', for: 'username'}, h('span', {class: 'label'}, 'Username'), username),
+  h('label', {class: 'field', for: 'password'}, h('span', {class: 'label'}, 'Password'), password),
+  submit);
+  replace(root, h('div', {class: 'signin-wrap'},
+    h('div', {class: 'signin'},
+      h('div', {class: 'card'}, h('div', {class: 'card-body'},
+        h('div', {class: 'brand'}, h('img', {src: '/static/img/logo.svg', alt: ''}),
+          h('div', {}, h('div', {class: 'brand-name'}, 'phonos'), h('div', {class: 'brand-tag'}, 'Structure prediction & docking'))),
+        h('h1', {}, 'Sign in'),
+        h('div', {class: 'muted'}, 'Use your phonos account to manage jobs, keys and webhooks.'),
+        error,
+        h('div', {class: 'fields', style: {marginTop: '18px'}}, form))),
+      h('div', {class: 'foot'}, 'No password yet? An administrator sets one with ',
+        h('code', {}, 'phonos users set-password --username NAME'), '.'))));
+  username.focus();
+}

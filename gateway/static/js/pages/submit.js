@@ -1,0 +1,216 @@
+// Submit: one form per model with the documented params and limits. The browser does not second-
+// guess the API: the form is sent as is and the API's own 400 message is shown beside its field.
+
+import {api} from '../api.js';
+import {pageHeader} from '../app.js';
+import {h, replace} from '../dom.js';
+import {modelName, shortId} from '../format.js';
+
+export const title = 'New job';
+
+const EXAMPLE_SEQUENCE = 'MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ';
+
+// Field definitions: [key, label, kind, options]. `param: true` fields go into `params`.
+const FORMS = {
+  esmfold: {
+    blurb: 'Single-sequence structure prediction: fast, no MSA.',
+    fields: [
+      ['sequence', 'Protein sequence', 'sequence', {help: 'One-letter amino-acid codes (X for unknown); whitespace is ignored. FASTA headers are removed.'}],
+      ['num_recycles', 'Recycles', 'int', {param: true, min: 1, max: 24, placeholder: '4', help: '1–24, default 4. More recycles can help, and take longer.'}],
+      ['chunk_size', 'Chunk size', 'int', {param: true, min: 0, max: 4096, placeholder: '128', help: '0–4096 residues, default 128. Lower it if the server runs out of memory.'}],
+    ],
+  },
+  alphafold2: {
+    blurb: 'Structure prediction with an MSA (search, your own A3M, or single sequence).',
+    fields: [
+      ['sequence', 'Protein sequence', 'sequence', {help: 'One-letter amino-acid codes; the query of the MSA.'}],
+      ['model_preset', 'Model preset', 'select', {param: true, choices: ['monomer', 'monomer_ptm', 'monomer_casp14'], help: 'monomer_ptm adds pTM and the PAE map.'}],
+      ['msa_mode', 'MSA', 'select', {param: true, choices: ['', 'single_sequence', 'a3m', 'search'], labels: {'': 'Server default', single_sequence: 'Single sequence', a3m: 'Upload an A3M', search: 'Search the server’s databases'}, help: 'Default: search when the server has sequence databases, else single sequence.'}],
+      ['a3m', 'A3M file', 'file', {param: true, accept: '.a3m,.txt', help: 'Used with MSA “Upload an A3M”; its first record must be the query.'}],
+      ['max_msa_seqs', 'Max MSA sequences', 'int', {param: true, min: 1, max: 10000, placeholder: '512', help: '1–10000, default 512.'}],
+      ['num_recycles', 'Recycles', 'int', {param: true, min: 0, max: 24, placeholder: '3', help: '0–24, default 3.'}],
+      ['num_models', 'Models', 'int', {param: true, min: 1, max: 5, placeholder: '1', help: '1–5, ranked by mean pLDDT.'}],
+      ['random_seed', 'Random seed', 'int', {param: true, min: 0, max: 2147483647, placeholder: '0'}],
+      ['use_templates', 'Use templates', 'bool', {param: true, help: 'Needs a template database on the server.'}],
+    ],
+  },
+  diffdock: {
+    blurb: 'Dock a small molecule into a protein: ranked poses with confidence.',
+    fields: [
+      ['ligand_smiles', 'Ligand (SMILES)', 'text', {param: true, placeholder: 'CC(=O)Oc1ccccc1C(=O)O', help: 'One molecule.'}],
+      ['protein_pdb', 'Receptor', 'receptor', {param: true}],
+      ['inference_steps', 'Diffusion steps', 'int', {param: true, min: 10, max: 40, placeholder: '20', help: '10–40, default 20.'}],
+      ['samples_per_complex', 'Poses', 'int', {param: true, min: 1, max: 40, placeholder: '10', help: 'Poses generated and ranked, default 10.'}],
+      ['random_seed', 'Random seed', 'int', {param: true, min: 0, max: 4294967295, placeholder: 'random', help: 'Fix it to reproduce a run.'}],
+    ],
+  },
+};
+
+function readFile(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result));
+    reader.onerror = () => reject(reader.error);
+    reader.readAsText(file);
+  });
+}
+
+function cleanSequence(text) {
+  return text.split('\n').filter((line) => !line.startsWith('>')).join('');
+}
+
+/** Which field an API message is about ("params.num_recycles must be…", "sequence contains…"). */
+function fieldOf(message, model) {
+  const param = message.match(/params\.(\w+)/);
+  if (param) return param[1];
+  if (/^name\b/.test(message)) return 'name';
+  if (model === 'diffdock') {
+    if (/ligand|SMILES|molecule/i.test(message)) return 'ligand_smiles';
+    if (/receptor|protein/i.test(message)) return 'protein_pdb';
+  }
+  if (/sequence/i.test(message)) return 'sequence';
+  if (/a3m|MSA/i.test(message)) return 'a3m';
+  return null;
+}
+
+async function receptorJobs() {
+  const pages = await Promise.all(['esmfold', 'alphafold2'].map((model) =>
+    api.get('/v1/jobs', {model, status: 'completed', limit: 100}).catch(() => ({jobs: []}))));
+  return pages.flatMap((p) => p.jobs).sort((a, b) => b.created_at.localeCompare(a.created_at));
+}
+
+async function buildForm(model, {query, models}) {
+  const spec = FORMS[model];
+  const inputs = {};
+  const errors = {};
+  const formError = h('div', {class: 'notice bad form-error', role: 'alert', hidden: true, id: 'form-error'});
+  const fileText = {};
+
+  function field(key, label, input, help) {
+    errors[key] = h('div', {class: 'error', id: `error-${key}`, hidden: true});
+    return h('label', {class: 'field', for: `f-${key}`}, h('span', {class: 'label'}, label), input,
+      help ? h('div', {class: 'help'}, help) : null, errors[key]);
+  }
+
+  async function receptorField(key) {
+    const jobs = await receptorJobs();
+    const wanted = query.get('receptor');
+    const upload = h('input', {type: 'file', id: `f-${key}-file`, accept: '.pdb,.ent,.txt', on: {change: async () => {
+      fileText[key] = upload.files[0] ? await readFile(upload.files[0]) : undefined;
+    }}});
+    const select = h('select', {id: `f-${key}-job`}, jobs.length
+      ? jobs.map((j) => h('option', {value: j.job_id}, `${j.name || `Job ${shortId(j.job_id)}`} · ${modelName(j.model)} · ${shortId(j.job_id)}`))
+      : h('option', {value: ''}, 'No completed ESMFold or AlphaFold2 job yet'));
+    if (wanted) select.value = wanted;
+    const fromJob = h('input', {type: 'radio', name: 'receptor-source', value: 'job', id: 'receptor-from-job', checked: Boolean(jobs.length)});
+    const fromFile = h('input', {type: 'radio', name: 'receptor-source', value: 'file', id: 'receptor-from-file', checked: !jobs.length});
+    const sync = () => { select.disabled = !fromJob.checked; upload.disabled = !fromFile.checked; };
+    fromJob.addEventListener('change', sync); fromFile.addEventListener('change', sync); sync();
+    inputs[key] = {value: () => (fromJob.checked ? select.value : fileText[key]), el: fromJob.checked ? select : upload};
+    errors[key] = h('div', {class: 'error', id: `error-${key}`, hidden: true});
+    return h('div', {class: 'field'}, h('span', {class: 'label'}, 'Receptor'),
+      h('div', {class: 'fields'},
+        h('div', {}, h('label', {class: 'check'}, fromJob, 'A structure from an earlier job (fold, then dock)'), h('div', {style: {marginTop: '6px'}}, select)),
+        h('div', {}, h('label', {class: 'check'}, fromFile, 'Upload a PDB file'), h('div', {style: {marginTop: '6px'}}, upload))),
+      h('div', {class: 'help'}, 'Protein atoms of the first model are used; waters and hydrogens are dropped.'), errors[key]);
+  }
+
+  const rows = [];
+  const name = h('input', {type: 'text', id: 'f-name', maxlength: 400, placeholder: 'e.g. Lysozyme, run 3'});
+  inputs.name = {value: () => name.value.trim() || undefined, el: name};
+  rows.push(field('name', 'Job name', name, 'Optional, up to 200 characters; shown in the jobs table.'));
+  const numbers = [];
+  for (const [key, label, kind, opt] of spec.fields) {
+    let input;
+    if (kind === 'sequence') {
+      input = h('textarea', {id: `f-${key}`, rows: 5, placeholder: EXAMPLE_SEQUENCE, spellcheck: 'false'});
+      inputs[key] = {value: () => cleanSequence(input.value), el: input};
+    } else if (kind === 'text') {
+      input = h('input', {type: 'text', id: `f-${key}`, placeholder: opt.placeholder || '', spellcheck: 'false'});
+      inputs[key] = {value: () => input.value.trim() || undefined, el: input};
+    } else if (kind === 'int') {
+      input = h('input', {type: 'number', id: `f-${key}`, min: opt.min, max: opt.max, step: 1, placeholder: opt.placeholder || ''});
+      inputs[key] = {value: () => (input.value === '' ? undefined : Number(input.value)), el: input};
+      numbers.push(field(key, label, input, opt.help));
+      continue;
+    } else if (kind === 'select') {
+      input = h('select', {id: `f-${key}`}, opt.choices.map((c) => h('option', {value: c}, (opt.labels && opt.labels[c]) || c)));
+      inputs[key] = {value: () => input.value || undefined, el: input};
+    } else if (kind === 'bool') {
+      input = h('select', {id: `f-${key}`}, h('option', {value: ''}, 'Server default'), h('option', {value: 'true'}, 'Yes'), h('option', {value: 'false'}, 'No'));
+      inputs[key] = {value: () => (input.value === '' ? undefined : input.value === 'true'), el: input};
+    } else if (kind === 'file') {
+      input = h('input', {type: 'file', id: `f-${key}`, accept: opt.accept, on: {change: async () => {
+        fileText[key] = input.files[0] ? await readFile(input.files[0]) : undefined;
+      }}});
+      inputs[key] = {value: () => fileText[key], el: input};
+    } else if (kind === 'receptor') {
+      rows.push(await receptorField(key));
+      continue;
+    }
+    rows.push(field(key, label, input, opt.help));
+  }
+  const cost = models.find((m) => m.id === model)?.cost_credits;
+  const submit = h('button', {class: 'btn primary', type: 'submit', id: 'submit-job'}, `Submit · ${cost ?? '?'} credits`);
+
+  function showErrors(err) {
+    Object.values(errors).forEach((e) => { e.hidden = true; });
+    Object.values(inputs).forEach((i) => i.el.classList.remove('invalid'));
+    formError.hidden = true;
+    const key = err.status === 400 ? fieldOf(err.message, model) : null;
+    if (key && errors[key]) {
+      errors[key].textContent = err.message;
+      errors[key].hidden = false;
+      inputs[key]?.el.classList.add('invalid');
+      inputs[key]?.el.focus();
+    } else {
+      replace(formError, h('div', {}, h('strong', {}, err.error || 'Could not submit'), err.message));
+      formError.hidden = false;
+    }
+  }
+
+  const form = h('form', {novalidate: true, id: `form-${model}`, on: {submit: async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    const body = {model, sequence: '', params: {}};
+    for (const [key, input] of Object.entries(inputs)) {
+      const value = input.value();
+      if (value === undefined) continue;
+      const def = spec.fields.find((f) => f[0] === key);
+      if (def && def[3].param) body.params[key] = value;
+      else body[key] = value;
+    }
+    try {
+      const job = await api.post('/v1/predict', body);
+      location.assign(`/jobs/${encodeURIComponent(job.job_id)}`);
+    } catch (err) {
+      showErrors(err);
+      submit.disabled = false;
+    }
+  }}},
+  h('div', {class: 'fields'}, rows, numbers.length ? h('div', {class: 'field-row'}, numbers) : null),
+  formError,
+  h('div', {class: 'row', style: {marginTop: '20px'}}, submit, h('span', {class: 'muted small'}, 'Credits are taken when the job is accepted and refunded if it cannot run.')));
+  return h('div', {}, h('p', {class: 'muted', style: {marginTop: 0}}, spec.blurb), form);
+}
+
+export async function render(main, {query}) {
+  const models = (await api.get('/v1/models')).models.filter((m) => FORMS[m.id]);
+  let current = models.some((m) => m.id === query.get('model')) ? query.get('model') : (models[0]?.id || 'esmfold');
+  const body = h('div', {class: 'card-body'});
+  const tabs = h('div', {class: 'tabs', role: 'tablist'});
+  async function show(model) {
+    current = model;
+    history.replaceState(null, '', `/submit?model=${model}${query.get('receptor') ? `&receptor=${encodeURIComponent(query.get('receptor'))}` : ''}`);
+    replace(tabs, models.map((m) => h('button', {type: 'button', role: 'tab', class: m.id === model ? 'on' : '', id: `tab-${m.id}`,
+      'aria-selected': m.id === model ? 'true' : 'false', on: {click: () => show(m.id)}}, m.name, h('span', {class: 'cost'}, `${m.cost_credits} cr`))));
+    replace(body, tabs, await buildForm(model, {query, models}));
+  }
+  replace(main, pageHeader('New job', {sub: 'Predict a structure or dock a ligand. Results appear in Jobs as they finish.'}),
+    h('div', {class: 'content'}, h('div', {class: 'card', style: {maxWidth: '860px'}}, body)));
+  if (!models.length) {
+    replace(body, h('div', {class: 'empty'}, h('div', {class: 'title'}, 'No models are served here')));
+    return;
+  }
+  await show(current);
+}

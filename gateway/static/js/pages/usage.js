@@ -1,0 +1,63 @@
+// Usage: requests and credits per day, jobs per model, requests per endpoint (GET /v1/usage).
+
+import {api} from '../api.js';
+import {pageHeader} from '../app.js';
+import {h, icon, replace} from '../dom.js';
+import {modelName, num} from '../format.js';
+import {barChart, hbars} from '../plots.js';
+
+export const title = 'Usage';
+
+function days(report) {
+  // Every day of the window, zero when nothing happened (the API lists only active days).
+  const byDate = new Map(report.daily.map((d) => [d.date, d]));
+  const out = [];
+  const start = new Date(`${report.period.start_date}T00:00:00Z`);
+  const end = new Date(`${report.period.end_date}T00:00:00Z`);
+  for (let d = start; d <= end; d = new Date(d.getTime() + 86400000)) {
+    const date = d.toISOString().slice(0, 10);
+    const row = byDate.get(date) || {requests: 0, credits_used: 0};
+    out.push({date, short: d.toLocaleDateString('en-GB', {day: 'numeric', month: 'short', timeZone: 'UTC'}), ...row});
+  }
+  return out;
+}
+
+function statCard(label, value, note) {
+  return h('div', {class: 'card stat'}, h('div', {class: 'label'}, label), h('div', {class: 'value'}, value), h('div', {class: 'note'}, note));
+}
+
+export async function render(main, {query}) {
+  let period = [7, 30, 90].includes(Number(query.get('days'))) ? Number(query.get('days')) : 30;
+  const content = h('div', {class: 'content stack'});
+  const picker = h('div', {class: 'segmented', role: 'group', 'aria-label': 'Period'});
+  replace(main, pageHeader('Usage', {sub: 'Requests made with your keys and this dashboard, and the credits your jobs used.', actions: [picker]}), content);
+
+  async function load() {
+    history.replaceState(null, '', `/usage?days=${period}`);
+    replace(picker, [7, 30, 90].map((d) => h('button', {type: 'button', class: d === period ? 'on' : '', on: {click: () => { period = d; load(); }}}, `${d} days`)));
+    const report = await api.get('/v1/usage', {days: period});
+    const series = days(report);
+    const empty = report.totals.requests === 0;
+    replace(content,
+      h('div', {class: 'grid stats'},
+        statCard('Requests', num(report.totals.requests), `${report.period.start_date} to ${report.period.end_date}`),
+        statCard('Credits used', num(report.totals.credits_used), 'net of refunds at submission time'),
+        statCard('Avg response time', `${num(report.totals.avg_response_time_ms, 1)} ms`, 'inside the job service'),
+        statCard('Jobs submitted', num(report.by_model.reduce((a, m) => a + m.requests, 0)), `${report.by_model.length} model(s)`)),
+      empty ? h('div', {class: 'card empty'}, icon('usage'), h('div', {class: 'title'}, 'No requests in this period'),
+        h('div', {}, 'Usage appears here as soon as a key or this dashboard calls the API.')) : [
+        h('div', {class: 'grid two'},
+          h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Requests per day'), h('span', {class: 'hint'}, 'UTC days')),
+            h('div', {class: 'card-body'}, barChart(series.map((d) => ({label: d.date, short: d.short, value: d.requests})), {label: 'requests', id: 'chart-requests'}))),
+          h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Credits per day'), h('span', {class: 'hint'}, 'UTC days')),
+            h('div', {class: 'card-body'}, barChart(series.map((d) => ({label: d.date, short: d.short, value: d.credits_used})), {label: 'credits', alt: true, id: 'chart-credits'})))),
+        h('div', {class: 'grid two'},
+          h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Jobs by model'), h('span', {class: 'hint'}, 'submissions · credits')),
+            h('div', {class: 'card-body', id: 'by-model'}, report.by_model.length
+              ? hbars(report.by_model.map((m) => ({label: `${modelName(m.model)} · ${num(m.credits_used)} cr`, value: m.requests})))
+              : h('div', {class: 'muted'}, 'No jobs in this period.'))),
+          h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Requests by endpoint')),
+            h('div', {class: 'card-body', id: 'by-endpoint'}, hbars(report.by_endpoint.map((e) => ({label: e.endpoint, value: e.requests}))))))]);
+  }
+  await load();
+}

@@ -1,0 +1,132 @@
+// Small plots drawn with plain SVG and canvas: per-residue pLDDT, the PAE heatmap, usage bars.
+
+import {h, s} from './dom.js';
+import {PLDDT_BANDS, num} from './format.js';
+
+function niceStep(max, ticks) {
+  const raw = max / ticks;
+  const power = 10 ** Math.floor(Math.log10(raw || 1));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((v) => v >= raw) || raw;
+  return step;
+}
+
+/** pLDDT per residue on the four AlphaFold DB bands. */
+export function plddtPlot(values, sequence = '') {
+  const W = 560, H = 300, L = 44, R = 12, T = 12, B = 36;
+  const n = values.length;
+  const x = (i) => L + (n <= 1 ? 0 : (i / (n - 1)) * (W - L - R));
+  const y = (v) => T + (1 - v / 100) * (H - T - B);
+  const bands = PLDDT_BANDS.map((band, i) => {
+    const top = i === 0 ? 100 : PLDDT_BANDS[i - 1].min;
+    const bottom = Math.max(0, band.min);
+    return s('rect', {x: L, y: y(top), width: W - L - R, height: y(bottom) - y(top), fill: band.color, 'fill-opacity': '0.13'});
+  });
+  const path = values.map((v, i) => `${i ? 'L' : 'M'}${x(i).toFixed(1)},${y(v).toFixed(1)}`).join('');
+  const yTicks = [0, 25, 50, 70, 90, 100].map((v) => s('g', {class: 'axis'},
+    s('line', {x1: L - 4, x2: L, y1: y(v), y2: y(v)}),
+    s('text', {x: L - 7, y: y(v) + 3.5, 'text-anchor': 'end'}, String(v))));
+  const step = niceStep(n, 8);
+  const xTicks = [];
+  for (let r = step; r <= n; r += step) {
+    xTicks.push(s('g', {class: 'axis'}, s('line', {x1: x(r - 1), x2: x(r - 1), y1: H - B, y2: H - B + 4}),
+      s('text', {x: x(r - 1), y: H - B + 16, 'text-anchor': 'middle'}, String(r))));
+  }
+  const cursor = s('line', {x1: 0, x2: 0, y1: T, y2: H - B, stroke: '#14213d', 'stroke-opacity': '0.35', visibility: 'hidden'});
+  const readout = h('div', {class: 'small muted', id: 'plddt-readout'}, 'Hover the plot to read a residue.');
+  const svg = s('svg', {viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'pLDDT per residue', id: 'plddt-plot'},
+    bands,
+    s('line', {class: 'axis', x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: '#cbd5e1'}),
+    yTicks, xTicks,
+    s('path', {d: path, fill: 'none', stroke: '#14213d', 'stroke-width': '1.6', 'stroke-linejoin': 'round'}),
+    cursor,
+    s('text', {class: 'title', x: (L + W - R) / 2, y: H - 4, 'text-anchor': 'middle'}, 'Residue'),
+    s('text', {class: 'title', x: 12, y: T + (H - T - B) / 2, transform: `rotate(-90 12 ${T + (H - T - B) / 2})`, 'text-anchor': 'middle'}, 'pLDDT'));
+  svg.addEventListener('mousemove', (event) => {
+    const box = svg.getBoundingClientRect();
+    const px = ((event.clientX - box.left) / box.width) * W;
+    const i = Math.round(((px - L) / (W - L - R)) * (n - 1));
+    if (i < 0 || i >= n) return;
+    cursor.setAttribute('x1', x(i)); cursor.setAttribute('x2', x(i)); cursor.setAttribute('visibility', 'visible');
+    readout.textContent = `Residue ${i + 1}${sequence[i] ? ` (${sequence[i]})` : ''}: pLDDT ${values[i].toFixed(1)}`;
+  });
+  svg.addEventListener('mouseleave', () => cursor.setAttribute('visibility', 'hidden'));
+  return h('div', {class: 'plot'}, svg, readout);
+}
+
+// AlphaFold DB's PAE colours: dark green (confident, 0 Å) to white (30 Å and more).
+const PAE_STOPS = [[0, [12, 79, 34]], [0.45, [121, 192, 123]], [1, [255, 255, 255]]];
+
+function paeColor(t) {
+  const k = Math.min(1, Math.max(0, t));
+  for (let i = 1; i < PAE_STOPS.length; i++) {
+    const [t1, c1] = PAE_STOPS[i];
+    const [t0, c0] = PAE_STOPS[i - 1];
+    if (k <= t1) {
+      const f = (k - t0) / (t1 - t0);
+      return c0.map((c, j) => Math.round(c + f * (c1[j] - c)));
+    }
+  }
+  return PAE_STOPS[PAE_STOPS.length - 1][1];
+}
+
+/** The PAE matrix (Å): row = aligned residue, column = scored residue. */
+export function paeHeatmap(pae, maxPae = 30) {
+  const n = pae.length;
+  const canvas = h('canvas', {width: n, height: n, id: 'pae-canvas', role: 'img', 'aria-label': 'Predicted aligned error heatmap'});
+  const ctx = canvas.getContext('2d');
+  const image = ctx.createImageData(n, n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      const [r, g, b] = paeColor(pae[i][j] / maxPae);
+      const o = (i * n + j) * 4;
+      image.data[o] = r; image.data[o + 1] = g; image.data[o + 2] = b; image.data[o + 3] = 255;
+    }
+  }
+  ctx.putImageData(image, 0, 0);
+  const readout = h('div', {class: 'small muted', id: 'pae-readout'}, 'Hover the map to read a residue pair.');
+  canvas.addEventListener('mousemove', (event) => {
+    const box = canvas.getBoundingClientRect();
+    const j = Math.floor(((event.clientX - box.left) / box.width) * n);
+    const i = Math.floor(((event.clientY - box.top) / box.height) * n);
+    if (i >= 0 && j >= 0 && i < n && j < n) readout.textContent = `Aligned on residue ${i + 1}, scored residue ${j + 1}: ${pae[i][j].toFixed(1)} Å`;
+  });
+  return h('div', {},
+    h('div', {class: 'pae'},
+      h('div', {class: 'axis-y'}, 'Aligned residue'),
+      h('div', {class: 'figure'}, canvas, h('div', {class: 'axis-x'}, 'Scored residue')),
+      h('div', {class: 'scale'}, h('span', {}, `${maxPae}+ Å`), h('div', {class: 'bar'}), h('span', {}, '0 Å'))),
+    readout);
+}
+
+/** Vertical bars for a daily series. */
+export function barChart(points, {label = '', format = (v) => num(v), alt = false, id} = {}) {
+  const W = 600, H = 230, L = 52, R = 10, T = 12, B = 32;
+  const max = Math.max(1, ...points.map((p) => p.value));
+  const step = Math.max(1, niceStep(max, 4)); // counts: whole-number ticks
+  const top = Math.ceil(max / step) * step;
+  const y = (v) => T + (1 - v / top) * (H - T - B);
+  const slot = (W - L - R) / Math.max(1, points.length);
+  const grid = [];
+  for (let v = 0; v <= top + 1e-9; v += step) {
+    grid.push(s('g', {class: 'grid'}, s('line', {x1: L, x2: W - R, y1: y(v), y2: y(v)})),
+      s('text', {x: L - 6, y: y(v) + 3.5, 'text-anchor': 'end'}, format(v)));
+  }
+  const every = Math.ceil(points.length / 8);
+  const bars = points.map((p, i) => {
+    const height = Math.max(p.value > 0 ? 1.5 : 0, y(0) - y(p.value));
+    return s('g', {},
+      s('rect', {class: ['bar', alt ? 'alt' : ''], x: L + i * slot + slot * 0.18, width: slot * 0.64, y: y(0) - height, height, rx: 2},
+        s('title', {}, `${p.label}: ${format(p.value)} ${label}`)),
+      i % every === 0 ? s('text', {x: L + i * slot + slot / 2, y: H - B + 16, 'text-anchor': 'middle'}, p.short || p.label) : null);
+  });
+  return h('div', {class: 'chart'}, s('svg', {viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label, id}, grid, bars));
+}
+
+/** Horizontal bars for a ranking (models, endpoints). */
+export function hbars(items, {format = (v) => num(v)} = {}) {
+  const max = Math.max(1, ...items.map((i) => i.value));
+  return h('div', {class: 'hbars'}, items.map((item) => h('div', {class: 'item'},
+    h('div', {class: 'mono small', title: item.label}, item.label),
+    h('div', {class: 'track'}, h('div', {class: 'fill', style: {width: `${(100 * item.value) / max}%`}})),
+    h('div', {class: 'num'}, format(item.value)))));
+}

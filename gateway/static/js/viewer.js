@@ -1,0 +1,102 @@
+// The 3D viewer: 3Dmol.js (BSD-3-Clause, pinned in package.json, served from node_modules).
+// Structures are coloured by pLDDT with AlphaFold DB's four bands; docking shows the receptor as a
+// cartoon with one ranked ligand pose at a time and the pocket residues around it.
+
+import {h, replace} from './dom.js';
+import {plddtBand} from './format.js';
+
+const LIBRARY = '/static/vendor/3dmol/3Dmol.es6-min.js';
+let library = null;
+
+async function load() {
+  if (library === null) library = import(LIBRARY).catch((error) => { console.error(error); return undefined; });
+  return library;
+}
+
+function missing(container) {
+  replace(container, h('div', {class: 'viewer-missing'},
+    h('div', {}, h('strong', {}, '3D viewer unavailable'),
+      h('div', {class: 'small'}, 'Its files are not installed on this server (run scripts/install.sh). The downloads below still work.'))));
+}
+
+function create(mol, container) {
+  return mol.createViewer(container, {backgroundColor: 'white', antialias: true, id: 'structure-viewer'});
+}
+
+/** pLDDT per residue in file order (chain, residue number) → the JSON's per-residue list. */
+function residueIndex(atoms) {
+  const index = new Map();
+  for (const atom of atoms) {
+    const key = `${atom.chain}:${atom.resi}`;
+    if (!index.has(key)) index.set(key, index.size);
+  }
+  return index;
+}
+
+export async function structureViewer(container, pdbText, plddt) {
+  const mol = await load();
+  if (!mol) { missing(container); return null; }
+  const viewer = create(mol, container);
+  const model = viewer.addModel(pdbText, 'pdb');
+  const atoms = model.selectedAtoms({});
+  const index = residueIndex(atoms);
+  const maxB = Math.max(...atoms.map((a) => a.b));
+  const scoreOf = (atom) => {
+    const i = index.get(`${atom.chain}:${atom.resi}`);
+    if (plddt && i !== undefined && i < plddt.length) return plddt[i];
+    return maxB <= 1 ? atom.b * 100 : atom.b; // the PDB's B-factor column carries pLDDT too
+  };
+  const color = (atom) => plddtBand(scoreOf(atom)).color;
+  const styles = {
+    cartoon: {cartoon: {colorfunc: color, arrows: true}},
+    sticks: {stick: {colorfunc: color, radius: 0.18}, cartoon: {colorfunc: color, opacity: 0.35}},
+  };
+  viewer.setStyle({}, styles.cartoon);
+  viewer.setHoverable({}, true, (atom, v) => {
+    if (!atom.label) atom.label = v.addLabel(`${atom.resn} ${atom.resi} · pLDDT ${scoreOf(atom).toFixed(1)}`,
+      {position: atom, backgroundColor: '#14213d', backgroundOpacity: 0.85, fontSize: 12, fontColor: 'white'});
+  }, (atom, v) => { if (atom.label) { v.removeLabel(atom.label); delete atom.label; } });
+  const fit = () => { viewer.zoomTo(); viewer.zoom(1.2); viewer.render(); }; // zoomTo leaves wide margins
+  fit();
+  return {
+    viewer,
+    reset: fit,
+    style: (name) => { viewer.setStyle({}, styles[name]); viewer.render(); },
+    spin: (on) => viewer.spin(on ? 'y' : false),
+  };
+}
+
+export function splitSdf(sdf) {
+  return sdf.split(/^\$\$\$\$\s*$/m).map((record) => record.replace(/^\s*\n/, '')).filter((r) => r.trim()).map((r) => `${r.trimEnd()}\n$$$$\n`);
+}
+
+export async function dockingViewer(container, complexPdb, poseRecords) {
+  const mol = await load();
+  if (!mol) { missing(container); return null; }
+  const viewer = create(mol, container);
+  const receptor = viewer.addModel(complexPdb, 'pdb');
+  const protein = {model: receptor, not: {resn: 'LIG'}};
+  let current = -1;
+  let pose = null; // one pose model at a time: the view's extent is the receptor and the pose shown
+  const show = (i) => {
+    current = i;
+    if (pose) viewer.removeModel(pose);
+    pose = viewer.addModel(poseRecords[i], 'sdf');
+    viewer.setStyle({model: receptor}, {}); // the complex's own ligand copy is the rank-1 pose: drawn from the SDF instead
+    viewer.setStyle(protein, {cartoon: {color: '#b8c4d4'}});
+    viewer.setStyle({model: receptor, not: {resn: 'LIG'}, byres: true, within: {distance: 5, sel: {model: pose}}},
+      {cartoon: {color: '#b8c4d4'}, stick: {colorscheme: 'lightgreyCarbon', radius: 0.12}});
+    viewer.setStyle({model: pose}, {stick: {colorscheme: 'orangeCarbon', radius: 0.24}, sphere: {scale: 0.22, colorscheme: 'orangeCarbon'}});
+    viewer.render();
+  };
+  const whole = () => { viewer.zoomTo(); viewer.zoom(1.25); viewer.render(); }; // zoomTo leaves wide margins
+  show(0);
+  whole(); // with real weights the pose sits in its pocket; with random ones it may not
+  return {
+    viewer,
+    show,
+    current: () => current,
+    reset: () => { viewer.zoomTo({model: pose}); viewer.zoom(0.6); viewer.render(); },
+    whole,
+  };
+}

@@ -1,0 +1,68 @@
+"""Who may make a call, decided from its metadata alone, before its message or body is read.
+
+One `KeyAdmission` serves both edges: the gRPC interceptor (`jobservice.edge`) and the REST gateway
+(`gateway.admission.Admission`). It refuses a missing or unknown key or dashboard session
+(UNAUTHENTICATED, with the message the servicer would give, through the servicer's own
+`Authenticator`) and an address that keeps failing (`AuthThrottle`). The servicer still authenticates
+every call itself (CSRF included): admission only moves the refusal in front of the expensive part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from gateway.invoker import RpcFailure
+from jobservice import metrics
+from jobservice.auth import SESSION_METADATA, Authenticator
+from jobservice.auth_throttle import AuthThrottle, client_address
+from jobservice.errors import RateLimited, Unauthenticated
+from jobservice.message_limits import SERVICE, full_method
+from jobservice.status_map import grpc_status
+
+# PhonosService rpcs anyone may call; every other PhonosService rpc needs a key. Other services on
+# the server (grpc.health.v1, reflection) are public.
+PUBLIC_METHODS = frozenset({full_method("GetHealth")})
+_PROTECTED_PREFIX = f"/{SERVICE.full_name}/"
+
+
+def needs_key(method: str) -> bool:
+    return method.startswith(_PROTECTED_PREFIX) and method not in PUBLIC_METHODS
+
+
+class KeyAdmission:
+    def __init__(self, auth: Authenticator, throttle: AuthThrottle) -> None:
+        self._auth = auth
+        self.throttle = throttle
+
+    async def admit(self, method: str, credentials: Mapping[str, str], peer: str | None) -> RpcFailure | None:
+        if not needs_key(method):
+            return None
+        address = client_address(peer)
+        wait_s = self.throttle.retry_after(address)
+        authorization = credentials.get("authorization")
+        credential = authorization or credentials.get(SESSION_METADATA)
+        if wait_s is not None and not self.throttle.trusted(credential):
+            metrics.auth_throttled()
+            return _failure(RateLimited(
+                f"Too many failed authentication attempts from {address}; try again in {wait_s} s",
+                limit=0, retry_after_s=wait_s, reset_epoch_s=0,
+            ), only=("retry-after",))
+        try:
+            if authorization is not None and not (authorization.isascii() and authorization.isprintable()):
+                # Header bytes that are not text cannot be a key (and must not reach the key hashing).
+                raise Unauthenticated("Malformed Authorization header. Use 'Authorization: Bearer <your key>'.")
+            # Identity only: the CSRF check of a state-changing session call is the servicer's.
+            await self._auth.authenticate(credentials, state_changing=False)
+        except Unauthenticated as exc:
+            self.throttle.failed(address)
+            return _failure(exc)
+        if credential is not None:
+            self.throttle.succeeded(credential)
+        return None
+
+
+def _failure(error: Unauthenticated | RateLimited, only: tuple[str, ...] | None = None) -> RpcFailure:
+    """The failure as the servicer would end the call; `only`: the non-title metadata to keep."""
+    code, metadata = grpc_status(error)
+    kept = {k: v for k, v in metadata if only is None or k in only or k.startswith("phonos-error")}
+    return RpcFailure(code, error.message, kept)

@@ -1,0 +1,114 @@
+"""An account's API keys: list, create, revoke, rename and re-limit (the /v1/keys routes and the CLI).
+
+Rules:
+- a key's rate limit is 1 to the account's `max_rate_limit` (set by the operator);
+- at most `MAX_ACTIVE_KEYS` active keys per account;
+- revoking the account's last active key needs `confirm_last_key`, so a script cannot lock its
+  account out of the API by accident (the dashboard and `phonos keys create` can still add keys);
+- revoked keys stay listed (revoked_at) and can never be revived.
+Authentication reads the database on every request (`jobservice.accounts`), so a revocation or a
+new limit applies to the very next request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jobservice.accounts import NewKey, check_key_name, insert_key
+from jobservice.db import now
+from jobservice.errors import InvalidArgument, LimitReached, NotFound
+from jobservice.store import Row, Store
+
+MAX_ACTIVE_KEYS = 20
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    id: str
+    prefix: str
+    name: str | None
+    rate_limit: int
+    created_at: float
+    last_used_at: float | None
+    revoked_at: float | None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @classmethod
+    def from_row(cls, row: Row) -> KeyRecord:
+        last_used = row["last_used_at"]
+        revoked = row["revoked_at"]
+        return cls(row["id"], row["prefix"], row["name"], int(row["rate_limit"]), float(row["created_at"]),
+                   None if last_used is None else float(last_used), None if revoked is None else float(revoked))
+
+
+class ApiKeys:
+    def __init__(self, db: Store, *, default_rate_limit: int) -> None:
+        self._db = db
+        self._default_rate_limit = default_rate_limit
+
+    async def max_rate_limit(self, account_id: int) -> int:
+        row = await self._db.read.fetch_one("account_limits", {"account_id": account_id})
+        if row is None:
+            raise NotFound("Account not found")
+        return int(row["max_rate_limit"])
+
+    async def list(self, account_id: int) -> list[KeyRecord]:
+        rows = await self._db.read.fetch_all("list_api_keys", {"account_id": account_id})
+        return [KeyRecord.from_row(r) for r in rows]
+
+    async def get(self, account_id: int, key_id: str) -> KeyRecord:
+        row = await self._db.read.fetch_one("get_api_key", {"id": key_id, "account_id": account_id})
+        if row is None:
+            raise NotFound(f"API key {key_id} not found")
+        return KeyRecord.from_row(row)
+
+    def _check_rate_limit(self, rate_limit: int, ceiling: int) -> int:
+        if not 1 <= rate_limit <= ceiling:
+            raise InvalidArgument(
+                f"rate_limit must be between 1 and {ceiling} requests per minute (this account's maximum), "
+                f"got {rate_limit}"
+            )
+        return rate_limit
+
+    async def create(self, account_id: int, *, name: str | None, rate_limit: int | None) -> tuple[KeyRecord, NewKey]:
+        name = check_key_name(name)
+        ceiling = await self.max_rate_limit(account_id)
+        limit = min(self._default_rate_limit, ceiling) if rate_limit is None else rate_limit
+        self._check_rate_limit(limit, ceiling)
+        async with self._db.transaction() as tx:
+            active = int(await tx.scalar("count_active_keys", {"account_id": account_id}))
+            if active >= MAX_ACTIVE_KEYS:
+                raise LimitReached(f"An account can have at most {MAX_ACTIVE_KEYS} active keys; revoke one first")
+            new = await insert_key(tx, account_id, name=name, rate_limit=limit)
+        return await self.get(account_id, new.key_id), new
+
+    async def revoke(self, account_id: int, key_id: str, *, confirm_last_key: bool) -> KeyRecord:
+        async with self._db.transaction() as tx:
+            current = await tx.fetch_one("get_api_key", {"id": key_id, "account_id": account_id})
+            if current is None:
+                raise NotFound(f"API key {key_id} not found")
+            if current["revoked_at"] is not None:
+                raise InvalidArgument(f"API key {key_id} is already revoked")
+            active = int(await tx.scalar("count_active_keys", {"account_id": account_id}))
+            if active <= 1 and not confirm_last_key:
+                raise InvalidArgument(
+                    f"{key_id} is this account's last active key: revoking it leaves no key that works with the "
+                    "API. Create another key first, or repeat the request with confirm_last_key set to true."
+                )
+            await tx.execute("revoke_api_key", {"id": key_id, "account_id": account_id, "now": now()})
+        return await self.get(account_id, key_id)
+
+    async def update(self, account_id: int, key_id: str, *, name: str | None, rate_limit: int | None) -> KeyRecord:
+        current = await self.get(account_id, key_id)
+        if current.revoked:
+            raise InvalidArgument(f"API key {key_id} is revoked; revoked keys cannot be changed")
+        if rate_limit is not None:
+            self._check_rate_limit(rate_limit, await self.max_rate_limit(account_id))
+        if name is None and rate_limit is None:
+            raise InvalidArgument("nothing to change: set name and/or rate_limit")
+        await self._db.write_one("update_api_key", {"id": key_id, "account_id": account_id,
+                                                    "name": check_key_name(name), "rate_limit": rate_limit})
+        return await self.get(account_id, key_id)

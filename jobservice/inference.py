@@ -1,0 +1,109 @@
+"""The inference port: what dispatch needs from a model server, and the ways a call can fail.
+
+Two implementations honour one contract (tests/contract/test_inference_contract.py runs over both):
+`TritonInference` (jobservice/triton_inference.py) calls a real Triton server;
+`InMemoryInference` (jobservice/memory_inference.py) is the in-memory twin the service tests use.
+
+* `infer` sends one request and returns the job's result files (the envelope of
+  phonos_models.common.result_files, already checked). While the model runs, each progress record it
+  reports (phonos_models.common.progress: ESMFold's recycles, AlphaFold2's MSA search, models and
+  recycles, DiffDock's diffusion steps) is handed to `on_progress`, in order, before the result.
+  Progress is advisory: a record that cannot be read is dropped, never a failure. Cancelling the task
+  that awaits `infer` cancels the call at the server, where the model sees `request.is_cancelled()`
+  and stops.
+* Every failure is one of the `InferenceError` subclasses below; dispatch turns each into a job
+  outcome (jobservice/failures.py) without looking at messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from phonos_models.common.progress import Progress
+from phonos_models.common.result_files import ModelResult
+
+log = logging.getLogger(__name__)
+
+# The component name /v1/health uses for the model server itself (beside one entry per model).
+SERVER_COMPONENT = "triton"
+READY = "ready"
+NOT_READY = "not_ready"
+UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One input tensor, batch dimension included when the model's config batches."""
+
+    name: str
+    array: np.ndarray
+    datatype: str  # Triton datatype: "BYTES", "INT32", "INT64", "FP32", "BOOL"
+
+
+def text_tensor(name: str, text: str, *, batched: bool) -> Tensor:
+    array = np.array([text.encode()], dtype=object)
+    return Tensor(name, array[None, :] if batched else array, "BYTES")
+
+
+def int32_tensor(name: str, value: int, *, batched: bool) -> Tensor:
+    array = np.array([value], dtype=np.int32)
+    return Tensor(name, array[None, :] if batched else array, "INT32")
+
+
+@dataclass(frozen=True)
+class InferenceRequest:
+    model: str  # the model's name in the model repository
+    inputs: tuple[Tensor, ...]
+    timeout_s: float  # the whole call, queueing at the server included
+    request_id: str = ""  # the job id: shows up in the server's logs
+
+
+class InferenceError(Exception):
+    """A call that produced no result."""
+
+
+class InferenceUnavailable(InferenceError):
+    """The server cannot be reached, does not serve the model (yet), or dropped the request. Worth
+    retrying: the same request may well succeed once the server is back."""
+
+
+class InferenceTimeout(InferenceError):
+    """The call outlived its timeout. Not retried: the same input would take as long again."""
+
+
+class InvalidModelInput(InferenceError):
+    """The model refused the request as the input's fault (Triton INVALID_ARGUMENT)."""
+
+
+class ModelFailure(InferenceError):
+    """The model failed on a request it accepted (a crash, out of memory, a broken result)."""
+
+
+# Hears each progress record of a running request; called on the event loop, must not block or raise.
+ProgressCallback = Callable[[Progress], None]
+
+
+def report_progress(on_progress: ProgressCallback, update: Progress) -> None:
+    """Hand one record on; a listener's bug is logged, never a failure of the job."""
+    try:
+        on_progress(update)
+    except Exception:
+        log.exception("progress listener failed", extra={"action": "inference.progress_listener_failed"})
+
+
+class Inference(Protocol):
+    """A model server as dispatch sees it."""
+
+    async def infer(self, request: InferenceRequest, on_progress: ProgressCallback | None = None) -> ModelResult:
+        """The result of one request, or an `InferenceError`; progress goes to `on_progress` meanwhile."""
+        ...
+
+    async def health(self, models: Sequence[str]) -> dict[str, str]:
+        """{SERVER_COMPONENT: state, <model>: state} with states READY, NOT_READY or UNAVAILABLE."""
+        ...
+
+    async def close(self) -> None: ...

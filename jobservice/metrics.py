@@ -1,0 +1,156 @@
+"""Prometheus metrics of the job service: how busy the model servers are and what comes out of them.
+
+Counters and histograms are process-wide (prometheus_client's idiom): each part records where it
+acts, with a one-line hook. `JobStore` records job transitions after they commit (so a counter never
+counts a transition that did not happen), the inference implementations record their own calls
+labelled with the endpoint they talk to (a fleet of Tritons reports per server), the servicer records
+rpcs and rate-limit refusals, the webhook sender its deliveries. Gauges that describe state (queue
+depth and age, webhook backlog) are read from SQLite at scrape time, so they are right after a
+restart too. `jobservice/metrics_server.py` serves all of it, plus Triton's own metrics.
+
+Names follow Prometheus conventions: `_total` counters, `_seconds` histograms, base units.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import Counter, Histogram, disable_created_metrics
+
+from jobservice.inference import (
+    InferenceError,
+    InferenceTimeout,
+    InferenceUnavailable,
+    InvalidModelInput,
+    ModelFailure,
+)
+
+if TYPE_CHECKING:
+    from jobservice.jobs import JobRecord
+
+# No `_created` series beside every counter and histogram: they double the scrape for no question asked.
+disable_created_metrics()
+
+# Jobs run from well under a second (tiny models) to hours (AlphaFold2 with database searches).
+JOB_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
+REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+JOBS_SUBMITTED = Counter("phonos_jobs_submitted", "Jobs accepted (charged and queued)", ["model"])
+JOBS_COMPLETED = Counter("phonos_jobs_completed", "Jobs that completed", ["model"])
+JOBS_FAILED = Counter("phonos_jobs_failed", "Jobs that failed, by cause (the job's error_code)", ["model", "cause"])
+JOBS_CANCELLED = Counter("phonos_jobs_cancelled", "Jobs cancelled by their owner", ["model"])
+JOB_WAIT = Histogram("phonos_job_wait_seconds", "Submission to the start of a run: time queued", ["model"],
+                     buckets=JOB_BUCKETS)
+JOB_RUN = Histogram("phonos_job_run_seconds", "Start of a run to its end (model server call and result storage)",
+                    ["model", "status"], buckets=JOB_BUCKETS)
+CREDITS_CHARGED = Counter("phonos_credits_charged", "Credits debited when jobs were submitted", ["model"])
+CREDITS_REFUNDED = Counter("phonos_credits_refunded", "Credits returned: refunded failures, cancelled pending jobs",
+                           ["model"])
+TRITON_REQUESTS = Histogram(
+    "phonos_triton_request_seconds", "Calls to a model server (queueing and batching at the server included)",
+    ["endpoint", "model", "outcome"], buckets=JOB_BUCKETS,
+)
+TRITON_ERRORS = Counter("phonos_triton_request_errors", "Failed calls to a model server, by kind",
+                        ["endpoint", "model", "kind"])
+WEBHOOK_DELIVERIES = Counter(
+    "phonos_webhook_deliveries", "Webhook delivery attempts: delivered, retry (will be tried again), failed (gave up)",
+    ["event", "outcome"],
+)
+RATE_LIMITED = Counter("phonos_rate_limit_rejections", "Requests refused for the key's rate limit (429)",
+                       ["transport"])
+AUTH_THROTTLED = Counter("phonos_auth_throttle_rejections",
+                         "Requests refused at the edge because their address kept failing authentication (429)")
+RPC_SECONDS = Histogram(
+    "phonos_rpc_seconds", "API calls in the job service (REST ones included), by rpc, transport and gRPC code",
+    ["rpc", "transport", "code"], buckets=REQUEST_BUCKETS,
+)
+
+
+def job_submitted(model: str, cost: int) -> None:
+    JOBS_SUBMITTED.labels(model).inc()
+    if cost:
+        CREDITS_CHARGED.labels(model).inc(cost)
+
+
+def job_started(job: JobRecord) -> None:
+    if job.started_at is not None:
+        JOB_WAIT.labels(job.model).observe(max(0.0, job.started_at - job.created_at))
+
+
+def job_finished(job: JobRecord) -> None:
+    """A committed transition into completed, failed or cancelled."""
+    status = str(job.status)
+    if status == "completed":
+        JOBS_COMPLETED.labels(job.model).inc()
+    elif status == "failed":
+        JOBS_FAILED.labels(job.model, job.error_code or "unknown").inc()
+    elif status == "cancelled":
+        JOBS_CANCELLED.labels(job.model).inc()
+    if job.refunded:
+        CREDITS_REFUNDED.labels(job.model).inc(job.refunded)
+    if status in ("completed", "failed") and job.started_at is not None and job.finished_at is not None:
+        JOB_RUN.labels(job.model, status).observe(max(0.0, job.finished_at - job.started_at))
+
+
+def error_kind(exc: BaseException) -> str:
+    """The label of a failed inference call; the same words as the jobs' error codes where they meet."""
+    if isinstance(exc, InferenceUnavailable):
+        return "unavailable"
+    if isinstance(exc, InferenceTimeout):
+        return "timeout"
+    if isinstance(exc, InvalidModelInput):
+        return "invalid_input"
+    if isinstance(exc, ModelFailure):
+        return "model_error"
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    return "internal"
+
+
+@contextmanager
+def triton_call(endpoint: str, model: str) -> Iterator[None]:
+    """Time one model-server call; the inference implementation wraps its call in this."""
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        yield
+    except (InferenceError, asyncio.CancelledError) as exc:
+        outcome = error_kind(exc)
+        if outcome != "cancelled":  # a job cancelled by its owner is not a server error
+            TRITON_ERRORS.labels(endpoint, model, outcome).inc()
+        raise
+    except Exception:
+        outcome = "internal"
+        TRITON_ERRORS.labels(endpoint, model, outcome).inc()
+        raise
+    finally:
+        TRITON_REQUESTS.labels(endpoint, model, outcome).observe(time.perf_counter() - started)
+
+
+def webhook_delivery(event: str, outcome: str) -> None:
+    WEBHOOK_DELIVERIES.labels(event, outcome).inc()
+
+
+def rate_limited(transport: str) -> None:
+    RATE_LIMITED.labels(transport).inc()
+
+
+def auth_throttled() -> None:
+    AUTH_THROTTLED.inc()
+
+
+# Per-request hooks keep their labelled children: `labels()` validates and locks on every call, which
+# costs as much as the rest of the hook (label sets are few: rpcs x transports x codes).
+_rpc_children: dict[tuple[str, str, str], Any] = {}
+
+
+def rpc_finished(rpc: str, transport: str, code: str, elapsed_s: float) -> None:
+    key = (rpc, transport, code)
+    child = _rpc_children.get(key)
+    if child is None:
+        child = _rpc_children[key] = RPC_SECONDS.labels(*key)
+    child.observe(elapsed_s)

@@ -1,0 +1,189 @@
+"""The Prometheus endpoint of the job service: `GET /metrics` on its own listener.
+
+The listener is separate from the REST gateway (PHONOS_METRICS_HOST/PORT, loopback:9464 by default),
+so metrics never leak through the public port. One scrape returns, in Prometheus' text format:
+
+* the process-wide counters and histograms of `jobservice.metrics` and the gateway (`gateway/observe.py`),
+  plus prometheus_client's process and Python collectors;
+* state read from SQLite now: jobs queued and running per model, the age of the oldest queued job,
+  the webhook backlog and its oldest delivery;
+* each Triton server's own metrics (PHONOS_TRITON_METRICS_URLS), re-exported under their own names
+  (`nv_*`, as NVIDIA's dashboards expect them) with an `endpoint` label added (host:port of that
+  metrics URL), and `phonos_triton_metrics_up{endpoint}` saying whether the fetch worked, so one
+  scrape target covers the whole stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import REGISTRY, CollectorRegistry, Metric, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from jobservice.db import now
+from jobservice.store import Store
+
+log = logging.getLogger(__name__)
+
+TRITON_FETCH_TIMEOUT_S = 2.0
+
+
+class _Families(Collector):
+    """A collector that yields families gathered before the scrape (prometheus_client collects synchronously)."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families
+
+
+def _gauge(name: str, documentation: str) -> Metric:
+    return Metric(name, documentation, "gauge")
+
+
+async def state_families(db: Store, models: Sequence[str]) -> list[Metric]:
+    """Queue depth and age per model and the webhook backlog, from the database as it is now."""
+    at = now()
+    queued = _gauge("phonos_jobs_queued", "Jobs waiting to run (pending)")
+    running = _gauge("phonos_jobs_running", "Jobs running at a model server")
+    age = _gauge("phonos_queue_oldest_age_seconds", "Age of the oldest pending job (0 when none)")
+    counts: dict[tuple[str, str], tuple[int, float | None]] = {}
+    for row in await db.read.fetch_all("metrics_active_jobs"):
+        counts[(row["model"], row["status"])] = (int(row["jobs"]), row["oldest_created"])
+    for model in sorted(set(models) | {m for m, _ in counts}):
+        pending, oldest = counts.get((model, "pending"), (0, None))
+        queued.add_sample("phonos_jobs_queued", {"model": model}, pending)
+        running.add_sample("phonos_jobs_running", {"model": model}, counts.get((model, "running"), (0, None))[0])
+        age.add_sample("phonos_queue_oldest_age_seconds", {"model": model},
+                       0.0 if oldest is None else max(0.0, at - float(oldest)))
+    backlog_row = await db.read.fetch_one("metrics_webhook_backlog")
+    pending_deliveries = int(backlog_row["pending"]) if backlog_row else 0
+    oldest_delivery = backlog_row["oldest_created"] if backlog_row else None
+    backlog = _gauge("phonos_webhook_backlog", "Webhook deliveries waiting to be sent or retried")
+    backlog.add_sample("phonos_webhook_backlog", {}, pending_deliveries)
+    backlog_age = _gauge("phonos_webhook_backlog_oldest_age_seconds", "Age of the oldest waiting delivery (0 when none)")
+    backlog_age.add_sample("phonos_webhook_backlog_oldest_age_seconds", {},
+                           0.0 if oldest_delivery is None else max(0.0, at - float(oldest_delivery)))
+    return [queued, running, age, backlog, backlog_age]
+
+
+def endpoint_label(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
+async def _fetch(session: aiohttp.ClientSession, url: str) -> str | None:
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=TRITON_FETCH_TIMEOUT_S)) as response:
+            if response.status != 200:
+                return None
+            return await response.text()
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        return None
+
+
+def _with_endpoint(sample: str, endpoint: str) -> str:
+    """`name{a="b"} 1` → `name{endpoint="x",a="b"} 1`; `name 1` → `name{endpoint="x"} 1`."""
+    label = f'endpoint="{endpoint}"'
+    brace = sample.find("{")
+    space = sample.find(" ")
+    if brace != -1 and (space == -1 or brace < space):
+        rest = sample[brace + 1:]
+        return f"{sample[:brace + 1]}{label}{'' if rest.startswith('}') else ','}{rest}"
+    return f"{sample[:space]}{{{label}}}{sample[space:]}"
+
+
+def relabel(texts: Iterable[tuple[str, str]]) -> str:
+    """Several servers' expositions as one: each family once (HELP, TYPE, then every server's samples),
+    each sample with its server's `endpoint` label. Text in, text out, so Triton's names stay exactly
+    as Triton writes them (a parse-and-render round trip would rename its counters to `_total`)."""
+    headers: dict[str, list[str]] = {}
+    samples: dict[str, list[str]] = {}
+    for endpoint, text in texts:
+        family = ""
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            if line.startswith("#"):
+                parts = line.split(maxsplit=3)
+                if len(parts) >= 3 and parts[1] in ("HELP", "TYPE"):
+                    family = parts[2]
+                    known = headers.setdefault(family, [])
+                    if len(known) < 2 and line not in known:
+                        known.append(line)
+                continue
+            name = line.split("{", 1)[0].split(" ", 1)[0]
+            if not family or not name.startswith(family):
+                family = name  # a sample without (or outside) a TYPE block is its own family
+                headers.setdefault(family, [])
+            samples.setdefault(family, []).append(_with_endpoint(line, endpoint))
+    lines = [line for family in headers for line in (*headers[family], *samples.get(family, []))]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+async def triton_metrics(session: aiohttp.ClientSession, urls: Sequence[str]) -> tuple[Metric, str]:
+    """`phonos_triton_metrics_up` per server and the servers' own metrics, relabelled."""
+    texts = await asyncio.gather(*(_fetch(session, url) for url in urls))
+    up = _gauge("phonos_triton_metrics_up", "1 when the Triton server's own metrics could be read at this scrape")
+    fetched: list[tuple[str, str]] = []
+    for url, text in zip(urls, texts, strict=True):
+        up.add_sample("phonos_triton_metrics_up", {"endpoint": endpoint_label(url)}, 0.0 if text is None else 1.0)
+        if text is not None:
+            fetched.append((endpoint_label(url), text))
+    return up, relabel(fetched)
+
+
+class MetricsEndpoint:
+    """What one scrape returns."""
+
+    def __init__(self, db: Store, models: Sequence[str], triton_metrics_urls: Sequence[str]) -> None:
+        self._db = db
+        self._models = tuple(models)
+        self._triton_urls = tuple(triton_metrics_urls)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def render(self) -> bytes:
+        families = await state_families(self._db, self._models)
+        triton_text = ""
+        if self._triton_urls:
+            if self._session is None:
+                self._session = aiohttp.ClientSession()
+            up, triton_text = await triton_metrics(self._session, self._triton_urls)
+            families.append(up)
+        extra = CollectorRegistry(auto_describe=False)
+        extra.register(_Families(families))
+        return generate_latest(REGISTRY) + generate_latest(extra) + triton_text.encode()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+ENDPOINT_KEY = web.AppKey("phonos_metrics_endpoint", MetricsEndpoint)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = await request.app[ENDPOINT_KEY].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_metrics_app(endpoint: MetricsEndpoint) -> web.Application:
+    app = web.Application()
+    app[ENDPOINT_KEY] = endpoint
+    app.router.add_get("/metrics", _metrics)
+    return app
+
+
+async def start_metrics_server(endpoint: MetricsEndpoint, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve `/metrics` on (host, port); port 0 picks a free one. Stop with `runner.cleanup()`."""
+    runner = web.AppRunner(create_metrics_app(endpoint), access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner, int(runner.addresses[0][1])

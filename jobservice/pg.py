@@ -1,0 +1,208 @@
+"""The PostgreSQL database: a connection pool, numbered migrations and the named queries, for many job
+services sharing one database (PHONOS_DATABASE_URL=postgresql://…).
+
+Queries are data, as for SQLite: `sql/postgres/queries.sql` holds the PostgreSQL text of each named
+query, written with the same `:name` parameters; they are turned into asyncpg's `$n` once, at load.
+Migrations live in `sql/postgres/migrations/NNNN_name.sql` and are applied under an advisory lock, so
+job services starting together migrate once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import asyncpg
+
+from jobservice.store import ConstraintViolation
+
+log = logging.getLogger(__name__)
+
+PG_SQL_DIR = Path(__file__).parent / "sql" / "postgres"
+PG_MIGRATIONS_DIR = PG_SQL_DIR / "migrations"
+_NAME_LINE = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+# A comment, quoted literal or identifier (skipped), or a `:name` parameter that is not part of a `::type` cast.
+_TOKEN = re.compile(r"--[^\n]*|'(?:[^']|'')*'|\"[^\"]*\"|(?<![:\w]):([A-Za-z_]\w*)")
+# Any constant: every job service takes the same lock around its migrations.
+MIGRATION_LOCK = 0x70686F6E6F73  # "phonos"
+
+Row: TypeAlias = asyncpg.Record
+Params = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A named query in asyncpg's positional form and the parameter name behind each `$n`."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    def args(self, params: Params) -> list[Any]:
+        return [params[name] for name in self.names]
+
+
+def positional(sql: str) -> Statement:
+    """`:name` parameters → `$1…$n` (a repeated name reuses its number); literals are left alone."""
+    names: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return match.group(0)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return Statement(_TOKEN.sub(replace, sql), tuple(names))
+
+
+@cache
+def pg_queries() -> dict[str, Statement]:
+    """Every named query in sql/postgres/queries.sql, parsed once."""
+    text = (PG_SQL_DIR / "queries.sql").read_text()
+    parts = _NAME_LINE.split(text)
+    named = {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
+    return {name: positional(sql) for name, sql in named.items() if sql}
+
+
+def pg_migrations() -> list[tuple[int, str]]:
+    """(version, sql) for each `NNNN_name.sql`, in order."""
+    return [(int(path.name.split("_", 1)[0]), path.read_text()) for path in sorted(PG_MIGRATIONS_DIR.glob("*.sql"))]
+
+
+async def migrate(conn: asyncpg.Connection) -> int:
+    """Apply every migration newer than the recorded version, each in its own transaction; the new version."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                           "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        current = int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
+        for version, sql in pg_migrations():
+            if version <= current:
+                continue
+            await conn.execute(sql)
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+            log.info("migration applied", extra={"action": "pg.migrated", "version": version})
+            current = version
+    return current
+
+
+_KINDS: tuple[tuple[type[Exception], str], ...] = (
+    (asyncpg.CheckViolationError, "check"),
+    (asyncpg.UniqueViolationError, "unique"),
+    (asyncpg.ForeignKeyViolationError, "foreign_key"),
+    (asyncpg.NotNullViolationError, "not_null"),
+)
+
+
+@contextmanager
+def constraints() -> Iterator[None]:
+    """asyncpg's integrity errors as the store port's ConstraintViolation."""
+    try:
+        yield
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        kind = next((k for cls, k in _KINDS if isinstance(exc, cls)), "other")
+        raise ConstraintViolation(str(exc), kind) from exc
+
+
+class PgQueries:
+    """Named queries on one connection (inside a transaction, or the pool for single statements)."""
+
+    def __init__(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
+        self._conn = conn
+        self._sql = pg_queries()
+        self.statements = 0  # fetches run so far (benchmarks and the idle-watcher test read it)
+
+    async def fetch_all(self, name: str, params: Params | None = None) -> list[Row]:
+        statement = self._sql[name]
+        self.statements += 1
+        with constraints():
+            return list(await self._conn.fetch(statement.sql, *statement.args(params or {})))
+
+    async def fetch_one(self, name: str, params: Params | None = None) -> Row | None:
+        statement = self._sql[name]
+        self.statements += 1
+        with constraints():
+            return await self._conn.fetchrow(statement.sql, *statement.args(params or {}))
+
+    async def scalar(self, name: str, params: Params | None = None) -> Any:
+        statement = self._sql[name]
+        self.statements += 1
+        with constraints():
+            return await self._conn.fetchval(statement.sql, *statement.args(params or {}))
+
+    async def execute(self, name: str, params: Params | None = None) -> int:
+        statement = self._sql[name]
+        with constraints():
+            status = await self._conn.execute(statement.sql, *statement.args(params or {}))
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def execute_many(self, name: str, rows: Iterable[Params]) -> None:
+        statement = self._sql[name]
+        with constraints():
+            await self._conn.executemany(statement.sql, [statement.args(row) for row in rows])
+
+    async def drain(self) -> None:
+        """Nothing is grouped here (the pool runs statements side by side); kept for the SQLite reader's API."""
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """A connection goes back to the pool as it is: asyncpg's default reset costs a round trip per use, and
+    nothing here leaves session state behind (locks are per transaction, LISTEN has its own connections)."""
+
+
+class PgDatabase:
+    """A pool of connections to one PostgreSQL database, shared by every job service that points at it.
+
+    Every statement runs in its own implicit transaction unless inside `transaction()`; triggers make each
+    job transition one statement, as in SQLite. `listen` holds one dedicated connection per channel.
+    """
+
+    shared = True  # many job services use the same database
+
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+        self._pool = pool
+        self._url = url
+        self.read = PgQueries(pool)
+        self._writer = PgQueries(pool)
+        self._listeners: list[asyncpg.Connection] = []
+
+    @classmethod
+    async def open(cls, url: str, *, min_size: int = 2, max_size: int = 16) -> PgDatabase:
+        conn = await asyncpg.connect(url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, reset=_keep_session)
+        return cls(pool, url)
+
+    async def close(self) -> None:
+        for conn in self._listeners:
+            await conn.close()
+        self._listeners.clear()
+        await self._pool.close()
+
+    async def write_one(self, name: str, params: Params | None = None) -> Row | None:
+        """One writing statement, atomic on its own (triggers included); its first RETURNING row."""
+        return await self._writer.fetch_one(name, params)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PgQueries]:
+        """BEGIN … COMMIT on one pooled connection; rolled back on any exception (cancellation too)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield PgQueries(conn)
+
+    async def listen(self, channel: str, callback: Callable[[str], object]) -> None:
+        """Call `callback(payload)` for every NOTIFY on `channel` (delivered after the sender's commit)."""
+        conn = await asyncpg.connect(self._url)
+        self._listeners.append(conn)
+        await conn.add_listener(channel, lambda _conn, _pid, _channel, payload: callback(payload))
+

@@ -1,0 +1,66 @@
+"""Readiness for orchestrators: the gRPC health status follows `/v1/health`.
+
+Two signals, one decision (`JobService.health`: operational when Triton and every served model are
+ready):
+
+- gRPC health service `""`: SERVING while the process serves (liveness: restart it if this fails);
+- gRPC health service `phonos.v1.PhonosService`: SERVING when operational, NOT_SERVING when degraded
+  (readiness: route new work elsewhere meanwhile). Over HTTP, `GET /v1/health` answers 503 with
+  the same body when degraded (`PhonosServicer.GetHealth`).
+
+The API itself keeps answering while degraded: jobs are accepted and wait for Triton.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from grpc_health.v1 import health, health_pb2
+
+from jobservice.service import JobService
+
+log = logging.getLogger(__name__)
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class ReadinessMonitor:
+    def __init__(self, service: JobService, health_servicer: health.aio.HealthServicer, service_name: str,
+                 interval_s: float = 1.0) -> None:
+        self._service = service
+        self._health = health_servicer
+        self._name = service_name
+        self._interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+        self.ready: bool | None = None
+
+    async def check(self) -> bool:
+        """Read the health once and publish it; True when operational."""
+        status, message, _ = await self._service.health()
+        ready = status == "operational"
+        if ready != self.ready:
+            log.info("readiness changed: %s", message, extra={"action": "jobservice.readiness", "ready": ready})
+            self.ready = ready
+        await self._health.set(self._name, SERVING if ready else NOT_SERVING)
+        return ready
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="readiness")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            try:
+                await self.check()
+            except Exception:  # keep probing; a failing check must not freeze the last answer forever
+                log.exception("readiness check failed", extra={"action": "jobservice.readiness_failed"})
+                await self._health.set(self._name, NOT_SERVING)

@@ -1,0 +1,133 @@
+"""Dashboard sign-in: passwords and browser sessions.
+
+A session token is 32 random bytes that only the browser's HttpOnly cookie holds; the database keeps
+its SHA-256 (like API keys), so a leaked database opens no session. Sessions end at `expires_at`
+(PHONOS_SESSION_TTL_S after sign-in), on sign-out, and all at once when the password changes or the
+person signs out everywhere. Like keys, a session is read from the database on every request: a
+revoked one is refused at once.
+
+CSRF: the token for state-changing requests is derived from the session token (HMAC-SHA256, keyed by
+the token), so it needs no storage, differs per session, and cannot be computed without the cookie.
+The page reads it from GET /auth/session (same-origin only) and sends it as X-CSRF-Token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import math
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from jobservice.db import now
+from jobservice.errors import Forbidden, InvalidArgument, RateLimited, Unauthenticated
+from jobservice.passwords import hash_password, password_matches
+from jobservice.ratelimit import WINDOW_S
+from jobservice.store import Store
+
+FAILED_SIGN_INS_PER_MINUTE = 10  # per username: slows guessing without locking the owner out for long
+MAX_TRACKED_USERNAMES = 10_000
+PRUNE_AFTER_S = 7 * 86400.0  # expired or revoked sessions are deleted a week later
+MAX_USER_AGENT = 300
+
+
+@dataclass(frozen=True)
+class NewSession:
+    token: str  # for the cookie only
+    csrf_token: str
+    account_id: int
+    username: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    token_hash: str
+    csrf_token: str
+    account_id: int
+    username: str
+    expires_at: float
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def csrf_token(token: str) -> str:
+    return hmac.new(token.encode(), b"phonos-csrf-v1", hashlib.sha256).hexdigest()
+
+
+class Sessions:
+    def __init__(self, db: Store, *, ttl_s: float) -> None:
+        self._db = db
+        self._ttl_s = ttl_s
+        self._failures: dict[str, deque[float]] = {}  # username → monotonic times of failed sign-ins
+        self._hashing = asyncio.Semaphore(2)  # Argon2 verifications at once (each 64 MiB, tens of ms)
+
+    async def set_password(self, account_id: int, password: str) -> None:
+        """Set (or change) the dashboard password; every open session of the account is signed out."""
+        password_hash = await asyncio.to_thread(hash_password, password)
+        async with self._db.transaction() as tx:
+            await tx.execute("set_password", {"account_id": account_id, "password_hash": password_hash})
+            await tx.execute("revoke_account_sessions", {"account_id": account_id, "now": now()})
+
+    async def sign_in(self, username: str, password: str, user_agent: str = "") -> NewSession:
+        if not username or not password:
+            raise InvalidArgument("enter a username and a password")
+        failures = self._recent_failures(username.lower())
+        if len(failures) >= FAILED_SIGN_INS_PER_MINUTE:
+            retry = max(1, math.ceil(failures[0] + WINDOW_S - time.monotonic()))
+            raise RateLimited(f"Too many failed sign-ins for {username!r}; try again in {retry} s",
+                              limit=FAILED_SIGN_INS_PER_MINUTE, retry_after_s=retry, reset_epoch_s=int(time.time()) + retry)
+        row = await self._db.read.fetch_one("account_by_username", {"username": username})
+        stored = None if row is None else row["password_hash"]
+        async with self._hashing:
+            # Unknown users and users without a password cost one verification too (no timing oracle).
+            ok = await asyncio.to_thread(password_matches, stored, password)
+        if row is None or not ok:
+            failures.append(time.monotonic())
+            raise Unauthenticated("Wrong username or password.")
+        token = secrets.token_urlsafe(32)
+        stamp = now()
+        expires = stamp + self._ttl_s
+        async with self._db.transaction() as tx:
+            await tx.execute("prune_sessions", {"before": stamp - PRUNE_AFTER_S})
+            await tx.execute("insert_session", {
+                "token_hash": token_hash(token), "account_id": int(row["id"]),
+                "user_agent": user_agent[:MAX_USER_AGENT] or None, "now": stamp, "expires_at": expires,
+            })
+        return NewSession(token, csrf_token(token), int(row["id"]), row["username"], expires)
+
+    def _recent_failures(self, username: str) -> deque[float]:
+        """This minute's failures of `username` (stored: the caller appends a new failure to it)."""
+        if len(self._failures) > MAX_TRACKED_USERNAMES:  # names sprayed by a guesser: forget the stale ones
+            cutoff = time.monotonic() - WINDOW_S
+            self._failures = {name: times for name, times in self._failures.items() if times and times[-1] > cutoff}
+        failures = self._failures.setdefault(username, deque())
+        while failures and failures[0] <= time.monotonic() - WINDOW_S:
+            failures.popleft()
+        return failures
+
+    async def authenticate(self, token: str, *, csrf: str | None, state_changing: bool) -> SessionInfo:
+        """The live session of a cookie token; Forbidden when a state-changing request lacks its CSRF token."""
+        hashed = token_hash(token)
+        row = await self._db.read.fetch_one("get_session", {"token_hash": hashed, "now": now()})
+        if row is None:
+            raise Unauthenticated("Your dashboard session has ended (signed out or expired). Sign in again.")
+        expected = csrf_token(token)
+        if state_changing and not (csrf and hmac.compare_digest(csrf.encode(), expected.encode())):
+            raise Forbidden("Missing or wrong CSRF token: send the X-CSRF-Token header that GET /auth/session "
+                            "returns with every state-changing request made with the session cookie.")
+        return SessionInfo(hashed, expected, int(row["account_id"]), row["username"], float(row["expires_at"]))
+
+    async def sign_out(self, session: SessionInfo, *, everywhere: bool) -> int:
+        """Revoke this session, or every session of its account; returns how many were open."""
+        async with self._db.transaction() as tx:
+            if everywhere:
+                rows = await tx.fetch_all("revoke_account_sessions", {"account_id": session.account_id, "now": now()})
+            else:
+                rows = await tx.fetch_all("revoke_session", {"token_hash": session.token_hash, "now": now()})
+        return len(rows)

@@ -1,0 +1,352 @@
+-- Named queries for PostgreSQL, loaded once by jobservice.pg. The same names and `:name` parameters as
+-- jobservice/sql/queries.sql (SQLite), with the same meaning; jobservice.pg turns parameters into $n.
+
+-- name: insert_account
+INSERT INTO accounts (username, email, credits, created_at) VALUES (:username, :email, :credits, :now)
+RETURNING id;
+
+-- name: set_max_rate_limit
+UPDATE accounts SET max_rate_limit = :max_rate_limit WHERE id = :account_id;
+
+-- name: insert_api_key
+INSERT INTO api_keys (key_hash, id, account_id, prefix, name, rate_limit, created_at)
+VALUES (:key_hash, :id, :account_id, :prefix, :name, :rate_limit, :now);
+
+-- name: get_key
+SELECT k.id, k.account_id, k.rate_limit, a.username
+FROM api_keys k JOIN accounts a ON a.id = k.account_id
+WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL;
+
+-- name: get_account
+SELECT id, username, email, credits, created_at FROM accounts WHERE id = :account_id;
+
+-- name: count_accounts
+SELECT COUNT(*) FROM accounts;
+
+-- name: insert_job
+INSERT INTO jobs (id, account_id, model, name, status, request_json, credits_used, created_at, updated_at)
+VALUES (:id, :account_id, :model, :name, 'pending', :request_json, :credits_used, :now, :now);
+
+-- name: get_job
+SELECT * FROM jobs WHERE id = :id AND account_id = :account_id;
+
+-- name: list_jobs
+SELECT * FROM jobs
+WHERE account_id = :account_id
+  AND (CAST(:status AS TEXT) IS NULL OR status = :status)
+  AND (CAST(:model AS TEXT) IS NULL OR model = :model)
+ORDER BY seq DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: count_jobs
+SELECT COUNT(*) FROM jobs
+WHERE account_id = :account_id
+  AND (CAST(:status AS TEXT) IS NULL OR status = :status)
+  AND (CAST(:model AS TEXT) IS NULL OR model = :model);
+
+-- name: job_counts
+SELECT COUNT(*) AS total,
+       COUNT(*) FILTER (WHERE status = 'completed') AS completed,
+       COUNT(*) FILTER (WHERE status IN ('pending', 'running')) AS active,
+       COUNT(*) FILTER (WHERE status = 'failed') AS failed
+FROM jobs WHERE account_id = :account_id;
+
+-- name: claim_job
+UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = :now, updated_at = :now
+WHERE id = :id AND status = 'pending'
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
+
+-- name: complete_job
+-- A service whose lease was taken over (it stopped renewing) can no longer finish the job: `owner` must hold it.
+UPDATE jobs SET status = 'completed', result_json = :result_json, updated_at = :now, finished_at = :now,
+                lease_expires = NULL
+WHERE id = :id AND status = 'running' AND (CAST(:owner AS TEXT) IS NULL OR lease_owner = :owner)
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
+
+-- name: fail_job
+UPDATE jobs SET status = 'failed', error = :error, error_code = :error_code,
+                refunded = CASE WHEN :refund THEN credits_used ELSE 0 END, updated_at = :now, finished_at = :now,
+                lease_expires = NULL
+WHERE id = :id AND status IN ('pending', 'running')
+  AND (CAST(:owner AS TEXT) IS NULL OR status = 'pending' OR lease_owner = :owner)
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
+
+-- name: cancel_job
+UPDATE jobs SET status = 'cancelled', refunded = CASE WHEN status = 'pending' THEN credits_used ELSE 0 END,
+                updated_at = :now, finished_at = :now, lease_expires = NULL
+WHERE id = :id AND account_id = :account_id AND status IN ('pending', 'running')
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
+
+-- name: requeue_job
+UPDATE jobs SET status = 'pending', updated_at = :now, lease_owner = NULL, lease_expires = NULL
+WHERE id = :id AND status = 'running' AND (CAST(:owner AS TEXT) IS NULL OR lease_owner = :owner)
+RETURNING *;
+
+-- name: claim_next_job
+-- The oldest pending job of a model, claimed by one job service however many ask at once: rows another
+-- transaction is claiming are skipped, not waited for. The claim holds for lease_s unless renewed.
+UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = :now, updated_at = :now,
+                lease_owner = :owner, lease_expires = CAST(:now AS DOUBLE PRECISION) + :lease_s
+WHERE id = (SELECT id FROM jobs WHERE status = 'pending' AND model = :model
+            ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
+
+-- name: renew_leases
+-- The owner's heartbeat; the ids that come back are still its own (the others were cancelled or taken over).
+UPDATE jobs SET lease_expires = CAST(:now AS DOUBLE PRECISION) + :lease_s
+WHERE id = ANY(:ids) AND status = 'running' AND lease_owner = :owner
+RETURNING id;
+
+-- name: requeue_expired
+-- Jobs whose owner stopped renewing (it died or lost the database) run again elsewhere...
+UPDATE jobs SET status = 'pending', updated_at = :now, lease_owner = NULL, lease_expires = NULL
+WHERE status = 'running' AND lease_expires < :now AND attempts < :max_attempts
+RETURNING id, model;
+
+-- name: fail_expired
+-- ...unless they have had their runs: then they fail, refunded by the trigger.
+UPDATE jobs SET status = 'failed', error = :error, error_code = :error_code, refunded = credits_used,
+                updated_at = :now, finished_at = :now, lease_expires = NULL
+WHERE status = 'running' AND lease_expires < :now AND attempts >= :max_attempts
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
+
+-- name: job_status
+SELECT status FROM jobs WHERE id = :id;
+
+-- name: orphaned_jobs
+SELECT id, attempts FROM jobs WHERE status = 'running' ORDER BY seq;
+
+-- name: pending_jobs
+SELECT id, model FROM jobs WHERE status = 'pending' ORDER BY seq;
+
+-- name: add_usage
+-- Many job services add to the same hour's counter: the upsert adds, it never overwrites.
+INSERT INTO usage_hourly (account_id, hour, endpoint, model, status_code, transport, requests, credits_used,
+                          elapsed_ms)
+VALUES (:account_id, :hour, :endpoint, :model, :status_code, :transport, :requests, :credits_used, :elapsed_ms)
+ON CONFLICT (account_id, hour, endpoint, model, status_code, transport) DO UPDATE SET
+    requests = usage_hourly.requests + excluded.requests,
+    credits_used = usage_hourly.credits_used + excluded.credits_used,
+    elapsed_ms = usage_hourly.elapsed_ms + excluded.elapsed_ms;
+
+-- name: delete_usage_before
+DELETE FROM usage_hourly WHERE hour < :before;
+
+-- name: usage_totals
+SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) AS requests,
+       CAST(COALESCE(SUM(credits_used), 0) AS BIGINT) AS credits_used,
+       COALESCE(SUM(elapsed_ms) / NULLIF(SUM(requests), 0), 0) AS avg_ms
+FROM usage_hourly WHERE account_id = :account_id AND hour >= CAST(:since AS DOUBLE PRECISION);
+
+-- name: usage_by_endpoint
+SELECT endpoint, CAST(SUM(requests) AS BIGINT) AS requests, CAST(SUM(credits_used) AS BIGINT) AS credits_used
+FROM usage_hourly WHERE account_id = :account_id AND hour >= CAST(:since AS DOUBLE PRECISION)
+GROUP BY endpoint ORDER BY requests DESC, endpoint;
+
+-- name: usage_by_model
+SELECT model, COUNT(*) AS requests, CAST(COALESCE(SUM(credits_used), 0) AS BIGINT) AS credits_used
+FROM jobs WHERE account_id = :account_id AND created_at >= :since
+GROUP BY model ORDER BY requests DESC, model;
+
+-- name: usage_daily
+SELECT to_char(to_timestamp(hour) AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, CAST(SUM(requests) AS BIGINT) AS requests,
+       CAST(SUM(credits_used) AS BIGINT) AS credits_used
+FROM usage_hourly WHERE account_id = :account_id AND hour >= CAST(:since AS DOUBLE PRECISION)
+GROUP BY day ORDER BY day;
+
+-- name: insert_webhook
+INSERT INTO webhooks (id, account_id, url, events, secret, created_at)
+VALUES (:id, :account_id, :url, :events, :secret, :now);
+
+-- name: list_webhooks
+SELECT * FROM webhooks WHERE account_id = :account_id AND deleted_at IS NULL ORDER BY created_at, id;
+
+-- name: count_webhooks
+SELECT COUNT(*) FROM webhooks WHERE account_id = :account_id AND deleted_at IS NULL;
+
+-- name: get_webhook
+SELECT * FROM webhooks WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL;
+
+-- name: delete_webhook
+UPDATE webhooks SET deleted_at = :now WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
+RETURNING id;
+
+-- name: drop_deliveries_of_webhook
+UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook deleted'
+WHERE webhook_id = :webhook_id AND status = 'pending';
+
+-- name: claim_due_deliveries
+-- Due deliveries, each claimed by one job service for hold_s: sent once however many services look.
+-- :in_flight and :busy_webhooks are JSON arrays (this service's deliveries being sent, webhooks whose
+-- receiver is at its concurrency limit), left out as on SQLite.
+UPDATE webhook_deliveries d SET claimed_by = :owner, claimed_until = CAST(:now AS DOUBLE PRECISION) + :hold_s
+FROM webhooks w
+WHERE d.id IN (SELECT x.id FROM webhook_deliveries x
+               WHERE x.status = 'pending' AND x.next_attempt_at <= :now AND COALESCE(x.claimed_until, 0) < :now
+                 AND x.id NOT IN (SELECT CAST(v AS BIGINT) FROM json_array_elements_text(
+                                      CAST(COALESCE(:in_flight, '[]') AS JSON)) v)
+                 AND x.webhook_id NOT IN (SELECT v FROM json_array_elements_text(
+                                              CAST(COALESCE(:busy_webhooks, '[]') AS JSON)) v)
+               ORDER BY x.next_attempt_at, x.id LIMIT :limit FOR UPDATE SKIP LOCKED)
+  AND w.id = d.webhook_id AND w.deleted_at IS NULL
+RETURNING d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret;
+
+-- name: release_deliveries
+-- Claimed deliveries this sender will not start now (their receiver is at its limit): due for anyone.
+UPDATE webhook_deliveries SET claimed_by = NULL, claimed_until = NULL
+WHERE claimed_by = :owner AND id IN (SELECT CAST(v AS BIGINT) FROM json_array_elements_text(CAST(:ids AS JSON)) v);
+
+-- name: next_delivery_time
+-- A delivery another service is sending is not due before its claim ends.
+SELECT MIN(GREATEST(d.next_attempt_at, COALESCE(d.claimed_until, 0))) FROM webhook_deliveries d
+WHERE d.status = 'pending'
+  AND d.id NOT IN (SELECT CAST(v AS BIGINT) FROM json_array_elements_text(CAST(COALESCE(:in_flight, '[]') AS JSON)) v)
+  AND d.webhook_id NOT IN (SELECT v FROM json_array_elements_text(CAST(COALESCE(:busy_webhooks, '[]') AS JSON)) v);
+
+-- name: mark_delivered
+UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = :last_status,
+                              claimed_by = NULL, claimed_until = NULL
+WHERE id = :id;
+
+-- name: mark_delivery_retry
+UPDATE webhook_deliveries
+SET attempts = attempts + 1, last_status = :last_status, last_error = :last_error, next_attempt_at = :next_attempt_at,
+    status = CASE WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END,
+    claimed_by = NULL, claimed_until = NULL
+WHERE id = :id;
+
+-- name: rate_limit_take
+SELECT granted, counted, oldest, now_s FROM rate_limit_take(:key_hash, :limit, :window_s, :wanted);
+
+-- name: prune_rate_limits
+DELETE FROM rate_limit_hits WHERE at < extract(epoch FROM clock_timestamp()) - :window_s;
+
+-- name: mark_keys_used
+UPDATE api_keys SET last_used_at = :last_used_at
+WHERE id = :key_id AND (last_used_at IS NULL OR last_used_at < :last_used_at);
+
+-- API keys of one account (the dashboard's keys page, `phonos keys list`) ----------------------------
+
+-- name: list_api_keys
+SELECT k.id, k.prefix, k.name, k.rate_limit, k.created_at, k.revoked_at, k.last_used_at
+FROM api_keys k
+WHERE k.account_id = :account_id
+ORDER BY k.created_at DESC, k.id;
+
+-- name: get_api_key
+SELECT k.id, k.prefix, k.name, k.rate_limit, k.created_at, k.revoked_at, k.last_used_at
+FROM api_keys k
+WHERE k.id = :id AND k.account_id = :account_id;
+
+-- name: api_key_account
+SELECT account_id FROM api_keys WHERE id = :id;
+
+-- name: count_active_keys
+SELECT COUNT(*) FROM api_keys WHERE account_id = :account_id AND revoked_at IS NULL;
+
+-- name: revoke_api_key
+UPDATE api_keys SET revoked_at = :now
+WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
+RETURNING id;
+
+-- name: update_api_key
+UPDATE api_keys SET name = COALESCE(CAST(:name AS TEXT), name), rate_limit = COALESCE(CAST(:rate_limit AS INTEGER), rate_limit)
+WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
+RETURNING id;
+
+-- name: account_limits
+SELECT id, username, max_rate_limit FROM accounts WHERE id = :account_id;
+
+-- name: account_by_username
+SELECT id, username, password_hash FROM accounts WHERE username = :username;
+
+-- Dashboard passwords and sessions ------------------------------------------------------------------
+
+-- name: set_password
+UPDATE accounts SET password_hash = :password_hash WHERE id = :account_id;
+
+-- name: insert_session
+INSERT INTO sessions (token_hash, account_id, user_agent, created_at, expires_at)
+VALUES (:token_hash, :account_id, :user_agent, :now, :expires_at);
+
+-- name: get_session
+SELECT s.account_id, s.expires_at, a.username
+FROM sessions s JOIN accounts a ON a.id = s.account_id
+WHERE s.token_hash = :token_hash AND s.revoked_at IS NULL AND s.expires_at > :now;
+
+-- name: revoke_session
+UPDATE sessions SET revoked_at = :now WHERE token_hash = :token_hash AND revoked_at IS NULL
+RETURNING token_hash;
+
+-- name: revoke_account_sessions
+UPDATE sessions SET revoked_at = :now WHERE account_id = :account_id AND revoked_at IS NULL
+RETURNING token_hash;
+
+-- name: prune_sessions
+DELETE FROM sessions WHERE expires_at < :before OR revoked_at < :before;
+
+-- Job events (the watch streams, jobservice/watch.py) -----------------------------------------------
+
+-- name: last_job_event_id
+SELECT COALESCE(MAX(id), 0) FROM job_events;
+
+-- name: job_events_after
+-- The watch hub's one tail query: every event after its cursor, with the job's current row. Events of
+-- transactions still in flight elsewhere can commit after higher ids: the hub waits for such gaps.
+SELECT e.id AS event_id, e.status AS event_status, e.created_at AS event_at, j.*
+FROM job_events e JOIN jobs j ON j.id = e.job_id
+WHERE e.id > :after
+ORDER BY e.id
+LIMIT :limit;
+
+-- name: job_with_last_event
+SELECT j.*, (SELECT MAX(e.id) FROM job_events e WHERE e.job_id = j.id) AS event_id
+FROM jobs j WHERE j.id = :job_id AND j.account_id = :account_id;
+
+-- name: job_events_of_job_after
+SELECT e.id AS event_id, e.status AS event_status, e.created_at AS event_at, j.*
+FROM job_events e JOIN jobs j ON j.id = e.job_id
+WHERE e.job_id = :job_id AND j.account_id = :account_id AND e.id > :after
+ORDER BY e.id
+LIMIT :limit;
+
+-- name: job_events_of_account_after
+SELECT e.id AS event_id, e.status AS event_status, e.created_at AS event_at, j.*
+FROM job_events e JOIN jobs j ON j.id = e.job_id
+WHERE e.account_id = :account_id AND e.id > :after
+ORDER BY e.id
+LIMIT :limit;
+
+-- name: active_jobs_with_last_event
+SELECT j.*, (SELECT MAX(e.id) FROM job_events e WHERE e.job_id = j.id) AS event_id
+FROM jobs j WHERE j.account_id = :account_id AND j.status IN ('pending', 'running')
+ORDER BY j.seq;
+
+-- Idempotency keys (jobservice/idempotency.py) -------------------------------------------------------
+
+-- name: get_idempotency_key
+SELECT method, fingerprint, response FROM idempotency_keys
+WHERE account_id = :account_id AND key = :key AND created_at >= :since;
+
+-- name: insert_idempotency_key
+-- An expired row of the same key is replaced; a live one is kept (the first response wins).
+INSERT INTO idempotency_keys (account_id, key, method, fingerprint, response, created_at)
+VALUES (:account_id, :key, :method, :fingerprint, :response, :now)
+ON CONFLICT (account_id, key) DO UPDATE
+SET method = excluded.method, fingerprint = excluded.fingerprint, response = excluded.response,
+    created_at = excluded.created_at
+WHERE idempotency_keys.created_at < :since;
+
+-- name: purge_idempotency_keys
+DELETE FROM idempotency_keys WHERE created_at < :since;
+
+-- Scrape-time state for /metrics (jobservice/metrics_server.py) ---------------------------------------
+
+-- name: metrics_active_jobs
+SELECT model, status, COUNT(*) AS jobs, MIN(created_at) AS oldest_created
+FROM jobs WHERE status IN ('pending', 'running')
+GROUP BY model, status;
+
+-- name: metrics_webhook_backlog
+SELECT COUNT(*) AS pending, MIN(created_at) AS oldest_created
+FROM webhook_deliveries WHERE status = 'pending';

@@ -1,0 +1,108 @@
+"""The store port: the job service's state, as named queries over one of two engines.
+
+* `Database` (jobservice/db.py): SQLite in the data directory, owned by one job service (a file lock).
+* `PgDatabase` (jobservice/pg.py): PostgreSQL shared by many job services (PHONOS_DATABASE_URL).
+
+Both load the same query names from their own `.sql` files (jobservice/sql/queries.sql,
+jobservice/sql/postgres/queries.sql) with the same meaning, and both enforce money and events in the
+database (constraints and triggers), so jobs, accounts, usage and webhooks run unchanged on either.
+tests/store/ runs one contract suite over both and proves both schemas mean the same.
+
+What differs is said by `shared`: on a shared store other job services claim work too, so dispatch
+claims with `claim_next_job` (SKIP LOCKED) under a lease instead of owning every job outright.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+from phonos_config.service import ServiceSettings
+
+Params = Mapping[str, Any]
+
+# NOTIFY channels of a shared store (payloads: a model name, a job id, nothing).
+JOBS_CHANNEL = "phonos_jobs"  # a job became pending: wake that model's workers
+CANCEL_CHANNEL = "phonos_cancel"  # a running job was cancelled: stop it wherever it runs
+WEBHOOKS_CHANNEL = "phonos_webhooks"  # deliveries were queued: wake the senders
+JOB_EVENTS_CHANNEL = "phonos_job_events"  # a job's state changed: wake the watch hubs
+
+
+class ConstraintViolation(Exception):
+    """The database refused a write: `kind` is "check", "unique" or "foreign_key"."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class Row(Protocol):
+    """A result row: by column name or position (sqlite3.Row, asyncpg.Record)."""
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+    def keys(self) -> Iterable[str]: ...
+
+
+class Reads(Protocol):
+    async def fetch_all(self, name: str, params: Params | None = None) -> list[Any]: ...
+
+    async def fetch_one(self, name: str, params: Params | None = None) -> Any: ...
+
+    async def scalar(self, name: str, params: Params | None = None) -> Any: ...
+
+    async def drain(self) -> None: ...
+
+
+class Transaction(Protocol):
+    async def fetch_all(self, name: str, params: Params | None = None) -> list[Any]: ...
+
+    async def fetch_one(self, name: str, params: Params | None = None) -> Any: ...
+
+    async def scalar(self, name: str, params: Params | None = None) -> Any: ...
+
+    async def execute(self, name: str, params: Params | None = None) -> int: ...
+
+    async def execute_many(self, name: str, rows: Iterable[Params]) -> None: ...
+
+
+class Store(Protocol):
+    """Named queries in, rows out; every write that breaks a constraint raises `ConstraintViolation`."""
+
+    @property
+    def read(self) -> Reads: ...
+
+    @property
+    def shared(self) -> bool:
+        """Other job services use this store at the same time."""
+        ...
+
+    async def write_one(self, name: str, params: Params | None = None) -> Any:
+        """One writing statement, atomic with its triggers; its first RETURNING row or None."""
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+    async def listen(self, channel: str, callback: Callable[[str], object]) -> None:
+        """Call `callback(payload)` for what other job services announce (nothing to hear on SQLite)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+async def open_store(settings: ServiceSettings) -> Store:
+    """PostgreSQL when PHONOS_DATABASE_URL is set, else SQLite in the data directory."""
+    if settings.database_url:
+        if not is_postgres(settings.database_url):
+            raise ValueError("PHONOS_DATABASE_URL must start with postgresql:// (leave it empty for SQLite)")
+        from jobservice.pg import PgDatabase
+
+        return await PgDatabase.open(settings.database_url)
+    from jobservice.db import Database
+
+    return await Database.open(settings.database_path)

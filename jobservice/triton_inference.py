@@ -1,0 +1,193 @@
+"""The real `Inference`: a Triton server over tritonclient's asyncio gRPC client.
+
+The job models are decoupled (they report progress while they run), so every call is one
+bidirectional `ModelStreamInfer` stream carrying one request: progress responses (`PROGRESS` only)
+are handed to the caller's callback, and the response holding `RESULT` is the result. The stream is
+opened with Triton's `triton_grpc_error` header, so a model's typed error ends the stream with its
+gRPC status (without it, stream errors are bare strings). Every call has an explicit timeout, the
+stream's deadline (tritonclient's default waits forever); cancelling the awaiting task cancels the
+stream and with it the request at the server. Failures are classified by their gRPC status code
+alone (the models send typed codes: triton_models/phonos_triton/adapter.py):
+
+    UNAVAILABLE, NOT_FOUND (unknown or unloaded model), CANCELLED (dropped by the server) → unavailable
+    DEADLINE_EXCEEDED                                                                     → timeout
+    INVALID_ARGUMENT                                                                      → invalid input
+    anything else (INTERNAL, UNKNOWN, ...) or a broken result envelope                    → model failure
+
+Triton's own intake checks (unknown model, wrong input names or datatypes) still arrive on the stream
+as bare error strings: see `classify_intake`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import Any
+
+import grpc
+import tritonclient.grpc.aio as triton_aio
+from phonos_models.common import result_files
+from phonos_models.common.progress import PROGRESS, Progress, ProgressError
+from tritonclient.utils import InferenceServerException
+
+from jobservice import metrics, tracing
+from jobservice.inference import (
+    NOT_READY,
+    READY,
+    SERVER_COMPONENT,
+    UNAVAILABLE,
+    InferenceError,
+    InferenceRequest,
+    InferenceTimeout,
+    InferenceUnavailable,
+    InvalidModelInput,
+    ModelFailure,
+    ProgressCallback,
+    report_progress,
+)
+
+log = logging.getLogger(__name__)
+
+# Results (full PAE matrices, multi-model PDBs) and inputs (deep A3Ms) run to tens of MiB.
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+HEALTH_PROBE_TIMEOUT_S = 2.0
+_UNAVAILABLE_CODES = frozenset({"StatusCode.UNAVAILABLE", "StatusCode.NOT_FOUND", "StatusCode.CANCELLED"})
+# Ask Triton to end a stream with the model's gRPC status code instead of a bare error string.
+_TYPED_STREAM_ERRORS = {"triton_grpc_error": "true"}
+_REQUESTED_OUTPUTS = (*result_files.OUTPUT_NAMES, PROGRESS)
+
+
+class TritonInference:
+    def __init__(self, url: str, health_cache_s: float = 1.0) -> None:
+        self._url = url
+        self._client: triton_aio.InferenceServerClient | None = None
+        self._health_cache_s = health_cache_s
+        self._health_cache: tuple[float, tuple[str, ...], dict[str, str]] | None = None
+
+    def _get_client(self) -> triton_aio.InferenceServerClient:
+        if self._client is None:
+            self._client = triton_aio.InferenceServerClient(
+                self._url,
+                channel_args=[
+                    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                    # A restarted Triton is noticed within ~2 s: gRPC's default reconnect backoff grows
+                    # towards minutes the longer the server is down.
+                    ("grpc.initial_reconnect_backoff_ms", 500),
+                    ("grpc.min_reconnect_backoff_ms", 500),
+                    ("grpc.max_reconnect_backoff_ms", 2000),
+                ],
+            )
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def infer(self, request: InferenceRequest, on_progress: ProgressCallback | None = None,
+                    ) -> result_files.ModelResult:
+        # Labelled with this server's address: behind a fleet, each member reports for itself.
+        attributes = {"server.address": self._url, "phonos.triton_model": request.model,
+                      "phonos.request_id": request.request_id}
+        with metrics.triton_call(self._url, request.model), \
+                tracing.client_span(f"triton.infer {request.model}", attributes) as trace_headers:
+            return await self._infer(request, on_progress, trace_headers)
+
+    async def _infer(self, request: InferenceRequest, on_progress: ProgressCallback | None,
+                     trace_headers: dict[str, str]) -> result_files.ModelResult:
+        tensors = []
+        for spec in request.inputs:
+            tensor = triton_aio.InferInput(spec.name, list(spec.array.shape), spec.datatype)
+            tensor.set_data_from_numpy(spec.array)
+            tensors.append(tensor)
+        outputs = [triton_aio.InferRequestedOutput(name) for name in _REQUESTED_OUTPUTS]
+
+        async def one_request() -> AsyncIterator[dict[str, Any]]:
+            yield {"model_name": request.model, "inputs": tensors, "outputs": outputs,
+                   "request_id": request.request_id}
+
+        stream = self._get_client().stream_infer(one_request(), stream_timeout=request.timeout_s,
+                                                 headers={**_TYPED_STREAM_ERRORS, **trace_headers})
+        result: result_files.ModelResult | None = None
+        try:
+            async for response, error in stream:
+                if error is not None:
+                    raise classify_intake(error)
+                if result is None:
+                    result = _read_response(request.model, response, on_progress)
+        except grpc.aio.AioRpcError as exc:
+            raise classify(InferenceServerException(exc.details() or str(exc.code()), status=str(exc.code()))) from exc
+        finally:
+            if result is None:
+                stream.cancel()  # failed, timed out or cancelled by the caller: stop the request at the server
+        if result is None:
+            raise ModelFailure(f"{request.model} ended its response stream without a result")
+        return result
+
+    async def health(self, models: Sequence[str]) -> dict[str, str]:
+        """Cached briefly so /v1/health stays cheap under load."""
+        key = tuple(models)
+        cached = self._health_cache
+        if cached and cached[1] == key and time.monotonic() - cached[0] < self._health_cache_s:
+            return dict(cached[2])
+        client = self._get_client()
+        states = {SERVER_COMPONENT: await _probe(client.is_server_live(), UNAVAILABLE)}
+        for model in models:
+            if states[SERVER_COMPONENT] != READY:
+                states[model] = UNAVAILABLE
+            else:
+                states[model] = await _probe(client.is_model_ready(model), NOT_READY)
+        self._health_cache = (time.monotonic(), key, states)
+        return dict(states)
+
+
+async def _probe(check: Awaitable[bool], when_false: str) -> str:
+    try:
+        ok = await asyncio.wait_for(check, timeout=HEALTH_PROBE_TIMEOUT_S)
+    except (InferenceServerException, TimeoutError, OSError):
+        return UNAVAILABLE
+    return READY if ok else when_false
+
+
+def _read_response(model: str, response: Any, on_progress: ProgressCallback | None) -> result_files.ModelResult | None:
+    """The result when this response carries it; else hand its progress record on and return None."""
+    names = {output.name for output in response.get_response().outputs}
+    if result_files.RESULT in names:
+        try:
+            return result_files.decode({name: response.as_numpy(name) for name in result_files.OUTPUT_NAMES})
+        except result_files.ResultEnvelopeError as exc:
+            raise ModelFailure(f"{model} sent a broken result: {exc}") from exc
+    if PROGRESS in names and on_progress is not None:
+        try:
+            update = Progress.from_json(response.as_numpy(PROGRESS).reshape(-1)[0])
+        except ProgressError as exc:  # advisory: a bad record is dropped, the job goes on
+            log.warning("unreadable progress from %s: %s", model, exc, extra={"action": "inference.bad_progress"})
+            return None
+        report_progress(on_progress, update)
+    return None
+
+
+def classify_intake(exc: InferenceServerException) -> InferenceError:
+    """An error without a status code. On a stream opened with `triton_grpc_error` only Triton's own
+    checks when it takes the request in (before any model code) arrive like this: an unknown or unloaded
+    model is unavailable, anything else (input names, datatypes, shapes) is the input's fault."""
+    message = str(exc.message() or exc)
+    lowered = message.lower()
+    if "unknown model" in lowered or "not ready" in lowered or "not found" in lowered or "unavailable" in lowered:
+        return InferenceUnavailable(f"NOT_FOUND: {message}")
+    return InvalidModelInput(message)
+
+
+def classify(exc: InferenceServerException) -> InferenceError:
+    status = str(exc.status() or "")
+    message = str(exc.message() or exc)
+    if status == "StatusCode.DEADLINE_EXCEEDED":
+        return InferenceTimeout(message)
+    if status in _UNAVAILABLE_CODES:
+        return InferenceUnavailable(f"{status.removeprefix('StatusCode.')}: {message}")
+    if status == "StatusCode.INVALID_ARGUMENT":
+        return InvalidModelInput(message)
+    return ModelFailure(message)

@@ -1,0 +1,403 @@
+"""Live job events for the watch streams: one source in the database, fanned out in memory.
+
+State events come from `job_events`, the log that triggers write in the same statement as every
+transition (sql/migrations/0030_job_events.sql), so a stream can never miss or invent a state change,
+and an event's id is the resume cursor. Progress events come straight from dispatch (the model's
+progress responses) and are never stored: they are advisory, and a watcher that joins late gets the
+latest one.
+
+Cost does not grow with the number of watchers: the hub runs **one** tail query after each commit
+that changed a job (the job store wakes it), plus one every `poll_s` as a safety net, and only while
+someone watches; it hands each event to the subscriptions of that job and of its account. A watcher
+reads the database only when it opens (its snapshot or its replay) and when it fell behind.
+
+Ordering: a watcher subscribes first, then reads its snapshot, and drops queued state events it
+already has (by id), so nothing committed in between is lost or repeated. Progress is delivered
+only after the `running` state event of the same job, so a client never sees progress of a job it
+still believes pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from phonos_models.common.progress import Progress
+
+from jobservice.errors import InvalidArgument, NotFound
+from jobservice.jobs import JobRecord
+from jobservice.states import TERMINAL, JobStatus
+from jobservice.store import Row, Store
+
+log = logging.getLogger(__name__)
+
+TAIL_BATCH = 500  # events per tail query; a longer backlog takes several rounds
+# A missing event id below delivered ones: on PostgreSQL, a transaction of another job service that took
+# the id earlier may commit later (or roll back and never fill it). The hub delivers past such a gap at
+# once but keeps its cursor before it, re-reading, until the id appears or this long has passed.
+GAP_WAIT_S = 10.0
+GAP_RECHECK_S = 0.2
+
+
+class _OfJob:
+    job: JobRecord
+
+    @property
+    def job_id(self) -> str:
+        return self.job.id
+
+    @property
+    def account_id(self) -> int:
+        return self.job.account_id
+
+
+@dataclass(frozen=True)
+class StateEvent(_OfJob):
+    """The job entered `status` at `at` (or, first on a stream, is in it)."""
+
+    event_id: int
+    status: JobStatus
+    at: float
+    job: JobRecord  # the job's row when the event was read (at or after the event)
+
+    @classmethod
+    def from_row(cls, row: Row) -> StateEvent:
+        return cls(int(row["event_id"]), JobStatus(row["event_status"]), float(row["event_at"]), JobRecord.from_row(row))
+
+    @classmethod
+    def current(cls, row: Row) -> StateEvent:
+        """The job's current state, as the event that put it there (`event_id` column beside the job)."""
+        job = JobRecord.from_row(row)
+        return cls(int(row["event_id"] or 0), job.status, job.updated_at, job)
+
+
+@dataclass(frozen=True)
+class ProgressEvent(_OfJob):
+    job: JobRecord  # as claimed: the running job
+    progress: Progress
+    at: float
+
+
+Event = StateEvent | ProgressEvent
+
+
+class Lagged(Exception):
+    """The watcher fell so far behind that events were dropped: it must re-read from the database."""
+
+
+class Subscription:
+    """The queue of one watcher: state events in id order, progress events in between."""
+
+    def __init__(self, account_id: int, job_id: str | None, capacity: int) -> None:
+        self.account_id = account_id
+        self.job_id = job_id
+        self._capacity = capacity
+        self._queue: collections.deque[Event] = collections.deque()
+        self._ready = asyncio.Event()
+        self._lagged = False
+        self.closed = False
+
+    def offer(self, event: Event) -> None:
+        if len(self._queue) >= self._capacity:
+            if isinstance(event, StateEvent):
+                self._lagged = True  # progress is dropped silently; a lost state event needs a resync
+        else:
+            self._queue.append(event)
+        self._ready.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._ready.set()
+
+    async def next(self, timeout_s: float | None) -> Event | None:
+        """The next event; None when the hub closed or `timeout_s` passed; `Lagged` after an overflow."""
+        while not self._queue:
+            if self._lagged:
+                self._lagged = False
+                raise Lagged()
+            if self.closed:
+                return None
+            self._ready.clear()
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await self._ready.wait()
+            except TimeoutError:
+                return None
+        return self._queue.popleft()
+
+
+class WatchHub:
+    """Fans job events out to subscriptions; see the module docstring for the one-source rule."""
+
+    def __init__(self, db: Store, *, poll_s: float = 5.0, capacity: int = 1000) -> None:
+        self._db = db
+        self._poll_s = poll_s
+        self._capacity = capacity
+        self._by_job: dict[str, set[Subscription]] = collections.defaultdict(set)
+        self._by_account: dict[int, set[Subscription]] = collections.defaultdict(set)
+        self._count = 0
+        self._cursor: int | None = None  # every event id up to here was dispatched; None while nobody watches
+        self._ahead: set[int] = set()  # ids past a gap in the log, already dispatched
+        self._gap_since: float | None = None  # when the cursor stopped at the current gap
+        self._generation = 0  # bumped when the cursor is dropped, so an in-flight tail is discarded
+        self._woken = asyncio.Event()
+        self._latest: dict[str, ProgressEvent] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.tail_queries = 0  # how many times the hub read the database (the idle-watcher test reads it)
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._tail(), name="watch-hub-tail")
+
+    async def close(self) -> None:
+        """End every stream (clients resume elsewhere or later) and stop tailing."""
+        self._closed = True
+        for subscriptions in list(self._by_account.values()):
+            for subscription in subscriptions:
+                subscription.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    # -- subscriptions --------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, account_id: int, job_id: str | None = None) -> AsyncIterator[Subscription]:
+        """A subscription to one job (or all of an account's jobs), registered before any read."""
+        subscription = Subscription(account_id, job_id, self._capacity)
+        if self._closed:
+            subscription.close()
+        self._by_account[account_id].add(subscription)
+        if job_id is not None:
+            self._by_job[job_id].add(subscription)
+        self._count += 1
+        try:
+            if self._cursor is None:  # the first watcher: start tailing from what is committed now
+                last = int(await self._db.read.scalar("last_job_event_id"))
+                self.tail_queries += 1
+                if self._cursor is None:
+                    self._cursor = last
+            yield subscription
+        finally:
+            self._discard(subscription)
+
+    def _discard(self, subscription: Subscription) -> None:
+        self._count -= 1
+        _remove(self._by_account, subscription.account_id, subscription)
+        if subscription.job_id is not None:
+            _remove(self._by_job, subscription.job_id, subscription)
+        if self._count == 0:
+            self._cursor = None
+            self._ahead.clear()
+            self._gap_since = None
+            self._generation += 1
+
+    # -- sources --------------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """A transition committed (the job store calls this): tail the log if anyone watches."""
+        if self._count:
+            self._woken.set()
+
+    def progress(self, job: JobRecord, update: Progress) -> None:
+        """A running job's model reported progress (dispatch calls this)."""
+        event = ProgressEvent(job, update, time.time())
+        self._latest[job.id] = event
+        self._deliver(event)
+
+    def finished(self, job_id: str) -> None:
+        """The job's model call ended: its progress is history."""
+        self._latest.pop(job_id, None)
+
+    def latest_progress(self, job_id: str) -> ProgressEvent | None:
+        return self._latest.get(job_id)
+
+    def _deliver(self, event: Event) -> None:
+        targets = self._by_account.get(event.account_id, ())
+        for subscription in targets:
+            if subscription.job_id is None or subscription.job_id == event.job_id:
+                subscription.offer(event)
+
+    async def _tail(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll_s):
+                    await self._woken.wait()
+            self._woken.clear()
+            if self._cursor is None:
+                continue
+            try:
+                await self._tail_once()
+            except Exception:
+                log.exception("watch tail failed", extra={"action": "watch.tail_failed"})
+
+    async def _tail_once(self) -> None:
+        generation, cursor = self._generation, self._cursor
+        rows = await self._db.read.fetch_all("job_events_after", {"after": cursor, "limit": TAIL_BATCH})
+        self.tail_queries += 1
+        if generation != self._generation or self._cursor is None:
+            return  # everybody left meanwhile; the next watcher starts from its own snapshot
+        for row in rows:
+            event = StateEvent.from_row(row)
+            if event.event_id <= self._cursor or event.event_id in self._ahead:
+                continue  # delivered on an earlier round (read again while a gap below it was open)
+            self._ahead.add(event.event_id)
+            self._deliver(event)
+        self._advance(time.monotonic())
+        if len(rows) == TAIL_BATCH:
+            self._woken.set()
+        elif self._ahead:  # a gap is open: look again soon rather than at the next poll
+            asyncio.get_running_loop().call_later(GAP_RECHECK_S, self.wake)
+
+    def _advance(self, now_s: float) -> None:
+        """Move the cursor over every contiguous delivered id, and over a gap that waited GAP_WAIT_S."""
+        assert self._cursor is not None
+        while True:
+            while self._cursor + 1 in self._ahead:
+                self._cursor += 1
+                self._ahead.discard(self._cursor)
+            if not self._ahead:
+                self._gap_since = None
+                return
+            if self._gap_since is None:
+                self._gap_since = now_s
+                return
+            if now_s - self._gap_since < GAP_WAIT_S:
+                return
+            self._cursor = min(self._ahead) - 1  # the missing ids never committed (rolled back)
+            self._gap_since = None
+
+
+def _remove(index: dict, key: object, subscription: Subscription) -> None:
+    members = index.get(key)
+    if members is not None:
+        members.discard(subscription)
+        if not members:
+            del index[key]
+
+
+def parse_cursor(text: str | None) -> int | None:
+    """A client's `last_event_id`: None for a fresh start; InvalidArgument for anything but an event id."""
+    if text is None or text == "":
+        return None
+    if not text.isdigit() or len(text) > 18:
+        raise InvalidArgument(f"last_event_id must be the event_id of an event received, got {text!r}")
+    return int(text)
+
+
+class JobWatcher:
+    """What one watch stream yields: snapshot or replay from the database, then live events."""
+
+    def __init__(self, hub: WatchHub, db: Store, *, max_stream_s: float) -> None:
+        self._hub = hub
+        self._db = db
+        self._max_stream_s = max_stream_s
+
+    async def job(self, account_id: int, job_id: str, after: int | None) -> AsyncIterator[Event]:
+        """One job until it is terminal. NotFound before any event when it is not this account's."""
+        async with self._hub.subscribe(account_id, job_id) as subscription:
+            current = await self._db.read.fetch_one("job_with_last_event", {"job_id": job_id, "account_id": account_id})
+            if current is None:
+                raise NotFound(f"Job {job_id} not found")
+            if after is None:
+                opening = [StateEvent.current(current)]
+            else:
+                opening = await self._replay("job_events_of_job_after", after, account_id=account_id, job_id=job_id)
+            stream = _Ordered()
+            stream.delivered(StateEvent.current(current))  # what the job is in now, sent or not
+            for state in opening:
+                yield state
+                stream.delivered(state)
+            if (opening[-1].status if opening else JobStatus(current["status"])) in TERMINAL:
+                return  # finished: nothing more will come (a resume after its last event gets nothing)
+            async for event in self._live(subscription, stream, account_id, job_id):
+                yield event
+                if isinstance(event, StateEvent) and event.status in TERMINAL:
+                    return
+
+    async def account(self, account_id: int, after: int | None) -> AsyncIterator[Event]:
+        """Every job of the account: active ones (or the replay) first, then live; ends after max_stream_s."""
+        async with self._hub.subscribe(account_id) as subscription:
+            if after is None:
+                rows = await self._db.read.fetch_all("active_jobs_with_last_event", {"account_id": account_id})
+                opening = [StateEvent.current(row) for row in rows]
+            else:
+                opening = await self._replay("job_events_of_account_after", after, account_id=account_id)
+            stream = _Ordered()
+            for state in opening:
+                yield state
+                stream.delivered(state)
+            async for event in self._live(subscription, stream, account_id, None):
+                yield event
+
+    async def _replay(self, query: str, after: int, **scope: object) -> list[StateEvent]:
+        events: list[StateEvent] = []
+        while True:
+            rows = await self._db.read.fetch_all(query, {**scope, "after": after, "limit": TAIL_BATCH})
+            events.extend(StateEvent.from_row(row) for row in rows)
+            if len(rows) < TAIL_BATCH:
+                return events
+            after = events[-1].event_id
+
+    async def _live(self, subscription: Subscription, stream: _Ordered, account_id: int,
+                    job_id: str | None) -> AsyncIterator[Event]:
+        for job in stream.running_jobs():  # a watcher joining mid-run sees the latest progress at once
+            latest = self._hub.latest_progress(job)
+            if latest is not None:
+                yield latest
+        deadline = time.monotonic() + self._max_stream_s
+        while True:
+            try:
+                event = await subscription.next(max(0.0, deadline - time.monotonic()))
+            except Lagged:
+                query = "job_events_of_job_after" if job_id else "job_events_of_account_after"
+                scope: dict[str, object] = {"account_id": account_id, **({"job_id": job_id} if job_id else {})}
+                for missed in await self._replay(query, stream.last_id, **scope):
+                    for ready in stream.admit(missed):
+                        yield ready
+                continue
+            if event is None:
+                return  # the server closes the stream (shutdown or max_stream_s); the client resumes
+            for ready in stream.admit(event):
+                yield ready
+
+
+class _Ordered:
+    """Per stream: drops state events already delivered and holds progress until its job is running."""
+
+    def __init__(self) -> None:
+        self._last_by_job: dict[str, int] = {}
+        self._status: dict[str, JobStatus] = {}
+        self._held: dict[str, ProgressEvent] = {}
+        self.last_id = 0
+
+    def delivered(self, event: StateEvent) -> None:
+        self._last_by_job[event.job_id] = event.event_id
+        self._status[event.job_id] = event.status
+        self.last_id = max(self.last_id, event.event_id)
+
+    def running_jobs(self) -> list[str]:
+        return [job for job, status in self._status.items() if status == JobStatus.RUNNING]
+
+    def admit(self, event: Event) -> list[Event]:
+        if isinstance(event, ProgressEvent):
+            if self._status.get(event.job_id) == JobStatus.RUNNING:
+                return [event]
+            self._held[event.job_id] = event  # wait for the running event of this job
+            return []
+        if event.event_id <= self._last_by_job.get(event.job_id, 0):
+            return []  # already in the snapshot or the replay
+        self.delivered(event)
+        held = self._held.pop(event.job_id, None)
+        if event.status == JobStatus.RUNNING and held is not None:
+            return [event, held]
+        return [event]

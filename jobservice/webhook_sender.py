@@ -1,0 +1,185 @@
+"""Delivery of queued webhook events: signed POSTs, retried with backoff, rows in SQLite (survive restarts).
+
+Each delivery runs on its own; nothing waits for a batch to finish. At most `per_receiver`
+deliveries to one receiver (scheme, host, port) are in flight at once, and `max_concurrent` in all:
+a receiver that answers slowly (or never, until the timeout) only delays its own queue. Its due
+rows are left out of the next fetch (`busy_webhooks`), so they neither fill the batch nor make the
+loop spin; a finished delivery wakes the loop to start the next one.
+
+Delivery is at-least-once: a delivery cut short by a stop is still pending and is sent again.
+
+On a shared store (PostgreSQL) every job service runs a sender: each due delivery is claimed by one of them
+(`claim_due_deliveries`, SKIP LOCKED) for as long as a send can take, so an event is sent once across
+services; a claim whose sender died expires and the delivery is due again. On SQLite the one sender owns
+every row and the same query only reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import Counter
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver
+
+from gateway.ratelog import RateLimitedLog
+from jobservice import egress, metrics
+from jobservice.db import now
+from jobservice.store import Row, Store
+from jobservice.webhooks import post_event
+
+log = logging.getLogger(__name__)
+
+IDLE_WAIT_S = 3600.0
+MAX_BACKOFF_S = 3600.0
+
+
+def receiver_of(url: str) -> str:
+    """What concurrency is bounded by: one scheme, host and port."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme}://{(parts.hostname or '').rstrip('.')}:{port or ''}"
+
+
+class WebhookSender:
+    def __init__(self, db: Store, *, timeout_s: float, max_attempts: int, backoff_base_s: float,
+                 allow_loopback: bool = False, per_receiver: int = 2, max_concurrent: int = 32,
+                 resolver: AbstractResolver | None = None, owner: str = "") -> None:
+        if per_receiver < 1 or max_concurrent < 1:
+            raise ValueError("webhook delivery concurrency limits must be at least 1")
+        self._db = db
+        self._owner = owner  # this service's name in delivery claims (shared store)
+        self._timeout_s = timeout_s
+        self._max_attempts = max_attempts
+        self._backoff_base_s = backoff_base_s
+        self._allow_loopback = allow_loopback
+        self._per_receiver = per_receiver
+        self._max_concurrent = max_concurrent
+        self._resolver = resolver
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight: dict[int, tuple[str, str]] = {}  # delivery id -> (webhook id, receiver)
+        self._per_origin: Counter[str] = Counter()
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._failure_log = RateLimitedLog(log, 30)
+        self.session: aiohttp.ClientSession | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self.session = egress.receiver_session(allow_loopback=self._allow_loopback, resolver=self._resolver,
+                                               limit=self._max_concurrent + 8)  # + room for test sends
+        self._task = asyncio.create_task(self._run(), name="webhook-sender")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._deliveries) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.session:
+            await self.session.close()
+
+    async def _run(self) -> None:
+        while True:
+            # Cleared before reading, so an event queued while we read wakes the next wait at once.
+            self._wake.clear()
+            try:
+                next_at = await self.dispatch_due()
+            except Exception:
+                log.exception("webhook delivery round failed", extra={"action": "webhook.round_failed"})
+                next_at = now() + 1.0
+            delay = IDLE_WAIT_S if next_at is None else max(0.0, next_at - now())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    async def dispatch_due(self) -> float | None:
+        """Start every due delivery there is room for; when the next one falls due (None: on a wake)."""
+        skipped: set[str] = set()  # webhooks whose receiver is full, this round
+        while True:
+            if len(self._in_flight) >= self._max_concurrent:
+                return None  # a finishing delivery wakes the loop
+            async with self._db.transaction() as tx:
+                rows = await tx.fetch_all("claim_due_deliveries", {
+                    **self._exclusions(skipped, now=now(), limit=self._max_concurrent), "owner": self._owner,
+                    # A send ends within its timeout; recording it takes a moment more.
+                    "hold_s": self._timeout_s + 10.0})
+            newly_skipped = False
+            left: list[int] = []
+            for row in rows:
+                receiver = receiver_of(row["url"])
+                if self._per_origin[receiver] >= self._per_receiver or len(self._in_flight) >= self._max_concurrent:
+                    newly_skipped |= row["webhook_id"] not in skipped
+                    skipped.add(row["webhook_id"])
+                    left.append(int(row["id"]))
+                    continue
+                self._begin(row, receiver)
+            if left:  # claimed but not started: free for the other services now, not when the claim ends
+                async with self._db.transaction() as tx:
+                    await tx.execute("release_deliveries", {"ids": json.dumps(left), "owner": self._owner})
+            if not newly_skipped:
+                break
+        next_at = await self._db.read.scalar("next_delivery_time", self._exclusions(skipped))
+        return None if next_at is None else float(next_at)
+
+    def _exclusions(self, skipped: set[str], **params: float | int | str) -> dict[str, object]:
+        busy = {webhook for webhook, receiver in self._in_flight.values()
+                if self._per_origin[receiver] >= self._per_receiver}
+        return {"in_flight": json.dumps(list(self._in_flight)), "busy_webhooks": json.dumps(sorted(busy | skipped)),
+                **params}
+
+    def _begin(self, row: Row, receiver: str) -> None:
+        delivery_id = int(row["id"])
+        self._in_flight[delivery_id] = (row["webhook_id"], receiver)
+        self._per_origin[receiver] += 1
+        task = asyncio.create_task(self._deliver(row), name=f"webhook-delivery-{delivery_id}")
+        self._deliveries.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._deliveries.discard(finished)
+            self._in_flight.pop(delivery_id, None)
+            self._per_origin[receiver] -= 1
+            if self._per_origin[receiver] <= 0:
+                del self._per_origin[receiver]
+            self._wake.set()
+
+        task.add_done_callback(done)
+
+    async def _deliver(self, row: Row) -> None:
+        assert self.session is not None
+        try:
+            status, error = await post_event(
+                self.session, row["url"], row["secret"], row["payload"], row["event"], str(row["id"]),
+                self._timeout_s, allow_loopback=self._allow_loopback,
+            )
+            await self._record(row, status, error)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("webhook delivery failed", extra={"action": "webhook.delivery_error", "delivery": row["id"]})
+
+    async def _record(self, row: Row, status: int, error: str | None) -> None:
+        async with self._db.transaction() as tx:
+            if error is None and 200 <= status < 300:
+                await tx.execute("mark_delivered", {"id": row["id"], "last_status": status})
+                metrics.webhook_delivery(row["event"], "delivered")
+                return
+            delay = self._backoff_base_s * (2 ** int(row["attempts"]))
+            await tx.execute(
+                "mark_delivery_retry",
+                {"id": row["id"], "last_status": status or None, "last_error": error or f"HTTP {status}",
+                 "next_attempt_at": now() + min(delay, MAX_BACKOFF_S), "max_attempts": self._max_attempts},
+            )
+        gave_up = int(row["attempts"]) + 1 >= self._max_attempts
+        metrics.webhook_delivery(row["event"], "failed" if gave_up else "retry")
+        self._failure_log.log(logging.WARNING, "webhook.retry", "webhook delivery %s failed: %s", row["id"],
+                              error or f"HTTP {status}", extra={"delivery": row["id"], "status": status})

@@ -1,0 +1,362 @@
+"""The dashboard as a person uses it: a real Chromium on the real service with real (tiny) models.
+
+Each test looks at what is on screen (text, drawn pixels, rows changing state) and saves screenshots
+to artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+from playwright.sync_api import Browser, Page, expect
+
+from phonos.v1 import phonos_pb2 as pb
+from tests.dashboard.pages_helpers import User, Watched, open_page, shot, sign_in
+from tests.support import ServiceProcess, WebhookReceiver
+
+pytestmark = pytest.mark.e2e
+
+ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
+SHORT = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
+XSS_NAME = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def folded(service: ServiceProcess, ada: User) -> dict[str, Any]:
+    """A completed ESMFold job of ada's, submitted through the API."""
+    api = service.client(ada.api_key)
+    job = api.predict(SHORT, name="Lysozyme fragment").json()
+    return api.wait_for(job["job_id"], timeout_s=180)
+
+
+@pytest.fixture
+def ada_page(browser: Browser, service: ServiceProcess, ada: User) -> Iterator[tuple[Page, Watched]]:
+    watched = Watched()
+    page = sign_in(browser, service, ada, watched)
+    yield page, watched
+    page.context.close()
+    assert watched.problems() == [], watched.problems()  # no script error or CSP refusal on any page
+
+
+def drawn_fraction(png: bytes) -> float:
+    """The share of pixels that are not the white background."""
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    return float((pixels.min(axis=2) < 235).mean())
+
+
+def grpc_status(service: ServiceProcess, key: str) -> grpc.StatusCode:
+    channel, stub = service.grpc_stub()
+    with channel:
+        try:
+            stub.GetAccount(pb.GetAccountRequest(), metadata=[("authorization", f"Bearer {key}")], timeout=10)
+            return grpc.StatusCode.OK
+        except grpc.RpcError as exc:
+            return exc.code()
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_sign_in_page_refuses_a_wrong_password_then_signs_in(browser: Browser, service: ServiceProcess,
+                                                             ada: User) -> None:
+    watched = Watched()
+    page = open_page(browser, watched)
+    page.goto(f"{service.base_url}/keys")
+    page.wait_for_url("**/sign-in?next=%2Fkeys")
+    shot(page, "01-sign-in")
+    page.fill("#username", ada.username)
+    page.fill("#password", "not the password")
+    page.click("form button[type=submit]")
+    expect(page.locator("[role=alert]")).to_contain_text("Wrong username or password")
+    shot(page, "01-sign-in-error")
+    page.fill("#password", ada.password)
+    page.click("form button[type=submit]")
+    page.wait_for_url("**/keys")  # back where the person wanted to go
+    expect(page.locator("#side-user")).to_have_text("ada")
+    assert "phonos_session" not in page.evaluate("document.cookie")  # HttpOnly: scripts cannot read it
+    page.click("#sign-out")
+    page.wait_for_url("**/sign-in")
+    page.goto(f"{service.base_url}/jobs")
+    page.wait_for_url("**/sign-in?next=%2Fjobs")
+    assert watched.problems() == []
+    page.context.close()
+
+
+def test_create_a_key_use_it_from_the_api_then_revoke_it(ada_page: tuple[Page, Watched], service: ServiceProcess) -> None:
+    page, _ = ada_page
+    page.goto(f"{service.base_url}/keys")
+    page.fill("#key-name", "notebook")
+    page.fill("#key-rate-limit", "30")
+    page.click("#key-create")
+    secret = page.locator("#secret-value").inner_text()
+    assert secret.startswith("pk_")
+    shot(page, "02-keys-new-secret")
+    api = service.client(secret)
+    assert api.get("/v1/account").json()["account"]["username"] == "ada"
+    assert grpc_status(service, secret) == grpc.StatusCode.OK
+    page.reload()  # shown once: gone after a reload
+    expect(page.locator("#secret-value")).to_have_count(0)
+    key_id = api.get("/v1/keys").json()["keys"][0]["key_id"]
+    row = page.locator(f"tr[data-key-id='{key_id}']")
+    expect(row).to_contain_text("notebook")
+    row.locator("[data-action=revoke]").click()
+    page.click("dialog [data-confirm]")
+    expect(row).to_have_attribute("data-revoked", "true")
+    assert api.get("/v1/account").status_code == 401  # the very next call
+    assert api.predict().status_code == 401
+    assert grpc_status(service, secret) == grpc.StatusCode.UNAUTHENTICATED
+    shot(page, "02-keys-revoked")
+
+
+def test_esmfold_from_the_form_turns_completed_in_the_table_without_a_reload(
+    ada_page: tuple[Page, Watched], service: ServiceProcess, ada: User
+) -> None:
+    page, _ = ada_page
+    api = service.client(ada.api_key)
+    # A long fold holds the only ESMFold slot (PHONOS_MAX_INFLIGHT_PER_MODEL=1): the form's job waits pending.
+    blocker = api.predict(SHORT * 5, name="Long fold", params={"num_recycles": 24}).json()["job_id"]
+    api.wait_for(blocker, ("running",), timeout_s=60)
+
+    page.goto(f"{service.base_url}/submit?model=esmfold")
+    page.fill("#f-name", "From the form")
+    page.fill("#f-sequence", ">my protein\n" + SHORT)
+    page.fill("#f-num_recycles", "2")
+    shot(page, "03-submit-esmfold")
+    page.click("#submit-job")
+    page.wait_for_url(re.compile(r".*/jobs/[0-9a-f-]{36}$"))
+    job_id = page.url.rsplit("/", 1)[1]
+    expect(page.locator("#status-card")).to_contain_text("Waiting for a free model instance")
+    shot(page, "03-job-pending")
+
+    page.goto(f"{service.base_url}/jobs")
+    row = page.locator(f"tr[data-job-id='{job_id}']")
+    expect(row.locator(".pill")).to_have_attribute("data-status", "pending")
+    page.evaluate("window.__sameDocument = true")
+    shot(page, "03-jobs-live-pending")
+    page.locator(f"tr[data-job-id='{blocker}'] [data-action=cancel]").click()
+    page.click("dialog [data-confirm]")
+    expect(page.locator(f"tr[data-job-id='{blocker}'] .pill")).to_have_attribute("data-status", "cancelled", timeout=60_000)
+    expect(row.locator(".pill")).to_have_attribute("data-status", "completed", timeout=120_000)
+    assert page.evaluate("window.__sameDocument") is True  # updated in place: no reload happened
+    expect(row).to_contain_text("From the form")
+    shot(page, "03-jobs-live-completed")
+    # filters and pagination
+    page.click(".segmented [data-status=cancelled]")
+    expect(page.locator("#jobs-body tr")).to_have_count(1)
+    assert "status=cancelled" in page.url
+    page.click(".segmented [data-status=all]")
+    page.select_option("#filter-model", "diffdock")
+    expect(page.locator(".empty .title")).to_have_text("No jobs match these filters")
+
+
+def test_structure_page_draws_the_viewer_the_plddt_plot_and_the_pae_map(
+    ada_page: tuple[Page, Watched], service: ServiceProcess, folded: dict[str, Any]
+) -> None:
+    page, _ = ada_page
+    page.goto(f"{service.base_url}/jobs/{folded['job_id']}")
+    viewer = page.locator("#viewer[data-ready=true]")
+    expect(viewer).to_have_count(1, timeout=30_000)
+    page.wait_for_timeout(500)  # one more frame
+    assert drawn_fraction(viewer.screenshot()) > 0.02, "the 3D viewer drew nothing"
+    expect(page.locator("#plddt-legend")).to_contain_text("Very high")
+    expect(page.locator("#plddt-legend")).to_contain_text("Very low")
+    segments = page.locator("#plddt-plot path").get_attribute("d") or ""
+    assert segments.count("L") == len(SHORT) - 1  # one point per residue
+    colours = page.evaluate("""() => {
+        const c = document.getElementById('pae-canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const seen = new Set();
+        for (let i = 0; i < d.length; i += 4) seen.add(`${d[i]},${d[i + 1]},${d[i + 2]}`);
+        return {size: c.width, colours: seen.size};
+    }""")
+    assert colours["size"] == len(SHORT) and colours["colours"] > 5
+    expect(page.locator("#metric-plddt")).to_contain_text(f"{folded['metrics']['mean_plddt']:.1f}")
+    expect(page.locator("#weights-notice")).to_contain_text("Not a real prediction")
+    expect(page.locator("#provenance")).to_contain_text("esmfold-tiny-random")
+    formats = page.locator("#downloads a").evaluate_all("els => els.map(e => e.dataset.format)")
+    assert formats == folded["formats"]
+    with page.expect_download() as download:
+        page.click("#downloads a[data-format=pdb]")
+    assert download.value.suggested_filename == f"{folded['job_id']}.pdb"
+    page.click("#view-sticks")
+    shot(page, "04-job-structure")
+    page.click("#view-cartoon")
+    page.set_viewport_size({"width": 1440, "height": 1560})
+    page.wait_for_timeout(300)
+    shot(page, "04-job-structure-overview", full_page=False)  # the README's picture (docs/job-page.png)
+
+
+def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
+    ada_page: tuple[Page, Watched], service: ServiceProcess, folded: dict[str, Any]
+) -> None:
+    page, _ = ada_page
+    page.goto(f"{service.base_url}/jobs/{folded['job_id']}")
+    page.click("#dock-this")
+    page.wait_for_url("**/submit?model=diffdock&receptor=*")
+    assert page.locator("#f-protein_pdb-job").input_value() == folded["job_id"]
+    page.fill("#f-name", "Aspirin into the fold")
+    page.fill("#f-ligand_smiles", "C1CC")  # not a molecule: the API's 400 shows beside the field
+    page.fill("#f-inference_steps", "10")
+    page.fill("#f-samples_per_complex", "3")
+    page.fill("#f-random_seed", "1")
+    page.click("#submit-job")
+    expect(page.locator("#error-ligand_smiles")).to_contain_text("invalid ligand")
+    shot(page, "05-submit-diffdock-error")
+    page.fill("#f-ligand_smiles", ASPIRIN)
+    page.click("#submit-job")
+    page.wait_for_url(re.compile(r".*/jobs/[0-9a-f-]{36}$"))
+    viewer = page.locator("#viewer[data-ready=true]")
+    expect(viewer).to_have_count(1, timeout=180_000)  # the page polls until the job completes
+    expect(page.locator("#poses tbody tr")).to_have_count(3)
+    expect(page.locator("#pose-selected")).to_contain_text("pose #1")
+    page.click("#poses tr[data-rank='2']")
+    expect(page.locator("#viewer")).to_have_attribute("data-pose", "2")
+    expect(page.locator("#poses tr[data-rank='2']")).to_have_class(re.compile("selected"))
+    expect(page.locator("#pose-selected")).to_contain_text("pose #2")
+    page.click("#pose-next")
+    expect(page.locator("#viewer")).to_have_attribute("data-pose", "3")
+    page.wait_for_timeout(300)
+    assert drawn_fraction(page.locator("#viewer").screenshot()) > 0.002, "the docking viewer drew nothing"
+    expect(page.locator("#metric-confidence")).to_contain_text(re.compile("high|moderate|low"))
+    expect(page.locator("#inputs")).to_contain_text(ASPIRIN)
+    shot(page, "05-job-docking")
+
+
+def test_submit_form_shows_the_apis_400_beside_the_field(ada_page: tuple[Page, Watched], service: ServiceProcess) -> None:
+    page, _ = ada_page
+    page.goto(f"{service.base_url}/submit?model=esmfold")
+    page.fill("#f-sequence", "MKV")
+    page.fill("#f-num_recycles", "99")
+    page.click("#submit-job")
+    expect(page.locator("#error-num_recycles")).to_have_text("params.num_recycles must be between 1 and 24 for ESMFold, got 99")
+    expect(page.locator("#f-num_recycles")).to_have_class(re.compile("invalid"))
+    page.fill("#f-num_recycles", "")
+    page.fill("#f-sequence", "HELLO WORLD 42")
+    page.click("#submit-job")
+    expect(page.locator("#error-sequence")).to_contain_text("invalid amino-acid letters")
+    shot(page, "06-submit-errors")
+    assert page.url.endswith("/submit?model=esmfold")  # still on the form
+
+
+def test_a_job_named_like_html_is_shown_as_text_and_runs_nothing(
+    ada_page: tuple[Page, Watched], service: ServiceProcess, ada: User
+) -> None:
+    page, watched = ada_page
+    api = service.client(ada.api_key)
+    job = api.predict(SHORT, name=XSS_NAME).json()
+    api.wait_for(job["job_id"])
+    page.goto(f"{service.base_url}/jobs")
+    row = page.locator(f"tr[data-job-id='{job['job_id']}']")
+    expect(row.locator(".name a")).to_have_text(XSS_NAME)
+    page.goto(f"{service.base_url}/jobs/{job['job_id']}")
+    expect(page.locator("h1")).to_have_text(XSS_NAME)
+    page.wait_for_timeout(500)
+    assert page.locator("img[src=x]").count() == 0
+    assert page.title().startswith(XSS_NAME)
+    assert watched.dialogs == []
+    shot(page, "07-job-name-as-text", full_page=False)
+
+
+def test_jobs_table_pages_through_older_jobs(ada_page: tuple[Page, Watched], service: ServiceProcess,
+                                             ada: User) -> None:
+    page, _ = ada_page
+    api = service.client(ada.api_key)
+    for batch in range(2):
+        jobs = [{"model": "esmfold", "sequence": "MKTVRQERLK", "name": f"Batch {batch} item {i}"} for i in range(10)]
+        assert api.post("/v1/batch", json={"jobs": jobs}).json()["summary"]["successful"] == 10
+    total = api.get("/v1/jobs", params={"limit": 1}).json()["pagination"]["total"]
+    assert total > 20
+    page.goto(f"{service.base_url}/jobs")
+    expect(page.locator("#page-info")).to_have_text(f"1–20 of {total}")
+    expect(page.locator("#jobs-body tr").first).to_contain_text("Batch 1 item 9")  # newest first
+    page.click("#page-next")
+    expect(page.locator("#page-info")).to_have_text(f"21–{total} of {total}")
+    assert "offset=20" in page.url
+    expect(page.locator("#page-prev")).to_be_enabled()
+    page.click("#page-prev")
+    expect(page.locator("#page-info")).to_have_text(f"1–20 of {total}")
+
+
+def test_usage_webhooks_and_account_pages(ada_page: tuple[Page, Watched], service: ServiceProcess, ada: User) -> None:
+    page, _ = ada_page
+    api = service.client(ada.api_key)  # known traffic, whatever ran before
+    for path in ("/v1/models", "/v1/jobs", "/v1/account"):
+        assert api.get(path).status_code == 200
+    job = api.predict(SHORT, name="For the usage page").json()
+    api.wait_for(job["job_id"])  # before the webhook below exists: it must only hear the test event
+    page.goto(f"{service.base_url}/usage?days=7")
+    expect(page.locator("#chart-requests rect.bar")).to_have_count(7)
+    assert page.locator("#by-endpoint .item").count() >= 3, page.locator("#by-endpoint").inner_text()
+    expect(page.locator("#by-model")).to_contain_text("ESMFold")
+    shot(page, "08-usage")
+
+    with WebhookReceiver() as receiver:
+        page.goto(f"{service.base_url}/webhooks")
+        expect(page.locator(".empty .title")).to_have_text("No webhooks yet")
+        page.fill("#webhook-url", "https://10.0.0.1/hook")  # private: refused with the API's message
+        page.click("#webhook-add")
+        expect(page.locator("#webhook-error")).to_contain_text("public host")
+        page.fill("#webhook-url", receiver.url)
+        page.uncheck("#event-job\\.started")
+        page.click("#webhook-add")
+        expect(page.locator("#secret-value")).to_contain_text("whsec_")
+        row = page.locator("#webhooks-table tbody tr")
+        expect(row).to_have_count(1)
+        expect(row).to_contain_text("job.completed")
+        row.locator("[data-action=test]").click()
+        expect(row.locator(".test-result [data-status-code]")).to_have_attribute("data-status-code", "200")
+        assert receiver.events() == ["webhook.test"]
+        shot(page, "09-webhooks")
+        row.locator("[data-action=delete]").click()
+        page.click("dialog [data-confirm]")
+        expect(page.locator(".empty .title")).to_have_text("No webhooks yet")
+
+    page.goto(f"{service.base_url}/account")
+    expect(page.locator("#account-username")).to_have_text("ada")
+    expect(page.locator("#credit-balance .value")).not_to_have_text("0")
+    shot(page, "10-account")
+
+
+def test_a_second_account_sees_none_of_the_firsts_jobs_keys_or_webhooks(
+    browser: Browser, service: ServiceProcess, ada: User, bob: User, folded: dict[str, Any]
+) -> None:
+    service.client(ada.api_key).post("/v1/webhooks", json={"url": "http://127.0.0.1:9/ada-only"})
+    watched = Watched()
+    page = sign_in(browser, service, bob, watched)
+    expect(page.locator(".empty .title")).to_have_text("No jobs yet")
+    shot(page, "11-second-account-jobs")
+    page.goto(f"{service.base_url}/jobs/{folded['job_id']}")
+    expect(page.locator("h1")).to_have_text("Job not found")
+    page.goto(f"{service.base_url}/keys")
+    expect(page.locator("#keys-table tbody tr")).to_have_count(1)
+    assert "notebook" not in page.content()
+    page.goto(f"{service.base_url}/webhooks")
+    expect(page.locator(".empty .title")).to_have_text("No webhooks yet")
+    for path in (f"/v1/jobs/{folded['job_id']}", f"/v1/jobs/{folded['job_id']}/download"):
+        assert page.request.get(service.base_url + path).status == 404  # with bob's cookie
+    assert watched.problems() == []
+    page.context.close()
+
+
+def test_cookie_requests_without_the_csrf_token_are_refused(ada_page: tuple[Page, Watched], service: ServiceProcess) -> None:
+    page, _ = ada_page
+    body = {"model": "esmfold", "sequence": SHORT}
+    refused = page.request.post(f"{service.base_url}/v1/predict", data=body)  # the session cookie, no token
+    assert refused.status == 403 and refused.json()["error"] == "Forbidden"
+    from_page = page.evaluate("""async () => (await fetch('/v1/keys', {method: 'POST', body: '{}',
+        headers: {'Content-Type': 'application/json'}})).status""")
+    assert from_page == 403
+    assert page.request.post(f"{service.base_url}/auth/sign-out", data={}).status == 403
+    token = page.request.get(f"{service.base_url}/auth/session").json()["csrf_token"]
+    accepted = page.request.post(f"{service.base_url}/v1/predict", data=body, headers={"X-CSRF-Token": token})
+    assert accepted.status == 200, accepted.text()
+    # A cross-site page cannot get the token: GET /auth/session answers same-origin scripts only (no CORS).
+    assert "Access-Control-Allow-Origin" not in requests.get(f"{service.base_url}/auth/session", timeout=10).headers

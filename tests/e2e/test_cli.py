@@ -1,0 +1,220 @@
+"""The users' `phonos` command as a user runs it: a real process, in a pseudo-terminal or with --json,
+against the in-process service on the inference twin (the real-Triton run is tests/e2e/test_cli_with_triton.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import select
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from phonos_models.common.progress import Progress
+
+from jobservice.memory_inference import Progressing, Slow
+from tests.support import REPO, InProcessService, wait_until
+
+pytestmark = pytest.mark.e2e
+
+CLIENT_PATH = str(REPO / "clients" / "python")
+RECEPTOR = REPO / "tests" / "diffdock" / "data" / "receptor_small.pdb"
+FASTA = ">sp|P69905|HBA_HUMAN Hemoglobin alpha\nMVLSPADKTNVKAAWGKVGAHAGEYGAEALERMF\n>p2 second\nMGSSHHHHHHSSGLVPRGSH\n>p3\nMKTAYIAKQRQISFVKSHFSRQ\n"
+PASSES = tuple(Progress("recycle", i, 3, f"trunk pass {i} of 3 (recycle {i - 1} of 2)") for i in range(1, 4))
+
+
+def env_for(service: InProcessService, key: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
+    env.update({"PHONOS_URL": service.base_url, "PHONOS_API_KEY": key, "PYTHONPATH": CLIENT_PATH, **extra})
+    return env
+
+
+def phonos(service: InProcessService, key: str, *args: str, cwd: Path | None = None,
+           **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "phonos_client", *args], env=env_for(service, key, **extra),
+                          capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def in_a_terminal(service: InProcessService, key: str, *args: str) -> tuple[int, str]:
+    """Run the command with a pseudo-terminal as its stdin, stdout and stderr; what the screen got."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "phonos_client", *args], env=env_for(service, key),
+                               stdin=terminal, stdout=terminal, stderr=terminal, close_fds=True)
+    os.close(terminal)
+    screen = b""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([controller], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += chunk
+        elif process.poll() is not None:
+            break
+    os.close(controller)
+    return process.wait(30), screen.decode(errors="replace")
+
+
+@pytest.fixture
+def service(twin_factory: type) -> InProcessService:
+    return twin_factory.start(PHONOS_MODELS="esmfold,diffdock")
+
+
+def test_fold_a_three_record_fasta_with_json_output(service: InProcessService, tmp_path: Path) -> None:
+    key = service.new_key(credits=100)
+    (tmp_path / "proteins.fasta").write_text(FASTA)
+    ran = phonos(service, key, "fold", str(tmp_path / "proteins.fasta"), "--model", "esmfold", "-p", "num_recycles=2",
+                 "--out", str(tmp_path / "folds"), "--formats", "pdb,json", "--json")
+    assert ran.returncode == 0, ran.stderr
+    report = json.loads(ran.stdout)["jobs"]  # nothing but the JSON on stdout
+    assert [(j["name"], j["status"]) for j in report] == [("sp_P69905_HBA_HUMAN", "completed"), ("p2", "completed"),
+                                                          ("p3", "completed")]
+    assert sorted(p.name for p in (tmp_path / "folds").iterdir()) == [
+        "p2.json", "p2.pdb", "p3.json", "p3.pdb", "sp_P69905_HBA_HUMAN.json", "sp_P69905_HBA_HUMAN.pdb"]
+    assert report[0]["files"] == [str(tmp_path / "folds" / "sp_P69905_HBA_HUMAN.pdb"),
+                                  str(tmp_path / "folds" / "sp_P69905_HBA_HUMAN.json")]
+    jobs = service.client(key).get("/v1/jobs").json()["jobs"]
+    assert sorted(j["name"] for j in jobs) == ["p2", "p3", "sp_P69905_HBA_HUMAN"]  # one batch, named after the ids
+    assert service.client(key).balance() == 70
+
+
+def test_fold_in_a_terminal_draws_one_progress_bar_per_job(service: InProcessService, tmp_path: Path) -> None:
+    key = service.new_key()
+    for _ in range(3):
+        service.inference.script("esmfold", Progressing(PASSES, 0.15))
+    (tmp_path / "proteins.fasta").write_text(FASTA)
+    code, screen = in_a_terminal(service, key, "fold", str(tmp_path / "proteins.fasta"), "--out", str(tmp_path))
+    assert code == 0, screen
+    assert "\x1b[2K" in screen and "\x1b[3F" in screen  # three rows, redrawn in place
+    assert re.search(r"p2 +\[#{8}-{16}\]  33% running +trunk pass 1 of 3", screen), screen
+    assert re.search(r"p3 +\[#{24}\] 100% completed +p3\.pdb", screen), screen
+    assert (tmp_path / "p3.pdb").exists()
+
+
+def test_without_a_terminal_progress_is_plain_lines(service: InProcessService, tmp_path: Path) -> None:
+    key = service.new_key()
+    service.inference.script("esmfold", Progressing(PASSES, 0.05))
+    ran = phonos(service, key, "fold", "MKTAYIAKQRQISFVKSHFSRQ", "--out", str(tmp_path))
+    assert ran.returncode == 0, ran.stderr
+    lines = ran.stderr.splitlines()
+    assert "\x1b" not in ran.stderr and "sequence: running" in lines
+    assert any(line.startswith("sequence: [recycle] trunk pass 1 of 3") for line in lines)
+    assert lines[-1] == "sequence: completed - sequence.pdb"
+    assert ran.stdout.split("\t")[0] == "sequence" and "completed" in ran.stdout
+
+
+def test_dock_a_ligand_file(service: InProcessService, tmp_path: Path) -> None:
+    key = service.new_key(credits=1000)
+    (tmp_path / "ligands.smi").write_text("CC(=O)Oc1ccccc1C(=O)O aspirin\nCCO ethanol\n")
+    (tmp_path / "ligands.csv").write_text("complex_name,protein_path,ligand_description,protein_sequence\n"
+                                          "caffeine,,Cn1cnc2c1c(=O)n(C)c(=O)n2C,\n")
+    (tmp_path / "ligands.sdf").write_text("phenol\n  made by hand\n\n  0  0  0  0  0  0            999 V2000\nM  END\n"
+                                          ">  <SMILES>\nOc1ccccc1\n\n$$$$\n")
+    for name, expected in (("ligands.smi", ["aspirin", "ethanol"]), ("ligands.csv", ["caffeine"]),
+                           ("ligands.sdf", ["phenol"])):
+        ran = phonos(service, key, "dock", "--protein", str(RECEPTOR), "--ligands", str(tmp_path / name),
+                     "--samples", "2", "--steps", "10", "--out", str(tmp_path / "docked"), "--json")
+        assert ran.returncode == 0, ran.stderr
+        report = json.loads(ran.stdout)["jobs"]
+        assert [(j["name"], j["status"]) for j in report] == [(n, "completed") for n in expected]
+        for ligand in expected:
+            assert (tmp_path / "docked" / f"{ligand}.pdb").exists() and (tmp_path / "docked" / f"{ligand}.sdf").exists()
+    jobs = service.client(key).get("/v1/jobs", params={"model": "diffdock"}).json()["jobs"]
+    assert len(jobs) == 4
+
+
+def test_ctrl_c_leaves_the_jobs_running_and_says_how_to_resume(service: InProcessService, tmp_path: Path) -> None:
+    key = service.new_key()
+    service.inference.script("esmfold", Slow(30))
+    process = subprocess.Popen([sys.executable, "-m", "phonos_client", "fold", "MKTAYIAKQRQISFVKSHFSRQ", "--out",
+                                str(tmp_path)], env=env_for(service, key), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    jobs = wait_until(lambda: service.client(key).get("/v1/jobs").json()["jobs"], 30)
+    wait_until(lambda: service.client(key).get(f"/v1/jobs/{jobs[0]['job_id']}").json()["status"] == "running", 10)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert f"phonos jobs watch {jobs[0]['job_id']}" in stderr and "keep running" in stderr
+    assert service.client(key).get(f"/v1/jobs/{jobs[0]['job_id']}").json()["status"] == "running"
+
+
+def test_exit_codes_say_what_failed(service: InProcessService, tmp_path: Path) -> None:
+    key = service.new_key(credits=5)
+    assert phonos(service, "pk_wrong", "account").returncode == 3
+    assert phonos(service, key, "jobs", "show", "no-such-job").returncode == 4
+    poor = phonos(service, key, "fold", "MKTAYIAKQRQ")
+    assert poor.returncode == 5 and "Insufficient credits" in poor.stderr
+    assert phonos(service, key, "fold", str(tmp_path / "missing.fasta")).returncode == 2
+    assert phonos(service, key, "jobs", "ls", "--limit", "500").returncode == 8  # the API's 400
+
+
+def test_a_failed_job_exits_1(service: InProcessService, tmp_path: Path) -> None:
+    from jobservice.memory_inference import Failure
+
+    key = service.new_key()
+    service.inference.script("esmfold", Failure.MODEL_ERROR)
+    ran = phonos(service, key, "fold", "MKTAYIAKQRQ", "--json", "--out", str(tmp_path))
+    assert ran.returncode == 1
+    assert json.loads(ran.stdout)["jobs"][0]["status"] == "failed"
+
+
+def test_login_writes_a_private_config_that_later_commands_use(service: InProcessService, tmp_path: Path) -> None:
+    key = service.new_key(username="ada")
+    config = tmp_path / "phonos.toml"
+    login = subprocess.run([sys.executable, "-m", "phonos_client", "login", "--url", service.base_url],
+                           input=key + "\n", capture_output=True, text=True, timeout=60,
+                           env={**env_for(service, key), "PHONOS_CONFIG": str(config), "PHONOS_API_KEY": ""})
+    assert login.returncode == 0, login.stderr
+    assert "as ada" in login.stdout and stat.S_IMODE(config.stat().st_mode) == 0o600
+    env = {**env_for(service, key), "PHONOS_CONFIG": str(config), "PHONOS_API_KEY": "", "PHONOS_URL": ""}
+    account = subprocess.run([sys.executable, "-m", "phonos_client", "account", "--json"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert account.returncode == 0 and json.loads(account.stdout)["username"] == "ada"
+
+
+def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path) -> None:
+    key = service.new_key()
+    submitted = json.loads(phonos(service, key, "fold", "MKTAYIAKQRQ", "--no-wait", "--json").stdout)["jobs"][0]
+    job_id = submitted["job_id"]
+    service.client(key).wait_for(job_id)
+    listed = json.loads(phonos(service, key, "jobs", "ls", "--json").stdout)
+    assert [j["job_id"] for j in listed] == [job_id]
+    assert json.loads(phonos(service, key, "jobs", "show", job_id, "--json").stdout)["status"] == "completed"
+    got = phonos(service, key, "jobs", "download", job_id, "--format", "cif", "--out", str(tmp_path))
+    assert got.returncode == 0 and (tmp_path / f"{job_id}.cif").exists()
+    watched = phonos(service, key, "jobs", "watch", job_id, "--json")
+    assert watched.returncode == 0 and json.loads(watched.stdout)["jobs"][0]["status"] == "completed"
+    assert phonos(service, key, "jobs", "cancel", job_id).returncode == 8  # completed: nothing to cancel
+    usage = json.loads(phonos(service, key, "usage", "--days", "1", "--json").stdout)
+    assert usage["totals"]["requests"] >= 4
+    hook = json.loads(phonos(service, key, "webhooks", "create", "http://127.0.0.1:9/h", "--event", "job.failed",
+                             "--json").stdout)
+    assert hook["secret"] and hook["events"] == ["job.failed"]
+    assert json.loads(phonos(service, key, "webhooks", "ls", "--json").stdout)[0]["webhook_id"] == hook["webhook_id"]
+    assert phonos(service, key, "webhooks", "test", hook["webhook_id"]).returncode == 1  # nobody listens on :9
+    assert phonos(service, key, "webhooks", "delete", hook["webhook_id"]).returncode == 0
+
+
+def test_one_phonos_command_for_users_and_operators() -> None:
+    from phonos_models.alphafold2 import build_db
+
+    from launcher.cli import DATABASE_NAMES, build_parser
+
+    assert DATABASE_NAMES == build_db.DATABASE_NAMES
+    verbs = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    assert {"serve", "keys", "db", "login", "fold", "dock", "jobs", "usage", "webhooks"} <= verbs
+    env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'triton_models'}:{CLIENT_PATH}"}
+    helped = subprocess.run([sys.executable, "-m", "launcher.cli", "fold", "--help"], env=env, cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and "--model" in helped.stdout  # the server's phonos runs the users' verbs

@@ -1,0 +1,47 @@
+"""deploy/: the Prometheus scrape configuration and every query of the Grafana dashboard pass promtool."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support import REPO
+
+pytestmark = pytest.mark.e2e
+
+DEPLOY = REPO / "deploy"
+
+
+def promtool() -> str:
+    found = shutil.which("promtool")
+    assert found, "promtool is missing: scripts/install.sh installs Debian's prometheus package"
+    return found
+
+
+def dashboard_queries() -> list[str]:
+    dashboard = json.loads((DEPLOY / "grafana" / "phonos-dashboard.json").read_text())
+    return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+
+
+def test_the_scrape_configuration_is_valid() -> None:
+    checked = subprocess.run([promtool(), "check", "config", str(DEPLOY / "prometheus.yml")],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
+    queries = dashboard_queries()
+    assert len(queries) >= 16
+    # promtool parses rule expressions offline: each query becomes a recording rule.
+    rules = {"groups": [{"name": "dashboard", "rules": [{"record": f"phonos_dashboard:query_{i}", "expr": q}
+                                                        for i, q in enumerate(queries)]}]}
+    path = tmp_path / "dashboard_rules.yml"
+    path.write_text(yaml.safe_dump(rules))
+    checked = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"SUCCESS: {len(queries)} rules found" in checked.stdout

@@ -1,0 +1,91 @@
+"""`phonos serve` supervises: kill its Triton and its job service with SIGKILL, as a crash would.
+
+One `phonos serve` (ESMFold, tiny weights) goes through: Triton killed → the API keeps answering
+(degraded, 503), a job submitted meanwhile completes after the restart; the job service killed →
+back on the same port with Triton untouched; the job service killed again within the window →
+more than PHONOS_RESTART_MAX=1 crashes: everything stops, exit status 1, with a message.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+import requests
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.serve_process import ServeProcess, health
+from tests.support import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def grpc_ready(target: str) -> int:
+    """The readiness the standard gRPC health service reports for PhonosService."""
+    with grpc.insecure_channel(target) as channel:
+        request = health_pb2.HealthCheckRequest(service="phonos.v1.PhonosService")
+        return int(health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_serve_restarts_crashed_children_and_gives_up_on_repeated_crashes(tmp_path: Path) -> None:
+    serve = ServeProcess(tmp_path / "var", PHONOS_RESTART_MAX="1", PHONOS_RESTART_BACKOFF_S="0.5")
+    try:
+        base_url = serve.wait_for(r"REST gateway:\s+(http://\S+)/v1", 400).group(1)
+        key = serve.find(r"API key .*: (pk_\S+)").group(1)
+        triton_pid = int(serve.find(r"Triton ready:.*pid (\d+)").group(1))
+        jobs_pid = int(serve.find(r"job service:\s+pid (\d+)").group(1))
+        auth = {"Authorization": f"Bearer {key}"}
+        assert health(base_url) == (200, "operational")
+
+        grpc_target = serve.find(r"gRPC:\s+(\S+)").group(1)
+        assert grpc_ready(grpc_target) == health_pb2.HealthCheckResponse.SERVING
+
+        # 1. Triton dies. The API keeps answering, degraded; a job submitted now waits and then runs.
+        killed_at = time.monotonic()
+        os.kill(triton_pid, signal.SIGKILL)
+        assert wait_until(lambda: health(base_url) == (503, "degraded"), 30)
+        assert wait_until(lambda: grpc_ready(grpc_target) == health_pb2.HealthCheckResponse.NOT_SERVING, 5)
+        assert requests.get(f"{base_url}/v1/models", headers=auth, timeout=5).status_code == 200
+        submitted = requests.post(f"{base_url}/v1/predict", headers=auth, timeout=10,
+                                  json={"model": "esmfold", "sequence": "MKTVRQERLKSIVRIL"})
+        assert submitted.status_code == 200, submitted.text
+        wait_until(lambda: health(base_url) == (200, "operational"), 300, 0.1)
+        print(f"\nTriton SIGKILL -> /v1/health operational again: {time.monotonic() - killed_at:.1f} s")
+        assert wait_until(lambda: grpc_ready(grpc_target) == health_pb2.HealthCheckResponse.SERVING, 5)
+        assert serve.find(r"tritonserver exited with signal SIGKILL; restarting")
+        new_triton_pid = int(serve.wait_for(r"tritonserver is ready again .*\(pid (\d+)\)", 30).group(1))
+        assert new_triton_pid != triton_pid and not process_alive(triton_pid)
+        job_id = submitted.json()["job_id"]
+        job = wait_until(lambda: (j := requests.get(f"{base_url}/v1/jobs/{job_id}", headers=auth, timeout=5)
+                                  .json())["status"] in ("completed", "failed") and j, 180)
+        assert job["status"] == "completed", job
+
+        # 2. The job service dies: back on the same port, Triton untouched.
+        mark = len(serve.lines)
+        os.kill(jobs_pid, signal.SIGKILL)
+        serve.wait_for(r"job service is ready again", 120, after=mark)
+        assert health(base_url) == (200, "operational")
+        assert requests.get(f"{base_url}/v1/jobs/{job_id}", headers=auth, timeout=5).json()["status"] == "completed"
+        assert process_alive(new_triton_pid)
+        jobs_pid = int(serve.find(r"job service is ready again .*\(pid (\d+)\)", mark).group(1))
+
+        # 3. A second job-service crash within the window is one more than PHONOS_RESTART_MAX=1 allows.
+        os.kill(jobs_pid, signal.SIGKILL)
+        assert serve.popen.wait(timeout=120) == 1
+        assert serve.find(r"error: job service exited with signal SIGKILL; it crashed 2 times within 600 s, "
+                          r"more than PHONOS_RESTART_MAX=1: giving up; stopping everything")
+        assert not process_alive(new_triton_pid)
+    finally:
+        serve.stop()

@@ -1,0 +1,56 @@
+"""`phonos serve` as a subprocess on free ports, its output collected: for the supervision test and bench."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import requests
+
+from tests.support import REPO, wait_until
+
+
+class ServeProcess:
+    def __init__(self, data_dir: Path, **env: str) -> None:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
+        self.lines: list[str] = []
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "launcher.cli", "serve", "--http-port", "0", "--grpc-port", "0",
+             "--data-dir", str(data_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+            env={**clean, "PHONOS_MODELS": "esmfold", **env},
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self.lines.append(line.rstrip())
+
+    def find(self, pattern: str, after: int = 0) -> re.Match[str] | None:
+        for line in self.lines[after:]:
+            match = re.search(pattern, line)
+            if match:
+                return match
+        return None
+
+    def wait_for(self, pattern: str, timeout_s: float, after: int = 0) -> re.Match[str]:
+        return wait_until(lambda: self.find(pattern, after), timeout_s, 0.1)
+
+    def stop(self) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        return self.popen.wait(timeout=60)
+
+
+def health(base_url: str) -> tuple[int, str]:
+    try:
+        response = requests.get(f"{base_url}/v1/health", timeout=5)
+    except requests.ConnectionError:
+        return 0, "unreachable"
+    return response.status_code, response.json()["status"]

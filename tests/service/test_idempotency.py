@@ -1,0 +1,138 @@
+"""Idempotency-Key on the POST routes and the gRPC metadata key (in-process service, real SQLite, twin)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import grpc
+import pytest
+
+from jobservice.memory_inference import Slow
+from phonos.v1 import phonos_pb2 as pb
+from tests.support import ALL_STORES, InProcessService, wait_until
+
+pytestmark = pytest.mark.integration
+STORES = ALL_STORES  # state: every test runs on SQLite and on PostgreSQL
+
+BODY = {"model": "esmfold", "sequence": "MKTVRQERLKSIVRILERSKEPV"}
+
+
+@pytest.fixture(scope="module")
+def service(twin_service: InProcessService) -> InProcessService:
+    return twin_service
+
+
+def jobs_of(service: InProcessService, key: str) -> list[str]:
+    return [j["job_id"] for j in service.client(key).get("/v1/jobs").json()["jobs"]]
+
+
+def test_a_retry_with_the_same_key_returns_the_first_response_and_charges_once(service: InProcessService) -> None:
+    key = service.new_key(credits=100)
+    client = service.client(key)
+    first = client.post("/v1/predict", json=BODY, headers={"Idempotency-Key": "order-1"})
+    again = client.post("/v1/predict", json=BODY, headers={"Idempotency-Key": "order-1"})
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert client.balance() == 90 and jobs_of(service, key) == [first.json()["job_id"]]
+    other = client.post("/v1/predict", json=BODY, headers={"Idempotency-Key": "order-2"})
+    assert other.json()["job_id"] != first.json()["job_id"] and client.balance() == 80
+    plain = client.post("/v1/predict", json=BODY)  # no key: every POST is a new job
+    assert plain.json()["job_id"] not in {first.json()["job_id"], other.json()["job_id"]}
+
+
+def test_the_same_key_with_another_body_is_a_422(service: InProcessService) -> None:
+    client = service.client(service.new_key(credits=100))
+    assert client.post("/v1/predict", json=BODY, headers={"Idempotency-Key": "k"}).status_code == 200
+    changed = client.post("/v1/predict", json={**BODY, "name": "other"}, headers={"Idempotency-Key": "k"})
+    assert changed.status_code == 422
+    assert changed.json()["error"] == "Idempotency key reused" and "different request" in changed.json()["message"]
+    elsewhere = client.post("/v1/batch", json={"jobs": [BODY]}, headers={"Idempotency-Key": "k"})
+    assert elsewhere.status_code == 422  # one key, one request, whatever the route
+    reordered = client.post("/v1/predict", data=json.dumps({"sequence": BODY["sequence"], "model": "esmfold"}),
+                            headers={"Idempotency-Key": "k"})
+    assert reordered.status_code == 200 and reordered.headers["Idempotent-Replayed"] == "true"  # same request
+    assert client.balance() == 90
+
+
+def test_keys_are_per_account(service: InProcessService) -> None:
+    alice, bob = service.client(service.new_key()), service.client(service.new_key())
+    a = alice.post("/v1/predict", json=BODY, headers={"Idempotency-Key": "shared"}).json()
+    b = bob.post("/v1/predict", json=BODY, headers={"Idempotency-Key": "shared"}).json()
+    assert a["job_id"] != b["job_id"]
+
+
+def test_batch_cancel_and_webhook_posts_replay_too(service: InProcessService) -> None:
+    client = service.client(service.new_key(credits=1000))
+    batch = {"jobs": [BODY, {"model": "esmfold", "sequence": "MKT*"}]}
+    first = client.post("/v1/batch", json=batch, headers={"Idempotency-Key": "b1"})
+    again = client.post("/v1/batch", json=batch, headers={"Idempotency-Key": "b1"})
+    assert again.json() == first.json() and first.json()["summary"]["successful"] == 1
+    assert client.balance() == 990
+    service.inference.script("esmfold", Slow(5))
+    running = client.post("/v1/predict", json={**BODY, "name": "to cancel"}).json()["job_id"]
+    cancel = client.post(f"/v1/jobs/{running}/cancel", headers={"Idempotency-Key": "c1"})
+    again_cancel = client.post(f"/v1/jobs/{running}/cancel", headers={"Idempotency-Key": "c1"})
+    assert cancel.status_code == again_cancel.status_code == 200 and again_cancel.json() == cancel.json()
+    assert client.post(f"/v1/jobs/{running}/cancel", headers={"Idempotency-Key": "c2"}).status_code == 400
+    hook = {"url": "http://127.0.0.1:9/hook", "events": ["job.completed"]}
+    created = client.post("/v1/webhooks", json=hook, headers={"Idempotency-Key": "w1"})
+    replayed = client.post("/v1/webhooks", json=hook, headers={"Idempotency-Key": "w1"})
+    assert created.status_code == 200 and replayed.json() == created.json()  # the same secret, once
+    assert len(client.get("/v1/webhooks").json()["webhooks"]) == 1
+
+
+def test_a_bad_key_is_a_400(service: InProcessService) -> None:
+    client = service.client(service.new_key())
+    for bad in ("x" * 256, ""):
+        response = client.post("/v1/predict", json=BODY, headers={"Idempotency-Key": bad})
+        assert response.status_code == 400 and "Idempotency-Key" in response.json()["message"]
+
+
+def test_a_retry_after_the_connection_died_charges_once(service: InProcessService) -> None:
+    """The client sends the POST and hangs up without reading: the job is stored all the same, with its
+    key's response in the same transaction, so the retry gets it back instead of a second job."""
+    key = service.new_key(credits=100)
+    body = json.dumps(BODY).encode()
+    with socket.create_connection(("127.0.0.1", service.http_port)) as raw:
+        raw.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    + f"Authorization: Bearer {key}\r\nIdempotency-Key: dropped-1\r\n".encode()
+                    + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        stored = wait_until(lambda: jobs_of(service, key), 10)  # the job is stored...
+    # ...and the client hangs up without reading the answer
+    client = service.client(key)
+    retry = client.post("/v1/predict", json=BODY, headers={"Idempotency-Key": "dropped-1"})
+    assert retry.status_code == 200 and retry.json()["job_id"] == stored[0]
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert client.balance() == 90 and len(jobs_of(service, key)) == 1
+
+
+def test_grpc_metadata_key_and_a_cancelled_call_charge_once(service: InProcessService) -> None:
+    key = service.new_key(credits=100)
+    channel, stub = service.grpc_stub()
+    metadata = (("authorization", f"Bearer {key}"), ("idempotency-key", "grpc-1"))
+    request = pb.PredictRequest(model="esmfold", sequence=BODY["sequence"])
+    with channel:
+        abandoned = stub.Predict.future(request, metadata=metadata)
+        abandoned.cancel()  # gone before (or after) the job was stored: either way, one charge in the end
+        time.sleep(0.3)
+        first = stub.Predict(request, metadata=metadata)
+        again, call = stub.Predict.with_call(request, metadata=metadata)
+        assert again == first and ("idempotent-replayed", "true") in call.initial_metadata()
+        with pytest.raises(grpc.RpcError) as reused:
+            stub.Predict(pb.PredictRequest(model="esmfold", sequence="MKV"), metadata=metadata)
+        assert reused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert dict(reused.value.trailing_metadata())["phonos-error-reason"] == "IDEMPOTENCY_KEY_REUSED"
+    assert service.client(key).balance() == 90 and jobs_of(service, key) == [first.job_id]
+
+
+def test_keys_expire_after_their_time_to_live(twin_factory: type) -> None:
+    service = twin_factory.start(PHONOS_IDEMPOTENCY_TTL_S="0.5")
+    client = service.client(service.new_key(credits=100))
+    first = client.post("/v1/predict", json=BODY, headers={"Idempotency-Key": "short"}).json()
+    time.sleep(0.7)
+    later = client.post("/v1/predict", json=BODY, headers={"Idempotency-Key": "short"})
+    assert later.status_code == 200 and later.json()["job_id"] != first["job_id"]
+    assert "Idempotent-Replayed" not in later.headers

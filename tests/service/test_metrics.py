@@ -1,0 +1,169 @@
+"""Prometheus /metrics of the job service, scraped from its real listener, on the in-memory inference twin.
+
+Counters are process-wide (several services run in one test process), so every check compares a scrape
+taken before the action with one taken after it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+
+import pytest
+import requests
+
+from jobservice.memory_inference import TWIN_ENDPOINT, Failure, Slow
+from tests.support import REPO, InProcessService, WebhookReceiver, wait_until
+
+pytestmark = pytest.mark.integration
+
+Scrape = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def value(scrape: Scrape, name: str, **labels: str) -> float:
+    return scrape.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def delta(before: Scrape, after: Scrape, name: str, **labels: str) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
+
+
+@pytest.fixture
+def service(twin_factory: type) -> InProcessService:
+    return twin_factory.start(PHONOS_WEBHOOK_BACKOFF_BASE_S="60", PHONOS_WEBHOOK_TIMEOUT_S="2")
+
+
+def test_jobs_credits_and_model_server_calls_by_model_and_cause(service: InProcessService) -> None:
+    client = service.client(service.new_key(credits=1000))
+    before = service.scrape()
+    service.inference.script("esmfold", Failure.MODEL_ERROR, Failure.INVALID_INPUT)
+    ids = [client.predict().json()["job_id"] for _ in range(3)]
+    outcomes = sorted(client.wait_for(job_id)["status"] for job_id in ids)
+    assert outcomes == ["completed", "failed", "failed"]
+    after = service.scrape()
+
+    assert delta(before, after, "phonos_jobs_submitted_total", model="esmfold") == 3
+    assert delta(before, after, "phonos_jobs_completed_total", model="esmfold") == 1
+    assert delta(before, after, "phonos_jobs_failed_total", model="esmfold", cause="model_error") == 1
+    assert delta(before, after, "phonos_jobs_failed_total", model="esmfold", cause="invalid_input") == 1
+    # esmfold costs 10: three charged, the model error refunded, the refused input kept (failures.py).
+    assert delta(before, after, "phonos_credits_charged_total", model="esmfold") == 30
+    assert delta(before, after, "phonos_credits_refunded_total", model="esmfold") == 10
+    assert delta(before, after, "phonos_job_wait_seconds_count", model="esmfold") == 3
+    assert delta(before, after, "phonos_job_run_seconds_count", model="esmfold", status="completed") == 1
+    assert delta(before, after, "phonos_job_run_seconds_count", model="esmfold", status="failed") == 2
+    calls = {"endpoint": TWIN_ENDPOINT, "model": "esmfold"}
+    assert delta(before, after, "phonos_triton_request_seconds_count", outcome="ok", **calls) == 1
+    assert delta(before, after, "phonos_triton_request_seconds_count", outcome="model_error", **calls) == 1
+    assert delta(before, after, "phonos_triton_request_errors_total", kind="model_error", **calls) == 1
+    assert delta(before, after, "phonos_triton_request_errors_total", kind="invalid_input", **calls) == 1
+    assert delta(before, after, "phonos_http_request_seconds_count", method="POST", route="/v1/predict",
+                 status="200") == 3
+    assert delta(before, after, "phonos_rpc_seconds_count", rpc="Predict", transport="rest", code="OK") == 3
+    assert delta(before, after, "phonos_job_run_seconds_sum", model="esmfold", status="completed") > 0
+
+
+def test_queue_depth_and_age_are_read_at_scrape_time(twin_factory: type) -> None:
+    service = twin_factory.start(PHONOS_MAX_INFLIGHT_PER_MODEL="1")
+    client = service.client(service.new_key(credits=1000))
+    service.inference.script("esmfold", Slow(60), Slow(60), Slow(60))
+    ids = [client.predict().json()["job_id"] for _ in range(3)]
+    wait_until(lambda: client.get(f"/v1/jobs/{ids[0]}").json()["status"] == "running", 10)
+    scrape = wait_until(lambda: (s := service.scrape()) and value(s, "phonos_jobs_running", model="esmfold") == 1
+                        and s, 10)
+    assert value(scrape, "phonos_jobs_queued", model="esmfold") == 2
+    assert value(scrape, "phonos_queue_oldest_age_seconds", model="esmfold") > 0
+    for job_id in ids:
+        assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 200
+    emptied = wait_until(lambda: (s := service.scrape()) and value(s, "phonos_jobs_running", model="esmfold") == 0
+                         and s, 10)
+    assert value(emptied, "phonos_jobs_queued", model="esmfold") == 0
+    assert value(emptied, "phonos_queue_oldest_age_seconds", model="esmfold") == 0
+
+
+def test_rate_limit_rejections_and_error_statuses_are_counted(service: InProcessService) -> None:
+    client = service.client(service.new_key(rate_limit=2))
+    before = service.scrape()
+    statuses = [client.get("/v1/account").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert client.get("/v1/no-such-route").status_code == 404
+    after = service.scrape()
+    assert delta(before, after, "phonos_rate_limit_rejections_total", transport="rest") == 1
+    assert delta(before, after, "phonos_http_request_seconds_count", method="GET", route="/v1/account",
+                 status="429") == 1
+    assert delta(before, after, "phonos_rpc_seconds_count", rpc="GetAccount", transport="rest",
+                 code="RESOURCE_EXHAUSTED") == 1
+    assert delta(before, after, "phonos_http_request_seconds_count", method="GET", route="unmatched",
+                 status="404") == 1
+
+
+def test_webhook_deliveries_and_backlog(service: InProcessService) -> None:
+    client = service.client(service.new_key(credits=1000))
+    with WebhookReceiver(statuses=[500] * 10) as receiver:
+        hook = client.post("/v1/webhooks", json={"url": receiver.url, "events": ["job.started", "job.completed"]})
+        before = service.scrape()
+        client.wait_for(client.predict().json()["job_id"])
+        # Both events were tried once, answered 500, and wait a minute for their retry.
+        wait_until(lambda: len(receiver.requests) == 2, 10)
+        after = wait_until(lambda: (s := service.scrape()) and value(s, "phonos_webhook_backlog") == 2 and s, 10)
+        for event in ("job.started", "job.completed"):
+            assert delta(before, after, "phonos_webhook_deliveries_total", event=event, outcome="retry") == 1
+        assert value(after, "phonos_webhook_backlog_oldest_age_seconds") > 0
+        assert client.delete(f"/v1/webhooks/{hook.json()['webhook']['webhook_id']}").status_code == 200
+        assert value(service.scrape(), "phonos_webhook_backlog") == 0
+    with WebhookReceiver() as receiver:
+        client.post("/v1/webhooks", json={"url": receiver.url, "events": ["job.completed"]})
+        before = service.scrape()
+        client.wait_for(client.predict().json()["job_id"])
+        wait_until(lambda: len(receiver.requests) == 1, 10)
+        after = wait_until(lambda: (s := service.scrape()) and delta(
+            before, s, "phonos_webhook_deliveries_total", event="job.completed", outcome="delivered") == 1, 10)
+        assert after
+
+
+def test_metrics_have_their_own_listener_and_can_be_turned_off(service: InProcessService,
+                                                               twin_factory: type, tmp_path) -> None:
+    public = requests.get(f"{service.base_url}/metrics", timeout=10)
+    assert public.status_code == 404 and public.json()["error"] == "Not found"
+    scraped = requests.get(f"http://127.0.0.1:{service.metrics_port}/metrics", timeout=10)
+    assert scraped.status_code == 200 and scraped.headers["Content-Type"].startswith("text/plain")
+    assert "process_cpu_seconds_total" in scraped.text  # prometheus_client's process collector
+    off = twin_factory.start(data_dir=tmp_path / "off", PHONOS_METRICS_ENABLED="false")
+    assert off.metrics_port is None
+
+
+def test_an_unreachable_triton_metrics_endpoint_reads_as_down(twin_factory: type, tmp_path) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    service = twin_factory.start(PHONOS_TRITON_METRICS_URLS=f"http://127.0.0.1:{closed}/metrics")
+    assert value(service.scrape(), "phonos_triton_metrics_up", endpoint=f"127.0.0.1:{closed}") == 0
+
+
+def test_every_series_the_dashboard_reads_is_exported(service: InProcessService) -> None:
+    """A typo in deploy/grafana would show an empty panel, not an error: check the names against a scrape."""
+    dashboard = json.loads((REPO / "deploy" / "grafana" / "phonos-dashboard.json").read_text())
+    wanted = {name for panel in dashboard["panels"] for target in panel["targets"]
+              for name in re.findall(r"\b(phonos_[a-z_]+|process_[a-z_]+)\b", target["expr"])}
+    text = requests.get(f"http://127.0.0.1:{service.metrics_port}/metrics", timeout=10).text
+    declared = set(re.findall(r"^# TYPE (\S+) ", text, re.MULTILINE))
+    suffixes = ("_bucket", "_count", "_sum")
+    missing = {n for n in wanted if n not in declared and not any(
+        n.endswith(s) and n.removesuffix(s) in declared for s in suffixes)}
+    # Triton's re-exported series are checked against a real server in tests/e2e.
+    missing -= {"phonos_triton_metrics_up"}
+    assert not missing, f"dashboard reads series nobody exports: {sorted(missing)}"
+
+
+def test_auth_throttle_rejections_are_counted(twin_factory: type) -> None:
+    service = twin_factory.start(PHONOS_AUTH_FAILURES_PER_MINUTE="2")
+    stranger = service.client("pk_not_a_key")
+    before = service.scrape()
+    statuses = [stranger.get("/v1/account").status_code for _ in range(4)]
+    after = service.scrape()
+    assert statuses[:2] == [401, 401] and statuses[-1] == 429
+    assert delta(before, after, "phonos_auth_throttle_rejections_total") == statuses.count(429)
+    assert delta(before, after, "phonos_http_request_seconds_count", method="GET", route="/v1/account",
+                 status="401") == 2
+

@@ -1,0 +1,25 @@
+"""Settings a job service cannot start with are refused with a clear message and exit status 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jobservice.__main__ import main
+from launcher.ports import free_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("PHONOS_TRITON_URLS", "gpu1:8001,gpu2", "expected host:port or model=host:port"),
+    ("PHONOS_DATABASE_URL", "mysql://db/phonos", "must start with postgresql://"),
+    ("PHONOS_DATABASE_URL", "postgresql://phonos@127.0.0.1:{port}/phonos", "cannot open the database"),
+])
+def test_unusable_settings_exit_2_with_a_message(name: str, value: str, message: str, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(name, value.format(port=free_port()))
+    assert main(["--data-dir", str(tmp_path), "--grpc-port", "0", "--no-http"]) == 2
+    assert message in capsys.readouterr().err

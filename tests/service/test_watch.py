@@ -1,0 +1,272 @@
+"""Watching jobs live: WatchJob/WatchJobs over gRPC and as Server-Sent Events (in-process service, twin).
+
+Progress is scripted on the inference twin (`Progressing`), which hands it to dispatch exactly as the
+real decoupled Triton stream does (tests/contract runs both)."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import grpc
+import pytest
+from phonos_models.common.progress import Progress
+
+from jobservice.memory_inference import Failure, Progressing, Slow
+from jobservice.modelspecs.esmfold import build_spec as esmfold_spec
+from launcher.ports import free_port
+from phonos.v1 import phonos_pb2 as pb
+from tests.support import ALL_STORES, InProcessService, wait_until
+
+pytestmark = pytest.mark.integration
+STORES = ALL_STORES  # state: every test runs on SQLite and on PostgreSQL
+
+RECYCLES = tuple(Progress("recycle", i, 4, f"trunk pass {i} of 4") for i in range(1, 5))
+
+
+def read_sse(response: http.client.HTTPResponse, comments: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    """Events of a text/event-stream body, read with nothing but the standard library."""
+    event: dict[str, Any] = {}
+    while True:
+        raw = response.readline()
+        if not raw:
+            return
+        line = raw.decode().rstrip("\n")
+        if line == "":
+            if "data" in event:
+                yield event
+            event = {}
+        elif line.startswith(":"):
+            if comments is not None:
+                comments.append(line)
+        else:
+            name, _, value = line.partition(": ")
+            event[name] = json.loads(value) if name == "data" else value
+
+
+def open_sse(service: InProcessService, key: str, path: str, **headers: str) -> http.client.HTTPResponse:
+    connection = http.client.HTTPConnection("127.0.0.1", service.http_port, timeout=30)
+    connection.request("GET", path, headers={"Authorization": f"Bearer {key}", **headers})
+    return connection.getresponse()
+
+
+def states(events: list[dict[str, Any]]) -> list[str]:
+    return [e["data"]["job"]["status"] for e in events if e.get("event") == "state"]
+
+
+def logged(service: InProcessService, job_id: str) -> list[tuple[int, str]]:
+    return [(int(i), s) for i, s in service.sql("SELECT id, status FROM job_events WHERE job_id = ? ORDER BY id",
+                                                job_id)]
+
+
+@pytest.fixture
+def service(twin_factory: type) -> InProcessService:
+    return twin_factory.start(PHONOS_SSE_KEEPALIVE_S="0.3")
+
+
+def test_sse_with_a_plain_http_client_follows_a_job_to_the_end(twin_factory: type) -> None:
+    service = twin_factory.start(PHONOS_MAX_INFLIGHT_PER_MODEL="1")
+    key = service.new_key()
+    service.inference.script("esmfold", Slow(0.4), Progressing(RECYCLES, 0.05))
+    blocker = service.client(key).predict().json()["job_id"]  # keeps ours pending for a moment (one worker)
+    job_id = service.client(key).predict().json()["job_id"]
+    response = open_sse(service, key, f"/v1/jobs/{job_id}/events")
+    assert response.status == 200
+    assert response.getheader("Content-Type") == "text/event-stream; charset=utf-8"
+    assert response.getheader("Cache-Control") == "no-cache" and response.getheader("X-RateLimit-Limit")
+    events = list(read_sse(response))  # the server ends the stream when the job is terminal
+    assert states(events) == ["pending", "running", "completed"]
+    progress = [e["data"]["progress"] for e in events if e["event"] == "progress"]
+    assert [(p["stage"], p["step"], p["total"]) for p in progress] == [("recycle", i, 4) for i in range(1, 5)]
+    kinds = [e["event"] for e in events]
+    assert kinds.index("progress") > kinds.index("state") and kinds[-1] == "state"  # progress only while running
+    ids = [int(e["id"]) for e in events if e["event"] == "state"]
+    assert [(i, s) for i, s in zip(ids, states(events), strict=True)] == logged(service, job_id)
+    assert all("id" not in e for e in events if e["event"] == "progress")  # progress is not a resume point
+    final = events[-1]["data"]["job"]
+    assert final["download_url"] == f"/v1/jobs/{job_id}/download" and final["formats"] == list(esmfold_spec({}).formats)
+    assert all("download_url" not in e["data"]["job"] for e in events[:-1])  # no results before completion
+    assert service.client(key).wait_for(blocker)["status"] == "completed"
+
+
+def test_last_event_id_resumes_after_the_last_state_seen_and_204_ends_a_finished_job(
+        service: InProcessService) -> None:
+    key = service.new_key()
+    service.inference.script("esmfold", Slow(0.6))
+    job_id = service.client(key).predict().json()["job_id"]
+    response = open_sse(service, key, f"/v1/jobs/{job_id}/events")
+    first = next(read_sse(response))
+    response.close()  # the client goes away after the first event
+    service.client(key).wait_for(job_id)
+    resumed = list(read_sse(open_sse(service, key, f"/v1/jobs/{job_id}/events", **{"Last-Event-ID": first["id"]})))
+    expected = [s for i, s in logged(service, job_id) if i > int(first["id"])]
+    assert states(resumed) == expected and expected[-1] == "completed"
+    # The query parameter works too (EventSource cannot send headers on its first request).
+    again = open_sse(service, key, f"/v1/jobs/{job_id}/events?last_event_id={resumed[-1]['id']}")
+    assert again.status == 204 and again.read() == b""  # nothing newer, and nothing will come: stop
+
+
+def test_keep_alive_comments_flow_while_nothing_happens(service: InProcessService) -> None:
+    key = service.new_key()
+    service.inference.script("esmfold", Slow(1.2))
+    job_id = service.client(key).predict().json()["job_id"]
+    comments: list[str] = []
+    events = list(read_sse(open_sse(service, key, f"/v1/jobs/{job_id}/events"), comments))
+    assert len(comments) >= 2 and set(comments) == {": keep-alive"}  # every 0.3 s during 1.2 s of silence
+    assert states(events)[-1] == "completed"
+
+
+def test_watch_errors_are_json_before_the_stream(service: InProcessService) -> None:
+    key = service.new_key()
+    other = service.client(service.new_key()).predict().json()["job_id"]
+    client = service.client(key)
+    for path, status in ((f"/v1/jobs/{other}/events", 404), ("/v1/jobs/nope/events", 404),
+                         ("/v1/jobs/nope/events?last_event_id=abc", 400), ("/v1/events?since=1", 400)):
+        response = client.get(path)
+        assert response.status_code == status, (path, response.text)
+        assert set(response.json()) == {"error", "message"}
+    assert service.client(None).get(f"/v1/jobs/{other}/events").status_code == 401
+    usage = wait_until(lambda: [e for e in client.get("/v1/usage").json()["by_endpoint"]
+                                if e["endpoint"] == "/v1/jobs/{job_id}/events"], 5)
+    assert usage[0]["requests"] >= 3  # a stream counts as one request, errors included
+
+
+def test_grpc_watch_job_streams_the_same_events(service: InProcessService) -> None:
+    key = service.new_key()
+    service.inference.script("esmfold", Progressing(RECYCLES[:2], 0.05, Failure.MODEL_ERROR))
+    job_id = service.client(key).predict().json()["job_id"]
+    channel, stub = service.grpc_stub()
+    auth = (("authorization", f"Bearer {key}"),)
+    with channel:
+        events = [r.event for r in stub.WatchJob(pb.WatchJobRequest(job_id=job_id), metadata=auth, timeout=30)]
+        with pytest.raises(grpc.RpcError) as missing:
+            list(stub.WatchJob(pb.WatchJobRequest(job_id="nope"), metadata=auth, timeout=10))
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert [e.job.status for e in events if e.type == "state"][-1] == "failed"
+    assert events[-1].job.error_code == "model_error" and events[-1].job.credits_used == 0  # refunded
+    steps = [e.progress.step for e in events if e.type == "progress"]
+    assert steps == sorted(steps) and set(steps) <= {1, 2}
+
+
+def test_watch_jobs_follows_every_job_of_the_account_only(service: InProcessService) -> None:
+    key = service.new_key()
+    client = service.client(key)
+    service.inference.script("esmfold", Slow(0.3), Slow(0.3))
+    active = client.predict().json()["job_id"]
+    stranger = service.client(service.new_key())
+    channel, stub = service.grpc_stub()
+    seen: list[pb.JobEvent] = []
+    with channel:
+        call = stub.WatchJobs(pb.WatchJobsRequest(), metadata=(("authorization", f"Bearer {key}"),), timeout=30)
+        collector = threading.Thread(target=_collect, args=(call, seen), daemon=True)
+        collector.start()
+        wait_until(lambda: seen, 5)
+        later = client.predict().json()["job_id"]
+        stranger.predict()
+        wait_until(lambda: {e.job_id for e in seen if e.job.status == "completed"} >= {active, later}, 10)
+        call.cancel()
+        collector.join(5)
+    assert seen[0].job_id == active  # the active job first, at once
+    assert {e.job_id for e in seen} == {active, later}  # never another account's job
+    later_states = [e.job.status for e in seen if e.job_id == later and e.type == "state"]
+    assert later_states == ["pending", "running", "completed"]
+
+
+def _collect(call: Any, into: list[pb.JobEvent]) -> None:
+    try:
+        into.extend(response.event for response in call)
+    except grpc.RpcError as exc:
+        assert exc.code() == grpc.StatusCode.CANCELLED  # the test cancels the call when it has seen enough
+
+
+def test_a_stream_resumes_across_a_job_service_restart_with_every_transition_once(twin_factory: type,
+                                                                                  tmp_path: Path) -> None:
+    ports = {"grpc_port": free_port(), "http_port": free_port()}
+    first = twin_factory.start(tmp_path / "var", **ports)
+    key = first.new_key()
+    first.inference.script("esmfold", Slow(60))  # still running when the service stops
+    job_id = first.client(key).predict().json()["job_id"]
+    wait_until(lambda: first.client(key).get(f"/v1/jobs/{job_id}").json()["status"] == "running", 10)
+    response = open_sse(first, key, f"/v1/jobs/{job_id}/events")
+    received = []
+    stopping = threading.Thread(target=first.stop, daemon=True)
+    for event in read_sse(response):  # the stream ends when the service stops
+        received.append(event)
+        if event["event"] == "state" and event["data"]["job"]["status"] == "running":
+            stopping.start()
+    stopping.join(30)
+    second = twin_factory.start(tmp_path / "var", **ports)  # recovery: running → pending → running → completed
+    second.inference.script("esmfold", Slow(0.3))
+    resumed = list(read_sse(open_sse(second, key, f"/v1/jobs/{job_id}/events", **{"Last-Event-ID": received[-1]["id"]})))
+    everything = [e for e in received + resumed if e["event"] == "state"]
+    ids = [int(e["id"]) for e in everything]
+    assert len(ids) == len(set(ids)) and ids == sorted(ids)  # in order, exactly once
+    since_opened = [(i, s) for i, s in logged(second, job_id) if i >= ids[0]]
+    assert [(int(e["id"]), e["data"]["job"]["status"]) for e in everything] == since_opened
+    assert states(everything) == ["running", "pending", "running", "completed"]
+
+
+def test_500_idle_watchers_cost_almost_no_database_reads(twin_factory: type) -> None:
+    """Fan-out from one source: idle watchers read nothing; one transition is one tail query for all."""
+    service = twin_factory.start(PHONOS_SSE_KEEPALIVE_S="30")
+    key = service.new_key()
+    service.inference.script("esmfold", Slow(600))
+    job_id = service.client(key).predict().json()["job_id"]
+    wait_until(lambda: service.client(key).get(f"/v1/jobs/{job_id}").json()["status"] == "running", 10)
+    reads = service.running.service.db.read
+    figures = asyncio.run(_idle_watchers(service, key, job_id, reads, watchers=500, idle_s=3.0))
+    print(f"\nidle-watcher figures: {json.dumps(figures)}")
+    assert figures["watchers"] == 500 and figures["final_events"] == 500
+    assert figures["idle_reads_per_s"] <= 1.0  # only the hub's safety-net poll (every 5 s)
+    # One tail query for all 500, whatever the count (on PostgreSQL one more: the hub also hears its own
+    # service's NOTIFY of the transition, as it hears the other services').
+    assert figures["reads_for_the_transition"] <= 3 + service.shared
+
+
+async def _idle_watchers(service: InProcessService, key: str, job_id: str, reads: Any, *, watchers: int,
+                         idle_s: float) -> dict[str, Any]:
+    connector = aiohttp.TCPConnector(limit=0)
+    url = f"{service.base_url}/v1/jobs/{job_id}/events"
+    async with aiohttp.ClientSession(connector=connector, headers={"Authorization": f"Bearer {key}"}) as session:
+        opened = asyncio.Event()
+        ready = 0
+        finals = 0
+
+        async def watch() -> None:
+            nonlocal ready, finals
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=120)) as response:
+                assert response.status == 200
+                async for line in response.content:
+                    if line.startswith(b"data:") and b'"status":"running"' in line and b'"type":"state"' in line:
+                        ready += 1
+                        if ready == watchers:
+                            opened.set()
+                    if line.startswith(b"data:") and b'"status":"cancelled"' in line:
+                        finals += 1
+                        return
+
+        started = time.monotonic()
+        tasks = [asyncio.create_task(watch()) for _ in range(watchers)]
+        await asyncio.wait_for(opened.wait(), 120)
+        open_s = time.monotonic() - started
+        before = reads.statements
+        await asyncio.sleep(idle_s)
+        idle = reads.statements - before
+        before = reads.statements
+        cancel_started = time.monotonic()
+        async with session.post(f"{service.base_url}/v1/jobs/{job_id}/cancel") as cancelled:
+            assert cancelled.status == 200
+        await asyncio.wait_for(asyncio.gather(*tasks), 60)
+        fan_out_s = time.monotonic() - cancel_started
+        transition = reads.statements - before  # the cancel itself writes; every read here is the hub's
+    return {"watchers": watchers, "open_all_s": round(open_s, 2), "idle_window_s": idle_s,
+            "idle_reads": idle, "idle_reads_per_s": round(idle / idle_s, 2),
+            "reads_for_the_transition": transition, "fan_out_s": round(fan_out_s, 3),
+            "final_events": finals}

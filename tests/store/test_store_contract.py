@@ -1,0 +1,170 @@
+"""One contract, two stores: jobs, money, webhooks and accounts behave alike on SQLite and PostgreSQL.
+
+Every test here runs against both (`store` fixture: a fresh SQLite file or a fresh PostgreSQL database of the
+session's real server). What only a shared store does (claims across services, leases, shared rate limits,
+delivery claims, notifications) is tested in test_shared_postgres.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobservice.accounts import Accounts
+from jobservice.errors import Conflict, InsufficientCredits, InvalidArgument, InvalidTransition, NotFound
+from jobservice.failures import FailureKind, JobFailure
+from jobservice.jobs import JobStore, NewJob
+from jobservice.modelspecs.base import ValidatedJob
+from jobservice.states import JobStatus
+from jobservice.store import Store, open_store
+from jobservice.usage import UsageRecorder, usage_event
+from phonos_config.service import ServiceSettings
+from tests.postgres import PostgresServer
+
+pytestmark = pytest.mark.integration
+# The sender's exclusions (deliveries it is sending, receivers at their limit): none here.
+NOTHING_IN_FLIGHT = {"in_flight": "[]", "busy_webhooks": "[]"}
+
+Scenario = Callable[[Store], Coroutine[Any, Any, None]]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Scenario], None]:
+    if request.param == "sqlite":
+        settings = ServiceSettings(data_dir=tmp_path)
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres")
+        settings = ServiceSettings(data_dir=tmp_path, database_url=server.new_store_url("contract"))
+
+    def go(scenario: Scenario) -> None:
+        async def main() -> None:
+            store = await open_store(settings)
+            try:
+                await scenario(store)
+            finally:
+                await store.close()
+
+        asyncio.run(main())
+
+    return go
+
+
+def job(cost: int = 10, model: str = "esmfold") -> NewJob:
+    return NewJob(model=model, name=None, request=ValidatedJob(sequence="MKV", params={}), cost=cost)
+
+
+async def account(store: Store, credits: int = 100, name: str = "ada") -> int:
+    return (await Accounts(store).create(name, email=None, credits=credits, rate_limit=60)).account_id
+
+
+async def balance(store: Store, account_id: int) -> int:
+    return int((await store.read.fetch_one("get_account", {"account_id": account_id}))["credits"])
+
+
+def test_submission_debits_and_an_overdraft_is_refused_whole(run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: Store) -> None:
+        jobs, who = JobStore(store), await account(store, credits=25)
+        [first] = await jobs.submit(who, [job()])
+        assert await balance(store, who) == 15
+        with pytest.raises(InsufficientCredits, match="costs 20 credits but the balance is 15"):
+            await jobs.submit(who, [job(), job()])  # a batch is charged whole or not at all
+        assert await balance(store, who) == 15
+        page, total = await jobs.page(who, status=None, model=None, limit=10, offset=0)
+        assert total == 1 and [j.id for j in page] == [first]
+        record = await jobs.get(who, first)
+        assert (record.status, record.credits_used, record.attempts) == (JobStatus.PENDING, 10, 0)
+        with pytest.raises(NotFound):
+            await jobs.get(who + 1, first)  # another account's job does not exist for it
+
+    run(scenario)
+
+
+def test_each_transition_is_one_compare_and_set(run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: Store) -> None:
+        jobs, who = JobStore(store), await account(store)
+        a, b, c = await jobs.submit(who, [job(), job(), job()])
+        claimed = await jobs.claim(a)
+        assert claimed is not None and claimed.status == JobStatus.RUNNING and claimed.attempts == 1
+        assert await jobs.claim(a) is None  # twice: refused
+        done = await jobs.complete(a, {"metrics": {}, "metadata": {}, "artifacts": []})
+        assert done.status == JobStatus.COMPLETED
+        with pytest.raises(InvalidTransition):
+            await jobs.complete(a, {"metrics": {}, "metadata": {}, "artifacts": []})
+        assert await jobs.fail(a, JobFailure(FailureKind.MODEL_ERROR, "late")) is None  # terminal stays terminal
+        await jobs.claim(b)
+        assert (await jobs.requeue(b)).status == JobStatus.PENDING
+        assert (await jobs.claim(b)).attempts == 2
+        assert await jobs.status(c) == JobStatus.PENDING and await jobs.status("nope") is None
+        completed, total = await jobs.page(who, status="completed", model=None, limit=5, offset=0)
+        assert [j.id for j in completed] == [a] and total == 1
+
+    run(scenario)
+
+
+def test_refunds_happen_once_and_follow_the_rule(run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: Store) -> None:
+        jobs, who = JobStore(store), await account(store, credits=100)
+        crashed, refused, pending, running = await jobs.submit(who, [job(), job(), job(), job()])
+        assert await balance(store, who) == 60
+        for job_id in (crashed, refused, running):
+            await jobs.claim(job_id)
+        failed = await jobs.fail(crashed, JobFailure(FailureKind.MODEL_ERROR, "boom"))
+        assert failed.refunded == 10 and failed.error_code == "model_error" and "refunded" in failed.error
+        assert await jobs.fail(crashed, JobFailure(FailureKind.MODEL_ERROR, "boom")) is None
+        charged = await jobs.fail(refused, JobFailure(FailureKind.INVALID_INPUT, "bad input"))
+        assert charged.refunded == 0
+        assert (await jobs.cancel(who, pending)).refunded == 10  # never ran
+        assert (await jobs.cancel(who, running)).refunded == 0  # compute was spent
+        with pytest.raises(Conflict, match="is cancelled"):
+            await jobs.cancel(who, running)
+        with pytest.raises(NotFound):
+            await jobs.cancel(who, "no-such-job")
+        assert await balance(store, who) == 80
+        counts = await jobs.counts(who)
+        assert (counts.total, counts.completed, counts.active, counts.failed) == (4, 0, 0, 2)
+
+    run(scenario)
+
+
+def test_transitions_queue_the_subscribed_webhook_events(run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: Store) -> None:
+        woken: list[bool] = []
+        jobs, who = JobStore(store, on_event_queued=lambda: woken.append(True)), await account(store)
+        async with store.transaction() as tx:
+            await tx.execute("insert_webhook", {"id": "wh_a", "account_id": who, "url": "https://example.org/h",
+                                                "events": json.dumps(["job.completed"]), "secret": "s", "now": 1.0})
+        [job_id] = await jobs.submit(who, [job()])
+        await jobs.claim(job_id)
+        await jobs.complete(job_id, {"metrics": {}, "metadata": {}, "artifacts": []})
+        assert woken  # the sender is woken after the transition that queued deliveries
+        async with store.transaction() as tx:
+            due = await tx.fetch_all("claim_due_deliveries", {**NOTHING_IN_FLIGHT, "now": 2e9, "limit": 10, "owner": "me", "hold_s": 30.0})
+        assert [(d["event"], json.loads(d["payload"])["data"]["download_url"]) for d in due] == [
+            ("job.completed", f"/v1/jobs/{job_id}/download")]
+
+    run(scenario)
+
+
+def test_usernames_are_unique_and_usage_is_reported(run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: Store) -> None:
+        who = await account(store, name="grace")
+        with pytest.raises(InvalidArgument, match="taken"):
+            await account(store, name="grace")
+        usage = UsageRecorder(store, flush_interval_s=60)
+        for status in (0, 3):
+            usage.record(usage_event(who, "/v1/jobs/{job_id}", key_id=None, model=None, credits_used=0, status_code=status,
+                                     elapsed_ms=2.0, transport="rest"))
+        usage.record(usage_event(who, "/v1/predict", key_id=None, model="esmfold", credits_used=10, status_code=0,
+                                 elapsed_ms=4.0, transport="grpc"))
+        report = await usage.report(who, 7)
+        assert (report.requests, report.credits_used, report.avg_response_time_ms) == (3, 10, round(8 / 3, 2))
+        assert report.by_endpoint == [{"endpoint": "/v1/jobs/{job_id}", "requests": 2, "credits_used": 0},
+                                      {"endpoint": "/v1/predict", "requests": 1, "credits_used": 10}]
+        assert [d["requests"] for d in report.daily] == [3]
+
+    run(scenario)

@@ -1,0 +1,108 @@
+"""deploy/ as operators run it: the Compose file against the Compose specification and every Kubernetes
+manifest against the Kubernetes API's schemas (both offline), and the wiring between the parts."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from jobservice.fleet_inference import parse_endpoints
+from phonos_config.service import ServiceSettings
+
+pytestmark = pytest.mark.unit
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+KUBERNETES_VERSION = "1.30.0"  # the oldest release operators are likely to run with gRPC probes GA (1.27+)
+SETTINGS = {"PHONOS_" + f.name.upper() for f in dataclasses.fields(ServiceSettings)}
+
+
+def manifests() -> list[dict[str, Any]]:
+    docs = []
+    for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")):
+        docs += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return docs
+
+
+def find(kind: str, name: str) -> dict[str, Any]:
+    [doc] = [d for d in manifests() if d["kind"] == kind and d["metadata"]["name"] == name]
+    return doc
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+
+
+def test_every_kubernetes_manifest_is_valid_for_the_api() -> None:
+    docs = manifests()
+    assert {d["kind"] for d in docs} >= {"StatefulSet", "Deployment", "Service", "ConfigMap", "Secret",
+                                         "PersistentVolumeClaim"}
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)  # raises on unknown or mistyped fields
+
+
+def test_a_broken_manifest_is_caught() -> None:
+    broken = find("Deployment", "jobservice")
+    broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["grpc"]["port"] = "grpc-port"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_compose_file_is_valid_for_the_compose_specification() -> None:
+    schema_file = resources.files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json"
+    schema = json.loads(schema_file.read_text())
+    jsonschema.validate(compose(), schema)
+    broken = compose()
+    broken["services"]["jobservice"]["replica"] = 2  # a misspelt key
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+
+
+def test_kubernetes_wiring() -> None:
+    config = find("ConfigMap", "phonos-config")["data"]
+    secret = find("Secret", "phonos-db")["stringData"]
+    jobservice = find("Deployment", "jobservice")["spec"]["template"]["spec"]
+    container = jobservice["containers"][0]
+    # Every setting named exists (a typo would be silently ignored by the service).
+    assert set(config) | {e["name"] for e in container["env"]} <= SETTINGS
+    assert secret["PHONOS_DATABASE_URL"].startswith("postgresql://")
+    # Ready only when gRPC health says the PhonosService is serving.
+    assert container["readinessProbe"]["grpc"] == {"port": 50051, "service": "phonos.v1.PhonosService"}
+    # One Triton per GPU node, each named in PHONOS_TRITON_URLS.
+    triton = find("StatefulSet", "triton")["spec"]
+    tc = triton["template"]["spec"]["containers"][0]
+    assert tc["resources"]["limits"]["nvidia.com/gpu"] == 1
+    affinity = triton["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert affinity["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] == "kubernetes.io/hostname"
+    expected = {f"triton-{i}.triton:8001" for i in range(triton["replicas"])}
+    assert {e.address for e in parse_endpoints(config["PHONOS_TRITON_URLS"])} == expected
+    # Result files on one volume every replica mounts, at the data directory.
+    claim = find("PersistentVolumeClaim", "phonos-results")["spec"]
+    assert claim["accessModes"] == ["ReadWriteMany"]
+    assert {"name": "results", "mountPath": config["PHONOS_DATA_DIR"]} in container["volumeMounts"]
+    assert find("Deployment", "jobservice")["spec"]["replicas"] >= 2
+    gateway = find("Deployment", "gateway")["spec"]["template"]["spec"]["containers"][0]
+    assert "dns:///jobservice:50051" in gateway["command"]
+    assert find("Service", "jobservice")["spec"]["clusterIP"] == "None"
+
+
+def test_compose_wiring() -> None:
+    services = compose()["services"]
+    env = services["jobservice"]["environment"]
+    assert set(env) <= SETTINGS
+    assert env["PHONOS_DATABASE_URL"].startswith("postgresql://")
+    tritons = {name for name, s in services.items() if s.get("image") == "phonos-triton:latest"}
+    assert {e.address.split(":")[0] for e in parse_endpoints(env["PHONOS_TRITON_URLS"])} == tritons
+    for name in tritons:
+        [device] = services[name]["deploy"]["resources"]["reservations"]["devices"]
+        assert device["capabilities"] == ["gpu"]
+    assert services["jobservice"]["deploy"]["replicas"] >= 2
+    assert services["jobservice"]["volumes"] == [f"results:{env['PHONOS_DATA_DIR']}"]
+    assert services["jobservice"]["healthcheck"]["test"][1:4] == ["python", "-m", "jobservice.health_probe"]

@@ -1,0 +1,82 @@
+"""Which webhook receivers may be contacted: address classes in every spelling, and creation-time URL rules."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import pytest
+
+from jobservice.egress import is_public, literal_refused, parse_ip_literal
+from jobservice.errors import InvalidArgument
+from jobservice.webhooks import validate_url
+
+pytestmark = pytest.mark.unit
+
+NOT_PUBLIC = [
+    "127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
+    "224.0.0.1", "255.255.255.255", "192.0.2.1", "198.18.0.1", "240.0.0.1",
+    "::1", "::", "fe80::1", "fc00::1", "fd12:3456::1", "fec0::1", "ff02::1", "2001:db8::1",
+    "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::127.0.0.1", "::a00:1",  # mapped, compatible
+    "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::a00:1",  # NAT64 of loopback, metadata, private
+    "2002:7f00:1::", "2002:a00:1::1", "2002:c0a8:101::",  # 6to4 of loopback and private
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo whose client is 127.0.0.1
+]
+PUBLIC = ["93.184.216.34", "8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "2a00:1450:4001:81c::200e",
+          "64:ff9b::808:808", "2002:808:808::1"]
+
+
+@pytest.mark.parametrize("address", NOT_PUBLIC)
+def test_not_public(address: str) -> None:
+    assert not is_public(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", PUBLIC)
+def test_public(address: str) -> None:
+    assert is_public(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize(("host", "address"), [
+    ("0x7f000001", "127.0.0.1"), ("0x7f.1", "127.0.0.1"), ("2130706433", "127.0.0.1"), ("127.1", "127.0.0.1"),
+    ("0177.0.0.1", "127.0.0.1"), ("127.0.0.1.", "127.0.0.1"), ("[::1]", "::1"), ("10.1", "10.0.0.1"),
+    ("example.org", None), ("deadbeef", None), ("0x7f.example", None),
+])
+def test_literals_in_every_spelling(host: str, address: str | None) -> None:
+    parsed = parse_ip_literal(host)
+    assert (str(parsed) if parsed else None) == address
+
+
+def test_loopback_literals_pass_only_in_development_mode() -> None:
+    assert literal_refused("0x7f000001", allow_loopback=False)
+    assert not literal_refused("0x7f000001", allow_loopback=True)
+    assert literal_refused("10.0.0.1", allow_loopback=True)  # development mode allows loopback, nothing else
+    assert not literal_refused("example.org", allow_loopback=False)  # names are checked when resolved
+
+
+@pytest.mark.parametrize("url", [
+    "https://0x7f000001/h", "https://0x7f.1/h", "https://2130706433/h", "https://127.1/h", "https://0177.0.0.1/h",
+    "https://localhost./h", "https://LOCALHOST/h", "https://a.localhost/h", "https://[::ffff:127.0.0.1]/h",
+    "https://[::ffff:7f00:1]/h", "https://[64:ff9b::7f00:1]/h", "https://[2002:7f00:1::]/h",
+    "https://[::127.0.0.1]/h", "https://[fe80::1%25eth0]/h", "https://100.64.0.1/h", "https://224.0.0.1/h",
+    "https://169.254.169.254/latest/meta-data", "https://intranet/h", "https://db.internal/h",
+    "https://printer.local/h", "https://router.home.arpa/h", f"https://{socket.gethostname()}/h",
+    f"https://{socket.getfqdn()}./h", "https://user:pw@example.org/h", "https://example.org:99999/h",
+    "https://[::1/h",
+])
+def test_creation_refuses_internal_hosts_in_every_spelling(url: str) -> None:
+    with pytest.raises(InvalidArgument):
+        validate_url(url, allow_http_loopback=False)
+
+
+@pytest.mark.parametrize("url", ["https://example.org/h", "https://93.184.216.34/h",
+                                 "https://[2606:4700:4700::1111]:8443/h", "https://hooks.example.com./x"])
+def test_creation_accepts_public_hosts(url: str) -> None:
+    assert validate_url(url, allow_http_loopback=False) == url
+
+
+def test_development_mode_allows_loopback_in_any_spelling_but_nothing_else() -> None:
+    for url in ("http://127.0.0.1:9/h", "http://localhost:9/h", "http://0x7f000001:9/h", "http://[::1]:9/h"):
+        assert validate_url(url, allow_http_loopback=True) == url
+    for url in ("http://10.0.0.1/h", "http://example.org/h"):
+        with pytest.raises(InvalidArgument):
+            validate_url(url, allow_http_loopback=True)

@@ -1,0 +1,56 @@
+"""Pure parts of the metrics and timing code: timestamp precision, Triton metrics relabelling."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from jobservice import tracing
+from jobservice.metrics_server import endpoint_label, relabel
+from jobservice.servicer import _ts
+
+pytestmark = pytest.mark.unit
+
+TRITON_TEXT = """# HELP nv_inference_request_success Number of successful inference requests, all batch sizes
+# TYPE nv_inference_request_success counter
+nv_inference_request_success{model="esmfold",version="1"} 7
+# HELP nv_cpu_utilization CPU utilization rate [0.0 - 1.0]
+# TYPE nv_cpu_utilization gauge
+nv_cpu_utilization 0.25
+"""
+
+
+@pytest.mark.parametrize(("epoch", "text"), [
+    (1765967400.0, "2025-12-17T10:30:00Z"),  # the seed's example: a whole second has no fraction
+    (1765967400.125, "2025-12-17T10:30:00.125Z"),
+    (1765967400.9996, "2025-12-17T10:30:01Z"),  # rounds to the millisecond, carrying into the second
+    (1765967400.0004, "2025-12-17T10:30:00Z"),
+])
+def test_timestamps_have_millisecond_precision(epoch: float, text: str) -> None:
+    assert _ts(epoch).ToJsonString() == text
+
+
+def test_triton_metrics_from_several_servers_merge_into_one_family_each() -> None:
+    text = relabel([("10.0.0.1:8002", TRITON_TEXT), ("10.0.0.2:8002", TRITON_TEXT.replace(" 7", " 9"))])
+    assert text.count("# TYPE nv_inference_request_success counter") == 1
+    assert text.count("# HELP nv_cpu_utilization") == 1
+    # Triton's own names, untouched (no `_total` added), and each sample says which server it came from.
+    assert 'nv_inference_request_success{endpoint="10.0.0.2:8002",model="esmfold",version="1"} 9' in text
+    assert 'nv_cpu_utilization{endpoint="10.0.0.1:8002"} 0.25' in text
+    families = {f.name: f for f in text_string_to_metric_families(text)}  # still valid text format
+    assert [s.labels["endpoint"] for s in families["nv_cpu_utilization"].samples] == ["10.0.0.1:8002",
+                                                                                     "10.0.0.2:8002"]
+    assert relabel([]) == ""
+
+
+def test_endpoint_label_is_host_and_port() -> None:
+    assert endpoint_label("http://127.0.0.1:8002/metrics") == "127.0.0.1:8002"
+
+
+def test_the_tracing_exporter_is_checked_and_none_leaves_tracing_off() -> None:
+    with pytest.raises(ValueError, match="PHONOS_TRACING_EXPORTER"):
+        tracing.configure("jaeger", "http://127.0.0.1:4318/v1/traces", "phonos")
+    assert tracing.configure("none", "http://127.0.0.1:4318/v1/traces", "phonos") is False
+    assert not tracing.enabled()
+    with tracing.client_span("triton.infer esmfold", {}) as headers:
+        assert headers == {}  # nothing to propagate when off

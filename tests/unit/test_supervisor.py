@@ -1,0 +1,139 @@
+"""The restart policy of `phonos serve`, driven with real (tiny) child processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from launcher.supervisor import Event, State, Supervised, describe_exit
+from phonos_config.supervisor import SupervisorSettings
+
+pytestmark = pytest.mark.integration
+
+FAST = SupervisorSettings(max_restarts=2, restart_window_s=60, backoff_s=0.05, backoff_max_s=0.2)
+
+
+class SleeperChild:
+    """A real process that sleeps; 'ready' a moment after it starts, unless told to fail at once."""
+
+    name = "sleeper"
+
+    def __init__(self, exit_at_once: bool = False, never_ready: bool = False) -> None:
+        self.exit_at_once = exit_at_once
+        self.never_ready = never_ready
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.spawned = 0
+        self.killed = 0
+        self._started = 0.0
+
+    def spawn(self) -> None:
+        code = "raise SystemExit(3)" if self.exit_at_once else "import time; time.sleep(60)"
+        self.popen = subprocess.Popen([sys.executable, "-c", code])
+        self.spawned += 1
+        self._started = time.monotonic()
+
+    def exit_code(self) -> int | None:
+        return None if self.popen is None else self.popen.poll()
+
+    def is_ready(self) -> bool:
+        if self.never_ready or self.exit_at_once:  # (a loaded machine may take a while to start Python)
+            return False
+        return time.monotonic() - self._started > 0.05
+
+    def fatal_reason(self) -> str | None:
+        return None
+
+    def kill(self) -> None:
+        self.killed += 1
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.kill()
+        if self.popen is not None:
+            self.popen.wait(10)
+
+    def stop(self) -> None:
+        self.kill()
+
+    def crash(self) -> None:
+        assert self.popen is not None
+        os.kill(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
+
+
+def run_until(supervised: Supervised, kinds: set[str], timeout_s: float = 10) -> list[Event]:
+    events: list[Event] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        events += supervised.tick()
+        if kinds & {e.kind for e in events}:
+            return events
+        time.sleep(0.01)
+    raise AssertionError(f"no {kinds} event; got {events}")
+
+
+@pytest.fixture
+def child() -> Iterator[SleeperChild]:
+    sleeper = SleeperChild()
+    yield sleeper
+    sleeper.stop()
+
+
+def test_a_crash_after_ready_is_restarted_and_reported(child: SleeperChild) -> None:
+    supervised = Supervised(child, FAST, ready_timeout_s=10)
+    supervised.start()
+    assert [e.kind for e in run_until(supervised, {"ready"})] == ["ready"]
+    first = child.popen
+    child.crash()
+    events = run_until(supervised, {"ready_again"})
+    assert [e.kind for e in events] == ["crashed", "restarting", "ready_again"]
+    assert "exited with signal SIGKILL; restarting in 0 s (crash 1 of 2 allowed within 60 s)" in events[0].message
+    assert events[-1].downtime_s is not None and 0.05 <= events[-1].downtime_s < 5
+    assert child.popen is not first and child.spawned == 2 and supervised.state is State.READY
+
+
+def test_too_many_crashes_within_the_window_give_up(child: SleeperChild) -> None:
+    supervised = Supervised(child, FAST, ready_timeout_s=10)
+    supervised.start()
+    run_until(supervised, {"ready"})
+    for _ in range(2):
+        child.crash()
+        run_until(supervised, {"ready_again"})
+    child.crash()
+    events = run_until(supervised, {"gave_up"})
+    assert events[-1].kind == "gave_up" and supervised.state is State.GAVE_UP
+    assert "crashed 3 times within 60 s, more than PHONOS_RESTART_MAX=2: giving up" in events[-1].message
+    assert child.spawned == 3
+
+
+def test_a_child_that_never_got_ready_is_fatal_at_once() -> None:
+    failing = SleeperChild(exit_at_once=True)
+    supervised = Supervised(failing, FAST, ready_timeout_s=10)
+    supervised.start()
+    events = run_until(supervised, {"gave_up"})
+    assert events[-1].message == "sleeper exited with status 3 before it was ever ready"
+    assert failing.spawned == 1
+
+
+def test_a_hung_start_counts_as_a_crash() -> None:
+    hung = SleeperChild(never_ready=True)
+    supervised = Supervised(hung, FAST, ready_timeout_s=0.2)
+    try:
+        supervised.start()
+        events = run_until(supervised, {"gave_up"})
+        assert "was not ready within 0 s before it was ever ready" in events[-1].message
+        assert hung.killed == 1 and hung.exit_code() is not None
+    finally:
+        hung.stop()
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    policy = SupervisorSettings(backoff_s=1, backoff_max_s=30)
+    assert [policy.backoff(n) for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
+    assert describe_exit(-9) == "signal SIGKILL" and describe_exit(2) == "status 2"
+    with pytest.raises(ValueError):
+        SupervisorSettings.from_env({"PHONOS_RESTART_BACKOFF_MAX_S": "0.5"})

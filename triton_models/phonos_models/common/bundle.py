@@ -1,0 +1,90 @@
+"""The result bundle every job offers as `?format=zip`: all its files, a README and the plots.
+
+Built where the model runs, like every other result file (result_files.py). The zip holds each of the
+job's files as `<stem>.<extension>` (the same extensions the downloads use) plus `README.md`, a
+summary a person can read without the API: what ran, on which weights, the headline numbers and
+what every file is. Entries carry a fixed timestamp, so the same result always zips to the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from phonos_models.common.result_files import ResultFile
+
+ZIP_FORMAT = "zip"
+ZIP_MEDIA_TYPE = "application/zip"
+README_NAME = "README.md"
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the zip format's earliest date: reproducible archives
+PNG_MEDIA_TYPE = "image/png"
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the README: a heading and Markdown lines (tables, lists or prose)."""
+
+    heading: str
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Summary:
+    title: str  # e.g. "ESMFold prediction"
+    warning: str | None  # shown first in bold, e.g. "NOT A REAL PREDICTION: tiny random weights"
+    sections: tuple[Section, ...]
+    descriptions: Mapping[str, str]  # format key -> what the file is
+
+
+def png_file(format: str, stem: str, content: bytes) -> ResultFile:
+    """A plot as a downloadable file: `?format=<format>`, stored as `<job>.<stem>.png`."""
+    return ResultFile(format, f"{stem}.png", PNG_MEDIA_TYPE, content)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> tuple[str, ...]:
+    """A Markdown table (cells are str()-ed; '|' escaped)."""
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return tuple(lines)
+
+
+def readme(summary: Summary, entries: Sequence[tuple[str, ResultFile]]) -> str:
+    lines = [f"# {summary.title}", ""]
+    if summary.warning:
+        lines += [f"**{summary.warning}**", ""]
+    for section in summary.sections:
+        lines += [f"## {section.heading}", "", *section.lines, ""]
+    rows = [(f"`{name}`", f"`{item.format}`", summary.descriptions.get(item.format, ""))
+            for name, item in entries]
+    rows.append((f"`{README_NAME}`", "", "this summary"))
+    lines += ["## Files", "", "Each file is also a download of its own: `GET /v1/jobs/{id}/download?format=<format>`.",
+              "", *table(("file", "format", "what it is"), rows), ""]
+    return "\n".join(lines)
+
+
+def bundle(files: Sequence[ResultFile], stem: str, summary: Summary) -> ResultFile:
+    """The zip of `files` (named `<stem>.<extension>`) and their README."""
+    entries = [(f"{stem}.{item.extension}", item) for item in files]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, item in entries:
+            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+            # PNGs are compressed already: store them, deflate the text
+            info.compress_type = zipfile.ZIP_STORED if item.media_type == PNG_MEDIA_TYPE else zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, item.content)
+        info = zipfile.ZipInfo(README_NAME, date_time=_FIXED_TIME)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        archive.writestr(info, readme(summary, entries))
+    return ResultFile(ZIP_FORMAT, ZIP_FORMAT, ZIP_MEDIA_TYPE, buffer.getvalue())
+
+
+def with_bundle(files: Sequence[ResultFile], stem: str, summary: Summary) -> tuple[ResultFile, ...]:
+    """`files` followed by their bundle: what a job model returns."""
+    return (*files, bundle(files, stem, summary))

@@ -1,0 +1,97 @@
+"""The Amber relax worker process: DeepMind's `alphafold.relax` on OpenMM, one structure after another.
+
+Run by phonos_models.common.relax as `python -m phonos_models.common.relax_worker`, so a relax that
+runs past its time limit (or a cancelled job) is stopped by killing this process: OpenMM's minimiser
+is native code that no Python thread can interrupt.
+
+Protocol: one JSON object on stdin, `{"platform": "auto"|"CPU"|"CUDA", "structures": [{"name", "pdb"}]}`.
+On stdout, one JSON line first (`{"ready": true, "platform", "openmm"}`), then one per structure in
+input order: `{"name", "ok": true, "pdb", "clashes_before", ...}` or `{"name", "ok": false, "error"}`.
+Library output goes to stderr so stdout carries nothing but these lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import IO, Any
+
+# AlphaFold's run_alphafold.py (and ColabFold's defaults): L-BFGS until converged, 2.39 kcal/mol
+# tolerance, 10 kcal/mol/Å² restraints on heavy atoms, up to 3 violation-informed rounds.
+MAX_ITERATIONS = 0
+TOLERANCE = 2.39
+STIFFNESS = 10.0
+MAX_OUTER_ITERATIONS = 3
+
+
+def _platform(requested: str) -> str:
+    import openmm
+
+    if requested != "auto":
+        return requested
+    names = {openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())}
+    return "CUDA" if "CUDA" in names else "CPU"
+
+
+def relax_one(pdb_text: str, use_gpu: bool) -> dict[str, Any]:
+    """DeepMind's AmberRelaxation on one structure, with clash counts and violations before and after."""
+    import numpy as np
+    from alphafold.common import protein
+    from alphafold.relax import amber_minimize, relax
+
+    from phonos_models.common.clashes import count_clashes_in
+
+    start = time.perf_counter()
+    unrelaxed = protein.from_pdb_string(pdb_text)
+    violations_before = int(amber_minimize.get_violation_metrics(unrelaxed)["num_residue_violations"])
+    relaxer = relax.AmberRelaxation(max_iterations=MAX_ITERATIONS, tolerance=TOLERANCE, stiffness=STIFFNESS,
+                                    exclude_residues=[], max_outer_iterations=MAX_OUTER_ITERATIONS,
+                                    use_gpu=use_gpu)
+    relaxed_pdb, debug, violations = relaxer.process(prot=unrelaxed)
+    relaxed = protein.from_pdb_string(relaxed_pdb)
+    # Heavy atoms only (the relaxed file adds hydrogens), matched position by position; no
+    # superposition: restraints keep the structure in its frame.
+    both = (unrelaxed.atom_mask > 0.5) & (relaxed.atom_mask > 0.5)
+    deviation = (relaxed.atom_positions - unrelaxed.atom_positions)[both]
+    rmsd = float(np.sqrt((deviation ** 2).sum(-1).mean())) if deviation.size else 0.0
+    return {
+        "ok": True,
+        "pdb": relaxed_pdb,
+        "clashes_before": count_clashes_in(unrelaxed),
+        "clashes_after": count_clashes_in(relaxed),
+        "violations_before": violations_before,
+        "violations_after": int(np.sum(violations)),
+        "rmsd": rmsd,
+        "energy_before": float(debug["initial_energy"]),
+        "energy_after": float(debug["final_energy"]),
+        "attempts": int(debug["attempts"]),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def _emit(out: IO[str], message: dict[str, Any]) -> None:
+    out.write(json.dumps(message) + "\n")
+    out.flush()
+
+
+def main() -> int:
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # anything a library prints goes to stderr, never into the protocol
+    request = json.load(sys.stdin)
+    import openmm
+
+    platform = _platform(str(request.get("platform", "auto")))
+    _emit(out, {"ready": True, "platform": platform, "openmm": openmm.__version__})
+    for item in request["structures"]:
+        try:
+            result = relax_one(item["pdb"], use_gpu=platform == "CUDA")
+        except Exception as exc:  # one structure failing does not stop the others
+            result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        _emit(out, {"name": item["name"], **result})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

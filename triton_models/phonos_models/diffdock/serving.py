@@ -1,0 +1,88 @@
+"""What the Triton adapter calls: the request's texts in, the job's result files out.
+
+Kept out of `model.py` so everything except `pb_utils` runs in plain tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from phonos_models.common import bundle, plots
+from phonos_models.common.errors import ResourceExhausted
+from phonos_models.common.progress import Report, ignore
+from phonos_models.common.result_files import ModelResult, ResultFile, text_file
+from phonos_models.common.weights import TINY_WARNING
+from phonos_models.diffdock.outputs import CONFIDENCE_MEANING, confidence_band
+from phonos_models.diffdock.pipeline import DiffDockPipeline, DockingOutput, request_from_json
+
+DESCRIPTIONS = {
+    "pdb": "the complex: receptor as submitted + the rank-1 ligand pose (HETATM LIG, CONECT records)",
+    "sdf": "every pose, best first, with rank, confidence and confidence_band properties",
+    "json": "per-pose confidence and band, what the numbers mean, ligand/receptor summary, sampling, timings, weights",
+    "confidence_plot": "confidence of every pose (PNG), coloured by the DiffDock README's bands",
+}
+
+
+def confidence_plot(out: DockingOutput, real: bool) -> ResultFile:
+    bands = [confidence_band(c) for c in out.ranked_confidence]
+    title = "DiffDock pose confidence" + ("" if real else "\n(tiny random weights: not a real prediction)")
+    return bundle.png_file("confidence_plot", "confidence", plots.pose_confidence_png(out.ranked_confidence, bands, title))
+
+
+def summary(out: DockingOutput) -> bundle.Summary:
+    body: dict[str, Any] = json.loads(out.result_json)
+    ligand, receptor, sampling = body.get("ligand", {}), body.get("receptor", {}), body.get("sampling", {})
+    poses = [(p["rank"], "n/a" if p["confidence"] is None else p["confidence"], p["confidence_band"], p["sample_index"])
+             for p in body.get("poses", [])]
+    weights = [(role, f"{w.get('name')} (sha256 {str(w.get('sha256', ''))[:16]}...)")
+               for role, w in body.get("weights", {}).items() if isinstance(w, dict)]
+    sections = (
+        bundle.Section("Input", bundle.table(("item", "value"), [
+            ("ligand SMILES", f"`{ligand.get('smiles', '')}`"),
+            ("ligand heavy atoms / rotatable bonds", f"{ligand.get('heavy_atoms')} / {ligand.get('rotatable_bonds')}"),
+            ("receptor residues / chains", f"{receptor.get('residues')} / {', '.join(receptor.get('chains', []))}"),
+        ])),
+        bundle.Section("Run", bundle.table(("setting", "value"), [
+            ("inference steps (run)", f"{sampling.get('inference_steps')} ({sampling.get('steps_run')})"),
+            ("samples", sampling.get("samples_per_complex")),
+            ("random seed", sampling.get("random_seed")),
+            *weights,
+        ])),
+        bundle.Section("Poses", (*bundle.table(("rank", "confidence", "band", "sample"), poses), "",
+                                 f"Confidence: {CONFIDENCE_MEANING['scale']}, trained for "
+                                 f"{CONFIDENCE_MEANING['trained_for']}. Bands: high > 0, moderate -1.5 to 0, "
+                                 f"low < -1.5 ({CONFIDENCE_MEANING['source']}).")),
+    )
+    warning = None if body.get("real_prediction", False) else TINY_WARNING
+    return bundle.Summary("DiffDock docking", warning, sections, DESCRIPTIONS)
+
+
+def result(out: DockingOutput) -> ModelResult:
+    """Complex PDB (receptor + rank-1 pose), every pose as SDF, the JSON summary, the confidence plot and
+    the zip of them all; rank-1 metrics."""
+    best = out.ranked_confidence[0]
+    metrics: dict[str, float | int | str] = {"num_poses": len(out.ranked_confidence),
+                                             "confidence_band": confidence_band(best)}
+    if best is not None:
+        metrics["top_confidence"] = round(best, 4)
+    files = (
+        text_file("pdb", "chemical/x-pdb", out.complex_pdb),
+        text_file("sdf", "chemical/x-mdl-sdfile", out.poses_sdf),
+        text_file("json", "application/json", out.result_json),
+        confidence_plot(out, bool(out.metadata.get("real_prediction", False))),
+    )
+    return ModelResult(files=bundle.with_bundle(files, "diffdock", summary(out)), metrics=metrics,
+                       metadata=out.metadata)
+
+
+def handle(pipeline: DiffDockPipeline, protein_pdb: str, ligand_smiles: str, request_json: str, max_samples: int,
+           should_stop: Callable[[], bool], report: Report = ignore) -> ModelResult:
+    docking = request_from_json(protein_pdb, ligand_smiles, request_json, max_samples)
+    try:
+        return result(pipeline.dock(docking, should_stop=should_stop, report=report))
+    except torch.OutOfMemoryError:
+        raise ResourceExhausted("out of memory: reduce samples_per_complex or the protein size") from None
