@@ -21,6 +21,8 @@ from phonos_models.diffdock.edge_messages import (
 )
 from phonos_models.diffdock.layers import TensorProductConvLayer, mlp
 
+pytestmark = pytest.mark.unit
+
 SH = "1x0e + 1x1o"
 IRREPS = [  # (in, out) pairs the DiffDock layers use, plus odd ones with missing input types
     ("8x0e", "8x0e + 3x1o"),
