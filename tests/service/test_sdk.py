@@ -95,6 +95,22 @@ def test_the_async_client_has_the_same_methods(service: InProcessService) -> Non
     asyncio.run(run())
 
 
+def test_watching_an_unknown_job_raises_at_once_in_both_clients(service: InProcessService) -> None:
+    key = service.new_key()
+    with Client(service.base_url, key, max_retries=5) as phonos, pytest.raises(NotFoundError):
+        list(phonos.watch("nope"))  # a 404 is not retried like a dropped connection
+
+    async def run() -> list[str]:
+        async with AsyncClient(service.base_url, key, max_retries=5) as phonos:
+            submitted = await phonos.predict("esmfold", SEQUENCE)
+            statuses = [e.job.status async for e in phonos.watch(submitted.job_id) if e.type == "state"]
+            with pytest.raises(NotFoundError):
+                [e async for e in phonos.watch("nope")]
+            return statuses
+
+    assert asyncio.run(run())[-1] == "completed"
+
+
 def test_watch_resumes_across_a_job_service_restart(twin_factory: type, tmp_path: Path) -> None:
     ports = {"grpc_port": free_port(), "http_port": free_port()}
     first = twin_factory.start(tmp_path / "var", **ports)

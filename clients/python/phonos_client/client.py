@@ -179,6 +179,24 @@ class _Base:
     def _watch_path(job_id: str | None) -> str:
         return "/v1/events" if job_id is None else f"/v1/jobs/{_segment(job_id)}/events"
 
+    def _watch_request(self, job_id: str | None, cursor: str | None) -> dict[str, Any]:
+        """Arguments of one (re)connection of a watch: resumes after `cursor`, reads with a long timeout
+        because the server sends keep-alives between events."""
+        headers = {"Accept": "text/event-stream", **({"Last-Event-ID": cursor} if cursor else {})}
+        return {"method": "GET", "url": self._watch_path(job_id), "headers": headers,
+                "timeout": httpx.Timeout(self.timeout, read=WATCH_READ_TIMEOUT_S)}
+
+    def _watch_failed(self, exc: httpx.TransportError | errors.APIStatusError, failures: int) -> int:
+        """Counts one failed watch connection; raises once it is not retryable or retries are spent."""
+        if isinstance(exc, errors.APIStatusError) and exc.status not in RETRY_STATUSES:
+            raise exc
+        failures += 1
+        if failures > max(self.max_retries, 5):
+            if isinstance(exc, httpx.TransportError):
+                raise _transport_error(exc) from exc
+            raise exc
+        return failures
+
 
 def _transport_error(exc: httpx.TransportError) -> errors.APIConnectionError:
     if isinstance(exc, httpx.TimeoutException):
@@ -290,10 +308,8 @@ class Client(_Base):
         cursor = last_event_id
         failures = 0
         while True:
-            headers = {"Accept": "text/event-stream", **({"Last-Event-ID": cursor} if cursor else {})}
-            timeout = httpx.Timeout(self.timeout, read=WATCH_READ_TIMEOUT_S)
             try:
-                with self._http.stream("GET", self._watch_path(job_id), headers=headers, timeout=timeout) as response:
+                with self._http.stream(**self._watch_request(job_id, cursor)) as response:
                     if response.status_code == 204:
                         return  # resumed after the last event of a finished job
                     if response.status_code >= 400:
@@ -308,16 +324,8 @@ class Client(_Base):
                             yield event
                             if job_id is not None and event.terminal:
                                 return
-            except httpx.TransportError as exc:
-                failures += 1
-                if failures > max(self.max_retries, 5):
-                    raise _transport_error(exc) from exc
-            except errors.APIStatusError as exc:
-                if exc.status not in RETRY_STATUSES:
-                    raise
-                failures += 1
-                if failures > max(self.max_retries, 5):
-                    raise
+            except (httpx.TransportError, errors.APIStatusError) as exc:
+                failures = self._watch_failed(exc, failures)
             time.sleep(self._delay(max(failures - 1, 0), None))
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
@@ -436,11 +444,8 @@ class AsyncClient(_Base):
         cursor = last_event_id
         failures = 0
         while True:
-            headers = {"Accept": "text/event-stream", **({"Last-Event-ID": cursor} if cursor else {})}
-            timeout = httpx.Timeout(self.timeout, read=WATCH_READ_TIMEOUT_S)
             try:
-                async with self._http.stream("GET", self._watch_path(job_id), headers=headers,
-                                             timeout=timeout) as response:
+                async with self._http.stream(**self._watch_request(job_id, cursor)) as response:
                     if response.status_code == 204:
                         return
                     if response.status_code >= 400:
@@ -455,16 +460,8 @@ class AsyncClient(_Base):
                             yield event
                             if job_id is not None and event.terminal:
                                 return
-            except httpx.TransportError as exc:
-                failures += 1
-                if failures > max(self.max_retries, 5):
-                    raise _transport_error(exc) from exc
-            except errors.APIStatusError as exc:
-                if exc.status not in RETRY_STATUSES:
-                    raise
-                failures += 1
-                if failures > max(self.max_retries, 5):
-                    raise
+            except (httpx.TransportError, errors.APIStatusError) as exc:
+                failures = self._watch_failed(exc, failures)
             await asyncio.sleep(self._delay(max(failures - 1, 0), None))
 
     async def wait(self, job_id: str, timeout: float | None = None) -> Job:  # noqa: ASYNC109 - Client.wait's signature
