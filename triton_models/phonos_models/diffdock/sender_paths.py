@@ -158,7 +158,10 @@ class SenderProduct:
         """Σ_cj V_e[c, w] sh_e[j] C[c, j, k] for every path, summed into the output blocks."""
         e = flat.shape[0]
         general = torch.mm(sh, self._general_on(sh)) if self._general_on(sh).shape[1] else None
-        out = flat.new_zeros(e, self.out_dim)
+        # Each output block's terms are summed in a buffer of their own (the first term is that
+        # buffer) and the blocks joined once at the end: no zero-filled [E, out_dim] tensor and no
+        # adds into its strided column slices. 0 + t1 + t2 == t1 + t2 exactly, so the sums are unchanged.
+        sums: dict[int, Tensor] = {}
         column = 0
         for path, offset in zip(self.paths, prepared.offsets, strict=True):
             block, sigma = self.blocks[path.src], prepared.widths[path.src]
@@ -182,8 +185,24 @@ class SenderProduct:
                 term = v[:, 0, :, None] * t[:, 0, None, :]
                 for c in range(1, d_in):
                     term.addcmul_(v[:, c, :, None], t[:, c, None, :])
-            out[:, path.out] += term.reshape(e, -1)
-        return out
+            term = term.reshape(e, -1)
+            if path.out.start in sums:
+                sums[path.out.start] += term
+            else:
+                sums[path.out.start] = term
+        return self._join(sums, flat)
+
+    def _join(self, sums: dict[int, Tensor], like: Tensor) -> Tensor:
+        """[E, out_dim] from the output blocks' sums keyed by first column; blocks no path reaches are 0."""
+        parts, column = [], 0
+        for start in sorted(sums):
+            if start > column:
+                parts.append(like.new_zeros(like.shape[0], start - column))
+            parts.append(sums[start])
+            column = start + sums[start].shape[1]
+        if column < self.out_dim:
+            parts.append(like.new_zeros(like.shape[0], self.out_dim - column))
+        return torch.cat(parts, 1) if len(parts) > 1 else parts[0]
 
     def _general_on(self, like: Tensor) -> Tensor:
         """[sh_dim, Σ d_in·d_out] over the "general" paths: their couplings acting on all harmonics."""
