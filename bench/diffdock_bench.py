@@ -67,7 +67,7 @@ def tiled_receptor(copies: int = 4, spacing: float = 16.0) -> str:
     base.setup_entities()
     base.remove_ligands_and_waters()
     out = gemmi.Structure()
-    model = gemmi.Model("1")
+    model = gemmi.Model(1)
     names = iter("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
     for k in range(copies):
         shift = gemmi.Position((k % 2) * spacing, (k // 2) * spacing, 0.0)
