@@ -12,13 +12,17 @@ the weights the PHONOS_ESMFOLD_* environment selects (default: the tiny random m
    equal ±10 %), all in one run, side by side:
    - one-at-a-time: one instance, batching off, the next request sent when the previous returns
      (what a server configured for single requests gives);
-   - each `--served-configs` entry `IxT@D/B`: I instances with T torch threads each, dynamic batching
-     with a D µs queue delay and a token budget of B padded residues per forward pass, bursts of
-     `--requests` with `--concurrency` in flight.
+   - each `--served-configs` entry `IxT@D/B[+W]`: I instances with T torch threads each, dynamic batching
+     with a D µs queue delay and a token budget of B padded residues per forward pass, W processes
+     building the result files beside the forward pass (PHONOS_ESMFOLD_FILE_WORKERS; 0 = inside the
+     instance, as before they existed; default: what the config ships), bursts of `--requests` with
+     `--concurrency` in flight.
    Every mode is a copy of the model (same model.py, same weights) loaded at once in one extra
    tritonserver, and the modes take turns in `--rounds` rounds, so the background load of a shared
-   machine drifts over all of them alike. Requests/s for each and the ratio to one-at-a-time; the mean
-   batch size comes from each response's result metadata.
+   machine drifts over all of them alike. Requests/s for each and the ratio to one-at-a-time with the
+   same file workers (there is one such baseline per W in the modes); the mean batch size comes from
+   each response's result metadata. So `1x1@2000/256+0 1x1@2000/256+1` measures the shipped config
+   with the files built in the instance and in a worker, side by side.
 
 `--num-recycles` applies to every request (default 1: N recycles = N+1 trunk passes).
 bench/esmfold_gpu.sh runs the full-size architecture on a GPU with this script.
@@ -63,6 +67,7 @@ def make_inputs(sequence: str, num_recycles: int, chunk_size: int) -> list[grpcc
         ("SEQUENCE", np.array([[sequence.encode()]], dtype=object), "BYTES"),
         ("NUM_RECYCLES", np.array([[num_recycles]], dtype=np.int32), "INT32"),
         ("CHUNK_SIZE", np.array([[chunk_size]], dtype=np.int32), "INT32"),
+        ("RELAX", np.array([[b"none"]], dtype=object), "BYTES"),
     ):
         tensor = grpcclient.InferInput(name, list(array.shape), datatype)
         tensor.set_data_from_numpy(array)
@@ -182,42 +187,55 @@ def concurrent(
     return len(sequences) / elapsed, statistics.fmean(batch_sizes)
 
 
-def parse_mode(text: str) -> tuple[int, int, int, int]:
-    """`IxT@D/B` → (instances, torch threads per instance, queue delay µs, token budget), e.g. `2x1@2000/256`."""
+def parse_mode(text: str) -> tuple[int, int, int, int, int | None]:
+    """`IxT@D/B[+W]` → (instances, torch threads per instance, queue delay µs, token budget, file workers or
+    None for the config's), e.g. `2x1@2000/256+1`; `one[+W]` is the one-at-a-time baseline (batching off)."""
+    text, _, workers = text.partition("+")
+    if text == "one":
+        return 1, 1, 0, 0, int(workers) if workers else None
     rest, _, budget = text.partition("/")
     shape, _, delay = rest.partition("@")
     instances, _, threads = shape.partition("x")
-    return int(instances), int(threads or 1), int(delay or 0), int(budget or 0)
+    return int(instances), int(threads or 1), int(delay or 0), int(budget or 0), int(workers) if workers else None
 
 
 def mode_name(text: str) -> str:
     return "esmfold_" + "".join(c if c.isalnum() else "_" for c in text)
 
 
-def variant_repository(root: Path, config_name: str, modes: Sequence[str]) -> list[str]:
-    """A model repository holding the ESMFold model once per mode (the same model.py, by symlink):
-    `esmfold_one` (one instance, batching off) and one `esmfold_<mode>` per served mode."""
+def baseline(workers: int | None) -> str:
+    """The one-at-a-time mode with these file workers: `one` (the config's) or `one+W`."""
+    return "one" if workers is None else f"one+{workers}"
+
+
+def variant_repository(root: Path, config_name: str, modes: Sequence[str]) -> dict[str, str]:
+    """A model repository holding the ESMFold model once per mode (the same model.py, by symlink): one
+    one-at-a-time baseline (one instance, batching off) per file-worker setting among `modes`, and each
+    mode. Returns {mode: model name}."""
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2
 
     source = REPO / "triton_models" / MODEL
     base_text = (source / "configs" / f"{config_name}.pbtxt" if config_name else source / "config.pbtxt").read_text()
-    names = []
-    for mode in ("one", *modes):
+    baselines = sorted({baseline(parse_mode(mode)[4]) for mode in modes}) or ["one"]
+    names = {}
+    for mode in (*baselines, *modes):
         config = text_format.Parse(base_text, model_config_pb2.ModelConfig())
-        config.name = "esmfold_one" if mode == "one" else mode_name(mode)
-        instances, threads, delay, budget = (1, 1, 0, 0) if mode == "one" else parse_mode(mode)
+        config.name = mode_name(mode)
+        instances, threads, delay, budget, workers = parse_mode(mode)
         config.instance_group[0].count = instances
         config.parameters["PHONOS_ESMFOLD_NUM_THREADS"].string_value = str(threads)
         config.parameters["PHONOS_ESMFOLD_MAX_TOKENS_PER_BATCH"].string_value = str(budget)
-        if mode == "one":
+        if workers is not None:
+            config.parameters["PHONOS_ESMFOLD_FILE_WORKERS"].string_value = str(workers)
+        if mode in baselines:
             config.ClearField("dynamic_batching")
         else:
             config.dynamic_batching.max_queue_delay_microseconds = delay
         (root / config.name / "1").mkdir(parents=True)
         (root / config.name / "1" / "model.py").symlink_to(source / "1" / "model.py")
         (root / config.name / "config.pbtxt").write_text(text_format.MessageToString(config))
-        names.append(config.name)
+        names[mode] = config.name
     return names
 
 
@@ -225,33 +243,38 @@ def throughput(rng: random.Random, args: argparse.Namespace, work: Path) -> dict
     """One-at-a-time against each served mode at every throughput length, interleaved in rounds on one
     server (every mode is loaded at once), so drifting background load hits all modes alike."""
     names = variant_repository(work / "models", args.config_name, args.served_configs)
-    with TritonProcess.start(work / "models", names, log_path=work / "triton_variants.log") as triton:
+    baselines = [mode for mode in names if mode.startswith("one")]
+    with TritonProcess.start(work / "models", list(names.values()), log_path=work / "triton_variants.log") as triton:
         triton.wait_ready(timeout_s=900)
         client = StreamingClient(triton.grpc_url)
+        for name in names.values():  # first requests pay for imports, font caches, allocator growth
+            latency(client, [random_sequence(rng, 40)] * 2, args, model=name)
         rows = []
         for n in args.throughput_lengths:
             def load(count: int, n: int = n) -> list[str]:
                 return [random_sequence(rng, rng.randint(int(n * 0.9), int(n * 1.1))) for _ in range(count)]
 
-            totals = {name: [0, 0.0] for name in names}  # requests, seconds
-            batches: dict[str, list[float]] = {name: [] for name in names[1:]}
+            totals = {mode: [0, 0.0] for mode in names}  # requests, seconds
+            batches: dict[str, list[float]] = {mode: [] for mode in args.served_configs}
             for _ in range(args.rounds):
-                sequential = latency(client, load(args.sequential_per_round), args, model="esmfold_one")
-                totals["esmfold_one"][0] += len(sequential)
-                totals["esmfold_one"][1] += sum(sequential)
-                for name in names[1:]:
+                for mode in baselines:
+                    sequential = latency(client, load(args.sequential_per_round), args, model=names[mode])
+                    totals[mode][0] += len(sequential)
+                    totals[mode][1] += sum(sequential)
+                for mode in args.served_configs:
                     burst = load(args.requests)
                     started = time.perf_counter()
-                    _, mean_batch = concurrent(client, burst, args.concurrency, args, model=name)
-                    totals[name][0] += len(burst)
-                    totals[name][1] += time.perf_counter() - started
-                    batches[name].append(mean_batch)
-            one = totals["esmfold_one"][0] / totals["esmfold_one"][1]
-            row: dict[str, Any] = {"length_aa": n, "one_at_a_time_rps": one}
-            for mode, name in zip(args.served_configs, names[1:], strict=True):
-                rps = totals[name][0] / totals[name][1]
-                row[mode] = {"rps": rps, "vs_one_at_a_time": rps / one, "mean_batch_size": statistics.fmean(batches[name])}
-                print(f"{n:4d} aa {mode}: {rps:.2f} req/s vs one at a time {one:.2f}: {rps / one:.2f}x "
+                    _, mean_batch = concurrent(client, burst, args.concurrency, args, model=names[mode])
+                    totals[mode][0] += len(burst)
+                    totals[mode][1] += time.perf_counter() - started
+                    batches[mode].append(mean_batch)
+            rates = {mode: totals[mode][0] / totals[mode][1] for mode in names}
+            row: dict[str, Any] = {"length_aa": n, "one_at_a_time_rps": {mode: rates[mode] for mode in baselines}}
+            for mode in args.served_configs:
+                one = rates[baseline(parse_mode(mode)[4])]
+                row[mode] = {"rps": rates[mode], "vs_one_at_a_time": rates[mode] / one,
+                             "mean_batch_size": statistics.fmean(batches[mode])}
+                print(f"{n:4d} aa {mode}: {rates[mode]:.2f} req/s vs one at a time {one:.2f}: {rates[mode] / one:.2f}x "
                       f"(mean batch {row[mode]['mean_batch_size']:.1f})", flush=True)
             rows.append(row)
         client.close()
@@ -318,8 +341,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--throughput-lengths", type=int, nargs="*", default=[50, 100, 200])
     parser.add_argument("--served-configs", nargs="*", default=["1x1@2000/256", "1x1@2000/0", "2x1@2000/256"],
-                        help="IxT@D/B: instances x torch threads per instance @ dynamic-batching queue delay (µs) "
-                             "/ token budget per forward pass (0 = none); the first is what config.pbtxt ships")
+                        help="IxT@D/B[+W]: instances x torch threads per instance @ dynamic-batching queue delay (µs) "
+                             "/ token budget per forward pass (0 = none) + result-file worker processes (0 = in "
+                             "the instance; default: the config's); the first is what config.pbtxt ships")
     parser.add_argument("--requests", type=int, default=16,
                         help="requests per served burst (per round); 0 skips throughput")
     parser.add_argument("--sequential-per-round", type=int, default=2, help="one-at-a-time requests per round")
@@ -357,9 +381,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
         }
     print(json.dumps(report, indent=2))
     for row in report.get("throughput", {}).get("by_length", []):
+        ones = ", ".join(f"{mode} {rps:.2f}" for mode, rps in row["one_at_a_time_rps"].items())
         served = ", ".join(f"{c} {row[c]['rps']:.2f} req/s ({row[c]['vs_one_at_a_time']:.2f}x, batch "
                            f"{row[c]['mean_batch_size']:.1f})" for c in args.served_configs)
-        print(f"throughput ~{row['length_aa']} aa: one at a time {row['one_at_a_time_rps']:.2f} req/s; {served}")
+        print(f"throughput ~{row['length_aa']} aa: one at a time {ones} req/s; {served}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return report

@@ -1,6 +1,7 @@
 """ESMFold through the whole service against the same model called in this process, side by side.
 
     PYTHONPATH=.:triton_models .venv/bin/python bench/esmfold_service.py [--length 60] [--jobs 12] [--concurrent 20]
+        [--file-workers 0 1] [--wait watch|poll]
 
 Starts a real tritonserver (the `esmfold` model as configured in triton_models/esmfold) and a real
 `python -m jobservice` (REST gateway in process), and builds the same weights here (PHONOS_ESMFOLD_*
@@ -11,14 +12,22 @@ environment, default the tiny random model, the same torch threads per instance)
    then submitted through REST; the service time is the job's own `completed_at - created_at`
    (server-side stamps, millisecond precision), so client polling does not count. Prints p50 of each
    and the overhead over the bare fold (aim: at most 10 % for 60 aa), with the job's stage timings,
-   and the overhead over the job's own forward pass as Triton ran it (`fold_s` in its metadata).
+   and the overhead over the job's own forward pass as Triton ran it (`fold_s` in its metadata), then
+   where a job's time goes (queue, forward pass, result files, file-worker wait, rest of the Triton
+   call, storage) beside the bare result files and the part of them that is the two matplotlib PNGs.
 2. throughput: `--concurrent` jobs submitted at once through the service (Triton batches them)
    against folding the same sequences one by one here; the ratio of the two wall times.
+
+`--file-workers 0 1` runs one tritonserver + job service per PHONOS_ESMFOLD_FILE_WORKERS value (0: the
+result files are built inside the model instance; 1: in a worker process beside the next forward pass),
+all started at once: each sequential job is sent to every setup in turn, and the concurrent bursts
+follow one another, so the settings are compared side by side in one run. Default: the config's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -46,16 +55,32 @@ def stamp(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
+TERMINAL = ("completed", "failed", "cancelled")
+WAIT = {"mode": "watch"}  # --wait: how the client learns that a job is done
+
+
 def wait_done(client: ApiClient, job_id: str, timeout_s: float = 600) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    """The finished job. `watch`: one SSE stream (GET /v1/jobs/{id}/events) until a terminal state event,
+    as a client would wait, costing the service nothing while the job runs; `poll`: GET every 20 ms, which
+    keeps the gateway and job service busy beside the fold on a small machine."""
+    if WAIT["mode"] == "watch":
+        url = f"{client.base_url}/v1/jobs/{job_id}/events"
+        with client.session.get(url, stream=True, timeout=timeout_s) as stream:
+            for line in stream.iter_lines(decode_unicode=True):
+                if line and line.startswith("data: "):
+                    event = json.loads(line[len("data: "):])
+                    if event.get("type") == "state" and event.get("job", {}).get("status") in TERMINAL:
+                        break
         job = client.get(f"/v1/jobs/{job_id}").json()
-        if job["status"] in ("completed", "failed", "cancelled"):
-            if job["status"] != "completed":
-                raise RuntimeError(f"job {job_id} {job['status']}: {job.get('error')}")
-            return job
-        time.sleep(0.02)
-    raise TimeoutError(job_id)
+    else:
+        deadline = time.monotonic() + timeout_s
+        while (job := client.get(f"/v1/jobs/{job_id}").json())["status"] not in TERMINAL:
+            if time.monotonic() > deadline:
+                raise TimeoutError(job_id)
+            time.sleep(0.02)
+    if job["status"] != "completed":
+        raise RuntimeError(f"job {job_id} {job['status']}: {job.get('error')}")
+    return job
 
 
 class Bare:
@@ -90,54 +115,77 @@ class Bare:
         model_result(result, self.loaded.weights, self.loaded.load_s)
         return folded - started, time.perf_counter() - folded
 
+    def plots(self, sequence: str) -> float:
+        """Seconds to draw the two PNGs of one fold (the part of the result files that is matplotlib)."""
+        from phonos_models.esmfold.files import plot_files
+        from phonos_models.esmfold.predict import fold
 
-def overhead(bare: Bare, client: ApiClient, sequences: list[str]) -> dict[str, Any]:
-    folds, files, service, stages = [], [], [], []
+        [result] = fold(self.loaded.model, [self.job(sequence)])
+        started = time.perf_counter()
+        plot_files(result, self.loaded.weights)
+        return time.perf_counter() - started
+
+
+def overhead(bare: Bare, clients: dict[str, ApiClient], sequences: list[str]) -> dict[str, Any]:
+    folds, files = [], []
+    service: dict[str, list[float]] = {name: [] for name in clients}
+    stages: dict[str, list[dict[str, float]]] = {name: [] for name in clients}
     for sequence in sequences:
         fold_s, files_s = bare.fold(sequence)
         folds.append(fold_s)
         files.append(files_s)
-        job = wait_done(client, client.predict(sequence, params={"num_recycles": RECYCLES}).json()["job_id"])
-        service.append(stamp(job["completed_at"]) - stamp(job["created_at"]))
-        stages.append(job["metadata"]["timings"])
+        for name, client in clients.items():  # the same job through every setup, one after another
+            job = wait_done(client, client.predict(sequence, params={"num_recycles": RECYCLES}).json()["job_id"])
+            service[name].append(stamp(job["completed_at"]) - stamp(job["created_at"]))
+            stages[name].append(job["metadata"]["timings"])
     p50 = statistics.median
     fold_p50 = p50(folds)
     fold_files_p50 = p50([a + b for a, b in zip(folds, files, strict=True)])
-    service_p50 = p50(service)
-    return {
-        "jobs": len(sequences),
-        "bare_fold_p50_s": round(fold_p50, 4),
-        "bare_fold_plus_files_p50_s": round(fold_files_p50, 4),
-        "service_created_to_completed_p50_s": round(service_p50, 4),
-        "stage_p50_s": {k: round(p50([s[k] for s in stages]), 4)
-                        for k in ("queued_s", "triton_call_s", "fold_s", "files_s", "store_s", "service_total_s")},
-        "overhead_vs_bare_fold": round(service_p50 / fold_p50 - 1, 3),
-        "overhead_vs_fold_plus_files": round(service_p50 / fold_files_p50 - 1, 3),
-        # The same job's forward pass as Triton's instance ran it (metadata fold_s): what the service path
-        # adds around the fold, free of the difference between this process and the Triton stub.
-        "overhead_vs_its_own_fold_p50": round(p50([t / s["fold_s"] - 1 for t, s in zip(service, stages, strict=True)]), 3),
-        # ... and around the model's whole work for the job (forward pass + building its result files).
-        "overhead_vs_its_own_fold_and_files_p50": round(
-            p50([t / (s["fold_s"] + s["files_s"]) - 1 for t, s in zip(service, stages, strict=True)]), 3),
-    }
+    report: dict[str, Any] = {"jobs": len(sequences), "bare_fold_p50_s": round(fold_p50, 4),
+                              "bare_fold_plus_files_p50_s": round(fold_files_p50, 4),
+                              "bare_files_p50_s": round(p50(files), 4),
+                              "bare_plots_p50_s": round(p50([bare.plots(s) for s in sequences[:5]]), 4)}
+    for name in clients:
+        times, timings = service[name], stages[name]
+        service_p50 = p50(times)
+        report[name] = {
+            "service_created_to_completed_p50_s": round(service_p50, 4),
+            "stage_p50_s": {k: round(p50([s.get(k, 0.0) for s in timings]), 4) for k in (
+                "queued_s", "triton_call_s", "fold_s", "files_s", "files_wait_s", "store_s", "service_total_s")},
+            "overhead_vs_bare_fold": round(service_p50 / fold_p50 - 1, 3),
+            "overhead_vs_fold_plus_files": round(service_p50 / fold_files_p50 - 1, 3),
+            # The same job's forward pass as Triton's instance ran it (metadata fold_s): what the service path
+            # adds around the fold, free of the difference between this process and the Triton stub.
+            "overhead_vs_its_own_fold_p50": round(p50([t / s["fold_s"] - 1 for t, s in zip(times, timings, strict=True)]), 3),
+            # ... and around the model's whole work for the job (forward pass + building its result files).
+            "overhead_vs_its_own_fold_and_files_p50": round(
+                p50([t / (s["fold_s"] + s["files_s"]) - 1 for t, s in zip(times, timings, strict=True)]), 3),
+        }
+    return report
 
 
-def throughput(bare: Bare, client: ApiClient, sequences: list[str]) -> dict[str, Any]:
+def throughput(bare: Bare, clients: dict[str, ApiClient], sequences: list[str]) -> dict[str, Any]:
     started = time.perf_counter()
     for sequence in sequences:
         bare.fold(sequence)
     in_process_s = time.perf_counter() - started
-    started = time.perf_counter()
-    ids = [client.predict(s, params={"num_recycles": RECYCLES}).json()["job_id"] for s in sequences]
-    jobs = [wait_done(client, job_id) for job_id in ids]
-    service_s = time.perf_counter() - started
-    return {
-        "jobs": len(sequences),
-        "one_by_one_in_process_s": round(in_process_s, 3),
-        "concurrent_through_service_s": round(service_s, 3),
-        "service_vs_in_process": round(in_process_s / service_s, 3),
-        "mean_batch_size": round(statistics.fmean(j["metadata"]["batch_size"] for j in jobs), 2),
-    }
+    report: dict[str, Any] = {"jobs": len(sequences), "one_by_one_in_process_s": round(in_process_s, 3)}
+    for name, client in clients.items():
+        started = time.perf_counter()
+        ids = [client.predict(s, params={"num_recycles": RECYCLES}).json()["job_id"] for s in sequences]
+        jobs = [wait_done(client, job_id) for job_id in ids]
+        service_s = time.perf_counter() - started
+        report[name] = {
+            "concurrent_through_service_s": round(service_s, 3),
+            "service_vs_in_process": round(in_process_s / service_s, 3),
+            "jobs_per_s": round(len(sequences) / service_s, 2),
+            "mean_batch_size": round(statistics.fmean(j["metadata"]["batch_size"] for j in jobs), 2),
+        }
+    return report
+
+
+def setup_name(workers: int | None) -> str:
+    return "config" if workers is None else ("files_in_instance" if workers == 0 else f"file_workers_{workers}")
 
 
 def main() -> None:
@@ -145,42 +193,62 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=60)
     parser.add_argument("--jobs", type=int, default=12, help="sequential jobs for the overhead")
     parser.add_argument("--concurrent", type=int, default=20, help="jobs submitted at once for the throughput")
+    parser.add_argument("--file-workers", type=int, nargs="*", default=[],
+                        help="PHONOS_ESMFOLD_FILE_WORKERS values to compare side by side (default: the config's)")
+    parser.add_argument("--wait", choices=["watch", "poll"], default="watch",
+                        help="how the client waits for a job: an SSE watch stream, or GET every 20 ms")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    WAIT["mode"] = args.wait
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop the processes started here
     rng = random.Random(0)
 
     def sequence() -> str:
         return "".join(rng.choice(AMINO_ACIDS) for _ in range(args.length))
 
-    with tempfile.TemporaryDirectory() as tmp, TritonProcess.start(
-        models=["esmfold"], log_path=Path(tmp) / "triton.log"
-    ) as triton:
-        triton.wait_ready(300)
-        service = ServiceProcess.start(Path(tmp) / "var", triton.grpc_url, {"PHONOS_MODELS": "esmfold"})
-        try:
-            client = service.client(service.new_key(credits=10**9, rate_limit=10**9))
-            bare = Bare()
-            bare.fold(sequence())  # warm-up on both sides
+    variants: list[int | None] = list(args.file_workers) or [None]
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        clients: dict[str, ApiClient] = {}
+        for workers in variants:
+            name = setup_name(workers)
+            env = dict(os.environ) | ({} if workers is None else {"PHONOS_ESMFOLD_FILE_WORKERS": str(workers)})
+            triton = stack.enter_context(TritonProcess.start(models=["esmfold"], env=env,
+                                                             log_path=Path(tmp) / f"triton_{name}.log"))
+            triton.wait_ready(300)
+            service = ServiceProcess.start(Path(tmp) / f"var_{name}", triton.grpc_url, {"PHONOS_MODELS": "esmfold"})
+            stack.callback(service.stop)
+            clients[name] = service.client(service.new_key(credits=10**9, rate_limit=10**9))
+        bare = Bare()
+        bare.fold(sequence())  # warm-up on every side
+        for client in clients.values():
             wait_done(client, client.predict(sequence()).json()["job_id"])
-            report = {
-                "length_aa": args.length, "num_recycles": RECYCLES, "weights": bare.loaded.weights.name,
-                "torch_threads": bare.settings.num_threads,
-                "service_path": overhead(bare, client, [sequence() for _ in range(args.jobs)]),
-                "throughput": throughput(bare, client, [sequence() for _ in range(args.concurrent)]),
-            }
-        finally:
-            service.stop()
+        report = {
+            "length_aa": args.length, "num_recycles": RECYCLES, "weights": bare.loaded.weights.name, "wait": args.wait,
+            "torch_threads": bare.settings.num_threads, "setups": list(clients),
+            "service_path": overhead(bare, clients, [sequence() for _ in range(args.jobs)]),
+            "throughput": throughput(bare, clients, [sequence() for _ in range(args.concurrent)]),
+        }
     print(json.dumps(report, indent=2))
     path, tput = report["service_path"], report["throughput"]
-    print(f"{args.length} aa: bare fold p50 {path['bare_fold_p50_s']:.3f} s, through the service "
-          f"{path['service_created_to_completed_p50_s']:.3f} s: {path['overhead_vs_bare_fold'] * 100:+.1f} % "
-          f"({path['overhead_vs_fold_plus_files'] * 100:+.1f} % over fold + files; "
-          f"{path['overhead_vs_its_own_fold_p50'] * 100:+.1f} % over the job's own fold in Triton, "
-          f"{path['overhead_vs_its_own_fold_and_files_p50'] * 100:+.1f} % over its fold + files there); "
-          f"{tput['jobs']} concurrent jobs "
-          f"through the service {tput['service_vs_in_process']:.2f}x the throughput of one by one in process "
-          f"(mean batch {tput['mean_batch_size']})")
+    print(f"{args.length} aa: bare fold p50 {path['bare_fold_p50_s']:.3f} s, bare fold + files "
+          f"{path['bare_fold_plus_files_p50_s']:.3f} s (files {path['bare_files_p50_s']:.3f} s, of which the "
+          f"two PNGs {path['bare_plots_p50_s']:.3f} s)")
+    for name in clients:
+        one, many = path[name], tput[name]
+        print(f"  {name}: through the service {one['service_created_to_completed_p50_s']:.3f} s: "
+              f"{one['overhead_vs_bare_fold'] * 100:+.1f} % over the bare fold "
+              f"({one['overhead_vs_fold_plus_files'] * 100:+.1f} % over fold + files; "
+              f"{one['overhead_vs_its_own_fold_p50'] * 100:+.1f} % over the job's own fold in Triton, "
+              f"{one['overhead_vs_its_own_fold_and_files_p50'] * 100:+.1f} % over its fold + files there); "
+              f"{tput['jobs']} concurrent jobs {many['jobs_per_s']:.2f} jobs/s, "
+              f"{many['service_vs_in_process']:.2f}x the throughput of one by one in process "
+              f"(mean batch {many['mean_batch_size']})")
+        stage = one["stage_p50_s"]
+        rest = stage["triton_call_s"] - stage["fold_s"] - stage["files_s"] - stage["files_wait_s"]
+        print(f"    where a job's time goes (p50): queued {stage['queued_s']:.3f} s, forward pass {stage['fold_s']:.3f} s, "
+              f"result files {stage['files_s']:.3f} s, waiting for a file worker {stage['files_wait_s']:.3f} s, "
+              f"rest of the Triton call {rest:.3f} s, storing the files {stage['store_s']:.3f} s; "
+              f"service path / bare fold = {one['service_created_to_completed_p50_s'] / path['bare_fold_p50_s']:.2f}x")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

@@ -2,25 +2,35 @@
 
 * Claiming is a compare-and-set (pending → running), so a job runs once per attempt.
 * Each model has `max_inflight` workers: bounded concurrency at Triton, which
-  queues and dynamically batches what we send.
-* The model server being unreachable is retried with backoff for `retry_window_s`,
-  then the job fails with a refund. The API keeps answering meanwhile. Every other
-  failure ends the job at once; jobservice/failures.py says which are refunded.
+  queues and dynamically batches what we send. Which waiting job a free worker takes is fair between
+  accounts (jobservice/fairness.py): the account with the fewest jobs of the model in flight, then the
+  one served least recently.
+* The model server being unavailable closes the model's gate (jobservice/outage.py): its jobs wait,
+  pending and without using attempts, until health says the server is back, or fail all together,
+  refunded, once the outage has lasted `retry_window_s`. The API keeps answering meanwhile. Every other
+  failure ends the job at once; jobservice/failures.py says which are charged.
+* Each call carries the model's compute limit (the model enforces it from when it starts computing: a
+  charged `compute_limit` failure) and a longer client-side deadline, queueing included (a refunded
+  `timeout`, the safety net).
+* Result files are written with retries on storage errors for `storage_retry_window_s`
+  (jobservice/results.py), then the job fails as `internal`, refunded.
 * Completion is written inside `asyncio.shield`, so a shutdown that cancels the
   worker cannot leave files without the state change.
-* At start-up, jobs left `running` by a dead process (the data-dir lock proves
-  it is dead) go back to pending, or fail with a refund after `max_attempts`.
+* A graceful stop hands the jobs running here back to pending without counting their run. At start-up,
+  jobs left `running` by a dead process (the data-dir lock proves it is dead: it was killed, so the run
+  counts) go back to pending, or fail with a refund after `max_attempts`.
 * Cancelling a running job cancels its Triton call; the python backend sees
   `request.is_cancelled()` and the model stops at its next check.
 
 On a shared store (PostgreSQL, many job services) the work is not all ours (`lease` is set):
 
-* Workers claim the oldest pending job of their model (`claim_next_job`, SKIP LOCKED), woken by the
-  store's NOTIFY of new work (`announce`) and polling every POLL_S as the fallback.
+* Workers claim the next pending job of their model by the fair order (`claim_next_job`, SKIP LOCKED),
+  woken by the store's NOTIFY of new work (`announce`) and polling every POLL_S as the fallback.
 * A claim is a lease: the heartbeat renews it every third of its length for the jobs running here, and
   stops a local job whose lease it no longer holds (cancelled elsewhere, or taken over).
 * The janitor, on every service, hands jobs whose lease expired (their owner died) back to pending, or
-  fails them with a refund once they have had `max_attempts` runs; a stopping service hands its own back.
+  fails them with a refund once they have had `max_attempts` runs; a stopping service hands its own back
+  at once, uncounted.
 """
 
 from __future__ import annotations
@@ -32,25 +42,28 @@ import logging
 import time
 from collections.abc import Coroutine, Mapping
 from functools import partial
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from phonos_models.common.progress import Progress
-from phonos_models.common.result_files import ModelResult
 
 from jobservice import tracing
 from jobservice.errors import InvalidTransition
 from jobservice.failures import FailureKind, JobFailure
+from jobservice.fairness import NO_CAP, FairQueue, Turn
 from jobservice.inference import (
+    ComputeLimitExceeded,
     Inference,
+    InferenceError,
     InferenceRequest,
     InferenceTimeout,
     InferenceUnavailable,
     InvalidModelInput,
     ModelFailure,
 )
-from jobservice.jobs import JobRecord, JobStore, Lease
+from jobservice.jobs import ClaimedJob, JobRecord, JobStore, Lease
 from jobservice.modelspecs.base import ModelSpec
-from jobservice.results import ResultStore
+from jobservice.outage import Outages
+from jobservice.results import ResultStore, write_retrying
 from jobservice.states import JobStatus
 
 log = logging.getLogger(__name__)
@@ -61,6 +74,7 @@ SWEEP_S = 30.0
 # Shared store: how long an idle worker waits for a NOTIFY before it looks for work anyway.
 POLL_S = 5.0
 GAVE_UP = "The job was interrupted {attempts} times by service restarts and was given up; submit it again"
+T = TypeVar("T")
 
 
 class Doorbell:
@@ -109,6 +123,7 @@ class Dispatcher:
     def __init__(
         self, jobs: JobStore, specs: Mapping[str, ModelSpec], inference: Inference, results: ResultStore, *,
         max_inflight: int, retry_window_s: float, max_attempts: int, timeout_s: float,
+        storage_retry_window_s: float = 0.0, max_running_per_account: int = 0,
         progress: ProgressSink | None = None, lease: Lease | None = None,
     ) -> None:
         self._jobs = jobs
@@ -116,35 +131,34 @@ class Dispatcher:
         self._inference = inference
         self._results = results
         self._max_inflight = max_inflight
-        self._retry_window_s = retry_window_s
         self._max_attempts = max_attempts
         self._timeout_s = timeout_s
+        self._storage_retry_window_s = storage_retry_window_s
+        self._max_running = max_running_per_account if max_running_per_account > 0 else NO_CAP
         self._progress = progress or _NoProgress()
-        self._queues: dict[str, asyncio.Queue[str]] = {m: asyncio.Queue() for m in specs}
+        self._queues = {m: FairQueue(max_running_per_account) for m in specs}
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
         self._persisting: set[asyncio.Task[object]] = set()
         self._stopped: set[str] = set()  # running here, stopped on purpose (cancelled, lease lost)
-        self._queued: set[str] = set()
         self._lease = lease
         self._bells: dict[str, Doorbell] = {m: Doorbell() for m in specs}
-        self._attempts: dict[str, int] = {}  # runs so far of each job running here
-        self._interrupted: list[tuple[str, int]] = []  # (job, runs) running here when the service stopped
+        self._interrupted: list[str] = []  # jobs running here when the service stopped
+        self.outages = Outages({m: spec.triton_model for m, spec in specs.items()}, inference, jobs,
+                               window_s=retry_window_s, owner=None if lease is None else lease.owner)
 
     @property
     def owner(self) -> str | None:
         """This service's name in leases (shared store), None when it owns the store outright."""
         return None if self._lease is None else self._lease.owner
 
-    def enqueue(self, job_id: str, model: str) -> None:
+    def enqueue(self, job_id: str, model: str, account_id: int) -> None:
         """Queue a pending job once; claiming is a compare-and-set, so a duplicate would be harmless anyway."""
         if self._lease is not None:
             self.announce(model)  # the store's NOTIFY tells the other services; ours need not wait for it
             return
-        if job_id in self._queued or job_id in self._running:
-            return
-        self._queued.add(job_id)
-        self._queues[model].put_nowait(job_id)
+        if job_id not in self._running:
+            self._queues[model].put(job_id, account_id)
 
     def announce(self, model: str) -> None:
         """New pending work of `model` somewhere (shared store): wake one of its idle workers."""
@@ -165,21 +179,24 @@ class Dispatcher:
         self._tasks += [asyncio.create_task(loop) for loop in background]
 
     async def stop(self) -> None:
-        """Stop taking work. Jobs still running stay `running` and are retried by the next start (SQLite) or
-        handed back at once for another service to run (shared store)."""
+        """Stop taking work. Jobs still running here go back to pending with their run not counted (a graceful
+        stop is not the job's attempt): this service runs them at its next start (SQLite), another service at
+        once (shared store)."""
+        await self.outages.close_all()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         # Outcomes already computed are written before the database closes.
         await asyncio.gather(*self._persisting, return_exceptions=True)
-        if self._lease is not None:
-            for job_id, attempts in self._interrupted:
-                with contextlib.suppress(Exception):
-                    await self._hand_back(job_id, attempts, self._lease.owner)
+        for job_id in self._interrupted:
+            with contextlib.suppress(Exception):
+                await self._jobs.release(job_id, self.owner)
+        self._interrupted.clear()
 
     async def _hand_back(self, job_id: str, attempts: int, owner: str | None) -> None:
-        """A job interrupted after `attempts` runs: pending again, or failed (refunded) once it has had them all."""
+        """A job whose process died after `attempts` runs: pending again, or failed (refunded) once it has had
+        them all."""
         if attempts >= self._max_attempts:
             await self._jobs.fail(job_id, JobFailure(FailureKind.INTERRUPTED, GAVE_UP.format(attempts=attempts)),
                                   owner)
@@ -194,9 +211,9 @@ class Dispatcher:
         await self._queue_pending()
 
     async def _queue_pending(self) -> None:
-        for job_id, model in await self._jobs.pending():
+        for job_id, model, account_id in await self._jobs.pending():
             if model in self._queues:
-                self.enqueue(job_id, model)
+                self.enqueue(job_id, model, account_id)
             else:
                 await self._jobs.fail(job_id, JobFailure(FailureKind.MODEL_REMOVED, f"Model {model} is no longer served"))
 
@@ -218,18 +235,25 @@ class Dispatcher:
         return True
 
     async def _worker(self, model: str) -> None:
-        queue = self._queues[model]
+        queue, gate = self._queues[model], self.outages.gate(model)
         while True:
-            job_id = await queue.get()
-            self._queued.discard(job_id)
-            await self._supervise(job_id, self._claim_and_run(job_id))
+            await gate.wait_open()
+            turn = await queue.get()
+            if not gate.is_open:  # the model went away while this worker waited for work
+                queue.put_back(turn)
+                continue
+            try:
+                await self._supervise(turn.job_id, self._claim_and_run(turn))
+            finally:
+                queue.done(turn)
 
     async def _shared_worker(self, model: str) -> None:
-        bell = self._bells[model]
+        bell, gate = self._bells[model], self.outages.gate(model)
         assert self._lease is not None
         while True:
+            await gate.wait_open()
             try:
-                job = await self._jobs.claim_next(model, self._lease)
+                job = await self._jobs.claim_next(model, self._lease, self._max_running)
             except Exception:  # e.g. the database restarting: keep the worker, try again shortly
                 log.exception("claim failed", extra={"action": "dispatch.claim_failed", "model": model})
                 await asyncio.sleep(1.0)
@@ -250,51 +274,59 @@ class Dispatcher:
         except asyncio.CancelledError:
             if task.done() or job_id in self._stopped:
                 return
-            task.cancel()  # the service is stopping: leave the job running for recovery
-            self._interrupted.append((job_id, self._attempts.get(job_id, 0)))
+            task.cancel()  # the service is stopping: the job goes back to pending (stop())
+            self._interrupted.append(job_id)
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             raise
-        except Exception:  # e.g. a full disk: keep the worker; the sweep (or the next start) retries the job
+        except Exception:  # e.g. the database gone: keep the worker; the sweep (or the next start) retries the job
             log.exception("job dispatch failed", extra={"action": "dispatch.worker_error", "job_id": job_id})
         finally:
             self._running.pop(job_id, None)
-            self._attempts.pop(job_id, None)
             self._stopped.discard(job_id)
 
-    async def _claim_and_run(self, job_id: str) -> None:
-        job = await self._jobs.claim(job_id)
+    async def _claim_and_run(self, turn: Turn) -> None:
+        job = await self._jobs.claim(turn.job_id)
         if job is not None:  # None: cancelled (or failed) while queued
             await self._execute(job)
 
-    async def _execute(self, job: JobRecord) -> None:
-        self._attempts[job.id] = job.attempts
-        with tracing.job_span(job.id, job.model, job.attempts):
+    async def _execute(self, job: ClaimedJob) -> None:
+        with tracing.job_span(job.id, job.model, job.record.attempts):
+            if not self.outages.gate(job.model).is_open:  # the model went away while the claim was made
+                await self._wait_for_model(job.record)
+                return
             await self._run_claimed(job)
 
-    async def _run_claimed(self, job: JobRecord) -> None:
-        spec = self._specs[job.model]
+    async def _run_claimed(self, claimed: ClaimedJob) -> None:
+        job, spec = claimed.record, self._specs[claimed.model]
         started = time.perf_counter()
         try:
             try:
-                result = await self._infer_with_retry(spec, job)
+                result = await self._inference.infer(self._request(spec, claimed),
+                                                     on_progress=partial(self._progress.progress, job))
             finally:
                 self._progress.finished(job.id)
+            self.outages.answered(job.model)
             inference_s = time.perf_counter() - started
-            entry = await asyncio.to_thread(self._results.write, job.id, result)
+            entry = await write_retrying(self._results, job.id, result, self._storage_retry_window_s)
         except asyncio.CancelledError:
             if job.id in self._stopped:
                 log.info("running job stopped", extra={"action": "dispatch.cancelled", "job_id": job.id})
                 tracing.set_job_outcome("cancelled")
                 return
             raise
+        except InferenceUnavailable as exc:
+            await self._wait_for_model(job, exc)
+            return
         except Exception as exc:
+            if isinstance(exc, InferenceError) and not isinstance(exc, InferenceTimeout):
+                self.outages.answered(job.model)  # a typed answer: the server is there
             failure = self._failure(job, exc)
             tracing.set_job_outcome("failed", str(failure.kind))
             await self._persist(self._jobs.fail(job.id, failure, self.owner))
             return
         metadata = entry["metadata"]
-        metadata.update({key: job.request.params[key] for key in spec.provenance_params})
+        metadata.update({key: claimed.request.params[key] for key in spec.provenance_params})
         # Per-stage timings (s); the model's own stages (e.g. fold_s) sit beside them.
         timings = metadata.setdefault("timings", {})
         if job.started_at is not None:
@@ -310,6 +342,26 @@ class Dispatcher:
             # store the job may instead have been taken over: its new run writes the same files, so they stay.
             if self._lease is None or await self._jobs.status(job.id) == JobStatus.CANCELLED:
                 await asyncio.to_thread(self._results.remove, job.id)
+
+    async def _wait_for_model(self, job: JobRecord, unavailable: InferenceUnavailable | None = None) -> None:
+        """The model server is unavailable for this job (`unavailable`: it just said so): stop claiming the model's
+        jobs and hand this one back uncounted (it never computed), or fail it, refunded, if the outage has
+        already lasted the whole window; the outage watcher decides when to go on or give up on the rest."""
+        if unavailable is not None:
+            self.outages.close(job.model, str(unavailable))
+        if self.outages.expired(job.model):
+            tracing.set_job_outcome("failed", str(FailureKind.MODEL_UNAVAILABLE))
+            await self._persist(self._jobs.fail(job.id, self.outages.failure(job.model), self.owner))
+        else:
+            tracing.set_job_outcome("pending")  # back in the queue, waiting for the model server
+            released = await self._persist(self._jobs.release(job.id, self.owner))
+            if released is not None and self._lease is None:
+                self._queues[job.model].put(job.id, job.account_id)  # still ours: queue it again by hand
+        self.outages.watch(job.model)
+
+    def _request(self, spec: ModelSpec, job: ClaimedJob) -> InferenceRequest:
+        return InferenceRequest(spec.triton_model, spec.inputs(job.request), self._timeout_s, job.id,
+                                compute_limit_s=spec.timeout_s)
 
     async def _reclaim(self) -> None:
         """Shared store: jobs whose owner stopped renewing their lease run again (or fail after max_attempts)."""
@@ -348,41 +400,25 @@ class Dispatcher:
                     self.cancel_running(job_id)
 
     def _failure(self, job: JobRecord, exc: Exception) -> JobFailure:
-        """The failure a dispatch error means; its kind decides the refund (jobservice/failures.py)."""
+        """The failure a dispatch error means; its kind decides the charge (jobservice/failures.py)."""
+        spec = self._specs[job.model]
         if isinstance(exc, InvalidModelInput):
             return JobFailure(FailureKind.INVALID_INPUT, f"{job.model} cannot run this input: {exc}")
+        if isinstance(exc, ComputeLimitExceeded):
+            return JobFailure(FailureKind.COMPUTE_LIMIT, f"{job.model} computed for its whole limit of "
+                                                         f"{spec.timeout_s:g} s on this input and was stopped")
         if isinstance(exc, InferenceTimeout):
-            return JobFailure(FailureKind.TIMEOUT, f"{job.model} did not finish within its time limit "
-                                                   f"({self._timeout(self._specs[job.model]):g} s); try a shorter input")
-        if isinstance(exc, InferenceUnavailable):
-            return JobFailure(FailureKind.MODEL_UNAVAILABLE, f"The model server was unavailable for "
-                                                             f"{self._retry_window_s:g} s ({exc}); try again later")
+            return JobFailure(FailureKind.TIMEOUT, f"{job.model} did not finish within {self._timeout_s:g} s, time "
+                                                   "queued at the model server included; try again later")
         if isinstance(exc, ModelFailure):
             return JobFailure(FailureKind.MODEL_ERROR, f"{job.model} failed: {exc}")
-        # A bug in the job service or a storage error: never lose the job silently.
+        # A bug in the job service or a storage error that outlived its retries: never lose the job silently.
         log.error("job failed in the job service", exc_info=exc, extra={"action": "dispatch.error", "job_id": job.id})
         return JobFailure(FailureKind.INTERNAL, f"Internal error while storing the result ({type(exc).__name__})")
 
-    async def _persist(self, write: Coroutine[object, object, object]) -> None:
+    async def _persist(self, write: Coroutine[object, object, T]) -> T:
         """Run a state write to completion even if the worker is cancelled meanwhile (shutdown)."""
         task = asyncio.ensure_future(write)
         self._persisting.add(task)
         task.add_done_callback(self._persisting.discard)
-        await asyncio.shield(task)
-
-    def _timeout(self, spec: ModelSpec) -> float:
-        return min(spec.timeout_s, self._timeout_s)
-
-    async def _infer_with_retry(self, spec: ModelSpec, job: JobRecord) -> ModelResult:
-        deadline = time.monotonic() + self._retry_window_s
-        delay = 0.2
-        request = InferenceRequest(spec.triton_model, spec.inputs(job.request), self._timeout(spec), job.id)
-        while True:
-            try:
-                return await self._inference.infer(request, on_progress=partial(self._progress.progress, job))
-            except InferenceUnavailable:
-                if time.monotonic() + delay > deadline:
-                    raise
-                log.warning("model server unavailable, retrying", extra={"action": "dispatch.retry", "job_id": job.id})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        return await asyncio.shield(task)

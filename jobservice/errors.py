@@ -72,6 +72,13 @@ class RateLimited(PhonosError):
         self.reset_epoch_s = reset_epoch_s
 
 
+class TooManyJobs(PhonosError):
+    """The account has as many jobs waiting as it may (PHONOS_MAX_QUEUED_PER_ACCOUNT): HTTP 429."""
+
+    title = "Too many jobs"
+    retry_after_s = 30  # jobs start at the models' pace: a retry after this long may find room
+
+
 class InvalidTransition(PhonosError):
     """A job state change that the state machine forbids (a compare-and-set found no row)."""
 

@@ -1,12 +1,27 @@
 """Why a job failed, and the one rule that decides whether its credits come back.
 
-The rule: **a job is charged only when it failed because of its own input**, that is when the model
-refused the input (`invalid_input`, a 400-class failure the service's validation could not see).
-Every other failure is the service's side and is refunded in full: the model server unavailable
-for the whole retry window, the call running past its time limit (the limit counts time queued
-behind other jobs too, so it is not the input's fault alone), a model crash, an error while storing
-the result, or a job given up after repeated restarts. Cancellation is not a failure (see
-`JobStore.cancel`).
+The rule: **a job is charged only when it failed because of its own input, as the model itself found**:
+
+* `invalid_input`: the model refused the input (a 400-class failure the service's validation before
+  credits could not see, e.g. a receptor the model cannot featurise);
+* `compute_limit`: the model computed on the input for its whole compute limit (PHONOS_<MODEL>_TIMEOUT_S)
+  and stopped. The model counts that limit itself, from when it starts computing this request, so time
+  spent waiting (in the service's queue, in Triton's queue, behind a batch-mate) never counts: the input
+  alone used it. This is what makes abuse cost: an input built to run as long as possible pays for the
+  compute it took, however busy the server was.
+
+Every other failure is the service's side and is refunded in full: the model server unavailable for the
+whole retry window (`model_unavailable`), the client-side deadline (`timeout`: PHONOS_TRITON_TIMEOUT_S, which
+counts time queued too, so it is a safety net for a stuck server, not a measure of the input), a model
+crash or out-of-memory (`model_error`), an error storing the result (`internal`), a job given up after
+repeated restarts (`interrupted`), a model no longer served (`model_removed`). Cancellation is not a failure
+(see `JobStore.cancel`: a running job's cancellation keeps its charge, compute was spent).
+
+Why the compute clock and not the call's own timeout: the call's timeout cannot tell a heavy input from a
+busy server (charging it bills users for the service's queueing), and refunding it made the heaviest
+inputs free. A model error stays refunded although a crafted input might crash a model: a crash gives its
+submitter nothing back, most crashes are the service's (a bug, a driver, a full GPU), and the compute one
+can take is bounded by the compute limit and the account's queued-jobs limit (jobservice/fairness.py).
 """
 
 from __future__ import annotations
@@ -19,6 +34,7 @@ class FailureKind(enum.StrEnum):
     """`error_code` of a failed job."""
 
     INVALID_INPUT = "invalid_input"
+    COMPUTE_LIMIT = "compute_limit"
     TIMEOUT = "timeout"
     MODEL_UNAVAILABLE = "model_unavailable"
     MODEL_ERROR = "model_error"
@@ -27,7 +43,14 @@ class FailureKind(enum.StrEnum):
     MODEL_REMOVED = "model_removed"
 
 
-CHARGED = frozenset({FailureKind.INVALID_INPUT})
+CHARGED = frozenset({FailureKind.INVALID_INPUT, FailureKind.COMPUTE_LIMIT})
+# What a charged failure's message says about its credits and what to do.
+_CHARGED_SENTENCE = {
+    FailureKind.INVALID_INPUT: "The model rejected the input, so its credits are not refunded; fix the input and "
+                               "submit again.",
+    FailureKind.COMPUTE_LIMIT: "The model spent its compute limit on this input, so its credits are not refunded; "
+                               "submit a smaller input (shorter sequence, fewer recycles or samples).",
+}
 
 
 @dataclass(frozen=True)
@@ -44,4 +67,4 @@ class JobFailure:
         """The job's `error`: what happened, what it cost, what to do."""
         if self.refund:
             return f"{self.reason}; credits were refunded."
-        return f"{self.reason}. The model rejected the input, so its credits are not refunded; fix the input and submit again."
+        return f"{self.reason}. {_CHARGED_SENTENCE[self.kind]}"

@@ -54,12 +54,20 @@ def int32_tensor(name: str, value: int, *, batched: bool) -> Tensor:
     return Tensor(name, array[None, :] if batched else array, "INT32")
 
 
+# The request parameter that carries the compute limit to the model (milliseconds, an integer: every
+# Triton version takes int64 request parameters).
+COMPUTE_LIMIT_PARAMETER = "phonos_compute_limit_ms"
+
+
 @dataclass(frozen=True)
 class InferenceRequest:
     model: str  # the model's name in the model repository
     inputs: tuple[Tensor, ...]
-    timeout_s: float  # the whole call, queueing at the server included
+    timeout_s: float  # the client-side deadline of the whole call, queueing at the server included
     request_id: str = ""  # the job id: shows up in the server's logs
+    # The longest the model may compute on this request, counted by the model from when it starts computing
+    # (not while queued); past it the model stops and answers `ComputeLimitExceeded`. None: no limit sent.
+    compute_limit_s: float | None = None
 
 
 class InferenceError(Exception):
@@ -72,11 +80,17 @@ class InferenceUnavailable(InferenceError):
 
 
 class InferenceTimeout(InferenceError):
-    """The call outlived its timeout. Not retried: the same input would take as long again."""
+    """The call outlived its client-side deadline (time queued at the server included). Not retried."""
 
 
 class InvalidModelInput(InferenceError):
     """The model refused the request as the input's fault (Triton INVALID_ARGUMENT)."""
+
+
+class ComputeLimitExceeded(InferenceError):
+    """The model computed for the request's whole compute limit and stopped (Triton UNSUPPORTED, gRPC
+    UNIMPLEMENTED: the server does not run inputs that need more). The limit counts only the model's own
+    compute, never time queued, so this is the input's cost, unlike `InferenceTimeout`."""
 
 
 class ModelFailure(InferenceError):

@@ -4,6 +4,10 @@ Credits move in the same statement as the job row they belong to (triggers in
 sql/migrations/0002_triggers.sql), so a job and its charge, refund or webhook
 events are never separated by a crash; the refunded column makes a second
 refund of the same job impossible.
+
+A job's stored request (the sequence, PDB text, A3Ms: up to tens of MB) lives in its own table,
+`job_inputs`: gets, lists and watch streams read only `jobs` rows (`JobRecord`), and a claim is the one
+read of the request (`ClaimedJob`), for dispatch.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from typing import Any
 
 from jobservice import metrics
 from jobservice.db import now
-from jobservice.errors import Conflict, InsufficientCredits, InvalidTransition, NotFound
+from jobservice.errors import Conflict, InsufficientCredits, InvalidTransition, NotFound, TooManyJobs
 from jobservice.failures import JobFailure
+from jobservice.fairness import NO_CAP
 from jobservice.modelspecs.base import ValidatedJob
 from jobservice.states import JobStatus
 from jobservice.store import ConstraintViolation, Params, Row, Store
@@ -30,7 +35,6 @@ class JobRecord:
     model: str
     name: str | None
     status: JobStatus
-    request: ValidatedJob
     credits_used: int
     refunded: int
     attempts: int
@@ -44,14 +48,12 @@ class JobRecord:
 
     @classmethod
     def from_row(cls, row: Row) -> JobRecord:
-        request = json.loads(row["request_json"])
         return cls(
             id=row["id"],
             account_id=int(row["account_id"]),
             model=row["model"],
             name=row["name"],
             status=JobStatus(row["status"]),
-            request=ValidatedJob(sequence=request["sequence"], params=request["params"]),
             credits_used=int(row["credits_used"]),
             refunded=int(row["refunded"]),
             attempts=int(row["attempts"]),
@@ -63,6 +65,27 @@ class JobRecord:
             started_at=_optional_float(row["started_at"]),
             finished_at=_optional_float(row["finished_at"]),
         )
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job that dispatch has just claimed, with its stored request (read by the claim, and only there)."""
+
+    record: JobRecord
+    request: ValidatedJob
+
+    @classmethod
+    def from_row(cls, row: Row) -> ClaimedJob:
+        request = json.loads(row["request_json"])
+        return cls(JobRecord.from_row(row), ValidatedJob(sequence=request["sequence"], params=request["params"]))
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def model(self) -> str:
+        return self.record.model
 
 
 def _optional_float(value: object) -> float | None:
@@ -106,8 +129,11 @@ class JobStore:
         self._on_transition = on_transition
 
     async def submit(self, account_id: int, jobs: list[NewJob],
-                     also: Callable[[list[str]], tuple[str, Params]] | None = None) -> list[str]:
-        """Insert jobs; a trigger debits each cost in the same statement. InsufficientCredits if short.
+                     also: Callable[[list[str]], tuple[str, Params]] | None = None, *,
+                     max_queued: int | None = None) -> list[str]:
+        """Insert jobs and their stored requests; a trigger debits each cost in the same statement.
+        InsufficientCredits if short; TooManyJobs if the account would have more than `max_queued` jobs
+        waiting (counted under a per-account lock, in the same transaction as the inserts).
 
         `also(ids)` names one more statement (and its parameters) that commits in the same transaction
         as the jobs, e.g. the Idempotency-Key row holding the response that names these ids."""
@@ -120,13 +146,19 @@ class JobStore:
             for job_id, job in zip(ids, jobs, strict=True)
         ]
         try:
-            if len(rows) == 1 and also is None:
-                await self._db.write_one("insert_job", rows[0])
-            else:
-                async with self._db.transaction() as tx:
-                    await tx.execute_many("insert_job", rows)
-                    if also is not None:
-                        await tx.execute(*also(ids))
+            async with self._db.transaction() as tx:
+                if max_queued is not None:
+                    await tx.execute("lock_account_jobs", {"account_id": account_id})
+                    queued = int(await tx.scalar("count_queued_jobs", {"account_id": account_id}))
+                    if queued + len(rows) > max_queued:
+                        raise TooManyJobs(
+                            f"This account has {queued} jobs waiting to run and may have at most {max_queued}; "
+                            f"this submission of {len(rows)} would pass that. Wait for some to start, or cancel "
+                            "some, then submit again.")
+                await tx.execute_many("insert_job", rows)
+                await tx.execute_many("insert_job_input", rows)
+                if also is not None:
+                    await tx.execute(*also(ids))
         except ConstraintViolation as exc:
             if exc.kind != "check":
                 raise
@@ -173,20 +205,28 @@ class JobStore:
         metrics.job_finished(job)
         return job
 
-    async def claim(self, job_id: str) -> JobRecord | None:
+    async def claim(self, job_id: str) -> ClaimedJob | None:
         """pending → running; None when the job is no longer pending (cancelled meanwhile)."""
         row = await self._db.write_one("claim_job", {"id": job_id, "now": now()})
         if row is None:
             return None
-        job = self._transitioned(row)
-        metrics.job_started(job)
+        self._transitioned(row)
+        job = ClaimedJob.from_row(row)
+        metrics.job_started(job.record)
         return job
 
-    async def claim_next(self, model: str, lease: Lease) -> JobRecord | None:
-        """The oldest pending job of `model`, now running under `lease` (shared store: SKIP LOCKED); None if none."""
-        row = await self._db.write_one("claim_next_job", {"model": model, "owner": lease.owner,
-                                                          "lease_s": lease.seconds, "now": now()})
-        return None if row is None else self._transitioned(row)
+    async def claim_next(self, model: str, lease: Lease, max_running: int = NO_CAP) -> ClaimedJob | None:
+        """The next pending job of `model` by the fair order (jobservice/fairness.py), now running under
+        `lease` (shared store: claims of a model one at a time, so the counts are exact); None if none, or
+        if every waiting account already has `max_running` jobs of the model running."""
+        async with self._db.transaction() as tx:
+            await tx.execute("lock_model_claims", {"model": model})
+            row = await tx.fetch_one("claim_next_job", {"model": model, "owner": lease.owner, "now": now(),
+                                                        "max_running": max_running, "lease_s": lease.seconds})
+        if row is None:
+            return None
+        self._transitioned(row)
+        return ClaimedJob.from_row(row)
 
     async def complete(self, job_id: str, result: dict[str, Any], owner: str | None = None) -> JobRecord:
         row = await self._db.write_one("complete_job", {"id": job_id, "result_json": json.dumps(result),
@@ -242,16 +282,38 @@ class JobStore:
         return JobRecord.from_row(row)
 
     async def requeue(self, job_id: str, owner: str | None = None) -> JobRecord | None:
-        """running → pending, for a job whose process died or whose Triton call must be retried."""
+        """running → pending, for a job whose process died: the run it had counts among its attempts."""
         row = await self._db.write_one("requeue_job", {"id": job_id, "owner": owner, "now": now()})
         if row is None:
             return None
         self._on_transition()
         return JobRecord.from_row(row)
 
+    async def release(self, job_id: str, owner: str | None = None) -> JobRecord | None:
+        """running → pending without counting the run (a graceful stop, or a model server found unavailable
+        before the job could compute). None if it is no longer running (here)."""
+        row = await self._db.write_one("release_job", {"id": job_id, "owner": owner, "now": now()})
+        if row is None:
+            return None
+        self._on_transition()
+        return JobRecord.from_row(row)
+
+    async def fail_waiting(self, model: str, failure: JobFailure, owner: str | None = None) -> list[JobRecord]:
+        """Every pending job of `model` fails at once, refunded (the model server stayed unavailable for the
+        whole window); on a shared store not while another job service runs the model."""
+        async with self._db.transaction() as tx:
+            rows = await tx.fetch_all("fail_waiting_jobs", {"model": model, "error": failure.message,
+                                                            "error_code": str(failure.kind), "owner": owner,
+                                                            "now": now()})
+        jobs = [self._transitioned(row) for row in rows]
+        for job in jobs:
+            metrics.job_finished(job)
+        return jobs
+
     async def orphaned(self) -> list[tuple[str, int]]:
         """(job id, attempts) of jobs left running; the data-dir lock proves their process is gone."""
         return [(r["id"], int(r["attempts"])) for r in await self._db.read.fetch_all("orphaned_jobs")]
 
-    async def pending(self) -> list[tuple[str, str]]:
-        return [(r["id"], r["model"]) for r in await self._db.read.fetch_all("pending_jobs")]
+    async def pending(self) -> list[tuple[str, str, int]]:
+        """(job id, model, account id) of every pending job, oldest first."""
+        return [(r["id"], r["model"], int(r["account_id"])) for r in await self._db.read.fetch_all("pending_jobs")]

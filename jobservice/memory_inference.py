@@ -34,6 +34,7 @@ from jobservice.inference import (
     READY,
     SERVER_COMPONENT,
     UNAVAILABLE,
+    ComputeLimitExceeded,
     InferenceRequest,
     InferenceTimeout,
     InferenceUnavailable,
@@ -54,7 +55,8 @@ class Failure(enum.Enum):
     """How a scripted call ends, one per way a real call can fail."""
 
     UNAVAILABLE = "unavailable"  # the server is unreachable or refuses the model
-    TIMEOUT = "timeout"  # the model runs until the request's timeout has passed
+    TIMEOUT = "timeout"  # the request waits at the server (never computes) until its deadline has passed
+    COMPUTE_LIMIT = "compute_limit"  # the model computed for the request's whole compute limit (UNSUPPORTED)
     MODEL_ERROR = "model_error"  # the model crashed (INTERNAL)
     INVALID_INPUT = "invalid_input"  # the model refused the input (INVALID_ARGUMENT)
     CANCELLED_BY_SERVER = "cancelled_by_server"  # the server dropped the request (CANCELLED)
@@ -63,7 +65,8 @@ class Failure(enum.Enum):
 
 @dataclass(frozen=True)
 class Slow:
-    """The call takes this long (cancellable), then succeeds, or times out if the request allows less."""
+    """The model computes this long (cancellable), then succeeds; past the request's compute limit it stops
+    there and answers `ComputeLimitExceeded`, and past its deadline the call times out."""
 
     seconds: float
 
@@ -171,8 +174,12 @@ class InMemoryInference:
                 if on_progress is not None:  # through the wire format, as the real stream is read
                     report_progress(on_progress, Progress.from_json(step.to_json()))
             outcome = outcome.then
-        if isinstance(outcome, Slow) or outcome is Failure.TIMEOUT:
-            await asyncio.sleep(math.inf if outcome is Failure.TIMEOUT else outcome.seconds)
+        if outcome is Failure.TIMEOUT:
+            await asyncio.sleep(math.inf)
+        elif isinstance(outcome, Slow):
+            await _compute(request, outcome.seconds)
+        elif outcome is Failure.COMPUTE_LIMIT:
+            raise ComputeLimitExceeded(f"{request.model} reached its compute limit (scripted)")
         elif outcome is Failure.UNAVAILABLE:
             raise InferenceUnavailable("UNAVAILABLE: connection to the model server lost (scripted)")
         elif outcome is Failure.CANCELLED_BY_SERVER:
@@ -198,6 +205,15 @@ class InMemoryInference:
 
     async def close(self) -> None:
         self.closed = True
+
+
+async def _compute(request: InferenceRequest, seconds: float) -> None:
+    """The model's own compute clock, as the real models keep it (phonos_triton.adapter.ComputeClock)."""
+    limit = request.compute_limit_s
+    if limit is not None and seconds > limit:
+        await asyncio.sleep(limit)
+        raise ComputeLimitExceeded(f"{request.model} computed for its whole limit of {limit:g} s and stopped")
+    await asyncio.sleep(seconds)
 
 
 def _check_inputs(model: TwinModel, request: InferenceRequest) -> None:

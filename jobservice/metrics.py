@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Counter, Histogram, disable_created_metrics
 
 from jobservice.inference import (
+    ComputeLimitExceeded,
     InferenceError,
     InferenceTimeout,
     InferenceUnavailable,
@@ -104,6 +105,8 @@ def error_kind(exc: BaseException) -> str:
         return "timeout"
     if isinstance(exc, InvalidModelInput):
         return "invalid_input"
+    if isinstance(exc, ComputeLimitExceeded):
+        return "compute_limit"
     if isinstance(exc, ModelFailure):
         return "model_error"
     if isinstance(exc, asyncio.CancelledError):

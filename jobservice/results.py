@@ -15,7 +15,10 @@ fsync, 1 ms concurrently with fdatasync (bench/esmfold_service.py counts this as
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
@@ -23,7 +26,12 @@ from typing import Any
 
 from phonos_models.common.result_files import ModelResult
 
+log = logging.getLogger(__name__)
+
 FILE_MODE = 0o600
+# Backoff between attempts to write a job's files while storage fails (seconds): first, cap.
+RETRY_FIRST_S = 0.1
+RETRY_MAX_S = 2.0
 # Shared by every store of the process: syncs are short, and idle threads cost nothing.
 _SYNC_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="result-sync")
 
@@ -71,6 +79,24 @@ class ResultStore:
         if "/" in file_name or not file_name.startswith(f"{job_id}."):
             raise ValueError(f"bad result file name {file_name!r}")
         return (self.shard(job_id) / file_name).read_bytes()
+
+
+async def write_retrying(store: ResultStore, job_id: str, result: ModelResult, window_s: float) -> dict[str, Any]:
+    """`store.write` in a thread, tried again with backoff while storage fails (OSError: a full or
+    read-only disk, a shared volume remounting, the shard directory briefly unusable) for `window_s`; the
+    last error is raised after that. Each attempt removes its own temporaries, so a retry starts clean."""
+    deadline = time.monotonic() + window_s
+    delay = RETRY_FIRST_S
+    while True:
+        try:
+            return await asyncio.to_thread(store.write, job_id, result)
+        except OSError as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("writing result files failed; retrying", extra={
+                "action": "results.write_retry", "job_id": job_id, "error": repr(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
 
 
 def _write_synced(path: Path, content: bytes) -> None:

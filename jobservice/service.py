@@ -131,7 +131,8 @@ class JobService:
         self.dispatcher = Dispatcher(
             self.jobs, self.specs, inference, self.results, max_inflight=settings.max_inflight_per_model,
             retry_window_s=settings.triton_retry_window_s, max_attempts=settings.max_attempts,
-            timeout_s=settings.triton_timeout_s, progress=self.hub,
+            timeout_s=settings.triton_timeout_s, storage_retry_window_s=settings.storage_retry_window_s,
+            max_running_per_account=settings.max_running_per_account, progress=self.hub,
             lease=Lease(self.instance, settings.job_lease_s) if db.shared else None,
         )
 
@@ -202,10 +203,10 @@ class JobService:
         """Insert (and debit) then queue, as one unit: a caller that gives up meanwhile cannot strand a job."""
 
         async def insert_then_queue() -> list[str]:
-            ids = await self.jobs.submit(account_id, jobs, also)
+            ids = await self.jobs.submit(account_id, jobs, also, max_queued=self.settings.max_queued_per_account)
             for job_id, job in zip(ids, jobs, strict=True):
                 tracing.remember_submission(job_id)
-                self.dispatcher.enqueue(job_id, job.model)
+                self.dispatcher.enqueue(job_id, job.model, account_id)
             return ids
 
         return await asyncio.shield(insert_then_queue())

@@ -24,6 +24,7 @@ _CODES: dict[type[errors.PhonosError], grpc.StatusCode] = {
     errors.Conflict: grpc.StatusCode.FAILED_PRECONDITION,
     errors.LimitReached: grpc.StatusCode.FAILED_PRECONDITION,
     errors.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.TooManyJobs: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.InvalidTransition: grpc.StatusCode.FAILED_PRECONDITION,
     IdempotencyKeyReused: grpc.StatusCode.FAILED_PRECONDITION,
 }
@@ -47,4 +48,6 @@ def grpc_status(error: errors.PhonosError) -> tuple[grpc.StatusCode, list[tuple[
         metadata.append(("x-ratelimit-limit", str(error.limit)))
         metadata.append(("x-ratelimit-remaining", "0"))
         metadata.append(("x-ratelimit-reset", str(error.reset_epoch_s)))
+    if isinstance(error, errors.TooManyJobs):
+        metadata.append(("retry-after", str(error.retry_after_s)))
     return code, metadata

@@ -10,9 +10,13 @@ stream and with it the request at the server. Failures are classified by their g
 alone (the models send typed codes: triton_models/phonos_triton/adapter.py):
 
     UNAVAILABLE, NOT_FOUND (unknown or unloaded model), CANCELLED (dropped by the server) → unavailable
-    DEADLINE_EXCEEDED                                                                     → timeout
+    DEADLINE_EXCEEDED (the client-side deadline)                                          → timeout
     INVALID_ARGUMENT                                                                      → invalid input
+    UNIMPLEMENTED (Triton UNSUPPORTED: the model's own compute limit was reached)         → compute limit
     anything else (INTERNAL, UNKNOWN, ...) or a broken result envelope                    → model failure
+
+The request's compute limit travels as the request parameter `phonos_compute_limit_ms`
+(jobservice.inference.COMPUTE_LIMIT_PARAMETER); the model counts it from when it starts computing.
 
 Triton's own intake checks (unknown model, wrong input names or datatypes) still arrive on the stream
 as bare error strings: see `classify_intake`.
@@ -34,10 +38,12 @@ from tritonclient.utils import InferenceServerException
 
 from jobservice import metrics, tracing
 from jobservice.inference import (
+    COMPUTE_LIMIT_PARAMETER,
     NOT_READY,
     READY,
     SERVER_COMPONENT,
     UNAVAILABLE,
+    ComputeLimitExceeded,
     InferenceError,
     InferenceRequest,
     InferenceTimeout,
@@ -105,9 +111,12 @@ class TritonInference:
             tensors.append(tensor)
         outputs = [triton_aio.InferRequestedOutput(name) for name in _REQUESTED_OUTPUTS]
 
+        parameters = None if request.compute_limit_s is None else {
+            COMPUTE_LIMIT_PARAMETER: max(1, round(request.compute_limit_s * 1000))}
+
         async def one_request() -> AsyncIterator[dict[str, Any]]:
             yield {"model_name": request.model, "inputs": tensors, "outputs": outputs,
-                   "request_id": request.request_id}
+                   "request_id": request.request_id, "parameters": parameters}
 
         stream = self._get_client().stream_infer(one_request(), stream_timeout=request.timeout_s,
                                                  headers={**_TYPED_STREAM_ERRORS, **trace_headers})
@@ -190,4 +199,6 @@ def classify(exc: InferenceServerException) -> InferenceError:
         return InferenceUnavailable(f"{status.removeprefix('StatusCode.')}: {message}")
     if status == "StatusCode.INVALID_ARGUMENT":
         return InvalidModelInput(message)
+    if status == "StatusCode.UNIMPLEMENTED":
+        return ComputeLimitExceeded(message)
     return ModelFailure(message)

@@ -87,7 +87,7 @@ class AlphaFold2Settings:
     kalign_binary: str  # realigns a hit whose mmCIF sequence differs from the seqres entry
     search_threads: int
     num_threads: int  # XLA CPU threads per Triton instance; 0 = XLA's default (all cores)
-    timeout_s: float  # the longest one Triton call may take (job service side)
+    timeout_s: float  # compute limit of one job (s): sent with each call, counted by the model (charged)
     relax: RelaxSettings = RelaxSettings()  # Amber relax (PHONOS_RELAX_*), shared with ESMFold
 
     @property

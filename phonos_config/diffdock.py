@@ -39,7 +39,7 @@ class DiffDockSettings:
     num_threads: int = 1  # torch intra-op threads per Triton instance
     tiny_seed: int = 0  # seed of the tiny random weights
     max_samples: int = MAX_SAMPLES
-    timeout_s: int = 1800  # the longest one Triton call may take before the job fails
+    timeout_s: int = 1800  # compute limit of one job (s): sent with each call, counted by the model (charged)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:

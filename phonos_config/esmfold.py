@@ -40,10 +40,13 @@ class EsmFoldSettings:
     tiny_seed: int = 0  # seed of the random weights used when no weights_dir is set
     # Without weights_dir: "tiny" (default) or "full" (esmfold_v1's size, random: GPU timing runs only).
     random_architecture: str = "tiny"
-    timeout_s: int = 600  # the longest one Triton call may take before the job fails
+    timeout_s: int = 600  # compute limit of one job (s): sent with each call, counted by the model (charged)
     # Padded residues (sequences x longest) per forward pass; 0 = no budget (Triton's max_batch_size
     # alone bounds a pass). Batching pays for short sequences only on CPU (docs/esmfold.md).
     max_tokens_per_batch: int = 0
+    # Processes that build each job's result files (plots, bundle) beside the next forward pass, so the
+    # ~0.4 s of matplotlib per job never holds the model instance; 0 = build them in the instance.
+    file_workers: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
@@ -73,6 +76,9 @@ class EsmFoldSettings:
         if self.max_tokens_per_batch < 0:
             raise ValueError(f"PHONOS_ESMFOLD_MAX_TOKENS_PER_BATCH must be 0 (off) or positive, "
                              f"got {self.max_tokens_per_batch}")
+        if self.file_workers < 0:
+            raise ValueError(f"PHONOS_ESMFOLD_FILE_WORKERS must be 0 (build in the instance) or more, "
+                             f"got {self.file_workers}")
         if self.timeout_s < 1:
             raise ValueError(f"PHONOS_ESMFOLD_TIMEOUT_S must be at least 1, got {self.timeout_s}")
 

@@ -31,12 +31,26 @@ class ServiceSettings:
     triton_urls: str = ""
     # How often each fleet endpoint is probed; a failing one is out of rotation until it is ready again.
     triton_health_interval_s: float = 2.0
-    # Seconds one Triton call may take before the job fails (per-model specs may ask for less).
-    triton_timeout_s: float = 3600.0
-    # While Triton is unreachable a job keeps retrying for this long, then fails with a refund.
+    # The client-side deadline of one Triton call, time queued at Triton included: a safety net whose
+    # failures are refunded (`timeout`). Keep it above every model's own compute limit
+    # (PHONOS_<MODEL>_TIMEOUT_S, enforced by the model from when it starts computing, charged) plus the
+    # queueing you accept (jobservice/failures.py).
+    triton_timeout_s: float = 7200.0
+    # While the model server is unavailable for a model, its pending jobs wait (no attempt used) for this
+    # long from the start of the outage, then all fail together with a refund (jobservice/outage.py).
     triton_retry_window_s: float = 120.0
+    # Writing a job's result files is retried on storage errors (a full or read-only disk, a shared
+    # volume remounting) for this long, then the job fails as `internal` with a refund.
+    storage_retry_window_s: float = 60.0
     # Jobs one model may have in flight at Triton at once (Triton queues and batches the rest).
     max_inflight_per_model: int = 8
+    # Fair sharing (jobservice/fairness.py). Jobs one account may have waiting (pending), all models
+    # together; a submission past it is a 429 "Too many jobs".
+    max_queued_per_account: int = 1000
+    # Jobs of one model one account may have in flight at once; 0: no cap beyond max_inflight_per_model.
+    # Either way the next free slot goes to the waiting account with the fewest jobs of the model in
+    # flight (then the one served least recently): round-robin between accounts.
+    max_running_per_account: int = 0
     # A job that was running when its process died is retried at most this many times in all.
     max_attempts: int = 3
     # PostgreSQL only: a running job's claim lasts this long unless its job service renews it (every third of

@@ -50,7 +50,8 @@ ERROR_WHEN = {
     413: "The body (after inflating) is larger than the route's limit.",
     415: "A Content-Encoding other than gzip or deflate.",
     422: "The Idempotency-Key was used before with a different request.",
-    429: "More requests than the key's limit per rolling minute; retry after `Retry-After` seconds.",
+    429: "More requests than the key's limit per rolling minute, or (`Too many jobs`, on a submission) more jobs "
+         "waiting than the account may have; retry after `Retry-After` seconds.",
     500: "A bug; the message quotes a request id (also in X-Request-Id).",
     503: "Degraded: the body is the health report (which component is not ready).",
 }

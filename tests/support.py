@@ -52,8 +52,10 @@ class TritonFixture:
         return self.process.grpc_url
 
     @classmethod
-    def start(cls, models: list[str], log_dir: Path) -> TritonFixture:
-        process = TritonProcess.start(models=models, log_path=log_dir / "triton.log")
+    def start(cls, models: list[str], log_dir: Path, env: Mapping[str, str] | None = None) -> TritonFixture:
+        """`env`: variables added to this process's environment for the server (its models' settings)."""
+        process = TritonProcess.start(models=models, log_path=log_dir / "triton.log",
+                                      env=None if env is None else {**os.environ, **env})
         try:
             process.wait_ready(timeout_s=300)
         except BaseException:

@@ -70,7 +70,8 @@ class ModelSpec(Protocol):
 
     @property
     def timeout_s(self) -> float:
-        """The longest one Triton call may take before the job fails."""
+        """The model's compute limit for one job (s): sent with each call, counted by the model from when it
+        starts computing; past it the job fails as `compute_limit`, charged (jobservice/failures.py)."""
         ...
 
     async def validate(self, sequence: str, params: Mapping[str, Any], outputs: JobOutputs) -> ValidatedJob:

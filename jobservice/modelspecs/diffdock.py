@@ -11,7 +11,12 @@ Params (seed + issue 5):
 * `samples_per_complex` 1–40 (default 10): poses generated and ranked.
 * `random_seed` (optional): fixes the conformer and the sampling noise; when absent one is drawn
   here and stored with the job, so a completed job always says how to reproduce it.
-An invalid SMILES, a PDB without protein residues or an out-of-range value is a 400 before credits.
+* `pocket` (optional; blind docking without it): `{"center": [x, y, z], "radius": r}` in Å, or residue
+  ids `{"residues": ["A:45", "A:48"], "radius"?: r}`, or the ids alone (`"A:45,A:48"` or a list);
+  shapes and behaviour in `phonos_models.diffdock.pocket`. Resolved here on the receptor, so unknown
+  residues, a radius out of range or a centre far outside the protein are 400s too.
+An invalid SMILES, a PDB without protein residues, a bad pocket or an out-of-range value is a 400 before
+credits.
 """
 
 from __future__ import annotations
@@ -24,7 +29,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from phonos_models.diffdock.pipe_validate import LigandError, ReceptorError, canonical_smiles, check_receptor
+from phonos_models.diffdock.pipe_validate import (
+    LigandError,
+    ReceptorError,
+    canonical_smiles,
+    check_receptor,
+    read_structure,
+)
+from phonos_models.diffdock.pocket import PocketError, PocketRequest, parse_pocket, resolve
 
 from jobservice.errors import InvalidArgument
 from jobservice.inference import Tensor, text_tensor
@@ -78,6 +90,7 @@ class DiffDockSpec:
         steps = reader.integer("inference_steps", DEFAULT_INFERENCE_STEPS, MIN_INFERENCE_STEPS, MAX_INFERENCE_STEPS)
         samples = reader.integer("samples_per_complex", DEFAULT_SAMPLES, 1, self.settings.max_samples)
         seed = reader.integer("random_seed", None, 0, MAX_SEED)
+        pocket = _pocket_request(reader.structured("pocket"))
         reader.finish()
         smiles = _ligand(sequence, smiles_param)
         pdb_text, source = await _protein(protein, outputs)
@@ -86,6 +99,8 @@ class DiffDockSpec:
             summary = await asyncio.to_thread(check_receptor, pdb_text)
         except ReceptorError as exc:
             raise InvalidArgument(f"params.protein_pdb: {exc}") from None
+        if pocket is not None:
+            await asyncio.to_thread(_check_pocket, pdb_text, pocket)
         return ValidatedJob(
             sequence=smiles,
             params={
@@ -96,16 +111,32 @@ class DiffDockSpec:
                 "inference_steps": steps,
                 "samples_per_complex": samples,
                 "random_seed": seed if seed is not None else secrets.randbelow(MAX_SEED + 1),
-            },
+            } | ({"pocket": pocket.as_json()} if pocket is not None else {}),
         )
 
     def inputs(self, job: ValidatedJob) -> tuple[Tensor, ...]:
-        request = {k: job.params[k] for k in ("inference_steps", "samples_per_complex", "random_seed")}
+        keys = ("inference_steps", "samples_per_complex", "random_seed", "pocket")
+        request = {k: job.params[k] for k in keys if k in job.params}  # no "pocket": blind docking
         return (
             text_tensor("PROTEIN_PDB", job.params["protein_pdb"], batched=True),
             text_tensor("LIGAND_SMILES", job.params["ligand_smiles"], batched=True),
             text_tensor("REQUEST", json.dumps(request), batched=True),
         )
+
+
+def _pocket_request(value: object) -> PocketRequest | None:
+    try:
+        return parse_pocket(value)
+    except PocketError as exc:
+        raise InvalidArgument(f"params.pocket: {exc}") from None
+
+
+def _check_pocket(pdb_text: str, pocket: PocketRequest) -> None:
+    """The pocket resolves on this receptor: its residues exist, its centre is near the protein."""
+    try:
+        resolve(read_structure(pdb_text), pocket)
+    except PocketError as exc:
+        raise InvalidArgument(f"params.pocket: {exc}") from None
 
 
 def _ligand(sequence: str, smiles_param: str | None) -> str:

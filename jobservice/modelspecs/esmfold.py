@@ -8,6 +8,8 @@ residues; 0 turns chunking off for sequences up to the server's
 auto-chunk length (longer ones are always chunked). Sequences longer than
 PHONOS_ESMFOLD_MAX_LENGTH folded residues (linkers included) or with more
 than PHONOS_ESMFOLD_MAX_CHAINS chains are refused here, before any credit is taken.
+`relax`: none (default) | best | all — DeepMind's Amber relax of the predicted structure (a fold has one
+structure, so best and all are the same), as AlphaFold2 offers it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from phonos_config.esmfold import (
     MIN_RECYCLES,
     EsmFoldSettings,
 )
+from phonos_config.relax import RELAX_MODES
 
 INFO = ModelInfo(
     id="esmfold",
@@ -38,6 +41,7 @@ INFO = ModelInfo(
     type="structure_prediction",
     cost_credits=10,
 )
+# Every result has these; `relaxed_pdb` and `relaxed_cif` come with the jobs that ask for relax.
 FORMATS = ("pdb", "cif", "json", "plddt_plot", "pae_plot", "zip")
 
 
@@ -50,6 +54,9 @@ class EsmFoldSpec:
         self.triton_model = "esmfold"
         self.formats = FORMATS
         self.provenance_params: tuple[str, ...] = ()
+        # The compute limit the model counts for the forward pass. An Amber relax afterwards has its own
+        # (PHONOS_RELAX_TIMEOUT_S, in the model): one that runs out of time ends as a clean "timed_out"
+        # relax with the unrelaxed files delivered, never as a failed job.
         self.timeout_s = float(settings.timeout_s)
 
     async def validate(self, sequence: str, params: Mapping[str, Any], outputs: JobOutputs) -> ValidatedJob:
@@ -61,14 +68,18 @@ class EsmFoldSpec:
         reader = ParamReader(INFO.name, params)
         num_recycles = reader.integer("num_recycles", DEFAULT_RECYCLES, MIN_RECYCLES, MAX_RECYCLES)
         chunk_size = reader.integer("chunk_size", DEFAULT_CHUNK_SIZE, 0, MAX_CHUNK_SIZE)
+        relax = reader.choice("relax", "none", RELAX_MODES)
         reader.finish()
-        return ValidatedJob(sequence=cleaned, params={"num_recycles": num_recycles, "chunk_size": chunk_size})
+        return ValidatedJob(sequence=cleaned, params={"num_recycles": num_recycles, "chunk_size": chunk_size,
+                                                      "relax": relax})
 
     def inputs(self, job: ValidatedJob) -> tuple[Tensor, ...]:
         return (
             text_tensor("SEQUENCE", job.sequence, batched=True),
             int32_tensor("NUM_RECYCLES", job.params["num_recycles"], batched=True),
             int32_tensor("CHUNK_SIZE", job.params["chunk_size"], batched=True),
+            # Jobs stored before relax existed have no such param: they ran unrelaxed.
+            text_tensor("RELAX", job.params.get("relax", "none"), batched=True),
         )
 
 

@@ -32,6 +32,10 @@ class ParamReader:
         """The value as sent, without marking the key as read (to choose how to read it)."""
         return self._params.get(key)
 
+    def structured(self, key: str) -> Any:
+        """The value as sent (object, list, ...), marked as read: for a param the spec parses itself."""
+        return self._raw(key)
+
     def has(self, key: str) -> bool:
         """True when the user set `key` (to anything but null)."""
         return self._params.get(key) is not None

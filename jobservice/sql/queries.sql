@@ -22,10 +22,22 @@ SELECT id, username, email, credits, created_at FROM accounts WHERE id = :accoun
 -- name: count_accounts
 SELECT COUNT(*) FROM accounts;
 
+-- name: lock_account_jobs
+-- Submissions of one account one at a time (the queued-jobs limit counts, then inserts). One writer holds
+-- SQLite (BEGIN IMMEDIATE), so the read alone is enough here; PostgreSQL locks the account's row.
+SELECT id FROM accounts WHERE id = :account_id;
+
+-- name: count_queued_jobs
+SELECT COUNT(*) FROM jobs WHERE account_id = :account_id AND status = 'pending';
+
 -- name: insert_job
-INSERT INTO jobs (id, seq, account_id, model, name, status, request_json, credits_used, created_at, updated_at)
+INSERT INTO jobs (id, seq, account_id, model, name, status, credits_used, created_at, updated_at)
 VALUES (:id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), :account_id, :model, :name, 'pending',
-        :request_json, :credits_used, :now, :now);
+        :credits_used, :now, :now);
+
+-- name: insert_job_input
+-- The stored request, apart from the job row (gets and lists never read it; claims do).
+INSERT INTO job_inputs (job_id, request_json) VALUES (:id, :request_json);
 
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id AND account_id = :account_id;
@@ -52,9 +64,11 @@ SELECT COUNT(*) AS total,
 FROM jobs WHERE account_id = :account_id;
 
 -- name: claim_job
+-- A claim is the one read of the job's stored request (request_json).
 UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = :now, updated_at = :now
 WHERE id = :id AND status = 'pending'
-RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count,
+          (SELECT i.request_json FROM job_inputs i WHERE i.job_id = jobs.id) AS request_json;
 
 -- name: complete_job
 UPDATE jobs SET status = 'completed', result_json = :result_json, updated_at = :now, finished_at = :now
@@ -78,11 +92,26 @@ UPDATE jobs SET status = 'pending', updated_at = :now
 WHERE id = :id AND status = 'running'
 RETURNING *;
 
+-- name: release_job
+-- running → pending without counting the run: it was stopped by a graceful shutdown or found the model
+-- server unavailable before it could compute (jobservice/dispatch.py).
+UPDATE jobs SET status = 'pending', attempts = MAX(attempts - 1, 0), updated_at = :now
+WHERE id = :id AND status = 'running'
+RETURNING *;
+
+-- name: fail_waiting_jobs
+-- The model server was unavailable for the whole window: every job of the model still waiting fails at
+-- once, refunded by the trigger. (PostgreSQL also leaves them while another job service runs the model.)
+UPDATE jobs SET status = 'failed', error = :error, error_code = :error_code, refunded = credits_used,
+                updated_at = :now, finished_at = :now
+WHERE status = 'pending' AND model = :model
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
+
 -- name: orphaned_jobs
 SELECT id, attempts FROM jobs WHERE status = 'running' ORDER BY seq;
 
 -- name: pending_jobs
-SELECT id, model FROM jobs WHERE status = 'pending' ORDER BY seq;
+SELECT id, model, account_id FROM jobs WHERE status = 'pending' ORDER BY seq;
 
 -- name: add_usage
 INSERT INTO usage_hourly (account_id, hour, endpoint, model, status_code, transport, requests, credits_used,

@@ -48,6 +48,11 @@ CREATE INDEX job_events_account ON job_events (account_id, id);
 
 CREATE INDEX job_events_job ON job_events (job_id, id);
 
+CREATE TABLE job_inputs (
+    job_id        TEXT PRIMARY KEY REFERENCES jobs(id),
+    request_json  TEXT NOT NULL              -- the ValidatedJob the spec accepted
+);
+
 CREATE TABLE jobs (
     id            TEXT PRIMARY KEY,
     seq           INTEGER NOT NULL UNIQUE,   -- submission order (ties in created_at)
@@ -55,7 +60,6 @@ CREATE TABLE jobs (
     model         TEXT NOT NULL,
     name          TEXT,
     status        TEXT NOT NULL CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
-    request_json  TEXT NOT NULL,             -- the ValidatedJob the spec accepted
     credits_used  INTEGER NOT NULL,
     refunded      INTEGER NOT NULL DEFAULT 0, -- credits returned; guards against double refunds
     attempts      INTEGER NOT NULL DEFAULT 0,
@@ -68,6 +72,10 @@ CREATE TABLE jobs (
     error_code TEXT);
 
 CREATE INDEX jobs_account_created ON jobs (account_id, seq DESC);
+
+CREATE INDEX jobs_account_model_started ON jobs (account_id, model, started_at);
+
+CREATE INDEX jobs_account_status ON jobs (account_id, status, model);
 
 CREATE TRIGGER jobs_debit_on_submit AFTER INSERT ON jobs
 WHEN NEW.credits_used > 0

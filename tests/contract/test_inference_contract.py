@@ -10,6 +10,7 @@ assertion is the same.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from jobservice.inference import (
     READY,
     SERVER_COMPONENT,
     UNAVAILABLE,
+    ComputeLimitExceeded,
     Inference,
     InferenceRequest,
     InferenceTimeout,
@@ -166,6 +168,25 @@ def test_a_slow_call_within_its_timeout_succeeds(harness: Harness) -> None:
     async def scenario(inference: Inference) -> None:
         result = await inference.infer(echo_request(harness.provoke(inference, Slow(0.3)), timeout_s=10))
         assert tuple(f.format for f in result.files) == ECHO.formats
+
+    run(harness, scenario)
+
+
+def test_a_call_past_its_compute_limit_stops_there_and_is_typed(harness: Harness) -> None:
+    async def scenario(inference: Inference) -> None:
+        loop = asyncio.get_running_loop()
+        heavy = dataclasses.replace(echo_request(harness.provoke(inference, Slow(20)), timeout_s=30),
+                                    compute_limit_s=0.5)
+        started = loop.time()
+        with pytest.raises(ComputeLimitExceeded):
+            await inference.infer(heavy)
+        assert loop.time() - started < 5  # at the limit (the model's own clock), long before the deadline
+        if harness.name != "twin":
+            assert await harness.stopped(inference, "contract")  # the model stopped computing there
+        # Within its limit the same call succeeds: the limit counts compute only.
+        light = dataclasses.replace(echo_request(harness.provoke(inference, Slow(0.2)), timeout_s=30),
+                                    compute_limit_s=5)
+        assert (await inference.infer(light)).files
 
     run(harness, scenario)
 

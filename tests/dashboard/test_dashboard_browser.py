@@ -195,7 +195,7 @@ def test_structure_page_draws_the_viewer_the_plddt_plot_and_the_pae_map(
 
 
 def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
-    ada_page: tuple[Page, Watched], service: ServiceProcess, folded: dict[str, Any]
+    ada_page: tuple[Page, Watched], service: ServiceProcess, folded: dict[str, Any], ada: User
 ) -> None:
     page, _ = ada_page
     page.goto(f"{service.base_url}/jobs/{folded['job_id']}")
@@ -207,15 +207,25 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
     page.fill("#f-inference_steps", "10")
     page.fill("#f-samples_per_complex", "3")
     page.fill("#f-random_seed", "1")
+    page.fill("#f-pocket", "A:5, Z:99")  # Z:99 is not in the fold: the API's 400 shows beside the pocket
     page.click("#submit-job")
     expect(page.locator("#error-ligand_smiles")).to_contain_text("invalid ligand")
     shot(page, "05-submit-diffdock-error")
     page.fill("#f-ligand_smiles", ASPIRIN)
     page.click("#submit-job")
+    expect(page.locator("#error-pocket")).to_contain_text("Z:99 are not protein residues")
+    expect(page.locator("#error-ligand_smiles")).to_be_hidden()
+    shot(page, "05-submit-diffdock-pocket-error")
+    page.fill("#f-pocket", "A:5,A:9")
+    page.fill("#f-pocket-radius", "8")
+    page.click("#submit-job")
     page.wait_for_url(re.compile(r".*/jobs/[0-9a-f-]{36}$"))
+    job_id = page.url.rsplit("/", 1)[1]
     viewer = page.locator("#viewer[data-ready=true]")
     expect(viewer).to_have_count(1, timeout=180_000)  # the page polls until the job completes
     expect(page.locator("#poses tbody tr")).to_have_count(3)
+    expect(page.locator("#poses thead")).to_contain_text("Pocket")  # each pose's distance to the pocket
+    expect(page.locator("#pocket-note")).to_contain_text("radius 8 Å")
     expect(page.locator("#pose-selected")).to_contain_text("pose #1")
     page.click("#poses tr[data-rank='2']")
     expect(page.locator("#viewer")).to_have_attribute("data-pose", "2")
@@ -228,6 +238,9 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
     expect(page.locator("#metric-confidence")).to_contain_text(re.compile("high|moderate|low"))
     expect(page.locator("#inputs")).to_contain_text(ASPIRIN)
     shot(page, "05-job-docking")
+    report = service.client(ada.api_key).get(f"/v1/jobs/{job_id}/download", params={"format": "json"}).json()
+    assert report["pocket"]["residues"] == ["A:5", "A:9"] and report["pocket"]["radius"] == 8.0
+    assert all(p["initial_pocket_distance"] <= 8.0 for p in report["poses"])
 
 
 def test_submit_form_shows_the_apis_400_beside_the_field(ada_page: tuple[Page, Watched], service: ServiceProcess) -> None:
@@ -244,6 +257,29 @@ def test_submit_form_shows_the_apis_400_beside_the_field(ada_page: tuple[Page, W
     expect(page.locator("#error-sequence")).to_contain_text("invalid amino-acid letters")
     shot(page, "06-submit-errors")
     assert page.url.endswith("/submit?model=esmfold")  # still on the form
+
+
+def test_amber_relax_from_the_form_gives_relaxed_downloads(ada_page: tuple[Page, Watched], service: ServiceProcess) -> None:
+    """params.relax from the ESMFold form; the job page offers the relaxed files beside the unrelaxed ones."""
+    page, _ = ada_page
+    page.goto(f"{service.base_url}/submit?model=esmfold")
+    page.fill("#f-name", "Relaxed from the form")
+    page.fill("#f-sequence", "GSHMASMTG")  # tiny weights clash badly: a short chain relaxes in seconds
+    page.fill("#f-num_recycles", "1")
+    page.select_option("#f-relax", "best")
+    with page.expect_request(re.compile(r".*/v1/predict$")) as sent:
+        page.click("#submit-job")
+    assert sent.value.post_data_json["params"] == {"num_recycles": 1, "relax": "best"}
+    page.wait_for_url(re.compile(r".*/jobs/[0-9a-f-]{36}$"))
+    expect(page.locator("#downloads [data-format=relaxed_pdb]")).to_contain_text("Relaxed PDB", timeout=180_000)
+    expect(page.locator("#downloads [data-format=relaxed_cif]")).to_contain_text("Relaxed mmCIF")
+    expect(page.locator("#downloads [data-format=pdb]")).to_be_visible()
+    expect(page.locator("#metric-relax")).to_contain_text(re.compile(r"[\d,]+ → [\d,]+"))  # clashing pairs before -> after
+    expect(page.locator("#metric-relax")).to_contain_text("RMSD to unrelaxed")
+    shot(page, "06-job-relaxed-downloads")
+    link = page.locator("#downloads [data-format=relaxed_pdb]").get_attribute("href")
+    relaxed = page.request.get(f"{service.base_url}{link}")
+    assert relaxed.ok and "Amber-relaxed" in relaxed.text()
 
 
 def test_a_job_named_like_html_is_shown_as_text_and_runs_nothing(

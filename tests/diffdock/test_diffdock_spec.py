@@ -112,3 +112,33 @@ def test_triton_inputs_are_typed_with_batch_dimension() -> None:
 def test_spec_names_the_esm2_model_as_a_dependency_when_configured() -> None:
     assert build_spec({}).triton_dependencies == ()
     assert build_spec({"PHONOS_DIFFDOCK_ESM_TRITON_MODEL": "esm2"}).triton_dependencies == ("esm2",)
+
+
+# ---------------------------------------------------------------------------------------------- pocket
+
+
+def test_pocket_is_stored_normalised_and_forwarded_to_the_model() -> None:
+    job = validate(ASPIRIN, {"protein_pdb": PDB, "random_seed": 9, "pocket": "A:2, A:3"})
+    assert job.params["pocket"] == {"residues": ["A:2", "A:3"]}
+    request = json.loads({t.name: t for t in build_spec({}).inputs(job)}["REQUEST"].array[0, 0])
+    assert request["pocket"] == {"residues": ["A:2", "A:3"]}
+    job = validate(ASPIRIN, {"protein_pdb": PDB, "pocket": {"center": [6.3, 3.5, -4], "radius": 6}})
+    assert job.params["pocket"] == {"center": [6.3, 3.5, -4.0], "radius": 6.0}
+    assert "pocket" not in validate(ASPIRIN, {"protein_pdb": PDB}).params  # blind docking: nothing added
+
+
+@pytest.mark.parametrize(
+    ("pocket", "message"),
+    [
+        ({"center": [0, 0]}, r"params\.pocket: pocket center must be a list of three numbers"),
+        ({"center": [6, 3, -4], "radius": 0.5}, r"params\.pocket: pocket radius must be between 3 and 30"),
+        ({"center": [6, 3, -4], "radius": 45}, "between 3 and 30"),
+        ({"residues": ["A:2", "A:404"]}, r"params\.pocket: pocket residue\(s\) A:404 are not protein residues"),
+        ({"center": [150, 150, 150]}, "far outside the protein"),
+        ({"where": "A:2"}, "unknown pocket field"),
+        ("A2", "CHAIN:NUMBER"),
+    ],
+)
+def test_bad_pockets_are_400_before_credits(pocket: Any, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        validate(ASPIRIN, {"protein_pdb": PDB, "pocket": pocket})

@@ -99,6 +99,19 @@ def test_triton_docks_and_sends_the_ranked_files(triton: Any) -> None:
     assert again.files[1].content.split(b"score_weights")[0] == result.files[1].content.split(b"score_weights")[0]
 
 
+def test_triton_docks_into_a_pocket_and_reports_distances(triton: Any) -> None:
+    spec = build_spec({})
+    job = validate(ASPIRIN, {"protein_pdb": PDB, "random_seed": 3, "inference_steps": 10, "samples_per_complex": 3,
+                             "pocket": {"center": [6.3, 3.5, -4.0], "radius": 6}})  # fmt: skip
+    result = infer_through_the_port(triton.grpc_url, "diffdock", spec.inputs(job))
+    sdf, report = result.files[1].content.decode(), json.loads(result.files[2].content)
+    assert report["pocket"]["radius"] == 6.0 and result.metadata["pocket"]["center"] == [6.3, 3.5, -4.0]
+    for mol, pose in zip(Chem.ForwardSDMolSupplier(io.BytesIO(sdf.encode())), report["poses"], strict=True):
+        measured = float(np.linalg.norm(mol.GetConformer().GetPositions().mean(0) - np.array([6.3, 3.5, -4.0])))
+        assert float(mol.GetProp("pocket_distance")) == pytest.approx(measured, abs=2e-3)
+        assert pose["initial_pocket_distance"] <= 6.0
+
+
 @pytest.mark.parametrize(
     ("pdb", "smiles", "request_json", "message"),
     [
@@ -106,6 +119,7 @@ def test_triton_docks_and_sends_the_ranked_files(triton: Any) -> None:
         ("REMARK nothing here\nEND\n", ASPIRIN, "{}", "no amino-acid residues"),
         (PDB, ASPIRIN, '{"samples_per_complex": 0}', "samples_per_complex"),
         (PDB, ASPIRIN, "not json", "not JSON"),
+        (PDB, ASPIRIN, '{"pocket": {"residues": ["A:404"]}}', "A:404 are not protein residues"),
     ],
 )
 def test_bad_requests_get_an_error_response_and_the_model_keeps_serving(

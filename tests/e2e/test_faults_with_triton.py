@@ -77,6 +77,25 @@ def test_sigkill_loses_no_job_and_no_credit(triton_esmfold: TritonFixture, servi
     assert attempts[long_job] >= 1 and all(attempts[j] == 1 for j in short_jobs)
 
 
+def test_sigterm_hands_the_running_job_back_without_counting_its_run(triton_esmfold: TritonFixture,
+                                                                     service_factory: type, tmp_path: Path) -> None:
+    data_dir = tmp_path / "stop"
+    # One run allowed: had SIGTERM counted the interrupted run, the next start would give the job up.
+    first = service_factory.start(triton_esmfold.grpc_url, data_dir=data_dir, PHONOS_MAX_ATTEMPTS="1")
+    key = first.new_key(credits=100)
+    job_id = first.client(key).predict(**LONG).json()["job_id"]
+    wait_status(first.client(key), job_id, "running")
+    first.stop()  # SIGTERM to the process group
+    assert first.popen.returncode == 0
+    with sqlite3.connect(data_dir / "phonos.sqlite3") as conn:
+        assert conn.execute("SELECT status, attempts FROM jobs WHERE id = ?", (job_id,)).fetchone() == ("pending", 0)
+
+    second = service_factory.start(triton_esmfold.grpc_url, data_dir=data_dir, PHONOS_MAX_ATTEMPTS="1")
+    client = second.client(key)
+    assert wait_status(client, job_id, "running")["status"] == "running"  # run again, not given up
+    assert client.post(f"/v1/jobs/{job_id}/cancel").json()["status"] == "cancelled"  # spare the 25 passes
+
+
 def test_triton_outage_retries_then_fails_with_refund(service_factory: type, tmp_path: Path) -> None:
     triton = TritonProcess.start(models=["esmfold"], log_path=tmp_path / "triton.log")
     try:
@@ -111,10 +130,15 @@ def test_jobs_wait_for_triton_to_come_back(service_factory: type, tmp_path: Path
         triton.stop()
         job_id = client.predict(SHORT).json()["job_id"]
         time.sleep(1.0)
-        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"  # waiting and retrying
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "pending"  # waiting, using no attempt
         triton = TritonProcess.start(models=["esmfold"], ports=ports, log_path=tmp_path / "triton2.log")
         triton.wait_ready(300)
+        back = time.monotonic()
         assert client.wait_for(job_id, timeout_s=120)["status"] == "completed"
+        # Noticed at the next health probe (gRPC reconnects within 2 s), not after a per-job backoff.
+        assert time.monotonic() - back < 10
         assert client.balance() == 90
+        with sqlite3.connect(service.data_dir / "phonos.sqlite3") as conn:
+            assert conn.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,)).fetchone() == (1,)
     finally:
         triton.stop()

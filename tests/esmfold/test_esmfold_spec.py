@@ -37,13 +37,18 @@ def test_info_matches_the_seed() -> None:
         "esmfold", "ESMFold", "structure_prediction", 10,
     )
     assert spec.info.description == "Fast protein structure prediction from Meta AI"
-    assert spec.triton_model == "esmfold" and spec.timeout_s == 600
+    assert spec.triton_model == "esmfold"
+    # the forward pass's compute limit; a relax has its own in the model and never fails the job
+    assert spec.timeout_s == 600
+    assert build_spec({"PHONOS_ESMFOLD_TIMEOUT_S": "30", "PHONOS_RELAX_TIMEOUT_S": "12.5"}).timeout_s == 30
 
 
 def test_defaults_are_filled_in() -> None:
     job = validate(" mktay iakq\n", {})
     assert job.sequence == "MKTAYIAKQ"
-    assert job.params == {"num_recycles": 4, "chunk_size": 128}
+    assert job.params == {"num_recycles": 4, "chunk_size": 128, "relax": "none"}
+    assert validate(SEQUENCE, {"relax": "best"}).params["relax"] == "best"
+    assert validate(SEQUENCE, {"relax": "all"}).params["relax"] == "all"
 
 
 @pytest.mark.parametrize(
@@ -55,6 +60,8 @@ def test_defaults_are_filled_in() -> None:
         ({"num_recycles": "4"}, "must be an integer"),
         ({"chunk_size": -1}, "between 0 and 4096"),
         ({"num_recylces": 3}, "Unknown parameter"),
+        ({"relax": "amber"}, "params.relax must be one of all, best, none for ESMFold, got 'amber'"),
+        ({"relax": True}, "params.relax must be a string"),
     ],
 )
 def test_bad_params_are_rejected(params: dict[str, Any], message: str) -> None:
@@ -93,6 +100,13 @@ def test_triton_inputs_are_typed_with_batch_dimension() -> None:
     assert tensors["SEQUENCE"].array[0, 0] == SEQUENCE.encode()
     assert tensors["NUM_RECYCLES"].array.dtype == np.int32 and tensors["NUM_RECYCLES"].array[0, 0] == 3
     assert tensors["CHUNK_SIZE"].datatype == "INT32" and tensors["CHUNK_SIZE"].array[0, 0] == 0
+    assert tensors["RELAX"].datatype == "BYTES" and tensors["RELAX"].array[0, 0] == b"none"
+    relaxed = validate(SEQUENCE, {"relax": "best"})
+    assert {t.name: t for t in spec.inputs(relaxed)}["RELAX"].array[0, 0] == b"best"
+    # a job stored before relax existed replays unrelaxed
+    stored = validate(SEQUENCE, {})
+    del stored.params["relax"]
+    assert {t.name: t for t in spec.inputs(stored)}["RELAX"].array[0, 0] == b"none"
 
 
 def test_the_model_builds_pdb_cif_json_metrics_and_provenance(tiny) -> None:

@@ -20,7 +20,7 @@ from jobservice.inference import InferenceRequest, InvalidModelInput, Tensor
 from jobservice.modelspecs.esmfold import build_spec
 from jobservice.triton_inference import TritonInference
 from tests.bundle_checks import png_size
-from tests.support import cancel_after, infer_concurrently, infer_through_the_port
+from tests.support import TritonFixture, cancel_after, infer_concurrently, infer_through_the_port
 
 pytestmark = pytest.mark.e2e
 
@@ -33,12 +33,13 @@ def triton(triton_esmfold):
     return triton_esmfold
 
 
-def inputs_for(sequence: str, num_recycles: int = 1, chunk_size: int = 0) -> tuple[Tensor, ...]:
+def inputs_for(sequence: str, num_recycles: int = 1, chunk_size: int = 0, relax: str = "none") -> tuple[Tensor, ...]:
     """Raw request tensors, as any Triton client sends them (not validated by the job service)."""
     return (
         Tensor("SEQUENCE", np.array([[sequence.encode()]], dtype=object), "BYTES"),
         Tensor("NUM_RECYCLES", np.array([[num_recycles]], dtype=np.int32), "INT32"),
         Tensor("CHUNK_SIZE", np.array([[chunk_size]], dtype=np.int32), "INT32"),
+        Tensor("RELAX", np.array([[relax.encode()]], dtype=object), "BYTES"),
     )
 
 
@@ -94,6 +95,74 @@ def test_progress_reports_every_trunk_pass_before_the_result(triton) -> None:
     assert result.metadata["trunk_passes"] == 4  # and still exactly one result
 
 
+def test_a_complex_amber_relaxed_through_the_public_api(triton, service_factory) -> None:
+    """The one real relax of the suite: a small two-chain fold (tiny weights: badly clashing, ~10 s)."""
+    service = service_factory.start(triton.grpc_url, PHONOS_MODELS="esmfold")
+    client = service.client(service.new_key(credits=100))
+    submitted = client.predict("MKTAYIAKQR:GSHMAS", params={"num_recycles": 1, "relax": "best"})
+    assert submitted.status_code == 200, submitted.text
+    job = client.wait_for(submitted.json()["job_id"], timeout_s=240)
+    assert job["status"] == "completed", job
+    formats = ["pdb", "cif", "json", "relaxed_pdb", "relaxed_cif", "plddt_plot", "pae_plot", "zip"]
+    assert job["formats"] == formats  # the names AlphaFold2 and the dashboard's job page use
+    metrics, relax = job["metrics"], job["metadata"]["relax"]
+    assert metrics["clashes_relaxed"] < metrics["clashes_unrelaxed"] and metrics["relax_rmsd"] > 0
+    assert relax["mode"] == "best" and relax["status"] == "completed" and relax["relaxed"] == ["esmfold"]
+    assert relax["platform"] == "CPU" and relax["openmm"] and job["metadata"]["timings"]["relax"] > 0
+    assert "warnings" not in job["metadata"]
+
+    def download(fmt: str) -> bytes:
+        response = client.get(job["download_url"], params={"format": fmt})
+        assert response.status_code == 200, (fmt, response.text[:300])
+        return response.content
+
+    files = {fmt: download(fmt) for fmt in formats}
+    relaxed_pdb, relaxed_cif = files["relaxed_pdb"].decode(), files["relaxed_cif"].decode()
+    relaxed = gemmi.read_pdb_string(relaxed_pdb)
+    assert [(c.name, gemmi.one_letter_code([r.name for r in c]).upper()) for c in relaxed[0]] == [
+        ("A", "MKTAYIAKQR"), ("B", "GSHMAS")]
+    assert any(atom.element.name == "H" for residue in relaxed[0]["A"] for atom in residue)
+    unrelaxed = gemmi.read_pdb_string(files["pdb"].decode())  # the unrelaxed structure is still there
+    assert not any(atom.element.name == "H" for residue in unrelaxed[0]["A"] for atom in residue)
+    assert "REMARK 250 NOT A REAL PREDICTION" in relaxed_pdb and "Amber-relaxed" in relaxed_pdb
+    cif = gemmi.cif.read_string(relaxed_cif).sole_block()
+    assert sorted(set(cif.find_loop("_atom_site.auth_asym_id"))) == ["A", "B"]
+    assert "Amber-relaxed" in " ".join(cif.find_loop("_phonos_provenance.value"))
+    scores = json.loads(files["json"])
+    assert scores["relax"]["models"]["esmfold"]["clashes_relaxed"] == metrics["clashes_relaxed"]
+    assert scores["relax"]["models"]["esmfold"]["rmsd_to_unrelaxed"] == metrics["relax_rmsd"]
+    with zipfile.ZipFile(io.BytesIO(files["zip"])) as archive:  # the relaxed files are in the bundle too
+        assert archive.read("esmfold.relaxed.pdb") == files["relaxed_pdb"]
+        assert archive.read("esmfold.relaxed.cif") == files["relaxed_cif"]
+        assert "| Amber relax | completed" in archive.read("README.md").decode()
+
+
+def test_a_relax_past_its_time_limit_completes_unrelaxed_through_the_public_api(tmp_path, service_factory) -> None:
+    """PHONOS_RELAX_TIMEOUT_S from the server's environment: a tiny-weight complex relaxes for ~10 s, the
+    limit is 0.5 s. The job completes (no refund) with every unrelaxed file, and says why nothing is relaxed."""
+    limit = {"PHONOS_RELAX_TIMEOUT_S": "0.5"}
+    with TritonFixture.start(["esmfold"], tmp_path, env=limit) as triton:
+        service = service_factory.start(triton.grpc_url, PHONOS_MODELS="esmfold")  # the limit is the model's
+        client = service.client(service.new_key(credits=100))
+        submitted = client.predict("MKTAYIAKQR:GSHMAS", params={"num_recycles": 1, "relax": "all"})
+        assert submitted.status_code == 200, submitted.text
+        job = client.wait_for(submitted.json()["job_id"], timeout_s=120)
+        assert job["status"] == "completed" and job["credits_used"] == 10 and client.balance() == 90, job
+        assert job["formats"] == ["pdb", "cif", "json", "plddt_plot", "pae_plot", "zip"]
+        relax = job["metadata"]["relax"]
+        assert relax["mode"] == "all" and relax["status"] == "timed_out" and relax["relaxed"] == []
+        assert relax["errors"] == {"esmfold": "not relaxed within 0.5 s"}
+        (warning,) = job["metadata"]["warnings"]
+        assert "within 0.5 s" in warning and "unrelaxed files are delivered" in warning
+        assert "clashes_relaxed" not in job["metrics"] and job["metadata"]["timings"]["relax"] < 5
+        structure = gemmi.read_pdb_string(client.get(job["download_url"]).text)
+        assert [c.name for c in structure[0]] == ["A", "B"]
+        scores = client.get(job["download_url"], params={"format": "json"}).json()
+        assert scores["relax"] == {"mode": "all", "status": "timed_out", "models": {}, "message": warning}
+        missing = client.get(job["download_url"], params={"format": "relaxed_pdb"})
+        assert missing.status_code == 400 and "'relaxed_pdb' is not available" in missing.json()["message"], missing.text
+
+
 def test_dynamic_batch_of_mixed_lengths_equals_each_alone(triton, tiny) -> None:
     answers = send_concurrently(triton, [inputs_for(s) for s in SEQUENCES * 2])
     batch_sizes = []
@@ -112,12 +181,14 @@ def test_dynamic_batch_of_mixed_lengths_equals_each_alone(triton, tiny) -> None:
 def test_bad_request_fails_alone_in_its_batch_as_an_input_error(triton) -> None:
     answers = send_concurrently(
         triton,
-        [inputs_for(SEQUENCES[1]), inputs_for("MKT*B"), inputs_for("A" * 1001), inputs_for(SEQUENCES[2], 25)],
+        [inputs_for(SEQUENCES[1]), inputs_for("MKT*B"), inputs_for("A" * 1001), inputs_for(SEQUENCES[2], 25),
+         inputs_for(SEQUENCES[2], relax="yes")],
     )
     assert not isinstance(answers[0], Exception)
     assert "invalid amino-acid letters: *B" in str(answers[1])
     assert "at most 1000" in str(answers[2])
     assert "NUM_RECYCLES must be between 0 and 24" in str(answers[3])
+    assert "RELAX must be one of none, best, all, got 'yes'" in str(answers[4])
     assert all(isinstance(a, InvalidModelInput) for a in answers[1:])  # the typed input-error signal
 
 
@@ -133,7 +204,8 @@ def test_cancelling_stops_compute(triton) -> None:
 def test_end_to_end_through_the_public_api(triton, service_factory) -> None:
     service = service_factory.start(triton.grpc_url, PHONOS_MODELS="esmfold")
     client = service.client(service.new_key(credits=100))
-    for params, message in (({"num_recycles": 0}, "between 1 and 24"), ({"chunk": 64}, "Unknown parameter")):
+    for params, message in (({"num_recycles": 0}, "between 1 and 24"), ({"chunk": 64}, "Unknown parameter"),
+                            ({"relax": "fast"}, "params.relax must be one of all, best, none")):
         refused = client.predict(SEQUENCES[0], params=params)
         assert refused.status_code == 400 and message in refused.json()["message"], refused.text
     too_long = client.predict("A" * 1001)
@@ -148,9 +220,10 @@ def test_end_to_end_through_the_public_api(triton, service_factory) -> None:
     assert job["status"] == "completed", job
     assert 0 < job["metrics"]["mean_plddt"] <= 100 and 0 < job["metrics"]["ptm"] < 1
     assert job["metadata"]["real_weights"] is False and job["metadata"]["trunk_passes"] == 3
+    assert "relax" not in job["metadata"] and "relaxed_pdb" not in job["formats"]  # relax: none by default
     timings = job["metadata"]["timings"]  # the model's stages beside the service's
-    assert timings["fold_s"] > 0 and timings["files_s"] > 0
-    assert timings["triton_call_s"] >= timings["fold_s"] + timings["files_s"]
+    assert timings["fold_s"] > 0 and timings["files_s"] > 0 and timings["files_wait_s"] >= 0
+    assert timings["triton_call_s"] >= timings["fold_s"] + timings["files_s"] + timings["files_wait_s"]
 
     pdb = client.get(job["download_url"])
     assert pdb.status_code == 200 and pdb.text.startswith("REMARK"), (pdb.headers, pdb.text[:300])

@@ -116,3 +116,14 @@ def test_relax_settings_come_from_phonos_relax_variables(tmp_path) -> None:
     for name, value in (("TIMEOUT_S", "0"), ("PLATFORM", "OpenCL"), ("CPU_THREADS", "-1")):
         with pytest.raises(ValueError, match=f"PHONOS_RELAX_{name}"):
             RelaxSettings.from_env({f"PHONOS_RELAX_{name}": value})
+
+
+@pytest.mark.integration
+def test_time_spent_waiting_for_a_turn_counts_against_the_limit(clashed: str) -> None:
+    tick = time.perf_counter()
+    outcome = relax_structures([("a", clashed)], RelaxSettings(timeout_s=5), started=tick - 6)  # waited 6 s already
+    assert outcome.status == TIMED_OUT and outcome.relaxed == {} and outcome.errors == {"a": "not relaxed within 5 s"}
+    assert "did not start within 5 s" in (outcome.message or "") and "unrelaxed files are delivered" in (outcome.message or "")
+    assert time.perf_counter() - tick < 1  # no worker was started
+    with pytest.raises(Cancelled, match="before Amber relax"):
+        relax_structures([("a", clashed)], ONE_THREAD, should_stop=lambda: True)

@@ -114,7 +114,7 @@ def test_a_silent_owners_jobs_are_reclaimed_and_given_up_after_max_attempts(post
         jobs_a, jobs_b = JobStore(a), JobStore(b)
         for attempt in (1, 2):
             claimed = await jobs_a.claim_next("esmfold", Lease(f"dead-{attempt}", 0.2))
-            assert claimed.id == job_id and claimed.attempts == attempt
+            assert claimed.id == job_id and claimed.record.attempts == attempt
             await asyncio.sleep(0.3)  # its owner stopped renewing
             assert await jobs_b.reclaim_expired(3, GAVE_UP) == ([(job_id, "esmfold")], 0)
             assert await jobs_b.reclaim_expired(3, GAVE_UP) == ([], 0)  # once
@@ -122,7 +122,7 @@ def test_a_silent_owners_jobs_are_reclaimed_and_given_up_after_max_attempts(post
             with pytest.raises(InvalidTransition):
                 await jobs_a.complete(job_id, {"metrics": {}, "metadata": {}, "artifacts": []}, owner=f"dead-{attempt}")
         third = await jobs_b.claim_next("esmfold", Lease("dead-3", 0.2))
-        assert third.attempts == 3
+        assert third.record.attempts == 3
         await asyncio.sleep(0.3)
         assert await jobs_a.reclaim_expired(3, GAVE_UP) == ([], 1)  # its last run: failed, refunded
         record = await jobs_a.get(who, job_id)

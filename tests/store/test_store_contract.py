@@ -9,61 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Coroutine
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
-from jobservice.accounts import Accounts
-from jobservice.errors import Conflict, InsufficientCredits, InvalidArgument, InvalidTransition, NotFound
+from jobservice.errors import (
+    Conflict,
+    InsufficientCredits,
+    InvalidArgument,
+    InvalidTransition,
+    NotFound,
+    TooManyJobs,
+)
 from jobservice.failures import FailureKind, JobFailure
-from jobservice.jobs import JobStore, NewJob
-from jobservice.modelspecs.base import ValidatedJob
+from jobservice.jobs import JobStore
 from jobservice.states import JobStatus
-from jobservice.store import Store, open_store
+from jobservice.store import Store
 from jobservice.usage import UsageRecorder, usage_event
-from phonos_config.service import ServiceSettings
-from tests.postgres import PostgresServer
+from tests.store.conftest import Scenario, account, balance, job
 
 pytestmark = pytest.mark.integration
 # The sender's exclusions (deliveries it is sending, receivers at their limit): none here.
 NOTHING_IN_FLIGHT = {"in_flight": "[]", "busy_webhooks": "[]"}
-
-Scenario = Callable[[Store], Coroutine[Any, Any, None]]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Scenario], None]:
-    if request.param == "sqlite":
-        settings = ServiceSettings(data_dir=tmp_path)
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres")
-        settings = ServiceSettings(data_dir=tmp_path, database_url=server.new_store_url("contract"))
-
-    def go(scenario: Scenario) -> None:
-        async def main() -> None:
-            store = await open_store(settings)
-            try:
-                await scenario(store)
-            finally:
-                await store.close()
-
-        asyncio.run(main())
-
-    return go
-
-
-def job(cost: int = 10, model: str = "esmfold") -> NewJob:
-    return NewJob(model=model, name=None, request=ValidatedJob(sequence="MKV", params={}), cost=cost)
-
-
-async def account(store: Store, credits: int = 100, name: str = "ada") -> int:
-    return (await Accounts(store).create(name, email=None, credits=credits, rate_limit=60)).account_id
-
-
-async def balance(store: Store, account_id: int) -> int:
-    return int((await store.read.fetch_one("get_account", {"account_id": account_id}))["credits"])
 
 
 def test_submission_debits_and_an_overdraft_is_refused_whole(run: Callable[[Scenario], None]) -> None:
@@ -89,7 +56,7 @@ def test_each_transition_is_one_compare_and_set(run: Callable[[Scenario], None])
         jobs, who = JobStore(store), await account(store)
         a, b, c = await jobs.submit(who, [job(), job(), job()])
         claimed = await jobs.claim(a)
-        assert claimed is not None and claimed.status == JobStatus.RUNNING and claimed.attempts == 1
+        assert claimed is not None and claimed.record.status == JobStatus.RUNNING and claimed.record.attempts == 1
         assert await jobs.claim(a) is None  # twice: refused
         done = await jobs.complete(a, {"metrics": {}, "metadata": {}, "artifacts": []})
         assert done.status == JobStatus.COMPLETED
@@ -98,7 +65,7 @@ def test_each_transition_is_one_compare_and_set(run: Callable[[Scenario], None])
         assert await jobs.fail(a, JobFailure(FailureKind.MODEL_ERROR, "late")) is None  # terminal stays terminal
         await jobs.claim(b)
         assert (await jobs.requeue(b)).status == JobStatus.PENDING
-        assert (await jobs.claim(b)).attempts == 2
+        assert (await jobs.claim(b)).record.attempts == 2
         assert await jobs.status(c) == JobStatus.PENDING and await jobs.status("nope") is None
         completed, total = await jobs.page(who, status="completed", model=None, limit=5, offset=0)
         assert [j.id for j in completed] == [a] and total == 1
@@ -127,6 +94,43 @@ def test_refunds_happen_once_and_follow_the_rule(run: Callable[[Scenario], None]
         assert await balance(store, who) == 80
         counts = await jobs.counts(who)
         assert (counts.total, counts.completed, counts.active, counts.failed) == (4, 0, 0, 2)
+
+    run(scenario)
+
+
+def test_a_released_run_is_not_counted_and_the_waiting_jobs_of_a_model_fail_together(
+        run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: Store) -> None:
+        jobs, who = JobStore(store), await account(store, credits=100)
+        met_outage, running, waiting, other_model = await jobs.submit(who, [job(), job(), job(), job(model="diffdock")])
+        await jobs.claim(met_outage)
+        released = await jobs.release(met_outage)  # the model server was unavailable: the run does not count
+        assert released is not None and released.status == JobStatus.PENDING and released.attempts == 0
+        assert await jobs.release(met_outage) is None  # only a running job goes back
+        await jobs.claim(running)
+        failed = await jobs.fail_waiting("esmfold", JobFailure(FailureKind.MODEL_UNAVAILABLE, "down for 2 s"))
+        assert sorted(j.id for j in failed) == sorted([met_outage, waiting])
+        assert {(j.status, j.error_code, j.refunded) for j in failed} == {(JobStatus.FAILED, "model_unavailable", 10)}
+        assert await jobs.status(running) == JobStatus.RUNNING and await jobs.status(other_model) == JobStatus.PENDING
+        assert await balance(store, who) == 80
+
+    run(scenario)
+
+
+def test_the_queued_jobs_limit_refuses_a_submission_whole_even_when_submissions_race(
+        run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: Store) -> None:
+        jobs, who = JobStore(store), await account(store, credits=1000)
+        first, _ = await jobs.submit(who, [job(), job()], max_queued=3)
+        with pytest.raises(TooManyJobs, match="2 jobs waiting"):
+            await jobs.submit(who, [job(), job()], max_queued=3)  # one more would fit, two do not: neither
+        assert await balance(store, who) == 980
+        await jobs.claim(first)  # running is not waiting: room for two
+        outcomes = await asyncio.gather(*(jobs.submit(who, [job()], max_queued=3) for _ in range(8)),
+                                        return_exceptions=True)
+        assert sum(isinstance(o, list) for o in outcomes) == 2
+        assert all(isinstance(o, (list, TooManyJobs)) for o in outcomes)
+        assert await balance(store, who) == 960
 
     run(scenario)
 

@@ -6,6 +6,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobservice import tracing
+from jobservice.inference import (
+    ComputeLimitExceeded,
+    InferenceTimeout,
+    InferenceUnavailable,
+    InvalidModelInput,
+    ModelFailure,
+)
+from jobservice.metrics import error_kind
 from jobservice.metrics_server import endpoint_label, relabel
 from jobservice.servicer import _ts
 
@@ -54,3 +62,15 @@ def test_the_tracing_exporter_is_checked_and_none_leaves_tracing_off() -> None:
     assert not tracing.enabled()
     with tracing.client_span("triton.infer esmfold", {}) as headers:
         assert headers == {}  # nothing to propagate when off
+
+
+@pytest.mark.parametrize(("error", "kind"), [
+    (InferenceUnavailable("down"), "unavailable"),
+    (InferenceTimeout("late"), "timeout"),
+    (InvalidModelInput("bad"), "invalid_input"),
+    (ComputeLimitExceeded("long"), "compute_limit"),  # the input's cost, told apart from a crash or a bug
+    (ModelFailure("crash"), "model_error"),
+    (RuntimeError("bug"), "internal"),
+])
+def test_each_failed_call_is_counted_under_its_jobs_error_code(error: Exception, kind: str) -> None:
+    assert error_kind(error) == kind

@@ -74,6 +74,13 @@ def test_auth_errors_limits_and_enums_are_described(document: dict[str, Any]) ->
     assert "204" in events["responses"] and any(p["name"] == "Last-Event-ID" for p in events["parameters"])
 
 
+def test_the_documented_error_codes_are_the_service_s_failure_kinds(document: dict[str, Any]) -> None:
+    from jobservice.failures import FailureKind
+
+    error_code = document["components"]["schemas"]["Job"]["properties"]["error_code"]
+    assert error_code["enum"] == [str(kind) for kind in FailureKind]
+
+
 def test_the_limits_in_the_protos_are_the_service_s_limits(document: dict[str, Any]) -> None:
     from jobservice.service import MAX_NAME_LENGTH
     from phonos_config.service import ServiceSettings

@@ -66,10 +66,13 @@ def test_a_file_name_can_never_leave_the_results_directory() -> None:
         ModelResult(files=(ResultFile("pdb", "../../etc/passwd", "text/plain", b""),))
 
 
-def test_only_the_inputs_fault_is_charged() -> None:
-    assert CHARGED == {FailureKind.INVALID_INPUT}
+def test_only_the_inputs_fault_as_the_model_found_it_is_charged() -> None:
+    # The model refused the input, or computed on it for its whole compute limit (never time queued).
+    assert CHARGED == {FailureKind.INVALID_INPUT, FailureKind.COMPUTE_LIMIT}
     charged = JobFailure(FailureKind.INVALID_INPUT, "diffdock cannot run this input: no residues")
-    assert not charged.refund and "not refunded" in charged.message
+    assert not charged.refund and "not refunded" in charged.message and "fix the input" in charged.message
+    spent = JobFailure(FailureKind.COMPUTE_LIMIT, "esmfold computed for its whole limit of 600 s on this input")
+    assert not spent.refund and "not refunded" in spent.message and "smaller input" in spent.message
     for kind in set(FailureKind) - CHARGED:
         failure = JobFailure(kind, "something broke")
         assert failure.refund and failure.message == "something broke; credits were refunded."

@@ -4,8 +4,17 @@ How a model reports a failure is part of the contract with the job service (jobs
 
 * `BadInput` (the request itself cannot run)        → Triton `INVALID_ARG` → the job fails as the
   input's fault (a 400-class failure, charged);
+* the request's compute limit reached                → Triton `UNSUPPORTED` (gRPC UNIMPLEMENTED: the
+  server does not run inputs that need more) → the job fails as `compute_limit` (charged);
 * `Cancelled` (the caller cancelled the request)     → Triton `CANCELLED`;
 * `ResourceExhausted` (out of memory), anything else → Triton `INTERNAL` → a model failure (refunded).
+
+The compute limit comes with each request from the job service (request parameter
+`phonos_compute_limit_ms`, jobservice.inference.COMPUTE_LIMIT_PARAMETER) and is counted here, by the model,
+from when it starts computing that request (`ComputeClock`): time the request waited in Triton's queue or
+behind another batch never counts, so reaching it is the input's own cost. Science code needs nothing new:
+it already stops at its `should_stop()` checks (between trunk passes, diffusion steps, MSA databases, relax
+polls), and `ComputeClock.should_stop` turns true when the limit is reached as well as on cancellation.
 
 Every model is decoupled (config.pbtxt `model_transaction_policy { decoupled: true }`): a request gets
 zero or more progress responses (`PROGRESS` only, phonos_models.common.progress) while it runs, then
@@ -18,6 +27,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -28,6 +39,10 @@ from phonos_models.common.errors import BadInput, Cancelled, ResourceExhausted
 from phonos_models.common.progress import PROGRESS, Progress, Report
 
 from phonos_config.env import triton_model_env
+
+# The request parameter carrying the compute limit (jobservice.inference.COMPUTE_LIMIT_PARAMETER).
+COMPUTE_LIMIT_PARAMETER = "phonos_compute_limit_ms"
+ShouldStop = Callable[[], bool]
 
 
 def model_env(args: Mapping[str, str], *prefixes: str) -> dict[str, str]:
@@ -70,10 +85,49 @@ def error_response(message: str, code: str = "INTERNAL") -> Any:
     return pb_utils.InferenceResponse(error=pb_utils.TritonError(message, getattr(pb_utils.TritonError, code)))
 
 
-def failure_response(exc: BaseException, model: str, log: logging.Logger) -> Any:
-    """The response for a request whose computation raised `exc` (see the module docstring)."""
+def compute_limit_s(request: Any) -> float | None:
+    """The compute limit the job service sent with `request` (seconds), or None when it sent none."""
+    try:
+        parameters = json.loads(request.parameters() or "{}")
+    except (AttributeError, TypeError, ValueError):
+        return None
+    value = parameters.get(COMPUTE_LIMIT_PARAMETER) if isinstance(parameters, dict) else None
+    return value / 1000 if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+class ComputeClock:
+    """One request's compute limit, counted from `start()` (when the model starts computing it)."""
+
+    def __init__(self, request: Any) -> None:
+        self._request = request
+        self.limit_s = compute_limit_s(request)
+        self._started: float | None = None
+
+    def start(self) -> None:
+        if self._started is None:
+            self._started = time.monotonic()
+
+    def exceeded(self) -> bool:
+        return (self.limit_s is not None and self._started is not None
+                and time.monotonic() - self._started > self.limit_s)
+
+    def should_stop(self) -> bool:
+        """What science code polls: cancelled by the caller, or out of compute time."""
+        return self.should_stop_by_caller() or self.exceeded()
+
+    def should_stop_by_caller(self) -> bool:
+        return bool(self._request.is_cancelled())
+
+
+def failure_response(exc: BaseException, model: str, log: logging.Logger, clock: ComputeClock | None = None) -> Any:
+    """The response for a request whose computation raised `exc` (see the module docstring); `clock` tells a
+    stop at the compute limit from a cancellation."""
     if isinstance(exc, BadInput):
         return error_response(str(exc), "INVALID_ARG")
+    if isinstance(exc, Cancelled) and clock is not None and clock.exceeded() and not clock.should_stop_by_caller():
+        assert clock.limit_s is not None
+        return error_response(f"{model} computed for its whole compute limit of {clock.limit_s:g} s on this input "
+                              f"and stopped", "UNSUPPORTED")
     if isinstance(exc, Cancelled):
         return error_response(str(exc) or "request cancelled", "CANCELLED")
     if isinstance(exc, ResourceExhausted):  # expected, and its message says what to reduce: no traceback
@@ -88,12 +142,16 @@ def result_response(result: result_files.ModelResult, *, batched: bool) -> Any:
 
 
 class Responder:
-    """One request's response sender: progress responses while it runs, then exactly one final response."""
+    """One request's response sender: progress responses while it runs, then exactly one final response.
+
+    Safe to use from several threads (a decoupled model may answer after `execute` returned, from the
+    thread that finished the request's work)."""
 
     def __init__(self, request: Any, log: logging.Logger, *, batched: bool) -> None:
         self._sender = request.get_response_sender()
         self._log = log
         self._batched = batched
+        self._lock = threading.Lock()
         self.finished = False
 
     def progress(self, update: Progress) -> None:
@@ -110,9 +168,10 @@ class Responder:
 
     def finish(self, response: Any) -> None:
         """The final response (result envelope or typed error); later calls are ignored."""
-        if self.finished:
-            return
-        self.finished = True
+        with self._lock:
+            if self.finished:
+                return
+            self.finished = True
         self._sender.send(response, flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
 
 
@@ -127,18 +186,21 @@ def finish_unanswered(answering: Sequence[Responder], model: str) -> None:
             responder.finish(error_response(f"{model} failed: the request was left without a result"))
 
 
-def answer(request: Any, model: str, compute: Callable[[Report], result_files.ModelResult], log: logging.Logger,
-           *, batched: bool) -> None:
-    """Run one request's computation, reporting its progress, and send its one final response."""
+def answer(request: Any, model: str, compute: Callable[[Report, ShouldStop], result_files.ModelResult],
+           log: logging.Logger, *, batched: bool) -> None:
+    """Run one request's computation, reporting its progress and stopping when `should_stop()` says so
+    (cancelled, or out of compute time), and send its one final response."""
     responder = Responder(request, log, batched=batched)
+    clock = ComputeClock(request)
     try:
         if request.is_cancelled():
             responder.finish(error_response("request cancelled", "CANCELLED"))
             return
+        clock.start()
         try:
-            result = compute(responder.progress)
+            result = compute(responder.progress, clock.should_stop)
         except Exception as exc:  # every failure becomes this request's response, never its batch-mates'
-            responder.finish(failure_response(exc, model, log))
+            responder.finish(failure_response(exc, model, log, clock))
             return
         responder.finish(result_response(result, batched=batched))
     finally:

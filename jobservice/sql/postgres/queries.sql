@@ -23,9 +23,21 @@ SELECT id, username, email, credits, created_at FROM accounts WHERE id = :accoun
 -- name: count_accounts
 SELECT COUNT(*) FROM accounts;
 
+-- name: lock_account_jobs
+-- Submissions of one account one at a time, across job services: the queued-jobs limit counts, then inserts,
+-- and the count (a later statement, a fresh snapshot) sees every submission committed before the lock.
+SELECT id FROM accounts WHERE id = :account_id FOR UPDATE;
+
+-- name: count_queued_jobs
+SELECT COUNT(*) FROM jobs WHERE account_id = :account_id AND status = 'pending';
+
 -- name: insert_job
-INSERT INTO jobs (id, account_id, model, name, status, request_json, credits_used, created_at, updated_at)
-VALUES (:id, :account_id, :model, :name, 'pending', :request_json, :credits_used, :now, :now);
+INSERT INTO jobs (id, account_id, model, name, status, credits_used, created_at, updated_at)
+VALUES (:id, :account_id, :model, :name, 'pending', :credits_used, :now, :now);
+
+-- name: insert_job_input
+-- The stored request, apart from the job row (gets and lists never read it; claims do).
+INSERT INTO job_inputs (job_id, request_json) VALUES (:id, :request_json);
 
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id AND account_id = :account_id;
@@ -52,9 +64,11 @@ SELECT COUNT(*) AS total,
 FROM jobs WHERE account_id = :account_id;
 
 -- name: claim_job
+-- A claim is the one read of the job's stored request (request_json).
 UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = :now, updated_at = :now
 WHERE id = :id AND status = 'pending'
-RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count,
+          (SELECT i.request_json FROM job_inputs i WHERE i.job_id = jobs.id) AS request_json;
 
 -- name: complete_job
 -- A service whose lease was taken over (it stopped renewing) can no longer finish the job: `owner` must hold it.
@@ -82,14 +96,35 @@ UPDATE jobs SET status = 'pending', updated_at = :now, lease_owner = NULL, lease
 WHERE id = :id AND status = 'running' AND (CAST(:owner AS TEXT) IS NULL OR lease_owner = :owner)
 RETURNING *;
 
+-- name: lock_model_claims
+-- Claims of one model, one at a time across job services, for the rest of the transaction: the fair order and
+-- the per-account cap count running jobs, and the claim that follows (a new statement, a fresh snapshot) must
+-- see every claim committed before it. A claim takes milliseconds; the lock ends with its transaction.
+SELECT pg_advisory_xact_lock(hashtextextended('phonos claims ' || :model, 0));
+
 -- name: claim_next_job
--- The oldest pending job of a model, claimed by one job service however many ask at once: rows another
--- transaction is claiming are skipped, not waited for. The claim holds for lease_s unless renewed.
+-- The next job of a model, fairly (jobservice/fairness.py): of the accounts with jobs of the model waiting and
+-- fewer than :max_running of them running, the one with the fewest running, then the one served least
+-- recently (round-robin), then its oldest job. Run after lock_model_claims, in its transaction; rows another
+-- transaction holds (a cancel) are skipped, not waited for. The claim holds for lease_s unless renewed.
 UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = :now, updated_at = :now,
                 lease_owner = :owner, lease_expires = CAST(:now AS DOUBLE PRECISION) + :lease_s
-WHERE id = (SELECT id FROM jobs WHERE status = 'pending' AND model = :model
-            ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
+WHERE id = (
+    SELECT j.id
+    FROM jobs j
+    JOIN (SELECT w.account_id,
+                 (SELECT COUNT(*) FROM jobs r
+                  WHERE r.account_id = w.account_id AND r.status = 'running' AND r.model = :model) AS running,
+                 (SELECT MAX(s.started_at) FROM jobs s
+                  WHERE s.account_id = w.account_id AND s.model = :model) AS last_started
+          FROM (SELECT DISTINCT account_id FROM jobs WHERE status = 'pending' AND model = :model) w) a
+      ON a.account_id = j.account_id
+    WHERE j.status = 'pending' AND j.model = :model AND a.running < :max_running
+    ORDER BY a.running, a.last_started NULLS FIRST, j.seq
+    LIMIT 1
+    FOR UPDATE OF j SKIP LOCKED)
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count,
+          (SELECT i.request_json FROM job_inputs i WHERE i.job_id = jobs.id) AS request_json;
 
 -- name: renew_leases
 -- The owner's heartbeat; the ids that come back are still its own (the others were cancelled or taken over).
@@ -113,11 +148,30 @@ RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_
 -- name: job_status
 SELECT status FROM jobs WHERE id = :id;
 
+-- name: release_job
+-- running → pending without counting the run: it was stopped by a graceful shutdown or found the model
+-- server unavailable before it could compute (jobservice/dispatch.py). Only by the service holding it.
+UPDATE jobs SET status = 'pending', attempts = GREATEST(attempts - 1, 0), updated_at = :now,
+                lease_owner = NULL, lease_expires = NULL
+WHERE id = :id AND status = 'running' AND (CAST(:owner AS TEXT) IS NULL OR lease_owner = :owner)
+RETURNING *;
+
+-- name: fail_waiting_jobs
+-- The model server was unavailable to this service for the whole window: every job of the model still
+-- waiting fails at once, refunded by the trigger, unless another job service is running the model now
+-- (a live lease of another owner): it can serve them.
+UPDATE jobs SET status = 'failed', error = :error, error_code = :error_code, refunded = credits_used,
+                updated_at = :now, finished_at = :now
+WHERE status = 'pending' AND model = :model
+  AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.model = :model
+                  AND r.lease_owner <> :owner AND r.lease_expires > :now)
+RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
+
 -- name: orphaned_jobs
 SELECT id, attempts FROM jobs WHERE status = 'running' ORDER BY seq;
 
 -- name: pending_jobs
-SELECT id, model FROM jobs WHERE status = 'pending' ORDER BY seq;
+SELECT id, model, account_id FROM jobs WHERE status = 'pending' ORDER BY seq;
 
 -- name: add_usage
 -- Many job services add to the same hour's counter: the upsert adds, it never overwrites.

@@ -4,7 +4,7 @@ Settings: the config's `parameters` give defaults for the PHONOS_ALPHAFOLD2_* va
 variable in the server's environment wins. One response per request (the result-files envelope, or a
 typed error: see phonos_triton.adapter), after progress responses (MSA search, model k of M, each
 recycling pass, Amber relax); a cancelled request stops between MSA databases, models and
-recycling passes (and Amber relax kills its worker).
+recycling passes (and Amber relax kills its worker), and so does one that reaches its compute limit.
 """
 
 from __future__ import annotations
@@ -56,9 +56,9 @@ class TritonPythonModel:
         for request in requests:
             adapter.answer(request, "alphafold2", partial(self._predict, request), log, batched=False)
 
-    def _predict(self, request: Any, report: Report) -> ModelResult:
+    def _predict(self, request: Any, report: Report, should_stop: adapter.ShouldStop) -> ModelResult:
         sequence, params = adapter.input_text(request, "SEQUENCE"), adapter.input_text(request, "REQUEST")
-        return self.serving.handle(self.engine, sequence, params, request.is_cancelled, report)
+        return self.serving.handle(self.engine, sequence, params, should_stop, report)
 
     def finalize(self) -> None:
         self.engine = None  # type: ignore[assignment]

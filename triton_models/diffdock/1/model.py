@@ -3,7 +3,7 @@
 Settings: the config's `parameters` give defaults for the PHONOS_DIFFDOCK_* variables; the same
 variable in the server's environment wins. One response per request (the result-files envelope, or a
 typed error: see phonos_triton.adapter), after progress responses (each diffusion step, confidence
-scoring). Cancellation is checked between diffusion steps, so
+scoring). Cancellation (and the request's compute limit) is checked between diffusion steps, so
 cancelling a job stops the compute within one step.
 """
 
@@ -78,9 +78,9 @@ class TritonPythonModel:
         for request in requests:
             adapter.answer(request, "diffdock", partial(self._dock, request), log, batched=True)
 
-    def _dock(self, request: Any, report: Report) -> ModelResult:
+    def _dock(self, request: Any, report: Report, should_stop: adapter.ShouldStop) -> ModelResult:
         texts = [adapter.input_text(request, name) for name in ("PROTEIN_PDB", "LIGAND_SMILES", "REQUEST")]
-        return serving.handle(self.pipeline, *texts, self.settings.max_samples, request.is_cancelled, report)
+        return serving.handle(self.pipeline, *texts, self.settings.max_samples, should_stop, report)
 
     def finalize(self) -> None:
         self.pipeline = None  # type: ignore[assignment]

@@ -2,7 +2,8 @@
 Triton round trip can have (bench/service_overhead.py), and fails on request, so the job service's
 inference contract tests can provoke every failure a real model can send (tests/contract/):
 
-    !sleep S         sleep S seconds (checking for cancellation every 10 ms), then echo
+    !sleep S         compute for S seconds (checking every 10 ms whether to stop: cancelled, or the
+                     request's compute limit reached), then echo
     !progress N REST report N progress steps (10 ms apart), then handle REST as the text
     !invalid MESSAGE answer as an input error (Triton INVALID_ARG)
     !fail MESSAGE    answer as a model failure (Triton INTERNAL)
@@ -32,22 +33,22 @@ log = logging.getLogger("phonos.triton.echo")
 WEIGHTS = "none (diagnostic echo model)"
 
 
-def echo(text: str, is_cancelled: Any, report: Report = ignore) -> ModelResult:
+def echo(text: str, should_stop: Any, report: Report = ignore) -> ModelResult:
     command, _, rest = text.partition(" ")
     if command == "!progress":
         count, _, rest = rest.partition(" ")
         steps = int(count)
         for step in range(1, steps + 1):
-            if is_cancelled():
-                raise Cancelled("request cancelled")
+            if should_stop():
+                raise Cancelled("request stopped")
             report(Progress("running", step, steps, f"echo step {step} of {steps}"))
             time.sleep(0.01)
-        return echo(rest, is_cancelled, report)
+        return echo(rest, should_stop, report)
     if command == "!sleep":
         deadline = time.monotonic() + float(rest or 0)
         while time.monotonic() < deadline:
-            if is_cancelled():
-                raise Cancelled("request cancelled")
+            if should_stop():
+                raise Cancelled("request stopped")
             time.sleep(0.01)
     elif command == "!invalid":
         raise BadInput(rest or "invalid input")
@@ -62,5 +63,5 @@ class TritonPythonModel:
         for request in requests:
             adapter.answer(request, "echo", partial(self._echo, request), log, batched=True)
 
-    def _echo(self, request: Any, report: Report) -> ModelResult:
-        return echo(adapter.input_text(request, "TEXT"), request.is_cancelled, report)
+    def _echo(self, request: Any, report: Report, should_stop: adapter.ShouldStop) -> ModelResult:
+        return echo(adapter.input_text(request, "TEXT"), should_stop, report)

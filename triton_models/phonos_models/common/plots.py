@@ -179,3 +179,11 @@ def pose_confidence_png(confidences: Sequence[float | None], bands: Sequence[str
         ("high", "high (> 0)"), ("moderate", "moderate (-1.5 to 0)"), ("low", "low (< -1.5)"))]
     axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return _png(figure)
+
+
+def warm_up() -> None:
+    """Draw one small figure of each kind: loads matplotlib's modules and font caches, which otherwise
+    cost the first real plot of a process about a second."""
+    values = np.linspace(0.0, 100.0, 4)
+    plddt_png([Series("warm-up", values)], "warm-up")
+    pae_png(np.zeros((4, 4)), "warm-up")

@@ -16,9 +16,7 @@ from __future__ import annotations
 import json
 import os
 import queue
-import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,6 +27,7 @@ from typing import IO, Any
 
 from phonos_config.relax import RelaxSettings
 from phonos_models.common.errors import Cancelled
+from phonos_models.common.file_workers import python_executable
 
 __all__ = ["RelaxOutcome", "RelaxSettings", "RelaxedStructure", "relax_structures"]
 
@@ -89,16 +88,26 @@ class RelaxOutcome:
 
 
 def relax_structures(structures: Sequence[tuple[str, str]], settings: RelaxSettings,
-                     should_stop: ShouldStop = lambda: False) -> RelaxOutcome:
+                     should_stop: ShouldStop = lambda: False, started: float | None = None) -> RelaxOutcome:
     """Relax each (name, PDB text) in one worker process, within `settings.timeout_s` for all of them.
 
+    `started` (a `time.perf_counter()` value) starts the clock earlier, so time the step spent waiting
+    for its turn (another job's relax) counts against the limit; past it, nothing is started.
     Raises `Cancelled` when `should_stop()` turns true (the worker is killed); every other problem
     is reported in the outcome, never raised.
     """
-    start = time.perf_counter()
+    start = time.perf_counter() if started is None else started
     names = [name for name, _ in structures]
     if len(set(names)) != len(names):
         raise ValueError(f"structure names must be unique, got {names}")
+    if should_stop():
+        raise Cancelled("cancelled before Amber relax")
+    if time.perf_counter() - start >= settings.timeout_s:
+        limit = f"{settings.timeout_s:g} s"
+        return RelaxOutcome(TIMED_OUT, errors=dict.fromkeys(names, f"not relaxed within {limit}"),
+                            message=f"Amber relax did not start within {limit} (PHONOS_RELAX_TIMEOUT_S): other jobs' "
+                                    "relaxes took that long; the unrelaxed files are delivered",
+                            seconds=time.perf_counter() - start)
     try:
         worker = _Worker.start(settings, structures)
     except OSError as exc:
@@ -107,16 +116,6 @@ def relax_structures(structures: Sequence[tuple[str, str]], settings: RelaxSetti
                             seconds=time.perf_counter() - start)
     with worker:
         return worker.collect(names, settings.timeout_s, should_stop, start)
-
-
-def python_for_worker(settings: RelaxSettings) -> str:
-    """The interpreter that runs the worker. Inside Triton's stub `sys.executable` is the stub itself."""
-    if settings.python:
-        return settings.python
-    executable = Path(sys.executable or "")
-    if executable.name.startswith("python") and executable.exists():
-        return str(executable)
-    return shutil.which("python3") or "python3"
 
 
 class _Worker:
@@ -139,7 +138,7 @@ class _Worker:
         if settings.cpu_threads:
             env["OPENMM_CPU_THREADS"] = str(settings.cpu_threads)
         stderr = tempfile.TemporaryFile()  # a file, not a pipe: a chatty minimiser can never block on it
-        process = subprocess.Popen([python_for_worker(settings), "-m", "phonos_models.common.relax_worker"],
+        process = subprocess.Popen([python_executable(settings.python), "-m", "phonos_models.common.relax_worker"],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env)
         worker = cls(process, stderr)
         request = json.dumps({"platform": settings.platform,

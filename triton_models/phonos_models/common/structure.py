@@ -119,8 +119,13 @@ def build_structure(chains: Chains, title: str) -> gemmi.Structure:
 def to_pdb(chains: Chains, remarks: Sequence[str], title: str = "PHONOS PREDICTION") -> str:
     """PDB text; each remark becomes a `REMARK 250` line (free text, wrapped at 69 columns)."""
     structure = build_structure(chains, title)
-    structure.raw_remarks = [f"REMARK 250 {line}\n" for text in remarks for line in _wrap(text, 69)]
+    structure.raw_remarks = remark_records(remarks)
     return structure.make_pdb_string()
+
+
+def remark_records(remarks: Sequence[str]) -> list[str]:
+    """`REMARK 250` records (free text wrapped at 69 columns), each with its newline."""
+    return [f"REMARK 250 {line}\n" for text in remarks for line in _wrap(text, 69)]
 
 
 def to_mmcif(chains: Chains, provenance: Mapping[str, str], title: str = "phonos_prediction") -> str:

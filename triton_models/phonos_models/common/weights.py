@@ -2,7 +2,8 @@
 
 The hash is taken over the loaded tensors (names, dtypes, shapes, bytes), not
 over files, so the same weights saved as safetensors or as a `.bin` state dict
-hash the same, and the hash proves what actually ran.
+hash the same, and the hash proves what actually ran. torch is imported only to hash: the processes
+that build result files (phonos_models.common.file_workers) read `WeightsInfo` without it.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 TINY_NOTE = "not a real prediction: tiny randomly initialised weights, for tests and demos only"
 TINY_WARNING = "NOT A REAL PREDICTION: tiny randomly initialised weights, for tests and demos only"
@@ -34,6 +36,8 @@ class WeightsInfo:
 
 def state_dict_sha256(state: Mapping[str, torch.Tensor]) -> str:
     """A content hash of a state dict, independent of the file format it came from."""
+    import torch
+
     digest = hashlib.sha256()
     for name in sorted(state):
         tensor = state[name].detach().to("cpu").contiguous()

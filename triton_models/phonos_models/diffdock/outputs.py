@@ -4,7 +4,8 @@
   as HETATM residue LIG in its own chain, with CONECT records for the ligand bonds (users asked for
   the complex, DiffDock#99/#249);
 * SDF: every pose, best first, each record carrying `rank`, `confidence`, `confidence_band` and
-  `sample_index` properties (the reference writes none and hides the confidence in file names);
+  `sample_index` properties (the reference writes none and hides the confidence in file names), and
+  in pocket mode `pocket_distance` / `initial_pocket_distance` (Å, ligand centroid to pocket centre);
 * JSON: per-pose confidence, what the numbers mean (the reference README's bands), timings, weights.
 The confidence is the confidence model's raw logit, not a probability and not an affinity.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gemmi
@@ -40,6 +41,20 @@ CONFIDENCE_MEANING = {
 }
 
 
+POCKET_DISTANCE_MEANING = (
+    "pocket_distance: Å from the pose's ligand centroid to the pocket centre; initial_pocket_distance: the "
+    "same for the sample's starting pose, which is always within the radius. The diffusion is not "
+    "clamped to the pocket, so a pose may end outside it; that is reported, not hidden"
+)
+
+
+def _pocket_fields(pose: RankedPose) -> dict[str, float]:
+    if pose.pocket_distance is None or pose.initial_pocket_distance is None:
+        return {}
+    return {"pocket_distance": round(pose.pocket_distance, 3),
+            "initial_pocket_distance": round(pose.initial_pocket_distance, 3)}
+
+
 def confidence_band(value: float | None) -> str:
     if value is None:
         return "unknown"
@@ -56,6 +71,21 @@ class RankedPose:
     sample_index: int  # position in sampling order (stable per random_seed)
     confidence: float | None  # logit; None when no confidence model ran
     positions: np.ndarray  # [N, 3] float64, Å, in the input PDB's frame
+    pocket_distance: float | None = None  # Å, ligand centroid to the pocket centre (pocket mode only)
+    initial_pocket_distance: float | None = None  # Å, the same for the sample's initial pose
+
+
+def with_pocket_distances(poses: Sequence[RankedPose], center: np.ndarray, starts: np.ndarray) -> list[RankedPose]:
+    """Each pose with its centroid's distance to the pocket `center` [3] and its start's (`starts`
+    [S, 3], by sample index), all in the input PDB's frame (Å)."""
+    return [
+        replace(
+            p,
+            pocket_distance=float(np.linalg.norm(p.positions.mean(axis=0) - center)),
+            initial_pocket_distance=float(np.linalg.norm(starts[p.sample_index] - center)),
+        )
+        for p in poses
+    ]
 
 
 def rank_poses(positions: np.ndarray, confidence: Sequence[float] | None, order: Sequence[int]) -> list[RankedPose]:
@@ -91,6 +121,9 @@ def poses_sdf(mol: Chem.Mol, poses: Sequence[RankedPose], provenance: Mapping[st
         if pose.confidence is not None:
             m.SetProp("confidence", f"{pose.confidence:.4f}")
         m.SetProp("confidence_band", confidence_band(pose.confidence))
+        if pose.pocket_distance is not None and pose.initial_pocket_distance is not None:
+            m.SetProp("pocket_distance", f"{pose.pocket_distance:.3f}")
+            m.SetProp("initial_pocket_distance", f"{pose.initial_pocket_distance:.3f}")
         for key, value in provenance.items():
             m.SetProp(key, value)
         writer.write(m)
@@ -160,6 +193,7 @@ def summary_json(
     ligand: Mapping[str, Any],
     receptor: Mapping[str, Any],
     sampling: Mapping[str, Any],
+    pocket: Mapping[str, Any] | None = None,
 ) -> str:
     body: dict[str, Any] = {
         "model": "diffdock",
@@ -170,7 +204,7 @@ def summary_json(
                 "sample_index": p.sample_index,
                 "confidence": None if p.confidence is None else round(p.confidence, 4),
                 "confidence_band": confidence_band(p.confidence),
-            }
+            } | _pocket_fields(p)
             for p in poses
         ],
         "confidence_meaning": CONFIDENCE_MEANING,
@@ -180,6 +214,8 @@ def summary_json(
         "timings_s": {k: round(v, 4) for k, v in timings_s.items()},
         "weights": dict(weights),
     }
+    if pocket is not None:
+        body["pocket"] = dict(pocket) | {"distance_meaning": POCKET_DISTANCE_MEANING}
     if note:
         body["note"] = note
     return json.dumps(body, indent=2, sort_keys=False)

@@ -32,6 +32,7 @@ from ..common.weights import TINY_NOTE, WeightsInfo
 from . import build, ligand, outputs, receptor, so3
 from .esm_embedding import EsmEmbedder, TinyEsmShape
 from .hyperparams import Hyperparams, describe
+from .pocket import Pocket, PocketRequest, parse_pocket, resolve
 from .sampling import SamplingOptions, sample
 
 TINY_ESM_WIDTH = 32  # the tiny random ESM-2 and tiny score/confidence models agree on this width
@@ -47,6 +48,7 @@ class DockingRequest:
     inference_steps: int = 20  # time-grid length; inference_steps − 1 steps run (reference default 20 → 19)
     samples_per_complex: int = 10
     random_seed: int = 0
+    pocket: PocketRequest | None = None  # None: blind docking (the default)
 
 
 @dataclass(frozen=True)
@@ -165,17 +167,24 @@ class DiffDockPipeline:
         """Raises ligand.LigandError / receptor.ReceptorError for unusable input, Cancelled when stopped."""
         t0 = time.perf_counter()
         rec = receptor.featurize(request.protein_pdb)
+        receptor_info = {"residues": rec.num_residues, "chains": sorted(rec.esm_sequences),
+                         "center": [round(float(c), 3) for c in rec.center]}  # the whole receptor, mean CA
+        pocket = resolve(rec.structure, request.pocket) if request.pocket is not None else None
         lig = ligand.featurize(request.ligand_smiles, seed=request.random_seed)
         t_feat = time.perf_counter()
         esm = self.esm.embed_residues(rec.chain_ids, rec.esm_sequences)
         if self.score.hp.lm_embedding_dim and esm.shape[1] != self.score.hp.lm_embedding_dim:
             raise ValueError(f"ESM embeddings are {esm.shape[1]}-d; the score model expects {self.score.hp.lm_embedding_dim}")
+        if pocket is not None:  # embed whole chains, then keep the pocket's residues (pocket.py)
+            esm = esm[torch.from_numpy(pocket.keep)]
+            rec = receptor.restrict(rec, pocket.keep, pocket.center)
         t_esm = time.perf_counter()
         options = SamplingOptions(
             inference_steps=request.inference_steps,
             samples_per_complex=request.samples_per_complex,
             batch_size=self.settings.batch_size,
             random_seed=request.random_seed,
+            pocket_radius=pocket.radius if pocket is not None else None,
         )
         result = sample(
             lig, rec, esm, self.score.module, self.score.hp, options,
@@ -187,6 +196,10 @@ class DiffDockPipeline:
         confidence = result.confidence.tolist() if result.confidence is not None else None
         frame = result.positions.double().numpy() + rec.center[None, None, :]
         poses = outputs.rank_poses(frame, confidence, order)
+        if pocket is not None:
+            assert result.initial_centroids is not None
+            starts = result.initial_centroids.double().numpy() + rec.center[None, :]
+            poses = outputs.with_pocket_distances(poses, pocket.center, starts)
         note = None if self.real else TINY_NOTE
         provenance = {
             "score_weights": self.score.weights.short,
@@ -201,6 +214,8 @@ class DiffDockPipeline:
             f"confidence weights {self.confidence.weights.short}",
             f"esm weights {self.esm.weights.short}",
         ] + (["NOT A REAL PREDICTION: tiny randomly initialised weights"] if note else [])  # fmt: skip
+        if pocket is not None:
+            remarks.insert(2, _pocket_remark(pocket))
         complex_pdb = outputs.complex_pdb(rec, lig.mol, poses[0], remarks)
         sdf = outputs.poses_sdf(lig.mol, poses, provenance)
         t_out = time.perf_counter()
@@ -227,16 +242,16 @@ class DiffDockPipeline:
             note=note,
             ligand={"smiles": request.ligand_smiles.strip(), "heavy_atoms": lig.num_atoms,
                     "rotatable_bonds": lig.num_torsions, "random_conformer_fallback": lig.used_random_coords},
-            receptor={"residues": rec.num_residues, "chains": sorted(rec.esm_sequences),
-                      "center": [round(float(c), 3) for c in rec.center]},
+            receptor=receptor_info,
             sampling=sampling_info,
+            pocket=pocket.as_json() if pocket is not None else None,
         )  # fmt: skip
         metadata = {
             "weights": self.weights_json(),
             "real_prediction": self.real,
             "timings_s": {k: round(v, 4) for k, v in timings.items()},
             "sampling": sampling_info,
-        } | ({"note": note} if note else {})
+        } | ({"note": note} if note else {}) | ({"pocket": pocket.as_json()} if pocket is not None else {})
         return DockingOutput(
             complex_pdb=complex_pdb,
             poses_sdf=sdf,
@@ -244,6 +259,11 @@ class DiffDockPipeline:
             metadata=metadata,
             ranked_confidence=[p.confidence for p in poses],
         )
+
+
+def _pocket_remark(pocket: Pocket) -> str:
+    x, y, z = (float(c) for c in pocket.center)
+    return f"pocket centre ({x:.2f}, {y:.2f}, {z:.2f}) radius {pocket.radius:.1f} A"
 
 
 def set_threads(n: int) -> None:
@@ -257,7 +277,7 @@ def request_from_json(protein_pdb: str, ligand_smiles: str, request_json: str, m
     The job service validated the same ranges already; the model checks again because Triton can be
     called directly.
     """
-    fields = request_fields(request_json, ("inference_steps", "samples_per_complex", "random_seed"))
+    fields = request_fields(request_json, ("inference_steps", "samples_per_complex", "random_seed", "pocket"))
 
     def integer(name: str, default: int, lo: int, hi: int) -> int:
         value = fields.get(name, default)
@@ -271,4 +291,5 @@ def request_from_json(protein_pdb: str, ligand_smiles: str, request_json: str, m
         inference_steps=integer("inference_steps", DEFAULT_INFERENCE_STEPS, MIN_INFERENCE_STEPS, MAX_INFERENCE_STEPS),
         samples_per_complex=integer("samples_per_complex", DEFAULT_SAMPLES, 1, max_samples),
         random_seed=integer("random_seed", 0, 0, MAX_SEED),
+        pocket=parse_pocket(fields.get("pocket")),
     )

@@ -151,3 +151,26 @@ def featurize(pdb_text: str) -> Receptor:
         esm_sequences=sequences,
         structure=structure,
     )
+
+
+def restrict(rec: Receptor, keep: np.ndarray, center: np.ndarray) -> Receptor:
+    """`rec` cut to the residues in `keep` [R] (and their atoms), re-centred on `center` [3] Å (a pocket).
+
+    The chains' sequences and the structure stay whole: ESM-2 embeds full chains (so a residue's
+    embedding does not depend on the cut) and the complex PDB shows the receptor as submitted.
+    """
+    mask = torch.from_numpy(np.asarray(keep, dtype=bool))
+    shift = torch.from_numpy(rec.center - center)  # float64: old frame → pocket frame
+    remap = torch.cumsum(mask.long(), 0) - 1
+    atom_keep = mask[rec.atom_res]
+    return Receptor(
+        aa=rec.aa[mask],
+        pos=(rec.pos[mask].double() + shift).float(),
+        atom_x=rec.atom_x[atom_keep],
+        atom_pos=(rec.atom_pos[atom_keep].double() + shift).float(),
+        atom_res=remap[rec.atom_res[atom_keep]],
+        center=np.asarray(center, dtype=np.float64),
+        chain_ids=tuple(c for c, k in zip(rec.chain_ids, keep.tolist(), strict=True) if k),
+        esm_sequences=rec.esm_sequences,
+        structure=rec.structure,
+    )

@@ -73,6 +73,9 @@ class SamplingOptions:
     temp_sampling: tuple[float, float, float] = TEMP_SAMPLING  # tr, rot, tor
     temp_psi: tuple[float, float, float] = TEMP_PSI
     temp_sigma_data: tuple[float, float, float] = TEMP_SIGMA_DATA
+    # Pocket docking: the receptor is centred on the pocket centre and the initial ligand centroids
+    # are drawn within this radius (Å) of it; None = blind docking (the reference's prior).
+    pocket_radius: float | None = None
 
     @property
     def steps_run(self) -> int:
@@ -87,6 +90,7 @@ class SamplingResult:
     confidence: Tensor | None  # [S] float32 ranking logit (column 0), NaN → −1000; None without a model
     confidence_outputs: Tensor | None  # [S, n_out] float32, all confidence-model outputs
     timings: dict[str, float] = field(default_factory=dict)  # seconds: score_steps, confidence
+    initial_centroids: Tensor | None = None  # [S, 3] float32, Å, centred frame: where each sample started
     nan_batches: int = 0  # batch-steps in which the score model produced NaN (handled as the reference)
 
     def ranking(self) -> list[int]:
@@ -148,11 +152,32 @@ def initial_pose(lig: Ligand, rec: Receptor, hp: Hyperparams, options: SamplingO
         angles = (torch.rand(1, lig.num_torsions, generator=gen) * 2 - 1) * math.pi
         pos = apply_torsions(pos, lig.tor_index, lig.tor_mask, angles)
     pos = pos[0]
+    if options.pocket_radius is not None:  # the receptor is centred on the pocket centre
+        pos = (pos - pos.mean(dim=0, keepdim=True)) @ random_rotation(gen).T
+        return pos + pocket_offset(options.pocket_radius, gen)
     pocket = rec.pos.mean(dim=0)  # the receptor centre (≈ 0: coordinates are centred on it)
     pos = (pos - pos.mean(dim=0, keepdim=True)) @ random_rotation(gen).T + pocket
     p = options.initial_noise_std_proportion
     std = float(torch.sqrt((rec.pos**2).sum(dim=1).mean())) * p / 1.73 if p >= 0 else -p * hp.tr_sigma_max
     return pos + torch.randn(1, 3, generator=gen) * std
+
+
+def pocket_offset(radius: float, gen: torch.Generator, max_draws: int = 256) -> Tensor:
+    """[1, 3] Å: the initial centroid's offset from the pocket centre, N(0, (radius/√3)²) per axis
+    truncated to the pocket sphere.
+
+    The blind prior scales its Gaussian with the receptor's size (rms |CA| · 1.46/1.73, i.e. an rms
+    offset ≈ 1.46 × the protein's rms radius); here the pocket replaces the protein, so the rms offset
+    of the untruncated Gaussian is the pocket radius, and draws outside the sphere are redrawn (about
+    39% are) so that every sample starts in the pocket. Rejection keeps the Gaussian's shape inside the
+    sphere; `max_draws` only bounds the loop (the chance of needing it is 0.39**256).
+    """
+    std = radius / math.sqrt(3.0)
+    for _ in range(max_draws):
+        offset = torch.randn(1, 3, generator=gen) * std
+        if float(offset.norm()) <= radius:
+            return offset
+    return offset * (radius / float(offset.norm()))
 
 
 def _fix_nans(scores: tuple[Tensor, Tensor, Tensor]) -> tuple[tuple[Tensor, Tensor, Tensor], bool]:
@@ -205,6 +230,7 @@ def sample(
             conf_template = model_graphs.with_receptor_graphs(conf_template, graph_mode(confidence_hp))
     n_atoms = lig.num_atoms
     positions: list[Tensor] = []
+    starts: list[Tensor] = []
     conf_out: list[Tensor] = []
     score_time = conf_time = 0.0
     nan_batches = 0
@@ -220,6 +246,7 @@ def sample(
         b = len(indices)
         gens = [sample_generator(options.random_seed, i) for i in indices]
         pos = torch.stack([initial_pose(lig, rec, score_hp, options, g) for g in gens]).to(device)  # [b, N, 3]
+        starts.append(pos.mean(dim=1).cpu())
         batch: ComplexBatch | None = None
         tick = time.perf_counter()
         for k, dt in enumerate(dts):
@@ -274,6 +301,7 @@ def sample(
         confidence_outputs=outputs,
         timings={"score_steps": score_time, "confidence": conf_time},
         nan_batches=nan_batches,
+        initial_centroids=torch.cat(starts),
     )
 
 

@@ -36,8 +36,11 @@ def confidence_plot(out: DockingOutput, real: bool) -> ResultFile:
 def summary(out: DockingOutput) -> bundle.Summary:
     body: dict[str, Any] = json.loads(out.result_json)
     ligand, receptor, sampling = body.get("ligand", {}), body.get("receptor", {}), body.get("sampling", {})
+    pocket = body.get("pocket")
     poses = [(p["rank"], "n/a" if p["confidence"] is None else p["confidence"], p["confidence_band"], p["sample_index"])
+             + ((p.get("pocket_distance"),) if pocket else ())
              for p in body.get("poses", [])]
+    columns = ("rank", "confidence", "band", "sample") + (("distance to pocket centre (Å)",) if pocket else ())
     weights = [(role, f"{w.get('name')} (sha256 {str(w.get('sha256', ''))[:16]}...)")
                for role, w in body.get("weights", {}).items() if isinstance(w, dict)]
     sections = (
@@ -50,15 +53,22 @@ def summary(out: DockingOutput) -> bundle.Summary:
             ("inference steps (run)", f"{sampling.get('inference_steps')} ({sampling.get('steps_run')})"),
             ("samples", sampling.get("samples_per_complex")),
             ("random seed", sampling.get("random_seed")),
+            *([("pocket", _pocket_line(pocket))] if pocket else []),
             *weights,
         ])),
-        bundle.Section("Poses", (*bundle.table(("rank", "confidence", "band", "sample"), poses), "",
+        bundle.Section("Poses", (*bundle.table(columns, poses), "",
                                  f"Confidence: {CONFIDENCE_MEANING['scale']}, trained for "
                                  f"{CONFIDENCE_MEANING['trained_for']}. Bands: high > 0, moderate -1.5 to 0, "
                                  f"low < -1.5 ({CONFIDENCE_MEANING['source']}).")),
     )
     warning = None if body.get("real_prediction", False) else TINY_WARNING
     return bundle.Summary("DiffDock docking", warning, sections, DESCRIPTIONS)
+
+
+def _pocket_line(pocket: dict[str, Any]) -> str:
+    residues = f" from residues {', '.join(pocket['residues'])}" if pocket.get("residues") else ""
+    return (f"centre {pocket['center']} radius {pocket['radius']} Å ({pocket['radius_source']}){residues}; "
+            f"{pocket['receptor_residues_kept']} of {pocket['receptor_residues_total']} residues kept")
 
 
 def result(out: DockingOutput) -> ModelResult:

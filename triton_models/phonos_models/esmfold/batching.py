@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from phonos_config.relax import RELAX_MODES
 from phonos_models.common.errors import BadInput
 from phonos_models.esmfold.chains import CHAIN_BREAK, ChainLayout, parse_chains
 
@@ -32,6 +33,7 @@ class FoldJob:
     sequence: str  # one-letter codes, already validated; chains of a complex separated by ':'
     num_recycles: int  # recycling iterations after the first trunk pass: N → N+1 trunk passes
     chunk_size: int | None  # trunk chunk size in residues; None = unchunked
+    relax: str = "none"  # Amber relax after the fold (phonos_config.relax.RELAX_MODES); not part of the pass
 
     @property
     def layout(self) -> ChainLayout:
@@ -89,6 +91,7 @@ def make_job(
     auto_chunk_size: int,
     max_chains: int,
     max_recycles: int = 24,
+    relax: str = "none",
 ) -> FoldJob:
     """A checked job from raw request values; `BadInput` says what is wrong.
 
@@ -100,7 +103,9 @@ def make_job(
         raise BadInput(f"NUM_RECYCLES must be between 0 and {max_recycles}, got {num_recycles}")
     if requested_chunk < 0:
         raise BadInput(f"CHUNK_SIZE must be 0 (off) or positive, got {requested_chunk}")
+    if relax not in RELAX_MODES:
+        raise BadInput(f"RELAX must be one of {', '.join(RELAX_MODES)}, got {relax!r}")
     chunk: int | None = requested_chunk
     if requested_chunk == 0:
         chunk = auto_chunk_size if layout.folded_length > auto_chunk_length else None
-    return FoldJob(sequence=layout.sequence, num_recycles=num_recycles, chunk_size=chunk)
+    return FoldJob(sequence=layout.sequence, num_recycles=num_recycles, chunk_size=chunk, relax=relax)

@@ -2,21 +2,29 @@
 
 Every file says which weights made it; tiny-weight files say plainly that they are not real
 predictions. A complex is written with one chain per submitted chain (A, B, …, residues numbered from
-1 in each), the linker left out.
+1 in each), the linker left out. With `relax` (best or all: a fold has one structure), the Amber-relaxed
+structure joins them as `relaxed_pdb` and `relaxed_cif` (phonos_models.common.relax_step), and the
+scores, metrics and metadata report the relax as AlphaFold2's do.
+
+Nothing here imports torch: `build` runs in a result-file worker process (phonos_models.common.file_workers).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 
-from phonos_models.common import bundle, plots
+from phonos_config.relax import RelaxSettings
+from phonos_models.common import bundle, plots, relax_step
+from phonos_models.common.progress import Report, ignore
+from phonos_models.common.relax import RelaxOutcome, ShouldStop
 from phonos_models.common.result_files import ModelResult, ResultFile, json_file, text_file
-from phonos_models.common.structure import ProteinChain, to_mmcif, to_pdb
+from phonos_models.common.structure import ProteinChain, pdb_to_mmcif, remark_records, to_mmcif, to_pdb
 from phonos_models.common.weights import TINY_NOTE, TINY_WARNING, WeightsInfo
 from phonos_models.esmfold.chains import LINKER
-from phonos_models.esmfold.predict import FoldResult
+from phonos_models.esmfold.result import FoldResult
 
 JSON_NOTE = (
     "plddt: predicted lDDT per residue at its CA atom, 0-100 (>90 very high, 70-90 confident, 50-70 low, "
@@ -43,7 +51,9 @@ DESCRIPTIONS = {
     "json": "scores: per-residue pLDDT, mean pLDDT, pTM, PAE matrix, per-chain and interface confidence",
     "plddt_plot": "per-residue pLDDT plot (PNG) over the AlphaFold DB confidence bands",
     "pae_plot": "predicted aligned error heatmap (PNG), 0-30 Angstrom",
+    **relax_step.DESCRIPTIONS,
 }
+STRUCTURE = "esmfold"  # the one structure of a fold, as the relax step names it
 
 
 def provenance(result: FoldResult, weights: WeightsInfo) -> dict[str, str]:
@@ -89,11 +99,16 @@ def protein_chains(result: FoldResult) -> list[ProteinChain]:
     ]
 
 
-def pdb_text(result: FoldResult, weights: WeightsInfo) -> str:
-    remarks = [f"{key}: {value}" for key, value in provenance(result, weights).items()]
+def remarks(result: FoldResult, weights: WeightsInfo) -> list[str]:
+    """The provenance every PDB file of the fold carries as REMARK 250 text."""
+    lines = [f"{key}: {value}" for key, value in provenance(result, weights).items()]
     if not weights.real:
-        remarks.insert(0, "NOT A REAL PREDICTION. " + TINY_NOTE)
-    return to_pdb(protein_chains(result), remarks, title="ESMFOLD PREDICTION")
+        lines.insert(0, "NOT A REAL PREDICTION. " + TINY_NOTE)
+    return lines
+
+
+def pdb_text(result: FoldResult, weights: WeightsInfo) -> str:
+    return to_pdb(protein_chains(result), remarks(result, weights), title="ESMFOLD PREDICTION")
 
 
 def mmcif_text(result: FoldResult, weights: WeightsInfo) -> str:
@@ -163,7 +178,7 @@ def plot_files(result: FoldResult, weights: WeightsInfo) -> tuple[ResultFile, Re
     return bundle.png_file("plddt_plot", "plddt", plddt), bundle.png_file("pae_plot", "pae", pae)
 
 
-def summary(result: FoldResult, weights: WeightsInfo) -> bundle.Summary:
+def summary(result: FoldResult, weights: WeightsInfo, relaxed: relax_step.RelaxReport | None = None) -> bundle.Summary:
     rows: list[tuple[str, object]] = [("mean pLDDT (all atoms, as esm-fold reports it)", f"{result.mean_plddt:.2f}"),
                                       ("mean pLDDT (per-residue CA values)", f"{result.mean_plddt_ca:.2f}"),
                                       ("pTM", f"{result.ptm:.4f}")]
@@ -174,6 +189,12 @@ def summary(result: FoldResult, weights: WeightsInfo) -> bundle.Summary:
            ("weights", f"{weights.name} (sha256 {weights.sha256[:16]}...)"),
            ("recycles", f"{result.num_recycles} ({result.trunk_passes} trunk passes)"),
            ("chunk size", "off" if result.chunk_size is None else result.chunk_size)]
+    if relaxed is not None:
+        run.append(("Amber relax", f"{relaxed.scores['status'].replace('_', ' ')} ({relaxed.seconds:.1f} s)"))
+        if relaxed.metrics:
+            rows += [("clashing heavy-atom pairs, unrelaxed -> relaxed",
+                      f"{relaxed.metrics['clashes_unrelaxed']} -> {relaxed.metrics['clashes_relaxed']}"),
+                     ("heavy-atom RMSD relaxed vs unrelaxed (Angstrom)", relaxed.metrics["relax_rmsd"])]
     sections = [
         bundle.Section("Input", (f"`{result.sequence}`", "", *(
             [COMPLEX_NOTE + "."] if len(result.layout.chains) > 1 else []))),
@@ -182,21 +203,53 @@ def summary(result: FoldResult, weights: WeightsInfo) -> bundle.Summary:
                                       *bundle.table(("chain", "residues", "mean pLDDT (CA)", "pTM"), chains), "",
                                       JSON_NOTE)),
     ]
+    if relaxed is not None and relaxed.warnings:
+        sections.append(bundle.Section("Warnings", tuple(f"- {warning}" for warning in relaxed.warnings)))
     warning = None if weights.real else TINY_WARNING
     return bundle.Summary("ESMFold prediction", warning, tuple(sections), DESCRIPTIONS)
 
 
-def model_result(result: FoldResult, weights: WeightsInfo, load_s: float) -> ModelResult:
-    """Every file of one fold (PDB with per-atom pLDDT in B-factors, mmCIF, scores JSON, plots, the zip),
-    its metrics and provenance."""
+def relax(result: FoldResult, mode: str, weights: WeightsInfo, settings: RelaxSettings,
+          should_stop: ShouldStop = lambda: False, report: Report = ignore,
+          started: float | None = None) -> RelaxOutcome | None:
+    """Amber-relax the fold's structure unless `mode` is "none" (a fold has one structure: best = all).
+    `started`: when the step began waiting for its turn (phonos_models.common.relax.relax_structures)."""
+    return relax_step.run(mode, [(STRUCTURE, pdb_text(result, weights))], settings, should_stop, report, started)
+
+
+def relaxed_files(result: FoldResult, weights: WeightsInfo, outcome: RelaxOutcome) -> list[ResultFile]:
+    lines = [*remarks(result, weights), relax_step.note(outcome)]
+    facts = {**provenance(result, weights), "relax": relax_step.note(outcome)}
+    return relax_step.files([STRUCTURE], outcome, pdb=lambda text: "".join(remark_records(lines)) + text,
+                            cif=lambda text: pdb_to_mmcif(text, facts))
+
+
+def model_result(result: FoldResult, weights: WeightsInfo, load_s: float, relax_mode: str = "none",
+                 outcome: RelaxOutcome | None = None) -> ModelResult:
+    """Every file of one fold (PDB with per-atom pLDDT in B-factors, mmCIF, scores JSON, the relaxed
+    structure when there is one, plots, the zip), its metrics and provenance."""
+    data, values, facts = scores(result, weights), metrics(result), metadata(result, weights, load_s)
+    report = None if outcome is None else relax_step.report(relax_mode, outcome, STRUCTURE)
+    if report is not None:
+        report.add_to(data, values, facts, facts["timings"])
     files = (
         text_file("pdb", "chemical/x-pdb", pdb_text(result, weights)),
         text_file("cif", "chemical/x-mmcif", mmcif_text(result, weights)),
-        json_file("json", scores(result, weights)),
+        json_file("json", data),
+        *([] if outcome is None else relaxed_files(result, weights, outcome)),
         *plot_files(result, weights),
     )
     return ModelResult(
-        files=bundle.with_bundle(files, "esmfold", summary(result, weights)),
-        metrics=metrics(result),
-        metadata=metadata(result, weights, load_s),
+        files=bundle.with_bundle(files, "esmfold", summary(result, weights, report)),
+        metrics=values,
+        metadata=facts,
     )
+
+
+def build(result: FoldResult, weights: WeightsInfo, load_s: float, relax_mode: str = "none",
+          outcome: RelaxOutcome | None = None) -> ModelResult:
+    """`model_result`, timed into metadata `timings.files_s`: what a result-file worker runs."""
+    started = time.perf_counter()
+    built = model_result(result, weights, load_s, relax_mode, outcome)
+    built.metadata["timings"]["files_s"] = round(time.perf_counter() - started, 4)
+    return built

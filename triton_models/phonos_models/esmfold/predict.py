@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 from transformers import EsmForProteinFolding
 from transformers.models.esm.openfold_utils.feats import atom14_to_atom37
@@ -36,42 +34,12 @@ from phonos_models.common.structure import CA_INDEX
 from phonos_models.esmfold.batching import FoldJob, plan_batches
 from phonos_models.esmfold.chains import ChainLayout
 from phonos_models.esmfold.confidence import complex_confidence
+from phonos_models.esmfold.result import FoldResult
 
 UNKNOWN_RESTYPE = restype_order_with_x["X"]
 
 ShouldStop = Callable[[], bool]
-
-
-@dataclass(frozen=True)
-class FoldResult:
-    """One folded submission; every per-residue array covers the submitted residues only (no linker)."""
-
-    layout: ChainLayout  # the chains as submitted; N = layout.residues
-    atom_positions: np.ndarray  # [N, 37, 3] float32, Å, atom37 order
-    atom_mask: np.ndarray  # [N, 37] float32 {0, 1}
-    atom_plddt: np.ndarray  # [N, 37] float32, 0–100, per atom (fair-esm's B-factors)
-    plddt: np.ndarray  # [N] float32, 0–100, per residue (CA atom)
-    mean_plddt: float  # 0–100, mean over the atoms the model builds (fair-esm `mean_plddt`; X has none)
-    ptm: float  # 0–1, predicted TM-score of all submitted residues
-    iptm: float | None  # 0–1, interface pTM across chains; None for one chain
-    chain_ptm: tuple[float, ...]  # 0–1 per chain
-    chain_pair_iptm: np.ndarray  # [C, C] 0–1, diagonal = chain pTM
-    pae: np.ndarray  # [N, N] float32, Å, expected position error of residue j when aligned on i
-    num_recycles: int  # recycling iterations requested
-    trunk_passes: int  # measured: num_recycles + 1
-    chunk_size: int | None  # trunk chunk size used; None = unchunked
-    batch_size: int  # sequences in the forward pass that produced this result
-    fold_s: float  # wall time of that forward pass
-
-    @property
-    def sequence(self) -> str:
-        """Chains joined by ':' (a monomer is just its letters)."""
-        return self.layout.sequence
-
-    @property
-    def mean_plddt_ca(self) -> float:
-        """Mean of the per-residue (CA) pLDDT; differs slightly from `mean_plddt`, which weights every atom."""
-        return float(self.plddt.mean())
+__all__ = ["FoldResult", "ShouldStop", "fold", "fold_batch"]
 
 
 def fold(

@@ -149,6 +149,10 @@ async function structureSection(job) {
     job.metrics?.ptm !== undefined ? stat('pTM', num(job.metrics.ptm, 3), 'Predicted TM-score, 0–1') : null,
     job.metrics?.iptm !== undefined ? stat('ipTM', num(job.metrics.iptm, 3), 'Interface pTM of the complex, 0–1') : null,
     stat('Length', num(plddt.length), job.metrics?.num_chains ? `residues in ${job.metrics.num_chains} chains` : 'residues'),
+    // Amber relax (params.relax) of the rank-1 structure: clashing heavy-atom pairs before -> after.
+    job.metrics?.clashes_relaxed !== undefined ? stat('Clashes after relax',
+      `${num(job.metrics.clashes_unrelaxed)} → ${num(job.metrics.clashes_relaxed)}`,
+      `Clashing atom pairs; RMSD to unrelaxed ${num(job.metrics.relax_rmsd, 2)} Å`, {id: 'metric-relax'}) : null,
     stat('Credits', num(job.credits_used), modelName(job.model)));
   const container = h('div', {class: 'viewer', id: 'viewer'});
   const tools = viewerTools([]);
@@ -198,7 +202,8 @@ async function dockingSection(job) {
   const rows = poses.map((pose, i) => h('tr', {class: 'clickable', 'data-rank': pose.rank, on: {click: () => select(i)}},
     h('td', {}, `#${pose.rank}`),
     h('td', {class: 'num'}, pose.confidence === null ? '-' : num(pose.confidence, 3)),
-    h('td', {}, bandChip(pose.confidence_band))));
+    h('td', {}, bandChip(pose.confidence_band)),
+    report.pocket ? h('td', {class: 'num'}, num(pose.pocket_distance, 1)) : null));
   let view = null;
   function select(i) {
     rows.forEach((r, j) => r.classList.toggle('selected', i === j));
@@ -213,11 +218,14 @@ async function dockingSection(job) {
       h('div', {class: 'row'},
         h('button', {class: 'btn small', type: 'button', id: 'pose-prev', on: {click: () => select(Math.max(0, rowsIndex() - 1))}}, '‹'),
         h('button', {class: 'btn small', type: 'button', id: 'pose-next', on: {click: () => select(Math.min(poses.length - 1, rowsIndex() + 1))}}, '›'))),
-    h('div', {class: 'card-body flush'}, h('table', {class: 'table poses', id: 'poses'},
-      h('thead', {}, h('tr', {}, h('th', {}, 'Rank'), h('th', {class: 'num'}, 'Confidence'), h('th', {}, 'Band'))),
+    h('div', {class: 'card-body flush'}, h('table', {class: report.pocket ? 'table poses with-pocket' : 'table poses', id: 'poses'},
+      h('thead', {}, h('tr', {}, h('th', {}, 'Rank'), h('th', {class: 'num'}, 'Confidence'), h('th', {}, 'Band'),
+        report.pocket ? h('th', {class: 'num', title: 'ligand centroid to the pocket centre'}, 'Pocket') : null)),
       h('tbody', {}, rows))),
     h('div', {class: 'card-body small muted'},
       h('div', {}, 'Confidence is DiffDock’s raw logit, not a probability or an affinity.'),
+      report.pocket ? h('div', {id: 'pocket-note'}, `Pocket: centre (${report.pocket.center.join(', ')}) Å, radius ${report.pocket.radius} Å. `
+        + 'Poses start in the pocket; “Pocket” is how far (Å) from the centre each ended (the checkpoints were trained for blind docking).') : null,
       Object.entries(meaning).map(([band, rule]) => h('div', {}, bandChip(band), ' ', rule))));
   function rowsIndex() { return Math.max(0, rows.findIndex((r) => r.classList.contains('selected'))); }
   const viewerCard = h('div', {class: 'card viewer-card'},

@@ -18,6 +18,7 @@ const FORMS = {
       ['sequence', 'Protein sequence', 'sequence', {help: 'One-letter amino-acid codes (X for unknown); whitespace is ignored. FASTA headers are removed.'}],
       ['num_recycles', 'Recycles', 'int', {param: true, min: 1, max: 24, placeholder: '4', help: '1–24, default 4. More recycles can help, and take longer.'}],
       ['chunk_size', 'Chunk size', 'int', {param: true, min: 0, max: 4096, placeholder: '128', help: '0–4096 residues, default 128. Lower it if the server runs out of memory.'}],
+      ['relax', 'Amber relax', 'select', {param: true, choices: ['none', 'best'], labels: {none: 'No', best: 'Yes: relax the structure'}, help: 'Removes clashes; the relaxed PDB/mmCIF come next to the unrelaxed ones. Takes seconds to minutes.'}],
     ],
   },
   alphafold2: {
@@ -32,6 +33,7 @@ const FORMS = {
       ['num_models', 'Models', 'int', {param: true, min: 1, max: 5, placeholder: '1', help: '1–5, ranked by mean pLDDT.'}],
       ['random_seed', 'Random seed', 'int', {param: true, min: 0, max: 2147483647, placeholder: '0'}],
       ['use_templates', 'Use templates', 'bool', {param: true, help: 'Needs a template database on the server.'}],
+      ['relax', 'Amber relax', 'select', {param: true, choices: ['none', 'best', 'all'], labels: {none: 'No', best: 'Rank 1 only', all: 'Every model'}, help: 'Removes clashes; relaxed files come next to the unrelaxed ones.'}],
     ],
   },
   diffdock: {
@@ -42,9 +44,21 @@ const FORMS = {
       ['inference_steps', 'Diffusion steps', 'int', {param: true, min: 10, max: 40, placeholder: '20', help: '10–40, default 20.'}],
       ['samples_per_complex', 'Poses', 'int', {param: true, min: 1, max: 40, placeholder: '10', help: 'Poses generated and ranked, default 10.'}],
       ['random_seed', 'Random seed', 'int', {param: true, min: 0, max: 4294967295, placeholder: 'random', help: 'Fix it to reproduce a run.'}],
+      ['pocket', 'Pocket (optional)', 'pocket', {param: true, help: 'Blind docking when empty. Residue ids such as A:45,A:48, or a centre x, y, z in Å (the PDB’s frame); radius 3–30 Å (default: 10 for a centre, from the residues’ spread otherwise).'}],
     ],
   },
 };
+
+const CENTRE = /^\s*(-?\d+(?:\.\d*)?)\s*[,\s]\s*(-?\d+(?:\.\d*)?)\s*[,\s]\s*(-?\d+(?:\.\d*)?)\s*$/;
+
+/** The pocket text + radius as `params.pocket` (three numbers: a centre; anything else: residue ids). */
+function pocketValue(text, radius) {
+  if (!text.trim() && radius === '') return undefined;
+  const centre = text.match(CENTRE);
+  const pocket = centre ? {center: centre.slice(1, 4).map(Number)} : {residues: text.trim()};
+  if (radius !== '') pocket.radius = Number(radius);
+  return pocket;
+}
 
 function readFile(file) {
   return new Promise((resolve, reject) => {
@@ -144,6 +158,11 @@ async function buildForm(model, {query, models}) {
         fileText[key] = input.files[0] ? await readFile(input.files[0]) : undefined;
       }}});
       inputs[key] = {value: () => fileText[key], el: input};
+    } else if (kind === 'pocket') {
+      const text = h('input', {type: 'text', id: `f-${key}`, placeholder: 'A:45,A:48  or  12.5, -3.0, 7.25', spellcheck: 'false'});
+      const radius = h('input', {type: 'number', id: `f-${key}-radius`, min: 3, max: 30, step: 'any', placeholder: 'radius Å'});
+      input = h('div', {class: 'row'}, text, radius);
+      inputs[key] = {value: () => pocketValue(text.value, radius.value), el: text};
     } else if (kind === 'receptor') {
       rows.push(await receptorField(key));
       continue;

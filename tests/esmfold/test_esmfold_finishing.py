@@ -1,0 +1,157 @@
+"""After the forward pass: result files built in a worker process, Amber relax, and how each can end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
+
+import pytest
+from phonos_models.common.errors import Cancelled
+from phonos_models.common.file_workers import FileWorkers
+from phonos_models.common.result_files import ModelResult
+from phonos_models.esmfold.batching import FoldJob
+from phonos_models.esmfold.files import model_result
+from phonos_models.esmfold.finishing import Finisher
+from phonos_models.esmfold.predict import fold
+
+from phonos_config.esmfold import EsmFoldSettings
+from phonos_config.relax import RelaxSettings
+from tests.bundle_checks import check_bundle
+
+pytestmark = pytest.mark.integration
+
+COMPLEX = "MKTVRQERLKSIVRILERSKEPV:GSHMASMTGWQQ"
+
+
+@pytest.fixture(scope="module")
+def finisher(tiny) -> Iterator[Finisher]:
+    """One result-file worker; relaxes stop after 0.3 s (tiny-weight structures relax for minutes)."""
+    finished = Finisher(tiny.weights, tiny.load_s, RelaxSettings(timeout_s=0.3, cpu_threads=1), file_workers=1)
+    yield finished
+    finished.close()
+    assert finished.files.worker_pids() == []
+
+
+@pytest.fixture(scope="module")
+def folded(tiny):
+    (result,) = fold(tiny.model, [FoldJob(COMPLEX, 1, None)])
+    return result
+
+
+def finish(finisher: Finisher, result, relax: str = "none", **kwargs) -> ModelResult | BaseException:
+    answers: list[ModelResult | BaseException] = []
+    answered = threading.Event()
+
+    def done(answer: ModelResult | BaseException) -> None:
+        answers.append(answer)
+        answered.set()
+
+    finisher.finish(result, relax, done, **kwargs)
+    assert answered.wait(60), "the finisher never answered"
+    time.sleep(0.05)
+    assert len(answers) == 1, answers  # exactly one answer
+    return answers[0]
+
+
+def test_files_built_in_a_worker_process_are_the_files_built_in_place(finisher, folded, tiny) -> None:
+    assert finisher.files.submit(os.getpid).result() != os.getpid()  # the worker is another process
+    built = finish(finisher, folded)
+    assert isinstance(built, ModelResult), built
+    here = model_result(folded, tiny.weights, tiny.load_s)
+    # byte for byte: structures, scores, both PNGs and the zip
+    assert [(f.format, f.extension, f.media_type, f.content) for f in built.files] == \
+        [(f.format, f.extension, f.media_type, f.content) for f in here.files]
+    assert built.metrics == here.metrics
+    timings = built.metadata.pop("timings")
+    assert timings.pop("files_s") > 0 and timings.pop("files_wait_s") >= 0
+    assert {**built.metadata, "timings": timings} == here.metadata
+
+
+def test_a_relax_past_its_time_limit_still_delivers_every_unrelaxed_file(finisher, folded) -> None:
+    heard: list = []
+    built = finish(finisher, folded, "best", report=heard.append)
+    assert isinstance(built, ModelResult), built
+    assert [(p.stage, p.step, p.total) for p in heard] == [("relax", 0, 1), ("relax", 0, 1)]
+    assert heard[-1].message == "Amber relax timed out"
+    archive = check_bundle(built, ("pdb", "cif", "json", "plddt_plot", "pae_plot", "zip"), "esmfold")
+    relax = built.metadata["relax"]
+    assert relax["mode"] == "best" and relax["status"] == "timed_out" and relax["relaxed"] == []
+    assert relax["errors"] == {"esmfold": "not relaxed within 0.3 s"}
+    warning = built.metadata["warnings"][0]
+    assert "did not finish within 0.3 s" in warning and "unrelaxed files are delivered" in warning
+    scores = json.loads(next(f.content for f in built.files if f.format == "json"))
+    assert scores["relax"] == {"mode": "best", "status": "timed_out", "models": {}, "message": warning}
+    assert "clashes_relaxed" not in built.metrics and built.metadata["timings"]["relax"] < 5
+    readme = archive.read("README.md").decode()
+    assert "| Amber relax | timed out" in readme and f"- {warning}" in readme
+
+
+def test_a_request_cancelled_before_its_relax_is_answered_cancelled(finisher, folded) -> None:
+    answer = finish(finisher, folded, "all", should_stop=lambda: True)
+    assert isinstance(answer, Cancelled) and "Amber relax" in str(answer)
+
+
+def test_a_worker_that_dies_fails_its_request_and_the_pool_recovers() -> None:
+    workers = FileWorkers(1)
+    try:
+        with pytest.raises(BrokenProcessPool):
+            workers.submit(os._exit, 3).result(timeout=60)  # the worker dies mid-job
+        assert workers.submit(pow, 2, 5).result(timeout=60) == 32  # a new pool serves the next job
+    finally:
+        workers.close()
+
+
+def test_no_workers_builds_in_the_caller() -> None:
+    workers = FileWorkers(0)
+    assert workers.submit(os.getpid).result() == os.getpid()
+    with pytest.raises(ZeroDivisionError):
+        workers.submit(divmod, 1, 0).result()
+    with pytest.raises(ValueError, match="workers must be 0"):
+        FileWorkers(-1)
+
+
+def test_file_workers_are_a_setting() -> None:
+    assert EsmFoldSettings.from_env({}).file_workers == 1
+    assert EsmFoldSettings.from_env({"PHONOS_ESMFOLD_FILE_WORKERS": "0"}).file_workers == 0
+    with pytest.raises(ValueError, match="PHONOS_ESMFOLD_FILE_WORKERS must be 0"):
+        EsmFoldSettings.from_env({"PHONOS_ESMFOLD_FILE_WORKERS": "-1"})
+
+
+def test_workers_exit_when_their_parent_is_killed() -> None:
+    """A model process killed with SIGKILL never shuts its pool down: its workers must not linger."""
+    script = ("from phonos_models.common.file_workers import FileWorkers\n"
+              "import os, sys, time\n"
+              "w = FileWorkers(1)\n"
+              "w.submit(os.getpid).result()\n"
+              "print(w.worker_pids()[0], flush=True)\n"
+              "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert parent.stdout is not None
+        worker = int(parent.stdout.readline())
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _alive(worker):
+            time.sleep(0.1)
+        assert not _alive(worker)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,62 @@
+"""`params.pocket` through the public REST API (in-process job service + gateway on the inference twin):
+every bad pocket is a 400 in the seed's error shape before any credit is taken, and an accepted pocket
+reaches the model's REQUEST tensor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import InProcessService
+
+pytestmark = pytest.mark.integration
+
+PDB = (Path(__file__).parents[1] / "diffdock" / "data" / "receptor_small.pdb").read_text()
+ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
+
+
+@pytest.fixture
+def service(twin_factory: type) -> InProcessService:
+    return twin_factory.start(PHONOS_MODELS="diffdock")
+
+
+def submit(service: InProcessService, pocket: Any) -> tuple[Any, Any]:
+    client = service.client(service.new_key(credits=100))
+    response = client.post("/v1/predict", json={"model": "diffdock", "sequence": ASPIRIN,
+                                                "params": {"protein_pdb": PDB, "random_seed": 1, "pocket": pocket}})
+    return client, response
+
+
+BAD_POCKETS = [
+    ({"center": [6.3, 3.5]}, "three numbers"),  # malformed
+    ({"center": [6.3, 3.5, -4], "residues": ["A:2"]}, "exactly one of"),  # malformed
+    (7, "must be an object, a string or a list"),  # malformed
+    ({"center": [6.3, 3.5, -4], "radius": 2}, "radius must be between 3 and 30"),  # radius out of range
+    ({"center": [6.3, 3.5, -4], "radius": 300}, "radius must be between 3 and 30"),
+    ({"residues": "A:2,A:777"}, "A:777 are not protein residues"),  # residue ids not in the receptor
+    ("Q:1", "Q:1 are not protein residues"),
+    ({"center": [500, -500, 0], "radius": 10}, "far outside the protein"),  # centre far outside the protein
+]
+
+
+def test_every_bad_pocket_is_400_in_the_seed_shape_and_costs_nothing(service: InProcessService) -> None:
+    for pocket, needle in BAD_POCKETS:
+        client, response = submit(service, pocket)
+        assert response.status_code == 400, (pocket, response.text)
+        body = response.json()
+        assert set(body) == {"error", "message"}, body
+        assert "params.pocket" in body["message"] and needle in body["message"], (pocket, body)
+        assert client.balance() == 100
+    assert service.inference.calls == []  # nothing reached the model
+
+
+def test_an_accepted_pocket_reaches_the_model(service: InProcessService) -> None:
+    client, response = submit(service, "A:2, A:3")
+    assert response.status_code == 200, response.text
+    assert response.json()["credits_used"] == 30
+    client.wait_for(response.json()["job_id"])
+    request = next(t for t in service.inference.calls[0].inputs if t.name == "REQUEST")
+    assert json.loads(request.array[0, 0])["pocket"] == {"residues": ["A:2", "A:3"]}

@@ -1,0 +1,88 @@
+"""Fair sharing of a model between accounts (jobservice/fairness.py), on both stores: accounts take turns at
+a model however many jobs one of them queued, an optional cap on one account's jobs in flight, and a limit
+on the jobs one account may have waiting (429 "Too many jobs")."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import pytest
+
+from jobservice.memory_inference import Slow
+from phonos.v1 import phonos_pb2 as pb
+from tests.support import ALL_STORES, ApiClient, InProcessService
+
+pytestmark = pytest.mark.integration
+STORES = ALL_STORES  # the SQLite mode's in-memory queues and the shared store's claim query alike
+
+SEQ = "MKTVRQERLKSIVRILERSKEPV"
+
+
+def flood(client: ApiClient, count: int) -> list[str]:
+    answer = client.post("/v1/batch", json={"jobs": [{"model": "esmfold", "sequence": SEQ}] * count})
+    assert answer.status_code == 200, answer.text
+    return [r["job_id"] for r in answer.json()["results"]]
+
+
+def start_order(service: InProcessService) -> list[str]:
+    return [row[0] for row in service.sql("SELECT id FROM jobs WHERE started_at IS NOT NULL ORDER BY started_at")]
+
+
+def statuses(client: ApiClient, ids: list[str]) -> list[str]:
+    return [client.get(f"/v1/jobs/{job_id}").json()["status"] for job_id in ids]
+
+
+def test_accounts_take_turns_at_a_model_however_many_jobs_one_of_them_queued(twin_factory: type) -> None:
+    service = twin_factory.start(PHONOS_MAX_INFLIGHT_PER_MODEL="1")
+    service.inference.script("esmfold", *[Slow(0.3)] * 7)
+    flooder, other = (service.client(service.new_key(credits=1000)) for _ in range(2))
+    a = flood(flooder, 5)
+    flooder.wait_for(a[0], ("running",))
+    b = [other.predict().json()["job_id"] for _ in range(2)]  # queued behind four of the flooder's
+    for job_id in a + b:
+        (flooder if job_id in a else other).wait_for(job_id, timeout_s=30)
+    # The other account's job runs next, not after the flooder's whole backlog; then they alternate.
+    assert start_order(service) == [a[0], b[0], a[1], b[1], a[2], a[3], a[4]]
+
+
+def test_a_cap_on_one_accounts_jobs_in_flight_keeps_slots_for_the_others(twin_factory: type) -> None:
+    service = twin_factory.start(PHONOS_MAX_INFLIGHT_PER_MODEL="2", PHONOS_MAX_RUNNING_PER_ACCOUNT="1")
+    service.inference.script("esmfold", *[Slow(1.0)] * 4)
+    flooder, other = (service.client(service.new_key(credits=1000)) for _ in range(2))
+    a = flood(flooder, 3)
+    flooder.wait_for(a[0], ("running",))
+    time.sleep(0.5)
+    assert statuses(flooder, a) == ["running", "pending", "pending"]  # a slot is free, but not for this account
+    b = other.predict().json()["job_id"]
+    other.wait_for(b, ("running",), timeout_s=0.9)  # at once, while the flooder's first still runs
+    assert flooder.get(f"/v1/jobs/{a[0]}").json()["status"] == "running"
+    for job_id in a:
+        assert flooder.wait_for(job_id, timeout_s=30)["status"] == "completed"
+
+
+def test_an_account_with_a_full_queue_gets_429_and_nothing_is_charged(twin_factory: type) -> None:
+    service = twin_factory.start(PHONOS_MAX_INFLIGHT_PER_MODEL="1", PHONOS_MAX_QUEUED_PER_ACCOUNT="3")
+    service.inference.script("esmfold", Slow(60))
+    key = service.new_key(credits=1000)
+    client = service.client(key)
+    running = client.predict().json()["job_id"]
+    client.wait_for(running, ("running",))
+    queued = flood(client, 3)  # three waiting: the most this account may have
+    refused = client.predict()
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "Too many jobs"
+    assert "3 jobs waiting" in refused.json()["message"] and "at most 3" in refused.json()["message"]
+    assert refused.headers["Retry-After"] == "30"
+    batch = client.post("/v1/batch", json={"jobs": [{"model": "esmfold", "sequence": SEQ}]})
+    assert batch.status_code == 429 and batch.json()["error"] == "Too many jobs"
+    channel, stub = service.grpc_stub()
+    with channel, pytest.raises(grpc.RpcError) as over:
+        stub.Predict(pb.PredictRequest(model="esmfold", sequence=SEQ), metadata=(("authorization", f"Bearer {key}"),))
+    assert over.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert client.balance() == 1000 - 4 * 10  # refused submissions cost nothing
+    # Another account is not held back by this one's queue; a cancelled job makes room again.
+    assert service.client(service.new_key(credits=100)).predict().status_code == 200
+    assert client.post(f"/v1/jobs/{queued[0]}/cancel").status_code == 200
+    assert client.predict().status_code == 200
+    assert client.predict().status_code == 429

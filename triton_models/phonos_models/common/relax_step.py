@@ -1,0 +1,102 @@
+"""A job's Amber relax step, the same for every structure model (`params.relax`: none, best or all).
+
+phonos_models.common.relax runs the minimisation; this module turns it into what a job delivers, so
+AlphaFold2 and ESMFold name everything alike:
+
+* progress: the `relax` stage, 0 of N when it starts, then how many were relaxed;
+* files: `relaxed_pdb` + `relaxed_cif` for rank 1, `rank_N_relaxed_pdb` for the other ranks (`all`);
+  a structure that was not relaxed has no relaxed file (its unrelaxed files are always there);
+* scores JSON `relax`: mode, status, per structure the clash counts, violations, RMSD to the unrelaxed
+  structure, energies and seconds (and the message when it timed out or failed);
+* metadata `relax` (status, what was relaxed, platform, OpenMM version, seconds, method), metadata
+  `warnings` when the step timed out or failed, timings `relax`;
+* metrics, when rank 1 was relaxed: `clashes_unrelaxed`, `clashes_relaxed`, `relax_rmsd`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from phonos_config.relax import RelaxSettings
+from phonos_models.common.progress import Progress, Report, ignore
+from phonos_models.common.relax import RelaxOutcome, ShouldStop, relax_structures
+from phonos_models.common.result_files import ResultFile, text_file
+
+PDB, CIF = "chemical/x-pdb", "chemical/x-mmcif"
+DESCRIPTIONS = {
+    "relaxed_pdb": "the structure after Amber relax (PDB, hydrogens added, pLDDT kept in the B-factors)",
+    "relaxed_cif": "the relaxed structure as mmCIF",
+}
+
+
+def run(mode: str, structures: Sequence[tuple[str, str]], settings: RelaxSettings,
+        should_stop: ShouldStop = lambda: False, report: Report = ignore,
+        started: float | None = None) -> RelaxOutcome | None:
+    """Relax the first of the ranked (name, PDB text) structures (`best`) or all of them (`all`);
+    None for `none`. `started`: see `relax_structures`. Raises `Cancelled` when `should_stop()` turns
+    true; nothing else."""
+    if mode == "none":
+        return None
+    chosen = list(structures) if mode == "all" else list(structures[:1])
+    report(Progress("relax", 0, len(chosen), f"Amber relax of {len(chosen)} structure{'s' * (len(chosen) > 1)}"))
+    outcome = relax_structures(chosen, settings, should_stop, started)
+    report(Progress("relax", len(outcome.relaxed), len(chosen), f"Amber relax {outcome.status.replace('_', ' ')}"))
+    return outcome
+
+
+def note(outcome: RelaxOutcome) -> str:
+    """One provenance line for a relaxed file."""
+    return (f"Amber-relaxed ({outcome.metadata()['method']}, OpenMM {outcome.openmm_version}, {outcome.platform}); "
+            "hydrogens added")
+
+
+def files(ranked: Sequence[str], outcome: RelaxOutcome, pdb: Callable[[str], str],
+          cif: Callable[[str], str]) -> list[ResultFile]:
+    """The relaxed files, in rank order of the structure names `ranked`. `pdb` and `cif` turn the
+    relaxed PDB text into the model's files (its provenance added, the way its other files carry it)."""
+    out: list[ResultFile] = []
+    for rank, name in enumerate(ranked, start=1):
+        relaxed = outcome.relaxed.get(name)
+        if relaxed is None:
+            continue
+        if rank == 1:
+            out.append(text_file("relaxed_pdb", PDB, pdb(relaxed.pdb), extension="relaxed.pdb"))
+            out.append(text_file("relaxed_cif", CIF, cif(relaxed.pdb), extension="relaxed.cif"))
+        else:
+            out.append(text_file(f"rank_{rank}_relaxed_pdb", PDB, pdb(relaxed.pdb), extension=f"rank_{rank}.relaxed.pdb"))
+    return out
+
+
+@dataclass(frozen=True)
+class RelaxReport:
+    """What the relax step adds to a job's scores, metrics and metadata."""
+
+    scores: dict[str, Any]  # the scores JSON's `relax`
+    metadata: dict[str, Any]  # metadata `relax`
+    metrics: dict[str, float | int | str]  # rank 1's clash counts and RMSD; empty when it was not relaxed
+    warnings: tuple[str, ...]  # for people: why something was delivered unrelaxed
+    seconds: float  # the whole step, worker start-up included
+
+    def add_to(self, scores: dict[str, Any], metrics: dict[str, float | int | str], metadata: dict[str, Any],
+               timings: dict[str, Any]) -> None:
+        scores["relax"] = self.scores
+        metrics.update(self.metrics)
+        metadata["relax"] = self.metadata
+        if self.warnings:
+            metadata["warnings"] = [*metadata.get("warnings", []), *self.warnings]
+        timings["relax"] = round(self.seconds, 3)
+
+
+def report(mode: str, outcome: RelaxOutcome, best: str) -> RelaxReport:
+    """The report of `outcome`; `best` names the rank-1 structure."""
+    scores: dict[str, Any] = {"mode": mode, "status": outcome.status,
+                              "models": {name: relaxed.scores() for name, relaxed in outcome.relaxed.items()}}
+    if outcome.message:
+        scores["message"] = outcome.message
+    top = outcome.relaxed.get(best)
+    metrics: dict[str, float | int | str] = {} if top is None else {
+        "clashes_unrelaxed": top.clashes_before, "clashes_relaxed": top.clashes_after, "relax_rmsd": round(top.rmsd, 3)}
+    return RelaxReport(scores, {"mode": mode, **outcome.metadata()}, metrics,
+                       (outcome.message,) if outcome.message else (), outcome.seconds)

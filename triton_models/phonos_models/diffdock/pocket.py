@@ -1,0 +1,207 @@
+"""Pocket-conditioned docking: parse `params.pocket`, resolve it on the receptor, say which residues stay.
+
+Only gemmi and numpy (no torch): the job service imports this to turn a bad pocket into a 400 before
+any credit is taken, and the model resolves the very same request again, so what validation accepts is
+what the model runs.
+
+`params.pocket` takes one of these JSON shapes (coordinates in Å, in the submitted PDB's frame):
+* `{"center": [x, y, z], "radius": r}` — a sphere; `radius` defaults to `DEFAULT_RADIUS`;
+* `{"residues": ["A:45", "A:48"], "radius": r}` — residue ids `CHAIN:NUMBER[INSERTION]`, as a list or one
+  comma-separated string; the centre is the centroid of their CA atoms and, without `radius`, the
+  radius is their largest CA distance from that centroid plus `RESIDUE_MARGIN`;
+* `"A:45,A:48"` or `["A:45", "A:48"]` — shorthand for the residue form without a radius.
+Blind docking (no pocket) stays the default.
+
+What the model does with it, as DiffDock's pocket-conditioned inference (DiffDock-Pocket) does: the
+receptor is restricted to the residues whose CA lies within `radius + RECEPTOR_MARGIN` of the centre and
+is centred on the pocket centre instead of its own mean CA, the initial ligand centroids are drawn in
+the pocket sphere (`sampling.initial_pose`), and every pose reports its distance to the centre.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gemmi
+import numpy as np
+
+from phonos_models.common.errors import BadInput
+
+from .pipe_validate import protein_residues
+
+MIN_RADIUS = 3.0  # Å; smaller than one residue's reach: no ligand centroid fits a tighter sphere usefully
+MAX_RADIUS = 30.0  # Å; a sphere this wide covers most single-domain proteins: that is blind docking
+DEFAULT_RADIUS = 10.0  # Å; a typical docking box half-width (Vina-style boxes of ~20 Å a side)
+# A residue lines a pocket with its side chain, whose tip is up to ~5–6 Å from the CA (Arg, Lys): a
+# ligand centroid can sit that far beyond the outermost pocket CA.
+RESIDUE_MARGIN = 5.0  # Å
+# Residues kept around the sphere: a ligand atom can sit ~half a ligand length (≤ ~8 Å for drug-sized
+# molecules) beyond its centroid, and residues up to a few Å further shape its contacts; 10 Å keeps
+# that shell while dropping the rest of the protein, which is what makes the run pocket-restricted.
+RECEPTOR_MARGIN = 10.0  # Å
+MAX_RESIDUE_IDS = 200
+_RESIDUE_ID = re.compile(r"^([A-Za-z0-9]{1,4}):(-?\d{1,6})([A-Za-z]?)$")
+_SHAPES = ('{"center": [x, y, z], "radius": r}, {"residues": ["A:45", "A:48"]} (optionally with "radius"), '
+           'or the residue ids alone as "A:45,A:48" or ["A:45", "A:48"]')
+
+
+class PocketError(BadInput):
+    """`params.pocket` cannot be used; the message says why (a 400 in the job service)."""
+
+
+@dataclass(frozen=True)
+class PocketRequest:
+    """What the user asked for, normalised; exactly one of `center` / `residues` is set."""
+
+    center: tuple[float, float, float] | None = None  # Å, the PDB's frame
+    residues: tuple[str, ...] = ()  # "A:45", "A:45A" (chain label : number [insertion code])
+    radius: float | None = None  # Å; None → DEFAULT_RADIUS (centre) or derived from the residues
+
+    def as_json(self) -> dict[str, Any]:
+        """The stored / forwarded form, read back by `parse_pocket`."""
+        body: dict[str, Any] = {"center": list(self.center)} if self.center is not None else {"residues": list(self.residues)}
+        return body | ({"radius": self.radius} if self.radius is not None else {})
+
+
+@dataclass(frozen=True)
+class Pocket:
+    """A resolved pocket on one receptor."""
+
+    center: np.ndarray  # [3] float64, Å, in the submitted PDB's frame
+    radius: float  # Å
+    radius_source: str  # "given", "default" or "derived from the residues"
+    residues: tuple[str, ...]  # the residue ids that defined it (empty for a centre)
+    keep: np.ndarray  # [R] bool over the receptor's residues (file order): the restricted receptor
+
+    @property
+    def receptor_cutoff(self) -> float:
+        return self.radius + RECEPTOR_MARGIN
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "center": [round(float(c), 3) for c in self.center],
+            "radius": round(self.radius, 3),
+            "radius_source": self.radius_source,
+            "residues": list(self.residues),
+            "receptor_cutoff": round(self.receptor_cutoff, 3),
+            "receptor_residues_kept": int(self.keep.sum()),
+            "receptor_residues_total": int(self.keep.size),
+        }
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise PocketError(f"{what} must be a finite number (Å), got {value!r}")
+    return float(value)
+
+
+def _radius(value: Any) -> float | None:
+    if value is None:
+        return None
+    radius = _number(value, "pocket radius")
+    if not MIN_RADIUS <= radius <= MAX_RADIUS:
+        raise PocketError(f"pocket radius must be between {MIN_RADIUS:g} and {MAX_RADIUS:g} Å, got {radius:g}")
+    return radius
+
+
+def _residue_ids(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items: Sequence[Any] = [value]
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        raise PocketError(f"pocket residues must be a list of ids or one comma-separated string, like \"A:45,A:48\"; "
+                          f"got {value!r}")
+    ids: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise PocketError(f"pocket residue ids must be strings like \"A:45\", got {item!r}")
+        ids.extend(part.strip() for part in item.split(",") if part.strip())
+    if not ids:
+        raise PocketError("pocket residues is empty: list at least one residue id, like \"A:45\"")
+    if len(ids) > MAX_RESIDUE_IDS:
+        raise PocketError(f"pocket lists {len(ids)} residues; the limit is {MAX_RESIDUE_IDS}")
+    bad = [i for i in ids if not _RESIDUE_ID.match(i)]
+    if bad:
+        raise PocketError(f"pocket residue ids must look like CHAIN:NUMBER (e.g. \"A:45\", \"B:102A\"); "
+                          f"not understood: {', '.join(repr(b) for b in bad[:5])}")
+    return tuple(dict.fromkeys(ids))  # duplicates once, order kept
+
+
+def parse_pocket(value: Any) -> PocketRequest | None:
+    """`params.pocket` as sent → `PocketRequest` (None for no pocket); `PocketError` for a bad shape."""
+    if value is None:
+        return None
+    if isinstance(value, (str, list, tuple)):
+        return PocketRequest(residues=_residue_ids(value))
+    if not isinstance(value, Mapping):
+        raise PocketError(f"pocket must be an object, a string or a list; accepted shapes: {_SHAPES}")
+    unknown = sorted(set(value) - {"center", "residues", "radius"})
+    if unknown:
+        raise PocketError(f"unknown pocket field(s): {', '.join(unknown)}; accepted shapes: {_SHAPES}")
+    has_center, has_residues = value.get("center") is not None, value.get("residues") is not None
+    if has_center == has_residues:
+        raise PocketError(f"pocket needs exactly one of \"center\" and \"residues\"; accepted shapes: {_SHAPES}")
+    radius = _radius(value.get("radius"))
+    if has_residues:
+        return PocketRequest(residues=_residue_ids(value["residues"]), radius=radius)
+    center = value["center"]
+    if not isinstance(center, (list, tuple)) or len(center) != 3:
+        raise PocketError(f"pocket center must be a list of three numbers [x, y, z] in Å, got {center!r}")
+    x, y, z = (_number(c, "pocket center coordinate") for c in center)
+    return PocketRequest(center=(x, y, z), radius=radius)
+
+
+def _residue_id(label: str, residue: gemmi.Residue) -> str:
+    return f"{label}:{residue.seqid.num}{residue.seqid.icode.strip()}"
+
+
+def resolve(structure: gemmi.Structure, request: PocketRequest) -> Pocket:
+    """The pocket on this receptor (the cleaned structure of `pipe_validate.read_structure`).
+
+    `PocketError` when a residue id is not a protein residue of the receptor, when the derived radius
+    is out of range, or when no residue lies within the receptor cutoff of the centre (a centre far
+    outside the protein, typically coordinates from another frame)."""
+    ids: dict[str, int] = {}
+    cas: list[list[float]] = []
+    for node, (label, residue) in enumerate(protein_residues(structure)):
+        # the chain label is segment + chain id; users name chains by the chain id alone
+        ids.setdefault(_residue_id(label, residue), node)
+        ids.setdefault(_residue_id(label[len(residue.segment.strip()):], residue), node)
+        cas.append(residue.find_atom("CA", "*").pos.tolist())
+    ca = np.asarray(cas, dtype=np.float64).reshape(-1, 3)
+    if request.center is not None:
+        center = np.asarray(request.center, dtype=np.float64)
+        radius = request.radius if request.radius is not None else DEFAULT_RADIUS
+        source = "given" if request.radius is not None else "default"
+    else:
+        missing = [i for i in request.residues if i not in ids]
+        if missing:
+            chains = ", ".join(sorted({i.split(":")[0] for i in ids}))
+            raise PocketError(f"pocket residue(s) {', '.join(missing[:10])} are not protein residues with a CA atom "
+                              f"in the receptor (its chains: {chains})")
+        chosen = ca[[ids[i] for i in request.residues]]
+        center = chosen.mean(axis=0)
+        if request.radius is not None:
+            radius, source = request.radius, "given"
+        else:
+            radius = max(MIN_RADIUS, float(np.linalg.norm(chosen - center, axis=1).max()) + RESIDUE_MARGIN)
+            source = "derived from the residues"
+            if radius > MAX_RADIUS:
+                raise PocketError(f"the pocket residues spread over a sphere of {radius:.1f} Å (CA spread + "
+                                  f"{RESIDUE_MARGIN:g} Å); the limit is {MAX_RADIUS:g} Å: list the residues of one "
+                                  "pocket, or give a radius")
+    distances = np.linalg.norm(ca - center, axis=1)
+    cutoff = radius + RECEPTOR_MARGIN
+    keep = distances <= cutoff
+    if not keep.any():
+        nearest = float(distances.min())
+        where = ", ".join(f"{c:.1f}" for c in center)
+        raise PocketError(f"the pocket centre ({where}) is {nearest:.1f} Å from the nearest residue (CA), far outside "
+                          f"the protein: no residue lies within radius + {RECEPTOR_MARGIN:g} Å = {cutoff:g} Å. "
+                          "Give the centre in the submitted PDB's coordinates")
+    return Pocket(center=center, radius=float(radius), radius_source=source, residues=request.residues, keep=keep)

@@ -1,0 +1,45 @@
+"""One folded submission as plain arrays: what the forward pass hands to the result files.
+
+Kept free of torch and transformers so the processes that build result files (plots, bundle; see
+phonos_models.common.file_workers) can receive it without importing the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from phonos_models.esmfold.chains import ChainLayout
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """One folded submission; every per-residue array covers the submitted residues only (no linker)."""
+
+    layout: ChainLayout  # the chains as submitted; N = layout.residues
+    atom_positions: np.ndarray  # [N, 37, 3] float32, Å, atom37 order
+    atom_mask: np.ndarray  # [N, 37] float32 {0, 1}
+    atom_plddt: np.ndarray  # [N, 37] float32, 0–100, per atom (fair-esm's B-factors)
+    plddt: np.ndarray  # [N] float32, 0–100, per residue (CA atom)
+    mean_plddt: float  # 0–100, mean over the atoms the model builds (fair-esm `mean_plddt`; X has none)
+    ptm: float  # 0–1, predicted TM-score of all submitted residues
+    iptm: float | None  # 0–1, interface pTM across chains; None for one chain
+    chain_ptm: tuple[float, ...]  # 0–1 per chain
+    chain_pair_iptm: np.ndarray  # [C, C] 0–1, diagonal = chain pTM
+    pae: np.ndarray  # [N, N] float32, Å, expected position error of residue j when aligned on i
+    num_recycles: int  # recycling iterations requested
+    trunk_passes: int  # measured: num_recycles + 1
+    chunk_size: int | None  # trunk chunk size used; None = unchunked
+    batch_size: int  # sequences in the forward pass that produced this result
+    fold_s: float  # wall time of that forward pass
+
+    @property
+    def sequence(self) -> str:
+        """Chains joined by ':' (a monomer is just its letters)."""
+        return self.layout.sequence
+
+    @property
+    def mean_plddt_ca(self) -> float:
+        """Mean of the per-residue (CA) pLDDT; differs slightly from `mean_plddt`, which weights every atom."""
+        return float(self.plddt.mean())
