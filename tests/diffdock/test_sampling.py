@@ -103,6 +103,19 @@ def test_torus_score_norm_deterministic_and_close_to_reference_monte_carlo() -> 
     assert isinstance(a, torch.Tensor) and a.dtype == torch.float32 and torch.equal(a, b)
 
 
+def test_torus_score_norm_table_equals_the_quadrature() -> None:
+    table = torus.score_norm_table()
+    assert table is not None and table.shape == (torus.SIGMA_N + 1,) and np.isfinite(table).all()
+    assert (np.diff(table) < 0).all()  # wider wrapped normals have smaller scores
+    # Entries are the full 201-wrap quadrature (which the table's builder speeds up by dropping wraps
+    # that underflow to 0), spread over the grid including both ends.
+    for index in (0, 1, 777, 2500, 3999, 5000):
+        assert table[index] == pytest.approx(torus.score_norm_by_quadrature(index), rel=1e-10, abs=1e-30)
+        assert torus.score_norm_by_quadrature(index, skip_vanishing_wraps=True) == table[index]
+    sigma = np.array([0.0314, 0.7, 3.14])
+    np.testing.assert_array_equal(torus.score_norm(sigma), table[torus.sigma_index(sigma)])
+
+
 def test_torus_score_is_odd_periodic_and_points_to_zero() -> None:
     x = np.array([0.1, 0.5, 2.0])
     s = torus.score(x, 0.5)

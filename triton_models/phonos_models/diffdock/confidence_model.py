@@ -8,24 +8,22 @@ through nine separate convolutions per layer (notes §3.5). forward(batch) → [
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import Tensor, nn
 
 from . import model_graphs as mg
 from .data import (
-    LIGAND_BOND_DIM,
-    LIGAND_FEATURE_DIMS,
     RECEPTOR_ATOM_FEATURE_DIMS,
     RESIDUE_FEATURE_DIMS,
     ComplexBatch,
 )
 from .graph_ops import scatter_mean
-from .hyperparams import Hyperparams, UnsupportedConfig
+from .hyperparams import Hyperparams
 from .layers import (
     AtomEncoder,
     OldAtomEncoder,
-    OldTensorProductConvLayer,
-    TensorProductConvLayer,
     irreps_sequence,
     mlp,
 )
@@ -53,16 +51,9 @@ class AAOldModel(_Embeddings):
 
     def __init__(self, hp: Hyperparams) -> None:
         super().__init__()
-        if not hp.confidence_mode:
-            raise UnsupportedConfig("AAOldModel is implemented in confidence mode only (no released all-atom score model)")
-        if not hp.use_old_atom_encoder:
-            raise UnsupportedConfig("AAOldModel with use_old_atom_encoder=false cannot be built by the reference either")
-        self._init_common(hp)
+        self._init_common(hp, confidence=True, old=True)
+        self.rec_node_embedding, self.rec_edge_embedding = self._old_receptor_encoders()
         ns, sd, dr = hp.ns, hp.sigma_embed_dim, hp.dropout
-        self.lig_node_embedding = OldAtomEncoder(ns, LIGAND_FEATURE_DIMS, scalar_dim=sd)
-        self.lig_edge_embedding = mlp(LIGAND_BOND_DIM + sd + hp.distance_embed_dim, ns, ns, dr)
-        self.rec_node_embedding = OldAtomEncoder(ns, RESIDUE_FEATURE_DIMS, scalar_dim=sd, lm_dim=hp.lm_embedding_dim)
-        self.rec_edge_embedding = mlp(sd + hp.distance_embed_dim, ns, ns, dr)
         self.atom_node_embedding = OldAtomEncoder(ns, RECEPTOR_ATOM_FEATURE_DIMS, scalar_dim=sd)
         self.atom_edge_embedding = mlp(sd + hp.distance_embed_dim, ns, ns, dr)
         self.lr_edge_embedding = mlp(sd + hp.cross_distance_embed_dim, ns, ns, dr)
@@ -70,14 +61,7 @@ class AAOldModel(_Embeddings):
         self.la_edge_embedding = mlp(sd + hp.cross_distance_embed_dim, ns, ns, dr)
 
         seq = irreps_sequence(ns, hp.nv, hp.use_second_order_repr, ns)
-        self.conv_layers = nn.ModuleList(
-            OldTensorProductConvLayer(
-                seq[min(i, 3)], self.sh_irreps, seq[min(i + 1, 3)], n_edge_features=3 * ns,
-                residual=False, batch_norm=hp.batch_norm, dropout=dr,
-            )
-            for i in range(hp.num_conv_layers)
-            for _ in range(9)
-        )
+        self.conv_layers = nn.ModuleList(self._old_conv_layer(seq, i) for i in range(hp.num_conv_layers) for _ in range(9))
         readout = 2 * ns if hp.num_conv_layers >= 3 else ns
         self.confidence_predictor = confidence_head(
             ns, readout, hp.num_confidence_outputs, hp.confidence_dropout, hp.confidence_no_batchnorm
@@ -91,12 +75,7 @@ class AAOldModel(_Embeddings):
         sh = self.sh_irreps
 
         # ligand atoms
-        lig_ei, bond_attr = mg.ligand_edges(batch, self.hp.lig_max_radius)
-        v = batch.lig_pos[lig_ei[1]] - batch.lig_pos[lig_ei[0]]
-        lig_attr = self.lig_edge_embedding(
-            torch.cat([bond_attr, lig_t[lig_ei[0]], self.lig_distance_expansion(v.norm(dim=-1))], 1)
-        )
-        lig_sh = mg.spherical_harmonics(sh, v)
+        lig_ei, lig_attr, lig_sh = self._ligand_graph(batch, lig_t)
         lig_h = self.lig_node_embedding(batch.lig_x, lig_t)
 
         # residues
@@ -177,12 +156,8 @@ class AAModel(_Embeddings):
 
     def __init__(self, hp: Hyperparams) -> None:
         super().__init__()
-        if not hp.confidence_mode:
-            raise UnsupportedConfig("AAModel is implemented in confidence mode only")
-        self._init_common(hp)
+        self._init_common(hp, confidence=True, old=False)
         ns, sd, dr = hp.ns, hp.sigma_embed_dim, hp.dropout
-        self.lig_node_embedding = AtomEncoder(ns, LIGAND_FEATURE_DIMS, extra_dim=sd)
-        self.lig_edge_embedding = mlp(LIGAND_BOND_DIM + sd + hp.distance_embed_dim, ns, ns, dr)
         self.rec_sigma_embedding = mlp(sd, ns, ns, dr)
         self.rec_node_embedding = AtomEncoder(ns, RESIDUE_FEATURE_DIMS, extra_dim=hp.lm_embedding_dim)
         self.rec_edge_embedding = mlp(hp.distance_embed_dim, ns, ns, dr)
@@ -194,16 +169,9 @@ class AAModel(_Embeddings):
 
         pseudo = hp.nv if hp.reduce_pseudoscalars else ns
         seq = irreps_sequence(ns, hp.nv, hp.use_second_order_repr, pseudo)
-        faster = hp.sh_lmax == 1 and not hp.use_second_order_repr
         n_emb, n_conv = hp.num_prot_emb_layers, hp.num_conv_layers
         diff = hp.differentiate_convolutions
-
-        def layer(i: int, groups: int) -> TensorProductConvLayer:
-            return TensorProductConvLayer(
-                seq[min(i, 3)], self.sh_irreps, seq[min(i + 1, 3)], n_edge_features=3 * ns,
-                hidden_features=3 * ns, residual=True, batch_norm=hp.batch_norm, dropout=dr, faster=faster,
-                edge_groups=groups, tp_weights_layers=hp.tp_weights_layers,
-            )
+        layer = partial(self._new_conv_layer, seq)
 
         self.rec_emb_layers = nn.ModuleList(layer(i, 4 if diff else 1) for i in range(n_emb))
         if hp.embed_also_ligand:
@@ -252,7 +220,7 @@ class AAModel(_Embeddings):
         h = torch.cat([rec_h, atom_h], 0)
         for conv in self.rec_emb_layers:
             attr = torch.cat([edge_attr, h[edge_index[0], :ns], h[edge_index[1], :ns]], -1)
-            h = conv(h, edge_index, _split(attr, bounds) if self.hp.differentiate_convolutions else attr, edge_sh)
+            h = conv(h, edge_index, attr, edge_sh, group_bounds=bounds if self.hp.differentiate_convolutions else None)
         result = (h[:n_rec], rec_ei, rec_attr, rec_sh, h[n_rec:], atom_ei, atom_attr, atom_sh, ar_ei, ar_attr, ar_sh)
         if not self.training:
             batch.cache[key] = result
@@ -271,10 +239,7 @@ class AAModel(_Embeddings):
         atom_attr = atom_attr + sigma[batch.atom_batch[atom_ei[0]]]
         ar_attr = ar_attr + sigma[batch.atom_batch[ar_ei[0]]]
 
-        lig_ei, bond_attr = mg.ligand_edges(batch, self.hp.lig_max_radius)
-        v = batch.lig_pos[lig_ei[1]] - batch.lig_pos[lig_ei[0]]
-        lig_attr = self.lig_edge_embedding(torch.cat([bond_attr, lig_t[lig_ei[0]], self.lig_distance_expansion(v.norm(dim=-1))], 1))
-        lig_sh = mg.spherical_harmonics(self.sh_irreps, v)
+        lig_ei, lig_attr, lig_sh = self._ligand_graph(batch, lig_t)
         lig_h = self.lig_node_embedding(batch.lig_x, lig_t)
         if self.hp.embed_also_ligand:
             for conv in self.lig_emb_layers:
@@ -311,8 +276,8 @@ class AAModel(_Embeddings):
             b = bounds[:4] if last else bounds
             ei = edge_index[:, : b[-1]]
             attr = torch.cat([edge_attr[: b[-1]], h[ei[0], :ns], h[ei[1], :ns]], -1)
-            h = conv(h, ei, _split(attr, b) if self.hp.differentiate_convolutions else attr, edge_sh[: b[-1]],
-                     out_nodes=n_lig if last else None)
+            h = conv(h, ei, attr, edge_sh[: b[-1]], out_nodes=n_lig if last else None,
+                     group_bounds=b if self.hp.differentiate_convolutions else None)
         lig_h = h[:n_lig]
 
         pseudo = self.hp.nv if self.hp.reduce_pseudoscalars else ns
@@ -329,6 +294,3 @@ def _bounds(parts: list[Tensor]) -> list[int]:
         out.append(out[-1] + int(p.shape[1]))
     return out
 
-
-def _split(attr: Tensor, bounds: list[int]) -> list[Tensor]:
-    return [attr[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

@@ -38,6 +38,15 @@ RECEPTOR_ATOM_FEATURE_DIMS: tuple[int, ...] = (38, 119, 23, 38)
 ESM_EMBEDDING_DIM: int = 1280
 
 
+
+def vocabulary_slot(vocabulary: tuple[object, ...], value: object) -> int:
+    """Index of `value` in a categorical feature's vocabulary, or the "misc" slot right after it."""
+    try:
+        return vocabulary.index(value)
+    except ValueError:
+        return len(vocabulary)
+
+
 @dataclass(frozen=True)
 class ComplexGraph:
     """One protein–ligand complex (one pose sample), unbatched.

@@ -104,23 +104,9 @@ def knn_graph(x: Tensor, k: int, batch: Tensor) -> Tensor:
     """Each node i gets edges from its k nearest other nodes j of the same complex.
 
     Returns [2, E]: row 0 = neighbour j, row 1 = centre i (directed: j need not have i among its k).
+    The nearest-capped radius graph with no radius: per centre, neighbours nearest first.
     """
-    num_graphs = _num_graphs(batch)
-    ptr = _ptr(batch, num_graphs)
-    rows, cols = [], []
-    for b in range(num_graphs):
-        xs = x[ptr[b] : ptr[b + 1]]
-        n = xs.shape[0]
-        kk = min(k, n - 1)
-        if kk <= 0:
-            continue
-        d = _pairwise(xs, xs)
-        d.fill_diagonal_(float("inf"))
-        nbr = torch.topk(d, kk, dim=1, largest=False).indices  # [n, kk]
-        centre = torch.arange(n, device=x.device).repeat_interleave(kk)
-        rows.append(nbr.reshape(-1) + ptr[b])
-        cols.append(centre + ptr[b])
-    return _stack(rows, cols, x.device)
+    return radius_graph_nearest(x, float("inf"), batch, k)
 
 
 def radius_graph_nearest(x: Tensor, r: float, batch: Tensor, max_num_neighbors: int) -> Tensor:

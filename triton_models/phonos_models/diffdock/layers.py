@@ -15,6 +15,8 @@ from e3nn.nn import BatchNorm
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .edge_messages import FasterTensorProduct, aggregate_messages
+
 
 def timestep_embedding(t: Tensor, dim: int, scale: float, max_positions: float = 10000.0) -> Tensor:
     """Sinusoidal embedding of the scaled diffusion time (notes §3.1).
@@ -138,156 +140,6 @@ def irreps_sequence(ns: int, nv: int, second_order: bool, pseudoscalars: int) ->
     ]
 
 
-_PARITY_TYPES = ("0e", "1o", "1e", "0o")
-
-
-class FasterTensorProduct(nn.Module):
-    """Weighted tensor product of features in {0e, 1o, 1e, 0o} with l ≤ 1 spherical harmonics.
-
-    Parameter-free (weights come per edge). Equivalent to the reference's custom sh_lmax=1 product
-    (notes §3.3): for each output type the parity-allowed products with Y0/Y1 are collected —
-    0e ← {0e·Y0, 1o·Y1/√3}; 1o ← {0e⊗Y1, 1o·Y0, 1e×Y1/√2}; 1e ← {1o×Y1/√2, 1e·Y0, 0o⊗Y1};
-    0o ← {1e·Y1/√3, 0o·Y0} — and mixed by a per-edge [in, out] matrix scaled by 1/√in. Per-edge
-    weights are laid out 0e, 1o, 1e, 0o. Uses batched matmuls instead of broadcast-and-sum.
-    """
-
-    def __init__(self, in_irreps: str | o3.Irreps, sh_irreps: str | o3.Irreps, out_irreps: str | o3.Irreps) -> None:
-        super().__init__()
-        if o3.Irreps(sh_irreps) != o3.Irreps("1x0e+1x1o"):
-            raise ValueError("FasterTensorProduct needs l ≤ 1 spherical harmonics (0e + 1o)")
-        self.in_irreps, self.out_irreps = o3.Irreps(in_irreps), o3.Irreps(out_irreps)
-        self.irreps_out = self.out_irreps  # e3nn-compatible attribute
-        self.in_mul = dict.fromkeys(_PARITY_TYPES, 0)
-        self.out_mul = dict.fromkeys(_PARITY_TYPES, 0)
-        for mul, ir in self.in_irreps:
-            self.in_mul[str(ir)] = mul
-        for mul, ir in self.out_irreps:
-            self.out_mul[str(ir)] = mul
-        m = self.in_mul
-        self.block_in = {
-            "0e": m["0e"] + m["1o"],
-            "1o": m["0e"] + m["1o"] + m["1e"],
-            "1e": m["1o"] + m["1e"] + m["0o"],
-            "0o": m["1e"] + m["0o"],
-        }
-        self.weight_numel = sum(self.block_in[k] * self.out_mul[k] for k in _PARITY_TYPES)
-
-    def forward(self, x: Tensor, sh: Tensor, weight: Tensor) -> Tensor:
-        """x [E, in_dim], sh [E, 4] (Y0, Y1), weight [E, weight_numel] → [E, out_dim].
-
-        Each output block is a sum of batched matmuls against slices of the per-edge weight
-        matrix (views, never copies: the weights are the largest tensor here), and products with
-        Y0 or with a scalar ⊗ Y1 are applied after the matmul, where the tensors are smaller.
-        """
-        e = x.shape[0]
-        m = self.in_mul
-        blocks: dict[str, Tensor] = {}
-        for (mul, ir), sl in zip(self.in_irreps, self.in_irreps.slices(), strict=True):
-            block = x[:, sl]
-            blocks[str(ir)] = block.reshape(e, mul, 3) if ir.l == 1 else block.unsqueeze(1)  # [E,m,3] / [E,1,m]
-        y0 = sh[:, 0:1]  # [E,1]
-        y1 = sh[:, 1:4]  # [E,3]
-        y1c = y1.unsqueeze(2)  # [E,3,1]
-        y1r = y1.unsqueeze(1)  # [E,1,3]
-        inv3, inv2 = 1.0 / math.sqrt(3.0), 1.0 / math.sqrt(2.0)
-        a, v, p, q = (blocks.get(k) for k in _PARITY_TYPES)
-
-        def cross(u: Tensor) -> Tensor:
-            return torch.linalg.cross(u, y1r.expand_as(u), dim=-1) * inv2
-
-        w: dict[str, Tensor] = {}
-        start = 0
-        for key in _PARITY_TYPES:
-            n_in, n_out = self.block_in[key], self.out_mul[key]
-            w[key] = weight[:, start : start + n_in * n_out].view(e, n_in, n_out)
-            start += n_in * n_out
-
-        def rows(key: str, lo: int, n: int) -> Tensor:
-            return w[key][:, lo : lo + n, :]  # [E, n, out] view
-
-        out: dict[str, Tensor] = {}
-        if self.out_mul["0e"]:  # ← 0e·Y0, (1o·Y1)/√3
-            terms = []
-            if a is not None:
-                terms.append(torch.bmm(a, rows("0e", 0, m["0e"])).squeeze(1) * y0)
-            if v is not None:
-                dot = torch.bmm(v, y1c).transpose(1, 2) * inv3  # [E,1,m1]
-                terms.append(torch.bmm(dot, rows("0e", m["0e"], m["1o"])).squeeze(1))
-            out["0e"] = self._finish(terms, "0e", x, vector=False)
-        if self.out_mul["1o"]:  # ← 0e⊗Y1, 1o·Y0, (1e×Y1)/√2
-            terms = []
-            if a is not None:
-                terms.append(torch.bmm(a, rows("1o", 0, m["0e"])).transpose(1, 2) * y1r)
-            if v is not None:
-                terms.append(torch.bmm(rows("1o", m["0e"], m["1o"]).transpose(1, 2), v) * y0.unsqueeze(2))
-            if p is not None:
-                terms.append(torch.bmm(rows("1o", m["0e"] + m["1o"], m["1e"]).transpose(1, 2), cross(p)))
-            out["1o"] = self._finish(terms, "1o", x, vector=True)
-        if self.out_mul["1e"]:  # ← (1o×Y1)/√2, 1e·Y0, 0o⊗Y1
-            terms = []
-            if v is not None:
-                terms.append(torch.bmm(rows("1e", 0, m["1o"]).transpose(1, 2), cross(v)))
-            if p is not None:
-                terms.append(torch.bmm(rows("1e", m["1o"], m["1e"]).transpose(1, 2), p) * y0.unsqueeze(2))
-            if q is not None:
-                terms.append(torch.bmm(q, rows("1e", m["1o"] + m["1e"], m["0o"])).transpose(1, 2) * y1r)
-            out["1e"] = self._finish(terms, "1e", x, vector=True)
-        if self.out_mul["0o"]:  # ← (1e·Y1)/√3, 0o·Y0
-            terms = []
-            if p is not None:
-                dot = torch.bmm(p, y1c).transpose(1, 2) * inv3
-                terms.append(torch.bmm(dot, rows("0o", 0, m["1e"])).squeeze(1))
-            if q is not None:
-                terms.append(torch.bmm(q, rows("0o", m["1e"], m["0o"])).squeeze(1) * y0)
-            out["0o"] = self._finish(terms, "0o", x, vector=False)
-        return torch.cat([out[str(ir)] for _, ir in self.out_irreps], dim=-1)
-
-    def _finish(self, terms: list[Tensor], key: str, like: Tensor, vector: bool) -> Tensor:
-        e = like.shape[0]
-        n_in, n_out = self.block_in[key], self.out_mul[key]
-        if not terms:  # no input can reach this output type
-            return like.new_zeros(e, n_out * (3 if vector else 1))
-        total = terms[0]
-        for t in terms[1:]:
-            total = total + t
-        total = total * (1.0 / math.sqrt(n_in))  # the reference divides the weights by √in
-        return total.reshape(e, n_out * 3) if vector else total
-
-
-# Per-edge tensor-product weights are the memory peak of these networks ([E, weight_numel]: ~3 GB
-# for one v1.0 layer at t=1 with 10 samples). Edges are processed in chunks whose weight block
-# stays under this many elements (64 MB in fp32); the result is the same up to summation order.
-EDGE_CHUNK_ELEMENTS = 1 << 24
-
-
-def aggregate_messages(
-    tp: nn.Module,
-    fcs: Sequence[nn.Module],
-    group_bounds: Sequence[int],
-    edge_attr: Tensor,
-    node_attr: Tensor,
-    edge_index: Tensor,
-    edge_sh: Tensor,
-    n_out: int,
-    out_dim: int,
-) -> Tensor:
-    """Mean over incoming edges of TP(h[sender], SH, FC_g(edge_attr)), computed in edge chunks.
-
-    `fcs[g]` produces the weights of edges group_bounds[g]:group_bounds[g+1] (edge order = group
-    order). Receivers with no edges get 0 (torch-scatter's mean).
-    """
-    chunk = max(1, EDGE_CHUNK_ELEMENTS // max(1, int(tp.weight_numel)))  # type: ignore[arg-type]
-    total = node_attr.new_zeros(n_out, out_dim)
-    for g, fc in enumerate(fcs):  # chunks never straddle a group border: no copies of weights
-        for start in range(group_bounds[g], group_bounds[g + 1], chunk):
-            stop = min(start + chunk, group_bounds[g + 1])
-            msg = tp(node_attr[edge_index[1, start:stop]], edge_sh[start:stop], fc(edge_attr[start:stop]))
-            total.index_add_(0, edge_index[0, start:stop], msg)
-    count = torch.bincount(edge_index[0], minlength=n_out).clamp(min=1).to(total.dtype)
-    return total / count.unsqueeze(1)
-
-
-
 def _make_tp(in_irreps: str, sh_irreps: o3.Irreps | str, out_irreps: str, faster: bool) -> nn.Module:
     if faster:
         return FasterTensorProduct(in_irreps, sh_irreps, out_irreps)
@@ -295,11 +147,13 @@ def _make_tp(in_irreps: str, sh_irreps: o3.Irreps | str, out_irreps: str, faster
 
 
 class TensorProductConvLayer(nn.Module):
-    """New-style equivariant graph convolution (CGModel/AAModel).
+    """Equivariant graph convolution.
 
     Per edge: w = FC_g(edge_attr); message = TP(h[sender], SH(edge), w); mean onto the receiver;
-    then BatchNorm, then the (zero-padded) residual is **added after** BN. With `edge_groups` > 1
-    each edge group (consecutive blocks of edges) has its own FC block (notes §3.3).
+    then BatchNorm, then the (zero-padded) residual is **added after** BN (new layers: CGModel,
+    AAModel). With `edge_groups` > 1 each edge group (consecutive blocks of edges) has its own FC
+    block (notes §3.3). `residual_before_norm`: the v1.0 layers' order (residual, then BN; one FC,
+    e3nn product; notes pitfall 3); the modules and state_dict keys are the same.
     """
 
     def __init__(
@@ -315,8 +169,10 @@ class TensorProductConvLayer(nn.Module):
         faster: bool = False,
         edge_groups: int = 1,
         tp_weights_layers: int = 2,
+        residual_before_norm: bool = False,
     ) -> None:
         super().__init__()
+        self.residual_before_norm = residual_before_norm
         self.in_irreps, self.out_irreps = in_irreps, out_irreps
         self.residual, self.edge_groups = residual, edge_groups
         self.out_size = o3.Irreps(out_irreps).dim
@@ -335,66 +191,37 @@ class TensorProductConvLayer(nn.Module):
         self,
         node_attr: Tensor,
         edge_index: Tensor,
-        edge_attr: Tensor | Sequence[Tensor],
+        edge_attr: Tensor,
         edge_sh: Tensor,
         out_nodes: int | None = None,
+        group_bounds: Sequence[int] | None = None,
     ) -> Tensor:
-        """node_attr [N, in]; edge_index [2, E] (row 0 receives, row 1 sends); edge_attr [E, F] or
-        one [E_g, F] per group in edge order; edge_sh [E, sh]. Returns [out_nodes, out]."""
+        """node_attr [N, in]; edge_index [2, E] (row 0 receives, row 1 sends); edge_attr [E, F];
+        edge_sh [E, sh]; group_bounds: edges group_bounds[g]:group_bounds[g+1] form edge group g
+        (needed when the layer has several groups). Returns [out_nodes, out]."""
         n_out = out_nodes if out_nodes is not None else node_attr.shape[0]
-        if edge_index.shape[1] == 0:
-            out = node_attr.new_zeros(n_out, self.out_size)
-        else:
-            if isinstance(edge_attr, Tensor):
-                fcs, attr, bounds = [self.fc], edge_attr, [0, edge_index.shape[1]]
-            else:
-                parts = list(edge_attr)
-                assert isinstance(self.fc, nn.ModuleList) and len(parts) == self.edge_groups
-                fcs, attr = list(self.fc), torch.cat(parts, 0)
-                bounds = [0, *torch.cumsum(torch.tensor([p.shape[0] for p in parts]), 0).tolist()]
-            out = aggregate_messages(self.tp, fcs, bounds, attr, node_attr, edge_index, edge_sh, n_out, self.out_size)
-            if self.batch_norm is not None:
-                out = self.batch_norm(out)
-        if self.residual:
-            out = out + F.pad(node_attr[:n_out], (0, out.shape[-1] - node_attr.shape[-1]))
-        return out
-
-
-class OldTensorProductConvLayer(nn.Module):
-    """v1.0 equivariant convolution: one FC (Linear-ReLU-Dropout-Linear), e3nn tensor product, mean
-    aggregation, residual **before** BatchNorm (notes pitfall 3)."""
-
-    def __init__(
-        self,
-        in_irreps: str,
-        sh_irreps: o3.Irreps | str,
-        out_irreps: str,
-        n_edge_features: int,
-        residual: bool = True,
-        batch_norm: bool = True,
-        dropout: float = 0.0,
-        hidden_features: int | None = None,
-    ) -> None:
-        super().__init__()
-        self.in_irreps, self.out_irreps, self.residual = in_irreps, out_irreps, residual
-        hidden = hidden_features or n_edge_features
-        self.tp = o3.FullyConnectedTensorProduct(in_irreps, sh_irreps, out_irreps, shared_weights=False)
-        self.fc = mlp(n_edge_features, hidden, self.tp.weight_numel, dropout, 2)
-        self.batch_norm = BatchNorm(out_irreps) if batch_norm else None
-
-    def forward(
-        self, node_attr: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_sh: Tensor, out_nodes: int | None = None
-    ) -> Tensor:
-        n_out = out_nodes if out_nodes is not None else node_attr.shape[0]
-        out = aggregate_messages(
-            self.tp, [self.fc], [0, edge_index.shape[1]], edge_attr, node_attr, edge_index, edge_sh, n_out,
-            o3.Irreps(self.out_irreps).dim,
+        empty = edge_index.shape[1] == 0
+        out = node_attr.new_zeros(n_out, self.out_size) if empty else self._messages(
+            node_attr, edge_index, edge_attr, edge_sh, n_out, group_bounds
         )
-        if self.residual:
-            out = out + F.pad(node_attr[:n_out], (0, out.shape[-1] - node_attr.shape[-1]))
-        if self.batch_norm is not None:
+        residual = F.pad(node_attr[:n_out], (0, self.out_size - node_attr.shape[-1])) if self.residual else None
+        if self.residual_before_norm:  # v1.0: residual, then BatchNorm (also of an empty graph's zeros)
+            out = out if residual is None else out + residual
+            return out if self.batch_norm is None else self.batch_norm(out)
+        if self.batch_norm is not None and not empty:
             out = self.batch_norm(out)
-        return out
+        return out if residual is None else out + residual
+
+    def _messages(self, node_attr: Tensor, edge_index: Tensor, edge_attr: Tensor, edge_sh: Tensor, n_out: int,
+                  group_bounds: Sequence[int] | None) -> Tensor:
+        if self.edge_groups == 1:
+            fcs, bounds = [self.fc], [0, edge_index.shape[1]]
+        else:
+            assert isinstance(self.fc, nn.ModuleList)
+            assert group_bounds is not None and len(group_bounds) == self.edge_groups + 1
+            assert group_bounds[0] == 0 and group_bounds[-1] == edge_index.shape[1]
+            fcs, bounds = list(self.fc), list(group_bounds)
+        return aggregate_messages(self.tp, fcs, bounds, edge_attr, node_attr, edge_index, edge_sh, n_out, self.out_size)
 
 
 __all__ = [
@@ -402,7 +229,6 @@ __all__ = [
     "FasterTensorProduct",
     "GaussianSmearing",
     "OldAtomEncoder",
-    "OldTensorProductConvLayer",
     "TensorProductConvLayer",
     "irreps_sequence",
     "mlp",

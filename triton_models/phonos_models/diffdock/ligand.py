@@ -24,6 +24,7 @@ from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
 from rdkit.Chem.rdchem import BondType
 
 from .data import LIGAND_BOND_DIM, LIGAND_FEATURE_DIMS
+from .data import vocabulary_slot as _slot
 from .pipe_validate import LigandError, parse_smiles
 
 __all__ = ["Ligand", "LigandError", "featurize", "parse_smiles"]
@@ -59,13 +60,6 @@ class Ligand:
     @property
     def num_torsions(self) -> int:
         return int(self.tor_index.shape[1])
-
-
-def _slot(vocabulary: tuple[object, ...], value: object) -> int:
-    try:
-        return vocabulary.index(value)
-    except ValueError:
-        return len(vocabulary)  # the misc slot right after the vocabulary
 
 
 def atom_features(mol: Chem.Mol) -> torch.Tensor:

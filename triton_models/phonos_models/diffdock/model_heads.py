@@ -9,6 +9,7 @@ folded into the spherical harmonics through a full tensor product with its l=2 h
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from e3nn import o3
@@ -17,7 +18,7 @@ from torch import Tensor, nn
 from . import model_graphs as mg
 from .data import ComplexBatch
 from .hyperparams import Hyperparams
-from .layers import GaussianSmearing, OldTensorProductConvLayer, TensorProductConvLayer, mlp
+from .layers import GaussianSmearing, TensorProductConvLayer, mlp
 
 ConvFactory = Callable[..., nn.Module]
 
@@ -43,7 +44,7 @@ class ScoreHeads(nn.Module):
 
     def _init_heads(self, hp: Hyperparams, last_irreps: str, new_layers: bool) -> None:
         ns, sd, dr = hp.ns, hp.sigma_embed_dim, hp.dropout
-        conv: ConvFactory = TensorProductConvLayer if new_layers else OldTensorProductConvLayer
+        conv: ConvFactory = partial(TensorProductConvLayer, residual_before_norm=not new_layers)
         self.center_distance_expansion = GaussianSmearing(0.0, hp.center_max_distance, hp.distance_embed_dim)
         self.center_edge_embedding = mlp(hp.distance_embed_dim + sd, ns, ns, dr)
         self.final_conv = conv(

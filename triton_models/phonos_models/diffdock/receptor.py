@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .data import RECEPTOR_ATOM_FEATURE_DIMS, RESIDUE_FEATURE_DIMS
+from .data import vocabulary_slot as _slot
 from .pipe_validate import ReceptorError, check_receptor, protein_residues, read_structure
 
 __all__ = ["Receptor", "ReceptorError", "featurize", "read_structure"]
@@ -92,13 +93,6 @@ class Receptor:
     @property
     def num_residues(self) -> int:
         return int(self.pos.shape[0])
-
-
-def _slot(vocabulary: tuple[str, ...], value: str) -> int:
-    try:
-        return vocabulary.index(value)
-    except ValueError:
-        return len(vocabulary)
 
 
 def _one_letter(name: str) -> str:

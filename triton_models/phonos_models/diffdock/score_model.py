@@ -8,6 +8,8 @@ model caches the receptor embedding on the batch, since it does not depend on ti
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from e3nn import o3
 from torch import Tensor, nn
@@ -19,7 +21,6 @@ from .layers import (
     AtomEncoder,
     GaussianSmearing,
     OldAtomEncoder,
-    OldTensorProductConvLayer,
     TensorProductConvLayer,
     irreps_sequence,
     mlp,
@@ -45,12 +46,59 @@ class _Embeddings(nn.Module):
 
     hp: Hyperparams
 
-    def _init_common(self, hp: Hyperparams) -> None:
+    def _init_common(self, hp: Hyperparams, *, confidence: bool, old: bool) -> None:
+        """Refuse what the class cannot build, then create (in the reference's order) the distance
+        smearings and the ligand encoders (the v1.0 ones when `old`)."""
+        name = type(self).__name__
+        if hp.confidence_mode != confidence:
+            wanted, other = ("confidence", "score") if confidence else ("score", "confidence")
+            raise UnsupportedConfig(f"{name} is implemented in {wanted} mode only (no released {other} model uses it)")
+        if old and not hp.use_old_atom_encoder:
+            raise UnsupportedConfig(f"{name} with use_old_atom_encoder=false cannot be built by the reference either")
         self.hp = hp
         self.sh_irreps = o3.Irreps.spherical_harmonics(lmax=hp.sh_lmax)
         self.lig_distance_expansion = GaussianSmearing(0.0, hp.lig_max_radius, hp.distance_embed_dim)
         self.rec_distance_expansion = GaussianSmearing(0.0, hp.rec_max_radius, hp.distance_embed_dim)
         self.cross_distance_expansion = GaussianSmearing(0.0, hp.cross_max_distance, hp.cross_distance_embed_dim)
+        ns, sd, dr = hp.ns, hp.sigma_embed_dim, hp.dropout
+        self.lig_node_embedding: nn.Module = (
+            OldAtomEncoder(ns, LIGAND_FEATURE_DIMS, scalar_dim=sd) if old else AtomEncoder(ns, LIGAND_FEATURE_DIMS, extra_dim=sd)
+        )
+        self.lig_edge_embedding = mlp(LIGAND_BOND_DIM + sd + hp.distance_embed_dim, ns, ns, dr)
+
+    def _old_receptor_encoders(self) -> tuple[OldAtomEncoder, nn.Sequential]:
+        """v1.0 residue node encoder ([aa, ESM, σ-emb] by position) and edge encoder ([σ-emb, distance])."""
+        hp = self.hp
+        ns, sd = hp.ns, hp.sigma_embed_dim
+        return (OldAtomEncoder(ns, RESIDUE_FEATURE_DIMS, scalar_dim=sd, lm_dim=hp.lm_embedding_dim),
+                mlp(sd + hp.distance_embed_dim, ns, ns, hp.dropout))
+
+    def _old_conv_layer(self, seq: list[str], i: int) -> TensorProductConvLayer:
+        """Layer i of the v1.0 (CGOldModel/AAOldModel) stacks: no internal residual, BN after the sum."""
+        hp, ns = self.hp, self.hp.ns
+        return TensorProductConvLayer(
+            seq[min(i, 3)], self.sh_irreps, seq[min(i + 1, 3)], n_edge_features=3 * ns, hidden_features=3 * ns,
+            residual=False, batch_norm=hp.batch_norm, dropout=hp.dropout, residual_before_norm=True,
+        )
+
+    def _ligand_graph(self, batch: ComplexBatch, lig_t_emb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Ligand bond + radius edges: (edge_index [2, E], embedded attributes [E, ns], harmonics)."""
+        edge_index, bond_attr = mg.ligand_edges(batch, self.hp.lig_max_radius)
+        vec = batch.lig_pos[edge_index[1]] - batch.lig_pos[edge_index[0]]
+        edge_attr = self.lig_edge_embedding(
+            torch.cat([bond_attr, lig_t_emb[edge_index[0]], self.lig_distance_expansion(vec.norm(dim=-1))], 1)
+        )
+        return edge_index, edge_attr, mg.spherical_harmonics(self.sh_irreps, vec)
+
+    def _new_conv_layer(self, seq: list[str], i: int, groups: int) -> TensorProductConvLayer:
+        """Layer i of the new (CGModel/AAModel) stacks: irreps seq[i] → seq[i+1] (capped at the last)."""
+        hp, ns = self.hp, self.hp.ns
+        return TensorProductConvLayer(
+            seq[min(i, 3)], self.sh_irreps, seq[min(i + 1, 3)], n_edge_features=3 * ns, hidden_features=3 * ns,
+            residual=True, batch_norm=hp.batch_norm, dropout=hp.dropout,
+            faster=hp.sh_lmax == 1 and not hp.use_second_order_repr, edge_groups=groups,
+            tp_weights_layers=hp.tp_weights_layers,
+        )
 
     def t_emb(self, t: Tensor) -> Tensor:
         return timestep_embedding(t, self.hp.sigma_embed_dim, self.hp.embedding_scale)
@@ -69,30 +117,18 @@ class CGModel(_Embeddings, ScoreHeads):
 
     def __init__(self, hp: Hyperparams) -> None:
         super().__init__()
-        if hp.confidence_mode:
-            raise UnsupportedConfig("CGModel confidence mode is not implemented (released confidence models are all-atom)")
+        self._init_common(hp, confidence=False, old=False)
         if not hp.embed_also_ligand:
             raise UnsupportedConfig("CGModel needs embed_also_ligand (the reference asserts it)")
-        self._init_common(hp)
         ns, sd, dr = hp.ns, hp.sigma_embed_dim, hp.dropout
-        self.lig_node_embedding = AtomEncoder(ns, LIGAND_FEATURE_DIMS, extra_dim=sd)
-        self.lig_edge_embedding = mlp(LIGAND_BOND_DIM + sd + hp.distance_embed_dim, ns, ns, dr)
         self.rec_node_embedding = AtomEncoder(ns, RESIDUE_FEATURE_DIMS, extra_dim=hp.lm_embedding_dim)
         self.rec_edge_embedding = mlp(hp.distance_embed_dim, ns, ns, dr)
         self.rec_sigma_embedding = mlp(sd, ns, ns, dr)
         self.cross_edge_embedding = mlp(sd + hp.cross_distance_embed_dim, ns, ns, dr)
 
         seq = irreps_sequence(ns, hp.nv, hp.use_second_order_repr, hp.nv if hp.reduce_pseudoscalars else ns)
-        faster = hp.sh_lmax == 1 and not hp.use_second_order_repr
         n_emb, n_conv = hp.num_prot_emb_layers, hp.num_conv_layers
-
-        def layer(i: int, groups: int) -> TensorProductConvLayer:
-            return TensorProductConvLayer(
-                seq[min(i, 3)], self.sh_irreps, seq[min(i + 1, 3)], n_edge_features=3 * ns,
-                hidden_features=3 * ns, residual=True, batch_norm=hp.batch_norm, dropout=dr, faster=faster,
-                edge_groups=groups, tp_weights_layers=hp.tp_weights_layers,
-            )
-
+        layer = partial(self._new_conv_layer, seq)
         self.rec_emb_layers = nn.ModuleList(layer(i, 1) for i in range(n_emb))
         self.lig_emb_layers = nn.ModuleList(layer(i, 1) for i in range(n_emb))
         last = n_emb + n_conv - 1
@@ -126,12 +162,7 @@ class CGModel(_Embeddings, ScoreHeads):
 
     def _ligand(self, batch: ComplexBatch, lig_t_emb: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         ns = self.hp.ns
-        edge_index, bond_attr = mg.ligand_edges(batch, self.hp.lig_max_radius)
-        vec = batch.lig_pos[edge_index[1]] - batch.lig_pos[edge_index[0]]
-        edge_attr = self.lig_edge_embedding(
-            torch.cat([bond_attr, lig_t_emb[edge_index[0]], self.lig_distance_expansion(vec.norm(dim=-1))], 1)
-        )
-        edge_sh = mg.spherical_harmonics(self.sh_irreps, vec)
+        edge_index, edge_attr, edge_sh = self._ligand_graph(batch, lig_t_emb)
         h = self.lig_node_embedding(batch.lig_x, lig_t_emb)
         for conv in self.lig_emb_layers:
             attr = torch.cat([edge_attr, h[edge_index[0], :ns], h[edge_index[1], :ns]], -1)
@@ -173,13 +204,10 @@ class CGModel(_Embeddings, ScoreHeads):
             last = i == len(self.conv_layers) - 1
             ei = edge_index[:, :s2] if last else edge_index
             feats = torch.cat([edge_attr[: ei.shape[1]], h[ei[0], :ns], h[ei[1], :ns]], -1)
-            attr: Tensor | list[Tensor] = feats
-            if self.hp.differentiate_convolutions:
-                bounds = [0, s1, s2] if last else [0, s1, s2, s3, ei.shape[1]]
-                attr = [feats[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            bounds = ([0, s1, s2] if last else [0, s1, s2, s3, ei.shape[1]]) if self.hp.differentiate_convolutions else None
             # The last layer only updates ligand atoms (only lig-receiving edges remain), so its
             # output is computed for those rows alone.
-            h = conv(h, ei, attr, edge_sh[: ei.shape[1]], out_nodes=n_lig if last else None)
+            h = conv(h, ei, feats, edge_sh[: ei.shape[1]], out_nodes=n_lig if last else None, group_bounds=bounds)
         lig_h = h[:n_lig]
         return self._heads(batch, lig_h, lig_t_emb, graph_t_emb, self.lig_distance_expansion)
 
@@ -189,28 +217,15 @@ class CGOldModel(_Embeddings, ScoreHeads):
 
     def __init__(self, hp: Hyperparams) -> None:
         super().__init__()
-        if hp.confidence_mode:
-            raise UnsupportedConfig("CGOldModel confidence mode is not implemented (released confidence models are all-atom)")
-        if not hp.use_old_atom_encoder:
-            raise UnsupportedConfig("CGOldModel with use_old_atom_encoder=false cannot be built by the reference either")
-        self._init_common(hp)
+        self._init_common(hp, confidence=False, old=True)
+        self.rec_node_embedding, self.rec_edge_embedding = self._old_receptor_encoders()
         ns, sd, dr = hp.ns, hp.sigma_embed_dim, hp.dropout
-        self.lig_node_embedding = OldAtomEncoder(ns, LIGAND_FEATURE_DIMS, scalar_dim=sd)
-        self.lig_edge_embedding = mlp(LIGAND_BOND_DIM + sd + hp.distance_embed_dim, ns, ns, dr)
-        self.rec_node_embedding = OldAtomEncoder(ns, RESIDUE_FEATURE_DIMS, scalar_dim=sd, lm_dim=hp.lm_embedding_dim)
-        self.rec_edge_embedding = mlp(sd + hp.distance_embed_dim, ns, ns, dr)
         self.cross_edge_embedding = mlp(sd + hp.cross_distance_embed_dim, ns, ns, dr)
 
         seq = irreps_sequence(ns, hp.nv, hp.use_second_order_repr, ns)  # v1.0: ns pseudoscalars
 
         def layers() -> nn.ModuleList:
-            return nn.ModuleList(
-                OldTensorProductConvLayer(
-                    seq[min(i, 3)], self.sh_irreps, seq[min(i + 1, 3)], n_edge_features=3 * ns,
-                    hidden_features=3 * ns, residual=False, batch_norm=hp.batch_norm, dropout=dr,
-                )
-                for i in range(hp.num_conv_layers)
-            )
+            return nn.ModuleList(self._old_conv_layer(seq, i) for i in range(hp.num_conv_layers))
 
         self.lig_conv_layers = layers()
         self.rec_conv_layers = layers()
@@ -224,12 +239,7 @@ class CGOldModel(_Embeddings, ScoreHeads):
         lig_t_emb = graph_t_emb[batch.lig_batch]
         rec_t_emb = graph_t_emb[batch.rec_batch]
 
-        lig_ei, bond_attr = mg.ligand_edges(batch, self.hp.lig_max_radius)
-        lig_vec = batch.lig_pos[lig_ei[1]] - batch.lig_pos[lig_ei[0]]
-        lig_attr = self.lig_edge_embedding(
-            torch.cat([bond_attr, lig_t_emb[lig_ei[0]], self.lig_distance_expansion(lig_vec.norm(dim=-1))], 1)
-        )
-        lig_sh = mg.spherical_harmonics(self.sh_irreps, lig_vec)
+        lig_ei, lig_attr, lig_sh = self._ligand_graph(batch, lig_t_emb)
         lig_h = self.lig_node_embedding(batch.lig_x, lig_t_emb)
 
         rec_ei = mg.receptor_edges(batch, graph_mode(self.hp))

@@ -9,14 +9,22 @@ that rounding, but evaluate only the grid points actually looked up (memoised), 
 `score_norm(σ) = E[score²]` is, in the reference, a 10,000-sample Monte-Carlo estimate drawn afresh at
 every import without a seed (±2% between runs, pitfall 6). Here it is the same expectation computed
 by quadrature on the table's own x grid: deterministic and within the reference's run-to-run spread.
+All 5001 σ-grid values are tabulated once in `torus_score_norm.npy` (40 kB, written by
+`python -m phonos_models.diffdock.torus`), so sampling looks them up instead of integrating ~50 ms
+per new σ; without the file they are integrated on first use, as before.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
+
+log = logging.getLogger(__name__)
 
 # Grid constants of the reference (DiffDock utils/torus.py), relative to π.
 X_MIN: float = 1e-5
@@ -85,14 +93,51 @@ def sample(sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (out + np.pi) % (2.0 * np.pi) - np.pi
 
 
+SCORE_NORM_TABLE = Path(__file__).with_name("torus_score_norm.npy")  # [SIGMA_N + 1] float64
+# exp(−a) is exactly 0.0 in float64 for a > 745.2: wraps that far out add nothing to the sums.
+_EXP_UNDERFLOW = 746.0
+
+
 @lru_cache(maxsize=8192)
 def _score_norm_at(index: int) -> float:
     """E[score²] for SIGMA_GRID[index] by trapezoid quadrature over |x| on the table's x grid."""
+    return score_norm_by_quadrature(index)
+
+
+def score_norm_by_quadrature(index: int, skip_vanishing_wraps: bool = False) -> float:
+    """E[score²] for SIGMA_GRID[index]: trapezoid quadrature over |x| on the table's x grid.
+
+    With `skip_vanishing_wraps`, wraps whose Gaussian underflows to exactly 0 everywhere on
+    [0, π] are left out (they add 0; only the summation order changes, ~1e-16 relative)."""
     sigma = SIGMA_GRID[index]
-    p, _ = _wrapped(X_GRID, np.full_like(X_GRID, sigma))
-    s = _table_score(X_GRID, np.full_like(X_GRID, sigma))
+    wraps = N_WRAPS
+    if skip_vanishing_wraps:  # |x + 2πk| ≥ 2π|k| − π on the grid
+        wraps = min(N_WRAPS, int((np.pi + sigma * np.sqrt(2.0 * _EXP_UNDERFLOW)) / (2.0 * np.pi)) + 1)
+    shifts = 2.0 * np.pi * np.arange(-wraps, wraps + 1, dtype=np.float64)
+    d = X_GRID[:, None] + shifts
+    g = np.exp(-(d**2) / 2.0 / sigma**2)
+    p, grad = g.sum(-1), (d / sigma**2 * g).sum(-1)
+    s = grad / (p + P_EPS)
     # The density and score² are even in x, so the half-line integral ratio is the full one.
     return float(np.trapz(p * s**2, X_GRID) / np.trapz(p, X_GRID))
+
+
+def build_score_norm_table() -> np.ndarray:
+    """score_norm at every σ-grid point, [SIGMA_N + 1] float64 (~10 s)."""
+    return np.array([score_norm_by_quadrature(i, skip_vanishing_wraps=True) for i in range(SIGMA_N + 1)])
+
+
+@lru_cache(maxsize=1)
+def score_norm_table() -> np.ndarray | None:
+    """The shipped table, or None when the file is missing (then entries are integrated on use)."""
+    try:
+        table = np.load(SCORE_NORM_TABLE)
+    except FileNotFoundError:
+        log.warning("torus score-norm table missing; integrating per σ", extra={"action": "torus_table_missing"})
+        return None
+    if table.shape != (SIGMA_N + 1,):
+        raise ValueError(f"{SCORE_NORM_TABLE} has shape {table.shape}, expected ({SIGMA_N + 1},)")
+    return table
 
 
 def score_norm(sigma: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
@@ -108,4 +153,13 @@ def score_norm(sigma: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
 
 def _score_norms(sigma: np.ndarray) -> np.ndarray:
     indices = sigma_index(sigma)
+    table = score_norm_table()
+    if table is not None:
+        return table[indices]
     return np.array([_score_norm_at(int(i)) for i in indices.reshape(-1)], dtype=np.float64).reshape(indices.shape)
+
+
+if __name__ == "__main__":  # python -m phonos_models.diffdock.torus [path]: (re)write the table
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else SCORE_NORM_TABLE
+    np.save(target, build_score_norm_table())
+    print(f"wrote {target}")
