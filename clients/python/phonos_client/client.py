@@ -160,6 +160,21 @@ class _Base:
     def _retryable(self, call: Call[Any]) -> bool:
         return call.method in ("GET", "DELETE") or call.idempotency_key is not None
 
+    def _request_args(self, call: Call[Any]) -> dict[str, Any]:
+        return {"method": call.method, "url": call.path, "params": call.params or None, "json": call.body,
+                "headers": self._request_headers(call)}
+
+    def _retry_delay(self, call: Call[Any], exc: httpx.TransportError | errors.APIStatusError, attempt: int) -> float:
+        """The pause before trying `call` again after `exc` on try `attempt` (0-based); raises the typed error
+        when the call is not retried (not safe to repeat, a status that retrying cannot change, tries spent)."""
+        error = _transport_error(exc) if isinstance(exc, httpx.TransportError) else exc
+        transient = isinstance(exc, httpx.TransportError) or exc.status in RETRY_STATUSES
+        if not (transient and self._retryable(call) and attempt < self.max_retries):
+            if isinstance(exc, httpx.TransportError):
+                raise error from exc
+            raise exc
+        return self._delay(attempt, error)
+
     def _delay(self, attempt: int, error: errors.PhonosError | None) -> float:
         if isinstance(error, errors.RateLimitError) and error.retry_after is not None:
             return min(error.retry_after, 60.0)
@@ -225,18 +240,9 @@ class Client(_Base):
         attempt = 0
         while True:
             try:
-                response = self._http.request(call.method, call.path, params=call.params or None, json=call.body,
-                                              headers=self._request_headers(call))
-                return call.parse(self._check(response))
-            except httpx.TransportError as exc:
-                error: errors.PhonosError = _transport_error(exc)
-                if attempt >= self.max_retries or not self._retryable(call):
-                    raise error from exc
-            except errors.APIStatusError as exc:
-                if exc.status not in RETRY_STATUSES or attempt >= self.max_retries or not self._retryable(call):
-                    raise
-                error = exc
-            time.sleep(self._delay(attempt, error))
+                return call.parse(self._check(self._http.request(**self._request_args(call))))
+            except (httpx.TransportError, errors.APIStatusError) as exc:
+                time.sleep(self._retry_delay(call, exc, attempt))
             attempt += 1
 
     # -- the API ----------------------------------------------------------------------------------
@@ -363,18 +369,9 @@ class AsyncClient(_Base):
         attempt = 0
         while True:
             try:
-                response = await self._http.request(call.method, call.path, params=call.params or None,
-                                                    json=call.body, headers=self._request_headers(call))
-                return call.parse(self._check(response))
-            except httpx.TransportError as exc:
-                error: errors.PhonosError = _transport_error(exc)
-                if attempt >= self.max_retries or not self._retryable(call):
-                    raise error from exc
-            except errors.APIStatusError as exc:
-                if exc.status not in RETRY_STATUSES or attempt >= self.max_retries or not self._retryable(call):
-                    raise
-                error = exc
-            await asyncio.sleep(self._delay(attempt, error))
+                return call.parse(self._check(await self._http.request(**self._request_args(call))))
+            except (httpx.TransportError, errors.APIStatusError) as exc:
+                await asyncio.sleep(self._retry_delay(call, exc, attempt))
             attempt += 1
 
     async def health(self) -> dict[str, Any]:
