@@ -136,7 +136,7 @@ class Dispatcher:
         self._storage_retry_window_s = storage_retry_window_s
         self._max_running = max_running_per_account if max_running_per_account > 0 else NO_CAP
         self._progress = progress or _NoProgress()
-        self._queues = {m: FairQueue(max_running_per_account) for m in specs}
+        self._queues = {m: FairQueue(self._max_running) for m in specs}
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
         self._persisting: set[asyncio.Task[object]] = set()

@@ -208,12 +208,7 @@ class JobStore:
     async def claim(self, job_id: str) -> ClaimedJob | None:
         """pending → running; None when the job is no longer pending (cancelled meanwhile)."""
         row = await self._db.write_one("claim_job", {"id": job_id, "now": now()})
-        if row is None:
-            return None
-        self._transitioned(row)
-        job = ClaimedJob.from_row(row)
-        metrics.job_started(job.record)
-        return job
+        return None if row is None else self._claimed(row)
 
     async def claim_next(self, model: str, lease: Lease, max_running: int = NO_CAP) -> ClaimedJob | None:
         """The next pending job of `model` by the fair order (jobservice/fairness.py), now running under
@@ -223,10 +218,14 @@ class JobStore:
             await tx.execute("lock_model_claims", {"model": model})
             row = await tx.fetch_one("claim_next_job", {"model": model, "owner": lease.owner, "now": now(),
                                                         "max_running": max_running, "lease_s": lease.seconds})
-        if row is None:
-            return None
+        return None if row is None else self._claimed(row)
+
+    def _claimed(self, row: Row) -> ClaimedJob:
+        """A claim's row: announced to watchers and counted (time waited) on both stores alike."""
         self._transitioned(row)
-        return ClaimedJob.from_row(row)
+        job = ClaimedJob.from_row(row)
+        metrics.job_started(job.record)
+        return job
 
     async def complete(self, job_id: str, result: dict[str, Any], owner: str | None = None) -> JobRecord:
         row = await self._db.write_one("complete_job", {"id": job_id, "result_json": json.dumps(result),

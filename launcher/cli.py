@@ -141,7 +141,6 @@ def cmd_users_set_password(args: argparse.Namespace) -> int:
 
 
 def cmd_db_build(args: argparse.Namespace) -> int:
-
     return int(build_db.main([str(args.fasta), str(args.outdir), "--name", args.name]))
 
 
@@ -220,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     build = db.add_parser("build", help="build a small MSA search database from a FASTA file (tests, demos)")
     build.add_argument("fasta", type=Path)
     build.add_argument("outdir", type=Path)
-    build.add_argument("--name", default="uniref90", choices=DATABASE_NAMES)
+    build.add_argument("--name", default="uniref90", choices=build_db.DATABASE_NAMES)
     build.set_defaults(func=cmd_db_build)
 
     from launcher.weights_table import WEIGHT_SETS
@@ -238,7 +237,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-DATABASE_NAMES = ("uniref90", "mgnify", "small_bfd")  # phonos_models.alphafold2.build_db's (a test keeps them equal)
 
 
 def main(argv: list[str] | None = None) -> int:

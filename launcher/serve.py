@@ -27,7 +27,13 @@ from collections.abc import Mapping
 from jobservice.admin import FirstStart, ensure_first_account, has_password
 from jobservice.private_files import secure_data_dir
 from launcher.supervisor import Event, State, Supervised
-from launcher.triton import DEFAULT_MODEL_REPOSITORY, TritonPorts, TritonProcess, TritonStartError
+from launcher.triton import (
+    DEFAULT_MODEL_REPOSITORY,
+    TritonPorts,
+    TritonProcess,
+    TritonStartError,
+    signal_group,
+)
 from phonos_config.service import ServiceSettings
 from phonos_config.supervisor import SupervisorSettings
 
@@ -152,7 +158,7 @@ class JobServiceChild:
 
     def kill(self) -> None:
         if self.popen is not None:
-            _signal_group(self.popen.pid, signal.SIGKILL)
+            signal_group(self.popen.pid, signal.SIGKILL)
             self.popen.wait(timeout=10)
 
     def stop(self) -> None:
@@ -279,8 +285,3 @@ def _pid(triton: TritonChild, jobs: JobServiceChild, name: str) -> int | None:
     return jobs.popen.pid if jobs.popen else None
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass

@@ -213,11 +213,11 @@ class TritonProcess:
     def stop(self, timeout_s: float = 30.0) -> None:
         """SIGTERM the server's process group, SIGKILL after `timeout_s`, then remove its shm regions."""
         if self.process.poll() is None:
-            _signal_group(self.process.pid, signal.SIGTERM)
+            signal_group(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                _signal_group(self.process.pid, signal.SIGKILL)
+                signal_group(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
         # Stubs of a killed server leave their shared-memory regions behind.
         for name in _shm_regions() - self._shm_before:
@@ -225,7 +225,7 @@ class TritonProcess:
 
     def kill(self) -> None:
         """SIGKILL the whole server (fault-injection tests)."""
-        _signal_group(self.process.pid, signal.SIGKILL)
+        signal_group(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
     def reap(self) -> None:
@@ -236,7 +236,7 @@ class TritonProcess:
         own processes are removed: other servers on the machine keep theirs.
         """
         regions = _group_shm_regions(self.process.pid)
-        _signal_group(self.process.pid, signal.SIGKILL)
+        signal_group(self.process.pid, signal.SIGKILL)
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -251,7 +251,8 @@ class TritonProcess:
         self.stop()
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Send `sig` to the process group led by `pid` (the server and what it started); gone already is fine."""
     try:
         os.killpg(pid, sig)
     except ProcessLookupError:

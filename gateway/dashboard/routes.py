@@ -19,6 +19,7 @@ from aiohttp import web
 from google.protobuf.message import Message
 
 from gateway import errors
+from gateway.body import read_body
 from gateway.dashboard.assets import Assets
 from gateway.dashboard.cookies import (
     CSRF_HEADER,
@@ -162,9 +163,10 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     they cannot send this content type without a CORS preflight, which we never grant."""
     if request.content_type != "application/json":
         raise HttpError(errors.client_error(400, "send the request body as application/json"))
-    raw = await request.content.read(MAX_AUTH_BODY + 1)
-    if len(raw) > MAX_AUTH_BODY:
-        raise HttpError(errors.client_error(413, f"the body is larger than {MAX_AUTH_BODY} bytes"))
+    from gateway.app import BODY_TIMEOUT_KEY  # the app module imports this one
+
+    # The edge's one body reader: the whole body however it is chunked, its read timeout, its encodings.
+    raw = await read_body(request, limit=MAX_AUTH_BODY, timeout_s=request.app[BODY_TIMEOUT_KEY])
     try:
         body = json.loads(raw or b"{}")
     except ValueError:

@@ -209,10 +209,12 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
 def test_one_phonos_command_for_users_and_operators() -> None:
     from phonos_models.alphafold2 import build_db
 
-    from launcher.cli import DATABASE_NAMES, build_parser
+    from launcher.cli import build_parser
 
-    assert DATABASE_NAMES == build_db.DATABASE_NAMES
-    verbs = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    parser = build_parser()
+    db_build = parser._subparsers._group_actions[0].choices["db"]._subparsers._group_actions[0].choices["build"]  # type: ignore[union-attr]
+    assert tuple(next(a for a in db_build._actions if a.dest == "name").choices) == build_db.DATABASE_NAMES
+    verbs = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     assert {"serve", "keys", "db", "login", "fold", "dock", "jobs", "usage", "webhooks"} <= verbs
     env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'triton_models'}:{CLIENT_PATH}"}
     helped = subprocess.run([sys.executable, "-m", "launcher.cli", "fold", "--help"], env=env, cwd=REPO,

@@ -4,10 +4,12 @@ process, on the inference twin: no model runs here)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -245,6 +247,26 @@ def test_csrf_token_is_required_for_cookie_requests_that_change_state(service: I
     ok = browser.post(url, json={"name": "csrf"}, headers={"X-CSRF-Token": csrf}, timeout=30)
     assert ok.status_code == 200, ok.text
     assert browser.get(url, timeout=30).status_code == 200  # reads need no token
+
+
+def test_sign_in_reads_a_body_sent_in_pieces_and_refuses_an_oversized_one(service: InProcessService) -> None:
+    from gateway.dashboard.routes import MAX_AUTH_BODY
+
+    service.new_key(username="ada")
+    set_password(service, "ada")
+    body = json.dumps({"username": "ada", "password": PASSWORD}).encode()
+
+    def pieces() -> Iterator[bytes]:  # chunked transfer, one small chunk at a time with pauses between
+        for start in range(0, len(body), 7):
+            time.sleep(0.02)
+            yield body[start:start + 7]
+
+    chunked = requests.post(f"{service.base_url}/auth/sign-in", data=pieces(),
+                            headers={"Content-Type": "application/json"}, timeout=30)
+    assert chunked.status_code == 200, chunked.text
+    big = requests.post(f"{service.base_url}/auth/sign-in", data=b" " * (MAX_AUTH_BODY + 1) + body,
+                        headers={"Content-Type": "application/json"}, timeout=30)
+    assert big.status_code == 413 and big.json()["error"]
 
 
 def test_cross_site_sign_in_is_refused(service: InProcessService) -> None:

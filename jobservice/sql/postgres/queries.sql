@@ -13,9 +13,7 @@ INSERT INTO api_keys (key_hash, id, account_id, prefix, name, rate_limit, create
 VALUES (:key_hash, :id, :account_id, :prefix, :name, :rate_limit, :now);
 
 -- name: get_key
-SELECT k.id, k.account_id, k.rate_limit, a.username
-FROM api_keys k JOIN accounts a ON a.id = k.account_id
-WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL;
+SELECT id, account_id, rate_limit FROM api_keys WHERE key_hash = :key_hash AND revoked_at IS NULL;
 
 -- name: get_account
 SELECT id, username, email, credits, created_at FROM accounts WHERE id = :account_id;
