@@ -193,3 +193,18 @@ def test_deliveries_a_sender_will_not_start_are_released_to_the_others(postgres:
         assert await claim_deliveries(b, "other") == held[1:]
 
     with_services(postgres, scenario)
+
+
+def test_a_claim_on_the_shared_store_counts_the_time_the_job_waited(postgres: PostgresServer) -> None:
+    from prometheus_client import REGISTRY
+
+    def waits() -> float:
+        return REGISTRY.get_sample_value("phonos_job_wait_seconds_count", {"model": "esmfold"}) or 0.0
+
+    async def scenario(a: PgDatabase) -> None:
+        await funded_jobs(a, 1)
+        before = waits()
+        assert await JobStore(a).claim_next("esmfold", Lease("svc-a", 30.0)) is not None
+        assert waits() == before + 1  # as a claim on SQLite does (the queue-time histogram)
+
+    with_services(postgres, scenario, count=1)
