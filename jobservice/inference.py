@@ -54,9 +54,6 @@ def int32_tensor(name: str, value: int, *, batched: bool) -> Tensor:
     return Tensor(name, array[None, :] if batched else array, "INT32")
 
 
-# The request parameter that carries the compute limit to the model (milliseconds, an integer: every
-# Triton version takes int64 request parameters).
-COMPUTE_LIMIT_PARAMETER = "phonos_compute_limit_ms"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ alone (the models send typed codes: triton_models/phonos_triton/adapter.py):
     anything else (INTERNAL, UNKNOWN, ...) or a broken result envelope                    → model failure
 
 The request's compute limit travels as the request parameter `phonos_compute_limit_ms`
-(jobservice.inference.COMPUTE_LIMIT_PARAMETER); the model counts it from when it starts computing.
+(phonos_models.common.requests.COMPUTE_LIMIT_PARAMETER); the model counts it from when it starts computing.
 
 Triton's own intake checks (unknown model, wrong input names or datatypes) still arrive on the stream
 as bare error strings: see `classify_intake`.
@@ -34,11 +34,11 @@ import grpc
 import tritonclient.grpc.aio as triton_aio
 from phonos_models.common import result_files
 from phonos_models.common.progress import PROGRESS, Progress, ProgressError
+from phonos_models.common.requests import COMPUTE_LIMIT_PARAMETER
 from tritonclient.utils import InferenceServerException
 
 from jobservice import metrics, tracing
 from jobservice.inference import (
-    COMPUTE_LIMIT_PARAMETER,
     NOT_READY,
     READY,
     SERVER_COMPONENT,

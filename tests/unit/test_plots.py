@@ -25,8 +25,8 @@ def test_every_plot_has_its_size_for_short_and_long_inputs(length: int) -> None:
 
 
 def test_pose_confidence_plot_handles_missing_scores() -> None:
-    png = plots.pose_confidence_png([1.2, -0.7, None, -3.0, -1000.0], ["high", "moderate", "unknown", "low", "low"],
-                                    "poses")
+    png = plots.pose_confidence_png([1.2, -0.7, None, -3.0, float("nan")], ["high", "moderate", "unknown", "low", "low"],
+                                    "poses", (0.0, -1.5))
     assert png_size(png) == plots.CONFIDENCE_SIZE
 
 

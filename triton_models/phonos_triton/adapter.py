@@ -10,7 +10,7 @@ How a model reports a failure is part of the contract with the job service (jobs
 * `ResourceExhausted` (out of memory), anything else → Triton `INTERNAL` → a model failure (refunded).
 
 The compute limit comes with each request from the job service (request parameter
-`phonos_compute_limit_ms`, jobservice.inference.COMPUTE_LIMIT_PARAMETER) and is counted here, by the model,
+`phonos_compute_limit_ms`, phonos_models.common.requests.COMPUTE_LIMIT_PARAMETER) and is counted here, by the model,
 from when it starts computing that request (`ComputeClock`): time the request waited in Triton's queue or
 behind another batch never counts, so reaching it is the input's own cost. Science code needs nothing new:
 it already stops at its `should_stop()` checks (between trunk passes, diffusion steps, MSA databases, relax
@@ -37,11 +37,10 @@ import triton_python_backend_utils as pb_utils
 from phonos_models.common import result_files
 from phonos_models.common.errors import BadInput, Cancelled, ResourceExhausted
 from phonos_models.common.progress import PROGRESS, Progress, Report
+from phonos_models.common.requests import COMPUTE_LIMIT_PARAMETER
 
 from phonos_config.env import triton_model_env
 
-# The request parameter carrying the compute limit (jobservice.inference.COMPUTE_LIMIT_PARAMETER).
-COMPUTE_LIMIT_PARAMETER = "phonos_compute_limit_ms"
 ShouldStop = Callable[[], bool]
 
 

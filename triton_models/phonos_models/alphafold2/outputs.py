@@ -16,6 +16,7 @@ from alphafold.common import protein, residue_constants
 
 from phonos_models.alphafold2.runner import ModelOutput
 from phonos_models.common.chains import CHAIN_BREAK, ChainLayout
+from phonos_models.common.structure import remark_records
 
 NOT_REAL = "NOT A REAL PREDICTION: tiny randomly initialised AlphaFold2 weights (architecture test only)"
 
@@ -53,13 +54,9 @@ def _protein(layout: ChainLayout, output: ModelOutput) -> protein.Protein:
     )
 
 
-def _wrap(text: str, width: int) -> list[str]:
-    return [text[i:i + width] for i in range(0, len(text), width)] or [""]
-
-
 def pdb_remarks(lines: Sequence[str]) -> str:
-    """Free-text PDB REMARK 250 lines (wrapped to the 80-column record)."""
-    return "".join(f"REMARK 250 {chunk}\n" for line in lines for chunk in _wrap(line, 68))
+    """Free-text PDB REMARK 250 records, written as every model writes them."""
+    return "".join(remark_records(lines))
 
 
 def to_pdb(layout: ChainLayout, output: ModelOutput, provenance: Provenance) -> str:

@@ -41,8 +41,6 @@ PLDDT_BANDS: tuple[tuple[float, float, str, str], ...] = (
 )
 CHAIN_LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 PAE_MAX = 30.0  # Å, AlphaFold DB's colour scale maximum
-# DiffDock README bands: > 0 high, -1.5 .. 0 moderate, < -1.5 low.
-UNSCORED = -1000.0  # DiffDock's value for a pose its confidence model returned NaN for
 CONFIDENCE_COLOURS = {"high": "#0053D6", "moderate": "#65CBF3", "low": "#FF7D45", "unknown": "#999999"}
 
 
@@ -152,13 +150,13 @@ def coverage_png(non_gap: np.ndarray, identity: np.ndarray, title: str, chain_le
 
 
 def pose_confidence_png(confidences: Sequence[float | None], bands: Sequence[str], title: str,
-                        thresholds: tuple[float, float] = (0.0, -1.5)) -> bytes:
-    """One bar per pose, best first; `bands` names each pose's band ("high", "moderate", "low", "unknown")."""
+                        thresholds: tuple[float, float]) -> bytes:
+    """One bar per pose, best first; `bands` names each pose's band ("high", "moderate", "low", "unknown"),
+    `thresholds` are the (high, low) band edges the caller's model defines. None or NaN: drawn as "n/a"."""
     figure = _figure(CONFIDENCE_SIZE)
     axes = figure.add_axes((0.08, 0.12, 0.72, 0.78))
     ranks = np.arange(1, len(confidences) + 1)
-    # None, NaN and DiffDock's -1000 ("could not score") are drawn as "n/a", not as a bar to -1000
-    values = np.array([np.nan if c is None or not c > UNSCORED else c for c in confidences], dtype=float)
+    values = np.array([np.nan if c is None else c for c in confidences], dtype=float)
     axes.bar(ranks, np.nan_to_num(values, nan=0.0), color=[CONFIDENCE_COLOURS.get(b, "#999999") for b in bands],
              edgecolor="black", linewidth=0.5)
     for threshold in thresholds:
@@ -175,8 +173,10 @@ def pose_confidence_png(confidences: Sequence[float | None], bands: Sequence[str
     axes.set_xlabel("pose rank")
     axes.set_ylabel("confidence (logit)")
     axes.set_title(title)
+    high_edge, low_edge = thresholds
     handles = [Patch(color=CONFIDENCE_COLOURS[k], label=label) for k, label in (
-        ("high", "high (> 0)"), ("moderate", "moderate (-1.5 to 0)"), ("low", "low (< -1.5)"))]
+        ("high", f"high (> {high_edge:g})"), ("moderate", f"moderate ({low_edge:g} to {high_edge:g})"),
+        ("low", f"low (< {low_edge:g})"))]
     axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return _png(figure)
 

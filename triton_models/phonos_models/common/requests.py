@@ -8,6 +8,10 @@ from typing import Any
 
 from phonos_models.common.errors import BadInput
 
+# The Triton request parameter that carries a job's compute limit from the job service to the model
+# (milliseconds, an integer: every Triton version takes int64 request parameters).
+COMPUTE_LIMIT_PARAMETER = "phonos_compute_limit_ms"
+
 
 def request_fields(text: str, allowed: Collection[str], error: type[BadInput] = BadInput) -> dict[str, Any]:
     """The JSON object in `text` (empty text: no fields). `error` (a `BadInput`) for text that is not a JSON

@@ -16,8 +16,14 @@ from phonos_models.common.errors import ResourceExhausted
 from phonos_models.common.progress import Report, ignore
 from phonos_models.common.result_files import ModelResult, ResultFile, text_file
 from phonos_models.common.weights import TINY_WARNING
-from phonos_models.diffdock.outputs import CONFIDENCE_MEANING, confidence_band
+from phonos_models.diffdock.outputs import (
+    CONFIDENCE_MEANING,
+    HIGH_CONFIDENCE,
+    LOW_CONFIDENCE,
+    confidence_band,
+)
 from phonos_models.diffdock.pipeline import DiffDockPipeline, DockingOutput, request_from_json
+from phonos_models.diffdock.sampling import FAILED_CONFIDENCE
 
 DESCRIPTIONS = {
     "pdb": "the complex: receptor as submitted + the rank-1 ligand pose (HETATM LIG, CONECT records)",
@@ -29,8 +35,11 @@ DESCRIPTIONS = {
 
 def confidence_plot(out: DockingOutput, real: bool) -> ResultFile:
     bands = [confidence_band(c) for c in out.ranked_confidence]
+    # A pose the confidence model could not score (the reference's -1000) is drawn as "n/a", not as a bar.
+    scored = [None if c is None or not c > FAILED_CONFIDENCE else c for c in out.ranked_confidence]
     title = "DiffDock pose confidence" + ("" if real else "\n(tiny random weights: not a real prediction)")
-    return bundle.png_file("confidence_plot", "confidence", plots.pose_confidence_png(out.ranked_confidence, bands, title))
+    png = plots.pose_confidence_png(scored, bands, title, (HIGH_CONFIDENCE, LOW_CONFIDENCE))
+    return bundle.png_file("confidence_plot", "confidence", png)
 
 
 def summary(out: DockingOutput) -> bundle.Summary:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from phonos_config.complexes import CHAIN_BREAK
 from phonos_models.common.errors import BadInput
 
-CHAIN_BREAK = ":"
 LINKER = "G" * 25  # fair-esm encode_sequence default `chain_linker`
 RESIDUE_INDEX_OFFSET = 512  # fair-esm encode_sequence default `residue_index_offset`
 CHAIN_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # one letter per chain, as PDB files need
