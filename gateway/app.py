@@ -25,6 +25,7 @@ from gateway.errors import ErrorResponse, HttpError
 from gateway.http_rule import NoRoute, PathDecodeError, Router, rules_for_service
 from gateway.invoker import Invoker, RpcFailure
 from gateway.observe import ROUTE_KEY, observe_middleware, trace_metadata
+from gateway.rpc_failure import REQUEST_ID_HEADER, failure_response, forwarded_headers
 from gateway.transcode import TranscodeError, TranscodePlan, build_request, compile_plan, render_response
 
 logger = logging.getLogger(__name__)
@@ -32,20 +33,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 
 DEFAULT_BODY_TIMEOUT_S = 120.0
-REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID_MAX = 128
 _REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/+=")
 
-# Response metadata that becomes an HTTP header, with the header's conventional casing.
-FORWARDED_RESPONSE_METADATA: Mapping[str, str] = {
-    "x-ratelimit-limit": "X-RateLimit-Limit",
-    "x-ratelimit-remaining": "X-RateLimit-Remaining",
-    "x-ratelimit-reset": "X-RateLimit-Reset",
-    "retry-after": "Retry-After",
-    "content-disposition": "Content-Disposition",
-    "x-request-id": REQUEST_ID_HEADER,
-    "idempotent-replayed": "Idempotent-Replayed",
-}
 # Response metadata that sets the HTTP status of a successful call (grpc-gateway's convention), e.g.
 # 503 on a /v1/health that reports "degraded" so that orchestrators can probe it.
 HTTP_CODE_KEY = "x-http-code"
@@ -142,7 +132,7 @@ async def admit(request: web.Request, plan: TranscodePlan) -> None:
         return
     failure = await admission.admit(plan.rule.full_method, dict(caller_metadata(request)), request.remote)
     if failure is not None:
-        raise HttpError(_failure_response(failure, request[REQUEST_ID_KEY]))
+        raise HttpError(failure_response(failure, request[REQUEST_ID_KEY]))
     request[ADMITTED_KEY] = True
 
 
@@ -187,22 +177,15 @@ async def transcode_handler(request: web.Request) -> web.StreamResponse:
     if plan.rule.method.server_streaming:
         sse.apply_last_event_id(plan, message, request.headers.get("Last-Event-ID"))
         return await sse.respond(request, plan, message, metadata, request.app[INVOKER_KEY],
-                                 keepalive_s=request.app[SSE_KEEPALIVE_KEY], request_id=request_id,
-                                 forwarded=forwarded_headers)
+                                 keepalive_s=request.app[SSE_KEEPALIVE_KEY], request_id=request_id)
     try:
         reply = await request.app[INVOKER_KEY].unary(plan.rule.full_method, message, metadata)
     except RpcFailure as failure:
-        raise HttpError(_failure_response(failure, request_id)) from None
+        raise HttpError(failure_response(failure, request_id)) from None
     rendered = render_response(plan, reply.message)
     headers = forwarded_headers(reply.metadata)
     headers["Content-Type"] = rendered.content_type
     return web.Response(status=success_status(reply.metadata), body=rendered.data, headers=headers)
-
-
-def _failure_response(failure: RpcFailure, request_id: str) -> ErrorResponse:
-    error = errors.from_status(failure.code, failure.details, failure.metadata, request_id=request_id)
-    headers = {**forwarded_headers(failure.metadata), **error.headers}
-    return ErrorResponse(error.status, error.title, error.message, headers)
 
 
 def success_status(metadata: Mapping[str, str]) -> int:
@@ -244,8 +227,6 @@ def caller_metadata(request: web.Request) -> list[tuple[str, str]]:
     return metadata
 
 
-def forwarded_headers(metadata: Mapping[str, str]) -> dict[str, str]:
-    return {header: metadata[key] for key, header in FORWARDED_RESPONSE_METADATA.items() if key in metadata}
 
 
 def request_id_of(request: web.Request) -> str:

@@ -112,28 +112,32 @@ class ChannelInvoker:
         self._timeout = timeout
         self._pool = pool or descriptor_pool.Default()
         self._callables: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}
+        self._stream_callables: dict[str, grpc.aio.UnaryStreamMultiCallable] = {}
+
+    def _response_parser(self, full_method: str) -> Any:
+        service_name, _, method_name = full_method.lstrip("/").rpartition("/")
+        method = self._pool.FindServiceByName(service_name).methods_by_name[method_name]
+        return message_factory.GetMessageClass(method.output_type).FromString
 
     def _callable(self, full_method: str) -> grpc.aio.UnaryUnaryMultiCallable:
         callable_ = self._callables.get(full_method)
         if callable_ is None:
-            service_name, _, method_name = full_method.lstrip("/").rpartition("/")
-            method = self._pool.FindServiceByName(service_name).methods_by_name[method_name]
-            response_class = message_factory.GetMessageClass(method.output_type)
-            callable_ = self._channel.unary_unary(
-                full_method, request_serializer=_serialize, response_deserializer=response_class.FromString
-            )
+            callable_ = self._channel.unary_unary(full_method, request_serializer=_serialize,
+                                                  response_deserializer=self._response_parser(full_method))
             self._callables[full_method] = callable_
+        return callable_
+
+    def _stream_callable(self, full_method: str) -> grpc.aio.UnaryStreamMultiCallable:
+        callable_ = self._stream_callables.get(full_method)
+        if callable_ is None:
+            callable_ = self._channel.unary_stream(full_method, request_serializer=_serialize,
+                                                   response_deserializer=self._response_parser(full_method))
+            self._stream_callables[full_method] = callable_
         return callable_
 
     def stream(self, full_method: str, request: Message, metadata: Sequence[tuple[str, str]]) -> ServerStream:
         """No deadline: a watch stream lasts as long as the job (the server bounds it)."""
-        service_name, _, method_name = full_method.lstrip("/").rpartition("/")
-        method = self._pool.FindServiceByName(service_name).methods_by_name[method_name]
-        response_class = message_factory.GetMessageClass(method.output_type)
-        callable_ = self._channel.unary_stream(
-            full_method, request_serializer=_serialize, response_deserializer=response_class.FromString
-        )
-        return _ChannelStream(callable_(request, metadata=tuple(metadata)))
+        return _ChannelStream(self._stream_callable(full_method)(request, metadata=tuple(metadata)))
 
     async def unary(self, full_method: str, request: Message, metadata: Sequence[tuple[str, str]]) -> Reply:
         call = self._callable(full_method)(request, timeout=self._timeout, metadata=tuple(metadata))

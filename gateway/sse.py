@@ -27,7 +27,8 @@ from google.protobuf.message import Message
 from gateway import errors
 from gateway.errors import ErrorResponse, HttpError
 from gateway.invoker import Invoker, RpcFailure, ServerStream
-from gateway.transcode import TranscodePlan, dumps
+from gateway.rpc_failure import failure_response, forwarded_headers
+from gateway.transcode import TranscodePlan, dumps, response_document
 
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
 RESUME_FIELD = "last_event_id"
@@ -63,18 +64,15 @@ def error_event(error: ErrorResponse) -> bytes:
 
 
 async def respond(request: web.Request, plan: TranscodePlan, message: Message, metadata: Sequence[tuple[str, str]],
-                  invoker: Invoker, *, keepalive_s: float, request_id: str,
-                  forwarded: Any) -> web.StreamResponse:
-    """Serve one streaming rule; `forwarded(metadata) -> headers` picks the response headers."""
+                  invoker: Invoker, *, keepalive_s: float, request_id: str) -> web.StreamResponse:
+    """Serve one streaming rule."""
     stream = invoker.stream(plan.rule.full_method, message, metadata)
     try:
         first = await stream.next()
     except RpcFailure as failure:
         await stream.close()
-        error = errors.from_status(failure.code, failure.details, failure.metadata, request_id=request_id)
-        raise HttpError(ErrorResponse(error.status, error.title, error.message,
-                                      {**forwarded(failure.metadata), **error.headers})) from None
-    headers = forwarded(stream.metadata())
+        raise HttpError(failure_response(failure, request_id)) from None
+    headers = forwarded_headers(stream.metadata())
     if first is None:
         await stream.close()
         return web.Response(status=204, headers=headers)
@@ -85,7 +83,7 @@ async def respond(request: web.Request, plan: TranscodePlan, message: Message, m
     streams.add(stop)
     try:
         await response.prepare(request)
-        await response.write(f"retry: {RETRY_MS}\n\n".encode() + encode_event(_document(plan, first)))
+        await response.write(f"retry: {RETRY_MS}\n\n".encode() + encode_event(response_document(plan, first)))
         await _pump(response, stream, plan, stop, keepalive_s, request_id)
         await response.write_eof()
     except (ConnectionResetError, ConnectionError):
@@ -117,7 +115,7 @@ async def _pump(response: web.StreamResponse, stream: ServerStream, plan: Transc
                 return
             if message is None:
                 return
-            await response.write(encode_event(_document(plan, message)))
+            await response.write(encode_event(response_document(plan, message)))
             pending = asyncio.ensure_future(stream.next())
     finally:
         stopping.cancel()
@@ -125,13 +123,6 @@ async def _pump(response: web.StreamResponse, stream: ServerStream, plan: Transc
             pending.cancel()
             with contextlib.suppress(asyncio.CancelledError, RpcFailure):
                 await pending
-
-
-def _document(plan: TranscodePlan, message: Message) -> Any:
-    document: Any = plan.encode(message)
-    if plan.response_body_field:
-        document = document.get(plan.response_body_field)
-    return document
 
 
 async def end_streams(app: web.Application) -> None:

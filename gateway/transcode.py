@@ -179,10 +179,15 @@ def render_response(plan: TranscodePlan, message: Message) -> RenderedBody:
             getattr(message, plan.response_body_field) if plan.response_body_field else message  # type: ignore[assignment]
         )
         return RenderedBody(body.content_type or "application/octet-stream", body.data)
+    return RenderedBody(_JSON_CONTENT_TYPE, dumps(response_document(plan, message)))
+
+
+def response_document(plan: TranscodePlan, message: Message) -> Any:
+    """The JSON value a (non-HttpBody) response becomes: the message, or its `response_body` field."""
     document: Any = plan.encode(message)
     if plan.response_body_field:
         document = document.get(plan.response_body_field)
-    return RenderedBody(_JSON_CONTENT_TYPE, dumps(document))
+    return document
 
 
 def dumps(document: Any) -> bytes:

@@ -29,9 +29,10 @@ from gateway.dashboard.cookies import (
     set_session_cookie,
 )
 from gateway.dashboard.security import SECURITY_HEADERS
-from gateway.errors import ErrorResponse, HttpError
+from gateway.errors import HttpError
 from gateway.invoker import Invoker, RpcFailure
 from gateway.json_encode import encoder_for
+from gateway.rpc_failure import failure_response
 
 SERVICE = "/phonos.v1.PhonosService/"
 PAGES = ("/jobs", "/jobs/{job_id}", "/submit", "/usage", "/webhooks", "/keys", "/account", "/sign-in")
@@ -95,9 +96,7 @@ class Dashboard:
         try:
             reply = await self._invoker.unary(SERVICE + method, message, [("x-request-id", request_id), *metadata])
         except RpcFailure as failure:
-            error = errors.from_status(failure.code, failure.details, failure.metadata, request_id=request_id)
-            raise HttpError(ErrorResponse(error.status, error.title, error.message,
-                                          {**_retry_after(failure.metadata), **error.headers})) from None
+            raise HttpError(failure_response(failure, request_id)) from None
         return reply.message
 
     async def sign_in(self, request: web.Request) -> web.StreamResponse:
@@ -152,10 +151,6 @@ def _encode(message: Message) -> dict[str, Any]:
 def _json_response(body: dict[str, Any]) -> web.Response:
     headers = {**SECURITY_HEADERS, "Cache-Control": "no-store", "Content-Type": "application/json"}
     return web.Response(body=json.dumps(body, separators=(",", ":")).encode(), headers=headers)
-
-
-def _retry_after(metadata: Any) -> dict[str, str]:
-    return {"Retry-After": metadata["retry-after"]} if "retry-after" in metadata else {}
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
