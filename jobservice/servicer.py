@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -43,6 +43,12 @@ HTTP_CODE_KEY = "x-http-code"  # the gateway's status override for a successful 
 Handler = Callable[[Principal], Awaitable[tuple[Message, "Charge"]]]
 # A handler of an idempotent rpc: also gets the request's Idempotency-Key claim (None without a key).
 ClaimingHandler = Callable[[Principal, Claim | None], Awaitable[tuple[Message, "Charge"]]]
+
+
+def _call_origin(metadata: Mapping[str, Any]) -> tuple[str, str]:
+    """The call's request id (the gateway's, or a new one) and transport ("rest" via the gateway, else "grpc")."""
+    request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex)
+    return request_id, "rest" if metadata.get("x-phonos-transport") == "rest" else "grpc"
 
 
 class Charge:
@@ -196,8 +202,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def _answer(self, method: str, context: grpc.aio.ServicerContext, handler: Handler,
                       metadata: dict[str, Any]) -> Message:
         started = time.perf_counter()
-        request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex)
-        transport = "rest" if metadata.get("x-phonos-transport") == "rest" else "grpc"
+        request_id, transport = _call_origin(metadata)
         trailers: list[tuple[str, str]] = [("x-request-id", request_id)]
         principal: Principal | None = None
         charge = NO_CHARGE
@@ -216,17 +221,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         finally:
             if failure is not None:
                 code = grpc_status(failure)[0]
-                if isinstance(failure, RateLimited):
-                    metrics.rate_limited(transport)
-            elapsed_s = time.perf_counter() - started
-            metrics.rpc_finished(method, transport, code.name, elapsed_s)
-            tracing.set_rpc_outcome(code.name, principal.account_id if principal else None)
-            if principal is not None:
-                self._svc.usage.record(usage_event(
-                    principal.account_id, self._routes[method], key_id=principal.key_id, model=charge.model,
-                    credits_used=charge.credits, status_code=code.value[0], elapsed_ms=elapsed_s * 1000,
-                    transport="dashboard" if principal.via_session else transport,
-                ))
+            self._finished(method, transport, code, started, principal, charge, failure)
         if failure is not None:
             status, extra = grpc_status(failure)
             if isinstance(failure, RateLimited):
@@ -239,6 +234,21 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             )
         context.set_trailing_metadata(tuple(trailers))
         return response
+
+    def _finished(self, method: str, transport: str, code: grpc.StatusCode, started: float,
+                  principal: Principal | None, charge: Charge, failure: PhonosError | None) -> None:
+        """One call's metrics, trace outcome and usage row (a streaming rpc's: once it is open or refused)."""
+        if isinstance(failure, RateLimited):
+            metrics.rate_limited(transport)
+        elapsed_s = time.perf_counter() - started
+        metrics.rpc_finished(method, transport, code.name, elapsed_s)
+        tracing.set_rpc_outcome(code.name, principal.account_id if principal else None)
+        if principal is not None:
+            self._svc.usage.record(usage_event(
+                principal.account_id, self._routes[method], key_id=principal.key_id, model=charge.model,
+                credits_used=charge.credits, status_code=code.value[0], elapsed_ms=elapsed_s * 1000,
+                transport="dashboard" if principal.via_session else transport,
+            ))
 
     def _idempotent(self, method: str, request: Message, context: grpc.aio.ServicerContext,
                     response_class: type[Message], run: ClaimingHandler) -> Handler:
@@ -269,8 +279,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         and send the rate-limit state as initial metadata (HTTP headers before the first event)."""
         started = time.perf_counter()
         metadata = {k: v for k, v in (context.invocation_metadata() or ())}
-        request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex)
-        transport = "rest" if metadata.get("x-phonos-transport") == "rest" else "grpc"
+        request_id, transport = _call_origin(metadata)
         principal: Principal | None = None
         code = grpc.StatusCode.OK
         try:
@@ -278,14 +287,9 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             state = await self._limiter.check(principal.key_hash, principal.rate_limit)
         except PhonosError as failure:
             code, extra = grpc_status(failure)
+            self._finished(method, transport, code, started, principal, NO_CHARGE, failure)
             await context.abort(code, failure.message, trailing_metadata=(("x-request-id", request_id), *extra))
-        finally:
-            if principal is not None:
-                self._svc.usage.record(usage_event(
-                    principal.account_id, self._routes[method], key_id=principal.key_id, model=None, credits_used=0,
-                    status_code=code.value[0], elapsed_ms=(time.perf_counter() - started) * 1000,
-                    transport="dashboard" if principal.via_session else transport,
-                ))
+        self._finished(method, transport, code, started, principal, NO_CHARGE, None)  # the stream is open
         assert principal is not None
         await context.send_initial_metadata((("x-request-id", request_id), *state.headers()))
         return principal

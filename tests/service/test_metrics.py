@@ -98,6 +98,21 @@ def test_rate_limit_rejections_and_error_statuses_are_counted(service: InProcess
                  status="404") == 1
 
 
+def test_watch_streams_are_counted_like_other_calls(service: InProcessService) -> None:
+    client = service.client(service.new_key(rate_limit=2))
+    job_id = client.predict().json()["job_id"]
+    before = service.scrape()
+    opened = client.get(f"/v1/jobs/{job_id}/events", headers={"Accept": "text/event-stream"})
+    assert opened.status_code in (200, 204)
+    refused = client.get(f"/v1/jobs/{job_id}/events", headers={"Accept": "text/event-stream"})
+    assert refused.status_code == 429
+    after = service.scrape()
+    assert delta(before, after, "phonos_rpc_seconds_count", rpc="WatchJob", transport="rest", code="OK") == 1
+    assert delta(before, after, "phonos_rpc_seconds_count", rpc="WatchJob", transport="rest",
+                 code="RESOURCE_EXHAUSTED") == 1
+    assert delta(before, after, "phonos_rate_limit_rejections_total", transport="rest") == 1
+
+
 def test_webhook_deliveries_and_backlog(service: InProcessService) -> None:
     client = service.client(service.new_key(credits=1000))
     with WebhookReceiver(statuses=[500] * 10) as receiver:
