@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-WINDOW_S = 60.0
+from jobservice.ratelimit import WINDOW_S
 
 
 def client_address(peer: str | None) -> str:

@@ -16,16 +16,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import math
 import secrets
 import time
-from collections import deque
 from dataclasses import dataclass
 
+from jobservice.auth_throttle import AuthThrottle
 from jobservice.db import now
 from jobservice.errors import Forbidden, InvalidArgument, RateLimited, Unauthenticated
 from jobservice.passwords import hash_password, password_matches
-from jobservice.ratelimit import WINDOW_S
 from jobservice.store import Store
 
 FAILED_SIGN_INS_PER_MINUTE = 10  # per username: slows guessing without locking the owner out for long
@@ -64,7 +62,8 @@ class Sessions:
     def __init__(self, db: Store, *, ttl_s: float) -> None:
         self._db = db
         self._ttl_s = ttl_s
-        self._failures: dict[str, deque[float]] = {}  # username → monotonic times of failed sign-ins
+        # Failed sign-ins per username, in the rolling minute (the same counter that throttles bad API keys per address).
+        self._failures = AuthThrottle(FAILED_SIGN_INS_PER_MINUTE, max_addresses=MAX_TRACKED_USERNAMES, max_trusted=0)
         self._hashing = asyncio.Semaphore(2)  # Argon2 verifications at once (each 64 MiB, tens of ms)
 
     async def set_password(self, account_id: int, password: str) -> None:
@@ -77,9 +76,8 @@ class Sessions:
     async def sign_in(self, username: str, password: str, user_agent: str = "") -> NewSession:
         if not username or not password:
             raise InvalidArgument("enter a username and a password")
-        failures = self._recent_failures(username.lower())
-        if len(failures) >= FAILED_SIGN_INS_PER_MINUTE:
-            retry = max(1, math.ceil(failures[0] + WINDOW_S - time.monotonic()))
+        retry = self._failures.retry_after(username.lower())
+        if retry is not None:
             raise RateLimited(f"Too many failed sign-ins for {username!r}; try again in {retry} s",
                               limit=FAILED_SIGN_INS_PER_MINUTE, retry_after_s=retry, reset_epoch_s=int(time.time()) + retry)
         row = await self._db.read.fetch_one("account_by_username", {"username": username})
@@ -88,7 +86,7 @@ class Sessions:
             # Unknown users and users without a password cost one verification too (no timing oracle).
             ok = await asyncio.to_thread(password_matches, stored, password)
         if row is None or not ok:
-            failures.append(time.monotonic())
+            self._failures.failed(username.lower())
             raise Unauthenticated("Wrong username or password.")
         token = secrets.token_urlsafe(32)
         stamp = now()
@@ -100,16 +98,6 @@ class Sessions:
                 "user_agent": user_agent[:MAX_USER_AGENT] or None, "now": stamp, "expires_at": expires,
             })
         return NewSession(token, csrf_token(token), int(row["id"]), row["username"], expires)
-
-    def _recent_failures(self, username: str) -> deque[float]:
-        """This minute's failures of `username` (stored: the caller appends a new failure to it)."""
-        if len(self._failures) > MAX_TRACKED_USERNAMES:  # names sprayed by a guesser: forget the stale ones
-            cutoff = time.monotonic() - WINDOW_S
-            self._failures = {name: times for name, times in self._failures.items() if times and times[-1] > cutoff}
-        failures = self._failures.setdefault(username, deque())
-        while failures and failures[0] <= time.monotonic() - WINDOW_S:
-            failures.popleft()
-        return failures
 
     async def authenticate(self, token: str, *, csrf: str | None, state_changing: bool) -> SessionInfo:
         """The live session of a cookie token; Forbidden when a state-changing request lacks its CSRF token."""
