@@ -192,7 +192,7 @@ async def run_work(args: argparse.Namespace, client: AsyncClient, session: Sessi
     return report(outcomes, args.json)
 
 
-async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session: Session, work: None) -> int:
+async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session: Session) -> int:
     if not args.job_ids:  # every job of the account, until Ctrl-C
         async for event in client.watch():
             print(json.dumps(event.job.raw | {"event": event.type}) if args.json else event.describe(), flush=True)
@@ -379,7 +379,7 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> int:
         async with AsyncClient(profile.url, profile.api_key) as client:
             if work is None:
-                return await run_jobs_watch(args, client, session, None)
+                return await run_jobs_watch(args, client, session)
             return await run_work(args, client, session, work)
 
     try:
