@@ -47,8 +47,10 @@ class RateLimits(Protocol):
 
 
 def _refused(limit: int, retry_after_s: float, reset_epoch_s: float) -> RateLimited:
+    # A counted request leaves the window within WINDOW_S, whatever two clocks a caller compared.
+    wait_s = min(WINDOW_S, max(1.0, retry_after_s))
     return RateLimited(f"You have exceeded the rate limit of {limit} requests per minute", limit=limit,
-                       retry_after_s=max(1, math.ceil(retry_after_s)), reset_epoch_s=math.ceil(reset_epoch_s))
+                       retry_after_s=math.ceil(wait_s), reset_epoch_s=math.ceil(reset_epoch_s))
 
 
 class RateLimiter:

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import asyncpg
 import pytest
 
 from jobservice.accounts import Accounts
@@ -150,6 +151,37 @@ def test_a_rate_limit_holds_across_services(postgres: PostgresServer) -> None:
         assert (state.limit, state.remaining) == (5, 4)
 
     with_services(postgres, scenario, count=3)
+
+
+def test_a_call_queued_behind_a_later_one_never_sees_a_hit_after_its_own_clock(postgres: PostgresServer) -> None:
+    """The database's clock is read once the key's lock is held. Before migration 0009 it was read first, so a
+    call that waited for the lock behind another one saw that one's hit stamped after its own "now" and told
+    its client to retry in more than the window (61 s)."""
+    url = postgres.new_store_url("clock")
+
+    async def main() -> None:
+        store = await PgDatabase.open(url)
+        holder = await asyncpg.connect(url)
+        try:
+            async with holder.transaction():
+                # Another service's call holds the key's lock...
+                await holder.execute("SELECT pg_advisory_xact_lock(hashtextextended('key-1', 0))")
+                waiting = asyncio.create_task(store.write_one(
+                    "rate_limit_take", {"key_hash": "key-1", "limit": 1, "window_s": 60.0, "wanted": 1}))
+                await asyncio.sleep(0.5)
+                # ...and counts its hit 0.5 s after the waiting call arrived.
+                await holder.execute("SELECT rate_limit_take('key-1', 1, 60.0, 1)")
+            row = await waiting
+            assert row is not None and int(row["granted"]) == 0
+            assert float(row["oldest"]) <= float(row["now_s"])
+            with pytest.raises(RateLimited) as refused:
+                await SharedRateLimiter(store).check("key-1", 1)
+            assert 1 <= refused.value.retry_after_s <= 60
+        finally:
+            await holder.close()
+            await store.close()
+
+    asyncio.run(main())
 
 
 def test_each_due_delivery_is_claimed_by_one_sender(postgres: PostgresServer) -> None:
