@@ -32,7 +32,7 @@ SMALL_PX = 11
 TICK_LENGTH = 5  # px, outward (3.5 pt)
 TICK_PAD = 5  # px between a tick and its label
 LINE_PX = 1.7  # a 1.2 pt data line
-_SUPERSAMPLE = 3  # data lines are drawn 3x larger and reduced: antialiased edges
+_SUPERSAMPLE = 2  # data lines are drawn 2x larger and reduced: antialiased edges
 _PNG_LEVEL = 3  # zlib level: the plots are mostly flat colour, which compresses well even at low levels
 
 # matplotlib's default line colours ("tab10")
