@@ -136,11 +136,14 @@ def test_dock_a_ligand_file(service: InProcessService, tmp_path: Path) -> None:
     assert len(jobs) == 4
 
 
-def test_ctrl_c_leaves_the_jobs_running_and_says_how_to_resume(service: InProcessService, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_ctrl_c_leaves_the_jobs_running_and_says_how_to_resume(service: InProcessService, tmp_path: Path,
+                                                                 transport: str) -> None:
     key = service.new_key()
     service.inference.script("esmfold", Slow(30))
     process = subprocess.Popen([sys.executable, "-m", "phonos_client", "fold", "MKTAYIAKQRQISFVKSHFSRQ", "--out",
-                                str(tmp_path)], env=env_for(service, key), stdout=subprocess.PIPE,
+                                str(tmp_path)], env=env_for(service, key, PHONOS_URL=service.url_for(transport)),
+                               stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     jobs = wait_until(lambda: service.client(key).get("/v1/jobs").json()["jobs"], 30)
     wait_until(lambda: service.client(key).get(f"/v1/jobs/{jobs[0]['job_id']}").json()["status"] == "running", 10)

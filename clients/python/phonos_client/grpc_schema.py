@@ -74,14 +74,13 @@ def _integral_struct_numbers(descriptor: Descriptor, document: dict[str, Any]) -
     for f in descriptor.fields:
         if f.message_type is None or f.name not in document or f.message_type.GetOptions().map_entry:
             continue  # maps of this contract hold strings
-        values = document[f.name] if f.is_repeated else [document[f.name]]
-        for index, value in enumerate(values):
-            if f.message_type.full_name in _STRUCT_TYPES:
-                values[index] = _integral(value)
-            elif isinstance(value, dict):
-                _integral_struct_numbers(f.message_type, value)
-        if not f.is_repeated:
-            document[f.name] = values[0]
+        value = document[f.name]
+        if f.message_type.full_name in _STRUCT_TYPES:
+            document[f.name] = _integral(value)
+            continue
+        for item in value if isinstance(value, list) else [value]:  # repeated or singular message
+            if isinstance(item, dict):
+                _integral_struct_numbers(f.message_type, item)
 
 
 def _integral(value: Any) -> Any:
