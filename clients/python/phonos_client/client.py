@@ -91,8 +91,10 @@ def _grpc_module() -> Any:
 
 class _Base:
     def __init__(self, base_url: str | None, api_key: str | None, transport: Transport | None, *, timeout: float,
-                 max_retries: int) -> None:
+                 max_retries: int, http: object) -> None:
         self.transport, self.base_url = choose_transport(base_url, transport)
+        if http is not None and self.transport == "grpc":
+            raise ValueError("http= is the REST transport's httpx client; gRPC makes its own channel")
         self.api_key = api_key
         self.timeout = timeout
         self.max_retries = max_retries
@@ -104,7 +106,7 @@ class Client(_Base):
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *, transport: Transport | None = None,
                  timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = 2, http: httpx.Client | None = None) -> None:
-        super().__init__(base_url, api_key, transport, timeout=timeout, max_retries=max_retries)
+        super().__init__(base_url, api_key, transport, timeout=timeout, max_retries=max_retries, http=http)
         self._transport: SyncTransport
         if self.transport == "grpc":
             self._transport = _grpc_module().GrpcTransport(self.base_url, api_key, timeout)
@@ -231,7 +233,7 @@ class AsyncClient(_Base):
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *, transport: Transport | None = None,
                  timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = 2,
                  http: httpx.AsyncClient | None = None) -> None:
-        super().__init__(base_url, api_key, transport, timeout=timeout, max_retries=max_retries)
+        super().__init__(base_url, api_key, transport, timeout=timeout, max_retries=max_retries, http=http)
         self._transport: AsyncTransport
         if self.transport == "grpc":
             self._transport = _grpc_module().AsyncGrpcTransport(self.base_url, api_key, timeout)
