@@ -111,6 +111,10 @@ class ServiceEndpoints:
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
+    def url_for(self, transport: str) -> str:
+        """What a user gives the SDK or `phonos`: the REST URL, or the job service's grpc://host:port."""
+        return self.base_url if transport == "rest" else f"grpc://{self.grpc_target}"
+
     def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         """One Prometheus scrape of the service's /metrics: {(sample name, sorted labels): value}."""
         port = getattr(self, "metrics_port", None)

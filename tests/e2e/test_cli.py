@@ -26,6 +26,7 @@ pytestmark = pytest.mark.e2e
 CLIENT_PATH = str(REPO / "clients" / "python")
 RECEPTOR = REPO / "tests" / "diffdock" / "data" / "receptor_small.pdb"
 FASTA = ">sp|P69905|HBA_HUMAN Hemoglobin alpha\nMVLSPADKTNVKAAWGKVGAHAGEYGAEALERMF\n>p2 second\nMGSSHHHHHHSSGLVPRGSH\n>p3\nMKTAYIAKQRQISFVKSHFSRQ\n"
+TRANSPORTS = ("rest", "grpc")  # PHONOS_URL=http://... or grpc://host:port (the job service's gRPC port)
 PASSES = tuple(Progress("recycle", i, 3, f"trunk pass {i} of 3 (recycle {i - 1} of 2)") for i in range(1, 4))
 
 
@@ -70,11 +71,13 @@ def service(twin_factory: type) -> InProcessService:
     return twin_factory.start(PHONOS_MODELS="esmfold,diffdock")
 
 
-def test_fold_a_three_record_fasta_with_json_output(service: InProcessService, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_fold_a_three_record_fasta_with_json_output(service: InProcessService, tmp_path: Path, transport: str) -> None:
     key = service.new_key(credits=100)
     (tmp_path / "proteins.fasta").write_text(FASTA)
     ran = phonos(service, key, "fold", str(tmp_path / "proteins.fasta"), "--model", "esmfold", "-p", "num_recycles=2",
-                 "--out", str(tmp_path / "folds"), "--formats", "pdb,json", "--json")
+                 "--out", str(tmp_path / "folds"), "--formats", "pdb,json", "--json",
+                 PHONOS_URL=service.url_for(transport))
     assert ran.returncode == 0, ran.stderr
     report = json.loads(ran.stdout)["jobs"]  # nothing but the JSON on stdout
     assert [(j["name"], j["status"]) for j in report] == [("sp_P69905_HBA_HUMAN", "completed"), ("p2", "completed"),
@@ -133,11 +136,14 @@ def test_dock_a_ligand_file(service: InProcessService, tmp_path: Path) -> None:
     assert len(jobs) == 4
 
 
-def test_ctrl_c_leaves_the_jobs_running_and_says_how_to_resume(service: InProcessService, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_ctrl_c_leaves_the_jobs_running_and_says_how_to_resume(service: InProcessService, tmp_path: Path,
+                                                                 transport: str) -> None:
     key = service.new_key()
     service.inference.script("esmfold", Slow(30))
     process = subprocess.Popen([sys.executable, "-m", "phonos_client", "fold", "MKTAYIAKQRQISFVKSHFSRQ", "--out",
-                                str(tmp_path)], env=env_for(service, key), stdout=subprocess.PIPE,
+                                str(tmp_path)], env=env_for(service, key, PHONOS_URL=service.url_for(transport)),
+                               stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     jobs = wait_until(lambda: service.client(key).get("/v1/jobs").json()["jobs"], 30)
     wait_until(lambda: service.client(key).get(f"/v1/jobs/{jobs[0]['job_id']}").json()["status"] == "running", 10)
@@ -149,14 +155,16 @@ def test_ctrl_c_leaves_the_jobs_running_and_says_how_to_resume(service: InProces
     assert service.client(key).get(f"/v1/jobs/{jobs[0]['job_id']}").json()["status"] == "running"
 
 
-def test_exit_codes_say_what_failed(service: InProcessService, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_exit_codes_say_what_failed(service: InProcessService, tmp_path: Path, transport: str) -> None:
     key = service.new_key(credits=5)
-    assert phonos(service, "pk_wrong", "account").returncode == 3
-    assert phonos(service, key, "jobs", "show", "no-such-job").returncode == 4
-    poor = phonos(service, key, "fold", "MKTAYIAKQRQ")
+    url = service.url_for(transport)
+    assert phonos(service, "pk_wrong", "account", PHONOS_URL=url).returncode == 3
+    assert phonos(service, key, "jobs", "show", "no-such-job", PHONOS_URL=url).returncode == 4
+    poor = phonos(service, key, "fold", "MKTAYIAKQRQ", PHONOS_URL=url)
     assert poor.returncode == 5 and "Insufficient credits" in poor.stderr
-    assert phonos(service, key, "fold", str(tmp_path / "missing.fasta")).returncode == 2
-    assert phonos(service, key, "jobs", "ls", "--limit", "500").returncode == 8  # the API's 400
+    assert phonos(service, key, "fold", str(tmp_path / "missing.fasta"), PHONOS_URL=url).returncode == 2
+    assert phonos(service, key, "jobs", "ls", "--limit", "500", PHONOS_URL=url).returncode == 8  # the API's 400
 
 
 def test_a_failed_job_exits_1(service: InProcessService, tmp_path: Path) -> None:
@@ -183,27 +191,31 @@ def test_login_writes_a_private_config_that_later_commands_use(service: InProces
     assert account.returncode == 0 and json.loads(account.stdout)["username"] == "ada"
 
 
-def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path, transport: str) -> None:
     key = service.new_key()
-    submitted = json.loads(phonos(service, key, "fold", "MKTAYIAKQRQ", "--no-wait", "--json").stdout)["jobs"][0]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return phonos(service, key, *args, PHONOS_URL=service.url_for(transport))
+
+    submitted = json.loads(run("fold", "MKTAYIAKQRQ", "--no-wait", "--json").stdout)["jobs"][0]
     job_id = submitted["job_id"]
     service.client(key).wait_for(job_id)
-    listed = json.loads(phonos(service, key, "jobs", "ls", "--json").stdout)
+    listed = json.loads(run("jobs", "ls", "--json").stdout)
     assert [j["job_id"] for j in listed] == [job_id]
-    assert json.loads(phonos(service, key, "jobs", "show", job_id, "--json").stdout)["status"] == "completed"
-    got = phonos(service, key, "jobs", "download", job_id, "--format", "cif", "--out", str(tmp_path))
+    assert json.loads(run("jobs", "show", job_id, "--json").stdout)["status"] == "completed"
+    got = run("jobs", "download", job_id, "--format", "cif", "--out", str(tmp_path))
     assert got.returncode == 0 and (tmp_path / f"{job_id}.cif").exists()
-    watched = phonos(service, key, "jobs", "watch", job_id, "--json")
+    watched = run("jobs", "watch", job_id, "--json")
     assert watched.returncode == 0 and json.loads(watched.stdout)["jobs"][0]["status"] == "completed"
-    assert phonos(service, key, "jobs", "cancel", job_id).returncode == 8  # completed: nothing to cancel
-    usage = json.loads(phonos(service, key, "usage", "--days", "1", "--json").stdout)
+    assert run("jobs", "cancel", job_id).returncode == 8  # completed: nothing to cancel
+    usage = json.loads(run("usage", "--days", "1", "--json").stdout)
     assert usage["totals"]["requests"] >= 4
-    hook = json.loads(phonos(service, key, "webhooks", "create", "http://127.0.0.1:9/h", "--event", "job.failed",
-                             "--json").stdout)
+    hook = json.loads(run("webhooks", "create", "http://127.0.0.1:9/h", "--event", "job.failed", "--json").stdout)
     assert hook["secret"] and hook["events"] == ["job.failed"]
-    assert json.loads(phonos(service, key, "webhooks", "ls", "--json").stdout)[0]["webhook_id"] == hook["webhook_id"]
-    assert phonos(service, key, "webhooks", "test", hook["webhook_id"]).returncode == 1  # nobody listens on :9
-    assert phonos(service, key, "webhooks", "delete", hook["webhook_id"]).returncode == 0
+    assert json.loads(run("webhooks", "ls", "--json").stdout)[0]["webhook_id"] == hook["webhook_id"]
+    assert run("webhooks", "test", hook["webhook_id"]).returncode == 1  # nobody listens on :9
+    assert run("webhooks", "delete", hook["webhook_id"]).returncode == 0
 
 
 def test_one_phonos_command_for_users_and_operators() -> None:

@@ -1,9 +1,12 @@
-"""The Python SDK (clients/python) against the real service (in process, twin), and its retry rules
-against a small scripted HTTP server on a loopback port."""
+"""The Python SDK (clients/python) against the real service (in process, twin) over both transports: the
+same calls over REST (the gateway) and gRPC (the job service's port) give the same typed results and
+errors; its REST retry rules against a small scripted HTTP server on a loopback port (gRPC's retries:
+tests/service/test_sdk_grpc.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -14,6 +17,7 @@ from aiohttp import web
 from phonos_client import (
     AsyncClient,
     AuthenticationError,
+    BadRequestError,
     Client,
     InsufficientCreditsError,
     NotFoundError,
@@ -29,6 +33,7 @@ from tests.support import InProcessService, wait_until
 pytestmark = pytest.mark.integration
 
 SEQUENCE = "MKTVRQERLKSIVRILERSKEPV"
+TRANSPORTS = ("rest", "grpc")
 
 
 @pytest.fixture(scope="module")
@@ -36,72 +41,130 @@ def service(twin_service: InProcessService) -> InProcessService:
     return twin_service
 
 
-def test_submit_watch_wait_and_download(service: InProcessService) -> None:
+@pytest.fixture(params=TRANSPORTS)
+def url(service: InProcessService, request: pytest.FixtureRequest) -> str:
+    return service.url_for(request.param)
+
+
+def test_submit_watch_wait_and_download(service: InProcessService, url: str) -> None:
     steps = tuple(Progress("recycle", i, 3, f"pass {i}") for i in range(1, 4))
     service.inference.script("esmfold", Progressing(steps, 0.05))
-    with Client(service.base_url, service.new_key(credits=100)) as phonos:
+    with Client(url, service.new_key(credits=100)) as phonos:
         submitted = phonos.predict("esmfold", SEQUENCE, name="sdk", params={"num_recycles": 2})
         assert submitted.status == "pending" and submitted.credits_used == 10
         events = list(phonos.watch(submitted.job_id))
         assert events[-1].terminal and events[-1].job.status == "completed"
         assert [e.progress.step for e in events if e.progress] == [1, 2, 3]
+        assert [e.progress.message for e in events if e.progress] == ["pass 1", "pass 2", "pass 3"]
         assert all(int(a.event_id) < int(b.event_id) for a, b in zip(
             [e for e in events if e.event_id], [e for e in events if e.event_id][1:], strict=False))
         job = phonos.wait(submitted.job_id)
         assert job.done and job.formats == esmfold_spec({}).formats and job.name == "sdk"
+        assert job.metrics == {"twin": 1} and isinstance(job.metrics["twin"], int)  # Struct integers stay integers
         download = phonos.download(submitted.job_id, "json")
         assert download.file_name == f"{submitted.job_id}.json" and download.content
         assert phonos.account().balance == 90
 
 
-def test_typed_errors_carry_the_api_error(service: InProcessService) -> None:
-    with Client(service.base_url, service.new_key(credits=5)) as phonos:
+def test_typed_errors_carry_the_api_error(service: InProcessService, url: str) -> None:
+    with Client(url, service.new_key(credits=5)) as phonos:
         with pytest.raises(NotFoundError) as missing:
             phonos.get_job("nope")
         assert (missing.value.status, missing.value.error) == (404, "Not found") and missing.value.request_id
+        assert missing.value.message == "Job nope not found"
         with pytest.raises(InsufficientCreditsError) as poor:
             phonos.predict("esmfold", SEQUENCE)
-        assert poor.value.status == 402 and "balance is 5" in poor.value.message
-    with Client(service.base_url, "pk_wrong") as stranger, pytest.raises(AuthenticationError):
+        assert (poor.value.status, poor.value.error) == (402, "Insufficient credits")
+        assert "balance is 5" in poor.value.message
+        with pytest.raises(BadRequestError) as bad:
+            phonos.predict("esmfold", "MKV*J1")
+        assert (bad.value.status, bad.value.error) == (400, "Invalid request")
+        assert "invalid amino-acid" in bad.value.message
+    with Client(url, "pk_wrong") as stranger, pytest.raises(AuthenticationError) as unknown:
         stranger.account()
+    assert (unknown.value.status, unknown.value.error, unknown.value.exit_code) == (401, "Unauthorized", 3)
 
 
-def test_pages_are_iterated_to_the_end(service: InProcessService) -> None:
-    with Client(service.base_url, service.new_key()) as phonos:
+def test_rate_limit_errors_say_when_to_retry(service: InProcessService, url: str) -> None:
+    with Client(url, service.new_key(rate_limit=2), max_retries=0) as phonos:
+        phonos.account()
+        phonos.list_jobs()
+        with pytest.raises(RateLimitError) as limited:
+            phonos.account()
+    assert (limited.value.status, limited.value.error) == (429, "Rate limit exceeded")
+    assert limited.value.retry_after is not None and 0 < limited.value.retry_after <= 60
+    assert "rate limit of 2" in limited.value.message
+
+
+def test_pages_are_iterated_to_the_end(service: InProcessService, url: str) -> None:
+    with Client(url, service.new_key()) as phonos:
         batch = phonos.submit_batch([{"model": "esmfold", "sequence": SEQUENCE, "name": f"j{i}"} for i in range(5)])
         assert [item.success for item in batch.results] == [True] * 5 and batch.total_credits_used == 50
         assert [j.name for j in phonos.iter_jobs(page_size=2)] == ["j4", "j3", "j2", "j1", "j0"]
         page = phonos.list_jobs(limit=2, offset=4)
         assert (page.total, len(page.jobs), page.has_more) == (5, 1, False)
+        mixed = phonos.submit_batch([{"model": "esmfold", "sequence": SEQUENCE},
+                                     {"model": "esmfold", "sequence": "MKV*J1"}])
+        assert [(i.success, i.error) for i in mixed.results] == [(True, None), (False, "Invalid request")]
 
 
-def test_the_async_client_has_the_same_methods(service: InProcessService) -> None:
+def test_the_async_client_has_the_same_methods(service: InProcessService, url: str) -> None:
     service.inference.script("esmfold", Failure.MODEL_ERROR)
     key = service.new_key(credits=100)
 
     async def run() -> None:
-        async with AsyncClient(service.base_url, key) as phonos:
+        async with AsyncClient(url, key) as phonos:
             submitted = await phonos.predict("esmfold", SEQUENCE)
             job = await phonos.wait(submitted.job_id, timeout=30)
             assert job.status == "failed" and job.error_code == "model_error" and job.credits_used == 0
             names = [j.job_id async for j in phonos.iter_jobs()]
             assert names == [submitted.job_id]
             hook = await phonos.create_webhook("http://127.0.0.1:9/hook", ["job.failed"])
-            assert hook.secret and [h.webhook_id for h in await phonos.list_webhooks()] == [hook.webhook_id]
+            assert hook.secret and hook.events == ("job.failed",)
+            assert [h.webhook_id for h in await phonos.list_webhooks()] == [hook.webhook_id]
+            tested = await phonos.test_webhook(hook.webhook_id)  # nothing listens on port 9
+            assert not tested.success and tested.status_code == 0
             await phonos.delete_webhook(hook.webhook_id)
+            assert await phonos.list_webhooks() == []
             with pytest.raises(NotFoundError):
                 await phonos.cancel_job("nope")
+            service.inference.script("esmfold", Slow(30))
+            running = await phonos.predict("esmfold", SEQUENCE)
+            async with contextlib.aclosing(phonos.watch(running.job_id)) as events:
+                async for event in events:
+                    if event.job.status == "running":
+                        break
+            cancelled = await phonos.cancel_job(running.job_id)
+            assert (cancelled.status, cancelled.credits_refunded) == ("cancelled", 0)  # it ran: not refunded
+            assert (await phonos.account()).balance == 90
+            usage = await phonos.usage(days=1)
+            assert usage["period"]["days"] == 1 and usage["totals"]["credits_used"] == 20
 
     asyncio.run(run())
 
 
-def test_watching_an_unknown_job_raises_at_once_in_both_clients(service: InProcessService) -> None:
+def test_results_are_the_same_over_both_transports(service: InProcessService) -> None:
+    key = service.new_key(credits=100)
+    with Client(service.url_for("rest"), key) as rest, Client(service.url_for("grpc"), key) as grpc:
+        job_id = grpc.predict("esmfold", SEQUENCE, name="twice", params={"num_recycles": 2}).job_id
+        rest.wait(job_id, timeout=30)
+        hook = rest.create_webhook("http://127.0.0.1:9/hook")
+        assert rest.get_job(job_id).raw == grpc.get_job(job_id).raw  # every field, as JSON
+        assert rest.list_jobs() == grpc.list_jobs() and rest.account() == grpc.account()
+        assert rest.list_webhooks() == grpc.list_webhooks() and hook.webhook_id in rest.list_webhooks()[0].webhook_id
+        assert rest.download(job_id, "pdb") == grpc.download(job_id, "pdb")
+        assert rest.models() == grpc.models() and rest.health() == grpc.health()
+        by_rest, by_grpc = rest.usage(), grpc.usage()
+        assert by_rest.keys() == by_grpc.keys() and by_rest["period"] == by_grpc["period"]
+
+
+def test_watching_an_unknown_job_raises_at_once_in_both_clients(service: InProcessService, url: str) -> None:
     key = service.new_key()
-    with Client(service.base_url, key, max_retries=5) as phonos, pytest.raises(NotFoundError):
+    with Client(url, key, max_retries=5) as phonos, pytest.raises(NotFoundError):
         list(phonos.watch("nope"))  # a 404 is not retried like a dropped connection
 
     async def run() -> list[str]:
-        async with AsyncClient(service.base_url, key, max_retries=5) as phonos:
+        async with AsyncClient(url, key, max_retries=5) as phonos:
             submitted = await phonos.predict("esmfold", SEQUENCE)
             statuses = [e.job.status async for e in phonos.watch(submitted.job_id) if e.type == "state"]
             with pytest.raises(NotFoundError):
@@ -111,18 +174,27 @@ def test_watching_an_unknown_job_raises_at_once_in_both_clients(service: InProce
     assert asyncio.run(run())[-1] == "completed"
 
 
-def test_watch_resumes_across_a_job_service_restart(twin_factory: type, tmp_path: Path) -> None:
+def test_a_resumed_watch_of_a_finished_job_ends(service: InProcessService, url: str) -> None:
+    with Client(url, service.new_key()) as phonos:
+        job_id = phonos.predict("esmfold", SEQUENCE).job_id
+        last = list(phonos.watch(job_id))[-1]
+        assert last.terminal
+        assert list(phonos.watch(job_id, last_event_id=last.event_id)) == []  # nothing newer: done at once
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_watch_resumes_across_a_job_service_restart(twin_factory: type, tmp_path: Path, transport: str) -> None:
     ports = {"grpc_port": free_port(), "http_port": free_port()}
     first = twin_factory.start(tmp_path / "var", **ports)
     key = first.new_key()
     first.inference.script("esmfold", Slow(60))
     events: list[Any] = []
-    with Client(first.base_url, key, max_retries=5) as phonos:
+    with Client(first.url_for(transport), key, max_retries=5) as phonos:
         job_id = phonos.predict("esmfold", SEQUENCE).job_id
         watching = threading.Thread(target=lambda: events.extend(phonos.watch(job_id)), daemon=True)
         watching.start()
         wait_until(lambda: any(e.job.status == "running" for e in events), 10)
-        first.stop()  # the stream breaks; the SDK retries the same URL with Last-Event-ID
+        first.stop()  # the stream breaks; the SDK reconnects to the same address after the last event
         second = twin_factory.start(tmp_path / "var", **ports)
         second.inference.script("esmfold", Slow(0.2))
         watching.join(30)

@@ -1,4 +1,5 @@
-"""The phonos Python SDK: `Client` / `AsyncClient` for the phonos job API (REST by default)."""
+"""The phonos Python SDK: `Client` / `AsyncClient` for the phonos job API (REST by default; gRPC with a
+`grpc://host:port` URL and the `[grpc]` extra)."""
 
 from phonos_client.client import AsyncClient, Client
 from phonos_client.errors import (
@@ -11,6 +12,7 @@ from phonos_client.errors import (
     IdempotencyError,
     InsufficientCreditsError,
     InternalServerError,
+    MissingExtraError,
     NotFoundError,
     PermissionDeniedError,
     PhonosError,
@@ -36,6 +38,6 @@ __all__ = [
     "APIConnectionError", "APIStatusError", "APITimeoutError", "Account", "AsyncClient", "AuthenticationError",
     "BadRequestError", "Batch", "BatchItem", "Cancellation", "Client", "ConflictError", "Download",
     "IdempotencyError", "InsufficientCreditsError", "InternalServerError", "Job", "JobEvent", "JobPage",
-    "NotFoundError", "PermissionDeniedError", "PhonosError", "Progress", "RateLimitError", "Submission",
+    "MissingExtraError", "NotFoundError", "PermissionDeniedError", "PhonosError", "Progress", "RateLimitError", "Submission",
     "Webhook", "WebhookTest",
 ]

@@ -7,7 +7,9 @@
     phonos usage [--days N]      phonos account      phonos models
     phonos webhooks ls|create|delete|test ...
 
-The server's own verbs (`phonos serve`, `phonos keys create`, `phonos db build`) are in the same
+The server URL (PHONOS_URL, `login --url`) picks the transport: http(s)://... is the REST API,
+grpc://host:port the job service's gRPC port (needs `phonos-client[grpc]`); every user verb works over
+both. The server's own verbs (`phonos serve`, `phonos keys create`, `phonos db build`) are in the same
 command when the server package is installed. Exit codes: see EXIT in this module (and the README).
 """
 
@@ -290,7 +292,8 @@ def add_user_commands(sub: Any) -> None:
         return parser
 
     login = command(sub.add_parser("login", help="store the server URL and your API key"), "login")
-    login.add_argument("--url", help=f"server URL (default: PHONOS_URL or {config.DEFAULT_URL})")
+    login.add_argument("--url", help=f"server URL (default: PHONOS_URL or {config.DEFAULT_URL}); "
+                                        "grpc://host:port for gRPC")
     login.add_argument("--api-key", help="the key (default: asked for, or read from standard input)")
 
     def job_outputs(parser: Any, default_formats: str) -> None:

@@ -1,4 +1,9 @@
-"""Typed errors carrying the API's `{"error", "message"}` body, its HTTP status and request id."""
+"""Typed errors carrying the API's `{"error", "message"}` body, its HTTP status and request id.
+
+Both transports end here: REST with the HTTP status and body (`from_response`), gRPC with the status
+code, details and trailing metadata (`from_grpc_status`), which become the HTTP status and body the
+REST API gives for the same failure (the gateway's one mapping, gateway/errors.py), so a caller sees
+the same error class, `status`, `error` and `message` whichever transport it chose."""
 
 from __future__ import annotations
 
@@ -19,6 +24,12 @@ class PhonosError(Exception):
         self.message = message
         self.request_id = request_id
         self.body = body
+
+
+class MissingExtraError(PhonosError, ImportError):
+    """An optional part of the client is not installed (the gRPC transport needs `phonos-client[grpc]`)."""
+
+    exit_code = 2
 
 
 class APIConnectionError(PhonosError):
@@ -99,3 +110,36 @@ def from_response(status: int, body: Any, headers: Mapping[str, str]) -> APIStat
         except ValueError:
             pass
     return kind(message, status=status, error=error, request_id=headers.get("x-request-id"), body=extra)
+
+
+# gRPC status code name -> the HTTP status the REST API answers with (the gateway's table,
+# gateway/errors.py HTTP_STATUS_BY_CODE; tests/unit/test_sdk_calls.py keeps them equal). Everything
+# else (UNKNOWN, INTERNAL, DATA_LOSS) is a 500.
+HTTP_STATUS_BY_GRPC_CODE: dict[str, int] = {
+    "INVALID_ARGUMENT": 400, "OUT_OF_RANGE": 400, "FAILED_PRECONDITION": 400, "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403, "NOT_FOUND": 404, "ALREADY_EXISTS": 409, "ABORTED": 409, "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499, "UNIMPLEMENTED": 501, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504,
+}
+# `phonos-error-reason` metadata: where one gRPC code stands for two HTTP answers (gateway/errors.py).
+HTTP_STATUS_BY_REASON: dict[str, int] = {"INSUFFICIENT_CREDITS": 402, "IDEMPOTENCY_KEY_REUSED": 422}
+TITLE_METADATA = "phonos-error-title"
+REASON_METADATA = "phonos-error-reason"
+
+
+def from_grpc_status(code: str, details: str, metadata: Mapping[str, str]) -> PhonosError:
+    """The typed error of a failed rpc: `code` is the status code's name ("NOT_FOUND"), `metadata` the
+    trailing metadata (lower-case keys: `phonos-error-title`, `retry-after`, `x-request-id`...).
+
+    The service names every error it answers with a `phonos-error-title`. Without one the status came
+    from the gRPC library itself: UNAVAILABLE and DEADLINE_EXCEEDED mean the server was not reached or
+    did not answer in time (connection errors, retried like REST's), and RESOURCE_EXHAUSTED without a
+    `retry-after` is a message over the size limit, which retrying cannot fix (413, not 429)."""
+    title = metadata.get(TITLE_METADATA, "")
+    if not title and code == "UNAVAILABLE":
+        return APIConnectionError(f"could not reach the server: {details}")
+    if not title and code == "DEADLINE_EXCEEDED":
+        return APITimeoutError(f"the server did not answer in time ({details})")
+    status = HTTP_STATUS_BY_REASON.get(metadata.get(REASON_METADATA, "")) or HTTP_STATUS_BY_GRPC_CODE.get(code, 500)
+    if status == 429 and "retry-after" not in metadata:
+        status = 413
+    return from_response(status, {"error": title, "message": details}, metadata)

@@ -1,12 +1,12 @@
-"""Reading a text/event-stream body line by line into JobEvents (the SSE rules of the HTML standard
-that the API uses: `id:`, `event:`, `data:`, comments, blank line ends an event)."""
+"""Reading a text/event-stream body line by line into the events' JSON documents (the SSE rules of the
+HTML standard that the API uses: `id:`, `event:`, `data:`, comments, blank line ends an event)."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from phonos_client import errors
-from phonos_client.models import JobEvent
 
 
 class SseParser:
@@ -15,7 +15,7 @@ class SseParser:
         self._event = ""
         self._id = ""
 
-    def feed(self, line: str) -> list[JobEvent]:
+    def feed(self, line: str) -> list[Any]:
         """One line (without its newline); the events it completes (an error event raises)."""
         line = line.rstrip("\r\n")
         if line == "":
@@ -32,7 +32,7 @@ class SseParser:
             self._id = value
         return []
 
-    def _dispatch(self) -> list[JobEvent]:
+    def _dispatch(self) -> list[Any]:
         if not self._data:
             self._event = ""
             return []
@@ -40,4 +40,4 @@ class SseParser:
         kind, self._data, self._event = self._event, [], ""
         if kind == "error":
             raise errors.from_response(500 if payload.get("error") == "Internal server error" else 400, payload, {})
-        return [JobEvent.from_dict(payload)]
+        return [payload]

@@ -1,0 +1,168 @@
+"""Every API method described once, in the API's own terms, for both transports.
+
+A `Call` names its rpc (`Route`: the rpc and its `google.api.http` rule, as protos/phonos/v1/phonos.proto
+declares them), the request's fields and how to read the answer. REST sends it as the rule says (path
+variables, the rest in the query or the JSON body); gRPC sends the same fields as the rpc's request
+message. Either way the answer is read from the same JSON document: the HTTP body, or the response
+message in proto3 JSON with the rule's `response_body` field picked out, so both transports give the
+same typed results. tests/unit/test_sdk_calls.py checks this table against the protos.
+"""
+
+from __future__ import annotations
+
+import string
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from phonos_client.models import (
+    Account,
+    Batch,
+    Cancellation,
+    Download,
+    Job,
+    JobEvent,
+    JobPage,
+    Submission,
+    Webhook,
+    WebhookTest,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One rpc of phonos.v1.PhonosService and its HTTP rule."""
+
+    rpc: str
+    http_method: str
+    path: str  # template, `{field}` for a path variable
+    body: bool = False  # `body: "*"`: the fields that are not in the path are the JSON body (else the query)
+    response_body: str | None = None  # the response field that is the whole HTTP body
+    streaming: bool = False  # server-streaming: Server-Sent Events over REST
+
+    @property
+    def path_fields(self) -> tuple[str, ...]:
+        return tuple(name for _, name, _, _ in string.Formatter().parse(self.path) if name)
+
+    @property
+    def is_file(self) -> bool:
+        """The answer is a file (`google.api.HttpBody`), not JSON."""
+        return self.response_body == "file"
+
+
+ROUTES: dict[str, Route] = {r.rpc: r for r in (
+    Route("GetHealth", "GET", "/v1/health"),
+    Route("ListModels", "GET", "/v1/models"),
+    Route("Predict", "POST", "/v1/predict", body=True),
+    Route("SubmitBatch", "POST", "/v1/batch", body=True),
+    Route("GetJob", "GET", "/v1/jobs/{job_id}", response_body="job"),
+    Route("ListJobs", "GET", "/v1/jobs"),
+    Route("DownloadJobOutput", "GET", "/v1/jobs/{job_id}/download", response_body="file"),
+    Route("WatchJob", "GET", "/v1/jobs/{job_id}/events", response_body="event", streaming=True),
+    Route("WatchJobs", "GET", "/v1/events", response_body="event", streaming=True),
+    Route("CancelJob", "POST", "/v1/jobs/{job_id}/cancel"),
+    Route("GetAccount", "GET", "/v1/account"),
+    Route("GetUsage", "GET", "/v1/usage"),
+    Route("ListWebhooks", "GET", "/v1/webhooks"),
+    Route("CreateWebhook", "POST", "/v1/webhooks", body=True),
+    Route("DeleteWebhook", "DELETE", "/v1/webhooks/{webhook_id}"),
+    Route("TestWebhook", "POST", "/v1/webhooks/{webhook_id}/test"),
+)}
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    route: Route
+    read: Callable[[Any], T]  # the answer's JSON document (a `Download` for a file route) -> the typed result
+    fields: dict[str, Any] = field(default_factory=dict)  # the request message's fields, None left out
+    idempotency_key: str | None = None  # set on the rpcs that accept one
+
+    @property
+    def retryable(self) -> bool:
+        """Safe to send again: a read or a delete, or a POST the server deduplicates by its key."""
+        return self.route.http_method in ("GET", "DELETE") or self.idempotency_key is not None
+
+
+def _call(rpc: str, read: Callable[[Any], T], *, idempotency_key: str | None = None, **fields: Any) -> Call[T]:
+    return Call(ROUTES[rpc], read, {k: v for k, v in fields.items() if v is not None}, idempotency_key)
+
+
+def _key(given: str | None) -> str:
+    """The caller's key, or a fresh one: the same one goes with every retry of this call."""
+    return given or str(uuid.uuid4())
+
+
+def _file(download: Download) -> Download:
+    return download
+
+
+def _created_webhook(data: dict[str, Any]) -> Webhook:
+    return Webhook.from_dict(data["webhook"], secret=data.get("secret"))
+
+
+def health() -> Call[dict[str, Any]]:
+    return _call("GetHealth", dict)
+
+
+def models() -> Call[list[dict[str, Any]]]:
+    return _call("ListModels", lambda d: list(d["models"]))
+
+
+def predict(model: str, sequence: str, name: str | None, params: dict[str, Any] | None,
+            idempotency_key: str | None) -> Call[Submission]:
+    return _call("Predict", Submission.from_dict, idempotency_key=_key(idempotency_key), model=model,
+                 sequence=sequence, name=name, params=params)
+
+
+def submit_batch(jobs: list[dict[str, Any]], idempotency_key: str | None) -> Call[Batch]:
+    return _call("SubmitBatch", Batch.from_dict, idempotency_key=_key(idempotency_key), jobs=jobs)
+
+
+def get_job(job_id: str) -> Call[Job]:
+    return _call("GetJob", Job.from_dict, job_id=job_id)
+
+
+def list_jobs(status: str | None, model: str | None, limit: int | None, offset: int | None) -> Call[JobPage]:
+    return _call("ListJobs", JobPage.from_dict, status=status, model=model, limit=limit, offset=offset)
+
+
+def download(job_id: str, format: str | None) -> Call[Download]:
+    return _call("DownloadJobOutput", _file, job_id=job_id, format=format)
+
+
+def cancel_job(job_id: str, idempotency_key: str | None) -> Call[Cancellation]:
+    return _call("CancelJob", Cancellation.from_dict, idempotency_key=_key(idempotency_key), job_id=job_id)
+
+
+def account() -> Call[Account]:
+    return _call("GetAccount", Account.from_dict)
+
+
+def usage(days: int | None) -> Call[dict[str, Any]]:
+    return _call("GetUsage", dict, days=days)
+
+
+def list_webhooks() -> Call[list[Webhook]]:
+    return _call("ListWebhooks", lambda d: [Webhook.from_dict(w) for w in d["webhooks"]])
+
+
+def create_webhook(url: str, events: list[str] | None, idempotency_key: str | None) -> Call[Webhook]:
+    return _call("CreateWebhook", _created_webhook, idempotency_key=_key(idempotency_key), url=url, events=events)
+
+
+def delete_webhook(webhook_id: str) -> Call[None]:
+    return _call("DeleteWebhook", lambda d: None, webhook_id=webhook_id)
+
+
+def test_webhook(webhook_id: str, idempotency_key: str | None) -> Call[WebhookTest]:
+    return _call("TestWebhook", WebhookTest.from_dict, idempotency_key=_key(idempotency_key), webhook_id=webhook_id)
+
+
+def watch(job_id: str | None, last_event_id: str | None) -> Call[JobEvent]:
+    """One (re)connection of a watch stream, resuming after `last_event_id`; each message is one event."""
+    if job_id is None:
+        return _call("WatchJobs", JobEvent.from_dict, last_event_id=last_event_id)
+    return _call("WatchJob", JobEvent.from_dict, job_id=job_id, last_event_id=last_event_id)

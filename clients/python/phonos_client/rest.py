@@ -1,0 +1,133 @@
+"""The REST transport (httpx): a `Call` as the HTTP request its rule describes, the answer as its JSON body.
+
+One try per `send`; failures come out typed (`APIConnectionError` for a broken connection or a
+timeout, the status's `APIStatusError` for an error answer) and the client's retry policy decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from phonos_client import errors
+from phonos_client.calls import Call
+from phonos_client.models import Download
+from phonos_client.sse import SseParser
+
+T = TypeVar("T")
+USER_AGENT = "phonos-client/0.1"
+WATCH_READ_TIMEOUT_S = 90.0  # the server sends a keep-alive every 15 s; silence this long means a dead link
+
+
+def headers(api_key: str | None) -> dict[str, str]:
+    return {"Accept": "application/json", "User-Agent": USER_AGENT,
+            **({"Authorization": f"Bearer {api_key}"} if api_key else {})}
+
+
+def request_args(call: Call[Any], timeout: float) -> dict[str, Any]:
+    """httpx.request's arguments: path variables in the path, the other fields in the JSON body (`body: "*"`
+    rules) or the query; a stream asks for Server-Sent Events and reads with a long timeout (keep-alives)."""
+    route = call.route
+    in_path = {name: quote(str(call.fields[name]), safe="") for name in route.path_fields}
+    others = {k: v for k, v in call.fields.items() if k not in in_path}
+    args: dict[str, Any] = {"method": route.http_method, "url": route.path.format(**in_path)}
+    if route.body:
+        args["json"] = others
+    elif others:
+        args["params"] = others
+    extra = {"Idempotency-Key": call.idempotency_key} if call.idempotency_key else {}
+    if route.streaming:
+        extra["Accept"] = "text/event-stream"
+        args["timeout"] = httpx.Timeout(timeout, read=WATCH_READ_TIMEOUT_S)
+    args["headers"] = extra
+    return args
+
+
+def check(response: httpx.Response) -> httpx.Response:
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        raise errors.from_response(response.status_code, body, response.headers)
+    return response
+
+
+def document(call: Call[Any], response: httpx.Response) -> Any:
+    """The answer as `Call.read` takes it: the JSON body, or the file of a download."""
+    if call.route.is_file:
+        disposition = response.headers.get("content-disposition", "")
+        name = disposition.split('filename="', 1)[1].rstrip('"') if 'filename="' in disposition else None
+        return Download(response.content, response.headers.get("content-type", ""), name)
+    return response.json()
+
+
+def connection_error(exc: httpx.TransportError) -> errors.APIConnectionError:
+    if isinstance(exc, httpx.TimeoutException):
+        return errors.APITimeoutError(f"the server did not answer in time ({exc})")
+    return errors.APIConnectionError(f"could not reach the server: {exc}")
+
+
+class RestTransport:
+    def __init__(self, base_url: str, api_key: str | None, timeout: float, http: httpx.Client | None) -> None:
+        self.timeout = timeout
+        self._http = http or httpx.Client(base_url=base_url, headers=headers(api_key), timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def send(self, call: Call[T]) -> T:
+        try:
+            response = self._http.request(**request_args(call, self.timeout))
+        except httpx.TransportError as exc:
+            raise connection_error(exc) from exc
+        return call.read(document(call, check(response)))
+
+    def stream(self, call: Call[T]) -> Iterator[T]:
+        """The messages of one connection of a streaming call, until the server ends it (none: 204)."""
+        try:
+            with self._http.stream(**request_args(call, self.timeout)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    check(response)
+                parser = SseParser()
+                for line in response.iter_lines():
+                    for payload in parser.feed(line):
+                        yield call.read(payload)
+        except httpx.TransportError as exc:
+            raise connection_error(exc) from exc
+
+
+class AsyncRestTransport:
+    def __init__(self, base_url: str, api_key: str | None, timeout: float, http: httpx.AsyncClient | None) -> None:
+        self.timeout = timeout
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=20)
+        self._http = http or httpx.AsyncClient(base_url=base_url, headers=headers(api_key), timeout=timeout,
+                                               limits=limits)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def send(self, call: Call[T]) -> T:
+        try:
+            response = await self._http.request(**request_args(call, self.timeout))
+        except httpx.TransportError as exc:
+            raise connection_error(exc) from exc
+        return call.read(document(call, check(response)))
+
+    async def stream(self, call: Call[T]) -> AsyncIterator[T]:
+        """See `RestTransport.stream`."""
+        try:
+            async with self._http.stream(**request_args(call, self.timeout)) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    check(response)
+                parser = SseParser()
+                async for line in response.aiter_lines():
+                    for payload in parser.feed(line):
+                        yield call.read(payload)
+        except httpx.TransportError as exc:
+            raise connection_error(exc) from exc

@@ -1,0 +1,125 @@
+"""The SDK's one description of the API (clients/python/phonos_client/calls.py) and its shared mappings
+agree with the server: the routes with the protos' google.api.http rules, the gRPC status table with the
+gateway's, and the gRPC transport's JSON with the gateway's JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from google.protobuf import struct_pb2
+from phonos_client import errors
+from phonos_client.calls import ROUTES, Call
+from phonos_client.client import choose_transport
+from phonos_client.grpc_schema import to_document
+from phonos_client.rest import request_args
+
+from gateway import errors as gateway_errors
+from gateway.http_rule import rules_for_service
+from gateway.json_encode import encode_message
+from phonos.v1 import phonos_pb2 as pb
+
+pytestmark = pytest.mark.unit
+
+SERVICE = pb.DESCRIPTOR.services_by_name["PhonosService"]
+# The rpcs the SDK leaves to the dashboard and the operator's `phonos keys` (not user verbs).
+NOT_IN_SDK = {"ListApiKeys", "CreateApiKey", "RevokeApiKey", "UpdateApiKey"}
+
+
+def test_every_route_is_the_rpc_and_http_rule_the_protos_declare() -> None:
+    rules = {rule.method.name: rule for rule in rules_for_service(SERVICE)}
+    assert set(ROUTES) == set(rules) - NOT_IN_SDK
+    for name, route in ROUTES.items():
+        rule = rules[name]
+        assert (route.http_method, route.path) == (rule.http_method, rule.template.text), name
+        assert route.body == (rule.body == "*") and (rule.body in ("", "*")), name
+        assert (route.response_body or "") == rule.response_body, name
+        assert route.streaming == SERVICE.methods_by_name[name].server_streaming, name
+        request_fields = set(SERVICE.methods_by_name[name].input_type.fields_by_name)
+        assert set(route.path_fields) <= request_fields, name
+
+
+def test_the_grpc_status_table_is_the_gateways() -> None:
+    assert errors.HTTP_STATUS_BY_GRPC_CODE == {code.name: status for code, status in
+                                               gateway_errors.HTTP_STATUS_BY_CODE.items()}
+    assert errors.HTTP_STATUS_BY_REASON == dict(gateway_errors.HTTP_STATUS_BY_REASON)
+    assert (errors.TITLE_METADATA, errors.REASON_METADATA) == (gateway_errors.TITLE_KEY, gateway_errors.REASON_KEY)
+
+
+@pytest.mark.parametrize(("code", "metadata", "kind", "status"), [
+    ("NOT_FOUND", {"phonos-error-title": "Not found"}, errors.NotFoundError, 404),
+    ("FAILED_PRECONDITION", {"phonos-error-title": "Insufficient credits", "phonos-error-reason": "INSUFFICIENT_CREDITS"},
+     errors.InsufficientCreditsError, 402),
+    ("FAILED_PRECONDITION", {"phonos-error-title": "Idempotency key reused",
+                             "phonos-error-reason": "IDEMPOTENCY_KEY_REUSED"}, errors.IdempotencyError, 422),
+    ("UNAUTHENTICATED", {"phonos-error-title": "Unauthorized"}, errors.AuthenticationError, 401),
+    ("RESOURCE_EXHAUSTED", {"phonos-error-title": "Rate limit exceeded", "retry-after": "7"}, errors.RateLimitError, 429),
+    ("RESOURCE_EXHAUSTED", {"phonos-error-title": "Request too large"}, errors.BadRequestError, 413),
+    ("RESOURCE_EXHAUSTED", {}, errors.BadRequestError, 413),  # grpc's own message-size refusal
+    ("UNAVAILABLE", {"phonos-error-title": "Service unavailable"}, errors.InternalServerError, 503),
+    ("UNAVAILABLE", {}, errors.APIConnectionError, 0),  # not reached: a connection error, retried
+    ("DEADLINE_EXCEEDED", {}, errors.APITimeoutError, 0),
+    ("INTERNAL", {"phonos-error-title": "Internal server error"}, errors.InternalServerError, 500),
+    ("UNKNOWN", {}, errors.InternalServerError, 500),
+])
+def test_grpc_failures_become_the_errors_rest_gives(code: str, metadata: dict[str, str], kind: type, status: int) -> None:
+    error = errors.from_grpc_status(code, "what went wrong", {"x-request-id": "r1", **metadata})
+    assert type(error) is kind and error.status == status
+    if status:
+        assert (error.error, error.message, error.request_id) == (metadata.get("phonos-error-title", ""),
+                                                                  "what went wrong", "r1")
+    if kind is errors.RateLimitError:
+        assert error.retry_after == 7.0  # type: ignore[attr-defined]
+
+
+def job_message() -> pb.Job:
+    job = pb.Job(job_id="j1", status="completed", model="esmfold", credits_used=10, formats=["pdb", "json"])
+    job.created_at.FromJsonString("2025-12-17T10:30:00.125Z")
+    job.metrics.update({"mean_plddt": 71.25, "num_recycles": 4.0, "ranking": [1.0, 2.5], "nested": {"n": 3.0}})
+    job.metadata.update({"weights": "tiny", "timings": {"total_s": 1.0, "store_s": 0.0023}})
+    return job
+
+
+@pytest.mark.parametrize("message", [
+    pb.GetJobResponse(job=job_message()),
+    pb.ListJobsResponse(jobs=[job_message(), pb.Job(job_id="j2", status="pending")],
+                        pagination=pb.Pagination(total=2, limit=50)),
+    pb.WatchJobResponse(event=pb.JobEvent(type="progress", job_id="j1", job=job_message(),
+                                          progress=pb.Progress(stage="recycle", step=1, total=3))),
+    pb.GetUsageResponse(totals=pb.UsageTotals(requests=3, avg_response_time_ms=2.0),
+                        by_model=[pb.ModelUsage(model="esmfold", requests=1)]),
+    pb.GetHealthResponse(status="operational", components={"triton": "ready"}),
+    pb.PredictRequest(model="esmfold", sequence="MKTV", params=struct_pb2.Struct()),
+], ids=lambda m: m.DESCRIPTOR.name)
+def test_the_grpc_transports_json_is_the_gateways_json(message: pb.Job) -> None:
+    # json.dumps tells 4 from 4.0, which == does not
+    assert json.dumps(to_document(message), sort_keys=True) == json.dumps(encode_message(message), sort_keys=True)
+
+
+@pytest.mark.parametrize(("call", "expected"), [
+    (Call(ROUTES["GetJob"], dict, {"job_id": "a/b c"}), {"method": "GET", "url": "/v1/jobs/a%2Fb%20c"}),
+    (Call(ROUTES["ListJobs"], dict, {"status": "running", "limit": 5}),
+     {"method": "GET", "url": "/v1/jobs", "params": {"status": "running", "limit": 5}}),
+    (Call(ROUTES["Predict"], dict, {"model": "esmfold", "sequence": "MK"}, "k1"),
+     {"method": "POST", "url": "/v1/predict", "json": {"model": "esmfold", "sequence": "MK"}}),
+    (Call(ROUTES["CancelJob"], dict, {"job_id": "j1"}, "k2"), {"method": "POST", "url": "/v1/jobs/j1/cancel"}),
+])
+def test_rest_requests_follow_the_rules(call: Call[dict[str, str]], expected: dict[str, object]) -> None:
+    args = request_args(call, 30.0)
+    assert {k: v for k, v in args.items() if k != "headers"} == expected
+    assert args["headers"] == ({"Idempotency-Key": call.idempotency_key} if call.idempotency_key else {})
+
+
+def test_the_url_picks_the_transport() -> None:
+    assert choose_transport(None, None) == ("rest", "http://127.0.0.1:8080")
+    assert choose_transport("https://phonos.example.org/", None) == ("rest", "https://phonos.example.org")
+    assert choose_transport("grpc://10.0.0.5:50051", None) == ("grpc", "grpc://10.0.0.5:50051")
+    assert choose_transport("10.0.0.5:50051", "grpc") == ("grpc", "grpc://10.0.0.5:50051")
+    assert choose_transport(None, "grpc") == ("grpc", "grpc://127.0.0.1:50051")
+    with pytest.raises(ValueError, match="grpc://host:port"):
+        choose_transport("http://127.0.0.1:8080", "grpc")
+    with pytest.raises(ValueError, match="gRPC address"):
+        choose_transport("grpc://127.0.0.1:50051", "rest")
+    with pytest.raises(ValueError, match="'rest' or 'grpc'"):
+        choose_transport(None, "soap")  # type: ignore[arg-type]
+
