@@ -14,7 +14,7 @@ environment, default the tiny random model, the same torch threads per instance)
    and the overhead over the bare fold (aim: at most 10 % for 60 aa), with the job's stage timings,
    and the overhead over the job's own forward pass as Triton ran it (`fold_s` in its metadata), then
    where a job's time goes (queue, forward pass, result files, file-worker wait, rest of the Triton
-   call, storage) beside the bare result files and the part of them that is the two matplotlib PNGs.
+   call, storage) beside the bare result files and the part of them that is the two PNG plots.
 2. throughput: `--concurrent` jobs submitted at once through the service (Triton batches them)
    against folding the same sequences one by one here; the ratio of the two wall times.
 
@@ -22,6 +22,10 @@ environment, default the tiny random model, the same torch threads per instance)
 result files are built inside the model instance; 1: in a worker process beside the next forward pass),
 all started at once: each sequential job is sent to every setup in turn, and the concurrent bursts
 follow one another, so the settings are compared side by side in one run. Default: the config's.
+
+`--baseline DIR` adds the same setups served from another checkout's model repository (DIR/triton_models,
+e.g. `git archive main | tar -x -C DIR`: its model.py imports its own packages), named `baseline_...`:
+old model code against new in one run, through this checkout's job service and against the same bare fold.
 """
 
 from __future__ import annotations
@@ -116,7 +120,7 @@ class Bare:
         return folded - started, time.perf_counter() - folded
 
     def plots(self, sequence: str) -> float:
-        """Seconds to draw the two PNGs of one fold (the part of the result files that is matplotlib)."""
+        """Seconds to draw the two PNGs of one fold (the plots' part of the result files)."""
         from phonos_models.esmfold.files import plot_files
         from phonos_models.esmfold.predict import fold
 
@@ -184,8 +188,9 @@ def throughput(bare: Bare, clients: dict[str, ApiClient], sequences: list[str]) 
     return report
 
 
-def setup_name(workers: int | None) -> str:
-    return "config" if workers is None else ("files_in_instance" if workers == 0 else f"file_workers_{workers}")
+def setup_name(workers: int | None, baseline: bool = False) -> str:
+    name = "config" if workers is None else ("files_in_instance" if workers == 0 else f"file_workers_{workers}")
+    return f"baseline_{name}" if baseline else name
 
 
 def main() -> None:
@@ -197,6 +202,7 @@ def main() -> None:
                         help="PHONOS_ESMFOLD_FILE_WORKERS values to compare side by side (default: the config's)")
     parser.add_argument("--wait", choices=["watch", "poll"], default="watch",
                         help="how the client waits for a job: an SSE watch stream, or GET every 20 ms")
+    parser.add_argument("--baseline", type=Path, help="another checkout whose triton_models to serve beside this one's")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     WAIT["mode"] = args.wait
@@ -206,13 +212,14 @@ def main() -> None:
     def sequence() -> str:
         return "".join(rng.choice(AMINO_ACIDS) for _ in range(args.length))
 
-    variants: list[int | None] = list(args.file_workers) or [None]
+    workers_list: list[int | None] = list(args.file_workers) or [None]
+    repositories = [(False, REPO / "triton_models")] + ([(True, args.baseline / "triton_models")] if args.baseline else [])
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         clients: dict[str, ApiClient] = {}
-        for workers in variants:
-            name = setup_name(workers)
+        for (baseline, repository), workers in [(r, w) for r in repositories for w in workers_list]:
+            name = setup_name(workers, baseline)
             env = dict(os.environ) | ({} if workers is None else {"PHONOS_ESMFOLD_FILE_WORKERS": str(workers)})
-            triton = stack.enter_context(TritonProcess.start(models=["esmfold"], env=env,
+            triton = stack.enter_context(TritonProcess.start(repository, models=["esmfold"], env=env,
                                                              log_path=Path(tmp) / f"triton_{name}.log"))
             triton.wait_ready(300)
             service = ServiceProcess.start(Path(tmp) / f"var_{name}", triton.grpc_url, {"PHONOS_MODELS": "esmfold"})

@@ -44,8 +44,8 @@ class EsmFoldSettings:
     # Padded residues (sequences x longest) per forward pass; 0 = no budget (Triton's max_batch_size
     # alone bounds a pass). Batching pays for short sequences only on CPU (docs/esmfold.md).
     max_tokens_per_batch: int = 0
-    # Processes that build each job's result files (plots, bundle) beside the next forward pass, so the
-    # ~0.4 s of matplotlib per job never holds the model instance; 0 = build them in the instance.
+    # Processes that build each job's result files (structures, plots, bundle) beside the next forward
+    # pass, so they never hold the model instance; 0 = build them in the instance.
     file_workers: int = 1
 
     @classmethod

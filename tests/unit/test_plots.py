@@ -1,14 +1,39 @@
-"""The plots every bundle carries: valid PNGs of the promised pixel size, whatever the input size."""
+"""The plots every bundle carries: PNGs of the promised pixel size, whatever the input size, with the bands,
+lines, cells, bars and colour bars drawn where the data puts them (pixels read back at known positions)."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
-from phonos_models.common import plots
+from phonos_models.common import plots, raster
+from PIL import Image
 
 from tests.bundle_checks import png_size
 
 pytestmark = pytest.mark.unit
+
+
+def pixels(png: bytes) -> np.ndarray:
+    """[H, W, 3] uint8, decoded by Pillow (an independent PNG reader)."""
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG"
+    return np.asarray(image.convert("RGB")).astype(int)
+
+
+def at(image: np.ndarray, x: float, y: float) -> tuple[int, ...]:
+    return tuple(int(v) for v in image[round(float(y)), round(float(x))])
+
+
+def close(found: tuple[int, ...], expected: tuple[int, ...], tolerance: int = 3) -> bool:
+    return max(abs(a - b) for a, b in zip(found, expected, strict=True)) <= tolerance
+
+
+def dark(image: np.ndarray, box: raster.Box) -> int:
+    """How many pixels inside `box` are near black (text, spines, dashes)."""
+    part = image[box.top:box.bottom, box.left:box.right]
+    return int((part.max(axis=2) < 100).sum())
 
 
 @pytest.mark.parametrize("length", [1, 37, 1200])
@@ -24,12 +49,114 @@ def test_every_plot_has_its_size_for_short_and_long_inputs(length: int) -> None:
     assert png_size(plots.coverage_png(non_gap[:0], np.zeros(0), "query only")) == plots.COVERAGE_SIZE
 
 
+def test_plddt_plot_draws_bands_line_chain_boundary_and_text() -> None:
+    lengths = [40, 25]
+    values = np.full(65, 60.0)
+    image = pixels(plots.plddt_png([plots.Series("ESMFold", values)], "Predicted lDDT\nsecond line", lengths))
+    axes = plots.plddt_axes(65)
+    band = {label: raster.blend(raster.colour(fill), plots.BAND_ALPHA) for _, _, fill, label in plots.PLDDT_BANDS}
+    x = axes.x_px(10.0)  # clear of the chain labels
+    assert close(at(image, x, axes.y_px(95)), band["very high (>90)"])
+    assert close(at(image, x, axes.y_px(80)), band["confident (70-90)"])
+    assert close(at(image, x, axes.y_px(40)), band["very low (<50)"])
+    assert close(at(image, x, axes.y_px(10)), band["very low (<50)"])
+    # the line at pLDDT 60 crosses the "low" band in the first line colour
+    assert close(at(image, x, axes.y_px(60)), raster.colour(raster.TAB10[0]), tolerance=40)
+    assert close(at(image, x, axes.y_px(64)), band["low (50-70)"])
+    # the chain boundary (between residues 40 and 41) is a dashed black column; residue 10's column is not
+    boundary = round(axes.x_px(40.5))
+    column = image[plots.PLDDT_AXES.top:plots.PLDDT_AXES.bottom, boundary].max(axis=1)
+    assert 0.4 < (column < 60).mean() < 0.9
+    assert (image[plots.PLDDT_AXES.top:plots.PLDDT_AXES.bottom, round(x)].max(axis=1) < 60).mean() < 0.05
+    # the chain labels, tick labels, axis labels, title lines and legend are drawn
+    label_a = raster.Box(round(axes.x_px(20)) - 10, round(axes.y_px(97)), round(axes.x_px(21)) + 10,
+                         round(axes.y_px(88)))
+    assert dark(image, label_a) > 10
+    assert dark(image, raster.Box(0, 0, plots.PLDDT_SIZE[0], plots.PLDDT_AXES.top - 2)) > 100  # title
+    assert dark(image, raster.Box(0, plots.PLDDT_AXES.top, plots.PLDDT_AXES.left - 2, plots.PLDDT_AXES.bottom)) > 100
+    assert dark(image, raster.Box(plots.PLDDT_AXES.left, plots.PLDDT_AXES.bottom + 2, plots.PLDDT_AXES.right,
+                                  plots.PLDDT_SIZE[1])) > 100  # x ticks and label
+    legend = image[plots.PLDDT_AXES.top:plots.PLDDT_AXES.top + 120, plots.PLDDT_AXES.right + 10:]
+    for entry in [raster.colour(raster.TAB10[0])] + [raster.blend(raster.colour(f), 0.4) for _, _, f, _ in plots.PLDDT_BANDS]:
+        assert (np.abs(legend - np.array(entry)).max(axis=2) <= 2).sum() > 20, entry
+
+
+def test_pae_heatmap_maps_cells_to_greens_with_chain_lines_and_colour_bar() -> None:
+    lengths = [40, 25]
+    pae = np.full((65, 65), plots.PAE_MAX)
+    pae[:40, :40] = 0.0
+    pae[40:, 40:] = 15.0
+    image = pixels(plots.pae_png(pae, "PAE", lengths))
+    axes = plots.pae_axes(65)
+    darkest, lightest = raster.colour("#00441b"), raster.colour("#f7fcf5")  # the ends of matplotlib's Greens
+    assert at(image, axes.x_px(10), axes.y_px(10)) == darkest  # row 10 (aligned), column 10 (scored)
+    assert at(image, axes.x_px(50), axes.y_px(10)) == lightest
+    assert at(image, axes.x_px(10), axes.y_px(50)) == lightest
+    assert at(image, axes.x_px(50), axes.y_px(50)) == tuple(plots.PAE_LUT[128])
+    assert at(image, axes.x_px(1), axes.y_px(1)) == darkest  # residue 1 at the top left
+    boundary = round(axes.x_px(40.5))
+    assert (image[plots.PAE_AXES.top:plots.PAE_AXES.bottom, boundary].max(axis=1) < 60).mean() > 0.4
+    row = round(axes.y_px(40.5))
+    assert (image[row, plots.PAE_AXES.left:plots.PAE_AXES.right].max(axis=1) < 60).mean() > 0.4
+    bar = plots.PAE_COLORBAR
+    centre = (bar.left + bar.right) / 2
+    assert at(image, centre, bar.top + 1) == lightest  # 30 Angstrom at the top
+    assert at(image, centre, bar.bottom - 2) == darkest  # 0 at the bottom
+    assert dark(image, raster.Box(bar.right + 2, bar.top, plots.PAE_SIZE[0], bar.bottom)) > 100  # ticks, label
+
+
+def test_coverage_plot_colours_rows_by_identity_leaves_gaps_blank_and_counts_coverage() -> None:
+    non_gap = np.ones((20, 30), dtype=bool)
+    non_gap[10:, :15] = False  # the 10 least identical sequences cover the second half only
+    non_gap[18:, 15:] = False  # ... and the last 2 nothing
+    identity = np.linspace(1.0, 0.05, 20)
+    image = pixels(plots.coverage_png(non_gap, identity, "MSA", [15, 15]))
+    axes = plots.coverage_axes(30, 20)
+    assert close(at(image, axes.x_px(20), axes.y_px(0.5)), tuple(plots.IDENTITY_LUT[255]))  # identity 1: violet
+    assert at(image, axes.x_px(5), axes.y_px(15.5)) == raster.WHITE  # a gap
+    assert close(at(image, axes.x_px(20), axes.y_px(17.5)), tuple(raster.lookup(identity[17], plots.IDENTITY_LUT, 0, 1)))
+    assert at(image, axes.x_px(20), axes.y_px(18.5)) == raster.WHITE
+    # the coverage line: 10 sequences over positions 1-15 and 18 over 16-30
+    assert close(at(image, axes.x_px(7), axes.y_px(10)), raster.BLACK, tolerance=60)
+    assert close(at(image, axes.x_px(23), axes.y_px(18)), raster.BLACK, tolerance=60)
+
+
 def test_pose_confidence_plot_handles_missing_scores() -> None:
     png = plots.pose_confidence_png([1.2, -0.7, None, -3.0, float("nan")], ["high", "moderate", "unknown", "low", "low"],
                                     "poses", (0.0, -1.5))
     assert png_size(png) == plots.CONFIDENCE_SIZE
+    image = pixels(png)
+    axes = plots.confidence_axes(5, -3.5, 1.7)
+    colour = {k: raster.colour(v) for k, v in plots.CONFIDENCE_COLOURS.items()}
+    assert at(image, axes.x_px(1), axes.y_px(0.6)) == colour["high"]
+    assert at(image, axes.x_px(2), axes.y_px(-0.35)) == colour["moderate"]
+    assert at(image, axes.x_px(4), axes.y_px(-2.0)) == colour["low"]
+    assert at(image, axes.x_px(3), axes.y_px(-1.0)) == raster.WHITE  # no score, no bar ("n/a" below)
+    assert at(image, axes.x_px(1), axes.y_px(-1.0)) == raster.WHITE  # nothing below a positive bar
+    na = raster.Box(round(axes.x_px(2.8)), round(axes.y_px(-3.0)), round(axes.x_px(3.2)),
+                    round(axes.y_px(-3.3)))
+    assert dark(image, na) > 5
 
 
 def test_chain_boundaries_mark_the_last_residue_of_each_chain_but_the_last() -> None:
     assert plots.chain_boundaries([23, 12, 5]) == [22, 34]
     assert plots.chain_boundaries([10]) == []
+
+
+def test_ticks_fall_on_nice_steps_within_the_range() -> None:
+    assert raster.ticks(1, 60, 10, integer=True) == [10, 20, 30, 40, 50, 60]
+    assert raster.ticks(0, 100, 6) == [0, 20, 40, 60, 80, 100]
+    assert raster.ticks(0, 1, 6) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert raster.ticks(1, 2, 10, integer=True) == [1, 2]
+    assert raster.labels([0, 0.2, 1.0]) == ["0.0", "0.2", "1.0"]
+    assert raster.labels([-3.0, 0.0, 1.0]) == ["-3", "0", "1"]
+
+
+def test_png_encoder_round_trips_every_pixel() -> None:
+    rgb = np.random.default_rng(0).integers(0, 256, (7, 11, 3), dtype=np.uint8)
+    assert np.array_equal(pixels(raster.encode_png(rgb)), rgb)
+
+
+def test_colour_maps_match_matplotlibs_ends() -> None:
+    assert tuple(raster.GREENS[0]) == raster.colour("#f7fcf5") and tuple(raster.GREENS[-1]) == raster.colour("#00441b")
+    assert tuple(raster.RAINBOW[0]) == (128, 0, 255) and tuple(raster.RAINBOW[-1]) == (255, 0, 0)

@@ -9,7 +9,7 @@ error without failing the rest of its dynamic batch.
 After its forward pass each request is handed to a `Finisher` (phonos_models.esmfold.finishing), which
 relaxes it if asked and builds its files in a worker process, then sends its final response from there:
 `execute` returns as soon as the batch is folded, so the next batch's forward pass does not wait for
-matplotlib or OpenMM (the model is decoupled, so a response may follow `execute`).
+its result files or OpenMM (the model is decoupled, so a response may follow `execute`).
 """
 
 from __future__ import annotations

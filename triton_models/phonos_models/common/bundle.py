@@ -19,6 +19,10 @@ ZIP_FORMAT = "zip"
 ZIP_MEDIA_TYPE = "application/zip"
 README_NAME = "README.md"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the zip format's earliest date: reproducible archives
+# Deflate level of the text entries: 1 compresses a job's PDB, mmCIF and JSON about 5x faster than the
+# default 6 (~0.7 ms against ~3.7 ms at 60 aa) for archives ~15 % larger; the zip is built on every job's
+# completion path, and downloaded at most once or twice.
+_TEXT_LEVEL = 1
 PNG_MEDIA_TYPE = "image/png"
 
 
@@ -77,11 +81,11 @@ def bundle(files: Sequence[ResultFile], stem: str, summary: Summary) -> ResultFi
             # PNGs are compressed already: store them, deflate the text
             info.compress_type = zipfile.ZIP_STORED if item.media_type == PNG_MEDIA_TYPE else zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
-            archive.writestr(info, item.content)
+            archive.writestr(info, item.content, compresslevel=_TEXT_LEVEL)
         info = zipfile.ZipInfo(README_NAME, date_time=_FIXED_TIME)
         info.compress_type = zipfile.ZIP_DEFLATED
         info.external_attr = 0o644 << 16
-        archive.writestr(info, readme(summary, entries))
+        archive.writestr(info, readme(summary, entries), compresslevel=_TEXT_LEVEL)
     return ResultFile(ZIP_FORMAT, ZIP_FORMAT, ZIP_MEDIA_TYPE, buffer.getvalue())
 
 

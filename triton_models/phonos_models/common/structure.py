@@ -25,6 +25,7 @@ ATOM37_NAMES: tuple[str, ...] = (
     "OH", "CZ", "CZ2", "CZ3", "NZ", "OXT",
 )  # fmt: skip
 CA_INDEX = 1
+_ELEMENTS = tuple(gemmi.Element(name[0]) for name in ATOM37_NAMES)  # atom37 names start with their element (C, N, O, S)
 
 ONE_TO_THREE: dict[str, str] = {
     "A": "ALA", "R": "ARG", "N": "ASN", "D": "ASP", "C": "CYS", "Q": "GLN", "E": "GLU", "G": "GLY",
@@ -60,10 +61,11 @@ class ProteinChain:
             if length and (self.atom_plddt.min() < 0 or self.atom_plddt.max() > 100):
                 raise ValueError("atom_plddt must be on the 0-100 scale")
 
-    def b_factor(self, residue: int, atom: int) -> float:
+    def b_factors(self) -> np.ndarray:
+        """[L, 37] the B-factor of every atom slot: its own pLDDT, else its residue's."""
         if self.atom_plddt is not None:
-            return float(self.atom_plddt[residue, atom])
-        return float(self.residue_plddt[residue])
+            return self.atom_plddt
+        return np.repeat(self.residue_plddt[:, None], 37, axis=1)
 
 
 Chains = ProteinChain | Sequence[ProteinChain]
@@ -78,20 +80,26 @@ def _as_list(chains: Chains) -> list[ProteinChain]:
 
 
 def _chain(chain: ProteinChain) -> gemmi.Chain:
+    # Plain Python lists, read once: per-atom numpy indexing and float() were most of this loop's time.
+    present = (chain.atom_mask > 0.5).tolist()
+    positions = chain.atom_positions.tolist()
+    b_factors = chain.b_factors().tolist()
     gchain = gemmi.Chain(chain.chain_id)
     for index, letter in enumerate(chain.sequence):
         residue = gemmi.Residue()
         residue.name = ONE_TO_THREE[letter]
         residue.seqid = gemmi.SeqId(index + 1, " ")
         residue.entity_type = gemmi.EntityType.Polymer
-        for atom_index in np.flatnonzero(chain.atom_mask[index] > 0.5):
-            name = ATOM37_NAMES[atom_index]
+        for atom_index, (here, position, b_factor) in enumerate(zip(present[index], positions[index], b_factors[index],
+                                                                    strict=True)):
+            if not here:
+                continue
             atom = gemmi.Atom()
-            atom.name = name
-            atom.element = gemmi.Element(name[0])  # atom37 names start with their element (C, N, O, S)
-            atom.pos = gemmi.Position(*(float(v) for v in chain.atom_positions[index, atom_index]))
+            atom.name = ATOM37_NAMES[atom_index]
+            atom.element = _ELEMENTS[atom_index]
+            atom.pos = gemmi.Position(*position)
             atom.occ = 1.0
-            atom.b_iso = chain.b_factor(index, int(atom_index))
+            atom.b_iso = b_factor
             residue.add_atom(atom)
         gchain.add_residue(residue)
     return gchain
@@ -123,13 +131,19 @@ def to_pdb(chains: Chains, remarks: Sequence[str], title: str = "PHONOS PREDICTI
     return structure.make_pdb_string()
 
 
+def to_pdb_and_mmcif(chains: Chains, remarks: Sequence[str], provenance: Mapping[str, str], pdb_title: str,
+                     mmcif_title: str) -> tuple[str, str]:
+    """`to_pdb` and `to_mmcif` of the same chains from one built structure (building it is most of the cost)."""
+    structure = build_structure(chains, mmcif_title)
+    mmcif = _with_provenance(structure.make_mmcif_document(), provenance)
+    structure.name = pdb_title
+    structure.raw_remarks = remark_records(remarks)
+    return structure.make_pdb_string(), mmcif
+
+
 def remark_records(remarks: Sequence[str]) -> list[str]:
     """`REMARK 250` records (free text wrapped at 69 columns), each with its newline."""
     return [f"REMARK 250 {line}\n" for text in remarks for line in _wrap(text, 69)]
-
-
-def to_mmcif(chains: Chains, provenance: Mapping[str, str], title: str = "phonos_prediction") -> str:
-    return _with_provenance(build_structure(chains, title).make_mmcif_document(), provenance)
 
 
 def pdb_to_mmcif(pdb_text: str, provenance: Mapping[str, str]) -> str:

@@ -21,7 +21,13 @@ from phonos_models.common import bundle, plots, relax_step
 from phonos_models.common.progress import Report, ignore
 from phonos_models.common.relax import RelaxOutcome, ShouldStop
 from phonos_models.common.result_files import ModelResult, ResultFile, json_file, text_file
-from phonos_models.common.structure import ProteinChain, pdb_to_mmcif, remark_records, to_mmcif, to_pdb
+from phonos_models.common.structure import (
+    ProteinChain,
+    pdb_to_mmcif,
+    remark_records,
+    to_pdb,
+    to_pdb_and_mmcif,
+)
 from phonos_models.common.weights import TINY_NOTE, TINY_WARNING, WeightsInfo
 from phonos_models.esmfold.chains import LINKER
 from phonos_models.esmfold.result import FoldResult
@@ -107,12 +113,21 @@ def remarks(result: FoldResult, weights: WeightsInfo) -> list[str]:
     return lines
 
 
+PDB_TITLE, MMCIF_TITLE = "ESMFOLD PREDICTION", "esmfold_prediction"
+
+
 def pdb_text(result: FoldResult, weights: WeightsInfo) -> str:
-    return to_pdb(protein_chains(result), remarks(result, weights), title="ESMFOLD PREDICTION")
+    return to_pdb(protein_chains(result), remarks(result, weights), title=PDB_TITLE)
 
 
 def mmcif_text(result: FoldResult, weights: WeightsInfo) -> str:
-    return to_mmcif(protein_chains(result), provenance(result, weights), title="esmfold_prediction")
+    return structure_texts(result, weights)[1]
+
+
+def structure_texts(result: FoldResult, weights: WeightsInfo) -> tuple[str, str]:
+    """(PDB, mmCIF) of the fold, built from one structure."""
+    return to_pdb_and_mmcif(protein_chains(result), remarks(result, weights), provenance(result, weights),
+                            PDB_TITLE, MMCIF_TITLE)
 
 
 def chain_summaries(result: FoldResult) -> list[dict[str, Any]]:
@@ -232,9 +247,10 @@ def model_result(result: FoldResult, weights: WeightsInfo, load_s: float, relax_
     report = None if outcome is None else relax_step.report(relax_mode, outcome, STRUCTURE)
     if report is not None:
         report.add_to(data, values, facts, facts["timings"])
+    pdb, mmcif = structure_texts(result, weights)
     files = (
-        text_file("pdb", "chemical/x-pdb", pdb_text(result, weights)),
-        text_file("cif", "chemical/x-mmcif", mmcif_text(result, weights)),
+        text_file("pdb", "chemical/x-pdb", pdb),
+        text_file("cif", "chemical/x-mmcif", mmcif),
         json_file("json", data),
         *([] if outcome is None else relaxed_files(result, weights, outcome)),
         *plot_files(result, weights),

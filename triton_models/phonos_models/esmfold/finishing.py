@@ -1,7 +1,7 @@
 """What happens to a fold after its forward pass, off the model instance: Amber relax, then the files.
 
 The Triton instance hands each finished fold to a `Finisher` and goes back to its queue for the next
-batch. The result files (PDB, mmCIF, JSON, the matplotlib plots, the zip) are built in a FileWorkers
+batch. The result files (PDB, mmCIF, JSON, the plots, the zip) are built in a FileWorkers
 process; a relax (when the request asks for one) first waits in a thread here while DeepMind's
 minimisation runs in its own worker process (phonos_models.common.relax), one relax at a time per
 instance, as AlphaFold2 relaxes one job at a time. `done` receives the request's `ModelResult`, or the
