@@ -160,3 +160,25 @@ def test_png_encoder_round_trips_every_pixel() -> None:
 def test_colour_maps_match_matplotlibs_ends() -> None:
     assert tuple(raster.GREENS[0]) == raster.colour("#f7fcf5") and tuple(raster.GREENS[-1]) == raster.colour("#00441b")
     assert tuple(raster.RAINBOW[0]) == (128, 0, 255) and tuple(raster.RAINBOW[-1]) == (255, 0, 0)
+
+
+def test_missing_values_are_left_blank_not_drawn_as_the_scale_end() -> None:
+    """matplotlib's imshow masks NaN and infinite cells (the white figure shows through); mapping them to
+    the low end of the scale would draw a missing PAE as the most confident green."""
+    pae = np.full((20, 20), 5.0)
+    pae[5:10, 5:10] = np.nan
+    pae[15, 15] = np.inf
+    image = pixels(plots.pae_png(pae, "PAE"))
+    axes = plots.pae_axes(20)
+    assert at(image, axes.x_px(7), axes.y_px(7)) == raster.WHITE
+    assert at(image, axes.x_px(16), axes.y_px(16)) == raster.WHITE
+    assert at(image, axes.x_px(2), axes.y_px(2)) == tuple(raster.lookup(5.0, plots.PAE_LUT, 0.0, plots.PAE_MAX))
+    assert at(image, axes.x_px(2), axes.y_px(2)) != raster.WHITE
+    assert at(image, axes.x_px(12), axes.y_px(7)) == at(image, axes.x_px(2), axes.y_px(2))
+    # an identity that could not be computed: a blank row, like a gap (both white, as ColabFold's plot shows them)
+    non_gap = np.ones((4, 10), dtype=bool)
+    image = pixels(plots.coverage_png(non_gap, np.array([1.0, np.nan, 0.5, 0.0]), "MSA"))
+    axes = plots.coverage_axes(10, 4)
+    assert at(image, axes.x_px(5), axes.y_px(3.5)) == raster.WHITE  # NaN sorts last: the bottom row
+    assert close(at(image, axes.x_px(5), axes.y_px(2.5)), tuple(plots.IDENTITY_LUT[0]))  # identity 0: red
+    assert tuple(raster.lookup(np.array([np.nan, -np.inf, 0.0]), plots.PAE_LUT, 0, 30, bad=(1, 2, 3))[0]) == (1, 2, 3)

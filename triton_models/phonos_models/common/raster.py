@@ -73,10 +73,15 @@ def _rainbow() -> np.ndarray:
 RAINBOW = _rainbow()
 
 
-def lookup(values: np.ndarray, lut: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
-    """[..., 3] uint8 colours of `values` on `lut` between vmin and vmax (clipped, as matplotlib maps them)."""
+def lookup(values: np.ndarray, lut: np.ndarray, vmin: float, vmax: float, bad: Colour = WHITE) -> np.ndarray:
+    """[..., 3] uint8 colours of `values` on `lut` between vmin and vmax (clipped, as matplotlib maps them).
+    NaN and infinite values get `bad`: matplotlib's imshow masks them and leaves the (white) figure showing,
+    where clipping them would pass a missing PAE off as the most confident colour."""
     scaled = (np.asarray(values, dtype=float) - vmin) / (vmax - vmin) * len(lut)
-    return lut[np.clip(np.nan_to_num(scaled, nan=0.0), 0, len(lut) - 1).astype(np.intp)]
+    finite = np.isfinite(scaled)
+    painted = lut[np.clip(np.where(finite, scaled, 0.0), 0, len(lut) - 1).astype(np.intp)]
+    painted[~finite] = bad
+    return painted
 
 
 @functools.cache
