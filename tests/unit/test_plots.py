@@ -182,3 +182,22 @@ def test_missing_values_are_left_blank_not_drawn_as_the_scale_end() -> None:
     assert at(image, axes.x_px(5), axes.y_px(3.5)) == raster.WHITE  # NaN sorts last: the bottom row
     assert close(at(image, axes.x_px(5), axes.y_px(2.5)), tuple(plots.IDENTITY_LUT[0]))  # identity 0: red
     assert tuple(raster.lookup(np.array([np.nan, -np.inf, 0.0]), plots.PAE_LUT, 0, 30, bad=(1, 2, 3))[0]) == (1, 2, 3)
+
+
+def test_plddt_line_breaks_at_missing_values_and_keeps_a_lone_value() -> None:
+    values = np.full(100, 80.0)
+    values[40:60] = np.nan  # residues 41-60 missing
+    values[69] = 20.0  # residue 70 alone between two gaps
+    values[[68, 70]] = np.nan
+    image = pixels(plots.plddt_png([plots.Series("model", values)], "pLDDT"))
+    axes = plots.plddt_axes(100)
+    line = raster.colour(raster.TAB10[0])
+    band = raster.blend(raster.colour(plots.PLDDT_BANDS[1][2]), plots.BAND_ALPHA)  # confident (70-90)
+    assert close(at(image, axes.x_px(30), axes.y_px(80)), line, tolerance=40)
+    assert close(at(image, axes.x_px(50), axes.y_px(80)), band)  # no line across the gap
+    assert close(at(image, axes.x_px(80), axes.y_px(80)), line, tolerance=40)
+    assert close(at(image, axes.x_px(70), axes.y_px(20)), line, tolerance=60)  # the lone value, a dot
+    very_low = raster.blend(raster.colour(plots.PLDDT_BANDS[3][2]), plots.BAND_ALPHA)
+    assert close(at(image, axes.x_px(68 + 4 / 3), axes.y_px(40)), very_low)  # not joined to residue 68
+    assert raster.finite_runs(np.array([True, False, True, True, False])) == [(0, 1), (2, 4)]
+    assert raster.finite_runs(np.zeros(3, dtype=bool)) == []

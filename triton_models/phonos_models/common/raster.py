@@ -84,6 +84,12 @@ def lookup(values: np.ndarray, lut: np.ndarray, vmin: float, vmax: float, bad: C
     return painted
 
 
+def finite_runs(finite: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) slices of the consecutive True stretches of a [n] bool array."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], finite, [False]]).astype(np.int8)))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
 @functools.cache
 def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size)  # Pillow's embedded Aileron (FreeType)
@@ -229,23 +235,26 @@ class Canvas:
                 self.draw.line((x, y0, min(x + dash - 1, max(x0, x1)), y0), fill=fill)
 
     def lines(self, axes: Axes, series: Sequence[tuple[np.ndarray, np.ndarray, Colour]]) -> None:
-        """Antialiased data lines, clipped to the axes: each (x values, y values, colour), drawn in order."""
+        """Antialiased data lines, clipped to the axes: each (x values, y values, colour), drawn in order.
+        A NaN breaks the line, as in matplotlib: each finite run is drawn on its own (a lone point as a
+        dot, which matplotlib would not show, so that a value between two gaps is not lost)."""
         box, k = axes.box, _SUPERSAMPLE
         width = max(1, round(LINE_PX * k))
         for xs, ys, fill in series:
             px = (axes.x_pixels(np.asarray(xs)) - box.left) * k
             py = (axes.y_pixels(np.asarray(ys)) - box.top) * k
-            keep = np.isfinite(py)
-            points = list(zip(px[keep].tolist(), py[keep].tolist(), strict=True))
-            if not points:
+            runs = finite_runs(np.isfinite(px) & np.isfinite(py))
+            if not runs:
                 continue
             mask = Image.new("L", (box.width * k, box.height * k), 0)
             draw = ImageDraw.Draw(mask)
-            if len(points) == 1:
-                x, y = points[0]
-                draw.ellipse((x - width, y - width, x + width, y + width), fill=255)
-            else:
-                draw.line(points, fill=255, width=width, joint="curve")
+            for start, end in runs:
+                points = list(zip(px[start:end].tolist(), py[start:end].tolist(), strict=True))
+                if len(points) == 1:
+                    x, y = points[0]
+                    draw.ellipse((x - width, y - width, x + width, y + width), fill=255)
+                else:
+                    draw.line(points, fill=255, width=width, joint="curve")
             self.image.paste(fill, (box.left, box.top), mask.reduce(k))
 
     def raster(self, box: Box, rgb: np.ndarray) -> None:
