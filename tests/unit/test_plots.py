@@ -201,3 +201,32 @@ def test_plddt_line_breaks_at_missing_values_and_keeps_a_lone_value() -> None:
     assert close(at(image, axes.x_px(68 + 4 / 3), axes.y_px(40)), very_low)  # not joined to residue 68
     assert raster.finite_runs(np.array([True, False, True, True, False])) == [(0, 1), (2, 4)]
     assert raster.finite_runs(np.zeros(3, dtype=bool)) == []
+
+
+@pytest.mark.parametrize("shape", [(20, 30), (5000, 1500)])
+def test_coverage_colours_only_the_cells_it_shows_with_the_same_pixels_as_painting_every_cell(
+        shape: tuple[int, int]) -> None:
+    """Fewer sequences and positions than pixels (cells stretched) and a deep, long MSA (cells skipped): the
+    plot equals the whole [N, L] painting sampled nearest-neighbour, as it was drawn before sampling first."""
+    rows, length = shape
+    rng = np.random.default_rng(rows)
+    # every position covered by exactly half the sequences: the coverage line is flat, clear of the cells checked
+    non_gap = np.argsort(rng.random((rows, length)), axis=0) < rows // 2
+    identity = rng.integers(0, 5, rows) / 4  # ties: the sort must stay stable
+    identity[3] = np.nan
+    image = pixels(plots.coverage_png(non_gap, identity, "MSA"))
+    order = np.argsort(-identity, kind="stable")
+    every_cell = raster.lookup(identity[order], plots.IDENTITY_LUT, 0.0, 1.0)[:, None, :].repeat(length, axis=1)
+    every_cell[~non_gap[order]] = 255
+    expected = every_cell[np.ix_(*raster.sampled(plots.COVERAGE_AXES, shape))].astype(int)
+    box = plots.COVERAGE_AXES
+    drawn = image[box.top:box.bottom, box.left:box.right]
+    line = round(plots.coverage_axes(length, rows).y_px(rows // 2)) - box.top
+    clear = np.r_[0:line - 3, line + 4:box.height]
+    assert np.array_equal(drawn[clear], expected[clear])
+    assert len(np.unique(drawn[clear].reshape(-1, 3), axis=0)) >= 5  # five identities and the gaps
+
+
+def test_sampled_picks_the_nearest_row_and_column_for_each_pixel() -> None:
+    rows, cols = raster.sampled(raster.Box(0, 0, 4, 2), (4, 2))
+    assert rows.tolist() == [1, 3] and cols.tolist() == [0, 0, 1, 1]

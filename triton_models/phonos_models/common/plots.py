@@ -26,6 +26,7 @@ from phonos_models.common.raster import (
     SMALL_PX,
     TAB10,
     TEXT_PX,
+    WHITE,
     Axes,
     Box,
     Canvas,
@@ -33,6 +34,7 @@ from phonos_models.common.raster import (
     blend,
     colour,
     lookup,
+    sampled,
     ticks,
 )
 
@@ -123,7 +125,7 @@ def pae_png(pae: np.ndarray, title: str, chain_lengths: Sequence[int] = ()) -> b
     canvas = Canvas(PAE_SIZE)
     length = pae.shape[0]
     axes = pae_axes(length)
-    canvas.raster(PAE_AXES, lookup(pae, PAE_LUT, 0.0, PAE_MAX))
+    canvas.heatmap(PAE_AXES, pae, PAE_LUT, 0.0, PAE_MAX)
     for position in _chain_positions(chain_lengths):
         x, y = axes.x_px(position), axes.y_px(position)
         canvas.dashed((x, PAE_AXES.top), (x, PAE_AXES.bottom))
@@ -148,10 +150,12 @@ def coverage_png(non_gap: np.ndarray, identity: np.ndarray, title: str, chain_le
     rows, length = non_gap.shape
     axes = coverage_axes(length, rows)
     if rows:
-        order = np.argsort(-identity, kind="stable")
-        painted = lookup(identity[order], IDENTITY_LUT, 0.0, 1.0)[:, None, :].repeat(length, axis=1)
-        painted[~non_gap[order]] = 255  # gaps blank
-        canvas.raster(COVERAGE_AXES, painted)
+        # Colour only the cells that land on a pixel: a deep MSA costs the plot's size, not N x L.
+        shown_rows, shown_columns = sampled(COVERAGE_AXES, non_gap.shape)
+        shown = np.argsort(-identity, kind="stable")[shown_rows]
+        painted = lookup(identity[shown], IDENTITY_LUT, 0.0, 1.0)[:, None, :].repeat(len(shown_columns), axis=1)
+        painted[~non_gap[np.ix_(shown, shown_columns)]] = WHITE  # gaps blank
+        canvas.raster(COVERAGE_AXES, painted)  # already one cell a pixel
     for x in _chain_positions(chain_lengths):
         canvas.dashed((axes.x_px(x), COVERAGE_AXES.top), (axes.x_px(x), COVERAGE_AXES.bottom))
     canvas.lines(axes, [(np.arange(1, length + 1), non_gap.sum(axis=0).astype(float), BLACK)])

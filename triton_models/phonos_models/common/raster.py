@@ -196,6 +196,15 @@ class LegendEntry:
     patch: bool  # a filled square (bands, bars) rather than a line sample
 
 
+def sampled(box: Box, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The row and column of an [rows, columns] image that each pixel row and column of `box` shows when
+    the image is stretched over it, nearest neighbour ([box.height] and [box.width] indices)."""
+    def nearest(count: int, pixels: int) -> np.ndarray:
+        return np.minimum((np.arange(pixels) + 0.5) * count / pixels, count - 1).astype(np.intp)
+
+    return nearest(shape[0], box.height), nearest(shape[1], box.width)
+
+
 class Canvas:
     """One figure: an RGB image, white, drawn on with Pillow; `png()` gives its bytes."""
 
@@ -259,11 +268,16 @@ class Canvas:
 
     def raster(self, box: Box, rgb: np.ndarray) -> None:
         """An [rows, columns, 3] uint8 image stretched over `box`, nearest neighbour (matplotlib's
-        `interpolation="nearest"`); only the rows and columns that land on a pixel are touched, so a deep MSA
-        or a long PAE matrix costs the box's size, not its own."""
-        rows = np.minimum((np.arange(box.height) + 0.5) * rgb.shape[0] / box.height, rgb.shape[0] - 1).astype(np.intp)
-        cols = np.minimum((np.arange(box.width) + 0.5) * rgb.shape[1] / box.width, rgb.shape[1] - 1).astype(np.intp)
-        self.image.paste(Image.fromarray(np.ascontiguousarray(rgb[rows][:, cols]), "RGB"), (box.left, box.top))
+        `interpolation="nearest"`). The image must already exist at its own size: for a matrix larger than
+        the box, colour only the cells `sampled` picks (as `heatmap` does) and pass that box-sized image."""
+        rows, cols = sampled(box, rgb.shape[:2])
+        self.image.paste(Image.fromarray(np.ascontiguousarray(rgb[np.ix_(rows, cols)]), "RGB"), (box.left, box.top))
+
+    def heatmap(self, box: Box, values: np.ndarray, lut: np.ndarray, vmin: float, vmax: float) -> None:
+        """An [rows, columns] matrix coloured on `lut` and stretched over `box`: only the cells that land on
+        a pixel are coloured, so a long PAE matrix costs the box's size, not its own."""
+        rows, cols = sampled(box, values.shape)
+        self.raster(box, lookup(values[np.ix_(rows, cols)], lut, vmin, vmax))
 
     def frame(self, axes: Axes, x_ticks: Sequence[float], y_ticks: Sequence[float], x_label: str,
               y_label: str) -> None:
