@@ -230,3 +230,33 @@ def test_coverage_colours_only_the_cells_it_shows_with_the_same_pixels_as_painti
 def test_sampled_picks_the_nearest_row_and_column_for_each_pixel() -> None:
     rows, cols = raster.sampled(raster.Box(0, 0, 4, 2), (4, 2))
     assert rows.tolist() == [1, 3] and cols.tolist() == [0, 0, 1, 1]
+
+
+def test_inputs_without_residues_are_refused_with_a_clear_error() -> None:
+    """The models never send an empty sequence (ESMFold's and AlphaFold2's requests refuse one), so an
+    empty input is a caller's bug: a ValueError that says what was wrong, not an IndexError from inside."""
+    with pytest.raises(ValueError, match="at least one residue"):
+        plots.pae_png(np.zeros((0, 0)), "PAE")
+    with pytest.raises(ValueError, match=r"\[L, L\]"):
+        plots.pae_png(np.zeros((3, 4)), "PAE")
+    with pytest.raises(ValueError, match="L >= 1"):
+        plots.coverage_png(np.zeros((3, 0), dtype=bool), np.zeros(3), "MSA")
+    with pytest.raises(ValueError, match="identity"):
+        plots.coverage_png(np.ones((3, 5), dtype=bool), np.zeros(2), "MSA")
+    with pytest.raises(ValueError, match="at least one residue"):
+        plots.plddt_png([], "pLDDT")
+    with pytest.raises(ValueError, match="at least one residue"):
+        plots.plddt_png([plots.Series("empty", np.zeros(0))], "pLDDT")
+
+
+def test_a_one_residue_pae_is_one_cell_with_one_tick_each_way() -> None:
+    assert raster.ticks(1, 1, 7, integer=True) == [1]
+    assert raster.ticks(5.0, 5.0, 6) == [5.0]
+    assert raster.ticks(1, 1.5, 7, integer=True) == [1]  # no fractional tick on a residue axis
+    image = pixels(plots.pae_png(np.array([[12.0]]), "PAE"))
+    box = plots.PAE_AXES
+    inside = image[box.top:box.bottom, box.left:box.right].reshape(-1, 3)
+    assert (inside == plots.PAE_LUT[round(12.0 / plots.PAE_MAX * 256)]).all()  # the whole square, one colour
+    axes = plots.pae_axes(1)
+    assert at(image, axes.x_px(1), box.bottom + 2) == raster.BLACK  # its x tick, under the centre
+    assert dark(image, raster.Box(0, box.top, box.left - 2, box.bottom)) > 20  # its "1" and the axis label

@@ -90,8 +90,10 @@ def plddt_axes(length: int) -> Axes:
 
 def plddt_png(series: Sequence[Series], title: str, chain_lengths: Sequence[int] = ()) -> bytes:
     """Per-residue pLDDT (0–100) of one or more models; `chain_lengths` marks a complex's chains."""
+    length = max((len(s.values) for s in series), default=0)
+    if not length:  # the models never send an empty sequence: a caller's bug, said plainly
+        raise ValueError("plddt_png needs at least one series with at least one residue")
     canvas = Canvas(PLDDT_SIZE)
-    length = max(len(s.values) for s in series)
     axes = plddt_axes(length)
     for low, high, fill, _ in PLDDT_BANDS:
         top, bottom = round(axes.y_px(high)), round(axes.y_px(low))
@@ -122,6 +124,8 @@ def pae_axes(length: int) -> Axes:
 
 def pae_png(pae: np.ndarray, title: str, chain_lengths: Sequence[int] = ()) -> bytes:
     """The [L, L] PAE matrix in Å: row = aligned residue, column = scored residue."""
+    if pae.ndim != 2 or pae.shape[0] != pae.shape[1] or not pae.shape[0]:
+        raise ValueError(f"pae_png needs an [L, L] matrix with at least one residue, got shape {pae.shape}")
     canvas = Canvas(PAE_SIZE)
     length = pae.shape[0]
     axes = pae_axes(length)
@@ -146,6 +150,9 @@ def coverage_png(non_gap: np.ndarray, identity: np.ndarray, title: str, chain_le
     """MSA coverage as ColabFold draws it: `non_gap` [N, L] marks where each aligned sequence has a
     residue, `identity` [N] is its identity to the query (0–1); each row is coloured by its identity, most
     identical on top, gaps blank, and the black line counts the sequences covering each position."""
+    if non_gap.ndim != 2 or not non_gap.shape[1] or np.shape(identity) != non_gap.shape[:1]:
+        raise ValueError(f"coverage_png needs non_gap [N, L] with L >= 1 and identity [N], got shapes "
+                         f"{non_gap.shape} and {np.shape(identity)}")
     canvas = Canvas(COVERAGE_SIZE)
     rows, length = non_gap.shape
     axes = coverage_axes(length, rows)

@@ -98,9 +98,12 @@ def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 def ticks(low: float, high: float, most: int, integer: bool = False) -> list[float]:
     """Tick values inside [low, high] at the smallest "nice" step (1, 2, 2.5, 5 x 10^k; integers only when
     `integer`) that gives at most `most` ticks, as matplotlib's MaxNLocator picks them."""
-    span = max(high - low, 1e-12)
+    if high <= low:  # one value (a 1-residue plot's axis): one tick
+        return [low]
     steps = (1.0, 2.0, 5.0) if integer else (1.0, 2.0, 2.5, 5.0)
-    exponent = math.floor(math.log10(span / max(most, 1)))
+    exponent = math.floor(math.log10((high - low) / max(most, 1)))
+    if integer:  # no step below 1 qualifies: start the search at 1
+        exponent = max(exponent, 0)
     for power in range(exponent - 1, exponent + 3):
         for base in steps:
             step = base * 10.0**power
