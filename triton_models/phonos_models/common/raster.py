@@ -291,16 +291,21 @@ class Canvas:
             x = round(axes.x_px(value))
             self.draw.line((x, box.bottom, x, box.bottom + TICK_LENGTH), fill=BLACK)
             self.text((x, box.bottom + TICK_LENGTH + TICK_PAD), text, anchor="mt")
-        widest = 0.0
-        for value, text in zip(y_ticks, labels(y_ticks), strict=True):
-            y = round(axes.y_px(value))
-            self.draw.line((box.left - 1 - TICK_LENGTH, y, box.left - 1, y), fill=BLACK)
-            self.text((box.left - TICK_LENGTH - TICK_PAD, y), text, anchor="rm")
-            widest = max(widest, font(TEXT_PX).getlength(text))
         self.text(((box.left + box.right) / 2, box.bottom + TICK_LENGTH + TICK_PAD + TEXT_PX + 6), x_label,
                   anchor="mt")
-        self.vertical_text((box.left - TICK_LENGTH - TICK_PAD - widest - 6 - TEXT_PX / 2, (box.top + box.bottom) / 2),
-                           y_label)
+        self._vertical_scale(axes, y_ticks, box.left - 1, -1, y_label)
+
+    def _vertical_scale(self, axes: Axes, values: Sequence[float], edge: int, side: int, title: str) -> None:
+        """Outward ticks from the vertical line at x = `edge` (`side` -1: to its left, +1: to its right),
+        their labels, and `title` read bottom to top beyond the widest label (a y axis, a colour bar)."""
+        widest = 0.0
+        for value, text in zip(values, labels(values), strict=True):
+            y = round(axes.y_px(value))
+            self.draw.line((edge, y, edge + side * TICK_LENGTH, y), fill=BLACK)
+            self.text((edge + side * (TICK_LENGTH + TICK_PAD), y), text, anchor="lm" if side > 0 else "rm")
+            widest = max(widest, font(TEXT_PX).getlength(text))
+        self.vertical_text((edge + side * (TICK_LENGTH + TICK_PAD + widest + 6 + TEXT_PX / 2),
+                            (axes.box.top + axes.box.bottom) / 2), title)
 
     def legend(self, left: float, top: float, entries: Sequence[LegendEntry]) -> None:
         """A frameless legend: a line sample or a filled patch, then the label, one entry per row."""
@@ -317,16 +322,7 @@ class Canvas:
         """A vertical colour bar (`vmax` at the top), ticks and labels on its right, `title` beside them."""
         self.raster(box, lut[::-1, None, :])
         self.draw.rectangle((box.left - 1, box.top - 1, box.right, box.bottom), outline=BLACK)
-        bar = Axes(box, (0.0, 1.0), (vmin, vmax))
-        widest = 0.0
-        values = ticks(vmin, vmax, most_ticks)
-        for value, text in zip(values, labels(values), strict=True):
-            y = round(bar.y_px(value))
-            self.draw.line((box.right, y, box.right + TICK_LENGTH, y), fill=BLACK)
-            self.text((box.right + TICK_LENGTH + TICK_PAD, y), text, anchor="lm")
-            widest = max(widest, font(TEXT_PX).getlength(text))
-        self.vertical_text((box.right + TICK_LENGTH + TICK_PAD + widest + 6 + TEXT_PX / 2,
-                            (box.top + box.bottom) / 2), title)
+        self._vertical_scale(Axes(box, (0.0, 1.0), (vmin, vmax)), ticks(vmin, vmax, most_ticks), box.right, 1, title)
 
     def png(self) -> bytes:
         width, height = self.image.size
