@@ -7,6 +7,9 @@
   gaps blank, the number of sequences covering each position as a black line;
 * DiffDock pose confidence: one bar per pose, best first, coloured by the reference README's bands.
 
+Missing values (NaN) are left out, as matplotlib leaves them: a blank PAE cell or identity row (white, like a
+gap), a break in a pLDDT line. An input without residues is a caller's bug and raises ValueError.
+
 Every figure has a fixed pixel size (the constants below) so pages can lay them out before loading, and
 fixed axes (the `*_AXES` boxes: tests find bands, lines and cells by them). Chain boundaries of a complex
 are drawn as dashed lines. Nothing here knows about a particular model.
