@@ -123,3 +123,25 @@ def test_the_url_picks_the_transport() -> None:
     with pytest.raises(ValueError, match="'rest' or 'grpc'"):
         choose_transport(None, "soap")  # type: ignore[arg-type]
 
+
+
+def test_an_sse_error_event_is_the_error_of_its_status() -> None:
+    """Mid-stream errors say their HTTP status (gateway/sse.py): a 503 is transient (the watch resumes), a
+    refusal is not; an event without `status` (an older server) falls back to 500 or 400 by its title."""
+    from phonos_client.retry import transient
+    from phonos_client.sse import SseParser
+
+    def raised(data: dict[str, object]) -> errors.PhonosError:
+        parser = SseParser()
+        parser.feed("event: error")
+        parser.feed("data: " + json.dumps(data))
+        with pytest.raises(errors.PhonosError) as caught:
+            parser.feed("")
+        return caught.value
+
+    gone = raised({"error": "Service unavailable", "message": "lost", "status": 503})
+    assert isinstance(gone, errors.InternalServerError) and gone.status == 503 and transient(gone)
+    missing = raised({"error": "Not found", "message": "Job x not found", "status": 404})
+    assert isinstance(missing, errors.NotFoundError) and not transient(missing)
+    assert raised({"error": "Internal server error", "message": "quote id"}).status == 500
+    assert raised({"error": "Invalid request", "message": "bad", "status": "503"}).status == 400
