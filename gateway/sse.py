@@ -10,8 +10,10 @@ Rules (docs/gateway.md, "Streams"):
   responses), `id:` the JSON's `event_id` when non-empty, `event:` its `type` when non-empty;
 - a `: keep-alive` comment is written after `keepalive_s` without an event, so proxies keep the
   connection and a client that left is noticed (its write fails) and the call is stopped;
-- an error in the middle of a stream is sent as an `event: error` with the usual error body, then
-  the stream ends; the gateway shutting down ends every stream (clients resume with Last-Event-ID).
+- an error in the middle of a stream is sent as an `event: error` with the usual error body plus its
+  HTTP `status` (the response's own status line already said 200, and a client must tell a server that
+  went away, 503, which it waits out and resumes, from a refusal), then the stream ends; the gateway
+  shutting down ends every stream (clients resume with Last-Event-ID).
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ def encode_event(document: Any) -> bytes:
 
 
 def error_event(error: ErrorResponse) -> bytes:
-    return b"event: error\ndata: " + error.body() + b"\n\n"
+    body = {"error": error.title, "message": error.message, "status": error.status}
+    return b"event: error\ndata: " + dumps(body) + b"\n\n"
 
 
 async def respond(request: web.Request, plan: TranscodePlan, message: Message, metadata: Sequence[tuple[str, str]],

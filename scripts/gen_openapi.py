@@ -70,7 +70,9 @@ POST routes that create or change something accept an `Idempotency-Key` (1-255 p
 kept 24 hours per account): a retry with the same key and request gets the first response back
 (`Idempotent-Replayed: true`) and is not charged again. `GET /v1/jobs/{job_id}/events` and `GET /v1/events` are
 Server-Sent Events streams (`text/event-stream`): each event's `data` is a JobEvent, state events carry an `id`,
-and `Last-Event-ID` resumes after it. Generated from protos/ by scripts/gen_openapi.py."""
+and `Last-Event-ID` resumes after it; an error in mid-stream is an `event: error` whose `data` is the error body
+plus the HTTP `status` it stands for (a 503 is waited out and resumed). Generated from protos/ by
+scripts/gen_openapi.py."""
 
 
 class Comments:

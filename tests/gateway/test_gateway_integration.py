@@ -19,6 +19,7 @@ import pytest
 from google.api import httpbody_pb2
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
+from phonos_client import AsyncClient
 
 from gateway.invoker import ChannelInvoker, InProcessInvoker, Invoker, RpcFailure, open_channel
 from gateway.server import start_gateway
@@ -157,6 +158,16 @@ class FixedServicer(pb_grpc.PhonosServiceServicer):
         content_type = "chemical/x-pdb" if fmt == "pdb" else "chemical/x-mmcif"
         body = httpbody_pb2.HttpBody(content_type=content_type, data=PDB if fmt == "pdb" else b"data_tiny\n")
         return pb.DownloadJobOutputResponse(file=body, file_name=f"{request.job_id}.{fmt}")
+
+    async def WatchJob(self, request: pb.WatchJobRequest, context: Any) -> AsyncIterator[pb.WatchJobResponse]:
+        """First connection: the job running, then the job service "goes away" (UNAVAILABLE, no title: what a
+        channel to a stopped job service raises). A resumed one (after event "1"): the job completed."""
+        await self._authorize("WatchJob", request, context)
+        status, event_id = ("completed", "2") if request.last_event_id == "1" else ("running", "1")
+        job = pb.Job(job_id=request.job_id, name="My Protein Structure", status=status, created_at=T0, updated_at=T1)
+        yield pb.WatchJobResponse(event=pb.JobEvent(type="state", event_id=event_id, job_id=request.job_id, job=job))
+        if status == "running":
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "connection to the job service lost")
 
     async def CancelJob(self, request: pb.CancelJobRequest, context: Any) -> pb.CancelJobResponse:
         await self._authorize("CancelJob", request, context)
@@ -444,6 +455,28 @@ def test_500_has_no_traceback_but_a_request_id(kind: str, caplog: pytest.LogCapt
     with caplog.at_level("ERROR"):
         run(kind, scenario)
     assert any(getattr(r, "request_id", None) == "r-500" for r in caplog.records)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_error_in_mid_stream_carries_its_status_and_the_sdk_resumes_after_it(kind: str) -> None:
+    """The SSE response said 200 before the job service went away: the `event: error` says 503 itself, so
+    the SDK's watch waits it out and resumes after the last event (a 4xx would end the watch)."""
+    async def scenario(session: aiohttp.ClientSession, base: str, servicer: FixedServicer) -> None:
+        status, body, headers = await call(session, "GET", f"{base}/v1/jobs/{JOB_ID}/events")
+        assert status == 200 and headers["Content-Type"].startswith("text/event-stream")
+        text = body.decode()
+        assert "event: state" in text and "event: error" in text
+        error = json.loads(text.split("event: error\ndata: ", 1)[1].split("\n", 1)[0])
+        assert error == {"error": "Service unavailable", "message": "connection to the job service lost",
+                         "status": 503}
+
+        async with AsyncClient(base, api_key=AUTH.removeprefix("Bearer "), max_retries=0) as client:
+            events = [event async for event in client.watch(JOB_ID)]
+        assert [(e.event_id, e.job.status) for e in events] == [("1", "running"), ("2", "completed")]
+        resumed = [request for name, request, _ in servicer.seen if name == "WatchJob"][-1]
+        assert resumed.last_event_id == "1"
+
+    run(kind, scenario)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -151,7 +151,7 @@ def test_results_are_the_same_over_both_transports(service: InProcessService) ->
         hook = rest.create_webhook("http://127.0.0.1:9/hook")
         assert rest.get_job(job_id).raw == grpc.get_job(job_id).raw  # every field, as JSON
         assert rest.list_jobs() == grpc.list_jobs() and rest.account() == grpc.account()
-        assert rest.list_webhooks() == grpc.list_webhooks() and hook.webhook_id in rest.list_webhooks()[0].webhook_id
+        assert rest.list_webhooks() == grpc.list_webhooks() and hook.webhook_id == rest.list_webhooks()[0].webhook_id
         assert rest.download(job_id, "pdb") == grpc.download(job_id, "pdb")
         assert rest.models() == grpc.models() and rest.health() == grpc.health()
         by_rest, by_grpc = rest.usage(), grpc.usage()

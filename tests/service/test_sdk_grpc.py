@@ -7,8 +7,11 @@ tests/service/test_sdk.py.)"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -20,7 +23,15 @@ import pytest
 from google.protobuf import descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from phonos_client import APIConnectionError, AsyncClient, Client, MissingExtraError, PhonosError
+from phonos_client import (
+    APIConnectionError,
+    APITimeoutError,
+    AsyncClient,
+    Client,
+    MissingExtraError,
+    NotFoundError,
+    PhonosError,
+)
 
 from launcher.ports import free_port
 from tests.support import REPO, InProcessService
@@ -145,14 +156,54 @@ def test_a_refused_call_is_retried_after_the_servers_retry_after(service: InProc
     assert second - first >= 1.0  # waited as the refusal said
 
 
-def test_a_call_that_is_not_safe_to_repeat_is_not_repeated(service: InProcessService, proxy: Proxy) -> None:
+def test_a_delete_whose_answer_was_lost_is_repeated_and_its_404_means_done(service: InProcessService,
+                                                                          proxy: Proxy) -> None:
+    """The first try deleted the webhook and its answer was lost: the repeat finds nothing, which means the
+    delete is done (not a NotFoundError for a delete that worked). Without a lost answer a 404 stays one."""
     proxy.script["DeleteWebhook"] = ["drop"]
-    with Client(proxy.url, service.new_key(), max_retries=0) as phonos:
+    with Client(proxy.url, service.new_key(), max_retries=2) as phonos:
         hook = phonos.create_webhook("http://127.0.0.1:9/hook")
-        with pytest.raises(APIConnectionError, match="connection reset by the proxy"):
+        assert phonos.delete_webhook(hook.webhook_id) is None
+        assert phonos.list_webhooks() == []
+        with pytest.raises(NotFoundError):
             phonos.delete_webhook(hook.webhook_id)
-        assert phonos.list_webhooks() == []  # it was deleted; only the answer was lost
-    assert len(proxy.calls_of("DeleteWebhook")) == 1
+    assert len(proxy.calls_of("DeleteWebhook")) == 3  # dropped, repeated (404: done), the plain 404
+
+
+def test_a_server_that_accepts_and_never_answers_times_out() -> None:
+    """The first call learns the service's types by reflection; that exchange has the client's timeout
+    too, so a peer that accepts TCP and stays silent cannot hold a call (and the client) forever."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        silent.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                accepted.append(silent.accept()[0])
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    url = f"grpc://127.0.0.1:{silent.getsockname()[1]}"
+    try:
+        started = time.monotonic()
+        with Client(url, "pk_x", timeout=1.0, max_retries=0) as phonos, pytest.raises(APITimeoutError):
+            phonos.account()
+
+        async def async_call() -> None:
+            async with AsyncClient(url, "pk_x", timeout=1.0, max_retries=0) as phonos:
+                await phonos.account()
+
+        with pytest.raises(APITimeoutError):
+            asyncio.run(async_call())
+        assert time.monotonic() - started < 20  # two timeouts of 1 s, not a hang
+    finally:
+        stop.set()
+        acceptor.join(5)
+        for connection in accepted:
+            connection.close()
+        silent.close()
 
 
 def test_nothing_listening_is_a_connection_error_after_the_retries() -> None:

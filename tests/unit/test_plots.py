@@ -164,3 +164,103 @@ def test_png_encoder_round_trips_every_pixel() -> None:
 def test_colour_maps_match_matplotlibs_ends() -> None:
     assert tuple(raster.GREENS[0]) == raster.colour("#f7fcf5") and tuple(raster.GREENS[-1]) == raster.colour("#00441b")
     assert tuple(raster.RAINBOW[0]) == (128, 0, 255) and tuple(raster.RAINBOW[-1]) == (255, 0, 0)
+
+
+def test_missing_values_are_left_blank_not_drawn_as_the_scale_end() -> None:
+    """matplotlib's imshow masks NaN and infinite cells (the white figure shows through); mapping them to
+    the low end of the scale would draw a missing PAE as the most confident green."""
+    pae = np.full((20, 20), 5.0)
+    pae[5:10, 5:10] = np.nan
+    pae[15, 15] = np.inf
+    image = pixels(plots.pae_png(pae, "PAE"))
+    axes = plots.pae_axes(20)
+    assert at(image, axes.x_px(7), axes.y_px(7)) == raster.WHITE
+    assert at(image, axes.x_px(16), axes.y_px(16)) == raster.WHITE
+    assert at(image, axes.x_px(2), axes.y_px(2)) == tuple(raster.lookup(5.0, plots.PAE_LUT, 0.0, plots.PAE_MAX))
+    assert at(image, axes.x_px(2), axes.y_px(2)) != raster.WHITE
+    assert at(image, axes.x_px(12), axes.y_px(7)) == at(image, axes.x_px(2), axes.y_px(2))
+    # an identity that could not be computed: a blank row, like a gap (both white, as ColabFold's plot shows them)
+    non_gap = np.ones((4, 10), dtype=bool)
+    image = pixels(plots.coverage_png(non_gap, np.array([1.0, np.nan, 0.5, 0.0]), "MSA"))
+    axes = plots.coverage_axes(10, 4)
+    assert at(image, axes.x_px(5), axes.y_px(3.5)) == raster.WHITE  # NaN sorts last: the bottom row
+    assert close(at(image, axes.x_px(5), axes.y_px(2.5)), tuple(plots.IDENTITY_LUT[0]))  # identity 0: red
+    assert tuple(raster.lookup(np.array([np.nan, -np.inf, 0.0]), plots.PAE_LUT, 0, 30, bad=(1, 2, 3))[0]) == (1, 2, 3)
+
+
+def test_plddt_line_breaks_at_missing_values_and_keeps_a_lone_value() -> None:
+    values = np.full(100, 80.0)
+    values[40:60] = np.nan  # residues 41-60 missing
+    values[69] = 20.0  # residue 70 alone between two gaps
+    values[[68, 70]] = np.nan
+    image = pixels(plots.plddt_png([plots.Series("model", values)], "pLDDT"))
+    axes = plots.plddt_axes(100)
+    line = raster.colour(raster.TAB10[0])
+    band = raster.blend(raster.colour(plots.PLDDT_BANDS[1][2]), plots.BAND_ALPHA)  # confident (70-90)
+    assert close(at(image, axes.x_px(30), axes.y_px(80)), line, tolerance=40)
+    assert close(at(image, axes.x_px(50), axes.y_px(80)), band)  # no line across the gap
+    assert close(at(image, axes.x_px(80), axes.y_px(80)), line, tolerance=40)
+    assert close(at(image, axes.x_px(70), axes.y_px(20)), line, tolerance=60)  # the lone value, a dot
+    very_low = raster.blend(raster.colour(plots.PLDDT_BANDS[3][2]), plots.BAND_ALPHA)
+    assert close(at(image, axes.x_px(68 + 4 / 3), axes.y_px(40)), very_low)  # not joined to residue 68
+    assert raster.finite_runs(np.array([True, False, True, True, False])) == [(0, 1), (2, 4)]
+    assert raster.finite_runs(np.zeros(3, dtype=bool)) == []
+
+
+@pytest.mark.parametrize("shape", [(20, 30), (5000, 1500)])
+def test_coverage_colours_only_the_cells_it_shows_with_the_same_pixels_as_painting_every_cell(
+        shape: tuple[int, int]) -> None:
+    """Fewer sequences and positions than pixels (cells stretched) and a deep, long MSA (cells skipped): the
+    plot equals the whole [N, L] painting sampled nearest-neighbour, as it was drawn before sampling first."""
+    rows, length = shape
+    rng = np.random.default_rng(rows)
+    # every position covered by exactly half the sequences: the coverage line is flat, clear of the cells checked
+    non_gap = np.argsort(rng.random((rows, length)), axis=0) < rows // 2
+    identity = rng.integers(0, 5, rows) / 4  # ties: the sort must stay stable
+    identity[3] = np.nan
+    image = pixels(plots.coverage_png(non_gap, identity, "MSA"))
+    order = np.argsort(-identity, kind="stable")
+    every_cell = raster.lookup(identity[order], plots.IDENTITY_LUT, 0.0, 1.0)[:, None, :].repeat(length, axis=1)
+    every_cell[~non_gap[order]] = 255
+    expected = every_cell[np.ix_(*raster.sampled(plots.COVERAGE_AXES, shape))].astype(int)
+    box = plots.COVERAGE_AXES
+    drawn = image[box.top:box.bottom, box.left:box.right]
+    line = round(plots.coverage_axes(length, rows).y_px(rows // 2)) - box.top
+    clear = np.r_[0:line - 3, line + 4:box.height]
+    assert np.array_equal(drawn[clear], expected[clear])
+    assert len(np.unique(drawn[clear].reshape(-1, 3), axis=0)) >= 5  # five identities and the gaps
+
+
+def test_sampled_picks_the_nearest_row_and_column_for_each_pixel() -> None:
+    rows, cols = raster.sampled(raster.Box(0, 0, 4, 2), (4, 2))
+    assert rows.tolist() == [1, 3] and cols.tolist() == [0, 0, 1, 1]
+
+
+def test_inputs_without_residues_are_refused_with_a_clear_error() -> None:
+    """The models never send an empty sequence (ESMFold's and AlphaFold2's requests refuse one), so an
+    empty input is a caller's bug: a ValueError that says what was wrong, not an IndexError from inside."""
+    with pytest.raises(ValueError, match="at least one residue"):
+        plots.pae_png(np.zeros((0, 0)), "PAE")
+    with pytest.raises(ValueError, match=r"\[L, L\]"):
+        plots.pae_png(np.zeros((3, 4)), "PAE")
+    with pytest.raises(ValueError, match="L >= 1"):
+        plots.coverage_png(np.zeros((3, 0), dtype=bool), np.zeros(3), "MSA")
+    with pytest.raises(ValueError, match="identity"):
+        plots.coverage_png(np.ones((3, 5), dtype=bool), np.zeros(2), "MSA")
+    with pytest.raises(ValueError, match="at least one residue"):
+        plots.plddt_png([], "pLDDT")
+    with pytest.raises(ValueError, match="at least one residue"):
+        plots.plddt_png([plots.Series("empty", np.zeros(0))], "pLDDT")
+
+
+def test_a_one_residue_pae_is_one_cell_with_one_tick_each_way() -> None:
+    assert raster.ticks(1, 1, 7, integer=True) == [1]
+    assert raster.ticks(5.0, 5.0, 6) == [5.0]
+    assert raster.ticks(1, 1.5, 7, integer=True) == [1]  # no fractional tick on a residue axis
+    image = pixels(plots.pae_png(np.array([[12.0]]), "PAE"))
+    box = plots.PAE_AXES
+    inside = image[box.top:box.bottom, box.left:box.right].reshape(-1, 3)
+    assert (inside == plots.PAE_LUT[round(12.0 / plots.PAE_MAX * 256)]).all()  # the whole square, one colour
+    axes = plots.pae_axes(1)
+    assert at(image, axes.x_px(1), box.bottom + 2) == raster.BLACK  # its x tick, under the centre
+    assert dark(image, raster.Box(0, box.top, box.left - 2, box.bottom)) > 20  # its "1" and the axis label

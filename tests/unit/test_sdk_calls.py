@@ -12,9 +12,11 @@ from phonos_client import errors
 from phonos_client.calls import ROUTES, Call
 from phonos_client.client import choose_transport
 from phonos_client.grpc_schema import to_document
+from phonos_client.grpc_transport import HTTP_CODE_METADATA
 from phonos_client.rest import request_args
 
 from gateway import errors as gateway_errors
+from gateway.app import HTTP_CODE_KEY
 from gateway.http_rule import rules_for_service
 from gateway.json_encode import encode_message
 from phonos.v1 import phonos_pb2 as pb
@@ -44,6 +46,8 @@ def test_the_grpc_status_table_is_the_gateways() -> None:
                                                gateway_errors.HTTP_STATUS_BY_CODE.items()}
     assert errors.HTTP_STATUS_BY_REASON == dict(gateway_errors.HTTP_STATUS_BY_REASON)
     assert (errors.TITLE_METADATA, errors.REASON_METADATA) == (gateway_errors.TITLE_KEY, gateway_errors.REASON_KEY)
+    assert errors.DEFAULT_TITLES == dict(gateway_errors.DEFAULT_TITLES)
+    assert HTTP_CODE_METADATA == HTTP_CODE_KEY  # an unready health answers 503 over gRPC as over REST
 
 
 @pytest.mark.parametrize(("code", "metadata", "kind", "status"), [
@@ -66,8 +70,8 @@ def test_grpc_failures_become_the_errors_rest_gives(code: str, metadata: dict[st
     error = errors.from_grpc_status(code, "what went wrong", {"x-request-id": "r1", **metadata})
     assert type(error) is kind and error.status == status
     if status:
-        assert (error.error, error.message, error.request_id) == (metadata.get("phonos-error-title", ""),
-                                                                  "what went wrong", "r1")
+        title = metadata.get("phonos-error-title") or gateway_errors.DEFAULT_TITLES[status]  # as REST writes it
+        assert (error.error, error.message, error.request_id) == (title, "what went wrong", "r1")
     if kind is errors.RateLimitError:
         assert error.retry_after == 7.0  # type: ignore[attr-defined]
 
@@ -123,3 +127,25 @@ def test_the_url_picks_the_transport() -> None:
     with pytest.raises(ValueError, match="'rest' or 'grpc'"):
         choose_transport(None, "soap")  # type: ignore[arg-type]
 
+
+
+def test_an_sse_error_event_is_the_error_of_its_status() -> None:
+    """Mid-stream errors say their HTTP status (gateway/sse.py): a 503 is transient (the watch resumes), a
+    refusal is not; an event without `status` (an older server) falls back to 500 or 400 by its title."""
+    from phonos_client.retry import transient
+    from phonos_client.sse import SseParser
+
+    def raised(data: dict[str, object]) -> errors.PhonosError:
+        parser = SseParser()
+        parser.feed("event: error")
+        parser.feed("data: " + json.dumps(data))
+        with pytest.raises(errors.PhonosError) as caught:
+            parser.feed("")
+        return caught.value
+
+    gone = raised({"error": "Service unavailable", "message": "lost", "status": 503})
+    assert isinstance(gone, errors.InternalServerError) and gone.status == 503 and transient(gone)
+    missing = raised({"error": "Not found", "message": "Job x not found", "status": 404})
+    assert isinstance(missing, errors.NotFoundError) and not transient(missing)
+    assert raised({"error": "Internal server error", "message": "quote id"}).status == 500
+    assert raised({"error": "Invalid request", "message": "bad", "status": "503"}).status == 400

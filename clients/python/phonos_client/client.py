@@ -123,11 +123,14 @@ class Client(_Base):
         self._transport.close()
 
     def _send(self, call: Call[T]) -> T:
-        attempt = 0
+        attempt, answer_lost = 0, False
         while True:
             try:
                 return self._transport.send(call)
             except _FAILURES as exc:
+                if self._retry.done_before(call, exc, answer_lost):
+                    return call.read({})
+                answer_lost = answer_lost or isinstance(exc, errors.APIConnectionError)
                 time.sleep(self._retry.delay(call, exc, attempt))
             attempt += 1
 
@@ -250,11 +253,14 @@ class AsyncClient(_Base):
         await self._transport.close()
 
     async def _send(self, call: Call[T]) -> T:
-        attempt = 0
+        attempt, answer_lost = 0, False
         while True:
             try:
                 return await self._transport.send(call)
             except _FAILURES as exc:
+                if self._retry.done_before(call, exc, answer_lost):
+                    return call.read({})
+                answer_lost = answer_lost or isinstance(exc, errors.APIConnectionError)
                 await asyncio.sleep(self._retry.delay(call, exc, attempt))
             attempt += 1
 

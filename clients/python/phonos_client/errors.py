@@ -123,6 +123,15 @@ HTTP_STATUS_BY_GRPC_CODE: dict[str, int] = {
 # `phonos-error-reason` metadata: where one gRPC code stands for two HTTP answers (gateway/errors.py).
 HTTP_STATUS_BY_REASON: dict[str, int] = {"INSUFFICIENT_CREDITS": 402, "IDEMPOTENCY_KEY_REUSED": 422}
 TITLE_METADATA = "phonos-error-title"
+# The body's `error` the gateway writes for a status when the rpc named none (gateway/errors.py
+# DEFAULT_TITLES; tests/unit/test_sdk_calls.py keeps them equal).
+DEFAULT_TITLES: dict[int, str] = {
+    400: "Invalid request", 401: "Unauthorized", 402: "Insufficient credits", 403: "Forbidden", 404: "Not found",
+    405: "Method not allowed", 408: "Request timeout", 409: "Conflict", 413: "Request too large",
+    415: "Unsupported media type", 417: "Expectation failed", 422: "Idempotency key reused",
+    431: "Request header fields too large", 429: "Rate limit exceeded", 499: "Request cancelled",
+    500: "Internal server error", 501: "Not implemented", 503: "Service unavailable", 504: "Gateway timeout",
+}
 REASON_METADATA = "phonos-error-reason"
 
 
@@ -142,4 +151,4 @@ def from_grpc_status(code: str, details: str, metadata: Mapping[str, str]) -> Ph
     status = HTTP_STATUS_BY_REASON.get(metadata.get(REASON_METADATA, "")) or HTTP_STATUS_BY_GRPC_CODE.get(code, 500)
     if status == 429 and "retry-after" not in metadata:
         status = 413
-    return from_response(status, {"error": title, "message": details}, metadata)
+    return from_response(status, {"error": title or DEFAULT_TITLES.get(status, "Error"), "message": details}, metadata)

@@ -20,8 +20,9 @@ is made here too. Every counter of the contract is int32, so no int64-as-string 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 from google.protobuf import descriptor_pool, json_format, message_factory
@@ -43,10 +44,14 @@ class Rpc:
     response: type[Message]
 
 
-def load(channel: grpc.Channel, target: str) -> dict[str, Rpc]:
-    """Every rpc of the service at `channel`, by name. Raises grpc.RpcError when the server is not reached,
-    and a PhonosError when it does not serve PhonosService (another gRPC server on that port)."""
-    pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+def load(channel: grpc.Channel, target: str, timeout: float) -> dict[str, Rpc]:
+    """Every rpc of the service at `channel`, by name. Raises grpc.RpcError when the server is not reached
+    or does not answer within `timeout` seconds a request (DEADLINE_EXCEEDED), and a PhonosError when it
+    does not serve PhonosService (another gRPC server on that port)."""
+    # The reflection client sends its requests without a deadline: a peer that accepts the connection
+    # and never answers would hold the first call (and the client's lock) forever.
+    timed = grpc.intercept_channel(channel, _Deadline(timeout))
+    pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(timed))
     try:
         service = pool.FindServiceByName(SERVICE)  # fetches its file and every file that one imports
     except KeyError:
@@ -55,11 +60,37 @@ def load(channel: grpc.Channel, target: str) -> dict[str, Rpc]:
                         message_factory.GetMessageClass(m.output_type)) for m in service.methods}
 
 
-def load_from(target: str, options: list[tuple[str, Any]]) -> dict[str, Rpc]:
+def load_from(target: str, options: list[tuple[str, Any]], timeout: float) -> dict[str, Rpc]:
     """`load` over a channel of its own (the reflection client is synchronous; the async transport runs
     this in a thread)."""
     with grpc.insecure_channel(target, options=options) as channel:
-        return load(channel, target)
+        return load(channel, target, timeout)
+
+
+class _Details(NamedTuple):
+    method: str
+    timeout: float | None
+    metadata: Any
+    credentials: Any
+    wait_for_ready: bool | None
+    compression: Any
+
+
+class _CallDetails(_Details, grpc.ClientCallDetails):
+    pass
+
+
+class _Deadline(grpc.StreamStreamClientInterceptor):  # type: ignore[misc]
+    """Gives every stream-stream call on the channel (reflection's only rpc) a deadline."""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+
+    def intercept_stream_stream(self, continuation: Callable[..., Any], details: grpc.ClientCallDetails,
+                                requests: Iterator[Any]) -> Any:
+        timed = _CallDetails(details.method, self._timeout, details.metadata, details.credentials,
+                             getattr(details, "wait_for_ready", None), getattr(details, "compression", None))
+        return continuation(timed, requests)
 
 
 def to_document(message: Message) -> Any:

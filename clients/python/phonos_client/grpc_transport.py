@@ -100,7 +100,7 @@ class GrpcTransport(_GrpcCalls):
     def _rpc(self, name: str) -> Rpc:
         with self._lock:
             if self._rpcs is None:
-                self._rpcs = grpc_schema.load(self._channel, self.target)
+                self._rpcs = grpc_schema.load(self._channel, self.target, self.timeout)
         return self._rpcs[name]
 
     def send(self, call: Call[T]) -> T:
@@ -148,7 +148,7 @@ class AsyncGrpcTransport(_GrpcCalls):
             if self._channel is None:
                 self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
             if self._rpcs is None:
-                self._rpcs = await asyncio.to_thread(grpc_schema.load_from, self.target, CHANNEL_OPTIONS)
+                self._rpcs = await asyncio.to_thread(grpc_schema.load_from, self.target, CHANNEL_OPTIONS, self.timeout)
         return self._channel, self._rpcs[name]
 
     async def send(self, call: Call[T]) -> T:

@@ -40,6 +40,12 @@ class RetryPolicy:
         return self.backoff(attempt, error)
 
     @staticmethod
+    def done_before(call: Call[Any], error: Failure, answer_lost: bool) -> bool:
+        """A delete repeated after its answer was lost (a broken connection: the first try may have
+        done it) that finds nothing to delete did its work on the first try."""
+        return answer_lost and call.route.http_method == "DELETE" and isinstance(error, errors.NotFoundError)
+
+    @staticmethod
     def backoff(attempt: int, error: errors.PhonosError | None) -> float:
         if isinstance(error, errors.RateLimitError) and error.retry_after is not None:
             return min(error.retry_after, MAX_RETRY_AFTER_S)

@@ -39,5 +39,15 @@ class SseParser:
         payload = json.loads("\n".join(self._data))
         kind, self._data, self._event = self._event, [], ""
         if kind == "error":
-            raise errors.from_response(500 if payload.get("error") == "Internal server error" else 400, payload, {})
+            raise errors.from_response(_error_status(payload), payload, {})
         return [payload]
+
+
+def _error_status(payload: Any) -> int:
+    """The HTTP status an `event: error` stands for: its `status` (a 503 when the job service went away
+    mid-stream is waited out and resumed like a broken connection); a server that sends none (before
+    the field existed) said 500 or, by the body's title, a refusal."""
+    status = payload.get("status") if isinstance(payload, dict) else None
+    if isinstance(status, int) and not isinstance(status, bool) and 400 <= status <= 599:
+        return status
+    return 500 if isinstance(payload, dict) and payload.get("error") == "Internal server error" else 400

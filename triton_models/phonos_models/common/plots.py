@@ -7,6 +7,9 @@
   gaps blank, the number of sequences covering each position as a black line;
 * DiffDock pose confidence: one bar per pose, best first, coloured by the reference README's bands.
 
+Missing values (NaN) are left out, as matplotlib leaves them: a blank PAE cell or identity row (white, like a
+gap), a break in a pLDDT line. An input without residues is a caller's bug and raises ValueError.
+
 Every figure has a fixed pixel size (the constants below) so pages can lay them out before loading, and
 fixed axes (the `*_AXES` boxes: tests find bands, lines and cells by them). Chain boundaries of a complex
 are drawn as dashed lines. Nothing here knows about a particular model.
@@ -26,6 +29,7 @@ from phonos_models.common.raster import (
     SMALL_PX,
     TAB10,
     TEXT_PX,
+    WHITE,
     Axes,
     Box,
     Canvas,
@@ -33,6 +37,7 @@ from phonos_models.common.raster import (
     blend,
     colour,
     lookup,
+    sampled,
     ticks,
 )
 
@@ -88,8 +93,10 @@ def plddt_axes(length: int) -> Axes:
 
 def plddt_png(series: Sequence[Series], title: str, chain_lengths: Sequence[int] = ()) -> bytes:
     """Per-residue pLDDT (0–100) of one or more models; `chain_lengths` marks a complex's chains."""
+    length = max((len(s.values) for s in series), default=0)
+    if not length:  # the models never send an empty sequence: a caller's bug, said plainly
+        raise ValueError("plddt_png needs at least one series with at least one residue")
     canvas = Canvas(PLDDT_SIZE)
-    length = max(len(s.values) for s in series)
     axes = plddt_axes(length)
     for low, high, fill, _ in PLDDT_BANDS:
         top, bottom = round(axes.y_px(high)), round(axes.y_px(low))
@@ -120,10 +127,12 @@ def pae_axes(length: int) -> Axes:
 
 def pae_png(pae: np.ndarray, title: str, chain_lengths: Sequence[int] = ()) -> bytes:
     """The [L, L] PAE matrix in Å: row = aligned residue, column = scored residue."""
+    if pae.ndim != 2 or pae.shape[0] != pae.shape[1] or not pae.shape[0]:
+        raise ValueError(f"pae_png needs an [L, L] matrix with at least one residue, got shape {pae.shape}")
     canvas = Canvas(PAE_SIZE)
     length = pae.shape[0]
     axes = pae_axes(length)
-    canvas.raster(PAE_AXES, lookup(pae, PAE_LUT, 0.0, PAE_MAX))
+    canvas.heatmap(PAE_AXES, pae, PAE_LUT, 0.0, PAE_MAX)
     for position in _chain_positions(chain_lengths):
         x, y = axes.x_px(position), axes.y_px(position)
         canvas.dashed((x, PAE_AXES.top), (x, PAE_AXES.bottom))
@@ -144,14 +153,19 @@ def coverage_png(non_gap: np.ndarray, identity: np.ndarray, title: str, chain_le
     """MSA coverage as ColabFold draws it: `non_gap` [N, L] marks where each aligned sequence has a
     residue, `identity` [N] is its identity to the query (0–1); each row is coloured by its identity, most
     identical on top, gaps blank, and the black line counts the sequences covering each position."""
+    if non_gap.ndim != 2 or not non_gap.shape[1] or np.shape(identity) != non_gap.shape[:1]:
+        raise ValueError(f"coverage_png needs non_gap [N, L] with L >= 1 and identity [N], got shapes "
+                         f"{non_gap.shape} and {np.shape(identity)}")
     canvas = Canvas(COVERAGE_SIZE)
     rows, length = non_gap.shape
     axes = coverage_axes(length, rows)
     if rows:
-        order = np.argsort(-identity, kind="stable")
-        painted = lookup(identity[order], IDENTITY_LUT, 0.0, 1.0)[:, None, :].repeat(length, axis=1)
-        painted[~non_gap[order]] = 255  # gaps blank
-        canvas.raster(COVERAGE_AXES, painted)
+        # Colour only the cells that land on a pixel: a deep MSA costs the plot's size, not N x L.
+        shown_rows, shown_columns = sampled(COVERAGE_AXES, non_gap.shape)
+        shown = np.argsort(-identity, kind="stable")[shown_rows]
+        painted = lookup(identity[shown], IDENTITY_LUT, 0.0, 1.0)[:, None, :].repeat(len(shown_columns), axis=1)
+        painted[~non_gap[np.ix_(shown, shown_columns)]] = WHITE  # gaps blank
+        canvas.raster(COVERAGE_AXES, painted)  # already one cell a pixel
     for x in _chain_positions(chain_lengths):
         canvas.dashed((axes.x_px(x), COVERAGE_AXES.top), (axes.x_px(x), COVERAGE_AXES.bottom))
     canvas.lines(axes, [(np.arange(1, length + 1), non_gap.sum(axis=0).astype(float), BLACK)])

@@ -77,10 +77,21 @@ def _rainbow() -> np.ndarray:
 RAINBOW = _rainbow()
 
 
-def lookup(values: np.ndarray, lut: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
-    """[..., 3] uint8 colours of `values` on `lut` between vmin and vmax (clipped, as matplotlib maps them)."""
+def lookup(values: np.ndarray, lut: np.ndarray, vmin: float, vmax: float, bad: Colour = WHITE) -> np.ndarray:
+    """[..., 3] uint8 colours of `values` on `lut` between vmin and vmax (clipped, as matplotlib maps them).
+    NaN and infinite values get `bad`: matplotlib's imshow masks them and leaves the (white) figure showing,
+    where clipping them would pass a missing PAE off as the most confident colour."""
     scaled = (np.asarray(values, dtype=float) - vmin) / (vmax - vmin) * len(lut)
-    return lut[np.clip(np.nan_to_num(scaled, nan=0.0), 0, len(lut) - 1).astype(np.intp)]
+    finite = np.isfinite(scaled)
+    painted = lut[np.clip(np.where(finite, scaled, 0.0), 0, len(lut) - 1).astype(np.intp)]
+    painted[~finite] = bad
+    return painted
+
+
+def finite_runs(finite: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) slices of the consecutive True stretches of a [n] bool array."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], finite, [False]]).astype(np.int8)))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 @functools.cache
@@ -91,9 +102,12 @@ def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 def ticks(low: float, high: float, most: int, integer: bool = False) -> list[float]:
     """Tick values inside [low, high] at the smallest "nice" step (1, 2, 2.5, 5 x 10^k; integers only when
     `integer`) that gives at most `most` ticks, as matplotlib's MaxNLocator picks them."""
-    span = max(high - low, 1e-12)
+    if high <= low:  # one value (a 1-residue plot's axis): one tick
+        return [low]
     steps = (1.0, 2.0, 5.0) if integer else (1.0, 2.0, 2.5, 5.0)
-    exponent = math.floor(math.log10(span / max(most, 1)))
+    exponent = math.floor(math.log10((high - low) / max(most, 1)))
+    if integer:  # no step below 1 qualifies: start the search at 1
+        exponent = max(exponent, 0)
     for power in range(exponent - 1, exponent + 3):
         for base in steps:
             step = base * 10.0**power
@@ -189,6 +203,15 @@ class LegendEntry:
     patch: bool  # a filled square (bands, bars) rather than a line sample
 
 
+def sampled(box: Box, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The row and column of an [rows, columns] image that each pixel row and column of `box` shows when
+    the image is stretched over it, nearest neighbour ([box.height] and [box.width] indices)."""
+    def nearest(count: int, pixels: int) -> np.ndarray:
+        return np.minimum((np.arange(pixels) + 0.5) * count / pixels, count - 1).astype(np.intp)
+
+    return nearest(shape[0], box.height), nearest(shape[1], box.width)
+
+
 class Canvas:
     """One figure: an RGB image, white, drawn on with Pillow; `png()` gives its bytes."""
 
@@ -228,32 +251,40 @@ class Canvas:
                 self.draw.line((x, y0, min(x + dash - 1, max(x0, x1)), y0), fill=fill)
 
     def lines(self, axes: Axes, series: Sequence[tuple[np.ndarray, np.ndarray, Colour]]) -> None:
-        """Antialiased data lines, clipped to the axes: each (x values, y values, colour), drawn in order."""
+        """Antialiased data lines, clipped to the axes: each (x values, y values, colour), drawn in order.
+        A NaN breaks the line, as in matplotlib: each finite run is drawn on its own (a lone point as a
+        dot, which matplotlib would not show, so that a value between two gaps is not lost)."""
         box, k = axes.box, _SUPERSAMPLE
         width = max(1, round(LINE_PX * k))
         for xs, ys, fill in series:
             px = (axes.x_pixels(np.asarray(xs)) - box.left) * k
             py = (axes.y_pixels(np.asarray(ys)) - box.top) * k
-            keep = np.isfinite(py)
-            points = list(zip(px[keep].tolist(), py[keep].tolist(), strict=True))
-            if not points:
+            runs = finite_runs(np.isfinite(px) & np.isfinite(py))
+            if not runs:
                 continue
             mask = Image.new("L", (box.width * k, box.height * k), 0)
             draw = ImageDraw.Draw(mask)
-            if len(points) == 1:
-                x, y = points[0]
-                draw.ellipse((x - width, y - width, x + width, y + width), fill=255)
-            else:
-                draw.line(points, fill=255, width=width, joint="curve")
+            for start, end in runs:
+                points = list(zip(px[start:end].tolist(), py[start:end].tolist(), strict=True))
+                if len(points) == 1:
+                    x, y = points[0]
+                    draw.ellipse((x - width, y - width, x + width, y + width), fill=255)
+                else:
+                    draw.line(points, fill=255, width=width, joint="curve")
             self.image.paste(fill, (box.left, box.top), mask.reduce(k))
 
     def raster(self, box: Box, rgb: np.ndarray) -> None:
         """An [rows, columns, 3] uint8 image stretched over `box`, nearest neighbour (matplotlib's
-        `interpolation="nearest"`); only the rows and columns that land on a pixel are touched, so a deep MSA
-        or a long PAE matrix costs the box's size, not its own."""
-        rows = np.minimum((np.arange(box.height) + 0.5) * rgb.shape[0] / box.height, rgb.shape[0] - 1).astype(np.intp)
-        cols = np.minimum((np.arange(box.width) + 0.5) * rgb.shape[1] / box.width, rgb.shape[1] - 1).astype(np.intp)
-        self.image.paste(Image.fromarray(np.ascontiguousarray(rgb[rows][:, cols]), "RGB"), (box.left, box.top))
+        `interpolation="nearest"`). The image must already exist at its own size: for a matrix larger than
+        the box, colour only the cells `sampled` picks (as `heatmap` does) and pass that box-sized image."""
+        rows, cols = sampled(box, rgb.shape[:2])
+        self.image.paste(Image.fromarray(np.ascontiguousarray(rgb[np.ix_(rows, cols)]), "RGB"), (box.left, box.top))
+
+    def heatmap(self, box: Box, values: np.ndarray, lut: np.ndarray, vmin: float, vmax: float) -> None:
+        """An [rows, columns] matrix coloured on `lut` and stretched over `box`: only the cells that land on
+        a pixel are coloured, so a long PAE matrix costs the box's size, not its own."""
+        rows, cols = sampled(box, values.shape)
+        self.raster(box, lookup(values[np.ix_(rows, cols)], lut, vmin, vmax))
 
     def frame(self, axes: Axes, x_ticks: Sequence[float], y_ticks: Sequence[float], x_label: str,
               y_label: str) -> None:
@@ -264,16 +295,21 @@ class Canvas:
             x = round(axes.x_px(value))
             self.draw.line((x, box.bottom, x, box.bottom + TICK_LENGTH), fill=BLACK)
             self.text((x, box.bottom + TICK_LENGTH + TICK_PAD), text, anchor="mt")
-        widest = 0.0
-        for value, text in zip(y_ticks, labels(y_ticks), strict=True):
-            y = round(axes.y_px(value))
-            self.draw.line((box.left - 1 - TICK_LENGTH, y, box.left - 1, y), fill=BLACK)
-            self.text((box.left - TICK_LENGTH - TICK_PAD, y), text, anchor="rm")
-            widest = max(widest, font(TEXT_PX).getlength(text))
         self.text(((box.left + box.right) / 2, box.bottom + TICK_LENGTH + TICK_PAD + TEXT_PX + 6), x_label,
                   anchor="mt")
-        self.vertical_text((box.left - TICK_LENGTH - TICK_PAD - widest - 6 - TEXT_PX / 2, (box.top + box.bottom) / 2),
-                           y_label)
+        self._vertical_scale(axes, y_ticks, box.left - 1, -1, y_label)
+
+    def _vertical_scale(self, axes: Axes, values: Sequence[float], edge: int, side: int, title: str) -> None:
+        """Outward ticks from the vertical line at x = `edge` (`side` -1: to its left, +1: to its right),
+        their labels, and `title` read bottom to top beyond the widest label (a y axis, a colour bar)."""
+        widest = 0.0
+        for value, text in zip(values, labels(values), strict=True):
+            y = round(axes.y_px(value))
+            self.draw.line((edge, y, edge + side * TICK_LENGTH, y), fill=BLACK)
+            self.text((edge + side * (TICK_LENGTH + TICK_PAD), y), text, anchor="lm" if side > 0 else "rm")
+            widest = max(widest, font(TEXT_PX).getlength(text))
+        self.vertical_text((edge + side * (TICK_LENGTH + TICK_PAD + widest + 6 + TEXT_PX / 2),
+                            (axes.box.top + axes.box.bottom) / 2), title)
 
     def legend(self, left: float, top: float, entries: Sequence[LegendEntry]) -> None:
         """A frameless legend: a line sample or a filled patch, then the label, one entry per row."""
@@ -290,16 +326,7 @@ class Canvas:
         """A vertical colour bar (`vmax` at the top), ticks and labels on its right, `title` beside them."""
         self.raster(box, lut[::-1, None, :])
         self.draw.rectangle((box.left - 1, box.top - 1, box.right, box.bottom), outline=BLACK)
-        bar = Axes(box, (0.0, 1.0), (vmin, vmax))
-        widest = 0.0
-        values = ticks(vmin, vmax, most_ticks)
-        for value, text in zip(values, labels(values), strict=True):
-            y = round(bar.y_px(value))
-            self.draw.line((box.right, y, box.right + TICK_LENGTH, y), fill=BLACK)
-            self.text((box.right + TICK_LENGTH + TICK_PAD, y), text, anchor="lm")
-            widest = max(widest, font(TEXT_PX).getlength(text))
-        self.vertical_text((box.right + TICK_LENGTH + TICK_PAD + widest + 6 + TEXT_PX / 2,
-                            (box.top + box.bottom) / 2), title)
+        self._vertical_scale(Axes(box, (0.0, 1.0), (vmin, vmax)), ticks(vmin, vmax, most_ticks), box.right, 1, title)
 
     def png(self) -> bytes:
         width, height = self.image.size

@@ -133,7 +133,8 @@ def to_pdb(chains: Chains, remarks: Sequence[str], title: str = "PHONOS PREDICTI
 
 def to_pdb_and_mmcif(chains: Chains, remarks: Sequence[str], provenance: Mapping[str, str], pdb_title: str,
                      mmcif_title: str) -> tuple[str, str]:
-    """`to_pdb` and `to_mmcif` of the same chains from one built structure (building it is most of the cost)."""
+    """`to_pdb`'s PDB text and the mmCIF (with `provenance`) of the same chains, from one built structure
+    (building it is most of the cost)."""
     structure = build_structure(chains, mmcif_title)
     mmcif = _with_provenance(structure.make_mmcif_document(), provenance)
     structure.name = pdb_title
