@@ -161,6 +161,9 @@ def overhead(bare: Bare, clients: dict[str, ApiClient], sequences: list[str]) ->
             # The same job's forward pass as Triton's instance ran it (metadata fold_s): what the service path
             # adds around the fold, free of the difference between this process and the Triton stub.
             "overhead_vs_its_own_fold_p50": round(p50([t / s["fold_s"] - 1 for t, s in zip(times, timings, strict=True)]), 3),
+            # ... in seconds: what the service path adds around the job's own forward pass. Steadier than the ratios
+            # on a shared machine, where the same fold's time varies by tens of per cent between processes.
+            "added_to_its_own_fold_p50_s": round(p50([t - s["fold_s"] for t, s in zip(times, timings, strict=True)]), 4),
             # ... and around the model's whole work for the job (forward pass + building its result files).
             "overhead_vs_its_own_fold_and_files_p50": round(
                 p50([t / (s["fold_s"] + s["files_s"]) - 1 for t, s in zip(times, timings, strict=True)]), 3),
@@ -245,7 +248,8 @@ def main() -> None:
         print(f"  {name}: through the service {one['service_created_to_completed_p50_s']:.3f} s: "
               f"{one['overhead_vs_bare_fold'] * 100:+.1f} % over the bare fold "
               f"({one['overhead_vs_fold_plus_files'] * 100:+.1f} % over fold + files; "
-              f"{one['overhead_vs_its_own_fold_p50'] * 100:+.1f} % over the job's own fold in Triton, "
+              f"{one['overhead_vs_its_own_fold_p50'] * 100:+.1f} % over the job's own fold in Triton, i.e. "
+              f"{one['added_to_its_own_fold_p50_s'] * 1000:.0f} ms added to it, "
               f"{one['overhead_vs_its_own_fold_and_files_p50'] * 100:+.1f} % over its fold + files there); "
               f"{tput['jobs']} concurrent jobs {many['jobs_per_s']:.2f} jobs/s, "
               f"{many['service_vs_in_process']:.2f}x the throughput of one by one in process "

@@ -155,6 +155,10 @@ def test_ticks_fall_on_nice_steps_within_the_range() -> None:
 def test_png_encoder_round_trips_every_pixel() -> None:
     rgb = np.random.default_rng(0).integers(0, 256, (7, 11, 3), dtype=np.uint8)
     assert np.array_equal(pixels(raster.encode_png(rgb)), rgb)
+    # rows filtered against the row above (values wrap modulo 256); a single row has none above it
+    steep = np.array([[[255, 0, 1]], [[0, 255, 0]], [[1, 1, 255]]], dtype=np.uint8)
+    assert np.array_equal(pixels(raster.encode_png(steep)), steep)
+    assert np.array_equal(pixels(raster.encode_png(rgb[:1])), rgb[:1])
 
 
 def test_colour_maps_match_matplotlibs_ends() -> None:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from isal import isal_zlib
 from PIL import Image, ImageDraw, ImageFont
 
 Colour = tuple[int, int, int]
@@ -33,7 +34,10 @@ TICK_LENGTH = 5  # px, outward (3.5 pt)
 TICK_PAD = 5  # px between a tick and its label
 LINE_PX = 1.7  # a 1.2 pt data line
 _SUPERSAMPLE = 2  # data lines are drawn 2x larger and reduced: antialiased edges
-_PNG_LEVEL = 3  # zlib level: the plots are mostly flat colour, which compresses well even at low levels
+# Deflate level of the PNG data, with ISA-L's deflate (isal_zlib, zlib-compatible streams): at level 1 a
+# 60-aa plot (0.9-1.35 MB of pixels) takes ~0.4 ms instead of ~3 ms with zlib at levels 1-3 (zlib's floor
+# here is ~1.9 ms even for all-zero data), for files within ~5 % of zlib level 3's size.
+_PNG_LEVEL = 1
 
 # matplotlib's default line colours ("tab10")
 TAB10: tuple[str, ...] = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -330,17 +334,21 @@ class Canvas:
 
 
 def encode_png(rgb: np.ndarray) -> bytes:
-    """An [H, W, 3] uint8 image as PNG bytes, rows unfiltered. Pillow's encoder tries every PNG filter on
-    every row, which cost ~9 ms per plot here against ~3 ms for this; on flat-coloured plots unfiltered
-    rows also compress as well or better."""
+    """An [H, W, 3] uint8 image as PNG bytes, every row with the PNG "Up" filter (the difference from the
+    row above; the first row has none above, so it is left unfiltered). Pillow's encoder tries every
+    filter on every row, which cost ~9 ms per plot here; one fixed filter costs ~0.1 ms, and on these
+    mostly flat-coloured plots "Up" turns most rows into zeros: files 1-15 % smaller than unfiltered."""
     height, width, _ = rgb.shape
+    rows = rgb.reshape(height, width * 3)
     raw = np.empty((height, width * 3 + 1), dtype=np.uint8)
-    raw[:, 0] = 0  # filter type None
-    raw[:, 1:] = rgb.reshape(height, width * 3)
+    raw[:, 0] = 2  # filter type Up
+    raw[0, 0] = 0  # filter type None for the first row
+    raw[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=raw[1:, 1:])  # uint8 arithmetic wraps modulo 256, as PNG's does
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, deflate, no interlace
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw.data, _PNG_LEVEL))
-            + chunk(b"IEND", b""))
+    data = isal_zlib.compress(raw.data, _PNG_LEVEL)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")

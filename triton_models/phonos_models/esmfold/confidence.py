@@ -70,8 +70,12 @@ def complex_confidence(logits: torch.Tensor, chain_of_residue: Sequence[int]) ->
     pair = np.zeros((count, count))
     for a in range(count):
         index = members[a]
-        sub = probs[index][:, index]
-        pair[a, a] = _masked_max_mean(_terms(sub, len(index)), torch.ones(len(index), len(index), device=probs.device))
+        if len(index) == n:  # one chain: its pTM is the pTM of everything (no [N, N, 64] copy, no second pass)
+            pair[a, a] = ptm
+        else:
+            sub = probs[index][:, index]
+            pair[a, a] = _masked_max_mean(_terms(sub, len(index)),
+                                          torch.ones(len(index), len(index), device=probs.device))
         for b in range(a + 1, count):
             index = torch.cat([members[a], members[b]])
             sub_chains = chains[index]
