@@ -44,7 +44,6 @@ import json
 import math
 import statistics
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -154,13 +153,10 @@ def _arm(name: str, call: Callable[[], object]) -> Callable[[], object]:
 
 
 def _interleaved(calls: Mapping[str, Callable[[], object]], reps: int) -> dict[str, list[float]]:
-    seconds: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(reps):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            seconds[name].append(time.perf_counter() - start)
-    return seconds
+    """Wall seconds of each call, alternating between the arms `reps` times (diffdock_bench's loop)."""
+    import diffdock_bench
+
+    return diffdock_bench._interleaved(calls, reps, "cpu")
 
 
 def _summary(seconds: Mapping[str, list[float]], scale: float = 1.0) -> dict[str, float]:
