@@ -16,6 +16,7 @@ import json
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 
 import asyncpg
@@ -54,7 +55,9 @@ async def serve(settings: ServiceSettings, with_http: bool) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     if runner is not None:
+        started = time.monotonic()
         await runner.cleanup()
+        logging.getLogger("jobservice").info("REST gateway stopped in %.2f s", time.monotonic() - started)
     await running.stop()
     tracing.shutdown()  # sends the spans still queued
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,17 +53,44 @@ class RunningJobService:
     metrics_port: int | None = None  # None: PHONOS_METRICS_ENABLED=false
 
     async def stop(self, grace_s: float = 5.0) -> None:
-        await self.readiness.stop()
-        await self.health.enter_graceful_shutdown()
-        await self.service.hub.close()  # watch streams end now (clients resume), not after the grace period
-        await self.server.stop(grace_s)
-        if self.metrics_runner is not None:
-            await self.metrics_runner.cleanup()
-        await self.metrics.close()
-        await self.service.stop()
-        await self.service.db.close()
+        # Each phase is timed and logged: a stop that outlasts a supervisor's patience says where it waited.
+        phases = ShutdownPhases()
+        async with phases.timed("readiness"):
+            await self.readiness.stop()
+            await self.health.enter_graceful_shutdown()
+        async with phases.timed("watchers"):
+            await self.service.hub.close()  # watch streams end now (clients resume), not after the grace period
+        async with phases.timed("grpc"):
+            await self.server.stop(grace_s)
+        async with phases.timed("metrics"):
+            if self.metrics_runner is not None:
+                await self.metrics_runner.cleanup()
+            await self.metrics.close()
+        async with phases.timed("service"):
+            await self.service.stop()
+        async with phases.timed("database"):
+            await self.service.db.close()
         if self.lock is not None:
             self.lock.release()
+        log.info("job service stopped: %s", phases)
+
+
+class ShutdownPhases:
+    """How long each phase of a stop took."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.asynccontextmanager
+    async def timed(self, phase: str) -> AsyncIterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = time.monotonic() - started
+
+    def __str__(self) -> str:
+        return ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in self.seconds.items())
 
 
 def server_options() -> list[tuple[str, int]]:

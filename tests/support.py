@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,6 +181,10 @@ class ServiceProcess(ServiceEndpoints):
             except subprocess.TimeoutExpired:
                 os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait(timeout=10)
+                # Not a failure of the test that used it, but a stop that should not take this long: shown in
+                # the warnings summary with the service's last log lines (its stop logs each phase's time).
+                warnings.warn("job service ignored SIGTERM for 20 s and was killed; its last log lines:\n"
+                              + "\n".join(self.log_lines[-30:]), stacklevel=2)
 
     def kill(self) -> None:
         os.killpg(self.popen.pid, signal.SIGKILL)

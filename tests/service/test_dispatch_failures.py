@@ -4,6 +4,7 @@ graceful stop and recovery after a crash."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from datetime import datetime
@@ -200,13 +201,18 @@ def test_the_model_result_and_the_service_provenance_reach_the_job(twin_factory:
     assert metadata["timings"]["triton_call_s"] >= 0 and metadata["timings"]["service_total_s"] >= 0
 
 
-def test_a_graceful_stop_hands_running_jobs_back_without_counting_the_run(twin_factory: type, tmp_path: Path) -> None:
+def test_a_graceful_stop_hands_running_jobs_back_without_counting_the_run(twin_factory: type, tmp_path: Path,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
     first = twin_factory.start(data_dir=tmp_path / "var", PHONOS_MAX_ATTEMPTS="1")
     first.inference.script("esmfold", Slow(60))
     client, job_id = submit(first)
     client.wait_for(job_id, ("running",))
+    caplog.set_level(logging.INFO, logger="jobservice.server")
     first.stop()  # SIGTERM's path: the job goes back to pending, its run not counted
     assert first.sql("SELECT status, attempts FROM jobs WHERE id = ?", job_id) == [("pending", 0)]
+    # The stop says how long each phase took (where a slow stop waited).
+    stopped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("job service stopped:")]
+    assert len(stopped) == 1 and all(f"{phase} " in stopped[0] for phase in ("grpc", "service", "database"))
 
     # With one attempt allowed, a counted stop would have given the job up; it runs instead.
     second = twin_factory.start(data_dir=tmp_path / "var", PHONOS_MAX_ATTEMPTS="1")
