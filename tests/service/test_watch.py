@@ -214,8 +214,10 @@ def test_a_stream_resumes_across_a_job_service_restart_with_every_transition_onc
 
 
 def test_500_idle_watchers_cost_almost_no_database_reads(twin_factory: type) -> None:
-    """Fan-out from one source: idle watchers read nothing; one transition is one tail query for all."""
-    service = twin_factory.start(PHONOS_SSE_KEEPALIVE_S="30")
+    """Fan-out from one source: idle watchers read nothing; one transition is one tail query for all.
+    The hub's safety-net poll (every PHONOS_WATCH_POLL_S, 5 s by default) is moved out of the measured
+    windows, so a poll that happens to fall in one is not counted as the transition's (it did, once)."""
+    service = twin_factory.start(PHONOS_SSE_KEEPALIVE_S="30", PHONOS_WATCH_POLL_S="60")
     key = service.new_key()
     service.inference.script("esmfold", Slow(600))
     job_id = service.client(key).predict().json()["job_id"]
@@ -224,10 +226,12 @@ def test_500_idle_watchers_cost_almost_no_database_reads(twin_factory: type) -> 
     figures = asyncio.run(_idle_watchers(service, key, job_id, reads, watchers=500, idle_s=3.0))
     print(f"\nidle-watcher figures: {json.dumps(figures)}")
     assert figures["watchers"] == 500 and figures["final_events"] == 500
-    assert figures["idle_reads_per_s"] <= 1.0  # only the hub's safety-net poll (every 5 s)
-    # One tail query for all 500, whatever the count (on PostgreSQL one more: the hub also hears its own
-    # service's NOTIFY of the transition, as it hears the other services').
-    assert figures["reads_for_the_transition"] <= 3 + service.shared
+    assert figures["idle_reads"] == 0  # idle watchers cost nothing
+    # The cancel request's two key lookups (admission, then the servicer) and one tail query for all 500
+    # watchers (measured: get_key, get_key, job_events_after), with room for one more tail should another
+    # commit of the job land after the first; on PostgreSQL one more: the hub also hears its own service's
+    # NOTIFY of the transition, as it hears the other services'. A read per watcher would be 500 more.
+    assert figures["reads_for_the_transition"] <= 4 + service.shared
 
 
 async def _idle_watchers(service: InProcessService, key: str, job_id: str, reads: Any, *, watchers: int,
