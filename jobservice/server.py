@@ -76,7 +76,8 @@ class RunningJobService:
 
 
 class ShutdownPhases:
-    """How long each phase of a stop took."""
+    """How long each phase of a stop took; each is logged as it ends, so a stop that hangs names, by the
+    last line it logged, the phase after which it waited."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -88,6 +89,7 @@ class ShutdownPhases:
             yield
         finally:
             self.seconds[phase] = time.monotonic() - started
+            log.info("stop: %s done in %.2f s", phase, self.seconds[phase])
 
     def __str__(self) -> str:
         return ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in self.seconds.items())
