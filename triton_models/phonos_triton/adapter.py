@@ -43,6 +43,7 @@ from phonos_models.common.requests import COMPUTE_LIMIT_PARAMETER
 from phonos_config.env import triton_model_env
 
 ShouldStop = Callable[[], bool]
+_PROGRESS_DRAIN_S = 5.0  # a final response never waits longer than this for earlier progress to go out
 
 
 def model_env(args: Mapping[str, str], *prefixes: str) -> dict[str, str]:
@@ -223,7 +224,6 @@ class _ProgressPost:
 
 
 _PROGRESS = _ProgressPost()
-_PROGRESS_DRAIN_S = 5.0  # a final response never waits longer than this for earlier progress to go out
 
 
 def responders(requests: Sequence[Any], log: logging.Logger, *, batched: bool) -> list[Responder]:

@@ -30,6 +30,7 @@ from phonos_client.models import (
 )
 
 T = TypeVar("T")
+GRPC_SCHEME = "grpc://"  # a URL with it names the job service's gRPC port (client.choose_transport)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol, TypeVar
 import httpx
 
 from phonos_client import calls, errors
-from phonos_client.calls import Call
+from phonos_client.calls import GRPC_SCHEME, Call
 from phonos_client.models import (
     Account,
     Batch,
@@ -43,7 +43,6 @@ T = TypeVar("T")
 Transport = Literal["rest", "grpc"]
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_GRPC_URL = "grpc://127.0.0.1:50051"
-GRPC_SCHEME = "grpc://"
 DEFAULT_TIMEOUT_S = 30.0
 _FAILURES = (errors.APIConnectionError, errors.APIStatusError)
 

@@ -20,13 +20,12 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from phonos_client import errors, grpc_schema
-from phonos_client.calls import Call
+from phonos_client.calls import GRPC_SCHEME, Call
 from phonos_client.grpc_schema import Rpc
 from phonos_client.models import Download
 from phonos_client.rest import USER_AGENT
 
 T = TypeVar("T")
-SCHEME = "grpc://"
 MIB = 1024 * 1024
 CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.primary_user_agent", USER_AGENT),
@@ -43,8 +42,7 @@ HTTP_CODE_METADATA = "x-http-code"  # the service's HTTP status for a successful
 
 def target_of(url: str) -> str:
     """"grpc://host:port" -> "host:port"."""
-    target = url[len(SCHEME):] if url.startswith(SCHEME) else url
-    return target.rstrip("/")
+    return url.removeprefix(GRPC_SCHEME).rstrip("/")
 
 
 class _GrpcCalls:
