@@ -11,7 +11,8 @@ the weights the PHONOS_ESMFOLD_* environment selects (default: the tiny random m
 2. throughput at each `--throughput-lengths` (default 50, 100, 200 aa; sequences differ, lengths
    equal ±10 %), all in one run, side by side:
    - one-at-a-time: one instance, batching off, the next request sent when the previous returns
-     (what a server configured for single requests gives);
+     (what a server configured for single requests gives), with the config's torch threads and, for
+     each `--baseline-threads` T, with T threads (one request that may use T cores);
    - each `--served-configs` entry `IxT@D/B[+W]`: I instances with T torch threads each, dynamic batching
      with a D µs queue delay and a token budget of B padded residues per forward pass, W processes
      building the result files beside the forward pass (PHONOS_ESMFOLD_FILE_WORKERS; 0 = inside the
@@ -189,10 +190,8 @@ def concurrent(
 
 def parse_mode(text: str) -> tuple[int, int, int, int, int | None]:
     """`IxT@D/B[+W]` → (instances, torch threads per instance, queue delay µs, token budget, file workers or
-    None for the config's), e.g. `2x1@2000/256+1`; `one[+W]` is the one-at-a-time baseline (batching off)."""
+    None for the config's), e.g. `2x1@2000/256+1`."""
     text, _, workers = text.partition("+")
-    if text == "one":
-        return 1, 1, 0, 0, int(workers) if workers else None
     rest, _, budget = text.partition("/")
     shape, _, delay = rest.partition("@")
     instances, _, threads = shape.partition("x")
@@ -203,12 +202,21 @@ def mode_name(text: str) -> str:
     return "esmfold_" + "".join(c if c.isalnum() else "_" for c in text)
 
 
-def baseline(workers: int | None) -> str:
-    """The one-at-a-time mode with these file workers: `one` (the config's) or `one+W`."""
-    return "one" if workers is None else f"one+{workers}"
+def baseline(workers: int | None, threads: int | None = None) -> str:
+    """The one-at-a-time mode with these file workers and torch threads: `one` (the config's), `one+W`,
+    `onexT+W` (T threads: what one request at a time gets when it may use T cores)."""
+    return "one" + (f"x{threads}" if threads else "") + ("" if workers is None else f"+{workers}")
 
 
-def variant_repository(root: Path, config_name: str, modes: Sequence[str]) -> dict[str, str]:
+def parse_baseline(name: str) -> tuple[int | None, int | None]:
+    """`baseline()`'s name back to (torch threads or None for the config's, file workers or None)."""
+    rest = name.removeprefix("one")
+    shape, _, workers = rest.partition("+")
+    return (int(shape[1:]) if shape else None), (int(workers) if workers else None)
+
+
+def variant_repository(root: Path, config_name: str, modes: Sequence[str],
+                       baseline_threads: Sequence[int] = ()) -> dict[str, str]:
     """A model repository holding the ESMFold model once per mode (the same model.py, by symlink): one
     one-at-a-time baseline (one instance, batching off) per file-worker setting among `modes`, and each
     mode. Returns {mode: model name}."""
@@ -217,12 +225,18 @@ def variant_repository(root: Path, config_name: str, modes: Sequence[str]) -> di
 
     source = REPO / "triton_models" / MODEL
     base_text = (source / "configs" / f"{config_name}.pbtxt" if config_name else source / "config.pbtxt").read_text()
-    baselines = sorted({baseline(parse_mode(mode)[4]) for mode in modes}) or ["one"]
+    worker_settings = sorted({parse_mode(mode)[4] for mode in modes}, key=lambda w: -1 if w is None else w)
+    baselines = [baseline(w, t) for w in (worker_settings or [None]) for t in (None, *baseline_threads)]
     names = {}
     for mode in (*baselines, *modes):
         config = text_format.Parse(base_text, model_config_pb2.ModelConfig())
         config.name = mode_name(mode)
-        instances, threads, delay, budget, workers = parse_mode(mode)
+        if mode in baselines:
+            threads_or_none, workers = parse_baseline(mode)
+            instances, delay, budget = 1, 0, 0
+            threads = threads_or_none or int(config.parameters["PHONOS_ESMFOLD_NUM_THREADS"].string_value)
+        else:
+            instances, threads, delay, budget, workers = parse_mode(mode)
         config.instance_group[0].count = instances
         config.parameters["PHONOS_ESMFOLD_NUM_THREADS"].string_value = str(threads)
         config.parameters["PHONOS_ESMFOLD_MAX_TOKENS_PER_BATCH"].string_value = str(budget)
@@ -242,7 +256,7 @@ def variant_repository(root: Path, config_name: str, modes: Sequence[str]) -> di
 def throughput(rng: random.Random, args: argparse.Namespace, work: Path) -> dict:
     """One-at-a-time against each served mode at every throughput length, interleaved in rounds on one
     server (every mode is loaded at once), so drifting background load hits all modes alike."""
-    names = variant_repository(work / "models", args.config_name, args.served_configs)
+    names = variant_repository(work / "models", args.config_name, args.served_configs, args.baseline_threads)
     baselines = [mode for mode in names if mode.startswith("one")]
     with TritonProcess.start(work / "models", list(names.values()), log_path=work / "triton_variants.log") as triton:
         triton.wait_ready(timeout_s=900)
@@ -272,10 +286,14 @@ def throughput(rng: random.Random, args: argparse.Namespace, work: Path) -> dict
             row: dict[str, Any] = {"length_aa": n, "one_at_a_time_rps": {mode: rates[mode] for mode in baselines}}
             for mode in args.served_configs:
                 one = rates[baseline(parse_mode(mode)[4])]
+                workers = parse_mode(mode)[4]
+                more_threads = {f"one at a time, {t} threads": rates[baseline(workers, t)] for t in args.baseline_threads}
                 row[mode] = {"rps": rates[mode], "vs_one_at_a_time": rates[mode] / one,
-                             "mean_batch_size": statistics.fmean(batches[mode])}
+                             "mean_batch_size": statistics.fmean(batches[mode]),
+                             **{f"vs_{name}": rates[mode] / rps for name, rps in more_threads.items()}}
+                against = "".join(f"; vs {name} {rps:.2f}: {rates[mode] / rps:.2f}x" for name, rps in more_threads.items())
                 print(f"{n:4d} aa {mode}: {rates[mode]:.2f} req/s vs one at a time {one:.2f}: {rates[mode] / one:.2f}x "
-                      f"(mean batch {row[mode]['mean_batch_size']:.1f})", flush=True)
+                      f"(mean batch {row[mode]['mean_batch_size']:.1f}){against}", flush=True)
             rows.append(row)
         client.close()
     return {"concurrency": args.concurrency, "rounds": args.rounds, "by_length": rows}
@@ -340,10 +358,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--lengths", type=int, nargs="*", default=[50, 100, 200, 400])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--throughput-lengths", type=int, nargs="*", default=[50, 100, 200])
-    parser.add_argument("--served-configs", nargs="*", default=["1x1@2000/256", "1x1@2000/0", "2x1@2000/256"],
+    parser.add_argument("--served-configs", nargs="*", default=["2x1@2000/256", "1x1@2000/256", "2x1@2000/0"],
                         help="IxT@D/B[+W]: instances x torch threads per instance @ dynamic-batching queue delay (µs) "
                              "/ token budget per forward pass (0 = none) + result-file worker processes (0 = in "
                              "the instance; default: the config's); the first is what config.pbtxt ships")
+    parser.add_argument("--baseline-threads", type=int, nargs="*", default=[],
+                        help="also time one request at a time with T torch threads (e.g. 2: one request may use two "
+                             "cores), and print each mode's ratio to it")
     parser.add_argument("--requests", type=int, default=16,
                         help="requests per served burst (per round); 0 skips throughput")
     parser.add_argument("--sequential-per-round", type=int, default=2, help="one-at-a-time requests per round")

@@ -64,6 +64,11 @@ class TritonFixture:
             raise
         return cls(process)
 
+    def instance_count(self, model: str) -> int:
+        """How many instances the server runs of `model` (its loaded config's instance groups)."""
+        config = requests.get(f"{self.process.http_url}/v2/models/{model}/config", timeout=10).json()
+        return sum(int(group.get("count", 1)) for group in config["instance_group"])
+
     def __enter__(self) -> TritonFixture:
         return self
 
@@ -433,18 +438,28 @@ def infer_concurrently(triton_url: str, model: str, requests: list[tuple[Tensor,
     return asyncio.run(run())
 
 
-def cancel_after(triton_url: str, model: str, tensors: tuple[Tensor, ...], seconds: float) -> None:
-    """Start a request and cancel it after `seconds`, as dispatch does for a cancelled job."""
+def cancel_after(triton_url: str, model: str, tensors: tuple[Tensor, ...], seconds: float, *,
+                 copies: int = 1, stagger_s: float = 0.5) -> None:
+    """Start a request and cancel it after `seconds`, as dispatch does for a cancelled job. `copies` > 1
+    starts that many, `stagger_s` apart (so that each lands on its own free model instance rather than in
+    one dynamic batch), and cancels them all `seconds` after the last one started."""
 
     async def run() -> None:
         inference = TritonInference(triton_url)
+        calls: list[asyncio.Task[object]] = []
         try:
-            call = asyncio.create_task(inference.infer(InferenceRequest(model, tensors, 600.0, "to-cancel")))
+            for copy in range(copies):
+                if copy:
+                    await asyncio.sleep(stagger_s)
+                request = InferenceRequest(model, tensors, 600.0, f"to-cancel-{copy}")
+                calls.append(asyncio.create_task(inference.infer(request)))
             await asyncio.sleep(seconds)
-            assert not call.done(), "the request finished before it could be cancelled"
-            call.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await call
+            assert not any(call.done() for call in calls), "a request finished before it could be cancelled"
+            for call in calls:
+                call.cancel()
+            for call in calls:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await call
         finally:
             await inference.close()
 

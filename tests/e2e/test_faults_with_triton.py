@@ -24,29 +24,37 @@ def wait_status(client: ApiClient, job_id: str, status: str, timeout_s: float = 
 
 def test_cancel_pending_refunds_and_cancel_running_stops_compute(triton_esmfold: TritonFixture,
                                                                  service_factory: type) -> None:
-    service = service_factory.start(triton_esmfold.grpc_url, PHONOS_MAX_INFLIGHT_PER_MODEL="1")
+    # One long job on every ESMFold instance, and the job service sends no more than that.
+    instances = triton_esmfold.instance_count("esmfold")
+    service = service_factory.start(triton_esmfold.grpc_url, PHONOS_MAX_INFLIGHT_PER_MODEL=str(instances))
     client = service.client(service.new_key(credits=100))
-    running = client.predict(**LONG).json()["job_id"]
-    wait_status(client, running, "running")
+    running = []
+    for _ in range(instances):
+        running.append(client.predict(**LONG).json()["job_id"])
+        wait_status(client, running[-1], "running")
+        time.sleep(0.5)  # in an instance's forward pass, so the next one goes to a free instance
     queued = client.predict(SHORT).json()["job_id"]
     assert client.get(f"/v1/jobs/{queued}").json()["status"] == "pending"
-    assert client.balance() == 80
+    assert client.balance() == 100 - 10 * (instances + 1)
 
     cancelled = client.post(f"/v1/jobs/{queued}/cancel")
     assert cancelled.status_code == 200
     assert cancelled.json() == {"success": True, "job_id": queued, "status": "cancelled",
                                 "message": "Job cancelled successfully", "credits_refunded": 10}
-    assert client.balance() == 90  # never ran: refunded
+    assert client.balance() == 100 - 10 * instances  # never ran: refunded
 
-    stop = client.post(f"/v1/jobs/{running}/cancel").json()
-    assert stop["status"] == "cancelled" and stop["credits_refunded"] == 0  # compute was spent
-    # One Triton instance serves ESMFold: a new job can only finish quickly if the cancelled one stopped.
+    for job_id in running:
+        stop = client.post(f"/v1/jobs/{job_id}/cancel").json()
+        assert stop["status"] == "cancelled" and stop["credits_refunded"] == 0  # compute was spent
+    # Every ESMFold instance held a long job (25 passes at 400 aa: minutes): a new job can only finish
+    # quickly if a cancelled one stopped.
     started = time.monotonic()
     follow_up = client.predict(SHORT).json()["job_id"]
     assert client.wait_for(follow_up, timeout_s=60)["status"] == "completed"
     assert time.monotonic() - started < 60
-    assert client.get(f"/v1/jobs/{running}").json()["status"] == "cancelled"  # never flips back
-    assert client.post(f"/v1/jobs/{running}/cancel").status_code == 400
+    for job_id in running:
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"  # never flips back
+        assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 400
 
 
 def test_sigkill_loses_no_job_and_no_credit(triton_esmfold: TritonFixture, service_factory: type,

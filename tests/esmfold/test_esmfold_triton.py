@@ -194,9 +194,11 @@ def test_bad_request_fails_alone_in_its_batch_as_an_input_error(triton) -> None:
 
 def test_cancelling_stops_compute(triton) -> None:
     long_job = inputs_for("MKTAYIAKQRQISFVKSHFSRQ" * 12, num_recycles=24)  # 264 aa, 25 passes: many seconds
+    instances = triton.instance_count("esmfold")
     started = time.monotonic()
-    cancel_after(triton.grpc_url, "esmfold", long_job, 1.5)
-    # the instance is free again soon: a small request does not wait for 25 passes
+    # one long job on every instance, all cancelled
+    cancel_after(triton.grpc_url, "esmfold", long_job, 1.5, copies=instances)
+    # an instance is free again soon: a small request does not wait for 25 passes
     infer_through_the_port(triton.grpc_url, "esmfold", inputs_for(SEQUENCES[2]), 30.0)
     assert time.monotonic() - started < 8.0
 
