@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from launcher.ports import free_port  # noqa: E402
 from launcher.serve import read_ready_line  # noqa: E402
+from phonos_config.service import ServiceSettings  # noqa: E402
 from tests.support import ServiceProcess  # noqa: E402
 
 
@@ -88,8 +89,9 @@ def start_jobservice(tree: Path, data_dir: Path, extra_env: dict[str, str] | Non
     if ready is None:
         popen.kill()
         raise RuntimeError(f"the job service from {tree} did not start:\n" + "\n".join(log_lines[-30:]))
-    process = ServiceProcess(popen, data_dir, int(ready["grpc_port"]), int(ready["http_port"]), triton_url, env,
-                             log_lines)
+    settings = ServiceSettings.from_env(env).with_overrides(data_dir=data_dir)
+    process = ServiceProcess(popen, settings, int(ready["grpc_port"]), int(ready["http_port"]), triton_url, env,
+                             log_lines, ready.get("metrics_port"))
     return JobServiceUnderTest(tree, process)
 
 
