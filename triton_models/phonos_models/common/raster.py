@@ -277,14 +277,21 @@ class Canvas:
         """An [rows, columns, 3] uint8 image stretched over `box`, nearest neighbour (matplotlib's
         `interpolation="nearest"`). The image must already exist at its own size: for a matrix larger than
         the box, colour only the cells `sampled` picks (as `heatmap` does) and pass that box-sized image."""
-        rows, cols = sampled(box, rgb.shape[:2])
-        self.image.paste(Image.fromarray(np.ascontiguousarray(rgb[np.ix_(rows, cols)]), "RGB"), (box.left, box.top))
+        if rgb.shape[:2] != (box.height, box.width):
+            rows, cols = sampled(box, rgb.shape[:2])
+            rgb = rgb[np.ix_(rows, cols)]
+        self.image.paste(Image.fromarray(np.ascontiguousarray(rgb), "RGB"), (box.left, box.top))
 
     def heatmap(self, box: Box, values: np.ndarray, lut: np.ndarray, vmin: float, vmax: float) -> None:
         """An [rows, columns] matrix coloured on `lut` and stretched over `box`: only the cells that land on
-        a pixel are coloured, so a long PAE matrix costs the box's size, not its own."""
+        a pixel are coloured, each once (a long PAE matrix costs the box's size, a short one its own), then
+        spread over the pixels that show it."""
         rows, cols = sampled(box, values.shape)
-        self.raster(box, lookup(values[np.ix_(rows, cols)], lut, vmin, vmax))
+        # `sampled` indices never decrease: each distinct cell once, and where each pixel finds it.
+        row_cells, row_of_pixel = np.unique(rows, return_inverse=True)
+        col_cells, col_of_pixel = np.unique(cols, return_inverse=True)
+        colours = lookup(values[np.ix_(row_cells, col_cells)], lut, vmin, vmax)
+        self.raster(box, colours[np.ix_(row_of_pixel, col_of_pixel)])
 
     def frame(self, axes: Axes, x_ticks: Sequence[float], y_ticks: Sequence[float], x_label: str,
               y_label: str) -> None:
