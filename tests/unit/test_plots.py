@@ -105,6 +105,23 @@ def test_pae_heatmap_maps_cells_to_greens_with_chain_lines_and_colour_bar() -> N
     assert dark(image, raster.Box(bar.right + 2, bar.top, plots.PAE_SIZE[0], bar.bottom)) > 100  # ticks, label
 
 
+@pytest.mark.parametrize("length", [65, 1200])  # fewer cells than pixels, and more
+def test_pae_rows_are_aligned_residues_and_columns_scored_residues(length: int) -> None:
+    # PAE is not symmetric: pae[i, j] is the error at residue j when aligned on residue i (AlphaFold DB:
+    # aligned residue down the side, scored residue along the top). A transposed map would swap the halves.
+    split = length * 2 // 3
+    pae = np.full((length, length), 15.0)
+    pae[:split, split:] = 0.0
+    pae[split:, :split] = plots.PAE_MAX
+    image = pixels(plots.pae_png(pae, "PAE"))
+    axes = plots.pae_axes(length)
+    darkest, lightest = raster.colour("#00441b"), raster.colour("#f7fcf5")
+    low, high = split // 2, (split + length) // 2
+    assert at(image, axes.x_px(high), axes.y_px(low)) == darkest  # aligned on an early residue, scored late
+    assert at(image, axes.x_px(low), axes.y_px(high)) == lightest
+    assert at(image, axes.x_px(low), axes.y_px(low)) == tuple(plots.PAE_LUT[128])
+
+
 def test_coverage_plot_colours_rows_by_identity_leaves_gaps_blank_and_counts_coverage() -> None:
     non_gap = np.ones((20, 30), dtype=bool)
     non_gap[10:, :15] = False  # the 10 least identical sequences cover the second half only
