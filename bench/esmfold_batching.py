@@ -285,8 +285,8 @@ def throughput(rng: random.Random, args: argparse.Namespace, work: Path) -> dict
             rates = {mode: totals[mode][0] / totals[mode][1] for mode in names}
             row: dict[str, Any] = {"length_aa": n, "one_at_a_time_rps": {mode: rates[mode] for mode in baselines}}
             for mode in args.served_configs:
-                one = rates[baseline(parse_mode(mode)[4])]
                 workers = parse_mode(mode)[4]
+                one = rates[baseline(workers)]
                 more_threads = {f"one at a time, {t} threads": rates[baseline(workers, t)] for t in args.baseline_threads}
                 row[mode] = {"rps": rates[mode], "vs_one_at_a_time": rates[mode] / one,
                              "mean_batch_size": statistics.fmean(batches[mode]),

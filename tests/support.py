@@ -448,10 +448,10 @@ def cancel_after(triton_url: str, model: str, tensors: tuple[Tensor, ...], secon
         inference = TritonInference(triton_url)
         calls: list[asyncio.Task[object]] = []
         try:
-            for copy in range(copies):
-                if copy:
+            for index in range(copies):
+                if index:
                     await asyncio.sleep(stagger_s)
-                request = InferenceRequest(model, tensors, 600.0, f"to-cancel-{copy}")
+                request = InferenceRequest(model, tensors, 600.0, f"to-cancel-{index}")
                 calls.append(asyncio.create_task(inference.infer(request)))
             await asyncio.sleep(seconds)
             assert not any(call.done() for call in calls), "a request finished before it could be cancelled"
