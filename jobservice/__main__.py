@@ -16,7 +16,6 @@ import json
 import logging
 import signal
 import sys
-import time
 from pathlib import Path
 
 import asyncpg
@@ -24,7 +23,7 @@ import asyncpg
 from jobservice import tracing
 from jobservice.datadir_lock import DataDirLocked
 from jobservice.private_files import private_umask
-from jobservice.server import create_server, start_in_process_gateway
+from jobservice.server import ShutdownPhases, create_server, start_in_process_gateway
 from phonos_config.service import ServiceSettings
 
 
@@ -55,9 +54,8 @@ async def serve(settings: ServiceSettings, with_http: bool) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     if runner is not None:
-        started = time.monotonic()
-        await runner.cleanup()
-        logging.getLogger("jobservice").info("REST gateway stopped in %.2f s", time.monotonic() - started)
+        async with ShutdownPhases().timed("gateway"):  # logged like the job service's own stop phases
+            await runner.cleanup()
     await running.stop()
     tracing.shutdown()  # sends the spans still queued
 

@@ -275,8 +275,8 @@ class Canvas:
 
     def raster(self, box: Box, rgb: np.ndarray) -> None:
         """An [rows, columns, 3] uint8 image stretched over `box`, nearest neighbour (matplotlib's
-        `interpolation="nearest"`). The image must already exist at its own size: for a matrix larger than
-        the box, colour only the cells `sampled` picks (as `heatmap` does) and pass that box-sized image."""
+        `interpolation="nearest"`); an image of the box's size is pasted as it is. To draw a matrix larger
+        than the box, colour only the cells `sampled` picks (as `heatmap` does) and pass that box-sized image."""
         if rgb.shape[:2] != (box.height, box.width):
             rows, cols = sampled(box, rgb.shape[:2])
             rgb = rgb[np.ix_(rows, cols)]
