@@ -49,9 +49,12 @@ class NotFound(PhonosError):
 
 
 class Conflict(PhonosError):
-    """The resource is in a state that forbids the action, e.g. cancelling a completed job (HTTP 409)."""
+    """The resource is in a state that forbids the action, e.g. cancelling a completed job (HTTP 400).
 
-    title = "Invalid state"
+    Titled "Invalid request": the README's error table and the OpenAPI document list a wrong job state
+    under 400 `Invalid request`, the one 400 title clients match on."""
+
+    title = "Invalid request"
 
 
 class LimitReached(PhonosError):
@@ -80,7 +83,7 @@ class TooManyJobs(PhonosError):
 
 
 class InvalidTransition(PhonosError):
-    """A job state change that the state machine forbids (a compare-and-set found no row)."""
+    """A job state change that the state machine forbids (a compare-and-set found no row): HTTP 400, like Conflict."""
 
-    title = "Invalid state"
+    title = "Invalid request"
 

@@ -87,6 +87,7 @@ def test_running_job_has_no_output_fields_and_cancelling_reaches_the_model(servi
     assert "output_file" not in running and "download_url" not in running and not running.get("formats")
     download = client.get(f"/v1/jobs/{job_id}/download")
     assert download.status_code == 400
+    assert download.json()["error"] == "Invalid request"  # a wrong job state is "Invalid request" (README's table)
     assert "completed" in download.json()["message"]
     assert client.post(f"/v1/jobs/{job_id}/cancel").json()["status"] == "cancelled"
     wait_until(lambda: job_id in service.inference.cancelled, 10)  # the call was cancelled at the model
@@ -189,6 +190,8 @@ def test_cancel_completed_job_is_400(service: InProcessService) -> None:
     client.wait_for(job_id)
     response = client.post(f"/v1/jobs/{job_id}/cancel")
     assert response.status_code == 400
+    assert set(response.json()) == {"error", "message"}
+    assert response.json()["error"] == "Invalid request"  # the README's and OpenAPI's title for a wrong job state
     assert "completed" in response.json()["message"]
 
 
