@@ -3,9 +3,11 @@
 Rules (docs/gateway.md, "Streams"):
 - the request is built as for a unary rpc; a `Last-Event-ID` header sets the request's `last_event_id`
   field when the message has one and the query did not set it (what EventSource sends on reconnect);
-- the call's first message (or its error) is awaited before any byte is sent, so an error before the
-  stream (401, 404, 429...) is the usual JSON error with its HTTP status; a stream that ends without
-  any message is a 204 No Content (EventSource stops reconnecting on 204);
+- the call's first message (or its error) is awaited before any byte is sent, for at most
+  `keepalive_s`, so an error before the stream (401, 404, 429...) is the usual JSON error with its HTTP
+  status; a stream that ends without any message is a 204 No Content (EventSource stops reconnecting on
+  204); a stream with nothing to say yet (`/v1/events` while the account has no active job) opens after
+  `keepalive_s` anyway, with keep-alives, rather than leave the client without even a status line;
 - each message is one event: `data:` its JSON (the rule's `response_body` field, as for unary
   responses), `id:` the JSON's `event_id` when non-empty, `event:` its `type` when non-empty;
 - a `: keep-alive` comment is written after `keepalive_s` without an event, so proxies keep the
@@ -70,37 +72,66 @@ async def respond(request: web.Request, plan: TranscodePlan, message: Message, m
                   invoker: Invoker, *, keepalive_s: float, request_id: str) -> web.StreamResponse:
     """Serve one streaming rule."""
     stream = invoker.stream(plan.rule.full_method, message, metadata)
-    try:
-        first = await stream.next()
-    except RpcFailure as failure:
-        await stream.close()
-        raise HttpError(failure_response(failure, request_id)) from None
-    headers = forwarded_headers(stream.metadata())
-    if first is None:
-        await stream.close()
-        return web.Response(status=204, headers=headers)
-    response = web.StreamResponse(headers={**headers, "Content-Type": CONTENT_TYPE, "Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no"})
     stop = asyncio.Event()
     streams: set[asyncio.Event] = request.app[STREAMS_KEY]
-    streams.add(stop)
+    streams.add(stop)  # from the start: a shutdown also ends a stream still waiting for its first message
+    pending: asyncio.Future[Any] = asyncio.ensure_future(stream.next())
     try:
+        first = await _first(pending, stop, keepalive_s, request_id)
+        headers = forwarded_headers(stream.metadata())
+        if first is _ENDED:
+            return web.Response(status=204, headers=headers)
+        response = web.StreamResponse(headers={**headers, "Content-Type": CONTENT_TYPE, "Cache-Control": "no-cache",
+                                               "X-Accel-Buffering": "no"})
         await response.prepare(request)
-        await response.write(f"retry: {RETRY_MS}\n\n".encode() + encode_event(response_document(plan, first)))
-        await _pump(response, stream, plan, stop, keepalive_s, request_id)
+        opening = f"retry: {RETRY_MS}\n\n".encode()
+        if first is not _QUIET:
+            opening += encode_event(response_document(plan, first))
+            pending = asyncio.ensure_future(stream.next())
+        await response.write(opening)
+        await _pump(response, stream, plan, stop, keepalive_s, request_id, pending)
         await response.write_eof()
     except (ConnectionResetError, ConnectionError):
         pass  # the client left: stop the call below
     finally:
         streams.discard(stop)
+        await _settle(pending)
         await stream.close()
     return response
 
 
-async def _pump(response: web.StreamResponse, stream: ServerStream, plan: TranscodePlan, stop: asyncio.Event,
-                keepalive_s: float, request_id: str) -> None:
+_ENDED = object()  # the call ended without a message: 204
+_QUIET = object()  # no message within keepalive_s: open the stream without one
+
+
+async def _first(pending: asyncio.Future[Any], stop: asyncio.Event, keepalive_s: float, request_id: str) -> Any:
+    """The call's first message, _ENDED or _QUIET; its error before the stream as an HttpError."""
     stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
-    pending: asyncio.Future[Any] = asyncio.ensure_future(stream.next())
+    try:
+        await asyncio.wait({pending, stopping}, timeout=keepalive_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not pending.done():
+        if stop.is_set():  # the gateway is stopping: a 503, which clients retry (a 204 would end EventSource)
+            raise HttpError(errors.client_error(503, "the server is shutting down; reconnect to watch"))
+        return _QUIET
+    try:
+        first = pending.result()
+    except RpcFailure as failure:
+        raise HttpError(failure_response(failure, request_id)) from None
+    return _ENDED if first is None else first
+
+
+async def _settle(pending: asyncio.Future[Any]) -> None:
+    if not pending.done():
+        pending.cancel()
+    with contextlib.suppress(asyncio.CancelledError, RpcFailure):
+        await pending
+
+
+async def _pump(response: web.StreamResponse, stream: ServerStream, plan: TranscodePlan, stop: asyncio.Event,
+                keepalive_s: float, request_id: str, pending: asyncio.Future[Any]) -> None:
+    stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
     try:
         while True:
             done, _ = await asyncio.wait({pending, stopping}, timeout=keepalive_s,
@@ -122,10 +153,7 @@ async def _pump(response: web.StreamResponse, stream: ServerStream, plan: Transc
             pending = asyncio.ensure_future(stream.next())
     finally:
         stopping.cancel()
-        if not pending.done():
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, RpcFailure):
-                await pending
+        await _settle(pending)
 
 
 async def end_streams(app: web.Application) -> None:

@@ -123,6 +123,49 @@ def test_keep_alive_comments_flow_while_nothing_happens(service: InProcessServic
     assert states(events)[-1] == "completed"
 
 
+def test_an_idle_account_stream_opens_at_once_with_keep_alives_then_follows_new_jobs(
+        service: InProcessService) -> None:
+    # /v1/events with no active job has no first event to send: the client must still get its 200 and the
+    # keep-alives (a silent connection is cut by proxies and read timeouts), then every new job's events.
+    key = service.new_key()
+    connection = http.client.HTTPConnection("127.0.0.1", service.http_port, timeout=5)
+    connection.request("GET", "/v1/events", headers={"Authorization": f"Bearer {key}"})
+    response = connection.getresponse()  # raises TimeoutError if the gateway waits for a first event
+    assert response.status == 200 and response.getheader("Content-Type") == "text/event-stream; charset=utf-8"
+    assert response.getheader("X-RateLimit-Limit")  # the stream's rate-limit headers, as on every response
+    opening = [response.readline() for _ in range(4)]
+    assert opening == [b"retry: 3000\n", b"\n", b": keep-alive\n", b"\n"]  # nothing else while nothing happens
+    job_id = service.client(key).predict().json()["job_id"]
+    seen = []
+    for event in read_sse(response):
+        seen.append((event["data"]["job_id"], event["data"]["job"]["status"]))
+        if seen[-1] == (job_id, "completed"):
+            break
+    connection.close()
+    assert [status for _, status in seen] == ["pending", "running", "completed"][-len(seen):]
+
+
+def test_a_stream_still_waiting_for_its_first_event_gets_a_503_when_the_gateway_stops(twin_factory: type) -> None:
+    service = twin_factory.start(PHONOS_SSE_KEEPALIVE_S="30")  # the stream stays in its opening wait
+    key = service.new_key()
+    answer: dict[str, Any] = {}
+
+    def watch() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", service.http_port, timeout=30)
+        connection.request("GET", "/v1/events", headers={"Authorization": f"Bearer {key}"})
+        response = connection.getresponse()
+        answer.update(status=response.status, body=json.loads(response.read()))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    wait_until(lambda: [e for e in service.client(key).get("/v1/usage").json()["by_endpoint"]
+                        if e["endpoint"] == "/v1/events"], 5)  # the stream is open at the job service
+    service.stop()  # ends every stream at once, this one too (it used to hold the stop for the shutdown timeout)
+    watcher.join(10)
+    assert answer["status"] == 503  # retried by clients; a 204 would tell EventSource to stop for good
+    assert answer["body"]["error"] == "Service unavailable" and set(answer["body"]) == {"error", "message"}
+
+
 def test_watch_errors_are_json_before_the_stream(service: InProcessService) -> None:
     key = service.new_key()
     other = service.client(service.new_key()).predict().json()["job_id"]
