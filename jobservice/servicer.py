@@ -25,6 +25,7 @@ from jobservice.errors import InvalidArgument, PhonosError, RateLimited
 from jobservice.idempotency import REPLAYED_METADATA, Claim
 from jobservice.jobs import JobRecord
 from jobservice.ratelimit import RateLimits
+from jobservice.request_text import refuse_nul
 from jobservice.routes import route_templates, state_changing_methods
 from jobservice.service import BatchItem, JobService, Submission, SubmitItem
 from jobservice.states import ACTIVE, TERMINAL, JobStatus
@@ -194,12 +195,13 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         self._routes = route_templates()
         self._changing = state_changing_methods()
 
-    async def _handle(self, method: str, context: grpc.aio.ServicerContext, handler: Handler) -> Message:
+    async def _handle(self, method: str, request: Message, context: grpc.aio.ServicerContext,
+                      handler: Handler) -> Message:
         metadata = {k: v for k, v in (context.invocation_metadata() or ())}
         with tracing.rpc_span(method, self._routes[method], metadata):
-            return await self._answer(method, context, handler, metadata)
+            return await self._answer(method, request, context, handler, metadata)
 
-    async def _answer(self, method: str, context: grpc.aio.ServicerContext, handler: Handler,
+    async def _answer(self, method: str, request: Message, context: grpc.aio.ServicerContext, handler: Handler,
                       metadata: dict[str, Any]) -> Message:
         started = time.perf_counter()
         request_id, transport = _call_origin(metadata)
@@ -211,6 +213,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         try:
             principal = await self._svc.auth.authenticate(metadata, state_changing=method in self._changing)
             trailers += (await self._limiter.check(principal.key_hash, principal.rate_limit)).headers()
+            refuse_nul(request)  # after the key: a bad key is a 401 whatever the request holds
             response, charge = await handler(principal)
         except PhonosError as exc:
             failure = exc
@@ -300,6 +303,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                      wrap: Callable[..., Message]) -> AsyncIterator[Message]:
         who = await self._open_stream(method, context)
         try:
+            refuse_nul(request)
             after = parse_cursor(request.last_event_id if request.HasField("last_event_id") else None)
             async for event in events(who, after):
                 yield wrap(event=job_event(event))
@@ -324,7 +328,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 for s in self._svc.models()
             ]
             return pb.ListModelsResponse(models=models), NO_CHARGE
-        return await self._handle("ListModels", context, run)
+        return await self._handle("ListModels", request, context, run)
 
     async def Predict(self, request: pb.PredictRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
@@ -334,7 +338,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 claim.stored = True
             return predict_response(sub), Charge(sub.cost, sub.model)
         handler = self._idempotent("Predict", request, context, pb.PredictResponse, run)
-        return await self._handle("Predict", context, handler)
+        return await self._handle("Predict", request, context, handler)
 
     async def SubmitBatch(self, request: pb.SubmitBatchRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
@@ -345,13 +349,13 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             response = batch_response(items)
             return response, Charge(response.summary.total_credits_used)
         handler = self._idempotent("SubmitBatch", request, context, pb.SubmitBatchResponse, run)
-        return await self._handle("SubmitBatch", context, handler)
+        return await self._handle("SubmitBatch", request, context, handler)
 
     async def GetJob(self, request: pb.GetJobRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             job = await self._svc.get_job(who.account_id, request.job_id)
             return pb.GetJobResponse(job=pb.Job(**job_fields(job))), NO_CHARGE
-        return await self._handle("GetJob", context, run)
+        return await self._handle("GetJob", request, context, run)
 
     async def ListJobs(self, request: pb.ListJobsRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
@@ -364,7 +368,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             )
             page = pb.Pagination(total=total, limit=limit, offset=offset, has_more=offset + len(jobs) < total)
             return pb.ListJobsResponse(jobs=[pb.Job(**job_fields(j)) for j in jobs], pagination=page), NO_CHARGE
-        return await self._handle("ListJobs", context, run)
+        return await self._handle("ListJobs", request, context, run)
 
     async def DownloadJobOutput(self, request: pb.DownloadJobOutputRequest,
                                 context: grpc.aio.ServicerContext) -> Message:
@@ -376,7 +380,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             )
             body = httpbody_pb2.HttpBody(content_type=download.media_type, data=download.content)
             return pb.DownloadJobOutputResponse(file=body, file_name=download.file_name), NO_CHARGE
-        return await self._handle("DownloadJobOutput", context, run)
+        return await self._handle("DownloadJobOutput", request, context, run)
 
     async def WatchJob(self, request: pb.WatchJobRequest,  # type: ignore[override]
                        context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
@@ -397,7 +401,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             job = await self._svc.cancel(who.account_id, request.job_id)
             return pb.CancelJobResponse(success=True, job_id=job.id, status=str(job.status),
                                         message="Job cancelled successfully", credits_refunded=job.refunded), NO_CHARGE
-        return await self._handle("CancelJob", context,
+        return await self._handle("CancelJob", request, context,
                                   self._idempotent("CancelJob", request, context, pb.CancelJobResponse, run))
 
     async def GetAccount(self, request: pb.GetAccountRequest, context: grpc.aio.ServicerContext) -> Message:
@@ -410,7 +414,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                                 failed=view.jobs.failed)
             return pb.GetAccountResponse(account=account, credits=pb.Credits(balance=view.credits, currency="credits"),
                                          jobs=jobs), NO_CHARGE
-        return await self._handle("GetAccount", context, run)
+        return await self._handle("GetAccount", request, context, run)
 
     async def GetUsage(self, request: pb.GetUsageRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
@@ -423,13 +427,13 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 by_model=[pb.ModelUsage(**r) for r in report.by_model],
                 daily=[pb.DailyUsage(**r) for r in report.daily],
             ), NO_CHARGE
-        return await self._handle("GetUsage", context, run)
+        return await self._handle("GetUsage", request, context, run)
 
     async def ListWebhooks(self, request: pb.ListWebhooksRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             hooks = await self._svc.list_webhooks(who.account_id)
             return pb.ListWebhooksResponse(webhooks=[webhook_message(h) for h in hooks]), NO_CHARGE
-        return await self._handle("ListWebhooks", context, run)
+        return await self._handle("ListWebhooks", request, context, run)
 
     async def CreateWebhook(self, request: pb.CreateWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
@@ -438,7 +442,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 success=True, webhook=webhook_message(hook), secret=secret,
                 message="Webhook created. Store the secret now: it is not shown again.",
             ), NO_CHARGE
-        return await self._handle("CreateWebhook", context,
+        return await self._handle("CreateWebhook", request, context,
                                   self._idempotent("CreateWebhook", request, context, pb.CreateWebhookResponse, run))
 
     async def DeleteWebhook(self, request: pb.DeleteWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
@@ -446,14 +450,14 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             await self._svc.delete_webhook(who.account_id, request.webhook_id)
             return pb.DeleteWebhookResponse(success=True, webhook_id=request.webhook_id,
                                             message="Webhook deleted"), NO_CHARGE
-        return await self._handle("DeleteWebhook", context, run)
+        return await self._handle("DeleteWebhook", request, context, run)
 
     async def TestWebhook(self, request: pb.TestWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             result = await self._svc.test_webhook(who.account_id, request.webhook_id)
             return pb.TestWebhookResponse(success=result.delivered, webhook_id=request.webhook_id,
                                           status_code=result.status_code, message=result.message), NO_CHARGE
-        return await self._handle("TestWebhook", context,
+        return await self._handle("TestWebhook", request, context,
                                   self._idempotent("TestWebhook", request, context, pb.TestWebhookResponse, run))
 
     # -- API keys -------------------------------------------------------------------------------------
@@ -462,7 +466,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         async def run(who: Principal) -> tuple[Message, Charge]:
             keys, ceiling = await self._svc.list_keys(who.account_id)
             return pb.ListApiKeysResponse(keys=[key_message(k) for k in keys], max_rate_limit=ceiling), NO_CHARGE
-        return await self._handle("ListApiKeys", context, run)
+        return await self._handle("ListApiKeys", request, context, run)
 
     async def CreateApiKey(self, request: pb.CreateApiKeyRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
@@ -474,14 +478,14 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 success=True, key=key_message(key), api_key=new.api_key,
                 message="API key created. Store it now: it is not shown again.",
             ), NO_CHARGE
-        return await self._handle("CreateApiKey", context, run)
+        return await self._handle("CreateApiKey", request, context, run)
 
     async def RevokeApiKey(self, request: pb.RevokeApiKeyRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             key = await self._svc.revoke_key(who.account_id, request.key_id, confirm_last_key=request.confirm_last_key)
             return pb.RevokeApiKeyResponse(success=True, key=key_message(key),
                                            message="API key revoked; requests made with it are refused"), NO_CHARGE
-        return await self._handle("RevokeApiKey", context, run)
+        return await self._handle("RevokeApiKey", request, context, run)
 
     async def UpdateApiKey(self, request: pb.UpdateApiKeyRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
@@ -490,17 +494,18 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 request.rate_limit if request.HasField("rate_limit") else None,
             )
             return pb.UpdateApiKeyResponse(success=True, key=key_message(key), message="API key updated"), NO_CHARGE
-        return await self._handle("UpdateApiKey", context, run)
+        return await self._handle("UpdateApiKey", request, context, run)
 
     # -- dashboard sessions (no HTTP rules: the gateway's /auth routes call these) ---------------------
 
-    async def _session_call(self, context: grpc.aio.ServicerContext,
+    async def _session_call(self, request: Message, context: grpc.aio.ServicerContext,
                             work: Callable[[dict[str, str]], Awaitable[Message]]) -> Message:
         """Error mapping without API-key auth, rate limits or usage (sessions authenticate themselves)."""
         metadata = {k: v for k, v in (context.invocation_metadata() or ())}
         request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex)
         trailers = [("x-request-id", request_id)]
         try:
+            refuse_nul(request)
             response = await work(metadata)
         except PhonosError as exc:
             status, extra = grpc_status(exc)
@@ -519,18 +524,18 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             new = await self._svc.sessions.sign_in(request.username, request.password, request.user_agent)
             return pb.CreateSessionResponse(session_token=new.token, csrf_token=new.csrf_token, username=new.username,
                                             expires_at=_ts(new.expires_at))
-        return await self._session_call(context, run)
+        return await self._session_call(request, context, run)
 
     async def GetSession(self, request: pb.GetSessionRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(metadata: dict[str, str]) -> Message:
             info = await self._svc.auth.session(metadata, state_changing=False)
             return pb.GetSessionResponse(username=info.username, account_id=info.account_id,
                                          csrf_token=info.csrf_token, expires_at=_ts(info.expires_at))
-        return await self._session_call(context, run)
+        return await self._session_call(request, context, run)
 
     async def DeleteSession(self, request: pb.DeleteSessionRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(metadata: dict[str, str]) -> Message:
             info = await self._svc.auth.session(metadata, state_changing=True)
             revoked = await self._svc.sessions.sign_out(info, everywhere=request.all_sessions)
             return pb.DeleteSessionResponse(success=True, revoked=revoked)
-        return await self._session_call(context, run)
+        return await self._session_call(request, context, run)
