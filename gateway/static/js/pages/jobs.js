@@ -125,9 +125,9 @@ export async function render(main, {query}) {
           h('button', {class: 'btn small', type: 'button', disabled: !page.pagination.has_more, id: 'page-next',
             on: {click: () => { state.offset = offset + PAGE_SIZE; refresh(true); }}}, 'Older ›')));
       if (!listArea.contains(tableBody)) {
-        replace(listArea, h('table', {class: 'table', id: 'jobs-table'},
+        replace(listArea, h('div', {class: 'table-scroll'}, h('table', {class: 'table', id: 'jobs-table'},
           h('thead', {}, h('tr', {}, ['Name', 'Model', 'Status', 'Submitted', 'Took', 'Credits', ''].map((c, i) =>
-            h('th', {class: i >= 4 ? 'num' : ''}, c)))), tableBody), pager);
+            h('th', {class: i >= 4 ? 'num' : ''}, c)))), tableBody)), pager);
       }
     }
     const anyActive = page.jobs.some((job) => ACTIVE.has(job.status));

@@ -84,7 +84,7 @@ export async function render(main) {
       return;
     }
     replace(listCard, h('div', {class: 'card-head'}, h('h2', {}, 'Keys'), h('span', {class: 'hint'}, `${active} active · up to ${max} requests/min each`)),
-      h('table', {class: 'table', id: 'keys-table'},
+      h('div', {class: 'table-scroll'}, h('table', {class: 'table', id: 'keys-table'},
         h('thead', {}, h('tr', {}, ['Name', 'Key', 'Created', 'Last used', 'Rate limit', 'Status', ''].map((c) => h('th', {}, c)))),
         h('tbody', {}, keys.map((key) => {
           const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, style: {width: '90px'}, disabled: key.revoked, 'aria-label': 'Rate limit'});
@@ -99,7 +99,7 @@ export async function render(main) {
             h('td', {}, h('span', {class: ['pill', key.revoked ? 'revoked' : 'active']}, key.revoked ? 'revoked' : 'active')),
             h('td', {class: 'num'}, key.revoked ? h('span', {class: 'small muted'}, key.revoked_at ? `revoked ${ago(key.revoked_at)}` : '') :
               h('button', {class: 'btn small danger', type: 'button', 'data-action': 'revoke', on: {click: () => revoke(key, active).catch((e) => toast(e.message))}}, 'Revoke')));
-        }))));
+        })))));
   }
   await load();
 }

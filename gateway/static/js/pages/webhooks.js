@@ -80,7 +80,7 @@ export async function render(main) {
       return;
     }
     replace(listCard, h('div', {class: 'card-head'}, h('h2', {}, 'Receivers'), h('span', {class: 'hint'}, `${webhooks.length} of 5`)),
-      h('table', {class: 'table', id: 'webhooks-table'},
+      h('div', {class: 'table-scroll'}, h('table', {class: 'table', id: 'webhooks-table'},
         h('thead', {}, h('tr', {}, ['URL', 'Events', 'Created', 'Last test', ''].map((c) => h('th', {}, c)))),
         h('tbody', {}, webhooks.map((hook) => {
           const result = h('td', {class: 'test-result'}, h('span', {class: 'muted'}, '-'));
@@ -92,7 +92,7 @@ export async function render(main) {
             h('td', {class: 'num'}, h('div', {class: 'row', style: {justifyContent: 'flex-end'}},
               h('button', {class: 'btn small', type: 'button', 'data-action': 'test', on: {click: () => test(hook, result)}}, 'Send test'),
               h('button', {class: 'btn small danger', type: 'button', 'data-action': 'delete', on: {click: () => remove(hook).catch((e) => toast(e.message))}}, 'Delete'))));
-        }))));
+        })))));
   }
   await load();
 }
