@@ -1,4 +1,5 @@
-"""Dashboard flows found wanting by a walk-through: phone-width pages.
+"""Dashboard flows found wanting by a walk-through: phone-width pages, renaming a key, errors that
+look like errors.
 
 Real Chromium on the real service (the package's Triton and job service), as its own account.
 """
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.e2e
 
 SHORT = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
 PHONE = {"width": 390, "height": 844}
+ERROR_RED = "rgb(197, 48, 48)"  # --bad in app.css
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +74,44 @@ def test_every_page_fits_a_phone_and_its_title_is_readable(cleo_page: Page, serv
         assert width <= PHONE["width"], f"{path} is {width} px wide on a {PHONE['width']} px screen"
         title = page.locator("h1")
         assert light_background(title.screenshot()), f"{path}: the title sits on a dark background"
+
+
+def test_rename_a_key_from_the_keys_page(cleo_page: Page, service: ServiceProcess, cleo: User) -> None:
+    page = cleo_page
+    api = service.client(cleo.api_key)
+    key_id = api.get("/v1/keys").json()["keys"][0]["key_id"]
+    page.goto(f"{service.base_url}/keys")
+    row = page.locator(f"tr[data-key-id='{key_id}']")
+    row.locator("[data-action=rename]").click()
+    field = row.locator("input[data-field=name]")
+    expect(field).to_be_focused()
+    field.fill("")
+    field.press("Escape")  # changed her mind: the name stays
+    expect(row.locator("input[data-field=name]")).to_have_count(0)
+    row.locator("[data-action=rename]").click()
+    expect(row.locator("input[data-field=name]")).to_have_attribute("maxlength", "100")  # the API's limit (MAX_KEY_NAME)
+    row.locator("input[data-field=name]").fill("Cryo-EM pipeline")
+    row.locator("input[data-field=name]").press("Enter")
+    expect(row.locator(".name")).to_contain_text("Cryo-EM pipeline")
+    assert api.get("/v1/keys").json()["keys"][0]["name"] == "Cryo-EM pipeline"
+    row.locator("[data-action=rename]").click()
+    row.locator("input[data-field=name]").fill("Cryo-EM, second site")
+    row.locator("[data-action=save-name]").click()  # the button saves as Enter does
+    expect(row.locator(".name")).to_contain_text("Cryo-EM, second site")
+    shot(page, "21-keys-renamed")
+
+
+def test_key_form_errors_look_like_errors(cleo_page: Page, service: ServiceProcess) -> None:
+    page = cleo_page
+    page.goto(f"{service.base_url}/keys")
+    page.fill("#key-rate-limit", "0")
+    page.click("#key-create")
+    error = page.locator("#key-error")
+    expect(error).to_contain_text("rate_limit must be between 1 and")
+    expect(error).to_have_css("color", ERROR_RED)
+    expect(page.locator("#key-rate-limit")).to_have_class(re.compile("invalid"))
+    row = page.locator("#keys-table tbody tr").first
+    row.locator("input[type=number]").fill("0")
+    row.locator("[data-action=save-limit]").click()
+    expect(row.locator("[data-error=rate-limit]")).to_have_css("color", ERROR_RED)
+    shot(page, "22-keys-errors")
