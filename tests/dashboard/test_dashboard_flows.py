@@ -1,5 +1,5 @@
-"""Dashboard flows found wanting by a walk-through: phone-width pages, renaming a key, errors that
-look like errors.
+"""Dashboard flows found wanting by a walk-through: phone-width pages, renaming a key, a webhook form
+with no event ticked, errors that look like errors.
 
 Real Chromium on the real service (the package's Triton and job service), as its own account.
 """
@@ -115,3 +115,17 @@ def test_key_form_errors_look_like_errors(cleo_page: Page, service: ServiceProce
     row.locator("[data-action=save-limit]").click()
     expect(row.locator("[data-error=rate-limit]")).to_have_css("color", ERROR_RED)
     shot(page, "22-keys-errors")
+
+
+def test_a_webhook_with_no_event_ticked_is_not_created(cleo_page: Page, service: ServiceProcess, cleo: User) -> None:
+    page = cleo_page
+    api = service.client(cleo.api_key)
+    before = len(api.get("/v1/webhooks").json()["webhooks"])
+    page.goto(f"{service.base_url}/webhooks")
+    page.fill("#webhook-url", "http://127.0.0.1:9/nothing")
+    for box in page.locator("#webhook-form input[type=checkbox]").all():
+        box.uncheck()
+    page.click("#webhook-add")
+    expect(page.locator("#webhook-error")).to_contain_text("at least one event")
+    shot(page, "23-webhook-no-event")
+    assert len(api.get("/v1/webhooks").json()["webhooks"]) == before  # not silently subscribed to every event
