@@ -1,5 +1,5 @@
 """Dashboard flows found wanting by a walk-through: phone-width pages, renaming a key, a webhook form
-with no event ticked, errors that look like errors.
+with no event ticked, errors that look like errors, and a running job's live progress.
 
 Real Chromium on the real service (the package's Triton and job service), as its own account.
 """
@@ -129,3 +129,21 @@ def test_a_webhook_with_no_event_ticked_is_not_created(cleo_page: Page, service:
     expect(page.locator("#webhook-error")).to_contain_text("at least one event")
     shot(page, "23-webhook-no-event")
     assert len(api.get("/v1/webhooks").json()["webhooks"]) == before  # not silently subscribed to every event
+
+
+def test_a_running_job_shows_the_models_progress_live(cleo_page: Page, service: ServiceProcess, cleo: User) -> None:
+    page = cleo_page
+    api = service.client(cleo.api_key)
+    job_id = api.predict(SHORT * 8, name="Many trunk passes", params={"num_recycles": 24}).json()["job_id"]
+    try:
+        page.goto(f"{service.base_url}/jobs/{job_id}")
+        message = page.locator("#progress-message")
+        expect(message).to_contain_text(re.compile(r"trunk pass \d+ of 25"), timeout=60_000)
+        bar = page.locator("#job-progress")
+        expect(bar).to_have_attribute("max", "25")
+        first = int(bar.get_attribute("value") or "0")
+        shot(page, "24-job-progress", full_page=False)
+        expect(bar).not_to_have_attribute("value", str(first), timeout=30_000)  # it moves without a reload
+    finally:
+        api.post(f"/v1/jobs/{job_id}/cancel")  # free the only ESMFold slot for the other tests
+    expect(page.locator("#status-card")).to_have_count(0, timeout=30_000)
