@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import requests
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
@@ -147,3 +148,20 @@ def test_a_running_job_shows_the_models_progress_live(cleo_page: Page, service: 
     finally:
         api.post(f"/v1/jobs/{job_id}/cancel")  # free the only ESMFold slot for the other tests
     expect(page.locator("#status-card")).to_have_count(0, timeout=30_000)
+
+
+def test_a_mistyped_page_address_shows_the_dashboards_page_not_found(cleo_page: Page, service: ServiceProcess) -> None:
+    page = cleo_page
+    response = page.goto(f"{service.base_url}/jobs/")  # a trailing slash, a stale bookmark, a typo
+    assert response is not None and response.status == 404
+    expect(page.locator("h1")).to_have_text("Page not found")
+    expect(page.locator("#side-user")).to_have_text("cleo")  # inside the dashboard, with its navigation
+    shot(page, "25-page-not-found")
+    page.click("text=Go to jobs")
+    page.wait_for_url("**/jobs")
+    # Scripts and API clients keep the API's JSON 404, whatever they accept.
+    html = {"Accept": "text/html"}
+    for path, accept in (("/no-such-page", {"Accept": "application/json"}), ("/v1/no-such-route", html),
+                         ("/static/js/no-such-file.js", html)):
+        answer = requests.get(service.base_url + path, headers=accept, timeout=10)
+        assert answer.status_code == 404 and answer.json()["error"] == "Not found", path
