@@ -165,3 +165,29 @@ def test_a_mistyped_page_address_shows_the_dashboards_page_not_found(cleo_page: 
                          ("/static/js/no-such-file.js", html)):
         answer = requests.get(service.base_url + path, headers=accept, timeout=10)
         assert answer.status_code == 404 and answer.json()["error"] == "Not found", path
+
+
+def test_keyboard_focus_survives_the_jobs_tables_live_refresh(cleo_page: Page, service: ServiceProcess, cleo: User,
+                                                               cleo_job: dict[str, Any]) -> None:
+    page = cleo_page
+    api = service.client(cleo.api_key)
+    running = api.predict(SHORT * 8, name="Keeps the table refreshing", params={"num_recycles": 24}).json()["job_id"]
+    try:
+        api.wait_for(running, ("running",), timeout_s=60)
+        page.goto(f"{service.base_url}/jobs")
+        link = page.locator(f"tr[data-job-id='{cleo_job['job_id']}'] a.btn")
+        link.focus()  # a keyboard user has tabbed to "Open"
+        page.evaluate("window.__row = document.activeElement.closest('tr')")
+        for _ in range(60):  # until the table is redrawn (wait_for_function would need eval, which the CSP forbids)
+            if page.evaluate("() => !document.contains(window.__row)"):
+                break
+            page.wait_for_timeout(500)
+        else:
+            raise AssertionError("the jobs table was not refreshed in 30 s")
+        focused = page.evaluate("""() => {
+            const e = document.activeElement;
+            return {tag: e.tagName, job: e.closest('tr')?.dataset.jobId, text: e.textContent};
+        }""")
+        assert focused == {"tag": "A", "job": cleo_job["job_id"], "text": "Open"}
+    finally:
+        api.post(f"/v1/jobs/{running}/cancel")

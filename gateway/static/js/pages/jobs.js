@@ -86,6 +86,23 @@ export async function render(main, {query}) {
       filtered ? null : h('a', {class: 'btn primary', href: '/submit'}, 'Submit your first job'));
   }
 
+  // The live refresh redraws the rows: a keyboard user's focus (a row's Open or Cancel) moves to the
+  // same control of the same job's new row instead of falling back to the page.
+  function focusedControl() {
+    const el = document.activeElement;
+    const tr = el && tableBody.contains(el) ? el.closest('tr[data-job-id]') : null;
+    return tr ? {jobId: tr.dataset.jobId, tag: el.tagName, index: Array.from(tr.querySelectorAll('a, button')).indexOf(el)} : null;
+  }
+
+  function restoreFocus(focus) {
+    if (!focus) return;
+    const tr = Array.from(tableBody.rows).find((r) => r.dataset.jobId === focus.jobId);
+    const controls = tr ? Array.from(tr.querySelectorAll('a, button')) : [];
+    const same = controls[focus.index]?.tagName === focus.tag ? controls[focus.index]
+      : controls.find((c) => c.classList.contains('btn')); // Cancel became Open when the job ended
+    if (same) same.focus();
+  }
+
   async function refresh(userAction) {
     if (inFlight) { again = again || userAction; return; }
     inFlight = true;
@@ -115,7 +132,9 @@ export async function render(main, {query}) {
     if (!page.jobs.length) {
       replace(listArea, emptyState());
     } else {
+      const focus = focusedControl();
       replace(tableBody, page.jobs.map(row));
+      restoreFocus(focus);
       const {total, offset} = page.pagination;
       replace(pager,
         h('span', {id: 'page-info'}, `${offset + 1}–${offset + page.jobs.length} of ${total}`),
