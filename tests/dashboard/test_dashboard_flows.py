@@ -191,3 +191,18 @@ def test_keyboard_focus_survives_the_jobs_tables_live_refresh(cleo_page: Page, s
         assert focused == {"tag": "A", "job": cleo_job["job_id"], "text": "Open"}
     finally:
         api.post(f"/v1/jobs/{running}/cancel")
+
+
+def test_filter_and_period_buttons_say_which_one_is_on(cleo_page: Page, service: ServiceProcess) -> None:
+    """The highlighted button is only a colour: screen readers hear it from aria-pressed."""
+    page = cleo_page
+    page.goto(f"{service.base_url}/jobs")
+    expect(page.locator(".segmented [data-status=all]")).to_have_attribute("aria-pressed", "true")
+    page.click(".segmented [data-status=completed]")
+    expect(page.locator(".segmented [data-status=completed]")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(".segmented [data-status=all]")).to_have_attribute("aria-pressed", "false")
+    page.goto(f"{service.base_url}/usage?days=7")
+    expect(page.get_by_role("button", name="7 days")).to_have_attribute("aria-pressed", "true")
+    page.get_by_role("button", name="90 days").click()
+    expect(page.get_by_role("button", name="90 days")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_role("button", name="7 days")).to_have_attribute("aria-pressed", "false")

@@ -112,7 +112,11 @@ export async function render(main, {query}) {
     if (state.status) params.set('status', state.status);
     if (state.offset) params.set('offset', String(state.offset));
     history.replaceState(null, '', '/jobs' + (params.toString() ? `?${params}` : ''));
-    statusButtons.forEach((b) => b.classList.toggle('on', (b.dataset.status === 'all' ? '' : b.dataset.status) === state.status));
+    statusButtons.forEach((b) => {
+      const on = (b.dataset.status === 'all' ? '' : b.dataset.status) === state.status;
+      b.classList.toggle('on', on);
+      b.setAttribute('aria-pressed', String(on));
+    });
     let page;
     try {
       page = await api.get('/v1/jobs', {model: state.model, status: state.status, limit: PAGE_SIZE, offset: state.offset});
