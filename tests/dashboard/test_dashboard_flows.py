@@ -206,3 +206,15 @@ def test_filter_and_period_buttons_say_which_one_is_on(cleo_page: Page, service:
     page.get_by_role("button", name="90 days").click()
     expect(page.get_by_role("button", name="90 days")).to_have_attribute("aria-pressed", "true")
     expect(page.get_by_role("button", name="7 days")).to_have_attribute("aria-pressed", "false")
+
+
+def test_a_missing_receptor_file_is_marked_on_the_upload_not_on_the_unused_job_list(
+        cleo_page: Page, service: ServiceProcess, cleo_job: dict[str, Any]) -> None:
+    page = cleo_page
+    page.goto(f"{service.base_url}/submit?model=diffdock")
+    page.check("#receptor-from-file")  # she means to upload a PDB, then forgets to choose the file
+    page.fill("#f-ligand_smiles", "CCO")
+    page.click("#submit-job")
+    expect(page.locator("#error-protein_pdb")).to_contain_text("needs a receptor")
+    expect(page.locator("#f-protein_pdb-file")).to_have_class(re.compile("invalid"))
+    expect(page.locator("#f-protein_pdb-job")).not_to_have_class(re.compile("invalid"))
