@@ -4,11 +4,13 @@
 
 Starts `phonos serve` (ESMFold, tiny weights) and Debian's `prometheus` scraping its /metrics every
 second (the job of deploy/prometheus.yml, pointed at the printed metrics port), then drives a short,
-bounded load on loopback: 20 folds in two batches, a pending job cancelled, a job that
-outlives its time limit (a timeout failure and a Triton error), a webhook receiver that fails once
+bounded load on loopback: a job that outlives its time limit (a timeout failure and a Triton error),
+20 folds in two batches queued behind it (one job in flight per model, so the queue lasts several
+scrapes instead of racing them), a pending job cancelled, a webhook receiver that fails once
 then accepts, a key that hits its rate limit, bad requests, a few gRPC calls. It prints, from Prometheus' own API, each
 series at the start and the end of the load (counters) or its peak (gauges), and whether it moved,
-then evaluates every query of deploy/grafana/phonos-dashboard.json and counts those with data.
+then evaluates every query of deploy/grafana/phonos-dashboard.json, counts those with data and names the
+others (on a host without a GPU: Triton's GPU utilisation).
 """
 
 from __future__ import annotations
@@ -133,6 +135,10 @@ def load(base_url: str, key: str, limited_key: str, receiver: WebhookReceiver) -
 
     session.post(f"{base_url}/v1/webhooks", json={"url": receiver.url, "events": ["job.completed", "job.failed"]},
                  timeout=30).raise_for_status()
+    # First a job that outlives its time limit: with one job in flight per model (main's environment), the
+    # folds submitted next wait behind it for a few scrapes, so the queue gauges are seen, not raced.
+    too_long = session.post(f"{base_url}/v1/predict", timeout=30, json={
+        "model": "esmfold", "sequence": "M" * 400, "params": {"num_recycles": 24}}).json()["job_id"]
     ids = []
     for _ in range(2):
         batch = session.post(f"{base_url}/v1/batch", timeout=30, json={"jobs": [
@@ -141,10 +147,8 @@ def load(base_url: str, key: str, limited_key: str, receiver: WebhookReceiver) -
     cancelled = session.post(f"{base_url}/v1/predict", json={"model": "esmfold", "sequence": SEQUENCE_60},
                              timeout=30).json()["job_id"]
     session.post(f"{base_url}/v1/jobs/{cancelled}/cancel", timeout=30)
-    print(f"20 folds: {sorted({wait(i) for i in ids})}", flush=True)
-    too_long = session.post(f"{base_url}/v1/predict", timeout=30, json={
-        "model": "esmfold", "sequence": "M" * 400, "params": {"num_recycles": 24}}).json()["job_id"]
     print(f"a job past its time limit: {wait(too_long)}", flush=True)
+    print(f"20 folds: {sorted({wait(i) for i in ids})}", flush=True)
     session.post(f"{base_url}/v1/predict", json={"model": "esmfold", "sequence": "NOT A PROTEIN!"}, timeout=30)
     limited = requests.Session()
     limited.headers["Authorization"] = f"Bearer {limited_key}"
@@ -161,7 +165,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, WebhookReceiver(statuses=[500]) as receiver:
         work = Path(tmp)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
-        env.update({"PHONOS_MODELS": "esmfold", "PHONOS_ESMFOLD_TIMEOUT_S": "3",
+        env.update({"PHONOS_MODELS": "esmfold", "PHONOS_ESMFOLD_TIMEOUT_S": "3", "PHONOS_MAX_INFLIGHT_PER_MODEL": "1",
                     "PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK": "true", "PHONOS_WEBHOOK_BACKOFF_BASE_S": "2"})
         serve = Serve(work / "var", env)
         prometheus = None
@@ -196,11 +200,13 @@ def main() -> int:
                 print(f"{name:<{width}}  {shown:<22} {'moved' if went else 'DID NOT MOVE'}")
             dashboard = json.loads((REPO / "deploy" / "grafana" / "phonos-dashboard.json").read_text())
             exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
-            with_data = sum(1 for e in exprs if query(prometheus_url, e.replace("[5m]", f"[{window}]")
-                                                      .replace("[1h]", f"[{window}]"), ended))
+            empty = [e for e in exprs if not query(prometheus_url, e.replace("[5m]", f"[{window}]")
+                                                   .replace("[1h]", f"[{window}]"), ended)]
             moved = sum(1 for r in rows if r[2])
             print(f"{moved}/{len(rows)} series moved during {ended - started:.0f} s of load; "
-                  f"{with_data}/{len(exprs)} dashboard queries return data")
+                  f"{len(exprs) - len(empty)}/{len(exprs)} dashboard queries return data")
+            for expr in empty:
+                print(f"  no data: {expr}")
         finally:
             if prometheus is not None:
                 prometheus.terminate()
