@@ -16,6 +16,7 @@ Timestamp, Duration, FieldMask: strings; the wrappers: their wrapped type).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -75,6 +76,7 @@ def _message(document: Mapping[str, Any], descriptor: Descriptor, where: str) ->
             _field(field, value, _join(where, key))
 
 
+@functools.cache  # one table per message type, built on its first body
 def _fields_by_json_key(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
     fields: dict[str, FieldDescriptor] = {}
     for field in descriptor.fields:
