@@ -147,7 +147,7 @@ class Webhooks:
             "data": {"webhook_id": webhook_id, "message": "This is a test event from phonos"},
         }
         status, _ = await post_event(
-            session, row["url"], row["secret"], encode_payload(payload), TEST_EVENT, "test", self._timeout_s,
+            session, row["url"], row["secret"], encode_payload(payload), TEST_EVENT, delivery_id_of_a_test(), self._timeout_s,
             allow_loopback=self._allow_http_loopback,
         )
         # Only the HTTP status or "unreachable": never why (refused, closed port, DNS, TLS), which would
@@ -156,6 +156,12 @@ class Webhooks:
             return TestResult(False, 0, UNREACHABLE_MESSAGE)
         ok = 200 <= status < 300
         return TestResult(ok, status, f"Receiver answered HTTP {status}" + ("" if ok else " (expected 2xx)"))
+
+
+def delivery_id_of_a_test() -> str:
+    """A test event's `X-Phonos-Delivery`: its own each time (a receiver that drops repeated delivery ids
+    must still see the next test), never a number (job events carry their delivery's row id)."""
+    return f"test-{secrets.token_hex(8)}"
 
 
 async def post_event(
