@@ -22,7 +22,7 @@ import aiohttp
 
 from jobservice import egress
 from jobservice.db import now
-from jobservice.errors import InvalidArgument, LimitReached, NotFound
+from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id
 from jobservice.store import Row, Store
 from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT, encode_payload, rfc3339
 
@@ -134,13 +134,13 @@ class Webhooks:
         async with self._db.transaction() as tx:
             deleted = await tx.fetch_one("delete_webhook", {"id": webhook_id, "account_id": account_id, "now": now()})
             if deleted is None:
-                raise NotFound(f"Webhook {webhook_id} not found")
+                raise NotFound(f"Webhook {echoed_id(webhook_id)} not found")
             await tx.execute("drop_deliveries_of_webhook", {"webhook_id": webhook_id})
 
     async def send_test(self, account_id: int, webhook_id: str, session: aiohttp.ClientSession) -> TestResult:
         row = await self._db.read.fetch_one("get_webhook", {"id": webhook_id, "account_id": account_id})
         if row is None:
-            raise NotFound(f"Webhook {webhook_id} not found")
+            raise NotFound(f"Webhook {echoed_id(webhook_id)} not found")
         payload: dict[str, Any] = {
             "event": TEST_EVENT,
             "timestamp": rfc3339(now()),

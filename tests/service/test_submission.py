@@ -173,6 +173,18 @@ def test_list_jobs_bad_query_is_400(service: InProcessService, query: dict) -> N
     assert set(response.json()) == {"error", "message"}
 
 
+def test_a_404_repeats_an_overlong_id_cut_short(service: InProcessService) -> None:
+    client = service.client(service.new_key())
+    long_id = "x" * 5000
+    for response in (client.get(f"/v1/jobs/{long_id}"), client.post(f"/v1/jobs/{long_id}/cancel"),
+                     client.delete(f"/v1/webhooks/{long_id}"), client.post(f"/v1/keys/{long_id}/revoke")):
+        assert response.status_code == 404
+        message = response.json()["message"]
+        assert len(message) < 200 and "(5000 characters)" in message, message
+    short = client.get("/v1/jobs/no-such-job").json()["message"]
+    assert short == "Job no-such-job not found"
+
+
 def test_other_accounts_jobs_are_404(service: InProcessService) -> None:
     owner = service.client(service.new_key())
     stranger = service.client(service.new_key())
