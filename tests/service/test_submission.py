@@ -165,6 +165,17 @@ def test_list_jobs_filters_and_pagination(service: InProcessService) -> None:
     assert client.get("/v1/jobs", params={"status": "failed"}).json()["pagination"]["total"] == 0
 
 
+def test_jobs_of_a_model_no_longer_served_can_still_be_listed(twin_factory: type) -> None:
+    service = twin_factory.start(PHONOS_MODELS="esmfold")
+    client = service.client(service.new_key())
+    client.wait_for(client.predict(SEQ).json()["job_id"])
+    # diffdock is not served here (its jobs would be from before PHONOS_MODELS changed): a filter, not an error
+    assert client.get("/v1/jobs", params={"model": "diffdock"}).json()["pagination"]["total"] == 0
+    assert client.get("/v1/jobs", params={"model": "esmfold"}).json()["pagination"]["total"] == 1
+    unknown = client.get("/v1/jobs", params={"model": "alphafold3"})
+    assert unknown.status_code == 400 and "model must be one of esmfold" in unknown.json()["message"]
+
+
 @pytest.mark.parametrize("query", [{"limit": 0}, {"limit": 101}, {"limit": "ten"}, {"offset": -1},
                                    {"status": "done"}, {"model": "alphafold3"}, {"page": 2}])
 def test_list_jobs_bad_query_is_400(service: InProcessService, query: dict) -> None:
