@@ -76,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides["triton_url"] = args.triton_url
     if args.metrics_port is not None:
         overrides["metrics_port"] = args.metrics_port
-    settings = ServiceSettings.from_env().with_overrides(**overrides)
     try:
+        settings = ServiceSettings.from_env().with_overrides(**overrides)
+        settings.check()  # the flags too
         asyncio.run(serve(settings, with_http=not args.no_http))
     except (DataDirLocked, ValueError) as exc:  # ValueError: a setting that cannot be used (e.g. a bad URL list)
         print(f"error: {exc}", file=sys.stderr)

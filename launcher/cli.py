@@ -37,14 +37,24 @@ from jobservice.store import ConstraintViolation
 from phonos_config.service import ServiceSettings
 
 
+class CliError(Exception):
+    """Printed as `error: ...` with exit status 2."""
+
+
 def _settings(args: argparse.Namespace) -> ServiceSettings:
+    """PHONOS_* variables with the command's flags on top; a value that cannot work is a CliError naming it."""
     overrides: dict[str, object] = {}
     for flag, field in (("data_dir", "data_dir"), ("http_port", "http_port"), ("grpc_port", "grpc_port"),
                         ("metrics_port", "metrics_port")):
         value = getattr(args, flag, None)
         if value is not None:
             overrides[field] = value
-    return ServiceSettings.from_env().with_overrides(**overrides)
+    try:
+        settings = ServiceSettings.from_env().with_overrides(**overrides)
+        settings.check()  # the flags too (--http-port 99999)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return settings
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -56,8 +66,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 T = TypeVar("T")
 
 
-class CliError(Exception):
-    """Printed as `error: ...` with exit status 2."""
+def _port(text: str) -> int:
+    """argparse type of the port flags: 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 (any free one) to 65535, got {port}")
+    return port
 
 
 def _run(work: Callable[[], Awaitable[T]]) -> T:
@@ -176,10 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="start Triton, the job service and the gateway")
-    serve.add_argument("--http-port", type=int, help="gateway port (default 8080)")
-    serve.add_argument("--grpc-port", type=int, help="job service gRPC port (default 50051)")
+    serve.add_argument("--http-port", type=_port, help="gateway port (default 8080)")
+    serve.add_argument("--grpc-port", type=_port, help="job service gRPC port (default 50051)")
     serve.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
-    serve.add_argument("--metrics-port", type=int, help="Prometheus /metrics port on loopback (default 9464)")
+    serve.add_argument("--metrics-port", type=_port, help="Prometheus /metrics port on loopback (default 9464)")
     serve.set_defaults(func=cmd_serve)
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)

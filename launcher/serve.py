@@ -172,6 +172,14 @@ class JobServiceChild:
 
 
 def serve(settings: ServiceSettings) -> int:
+    # Every setting is checked before anything is created: a typo in PHONOS_MODELS must not leave a
+    # fresh data directory with an admin key printed above a traceback.
+    try:
+        policy = SupervisorSettings.from_env(os.environ)
+        models = served_triton_models(settings)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     data_dir = settings.data_dir.resolve()
     settings = settings.with_overrides(data_dir=data_dir)
     secure_data_dir(data_dir, settings.sqlite_path)
@@ -183,8 +191,6 @@ def serve(settings: ServiceSettings) -> int:
         # Printed at once: the key and password exist now, whether or not the rest starts.
         print(f"API key (account 'admin', {settings.default_credits} credits, shown once): {first.key.api_key}",
               flush=True)
-    policy = SupervisorSettings.from_env(os.environ)
-    models = served_triton_models(settings)
     triton = TritonChild(models, TritonPorts.pick(), settings, {**os.environ, "PHONOS_DATA_DIR": str(data_dir)})
     settings = settings.with_overrides(triton_url=triton.grpc_url)
     jobs = JobServiceChild(settings, {**os.environ, "PHONOS_DATA_DIR": str(data_dir),

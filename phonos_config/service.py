@@ -121,8 +121,49 @@ class ServiceSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Self:
         """Every field from PHONOS_<FIELD NAME> (PHONOS_TRITON_URL, PHONOS_MODELS=esmfold,diffdock, ...);
-        `edge` from its own variables (phonos_config/edge.py)."""
-        return read_settings(cls, current_env() if env is None else env, "PHONOS_")
+        `edge` from its own variables (phonos_config/edge.py). A value that cannot work is a ValueError
+        naming its variable, raised here rather than as a hang or a failed job later."""
+        settings = read_settings(cls, current_env() if env is None else env, "PHONOS_")
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse values that parse but cannot work: PHONOS_MAX_INFLIGHT_PER_MODEL=0 would never run a job,
+        a negative PHONOS_TRITON_TIMEOUT_S would fail every one, PHONOS_HTTP_PORT=99999 fails late and vaguely."""
+        for name in ("http_port", "grpc_port", "metrics_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise ValueError(f"{_variable(name)} must be a port from 0 to 65535, got {getattr(self, name)}")
+        for name, least in _LEAST.items():
+            value = getattr(self, name)
+            if not value >= least:  # also refuses nan
+                raise ValueError(f"{_variable(name)} must be at least {least}, got {value}")
+        for name in _POSITIVE:
+            value = getattr(self, name)
+            if not value > 0:  # also refuses nan
+                raise ValueError(f"{_variable(name)} must be more than 0, got {value}")
+        if not self.models:
+            raise ValueError("PHONOS_MODELS must name at least one model (e.g. esmfold,alphafold2,diffdock)")
+        if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("PHONOS_DATABASE_URL must be a postgresql://user:password@host:5432/db URL (or empty "
+                             f"for SQLite in the data directory), got one starting {self.database_url.split(':')[0]!r}")
 
     def with_overrides(self, **changes: object) -> Self:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _variable(field_name: str) -> str:
+    return f"PHONOS_{field_name.upper()}"
+
+
+# Counts with their least working value (0 where the setting documents 0 as "none" or "no cap").
+_LEAST: dict[str, int] = {
+    "max_inflight_per_model": 1, "max_queued_per_account": 1, "max_running_per_account": 0, "max_attempts": 1,
+    "default_credits": 0, "default_rate_limit": 1, "max_batch_jobs": 1, "max_webhooks": 0,
+    "webhook_max_attempts": 1, "webhook_max_concurrent_per_receiver": 1, "webhook_max_concurrent": 1,
+    "usage_retention_days": 1, "session_rate_limit": 1,
+    "triton_retry_window_s": 0, "storage_retry_window_s": 0, "webhook_backoff_base_s": 0,
+}
+# Durations and intervals that must be more than 0.
+_POSITIVE = ("triton_health_interval_s", "triton_timeout_s", "job_lease_s", "webhook_timeout_s",
+             "usage_flush_interval_s", "watch_poll_s", "watch_max_stream_s", "sse_keepalive_s",
+             "idempotency_ttl_s", "session_ttl_s")

@@ -1,0 +1,158 @@
+"""What an operator meets first: a PHONOS_* value or flag that cannot work is refused at once, with a
+message naming it, by every command (no traceback, no half-created data directory, no silent hang);
+and the README's settings table lists exactly the variables phonos_config reads, with their defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jobservice import __main__ as jobservice_main
+from launcher import cli
+from launcher import serve as serve_module
+from phonos_config.edge import EdgeSettings
+from phonos_config.service import ServiceSettings
+from phonos_config.supervisor import SupervisorSettings
+
+pytestmark = pytest.mark.unit
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.fixture
+def phonos_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """No PHONOS_* from the caller's shell; the umask that `phonos` sets is put back afterwards."""
+    for name in list(os.environ):
+        if name.startswith("PHONOS_"):
+            monkeypatch.delenv(name)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    yield monkeypatch
+    os.umask(umask)
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("PHONOS_MAX_INFLIGHT_PER_MODEL", "0", "at least 1"),  # no job would ever run
+    ("PHONOS_MAX_INFLIGHT_PER_MODEL", "-3", "at least 1"),
+    ("PHONOS_TRITON_TIMEOUT_S", "-5", "more than 0"),  # every job would fail
+    ("PHONOS_MAX_ATTEMPTS", "0", "at least 1"),
+    ("PHONOS_DEFAULT_RATE_LIMIT", "0", "at least 1"),
+    ("PHONOS_SESSION_TTL_S", "-1", "more than 0"),
+    ("PHONOS_WATCH_POLL_S", "nan", "more than 0"),
+    ("PHONOS_TRITON_RETRY_WINDOW_S", "-1", "at least 0"),
+    ("PHONOS_HTTP_PORT", "99999", "port"),
+    ("PHONOS_METRICS_PORT", "-1", "port"),
+    ("PHONOS_DATABASE_URL", "mysql://phonos:secret@db/phonos", "postgresql://"),
+])
+def test_settings_refuse_values_that_cannot_work_naming_the_variable(variable: str, value: str, says: str) -> None:
+    with pytest.raises(ValueError, match=variable) as raised:
+        ServiceSettings.from_env({variable: value})
+    assert says in str(raised.value)
+    assert "secret" not in str(raised.value)  # a refused database URL is not echoed with its password
+
+
+def test_settings_accept_the_documented_zeros() -> None:
+    settings = ServiceSettings.from_env({"PHONOS_MAX_RUNNING_PER_ACCOUNT": "0", "PHONOS_METRICS_PORT": "0",
+                                         "PHONOS_HTTP_PORT": "0", "PHONOS_DEFAULT_CREDITS": "0",
+                                         "PHONOS_STORAGE_RETRY_WINDOW_S": "0"})
+    assert (settings.max_running_per_account, settings.metrics_port, settings.default_credits) == (0, 0, 0)
+    ServiceSettings().check()  # the defaults
+
+
+def test_cli_names_a_bad_variable_instead_of_a_traceback(phonos_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    phonos_env.setenv("PHONOS_MAX_INFLIGHT_PER_MODEL", "abc")
+    assert cli.main(["keys", "list", "--username", "ada", "--data-dir", str(tmp_path / "var")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "error: PHONOS_MAX_INFLIGHT_PER_MODEL must be an integer, got 'abc'"
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("PHONOS_MODELS", "esmfold,esmfodl"),  # a typo in the model list
+    ("PHONOS_RESTART_MAX", "-1"),
+    ("PHONOS_TRITON_TIMEOUT_S", "-5"),
+])
+def test_serve_refuses_bad_settings_before_creating_anything(phonos_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str],
+                                                             variable: str, value: str) -> None:
+    phonos_env.setenv(variable, value)
+
+    def went_on(*args: object) -> None:  # a serve past its checks would start Triton here: fail at once instead
+        raise AssertionError(f"serve went on with {variable}={value}")
+
+    phonos_env.setattr(serve_module, "secure_data_dir", went_on)
+    data_dir = tmp_path / "fresh"
+    assert cli.main(["serve", "--data-dir", str(data_dir), "--http-port", "0", "--grpc-port", "0"]) == 2
+    out, err = capsys.readouterr()
+    assert variable in err and "Traceback" not in err
+    assert "API key" not in out  # no admin key printed above the error, to be lost with the refused start
+    assert not data_dir.exists()
+
+
+def test_serve_refuses_a_port_flag_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.build_parser().parse_args(["serve", "--http-port", "99999"])
+    assert exited.value.code == 2
+    assert "--http-port" in capsys.readouterr().err
+
+
+def test_the_job_service_names_a_bad_variable_instead_of_a_traceback(phonos_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    phonos_env.setenv("PHONOS_MAX_QUEUED_PER_ACCOUNT", "lots")
+    assert jobservice_main.main(["--data-dir", str(tmp_path / "var"), "--grpc-port", "0", "--no-http"]) == 2
+    assert "error: PHONOS_MAX_QUEUED_PER_ACCOUNT must be an integer" in capsys.readouterr().err
+    assert not (tmp_path / "var").exists()
+
+
+def _readme_settings_table() -> dict[str, str]:
+    """{variable: its default as the README's settings table writes it}."""
+    section = README.read_text().split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    table: dict[str, str] = {}
+    for row in section.splitlines():
+        if not row.startswith("| `PHONOS_"):
+            continue
+        names_cell, default_cell = (cell.strip() for cell in row.strip("|").split("|")[:2])
+        names = re.findall(r"`(PHONOS_\w+)`", names_cell)
+        defaults = [d.strip() for d in default_cell.split(" / ")]
+        for name, default in zip(names, defaults if len(defaults) == len(names) else [default_cell] * len(names),
+                                 strict=True):
+            table[name] = default.strip("`")
+    return table
+
+
+def _code_defaults() -> dict[str, object]:
+    """{variable: default} of the settings the API processes and `phonos serve` read."""
+    defaults: dict[str, object] = {f"PHONOS_{f.name.upper()}": f.default for f in dataclasses.fields(ServiceSettings)
+                                   if f.name != "edge"}
+    edge, supervisor = EdgeSettings(), SupervisorSettings()
+    defaults.update({
+        "PHONOS_HTTP_HEADER_TIMEOUT_S": edge.header_timeout_s, "PHONOS_HTTP_KEEPALIVE_TIMEOUT_S": edge.keepalive_timeout_s,
+        "PHONOS_BODY_TIMEOUT_S": edge.body_timeout_s, "PHONOS_AUTH_FAILURES_PER_MINUTE": edge.auth_failures_per_minute,
+        "PHONOS_CLIENT_ERROR_LOGS_PER_MINUTE": edge.client_error_logs_per_minute,
+        "PHONOS_RESTART_MAX": supervisor.max_restarts, "PHONOS_RESTART_WINDOW_S": supervisor.restart_window_s,
+        "PHONOS_RESTART_BACKOFF_S": supervisor.backoff_s, "PHONOS_RESTART_BACKOFF_MAX_S": supervisor.backoff_max_s,
+    })
+    return defaults
+
+
+def test_the_readme_settings_table_lists_every_variable_with_its_default() -> None:
+    documented, code = _readme_settings_table(), _code_defaults()
+    assert sorted(set(code) - set(documented)) == []
+    relax = {"PHONOS_RELAX_TIMEOUT_S", "PHONOS_RELAX_PLATFORM", "PHONOS_RELAX_CPU_THREADS"}  # read by the models
+    assert sorted(set(documented) - set(code) - relax) == []
+    for name, default in code.items():
+        written = documented[name]
+        if isinstance(default, bool):
+            assert written == str(default).lower(), name
+        elif isinstance(default, int | float):
+            assert float(written) == default, name
+        elif isinstance(default, tuple) and default:
+            assert written == ",".join(default), name
+        elif isinstance(default, str) and default and name != "PHONOS_TRITON_URL":
+            assert written == default, name
+    assert documented["PHONOS_DATA_DIR"] == "./var" and ServiceSettings().data_dir == Path("var")
