@@ -2,7 +2,7 @@
 
 Starts tritonserver on internal ports and the job service process side by side, prints the URLs
 (and, on a fresh data dir, the first API key) once both are ready, and on Ctrl-C / SIGTERM stops
-everything it started.
+everything it started; killed outright (SIGKILL), it takes its children with it (launcher.lifeline).
 
 Supervision (`launcher.supervisor`): a child that dies after it was ready is restarted with backoff
 on the same ports while the other keeps running. Through a Triton restart the API keeps answering
@@ -26,6 +26,7 @@ from collections.abc import Mapping
 
 from jobservice.admin import FirstStart, ensure_first_account, has_password
 from jobservice.private_files import secure_data_dir
+from launcher.lifeline import end_with_this_process
 from launcher.supervisor import Event, State, Supervised
 from launcher.triton import (
     DEFAULT_MODEL_REPOSITORY,
@@ -94,7 +95,8 @@ class TritonChild:
 
     def spawn(self) -> None:
         self.process = TritonProcess.start(DEFAULT_MODEL_REPOSITORY, self.models, ports=self.ports,
-                                           log_path=self._log_path, env=self._env)
+                                           log_path=self._log_path, env=self._env,
+                                           preexec_fn=end_with_this_process())
 
     def exit_code(self) -> int | None:
         return None if self.process is None else self.process.process.poll()
@@ -133,7 +135,7 @@ class JobServiceChild:
     def spawn(self) -> None:
         self._ready = threading.Event()
         self.popen = subprocess.Popen(jobservice_command(self.settings), stdout=subprocess.PIPE, text=True,
-                                      env=self._env, start_new_session=True)
+                                      env=self._env, start_new_session=True, preexec_fn=end_with_this_process())
         threading.Thread(target=self._read_stdout, args=(self.popen, self._ready), daemon=True).start()
 
     def _read_stdout(self, popen: subprocess.Popen[str], ready: threading.Event) -> None:

@@ -25,7 +25,7 @@ import sysconfig
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -130,7 +130,9 @@ class TritonProcess:
         log_path: Path | None = None,
         env: Mapping[str, str] | None = None,
         extra_args: Sequence[str] = (),
+        preexec_fn: Callable[[], None] | None = None,
     ) -> TritonProcess:
+        """Start the server; `preexec_fn` runs in the child before exec (launcher.lifeline ties it to us)."""
         install = TritonInstall.locate()
         ports = ports or TritonPorts.pick()
         models = list(models)
@@ -160,7 +162,8 @@ class TritonProcess:
         out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed by the child's lifetime
         shm_before = _shm_regions()
         process = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, env=triton_environment(env), start_new_session=True
+            args, stdout=out, stderr=subprocess.STDOUT, env=triton_environment(env), start_new_session=True,
+            preexec_fn=preexec_fn,
         )
         if log_path:
             out.close()  # type: ignore[union-attr]

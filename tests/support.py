@@ -317,6 +317,15 @@ def wait_until(probe: Callable[[], Any], timeout_s: float, interval_s: float = 0
         time.sleep(interval_s)
 
 
+def process_alive(pid: int) -> bool:
+    """The process exists and is not a zombie (an exited child nobody has reaped yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 class LoopbackServer:
     """A real aiohttp server on a free loopback port, in its own thread; subclasses add routes in `routes`."""
 

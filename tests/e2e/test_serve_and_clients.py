@@ -16,7 +16,7 @@ import gemmi
 import pytest
 import requests
 
-from tests.support import REPO, parse_scrape, wait_until
+from tests.support import REPO, parse_scrape, process_alive, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -116,14 +116,26 @@ def test_serve_prints_a_key_and_the_seed_python_client_saves_a_pdb(tmp_path: Pat
     assert not port_open(triton_address) and not port_open(grpc_address)  # every child process is gone
 
     again = Serve(tmp_path / "var")  # same data dir: the account exists, no new key is printed
+    children: list[int] = []
     try:
         again.wait_ready()
         assert again.find(r"API key") is None
         # The banner's lines arrive one by one: wait for the sign-in line itself.
         assert wait_until(lambda: again.find(r"sign in as 'admin' \(forgot the password\?"), 30, 0.1)
         assert not again.find("with password")
+
+        # The launcher killed outright (kill -9, the OOM killer) runs none of its cleanup: its children end
+        # with it anyway, freeing the data directory's lock and the ports for the next start.
+        jobs = wait_until(lambda: again.find(r"job service:\s+pid (\d+)"), 30, 0.1)
+        children += [int(again.find(r"Triton ready:.*pid (\d+)").group(1)), int(jobs.group(1))]
+        again.popen.kill()
+        again.popen.wait(timeout=10)
+        assert wait_until(lambda: not any(process_alive(pid) for pid in children), 60, 0.2)
     finally:
         again.stop()
+        for pid in children:  # what outlived the launcher (the failure above): each leads its own group
+            if process_alive(pid):
+                os.killpg(pid, signal.SIGKILL)
 
 
 def test_keys_create_prints_a_key_stored_only_as_a_hash(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import requests
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.serve_process import ServeProcess, health
-from tests.support import wait_until
+from tests.support import process_alive, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -29,14 +29,6 @@ def grpc_ready(target: str) -> int:
     with grpc.insecure_channel(target) as channel:
         request = health_pb2.HealthCheckRequest(service="phonos.v1.PhonosService")
         return int(health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status)
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_serve_restarts_crashed_children_and_gives_up_on_repeated_crashes(tmp_path: Path) -> None:
