@@ -56,6 +56,10 @@ async def start_gateway(
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:  # e.g. the port is taken: close what setup() opened
+        await runner.cleanup()
+        raise
     bound = runner.addresses[0][1]
     return runner, int(bound)

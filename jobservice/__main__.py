@@ -18,12 +18,11 @@ import signal
 import sys
 from pathlib import Path
 
-import asyncpg
-
 from jobservice import tracing
 from jobservice.datadir_lock import DataDirLocked
 from jobservice.private_files import private_umask
-from jobservice.server import ShutdownPhases, create_server, start_in_process_gateway
+from jobservice.server import CannotListen, ShutdownPhases, create_server, start_in_process_gateway
+from jobservice.store import STORE_UNUSABLE, store_unusable_message
 from phonos_config.service import ServiceSettings
 
 
@@ -79,12 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = ServiceSettings.from_env().with_overrides(**overrides)
         settings.check()  # the flags too
-        asyncio.run(serve(settings, with_http=not args.no_http))
-    except (DataDirLocked, ValueError) as exc:  # ValueError: a setting that cannot be used (e.g. a bad URL list)
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (OSError, asyncpg.PostgresError) as exc:
-        print(f"error: cannot open the database at PHONOS_DATABASE_URL: {exc}", file=sys.stderr)
+    try:
+        asyncio.run(serve(settings, with_http=not args.no_http))
+    except (DataDirLocked, CannotListen, ValueError) as exc:  # ValueError: a setting that cannot be used (e.g. a bad URL list)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except STORE_UNUSABLE as exc:
+        print(f"error: {store_unusable_message(settings, exc)}", file=sys.stderr)
         return 2
     return 0
 

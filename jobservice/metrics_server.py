@@ -185,5 +185,9 @@ async def start_metrics_server(endpoint: MetricsEndpoint, host: str, port: int) 
     """Serve `/metrics` on (host, port); port 0 picks a free one. Stop with `runner.cleanup()`."""
     runner = web.AppRunner(create_metrics_app(endpoint), access_log=None, handle_signals=False)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:  # e.g. the port is taken: close what setup() opened
+        await runner.cleanup()
+        raise
     return runner, int(runner.addresses[0][1])

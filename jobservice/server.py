@@ -38,6 +38,14 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = phonos_pb2.DESCRIPTOR.services_by_name["PhonosService"].full_name
 
 
+class CannotListen(RuntimeError):
+    """A listener could not bind its address (in use by another process, or not this machine's)."""
+
+    def __init__(self, what: str, host: str, port: int, settings: str) -> None:
+        super().__init__(f"cannot listen for {what} on {host}:{port}: the port is in use (or the address is not "
+                         f"this machine's); choose another with {settings}")
+
+
 @dataclass
 class RunningJobService:
     server: grpc.aio.Server
@@ -144,7 +152,15 @@ async def create_server(
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    try:
+        port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+    except RuntimeError:  # grpc's "Failed to bind to address ..."
+        await service.stop()
+        await db.close()
+        if lock is not None:
+            lock.release()
+        raise CannotListen("gRPC", settings.grpc_host, settings.grpc_port,
+                           "PHONOS_GRPC_PORT or --grpc-port") from None
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)  # liveness
     readiness = ReadinessMonitor(service, health_servicer, SERVICE_NAME)
@@ -156,8 +172,11 @@ async def create_server(
         try:
             running.metrics_runner, running.metrics_port = await start_metrics_server(
                 running.metrics, settings.metrics_host, settings.metrics_port)
-        except BaseException:
+        except BaseException as exc:
             await running.stop(0)
+            if isinstance(exc, OSError):
+                raise CannotListen("metrics", settings.metrics_host, settings.metrics_port,
+                                   "PHONOS_METRICS_PORT or --metrics-port") from None
             raise
     log.info("job service listening", extra={"action": "jobservice.started", "port": port,
                                              "metrics_port": running.metrics_port})
@@ -168,7 +187,16 @@ async def start_in_process_gateway(running: RunningJobService, settings: Service
     """The REST gateway in this process and event loop: it calls the servicer directly (no loopback gRPC
     hop), with the same admission (keys, failed-auth throttle) and message limits as the gRPC edge,
     and the dashboard's pages and sign-in routes.
-    Returns the aiohttp runner (stop it with `cleanup()`) and the bound port."""
+    Returns the aiohttp runner (stop it with `cleanup()`) and the bound port. A port it cannot bind is a
+    CannotListen, with `running` stopped."""
+    try:
+        return await _start_in_process_gateway(running, settings)
+    except OSError:
+        await running.stop(0)
+        raise CannotListen("HTTP", settings.http_host, settings.http_port, "PHONOS_HTTP_PORT or --http-port") from None
+
+
+async def _start_in_process_gateway(running: RunningJobService, settings: ServiceSettings) -> tuple[Any, int]:
     from gateway.body import BodyLimits
     from gateway.dashboard import DashboardOptions
     from gateway.invoker import InProcessInvoker

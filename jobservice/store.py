@@ -14,9 +14,12 @@ claims with `claim_next_job` (SKIP LOCKED) under a lease instead of owning every
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
+
+import asyncpg
 
 from phonos_config.service import ServiceSettings
 
@@ -89,6 +92,18 @@ class Store(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+# What opening the store (or its data directory) raises when it cannot be used: a path that is not a
+# directory or not writable, a full disk, a locked or corrupt SQLite file, PostgreSQL down or refusing us.
+STORE_UNUSABLE = (OSError, sqlite3.Error, asyncpg.PostgresError)
+
+
+def store_unusable_message(settings: ServiceSettings, exc: BaseException) -> str:
+    """One line for an operator: which store could not be used, and why (never the URL: it holds a password)."""
+    if settings.database_url:
+        return f"cannot open the database at PHONOS_DATABASE_URL: {exc}"
+    return f"cannot use the data directory {settings.data_dir}: {exc}"
 
 
 def is_postgres(url: str) -> bool:

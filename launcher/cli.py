@@ -33,7 +33,7 @@ from jobservice import admin
 from jobservice.api_keys import KeyRecord
 from jobservice.errors import PhonosError
 from jobservice.private_files import private_umask, secure_data_dir
-from jobservice.store import ConstraintViolation
+from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
 from phonos_config.service import ServiceSettings
 
 
@@ -77,13 +77,22 @@ def _port(text: str) -> int:
     return port
 
 
-def _run(work: Callable[[], Awaitable[T]]) -> T:
+def _run(settings: ServiceSettings, work: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(work())  # type: ignore[arg-type]
     except PhonosError as exc:
         raise CliError(exc.message) from None
     except ConstraintViolation as exc:  # e.g. a username that is taken
         raise CliError(str(exc)) from None
+    except STORE_UNUSABLE as exc:  # PostgreSQL down, a data dir that is not a directory, ...
+        raise CliError(store_unusable_message(settings, exc)) from None
+
+
+def _prepare_data_dir(settings: ServiceSettings) -> None:
+    try:
+        secure_data_dir(settings.data_dir, settings.sqlite_path)
+    except OSError as exc:
+        raise CliError(store_unusable_message(settings, exc)) from None
 
 
 def _when(epoch: float | None) -> str:
@@ -98,8 +107,8 @@ def _key_json(key: KeyRecord) -> dict[str, Any]:
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    secure_data_dir(settings.data_dir, settings.sqlite_path)
-    key = _run(lambda: admin.create_key(
+    _prepare_data_dir(settings)
+    key = _run(settings, lambda: admin.create_key(
         settings, username=args.username, email=args.email,
         credits=settings.default_credits if args.credits is None else args.credits,
         rate_limit=settings.default_rate_limit if args.rate_limit is None else args.rate_limit,
@@ -115,7 +124,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    keys = _run(lambda: admin.list_keys(settings, username=args.username))
+    keys = _run(settings, lambda: admin.list_keys(settings, username=args.username))
     if args.json:
         print(json.dumps({"keys": [_key_json(k) for k in keys]}))
         return 0
@@ -129,7 +138,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    key = _run(lambda: admin.revoke_key(settings, key_id=args.key_id,
+    key = _run(settings, lambda: admin.revoke_key(settings, key_id=args.key_id,
                                         confirm_last_key=args.confirm_last_key))
     if args.json:
         print(json.dumps(_key_json(key)))
@@ -152,7 +161,7 @@ def _read_password(args: argparse.Namespace) -> str:
 def cmd_users_set_password(args: argparse.Namespace) -> int:
     settings = _settings(args)
     password = _read_password(args)
-    _run(lambda: admin.set_password(settings, username=args.username, password=password))
+    _run(settings, lambda: admin.set_password(settings, username=args.username, password=password))
     print(f"password set for {args.username!r}; their open dashboard sessions were signed out", file=sys.stderr)
     return 0
 

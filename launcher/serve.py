@@ -26,6 +26,7 @@ from collections.abc import Mapping
 
 from jobservice.admin import FirstStart, ensure_first_account, has_password
 from jobservice.private_files import secure_data_dir
+from jobservice.store import STORE_UNUSABLE, store_unusable_message
 from launcher.lifeline import end_with_this_process
 from launcher.supervisor import Event, State, Supervised
 from launcher.triton import (
@@ -184,11 +185,15 @@ def serve(settings: ServiceSettings) -> int:
         return 2
     data_dir = settings.data_dir.resolve()
     settings = settings.with_overrides(data_dir=data_dir)
-    secure_data_dir(data_dir, settings.sqlite_path)
-    first = asyncio.run(ensure_first_account(
-        settings, credits=settings.default_credits, rate_limit=settings.default_rate_limit
-    ))
-    secure_data_dir(data_dir, settings.sqlite_path)
+    try:
+        secure_data_dir(data_dir, settings.sqlite_path)
+        first = asyncio.run(ensure_first_account(
+            settings, credits=settings.default_credits, rate_limit=settings.default_rate_limit
+        ))
+        secure_data_dir(data_dir, settings.sqlite_path)
+    except STORE_UNUSABLE as exc:
+        print(f"error: {store_unusable_message(settings, exc)}", file=sys.stderr)
+        return 2
     if first is not None:
         # Printed at once: the key and password exist now, whether or not the rest starts.
         print(f"API key (account 'admin', {settings.default_credits} credits, shown once): {first.key.api_key}",

@@ -1,0 +1,80 @@
+"""An operator's everyday mistakes get one line saying what to change, exit status 2, and nothing left
+half-open: a data directory that cannot be used, a PostgreSQL that does not answer, a port that is taken."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jobservice import __main__ as jobservice_main
+from jobservice.datadir_lock import DataDirLock
+from launcher import cli
+
+
+@pytest.fixture
+def operator_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """No PHONOS_* from the caller's shell; the umask that `phonos` sets is put back afterwards."""
+    for name in list(os.environ):
+        if name.startswith("PHONOS_"):
+            monkeypatch.delenv(name)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    yield monkeypatch
+    os.umask(umask)
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # nothing listens there once the socket is closed
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("command", [["keys", "create", "--username", "ada"], ["keys", "list", "--username", "ada"]])
+def test_a_data_dir_that_cannot_be_used_is_one_line(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    (tmp_path / "a-file").write_text("")
+    assert cli.main([*command, "--data-dir", str(tmp_path / "a-file" / "var")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot use the data directory {tmp_path / 'a-file' / 'var'}: ")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.unit
+def test_a_postgresql_that_does_not_answer_is_one_line_without_the_password(
+        operator_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    operator_env.setenv("PHONOS_DATABASE_URL", f"postgresql://phonos:s3cret@127.0.0.1:{_closed_port()}/phonos")
+    assert cli.main(["keys", "list", "--username", "ada", "--data-dir", str(tmp_path / "var")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot open the database at PHONOS_DATABASE_URL: ")
+    assert "s3cret" not in err and "Traceback" not in err
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("flag", ["--http-port", "--grpc-port", "--metrics-port"])
+def test_a_taken_port_names_its_setting_and_frees_the_data_dir(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str], taken_port: int,
+                                                               flag: str) -> None:
+    operator_env.setenv("PHONOS_TRITON_URL", f"127.0.0.1:{_closed_port()}")
+    ports = {"--http-port": "0", "--grpc-port": "0", "--metrics-port": "0", flag: str(taken_port)}
+    argv = ["--data-dir", str(tmp_path / "var"), *(item for pair in ports.items() for item in pair)]
+    assert jobservice_main.main(argv) == 2
+    err = capsys.readouterr().err
+    setting = "PHONOS_" + flag.removeprefix("--").replace("-", "_").upper()
+    assert "cannot listen for" in err and f"127.0.0.1:{taken_port}" in err and setting in err and flag in err
+    assert "Traceback" not in err
+    lock = DataDirLock(tmp_path / "var")
+    lock.acquire()  # the refused service let go of the data directory
+    lock.release()
