@@ -3,7 +3,6 @@ half-open: a data directory that cannot be used, a PostgreSQL that does not answ
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,18 +12,6 @@ import pytest
 from jobservice import __main__ as jobservice_main
 from jobservice.datadir_lock import DataDirLock
 from launcher import cli
-
-
-@pytest.fixture
-def operator_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """No PHONOS_* from the caller's shell; the umask that `phonos` sets is put back afterwards."""
-    for name in list(os.environ):
-        if name.startswith("PHONOS_"):
-            monkeypatch.delenv(name)
-    umask = os.umask(0o022)
-    os.umask(umask)
-    yield monkeypatch
-    os.umask(umask)
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ and the README's settings table lists exactly the variables phonos_config reads,
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,18 +20,6 @@ from phonos_config.supervisor import SupervisorSettings
 pytestmark = pytest.mark.unit
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-@pytest.fixture
-def phonos_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """No PHONOS_* from the caller's shell; the umask that `phonos` sets is put back afterwards."""
-    for name in list(os.environ):
-        if name.startswith("PHONOS_"):
-            monkeypatch.delenv(name)
-    umask = os.umask(0o022)
-    os.umask(umask)
-    yield monkeypatch
-    os.umask(umask)
 
 
 @pytest.mark.parametrize(("variable", "value", "says"), [
@@ -64,9 +50,9 @@ def test_settings_accept_the_documented_zeros() -> None:
     ServiceSettings().check()  # the defaults
 
 
-def test_cli_names_a_bad_variable_instead_of_a_traceback(phonos_env: pytest.MonkeyPatch, tmp_path: Path,
+def test_cli_names_a_bad_variable_instead_of_a_traceback(operator_env: pytest.MonkeyPatch, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    phonos_env.setenv("PHONOS_MAX_INFLIGHT_PER_MODEL", "abc")
+    operator_env.setenv("PHONOS_MAX_INFLIGHT_PER_MODEL", "abc")
     assert cli.main(["keys", "list", "--username", "ada", "--data-dir", str(tmp_path / "var")]) == 2
     err = capsys.readouterr().err
     assert err.strip() == "error: PHONOS_MAX_INFLIGHT_PER_MODEL must be an integer, got 'abc'"
@@ -77,15 +63,15 @@ def test_cli_names_a_bad_variable_instead_of_a_traceback(phonos_env: pytest.Monk
     ("PHONOS_RESTART_MAX", "-1"),
     ("PHONOS_TRITON_TIMEOUT_S", "-5"),
 ])
-def test_serve_refuses_bad_settings_before_creating_anything(phonos_env: pytest.MonkeyPatch, tmp_path: Path,
+def test_serve_refuses_bad_settings_before_creating_anything(operator_env: pytest.MonkeyPatch, tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str],
                                                              variable: str, value: str) -> None:
-    phonos_env.setenv(variable, value)
+    operator_env.setenv(variable, value)
 
     def went_on(*args: object) -> None:  # a serve past its checks would start Triton here: fail at once instead
         raise AssertionError(f"serve went on with {variable}={value}")
 
-    phonos_env.setattr(serve_module, "secure_data_dir", went_on)
+    operator_env.setattr(serve_module, "secure_data_dir", went_on)
     data_dir = tmp_path / "fresh"
     assert cli.main(["serve", "--data-dir", str(data_dir), "--http-port", "0", "--grpc-port", "0"]) == 2
     out, err = capsys.readouterr()
@@ -101,9 +87,9 @@ def test_serve_refuses_a_port_flag_out_of_range(capsys: pytest.CaptureFixture[st
     assert "--http-port" in capsys.readouterr().err
 
 
-def test_the_job_service_names_a_bad_variable_instead_of_a_traceback(phonos_env: pytest.MonkeyPatch, tmp_path: Path,
+def test_the_job_service_names_a_bad_variable_instead_of_a_traceback(operator_env: pytest.MonkeyPatch, tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    phonos_env.setenv("PHONOS_MAX_QUEUED_PER_ACCOUNT", "lots")
+    operator_env.setenv("PHONOS_MAX_QUEUED_PER_ACCOUNT", "lots")
     assert jobservice_main.main(["--data-dir", str(tmp_path / "var"), "--grpc-port", "0", "--no-http"]) == 2
     assert "error: PHONOS_MAX_QUEUED_PER_ACCOUNT must be an integer" in capsys.readouterr().err
     assert not (tmp_path / "var").exists()
