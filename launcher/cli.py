@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -95,6 +96,17 @@ def _prepare_data_dir(settings: ServiceSettings) -> None:
         raise CliError(store_unusable_message(settings, exc)) from None
 
 
+def _existing(settings: ServiceSettings) -> ServiceSettings:
+    """The settings of a command that reads or changes existing state: on SQLite the database must be there
+    already, or a mistyped --data-dir (or a command run from another directory) would create an empty one
+    and answer "no account named ..." about the wrong place."""
+    path = settings.sqlite_path
+    if path is not None and not path.exists():
+        raise CliError(f"no phonos database in {settings.data_dir.resolve()}: check --data-dir or PHONOS_DATA_DIR "
+                       "(`phonos serve` and `phonos keys create` create one)")
+    return settings
+
+
 def _when(epoch: float | None) -> str:
     return "-" if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -123,7 +135,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = _existing(_settings(args))
     keys = _run(settings, lambda: admin.list_keys(settings, username=args.username))
     if args.json:
         print(json.dumps({"keys": [_key_json(k) for k in keys]}))
@@ -137,9 +149,9 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = _existing(_settings(args))
     key = _run(settings, lambda: admin.revoke_key(settings, key_id=args.key_id,
-                                        confirm_last_key=args.confirm_last_key))
+                                                  confirm_last_key=args.confirm_last_key))
     if args.json:
         print(json.dumps(_key_json(key)))
     else:
@@ -159,7 +171,7 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_users_set_password(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = _existing(_settings(args))
     password = _read_password(args)
     _run(settings, lambda: admin.set_password(settings, username=args.username, password=password))
     print(f"password set for {args.username!r}; their open dashboard sessions were signed out", file=sys.stderr)
@@ -274,10 +286,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     private_umask()  # the data dir holds keys' hashes, webhook secrets and every job's data
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()  # here, where a closed pipe is caught below, not at exit
+        return status
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `phonos keys list | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 1
 
 
 if __name__ == "__main__":

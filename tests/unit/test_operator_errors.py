@@ -3,6 +3,8 @@ half-open: a data directory that cannot be used, a PostgreSQL that does not answ
 
 from __future__ import annotations
 
+import io
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,14 +31,43 @@ def _closed_port() -> int:
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("command", [["keys", "create", "--username", "ada"], ["keys", "list", "--username", "ada"]])
 def test_a_data_dir_that_cannot_be_used_is_one_line(operator_env: pytest.MonkeyPatch, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "a-file").write_text("")
-    assert cli.main([*command, "--data-dir", str(tmp_path / "a-file" / "var")]) == 2
+    assert cli.main(["keys", "create", "--username", "ada", "--data-dir", str(tmp_path / "a-file" / "var")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot use the data directory {tmp_path / 'a-file' / 'var'}: ")
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("command", [["keys", "list", "--username", "ada"], ["keys", "revoke", "key_5f0c2a9be1d34c07"],
+                                     ["users", "set-password", "--username", "ada", "--password-stdin"]])
+def test_commands_on_existing_state_do_not_create_a_data_dir(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str],
+                                                             command: list[str]) -> None:
+    operator_env.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    mistyped = tmp_path / "vra"  # e.g. --data-dir mistyped, or run from another directory than usual
+    assert cli.main([*command, "--data-dir", str(mistyped)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: no phonos database in {mistyped}: check --data-dir")
+    assert not mistyped.exists()
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("buffering", [-1, 1])  # a pipe's block buffer (the error comes at the last flush), lines
+def test_a_listing_cut_short_by_its_reader_is_no_traceback(operator_env: pytest.MonkeyPatch, buffering: int) -> None:
+    """`phonos weights list | head -1`: the reader closes the pipe early."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    saved = os.dup(1)
+    try:
+        os.dup2(write_end, 1)  # the command's stdout is the pipe nobody reads any more
+        operator_env.setattr("sys.stdout", os.fdopen(1, "w", buffering=buffering, closefd=False))
+        assert cli.main(["weights", "list"]) == 1
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(write_end)
 
 
 @pytest.mark.unit
