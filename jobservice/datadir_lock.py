@@ -26,8 +26,10 @@ class DataDirLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
             os.close(fd)
-            raise DataDirLocked(f"another job service is using {self._path.parent}") from None
+            who = f"another job service (pid {holder})" if holder.isdigit() else "another job service"
+            raise DataDirLocked(f"{who} is using {self._path.parent}") from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd

@@ -25,6 +25,7 @@ import urllib.request
 from collections.abc import Mapping
 
 from jobservice.admin import FirstStart, ensure_first_account, has_password
+from jobservice.datadir_lock import DataDirLock, DataDirLocked
 from jobservice.private_files import secure_data_dir
 from jobservice.store import STORE_UNUSABLE, store_unusable_message
 from launcher.lifeline import end_with_this_process
@@ -187,6 +188,8 @@ def serve(settings: ServiceSettings) -> int:
     settings = settings.with_overrides(data_dir=data_dir)
     try:
         secure_data_dir(data_dir, settings.sqlite_path)
+        if not owner_free(settings):
+            return 1
         first = asyncio.run(ensure_first_account(
             settings, credits=settings.default_credits, rate_limit=settings.default_rate_limit
         ))
@@ -235,6 +238,21 @@ def serve(settings: ServiceSettings) -> int:
     finally:
         for child in reversed(children):  # the job service first: it finishes its writes while Triton is up
             child.stop()
+
+
+def owner_free(settings: ServiceSettings) -> bool:
+    """No job service owns the (SQLite) data directory; else say which, before a Triton is started for
+    nothing (its log would go into the running instance's triton.log)."""
+    if settings.sqlite_path is None:
+        return True  # PostgreSQL: many job services share the state
+    lock = DataDirLock(settings.data_dir)
+    try:
+        lock.acquire()
+    except DataDirLocked as exc:
+        print(f"error: {exc}; stop it first, or give this one another --data-dir", file=sys.stderr)
+        return False
+    lock.release()
+    return True
 
 
 def report(event: Event, triton: TritonChild, jobs: JobServiceChild) -> bool:

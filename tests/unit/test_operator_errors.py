@@ -14,6 +14,7 @@ import pytest
 from jobservice import __main__ as jobservice_main
 from jobservice.datadir_lock import DataDirLock
 from launcher import cli
+from launcher import serve as serve_module
 
 
 @pytest.fixture
@@ -96,3 +97,23 @@ def test_a_taken_port_names_its_setting_and_frees_the_data_dir(operator_env: pyt
     lock = DataDirLock(tmp_path / "var")
     lock.acquire()  # the refused service let go of the data directory
     lock.release()
+
+
+@pytest.mark.unit
+def test_serve_on_a_data_dir_in_use_names_the_owner_before_starting_triton(
+        operator_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def started(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a Triton was started for a data directory another job service owns")
+
+    operator_env.setattr(serve_module.TritonProcess, "start", started)
+    operator_env.setenv("PHONOS_MODELS", "esmfold")
+    owner = DataDirLock(tmp_path / "var")  # the running instance's job service
+    owner.acquire()
+    try:
+        assert cli.main(["serve", "--data-dir", str(tmp_path / "var"), "--http-port", "0", "--grpc-port", "0"]) == 1
+    finally:
+        owner.release()
+    out, err = capsys.readouterr()
+    assert err.strip() == (f"error: another job service (pid {os.getpid()}) is using {tmp_path / 'var'}; stop it "
+                           "first, or give this one another --data-dir")
+    assert "API key" not in out and "starting Triton" not in out
