@@ -1,9 +1,19 @@
 -- Usage is net of refunds: a refunded job's credits come off the usage report in the same statement that
 -- returns them to the balance, so usage, the balance and the jobs' net credits_used always agree.
 --
--- A job remembers the route that submitted it (/v1/predict or /v1/batch; jobs from before knew only one
--- kind of submission worth guessing, /v1/predict), so its refund lands under that route in by_endpoint.
+-- A job remembers the route that submitted it (/v1/predict or /v1/batch), so its refund lands under that
+-- route in by_endpoint. Jobs from before cannot tell and count as /v1/predict.
 ALTER TABLE jobs ADD COLUMN endpoint TEXT NOT NULL DEFAULT '/v1/predict';
+
+-- Refunds made before this migration come off usage too, in the hour the job ended (a refund is set on the
+-- way to a terminal state, with finished_at), so existing reports agree with the balance from now on
+-- (by_endpoint puts an old batch job's refund under /v1/predict: the route was not recorded then).
+INSERT INTO usage_hourly (account_id, hour, endpoint, model, status_code, transport, requests, credits_used,
+                          elapsed_ms)
+SELECT account_id, CAST(COALESCE(finished_at, updated_at) / 3600 AS INTEGER) * 3600, endpoint, model, 0, 'refund',
+       0, -SUM(refunded), 0
+FROM jobs WHERE refunded > 0
+GROUP BY 1, 2, 3, 4;
 
 -- The refund adds one usage counter per account, UTC hour of the refund, route and model, under the
 -- transport 'refund' that no request uses (jobservice/usage.py), so it never merges into a request's

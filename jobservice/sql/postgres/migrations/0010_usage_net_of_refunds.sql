@@ -5,6 +5,16 @@
 -- A job remembers the route that submitted it (/v1/predict or /v1/batch; older jobs: /v1/predict).
 ALTER TABLE jobs ADD COLUMN endpoint TEXT NOT NULL DEFAULT '/v1/predict';
 
+-- Refunds made before this migration come off usage too, in the hour the job ended (a refund is set on the
+-- way to a terminal state, with finished_at), so existing reports agree with the balance from now on
+-- (by_endpoint puts an old batch job's refund under /v1/predict: the route was not recorded then).
+INSERT INTO usage_hourly (account_id, hour, endpoint, model, status_code, transport, requests, credits_used,
+                          elapsed_ms)
+SELECT account_id, CAST(floor(COALESCE(finished_at, updated_at) / 3600) AS BIGINT) * 3600, endpoint, model, 0,
+       'refund', 0, -SUM(refunded), 0
+FROM jobs WHERE refunded > 0
+GROUP BY 1, 2, 3, 4;
+
 -- The refund adds to one usage counter per account, UTC hour of the refund, route and model, under the
 -- transport 'refund' that no request uses (jobservice/usage.py): requests 0 and elapsed_ms 0, so request
 -- counts and the average response time do not move. The account's row is locked first (the balance), so
