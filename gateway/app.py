@@ -210,7 +210,10 @@ def request_metadata(request: web.Request, request_id: str, plan: TranscodePlan)
 def caller_metadata(request: web.Request) -> list[tuple[str, str]]:
     """Who is calling (the Authorization header, else the dashboard's session cookie and CSRF token) and
     the request headers the service reads (e.g. Idempotency-Key, Last-Event-ID)."""
-    authorization = request.headers.get("Authorization")
+    given = request.headers.getall("Authorization", [])
+    if len(given) > 1:  # which one is meant? A proxy may read the last where we would read the first
+        raise HttpError(errors.client_error(400, "more than one Authorization header: send exactly one"))
+    authorization = given[0] if given else None
     if authorization is None:
         metadata = dashboard.session_metadata(request)
     else:

@@ -30,13 +30,13 @@ _NO_QUERY_FORM = frozenset(
 )
 
 # Inclusive integer ranges per protobuf type (the C++ type decides the width and sign).
-_INT_RANGES = {
+INT_RANGES = {
     FieldDescriptor.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
     FieldDescriptor.CPPTYPE_UINT32: (0, 2**32 - 1),
     FieldDescriptor.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
     FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
 }
-_FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_MAX = 3.4028234663852886e38
 _TRUE = frozenset(("true", "1"))
 _FALSE = frozenset(("false", "0"))
 
@@ -149,8 +149,8 @@ def query_leaves(
 def converter(f: FieldDescriptor) -> Callable[[str], object] | None:
     """The string → value function for a leaf field, or None when it has no string form."""
     cpp = f.cpp_type
-    if cpp in _INT_RANGES:
-        lo, hi = _INT_RANGES[cpp]
+    if cpp in INT_RANGES:
+        lo, hi = INT_RANGES[cpp]
         return lambda text: parse_int(text, lo, hi)
     if cpp == FieldDescriptor.CPPTYPE_DOUBLE:
         return lambda text: parse_float(text, single=False)
@@ -191,7 +191,7 @@ def parse_float(text: str, *, single: bool) -> float:
         value = float(text)  # also the JSON spellings "NaN", "Infinity", "-Infinity"
     except ValueError:
         raise FieldValueError(f"{text!r} is not a number") from None
-    if single and math.isfinite(value) and abs(value) > _FLOAT32_MAX:
+    if single and math.isfinite(value) and abs(value) > FLOAT32_MAX:
         raise FieldValueError(f"{text} is out of range for a float")
     return value
 

@@ -23,6 +23,7 @@ from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
+from gateway import json_shape
 from gateway.fields import FieldPathError, FieldValueError, Leaf, query_leaves, resolve
 from gateway.http_rule import HttpRule, TemplateError
 from gateway.json_encode import encoder_for
@@ -137,7 +138,10 @@ def _apply_body(plan: TranscodePlan, request: Message, body: bytes) -> None:
     else:
         document = {target: document}
     try:
+        json_shape.check(document, request.DESCRIPTOR)  # a misfit named in JSON terms, not protobuf's
         json_format.ParseDict(document, request, ignore_unknown_fields=False)
+    except json_shape.ShapeError as exc:
+        raise TranscodeError(f"invalid request body: {exc}") from None
     except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
         raise TranscodeError(f"invalid request body: {_first_line(exc)}") from None
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from jobservice.accounts import NewKey, check_key_name, insert_key
 from jobservice.db import now
-from jobservice.errors import InvalidArgument, LimitReached, NotFound
+from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id
 from jobservice.store import Row, Store
 
 MAX_ACTIVE_KEYS = 20
@@ -62,7 +62,7 @@ class ApiKeys:
     async def get(self, account_id: int, key_id: str) -> KeyRecord:
         row = await self._db.read.fetch_one("get_api_key", {"id": key_id, "account_id": account_id})
         if row is None:
-            raise NotFound(f"API key {key_id} not found")
+            raise NotFound(f"API key {echoed_id(key_id)} not found")
         return KeyRecord.from_row(row)
 
     def _check_rate_limit(self, rate_limit: int, ceiling: int) -> int:
@@ -89,7 +89,7 @@ class ApiKeys:
         async with self._db.transaction() as tx:
             current = await tx.fetch_one("get_api_key", {"id": key_id, "account_id": account_id})
             if current is None:
-                raise NotFound(f"API key {key_id} not found")
+                raise NotFound(f"API key {echoed_id(key_id)} not found")
             if current["revoked_at"] is not None:
                 raise InvalidArgument(f"API key {key_id} is already revoked")
             active = int(await tx.scalar("count_active_keys", {"account_id": account_id}))

@@ -410,8 +410,10 @@ class Dispatcher:
         if isinstance(exc, InferenceTimeout):
             return JobFailure(FailureKind.TIMEOUT, f"{job.model} did not finish within {self._timeout_s:g} s, time "
                                                    "queued at the model server included; try again later")
-        if isinstance(exc, ModelFailure):
-            return JobFailure(FailureKind.MODEL_ERROR, f"{job.model} failed: {exc}")
+        if isinstance(exc, ModelFailure):  # the model's own message usually names it already ("esmfold failed: ...")
+            detail = str(exc)
+            named = detail.startswith(f"{job.model} ")
+            return JobFailure(FailureKind.MODEL_ERROR, detail if named else f"{job.model} failed: {detail}")
         # A bug in the job service or a storage error that outlived its retries: never lose the job silently.
         log.error("job failed in the job service", exc_info=exc, extra={"action": "dispatch.error", "job_id": job.id})
         return JobFailure(FailureKind.INTERNAL, f"Internal error while storing the result ({type(exc).__name__})")

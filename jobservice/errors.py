@@ -48,6 +48,17 @@ class NotFound(PhonosError):
     title = "Not found"
 
 
+MAX_ECHOED_ID = 64  # ids are UUIDs or short tokens; anything longer is cut when a message repeats it
+
+
+def echoed_id(value: str) -> str:
+    """A caller's id as an error message repeats it: whole when id-sized, else its start and its length
+    (a 5,000-character path segment need not come back in full)."""
+    if len(value) <= MAX_ECHOED_ID:
+        return value
+    return f"{value[:MAX_ECHOED_ID]}... ({len(value)} characters)"
+
+
 class Conflict(PhonosError):
     """The resource is in a state that forbids the action, e.g. cancelling a completed job (HTTP 400).
 

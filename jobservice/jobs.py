@@ -20,7 +20,14 @@ from typing import Any
 
 from jobservice import metrics
 from jobservice.db import now
-from jobservice.errors import Conflict, InsufficientCredits, InvalidTransition, NotFound, TooManyJobs
+from jobservice.errors import (
+    Conflict,
+    InsufficientCredits,
+    InvalidTransition,
+    NotFound,
+    TooManyJobs,
+    echoed_id,
+)
 from jobservice.failures import JobFailure
 from jobservice.fairness import NO_CAP
 from jobservice.modelspecs.base import ValidatedJob
@@ -179,7 +186,7 @@ class JobStore:
     async def get(self, account_id: int, job_id: str) -> JobRecord:
         row = await self._db.read.fetch_one("get_job", {"id": job_id, "account_id": account_id})
         if row is None:
-            raise NotFound(f"Job {job_id} not found")
+            raise NotFound(f"Job {echoed_id(job_id)} not found")
         return JobRecord.from_row(row)
 
     async def page(
@@ -201,7 +208,7 @@ class JobStore:
         if row is None:
             existing = await self._db.read.fetch_one("get_job", {"id": job_id, "account_id": account_id})
             if existing is None:
-                raise NotFound(f"Job {job_id} not found")
+                raise NotFound(f"Job {echoed_id(job_id)} not found")
             raise Conflict(f"Job {job_id} is {existing['status']}; only pending or running jobs can be cancelled")
         job = self._transitioned(row)
         metrics.job_finished(job)

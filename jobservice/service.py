@@ -21,6 +21,7 @@ from jobservice.idempotency import Idempotency
 from jobservice.inference import Inference
 from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
 from jobservice.modelspecs.base import ModelSpec
+from jobservice.modelspecs.registry import SPEC_MODULES
 from jobservice.ratelimit import RateLimiter, RateLimits, SharedRateLimiter
 from jobservice.results import ResultStore
 from jobservice.sessions import Sessions
@@ -254,7 +255,9 @@ class JobService:
                         offset: int | None) -> tuple[list[JobRecord], int, int, int]:
         if status is not None and status not in {s.value for s in JobStatus}:
             raise InvalidArgument(f"status must be one of {', '.join(s.value for s in JobStatus)}, got {status!r}")
-        if model is not None and model not in self.specs:
+        # Any model phonos knows, served here or not: an account keeps its jobs of a model this deployment
+        # stopped serving (PHONOS_MODELS), and may still list them.
+        if model is not None and model not in self.specs and model not in SPEC_MODULES:
             raise InvalidArgument(f"model must be one of {', '.join(self.specs)}, got {model!r}")
         limit = 50 if limit is None else limit
         offset = 0 if offset is None else offset

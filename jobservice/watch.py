@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from phonos_models.common.progress import Progress
 
-from jobservice.errors import InvalidArgument, NotFound
+from jobservice.errors import InvalidArgument, NotFound, echoed_id
 from jobservice.jobs import JobRecord
 from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import Row, Store
@@ -307,7 +307,7 @@ class JobWatcher:
         async with self._hub.subscribe(account_id, job_id) as subscription:
             current = await self._db.read.fetch_one("job_with_last_event", {"job_id": job_id, "account_id": account_id})
             if current is None:
-                raise NotFound(f"Job {job_id} not found")
+                raise NotFound(f"Job {echoed_id(job_id)} not found")
             if after is None:
                 opening = [StateEvent.current(current)]
             else:

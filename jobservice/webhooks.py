@@ -22,7 +22,7 @@ import aiohttp
 
 from jobservice import egress
 from jobservice.db import now
-from jobservice.errors import InvalidArgument, LimitReached, NotFound
+from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id
 from jobservice.store import Row, Store
 from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT, encode_payload, rfc3339
 
@@ -134,20 +134,20 @@ class Webhooks:
         async with self._db.transaction() as tx:
             deleted = await tx.fetch_one("delete_webhook", {"id": webhook_id, "account_id": account_id, "now": now()})
             if deleted is None:
-                raise NotFound(f"Webhook {webhook_id} not found")
+                raise NotFound(f"Webhook {echoed_id(webhook_id)} not found")
             await tx.execute("drop_deliveries_of_webhook", {"webhook_id": webhook_id})
 
     async def send_test(self, account_id: int, webhook_id: str, session: aiohttp.ClientSession) -> TestResult:
         row = await self._db.read.fetch_one("get_webhook", {"id": webhook_id, "account_id": account_id})
         if row is None:
-            raise NotFound(f"Webhook {webhook_id} not found")
+            raise NotFound(f"Webhook {echoed_id(webhook_id)} not found")
         payload: dict[str, Any] = {
             "event": TEST_EVENT,
             "timestamp": rfc3339(now()),
             "data": {"webhook_id": webhook_id, "message": "This is a test event from phonos"},
         }
         status, _ = await post_event(
-            session, row["url"], row["secret"], encode_payload(payload), TEST_EVENT, "test", self._timeout_s,
+            session, row["url"], row["secret"], encode_payload(payload), TEST_EVENT, delivery_id_of_a_test(), self._timeout_s,
             allow_loopback=self._allow_http_loopback,
         )
         # Only the HTTP status or "unreachable": never why (refused, closed port, DNS, TLS), which would
@@ -156,6 +156,12 @@ class Webhooks:
             return TestResult(False, 0, UNREACHABLE_MESSAGE)
         ok = 200 <= status < 300
         return TestResult(ok, status, f"Receiver answered HTTP {status}" + ("" if ok else " (expected 2xx)"))
+
+
+def delivery_id_of_a_test() -> str:
+    """A test event's `X-Phonos-Delivery`: its own each time (a receiver that drops repeated delivery ids
+    must still see the next test), never a number (job events carry their delivery's row id)."""
+    return f"test-{secrets.token_hex(8)}"
 
 
 async def post_event(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from google.protobuf.message import Message
 
 from gateway import errors
@@ -36,6 +37,8 @@ from gateway.rpc_failure import failure_response
 
 SERVICE = "/phonos.v1.PhonosService/"
 PAGES = ("/jobs", "/jobs/{job_id}", "/submit", "/usage", "/webhooks", "/keys", "/account", "/sign-in")
+# Paths that are never dashboard pages: their 404s stay the API's JSON whoever asks.
+NOT_PAGES = ("/v1/", "/static/", "/auth/")
 MAX_AUTH_BODY = 4096
 
 
@@ -62,6 +65,22 @@ class Dashboard:
         app.router.add_post("/auth/sign-in", self.sign_in)
         app.router.add_post("/auth/sign-out", self.sign_out)
         app.router.add_get("/auth/session", self.session)
+        app.middlewares.append(self.page_not_found)
+
+    @web.middleware
+    async def page_not_found(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """A browser that opens an address with no page (a typo, a trailing slash, a stale bookmark)
+        gets the dashboard's shell, which says "Page not found" inside its navigation, with status
+        404; scripts, API clients and every /v1, /static and /auth path keep the API's JSON 404."""
+        try:
+            return await handler(request)
+        except HttpError as exc:
+            shell = self._assets.get("index.html")
+            if exc.response.status != 404 or shell is None or not _is_page_navigation(request):
+                raise
+        # No ETag: a 404 is never answered 304 from a cached copy.
+        headers = {**SECURITY_HEADERS, "Content-Type": shell.media_type, "Cache-Control": "no-store"}
+        return web.Response(status=404, body=shell.body, headers=headers)
 
     # -- pages and files --------------------------------------------------------------------------
 
@@ -142,6 +161,12 @@ class Dashboard:
         if "Authorization" in request.headers:
             raise HttpError(errors.client_error(400, "the /auth routes use the session cookie, not an API key"))
         return session_metadata(request)
+
+
+def _is_page_navigation(request: web.Request) -> bool:
+    path = request.path
+    return (request.method == "GET" and "text/html" in request.headers.get("Accept", "")
+            and path != "/v1" and not path.startswith(NOT_PAGES))
 
 
 def _encode(message: Message) -> dict[str, Any]:

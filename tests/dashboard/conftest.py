@@ -1,5 +1,6 @@
 """The dashboard's browser tests: a real tritonserver (tiny ESMFold and DiffDock), a real job service
 and Debian's Chromium driven by Playwright (launched with the system browser: nothing is downloaded).
+Every test module of this folder shares them (package scope: one Triton start, not one per module).
 Screenshots of every page go to artifacts/screenshots/ (gitignored) for a person to look at.
 """
 
@@ -15,13 +16,13 @@ from tests.dashboard.pages_helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Us
 from tests.support import ServiceProcess, TritonFixture
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonFixture]:
     with TritonFixture.start(["esmfold", "diffdock"], tmp_path_factory.mktemp("triton_dashboard")) as server:
         yield server
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def service(triton: TritonFixture, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     # One job per model at a time, so a long job holds the next one pending (the live-table test).
     process = ServiceProcess.start(tmp_path_factory.mktemp("dashboard") / "var", triton.grpc_url, {
@@ -31,17 +32,17 @@ def service(triton: TritonFixture, tmp_path_factory: pytest.TempPathFactory) -> 
     process.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def ada(service: ServiceProcess) -> User:
     return make_user(service, "ada")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def bob(service: ServiceProcess) -> User:
     return make_user(service, "bob")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     assert Path(CHROMIUM).exists(), "Debian's chromium is missing: run scripts/install.sh"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ import pytest
 from google.api import httpbody_pb2
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
+from multidict import CIMultiDict
 from phonos_client import AsyncClient
 
 from gateway.invoker import ChannelInvoker, InProcessInvoker, Invoker, RpcFailure, open_channel
@@ -632,6 +633,19 @@ def test_non_ascii_authorization_is_401(kind: str) -> None:
     async def scenario(session: aiohttp.ClientSession, base: str, servicer: FixedServicer) -> None:
         status, body, _ = await call(session, "GET", f"{base}/v1/account", auth="Bearer pk_\u00e9t\u00e9")
         assert (status, body) == (401, {"error": "Unauthorized", "message": "malformed Authorization header"})
+        assert servicer.seen == []  # never reached the service
+
+    run(kind, scenario)
+
+
+@pytest.mark.parametrize("kind", ["in_process"])
+def test_two_authorization_headers_are_400(kind: str) -> None:
+    async def scenario(session: aiohttp.ClientSession, base: str, servicer: FixedServicer) -> None:
+        headers = CIMultiDict([("Authorization", AUTH), ("Authorization", "Bearer pk_other")])
+        async with session.get(f"{base}/v1/account", headers=headers) as response:
+            assert response.status == 400
+            assert await response.json() == {"error": "Invalid request",
+                                             "message": "more than one Authorization header: send exactly one"}
         assert servicer.seen == []  # never reached the service
 
     run(kind, scenario)

@@ -75,6 +75,14 @@ def test_each_failure_has_its_code_and_only_the_inputs_fault_is_charged(
     assert client.get("/v1/account").json()["jobs"]["failed"] == 1
 
 
+def test_a_model_failure_says_which_model_failed_once(twin_factory: type) -> None:
+    service = twin_factory.start()
+    service.inference.script("esmfold", Failure.MODEL_ERROR)
+    client, job_id = submit(service)
+    error = client.wait_for(job_id)["error"]
+    assert error.startswith("esmfold failed: RuntimeError: scripted model failure") and error.count("esmfold") == 1
+
+
 def test_time_queued_is_never_charged_and_compute_past_the_models_limit_is(
         twin_factory: type, monkeypatch: pytest.MonkeyPatch) -> None:
     # Deadline 3 s (queueing included: refunded); ESMFold's compute limit 1 s (the model's own clock: charged).

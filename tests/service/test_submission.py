@@ -165,12 +165,35 @@ def test_list_jobs_filters_and_pagination(service: InProcessService) -> None:
     assert client.get("/v1/jobs", params={"status": "failed"}).json()["pagination"]["total"] == 0
 
 
+def test_jobs_of_a_model_no_longer_served_can_still_be_listed(twin_factory: type) -> None:
+    service = twin_factory.start(PHONOS_MODELS="esmfold")
+    client = service.client(service.new_key())
+    client.wait_for(client.predict(SEQ).json()["job_id"])
+    # diffdock is not served here (its jobs would be from before PHONOS_MODELS changed): a filter, not an error
+    assert client.get("/v1/jobs", params={"model": "diffdock"}).json()["pagination"]["total"] == 0
+    assert client.get("/v1/jobs", params={"model": "esmfold"}).json()["pagination"]["total"] == 1
+    unknown = client.get("/v1/jobs", params={"model": "alphafold3"})
+    assert unknown.status_code == 400 and "model must be one of esmfold" in unknown.json()["message"]
+
+
 @pytest.mark.parametrize("query", [{"limit": 0}, {"limit": 101}, {"limit": "ten"}, {"offset": -1},
                                    {"status": "done"}, {"model": "alphafold3"}, {"page": 2}])
 def test_list_jobs_bad_query_is_400(service: InProcessService, query: dict) -> None:
     response = service.client(service.new_key()).get("/v1/jobs", params=query)
     assert response.status_code == 400
     assert set(response.json()) == {"error", "message"}
+
+
+def test_a_404_repeats_an_overlong_id_cut_short(service: InProcessService) -> None:
+    client = service.client(service.new_key())
+    long_id = "x" * 5000
+    for response in (client.get(f"/v1/jobs/{long_id}"), client.post(f"/v1/jobs/{long_id}/cancel"),
+                     client.delete(f"/v1/webhooks/{long_id}"), client.post(f"/v1/keys/{long_id}/revoke")):
+        assert response.status_code == 404
+        message = response.json()["message"]
+        assert len(message) < 200 and "(5000 characters)" in message, message
+    short = client.get("/v1/jobs/no-such-job").json()["message"]
+    assert short == "Job no-such-job not found"
 
 
 def test_other_accounts_jobs_are_404(service: InProcessService) -> None:

@@ -91,6 +91,9 @@ def test_test_event_reports_receiver_status_and_is_signed(service: InProcessServ
         assert failing["success"] is False and failing["status_code"] == 503
         assert receiver.events() == ["webhook.test", "webhook.test"]
         assert verify_signature(secret, receiver.requests[0])
+        # each test is its own delivery: a receiver that drops repeated delivery ids still sees the second
+        ids = [r["headers"]["X-Phonos-Delivery"] for r in receiver.requests]
+        assert len(set(ids)) == 2 and all(i.startswith("test-") for i in ids)
     unreachable = client.post(f"/v1/webhooks/{hook_id}/test").json()
     assert unreachable["success"] is False and unreachable["status_code"] == 0
 

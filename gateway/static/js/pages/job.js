@@ -251,14 +251,43 @@ async function dockingSection(job) {
   return h('div', {class: 'stack'}, stats, h('div', {class: 'grid main-side'}, viewerCard, side), inputs);
 }
 
-function statusCard(job, onCancel) {
-  const running = job.status === 'running';
-  return h('div', {class: 'card', id: 'status-card'}, h('div', {class: 'card-body row'},
-    h('div', {},
-      h('strong', {}, running ? 'Running on Triton' : 'Waiting for a free model instance'),
-      h('div', {class: 'muted'}, running ? `Started ${ago(job.updated_at)}. This page updates by itself.` : 'Queued. This page updates by itself.')),
+/** The card of a pending or running job, built once and updated in place (the Cancel button keeps focus). */
+function statusCard(onCancel) {
+  const heading = h('strong', {});
+  const note = h('div', {class: 'muted'});
+  const message = h('div', {class: 'small', id: 'progress-message', hidden: true});
+  const bar = h('progress', {class: 'job-progress', id: 'job-progress', hidden: true, 'aria-label': 'Model progress'});
+  const card = h('div', {class: 'card', id: 'status-card'}, h('div', {class: 'card-body row'},
+    h('div', {class: 'status-text'}, heading, note, message, bar),
     h('div', {class: 'spacer'}),
     h('button', {class: 'btn danger', type: 'button', id: 'cancel-job', on: {click: onCancel}}, 'Cancel job')));
+  return {
+    card,
+    update(job, progress) {
+      const running = job.status === 'running' || Boolean(progress); // progress comes only from a running model, maybe before the next poll
+      heading.textContent = running ? 'Running on Triton' : 'Waiting for a free model instance';
+      note.textContent = running ? `Started ${ago(job.started_at || job.updated_at)}. This page updates by itself.` : 'Queued. This page updates by itself.';
+      message.hidden = bar.hidden = !(running && progress);
+      if (!running || !progress) return;
+      message.textContent = progress.message || progress.stage;
+      if (progress.total > 0) {
+        bar.max = progress.total;
+        bar.value = progress.step;
+      } else {
+        bar.removeAttribute('value'); // unknown length: an indeterminate bar
+      }
+    },
+  };
+}
+
+/** The model's progress while the job runs, from the job's event stream (progress is not stored, so polling cannot see it). */
+function watchProgress(jobId, onProgress) {
+  const source = new EventSource(`/v1/jobs/${encodeURIComponent(jobId)}/events`);
+  source.addEventListener('progress', (event) => {
+    const {progress} = JSON.parse(event.data);
+    if (progress) onProgress(progress);
+  });
+  return source;
 }
 
 export async function render(main, {params}) {
@@ -296,12 +325,26 @@ export async function render(main, {params}) {
     await show();
   }
 
+  let status = null; // the status card while the job is pending or running
+  let progress = null; // what the model last reported
+  let events = null;
+
   async function show() {
     if (ACTIVE.has(job.status)) {
-      replace(body, statusCard(job, onCancel));
+      if (!status) {
+        status = statusCard(onCancel);
+        replace(body, status.card);
+      }
+      if (!events) {
+        events = watchProgress(jobId, (latest) => { progress = latest; status?.update(job, progress); });
+      }
+      status.update(job, progress);
       setTimeout(() => poll().catch((err) => toast(err.message)), POLL_MS);
       return;
     }
+    status = null;
+    events?.close();
+    events = null;
     if (job.status === 'failed') {
       replace(body, h('div', {class: 'notice bad', id: 'job-error'}, h('div', {}, h('strong', {}, 'The job failed'), job.error || 'No reason was recorded.')),
         h('div', {class: 'muted'}, job.credits_used ? `${job.credits_used} credits were charged.` : 'Its credits were refunded.'));

@@ -86,6 +86,23 @@ export async function render(main, {query}) {
       filtered ? null : h('a', {class: 'btn primary', href: '/submit'}, 'Submit your first job'));
   }
 
+  // The live refresh redraws the rows: a keyboard user's focus (a row's Open or Cancel) moves to the
+  // same control of the same job's new row instead of falling back to the page.
+  function focusedControl() {
+    const el = document.activeElement;
+    const tr = el && tableBody.contains(el) ? el.closest('tr[data-job-id]') : null;
+    return tr ? {jobId: tr.dataset.jobId, tag: el.tagName, index: Array.from(tr.querySelectorAll('a, button')).indexOf(el)} : null;
+  }
+
+  function restoreFocus(focus) {
+    if (!focus) return;
+    const tr = Array.from(tableBody.rows).find((r) => r.dataset.jobId === focus.jobId);
+    const controls = tr ? Array.from(tr.querySelectorAll('a, button')) : [];
+    const same = controls[focus.index]?.tagName === focus.tag ? controls[focus.index]
+      : controls.find((c) => c.classList.contains('btn')); // Cancel became Open when the job ended
+    if (same) same.focus();
+  }
+
   async function refresh(userAction) {
     if (inFlight) { again = again || userAction; return; }
     inFlight = true;
@@ -95,7 +112,11 @@ export async function render(main, {query}) {
     if (state.status) params.set('status', state.status);
     if (state.offset) params.set('offset', String(state.offset));
     history.replaceState(null, '', '/jobs' + (params.toString() ? `?${params}` : ''));
-    statusButtons.forEach((b) => b.classList.toggle('on', (b.dataset.status === 'all' ? '' : b.dataset.status) === state.status));
+    statusButtons.forEach((b) => {
+      const on = (b.dataset.status === 'all' ? '' : b.dataset.status) === state.status;
+      b.classList.toggle('on', on);
+      b.setAttribute('aria-pressed', String(on));
+    });
     let page;
     try {
       page = await api.get('/v1/jobs', {model: state.model, status: state.status, limit: PAGE_SIZE, offset: state.offset});
@@ -115,7 +136,9 @@ export async function render(main, {query}) {
     if (!page.jobs.length) {
       replace(listArea, emptyState());
     } else {
+      const focus = focusedControl();
       replace(tableBody, page.jobs.map(row));
+      restoreFocus(focus);
       const {total, offset} = page.pagination;
       replace(pager,
         h('span', {id: 'page-info'}, `${offset + 1}–${offset + page.jobs.length} of ${total}`),
@@ -125,9 +148,9 @@ export async function render(main, {query}) {
           h('button', {class: 'btn small', type: 'button', disabled: !page.pagination.has_more, id: 'page-next',
             on: {click: () => { state.offset = offset + PAGE_SIZE; refresh(true); }}}, 'Older ›')));
       if (!listArea.contains(tableBody)) {
-        replace(listArea, h('table', {class: 'table', id: 'jobs-table'},
+        replace(listArea, h('div', {class: 'table-scroll'}, h('table', {class: 'table', id: 'jobs-table'},
           h('thead', {}, h('tr', {}, ['Name', 'Model', 'Status', 'Submitted', 'Took', 'Credits', ''].map((c, i) =>
-            h('th', {class: i >= 4 ? 'num' : ''}, c)))), tableBody), pager);
+            h('th', {class: i >= 4 ? 'num' : ''}, c)))), tableBody)), pager);
       }
     }
     const anyActive = page.jobs.some((job) => ACTIVE.has(job.status));

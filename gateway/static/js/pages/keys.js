@@ -8,18 +8,21 @@ import {ago, dateTime} from '../format.js';
 import {secretCallout} from './webhooks.js';
 
 export const title = 'API keys';
+const MAX_NAME = 100; // the job service's MAX_KEY_NAME
 
 export async function render(main) {
   const callout = h('div', {});
   const listCard = h('div', {class: 'card'});
-  const name = h('input', {type: 'text', id: 'key-name', placeholder: 'e.g. lab workstation', maxlength: 200});
+  const name = h('input', {type: 'text', id: 'key-name', placeholder: 'e.g. lab workstation', maxlength: MAX_NAME});
   const limit = h('input', {type: 'number', id: 'key-rate-limit', min: 1, step: 1});
-  const error = h('div', {class: 'error', id: 'key-error', hidden: true});
+  const error = h('div', {class: 'error', id: 'key-error', role: 'alert', hidden: true});
   const limitHelp = h('div', {class: 'help'});
   const create = h('button', {class: 'btn primary', type: 'submit', id: 'key-create'}, 'Create key');
   const form = h('form', {novalidate: true, id: 'key-form', on: {submit: async (event) => {
     event.preventDefault();
     error.hidden = true;
+    name.classList.remove('invalid');
+    limit.classList.remove('invalid');
     create.disabled = true;
     try {
       const body = {};
@@ -34,6 +37,8 @@ export async function render(main) {
     } catch (err) {
       error.textContent = err.message;
       error.hidden = false;
+      if (/rate_limit/.test(err.message)) limit.classList.add('invalid');
+      else if (/^name\b/.test(err.message)) name.classList.add('invalid');
     }
     create.disabled = false;
   }}},
@@ -69,8 +74,41 @@ export async function render(main) {
       await load();
     } catch (err) {
       input.classList.add('invalid');
-      replace(cell, h('div', {class: 'error', 'data-error': 'rate-limit'}, err.message));
+      replace(cell, h('div', {class: 'error', role: 'alert', 'data-error': 'rate-limit'}, err.message));
     }
+  }
+
+  function nameCell(key) {
+    const cell = h('td', {class: 'name'});
+    const show = () => replace(cell, h('span', {}, key.name || 'Unnamed key'),
+      key.revoked ? null : h('button', {class: 'btn link small rename', type: 'button', 'data-action': 'rename',
+        'aria-label': `Rename ${key.name || key.key_id}`, on: {click: edit}}, 'Rename'),
+      h('span', {class: 'id'}, key.key_id));
+    function edit() {
+      const input = h('input', {type: 'text', value: key.name || '', maxlength: MAX_NAME, 'data-field': 'name',
+        'aria-label': 'Key name', on: {keydown: (event) => {
+          if (event.key === 'Enter') { event.preventDefault(); save(); }
+          if (event.key === 'Escape') { event.preventDefault(); show(); }
+        }}});
+      const note = h('div', {});
+      async function save() {
+        try {
+          await api.patch(`/v1/keys/${encodeURIComponent(key.key_id)}`, {name: input.value.trim()});
+          toast('Key renamed');
+          await load();
+        } catch (err) {
+          input.classList.add('invalid');
+          replace(note, h('div', {class: 'error', role: 'alert', 'data-error': 'name'}, err.message));
+        }
+      }
+      replace(cell, h('div', {class: 'row rename-row'}, input,
+        h('button', {class: 'btn small', type: 'button', 'data-action': 'save-name', on: {click: save}}, 'Save'),
+        h('button', {class: 'btn small', type: 'button', on: {click: show}}, 'Cancel')), note);
+      input.focus();
+      input.select();
+    }
+    show();
+    return cell;
   }
 
   async function load() {
@@ -84,13 +122,13 @@ export async function render(main) {
       return;
     }
     replace(listCard, h('div', {class: 'card-head'}, h('h2', {}, 'Keys'), h('span', {class: 'hint'}, `${active} active · up to ${max} requests/min each`)),
-      h('table', {class: 'table', id: 'keys-table'},
+      h('div', {class: 'table-scroll'}, h('table', {class: 'table', id: 'keys-table'},
         h('thead', {}, h('tr', {}, ['Name', 'Key', 'Created', 'Last used', 'Rate limit', 'Status', ''].map((c) => h('th', {}, c)))),
         h('tbody', {}, keys.map((key) => {
           const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, style: {width: '90px'}, disabled: key.revoked, 'aria-label': 'Rate limit'});
           const note = h('div', {});
           return h('tr', {'data-key-id': key.key_id, 'data-revoked': String(key.revoked)},
-            h('td', {class: 'name'}, h('span', {}, key.name || 'Unnamed key'), h('span', {class: 'id'}, key.key_id)),
+            nameCell(key),
             h('td', {class: 'mono small'}, `${key.prefix}…`),
             h('td', {title: dateTime(key.created_at)}, ago(key.created_at)),
             h('td', {title: key.last_used_at ? dateTime(key.last_used_at) : ''}, key.last_used_at ? ago(key.last_used_at) : h('span', {class: 'muted'}, 'never')),
@@ -99,7 +137,7 @@ export async function render(main) {
             h('td', {}, h('span', {class: ['pill', key.revoked ? 'revoked' : 'active']}, key.revoked ? 'revoked' : 'active')),
             h('td', {class: 'num'}, key.revoked ? h('span', {class: 'small muted'}, key.revoked_at ? `revoked ${ago(key.revoked_at)}` : '') :
               h('button', {class: 'btn small danger', type: 'button', 'data-action': 'revoke', on: {click: () => revoke(key, active).catch((e) => toast(e.message))}}, 'Revoke')));
-        }))));
+        })))));
   }
   await load();
 }

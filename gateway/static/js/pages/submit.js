@@ -120,7 +120,8 @@ async function buildForm(model, {query, models}) {
     const fromFile = h('input', {type: 'radio', name: 'receptor-source', value: 'file', id: 'receptor-from-file', checked: !jobs.length});
     const sync = () => { select.disabled = !fromJob.checked; upload.disabled = !fromFile.checked; };
     fromJob.addEventListener('change', sync); fromFile.addEventListener('change', sync); sync();
-    inputs[key] = {value: () => (fromJob.checked ? select.value : fileText[key]), el: fromJob.checked ? select : upload};
+    // `el` (the control an error marks and focuses) follows the radio chosen at submission, not at build time.
+    inputs[key] = {value: () => (fromJob.checked ? select.value : fileText[key]), get el() { return fromJob.checked ? select : upload; }};
     errors[key] = h('div', {class: 'error', id: `error-${key}`, hidden: true});
     return h('div', {class: 'field'}, h('span', {class: 'label'}, 'Receptor'),
       h('div', {class: 'fields'},
@@ -174,7 +175,7 @@ async function buildForm(model, {query, models}) {
 
   function showErrors(err) {
     Object.values(errors).forEach((e) => { e.hidden = true; });
-    Object.values(inputs).forEach((i) => i.el.classList.remove('invalid'));
+    form.querySelectorAll('.invalid').forEach((el) => el.classList.remove('invalid')); // both receptor controls too
     formError.hidden = true;
     const key = err.status === 400 ? fieldOf(err.message, model) : null;
     if (key && errors[key]) {

@@ -34,7 +34,7 @@ export async function render(main, {query}) {
 
   async function load() {
     history.replaceState(null, '', `/usage?days=${period}`);
-    replace(picker, [7, 30, 90].map((d) => h('button', {type: 'button', class: d === period ? 'on' : '', on: {click: () => { period = d; load(); }}}, `${d} days`)));
+    replace(picker, [7, 30, 90].map((d) => h('button', {type: 'button', class: d === period ? 'on' : '', 'aria-pressed': String(d === period), on: {click: () => { period = d; load(); }}}, `${d} days`)));
     const report = await api.get('/v1/usage', {days: period});
     const series = days(report);
     const empty = report.totals.requests === 0;

@@ -22,15 +22,22 @@ export async function render(main) {
   const listCard = h('div', {class: 'card'});
   const url = h('input', {type: 'url', id: 'webhook-url', placeholder: 'https://example.org/phonos-hook', spellcheck: 'false'});
   const boxes = EVENTS.map((e) => h('input', {type: 'checkbox', value: e, checked: true, id: `event-${e}`}));
-  const error = h('div', {class: 'error', id: 'webhook-error', hidden: true});
+  const error = h('div', {class: 'error', id: 'webhook-error', role: 'alert', hidden: true});
   const add = h('button', {class: 'btn primary', type: 'submit', id: 'webhook-add'}, 'Add webhook');
   const form = h('form', {novalidate: true, id: 'webhook-form', on: {submit: async (event) => {
     event.preventDefault();
     error.hidden = true;
     url.classList.remove('invalid');
+    const events = boxes.filter((b) => b.checked).map((b) => b.value);
+    if (!events.length) {
+      // The API reads an empty list as "every event": the opposite of three unticked boxes.
+      error.textContent = 'Tick at least one event.';
+      error.hidden = false;
+      return;
+    }
     add.disabled = true;
     try {
-      const created = await api.post('/v1/webhooks', {url: url.value.trim(), events: boxes.filter((b) => b.checked).map((b) => b.value)});
+      const created = await api.post('/v1/webhooks', {url: url.value.trim(), events});
       replace(callout, secretCallout('Webhook created: here is its signing secret', created.secret,
         'Verify X-Phonos-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>.'));
       url.value = '';
@@ -80,7 +87,7 @@ export async function render(main) {
       return;
     }
     replace(listCard, h('div', {class: 'card-head'}, h('h2', {}, 'Receivers'), h('span', {class: 'hint'}, `${webhooks.length} of 5`)),
-      h('table', {class: 'table', id: 'webhooks-table'},
+      h('div', {class: 'table-scroll'}, h('table', {class: 'table', id: 'webhooks-table'},
         h('thead', {}, h('tr', {}, ['URL', 'Events', 'Created', 'Last test', ''].map((c) => h('th', {}, c)))),
         h('tbody', {}, webhooks.map((hook) => {
           const result = h('td', {class: 'test-result'}, h('span', {class: 'muted'}, '-'));
@@ -92,7 +99,7 @@ export async function render(main) {
             h('td', {class: 'num'}, h('div', {class: 'row', style: {justifyContent: 'flex-end'}},
               h('button', {class: 'btn small', type: 'button', 'data-action': 'test', on: {click: () => test(hook, result)}}, 'Send test'),
               h('button', {class: 'btn small danger', type: 'button', 'data-action': 'delete', on: {click: () => remove(hook).catch((e) => toast(e.message))}}, 'Delete'))));
-        }))));
+        })))));
   }
   await load();
 }

@@ -1,0 +1,198 @@
+"""Does a JSON request body have the shape of its message? The first misfit, said in the API's terms.
+
+protobuf's `json_format.ParseDict` rejects a wrong JSON type or an unknown field with its own words:
+`Failed to parse jobs field: 'int' object is not iterable.`, `Message type "phonos.v1.BatchJob" has no
+field named "sequnce" at "SubmitBatchRequest.jobs[0]".` Those name Python types and protobuf message
+names a client never sees. This walk runs first, over the message's descriptor, and names the misfit by
+its JSON path and JSON types instead: `jobs[0] must be an object, got a number`, `unknown field
+"sequnce" in jobs[0]; accepted: model, sequence, name, params`. What it lets through, ParseDict still
+parses (ranges, integer and base64 formats, enum names), so it never accepts a body ParseDict refuses.
+
+It follows the proto3 JSON mapping: a field by its proto name or its lowerCamel JSON name, `null` for
+any field (its default), 64-bit integers and floats also as strings, enums by name or number, and the
+well-known types by their JSON forms (Struct: an object; ListValue: an array; Value: anything;
+Timestamp, Duration, FieldMask: strings; the wrappers: their wrapped type).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+from gateway.fields import FLOAT32_MAX, INT_RANGES, FieldValueError, parse_float, parse_int
+
+
+class ShapeError(ValueError):
+    """A JSON value that cannot fill its field; the message names it by its JSON path."""
+
+
+_STRING_FORMS = frozenset(
+    ("google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask")
+)
+_ANYTHING = frozenset(("google.protobuf.Value", "google.protobuf.Any"))
+_STRUCT, _LIST_VALUE = "google.protobuf.Struct", "google.protobuf.ListValue"
+_WRAPPER_PREFIX, _WRAPPER_SUFFIX = "google.protobuf.", "Value"
+
+_T = FieldDescriptor
+_NUMBER_TYPES = frozenset((
+    _T.TYPE_INT32, _T.TYPE_INT64, _T.TYPE_UINT32, _T.TYPE_UINT64, _T.TYPE_SINT32, _T.TYPE_SINT64,
+    _T.TYPE_FIXED32, _T.TYPE_FIXED64, _T.TYPE_SFIXED32, _T.TYPE_SFIXED64, _T.TYPE_DOUBLE, _T.TYPE_FLOAT,
+))
+
+
+def check(document: Mapping[str, Any], descriptor: Descriptor) -> None:
+    """Raise ShapeError for the first value of `document` that cannot fill its field of `descriptor`."""
+    _message(document, descriptor, "")
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a parsed JSON value's type."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):  # before int: bool is an int in Python
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _message(document: Mapping[str, Any], descriptor: Descriptor, where: str) -> None:
+    fields = _fields_by_json_key(descriptor)
+    for key, value in document.items():
+        field = fields.get(key)
+        if field is None:
+            accepted = ", ".join(f.name for f in descriptor.fields)
+            place = f" in {where}" if where else ""
+            raise ShapeError(f"unknown field {json.dumps(key)}{place}; accepted: {accepted}")
+        if value is not None:  # null is any field's default
+            _field(field, value, _join(where, key))
+
+
+@functools.cache  # one table per message type, built on its first body
+def _fields_by_json_key(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
+    fields: dict[str, FieldDescriptor] = {}
+    for field in descriptor.fields:
+        fields[field.name] = field
+        fields[field.json_name] = field
+    return fields
+
+
+def _field(field: FieldDescriptor, value: Any, where: str) -> None:
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        if not isinstance(value, dict):
+            raise ShapeError(f"{where} must be an object, got {json_type(value)}")
+        value_field = field.message_type.fields_by_name["value"]
+        for key, item in value.items():
+            if item is not None:
+                _single(value_field, item, f"{where}.{key}")
+        return
+    if field.is_repeated:
+        if not isinstance(value, list):
+            raise ShapeError(f"{where} must be an array, got {json_type(value)}")
+        for index, item in enumerate(value):
+            if item is None:  # null is no element's default (except a google.protobuf.Value's)
+                if field.message_type is None or field.message_type.full_name not in _ANYTHING:
+                    raise ShapeError(f"{where}[{index}] must be {_expected(field)}, got null")
+            else:
+                _single(field, item, f"{where}[{index}]")
+        return
+    _single(field, value, where)
+
+
+def _single(field: FieldDescriptor, value: Any, where: str) -> None:
+    """One value (not null) of a singular field, or one element of a repeated one."""
+    message = field.message_type
+    if message is not None:
+        name = message.full_name
+        if name in _ANYTHING:
+            return
+        if name in _STRING_FORMS:
+            _expect(isinstance(value, str), field, value, where)
+        elif name == _STRUCT:
+            _expect(isinstance(value, dict), field, value, where)
+        elif name == _LIST_VALUE:
+            _expect(isinstance(value, list), field, value, where)
+        elif _is_wrapper(name):
+            _single(message.fields_by_name["value"], value, where)
+        else:
+            _expect(isinstance(value, dict), field, value, where)
+            _message(value, message, where)
+        return
+    kind = field.type
+    if kind == _T.TYPE_BOOL:
+        _expect(isinstance(value, bool), field, value, where)
+    elif kind in (_T.TYPE_STRING, _T.TYPE_BYTES):
+        _expect(isinstance(value, str), field, value, where)
+    elif kind == _T.TYPE_ENUM:
+        _expect(isinstance(value, str | int) and not isinstance(value, bool), field, value, where)
+    elif kind in _NUMBER_TYPES:
+        _expect(isinstance(value, int | float | str) and not isinstance(value, bool), field, value, where)
+        _number(field, value, where)
+
+
+def _number(field: FieldDescriptor, value: int | float | str, where: str) -> None:
+    """A number, or its JSON string form ("12", "-3", "NaN", "Infinity"), in its field's range; the
+    parser's own words for these name Python's int() and protobuf's message types."""
+    if field.cpp_type in INT_RANGES:
+        low, high = INT_RANGES[field.cpp_type]
+        if isinstance(value, str):
+            try:
+                parse_int(value, low, high)
+            except FieldValueError as exc:
+                raise ShapeError(f"{where}: {exc}") from None
+        elif isinstance(value, float) and not value.is_integer():
+            raise ShapeError(f"{where} must be an integer, got {value!r}")
+        elif not low <= value <= high:
+            raise ShapeError(f"{where}: {value:g} is out of range [{low}, {high}]")
+        return
+    single = field.cpp_type == FieldDescriptor.CPPTYPE_FLOAT
+    if isinstance(value, str):
+        try:
+            parse_float(value, single=single)
+        except FieldValueError as exc:
+            raise ShapeError(f"{where}: {exc}") from None
+    elif single and abs(value) > FLOAT32_MAX:
+        raise ShapeError(f"{where}: {value:g} is out of range for a float")
+
+
+def _is_wrapper(name: str) -> bool:
+    return name.startswith(_WRAPPER_PREFIX) and name.endswith(_WRAPPER_SUFFIX) and name not in _ANYTHING
+
+
+def _expect(fits: bool, field: FieldDescriptor, value: Any, where: str) -> None:
+    if not fits:
+        raise ShapeError(f"{where} must be {_expected(field)}, got {json_type(value)}")
+
+
+def _expected(field: FieldDescriptor) -> str:
+    message = field.message_type
+    if message is not None:
+        name = message.full_name
+        if name in _STRING_FORMS:
+            return "a string"
+        if name == _LIST_VALUE:
+            return "an array"
+        if _is_wrapper(name):
+            return _expected(message.fields_by_name["value"])
+        return "an object"
+    if field.type == _T.TYPE_BOOL:
+        return "true or false"
+    if field.type in (_T.TYPE_STRING, _T.TYPE_BYTES):
+        return "a string"
+    if field.type == _T.TYPE_ENUM:
+        return "one of " + ", ".join(v.name for v in field.enum_type.values)
+    if field.type in (_T.TYPE_DOUBLE, _T.TYPE_FLOAT):
+        return "a number"
+    return "an integer"
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key

@@ -1,0 +1,220 @@
+"""Dashboard flows found wanting by a walk-through: phone-width pages, renaming a key, a webhook form
+with no event ticked, errors that look like errors, and a running job's live progress.
+
+Real Chromium on the real service (the package's Triton and job service), as its own account.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+from playwright.sync_api import Browser, Page, expect
+
+from tests.dashboard.pages_helpers import User, Watched, make_user, shot, sign_in
+from tests.support import ServiceProcess
+
+pytestmark = pytest.mark.e2e
+
+SHORT = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
+PHONE = {"width": 390, "height": 844}
+ERROR_RED = "rgb(197, 48, 48)"  # --bad in app.css
+
+
+@pytest.fixture(scope="module")
+def cleo(service: ServiceProcess) -> User:
+    return make_user(service, "cleo")
+
+
+@pytest.fixture(scope="module")
+def cleo_job(service: ServiceProcess, cleo: User) -> dict[str, Any]:
+    api = service.client(cleo.api_key)
+    job = api.predict(SHORT, name="A fold with a rather long name for a phone screen").json()
+    return api.wait_for(job["job_id"], timeout_s=180)
+
+
+@pytest.fixture
+def cleo_page(browser: Browser, service: ServiceProcess, cleo: User) -> Iterator[Page]:
+    watched = Watched()
+    page = sign_in(browser, service, cleo, watched)
+    yield page
+    page.context.close()
+    assert watched.problems() == [], watched.problems()
+
+
+def light_background(png: bytes) -> bool:
+    """Dark text on a light page: most pixels of a heading's box are light."""
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    return float(np.median(pixels)) > 160
+
+
+def test_every_page_fits_a_phone_and_its_title_is_readable(cleo_page: Page, service: ServiceProcess, cleo: User,
+                                                            cleo_job: dict[str, Any]) -> None:
+    api = service.client(cleo.api_key)
+    if not api.get("/v1/webhooks").json()["webhooks"]:
+        assert api.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/cleo"}).status_code == 200
+    page = cleo_page
+    page.set_viewport_size(PHONE)
+    pages = {  # path -> what shows once the page has its data
+        "/jobs": "#jobs-table", "/submit?model=diffdock": "#submit-job", "/keys": "#keys-table",
+        "/webhooks": "#webhooks-table", "/usage": "#chart-requests", "/account": "#account-username",
+        f"/jobs/{cleo_job['job_id']}": "#downloads",
+    }
+    for path, ready in pages.items():
+        page.goto(service.base_url + path)
+        expect(page.locator(ready)).to_be_visible(timeout=30_000)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        name = re.sub(r"\W+", "-", path.strip("/"))[:20]
+        shot(page, f"20-phone-{name}")
+        assert width <= PHONE["width"], f"{path} is {width} px wide on a {PHONE['width']} px screen"
+        title = page.locator("h1")
+        assert light_background(title.screenshot()), f"{path}: the title sits on a dark background"
+
+
+def test_rename_a_key_from_the_keys_page(cleo_page: Page, service: ServiceProcess, cleo: User) -> None:
+    page = cleo_page
+    api = service.client(cleo.api_key)
+    key_id = api.get("/v1/keys").json()["keys"][0]["key_id"]
+    page.goto(f"{service.base_url}/keys")
+    row = page.locator(f"tr[data-key-id='{key_id}']")
+    row.locator("[data-action=rename]").click()
+    field = row.locator("input[data-field=name]")
+    expect(field).to_be_focused()
+    field.fill("")
+    field.press("Escape")  # changed her mind: the name stays
+    expect(row.locator("input[data-field=name]")).to_have_count(0)
+    row.locator("[data-action=rename]").click()
+    expect(row.locator("input[data-field=name]")).to_have_attribute("maxlength", "100")  # the API's limit (MAX_KEY_NAME)
+    row.locator("input[data-field=name]").fill("Cryo-EM pipeline")
+    row.locator("input[data-field=name]").press("Enter")
+    expect(row.locator(".name")).to_contain_text("Cryo-EM pipeline")
+    assert api.get("/v1/keys").json()["keys"][0]["name"] == "Cryo-EM pipeline"
+    row.locator("[data-action=rename]").click()
+    row.locator("input[data-field=name]").fill("Cryo-EM, second site")
+    row.locator("[data-action=save-name]").click()  # the button saves as Enter does
+    expect(row.locator(".name")).to_contain_text("Cryo-EM, second site")
+    shot(page, "21-keys-renamed")
+
+
+def test_key_form_errors_look_like_errors(cleo_page: Page, service: ServiceProcess) -> None:
+    page = cleo_page
+    page.goto(f"{service.base_url}/keys")
+    page.fill("#key-rate-limit", "0")
+    page.click("#key-create")
+    error = page.locator("#key-error")
+    expect(error).to_contain_text("rate_limit must be between 1 and")
+    expect(error).to_have_css("color", ERROR_RED)
+    expect(page.locator("#key-rate-limit")).to_have_class(re.compile("invalid"))
+    row = page.locator("#keys-table tbody tr").first
+    row.locator("input[type=number]").fill("0")
+    row.locator("[data-action=save-limit]").click()
+    expect(row.locator("[data-error=rate-limit]")).to_have_css("color", ERROR_RED)
+    shot(page, "22-keys-errors")
+
+
+def test_a_webhook_with_no_event_ticked_is_not_created(cleo_page: Page, service: ServiceProcess, cleo: User) -> None:
+    page = cleo_page
+    api = service.client(cleo.api_key)
+    before = len(api.get("/v1/webhooks").json()["webhooks"])
+    page.goto(f"{service.base_url}/webhooks")
+    page.fill("#webhook-url", "http://127.0.0.1:9/nothing")
+    for box in page.locator("#webhook-form input[type=checkbox]").all():
+        box.uncheck()
+    page.click("#webhook-add")
+    expect(page.locator("#webhook-error")).to_contain_text("at least one event")
+    shot(page, "23-webhook-no-event")
+    assert len(api.get("/v1/webhooks").json()["webhooks"]) == before  # not silently subscribed to every event
+
+
+def test_a_running_job_shows_the_models_progress_live(cleo_page: Page, service: ServiceProcess, cleo: User) -> None:
+    page = cleo_page
+    api = service.client(cleo.api_key)
+    job_id = api.predict(SHORT * 8, name="Many trunk passes", params={"num_recycles": 24}).json()["job_id"]
+    try:
+        page.goto(f"{service.base_url}/jobs/{job_id}")
+        message = page.locator("#progress-message")
+        expect(message).to_contain_text(re.compile(r"trunk pass \d+ of 25"), timeout=60_000)
+        bar = page.locator("#job-progress")
+        expect(bar).to_have_attribute("max", "25")
+        first = int(bar.get_attribute("value") or "0")
+        shot(page, "24-job-progress", full_page=False)
+        expect(bar).not_to_have_attribute("value", str(first), timeout=30_000)  # it moves without a reload
+    finally:
+        api.post(f"/v1/jobs/{job_id}/cancel")  # free the only ESMFold slot for the other tests
+    expect(page.locator("#status-card")).to_have_count(0, timeout=30_000)
+
+
+def test_a_mistyped_page_address_shows_the_dashboards_page_not_found(cleo_page: Page, service: ServiceProcess) -> None:
+    page = cleo_page
+    response = page.goto(f"{service.base_url}/jobs/")  # a trailing slash, a stale bookmark, a typo
+    assert response is not None and response.status == 404
+    expect(page.locator("h1")).to_have_text("Page not found")
+    expect(page.locator("#side-user")).to_have_text("cleo")  # inside the dashboard, with its navigation
+    shot(page, "25-page-not-found")
+    page.click("text=Go to jobs")
+    page.wait_for_url("**/jobs")
+    # Scripts and API clients keep the API's JSON 404, whatever they accept.
+    html = {"Accept": "text/html"}
+    for path, accept in (("/no-such-page", {"Accept": "application/json"}), ("/v1/no-such-route", html),
+                         ("/static/js/no-such-file.js", html)):
+        answer = requests.get(service.base_url + path, headers=accept, timeout=10)
+        assert answer.status_code == 404 and answer.json()["error"] == "Not found", path
+
+
+def test_keyboard_focus_survives_the_jobs_tables_live_refresh(cleo_page: Page, service: ServiceProcess, cleo: User,
+                                                               cleo_job: dict[str, Any]) -> None:
+    page = cleo_page
+    api = service.client(cleo.api_key)
+    running = api.predict(SHORT * 8, name="Keeps the table refreshing", params={"num_recycles": 24}).json()["job_id"]
+    try:
+        api.wait_for(running, ("running",), timeout_s=60)
+        page.goto(f"{service.base_url}/jobs")
+        link = page.locator(f"tr[data-job-id='{cleo_job['job_id']}'] a.btn")
+        link.focus()  # a keyboard user has tabbed to "Open"
+        page.evaluate("window.__row = document.activeElement.closest('tr')")
+        for _ in range(60):  # until the table is redrawn (wait_for_function would need eval, which the CSP forbids)
+            if page.evaluate("() => !document.contains(window.__row)"):
+                break
+            page.wait_for_timeout(500)
+        else:
+            raise AssertionError("the jobs table was not refreshed in 30 s")
+        focused = page.evaluate("""() => {
+            const e = document.activeElement;
+            return {tag: e.tagName, job: e.closest('tr')?.dataset.jobId, text: e.textContent};
+        }""")
+        assert focused == {"tag": "A", "job": cleo_job["job_id"], "text": "Open"}
+    finally:
+        api.post(f"/v1/jobs/{running}/cancel")
+
+
+def test_filter_and_period_buttons_say_which_one_is_on(cleo_page: Page, service: ServiceProcess) -> None:
+    """The highlighted button is only a colour: screen readers hear it from aria-pressed."""
+    page = cleo_page
+    page.goto(f"{service.base_url}/jobs")
+    expect(page.locator(".segmented [data-status=all]")).to_have_attribute("aria-pressed", "true")
+    page.click(".segmented [data-status=completed]")
+    expect(page.locator(".segmented [data-status=completed]")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(".segmented [data-status=all]")).to_have_attribute("aria-pressed", "false")
+    page.goto(f"{service.base_url}/usage?days=7")
+    expect(page.get_by_role("button", name="7 days")).to_have_attribute("aria-pressed", "true")
+    page.get_by_role("button", name="90 days").click()
+    expect(page.get_by_role("button", name="90 days")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_role("button", name="7 days")).to_have_attribute("aria-pressed", "false")
+
+
+def test_a_missing_receptor_file_is_marked_on_the_upload_not_on_the_unused_job_list(
+        cleo_page: Page, service: ServiceProcess, cleo_job: dict[str, Any]) -> None:
+    page = cleo_page
+    page.goto(f"{service.base_url}/submit?model=diffdock")
+    page.check("#receptor-from-file")  # she means to upload a PDB, then forgets to choose the file
+    page.fill("#f-ligand_smiles", "CCO")
+    page.click("#submit-job")
+    expect(page.locator("#error-protein_pdb")).to_contain_text("needs a receptor")
+    expect(page.locator("#f-protein_pdb-file")).to_have_class(re.compile("invalid"))
+    expect(page.locator("#f-protein_pdb-job")).not_to_have_class(re.compile("invalid"))
