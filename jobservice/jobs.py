@@ -105,6 +105,8 @@ class NewJob:
     name: str | None
     request: ValidatedJob
     cost: int
+    # The route that submitted it (jobservice/routes.py's template): usage counts its refund there.
+    endpoint: str = "/v1/predict"
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ class JobStore:
         rows = [
             {"id": job_id, "account_id": account_id, "model": job.model, "name": job.name,
              "request_json": json.dumps({"sequence": job.request.sequence, "params": job.request.params}),
-             "credits_used": job.cost, "now": stamp}
+             "credits_used": job.cost, "endpoint": job.endpoint, "now": stamp}
             for job_id, job in zip(ids, jobs, strict=True)
         ]
         try:

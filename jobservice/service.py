@@ -181,16 +181,19 @@ class JobService:
             raise InvalidArgument(f"Unknown model {model!r}. Available models: {', '.join(self.specs)}")
         return spec
 
-    async def _validate(self, account_id: int, item: SubmitItem) -> NewJob:
+    async def _validate(self, account_id: int, item: SubmitItem, endpoint: str) -> NewJob:
         spec = self._spec(item.model)
         if item.name is not None and len(item.name) > MAX_NAME_LENGTH:
             raise InvalidArgument(f"name is longer than {MAX_NAME_LENGTH} characters")
         accepted = await spec.validate(item.sequence, item.params, AccountJobOutputs(self, account_id))
-        return NewJob(model=item.model, name=item.name, request=accepted, cost=spec.info.cost_credits)
+        return NewJob(model=item.model, name=item.name, request=accepted, cost=spec.info.cost_credits,
+                      endpoint=endpoint)
 
-    async def submit(self, account_id: int, item: SubmitItem, record: Record[Submission] | None = None) -> Submission:
-        """`record(submission)`: a statement committed with the job (the Idempotency-Key's response)."""
-        job = await self._validate(account_id, item)
+    async def submit(self, account_id: int, item: SubmitItem, record: Record[Submission] | None = None, *,
+                     endpoint: str) -> Submission:
+        """`record(submission)`: a statement committed with the job (the Idempotency-Key's response).
+        `endpoint`: the route template that submitted it (usage counts a refund of the job there)."""
+        job = await self._validate(account_id, item, endpoint)
 
         def also(ids: list[str]) -> tuple[str, Params]:
             assert record is not None
@@ -213,9 +216,10 @@ class JobService:
         return await asyncio.shield(insert_then_queue())
 
     async def submit_batch(self, account_id: int, items: list[SubmitItem],
-                           record: Record[list[BatchItem]] | None = None) -> list[BatchItem]:
+                           record: Record[list[BatchItem]] | None = None, *, endpoint: str) -> list[BatchItem]:
         """Valid items are charged and queued together; invalid ones fail alone with their reason.
-        `record(outcome)`: a statement committed with the jobs (the Idempotency-Key's response)."""
+        `record(outcome)`: a statement committed with the jobs (the Idempotency-Key's response).
+        `endpoint`: the route template that submitted them (usage counts their refunds there)."""
         if not items:
             raise InvalidArgument("jobs is empty; send 1 to 10 jobs")
         if len(items) > self.settings.max_batch_jobs:
@@ -224,7 +228,7 @@ class JobService:
         outcome: dict[int, BatchItem] = {}
         for index, item in enumerate(items):
             try:
-                accepted.append((index, await self._validate(account_id, item)))
+                accepted.append((index, await self._validate(account_id, item, endpoint)))
             except PhonosError as exc:
                 outcome[index] = BatchItem(index, item.model, None, exc)
         def completed(ids: list[str]) -> list[BatchItem]:

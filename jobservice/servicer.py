@@ -333,7 +333,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def Predict(self, request: pb.PredictRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             record = None if claim is None else (lambda sub: ("insert_idempotency_key", claim.row(predict_response(sub))))
-            sub = await self._svc.submit(who.account_id, _submit_item(request), record)
+            sub = await self._svc.submit(who.account_id, _submit_item(request), record,
+                                         endpoint=self._routes["Predict"])
             if claim is not None:
                 claim.stored = True
             return predict_response(sub), Charge(sub.cost, sub.model)
@@ -343,7 +344,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def SubmitBatch(self, request: pb.SubmitBatchRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             record = None if claim is None else (lambda out: ("insert_idempotency_key", claim.row(batch_response(out))))
-            items = await self._svc.submit_batch(who.account_id, [_submit_item(j) for j in request.jobs], record)
+            items = await self._svc.submit_batch(who.account_id, [_submit_item(j) for j in request.jobs], record,
+                                                 endpoint=self._routes["SubmitBatch"])
             if claim is not None and any(i.submission is not None for i in items):
                 claim.stored = True
             response = batch_response(items)

@@ -29,9 +29,9 @@ SELECT id FROM accounts WHERE id = :account_id;
 SELECT COUNT(*) FROM jobs WHERE account_id = :account_id AND status = 'pending';
 
 -- name: insert_job
-INSERT INTO jobs (id, seq, account_id, model, name, status, credits_used, created_at, updated_at)
+INSERT INTO jobs (id, seq, account_id, model, name, status, credits_used, endpoint, created_at, updated_at)
 VALUES (:id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), :account_id, :model, :name, 'pending',
-        :credits_used, :now, :now);
+        :credits_used, :endpoint, :now, :now);
 
 -- name: insert_job_input
 -- The stored request, apart from the job row (gets and lists never read it; claims do).
@@ -138,8 +138,14 @@ FROM usage_hourly WHERE account_id = :account_id AND hour >= :since
 GROUP BY endpoint ORDER BY requests DESC, endpoint;
 
 -- name: usage_by_model
-SELECT model, COUNT(*) AS requests, COALESCE(SUM(credits_used), 0) AS credits_used
-FROM jobs WHERE account_id = :account_id AND created_at >= :since
+-- Jobs submitted in the period and what they were charged, less the refunds made in the period (the
+-- refund trigger's counters, transport 'refund'): net of refunds by the same rule as the other sections.
+SELECT model, SUM(requests) AS requests, SUM(credits_used) AS credits_used
+FROM (SELECT model, COUNT(*) AS requests, SUM(credits_used) AS credits_used
+      FROM jobs WHERE account_id = :account_id AND created_at >= :since GROUP BY model
+      UNION ALL
+      SELECT model, 0, SUM(credits_used)
+      FROM usage_hourly WHERE account_id = :account_id AND hour >= :since AND transport = 'refund' GROUP BY model)
 GROUP BY model ORDER BY requests DESC, model;
 
 -- name: usage_daily

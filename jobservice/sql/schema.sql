@@ -69,7 +69,7 @@ CREATE TABLE jobs (
     updated_at    REAL NOT NULL,
     started_at    REAL,
     finished_at   REAL,
-    error_code TEXT);
+    error_code TEXT, endpoint TEXT NOT NULL DEFAULT '/v1/predict');
 
 CREATE INDEX jobs_account_created ON jobs (account_id, seq DESC);
 
@@ -100,6 +100,12 @@ CREATE TRIGGER jobs_refund AFTER UPDATE OF refunded ON jobs
 WHEN NEW.refunded > OLD.refunded
 BEGIN
     UPDATE accounts SET credits = credits + (NEW.refunded - OLD.refunded) WHERE id = NEW.account_id;
+    INSERT INTO usage_hourly (account_id, hour, endpoint, model, status_code, transport, requests, credits_used,
+                              elapsed_ms)
+    VALUES (NEW.account_id, CAST(NEW.updated_at / 3600 AS INTEGER) * 3600, NEW.endpoint, NEW.model, 0, 'refund', 0,
+            -(NEW.refunded - OLD.refunded), 0)
+    ON CONFLICT (account_id, hour, endpoint, model, status_code, transport) DO UPDATE SET
+        credits_used = credits_used + excluded.credits_used;
 END;
 
 CREATE INDEX jobs_status ON jobs (status, seq);

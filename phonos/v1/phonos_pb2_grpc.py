@@ -238,6 +238,8 @@ class PhonosServiceServicer:
 
     def GetUsage(self, request, context):
         """Request and credit statistics over the last `days` days.
+        Every credits_used is net of refunds, so usage agrees with the balance and the jobs: a refund counts
+        on the UTC day it happens, under the route that submitted the job and its model, and is not a request.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

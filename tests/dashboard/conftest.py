@@ -1,6 +1,8 @@
 """The dashboard's browser tests: a real tritonserver (tiny ESMFold and DiffDock), a real job service
 and Debian's Chromium driven by Playwright (launched with the system browser: nothing is downloaded).
-Every test module of this folder shares them (package scope: one Triton start, not one per module).
+Each test module gets its own (module scope): tests/ has no __init__.py, so a "package" scope would
+last the whole session, and Playwright's sync API would keep its event loop running in the main
+thread under every later test's asyncio.run().
 Screenshots of every page go to artifacts/screenshots/ (gitignored) for a person to look at.
 """
 
@@ -16,13 +18,13 @@ from tests.dashboard.pages_helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Us
 from tests.support import ServiceProcess, TritonFixture
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonFixture]:
     with TritonFixture.start(["esmfold", "diffdock"], tmp_path_factory.mktemp("triton_dashboard")) as server:
         yield server
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def service(triton: TritonFixture, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     # One job per model at a time, so a long job holds the next one pending (the live-table test).
     process = ServiceProcess.start(tmp_path_factory.mktemp("dashboard") / "var", triton.grpc_url, {
@@ -32,17 +34,17 @@ def service(triton: TritonFixture, tmp_path_factory: pytest.TempPathFactory) -> 
     process.stop()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def ada(service: ServiceProcess) -> User:
     return make_user(service, "ada")
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def bob(service: ServiceProcess) -> User:
     return make_user(service, "bob")
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     assert Path(CHROMIUM).exists(), "Debian's chromium is missing: run scripts/install.sh"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

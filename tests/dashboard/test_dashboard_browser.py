@@ -332,6 +332,9 @@ def test_usage_webhooks_and_account_pages(ada_page: tuple[Page, Watched], servic
     expect(page.locator("#chart-requests rect.bar")).to_have_count(7)
     assert page.locator("#by-endpoint .item").count() >= 3, page.locator("#by-endpoint").inner_text()
     expect(page.locator("#by-model")).to_contain_text("ESMFold")
+    # Credits as the balance sees them: refunds come off on the day they happen (jobservice/usage.py).
+    expect(page.locator(".stat", has_text="Credits used").locator(".note")).to_have_text(
+        "net of refunds, on the day refunded")
     shot(page, "08-usage")
 
     with WebhookReceiver() as receiver:

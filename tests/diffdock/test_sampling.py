@@ -346,6 +346,7 @@ def test_tiny_end_to_end_complex_pdb_and_json(docked) -> None:
     assert np.allclose(pdb_xyz, first.GetConformer().GetPositions(), atol=2e-3)
     body = json.loads(docked.result_json)
     assert body["real_prediction"] is False and "not a real prediction" in body["note"]
+    assert docked.metadata["real_weights"] is False  # the metadata key ESMFold's and AlphaFold2's jobs carry too
     assert [p["rank"] for p in body["poses"]] == [1, 2, 3, 4]
     assert body["confidence_meaning"]["bands"]["high"] == "confidence > 0"
     assert body["sampling"] == {"inference_steps": 10, "steps_run": 9, "samples_per_complex": 4,

@@ -138,6 +138,7 @@ def test_pdb_round_trips_through_gemmi_with_provenance(tiny) -> None:
     ca = [residue.find_atom("CA", "*") for residue in chain]
     np.testing.assert_allclose([a.b_iso for a in ca], result.plddt, atol=0.01)  # PDB has 2 decimals
     assert "NOT A REAL PREDICTION" in text and tiny.weights.sha256 in text.replace("\nREMARK 250 ", "")
+    assert "not a real prediction" not in text.split("NOT A REAL PREDICTION", 1)[1][:200]  # said once, not twice
     cif = gemmi.cif.read_string(mmcif_text(result, tiny.weights)).sole_block()
     assert len(gemmi.make_structure_from_block(cif)[0][0]) == len(sequence)
     meta = metadata(result, tiny.weights, load_s=tiny.load_s)

@@ -250,8 +250,9 @@ Scenario = Callable[[Any], Awaitable[dict[str, Any]]]
 
 
 async def money_and_events(db: Any) -> dict[str, Any]:
-    """Debit on submit, an overdraft refused with its job, one refund however often it is written, and one
-    webhook delivery per subscribed transition, payload included."""
+    """Debit on submit, an overdraft refused with its job, one refund however often it is written (and taken
+    off usage once, under the job's route and model, in the refund's hour), and one webhook delivery per
+    subscribed transition, payload included."""
     observed: dict[str, Any] = {}
     async with db.transaction() as tx:
         account = int(await tx.scalar("insert_account", {"username": "ada", "email": None, "credits": 15, "now": 1.0}))
@@ -261,7 +262,7 @@ async def money_and_events(db: Any) -> dict[str, Any]:
 
     def job(job_id: str) -> dict[str, Any]:
         return {"id": job_id, "account_id": account, "model": "esmfold", "name": None, "request_json": "{}",
-                "credits_used": 10, "now": 2.0}
+                "credits_used": 10, "endpoint": "/v1/batch", "now": 2.0}
 
     async def balance() -> int:
         row = await db.read.fetch_one("get_account", {"account_id": account})
@@ -284,6 +285,10 @@ async def money_and_events(db: Any) -> dict[str, Any]:
     observed["failed"] = (await db.write_one("fail_job", failed))["status"]
     observed["fail_again"] = await db.write_one("fail_job", failed) is not None
     observed["after_refund"] = await balance()
+    since = {"account_id": account, "since": 0.0}
+    observed["usage_by_endpoint"] = [dict(r) for r in await db.read.fetch_all("usage_by_endpoint", since)]
+    observed["usage_by_model"] = [dict(r) for r in await db.read.fetch_all("usage_by_model", since)]
+    observed["usage_daily"] = [dict(r) for r in await db.read.fetch_all("usage_daily", since)]
     observed["cancel_terminal"] = await db.write_one("cancel_job", {"id": "j1", "account_id": account,
                                                                      "now": 5.0}) is not None
     async with db.transaction() as tx:
@@ -311,6 +316,11 @@ def test_money_and_webhook_events_mean_the_same_on_both(postgres: PostgresServer
     assert lite == pg
     assert lite["after_debit"] == 5 and lite["overdraft"] == "refused by a check constraint" and not lite["j2_exists"]
     assert lite["after_overdraft"] == 5 and lite["after_refund"] == 15
+    # The refund is usage's too: under the route that submitted the job, its model and the refund's UTC day,
+    # with no request of its own (the job was inserted here without one).
+    assert lite["usage_by_endpoint"] == [{"endpoint": "/v1/batch", "requests": 0, "credits_used": -10}]
+    assert lite["usage_by_model"] == [{"model": "esmfold", "requests": 1, "credits_used": 0}]
+    assert lite["usage_daily"] == [{"day": "2023-11-14", "requests": 0, "credits_used": -10}]
     assert not lite["claim_again"] and not lite["fail_again"] and not lite["cancel_terminal"]
     assert [event for event, _ in lite["deliveries"]] == ["job.started", "job.failed"]
     assert lite["deliveries"][0][1] == {"event": "job.started", "timestamp": "2023-11-14T22:13:20Z",

@@ -47,7 +47,8 @@ def test_transition_queries_only_move_from_allowed_states(tmp_path: Path) -> Non
                 }.items():
                     job_id = f"{start}-{name}"
                     await db.write_one("insert_job", {"id": job_id, "account_id": 1, "model": "m", "name": None,
-                                                      "request_json": "{}", "credits_used": 0, "now": 0})
+                                                      "request_json": "{}", "credits_used": 0, "endpoint": "/v1/predict",
+                                                      "now": 0})
                     with sqlite3.connect(tmp_path / "t.sqlite3") as side:  # put the job in the starting state
                         side.execute("UPDATE jobs SET status = ? WHERE id = ?", (str(start), job_id))
                     row = await db.write_one(name, {"id": job_id, "now": 1, **params})

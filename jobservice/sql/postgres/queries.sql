@@ -30,8 +30,8 @@ SELECT id FROM accounts WHERE id = :account_id FOR UPDATE;
 SELECT COUNT(*) FROM jobs WHERE account_id = :account_id AND status = 'pending';
 
 -- name: insert_job
-INSERT INTO jobs (id, account_id, model, name, status, credits_used, created_at, updated_at)
-VALUES (:id, :account_id, :model, :name, 'pending', :credits_used, :now, :now);
+INSERT INTO jobs (id, account_id, model, name, status, credits_used, endpoint, created_at, updated_at)
+VALUES (:id, :account_id, :model, :name, 'pending', :credits_used, :endpoint, :now, :now);
 
 -- name: insert_job_input
 -- The stored request, apart from the job row (gets and lists never read it; claims do).
@@ -196,8 +196,15 @@ FROM usage_hourly WHERE account_id = :account_id AND hour >= CAST(:since AS DOUB
 GROUP BY endpoint ORDER BY requests DESC, endpoint;
 
 -- name: usage_by_model
-SELECT model, COUNT(*) AS requests, CAST(COALESCE(SUM(credits_used), 0) AS BIGINT) AS credits_used
-FROM jobs WHERE account_id = :account_id AND created_at >= :since
+-- Jobs submitted in the period and what they were charged, less the refunds made in the period (the
+-- refund trigger's counters, transport 'refund'): net of refunds by the same rule as the other sections.
+SELECT model, CAST(SUM(requests) AS BIGINT) AS requests, CAST(SUM(credits_used) AS BIGINT) AS credits_used
+FROM (SELECT model, COUNT(*) AS requests, SUM(credits_used) AS credits_used
+      FROM jobs WHERE account_id = :account_id AND created_at >= :since GROUP BY model
+      UNION ALL
+      SELECT model, 0, SUM(credits_used)
+      FROM usage_hourly WHERE account_id = :account_id AND hour >= CAST(:since AS DOUBLE PRECISION)
+        AND transport = 'refund' GROUP BY model) AS charged_and_refunded
 GROUP BY model ORDER BY requests DESC, model;
 
 -- name: usage_daily

@@ -1,7 +1,7 @@
 """AlphaFold2's plots and result bundle (phonos_models.common.plots / bundle).
 
 * `plddt_plot`: per-residue pLDDT of every model, best first (ColabFold's per-model plot);
-* `pae_plot`: the rank-1 model's PAE, for presets with a PAE head (monomer_ptm) only;
+* `pae_plot`: the rank-1 model's PAE, for presets with a PAE head (monomer_ptm, multimer) only;
 * `coverage_plot`: the MSA the models saw, as ColabFold draws it (a complex's per-chain MSAs stay
   unpaired, so they are drawn block-diagonally: each chain's rows cover only its own columns);
 * `zip`: every file plus a README.
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from phonos_models.alphafold2.pipeline import Prediction
+from phonos_models.alphafold2.runner import ModelOutput
 from phonos_models.common import bundle, plots
 from phonos_models.common.result_files import ResultFile
 from phonos_models.common.weights import TINY_WARNING
@@ -21,7 +22,7 @@ from phonos_models.common.weights import TINY_WARNING
 DESCRIPTIONS = {
     "pdb": "rank-1 model, PDB; B-factors = per-residue pLDDT (0-100)",
     "cif": "rank-1 model as mmCIF, with provenance",
-    "json": "ColabFold-style scores: per-residue pLDDT, mean pLDDT, ranking; pTM and PAE for monomer_ptm; "
+    "json": "ColabFold-style scores: per-residue pLDDT, mean pLDDT, ranking; pTM and PAE for monomer_ptm and multimer; "
             "ipTM, per-chain and per-interface confidence for complexes",
     "a3m": "the multiple sequence alignment the models saw (A3M)",
     "timings": "seconds per stage and per model",
@@ -79,11 +80,24 @@ def plot_files(prediction: Prediction) -> tuple[ResultFile, ...]:
     return tuple(files)
 
 
+def ranking_table(ranked: Sequence[ModelOutput]) -> tuple[str, ...]:
+    """The README's ranking: for a complex also ipTM and the 0.8·ipTM + 0.2·pTM the models are ranked by,
+    so the table shows the number that put each model in its place."""
+    def score(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
+    if ranked[0].confidence.iptm is None:
+        return bundle.table(("rank", "model", "mean pLDDT", "pTM"),
+                            [(k, out.model_name, f"{out.mean_plddt:.2f}", score(out.ptm))
+                             for k, out in enumerate(ranked, 1)])
+    return bundle.table(("rank", "model", "mean pLDDT", "pTM", "ipTM", "0.8*ipTM+0.2*pTM"),
+                        [(k, out.model_name, f"{out.mean_plddt:.2f}", score(out.ptm), score(out.confidence.iptm),
+                          score(out.confidence.ranking_confidence)) for k, out in enumerate(ranked, 1)])
+
+
 def summary(prediction: Prediction) -> bundle.Summary:
     request = prediction.request
     layout = prediction.layout
-    ranking = [(k, out.model_name, f"{out.mean_plddt:.2f}", "n/a" if out.ptm is None else f"{out.ptm:.4f}")
-               for k, out in enumerate(prediction.ranked, 1)]
     depths = ", ".join(f"{cid}: {a.depth}" for cid, a in zip(layout.ids, prediction.alignments, strict=True))
     run = [("model preset", request.model_preset), ("MSA mode", request.msa_mode),
            ("MSA depth", f"{prediction.msa_depth}" + (f" (per chain {depths})" if len(layout.ids) > 1 else "")),
@@ -94,7 +108,7 @@ def summary(prediction: Prediction) -> bundle.Summary:
                                       for cid, chain in zip(layout.ids, layout.sequences, strict=True))),
         bundle.Section("Run", bundle.table(("setting", "value"), run)),
         bundle.Section(f"Ranking (by {prediction.ranked[0].confidence.ranked_by})",
-                       bundle.table(("rank", "model", "mean pLDDT", "pTM"), ranking)),
+                       ranking_table(prediction.ranked)),
     )
     warning = None if prediction.real_weights else TINY_WARNING
     return bundle.Summary("AlphaFold2 prediction", warning, sections, DESCRIPTIONS)

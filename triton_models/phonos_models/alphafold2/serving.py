@@ -46,7 +46,7 @@ def result(prediction: Prediction, relax_settings: RelaxSettings | None = None,
     the plots and the zip of them all."""
     layout = prediction.layout
     provenance = _provenance(prediction)
-    pdbs = [outputs.to_pdb(layout, out, provenance) for out in prediction.ranked]
+    pdbs = [outputs.to_pdb(layout, out, provenance, rank) for rank, out in enumerate(prediction.ranked, start=1)]
     outcome = relax_step.run(prediction.request.relax, [(out.model_name, pdb) for out, pdb in
                                                         zip(prediction.ranked, pdbs, strict=True)],
                              relax_settings or RelaxSettings(), should_stop, report)

@@ -106,7 +106,8 @@ def _chain(chain: ProteinChain) -> gemmi.Chain:
 
 
 def build_structure(chains: Chains, title: str) -> gemmi.Structure:
-    """One model; residues numbered 1..L within each chain; identical chains share an entity."""
+    """One model; residues numbered 1..L within each chain; identical chains share an entity; every
+    residue's label_seq_id set (PDBx requires it on polymer atoms: gemmi writes "." without it)."""
     listed = _as_list(chains)
     model = gemmi.Model(1)
     for chain in listed:
@@ -120,6 +121,7 @@ def build_structure(chains: Chains, title: str) -> gemmi.Structure:
         # setup_entities names each entity's chains by subchain ("Axp"); the first letter is the chain id
         chain_id = entity.subchains[0][0] if entity.subchains else listed[0].chain_id
         entity.full_sequence = [ONE_TO_THREE[letter] for letter in sequences.get(chain_id, listed[0].sequence)]
+    structure.assign_label_seq_id(False)
     structure.assign_serial_numbers()
     return structure
 
@@ -151,6 +153,13 @@ def pdb_to_mmcif(pdb_text: str, provenance: Mapping[str, str]) -> str:
     """mmCIF from a PDB written by `to_pdb`; B-factors (pLDDT) and sequence carry over."""
     structure = gemmi.read_pdb_string(pdb_text)
     structure.setup_entities()
+    model = structure[0]
+    for entity in structure.entities:
+        if entity.entity_type == gemmi.EntityType.Polymer and not entity.full_sequence and entity.subchains:
+            # No SEQRES (OpenMM writes none in the relaxed PDB): a predicted chain has no gaps, so its
+            # residues are its whole sequence, which _entity_poly_seq and label_seq_id need.
+            entity.full_sequence = [residue.name for residue in model.get_subchain(entity.subchains[0])]
+    structure.assign_label_seq_id(False)
     return _with_provenance(structure.make_mmcif_document(), provenance)
 
 

@@ -149,6 +149,17 @@ def _ligand_atom_names(mol: Chem.Mol) -> list[str]:
     return names
 
 
+def _pdb_atom_name(name: str, element: str) -> str:
+    """Columns 13-16: a one-letter element's name starts in column 14 (" C1 "), a two-letter one's in 13
+    ("CL1 "), as the PDB format (and RDKit, gemmi) write them; readers take the element from there."""
+    return f" {name:<3s}" if len(element) == 1 and len(name) < 4 else f"{name:<4s}"
+
+
+def _pdb_charge(charge: int) -> str:
+    """Columns 79-80: the formal charge as "1+" / "2-", blank when neutral."""
+    return f"{abs(charge)}{'+' if charge > 0 else '-'}" if charge else "  "
+
+
 def complex_pdb(rec: Receptor, mol: Chem.Mol, pose: RankedPose, remarks: Sequence[str]) -> str:
     """Receptor + the given ligand pose (HETATM LIG) + CONECT for the ligand bonds."""
     structure = rec.structure.clone()
@@ -171,9 +182,10 @@ def complex_pdb(rec: Receptor, mol: Chem.Mol, pose: RankedPose, remarks: Sequenc
         x, y, z = pose.positions[i]
         element = atom.GetSymbol().upper()
         lines.append(
-            f"HETATM{first + i:5d} {names[i]:<4s} LIG {chain}   1    {x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00          {element:>2s}"
+            f"HETATM{first + i:5d} {_pdb_atom_name(names[i], element)} LIG {chain}   1    {x:8.3f}{y:8.3f}{z:8.3f}"
+            f"  1.00  0.00          {element:>2s}{_pdb_charge(atom.GetFormalCharge())}"
         )
-    lines.append(f"TER   {first + mol.GetNumAtoms():5d}      LIG {chain}   1")
+    lines.append(f"TER   {first + mol.GetNumAtoms():5d}      LIG {chain}   1".ljust(80))
     for atom in mol.GetAtoms():
         partners = sorted(first + n.GetIdx() for n in atom.GetNeighbors())
         for chunk in range(0, len(partners), 4):

@@ -248,7 +248,8 @@ class DiffDockPipeline:
         )  # fmt: skip
         metadata = {
             "weights": self.weights_json(),
-            "real_prediction": self.real,
+            "real_weights": self.real,  # the key every model's metadata has
+            "real_prediction": self.real,  # DiffDock's first name for it, kept for existing readers
             "timings_s": {k: round(v, 4) for k, v in timings.items()},
             "sampling": sampling_info,
         } | ({"note": note} if note else {}) | ({"pocket": pocket.as_json()} if pocket is not None else {})

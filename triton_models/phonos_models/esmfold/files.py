@@ -109,7 +109,7 @@ def remarks(result: FoldResult, weights: WeightsInfo) -> list[str]:
     """The provenance every PDB file of the fold carries as REMARK 250 text."""
     lines = [f"{key}: {value}" for key, value in provenance(result, weights).items()]
     if not weights.real:
-        lines.insert(0, "NOT A REAL PREDICTION. " + TINY_NOTE)
+        lines.insert(0, TINY_WARNING)
     return lines
 
 

@@ -1,0 +1,71 @@
+"""The mmCIF files every structure model writes (ESMFold's, and the relaxed ones of ESMFold and AlphaFold2)
+read back, by gemmi's CIF parser, as PDBx says polymer atoms must be: each atom's `label_seq_id` is its
+residue's position in `_entity_poly_seq`, and every polymer entity lists its sequence."""
+
+from __future__ import annotations
+
+import gemmi
+import numpy as np
+import pytest
+from phonos_models.common.structure import ProteinChain, pdb_to_mmcif, to_pdb, to_pdb_and_mmcif
+
+pytestmark = pytest.mark.unit
+
+
+def chain(sequence: str, chain_id: str) -> ProteinChain:
+    length = len(sequence)
+    rng = np.random.default_rng(len(sequence))
+    mask = np.zeros((length, 37))
+    mask[:, :5] = 1  # N, CA, C, CB, O
+    return ProteinChain(sequence=sequence, atom_positions=rng.normal(size=(length, 37, 3)) * 5,
+                        atom_mask=mask, residue_plddt=np.full(length, 70.0), chain_id=chain_id)
+
+
+def atom_site_rows(mmcif: str) -> list[dict[str, str]]:
+    table = gemmi.cif.read_string(mmcif).sole_block().find_mmcif_category("_atom_site.")
+    tags = [tag.removeprefix("_atom_site.") for tag in table.tags]
+    return [dict(zip(tags, row, strict=True)) for row in table]
+
+
+def poly_seq(mmcif: str) -> dict[str, list[str]]:
+    """entity id -> its residues in `_entity_poly_seq` order."""
+    table = gemmi.cif.read_string(mmcif).sole_block().find_mmcif_category("_entity_poly_seq.")
+    sequences: dict[str, list[str]] = {}
+    for entity_id, num, mon_id in zip(table.find_column("entity_id"), table.find_column("num"),
+                                      table.find_column("mon_id"), strict=True):
+        sequences.setdefault(entity_id, []).append(mon_id)
+        assert int(num) == len(sequences[entity_id])
+    return sequences
+
+
+def assert_label_seq_ids(mmcif: str, sequences: dict[str, str]) -> None:
+    """Every ATOM row's label_seq_id is its residue number and points at its own residue in the entity's
+    `_entity_poly_seq`; `sequences` maps auth chain id -> one-letter sequence."""
+    entity_seq = poly_seq(mmcif)
+    rows = atom_site_rows(mmcif)
+    assert rows
+    for row in rows:
+        assert row["label_seq_id"] == row["auth_seq_id"], row
+        residues = entity_seq[row["label_entity_id"]]
+        assert residues[int(row["label_seq_id"]) - 1] == row["label_comp_id"], row
+    for chain_id, sequence in sequences.items():
+        entity = {row["label_entity_id"] for row in rows if row["auth_asym_id"] == chain_id}
+        assert len(entity) == 1
+        assert [gemmi.find_tabulated_residue(name).one_letter_code.upper() for name in entity_seq[entity.pop()]] \
+            == list(sequence)
+
+
+def test_predicted_mmcif_gives_every_polymer_atom_its_label_seq_id() -> None:
+    chains = [chain("MKTAYIAK", "A"), chain("GSHMAS", "B")]
+    _, mmcif = to_pdb_and_mmcif(chains, ["test"], {"weights": "test"}, "T", "t")
+    assert_label_seq_ids(mmcif, {"A": "MKTAYIAK", "B": "GSHMAS"})
+
+
+def test_mmcif_from_a_pdb_without_seqres_lists_the_sequence_and_label_seq_ids() -> None:
+    # The relaxed PDB (OpenMM's writer) has no SEQRES: the mmCIF must still carry the chains' sequences.
+    pdb = to_pdb([chain("MKTAYIAK", "A"), chain("GSHMAS", "B")], ["test"])
+    pdb = "".join(line for line in pdb.splitlines(keepends=True) if not line.startswith("SEQRES"))
+    mmcif = pdb_to_mmcif(pdb, {"relax": "test"})
+    assert_label_seq_ids(mmcif, {"A": "MKTAYIAK", "B": "GSHMAS"})
+    block = gemmi.cif.read_string(mmcif).sole_block()
+    assert list(block.find_values("_entity_poly.pdbx_seq_one_letter_code")) == ["MKTAYIAK", "GSHMAS"]
