@@ -88,6 +88,21 @@ class Accounts:
             await tx.execute("set_max_rate_limit", {"account_id": account_id, "max_rate_limit": ceiling})
             return await insert_key(tx, int(account_id), name="first key", rate_limit=rate_limit)
 
+    async def add_credits(self, username: str, amount: int) -> int:
+        """Add `amount` credits (negative: take them back) to the account's balance; the new balance. The
+        balance never goes below 0: the accounts CHECK refuses that, as it refuses an overdraft."""
+        if amount == 0:
+            raise InvalidArgument("amount must not be 0")
+        async with self._db.transaction() as tx:
+            try:
+                balance = await tx.scalar("add_credits", {"username": username, "amount": amount})
+            except ConstraintViolation:
+                raise InvalidArgument(f"{username!r} has fewer than {-amount} credits; the balance cannot go "
+                                      "below 0") from None
+        if balance is None:
+            raise InvalidArgument(f"no account named {username!r}")
+        return int(balance)
+
     async def count(self) -> int:
         return int(await self._db.read.scalar("count_accounts"))
 

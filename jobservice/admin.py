@@ -1,5 +1,5 @@
-"""Admin operations on the store (SQLite in the data directory, or PostgreSQL): the `phonos keys` /
-`phonos users` commands and first start.
+"""Admin operations on the store (SQLite in the data directory, or PostgreSQL): the `phonos keys`,
+`phonos credits` and `phonos users` commands and first start.
 
 They open the database directly (the running service, if any, sees the changes on its next request:
 keys and sessions are read from the database on every request).
@@ -56,6 +56,14 @@ async def ensure_first_account(settings: ServiceSettings, *, credits: int, rate_
         password = secrets.token_urlsafe(12)  # 16 characters, ~96 bits
         await Sessions(db, ttl_s=0).set_password(key.account_id, password)
         return FirstStart(key, password)
+
+    return await _with_db(settings, work)
+
+
+async def add_credits(settings: ServiceSettings, *, username: str, amount: int) -> int:
+    """Top an account up (or take credits back); its new balance."""
+    async def work(db: Store) -> int:
+        return await Accounts(db).add_credits(username, amount)
 
     return await _with_db(settings, work)
 

@@ -4,6 +4,7 @@
     phonos keys create --username NAME [--email E] [--credits N] [--rate-limit R] [--max-rate-limit M] [--json]
     phonos keys list --username NAME [--json]
     phonos keys revoke KEY_ID [--confirm-last-key] [--json]
+    phonos credits add --username NAME --amount N [--json]   (N < 0 takes credits back)
     phonos users set-password --username NAME [--password-stdin]
     phonos db build FASTA OUTDIR [--name uniref90|mgnify|small_bfd]   (a small AlphaFold2 MSA database)
     phonos weights fetch esmfold|alphafold2|diffdock|esm2 [--dir DIR] [--mirror URL]
@@ -159,6 +160,16 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_credits_add(args: argparse.Namespace) -> int:
+    settings = _existing(_settings(args))
+    balance = _run(settings, lambda: admin.add_credits(settings, username=args.username, amount=args.amount))
+    if args.json:
+        print(json.dumps({"username": args.username, "added": args.amount, "balance": balance}))
+    else:
+        print(f"{args.username}: {balance - args.amount} -> {balance} credits")
+    return 0
+
+
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
@@ -245,6 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
     revoke.add_argument("--json", action="store_true")
     revoke.set_defaults(func=cmd_keys_revoke)
+
+    credits = sub.add_parser("credits", help="account balances").add_subparsers(dest="credits_command", required=True)
+    top_up = credits.add_parser("add", help="add credits to an account (a negative amount takes them back)")
+    top_up.add_argument("--username", required=True)
+    top_up.add_argument("--amount", type=int, required=True, help="credits to add; negative to take back")
+    top_up.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    top_up.add_argument("--json", action="store_true")
+    top_up.set_defaults(func=cmd_credits_add)
 
     users = sub.add_parser("users", help="dashboard sign-in").add_subparsers(dest="users_command", required=True)
     password = users.add_parser("set-password", help="set a dashboard password (signs out open sessions)")

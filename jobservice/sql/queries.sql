@@ -252,6 +252,9 @@ SELECT id, username, max_rate_limit FROM accounts WHERE id = :account_id;
 -- name: account_by_username
 SELECT id, username, password_hash FROM accounts WHERE username = :username;
 
+-- name: add_credits
+UPDATE accounts SET credits = credits + :amount WHERE username = :username RETURNING credits;
+
 -- Dashboard passwords and sessions ------------------------------------------------------------------
 
 -- name: set_password

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
+from jobservice.accounts import Accounts
 from jobservice.errors import (
     Conflict,
     InsufficientCredits,
@@ -150,6 +151,23 @@ def test_transitions_queue_the_subscribed_webhook_events(run: Callable[[Scenario
             due = await tx.fetch_all("claim_due_deliveries", {**NOTHING_IN_FLIGHT, "now": 2e9, "limit": 10, "owner": "me", "hold_s": 30.0})
         assert [(d["event"], json.loads(d["payload"])["data"]["download_url"]) for d in due] == [
             ("job.completed", f"/v1/jobs/{job_id}/download")]
+
+    run(scenario)
+
+
+def test_an_operator_tops_a_balance_up_and_never_below_zero(run: Callable[[Scenario], None]) -> None:
+    async def scenario(store: Store) -> None:
+        who = await account(store, credits=10, name="lin")
+        accounts = Accounts(store)
+        assert await accounts.add_credits("lin", 500) == 510 and await balance(store, who) == 510
+        assert await accounts.add_credits("lin", -500) == 10
+        with pytest.raises(InvalidArgument, match="fewer than 11 credits"):
+            await accounts.add_credits("lin", -11)
+        assert await balance(store, who) == 10  # refused whole
+        with pytest.raises(InvalidArgument, match="no account named 'nobody'"):
+            await accounts.add_credits("nobody", 5)
+        with pytest.raises(InvalidArgument, match="not be 0"):
+            await accounts.add_credits("lin", 0)
 
     run(scenario)
 

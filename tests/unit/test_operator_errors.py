@@ -4,6 +4,7 @@ half-open: a data directory that cannot be used, a PostgreSQL that does not answ
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -117,3 +118,19 @@ def test_serve_on_a_data_dir_in_use_names_the_owner_before_starting_triton(
     assert err.strip() == (f"error: another job service (pid {os.getpid()}) is using {tmp_path / 'var'}; stop it "
                            "first, or give this one another --data-dir")
     assert "API key" not in out and "starting Triton" not in out
+
+
+@pytest.mark.unit
+def test_credits_add_tops_up_and_refuses_an_overdraft(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir = str(tmp_path / "var")
+    assert cli.main(["keys", "create", "--username", "ada", "--credits", "100", "--data-dir", data_dir]) == 0
+    capsys.readouterr()
+    assert cli.main(["credits", "add", "--username", "ada", "--amount", "5000", "--data-dir", data_dir]) == 0
+    assert capsys.readouterr().out == "ada: 100 -> 5100 credits\n"
+    assert cli.main(["credits", "add", "--username", "ada", "--amount", "-100", "--json", "--data-dir", data_dir]) == 0
+    assert json.loads(capsys.readouterr().out) == {"username": "ada", "added": -100, "balance": 5000}
+    assert cli.main(["credits", "add", "--username", "ada", "--amount", "-5001", "--data-dir", data_dir]) == 2
+    assert capsys.readouterr().err == "error: 'ada' has fewer than 5001 credits; the balance cannot go below 0\n"
+    assert cli.main(["credits", "add", "--username", "bob", "--amount", "5", "--data-dir", data_dir]) == 2
+    assert capsys.readouterr().err == "error: no account named 'bob'\n"
