@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("PHONOS_TRITON_URLS", "gpu1:8001,gpu2", "expected host:port or model=host:port"),
-    ("PHONOS_DATABASE_URL", "mysql://db/phonos", "must start with postgresql://"),
+    ("PHONOS_DATABASE_URL", "mysql://db/phonos", "must be a postgresql://user:password@host:5432/db URL"),
     ("PHONOS_DATABASE_URL", "postgresql://phonos@127.0.0.1:{port}/phonos", "cannot open the database"),
 ])
 def test_unusable_settings_exit_2_with_a_message(name: str, value: str, message: str, tmp_path: Path,
