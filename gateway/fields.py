@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-_WRAPPERS = frozenset(
+WRAPPERS = frozenset(
     f"google.protobuf.{n}Value"
     for n in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
 )
-_JSON_STRING_TYPES = frozenset(
+JSON_STRING_TYPES = frozenset(
     ("google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask")
 )
 _NO_QUERY_FORM = frozenset(
@@ -165,7 +165,7 @@ def converter(f: FieldDescriptor) -> Callable[[str], object] | None:
         return parse_bytes if f.type == FieldDescriptor.TYPE_BYTES else str
     if cpp == FieldDescriptor.CPPTYPE_MESSAGE and _is_leaf_message(f):
         name = f.message_type.full_name
-        if name in _WRAPPERS:
+        if name in WRAPPERS:
             inner = converter(f.message_type.fields_by_name["value"])
             assert inner is not None
             return inner
@@ -229,7 +229,7 @@ def parse_bytes(text: str) -> bytes:
 
 def _set_well_known(message: Message, value: object, name: str) -> None:
     full_name = message.DESCRIPTOR.full_name
-    if full_name in _WRAPPERS:
+    if full_name in WRAPPERS:
         message.value = value  # type: ignore[attr-defined]
         return
     try:
@@ -240,7 +240,7 @@ def _set_well_known(message: Message, value: object, name: str) -> None:
 
 def _is_leaf_message(f: FieldDescriptor) -> bool:
     return f.message_type is not None and (
-        f.message_type.full_name in _WRAPPERS or f.message_type.full_name in _JSON_STRING_TYPES
+        f.message_type.full_name in WRAPPERS or f.message_type.full_name in JSON_STRING_TYPES
     )
 
 

@@ -18,24 +18,29 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from gateway.fields import FLOAT32_MAX, INT_RANGES, FieldValueError, parse_float, parse_int
+from gateway.fields import (
+    FLOAT32_MAX,
+    INT_RANGES,
+    JSON_STRING_TYPES,
+    WRAPPERS,
+    FieldValueError,
+    parse_float,
+    parse_int,
+)
 
 
 class ShapeError(ValueError):
     """A JSON value that cannot fill its field; the message names it by its JSON path."""
 
 
-_STRING_FORMS = frozenset(
-    ("google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask")
-)
 _ANYTHING = frozenset(("google.protobuf.Value", "google.protobuf.Any"))
-_STRUCT, _LIST_VALUE = "google.protobuf.Struct", "google.protobuf.ListValue"
-_WRAPPER_PREFIX, _WRAPPER_SUFFIX = "google.protobuf.", "Value"
+_LIST_VALUE = "google.protobuf.ListValue"
+_WELL_KNOWN = "google.protobuf."  # the package of the well-known types
 
 _T = FieldDescriptor
 _NUMBER_TYPES = frozenset((
@@ -98,44 +103,69 @@ def _field(field: FieldDescriptor, value: Any, where: str) -> None:
         if not isinstance(value, list):
             raise ShapeError(f"{where} must be an array, got {json_type(value)}")
         for index, item in enumerate(value):
-            if item is None:  # null is no element's default (except a google.protobuf.Value's)
-                if field.message_type is None or field.message_type.full_name not in _ANYTHING:
-                    raise ShapeError(f"{where}[{index}] must be {_expected(field)}, got null")
-            else:
+            if item is not None:
                 _single(field, item, f"{where}[{index}]")
+            elif _shape_of(field)[0] is not None:  # null is no element's default (but a google.protobuf.Value)
+                raise ShapeError(f"{where}[{index}] must be {_shape_of(field)[1]}, got null")
         return
     _single(field, value, where)
 
 
 def _single(field: FieldDescriptor, value: Any, where: str) -> None:
     """One value (not null) of a singular field, or one element of a repeated one."""
-    message = field.message_type
+    fits, expected = _shape_of(field)
+    if fits is None:
+        return
+    if not fits(value):
+        raise ShapeError(f"{where} must be {expected}, got {json_type(value)}")
+    target = _unwrapped(field)
+    message = target.message_type
+    if message is not None:
+        if not message.full_name.startswith(_WELL_KNOWN):  # a message of ours: check its own fields
+            _message(value, message, where)
+    elif target.type in _NUMBER_TYPES:
+        _number(target, value, where)
+
+
+Fits = Callable[[Any], bool]
+
+
+def _is_number(value: Any) -> bool:  # a number or its JSON string form ("12", "NaN"); bool is an int in Python
+    return isinstance(value, int | float | str) and not isinstance(value, bool)
+
+
+@functools.cache  # one answer per field
+def _shape_of(field: FieldDescriptor) -> tuple[Fits | None, str]:
+    """The JSON values a field (or an element of a repeated one) takes: a test and its words; None: any."""
+    target = _unwrapped(field)
+    message = target.message_type
     if message is not None:
         name = message.full_name
         if name in _ANYTHING:
-            return
-        if name in _STRING_FORMS:
-            _expect(isinstance(value, str), field, value, where)
-        elif name == _STRUCT:
-            _expect(isinstance(value, dict), field, value, where)
-        elif name == _LIST_VALUE:
-            _expect(isinstance(value, list), field, value, where)
-        elif _is_wrapper(name):
-            _single(message.fields_by_name["value"], value, where)
-        else:
-            _expect(isinstance(value, dict), field, value, where)
-            _message(value, message, where)
-        return
-    kind = field.type
-    if kind == _T.TYPE_BOOL:
-        _expect(isinstance(value, bool), field, value, where)
-    elif kind in (_T.TYPE_STRING, _T.TYPE_BYTES):
-        _expect(isinstance(value, str), field, value, where)
-    elif kind == _T.TYPE_ENUM:
-        _expect(isinstance(value, str | int) and not isinstance(value, bool), field, value, where)
-    elif kind in _NUMBER_TYPES:
-        _expect(isinstance(value, int | float | str) and not isinstance(value, bool), field, value, where)
-        _number(field, value, where)
+            return None, "anything"
+        if name in JSON_STRING_TYPES:
+            return (lambda v: isinstance(v, str)), "a string"
+        if name == _LIST_VALUE:
+            return (lambda v: isinstance(v, list)), "an array"
+        return (lambda v: isinstance(v, dict)), "an object"  # Struct, Empty and our own messages
+    if target.type == _T.TYPE_BOOL:
+        return (lambda v: isinstance(v, bool)), "true or false"
+    if target.type in (_T.TYPE_STRING, _T.TYPE_BYTES):
+        return (lambda v: isinstance(v, str)), "a string"
+    if target.type == _T.TYPE_ENUM:
+        names = ", ".join(v.name for v in target.enum_type.values)
+        return (lambda v: isinstance(v, str | int) and not isinstance(v, bool)), f"one of {names}"
+    if target.type in (_T.TYPE_DOUBLE, _T.TYPE_FLOAT):
+        return _is_number, "a number"
+    return _is_number, "an integer"
+
+
+def _unwrapped(field: FieldDescriptor) -> FieldDescriptor:
+    """A wrapper field's (google.protobuf.Int32Value, ...) inner `value` field; any other field itself."""
+    message = field.message_type
+    if message is not None and message.full_name in WRAPPERS:
+        return message.fields_by_name["value"]
+    return field
 
 
 def _number(field: FieldDescriptor, value: int | float | str, where: str) -> None:
@@ -161,37 +191,6 @@ def _number(field: FieldDescriptor, value: int | float | str, where: str) -> Non
             raise ShapeError(f"{where}: {exc}") from None
     elif single and abs(value) > FLOAT32_MAX:
         raise ShapeError(f"{where}: {value:g} is out of range for a float")
-
-
-def _is_wrapper(name: str) -> bool:
-    return name.startswith(_WRAPPER_PREFIX) and name.endswith(_WRAPPER_SUFFIX) and name not in _ANYTHING
-
-
-def _expect(fits: bool, field: FieldDescriptor, value: Any, where: str) -> None:
-    if not fits:
-        raise ShapeError(f"{where} must be {_expected(field)}, got {json_type(value)}")
-
-
-def _expected(field: FieldDescriptor) -> str:
-    message = field.message_type
-    if message is not None:
-        name = message.full_name
-        if name in _STRING_FORMS:
-            return "a string"
-        if name == _LIST_VALUE:
-            return "an array"
-        if _is_wrapper(name):
-            return _expected(message.fields_by_name["value"])
-        return "an object"
-    if field.type == _T.TYPE_BOOL:
-        return "true or false"
-    if field.type in (_T.TYPE_STRING, _T.TYPE_BYTES):
-        return "a string"
-    if field.type == _T.TYPE_ENUM:
-        return "one of " + ", ".join(v.name for v in field.enum_type.values)
-    if field.type in (_T.TYPE_DOUBLE, _T.TYPE_FLOAT):
-        return "a number"
-    return "an integer"
 
 
 def _join(path: str, key: str) -> str:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from phonos_config.service import ServiceSettings
+from phonos_config.service import ServiceSettings, check_database_url
 
 Params = Mapping[str, Any]
 
@@ -106,15 +106,10 @@ def store_unusable_message(settings: ServiceSettings, exc: BaseException) -> str
     return f"cannot use the data directory {settings.data_dir}: {exc}"
 
 
-def is_postgres(url: str) -> bool:
-    return url.startswith(("postgresql://", "postgres://"))
-
-
 async def open_store(settings: ServiceSettings) -> Store:
     """PostgreSQL when PHONOS_DATABASE_URL is set, else SQLite in the data directory."""
     if settings.database_url:
-        if not is_postgres(settings.database_url):
-            raise ValueError("PHONOS_DATABASE_URL must start with postgresql:// (leave it empty for SQLite)")
+        check_database_url(settings.database_url)  # settings built with overrides may not have been checked
         from jobservice.pg import PgDatabase
 
         return await PgDatabase.open(settings.database_url)

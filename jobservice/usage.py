@@ -13,7 +13,7 @@ jobs or credits, which are written synchronously with the job).
 Credits are net of refunds: a refunded job (a pending job cancelled, a refunded failure, jobs failed by an
 outage or after their last attempt) gives its credits back through the `jobs_refund` trigger, which in the
 same statement adds `-refund` to the counter of the refund's UTC hour, the route that submitted the job
-(`jobs.endpoint`: /v1/predict or /v1/batch) and its model, under the transport `REFUND_TRANSPORT`. No
+(`jobs.endpoint`: /v1/predict or /v1/batch) and its model, under the transport 'refund'. No
 request uses that transport, so those counters never merge with a request's; they hold 0 requests and
 0 ms, so request counts and the average response time are the requests' alone. Being written with the
 refund, they are never lost to a crash, and usage agrees with the balance and the jobs' credits_used.
@@ -37,10 +37,6 @@ DAY_S = 86400.0
 HOUR_S = 3600
 RETENTION_SWEEP_S = 3600.0
 
-# The transport of the refund trigger's counters (sql/migrations/0050_usage_net_of_refunds.sql); the SQL
-# spells it out too (triggers and usage_by_model take no parameters from here).
-REFUND_TRANSPORT = "refund"
-
 # (account_id, hour, endpoint, model, status_code, transport) -> [requests, credits_used, elapsed_ms]
 Bucket = tuple[int, int, str, str, int, str]
 
@@ -54,7 +50,7 @@ class UsageEvent:
     credits_used: int
     status_code: int  # the gRPC status code of the answer (0 = OK)
     elapsed_ms: float
-    transport: str  # "rest", "grpc" or "dashboard" (a signed-in browser); never REFUND_TRANSPORT
+    transport: str  # "rest", "grpc" or "dashboard" (a signed-in browser); never 'refund' (the SQL's)
     created_at: float
 
 

@@ -143,12 +143,17 @@ class ServiceSettings:
                 raise ValueError(f"{_variable(name)} must be more than 0, got {value}")
         if not self.models:
             raise ValueError("PHONOS_MODELS must name at least one model (e.g. esmfold,alphafold2,diffdock)")
-        if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
-            raise ValueError("PHONOS_DATABASE_URL must be a postgresql://user:password@host:5432/db URL (or empty "
-                             f"for SQLite in the data directory), got one starting {self.database_url.split(':')[0]!r}")
+        check_database_url(self.database_url)
 
     def with_overrides(self, **changes: object) -> Self:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def check_database_url(url: str) -> None:
+    """PHONOS_DATABASE_URL is empty (SQLite in the data directory) or a PostgreSQL URL; ValueError otherwise."""
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError("PHONOS_DATABASE_URL must be a postgresql://user:password@host:5432/db URL (or empty "
+                         f"for SQLite in the data directory), got one starting {url.split(':')[0]!r}")
 
 
 def _variable(field_name: str) -> str:
