@@ -100,7 +100,10 @@ class Doorbell:
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiting.append(waiter)
-        await asyncio.wait_for(waiter, timeout_s)
+        # Not asyncio.wait_for: on Python 3.11 it returns normally when a ring and a cancel land in the same
+        # loop iteration, losing the cancel, so a stopping worker polled on forever and the stop never ended.
+        async with asyncio.timeout(timeout_s):
+            await waiter
 
 
 class ProgressSink(Protocol):

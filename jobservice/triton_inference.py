@@ -155,7 +155,8 @@ class TritonInference:
 
 async def _probe(check: Awaitable[bool], when_false: str) -> str:
     try:
-        ok = await asyncio.wait_for(check, timeout=HEALTH_PROBE_TIMEOUT_S)
+        async with asyncio.timeout(HEALTH_PROBE_TIMEOUT_S):  # not wait_for: it can lose a cancel on Python 3.11
+            ok = await check
     except (InferenceServerException, TimeoutError, OSError):
         return UNAVAILABLE
     return READY if ok else when_false

@@ -99,8 +99,10 @@ class WebhookSender:
                 log.exception("webhook delivery round failed", extra={"action": "webhook.round_failed"})
                 next_at = now() + 1.0
             delay = IDLE_WAIT_S if next_at is None else max(0.0, next_at - now())
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel (stop) that lands with a wake.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def dispatch_due(self) -> float | None:
         """Start every due delivery there is room for; when the next one falls due (None: on a wake)."""

@@ -261,8 +261,20 @@ class InProcessService(ServiceEndpoints):
 
         try:
             self.call(shutdown())
+        except TimeoutError:
+            # Say where the stop waited: each task still pending on the service's loop, with its stack.
+            raise AssertionError("the in-process service did not stop within 60 s; its pending tasks:\n"
+                                 + self._pending_task_stacks()) from None
         finally:
             self._close_loop()
+
+    def _pending_task_stacks(self) -> str:
+        lines: list[str] = []
+        for task in asyncio.all_tasks(self._loop):
+            lines.append(repr(task))
+            lines.extend(f"    {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+                         for frame in task.get_stack())
+        return "\n".join(lines)
 
     def _close_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -48,3 +48,18 @@ def test_a_waiter_that_timed_out_does_not_swallow_a_ring() -> None:
         await asyncio.wait_for(late, 1)
 
     asyncio.run(scenario())
+
+
+def test_a_cancel_that_lands_with_a_ring_still_cancels_the_waiter() -> None:
+    """A stop cancels every worker; one whose ring arrived in the same loop iteration must still stop (Python
+    3.11's asyncio.wait_for returned normally here, and the stopping worker went on polling for ever)."""
+    async def scenario() -> None:
+        bell = Doorbell()
+        waiting = asyncio.create_task(bell.wait(30))
+        await asyncio.sleep(0)  # the task now waits on its future
+        bell.ring()
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(waiting, 5)
+
+    asyncio.run(scenario())
