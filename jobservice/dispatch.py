@@ -77,6 +77,12 @@ GAVE_UP = "The job was interrupted {attempts} times by service restarts and was 
 T = TypeVar("T")
 
 
+def _being_cancelled() -> bool:
+    """Whether someone asked to cancel the running task (not merely something it awaited)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class Doorbell:
     """Wakes one idle worker per ring, so one announced job sends one worker per service to claim it, not
     all of them; a ring while nobody waits is kept for the next worker that would wait."""
@@ -275,12 +281,15 @@ class Dispatcher:
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
-            if task.done() or job_id in self._stopped:
+            if not _being_cancelled():  # the job's own task was cancelled (its user, a lost lease): work on
                 return
-            task.cancel()  # the service is stopping: the job goes back to pending (stop())
-            self._interrupted.append(job_id)
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # This worker is being cancelled: the service is stopping, even if the job ended in the same loop
+            # iteration (returning then lost the stop's cancel, and the stop waited on the worker for ever).
+            if not task.done():
+                task.cancel()  # the job goes back to pending (stop())
+                self._interrupted.append(job_id)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             raise
         except Exception:  # e.g. the database gone: keep the worker; the sweep (or the next start) retries the job
             log.exception("job dispatch failed", extra={"action": "dispatch.worker_error", "job_id": job_id})
