@@ -8,8 +8,9 @@ from dataclasses import replace
 import gemmi
 import numpy as np
 import pytest
-from phonos_models.alphafold2 import outputs
+from phonos_models.alphafold2 import outputs, serving
 from phonos_models.common.chains import ChainLayout
+from phonos_models.common.relax import RelaxedStructure, RelaxOutcome
 from test_report_ranking import output
 
 pytestmark = pytest.mark.unit
@@ -31,3 +32,24 @@ def test_ranked_pdb_and_mmcif_name_their_model_and_rank() -> None:
     cif = outputs.to_mmcif(layout, second, PROVENANCE, file_id="t", rank=2)
     assert "# this structure: rank 2, model_2" in cif.splitlines()[1:12]
     gemmi.cif.read_string(cif)  # the comments stay legal CIF
+
+
+def test_relaxed_files_name_their_model_and_rank() -> None:
+    """relax: all gives rank_N_relaxed_pdb files: each says which ranked structure it is, like the unrelaxed ones."""
+    layout = ChainLayout.of("MKTA")
+    mask = np.zeros((4, 37), np.float32)
+    mask[:, :3] = 1
+    ranked = [replace(output(name, plddt, None, None), atom_mask=mask) for name, plddt in (("model_2", 70.0),
+                                                                                          ("model_1", 60.0))]
+    # The relaxed text here is the unrelaxed structure: this test is about the file's header, not the relax.
+    outcome = RelaxOutcome(status="completed", platform="CPU", openmm_version="8", relaxed={
+        out.model_name: RelaxedStructure(out.model_name, outputs.to_pdb(layout, out, PROVENANCE, rank), 0, 0, 0, 0,
+                                         0.0, 0.0, 0.0, 1, 0.0)
+        for rank, out in enumerate(ranked, start=1)})
+    files = {f.format: f.content.decode() for f in serving.relaxed_files(["model_2", "model_1"], outcome, PROVENANCE)}
+    assert set(files) == {"relaxed_pdb", "relaxed_cif", "rank_2_relaxed_pdb"}
+    second = " ".join(line[11:] for line in files["rank_2_relaxed_pdb"].splitlines() if line.startswith("REMARK 250"))
+    assert "this structure: rank 2, model_1" in second and "Amber-relaxed" in second
+    first = " ".join(line[11:] for line in files["relaxed_pdb"].splitlines() if line.startswith("REMARK 250"))
+    assert "this structure: rank 1, model_2" in first
+    assert "# this structure: rank 1, model_2" in files["relaxed_cif"].splitlines()

@@ -123,6 +123,7 @@ def test_end_to_end_through_the_public_api(triton: object, service_factory: type
     assert metadata["relax"]["platform"] == "CPU" and metadata["relax"]["relaxed"] == ["model_1_multimer_v3"]
     relaxed_text = client.get(complex_job["download_url"], params={"format": "relaxed_pdb"}).text
     assert "REMARK 250 NOT A REAL PREDICTION" in relaxed_text and "Amber-relaxed" in relaxed_text
+    assert "REMARK 250 this structure: rank 1, model_1_multimer_v3" in relaxed_text.splitlines()
     relaxed = gemmi.read_pdb_string(relaxed_text)
     assert [chain.name for chain in relaxed[0]] == ["A", "B"]
     assert any(atom.element.name == "H" for residue in relaxed[0]["A"] for atom in residue)

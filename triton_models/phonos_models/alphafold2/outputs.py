@@ -59,20 +59,20 @@ def pdb_remarks(lines: Sequence[str]) -> str:
     return "".join(remark_records(lines))
 
 
-def ranked_model_line(rank: int, output: ModelOutput) -> str:
+def ranked_model_line(rank: int, model_name: str) -> str:
     """Which of the listed models made this file: the provenance names every model's weights, and a
     rank_N file downloaded on its own must still say whose structure it is."""
-    return f"this structure: rank {rank}, {output.model_name}"
+    return f"this structure: rank {rank}, {model_name}"
 
 
 def to_pdb(layout: ChainLayout, output: ModelOutput, provenance: Provenance, rank: int = 1) -> str:
-    return pdb_remarks([*provenance.lines(), ranked_model_line(rank, output)]) + protein.to_pdb(_protein(layout, output))
+    return pdb_remarks([*provenance.lines(), ranked_model_line(rank, output.model_name)]) + protein.to_pdb(_protein(layout, output))
 
 
 def to_mmcif(layout: ChainLayout, output: ModelOutput, provenance: Provenance, file_id: str, rank: int = 1) -> str:
     model_type = "Multimer" if len(layout.sequences) > 1 else "Monomer"
     return with_cif_comments(protein.to_mmcif(_protein(layout, output), file_id=file_id, model_type=model_type),
-                             [*provenance.lines(), ranked_model_line(rank, output)])
+                             [*provenance.lines(), ranked_model_line(rank, output.model_name)])
 
 
 def with_cif_comments(body: str, lines: Sequence[str]) -> str:

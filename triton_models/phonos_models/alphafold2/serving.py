@@ -33,11 +33,15 @@ def _provenance(prediction: Prediction) -> outputs.Provenance:
                               preset=request.model_preset, msa_mode=request.msa_mode, msa_depth=prediction.msa_depth)
 
 
-def _relaxed_files(prediction: Prediction, outcome: amber.RelaxOutcome, provenance: outputs.Provenance) -> list[ResultFile]:
-    lines = [*provenance.lines(), relax_step.note(outcome)]
-    return relax_step.files([out.model_name for out in prediction.ranked], outcome,
-                            pdb=lambda text: outputs.pdb_remarks(lines) + text,
-                            cif=lambda text: outputs.with_cif_comments(pdb_to_mmcif(text, {}), lines))
+def relaxed_files(ranked: list[str], outcome: amber.RelaxOutcome, provenance: outputs.Provenance) -> list[ResultFile]:
+    """The relaxed structures of the models `ranked` (best first), each naming its rank and model."""
+    def lines(relaxed: amber.RelaxedStructure, rank: int) -> list[str]:
+        return [*provenance.lines(), relax_step.note(outcome), outputs.ranked_model_line(rank, relaxed.name)]
+
+    return relax_step.files(
+        ranked, outcome,
+        pdb=lambda relaxed, rank: outputs.pdb_remarks(lines(relaxed, rank)) + relaxed.pdb,
+        cif=lambda relaxed, rank: outputs.with_cif_comments(pdb_to_mmcif(relaxed.pdb, {}), lines(relaxed, rank)))
 
 
 def result(prediction: Prediction, relax_settings: RelaxSettings | None = None,
@@ -68,7 +72,7 @@ def result(prediction: Prediction, relax_settings: RelaxSettings | None = None,
     if outcome is not None:
         relax_step.report(prediction.request.relax, outcome, best.model_name).add_to(scores, metrics, metadata, timings)
         timings["total"] = round(float(timings.get("total", 0.0)) + outcome.seconds, 3)
-        extra += _relaxed_files(prediction, outcome, provenance)
+        extra += relaxed_files([out.model_name for out in prediction.ranked], outcome, provenance)
     metadata["timings"] = timings
     return ModelResult(
         files=bundle_report.with_plots_and_bundle(prediction, (

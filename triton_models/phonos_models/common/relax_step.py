@@ -21,7 +21,7 @@ from typing import Any
 
 from phonos_config.relax import RelaxSettings
 from phonos_models.common.progress import Progress, Report, ignore
-from phonos_models.common.relax import RelaxOutcome, ShouldStop, relax_structures
+from phonos_models.common.relax import RelaxedStructure, RelaxOutcome, ShouldStop, relax_structures
 from phonos_models.common.result_files import ResultFile, text_file
 
 PDB, CIF = "chemical/x-pdb", "chemical/x-mmcif"
@@ -52,20 +52,22 @@ def note(outcome: RelaxOutcome) -> str:
             "hydrogens added")
 
 
-def files(ranked: Sequence[str], outcome: RelaxOutcome, pdb: Callable[[str], str],
-          cif: Callable[[str], str]) -> list[ResultFile]:
-    """The relaxed files, in rank order of the structure names `ranked`. `pdb` and `cif` turn the
-    relaxed PDB text into the model's files (its provenance added, the way its other files carry it)."""
+def files(ranked: Sequence[str], outcome: RelaxOutcome, pdb: Callable[[RelaxedStructure, int], str],
+          cif: Callable[[RelaxedStructure, int], str]) -> list[ResultFile]:
+    """The relaxed files, in rank order of the structure names `ranked`. `pdb` and `cif` turn a relaxed
+    structure and its rank into the model's files (its provenance added, the way its other files carry it,
+    and which ranked structure this is: a rank_N file downloaded on its own must still say so)."""
     out: list[ResultFile] = []
     for rank, name in enumerate(ranked, start=1):
         relaxed = outcome.relaxed.get(name)
         if relaxed is None:
             continue
         if rank == 1:
-            out.append(text_file("relaxed_pdb", PDB, pdb(relaxed.pdb), extension="relaxed.pdb"))
-            out.append(text_file("relaxed_cif", CIF, cif(relaxed.pdb), extension="relaxed.cif"))
+            out.append(text_file("relaxed_pdb", PDB, pdb(relaxed, rank), extension="relaxed.pdb"))
+            out.append(text_file("relaxed_cif", CIF, cif(relaxed, rank), extension="relaxed.cif"))
         else:
-            out.append(text_file(f"rank_{rank}_relaxed_pdb", PDB, pdb(relaxed.pdb), extension=f"rank_{rank}.relaxed.pdb"))
+            out.append(text_file(f"rank_{rank}_relaxed_pdb", PDB, pdb(relaxed, rank),
+                                 extension=f"rank_{rank}.relaxed.pdb"))
     return out
 
 

@@ -235,8 +235,9 @@ def relax(result: FoldResult, mode: str, weights: WeightsInfo, settings: RelaxSe
 def relaxed_files(result: FoldResult, weights: WeightsInfo, outcome: RelaxOutcome) -> list[ResultFile]:
     lines = [*remarks(result, weights), relax_step.note(outcome)]
     facts = {**provenance(result, weights), "relax": relax_step.note(outcome)}
-    return relax_step.files([STRUCTURE], outcome, pdb=lambda text: "".join(remark_records(lines)) + text,
-                            cif=lambda text: pdb_to_mmcif(text, facts))
+    return relax_step.files([STRUCTURE], outcome,  # one structure: no rank to name
+                            pdb=lambda relaxed, _rank: "".join(remark_records(lines)) + relaxed.pdb,
+                            cif=lambda relaxed, _rank: pdb_to_mmcif(relaxed.pdb, facts))
 
 
 def model_result(result: FoldResult, weights: WeightsInfo, load_s: float, relax_mode: str = "none",
