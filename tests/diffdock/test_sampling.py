@@ -352,6 +352,8 @@ def test_tiny_end_to_end_complex_pdb_and_json(docked) -> None:
     assert body["sampling"] == {"inference_steps": 10, "steps_run": 9, "samples_per_complex": 4,
                                 "random_seed": 7, "nan_batches": 0}  # fmt: skip
     assert set(body["timings_s"]) >= {"featurisation", "esm", "score_steps", "confidence", "total"}
+    # In the job's metadata the stages sit under `timings`, where the job service adds its own (queued_s, ...).
+    assert docked.metadata["timings"] == body["timings_s"] and "timings_s" not in docked.metadata
     assert body["weights"]["score_model"]["real"] is False and len(body["weights"]["score_model"]["sha256"]) == 64
 
 

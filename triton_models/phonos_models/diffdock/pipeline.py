@@ -250,7 +250,8 @@ class DiffDockPipeline:
             "weights": self.weights_json(),
             "real_weights": self.real,  # the key every model's metadata has
             "real_prediction": self.real,  # DiffDock's first name for it, kept for existing readers
-            "timings_s": {k: round(v, 4) for k, v in timings.items()},
+            # `timings` (seconds) like every model's: the job service adds its own stages beside these.
+            "timings": {k: round(v, 4) for k, v in timings.items()},
             "sampling": sampling_info,
         } | ({"note": note} if note else {}) | ({"pocket": pocket.as_json()} if pocket is not None else {})
         return DockingOutput(
