@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jobservice.db import now
+from jobservice.emails import check_email
 from jobservice.errors import InvalidArgument, Unauthenticated
 from jobservice.keys import display_prefix, hash_key, new_api_key, new_key_id
 from jobservice.store import ConstraintViolation, Store, Transaction
@@ -71,6 +72,7 @@ class Accounts:
         the larger of 60/min and the first key's limit."""
         if not username or len(username) > 64:
             raise InvalidArgument("username must be 1-64 characters")
+        email = check_email(email)
         if credits < 0:
             raise InvalidArgument("credits must be 0 or more")
         if rate_limit < 1:

@@ -9,13 +9,13 @@ every call itself (CSRF included): admission only moves the refusal in front of 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from gateway.invoker import RpcFailure
 from jobservice import metrics
 from jobservice.auth import SESSION_METADATA, Authenticator
 from jobservice.auth_throttle import AuthThrottle, client_address
-from jobservice.errors import RateLimited, Unauthenticated
+from jobservice.errors import InvalidArgument, PhonosError, RateLimited, Unauthenticated
 from jobservice.message_limits import SERVICE, full_method
 from jobservice.status_map import grpc_status
 
@@ -27,6 +27,15 @@ _PROTECTED_PREFIX = f"/{SERVICE.full_name}/"
 
 def needs_key(method: str) -> bool:
     return method.startswith(_PROTECTED_PREFIX) and method not in PUBLIC_METHODS
+
+
+def repeated_authorization(metadata: Iterable[tuple[str, object]]) -> RpcFailure | None:
+    """Two or more `authorization` entries: which key is meant? A proxy may read the first where we would
+    read the last, so the call is refused (INVALID_ARGUMENT, as the HTTP edge's 400 for two headers)."""
+    given = sum(1 for key, _ in metadata if str(key).lower() == "authorization")
+    if given < 2:
+        return None
+    return _failure(InvalidArgument("more than one authorization metadata entry: send exactly one"))
 
 
 class KeyAdmission:
@@ -61,7 +70,7 @@ class KeyAdmission:
         return None
 
 
-def _failure(error: Unauthenticated | RateLimited, only: tuple[str, ...] | None = None) -> RpcFailure:
+def _failure(error: PhonosError, only: tuple[str, ...] | None = None) -> RpcFailure:
     """The failure as the servicer would end the call; `only`: the non-title metadata to keep."""
     code, metadata = grpc_status(error)
     kept = {k: v for k, v in metadata if only is None or k in only or k.startswith("phonos-error")}

@@ -26,7 +26,7 @@ from typing import Any
 import grpc
 
 from gateway.ratelog import RateLimitedLog
-from jobservice.admission import KeyAdmission
+from jobservice.admission import KeyAdmission, repeated_authorization
 from jobservice.message_limits import request_limit
 from jobservice.status_map import TITLE_KEY
 
@@ -52,32 +52,35 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler.response_streaming:
             if not details.method.startswith(GUARDED_STREAMS_PREFIX):
                 return handler
-            watched = self._guard_stream(details.method, _text_metadata(details.invocation_metadata), handler)
+            watched = self._guard_stream(details.method, details, handler)
             return grpc.stream_stream_rpc_method_handler(
                 watched, request_deserializer=None, response_serializer=handler.response_serializer
             )
-        guarded = self._guard(details.method, _text_metadata(details.invocation_metadata), handler)
+        guarded = self._guard(details.method, details, handler)
         return grpc.stream_unary_rpc_method_handler(
             guarded, request_deserializer=None, response_serializer=handler.response_serializer
         )
 
-    def _guard(self, method: str, metadata: dict[str, str], handler: grpc.RpcMethodHandler) -> Behaviour:
+    async def _admit(self, method: str, details: grpc.HandlerCallDetails, context: grpc.aio.ServicerContext) -> None:
+        """Refuse the call from its metadata alone, before its message is read."""
+        failure = repeated_authorization(details.invocation_metadata or ()) or await self._admission.admit(
+            method, _text_metadata(details.invocation_metadata), context.peer())
+        if failure is not None:
+            await context.abort(failure.code, failure.details, trailing_metadata=tuple(failure.metadata.items()))
+
+    def _guard(self, method: str, details: grpc.HandlerCallDetails, handler: grpc.RpcMethodHandler) -> Behaviour:
         async def behaviour(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-            failure = await self._admission.admit(method, metadata, context.peer())
-            if failure is not None:
-                await context.abort(failure.code, failure.details, trailing_metadata=tuple(failure.metadata.items()))
+            await self._admit(method, details, context)
             raw = await self._read(method, context)
             request = await self._parse(method, raw, handler, context)
             return await handler.unary_unary(request, context)
 
         return behaviour
 
-    def _guard_stream(self, method: str, metadata: dict[str, str],
+    def _guard_stream(self, method: str, details: grpc.HandlerCallDetails,
                       handler: grpc.RpcMethodHandler) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
         async def behaviour(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            failure = await self._admission.admit(method, metadata, context.peer())
-            if failure is not None:
-                await context.abort(failure.code, failure.details, trailing_metadata=tuple(failure.metadata.items()))
+            await self._admit(method, details, context)
             raw = await self._read(method, context)
             request = await self._parse(method, raw, handler, context)
             async for response in handler.unary_stream(request, context):

@@ -7,6 +7,9 @@ Anything else is a bug and surfaces as INTERNAL with a request id.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+
 
 class PhonosError(Exception):
     """Base of every expected, user-facing error. `message` tells what to fix."""
@@ -57,6 +60,32 @@ def echoed_id(value: str) -> str:
     if len(value) <= MAX_ECHOED_ID:
         return value
     return f"{value[:MAX_ECHOED_ID]}... ({len(value)} characters)"
+
+
+MAX_ECHOED_VALUE = 64  # characters of a caller's value (a param, an email) that a message repeats
+
+
+def json_value_text(value: object) -> str:
+    """A caller's JSON value as an error message repeats it, in JSON's words: `true`, `null`, `"text"`, `3`
+    (not Python's `True`, `None`, `'text'`, `3.0`: clients send JSON). Long values are cut to their start
+    and their length."""
+    if isinstance(value, str) and len(value) > MAX_ECHOED_VALUE:
+        return f"{json.dumps(value[:MAX_ECHOED_VALUE], ensure_ascii=False)}... ({len(value)} characters)"
+    text = json.dumps(_as_json(value), ensure_ascii=False, default=str)
+    if len(text) <= MAX_ECHOED_VALUE:
+        return text
+    return f"{text[:MAX_ECHOED_VALUE]}... ({len(text)} characters of JSON)"
+
+
+def _as_json(value: object) -> object:
+    """google.protobuf.Struct holds every number as a double: the integral ones read back as integers."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    if isinstance(value, Mapping):
+        return {str(k): _as_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_json(v) for v in value]
+    return value
 
 
 class Conflict(PhonosError):

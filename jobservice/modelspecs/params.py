@@ -2,6 +2,7 @@
 
 `params` arrives as JSON (via google.protobuf.Struct, where every number is a
 double), so integers are checked to be integral and booleans to be booleans.
+Messages repeat a refused value as JSON writes it (`true`, `"yes"`), which is what the client sent.
 Unknown keys are rejected: a typo such as `num_recylces` must not silently
 fall back to a default.
 """
@@ -12,7 +13,7 @@ import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from jobservice.errors import InvalidArgument
+from jobservice.errors import InvalidArgument, json_value_text
 from phonos_config.complexes import CHAIN_BREAK
 
 
@@ -45,7 +46,7 @@ class ParamReader:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
-            raise InvalidArgument(f"params.{key} must be an integer for {self._model}, got {value!r}")
+            raise InvalidArgument(f"params.{key} must be an integer for {self._model}, got {json_value_text(value)}")
         number = int(value)
         if (lo is not None and number < lo) or (hi is not None and number > hi):
             raise InvalidArgument(f"params.{key} must be between {lo} and {hi} for {self._model}, got {number}")
@@ -56,7 +57,7 @@ class ParamReader:
         if value is None:
             return default
         if not isinstance(value, bool):
-            raise InvalidArgument(f"params.{key} must be true or false for {self._model}, got {value!r}")
+            raise InvalidArgument(f"params.{key} must be true or false for {self._model}, got {json_value_text(value)}")
         return value
 
     def string(self, key: str, default: str | None, max_length: int | None = None) -> str | None:
@@ -64,7 +65,7 @@ class ParamReader:
         if value is None:
             return default
         if not isinstance(value, str):
-            raise InvalidArgument(f"params.{key} must be a string for {self._model}")
+            raise InvalidArgument(f"params.{key} must be a string for {self._model}, got {json_value_text(value)}")
         if max_length is not None and len(value) > max_length:
             raise InvalidArgument(f"params.{key} is {len(value)} characters; the limit is {max_length}")
         return value
@@ -87,7 +88,7 @@ class ParamReader:
         value = self.string(key, default)
         if value is not None and value not in choices:
             allowed = ", ".join(sorted(choices))
-            raise InvalidArgument(f"params.{key} must be one of {allowed} for {self._model}, got {value!r}")
+            raise InvalidArgument(f"params.{key} must be one of {allowed} for {self._model}, got {json_value_text(value)}")
         return value
 
     def finish(self) -> None:

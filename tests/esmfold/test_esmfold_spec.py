@@ -60,7 +60,7 @@ def test_defaults_are_filled_in() -> None:
         ({"num_recycles": "4"}, "must be an integer"),
         ({"chunk_size": -1}, "between 0 and 4096"),
         ({"num_recylces": 3}, "Unknown parameter"),
-        ({"relax": "amber"}, "params.relax must be one of all, best, none for ESMFold, got 'amber'"),
+        ({"relax": "amber"}, 'params.relax must be one of all, best, none for ESMFold, got "amber"'),
         ({"relax": True}, "params.relax must be a string"),
     ],
 )

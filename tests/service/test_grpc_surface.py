@@ -81,3 +81,24 @@ def test_python_grpc_client_round_trip(service: InProcessService) -> None:
         with pytest.raises(grpc.RpcError) as bad:
             stub.Predict(pb.PredictRequest(model="esmfold", sequence="B*"), metadata=auth)
         assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_two_authorization_entries_are_refused_as_the_http_edge_refuses_two_headers(
+        service: InProcessService) -> None:
+    """Which key is meant? grpc hands the service both entries; a proxy may read the first, the service
+    read the last. Refused before the message is read, whatever the keys, like two Authorization headers."""
+    first, second = service.new_key(credits=100), service.new_key(credits=100)
+    channel, stub = service.grpc_stub()
+    with channel:
+        for keys in ((first, second), (first, first), (first, "pk_not_a_key"), ("pk_not_a_key", first)):
+            metadata = tuple(("authorization", f"Bearer {key}") for key in keys)
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.Predict(pb.PredictRequest(model="esmfold", sequence="MKTVRQERLK"), metadata=metadata)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert refused.value.details() == "more than one authorization metadata entry: send exactly one"
+            assert dict(refused.value.trailing_metadata())["phonos-error-title"] == "Invalid request"
+        with pytest.raises(grpc.RpcError) as watch:
+            next(iter(stub.WatchJobs(pb.WatchJobsRequest(), metadata=metadata)))
+        assert watch.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert stub.GetAccount(pb.GetAccountRequest(), metadata=(("authorization", f"Bearer {first}"),)).jobs.total == 0
+    assert service.client(first).balance() == service.client(second).balance() == 100

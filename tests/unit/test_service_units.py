@@ -112,6 +112,17 @@ def test_param_reader_types_ranges_and_unknown_keys() -> None:
         stray.finish()
 
 
+@pytest.mark.parametrize(("value", "text"), [
+    (True, "true"), (False, "false"), (None, "null"), (3.0, "3"), (2.5, "2.5"), (-0.0, "0"), (1e300, "1e+300"),
+    ("yes", '"yes"'), ("it's", '"it\'s"'), ("b\u00fccher", '"b\u00fccher"'), ("a\nb", '"a\\nb"'),
+    ([1.0, True, None], "[1, true, null]"), ({"a": False}, '{"a": false}'),
+    ("x" * 65, '"' + "x" * 64 + '"... (65 characters)'),
+    (list(range(30)), "[" + ", ".join(map(str, range(30)))[:63] + "... (110 characters of JSON)"),
+])
+def test_json_value_text_words_values_as_json(value: object, text: str) -> None:
+    assert errors.json_value_text(value) == text
+
+
 def test_protein_sequence_rules() -> None:
     assert protein_sequence("M", " mk tv\n", 10) == "MKTV"
     for bad, needle in (("", "empty"), ("MKB1", "invalid"), ("M" * 11, "at most 10")):
