@@ -1,6 +1,6 @@
 """The `phonos` command: the operator's verbs here, the users' verbs from the client package.
 
-    phonos serve [--http-port P] [--grpc-port P] [--data-dir D] [--metrics-port P]
+    phonos serve [--http-host H] [--http-port P] [--grpc-port P] [--data-dir D] [--metrics-port P]
     phonos keys create --username NAME [--email E] [--credits N] [--rate-limit R] [--max-rate-limit M] [--json]
     phonos keys list --username NAME [--json]
     phonos keys revoke KEY_ID [--confirm-last-key] [--json]
@@ -46,10 +46,10 @@ class CliError(Exception):
 def _settings(args: argparse.Namespace) -> ServiceSettings:
     """PHONOS_* variables with the command's flags on top; a value that cannot work is a CliError naming it."""
     overrides: dict[str, object] = {}
-    for flag, field in (("data_dir", "data_dir"), ("http_port", "http_port"), ("grpc_port", "grpc_port"),
-                        ("metrics_port", "metrics_port")):
+    for flag, field in (("data_dir", "data_dir"), ("http_host", "http_host"), ("http_port", "http_port"),
+                        ("grpc_port", "grpc_port"), ("metrics_port", "metrics_port")):
         value = getattr(args, flag, None)
-        if value is not None:
+        if value is not None and value != "":  # `--http-host ""` keeps the default, as PHONOS_HTTP_HOST= does
             overrides[field] = value
     try:
         settings = ServiceSettings.from_env().with_overrides(**overrides)
@@ -225,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="start Triton, the job service and the gateway")
+    serve.add_argument("--http-host", help="gateway address to listen on (default 127.0.0.1; 0.0.0.0: every interface)")
     serve.add_argument("--http-port", type=_port, help="gateway port (default 8080)")
     serve.add_argument("--grpc-port", type=_port, help="job service gRPC port (default 50051)")
     serve.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
