@@ -1,6 +1,6 @@
 """The `phonos` command: the operator's verbs here, the users' verbs from the client package.
 
-    phonos serve [--http-port P] [--grpc-port P] [--data-dir D] [--metrics-port P]
+    phonos serve [--http-host H] [--http-port P] [--grpc-port P] [--data-dir D] [--metrics-port P]
     phonos keys create --username NAME [--email E] [--credits N] [--rate-limit R] [--max-rate-limit M] [--json]
     phonos keys list --username NAME [--json]
     phonos keys revoke KEY_ID [--confirm-last-key] [--json]
@@ -22,6 +22,8 @@ import asyncio
 import getpass
 import json
 import os
+import select
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -46,10 +48,10 @@ class CliError(Exception):
 def _settings(args: argparse.Namespace) -> ServiceSettings:
     """PHONOS_* variables with the command's flags on top; a value that cannot work is a CliError naming it."""
     overrides: dict[str, object] = {}
-    for flag, field in (("data_dir", "data_dir"), ("http_port", "http_port"), ("grpc_port", "grpc_port"),
-                        ("metrics_port", "metrics_port")):
+    for flag, field in (("data_dir", "data_dir"), ("http_host", "http_host"), ("http_port", "http_port"),
+                        ("grpc_port", "grpc_port"), ("metrics_port", "metrics_port")):
         value = getattr(args, flag, None)
-        if value is not None:
+        if value is not None and value != "":  # `--http-host ""` keeps the default, as PHONOS_HTTP_HOST= does
             overrides[field] = value
     try:
         settings = ServiceSettings.from_env().with_overrides(**overrides)
@@ -225,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="start Triton, the job service and the gateway")
+    serve.add_argument("--http-host", help="gateway address to listen on (default 127.0.0.1; 0.0.0.0: every interface)")
     serve.add_argument("--http-port", type=_port, help="gateway port (default 8080)")
     serve.add_argument("--grpc-port", type=_port, help="job service gRPC port (default 50051)")
     serve.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
@@ -294,10 +297,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# How a command that a closed pipe stopped exits, like `seq 1000000 | head -1`'s seq (killed by SIGPIPE: 128 + 13).
+# The process does not really die by the signal: Python ignores SIGPIPE so that a write to a closed socket is
+# an error to handle, and the user verbs talk to the server over sockets.
+EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE
+
+
+def _stdout_reader_gone() -> bool:
+    """stdout is a pipe (or socket) whose reading end is closed: a BrokenPipeError came from printing, not
+    from a connection to the server."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError):  # stdout closed or replaced by an object without a file descriptor
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The `phonos` console script. A reader that stops early (`phonos keys list | head -1`) ends the command
+    quietly with EXIT_CLOSED_PIPE, whichever verb was printing."""
+    try:
+        status = _main(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()  # here, where a closed pipe is caught below, not at exit
+        return status
+    except BrokenPipeError:
+        if not _stdout_reader_gone():
+            raise
+        # What is left in stdout's buffer can never be written: no second error at the interpreter's exit flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_CLOSED_PIPE
+
+
+def _main(argv: list[str]) -> int:
     if argv and argv[0] not in OPERATOR_VERBS and not argv[0].startswith("-"):
         from phonos_client.cli import main as user_main  # the users' verbs
 
@@ -305,15 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     private_umask()  # the data dir holds keys' hashes, webhook secrets and every job's data
     try:
-        status = int(args.func(args))
-        sys.stdout.flush()  # here, where a closed pipe is caught below, not at exit
-        return status
+        return int(args.func(args))
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `phonos keys list | head`: the reader has all it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
-        return 1
 
 
 if __name__ == "__main__":

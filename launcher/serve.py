@@ -24,10 +24,11 @@ import threading
 import urllib.request
 from collections.abc import Mapping
 
-from jobservice.admin import FirstStart, ensure_first_account, has_password
+from jobservice.admin import FirstStart, ensure_first_account
 from jobservice.datadir_lock import DataDirLock, DataDirLocked
 from jobservice.private_files import secure_data_dir
 from jobservice.store import STORE_UNUSABLE, store_unusable_message
+from launcher.banner import endpoint_lines, read_password_holder, sign_in_line
 from launcher.lifeline import end_with_this_process
 from launcher.supervisor import Event, State, Supervised
 from launcher.triton import (
@@ -37,6 +38,7 @@ from launcher.triton import (
     TritonStartError,
     signal_group,
 )
+from launcher.urls import reachable
 from phonos_config.service import ServiceSettings
 from phonos_config.supervisor import SupervisorSettings
 
@@ -56,6 +58,15 @@ def jobservice_command(settings: ServiceSettings) -> list[str]:
     return [sys.executable, "-m", "jobservice", "--data-dir", str(settings.data_dir),
             "--grpc-port", str(settings.grpc_port), "--http-port", str(settings.http_port),
             "--triton-url", settings.triton_url, "--metrics-port", str(settings.metrics_port)]
+
+
+def jobservice_env(settings: ServiceSettings, triton: TritonChild) -> dict[str, str]:
+    """The job service's environment: the launcher's, plus what `phonos serve`'s flags and its Triton decided
+    that `python -m jobservice` has no flag for."""
+    return {**os.environ, "PHONOS_DATA_DIR": str(settings.data_dir), "PHONOS_HTTP_HOST": settings.http_host,
+            "PHONOS_TRITON_URL": triton.grpc_url,
+            # /metrics re-exports Triton's own (Triton's ports stay internal).
+            "PHONOS_TRITON_METRICS_URLS": triton.metrics_url}
 
 
 def read_ready_line(process: subprocess.Popen[str], timeout_s: float) -> dict | None:
@@ -203,10 +214,7 @@ def serve(settings: ServiceSettings) -> int:
               flush=True)
     triton = TritonChild(models, TritonPorts.pick(), settings, {**os.environ, "PHONOS_DATA_DIR": str(data_dir)})
     settings = settings.with_overrides(triton_url=triton.grpc_url)
-    jobs = JobServiceChild(settings, {**os.environ, "PHONOS_DATA_DIR": str(data_dir),
-                                      "PHONOS_TRITON_URL": triton.grpc_url,
-                                      # /metrics re-exports Triton's own (Triton's ports stay internal).
-                                      "PHONOS_TRITON_METRICS_URLS": triton.metrics_url})
+    jobs = JobServiceChild(settings, jobservice_env(settings, triton))
     children = [Supervised(triton, policy, ready_timeout_s=TRITON_READY_TIMEOUT_S),
                 Supervised(jobs, policy, ready_timeout_s=JOBSERVICE_READY_TIMEOUT_S)]
     stopping = threading.Event()
@@ -270,41 +278,22 @@ def report(event: Event, triton: TritonChild, jobs: JobServiceChild) -> bool:
 
 def api_operational(settings: ServiceSettings, jobs: JobServiceChild) -> bool:
     """The job service itself reports every model ready (it may notice Triton a little after we do)."""
-    host = settings.http_host if settings.http_host not in ("", "0.0.0.0", "::") else "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
     try:
-        with urllib.request.urlopen(f"http://{host}:{jobs.ready_info['http_port']}/v1/health", timeout=2) as answer:
+        url = reachable(settings.http_host).url(jobs.ready_info["http_port"], "/v1/health")
+        with urllib.request.urlopen(url, timeout=2) as answer:
             return bool(answer.status == 200)
     except (OSError, KeyError):  # URLError and HTTPError (a 503 while degraded) are OSErrors
         return False
 
 
-def dashboard_lines(url: str, first: FirstStart | None, settings: ServiceSettings) -> str:
-    """Where the dashboard is and how to sign in (the password only on the first start, once)."""
-    lines = [f"Dashboard:     {url}"]
-    if first is not None:
-        lines.append(f"  sign in as 'admin' with password {first.password}  (shown once; change it with "
-                     "`phonos users set-password --username admin`)")
-    elif asyncio.run(has_password(settings, "admin")):
-        lines.append("  sign in as 'admin' (forgot the password? `phonos users set-password --username admin`)")
-    else:
-        lines.append("  set a password to sign in: `phonos users set-password --username NAME`")
-    return "\n".join(lines)
-
-
 def announce(settings: ServiceSettings, triton: TritonChild, jobs: JobServiceChild, first: FirstStart | None) -> None:
-    ready = jobs.ready_info
     data_dir = settings.data_dir
     print(f"Triton ready:  {triton.grpc_url} (internal; pid {_pid(triton, jobs, triton.name)}; models: "
           f"{', '.join(triton.models)}; log {data_dir / 'triton.log'})")
-    dashboard = dashboard_lines(f"http://{settings.http_host}:{ready['http_port']}/", first, settings)
-    print(f"REST gateway:  http://{settings.http_host}:{ready['http_port']}/v1  (try /v1/health)")
-    print(dashboard)
-    print(f"gRPC:          {settings.grpc_host}:{ready['grpc_port']}  (reflection + health enabled)")
-    if ready.get("metrics_port"):
-        print(f"metrics:       http://{settings.metrics_host}:{ready['metrics_port']}/metrics  "
-              "(Prometheus; job service + Triton)")
+    # Once per start (a first start needs no look: its generated password is the line).
+    holder = None if first is not None else asyncio.run(read_password_holder(settings))
+    for line in endpoint_lines(settings, jobs.ready_info, sign_in_line(first, holder)):
+        print(line)
     print(f"job service:   pid {_pid(triton, jobs, jobs.name)}")
     print(f"data dir:      {data_dir}")
     print("weights: tiny random weights unless PHONOS_*_WEIGHTS_DIR is set - NOT real predictions", flush=True)

@@ -65,7 +65,7 @@ def test_a_listing_cut_short_by_its_reader_is_no_traceback(operator_env: pytest.
     try:
         os.dup2(write_end, 1)  # the command's stdout is the pipe nobody reads any more
         operator_env.setattr("sys.stdout", os.fdopen(1, "w", buffering=buffering, closefd=False))
-        assert cli.main(["weights", "list"]) == 1
+        assert cli.main(["weights", "list"]) == cli.EXIT_CLOSED_PIPE == 141
     finally:
         os.dup2(saved, 1)
         os.close(saved)

@@ -319,6 +319,12 @@ SELECT id, username, max_rate_limit FROM accounts WHERE id = :account_id;
 -- name: account_by_username
 SELECT id, username, password_hash FROM accounts WHERE username = :username;
 
+-- name: password_holder
+-- `phonos serve`'s sign-in hint: :username when that account has a dashboard password, else any
+-- account that has one (none: nobody can sign in yet). Once per start, never per request.
+SELECT username FROM accounts WHERE password_hash IS NOT NULL
+ORDER BY username <> :username, id LIMIT 1;
+
 -- name: add_credits
 UPDATE accounts SET credits = credits + :amount WHERE username = :username RETURNING credits;
 

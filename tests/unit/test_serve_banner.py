@@ -1,0 +1,207 @@
+"""`phonos serve`'s banner: addresses a person can open (a listener on 0.0.0.0 is shown on 127.0.0.1, an IPv6
+literal in brackets), the same rule for the launcher's own readiness probe, and a sign-in line that is true."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import threading
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from jobservice import admin
+from jobservice.accounts import NewKey
+from jobservice.admin import FirstStart
+from launcher.banner import endpoint_lines, sign_in_line
+from launcher.serve import (
+    JobServiceChild,
+    TritonChild,
+    announce,
+    api_operational,
+    jobservice_env,
+)
+from launcher.triton import TritonPorts
+from launcher.urls import reachable
+from phonos_config.service import ServiceSettings
+from tests.support import wait_until
+
+# How tests/e2e and bench/ read the banner (tests/e2e/test_serve_and_clients.py, bench/triton_recovery.py).
+REST_LINE = r"REST gateway:\s+(http://\S+)/v1"
+READY = {"http_port": 8000, "grpc_port": 50051, "metrics_port": 9464}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("bind", "host", "everywhere"), [
+    ("0.0.0.0", "127.0.0.1", "all interfaces"),
+    ("", "127.0.0.1", "all interfaces"),
+    ("::", "[::1]", "all IPv6 interfaces"),
+    ("127.0.0.1", "127.0.0.1", None),
+    ("api.example.org", "api.example.org", None),
+    ("fd00::5", "[fd00::5]", None),
+    ("::1", "[::1]", None),
+])
+def test_a_bind_host_is_shown_as_an_address_to_connect_to(bind: str, host: str, everywhere: str | None) -> None:
+    where = reachable(bind)
+    assert (where.host, where.listening_on) == (host, everywhere)
+    assert where.url(8000, "/v1") == f"http://{host}:8000/v1"
+    assert where.address(50051) == f"{host}:50051"
+    assert where.note() == (f"listening on {everywhere}; " if everywhere else "")
+
+
+@pytest.mark.unit
+def test_a_banner_on_every_interface_shows_loopback_urls_and_says_where_it_listens() -> None:
+    settings = ServiceSettings(http_host="0.0.0.0", grpc_host="0.0.0.0", metrics_host="0.0.0.0")
+    lines = endpoint_lines(settings, READY, "  sign in as 'admin'")
+    text = "\n".join(lines)
+    assert "0.0.0.0" not in text
+    assert lines[0] == "REST gateway:  http://127.0.0.1:8000/v1  (listening on all interfaces; try /v1/health)"
+    assert lines[1] == "Dashboard:     http://127.0.0.1:8000/"
+    assert lines[3] == "gRPC:          127.0.0.1:50051  (listening on all interfaces; reflection + health enabled)"
+    assert lines[4] == ("metrics:       http://127.0.0.1:9464/metrics  "
+                        "(listening on all interfaces; Prometheus; job service + Triton)")
+    match = re.search(REST_LINE, text)
+    assert match and match.group(1) == "http://127.0.0.1:8000"
+
+
+@pytest.mark.unit
+def test_a_banner_on_loopback_is_unchanged_and_an_ipv6_literal_is_bracketed() -> None:
+    lines = endpoint_lines(ServiceSettings(), {**READY, "metrics_port": 0}, "")
+    assert lines[0] == "REST gateway:  http://127.0.0.1:8000/v1  (try /v1/health)"
+    assert lines[3] == "gRPC:          127.0.0.1:50051  (reflection + health enabled)"
+    assert not any(line.startswith("metrics:") for line in lines)  # metrics off: no line
+    v6 = endpoint_lines(ServiceSettings(http_host="::1", grpc_host="::1"), READY, "")
+    assert v6[0].startswith("REST gateway:  http://[::1]:8000/v1  (try") and v6[3].startswith("gRPC:          [::1]:50051")
+
+
+class _Ok(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def everywhere() -> Iterator[int]:
+    """A real HTTP listener on 0.0.0.0 (every IPv4 interface), as `phonos serve --http-host 0.0.0.0` binds."""
+    server = HTTPServer(("0.0.0.0", 0), _Ok)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield int(server.server_address[1])
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.mark.integration
+def test_the_printed_url_of_a_listener_on_every_interface_opens(everywhere: int) -> None:
+    lines = endpoint_lines(ServiceSettings(http_host="0.0.0.0"), {**READY, "http_port": everywhere}, "")
+    base_url = re.search(REST_LINE, "\n".join(lines)).group(1)  # type: ignore[union-attr]
+    with urllib.request.urlopen(f"{base_url}/v1/health", timeout=5) as answer:
+        assert answer.status == 200 and answer.read() == b"ok"
+
+
+@pytest.mark.integration
+def test_the_launcher_sees_a_gateway_bound_to_ipv6_any_as_operational(tmp_path: Path) -> None:
+    """aiohttp (asyncio) binds "::" IPv6-only: the readiness probe must come over [::1], not 127.0.0.1, or
+    `phonos serve --http-host ::` would wait for ever without printing its banner."""
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "operational"})
+
+    async def scenario() -> bool:
+        app = web.Application()
+        app.router.add_get("/v1/health", health)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "::", 0)
+        await site.start()
+        try:
+            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            settings = ServiceSettings(http_host="::", data_dir=tmp_path)
+            jobs = JobServiceChild(settings, {})
+            jobs.ready_info = {"http_port": port}
+            return await asyncio.to_thread(api_operational, settings, jobs)
+        finally:
+            await runner.cleanup()
+
+    assert asyncio.run(scenario())
+
+
+@pytest.mark.e2e
+def test_serve_s_http_host_reaches_the_job_service_that_binds_the_gateway(operator_env: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
+    """`phonos serve --http-host ::` sets the launcher's settings; the gateway is bound by the job service
+    process, which must get the same host, or the banner's "listening on all interfaces" would be false."""
+    settings = ServiceSettings(data_dir=tmp_path, http_host="::", http_port=0, grpc_port=0, metrics_port=0)
+    triton = TritonChild(["esmfold"], TritonPorts(8010, 8011, 8012), settings, {})  # never started: not needed
+    jobs = JobServiceChild(settings, jobservice_env(settings, triton))  # operator_env: no PHONOS_* of the caller
+    jobs.spawn()
+    try:
+        assert jobs.popen is not None
+        assert wait_until(jobs.is_ready, 60, 0.1), "the job service never printed its ready line"
+        with socket.create_connection(("::1", jobs.ready_info["http_port"]), timeout=5):
+            pass  # bound to "::": reachable on [::1] (on 127.0.0.1 only, this connection is refused)
+    finally:
+        jobs.stop()
+    assert jobs.exit_code() is not None
+
+
+FIRST = FirstStart(NewKey(api_key="pk_x", account_id=1, key_id="key_1"), password="Xq3-generated")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("first", "holder", "says"), [
+    (FIRST, None, "  sign in as 'admin' with password Xq3-generated  (shown once; change it with "
+                  "`phonos users set-password --username admin`)"),
+    (None, "admin", "  sign in as 'admin' (forgot the password? `phonos users set-password --username admin`)"),
+    (None, "ada", "  sign in with your username and password (forgot it? `phonos users set-password --username NAME`)"),
+    (None, None, "  set a password to sign in: `phonos users set-password --username NAME`"),
+])
+def test_the_sign_in_line_says_what_is_true_of_the_passwords(first: FirstStart | None, holder: str | None,
+                                                             says: str) -> None:
+    assert sign_in_line(first, holder) == says
+
+
+def _announce(settings: ServiceSettings, first: FirstStart | None, capsys: pytest.CaptureFixture[str]) -> str:
+    """The banner `phonos serve` prints once Triton and the job service (which bound READY's ports) are ready."""
+    jobs = JobServiceChild(settings, {})
+    jobs.ready_info = dict(READY)
+    announce(settings, TritonChild(["esmfold"], TritonPorts(8010, 8011, 8012), settings, {}), jobs, first)
+    return capsys.readouterr().out
+
+
+@pytest.mark.unit
+def test_the_banner_of_a_service_on_every_interface_prints_no_0000(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    settings = ServiceSettings(data_dir=tmp_path, http_host="0.0.0.0", grpc_host="0.0.0.0", metrics_host="0.0.0.0")
+    out = _announce(settings, FIRST, capsys)
+    assert "0.0.0.0" not in out, out
+    assert re.search(REST_LINE, out).group(1) == "http://127.0.0.1:8000"  # type: ignore[union-attr]
+    assert "Dashboard:     http://127.0.0.1:8000/\n  sign in as 'admin' with password Xq3-generated" in out
+
+
+@pytest.mark.integration
+def test_a_restart_where_only_other_accounts_have_passwords_says_sign_in_with_yours(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The operator never set admin's password but gave `ada` one: people can sign in (a real SQLite file;
+    tests/store/test_sign_in_hint.py runs the lookup on PostgreSQL too)."""
+    settings = ServiceSettings(data_dir=tmp_path)
+
+    async def accounts() -> None:  # `phonos keys create` twice, then `phonos users set-password --username ada`
+        for username in ("admin", "ada"):
+            await admin.create_key(settings, username=username, email=None, credits=10, rate_limit=60)
+        await admin.set_password(settings, username="ada", password="a long enough password")
+
+    asyncio.run(accounts())
+    out = _announce(settings, None, capsys)
+    assert "  sign in with your username and password (forgot it? `phonos users set-password --username NAME`)" in out
+    assert "set a password to sign in" not in out
