@@ -108,6 +108,12 @@ class Accounts:
     async def count(self) -> int:
         return int(await self._db.read.scalar("count_accounts"))
 
+    async def password_holder(self, preferred: str) -> str | None:
+        """`preferred` when that account has a dashboard password, else some account that has one, else None
+        (nobody can sign in yet): what `phonos serve`'s sign-in line says."""
+        row = await self._db.read.fetch_one("password_holder", {"username": preferred})
+        return None if row is None else str(row["username"])
+
     async def account_id(self, username: str) -> int:
         row = await self._db.read.fetch_one("account_by_username", {"username": username})
         if row is None:

@@ -68,10 +68,10 @@ async def add_credits(settings: ServiceSettings, *, username: str, amount: int) 
     return await _with_db(settings, work)
 
 
-async def has_password(settings: ServiceSettings, username: str) -> bool:
-    async def work(db: Store) -> bool:
-        row = await db.read.fetch_one("account_by_username", {"username": username})
-        return row is not None and row["password_hash"] is not None
+async def password_holder(settings: ServiceSettings, preferred: str) -> str | None:
+    """Accounts.password_holder on the settings' store (SQLite or PostgreSQL)."""
+    async def work(db: Store) -> str | None:
+        return await Accounts(db).password_holder(preferred)
 
     return await _with_db(settings, work)
 
