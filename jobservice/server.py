@@ -31,7 +31,7 @@ from jobservice.service import JobService
 from jobservice.servicer import PhonosServicer
 from jobservice.store import open_store
 from phonos.v1 import phonos_pb2, phonos_pb2_grpc
-from phonos_config.service import ServiceSettings
+from phonos_config.service import ServiceSettings, bracketed
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ async def create_server(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
     try:
-        port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+        port = server.add_insecure_port(f"{bracketed(settings.grpc_host)}:{settings.grpc_port}")
     except RuntimeError:  # grpc's "Failed to bind to address ..."
         await service.stop()
         await db.close()

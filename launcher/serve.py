@@ -64,6 +64,7 @@ def jobservice_env(settings: ServiceSettings, triton: TritonChild) -> dict[str, 
     """The job service's environment: the launcher's, plus what `phonos serve`'s flags and its Triton decided
     that `python -m jobservice` has no flag for."""
     return {**os.environ, "PHONOS_DATA_DIR": str(settings.data_dir), "PHONOS_HTTP_HOST": settings.http_host,
+            "PHONOS_GRPC_HOST": settings.grpc_host, "PHONOS_METRICS_HOST": settings.metrics_host,
             "PHONOS_TRITON_URL": triton.grpc_url,
             # /metrics re-exports Triton's own (Triton's ports stay internal).
             "PHONOS_TRITON_METRICS_URLS": triton.metrics_url}

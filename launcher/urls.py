@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from phonos_config.service import bracketed
+
 # Bind hosts meaning "every interface", and the loopback address that reaches each. "::" is IPv6 only:
 # asyncio sets IPV6_V6ONLY on the sockets it binds, so 127.0.0.1 would not reach an aiohttp site there.
 _WILDCARDS = {"": ("127.0.0.1", "all interfaces"), "0.0.0.0": ("127.0.0.1", "all interfaces"),
@@ -34,4 +36,4 @@ class Reachable:
 def reachable(bind_host: str) -> Reachable:
     """The host to connect to for a listener bound to `bind_host` (a PHONOS_*_HOST setting)."""
     host, listening_on = _WILDCARDS.get(bind_host.strip(), (bind_host.strip(), None))
-    return Reachable(f"[{host}]" if ":" in host and not host.startswith("[") else host, listening_on)
+    return Reachable(bracketed(host), listening_on)

@@ -149,6 +149,12 @@ class ServiceSettings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+def bracketed(host: str) -> str:
+    """A host setting as it goes before ":port" (a gRPC bind address, a URL): an IPv6 literal in brackets,
+    so "::" binds as "[::]:50051" (grpc cannot parse ":::50051")."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def check_database_url(url: str) -> None:
     """PHONOS_DATABASE_URL is empty (SQLite in the data directory) or a PostgreSQL URL; ValueError otherwise."""
     if url and not url.startswith(("postgresql://", "postgres://")):

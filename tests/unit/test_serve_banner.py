@@ -141,7 +141,8 @@ def test_serve_s_http_host_reaches_the_job_service_that_binds_the_gateway(operat
                                                                          tmp_path: Path) -> None:
     """`phonos serve --http-host ::` sets the launcher's settings; the gateway is bound by the job service
     process, which must get the same host, or the banner's "listening on all interfaces" would be false."""
-    settings = ServiceSettings(data_dir=tmp_path, http_host="::", http_port=0, grpc_port=0, metrics_port=0)
+    settings = ServiceSettings(data_dir=tmp_path, http_host="::", http_port=0, grpc_host="::", grpc_port=0,
+                               metrics_port=0)
     triton = TritonChild(["esmfold"], TritonPorts(8010, 8011, 8012), settings, {})  # never started: not needed
     jobs = JobServiceChild(settings, jobservice_env(settings, triton))  # operator_env: no PHONOS_* of the caller
     jobs.spawn()
@@ -150,6 +151,8 @@ def test_serve_s_http_host_reaches_the_job_service_that_binds_the_gateway(operat
         assert wait_until(jobs.is_ready, 60, 0.1), "the job service never printed its ready line"
         with socket.create_connection(("::1", jobs.ready_info["http_port"]), timeout=5):
             pass  # bound to "::": reachable on [::1] (on 127.0.0.1 only, this connection is refused)
+        with socket.create_connection(("::1", jobs.ready_info["grpc_port"]), timeout=5):
+            pass  # gRPC on "::" too (grpc cannot bind ":::0"; the job service brackets the literal)
     finally:
         jobs.stop()
     assert jobs.exit_code() is not None
