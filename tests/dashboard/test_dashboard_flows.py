@@ -218,3 +218,23 @@ def test_a_missing_receptor_file_is_marked_on_the_upload_not_on_the_unused_job_l
     expect(page.locator("#error-protein_pdb")).to_contain_text("needs a receptor")
     expect(page.locator("#f-protein_pdb-file")).to_have_class(re.compile("invalid"))
     expect(page.locator("#f-protein_pdb-job")).not_to_have_class(re.compile("invalid"))
+
+
+def test_the_header_action_lines_up_with_the_content_column_at_every_width(
+        cleo_page: Page, service: ServiceProcess, cleo_job: dict[str, Any]) -> None:
+    """On a 2560 px screen the content is capped at its column; the header's "New job" used to sit at
+    the window's far right."""
+    page = cleo_page
+    for width in (390, 800, 1280, 2560):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{service.base_url}/jobs")
+        expect(page.locator("#jobs-table")).to_be_visible(timeout=30_000)
+        action = page.locator(".topbar a.btn.primary").bounding_box()
+        title = page.locator(".topbar h1").bounding_box()
+        column = page.locator(".content > .card").bounding_box()
+        assert action and title and column
+        shot(page, f"26-jobs-header-{width}")
+        assert action["x"] + action["width"] <= column["x"] + column["width"] + 1, f"{width} px: {action} {column}"
+        assert abs(title["x"] - column["x"]) <= 1, f"{width} px: {title} {column}"
+        if width >= 1280:  # one row: the button ends where the column ends
+            assert abs(action["x"] + action["width"] - (column["x"] + column["width"])) <= 1, f"{width} px"
