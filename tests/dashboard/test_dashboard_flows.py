@@ -24,6 +24,7 @@ pytestmark = pytest.mark.e2e
 
 SHORT = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
 PHONE = {"width": 390, "height": 844}
+TABLET = {"width": 800, "height": 900}  # below 980 px the sidebar is a bar on top
 ERROR_RED = "rgb(197, 48, 48)"  # --bad in app.css
 
 
@@ -218,3 +219,68 @@ def test_a_missing_receptor_file_is_marked_on_the_upload_not_on_the_unused_job_l
     expect(page.locator("#error-protein_pdb")).to_contain_text("needs a receptor")
     expect(page.locator("#f-protein_pdb-file")).to_have_class(re.compile("invalid"))
     expect(page.locator("#f-protein_pdb-job")).not_to_have_class(re.compile("invalid"))
+
+
+def test_sign_out_is_one_menu_away_in_the_top_bar_below_the_sidebar_width(browser: Browser, service: ServiceProcess,
+                                                                           cleo: User) -> None:
+    """A laptop split-screen or a tablet: the sidebar is a bar on top, and its menu button leads to
+    "Sign out" (it used to be only on the Account page)."""
+    watched = Watched()
+    page = sign_in(browser, service, cleo, watched)
+    page.set_viewport_size(TABLET)
+    toggle = page.locator(".side #menu-toggle")
+    sign_out = page.locator(".side #sign-out")
+    expect(toggle).to_be_visible()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(sign_out).to_be_hidden()  # folded away until asked for
+    toggle.focus()
+    page.keyboard.press("Enter")  # by keyboard: open, tab into the links, Escape back to the button
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(sign_out).to_be_visible()
+    expect(page.locator("#side-user")).to_have_text("cleo")
+    shot(page, "26-menu-open-800", full_page=False)
+    page.keyboard.press("Tab")
+    expect(page.locator("#side-menu a[href='/jobs']")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(page.locator("#side-menu")).to_be_hidden()
+    expect(toggle).to_be_focused()
+    page.set_viewport_size(PHONE)
+    toggle.click()
+    expect(sign_out).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(page, "26-menu-open-390", full_page=False)
+    page.set_viewport_size(TABLET)
+    sign_out.click()
+    page.wait_for_url("**/sign-in")
+    page.goto(f"{service.base_url}/keys")  # the session really ended
+    page.wait_for_url("**/sign-in?next=%2Fkeys")
+    assert watched.problems() == [], watched.problems()
+    page.context.close()
+
+
+def test_wide_screen_keeps_the_menu_button_away_and_sign_out_in_the_sidebar(cleo_page: Page) -> None:
+    page = cleo_page
+    expect(page.locator("#menu-toggle")).to_be_hidden()
+    expect(page.locator("#sign-out")).to_be_visible()
+    expect(page.locator("#side-menu a[href='/usage']")).to_be_visible()
+
+
+def test_the_header_action_lines_up_with_the_content_column_at_every_width(
+        cleo_page: Page, service: ServiceProcess, cleo_job: dict[str, Any]) -> None:
+    """On a 2560 px screen the content is capped at its column; the header's "New job" used to sit at
+    the window's far right."""
+    page = cleo_page
+    for width in (390, 800, 1280, 2560):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{service.base_url}/jobs")
+        expect(page.locator("#jobs-table")).to_be_visible(timeout=30_000)
+        action = page.locator(".topbar a.btn.primary").bounding_box()
+        title = page.locator(".topbar h1").bounding_box()
+        column = page.locator(".content > .card").bounding_box()
+        assert action and title and column
+        shot(page, f"26-jobs-header-{width}")
+        assert action["x"] + action["width"] <= column["x"] + column["width"] + 1, f"{width} px: {action} {column}"
+        assert abs(title["x"] - column["x"]) <= 1, f"{width} px: {title} {column}"
+        if width >= 1280:  # one row: the button ends where the column ends
+            assert abs(action["x"] + action["width"] - (column["x"] + column["width"])) <= 1, f"{width} px"

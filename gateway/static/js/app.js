@@ -2,6 +2,7 @@
 
 import {api, loadSession, signInUrl, signOut} from './api.js';
 import {h, icon, replace} from './dom.js';
+import {disclosure} from './menu.js';
 import {num} from './format.js';
 
 const PAGES = [
@@ -33,8 +34,9 @@ function brand() {
 
 function shell(session, active) {
   const credits = h('div', {class: 'credits', id: 'side-credits'}, '…');
-  const side = h('aside', {class: 'side'},
-    brand(),
+  const toggle = h('button', {class: 'btn ghost menu-toggle', type: 'button', id: 'menu-toggle'},
+    icon('menu'), 'Menu');
+  const menu = h('div', {class: 'side-menu', id: 'side-menu'},
     h('nav', {class: 'nav', 'aria-label': 'Main'}, NAV.map((item) => item.section
       ? h('div', {class: 'nav-section'}, item.section)
       : h('a', {href: item.href, class: item.id === active ? 'active' : '', 'aria-current': item.id === active ? 'page' : false},
@@ -46,6 +48,8 @@ function shell(session, active) {
         await signOut(false);
         location.assign('/sign-in');
       }}}, 'Sign out')));
+  const side = h('aside', {class: 'side'}, brand(), toggle, menu);
+  disclosure(side, toggle, menu);
   const main = h('main', {class: 'main', id: 'main'});
   api.get('/v1/account').then((account) => {
     replace(credits, `${num(account.credits.balance)} credits`);

@@ -63,6 +63,7 @@ const ICONS = {
   account: ['M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8z', 'M4 20c1.5-4 4.5-6 8-6s6.5 2 8 6'],
   empty: ['M4 7l8-4 8 4-8 4-8-4z', 'M4 7v10l8 4 8-4V7', 'M12 11v10'],
   copy: ['M9 9h10v10H9z', 'M5 15V5h10'],
+  menu: ['M4 6h16', 'M4 12h16', 'M4 18h16'],
 };
 
 export function icon(name) {
