@@ -95,7 +95,8 @@ function elapsed(job) {
 
 function provenance(job) {
   const meta = {...(job.metadata || {})};
-  const timings = meta.timings || meta.timings_s || {};
+  // DiffDock jobs stored before its stages moved into `timings` keep them under `timings_s`: show both.
+  const timings = {...(meta.timings_s || {}), ...(meta.timings || {})};
   delete meta.timings;
   delete meta.timings_s;
   return h('div', {class: 'card', id: 'provenance'},
