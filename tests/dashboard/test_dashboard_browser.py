@@ -157,6 +157,39 @@ def test_esmfold_from_the_form_turns_completed_in_the_table_without_a_reload(
     expect(page.locator(".empty .title")).to_have_text("No jobs match these filters")
 
 
+def ca_steps_mostly_real(pdb: str) -> bool:
+    """At most a quarter of the steps between numbered-consecutive Cα atoms of a chain exceed 4.2 Å."""
+    cas = [(line[21], int(line[22:26]), np.array([float(line[30:38]), float(line[38:46]), float(line[46:54])]))
+           for line in pdb.splitlines() if line.startswith("ATOM") and line[12:16].strip() == "CA"]
+    steps = [float(np.linalg.norm(b[2] - a[2])) for a, b in zip(cas, cas[1:], strict=False)
+             if a[0] == b[0] and b[1] == a[1] + 1]
+    return sum(step > 4.2 for step in steps) <= len(steps) / 4
+
+
+def test_the_viewer_draws_a_cartoon_only_where_the_backbone_allows_one(ada_page: tuple[Page, Watched],
+                                                                         service: ServiceProcess) -> None:
+    """viewer.js's rule on made-up chains (not structures anyone is shown): 3.8 Å steps draw as a cartoon,
+    a chain of 9 Å steps does not, and one long step (a break the numbering does not show) is not enough."""
+    page, _ = ada_page
+    page.goto(f"{service.base_url}/jobs")
+    verdicts = page.evaluate("""async () => {
+        const {cartoonDrawable} = await import('/static/js/viewer.js');
+        const chain = (steps) => steps.reduce((atoms, step, i) => [...atoms, {chain: 'A', resi: i + 2, atom: 'CA',
+            hetflag: false, x: atoms[atoms.length - 1].x + step, y: 0, z: 0}],
+            [{chain: 'A', resi: 1, atom: 'CA', hetflag: false, x: 0, y: 0, z: 0}]);
+        const renumbered = chain(Array(19).fill(9)).map((a, i) => ({...a, resi: a.resi + 10 * i}));
+        return {
+            real: cartoonDrawable(chain(Array(19).fill(3.8))),
+            spread: cartoonDrawable(chain(Array(19).fill(9))),
+            one_break: cartoonDrawable(chain([...Array(9).fill(3.8), 30, ...Array(9).fill(3.8)])),
+            numbered_breaks: cartoonDrawable(renumbered),
+            ligand_only: cartoonDrawable([{chain: 'L', resi: 1, atom: 'C1', hetflag: true, x: 0, y: 0, z: 0}]),
+        };
+    }""")
+    assert verdicts == {"real": True, "spread": False, "one_break": True, "numbered_breaks": True,
+                        "ligand_only": True}
+
+
 def test_structure_page_draws_the_viewer_the_plddt_plot_and_the_pae_map(
     ada_page: tuple[Page, Watched], service: ServiceProcess, folded: dict[str, Any]
 ) -> None:
@@ -186,7 +219,14 @@ def test_structure_page_draws_the_viewer_the_plddt_plot_and_the_pae_map(
     with page.expect_download() as download:
         page.click("#downloads a[data-format=pdb]")
     assert download.value.suggested_filename == f"{folded['job_id']}.pdb"
+    # A backbone a cartoon cannot draw (most Cα–Cα steps > 4.2 Å: tiny weights) starts as sticks, and says why.
+    pdb = page.evaluate("(url) => fetch(url).then((r) => r.text())", folded["download_url"])
+    cartoon = ca_steps_mostly_real(pdb)
+    expect(page.locator("#view-cartoon")).to_have_attribute("aria-pressed", "true" if cartoon else "false")
+    expect(page.locator("#view-sticks")).to_have_attribute("aria-pressed", "false" if cartoon else "true")
+    expect(page.locator("#viewer-note")).to_have_count(0 if cartoon else 1)
     page.click("#view-sticks")
+    expect(page.locator("#view-sticks")).to_have_attribute("aria-pressed", "true")
     shot(page, "04-job-structure")
     page.click("#view-cartoon")
     page.set_viewport_size({"width": 1440, "height": 1560})

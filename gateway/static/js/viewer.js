@@ -33,6 +33,24 @@ function residueIndex(atoms) {
   return index;
 }
 
+const CA_BOND_MAX = 4.2; // Å: consecutive Cα atoms of a real chain are 3.8 Å apart (trans) or 2.9 (cis)
+
+/** Whether a cartoon can show this chain: 3Dmol draws no ribbon across Cα–Cα gaps it takes for chain
+ * breaks, so a backbone whose neighbouring Cα atoms are mostly too far apart (tiny random weights make such
+ * structures) shows as almost nothing. `atoms`: objects with chain, resi, atom (its name), hetflag, x, y, z. */
+export function cartoonDrawable(atoms) {
+  const cas = atoms.filter((a) => a.atom === 'CA' && !a.hetflag);
+  let pairs = 0;
+  let gaps = 0;
+  for (let i = 1; i < cas.length; i += 1) {
+    const [a, b] = [cas[i - 1], cas[i]];
+    if (a.chain !== b.chain || b.resi !== a.resi + 1) continue; // a chain break in the file itself
+    pairs += 1;
+    if (Math.hypot(a.x - b.x, a.y - b.y, a.z - b.z) > CA_BOND_MAX) gaps += 1;
+  }
+  return pairs === 0 || gaps <= pairs / 4;
+}
+
 export async function structureViewer(container, pdbText, plddt) {
   const mol = await load();
   if (!mol) { missing(container); return null; }
@@ -51,7 +69,8 @@ export async function structureViewer(container, pdbText, plddt) {
     cartoon: {cartoon: {colorfunc: color, arrows: true}},
     sticks: {stick: {colorfunc: color, radius: 0.18}, cartoon: {colorfunc: color, opacity: 0.35}},
   };
-  viewer.setStyle({}, styles.cartoon);
+  const initial = cartoonDrawable(atoms) ? 'cartoon' : 'sticks';
+  viewer.setStyle({}, styles[initial]);
   viewer.setHoverable({}, true, (atom, v) => {
     if (!atom.label) atom.label = v.addLabel(`${atom.resn} ${atom.resi} · pLDDT ${scoreOf(atom).toFixed(1)}`,
       {position: atom, backgroundColor: '#14213d', backgroundOpacity: 0.85, fontSize: 12, fontColor: 'white'});
@@ -60,6 +79,7 @@ export async function structureViewer(container, pdbText, plddt) {
   fit();
   return {
     viewer,
+    initial, // 'sticks' when a cartoon would show almost nothing (see cartoonDrawable)
     reset: fit,
     style: (name) => { viewer.setStyle({}, styles[name]); viewer.render(); },
     spin: (on) => viewer.spin(on ? 'y' : false),

@@ -174,13 +174,23 @@ async function structureSection(job) {
   requestAnimationFrame(async () => {
     const view = await structureViewer(container, pdb, plddt);
     if (!view) return;
+    if (view.initial === 'sticks') {
+      tools.after(h('div', {class: 'small muted', id: 'viewer-note'},
+        'Shown as sticks: most neighbouring Cα atoms here are more than 4.2 Å apart (3.8 Å in a real chain), ',
+        'so a cartoon would show almost nothing. Tiny random weights make such structures.'));
+    }
     let spinning = false;
+    const showStyle = (name) => {
+      view.style(name);
+      for (const style of ['cartoon', 'sticks']) tools.querySelector(`#view-${style}`).setAttribute('aria-pressed', String(style === name));
+    };
     replace(tools, Array.from(viewerTools([
-      ['Cartoon', () => view.style('cartoon'), 'view-cartoon'],
-      ['Sticks', () => view.style('sticks'), 'view-sticks'],
+      ['Cartoon', () => showStyle('cartoon'), 'view-cartoon'],
+      ['Sticks', () => showStyle('sticks'), 'view-sticks'],
       ['Spin', () => { spinning = !spinning; view.spin(spinning); }, 'view-spin'],
       ['Reset', () => view.reset(), 'view-reset'],
     ]).childNodes));
+    showStyle(view.initial);
     container.dataset.ready = 'true';
   });
   return section;
