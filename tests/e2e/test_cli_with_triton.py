@@ -58,12 +58,14 @@ def test_the_client_installs_alone_and_folds_a_fasta_against_real_triton(
         chain = gemmi.read_structure(str(tmp_path / "out" / f"{job['name']}.pdb"))[0][0]
         assert gemmi.one_letter_code([r.name for r in chain]) == sequence  # a real (tiny-weights) structure
         assert 0 < job["metrics"]["mean_plddt"] <= 100
-    # and it watched them live: the model's trunk passes came through the stream
+    # and it watched them live: the model's trunk passes came through the stream, in order, up to the last.
+    # How many it sees depends on when its stream opened (a loaded machine may already be past the first).
     watched = subprocess.run([python, "-c", (
         "import sys\nfrom phonos_client import Client\n"
         "c = Client(sys.argv[1], sys.argv[2])\n"
-        "j = c.predict('esmfold', 'MKTAYIAKQRQISFVKSHFSRQ', params={'num_recycles': 3})\n"
+        "j = c.predict('esmfold', 'MKTAYIAKQRQISFVKSHFSRQ', params={'num_recycles': 11})\n"
         "print([e.progress.step for e in c.watch(j.job_id) if e.progress])\n"),
         service.base_url, key], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert watched.returncode == 0, watched.stderr
-    assert watched.stdout.strip() == "[1, 2, 3, 4]"
+    steps = json.loads(watched.stdout)
+    assert steps and steps == list(range(steps[0], 13)), steps  # 12 trunk passes: 11 recycles + the first
