@@ -21,9 +21,6 @@ import argparse
 import asyncio
 import getpass
 import json
-import os
-import select
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -31,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from phonos_client.cli import OPERATOR_VERBS, add_user_commands
+from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 from phonos_models.alphafold2 import build_db
 
 from jobservice import admin
@@ -297,36 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# How a command that a closed pipe stopped exits, like `seq 1000000 | head -1`'s seq (killed by SIGPIPE: 128 + 13).
-# The process does not really die by the signal: Python ignores SIGPIPE so that a write to a closed socket is
-# an error to handle, and the user verbs talk to the server over sockets.
-EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE
-
-
-def _stdout_reader_gone() -> bool:
-    """stdout is a pipe (or socket) whose reading end is closed: a BrokenPipeError came from printing, not
-    from a connection to the server."""
-    try:
-        poller = select.poll()
-        poller.register(sys.stdout.fileno(), select.POLLOUT)
-        return any(events & select.POLLERR for _, events in poller.poll(0))
-    except (OSError, ValueError):  # stdout closed or replaced by an object without a file descriptor
-        return False
-
-
 def main(argv: list[str] | None = None) -> int:
     """The `phonos` console script. A reader that stops early (`phonos keys list | head -1`) ends the command
-    quietly with EXIT_CLOSED_PIPE, whichever verb was printing."""
-    try:
-        status = _main(list(sys.argv[1:] if argv is None else argv))
-        sys.stdout.flush()  # here, where a closed pipe is caught below, not at exit
-        return status
-    except BrokenPipeError:
-        if not _stdout_reader_gone():
-            raise
-        # What is left in stdout's buffer can never be written: no second error at the interpreter's exit flush.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_CLOSED_PIPE
+    quietly with EXIT_CLOSED_PIPE (phonos_client.pipes), whichever verb was printing."""
+    return ending_quietly_on_a_closed_pipe(lambda: _main(list(sys.argv[1:] if argv is None else argv)))
 
 
 def _main(argv: list[str]) -> int:

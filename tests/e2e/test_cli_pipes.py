@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from phonos_client.pipes import EXIT_CLOSED_PIPE
 
 from jobservice.accounts import Accounts
 from jobservice.api_keys import ApiKeys
 from jobservice.store import open_store
-from launcher.cli import EXIT_CLOSED_PIPE
 from phonos_config.service import ServiceSettings
-from tests.support import REPO
+from tests.support import REPO, InProcessService
 
 pytestmark = pytest.mark.e2e
 
@@ -74,3 +74,23 @@ def test_head_1_closing_the_pipe_mid_listing_ends_it_quietly_with_141(data_dir: 
     err = listing.stderr.read()
     assert listing.wait(timeout=120) == 141
     assert first.startswith(b"KEY ID ") and err == b""
+
+
+def test_the_client_installs_own_phonos_ends_quietly_too(tmp_path: Path) -> None:
+    """`python -m phonos_client` (the `phonos` of the client install alone) has the same rule for its verbs."""
+    service = InProcessService(tmp_path / "var", {})
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
+        env.update({"PHONOS_URL": service.base_url, "PHONOS_API_KEY": service.new_key(credits=10),
+                    "HOME": str(tmp_path)})  # no saved login of this machine's user
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # `phonos jobs ls | true`
+        try:
+            listing = subprocess.Popen([sys.executable, "-m", "phonos_client", "jobs", "ls"], stdout=write_end,
+                                       stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+        finally:
+            os.close(write_end)
+        _, err = listing.communicate(timeout=120)
+    finally:
+        service.stop()
+    assert err == b"" and listing.returncode == EXIT_CLOSED_PIPE

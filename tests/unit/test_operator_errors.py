@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from phonos_client.pipes import EXIT_CLOSED_PIPE
 
 from jobservice import __main__ as jobservice_main
 from jobservice.datadir_lock import DataDirLock
@@ -65,7 +66,7 @@ def test_a_listing_cut_short_by_its_reader_is_no_traceback(operator_env: pytest.
     try:
         os.dup2(write_end, 1)  # the command's stdout is the pipe nobody reads any more
         operator_env.setattr("sys.stdout", os.fdopen(1, "w", buffering=buffering, closefd=False))
-        assert cli.main(["weights", "list"]) == cli.EXIT_CLOSED_PIPE == 141
+        assert cli.main(["weights", "list"]) == EXIT_CLOSED_PIPE == 141
     finally:
         os.dup2(saved, 1)
         os.close(saved)

@@ -33,6 +33,7 @@ from phonos_client.client import AsyncClient, Client
 from phonos_client.display import Display
 from phonos_client.inputs import InputError, Record, ligands_from, sequences_from
 from phonos_client.models import Job
+from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 
 EXIT = {"ok": 0, "job_failed": 1, "usage": 2, "interrupted": 130}
 # The server package's verbs (launcher/cli.py reads this list too): listed here, run there.
@@ -427,7 +428,12 @@ async def until_interrupted(work: Coroutine[Any, Any, int]) -> int | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The `phonos` command of the client install. A reader that stops early (`phonos jobs ls | head -1`) ends
+    it quietly with exit status 141 (phonos_client.pipes)."""
+    return ending_quietly_on_a_closed_pipe(lambda: _main(list(sys.argv[1:] if argv is None else argv)))
+
+
+def _main(argv: list[str]) -> int:
     if argv and argv[0] in OPERATOR_VERBS:
         try:
             from launcher import cli as server_cli  # the server install
