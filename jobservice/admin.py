@@ -45,14 +45,17 @@ async def create_key(settings: ServiceSettings, *, username: str, email: str | N
     return await _with_db(settings, work)
 
 
+FIRST_USER = "admin"  # the account a fresh database gets
+
+
 async def ensure_first_account(settings: ServiceSettings, *, credits: int, rate_limit: int) -> FirstStart | None:
-    """On a fresh database, create the `admin` account, its key and a dashboard password; None if accounts exist."""
+    """On a fresh database, create the FIRST_USER account, its key and a dashboard password; None if accounts exist."""
 
     async def work(db: Store) -> FirstStart | None:
         accounts = Accounts(db)
         if await accounts.count() > 0:
             return None
-        key = await accounts.create("admin", email=None, credits=credits, rate_limit=rate_limit)
+        key = await accounts.create(FIRST_USER, email=None, credits=credits, rate_limit=rate_limit)
         password = secrets.token_urlsafe(12)  # 16 characters, ~96 bits
         await Sessions(db, ttl_s=0).set_password(key.account_id, password)
         return FirstStart(key, password)

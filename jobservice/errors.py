@@ -51,30 +51,29 @@ class NotFound(PhonosError):
     title = "Not found"
 
 
-MAX_ECHOED_ID = 64  # ids are UUIDs or short tokens; anything longer is cut when a message repeats it
+# Characters of a caller's id or value (a param, an email) that an error message repeats; ids are UUIDs or
+# short tokens, so anything longer is cut to its start and its length.
+MAX_ECHOED = 64
 
 
 def echoed_id(value: str) -> str:
     """A caller's id as an error message repeats it: whole when id-sized, else its start and its length
     (a 5,000-character path segment need not come back in full)."""
-    if len(value) <= MAX_ECHOED_ID:
+    if len(value) <= MAX_ECHOED:
         return value
-    return f"{value[:MAX_ECHOED_ID]}... ({len(value)} characters)"
-
-
-MAX_ECHOED_VALUE = 64  # characters of a caller's value (a param, an email) that a message repeats
+    return f"{value[:MAX_ECHOED]}... ({len(value)} characters)"
 
 
 def json_value_text(value: object) -> str:
     """A caller's JSON value as an error message repeats it, in JSON's words: `true`, `null`, `"text"`, `3`
     (not Python's `True`, `None`, `'text'`, `3.0`: clients send JSON). Long values are cut to their start
     and their length."""
-    if isinstance(value, str) and len(value) > MAX_ECHOED_VALUE:
-        return f"{json.dumps(value[:MAX_ECHOED_VALUE], ensure_ascii=False)}... ({len(value)} characters)"
+    if isinstance(value, str) and len(value) > MAX_ECHOED:
+        return f"{json.dumps(value[:MAX_ECHOED], ensure_ascii=False)}... ({len(value)} characters)"
     text = json.dumps(_as_json(value), ensure_ascii=False, default=str)
-    if len(text) <= MAX_ECHOED_VALUE:
+    if len(text) <= MAX_ECHOED:
         return text
-    return f"{text[:MAX_ECHOED_VALUE]}... ({len(text)} characters of JSON)"
+    return f"{text[:MAX_ECHOED]}... ({len(text)} characters of JSON)"
 
 
 def _as_json(value: object) -> object:

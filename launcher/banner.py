@@ -11,21 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jobservice.admin import FirstStart, password_holder
+from jobservice.admin import FIRST_USER, FirstStart
 from launcher.urls import reachable
 from phonos_config.service import ServiceSettings
-
-FIRST_USER = "admin"  # the account `phonos serve` creates on a fresh database (jobservice.admin)
-
-
-async def read_password_holder(settings: ServiceSettings) -> str | None:
-    """'admin' when it has a dashboard password, else some account that has one, else None."""
-    return await password_holder(settings, FIRST_USER)
 
 
 def sign_in_line(first: FirstStart | None, holder: str | None) -> str:
     """How to sign in to the dashboard: the generated password on the first start (shown once), then
-    whatever is true of the accounts' passwords (`holder`: see `read_password_holder`)."""
+    whatever is true of the accounts' passwords (`holder`: jobservice.admin.password_holder)."""
     if first is not None:
         return (f"  sign in as '{FIRST_USER}' with password {first.password}  (shown once; change it with "
                 f"`phonos users set-password --username {FIRST_USER}`)")

@@ -24,11 +24,11 @@ import threading
 import urllib.request
 from collections.abc import Mapping
 
-from jobservice.admin import FirstStart, ensure_first_account
+from jobservice.admin import FIRST_USER, FirstStart, ensure_first_account, password_holder
 from jobservice.datadir_lock import DataDirLock, DataDirLocked
 from jobservice.private_files import secure_data_dir
 from jobservice.store import STORE_UNUSABLE, store_unusable_message
-from launcher.banner import endpoint_lines, read_password_holder, sign_in_line
+from launcher.banner import endpoint_lines, sign_in_line
 from launcher.lifeline import end_with_this_process
 from launcher.supervisor import Event, State, Supervised
 from launcher.triton import (
@@ -292,7 +292,7 @@ def announce(settings: ServiceSettings, triton: TritonChild, jobs: JobServiceChi
     print(f"Triton ready:  {triton.grpc_url} (internal; pid {_pid(triton, jobs, triton.name)}; models: "
           f"{', '.join(triton.models)}; log {data_dir / 'triton.log'})")
     # Once per start (a first start needs no look: its generated password is the line).
-    holder = None if first is not None else asyncio.run(read_password_holder(settings))
+    holder = None if first is not None else asyncio.run(password_holder(settings, FIRST_USER))
     for line in endpoint_lines(settings, jobs.ready_info, sign_in_line(first, holder)):
         print(line)
     print(f"job service:   pid {_pid(triton, jobs, jobs.name)}")
