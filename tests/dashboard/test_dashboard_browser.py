@@ -278,6 +278,9 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
     expect(page.locator("#metric-confidence")).to_contain_text(re.compile("high|moderate|low"))
     expect(page.locator("#inputs")).to_contain_text(ASPIRIN)
     shot(page, "05-job-docking")
+    page.set_viewport_size({"width": 1024, "height": 900})  # four narrow stat cards: the SMILES wraps inside its card
+    assert page.evaluate("(e) => e.scrollWidth <= e.clientWidth", page.locator("#metric-ligand .value").element_handle())
+    page.set_viewport_size({"width": 1440, "height": 960})
     report = service.client(ada.api_key).get(f"/v1/jobs/{job_id}/download", params={"format": "json"}).json()
     assert report["pocket"]["residues"] == ["A:5", "A:9"] and report["pocket"]["radius"] == 8.0
     assert all(p["initial_pocket_distance"] <= 8.0 for p in report["poses"])
@@ -291,10 +294,14 @@ def test_submit_form_shows_the_apis_400_beside_the_field(ada_page: tuple[Page, W
     page.click("#submit-job")
     expect(page.locator("#error-num_recycles")).to_have_text("params.num_recycles must be between 1 and 24 for ESMFold, got 99")
     expect(page.locator("#f-num_recycles")).to_have_class(re.compile("invalid"))
+    # A screen reader hears it too: the field is marked invalid and described by the message.
+    expect(page.locator("#f-num_recycles")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f-num_recycles")).to_have_attribute("aria-describedby", "error-num_recycles")
     page.fill("#f-num_recycles", "")
     page.fill("#f-sequence", "HELLO WORLD 42")
     page.click("#submit-job")
     expect(page.locator("#error-sequence")).to_contain_text("invalid amino-acid letters")
+    expect(page.locator("#f-num_recycles")).not_to_have_attribute("aria-invalid", "true")  # that one is fixed now
     shot(page, "06-submit-errors")
     assert page.url.endswith("/submit?model=esmfold")  # still on the form
 

@@ -175,14 +175,24 @@ async function buildForm(model, {query, models}) {
 
   function showErrors(err) {
     Object.values(errors).forEach((e) => { e.hidden = true; });
-    form.querySelectorAll('.invalid').forEach((el) => el.classList.remove('invalid')); // both receptor controls too
+    form.querySelectorAll('.invalid').forEach((el) => { // both receptor controls too
+      el.classList.remove('invalid');
+      el.removeAttribute('aria-invalid');
+      el.removeAttribute('aria-describedby');
+    });
     formError.hidden = true;
     const key = err.status === 400 ? fieldOf(err.message, model) : null;
     if (key && errors[key]) {
       errors[key].textContent = err.message;
       errors[key].hidden = false;
-      inputs[key]?.el.classList.add('invalid');
-      inputs[key]?.el.focus();
+      const el = inputs[key]?.el;
+      if (el) {
+        // A screen reader hears the message with the field it lands on, not only a red border.
+        el.classList.add('invalid');
+        el.setAttribute('aria-invalid', 'true');
+        el.setAttribute('aria-describedby', errors[key].id);
+        el.focus();
+      }
     } else {
       replace(formError, h('div', {}, h('strong', {}, err.error || 'Could not submit'), err.message));
       formError.hidden = false;
