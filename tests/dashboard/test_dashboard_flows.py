@@ -55,6 +55,19 @@ def light_background(png: bytes) -> bool:
     return float(np.median(pixels)) > 160
 
 
+def sideways_scrollers(page: Page) -> list[str]:
+    """Tables and tab strips whose content is wider than their box (they scroll sideways inside the page)."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll('.table-scroll, .tabs'))
+        .filter((e) => e.scrollWidth > e.clientWidth + 1)
+        .map((e) => `${e.className}: ${e.scrollWidth} px in ${e.clientWidth} px`)""")
+
+
+def edges_are_blank(png: bytes) -> bool:
+    """Nothing drawn in the outer 3 pixel columns of a white viewer: the molecule is not cut off at its sides."""
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    return bool((pixels[:, :3] > 235).all() and (pixels[:, -3:] > 235).all())
+
+
 def test_every_page_fits_a_phone_and_its_title_is_readable(cleo_page: Page, service: ServiceProcess, cleo: User,
                                                             cleo_job: dict[str, Any]) -> None:
     api = service.client(cleo.api_key)
@@ -74,8 +87,22 @@ def test_every_page_fits_a_phone_and_its_title_is_readable(cleo_page: Page, serv
         name = re.sub(r"\W+", "-", path.strip("/"))[:20]
         shot(page, f"20-phone-{name}")
         assert width <= PHONE["width"], f"{path} is {width} px wide on a {PHONE['width']} px screen"
+        # Nor sideways inside the page: the jobs, keys and webhooks rows and the model tabs fit the card.
+        assert sideways_scrollers(page) == [], path
         title = page.locator("h1")
         assert light_background(title.screenshot()), f"{path}: the title sits on a dark background"
+    action = page.locator(f"#jobs-table tr[data-job-id='{cleo_job['job_id']}'] a.btn")
+    page.goto(f"{service.base_url}/jobs")
+    expect(action).to_be_in_viewport(ratio=1)  # a job's Open button on screen, beside its name and status
+    page.goto(f"{service.base_url}/usage")
+    expect(page.locator("#chart-requests text").first).to_be_visible()
+    ticks = page.evaluate("Array.from(document.querySelectorAll('#chart-requests text'), (t) => t.getBoundingClientRect().height)")
+    assert min(ticks) >= 10, f"the usage chart's labels are {min(ticks):.1f} px tall on a phone"
+    page.goto(f"{service.base_url}/jobs/{cleo_job['job_id']}")
+    viewer = page.locator("#viewer[data-ready=true]")
+    expect(viewer).to_have_count(1, timeout=30_000)
+    page.wait_for_timeout(300)
+    assert edges_are_blank(viewer.screenshot()), "the structure is cut off at the phone viewer's sides"
 
 
 def test_rename_a_key_from_the_keys_page(cleo_page: Page, service: ServiceProcess, cleo: User) -> None:
@@ -84,6 +111,11 @@ def test_rename_a_key_from_the_keys_page(cleo_page: Page, service: ServiceProces
     key_id = api.get("/v1/keys").json()["keys"][0]["key_id"]
     page.goto(f"{service.base_url}/keys")
     row = page.locator(f"tr[data-key-id='{key_id}']")
+    # No new key yet: the empty "copy your key" slot takes no room above the list (as on every page,
+    # the first card sits 20 px under the header).
+    expect(row).to_be_visible()
+    assert page.evaluate("document.querySelector('.content > .card').offsetTop"
+                         " - document.querySelector('.content').offsetTop") == 20
     row.locator("[data-action=rename]").click()
     field = row.locator("input[data-field=name]")
     expect(field).to_be_focused()
@@ -278,9 +310,14 @@ def test_the_header_action_lines_up_with_the_content_column_at_every_width(
         action = page.locator(".topbar a.btn.primary").bounding_box()
         title = page.locator(".topbar h1").bounding_box()
         column = page.locator(".content > .card").bounding_box()
-        assert action and title and column
+        main = page.locator("main").bounding_box()
+        assert action and title and column and main
         shot(page, f"26-jobs-header-{width}")
         assert action["x"] + action["width"] <= column["x"] + column["width"] + 1, f"{width} px: {action} {column}"
         assert abs(title["x"] - column["x"]) <= 1, f"{width} px: {title} {column}"
         if width >= 1280:  # one row: the button ends where the column ends
             assert abs(action["x"] + action["width"] - (column["x"] + column["width"])) <= 1, f"{width} px"
+        # The column is centred beside the sidebar (at 2560 px it used to leave ~1,000 px empty on the right).
+        left, right = column["x"] - main["x"], main["x"] + main["width"] - (column["x"] + column["width"])
+        assert abs(left - right) <= 2, f"{width} px: {left} px left of the column, {right} px right"
+        assert sideways_scrollers(page) == [], f"{width} px"  # the whole jobs table, phone to desktop

@@ -3,6 +3,10 @@
 import {h, s} from './dom.js';
 import {PLDDT_BANDS, num} from './format.js';
 
+// A phone draws its plots in a narrower frame: the SVG shrinks to the card, and text drawn for a
+// 560-unit-wide frame would shrink to ~7 px there (its labels would collide if simply enlarged).
+const narrow = () => window.matchMedia('(max-width: 600px)').matches;
+
 function niceStep(max, ticks) {
   const raw = max / ticks;
   const power = 10 ** Math.floor(Math.log10(raw || 1));
@@ -12,7 +16,8 @@ function niceStep(max, ticks) {
 
 /** pLDDT per residue on the four AlphaFold DB bands. */
 export function plddtPlot(values, sequence = '') {
-  const W = 560, H = 300, L = 44, R = 12, T = 12, B = 36;
+  const small = narrow();
+  const W = small ? 340 : 560, H = small ? 230 : 300, L = 44, R = 12, T = 12, B = 36;
   const n = values.length;
   const x = (i) => L + (n <= 1 ? 0 : (i / (n - 1)) * (W - L - R));
   const y = (v) => T + (1 - v / 100) * (H - T - B);
@@ -25,7 +30,7 @@ export function plddtPlot(values, sequence = '') {
   const yTicks = [0, 25, 50, 70, 90, 100].map((v) => s('g', {class: 'axis'},
     s('line', {x1: L - 4, x2: L, y1: y(v), y2: y(v)}),
     s('text', {x: L - 7, y: y(v) + 3.5, 'text-anchor': 'end'}, String(v))));
-  const step = niceStep(n, 8);
+  const step = niceStep(n, small ? 5 : 8);
   const xTicks = [];
   for (let r = step; r <= n; r += step) {
     xTicks.push(s('g', {class: 'axis'}, s('line', {x1: x(r - 1), x2: x(r - 1), y1: H - B, y2: H - B + 4}),
@@ -100,7 +105,8 @@ export function paeHeatmap(pae, maxPae = 30) {
 
 /** Vertical bars for a daily series. */
 export function barChart(points, {label = '', format = (v) => num(v), alt = false, id} = {}) {
-  const W = 600, H = 230, L = 52, R = 10, T = 12, B = 32;
+  const small = narrow();
+  const W = small ? 340 : 600, H = small ? 190 : 230, L = 52, R = 10, T = 12, B = 32;
   const max = Math.max(1, ...points.map((p) => p.value));
   const step = Math.max(1, niceStep(max, 4)); // counts: whole-number ticks
   const top = Math.ceil(max / step) * step;
@@ -111,7 +117,7 @@ export function barChart(points, {label = '', format = (v) => num(v), alt = fals
     grid.push(s('g', {class: 'grid'}, s('line', {x1: L, x2: W - R, y1: y(v), y2: y(v)})),
       s('text', {x: L - 6, y: y(v) + 3.5, 'text-anchor': 'end'}, format(v)));
   }
-  const every = Math.ceil(points.length / 8);
+  const every = Math.ceil(points.length / (small ? 4 : 8));
   const bars = points.map((p, i) => {
     const height = Math.max(p.value > 0 ? 1.5 : 0, y(0) - y(p.value));
     return s('g', {},

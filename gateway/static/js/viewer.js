@@ -23,6 +23,16 @@ function create(mol, container) {
   return mol.createViewer(container, {backgroundColor: 'white', antialias: true, id: 'structure-viewer'});
 }
 
+/** Fits `sel` in view and zooms in by `zoom`. 3Dmol's zoomTo fits the molecule's extent to the viewer's
+ * height only, and a molecule is often wider than tall: a viewer less than 1.3 times as wide as tall (a
+ * phone, the docking page's narrow column) zooms out in proportion so that the sides are not cut off. */
+function fitView(viewer, container, sel, zoom) {
+  const aspect = container.clientHeight ? container.clientWidth / container.clientHeight : 1.3;
+  viewer.zoomTo(sel);
+  viewer.zoom(zoom * Math.min(1, aspect / 1.3));
+  viewer.render();
+}
+
 /** pLDDT per residue in file order (chain, residue number) → the JSON's per-residue list. */
 function residueIndex(atoms) {
   const index = new Map();
@@ -75,7 +85,7 @@ export async function structureViewer(container, pdbText, plddt) {
     if (!atom.label) atom.label = v.addLabel(`${atom.resn} ${atom.resi} · pLDDT ${scoreOf(atom).toFixed(1)}`,
       {position: atom, backgroundColor: '#14213d', backgroundOpacity: 0.85, fontSize: 12, fontColor: 'white'});
   }, (atom, v) => { if (atom.label) { v.removeLabel(atom.label); delete atom.label; } });
-  const fit = () => { viewer.zoomTo(); viewer.zoom(1.2); viewer.render(); }; // zoomTo leaves wide margins
+  const fit = () => fitView(viewer, container, {}, 1.2); // zoomTo leaves wide margins
   fit();
   return {
     viewer,
@@ -109,14 +119,14 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
     viewer.setStyle({model: pose}, {stick: {colorscheme: 'orangeCarbon', radius: 0.24}, sphere: {scale: 0.22, colorscheme: 'orangeCarbon'}});
     viewer.render();
   };
-  const whole = () => { viewer.zoomTo(); viewer.zoom(1.25); viewer.render(); }; // zoomTo leaves wide margins
+  const whole = () => fitView(viewer, container, {}, 1.25); // zoomTo leaves wide margins
   show(0);
   whole(); // with real weights the pose sits in its pocket; with random ones it may not
   return {
     viewer,
     show,
     current: () => current,
-    reset: () => { viewer.zoomTo({model: pose}); viewer.zoom(0.6); viewer.render(); },
+    reset: () => fitView(viewer, container, {model: pose}, 0.6),
     whole,
   };
 }

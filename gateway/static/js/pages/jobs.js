@@ -66,12 +66,12 @@ export async function render(main, {query}) {
     const ended = job.status === 'pending' ? '-' : took < 1 ? '< 1 s' : duration(job.created_at, job.updated_at);
     return h('tr', {'data-job-id': job.job_id},
       h('td', {class: 'name'}, h('a', {href: link}, job.name || `Job ${shortId(job.job_id)}`), h('span', {class: 'id'}, job.job_id)),
-      h('td', {}, h('span', {class: 'chip model'}, modelName(job.model))),
+      h('td', {class: 'model'}, h('span', {class: 'chip model'}, modelName(job.model))),
       h('td', {class: 'status-cell'}, statusPill(job.status)),
-      h('td', {title: job.created_at}, ago(job.created_at)),
-      h('td', {class: 'num'}, active && job.status === 'running' ? '…' : ended),
-      h('td', {class: 'num'}, String(job.credits_used)),
-      h('td', {class: 'num'}, active
+      h('td', {class: 'submitted', title: job.created_at}, ago(job.created_at)),
+      h('td', {class: 'num took'}, active && job.status === 'running' ? '…' : ended),
+      h('td', {class: 'num credits'}, String(job.credits_used)),
+      h('td', {class: 'num action'}, active
         ? h('button', {class: 'btn small danger', type: 'button', 'data-action': 'cancel', on: {click: async () => {
           try { if (await cancelJob(job)) refresh(false); } catch (err) { toast(err.message); }
         }}}, 'Cancel')
@@ -148,7 +148,7 @@ export async function render(main, {query}) {
           h('button', {class: 'btn small', type: 'button', disabled: !page.pagination.has_more, id: 'page-next',
             on: {click: () => { state.offset = offset + PAGE_SIZE; refresh(true); }}}, 'Older ›')));
       if (!listArea.contains(tableBody)) {
-        replace(listArea, h('div', {class: 'table-scroll'}, h('table', {class: 'table', id: 'jobs-table'},
+        replace(listArea, h('div', {class: 'table-scroll'}, h('table', {class: 'table jobs', id: 'jobs-table'},
           h('thead', {}, h('tr', {}, ['Name', 'Model', 'Status', 'Submitted', 'Took', 'Credits', ''].map((c, i) =>
             h('th', {class: i >= 4 ? 'num' : ''}, c)))), tableBody)), pager);
       }

@@ -87,16 +87,16 @@ export async function render(main) {
       return;
     }
     replace(listCard, h('div', {class: 'card-head'}, h('h2', {}, 'Receivers'), h('span', {class: 'hint'}, `${webhooks.length} of 5`)),
-      h('div', {class: 'table-scroll'}, h('table', {class: 'table', id: 'webhooks-table'},
+      h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked', id: 'webhooks-table'},
         h('thead', {}, h('tr', {}, ['URL', 'Events', 'Created', 'Last test', ''].map((c) => h('th', {}, c)))),
         h('tbody', {}, webhooks.map((hook) => {
-          const result = h('td', {class: 'test-result'}, h('span', {class: 'muted'}, '-'));
+          const result = h('td', {class: 'test-result', 'data-label': 'Last test'}, h('span', {class: 'muted'}, '-'));
           return h('tr', {'data-webhook-id': hook.webhook_id},
-            h('td', {class: 'mono small', style: {wordBreak: 'break-all'}}, hook.url),
-            h('td', {}, hook.events.map((e) => h('span', {class: 'chip'}, e))),
-            h('td', {}, ago(hook.created_at)),
+            h('td', {class: 'mono small', 'data-label': 'URL', style: {wordBreak: 'break-all'}}, hook.url),
+            h('td', {'data-label': 'Events'}, hook.events.map((e) => h('span', {class: 'chip'}, e))),
+            h('td', {'data-label': 'Created'}, ago(hook.created_at)),
             result,
-            h('td', {class: 'num'}, h('div', {class: 'row', style: {justifyContent: 'flex-end'}},
+            h('td', {class: 'num actions'}, h('div', {class: 'row row-end'},
               h('button', {class: 'btn small', type: 'button', 'data-action': 'test', on: {click: () => test(hook, result)}}, 'Send test'),
               h('button', {class: 'btn small danger', type: 'button', 'data-action': 'delete', on: {click: () => remove(hook).catch((e) => toast(e.message))}}, 'Delete'))));
         })))));
