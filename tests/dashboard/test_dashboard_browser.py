@@ -277,6 +277,11 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
     assert drawn_fraction(page.locator("#viewer").screenshot()) > 0.002, "the docking viewer drew nothing"
     expect(page.locator("#metric-confidence")).to_contain_text(re.compile("high|moderate|low"))
     expect(page.locator("#inputs")).to_contain_text(ASPIRIN)
+    # The receptor follows the structure page's rule: a backbone a cartoon cannot draw is shown as sticks, with why.
+    complex_pdb = page.evaluate("(url) => fetch(url).then((r) => r.text())", f"/v1/jobs/{job_id}/download?format=pdb")
+    cartoon = ca_steps_mostly_real(complex_pdb)
+    expect(page.locator("#viewer")).to_have_attribute("data-receptor", "cartoon" if cartoon else "sticks")
+    expect(page.locator("#viewer-note")).to_have_count(0 if cartoon else 1)
     shot(page, "05-job-docking")
     page.set_viewport_size({"width": 1024, "height": 900})  # four narrow stat cards: the SMILES wraps inside its card
     assert page.evaluate("(e) => e.scrollWidth <= e.clientWidth", page.locator("#metric-ligand .value").element_handle())

@@ -1,6 +1,7 @@
 // The 3D viewer: 3Dmol.js (BSD-3-Clause, pinned in package.json, served from node_modules).
 // Structures are coloured by pLDDT with AlphaFold DB's four bands; docking shows the receptor as a
-// cartoon with one ranked ligand pose at a time and the pocket residues around it.
+// cartoon (sticks where a cartoon would show almost nothing) with one ranked ligand pose at a time and
+// the pocket residues around it.
 
 import {h, replace} from './dom.js';
 import {plddtBand} from './format.js';
@@ -106,6 +107,9 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
   const viewer = create(mol, container);
   const receptor = viewer.addModel(complexPdb, 'pdb');
   const protein = {model: receptor, not: {resn: 'LIG'}};
+  // A receptor a cartoon cannot draw (a fold of tiny random weights) is drawn as thin sticks instead.
+  const receptorStyle = cartoonDrawable(receptor.selectedAtoms({})) ? 'cartoon' : 'sticks';
+  const proteinStyle = receptorStyle === 'cartoon' ? {cartoon: {color: '#b8c4d4'}} : {stick: {color: '#b8c4d4', radius: 0.12}};
   let current = -1;
   let pose = null; // one pose model at a time: the view's extent is the receptor and the pose shown
   const show = (i) => {
@@ -113,9 +117,9 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
     if (pose) viewer.removeModel(pose);
     pose = viewer.addModel(poseRecords[i], 'sdf');
     viewer.setStyle({model: receptor}, {}); // the complex's own ligand copy is the rank-1 pose: drawn from the SDF instead
-    viewer.setStyle(protein, {cartoon: {color: '#b8c4d4'}});
+    viewer.setStyle(protein, proteinStyle);
     viewer.setStyle({model: receptor, not: {resn: 'LIG'}, byres: true, within: {distance: 5, sel: {model: pose}}},
-      {cartoon: {color: '#b8c4d4'}, stick: {colorscheme: 'lightgreyCarbon', radius: 0.12}});
+      {...proteinStyle, stick: {colorscheme: 'lightgreyCarbon', radius: 0.12}});
     viewer.setStyle({model: pose}, {stick: {colorscheme: 'orangeCarbon', radius: 0.24}, sphere: {scale: 0.22, colorscheme: 'orangeCarbon'}});
     viewer.render();
   };
@@ -125,6 +129,7 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
   return {
     viewer,
     show,
+    receptorStyle, // 'sticks' when a cartoon would show almost nothing (see cartoonDrawable)
     current: () => current,
     reset: () => fitView(viewer, container, {model: pose}, 0.6),
     whole,

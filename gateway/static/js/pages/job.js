@@ -174,11 +174,7 @@ async function structureSection(job) {
   requestAnimationFrame(async () => {
     const view = await structureViewer(container, pdb, plddt);
     if (!view) return;
-    if (view.initial === 'sticks') {
-      tools.after(h('div', {class: 'small muted', id: 'viewer-note'},
-        'Shown as sticks: most neighbouring Cα atoms here are more than 4.2 Å apart (3.8 Å in a real chain), ',
-        'so a cartoon would show almost nothing. Tiny random weights make such structures.'));
-    }
+    if (view.initial === 'sticks') tools.after(sticksNote('Shown as sticks'));
     let spinning = false;
     const showStyle = (name) => {
       view.style(name);
@@ -248,6 +244,8 @@ async function dockingSection(job) {
     if (!view) return;
     view.show(rowsIndex());
     replace(tools, Array.from(viewerTools([['Ligand', () => view.reset(), 'view-pocket'], ['Whole complex', () => view.whole(), 'view-whole']]).childNodes));
+    container.dataset.receptor = view.receptorStyle;
+    if (view.receptorStyle === 'sticks') tools.after(sticksNote('The receptor is shown as sticks'));
     container.dataset.ready = 'true';
   });
   const source = job.metadata?.protein_source || '';
@@ -260,6 +258,13 @@ async function dockingSection(job) {
     report.receptor?.residues ? ['Receptor size', `${report.receptor.residues} residues`] : null,
   ]);
   return h('div', {class: 'stack'}, stats, h('div', {class: 'grid main-side'}, viewerCard, side), inputs);
+}
+
+/** Why a structure is drawn as sticks (viewer.js cartoonDrawable). */
+function sticksNote(what) {
+  return h('div', {class: 'small muted', id: 'viewer-note'},
+    `${what}: most neighbouring Cα atoms here are more than 4.2 Å apart (3.8 Å in a real chain), `,
+    'so a cartoon would show almost nothing. Tiny random weights make such structures.');
 }
 
 /** The card of a pending or running job, built once and updated in place (the Cancel button keeps focus). */
