@@ -62,6 +62,31 @@ def sideways_scrollers(page: Page) -> list[str]:
         .map((e) => `${e.className}: ${e.scrollWidth} px in ${e.clientWidth} px`)""")
 
 
+# Every visible element matching these, with its own text, against the first opaque background under it.
+LOW_CONTRAST = """(selectors) => {
+    const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+        .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+    const background = (el) => {
+        for (let e = el; e; e = e.parentElement) {
+            const c = rgb(getComputedStyle(e).backgroundColor);
+            if (c.length === 3 || c[3] === 1) return c;
+        }
+        return [255, 255, 255];
+    };
+    const low = [];
+    for (const el of document.querySelectorAll(selectors)) {
+        if (!el.offsetParent || !el.textContent.trim()) continue;
+        const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))];
+        const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        if (ratio < 4.5) low.push(`${el.className || el.tagName} "${el.textContent.trim().slice(0, 30)}": ${ratio.toFixed(2)}`);
+    }
+    return low;
+}"""
+SECONDARY_TEXT = (".sub, .help, .hint, .muted, .crumbs a, th, .pill, .band, .nav-section, .stat .label, .stat .note, "
+                  ".tabs .cost, .id, .segmented button")
+
+
 def edges_are_blank(png: bytes) -> bool:
     """Nothing drawn in the outer 3 pixel columns of a white viewer: the molecule is not cut off at its sides."""
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
@@ -321,3 +346,26 @@ def test_the_header_action_lines_up_with_the_content_column_at_every_width(
         left, right = column["x"] - main["x"], main["x"] + main["width"] - (column["x"] + column["width"])
         assert abs(left - right) <= 2, f"{width} px: {left} px left of the column, {right} px right"
         assert sideways_scrollers(page) == [], f"{width} px"  # the whole jobs table, phone to desktop
+
+
+def test_secondary_text_is_readable_on_its_background(cleo_page: Page, service: ServiceProcess,
+                                                      cleo_job: dict[str, Any]) -> None:
+    """Grey help text, table headers, hints and status badges reach WCAG AA's 4.5:1 (the greys were 3.7:1
+    on the page background, "completed" 3.7:1 and "cancelled" 3.3:1 on their badges)."""
+    page = cleo_page
+    for path, ready in (("/jobs", "#jobs-table"), ("/submit?model=alphafold2", "#submit-job"), ("/keys", "#keys-table"),
+                        (f"/jobs/{cleo_job['job_id']}", "#provenance")):
+        page.goto(service.base_url + path)
+        expect(page.locator(ready)).to_be_visible(timeout=30_000)
+        if path == "/jobs":  # every status and band the dashboard shows, whatever this account's jobs are now
+            page.evaluate("""() => {
+                const cell = document.querySelector('#jobs-table td');
+                for (const cls of ['pill pending', 'pill running', 'pill completed', 'pill failed', 'pill cancelled',
+                        'pill revoked', 'pill active', 'band high', 'band moderate', 'band low', 'band very-low']) {
+                    const badge = document.createElement('span');
+                    badge.className = cls;
+                    badge.textContent = cls;
+                    cell.append(badge);
+                }
+            }""")
+        assert page.evaluate(LOW_CONTRAST, SECONDARY_TEXT) == [], path
