@@ -294,6 +294,12 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
 def test_submit_form_shows_the_apis_400_beside_the_field(ada_page: tuple[Page, Watched], service: ServiceProcess) -> None:
     page, _ = ada_page
     page.goto(f"{service.base_url}/submit?model=esmfold")
+    # The empty box says what to paste (an example sequence in grey read as one already there); one click fills one.
+    sequence = page.locator("#f-sequence")
+    assert not re.fullmatch(r"[A-Z]+", sequence.get_attribute("placeholder") or "")
+    page.click("#use-example")
+    assert re.fullmatch(r"[ACDEFGHIKLMNPQRSTVWY]{30,}", sequence.input_value())
+    expect(sequence).to_be_focused()
     page.fill("#f-sequence", "MKV")
     page.fill("#f-num_recycles", "99")
     page.click("#submit-job")

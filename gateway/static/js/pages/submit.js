@@ -138,8 +138,13 @@ async function buildForm(model, {query, models}) {
   for (const [key, label, kind, opt] of spec.fields) {
     let input;
     if (kind === 'sequence') {
-      input = h('textarea', {id: `f-${key}`, rows: 5, placeholder: EXAMPLE_SEQUENCE, spellcheck: 'false'});
+      // Not a sequence as the placeholder: grey letters in the box read as a sequence already there.
+      input = h('textarea', {id: `f-${key}`, rows: 5, placeholder: 'Paste one-letter amino-acid codes or a FASTA record', spellcheck: 'false'});
       inputs[key] = {value: () => cleanSequence(input.value), el: input};
+      const box = input;
+      rows.push(field(key, label, input, [opt.help, ' ', h('button', {class: 'btn link small', type: 'button', id: 'use-example',
+        on: {click: () => { box.value = EXAMPLE_SEQUENCE; box.focus(); }}}, 'Use an example')]));
+      continue;
     } else if (kind === 'text') {
       input = h('input', {type: 'text', id: `f-${key}`, placeholder: opt.placeholder || '', spellcheck: 'false'});
       inputs[key] = {value: () => input.value.trim() || undefined, el: input};
