@@ -119,6 +119,8 @@ def test_every_page_fits_a_phone_and_its_title_is_readable(cleo_page: Page, serv
     action = page.locator(f"#jobs-table tr[data-job-id='{cleo_job['job_id']}'] a.btn")
     page.goto(f"{service.base_url}/jobs")
     expect(action).to_be_in_viewport(ratio=1)  # a job's Open button on screen, beside its name and status
+    page.locator("#jobs-table td.submitted").first.hover()  # no tinted patch of cells inside a stacked row
+    expect(page.locator("#jobs-table td.submitted").first).to_have_css("background-color", "rgba(0, 0, 0, 0)")
     page.goto(f"{service.base_url}/usage")
     expect(page.locator("#chart-requests text").first).to_be_visible()
     ticks = page.evaluate("Array.from(document.querySelectorAll('#chart-requests text'), (t) => t.getBoundingClientRect().height)")
