@@ -51,6 +51,12 @@ class NotFound(PhonosError):
     title = "Not found"
 
 
+class ResultsGone(PhonosError):
+    """The job completed, but its result files are no longer on the server (HTTP 410; NOT_FOUND over gRPC)."""
+
+    title = "Gone"
+
+
 # Characters of a caller's id or value (a param, an email) that an error message repeats; ids are UUIDs or
 # short tokens, so anything longer is cut to its start and its length.
 MAX_ECHOED = 64
