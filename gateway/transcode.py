@@ -24,7 +24,7 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from gateway import json_shape
-from gateway.fields import FieldPathError, FieldValueError, Leaf, query_leaves, resolve
+from gateway.fields import FieldPathError, FieldValueError, Leaf, query_leaves, quoted, resolve
 from gateway.http_rule import HttpRule, TemplateError
 from gateway.json_encode import encoder_for
 
@@ -154,7 +154,7 @@ def _parse_json(body: bytes) -> Any:
 
 
 def _unknown_query_message(plan: TranscodePlan, unknown: list[str]) -> str:
-    names = ", ".join(repr(k) for k in unknown)
+    names = ", ".join(quoted(k) for k in unknown)
     noun = "parameter" if len(unknown) == 1 else "parameters"
     if not plan.accepted_query:
         return f"unknown query {noun} {names}: this route accepts no query parameters"

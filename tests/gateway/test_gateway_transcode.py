@@ -57,7 +57,7 @@ def test_phonos_query_parameters() -> None:
 def test_unknown_query_parameter_lists_the_accepted_ones() -> None:
     with pytest.raises(TranscodeError) as info:
         _build(PHONOS_PLANS[("GET", "/v1/jobs")], [("limt", "5"), ("status", "completed")])
-    assert str(info.value) == "unknown query parameter 'limt'; accepted: limit, model, offset, status"
+    assert str(info.value) == 'unknown query parameter "limt"; accepted: limit, model, offset, status'
 
 
 def test_query_parameters_on_a_route_that_takes_none() -> None:
@@ -72,7 +72,7 @@ def test_path_bound_field_is_not_a_query_parameter() -> None:
     assert plan.accepted_query == ("format",)
     request = _build(plan, [("format", "cif")], path={"job_id": "j1"})
     assert request == phonos_pb2.DownloadJobOutputRequest(job_id="j1", format="cif")
-    with pytest.raises(TranscodeError, match="unknown query parameter 'job_id'"):
+    with pytest.raises(TranscodeError, match='unknown query parameter "job_id"'):
         _build(plan, [("job_id", "other")], path={"job_id": "j1"})
 
 
@@ -138,10 +138,10 @@ def test_query_conversion(
         ([("since", "yesterday")], "since"),
         ([("query", "a"), ("query", "b")], "expected one value, got 2"),
         ([("by_name", "x"), ("by_number", "1")], "same oneof"),
-        ([("attrs", "x")], "unknown query parameter 'attrs'"),  # maps: body only
-        ([("opaque", "x")], "unknown query parameter 'opaque'"),  # Struct: body only
-        ([("pages.size", "1")], "unknown query parameter 'pages.size'"),  # repeated messages: body only
-        ([("page", "1")], "unknown query parameter 'page'"),  # a message is not a leaf
+        ([("attrs", "x")], 'unknown query parameter "attrs"'),  # maps: body only
+        ([("opaque", "x")], 'unknown query parameter "opaque"'),  # Struct: body only
+        ([("pages.size", "1")], 'unknown query parameter "pages.size"'),  # repeated messages: body only
+        ([("page", "1")], 'unknown query parameter "page"'),  # a message is not a leaf
     ],
 )
 def test_query_conversion_errors(
