@@ -178,6 +178,8 @@ class JobService:
 
     def _spec(self, model: str) -> ModelSpec:
         spec = self.specs.get(model)
+        if spec is None and not model:  # absent (proto3 reads a missing field as ""): the seed marks it REQUIRED
+            raise InvalidArgument(f"model is required. Available models: {', '.join(self.specs)}")
         if spec is None:
             raise InvalidArgument(f"Unknown model {json_value_text(model)}. Available models: {', '.join(self.specs)}")
         return spec

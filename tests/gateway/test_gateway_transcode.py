@@ -206,8 +206,27 @@ def test_bad_bodies(body: bytes, error: str) -> None:
 
 def test_deeply_nested_json_is_a_400_not_a_crash() -> None:
     body = b'{"params": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
-    with pytest.raises(TranscodeError):
+    with pytest.raises(TranscodeError) as refused:
         _build(PHONOS_PLANS[("POST", "/v1/predict")], body=body)
+    assert str(refused.value) == "malformed JSON body: arrays and objects nest too deeply"  # not Python's words
+
+
+@pytest.mark.parametrize(("body", "key"), [
+    (b'{"model": "esmfold", "sequence": "MK", "model": "alphafold2"}', "model"),  # which model is paid for?
+    (b'{"model": "esmfold", "sequence": "MK", "params": {"num_recycles": 1, "num_recycles": 24}}', "num_recycles"),
+    (b'{"jobs": [{"model": "esmfold", "name": "a", "name": "b"}]}', "name"),
+])
+def test_a_key_given_twice_in_one_object_is_a_400(body: bytes, key: str) -> None:
+    """Python keeps the last, other parsers (and proxies that inspect bodies) the first: refused, never guessed."""
+    plan = PHONOS_PLANS[("POST", "/v1/batch" if b"jobs" in body else "/v1/predict")]
+    with pytest.raises(TranscodeError) as refused:
+        _build(plan, body=body)
+    assert str(refused.value) == f'malformed JSON body: the key "{key}" appears twice in one object; send each key once'
+
+
+def test_the_same_key_in_different_objects_is_fine() -> None:
+    body = b'{"jobs": [{"model": "esmfold", "sequence": "MK"}, {"model": "esmfold", "sequence": "MKV"}]}'
+    assert len(_build(PHONOS_PLANS[("POST", "/v1/batch")], body=body).jobs) == 2
 
 
 @pytest.mark.parametrize("body", [b"", b"  \n", b"{}", b"null", b" { } "])
