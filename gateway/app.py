@@ -222,8 +222,10 @@ def caller_metadata(request: web.Request) -> list[tuple[str, str]]:
             raise HttpError(errors.client_error(401, "malformed Authorization header"))
         metadata = [("authorization", authorization)]
     for header, key in FORWARDED_REQUEST_HEADERS.items():
-        value = request.headers.get(header)
-        if value is not None:
+        values = request.headers.getall(header, [])
+        if len(values) > 1:  # two idempotency keys: which one guards the submission?
+            raise HttpError(errors.client_error(400, f"more than one {header} header: send exactly one"))
+        for value in values:
             if not value.isascii() or not value.isprintable():
                 raise HttpError(errors.client_error(400, f"malformed {header} header: printable ASCII only"))
             metadata.append((key, value))

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Mapping
 from google.protobuf.message import Message
 
 from jobservice.db import now
-from jobservice.errors import InvalidArgument, PhonosError
+from jobservice.errors import InvalidArgument, PhonosError, json_value_text
 from jobservice.store import Params, Store
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class Idempotency:
             return None
         if row["method"] != claim.method or row["fingerprint"] != claim.fingerprint:
             raise IdempotencyKeyReused(
-                f"Idempotency-Key {claim.key!r} was already used with a different request in the last "
+                f"Idempotency-Key {json_value_text(claim.key)} was already used with a different request in the last "
                 f"{self._ttl_s / 3600:g} h; use a new key for a new request")
         return response_class.FromString(row["response"])
 

@@ -18,7 +18,7 @@ from jobservice.api_keys import ApiKeys, KeyRecord
 from jobservice.auth import Authenticator
 from jobservice.dispatch import Dispatcher
 from jobservice.egress import receiver_session
-from jobservice.errors import Conflict, InvalidArgument, NotFound, PhonosError, ResultsGone
+from jobservice.errors import Conflict, InvalidArgument, NotFound, PhonosError, ResultsGone, json_value_text
 from jobservice.idempotency import Idempotency
 from jobservice.inference import Inference
 from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
@@ -43,6 +43,7 @@ T = TypeVar("T")
 # Given what a submission will return, the statement to commit with its jobs (name, parameters).
 Record = Callable[[T], tuple[str, Params]]
 STRUCTURE_MODELS = ("esmfold", "alphafold2")
+ALL = "all"  # the list filters' value for "no filter" (the seed's default for status and model)
 
 
 @dataclass(frozen=True)
@@ -188,8 +189,10 @@ class JobService:
 
     def _spec(self, model: str) -> ModelSpec:
         spec = self.specs.get(model)
+        if spec is None and not model:  # absent (proto3 reads a missing field as ""): the seed marks it REQUIRED
+            raise InvalidArgument(f"model is required. Available models: {', '.join(self.specs)}")
         if spec is None:
-            raise InvalidArgument(f"Unknown model {model!r}. Available models: {', '.join(self.specs)}")
+            raise InvalidArgument(f"Unknown model {json_value_text(model)}. Available models: {', '.join(self.specs)}")
         return spec
 
     async def _validate(self, account_id: int, item: SubmitItem, endpoint: str) -> NewJob:
@@ -264,12 +267,16 @@ class JobService:
 
     async def list_jobs(self, account_id: int, *, status: str | None, model: str | None, limit: int | None,
                         offset: int | None) -> tuple[list[JobRecord], int, int, int]:
+        # The seed's default for both filters is "all": said explicitly, it means what leaving it out means.
+        status = None if status == ALL else status
+        model = None if model == ALL else model
         if status is not None and status not in {s.value for s in JobStatus}:
-            raise InvalidArgument(f"status must be one of {', '.join(s.value for s in JobStatus)}, got {status!r}")
+            raise InvalidArgument(f"status must be one of {', '.join(s.value for s in JobStatus)} or {ALL}, "
+                                  f"got {json_value_text(status)}")
         # Any model phonos knows, served here or not: an account keeps its jobs of a model this deployment
         # stopped serving (PHONOS_MODELS), and may still list them.
         if model is not None and model not in self.specs and model not in SPEC_MODULES:
-            raise InvalidArgument(f"model must be one of {', '.join(self.specs)}, got {model!r}")
+            raise InvalidArgument(f"model must be one of {', '.join(self.specs)} or {ALL}, got {json_value_text(model)}")
         limit = 50 if limit is None else limit
         offset = 0 if offset is None else offset
         if not 1 <= limit <= 100:
@@ -295,7 +302,7 @@ class JobService:
             matches = [a for a in artifacts if a["format"] == fmt]
             if not matches:
                 available = ", ".join(a["format"] for a in artifacts)
-                raise InvalidArgument(f"format {fmt!r} is not available for this job; choose one of {available}")
+                raise InvalidArgument(f"format {json_value_text(fmt)} is not available for this job; choose one of {available}")
             chosen = matches[0]
         try:
             content = await asyncio.to_thread(self.results.read, job.id, chosen["file"])

@@ -431,7 +431,7 @@ def test_error_bodies(kind: str) -> None:
         assert status == 400 and body["message"].endswith("accepted: limit, model, offset, status")
 
         status, body, _ = await call(session, "GET", f"{base}/v1/jobs?limit=many")
-        assert (status, body["message"]) == (400, "limit: 'many' is not an integer")
+        assert (status, body["message"]) == (400, 'limit: "many" is not an integer')
 
         status, body, _ = await call(session, "GET", f"{base}/v1/webhooks")  # not implemented by the servicer
         assert status == 501 and body["error"] == "Not implemented"
