@@ -419,7 +419,7 @@ def test_error_bodies(kind: str) -> None:
 
         status, body, headers = await call(session, "DELETE", f"{base}/v1/jobs/{JOB_ID}")
         assert status == 405 and body["error"] == "Method not allowed"
-        assert headers["Allow"] == "GET"
+        assert headers["Allow"] == "GET, HEAD"  # HEAD answers wherever a unary GET does
 
         status, body, _ = await call(session, "POST", f"{base}/v1/predict", data=b'{"model": ', auth=AUTH)
         assert status == 400 and body["error"] == "Invalid request" and "malformed JSON" in body["message"]
