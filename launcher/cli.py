@@ -4,11 +4,13 @@
     phonos keys create --username NAME [--email E] [--credits N] [--rate-limit R] [--max-rate-limit M] [--json]
     phonos keys list --username NAME [--json]
     phonos keys revoke KEY_ID [--confirm-last-key] [--json]
+    phonos accounts list [--json]
     phonos credits add --username NAME --amount N [--json]   (N < 0 takes credits back)
     phonos users set-password --username NAME [--password-stdin]
     phonos db build FASTA OUTDIR [--name uniref90|mgnify|small_bfd]   (a small AlphaFold2 MSA database)
     phonos weights fetch esmfold|alphafold2|diffdock|esm2 [--dir DIR] [--mirror URL]
     phonos weights list
+    phonos backup DEST [--data-dir D] [--json]   (a consistent copy of a running SQLite data directory)
 
 Every other verb (login, fold, dock, jobs, usage, webhooks, ...) is `phonos_client.cli`
 (clients/python, installable alone without torch or Triton); both packages install the same
@@ -21,6 +23,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -160,6 +163,25 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_accounts_list(args: argparse.Namespace) -> int:
+    settings = _existing(_settings(args))
+    accounts = _run(settings, lambda: admin.list_accounts(settings))
+    if args.json:
+        print(json.dumps({"accounts": [{
+            "username": a.username, "email": a.email, "credits": a.credits, "created_at": _when(a.created_at),
+            "can_sign_in": a.can_sign_in, "active_keys": a.active_keys,
+            "last_used_at": None if a.last_used_at is None else _when(a.last_used_at),
+            "jobs": a.jobs, "active_jobs": a.active_jobs} for a in accounts]}))
+        return 0
+    print(f"{'USERNAME':<20} {'EMAIL':<28} {'CREDITS':>9} {'KEYS':>4} {'JOBS':>7} {'ACTIVE':>6}  {'SIGN-IN':<7}  "
+          f"{'CREATED':<20} LAST USED")
+    for a in accounts:
+        print(f"{a.username[:20]:<20} {(a.email or '-')[:28]:<28} {a.credits:>9} {a.active_keys:>4} {a.jobs:>7} "
+              f"{a.active_jobs:>6}  {'yes' if a.can_sign_in else 'no':<7}  {_when(a.created_at):<20} "
+              f"{_when(a.last_used_at)}")
+    return 0
+
+
 def cmd_credits_add(args: argparse.Namespace) -> int:
     settings = _existing(_settings(args))
     balance = _run(settings, lambda: admin.add_credits(settings, username=args.username, amount=args.amount))
@@ -220,6 +242,30 @@ def cmd_weights_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from launcher.backup import BackupError, back_up
+
+    settings = _settings(args)
+    try:
+        report = back_up(settings, args.destination)
+    except BackupError as exc:
+        raise CliError(str(exc)) from None
+    except (OSError, sqlite3.Error) as exc:
+        raise CliError(f"the backup to {args.destination} failed: {exc}") from None
+    if args.json:
+        print(json.dumps(report.as_json()))
+    else:
+        print(f"backed up {settings.data_dir.resolve()} to {report.destination} in {report.seconds:.1f} s:")
+        print(f"  database as of {_when(report.snapshot_at)}: {report.jobs} jobs, {report.database_bytes / 1e6:.1f} MB")
+        print(f"  result files: {report.files_copied} copied ({report.bytes_copied / 1e6:.1f} MB), "
+              f"{report.files_present} already there")
+        print(f"  to restore, start from it: phonos serve --data-dir {report.destination}")
+    for name in report.missing:
+        print(f"warning: result file {name} is named by the database but missing from the data directory",
+              file=sys.stderr)
+    return 1 if report.missing else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phonos", description="Self-hosted ESMFold, AlphaFold2 and DiffDock API")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -258,6 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--json", action="store_true")
     revoke.set_defaults(func=cmd_keys_revoke)
 
+    accounts = sub.add_parser("accounts", help="every account at a glance").add_subparsers(dest="accounts_command",
+                                                                                          required=True)
+    every = accounts.add_parser("list", help="every account: balance, active keys, jobs, sign-in, last use")
+    every.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    every.add_argument("--json", action="store_true", help="print one JSON object with an `accounts` list")
+    every.set_defaults(func=cmd_accounts_list)
+
     credits = sub.add_parser("credits", help="account balances").add_subparsers(dest="credits_command", required=True)
     top_up = credits.add_parser("add", help="add credits to an account (a negative amount takes them back)")
     top_up.add_argument("--username", required=True)
@@ -291,6 +344,13 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(func=cmd_weights_fetch)
     listing = weights.add_parser("list", help="what `fetch` downloads, from where, with which checksums")
     listing.set_defaults(func=cmd_weights_list)
+
+    backup = sub.add_parser("backup", help="copy the data directory's state while the service runs (SQLite)")
+    backup.add_argument("destination", type=Path,
+                        help="a new or empty directory, or an earlier backup to bring up to date")
+    backup.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    backup.add_argument("--json", action="store_true", help="print one JSON object with what was copied")
+    backup.set_defaults(func=cmd_backup)
     add_user_commands(sub)  # the users' verbs, listed in --help (main() hands them to the client package)
     return parser
 

@@ -21,6 +21,16 @@ SELECT id, username, email, credits, created_at FROM accounts WHERE id = :accoun
 -- name: count_accounts
 SELECT COUNT(*) FROM accounts;
 
+-- name: account_overview
+-- Every account for the operator (`phonos accounts list`): balance, keys, jobs, sign-in, last use.
+SELECT a.username, a.email, a.credits, a.created_at, a.password_hash IS NOT NULL AS can_sign_in,
+       (SELECT COUNT(*) FROM api_keys k WHERE k.account_id = a.id AND k.revoked_at IS NULL) AS active_keys,
+       (SELECT MAX(k.last_used_at) FROM api_keys k WHERE k.account_id = a.id) AS last_used_at,
+       (SELECT COUNT(*) FROM jobs j WHERE j.account_id = a.id) AS jobs,
+       (SELECT COUNT(*) FROM jobs j WHERE j.account_id = a.id AND j.status IN ('pending', 'running')) AS active_jobs
+FROM accounts a
+ORDER BY a.username;
+
 -- name: lock_account_jobs
 -- Submissions of one account one at a time, across job services: the queued-jobs limit counts, then inserts,
 -- and the count (a later statement, a fresh snapshot) sees every submission committed before the lock.
@@ -352,6 +362,17 @@ RETURNING token_hash;
 
 -- name: prune_sessions
 DELETE FROM sessions WHERE expires_at < :before OR revoked_at < :before;
+
+-- name: results_past_retention
+-- Completed jobs whose result files are due for deletion (jobservice/result_retention.py), oldest first.
+SELECT id FROM jobs
+WHERE status = 'completed' AND results_deleted_at IS NULL AND finished_at < :before
+ORDER BY finished_at
+LIMIT :limit;
+
+-- name: mark_results_deleted
+-- After the files are gone (a sweep that stopped in between deletes again, then marks).
+UPDATE jobs SET results_deleted_at = :now WHERE id = :id AND results_deleted_at IS NULL;
 
 -- Job events (the watch streams, jobservice/watch.py) -----------------------------------------------
 
