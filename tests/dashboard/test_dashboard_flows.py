@@ -119,6 +119,9 @@ def test_every_page_fits_a_phone_and_its_title_is_readable(cleo_page: Page, serv
     action = page.locator(f"#jobs-table tr[data-job-id='{cleo_job['job_id']}'] a.btn")
     page.goto(f"{service.base_url}/jobs")
     expect(action).to_be_in_viewport(ratio=1)  # a job's Open button on screen, beside its name and status
+    # The age runs on under the Open button (beside model and status it was cut to "43 min…").
+    age, button = page.locator("#jobs-table td.submitted").first.bounding_box(), action.bounding_box()
+    assert age and button and age["x"] + age["width"] >= button["x"] + button["width"] - 1, (age, button)
     page.locator("#jobs-table td.submitted").first.hover()  # no tinted patch of cells inside a stacked row
     expect(page.locator("#jobs-table td.submitted").first).to_have_css("background-color", "rgba(0, 0, 0, 0)")
     page.goto(f"{service.base_url}/usage")
@@ -330,7 +333,7 @@ def test_the_header_action_lines_up_with_the_content_column_at_every_width(
     """On a 2560 px screen the content is capped at its column; the header's "New job" used to sit at
     the window's far right."""
     page = cleo_page
-    for width in (390, 800, 1280, 2560):
+    for width in (390, 800, 1024, 1280, 2560):
         page.set_viewport_size({"width": width, "height": 900})
         page.goto(f"{service.base_url}/jobs")
         expect(page.locator("#jobs-table")).to_be_visible(timeout=30_000)
@@ -348,6 +351,10 @@ def test_the_header_action_lines_up_with_the_content_column_at_every_width(
         left, right = column["x"] - main["x"], main["x"] + main["width"] - (column["x"] + column["width"])
         assert abs(left - right) <= 2, f"{width} px: {left} px left of the column, {right} px right"
         assert sideways_scrollers(page) == [], f"{width} px"  # the whole jobs table, phone to desktop
+    page.set_viewport_size({"width": 1024, "height": 900})
+    page.goto(f"{service.base_url}/keys")  # 1024 px beside the sidebar: the keys table's seven columns fit too
+    expect(page.locator("#keys-table")).to_be_visible()
+    assert sideways_scrollers(page) == []
 
 
 def test_secondary_text_is_readable_on_its_background(cleo_page: Page, service: ServiceProcess,

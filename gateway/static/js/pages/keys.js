@@ -125,7 +125,7 @@ export async function render(main) {
       h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked', id: 'keys-table'},
         h('thead', {}, h('tr', {}, ['Name', 'Key', 'Created', 'Last used', 'Rate limit', 'Status', ''].map((c) => h('th', {}, c)))),
         h('tbody', {}, keys.map((key) => {
-          const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, style: {width: '90px'}, disabled: key.revoked, 'aria-label': 'Rate limit'});
+          const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, style: {width: '76px'}, disabled: key.revoked, 'aria-label': 'Rate limit'});
           const note = h('div', {});
           return h('tr', {'data-key-id': key.key_id, 'data-revoked': String(key.revoked)},
             nameCell(key),
