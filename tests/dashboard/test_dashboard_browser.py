@@ -114,6 +114,12 @@ def test_create_a_key_use_it_from_the_api_then_revoke_it(ada_page: tuple[Page, W
     assert api.predict().status_code == 401
     assert grpc_status(service, secret) == grpc.StatusCode.UNAUTHENTICATED
     shot(page, "02-keys-revoked")
+    page.fill("#key-name", "created by mistake")  # revoked at once: its "copy it now" secret goes with it
+    page.click("#key-create")
+    expect(page.locator("#secret-callout")).to_contain_text("created by mistake")
+    page.locator("#keys-table tbody tr", has_text="created by mistake").locator("[data-action=revoke]").click()
+    page.click("dialog [data-confirm]")
+    expect(page.locator("#secret-callout")).to_have_count(0)
 
 
 def test_esmfold_from_the_form_turns_completed_in_the_table_without_a_reload(

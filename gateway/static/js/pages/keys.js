@@ -12,6 +12,7 @@ const MAX_NAME = 100; // the job service's MAX_KEY_NAME
 
 export async function render(main) {
   const callout = h('div', {});
+  let shownKeyId = null; // the key whose secret the callout shows
   const listCard = h('div', {class: 'card'});
   const name = h('input', {type: 'text', id: 'key-name', placeholder: 'e.g. lab workstation', maxlength: MAX_NAME});
   const limit = h('input', {type: 'number', id: 'key-rate-limit', min: 1, step: 1});
@@ -29,6 +30,7 @@ export async function render(main) {
       if (name.value.trim()) body.name = name.value.trim();
       if (limit.value !== '') body.rate_limit = Number(limit.value);
       const created = await api.post('/v1/keys', body);
+      shownKeyId = created.key.key_id;
       replace(callout, secretCallout(`New key ${created.key.name ? `“${created.key.name}”` : created.key.key_id}`, created.api_key,
         h('span', {}, 'Use it as ', h('code', {}, 'Authorization: Bearer <key>'), '.'),
         'Copy it now: it is not shown again (phonos stores only its SHA-256).'));
@@ -64,6 +66,7 @@ export async function render(main) {
     if (!ok) return;
     await api.post(`/v1/keys/${encodeURIComponent(key.key_id)}/revoke`, {confirm_last_key: last});
     toast('Key revoked');
+    if (key.key_id === shownKeyId) replace(callout); // "copy it now" about a key that no longer works
     await load();
   }
 
