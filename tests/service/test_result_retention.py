@@ -11,6 +11,7 @@ import grpc
 import pytest
 from phonos_client import Client, GoneError
 
+from jobservice import result_retention
 from jobservice.result_retention import DAY_S
 from phonos.v1 import phonos_pb2 as pb
 from phonos_config.service import ServiceSettings
@@ -92,6 +93,18 @@ def test_a_service_sweeps_when_it_starts_and_keeps_everything_when_retention_is_
     wait_until(lambda: _files(data_dir, job["job_id"]) == [], timeout_s=30)
     restarted = swept.client(client.session.headers["Authorization"].removeprefix("Bearer "))
     assert wait_until(lambda: restarted.get(job["download_url"]).status_code == 410, timeout_s=30)
+
+
+def test_a_backlog_larger_than_one_batch_is_swept_in_rounds(twin_factory: type, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(result_retention, "SWEEP_BATCH", 2)
+    data_dir = tmp_path / "var"
+    service = twin_factory.start(data_dir, PHONOS_RESULT_RETENTION_DAYS="1")
+    client = service.client(service.new_key())
+    jobs = [client.wait_for(client.predict(name=f"job {n}").json()["job_id"]) for n in range(5)]
+    assert service.call(service.running.service.retention.sweep(at=time.time() + 2 * DAY_S)) == 5
+    assert all(_files(data_dir, job["job_id"]) == [] for job in jobs)
+    assert all("results_deleted_at" in client.get(f"/v1/jobs/{job['job_id']}").json() for job in jobs)
 
 
 def test_a_missing_result_file_is_a_410_that_says_so_not_a_500(twin_service: InProcessService) -> None:
