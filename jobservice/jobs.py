@@ -192,9 +192,10 @@ class JobStore:
         return JobRecord.from_row(row)
 
     async def page(
-        self, account_id: int, *, status: str | None, model: str | None, limit: int, offset: int
+        self, account_id: int, *, status: str | None, model: str | None, name: str | None, limit: int, offset: int
     ) -> tuple[list[JobRecord], int]:
-        params = {"account_id": account_id, "status": status, "model": model, "limit": limit, "offset": offset}
+        params = {"account_id": account_id, "status": status, "model": model, "name": name, "limit": limit,
+                  "offset": offset}
         rows = await self._db.read.fetch_all("list_jobs", params)
         total = await self._db.read.scalar("count_jobs", params)
         return [JobRecord.from_row(r) for r in rows], int(total)

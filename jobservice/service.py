@@ -266,7 +266,7 @@ class JobService:
         return await self.jobs.get(account_id, job_id)
 
     async def list_jobs(self, account_id: int, *, status: str | None, model: str | None, limit: int | None,
-                        offset: int | None) -> tuple[list[JobRecord], int, int, int]:
+                        offset: int | None, name: str | None = None) -> tuple[list[JobRecord], int, int, int]:
         # The seed's default for both filters is "all": said explicitly, it means what leaving it out means.
         status = None if status == ALL else status
         model = None if model == ALL else model
@@ -283,7 +283,10 @@ class JobService:
             raise InvalidArgument(f"limit must be between 1 and 100, got {limit}")
         if offset < 0:
             raise InvalidArgument(f"offset must be 0 or more, got {offset}")
-        jobs, total = await self.jobs.page(account_id, status=status, model=model, limit=limit, offset=offset)
+        if name is not None and len(name) > MAX_NAME_LENGTH:
+            raise InvalidArgument(f"name must be at most {MAX_NAME_LENGTH} characters (a job's name is), got {len(name)}")
+        jobs, total = await self.jobs.page(account_id, status=status, model=model, name=name or None, limit=limit,
+                                           offset=offset)
         return jobs, total, limit, offset
 
     async def download(self, account_id: int, job_id: str, fmt: str | None) -> Download:

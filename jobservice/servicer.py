@@ -370,6 +370,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 model=request.model if request.HasField("model") and request.model else None,
                 limit=request.limit if request.HasField("limit") else None,
                 offset=request.offset if request.HasField("offset") else None,
+                name=request.name if request.HasField("name") else None,
             )
             page = pb.Pagination(total=total, limit=limit, offset=offset, has_more=offset + len(jobs) < total)
             return pb.ListJobsResponse(jobs=[pb.Job(**job_fields(j)) for j in jobs], pagination=page), NO_CHARGE

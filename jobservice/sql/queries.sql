@@ -55,6 +55,7 @@ SELECT * FROM jobs
 WHERE account_id = :account_id
   AND (:status IS NULL OR status = :status)
   AND (:model IS NULL OR model = :model)
+  AND (:name IS NULL OR instr(lower(name), lower(:name)) > 0)
 ORDER BY seq DESC
 LIMIT :limit OFFSET :offset;
 
@@ -62,7 +63,8 @@ LIMIT :limit OFFSET :offset;
 SELECT COUNT(*) FROM jobs
 WHERE account_id = :account_id
   AND (:status IS NULL OR status = :status)
-  AND (:model IS NULL OR model = :model);
+  AND (:model IS NULL OR model = :model)
+  AND (:name IS NULL OR instr(lower(name), lower(:name)) > 0);
 
 -- name: job_counts
 SELECT COUNT(*) AS total,

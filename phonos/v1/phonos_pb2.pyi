@@ -197,16 +197,18 @@ class GetJobResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
-    __slots__ = ("status", "model", "limit", "offset")
+    __slots__ = ("status", "model", "limit", "offset", "name")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
     status: str
     model: str
     limit: int
     offset: int
-    def __init__(self, status: _Optional[str] = ..., model: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+    name: str
+    def __init__(self, status: _Optional[str] = ..., model: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
 
 class Pagination(_message.Message):
     __slots__ = ("total", "limit", "offset", "has_more")

@@ -126,8 +126,9 @@ def get_job(job_id: str) -> Call[Job]:
     return _call("GetJob", Job.from_dict, job_id=job_id)
 
 
-def list_jobs(status: str | None, model: str | None, limit: int | None, offset: int | None) -> Call[JobPage]:
-    return _call("ListJobs", JobPage.from_dict, status=status, model=model, limit=limit, offset=offset)
+def list_jobs(status: str | None, model: str | None, limit: int | None, offset: int | None,
+              name: str | None = None) -> Call[JobPage]:
+    return _call("ListJobs", JobPage.from_dict, status=status, model=model, limit=limit, offset=offset, name=name)
 
 
 def download(job_id: str, format: str | None) -> Call[Download]:

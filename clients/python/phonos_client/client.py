@@ -152,14 +152,16 @@ class Client(_Base):
         return self._send(calls.get_job(job_id))
 
     def list_jobs(self, *, status: str | None = None, model: str | None = None, limit: int | None = None,
-                  offset: int | None = None) -> JobPage:
-        return self._send(calls.list_jobs(status, model, limit, offset))
+                  offset: int | None = None, name: str | None = None) -> JobPage:
+        """One page of jobs, newest first; `name` keeps those whose name contains it, ignoring case."""
+        return self._send(calls.list_jobs(status, model, limit, offset, name))
 
-    def iter_jobs(self, *, status: str | None = None, model: str | None = None, page_size: int = 100) -> Iterator[Job]:
+    def iter_jobs(self, *, status: str | None = None, model: str | None = None, name: str | None = None,
+                  page_size: int = 100) -> Iterator[Job]:
         """Every job (newest first), page after page."""
         offset = 0
         while True:
-            page = self.list_jobs(status=status, model=model, limit=page_size, offset=offset)
+            page = self.list_jobs(status=status, model=model, name=name, limit=page_size, offset=offset)
             yield from page.jobs
             if not page.has_more or not page.jobs:
                 return
@@ -280,14 +282,14 @@ class AsyncClient(_Base):
         return await self._send(calls.get_job(job_id))
 
     async def list_jobs(self, *, status: str | None = None, model: str | None = None, limit: int | None = None,
-                        offset: int | None = None) -> JobPage:
-        return await self._send(calls.list_jobs(status, model, limit, offset))
+                        offset: int | None = None, name: str | None = None) -> JobPage:
+        return await self._send(calls.list_jobs(status, model, limit, offset, name))
 
-    async def iter_jobs(self, *, status: str | None = None, model: str | None = None,
+    async def iter_jobs(self, *, status: str | None = None, model: str | None = None, name: str | None = None,
                         page_size: int = 100) -> AsyncIterator[Job]:
         offset = 0
         while True:
-            page = await self.list_jobs(status=status, model=model, limit=page_size, offset=offset)
+            page = await self.list_jobs(status=status, model=model, name=name, limit=page_size, offset=offset)
             for job in page.jobs:
                 yield job
             if not page.has_more or not page.jobs:

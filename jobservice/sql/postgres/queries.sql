@@ -55,6 +55,7 @@ SELECT * FROM jobs
 WHERE account_id = :account_id
   AND (CAST(:status AS TEXT) IS NULL OR status = :status)
   AND (CAST(:model AS TEXT) IS NULL OR model = :model)
+  AND (CAST(:name AS TEXT) IS NULL OR strpos(lower(name), lower(CAST(:name AS TEXT))) > 0)
 ORDER BY seq DESC
 LIMIT :limit OFFSET :offset;
 
@@ -62,7 +63,8 @@ LIMIT :limit OFFSET :offset;
 SELECT COUNT(*) FROM jobs
 WHERE account_id = :account_id
   AND (CAST(:status AS TEXT) IS NULL OR status = :status)
-  AND (CAST(:model AS TEXT) IS NULL OR model = :model);
+  AND (CAST(:model AS TEXT) IS NULL OR model = :model)
+  AND (CAST(:name AS TEXT) IS NULL OR strpos(lower(name), lower(CAST(:name AS TEXT))) > 0);
 
 -- name: job_counts
 SELECT COUNT(*) AS total,
