@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from jobservice import metrics
 from jobservice.db import now
 from jobservice.periodic import Periodic
 from jobservice.results import ResultStore
@@ -55,6 +56,7 @@ class ResultRetention:
             async with self._db.transaction() as tx:  # one commit per batch, not per job
                 await tx.execute_many("mark_results_deleted", [{"id": job_id, "now": now()} for job_id in job_ids])
             swept += len(due)
+            metrics.RESULTS_SWEPT.inc(len(due))
             if len(due) < SWEEP_BATCH:
                 break
         if swept:

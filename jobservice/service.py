@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from jobservice import tracing
+from jobservice import metrics, tracing
 from jobservice.accounts import Accounts, NewKey
 from jobservice.api_keys import ApiKeys, KeyRecord
 from jobservice.auth import Authenticator
@@ -312,6 +312,7 @@ class JobService:
         except FileNotFoundError:
             # Removed outside phonos, lost with a disk, or a restore without its results directory: not the
             # caller's mistake, and nothing a retry would fix.
+            metrics.RESULT_FILES_MISSING.inc()
             log.error("a completed job's result file is missing", extra={
                 "action": "results.file_missing", "job_id": job.id, "file": chosen["file"]})
             raise ResultsGone(f"The result file {chosen['file']} of job {job.id} is missing from this server's "

@@ -10,6 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 from phonos_client import Client, GoneError
+from prometheus_client import REGISTRY
 
 from jobservice import result_retention
 from jobservice.result_retention import DAY_S
@@ -23,6 +24,11 @@ STORES = ALL_STORES  # the sweep's queries run on SQLite and on PostgreSQL
 
 def _files(data_dir: Path, job_id: str) -> list[Path]:
     return sorted((data_dir / "results" / job_id[:2]).glob(f"{job_id}.*"))
+
+
+def _metric(name: str) -> float:
+    """A counter of this process's job services (the in-process twin's), as /metrics would show it."""
+    return REGISTRY.get_sample_value(name) or 0.0
 
 
 def _completed_at(job: dict) -> float:
@@ -43,7 +49,9 @@ def test_files_past_retention_go_and_their_downloads_answer_410(twin_factory: ty
     retention = service.running.service.retention
     assert service.call(retention.sweep(at=old_end + 29 * DAY_S)) == 0  # 29 days on, nothing is due
     # 30 days after the first job completed and before the second one's 30 days are up.
+    swept_before = _metric("phonos_result_retention_jobs_total")
     assert service.call(retention.sweep(at=(old_end + new_end) / 2 + 30 * DAY_S)) == 1
+    assert _metric("phonos_result_retention_jobs_total") == swept_before + 1
     assert _files(data_dir, old["job_id"]) == [] and _files(data_dir, new["job_id"])
 
     job = client.get(f"/v1/jobs/{old['job_id']}").json()
@@ -113,7 +121,9 @@ def test_a_missing_result_file_is_a_410_that_says_so_not_a_500(twin_service: InP
     for path in _files(twin_service.settings.data_dir, job["job_id"]):
         if path.suffix == ".pdb":
             path.unlink()  # removed by hand, lost with a disk, a restore without its results
+    missing_before = _metric("phonos_result_files_missing_total")
     missing = client.get(job["download_url"])
+    assert _metric("phonos_result_files_missing_total") == missing_before + 1  # an operator's alarm
     assert missing.status_code == 410 and missing.json()["error"] == "Gone"
     assert missing.json()["message"] == (f"The result file {job['job_id']}.pdb of job {job['job_id']} is missing "
                                          "from this server's storage; ask the server's operator")
