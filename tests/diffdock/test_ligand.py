@@ -82,6 +82,8 @@ def test_rigid_molecule_has_no_torsions() -> None:
         ("CCO.[Na+]", "disconnected fragments"),
         ("CC O", "whitespace"),
         ("C" * 200, "heavy atoms"),
+        ("[Na+]", "single heavy atom"),  # before: docked, with NaN scores replaced at every step
+        ("[2H]C([2H])([2H])[2H]", "single heavy atom"),
     ],
 )
 def test_bad_smiles_are_rejected_with_a_reason(smiles: str, message: str) -> None:

@@ -16,6 +16,9 @@ from rdkit import Chem, rdBase
 from phonos_config.diffdock import MAX_SMILES_LENGTH
 from phonos_models.common.errors import BadInput
 
+from .receptor_prep import ReceptorError, is_amino_acid, read_structure_with_report
+
+MIN_HEAVY_ATOMS = 2  # one atom: every ligand-centre vector is zero and the score model returns NaN
 MAX_HEAVY_ATOMS = 150  # larger "ligands" are peptides/macromolecules; DiffDock is not trained on them
 MAX_RESIDUES = 3000  # the reference refuses larger receptors
 MAX_CHAIN_LENGTH = 1022  # ESM-2's positional limit per chain (the reference truncates and then fails)
@@ -23,10 +26,6 @@ MAX_CHAIN_LENGTH = 1022  # ESM-2's positional limit per chain (the reference tru
 
 class LigandError(BadInput):
     """The SMILES cannot be docked; the message says why (shown to the user as a 400)."""
-
-
-class ReceptorError(BadInput):
-    """The PDB cannot be used as a receptor; the message says why (shown to the user as a 400)."""
 
 
 def parse_smiles(smiles: str) -> Chem.Mol:
@@ -48,6 +47,11 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     heavy = mol.GetNumHeavyAtoms()
     if heavy == 0:
         raise LigandError("ligand has no heavy atoms")
+    if heavy < MIN_HEAVY_ATOMS:
+        raise LigandError(
+            f"ligand {text[:40]!r} is a single heavy atom; DiffDock docks molecules of at least {MIN_HEAVY_ATOMS} "
+            "heavy atoms (a lone ion or atom has no orientation: the score model's output is undefined for it)"
+        )
     if heavy > MAX_HEAVY_ATOMS:
         raise LigandError(f"ligand has {heavy} heavy atoms; at most {MAX_HEAVY_ATOMS} are supported")
     fragments = Chem.GetMolFrags(mol)
@@ -64,30 +68,19 @@ def canonical_smiles(smiles: str) -> str:
 
 
 def read_structure(pdb_text: str) -> gemmi.Structure:
-    """First model of the PDB text, one conformer per atom, without hydrogens and waters."""
-    if not pdb_text.strip():
-        raise ReceptorError("protein PDB is empty")
-    try:
-        structure = gemmi.read_pdb_string(pdb_text)
-    except (RuntimeError, ValueError) as exc:
-        raise ReceptorError(f"protein PDB could not be parsed: {exc}") from exc
-    if len(structure) == 0:
-        raise ReceptorError("protein PDB has no ATOM/HETATM records")
-    for index in range(len(structure) - 1, 0, -1):
-        del structure[index]
-    structure.remove_alternative_conformations()
-    structure.remove_hydrogens()
-    structure.remove_waters()
-    structure.remove_empty_chains()
-    return structure
+    """First model of the PDB text, one conformer per atom, without hydrogens and waters
+    (`receptor_prep.read_structure_with_report` also says what it changed)."""
+    return read_structure_with_report(pdb_text)[0]
 
 
 def protein_residues(structure: gemmi.Structure) -> Iterator[tuple[str, gemmi.Residue]]:
-    """(chain label, residue) for every amino acid with a CA, in file order (ions named CA excluded)."""
+    """(chain label, residue) for every amino acid with a CA, in file order (ions named CA excluded).
+
+    Amino acids are the PDB's (standard and modified, e.g. MSE) plus force-field names of prepared
+    receptors (HIE, CYX, ...; `receptor_prep.FORCE_FIELD_NAMES`)."""
     for chain in structure[0]:
         for residue in chain:
-            info = gemmi.find_tabulated_residue(residue.name)
-            if info is None or not info.is_amino_acid():
+            if not is_amino_acid(residue.name):
                 continue
             if residue.find_atom("CA", "*") is None:
                 continue
