@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from phonos_config.complexes import CHAIN_BREAK
 from phonos_models.common.errors import BadInput
+from phonos_models.common.unknown import only_unknown_message
 
 LINKER = "G" * 25  # fair-esm encode_sequence default `chain_linker`
 RESIDUE_INDEX_OFFSET = 512  # fair-esm encode_sequence default `residue_index_offset`
@@ -96,6 +97,9 @@ def parse_chains(text: str, *, max_length: int, max_chains: int, subject: str = 
             f"{subject} contains invalid amino-acid letters: {''.join(bad)}. Use the 20 standard one-letter "
             "codes, X for unknown, and ':' between the chains of a complex."
         )
+    only_x = only_unknown_message(chains, subject)
+    if only_x:  # the model has no atoms for X (fair-esm writes none): such a chain would fold into nothing
+        raise ChainError(only_x)
     if len(chains) > max_chains:
         raise ChainError(f"{subject} has {len(chains)} chains; ESMFold on this server folds at most {max_chains}")
     layout = ChainLayout(chains)
