@@ -68,6 +68,17 @@ def test_conformers_are_seeded(aspirin: ligand.Ligand) -> None:
     assert not torch.allclose(other.pos, aspirin.pos)
 
 
+def test_a_double_bond_with_e_z_in_the_smiles_is_not_turned() -> None:
+    # before: 3 torsions, the C=C among them, so half the poses of a trans alkene came back cis
+    trans = ligand.featurize("CC/C=C/CC", seed=0)
+    assert trans.num_torsions == 2 and trans.fixed_stereo_bonds == 1
+    double = next(b for b in trans.mol.GetBonds() if b.GetBondType() == Chem.BondType.DOUBLE)
+    turned = {frozenset(pair) for pair in trans.tor_index.T.tolist()}
+    assert frozenset((double.GetBeginAtomIdx(), double.GetEndAtomIdx())) not in turned
+    unspecified = ligand.featurize("CCC=CCC", seed=0)  # no E/Z given: the reference's rule, the bond turns
+    assert unspecified.num_torsions == 3 and unspecified.fixed_stereo_bonds == 0
+
+
 def test_rigid_molecule_has_no_torsions() -> None:
     benzene = ligand.featurize("c1ccccc1", seed=0)
     assert benzene.num_torsions == 0 and benzene.tor_mask.shape == (0, 6) and benzene.tor_index.shape == (2, 0)

@@ -456,3 +456,13 @@ def test_the_result_says_what_reading_the_receptor_changed(pipeline: DiffDockPip
     assert prep["other_groups_ignored"] == {"LIG": 1} and out.metadata["receptor"]["residues"] == 30
     assert any("2 models" in w for w in out.metadata["warnings"])
     assert any("HIE->H" in w for w in out.metadata["warnings"])
+
+
+def test_poses_keep_the_double_bond_geometry_the_smiles_gives(pipeline: DiffDockPipeline) -> None:
+    smiles = "OC(=O)/C=C/c1ccccc1"  # trans-cinnamic acid; before: some poses were cis
+    out = pipeline.dock(DockingRequest(PDB, smiles, inference_steps=10, samples_per_complex=6, random_seed=5))
+    poses = list(Chem.ForwardSDMolSupplier(io.BytesIO(out.poses_sdf.encode())))
+    for pose in poses:
+        Chem.AssignStereochemistryFrom3D(pose)
+    assert [Chem.MolToSmiles(pose) for pose in poses] == [Chem.CanonSmiles(smiles)] * 6
+    assert json.loads(out.result_json)["ligand"]["fixed_stereo_double_bonds"] == 1
