@@ -91,6 +91,7 @@ def test_rigid_molecule_has_no_torsions() -> None:
         ("C1CC", "could not be parsed"),
         ("c1cccc1X", "could not be parsed"),
         ("CCO.[Na+]", "disconnected fragments"),
+        ("CC(=O)[O-].[Na+]", r"2 disconnected fragments \(CC\(=O\)\[O-\], \[Na\+\]\).*largest fragment, CC\(=O\)\[O-\]"),
         ("CC O", "whitespace"),
         ("C" * 200, "heavy atoms"),
         ("[Na+]", "single heavy atom"),  # before: docked, with NaN scores replaced at every step

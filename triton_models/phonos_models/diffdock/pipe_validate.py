@@ -54,11 +54,15 @@ def parse_smiles(smiles: str) -> Chem.Mol:
         )
     if heavy > MAX_HEAVY_ATOMS:
         raise LigandError(f"ligand has {heavy} heavy atoms; at most {MAX_HEAVY_ATOMS} are supported")
-    fragments = Chem.GetMolFrags(mol)
+    fragments = Chem.GetMolFrags(mol, asMols=True)
     if len(fragments) > 1:
+        # The reference would dock them as one rigid body; name them and the one a user most likely means.
+        names = [Chem.MolToSmiles(fragment) for fragment in fragments]
+        largest = names[max(range(len(fragments)), key=lambda i: fragments[i].GetNumHeavyAtoms())]
+        listed = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         raise LigandError(
-            f"ligand SMILES has {len(fragments)} disconnected fragments; dock one molecule "
-            "(remove counter-ions and solvents)"
+            f"ligand SMILES has {len(fragments)} disconnected fragments ({listed[:200]}); dock one molecule: "
+            f"for a salt or solvate send the largest fragment, {largest[:120]}"
         )
     return mol
 
