@@ -111,3 +111,8 @@ def test_mmcif_is_refused_with_a_message_saying_so() -> None:
 def test_crlf_line_endings_read_like_lf() -> None:
     rec = receptor.featurize("\r\n".join(ATOMS) + "\r\nEND\r\n")
     assert rec.esm_sequences == SEQUENCES and rec.num_residues == 30
+
+
+def test_records_cut_after_the_coordinates_and_no_final_newline_are_read() -> None:
+    rec = receptor.featurize("\n".join(line[:54] for line in ATOMS))  # before: "line is too short" on the last one
+    assert rec.esm_sequences == SEQUENCES and rec.atom_x.shape[0] == 253

@@ -127,7 +127,9 @@ def _parse(text: str) -> gemmi.Structure:
                             "(e.g. `gemmi convert receptor.cif receptor.pdb`)")
     try:
         # TER ends a chain: two chains without ids (or with the same id) are not one chain
-        return gemmi.read_pdb_string(text, split_chain_on_ter=True)
+        # gemmi reads a last line that ends without a newline one character short, so an ATOM record cut
+        # after the coordinates (54 columns, as some tools write them) would be "too short"
+        return gemmi.read_pdb_string(text if text.endswith("\n") else text + "\n", split_chain_on_ter=True)
     except (RuntimeError, ValueError) as exc:
         raise ReceptorError(f"protein PDB could not be parsed: {exc}") from None
 
