@@ -76,8 +76,11 @@ def test_crystal_and_nmr_files_say_what_was_dropped_or_chosen() -> None:
     altloc = []
     for line in ATOMS:
         if line[21] == "A" and line[22:26].strip() == "3":
+            # microheterogeneity: THR in altloc A, a VAL 3 Å away in B (gemmi makes that two residues)
             shifted = line[:30] + f"{float(line[30:38]) + 3:8.3f}" + line[38:]
-            altloc += [line[:16] + "A" + line[17:], shifted[:16] + "B" + shifted[17:]]
+            altloc.append(line[:16] + "A" + line[17:])
+            if line[12:16] in (" N  ", " CA ", " C  ", " O  ", " CB "):
+                altloc.append(shifted[:16] + "BVAL" + shifted[20:])
         else:
             altloc.append(line)
         if line[12:16] == " N  ":

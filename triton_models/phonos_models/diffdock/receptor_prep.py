@@ -180,7 +180,9 @@ def read_structure_with_report(pdb_text: str) -> tuple[gemmi.Structure, Preparat
         del structure[index]
     model = structure[0]
     _check_no_merged_atoms(model)  # before altlocs are removed: gemmi keeps one atom per name then
-    altloc = sum(1 for chain in model for residue in chain if any(atom.has_altloc() for atom in residue))
+    # distinct positions: a microheterogeneous site (SER in altloc A, THR in B) is two residues in gemmi
+    altloc = len({(chain.name, str(residue.seqid)) for chain in model for residue in chain
+                  if any(atom.has_altloc() for atom in residue)})
     structure.remove_alternative_conformations()
     hydrogens = sum(1 for chain in model for residue in chain for atom in residue if atom.is_hydrogen())
     structure.remove_hydrogens()
