@@ -88,7 +88,9 @@ def test_rigid_molecule_has_no_torsions() -> None:
     ("smiles", "message"),
     [
         ("", "empty"),
-        ("C1CC", "could not be parsed"),
+        ("C1CC", "could not be parsed by RDKit: syntax error"),
+        ("CC(C)(C)(C)C", "Explicit valence for atom # 1 C, 5, is greater than permitted"),  # before: no reason
+        ("c1cccc1", "Can't kekulize mol"),
         ("c1cccc1X", "could not be parsed"),
         ("CCO.[Na+]", "disconnected fragments"),
         ("CC(=O)[O-].[Na+]", r"2 disconnected fragments \(CC\(=O\)\[O-\], \[Na\+\]\).*largest fragment, CC\(=O\)\[O-\]"),

@@ -40,10 +40,10 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     rdBase.DisableLog("rdApp.*")
     try:
         mol = Chem.MolFromSmiles(text)
+        if mol is None:
+            raise LigandError(f"ligand SMILES {text[:80]!r} could not be parsed by RDKit: {_smiles_problem(text)}")
     finally:
         rdBase.EnableLog("rdApp.*")
-    if mol is None:
-        raise LigandError(f"ligand SMILES {text[:80]!r} could not be parsed by RDKit (check brackets, ring closures, valences)")
     heavy = mol.GetNumHeavyAtoms()
     if heavy == 0:
         raise LigandError("ligand has no heavy atoms")
@@ -65,6 +65,18 @@ def parse_smiles(smiles: str) -> Chem.Mol:
             f"for a salt or solvate send the largest fragment, {largest[:120]}"
         )
     return mol
+
+
+def _smiles_problem(text: str) -> str:
+    """RDKit's own reason, e.g. "Explicit valence for atom # 1 C, 5, is greater than permitted"."""
+    raw = Chem.MolFromSmiles(text, sanitize=False)
+    if raw is None:
+        return "syntax error (check brackets, ring closures and element symbols)"
+    try:
+        Chem.SanitizeMol(raw)
+    except Exception as exc:  # RDKit's sanitisation errors (valence, kekulisation) share no public base class
+        return str(exc).strip()[:200] or type(exc).__name__
+    return "check brackets, ring closures, valences"
 
 
 def canonical_smiles(smiles: str) -> str:
