@@ -119,3 +119,19 @@ def test_crlf_line_endings_read_like_lf() -> None:
 def test_records_cut_after_the_coordinates_and_no_final_newline_are_read() -> None:
     rec = receptor.featurize("\n".join(line[:54] for line in ATOMS))  # before: "line is too short" on the last one
     assert rec.esm_sequences == SEQUENCES and rec.atom_x.shape[0] == 253
+
+
+def test_charmm_atom_names_fill_the_same_slots() -> None:
+    # CHARMM-GUI writes HSD for histidine, CD for isoleucine's CD1 and OT1/OT2 for the C-terminal oxygens
+    def charmm(line: str) -> str:
+        line = _rename(line, "HIS", "HSD")
+        if line[17:20] == "ILE" and line[12:16] == " CD1":
+            line = line[:12] + " CD " + line[16:]
+        if line[21] == "B" and line[22:26].strip() == "8" and line[12:16] in (" O  ", " OXT"):
+            line = line[:12] + (" OT1" if line[12:16] == " O  " else " OT2") + line[16:]
+        return line
+
+    plain = receptor.featurize(_text(ATOMS))
+    rec = receptor.featurize(_text([charmm(line) for line in ATOMS]))
+    assert rec.preparation.residues_missing_atoms == 0  # before: every ILE and the last residue lacked atoms
+    assert torch.allclose(rec.atom_pos, plain.atom_pos) and rec.esm_sequences == SEQUENCES

@@ -29,9 +29,9 @@ from .data import vocabulary_slot as _slot
 from .pipe_validate import ReceptorError, check_receptor, protein_residues, read_structure
 from .receptor_prep import (
     AMINO_ACIDS,
-    SLOT_ALIASES,
     STANDARD,
     Preparation,
+    find_slot_atom,
     read_structure_with_report,
     residue_letter,
 )
@@ -122,11 +122,10 @@ def featurize(pdb_text: str) -> Receptor:
         aa.append(kind)
         chain_ids.append(label)
         letters.append(letter)
-        aliases = SLOT_ALIASES.get(residue.name, {})
         slots = ATOM_ORDER.get(letter, ATOM_ORDER["X"])
         found = 0
         for name in slots:
-            atom = residue.find_atom(aliases.get(name, name), "*")
+            atom = find_slot_atom(residue, name)
             if atom is None:
                 continue
             found += 1

@@ -43,8 +43,18 @@ FORCE_FIELD_NAMES: dict[str, str] = {
     "HIE": "H", "HID": "H", "HIP": "H", "HSD": "H", "HSE": "H", "HSP": "H",
     "CYX": "C", "CYM": "C", "ASH": "D", "GLH": "E", "LYN": "K",
 }  # fmt: skip
-# Atoms of a modified residue that stand in for a parent atom slot (selenium for MET's SD).
-SLOT_ALIASES: dict[str, dict[str, str]] = {"MSE": {"SD": "SE"}}
+# Other names of a slot's atom, tried when the slot's own name is absent: selenium for MET's SD in MSE,
+# and CHARMM's names (ILE's CD, the C-terminal OT1 for O). Key "*": every residue.
+SLOT_ALIASES: dict[str, dict[str, str]] = {"MSE": {"SD": "SE"}, "ILE": {"CD1": "CD"}, "*": {"O": "OT1"}}
+
+
+def find_slot_atom(residue: gemmi.Residue, slot: str) -> gemmi.Atom | None:
+    """The residue's atom for a heavy-atom slot, by its PDB name or a known other name (`SLOT_ALIASES`)."""
+    atom = residue.find_atom(slot, "*")
+    if atom is not None:
+        return atom
+    other = SLOT_ALIASES.get(residue.name, {}).get(slot) or SLOT_ALIASES["*"].get(slot)
+    return residue.find_atom(other, "*") if other else None
 
 
 def residue_letter(name: str) -> str:
