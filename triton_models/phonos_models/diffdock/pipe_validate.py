@@ -44,6 +44,12 @@ def parse_smiles(smiles: str) -> Chem.Mol:
             raise LigandError(f"ligand SMILES {text[:80]!r} could not be parsed by RDKit: {_smiles_problem(text)}")
     finally:
         rdBase.EnableLog("rdApp.*")
+    dummies = sum(1 for atom in mol.GetAtoms() if atom.GetAtomicNum() == 0)
+    if dummies:  # before: docked with '*' as an atom of "misc" element, and written so into the SDF
+        raise LigandError(
+            f"ligand SMILES has {dummies} dummy atom(s) '*' (attachment points of a fragment or R-group); "
+            "give the whole molecule, with those positions capped (e.g. by H or a methyl)"
+        )
     heavy = mol.GetNumHeavyAtoms()
     if heavy == 0:
         raise LigandError("ligand has no heavy atoms")
