@@ -97,7 +97,8 @@ def test_rigid_molecule_has_no_torsions() -> None:
         ("CC O", "whitespace"),
         ("C" * 200, "heavy atoms"),
         ("[Na+]", "single heavy atom"),
-        ("c1ccccc1*", "dummy atom"),  # before: docked, with NaN scores replaced at every step
+        ("c1ccccc1*", "dummy atom"),
+        ("\n     RDKit          3D\n\n  1  0  0  0  0  0  0  0  0  0999 V2000\nM  END\n", "looks like a MOL/SDF"),  # before: docked, with NaN scores replaced at every step
         ("[2H]C([2H])([2H])[2H]", "single heavy atom"),
     ],
 )

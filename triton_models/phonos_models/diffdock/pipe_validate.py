@@ -35,8 +35,11 @@ def parse_smiles(smiles: str) -> Chem.Mol:
         raise LigandError("ligand SMILES is empty")
     if len(text) > MAX_SMILES_LENGTH:
         raise LigandError(f"ligand SMILES is {len(text)} characters; the limit is {MAX_SMILES_LENGTH}")
+    if any(marker in text for marker in ("V2000", "V3000", "M  END", "@<TRIPOS>")):
+        raise LigandError("ligand looks like a MOL/SDF or MOL2 file; DiffDock here takes one SMILES string "
+                          "(e.g. `obabel ligand.sdf -osmi` or RDKit's MolToSmiles)")
     if any(c.isspace() for c in text):
-        raise LigandError("ligand SMILES contains whitespace; give exactly one SMILES string")
+        raise LigandError("ligand SMILES contains whitespace; give exactly one SMILES string (no name after it)")
     rdBase.DisableLog("rdApp.*")
     try:
         mol = Chem.MolFromSmiles(text)
