@@ -145,10 +145,13 @@ def _copy_database(database: Path, target: Path) -> Path:
 
 
 def _result_files(database: Path) -> list[str]:
-    """Every result file named by the jobs in the copy (their `artifacts` index)."""
+    """Every result file named by the jobs in the copy (their `artifacts` index), but those that result
+    retention deleted (jobservice/result_retention.py)."""
     connection = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
     try:
-        rows = connection.execute("SELECT id, result_json FROM jobs WHERE result_json IS NOT NULL").fetchall()
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(jobs)")}
+        kept = " AND results_deleted_at IS NULL" if "results_deleted_at" in columns else ""  # a database from before
+        rows = connection.execute(f"SELECT id, result_json FROM jobs WHERE result_json IS NOT NULL{kept}").fetchall()
     finally:
         connection.close()
     names: list[str] = []

@@ -15,6 +15,7 @@ from rdkit import Chem, rdBase
 
 from phonos_config.diffdock import MAX_SMILES_LENGTH
 from phonos_models.common.errors import BadInput
+from phonos_models.common.json_text import json_value_text
 
 from .receptor_prep import ReceptorError, is_amino_acid, read_structure_with_report
 
@@ -44,7 +45,8 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     try:
         mol = Chem.MolFromSmiles(text)
         if mol is None:
-            raise LigandError(f"ligand SMILES {text[:80]!r} could not be parsed by RDKit: {_smiles_problem(text)}")
+            raise LigandError(f"ligand SMILES {json_value_text(text)} could not be parsed by RDKit: "
+                              f"{_smiles_problem(text)}")
     finally:
         rdBase.EnableLog("rdApp.*")
     dummies = sum(1 for atom in mol.GetAtoms() if atom.GetAtomicNum() == 0)
@@ -58,8 +60,8 @@ def parse_smiles(smiles: str) -> Chem.Mol:
         raise LigandError("ligand has no heavy atoms")
     if heavy < MIN_HEAVY_ATOMS:
         raise LigandError(
-            f"ligand {text[:40]!r} is a single heavy atom; DiffDock docks molecules of at least {MIN_HEAVY_ATOMS} "
-            "heavy atoms (a lone ion or atom has no orientation: the score model's output is undefined for it)"
+            f"ligand {json_value_text(text)} is a single heavy atom; DiffDock docks molecules of at least "
+            f"{MIN_HEAVY_ATOMS} heavy atoms (a lone ion or atom has no orientation: the score model's output is undefined for it)"
         )
     if heavy > MAX_HEAVY_ATOMS:
         raise LigandError(f"ligand has {heavy} heavy atoms; at most {MAX_HEAVY_ATOMS} are supported")
