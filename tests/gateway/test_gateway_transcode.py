@@ -57,7 +57,7 @@ def test_phonos_query_parameters() -> None:
 def test_unknown_query_parameter_lists_the_accepted_ones() -> None:
     with pytest.raises(TranscodeError) as info:
         _build(PHONOS_PLANS[("GET", "/v1/jobs")], [("limt", "5"), ("status", "completed")])
-    assert str(info.value) == 'unknown query parameter "limt"; accepted: limit, model, offset, status'
+    assert str(info.value) == 'unknown query parameter "limt"; accepted: limit, model, name, offset, status'
 
 
 def test_query_parameters_on_a_route_that_takes_none() -> None:
