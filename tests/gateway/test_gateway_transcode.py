@@ -51,7 +51,7 @@ def test_phonos_query_parameters() -> None:
     request = _build(plan, [("status", "completed"), ("limit", "10"), ("offset", "20")])
     assert request == phonos_pb2.ListJobsRequest(status="completed", limit=10, offset=20)
     assert not request.HasField("model")  # absent parameter: optional field stays unset
-    assert plan.accepted_query == ("limit", "model", "offset", "status")
+    assert plan.accepted_query == ("limit", "model", "name", "offset", "status")
 
 
 def test_unknown_query_parameter_lists_the_accepted_ones() -> None:
