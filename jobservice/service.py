@@ -18,7 +18,15 @@ from jobservice.api_keys import ApiKeys, KeyRecord
 from jobservice.auth import Authenticator
 from jobservice.dispatch import Dispatcher
 from jobservice.egress import receiver_session
-from jobservice.errors import Conflict, InvalidArgument, NotFound, PhonosError, ResultsGone, json_value_text
+from jobservice.errors import (
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PhonosError,
+    ResultsGone,
+    echoed_id,
+    json_value_text,
+)
 from jobservice.idempotency import Idempotency
 from jobservice.inference import Inference
 from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
@@ -28,7 +36,7 @@ from jobservice.ratelimit import RateLimiter, RateLimits, SharedRateLimiter
 from jobservice.result_retention import ResultRetention
 from jobservice.results import ResultStore
 from jobservice.sessions import Sessions
-from jobservice.states import JobStatus
+from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import CANCEL_CHANNEL, JOB_EVENTS_CHANNEL, JOBS_CHANNEL, WEBHOOKS_CHANNEL, Params, Store
 from jobservice.usage import UsageRecorder, UsageReport
 from jobservice.watch import Event, JobWatcher, WatchHub
@@ -318,6 +326,17 @@ class JobService:
             raise ResultsGone(f"The result file {chosen['file']} of job {job.id} is missing from this server's "
                               "storage; ask the server's operator") from None
         return Download(content, chosen["media_type"], chosen["file"])
+
+    async def delete_job(self, account_id: int, job_id: str) -> str:
+        """The owner deletes a finished job: its result files, its stored request (sequence, PDB, SMILES), its
+        name, error and scores go; it is gone from the API. What it was charged stays in usage and the balance."""
+        job = await self.jobs.get(account_id, job_id)
+        if job.status not in TERMINAL:
+            raise Conflict(f"Job {job.id} is {job.status}; cancel it first, then delete it")
+        await asyncio.to_thread(self.results.remove, job.id)  # before the row: a file never outlives its job
+        if not await self.jobs.delete(account_id, job.id):
+            raise NotFound(f"Job {echoed_id(job_id)} not found")
+        return job.id
 
     async def cancel(self, account_id: int, job_id: str) -> JobRecord:
         async def cancel_then_stop() -> JobRecord:

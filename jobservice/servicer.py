@@ -402,6 +402,13 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         async for message in self._watch("WatchJobs", request, context, events, pb.WatchJobsResponse):
             yield message
 
+    async def DeleteJob(self, request: pb.DeleteJobRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            job_id = await self._svc.delete_job(who.account_id, request.job_id)
+            return pb.DeleteJobResponse(success=True, job_id=job_id,
+                                        message="Job deleted: its results and inputs are gone"), NO_CHARGE
+        return await self._handle("DeleteJob", request, context, run)
+
     async def CancelJob(self, request: pb.CancelJobRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             job = await self._svc.cancel(who.account_id, request.job_id)

@@ -266,6 +266,22 @@ class CancelJobResponse(_message.Message):
     credits_refunded: int
     def __init__(self, success: _Optional[bool] = ..., job_id: _Optional[str] = ..., status: _Optional[str] = ..., message: _Optional[str] = ..., credits_refunded: _Optional[int] = ...) -> None: ...
 
+class DeleteJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class DeleteJobResponse(_message.Message):
+    __slots__ = ("success", "job_id", "message")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    job_id: str
+    message: str
+    def __init__(self, success: _Optional[bool] = ..., job_id: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
 class GetAccountRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

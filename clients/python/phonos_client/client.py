@@ -178,6 +178,10 @@ class Client(_Base):
     def cancel_job(self, job_id: str, *, idempotency_key: str | None = None) -> Cancellation:
         return self._send(calls.cancel_job(job_id, idempotency_key))
 
+    def delete_job(self, job_id: str) -> None:
+        """Delete a finished job: its results and inputs go (cancel an active one first)."""
+        return self._send(calls.delete_job(job_id))
+
     def account(self) -> Account:
         return self._send(calls.account())
 
@@ -307,6 +311,10 @@ class AsyncClient(_Base):
 
     async def cancel_job(self, job_id: str, *, idempotency_key: str | None = None) -> Cancellation:
         return await self._send(calls.cancel_job(job_id, idempotency_key))
+
+    async def delete_job(self, job_id: str) -> None:
+        """Delete a finished job: its results and inputs go (cancel an active one first)."""
+        return await self._send(calls.delete_job(job_id))
 
     async def account(self) -> Account:
         return await self._send(calls.account())
