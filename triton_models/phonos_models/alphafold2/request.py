@@ -21,10 +21,9 @@ from phonos_config.alphafold2 import (
 from phonos_config.relax import RELAX_MODES
 from phonos_models.common.chains import ChainLayout
 from phonos_models.common.errors import BadInput
+from phonos_models.common.letters import PROTEIN_LETTERS
 from phonos_models.common.requests import request_fields
 from phonos_models.common.unknown import only_unknown_message
-
-_PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYX")
 
 
 class RequestError(BadInput):
@@ -81,7 +80,7 @@ class Request:
 
     def check(self) -> None:
         chains = self.layout.sequences
-        if not all(chains) or not set(self.layout.residues) <= _PROTEIN_LETTERS:
+        if not all(chains) or not set(self.layout.residues) <= PROTEIN_LETTERS:
             raise RequestError("sequence must be one-letter amino-acid codes (the 20 standard ones and X), "
                                "chains separated by single ':'")
         only_x = only_unknown_message(chains)

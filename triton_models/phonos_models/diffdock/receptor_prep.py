@@ -130,11 +130,16 @@ class Preparation:
         return out
 
 
-def _parse(text: str) -> gemmi.Structure:
-    stripped = text.lstrip()
-    if stripped.startswith("data_") or "\n_atom_site." in text:
+def refuse_mmcif(text: str) -> None:
+    """`ReceptorError` naming mmCIF when `text` is one (a `data_` block or an `_atom_site` loop). The job
+    service calls it before its own PDB-or-path guess: mmCIF atom lines (`ATOM 1 N ...`) are no PDB records."""
+    if text.lstrip().startswith("data_") or "\n_atom_site." in text:
         raise ReceptorError("protein PDB looks like mmCIF; send the receptor in PDB format "
                             "(e.g. `gemmi convert receptor.cif receptor.pdb`)")
+
+
+def _parse(text: str) -> gemmi.Structure:
+    refuse_mmcif(text)
     try:
         # TER ends a chain: two chains without ids (or with the same id) are not one chain
         # gemmi reads a last line that ends without a newline one character short, so an ATOM record cut
