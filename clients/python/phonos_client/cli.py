@@ -29,9 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from phonos_client import config, errors
-from phonos_client.client import AsyncClient, Client
+from phonos_client.client import AsyncClient, Client, choose_transport
 from phonos_client.display import Display
-from phonos_client.inputs import InputError, Record, ligands_from, sequences_from
+from phonos_client.inputs import (
+    InputError,
+    Record,
+    job_file_id,
+    ligands_from,
+    read_text,
+    sequences_from,
+    unique,
+)
 from phonos_client.models import Job
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 
@@ -103,8 +111,9 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
         if job.status == "completed" and out is not None:
             for fmt in formats if formats != ("all",) else job.formats:
                 if fmt in job.formats:
-                    target = out / f"{outcome.name}.{fmt}"
-                    await client.download_to(outcome.job_id, target, fmt)
+                    download = await client.download(outcome.job_id, fmt)
+                    target = out / output_name(outcome.name, outcome.job_id, fmt, download.file_name)
+                    await asyncio.to_thread(target.write_bytes, download.content)
                     outcome.files.append(str(target))
             display.update(outcome.job_id, job.status, note=", ".join(Path(f).name for f in outcome.files))
         elif job.status != "completed":
@@ -117,6 +126,14 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
         await asyncio.gather(*(one(o) for o in outcomes if o.job_id))
     finally:
         display.close()
+
+
+def output_name(name: str, job_id: str, fmt: str, server_name: str | None) -> str:
+    """`name` with the ending of the server's file name (`<job_id>.plddt.png` -> `<name>.plddt.png`), so every
+    file keeps the extension that says what it is; `<name>.<fmt>` when the server named none."""
+    if server_name and server_name.startswith(job_id) and server_name != job_id:
+        return name + server_name[len(job_id):]
+    return f"{name}.{fmt}"
 
 
 def report(outcomes: list[Outcome], as_json: bool) -> int:
@@ -171,13 +188,13 @@ def prepare_fold(args: argparse.Namespace) -> Work:
 
 def prepare_dock(args: argparse.Namespace) -> Work:
     protein_path = Path(args.protein)
-    if protein_path.is_file():
-        protein = protein_path.read_text()
-    elif _JOB_ID.match(args.protein):
-        protein = args.protein  # a completed esmfold/alphafold2 job of this account: fold-then-dock
-    else:
-        raise UsageError(f"--protein {args.protein!r} is neither a PDB file nor a job id")
     try:
+        if protein_path.is_file():
+            protein = read_text(protein_path)
+        elif _JOB_ID.match(args.protein):
+            protein = args.protein  # a completed esmfold/alphafold2 job of this account: fold-then-dock
+        else:
+            raise UsageError(f"--protein {args.protein!r} is neither a PDB file nor a job id")
         ligands = [Record("ligand", args.ligand)] if args.ligand else ligands_from(Path(args.ligands))
     except (InputError, OSError) as exc:
         raise UsageError(str(exc)) from None
@@ -202,7 +219,9 @@ async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session:
         return EXIT["ok"]
     session.job_ids.extend(args.job_ids)
     jobs = [await client.get_job(job_id) for job_id in args.job_ids]
-    outcomes = [Outcome(job.name or job.job_id, job.job_id, job.status) for job in jobs]
+    # Job names are any text a client gave them: as file names they are made safe and unique.
+    names = unique(((job_file_id(job.name, job.job_id), "") for job in jobs), "job")
+    outcomes = [Outcome(name.id, job.job_id, job.status) for name, job in zip(names, jobs, strict=True)]
     out = Path(args.out) if args.out else None
     await follow(client, outcomes, display_for(args), out, tuple(args.formats.split(",")))
     return report(outcomes, args.json)
@@ -229,6 +248,8 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     elif command == "jobs download":
         download = client.download(args.job_id, args.format)
         target = Path(args.out) if args.out else Path(download.file_name or f"{args.job_id}.out")
+        if args.out and args.out.endswith(("/", os.sep)):
+            target.mkdir(parents=True, exist_ok=True)
         if target.is_dir():
             target = target / (download.file_name or f"{args.job_id}.out")
         target.write_bytes(download.content)
@@ -264,9 +285,17 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     return EXIT["ok"]
 
 
+def server_url(url: str) -> str:
+    """The server URL as the clients take it; one they cannot use is a usage error, before any request."""
+    try:
+        return choose_transport(url, None)[1]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def run_login(args: argparse.Namespace) -> int:
     current = config.load()
-    url = (args.url or current.url).rstrip("/")
+    url = server_url(args.url or current.url)
     key = args.api_key or os.environ.get("PHONOS_API_KEY")
     if not key:
         key = getpass("API key: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
@@ -368,6 +397,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command_path == "login":
         return run_login(args)
     profile = config.load()
+    server_url(profile.url)
     if profile.api_key is None:
         raise errors.AuthenticationError(
             "no API key: run `phonos login`, or set PHONOS_API_KEY", status=401, error="Unauthorized")
@@ -453,3 +483,8 @@ def _main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return EXIT["interrupted"]
+    except OSError as exc:  # a local file or folder (--out, an input) that cannot be read or written
+        if isinstance(exc, BrokenPipeError):
+            raise  # stdout's reader went away: ending_quietly_on_a_closed_pipe decides
+        print(f"phonos: {exc}", file=sys.stderr)
+        return EXIT["usage"]

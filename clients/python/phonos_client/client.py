@@ -76,7 +76,11 @@ def choose_transport(base_url: str | None, transport: Transport | None) -> tuple
     url = (base_url or DEFAULT_URL).rstrip("/")
     if url.startswith(GRPC_SCHEME):
         raise ValueError(f"{url} is a gRPC address: use transport='grpc', or the REST URL (e.g. {DEFAULT_URL})")
-    return kind, url
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"{url!r} is not a server URL: give http(s)://host:port (e.g. {DEFAULT_URL}), "
+                         f"or grpc://host:port for gRPC")
+    # The API's own prefix is the clients' to add: `phonos serve` prints the REST address as .../v1.
+    return kind, url.removesuffix("/v1")
 
 
 def _grpc_module() -> Any:

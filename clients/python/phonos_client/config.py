@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+if sys.version_info >= (3, 11):  # noqa: UP036 - the client supports 3.10 (its own pyproject)
+    import tomllib
+else:  # the client supports Python 3.10: tomli is tomllib's origin (a dependency there only)
+    import tomli as tomllib
 
 from phonos_client.client import DEFAULT_URL
 
