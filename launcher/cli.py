@@ -112,10 +112,18 @@ def _when(epoch: float | None) -> str:
     return "-" if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def rfc3339(epoch: float) -> str:
+    """A time as the API writes it (GET /v1/keys): RFC 3339 UTC with milliseconds, a whole second without."""
+    millis = round(epoch * 1000)
+    text = datetime.fromtimestamp(millis // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{millis % 1000:03d}Z" if millis % 1000 else f"{text}Z"
+
+
 def _key_json(key: KeyRecord) -> dict[str, Any]:
+    """A key as `--json` prints it: the API's key object (GET /v1/keys), field for field."""
     return {"key_id": key.id, "prefix": key.prefix, "name": key.name, "rate_limit": key.rate_limit,
-            "created_at": _when(key.created_at), "last_used_at": None if key.last_used_at is None else _when(key.last_used_at),
-            "revoked": key.revoked}
+            "created_at": rfc3339(key.created_at),
+            "last_used_at": None if key.last_used_at is None else rfc3339(key.last_used_at), "revoked": key.revoked}
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:

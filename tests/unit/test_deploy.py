@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,17 @@ def test_kubernetes_wiring() -> None:
     gateway = find("Deployment", "gateway")["spec"]["template"]["spec"]["containers"][0]
     assert "dns:///jobservice:50051" in gateway["command"]
     assert find("Service", "jobservice")["spec"]["clusterIP"] == "None"
+
+
+def test_the_image_installs_the_local_packages_the_install_script_does() -> None:
+    """The image's `phonos` (`docker compose exec jobservice phonos keys create`) imports the client package
+    (launcher/cli.py): without clients/python installed it stopped at its first line (ModuleNotFoundError)."""
+    def local_installs(text: str) -> set[str]:
+        return set(re.findall(r"pip install [^\n]*--no-deps -e (\S+)", text))
+
+    script = local_installs((DEPLOY.parent / "scripts" / "install.sh").read_text())
+    assert script == {".", "clients/python"}
+    assert local_installs((DEPLOY / "Dockerfile").read_text()) == script
 
 
 def test_compose_wiring() -> None:
