@@ -105,6 +105,18 @@ def test_the_image_installs_the_local_packages_the_install_script_does() -> None
     assert local_installs((DEPLOY / "Dockerfile").read_text()) == script
 
 
+def test_the_image_leaves_local_state_out_and_brings_the_dashboard_viewer() -> None:
+    """`COPY . .` without a .dockerignore put a checkout's .venv (GBs) and var/ (the data directory: key hashes,
+    webhook secrets, every job's data) into the image, and its dashboard viewer only if node_modules happened
+    to be there."""
+    ignored = {line.strip() for line in (DEPLOY.parent / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".git", ".venv", str(ServiceSettings.from_env({}).data_dir), "weights", "node_modules"} <= ignored
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert "COPY package.json package-lock.json ./" in dockerfile and "RUN npm ci" in dockerfile
+    assert "COPY --from=viewer /assets/node_modules ./node_modules" in dockerfile
+
+
 def test_compose_wiring() -> None:
     services = compose()["services"]
     env = services["jobservice"]["environment"]
