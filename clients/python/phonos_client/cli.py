@@ -294,8 +294,11 @@ def server_url(url: str) -> str:
 
 
 def run_login(args: argparse.Namespace) -> int:
-    current = config.load()
-    url = server_url(args.url or current.url)
+    try:
+        current_url = config.load().url
+    except config.ConfigError:  # login writes a new one
+        current_url = os.environ.get("PHONOS_URL") or config.DEFAULT_URL
+    url = server_url(args.url or current_url)
     key = args.api_key or os.environ.get("PHONOS_API_KEY")
     if not key:
         key = getpass("API key: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
@@ -474,7 +477,7 @@ def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except UsageError as exc:
+    except (UsageError, config.ConfigError) as exc:
         print(f"phonos: {exc}", file=sys.stderr)
         return EXIT["usage"]
     except errors.PhonosError as exc:
