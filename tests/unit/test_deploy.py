@@ -117,6 +117,15 @@ def test_the_image_leaves_local_state_out_and_brings_the_dashboard_viewer() -> N
     assert "COPY --from=viewer /assets/node_modules ./node_modules" in dockerfile
 
 
+def test_the_triton_image_has_what_a_gpu_host_needs() -> None:
+    """The GPU node's image: the packages docs/alphafold2.md names for GPU hosts (it had jax[cpu] only, so
+    AlphaFold2 ran on the CPU beside the GPU) and hmmer (AlphaFold2's MSA search runs in the model)."""
+    wanted = re.findall(r'`pip install -c constraints.txt "?([^"`]+?)"?`', (DEPLOY.parent / "docs" / "alphafold2.md").read_text())
+    assert sorted(wanted) == ["jax[cuda12]==0.7.1", "openmm-cuda-12==8.6.1"]
+    dockerfile = (DEPLOY / "Dockerfile.triton").read_text()
+    assert all(package in dockerfile for package in wanted) and "apt-get install" in dockerfile and "hmmer" in dockerfile
+
+
 def test_compose_wiring() -> None:
     services = compose()["services"]
     env = services["jobservice"]["environment"]
