@@ -22,7 +22,7 @@ from gateway import dashboard, errors, openapi_route, sse
 from gateway.admission import Admission
 from gateway.body import DEFAULT_MAX_BODY_BYTES, BodyLimits, content_encoding, read_body, too_large
 from gateway.errors import ErrorResponse, HttpError
-from gateway.http_rule import NoRoute, PathDecodeError, Router, rules_for_service
+from gateway.http_rule import NoRoute, PathDecodeError, PathTemplate, Router, rules_for_service
 from gateway.invoker import Invoker, RpcFailure
 from gateway.observe import ROUTE_KEY, observe_middleware, trace_metadata
 from gateway.rpc_failure import REQUEST_ID_HEADER, failure_response, forwarded_headers
@@ -82,7 +82,7 @@ def create_app(
     """
     service = service_descriptor or default_service()
     plans = [compile_plan(rule) for rule in rules_for_service(service)]
-    router: Router[TranscodePlan] = Router((p.rule.http_method, p.rule.template, p) for p in plans)
+    router: Router[TranscodePlan] = Router(routes_with_head(plans))
     limits = body_limits or BodyLimits(default=max_body_bytes or DEFAULT_MAX_BODY_BYTES)
     app = web.Application(client_max_size=limits.largest, middlewares=[observe_middleware, error_middleware])
     app[ROUTER_KEY] = router
@@ -101,6 +101,18 @@ def create_app(
     # One route for everything else: the rules above do the routing, aiohttp only parses HTTP.
     app.router.add_route("*", "/{path:.*}", transcode_handler, expect_handler=expect_handler)
     return app
+
+
+def routes_with_head(plans: list[TranscodePlan]) -> list[tuple[str, PathTemplate, TranscodePlan]]:
+    """Every rule's route, and HEAD beside each unary GET (RFC 9110: what answers GET answers HEAD, without the
+    body; uptime monitors probe /v1/health with HEAD). aiohttp sends a HEAD response's headers only. A stream
+    (Server-Sent Events) has no length to announce and stays GET only."""
+    routes = [(plan.rule.http_method, plan.rule.template, plan) for plan in plans]
+    declared = {(method, template.text) for method, template, _ in routes}
+    routes += [("HEAD", plan.rule.template, plan) for plan in plans
+               if plan.rule.http_method == "GET" and not plan.rule.method.server_streaming
+               and ("HEAD", plan.rule.template.text) not in declared]
+    return routes
 
 
 def matched_plan(request: web.Request) -> TranscodePlan:
@@ -222,8 +234,10 @@ def caller_metadata(request: web.Request) -> list[tuple[str, str]]:
             raise HttpError(errors.client_error(401, "malformed Authorization header"))
         metadata = [("authorization", authorization)]
     for header, key in FORWARDED_REQUEST_HEADERS.items():
-        value = request.headers.get(header)
-        if value is not None:
+        values = request.headers.getall(header, [])
+        if len(values) > 1:  # two idempotency keys: which one guards the submission?
+            raise HttpError(errors.client_error(400, f"more than one {header} header: send exactly one"))
+        for value in values:
             if not value.isascii() or not value.isprintable():
                 raise HttpError(errors.client_error(400, f"malformed {header} header: printable ASCII only"))
             metadata.append((key, value))

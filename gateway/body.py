@@ -22,6 +22,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway import errors
 from gateway.errors import HttpError
+from gateway.fields import quoted
 
 SUPPORTED_ENCODINGS = ("identity", "gzip", "x-gzip", "deflate")
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024  # for services that do not size their routes
@@ -68,9 +69,8 @@ def content_encoding(request: web.Request) -> str:
     """The body's one content coding, lower-cased; HttpError 415 when it is not one we decode."""
     value = request.headers.get("Content-Encoding", "").strip().lower() or "identity"
     if value not in SUPPORTED_ENCODINGS:
-        shown = value if len(value) <= 40 else value[:40] + "…"
         raise HttpError(errors.client_error(
-            415, f"Content-Encoding {shown!r} is not supported; send the body uncompressed, gzip or deflate"
+            415, f"Content-Encoding {quoted(value)} is not supported; send the body uncompressed, gzip or deflate"
         ))
     return value
 

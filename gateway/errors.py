@@ -41,7 +41,8 @@ HTTP_STATUS_BY_CODE: Mapping[grpc.StatusCode, int] = {
 }
 # Everything else (UNKNOWN, INTERNAL, DATA_LOSS, and OK on a failure path) is a 500.
 
-HTTP_STATUS_BY_REASON: Mapping[str, int] = {"INSUFFICIENT_CREDITS": 402, "IDEMPOTENCY_KEY_REUSED": 422}
+HTTP_STATUS_BY_REASON: Mapping[str, int] = {"INSUFFICIENT_CREDITS": 402, "IDEMPOTENCY_KEY_REUSED": 422,
+                                             "RESULTS_GONE": 410}
 
 DEFAULT_TITLES: Mapping[int, str] = {
     400: "Invalid request",
@@ -52,6 +53,7 @@ DEFAULT_TITLES: Mapping[int, str] = {
     405: "Method not allowed",
     408: "Request timeout",
     409: "Conflict",
+    410: "Gone",
     413: "Request too large",
     415: "Unsupported media type",
     417: "Expectation failed",

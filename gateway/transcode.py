@@ -24,7 +24,7 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from gateway import json_shape
-from gateway.fields import FieldPathError, FieldValueError, Leaf, query_leaves, resolve
+from gateway.fields import FieldPathError, FieldValueError, Leaf, query_leaves, quoted, resolve
 from gateway.http_rule import HttpRule, TemplateError
 from gateway.json_encode import encoder_for
 
@@ -146,15 +146,38 @@ def _apply_body(plan: TranscodePlan, request: Message, body: bytes) -> None:
         raise TranscodeError(f"invalid request body: {_first_line(exc)}") from None
 
 
+class _RepeatedKey(Exception):
+    """A JSON object names one key twice (RFC 8259: "the behavior ... is unpredictable")."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object hook: the object, or _RepeatedKey. `{"model": "esmfold", ..., "model": "alphafold2"}` is
+    one submission or the other depending on who reads it (Python takes the last, many parsers the first):
+    refused, as two Authorization headers are."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return document
+
+
 def _parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return json.loads(body, object_pairs_hook=_unique_keys)
+    except _RepeatedKey as exc:
+        raise TranscodeError(f"malformed JSON body: the key {quoted(str(exc))} appears twice in one object; "
+                             "send each key once") from None
+    except RecursionError:  # Python's words ("maximum recursion depth exceeded ...") say nothing to a client
+        raise TranscodeError("malformed JSON body: arrays and objects nest too deeply") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise TranscodeError(f"malformed JSON body: {_first_line(exc)}") from None
 
 
 def _unknown_query_message(plan: TranscodePlan, unknown: list[str]) -> str:
-    names = ", ".join(repr(k) for k in unknown)
+    names = ", ".join(quoted(k) for k in unknown)
     noun = "parameter" if len(unknown) == 1 else "parameters"
     if not plan.accepted_query:
         return f"unknown query {noun} {names}: this route accepts no query parameters"

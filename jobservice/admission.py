@@ -9,13 +9,15 @@ every call itself (CSRF included): admission only moves the refusal in front of 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from gateway.invoker import RpcFailure
 from jobservice import metrics
-from jobservice.auth import SESSION_METADATA, Authenticator
+from jobservice.auth import CSRF_METADATA, SESSION_METADATA, Authenticator
 from jobservice.auth_throttle import AuthThrottle, client_address
 from jobservice.errors import InvalidArgument, PhonosError, RateLimited, Unauthenticated
+from jobservice.idempotency import KEY_METADATA as IDEMPOTENCY_METADATA
 from jobservice.message_limits import SERVICE, full_method
 from jobservice.status_map import grpc_status
 
@@ -29,13 +31,20 @@ def needs_key(method: str) -> bool:
     return method.startswith(_PROTECTED_PREFIX) and method not in PUBLIC_METHODS
 
 
-def repeated_authorization(metadata: Iterable[tuple[str, object]]) -> RpcFailure | None:
-    """Two or more `authorization` entries: which key is meant? A proxy may read the first where we would
-    read the last, so the call is refused (INVALID_ARGUMENT, as the HTTP edge's 400 for two headers)."""
-    given = sum(1 for key, _ in metadata if str(key).lower() == "authorization")
-    if given < 2:
+# Metadata that names one thing: the caller's key, its dashboard session, that session's CSRF token, the
+# submission's idempotency key.
+SINGLE_ENTRY_METADATA = ("authorization", SESSION_METADATA, CSRF_METADATA, IDEMPOTENCY_METADATA)
+
+
+def repeated_metadata(metadata: Iterable[tuple[str, object]]) -> RpcFailure | None:
+    """Two or more entries of one of `SINGLE_ENTRY_METADATA`: which is meant? A proxy may read the first where
+    we would read the last (two sessions: whose call is it?), so the call is refused (INVALID_ARGUMENT, as the
+    HTTP edge's 400 for two Authorization headers)."""
+    given = Counter(str(key).lower() for key, _ in metadata)
+    repeated = next((key for key in SINGLE_ENTRY_METADATA if given[key] > 1), None)
+    if repeated is None:
         return None
-    return _failure(InvalidArgument("more than one authorization metadata entry: send exactly one"))
+    return _failure(InvalidArgument(f"more than one {repeated} metadata entry: send exactly one"))
 
 
 class KeyAdmission:

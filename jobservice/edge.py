@@ -26,7 +26,7 @@ from typing import Any
 import grpc
 
 from gateway.ratelog import RateLimitedLog
-from jobservice.admission import KeyAdmission, repeated_authorization
+from jobservice.admission import KeyAdmission, repeated_metadata
 from jobservice.message_limits import request_limit
 from jobservice.status_map import TITLE_KEY
 
@@ -63,7 +63,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     async def _admit(self, method: str, details: grpc.HandlerCallDetails, context: grpc.aio.ServicerContext) -> None:
         """Refuse the call from its metadata alone, before its message is read."""
-        failure = repeated_authorization(details.invocation_metadata or ()) or await self._admission.admit(
+        failure = repeated_metadata(details.invocation_metadata or ()) or await self._admission.admit(
             method, _text_metadata(details.invocation_metadata), context.peer())
         if failure is not None:
             await context.abort(failure.code, failure.details, trailing_metadata=tuple(failure.metadata.items()))

@@ -7,8 +7,9 @@ Anything else is a bug and surfaces as INTERNAL with a request id.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+# Re-exported: the job service words caller values through here, as the science code does.
+from phonos_models.common.json_text import MAX_ECHOED as MAX_ECHOED
+from phonos_models.common.json_text import json_value_text as json_value_text
 
 
 class PhonosError(Exception):
@@ -51,9 +52,10 @@ class NotFound(PhonosError):
     title = "Not found"
 
 
-# Characters of a caller's id or value (a param, an email) that an error message repeats; ids are UUIDs or
-# short tokens, so anything longer is cut to its start and its length.
-MAX_ECHOED = 64
+class ResultsGone(PhonosError):
+    """The job completed, but its result files are no longer on the server (HTTP 410; NOT_FOUND over gRPC)."""
+
+    title = "Gone"
 
 
 def echoed_id(value: str) -> str:
@@ -62,29 +64,6 @@ def echoed_id(value: str) -> str:
     if len(value) <= MAX_ECHOED:
         return value
     return f"{value[:MAX_ECHOED]}... ({len(value)} characters)"
-
-
-def json_value_text(value: object) -> str:
-    """A caller's JSON value as an error message repeats it, in JSON's words: `true`, `null`, `"text"`, `3`
-    (not Python's `True`, `None`, `'text'`, `3.0`: clients send JSON). Long values are cut to their start
-    and their length."""
-    if isinstance(value, str) and len(value) > MAX_ECHOED:
-        return f"{json.dumps(value[:MAX_ECHOED], ensure_ascii=False)}... ({len(value)} characters)"
-    text = json.dumps(_as_json(value), ensure_ascii=False, default=str)
-    if len(text) <= MAX_ECHOED:
-        return text
-    return f"{text[:MAX_ECHOED]}... ({len(text)} characters of JSON)"
-
-
-def _as_json(value: object) -> object:
-    """google.protobuf.Struct holds every number as a double: the integral ones read back as integers."""
-    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
-        return int(value)
-    if isinstance(value, Mapping):
-        return {str(k): _as_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_as_json(v) for v in value]
-    return value
 
 
 class Conflict(PhonosError):

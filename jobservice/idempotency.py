@@ -25,7 +25,8 @@ from collections.abc import AsyncIterator, Mapping
 from google.protobuf.message import Message
 
 from jobservice.db import now
-from jobservice.errors import InvalidArgument, PhonosError
+from jobservice.errors import InvalidArgument, PhonosError, json_value_text
+from jobservice.periodic import Periodic
 from jobservice.store import Params, Store
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class Idempotency:
         self._db = db
         self._ttl_s = ttl_s
         self._locks: weakref.WeakValueDictionary[tuple[int, str], asyncio.Lock] = weakref.WeakValueDictionary()
-        self._task: asyncio.Task[None] | None = None
+        self._purger = Periodic("idempotency-purge", PURGE_EVERY_S, self.purge, "idempotency.purge_failed")
 
     def claim(self, metadata: Mapping[str, str], account_id: int, method: str, request: Message) -> Claim | None:
         """The claim of a request that carries a key (None without one); InvalidArgument for a bad key."""
@@ -99,7 +100,7 @@ class Idempotency:
             return None
         if row["method"] != claim.method or row["fingerprint"] != claim.fingerprint:
             raise IdempotencyKeyReused(
-                f"Idempotency-Key {claim.key!r} was already used with a different request in the last "
+                f"Idempotency-Key {json_value_text(claim.key)} was already used with a different request in the last "
                 f"{self._ttl_s / 3600:g} h; use a new key for a new request")
         return response_class.FromString(row["response"])
 
@@ -110,22 +111,10 @@ class Idempotency:
     # -- retention --------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._purge_forever(), name="idempotency-purge")
+        self._purger.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._purger.stop()
 
     async def purge(self) -> None:
         await self._db.write_one("purge_idempotency_keys", {"since": now() - self._ttl_s})
-
-    async def _purge_forever(self) -> None:
-        while True:
-            try:
-                await self.purge()
-            except Exception:
-                log.exception("purging idempotency keys failed", extra={"action": "idempotency.purge_failed"})
-            await asyncio.sleep(PURGE_EVERY_S)

@@ -52,6 +52,7 @@ class JobRecord:
     updated_at: float
     started_at: float | None = None  # the start of the latest run (claim); None while never run
     finished_at: float | None = None  # when it reached completed, failed or cancelled
+    results_deleted_at: float | None = None  # when result retention deleted its files (jobservice/result_retention.py)
 
     @classmethod
     def from_row(cls, row: Row) -> JobRecord:
@@ -71,6 +72,7 @@ class JobRecord:
             updated_at=float(row["updated_at"]),
             started_at=_optional_float(row["started_at"]),
             finished_at=_optional_float(row["finished_at"]),
+            results_deleted_at=_optional_float(row["results_deleted_at"]),
         )
 
 

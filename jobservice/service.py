@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from jobservice import tracing
@@ -16,13 +18,14 @@ from jobservice.api_keys import ApiKeys, KeyRecord
 from jobservice.auth import Authenticator
 from jobservice.dispatch import Dispatcher
 from jobservice.egress import receiver_session
-from jobservice.errors import Conflict, InvalidArgument, NotFound, PhonosError
+from jobservice.errors import Conflict, InvalidArgument, NotFound, PhonosError, ResultsGone, json_value_text
 from jobservice.idempotency import Idempotency
 from jobservice.inference import Inference
 from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.modelspecs.registry import SPEC_MODULES
 from jobservice.ratelimit import RateLimiter, RateLimits, SharedRateLimiter
+from jobservice.result_retention import ResultRetention
 from jobservice.results import ResultStore
 from jobservice.sessions import Sessions
 from jobservice.states import JobStatus
@@ -33,11 +36,14 @@ from jobservice.webhook_sender import WebhookSender
 from jobservice.webhooks import TestResult, WebhookRecord, Webhooks
 from phonos_config.service import ServiceSettings
 
+log = logging.getLogger(__name__)
+
 MAX_NAME_LENGTH = 200
 T = TypeVar("T")
 # Given what a submission will return, the statement to commit with its jobs (name, parameters).
 Record = Callable[[T], tuple[str, Params]]
 STRUCTURE_MODELS = ("esmfold", "alphafold2")
+ALL = "all"  # the list filters' value for "no filter" (the seed's default for status and model)
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,10 @@ class AccountJobOutputs:
             raise InvalidArgument(f"protein_pdb job {job_id} is a {job.model} job; use an esmfold or alphafold2 job")
         if job.status != JobStatus.COMPLETED:
             raise InvalidArgument(f"protein_pdb job {job_id} is {job.status}; wait until it is completed")
-        return (await self._service.download(self._account_id, job_id, "pdb")).content
+        try:
+            return (await self._service.download(self._account_id, job_id, "pdb")).content
+        except ResultsGone as exc:  # the submission's input is what is wrong: a 400, not the download's 410
+            raise InvalidArgument(f"protein_pdb job {job_id} has no structure to dock into any more. {exc.message}") from None
 
 
 class JobService:
@@ -124,6 +133,7 @@ class JobService:
         self.watcher = JobWatcher(self.hub, db, max_stream_s=settings.watch_max_stream_s)
         self.jobs = JobStore(db, on_event_queued=self.sender.wake, on_transition=self.hub.wake)
         self.results = ResultStore(settings.results_dir)
+        self.retention = ResultRetention(db, self.results, settings.result_retention_days)
         self.usage = UsageRecorder(db, settings.usage_flush_interval_s, settings.usage_retention_days)
         self.webhooks = Webhooks(
             db, max_per_account=settings.max_webhooks,
@@ -147,6 +157,7 @@ class JobService:
         self.idempotency.start()
         self.usage.start()
         self.sender.start()
+        self.retention.start()
         await self.dispatcher.start()
 
     async def stop(self) -> None:
@@ -155,6 +166,7 @@ class JobService:
         await self.sender.stop()
         await self.idempotency.stop()
         await self.usage.stop()
+        await self.retention.stop()
         await self.inference.close()
 
     # -- health and models --------------------------------------------------------------------------
@@ -177,8 +189,10 @@ class JobService:
 
     def _spec(self, model: str) -> ModelSpec:
         spec = self.specs.get(model)
+        if spec is None and not model:  # absent (proto3 reads a missing field as ""): the seed marks it REQUIRED
+            raise InvalidArgument(f"model is required. Available models: {', '.join(self.specs)}")
         if spec is None:
-            raise InvalidArgument(f"Unknown model {model!r}. Available models: {', '.join(self.specs)}")
+            raise InvalidArgument(f"Unknown model {json_value_text(model)}. Available models: {', '.join(self.specs)}")
         return spec
 
     async def _validate(self, account_id: int, item: SubmitItem, endpoint: str) -> NewJob:
@@ -253,12 +267,16 @@ class JobService:
 
     async def list_jobs(self, account_id: int, *, status: str | None, model: str | None, limit: int | None,
                         offset: int | None) -> tuple[list[JobRecord], int, int, int]:
+        # The seed's default for both filters is "all": said explicitly, it means what leaving it out means.
+        status = None if status == ALL else status
+        model = None if model == ALL else model
         if status is not None and status not in {s.value for s in JobStatus}:
-            raise InvalidArgument(f"status must be one of {', '.join(s.value for s in JobStatus)}, got {status!r}")
+            raise InvalidArgument(f"status must be one of {', '.join(s.value for s in JobStatus)} or {ALL}, "
+                                  f"got {json_value_text(status)}")
         # Any model phonos knows, served here or not: an account keeps its jobs of a model this deployment
         # stopped serving (PHONOS_MODELS), and may still list them.
         if model is not None and model not in self.specs and model not in SPEC_MODULES:
-            raise InvalidArgument(f"model must be one of {', '.join(self.specs)}, got {model!r}")
+            raise InvalidArgument(f"model must be one of {', '.join(self.specs)} or {ALL}, got {json_value_text(model)}")
         limit = 50 if limit is None else limit
         offset = 0 if offset is None else offset
         if not 1 <= limit <= 100:
@@ -272,6 +290,11 @@ class JobService:
         job = await self.jobs.get(account_id, job_id)
         if job.status != JobStatus.COMPLETED or job.result is None:
             raise Conflict(f"Job {job_id} is {job.status}; its output can be downloaded once it is completed")
+        if job.results_deleted_at is not None:
+            days = self.settings.result_retention_days
+            why = (f"this server keeps results for {days:g} days after a job completes" if days > 0
+                   else "the server's result retention removed them")  # retention since switched off
+            raise ResultsGone(f"The result files of job {job.id} were deleted on {_day(job.results_deleted_at)}: {why}")
         artifacts = job.result["artifacts"]
         if fmt is None:
             chosen = artifacts[0]
@@ -279,9 +302,17 @@ class JobService:
             matches = [a for a in artifacts if a["format"] == fmt]
             if not matches:
                 available = ", ".join(a["format"] for a in artifacts)
-                raise InvalidArgument(f"format {fmt!r} is not available for this job; choose one of {available}")
+                raise InvalidArgument(f"format {json_value_text(fmt)} is not available for this job; choose one of {available}")
             chosen = matches[0]
-        content = await asyncio.to_thread(self.results.read, job.id, chosen["file"])
+        try:
+            content = await asyncio.to_thread(self.results.read, job.id, chosen["file"])
+        except FileNotFoundError:
+            # Removed outside phonos, lost with a disk, or a restore without its results directory: not the
+            # caller's mistake, and nothing a retry would fix.
+            log.error("a completed job's result file is missing", extra={
+                "action": "results.file_missing", "job_id": job.id, "file": chosen["file"]})
+            raise ResultsGone(f"The result file {chosen['file']} of job {job.id} is missing from this server's "
+                              "storage; ask the server's operator") from None
         return Download(content, chosen["media_type"], chosen["file"])
 
     async def cancel(self, account_id: int, job_id: str) -> JobRecord:
@@ -349,3 +380,7 @@ class JobService:
 
     async def update_key(self, account_id: int, key_id: str, name: str | None, rate_limit: int | None) -> KeyRecord:
         return await self.api_keys.update(account_id, key_id, name=name, rate_limit=rate_limit)
+
+
+def _day(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d")

@@ -117,6 +117,8 @@ def job_fields(job: JobRecord) -> dict[str, Any]:
         fields["formats"] = [a["format"] for a in artifacts]
         fields["metrics"] = _struct(job.result.get("metrics"))
         fields["metadata"] = _struct(job.result.get("metadata"))
+        if job.results_deleted_at is not None:
+            fields["results_deleted_at"] = _ts(job.results_deleted_at)
     return {k: v for k, v in fields.items() if v is not None}
 
 
@@ -130,7 +132,8 @@ def key_message(key: KeyRecord) -> pb.ApiKey:
     if key.revoked_at is not None:
         message.revoked_at.CopyFrom(_ts(key.revoked_at))
     return message
-_RESULT_FIELDS = ("output_file", "download_url", "formats", "metrics", "metadata", "error", "error_code")
+_RESULT_FIELDS = ("output_file", "download_url", "formats", "metrics", "metadata", "error", "error_code",
+                  "results_deleted_at")
 
 
 def job_fields_at(job: JobRecord, status: JobStatus, at: float) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from jobservice.auth_throttle import AuthThrottle
 from jobservice.db import now
-from jobservice.errors import Forbidden, InvalidArgument, RateLimited, Unauthenticated
+from jobservice.errors import Forbidden, InvalidArgument, RateLimited, Unauthenticated, json_value_text
 from jobservice.passwords import hash_password, password_matches
 from jobservice.store import Store
 
@@ -78,7 +78,7 @@ class Sessions:
             raise InvalidArgument("enter a username and a password")
         retry = self._failures.retry_after(username.lower())
         if retry is not None:
-            raise RateLimited(f"Too many failed sign-ins for {username!r}; try again in {retry} s",
+            raise RateLimited(f"Too many failed sign-ins for {json_value_text(username)}; try again in {retry} s",
                               limit=FAILED_SIGN_INS_PER_MINUTE, retry_after_s=retry, reset_epoch_s=int(time.time()) + retry)
         row = await self._db.read.fetch_one("account_by_username", {"username": username})
         stored = None if row is None else row["password_hash"]

@@ -21,6 +21,7 @@ _CODES: dict[type[errors.PhonosError], grpc.StatusCode] = {
     errors.Forbidden: grpc.StatusCode.PERMISSION_DENIED,
     errors.InsufficientCredits: grpc.StatusCode.FAILED_PRECONDITION,
     errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.ResultsGone: grpc.StatusCode.NOT_FOUND,
     errors.Conflict: grpc.StatusCode.FAILED_PRECONDITION,
     errors.LimitReached: grpc.StatusCode.FAILED_PRECONDITION,
     errors.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -32,6 +33,7 @@ _CODES: dict[type[errors.PhonosError], grpc.StatusCode] = {
 _REASONS: dict[type[errors.PhonosError], str] = {
     errors.InsufficientCredits: "INSUFFICIENT_CREDITS",
     IdempotencyKeyReused: "IDEMPOTENCY_KEY_REUSED",
+    errors.ResultsGone: "RESULTS_GONE",
 }
 
 

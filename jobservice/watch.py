@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from phonos_models.common.progress import Progress
 
-from jobservice.errors import InvalidArgument, NotFound, echoed_id
+from jobservice.errors import InvalidArgument, NotFound, echoed_id, json_value_text
 from jobservice.jobs import JobRecord
 from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import Row, Store
@@ -290,7 +290,7 @@ def parse_cursor(text: str | None) -> int | None:
     if text is None or text == "":
         return None
     if not text.isdigit() or len(text) > 18:
-        raise InvalidArgument(f"last_event_id must be the event_id of an event received, got {text!r}")
+        raise InvalidArgument(f"last_event_id must be the event_id of an event received, got {json_value_text(text)}")
     return int(text)
 
 

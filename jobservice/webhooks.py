@@ -22,7 +22,7 @@ import aiohttp
 
 from jobservice import egress
 from jobservice.db import now
-from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id
+from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id, json_value_text
 from jobservice.store import Row, Store
 from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT, encode_payload, rfc3339
 
@@ -68,11 +68,13 @@ def validate_url(url: str, *, allow_http_loopback: bool) -> str:
     try:
         parts = urlsplit(url)
         host = parts.hostname
-        parts.port  # noqa: B018  (raises ValueError on a port that is not a number in range)
+        port = parts.port  # raises ValueError on a port that is not a number in range
     except ValueError:
-        raise InvalidArgument(f"url {url[:100]!r} is not a valid URL") from None
+        raise InvalidArgument(f"url {json_value_text(url)} is not a valid URL") from None
+    if port == 0:  # in urlsplit's range, but nothing listens there: every delivery would fail
+        raise InvalidArgument(f"url {json_value_text(url)} has port 0; use a port from 1 to 65535 (or none)")
     if not host:
-        raise InvalidArgument(f"url {url[:100]!r} has no host; use e.g. https://example.org/phonos-hook")
+        raise InvalidArgument(f"url {json_value_text(url)} has no host; use e.g. https://example.org/phonos-hook")
     if parts.username is not None or parts.password is not None:
         raise InvalidArgument("url must not contain a user name or password")
     address = egress.parse_ip_literal(host)

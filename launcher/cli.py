@@ -9,6 +9,7 @@
     phonos db build FASTA OUTDIR [--name uniref90|mgnify|small_bfd]   (a small AlphaFold2 MSA database)
     phonos weights fetch esmfold|alphafold2|diffdock|esm2 [--dir DIR] [--mirror URL]
     phonos weights list
+    phonos backup DEST [--data-dir D] [--json]   (a consistent copy of a running SQLite data directory)
 
 Every other verb (login, fold, dock, jobs, usage, webhooks, ...) is `phonos_client.cli`
 (clients/python, installable alone without torch or Triton); both packages install the same
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -228,6 +230,30 @@ def cmd_weights_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from launcher.backup import BackupError, back_up
+
+    settings = _settings(args)
+    try:
+        report = back_up(settings, args.destination)
+    except BackupError as exc:
+        raise CliError(str(exc)) from None
+    except (OSError, sqlite3.Error) as exc:
+        raise CliError(f"the backup to {args.destination} failed: {exc}") from None
+    if args.json:
+        print(json.dumps(report.as_json()))
+    else:
+        print(f"backed up {settings.data_dir.resolve()} to {report.destination} in {report.seconds:.1f} s:")
+        print(f"  database as of {_when(report.snapshot_at)}: {report.jobs} jobs, {report.database_bytes / 1e6:.1f} MB")
+        print(f"  result files: {report.files_copied} copied ({report.bytes_copied / 1e6:.1f} MB), "
+              f"{report.files_present} already there")
+        print(f"  to restore, start from it: phonos serve --data-dir {report.destination}")
+    for name in report.missing:
+        print(f"warning: result file {name} is named by the database but missing from the data directory",
+              file=sys.stderr)
+    return 1 if report.missing else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phonos", description="Self-hosted ESMFold, AlphaFold2 and DiffDock API")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -299,6 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(func=cmd_weights_fetch)
     listing = weights.add_parser("list", help="what `fetch` downloads, from where, with which checksums")
     listing.set_defaults(func=cmd_weights_list)
+
+    backup = sub.add_parser("backup", help="copy the data directory's state while the service runs (SQLite)")
+    backup.add_argument("destination", type=Path,
+                        help="a new or empty directory, or an earlier backup to bring up to date")
+    backup.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    backup.add_argument("--json", action="store_true", help="print one JSON object with what was copied")
+    backup.set_defaults(func=cmd_backup)
     add_user_commands(sub)  # the users' verbs, listed in --help (main() hands them to the client package)
     return parser
 

@@ -80,6 +80,9 @@ class ServiceSettings:
     idempotency_ttl_s: float = 86400.0
     # Usage counters older than this are deleted (GET /v1/usage reports at most 90 days).
     usage_retention_days: int = 90
+    # Result files of a completed job are deleted this many days after it completed (the job, its scores and
+    # metadata stay; downloads then answer 410). 0 keeps every result for ever.
+    result_retention_days: float = 0
     # Dashboard sessions end this long after sign-in (seconds).
     session_ttl_s: float = 12 * 3600.0
     # Requests per minute one dashboard session may make (it polls while jobs run).
@@ -171,7 +174,7 @@ _LEAST: dict[str, int] = {
     "max_inflight_per_model": 1, "max_queued_per_account": 1, "max_running_per_account": 0, "max_attempts": 1,
     "default_credits": 0, "default_rate_limit": 1, "max_batch_jobs": 1, "max_webhooks": 0,
     "webhook_max_attempts": 1, "webhook_max_concurrent_per_receiver": 1, "webhook_max_concurrent": 1,
-    "usage_retention_days": 1, "session_rate_limit": 1,
+    "usage_retention_days": 1, "session_rate_limit": 1, "result_retention_days": 0,
     "triton_retry_window_s": 0, "storage_retry_window_s": 0, "webhook_backoff_base_s": 0,
 }
 # Durations and intervals that must be more than 0.

@@ -37,7 +37,7 @@ from scripts.gen_protos import include_paths  # noqa: E402
 OUTPUT = ROOT / "phonos" / "v1" / "openapi.json"
 SERVICE = phonos_pb2.DESCRIPTOR.services_by_name["PhonosService"]
 HTTP_BODY = "google.api.HttpBody"
-ERROR_TITLES = {400: "Invalid request", 401: "Unauthorized", 402: "Insufficient credits", 404: "Not found",
+ERROR_TITLES = {400: "Invalid request", 401: "Unauthorized", 402: "Insufficient credits", 404: "Not found", 410: "Gone",
                 408: "Request timeout", 413: "Request too large", 415: "Unsupported media type",
                 422: "Idempotency key reused", 429: "Rate limit exceeded", 500: "Internal server error",
                 503: "Service unavailable"}
@@ -47,6 +47,7 @@ ERROR_WHEN = {
     402: "The balance cannot pay for the submission.",
     404: "No such job or webhook in this account.",
     408: "The body did not arrive in time.",
+    410: "The job's result files were deleted: the server keeps results for a set time (`results_deleted_at`).",
     413: "The body (after inflating) is larger than the route's limit.",
     415: "A Content-Encoding other than gzip or deflate.",
     422: "The Idempotency-Key was used before with a different request.",

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jobservice.errors import InvalidArgument
+from jobservice.errors import InvalidArgument, json_value_text
 from jobservice.inference import Tensor, text_tensor
 from jobservice.modelspecs.base import JobOutputs, ModelInfo, ModelSpec, ValidatedJob
 from jobservice.modelspecs.params import ParamReader, protein_chains
@@ -81,7 +81,7 @@ class AlphaFold2Spec:
         preset = reader.choice("model_preset", MULTIMER if len(chains) > 1 else "monomer", PRESETS) or "monomer"
         if len(chains) > 1 and preset != MULTIMER:
             raise InvalidArgument(f"the sequence has {len(chains)} chains (':' chain breaks): a complex needs "
-                                  f"model_preset 'multimer', not {preset!r}")
+                                  f"model_preset \"multimer\", not {json_value_text(preset)}")
         max_msa_seqs = reader.integer("max_msa_seqs", default_max_msa_seqs(preset), 1, MAX_MSA_SEQS)
         num_recycles = reader.integer("num_recycles", default_recycles(preset), 0, MAX_RECYCLES)
         random_seed = reader.integer("random_seed", 0, 0, MAX_SEED)
@@ -99,7 +99,8 @@ class AlphaFold2Spec:
                 raise InvalidArgument(f"params.a3m ({what}) is required when msa_mode is 'a3m'")
             _check_a3m(a3m, chains)
         elif a3m is not None:
-            raise InvalidArgument(f"params.a3m is only used with msa_mode 'a3m', not {msa_mode!r}; drop one of them")
+            raise InvalidArgument(f"params.a3m is only used with msa_mode \"a3m\", not {json_value_text(msa_mode)}; drop "
+                                  "one of them")
         if msa_mode == "search" and not self.settings.search_configured:
             raise InvalidArgument("msa_mode 'search' needs sequence databases and this server has none configured; "
                                   "use 'single_sequence' or send your own MSA with msa_mode 'a3m'")

@@ -49,7 +49,8 @@ class ParamReader:
             raise InvalidArgument(f"params.{key} must be an integer for {self._model}, got {json_value_text(value)}")
         number = int(value)
         if (lo is not None and number < lo) or (hi is not None and number > hi):
-            raise InvalidArgument(f"params.{key} must be between {lo} and {hi} for {self._model}, got {number}")
+            raise InvalidArgument(f"params.{key} must be between {lo} and {hi} for {self._model}, "
+                                  f"got {json_value_text(value)}")
         return number
 
     def boolean(self, key: str, default: bool | None) -> bool | None:

@@ -69,7 +69,7 @@ CREATE TABLE jobs (
     updated_at    REAL NOT NULL,
     started_at    REAL,
     finished_at   REAL,
-    error_code TEXT, endpoint TEXT NOT NULL DEFAULT '/v1/predict');
+    error_code TEXT, endpoint TEXT NOT NULL DEFAULT '/v1/predict', results_deleted_at REAL);
 
 CREATE INDEX jobs_account_created ON jobs (account_id, seq DESC);
 
@@ -107,6 +107,8 @@ BEGIN
     ON CONFLICT (account_id, hour, endpoint, model, status_code, transport) DO UPDATE SET
         credits_used = credits_used + excluded.credits_used;
 END;
+
+CREATE INDEX jobs_results_kept ON jobs (finished_at) WHERE status = 'completed' AND results_deleted_at IS NULL;
 
 CREATE INDEX jobs_status ON jobs (status, seq);
 

@@ -199,7 +199,8 @@ class PhonosServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DownloadJobOutput(self, request, context):
-        """The output file of a completed job (PDB by default, see `format`).
+        """The output file of a completed job (PDB by default, see `format`). 410 (NOT_FOUND over gRPC) once
+        result retention deleted the job's files (`results_deleted_at`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -70,7 +70,7 @@ def test_ligand_smiles_param_and_the_same_molecule_twice_are_accepted() -> None:
     ("sequence", "params", "message"),
     [
         ("CCO", {"protein_pdb": PDB, "ligand_smiles": ASPIRIN}, "different molecules"),
-        ("C1CC", {"protein_pdb": PDB}, "invalid ligand: .*could not be parsed"),
+        ("C1CC", {"protein_pdb": PDB}, 'invalid ligand: ligand SMILES "C1CC" could not be parsed'),  # JSON's quotes
         ("CCO.[Na+]", {"protein_pdb": PDB}, "disconnected fragments"),
         ("", {"protein_pdb": PDB}, "needs a ligand"),
         (ASPIRIN, {}, "needs a receptor"),

@@ -90,6 +90,7 @@ def test_accepted_shapes(value: Any, expected: PocketRequest | None) -> None:
     ({"center": "0,0,0"}, "three numbers"),
     ({"center": [0, 0, "x"]}, "finite number"),
     ({"center": [0, 0, True]}, "finite number"),
+    ({"center": [0, 0, 1e308]}, "between -10000 and 10000 Å"),
     ({"center": [0, 0, 0], "radius": 2}, "between 3 and 30"),
     ({"center": [0, 0, 0], "radius": 31}, "between 3 and 30"),
     ({"center": [0, 0, 0], "radius": "10"}, "finite number"),

@@ -419,7 +419,7 @@ def test_error_bodies(kind: str) -> None:
 
         status, body, headers = await call(session, "DELETE", f"{base}/v1/jobs/{JOB_ID}")
         assert status == 405 and body["error"] == "Method not allowed"
-        assert headers["Allow"] == "GET"
+        assert headers["Allow"] == "GET, HEAD"  # HEAD answers wherever a unary GET does
 
         status, body, _ = await call(session, "POST", f"{base}/v1/predict", data=b'{"model": ', auth=AUTH)
         assert status == 400 and body["error"] == "Invalid request" and "malformed JSON" in body["message"]
@@ -431,7 +431,7 @@ def test_error_bodies(kind: str) -> None:
         assert status == 400 and body["message"].endswith("accepted: limit, model, offset, status")
 
         status, body, _ = await call(session, "GET", f"{base}/v1/jobs?limit=many")
-        assert (status, body["message"]) == (400, "limit: 'many' is not an integer")
+        assert (status, body["message"]) == (400, 'limit: "many" is not an integer')
 
         status, body, _ = await call(session, "GET", f"{base}/v1/webhooks")  # not implemented by the servicer
         assert status == 501 and body["error"] == "Not implemented"

@@ -57,7 +57,7 @@ def test_phonos_query_parameters() -> None:
 def test_unknown_query_parameter_lists_the_accepted_ones() -> None:
     with pytest.raises(TranscodeError) as info:
         _build(PHONOS_PLANS[("GET", "/v1/jobs")], [("limt", "5"), ("status", "completed")])
-    assert str(info.value) == "unknown query parameter 'limt'; accepted: limit, model, offset, status"
+    assert str(info.value) == 'unknown query parameter "limt"; accepted: limit, model, offset, status'
 
 
 def test_query_parameters_on_a_route_that_takes_none() -> None:
@@ -72,7 +72,7 @@ def test_path_bound_field_is_not_a_query_parameter() -> None:
     assert plan.accepted_query == ("format",)
     request = _build(plan, [("format", "cif")], path={"job_id": "j1"})
     assert request == phonos_pb2.DownloadJobOutputRequest(job_id="j1", format="cif")
-    with pytest.raises(TranscodeError, match="unknown query parameter 'job_id'"):
+    with pytest.raises(TranscodeError, match='unknown query parameter "job_id"'):
         _build(plan, [("job_id", "other")], path={"job_id": "j1"})
 
 
@@ -138,10 +138,10 @@ def test_query_conversion(
         ([("since", "yesterday")], "since"),
         ([("query", "a"), ("query", "b")], "expected one value, got 2"),
         ([("by_name", "x"), ("by_number", "1")], "same oneof"),
-        ([("attrs", "x")], "unknown query parameter 'attrs'"),  # maps: body only
-        ([("opaque", "x")], "unknown query parameter 'opaque'"),  # Struct: body only
-        ([("pages.size", "1")], "unknown query parameter 'pages.size'"),  # repeated messages: body only
-        ([("page", "1")], "unknown query parameter 'page'"),  # a message is not a leaf
+        ([("attrs", "x")], 'unknown query parameter "attrs"'),  # maps: body only
+        ([("opaque", "x")], 'unknown query parameter "opaque"'),  # Struct: body only
+        ([("pages.size", "1")], 'unknown query parameter "pages.size"'),  # repeated messages: body only
+        ([("page", "1")], 'unknown query parameter "page"'),  # a message is not a leaf
     ],
 )
 def test_query_conversion_errors(
@@ -206,8 +206,27 @@ def test_bad_bodies(body: bytes, error: str) -> None:
 
 def test_deeply_nested_json_is_a_400_not_a_crash() -> None:
     body = b'{"params": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
-    with pytest.raises(TranscodeError):
+    with pytest.raises(TranscodeError) as refused:
         _build(PHONOS_PLANS[("POST", "/v1/predict")], body=body)
+    assert str(refused.value) == "malformed JSON body: arrays and objects nest too deeply"  # not Python's words
+
+
+@pytest.mark.parametrize(("body", "key"), [
+    (b'{"model": "esmfold", "sequence": "MK", "model": "alphafold2"}', "model"),  # which model is paid for?
+    (b'{"model": "esmfold", "sequence": "MK", "params": {"num_recycles": 1, "num_recycles": 24}}', "num_recycles"),
+    (b'{"jobs": [{"model": "esmfold", "name": "a", "name": "b"}]}', "name"),
+])
+def test_a_key_given_twice_in_one_object_is_a_400(body: bytes, key: str) -> None:
+    """Python keeps the last, other parsers (and proxies that inspect bodies) the first: refused, never guessed."""
+    plan = PHONOS_PLANS[("POST", "/v1/batch" if b"jobs" in body else "/v1/predict")]
+    with pytest.raises(TranscodeError) as refused:
+        _build(plan, body=body)
+    assert str(refused.value) == f'malformed JSON body: the key "{key}" appears twice in one object; send each key once'
+
+
+def test_the_same_key_in_different_objects_is_fine() -> None:
+    body = b'{"jobs": [{"model": "esmfold", "sequence": "MK"}, {"model": "esmfold", "sequence": "MKV"}]}'
+    assert len(_build(PHONOS_PLANS[("POST", "/v1/batch")], body=body).jobs) == 2
 
 
 @pytest.mark.parametrize("body", [b"", b"  \n", b"{}", b"null", b" { } "])

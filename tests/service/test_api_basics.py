@@ -95,6 +95,26 @@ def test_grpc_and_rest_share_auth_and_errors(service: InProcessService) -> None:
     assert service.client(key).get("/v1/jobs/nope").status_code == 404
 
 
+def test_head_answers_wherever_a_get_does_with_its_headers_and_no_body(service: InProcessService) -> None:
+    client = service.client(service.new_key())
+    for path in ("/v1/health", "/v1/models", "/v1/jobs", "/v1/account"):
+        got, head = client.get(path), client.session.head(client.base_url + path, timeout=30)
+        assert head.status_code == got.status_code == 200, (path, head.status_code)
+        assert head.content == b"" and head.headers["Content-Type"] == got.headers["Content-Type"], path
+        assert int(head.headers["Content-Length"]) == len(got.content), path  # the length a GET sends
+        assert ("X-RateLimit-Limit" in head.headers) == (path != "/v1/health"), path  # counted like a GET
+    job = client.wait_for(client.predict().json()["job_id"])
+    download = client.session.head(client.base_url + job["download_url"], timeout=30)
+    assert download.status_code == 200 and download.content == b"" and "attachment" in download.headers["Content-Disposition"]
+    assert client.session.head(client.base_url + "/v1/jobs/nope", timeout=30).status_code == 404
+    assert service.client(None).session.head(client.base_url + "/v1/jobs", timeout=30).status_code == 401
+    # A stream has no length to announce, and POST routes take no HEAD: 405 with what is allowed.
+    for path, allowed in (("/v1/events", "GET"), (f"/v1/jobs/{job['job_id']}/events", "GET"), ("/v1/predict", "POST")):
+        refused = client.session.head(client.base_url + path, timeout=30)
+        assert refused.status_code == 405 and refused.headers["Allow"] == allowed and refused.content == b"", path
+    assert client.delete("/v1/health").headers["Allow"] == "GET, HEAD"
+
+
 def test_unknown_route_and_wrong_method_are_json_errors(service: InProcessService) -> None:
     client = service.client(service.new_key())
     missing = client.get("/v1/nothing-here")

@@ -53,6 +53,30 @@ def test_every_bad_pocket_is_400_in_the_seed_shape_and_costs_nothing(service: In
     assert service.inference.calls == []  # nothing reached the model
 
 
+# What the caller sent comes back in JSON's words (true, "x", 1), not Python's (True, 'x', 1.0): the values
+# arrive as google.protobuf.Struct, whose numbers are all doubles.
+POCKET_MESSAGES = [
+    ([1.0, True, 3.0], 'pocket residue ids must be strings like "A:45", got 1'),
+    ({"center": [1.0, True, 3.0]}, "pocket center coordinate must be a finite number (Å), got true"),
+    ({"center": [1, 2]}, "pocket center must be a list of three numbers [x, y, z] in Å, got [1, 2]"),
+    ({"center": "x"}, 'pocket center must be a list of three numbers [x, y, z] in Å, got "x"'),
+    ({"center": [1, 2, 3], "radius": "r"}, 'pocket radius must be a finite number (Å), got "r"'),
+    ({"residues": 5}, 'pocket residues must be a list of ids or one comma-separated string, like "A:45,A:48"; '
+                      "got 5"),
+    ({"residues": ["A:1", "x'y"]}, 'pocket residue ids must look like CHAIN:NUMBER (e.g. "A:45", "B:102A"); '
+                                   "not understood: \"x'y\""),
+    ({"center": [1e308, 1, 1]}, "pocket center coordinates must be between -10000 and 10000 Å (the submitted "
+                                "PDB's frame), got 1e+308"),
+]
+
+
+def test_pocket_messages_word_the_values_as_json(service: InProcessService) -> None:
+    for pocket, message in POCKET_MESSAGES:
+        _, response = submit(service, pocket)
+        assert response.status_code == 400, (pocket, response.text)
+        assert response.json()["message"] == f"params.pocket: {message}", pocket
+
+
 def test_an_accepted_pocket_reaches_the_model(service: InProcessService) -> None:
     client, response = submit(service, "A:2, A:3")
     assert response.status_code == 200, response.text

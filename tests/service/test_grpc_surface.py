@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import grpc
 import pytest
+import requests
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gateway.dashboard.cookies import COOKIE_NAME
+from jobservice import admin
+from jobservice.auth import CSRF_METADATA, SESSION_METADATA
+from jobservice.idempotency import KEY_METADATA
 from phonos.v1 import phonos_pb2 as pb
 from tests.support import InProcessService
 
@@ -49,6 +56,37 @@ def test_grpcurl_calls_methods_by_name(service: InProcessService) -> None:
     assert job["status"] == "completed"
     denied = grpcurl(service.grpc_target, "phonos.v1.PhonosService/GetAccount")
     assert denied.returncode != 0 and "Unauthenticated" in denied.stderr
+
+
+def test_repeated_session_csrf_and_idempotency_entries_are_refused_like_two_keys(service: InProcessService) -> None:
+    """Two dashboard sessions (whose call is it?), two CSRF tokens or two idempotency keys: grpc hands the
+    service every entry and a proxy may read another one than the service, so the call is refused before
+    its message is read, whatever the values, as two authorization entries are."""
+    username = f"sessions{time.monotonic_ns()}"
+    key = service.new_key(credits=100, username=username)
+    asyncio.run(admin.set_password(service.settings, username=username, password="correct horse battery staple"))
+    browser = requests.Session()
+    signed_in = browser.post(f"{service.base_url}/auth/sign-in", timeout=30,
+                             json={"username": username, "password": "correct horse battery staple"})
+    assert signed_in.status_code == 200, signed_in.text
+    session = browser.cookies[COOKIE_NAME]
+    channel, stub = service.grpc_stub()
+    with channel:
+        one = stub.GetAccount(pb.GetAccountRequest(), metadata=((SESSION_METADATA, session),))
+        assert one.account.username == username
+        for sessions in ((session, session), (session, "not-a-session"), ("not-a-session", session)):
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.GetAccount(pb.GetAccountRequest(), metadata=tuple((SESSION_METADATA, s) for s in sessions))
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert refused.value.details() == "more than one x-phonos-session metadata entry: send exactly one"
+            assert dict(refused.value.trailing_metadata())["phonos-error-title"] == "Invalid request"
+        for name in (CSRF_METADATA, KEY_METADATA):
+            metadata = (("authorization", f"Bearer {key}"), (name, "first"), (name, "second"))
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.Predict(pb.PredictRequest(model="esmfold", sequence="MKTVRQERLK"), metadata=metadata)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert refused.value.details() == f"more than one {name} metadata entry: send exactly one"
+    assert service.client(key).balance() == 100
 
 
 def test_standard_health_service(service: InProcessService) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import time
+from urllib.parse import urlsplit
 
 import grpc
 import pytest
@@ -89,6 +91,24 @@ def test_a_bad_key_is_a_400(service: InProcessService) -> None:
     for bad in ("x" * 256, ""):
         response = client.post("/v1/predict", json=BODY, headers={"Idempotency-Key": bad})
         assert response.status_code == 400 and "Idempotency-Key" in response.json()["message"]
+
+
+def test_two_key_headers_are_a_400_and_charge_nothing(service: InProcessService) -> None:
+    """Which key guards the submission? A proxy may read the last where the gateway would read the first."""
+    key = service.new_key(credits=100)
+    connection = http.client.HTTPConnection(urlsplit(service.base_url).netloc, timeout=30)
+    body = json.dumps(BODY).encode()
+    connection.putrequest("POST", "/v1/predict")
+    for header, value in (("Authorization", f"Bearer {key}"), ("Content-Type", "application/json"),
+                          ("Content-Length", str(len(body))), ("Idempotency-Key", "a"), ("Idempotency-Key", "b")):
+        connection.putheader(header, value)
+    connection.endheaders(body)
+    response = connection.getresponse()
+    assert response.status == 400
+    assert json.loads(response.read()) == {"error": "Invalid request",
+                                           "message": "more than one Idempotency-Key header: send exactly one"}
+    connection.close()
+    assert service.client(key).balance() == 100 and jobs_of(service, key) == []
 
 
 def test_a_retry_after_the_connection_died_charges_once(service: InProcessService) -> None:

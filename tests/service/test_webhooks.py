@@ -56,6 +56,8 @@ def test_create_list_delete(service: InProcessService) -> None:
     ({"url": "ftp://example.org/hook"}, "https"),
     ({"url": ""}, "required"),
     ({"url": "https://"}, "no host"),
+    ({"url": "https://example.org:0/hook"}, "port 0"),  # nothing can listen there
+    ({"url": "https://example.org:65536/hook"}, "not a valid url"),
     ({"url": "https://example.org/h", "events": ["job.exploded"]}, "unknown event"),
     ({"url": "https://example.org/h", "secret": "mine"}, "secret"),
 ])

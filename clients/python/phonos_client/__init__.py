@@ -9,6 +9,7 @@ from phonos_client.errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    GoneError,
     IdempotencyError,
     InsufficientCreditsError,
     InternalServerError,
@@ -36,7 +37,7 @@ from phonos_client.models import (
 __version__ = "0.1.0"
 __all__ = [
     "APIConnectionError", "APIStatusError", "APITimeoutError", "Account", "AsyncClient", "AuthenticationError",
-    "BadRequestError", "Batch", "BatchItem", "Cancellation", "Client", "ConflictError", "Download",
+    "BadRequestError", "Batch", "BatchItem", "Cancellation", "Client", "ConflictError", "Download", "GoneError",
     "IdempotencyError", "InsufficientCreditsError", "InternalServerError", "Job", "JobEvent", "JobPage",
     "MissingExtraError", "NotFoundError", "PermissionDeniedError", "PhonosError", "Progress", "RateLimitError", "Submission",
     "Webhook", "WebhookTest",

@@ -45,7 +45,7 @@ from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 
 EXIT = {"ok": 0, "job_failed": 1, "usage": 2, "interrupted": 130}
 # The server package's verbs (launcher/cli.py reads this list too): listed here, run there.
-OPERATOR_VERBS = ("serve", "keys", "credits", "users", "db", "weights")
+OPERATOR_VERBS = ("serve", "keys", "credits", "users", "db", "weights", "backup")
 BATCH_SIZE = 10  # the API's limit per /v1/batch
 _JOB_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 

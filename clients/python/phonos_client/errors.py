@@ -68,6 +68,13 @@ class ConflictError(APIStatusError):
     exit_code = 8
 
 
+class GoneError(APIStatusError):
+    """The job completed, but its result files are no longer on the server (410: the server keeps results for a
+    set time; the job's `results_deleted_at` says when they went)."""
+
+    exit_code = 4
+
+
 class IdempotencyError(APIStatusError):
     """The Idempotency-Key was used before with a different request (422)."""
 
@@ -88,8 +95,8 @@ class InternalServerError(APIStatusError):
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {
     400: BadRequestError, 401: AuthenticationError, 402: InsufficientCreditsError, 403: PermissionDeniedError,
-    404: NotFoundError, 405: BadRequestError, 409: ConflictError, 413: BadRequestError, 422: IdempotencyError,
-    429: RateLimitError,
+    404: NotFoundError, 405: BadRequestError, 409: ConflictError, 410: GoneError, 413: BadRequestError,
+    422: IdempotencyError, 429: RateLimitError,
 }
 
 
@@ -121,13 +128,14 @@ HTTP_STATUS_BY_GRPC_CODE: dict[str, int] = {
     "CANCELLED": 499, "UNIMPLEMENTED": 501, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504,
 }
 # `phonos-error-reason` metadata: where one gRPC code stands for two HTTP answers (gateway/errors.py).
-HTTP_STATUS_BY_REASON: dict[str, int] = {"INSUFFICIENT_CREDITS": 402, "IDEMPOTENCY_KEY_REUSED": 422}
+HTTP_STATUS_BY_REASON: dict[str, int] = {"INSUFFICIENT_CREDITS": 402, "IDEMPOTENCY_KEY_REUSED": 422,
+                                         "RESULTS_GONE": 410}
 TITLE_METADATA = "phonos-error-title"
 # The body's `error` the gateway writes for a status when the rpc named none (gateway/errors.py
 # DEFAULT_TITLES; tests/unit/test_sdk_calls.py keeps them equal).
 DEFAULT_TITLES: dict[int, str] = {
     400: "Invalid request", 401: "Unauthorized", 402: "Insufficient credits", 403: "Forbidden", 404: "Not found",
-    405: "Method not allowed", 408: "Request timeout", 409: "Conflict", 413: "Request too large",
+    405: "Method not allowed", 408: "Request timeout", 409: "Conflict", 410: "Gone", 413: "Request too large",
     415: "Unsupported media type", 417: "Expectation failed", 422: "Idempotency key reused",
     431: "Request header fields too large", 429: "Rate limit exceeded", 499: "Request cancelled",
     500: "Internal server error", 501: "Not implemented", 503: "Service unavailable", 504: "Gateway timeout",

@@ -24,6 +24,9 @@ class Job:
     metrics: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     formats: tuple[str, ...] = ()
+    started_at: str | None = None
+    completed_at: str | None = None
+    results_deleted_at: str | None = None  # set once the server's result retention deleted the files (410)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -37,7 +40,8 @@ class Job:
                    credits_used=int(data.get("credits_used", 0)), output_file=data.get("output_file"),
                    download_url=data.get("download_url"), error=data.get("error"), error_code=data.get("error_code"),
                    metrics=dict(data.get("metrics") or {}), metadata=dict(data.get("metadata") or {}),
-                   formats=tuple(data.get("formats") or ()), raw=data)
+                   formats=tuple(data.get("formats") or ()), started_at=data.get("started_at"),
+                   completed_at=data.get("completed_at"), results_deleted_at=data.get("results_deleted_at"), raw=data)
 
 
 @dataclass(frozen=True)

@@ -353,6 +353,17 @@ RETURNING token_hash;
 -- name: prune_sessions
 DELETE FROM sessions WHERE expires_at < :before OR revoked_at < :before;
 
+-- name: results_past_retention
+-- Completed jobs whose result files are due for deletion (jobservice/result_retention.py), oldest first.
+SELECT id FROM jobs
+WHERE status = 'completed' AND results_deleted_at IS NULL AND finished_at < :before
+ORDER BY finished_at
+LIMIT :limit;
+
+-- name: mark_results_deleted
+-- After the files are gone (a sweep that stopped in between deletes again, then marks).
+UPDATE jobs SET results_deleted_at = :now WHERE id = :id AND results_deleted_at IS NULL;
+
 -- Job events (the watch streams, jobservice/watch.py) -----------------------------------------------
 
 -- name: last_job_event_id

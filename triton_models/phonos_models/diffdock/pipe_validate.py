@@ -15,6 +15,7 @@ from rdkit import Chem, rdBase
 
 from phonos_config.diffdock import MAX_SMILES_LENGTH
 from phonos_models.common.errors import BadInput
+from phonos_models.common.json_text import json_value_text
 
 MAX_HEAVY_ATOMS = 150  # larger "ligands" are peptides/macromolecules; DiffDock is not trained on them
 MAX_RESIDUES = 3000  # the reference refuses larger receptors
@@ -44,7 +45,8 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     finally:
         rdBase.EnableLog("rdApp.*")
     if mol is None:
-        raise LigandError(f"ligand SMILES {text[:80]!r} could not be parsed by RDKit (check brackets, ring closures, valences)")
+        raise LigandError(f"ligand SMILES {json_value_text(text)} could not be parsed by RDKit (check brackets, ring "
+                          "closures, valences)")
     heavy = mol.GetNumHeavyAtoms()
     if heavy == 0:
         raise LigandError("ligand has no heavy atoms")

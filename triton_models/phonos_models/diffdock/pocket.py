@@ -30,6 +30,7 @@ import gemmi
 import numpy as np
 
 from phonos_models.common.errors import BadInput
+from phonos_models.common.json_text import json_value_text
 
 from .pipe_validate import protein_residues
 
@@ -44,6 +45,9 @@ RESIDUE_MARGIN = 5.0  # Å
 # that shell while dropping the rest of the protein, which is what makes the run pocket-restricted.
 RECEPTOR_MARGIN = 10.0  # Å
 MAX_RESIDUE_IDS = 200
+# Å; a PDB file's coordinate columns (8.3f) hold -999.999..9999.999: a centre beyond this is in no
+# receptor's frame (and 1e308 would put the nearest residue at an infinite distance).
+MAX_COORDINATE = 10_000.0
 _RESIDUE_ID = re.compile(r"^([A-Za-z0-9]{1,4}):(-?\d{1,6})([A-Za-z]?)$")
 _SHAPES = ('{"center": [x, y, z], "radius": r}, {"residues": ["A:45", "A:48"]} (optionally with "radius"), '
            'or the residue ids alone as "A:45,A:48" or ["A:45", "A:48"]')
@@ -95,8 +99,16 @@ class Pocket:
 
 def _number(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise PocketError(f"{what} must be a finite number (Å), got {value!r}")
+        raise PocketError(f"{what} must be a finite number (Å), got {json_value_text(value)}")
     return float(value)
+
+
+def _coordinate(value: Any) -> float:
+    coordinate = _number(value, "pocket center coordinate")
+    if abs(coordinate) > MAX_COORDINATE:
+        raise PocketError(f"pocket center coordinates must be between {-MAX_COORDINATE:g} and {MAX_COORDINATE:g} Å "
+                          f"(the submitted PDB's frame), got {json_value_text(value)}")
+    return coordinate
 
 
 def _radius(value: Any) -> float | None:
@@ -115,11 +127,11 @@ def _residue_ids(value: Any) -> tuple[str, ...]:
         items = value
     else:
         raise PocketError(f"pocket residues must be a list of ids or one comma-separated string, like \"A:45,A:48\"; "
-                          f"got {value!r}")
+                          f"got {json_value_text(value)}")
     ids: list[str] = []
     for item in items:
         if not isinstance(item, str):
-            raise PocketError(f"pocket residue ids must be strings like \"A:45\", got {item!r}")
+            raise PocketError(f"pocket residue ids must be strings like \"A:45\", got {json_value_text(item)}")
         ids.extend(part.strip() for part in item.split(",") if part.strip())
     if not ids:
         raise PocketError("pocket residues is empty: list at least one residue id, like \"A:45\"")
@@ -128,7 +140,7 @@ def _residue_ids(value: Any) -> tuple[str, ...]:
     bad = [i for i in ids if not _RESIDUE_ID.match(i)]
     if bad:
         raise PocketError(f"pocket residue ids must look like CHAIN:NUMBER (e.g. \"A:45\", \"B:102A\"); "
-                          f"not understood: {', '.join(repr(b) for b in bad[:5])}")
+                          f"not understood: {', '.join(json_value_text(b) for b in bad[:5])}")
     return tuple(dict.fromkeys(ids))  # duplicates once, order kept
 
 
@@ -151,8 +163,8 @@ def parse_pocket(value: Any) -> PocketRequest | None:
         return PocketRequest(residues=_residue_ids(value["residues"]), radius=radius)
     center = value["center"]
     if not isinstance(center, (list, tuple)) or len(center) != 3:
-        raise PocketError(f"pocket center must be a list of three numbers [x, y, z] in Å, got {center!r}")
-    x, y, z = (_number(c, "pocket center coordinate") for c in center)
+        raise PocketError(f"pocket center must be a list of three numbers [x, y, z] in Å, got {json_value_text(center)}")
+    x, y, z = (_coordinate(c) for c in center)
     return PocketRequest(center=(x, y, z), radius=radius)
 
 

@@ -320,7 +320,7 @@ export async function render(main, {params}) {
       h('span', {class: 'mono small muted'}, job.job_id),
       h('button', {class: 'btn link small', type: 'button', on: {click: () => copyText(job.job_id)}}, 'Copy id'),
       h('span', {class: 'muted small'}, `Submitted ${ago(job.created_at)}`)),
-    actions: job.status === 'completed' && job.model !== 'diffdock'
+    actions: job.status === 'completed' && job.model !== 'diffdock' && !job.results_deleted_at
       ? [h('a', {class: 'btn', id: 'dock-this', href: `/submit?model=diffdock&receptor=${encodeURIComponent(job.job_id)}`}, 'Dock a ligand to this structure')]
       : [],
   });
@@ -364,6 +364,14 @@ export async function render(main, {params}) {
     if (job.status === 'cancelled') {
       replace(body, h('div', {class: 'notice warn'}, h('div', {}, h('strong', {}, 'Cancelled'),
         job.credits_used ? `${job.credits_used} credits were charged for compute already spent.` : 'Its credits were refunded.')));
+      return;
+    }
+    if (job.results_deleted_at) { // result retention (PHONOS_RESULT_RETENTION_DAYS): downloads answer 410
+      replace(body, h('div', {class: 'notice warn', id: 'results-deleted'}, h('div', {}, h('strong', {}, 'Results deleted'),
+        `This job's result files were deleted on ${dateTime(job.results_deleted_at)}: this server keeps results for a set time after a job completes. Its scores and provenance remain.`)),
+      h('div', {class: 'card', id: 'scores'}, h('div', {class: 'card-head'}, h('h2', {}, 'Scores')),
+        h('div', {class: 'card-body'}, kvRows(job.metrics || {}))),
+      provenance(job));
       return;
     }
     replace(body, h('div', {class: 'muted'}, 'Loading results…'));

@@ -1,0 +1,171 @@
+"""`phonos backup DEST`: a consistent copy of a SQLite data directory, taken while the service runs.
+
+A data directory's state is its database (`phonos.sqlite3` and its write-ahead log) and its result files
+(`results/<2 characters>/<job id>.<ext>`, jobservice/results.py). `cp -r` of a running service's directory
+can give a database torn between transactions: the main file and the WAL are copied at different moments.
+This takes the database with SQLite's online backup API in one step, so the copy is the state after one
+commit, checks it, and then copies the result files that the copy's jobs name. Result files are written and
+synced before their job's `completed` state commits and never change afterwards, so each of them exists when
+it is copied; files of jobs that completed after the snapshot are left for the next backup.
+
+Backing up into an earlier backup replaces its database and copies only the result files it lacks: a nightly
+`phonos backup /mnt/backup/phonos` costs the database plus the day's results. Restoring is starting from the
+copy: `phonos serve --data-dir DEST` (or moving it to where the data directory was, with the service stopped).
+On PostgreSQL the database is pg_dump's to copy; this command says so instead of copying half the state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobservice.datadir_lock import DataDirLock, DataDirLocked
+from phonos_config.service import ServiceSettings
+
+DATABASE_NAME = "phonos.sqlite3"
+RESULTS_NAME = "results"
+
+
+class BackupError(Exception):
+    """The backup cannot be taken as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class BackupReport:
+    destination: Path
+    snapshot_at: float  # when the database copy was taken (epoch seconds)
+    jobs: int
+    database_bytes: int
+    files_copied: int
+    bytes_copied: int
+    files_present: int  # already in DEST from an earlier backup
+    missing: tuple[str, ...]  # result files the database names but the data directory lacks
+    seconds: float
+
+    def as_json(self) -> dict[str, object]:
+        return {"destination": str(self.destination), "snapshot_at": self.snapshot_at, "jobs": self.jobs,
+                "database_bytes": self.database_bytes, "files_copied": self.files_copied,
+                "bytes_copied": self.bytes_copied, "files_already_there": self.files_present,
+                "missing_files": list(self.missing), "seconds": round(self.seconds, 3)}
+
+
+def back_up(settings: ServiceSettings, destination: Path) -> BackupReport:
+    """Copy the data directory's state into `destination` (created, or an earlier backup updated)."""
+    started = time.monotonic()
+    if settings.database_url:
+        raise BackupError(
+            "the state is in PostgreSQL (PHONOS_DATABASE_URL), which this command does not copy: dump the database "
+            f"with pg_dump, then copy {settings.results_dir.resolve()} (result files never change once written, so "
+            "a copy taken after the dump holds every file the dump names)")
+    source = settings.data_dir.resolve()
+    database = source / DATABASE_NAME
+    if not database.is_file():
+        raise BackupError(f"no phonos database in {source}: check --data-dir or PHONOS_DATA_DIR")
+    destination = destination.resolve()
+    _check_destination(source, destination)
+    destination.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    snapshot_at = time.time()
+    copied_database = _copy_database(database, destination / DATABASE_NAME)
+    names = _result_files(copied_database)
+    copied = present = copied_bytes = 0
+    missing: list[str] = []
+    for name in names:
+        shard = name[:2]
+        origin, target = source / RESULTS_NAME / shard / name, destination / RESULTS_NAME / shard / name
+        if not origin.is_file():
+            missing.append(name)
+        elif target.is_file() and target.stat().st_size == origin.stat().st_size:
+            present += 1  # result files never change: same name and size is the same file
+        else:
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            partial = target.with_name(f".{name}.partial")
+            shutil.copyfile(origin, partial)
+            partial.replace(target)
+            copied += 1
+            copied_bytes += target.stat().st_size
+    os.sync()  # one flush for every file copied, instead of an fsync each (thousands of small files)
+    return BackupReport(destination, snapshot_at, _count_jobs(copied_database), copied_database.stat().st_size,
+                        copied, copied_bytes, present, tuple(missing), time.monotonic() - started)
+
+
+def _check_destination(source: Path, destination: Path) -> None:
+    if destination == source or source in destination.parents:
+        raise BackupError(f"{destination} is inside the data directory {source}: back up to another directory "
+                          "(ideally another disk)")
+    if destination.exists() and not destination.is_dir():
+        raise BackupError(f"{destination} exists and is not a directory")
+    if destination.is_dir() and any(destination.iterdir()) and not (destination / DATABASE_NAME).is_file():
+        raise BackupError(f"{destination} is neither empty nor an earlier phonos backup (it has no {DATABASE_NAME}): "
+                          "choose a new or empty directory")
+    if destination.is_dir():
+        lock = DataDirLock(destination)
+        try:
+            lock.acquire()  # a job service serving from the destination would have its database replaced
+        except DataDirLocked as exc:
+            raise BackupError(f"{exc}: stop it, or back up to another directory") from None
+        finally:
+            lock.release()
+        (destination / "jobservice.lock").unlink(missing_ok=True)
+
+
+def _copy_database(database: Path, target: Path) -> Path:
+    """SQLite's online backup in one step (one read transaction: the state after one commit, while writers go
+    on in WAL mode), into a partial file that replaces `target` only once it checks out."""
+    partial = target.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    source = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        copy = sqlite3.connect(partial)
+        try:
+            source.backup(copy)
+            verdict = copy.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict != "ok":
+                raise BackupError(f"the copied database does not check out ({verdict}); the data directory's own "
+                                  "database may be damaged: run `sqlite3 phonos.sqlite3 'PRAGMA integrity_check'` there")
+            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no WAL beside it
+        finally:
+            copy.close()
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        source.close()
+    with open(partial, "rb+") as handle:
+        os.fsync(handle.fileno())
+    partial.replace(target)
+    for leftover in (target.with_name(target.name + "-wal"), target.with_name(target.name + "-shm")):
+        leftover.unlink(missing_ok=True)  # an earlier backup's, which belong to the replaced file
+    return target
+
+
+def _result_files(database: Path) -> list[str]:
+    """Every result file named by the jobs in the copy (their `artifacts` index), but those that result
+    retention deleted (jobservice/result_retention.py)."""
+    connection = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
+    try:
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(jobs)")}
+        kept = " AND results_deleted_at IS NULL" if "results_deleted_at" in columns else ""  # a database from before
+        rows = connection.execute(f"SELECT id, result_json FROM jobs WHERE result_json IS NOT NULL{kept}").fetchall()
+    finally:
+        connection.close()
+    names: list[str] = []
+    for job_id, result_json in rows:
+        for artifact in json.loads(result_json).get("artifacts", []):
+            name = str(artifact["file"])
+            if "/" not in name and name.startswith(f"{job_id}."):  # the store's own naming rule (results.py)
+                names.append(name)
+    return names
+
+
+def _count_jobs(database: Path) -> int:
+    connection = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
+    try:
+        return int(connection.execute("SELECT count(*) FROM jobs").fetchone()[0])
+    finally:
+        connection.close()

@@ -1,0 +1,121 @@
+"""`phonos backup`: a copy of a running service's SQLite data directory that a service starts from as it was."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from jobservice.datadir_lock import DataDirLock
+from launcher.cli import main as phonos
+
+pytestmark = pytest.mark.integration
+
+
+def _backup(data_dir: Path, destination: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict, str]:
+    code = phonos(["backup", str(destination), "--data-dir", str(data_dir), "--json"])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if captured.out else {}), captured.err
+
+
+def test_a_backup_taken_while_jobs_run_restores_every_job_and_file(twin_factory: type, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir, destination = tmp_path / "var", tmp_path / "backup"
+    service = twin_factory.start(data_dir)
+    key = service.new_key(credits=10_000)
+    client = service.client(key)
+    before = [client.wait_for(client.predict(name=f"before {n}").json()["job_id"]) for n in range(3)]
+    assert all(job["status"] == "completed" for job in before)
+
+    # Jobs keep arriving and completing while the backup runs: the copy must still be one consistent state.
+    writer_client, stop, submitted = service.client(key), threading.Event(), []
+
+    def keep_submitting() -> None:
+        while not stop.is_set() and len(submitted) < 40:
+            submitted.append(writer_client.predict(name="during").json()["job_id"])
+
+    writer = threading.Thread(target=keep_submitting)
+    writer.start()
+    try:
+        code, report, errors = _backup(data_dir, destination, capsys)
+    finally:
+        stop.set()
+        writer.join()
+    assert code == 0 and errors == "", errors
+    assert report["missing_files"] == [] and report["files_copied"] >= 3 and report["files_already_there"] == 0
+
+    copy = sqlite3.connect(destination / "phonos.sqlite3")
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert copy.execute("SELECT count(*) FROM jobs").fetchone()[0] == report["jobs"] >= 3
+    completed = copy.execute("SELECT result_json FROM jobs WHERE status = 'completed'").fetchall()
+    copy.close()
+    # Every completed job of the snapshot has every file its index names, whole.
+    for (result_json,) in completed:
+        for artifact in json.loads(result_json)["artifacts"]:
+            name = artifact["file"]
+            assert (destination / "results" / name[:2] / name).read_bytes() == \
+                   (data_dir / "results" / name[:2] / name).read_bytes()
+
+    # A second backup into the first copies only what is new since.
+    for job_id in submitted:
+        client.wait_for(job_id)
+    code, again, _ = _backup(data_dir, destination, capsys)
+    assert code == 0 and again["files_already_there"] == report["files_copied"] and again["files_copied"] > 0
+    assert again["jobs"] == 3 + len(submitted)
+
+    # A service started from the backup has the jobs, their files and the key, as they were.
+    restored = twin_factory.start(destination)
+    restored_client = restored.client(key)
+    for job in before:
+        assert restored_client.get(f"/v1/jobs/{job['job_id']}").json()["status"] == "completed"
+        assert restored_client.get(job["download_url"]).content == client.get(job["download_url"]).content
+    assert restored_client.get("/v1/jobs", params={"limit": 100}).json()["pagination"]["total"] == again["jobs"]
+
+
+def test_a_backup_refuses_unsafe_destinations_and_says_what_is_missing(twin_factory: type, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir = tmp_path / "var"
+    service = twin_factory.start(data_dir)
+    client = service.client(service.new_key())
+    job = client.wait_for(client.predict().json()["job_id"])
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    foreign = tmp_path / "photos"
+    (foreign / "holiday").mkdir(parents=True)
+    for destination, reason in ((a_file, "is not a directory"), (foreign, "neither empty nor an earlier phonos backup"),
+                                (data_dir / "backup", "inside the data directory"), (data_dir, "inside the data directory")):
+        code, _, errors = _backup(data_dir, destination, capsys)
+        assert code == 2 and reason in errors, errors
+    assert list(foreign.iterdir()) == [foreign / "holiday"]  # untouched
+
+    assert _backup(tmp_path / "nothing-here", tmp_path / "b1", capsys)[2].startswith("error: no phonos database in")
+
+    # A job service running from an earlier backup would have its database replaced under it.
+    served = tmp_path / "served-backup"
+    assert _backup(data_dir, served, capsys)[0] == 0
+    lock = DataDirLock(served)
+    lock.acquire()
+    try:
+        code, _, errors = _backup(data_dir, served, capsys)
+        assert code == 2 and "another job service" in errors and "stop it" in errors
+    finally:
+        lock.release()
+
+    # A result file gone from the data directory is named, and the backup says it is incomplete (exit 1).
+    name = json.loads(sqlite3.connect(data_dir / "phonos.sqlite3").execute(
+        "SELECT result_json FROM jobs WHERE id = ?", (job["job_id"],)).fetchone()[0])["artifacts"][0]["file"]
+    (data_dir / "results" / name[:2] / name).unlink()
+    code, report, errors = _backup(data_dir, tmp_path / "b2", capsys)
+    assert code == 1 and report["missing_files"] == [name] and f"result file {name} is named" in errors
+
+
+def test_a_postgresql_data_directory_points_at_pg_dump(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PHONOS_DATABASE_URL", "postgresql://phonos@127.0.0.1:1/phonos")
+    code = phonos(["backup", str(tmp_path / "b"), "--data-dir", str(tmp_path / "var")])
+    errors = capsys.readouterr().err
+    assert code == 2 and "pg_dump" in errors and not (tmp_path / "b").exists()
