@@ -113,6 +113,8 @@ def test_without_a_terminal_progress_is_plain_lines(service: InProcessService, t
     assert "\x1b" not in ran.stderr and "sequence: running" in lines
     assert any(line.startswith("sequence: [recycle] trunk pass 1 of 3") for line in lines)
     assert lines[-1] == "sequence: completed - sequence.pdb"
+    typo = phonos(service, key, "fold", "MKTAYIAKQRQISFVKSHFSRQ", "--out", str(tmp_path), "--formats", "pdb,pbd")
+    assert typo.stderr.splitlines()[-1].startswith("sequence: completed - sequence.pdb; no pbd (this job has pdb, ")
     assert ran.stdout.split("\t")[0] == "sequence" and "completed" in ran.stdout
 
 

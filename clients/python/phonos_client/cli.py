@@ -115,7 +115,11 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
                     target = out / output_name(outcome.name, outcome.job_id, fmt, download.file_name)
                     await asyncio.to_thread(target.write_bytes, download.content)
                     outcome.files.append(str(target))
-            display.update(outcome.job_id, job.status, note=", ".join(Path(f).name for f in outcome.files))
+            absent = [fmt for fmt in formats if fmt != "all" and fmt not in job.formats]
+            note = ", ".join(Path(f).name for f in outcome.files)
+            if absent:  # a typo (`--formats pbd`) or a file this job does not make: said, not silently skipped
+                note += f"{'; ' if note else ''}no {', '.join(absent)} (this job has {', '.join(job.formats)})"
+            display.update(outcome.job_id, job.status, note=note)
         elif job.status != "completed":
             display.update(outcome.job_id, job.status, note=job.error_code or "")
 
