@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--username", required=True)
     create.add_argument("--email")
     create.add_argument("--credits", type=int, help="starting balance (default PHONOS_DEFAULT_CREDITS)")
-    create.add_argument("--rate-limit", type=int, help="requests per minute for this key (default 60)")
+    create.add_argument("--rate-limit", type=int, help="requests per minute for this key (default PHONOS_DEFAULT_RATE_LIMIT, 60)")
     create.add_argument("--max-rate-limit", type=int,
                         help="highest rate limit the account may give its keys (default: the larger of 60 and --rate-limit)")
     create.add_argument("--data-dir", type=Path, help="state directory (default ./var)")

@@ -333,49 +333,49 @@ def add_user_commands(sub: Any) -> None:
                                         "grpc://host:port for gRPC")
     login.add_argument("--api-key", help="the key (default: asked for, or read from standard input)")
 
-    def job_outputs(parser: Any, default_formats: str) -> None:
+    def job_outputs(parser: Any, default_formats: str, example: str) -> None:
         parser.add_argument("--out", default=".", help="folder for the result files (default: .)")
         parser.add_argument("--formats", default=default_formats,
                             help=f"formats to download, comma-separated, or 'all' (default {default_formats})")
         parser.add_argument("--no-wait", action="store_true", help="submit and print the job ids, do not follow")
         parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                            help="a model parameter (repeatable), e.g. -p num_recycles=4")
+                            help=f"a model parameter (repeatable), e.g. -p {example}")
 
     fold = command(sub.add_parser("fold", help="predict structures of a sequence or a FASTA file"), "fold")
     fold.add_argument("input", help="a FASTA file, - for FASTA on stdin, or one amino-acid sequence")
     fold.add_argument("--model", choices=["esmfold", "alphafold2"], default="esmfold")
-    fold.add_argument("--num-recycles", type=int)
-    job_outputs(fold, "pdb")
+    fold.add_argument("--num-recycles", type=int, help="recycling iterations (the model's default without it)")
+    job_outputs(fold, "pdb", "num_recycles=4")
 
     dock = command(sub.add_parser("dock", help="dock ligands into a protein with DiffDock"), "dock")
     dock.add_argument("--protein", required=True, help="a PDB file, or the id of a completed fold job")
     ligand = dock.add_mutually_exclusive_group(required=True)
     ligand.add_argument("--ligand", help="one SMILES")
     ligand.add_argument("--ligands", help="a .smi, .csv (DiffDock's columns) or .sdf file")
-    dock.add_argument("--samples", dest="samples_per_complex", type=int)
-    dock.add_argument("--steps", dest="inference_steps", type=int)
-    job_outputs(dock, "pdb,sdf")
+    dock.add_argument("--samples", dest="samples_per_complex", type=int, help="poses per ligand (samples_per_complex)")
+    dock.add_argument("--steps", dest="inference_steps", type=int, help="diffusion steps, 10-40 (inference_steps)")
+    job_outputs(dock, "pdb,sdf", "random_seed=7")
 
     jobs = sub.add_parser("jobs", help="list, inspect, follow, download and cancel jobs").add_subparsers(
         dest="jobs_command", required=True)
     ls = command(jobs.add_parser("ls", help="your jobs, newest first"), "jobs ls")
     ls.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled"])
-    ls.add_argument("--model")
-    ls.add_argument("--limit", type=int, default=20)
+    ls.add_argument("--model", help="esmfold, alphafold2 or diffdock")
+    ls.add_argument("--limit", type=int, default=20, help="jobs on the page, 1-100 (default 20)")
     ls.add_argument("--all", action="store_true", help="every page")
     command(jobs.add_parser("show", help="one job"), "jobs show").add_argument("job_id")
     watch = command(jobs.add_parser("watch", help="follow jobs live (all of yours without ids)"), "jobs watch")
     watch.add_argument("job_ids", nargs="*")
     watch.add_argument("--out", help="download each job's files here when it completes")
-    watch.add_argument("--formats", default="pdb")
+    watch.add_argument("--formats", default="pdb", help="with --out: formats, comma-separated, or 'all' (default pdb)")
     download = command(jobs.add_parser("download", help="a completed job's file"), "jobs download")
     download.add_argument("job_id")
-    download.add_argument("--format")
+    download.add_argument("--format", help="one of the job's formats (`jobs show`; default: its main file)")
     download.add_argument("--out", help="file or folder (default: the server's file name, here)")
     command(jobs.add_parser("cancel", help="cancel a pending or running job"), "jobs cancel").add_argument("job_id")
 
     usage = command(sub.add_parser("usage", help="requests and credits over the last days"), "usage")
-    usage.add_argument("--days", type=int)
+    usage.add_argument("--days", type=int, help="1-90 (default 30)")
     command(sub.add_parser("account", help="your account and balance"), "account")
     command(sub.add_parser("models", help="the models this server serves"), "models")
 
