@@ -139,3 +139,14 @@ def test_compose_wiring() -> None:
     assert services["jobservice"]["deploy"]["replicas"] >= 2
     assert services["jobservice"]["volumes"] == [f"results:{env['PHONOS_DATA_DIR']}"]
     assert services["jobservice"]["healthcheck"]["test"][1:4] == ["python", "-m", "jobservice.health_probe"]
+
+
+def test_compose_waits_for_the_models_as_long_as_kubernetes_does() -> None:
+    """The job service's health is SERVING only once Triton has loaded the models (minutes with real weights;
+    the Triton StatefulSet's startupProbe allows that). Without a start_period, 10 failed checks 5 s apart
+    made it unhealthy after ~50 s and `docker compose up` gave up on the gateway that depends on it."""
+    check = compose()["services"]["jobservice"]["healthcheck"]
+    seconds = {"s": 1, "m": 60, "h": 3600}
+    start_period = int(check["start_period"][:-1]) * seconds[check["start_period"][-1]]
+    startup = find("StatefulSet", "triton")["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
+    assert start_period >= startup["periodSeconds"] * startup["failureThreshold"]
