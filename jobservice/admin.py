@@ -89,6 +89,34 @@ async def set_password(settings: ServiceSettings, *, username: str, password: st
     await _with_db(settings, work)
 
 
+@dataclass(frozen=True)
+class AccountOverview:
+    """One account as the operator sees it (`phonos accounts list`)."""
+
+    username: str
+    email: str | None
+    credits: int
+    created_at: float
+    can_sign_in: bool  # has a dashboard password
+    active_keys: int
+    last_used_at: float | None  # the latest request with any of its keys
+    jobs: int
+    active_jobs: int  # pending or running
+
+
+async def list_accounts(settings: ServiceSettings) -> list[AccountOverview]:
+    async def work(db: Store) -> list[AccountOverview]:
+        rows = await db.read.fetch_all("account_overview")
+        return [AccountOverview(
+            username=row["username"], email=row["email"], credits=int(row["credits"]),
+            created_at=float(row["created_at"]), can_sign_in=bool(row["can_sign_in"]),
+            active_keys=int(row["active_keys"]),
+            last_used_at=None if row["last_used_at"] is None else float(row["last_used_at"]),
+            jobs=int(row["jobs"]), active_jobs=int(row["active_jobs"])) for row in rows]
+
+    return await _with_db(settings, work)
+
+
 async def list_keys(settings: ServiceSettings, *, username: str) -> list[KeyRecord]:
     async def work(db: Store) -> list[KeyRecord]:
         account_id = await Accounts(db).account_id(username)

@@ -4,6 +4,7 @@
     phonos keys create --username NAME [--email E] [--credits N] [--rate-limit R] [--max-rate-limit M] [--json]
     phonos keys list --username NAME [--json]
     phonos keys revoke KEY_ID [--confirm-last-key] [--json]
+    phonos accounts list [--json]
     phonos credits add --username NAME --amount N [--json]   (N < 0 takes credits back)
     phonos users set-password --username NAME [--password-stdin]
     phonos db build FASTA OUTDIR [--name uniref90|mgnify|small_bfd]   (a small AlphaFold2 MSA database)
@@ -170,6 +171,25 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_accounts_list(args: argparse.Namespace) -> int:
+    settings = _existing(_settings(args))
+    accounts = _run(settings, lambda: admin.list_accounts(settings))
+    if args.json:
+        print(json.dumps({"accounts": [{
+            "username": a.username, "email": a.email, "credits": a.credits, "created_at": _when(a.created_at),
+            "can_sign_in": a.can_sign_in, "active_keys": a.active_keys,
+            "last_used_at": None if a.last_used_at is None else _when(a.last_used_at),
+            "jobs": a.jobs, "active_jobs": a.active_jobs} for a in accounts]}))
+        return 0
+    print(f"{'USERNAME':<20} {'EMAIL':<28} {'CREDITS':>9} {'KEYS':>4} {'JOBS':>7} {'ACTIVE':>6}  {'SIGN-IN':<7}  "
+          f"{'CREATED':<20} LAST USED")
+    for a in accounts:
+        print(f"{a.username[:20]:<20} {(a.email or '-')[:28]:<28} {a.credits:>9} {a.active_keys:>4} {a.jobs:>7} "
+              f"{a.active_jobs:>6}  {'yes' if a.can_sign_in else 'no':<7}  {_when(a.created_at):<20} "
+              f"{_when(a.last_used_at)}")
+    return 0
+
+
 def cmd_credits_add(args: argparse.Namespace) -> int:
     settings = _existing(_settings(args))
     balance = _run(settings, lambda: admin.add_credits(settings, username=args.username, amount=args.amount))
@@ -291,6 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
     revoke.add_argument("--json", action="store_true")
     revoke.set_defaults(func=cmd_keys_revoke)
+
+    accounts = sub.add_parser("accounts", help="every account at a glance").add_subparsers(dest="accounts_command",
+                                                                                          required=True)
+    every = accounts.add_parser("list", help="every account: balance, active keys, jobs, sign-in, last use")
+    every.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    every.add_argument("--json", action="store_true", help="print one JSON object with an `accounts` list")
+    every.set_defaults(func=cmd_accounts_list)
 
     credits = sub.add_parser("credits", help="account balances").add_subparsers(dest="credits_command", required=True)
     top_up = credits.add_parser("add", help="add credits to an account (a negative amount takes them back)")

@@ -72,6 +72,7 @@ def test_ligand_smiles_param_and_the_same_molecule_twice_are_accepted() -> None:
         ("CCO", {"protein_pdb": PDB, "ligand_smiles": ASPIRIN}, "different molecules"),
         ("C1CC", {"protein_pdb": PDB}, 'invalid ligand: ligand SMILES "C1CC" could not be parsed'),  # JSON's quotes
         ("CCO.[Na+]", {"protein_pdb": PDB}, "disconnected fragments"),
+        ("[Na+]", {"protein_pdb": PDB}, "invalid ligand: .*single heavy atom"),
         ("", {"protein_pdb": PDB}, "needs a ligand"),
         (ASPIRIN, {}, "needs a receptor"),
         (ASPIRIN, {"protein_pdb": "/data/receptor.pdb"}, "paths and URLs are not accepted"),

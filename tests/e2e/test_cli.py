@@ -205,6 +205,7 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     service.client(key).wait_for(job_id)
     listed = json.loads(run("jobs", "ls", "--json").stdout)
     assert [j["job_id"] for j in listed] == [job_id]
+    assert json.loads(run("jobs", "ls", "--name", "no job is called this", "--json").stdout) == []
     assert json.loads(run("jobs", "show", job_id, "--json").stdout)["status"] == "completed"
     got = run("jobs", "download", job_id, "--format", "cif", "--out", str(tmp_path))
     assert got.returncode == 0 and (tmp_path / f"{job_id}.cif").exists()

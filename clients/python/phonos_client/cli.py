@@ -45,7 +45,7 @@ from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 
 EXIT = {"ok": 0, "job_failed": 1, "usage": 2, "interrupted": 130}
 # The server package's verbs (launcher/cli.py reads this list too): listed here, run there.
-OPERATOR_VERBS = ("serve", "keys", "credits", "users", "db", "weights", "backup")
+OPERATOR_VERBS = ("serve", "keys", "accounts", "credits", "users", "db", "weights", "backup")
 BATCH_SIZE = 10  # the API's limit per /v1/batch
 _JOB_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -242,8 +242,8 @@ def emit(args: argparse.Namespace, value: Any, human: str) -> None:
 def run_sync(args: argparse.Namespace, client: Client) -> int:
     command = args.command_path
     if command == "jobs ls":
-        jobs = list(client.iter_jobs(status=args.status, model=args.model)) if args.all else \
-            list(client.list_jobs(status=args.status, model=args.model, limit=args.limit).jobs)
+        jobs = list(client.iter_jobs(status=args.status, model=args.model, name=args.name)) if args.all else \
+            list(client.list_jobs(status=args.status, model=args.model, name=args.name, limit=args.limit).jobs)
         table = "\n".join(f"{j.job_id}\t{j.model}\t{j.status}\t{j.created_at}\t{j.name or ''}" for j in jobs)
         emit(args, [j.raw for j in jobs], table or "no jobs")
     elif command == "jobs show":
@@ -361,6 +361,7 @@ def add_user_commands(sub: Any) -> None:
     ls = command(jobs.add_parser("ls", help="your jobs, newest first"), "jobs ls")
     ls.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled"])
     ls.add_argument("--model", help="esmfold, alphafold2 or diffdock")
+    ls.add_argument("--name", help="only jobs whose name contains this text (any case)")
     ls.add_argument("--limit", type=int, default=20, help="jobs on the page, 1-100 (default 20)")
     ls.add_argument("--all", action="store_true", help="every page")
     command(jobs.add_parser("show", help="one job"), "jobs show").add_argument("job_id")

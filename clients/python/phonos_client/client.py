@@ -157,14 +157,16 @@ class Client(_Base):
         return self._send(calls.get_job(job_id))
 
     def list_jobs(self, *, status: str | None = None, model: str | None = None, limit: int | None = None,
-                  offset: int | None = None) -> JobPage:
-        return self._send(calls.list_jobs(status, model, limit, offset))
+                  offset: int | None = None, name: str | None = None) -> JobPage:
+        """One page of jobs, newest first; `name` keeps those whose name contains it, ignoring case."""
+        return self._send(calls.list_jobs(status, model, limit, offset, name))
 
-    def iter_jobs(self, *, status: str | None = None, model: str | None = None, page_size: int = 100) -> Iterator[Job]:
+    def iter_jobs(self, *, status: str | None = None, model: str | None = None, name: str | None = None,
+                  page_size: int = 100) -> Iterator[Job]:
         """Every job (newest first), page after page."""
         offset = 0
         while True:
-            page = self.list_jobs(status=status, model=model, limit=page_size, offset=offset)
+            page = self.list_jobs(status=status, model=model, name=name, limit=page_size, offset=offset)
             yield from page.jobs
             if not page.has_more or not page.jobs:
                 return
@@ -180,6 +182,10 @@ class Client(_Base):
 
     def cancel_job(self, job_id: str, *, idempotency_key: str | None = None) -> Cancellation:
         return self._send(calls.cancel_job(job_id, idempotency_key))
+
+    def delete_job(self, job_id: str) -> None:
+        """Delete a finished job: its results and inputs go (cancel an active one first)."""
+        return self._send(calls.delete_job(job_id))
 
     def account(self) -> Account:
         return self._send(calls.account())
@@ -310,14 +316,14 @@ class AsyncClient(_Base):
         return await self._send(calls.get_job(job_id))
 
     async def list_jobs(self, *, status: str | None = None, model: str | None = None, limit: int | None = None,
-                        offset: int | None = None) -> JobPage:
-        return await self._send(calls.list_jobs(status, model, limit, offset))
+                        offset: int | None = None, name: str | None = None) -> JobPage:
+        return await self._send(calls.list_jobs(status, model, limit, offset, name))
 
-    async def iter_jobs(self, *, status: str | None = None, model: str | None = None,
+    async def iter_jobs(self, *, status: str | None = None, model: str | None = None, name: str | None = None,
                         page_size: int = 100) -> AsyncIterator[Job]:
         offset = 0
         while True:
-            page = await self.list_jobs(status=status, model=model, limit=page_size, offset=offset)
+            page = await self.list_jobs(status=status, model=model, name=name, limit=page_size, offset=offset)
             for job in page.jobs:
                 yield job
             if not page.has_more or not page.jobs:
@@ -335,6 +341,10 @@ class AsyncClient(_Base):
 
     async def cancel_job(self, job_id: str, *, idempotency_key: str | None = None) -> Cancellation:
         return await self._send(calls.cancel_job(job_id, idempotency_key))
+
+    async def delete_job(self, job_id: str) -> None:
+        """Delete a finished job: its results and inputs go (cancel an active one first)."""
+        return await self._send(calls.delete_job(job_id))
 
     async def account(self) -> Account:
         return await self._send(calls.account())

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from phonos_config.complexes import CHAIN_BREAK
 from phonos_models.common.errors import BadInput
+from phonos_models.common.unknown import only_unknown_message
 
 LINKER = "G" * 25  # fair-esm encode_sequence default `chain_linker`
 RESIDUE_INDEX_OFFSET = 512  # fair-esm encode_sequence default `residue_index_offset`
@@ -75,11 +76,22 @@ class ChainLayout:
         return [number for number, chain in enumerate(self.chains) for _ in chain]
 
 
+# What to write instead of the IUPAC letters ESMFold has no token for (fair-esm would fold them as X unsaid).
+_REPLACEMENTS = {"U": "C (selenocysteine)", "O": "K (pyrrolysine)", "B": "D or N", "Z": "E or Q", "J": "I or L"}
+
+
+def _hint(bad: list[str]) -> str:
+    known = [f"{letter} -> {_REPLACEMENTS[letter]}" for letter in bad if letter in _REPLACEMENTS]
+    return f" Write {'; '.join(known)}, or X." if known else ""
+
+
 def parse_chains(text: str, *, max_length: int, max_chains: int, subject: str = "sequence") -> ChainLayout:
     """The chains in `text` (whitespace ignored, case folded); `ChainError` says what to fix.
 
     `max_length` bounds the folded length (residues plus linkers): that is what costs memory and time.
     """
+    if text.lstrip().startswith(">"):
+        raise ChainError(f"{subject} looks like FASTA (it starts with '>'): send the residues only, without the header line")
     cleaned = "".join(text.split()).upper()
     if not cleaned:
         raise ChainError(f"{subject} is empty; ESMFold needs an amino-acid sequence")
@@ -94,8 +106,11 @@ def parse_chains(text: str, *, max_length: int, max_chains: int, subject: str = 
     if bad:
         raise ChainError(
             f"{subject} contains invalid amino-acid letters: {''.join(bad)}. Use the 20 standard one-letter "
-            "codes, X for unknown, and ':' between the chains of a complex."
+            f"codes, X for unknown, and ':' between the chains of a complex.{_hint(bad)}"
         )
+    only_x = only_unknown_message(chains, subject)
+    if only_x:  # the model has no atoms for X (fair-esm writes none): such a chain would fold into nothing
+        raise ChainError(only_x)
     if len(chains) > max_chains:
         raise ChainError(f"{subject} has {len(chains)} chains; ESMFold on this server folds at most {max_chains}")
     layout = ChainLayout(chains)
