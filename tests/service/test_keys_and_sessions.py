@@ -170,6 +170,11 @@ def test_cli_lists_and_revokes_keys_of_a_running_service(service: InProcessServi
     assert listed.returncode == 0, listed.stderr
     assert "spare" in listed.stdout and spare["key"]["key_id"] in listed.stdout and "pk_" in listed.stdout
     assert spare["api_key"] not in listed.stdout
+    # --json prints the API's key objects: same fields, same RFC 3339 times.
+    as_json = {k["key_id"]: k for k in json.loads(cli("keys", "list", "--username", "ada", "--json", *env_args).stdout)["keys"]}
+    for key in api.get("/v1/keys").json()["keys"]:
+        assert set(as_json[key["key_id"]]) == set(key) | {"last_used_at"}
+        assert as_json[key["key_id"]]["created_at"] == key["created_at"]
     revoked = cli("keys", "revoke", spare["key"]["key_id"], *env_args)
     assert revoked.returncode == 0, revoked.stderr
     # Another process wrote the database: the running service refuses the key on its next request.

@@ -24,6 +24,7 @@ import httpx
 
 from phonos_client import calls, errors
 from phonos_client.calls import GRPC_SCHEME, Call
+from phonos_client.deadlines import Expired, within
 from phonos_client.models import (
     Account,
     Batch,
@@ -51,7 +52,7 @@ class SyncTransport(Protocol):
     """One try of a call (rest.RestTransport, grpc_transport.GrpcTransport); failures come out typed."""
 
     def send(self, call: Call[T]) -> T: ...
-    def stream(self, call: Call[T]) -> Iterator[T]: ...
+    def stream(self, call: Call[T], deadline: float | None = None) -> Iterator[T]: ...
     def close(self) -> None: ...
 
 
@@ -75,7 +76,11 @@ def choose_transport(base_url: str | None, transport: Transport | None) -> tuple
     url = (base_url or DEFAULT_URL).rstrip("/")
     if url.startswith(GRPC_SCHEME):
         raise ValueError(f"{url} is a gRPC address: use transport='grpc', or the REST URL (e.g. {DEFAULT_URL})")
-    return kind, url
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"{url!r} is not a server URL: give http(s)://host:port (e.g. {DEFAULT_URL}), "
+                         f"or grpc://host:port for gRPC")
+    # The API's own prefix is the clients' to add: `phonos serve` prints the REST address as .../v1.
+    return kind, url.removesuffix("/v1")
 
 
 def _grpc_module() -> Any:
@@ -205,12 +210,16 @@ class Client(_Base):
     def watch(self, job_id: str | None = None, *, last_event_id: str | None = None) -> Iterator[JobEvent]:
         """Events of one job until it is terminal (all of the account's jobs when `job_id` is None, until
         the caller stops). A broken stream or a server restart is resumed after the last state event."""
-        cursor = last_event_id
+        return self._follow(job_id, last_event_id, None)
+
+    def _follow(self, job_id: str | None, cursor: str | None, deadline: float | None) -> Iterator[JobEvent]:
+        """`watch`, ending with `Expired` once the monotonic clock passes `deadline`: the streams are opened
+        with it, so a quiet job (only keep-alives) cannot hold a waiting caller past it."""
         failures = 0
         while True:
             delivered = False
             try:
-                for event in self._transport.stream(calls.watch(job_id, cursor)):
+                for event in self._transport.stream(calls.watch(job_id, cursor), deadline):
                     delivered, failures = True, 0
                     cursor = event.event_id or cursor
                     yield event
@@ -221,18 +230,39 @@ class Client(_Base):
                 if job_id is not None and not delivered and self.get_job(job_id).done:
                     return
             except _FAILURES as exc:
+                if _passed(deadline):
+                    raise Expired from exc
                 failures = self._retry.watch_failed(exc, failures)
-            time.sleep(self._retry.backoff(max(failures - 1, 0), None))
+            pause = self._retry.backoff(max(failures - 1, 0), None)
+            if deadline is not None:
+                pause = min(pause, max(deadline - time.monotonic(), 0.0))
+            time.sleep(pause)
+            if _passed(deadline):
+                raise Expired
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
-        """The job once it is terminal (completed, failed or cancelled), followed live."""
+        """The job once it is terminal (completed, failed or cancelled), followed live; `APITimeoutError`
+        when it is not after `timeout` seconds (None: no limit)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        for event in self.watch(job_id):
-            if event.terminal:
-                return event.job
-            if deadline is not None and time.monotonic() > deadline:
-                raise errors.APITimeoutError(f"job {job_id} is still {event.job.status} after {timeout} s")
+        status = "not finished"
+        try:
+            for event in self._follow(job_id, None, deadline):
+                status = event.job.status
+                if event.terminal:
+                    return event.job
+                if _passed(deadline):
+                    raise Expired
+        except Expired:
+            raise _still(job_id, status, timeout) from None
         return self.get_job(job_id)
+
+
+def _passed(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def _still(job_id: str, status: str, timeout: float | None) -> errors.APITimeoutError:
+    return errors.APITimeoutError(f"job {job_id} is still {status} after {timeout} s")
 
 
 class AsyncClient(_Base):
@@ -355,11 +385,19 @@ class AsyncClient(_Base):
             await asyncio.sleep(self._retry.backoff(max(failures - 1, 0), None))
 
     async def wait(self, job_id: str, timeout: float | None = None) -> Job:  # noqa: ASYNC109 - Client.wait's signature
+        """See `Client.wait`. Cancelling the caller always cancels the wait, even as the job finishes
+        (deadlines.within, never asyncio.wait_for)."""
+        status = "not finished"
+
         async def follow() -> Job:
+            nonlocal status
             async for event in self.watch(job_id):
+                status = event.job.status
                 if event.terminal:
                     return event.job
             return await self.get_job(job_id)
 
-        return await asyncio.wait_for(follow(), timeout)
-
+        try:
+            return await within(follow(), timeout)
+        except Expired:
+            raise _still(job_id, status, timeout) from None
