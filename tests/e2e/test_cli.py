@@ -219,6 +219,9 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     assert json.loads(run("webhooks", "ls", "--json").stdout)[0]["webhook_id"] == hook["webhook_id"]
     assert run("webhooks", "test", hook["webhook_id"]).returncode == 1  # nobody listens on :9
     assert run("webhooks", "delete", hook["webhook_id"]).returncode == 0
+    removed = run("jobs", "rm", job_id)
+    assert removed.returncode == 0 and removed.stdout.strip() == f"{job_id} deleted"
+    assert run("jobs", "show", job_id).returncode == 4 and run("jobs", "rm", job_id).returncode == 4  # gone
 
 
 def test_one_phonos_command_for_users_and_operators() -> None:

@@ -261,6 +261,10 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     elif command == "jobs cancel":
         cancelled = client.cancel_job(args.job_id)
         emit(args, asdict(cancelled), f"{cancelled.job_id} cancelled ({cancelled.credits_refunded} credits refunded)")
+    elif command == "jobs rm":
+        for job_id in args.job_ids:  # one after another: the first refusal stops with its exit code
+            client.delete_job(job_id)
+        emit(args, {"deleted": args.job_ids}, "\n".join(f"{job_id} deleted" for job_id in args.job_ids))
     elif command == "usage":
         usage = client.usage(args.days)
         totals = usage["totals"]
@@ -374,6 +378,8 @@ def add_user_commands(sub: Any) -> None:
     download.add_argument("--format", help="one of the job's formats (`jobs show`; default: its main file)")
     download.add_argument("--out", help="file or folder (default: the server's file name, here)")
     command(jobs.add_parser("cancel", help="cancel a pending or running job"), "jobs cancel").add_argument("job_id")
+    command(jobs.add_parser("rm", help="delete finished jobs: their results and inputs go for good"),
+            "jobs rm").add_argument("job_ids", nargs="+", metavar="job_id")
 
     usage = command(sub.add_parser("usage", help="requests and credits over the last days"), "usage")
     usage.add_argument("--days", type=int, help="1-90 (default 30)")
