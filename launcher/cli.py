@@ -35,7 +35,7 @@ from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 from phonos_models.alphafold2 import build_db
 
 from jobservice import admin
-from jobservice.api_keys import KeyRecord
+from jobservice.api_keys import KeyRecord, LastActiveKey
 from jobservice.errors import PhonosError
 from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
@@ -162,8 +162,13 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
     settings = _existing(_settings(args))
-    key = _run(settings, lambda: admin.revoke_key(settings, key_id=args.key_id,
-                                                  confirm_last_key=args.confirm_last_key))
+    async def revoke() -> KeyRecord:
+        try:
+            return await admin.revoke_key(settings, key_id=args.key_id, confirm_last_key=args.confirm_last_key)
+        except LastActiveKey as exc:  # the CLI's way to insist is its flag, not the API's field
+            raise CliError(LastActiveKey(exc.key_id, "run this again with --confirm-last-key").message) from None
+
+    key = _run(settings, revoke)
     if args.json:
         print(json.dumps(_key_json(key)))
     else:
