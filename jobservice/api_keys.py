@@ -22,6 +22,16 @@ from jobservice.store import Row, Store
 MAX_ACTIVE_KEYS = 20
 
 
+class LastActiveKey(InvalidArgument):
+    """Revoking this key would leave its account no key that works; `how_to_confirm` is the caller's way to insist
+    (the API's field, or the operator CLI's flag)."""
+
+    def __init__(self, key_id: str, how_to_confirm: str) -> None:
+        super().__init__(f"{key_id} is this account's last active key: revoking it leaves no key that works with the "
+                         f"API. Create another key first, or {how_to_confirm}.")
+        self.key_id = key_id
+
+
 @dataclass(frozen=True)
 class KeyRecord:
     id: str
@@ -86,6 +96,7 @@ class ApiKeys:
         return await self.get(account_id, new.key_id), new
 
     async def revoke(self, account_id: int, key_id: str, *, confirm_last_key: bool) -> KeyRecord:
+        """LastActiveKey (a 400) for the account's last active key unless `confirm_last_key`."""
         async with self._db.transaction() as tx:
             current = await tx.fetch_one("get_api_key", {"id": key_id, "account_id": account_id})
             if current is None:
@@ -94,10 +105,7 @@ class ApiKeys:
                 raise InvalidArgument(f"API key {key_id} is already revoked")
             active = int(await tx.scalar("count_active_keys", {"account_id": account_id}))
             if active <= 1 and not confirm_last_key:
-                raise InvalidArgument(
-                    f"{key_id} is this account's last active key: revoking it leaves no key that works with the "
-                    "API. Create another key first, or repeat the request with confirm_last_key set to true."
-                )
+                raise LastActiveKey(key_id, "repeat the request with confirm_last_key set to true")
             await tx.execute("revoke_api_key", {"id": key_id, "account_id": account_id, "now": now()})
         return await self.get(account_id, key_id)
 

@@ -191,10 +191,21 @@ class JobStore:
             raise NotFound(f"Job {echoed_id(job_id)} not found")
         return JobRecord.from_row(row)
 
+    async def delete(self, account_id: int, job_id: str) -> bool:
+        """Forget a finished job (its owner asked): its stored request goes and its row is cleared and hidden from
+        every read of the API; the caller has removed its result files first. False when it was already gone
+        (another delete won the race)."""
+        async with self._db.transaction() as tx:
+            deleted = await tx.fetch_one("delete_job", {"id": job_id, "account_id": account_id, "now": now()})
+            if deleted is not None:
+                await tx.execute("delete_job_input", {"id": job_id})
+        return deleted is not None
+
     async def page(
-        self, account_id: int, *, status: str | None, model: str | None, limit: int, offset: int
+        self, account_id: int, *, status: str | None, model: str | None, name: str | None, limit: int, offset: int
     ) -> tuple[list[JobRecord], int]:
-        params = {"account_id": account_id, "status": status, "model": model, "limit": limit, "offset": offset}
+        params = {"account_id": account_id, "status": status, "model": model, "name": name, "limit": limit,
+                  "offset": offset}
         rows = await self._db.read.fetch_all("list_jobs", params)
         total = await self._db.read.scalar("count_jobs", params)
         return [JobRecord.from_row(r) for r in rows], int(total)

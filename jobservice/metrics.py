@@ -65,6 +65,11 @@ RATE_LIMITED = Counter("phonos_rate_limit_rejections", "Requests refused for the
                        ["transport"])
 AUTH_THROTTLED = Counter("phonos_auth_throttle_rejections",
                          "Requests refused at the edge because their address kept failing authentication (429)")
+RESULTS_SWEPT = Counter("phonos_result_retention_jobs",
+                        "Completed jobs whose result files result retention deleted (PHONOS_RESULT_RETENTION_DAYS)")
+RESULT_FILES_MISSING = Counter("phonos_result_files_missing",
+                               "Downloads that found a completed job's result file missing from storage (a 410: "
+                               "removed outside phonos, lost with a disk, a restore without its results)")
 RPC_SECONDS = Histogram(
     "phonos_rpc_seconds", "API calls in the job service (REST ones included), by rpc, transport and gRPC code",
     ["rpc", "transport", "code"], buckets=REQUEST_BUCKETS,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from jobservice import metrics
 from jobservice.db import now
 from jobservice.periodic import Periodic
 from jobservice.results import ResultStore
@@ -50,16 +51,22 @@ class ResultRetention:
         while True:
             due = await self._db.read.fetch_all("results_past_retention",
                                                 {"before": stamp - self._retention_s, "limit": SWEEP_BATCH})
-            for row in due:
-                await asyncio.to_thread(self._results.remove, row["id"])
-                await self._db.write_one("mark_results_deleted", {"id": row["id"], "now": now()})
+            job_ids = [row["id"] for row in due]
+            await asyncio.to_thread(self._remove_files, job_ids)
+            async with self._db.transaction() as tx:  # one commit per batch, not per job
+                await tx.execute_many("mark_results_deleted", [{"id": job_id, "now": now()} for job_id in job_ids])
             swept += len(due)
+            metrics.RESULTS_SWEPT.inc(len(due))
             if len(due) < SWEEP_BATCH:
                 break
         if swept:
             log.info("deleted the result files of jobs past their retention", extra={
                 "action": "results.retention_swept", "jobs": swept})
         return swept
+
+    def _remove_files(self, job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            self._results.remove(job_id)
 
     def start(self) -> None:
         if self.enabled:

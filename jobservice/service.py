@@ -12,13 +12,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from jobservice import tracing
+from jobservice import metrics, tracing
 from jobservice.accounts import Accounts, NewKey
 from jobservice.api_keys import ApiKeys, KeyRecord
 from jobservice.auth import Authenticator
 from jobservice.dispatch import Dispatcher
 from jobservice.egress import receiver_session
-from jobservice.errors import Conflict, InvalidArgument, NotFound, PhonosError, ResultsGone, json_value_text
+from jobservice.errors import (
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PhonosError,
+    ResultsGone,
+    echoed_id,
+    json_value_text,
+)
 from jobservice.idempotency import Idempotency
 from jobservice.inference import Inference
 from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
@@ -28,7 +36,7 @@ from jobservice.ratelimit import RateLimiter, RateLimits, SharedRateLimiter
 from jobservice.result_retention import ResultRetention
 from jobservice.results import ResultStore
 from jobservice.sessions import Sessions
-from jobservice.states import JobStatus
+from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import CANCEL_CHANNEL, JOB_EVENTS_CHANNEL, JOBS_CHANNEL, WEBHOOKS_CHANNEL, Params, Store
 from jobservice.usage import UsageRecorder, UsageReport
 from jobservice.watch import Event, JobWatcher, WatchHub
@@ -266,7 +274,7 @@ class JobService:
         return await self.jobs.get(account_id, job_id)
 
     async def list_jobs(self, account_id: int, *, status: str | None, model: str | None, limit: int | None,
-                        offset: int | None) -> tuple[list[JobRecord], int, int, int]:
+                        offset: int | None, name: str | None = None) -> tuple[list[JobRecord], int, int, int]:
         # The seed's default for both filters is "all": said explicitly, it means what leaving it out means.
         status = None if status == ALL else status
         model = None if model == ALL else model
@@ -283,7 +291,10 @@ class JobService:
             raise InvalidArgument(f"limit must be between 1 and 100, got {limit}")
         if offset < 0:
             raise InvalidArgument(f"offset must be 0 or more, got {offset}")
-        jobs, total = await self.jobs.page(account_id, status=status, model=model, limit=limit, offset=offset)
+        if name is not None and len(name) > MAX_NAME_LENGTH:
+            raise InvalidArgument(f"name must be at most {MAX_NAME_LENGTH} characters (a job's name is), got {len(name)}")
+        jobs, total = await self.jobs.page(account_id, status=status, model=model, name=name or None, limit=limit,
+                                           offset=offset)
         return jobs, total, limit, offset
 
     async def download(self, account_id: int, job_id: str, fmt: str | None) -> Download:
@@ -309,11 +320,23 @@ class JobService:
         except FileNotFoundError:
             # Removed outside phonos, lost with a disk, or a restore without its results directory: not the
             # caller's mistake, and nothing a retry would fix.
+            metrics.RESULT_FILES_MISSING.inc()
             log.error("a completed job's result file is missing", extra={
                 "action": "results.file_missing", "job_id": job.id, "file": chosen["file"]})
             raise ResultsGone(f"The result file {chosen['file']} of job {job.id} is missing from this server's "
                               "storage; ask the server's operator") from None
         return Download(content, chosen["media_type"], chosen["file"])
+
+    async def delete_job(self, account_id: int, job_id: str) -> str:
+        """The owner deletes a finished job: its result files, its stored request (sequence, PDB, SMILES), its
+        name, error and scores go; it is gone from the API. What it was charged stays in usage and the balance."""
+        job = await self.jobs.get(account_id, job_id)
+        if job.status not in TERMINAL:
+            raise Conflict(f"Job {job.id} is {job.status}; cancel it first, then delete it")
+        await asyncio.to_thread(self.results.remove, job.id)  # before the row: a file never outlives its job
+        if not await self.jobs.delete(account_id, job.id):
+            raise NotFound(f"Job {echoed_id(job_id)} not found")
+        return job.id
 
     async def cancel(self, account_id: int, job_id: str) -> JobRecord:
         async def cancel_then_stop() -> JobRecord:

@@ -370,6 +370,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 model=request.model if request.HasField("model") and request.model else None,
                 limit=request.limit if request.HasField("limit") else None,
                 offset=request.offset if request.HasField("offset") else None,
+                name=request.name if request.HasField("name") else None,
             )
             page = pb.Pagination(total=total, limit=limit, offset=offset, has_more=offset + len(jobs) < total)
             return pb.ListJobsResponse(jobs=[pb.Job(**job_fields(j)) for j in jobs], pagination=page), NO_CHARGE
@@ -400,6 +401,13 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             return self._svc.watch_jobs(who.account_id, after)
         async for message in self._watch("WatchJobs", request, context, events, pb.WatchJobsResponse):
             yield message
+
+    async def DeleteJob(self, request: pb.DeleteJobRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            job_id = await self._svc.delete_job(who.account_id, request.job_id)
+            return pb.DeleteJobResponse(success=True, job_id=job_id,
+                                        message="Job deleted: its results and inputs are gone"), NO_CHARGE
+        return await self._handle("DeleteJob", request, context, run)
 
     async def CancelJob(self, request: pb.CancelJobRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:

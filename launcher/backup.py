@@ -90,6 +90,7 @@ def back_up(settings: ServiceSettings, destination: Path) -> BackupReport:
             copied += 1
             copied_bytes += target.stat().st_size
     os.sync()  # one flush for every file copied, instead of an fsync each (thousands of small files)
+    missing = _not_deleted_since(database, missing)
     return BackupReport(destination, snapshot_at, _count_jobs(copied_database), copied_database.stat().st_size,
                         copied, copied_bytes, present, tuple(missing), time.monotonic() - started)
 
@@ -161,6 +162,22 @@ def _result_files(database: Path) -> list[str]:
             if "/" not in name and name.startswith(f"{job_id}."):  # the store's own naming rule (results.py)
                 names.append(name)
     return names
+
+
+def _not_deleted_since(database: Path, missing: list[str]) -> list[str]:
+    """The missing files but those of jobs that result retention swept after the snapshot (the live database
+    says so now): those are gone on purpose, and the restored service sweeps them on start."""
+    if not missing:
+        return missing
+    connection = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        swept = {row[0] for row in connection.execute(
+            "SELECT id FROM jobs WHERE results_deleted_at IS NOT NULL")}
+    except sqlite3.OperationalError:  # a database from before retention: nothing was swept
+        swept = set()
+    finally:
+        connection.close()
+    return [name for name in missing if name.split(".", 1)[0] not in swept]
 
 
 def _count_jobs(database: Path) -> int:

@@ -35,7 +35,7 @@ from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 from phonos_models.alphafold2 import build_db
 
 from jobservice import admin
-from jobservice.api_keys import KeyRecord
+from jobservice.api_keys import KeyRecord, LastActiveKey
 from jobservice.errors import PhonosError
 from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
@@ -115,10 +115,18 @@ def _when(epoch: float | None) -> str:
     return "-" if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def rfc3339(epoch: float) -> str:
+    """A time as the API writes it (GET /v1/keys): RFC 3339 UTC with milliseconds, a whole second without."""
+    millis = round(epoch * 1000)
+    text = datetime.fromtimestamp(millis // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{millis % 1000:03d}Z" if millis % 1000 else f"{text}Z"
+
+
 def _key_json(key: KeyRecord) -> dict[str, Any]:
+    """A key as `--json` prints it: the API's key object (GET /v1/keys), field for field."""
     return {"key_id": key.id, "prefix": key.prefix, "name": key.name, "rate_limit": key.rate_limit,
-            "created_at": _when(key.created_at), "last_used_at": None if key.last_used_at is None else _when(key.last_used_at),
-            "revoked": key.revoked}
+            "created_at": rfc3339(key.created_at),
+            "last_used_at": None if key.last_used_at is None else rfc3339(key.last_used_at), "revoked": key.revoked}
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
@@ -154,8 +162,13 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
     settings = _existing(_settings(args))
-    key = _run(settings, lambda: admin.revoke_key(settings, key_id=args.key_id,
-                                                  confirm_last_key=args.confirm_last_key))
+    async def revoke() -> KeyRecord:
+        try:
+            return await admin.revoke_key(settings, key_id=args.key_id, confirm_last_key=args.confirm_last_key)
+        except LastActiveKey as exc:  # the CLI's way to insist is its flag, not the API's field
+            raise CliError(LastActiveKey(exc.key_id, "run this again with --confirm-last-key").message) from None
+
+    key = _run(settings, revoke)
     if args.json:
         print(json.dumps(_key_json(key)))
     else:
@@ -283,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--username", required=True)
     create.add_argument("--email")
     create.add_argument("--credits", type=int, help="starting balance (default PHONOS_DEFAULT_CREDITS)")
-    create.add_argument("--rate-limit", type=int, help="requests per minute for this key (default 60)")
+    create.add_argument("--rate-limit", type=int, help="requests per minute for this key (default PHONOS_DEFAULT_RATE_LIMIT, 60)")
     create.add_argument("--max-rate-limit", type=int,
                         help="highest rate limit the account may give its keys (default: the larger of 60 and --rate-limit)")
     create.add_argument("--data-dir", type=Path, help="state directory (default ./var)")

@@ -3,7 +3,7 @@
 Params (seed + issue 5):
 * `protein_pdb` — the receptor as PDB text, or the id of a completed esmfold/alphafold2 job of the
   same account (fold-then-dock in one request). Never a server path: anything that is neither PDB
-  text nor a job id is refused.
+  text nor a job id is refused; mmCIF text is refused as mmCIF (send PDB format).
 * `ligand_smiles` — one SMILES. The request's `sequence` may carry it instead (the seed says
   `sequence` is the SMILES for diffdock); when both are given they must be the same molecule.
 * `inference_steps` 10–40 (default 20): the length of the diffusion time grid; as in the reference,
@@ -37,6 +37,7 @@ from phonos_models.diffdock.pipe_validate import (
     read_structure,
 )
 from phonos_models.diffdock.pocket import PocketError, PocketRequest, parse_pocket, resolve
+from phonos_models.diffdock.receptor_prep import refuse_mmcif
 
 from jobservice.errors import InvalidArgument
 from jobservice.inference import Tensor, text_tensor
@@ -172,6 +173,10 @@ async def _protein(value: str | None, outputs: JobOutputs) -> tuple[str, str]:
     if _JOB_ID.match(stripped):
         pdb = await outputs.structure_pdb(stripped.lower())
         return pdb.decode(errors="replace"), f"job:{stripped.lower()}"
+    try:
+        refuse_mmcif(value)  # first: mmCIF's `ATOM 1 ...` lines are no PDB records, but it is no path either
+    except ReceptorError as exc:
+        raise InvalidArgument(f"params.protein_pdb: {exc}") from None
     if not _PDB_RECORD.search(value):
         raise InvalidArgument(
             "params.protein_pdb must be the PDB file content (ATOM records) or the job_id of a completed "

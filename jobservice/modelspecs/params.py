@@ -13,6 +13,9 @@ import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from phonos_models.common.letters import fasta_header_message, invalid_letters_message
+from phonos_models.common.unknown import only_unknown_message
+
 from jobservice.errors import InvalidArgument, json_value_text
 from phonos_config.complexes import CHAIN_BREAK
 
@@ -101,11 +104,6 @@ class ParamReader:
             )
 
 
-AMINO_ACIDS = frozenset("ACDEFGHIKLMNPQRSTVWY")
-# X (unknown) is accepted as AlphaFold and ESMFold both map it to a generic residue.
-AMINO_ACIDS_WITH_UNKNOWN = AMINO_ACIDS | {"X"}
-
-
 def protein_sequence(model: str, sequence: str, max_length: int) -> str:
     """Upper-cased, whitespace-stripped sequence; a 400 for bad letters or length."""
     cleaned = "".join(sequence.split()).upper()
@@ -120,22 +118,25 @@ def protein_sequence(model: str, sequence: str, max_length: int) -> str:
 
 
 def _check_letters(cleaned: str, what: str) -> None:
-    bad = sorted(set(cleaned) - AMINO_ACIDS_WITH_UNKNOWN)
-    if bad:
-        raise InvalidArgument(
-            f"{what} contains invalid amino-acid letters: {''.join(bad)}. "
-            "Use the 20 standard one-letter codes (and X for unknown)."
-        )
-
+    """The models' own letter rule (phonos_models.common.letters): a 400 naming the letters, with their usual
+    replacement (U -> C, ...)."""
+    message = invalid_letters_message(cleaned, what)
+    if message:
+        raise InvalidArgument(message)
 
 
 def protein_chains(model: str, sequence: str, max_length: int, max_chains: int) -> list[str]:
     """The chains of a sequence written with ':' chain breaks ("SEQA:SEQB", ColabFold's notation).
 
-    Upper-cased and whitespace-stripped; one chain when there is no ':'. A 400 for an empty chain,
-    bad letters, more than `max_chains` chains or more than `max_length` residues in all (the
-    chains fold together, so their total is what has to fit).
+    Upper-cased and whitespace-stripped; one chain when there is no ':'. A 400 for a pasted FASTA header, an
+    empty chain, bad letters, a chain of nothing but X (the models build no atoms for X, so it would fold into
+    nothing), more than `max_chains` chains or more than `max_length` residues in all (the chains fold
+    together, so their total is what has to fit). The letter, FASTA and X rules are the models' own
+    (phonos_models.common), so what passes here is what the model runs.
     """
+    fasta = fasta_header_message(sequence)
+    if fasta:
+        raise InvalidArgument(fasta)
     cleaned = "".join(sequence.split()).upper()
     if not cleaned.replace(CHAIN_BREAK, ""):
         raise InvalidArgument(f"sequence is empty; {model} needs an amino-acid sequence")
@@ -147,6 +148,9 @@ def protein_chains(model: str, sequence: str, max_length: int, max_chains: int) 
             raise InvalidArgument(f"chain {index} of the sequence is empty: separate chains with exactly one ':' "
                                   "and do not start or end the sequence with one")
         _check_letters(chain, "sequence" if len(chains) == 1 else f"chain {index}")
+    only_x = only_unknown_message(chains)
+    if only_x:
+        raise InvalidArgument(only_x)
     total = sum(len(chain) for chain in chains)
     if total > max_length:
         what = "sequence is" if len(chains) == 1 else f"complex has {len(chains)} chains and"

@@ -25,7 +25,7 @@ SELECT COUNT(*) FROM accounts;
 SELECT a.username, a.email, a.credits, a.created_at, a.password_hash IS NOT NULL AS can_sign_in,
        (SELECT COUNT(*) FROM api_keys k WHERE k.account_id = a.id AND k.revoked_at IS NULL) AS active_keys,
        (SELECT MAX(k.last_used_at) FROM api_keys k WHERE k.account_id = a.id) AS last_used_at,
-       (SELECT COUNT(*) FROM jobs j WHERE j.account_id = a.id) AS jobs,
+       (SELECT COUNT(*) FROM jobs j WHERE j.account_id = a.id AND j.deleted_at IS NULL) AS jobs,
        (SELECT COUNT(*) FROM jobs j WHERE j.account_id = a.id AND j.status IN ('pending', 'running')) AS active_jobs
 FROM accounts a
 ORDER BY a.username;
@@ -48,28 +48,30 @@ VALUES (:id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), :account_id, :model, 
 INSERT INTO job_inputs (job_id, request_json) VALUES (:id, :request_json);
 
 -- name: get_job
-SELECT * FROM jobs WHERE id = :id AND account_id = :account_id;
+SELECT * FROM jobs WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL;
 
 -- name: list_jobs
 SELECT * FROM jobs
-WHERE account_id = :account_id
+WHERE account_id = :account_id AND deleted_at IS NULL
   AND (:status IS NULL OR status = :status)
   AND (:model IS NULL OR model = :model)
+  AND (:name IS NULL OR instr(lower(name), lower(:name)) > 0)
 ORDER BY seq DESC
 LIMIT :limit OFFSET :offset;
 
 -- name: count_jobs
 SELECT COUNT(*) FROM jobs
-WHERE account_id = :account_id
+WHERE account_id = :account_id AND deleted_at IS NULL
   AND (:status IS NULL OR status = :status)
-  AND (:model IS NULL OR model = :model);
+  AND (:model IS NULL OR model = :model)
+  AND (:name IS NULL OR instr(lower(name), lower(:name)) > 0);
 
 -- name: job_counts
 SELECT COUNT(*) AS total,
        COALESCE(SUM(status = 'completed'), 0) AS completed,
        COALESCE(SUM(status IN ('pending', 'running')), 0) AS active,
        COALESCE(SUM(status = 'failed'), 0) AS failed
-FROM jobs WHERE account_id = :account_id;
+FROM jobs WHERE account_id = :account_id AND deleted_at IS NULL;
 
 -- name: claim_job
 -- A claim is the one read of the job's stored request (request_json).
@@ -296,6 +298,17 @@ RETURNING token_hash;
 -- name: prune_sessions
 DELETE FROM sessions WHERE expires_at < :before OR revoked_at < :before;
 
+-- name: delete_job
+-- The owner's deletion of a finished job (jobservice/jobs.py JobStore.delete): what it held goes, the row stays.
+UPDATE jobs SET deleted_at = :now, name = NULL, error = NULL, result_json = NULL,
+                results_deleted_at = COALESCE(results_deleted_at, :now)
+WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
+  AND status IN ('completed', 'failed', 'cancelled')
+RETURNING id;
+
+-- name: delete_job_input
+DELETE FROM job_inputs WHERE job_id = :id;
+
 -- name: results_past_retention
 -- Completed jobs whose result files are due for deletion (jobservice/result_retention.py), oldest first.
 SELECT id FROM jobs
@@ -320,19 +333,19 @@ LIMIT :limit;
 
 -- name: job_with_last_event
 SELECT j.*, (SELECT MAX(e.id) FROM job_events e WHERE e.job_id = j.id) AS event_id
-FROM jobs j WHERE j.id = :job_id AND j.account_id = :account_id;
+FROM jobs j WHERE j.id = :job_id AND j.account_id = :account_id AND j.deleted_at IS NULL;
 
 -- name: job_events_of_job_after
 SELECT e.id AS event_id, e.status AS event_status, e.created_at AS event_at, j.*
 FROM job_events e JOIN jobs j ON j.id = e.job_id
-WHERE e.job_id = :job_id AND j.account_id = :account_id AND e.id > :after
+WHERE e.job_id = :job_id AND j.account_id = :account_id AND e.id > :after AND j.deleted_at IS NULL
 ORDER BY e.id
 LIMIT :limit;
 
 -- name: job_events_of_account_after
 SELECT e.id AS event_id, e.status AS event_status, e.created_at AS event_at, j.*
 FROM job_events e JOIN jobs j ON j.id = e.job_id
-WHERE e.account_id = :account_id AND e.id > :after
+WHERE e.account_id = :account_id AND e.id > :after AND j.deleted_at IS NULL
 ORDER BY e.id
 LIMIT :limit;
 

@@ -197,16 +197,18 @@ class GetJobResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
-    __slots__ = ("status", "model", "limit", "offset")
+    __slots__ = ("status", "model", "limit", "offset", "name")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
     status: str
     model: str
     limit: int
     offset: int
-    def __init__(self, status: _Optional[str] = ..., model: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+    name: str
+    def __init__(self, status: _Optional[str] = ..., model: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
 
 class Pagination(_message.Message):
     __slots__ = ("total", "limit", "offset", "has_more")
@@ -263,6 +265,22 @@ class CancelJobResponse(_message.Message):
     message: str
     credits_refunded: int
     def __init__(self, success: _Optional[bool] = ..., job_id: _Optional[str] = ..., status: _Optional[str] = ..., message: _Optional[str] = ..., credits_refunded: _Optional[int] = ...) -> None: ...
+
+class DeleteJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class DeleteJobResponse(_message.Message):
+    __slots__ = ("success", "job_id", "message")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    job_id: str
+    message: str
+    def __init__(self, success: _Optional[bool] = ..., job_id: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class GetAccountRequest(_message.Message):
     __slots__ = ()

@@ -80,6 +80,11 @@ class PhonosServiceStub:
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.WatchJobsRequest.SerializeToString,
                 response_deserializer=phonos_dot_v1_dot_phonos__pb2.WatchJobsResponse.FromString,
                 _registered_method=True)
+        self.DeleteJob = channel.unary_unary(
+                '/phonos.v1.PhonosService/DeleteJob',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.DeleteJobRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.DeleteJobResponse.FromString,
+                _registered_method=True)
         self.CancelJob = channel.unary_unary(
                 '/phonos.v1.PhonosService/CancelJob',
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.CancelJobRequest.SerializeToString,
@@ -218,6 +223,15 @@ class PhonosServiceServicer:
     def WatchJobs(self, request, context):
         """Follow all of the caller's jobs: the active ones at once, then every state change and progress of
         any job, new ones included. The stream stays open (the server closes it after a while; resume).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteJob(self, request, context):
+        """Delete a finished job (completed, failed or cancelled): its result files, its stored request
+        (sequence, PDB, SMILES), name, error and scores go, and it is gone from the API (404, out of lists,
+        counts and event replays). What it was charged stays in usage and the balance. Cancel an active job first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -372,6 +386,11 @@ def add_PhonosServiceServicer_to_server(servicer, server):
                     servicer.WatchJobs,
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.WatchJobsRequest.FromString,
                     response_serializer=phonos_dot_v1_dot_phonos__pb2.WatchJobsResponse.SerializeToString,
+            ),
+            'DeleteJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteJob,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.DeleteJobRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.DeleteJobResponse.SerializeToString,
             ),
             'CancelJob': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelJob,
@@ -688,6 +707,33 @@ class PhonosService:
             '/phonos.v1.PhonosService/WatchJobs',
             phonos_dot_v1_dot_phonos__pb2.WatchJobsRequest.SerializeToString,
             phonos_dot_v1_dot_phonos__pb2.WatchJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/DeleteJob',
+            phonos_dot_v1_dot_phonos__pb2.DeleteJobRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.DeleteJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -40,6 +40,14 @@ def test_bad_fasta_is_refused(text: str, fragment: str) -> None:
     assert fragment in str(caught.value)
 
 
+@pytest.mark.unit
+def test_a_file_that_is_not_text_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "uniref90.fasta.gz"
+    source.write_bytes(b"\x1f\x8b\x08\x00binary")
+    with pytest.raises(BuildError, match="uniref90.fasta.gz: not a text FASTA file"):
+        build(source, tmp_path / "db")
+
+
 @pytest.mark.e2e  # two interpreter starts that import AlphaFold's parsers
 def test_module_command_builds_a_database(tmp_path: Path) -> None:
     source = tmp_path / "in.fasta"

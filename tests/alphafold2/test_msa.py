@@ -28,7 +28,9 @@ def test_valid_a3m_keeps_insertions_and_feeds_deletions_to_alphafold() -> None:
         ("", "no FASTA records"),
         ("MKTAYIAK\n", "must start with a FASTA header"),
         (">other\nMKTAYIAR\n", "first record of params.a3m must be the query"),
-        (">q\nMKT-YIAK\n", "first record of params.a3m must be the query"),
+        (">other\nMKTAYIAR\n", "residue 8 is 'R' in the A3M and 'K' in the sequence"),  # a mutated construct
+        (">q\nMKT-YIAK\n", "residue 4 is '-' in the A3M and 'A' in the sequence"),
+        (">q\nMKTAYIAKgs\n", "insertions after residue 8"),
         (">q\nMKTAYIAK\n>h\nMKTAYIA\n", "record 2 ('h') has 7 match columns"),
         (">q\nMKTAYIAK\n>h\nMKT*YIAK\n", "invalid characters: *"),
         (">q\nMKTAYIAK\n>empty\n", "has no sequence"),

@@ -210,6 +210,20 @@ def test_engine_refuses_what_the_server_cannot_do(engine: Engine) -> None:
         serving.handle(engine, "MKT1", "{}", lambda: False)
     with pytest.raises(RequestError, match="unknown REQUEST fields"):
         serving.handle(engine, QUERY, json.dumps({"bogus": 1}), lambda: False)
+    # before: folded, and every file had no atoms at all (AlphaFold builds none for X)
+    with pytest.raises(RequestError, match="sequence is only X"):
+        serving.handle(engine, "XXXXXX", "{}", lambda: False)
+
+
+def test_residues_given_as_x_are_reported_with_what_the_files_hold(engine: Engine) -> None:
+    sequence = QUERY[:4] + "XX" + QUERY[6:]
+    out = texts(engine.predict(Request(sequence=sequence, num_recycles=0)))
+    unknown = {"count": 2, "residues": ["A:5", "A:6"]}
+    metadata = json.loads(out["METADATA"])
+    assert metadata["unknown_residues"] == unknown and "no atoms in the PDB/mmCIF" in metadata["warnings"][0]
+    assert json.loads(out["SCORES"])["unknown_residues"] == unknown
+    numbers = {residue.seqid.num for residue in gemmi.read_pdb_string(out["PDB"])[0][0]}
+    assert numbers == set(range(1, len(sequence) + 1)) - {5, 6}  # what the warning says
 
 
 def test_out_of_memory_becomes_a_clear_resource_error() -> None:

@@ -77,6 +77,15 @@ COMPLEX = f"{QUERY[:20]}:{QUERY[20:]}"
     (":".join(["MKV"] * 27), {}, "sequence has 27 chains; AlphaFold2 on this server folds at most 26"),
     (f"{QUERY}:MKTVRQERLK", {}, "complex has 2 chains and 51 residues in all; AlphaFold2 on this server accepts at most 48"),
     (f"{QUERY[:20]}:MKT1", {}, "chain 2 contains invalid amino-acid letters: 1"),
+    # The models' own rules (phonos_models.common), here so the job fails before credits, not in the model:
+    ("xxXX", {}, "sequence is only X (unknown residues); give at least one known amino acid per chain"),
+    (f"{QUERY[:20]}:XXX", {}, "sequence chain B is only X (unknown residues)"),
+    (f">sp|P69905|HBA_HUMAN\n{QUERY[:20]}", {}, "sequence looks like FASTA (it starts with '>'): send the residues only"),
+    ("MKTUAYB", {}, "sequence contains invalid amino-acid letters: BU. Use the 20 standard one-letter codes, X for "
+                    "unknown, and ':' between the chains of a complex. Write B -> D or N; U -> C (selenocysteine), or X."),
+    (f"{QUERY[:20]}:MKOJ", {}, "chain 2 contains invalid amino-acid letters: JO. Use the 20 standard one-letter codes, X "
+                               "for unknown, and ':' between the chains of a complex. Write J -> I or L; O -> K "
+                               "(pyrrolysine), or X."),
     (COMPLEX, {"model_preset": "monomer_ptm"}, 'a complex needs model_preset "multimer", not "monomer_ptm"'),
     (COMPLEX, {"a3m": f">q\n{QUERY}\n"}, "params.a3m must be a list with one A3M per chain"),
     (COMPLEX, {"a3m": [f">a\n{QUERY[:20]}\n"]}, "params.a3m has 1 A3Ms for 2 chains"),

@@ -15,6 +15,8 @@ from jobservice.modelspecs.diffdock import build_spec
 pytestmark = pytest.mark.unit
 
 PDB = (Path(__file__).parent / "data" / "receptor_small.pdb").read_text()
+# The same chains as gemmi writes mmCIF: `ATOM 1 N N . MET ...` (single spaces), no HETATM.
+MMCIF = (Path(__file__).parent / "data" / "receptor_small.cif").read_text()
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 ASPIRIN_OTHER_WRITING = "OC(=O)c1ccccc1OC(C)=O"
 JOB_ID = "0b6f7a3e-8c1d-4e59-9a4e-2f1d7c3b5a60"
@@ -72,9 +74,11 @@ def test_ligand_smiles_param_and_the_same_molecule_twice_are_accepted() -> None:
         ("CCO", {"protein_pdb": PDB, "ligand_smiles": ASPIRIN}, "different molecules"),
         ("C1CC", {"protein_pdb": PDB}, 'invalid ligand: ligand SMILES "C1CC" could not be parsed'),  # JSON's quotes
         ("CCO.[Na+]", {"protein_pdb": PDB}, "disconnected fragments"),
+        ("[Na+]", {"protein_pdb": PDB}, "invalid ligand: .*single heavy atom"),
         ("", {"protein_pdb": PDB}, "needs a ligand"),
         (ASPIRIN, {}, "needs a receptor"),
         (ASPIRIN, {"protein_pdb": "/data/receptor.pdb"}, "paths and URLs are not accepted"),
+        (ASPIRIN, {"protein_pdb": MMCIF}, "^params.protein_pdb: protein PDB looks like mmCIF; send the receptor in PDB"),
         (ASPIRIN, {"protein_pdb": "HETATM    1  O   HOH W   1      20.000  20.000  20.000  1.00  0.00           O\n"},
          "no amino-acid residues"),
         (ASPIRIN, {"protein_pdb": PDB, "inference_steps": 9}, "between 10 and 40"),

@@ -68,6 +68,17 @@ def test_conformers_are_seeded(aspirin: ligand.Ligand) -> None:
     assert not torch.allclose(other.pos, aspirin.pos)
 
 
+def test_a_double_bond_with_e_z_in_the_smiles_is_not_turned() -> None:
+    # before: 3 torsions, the C=C among them, so half the poses of a trans alkene came back cis
+    trans = ligand.featurize("CC/C=C/CC", seed=0)
+    assert trans.num_torsions == 2 and trans.fixed_stereo_bonds == 1
+    double = next(b for b in trans.mol.GetBonds() if b.GetBondType() == Chem.BondType.DOUBLE)
+    turned = {frozenset(pair) for pair in trans.tor_index.T.tolist()}
+    assert frozenset((double.GetBeginAtomIdx(), double.GetEndAtomIdx())) not in turned
+    unspecified = ligand.featurize("CCC=CCC", seed=0)  # no E/Z given: the reference's rule, the bond turns
+    assert unspecified.num_torsions == 3 and unspecified.fixed_stereo_bonds == 0
+
+
 def test_rigid_molecule_has_no_torsions() -> None:
     benzene = ligand.featurize("c1ccccc1", seed=0)
     assert benzene.num_torsions == 0 and benzene.tor_mask.shape == (0, 6) and benzene.tor_index.shape == (2, 0)
@@ -77,11 +88,18 @@ def test_rigid_molecule_has_no_torsions() -> None:
     ("smiles", "message"),
     [
         ("", "empty"),
-        ("C1CC", "could not be parsed"),
+        ("C1CC", "could not be parsed by RDKit: syntax error"),
+        ("CC(C)(C)(C)C", "Explicit valence for atom # 1 C, 5, is greater than permitted"),  # before: no reason
+        ("c1cccc1", "Can't kekulize mol"),
         ("c1cccc1X", "could not be parsed"),
         ("CCO.[Na+]", "disconnected fragments"),
+        ("CC(=O)[O-].[Na+]", r"2 disconnected fragments \(CC\(=O\)\[O-\], \[Na\+\]\).*largest fragment, CC\(=O\)\[O-\]"),
         ("CC O", "whitespace"),
         ("C" * 200, "heavy atoms"),
+        ("[Na+]", "single heavy atom"),
+        ("c1ccccc1*", "dummy atom"),
+        ("\n     RDKit          3D\n\n  1  0  0  0  0  0  0  0  0  0999 V2000\nM  END\n", "looks like a MOL/SDF"),  # before: docked, with NaN scores replaced at every step
+        ("[2H]C([2H])([2H])[2H]", "single heavy atom"),
     ],
 )
 def test_bad_smiles_are_rejected_with_a_reason(smiles: str, message: str) -> None:

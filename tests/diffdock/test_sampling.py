@@ -442,3 +442,27 @@ def test_confidence_network_uses_the_score_models_graph_mode(pipeline: DiffDockP
     assert pipeline.score.hp.knn_only_graph and not build.tiny_hyperparams("confidence").knn_only_graph
     assert pipeline.confidence.module.hp.knn_only_graph  # type: ignore[union-attr]
     assert pipeline.confidence.hp == pipeline.confidence.module.hp
+
+
+def test_the_result_says_what_reading_the_receptor_changed(pipeline: DiffDockPipeline) -> None:
+    # An NMR-style file of an Amber-prepared receptor (HIS written HIE), with a bound ligand.
+    atoms = [line[:17] + "HIE" + line[20:] if line[17:20] == "HIS" else line
+             for line in PDB.splitlines() if line.startswith("ATOM")]
+    ligand_line = "HETATM 9001  C1  LIG A 101       1.000   1.000   1.000  1.00  0.00           C"
+    text = "\n".join(["MODEL        1", *atoms, ligand_line, "ENDMDL", "MODEL        2", *atoms, "ENDMDL", "END"])
+    out = pipeline.dock(DockingRequest(text, ASPIRIN, inference_steps=10, samples_per_complex=1, random_seed=1))
+    prep = json.loads(out.result_json)["receptor"]["preparation"]
+    assert prep["models_in_file"] == 2 and prep["mapped_residues"] == {"HIE": "H"}
+    assert prep["other_groups_ignored"] == {"LIG": 1} and out.metadata["receptor"]["residues"] == 30
+    assert any("2 models" in w for w in out.metadata["warnings"])
+    assert any("HIE->H" in w for w in out.metadata["warnings"])
+
+
+def test_poses_keep_the_double_bond_geometry_the_smiles_gives(pipeline: DiffDockPipeline) -> None:
+    smiles = "OC(=O)/C=C/c1ccccc1"  # trans-cinnamic acid; before: some poses were cis
+    out = pipeline.dock(DockingRequest(PDB, smiles, inference_steps=10, samples_per_complex=6, random_seed=5))
+    poses = list(Chem.ForwardSDMolSupplier(io.BytesIO(out.poses_sdf.encode())))
+    for pose in poses:
+        Chem.AssignStereochemistryFrom3D(pose)
+    assert [Chem.MolToSmiles(pose) for pose in poses] == [Chem.CanonSmiles(smiles)] * 6
+    assert json.loads(out.result_json)["ligand"]["fixed_stereo_double_bonds"] == 1

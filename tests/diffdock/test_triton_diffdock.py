@@ -120,6 +120,8 @@ def test_triton_docks_into_a_pocket_and_reports_distances(triton: Any) -> None:
         (PDB, ASPIRIN, '{"samples_per_complex": 0}', "samples_per_complex"),
         (PDB, ASPIRIN, "not json", "not JSON"),
         (PDB, ASPIRIN, '{"pocket": {"residues": ["A:404"]}}', "A:404 are not protein residues"),
+        (PDB, "[Na+]", "{}", "single heavy atom"),
+        ("data_x\nloop_\n_atom_site.id\nATOM 1\n", ASPIRIN, "{}", "looks like mmCIF"),
     ],
 )
 def test_bad_requests_get_an_error_response_and_the_model_keeps_serving(
@@ -130,6 +132,21 @@ def test_bad_requests_get_an_error_response_and_the_model_keeps_serving(
     ok = infer(client, [("PROTEIN_PDB", _bytes(PDB)), ("LIGAND_SMILES", _bytes("CCO")),
                         ("REQUEST", _bytes('{"inference_steps": 10, "samples_per_complex": 1}'))])  # fmt: skip
     assert b"LIG" in ok.files[0].content
+
+
+def test_a_real_world_receptor_file_docks_and_the_result_says_how_it_was_read(client: Any) -> None:
+    # CRLF, two NMR models, Amber's HIE for histidine, a bound ligand: through Triton's BYTES tensors
+    atoms = [line[:17] + "HIE" + line[20:] if line[17:20] == "HIS" else line
+             for line in PDB.splitlines() if line.startswith("ATOM")]
+    ligand_line = "HETATM 9001  C1  LIG A 101       1.000   1.000   1.000  1.00  0.00           C"
+    text = "\r\n".join(["MODEL        1", *atoms, ligand_line, "ENDMDL", "MODEL        2", *atoms, "ENDMDL", "END"])
+    result = infer(client, [("PROTEIN_PDB", _bytes(text)), ("LIGAND_SMILES", _bytes("CCO")),
+                            ("REQUEST", _bytes('{"inference_steps": 10, "samples_per_complex": 1}'))])  # fmt: skip
+    preparation = result.metadata["receptor"]["preparation"]
+    assert preparation["models_in_file"] == 2 and preparation["mapped_residues"] == {"HIE": "H"}
+    assert result.metadata["receptor"]["residues"] == 30
+    assert any("HIE->H" in w for w in result.metadata["warnings"])
+    assert json.loads(result.files[2].content)["receptor"]["preparation"] == preparation
 
 
 # ---------------------------------------------------------------------------------------------- public API

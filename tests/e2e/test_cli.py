@@ -113,6 +113,8 @@ def test_without_a_terminal_progress_is_plain_lines(service: InProcessService, t
     assert "\x1b" not in ran.stderr and "sequence: running" in lines
     assert any(line.startswith("sequence: [recycle] trunk pass 1 of 3") for line in lines)
     assert lines[-1] == "sequence: completed - sequence.pdb"
+    typo = phonos(service, key, "fold", "MKTAYIAKQRQISFVKSHFSRQ", "--out", str(tmp_path), "--formats", "pdb,pbd")
+    assert typo.stderr.splitlines()[-1].startswith("sequence: completed - sequence.pdb; no pbd (this job has pdb, ")
     assert ran.stdout.split("\t")[0] == "sequence" and "completed" in ran.stdout
 
 
@@ -203,6 +205,7 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     service.client(key).wait_for(job_id)
     listed = json.loads(run("jobs", "ls", "--json").stdout)
     assert [j["job_id"] for j in listed] == [job_id]
+    assert json.loads(run("jobs", "ls", "--name", "no job is called this", "--json").stdout) == []
     assert json.loads(run("jobs", "show", job_id, "--json").stdout)["status"] == "completed"
     got = run("jobs", "download", job_id, "--format", "cif", "--out", str(tmp_path))
     assert got.returncode == 0 and (tmp_path / f"{job_id}.cif").exists()
@@ -216,6 +219,9 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     assert json.loads(run("webhooks", "ls", "--json").stdout)[0]["webhook_id"] == hook["webhook_id"]
     assert run("webhooks", "test", hook["webhook_id"]).returncode == 1  # nobody listens on :9
     assert run("webhooks", "delete", hook["webhook_id"]).returncode == 0
+    removed = run("jobs", "rm", job_id)
+    assert removed.returncode == 0 and removed.stdout.strip() == f"{job_id} deleted"
+    assert run("jobs", "show", job_id).returncode == 4 and run("jobs", "rm", job_id).returncode == 4  # gone
 
 
 def test_one_phonos_command_for_users_and_operators() -> None:
@@ -232,3 +238,47 @@ def test_one_phonos_command_for_users_and_operators() -> None:
     helped = subprocess.run([sys.executable, "-m", "launcher.cli", "fold", "--help"], env=env, cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert helped.returncode == 0 and "--model" in helped.stdout  # the server's phonos runs the users' verbs
+
+
+def test_input_files_it_cannot_use_are_usage_errors_before_any_request(service: InProcessService,
+                                                                       tmp_path: Path) -> None:
+    key = service.new_key(credits=100)
+    (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00binary")
+    (tmp_path / "image.smi").write_bytes(b"\x89PNG\r\n\x1a\n\x00binary")
+    (tmp_path / "empty.fasta").write_text("\n")
+    for args, message in [(("fold", "image.png"), "image.png: not a text file"),
+                          (("fold", "empty.fasta"), "empty.fasta: the file is empty"),
+                          (("dock", "--protein", "image.png", "--ligand", "CCO"), "image.png: not a text file"),
+                          (("dock", "--protein", str(RECEPTOR), "--ligands", "image.smi"), "image.smi: not a text file"),
+                          (("jobs", "download", "x", "--out", "dl"), "")]:
+        ran = phonos(service, key, *args, cwd=tmp_path, PHONOS_URL="127.0.0.1:1") if not message else \
+            phonos(service, key, *args, cwd=tmp_path)
+        assert ran.returncode == 2 and "Traceback" not in ran.stderr, ran.stderr
+        assert message in ran.stderr
+    assert "is not a server URL: give http(s)://host:port" in ran.stderr  # the last: no scheme
+    assert service.client(key).get("/v1/jobs").json()["jobs"] == []
+
+
+def test_watched_jobs_files_are_named_safely_and_keep_their_extensions(service: InProcessService,
+                                                                      tmp_path: Path) -> None:
+    key = service.new_key()
+    api = service.client(key)
+    ids = [api.post("/v1/predict", json={"model": "esmfold", "sequence": "MKTAYIAKQR", "name": name}).json()["job_id"]
+           for name in ("../../escape", "a/b c", "a/b c")]
+    for job_id in ids:
+        api.wait_for(job_id)
+    work = tmp_path / "deep" / "er"
+    work.mkdir(parents=True)
+    ran = phonos(service, key, "jobs", "watch", *ids, "--out", "out", "--formats", "all", cwd=work)
+    assert ran.returncode == 0, ran.stderr
+    names = sorted(p.name for p in (work / "out").iterdir())
+    assert sorted(tmp_path.rglob("escape*")) == [work / "out" / n for n in names if n.startswith("escape")]
+    formats = api.get(f"/v1/jobs/{ids[0]}").json()["formats"]
+    endings = sorted(api.get(f"/v1/jobs/{ids[0]}/download", params={"format": f}).headers["content-disposition"]
+                     .split(ids[0], 1)[1].rstrip('"') for f in formats)
+    assert names == sorted(f"{stem}{ending}" for stem in ("a_b_c", "a_b_c_2", "escape") for ending in endings)
+    # A --out ending in / is a folder (made if missing); a place that cannot be written is a usage error.
+    got = phonos(service, key, "jobs", "download", ids[0], "--out", "new/", cwd=work)
+    assert got.returncode == 0 and (work / "new" / f"{ids[0]}.pdb").is_file(), got.stderr
+    cannot = phonos(service, key, "jobs", "download", ids[0], "--out", str(tmp_path / "missing" / "x.pdb"))
+    assert cannot.returncode == 2 and "No such file or directory" in cannot.stderr and "Traceback" not in cannot.stderr

@@ -47,7 +47,8 @@ def test_the_client_installs_alone_and_folds_a_fasta_against_real_triton(
     (tmp_path / "proteins.fasta").write_text(FASTA)
     env.update({"PHONOS_URL": service.base_url, "PHONOS_API_KEY": key})
     ran = subprocess.run([str(client_venv / "bin" / "phonos"), "fold", str(tmp_path / "proteins.fasta"),
-                          "--model", "esmfold", "-p", "num_recycles=2", "--out", str(tmp_path / "out"), "--json"],
+                          "--model", "esmfold", "-p", "num_recycles=2", "--out", str(tmp_path / "out"),
+                          "--formats", "pdb,plddt_plot", "--json"],
                          env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     jobs = json.loads(ran.stdout)["jobs"]
@@ -58,6 +59,8 @@ def test_the_client_installs_alone_and_folds_a_fasta_against_real_triton(
         chain = gemmi.read_structure(str(tmp_path / "out" / f"{job['name']}.pdb"))[0][0]
         assert gemmi.one_letter_code([r.name for r in chain]) == sequence  # a real (tiny-weights) structure
         assert 0 < job["metrics"]["mean_plddt"] <= 100
+        # each file keeps the server's ending, which says what it is (not `.plddt_plot`)
+        assert (tmp_path / "out" / f"{job['name']}.plddt.png").read_bytes().startswith(b"\x89PNG")
     # and it watched them live: the model's trunk passes came through the stream, in order, up to the last.
     # How many it sees depends on when its stream opened (a loaded machine may already be past the first).
     watched = subprocess.run([python, "-c", (

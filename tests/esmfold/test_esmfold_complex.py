@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 from phonos_models.common.structure import CA_INDEX
+from phonos_models.esmfold import files
 from phonos_models.esmfold.batching import FoldJob
-from phonos_models.esmfold.chains import RESIDUE_INDEX_OFFSET, ChainLayout
+from phonos_models.esmfold.chains import RESIDUE_INDEX_OFFSET, ChainError, ChainLayout, parse_chains
 from phonos_models.esmfold.confidence import complex_confidence
 from phonos_models.esmfold.files import mmcif_text, model_result, pdb_text
 from phonos_models.esmfold.predict import fold, fold_batch
@@ -126,3 +127,23 @@ def test_unknown_residue_ca_comes_from_its_backbone_frame(tiny) -> None:
     chain = gemmi.read_pdb_string(pdb_text(result, tiny.weights))[0][0]
     assert chain[unknown].name == "UNK" and [a.name for a in chain[unknown]] == ["CA"]
 
+
+
+def test_residues_given_as_x_are_reported_in_metadata_and_scores(tiny) -> None:
+    (result,) = fold(tiny.model, [FoldJob("MKXAYI:GSXXK", 1, None)])
+    built = files.build(result, tiny.weights, 0.0)
+    unknown = {"count": 3, "residues": ["A:3", "B:3", "B:4"]}
+    assert built.metadata["unknown_residues"] == unknown  # before: nothing said X had no side chain
+    assert "3 residue(s) given as X" in built.metadata["warnings"][0]
+    scores = json.loads(next(f for f in built.files if f.format == "json").content)
+    assert scores["unknown_residues"] == unknown
+    (plain,) = fold(tiny.model, [FoldJob("MKTAYI", 1, None)])
+    assert "unknown_residues" not in files.build(plain, tiny.weights, 0.0).metadata
+
+
+@pytest.mark.parametrize(("sequence", "message"), [("XXXX", "sequence is only X"),
+                                                     ("MKTAY:XX", "sequence chain B is only X")])
+def test_a_chain_of_only_unknown_residues_is_refused(sequence: str, message: str) -> None:
+    # before: folded into a chain of lone CAs with mean_plddt 0.0 (no atom the model builds)
+    with pytest.raises(ChainError, match=message):
+        parse_chains(sequence, max_length=100, max_chains=4)

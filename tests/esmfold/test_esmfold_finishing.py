@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,15 +16,18 @@ from concurrent.futures.process import BrokenProcessPool
 import pytest
 from phonos_models.common.errors import Cancelled
 from phonos_models.common.file_workers import FileWorkers
+from phonos_models.common.relax import relax_structures
+from phonos_models.common.relax_check import unrelaxable
 from phonos_models.common.result_files import ModelResult
 from phonos_models.esmfold.batching import FoldJob
-from phonos_models.esmfold.files import model_result
+from phonos_models.esmfold.files import model_result, pdb_text
 from phonos_models.esmfold.finishing import Finisher
 from phonos_models.esmfold.predict import fold
 
 from phonos_config.esmfold import EsmFoldSettings
 from phonos_config.relax import RelaxSettings
 from tests.bundle_checks import check_bundle
+from tests.relax.structures import ideal_helix_pdb
 
 pytestmark = pytest.mark.integration
 
@@ -155,3 +159,24 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
     except FileNotFoundError:
         return False
+
+
+@pytest.mark.parametrize(("sequence", "reason"), [
+    ("G", "chain A is a single residue"),  # before: AttributeError: 'NoneType' object has no attribute '_finalize'
+    ("MKTAY:G", "chain B is a single residue"),  # before: IndexError: boolean index did not match ...
+    ("MKXAY", "residues of unknown type \\(X\\) at A:3"),  # before: a many-line numpy AssertionError dump
+])
+def test_structures_the_relax_cannot_take_are_delivered_unrelaxed_with_the_reason(tiny, sequence: str, reason: str) -> None:
+    (result,) = fold(tiny.model, [FoldJob(sequence, 1, None)])
+    outcome = relax_structures([("esmfold", pdb_text(result, tiny.weights))], RelaxSettings(timeout_s=120, cpu_threads=1))
+    assert outcome.status == "failed" and outcome.message is not None
+    assert re.search(reason, outcome.errors["esmfold"]) and "\n" not in outcome.message
+
+
+def test_a_chain_with_a_hole_is_not_relaxed_across_it() -> None:
+    # AlphaFold2 writes no atoms for X: residues 3-4 missing; OpenMM would bond residue 2 to residue 5
+    helix = ideal_helix_pdb("MKTAYIAK", plddt=80.0)
+    holed = "\n".join(line for line in helix.splitlines() if not (line.startswith("ATOM") and line[22:26].strip() in {"3", "4"}))
+    assert unrelaxable(holed) == ("not relaxed: residues A:3-4 have no atoms (given as X), and the relax would join "
+                                  "the chain across the gap")
+    assert unrelaxable(helix) is None

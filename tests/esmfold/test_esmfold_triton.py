@@ -160,7 +160,7 @@ def test_a_relax_past_its_time_limit_completes_unrelaxed_through_the_public_api(
         scores = client.get(job["download_url"], params={"format": "json"}).json()
         assert scores["relax"] == {"mode": "all", "status": "timed_out", "models": {}, "message": warning}
         missing = client.get(job["download_url"], params={"format": "relaxed_pdb"})
-        assert missing.status_code == 400 and "'relaxed_pdb' is not available" in missing.json()["message"], missing.text
+        assert missing.status_code == 400 and '"relaxed_pdb" is not available' in missing.json()["message"], missing.text
 
 
 def test_dynamic_batch_of_mixed_lengths_equals_each_alone(triton, tiny) -> None:

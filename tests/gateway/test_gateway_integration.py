@@ -417,9 +417,9 @@ def test_error_bodies(kind: str) -> None:
         status, body, _ = await call(session, "GET", f"{base}/v2/anything")
         assert (status, body) == (404, {"error": "Not found", "message": "no route for GET /v2/anything"})
 
-        status, body, headers = await call(session, "DELETE", f"{base}/v1/jobs/{JOB_ID}")
+        status, body, headers = await call(session, "PATCH", f"{base}/v1/jobs/{JOB_ID}")
         assert status == 405 and body["error"] == "Method not allowed"
-        assert headers["Allow"] == "GET, HEAD"  # HEAD answers wherever a unary GET does
+        assert headers["Allow"] == "DELETE, GET, HEAD"  # HEAD answers wherever a unary GET does
 
         status, body, _ = await call(session, "POST", f"{base}/v1/predict", data=b'{"model": ', auth=AUTH)
         assert status == 400 and body["error"] == "Invalid request" and "malformed JSON" in body["message"]
@@ -428,7 +428,7 @@ def test_error_bodies(kind: str) -> None:
         assert (status, body) == (400, {"error": "Invalid request", "message": "sequence is required"})
 
         status, body, _ = await call(session, "GET", f"{base}/v1/jobs?limt=5")
-        assert status == 400 and body["message"].endswith("accepted: limit, model, offset, status")
+        assert status == 400 and body["message"].endswith("accepted: limit, model, name, offset, status")
 
         status, body, _ = await call(session, "GET", f"{base}/v1/jobs?limit=many")
         assert (status, body["message"]) == (400, 'limit: "many" is not an integer')

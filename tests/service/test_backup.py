@@ -119,3 +119,15 @@ def test_a_postgresql_data_directory_points_at_pg_dump(tmp_path: Path, capsys: p
     code = phonos(["backup", str(tmp_path / "b"), "--data-dir", str(tmp_path / "var")])
     errors = capsys.readouterr().err
     assert code == 2 and "pg_dump" in errors and not (tmp_path / "b").exists()
+
+
+def test_files_that_retention_swept_after_the_snapshot_are_not_called_missing(tmp_path: Path) -> None:
+    from launcher.backup import _not_deleted_since
+
+    live = tmp_path / "phonos.sqlite3"
+    connection = sqlite3.connect(live)
+    connection.execute("CREATE TABLE jobs (id TEXT PRIMARY KEY, results_deleted_at REAL)")
+    connection.executemany("INSERT INTO jobs VALUES (?, ?)", [("swept", 1.0), ("lost", None)])
+    connection.commit()
+    connection.close()
+    assert _not_deleted_since(live, ["swept.pdb", "lost.pdb", "swept.json"]) == ["lost.pdb"]

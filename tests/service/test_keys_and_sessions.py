@@ -170,13 +170,20 @@ def test_cli_lists_and_revokes_keys_of_a_running_service(service: InProcessServi
     assert listed.returncode == 0, listed.stderr
     assert "spare" in listed.stdout and spare["key"]["key_id"] in listed.stdout and "pk_" in listed.stdout
     assert spare["api_key"] not in listed.stdout
+    # --json prints the API's key objects: same fields, same RFC 3339 times.
+    as_json = {k["key_id"]: k for k in json.loads(cli("keys", "list", "--username", "ada", "--json", *env_args).stdout)["keys"]}
+    for key in api.get("/v1/keys").json()["keys"]:
+        assert set(as_json[key["key_id"]]) == set(key) | {"last_used_at"}
+        assert as_json[key["key_id"]]["created_at"] == key["created_at"]
     revoked = cli("keys", "revoke", spare["key"]["key_id"], *env_args)
     assert revoked.returncode == 0, revoked.stderr
     # Another process wrote the database: the running service refuses the key on its next request.
     assert service.client(spare["api_key"]).get("/v1/account").status_code == 401
     [first] = [k for k in api.get("/v1/keys").json()["keys"] if not k["revoked"]]
     refused = cli("keys", "revoke", first["key_id"], *env_args)
-    assert refused.returncode == 2 and "confirm_last_key" in refused.stderr
+    # The CLI's way to insist is its flag, not the API's field.
+    assert refused.returncode == 2 and refused.stderr.strip().endswith("run this again with --confirm-last-key.")
+    assert "confirm_last_key" not in refused.stderr
     assert cli("keys", "revoke", "key_nope", *env_args).returncode == 2
 
 

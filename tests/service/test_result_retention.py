@@ -10,7 +10,9 @@ from pathlib import Path
 import grpc
 import pytest
 from phonos_client import Client, GoneError
+from prometheus_client import REGISTRY
 
+from jobservice import result_retention
 from jobservice.result_retention import DAY_S
 from phonos.v1 import phonos_pb2 as pb
 from phonos_config.service import ServiceSettings
@@ -22,6 +24,11 @@ STORES = ALL_STORES  # the sweep's queries run on SQLite and on PostgreSQL
 
 def _files(data_dir: Path, job_id: str) -> list[Path]:
     return sorted((data_dir / "results" / job_id[:2]).glob(f"{job_id}.*"))
+
+
+def _metric(name: str) -> float:
+    """A counter of this process's job services (the in-process twin's), as /metrics would show it."""
+    return REGISTRY.get_sample_value(name) or 0.0
 
 
 def _completed_at(job: dict) -> float:
@@ -42,7 +49,9 @@ def test_files_past_retention_go_and_their_downloads_answer_410(twin_factory: ty
     retention = service.running.service.retention
     assert service.call(retention.sweep(at=old_end + 29 * DAY_S)) == 0  # 29 days on, nothing is due
     # 30 days after the first job completed and before the second one's 30 days are up.
+    swept_before = _metric("phonos_result_retention_jobs_total")
     assert service.call(retention.sweep(at=(old_end + new_end) / 2 + 30 * DAY_S)) == 1
+    assert _metric("phonos_result_retention_jobs_total") == swept_before + 1
     assert _files(data_dir, old["job_id"]) == [] and _files(data_dir, new["job_id"])
 
     job = client.get(f"/v1/jobs/{old['job_id']}").json()
@@ -94,13 +103,27 @@ def test_a_service_sweeps_when_it_starts_and_keeps_everything_when_retention_is_
     assert wait_until(lambda: restarted.get(job["download_url"]).status_code == 410, timeout_s=30)
 
 
+def test_a_backlog_larger_than_one_batch_is_swept_in_rounds(twin_factory: type, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(result_retention, "SWEEP_BATCH", 2)
+    data_dir = tmp_path / "var"
+    service = twin_factory.start(data_dir, PHONOS_RESULT_RETENTION_DAYS="1")
+    client = service.client(service.new_key())
+    jobs = [client.wait_for(client.predict(name=f"job {n}").json()["job_id"]) for n in range(5)]
+    assert service.call(service.running.service.retention.sweep(at=time.time() + 2 * DAY_S)) == 5
+    assert all(_files(data_dir, job["job_id"]) == [] for job in jobs)
+    assert all("results_deleted_at" in client.get(f"/v1/jobs/{job['job_id']}").json() for job in jobs)
+
+
 def test_a_missing_result_file_is_a_410_that_says_so_not_a_500(twin_service: InProcessService) -> None:
     client = twin_service.client(twin_service.new_key())
     job = client.wait_for(client.predict().json()["job_id"])
     for path in _files(twin_service.settings.data_dir, job["job_id"]):
         if path.suffix == ".pdb":
             path.unlink()  # removed by hand, lost with a disk, a restore without its results
+    missing_before = _metric("phonos_result_files_missing_total")
     missing = client.get(job["download_url"])
+    assert _metric("phonos_result_files_missing_total") == missing_before + 1  # an operator's alarm
     assert missing.status_code == 410 and missing.json()["error"] == "Gone"
     assert missing.json()["message"] == (f"The result file {job['job_id']}.pdb of job {job['job_id']} is missing "
                                          "from this server's storage; ask the server's operator")

@@ -103,6 +103,8 @@ def test_pages_are_iterated_to_the_end(service: InProcessService, url: str) -> N
         assert [j.name for j in phonos.iter_jobs(page_size=2)] == ["j4", "j3", "j2", "j1", "j0"]
         page = phonos.list_jobs(limit=2, offset=4)
         assert (page.total, len(page.jobs), page.has_more) == (5, 1, False)
+        assert [j.name for j in phonos.iter_jobs(name="J3", page_size=1)] == ["j3"]  # by name, any case
+        assert phonos.list_jobs(name="j", limit=2).total == 5
         mixed = phonos.submit_batch([{"model": "esmfold", "sequence": SEQUENCE},
                                      {"model": "esmfold", "sequence": "MKV*J1"}])
         assert [(i.success, i.error) for i in mixed.results] == [(True, None), (False, "Invalid request")]

@@ -165,6 +165,27 @@ def test_list_jobs_filters_and_pagination(service: InProcessService) -> None:
     assert client.get("/v1/jobs", params={"status": "failed"}).json()["pagination"]["total"] == 0
 
 
+def test_list_jobs_finds_names_containing_a_text_ignoring_case(service: InProcessService) -> None:
+    client = service.client(service.new_key())
+    names = ["Insulin B chain", "insulin dimer", "Lysozyme", "100%_sure", None]
+    ids = {name: client.predict(SEQ, **({"name": name} if name else {})).json()["job_id"] for name in names}
+
+    def found(text: str) -> list[str | None]:
+        page = client.get("/v1/jobs", params={"name": text}).json()
+        assert page["pagination"]["total"] == len(page["jobs"])
+        return [job.get("name") for job in page["jobs"]]
+
+    assert found("INSULIN") == ["insulin dimer", "Insulin B chain"]  # newest first, any case
+    assert found("%") == ["100%_sure"] and found("_") == ["100%_sure"]  # the text itself, no wildcards
+    assert found("zyme") == ["Lysozyme"] and found("nothing like it") == []
+    assert len(found("")) == 5  # empty: every job
+    both = client.get("/v1/jobs", params={"name": "insulin", "limit": 1, "status": "all"}).json()
+    assert both["pagination"] == {"total": 2, "limit": 1, "offset": 0, "has_more": True}
+    assert both["jobs"][0]["job_id"] == ids["insulin dimer"]
+    too_long = client.get("/v1/jobs", params={"name": "x" * 201})
+    assert too_long.status_code == 400 and "name must be at most 200 characters" in too_long.json()["message"]
+
+
 def test_jobs_of_a_model_no_longer_served_can_still_be_listed(twin_factory: type) -> None:
     service = twin_factory.start(PHONOS_MODELS="esmfold")
     client = service.client(service.new_key())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,11 @@ def test_kubernetes_wiring() -> None:
     # Every setting named exists (a typo would be silently ignored by the service).
     assert set(config) | {e["name"] for e in container["env"]} <= SETTINGS
     assert secret["PHONOS_DATABASE_URL"].startswith("postgresql://")
-    # Ready only when gRPC health says the PhonosService is serving.
-    assert container["readinessProbe"]["grpc"] == {"port": 50051, "service": "phonos.v1.PhonosService"}
+    # Ready while the process serves: a Triton outage or model loading is every replica's at once, and the API
+    # keeps answering through it (jobs wait), so it must not empty the Service. Same for the gateway.
+    assert container["readinessProbe"]["grpc"] == {"port": 50051}
+    gateway = find("Deployment", "gateway")["spec"]["template"]["spec"]["containers"][0]
+    assert gateway["readinessProbe"]["httpGet"]["path"] == "/v1/openapi.json"
     # One Triton per GPU node, each named in PHONOS_TRITON_URLS.
     triton = find("StatefulSet", "triton")["spec"]
     tc = triton["template"]["spec"]["containers"][0]
@@ -93,6 +97,38 @@ def test_kubernetes_wiring() -> None:
     assert find("Service", "jobservice")["spec"]["clusterIP"] == "None"
 
 
+def test_the_image_installs_the_local_packages_the_install_script_does() -> None:
+    """The image's `phonos` (`docker compose exec jobservice phonos keys create`) imports the client package
+    (launcher/cli.py): without clients/python installed it stopped at its first line (ModuleNotFoundError)."""
+    def local_installs(text: str) -> set[str]:
+        return set(re.findall(r"pip install [^\n]*--no-deps -e (\S+)", text))
+
+    script = local_installs((DEPLOY.parent / "scripts" / "install.sh").read_text())
+    assert script == {".", "clients/python"}
+    assert local_installs((DEPLOY / "Dockerfile").read_text()) == script
+
+
+def test_the_image_leaves_local_state_out_and_brings_the_dashboard_viewer() -> None:
+    """`COPY . .` without a .dockerignore put a checkout's .venv (GBs) and var/ (the data directory: key hashes,
+    webhook secrets, every job's data) into the image, and its dashboard viewer only if node_modules happened
+    to be there."""
+    ignored = {line.strip() for line in (DEPLOY.parent / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".git", ".venv", str(ServiceSettings.from_env({}).data_dir), "weights", "node_modules"} <= ignored
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert "COPY package.json package-lock.json ./" in dockerfile and "RUN npm ci" in dockerfile
+    assert "COPY --from=viewer /assets/node_modules ./node_modules" in dockerfile
+
+
+def test_the_triton_image_has_what_a_gpu_host_needs() -> None:
+    """The GPU node's image: the packages docs/alphafold2.md names for GPU hosts (it had jax[cpu] only, so
+    AlphaFold2 ran on the CPU beside the GPU) and hmmer (AlphaFold2's MSA search runs in the model)."""
+    wanted = re.findall(r'`pip install -c constraints.txt "?([^"`]+?)"?`', (DEPLOY.parent / "docs" / "alphafold2.md").read_text())
+    assert sorted(wanted) == ["jax[cuda12]==0.7.1", "openmm-cuda-12==8.6.1"]
+    dockerfile = (DEPLOY / "Dockerfile.triton").read_text()
+    assert all(package in dockerfile for package in wanted) and "apt-get install" in dockerfile and "hmmer" in dockerfile
+
+
 def test_compose_wiring() -> None:
     services = compose()["services"]
     env = services["jobservice"]["environment"]
@@ -106,3 +142,14 @@ def test_compose_wiring() -> None:
     assert services["jobservice"]["deploy"]["replicas"] >= 2
     assert services["jobservice"]["volumes"] == [f"results:{env['PHONOS_DATA_DIR']}"]
     assert services["jobservice"]["healthcheck"]["test"][1:4] == ["python", "-m", "jobservice.health_probe"]
+
+
+def test_compose_waits_for_the_models_as_long_as_kubernetes_does() -> None:
+    """The job service's health is SERVING only once Triton has loaded the models (minutes with real weights;
+    the Triton StatefulSet's startupProbe allows that). Without a start_period, 10 failed checks 5 s apart
+    made it unhealthy after ~50 s and `docker compose up` gave up on the gateway that depends on it."""
+    check = compose()["services"]["jobservice"]["healthcheck"]
+    seconds = {"s": 1, "m": 60, "h": 3600}
+    start_period = int(check["start_period"][:-1]) * seconds[check["start_period"][-1]]
+    startup = find("StatefulSet", "triton")["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
+    assert start_period >= startup["periodSeconds"] * startup["failureThreshold"]

@@ -126,6 +126,10 @@ def test_the_url_picks_the_transport() -> None:
         choose_transport("grpc://127.0.0.1:50051", "rest")
     with pytest.raises(ValueError, match="'rest' or 'grpc'"):
         choose_transport(None, "soap")  # type: ignore[arg-type]
+    # The REST address as `phonos serve` prints it (.../v1) is the server's; a bare host:port is no REST URL.
+    assert choose_transport("http://127.0.0.1:8080/v1/", None) == ("rest", "http://127.0.0.1:8080")
+    with pytest.raises(ValueError, match=r"not a server URL: give http\(s\)://host:port"):
+        choose_transport("127.0.0.1:8080", None)
 
 
 

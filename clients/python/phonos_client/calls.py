@@ -65,6 +65,7 @@ ROUTES: dict[str, Route] = {r.rpc: r for r in (
     Route("WatchJob", "GET", "/v1/jobs/{job_id}/events", response_body="event", streaming=True),
     Route("WatchJobs", "GET", "/v1/events", response_body="event", streaming=True),
     Route("CancelJob", "POST", "/v1/jobs/{job_id}/cancel"),
+    Route("DeleteJob", "DELETE", "/v1/jobs/{job_id}"),
     Route("GetAccount", "GET", "/v1/account"),
     Route("GetUsage", "GET", "/v1/usage"),
     Route("ListWebhooks", "GET", "/v1/webhooks"),
@@ -126,12 +127,17 @@ def get_job(job_id: str) -> Call[Job]:
     return _call("GetJob", Job.from_dict, job_id=job_id)
 
 
-def list_jobs(status: str | None, model: str | None, limit: int | None, offset: int | None) -> Call[JobPage]:
-    return _call("ListJobs", JobPage.from_dict, status=status, model=model, limit=limit, offset=offset)
+def list_jobs(status: str | None, model: str | None, limit: int | None, offset: int | None,
+              name: str | None = None) -> Call[JobPage]:
+    return _call("ListJobs", JobPage.from_dict, status=status, model=model, limit=limit, offset=offset, name=name)
 
 
 def download(job_id: str, format: str | None) -> Call[Download]:
     return _call("DownloadJobOutput", _file, job_id=job_id, format=format)
+
+
+def delete_job(job_id: str) -> Call[None]:
+    return _call("DeleteJob", lambda d: None, job_id=job_id)
 
 
 def cancel_job(job_id: str, idempotency_key: str | None) -> Call[Cancellation]:

@@ -29,9 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from phonos_client import config, errors
-from phonos_client.client import AsyncClient, Client
+from phonos_client.client import AsyncClient, Client, choose_transport
 from phonos_client.display import Display
-from phonos_client.inputs import InputError, Record, ligands_from, sequences_from
+from phonos_client.inputs import (
+    InputError,
+    Record,
+    job_file_id,
+    ligands_from,
+    read_text,
+    sequences_from,
+    unique,
+)
 from phonos_client.models import Job
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 
@@ -103,10 +111,15 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
         if job.status == "completed" and out is not None:
             for fmt in formats if formats != ("all",) else job.formats:
                 if fmt in job.formats:
-                    target = out / f"{outcome.name}.{fmt}"
-                    await client.download_to(outcome.job_id, target, fmt)
+                    download = await client.download(outcome.job_id, fmt)
+                    target = out / output_name(outcome.name, outcome.job_id, fmt, download.file_name)
+                    await asyncio.to_thread(target.write_bytes, download.content)
                     outcome.files.append(str(target))
-            display.update(outcome.job_id, job.status, note=", ".join(Path(f).name for f in outcome.files))
+            absent = [fmt for fmt in formats if fmt != "all" and fmt not in job.formats]
+            note = ", ".join(Path(f).name for f in outcome.files)
+            if absent:  # a typo (`--formats pbd`) or a file this job does not make: said, not silently skipped
+                note += f"{'; ' if note else ''}no {', '.join(absent)} (this job has {', '.join(job.formats)})"
+            display.update(outcome.job_id, job.status, note=note)
         elif job.status != "completed":
             display.update(outcome.job_id, job.status, note=job.error_code or "")
 
@@ -117,6 +130,14 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
         await asyncio.gather(*(one(o) for o in outcomes if o.job_id))
     finally:
         display.close()
+
+
+def output_name(name: str, job_id: str, fmt: str, server_name: str | None) -> str:
+    """`name` with the ending of the server's file name (`<job_id>.plddt.png` -> `<name>.plddt.png`), so every
+    file keeps the extension that says what it is; `<name>.<fmt>` when the server named none."""
+    if server_name and server_name.startswith(job_id) and server_name != job_id:
+        return name + server_name[len(job_id):]
+    return f"{name}.{fmt}"
 
 
 def report(outcomes: list[Outcome], as_json: bool) -> int:
@@ -171,13 +192,13 @@ def prepare_fold(args: argparse.Namespace) -> Work:
 
 def prepare_dock(args: argparse.Namespace) -> Work:
     protein_path = Path(args.protein)
-    if protein_path.is_file():
-        protein = protein_path.read_text()
-    elif _JOB_ID.match(args.protein):
-        protein = args.protein  # a completed esmfold/alphafold2 job of this account: fold-then-dock
-    else:
-        raise UsageError(f"--protein {args.protein!r} is neither a PDB file nor a job id")
     try:
+        if protein_path.is_file():
+            protein = read_text(protein_path)
+        elif _JOB_ID.match(args.protein):
+            protein = args.protein  # a completed esmfold/alphafold2 job of this account: fold-then-dock
+        else:
+            raise UsageError(f"--protein {args.protein!r} is neither a PDB file nor a job id")
         ligands = [Record("ligand", args.ligand)] if args.ligand else ligands_from(Path(args.ligands))
     except (InputError, OSError) as exc:
         raise UsageError(str(exc)) from None
@@ -202,7 +223,9 @@ async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session:
         return EXIT["ok"]
     session.job_ids.extend(args.job_ids)
     jobs = [await client.get_job(job_id) for job_id in args.job_ids]
-    outcomes = [Outcome(job.name or job.job_id, job.job_id, job.status) for job in jobs]
+    # Job names are any text a client gave them: as file names they are made safe and unique.
+    names = unique(((job_file_id(job.name, job.job_id), "") for job in jobs), "job")
+    outcomes = [Outcome(name.id, job.job_id, job.status) for name, job in zip(names, jobs, strict=True)]
     out = Path(args.out) if args.out else None
     await follow(client, outcomes, display_for(args), out, tuple(args.formats.split(",")))
     return report(outcomes, args.json)
@@ -219,8 +242,8 @@ def emit(args: argparse.Namespace, value: Any, human: str) -> None:
 def run_sync(args: argparse.Namespace, client: Client) -> int:
     command = args.command_path
     if command == "jobs ls":
-        jobs = list(client.iter_jobs(status=args.status, model=args.model)) if args.all else \
-            list(client.list_jobs(status=args.status, model=args.model, limit=args.limit).jobs)
+        jobs = list(client.iter_jobs(status=args.status, model=args.model, name=args.name)) if args.all else \
+            list(client.list_jobs(status=args.status, model=args.model, name=args.name, limit=args.limit).jobs)
         table = "\n".join(f"{j.job_id}\t{j.model}\t{j.status}\t{j.created_at}\t{j.name or ''}" for j in jobs)
         emit(args, [j.raw for j in jobs], table or "no jobs")
     elif command == "jobs show":
@@ -229,6 +252,8 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     elif command == "jobs download":
         download = client.download(args.job_id, args.format)
         target = Path(args.out) if args.out else Path(download.file_name or f"{args.job_id}.out")
+        if args.out and args.out.endswith(("/", os.sep)):
+            target.mkdir(parents=True, exist_ok=True)
         if target.is_dir():
             target = target / (download.file_name or f"{args.job_id}.out")
         target.write_bytes(download.content)
@@ -236,6 +261,10 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     elif command == "jobs cancel":
         cancelled = client.cancel_job(args.job_id)
         emit(args, asdict(cancelled), f"{cancelled.job_id} cancelled ({cancelled.credits_refunded} credits refunded)")
+    elif command == "jobs rm":
+        for job_id in args.job_ids:  # one after another: the first refusal stops with its exit code
+            client.delete_job(job_id)
+        emit(args, {"deleted": args.job_ids}, "\n".join(f"{job_id} deleted" for job_id in args.job_ids))
     elif command == "usage":
         usage = client.usage(args.days)
         totals = usage["totals"]
@@ -264,9 +293,20 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     return EXIT["ok"]
 
 
+def server_url(url: str) -> str:
+    """The server URL as the clients take it; one they cannot use is a usage error, before any request."""
+    try:
+        return choose_transport(url, None)[1]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def run_login(args: argparse.Namespace) -> int:
-    current = config.load()
-    url = (args.url or current.url).rstrip("/")
+    try:
+        current_url = config.load().url
+    except config.ConfigError:  # login writes a new one
+        current_url = os.environ.get("PHONOS_URL") or config.DEFAULT_URL
+    url = server_url(args.url or current_url)
     key = args.api_key or os.environ.get("PHONOS_API_KEY")
     if not key:
         key = getpass("API key: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
@@ -297,49 +337,52 @@ def add_user_commands(sub: Any) -> None:
                                         "grpc://host:port for gRPC")
     login.add_argument("--api-key", help="the key (default: asked for, or read from standard input)")
 
-    def job_outputs(parser: Any, default_formats: str) -> None:
+    def job_outputs(parser: Any, default_formats: str, example: str) -> None:
         parser.add_argument("--out", default=".", help="folder for the result files (default: .)")
         parser.add_argument("--formats", default=default_formats,
                             help=f"formats to download, comma-separated, or 'all' (default {default_formats})")
         parser.add_argument("--no-wait", action="store_true", help="submit and print the job ids, do not follow")
         parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                            help="a model parameter (repeatable), e.g. -p num_recycles=4")
+                            help=f"a model parameter (repeatable), e.g. -p {example}")
 
     fold = command(sub.add_parser("fold", help="predict structures of a sequence or a FASTA file"), "fold")
     fold.add_argument("input", help="a FASTA file, - for FASTA on stdin, or one amino-acid sequence")
     fold.add_argument("--model", choices=["esmfold", "alphafold2"], default="esmfold")
-    fold.add_argument("--num-recycles", type=int)
-    job_outputs(fold, "pdb")
+    fold.add_argument("--num-recycles", type=int, help="recycling iterations (the model's default without it)")
+    job_outputs(fold, "pdb", "num_recycles=4")
 
     dock = command(sub.add_parser("dock", help="dock ligands into a protein with DiffDock"), "dock")
     dock.add_argument("--protein", required=True, help="a PDB file, or the id of a completed fold job")
     ligand = dock.add_mutually_exclusive_group(required=True)
     ligand.add_argument("--ligand", help="one SMILES")
     ligand.add_argument("--ligands", help="a .smi, .csv (DiffDock's columns) or .sdf file")
-    dock.add_argument("--samples", dest="samples_per_complex", type=int)
-    dock.add_argument("--steps", dest="inference_steps", type=int)
-    job_outputs(dock, "pdb,sdf")
+    dock.add_argument("--samples", dest="samples_per_complex", type=int, help="poses per ligand (samples_per_complex)")
+    dock.add_argument("--steps", dest="inference_steps", type=int, help="diffusion steps, 10-40 (inference_steps)")
+    job_outputs(dock, "pdb,sdf", "random_seed=7")
 
     jobs = sub.add_parser("jobs", help="list, inspect, follow, download and cancel jobs").add_subparsers(
         dest="jobs_command", required=True)
     ls = command(jobs.add_parser("ls", help="your jobs, newest first"), "jobs ls")
     ls.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled"])
-    ls.add_argument("--model")
-    ls.add_argument("--limit", type=int, default=20)
+    ls.add_argument("--model", help="esmfold, alphafold2 or diffdock")
+    ls.add_argument("--name", help="only jobs whose name contains this text (any case)")
+    ls.add_argument("--limit", type=int, default=20, help="jobs on the page, 1-100 (default 20)")
     ls.add_argument("--all", action="store_true", help="every page")
     command(jobs.add_parser("show", help="one job"), "jobs show").add_argument("job_id")
     watch = command(jobs.add_parser("watch", help="follow jobs live (all of yours without ids)"), "jobs watch")
     watch.add_argument("job_ids", nargs="*")
     watch.add_argument("--out", help="download each job's files here when it completes")
-    watch.add_argument("--formats", default="pdb")
+    watch.add_argument("--formats", default="pdb", help="with --out: formats, comma-separated, or 'all' (default pdb)")
     download = command(jobs.add_parser("download", help="a completed job's file"), "jobs download")
     download.add_argument("job_id")
-    download.add_argument("--format")
+    download.add_argument("--format", help="one of the job's formats (`jobs show`; default: its main file)")
     download.add_argument("--out", help="file or folder (default: the server's file name, here)")
     command(jobs.add_parser("cancel", help="cancel a pending or running job"), "jobs cancel").add_argument("job_id")
+    command(jobs.add_parser("rm", help="delete finished jobs: their results and inputs go for good"),
+            "jobs rm").add_argument("job_ids", nargs="+", metavar="job_id")
 
     usage = command(sub.add_parser("usage", help="requests and credits over the last days"), "usage")
-    usage.add_argument("--days", type=int)
+    usage.add_argument("--days", type=int, help="1-90 (default 30)")
     command(sub.add_parser("account", help="your account and balance"), "account")
     command(sub.add_parser("models", help="the models this server serves"), "models")
 
@@ -368,6 +411,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command_path == "login":
         return run_login(args)
     profile = config.load()
+    server_url(profile.url)
     if profile.api_key is None:
         raise errors.AuthenticationError(
             "no API key: run `phonos login`, or set PHONOS_API_KEY", status=401, error="Unauthorized")
@@ -444,7 +488,7 @@ def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except UsageError as exc:
+    except (UsageError, config.ConfigError) as exc:
         print(f"phonos: {exc}", file=sys.stderr)
         return EXIT["usage"]
     except errors.PhonosError as exc:
@@ -453,3 +497,8 @@ def _main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return EXIT["interrupted"]
+    except OSError as exc:  # a local file or folder (--out, an input) that cannot be read or written
+        if isinstance(exc, BrokenPipeError):
+            raise  # stdout's reader went away: ending_quietly_on_a_closed_pipe decides
+        print(f"phonos: {exc}", file=sys.stderr)
+        return EXIT["usage"]

@@ -24,6 +24,7 @@ import httpx
 
 from phonos_client import calls, errors
 from phonos_client.calls import GRPC_SCHEME, Call
+from phonos_client.deadlines import Expired, within
 from phonos_client.models import (
     Account,
     Batch,
@@ -51,7 +52,7 @@ class SyncTransport(Protocol):
     """One try of a call (rest.RestTransport, grpc_transport.GrpcTransport); failures come out typed."""
 
     def send(self, call: Call[T]) -> T: ...
-    def stream(self, call: Call[T]) -> Iterator[T]: ...
+    def stream(self, call: Call[T], deadline: float | None = None) -> Iterator[T]: ...
     def close(self) -> None: ...
 
 
@@ -75,7 +76,11 @@ def choose_transport(base_url: str | None, transport: Transport | None) -> tuple
     url = (base_url or DEFAULT_URL).rstrip("/")
     if url.startswith(GRPC_SCHEME):
         raise ValueError(f"{url} is a gRPC address: use transport='grpc', or the REST URL (e.g. {DEFAULT_URL})")
-    return kind, url
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"{url!r} is not a server URL: give http(s)://host:port (e.g. {DEFAULT_URL}), "
+                         f"or grpc://host:port for gRPC")
+    # The API's own prefix is the clients' to add: `phonos serve` prints the REST address as .../v1.
+    return kind, url.removesuffix("/v1")
 
 
 def _grpc_module() -> Any:
@@ -152,14 +157,16 @@ class Client(_Base):
         return self._send(calls.get_job(job_id))
 
     def list_jobs(self, *, status: str | None = None, model: str | None = None, limit: int | None = None,
-                  offset: int | None = None) -> JobPage:
-        return self._send(calls.list_jobs(status, model, limit, offset))
+                  offset: int | None = None, name: str | None = None) -> JobPage:
+        """One page of jobs, newest first; `name` keeps those whose name contains it, ignoring case."""
+        return self._send(calls.list_jobs(status, model, limit, offset, name))
 
-    def iter_jobs(self, *, status: str | None = None, model: str | None = None, page_size: int = 100) -> Iterator[Job]:
+    def iter_jobs(self, *, status: str | None = None, model: str | None = None, name: str | None = None,
+                  page_size: int = 100) -> Iterator[Job]:
         """Every job (newest first), page after page."""
         offset = 0
         while True:
-            page = self.list_jobs(status=status, model=model, limit=page_size, offset=offset)
+            page = self.list_jobs(status=status, model=model, name=name, limit=page_size, offset=offset)
             yield from page.jobs
             if not page.has_more or not page.jobs:
                 return
@@ -175,6 +182,10 @@ class Client(_Base):
 
     def cancel_job(self, job_id: str, *, idempotency_key: str | None = None) -> Cancellation:
         return self._send(calls.cancel_job(job_id, idempotency_key))
+
+    def delete_job(self, job_id: str) -> None:
+        """Delete a finished job: its results and inputs go (cancel an active one first)."""
+        return self._send(calls.delete_job(job_id))
 
     def account(self) -> Account:
         return self._send(calls.account())
@@ -199,12 +210,16 @@ class Client(_Base):
     def watch(self, job_id: str | None = None, *, last_event_id: str | None = None) -> Iterator[JobEvent]:
         """Events of one job until it is terminal (all of the account's jobs when `job_id` is None, until
         the caller stops). A broken stream or a server restart is resumed after the last state event."""
-        cursor = last_event_id
+        return self._follow(job_id, last_event_id, None)
+
+    def _follow(self, job_id: str | None, cursor: str | None, deadline: float | None) -> Iterator[JobEvent]:
+        """`watch`, ending with `Expired` once the monotonic clock passes `deadline`: the streams are opened
+        with it, so a quiet job (only keep-alives) cannot hold a waiting caller past it."""
         failures = 0
         while True:
             delivered = False
             try:
-                for event in self._transport.stream(calls.watch(job_id, cursor)):
+                for event in self._transport.stream(calls.watch(job_id, cursor), deadline):
                     delivered, failures = True, 0
                     cursor = event.event_id or cursor
                     yield event
@@ -215,18 +230,39 @@ class Client(_Base):
                 if job_id is not None and not delivered and self.get_job(job_id).done:
                     return
             except _FAILURES as exc:
+                if _passed(deadline):
+                    raise Expired from exc
                 failures = self._retry.watch_failed(exc, failures)
-            time.sleep(self._retry.backoff(max(failures - 1, 0), None))
+            pause = self._retry.backoff(max(failures - 1, 0), None)
+            if deadline is not None:
+                pause = min(pause, max(deadline - time.monotonic(), 0.0))
+            time.sleep(pause)
+            if _passed(deadline):
+                raise Expired
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
-        """The job once it is terminal (completed, failed or cancelled), followed live."""
+        """The job once it is terminal (completed, failed or cancelled), followed live; `APITimeoutError`
+        when it is not after `timeout` seconds (None: no limit)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        for event in self.watch(job_id):
-            if event.terminal:
-                return event.job
-            if deadline is not None and time.monotonic() > deadline:
-                raise errors.APITimeoutError(f"job {job_id} is still {event.job.status} after {timeout} s")
+        status = "not finished"
+        try:
+            for event in self._follow(job_id, None, deadline):
+                status = event.job.status
+                if event.terminal:
+                    return event.job
+                if _passed(deadline):
+                    raise Expired
+        except Expired:
+            raise _still(job_id, status, timeout) from None
         return self.get_job(job_id)
+
+
+def _passed(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def _still(job_id: str, status: str, timeout: float | None) -> errors.APITimeoutError:
+    return errors.APITimeoutError(f"job {job_id} is still {status} after {timeout} s")
 
 
 class AsyncClient(_Base):
@@ -280,14 +316,14 @@ class AsyncClient(_Base):
         return await self._send(calls.get_job(job_id))
 
     async def list_jobs(self, *, status: str | None = None, model: str | None = None, limit: int | None = None,
-                        offset: int | None = None) -> JobPage:
-        return await self._send(calls.list_jobs(status, model, limit, offset))
+                        offset: int | None = None, name: str | None = None) -> JobPage:
+        return await self._send(calls.list_jobs(status, model, limit, offset, name))
 
-    async def iter_jobs(self, *, status: str | None = None, model: str | None = None,
+    async def iter_jobs(self, *, status: str | None = None, model: str | None = None, name: str | None = None,
                         page_size: int = 100) -> AsyncIterator[Job]:
         offset = 0
         while True:
-            page = await self.list_jobs(status=status, model=model, limit=page_size, offset=offset)
+            page = await self.list_jobs(status=status, model=model, name=name, limit=page_size, offset=offset)
             for job in page.jobs:
                 yield job
             if not page.has_more or not page.jobs:
@@ -305,6 +341,10 @@ class AsyncClient(_Base):
 
     async def cancel_job(self, job_id: str, *, idempotency_key: str | None = None) -> Cancellation:
         return await self._send(calls.cancel_job(job_id, idempotency_key))
+
+    async def delete_job(self, job_id: str) -> None:
+        """Delete a finished job: its results and inputs go (cancel an active one first)."""
+        return await self._send(calls.delete_job(job_id))
 
     async def account(self) -> Account:
         return await self._send(calls.account())
@@ -345,11 +385,19 @@ class AsyncClient(_Base):
             await asyncio.sleep(self._retry.backoff(max(failures - 1, 0), None))
 
     async def wait(self, job_id: str, timeout: float | None = None) -> Job:  # noqa: ASYNC109 - Client.wait's signature
+        """See `Client.wait`. Cancelling the caller always cancels the wait, even as the job finishes
+        (deadlines.within, never asyncio.wait_for)."""
+        status = "not finished"
+
         async def follow() -> Job:
+            nonlocal status
             async for event in self.watch(job_id):
+                status = event.job.status
                 if event.terminal:
                     return event.job
             return await self.get_job(job_id)
 
-        return await asyncio.wait_for(follow(), timeout)
-
+        try:
+            return await within(follow(), timeout)
+        except Expired:
+            raise _still(job_id, status, timeout) from None

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+if sys.version_info >= (3, 11):  # noqa: UP036 - the client supports 3.10 (its own pyproject)
+    import tomllib
+else:  # the client supports Python 3.10: tomli is tomllib's origin (a dependency there only)
+    import tomli as tomllib
+
 from phonos_client.client import DEFAULT_URL
+
+
+class ConfigError(ValueError):
+    """The config file cannot be read as one (the command says so and exits 2; `phonos login` rewrites it)."""
 
 
 @dataclass(frozen=True)
@@ -31,8 +40,12 @@ def load() -> Profile:
     stored: dict[str, str] = {}
     path = config_path()
     if path.is_file():
-        with path.open("rb") as handle:
-            stored = {k: str(v) for k, v in tomllib.load(handle).items()}
+        try:
+            with path.open("rb") as handle:
+                stored = {k: str(v) for k, v in tomllib.load(handle).items()}
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not a phonos config file ({exc}): fix it, or write it again with "
+                              "`phonos login`") from None
     url = os.environ.get("PHONOS_URL") or stored.get("url") or DEFAULT_URL
     key = os.environ.get("PHONOS_API_KEY") or stored.get("api_key")
     source = "PHONOS_API_KEY" if os.environ.get("PHONOS_API_KEY") else str(path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
 
@@ -112,13 +113,15 @@ class GrpcTransport(_GrpcCalls):
             raise self.failure(exc) from exc
         return self.answer(call, response, state.trailing_metadata())
 
-    def stream(self, call: Call[T]) -> Iterator[T]:
-        """The messages of one streaming call until the server ends it (cancelled when the caller stops)."""
+    def stream(self, call: Call[T], deadline: float | None = None) -> Iterator[T]:
+        """The messages of one streaming call until the server ends it (cancelled when the caller stops), or
+        until the monotonic clock passes `deadline` (the rpc's own deadline: DEADLINE_EXCEEDED)."""
         try:
             rpc = self._rpc(call.route.rpc)
             streaming = self._channel.unary_stream(rpc.path, request_serializer=rpc.request.SerializeToString,
                                                    response_deserializer=rpc.response.FromString)
-            responses = streaming(self.request(rpc, call), metadata=self.metadata(call))
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+            responses = streaming(self.request(rpc, call), metadata=self.metadata(call), timeout=left)
             try:
                 for message in responses:
                     yield call.read(self.document(call, message))

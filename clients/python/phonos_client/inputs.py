@@ -44,6 +44,24 @@ def unique(records: Iterable[tuple[str, str]], prefix: str) -> list[Record]:
     return out
 
 
+def read_text(path: Path) -> str:
+    """An input file's text: one that is empty or not text (a binary, an image) is an InputError naming it,
+    before anything is sent."""
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file") from None
+    if not text.strip():
+        raise InputError(f"{path}: the file is empty")
+    return text
+
+
+def job_file_id(name: str | None, job_id: str) -> str:
+    """A job's name (any text a client gave it) as a file name: its words joined by `_`, unsafe characters
+    replaced, never a path; the job id when nothing is left."""
+    return file_id("_".join((name or "").split()), job_id)
+
+
 def read_fasta(text: str) -> list[Record]:
     records: list[tuple[str, str]] = []
     header: str | None = None
@@ -76,7 +94,7 @@ def sequences_from(argument: str, stdin_text: str | None = None) -> list[Record]
         return read_fasta(stdin_text or "")
     path = Path(argument)
     if path.is_file():
-        text = path.read_text()
+        text = read_text(path)
         if text.lstrip().startswith(">"):
             return read_fasta(text)
         return unique([(path.stem, "".join(text.split()))], "seq")
@@ -87,7 +105,9 @@ def sequences_from(argument: str, stdin_text: str | None = None) -> list[Record]
 
 def ligands_from(path: Path) -> list[Record]:
     suffix = path.suffix.lower()
-    text = path.read_text()
+    if suffix not in (".smi", ".smiles", ".txt", ".csv", ".sdf", ".sd", ".mol"):
+        raise InputError(f"{path.name}: ligand files are .smi, .csv or .sdf")
+    text = read_text(path)
     if suffix in (".smi", ".smiles", ".txt"):
         pairs = []
         for number, line in enumerate(text.splitlines(), start=1):
@@ -97,10 +117,8 @@ def ligands_from(path: Path) -> list[Record]:
         records = unique(pairs, "ligand")
     elif suffix == ".csv":
         records = _csv(text)
-    elif suffix in (".sdf", ".sd", ".mol"):
-        records = _sdf(text)
     else:
-        raise InputError(f"{path.name}: ligand files are .smi, .csv or .sdf")
+        records = _sdf(text)
     if not records:
         raise InputError(f"{path.name}: no ligands found")
     return records

@@ -6,6 +6,7 @@ timeout, the status's `APIStatusError` for an error answer) and the client's ret
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -27,9 +28,10 @@ def headers(api_key: str | None) -> dict[str, str]:
             **({"Authorization": f"Bearer {api_key}"} if api_key else {})}
 
 
-def request_args(call: Call[Any], timeout: float) -> dict[str, Any]:
+def request_args(call: Call[Any], timeout: float, deadline: float | None = None) -> dict[str, Any]:
     """httpx.request's arguments: path variables in the path, the other fields in the JSON body (`body: "*"`
-    rules) or the query; a stream asks for Server-Sent Events and reads with a long timeout (keep-alives)."""
+    rules) or the query; a stream asks for Server-Sent Events and reads with a long timeout (keep-alives),
+    none of it longer than what is left before `deadline` (monotonic clock)."""
     route = call.route
     in_path = {name: quote(str(call.fields[name]), safe="") for name in route.path_fields}
     others = {k: v for k, v in call.fields.items() if k not in in_path}
@@ -41,9 +43,14 @@ def request_args(call: Call[Any], timeout: float) -> dict[str, Any]:
     extra = {"Idempotency-Key": call.idempotency_key} if call.idempotency_key else {}
     if route.streaming:
         extra["Accept"] = "text/event-stream"
-        args["timeout"] = httpx.Timeout(timeout, read=WATCH_READ_TIMEOUT_S)
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+        args["timeout"] = httpx.Timeout(_at_most(timeout, left), read=_at_most(WATCH_READ_TIMEOUT_S, left))
     args["headers"] = extra
     return args
+
+
+def _at_most(seconds: float, left: float | None) -> float:
+    return seconds if left is None else min(seconds, left)
 
 
 def check(response: httpx.Response) -> httpx.Response:
@@ -86,15 +93,18 @@ class RestTransport:
             raise connection_error(exc) from exc
         return call.read(document(call, check(response)))
 
-    def stream(self, call: Call[T]) -> Iterator[T]:
-        """The messages of one connection of a streaming call, until the server ends it (none: 204)."""
+    def stream(self, call: Call[T], deadline: float | None = None) -> Iterator[T]:
+        """The messages of one connection of a streaming call, until the server ends it (none: 204), or an
+        `APITimeoutError` once the monotonic clock passes `deadline` (checked at every line, keep-alives too)."""
         try:
-            with self._http.stream(**request_args(call, self.timeout)) as response:
+            with self._http.stream(**request_args(call, self.timeout, deadline)) as response:
                 if response.status_code >= 400:
                     response.read()
                     check(response)
                 parser = SseParser()
                 for line in response.iter_lines():
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise errors.APITimeoutError("the stream's deadline passed")
                     for payload in parser.feed(line):
                         yield call.read(payload)
         except httpx.TransportError as exc:

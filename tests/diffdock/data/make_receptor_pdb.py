@@ -3,13 +3,16 @@
 Chain A (22 aa) and chain B (8 aa) are embedded with ETKDGv3 (seeded, random starting coordinates)
 and relaxed with MMFF, so bond lengths, angles and atom names are those of real residues; chain B is
 shifted 12 Å along x. One water and one calcium ion (HETATM, residue CA) are appended: the receptor
-featuriser must ignore both. Run: `.venv/bin/python tests/diffdock/data/make_receptor_pdb.py`.
+featuriser must ignore both. Also writes `receptor_small.cif`: the two chains (no water, no ion) as
+gemmi writes mmCIF, whose atom lines read `ATOM 1 N N . MET ...` (single spaces, no HETATM): what a
+user who sends a `.cif` receptor sends. Run: `.venv/bin/python tests/diffdock/data/make_receptor_pdb.py`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import gemmi
 import numpy as np
 from rdkit import Chem
 from rdkit.Chem import AllChem
@@ -40,7 +43,12 @@ def main() -> None:
     lines.append("HETATM 9001  O   HOH W   1      20.000  20.000  20.000  1.00  0.00           O")
     lines.append("HETATM 9002 CA    CA C   1     -15.000   0.000   0.000  1.00  0.00          CA")
     lines.append("END")
-    Path(__file__).with_name("receptor_small.pdb").write_text("\n".join(lines) + "\n")
+    pdb = Path(__file__).with_name("receptor_small.pdb")
+    pdb.write_text("\n".join(lines) + "\n")
+    structure = gemmi.read_pdb(str(pdb))
+    structure.setup_entities()
+    structure.remove_ligands_and_waters()
+    pdb.with_suffix(".cif").write_text(structure.make_mmcif_document().as_string())
 
 
 if __name__ == "__main__":

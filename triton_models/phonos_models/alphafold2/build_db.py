@@ -70,7 +70,11 @@ def read_fasta(text: str) -> list[tuple[str, str]]:
 
 
 def build(fasta: Path, outdir: Path, name: str = "uniref90") -> BuiltDatabase:
-    records = read_fasta(fasta.read_text())
+    try:
+        text = fasta.read_text()
+    except UnicodeDecodeError:  # an image, a compressed database: said as a BuildError, not a traceback
+        raise BuildError(f"{fasta}: not a text FASTA file") from None
+    records = read_fasta(text)
     seen: set[str] = set()
     unique: list[tuple[str, str]] = []
     for record_name, sequence in records:

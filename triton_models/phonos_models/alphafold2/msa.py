@@ -86,9 +86,17 @@ def parse_a3m(text: str, query: str) -> Alignment:
     if first != query:
         raise A3MError(
             "the first record of params.a3m must be the query sequence itself, without gaps or insertions "
-            f"(got {first[:30]!r}{'...' if len(first) > 30 else ''})"
+            f"(got {first[:30]!r}{'...' if len(first) > 30 else ''}; {_first_difference(first, query)})"
         )
     return Alignment(records=tuple(records))
+
+
+def _first_difference(row: str, query: str) -> str:
+    """Where an A3M's first record first departs from the query (a construct with one mutation, say)."""
+    position = next((i for i, (a, b) in enumerate(zip(row, query, strict=False)) if a != b), None)
+    if position is None:  # the same residues, then insertions after the last one
+        return f"it has insertions after residue {len(query)}"
+    return f"residue {position + 1} is {row[position]!r} in the A3M and {query[position]!r} in the sequence"
 
 
 def merge(query: str, hit_sets: Iterable[Iterable[tuple[str, str]]]) -> Alignment:

@@ -17,6 +17,7 @@ from alphafold.common import protein, residue_constants
 from phonos_models.alphafold2.runner import ModelOutput
 from phonos_models.common.chains import CHAIN_BREAK, ChainLayout
 from phonos_models.common.structure import remark_records
+from phonos_models.common.unknown import unknown_residues
 
 NOT_REAL = "NOT A REAL PREDICTION: tiny randomly initialised AlphaFold2 weights (architecture test only)"
 
@@ -108,6 +109,7 @@ def scores(layout: ChainLayout, ranked: Sequence[ModelOutput], provenance: Prove
         "ranking": [_ranking_entry(i + 1, out) for i, out in enumerate(ranked)],
         "ranked_by": best.confidence.ranked_by,
         "real_prediction": provenance.real_weights,
+        "unknown_residues": unknown_residues(layout.sequences),  # X: no atoms in the files (null when none)
     }
     if not provenance.real_weights:
         result["note"] = NOT_REAL

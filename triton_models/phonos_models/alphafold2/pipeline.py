@@ -33,6 +33,7 @@ from phonos_models.alphafold2.runner import (
 )
 from phonos_models.common.chains import ChainLayout
 from phonos_models.common.progress import Progress, Report, ignore
+from phonos_models.common.unknown import unknown_residues, unknown_warning
 
 __all__ = ["Engine", "Prediction", "Request", "RequestError"]
 
@@ -120,7 +121,17 @@ class Prediction:
             "ranked_by": self.ranked[0].confidence.ranked_by,
             "padded_length": self.bucket,
             "timings": self.timings,
-        }
+        } | _unknown(self.layout.sequences)
+
+
+def _unknown(chains: tuple[str, ...]) -> dict[str, Any]:
+    """Metadata for residues given as X: AlphaFold writes no atoms for its unknown type (upstream too)."""
+    unknown = unknown_residues(chains)
+    if unknown is None:
+        return {}
+    return {"unknown_residues": unknown,
+            "warnings": [unknown_warning(unknown, "it has no atom template, so these residues have no atoms in the "
+                                                  "PDB/mmCIF files (their pLDDT and PAE are still reported)")]}
 
 
 @dataclass

@@ -21,9 +21,9 @@ from phonos_config.alphafold2 import (
 from phonos_config.relax import RELAX_MODES
 from phonos_models.common.chains import ChainLayout
 from phonos_models.common.errors import BadInput
+from phonos_models.common.letters import PROTEIN_LETTERS
 from phonos_models.common.requests import request_fields
-
-_PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYX")
+from phonos_models.common.unknown import only_unknown_message
 
 
 class RequestError(BadInput):
@@ -80,9 +80,12 @@ class Request:
 
     def check(self) -> None:
         chains = self.layout.sequences
-        if not all(chains) or not set(self.layout.residues) <= _PROTEIN_LETTERS:
+        if not all(chains) or not set(self.layout.residues) <= PROTEIN_LETTERS:
             raise RequestError("sequence must be one-letter amino-acid codes (the 20 standard ones and X), "
                                "chains separated by single ':'")
+        only_x = only_unknown_message(chains)
+        if only_x:  # AlphaFold2 builds no atoms for X: the chain would be missing from every file
+            raise RequestError(only_x)
         if len(chains) > MAX_CHAINS:
             raise RequestError(f"at most {MAX_CHAINS} chains, got {len(chains)}")
         if self.model_preset not in PRESETS:

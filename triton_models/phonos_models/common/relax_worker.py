@@ -18,6 +18,8 @@ import sys
 import time
 from typing import IO, Any
 
+from phonos_models.common.relax_check import short_error, unrelaxable
+
 # AlphaFold's run_alphafold.py (and ColabFold's defaults): L-BFGS until converged, 2.39 kcal/mol
 # tolerance, 10 kcal/mol/Å² restraints on heavy atoms, up to 3 violation-informed rounds.
 MAX_ITERATIONS = 0
@@ -85,10 +87,14 @@ def main() -> int:
     platform = _platform(str(request.get("platform", "auto")))
     _emit(out, {"ready": True, "platform": platform, "openmm": openmm.__version__})
     for item in request["structures"]:
+        reason = unrelaxable(item["pdb"])
+        if reason is not None:
+            _emit(out, {"name": item["name"], "ok": False, "error": reason})
+            continue
         try:
             result = relax_one(item["pdb"], use_gpu=platform == "CUDA")
         except Exception as exc:  # one structure failing does not stop the others
-            result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            result = {"ok": False, "error": short_error(exc)}
         _emit(out, {"name": item["name"], **result})
     return 0
 

@@ -9,7 +9,8 @@ atoms) are rejected with a message instead.
 
 Rotatable bonds are the reference's, not RDKit's rotatable-bond SMARTS: every bond that is a bridge
 of the heavy-atom graph and whose smaller side has more than one atom (this includes amide C–N and
-non-ring double bonds). The smaller side moves; on a tie the side that is found first, i.e. the
+non-ring double bonds), except double bonds whose E/Z the SMILES gives: the reference turns those too
+and so returns, e.g., cis poses of a trans alkene. The smaller side moves; on a tie the side that is found first, i.e. the
 component holding the lowest atom index, counts as "smaller", as in the reference.
 """
 
@@ -39,6 +40,8 @@ _RADICAL = tuple(range(5))
 _HYBRIDISATION = ("SP", "SP2", "SP3", "SP3D", "SP3D2")
 _NUM_RINGS = tuple(range(7))
 _BOND_INDEX = {BondType.SINGLE: 0, BondType.DOUBLE: 1, BondType.TRIPLE: 2, BondType.AROMATIC: 3}
+_DEFINED_DOUBLE_BOND_STEREO = frozenset({Chem.BondStereo.STEREOE, Chem.BondStereo.STEREOZ, Chem.BondStereo.STEREOCIS,
+                                         Chem.BondStereo.STEREOTRANS})
 
 @dataclass(frozen=True)
 class Ligand:
@@ -52,6 +55,7 @@ class Ligand:
     tor_index: torch.Tensor  # [2, T] int64; row 0 = u (stays), row 1 = v (moving side)
     tor_mask: torch.Tensor  # [T, N] bool, atoms that rotate with torsion k
     used_random_coords: bool  # ETKDG failed three times and random coordinates + MMFF were used
+    fixed_stereo_bonds: int = 0  # double bonds with E/Z given in the SMILES, kept out of the torsions
 
     @property
     def num_atoms(self) -> int:
@@ -135,6 +139,8 @@ def torsions(mol: Chem.Mol) -> tuple[torch.Tensor, torch.Tensor]:
     pairs: list[tuple[int, int]] = []
     masks: list[np.ndarray] = []
     for bond in mol.GetBonds():
+        if bond.GetStereo() in _DEFINED_DOUBLE_BOND_STEREO:
+            continue  # E/Z written in the SMILES: turning the bond would change the molecule (the reference turns it)
         u, v = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
         adjacency[u].discard(v)
         adjacency[v].discard(u)
@@ -196,4 +202,5 @@ def featurize(smiles: str, seed: int = 0) -> Ligand:
         tor_index=tor_index,
         tor_mask=tor_mask,
         used_random_coords=used_random,
+        fixed_stereo_bonds=sum(1 for b in heavy.GetBonds() if b.GetStereo() in _DEFINED_DOUBLE_BOND_STEREO),
     )

@@ -17,6 +17,9 @@ from phonos_config.diffdock import MAX_SMILES_LENGTH
 from phonos_models.common.errors import BadInput
 from phonos_models.common.json_text import json_value_text
 
+from .receptor_prep import ReceptorError, is_amino_acid, read_structure_with_report
+
+MIN_HEAVY_ATOMS = 2  # one atom: every ligand-centre vector is zero and the score model returns NaN
 MAX_HEAVY_ATOMS = 150  # larger "ligands" are peptides/macromolecules; DiffDock is not trained on them
 MAX_RESIDUES = 3000  # the reference refuses larger receptors
 MAX_CHAIN_LENGTH = 1022  # ESM-2's positional limit per chain (the reference truncates and then fails)
@@ -26,10 +29,6 @@ class LigandError(BadInput):
     """The SMILES cannot be docked; the message says why (shown to the user as a 400)."""
 
 
-class ReceptorError(BadInput):
-    """The PDB cannot be used as a receptor; the message says why (shown to the user as a 400)."""
-
-
 def parse_smiles(smiles: str) -> Chem.Mol:
     """A sanitised RDKit molecule, or `LigandError` saying what is wrong with the SMILES."""
     text = smiles.strip()
@@ -37,28 +36,58 @@ def parse_smiles(smiles: str) -> Chem.Mol:
         raise LigandError("ligand SMILES is empty")
     if len(text) > MAX_SMILES_LENGTH:
         raise LigandError(f"ligand SMILES is {len(text)} characters; the limit is {MAX_SMILES_LENGTH}")
+    if any(marker in text for marker in ("V2000", "V3000", "M  END", "@<TRIPOS>")):
+        raise LigandError("ligand looks like a MOL/SDF or MOL2 file; DiffDock here takes one SMILES string "
+                          "(e.g. `obabel ligand.sdf -osmi` or RDKit's MolToSmiles)")
     if any(c.isspace() for c in text):
-        raise LigandError("ligand SMILES contains whitespace; give exactly one SMILES string")
+        raise LigandError("ligand SMILES contains whitespace; give exactly one SMILES string (no name after it)")
     rdBase.DisableLog("rdApp.*")
     try:
         mol = Chem.MolFromSmiles(text)
+        if mol is None:
+            raise LigandError(f"ligand SMILES {json_value_text(text)} could not be parsed by RDKit: "
+                              f"{_smiles_problem(text)}")
     finally:
         rdBase.EnableLog("rdApp.*")
-    if mol is None:
-        raise LigandError(f"ligand SMILES {json_value_text(text)} could not be parsed by RDKit (check brackets, ring "
-                          "closures, valences)")
+    dummies = sum(1 for atom in mol.GetAtoms() if atom.GetAtomicNum() == 0)
+    if dummies:  # before: docked with '*' as an atom of "misc" element, and written so into the SDF
+        raise LigandError(
+            f"ligand SMILES has {dummies} dummy atom(s) '*' (attachment points of a fragment or R-group); "
+            "give the whole molecule, with those positions capped (e.g. by H or a methyl)"
+        )
     heavy = mol.GetNumHeavyAtoms()
     if heavy == 0:
         raise LigandError("ligand has no heavy atoms")
+    if heavy < MIN_HEAVY_ATOMS:
+        raise LigandError(
+            f"ligand {json_value_text(text)} is a single heavy atom; DiffDock docks molecules of at least "
+            f"{MIN_HEAVY_ATOMS} heavy atoms (a lone ion or atom has no orientation: the score model's output is undefined for it)"
+        )
     if heavy > MAX_HEAVY_ATOMS:
         raise LigandError(f"ligand has {heavy} heavy atoms; at most {MAX_HEAVY_ATOMS} are supported")
-    fragments = Chem.GetMolFrags(mol)
+    fragments = Chem.GetMolFrags(mol, asMols=True)
     if len(fragments) > 1:
+        # The reference would dock them as one rigid body; name them and the one a user most likely means.
+        names = [Chem.MolToSmiles(fragment) for fragment in fragments]
+        largest = names[max(range(len(fragments)), key=lambda i: fragments[i].GetNumHeavyAtoms())]
+        listed = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         raise LigandError(
-            f"ligand SMILES has {len(fragments)} disconnected fragments; dock one molecule "
-            "(remove counter-ions and solvents)"
+            f"ligand SMILES has {len(fragments)} disconnected fragments ({listed[:200]}); dock one molecule: "
+            f"for a salt or solvate send the largest fragment, {largest[:120]}"
         )
     return mol
+
+
+def _smiles_problem(text: str) -> str:
+    """RDKit's own reason, e.g. "Explicit valence for atom # 1 C, 5, is greater than permitted"."""
+    raw = Chem.MolFromSmiles(text, sanitize=False)
+    if raw is None:
+        return "syntax error (check brackets, ring closures and element symbols)"
+    try:
+        Chem.SanitizeMol(raw)
+    except Exception as exc:  # RDKit's sanitisation errors (valence, kekulisation) share no public base class
+        return str(exc).strip()[:200] or type(exc).__name__
+    return "check brackets, ring closures, valences"
 
 
 def canonical_smiles(smiles: str) -> str:
@@ -66,30 +95,19 @@ def canonical_smiles(smiles: str) -> str:
 
 
 def read_structure(pdb_text: str) -> gemmi.Structure:
-    """First model of the PDB text, one conformer per atom, without hydrogens and waters."""
-    if not pdb_text.strip():
-        raise ReceptorError("protein PDB is empty")
-    try:
-        structure = gemmi.read_pdb_string(pdb_text)
-    except (RuntimeError, ValueError) as exc:
-        raise ReceptorError(f"protein PDB could not be parsed: {exc}") from exc
-    if len(structure) == 0:
-        raise ReceptorError("protein PDB has no ATOM/HETATM records")
-    for index in range(len(structure) - 1, 0, -1):
-        del structure[index]
-    structure.remove_alternative_conformations()
-    structure.remove_hydrogens()
-    structure.remove_waters()
-    structure.remove_empty_chains()
-    return structure
+    """First model of the PDB text, one conformer per atom, without hydrogens and waters
+    (`receptor_prep.read_structure_with_report` also says what it changed)."""
+    return read_structure_with_report(pdb_text)[0]
 
 
 def protein_residues(structure: gemmi.Structure) -> Iterator[tuple[str, gemmi.Residue]]:
-    """(chain label, residue) for every amino acid with a CA, in file order (ions named CA excluded)."""
+    """(chain label, residue) for every amino acid with a CA, in file order (ions named CA excluded).
+
+    Amino acids are the PDB's (standard and modified, e.g. MSE) plus force-field names of prepared
+    receptors (HIE, CYX, ...; `receptor_prep.FORCE_FIELD_NAMES`)."""
     for chain in structure[0]:
         for residue in chain:
-            info = gemmi.find_tabulated_residue(residue.name)
-            if info is None or not info.is_amino_acid():
+            if not is_amino_acid(residue.name):
                 continue
             if residue.find_atom("CA", "*") is None:
                 continue

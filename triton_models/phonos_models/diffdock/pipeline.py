@@ -168,7 +168,8 @@ class DiffDockPipeline:
         t0 = time.perf_counter()
         rec = receptor.featurize(request.protein_pdb)
         receptor_info = {"residues": rec.num_residues, "chains": sorted(rec.esm_sequences),
-                         "center": [round(float(c), 3) for c in rec.center]}  # the whole receptor, mean CA
+                         "center": [round(float(c), 3) for c in rec.center],  # the whole receptor, mean CA
+                         "preparation": rec.preparation.as_json()}  # what reading the file changed
         pocket = resolve(rec.structure, request.pocket) if request.pocket is not None else None
         lig = ligand.featurize(request.ligand_smiles, seed=request.random_seed)
         t_feat = time.perf_counter()
@@ -241,7 +242,8 @@ class DiffDockPipeline:
             real_prediction=self.real,
             note=note,
             ligand={"smiles": request.ligand_smiles.strip(), "heavy_atoms": lig.num_atoms,
-                    "rotatable_bonds": lig.num_torsions, "random_conformer_fallback": lig.used_random_coords},
+                    "rotatable_bonds": lig.num_torsions, "random_conformer_fallback": lig.used_random_coords,
+                    "fixed_stereo_double_bonds": lig.fixed_stereo_bonds},
             receptor=receptor_info,
             sampling=sampling_info,
             pocket=pocket.as_json() if pocket is not None else None,
@@ -253,7 +255,8 @@ class DiffDockPipeline:
             # `timings` (seconds) like every model's: the job service adds its own stages beside these.
             "timings": {k: round(v, 4) for k, v in timings.items()},
             "sampling": sampling_info,
-        } | ({"note": note} if note else {}) | ({"pocket": pocket.as_json()} if pocket is not None else {})
+            "receptor": receptor_info,
+        } | ({"note": note} if note else {}) | _warnings(rec.preparation.warnings(), lig) | ({"pocket": pocket.as_json()} if pocket is not None else {})
         return DockingOutput(
             complex_pdb=complex_pdb,
             poses_sdf=sdf,
@@ -261,6 +264,15 @@ class DiffDockPipeline:
             metadata=metadata,
             ranked_confidence=[p.confidence for p in poses],
         )
+
+
+def _warnings(receptor_notes: list[str], lig: ligand.Ligand) -> dict[str, list[str]]:
+    """Metadata `warnings`: what the input preparation changed that a user should know (none: no key)."""
+    notes = list(receptor_notes)
+    if lig.used_random_coords:
+        notes.append("RDKit could not embed the ligand (ETKDG, 3 tries): its starting conformer is random "
+                     "coordinates relaxed with MMFF")
+    return {"warnings": notes} if notes else {}
 
 
 def _pocket_remark(pocket: Pocket) -> str:

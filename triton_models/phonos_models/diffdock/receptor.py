@@ -2,12 +2,14 @@
 
 Follows the reference's ProDy path (notes/diffdock.md §4, pitfalls 8–9), with gemmi as the parser:
 * first model only, first alternative location kept, hydrogens and waters dropped;
-* a residue is a node when it is an amino acid (standard or modified, e.g. MSE) with a CA atom; a
-  calcium ion named "CA" is not; nodes stay in file order;
+* a residue is a node when it is an amino acid (standard, modified such as MSE, or a force-field
+  name such as HIE/CYX; `receptor_prep`) with a CA atom; a calcium ion named "CA" is not; nodes stay
+  in file order;
 * heavy atoms per residue are the reference's 14 fixed slots per residue type (`ATOM_ORDER`), so the
-  confidence model sees exactly the atoms it was trained on (no OXT, no hydrogens);
-* chains are `segment + chain id`; each chain's sequence is embedded separately by ESM-2, with
-  letters outside the 20 standard ones sent as G. Unlike the reference (which concatenates the
+  confidence model sees exactly the atoms it was trained on (no OXT, no hydrogens); a modified residue
+  fills its parent's slots (MSE's SE in MET's SD slot);
+* chains are `segment + chain id`; each chain's sequence is embedded separately by ESM-2, modified
+  residues as their parent amino acid and unknown ones as G. Unlike the reference (which concatenates the
   embeddings in *sorted* chain order and so mismatches files whose chains are not sorted) we put
   every embedding back on its own residue.
 All coordinates are shifted so that the mean CA sits at the origin; `center` is added back on output.
@@ -15,6 +17,7 @@ All coordinates are shifted so that the mean CA sits at the origin; `center` is 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import gemmi
@@ -24,15 +27,17 @@ import torch
 from .data import RECEPTOR_ATOM_FEATURE_DIMS, RESIDUE_FEATURE_DIMS
 from .data import vocabulary_slot as _slot
 from .pipe_validate import ReceptorError, check_receptor, protein_residues, read_structure
+from .receptor_prep import (
+    AMINO_ACIDS,
+    STANDARD,
+    Preparation,
+    find_slot_atom,
+    read_structure_with_report,
+    residue_letter,
+)
 
 __all__ = ["Receptor", "ReceptorError", "featurize", "read_structure"]
 
-# Reference residue vocabulary (`possible_amino_acids`); index 37 = misc.
-AMINO_ACIDS: tuple[str, ...] = (
-    "ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE", "LEU", "LYS", "MET",
-    "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL", "HIP", "HIE", "TPO", "HID", "LEV", "MEU",
-    "PTR", "GLV", "CYT", "SEP", "HIZ", "CYM", "GLM", "ASQ", "TYS", "CYX", "GLZ",
-)  # fmt: skip
 # Atom-name classes (`possible_atom_type_2`) and names (`possible_atom_type_3`); last index = misc.
 ATOM_TYPE_2: tuple[str, ...] = (
     "C*", "CA", "CB", "CD", "CE", "CG", "CH", "CZ", "N*", "ND", "NE", "NH", "NZ", "O*", "OD",
@@ -43,12 +48,7 @@ ATOM_TYPE_3: tuple[str, ...] = (
     "CZ", "CZ2", "CZ3", "N", "ND1", "ND2", "NE", "NE1", "NE2", "NH1", "NH2", "NZ", "O", "OD1",
     "OD2", "OE1", "OE2", "OG", "OG1", "OH", "OXT", "SD", "SG",
 )  # fmt: skip
-THREE_TO_ONE: dict[str, str] = {
-    "ALA": "A", "ARG": "R", "ASN": "N", "ASP": "D", "CYS": "C", "GLN": "Q", "GLU": "E", "GLY": "G",
-    "HIS": "H", "ILE": "I", "LEU": "L", "LYS": "K", "MET": "M", "PHE": "F", "PRO": "P", "SER": "S",
-    "THR": "T", "TRP": "W", "TYR": "Y", "VAL": "V", "MSE": "M",
-}  # fmt: skip
-ONE_TO_THREE = {one: three for three, one in THREE_TO_ONE.items() if three != "MSE"}
+ONE_TO_THREE = {one: three for three, one in STANDARD.items()}
 # Heavy-atom slots per residue type (reference `atom_order`); unknown residues keep the backbone.
 ATOM_ORDER: dict[str, tuple[str, ...]] = {
     "G": ("N", "CA", "C", "O"),
@@ -87,20 +87,16 @@ class Receptor:
     atom_res: torch.Tensor  # [A] int64, residue (node) index of each atom
     center: np.ndarray  # [3] float64, Å, the mean CA subtracted from every coordinate
     chain_ids: tuple[str, ...]  # [R] chain label (segment + chain id) of each residue
-    esm_sequences: dict[str, str]  # chain label → sequence sent to ESM-2 (non-standard → G)
+    esm_sequences: dict[str, str]  # chain label → sequence sent to ESM-2 (unknown → G; modified → parent)
     structure: gemmi.Structure  # the cleaned input (first model, no H/water), original frame, for output
+    preparation: Preparation  # what reading the file dropped, chose, mapped or renamed
 
     @property
     def num_residues(self) -> int:
         return int(self.pos.shape[0])
 
 
-def _one_letter(name: str) -> str:
-    return THREE_TO_ONE.get(name, "X")
-
-
-def _atom_row(letter: str, atom_name: str) -> list[int]:
-    residue = _slot(AMINO_ACIDS, ONE_TO_THREE.get(letter, "misc"))
+def _atom_row(residue: int, atom_name: str) -> list[int]:
     atomic_num = _ELEMENTS.get(atom_name[:1], -1)
     element = atomic_num - 1 if atomic_num > 0 else 118
     return [residue, element, _slot(ATOM_TYPE_2, (atom_name + "*")[:2]), _slot(ATOM_TYPE_3, atom_name)]
@@ -109,7 +105,7 @@ def _atom_row(letter: str, atom_name: str) -> list[int]:
 def featurize(pdb_text: str) -> Receptor:
     """PDB text → `Receptor`; raises `ReceptorError` when it has no usable protein residues."""
     check_receptor(pdb_text)  # the same rejections as the job service's validation
-    structure = read_structure(pdb_text)
+    structure, preparation = read_structure_with_report(pdb_text)
     ca: list[np.ndarray] = []
     aa: list[int] = []
     chain_ids: list[str] = []
@@ -117,20 +113,26 @@ def featurize(pdb_text: str) -> Receptor:
     atom_rows: list[list[int]] = []
     atom_pos: list[np.ndarray] = []
     atom_res: list[int] = []
+    incomplete = 0
     for label, residue in protein_residues(structure):
-        letter = _one_letter(residue.name)
+        letter = residue_letter(residue.name)
         node = len(ca)
         ca.append(np.array(residue.find_atom("CA", "*").pos.tolist()))
-        aa.append(_slot(AMINO_ACIDS, ONE_TO_THREE.get(letter, "misc")))
+        kind = _residue_type(residue.name, letter)
+        aa.append(kind)
         chain_ids.append(label)
         letters.append(letter)
-        for name in ATOM_ORDER.get(letter, ATOM_ORDER["X"]):
-            atom = residue.find_atom(name, "*")
+        slots = ATOM_ORDER.get(letter, ATOM_ORDER["X"])
+        found = 0
+        for name in slots:
+            atom = find_slot_atom(residue, name)
             if atom is None:
                 continue
-            atom_rows.append(_atom_row(letter, name))
+            found += 1
+            atom_rows.append(_atom_row(kind, name))
             atom_pos.append(np.array(atom.pos.tolist()))
             atom_res.append(node)
+        incomplete += found < len(slots)
     sequences: dict[str, str] = {}
     for label, letter in zip(chain_ids, letters, strict=True):
         sequences[label] = sequences.get(label, "") + (letter if letter in ONE_TO_THREE else "G")
@@ -150,7 +152,16 @@ def featurize(pdb_text: str) -> Receptor:
         chain_ids=tuple(chain_ids),
         esm_sequences=sequences,
         structure=structure,
+        preparation=dataclasses.replace(preparation, residues_missing_atoms=incomplete),
     )
+
+
+def _residue_type(name: str, letter: str) -> int:
+    """Index in the reference vocabulary: the residue's own name when listed there (HIE, SEP, CYX, ...),
+    else its parent amino acid (MSE → MET), else misc."""
+    if name in AMINO_ACIDS:
+        return AMINO_ACIDS.index(name)
+    return _slot(AMINO_ACIDS, ONE_TO_THREE.get(letter, "misc"))
 
 
 def restrict(rec: Receptor, keep: np.ndarray, center: np.ndarray) -> Receptor:
@@ -173,4 +184,5 @@ def restrict(rec: Receptor, keep: np.ndarray, center: np.ndarray) -> Receptor:
         chain_ids=tuple(c for c, k in zip(rec.chain_ids, keep.tolist(), strict=True) if k),
         esm_sequences=rec.esm_sequences,
         structure=rec.structure,
+        preparation=rec.preparation,
     )

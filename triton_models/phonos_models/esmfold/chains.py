@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from phonos_config.complexes import CHAIN_BREAK
 from phonos_models.common.errors import BadInput
+from phonos_models.common.letters import fasta_header_message, invalid_letters_message
+from phonos_models.common.unknown import only_unknown_message
 
 LINKER = "G" * 25  # fair-esm encode_sequence default `chain_linker`
 RESIDUE_INDEX_OFFSET = 512  # fair-esm encode_sequence default `residue_index_offset`
 CHAIN_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # one letter per chain, as PDB files need
-VALID_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYX")
 
 
 class ChainError(BadInput):
@@ -80,6 +81,9 @@ def parse_chains(text: str, *, max_length: int, max_chains: int, subject: str = 
 
     `max_length` bounds the folded length (residues plus linkers): that is what costs memory and time.
     """
+    fasta = fasta_header_message(text, subject)
+    if fasta:
+        raise ChainError(fasta)
     cleaned = "".join(text.split()).upper()
     if not cleaned:
         raise ChainError(f"{subject} is empty; ESMFold needs an amino-acid sequence")
@@ -90,12 +94,12 @@ def parse_chains(text: str, *, max_length: int, max_chains: int, subject: str = 
             f"{subject} has an empty chain ({', '.join(empty)}): put exactly one ':' between two chains, "
             "none at either end"
         )
-    bad = sorted(set(cleaned) - VALID_LETTERS - {CHAIN_BREAK})
-    if bad:
-        raise ChainError(
-            f"{subject} contains invalid amino-acid letters: {''.join(bad)}. Use the 20 standard one-letter "
-            "codes, X for unknown, and ':' between the chains of a complex."
-        )
+    letters = invalid_letters_message(cleaned, subject)  # U, O, B, Z, J: fair-esm would fold them as X unsaid
+    if letters:
+        raise ChainError(letters)
+    only_x = only_unknown_message(chains, subject)
+    if only_x:  # the model has no atoms for X (fair-esm writes none): such a chain would fold into nothing
+        raise ChainError(only_x)
     if len(chains) > max_chains:
         raise ChainError(f"{subject} has {len(chains)} chains; ESMFold on this server folds at most {max_chains}")
     layout = ChainLayout(chains)

@@ -28,6 +28,7 @@ from phonos_models.common.structure import (
     to_pdb,
     to_pdb_and_mmcif,
 )
+from phonos_models.common.unknown import unknown_residues, unknown_warning
 from phonos_models.common.weights import TINY_NOTE, TINY_WARNING, WeightsInfo
 from phonos_models.esmfold.chains import LINKER
 from phonos_models.esmfold.result import FoldResult
@@ -38,7 +39,8 @@ JSON_NOTE = (
     "fair-esm's esm-fold reports it; mean_plddt_ca: the mean of the per-residue values. The PDB/mmCIF "
     "B-factor column holds each atom's own pLDDT (as fair-esm writes it). ptm: predicted TM-score of all "
     "residues, 0-1. pae[i][j]: expected position error in Angstrom of residue j when the prediction is aligned "
-    "on residue i. Complexes: chains A, B, ... in submission order; residues in plddt/pae run across chains "
+    "on residue i. unknown_residues: the residues given as X (null when none): folded as ESMFold's unknown type, "
+    "written as their CA only. Complexes: chains A, B, ... in submission order; residues in plddt/pae run across chains "
     "in that order; iptm is AlphaFold-Multimer's interface pTM and chain_pair_iptm AlphaFold 3's per chain pair "
     "(diagonal: each chain's pTM), computed from ESMFold's pTM head, which was trained on single chains: read "
     "them as heuristic interface scores."
@@ -152,6 +154,11 @@ def metadata(result: FoldResult, weights: WeightsInfo, load_s: float) -> dict[st
     }
     if len(result.layout.chains) > 1:
         facts["complex"] = COMPLEX_NOTE
+    unknown = unknown_residues(result.layout.chains)
+    if unknown is not None:
+        facts["unknown_residues"] = unknown
+        facts["warnings"] = [unknown_warning(unknown, "it has no atom template, so the files hold only each one's "
+                                                      "CA (the origin of its backbone frame)")]
     if not weights.real:
         facts["note"] = TINY_NOTE
     return facts
@@ -169,6 +176,7 @@ def scores(result: FoldResult, weights: WeightsInfo) -> dict[str, Any]:
         "iptm": None if result.iptm is None else round(result.iptm, 4),
         "chains": chain_summaries(result),
         "chain_pair_iptm": np.round(result.chain_pair_iptm, 4).tolist(),
+        "unknown_residues": unknown_residues(result.layout.chains),
         "pae": np.round(result.pae.astype(np.float64), 2).tolist(),
         "weights": {"name": weights.name, "sha256": weights.sha256},
         "real_weights": weights.real,

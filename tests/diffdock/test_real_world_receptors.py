@@ -1,0 +1,137 @@
+"""Receptor files as structural biologists send them: prepared (force-field residue names), crystal
+(MSE, altlocs, ligands, waters), NMR (several models), chains without ids, mmCIF. Each is either read
+with a record of what was changed or refused with a message naming the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from phonos_models.diffdock import receptor
+from phonos_models.diffdock.pipe_validate import check_receptor
+
+pytestmark = pytest.mark.unit
+
+PDB = (Path(__file__).parent / "data" / "receptor_small.pdb").read_text()
+ATOMS = [line for line in PDB.splitlines() if line.startswith("ATOM")]
+SEQUENCES = {"A": "MKTAYIAKQRQISFVKSHFSRQ", "B": "GSWTEHLK"}
+
+
+def _text(lines: list[str]) -> str:
+    return "\n".join(lines) + "\nEND\n"
+
+
+def _rename(line: str, old: str, new: str) -> str:
+    return line[:17] + new + line[20:] if line[17:20] == old else line
+
+
+def _blank_chain(line: str) -> str:
+    return line[:21] + " " + line[22:]
+
+
+def test_force_field_residue_names_are_read_as_their_amino_acids() -> None:
+    # An Amber-prepared receptor: histidines as HIE/HIP, serines written as CYX here just to have a
+    # disulfide name. Before: gemmi does not know these names, so every one of them vanished.
+    lines = [_rename(_rename(line, "HIS", "HIE"), "SER", "CYX") for line in ATOMS]
+    rec = receptor.featurize(_text(lines))
+    assert rec.num_residues == 30
+    assert rec.esm_sequences == {"A": "MKTAYIAKQRQICFVKCHFCRQ", "B": "GCWTEHLK"}
+    assert rec.aa[17] == receptor.AMINO_ACIDS.index("HIE")  # the reference vocabulary lists HIE
+    assert rec.preparation.mapped_residues == {"HIE": "H", "CYX": "C"}
+    assert check_receptor(_text(lines)).residues == 30
+
+
+def test_selenomethionine_keeps_its_selenium_in_the_sd_slot() -> None:
+    lines = [line.replace("ATOM  ", "HETATM") for line in ATOMS if line[17:20] == "MET"]
+    mse = [_rename(line, "MET", "MSE") for line in lines]
+    mse = [line[:12] + "SE  " + line[16:76] + "SE" if line[12:16] == " SD " else line for line in mse]
+    plain = receptor.featurize(_text(lines))
+    rec = receptor.featurize(_text(mse))
+    assert rec.atom_x.shape == plain.atom_x.shape  # before: the selenium was dropped
+    assert torch.equal(rec.atom_x, plain.atom_x) and torch.allclose(rec.atom_pos, plain.atom_pos)
+    assert rec.preparation.mapped_residues == {"MSE": "M"} and rec.preparation.residues_missing_atoms == 0
+
+
+def test_two_chains_without_ids_separated_by_ter_stay_two_chains() -> None:
+    a = [_blank_chain(line) for line in ATOMS if line[21] == "A"]
+    b = [_blank_chain(line) for line in ATOMS if line[21] == "B"]
+    rec = receptor.featurize(_text([*a, "TER", *b, "TER"]))
+    # before: one chain, chain B's residue 8 merged into chain A's residue 8 and its other residues
+    # embedded by ESM-2 as the continuation of chain A
+    assert rec.num_residues == 30
+    assert sorted(rec.esm_sequences.values()) == sorted(SEQUENCES.values())
+    assert list(rec.preparation.renamed_chains.values()) == ["A", "B"]
+
+
+def test_chains_that_share_an_id_and_residue_numbers_are_refused() -> None:
+    a = [_blank_chain(line) for line in ATOMS if line[21] == "A"]
+    b = [_blank_chain(line) for line in ATOMS if line[21] == "B"]
+    with pytest.raises(receptor.ReceptorError, match=r"LYS 8 has atom \w+ twice.*own chain id"):
+        check_receptor(_text(a + b))  # no TER: gemmi would keep one atom of each name, silently
+
+
+def test_crystal_and_nmr_files_say_what_was_dropped_or_chosen() -> None:
+    model_2 = [line[:30] + f"{float(line[30:38]) + 50:8.3f}" + line[38:] for line in ATOMS]
+    altloc = []
+    for line in ATOMS:
+        if line[21] == "A" and line[22:26].strip() == "3":
+            # microheterogeneity: THR in altloc A, a VAL 3 Å away in B (gemmi makes that two residues)
+            shifted = line[:30] + f"{float(line[30:38]) + 3:8.3f}" + line[38:]
+            altloc.append(line[:16] + "A" + line[17:])
+            if line[12:16] in (" N  ", " CA ", " C  ", " O  ", " CB "):
+                altloc.append(shifted[:16] + "BVAL" + shifted[20:])
+        else:
+            altloc.append(line)
+        if line[12:16] == " N  ":
+            altloc.append(line[:12] + " H  " + line[16:76] + " H")
+    no_ca = [line for line in altloc if not (line[21] == "B" and line[22:26].strip() == "2" and line[12:16] == " CA ")]
+    extra = ["HETATM 9001  C1  LIG A 101       1.000   1.000   1.000  1.00  0.00           C",
+             "HETATM 9002  O   HOH A 201       2.000   2.000   2.000  1.00  0.00           O"]
+    text = "\n".join(["MODEL        1", *no_ca, *extra, "ENDMDL", "MODEL        2", *model_2, "ENDMDL", "END"])
+    rec = receptor.featurize(text)
+    prep = rec.preparation
+    assert (prep.models, prep.altloc_residues, prep.waters_removed) == (2, 1, 1)
+    assert prep.hydrogens_removed == sum(1 for line in ATOMS if line[12:16] == " N  ")
+    assert prep.other_groups == {"LIG": 1} and prep.residues_without_ca == ("B:2",)
+    assert rec.num_residues == 29
+    ca_3 = rec.pos[2].double().numpy() + rec.center  # altloc A kept, not B's shifted copy
+    assert abs(ca_3[0] - float(next(line for line in ATOMS if line[21] == "A" and line[22:26].strip() == "3"
+                                      and line[12:16] == " CA ")[30:38])) < 1e-3
+    joined = " ".join(prep.warnings())
+    assert "2 models" in joined and "alternative locations" in joined and "B:2" in joined
+
+
+def test_mmcif_is_refused_with_a_message_saying_so() -> None:
+    import gemmi
+
+    structure = gemmi.read_pdb_string(PDB)
+    structure.setup_entities()
+    with pytest.raises(receptor.ReceptorError, match="looks like mmCIF.*PDB format"):
+        check_receptor(structure.make_mmcif_document().as_string())
+
+
+def test_crlf_line_endings_read_like_lf() -> None:
+    rec = receptor.featurize("\r\n".join(ATOMS) + "\r\nEND\r\n")
+    assert rec.esm_sequences == SEQUENCES and rec.num_residues == 30
+
+
+def test_records_cut_after_the_coordinates_and_no_final_newline_are_read() -> None:
+    rec = receptor.featurize("\n".join(line[:54] for line in ATOMS))  # before: "line is too short" on the last one
+    assert rec.esm_sequences == SEQUENCES and rec.atom_x.shape[0] == 253
+
+
+def test_charmm_atom_names_fill_the_same_slots() -> None:
+    # CHARMM-GUI writes HSD for histidine, CD for isoleucine's CD1 and OT1/OT2 for the C-terminal oxygens
+    def charmm(line: str) -> str:
+        line = _rename(line, "HIS", "HSD")
+        if line[17:20] == "ILE" and line[12:16] == " CD1":
+            line = line[:12] + " CD " + line[16:]
+        if line[21] == "B" and line[22:26].strip() == "8" and line[12:16] in (" O  ", " OXT"):
+            line = line[:12] + (" OT1" if line[12:16] == " O  " else " OT2") + line[16:]
+        return line
+
+    plain = receptor.featurize(_text(ATOMS))
+    rec = receptor.featurize(_text([charmm(line) for line in ATOMS]))
+    assert rec.preparation.residues_missing_atoms == 0  # before: every ILE and the last residue lacked atoms
+    assert torch.allclose(rec.atom_pos, plain.atom_pos) and rec.esm_sequences == SEQUENCES

@@ -1,0 +1,64 @@
+"""What a model would refuse, the API refuses first: a 400 in the seed's shape with the model's own message,
+before any credit is taken (a job that fails inside the model as "invalid_input" is charged; jobservice/failures.py).
+
+The rules live once, in the science package (phonos_models.common.letters / .unknown, the DiffDock receptor
+reader); the job service calls them. These run through the public REST API of an in-process job service on
+the inference twin, over SQLite.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support import InProcessService
+
+pytestmark = pytest.mark.integration
+
+DATA = Path(__file__).parents[1] / "diffdock" / "data"
+ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
+LETTER_ADVICE = "Use the 20 standard one-letter codes, X for unknown, and ':' between the chains of a complex."
+
+# The same words from both structure models: one rule, one message.
+REFUSED_SEQUENCES = [
+    ("XXXX", "sequence is only X (unknown residues); give at least one known amino acid per chain"),
+    ("MKTAYIAK:xxxx", "sequence chain B is only X (unknown residues); give at least one known amino acid per chain"),
+    (">sp|P69905|HBA_HUMAN\nMVLSPADKTNVKAAWG",
+     "sequence looks like FASTA (it starts with '>'): send the residues only, without the header line"),
+    ("MKTUAYB", f"sequence contains invalid amino-acid letters: BU. {LETTER_ADVICE} "
+                "Write B -> D or N; U -> C (selenocysteine), or X."),
+]
+
+
+@pytest.fixture
+def service(twin_factory: type) -> InProcessService:
+    return twin_factory.start(PHONOS_MODELS="esmfold,alphafold2,diffdock")
+
+
+def refused(service: InProcessService, body: dict) -> dict:
+    """The 400 body of `body` submitted by a fresh account of 100 credits, checked to have cost nothing."""
+    client = service.client(service.new_key(credits=100))
+    response = client.post("/v1/predict", json=body)
+    assert response.status_code == 400, (body, response.text)
+    assert client.balance() == 100
+    assert client.get("/v1/jobs").json()["pagination"]["total"] == 0
+    return dict(response.json())
+
+
+@pytest.mark.parametrize("model", ["alphafold2", "esmfold"])
+def test_sequences_the_models_refuse_are_400_with_their_message_and_cost_nothing(service: InProcessService,
+                                                                                 model: str) -> None:
+    for sequence, message in REFUSED_SEQUENCES:
+        body = refused(service, {"model": model, "sequence": sequence})
+        assert body == {"error": "Invalid request", "message": message}, (model, sequence)
+    assert service.inference.calls == []  # nothing reached the model
+
+
+def test_an_mmcif_receptor_is_named_as_mmcif_and_costs_nothing(service: InProcessService) -> None:
+    # As gemmi writes mmCIF: `ATOM 1 N N . MET ...` (single spaces), no HETATM: no PDB record, and no path either.
+    mmcif = (DATA / "receptor_small.cif").read_text()
+    body = refused(service, {"model": "diffdock", "sequence": ASPIRIN, "params": {"protein_pdb": mmcif}})
+    assert body == {"error": "Invalid request", "message": "params.protein_pdb: protein PDB looks like mmCIF; send the "
+                    "receptor in PDB format (e.g. `gemmi convert receptor.cif receptor.pdb`)"}
+    assert service.inference.calls == []

@@ -1,0 +1,28 @@
+"""The client command's config file: one it cannot read is a one-line usage error naming it, and
+`phonos login` (which writes a new one) is not stopped by it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from phonos_client import cli
+
+from launcher.ports import free_port
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_broken_config_file_is_a_usage_error_that_login_gets_past(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("url = http://127.0.0.1:8080\n")  # unquoted: not TOML
+    monkeypatch.setenv("PHONOS_CONFIG", str(path))
+    for name in ("PHONOS_URL", "PHONOS_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["account"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} is not a phonos config file" in err and "phonos login" in err and "Traceback" not in err
+    # login reads it for the URL it would keep, then checks the key with the server: here, nobody listens
+    assert cli.main(["login", "--url", f"http://127.0.0.1:{free_port()}", "--api-key", "pk_x"]) == 7
+    assert "could not reach the server" in capsys.readouterr().err

@@ -1,0 +1,230 @@
+"""Reading a real-world receptor file, and a record of every change made to it on the way in.
+
+PDB files as people send them carry NMR ensembles, alternative locations, waters, hydrogens, bound
+ligands, selenomethionine and other modified residues, force-field residue names from a prepared
+receptor (Amber's HIE/HID/HIP/CYX/..., CHARMM's HSD/HSE/HSP) and chains without an id. The
+reference (ProDy) keeps the first model and altloc A and drops what is not protein; we do the same,
+and `Preparation` says what was dropped, chosen or renamed, so a job's result shows it (JSON
+`receptor.preparation`, metadata `receptor` and `warnings`).
+
+Only gemmi, no torch: `pipe_validate` (imported by the job service) uses this module too.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import gemmi
+
+from phonos_models.common.errors import BadInput
+
+
+class ReceptorError(BadInput):
+    """The PDB cannot be used as a receptor; the message says why (shown to the user as a 400)."""
+
+
+# Reference residue vocabulary (DiffDock `possible_amino_acids`); index 37 = misc.
+AMINO_ACIDS: tuple[str, ...] = (
+    "ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE", "LEU", "LYS", "MET",
+    "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL", "HIP", "HIE", "TPO", "HID", "LEV", "MEU",
+    "PTR", "GLV", "CYT", "SEP", "HIZ", "CYM", "GLM", "ASQ", "TYS", "CYX", "GLZ",
+)  # fmt: skip
+STANDARD: dict[str, str] = {
+    "ALA": "A", "ARG": "R", "ASN": "N", "ASP": "D", "CYS": "C", "GLN": "Q", "GLU": "E", "GLY": "G",
+    "HIS": "H", "ILE": "I", "LEU": "L", "LYS": "K", "MET": "M", "PHE": "F", "PRO": "P", "SER": "S",
+    "THR": "T", "TRP": "W", "TYR": "Y", "VAL": "V",
+}  # fmt: skip
+# Protonation/disulfide states of prepared receptors, which the PDB's chemical component table
+# (and so gemmi) does not know: Amber (HIE, HID, HIP, CYX, CYM, ASH, GLH, LYN) and CHARMM (HSD, HSE,
+# HSP). Without this table they were not amino acids and a prepared receptor lost every histidine.
+FORCE_FIELD_NAMES: dict[str, str] = {
+    "HIE": "H", "HID": "H", "HIP": "H", "HSD": "H", "HSE": "H", "HSP": "H",
+    "CYX": "C", "CYM": "C", "ASH": "D", "GLH": "E", "LYN": "K",
+}  # fmt: skip
+# Other names of a slot's atom, tried when the slot's own name is absent: selenium for MET's SD in MSE,
+# and CHARMM's names (ILE's CD, the C-terminal OT1 for O). Key "*": every residue.
+SLOT_ALIASES: dict[str, dict[str, str]] = {"MSE": {"SD": "SE"}, "ILE": {"CD1": "CD"}, "*": {"O": "OT1"}}
+
+
+def find_slot_atom(residue: gemmi.Residue, slot: str) -> gemmi.Atom | None:
+    """The residue's atom for a heavy-atom slot, by its PDB name or a known other name (`SLOT_ALIASES`)."""
+    atom = residue.find_atom(slot, "*")
+    if atom is not None:
+        return atom
+    other = SLOT_ALIASES.get(residue.name, {}).get(slot) or SLOT_ALIASES["*"].get(slot)
+    return residue.find_atom(other, "*") if other else None
+
+
+def residue_letter(name: str) -> str:
+    """One-letter code of a residue name: the parent amino acid of a modified or force-field residue
+    (MSE → M, SEP → S, HIE → H, from the PDB's component table via gemmi), X when unknown."""
+    if name in STANDARD:
+        return STANDARD[name]
+    if name in FORCE_FIELD_NAMES:
+        return FORCE_FIELD_NAMES[name]
+    info = gemmi.find_tabulated_residue(name)
+    parent = info.one_letter_code.upper() if info is not None else " "
+    return parent if parent in STANDARD.values() else "X"
+
+
+def is_amino_acid(name: str) -> bool:
+    info = gemmi.find_tabulated_residue(name)
+    return (info is not None and info.is_amino_acid()) or name in FORCE_FIELD_NAMES or name in AMINO_ACIDS
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """What reading the file changed; counts of atoms/residues (model 1 unless said otherwise)."""
+
+    models: int = 1  # MODELs in the file; only the first is used (an NMR ensemble is not one structure)
+    altloc_residues: int = 0  # residues with alternative locations; the first listed (usually A) is kept
+    hydrogens_removed: int = 0
+    waters_removed: int = 0
+    other_groups: dict[str, int] = field(default_factory=dict)  # non-protein residue name → count, ignored
+    mapped_residues: dict[str, str] = field(default_factory=dict)  # non-standard name → parent letter used
+    unknown_residues: dict[str, int] = field(default_factory=dict)  # amino acids of unknown parent → count
+    residues_without_ca: tuple[str, ...] = ()  # "A:45" amino acids skipped: the model needs the CA
+    renamed_chains: dict[str, str] = field(default_factory=dict)  # blank chain id → the id given to it
+    residues_missing_atoms: int = 0  # residues lacking heavy atoms of their type (set by the featuriser)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "models_in_file": self.models,
+            "model_used": 1,
+            "altloc_residues": self.altloc_residues,
+            "altloc_kept": "first listed (A)",
+            "hydrogens_removed": self.hydrogens_removed,
+            "waters_removed": self.waters_removed,
+            "other_groups_ignored": dict(self.other_groups),
+            "mapped_residues": dict(self.mapped_residues),
+            "unknown_residues": dict(self.unknown_residues),
+            "residues_without_ca": list(self.residues_without_ca),
+            "renamed_chains": dict(self.renamed_chains),
+            "residues_missing_atoms": self.residues_missing_atoms,
+        }
+
+    def warnings(self) -> list[str]:
+        """One sentence per change a user should know about (metadata `warnings`)."""
+        out: list[str] = []
+        if self.models > 1:
+            out.append(f"receptor file has {self.models} models (an ensemble); only model 1 was docked into")
+        if self.altloc_residues:
+            out.append(f"{self.altloc_residues} receptor residue(s) have alternative locations; the first listed was kept")
+        if self.mapped_residues:
+            pairs = ", ".join(f"{name}->{letter}" for name, letter in sorted(self.mapped_residues.items()))
+            out.append(f"non-standard receptor residues read as their parent amino acid: {pairs}")
+        if self.unknown_residues:
+            names = ", ".join(f"{name} x{n}" for name, n in sorted(self.unknown_residues.items()))
+            out.append(f"receptor residues of unknown type ({names}) were kept as unknown amino acids (backbone only, "
+                       "G for ESM-2)")
+        if self.residues_without_ca:
+            shown = ", ".join(self.residues_without_ca[:10]) + (" ..." if len(self.residues_without_ca) > 10 else "")
+            out.append(f"{len(self.residues_without_ca)} receptor residue(s) without a CA atom were left out: {shown}")
+        if self.renamed_chains:
+            out.append("receptor chains without a chain id were named " + ", ".join(self.renamed_chains.values()))
+        if self.residues_missing_atoms:
+            out.append(f"{self.residues_missing_atoms} receptor residue(s) lack heavy atoms of their type; the atoms "
+                       "present were used")
+        return out
+
+
+def refuse_mmcif(text: str) -> None:
+    """`ReceptorError` naming mmCIF when `text` is one (a `data_` block or an `_atom_site` loop). The job
+    service calls it before its own PDB-or-path guess: mmCIF atom lines (`ATOM 1 N ...`) are no PDB records."""
+    if text.lstrip().startswith("data_") or "\n_atom_site." in text:
+        raise ReceptorError("protein PDB looks like mmCIF; send the receptor in PDB format "
+                            "(e.g. `gemmi convert receptor.cif receptor.pdb`)")
+
+
+def _parse(text: str) -> gemmi.Structure:
+    refuse_mmcif(text)
+    try:
+        # TER ends a chain: two chains without ids (or with the same id) are not one chain
+        # gemmi reads a last line that ends without a newline one character short, so an ATOM record cut
+        # after the coordinates (54 columns, as some tools write them) would be "too short"
+        return gemmi.read_pdb_string(text if text.endswith("\n") else text + "\n", split_chain_on_ter=True)
+    except (RuntimeError, ValueError) as exc:
+        raise ReceptorError(f"protein PDB could not be parsed: {exc}") from None
+
+
+def _name_blank_chains(model: gemmi.Model) -> dict[str, str]:
+    """Give protein chains without an id unused letters when there are several (else ESM-2 would embed
+    them as one sequence). One blank protein chain keeps its (blank) id."""
+    blank = [chain for chain in model if not chain.name.strip() and any(is_amino_acid(r.name) for r in chain)]
+    if len(blank) < 2:
+        return {}
+    used = {chain.name for chain in model}
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" if c not in used]
+    if len(free) < len(blank):
+        raise ReceptorError(f"protein PDB has {len(blank)} chains without a chain id; give them chain ids")
+    renamed: dict[str, str] = {}
+    for number, (chain, new) in enumerate(zip(blank, free, strict=False), start=1):
+        chain.name = new
+        renamed[f"unnamed chain {number}"] = new
+    return renamed
+
+
+def _check_no_merged_atoms(model: gemmi.Model) -> None:
+    """Two atoms of one name in one residue: records of different chains (same or blank id, no TER)
+    were read as one residue. Docking into that would be a silently wrong structure."""
+    for chain in model:
+        for residue in chain:
+            if not is_amino_acid(residue.name):
+                continue  # a ligand's atoms are often all named alike ("C", "C", ...); it is ignored anyway
+            names = Counter((atom.name, atom.altloc) for atom in residue if not atom.is_hydrogen())
+            twice = sorted(name for (name, _), n in names.items() if n > 1)
+            if twice:
+                label = (chain.name or "(blank chain id)") + f" {residue.name} {residue.seqid}"
+                raise ReceptorError(
+                    f"protein PDB residue {label} has atom {twice[0]} twice: atoms of different chains share a "
+                    "chain id and residue number; give each chain its own chain id (or separate them with TER)"
+                )
+
+
+def read_structure_with_report(pdb_text: str) -> tuple[gemmi.Structure, Preparation]:
+    """First model of the PDB text, first conformer per atom, no hydrogens or waters, and the record."""
+    if not pdb_text.strip():
+        raise ReceptorError("protein PDB is empty")
+    structure = _parse(pdb_text)
+    if len(structure) == 0:
+        raise ReceptorError("protein PDB has no ATOM/HETATM records")
+    models = len(structure)
+    for index in range(models - 1, 0, -1):
+        del structure[index]
+    model = structure[0]
+    _check_no_merged_atoms(model)  # before altlocs are removed: gemmi keeps one atom per name then
+    # distinct positions: a microheterogeneous site (SER in altloc A, THR in B) is two residues in gemmi
+    altloc = len({(chain.name, str(residue.seqid)) for chain in model for residue in chain
+                  if any(atom.has_altloc() for atom in residue)})
+    structure.remove_alternative_conformations()
+    hydrogens = sum(1 for chain in model for residue in chain for atom in residue if atom.is_hydrogen())
+    structure.remove_hydrogens()
+    waters = sum(1 for chain in model for residue in chain if residue.is_water())
+    structure.remove_waters()
+    structure.remove_empty_chains()
+    renamed = _name_blank_chains(model)
+    others: Counter[str] = Counter()
+    mapped: dict[str, str] = {}
+    unknown: Counter[str] = Counter()
+    no_ca: list[str] = []
+    for chain in model:
+        for residue in chain:
+            if not is_amino_acid(residue.name):
+                others[residue.name] += 1
+                continue
+            if residue.find_atom("CA", "*") is None:
+                no_ca.append(f"{chain.name}:{residue.seqid.num}{residue.seqid.icode.strip()}")
+                continue
+            letter = residue_letter(residue.name)
+            if letter == "X":
+                unknown[residue.name] += 1
+            elif residue.name not in STANDARD:
+                mapped[residue.name] = letter
+    report = Preparation(
+        models=models, altloc_residues=altloc, hydrogens_removed=hydrogens, waters_removed=waters,
+        other_groups=dict(others), mapped_residues=mapped, unknown_residues=dict(unknown),
+        residues_without_ca=tuple(no_ca), renamed_chains=renamed,
+    )  # fmt: skip
+    return structure, report
