@@ -202,7 +202,7 @@ class JobStore:
         return deleted is not None
 
     async def page(
-        self, account_id: int, *, status: str | None, model: str | None, name: str | None, limit: int, offset: int
+        self, account_id: int, *, status: str | None, model: str | None, limit: int, offset: int, name: str | None = None
     ) -> tuple[list[JobRecord], int]:
         params = {"account_id": account_id, "status": status, "model": model, "name": name, "limit": limit,
                   "offset": offset}

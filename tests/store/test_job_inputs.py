@@ -30,11 +30,11 @@ A3M = ">query\nMKTVRQERLKSIVRILERSKEPV\n" * 200_000  # ~6 MB, an MSA-sized input
 OLD_REQUEST = {"sequence": "MKV", "params": {"num_recycles": 2}}
 
 
-def test_only_submission_and_claims_name_the_stored_requests() -> None:
+def test_only_submission_claims_and_deletion_name_the_stored_requests() -> None:
     for engine, named in (("sqlite", queries()), ("postgres", {n: s.sql for n, s in pg_queries().items()})):
         touching = {name for name, sql in named.items() if "job_inputs" in sql or "request_json" in sql}
         claims = {"claim_job", "claim_next_job"} if engine == "postgres" else {"claim_job"}
-        assert touching == {"insert_job_input"} | claims, engine
+        assert touching == {"insert_job_input", "delete_job_input"} | claims, engine
         assert not touching & set(JOB_READS)
 
 
@@ -45,7 +45,7 @@ def test_gets_and_lists_never_load_the_stored_request_and_a_claim_does(run: Call
         [job_id] = await jobs.submit(who, [deep])
         row = await store.read.fetch_one("get_job", {"id": job_id, "account_id": who})  # SELECT * FROM jobs
         page = await store.read.fetch_all("list_jobs", {"account_id": who, "status": None, "model": None,
-                                                        "limit": 10, "offset": 0})
+                                                        "name": None, "limit": 10, "offset": 0})
         for read in (row, *page):
             assert "request_json" not in read.keys()
             assert sum(len(str(value)) for value in dict(read).values()) < 2_000  # the row, not the 6 MB input
