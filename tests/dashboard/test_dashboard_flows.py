@@ -271,6 +271,33 @@ def test_filter_and_period_buttons_say_which_one_is_on(cleo_page: Page, service:
     expect(page.get_by_role("button", name="7 days")).to_have_attribute("aria-pressed", "false")
 
 
+def test_search_finds_jobs_by_name_and_a_finished_job_can_be_deleted(cleo_page: Page, service: ServiceProcess,
+                                                                     cleo: User) -> None:
+    api = service.client(cleo.api_key)
+    ids = {name: api.predict(SHORT, name=name).json()["job_id"] for name in ("Zebra fold 1", "zebra fold 2", "Okapi")}
+    for job_id in ids.values():
+        api.wait_for(job_id, timeout_s=180)
+    page = cleo_page
+    page.goto(f"{service.base_url}/jobs")
+    page.fill("#filter-name", "ZEBRA")  # any case
+    expect(page.locator("#jobs-body tr")).to_have_count(2)
+    assert "name=ZEBRA" in page.url  # the search is in the address, like the other filters
+    page.fill("#filter-name", "no job is called this")
+    expect(page.locator("#jobs-list")).to_contain_text("No jobs match these filters")
+    shot(page, "28-jobs-search-empty")
+
+    page.goto(f"{service.base_url}/jobs/{ids['zebra fold 2']}")
+    page.click("#delete-job")
+    dialog = page.locator("dialog.modal")
+    expect(dialog).to_contain_text("deleted for good")
+    shot(page, "28-job-delete-confirm")
+    dialog.locator("[data-confirm]").click()
+    page.wait_for_url("**/jobs")
+    expect(page.locator(f"#jobs-body tr[data-job-id='{ids['Zebra fold 1']}']")).to_be_visible()
+    assert page.locator(f"#jobs-body tr[data-job-id='{ids['zebra fold 2']}']").count() == 0
+    assert api.get(f"/v1/jobs/{ids['zebra fold 2']}").status_code == 404
+
+
 def test_a_missing_receptor_file_is_marked_on_the_upload_not_on_the_unused_job_list(
         cleo_page: Page, service: ServiceProcess, cleo_job: dict[str, Any]) -> None:
     page = cleo_page

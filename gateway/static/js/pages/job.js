@@ -3,7 +3,7 @@
 
 import {api, download} from '../api.js';
 import {pageHeader} from '../app.js';
-import {copyText, h, icon, replace, toast} from '../dom.js';
+import {confirmDialog, copyText, h, icon, replace, toast} from '../dom.js';
 import {ACTIVE, PLDDT_BANDS, ago, dateTime, duration, modelName, num, plddtBand, shortId} from '../format.js';
 import {paeHeatmap, plddtPlot} from '../plots.js';
 import {dockingViewer, splitSdf, structureViewer} from '../viewer.js';
@@ -325,11 +325,28 @@ export async function render(main, {params}) {
       h('span', {class: 'mono small muted'}, job.job_id),
       h('button', {class: 'btn link small', type: 'button', on: {click: () => copyText(job.job_id)}}, 'Copy id'),
       h('span', {class: 'muted small'}, `Submitted ${ago(job.created_at)}`)),
-    actions: job.status === 'completed' && job.model !== 'diffdock' && !job.results_deleted_at
-      ? [h('a', {class: 'btn', id: 'dock-this', href: `/submit?model=diffdock&receptor=${encodeURIComponent(job.job_id)}`}, 'Dock a ligand to this structure')]
-      : [],
+    actions: [
+      job.status === 'completed' && job.model !== 'diffdock' && !job.results_deleted_at
+        ? h('a', {class: 'btn', id: 'dock-this', href: `/submit?model=diffdock&receptor=${encodeURIComponent(job.job_id)}`}, 'Dock a ligand to this structure')
+        : null,
+      ACTIVE.has(job.status) ? null // cancel it first (the status card's button)
+        : h('button', {class: 'btn danger', type: 'button', id: 'delete-job', on: {click: () => onDelete()}}, 'Delete'),
+    ].filter(Boolean),
   });
   replace(main, header(), body);
+
+  async function onDelete() {
+    const ok = await confirmDialog({
+      title: 'Delete this job?',
+      body: 'Its result files, its inputs (sequence, structure, ligand), its name and its scores are deleted for good. The credits it used stay used.',
+      confirm: 'Delete job', danger: true,
+    });
+    if (!ok) return;
+    try {
+      await api.del(`/v1/jobs/${encodeURIComponent(job.job_id)}`);
+      location.assign('/jobs');
+    } catch (err) { toast(err.message); }
+  }
 
   async function onCancel() {
     try { if (await cancelJob(job)) await poll(); } catch (err) { toast(err.message); }

@@ -32,6 +32,7 @@ export async function render(main, {query}) {
   const state = {
     model: query.get('model') || '',
     status: query.get('status') || '',
+    name: query.get('name') || '',
     offset: Math.max(0, parseInt(query.get('offset') || '0', 10) || 0),
   };
   const models = (await api.get('/v1/models')).models;
@@ -39,6 +40,13 @@ export async function render(main, {query}) {
     state.model = modelSelect.value; state.offset = 0; refresh(true);
   }}}, h('option', {value: ''}, 'All models'), models.map((m) => h('option', {value: m.id}, m.name)));
   modelSelect.value = state.model;
+  let typing = null; // a search runs once the typing pauses, not on every key
+  const nameInput = h('input', {type: 'search', id: 'filter-name', placeholder: 'Search names', maxlength: '200',
+    'aria-label': 'Search job names', on: {input: () => {
+      clearTimeout(typing);
+      typing = setTimeout(() => { state.name = nameInput.value.trim(); state.offset = 0; refresh(true); }, 250);
+    }}});
+  nameInput.value = state.name;
   const statusButtons = ['', ...STATUSES].map((status) => h('button', {type: 'button', 'data-status': status || 'all',
     on: {click: () => { state.status = status; state.offset = 0; refresh(true); }}},
   status ? status[0].toUpperCase() + status.slice(1) : 'All'));
@@ -52,7 +60,7 @@ export async function render(main, {query}) {
       h('div', {class: 'card'},
         h('div', {class: 'card-head'},
           h('div', {class: 'row'}, h('div', {class: 'segmented', role: 'group', 'aria-label': 'Status'}, statusButtons)),
-          h('div', {class: 'row'}, h('div', {style: {width: '180px'}}, modelSelect))),
+          h('div', {class: 'row'}, h('div', {class: 'search'}, nameInput), h('div', {style: {width: '180px'}}, modelSelect))),
         listArea)));
 
   let timer = null;
@@ -79,10 +87,10 @@ export async function render(main, {query}) {
   }
 
   function emptyState() {
-    const filtered = state.model || state.status;
+    const filtered = state.model || state.status || state.name;
     return h('div', {class: 'empty'}, icon('empty'),
       h('div', {class: 'title'}, filtered ? 'No jobs match these filters' : 'No jobs yet'),
-      h('div', {}, filtered ? 'Try another model or status.' : 'Fold a sequence with ESMFold or AlphaFold2, or dock a ligand with DiffDock.'),
+      h('div', {}, filtered ? 'Try another name, model or status.' : 'Fold a sequence with ESMFold or AlphaFold2, or dock a ligand with DiffDock.'),
       filtered ? null : h('a', {class: 'btn primary', href: '/submit'}, 'Submit your first job'));
   }
 
@@ -110,6 +118,7 @@ export async function render(main, {query}) {
     const params = new URLSearchParams();
     if (state.model) params.set('model', state.model);
     if (state.status) params.set('status', state.status);
+    if (state.name) params.set('name', state.name);
     if (state.offset) params.set('offset', String(state.offset));
     history.replaceState(null, '', '/jobs' + (params.toString() ? `?${params}` : ''));
     statusButtons.forEach((b) => {
@@ -119,7 +128,8 @@ export async function render(main, {query}) {
     });
     let page;
     try {
-      page = await api.get('/v1/jobs', {model: state.model, status: state.status, limit: PAGE_SIZE, offset: state.offset});
+      page = await api.get('/v1/jobs', {model: state.model, status: state.status, name: state.name, limit: PAGE_SIZE,
+        offset: state.offset});
     } catch (err) {
       replace(listArea, h('div', {class: 'card-body'}, h('div', {class: 'notice bad'}, h('div', {}, h('strong', {}, 'Could not load jobs'), err.message))));
       inFlight = false;
