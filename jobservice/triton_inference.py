@@ -15,6 +15,9 @@ alone (the models send typed codes: triton_models/phonos_triton/adapter.py):
     UNIMPLEMENTED (Triton UNSUPPORTED: the model's own compute limit was reached)         → compute limit
     anything else (INTERNAL, UNKNOWN, ...) or a broken result envelope                    → model failure
 
+but an INTERNAL that the client made up because it could not write the request (the connection broke under
+the call, e.g. a killed Triton) is unavailable too (`lost_connection`).
+
 The request's compute limit travels as the request parameter `phonos_compute_limit_ms`
 (phonos_models.common.requests.COMPUTE_LIMIT_PARAMETER); the model counts it from when it starts computing.
 
@@ -60,6 +63,7 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
 HEALTH_PROBE_TIMEOUT_S = 2.0
 _UNAVAILABLE_CODES = frozenset({"StatusCode.UNAVAILABLE", "StatusCode.NOT_FOUND", "StatusCode.CANCELLED"})
+_CLIENT_WRITE_FAILED = 'Failed "execute_batch"'  # the debug string grpc.aio gives a request it could not send
 # Ask Triton to end a stream with the model's gRPC status code instead of a bare error string.
 _TYPED_STREAM_ERRORS = {"triton_grpc_error": "true"}
 _REQUESTED_OUTPUTS = (*result_files.OUTPUT_NAMES, PROGRESS)
@@ -128,6 +132,9 @@ class TritonInference:
                 if result is None:
                     result = _read_response(request.model, response, on_progress)
         except grpc.aio.AioRpcError as exc:
+            if lost_connection(exc):
+                raise InferenceUnavailable(f"{exc.code().name}: {exc.details()} (the connection to {self._url} "
+                                           "broke during the call)") from exc
             raise classify(InferenceServerException(exc.details() or str(exc.code()), status=str(exc.code()))) from exc
         finally:
             if result is None:
@@ -178,6 +185,16 @@ def _read_response(model: str, response: Any, on_progress: ProgressCallback | No
             return None
         report_progress(on_progress, update)
     return None
+
+
+def lost_connection(exc: grpc.aio.AioRpcError) -> bool:
+    """The client could not write the request to its stream: the connection went away under the call, which a
+    Triton killed mid-run does to some of the calls being sent (measured here: 1-2 of 400 calls streaming to a
+    Triton killed under them; the rest end UNAVAILABLE). grpc.aio reports it as INTERNAL "Internal error from
+    Core", made up by the client (grpc/aio/_call.py `_write`: cygrpc's execute_batch failed), never sent by
+    the server; a model's own INTERNAL ("echo failed: RuntimeError ...") does not look like it. It is the
+    server's absence, not the model's failure: retried like UNAVAILABLE."""
+    return exc.code() == grpc.StatusCode.INTERNAL and (exc.debug_error_string() or "").startswith(_CLIENT_WRITE_FAILED)
 
 
 def classify_intake(exc: InferenceServerException) -> InferenceError:

@@ -75,7 +75,8 @@ def test_kill_a_job_service_and_a_triton_mid_run(postgres: PostgresServer, servi
 
         assert survivor.popen.poll() is None and tritons[0].process.poll() is None  # no restart was needed
         statuses = collections.Counter(job["status"] for job in jobs.values())
-        assert statuses == {"completed": JOBS}, statuses
+        unfinished = {j: (job.get("error_code"), job.get("error")) for j, job in jobs.items() if job["status"] != "completed"}
+        assert statuses == {"completed": JOBS}, (statuses, unfinished)
         attempts = dict(survivor.sql("SELECT id, attempts FROM jobs"))
         assert max(attempts.values()) <= 3 and all(attempts[j] >= 1 for j in ids)
         assert any(a > 1 for a in attempts.values())  # some jobs were running on the killed service
