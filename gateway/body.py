@@ -22,7 +22,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway import errors
 from gateway.errors import HttpError
-from gateway.fields import quoted
+from phonos_config.json_text import json_value_text
 
 SUPPORTED_ENCODINGS = ("identity", "gzip", "x-gzip", "deflate")
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024  # for services that do not size their routes
@@ -70,7 +70,7 @@ def content_encoding(request: web.Request) -> str:
     value = request.headers.get("Content-Encoding", "").strip().lower() or "identity"
     if value not in SUPPORTED_ENCODINGS:
         raise HttpError(errors.client_error(
-            415, f"Content-Encoding {quoted(value)} is not supported; send the body uncompressed, gzip or deflate"
+            415, f"Content-Encoding {json_value_text(value)} is not supported; send the body uncompressed, gzip or deflate"
         ))
     return value
 

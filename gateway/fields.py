@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
+
+from phonos_config.json_text import json_value_text
 
 WRAPPERS = frozenset(
     f"google.protobuf.{n}Value"
@@ -40,19 +41,10 @@ INT_RANGES = {
 FLOAT32_MAX = 3.4028234663852886e38
 _TRUE = frozenset(("true", "1"))
 _FALSE = frozenset(("false", "0"))
-MAX_QUOTED = 64  # characters of a caller's text that a message repeats (a query value can be kilobytes)
 
 
 class FieldValueError(ValueError):
     """A string that does not convert to its field's type (a client error, 400)."""
-
-
-def quoted(text: str) -> str:
-    """A caller's text as a message repeats it, in JSON's quotes as the body's messages do (`"x"`, not
-    Python's `'x'`), cut to its start and its length when long."""
-    if len(text) > MAX_QUOTED:
-        return f"{json.dumps(text[:MAX_QUOTED], ensure_ascii=False)}... ({len(text)} characters)"
-    return json.dumps(text, ensure_ascii=False)
 
 
 class FieldPathError(ValueError):
@@ -187,22 +179,22 @@ def parse_int(text: str, lo: int, hi: int) -> int:
     # int() would also accept " 7", "1_000" and non-ASCII digits; a query string should not.
     digits = text[1:] if text[:1] in "+-" else text
     if not digits or not digits.isascii() or not digits.isdigit():
-        raise FieldValueError(f"{quoted(text)} is not an integer")
+        raise FieldValueError(f"{json_value_text(text)} is not an integer")
     value = int(text)
     if not lo <= value <= hi:
-        raise FieldValueError(f"{quoted(text)} is out of range [{lo}, {hi}]")
+        raise FieldValueError(f"{json_value_text(text)} is out of range [{lo}, {hi}]")
     return value
 
 
 def parse_float(text: str, *, single: bool) -> float:
     if not text or text != text.strip() or "_" in text:
-        raise FieldValueError(f"{quoted(text)} is not a number")
+        raise FieldValueError(f"{json_value_text(text)} is not a number")
     try:
         value = float(text)  # also the JSON spellings "NaN", "Infinity", "-Infinity"
     except ValueError:
-        raise FieldValueError(f"{quoted(text)} is not a number") from None
+        raise FieldValueError(f"{json_value_text(text)} is not a number") from None
     if single and math.isfinite(value) and abs(value) > FLOAT32_MAX:
-        raise FieldValueError(f"{quoted(text)} is out of range for a float")
+        raise FieldValueError(f"{json_value_text(text)} is out of range for a float")
     return value
 
 
@@ -212,7 +204,7 @@ def parse_bool(text: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise FieldValueError(f"{quoted(text)} is not a boolean (true or false)")
+    raise FieldValueError(f"{json_value_text(text)} is not a boolean (true or false)")
 
 
 def parse_enum(text: str, by_name: dict[str, object], by_number: dict[int, object]) -> int:
@@ -224,7 +216,7 @@ def parse_enum(text: str, by_name: dict[str, object], by_number: dict[int, objec
     except FieldValueError:
         number = None
     if number is None or number not in by_number:
-        raise FieldValueError(f"{quoted(text)} is not one of {', '.join(by_name)}") from None
+        raise FieldValueError(f"{json_value_text(text)} is not one of {', '.join(by_name)}") from None
     return number
 
 
@@ -234,7 +226,7 @@ def parse_bytes(text: str) -> bytes:
     try:
         return base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
     except (binascii.Error, ValueError):
-        raise FieldValueError(f"{quoted(text)} is not base64") from None
+        raise FieldValueError(f"{json_value_text(text)} is not base64") from None
 
 
 def _set_well_known(message: Message, value: object, name: str) -> None:

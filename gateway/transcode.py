@@ -24,9 +24,10 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from gateway import json_shape
-from gateway.fields import FieldPathError, FieldValueError, Leaf, query_leaves, quoted, resolve
+from gateway.fields import FieldPathError, FieldValueError, Leaf, query_leaves, resolve
 from gateway.http_rule import HttpRule, TemplateError
 from gateway.json_encode import encoder_for
+from phonos_config.json_text import json_value_text
 
 _HTTP_BODY = httpbody_pb2.HttpBody.DESCRIPTOR.full_name
 _JSON_CONTENT_TYPE = "application/json"
@@ -168,7 +169,7 @@ def _parse_json(body: bytes) -> Any:
     try:
         return json.loads(body, object_pairs_hook=_unique_keys)
     except _RepeatedKey as exc:
-        raise TranscodeError(f"malformed JSON body: the key {quoted(str(exc))} appears twice in one object; "
+        raise TranscodeError(f"malformed JSON body: the key {json_value_text(str(exc))} appears twice in one object; "
                              "send each key once") from None
     except RecursionError:  # Python's words ("maximum recursion depth exceeded ...") say nothing to a client
         raise TranscodeError("malformed JSON body: arrays and objects nest too deeply") from None
@@ -177,7 +178,7 @@ def _parse_json(body: bytes) -> Any:
 
 
 def _unknown_query_message(plan: TranscodePlan, unknown: list[str]) -> str:
-    names = ", ".join(quoted(k) for k in unknown)
+    names = ", ".join(json_value_text(k) for k in unknown)
     noun = "parameter" if len(unknown) == 1 else "parameters"
     if not plan.accepted_query:
         return f"unknown query {noun} {names}: this route accepts no query parameters"

@@ -8,8 +8,8 @@ Anything else is a bug and surfaces as INTERNAL with a request id.
 from __future__ import annotations
 
 # Re-exported: the job service words caller values through here, as the science code does.
-from phonos_models.common.json_text import MAX_ECHOED as MAX_ECHOED
-from phonos_models.common.json_text import json_value_text as json_value_text
+from phonos_config.json_text import MAX_ECHOED as MAX_ECHOED
+from phonos_config.json_text import json_value_text as json_value_text
 
 
 class PhonosError(Exception):

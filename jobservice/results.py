@@ -76,11 +76,15 @@ class ResultStore:
         for path in self.shard(job_id).glob(f"{job_id}.*"):
             path.unlink(missing_ok=True)
 
-    def read(self, job_id: str, file_name: str) -> bytes:
-        # File names come from our own index; refuse anything that is not this job's file.
+    def path(self, job_id: str, file_name: str) -> Path:
+        """Where a file of the job's index lives; ValueError for a name that is not this job's file (file names
+        come from our own index: refuse anything else)."""
         if "/" in file_name or not file_name.startswith(f"{job_id}."):
             raise ValueError(f"bad result file name {file_name!r}")
-        return (self.shard(job_id) / file_name).read_bytes()
+        return self.shard(job_id) / file_name
+
+    def read(self, job_id: str, file_name: str) -> bytes:
+        return self.path(job_id, file_name).read_bytes()
 
 
 async def write_retrying(store: ResultStore, job_id: str, result: ModelResult, window_s: float) -> dict[str, Any]:

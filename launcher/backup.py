@@ -16,19 +16,19 @@ On PostgreSQL the database is pg_dump's to copy; this command says so instead of
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from jobservice.datadir_lock import DataDirLock, DataDirLocked
+from jobservice.results import ResultStore
 from phonos_config.service import ServiceSettings
-
-DATABASE_NAME = "phonos.sqlite3"
-RESULTS_NAME = "results"
 
 
 class BackupError(Exception):
@@ -63,46 +63,47 @@ def back_up(settings: ServiceSettings, destination: Path) -> BackupReport:
             f"with pg_dump, then copy {settings.results_dir.resolve()} (result files never change once written, so "
             "a copy taken after the dump holds every file the dump names)")
     source = settings.data_dir.resolve()
-    database = source / DATABASE_NAME
+    database = settings.database_path.resolve()
     if not database.is_file():
         raise BackupError(f"no phonos database in {source}: check --data-dir or PHONOS_DATA_DIR")
     destination = destination.resolve()
-    _check_destination(source, destination)
+    target = settings.with_overrides(data_dir=destination)  # the same layout, rooted at the destination
+    _check_destination(source, destination, target.database_path)
     destination.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     snapshot_at = time.time()
-    copied_database = _copy_database(database, destination / DATABASE_NAME)
-    names = _result_files(copied_database)
+    copied_database = _copy_database(database, target.database_path)
+    jobs, files = _index(copied_database)
+    origins, copies = ResultStore(settings.results_dir.resolve()), ResultStore(target.results_dir)
     copied = present = copied_bytes = 0
-    missing: list[str] = []
-    for name in names:
-        shard = name[:2]
-        origin, target = source / RESULTS_NAME / shard / name, destination / RESULTS_NAME / shard / name
+    missing: list[tuple[str, str]] = []
+    for job_id, name in files:
+        origin, copy = origins.path(job_id, name), copies.path(job_id, name)
         if not origin.is_file():
-            missing.append(name)
-        elif target.is_file() and target.stat().st_size == origin.stat().st_size:
+            missing.append((job_id, name))
+        elif copy.is_file() and copy.stat().st_size == origin.stat().st_size:
             present += 1  # result files never change: same name and size is the same file
         else:
-            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            partial = target.with_name(f".{name}.partial")
+            copy.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            partial = copy.with_name(f".{name}.partial")
             shutil.copyfile(origin, partial)
-            partial.replace(target)
+            partial.replace(copy)
             copied += 1
-            copied_bytes += target.stat().st_size
+            copied_bytes += copy.stat().st_size
     os.sync()  # one flush for every file copied, instead of an fsync each (thousands of small files)
-    missing = _not_deleted_since(database, missing)
-    return BackupReport(destination, snapshot_at, _count_jobs(copied_database), copied_database.stat().st_size,
-                        copied, copied_bytes, present, tuple(missing), time.monotonic() - started)
+    lost = _not_deleted_since(database, missing)
+    return BackupReport(destination, snapshot_at, jobs, copied_database.stat().st_size,
+                        copied, copied_bytes, present, tuple(lost), time.monotonic() - started)
 
 
-def _check_destination(source: Path, destination: Path) -> None:
+def _check_destination(source: Path, destination: Path, database: Path) -> None:
     if destination == source or source in destination.parents:
         raise BackupError(f"{destination} is inside the data directory {source}: back up to another directory "
                           "(ideally another disk)")
     if destination.exists() and not destination.is_dir():
         raise BackupError(f"{destination} exists and is not a directory")
-    if destination.is_dir() and any(destination.iterdir()) and not (destination / DATABASE_NAME).is_file():
-        raise BackupError(f"{destination} is neither empty nor an earlier phonos backup (it has no {DATABASE_NAME}): "
+    if destination.is_dir() and any(destination.iterdir()) and not database.is_file():
+        raise BackupError(f"{destination} is neither empty nor an earlier phonos backup (it has no {database.name}): "
                           "choose a new or empty directory")
     if destination.is_dir():
         lock = DataDirLock(destination)
@@ -112,7 +113,6 @@ def _check_destination(source: Path, destination: Path) -> None:
             raise BackupError(f"{exc}: stop it, or back up to another directory") from None
         finally:
             lock.release()
-        (destination / "jobservice.lock").unlink(missing_ok=True)
 
 
 def _copy_database(database: Path, target: Path) -> Path:
@@ -120,23 +120,17 @@ def _copy_database(database: Path, target: Path) -> Path:
     on in WAL mode), into a partial file that replaces `target` only once it checks out."""
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
-    source = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True, timeout=30)
     try:
-        copy = sqlite3.connect(partial)
-        try:
+        with _read_only(database) as source, contextlib.closing(sqlite3.connect(partial)) as copy:
             source.backup(copy)
             verdict = copy.execute("PRAGMA quick_check").fetchone()[0]
             if verdict != "ok":
                 raise BackupError(f"the copied database does not check out ({verdict}); the data directory's own "
                                   "database may be damaged: run `sqlite3 phonos.sqlite3 'PRAGMA integrity_check'` there")
             copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no WAL beside it
-        finally:
-            copy.close()
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    finally:
-        source.close()
     with open(partial, "rb+") as handle:
         os.fsync(handle.fileno())
     partial.replace(target)
@@ -145,44 +139,34 @@ def _copy_database(database: Path, target: Path) -> Path:
     return target
 
 
-def _result_files(database: Path) -> list[str]:
-    """Every result file named by the jobs in the copy (their `artifacts` index), but those that result
-    retention deleted (jobservice/result_retention.py)."""
-    connection = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
-    try:
-        columns = {row[1] for row in connection.execute("PRAGMA table_info(jobs)")}
-        kept = " AND results_deleted_at IS NULL" if "results_deleted_at" in columns else ""  # a database from before
+@contextlib.contextmanager
+def _read_only(database: Path) -> Iterator[sqlite3.Connection]:
+    with contextlib.closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True, timeout=30)) as connection:
+        yield connection
+
+
+def _index(database: Path) -> tuple[int, list[tuple[str, str]]]:
+    """How many jobs the copy holds, and every (job id, result file) their `artifacts` index names, but the files
+    that result retention deleted (jobservice/result_retention.py)."""
+    with _read_only(database) as connection:
+        jobs = int(connection.execute("SELECT count(*) FROM jobs").fetchone()[0])
+        kept = " AND results_deleted_at IS NULL" if _has_retention(connection) else ""  # a database from before
         rows = connection.execute(f"SELECT id, result_json FROM jobs WHERE result_json IS NOT NULL{kept}").fetchall()
-    finally:
-        connection.close()
-    names: list[str] = []
-    for job_id, result_json in rows:
-        for artifact in json.loads(result_json).get("artifacts", []):
-            name = str(artifact["file"])
-            if "/" not in name and name.startswith(f"{job_id}."):  # the store's own naming rule (results.py)
-                names.append(name)
-    return names
+    return jobs, [(job_id, str(artifact["file"])) for job_id, result_json in rows
+                  for artifact in json.loads(result_json).get("artifacts", [])]
 
 
-def _not_deleted_since(database: Path, missing: list[str]) -> list[str]:
+def _not_deleted_since(database: Path, missing: list[tuple[str, str]]) -> list[str]:
     """The missing files but those of jobs that result retention swept after the snapshot (the live database
     says so now): those are gone on purpose, and the restored service sweeps them on start."""
     if not missing:
-        return missing
-    connection = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True, timeout=30)
-    try:
-        swept = {row[0] for row in connection.execute(
-            "SELECT id FROM jobs WHERE results_deleted_at IS NOT NULL")}
-    except sqlite3.OperationalError:  # a database from before retention: nothing was swept
-        swept = set()
-    finally:
-        connection.close()
-    return [name for name in missing if name.split(".", 1)[0] not in swept]
+        return []
+    with _read_only(database) as connection:
+        swept = {row[0] for row in connection.execute("SELECT id FROM jobs WHERE results_deleted_at IS NOT NULL")} \
+            if _has_retention(connection) else set()
+    return [name for job_id, name in missing if job_id not in swept]
 
 
-def _count_jobs(database: Path) -> int:
-    connection = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
-    try:
-        return int(connection.execute("SELECT count(*) FROM jobs").fetchone()[0])
-    finally:
-        connection.close()
+def _has_retention(connection: sqlite3.Connection) -> bool:
+    """The database has had migration 0060 (the backup may run before a new service version first starts)."""
+    return any(row[1] == "results_deleted_at" for row in connection.execute("PRAGMA table_info(jobs)"))

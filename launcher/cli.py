@@ -181,9 +181,9 @@ def cmd_accounts_list(args: argparse.Namespace) -> int:
     accounts = _run(settings, lambda: admin.list_accounts(settings))
     if args.json:
         print(json.dumps({"accounts": [{
-            "username": a.username, "email": a.email, "credits": a.credits, "created_at": _when(a.created_at),
+            "username": a.username, "email": a.email, "credits": a.credits, "created_at": rfc3339(a.created_at),
             "can_sign_in": a.can_sign_in, "active_keys": a.active_keys,
-            "last_used_at": None if a.last_used_at is None else _when(a.last_used_at),
+            "last_used_at": None if a.last_used_at is None else rfc3339(a.last_used_at),
             "jobs": a.jobs, "active_jobs": a.active_jobs} for a in accounts]}))
         return 0
     print(f"{'USERNAME':<20} {'EMAIL':<28} {'CREDITS':>9} {'KEYS':>4} {'JOBS':>7} {'ACTIVE':>6}  {'SIGN-IN':<7}  "

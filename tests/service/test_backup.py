@@ -130,4 +130,4 @@ def test_files_that_retention_swept_after_the_snapshot_are_not_called_missing(tm
     connection.executemany("INSERT INTO jobs VALUES (?, ?)", [("swept", 1.0), ("lost", None)])
     connection.commit()
     connection.close()
-    assert _not_deleted_since(live, ["swept.pdb", "lost.pdb", "swept.json"]) == ["lost.pdb"]
+    assert _not_deleted_since(live, [("swept", "swept.pdb"), ("lost", "lost.pdb"), ("swept", "swept.json")]) == ["lost.pdb"]

@@ -14,8 +14,8 @@ import gemmi
 from rdkit import Chem, rdBase
 
 from phonos_config.diffdock import MAX_SMILES_LENGTH
+from phonos_config.json_text import json_value_text
 from phonos_models.common.errors import BadInput
-from phonos_models.common.json_text import json_value_text
 
 from .receptor_prep import ReceptorError, is_amino_acid, read_structure_with_report
 

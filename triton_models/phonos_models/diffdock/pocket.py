@@ -29,8 +29,8 @@ from typing import Any
 import gemmi
 import numpy as np
 
+from phonos_config.json_text import json_value_text
 from phonos_models.common.errors import BadInput
-from phonos_models.common.json_text import json_value_text
 
 from .pipe_validate import protein_residues
 

@@ -1,7 +1,8 @@
 """How an error message repeats a caller's value: in JSON's words, cut when long.
 
-Shared by the job service (`jobservice.errors`) and the science code whose input errors reach callers
-as they are (a DiffDock pocket, a SMILES): one wording on both sides of the Triton boundary. Clients
+Shared by the gateway (query values, JSON keys), the job service (`jobservice.errors`) and the science code
+whose input errors reach callers as they are (a DiffDock pocket, a SMILES): one wording on every side of the
+Triton boundary. Clients
 send JSON, so a message says `true`, `null`, `"text"`, `3`, never Python's `True`, `None`, `'text'`,
 `3.0`.
 """
