@@ -289,6 +289,10 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
     expect(page.locator("#viewer")).to_have_attribute("data-receptor", "cartoon" if cartoon else "sticks")
     expect(page.locator("#viewer-note")).to_have_count(0 if cartoon else 1)
     shot(page, "05-job-docking")
+    # Provenance shows no heading with nothing under it (the receptor's empty "renamed chains" was one).
+    assert page.evaluate("""() => [...document.querySelectorAll('#provenance .kv-group')]
+        .filter((group) => ![...group.querySelectorAll('dd')].some((dd) => dd.textContent.trim()))
+        .map((group) => group.dataset.group)""") == []
     page.set_viewport_size({"width": 1024, "height": 900})  # four narrow stat cards: the SMILES wraps inside its card
     assert page.evaluate("(e) => e.scrollWidth <= e.clientWidth", page.locator("#metric-ligand .value").element_handle())
     page.set_viewport_size({"width": 1440, "height": 960})

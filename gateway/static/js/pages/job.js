@@ -63,11 +63,13 @@ function downloads(job) {
 function show(value) {
   if (Array.isArray(value)) return value.length ? value.map(show).join(', ') : 'none';
   if (typeof value === 'number') return String(+value.toFixed(4));
-  if (value && typeof value === 'object') return Object.entries(value).map(([k, v]) => `${label(k)}: ${show(v)}`).join(' · ');
+  if (value && typeof value === 'object') return Object.entries(value).map(([k, v]) => `${label(k)}: ${show(v)}`).join(' · ') || 'none';
   return String(value);
 }
 
-const isGroup = (v) => v && typeof v === 'object' && (!Array.isArray(v) || v.some((x) => x && typeof x === 'object'));
+// An empty object is a scalar "none", not a heading with nothing under it (e.g. a receptor with no renamed chains).
+const isGroup = (v) => v && typeof v === 'object'
+  && (Array.isArray(v) ? v.some((x) => x && typeof x === 'object') : Object.keys(v).length > 0);
 
 function label(key) {
   return key.replaceAll('_', ' ');
