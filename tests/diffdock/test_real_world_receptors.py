@@ -64,6 +64,19 @@ def test_two_chains_without_ids_separated_by_ter_stay_two_chains() -> None:
     assert list(rec.preparation.renamed_chains.values()) == ["A", "B"]
 
 
+def test_two_chains_with_one_id_separated_by_ter_stay_two_chains() -> None:
+    a = [line for line in ATOMS if line[21] == "A"]
+    b = [line[:21] + "A" + line[22:] for line in ATOMS if line[21] == "B"]
+    ligand = "HETATM 9999  C1  LIG A 900      10.000  10.000  10.000  1.00  0.00           C"
+    rec = receptor.featurize(_text([*a, "TER", *b, "TER", ligand]))
+    # before: both blocks were labelled "A", so ESM-2 embedded chain B as the continuation of chain A
+    assert rec.num_residues == 30
+    assert rec.esm_sequences == {"A": SEQUENCES["A"], "B": SEQUENCES["B"]}
+    assert rec.preparation.renamed_chains == {"chain A #2": "B"}  # the ligand's chain A is no protein chain
+    assert "chain A #2 -> B" in " ".join(rec.preparation.warnings())
+    assert check_receptor(_text([*a, "TER", *b])).chains == {"A": 22, "B": 8}
+
+
 def test_chains_that_share_an_id_and_residue_numbers_are_refused() -> None:
     a = [_blank_chain(line) for line in ATOMS if line[21] == "A"]
     b = [_blank_chain(line) for line in ATOMS if line[21] == "B"]

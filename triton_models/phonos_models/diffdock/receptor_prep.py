@@ -86,7 +86,8 @@ class Preparation:
     mapped_residues: dict[str, str] = field(default_factory=dict)  # non-standard name → parent letter used
     unknown_residues: dict[str, int] = field(default_factory=dict)  # amino acids of unknown parent → count
     residues_without_ca: tuple[str, ...] = ()  # "A:45" amino acids skipped: the model needs the CA
-    renamed_chains: dict[str, str] = field(default_factory=dict)  # blank chain id → the id given to it
+    # "unnamed chain 2" (blank id) or "chain A #2" (a second protein chain with id A, after TER) → id given
+    renamed_chains: dict[str, str] = field(default_factory=dict)
     residues_missing_atoms: int = 0  # residues lacking heavy atoms of their type (set by the featuriser)
 
     def as_json(self) -> dict[str, Any]:
@@ -123,7 +124,8 @@ class Preparation:
             shown = ", ".join(self.residues_without_ca[:10]) + (" ..." if len(self.residues_without_ca) > 10 else "")
             out.append(f"{len(self.residues_without_ca)} receptor residue(s) without a CA atom were left out: {shown}")
         if self.renamed_chains:
-            out.append("receptor chains without a chain id were named " + ", ".join(self.renamed_chains.values()))
+            pairs = ", ".join(f"{what} -> {new}" for what, new in self.renamed_chains.items())
+            out.append(f"receptor chains without an id of their own were given one: {pairs}")
         if self.residues_missing_atoms:
             out.append(f"{self.residues_missing_atoms} receptor residue(s) lack heavy atoms of their type; the atoms "
                        "present were used")
@@ -149,20 +151,34 @@ def _parse(text: str) -> gemmi.Structure:
         raise ReceptorError(f"protein PDB could not be parsed: {exc}") from None
 
 
-def _name_blank_chains(model: gemmi.Model) -> dict[str, str]:
-    """Give protein chains without an id unused letters when there are several (else ESM-2 would embed
-    them as one sequence). One blank protein chain keeps its (blank) id."""
-    blank = [chain for chain in model if not chain.name.strip() and any(is_amino_acid(r.name) for r in chain)]
-    if len(blank) < 2:
+def _label_chains(model: gemmi.Model) -> dict[str, str]:
+    """Give each protein chain a label of its own (else ESM-2 would embed two chains as one sequence):
+    several chains without an id get unused letters (one blank protein chain keeps its blank id), and a
+    chain whose id an earlier protein chain already has (two blocks with one id separated by TER, as
+    some tools write them) gets an unused letter too. Returns what was renamed: "unnamed chain 2" or
+    "chain A #2" (the second protein chain with id A in the file) → the label used."""
+    protein = [chain for chain in model if any(is_amino_acid(r.name) for r in chain)]
+    blank = [chain for chain in protein if not chain.name.strip()]
+    seen: Counter[str] = Counter()
+    repeated: list[tuple[gemmi.Chain, str]] = []
+    for chain in protein:
+        if chain.name.strip():
+            seen[chain.name] += 1
+            if seen[chain.name] > 1:
+                repeated.append((chain, f"chain {chain.name} #{seen[chain.name]}"))
+    todo = ([(chain, f"unnamed chain {n}") for n, chain in enumerate(blank, start=1)] if len(blank) > 1 else [])
+    todo += repeated
+    if not todo:
         return {}
     used = {chain.name for chain in model}
     free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" if c not in used]
-    if len(free) < len(blank):
-        raise ReceptorError(f"protein PDB has {len(blank)} chains without a chain id; give them chain ids")
+    if len(free) < len(todo):
+        raise ReceptorError(f"protein PDB has {len(todo)} chains without a chain id of their own (blank or "
+                            "repeated after TER); give each chain its own chain id")
     renamed: dict[str, str] = {}
-    for number, (chain, new) in enumerate(zip(blank, free, strict=False), start=1):
+    for (chain, what), new in zip(todo, free, strict=False):
         chain.name = new
-        renamed[f"unnamed chain {number}"] = new
+        renamed[what] = new
     return renamed
 
 
@@ -204,7 +220,7 @@ def read_structure_with_report(pdb_text: str) -> tuple[gemmi.Structure, Preparat
     waters = sum(1 for chain in model for residue in chain if residue.is_water())
     structure.remove_waters()
     structure.remove_empty_chains()
-    renamed = _name_blank_chains(model)
+    renamed = _label_chains(model)
     others: Counter[str] = Counter()
     mapped: dict[str, str] = {}
     unknown: Counter[str] = Counter()
