@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from phonos_models.common.letters import chain_name
+
 from jobservice.errors import InvalidArgument, json_value_text
 from jobservice.inference import Tensor, text_tensor
 from jobservice.modelspecs.base import JobOutputs, ModelInfo, ModelSpec, ValidatedJob
@@ -161,7 +163,7 @@ def _check_a3m(texts: list[str], chains: list[str]) -> None:
         try:
             parse_a3m(text, chain)
         except A3MError as exc:
-            where = f"chain {chr(ord('A') + index)}: " if len(chains) > 1 else ""
+            where = f"{chain_name(index)}: " if len(chains) > 1 else ""
             raise InvalidArgument(where + str(exc)) from exc
 
 

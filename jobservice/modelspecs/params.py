@@ -13,8 +13,7 @@ import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from phonos_models.common.letters import fasta_header_message, invalid_letters_message
-from phonos_models.common.unknown import only_unknown_message
+from phonos_models.common.letters import chains_message, fasta_header_message, invalid_letters_message
 
 from jobservice.errors import InvalidArgument, json_value_text
 from phonos_config.complexes import CHAIN_BREAK
@@ -143,14 +142,9 @@ def protein_chains(model: str, sequence: str, max_length: int, max_chains: int) 
     chains = cleaned.split(CHAIN_BREAK)
     if len(chains) > max_chains:
         raise InvalidArgument(f"sequence has {len(chains)} chains; {model} on this server folds at most {max_chains}")
-    for index, chain in enumerate(chains, start=1):
-        if not chain:
-            raise InvalidArgument(f"chain {index} of the sequence is empty: separate chains with exactly one ':' "
-                                  "and do not start or end the sequence with one")
-        _check_letters(chain, "sequence" if len(chains) == 1 else f"chain {index}")
-    only_x = only_unknown_message(chains)
-    if only_x:
-        raise InvalidArgument(only_x)
+    problem = chains_message(chains)
+    if problem:
+        raise InvalidArgument(problem)
     total = sum(len(chain) for chain in chains)
     if total > max_length:
         what = "sequence is" if len(chains) == 1 else f"complex has {len(chains)} chains and"

@@ -140,7 +140,7 @@ def test_the_engine_refuses_malformed_complexes(engine: Engine) -> None:
         engine.predict(Request(sequence=COMPLEX, model_preset="monomer_ptm"))
     with pytest.raises(RequestError, match="one A3M per chain"):
         engine.predict(Request(sequence=COMPLEX, model_preset="multimer", msa_mode="a3m", a3m=f">q\n{CHAIN_A}\n"))
-    with pytest.raises(RequestError, match="chain B: the first record"):
+    with pytest.raises(RequestError, match="sequence chain 2: the first record"):
         engine.predict(Request(sequence=COMPLEX, model_preset="multimer", msa_mode="a3m",
                                a3m=(f">q\n{CHAIN_A}\n", f">q\n{CHAIN_A}X\n")))
     with pytest.raises(RequestError, match="chains separated by single ':'"):

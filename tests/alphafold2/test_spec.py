@@ -71,26 +71,26 @@ COMPLEX = f"{QUERY[:20]}:{QUERY[20:]}"
 
 
 @pytest.mark.parametrize(("sequence", "params", "fragment"), [
-    (f"{QUERY[:20]}::{QUERY[20:]}", {}, "chain 2 of the sequence is empty"),
-    (f"{QUERY}:", {}, "chain 2 of the sequence is empty"),
+    (f"{QUERY[:20]}::{QUERY[20:]}", {}, "sequence chain 2 is empty"),
+    (f"{QUERY}:", {}, "sequence chain 2 is empty"),
     (":", {}, "sequence is empty"),
     (":".join(["MKV"] * 27), {}, "sequence has 27 chains; AlphaFold2 on this server folds at most 26"),
     (f"{QUERY}:MKTVRQERLK", {}, "complex has 2 chains and 51 residues in all; AlphaFold2 on this server accepts at most 48"),
-    (f"{QUERY[:20]}:MKT1", {}, "chain 2 contains invalid amino-acid letters: 1"),
+    (f"{QUERY[:20]}:MKT1", {}, "sequence chain 2 contains invalid amino-acid letters: 1"),
     # The models' own rules (phonos_models.common), here so the job fails before credits, not in the model:
     ("xxXX", {}, "sequence is only X (unknown residues); give at least one known amino acid per chain"),
-    (f"{QUERY[:20]}:XXX", {}, "sequence chain B is only X (unknown residues)"),
+    (f"{QUERY[:20]}:XXX", {}, "sequence chain 2 is only X (unknown residues)"),
     (f">sp|P69905|HBA_HUMAN\n{QUERY[:20]}", {}, "sequence looks like FASTA (it starts with '>'): send the residues only"),
     ("MKTUAYB", {}, "sequence contains invalid amino-acid letters: BU. Use the 20 standard one-letter codes, X for "
                     "unknown, and ':' between the chains of a complex. Write B -> D or N; U -> C (selenocysteine), or X."),
-    (f"{QUERY[:20]}:MKOJ", {}, "chain 2 contains invalid amino-acid letters: JO. Use the 20 standard one-letter codes, X "
+    (f"{QUERY[:20]}:MKOJ", {}, "sequence chain 2 contains invalid amino-acid letters: JO. Use the 20 standard one-letter codes, X "
                                "for unknown, and ':' between the chains of a complex. Write J -> I or L; O -> K "
                                "(pyrrolysine), or X."),
     (COMPLEX, {"model_preset": "monomer_ptm"}, 'a complex needs model_preset "multimer", not "monomer_ptm"'),
     (COMPLEX, {"a3m": f">q\n{QUERY}\n"}, "params.a3m must be a list with one A3M per chain"),
     (COMPLEX, {"a3m": [f">a\n{QUERY[:20]}\n"]}, "params.a3m has 1 A3Ms for 2 chains"),
     (COMPLEX, {"a3m": [f">a\n{QUERY[:20]}\n", 5]}, "params.a3m must be a list of strings"),
-    (COMPLEX, {"a3m": [f">a\n{QUERY[:20]}\n", f">b\n{QUERY[:21]}\n"]}, "chain B: the first record of params.a3m must be the query"),
+    (COMPLEX, {"a3m": [f">a\n{QUERY[:20]}\n", f">b\n{QUERY[:21]}\n"]}, "sequence chain 2: the first record of params.a3m must be the query"),
     (COMPLEX, {"msa_mode": "a3m"}, "params.a3m (one A3M per chain, each starting with its chain) is required"),
 ])
 def test_bad_complexes_are_400_before_credits(sequence: str, params: dict[str, Any], fragment: str) -> None:

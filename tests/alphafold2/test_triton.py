@@ -85,7 +85,7 @@ def test_end_to_end_through_the_public_api(triton: object, service_factory: type
     bad_a3m = client.post("/v1/predict", json={"model": "alphafold2", "sequence": QUERY, "params": {"a3m": ">x\nMKT\n"}})
     assert bad_a3m.status_code == 400 and "match columns" in bad_a3m.json()["message"]
     bad_complex = client.post("/v1/predict", json={"model": "alphafold2", "sequence": f"{QUERY[:20]}::{CHAIN_B}"})
-    assert bad_complex.status_code == 400 and "chain 2 of the sequence is empty" in bad_complex.json()["message"]
+    assert bad_complex.status_code == 400 and "sequence chain 2 is empty" in bad_complex.json()["message"]
     assert client.balance() == 170  # nothing charged for refused jobs
 
     # A two-chain complex, Amber-relaxed: submitted first, so it runs while the monomer below waits.

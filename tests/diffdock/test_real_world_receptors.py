@@ -148,3 +148,10 @@ def test_charmm_atom_names_fill_the_same_slots() -> None:
     rec = receptor.featurize(_text([charmm(line) for line in ATOMS]))
     assert rec.preparation.residues_missing_atoms == 0  # before: every ILE and the last residue lacked atoms
     assert torch.allclose(rec.atom_pos, plain.atom_pos) and rec.esm_sequences == SEQUENCES
+
+
+def test_a_chain_too_long_for_esm2_is_named_by_its_chain_id_in_json_words() -> None:
+    lines = [f"ATOM  {n:5d}  CA  ALA B{n:4d}    {n * 3.8 % 900:8.3f}{0:8.3f}{0:8.3f}  1.00  0.00           C"
+             for n in range(1, 1024)]
+    with pytest.raises(receptor.ReceptorError, match='^receptor chain "B" has 1023 residues; ESM-2 embeds at most 1022'):
+        check_receptor(_text(lines))  # before: chain 'B' (Python's quotes; the API speaks JSON)

@@ -142,7 +142,7 @@ def test_residues_given_as_x_are_reported_in_metadata_and_scores(tiny) -> None:
 
 
 @pytest.mark.parametrize(("sequence", "message"), [("XXXX", "sequence is only X"),
-                                                     ("MKTAY:XX", "sequence chain B is only X")])
+                                                     ("MKTAY:XX", "sequence chain 2 is only X")])
 def test_a_chain_of_only_unknown_residues_is_refused(sequence: str, message: str) -> None:
     # before: folded into a chain of lone CAs with mean_plddt 0.0 (no atom the model builds)
     with pytest.raises(ChainError, match=message):

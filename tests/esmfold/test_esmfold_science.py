@@ -168,7 +168,7 @@ def test_make_job_guards_direct_triton_clients_and_forces_chunking_when_long() -
         ("", 1, 0, "empty"),
         ("MKZ1", 1, 0, "invalid amino-acid letters: 1Z"),
         ("MKT:AAA:GGG", 1, 0, "at most 2"),
-        ("MKT::AAA", 1, 0, "empty chain"),
+        ("MKT::AAA", 1, 0, "SEQUENCE chain 2 is empty"),
         ("A" * 601, 1, 0, "at most 600"),
         ("MKT", 25, 0, "between 0 and 24"),
         ("MKT", 1, -1, "CHUNK_SIZE"),

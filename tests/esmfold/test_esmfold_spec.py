@@ -84,9 +84,9 @@ def test_complexes_are_validated_before_credits() -> None:
     validate("A" * 20 + ":" + "C" * 20, {}, {"PHONOS_ESMFOLD_MAX_LENGTH": "65"})
     with pytest.raises(InvalidArgument, match=r"folds as 66 residues \(41 in 2 chains plus 1 linker"):
         validate("A" * 21 + ":" + "C" * 20, {}, {"PHONOS_ESMFOLD_MAX_LENGTH": "65"})
-    for sequence, message in (("MKT::AAA", "empty chain \\(B\\)"), (":MKT", "empty chain \\(A\\)"),
-                              ("MKT:", "empty chain"), ("A:C:D", "3 chains; ESMFold on this server folds at most 2"),
-                              ("mkt:xx", "sequence chain B is only X"),
+    for sequence, message in (("MKT::AAA", "sequence chain 2 is empty"), (":MKT", "sequence chain 1 is empty"),
+                              ("MKT:", "sequence chain 2 is empty"), ("A:C:D", "3 chains; ESMFold on this server folds at most 2"),
+                              ("mkt:xx", "sequence chain 2 is only X"),
                               (">sp|P69905|HBA_HUMAN\nMVLSPADKTNVKAAWG", "looks like FASTA"),
                               ("MKTUAYB", "invalid amino-acid letters: BU.*Write B -> D or N; U -> C \\(selenocysteine\\)")):
         with pytest.raises(InvalidArgument, match=message):

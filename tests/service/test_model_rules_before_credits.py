@@ -23,7 +23,12 @@ LETTER_ADVICE = "Use the 20 standard one-letter codes, X for unknown, and ':' be
 # The same words from both structure models: one rule, one message.
 REFUSED_SEQUENCES = [
     ("XXXX", "sequence is only X (unknown residues); give at least one known amino acid per chain"),
-    ("MKTAYIAK:xxxx", "sequence chain B is only X (unknown residues); give at least one known amino acid per chain"),
+    ("MKTAYIAK:xxxx", "sequence chain 2 is only X (unknown residues); give at least one known amino acid per chain"),
+    # a complex's chains are named by their position as typed (before: "chain 2 of the sequence" here, "empty
+    # chain (B)" from ESMFold, "chain B" for X-only chains)
+    ("MKTAYIAK::MKT", "sequence chain 2 is empty: put exactly one ':' between two chains, none at either end"),
+    ("MKTAYIAK:MKOJ", f"sequence chain 2 contains invalid amino-acid letters: JO. {LETTER_ADVICE} "
+                      "Write J -> I or L; O -> K (pyrrolysine), or X."),
     (">sp|P69905|HBA_HUMAN\nMVLSPADKTNVKAAWG",
      "sequence looks like FASTA (it starts with '>'): send the residues only, without the header line"),
     ("MKTUAYB", f"sequence contains invalid amino-acid letters: BU. {LETTER_ADVICE} "

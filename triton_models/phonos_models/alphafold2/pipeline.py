@@ -32,6 +32,7 @@ from phonos_models.alphafold2.runner import (
     configure_compile_cache,
 )
 from phonos_models.common.chains import ChainLayout
+from phonos_models.common.letters import chain_name
 from phonos_models.common.progress import Progress, Report, ignore
 from phonos_models.common.unknown import unknown_residues, unknown_warning
 
@@ -201,11 +202,12 @@ class Engine:
             return tuple(msa.Alignment.single(chain) for chain in layout.sequences), ()
         if request.msa_mode == "a3m":
             parsed = []
-            for cid, chain, text in zip(layout.ids, layout.sequences, request.a3m_texts, strict=True):
+            for index, (chain, text) in enumerate(zip(layout.sequences, request.a3m_texts, strict=True)):
                 try:
                     parsed.append(msa.parse_a3m(text, chain))
                 except msa.A3MError as exc:
-                    raise RequestError((f"chain {cid}: " if len(layout.sequences) > 1 else "") + str(exc)) from exc
+                    where = f"{chain_name(index)}: " if len(layout.sequences) > 1 else ""
+                    raise RequestError(where + str(exc)) from exc
             return tuple(parsed), ()
         if not self.settings.databases:
             raise RequestError("msa_mode 'search' needs sequence databases; this server has none configured")

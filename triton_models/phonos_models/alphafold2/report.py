@@ -16,6 +16,7 @@ import numpy as np
 from phonos_models.alphafold2.pipeline import Prediction
 from phonos_models.alphafold2.runner import ModelOutput
 from phonos_models.common import bundle, plots
+from phonos_models.common.letters import chain_name
 from phonos_models.common.result_files import ResultFile
 from phonos_models.common.weights import TINY_WARNING
 
@@ -104,8 +105,9 @@ def summary(prediction: Prediction) -> bundle.Summary:
            ("recycles", request.num_recycles), ("models", request.num_models), ("random seed", request.random_seed),
            *((w.model_name, f"{w.source} (sha256 {w.sha256[:16]}...)") for w in prediction.weights)]
     sections = (
-        bundle.Section("Input", tuple(f"chain {cid}: `{chain}`" if len(layout.ids) > 1 else f"`{chain}`"
-                                      for cid, chain in zip(layout.ids, layout.sequences, strict=True))),
+        bundle.Section("Input", tuple(f"{chain_name(n)} (chain {cid} in the files): `{chain}`" if len(layout.ids) > 1
+                                      else f"`{chain}`" for n, (cid, chain) in enumerate(zip(layout.ids,
+                                                                                   layout.sequences, strict=True)))),
         bundle.Section("Run", bundle.table(("setting", "value"), run)),
         bundle.Section(f"Ranking (by {prediction.ranked[0].confidence.ranked_by})",
                        ranking_table(prediction.ranked)),

@@ -1,5 +1,9 @@
 """Protein sequences as people paste them: the letters the structure models fold, and what to say about the rest.
 
+How every message names a chain of a ':'-separated sequence: by its 1-based position as the user typed it
+("sequence chain 2"), never by the letter the result files give it (B): the user wrote no letters. (A chain of
+a receptor PDB is named by its own chain id, quoted as JSON: `receptor chain "A"`.)
+
 One rule for ESMFold, AlphaFold2 and the job service's check before credits, so a sequence the API accepts is
 one the models accept, and a refusal reads the same on both sides of the Triton boundary. Pure Python (no
 numpy): the job service imports it.
@@ -7,7 +11,10 @@ numpy): the job service imports it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from phonos_config.complexes import CHAIN_BREAK
+from phonos_models.common.unknown import only_unknown_message
 
 # The 20 standard one-letter codes and X (unknown): both models map X to their unknown residue type.
 PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYX")
@@ -37,3 +44,23 @@ def invalid_letters_message(cleaned: str, subject: str = "sequence") -> str | No
         return None
     return (f"{subject} contains invalid amino-acid letters: {''.join(bad)}. Use the 20 standard one-letter "
             f"codes, X for unknown, and ':' between the chains of a complex.{replacement_hint(bad)}")
+
+
+def chain_name(index: int, subject: str = "sequence") -> str:
+    """How a message names chain `index` (0-based) of a ':'-separated sequence: "sequence chain 2"."""
+    return f"{subject} chain {index + 1}"
+
+
+def chains_message(chains: Sequence[str], subject: str = "sequence") -> str | None:
+    """The refusal for the chains of a sequence (upper case, no whitespace, split at ':'), or None: an empty
+    chain, letters no model folds, a chain of nothing but X. One rule and one wording for the job service's
+    check and both structure models."""
+    empty = [str(number) for number, chain in enumerate(chains, start=1) if not chain]
+    if empty:
+        what = f"chain {empty[0]} is" if len(empty) == 1 else f"chains {', '.join(empty)} are"
+        return f"{subject} {what} empty: put exactly one ':' between two chains, none at either end"
+    for index, chain in enumerate(chains):
+        letters = invalid_letters_message(chain, subject if len(chains) == 1 else chain_name(index, subject))
+        if letters:
+            return letters
+    return only_unknown_message(chains, subject)

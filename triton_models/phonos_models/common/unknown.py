@@ -20,8 +20,8 @@ def _label(number: int) -> str:
 
 
 def only_unknown_chains(chains: Sequence[str]) -> list[str]:
-    """Labels (A, B, ...) of the chains that hold nothing but X."""
-    return [_label(n) for n, chain in enumerate(chains) if chain and set(chain) == {"X"}]
+    """Positions (1-based, as typed: `letters.chain_name`) of the chains that hold nothing but X."""
+    return [str(n) for n, chain in enumerate(chains, start=1) if chain and set(chain) == {"X"}]
 
 
 def only_unknown_message(chains: Sequence[str], subject: str = "sequence") -> str | None:
@@ -29,8 +29,11 @@ def only_unknown_message(chains: Sequence[str], subject: str = "sequence") -> st
     only_x = only_unknown_chains(chains)
     if not only_x:
         return None
-    where = subject if len(chains) == 1 else f"{subject} chain {', '.join(only_x)}"
-    return f"{where} is only X (unknown residues); give at least one known amino acid per chain"
+    if len(chains) == 1:
+        where = f"{subject} is"
+    else:
+        where = f"{subject} chain {only_x[0]} is" if len(only_x) == 1 else f"{subject} chains {', '.join(only_x)} are"
+    return f"{where} only X (unknown residues); give at least one known amino acid per chain"
 
 
 def unknown_residues(chains: Sequence[str]) -> dict[str, Any] | None:

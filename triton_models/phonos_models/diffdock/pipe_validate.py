@@ -135,6 +135,6 @@ def check_receptor(pdb_text: str) -> ReceptorSummary:
     for label, length in chains.items():
         if length > MAX_CHAIN_LENGTH:
             raise ReceptorError(
-                f"chain {label!r} has {length} residues; ESM-2 embeds at most {MAX_CHAIN_LENGTH} per chain"
+                f"receptor chain {json_value_text(label)} has {length} residues; ESM-2 embeds at most {MAX_CHAIN_LENGTH} per chain"
             )
     return ReceptorSummary(residues=total, chains=chains)

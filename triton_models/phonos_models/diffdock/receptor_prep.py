@@ -18,6 +18,7 @@ from typing import Any
 
 import gemmi
 
+from phonos_config.json_text import json_value_text
 from phonos_models.common.errors import BadInput
 
 
@@ -192,9 +193,9 @@ def _check_no_merged_atoms(model: gemmi.Model) -> None:
             names = Counter((atom.name, atom.altloc) for atom in residue if not atom.is_hydrogen())
             twice = sorted(name for (name, _), n in names.items() if n > 1)
             if twice:
-                label = (chain.name or "(blank chain id)") + f" {residue.name} {residue.seqid}"
+                where = f"chain {json_value_text(chain.name)}" if chain.name.strip() else "chain without an id"
                 raise ReceptorError(
-                    f"protein PDB residue {label} has atom {twice[0]} twice: atoms of different chains share a "
+                    f"protein PDB {where}: residue {residue.name} {residue.seqid} has atom {twice[0]} twice: atoms of different chains share a "
                     "chain id and residue number; give each chain its own chain id (or separate them with TER)"
                 )
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from phonos_config.complexes import CHAIN_BREAK
 from phonos_models.common.errors import BadInput
-from phonos_models.common.letters import fasta_header_message, invalid_letters_message
-from phonos_models.common.unknown import only_unknown_message
+from phonos_models.common.letters import chains_message, fasta_header_message
 
 LINKER = "G" * 25  # fair-esm encode_sequence default `chain_linker`
 RESIDUE_INDEX_OFFSET = 512  # fair-esm encode_sequence default `residue_index_offset`
@@ -88,18 +87,11 @@ def parse_chains(text: str, *, max_length: int, max_chains: int, subject: str = 
     if not cleaned:
         raise ChainError(f"{subject} is empty; ESMFold needs an amino-acid sequence")
     chains = tuple(cleaned.split(CHAIN_BREAK))
-    empty = [CHAIN_IDS[i] if i < len(CHAIN_IDS) else str(i + 1) for i, chain in enumerate(chains) if not chain]
-    if empty:
-        raise ChainError(
-            f"{subject} has an empty chain ({', '.join(empty)}): put exactly one ':' between two chains, "
-            "none at either end"
-        )
-    letters = invalid_letters_message(cleaned, subject)  # U, O, B, Z, J: fair-esm would fold them as X unsaid
-    if letters:
-        raise ChainError(letters)
-    only_x = only_unknown_message(chains, subject)
-    if only_x:  # the model has no atoms for X (fair-esm writes none): such a chain would fold into nothing
-        raise ChainError(only_x)
+    # U, O, B, Z, J: fair-esm would fold them as X unsaid; X only: the model has no atoms for X (fair-esm
+    # writes none), so such a chain would fold into nothing
+    problem = chains_message(chains, subject)
+    if problem:
+        raise ChainError(problem)
     if len(chains) > max_chains:
         raise ChainError(f"{subject} has {len(chains)} chains; ESMFold on this server folds at most {max_chains}")
     layout = ChainLayout(chains)
