@@ -40,6 +40,9 @@ class DiffDockSettings:
     tiny_seed: int = 0  # seed of the tiny random weights
     max_samples: int = MAX_SAMPLES
     timeout_s: int = 1800  # compute limit of one job (s): sent with each call, counted by the model (charged)
+    # Wall-clock bound of one ligand's 3D embedding (RDKit ETKDG, s): past it the job fails as invalid input
+    # naming the ligand's size. Drug-like ligands take well under a second; ~150 flexible atoms take 5-60 s.
+    ligand_embed_s: int = 120
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
@@ -56,6 +59,8 @@ class DiffDockSettings:
             raise ValueError(f"PHONOS_DIFFDOCK_NUM_THREADS must be at least 1, got {self.num_threads}")
         if self.max_samples < 1:
             raise ValueError(f"PHONOS_DIFFDOCK_MAX_SAMPLES must be at least 1, got {self.max_samples}")
+        if self.ligand_embed_s < 1:
+            raise ValueError(f"PHONOS_DIFFDOCK_LIGAND_EMBED_S must be at least 1, got {self.ligand_embed_s}")
         if self.timeout_s < 1:
             raise ValueError(f"PHONOS_DIFFDOCK_TIMEOUT_S must be at least 1, got {self.timeout_s}")
         if not (self.device == "cpu" or self.device.startswith("cuda")):

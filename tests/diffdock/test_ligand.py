@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
+from phonos_models.common.errors import Cancelled
 from phonos_models.diffdock import ligand
 from phonos_models.diffdock.data import LIGAND_FEATURE_DIMS
 from rdkit import Chem
@@ -12,6 +15,7 @@ pytestmark = pytest.mark.unit
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 IMATINIB = "Cc1ccc(NC(=O)c2ccc(CN3CCN(C)CC3)cc2)cc1Nc1nccc(-c2cccnc2)n1"
+PEG48 = "C" + "COC" * 48 + "O"  # 146 heavy atoms, 144 rotatable bonds: ETKDG's initial coordinates always fail
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +109,25 @@ def test_rigid_molecule_has_no_torsions() -> None:
 def test_bad_smiles_are_rejected_with_a_reason(smiles: str, message: str) -> None:
     with pytest.raises(ligand.LigandError, match=message):
         ligand.parse_smiles(smiles)
+
+
+def test_embedding_a_huge_flexible_ligand_is_bounded_and_says_what_to_do() -> None:
+    # before: no bound (57 s under load near the 150-atom cap), nothing a job could do but wait
+    with pytest.raises(ligand.LigandError, match=r"ligand of 146 heavy atoms \(342 with hydrogens\) did not get 3D "
+                       r"coordinates within 1 s .*smaller or more rigid"):
+        ligand.featurize(PEG48, seed=0, embed_budget_s=1)
+
+
+def test_a_cancelled_job_stops_in_the_middle_of_the_embedding() -> None:
+    asked: list[float] = []
+
+    def should_stop() -> bool:
+        asked.append(time.monotonic())
+        return asked[-1] - asked[0] > 0.3
+
+    start = time.monotonic()
+    with pytest.raises(Cancelled, match="embedding the ligand"):
+        # budget 3 s: the abandoned RDKit call ends by itself within it (RDKit's own timeout)
+        ligand.featurize(PEG48, seed=0, embed_budget_s=3, should_stop=should_stop)
+    # one ETKDG call of this molecule alone takes ~2 s here: it was interrupted, not waited for
+    assert time.monotonic() - start < 1.5 and len(asked) > 3

@@ -171,7 +171,8 @@ class DiffDockPipeline:
                          "center": [round(float(c), 3) for c in rec.center],  # the whole receptor, mean CA
                          "preparation": rec.preparation.as_json()}  # what reading the file changed
         pocket = resolve(rec.structure, request.pocket) if request.pocket is not None else None
-        lig = ligand.featurize(request.ligand_smiles, seed=request.random_seed)
+        lig = ligand.featurize(request.ligand_smiles, seed=request.random_seed,
+                               embed_budget_s=self.settings.ligand_embed_s, should_stop=should_stop)
         t_feat = time.perf_counter()
         esm = self.esm.embed_residues(rec.chain_ids, rec.esm_sequences)
         if self.score.hp.lm_embedding_dim and esm.shape[1] != self.score.hp.lm_embedding_dim:
