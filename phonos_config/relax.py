@@ -29,7 +29,9 @@ class RelaxSettings:
     timeout_s: float = 600.0
     # OpenMM platform: "auto" = CUDA when OpenMM has it (pip `openmm[cuda12]`), else CPU.
     platform: str = "auto"
-    cpu_threads: int = 0  # OpenMM CPU platform threads; 0 = OpenMM's default (all cores)
+    # OpenMM CPU platform threads; 0 = OpenMM's default (all cores). 1 (the default) makes a CPU relax
+    # bit-repeatable: several threads sum forces in an order that varies run to run (docs/alphafold2.md).
+    cpu_threads: int = 1
     # Interpreter of the relax worker process; empty = this process's Python (or `python3` on PATH
     # inside Triton's stub, whose PATH starts with the serving venv).
     python: str = ""

@@ -75,11 +75,21 @@ class RelaxOutcome:
     platform: str | None = None  # OpenMM platform that ran ("CPU", "CUDA")
     openmm_version: str | None = None
     seconds: float = 0.0  # the whole step, worker start-up included
+    cpu_threads: int | None = None  # threads of OpenMM's CPU platform; None on CUDA (or when none ran)
+
+    @property
+    def repeatable(self) -> bool | None:
+        """Whether relaxing the same structure again gives the same file, bit for bit: on one CPU thread, yes
+        (hydrogens are placed from a fixed seed, relax_worker.HYDROGEN_SEED); on several, no: OpenMM's CPU
+        platform sums forces across threads in an order that varies from run to run (its DeterministicForces
+        property did not change that here, docs/alphafold2.md); on CUDA it was not measured (None)."""
+        return None if self.cpu_threads is None else self.cpu_threads == 1
 
     def metadata(self) -> dict[str, Any]:
         data: dict[str, Any] = {"status": self.status, "relaxed": sorted(self.relaxed), "platform": self.platform,
                                 "openmm": self.openmm_version, "seconds": round(self.seconds, 3),
-                                "method": "DeepMind alphafold.relax (Amber99sb, OpenMM + PDBFixer)"}
+                                "method": "DeepMind alphafold.relax (Amber99sb, OpenMM + PDBFixer)",
+                                "cpu_threads": self.cpu_threads, "repeatable": self.repeatable}
         if self.message:
             data["message"] = self.message
         if self.errors:
@@ -202,7 +212,7 @@ class _Worker:
     def _outcome(self, status: str, relaxed: dict[str, RelaxedStructure], errors: dict[str, str],
                  message: str | None, header: dict[str, Any], start: float) -> RelaxOutcome:
         return RelaxOutcome(status, relaxed, errors, message, header.get("platform"), header.get("openmm"),
-                            time.perf_counter() - start)
+                            time.perf_counter() - start, header.get("threads"))
 
     def _last_error(self) -> str:
         self.process.wait()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sys
 import time
 from typing import IO, Any
@@ -26,6 +27,20 @@ MAX_ITERATIONS = 0
 TOLERANCE = 2.39
 STIFFNESS = 10.0
 MAX_OUTER_ITERATIONS = 3
+# OpenMM's Modeller.addHydrogens (PDBFixer's addMissingHydrogens, called by DeepMind's cleanup) starts new
+# hydrogens at positions drawn from Python's global, unseeded `random` and minimises them from there: the
+# same structure relaxed twice gave different files (energies -350 to -438 kcal/mol for the 33-aa test helix).
+# Seeded before every structure, a relax on one CPU thread is bit-repeatable, whatever ran before it.
+HYDROGEN_SEED = 0
+
+
+def _cpu_threads(platform: str) -> int | None:
+    """Threads of OpenMM's CPU platform (OPENMM_CPU_THREADS, else all cores); None on another platform."""
+    import openmm
+
+    if platform != "CPU":
+        return None
+    return int(openmm.Platform.getPlatformByName("CPU").getPropertyDefaultValue("Threads"))
 
 
 def _platform(requested: str) -> str:
@@ -46,6 +61,7 @@ def relax_one(pdb_text: str, use_gpu: bool) -> dict[str, Any]:
     from phonos_models.common.clashes import count_clashes_in
 
     start = time.perf_counter()
+    random.seed(HYDROGEN_SEED)
     unrelaxed = protein.from_pdb_string(pdb_text)
     violations_before = int(amber_minimize.get_violation_metrics(unrelaxed)["num_residue_violations"])
     relaxer = relax.AmberRelaxation(max_iterations=MAX_ITERATIONS, tolerance=TOLERANCE, stiffness=STIFFNESS,
@@ -85,7 +101,7 @@ def main() -> int:
     import openmm
 
     platform = _platform(str(request.get("platform", "auto")))
-    _emit(out, {"ready": True, "platform": platform, "openmm": openmm.__version__})
+    _emit(out, {"ready": True, "platform": platform, "openmm": openmm.__version__, "threads": _cpu_threads(platform)})
     for item in request["structures"]:
         reason = unrelaxable(item["pdb"])
         if reason is not None:
