@@ -77,11 +77,43 @@ def test_two_chains_with_one_id_separated_by_ter_stay_two_chains() -> None:
     assert check_receptor(_text([*a, "TER", *b])).chains == {"A": 22, "B": 8}
 
 
+def test_a_free_amino_acid_ligand_after_the_chains_is_a_ligand_not_a_residue() -> None:
+    # As a glutamate-receptor structure is written: the chains, TER, then the bound glutamate as HETATM
+    # records with chain A's id (and a sulfate after it)
+    glutamate = ["HETATM" + line[6:21] + "A 901" + line[26:] for line in ATOMS if line[17:26] == "GLU B   5"]
+    sulfate = "HETATM 9999  S   SO4 A 902      10.000  10.000  10.000  1.00  0.00           S"
+    rec = receptor.featurize(_text([*ATOMS, "TER", *glutamate, sulfate]))
+    # before: a receptor residue, embedded by ESM-2 as the end of chain A's sequence (or a chain of its own)
+    assert rec.num_residues == 30 and rec.esm_sequences == SEQUENCES
+    assert rec.preparation.other_groups == {"GLU": 1, "SO4": 1} and rec.preparation.renamed_chains == {}
+    assert check_receptor(_text([*ATOMS, "TER", *glutamate])).residues == 30
+    hetatm_protein = [line.replace("ATOM  ", "HETATM") for line in ATOMS]  # some tools write every record so
+    assert receptor.featurize(_text(hetatm_protein)).esm_sequences == SEQUENCES
+
+
 def test_chains_that_share_an_id_and_residue_numbers_are_refused() -> None:
     a = [_blank_chain(line) for line in ATOMS if line[21] == "A"]
     b = [_blank_chain(line) for line in ATOMS if line[21] == "B"]
     with pytest.raises(receptor.ReceptorError, match=r"LYS 8 has atom \w+ twice.*own chain id"):
         check_receptor(_text(a + b))  # no TER: gemmi would keep one atom of each name, silently
+
+
+def test_chains_numbered_alike_without_ter_are_refused_not_cut() -> None:
+    a = [_blank_chain(line) for line in ATOMS if line[21] == "A"]
+    b = [_blank_chain(line) for line in ATOMS if line[21] == "B" and int(line[22:26]) < 8]
+    # before: gemmi read chain B's residues 1-7 as alternative conformations of chain A's and dropped them
+    with pytest.raises(receptor.ReceptorError, match=r"chain without an id has two residues numbered 1: .*own chain id"):
+        check_receptor(_text(a + b))
+
+
+def test_charmm_segments_with_blank_chain_ids_are_two_chains() -> None:
+    # CHARMM-GUI / NAMD / VMD write the chain as a segment id (columns 73-76) and leave the chain id blank
+    lines = [_blank_chain(line)[:72] + ("PROA" if line[21] == "A" else "PROB") + line[76:] for line in ATOMS]
+    rec = receptor.featurize(_text(lines))
+    # before: 22 residues: chain B's 8, numbered like chain A's first 8, were dropped as "alternative conformations"
+    assert rec.num_residues == 30
+    assert rec.esm_sequences == {"PROA": SEQUENCES["A"], "PROB": SEQUENCES["B"]}
+    assert rec.preparation.renamed_chains == {}
 
 
 def test_crystal_and_nmr_files_say_what_was_dropped_or_chosen() -> None:

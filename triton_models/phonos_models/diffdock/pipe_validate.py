@@ -17,7 +17,7 @@ from phonos_config.diffdock import MAX_SMILES_LENGTH
 from phonos_config.json_text import json_value_text
 from phonos_models.common.errors import BadInput
 
-from .receptor_prep import ReceptorError, is_amino_acid, read_structure_with_report
+from .receptor_prep import ReceptorError, is_protein_residue, read_structure_with_report
 
 MIN_HEAVY_ATOMS = 2  # one atom: every ligand-centre vector is zero and the score model returns NaN
 MAX_HEAVY_ATOMS = 150  # larger "ligands" are peptides/macromolecules; DiffDock is not trained on them
@@ -107,8 +107,8 @@ def protein_residues(structure: gemmi.Structure) -> Iterator[tuple[str, gemmi.Re
     receptors (HIE, CYX, ...; `receptor_prep.FORCE_FIELD_NAMES`)."""
     for chain in structure[0]:
         for residue in chain:
-            if not is_amino_acid(residue.name):
-                continue
+            if not is_protein_residue(residue):
+                continue  # not an amino acid, or a free one (a ligand: receptor_prep._mark_free_amino_acids)
             if residue.find_atom("CA", "*") is None:
                 continue
             yield residue.segment.strip() + chain.name, residue

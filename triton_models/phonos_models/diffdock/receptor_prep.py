@@ -75,6 +75,24 @@ def is_amino_acid(name: str) -> bool:
     return (info is not None and info.is_amino_acid()) or name in FORCE_FIELD_NAMES or name in AMINO_ACIDS
 
 
+def is_protein_residue(residue: gemmi.Residue) -> bool:
+    """An amino acid of the receptor: not one marked as a free amino acid (`_mark_free_amino_acids`)."""
+    return is_amino_acid(residue.name) and residue.entity_type != gemmi.EntityType.NonPolymer
+
+
+def _mark_free_amino_acids(model: gemmi.Model) -> None:
+    """A block of HETATM records holding one amino acid, after a chain of the same id (the PDB's order: the
+    chains, then their hetero groups with the chain's id), is a ligand: e.g. the glutamate bound in a
+    glutamate-receptor structure. It was read as one more residue of that chain (and so embedded by ESM-2
+    as part of its sequence)."""
+    seen: set[str] = set()
+    for chain in model:
+        acids = [residue for residue in chain if is_amino_acid(residue.name)]
+        if (chain.name in seen and len(acids) == 1 and all(residue.het_flag == "H" for residue in chain)):
+            acids[0].entity_type = gemmi.EntityType.NonPolymer
+        seen.add(chain.name)
+
+
 @dataclass(frozen=True)
 class Preparation:
     """What reading the file changed; counts of atoms/residues (model 1 unless said otherwise)."""
@@ -152,21 +170,41 @@ def _parse(text: str) -> gemmi.Structure:
         raise ReceptorError(f"protein PDB could not be parsed: {exc}") from None
 
 
+def _label(chain: gemmi.Chain) -> str:
+    """The chain's label as the featuriser keys it (pipe_validate.protein_residues): segment + chain id."""
+    return (chain[0].segment.strip() if len(chain) else "") + chain.name.strip()
+
+
+def _split_segments(model: gemmi.Model) -> None:
+    """One chain per segment (CHARMM/NAMD files name their chains by segment, PROA, PROB, with blank or equal
+    chain ids): else two segments numbered alike share residue numbers in one chain, and gemmi reads the
+    second's residues as alternative conformations of the first's and drops them (8 of 30 residues of the
+    test receptor went so, without a word). Each piece keeps its chain id; the segment tells them apart."""
+    if all(len({residue.segment for residue in chain}) <= 1 for chain in model):
+        return
+    model.split_chains_by_segments(gemmi.HowToNameCopiedChain.Dup)  # names a piece chain id + segment
+    for chain in model:
+        segment = chain[0].segment if len(chain) else ""
+        if segment and chain.name.endswith(segment):
+            chain.name = chain.name[: len(chain.name) - len(segment)]
+
+
 def _label_chains(model: gemmi.Model) -> dict[str, str]:
     """Give each protein chain a label of its own (else ESM-2 would embed two chains as one sequence):
     several chains without an id get unused letters (one blank protein chain keeps its blank id), and a
     chain whose id an earlier protein chain already has (two blocks with one id separated by TER, as
     some tools write them) gets an unused letter too. Returns what was renamed: "unnamed chain 2" or
     "chain A #2" (the second protein chain with id A in the file) → the label used."""
-    protein = [chain for chain in model if any(is_amino_acid(r.name) for r in chain)]
-    blank = [chain for chain in protein if not chain.name.strip()]
+    protein = [chain for chain in model
+               if any(is_protein_residue(r) and r.find_atom("CA", "*") is not None for r in chain)]
+    blank = [chain for chain in protein if not _label(chain)]
     seen: Counter[str] = Counter()
     repeated: list[tuple[gemmi.Chain, str]] = []
     for chain in protein:
-        if chain.name.strip():
-            seen[chain.name] += 1
-            if seen[chain.name] > 1:
-                repeated.append((chain, f"chain {chain.name} #{seen[chain.name]}"))
+        if _label(chain):
+            seen[_label(chain)] += 1
+            if seen[_label(chain)] > 1:
+                repeated.append((chain, f"chain {_label(chain)} #{seen[_label(chain)]}"))
     todo = ([(chain, f"unnamed chain {n}") for n, chain in enumerate(blank, start=1)] if len(blank) > 1 else [])
     todo += repeated
     if not todo:
@@ -184,20 +222,26 @@ def _label_chains(model: gemmi.Model) -> dict[str, str]:
 
 
 def _check_no_merged_atoms(model: gemmi.Model) -> None:
-    """Two atoms of one name in one residue: records of different chains (same or blank id, no TER)
-    were read as one residue. Docking into that would be a silently wrong structure."""
+    """Two atoms of one name in one residue, or two residues of one number without alternative locations:
+    records of different chains (same or blank id, no TER) were read as one chain. Docking into that would be
+    a silently wrong structure (gemmi would keep one of two such residues as an "alternative conformation")."""
+    advice = "give each chain its own chain id (or separate them with TER)"
     for chain in model:
+        where = f"chain {json_value_text(chain.name)}" if chain.name.strip() else "chain without an id"
         for residue in chain:
             if not is_amino_acid(residue.name):
                 continue  # a ligand's atoms are often all named alike ("C", "C", ...); it is ignored anyway
             names = Counter((atom.name, atom.altloc) for atom in residue if not atom.is_hydrogen())
             twice = sorted(name for (name, _), n in names.items() if n > 1)
             if twice:
-                where = f"chain {json_value_text(chain.name)}" if chain.name.strip() else "chain without an id"
-                raise ReceptorError(
-                    f"protein PDB {where}: residue {residue.name} {residue.seqid} has atom {twice[0]} twice: atoms of different chains share a "
-                    "chain id and residue number; give each chain its own chain id (or separate them with TER)"
-                )
+                raise ReceptorError(f"protein PDB {where}: residue {residue.name} {residue.seqid} has atom {twice[0]} "
+                                    f"twice: atoms of different chains share a chain id and residue number; {advice}")
+        plain = Counter(str(residue.seqid).strip() for residue in chain
+                        if is_amino_acid(residue.name) and not any(atom.has_altloc() for atom in residue))
+        numbers = [number for number, n in plain.items() if n > 1]
+        if numbers:
+            raise ReceptorError(f"protein PDB {where} has two residues numbered {numbers[0]}: residues of different "
+                                f"chains share a chain id and residue numbers; {advice}")
 
 
 def read_structure_with_report(pdb_text: str) -> tuple[gemmi.Structure, Preparation]:
@@ -211,6 +255,7 @@ def read_structure_with_report(pdb_text: str) -> tuple[gemmi.Structure, Preparat
     for index in range(models - 1, 0, -1):
         del structure[index]
     model = structure[0]
+    _split_segments(model)
     _check_no_merged_atoms(model)  # before altlocs are removed: gemmi keeps one atom per name then
     # distinct positions: a microheterogeneous site (SER in altloc A, THR in B) is two residues in gemmi
     altloc = len({(chain.name, str(residue.seqid)) for chain in model for residue in chain
@@ -221,6 +266,7 @@ def read_structure_with_report(pdb_text: str) -> tuple[gemmi.Structure, Preparat
     waters = sum(1 for chain in model for residue in chain if residue.is_water())
     structure.remove_waters()
     structure.remove_empty_chains()
+    _mark_free_amino_acids(model)
     renamed = _label_chains(model)
     others: Counter[str] = Counter()
     mapped: dict[str, str] = {}
@@ -228,7 +274,7 @@ def read_structure_with_report(pdb_text: str) -> tuple[gemmi.Structure, Preparat
     no_ca: list[str] = []
     for chain in model:
         for residue in chain:
-            if not is_amino_acid(residue.name):
+            if not is_protein_residue(residue):
                 others[residue.name] += 1
                 continue
             if residue.find_atom("CA", "*") is None:
