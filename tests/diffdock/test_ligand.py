@@ -104,6 +104,12 @@ def test_rigid_molecule_has_no_torsions() -> None:
         ("c1ccccc1*", "dummy atom"),
         ("\n     RDKit          3D\n\n  1  0  0  0  0  0  0  0  0  0999 V2000\nM  END\n", "looks like a MOL/SDF"),  # before: docked, with NaN scores replaced at every step
         ("[2H]C([2H])([2H])[2H]", "single heavy atom"),
+        # pasted from other formats: each named (before: "contains whitespace" or "syntax error")
+        ("HETATM    1  C1  LIG A   1      10.000  10.000  10.000  1.00  0.00           C", "looks like a PDB file"),
+        ("InChI=1S/C2H6O/c1-2-3/h3H,2H2,1H3", "looks like an InChI"),
+        ("CCO>>CC=O", "looks like a reaction SMILES"),
+        ("CCO\tethanol", r'"CCO" is followed by more text \("ethanol"\)'),
+        ("C[C@H](N)C(=O)O |&1:1|", r'followed by a CXSMILES extension \("\|&1:1\|"\)'),
     ],
 )
 def test_bad_smiles_are_rejected_with_a_reason(smiles: str, message: str) -> None:

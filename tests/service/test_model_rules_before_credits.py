@@ -31,6 +31,10 @@ REFUSED_SEQUENCES = [
                       "Write J -> I or L; O -> K (pyrrolysine), or X."),
     (">sp|P69905|HBA_HUMAN\nMVLSPADKTNVKAAWG",
      "sequence looks like FASTA (it starts with '>'): send the residues only, without the header line"),
+    # characters of the formats a sequence is pasted from are named (before: only "invalid amino-acid letters")
+    ("MKTAYIAK*", f"sequence contains invalid amino-acid letters: *. {LETTER_ADVICE} Found '*' (a stop codon: remove it)."),
+    ("1 mktayiakqr 11 qisfvk", f"sequence contains invalid amino-acid letters: 1. {LETTER_ADVICE} "
+                               "Found digits (position numbers of a GenBank/EMBL listing: remove them)."),
     ("MKTUAYB", f"sequence contains invalid amino-acid letters: BU. {LETTER_ADVICE} "
                 "Write B -> D or N; U -> C (selenocysteine), or X."),
 ]

@@ -23,10 +23,19 @@ PROTEIN_LETTERS = frozenset("ACDEFGHIKLMNPQRSTVWYX")
 REPLACEMENTS = {"U": "C (selenocysteine)", "O": "K (pyrrolysine)", "B": "D or N", "Z": "E or Q", "J": "I or L"}
 
 
+# Characters of formats people paste a sequence from, and what they are there.
+PASTED = {"*": "'*' (a stop codon: remove it)", "-": "'-' (alignment gaps: remove them)",
+          ".": "'.' (alignment gaps: remove them)"}
+DIGITS = "digits (position numbers of a GenBank/EMBL listing: remove them)"
+
+
 def replacement_hint(bad: list[str]) -> str:
-    """A sentence naming the usual replacement of each refused letter that has one (U -> C, ...); "" if none has."""
+    """Sentences naming the usual replacement of each refused letter that has one (U -> C, ...) and what
+    pasted characters are (a stop codon, gaps, position numbers); "" if none is known."""
     known = [f"{letter} -> {REPLACEMENTS[letter]}" for letter in bad if letter in REPLACEMENTS]
-    return f" Write {'; '.join(known)}, or X." if known else ""
+    pasted = [PASTED[c] for c in bad if c in PASTED] + ([DIGITS] if any(c.isdigit() for c in bad) else [])
+    return ((f" Write {'; '.join(known)}, or X." if known else "")
+            + (f" Found {', '.join(pasted)}." if pasted else ""))
 
 
 def fasta_header_message(text: str, subject: str = "sequence") -> str | None:

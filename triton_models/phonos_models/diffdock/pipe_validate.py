@@ -39,8 +39,20 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     if any(marker in text for marker in ("V2000", "V3000", "M  END", "@<TRIPOS>")):
         raise LigandError("ligand looks like a MOL/SDF or MOL2 file; DiffDock here takes one SMILES string "
                           "(e.g. `obabel ligand.sdf -osmi` or RDKit's MolToSmiles)")
+    if any(line.startswith(("HETATM", "ATOM  ", "COMPND", "CONECT")) for line in text.splitlines()):
+        raise LigandError("ligand looks like a PDB file; DiffDock here takes one SMILES string (e.g. `obabel "
+                          "ligand.pdb -osmi`; a PDB has no bond orders, so check the SMILES it gives)")
+    if text.startswith(("InChI=", "AuxInfo=")):
+        raise LigandError("ligand looks like an InChI; DiffDock here takes a SMILES string (e.g. RDKit's "
+                          "Chem.MolToSmiles(Chem.MolFromInchi(inchi)))")
+    if ">" in text.split()[0]:
+        raise LigandError("ligand looks like a reaction SMILES (it has '>'); give the SMILES of one molecule")
     if any(c.isspace() for c in text):
-        raise LigandError("ligand SMILES contains whitespace; give exactly one SMILES string (no name after it)")
+        first, rest = text.split(None, 1)
+        what = "a CXSMILES extension" if rest.startswith("|") else "more text"
+        raise LigandError(f"ligand SMILES contains whitespace: {json_value_text(first)} is followed by {what} "
+                          f"({json_value_text(rest)}); give exactly one SMILES string, without a name or |...| "
+                          "extension after it")
     rdBase.DisableLog("rdApp.*")
     try:
         mol = Chem.MolFromSmiles(text)
