@@ -28,18 +28,25 @@ def test_valid_a3m_keeps_insertions_and_feeds_deletions_to_alphafold() -> None:
         ("", "no FASTA records"),
         ("MKTAYIAK\n", "must start with a FASTA header"),
         (">other\nMKTAYIAR\n", "first record of params.a3m must be the query"),
-        (">other\nMKTAYIAR\n", "residue 8 is 'R' in the A3M and 'K' in the sequence"),  # a mutated construct
-        (">q\nMKT-YIAK\n", "residue 4 is '-' in the A3M and 'A' in the sequence"),
+        (">other\nMKTAYIAR\n", 'residue 8 is "R" in the A3M and "K" in the sequence'),  # a mutated construct
+        (">q\nMKT-YIAK\n", 'residue 4 is "-" in the A3M and "A" in the sequence'),
         (">q\nMKTAYIAKgs\n", "insertions after residue 8"),
-        (">q\nMKTAYIAK\n>h\nMKTAYIA\n", "record 2 ('h') has 7 match columns"),
+        (">q\nMKTAYIAK\n>h\nMKTAYIA\n", 'record 2 ("h") has 7 match columns'),
         (">q\nMKTAYIAK\n>h\nMKT*YIAK\n", "invalid characters: *"),
         (">q\nMKTAYIAK\n>empty\n", "has no sequence"),
+        (">q\nMKTAYIAK\n>h\nMKT#YIAK\n", 'record 2 ("h") contains invalid characters'),  # JSON's quotes (before: Python's)
     ],
 )
 def test_bad_a3m_is_rejected_with_a_message_that_names_the_problem(text: str, fragment: str) -> None:
     with pytest.raises(A3MError, match=None) as caught:
         parse_a3m(text, QUERY)
     assert fragment in str(caught.value)
+
+
+def test_colabfold_server_a3m_with_nul_separators_reads() -> None:
+    # ColabFold's MSA server separates the A3Ms of its answer with NUL bytes; before: "invalid characters"
+    alignment = parse_a3m("#8\t1\n>101\nMKTAYIAK\n>hit\nMKTAYIAR\n\x00", QUERY)
+    assert [d for d, _ in alignment.records] == ["101", "hit"]
 
 
 def test_truncation_keeps_the_query_and_the_first_rows() -> None:

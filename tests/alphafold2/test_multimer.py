@@ -136,7 +136,7 @@ def test_recycling_stops_early_as_deepminds_multimer_does() -> None:
 
 
 def test_the_engine_refuses_malformed_complexes(engine: Engine) -> None:
-    with pytest.raises(RequestError, match="needs model_preset 'multimer'"):
+    with pytest.raises(RequestError, match="needs model_preset \"multimer\""):
         engine.predict(Request(sequence=COMPLEX, model_preset="monomer_ptm"))
     with pytest.raises(RequestError, match="one A3M per chain"):
         engine.predict(Request(sequence=COMPLEX, model_preset="multimer", msa_mode="a3m", a3m=f">q\n{CHAIN_A}\n"))

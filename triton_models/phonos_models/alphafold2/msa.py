@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from alphafold.data import parsers
 
+from phonos_config.json_text import json_value_text
 from phonos_models.common.errors import BadInput
 
 _MATCH = re.compile(r"[A-Z-]")
@@ -52,7 +53,7 @@ class Alignment:
 def records_from_text(text: str) -> list[tuple[str, str]]:
     records: list[tuple[str, str]] = []
     for raw in text.splitlines():
-        line = raw.strip()
+        line = raw.replace("\x00", "").strip()  # ColabFold's MSA server separates its A3Ms with NUL bytes
         if not line or line.startswith("#"):  # hhblits writes a '#' header line
             continue
         if line.startswith(">"):
@@ -72,21 +73,21 @@ def parse_a3m(text: str, query: str) -> Alignment:
         raise A3MError("params.a3m holds no FASTA records (lines starting with '>')")
     for index, (description, row) in enumerate(records, start=1):
         if not row:
-            raise A3MError(f"params.a3m record {index} ({description!r}) has no sequence")
+            raise A3MError(f"params.a3m record {index} ({json_value_text(description)}) has no sequence")
         if not _ALLOWED.match(row):
             bad = sorted(set(re.sub(r"[A-Za-z-]", "", row)))
-            raise A3MError(f"params.a3m record {index} ({description!r}) contains invalid characters: {''.join(bad)}")
+            raise A3MError(f"params.a3m record {index} ({json_value_text(description)}) contains invalid characters: {''.join(bad)}")
         columns = len(_MATCH.findall(row))
         if columns != len(query):
             raise A3MError(
-                f"params.a3m record {index} ({description!r}) has {columns} match columns "
+                f"params.a3m record {index} ({json_value_text(description)}) has {columns} match columns "
                 f"(upper-case letters and '-'); the query has {len(query)} residues"
             )
     first = records[0][1]
     if first != query:
         raise A3MError(
             "the first record of params.a3m must be the query sequence itself, without gaps or insertions "
-            f"(got {first[:30]!r}{'...' if len(first) > 30 else ''}; {_first_difference(first, query)})"
+            f"(got {json_value_text(first[:30])}{'...' if len(first) > 30 else ''}; {_first_difference(first, query)})"
         )
     return Alignment(records=tuple(records))
 
@@ -96,7 +97,8 @@ def _first_difference(row: str, query: str) -> str:
     position = next((i for i, (a, b) in enumerate(zip(row, query, strict=False)) if a != b), None)
     if position is None:  # the same residues, then insertions after the last one
         return f"it has insertions after residue {len(query)}"
-    return f"residue {position + 1} is {row[position]!r} in the A3M and {query[position]!r} in the sequence"
+    return (f"residue {position + 1} is {json_value_text(row[position])} in the A3M and {json_value_text(query[position])} "
+            "in the sequence")
 
 
 def merge(query: str, hit_sets: Iterable[Iterable[tuple[str, str]]]) -> Alignment:

@@ -18,6 +18,7 @@ from phonos_config.alphafold2 import (
     default_max_msa_seqs,
     default_recycles,
 )
+from phonos_config.json_text import json_value_text
 from phonos_config.relax import RELAX_MODES
 from phonos_models.common.chains import ChainLayout
 from phonos_models.common.errors import BadInput
@@ -91,7 +92,7 @@ class Request:
         if self.model_preset not in PRESETS:
             raise RequestError(f"model_preset must be one of {', '.join(PRESETS)}")
         if len(chains) > 1 and not self.multimer:
-            raise RequestError(f"a complex ({len(chains)} chains) needs model_preset {MULTIMER!r}")
+            raise RequestError(f"a complex ({len(chains)} chains) needs model_preset {json_value_text(MULTIMER)}")
         if self.msa_mode not in MSA_MODES:
             raise RequestError(f"msa_mode must be one of {', '.join(MSA_MODES)}")
         if (self.msa_mode == "a3m") != (self.a3m is not None):

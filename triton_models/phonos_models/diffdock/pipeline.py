@@ -24,6 +24,7 @@ from phonos_config.diffdock import (
     MIN_INFERENCE_STEPS,
     DiffDockSettings,
 )
+from phonos_config.json_text import json_value_text
 
 from ..common.errors import BadInput
 from ..common.progress import Report, ignore
@@ -297,7 +298,7 @@ def request_from_json(protein_pdb: str, ligand_smiles: str, request_json: str, m
     def integer(name: str, default: int, lo: int, hi: int) -> int:
         value = fields.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise BadInput(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
+            raise BadInput(f"{name} must be an integer in {lo}..{hi}, got {json_value_text(value)}")
         return value
 
     return DockingRequest(
