@@ -24,6 +24,8 @@ CREATE UNIQUE INDEX api_keys_id ON api_keys (id);
 
 CREATE INDEX deliveries_due ON webhook_deliveries (status, next_attempt_at);
 
+CREATE INDEX deliveries_of_webhook ON webhook_deliveries (webhook_id, id);
+
 CREATE TABLE idempotency_keys (
     account_id   INTEGER NOT NULL REFERENCES accounts(id),
     key          TEXT NOT NULL,
@@ -178,7 +180,7 @@ CREATE TABLE webhook_deliveries (
     last_status     INTEGER,
     last_error      TEXT,
     created_at      REAL NOT NULL
-);
+, last_attempt_at REAL);
 
 CREATE TABLE webhooks (
     id          TEXT PRIMARY KEY,
