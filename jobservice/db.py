@@ -86,7 +86,14 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
         pragmas.append("query_only=ON")
     for pragma in pragmas:
         conn.execute(f"PRAGMA {pragma}")
+    # SQLite's own lower() folds ASCII letters only; job names are searched ignoring case as PostgreSQL's
+    # lower() does it, so "α-syn" finds "Α-SYN" on both stores.
+    conn.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
     return conn
+
+
+def _unicode_lower(text: object) -> object:
+    return text.lower() if isinstance(text, str) else text
 
 
 @contextmanager

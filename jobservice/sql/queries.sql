@@ -55,7 +55,7 @@ SELECT * FROM jobs
 WHERE account_id = :account_id AND deleted_at IS NULL
   AND (:status IS NULL OR status = :status)
   AND (:model IS NULL OR model = :model)
-  AND (:name IS NULL OR instr(lower(name), lower(:name)) > 0)
+  AND (:name IS NULL OR instr(unicode_lower(name), unicode_lower(:name)) > 0)
 ORDER BY seq DESC
 LIMIT :limit OFFSET :offset;
 
@@ -64,7 +64,7 @@ SELECT COUNT(*) FROM jobs
 WHERE account_id = :account_id AND deleted_at IS NULL
   AND (:status IS NULL OR status = :status)
   AND (:model IS NULL OR model = :model)
-  AND (:name IS NULL OR instr(lower(name), lower(:name)) > 0);
+  AND (:name IS NULL OR instr(unicode_lower(name), unicode_lower(:name)) > 0);
 
 -- name: job_counts
 SELECT COUNT(*) AS total,
