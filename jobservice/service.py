@@ -41,6 +41,7 @@ from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import CANCEL_CHANNEL, JOB_EVENTS_CHANNEL, JOBS_CHANNEL, WEBHOOKS_CHANNEL, Params, Store
 from jobservice.usage import UsageRecorder, UsageReport
 from jobservice.watch import Event, JobWatcher, WatchHub
+from jobservice.webhook_deliveries import DeliveryRecord, WebhookDeliveries
 from jobservice.webhook_sender import WebhookSender
 from jobservice.webhooks import TestResult, WebhookRecord, Webhooks
 from phonos_config.service import ServiceSettings
@@ -148,6 +149,7 @@ class JobService:
             db, max_per_account=settings.max_webhooks,
             allow_http_loopback=settings.webhook_allow_http_loopback, timeout_s=settings.webhook_timeout_s,
         )
+        self.deliveries = WebhookDeliveries(db, log_days=settings.webhook_delivery_log_days)
         self.dispatcher = Dispatcher(
             self.jobs, self.specs, inference, self.results, max_inflight=settings.max_inflight_per_model,
             retry_window_s=settings.triton_retry_window_s, max_attempts=settings.max_attempts,
@@ -167,6 +169,7 @@ class JobService:
         self.usage.start()
         self.sender.start()
         self.retention.start()
+        self.deliveries.start()
         await self.dispatcher.start()
 
     async def stop(self) -> None:
@@ -176,6 +179,7 @@ class JobService:
         await self.idempotency.stop()
         await self.usage.stop()
         await self.retention.stop()
+        await self.deliveries.stop()
         await self.inference.close()
 
     # -- health and models --------------------------------------------------------------------------
@@ -390,6 +394,15 @@ class JobService:
             return await self.webhooks.send_test(account_id, webhook_id, self.sender.session)
         async with receiver_session(allow_loopback=self.settings.webhook_allow_http_loopback) as session:
             return await self.webhooks.send_test(account_id, webhook_id, session)
+
+    async def webhook_deliveries(self, account_id: int, webhook_id: str, *, status: str | None, limit: int | None,
+                                 offset: int | None) -> tuple[list[DeliveryRecord], int, int, int]:
+        return await self.deliveries.page(account_id, webhook_id, status=status, limit=limit, offset=offset)
+
+    async def redeliver(self, account_id: int, webhook_id: str, delivery_id: str) -> DeliveryRecord:
+        delivery = await self.deliveries.redeliver(account_id, webhook_id, delivery_id)
+        self.sender.wake()
+        return delivery
 
     # -- API keys -----------------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from jobservice.states import ACTIVE, TERMINAL, JobStatus
 from jobservice.status_map import TITLE_KEY, grpc_status
 from jobservice.usage import usage_event
 from jobservice.watch import Event, ProgressEvent, StateEvent, parse_cursor
+from jobservice.webhook_deliveries import DeliveryRecord
 from jobservice.webhook_events import download_url
 from jobservice.webhooks import WebhookRecord
 from phonos.v1 import phonos_pb2 as pb
@@ -200,6 +201,16 @@ def batch_response(items: list[BatchItem]) -> pb.SubmitBatchResponse:
 
 def webhook_message(hook: WebhookRecord) -> pb.Webhook:
     return pb.Webhook(webhook_id=hook.id, url=hook.url, events=list(hook.events), created_at=_ts(hook.created_at))
+
+
+def delivery_message(d: DeliveryRecord) -> pb.WebhookDelivery:
+    return pb.WebhookDelivery(
+        delivery_id=str(d.id), event=d.event, status=d.status, attempts=d.attempts,
+        last_status_code=d.last_status_code, last_error=d.last_error, created_at=_ts(d.created_at),
+        last_attempt_at=None if d.last_attempt_at is None else _ts(d.last_attempt_at),
+        next_attempt_at=None if d.next_attempt_at is None else _ts(d.next_attempt_at),
+        job_id=d.job_id, payload=_struct(d.payload),
+    )
 
 
 class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
@@ -496,6 +507,31 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                                           status_code=result.status_code, message=result.message), NO_CHARGE
         return await self._handle("TestWebhook", request, context,
                                   self._idempotent("TestWebhook", request, context, pb.TestWebhookResponse, run))
+
+    async def ListWebhookDeliveries(self, request: pb.ListWebhookDeliveriesRequest,
+                                    context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            deliveries, total, limit, offset = await self._svc.webhook_deliveries(
+                who.account_id, request.webhook_id,
+                status=request.status if request.HasField("status") else None,
+                limit=request.limit if request.HasField("limit") else None,
+                offset=request.offset if request.HasField("offset") else None,
+            )
+            page = pb.Pagination(total=total, limit=limit, offset=offset, has_more=offset + len(deliveries) < total)
+            return pb.ListWebhookDeliveriesResponse(deliveries=[delivery_message(d) for d in deliveries],
+                                                    pagination=page), NO_CHARGE
+        return await self._handle("ListWebhookDeliveries", request, context, run)
+
+    async def RedeliverWebhookDelivery(self, request: pb.RedeliverWebhookDeliveryRequest,
+                                       context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
+            delivery = await self._svc.redeliver(who.account_id, request.webhook_id, request.delivery_id)
+            return pb.RedeliverWebhookDeliveryResponse(
+                delivery=delivery_message(delivery),
+                message=f"Delivery {delivery.id} queued: the event is sent again now"), NO_CHARGE
+        return await self._handle("RedeliverWebhookDelivery", request, context,
+                                  self._idempotent("RedeliverWebhookDelivery", request, context,
+                                                   pb.RedeliverWebhookDeliveryResponse, run))
 
     # -- API keys -------------------------------------------------------------------------------------
 

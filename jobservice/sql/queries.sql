@@ -211,13 +211,41 @@ WHERE d.status = 'pending'
   AND d.id NOT IN (SELECT value FROM json_each(COALESCE(:in_flight, '[]')))
   AND d.webhook_id NOT IN (SELECT value FROM json_each(COALESCE(:busy_webhooks, '[]')));
 
+-- The delivery log of one webhook (GET /v1/webhooks/{id}/deliveries), newest first; the caller checked the
+-- webhook is the account's.
+-- name: list_webhook_deliveries
+SELECT id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at
+FROM webhook_deliveries
+WHERE webhook_id = :webhook_id AND (:status IS NULL OR status = :status)
+ORDER BY id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: count_webhook_deliveries
+SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = :webhook_id AND (:status IS NULL OR status = :status);
+
+-- name: get_webhook_delivery
+SELECT id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at
+FROM webhook_deliveries WHERE id = :id AND webhook_id = :webhook_id;
+
+-- name: redeliver_webhook_delivery
+-- A new delivery of the same event and body, due now.
+INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at)
+SELECT webhook_id, event, payload, 'pending', :now, :now FROM webhook_deliveries WHERE id = :id
+RETURNING id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at;
+
+-- name: purge_webhook_deliveries
+-- Finished deliveries past the log's retention; pending ones stay until they finish.
+DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < :before;
+
 -- name: mark_delivered
-UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = :last_status
+UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = :last_status,
+                              last_error = NULL, last_attempt_at = :now
 WHERE id = :id;
 
 -- name: mark_delivery_retry
 UPDATE webhook_deliveries
 SET attempts = attempts + 1, last_status = :last_status, last_error = :last_error, next_attempt_at = :next_attempt_at,
+    last_attempt_at = :now,
     status = CASE WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END
 WHERE id = :id;
 

@@ -43,6 +43,8 @@ CREATE INDEX credit_entries_account ON credit_entries (account_id, id);
 
 CREATE INDEX deliveries_due ON webhook_deliveries (status, next_attempt_at);
 
+CREATE INDEX deliveries_of_webhook ON webhook_deliveries (webhook_id, id);
+
 CREATE TABLE idempotency_keys (
     account_id   INTEGER NOT NULL REFERENCES accounts(id),
     key          TEXT NOT NULL,
@@ -205,7 +207,7 @@ CREATE TABLE webhook_deliveries (
     last_status     INTEGER,
     last_error      TEXT,
     created_at      REAL NOT NULL
-);
+, last_attempt_at REAL);
 
 CREATE TABLE webhooks (
     id          TEXT PRIMARY KEY,

@@ -125,6 +125,16 @@ class PhonosServiceStub:
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.TestWebhookRequest.SerializeToString,
                 response_deserializer=phonos_dot_v1_dot_phonos__pb2.TestWebhookResponse.FromString,
                 _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/phonos.v1.PhonosService/ListWebhookDeliveries',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.RedeliverWebhookDelivery = channel.unary_unary(
+                '/phonos.v1.PhonosService/RedeliverWebhookDelivery',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.RedeliverWebhookDeliveryRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.RedeliverWebhookDeliveryResponse.FromString,
+                _registered_method=True)
         self.ListApiKeys = channel.unary_unary(
                 '/phonos.v1.PhonosService/ListApiKeys',
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.ListApiKeysRequest.SerializeToString,
@@ -302,6 +312,22 @@ class PhonosServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWebhookDeliveries(self, request, context):
+        """A webhook's deliveries of job events, newest first: what was sent, how often, and what the receiver
+        answered. Finished deliveries are kept PHONOS_WEBHOOK_DELIVERY_LOG_DAYS (30 by default).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedeliverWebhookDelivery(self, request, context):
+        """Queue a delivery's event again, as a new delivery with its own id and the same body (the receiver was
+        down past the retries, or lost it). A delivery still pending is refused: it is being retried.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListApiKeys(self, request, context):
         """The caller's API keys, active and revoked, newest first (never the secrets).
         """
@@ -445,6 +471,16 @@ def add_PhonosServiceServicer_to_server(servicer, server):
                     servicer.TestWebhook,
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.TestWebhookRequest.FromString,
                     response_serializer=phonos_dot_v1_dot_phonos__pb2.TestWebhookResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'RedeliverWebhookDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeliverWebhookDelivery,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.RedeliverWebhookDeliveryRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.RedeliverWebhookDeliveryResponse.SerializeToString,
             ),
             'ListApiKeys': grpc.unary_unary_rpc_method_handler(
                     servicer.ListApiKeys,
@@ -969,6 +1005,60 @@ class PhonosService:
             '/phonos.v1.PhonosService/TestWebhook',
             phonos_dot_v1_dot_phonos__pb2.TestWebhookRequest.SerializeToString,
             phonos_dot_v1_dot_phonos__pb2.TestWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/ListWebhookDeliveries',
+            phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeliverWebhookDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/RedeliverWebhookDelivery',
+            phonos_dot_v1_dot_phonos__pb2.RedeliverWebhookDeliveryRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.RedeliverWebhookDeliveryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -21,12 +21,14 @@ from phonos_client.models import (
     Batch,
     Cancellation,
     CreditPage,
+    DeliveryPage,
     Download,
     Job,
     JobEvent,
     JobPage,
     Submission,
     Webhook,
+    WebhookDelivery,
     WebhookTest,
 )
 
@@ -74,6 +76,8 @@ ROUTES: dict[str, Route] = {r.rpc: r for r in (
     Route("CreateWebhook", "POST", "/v1/webhooks", body=True),
     Route("DeleteWebhook", "DELETE", "/v1/webhooks/{webhook_id}"),
     Route("TestWebhook", "POST", "/v1/webhooks/{webhook_id}/test"),
+    Route("ListWebhookDeliveries", "GET", "/v1/webhooks/{webhook_id}/deliveries"),
+    Route("RedeliverWebhookDelivery", "POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"),
 )}
 
 
@@ -172,6 +176,16 @@ def delete_webhook(webhook_id: str) -> Call[None]:
 
 def test_webhook(webhook_id: str, idempotency_key: str | None) -> Call[WebhookTest]:
     return _call("TestWebhook", WebhookTest.from_dict, idempotency_key=_key(idempotency_key), webhook_id=webhook_id)
+
+
+def webhook_deliveries(webhook_id: str, status: str | None, limit: int | None, offset: int | None) -> Call[DeliveryPage]:
+    return _call("ListWebhookDeliveries", DeliveryPage.from_dict, webhook_id=webhook_id, status=status, limit=limit,
+                 offset=offset)
+
+
+def redeliver(webhook_id: str, delivery_id: str, idempotency_key: str | None) -> Call[WebhookDelivery]:
+    return _call("RedeliverWebhookDelivery", lambda d: WebhookDelivery.from_dict(d["delivery"]),
+                 idempotency_key=_key(idempotency_key), webhook_id=webhook_id, delivery_id=delivery_id)
 
 
 def watch(job_id: str | None, last_event_id: str | None) -> Call[JobEvent]:

@@ -5,7 +5,7 @@
     phonos dock --protein PDB|JOB_ID (--ligand SMILES | --ligands FILE.smi|.csv|.sdf) [--out DIR] [--json]
     phonos jobs ls|show|watch|download|cancel ...
     phonos usage [--days N]      phonos account [credits [--limit N] [--all]]      phonos models
-    phonos webhooks ls|create|delete|test ...
+    phonos webhooks ls|create|delete|test|deliveries|redeliver ...
 
 The server URL (PHONOS_URL, `login --url`) picks the transport: http(s)://... is the REST API,
 grpc://host:port the job service's gRPC port (needs `phonos-client[grpc]`); every user verb works over
@@ -40,7 +40,7 @@ from phonos_client.inputs import (
     sequences_from,
     unique,
 )
-from phonos_client.models import CreditEntry, Job
+from phonos_client.models import CreditEntry, Job, WebhookDelivery
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 
 EXIT = {"ok": 0, "job_failed": 1, "usage": 2, "interrupted": 130}
@@ -302,7 +302,20 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         result = client.test_webhook(args.webhook_id)
         emit(args, asdict(result), f"receiver answered {result.status_code}: {result.message}")
         return EXIT["ok"] if result.success else EXIT["job_failed"]
+    elif command == "webhooks deliveries":
+        page = client.webhook_deliveries(args.webhook_id, status=args.status, limit=args.limit)
+        emit(args, [asdict(d) for d in page.deliveries],
+             "\n".join(delivery_line(d) for d in page.deliveries) or "no deliveries")
+    elif command == "webhooks redeliver":
+        delivery = client.redeliver(args.webhook_id, args.delivery_id)
+        emit(args, asdict(delivery), f"queued again as delivery {delivery.delivery_id}")
     return EXIT["ok"]
+
+
+def delivery_line(d: WebhookDelivery) -> str:
+    answer = f"HTTP {d.last_status_code}" if d.last_status_code is not None else (d.last_error or "not tried yet")
+    tries = f"{d.attempts} attempt{'s' if d.attempts != 1 else ''}"
+    return "\t".join((d.delivery_id, d.created_at or "", d.event, d.job_id or "-", d.status, tries, answer))
 
 
 def server_url(url: str) -> str:
@@ -409,6 +422,15 @@ def add_user_commands(sub: Any) -> None:
     create.add_argument("--event", action="append", choices=["job.started", "job.completed", "job.failed"])
     command(hooks.add_parser("delete", help="remove a webhook"), "webhooks delete").add_argument("webhook_id")
     command(hooks.add_parser("test", help="send a test event"), "webhooks test").add_argument("webhook_id")
+    log = command(hooks.add_parser("deliveries", help="a webhook's deliveries, newest first, and what the "
+                                                      "receiver answered"), "webhooks deliveries")
+    log.add_argument("webhook_id")
+    log.add_argument("--status", choices=["pending", "delivered", "failed"])
+    log.add_argument("--limit", type=int, help="1-100 (default 20)")
+    again = command(hooks.add_parser("redeliver", help="send a delivered or failed delivery's event again"),
+                    "webhooks redeliver")
+    again.add_argument("webhook_id")
+    again.add_argument("delivery_id")
 
 
 def build_parser() -> argparse.ArgumentParser:

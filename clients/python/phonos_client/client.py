@@ -31,12 +31,14 @@ from phonos_client.models import (
     Cancellation,
     CreditEntry,
     CreditPage,
+    DeliveryPage,
     Download,
     Job,
     JobEvent,
     JobPage,
     Submission,
     Webhook,
+    WebhookDelivery,
     WebhookTest,
 )
 from phonos_client.rest import AsyncRestTransport, RestTransport
@@ -221,6 +223,15 @@ class Client(_Base):
     def test_webhook(self, webhook_id: str, *, idempotency_key: str | None = None) -> WebhookTest:
         return self._send(calls.test_webhook(webhook_id, idempotency_key))
 
+    def webhook_deliveries(self, webhook_id: str, *, status: str | None = None, limit: int | None = None,
+                           offset: int | None = None) -> DeliveryPage:
+        """One page of a webhook's deliveries, newest first: what was sent and what the receiver answered."""
+        return self._send(calls.webhook_deliveries(webhook_id, status, limit, offset))
+
+    def redeliver(self, webhook_id: str, delivery_id: str, *, idempotency_key: str | None = None) -> WebhookDelivery:
+        """Send a delivered or failed delivery's event again, as a new delivery; the new one, pending."""
+        return self._send(calls.redeliver(webhook_id, delivery_id, idempotency_key))
+
     # -- live -------------------------------------------------------------------------------------
 
     def watch(self, job_id: str | None = None, *, last_event_id: str | None = None) -> Iterator[JobEvent]:
@@ -393,6 +404,14 @@ class AsyncClient(_Base):
 
     async def test_webhook(self, webhook_id: str, *, idempotency_key: str | None = None) -> WebhookTest:
         return await self._send(calls.test_webhook(webhook_id, idempotency_key))
+
+    async def webhook_deliveries(self, webhook_id: str, *, status: str | None = None, limit: int | None = None,
+                                 offset: int | None = None) -> DeliveryPage:
+        return await self._send(calls.webhook_deliveries(webhook_id, status, limit, offset))
+
+    async def redeliver(self, webhook_id: str, delivery_id: str, *,
+                        idempotency_key: str | None = None) -> WebhookDelivery:
+        return await self._send(calls.redeliver(webhook_id, delivery_id, idempotency_key))
 
     async def watch(self, job_id: str | None = None, *, last_event_id: str | None = None) -> AsyncIterator[JobEvent]:
         """See `Client.watch`."""

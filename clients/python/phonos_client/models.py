@@ -188,6 +188,46 @@ class WebhookTest:
 
 
 @dataclass(frozen=True)
+class WebhookDelivery:
+    """One job event queued for a webhook, and what became of it (`pending`, `delivered`, `failed`)."""
+
+    delivery_id: str
+    event: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: str | None
+    last_attempt_at: str | None
+    next_attempt_at: str | None
+    job_id: str | None
+    payload: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WebhookDelivery:
+        code = data.get("last_status_code")
+        return cls(data["delivery_id"], data["event"], data["status"], int(data.get("attempts", 0)),
+                   None if code is None else int(code), data.get("last_error"), data.get("created_at"),
+                   data.get("last_attempt_at"), data.get("next_attempt_at"), data.get("job_id"),
+                   dict(data.get("payload") or {}))
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    deliveries: tuple[WebhookDelivery, ...]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeliveryPage:
+        page = data["pagination"]
+        return cls(tuple(WebhookDelivery.from_dict(d) for d in data.get("deliveries", ())), int(page["total"]),
+                   int(page["limit"]), int(page["offset"]), bool(page["has_more"]))
+
+
+@dataclass(frozen=True)
 class Account:
     id: int
     username: str

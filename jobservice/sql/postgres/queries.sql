@@ -274,14 +274,41 @@ WHERE d.status = 'pending'
   AND d.id NOT IN (SELECT CAST(v AS BIGINT) FROM json_array_elements_text(CAST(COALESCE(:in_flight, '[]') AS JSON)) v)
   AND d.webhook_id NOT IN (SELECT v FROM json_array_elements_text(CAST(COALESCE(:busy_webhooks, '[]') AS JSON)) v);
 
+-- The delivery log of one webhook (GET /v1/webhooks/{id}/deliveries), newest first; the caller checked the
+-- webhook is the account's.
+-- name: list_webhook_deliveries
+SELECT id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at
+FROM webhook_deliveries
+WHERE webhook_id = :webhook_id AND (CAST(:status AS TEXT) IS NULL OR status = :status)
+ORDER BY id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: count_webhook_deliveries
+SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = :webhook_id AND (CAST(:status AS TEXT) IS NULL OR status = :status);
+
+-- name: get_webhook_delivery
+SELECT id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at
+FROM webhook_deliveries WHERE id = :id AND webhook_id = :webhook_id;
+
+-- name: redeliver_webhook_delivery
+-- A new delivery of the same event and body, due now.
+INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at)
+SELECT webhook_id, event, payload, 'pending', :now, :now FROM webhook_deliveries WHERE id = :id
+RETURNING id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at;
+
+-- name: purge_webhook_deliveries
+-- Finished deliveries past the log's retention; pending ones stay until they finish.
+DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < :before;
+
 -- name: mark_delivered
 UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = :last_status,
-                              claimed_by = NULL, claimed_until = NULL
+                              last_error = NULL, last_attempt_at = :now, claimed_by = NULL, claimed_until = NULL
 WHERE id = :id;
 
 -- name: mark_delivery_retry
 UPDATE webhook_deliveries
 SET attempts = attempts + 1, last_status = :last_status, last_error = :last_error, next_attempt_at = :next_attempt_at,
+    last_attempt_at = :now,
     status = CASE WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END,
     claimed_by = NULL, claimed_until = NULL
 WHERE id = :id;
