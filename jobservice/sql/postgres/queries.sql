@@ -422,6 +422,11 @@ RETURNING id;
 -- name: delete_job_input
 DELETE FROM job_inputs WHERE job_id = :id;
 
+-- name: delete_job_deliveries
+-- A deleted job's webhook deliveries: their bodies repeat its error, and the delivery log would show them.
+-- The sender may be sending one now; recording its outcome then updates no row.
+DELETE FROM webhook_deliveries WHERE CAST(payload AS JSON) -> 'data' ->> 'job_id' = :id;
+
 -- name: results_past_retention
 -- Completed jobs whose result files are due for deletion (jobservice/result_retention.py), oldest first.
 SELECT id FROM jobs
