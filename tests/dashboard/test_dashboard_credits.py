@@ -66,6 +66,8 @@ def test_the_account_page_shows_the_credit_history_and_pages_to_older_entries(br
     expect(page.locator("#credit-history-more")).to_be_hidden()
     expect(page.locator("#credit-history-info")).to_have_text("23 of 23")
 
+    page.set_viewport_size({"width": 1024, "height": 900})  # a laptop beside the sidebar
+    shot(page, "30-account-credit-history-1024")
     page.set_viewport_size(PHONE)
     top.scroll_into_view_if_needed()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scrolling
