@@ -16,6 +16,7 @@ from jobservice import metrics, tracing
 from jobservice.accounts import Accounts, NewKey
 from jobservice.api_keys import ApiKeys, KeyRecord
 from jobservice.auth import Authenticator
+from jobservice.credit_history import CreditEntry, CreditHistory, check_page
 from jobservice.dispatch import Dispatcher
 from jobservice.egress import receiver_session
 from jobservice.errors import (
@@ -289,12 +290,7 @@ class JobService:
         # stopped serving (PHONOS_MODELS), and may still list them.
         if model is not None and model not in self.specs and model not in SPEC_MODULES:
             raise InvalidArgument(f"model must be one of {', '.join(self.specs)} or {ALL}, got {json_value_text(model)}")
-        limit = 50 if limit is None else limit
-        offset = 0 if offset is None else offset
-        if not 1 <= limit <= 100:
-            raise InvalidArgument(f"limit must be between 1 and 100, got {limit}")
-        if offset < 0:
-            raise InvalidArgument(f"offset must be 0 or more, got {offset}")
+        limit, offset = check_page(limit, offset)
         if name is not None and len(name) > MAX_NAME_LENGTH:
             raise InvalidArgument(f"name must be at most {MAX_NAME_LENGTH} characters (a job's name is), got {len(name)}")
         jobs, total = await self.jobs.page(account_id, status=status, model=model, name=name or None, limit=limit,
@@ -368,6 +364,13 @@ class JobService:
         counts = await self.jobs.counts(account_id)
         return AccountView(int(row["id"]), row["username"], row["email"], float(row["created_at"]),
                            int(row["credits"]), counts)
+
+    async def credit_history(self, account_id: int, *, limit: int | None,
+                             offset: int | None) -> tuple[list[CreditEntry], int, int, int]:
+        """One page of the account's credit history, newest first: entries, total, limit, offset."""
+        limit, offset = check_page(limit, offset)
+        entries, total = await CreditHistory(self.db).page(account_id, limit=limit, offset=offset)
+        return entries, total, limit, offset
 
     async def usage_report(self, account_id: int, days: int | None) -> UsageReport:
         days = 30 if days is None else days

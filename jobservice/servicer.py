@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 from jobservice import metrics, tracing
 from jobservice.accounts import Principal
 from jobservice.api_keys import KeyRecord
+from jobservice.credit_history import CreditEntry
 from jobservice.errors import InvalidArgument, PhonosError, RateLimited
 from jobservice.idempotency import REPLAYED_METADATA, Claim
 from jobservice.jobs import JobRecord
@@ -121,6 +122,16 @@ def job_fields(job: JobRecord) -> dict[str, Any]:
         if job.results_deleted_at is not None:
             fields["results_deleted_at"] = _ts(job.results_deleted_at)
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def credit_entry_message(entry: CreditEntry) -> pb.CreditEntry:
+    message = pb.CreditEntry(id=entry.id, created_at=_ts(entry.created_at), amount=entry.amount,
+                             balance_after=entry.balance_after, kind=str(entry.kind), job_deleted=entry.job_deleted)
+    if entry.job_id is not None:
+        message.job_id = entry.job_id
+    if entry.note is not None:
+        message.note = entry.note
+    return message
 
 
 def key_message(key: KeyRecord) -> pb.ApiKey:
@@ -439,6 +450,19 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             return pb.GetAccountResponse(account=account, credits=pb.Credits(balance=view.credits, currency="credits"),
                                          jobs=jobs), NO_CHARGE
         return await self._handle("GetAccount", request, context, run)
+
+    async def ListCreditEntries(self, request: pb.ListCreditEntriesRequest,
+                                context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            entries, total, limit, offset = await self._svc.credit_history(
+                who.account_id,
+                limit=request.limit if request.HasField("limit") else None,
+                offset=request.offset if request.HasField("offset") else None,
+            )
+            page = pb.Pagination(total=total, limit=limit, offset=offset, has_more=offset + len(entries) < total)
+            return pb.ListCreditEntriesResponse(entries=[credit_entry_message(e) for e in entries],
+                                                pagination=page), NO_CHARGE
+        return await self._handle("ListCreditEntries", request, context, run)
 
     async def GetUsage(self, request: pb.GetUsageRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:

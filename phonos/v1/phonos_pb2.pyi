@@ -328,6 +328,42 @@ class GetAccountResponse(_message.Message):
     jobs: JobCounts
     def __init__(self, account: _Optional[_Union[Account, _Mapping]] = ..., credits: _Optional[_Union[Credits, _Mapping]] = ..., jobs: _Optional[_Union[JobCounts, _Mapping]] = ...) -> None: ...
 
+class ListCreditEntriesRequest(_message.Message):
+    __slots__ = ("limit", "offset")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    offset: int
+    def __init__(self, limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class CreditEntry(_message.Message):
+    __slots__ = ("id", "created_at", "amount", "balance_after", "kind", "job_id", "job_deleted", "note")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_DELETED_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    created_at: _timestamp_pb2.Timestamp
+    amount: int
+    balance_after: int
+    kind: str
+    job_id: str
+    job_deleted: bool
+    note: str
+    def __init__(self, id: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amount: _Optional[int] = ..., balance_after: _Optional[int] = ..., kind: _Optional[str] = ..., job_id: _Optional[str] = ..., job_deleted: _Optional[bool] = ..., note: _Optional[str] = ...) -> None: ...
+
+class ListCreditEntriesResponse(_message.Message):
+    __slots__ = ("entries", "pagination")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    PAGINATION_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[CreditEntry]
+    pagination: Pagination
+    def __init__(self, entries: _Optional[_Iterable[_Union[CreditEntry, _Mapping]]] = ..., pagination: _Optional[_Union[Pagination, _Mapping]] = ...) -> None: ...
+
 class GetUsageRequest(_message.Message):
     __slots__ = ("days",)
     DAYS_FIELD_NUMBER: _ClassVar[int]

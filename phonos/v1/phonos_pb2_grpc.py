@@ -95,6 +95,11 @@ class PhonosServiceStub:
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.GetAccountRequest.SerializeToString,
                 response_deserializer=phonos_dot_v1_dot_phonos__pb2.GetAccountResponse.FromString,
                 _registered_method=True)
+        self.ListCreditEntries = channel.unary_unary(
+                '/phonos.v1.PhonosService/ListCreditEntries',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.ListCreditEntriesRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.ListCreditEntriesResponse.FromString,
+                _registered_method=True)
         self.GetUsage = channel.unary_unary(
                 '/phonos.v1.PhonosService/GetUsage',
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.GetUsageRequest.SerializeToString,
@@ -256,6 +261,15 @@ class PhonosServiceServicer:
 
     def GetAccount(self, request, context):
         """Account details, credit balance and job counters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCreditEntries(self, request, context):
+        """The caller's credit history, newest first: every change of the balance (an opening balance or an
+        operator's top-up, a job's charge, a refund) with the balance after it, so the entries sum to the
+        balance. A deleted job's entries stay. Paged like ListJobs.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -427,6 +441,11 @@ def add_PhonosServiceServicer_to_server(servicer, server):
                     servicer.GetAccount,
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.GetAccountRequest.FromString,
                     response_serializer=phonos_dot_v1_dot_phonos__pb2.GetAccountResponse.SerializeToString,
+            ),
+            'ListCreditEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCreditEntries,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.ListCreditEntriesRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.ListCreditEntriesResponse.SerializeToString,
             ),
             'GetUsage': grpc.unary_unary_rpc_method_handler(
                     servicer.GetUsage,
@@ -824,6 +843,33 @@ class PhonosService:
             '/phonos.v1.PhonosService/GetAccount',
             phonos_dot_v1_dot_phonos__pb2.GetAccountRequest.SerializeToString,
             phonos_dot_v1_dot_phonos__pb2.GetAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCreditEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/ListCreditEntries',
+            phonos_dot_v1_dot_phonos__pb2.ListCreditEntriesRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.ListCreditEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

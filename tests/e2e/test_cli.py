@@ -214,6 +214,13 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     assert run("jobs", "cancel", job_id).returncode == 8  # completed: nothing to cancel
     usage = json.loads(run("usage", "--days", "1", "--json").stdout)
     assert usage["totals"]["requests"] >= 4
+    history = json.loads(run("account", "credits", "--json").stdout)  # newest first
+    assert [(e["kind"], e["job_id"]) for e in history] == [("charge", job_id), ("grant", None)]
+    assert history[0]["balance_after"] == history[1]["amount"] + history[0]["amount"]
+    assert run("account", "credits", "--limit", "1").stdout.split("\t")[1:] == [
+        str(history[0]["amount"]), str(history[0]["balance_after"]), f"charge: esmfold job submitted {job_id}\n"]
+    refused = run("account", "credits", "--limit", "0")  # the API's 400, in its words
+    assert refused.returncode == 8 and "limit must be between 1 and 100, got 0" in refused.stderr
     hook = json.loads(run("webhooks", "create", "http://127.0.0.1:9/h", "--event", "job.failed", "--json").stdout)
     assert hook["secret"] and hook["events"] == ["job.failed"]
     assert json.loads(run("webhooks", "ls", "--json").stdout)[0]["webhook_id"] == hook["webhook_id"]

@@ -20,6 +20,7 @@ from phonos_client.models import (
     Account,
     Batch,
     Cancellation,
+    CreditPage,
     DeliveryPage,
     Download,
     Job,
@@ -69,6 +70,7 @@ ROUTES: dict[str, Route] = {r.rpc: r for r in (
     Route("CancelJob", "POST", "/v1/jobs/{job_id}/cancel"),
     Route("DeleteJob", "DELETE", "/v1/jobs/{job_id}"),
     Route("GetAccount", "GET", "/v1/account"),
+    Route("ListCreditEntries", "GET", "/v1/account/credits"),
     Route("GetUsage", "GET", "/v1/usage"),
     Route("ListWebhooks", "GET", "/v1/webhooks"),
     Route("CreateWebhook", "POST", "/v1/webhooks", body=True),
@@ -150,6 +152,10 @@ def cancel_job(job_id: str, idempotency_key: str | None) -> Call[Cancellation]:
 
 def account() -> Call[Account]:
     return _call("GetAccount", Account.from_dict)
+
+
+def credit_history(limit: int | None, offset: int | None) -> Call[CreditPage]:
+    return _call("ListCreditEntries", CreditPage.from_dict, limit=limit, offset=offset)
 
 
 def usage(days: int | None) -> Call[dict[str, Any]]:

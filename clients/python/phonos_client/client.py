@@ -29,6 +29,8 @@ from phonos_client.models import (
     Account,
     Batch,
     Cancellation,
+    CreditEntry,
+    CreditPage,
     DeliveryPage,
     Download,
     Job,
@@ -191,6 +193,20 @@ class Client(_Base):
 
     def account(self) -> Account:
         return self._send(calls.account())
+
+    def credit_history(self, *, limit: int | None = None, offset: int | None = None) -> CreditPage:
+        """One page of the account's credit history, newest first: every change of the balance and why."""
+        return self._send(calls.credit_history(limit, offset))
+
+    def iter_credit_history(self, *, page_size: int = 100) -> Iterator[CreditEntry]:
+        """Every entry of the credit history (newest first), page after page."""
+        offset = 0
+        while True:
+            page = self.credit_history(limit=page_size, offset=offset)
+            yield from page.entries
+            if not page.has_more or not page.entries:
+                return
+            offset += len(page.entries)
 
     def usage(self, days: int | None = None) -> dict[str, Any]:
         return self._send(calls.usage(days))
@@ -359,6 +375,19 @@ class AsyncClient(_Base):
 
     async def account(self) -> Account:
         return await self._send(calls.account())
+
+    async def credit_history(self, *, limit: int | None = None, offset: int | None = None) -> CreditPage:
+        return await self._send(calls.credit_history(limit, offset))
+
+    async def iter_credit_history(self, *, page_size: int = 100) -> AsyncIterator[CreditEntry]:
+        offset = 0
+        while True:
+            page = await self.credit_history(limit=page_size, offset=offset)
+            for entry in page.entries:
+                yield entry
+            if not page.has_more or not page.entries:
+                return
+            offset += len(page.entries)
 
     async def usage(self, days: int | None = None) -> dict[str, Any]:
         return await self._send(calls.usage(days))

@@ -240,3 +240,37 @@ class Account:
         account = data["account"]
         return cls(int(account["id"]), account["username"], account.get("email"), int(data["credits"]["balance"]),
                    {k: int(v) for k, v in data["jobs"].items()})
+
+
+@dataclass(frozen=True)
+class CreditEntry:
+    """One change of the balance: `amount` is signed (+ in, - out), `kind` grant, charge or refund."""
+
+    id: int
+    created_at: str
+    amount: int
+    balance_after: int
+    kind: str
+    job_id: str | None = None
+    job_deleted: bool = False  # the job was deleted; its entries stay
+    note: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CreditEntry:
+        return cls(int(data["id"]), data["created_at"], int(data["amount"]), int(data["balance_after"]), data["kind"],
+                   data.get("job_id"), bool(data.get("job_deleted", False)), data.get("note"))
+
+
+@dataclass(frozen=True)
+class CreditPage:
+    entries: tuple[CreditEntry, ...]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CreditPage:
+        page = data["pagination"]
+        return cls(tuple(CreditEntry.from_dict(e) for e in data.get("entries", ())), int(page["total"]),
+                   int(page["limit"]), int(page["offset"]), bool(page["has_more"]))

@@ -365,7 +365,26 @@ SELECT username FROM accounts WHERE password_hash IS NOT NULL
 ORDER BY username <> :username, id LIMIT 1;
 
 -- name: add_credits
-UPDATE accounts SET credits = credits + :amount WHERE username = :username RETURNING credits;
+UPDATE accounts SET credits = credits + :amount WHERE username = :username RETURNING id, credits;
+
+-- An operator's top-up or take-back, in add_credits's transaction (0062_credit_history.sql: job charges and
+-- refunds write theirs in triggers).
+-- name: insert_credit_grant
+INSERT INTO credit_entries (account_id, created_at, amount, balance_after, kind, note)
+VALUES (:account_id, :now, :amount, :balance, 'grant', :note);
+
+-- The credit history, newest first (GET /v1/account/credits, `phonos credits history`); a deleted job's
+-- entries stay, said by job_deleted.
+-- name: list_credit_entries
+SELECT e.id, e.created_at, e.amount, e.balance_after, e.kind, e.job_id, e.note,
+       j.deleted_at IS NOT NULL AS job_deleted
+FROM credit_entries e LEFT JOIN jobs j ON j.id = e.job_id
+WHERE e.account_id = :account_id
+ORDER BY e.id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: count_credit_entries
+SELECT COUNT(*) FROM credit_entries WHERE account_id = :account_id;
 
 -- Dashboard passwords and sessions ------------------------------------------------------------------
 
