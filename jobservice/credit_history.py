@@ -1,7 +1,7 @@
 """The credit history: why an account's balance is what it is (GET /v1/account/credits, `phonos credits history`).
 
 Every change of a balance writes one entry in the same statement or transaction (the triggers of
-sql/migrations/0062_credit_history.sql and sql/postgres/migrations/0013_credit_history.sql; an operator's
+sql/migrations/0066_credit_history.sql and sql/postgres/migrations/0016_credit_history.sql; an operator's
 top-up in `Accounts.add_credits`), so an account's entries sum to its balance. This module only reads them.
 """
 

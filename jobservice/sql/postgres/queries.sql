@@ -367,7 +367,7 @@ ORDER BY username <> :username, id LIMIT 1;
 -- name: add_credits
 UPDATE accounts SET credits = credits + :amount WHERE username = :username RETURNING id, credits;
 
--- An operator's top-up or take-back, in add_credits's transaction (0062_credit_history.sql: job charges and
+-- An operator's top-up or take-back, in add_credits's transaction (0066_credit_history.sql: job charges and
 -- refunds write theirs in triggers).
 -- name: insert_credit_grant
 INSERT INTO credit_entries (account_id, created_at, amount, balance_after, kind, note)

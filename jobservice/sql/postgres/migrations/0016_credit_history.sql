@@ -1,4 +1,4 @@
--- The credit history, as SQLite's 0062_credit_history.sql: one entry per change of an account's balance,
+-- The credit history, as SQLite's 0066_credit_history.sql: one entry per change of an account's balance,
 -- written in the statement that changes it (the jobs' triggers, the accounts' insert trigger; an operator's
 -- top-up in jobservice/accounts.py's transaction), so an account's entries always sum to its balance. The
 -- account's row is locked by the balance's UPDATE before its entry takes an id, so ids follow the balance.
