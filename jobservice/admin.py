@@ -14,8 +14,9 @@ from typing import TypeVar
 
 from jobservice.accounts import Accounts, NewKey
 from jobservice.api_keys import ApiKeys, KeyRecord
-from jobservice.credit_history import CreditEntry, CreditHistory, check_page
+from jobservice.credit_history import CreditEntry, CreditHistory
 from jobservice.errors import NotFound
+from jobservice.paging import check_page
 from jobservice.sessions import Sessions
 from jobservice.store import Store, open_store
 from phonos_config.service import ServiceSettings

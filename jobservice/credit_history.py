@@ -11,11 +11,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from jobservice.errors import InvalidArgument
 from jobservice.store import Store
-
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 100
 
 
 class EntryKind(enum.StrEnum):
@@ -40,17 +36,6 @@ class CreditEntry:
         return cls(id=int(row["id"]), created_at=float(row["created_at"]), amount=int(row["amount"]),
                    balance_after=int(row["balance_after"]), kind=EntryKind(row["kind"]), job_id=row["job_id"],
                    job_deleted=bool(row["job_deleted"]), note=row["note"])
-
-
-def check_page(limit: int | None, offset: int | None) -> tuple[int, int]:
-    """A list's `limit` (1-100, 50 when unset) and `offset` (0 or more, 0 when unset), or InvalidArgument."""
-    limit = DEFAULT_LIMIT if limit is None else limit
-    offset = 0 if offset is None else offset
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidArgument(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
-    if offset < 0:
-        raise InvalidArgument(f"offset must be 0 or more, got {offset}")
-    return limit, offset
 
 
 class CreditHistory:

@@ -16,7 +16,7 @@ from jobservice import metrics, tracing
 from jobservice.accounts import Accounts, NewKey
 from jobservice.api_keys import ApiKeys, KeyRecord
 from jobservice.auth import Authenticator
-from jobservice.credit_history import CreditEntry, CreditHistory, check_page
+from jobservice.credit_history import CreditEntry, CreditHistory
 from jobservice.dispatch import Dispatcher
 from jobservice.egress import receiver_session
 from jobservice.errors import (
@@ -33,6 +33,7 @@ from jobservice.inference import Inference
 from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.modelspecs.registry import SPEC_MODULES
+from jobservice.paging import check_page
 from jobservice.ratelimit import RateLimiter, RateLimits, SharedRateLimiter
 from jobservice.result_retention import ResultRetention
 from jobservice.results import ResultStore

@@ -18,13 +18,13 @@ from typing import Any
 
 from jobservice.db import now
 from jobservice.errors import Conflict, InvalidArgument, NotFound, echoed_id, json_value_text
+from jobservice.paging import check_page
 from jobservice.periodic import Periodic
 from jobservice.store import Row, Store
 
 DAY_S = 86400.0
 PURGE_EVERY_S = 3600.0
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
+DEFAULT_LIMIT = 20  # a log is read from its top
 STATUSES = ("pending", "delivered", "failed")
 ALL = "all"
 
@@ -92,12 +92,7 @@ class WebhookDeliveries:
         status = None if status in (None, "", ALL) else status
         if status is not None and status not in STATUSES:
             raise InvalidArgument(f"status must be one of {', '.join(STATUSES)} or {ALL}, got {json_value_text(status)}")
-        limit = DEFAULT_LIMIT if limit is None else limit
-        offset = 0 if offset is None else offset
-        if not 1 <= limit <= MAX_LIMIT:
-            raise InvalidArgument(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
-        if offset < 0:
-            raise InvalidArgument(f"offset must be 0 or more, got {offset}")
+        limit, offset = check_page(limit, offset, default_limit=DEFAULT_LIMIT)
         await self._own_webhook(account_id, webhook_id)
         params = {"webhook_id": webhook_id, "status": status, "limit": limit, "offset": offset}
         rows = await self._db.read.fetch_all("list_webhook_deliveries", params)

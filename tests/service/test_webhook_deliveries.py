@@ -81,22 +81,20 @@ def test_a_failed_delivery_can_be_sent_again(service: InProcessService) -> None:
     assert deliveries(client, hook["webhook_id"])["pagination"]["total"] == 2
 
 
-def test_bad_requests_are_clear_errors(service: InProcessService) -> None:
+def test_bad_requests_are_clear_errors(twin_factory: type) -> None:
+    # An hour's backoff: the delivery stays pending after its first refused attempt
+    service = twin_factory.start(PHONOS_WEBHOOK_BACKOFF_BASE_S="3600", PHONOS_WEBHOOK_TIMEOUT_S="2")
     owner = service.client(service.new_key())
     other = service.client(service.new_key())
-    with WebhookReceiver(statuses=[500] * 10) as receiver:
+    with WebhookReceiver(statuses=[500]) as receiver:
         hook_id = owner.post("/v1/webhooks", json={"url": receiver.url, "events": ["job.completed"]}).json()[
             "webhook"]["webhook_id"]
         owner.wait_for(owner.predict().json()["job_id"])
-        wait_until(lambda: len(receiver.requests) >= 1, 15)
+        wait_until(lambda: deliveries(owner, hook_id)["deliveries"][0]["attempts"] == 1, 15)
         pending = deliveries(owner, hook_id)["deliveries"][0]
-        # Put its next attempt an hour away, as a long backoff would: it is pending, not finished
-        service.sql(f"UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = {time.time() + 3600} "
-                    f"WHERE id = {int(pending['delivery_id'])}")
+        assert pending["status"] == "pending" and pending["last_status_code"] == 500 and "next_attempt_at" in pending
         still = owner.post(f"/v1/webhooks/{hook_id}/deliveries/{pending['delivery_id']}/redeliver")
         assert still.status_code == 400 and "is still pending" in still.json()["message"]
-        listed = deliveries(owner, hook_id)["deliveries"][0]
-        assert listed["status"] == "pending" and "next_attempt_at" in listed
     for response, status, needle in [
         (other.get(f"/v1/webhooks/{hook_id}/deliveries"), 404, "not found"),  # another account's webhook
         (other.post(f"/v1/webhooks/{hook_id}/deliveries/{pending['delivery_id']}/redeliver"), 404, "not found"),
