@@ -162,8 +162,9 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.parametrize(("sequence", "reason"), [
-    ("G", "chain A is a single residue"),  # before: AttributeError: 'NoneType' object has no attribute '_finalize'
-    ("MKTAY:G", "chain B is a single residue"),  # before: IndexError: boolean index did not match ...
+    ("G", "chain A \\(sequence chain 1\\) is a single residue"),  # before: AttributeError: 'NoneType' object has no attribute '_finalize'
+    # the chain as the user typed it too; before: IndexError: boolean index did not match ...
+    ("MKTAY:G", "chain B \\(sequence chain 2\\) is a single residue"),
     ("MKXAY", "residues of unknown type \\(X\\) at A:3"),  # before: a many-line numpy AssertionError dump
 ])
 def test_structures_the_relax_cannot_take_are_delivered_unrelaxed_with_the_reason(tiny, sequence: str, reason: str) -> None:

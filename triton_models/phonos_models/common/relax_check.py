@@ -10,6 +10,9 @@ Pure Python: the relax worker calls it before importing OpenMM.
 
 from __future__ import annotations
 
+from phonos_models.common.letters import chain_name
+from phonos_models.common.unknown import CHAIN_LETTERS
+
 MAX_LISTED = 10  # residue ids named in a message
 
 
@@ -30,7 +33,9 @@ def unrelaxable(pdb_text: str) -> str | None:
     if gaps:  # AlphaFold2 writes no atoms for X: Amber would bond the residues either side of the hole
         return (f"not relaxed: residues {', '.join(gaps[:MAX_LISTED])} have no atoms (given as X), and the relax "
                 "would join the chain across the gap")
-    single = [chain for chain, numbers in residues.items() if len(numbers) == 1]
+    # the files name chains A, B, ... in the order of the sequence: say which chain the user typed, too
+    single = [f"{chain} ({chain_name(CHAIN_LETTERS.index(chain))})" if chain in CHAIN_LETTERS else chain
+              for chain, numbers in residues.items() if len(numbers) == 1]
     if single:
         return (f"not relaxed: chain {', '.join(single)} is a single residue, which the relax (PDBFixer and "
                 "Amber99sb) cannot handle")
