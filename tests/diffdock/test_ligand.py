@@ -117,6 +117,11 @@ def test_bad_smiles_are_rejected_with_a_reason(smiles: str, message: str) -> Non
         ligand.parse_smiles(smiles)
 
 
+def test_a_dative_bond_is_no_reaction_arrow() -> None:
+    cisplatin = ligand.featurize("N->[Pt](Cl)(Cl)<-N", seed=0)  # '->' is a dative bond, docked as a single bond
+    assert cisplatin.num_atoms == 5 and int(cisplatin.bond_attr[:, 0].sum()) == 8
+
+
 def test_embedding_a_huge_flexible_ligand_is_bounded_and_says_what_to_do() -> None:
     # before: no bound (57 s under load near the 150-atom cap), nothing a job could do but wait
     with pytest.raises(ligand.LigandError, match=r"ligand of 146 heavy atoms \(342 with hydrogens\) did not get 3D "

@@ -45,7 +45,7 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     if text.startswith(("InChI=", "AuxInfo=")):
         raise LigandError("ligand looks like an InChI; DiffDock here takes a SMILES string (e.g. RDKit's "
                           "Chem.MolToSmiles(Chem.MolFromInchi(inchi)))")
-    if ">" in text.split()[0]:
+    if ">" in text.split()[0].replace("->", "").replace("<-", ""):  # not a dative bond's arrow: reactants>agents>products
         raise LigandError("ligand looks like a reaction SMILES (it has '>'); give the SMILES of one molecule")
     if any(c.isspace() for c in text):
         first, rest = text.split(None, 1)
