@@ -34,10 +34,9 @@ from phonos_models.diffdock.pipe_validate import (
     ReceptorError,
     canonical_smiles,
     check_receptor,
-    read_structure,
 )
 from phonos_models.diffdock.pocket import PocketError, PocketRequest, parse_pocket, resolve
-from phonos_models.diffdock.receptor_prep import refuse_mmcif
+from phonos_models.diffdock.receptor_prep import read_structure_with_report, refuse_mmcif
 
 from jobservice.errors import InvalidArgument
 from jobservice.inference import Tensor, text_tensor
@@ -135,7 +134,8 @@ def _pocket_request(value: object) -> PocketRequest | None:
 def _check_pocket(pdb_text: str, pocket: PocketRequest) -> None:
     """The pocket resolves on this receptor: its residues exist, its centre is near the protein."""
     try:
-        resolve(read_structure(pdb_text), pocket)
+        structure, preparation = read_structure_with_report(pdb_text)
+        resolve(structure, pocket, preparation.renamed_chains)
     except PocketError as exc:
         raise InvalidArgument(f"params.pocket: {exc}") from None
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from phonos_models.diffdock import receptor
 from phonos_models.diffdock.pipe_validate import check_receptor
+from phonos_models.diffdock.pocket import PocketError, parse_pocket, resolve
 
 pytestmark = pytest.mark.unit
 
@@ -75,6 +76,10 @@ def test_two_chains_with_one_id_separated_by_ter_stay_two_chains() -> None:
     assert rec.preparation.renamed_chains == {"chain A #2": "B"}  # the ligand's chain A is no protein chain
     assert "chain A #2 -> B" in " ".join(rec.preparation.warnings())
     assert check_receptor(_text([*a, "TER", *b])).chains == {"A": 22, "B": 8}
+    # a pocket residue not found says which chains were relabelled (the second block is "B" now, not "A")
+    with pytest.raises(PocketError, match=r"A:30 .*its chains: A, B; relabelled on reading: chain A #2 -> B\)"):
+        resolve(rec.structure, parse_pocket("A:30"), rec.preparation.renamed_chains)
+    assert resolve(rec.structure, parse_pocket("B:5"), rec.preparation.renamed_chains).keep.sum() > 0
 
 
 def test_a_free_amino_acid_ligand_after_the_chains_is_a_ligand_not_a_residue() -> None:

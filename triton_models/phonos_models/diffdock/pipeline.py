@@ -171,7 +171,8 @@ class DiffDockPipeline:
         receptor_info = {"residues": rec.num_residues, "chains": sorted(rec.esm_sequences),
                          "center": [round(float(c), 3) for c in rec.center],  # the whole receptor, mean CA
                          "preparation": rec.preparation.as_json()}  # what reading the file changed
-        pocket = resolve(rec.structure, request.pocket) if request.pocket is not None else None
+        pocket = (resolve(rec.structure, request.pocket, rec.preparation.renamed_chains)
+                  if request.pocket is not None else None)
         lig = ligand.featurize(request.ligand_smiles, seed=request.random_seed,
                                embed_budget_s=self.settings.ligand_embed_s, should_stop=should_stop)
         t_feat = time.perf_counter()

@@ -172,12 +172,14 @@ def _residue_id(label: str, residue: gemmi.Residue) -> str:
     return f"{label}:{residue.seqid.num}{residue.seqid.icode.strip()}"
 
 
-def resolve(structure: gemmi.Structure, request: PocketRequest) -> Pocket:
+def resolve(structure: gemmi.Structure, request: PocketRequest, renamed: Mapping[str, str] | None = None) -> Pocket:
     """The pocket on this receptor (the cleaned structure of `pipe_validate.read_structure`).
 
     `PocketError` when a residue id is not a protein residue of the receptor, when the derived radius
     is out of range, or when no residue lies within the receptor cutoff of the centre (a centre far
-    outside the protein, typically coordinates from another frame)."""
+    outside the protein, typically coordinates from another frame). `renamed`: the chains reading the file
+    relabelled (`Preparation.renamed_chains`), named in that message: a residue of a second chain A, relabelled
+    B, is "B:45" here."""
     ids: dict[str, int] = {}
     cas: list[list[float]] = []
     for node, (label, residue) in enumerate(protein_residues(structure)):
@@ -194,8 +196,10 @@ def resolve(structure: gemmi.Structure, request: PocketRequest) -> Pocket:
         missing = [i for i in request.residues if i not in ids]
         if missing:
             chains = ", ".join(sorted({i.split(":")[0] for i in ids}))
+            relabelled = ", ".join(f"{what} -> {new}" for what, new in (renamed or {}).items())
             raise PocketError(f"pocket residue(s) {', '.join(missing[:10])} are not protein residues with a CA atom "
-                              f"in the receptor (its chains: {chains})")
+                              f"in the receptor (its chains: {chains}"
+                              + (f"; relabelled on reading: {relabelled})" if relabelled else ")"))
         chosen = ca[[ids[i] for i in request.residues]]
         center = chosen.mean(axis=0)
         if request.radius is not None:
