@@ -108,6 +108,8 @@ def test_rigid_molecule_has_no_torsions() -> None:
         ("HETATM    1  C1  LIG A   1      10.000  10.000  10.000  1.00  0.00           C", "looks like a PDB file"),
         ("InChI=1S/C2H6O/c1-2-3/h3H,2H2,1H3", "looks like an InChI"),
         ("CCO>>CC=O", "looks like a reaction SMILES"),
+        ("'CCO'", "in quotes"),
+        ('"CC(=O)O"', "in quotes"),
         ("CCO\tethanol", r'"CCO" is followed by more text \("ethanol"\)'),
         ("C[C@H](N)C(=O)O |&1:1|", r'followed by a CXSMILES extension \("\|&1:1\|"\)'),
     ],

@@ -42,6 +42,8 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     if any(line.startswith(("HETATM", "ATOM  ", "COMPND", "CONECT")) for line in text.splitlines()):
         raise LigandError("ligand looks like a PDB file; DiffDock here takes one SMILES string (e.g. `obabel "
                           "ligand.pdb -osmi`; a PDB has no bond orders, so check the SMILES it gives)")
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'":  # copied from a CSV or code with its quotes
+        raise LigandError(f"ligand SMILES is in quotes ({json_value_text(text[:40])}); send it without them")
     if text.startswith(("InChI=", "AuxInfo=")):
         raise LigandError("ligand looks like an InChI; DiffDock here takes a SMILES string (e.g. RDKit's "
                           "Chem.MolToSmiles(Chem.MolFromInchi(inchi)))")
