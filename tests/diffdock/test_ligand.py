@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -132,15 +133,12 @@ def test_embedding_a_huge_flexible_ligand_is_bounded_and_says_what_to_do() -> No
 
 
 def test_a_cancelled_job_stops_in_the_middle_of_the_embedding() -> None:
-    asked: list[float] = []
-
-    def should_stop() -> bool:
-        asked.append(time.monotonic())
-        return asked[-1] - asked[0] > 0.3
-
     start = time.monotonic()
     with pytest.raises(Cancelled, match="embedding the ligand"):
         # budget 3 s: the abandoned RDKit call ends by itself within it (RDKit's own timeout)
-        ligand.featurize(PEG48, seed=0, embed_budget_s=3, should_stop=should_stop)
-    # one ETKDG call of this molecule alone takes ~2 s here: it was interrupted, not waited for
-    assert time.monotonic() - start < 1.5 and len(asked) > 3
+        ligand.featurize(PEG48, seed=0, embed_budget_s=3, should_stop=lambda: time.monotonic() - start > 0.3)
+    # it was interrupted, not waited for: the RDKit call (one ETKDG try of this molecule takes ~2 s) still runs
+    running = [t for t in threading.enumerate() if t.name == "ligand-embed" and t.is_alive()]
+    assert running
+    for thread in running:
+        thread.join(10)

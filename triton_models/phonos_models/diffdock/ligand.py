@@ -211,7 +211,9 @@ class _Budget:
             except BaseException as exc:  # re-raised in the caller's thread
                 errors.append(exc)
 
-        worker = threading.Thread(target=target, name="ligand-embed", daemon=True)
+        # not a daemon: a process exiting while an abandoned RDKit call runs would abort ("terminate called
+        # without an active exception", exit 134); it waits for the call instead, which ends within its timeout
+        worker = threading.Thread(target=target, name="ligand-embed", daemon=False)
         worker.start()
         while worker.is_alive():
             worker.join(_POLL_S)
