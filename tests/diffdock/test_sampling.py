@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -466,3 +468,15 @@ def test_poses_keep_the_double_bond_geometry_the_smiles_gives(pipeline: DiffDock
         Chem.AssignStereochemistryFrom3D(pose)
     assert [Chem.MolToSmiles(pose) for pose in poses] == [Chem.CanonSmiles(smiles)] * 6
     assert json.loads(out.result_json)["ligand"]["fixed_stereo_double_bonds"] == 1
+
+
+def test_a_job_stopped_while_its_ligand_is_embedded_stops_there(pipeline: DiffDockPipeline) -> None:
+    # the pipeline hands the job's stop flag (cancel or compute limit) to the ligand's embedding; before, a
+    # ~150-atom flexible ligand held the request for its whole embedding (57 s under load) before the first check
+    peg48 = "C" + "COC" * 48 + "O"
+    start = time.monotonic()
+    with pytest.raises(Cancelled, match="embedding the ligand"):
+        pipeline.dock(DockingRequest(PDB, peg48, inference_steps=10, samples_per_complex=1, random_seed=1),
+                      should_stop=lambda: time.monotonic() - start > 0.3)
+    for thread in [t for t in threading.enumerate() if t.name == "ligand-embed"]:
+        thread.join(30)  # the abandoned RDKit call ends within its timeout
