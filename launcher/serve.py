@@ -39,6 +39,7 @@ from launcher.triton import (
     signal_group,
 )
 from launcher.urls import reachable
+from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
 from phonos_config.supervisor import SupervisorSettings
 
@@ -211,7 +212,7 @@ def serve(settings: ServiceSettings) -> int:
         return 2
     if first is not None:
         # Printed at once: the key and password exist now, whether or not the rest starts.
-        print(f"API key (account 'admin', {settings.default_credits} credits, shown once): {first.key.api_key}",
+        print(f"API key (account {json_value_text(FIRST_USER)}, {settings.default_credits} credits, shown once): {first.key.api_key}",
               flush=True)
     triton = TritonChild(models, TritonPorts.pick(), settings, {**os.environ, "PHONOS_DATA_DIR": str(data_dir)})
     settings = settings.with_overrides(triton_url=triton.grpc_url)

@@ -76,7 +76,7 @@ def test_serve_prints_a_key_and_the_seed_python_client_saves_a_pdb(tmp_path: Pat
         assert key_line, serve.lines
         api_key = key_line.group(1)
         dashboard = serve.find(r"Dashboard:\s+(http://\S+/)")
-        password = serve.find(r"sign in as 'admin' with password (\S+)")
+        password = serve.find(r'sign in as "admin" with password (\S+)')
         assert dashboard and dashboard.group(1) == base_url + "/" and password, serve.lines
         signed_in = requests.post(f"{base_url}/auth/sign-in", json={"username": "admin", "password": password.group(1)},
                                   timeout=30)
@@ -121,7 +121,7 @@ def test_serve_prints_a_key_and_the_seed_python_client_saves_a_pdb(tmp_path: Pat
         again.wait_ready()
         assert again.find(r"API key") is None
         # The banner's lines arrive one by one: wait for the sign-in line itself.
-        assert wait_until(lambda: again.find(r"sign in as 'admin' \(forgot the password\?"), 30, 0.1)
+        assert wait_until(lambda: again.find(r'sign in as "admin" \(forgot the password\?'), 30, 0.1)
         assert not again.find("with password")
 
         # The launcher killed outright (kill -9, the OOM killer) runs none of its cleanup: its children end

@@ -3,6 +3,7 @@ half-open: a data directory that cannot be used, a PostgreSQL that does not answ
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -132,6 +133,31 @@ def test_credits_add_tops_up_and_refuses_an_overdraft(operator_env: pytest.Monke
     assert cli.main(["credits", "add", "--username", "ada", "--amount", "-100", "--json", "--data-dir", data_dir]) == 0
     assert json.loads(capsys.readouterr().out) == {"username": "ada", "added": -100, "balance": 5000}
     assert cli.main(["credits", "add", "--username", "ada", "--amount", "-5001", "--data-dir", data_dir]) == 2
-    assert capsys.readouterr().err == "error: 'ada' has fewer than 5001 credits; the balance cannot go below 0\n"
+    assert capsys.readouterr().err == ('error: "ada" has fewer than 5001 credits; the balance cannot go '
+                                          'below 0\n')
     assert cli.main(["credits", "add", "--username", "bob", "--amount", "5", "--data-dir", data_dir]) == 2
-    assert capsys.readouterr().err == "error: no account named 'bob'\n"
+    assert capsys.readouterr().err == 'error: no account named "bob"\n'
+
+
+@pytest.mark.unit
+def test_operator_messages_quote_usernames_as_the_api_does(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Values in JSON's words ("ada"), as the API's messages word them, never Python's ('ada')."""
+    data_dir = ["--data-dir", str(tmp_path / "var")]
+    assert cli.main(["keys", "create", "--username", "ada", *data_dir]) == 0
+    capsys.readouterr()
+    said = []
+    for argv in (["keys", "create", "--username", "ada"], ["keys", "list", "--username", "o'brien"],
+                 ["keys", "revoke", "key_0000000000000000"], ["users", "set-password", "--username", "bob",
+                                                             "--password-stdin"],
+                 ["users", "set-password", "--username", "ada", "--password-stdin"], ["serve", "--http-port", "x"]):
+        operator_env.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+        with contextlib.suppress(SystemExit):  # argparse's own refusal of a bad port
+            cli.main([*argv, *data_dir])
+        said.append(capsys.readouterr().err.strip().splitlines()[-1])
+    assert said == ['error: username "ada" is taken; choose another',
+                    'error: no account named "o\'brien"',
+                    "error: no API key key_0000000000000000; see `phonos keys list --username NAME`",
+                    'error: no account named "bob"',
+                    'password set for "ada"; their open dashboard sessions were signed out',
+                    'phonos serve: error: argument --http-port: not a port number: "x"']
