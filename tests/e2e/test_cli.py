@@ -190,7 +190,7 @@ def test_login_writes_a_private_config_that_later_commands_use(service: InProces
     env = {**env_for(service, key), "PHONOS_CONFIG": str(config), "PHONOS_API_KEY": "", "PHONOS_URL": ""}
     account = subprocess.run([sys.executable, "-m", "phonos_client", "account", "--json"], env=env,
                              capture_output=True, text=True, timeout=60)
-    assert account.returncode == 0 and json.loads(account.stdout)["username"] == "ada"
+    assert account.returncode == 0 and json.loads(account.stdout)["account"]["username"] == "ada"
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -212,12 +212,23 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     watched = run("jobs", "watch", job_id, "--json")
     assert watched.returncode == 0 and json.loads(watched.stdout)["jobs"][0]["status"] == "completed"
     assert run("jobs", "cancel", job_id).returncode == 8  # completed: nothing to cancel
+    service.inference.script("esmfold", Slow(30))
+    slow = json.loads(run("fold", "MKTAYIAKQRQ", "--no-wait", "--json").stdout)["jobs"][0]["job_id"]
+    cancelled = json.loads(run("jobs", "cancel", slow, "--json").stdout)  # the API's answer, as the seed shows it
+    assert cancelled.pop("credits_refunded") in (0, 10)  # 10 when it was still pending
+    assert cancelled == {"success": True, "job_id": slow, "status": "cancelled", "message": "Job cancelled successfully"}
+    api = service.client(key)
+    assert json.loads(run("account", "--json").stdout) == api.get("/v1/account").json()  # the seed's shape
     usage = json.loads(run("usage", "--days", "1", "--json").stdout)
     assert usage["totals"]["requests"] >= 4
-    hook = json.loads(run("webhooks", "create", "http://127.0.0.1:9/h", "--event", "job.failed", "--json").stdout)
-    assert hook["secret"] and hook["events"] == ["job.failed"]
-    assert json.loads(run("webhooks", "ls", "--json").stdout)[0]["webhook_id"] == hook["webhook_id"]
-    assert run("webhooks", "test", hook["webhook_id"]).returncode == 1  # nobody listens on :9
+    created = json.loads(run("webhooks", "create", "http://127.0.0.1:9/h", "--event", "job.failed", "--json").stdout)
+    assert set(created) == {"success", "webhook", "secret", "message"} and created["secret"]  # POST /v1/webhooks's
+    hook = created["webhook"]
+    assert hook["events"] == ["job.failed"]
+    assert json.loads(run("webhooks", "ls", "--json").stdout) == api.get("/v1/webhooks").json()["webhooks"] == [hook]
+    tested = run("webhooks", "test", hook["webhook_id"], "--json")
+    assert tested.returncode == 1  # nobody listens on :9
+    assert set(json.loads(tested.stdout)) == {"success", "webhook_id", "status_code", "message"}
     assert run("webhooks", "delete", hook["webhook_id"]).returncode == 0
     removed = run("jobs", "rm", job_id)
     assert removed.returncode == 0 and removed.stdout.strip() == f"{job_id} deleted"

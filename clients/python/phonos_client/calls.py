@@ -102,7 +102,7 @@ def _file(download: Download) -> Download:
 
 
 def _created_webhook(data: dict[str, Any]) -> Webhook:
-    return Webhook.from_dict(data["webhook"], secret=data.get("secret"))
+    return Webhook.from_dict(data["webhook"], secret=data.get("secret"), raw=data)
 
 
 def health() -> Call[dict[str, Any]]:

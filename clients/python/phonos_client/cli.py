@@ -260,7 +260,7 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         emit(args, {"file": str(target), "bytes": len(download.content)}, str(target))
     elif command == "jobs cancel":
         cancelled = client.cancel_job(args.job_id)
-        emit(args, asdict(cancelled), f"{cancelled.job_id} cancelled ({cancelled.credits_refunded} credits refunded)")
+        emit(args, cancelled.raw, f"{cancelled.job_id} cancelled ({cancelled.credits_refunded} credits refunded)")
     elif command == "jobs rm":
         for job_id in args.job_ids:  # one after another: the first refusal stops with its exit code
             client.delete_job(job_id)
@@ -272,23 +272,23 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                           f"{totals['credits_used']} credits")
     elif command == "account":
         account = client.account()
-        emit(args, asdict(account), f"{account.username} ({account.email or 'no email'}): {account.balance} credits")
+        emit(args, account.raw, f"{account.username} ({account.email or 'no email'}): {account.balance} credits")
     elif command == "models":
         models = client.models()
         emit(args, models, "\n".join(f"{m['id']}\t{m['cost_credits']} credits\t{m['description']}" for m in models))
     elif command == "webhooks ls":
         hooks = client.list_webhooks()
-        emit(args, [asdict(h) for h in hooks], "\n".join(f"{h.webhook_id}\t{h.url}\t{','.join(h.events)}"
+        emit(args, [h.raw for h in hooks], "\n".join(f"{h.webhook_id}\t{h.url}\t{','.join(h.events)}"
                                                          for h in hooks) or "no webhooks")
     elif command == "webhooks create":
         hook = client.create_webhook(args.url, args.event or None)
-        emit(args, asdict(hook), f"{hook.webhook_id}\nsecret (shown once): {hook.secret}")
+        emit(args, hook.raw, f"{hook.webhook_id}\nsecret (shown once): {hook.secret}")
     elif command == "webhooks delete":
         client.delete_webhook(args.webhook_id)
         emit(args, {"deleted": args.webhook_id}, f"{args.webhook_id} deleted")
     elif command == "webhooks test":
         result = client.test_webhook(args.webhook_id)
-        emit(args, asdict(result), f"receiver answered {result.status_code}: {result.message}")
+        emit(args, result.raw, f"receiver answered {result.status_code}: {result.message}")
         return EXIT["ok"] if result.success else EXIT["job_failed"]
     return EXIT["ok"]
 

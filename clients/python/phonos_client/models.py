@@ -106,10 +106,11 @@ class Cancellation:
     job_id: str
     status: str
     credits_refunded: int
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Cancellation:
-        return cls(data["job_id"], data["status"], int(data.get("credits_refunded", 0)))
+        return cls(data["job_id"], data["status"], int(data.get("credits_refunded", 0)), raw=data)
 
 
 @dataclass(frozen=True)
@@ -170,10 +171,14 @@ class Webhook:
     events: tuple[str, ...]
     created_at: str | None = None
     secret: str | None = None  # only when just created
+    # The API's JSON: the webhook object; for one just created, the whole answer of POST /v1/webhooks
+    # ({"success", "webhook", "secret", "message"}).
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], secret: str | None = None) -> Webhook:
-        return cls(data["webhook_id"], data["url"], tuple(data.get("events") or ()), data.get("created_at"), secret)
+    def from_dict(cls, data: dict[str, Any], secret: str | None = None, raw: dict[str, Any] | None = None) -> Webhook:
+        return cls(data["webhook_id"], data["url"], tuple(data.get("events") or ()), data.get("created_at"), secret,
+                   raw=data if raw is None else raw)
 
 
 @dataclass(frozen=True)
@@ -181,10 +186,11 @@ class WebhookTest:
     success: bool
     status_code: int
     message: str
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WebhookTest:
-        return cls(bool(data["success"]), int(data.get("status_code", 0)), data.get("message", ""))
+        return cls(bool(data["success"]), int(data.get("status_code", 0)), data.get("message", ""), raw=data)
 
 
 @dataclass(frozen=True)
@@ -194,9 +200,10 @@ class Account:
     email: str | None
     balance: int
     jobs: dict[str, int]
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Account:
         account = data["account"]
         return cls(int(account["id"]), account["username"], account.get("email"), int(data["credits"]["balance"]),
-                   {k: int(v) for k, v in data["jobs"].items()})
+                   {k: int(v) for k, v in data["jobs"].items()}, raw=data)
