@@ -138,6 +138,22 @@ def test_serve_prints_a_key_and_the_seed_python_client_saves_a_pdb(tmp_path: Pat
                 os.killpg(pid, signal.SIGKILL)
 
 
+def test_serve_on_a_busy_port_fails_at_once_creating_nothing(tmp_path: Path) -> None:
+    """A port someone else listens on: one line naming it and what to change, before the first account (and
+    its key) is created and before Triton starts (so this is quick)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        ran = subprocess.run([*PHONOS, "serve", "--http-port", str(port), "--grpc-port", "0", "--metrics-port", "0",
+                              "--data-dir", str(tmp_path / "var")],
+                             capture_output=True, text=True, env=phonos_env(), cwd=REPO, timeout=60)
+    assert ran.returncode == 2 and ran.stdout == ""  # no key, no "starting Triton"
+    assert ran.stderr == (f"error: cannot listen for HTTP on 127.0.0.1:{port}: the port is in use (or the address is "
+                          "not this machine's); choose another with PHONOS_HTTP_PORT or --http-port\n")
+    assert not (tmp_path / "var").exists()
+
+
 def test_keys_create_prints_a_key_stored_only_as_a_hash(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     created = subprocess.run(

@@ -161,3 +161,35 @@ def test_operator_messages_quote_usernames_as_the_api_does(operator_env: pytest.
                     'error: no account named "bob"',
                     'password set for "ada"; their open dashboard sessions were signed out',
                     'phonos serve: error: argument --http-port: not a port number: "x"']
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("flag", ["--http-port", "--grpc-port", "--metrics-port"])
+def test_serve_on_a_taken_port_says_which_and_creates_nothing(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str], taken_port: int,
+                                                              flag: str) -> None:
+    """Checked before the first account is made and its key printed, and before a Triton starts."""
+    def started(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a Triton was started for a serve that cannot listen")
+
+    operator_env.setattr(serve_module.TritonProcess, "start", started)
+    operator_env.setenv("PHONOS_MODELS", "esmfold")
+    ports = {"--http-port": "0", "--grpc-port": "0", "--metrics-port": "0", flag: str(taken_port)}
+    argv = ["serve", "--data-dir", str(tmp_path / "var"), *(item for pair in ports.items() for item in pair)]
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    setting = "PHONOS_" + flag.removeprefix("--").replace("-", "_").upper()
+    assert len(err.splitlines()) == 1 and err.startswith("error: cannot listen for ")
+    assert f"127.0.0.1:{taken_port}" in err and f"{setting} or {flag}" in err
+    assert out == "" and not (tmp_path / "var").exists()
+
+
+@pytest.mark.unit
+def test_serve_refuses_one_port_for_two_listeners(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    port = str(_closed_port())
+    assert cli.main(["serve", "--data-dir", str(tmp_path / "var"), "--http-port", port, "--grpc-port", port,
+                     "--metrics-port", "0"]) == 2
+    assert capsys.readouterr().err == (f"error: HTTP and gRPC both ask for port {port}; choose another with "
+                                       "PHONOS_GRPC_PORT or --grpc-port\n")
+    assert not (tmp_path / "var").exists()
