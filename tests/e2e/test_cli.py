@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 from phonos_models.common.progress import Progress
+from prometheus_client import REGISTRY
 
+from jobservice import ratelimit
 from jobservice.memory_inference import Progressing, Slow
 from tests.support import REPO, InProcessService, wait_until
 
@@ -293,3 +295,29 @@ def test_watched_jobs_files_are_named_safely_and_keep_their_extensions(service: 
     assert got.returncode == 0 and (work / "new" / f"{ids[0]}.pdb").is_file(), got.stderr
     cannot = phonos(service, key, "jobs", "download", ids[0], "--out", str(tmp_path / "missing" / "x.pdb"))
     assert cannot.returncode == 2 and "No such file or directory" in cannot.stderr and "Traceback" not in cannot.stderr
+
+
+def refused() -> float:
+    """Requests the in-process service has refused for a key's rate limit so far, over REST."""
+    return REGISTRY.get_sample_value("phonos_rate_limit_rejections_total", {"transport": "rest"}) or 0.0
+
+
+def test_a_bulk_download_over_the_keys_rate_limit_waits_its_turns_and_completes(
+        service: InProcessService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`jobs watch` of eight finished jobs with a key allowed 2 requests a window: the downloads are refused
+    (429) more times than two retries cover, and wait their turns (Retry-After) instead of ending the run
+    with exit 6. The window is 1 s here instead of the API's 60, so the same refusals come in seconds."""
+    monkeypatch.setattr(ratelimit, "WINDOW_S", 1.0)
+    key = service.new_key(rate_limit=2)
+    (tmp_path / "many.fasta").write_text("".join(f">p{i}\nMKTAYIAKQRQISFVKSHFSRQ\n" for i in range(8)))
+    submitted = phonos(service, key, "fold", "many.fasta", "--no-wait", "--json", cwd=tmp_path)
+    ids = [job["job_id"] for job in json.loads(submitted.stdout)["jobs"]]
+    wait_until(lambda: all(service.sql("SELECT status FROM jobs WHERE id = ?", i)[0][0] == "completed" for i in ids),
+               30)
+    before = refused()
+    watched = phonos(service, key, "jobs", "watch", *ids, "--out", "out", "--json", cwd=tmp_path)
+    assert watched.returncode == 0, watched.stderr
+    jobs = json.loads(watched.stdout)["jobs"]
+    assert [(job["status"], len(job["files"])) for job in jobs] == [("completed", 1)] * 8
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"p{i}.pdb" for i in range(8)]
+    assert refused() - before >= 6  # the run did go well over the limit

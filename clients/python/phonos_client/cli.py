@@ -9,7 +9,9 @@
 
 The server URL (PHONOS_URL, `login --url`) picks the transport: http(s)://... is the REST API,
 grpc://host:port the job service's gRPC port (needs `phonos-client[grpc]`); every user verb works over
-both. The server's own verbs (`phonos serve`, `phonos keys create`, `phonos db build`) are in the same
+both. A key's rate limit slows the command down rather than failing it: a call the server refuses with
+429 waits its Retry-After, up to PHONOS_MAX_RATE_LIMIT_WAIT seconds in all (default 120; the SDK's
+`max_rate_limit_wait`), and downloads go a few at a time. The server's own verbs (`phonos serve`, `phonos keys create`, `phonos db build`) are in the same
 command when the server package is installed. Exit codes: see EXIT in this module (and the README).
 """
 
@@ -22,7 +24,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from getpass import getpass
 from pathlib import Path
@@ -47,6 +49,9 @@ EXIT = {"ok": 0, "job_failed": 1, "usage": 2, "interrupted": 130}
 # The server package's verbs (launcher/cli.py reads this list too): listed here, run there.
 OPERATOR_VERBS = ("serve", "keys", "accounts", "credits", "users", "db", "weights", "backup")
 BATCH_SIZE = 10  # the API's limit per /v1/batch
+# Result files fetched at once: enough to overlap round trips, few enough that under a per-minute rate limit
+# each download waits for a turn among a handful, not among every file of a bulk run (and its 429 budget).
+DOWNLOADS_AT_ONCE = 4
 _JOB_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -96,22 +101,27 @@ async def submit(client: AsyncClient, model: str, records: list[Record], params:
 
 
 async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display, out: Path | None,
-                 formats: Sequence[str]) -> None:
-    """Watch every submitted job to its end (one stream each), then download its files into `out`."""
+                 formats: Sequence[str], finished: Mapping[str, Job] | None = None) -> None:
+    """Watch every submitted job to its end (one stream each; none for the `finished` ones), then download
+    its files into `out`, DOWNLOADS_AT_ONCE at a time across the jobs."""
+    turns = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
 
     async def one(outcome: Outcome) -> None:
         assert outcome.job_id is not None
-        job: Job | None = None
-        async for event in client.watch(outcome.job_id):
-            display.update(outcome.job_id, event.job.status, event.progress)
-            if event.terminal:
-                job = event.job
+        job: Job | None = (finished or {}).get(outcome.job_id)
+        if job is None or not job.done:
+            job = None
+            async for event in client.watch(outcome.job_id):
+                display.update(outcome.job_id, event.job.status, event.progress)
+                if event.terminal:
+                    job = event.job
         job = job or await client.get_job(outcome.job_id)
         outcome.status, outcome.metrics, outcome.error = job.status, dict(job.metrics), job.error
         if job.status == "completed" and out is not None:
             for fmt in formats if formats != ("all",) else job.formats:
                 if fmt in job.formats:
-                    download = await client.download(outcome.job_id, fmt)
+                    async with turns:
+                        download = await client.download(outcome.job_id, fmt)
                     target = out / output_name(outcome.name, outcome.job_id, fmt, download.file_name)
                     await asyncio.to_thread(target.write_bytes, download.content)
                     outcome.files.append(str(target))
@@ -227,7 +237,8 @@ async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session:
     names = unique(((job_file_id(job.name, job.job_id), "") for job in jobs), "job")
     outcomes = [Outcome(name.id, job.job_id, job.status) for name, job in zip(names, jobs, strict=True)]
     out = Path(args.out) if args.out else None
-    await follow(client, outcomes, display_for(args), out, tuple(args.formats.split(",")))
+    await follow(client, outcomes, display_for(args), out, tuple(args.formats.split(",")),
+                 {job.job_id: job for job in jobs})
     return report(outcomes, args.json)
 
 
@@ -416,7 +427,7 @@ def run(args: argparse.Namespace) -> int:
         raise errors.AuthenticationError(
             "no API key: run `phonos login`, or set PHONOS_API_KEY", status=401, error="Unauthorized")
     if args.command_path not in (*PREPARE, "jobs watch"):
-        with Client(profile.url, profile.api_key) as client:
+        with Client(profile.url, profile.api_key, max_rate_limit_wait=profile.max_rate_limit_wait) as client:
             return run_sync(args, client)
     session = Session()
     work = PREPARE[args.command_path](args) if args.command_path in PREPARE else None
@@ -425,7 +436,8 @@ def run(args: argparse.Namespace) -> int:
         Path(out).mkdir(parents=True, exist_ok=True)
 
     async def main() -> int:
-        async with AsyncClient(profile.url, profile.api_key) as client:
+        async with AsyncClient(profile.url, profile.api_key,
+                               max_rate_limit_wait=profile.max_rate_limit_wait) as client:
             if work is None:
                 return await run_jobs_watch(args, client, session)
             return await run_work(args, client, session, work)
