@@ -106,6 +106,15 @@ def test_fold_in_a_terminal_draws_one_progress_bar_per_job(service: InProcessSer
     assert (tmp_path / "p3.pdb").exists()
 
 
+def test_watching_a_finished_job_in_a_terminal_shows_it_finished(service: InProcessService) -> None:
+    key = service.new_key()
+    job_id = service.client(key).predict().json()["job_id"]
+    service.client(key).wait_for(job_id)
+    code, screen = in_a_terminal(service, key, "jobs", "watch", job_id)
+    assert code == 0, screen
+    assert re.search(r"\[#{24}\] 100% completed", screen) and "pending" not in screen, screen
+
+
 def test_without_a_terminal_progress_is_plain_lines(service: InProcessService, tmp_path: Path) -> None:
     key = service.new_key()
     service.inference.script("esmfold", Progressing(PASSES, 0.05))
@@ -209,6 +218,8 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     assert [j["job_id"] for j in listed] == [job_id]
     assert json.loads(run("jobs", "ls", "--name", "no job is called this", "--json").stdout) == []
     assert json.loads(run("jobs", "show", job_id, "--json").stdout)["status"] == "completed"
+    shown = run("jobs", "show", job_id).stdout  # values in JSON's words, as --json and the API write them
+    assert 'formats: ["pdb", "cif", ' in shown and "metrics: {" in shown and "'" not in shown
     got = run("jobs", "download", job_id, "--format", "cif", "--out", str(tmp_path))
     assert got.returncode == 0 and (tmp_path / f"{job_id}.cif").exists()
     watched = run("jobs", "watch", job_id, "--json")
@@ -231,6 +242,8 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     tested = run("webhooks", "test", hook["webhook_id"], "--json")
     assert tested.returncode == 1  # nobody listens on :9
     assert set(json.loads(tested.stdout)) == {"success", "webhook_id", "status_code", "message"}
+    unanswered = run("webhooks", "test", hook["webhook_id"]).stdout
+    assert unanswered.startswith("The receiver could not be reached")  # not "receiver answered 0"
     assert run("webhooks", "delete", hook["webhook_id"]).returncode == 0
     removed = run("jobs", "rm", job_id)
     assert removed.returncode == 0 and removed.stdout.strip() == f"{job_id} deleted"

@@ -38,6 +38,7 @@ from phonos_client.inputs import (
     Record,
     job_file_id,
     ligands_from,
+    quoted,
     read_text,
     sequences_from,
     unique,
@@ -116,6 +117,7 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
                 if event.terminal:
                     job = event.job
         job = job or await client.get_job(outcome.job_id)
+        display.update(outcome.job_id, job.status)  # said already when watched; a finished job was not
         outcome.status, outcome.metrics, outcome.error = job.status, dict(job.metrics), job.error
         if job.status == "completed" and out is not None:
             for fmt in formats if formats != ("all",) else job.formats:
@@ -135,7 +137,7 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
 
     for outcome in outcomes:
         if outcome.job_id:
-            display.add(outcome.job_id, outcome.name)
+            display.add(outcome.job_id, outcome.name, outcome.status)  # `jobs watch` knows where each one is
     try:
         await asyncio.gather(*(one(o) for o in outcomes if o.job_id))
     finally:
@@ -167,7 +169,7 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
     for pair in pairs:
         key, eq, value = pair.partition("=")
         if not eq or not key:
-            raise UsageError(f"--param takes KEY=VALUE, got {pair!r}")
+            raise UsageError(f"--param takes KEY=VALUE, got {quoted(pair)}")
         try:
             params[key] = json.loads(value)  # numbers and booleans as such
         except ValueError:
@@ -207,8 +209,10 @@ def prepare_dock(args: argparse.Namespace) -> Work:
             protein = read_text(protein_path)
         elif _JOB_ID.match(args.protein):
             protein = args.protein  # a completed esmfold/alphafold2 job of this account: fold-then-dock
+        elif "." in args.protein or "/" in args.protein:  # a file name (a job id has neither)
+            raise UsageError(f"--protein {args.protein}: no such file")
         else:
-            raise UsageError(f"--protein {args.protein!r} is neither a PDB file nor a job id")
+            raise UsageError(f"--protein {quoted(args.protein)} is neither a PDB file nor a job id")
         ligands = [Record("ligand", args.ligand)] if args.ligand else ligands_from(Path(args.ligands))
     except (InputError, OSError) as exc:
         raise UsageError(str(exc)) from None
@@ -250,6 +254,12 @@ def emit(args: argparse.Namespace, value: Any, human: str) -> None:
     print(json.dumps(value, indent=2, default=str) if args.json else human)
 
 
+def field_text(value: Any) -> str:
+    """A field of the API's JSON as a human line shows it: text as it is, anything else in JSON's words
+    (metrics, formats, metadata: `{"num_poses": 2}`, `["pdb", "sdf"]`, never Python's `{'num_poses': 2}`)."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def run_sync(args: argparse.Namespace, client: Client) -> int:
     command = args.command_path
     if command == "jobs ls":
@@ -259,7 +269,7 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         emit(args, [j.raw for j in jobs], table or "no jobs")
     elif command == "jobs show":
         job = client.get_job(args.job_id)
-        emit(args, job.raw, "\n".join(f"{k}: {v}" for k, v in job.raw.items()))
+        emit(args, job.raw, "\n".join(f"{k}: {field_text(v)}" for k, v in job.raw.items()))
     elif command == "jobs download":
         download = client.download(args.job_id, args.format)
         target = Path(args.out) if args.out else Path(download.file_name or f"{args.job_id}.out")
@@ -299,7 +309,8 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         emit(args, {"deleted": args.webhook_id}, f"{args.webhook_id} deleted")
     elif command == "webhooks test":
         result = client.test_webhook(args.webhook_id)
-        emit(args, result.raw, f"receiver answered {result.status_code}: {result.message}")
+        emit(args, result.raw, f"receiver answered {result.status_code}: {result.message}" if result.status_code
+             else result.message)  # 0: no answer came
         return EXIT["ok"] if result.success else EXIT["job_failed"]
     return EXIT["ok"]
 

@@ -16,6 +16,7 @@ The transport follows the URL: `grpc://host:port` (the job service's gRPC port) 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -78,7 +79,7 @@ def choose_transport(base_url: str | None, transport: Transport | None) -> tuple
     if url.startswith(GRPC_SCHEME):
         raise ValueError(f"{url} is a gRPC address: use transport='grpc', or the REST URL (e.g. {DEFAULT_URL})")
     if not url.startswith(("http://", "https://")):
-        raise ValueError(f"{url!r} is not a server URL: give http(s)://host:port (e.g. {DEFAULT_URL}), "
+        raise ValueError(f"{json.dumps(url)} is not a server URL: give http(s)://host:port (e.g. {DEFAULT_URL}), "
                          f"or grpc://host:port for gRPC")
     # The API's own prefix is the clients' to add: `phonos serve` prints the REST address as .../v1.
     return kind, url.removesuffix("/v1")

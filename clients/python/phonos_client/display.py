@@ -32,8 +32,8 @@ class Display:
         self._drawn = 0
         self._last_draw = 0.0
 
-    def add(self, key: str, label: str) -> None:
-        self._rows[key] = _Row(label)
+    def add(self, key: str, label: str, status: str = "pending") -> None:
+        self._rows[key] = _Row(label, status)
         self._render(force=True)
 
     def update(self, key: str, status: str, progress: Progress | None = None, note: str = "") -> None:
