@@ -11,8 +11,9 @@ The server URL (PHONOS_URL, `login --url`) picks the transport: http(s)://... is
 grpc://host:port the job service's gRPC port (needs `phonos-client[grpc]`); every user verb works over
 both. A key's rate limit slows the command down rather than failing it: a call the server refuses with
 429 waits its Retry-After, up to PHONOS_MAX_RATE_LIMIT_WAIT seconds in all (default 120; the SDK's
-`max_rate_limit_wait`), and downloads go a few at a time. The server's own verbs (`phonos serve`, `phonos keys create`, `phonos db build`) are in the same
-command when the server package is installed. Exit codes: see EXIT in this module (and the README).
+`max_rate_limit_wait`), and downloads go a few at a time. The server's own verbs (`phonos serve`,
+`phonos keys create`, `phonos db build`) are in the same command when the server package is installed.
+Exit codes: see EXIT in this module (and the README).
 """
 
 from __future__ import annotations
