@@ -372,3 +372,6 @@ def test_a_bulk_download_over_the_keys_rate_limit_waits_its_turns_and_completes(
     assert [(job["status"], len(job["files"])) for job in jobs] == [("completed", 1)] * 8
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"p{i}.pdb" for i in range(8)]
     assert refused() - before >= 6  # the run did go well over the limit
+    said = [line for line in watched.stderr.splitlines() if line.startswith("phonos: rate limited")]
+    assert said and said[0].startswith("phonos: rate limited (You have exceeded the rate limit of 2 requests per minute): "
+                                       "trying again in ")  # why nothing moved for a while

@@ -21,11 +21,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import re
 import signal
 import sys
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from getpass import getpass
 from pathlib import Path
@@ -71,6 +73,36 @@ class Outcome:
     files: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+
+
+class Notices(logging.Handler):
+    """The SDK's rate-limit waits (INFO on the "phonos_client" logger: phonos_client.retry), said to the user,
+    so a pause of up to a minute is explained: on stderr, or under the progress bars while they are up."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.say: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.say(f"phonos: {record.getMessage()}")
+
+
+NOTICES = Notices()
+
+
+@contextmanager
+def notices_said() -> Iterator[None]:
+    logger = logging.getLogger("phonos_client")
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(NOTICES)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # said once, here, whatever logging the caller set up
+    try:
+        yield
+    finally:
+        logger.removeHandler(NOTICES)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 @dataclass
@@ -139,9 +171,11 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
     for outcome in outcomes:
         if outcome.job_id:
             display.add(outcome.job_id, outcome.name, outcome.status)  # `jobs watch` knows where each one is
+    said, NOTICES.say = NOTICES.say, display.notice
     try:
         await asyncio.gather(*(one(o) for o in outcomes if o.job_id))
     finally:
+        NOTICES.say = said
         display.close()
 
 
@@ -549,7 +583,8 @@ def _main(argv: list[str]) -> int:
         return int(server_cli.main(argv))
     args = build_parser().parse_args(argv)
     try:
-        return run(args)
+        with notices_said():
+            return run(args)
     except (UsageError, config.ConfigError) as exc:
         print(f"phonos: {exc}", file=sys.stderr)
         return EXIT["usage"]

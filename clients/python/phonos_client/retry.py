@@ -10,12 +10,14 @@ that is safe (`Call.retryable`: a read, a delete, or a POST with its idempotency
   bulk download do not all come back in the same instant) and tries again, for as long as its waits add up
   to no more than `max_rate_limit_wait` seconds (DEFAULT_RATE_LIMIT_WAIT_S); a wait that would go past that
   is not started: the `RateLimitError` is raised at once. These tries do not count against `max_retries`:
-  a key allowed 60 requests a minute downloading 200 files is slow, not failing.
+  a key allowed 60 requests a minute downloading 200 files is slow, not failing. Each wait is logged (INFO,
+  logger "phonos_client"), so a program, or the `phonos` command, can say why nothing happens for a while.
 * connection errors, timeouts and 502/503/504: `max_retries` more tries, exponential backoff with jitter.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,7 @@ RATE_LIMIT_JITTER_S = 0.5
 MIN_WATCH_RECONNECTS = 5  # a watch survives a server restart even with max_retries=0
 
 Failure = errors.APIConnectionError | errors.APIStatusError
+log = logging.getLogger("phonos_client")
 
 
 def transient(error: Failure) -> bool:
@@ -73,6 +76,7 @@ class RetryPolicy:
             raise error
         tries.limited += 1
         tries.limited_s += wait
+        log.info("rate limited (%s): trying again in %.0f s", error.message, wait)
         return wait
 
     @staticmethod
