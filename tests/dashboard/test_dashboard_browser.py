@@ -295,7 +295,15 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
         .map((group) => group.dataset.group)""") == []
     page.set_viewport_size({"width": 1024, "height": 900})  # four narrow stat cards: the SMILES wraps inside its card
     assert page.evaluate("(e) => e.scrollWidth <= e.clientWidth", page.locator("#metric-ligand .value").element_handle())
-    page.set_viewport_size({"width": 1440, "height": 960})
+    # A laptop beside the sidebar: the pose list goes under the viewer rather than squeeze it to 330–550 px.
+    for width in (981, 1100, 1200):
+        page.set_viewport_size({"width": width, "height": 900})
+        box, poses = page.locator("#viewer").bounding_box(), page.locator("#poses").bounding_box()
+        assert box and poses and box["width"] >= 600 and poses["y"] > box["y"] + box["height"], (width, box, poses)
+        shot(page, f"05-job-docking-{width}", full_page=False)
+    page.set_viewport_size({"width": 1440, "height": 960})  # wide enough for both: the poses beside the viewer
+    box, poses = page.locator("#viewer").bounding_box(), page.locator("#poses").bounding_box()
+    assert box and poses and poses["x"] > box["x"] + box["width"] and box["width"] >= 600
     report = service.client(ada.api_key).get(f"/v1/jobs/{job_id}/download", params={"format": "json"}).json()
     assert report["pocket"]["residues"] == ["A:5", "A:9"] and report["pocket"]["radius"] == 8.0
     assert all(p["initial_pocket_distance"] <= 8.0 for p in report["poses"])

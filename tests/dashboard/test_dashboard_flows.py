@@ -405,3 +405,31 @@ def test_secondary_text_is_readable_on_its_background(cleo_page: Page, service: 
                 }
             }""")
         assert page.evaluate(LOW_CONTRAST, SECONDARY_TEXT) == [], path
+
+
+def test_keys_table_with_long_names_fits_a_laptop_beside_the_sidebar(cleo_page: Page, service: ServiceProcess,
+                                                                    cleo: User) -> None:
+    """At 1024–1280 px a long key name took the table past its card (Revoke cut off, "Save" under its box,
+    "Last used" on two lines); now only the name wraps, and it keeps a readable width."""
+    api = service.client(cleo.api_key)
+    for name in ("Cryo-EM processing pipeline on the shared lab workstation (room 2.14)",
+                 "AlphaFoldScreeningNotebookForTheKinaseLibrary_v2_final"):
+        assert api.post("/v1/keys", json={"name": name}).status_code == 200
+    page = cleo_page
+    for width in (1024, 1152, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{service.base_url}/keys")
+        expect(page.locator("#keys-table")).to_be_visible()
+        shot(page, f"29-keys-long-names-{width}", full_page=False)
+        assert sideways_scrollers(page) == [], width
+        card = page.locator("#keys-table").bounding_box()
+        assert card
+        header_heights = page.locator("#keys-table th").evaluate_all("ths => ths.map((t) => t.getBoundingClientRect().height)")
+        assert max(header_heights) < 45, f"{width} px: a column heading wraps ({header_heights})"
+        for row in page.locator("#keys-table tbody tr[data-revoked=false]").all():
+            box, save = row.locator("input.limit").bounding_box(), row.locator("[data-action=save-limit]").bounding_box()
+            revoke, name = row.locator("[data-action=revoke]").bounding_box(), row.locator("td.name").bounding_box()
+            assert box and save and revoke and name
+            assert abs((box["y"] + box["height"] / 2) - (save["y"] + save["height"] / 2)) < 2, f"{width} px: Save under its box"
+            assert revoke["x"] + revoke["width"] <= card["x"] + card["width"], f"{width} px: Revoke cut off"
+            assert name["width"] >= 200, f"{width} px: the name column is {name['width']} px"

@@ -82,11 +82,12 @@ export async function render(main) {
   }
 
   function nameCell(key) {
-    const cell = h('td', {class: 'name', 'data-label': 'Name'});
+    const cell = h('td', {class: 'name', 'data-label': 'Key'});
     const show = () => replace(cell, h('span', {}, key.name || 'Unnamed key'),
       key.revoked ? null : h('button', {class: 'btn link small rename', type: 'button', 'data-action': 'rename',
         'aria-label': `Rename ${key.name || key.key_id}`, on: {click: edit}}, 'Rename'),
-      h('span', {class: 'id'}, key.key_id));
+      // The secret's first characters (what a person finds in a script) beside the id the API and CLI use.
+      h('span', {class: 'id'}, h('span', {'data-field': 'prefix'}, `${key.prefix}…`), ` · ${key.key_id}`));
     function edit() {
       const input = h('input', {type: 'text', value: key.name || '', maxlength: MAX_NAME, 'data-field': 'name',
         'aria-label': 'Key name', on: {keydown: (event) => {
@@ -126,20 +127,21 @@ export async function render(main) {
     }
     replace(listCard, h('div', {class: 'card-head'}, h('h2', {}, 'Keys'), h('span', {class: 'hint'}, `${active} active · up to ${max} requests/min each`)),
       h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked', id: 'keys-table'},
-        h('thead', {}, h('tr', {}, ['Name', 'Key', 'Created', 'Last used', 'Rate limit', 'Status', ''].map((c) => h('th', {}, c)))),
+        h('thead', {}, h('tr', {}, ['Key', 'Created', 'Last used', 'Rate limit', ''].map((c) => h('th', {}, c)))),
         h('tbody', {}, keys.map((key) => {
-          const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, style: {width: '76px'}, disabled: key.revoked, 'aria-label': 'Rate limit'});
+          const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, class: 'limit', disabled: key.revoked, 'aria-label': 'Rate limit'});
           const note = h('div', {});
           return h('tr', {'data-key-id': key.key_id, 'data-revoked': String(key.revoked)},
             nameCell(key),
-            h('td', {class: 'mono small', 'data-label': 'Key'}, `${key.prefix}…`),
             h('td', {'data-label': 'Created', title: dateTime(key.created_at)}, ago(key.created_at)),
             h('td', {'data-label': 'Last used', title: key.last_used_at ? dateTime(key.last_used_at) : ''}, key.last_used_at ? ago(key.last_used_at) : h('span', {class: 'muted'}, 'never')),
             h('td', {'data-label': 'Rate limit'}, key.revoked ? `${key.rate_limit}/min` : h('div', {class: 'row'}, input,
               h('button', {class: 'btn small', type: 'button', 'data-action': 'save-limit', on: {click: () => saveLimit(key, input, note)}}, 'Save')), note),
-            h('td', {'data-label': 'Status'}, h('span', {class: ['pill', key.revoked ? 'revoked' : 'active']}, key.revoked ? 'revoked' : 'active')),
-            h('td', {class: 'num actions'}, key.revoked ? h('span', {class: 'small muted'}, key.revoked_at ? `revoked ${ago(key.revoked_at)}` : '') :
-              h('button', {class: 'btn small danger', type: 'button', 'data-action': 'revoke', on: {click: () => revoke(key, active).catch((e) => toast(e.message))}}, 'Revoke')));
+            // An active key's Revoke button, or a revoked key's badge: the row of green "active" pills said nothing.
+            h('td', {class: 'num actions'}, key.revoked
+              ? [h('span', {class: 'pill revoked'}, 'revoked'), ' ', h('span', {class: 'small muted'}, key.revoked_at ? ago(key.revoked_at) : '')]
+              : h('button', {class: 'btn small danger', type: 'button', 'data-action': 'revoke', 'aria-label': `Revoke ${key.name || key.key_id}`,
+                on: {click: () => revoke(key, active).catch((e) => toast(e.message))}}, 'Revoke')));
         })))));
   }
   await load();
