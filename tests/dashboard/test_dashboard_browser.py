@@ -254,6 +254,8 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
     page.fill("#f-samples_per_complex", "3")
     page.fill("#f-random_seed", "1")
     page.fill("#f-pocket", "A:5, Z:99")  # Z:99 is not in the fold: the API's 400 shows beside the pocket
+    pocket, radius = page.locator("#f-pocket").bounding_box(), page.locator("#f-pocket-radius").bounding_box()
+    assert pocket and radius and abs(pocket["y"] - radius["y"]) < 1 and radius["x"] > pocket["x"]  # the radius beside it
     page.click("#submit-job")
     expect(page.locator("#error-ligand_smiles")).to_contain_text("invalid ligand")
     shot(page, "05-submit-diffdock-error")
@@ -321,16 +323,22 @@ def test_submit_form_shows_the_apis_400_beside_the_field(ada_page: tuple[Page, W
     page.fill("#f-sequence", "MKV")
     page.fill("#f-num_recycles", "99")
     page.click("#submit-job")
-    expect(page.locator("#error-num_recycles")).to_have_text("params.num_recycles must be between 1 and 24 for ESMFold, got 99")
+    # In the form's words: the field's label, not the API's "params.num_recycles".
+    expect(page.locator("#error-num_recycles")).to_have_text("“Recycles” must be between 1 and 24 for ESMFold, got 99")
     expect(page.locator("#f-num_recycles")).to_have_class(re.compile("invalid"))
     # A screen reader hears it too: the field is marked invalid and described by the message.
-    expect(page.locator("#f-num_recycles")).to_have_attribute("aria-invalid", "true")
-    expect(page.locator("#f-num_recycles")).to_have_attribute("aria-describedby", "error-num_recycles")
+    # Its name stays "Recycles"; the message comes first in its description, then the help.
+    recycles = page.get_by_label("Recycles", exact=True)
+    expect(recycles).to_have_attribute("aria-invalid", "true")
+    expect(recycles).to_be_focused()
+    expect(recycles).to_have_accessible_name("Recycles")
+    expect(recycles).to_have_accessible_description(re.compile(r"^“Recycles” must be between 1 and 24 .* 1–24, default 4"))
     page.fill("#f-num_recycles", "")
     page.fill("#f-sequence", "HELLO WORLD 42")
     page.click("#submit-job")
     expect(page.locator("#error-sequence")).to_contain_text("invalid amino-acid letters")
     expect(page.locator("#f-num_recycles")).not_to_have_attribute("aria-invalid", "true")  # that one is fixed now
+    expect(page.locator("#f-num_recycles")).to_have_accessible_description(re.compile(r"^1–24, default 4"))  # the help alone
     shot(page, "06-submit-errors")
     assert page.url.endswith("/submit?model=esmfold")  # still on the form
 
@@ -419,6 +427,7 @@ def test_usage_webhooks_and_account_pages(ada_page: tuple[Page, Watched], servic
         page.fill("#webhook-url", "https://10.0.0.1/hook")  # private: refused with the API's message
         page.click("#webhook-add")
         expect(page.locator("#webhook-error")).to_contain_text("public host")
+        expect(page.get_by_label("Receiver URL")).to_have_accessible_description(re.compile("public host.*HTTPS on a public host"))
         page.fill("#webhook-url", receiver.url)
         page.uncheck("#event-job\\.started")
         page.click("#webhook-add")

@@ -178,6 +178,12 @@ def test_key_form_errors_look_like_errors(cleo_page: Page, service: ServiceProce
     row.locator("input[type=number]").fill("0")
     row.locator("[data-action=save-limit]").click()
     expect(row.locator("[data-error=rate-limit]")).to_have_css("color", ERROR_RED)
+    # The form's error is announced (role=alert) and describes the field it is about, whose name stays short.
+    limit = page.get_by_label("Rate limit (requests/min)", exact=True)
+    expect(limit).to_have_attribute("aria-invalid", "true")
+    expect(limit).to_have_accessible_name("Rate limit (requests/min)")
+    expect(limit).to_have_accessible_description(re.compile(r"^rate_limit must be between 1 and \d+.*this account’s maximum"))
+    expect(page.locator("#key-error")).to_have_attribute("role", "alert")
     shot(page, "22-keys-errors")
 
 
@@ -190,9 +196,44 @@ def test_a_webhook_with_no_event_ticked_is_not_created(cleo_page: Page, service:
     for box in page.locator("#webhook-form input[type=checkbox]").all():
         box.uncheck()
     page.click("#webhook-add")
-    expect(page.locator("#webhook-error")).to_contain_text("at least one event")
+    error = page.locator("#webhook-events-error")  # beside the boxes it is about, not under the URL
+    expect(error).to_contain_text("at least one event")
+    expect(page.locator("#webhook-error")).to_be_hidden()
+    expect(page.get_by_role("group", name="Events")).to_have_accessible_description("Tick at least one event.")
     shot(page, "23-webhook-no-event")
     assert len(api.get("/v1/webhooks").json()["webhooks"]) == before  # not silently subscribed to every event
+
+
+def test_form_fields_are_named_by_their_label_alone(browser: Browser, cleo_page: Page, service: ServiceProcess) -> None:
+    """A label used to wrap its help and error text, so a screen reader read the whole paragraph as the
+    field's name. Every labelled control's accessible name is now its label's text, and the help is its
+    description."""
+    page = cleo_page
+    forms = {"/submit?model=esmfold": "#submit-job", "/submit?model=alphafold2": "#submit-job",
+             "/submit?model=diffdock": "#submit-job", "/keys": "#key-create", "/webhooks": "#webhook-add"}
+    for path, ready in forms.items():
+        page.goto(service.base_url + path)
+        expect(page.locator(ready)).to_be_visible()
+        labels = page.locator("main label.label[for]").evaluate_all("ls => ls.map((l) => [l.htmlFor, l.textContent])")
+        assert labels, path
+        for control_id, text in labels:
+            control = page.locator(f"[id='{control_id}']")
+            expect(control).to_have_accessible_name(text)
+            help_text = page.locator(f"[id='{control_id}-help']")
+            if help_text.count():
+                expect(control).to_have_accessible_description(help_text.inner_text())
+    # The groups of controls are named by their legend.
+    page.goto(f"{service.base_url}/submit?model=diffdock")
+    expect(page.get_by_role("group", name="Receptor")).to_be_visible()
+    expect(page.get_by_label("Earlier job", exact=True)).to_have_role("combobox")
+    expect(page.get_by_label("Pocket radius (Å)", exact=True)).to_have_accessible_description(re.compile("^Blind docking"))
+    page.goto(f"{service.base_url}/webhooks")
+    expect(page.get_by_role("group", name="Events").get_by_role("checkbox")).to_have_count(3)
+    signed_out = browser.new_page()
+    signed_out.goto(f"{service.base_url}/sign-in")
+    expect(signed_out.get_by_label("Username", exact=True)).to_have_accessible_name("Username")
+    expect(signed_out.get_by_label("Password", exact=True)).to_have_accessible_name("Password")
+    signed_out.context.close()
 
 
 def test_a_running_job_shows_the_models_progress_live(cleo_page: Page, service: ServiceProcess, cleo: User) -> None:

@@ -3,7 +3,7 @@
 
 import {api} from '../api.js';
 import {pageHeader} from '../app.js';
-import {confirmDialog, h, icon, replace, toast} from '../dom.js';
+import {clearError, confirmDialog, field, fieldError, h, icon, replace, showError, toast} from '../dom.js';
 import {ago, dateTime} from '../format.js';
 import {secretCallout} from './webhooks.js';
 
@@ -16,14 +16,13 @@ export async function render(main) {
   const listCard = h('div', {class: 'card'});
   const name = h('input', {type: 'text', id: 'key-name', placeholder: 'e.g. lab workstation', maxlength: MAX_NAME});
   const limit = h('input', {type: 'number', id: 'key-rate-limit', min: 1, step: 1});
-  const error = h('div', {class: 'error', id: 'key-error', role: 'alert', hidden: true});
-  const limitHelp = h('div', {class: 'help'});
+  const error = fieldError('key-error', {role: 'alert'});
+  const limitHelp = h('span', {});
   const create = h('button', {class: 'btn primary', type: 'submit', id: 'key-create'}, 'Create key');
   const form = h('form', {novalidate: true, id: 'key-form', on: {submit: async (event) => {
     event.preventDefault();
-    error.hidden = true;
-    name.classList.remove('invalid');
-    limit.classList.remove('invalid');
+    clearError(name, error);
+    clearError(limit, error);
     create.disabled = true;
     try {
       const body = {};
@@ -37,16 +36,14 @@ export async function render(main) {
       name.value = '';
       await load();
     } catch (err) {
-      error.textContent = err.message;
-      error.hidden = false;
-      if (/rate_limit/.test(err.message)) limit.classList.add('invalid');
-      else if (/^name\b/.test(err.message)) name.classList.add('invalid');
+      // role=alert announces it; the field it is about is also marked invalid and described by it.
+      showError(/rate_limit/.test(err.message) ? limit : /^name\b/.test(err.message) ? name : null, error, err.message);
     }
     create.disabled = false;
   }}},
   h('div', {class: 'field-row'},
-    h('label', {class: 'field', for: 'key-name'}, h('span', {class: 'label'}, 'Name'), name, h('div', {class: 'help'}, 'To recognise the key later.')),
-    h('label', {class: 'field', for: 'key-rate-limit'}, h('span', {class: 'label'}, 'Rate limit (requests/min)'), limit, limitHelp)),
+    field('Name', name, {help: 'To recognise the key later.'}),
+    field('Rate limit (requests/min)', limit, {help: limitHelp})),
   error,
   h('div', {style: {marginTop: '16px'}}, create));
 
