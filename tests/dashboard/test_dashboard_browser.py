@@ -139,7 +139,7 @@ def test_esmfold_from_the_form_turns_completed_in_the_table_without_a_reload(
     page.click("#submit-job")
     page.wait_for_url(re.compile(r".*/jobs/[0-9a-f-]{36}$"))
     job_id = page.url.rsplit("/", 1)[1]
-    expect(page.locator("#status-card")).to_contain_text("Waiting for a free model instance")
+    expect(page.locator("#status-card strong")).to_have_text("Waiting to start")  # the scientist's words, not the operator's
     shot(page, "03-job-pending")
 
     page.goto(f"{service.base_url}/jobs")
@@ -220,6 +220,10 @@ def test_structure_page_draws_the_viewer_the_plddt_plot_and_the_pae_map(
     expect(page.locator("#metric-plddt")).to_contain_text(f"{folded['metrics']['mean_plddt']:.1f}")
     expect(page.locator("#weights-notice")).to_contain_text("Not a real prediction")
     expect(page.locator("#provenance")).to_contain_text("esmfold-tiny-random")
+    # Timings name what happened, not the machinery ("triton call", "service total"); the key is in the tooltip.
+    expect(page.locator("#timings")).to_contain_text("on the model server")
+    expect(page.locator("#timings dt[title=triton_call_s]")).to_have_count(1)
+    assert "triton" not in page.locator("#job-body").inner_text().lower()
     formats = page.locator("#downloads a").evaluate_all("els => els.map(e => e.dataset.format)")
     assert formats == folded["formats"]
     with page.expect_download() as download:

@@ -87,6 +87,10 @@ SECONDARY_TEXT = (".sub, .help, .hint, .muted, .crumbs a, th, .pill, .band, .nav
                   ".tabs .cost, .id, .segmented button")
 
 
+# Words about the machinery that a scientist using the dashboard has no reason to know.
+OPERATOR_WORDS = re.compile(r"triton|job service|model instance|install\.sh|weights directory", re.IGNORECASE)
+
+
 def edges_are_blank(png: bytes) -> bool:
     """Nothing drawn in the outer 3 pixel columns of a white viewer: the molecule is not cut off at its sides."""
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
@@ -116,6 +120,8 @@ def test_every_page_fits_a_phone_and_its_title_is_readable(cleo_page: Page, serv
         assert sideways_scrollers(page) == [], path
         title = page.locator("h1")
         assert light_background(title.screenshot()), f"{path}: the title sits on a dark background"
+        jargon = OPERATOR_WORDS.findall(page.locator("main").inner_text())
+        assert jargon == [], f"{path} speaks the operator's language: {jargon}"
     action = page.locator(f"#jobs-table tr[data-job-id='{cleo_job['job_id']}'] a.btn")
     page.goto(f"{service.base_url}/jobs")
     expect(action).to_be_in_viewport(ratio=1)  # a job's Open button on screen, beside its name and status
@@ -244,6 +250,8 @@ def test_a_running_job_shows_the_models_progress_live(cleo_page: Page, service: 
         page.goto(f"{service.base_url}/jobs/{job_id}")
         message = page.locator("#progress-message")
         expect(message).to_contain_text(re.compile(r"trunk pass \d+ of 25"), timeout=60_000)
+        expect(page.locator("#status-card strong")).to_have_text("Running")  # was "Running on Triton"
+        assert not OPERATOR_WORDS.search(page.locator("#status-card").inner_text())
         bar = page.locator("#job-progress")
         expect(bar).to_have_attribute("max", "25")
         first = int(bar.get_attribute("value") or "0")
@@ -252,6 +260,22 @@ def test_a_running_job_shows_the_models_progress_live(cleo_page: Page, service: 
     finally:
         api.post(f"/v1/jobs/{job_id}/cancel")  # free the only ESMFold slot for the other tests
     expect(page.locator("#status-card")).to_have_count(0, timeout=30_000)
+
+
+def test_job_page_keeps_its_actions_on_one_line_and_speaks_plainly_without_its_viewer(
+        cleo_page: Page, service: ServiceProcess, cleo_job: dict[str, Any]) -> None:
+    page = cleo_page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.route("**/3Dmol.es6-min.js", lambda route: route.abort())  # a server whose viewer files are missing
+    page.goto(f"{service.base_url}/jobs/{cleo_job['job_id']}")
+    missing = page.locator(".viewer-missing")
+    expect(missing).to_contain_text("3D viewer unavailable")
+    expect(missing).to_contain_text("ask the server’s administrator")
+    assert not OPERATOR_WORDS.search(missing.inner_text())
+    dock, delete = page.locator("#dock-this").bounding_box(), page.locator("#delete-job").bounding_box()
+    assert dock and delete and abs(dock["y"] - delete["y"]) < 1, "Dock and Delete are stacked"
+    shot(page, "30-job-actions-1280", full_page=False)
+    page.unroute("**/3Dmol.es6-min.js")
 
 
 def test_a_mistyped_page_address_shows_the_dashboards_page_not_found(cleo_page: Page, service: ServiceProcess) -> None:

@@ -113,11 +113,15 @@ function provenance(job) {
         h('dl', {class: 'kv', id: 'timings'}, timingRows(timings))) : null));
 }
 
+// Timing stages named after the machinery, in words a scientist reads (the key stays in the tooltip).
+const TIMING_NAMES = {queued: 'waiting to start', triton_call: 'on the model server', store: 'saving the results',
+  service_total: 'total, start to results saved'};
+
 function timingRows(timings, prefix = '') {
   return Object.entries(timings).flatMap(([k, v]) => {
-    const name = `${prefix}${label(k).replace(/ s$/, '')}`;
+    const name = `${prefix}${TIMING_NAMES[k.replace(/_s$/, '')] || label(k).replace(/ s$/, '')}`;
     if (v && typeof v === 'object') return timingRows(v, `${name} · `);
-    return [[h('dt', {}, name), h('dd', {}, typeof v === 'number' ? `${v.toFixed(v < 10 ? 3 : 1)} s` : String(v))]];
+    return [[h('dt', {title: k}, name), h('dd', {}, typeof v === 'number' ? `${v.toFixed(v < 10 ? 3 : 1)} s` : String(v))]];
   });
 }
 
@@ -132,7 +136,7 @@ function weightsNotice(job) {
   if (real === false || real === 'false') {
     return h('div', {class: 'notice warn', id: 'weights-notice'}, h('div', {},
       h('strong', {}, 'Not a real prediction'),
-      'This server runs tiny, randomly initialised weights of the real architecture. Set the model’s weights directory to use the official checkpoints.'));
+      'This server runs tiny, randomly initialised weights of the real architecture: the structure and scores below mean nothing. Ask the server’s administrator to install the official weights.'));
   }
   return null;
 }
@@ -283,8 +287,11 @@ function statusCard(onCancel) {
     card,
     update(job, progress) {
       const running = job.status === 'running' || Boolean(progress); // progress comes only from a running model, maybe before the next poll
-      heading.textContent = running ? 'Running on Triton' : 'Waiting for a free model instance';
-      note.textContent = running ? `Started ${ago(job.started_at || job.updated_at)}. This page updates by itself.` : 'Queued. This page updates by itself.';
+      // In the scientist's words; the operator's (which server, which queue) stays in the tooltip and /health.
+      heading.textContent = running ? 'Running' : 'Waiting to start';
+      heading.title = running ? 'The model server is computing this job.' : 'Queued until the model server has a free slot for this model.';
+      note.textContent = running ? `Started ${ago(job.started_at || job.updated_at)}. This page updates by itself.`
+        : 'Your job starts as soon as the model is free. This page updates by itself.';
       message.hidden = bar.hidden = !(running && progress);
       if (!running || !progress) return;
       message.textContent = progress.message || progress.stage;
