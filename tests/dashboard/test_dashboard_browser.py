@@ -285,6 +285,15 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
     expect(page.locator("#pose-selected")).to_contain_text("pose #2")
     page.click("#pose-next")
     expect(page.locator("#viewer")).to_have_attribute("data-pose", "3")
+    # By keyboard too: each rank is a button, and the arrows have names a screen reader can say.
+    page.get_by_role("button", name="Show pose 1", exact=True).focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#viewer")).to_have_attribute("data-pose", "1")
+    expect(page.get_by_role("button", name="Show pose 1", exact=True)).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_role("button", name="Show pose 3", exact=True)).to_have_attribute("aria-pressed", "false")
+    page.get_by_role("button", name="Next pose").press("Enter")
+    expect(page.locator("#viewer")).to_have_attribute("data-pose", "2")
+    page.get_by_role("button", name="Next pose").click()
     page.wait_for_timeout(300)
     assert drawn_fraction(page.locator("#viewer").screenshot()) > 0.002, "the docking viewer drew nothing"
     expect(page.locator("#metric-confidence")).to_contain_text(re.compile("high|moderate|low"))
@@ -301,6 +310,8 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
         .map((group) => group.dataset.group)""") == []
     page.set_viewport_size({"width": 1024, "height": 900})  # four narrow stat cards: the SMILES wraps inside its card
     assert page.evaluate("(e) => e.scrollWidth <= e.clientWidth", page.locator("#metric-ligand .value").element_handle())
+    smiles = page.locator("#metric-ligand .value").bounding_box()  # its lines close together, not 36 px apart
+    assert smiles and smiles["height"] <= 3 * 22, smiles
     # A laptop beside the sidebar: the pose list goes under the viewer rather than squeeze it to 330–550 px.
     for width in (981, 1100, 1200):
         page.set_viewport_size({"width": width, "height": 900})

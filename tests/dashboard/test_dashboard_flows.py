@@ -242,6 +242,32 @@ def test_form_fields_are_named_by_their_label_alone(browser: Browser, cleo_page:
     signed_out.context.close()
 
 
+def test_the_model_tabs_work_from_the_keyboard(cleo_page: Page, service: ServiceProcess) -> None:
+    """The ARIA tabs pattern the markup announced: one tab stop, arrow keys, Home and End, and a tab panel
+    (this module's server serves ESMFold and DiffDock)."""
+    page = cleo_page
+    page.goto(f"{service.base_url}/submit?model=esmfold")
+    esmfold = page.get_by_role("tab", name="ESMFold, 10 credits")  # its name and price, spoken apart
+    diffdock = page.get_by_role("tab", name=re.compile(r"^DiffDock, \d+ credits$"))
+    expect(esmfold).to_have_attribute("aria-selected", "true")
+    expect(diffdock).to_have_attribute("tabindex", "-1")  # one tab stop
+    esmfold.focus()
+    page.keyboard.press("ArrowRight")
+    expect(diffdock).to_be_focused()
+    expect(diffdock).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tabpanel", name=re.compile("^DiffDock"))).to_contain_text("Ligand (SMILES)")
+    assert page.url.endswith("model=diffdock")
+    page.keyboard.press("ArrowRight")  # wraps round
+    expect(esmfold).to_be_focused()
+    page.keyboard.press("End")
+    expect(diffdock).to_be_focused()
+    page.keyboard.press("Home")
+    expect(esmfold).to_be_focused()
+    expect(page.get_by_role("tabpanel", name=re.compile("^ESMFold"))).to_contain_text("Protein sequence")
+    page.keyboard.press("Tab")  # out of the tab list, into the form
+    expect(page.get_by_label("Job name", exact=True)).to_be_focused()
+
+
 def test_a_running_job_shows_the_models_progress_live(cleo_page: Page, service: ServiceProcess, cleo: User) -> None:
     page = cleo_page
     api = service.client(cleo.api_key)

@@ -212,14 +212,18 @@ async function dockingSection(job) {
   const container = h('div', {class: 'viewer', id: 'viewer'});
   const tools = viewerTools([]);
   const selected = h('div', {class: 'small muted', id: 'pose-selected'});
+  // A click anywhere on a row shows its pose; the rank is a button so that the keyboard can too.
   const rows = poses.map((pose, i) => h('tr', {class: 'clickable', 'data-rank': pose.rank, on: {click: () => select(i)}},
-    h('td', {}, `#${pose.rank}`),
+    h('td', {}, h('button', {class: 'btn link pose-pick', type: 'button', 'aria-label': `Show pose ${pose.rank}`}, `#${pose.rank}`)),
     h('td', {class: 'num'}, pose.confidence === null ? '-' : num(pose.confidence, 3)),
     h('td', {}, bandChip(pose.confidence_band)),
     report.pocket ? h('td', {class: 'num'}, num(pose.pocket_distance, 1)) : null));
   let view = null;
   function select(i) {
-    rows.forEach((r, j) => r.classList.toggle('selected', i === j));
+    rows.forEach((r, j) => {
+      r.classList.toggle('selected', i === j);
+      r.querySelector('.pose-pick').setAttribute('aria-pressed', String(i === j));
+    });
     const pose = poses[i];
     selected.textContent = `Showing pose #${pose.rank} · confidence ${pose.confidence === null ? 'n/a' : pose.confidence.toFixed(3)} (${pose.confidence_band})`;
     container.dataset.pose = String(pose.rank);
@@ -229,8 +233,8 @@ async function dockingSection(job) {
   const side = h('div', {class: 'card'},
     h('div', {class: 'card-head'}, h('h2', {}, 'Poses'),
       h('div', {class: 'row'},
-        h('button', {class: 'btn small', type: 'button', id: 'pose-prev', on: {click: () => select(Math.max(0, rowsIndex() - 1))}}, '‹'),
-        h('button', {class: 'btn small', type: 'button', id: 'pose-next', on: {click: () => select(Math.min(poses.length - 1, rowsIndex() + 1))}}, '›'))),
+        h('button', {class: 'btn small', type: 'button', id: 'pose-prev', 'aria-label': 'Previous pose', on: {click: () => select(Math.max(0, rowsIndex() - 1))}}, '‹'),
+        h('button', {class: 'btn small', type: 'button', id: 'pose-next', 'aria-label': 'Next pose', on: {click: () => select(Math.min(poses.length - 1, rowsIndex() + 1))}}, '›'))),
     h('div', {class: 'card-body flush'}, h('table', {class: report.pocket ? 'table poses with-pocket' : 'table poses', id: 'poses'},
       h('thead', {}, h('tr', {}, h('th', {}, 'Rank'), h('th', {class: 'num'}, 'Confidence'), h('th', {}, 'Band'),
         report.pocket ? h('th', {class: 'num', title: 'ligand centroid to the pocket centre'}, 'Pocket') : null)),

@@ -231,13 +231,26 @@ export async function render(main, {query}) {
   const models = (await api.get('/v1/models')).models.filter((m) => FORMS[m.id]);
   let current = models.some((m) => m.id === query.get('model')) ? query.get('model') : (models[0]?.id || 'esmfold');
   const body = h('div', {class: 'card-body'});
-  const tabs = h('div', {class: 'tabs', role: 'tablist'});
+  const tabs = h('div', {class: 'tabs', role: 'tablist', 'aria-label': 'Model'});
+  // The model tabs follow the ARIA tabs pattern: one tab stop (the selected tab), arrow keys, Home and End
+  // move between models, and the form is the tab panel the selected tab names.
+  function onTabKey(event) {
+    const step = {ArrowRight: 1, ArrowLeft: -1}[event.key];
+    const at = models.findIndex((m) => m.id === current);
+    const next = step ? (at + step + models.length) % models.length : event.key === 'Home' ? 0 : event.key === 'End' ? models.length - 1 : -1;
+    if (next < 0) return;
+    event.preventDefault();
+    show(models[next].id).then(() => tabs.querySelector(`#tab-${models[next].id}`).focus());
+  }
   async function show(model) {
     current = model;
     history.replaceState(null, '', `/submit?model=${model}${query.get('receptor') ? `&receptor=${encodeURIComponent(query.get('receptor'))}` : ''}`);
     replace(tabs, models.map((m) => h('button', {type: 'button', role: 'tab', class: m.id === model ? 'on' : '', id: `tab-${m.id}`,
-      'aria-selected': m.id === model ? 'true' : 'false', on: {click: () => show(m.id)}}, m.name, h('span', {class: 'cost'}, `${m.cost_credits} cr`))));
-    replace(body, tabs, await buildForm(model, {query, models}));
+      'aria-selected': m.id === model ? 'true' : 'false', 'aria-controls': 'model-panel', tabindex: m.id === model ? '0' : '-1',
+      'aria-label': `${m.name}, ${m.cost_credits} credits`, // not "ESMFold10 cr"
+      on: {click: () => show(m.id), keydown: onTabKey}}, m.name, h('span', {class: 'cost'}, `${m.cost_credits} cr`))));
+    replace(body, tabs, h('div', {role: 'tabpanel', id: 'model-panel', 'aria-labelledby': `tab-${model}`},
+      await buildForm(model, {query, models})));
   }
   replace(main, pageHeader('New job', {sub: 'Predict a structure or dock a ligand. Results appear in Jobs as they finish.'}),
     h('div', {class: 'content'}, h('div', {class: 'card', style: {maxWidth: '860px'}}, body)));
