@@ -22,7 +22,14 @@ from gateway import dashboard, errors, openapi_route, sse
 from gateway.admission import Admission
 from gateway.body import DEFAULT_MAX_BODY_BYTES, BodyLimits, content_encoding, read_body, too_large
 from gateway.errors import ErrorResponse, HttpError
-from gateway.http_rule import NoRoute, PathDecodeError, PathTemplate, Router, rules_for_service
+from gateway.http_rule import (
+    NoRoute,
+    PathDecodeError,
+    PathTemplate,
+    Router,
+    check_query_encoding,
+    rules_for_service,
+)
 from gateway.invoker import Invoker, RpcFailure
 from gateway.observe import ROUTE_KEY, observe_middleware, trace_metadata
 from gateway.rpc_failure import REQUEST_ID_HEADER, failure_response, forwarded_headers
@@ -131,6 +138,10 @@ def matched_plan(request: web.Request) -> TranscodePlan:
             message = f"{request.method} is not allowed on {request.path}; allowed: {allow}"
             raise HttpError(errors.client_error(405, message, {"Allow": allow}))
         raise HttpError(errors.client_error(404, f"no route for {request.method} {request.path}"))
+    try:
+        check_query_encoding(request.rel_url.raw_query_string)
+    except PathDecodeError as exc:
+        raise HttpError(errors.client_error(400, str(exc))) from None
     request[PLAN_KEY] = match.payload
     request[ROUTE_KEY] = match.payload.rule.template.text
     request[MATCH_VALUES_KEY] = match.values

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from phonos.v1 import openapi_options_pb2
 from phonos_config.json_text import json_value_text
 
 WRAPPERS = frozenset(
@@ -153,7 +154,8 @@ def converter(f: FieldDescriptor) -> Callable[[str], object] | None:
     cpp = f.cpp_type
     if cpp in INT_RANGES:
         lo, hi = INT_RANGES[cpp]
-        return lambda text: parse_int(text, lo, hi)
+        declared = declared_range(f)
+        return lambda text: parse_int(text, lo, hi, declared)
     if cpp == FieldDescriptor.CPPTYPE_DOUBLE:
         return lambda text: parse_float(text, single=False)
     if cpp == FieldDescriptor.CPPTYPE_FLOAT:
@@ -175,13 +177,25 @@ def converter(f: FieldDescriptor) -> Callable[[str], object] | None:
     return None
 
 
-def parse_int(text: str, lo: int, hi: int) -> int:
+def declared_range(f: FieldDescriptor) -> tuple[int, int] | None:
+    """The contract's `minimum`/`maximum` for an integer field (phonos.v1.schema), when it states both."""
+    rules = f.GetOptions().Extensions[openapi_options_pb2.schema]
+    if rules.HasField("minimum") and rules.HasField("maximum"):
+        return int(rules.minimum), int(rules.maximum)
+    return None
+
+
+def parse_int(text: str, lo: int, hi: int, declared: tuple[int, int] | None = None) -> int:
     # int() would also accept " 7", "1_000" and non-ASCII digits; a query string should not.
     digits = text[1:] if text[:1] in "+-" else text
     if not digits or not digits.isascii() or not digits.isdigit():
         raise FieldValueError(f"{json_value_text(text)} is not an integer")
     value = int(text)
     if not lo <= value <= hi:
+        # Too big for the wire type: the job service never sees it, so its range message is said here,
+        # rather than the wire type's limits ([-2147483648, 2147483647]), which mean nothing to a caller.
+        if declared is not None:
+            raise FieldValueError(f"must be between {declared[0]} and {declared[1]}, got {text}")
         raise FieldValueError(f"{json_value_text(text)} is out of range [{lo}, {hi}]")
     return value
 

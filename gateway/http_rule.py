@@ -35,6 +35,8 @@ from urllib.parse import unquote
 from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
+from phonos_config.json_text import json_value_text
+
 T = TypeVar("T")
 
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -337,18 +339,27 @@ def _check_duplicates(entries: list[_Entry[T]]) -> None:
         seen[shape] = e.template.text
 
 
-def percent_decode(raw: str, *, keep_slash: bool) -> str:
+def percent_decode(raw: str, *, keep_slash: bool, what: str = "path segment") -> str:
     """Decode %XX escapes as UTF-8; malformed escapes are an error rather than passed through."""
     if "%" not in raw:
         return raw
     i = raw.find("%")
     while i >= 0:
         if i + 2 >= len(raw) or raw[i + 1] not in _HEX or raw[i + 2] not in _HEX:
-            raise PathDecodeError(f"malformed percent-encoding in {raw!r}")
+            raise PathDecodeError(f"malformed percent-encoding in {what} {json_value_text(raw)}")
         i = raw.find("%", i + 3)
     try:
         if keep_slash:
             return "%2F".join(unquote(p, errors="strict") for p in raw.replace("%2f", "%2F").split("%2F"))
         return unquote(raw, errors="strict")
     except UnicodeDecodeError:
-        raise PathDecodeError(f"path segment {raw!r} is not percent-encoded UTF-8") from None
+        raise PathDecodeError(f"{what} {json_value_text(raw)} is not percent-encoded UTF-8") from None
+
+
+def check_query_encoding(raw_query: str) -> None:
+    """PathDecodeError when a query's names or values are not valid percent-encoded UTF-8.
+
+    aiohttp decodes a query leniently (a stray `%ff` becomes U+FFFD); a value the client did not send
+    must not reach a filter or a name, so a query is held to the path's rule."""
+    for part in raw_query.split("&"):
+        percent_decode(part.replace("+", " "), keep_slash=False, what="query parameter")

@@ -17,6 +17,7 @@ from jobservice.keys import display_prefix, hash_key, new_api_key, new_key_id
 from jobservice.store import ConstraintViolation, Store, Transaction
 
 MAX_KEY_NAME = 100
+MAX_NOTE = 200  # a credit history entry's reason
 
 
 @dataclass(frozen=True)
@@ -90,20 +91,27 @@ class Accounts:
             await tx.execute("set_max_rate_limit", {"account_id": account_id, "max_rate_limit": ceiling})
             return await insert_key(tx, int(account_id), name="first key", rate_limit=rate_limit)
 
-    async def add_credits(self, username: str, amount: int) -> int:
+    async def add_credits(self, username: str, amount: int, *, note: str | None = None) -> int:
         """Add `amount` credits (negative: take them back) to the account's balance; the new balance. The
-        balance never goes below 0: the accounts CHECK refuses that, as it refuses an overdraft."""
+        balance never goes below 0: the accounts CHECK refuses that, as it refuses an overdraft. The change
+        goes into the credit history in the same transaction, with `note` (or what it was) as its reason."""
         if amount == 0:
             raise InvalidArgument("amount must not be 0")
+        note = (note or "").strip() or ("added by an operator" if amount > 0 else "taken back by an operator")
+        if len(note) > MAX_NOTE or "\x00" in note:
+            raise InvalidArgument(f"note must be at most {MAX_NOTE} characters of text")
         async with self._db.transaction() as tx:
             try:
-                balance = await tx.scalar("add_credits", {"username": username, "amount": amount})
+                row = await tx.fetch_one("add_credits", {"username": username, "amount": amount})
             except ConstraintViolation:
                 raise InvalidArgument(f"{username!r} has fewer than {-amount} credits; the balance cannot go "
                                       "below 0") from None
-        if balance is None:
-            raise InvalidArgument(f"no account named {username!r}")
-        return int(balance)
+            if row is None:
+                raise InvalidArgument(f"no account named {username!r}")
+            balance = int(row["credits"])
+            await tx.execute("insert_credit_grant", {"account_id": row["id"], "now": now(), "amount": amount,
+                                                     "balance": balance, "note": note})
+        return balance
 
     async def count(self) -> int:
         return int(await self._db.read.scalar("count_accounts"))

@@ -14,7 +14,9 @@ from typing import TypeVar
 
 from jobservice.accounts import Accounts, NewKey
 from jobservice.api_keys import ApiKeys, KeyRecord
+from jobservice.credit_history import CreditEntry, CreditHistory
 from jobservice.errors import NotFound
+from jobservice.paging import check_page
 from jobservice.sessions import Sessions
 from jobservice.store import Store, open_store
 from phonos_config.service import ServiceSettings
@@ -63,10 +65,24 @@ async def ensure_first_account(settings: ServiceSettings, *, credits: int, rate_
     return await _with_db(settings, work)
 
 
-async def add_credits(settings: ServiceSettings, *, username: str, amount: int) -> int:
-    """Top an account up (or take credits back); its new balance."""
+async def add_credits(settings: ServiceSettings, *, username: str, amount: int, note: str | None = None) -> int:
+    """Top an account up (or take credits back); its new balance. The credit history records it with `note`."""
     async def work(db: Store) -> int:
-        return await Accounts(db).add_credits(username, amount)
+        return await Accounts(db).add_credits(username, amount, note=note)
+
+    return await _with_db(settings, work)
+
+
+async def credit_history(settings: ServiceSettings, *, username: str, limit: int | None,
+                         offset: int | None) -> tuple[int, list[CreditEntry], int]:
+    """An account's balance, one page of its credit history (newest first) and how many entries it has."""
+    limit, offset = check_page(limit, offset)
+
+    async def work(db: Store) -> tuple[int, list[CreditEntry], int]:
+        account_id = await Accounts(db).account_id(username)
+        row = await db.read.fetch_one("get_account", {"account_id": account_id})
+        entries, total = await CreditHistory(db).page(account_id, limit=limit, offset=offset)
+        return int(row["credits"]), entries, total
 
     return await _with_db(settings, work)
 

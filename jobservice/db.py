@@ -65,7 +65,7 @@ class _Connection:
     @classmethod
     async def open(cls, path: Path, *, read_only: bool) -> _Connection:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-{'reader' if read_only else 'writer'}")
-        conn = await asyncio.get_running_loop().run_in_executor(executor, partial(_connect, path, read_only=read_only))
+        conn = await asyncio.get_running_loop().run_in_executor(executor, partial(connect, path, read_only=read_only))
         return cls(conn, executor)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -76,7 +76,7 @@ class _Connection:
         self._executor.shutdown(wait=True)
 
 
-def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
+def connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     # Autocommit (isolation_level None): transactions are explicit. The connection moves to the
     # executor's thread once, here, and stays there.
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -86,7 +86,14 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
         pragmas.append("query_only=ON")
     for pragma in pragmas:
         conn.execute(f"PRAGMA {pragma}")
+    # SQLite's own lower() folds ASCII letters only; job names are searched ignoring case as PostgreSQL's
+    # lower() does it, so "α-syn" finds "Α-SYN" on both stores.
+    conn.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
     return conn
+
+
+def _unicode_lower(text: str | None) -> str | None:
+    return None if text is None else text.lower()
 
 
 @contextmanager

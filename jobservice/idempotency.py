@@ -27,6 +27,7 @@ from google.protobuf.message import Message
 from jobservice.db import now
 from jobservice.errors import InvalidArgument, PhonosError, json_value_text
 from jobservice.periodic import Periodic
+from jobservice.routes import idempotent_methods
 from jobservice.store import Params, Store
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 KEY_METADATA = "idempotency-key"
 REPLAYED_METADATA = "idempotent-replayed"
 MAX_KEY_LENGTH = 255
-IDEMPOTENT = frozenset({"Predict", "SubmitBatch", "CancelJob", "CreateWebhook", "TestWebhook"})
+IDEMPOTENT = idempotent_methods()  # as protos/ marks them, which the OpenAPI document also says
 PURGE_EVERY_S = 600.0
 
 

@@ -192,13 +192,14 @@ class JobStore:
         return JobRecord.from_row(row)
 
     async def delete(self, account_id: int, job_id: str) -> bool:
-        """Forget a finished job (its owner asked): its stored request goes and its row is cleared and hidden from
-        every read of the API; the caller has removed its result files first. False when it was already gone
+        """Forget a finished job (its owner asked): its stored request and webhook deliveries go and its row is
+        cleared and hidden from every read of the API; the caller has removed its result files first. False when it was already gone
         (another delete won the race)."""
         async with self._db.transaction() as tx:
             deleted = await tx.fetch_one("delete_job", {"id": job_id, "account_id": account_id, "now": now()})
             if deleted is not None:
                 await tx.execute("delete_job_input", {"id": job_id})
+                await tx.execute("delete_job_deliveries", {"id": job_id})
         return deleted is not None
 
     async def page(

@@ -11,7 +11,7 @@ from functools import cache
 
 from google.api import annotations_pb2, http_pb2
 
-from phonos.v1 import phonos_pb2
+from phonos.v1 import openapi_options_pb2, phonos_pb2
 
 SERVICE = phonos_pb2.DESCRIPTOR.services_by_name["PhonosService"]
 
@@ -41,3 +41,10 @@ def state_changing_methods() -> frozenset[str]:
         if rule.WhichOneof("pattern") != "get":
             changing.add(method.name)
     return frozenset(changing)
+
+
+@cache
+def idempotent_methods() -> frozenset[str]:
+    """Rpcs that honour an Idempotency-Key: those the contract marks `(phonos.v1.doc).idempotent`."""
+    return frozenset(method.name for method in SERVICE.methods
+                     if method.GetOptions().Extensions[openapi_options_pb2.doc].idempotent)

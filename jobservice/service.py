@@ -16,6 +16,7 @@ from jobservice import metrics, tracing
 from jobservice.accounts import Accounts, NewKey
 from jobservice.api_keys import ApiKeys, KeyRecord
 from jobservice.auth import Authenticator
+from jobservice.credit_history import CreditEntry, CreditHistory
 from jobservice.dispatch import Dispatcher
 from jobservice.egress import receiver_session
 from jobservice.errors import (
@@ -32,6 +33,7 @@ from jobservice.inference import Inference
 from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.modelspecs.registry import SPEC_MODULES
+from jobservice.paging import check_page
 from jobservice.ratelimit import RateLimiter, RateLimits, SharedRateLimiter
 from jobservice.result_retention import ResultRetention
 from jobservice.results import ResultStore
@@ -40,6 +42,7 @@ from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import CANCEL_CHANNEL, JOB_EVENTS_CHANNEL, JOBS_CHANNEL, WEBHOOKS_CHANNEL, Params, Store
 from jobservice.usage import UsageRecorder, UsageReport
 from jobservice.watch import Event, JobWatcher, WatchHub
+from jobservice.webhook_deliveries import DeliveryRecord, WebhookDeliveries
 from jobservice.webhook_sender import WebhookSender
 from jobservice.webhooks import TestResult, WebhookRecord, Webhooks
 from phonos_config.service import ServiceSettings
@@ -147,6 +150,7 @@ class JobService:
             db, max_per_account=settings.max_webhooks,
             allow_http_loopback=settings.webhook_allow_http_loopback, timeout_s=settings.webhook_timeout_s,
         )
+        self.deliveries = WebhookDeliveries(db, log_days=settings.webhook_delivery_log_days)
         self.dispatcher = Dispatcher(
             self.jobs, self.specs, inference, self.results, max_inflight=settings.max_inflight_per_model,
             retry_window_s=settings.triton_retry_window_s, max_attempts=settings.max_attempts,
@@ -166,6 +170,7 @@ class JobService:
         self.usage.start()
         self.sender.start()
         self.retention.start()
+        self.deliveries.start()
         await self.dispatcher.start()
 
     async def stop(self) -> None:
@@ -175,6 +180,7 @@ class JobService:
         await self.idempotency.stop()
         await self.usage.stop()
         await self.retention.stop()
+        await self.deliveries.stop()
         await self.inference.close()
 
     # -- health and models --------------------------------------------------------------------------
@@ -285,12 +291,7 @@ class JobService:
         # stopped serving (PHONOS_MODELS), and may still list them.
         if model is not None and model not in self.specs and model not in SPEC_MODULES:
             raise InvalidArgument(f"model must be one of {', '.join(self.specs)} or {ALL}, got {json_value_text(model)}")
-        limit = 50 if limit is None else limit
-        offset = 0 if offset is None else offset
-        if not 1 <= limit <= 100:
-            raise InvalidArgument(f"limit must be between 1 and 100, got {limit}")
-        if offset < 0:
-            raise InvalidArgument(f"offset must be 0 or more, got {offset}")
+        limit, offset = check_page(limit, offset)
         if name is not None and len(name) > MAX_NAME_LENGTH:
             raise InvalidArgument(f"name must be at most {MAX_NAME_LENGTH} characters (a job's name is), got {len(name)}")
         jobs, total = await self.jobs.page(account_id, status=status, model=model, name=name or None, limit=limit,
@@ -365,6 +366,13 @@ class JobService:
         return AccountView(int(row["id"]), row["username"], row["email"], float(row["created_at"]),
                            int(row["credits"]), counts)
 
+    async def credit_history(self, account_id: int, *, limit: int | None,
+                             offset: int | None) -> tuple[list[CreditEntry], int, int, int]:
+        """One page of the account's credit history, newest first: entries, total, limit, offset."""
+        limit, offset = check_page(limit, offset)
+        entries, total = await CreditHistory(self.db).page(account_id, limit=limit, offset=offset)
+        return entries, total, limit, offset
+
     async def usage_report(self, account_id: int, days: int | None) -> UsageReport:
         days = 30 if days is None else days
         if not 1 <= days <= 90:
@@ -387,6 +395,15 @@ class JobService:
             return await self.webhooks.send_test(account_id, webhook_id, self.sender.session)
         async with receiver_session(allow_loopback=self.settings.webhook_allow_http_loopback) as session:
             return await self.webhooks.send_test(account_id, webhook_id, session)
+
+    async def webhook_deliveries(self, account_id: int, webhook_id: str, *, status: str | None, limit: int | None,
+                                 offset: int | None) -> tuple[list[DeliveryRecord], int, int, int]:
+        return await self.deliveries.page(account_id, webhook_id, status=status, limit=limit, offset=offset)
+
+    async def redeliver(self, account_id: int, webhook_id: str, delivery_id: str) -> DeliveryRecord:
+        delivery = await self.deliveries.redeliver(account_id, webhook_id, delivery_id)
+        self.sender.wake()
+        return delivery
 
     # -- API keys -----------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 from jobservice import metrics, tracing
 from jobservice.accounts import Principal
 from jobservice.api_keys import KeyRecord
+from jobservice.credit_history import CreditEntry
 from jobservice.errors import InvalidArgument, PhonosError, RateLimited
 from jobservice.idempotency import REPLAYED_METADATA, Claim
 from jobservice.jobs import JobRecord
@@ -32,6 +33,7 @@ from jobservice.states import ACTIVE, TERMINAL, JobStatus
 from jobservice.status_map import TITLE_KEY, grpc_status
 from jobservice.usage import usage_event
 from jobservice.watch import Event, ProgressEvent, StateEvent, parse_cursor
+from jobservice.webhook_deliveries import DeliveryRecord
 from jobservice.webhook_events import download_url
 from jobservice.webhooks import WebhookRecord
 from phonos.v1 import phonos_pb2 as pb
@@ -122,6 +124,16 @@ def job_fields(job: JobRecord) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def credit_entry_message(entry: CreditEntry) -> pb.CreditEntry:
+    message = pb.CreditEntry(id=entry.id, created_at=_ts(entry.created_at), amount=entry.amount,
+                             balance_after=entry.balance_after, kind=str(entry.kind), job_deleted=entry.job_deleted)
+    if entry.job_id is not None:
+        message.job_id = entry.job_id
+    if entry.note is not None:
+        message.note = entry.note
+    return message
+
+
 def key_message(key: KeyRecord) -> pb.ApiKey:
     message = pb.ApiKey(key_id=key.id, prefix=key.prefix, created_at=_ts(key.created_at), rate_limit=key.rate_limit,
                         revoked=key.revoked)
@@ -189,6 +201,16 @@ def batch_response(items: list[BatchItem]) -> pb.SubmitBatchResponse:
 
 def webhook_message(hook: WebhookRecord) -> pb.Webhook:
     return pb.Webhook(webhook_id=hook.id, url=hook.url, events=list(hook.events), created_at=_ts(hook.created_at))
+
+
+def delivery_message(d: DeliveryRecord) -> pb.WebhookDelivery:
+    return pb.WebhookDelivery(
+        delivery_id=str(d.id), event=d.event, status=d.status, attempts=d.attempts,
+        last_status_code=d.last_status_code, last_error=d.last_error, created_at=_ts(d.created_at),
+        last_attempt_at=None if d.last_attempt_at is None else _ts(d.last_attempt_at),
+        next_attempt_at=None if d.next_attempt_at is None else _ts(d.next_attempt_at),
+        job_id=d.job_id, payload=_struct(d.payload),
+    )
 
 
 class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
@@ -429,6 +451,19 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                                          jobs=jobs), NO_CHARGE
         return await self._handle("GetAccount", request, context, run)
 
+    async def ListCreditEntries(self, request: pb.ListCreditEntriesRequest,
+                                context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            entries, total, limit, offset = await self._svc.credit_history(
+                who.account_id,
+                limit=request.limit if request.HasField("limit") else None,
+                offset=request.offset if request.HasField("offset") else None,
+            )
+            page = pb.Pagination(total=total, limit=limit, offset=offset, has_more=offset + len(entries) < total)
+            return pb.ListCreditEntriesResponse(entries=[credit_entry_message(e) for e in entries],
+                                                pagination=page), NO_CHARGE
+        return await self._handle("ListCreditEntries", request, context, run)
+
     async def GetUsage(self, request: pb.GetUsageRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             report = await self._svc.usage_report(who.account_id, request.days if request.HasField("days") else None)
@@ -472,6 +507,31 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                                           status_code=result.status_code, message=result.message), NO_CHARGE
         return await self._handle("TestWebhook", request, context,
                                   self._idempotent("TestWebhook", request, context, pb.TestWebhookResponse, run))
+
+    async def ListWebhookDeliveries(self, request: pb.ListWebhookDeliveriesRequest,
+                                    context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            deliveries, total, limit, offset = await self._svc.webhook_deliveries(
+                who.account_id, request.webhook_id,
+                status=request.status if request.HasField("status") else None,
+                limit=request.limit if request.HasField("limit") else None,
+                offset=request.offset if request.HasField("offset") else None,
+            )
+            page = pb.Pagination(total=total, limit=limit, offset=offset, has_more=offset + len(deliveries) < total)
+            return pb.ListWebhookDeliveriesResponse(deliveries=[delivery_message(d) for d in deliveries],
+                                                    pagination=page), NO_CHARGE
+        return await self._handle("ListWebhookDeliveries", request, context, run)
+
+    async def RedeliverWebhookDelivery(self, request: pb.RedeliverWebhookDeliveryRequest,
+                                       context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
+            delivery = await self._svc.redeliver(who.account_id, request.webhook_id, request.delivery_id)
+            return pb.RedeliverWebhookDeliveryResponse(
+                delivery=delivery_message(delivery),
+                message=f"Delivery {delivery.id} queued: the event is sent again now"), NO_CHARGE
+        return await self._handle("RedeliverWebhookDelivery", request, context,
+                                  self._idempotent("RedeliverWebhookDelivery", request, context,
+                                                   pb.RedeliverWebhookDeliveryResponse, run))
 
     # -- API keys -------------------------------------------------------------------------------------
 

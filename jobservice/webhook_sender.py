@@ -172,13 +172,13 @@ class WebhookSender:
     async def _record(self, row: Row, status: int, error: str | None) -> None:
         async with self._db.transaction() as tx:
             if error is None and 200 <= status < 300:
-                await tx.execute("mark_delivered", {"id": row["id"], "last_status": status})
+                await tx.execute("mark_delivered", {"id": row["id"], "last_status": status, "now": now()})
                 metrics.webhook_delivery(row["event"], "delivered")
                 return
             delay = self._backoff_base_s * (2 ** int(row["attempts"]))
             await tx.execute(
                 "mark_delivery_retry",
-                {"id": row["id"], "last_status": status or None, "last_error": error or f"HTTP {status}",
+                {"id": row["id"], "last_status": status or None, "last_error": error or f"HTTP {status}", "now": now(),
                  "next_attempt_at": now() + min(delay, MAX_BACKOFF_S), "max_attempts": self._max_attempts},
             )
         gave_up = int(row["attempts"]) + 1 >= self._max_attempts

@@ -5,7 +5,8 @@
     phonos keys list --username NAME [--json]
     phonos keys revoke KEY_ID [--confirm-last-key] [--json]
     phonos accounts list [--json]
-    phonos credits add --username NAME --amount N [--json]   (N < 0 takes credits back)
+    phonos credits add --username NAME --amount N [--note TEXT] [--json]   (N < 0 takes credits back)
+    phonos credits history --username NAME [--limit N] [--offset N] [--json]
     phonos users set-password --username NAME [--password-stdin]
     phonos db build FASTA OUTDIR [--name uniref90|mgnify|small_bfd]   (a small AlphaFold2 MSA database)
     phonos weights fetch esmfold|alphafold2|diffdock|esm2 [--dir DIR] [--mirror URL]
@@ -197,11 +198,30 @@ def cmd_accounts_list(args: argparse.Namespace) -> int:
 
 def cmd_credits_add(args: argparse.Namespace) -> int:
     settings = _existing(_settings(args))
-    balance = _run(settings, lambda: admin.add_credits(settings, username=args.username, amount=args.amount))
+    balance = _run(settings, lambda: admin.add_credits(settings, username=args.username, amount=args.amount,
+                                                       note=args.note))
     if args.json:
         print(json.dumps({"username": args.username, "added": args.amount, "balance": balance}))
     else:
         print(f"{args.username}: {balance - args.amount} -> {balance} credits")
+    return 0
+
+
+def cmd_credits_history(args: argparse.Namespace) -> int:
+    settings = _existing(_settings(args))
+    balance, entries, total = _run(settings, lambda: admin.credit_history(
+        settings, username=args.username, limit=args.limit, offset=args.offset))
+    if args.json:
+        print(json.dumps({"username": args.username, "balance": balance, "total": total, "entries": [
+            {"id": e.id, "created_at": rfc3339(e.created_at), "amount": e.amount, "balance_after": e.balance_after,
+             "kind": str(e.kind), "job_id": e.job_id, "job_deleted": e.job_deleted, "note": e.note}
+            for e in entries]}))
+        return 0
+    print(f"{args.username}: {balance} credits; {len(entries)} of {total} entries, newest first")
+    print(f"{'WHEN':<20} {'CHANGE':>8} {'BALANCE':>9}  {'KIND':<7} WHY")
+    for e in entries:
+        job = f" {e.job_id}{' (deleted)' if e.job_deleted else ''}" if e.job_id else ""
+        print(f"{_when(e.created_at):<20} {e.amount:>+8} {e.balance_after:>9}  {e.kind:<7} {e.note or ''}{job}")
     return 0
 
 
@@ -328,9 +348,18 @@ def build_parser() -> argparse.ArgumentParser:
     top_up = credits.add_parser("add", help="add credits to an account (a negative amount takes them back)")
     top_up.add_argument("--username", required=True)
     top_up.add_argument("--amount", type=int, required=True, help="credits to add; negative to take back")
+    top_up.add_argument("--note", help="why, for the account's credit history (default: added/taken back by an "
+                                       "operator)")
     top_up.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
     top_up.add_argument("--json", action="store_true")
     top_up.set_defaults(func=cmd_credits_add)
+    history = credits.add_parser("history", help="an account's credit history, newest first: every change and why")
+    history.add_argument("--username", required=True)
+    history.add_argument("--limit", type=int, default=50, help="entries, 1-100 (default 50)")
+    history.add_argument("--offset", type=int, default=0, help="entries to skip (the next page: --offset 50)")
+    history.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    history.add_argument("--json", action="store_true", help="print one JSON object with an `entries` list")
+    history.set_defaults(func=cmd_credits_history)
 
     users = sub.add_parser("users", help="dashboard sign-in").add_subparsers(dest="users_command", required=True)
     password = users.add_parser("set-password", help="set a dashboard password (signs out open sessions)")

@@ -30,7 +30,8 @@ from phonos.v1 import phonos_pb2 as pb
 ROUTES = [
     ("GET", "/v1/health"), ("GET", "/v1/models"), ("POST", "/v1/predict"), ("POST", "/v1/batch"),
     ("GET", "/v1/jobs/{id}"), ("GET", "/v1/jobs"), ("GET", "/v1/jobs/{id}/download"),
-    ("POST", "/v1/jobs/{id}/cancel"), ("GET", "/v1/account"), ("GET", "/v1/usage"), ("GET", "/v1/webhooks"),
+    ("POST", "/v1/jobs/{id}/cancel"), ("GET", "/v1/account"), ("GET", "/v1/account/credits"),
+    ("GET", "/v1/usage"), ("GET", "/v1/webhooks"),
     ("POST", "/v1/webhooks"), ("DELETE", "/v1/webhooks/{id}"), ("POST", "/v1/webhooks/{id}/test"),
 ]
 METHODS = ["GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "OPTIONS", "TRACE", "CONNECT", "G\x00T", "get",
@@ -49,6 +50,7 @@ GRPC_REQUESTS: dict[str, Any] = {
     "ListJobs": pb.ListJobsRequest(limit=5),
     "CreateWebhook": pb.CreateWebhookRequest(url="https://example.org/hook", events=["job.completed"]),
     "GetUsage": pb.GetUsageRequest(days=3),
+    "ListCreditEntries": pb.ListCreditEntriesRequest(limit=5),
 }
 BAD_GRPC_CODES = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS}
 

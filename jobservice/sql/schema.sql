@@ -9,6 +9,12 @@ CREATE TABLE accounts (
     created_at  REAL NOT NULL
 , password_hash TEXT, max_rate_limit INTEGER NOT NULL DEFAULT 60 CHECK (max_rate_limit > 0));
 
+CREATE TRIGGER accounts_opening_grant AFTER INSERT ON accounts
+BEGIN
+    INSERT INTO credit_entries (account_id, created_at, amount, balance_after, kind, note)
+    VALUES (NEW.id, NEW.created_at, NEW.credits, NEW.credits, 'grant', 'opening balance');
+END;
+
 CREATE TABLE api_keys (
     key_hash    TEXT PRIMARY KEY,            -- sha256 of the plain key; the key itself is never stored
     account_id  INTEGER NOT NULL REFERENCES accounts(id),
@@ -22,7 +28,22 @@ CREATE INDEX api_keys_account ON api_keys (account_id, created_at);
 
 CREATE UNIQUE INDEX api_keys_id ON api_keys (id);
 
+CREATE TABLE credit_entries (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,  -- the order the balance changed in
+    account_id    INTEGER NOT NULL REFERENCES accounts(id),
+    created_at    REAL NOT NULL,
+    amount        INTEGER NOT NULL,                  -- signed: + credits in, - credits out
+    balance_after INTEGER NOT NULL CHECK (balance_after >= 0),
+    kind          TEXT NOT NULL CHECK (kind IN ('grant', 'charge', 'refund')),
+    job_id        TEXT REFERENCES jobs(id),
+    note          TEXT                               -- a short reason (never the job's name: deletion clears it)
+);
+
+CREATE INDEX credit_entries_account ON credit_entries (account_id, id);
+
 CREATE INDEX deliveries_due ON webhook_deliveries (status, next_attempt_at);
+
+CREATE INDEX deliveries_of_webhook ON webhook_deliveries (webhook_id, id);
 
 CREATE TABLE idempotency_keys (
     account_id   INTEGER NOT NULL REFERENCES accounts(id),
@@ -81,6 +102,9 @@ CREATE TRIGGER jobs_debit_on_submit AFTER INSERT ON jobs
 WHEN NEW.credits_used > 0
 BEGIN
     UPDATE accounts SET credits = credits - NEW.credits_used WHERE id = NEW.account_id;
+    INSERT INTO credit_entries (account_id, created_at, amount, balance_after, kind, job_id, note)
+    VALUES (NEW.account_id, NEW.created_at, -NEW.credits_used,
+            (SELECT credits FROM accounts WHERE id = NEW.account_id), 'charge', NEW.id, NEW.model || ' job submitted');
 END;
 
 CREATE TRIGGER jobs_event_on_submit AFTER INSERT ON jobs
@@ -106,6 +130,11 @@ BEGIN
             -(NEW.refunded - OLD.refunded), 0)
     ON CONFLICT (account_id, hour, endpoint, model, status_code, transport) DO UPDATE SET
         credits_used = credits_used + excluded.credits_used;
+    INSERT INTO credit_entries (account_id, created_at, amount, balance_after, kind, job_id, note)
+    VALUES (NEW.account_id, NEW.updated_at, NEW.refunded - OLD.refunded,
+            (SELECT credits FROM accounts WHERE id = NEW.account_id), 'refund', NEW.id,
+            NEW.model || CASE WHEN NEW.status = 'cancelled' THEN ' job cancelled before it ran'
+                              ELSE ' job failed (' || COALESCE(NEW.error_code, 'error') || ')' END);
 END;
 
 CREATE INDEX jobs_results_kept ON jobs (finished_at) WHERE status = 'completed' AND results_deleted_at IS NULL;
@@ -178,7 +207,7 @@ CREATE TABLE webhook_deliveries (
     last_status     INTEGER,
     last_error      TEXT,
     created_at      REAL NOT NULL
-);
+, last_attempt_at REAL);
 
 CREATE TABLE webhooks (
     id          TEXT PRIMARY KEY,

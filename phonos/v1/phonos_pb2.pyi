@@ -328,6 +328,42 @@ class GetAccountResponse(_message.Message):
     jobs: JobCounts
     def __init__(self, account: _Optional[_Union[Account, _Mapping]] = ..., credits: _Optional[_Union[Credits, _Mapping]] = ..., jobs: _Optional[_Union[JobCounts, _Mapping]] = ...) -> None: ...
 
+class ListCreditEntriesRequest(_message.Message):
+    __slots__ = ("limit", "offset")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    offset: int
+    def __init__(self, limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class CreditEntry(_message.Message):
+    __slots__ = ("id", "created_at", "amount", "balance_after", "kind", "job_id", "job_deleted", "note")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_DELETED_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    created_at: _timestamp_pb2.Timestamp
+    amount: int
+    balance_after: int
+    kind: str
+    job_id: str
+    job_deleted: bool
+    note: str
+    def __init__(self, id: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amount: _Optional[int] = ..., balance_after: _Optional[int] = ..., kind: _Optional[str] = ..., job_id: _Optional[str] = ..., job_deleted: _Optional[bool] = ..., note: _Optional[str] = ...) -> None: ...
+
+class ListCreditEntriesResponse(_message.Message):
+    __slots__ = ("entries", "pagination")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    PAGINATION_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[CreditEntry]
+    pagination: Pagination
+    def __init__(self, entries: _Optional[_Iterable[_Union[CreditEntry, _Mapping]]] = ..., pagination: _Optional[_Union[Pagination, _Mapping]] = ...) -> None: ...
+
 class GetUsageRequest(_message.Message):
     __slots__ = ("days",)
     DAYS_FIELD_NUMBER: _ClassVar[int]
@@ -473,6 +509,68 @@ class TestWebhookResponse(_message.Message):
     status_code: int
     message: str
     def __init__(self, success: _Optional[bool] = ..., webhook_id: _Optional[str] = ..., status_code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class WebhookDelivery(_message.Message):
+    __slots__ = ("delivery_id", "event", "status", "attempts", "last_status_code", "last_error", "created_at", "last_attempt_at", "next_attempt_at", "job_id", "payload")
+    DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ATTEMPT_AT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_AT_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    delivery_id: str
+    event: str
+    status: str
+    attempts: int
+    last_status_code: int
+    last_error: str
+    created_at: _timestamp_pb2.Timestamp
+    last_attempt_at: _timestamp_pb2.Timestamp
+    next_attempt_at: _timestamp_pb2.Timestamp
+    job_id: str
+    payload: _struct_pb2.Struct
+    def __init__(self, delivery_id: _Optional[str] = ..., event: _Optional[str] = ..., status: _Optional[str] = ..., attempts: _Optional[int] = ..., last_status_code: _Optional[int] = ..., last_error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., job_id: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class ListWebhookDeliveriesRequest(_message.Message):
+    __slots__ = ("webhook_id", "status", "limit", "offset")
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    webhook_id: str
+    status: str
+    limit: int
+    offset: int
+    def __init__(self, webhook_id: _Optional[str] = ..., status: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class ListWebhookDeliveriesResponse(_message.Message):
+    __slots__ = ("deliveries", "pagination")
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    PAGINATION_FIELD_NUMBER: _ClassVar[int]
+    deliveries: _containers.RepeatedCompositeFieldContainer[WebhookDelivery]
+    pagination: Pagination
+    def __init__(self, deliveries: _Optional[_Iterable[_Union[WebhookDelivery, _Mapping]]] = ..., pagination: _Optional[_Union[Pagination, _Mapping]] = ...) -> None: ...
+
+class RedeliverWebhookDeliveryRequest(_message.Message):
+    __slots__ = ("webhook_id", "delivery_id")
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    webhook_id: str
+    delivery_id: str
+    def __init__(self, webhook_id: _Optional[str] = ..., delivery_id: _Optional[str] = ...) -> None: ...
+
+class RedeliverWebhookDeliveryResponse(_message.Message):
+    __slots__ = ("delivery", "message")
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    delivery: WebhookDelivery
+    message: str
+    def __init__(self, delivery: _Optional[_Union[WebhookDelivery, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ApiKey(_message.Message):
     __slots__ = ("key_id", "prefix", "name", "created_at", "last_used_at", "rate_limit", "revoked", "revoked_at")

@@ -95,6 +95,11 @@ class PhonosServiceStub:
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.GetAccountRequest.SerializeToString,
                 response_deserializer=phonos_dot_v1_dot_phonos__pb2.GetAccountResponse.FromString,
                 _registered_method=True)
+        self.ListCreditEntries = channel.unary_unary(
+                '/phonos.v1.PhonosService/ListCreditEntries',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.ListCreditEntriesRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.ListCreditEntriesResponse.FromString,
+                _registered_method=True)
         self.GetUsage = channel.unary_unary(
                 '/phonos.v1.PhonosService/GetUsage',
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.GetUsageRequest.SerializeToString,
@@ -119,6 +124,16 @@ class PhonosServiceStub:
                 '/phonos.v1.PhonosService/TestWebhook',
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.TestWebhookRequest.SerializeToString,
                 response_deserializer=phonos_dot_v1_dot_phonos__pb2.TestWebhookResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/phonos.v1.PhonosService/ListWebhookDeliveries',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.RedeliverWebhookDelivery = channel.unary_unary(
+                '/phonos.v1.PhonosService/RedeliverWebhookDelivery',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.RedeliverWebhookDeliveryRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.RedeliverWebhookDeliveryResponse.FromString,
                 _registered_method=True)
         self.ListApiKeys = channel.unary_unary(
                 '/phonos.v1.PhonosService/ListApiKeys',
@@ -251,6 +266,15 @@ class PhonosServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCreditEntries(self, request, context):
+        """The caller's credit history, newest first: every change of the balance (an opening balance or an
+        operator's top-up, a job's charge, a refund) with the balance after it, so the entries sum to the
+        balance. A deleted job's entries stay. Paged like ListJobs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetUsage(self, request, context):
         """Request and credit statistics over the last `days` days.
         Every credits_used is net of refunds, so usage agrees with the balance and the jobs: a refund counts
@@ -283,6 +307,22 @@ class PhonosServiceServicer:
 
     def TestWebhook(self, request, context):
         """Send a signed `webhook.test` event now and report the receiver's status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """A webhook's deliveries of job events, newest first: what was sent, how often, and what the receiver
+        answered. Finished deliveries are kept PHONOS_WEBHOOK_DELIVERY_LOG_DAYS (30 by default).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedeliverWebhookDelivery(self, request, context):
+        """Queue a delivery's event again, as a new delivery with its own id and the same body (the receiver was
+        down past the retries, or lost it). A delivery still pending is refused: it is being retried.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -402,6 +442,11 @@ def add_PhonosServiceServicer_to_server(servicer, server):
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.GetAccountRequest.FromString,
                     response_serializer=phonos_dot_v1_dot_phonos__pb2.GetAccountResponse.SerializeToString,
             ),
+            'ListCreditEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCreditEntries,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.ListCreditEntriesRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.ListCreditEntriesResponse.SerializeToString,
+            ),
             'GetUsage': grpc.unary_unary_rpc_method_handler(
                     servicer.GetUsage,
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.GetUsageRequest.FromString,
@@ -426,6 +471,16 @@ def add_PhonosServiceServicer_to_server(servicer, server):
                     servicer.TestWebhook,
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.TestWebhookRequest.FromString,
                     response_serializer=phonos_dot_v1_dot_phonos__pb2.TestWebhookResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'RedeliverWebhookDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeliverWebhookDelivery,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.RedeliverWebhookDeliveryRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.RedeliverWebhookDeliveryResponse.SerializeToString,
             ),
             'ListApiKeys': grpc.unary_unary_rpc_method_handler(
                     servicer.ListApiKeys,
@@ -799,6 +854,33 @@ class PhonosService:
             _registered_method=True)
 
     @staticmethod
+    def ListCreditEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/ListCreditEntries',
+            phonos_dot_v1_dot_phonos__pb2.ListCreditEntriesRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.ListCreditEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetUsage(request,
             target,
             options=(),
@@ -923,6 +1005,60 @@ class PhonosService:
             '/phonos.v1.PhonosService/TestWebhook',
             phonos_dot_v1_dot_phonos__pb2.TestWebhookRequest.SerializeToString,
             phonos_dot_v1_dot_phonos__pb2.TestWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/ListWebhookDeliveries',
+            phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeliverWebhookDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/RedeliverWebhookDelivery',
+            phonos_dot_v1_dot_phonos__pb2.RedeliverWebhookDeliveryRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.RedeliverWebhookDeliveryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -19,7 +19,7 @@ import pytest
 from phonos_models.common.progress import Progress
 
 from jobservice.memory_inference import Progressing, Slow
-from tests.support import REPO, InProcessService, wait_until
+from tests.support import REPO, InProcessService, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -214,6 +214,13 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     assert run("jobs", "cancel", job_id).returncode == 8  # completed: nothing to cancel
     usage = json.loads(run("usage", "--days", "1", "--json").stdout)
     assert usage["totals"]["requests"] >= 4
+    history = json.loads(run("account", "credits", "--json").stdout)  # newest first
+    assert [(e["kind"], e["job_id"]) for e in history] == [("charge", job_id), ("grant", None)]
+    assert history[0]["balance_after"] == history[1]["amount"] + history[0]["amount"]
+    assert run("account", "credits", "--limit", "1").stdout.split("\t")[1:] == [
+        str(history[0]["amount"]), str(history[0]["balance_after"]), f"charge: esmfold job submitted {job_id}\n"]
+    refused = run("account", "credits", "--limit", "0")  # the API's 400, in its words
+    assert refused.returncode == 8 and "limit must be between 1 and 100, got 0" in refused.stderr
     hook = json.loads(run("webhooks", "create", "http://127.0.0.1:9/h", "--event", "job.failed", "--json").stdout)
     assert hook["secret"] and hook["events"] == ["job.failed"]
     assert json.loads(run("webhooks", "ls", "--json").stdout)[0]["webhook_id"] == hook["webhook_id"]
@@ -222,6 +229,34 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     removed = run("jobs", "rm", job_id)
     assert removed.returncode == 0 and removed.stdout.strip() == f"{job_id} deleted"
     assert run("jobs", "show", job_id).returncode == 4 and run("jobs", "rm", job_id).returncode == 4  # gone
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_webhook_deliveries_and_redelivery(service: InProcessService, transport: str) -> None:
+    key = service.new_key()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return phonos(service, key, *args, PHONOS_URL=service.url_for(transport))
+
+    with WebhookReceiver() as receiver:
+        hook = service.client(key).post("/v1/webhooks", json={"url": receiver.url, "events": ["job.completed"]}).json()
+        hook_id = hook["webhook"]["webhook_id"]
+        job_id = service.client(key).wait_for(service.client(key).predict().json()["job_id"])["job_id"]
+        wait_until(lambda: len(receiver.requests) == 1, 15)
+        listed = json.loads(run("webhooks", "deliveries", hook_id, "--json").stdout)
+        assert [(d["event"], d["status"], d["job_id"], d["last_status_code"]) for d in listed] == [
+            ("job.completed", "delivered", job_id, 200)]
+        human = run("webhooks", "deliveries", hook_id)
+        assert human.returncode == 0 and "\tjob.completed\t" in human.stdout and "HTTP 200" in human.stdout
+        again = run("webhooks", "redeliver", hook_id, listed[0]["delivery_id"])
+        assert again.returncode == 0 and again.stdout.startswith("queued again as delivery ")
+        wait_until(lambda: len(receiver.requests) == 2, 15)
+    assert receiver.requests[1]["body"] == receiver.requests[0]["body"]
+    # recorded as delivered a moment after the receiver answered
+    wait_until(lambda: run("webhooks", "deliveries", hook_id, "--status", "pending").stdout.strip() == "no deliveries",
+               15)
+    assert run("webhooks", "redeliver", hook_id, "12345678").returncode == 4  # no such delivery
+    assert run("webhooks", "deliveries", hook_id, "--limit", "0").returncode == 8  # the API's 400
 
 
 def test_one_phonos_command_for_users_and_operators() -> None:

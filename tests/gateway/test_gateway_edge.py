@@ -292,6 +292,24 @@ def test_parser_errors_are_json_400s(raw: bytes) -> None:
     run(scenario)
 
 
+@pytest.mark.parametrize(("target", "needle"), [
+    ("/v1/health?x=%ff", 'query parameter "x=%ff" is not percent-encoded UTF-8'),
+    ("/v1/health?x=1&name=%C3%28", 'query parameter "name=%C3%28" is not percent-encoded UTF-8'),
+    ("/v1/health?%zz=1", 'malformed percent-encoding in query parameter "%zz=1"'),
+    ("/v1/jobs/%ff", 'path segment "%ff" is not percent-encoded UTF-8'),
+])
+def test_bad_percent_encoding_is_a_400_naming_the_part(target: str, needle: str) -> None:
+    # aiohttp would hand the query on with U+FFFD in place of the bytes the client sent
+    async def scenario() -> None:
+        async with gateway() as (port, _):
+            raw = f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+            assert needle in assert_json_error(await exchange(port, raw), 400)["message"]
+            fine = b"GET /v1/health?x=%C3%A9+%2B HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            assert 'unknown query parameter' in assert_json_error(await exchange(port, fine), 400)["message"].lower()
+
+    run(scenario)
+
+
 def test_slow_headers_get_a_408_and_the_socket_is_closed() -> None:
     async def scenario() -> None:
         async with gateway(EdgeSettings(header_timeout_s=0.3)) as (port, _):

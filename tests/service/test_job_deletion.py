@@ -12,7 +12,7 @@ from phonos_client import Client, NotFoundError
 
 from jobservice.memory_inference import Slow
 from phonos.v1 import phonos_pb2 as pb
-from tests.support import ALL_STORES
+from tests.support import ALL_STORES, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.integration
 STORES = ALL_STORES
@@ -63,6 +63,25 @@ def test_a_deleted_job_is_gone_with_its_files_and_inputs_and_its_charge_stays(tw
         assert row[:3] == (None, None, 10) and row[3] is not None
         assert db.execute("SELECT COUNT(*) FROM job_inputs WHERE job_id = ?", (gone["job_id"],)).fetchone()[0] == 0
         db.close()
+
+
+def test_a_deleted_jobs_webhook_deliveries_go_with_it(twin_factory: type, tmp_path: Path) -> None:
+    from jobservice.memory_inference import Failure
+
+    service = twin_factory.start(tmp_path / "var")
+    client = service.client(service.new_key())
+    with WebhookReceiver() as receiver:
+        hook_id = client.post("/v1/webhooks", json={"url": receiver.url, "events": ["job.completed", "job.failed"]}
+                              ).json()["webhook"]["webhook_id"]
+        kept = client.wait_for(client.predict().json()["job_id"])["job_id"]
+        service.inference.script("esmfold", Failure.MODEL_ERROR)
+        failed = client.wait_for(client.predict().json()["job_id"])
+        assert failed["status"] == "failed" and failed["error"]
+        log = f"/v1/webhooks/{hook_id}/deliveries"
+        wait_until(lambda: client.get(log, params={"status": "delivered"}).json()["pagination"]["total"] == 2, 15)
+    assert client.delete(f"/v1/jobs/{failed['job_id']}").status_code == 200
+    # The delivery's body repeated the job's error: the log shows only the kept job's delivery now
+    assert [d["job_id"] for d in client.get(log).json()["deliveries"]] == [kept]
 
 
 def test_only_finished_jobs_of_ones_own_can_be_deleted(twin_factory: type, tmp_path: Path) -> None:

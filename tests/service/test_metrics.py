@@ -156,19 +156,34 @@ def test_an_unreachable_triton_metrics_endpoint_reads_as_down(twin_factory: type
     assert value(service.scrape(), "phonos_triton_metrics_up", endpoint=f"127.0.0.1:{closed}") == 0
 
 
+def dashboard_series() -> set[str]:
+    dashboard = json.loads((REPO / "deploy" / "grafana" / "phonos-dashboard.json").read_text())
+    return {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"\b(phonos_[a-z_]+|process_[a-z_]+)\b", target["expr"])}
+
+
+def declared_series(service: InProcessService) -> set[str]:
+    text = requests.get(f"http://127.0.0.1:{service.metrics_port}/metrics", timeout=10).text
+    return set(re.findall(r"^# TYPE (\S+) ", text, re.MULTILINE))
+
+
 def test_every_series_the_dashboard_reads_is_exported(service: InProcessService) -> None:
     """A typo in deploy/grafana would show an empty panel, not an error: check the names against a scrape."""
-    dashboard = json.loads((REPO / "deploy" / "grafana" / "phonos-dashboard.json").read_text())
-    wanted = {name for panel in dashboard["panels"] for target in panel["targets"]
-              for name in re.findall(r"\b(phonos_[a-z_]+|process_[a-z_]+)\b", target["expr"])}
-    text = requests.get(f"http://127.0.0.1:{service.metrics_port}/metrics", timeout=10).text
-    declared = set(re.findall(r"^# TYPE (\S+) ", text, re.MULTILINE))
+    wanted = dashboard_series()
+    declared = declared_series(service)
     suffixes = ("_bucket", "_count", "_sum")
     missing = {n for n in wanted if n not in declared and not any(
         n.endswith(s) and n.removesuffix(s) in declared for s in suffixes)}
     # Triton's re-exported series are checked against a real server in tests/e2e.
     missing -= {"phonos_triton_metrics_up"}
     assert not missing, f"dashboard reads series nobody exports: {sorted(missing)}"
+
+
+def test_every_phonos_series_has_a_dashboard_panel(service: InProcessService) -> None:
+    """The converse: a counter added to jobservice/metrics.py without a panel is one an operator never sees."""
+    shown = {re.sub(r"_(bucket|count|sum|total)$", "", name) for name in dashboard_series()}
+    exported = {re.sub(r"_total$", "", name) for name in declared_series(service) if name.startswith("phonos_")}
+    assert not exported - shown, f"series without a dashboard panel: {sorted(exported - shown)}"
 
 
 def test_auth_throttle_rejections_are_counted(twin_factory: type) -> None:

@@ -142,6 +142,11 @@ def test_the_async_client_has_the_same_methods(service: InProcessService, url: s
             cancelled = await phonos.cancel_job(running.job_id)
             assert (cancelled.status, cancelled.credits_refunded) == ("cancelled", 0)  # it ran: not refunded
             assert (await phonos.account()).balance == 90
+            history = [e async for e in phonos.iter_credit_history(page_size=2)]  # newest first
+            assert [(e.kind, e.amount, e.job_id) for e in history] == [
+                ("charge", -10, running.job_id), ("refund", 10, submitted.job_id), ("charge", -10, submitted.job_id),
+                ("grant", 100, None)]
+            assert list((await phonos.credit_history(limit=1)).entries) == history[:1]
             usage = await phonos.usage(days=1)
             # net of the failed job's refund: what the balance lost
             assert usage["period"]["days"] == 1 and usage["totals"]["credits_used"] == 10

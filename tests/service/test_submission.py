@@ -186,6 +186,20 @@ def test_list_jobs_finds_names_containing_a_text_ignoring_case(service: InProces
     assert too_long.status_code == 400 and "name must be at most 200 characters" in too_long.json()["message"]
 
 
+def test_name_search_ignores_case_beyond_ascii(service: InProcessService) -> None:
+    # Lab names are not all ASCII: Greek letters for proteins, accents in people's and places' names
+    client = service.client(service.new_key())
+    for name in ("ALPHA-SYNUCLEIN (Α-SYN)", "Ångström test", "Éric's Fab"):
+        client.predict(SEQ, name=name)
+
+    def found(text: str) -> list[str]:
+        return [job["name"] for job in client.get("/v1/jobs", params={"name": text}).json()["jobs"]]
+
+    assert found("α-syn") == ["ALPHA-SYNUCLEIN (Α-SYN)"]
+    assert found("ÅNGSTRÖM") == ["Ångström test"] and found("ångström") == ["Ångström test"]
+    assert found("éric") == ["Éric's Fab"] and found("ERIC") == []  # case, not accents
+
+
 def test_jobs_of_a_model_no_longer_served_can_still_be_listed(twin_factory: type) -> None:
     service = twin_factory.start(PHONOS_MODELS="esmfold")
     client = service.client(service.new_key())

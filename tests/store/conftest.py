@@ -4,15 +4,19 @@ PostgreSQL database of the session's real server (each test runs on both), and s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import sqlite3
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from jobservice.accounts import Accounts
+from jobservice.db import migrations
 from jobservice.jobs import NewJob
 from jobservice.modelspecs.base import ValidatedJob
+from jobservice.pg import pg_migrations
 from jobservice.store import Store, open_store
 from phonos_config.service import ServiceSettings
 from tests.postgres import PostgresServer
@@ -51,3 +55,32 @@ async def account(store: Store, credits: int = 100, name: str = "ada") -> int:
 
 async def balance(store: Store, account_id: int) -> int:
     return int((await store.read.fetch_one("get_account", {"account_id": account_id}))["credits"])
+
+
+def sqlite_before(path: Path, version: int, rows: Iterable[str]) -> None:
+    """A SQLite database as a release before migration `version` left it, holding `rows` (INSERTs)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for number, sql in migrations():
+            if number < version:
+                conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+        for statement in rows:
+            conn.execute(statement)
+    finally:
+        conn.close()
+
+
+async def postgres_before(url: str, version: int, rows: Iterable[str]) -> None:
+    """A PostgreSQL database as a release before migration `version` left it, holding `rows` (INSERTs)."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+                           "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        for number, sql in pg_migrations():
+            if number < version:
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", number)
+        for statement in rows:
+            await conn.execute(statement)
+    finally:
+        await conn.close()

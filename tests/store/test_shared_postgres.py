@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -192,7 +193,7 @@ def test_each_due_delivery_is_claimed_by_one_sender(postgres: PostgresServer) ->
         assert len(claimed) == len(set(claimed)) == 30
         assert await claim_deliveries(b, "late") == []  # all held by their senders
         # A delivery whose sender died is due again when its claim ends.
-        await a.write_one("mark_delivered", {"id": claimed[0], "last_status": 200})
+        await a.write_one("mark_delivered", {"id": claimed[0], "last_status": 200, "now": time.time()})
         assert len(await claim_deliveries(a, "x", now=2e9 + 61, limit=100)) == 29
 
     with_services(postgres, scenario)

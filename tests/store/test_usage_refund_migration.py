@@ -4,18 +4,17 @@ before it off usage, in the hour each job ended: an existing account's report ag
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
-from jobservice.db import Database, migrations
-from jobservice.pg import PgDatabase, pg_migrations
+from jobservice.db import Database
+from jobservice.pg import PgDatabase
 from jobservice.store import Store
 from tests.postgres import PostgresServer
+from tests.store.conftest import postgres_before, sqlite_before
 
 pytestmark = pytest.mark.integration
 
@@ -61,33 +60,15 @@ def assert_net_of_the_old_refunds(seen: dict[str, Any]) -> None:
 
 
 def test_the_sqlite_migration_takes_earlier_refunds_off_usage(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite3"
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        for version, sql in [(v, s) for v, s in migrations() if v < 50]:
-            conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
-        for statement in OLD_ROWS:
-            conn.execute(statement)
-    finally:
-        conn.close()
-    assert_net_of_the_old_refunds(asyncio.run(report(Database.open(path))))
+    sqlite_before(tmp_path / "old.sqlite3", 50, OLD_ROWS)
+    assert_net_of_the_old_refunds(asyncio.run(report(Database.open(tmp_path / "old.sqlite3"))))
 
 
 def test_the_postgres_migration_takes_earlier_refunds_off_usage(postgres: PostgresServer) -> None:
     url = postgres.new_store_url("refunds")
 
     async def upgrade() -> dict[str, Any]:
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
-                               "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-            for version, sql in [(v, s) for v, s in pg_migrations() if v < 10]:
-                await conn.execute(sql)
-                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
-            for statement in OLD_ROWS:
-                await conn.execute(statement)
-        finally:
-            await conn.close()
+        await postgres_before(url, 10, OLD_ROWS)
         return await report(PgDatabase.open(url))
 
     assert_net_of_the_old_refunds(asyncio.run(upgrade()))

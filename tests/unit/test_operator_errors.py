@@ -135,3 +135,31 @@ def test_credits_add_tops_up_and_refuses_an_overdraft(operator_env: pytest.Monke
     assert capsys.readouterr().err == "error: 'ada' has fewer than 5001 credits; the balance cannot go below 0\n"
     assert cli.main(["credits", "add", "--username", "bob", "--amount", "5", "--data-dir", data_dir]) == 2
     assert capsys.readouterr().err == "error: no account named 'bob'\n"
+
+
+@pytest.mark.unit
+def test_credits_history_shows_each_change_and_its_note(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir = str(tmp_path / "var")
+    assert cli.main(["keys", "create", "--username", "ada", "--credits", "100", "--data-dir", data_dir]) == 0
+    assert cli.main(["credits", "add", "--username", "ada", "--amount", "250", "--note", "lab grant Q4",
+                     "--data-dir", data_dir]) == 0
+    assert cli.main(["credits", "add", "--username", "ada", "--amount", "-20", "--data-dir", data_dir]) == 0
+    capsys.readouterr()
+    assert cli.main(["credits", "history", "--username", "ada", "--data-dir", data_dir]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "ada: 330 credits; 3 of 3 entries, newest first"
+    assert [line.split(maxsplit=6)[3:] for line in lines[2:]] == [  # after "YYYY-MM-DD HH:MM UTC"
+        ["-20", "330", "grant", "taken back by an operator"], ["+250", "350", "grant", "lab grant Q4"],
+        ["+100", "100", "grant", "opening balance"]]
+    assert cli.main(["credits", "history", "--username", "ada", "--limit", "1", "--offset", "1", "--json",
+                     "--data-dir", data_dir]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["balance"], shown["total"]) == (330, 3)
+    [entry] = shown["entries"]
+    assert (entry["amount"], entry["balance_after"], entry["kind"], entry["note"]) == (250, 350, "grant", "lab grant Q4")
+    assert entry["created_at"].endswith("Z") and entry["job_id"] is None
+    assert cli.main(["credits", "history", "--username", "bob", "--data-dir", data_dir]) == 2
+    assert capsys.readouterr().err == "error: no account named 'bob'\n"
+    assert cli.main(["credits", "history", "--username", "ada", "--limit", "0", "--data-dir", data_dir]) == 2
+    assert capsys.readouterr().err == "error: limit must be between 1 and 100, got 0\n"

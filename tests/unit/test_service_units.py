@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import sqlite3
@@ -12,7 +13,7 @@ import grpc
 import pytest
 
 from jobservice import errors
-from jobservice.db import SQL_DIR, Database, queries
+from jobservice.db import SQL_DIR, Database, connect, queries
 from jobservice.errors import InvalidArgument, RateLimited
 from jobservice.modelspecs.params import ParamReader, protein_sequence
 from jobservice.ratelimit import RateLimiter
@@ -87,7 +88,7 @@ def test_every_named_query_compiles_against_the_schema(tmp_path: Path) -> None:
         await (await Database.open(tmp_path / "q.sqlite3")).close()
 
     asyncio.run(migrate())
-    with sqlite3.connect(tmp_path / "q.sqlite3") as conn:
+    with contextlib.closing(connect(tmp_path / "q.sqlite3", read_only=True)) as conn:  # as the service connects
         for name, sql in queries().items():
             conn.execute(f"EXPLAIN {sql}", _AnyParams())  # raises on unknown tables, columns or syntax
             assert sql.strip(), name

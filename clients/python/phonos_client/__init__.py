@@ -24,6 +24,7 @@ from phonos_client.models import (
     Batch,
     BatchItem,
     Cancellation,
+    DeliveryPage,
     Download,
     Job,
     JobEvent,
@@ -31,14 +32,15 @@ from phonos_client.models import (
     Progress,
     Submission,
     Webhook,
+    WebhookDelivery,
     WebhookTest,
 )
 
 __version__ = "0.1.0"
 __all__ = [
     "APIConnectionError", "APIStatusError", "APITimeoutError", "Account", "AsyncClient", "AuthenticationError",
-    "BadRequestError", "Batch", "BatchItem", "Cancellation", "Client", "ConflictError", "Download", "GoneError",
+    "BadRequestError", "Batch", "BatchItem", "Cancellation", "Client", "ConflictError", "DeliveryPage", "Download", "GoneError",
     "IdempotencyError", "InsufficientCreditsError", "InternalServerError", "Job", "JobEvent", "JobPage",
     "MissingExtraError", "NotFoundError", "PermissionDeniedError", "PhonosError", "Progress", "RateLimitError", "Submission",
-    "Webhook", "WebhookTest",
+    "Webhook", "WebhookDelivery", "WebhookTest",
 ]

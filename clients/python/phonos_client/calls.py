@@ -20,12 +20,15 @@ from phonos_client.models import (
     Account,
     Batch,
     Cancellation,
+    CreditPage,
+    DeliveryPage,
     Download,
     Job,
     JobEvent,
     JobPage,
     Submission,
     Webhook,
+    WebhookDelivery,
     WebhookTest,
 )
 
@@ -67,11 +70,14 @@ ROUTES: dict[str, Route] = {r.rpc: r for r in (
     Route("CancelJob", "POST", "/v1/jobs/{job_id}/cancel"),
     Route("DeleteJob", "DELETE", "/v1/jobs/{job_id}"),
     Route("GetAccount", "GET", "/v1/account"),
+    Route("ListCreditEntries", "GET", "/v1/account/credits"),
     Route("GetUsage", "GET", "/v1/usage"),
     Route("ListWebhooks", "GET", "/v1/webhooks"),
     Route("CreateWebhook", "POST", "/v1/webhooks", body=True),
     Route("DeleteWebhook", "DELETE", "/v1/webhooks/{webhook_id}"),
     Route("TestWebhook", "POST", "/v1/webhooks/{webhook_id}/test"),
+    Route("ListWebhookDeliveries", "GET", "/v1/webhooks/{webhook_id}/deliveries"),
+    Route("RedeliverWebhookDelivery", "POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"),
 )}
 
 
@@ -148,6 +154,10 @@ def account() -> Call[Account]:
     return _call("GetAccount", Account.from_dict)
 
 
+def credit_history(limit: int | None, offset: int | None) -> Call[CreditPage]:
+    return _call("ListCreditEntries", CreditPage.from_dict, limit=limit, offset=offset)
+
+
 def usage(days: int | None) -> Call[dict[str, Any]]:
     return _call("GetUsage", dict, days=days)
 
@@ -166,6 +176,16 @@ def delete_webhook(webhook_id: str) -> Call[None]:
 
 def test_webhook(webhook_id: str, idempotency_key: str | None) -> Call[WebhookTest]:
     return _call("TestWebhook", WebhookTest.from_dict, idempotency_key=_key(idempotency_key), webhook_id=webhook_id)
+
+
+def webhook_deliveries(webhook_id: str, status: str | None, limit: int | None, offset: int | None) -> Call[DeliveryPage]:
+    return _call("ListWebhookDeliveries", DeliveryPage.from_dict, webhook_id=webhook_id, status=status, limit=limit,
+                 offset=offset)
+
+
+def redeliver(webhook_id: str, delivery_id: str, idempotency_key: str | None) -> Call[WebhookDelivery]:
+    return _call("RedeliverWebhookDelivery", lambda d: WebhookDelivery.from_dict(d["delivery"]),
+                 idempotency_key=_key(idempotency_key), webhook_id=webhook_id, delivery_id=delivery_id)
 
 
 def watch(job_id: str | None, last_event_id: str | None) -> Call[JobEvent]:

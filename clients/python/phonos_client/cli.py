@@ -4,8 +4,8 @@
     phonos fold FASTA|SEQUENCE|- --model esmfold|alphafold2 [--param K=V]... [--out DIR] [--no-wait] [--json]
     phonos dock --protein PDB|JOB_ID (--ligand SMILES | --ligands FILE.smi|.csv|.sdf) [--out DIR] [--json]
     phonos jobs ls|show|watch|download|cancel ...
-    phonos usage [--days N]      phonos account      phonos models
-    phonos webhooks ls|create|delete|test ...
+    phonos usage [--days N]      phonos account [credits [--limit N] [--all]]      phonos models
+    phonos webhooks ls|create|delete|test|deliveries|redeliver ...
 
 The server URL (PHONOS_URL, `login --url`) picks the transport: http(s)://... is the REST API,
 grpc://host:port the job service's gRPC port (needs `phonos-client[grpc]`); every user verb works over
@@ -40,7 +40,7 @@ from phonos_client.inputs import (
     sequences_from,
     unique,
 )
-from phonos_client.models import Job
+from phonos_client.models import CreditEntry, Job, WebhookDelivery
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 
 EXIT = {"ok": 0, "job_failed": 1, "usage": 2, "interrupted": 130}
@@ -239,6 +239,14 @@ def emit(args: argparse.Namespace, value: Any, human: str) -> None:
     print(json.dumps(value, indent=2, default=str) if args.json else human)
 
 
+def credit_table(entries: Sequence[CreditEntry]) -> str:
+    """when, change (+/-), balance after, why (the job's id; a deleted job says so)."""
+    def why(e: CreditEntry) -> str:
+        job = f" {e.job_id}{' (deleted)' if e.job_deleted else ''}" if e.job_id else ""
+        return f"{e.kind}: {e.note or ''}{job}"
+    return "\n".join(f"{e.created_at}\t{e.amount:+d}\t{e.balance_after}\t{why(e)}" for e in entries)
+
+
 def run_sync(args: argparse.Namespace, client: Client) -> int:
     command = args.command_path
     if command == "jobs ls":
@@ -273,6 +281,10 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     elif command == "account":
         account = client.account()
         emit(args, asdict(account), f"{account.username} ({account.email or 'no email'}): {account.balance} credits")
+    elif command == "account credits":
+        entries = list(client.iter_credit_history()) if args.all else \
+            list(client.credit_history(limit=args.limit).entries)
+        emit(args, [asdict(e) for e in entries], credit_table(entries) or "no credit history")
     elif command == "models":
         models = client.models()
         emit(args, models, "\n".join(f"{m['id']}\t{m['cost_credits']} credits\t{m['description']}" for m in models))
@@ -290,7 +302,20 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         result = client.test_webhook(args.webhook_id)
         emit(args, asdict(result), f"receiver answered {result.status_code}: {result.message}")
         return EXIT["ok"] if result.success else EXIT["job_failed"]
+    elif command == "webhooks deliveries":
+        page = client.webhook_deliveries(args.webhook_id, status=args.status, limit=args.limit)
+        emit(args, [asdict(d) for d in page.deliveries],
+             "\n".join(delivery_line(d) for d in page.deliveries) or "no deliveries")
+    elif command == "webhooks redeliver":
+        delivery = client.redeliver(args.webhook_id, args.delivery_id)
+        emit(args, asdict(delivery), f"queued again as delivery {delivery.delivery_id}")
     return EXIT["ok"]
+
+
+def delivery_line(d: WebhookDelivery) -> str:
+    answer = f"HTTP {d.last_status_code}" if d.last_status_code is not None else (d.last_error or "not tried yet")
+    tries = f"{d.attempts} attempt{'s' if d.attempts != 1 else ''}"
+    return "\t".join((d.delivery_id, d.created_at or "", d.event, d.job_id or "-", d.status, tries, answer))
 
 
 def server_url(url: str) -> str:
@@ -383,7 +408,11 @@ def add_user_commands(sub: Any) -> None:
 
     usage = command(sub.add_parser("usage", help="requests and credits over the last days"), "usage")
     usage.add_argument("--days", type=int, help="1-90 (default 30)")
-    command(sub.add_parser("account", help="your account and balance"), "account")
+    account = command(sub.add_parser("account", help="your account and balance (credits: their history)"), "account")
+    history = command(account.add_subparsers(dest="account_command").add_parser(
+        "credits", help="your credit history, newest first: every change of the balance and why"), "account credits")
+    history.add_argument("--limit", type=int, default=20, help="entries on the page, 1-100 (default 20)")
+    history.add_argument("--all", action="store_true", help="every page")
     command(sub.add_parser("models", help="the models this server serves"), "models")
 
     hooks = sub.add_parser("webhooks", help="job notifications").add_subparsers(dest="hooks_command", required=True)
@@ -393,6 +422,15 @@ def add_user_commands(sub: Any) -> None:
     create.add_argument("--event", action="append", choices=["job.started", "job.completed", "job.failed"])
     command(hooks.add_parser("delete", help="remove a webhook"), "webhooks delete").add_argument("webhook_id")
     command(hooks.add_parser("test", help="send a test event"), "webhooks test").add_argument("webhook_id")
+    log = command(hooks.add_parser("deliveries", help="a webhook's deliveries, newest first, and what the "
+                                                      "receiver answered"), "webhooks deliveries")
+    log.add_argument("webhook_id")
+    log.add_argument("--status", choices=["pending", "delivered", "failed"])
+    log.add_argument("--limit", type=int, help="1-100 (default 20)")
+    again = command(hooks.add_parser("redeliver", help="send a delivered or failed delivery's event again"),
+                    "webhooks redeliver")
+    again.add_argument("webhook_id")
+    again.add_argument("delivery_id")
 
 
 def build_parser() -> argparse.ArgumentParser:

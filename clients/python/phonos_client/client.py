@@ -29,12 +29,16 @@ from phonos_client.models import (
     Account,
     Batch,
     Cancellation,
+    CreditEntry,
+    CreditPage,
+    DeliveryPage,
     Download,
     Job,
     JobEvent,
     JobPage,
     Submission,
     Webhook,
+    WebhookDelivery,
     WebhookTest,
 )
 from phonos_client.rest import AsyncRestTransport, RestTransport
@@ -190,6 +194,20 @@ class Client(_Base):
     def account(self) -> Account:
         return self._send(calls.account())
 
+    def credit_history(self, *, limit: int | None = None, offset: int | None = None) -> CreditPage:
+        """One page of the account's credit history, newest first: every change of the balance and why."""
+        return self._send(calls.credit_history(limit, offset))
+
+    def iter_credit_history(self, *, page_size: int = 100) -> Iterator[CreditEntry]:
+        """Every entry of the credit history (newest first), page after page."""
+        offset = 0
+        while True:
+            page = self.credit_history(limit=page_size, offset=offset)
+            yield from page.entries
+            if not page.has_more or not page.entries:
+                return
+            offset += len(page.entries)
+
     def usage(self, days: int | None = None) -> dict[str, Any]:
         return self._send(calls.usage(days))
 
@@ -204,6 +222,15 @@ class Client(_Base):
 
     def test_webhook(self, webhook_id: str, *, idempotency_key: str | None = None) -> WebhookTest:
         return self._send(calls.test_webhook(webhook_id, idempotency_key))
+
+    def webhook_deliveries(self, webhook_id: str, *, status: str | None = None, limit: int | None = None,
+                           offset: int | None = None) -> DeliveryPage:
+        """One page of a webhook's deliveries, newest first: what was sent and what the receiver answered."""
+        return self._send(calls.webhook_deliveries(webhook_id, status, limit, offset))
+
+    def redeliver(self, webhook_id: str, delivery_id: str, *, idempotency_key: str | None = None) -> WebhookDelivery:
+        """Send a delivered or failed delivery's event again, as a new delivery; the new one, pending."""
+        return self._send(calls.redeliver(webhook_id, delivery_id, idempotency_key))
 
     # -- live -------------------------------------------------------------------------------------
 
@@ -349,6 +376,19 @@ class AsyncClient(_Base):
     async def account(self) -> Account:
         return await self._send(calls.account())
 
+    async def credit_history(self, *, limit: int | None = None, offset: int | None = None) -> CreditPage:
+        return await self._send(calls.credit_history(limit, offset))
+
+    async def iter_credit_history(self, *, page_size: int = 100) -> AsyncIterator[CreditEntry]:
+        offset = 0
+        while True:
+            page = await self.credit_history(limit=page_size, offset=offset)
+            for entry in page.entries:
+                yield entry
+            if not page.has_more or not page.entries:
+                return
+            offset += len(page.entries)
+
     async def usage(self, days: int | None = None) -> dict[str, Any]:
         return await self._send(calls.usage(days))
 
@@ -364,6 +404,14 @@ class AsyncClient(_Base):
 
     async def test_webhook(self, webhook_id: str, *, idempotency_key: str | None = None) -> WebhookTest:
         return await self._send(calls.test_webhook(webhook_id, idempotency_key))
+
+    async def webhook_deliveries(self, webhook_id: str, *, status: str | None = None, limit: int | None = None,
+                                 offset: int | None = None) -> DeliveryPage:
+        return await self._send(calls.webhook_deliveries(webhook_id, status, limit, offset))
+
+    async def redeliver(self, webhook_id: str, delivery_id: str, *,
+                        idempotency_key: str | None = None) -> WebhookDelivery:
+        return await self._send(calls.redeliver(webhook_id, delivery_id, idempotency_key))
 
     async def watch(self, job_id: str | None = None, *, last_event_id: str | None = None) -> AsyncIterator[JobEvent]:
         """See `Client.watch`."""

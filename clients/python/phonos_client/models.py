@@ -188,6 +188,46 @@ class WebhookTest:
 
 
 @dataclass(frozen=True)
+class WebhookDelivery:
+    """One job event queued for a webhook, and what became of it (`pending`, `delivered`, `failed`)."""
+
+    delivery_id: str
+    event: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: str | None
+    last_attempt_at: str | None
+    next_attempt_at: str | None
+    job_id: str | None
+    payload: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WebhookDelivery:
+        code = data.get("last_status_code")
+        return cls(data["delivery_id"], data["event"], data["status"], int(data.get("attempts", 0)),
+                   None if code is None else int(code), data.get("last_error"), data.get("created_at"),
+                   data.get("last_attempt_at"), data.get("next_attempt_at"), data.get("job_id"),
+                   dict(data.get("payload") or {}))
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    deliveries: tuple[WebhookDelivery, ...]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeliveryPage:
+        page = data["pagination"]
+        return cls(tuple(WebhookDelivery.from_dict(d) for d in data.get("deliveries", ())), int(page["total"]),
+                   int(page["limit"]), int(page["offset"]), bool(page["has_more"]))
+
+
+@dataclass(frozen=True)
 class Account:
     id: int
     username: str
@@ -200,3 +240,37 @@ class Account:
         account = data["account"]
         return cls(int(account["id"]), account["username"], account.get("email"), int(data["credits"]["balance"]),
                    {k: int(v) for k, v in data["jobs"].items()})
+
+
+@dataclass(frozen=True)
+class CreditEntry:
+    """One change of the balance: `amount` is signed (+ in, - out), `kind` grant, charge or refund."""
+
+    id: int
+    created_at: str
+    amount: int
+    balance_after: int
+    kind: str
+    job_id: str | None = None
+    job_deleted: bool = False  # the job was deleted; its entries stay
+    note: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CreditEntry:
+        return cls(int(data["id"]), data["created_at"], int(data["amount"]), int(data["balance_after"]), data["kind"],
+                   data.get("job_id"), bool(data.get("job_deleted", False)), data.get("note"))
+
+
+@dataclass(frozen=True)
+class CreditPage:
+    entries: tuple[CreditEntry, ...]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CreditPage:
+        page = data["pagination"]
+        return cls(tuple(CreditEntry.from_dict(e) for e in data.get("entries", ())), int(page["total"]),
+                   int(page["limit"]), int(page["offset"]), bool(page["has_more"]))

@@ -274,14 +274,41 @@ WHERE d.status = 'pending'
   AND d.id NOT IN (SELECT CAST(v AS BIGINT) FROM json_array_elements_text(CAST(COALESCE(:in_flight, '[]') AS JSON)) v)
   AND d.webhook_id NOT IN (SELECT v FROM json_array_elements_text(CAST(COALESCE(:busy_webhooks, '[]') AS JSON)) v);
 
+-- The delivery log of one webhook (GET /v1/webhooks/{id}/deliveries), newest first; the caller checked the
+-- webhook is the account's.
+-- name: list_webhook_deliveries
+SELECT id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at
+FROM webhook_deliveries
+WHERE webhook_id = :webhook_id AND (CAST(:status AS TEXT) IS NULL OR status = :status)
+ORDER BY id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: count_webhook_deliveries
+SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = :webhook_id AND (CAST(:status AS TEXT) IS NULL OR status = :status);
+
+-- name: get_webhook_delivery
+SELECT id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at
+FROM webhook_deliveries WHERE id = :id AND webhook_id = :webhook_id;
+
+-- name: redeliver_webhook_delivery
+-- A new delivery of the same event and body, due now.
+INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at)
+SELECT webhook_id, event, payload, 'pending', :now, :now FROM webhook_deliveries WHERE id = :id
+RETURNING id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at;
+
+-- name: purge_webhook_deliveries
+-- Finished deliveries past the log's retention; pending ones stay until they finish.
+DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < :before;
+
 -- name: mark_delivered
 UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = :last_status,
-                              claimed_by = NULL, claimed_until = NULL
+                              last_error = NULL, last_attempt_at = :now, claimed_by = NULL, claimed_until = NULL
 WHERE id = :id;
 
 -- name: mark_delivery_retry
 UPDATE webhook_deliveries
 SET attempts = attempts + 1, last_status = :last_status, last_error = :last_error, next_attempt_at = :next_attempt_at,
+    last_attempt_at = :now,
     status = CASE WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END,
     claimed_by = NULL, claimed_until = NULL
 WHERE id = :id;
@@ -338,7 +365,26 @@ SELECT username FROM accounts WHERE password_hash IS NOT NULL
 ORDER BY username <> :username, id LIMIT 1;
 
 -- name: add_credits
-UPDATE accounts SET credits = credits + :amount WHERE username = :username RETURNING credits;
+UPDATE accounts SET credits = credits + :amount WHERE username = :username RETURNING id, credits;
+
+-- An operator's top-up or take-back, in add_credits's transaction (0066_credit_history.sql: job charges and
+-- refunds write theirs in triggers).
+-- name: insert_credit_grant
+INSERT INTO credit_entries (account_id, created_at, amount, balance_after, kind, note)
+VALUES (:account_id, :now, :amount, :balance, 'grant', :note);
+
+-- The credit history, newest first (GET /v1/account/credits, `phonos credits history`); a deleted job's
+-- entries stay, said by job_deleted.
+-- name: list_credit_entries
+SELECT e.id, e.created_at, e.amount, e.balance_after, e.kind, e.job_id, e.note,
+       j.deleted_at IS NOT NULL AS job_deleted
+FROM credit_entries e LEFT JOIN jobs j ON j.id = e.job_id
+WHERE e.account_id = :account_id
+ORDER BY e.id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: count_credit_entries
+SELECT COUNT(*) FROM credit_entries WHERE account_id = :account_id;
 
 -- Dashboard passwords and sessions ------------------------------------------------------------------
 
@@ -375,6 +421,11 @@ RETURNING id;
 
 -- name: delete_job_input
 DELETE FROM job_inputs WHERE job_id = :id;
+
+-- name: delete_job_deliveries
+-- A deleted job's webhook deliveries: their bodies repeat its error, and the delivery log would show them.
+-- The sender may be sending one now; recording its outcome then updates no row.
+DELETE FROM webhook_deliveries WHERE CAST(payload AS JSON) -> 'data' ->> 'job_id' = :id;
 
 -- name: results_past_retention
 -- Completed jobs whose result files are due for deletion (jobservice/result_retention.py), oldest first.

@@ -1,9 +1,9 @@
-// Account: who you are, credits, job counts, and the sign-in session.
+// Account: who you are, credits and their history, job counts, and the sign-in session.
 
 import {api, signOut} from '../api.js';
 import {pageHeader} from '../app.js';
-import {confirmDialog, h, replace} from '../dom.js';
-import {dateTime, num} from '../format.js';
+import {confirmDialog, h, replace, toast} from '../dom.js';
+import {ago, dateTime, num, shortId} from '../format.js';
 
 export const title = 'Account';
 
@@ -11,8 +11,70 @@ function stat(label, value, note, id) {
   return h('div', {class: 'card stat', id}, h('div', {class: 'label'}, label), h('div', {class: 'value'}, value), note ? h('div', {class: 'note'}, note) : null);
 }
 
+const HISTORY_PAGE = 20;
+const KINDS = {grant: 'Added', charge: 'Charged', refund: 'Refunded'};
+
+// One change of the balance: when, how much (+/−), the balance after it, and why (its job linked while the
+// job exists; a deleted job's charge stays, unlinked).
+function historyRow(entry) {
+  const kind = entry.kind === 'grant' && entry.amount < 0 ? 'Taken back' : KINDS[entry.kind] || entry.kind;
+  const job = !entry.job_id ? null : entry.job_deleted
+    ? h('span', {class: 'muted small', 'data-job-deleted': entry.job_id}, ` · job ${shortId(entry.job_id)} (deleted)`)
+    : h('a', {class: 'mono small', href: `/jobs/${encodeURIComponent(entry.job_id)}`}, ` job ${shortId(entry.job_id)}`);
+  return h('tr', {'data-entry-id': String(entry.id), 'data-kind': entry.kind},
+    h('td', {class: 'when', 'data-label': 'When', title: dateTime(entry.created_at)}, ago(entry.created_at)),
+    h('td', {class: ['num', 'change', entry.amount < 0 ? 'out' : 'in'], 'data-label': 'Change'},
+      `${entry.amount < 0 ? '−' : '+'}${num(Math.abs(entry.amount))}`),
+    h('td', {class: 'num balance', 'data-label': 'Balance'}, num(entry.balance_after)),
+    h('td', {class: 'why', 'data-label': 'Why'}, h('span', {class: ['chip', 'credit', entry.kind]}, kind),
+      entry.note || '', job));
+}
+
+// The credit history card: the newest page, and "Show older" appends the next one. Entries already shown
+// are skipped (new ones arriving between clicks shift the offsets by as many).
+function creditHistory() {
+  const body = h('tbody', {id: 'credit-history-body'});
+  const more = h('button', {class: 'btn small', type: 'button', id: 'credit-history-more'}, 'Show older');
+  const info = h('span', {id: 'credit-history-info'});
+  const card = h('div', {class: 'card', id: 'credit-history'},
+    h('div', {class: 'card-head'}, h('h2', {}, 'Credit history'), h('span', {class: 'hint'}, 'Every change of the balance, newest first')));
+  const shown = new Set();
+  let offset = 0;
+  async function load() {
+    more.disabled = true;
+    let page;
+    try {
+      page = await api.get('/v1/account/credits', {limit: HISTORY_PAGE, offset});
+    } catch (err) {
+      more.disabled = false;
+      if (!shown.size) card.append(h('div', {class: 'card-body'}, h('div', {class: 'notice bad'}, h('strong', {}, 'Could not load the credit history'), ' ', err.message)));
+      else toast(err.message);
+      return;
+    }
+    const fresh = page.entries.filter((e) => !shown.has(e.id));
+    fresh.forEach((e) => shown.add(e.id));
+    body.append(...fresh.map(historyRow));
+    offset = page.pagination.offset + page.entries.length;
+    if (!shown.size) {
+      card.append(h('div', {class: 'card-body muted'}, 'No changes yet.'));
+      return;
+    }
+    info.textContent = `${num(shown.size)} of ${num(page.pagination.total)}`;
+    more.disabled = !page.pagination.has_more;
+    more.hidden = !page.pagination.has_more;
+    if (!card.contains(body)) {
+      card.append(h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked credits', id: 'credit-history-table'},
+        h('thead', {}, h('tr', {}, ['When', 'Change', 'Balance', 'Why'].map((c, i) => h('th', {class: i === 1 || i === 2 ? 'num' : ''}, c)))),
+        body)), h('div', {class: 'pager'}, info, more));
+    }
+  }
+  more.addEventListener('click', load);
+  return {card, load};
+}
+
 export async function render(main, {session}) {
   const account = await api.get('/v1/account');
+  const history = creditHistory();
   const {jobs} = account;
   replace(main, pageHeader('Account', {sub: 'Credits, jobs and your dashboard session.'}),
     h('div', {class: 'content stack'},
@@ -39,5 +101,7 @@ export async function render(main, {session}) {
               h('button', {class: 'btn danger', type: 'button', id: 'sign-out-all', on: {click: async () => {
                 const ok = await confirmDialog({title: 'Sign out everywhere?', body: 'Every dashboard session of this account ends, this one included. API keys keep working.', confirm: 'Sign out everywhere', danger: true});
                 if (ok) { await signOut(true); location.assign('/sign-in'); }
-              }}}, 'Sign out everywhere')))))));
+              }}}, 'Sign out everywhere'))))),
+      history.card));
+  await history.load();
 }

@@ -1,12 +1,90 @@
-// Webhooks: list, create (the signing secret is shown once), send a test event, delete.
+// Webhooks: list, create (the signing secret is shown once), send a test event, delete, and each one's
+// delivery log (what was sent, what the receiver answered), where a delivered or failed event is sent again.
 
 import {api} from '../api.js';
 import {pageHeader} from '../app.js';
 import {clearError, confirmDialog, copyText, field, fieldError, fieldGroup, h, icon, replace, showError, toast} from '../dom.js';
-import {ago} from '../format.js';
+import {ago, dateTime, num, shortId} from '../format.js';
 
 export const title = 'Webhooks';
 const EVENTS = ['job.started', 'job.completed', 'job.failed'];
+const DELIVERY_PAGE = 20;
+const DELIVERY_STATUSES = ['', 'failed', 'pending', 'delivered'];
+const PILL = {delivered: 'completed', failed: 'failed', pending: 'pending'};  // the jobs page's colours
+
+// What the receiver made of a delivery's last attempt, in a line.
+function answer(d) {
+  if (d.status === 'delivered') return `HTTP ${d.last_status_code}`;
+  const last = d.last_error || (d.attempts ? '' : 'Not sent yet');
+  if (d.status !== 'pending' || !d.next_attempt_at) return last;
+  const when = ago(d.next_attempt_at);  // a future time: "in 5 minutes"
+  return `${last}${last ? ' · ' : ''}next attempt ${when === 'just now' ? 'soon' : when}`;
+}
+
+function deliveryRow(d, redeliver) {
+  const again = d.status === 'pending' ? null : h('button', {class: 'btn small', type: 'button', 'data-action': 'redeliver',
+    on: {click: (event) => redeliver(d, event.currentTarget)}}, 'Send again');
+  return h('tr', {'data-delivery-id': d.delivery_id, 'data-status': d.status},
+    h('td', {'data-label': 'When', title: dateTime(d.created_at)}, ago(d.created_at)),
+    h('td', {'data-label': 'Event'}, h('span', {class: 'chip'}, d.event)),
+    h('td', {'data-label': 'Job'}, d.job_id
+      ? h('a', {class: 'mono small', href: `/jobs/${encodeURIComponent(d.job_id)}`}, shortId(d.job_id)) : '-'),
+    h('td', {'data-label': 'Status'}, h('span', {class: ['pill', PILL[d.status] || 'pending'], 'data-status': d.status}, d.status)),
+    h('td', {class: 'num', 'data-label': 'Attempts'}, String(d.attempts)),
+    h('td', {class: 'answer small', 'data-label': 'Answer',
+      title: d.last_attempt_at ? `last attempt ${dateTime(d.last_attempt_at)}` : ''}, answer(d)),
+    h('td', {class: 'num actions'}, again));
+}
+
+// One webhook's delivery log: newest first, a status filter, "Show older", and "Send again".
+function deliveryLog(hook) {
+  const body = h('tbody', {id: 'deliveries-body'});
+  const info = h('span', {id: 'deliveries-info'});
+  const more = h('button', {class: 'btn small', type: 'button', id: 'deliveries-more', hidden: true}, 'Show older');
+  const filter = h('select', {id: 'deliveries-status', 'aria-label': 'Status'},
+    DELIVERY_STATUSES.map((st) => h('option', {value: st}, st ? st[0].toUpperCase() + st.slice(1) : 'All')));
+  const table = h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked', id: 'deliveries-table'},
+    h('thead', {}, h('tr', {}, ['When', 'Event', 'Job', 'Status', 'Attempts', 'Receiver answered', ''].map(
+      (c, i) => h('th', {class: i === 4 ? 'num' : ''}, c)))), body));
+  const empty = h('div', {class: 'card-body muted', id: 'deliveries-empty', hidden: true});
+  const card = h('div', {class: 'card', id: 'deliveries-card'},
+    h('div', {class: 'card-head'}, h('h2', {}, 'Deliveries'),
+      h('span', {class: 'hint mono', style: {wordBreak: 'break-all'}}, hook.url), filter),
+    table, empty, h('div', {class: 'pager'}, info, more));
+  const shown = new Set();
+  let offset = 0;
+
+  async function redeliver(d, button) {
+    button.disabled = true;
+    try {
+      const {delivery} = await api.post(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/deliveries/${encodeURIComponent(d.delivery_id)}/redeliver`);
+      toast(`Sent again as delivery ${delivery.delivery_id}`);
+      await load(true);
+    } catch (err) {
+      toast(err.message);
+      button.disabled = false;
+    }
+  }
+
+  async function load(fresh = false) {
+    if (fresh) { shown.clear(); offset = 0; body.replaceChildren(); }
+    more.disabled = true;
+    const page = await api.get(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/deliveries`,
+      {limit: DELIVERY_PAGE, offset, ...(filter.value ? {status: filter.value} : {})});
+    const added = page.deliveries.filter((d) => !shown.has(d.delivery_id));
+    added.forEach((d) => shown.add(d.delivery_id));
+    body.append(...added.map((d) => deliveryRow(d, redeliver)));
+    offset = page.pagination.offset + page.deliveries.length;
+    table.hidden = !shown.size;
+    empty.hidden = !!shown.size;
+    empty.textContent = filter.value ? `No ${filter.value} deliveries.` : 'No deliveries yet: events are queued here as jobs start, complete or fail.';
+    info.textContent = shown.size ? `${num(shown.size)} of ${num(page.pagination.total)}` : '';
+    more.hidden = more.disabled = !page.pagination.has_more;
+  }
+  more.addEventListener('click', () => load().catch((e) => toast(e.message)));
+  filter.addEventListener('change', () => load(true).catch((e) => toast(e.message)));
+  return {card, load};
+}
 
 export function secretCallout(titleText, secret, usage, note = 'Copy it now: it is not shown again.') {
   return h('div', {class: 'notice ok', id: 'secret-callout'}, h('div', {style: {flex: '1'}},
@@ -52,8 +130,9 @@ export async function render(main) {
   eventsGroup,
   h('div', {style: {marginTop: '16px'}}, add));
 
+  const logSlot = h('div', {});
   replace(main, pageHeader('Webhooks', {sub: 'Get a POST when a job starts, completes or fails, instead of polling.'}),
-    h('div', {class: 'content stack'}, callout, listCard,
+    h('div', {class: 'content stack'}, callout, listCard, logSlot,
       h('div', {class: 'card', style: {maxWidth: '720px'}}, h('div', {class: 'card-head'}, h('h2', {}, 'Add a webhook'),
         h('span', {class: 'hint'}, 'At most 5 per account')), h('div', {class: 'card-body'}, form))));
 
@@ -68,12 +147,20 @@ export async function render(main) {
     }
   }
 
+  async function showLog(hook) {
+    const log = deliveryLog(hook);
+    await log.load();
+    replace(logSlot, log.card);
+    log.card.scrollIntoView({block: 'nearest'});
+  }
+
   async function remove(hook) {
     const ok = await confirmDialog({title: 'Delete this webhook?', body: `Events stop going to ${hook.url}; deliveries not yet sent are dropped.`,
       confirm: 'Delete', danger: true});
     if (!ok) return;
     await api.del(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}`);
     toast('Webhook deleted');
+    replace(logSlot);
     await load();
   }
 
@@ -96,6 +183,7 @@ export async function render(main) {
             result,
             h('td', {class: 'num actions'}, h('div', {class: 'row row-end'},
               h('button', {class: 'btn small', type: 'button', 'data-action': 'test', on: {click: () => test(hook, result)}}, 'Send test'),
+              h('button', {class: 'btn small', type: 'button', 'data-action': 'deliveries', on: {click: () => showLog(hook).catch((e) => toast(e.message))}}, 'Deliveries'),
               h('button', {class: 'btn small danger', type: 'button', 'data-action': 'delete', on: {click: () => remove(hook).catch((e) => toast(e.message))}}, 'Delete'))));
         })))));
   }

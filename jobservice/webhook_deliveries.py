@@ -1,0 +1,133 @@
+"""A webhook's delivery log: what was queued for it, what became of it, and sending an event again.
+
+When a receiver misses events (it was down longer than the retries last, it answered 500, it dropped a
+body), its owner needs to see which deliveries failed and why, and to send them again without waiting
+for the job to change. The log is the `webhook_deliveries` table the sender works from; finished rows
+older than `PHONOS_WEBHOOK_DELIVERY_LOG_DAYS` are purged hourly (the table grew for ever before).
+
+What the log says about a failed attempt is coarse on purpose, as the test route's answer is: the
+receiver's HTTP status, a timeout, or "could not be reached", never the network's reason (refused,
+closed port, DNS), which would let a caller map what the server can reach.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from jobservice.db import now
+from jobservice.errors import Conflict, InvalidArgument, NotFound, echoed_id, json_value_text
+from jobservice.paging import check_page
+from jobservice.periodic import Periodic
+from jobservice.store import Row, Store
+
+DAY_S = 86400.0
+PURGE_EVERY_S = 3600.0
+DEFAULT_LIMIT = 20  # a log is read from its top
+STATUSES = ("pending", "delivered", "failed")
+ALL = "all"
+
+# The sender's own reasons (jobservice/webhook_sender.py, webhooks.post_event) as the log words them.
+UNREACHABLE = "the receiver could not be reached (no HTTP answer)"
+OWN_REASONS = {"timeout": "the receiver did not answer in time", "webhook deleted": "the webhook was deleted"}
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    id: int
+    event: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: float
+    last_attempt_at: float | None
+    next_attempt_at: float | None  # only while pending
+    job_id: str | None
+    payload: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: Row) -> DeliveryRecord:
+        payload = json.loads(row["payload"])
+        data = payload.get("data") if isinstance(payload, dict) else None
+        job_id = data.get("job_id") if isinstance(data, dict) else None
+        status = str(row["status"])
+        code = int(row["last_status"]) if row["last_status"] else None
+        return cls(
+            id=int(row["id"]), event=str(row["event"]), status=status, attempts=int(row["attempts"]),
+            last_status_code=code, last_error=None if status == "delivered" else worded_error(code, row["last_error"]),
+            created_at=float(row["created_at"]),
+            last_attempt_at=None if row["last_attempt_at"] is None else float(row["last_attempt_at"]),
+            next_attempt_at=float(row["next_attempt_at"]) if status == "pending" else None,
+            job_id=job_id if isinstance(job_id, str) else None, payload=payload if isinstance(payload, dict) else {},
+        )
+
+
+def worded_error(code: int | None, reason: str | None) -> str | None:
+    """Why an attempt did not deliver, as the log shows it (see the module's note on what it leaves out)."""
+    if code is not None:
+        return f"the receiver answered HTTP {code} (expected 2xx)"
+    if reason is None:
+        return None
+    return OWN_REASONS.get(reason, UNREACHABLE)
+
+
+class WebhookDeliveries:
+    def __init__(self, db: Store, *, log_days: float) -> None:
+        self._db = db
+        self._log_s = log_days * DAY_S
+        self._purger = Periodic("webhook-delivery-purge", PURGE_EVERY_S, self.purge, "webhooks.purge_failed")
+
+    def start(self) -> None:
+        if self._log_s > 0:
+            self._purger.start()
+
+    async def stop(self) -> None:
+        await self._purger.stop()
+
+    async def page(self, account_id: int, webhook_id: str, *, status: str | None, limit: int | None,
+                   offset: int | None) -> tuple[list[DeliveryRecord], int, int, int]:
+        """One page of the webhook's deliveries, newest first: (deliveries, total, limit, offset)."""
+        status = None if status in (None, "", ALL) else status
+        if status is not None and status not in STATUSES:
+            raise InvalidArgument(f"status must be one of {', '.join(STATUSES)} or {ALL}, got {json_value_text(status)}")
+        limit, offset = check_page(limit, offset, default_limit=DEFAULT_LIMIT)
+        await self._own_webhook(account_id, webhook_id)
+        params = {"webhook_id": webhook_id, "status": status, "limit": limit, "offset": offset}
+        rows = await self._db.read.fetch_all("list_webhook_deliveries", params)
+        total = await self._db.read.scalar("count_webhook_deliveries", params)
+        return [DeliveryRecord.from_row(r) for r in rows], int(total), limit, offset
+
+    async def redeliver(self, account_id: int, webhook_id: str, delivery_id: str) -> DeliveryRecord:
+        """A new pending delivery of the same event and body, due now; the sender must be woken."""
+        await self._own_webhook(account_id, webhook_id)
+        number = delivery_number(delivery_id)
+        async with self._db.transaction() as tx:
+            original = None if number is None else await tx.fetch_one(
+                "get_webhook_delivery", {"id": number, "webhook_id": webhook_id})
+            if original is None:
+                raise NotFound(f"Delivery {echoed_id(delivery_id)} of webhook {echoed_id(webhook_id)} not found")
+            if original["status"] == "pending":
+                raise Conflict(f"Delivery {number} is still pending: it is sent again at its next attempt "
+                               "(see next_attempt_at); redeliver it once it is delivered or failed")
+            row = await tx.fetch_one("redeliver_webhook_delivery", {"id": number, "now": now()})
+        assert row is not None  # the original was read in the same transaction
+        return DeliveryRecord.from_row(row)
+
+    async def purge(self) -> int:
+        """Delete finished deliveries older than the log's retention; how many went."""
+        async with self._db.transaction() as tx:
+            return await tx.execute("purge_webhook_deliveries", {"before": now() - self._log_s})
+
+    async def _own_webhook(self, account_id: int, webhook_id: str) -> None:
+        if await self._db.read.fetch_one("get_webhook", {"id": webhook_id, "account_id": account_id}) is None:
+            raise NotFound(f"Webhook {echoed_id(webhook_id)} not found")
+
+
+def delivery_number(delivery_id: str) -> int | None:
+    """A delivery id as the table's key; None when it cannot be one (a 404, not a 400: it is an id)."""
+    text = delivery_id.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        return None
+    return int(text)

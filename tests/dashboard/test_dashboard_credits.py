@@ -1,0 +1,78 @@
+"""The account page's credit history: every change of the balance, newest first (when, +/−, balance after,
+why), a job's entries linked to it while it exists, a deleted job's kept unlinked, and "Show older" for the
+next page. A job service on the inference twin (the page only reads the history), in this module alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from jobservice import admin
+from tests.dashboard.pages_helpers import Watched, make_user, shot, sign_in
+from tests.support import InProcessService
+
+pytestmark = pytest.mark.e2e
+
+PHONE = {"width": 390, "height": 844}
+SEQ = "MKTVRQERLKSIVRILERSKEPV"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
+    process = InProcessService(Path(tmp_path_factory.mktemp("credits")) / "var", {})
+    yield process
+    process.stop()
+
+
+def test_the_account_page_shows_the_credit_history_and_pages_to_older_entries(browser: Browser,
+                                                                            service: InProcessService) -> None:
+    cora = make_user(service, "cora")  # type: ignore[arg-type]
+    client = service.client(cora.api_key)
+    jobs = [r["job_id"] for _ in range(3) for r in client.post(
+        "/v1/batch", json={"jobs": [{"model": "esmfold", "sequence": SEQ}] * 7}).json()["results"]]  # 21 charges
+    client.wait_for(jobs[-1])
+    assert client.delete(f"/v1/jobs/{jobs[-1]}").status_code == 200  # the newest charge: kept, unlinked
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's event loop
+        balance = pool.submit(asyncio.run, admin.add_credits(service.settings, username="cora", amount=1000,
+                                                             note="lab grant")).result()
+
+    watched = Watched()
+    page = sign_in(browser, service, cora, watched)  # type: ignore[arg-type]
+    page.goto(f"{service.base_url}/account")
+    rows = page.locator("#credit-history-body tr")
+    expect(rows).to_have_count(20)
+    top = rows.nth(0)
+    expect(top.locator("td.change")).to_have_text("+1,000")
+    expect(top.locator("td").nth(2)).to_have_text(f"{balance:,}")
+    expect(top.locator("td.why")).to_have_text("Addedlab grant")
+    deleted = rows.nth(1)
+    expect(deleted.locator("td.change")).to_have_text("−10")
+    expect(deleted.locator("td.why")).to_contain_text(f"job {jobs[-1][:8]} (deleted)")
+    assert deleted.locator("a").count() == 0
+    linked = rows.nth(2).locator("td.why a")
+    expect(linked).to_have_attribute("href", f"/jobs/{jobs[-2]}")
+    expect(page.locator("#credit-history-info")).to_have_text("20 of 23")
+    shot(page, "30-account-credit-history")
+
+    page.click("#credit-history-more")
+    expect(rows).to_have_count(23)
+    expect(rows.nth(22).locator("td.why")).to_have_text("Addedopening balance")
+    expect(rows.nth(22).locator("td").nth(2)).to_have_text("5,000")
+    expect(page.locator("#credit-history-more")).to_be_hidden()
+    expect(page.locator("#credit-history-info")).to_have_text("23 of 23")
+
+    page.set_viewport_size({"width": 1024, "height": 900})  # a laptop beside the sidebar
+    shot(page, "30-account-credit-history-1024")
+    page.set_viewport_size(PHONE)
+    top.scroll_into_view_if_needed()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scrolling
+    shot(page, "31-account-credit-history-phone")
+    linked.click()
+    page.wait_for_url(f"**/jobs/{jobs[-2]}")
+    assert watched.problems() == []
+    page.context.close()
