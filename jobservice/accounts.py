@@ -15,6 +15,7 @@ from jobservice.emails import check_email
 from jobservice.errors import InvalidArgument, Unauthenticated
 from jobservice.keys import display_prefix, hash_key, new_api_key, new_key_id
 from jobservice.store import ConstraintViolation, Store, Transaction
+from phonos_config.json_text import json_value_text
 
 MAX_KEY_NAME = 100
 MAX_NOTE = 200  # a credit history entry's reason
@@ -87,7 +88,7 @@ class Accounts:
                     "insert_account", {"username": username, "email": email, "credits": credits, "now": now()}
                 )
             except ConstraintViolation:
-                raise InvalidArgument(f"username {username!r} is taken; choose another") from None
+                raise InvalidArgument(f"username {json_value_text(username)} is taken; choose another") from None
             await tx.execute("set_max_rate_limit", {"account_id": account_id, "max_rate_limit": ceiling})
             return await insert_key(tx, int(account_id), name="first key", rate_limit=rate_limit)
 
@@ -104,10 +105,10 @@ class Accounts:
             try:
                 row = await tx.fetch_one("add_credits", {"username": username, "amount": amount})
             except ConstraintViolation:
-                raise InvalidArgument(f"{username!r} has fewer than {-amount} credits; the balance cannot go "
+                raise InvalidArgument(f"{json_value_text(username)} has fewer than {-amount} credits; the balance cannot go "
                                       "below 0") from None
             if row is None:
-                raise InvalidArgument(f"no account named {username!r}")
+                raise InvalidArgument(f"no account named {json_value_text(username)}")
             balance = int(row["credits"])
             await tx.execute("insert_credit_grant", {"account_id": row["id"], "now": now(), "amount": amount,
                                                      "balance": balance, "note": note})
@@ -125,7 +126,7 @@ class Accounts:
     async def account_id(self, username: str) -> int:
         row = await self._db.read.fetch_one("account_by_username", {"username": username})
         if row is None:
-            raise InvalidArgument(f"no account named {username!r}")
+            raise InvalidArgument(f"no account named {json_value_text(username)}")
         return int(row["id"])
 
     async def authenticate(self, authorization: str | None) -> Principal:

@@ -15,7 +15,7 @@ from typing import TypeVar
 from jobservice.accounts import Accounts, NewKey
 from jobservice.api_keys import ApiKeys, KeyRecord
 from jobservice.credit_history import CreditEntry, CreditHistory
-from jobservice.errors import NotFound
+from jobservice.errors import NotFound, echoed_id
 from jobservice.paging import check_page
 from jobservice.sessions import Sessions
 from jobservice.store import Store, open_store
@@ -147,7 +147,7 @@ async def revoke_key(settings: ServiceSettings, *, key_id: str, confirm_last_key
     async def work(db: Store) -> KeyRecord:
         account_id = await db.read.scalar("api_key_account", {"id": key_id})
         if account_id is None:
-            raise NotFound(f"no API key {key_id}; see `phonos keys list --username NAME`")
+            raise NotFound(f"no API key {echoed_id(key_id)}; see `phonos keys list --username NAME`")
         return await ApiKeys(db, default_rate_limit=1).revoke(account_id, key_id, confirm_last_key=confirm_last_key)
 
     return await _with_db(settings, work)

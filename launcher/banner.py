@@ -13,6 +13,7 @@ from typing import Any
 
 from jobservice.admin import FIRST_USER, FirstStart
 from launcher.urls import reachable
+from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
 
 
@@ -20,10 +21,10 @@ def sign_in_line(first: FirstStart | None, holder: str | None) -> str:
     """How to sign in to the dashboard: the generated password on the first start (shown once), then
     whatever is true of the accounts' passwords (`holder`: jobservice.admin.password_holder)."""
     if first is not None:
-        return (f"  sign in as '{FIRST_USER}' with password {first.password}  (shown once; change it with "
+        return (f"  sign in as {json_value_text(FIRST_USER)} with password {first.password}  (shown once; change it with "
                 f"`phonos users set-password --username {FIRST_USER}`)")
     if holder == FIRST_USER:
-        return (f"  sign in as '{FIRST_USER}' (forgot the password? "
+        return (f"  sign in as {json_value_text(FIRST_USER)} (forgot the password? "
                 f"`phonos users set-password --username {FIRST_USER}`)")
     if holder is not None:  # the operator gave other accounts passwords, never admin
         return ("  sign in with your username and password (forgot it? "

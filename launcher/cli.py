@@ -40,6 +40,7 @@ from jobservice.api_keys import KeyRecord, LastActiveKey
 from jobservice.errors import PhonosError
 from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
+from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
 
 
@@ -77,7 +78,7 @@ def _port(text: str) -> int:
     try:
         port = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a port number: {json_value_text(text)}") from None
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"a port is 0 (any free one) to 65535, got {port}")
     return port
@@ -240,7 +241,8 @@ def cmd_users_set_password(args: argparse.Namespace) -> int:
     settings = _existing(_settings(args))
     password = _read_password(args)
     _run(settings, lambda: admin.set_password(settings, username=args.username, password=password))
-    print(f"password set for {args.username!r}; their open dashboard sessions were signed out", file=sys.stderr)
+    print(f"password set for {json_value_text(args.username)}; their open dashboard sessions were signed out",
+          file=sys.stderr)
     return 0
 
 

@@ -1,7 +1,8 @@
-"""Free loopback ports chosen at run time."""
+"""Loopback ports: free ones chosen at run time, and whether a server could listen on a given one."""
 
 from __future__ import annotations
 
+import errno
 import socket
 
 
@@ -10,3 +11,28 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def can_listen(host: str, port: int) -> bool:
+    """Whether a server could listen on `host`:`port` now: a probe socket binds it (with SO_REUSEADDR, as the
+    servers bind, so a port left in TIME_WAIT by a stopped server still counts as free). A port some address
+    of `host` has in use is taken; an address this machine lacks (`localhost` without IPv6) is skipped, as
+    the servers skip it, unless it is the only one."""
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return False
+    bound = 0
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return False
+                continue
+            bound += 1
+    return bound > 0

@@ -9,7 +9,8 @@ on the same ports while the other keeps running. Through a Triton restart the AP
 (`/v1/health` says degraded, with a 503; jobs wait); through a job-service restart Triton keeps its
 models loaded. A child that fails before it was ever ready (a broken model, a locked data dir), or
 crashes more than PHONOS_RESTART_MAX times within PHONOS_RESTART_WINDOW_S, stops everything with
-a message saying which and why, and the exit status is 1.
+a message saying which and why, and the exit status is 1. A port it cannot listen on (in use, or given
+to two listeners) is found before anything is created: one line naming it and its setting, exit status 2.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from jobservice.private_files import secure_data_dir
 from jobservice.store import STORE_UNUSABLE, store_unusable_message
 from launcher.banner import endpoint_lines, sign_in_line
 from launcher.lifeline import end_with_this_process
+from launcher.ports import can_listen
 from launcher.supervisor import Event, State, Supervised
 from launcher.triton import (
     DEFAULT_MODEL_REPOSITORY,
@@ -39,6 +41,7 @@ from launcher.triton import (
     signal_group,
 )
 from launcher.urls import reachable
+from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
 from phonos_config.supervisor import SupervisorSettings
 
@@ -198,6 +201,14 @@ def serve(settings: ServiceSettings) -> int:
         return 2
     data_dir = settings.data_dir.resolve()
     settings = settings.with_overrides(data_dir=data_dir)
+    # Nothing is created (no data directory, no admin key printed) for a start that cannot listen; a data
+    # directory another job service owns is said first (its ports are taken too, and that is the reason).
+    if settings.sqlite_path is not None and data_dir.is_dir() and not owner_free(settings):
+        return 1
+    taken = taken_port(settings)
+    if taken is not None:
+        print(f"error: {taken}", file=sys.stderr)
+        return 2
     try:
         secure_data_dir(data_dir, settings.sqlite_path)
         if not owner_free(settings):
@@ -211,7 +222,7 @@ def serve(settings: ServiceSettings) -> int:
         return 2
     if first is not None:
         # Printed at once: the key and password exist now, whether or not the rest starts.
-        print(f"API key (account 'admin', {settings.default_credits} credits, shown once): {first.key.api_key}",
+        print(f"API key (account {json_value_text(FIRST_USER)}, {settings.default_credits} credits, shown once): {first.key.api_key}",
               flush=True)
     triton = TritonChild(models, TritonPorts.pick(), settings, {**os.environ, "PHONOS_DATA_DIR": str(data_dir)})
     settings = settings.with_overrides(triton_url=triton.grpc_url)
@@ -247,6 +258,31 @@ def serve(settings: ServiceSettings) -> int:
     finally:
         for child in reversed(children):  # the job service first: it finishes its writes while Triton is up
             child.stop()
+
+
+# What `phonos serve` listens on, and the setting and flag that choose each port (Triton's own ports are
+# internal, picked free at start: TritonPorts.pick).
+LISTENERS = (("HTTP", "http_host", "http_port", "PHONOS_HTTP_PORT or --http-port"),
+             ("gRPC", "grpc_host", "grpc_port", "PHONOS_GRPC_PORT or --grpc-port"),
+             ("metrics", "metrics_host", "metrics_port", "PHONOS_METRICS_PORT or --metrics-port"))
+
+
+def taken_port(settings: ServiceSettings) -> str | None:
+    """What is wrong with the first listener whose port cannot be had (in use, or asked for twice), worded as
+    the job service words it (jobservice.server.CannotListen); None when every one is free (0: any port)."""
+    from jobservice.server import CannotListen
+
+    seen: dict[int, str] = {}
+    for what, host_field, port_field, choose in LISTENERS:
+        host, port = getattr(settings, host_field), getattr(settings, port_field)
+        if port == 0:
+            continue
+        if port in seen:
+            return f"{seen[port]} and {what} both ask for port {port}; choose another with {choose}"
+        seen[port] = what
+        if not can_listen(host, port):
+            return str(CannotListen(what, host, port, choose))
+    return None
 
 
 def owner_free(settings: ServiceSettings) -> bool:

@@ -139,7 +139,7 @@ def test_esmfold_from_the_form_turns_completed_in_the_table_without_a_reload(
     page.click("#submit-job")
     page.wait_for_url(re.compile(r".*/jobs/[0-9a-f-]{36}$"))
     job_id = page.url.rsplit("/", 1)[1]
-    expect(page.locator("#status-card")).to_contain_text("Waiting for a free model instance")
+    expect(page.locator("#status-card strong")).to_have_text("Waiting to start")  # the scientist's words, not the operator's
     shot(page, "03-job-pending")
 
     page.goto(f"{service.base_url}/jobs")
@@ -220,6 +220,10 @@ def test_structure_page_draws_the_viewer_the_plddt_plot_and_the_pae_map(
     expect(page.locator("#metric-plddt")).to_contain_text(f"{folded['metrics']['mean_plddt']:.1f}")
     expect(page.locator("#weights-notice")).to_contain_text("Not a real prediction")
     expect(page.locator("#provenance")).to_contain_text("esmfold-tiny-random")
+    # Timings name what happened, not the machinery ("triton call", "service total"); the key is in the tooltip.
+    expect(page.locator("#timings")).to_contain_text("on the model server")
+    expect(page.locator("#timings dt[title=triton_call_s]")).to_have_count(1)
+    assert "triton" not in page.locator("#job-body").inner_text().lower()
     formats = page.locator("#downloads a").evaluate_all("els => els.map(e => e.dataset.format)")
     assert formats == folded["formats"]
     with page.expect_download() as download:
@@ -254,6 +258,8 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
     page.fill("#f-samples_per_complex", "3")
     page.fill("#f-random_seed", "1")
     page.fill("#f-pocket", "A:5, Z:99")  # Z:99 is not in the fold: the API's 400 shows beside the pocket
+    pocket, radius = page.locator("#f-pocket").bounding_box(), page.locator("#f-pocket-radius").bounding_box()
+    assert pocket and radius and abs(pocket["y"] - radius["y"]) < 1 and radius["x"] > pocket["x"]  # the radius beside it
     page.click("#submit-job")
     expect(page.locator("#error-ligand_smiles")).to_contain_text("invalid ligand")
     shot(page, "05-submit-diffdock-error")
@@ -279,6 +285,15 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
     expect(page.locator("#pose-selected")).to_contain_text("pose #2")
     page.click("#pose-next")
     expect(page.locator("#viewer")).to_have_attribute("data-pose", "3")
+    # By keyboard too: each rank is a button, and the arrows have names a screen reader can say.
+    page.get_by_role("button", name="Show pose 1", exact=True).focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#viewer")).to_have_attribute("data-pose", "1")
+    expect(page.get_by_role("button", name="Show pose 1", exact=True)).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_role("button", name="Show pose 3", exact=True)).to_have_attribute("aria-pressed", "false")
+    page.get_by_role("button", name="Next pose").press("Enter")
+    expect(page.locator("#viewer")).to_have_attribute("data-pose", "2")
+    page.get_by_role("button", name="Next pose").click()
     page.wait_for_timeout(300)
     assert drawn_fraction(page.locator("#viewer").screenshot()) > 0.002, "the docking viewer drew nothing"
     expect(page.locator("#metric-confidence")).to_contain_text(re.compile("high|moderate|low"))
@@ -295,7 +310,17 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
         .map((group) => group.dataset.group)""") == []
     page.set_viewport_size({"width": 1024, "height": 900})  # four narrow stat cards: the SMILES wraps inside its card
     assert page.evaluate("(e) => e.scrollWidth <= e.clientWidth", page.locator("#metric-ligand .value").element_handle())
-    page.set_viewport_size({"width": 1440, "height": 960})
+    smiles = page.locator("#metric-ligand .value").bounding_box()  # its lines close together, not 36 px apart
+    assert smiles and smiles["height"] <= 3 * 22, smiles
+    # A laptop beside the sidebar: the pose list goes under the viewer rather than squeeze it to 330–550 px.
+    for width in (981, 1100, 1200):
+        page.set_viewport_size({"width": width, "height": 900})
+        box, poses = page.locator("#viewer").bounding_box(), page.locator("#poses").bounding_box()
+        assert box and poses and box["width"] >= 600 and poses["y"] > box["y"] + box["height"], (width, box, poses)
+        shot(page, f"05-job-docking-{width}", full_page=False)
+    page.set_viewport_size({"width": 1440, "height": 960})  # wide enough for both: the poses beside the viewer
+    box, poses = page.locator("#viewer").bounding_box(), page.locator("#poses").bounding_box()
+    assert box and poses and poses["x"] > box["x"] + box["width"] and box["width"] >= 600
     report = service.client(ada.api_key).get(f"/v1/jobs/{job_id}/download", params={"format": "json"}).json()
     assert report["pocket"]["residues"] == ["A:5", "A:9"] and report["pocket"]["radius"] == 8.0
     assert all(p["initial_pocket_distance"] <= 8.0 for p in report["poses"])
@@ -313,16 +338,22 @@ def test_submit_form_shows_the_apis_400_beside_the_field(ada_page: tuple[Page, W
     page.fill("#f-sequence", "MKV")
     page.fill("#f-num_recycles", "99")
     page.click("#submit-job")
-    expect(page.locator("#error-num_recycles")).to_have_text("params.num_recycles must be between 1 and 24 for ESMFold, got 99")
+    # In the form's words: the field's label, not the API's "params.num_recycles".
+    expect(page.locator("#error-num_recycles")).to_have_text("“Recycles” must be between 1 and 24 for ESMFold, got 99")
     expect(page.locator("#f-num_recycles")).to_have_class(re.compile("invalid"))
     # A screen reader hears it too: the field is marked invalid and described by the message.
-    expect(page.locator("#f-num_recycles")).to_have_attribute("aria-invalid", "true")
-    expect(page.locator("#f-num_recycles")).to_have_attribute("aria-describedby", "error-num_recycles")
+    # Its name stays "Recycles"; the message comes first in its description, then the help.
+    recycles = page.get_by_label("Recycles", exact=True)
+    expect(recycles).to_have_attribute("aria-invalid", "true")
+    expect(recycles).to_be_focused()
+    expect(recycles).to_have_accessible_name("Recycles")
+    expect(recycles).to_have_accessible_description(re.compile(r"^“Recycles” must be between 1 and 24 .* 1–24, default 4"))
     page.fill("#f-num_recycles", "")
     page.fill("#f-sequence", "HELLO WORLD 42")
     page.click("#submit-job")
     expect(page.locator("#error-sequence")).to_contain_text("invalid amino-acid letters")
     expect(page.locator("#f-num_recycles")).not_to_have_attribute("aria-invalid", "true")  # that one is fixed now
+    expect(page.locator("#f-num_recycles")).to_have_accessible_description(re.compile(r"^1–24, default 4"))  # the help alone
     shot(page, "06-submit-errors")
     assert page.url.endswith("/submit?model=esmfold")  # still on the form
 
@@ -411,6 +442,7 @@ def test_usage_webhooks_and_account_pages(ada_page: tuple[Page, Watched], servic
         page.fill("#webhook-url", "https://10.0.0.1/hook")  # private: refused with the API's message
         page.click("#webhook-add")
         expect(page.locator("#webhook-error")).to_contain_text("public host")
+        expect(page.get_by_label("Receiver URL")).to_have_accessible_description(re.compile("public host.*HTTPS on a public host"))
         page.fill("#webhook-url", receiver.url)
         page.uncheck("#event-job\\.started")
         page.click("#webhook-add")
@@ -420,6 +452,12 @@ def test_usage_webhooks_and_account_pages(ada_page: tuple[Page, Watched], servic
         expect(row).to_contain_text("job.completed")
         row.locator("[data-action=test]").click()
         expect(row.locator(".test-result [data-status-code]")).to_have_attribute("data-status-code", "200")
+        # With the test's answer in its row, Send test, Deliveries and Delete stay on one line (Delete fell under them).
+        tops = row.locator("td.actions button").evaluate_all("bs => bs.map((b) => Math.round(b.getBoundingClientRect().top))")
+        assert len(tops) == 3 and len(set(tops)) == 1, f"the row's buttons are not on one line: {tops}"
+        page.set_viewport_size({"width": 1024, "height": 900})  # beside the sidebar, the row still fits its card
+        assert page.evaluate("(e) => e.scrollWidth <= e.clientWidth", page.locator("#webhooks-table").locator("..").element_handle())
+        page.set_viewport_size({"width": 1440, "height": 960})
         assert receiver.events() == ["webhook.test"]
         shot(page, "09-webhooks")
         row.locator("[data-action=delete]").click()

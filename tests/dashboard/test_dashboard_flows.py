@@ -87,6 +87,10 @@ SECONDARY_TEXT = (".sub, .help, .hint, .muted, .crumbs a, th, .pill, .band, .nav
                   ".tabs .cost, .id, .segmented button")
 
 
+# Words about the machinery that a scientist using the dashboard has no reason to know.
+OPERATOR_WORDS = re.compile(r"triton|job service|model instance|install\.sh|weights directory", re.IGNORECASE)
+
+
 def edges_are_blank(png: bytes) -> bool:
     """Nothing drawn in the outer 3 pixel columns of a white viewer: the molecule is not cut off at its sides."""
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
@@ -116,6 +120,8 @@ def test_every_page_fits_a_phone_and_its_title_is_readable(cleo_page: Page, serv
         assert sideways_scrollers(page) == [], path
         title = page.locator("h1")
         assert light_background(title.screenshot()), f"{path}: the title sits on a dark background"
+        jargon = OPERATOR_WORDS.findall(page.locator("main").inner_text())
+        assert jargon == [], f"{path} speaks the operator's language: {jargon}"
     action = page.locator(f"#jobs-table tr[data-job-id='{cleo_job['job_id']}'] a.btn")
     page.goto(f"{service.base_url}/jobs")
     expect(action).to_be_in_viewport(ratio=1)  # a job's Open button on screen, beside its name and status
@@ -178,6 +184,12 @@ def test_key_form_errors_look_like_errors(cleo_page: Page, service: ServiceProce
     row.locator("input[type=number]").fill("0")
     row.locator("[data-action=save-limit]").click()
     expect(row.locator("[data-error=rate-limit]")).to_have_css("color", ERROR_RED)
+    # The form's error is announced (role=alert) and describes the field it is about, whose name stays short.
+    limit = page.get_by_label("Rate limit (requests/min)", exact=True)
+    expect(limit).to_have_attribute("aria-invalid", "true")
+    expect(limit).to_have_accessible_name("Rate limit (requests/min)")
+    expect(limit).to_have_accessible_description(re.compile(r"^rate_limit must be between 1 and \d+.*this account’s maximum"))
+    expect(page.locator("#key-error")).to_have_attribute("role", "alert")
     shot(page, "22-keys-errors")
 
 
@@ -190,9 +202,70 @@ def test_a_webhook_with_no_event_ticked_is_not_created(cleo_page: Page, service:
     for box in page.locator("#webhook-form input[type=checkbox]").all():
         box.uncheck()
     page.click("#webhook-add")
-    expect(page.locator("#webhook-error")).to_contain_text("at least one event")
+    error = page.locator("#webhook-events-error")  # beside the boxes it is about, not under the URL
+    expect(error).to_contain_text("at least one event")
+    expect(page.locator("#webhook-error")).to_be_hidden()
+    expect(page.get_by_role("group", name="Events")).to_have_accessible_description("Tick at least one event.")
     shot(page, "23-webhook-no-event")
     assert len(api.get("/v1/webhooks").json()["webhooks"]) == before  # not silently subscribed to every event
+
+
+def test_form_fields_are_named_by_their_label_alone(browser: Browser, cleo_page: Page, service: ServiceProcess) -> None:
+    """A label used to wrap its help and error text, so a screen reader read the whole paragraph as the
+    field's name. Every labelled control's accessible name is now its label's text, and the help is its
+    description."""
+    page = cleo_page
+    forms = {"/submit?model=esmfold": "#submit-job", "/submit?model=alphafold2": "#submit-job",
+             "/submit?model=diffdock": "#submit-job", "/keys": "#key-create", "/webhooks": "#webhook-add"}
+    for path, ready in forms.items():
+        page.goto(service.base_url + path)
+        expect(page.locator(ready)).to_be_visible()
+        labels = page.locator("main label.label[for]").evaluate_all("ls => ls.map((l) => [l.htmlFor, l.textContent])")
+        assert labels, path
+        for control_id, text in labels:
+            control = page.locator(f"[id='{control_id}']")
+            expect(control).to_have_accessible_name(text)
+            help_text = page.locator(f"[id='{control_id}-help']")
+            if help_text.count():
+                expect(control).to_have_accessible_description(help_text.inner_text())
+    # The groups of controls are named by their legend.
+    page.goto(f"{service.base_url}/submit?model=diffdock")
+    expect(page.get_by_role("group", name="Receptor")).to_be_visible()
+    expect(page.get_by_label("Earlier job", exact=True)).to_have_role("combobox")
+    expect(page.get_by_label("Pocket radius (Å)", exact=True)).to_have_accessible_description(re.compile("^Blind docking"))
+    page.goto(f"{service.base_url}/webhooks")
+    expect(page.get_by_role("group", name="Events").get_by_role("checkbox")).to_have_count(3)
+    signed_out = browser.new_page()
+    signed_out.goto(f"{service.base_url}/sign-in")
+    expect(signed_out.get_by_label("Username", exact=True)).to_have_accessible_name("Username")
+    expect(signed_out.get_by_label("Password", exact=True)).to_have_accessible_name("Password")
+    signed_out.context.close()
+
+
+def test_the_model_tabs_work_from_the_keyboard(cleo_page: Page, service: ServiceProcess) -> None:
+    """The ARIA tabs pattern the markup announced: one tab stop, arrow keys, Home and End, and a tab panel
+    (this module's server serves ESMFold and DiffDock)."""
+    page = cleo_page
+    page.goto(f"{service.base_url}/submit?model=esmfold")
+    esmfold = page.get_by_role("tab", name="ESMFold, 10 credits")  # its name and price, spoken apart
+    diffdock = page.get_by_role("tab", name=re.compile(r"^DiffDock, \d+ credits$"))
+    expect(esmfold).to_have_attribute("aria-selected", "true")
+    expect(diffdock).to_have_attribute("tabindex", "-1")  # one tab stop
+    esmfold.focus()
+    page.keyboard.press("ArrowRight")
+    expect(diffdock).to_be_focused()
+    expect(diffdock).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tabpanel", name=re.compile("^DiffDock"))).to_contain_text("Ligand (SMILES)")
+    assert page.url.endswith("model=diffdock")
+    page.keyboard.press("ArrowRight")  # wraps round
+    expect(esmfold).to_be_focused()
+    page.keyboard.press("End")
+    expect(diffdock).to_be_focused()
+    page.keyboard.press("Home")
+    expect(esmfold).to_be_focused()
+    expect(page.get_by_role("tabpanel", name=re.compile("^ESMFold"))).to_contain_text("Protein sequence")
+    page.keyboard.press("Tab")  # out of the tab list, into the form
+    expect(page.get_by_label("Job name", exact=True)).to_be_focused()
 
 
 def test_a_running_job_shows_the_models_progress_live(cleo_page: Page, service: ServiceProcess, cleo: User) -> None:
@@ -203,6 +276,8 @@ def test_a_running_job_shows_the_models_progress_live(cleo_page: Page, service: 
         page.goto(f"{service.base_url}/jobs/{job_id}")
         message = page.locator("#progress-message")
         expect(message).to_contain_text(re.compile(r"trunk pass \d+ of 25"), timeout=60_000)
+        expect(page.locator("#status-card strong")).to_have_text("Running")  # was "Running on Triton"
+        assert not OPERATOR_WORDS.search(page.locator("#status-card").inner_text())
         bar = page.locator("#job-progress")
         expect(bar).to_have_attribute("max", "25")
         first = int(bar.get_attribute("value") or "0")
@@ -211,6 +286,22 @@ def test_a_running_job_shows_the_models_progress_live(cleo_page: Page, service: 
     finally:
         api.post(f"/v1/jobs/{job_id}/cancel")  # free the only ESMFold slot for the other tests
     expect(page.locator("#status-card")).to_have_count(0, timeout=30_000)
+
+
+def test_job_page_keeps_its_actions_on_one_line_and_speaks_plainly_without_its_viewer(
+        cleo_page: Page, service: ServiceProcess, cleo_job: dict[str, Any]) -> None:
+    page = cleo_page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.route("**/3Dmol.es6-min.js", lambda route: route.abort())  # a server whose viewer files are missing
+    page.goto(f"{service.base_url}/jobs/{cleo_job['job_id']}")
+    missing = page.locator(".viewer-missing")
+    expect(missing).to_contain_text("3D viewer unavailable")
+    expect(missing).to_contain_text("ask the server’s administrator")
+    assert not OPERATOR_WORDS.search(missing.inner_text())
+    dock, delete = page.locator("#dock-this").bounding_box(), page.locator("#delete-job").bounding_box()
+    assert dock and delete and abs(dock["y"] - delete["y"]) < 1, "Dock and Delete are stacked"
+    shot(page, "30-job-actions-1280", full_page=False)
+    page.unroute("**/3Dmol.es6-min.js")
 
 
 def test_a_mistyped_page_address_shows_the_dashboards_page_not_found(cleo_page: Page, service: ServiceProcess) -> None:
@@ -405,3 +496,31 @@ def test_secondary_text_is_readable_on_its_background(cleo_page: Page, service: 
                 }
             }""")
         assert page.evaluate(LOW_CONTRAST, SECONDARY_TEXT) == [], path
+
+
+def test_keys_table_with_long_names_fits_a_laptop_beside_the_sidebar(cleo_page: Page, service: ServiceProcess,
+                                                                    cleo: User) -> None:
+    """At 1024–1280 px a long key name took the table past its card (Revoke cut off, "Save" under its box,
+    "Last used" on two lines); now only the name wraps, and it keeps a readable width."""
+    api = service.client(cleo.api_key)
+    for name in ("Cryo-EM processing pipeline on the shared lab workstation (room 2.14)",
+                 "AlphaFoldScreeningNotebookForTheKinaseLibrary_v2_final"):
+        assert api.post("/v1/keys", json={"name": name}).status_code == 200
+    page = cleo_page
+    for width in (1024, 1152, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{service.base_url}/keys")
+        expect(page.locator("#keys-table")).to_be_visible()
+        shot(page, f"29-keys-long-names-{width}", full_page=False)
+        assert sideways_scrollers(page) == [], width
+        card = page.locator("#keys-table").bounding_box()
+        assert card
+        header_heights = page.locator("#keys-table th").evaluate_all("ths => ths.map((t) => t.getBoundingClientRect().height)")
+        assert max(header_heights) < 45, f"{width} px: a column heading wraps ({header_heights})"
+        for row in page.locator("#keys-table tbody tr[data-revoked=false]").all():
+            box, save = row.locator("input.limit").bounding_box(), row.locator("[data-action=save-limit]").bounding_box()
+            revoke, name = row.locator("[data-action=revoke]").bounding_box(), row.locator("td.name").bounding_box()
+            assert box and save and revoke and name
+            assert abs((box["y"] + box["height"] / 2) - (save["y"] + save["height"] / 2)) < 2, f"{width} px: Save under its box"
+            assert revoke["x"] + revoke["width"] <= card["x"] + card["width"], f"{width} px: Revoke cut off"
+            assert name["width"] >= 200, f"{width} px: the name column is {name['width']} px"

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 from phonos_models.common.progress import Progress
+from prometheus_client import REGISTRY
 
+from jobservice import ratelimit
 from jobservice.memory_inference import Progressing, Slow
 from tests.support import REPO, InProcessService, WebhookReceiver, wait_until
 
@@ -102,6 +104,15 @@ def test_fold_in_a_terminal_draws_one_progress_bar_per_job(service: InProcessSer
     assert re.search(r"p2 +\[#{8}-{16}\]  33% running +trunk pass 1 of 3", screen), screen
     assert re.search(r"p3 +\[#{24}\] 100% completed +p3\.pdb", screen), screen
     assert (tmp_path / "p3.pdb").exists()
+
+
+def test_watching_a_finished_job_in_a_terminal_shows_it_finished(service: InProcessService) -> None:
+    key = service.new_key()
+    job_id = service.client(key).predict().json()["job_id"]
+    service.client(key).wait_for(job_id)
+    code, screen = in_a_terminal(service, key, "jobs", "watch", job_id)
+    assert code == 0, screen
+    assert re.search(r"\[#{24}\] 100% completed", screen) and "pending" not in screen, screen
 
 
 def test_without_a_terminal_progress_is_plain_lines(service: InProcessService, tmp_path: Path) -> None:
@@ -190,7 +201,7 @@ def test_login_writes_a_private_config_that_later_commands_use(service: InProces
     env = {**env_for(service, key), "PHONOS_CONFIG": str(config), "PHONOS_API_KEY": "", "PHONOS_URL": ""}
     account = subprocess.run([sys.executable, "-m", "phonos_client", "account", "--json"], env=env,
                              capture_output=True, text=True, timeout=60)
-    assert account.returncode == 0 and json.loads(account.stdout)["username"] == "ada"
+    assert account.returncode == 0 and json.loads(account.stdout)["account"]["username"] == "ada"
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -207,24 +218,41 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     assert [j["job_id"] for j in listed] == [job_id]
     assert json.loads(run("jobs", "ls", "--name", "no job is called this", "--json").stdout) == []
     assert json.loads(run("jobs", "show", job_id, "--json").stdout)["status"] == "completed"
+    shown = run("jobs", "show", job_id).stdout  # values in JSON's words, as --json and the API write them
+    assert 'formats: ["pdb", "cif", ' in shown and "metrics: {" in shown and "'" not in shown
     got = run("jobs", "download", job_id, "--format", "cif", "--out", str(tmp_path))
     assert got.returncode == 0 and (tmp_path / f"{job_id}.cif").exists()
     watched = run("jobs", "watch", job_id, "--json")
     assert watched.returncode == 0 and json.loads(watched.stdout)["jobs"][0]["status"] == "completed"
     assert run("jobs", "cancel", job_id).returncode == 8  # completed: nothing to cancel
-    usage = json.loads(run("usage", "--days", "1", "--json").stdout)
-    assert usage["totals"]["requests"] >= 4
     history = json.loads(run("account", "credits", "--json").stdout)  # newest first
-    assert [(e["kind"], e["job_id"]) for e in history] == [("charge", job_id), ("grant", None)]
+    assert [(e["kind"], e.get("job_id")) for e in history] == [("charge", job_id), ("grant", None)]
     assert history[0]["balance_after"] == history[1]["amount"] + history[0]["amount"]
     assert run("account", "credits", "--limit", "1").stdout.split("\t")[1:] == [
         str(history[0]["amount"]), str(history[0]["balance_after"]), f"charge: esmfold job submitted {job_id}\n"]
     refused = run("account", "credits", "--limit", "0")  # the API's 400, in its words
     assert refused.returncode == 8 and "limit must be between 1 and 100, got 0" in refused.stderr
-    hook = json.loads(run("webhooks", "create", "http://127.0.0.1:9/h", "--event", "job.failed", "--json").stdout)
-    assert hook["secret"] and hook["events"] == ["job.failed"]
-    assert json.loads(run("webhooks", "ls", "--json").stdout)[0]["webhook_id"] == hook["webhook_id"]
-    assert run("webhooks", "test", hook["webhook_id"]).returncode == 1  # nobody listens on :9
+    entries = service.client(key).get("/v1/account/credits").json()["entries"]
+    assert history == entries  # the API's entries, field for field
+    service.inference.script("esmfold", Slow(30))
+    slow = json.loads(run("fold", "MKTAYIAKQRQ", "--no-wait", "--json").stdout)["jobs"][0]["job_id"]
+    cancelled = json.loads(run("jobs", "cancel", slow, "--json").stdout)  # the API's answer, as the seed shows it
+    assert cancelled.pop("credits_refunded") in (0, 10)  # 10 when it was still pending
+    assert cancelled == {"success": True, "job_id": slow, "status": "cancelled", "message": "Job cancelled successfully"}
+    api = service.client(key)
+    assert json.loads(run("account", "--json").stdout) == api.get("/v1/account").json()  # the seed's shape
+    usage = json.loads(run("usage", "--days", "1", "--json").stdout)
+    assert usage["totals"]["requests"] >= 4
+    created = json.loads(run("webhooks", "create", "http://127.0.0.1:9/h", "--event", "job.failed", "--json").stdout)
+    assert set(created) == {"success", "webhook", "secret", "message"} and created["secret"]  # POST /v1/webhooks's
+    hook = created["webhook"]
+    assert hook["events"] == ["job.failed"]
+    assert json.loads(run("webhooks", "ls", "--json").stdout) == api.get("/v1/webhooks").json()["webhooks"] == [hook]
+    tested = run("webhooks", "test", hook["webhook_id"], "--json")
+    assert tested.returncode == 1  # nobody listens on :9
+    assert set(json.loads(tested.stdout)) == {"success", "webhook_id", "status_code", "message"}
+    unanswered = run("webhooks", "test", hook["webhook_id"]).stdout
+    assert unanswered.startswith("The receiver could not be reached")  # not "receiver answered 0"
     assert run("webhooks", "delete", hook["webhook_id"]).returncode == 0
     removed = run("jobs", "rm", job_id)
     assert removed.returncode == 0 and removed.stdout.strip() == f"{job_id} deleted"
@@ -246,6 +274,7 @@ def test_webhook_deliveries_and_redelivery(service: InProcessService, transport:
         listed = json.loads(run("webhooks", "deliveries", hook_id, "--json").stdout)
         assert [(d["event"], d["status"], d["job_id"], d["last_status_code"]) for d in listed] == [
             ("job.completed", "delivered", job_id, 200)]
+        assert listed == service.client(key).get(f"/v1/webhooks/{hook_id}/deliveries").json()["deliveries"]  # the API's
         human = run("webhooks", "deliveries", hook_id)
         assert human.returncode == 0 and "\tjob.completed\t" in human.stdout and "HTTP 200" in human.stdout
         again = run("webhooks", "redeliver", hook_id, listed[0]["delivery_id"])
@@ -317,3 +346,32 @@ def test_watched_jobs_files_are_named_safely_and_keep_their_extensions(service: 
     assert got.returncode == 0 and (work / "new" / f"{ids[0]}.pdb").is_file(), got.stderr
     cannot = phonos(service, key, "jobs", "download", ids[0], "--out", str(tmp_path / "missing" / "x.pdb"))
     assert cannot.returncode == 2 and "No such file or directory" in cannot.stderr and "Traceback" not in cannot.stderr
+
+
+def refused() -> float:
+    """Requests the in-process service has refused for a key's rate limit so far, over REST."""
+    return REGISTRY.get_sample_value("phonos_rate_limit_rejections_total", {"transport": "rest"}) or 0.0
+
+
+def test_a_bulk_download_over_the_keys_rate_limit_waits_its_turns_and_completes(
+        service: InProcessService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`jobs watch` of eight finished jobs with a key allowed 2 requests a window: the downloads are refused
+    (429) more times than two retries cover, and wait their turns (Retry-After) instead of ending the run
+    with exit 6. The window is 1 s here instead of the API's 60, so the same refusals come in seconds."""
+    monkeypatch.setattr(ratelimit, "WINDOW_S", 1.0)
+    key = service.new_key(rate_limit=2)
+    (tmp_path / "many.fasta").write_text("".join(f">p{i}\nMKTAYIAKQRQISFVKSHFSRQ\n" for i in range(8)))
+    submitted = phonos(service, key, "fold", "many.fasta", "--no-wait", "--json", cwd=tmp_path)
+    ids = [job["job_id"] for job in json.loads(submitted.stdout)["jobs"]]
+    wait_until(lambda: all(service.sql("SELECT status FROM jobs WHERE id = ?", i)[0][0] == "completed" for i in ids),
+               30)
+    before = refused()
+    watched = phonos(service, key, "jobs", "watch", *ids, "--out", "out", "--json", cwd=tmp_path)
+    assert watched.returncode == 0, watched.stderr
+    jobs = json.loads(watched.stdout)["jobs"]
+    assert [(job["status"], len(job["files"])) for job in jobs] == [("completed", 1)] * 8
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"p{i}.pdb" for i in range(8)]
+    assert refused() - before >= 6  # the run did go well over the limit
+    said = [line for line in watched.stderr.splitlines() if line.startswith("phonos: rate limited")]
+    assert said and said[0].startswith("phonos: rate limited (You have exceeded the rate limit of 2 requests per minute): "
+                                       "trying again in ")  # why nothing moved for a while

@@ -76,7 +76,7 @@ def test_serve_prints_a_key_and_the_seed_python_client_saves_a_pdb(tmp_path: Pat
         assert key_line, serve.lines
         api_key = key_line.group(1)
         dashboard = serve.find(r"Dashboard:\s+(http://\S+/)")
-        password = serve.find(r"sign in as 'admin' with password (\S+)")
+        password = serve.find(r'sign in as "admin" with password (\S+)')
         assert dashboard and dashboard.group(1) == base_url + "/" and password, serve.lines
         signed_in = requests.post(f"{base_url}/auth/sign-in", json={"username": "admin", "password": password.group(1)},
                                   timeout=30)
@@ -121,7 +121,7 @@ def test_serve_prints_a_key_and_the_seed_python_client_saves_a_pdb(tmp_path: Pat
         again.wait_ready()
         assert again.find(r"API key") is None
         # The banner's lines arrive one by one: wait for the sign-in line itself.
-        assert wait_until(lambda: again.find(r"sign in as 'admin' \(forgot the password\?"), 30, 0.1)
+        assert wait_until(lambda: again.find(r'sign in as "admin" \(forgot the password\?'), 30, 0.1)
         assert not again.find("with password")
 
         # The launcher killed outright (kill -9, the OOM killer) runs none of its cleanup: its children end
@@ -136,6 +136,22 @@ def test_serve_prints_a_key_and_the_seed_python_client_saves_a_pdb(tmp_path: Pat
         for pid in children:  # what outlived the launcher (the failure above): each leads its own group
             if process_alive(pid):
                 os.killpg(pid, signal.SIGKILL)
+
+
+def test_serve_on_a_busy_port_fails_at_once_creating_nothing(tmp_path: Path) -> None:
+    """A port someone else listens on: one line naming it and what to change, before the first account (and
+    its key) is created and before Triton starts (so this is quick)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        ran = subprocess.run([*PHONOS, "serve", "--http-port", str(port), "--grpc-port", "0", "--metrics-port", "0",
+                              "--data-dir", str(tmp_path / "var")],
+                             capture_output=True, text=True, env=phonos_env(), cwd=REPO, timeout=60)
+    assert ran.returncode == 2 and ran.stdout == ""  # no key, no "starting Triton"
+    assert ran.stderr == (f"error: cannot listen for HTTP on 127.0.0.1:{port}: the port is in use (or the address is "
+                          "not this machine's); choose another with PHONOS_HTTP_PORT or --http-port\n")
+    assert not (tmp_path / "var").exists()
 
 
 def test_keys_create_prints_a_key_stored_only_as_a_hash(tmp_path: Path) -> None:

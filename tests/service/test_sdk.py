@@ -25,6 +25,7 @@ from phonos_client import (
 )
 from phonos_models.common.progress import Progress
 
+from jobservice import ratelimit
 from jobservice.memory_inference import Failure, Progressing, Slow
 from jobservice.modelspecs.esmfold import build_spec as esmfold_spec
 from launcher.ports import free_port
@@ -86,7 +87,7 @@ def test_typed_errors_carry_the_api_error(service: InProcessService, url: str) -
 
 
 def test_rate_limit_errors_say_when_to_retry(service: InProcessService, url: str) -> None:
-    with Client(url, service.new_key(rate_limit=2), max_retries=0) as phonos:
+    with Client(url, service.new_key(rate_limit=2), max_rate_limit_wait=0) as phonos:  # 0: no waiting
         phonos.account()
         phonos.list_jobs()
         with pytest.raises(RateLimitError) as limited:
@@ -270,10 +271,34 @@ def test_429_is_retried_after_retry_after_and_a_dropped_post_keeps_its_idempoten
         assert len(server.seen) == 3 and len(keys) == 1  # three tries of one request, one key
 
 
-def test_retries_give_up_with_the_typed_error() -> None:
-    with Scripted([(429, {"Retry-After": "0"}, LIMITED)] * 2) as server, \
-            Client(f"http://127.0.0.1:{server.port}", "pk_x", max_retries=1) as phonos:
+def test_429s_are_waited_out_within_a_time_budget_then_raised() -> None:
+    """A 429's waits count against max_rate_limit_wait (seconds), not max_retries; a wait that would pass the
+    budget is not started."""
+    with Scripted([(429, {"Retry-After": "1"}, LIMITED)] * 2) as server, \
+            Client(f"http://127.0.0.1:{server.port}", "pk_x", max_retries=0, max_rate_limit_wait=1.9) as phonos:
         with pytest.raises(RateLimitError) as limited:
             phonos.account()
-        assert limited.value.retry_after == 0 and "rate limit of 1" in limited.value.message
-        assert len(server.seen) == 2
+        assert limited.value.retry_after == 1 and "rate limit of 1" in limited.value.message
+        first, second = (float(seen["at"]) for seen in server.seen)  # a 1-1.5 s wait fits, a second does not
+        assert second - first >= 1.0
+    with Scripted([(429, {"Retry-After": "30"}, LIMITED)]) as server, \
+            Client(f"http://127.0.0.1:{server.port}", "pk_x", max_rate_limit_wait=5) as phonos:
+        started = time.monotonic()
+        with pytest.raises(RateLimitError):
+            phonos.account()
+        assert time.monotonic() - started < 5 and len(server.seen) == 1  # 30 s would not fit: raised at once
+
+
+def test_a_submission_refused_for_the_rate_limit_is_sent_again_and_charged_once(
+        service: InProcessService, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """POST /v1/predict over the limit: the SDK waits the Retry-After and sends it again with the same
+    Idempotency-Key (a POST without one is never repeated: tests/unit/test_sdk_calls.py); one job, charged
+    once. The window is 1 s instead of 60 so the wait is short."""
+    monkeypatch.setattr(ratelimit, "WINDOW_S", 1.0)
+    with Client(url, service.new_key(credits=100, rate_limit=1)) as phonos:
+        phonos.account()  # the window's one request
+        started = time.monotonic()
+        submitted = phonos.predict("esmfold", SEQUENCE)
+        assert time.monotonic() - started >= 0.5  # refused, waited, sent again
+        assert [job.job_id for job in phonos.iter_jobs()] == [submitted.job_id]
+        assert phonos.account().balance == 90

@@ -164,7 +164,7 @@ def test_an_operator_tops_a_balance_up_and_never_below_zero(run: Callable[[Scena
         with pytest.raises(InvalidArgument, match="fewer than 11 credits"):
             await accounts.add_credits("lin", -11)
         assert await balance(store, who) == 10  # refused whole
-        with pytest.raises(InvalidArgument, match="no account named 'nobody'"):
+        with pytest.raises(InvalidArgument, match='no account named "nobody"'):
             await accounts.add_credits("nobody", 5)
         with pytest.raises(InvalidArgument, match="not be 0"):
             await accounts.add_credits("lin", 0)

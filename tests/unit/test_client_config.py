@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from phonos_client import cli
+from phonos_client import cli, config
 
 from launcher.ports import free_port
 
@@ -24,5 +24,20 @@ def test_a_broken_config_file_is_a_usage_error_that_login_gets_past(tmp_path: Pa
     err = capsys.readouterr().err
     assert f"{path} is not a phonos config file" in err and "phonos login" in err and "Traceback" not in err
     # login reads it for the URL it would keep, then checks the key with the server: here, nobody listens
-    assert cli.main(["login", "--url", f"http://127.0.0.1:{free_port()}", "--api-key", "pk_x"]) == 7
-    assert "could not reach the server" in capsys.readouterr().err
+    port = free_port()
+    assert cli.main(["login", "--url", f"http://127.0.0.1:{port}", "--api-key", "pk_x"]) == 7
+    assert f"could not reach the server at http://127.0.0.1:{port}: " in capsys.readouterr().err  # which one
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("", 120.0), ("0", 0.0), (" 600 ", 600.0), ("-1", None),
+                                                ("nan", None), ("two minutes", None)])
+def test_the_rate_limit_budget_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str], value: str,
+                                                          seconds: float | None) -> None:
+    monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("PHONOS_MAX_RATE_LIMIT_WAIT", value)
+    if seconds is not None:
+        assert config.load().max_rate_limit_wait == seconds
+        return
+    assert cli.main(["account"]) == 2
+    assert capsys.readouterr().err.startswith("phonos: PHONOS_MAX_RATE_LIMIT_WAIT is seconds, 0 or more")

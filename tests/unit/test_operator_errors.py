@@ -3,6 +3,7 @@ half-open: a data directory that cannot be used, a PostgreSQL that does not answ
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -132,9 +133,66 @@ def test_credits_add_tops_up_and_refuses_an_overdraft(operator_env: pytest.Monke
     assert cli.main(["credits", "add", "--username", "ada", "--amount", "-100", "--json", "--data-dir", data_dir]) == 0
     assert json.loads(capsys.readouterr().out) == {"username": "ada", "added": -100, "balance": 5000}
     assert cli.main(["credits", "add", "--username", "ada", "--amount", "-5001", "--data-dir", data_dir]) == 2
-    assert capsys.readouterr().err == "error: 'ada' has fewer than 5001 credits; the balance cannot go below 0\n"
+    assert capsys.readouterr().err == ('error: "ada" has fewer than 5001 credits; the balance cannot go '
+                                          'below 0\n')
     assert cli.main(["credits", "add", "--username", "bob", "--amount", "5", "--data-dir", data_dir]) == 2
-    assert capsys.readouterr().err == "error: no account named 'bob'\n"
+    assert capsys.readouterr().err == 'error: no account named "bob"\n'
+
+
+@pytest.mark.unit
+def test_operator_messages_quote_usernames_as_the_api_does(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Values in JSON's words ("ada"), as the API's messages word them, never Python's ('ada')."""
+    data_dir = ["--data-dir", str(tmp_path / "var")]
+    assert cli.main(["keys", "create", "--username", "ada", *data_dir]) == 0
+    capsys.readouterr()
+    said = []
+    for argv in (["keys", "create", "--username", "ada"], ["keys", "list", "--username", "o'brien"],
+                 ["keys", "revoke", "key_0000000000000000"], ["users", "set-password", "--username", "bob",
+                                                             "--password-stdin"],
+                 ["users", "set-password", "--username", "ada", "--password-stdin"], ["serve", "--http-port", "x"]):
+        operator_env.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+        with contextlib.suppress(SystemExit):  # argparse's own refusal of a bad port
+            cli.main([*argv, *data_dir])
+        said.append(capsys.readouterr().err.strip().splitlines()[-1])
+    assert said == ['error: username "ada" is taken; choose another',
+                    'error: no account named "o\'brien"',
+                    "error: no API key key_0000000000000000; see `phonos keys list --username NAME`",
+                    'error: no account named "bob"',
+                    'password set for "ada"; their open dashboard sessions were signed out',
+                    'phonos serve: error: argument --http-port: not a port number: "x"']
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("flag", ["--http-port", "--grpc-port", "--metrics-port"])
+def test_serve_on_a_taken_port_says_which_and_creates_nothing(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str], taken_port: int,
+                                                              flag: str) -> None:
+    """Checked before the first account is made and its key printed, and before a Triton starts."""
+    def started(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a Triton was started for a serve that cannot listen")
+
+    operator_env.setattr(serve_module.TritonProcess, "start", started)
+    operator_env.setenv("PHONOS_MODELS", "esmfold")
+    ports = {"--http-port": "0", "--grpc-port": "0", "--metrics-port": "0", flag: str(taken_port)}
+    argv = ["serve", "--data-dir", str(tmp_path / "var"), *(item for pair in ports.items() for item in pair)]
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    setting = "PHONOS_" + flag.removeprefix("--").replace("-", "_").upper()
+    assert len(err.splitlines()) == 1 and err.startswith("error: cannot listen for ")
+    assert f"127.0.0.1:{taken_port}" in err and f"{setting} or {flag}" in err
+    assert out == "" and not (tmp_path / "var").exists()
+
+
+@pytest.mark.unit
+def test_serve_refuses_one_port_for_two_listeners(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    port = str(_closed_port())
+    assert cli.main(["serve", "--data-dir", str(tmp_path / "var"), "--http-port", port, "--grpc-port", port,
+                     "--metrics-port", "0"]) == 2
+    assert capsys.readouterr().err == (f"error: HTTP and gRPC both ask for port {port}; choose another with "
+                                       "PHONOS_GRPC_PORT or --grpc-port\n")
+    assert not (tmp_path / "var").exists()
 
 
 @pytest.mark.unit
@@ -160,6 +218,6 @@ def test_credits_history_shows_each_change_and_its_note(operator_env: pytest.Mon
     assert (entry["amount"], entry["balance_after"], entry["kind"], entry["note"]) == (250, 350, "grant", "lab grant Q4")
     assert entry["created_at"].endswith("Z") and entry["job_id"] is None
     assert cli.main(["credits", "history", "--username", "bob", "--data-dir", data_dir]) == 2
-    assert capsys.readouterr().err == "error: no account named 'bob'\n"
+    assert capsys.readouterr().err == 'error: no account named "bob"\n'
     assert cli.main(["credits", "history", "--username", "ada", "--limit", "0", "--data-dir", data_dir]) == 2
     assert capsys.readouterr().err == "error: limit must be between 1 and 100, got 0\n"

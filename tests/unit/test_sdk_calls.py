@@ -8,12 +8,13 @@ import json
 
 import pytest
 from google.protobuf import struct_pb2
-from phonos_client import errors
+from phonos_client import calls, errors
 from phonos_client.calls import ROUTES, Call
 from phonos_client.client import choose_transport
 from phonos_client.grpc_schema import to_document
 from phonos_client.grpc_transport import HTTP_CODE_METADATA
 from phonos_client.rest import request_args
+from phonos_client.retry import RetryPolicy, Tries
 
 from gateway import errors as gateway_errors
 from gateway.app import HTTP_CODE_KEY
@@ -153,3 +154,18 @@ def test_an_sse_error_event_is_the_error_of_its_status() -> None:
     assert isinstance(missing, errors.NotFoundError) and not transient(missing)
     assert raised({"error": "Internal server error", "message": "quote id"}).status == 500
     assert raised({"error": "Invalid request", "message": "bad", "status": "503"}).status == 400
+
+
+def test_only_calls_that_are_safe_to_repeat_are_retried() -> None:
+    """A POST goes again only with its idempotency key (the server answers a repeat with the first answer);
+    reads and deletes always may. Neither a 429 nor a lost answer repeats a POST without one."""
+    policy = RetryPolicy(max_retries=3)
+    limited = errors.from_response(429, {"error": "Rate limit exceeded", "message": "m"}, {"retry-after": "2"})
+    lost = errors.APIConnectionError("the connection broke")
+    keyless = Call(ROUTES["Predict"], dict, {"model": "esmfold", "sequence": "MKV"})
+    for error in (limited, lost):
+        with pytest.raises(type(error)):
+            policy.delay(keyless, error, Tries())
+    for call in (calls.predict("esmfold", "MKV", None, None, None), calls.get_job("j"), calls.delete_job("j")):
+        assert 2 <= policy.delay(call, limited, Tries()) <= 2.5  # Retry-After, and a little jitter
+        assert policy.delay(call, lost, Tries()) <= 0.5

@@ -57,7 +57,7 @@ def test_a_bind_host_is_shown_as_an_address_to_connect_to(bind: str, host: str, 
 @pytest.mark.unit
 def test_a_banner_on_every_interface_shows_loopback_urls_and_says_where_it_listens() -> None:
     settings = ServiceSettings(http_host="0.0.0.0", grpc_host="0.0.0.0", metrics_host="0.0.0.0")
-    lines = endpoint_lines(settings, READY, "  sign in as 'admin'")
+    lines = endpoint_lines(settings, READY, '  sign in as "admin"')
     text = "\n".join(lines)
     assert "0.0.0.0" not in text
     assert lines[0] == "REST gateway:  http://127.0.0.1:8000/v1  (listening on all interfaces; try /v1/health)"
@@ -163,9 +163,9 @@ FIRST = FirstStart(NewKey(api_key="pk_x", account_id=1, key_id="key_1"), passwor
 
 @pytest.mark.unit
 @pytest.mark.parametrize(("first", "holder", "says"), [
-    (FIRST, None, "  sign in as 'admin' with password Xq3-generated  (shown once; change it with "
+    (FIRST, None, '  sign in as "admin" with password Xq3-generated  (shown once; change it with '
                   "`phonos users set-password --username admin`)"),
-    (None, "admin", "  sign in as 'admin' (forgot the password? `phonos users set-password --username admin`)"),
+    (None, "admin", '  sign in as "admin" (forgot the password? `phonos users set-password --username admin`)'),
     (None, "ada", "  sign in with your username and password (forgot it? `phonos users set-password --username NAME`)"),
     (None, None, "  set a password to sign in: `phonos users set-password --username NAME`"),
 ])
@@ -189,7 +189,7 @@ def test_the_banner_of_a_service_on_every_interface_prints_no_0000(tmp_path: Pat
     out = _announce(settings, FIRST, capsys)
     assert "0.0.0.0" not in out, out
     assert re.search(REST_LINE, out).group(1) == "http://127.0.0.1:8000"  # type: ignore[union-attr]
-    assert "Dashboard:     http://127.0.0.1:8000/\n  sign in as 'admin' with password Xq3-generated" in out
+    assert 'Dashboard:     http://127.0.0.1:8000/\n  sign in as "admin" with password Xq3-generated' in out
 
 
 @pytest.mark.integration

@@ -108,7 +108,7 @@ def _file(download: Download) -> Download:
 
 
 def _created_webhook(data: dict[str, Any]) -> Webhook:
-    return Webhook.from_dict(data["webhook"], secret=data.get("secret"))
+    return Webhook.from_dict(data["webhook"], secret=data.get("secret"), raw=data)
 
 
 def health() -> Call[dict[str, Any]]:
@@ -184,7 +184,7 @@ def webhook_deliveries(webhook_id: str, status: str | None, limit: int | None, o
 
 
 def redeliver(webhook_id: str, delivery_id: str, idempotency_key: str | None) -> Call[WebhookDelivery]:
-    return _call("RedeliverWebhookDelivery", lambda d: WebhookDelivery.from_dict(d["delivery"]),
+    return _call("RedeliverWebhookDelivery", lambda d: WebhookDelivery.from_dict(d["delivery"], raw=d),
                  idempotency_key=_key(idempotency_key), webhook_id=webhook_id, delivery_id=delivery_id)
 
 

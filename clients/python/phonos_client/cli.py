@@ -9,8 +9,11 @@
 
 The server URL (PHONOS_URL, `login --url`) picks the transport: http(s)://... is the REST API,
 grpc://host:port the job service's gRPC port (needs `phonos-client[grpc]`); every user verb works over
-both. The server's own verbs (`phonos serve`, `phonos keys create`, `phonos db build`) are in the same
-command when the server package is installed. Exit codes: see EXIT in this module (and the README).
+both. A key's rate limit slows the command down rather than failing it: a call the server refuses with
+429 waits its Retry-After, up to PHONOS_MAX_RATE_LIMIT_WAIT seconds in all (default 120; the SDK's
+`max_rate_limit_wait`), and downloads go a few at a time. The server's own verbs (`phonos serve`,
+`phonos keys create`, `phonos db build`) are in the same command when the server package is installed.
+Exit codes: see EXIT in this module (and the README).
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import re
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from getpass import getpass
 from pathlib import Path
@@ -36,6 +41,7 @@ from phonos_client.inputs import (
     Record,
     job_file_id,
     ligands_from,
+    quoted,
     read_text,
     sequences_from,
     unique,
@@ -47,6 +53,9 @@ EXIT = {"ok": 0, "job_failed": 1, "usage": 2, "interrupted": 130}
 # The server package's verbs (launcher/cli.py reads this list too): listed here, run there.
 OPERATOR_VERBS = ("serve", "keys", "accounts", "credits", "users", "db", "weights", "backup")
 BATCH_SIZE = 10  # the API's limit per /v1/batch
+# Result files fetched at once: enough to overlap round trips, few enough that under a per-minute rate limit
+# each download waits for a turn among a handful, not among every file of a bulk run (and its 429 budget).
+DOWNLOADS_AT_ONCE = 4
 _JOB_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -64,6 +73,36 @@ class Outcome:
     files: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+
+
+class Notices(logging.Handler):
+    """The SDK's rate-limit waits (INFO on the "phonos_client" logger: phonos_client.retry), said to the user,
+    so a pause of up to a minute is explained: on stderr, or under the progress bars while they are up."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.say: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.say(f"phonos: {record.getMessage()}")
+
+
+NOTICES = Notices()
+
+
+@contextmanager
+def notices_said() -> Iterator[None]:
+    logger = logging.getLogger("phonos_client")
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(NOTICES)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # said once, here, whatever logging the caller set up
+    try:
+        yield
+    finally:
+        logger.removeHandler(NOTICES)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 @dataclass
@@ -96,22 +135,28 @@ async def submit(client: AsyncClient, model: str, records: list[Record], params:
 
 
 async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display, out: Path | None,
-                 formats: Sequence[str]) -> None:
-    """Watch every submitted job to its end (one stream each), then download its files into `out`."""
+                 formats: Sequence[str], finished: Mapping[str, Job] | None = None) -> None:
+    """Watch every submitted job to its end (one stream each; none for the `finished` ones), then download
+    its files into `out`, DOWNLOADS_AT_ONCE at a time across the jobs."""
+    turns = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
 
     async def one(outcome: Outcome) -> None:
         assert outcome.job_id is not None
-        job: Job | None = None
-        async for event in client.watch(outcome.job_id):
-            display.update(outcome.job_id, event.job.status, event.progress)
-            if event.terminal:
-                job = event.job
+        job: Job | None = (finished or {}).get(outcome.job_id)
+        if job is None or not job.done:
+            job = None
+            async for event in client.watch(outcome.job_id):
+                display.update(outcome.job_id, event.job.status, event.progress)
+                if event.terminal:
+                    job = event.job
         job = job or await client.get_job(outcome.job_id)
+        display.update(outcome.job_id, job.status)  # said already when watched; a finished job was not
         outcome.status, outcome.metrics, outcome.error = job.status, dict(job.metrics), job.error
         if job.status == "completed" and out is not None:
             for fmt in formats if formats != ("all",) else job.formats:
                 if fmt in job.formats:
-                    download = await client.download(outcome.job_id, fmt)
+                    async with turns:
+                        download = await client.download(outcome.job_id, fmt)
                     target = out / output_name(outcome.name, outcome.job_id, fmt, download.file_name)
                     await asyncio.to_thread(target.write_bytes, download.content)
                     outcome.files.append(str(target))
@@ -125,10 +170,12 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
 
     for outcome in outcomes:
         if outcome.job_id:
-            display.add(outcome.job_id, outcome.name)
+            display.add(outcome.job_id, outcome.name, outcome.status)  # `jobs watch` knows where each one is
+    said, NOTICES.say = NOTICES.say, display.notice
     try:
         await asyncio.gather(*(one(o) for o in outcomes if o.job_id))
     finally:
+        NOTICES.say = said
         display.close()
 
 
@@ -157,7 +204,7 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
     for pair in pairs:
         key, eq, value = pair.partition("=")
         if not eq or not key:
-            raise UsageError(f"--param takes KEY=VALUE, got {pair!r}")
+            raise UsageError(f"--param takes KEY=VALUE, got {quoted(pair)}")
         try:
             params[key] = json.loads(value)  # numbers and booleans as such
         except ValueError:
@@ -197,8 +244,10 @@ def prepare_dock(args: argparse.Namespace) -> Work:
             protein = read_text(protein_path)
         elif _JOB_ID.match(args.protein):
             protein = args.protein  # a completed esmfold/alphafold2 job of this account: fold-then-dock
+        elif "." in args.protein or "/" in args.protein:  # a file name (a job id has neither)
+            raise UsageError(f"--protein {args.protein}: no such file")
         else:
-            raise UsageError(f"--protein {args.protein!r} is neither a PDB file nor a job id")
+            raise UsageError(f"--protein {quoted(args.protein)} is neither a PDB file nor a job id")
         ligands = [Record("ligand", args.ligand)] if args.ligand else ligands_from(Path(args.ligands))
     except (InputError, OSError) as exc:
         raise UsageError(str(exc)) from None
@@ -227,7 +276,8 @@ async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session:
     names = unique(((job_file_id(job.name, job.job_id), "") for job in jobs), "job")
     outcomes = [Outcome(name.id, job.job_id, job.status) for name, job in zip(names, jobs, strict=True)]
     out = Path(args.out) if args.out else None
-    await follow(client, outcomes, display_for(args), out, tuple(args.formats.split(",")))
+    await follow(client, outcomes, display_for(args), out, tuple(args.formats.split(",")),
+                 {job.job_id: job for job in jobs})
     return report(outcomes, args.json)
 
 
@@ -237,6 +287,12 @@ async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session:
 
 def emit(args: argparse.Namespace, value: Any, human: str) -> None:
     print(json.dumps(value, indent=2, default=str) if args.json else human)
+
+
+def field_text(value: Any) -> str:
+    """A field of the API's JSON as a human line shows it: text as it is, anything else in JSON's words
+    (metrics, formats, metadata: `{"num_poses": 2}`, `["pdb", "sdf"]`, never Python's `{'num_poses': 2}`)."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def credit_table(entries: Sequence[CreditEntry]) -> str:
@@ -256,7 +312,7 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         emit(args, [j.raw for j in jobs], table or "no jobs")
     elif command == "jobs show":
         job = client.get_job(args.job_id)
-        emit(args, job.raw, "\n".join(f"{k}: {v}" for k, v in job.raw.items()))
+        emit(args, job.raw, "\n".join(f"{k}: {field_text(v)}" for k, v in job.raw.items()))
     elif command == "jobs download":
         download = client.download(args.job_id, args.format)
         target = Path(args.out) if args.out else Path(download.file_name or f"{args.job_id}.out")
@@ -268,7 +324,7 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         emit(args, {"file": str(target), "bytes": len(download.content)}, str(target))
     elif command == "jobs cancel":
         cancelled = client.cancel_job(args.job_id)
-        emit(args, asdict(cancelled), f"{cancelled.job_id} cancelled ({cancelled.credits_refunded} credits refunded)")
+        emit(args, cancelled.raw, f"{cancelled.job_id} cancelled ({cancelled.credits_refunded} credits refunded)")
     elif command == "jobs rm":
         for job_id in args.job_ids:  # one after another: the first refusal stops with its exit code
             client.delete_job(job_id)
@@ -280,35 +336,36 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                           f"{totals['credits_used']} credits")
     elif command == "account":
         account = client.account()
-        emit(args, asdict(account), f"{account.username} ({account.email or 'no email'}): {account.balance} credits")
+        emit(args, account.raw, f"{account.username} ({account.email or 'no email'}): {account.balance} credits")
     elif command == "account credits":
         entries = list(client.iter_credit_history()) if args.all else \
             list(client.credit_history(limit=args.limit).entries)
-        emit(args, [asdict(e) for e in entries], credit_table(entries) or "no credit history")
+        emit(args, [e.raw for e in entries], credit_table(entries) or "no credit history")
     elif command == "models":
         models = client.models()
         emit(args, models, "\n".join(f"{m['id']}\t{m['cost_credits']} credits\t{m['description']}" for m in models))
     elif command == "webhooks ls":
         hooks = client.list_webhooks()
-        emit(args, [asdict(h) for h in hooks], "\n".join(f"{h.webhook_id}\t{h.url}\t{','.join(h.events)}"
+        emit(args, [h.raw for h in hooks], "\n".join(f"{h.webhook_id}\t{h.url}\t{','.join(h.events)}"
                                                          for h in hooks) or "no webhooks")
     elif command == "webhooks create":
         hook = client.create_webhook(args.url, args.event or None)
-        emit(args, asdict(hook), f"{hook.webhook_id}\nsecret (shown once): {hook.secret}")
+        emit(args, hook.raw, f"{hook.webhook_id}\nsecret (shown once): {hook.secret}")
     elif command == "webhooks delete":
         client.delete_webhook(args.webhook_id)
         emit(args, {"deleted": args.webhook_id}, f"{args.webhook_id} deleted")
     elif command == "webhooks test":
         result = client.test_webhook(args.webhook_id)
-        emit(args, asdict(result), f"receiver answered {result.status_code}: {result.message}")
+        emit(args, result.raw, f"receiver answered {result.status_code}: {result.message}" if result.status_code
+             else result.message)  # 0: no answer came
         return EXIT["ok"] if result.success else EXIT["job_failed"]
     elif command == "webhooks deliveries":
         page = client.webhook_deliveries(args.webhook_id, status=args.status, limit=args.limit)
-        emit(args, [asdict(d) for d in page.deliveries],
+        emit(args, [d.raw for d in page.deliveries],
              "\n".join(delivery_line(d) for d in page.deliveries) or "no deliveries")
     elif command == "webhooks redeliver":
         delivery = client.redeliver(args.webhook_id, args.delivery_id)
-        emit(args, asdict(delivery), f"queued again as delivery {delivery.delivery_id}")
+        emit(args, delivery.raw, f"queued again as delivery {delivery.delivery_id}")
     return EXIT["ok"]
 
 
@@ -454,7 +511,7 @@ def run(args: argparse.Namespace) -> int:
         raise errors.AuthenticationError(
             "no API key: run `phonos login`, or set PHONOS_API_KEY", status=401, error="Unauthorized")
     if args.command_path not in (*PREPARE, "jobs watch"):
-        with Client(profile.url, profile.api_key) as client:
+        with Client(profile.url, profile.api_key, max_rate_limit_wait=profile.max_rate_limit_wait) as client:
             return run_sync(args, client)
     session = Session()
     work = PREPARE[args.command_path](args) if args.command_path in PREPARE else None
@@ -463,7 +520,8 @@ def run(args: argparse.Namespace) -> int:
         Path(out).mkdir(parents=True, exist_ok=True)
 
     async def main() -> int:
-        async with AsyncClient(profile.url, profile.api_key) as client:
+        async with AsyncClient(profile.url, profile.api_key,
+                               max_rate_limit_wait=profile.max_rate_limit_wait) as client:
             if work is None:
                 return await run_jobs_watch(args, client, session)
             return await run_work(args, client, session, work)
@@ -525,7 +583,8 @@ def _main(argv: list[str]) -> int:
         return int(server_cli.main(argv))
     args = build_parser().parse_args(argv)
     try:
-        return run(args)
+        with notices_said():
+            return run(args)
     except (UsageError, config.ConfigError) as exc:
         print(f"phonos: {exc}", file=sys.stderr)
         return EXIT["usage"]

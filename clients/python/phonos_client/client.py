@@ -3,10 +3,11 @@ live watching.
 
 Each API method is described once as a `Call` (calls.py); a transport sends one try of it and turns any
 failure into a typed error (rest.py, grpc_transport.py); the clients retry by one policy (retry.py):
-connection errors, timeouts, 429 (waiting `Retry-After`) and 502/503/504, with exponential backoff and
-jitter, `max_retries` times. A POST is retried only with an idempotency key, and the clients send one on
-every POST that takes it (a fresh one per call, the same one across its retries), so a retried
-submission is never charged twice.
+a 429 after the server's `Retry-After`, for up to `max_rate_limit_wait` seconds of waiting per call
+(default 120; 0 raises `RateLimitError` at once); connection errors, timeouts and 502/503/504 with
+exponential backoff and jitter, `max_retries` times. A POST is retried only with an idempotency key, and the
+clients send one on every POST that takes it (a fresh one per call, the same one across its retries), so a
+retried submission is never charged twice.
 
 The transport follows the URL: `grpc://host:port` (the job service's gRPC port) speaks gRPC, which needs
 `pip install 'phonos-client[grpc]'`; any other URL is the REST API. `transport=` says it explicitly.
@@ -15,6 +16,7 @@ The transport follows the URL: `grpc://host:port` (the job service's gRPC port) 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -42,7 +44,7 @@ from phonos_client.models import (
     WebhookTest,
 )
 from phonos_client.rest import AsyncRestTransport, RestTransport
-from phonos_client.retry import RetryPolicy
+from phonos_client.retry import DEFAULT_RATE_LIMIT_WAIT_S, RetryPolicy, Tries
 
 T = TypeVar("T")
 Transport = Literal["rest", "grpc"]
@@ -81,7 +83,7 @@ def choose_transport(base_url: str | None, transport: Transport | None) -> tuple
     if url.startswith(GRPC_SCHEME):
         raise ValueError(f"{url} is a gRPC address: use transport='grpc', or the REST URL (e.g. {DEFAULT_URL})")
     if not url.startswith(("http://", "https://")):
-        raise ValueError(f"{url!r} is not a server URL: give http(s)://host:port (e.g. {DEFAULT_URL}), "
+        raise ValueError(f"{json.dumps(url)} is not a server URL: give http(s)://host:port (e.g. {DEFAULT_URL}), "
                          f"or grpc://host:port for gRPC")
     # The API's own prefix is the clients' to add: `phonos serve` prints the REST address as .../v1.
     return kind, url.removesuffix("/v1")
@@ -99,22 +101,27 @@ def _grpc_module() -> Any:
 
 class _Base:
     def __init__(self, base_url: str | None, api_key: str | None, transport: Transport | None, *, timeout: float,
-                 max_retries: int, http: object) -> None:
+                 max_retries: int, max_rate_limit_wait: float, http: object) -> None:
         self.transport, self.base_url = choose_transport(base_url, transport)
         if http is not None and self.transport == "grpc":
             raise ValueError("http= is the REST transport's httpx client; gRPC makes its own channel")
         self.api_key = api_key
         self.timeout = timeout
         self.max_retries = max_retries
-        self._retry = RetryPolicy(max_retries)
+        if not max_rate_limit_wait >= 0:
+            raise ValueError(f"max_rate_limit_wait is seconds, 0 or more; got {max_rate_limit_wait}")
+        self.max_rate_limit_wait = max_rate_limit_wait
+        self._retry = RetryPolicy(max_retries, max_rate_limit_wait)
 
 
 class Client(_Base):
     """Synchronous client. Use as a context manager, or call `close()`."""
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *, transport: Transport | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = 2, http: httpx.Client | None = None) -> None:
-        super().__init__(base_url, api_key, transport, timeout=timeout, max_retries=max_retries, http=http)
+                 timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = 2,
+                 max_rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT_S, http: httpx.Client | None = None) -> None:
+        super().__init__(base_url, api_key, transport, timeout=timeout, max_retries=max_retries,
+                         max_rate_limit_wait=max_rate_limit_wait, http=http)
         self._transport: SyncTransport
         if self.transport == "grpc":
             self._transport = _grpc_module().GrpcTransport(self.base_url, api_key, timeout)
@@ -131,16 +138,14 @@ class Client(_Base):
         self._transport.close()
 
     def _send(self, call: Call[T]) -> T:
-        attempt, answer_lost = 0, False
+        tries = Tries()
         while True:
             try:
                 return self._transport.send(call)
             except _FAILURES as exc:
-                if self._retry.done_before(call, exc, answer_lost):
+                if self._retry.done_before(call, exc, tries):
                     return call.read({})
-                answer_lost = answer_lost or isinstance(exc, errors.APIConnectionError)
-                time.sleep(self._retry.delay(call, exc, attempt))
-            attempt += 1
+                time.sleep(self._retry.delay(call, exc, tries))
 
     # -- the API ----------------------------------------------------------------------------------
 
@@ -242,12 +247,12 @@ class Client(_Base):
     def _follow(self, job_id: str | None, cursor: str | None, deadline: float | None) -> Iterator[JobEvent]:
         """`watch`, ending with `Expired` once the monotonic clock passes `deadline`: the streams are opened
         with it, so a quiet job (only keep-alives) cannot hold a waiting caller past it."""
-        failures = 0
+        tries = Tries()
         while True:
             delivered = False
             try:
                 for event in self._transport.stream(calls.watch(job_id, cursor), deadline):
-                    delivered, failures = True, 0
+                    delivered, tries = True, Tries()
                     cursor = event.event_id or cursor
                     yield event
                     if job_id is not None and event.terminal:
@@ -259,8 +264,9 @@ class Client(_Base):
             except _FAILURES as exc:
                 if _passed(deadline):
                     raise Expired from exc
-                failures = self._retry.watch_failed(exc, failures)
-            pause = self._retry.backoff(max(failures - 1, 0), None)
+                pause = self._retry.watch_pause(exc, tries)
+            else:  # the server ended the stream: connect again
+                pause = self._retry.backoff(max(tries.failures - 1, 0))
             if deadline is not None:
                 pause = min(pause, max(deadline - time.monotonic(), 0.0))
             time.sleep(pause)
@@ -297,8 +303,10 @@ class AsyncClient(_Base):
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *, transport: Transport | None = None,
                  timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = 2,
+                 max_rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT_S,
                  http: httpx.AsyncClient | None = None) -> None:
-        super().__init__(base_url, api_key, transport, timeout=timeout, max_retries=max_retries, http=http)
+        super().__init__(base_url, api_key, transport, timeout=timeout, max_retries=max_retries,
+                         max_rate_limit_wait=max_rate_limit_wait, http=http)
         self._transport: AsyncTransport
         if self.transport == "grpc":
             self._transport = _grpc_module().AsyncGrpcTransport(self.base_url, api_key, timeout)
@@ -315,16 +323,14 @@ class AsyncClient(_Base):
         await self._transport.close()
 
     async def _send(self, call: Call[T]) -> T:
-        attempt, answer_lost = 0, False
+        tries = Tries()
         while True:
             try:
                 return await self._transport.send(call)
             except _FAILURES as exc:
-                if self._retry.done_before(call, exc, answer_lost):
+                if self._retry.done_before(call, exc, tries):
                     return call.read({})
-                answer_lost = answer_lost or isinstance(exc, errors.APIConnectionError)
-                await asyncio.sleep(self._retry.delay(call, exc, attempt))
-            attempt += 1
+                await asyncio.sleep(self._retry.delay(call, exc, tries))
 
     async def health(self) -> dict[str, Any]:
         return await self._send(calls.health())
@@ -416,12 +422,12 @@ class AsyncClient(_Base):
     async def watch(self, job_id: str | None = None, *, last_event_id: str | None = None) -> AsyncIterator[JobEvent]:
         """See `Client.watch`."""
         cursor = last_event_id
-        failures = 0
+        tries = Tries()
         while True:
             delivered = False
             try:
                 async for event in self._transport.stream(calls.watch(job_id, cursor)):
-                    delivered, failures = True, 0
+                    delivered, tries = True, Tries()
                     cursor = event.event_id or cursor
                     yield event
                     if job_id is not None and event.terminal:
@@ -429,8 +435,10 @@ class AsyncClient(_Base):
                 if job_id is not None and not delivered and (await self.get_job(job_id)).done:
                     return
             except _FAILURES as exc:
-                failures = self._retry.watch_failed(exc, failures)
-            await asyncio.sleep(self._retry.backoff(max(failures - 1, 0), None))
+                pause = self._retry.watch_pause(exc, tries)
+            else:  # the server ended the stream: connect again
+                pause = self._retry.backoff(max(tries.failures - 1, 0))
+            await asyncio.sleep(pause)
 
     async def wait(self, job_id: str, timeout: float | None = None) -> Job:  # noqa: ASYNC109 - Client.wait's signature
         """See `Client.wait`. Cancelling the caller always cancels the wait, even as the job finishes

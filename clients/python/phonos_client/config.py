@@ -1,5 +1,6 @@
 """Where the command finds its server and key: PHONOS_URL / PHONOS_API_KEY, else the file `phonos login`
-writes ($PHONOS_CONFIG, or $XDG_CONFIG_HOME/phonos/config.toml, ~/.config/phonos/config.toml), mode 0600."""
+writes ($PHONOS_CONFIG, or $XDG_CONFIG_HOME/phonos/config.toml, ~/.config/phonos/config.toml), mode 0600;
+and how long it lets a rate limit hold one request (PHONOS_MAX_RATE_LIMIT_WAIT, seconds)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ else:  # the client supports Python 3.10: tomli is tomllib's origin (a dependenc
     import tomli as tomllib
 
 from phonos_client.client import DEFAULT_URL
+from phonos_client.retry import DEFAULT_RATE_LIMIT_WAIT_S
 
 
 class ConfigError(ValueError):
@@ -26,6 +28,7 @@ class Profile:
     url: str
     api_key: str | None
     source: str  # where the key came from, for messages
+    max_rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT_S  # the clients' max_rate_limit_wait
 
 
 def config_path() -> Path:
@@ -49,7 +52,22 @@ def load() -> Profile:
     url = os.environ.get("PHONOS_URL") or stored.get("url") or DEFAULT_URL
     key = os.environ.get("PHONOS_API_KEY") or stored.get("api_key")
     source = "PHONOS_API_KEY" if os.environ.get("PHONOS_API_KEY") else str(path)
-    return Profile(url.rstrip("/"), key or None, source)
+    return Profile(url.rstrip("/"), key or None, source, rate_limit_wait())
+
+
+def rate_limit_wait() -> float:
+    """PHONOS_MAX_RATE_LIMIT_WAIT: the seconds one request may spend waiting out 429s (0: fail at the first)."""
+    text = os.environ.get("PHONOS_MAX_RATE_LIMIT_WAIT", "").strip()
+    if not text:
+        return DEFAULT_RATE_LIMIT_WAIT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ConfigError(f"PHONOS_MAX_RATE_LIMIT_WAIT is seconds, 0 or more (default "
+                          f"{DEFAULT_RATE_LIMIT_WAIT_S:g}); got {json.dumps(text)}")
+    return seconds
 
 
 def save(url: str, api_key: str) -> Path:

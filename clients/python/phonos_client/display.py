@@ -1,4 +1,5 @@
-"""Live job progress for the command: one bar per job on a terminal, plain lines otherwise."""
+"""Live job progress for the command: one bar per job on a terminal, plain lines otherwise; a notice (why
+nothing moves: the rate limit) under the bars, or as a line of its own."""
 
 from __future__ import annotations
 
@@ -31,14 +32,17 @@ class Display:
         self._rows: dict[str, _Row] = {}
         self._drawn = 0
         self._last_draw = 0.0
+        self._notice = ""
 
-    def add(self, key: str, label: str) -> None:
-        self._rows[key] = _Row(label)
+    def add(self, key: str, label: str, status: str = "pending") -> None:
+        self._rows[key] = _Row(label, status)
         self._render(force=True)
 
     def update(self, key: str, status: str, progress: Progress | None = None, note: str = "") -> None:
         row = self._rows[key]
         changed = status != row.status or note != row.note
+        if changed:
+            self._notice = ""  # things move again
         row.status, row.note = status, note
         row.progress = progress if status == "running" else None
         if self._tty:
@@ -46,7 +50,19 @@ class Display:
         else:
             self._say(row, changed)
 
+    def notice(self, text: str) -> None:
+        """Says why the jobs' rows stand still (shown until one of them changes). Said even with `quiet`
+        (--json): it goes to stderr, and a pause of a minute with nothing said looks like a hang."""
+        if self._tty and not self._quiet:
+            self._notice = text
+            self._render(force=True)
+        elif text != self._notice:
+            self._notice = text
+            self._stream.write(text + "\n")
+            self._stream.flush()
+
     def close(self) -> None:
+        self._notice = ""
         if self._tty:
             self._render(force=True)
 
@@ -59,7 +75,8 @@ class Display:
         if not force and now - self._last_draw < REDRAW_S:
             return
         self._last_draw = now
-        lines = [self._line(row) for row in self._rows.values()]
+        lines = [self._line(row) for row in self._rows.values()] + ([self._notice[:160]] if self._notice else [])
+        lines += [""] * (self._drawn - len(lines))  # a notice that went: its line is wiped, not left behind
         out = f"\x1b[{self._drawn}F" if self._drawn else ""
         out += "".join(f"\x1b[2K{line}\n" for line in lines)
         self._stream.write(out)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -82,7 +83,7 @@ def read_fasta(text: str) -> list[Record]:
         records.append((header, "".join(chunks)))
     empty = [h for h, s in records if not s]
     if empty:
-        raise InputError(f"FASTA record {empty[0]!r} has no sequence")
+        raise InputError(f"FASTA record {quoted(empty[0])} has no sequence")
     if not records:
         raise InputError("no FASTA records found")
     return unique(records, "seq")
@@ -97,10 +98,23 @@ def sequences_from(argument: str, stdin_text: str | None = None) -> list[Record]
         text = read_text(path)
         if text.lstrip().startswith(">"):
             return read_fasta(text)
+        header = next((n for n, line in enumerate(text.splitlines(), 1) if line.lstrip().startswith(">")), None)
+        if header is not None:  # FASTA whose first record lost its header: not one sequence with '>' in it
+            raise InputError(f"{path}: line {header} is a FASTA header, but the lines before it have none; "
+                             "start the file with a '>' line")
         return unique([(path.stem, "".join(text.split()))], "seq")
     if re.fullmatch(r"[A-Za-z\s]+", argument):
         return [Record("sequence", "".join(argument.split()).upper())]
-    raise InputError(f"{argument!r} is neither a file nor an amino-acid sequence")
+    if path.is_dir():
+        raise InputError(f"{path}: a directory, not a FASTA file")
+    if "/" in argument or "." in argument:  # a sequence has neither: a file name that is not there
+        raise InputError(f"{path}: no such file")
+    raise InputError(f"{quoted(argument)} is neither a file nor an amino-acid sequence (letters only)")
+
+
+def quoted(value: str) -> str:
+    """A user's value as a message repeats it: in JSON's words ("x"), as the API's messages do."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def ligands_from(path: Path) -> list[Record]:

@@ -106,10 +106,11 @@ class Cancellation:
     job_id: str
     status: str
     credits_refunded: int
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Cancellation:
-        return cls(data["job_id"], data["status"], int(data.get("credits_refunded", 0)))
+        return cls(data["job_id"], data["status"], int(data.get("credits_refunded", 0)), raw=data)
 
 
 @dataclass(frozen=True)
@@ -170,10 +171,14 @@ class Webhook:
     events: tuple[str, ...]
     created_at: str | None = None
     secret: str | None = None  # only when just created
+    # The API's JSON: the webhook object; for one just created, the whole answer of POST /v1/webhooks
+    # ({"success", "webhook", "secret", "message"}).
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], secret: str | None = None) -> Webhook:
-        return cls(data["webhook_id"], data["url"], tuple(data.get("events") or ()), data.get("created_at"), secret)
+    def from_dict(cls, data: dict[str, Any], secret: str | None = None, raw: dict[str, Any] | None = None) -> Webhook:
+        return cls(data["webhook_id"], data["url"], tuple(data.get("events") or ()), data.get("created_at"), secret,
+                   raw=data if raw is None else raw)
 
 
 @dataclass(frozen=True)
@@ -181,10 +186,11 @@ class WebhookTest:
     success: bool
     status_code: int
     message: str
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WebhookTest:
-        return cls(bool(data["success"]), int(data.get("status_code", 0)), data.get("message", ""))
+        return cls(bool(data["success"]), int(data.get("status_code", 0)), data.get("message", ""), raw=data)
 
 
 @dataclass(frozen=True)
@@ -202,14 +208,16 @@ class WebhookDelivery:
     next_attempt_at: str | None
     job_id: str | None
     payload: dict[str, Any]
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> WebhookDelivery:
+    def from_dict(cls, data: dict[str, Any], raw: dict[str, Any] | None = None) -> WebhookDelivery:
+        """`raw`: the whole answer it came in, when that is more than the delivery (a redelivery's)."""
         code = data.get("last_status_code")
         return cls(data["delivery_id"], data["event"], data["status"], int(data.get("attempts", 0)),
                    None if code is None else int(code), data.get("last_error"), data.get("created_at"),
                    data.get("last_attempt_at"), data.get("next_attempt_at"), data.get("job_id"),
-                   dict(data.get("payload") or {}))
+                   dict(data.get("payload") or {}), raw=data if raw is None else raw)
 
 
 @dataclass(frozen=True)
@@ -234,12 +242,13 @@ class Account:
     email: str | None
     balance: int
     jobs: dict[str, int]
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Account:
         account = data["account"]
         return cls(int(account["id"]), account["username"], account.get("email"), int(data["credits"]["balance"]),
-                   {k: int(v) for k, v in data["jobs"].items()})
+                   {k: int(v) for k, v in data["jobs"].items()}, raw=data)
 
 
 @dataclass(frozen=True)
@@ -254,11 +263,12 @@ class CreditEntry:
     job_id: str | None = None
     job_deleted: bool = False  # the job was deleted; its entries stay
     note: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CreditEntry:
         return cls(int(data["id"]), data["created_at"], int(data["amount"]), int(data["balance_after"]), data["kind"],
-                   data.get("job_id"), bool(data.get("job_deleted", False)), data.get("note"))
+                   data.get("job_id"), bool(data.get("job_deleted", False)), data.get("note"), raw=data)
 
 
 @dataclass(frozen=True)

@@ -72,10 +72,12 @@ def document(call: Call[Any], response: httpx.Response) -> Any:
     return response.json()
 
 
-def connection_error(exc: httpx.TransportError) -> errors.APIConnectionError:
+def connection_error(exc: httpx.TransportError, server: httpx.URL) -> errors.APIConnectionError:
+    """The typed error of a failed try, naming the server it was for (a wrong PHONOS_URL is the usual cause)."""
+    at = f" at {str(server).rstrip('/')}" if server.host else ""
     if isinstance(exc, httpx.TimeoutException):
-        return errors.APITimeoutError(f"the server did not answer in time ({exc})")
-    return errors.APIConnectionError(f"could not reach the server: {exc}")
+        return errors.APITimeoutError(f"the server{at} did not answer in time ({exc})")
+    return errors.APIConnectionError(f"could not reach the server{at}: {exc}")
 
 
 class RestTransport:
@@ -90,7 +92,7 @@ class RestTransport:
         try:
             response = self._http.request(**request_args(call, self.timeout))
         except httpx.TransportError as exc:
-            raise connection_error(exc) from exc
+            raise connection_error(exc, self._http.base_url) from exc
         return call.read(document(call, check(response)))
 
     def stream(self, call: Call[T], deadline: float | None = None) -> Iterator[T]:
@@ -108,7 +110,7 @@ class RestTransport:
                     for payload in parser.feed(line):
                         yield call.read(payload)
         except httpx.TransportError as exc:
-            raise connection_error(exc) from exc
+            raise connection_error(exc, self._http.base_url) from exc
 
 
 class AsyncRestTransport:
@@ -125,7 +127,7 @@ class AsyncRestTransport:
         try:
             response = await self._http.request(**request_args(call, self.timeout))
         except httpx.TransportError as exc:
-            raise connection_error(exc) from exc
+            raise connection_error(exc, self._http.base_url) from exc
         return call.read(document(call, check(response)))
 
     async def stream(self, call: Call[T]) -> AsyncIterator[T]:
@@ -140,4 +142,4 @@ class AsyncRestTransport:
                     for payload in parser.feed(line):
                         yield call.read(payload)
         except httpx.TransportError as exc:
-            raise connection_error(exc) from exc
+            raise connection_error(exc, self._http.base_url) from exc

@@ -104,3 +104,52 @@ export async function copyText(text) {
     toast('Select the text and copy it');
   }
 }
+
+// Form fields. The <label> holds only the field's name: help and error text sit beside it and are tied to
+// the control with aria-describedby, so a screen reader says "Recycles, spin button" and then the help,
+// not the whole paragraph as the field's name. An error, when shown, is described first.
+
+/** A labelled control with optional help under it; `error` (from fieldError) goes last. `body`: what is
+ * shown in place of the control when it comes with others (the pocket's radius beside its residues). */
+export function field(label, control, {help, error, body} = {}) {
+  const helpEl = help ? h('div', {class: 'help', id: `${control.id}-help`}, help) : null;
+  if (helpEl) control.setAttribute('aria-describedby', helpEl.id);
+  return h('div', {class: 'field'}, h('label', {class: 'label', for: control.id}, label), body || control, helpEl, error);
+}
+
+/** A group of controls (radios, checkboxes) named by a legend, with optional help and error. */
+export function fieldGroup(legend, controls, {help, error, id} = {}) {
+  const helpEl = help ? h('div', {class: 'help', id: `${id}-help`}, help) : null;
+  return h('fieldset', {class: 'field', id, 'aria-describedby': helpEl ? helpEl.id : null},
+    h('legend', {class: 'label'}, legend), controls, helpEl, error);
+}
+
+/** The (hidden) element that shows a field's error; pass it to field() and to showError(). */
+export function fieldError(id, attrs = {}) {
+  return h('div', {class: 'error', id, hidden: true, ...attrs});
+}
+
+function describedBy(control) {
+  return (control.getAttribute('aria-describedby') || '').split(/\s+/).filter(Boolean);
+}
+
+/** Shows `message` under the field and marks `control` invalid, described by the message. */
+export function showError(control, errorEl, message) {
+  errorEl.textContent = message;
+  errorEl.hidden = false;
+  if (!control) return;
+  control.classList.add('invalid');
+  control.setAttribute('aria-invalid', 'true');
+  control.setAttribute('aria-describedby', [errorEl.id, ...describedBy(control).filter((i) => i !== errorEl.id)].join(' '));
+}
+
+/** Undoes showError (the help stays in the description). */
+export function clearError(control, errorEl) {
+  if (errorEl) errorEl.hidden = true;
+  if (!control) return;
+  control.classList.remove('invalid');
+  control.removeAttribute('aria-invalid');
+  const rest = describedBy(control).filter((i) => !errorEl || i !== errorEl.id);
+  if (rest.length) control.setAttribute('aria-describedby', rest.join(' '));
+  else control.removeAttribute('aria-describedby');
+}

@@ -17,7 +17,8 @@ async function load() {
 function missing(container) {
   replace(container, h('div', {class: 'viewer-missing'},
     h('div', {}, h('strong', {}, '3D viewer unavailable'),
-      h('div', {class: 'small'}, 'Its files are not installed on this server (run scripts/install.sh). The downloads below still work.'))));
+      h('div', {class: 'small', title: 'The 3Dmol.js files under static/vendor are missing: scripts/install.sh installs them.'},
+        'Its files are not installed on this server: ask the server’s administrator. The downloads below still work.'))));
 }
 
 function create(mol, container) {

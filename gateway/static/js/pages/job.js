@@ -113,11 +113,15 @@ function provenance(job) {
         h('dl', {class: 'kv', id: 'timings'}, timingRows(timings))) : null));
 }
 
+// Timing stages named after the machinery, in words a scientist reads (the key stays in the tooltip).
+const TIMING_NAMES = {queued: 'waiting to start', triton_call: 'on the model server', store: 'saving the results',
+  service_total: 'total, start to results saved'};
+
 function timingRows(timings, prefix = '') {
   return Object.entries(timings).flatMap(([k, v]) => {
-    const name = `${prefix}${label(k).replace(/ s$/, '')}`;
+    const name = `${prefix}${TIMING_NAMES[k.replace(/_s$/, '')] || label(k).replace(/ s$/, '')}`;
     if (v && typeof v === 'object') return timingRows(v, `${name} · `);
-    return [[h('dt', {}, name), h('dd', {}, typeof v === 'number' ? `${v.toFixed(v < 10 ? 3 : 1)} s` : String(v))]];
+    return [[h('dt', {title: k}, name), h('dd', {}, typeof v === 'number' ? `${v.toFixed(v < 10 ? 3 : 1)} s` : String(v))]];
   });
 }
 
@@ -132,7 +136,7 @@ function weightsNotice(job) {
   if (real === false || real === 'false') {
     return h('div', {class: 'notice warn', id: 'weights-notice'}, h('div', {},
       h('strong', {}, 'Not a real prediction'),
-      'This server runs tiny, randomly initialised weights of the real architecture. Set the model’s weights directory to use the official checkpoints.'));
+      'This server runs tiny, randomly initialised weights of the real architecture: the structure and scores below mean nothing. Ask the server’s administrator to install the official weights.'));
   }
   return null;
 }
@@ -208,14 +212,18 @@ async function dockingSection(job) {
   const container = h('div', {class: 'viewer', id: 'viewer'});
   const tools = viewerTools([]);
   const selected = h('div', {class: 'small muted', id: 'pose-selected'});
+  // A click anywhere on a row shows its pose; the rank is a button so that the keyboard can too.
   const rows = poses.map((pose, i) => h('tr', {class: 'clickable', 'data-rank': pose.rank, on: {click: () => select(i)}},
-    h('td', {}, `#${pose.rank}`),
+    h('td', {}, h('button', {class: 'btn link pose-pick', type: 'button', 'aria-label': `Show pose ${pose.rank}`}, `#${pose.rank}`)),
     h('td', {class: 'num'}, pose.confidence === null ? '-' : num(pose.confidence, 3)),
     h('td', {}, bandChip(pose.confidence_band)),
     report.pocket ? h('td', {class: 'num'}, num(pose.pocket_distance, 1)) : null));
   let view = null;
   function select(i) {
-    rows.forEach((r, j) => r.classList.toggle('selected', i === j));
+    rows.forEach((r, j) => {
+      r.classList.toggle('selected', i === j);
+      r.querySelector('.pose-pick').setAttribute('aria-pressed', String(i === j));
+    });
     const pose = poses[i];
     selected.textContent = `Showing pose #${pose.rank} · confidence ${pose.confidence === null ? 'n/a' : pose.confidence.toFixed(3)} (${pose.confidence_band})`;
     container.dataset.pose = String(pose.rank);
@@ -225,8 +233,8 @@ async function dockingSection(job) {
   const side = h('div', {class: 'card'},
     h('div', {class: 'card-head'}, h('h2', {}, 'Poses'),
       h('div', {class: 'row'},
-        h('button', {class: 'btn small', type: 'button', id: 'pose-prev', on: {click: () => select(Math.max(0, rowsIndex() - 1))}}, '‹'),
-        h('button', {class: 'btn small', type: 'button', id: 'pose-next', on: {click: () => select(Math.min(poses.length - 1, rowsIndex() + 1))}}, '›'))),
+        h('button', {class: 'btn small', type: 'button', id: 'pose-prev', 'aria-label': 'Previous pose', on: {click: () => select(Math.max(0, rowsIndex() - 1))}}, '‹'),
+        h('button', {class: 'btn small', type: 'button', id: 'pose-next', 'aria-label': 'Next pose', on: {click: () => select(Math.min(poses.length - 1, rowsIndex() + 1))}}, '›'))),
     h('div', {class: 'card-body flush'}, h('table', {class: report.pocket ? 'table poses with-pocket' : 'table poses', id: 'poses'},
       h('thead', {}, h('tr', {}, h('th', {}, 'Rank'), h('th', {class: 'num'}, 'Confidence'), h('th', {}, 'Band'),
         report.pocket ? h('th', {class: 'num', title: 'ligand centroid to the pocket centre'}, 'Pocket') : null)),
@@ -283,8 +291,11 @@ function statusCard(onCancel) {
     card,
     update(job, progress) {
       const running = job.status === 'running' || Boolean(progress); // progress comes only from a running model, maybe before the next poll
-      heading.textContent = running ? 'Running on Triton' : 'Waiting for a free model instance';
-      note.textContent = running ? `Started ${ago(job.started_at || job.updated_at)}. This page updates by itself.` : 'Queued. This page updates by itself.';
+      // In the scientist's words; the operator's (which server, which queue) stays in the tooltip and /health.
+      heading.textContent = running ? 'Running' : 'Waiting to start';
+      heading.title = running ? 'The model server is computing this job.' : 'Queued until the model server has a free slot for this model.';
+      note.textContent = running ? `Started ${ago(job.started_at || job.updated_at)}. This page updates by itself.`
+        : 'Your job starts as soon as the model is free. This page updates by itself.';
       message.hidden = bar.hidden = !(running && progress);
       if (!running || !progress) return;
       message.textContent = progress.message || progress.stage;

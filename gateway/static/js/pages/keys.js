@@ -3,7 +3,7 @@
 
 import {api} from '../api.js';
 import {pageHeader} from '../app.js';
-import {confirmDialog, h, icon, replace, toast} from '../dom.js';
+import {clearError, confirmDialog, field, fieldError, h, icon, replace, showError, toast} from '../dom.js';
 import {ago, dateTime} from '../format.js';
 import {secretCallout} from './webhooks.js';
 
@@ -16,14 +16,13 @@ export async function render(main) {
   const listCard = h('div', {class: 'card'});
   const name = h('input', {type: 'text', id: 'key-name', placeholder: 'e.g. lab workstation', maxlength: MAX_NAME});
   const limit = h('input', {type: 'number', id: 'key-rate-limit', min: 1, step: 1});
-  const error = h('div', {class: 'error', id: 'key-error', role: 'alert', hidden: true});
-  const limitHelp = h('div', {class: 'help'});
+  const error = fieldError('key-error', {role: 'alert'});
+  const limitHelp = h('span', {});
   const create = h('button', {class: 'btn primary', type: 'submit', id: 'key-create'}, 'Create key');
   const form = h('form', {novalidate: true, id: 'key-form', on: {submit: async (event) => {
     event.preventDefault();
-    error.hidden = true;
-    name.classList.remove('invalid');
-    limit.classList.remove('invalid');
+    clearError(name, error);
+    clearError(limit, error);
     create.disabled = true;
     try {
       const body = {};
@@ -37,16 +36,14 @@ export async function render(main) {
       name.value = '';
       await load();
     } catch (err) {
-      error.textContent = err.message;
-      error.hidden = false;
-      if (/rate_limit/.test(err.message)) limit.classList.add('invalid');
-      else if (/^name\b/.test(err.message)) name.classList.add('invalid');
+      // role=alert announces it; the field it is about is also marked invalid and described by it.
+      showError(/rate_limit/.test(err.message) ? limit : /^name\b/.test(err.message) ? name : null, error, err.message);
     }
     create.disabled = false;
   }}},
   h('div', {class: 'field-row'},
-    h('label', {class: 'field', for: 'key-name'}, h('span', {class: 'label'}, 'Name'), name, h('div', {class: 'help'}, 'To recognise the key later.')),
-    h('label', {class: 'field', for: 'key-rate-limit'}, h('span', {class: 'label'}, 'Rate limit (requests/min)'), limit, limitHelp)),
+    field('Name', name, {help: 'To recognise the key later.'}),
+    field('Rate limit (requests/min)', limit, {help: limitHelp})),
   error,
   h('div', {style: {marginTop: '16px'}}, create));
 
@@ -82,11 +79,12 @@ export async function render(main) {
   }
 
   function nameCell(key) {
-    const cell = h('td', {class: 'name', 'data-label': 'Name'});
+    const cell = h('td', {class: 'name', 'data-label': 'Key'});
     const show = () => replace(cell, h('span', {}, key.name || 'Unnamed key'),
       key.revoked ? null : h('button', {class: 'btn link small rename', type: 'button', 'data-action': 'rename',
         'aria-label': `Rename ${key.name || key.key_id}`, on: {click: edit}}, 'Rename'),
-      h('span', {class: 'id'}, key.key_id));
+      // The secret's first characters (what a person finds in a script) beside the id the API and CLI use.
+      h('span', {class: 'id'}, h('span', {'data-field': 'prefix'}, `${key.prefix}…`), ` · ${key.key_id}`));
     function edit() {
       const input = h('input', {type: 'text', value: key.name || '', maxlength: MAX_NAME, 'data-field': 'name',
         'aria-label': 'Key name', on: {keydown: (event) => {
@@ -126,20 +124,21 @@ export async function render(main) {
     }
     replace(listCard, h('div', {class: 'card-head'}, h('h2', {}, 'Keys'), h('span', {class: 'hint'}, `${active} active · up to ${max} requests/min each`)),
       h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked', id: 'keys-table'},
-        h('thead', {}, h('tr', {}, ['Name', 'Key', 'Created', 'Last used', 'Rate limit', 'Status', ''].map((c) => h('th', {}, c)))),
+        h('thead', {}, h('tr', {}, ['Key', 'Created', 'Last used', 'Rate limit', ''].map((c) => h('th', {}, c)))),
         h('tbody', {}, keys.map((key) => {
-          const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, style: {width: '76px'}, disabled: key.revoked, 'aria-label': 'Rate limit'});
+          const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, class: 'limit', disabled: key.revoked, 'aria-label': 'Rate limit'});
           const note = h('div', {});
           return h('tr', {'data-key-id': key.key_id, 'data-revoked': String(key.revoked)},
             nameCell(key),
-            h('td', {class: 'mono small', 'data-label': 'Key'}, `${key.prefix}…`),
             h('td', {'data-label': 'Created', title: dateTime(key.created_at)}, ago(key.created_at)),
             h('td', {'data-label': 'Last used', title: key.last_used_at ? dateTime(key.last_used_at) : ''}, key.last_used_at ? ago(key.last_used_at) : h('span', {class: 'muted'}, 'never')),
             h('td', {'data-label': 'Rate limit'}, key.revoked ? `${key.rate_limit}/min` : h('div', {class: 'row'}, input,
               h('button', {class: 'btn small', type: 'button', 'data-action': 'save-limit', on: {click: () => saveLimit(key, input, note)}}, 'Save')), note),
-            h('td', {'data-label': 'Status'}, h('span', {class: ['pill', key.revoked ? 'revoked' : 'active']}, key.revoked ? 'revoked' : 'active')),
-            h('td', {class: 'num actions'}, key.revoked ? h('span', {class: 'small muted'}, key.revoked_at ? `revoked ${ago(key.revoked_at)}` : '') :
-              h('button', {class: 'btn small danger', type: 'button', 'data-action': 'revoke', on: {click: () => revoke(key, active).catch((e) => toast(e.message))}}, 'Revoke')));
+            // An active key's Revoke button, or a revoked key's badge: the row of green "active" pills said nothing.
+            h('td', {class: 'num actions'}, key.revoked
+              ? [h('span', {class: 'pill revoked'}, 'revoked'), ' ', h('span', {class: 'small muted'}, key.revoked_at ? ago(key.revoked_at) : '')]
+              : h('button', {class: 'btn small danger', type: 'button', 'data-action': 'revoke', 'aria-label': `Revoke ${key.name || key.key_id}`,
+                on: {click: () => revoke(key, active).catch((e) => toast(e.message))}}, 'Revoke')));
         })))));
   }
   await load();

@@ -1,7 +1,7 @@
 // Sign in with the account's username and the password set with `phonos users set-password`.
 
 import {signIn} from '../api.js';
-import {h, replace} from '../dom.js';
+import {field, h, replace} from '../dom.js';
 
 function safeNext() {
   // Only a path on this site: never an open redirect to another origin.
@@ -31,8 +31,8 @@ export async function render(root) {
       password.select();
     }
   }}},
-  h('label', {class: 'field', for: 'username'}, h('span', {class: 'label'}, 'Username'), username),
-  h('label', {class: 'field', for: 'password'}, h('span', {class: 'label'}, 'Password'), password),
+  field('Username', username),
+  field('Password', password),
   submit);
   replace(root, h('div', {class: 'signin-wrap'},
     h('div', {class: 'signin'},

@@ -3,7 +3,7 @@
 
 import {api} from '../api.js';
 import {pageHeader} from '../app.js';
-import {h, replace} from '../dom.js';
+import {clearError, field as labelled, fieldError, fieldGroup, h, replace, showError} from '../dom.js';
 import {modelName, shortId} from '../format.js';
 
 export const title = 'New job';
@@ -87,6 +87,12 @@ function fieldOf(message, model) {
   return null;
 }
 
+/** The API's message in the form's words: "params.num_recycles must be…" → "“Recycles” must be…". */
+function inFormWords(message, spec) {
+  const labels = Object.fromEntries(spec.fields.map(([key, label]) => [key, label]));
+  return message.replace(/params\.(\w+)/g, (whole, key) => (labels[key] ? `“${labels[key]}”` : whole));
+}
+
 async function receptorJobs() {
   const pages = await Promise.all(['esmfold', 'alphafold2'].map((model) =>
     api.get('/v1/jobs', {model, status: 'completed', limit: 100}).catch(() => ({jobs: []}))));
@@ -101,18 +107,17 @@ async function buildForm(model, {query, models}) {
   const fileText = {};
 
   function field(key, label, input, help) {
-    errors[key] = h('div', {class: 'error', id: `error-${key}`, hidden: true});
-    return h('label', {class: 'field', for: `f-${key}`}, h('span', {class: 'label'}, label), input,
-      help ? h('div', {class: 'help'}, help) : null, errors[key]);
+    errors[key] = fieldError(`error-${key}`);
+    return labelled(label, input, {help, error: errors[key]});
   }
 
   async function receptorField(key) {
     const jobs = await receptorJobs();
     const wanted = query.get('receptor');
-    const upload = h('input', {type: 'file', id: `f-${key}-file`, accept: '.pdb,.ent,.txt', on: {change: async () => {
+    const upload = h('input', {type: 'file', id: `f-${key}-file`, accept: '.pdb,.ent,.txt', 'aria-label': 'PDB file', on: {change: async () => {
       fileText[key] = upload.files[0] ? await readFile(upload.files[0]) : undefined;
     }}});
-    const select = h('select', {id: `f-${key}-job`}, jobs.length
+    const select = h('select', {id: `f-${key}-job`, 'aria-label': 'Earlier job'}, jobs.length
       ? jobs.map((j) => h('option', {value: j.job_id}, `${j.name || `Job ${shortId(j.job_id)}`} · ${modelName(j.model)} · ${shortId(j.job_id)}`))
       : h('option', {value: ''}, 'No completed ESMFold or AlphaFold2 job yet'));
     if (wanted) select.value = wanted;
@@ -122,12 +127,11 @@ async function buildForm(model, {query, models}) {
     fromJob.addEventListener('change', sync); fromFile.addEventListener('change', sync); sync();
     // `el` (the control an error marks and focuses) follows the radio chosen at submission, not at build time.
     inputs[key] = {value: () => (fromJob.checked ? select.value : fileText[key]), get el() { return fromJob.checked ? select : upload; }};
-    errors[key] = h('div', {class: 'error', id: `error-${key}`, hidden: true});
-    return h('div', {class: 'field'}, h('span', {class: 'label'}, 'Receptor'),
-      h('div', {class: 'fields'},
-        h('div', {}, h('label', {class: 'check'}, fromJob, 'A structure from an earlier job (fold, then dock)'), h('div', {style: {marginTop: '6px'}}, select)),
-        h('div', {}, h('label', {class: 'check'}, fromFile, 'Upload a PDB file'), h('div', {style: {marginTop: '6px'}}, upload))),
-      h('div', {class: 'help'}, 'Protein atoms of the first model are used; waters and hydrogens are dropped.'), errors[key]);
+    errors[key] = fieldError(`error-${key}`);
+    return fieldGroup('Receptor', h('div', {class: 'fields'},
+      h('div', {}, h('label', {class: 'check'}, fromJob, 'A structure from an earlier job (fold, then dock)'), h('div', {style: {marginTop: '6px'}}, select)),
+      h('div', {}, h('label', {class: 'check'}, fromFile, 'Upload a PDB file'), h('div', {style: {marginTop: '6px'}}, upload))),
+    {id: `f-${key}`, help: 'Protein atoms of the first model are used; waters and hydrogens are dropped.', error: errors[key]});
   }
 
   const rows = [];
@@ -166,9 +170,12 @@ async function buildForm(model, {query, models}) {
       inputs[key] = {value: () => fileText[key], el: input};
     } else if (kind === 'pocket') {
       const text = h('input', {type: 'text', id: `f-${key}`, placeholder: 'A:45,A:48  or  12.5, -3.0, 7.25', spellcheck: 'false'});
-      const radius = h('input', {type: 'number', id: `f-${key}-radius`, min: 3, max: 30, step: 'any', placeholder: 'radius Å'});
-      input = h('div', {class: 'row'}, text, radius);
+      const radius = h('input', {type: 'number', id: `f-${key}-radius`, min: 3, max: 30, step: 'any', placeholder: 'radius Å',
+        'aria-label': 'Pocket radius (Å)', 'aria-describedby': `f-${key}-help`});
       inputs[key] = {value: () => pocketValue(text.value, radius.value), el: text};
+      errors[key] = fieldError(`error-${key}`);
+      rows.push(labelled(label, text, {help: opt.help, error: errors[key], body: h('div', {class: 'row pocket-row'}, text, radius)}));
+      continue;
     } else if (kind === 'receptor') {
       rows.push(await receptorField(key));
       continue;
@@ -179,25 +186,16 @@ async function buildForm(model, {query, models}) {
   const submit = h('button', {class: 'btn primary', type: 'submit', id: 'submit-job'}, `Submit · ${cost ?? '?'} credits`);
 
   function showErrors(err) {
-    Object.values(errors).forEach((e) => { e.hidden = true; });
-    form.querySelectorAll('.invalid').forEach((el) => { // both receptor controls too
-      el.classList.remove('invalid');
-      el.removeAttribute('aria-invalid');
-      el.removeAttribute('aria-describedby');
-    });
+    const shown = Object.values(errors);
+    shown.forEach((e) => { e.hidden = true; });
+    form.querySelectorAll('.invalid').forEach((el) => shown.forEach((e) => clearError(el, e))); // both receptor controls too
     formError.hidden = true;
     const key = err.status === 400 ? fieldOf(err.message, model) : null;
     if (key && errors[key]) {
-      errors[key].textContent = err.message;
-      errors[key].hidden = false;
+      // A screen reader hears the message with the field it lands on (its description), not only a red border.
       const el = inputs[key]?.el;
-      if (el) {
-        // A screen reader hears the message with the field it lands on, not only a red border.
-        el.classList.add('invalid');
-        el.setAttribute('aria-invalid', 'true');
-        el.setAttribute('aria-describedby', errors[key].id);
-        el.focus();
-      }
+      showError(el, errors[key], inFormWords(err.message, spec));
+      el?.focus();
     } else {
       replace(formError, h('div', {}, h('strong', {}, err.error || 'Could not submit'), err.message));
       formError.hidden = false;
@@ -233,13 +231,26 @@ export async function render(main, {query}) {
   const models = (await api.get('/v1/models')).models.filter((m) => FORMS[m.id]);
   let current = models.some((m) => m.id === query.get('model')) ? query.get('model') : (models[0]?.id || 'esmfold');
   const body = h('div', {class: 'card-body'});
-  const tabs = h('div', {class: 'tabs', role: 'tablist'});
+  const tabs = h('div', {class: 'tabs', role: 'tablist', 'aria-label': 'Model'});
+  // The model tabs follow the ARIA tabs pattern: one tab stop (the selected tab), arrow keys, Home and End
+  // move between models, and the form is the tab panel the selected tab names.
+  function onTabKey(event) {
+    const step = {ArrowRight: 1, ArrowLeft: -1}[event.key];
+    const at = models.findIndex((m) => m.id === current);
+    const next = step ? (at + step + models.length) % models.length : event.key === 'Home' ? 0 : event.key === 'End' ? models.length - 1 : -1;
+    if (next < 0) return;
+    event.preventDefault();
+    show(models[next].id).then(() => tabs.querySelector(`#tab-${models[next].id}`).focus());
+  }
   async function show(model) {
     current = model;
     history.replaceState(null, '', `/submit?model=${model}${query.get('receptor') ? `&receptor=${encodeURIComponent(query.get('receptor'))}` : ''}`);
     replace(tabs, models.map((m) => h('button', {type: 'button', role: 'tab', class: m.id === model ? 'on' : '', id: `tab-${m.id}`,
-      'aria-selected': m.id === model ? 'true' : 'false', on: {click: () => show(m.id)}}, m.name, h('span', {class: 'cost'}, `${m.cost_credits} cr`))));
-    replace(body, tabs, await buildForm(model, {query, models}));
+      'aria-selected': m.id === model ? 'true' : 'false', 'aria-controls': 'model-panel', tabindex: m.id === model ? '0' : '-1',
+      'aria-label': `${m.name}, ${m.cost_credits} credits`, // not "ESMFold10 cr"
+      on: {click: () => show(m.id), keydown: onTabKey}}, m.name, h('span', {class: 'cost'}, `${m.cost_credits} cr`))));
+    replace(body, tabs, h('div', {role: 'tabpanel', id: 'model-panel', 'aria-labelledby': `tab-${model}`},
+      await buildForm(model, {query, models})));
   }
   replace(main, pageHeader('New job', {sub: 'Predict a structure or dock a ligand. Results appear in Jobs as they finish.'}),
     h('div', {class: 'content'}, h('div', {class: 'card', style: {maxWidth: '860px'}}, body)));

@@ -42,7 +42,7 @@ export async function render(main, {query}) {
       h('div', {class: 'grid stats'},
         statCard('Requests', num(report.totals.requests), `${report.period.start_date} to ${report.period.end_date}`),
         statCard('Credits used', num(report.totals.credits_used), 'net of refunds, on the day refunded'),
-        statCard('Avg response time', `${num(report.totals.avg_response_time_ms, 1)} ms`, 'inside the job service'),
+        statCard('Avg response time', `${num(report.totals.avg_response_time_ms, 1)} ms`, 'server time per request, network excluded'),
         statCard('Jobs submitted', num(report.by_model.reduce((a, m) => a + m.requests, 0)), `${report.by_model.length} model(s)`)),
       empty ? h('div', {class: 'card empty'}, icon('usage'), h('div', {class: 'title'}, 'No requests in this period'),
         h('div', {}, 'Usage appears here as soon as a key or this dashboard calls the API.')) : [

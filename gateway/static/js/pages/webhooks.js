@@ -3,7 +3,7 @@
 
 import {api} from '../api.js';
 import {pageHeader} from '../app.js';
-import {confirmDialog, copyText, h, icon, replace, toast} from '../dom.js';
+import {clearError, confirmDialog, copyText, field, fieldError, fieldGroup, h, icon, replace, showError, toast} from '../dom.js';
 import {ago, dateTime, num, shortId} from '../format.js';
 
 export const title = 'Webhooks';
@@ -100,17 +100,18 @@ export async function render(main) {
   const listCard = h('div', {class: 'card'});
   const url = h('input', {type: 'url', id: 'webhook-url', placeholder: 'https://example.org/phonos-hook', spellcheck: 'false'});
   const boxes = EVENTS.map((e) => h('input', {type: 'checkbox', value: e, checked: true, id: `event-${e}`}));
-  const error = h('div', {class: 'error', id: 'webhook-error', role: 'alert', hidden: true});
+  const error = fieldError('webhook-error', {role: 'alert'});
+  const eventsError = fieldError('webhook-events-error', {role: 'alert'}); // beside the boxes, not under the URL
+  const eventsGroup = fieldGroup('Events', boxes.map((b) => h('label', {class: 'check'}, b, b.value)), {id: 'webhook-events', error: eventsError});
   const add = h('button', {class: 'btn primary', type: 'submit', id: 'webhook-add'}, 'Add webhook');
   const form = h('form', {novalidate: true, id: 'webhook-form', on: {submit: async (event) => {
     event.preventDefault();
-    error.hidden = true;
-    url.classList.remove('invalid');
+    clearError(url, error);
+    clearError(eventsGroup, eventsError);
     const events = boxes.filter((b) => b.checked).map((b) => b.value);
     if (!events.length) {
       // The API reads an empty list as "every event": the opposite of three unticked boxes.
-      error.textContent = 'Tick at least one event.';
-      error.hidden = false;
+      showError(eventsGroup, eventsError, 'Tick at least one event.');
       return;
     }
     add.disabled = true;
@@ -121,15 +122,12 @@ export async function render(main) {
       url.value = '';
       await load();
     } catch (err) {
-      error.textContent = err.message;
-      error.hidden = false;
-      url.classList.add('invalid');
+      showError(url, error, err.message);
     }
     add.disabled = false;
   }}},
-  h('label', {class: 'field', for: 'webhook-url'}, h('span', {class: 'label'}, 'Receiver URL'), url,
-    h('div', {class: 'help'}, 'HTTPS on a public host. Each event is POSTed as signed JSON and retried with backoff until it gets a 2xx.'), error),
-  h('div', {class: 'field'}, h('span', {class: 'label'}, 'Events'), boxes.map((b) => h('label', {class: 'check'}, b, b.value))),
+  field('Receiver URL', url, {help: 'HTTPS on a public host. Each event is POSTed as signed JSON and retried with backoff until it gets a 2xx.', error}),
+  eventsGroup,
   h('div', {style: {marginTop: '16px'}}, add));
 
   const logSlot = h('div', {});
