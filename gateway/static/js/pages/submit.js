@@ -27,7 +27,7 @@ const FORMS = {
       ['sequence', 'Protein sequence', 'sequence', {help: 'One-letter amino-acid codes; the query of the MSA.'}],
       ['model_preset', 'Model preset', 'select', {param: true, choices: ['monomer', 'monomer_ptm', 'monomer_casp14'], help: 'monomer_ptm adds pTM and the PAE map.'}],
       ['msa_mode', 'MSA', 'select', {param: true, choices: ['', 'single_sequence', 'a3m', 'search'], labels: {'': 'Server default', single_sequence: 'Single sequence', a3m: 'Upload an A3M', search: 'Search the server’s databases'}, help: 'Default: search when the server has sequence databases, else single sequence.'}],
-      ['a3m', 'A3M file', 'file', {param: true, accept: '.a3m,.txt', help: 'Used with MSA “Upload an A3M”; its first record must be the query.'}],
+      ['a3m', 'A3M file', 'file', {param: true, accept: '.a3m,.txt', help: 'Your own alignment (MSA “Upload an A3M”, or the default); its first record must be the query.'}],
       ['max_msa_seqs', 'Max MSA sequences', 'int', {param: true, min: 1, max: 10000, placeholder: '512', help: '1–10000, default 512.'}],
       ['num_recycles', 'Recycles', 'int', {param: true, min: 0, max: 24, placeholder: '3', help: '0–24, default 3.'}],
       ['num_models', 'Models', 'int', {param: true, min: 1, max: 5, placeholder: '1', help: '1–5, ranked by mean pLDDT.'}],
@@ -135,6 +135,7 @@ async function buildForm(model, {query, models}) {
   }
 
   const rows = [];
+  const rowOf = {};  // a field's row by its key, for fields shown only with another field's choice
   const name = h('input', {type: 'text', id: 'f-name', maxlength: 400, placeholder: 'e.g. Lysozyme, run 3'});
   inputs.name = {value: () => name.value.trim() || undefined, el: name};
   rows.push(field('name', 'Job name', name, 'Optional, up to 200 characters; shown in the jobs table.'));
@@ -180,7 +181,20 @@ async function buildForm(model, {query, models}) {
       rows.push(await receptorField(key));
       continue;
     }
-    rows.push(field(key, label, input, opt.help));
+    rowOf[key] = field(key, label, input, opt.help);
+    rows.push(rowOf[key]);
+  }
+  if (rowOf.a3m && inputs.msa_mode) {
+    // The server reads an A3M with MSA "Upload an A3M", or with the default (a file given means upload);
+    // single sequence and search refuse one (a 400): the file box hides with them, and a file picked before
+    // switching to them is not sent.
+    const mode = inputs.msa_mode.el;
+    const file = inputs.a3m.value;
+    const takesA3m = () => mode.value === '' || mode.value === 'a3m';
+    inputs.a3m.value = () => (takesA3m() ? file() : undefined);
+    const sync = () => { rowOf.a3m.hidden = !takesA3m(); };
+    mode.addEventListener('change', sync);
+    sync();
   }
   const cost = models.find((m) => m.id === model)?.cost_credits;
   const submit = h('button', {class: 'btn primary', type: 'submit', id: 'submit-job'}, `Submit · ${cost ?? '?'} credits`);
