@@ -54,6 +54,7 @@ def test_the_account_page_shows_the_credit_history_and_pages_to_older_entries(br
     expect(deleted.locator("td.change")).to_have_text("−10")
     expect(deleted.locator("td.why")).to_contain_text(f"job {jobs[-1][:8]} (deleted)")
     assert deleted.locator("a").count() == 0
+    expect(rows.nth(2).locator("td.why")).to_contain_text("ESMFold job submitted")  # the model's name, not its id
     linked = rows.nth(2).locator("td.why a")
     expect(linked).to_have_attribute("href", f"/jobs/{jobs[-2]}")
     expect(page.locator("#credit-history-info")).to_have_text("20 of 23")

@@ -3,7 +3,7 @@
 import {api, signOut} from '../api.js';
 import {pageHeader} from '../app.js';
 import {confirmDialog, h, replace, toast} from '../dom.js';
-import {ago, dateTime, num, shortId} from '../format.js';
+import {ago, dateTime, modelName, num, shortId} from '../format.js';
 
 export const title = 'Account';
 
@@ -13,6 +13,11 @@ function stat(label, value, note, id) {
 
 const HISTORY_PAGE = 20;
 const KINDS = {grant: 'Added', charge: 'Charged', refund: 'Refunded'};
+
+// A job's note starts with its model's id ("esmfold job submitted"): the page says the model's name.
+function readableNote(note) {
+  return (note || '').replace(/^(\w+)(?= job )/, (id) => modelName(id));
+}
 
 // One change of the balance: when, how much (+/−), the balance after it, and why (its job linked while the
 // job exists; a deleted job's charge stays, unlinked).
@@ -27,7 +32,7 @@ function historyRow(entry) {
       `${entry.amount < 0 ? '−' : '+'}${num(Math.abs(entry.amount))}`),
     h('td', {class: 'num balance', 'data-label': 'Balance'}, num(entry.balance_after)),
     h('td', {class: 'why', 'data-label': 'Why'}, h('span', {class: ['chip', 'credit', entry.kind]}, kind),
-      entry.note || '', job));
+      readableNote(entry.note), job));
 }
 
 // The credit history card: the newest page, and "Show older" appends the next one. Entries already shown
