@@ -191,6 +191,15 @@ class JobStore:
             raise NotFound(f"Job {echoed_id(job_id)} not found")
         return JobRecord.from_row(row)
 
+    async def stored_request(self, account_id: int, job_id: str) -> tuple[str, str | None, ValidatedJob]:
+        """A job's model, name and the request its spec accepted; NotFound when it is not the account's or was
+        deleted."""
+        row = await self._db.read.fetch_one("get_job_input", {"id": job_id, "account_id": account_id})
+        if row is None:
+            raise NotFound(f"Job {echoed_id(job_id)} not found")
+        request = json.loads(row["request_json"])
+        return str(row["model"]), row["name"], ValidatedJob(sequence=request["sequence"], params=request["params"])
+
     async def delete(self, account_id: int, job_id: str) -> bool:
         """Forget a finished job (its owner asked): its stored request and webhook deliveries go and its row is
         cleared and hidden from every read of the API; the caller has removed its result files first. False when it was already gone

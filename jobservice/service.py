@@ -31,7 +31,7 @@ from jobservice.errors import (
 from jobservice.idempotency import Idempotency
 from jobservice.inference import Inference
 from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
-from jobservice.modelspecs.base import ModelSpec
+from jobservice.modelspecs.base import ModelSpec, ValidatedJob
 from jobservice.modelspecs.registry import SPEC_MODULES
 from jobservice.paging import check_page
 from jobservice.ratelimit import RateLimiter, RateLimits, SharedRateLimiter
@@ -278,6 +278,14 @@ class JobService:
 
     async def get_job(self, account_id: int, job_id: str) -> JobRecord:
         return await self.jobs.get(account_id, job_id)
+
+    async def job_input(self, account_id: int, job_id: str) -> tuple[str, str | None, ValidatedJob]:
+        """The request a job was accepted with, as POST /v1/predict takes it: what its spec stores but a request
+        cannot carry is left out (a model this deployment no longer serves keeps every stored param)."""
+        model, name, stored = await self.jobs.stored_request(account_id, job_id)
+        spec = self.specs.get(model)
+        hidden = set(spec.stored_only_params) if spec is not None else set()
+        return model, name, ValidatedJob(stored.sequence, {k: v for k, v in stored.params.items() if k not in hidden})
 
     async def list_jobs(self, account_id: int, *, status: str | None, model: str | None, limit: int | None,
                         offset: int | None, name: str | None = None) -> tuple[list[JobRecord], int, int, int]:

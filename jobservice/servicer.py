@@ -384,6 +384,15 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             return pb.GetJobResponse(job=pb.Job(**job_fields(job))), NO_CHARGE
         return await self._handle("GetJob", request, context, run)
 
+    async def GetJobInput(self, request: pb.GetJobInputRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            model, name, stored = await self._svc.job_input(who.account_id, request.job_id)
+            params = struct_pb2.Struct()
+            params.update(stored.params)
+            return pb.GetJobInputResponse(job_id=request.job_id, model=model, name=name, sequence=stored.sequence,
+                                          params=params), NO_CHARGE
+        return await self._handle("GetJobInput", request, context, run)
+
     async def ListJobs(self, request: pb.ListJobsRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             jobs, total, limit, offset = await self._svc.list_jobs(

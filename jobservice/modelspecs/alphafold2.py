@@ -72,6 +72,7 @@ class AlphaFold2Spec:
     triton_model: str = "alphafold2"
     formats: tuple[str, ...] = FORMATS
     provenance_params: tuple[str, ...] = ()
+    stored_only_params: tuple[str, ...] = ("templates_note",)
 
     @property
     def timeout_s(self) -> float:

@@ -69,6 +69,12 @@ class ModelSpec(Protocol):
         ...
 
     @property
+    def stored_only_params(self) -> tuple[str, ...]:
+        """Params validation adds to what it stores that a request cannot carry (GET /v1/jobs/{id}/input
+        leaves them out, so the request it gives back can be posted again)."""
+        ...
+
+    @property
     def timeout_s(self) -> float:
         """The model's compute limit for one job (s): sent with each call, counted by the model from when it
         starts computing; past it the job fails as `compute_limit`, charged (jobservice/failures.py)."""

@@ -73,6 +73,7 @@ class DiffDockSpec:
     triton_model: str = "diffdock"
     formats: tuple[str, ...] = FORMATS
     provenance_params: tuple[str, ...] = ("protein_source", "random_seed")
+    stored_only_params: tuple[str, ...] = ("protein_source", "protein_residues")
 
     @property
     def timeout_s(self) -> float:

@@ -25,6 +25,7 @@ class EchoSpec:
     triton_model: str = "echo"
     formats: tuple[str, ...] = ("txt",)
     provenance_params: tuple[str, ...] = ()
+    stored_only_params: tuple[str, ...] = ()
     timeout_s: float = 30.0
 
     async def validate(self, sequence: str, params: Mapping[str, Any], outputs: JobOutputs) -> ValidatedJob:

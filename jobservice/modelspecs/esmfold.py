@@ -54,6 +54,7 @@ class EsmFoldSpec:
         self.triton_model = "esmfold"
         self.formats = FORMATS
         self.provenance_params: tuple[str, ...] = ()
+        self.stored_only_params: tuple[str, ...] = ()
         # The compute limit the model counts for the forward pass. An Amber relax afterwards has its own
         # (PHONOS_RELAX_TIMEOUT_S, in the model): one that runs out of time ends as a clean "timed_out"
         # relax with the unrelaxed files delivered, never as a failed job.

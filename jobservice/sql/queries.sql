@@ -353,6 +353,12 @@ WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
   AND status IN ('completed', 'failed', 'cancelled')
 RETURNING id;
 
+-- name: get_job_input
+-- A job's stored request (GET /v1/jobs/{id}/input); a deleted job's went with it.
+SELECT j.id, j.model, j.name, i.request_json
+FROM jobs j JOIN job_inputs i ON i.job_id = j.id
+WHERE j.id = :id AND j.account_id = :account_id AND j.deleted_at IS NULL;
+
 -- name: delete_job_input
 DELETE FROM job_inputs WHERE job_id = :id;
 

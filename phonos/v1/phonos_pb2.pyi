@@ -196,6 +196,26 @@ class GetJobResponse(_message.Message):
     job: Job
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
+class GetJobInputRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class GetJobInputResponse(_message.Message):
+    __slots__ = ("job_id", "model", "name", "sequence", "params")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    model: str
+    name: str
+    sequence: str
+    params: _struct_pb2.Struct
+    def __init__(self, job_id: _Optional[str] = ..., model: _Optional[str] = ..., name: _Optional[str] = ..., sequence: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
 class ListJobsRequest(_message.Message):
     __slots__ = ("status", "model", "limit", "offset", "name")
     STATUS_FIELD_NUMBER: _ClassVar[int]

@@ -60,6 +60,11 @@ class PhonosServiceStub:
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.GetJobRequest.SerializeToString,
                 response_deserializer=phonos_dot_v1_dot_phonos__pb2.GetJobResponse.FromString,
                 _registered_method=True)
+        self.GetJobInput = channel.unary_unary(
+                '/phonos.v1.PhonosService/GetJobInput',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.GetJobInputRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.GetJobInputResponse.FromString,
+                _registered_method=True)
         self.ListJobs = channel.unary_unary(
                 '/phonos.v1.PhonosService/ListJobs',
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.ListJobsRequest.SerializeToString,
@@ -206,6 +211,15 @@ class PhonosServiceServicer:
 
     def GetJob(self, request, context):
         """One job's status, and its results once completed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJobInput(self, request, context):
+        """The request a job was accepted with, as POST /v1/predict takes it (defaults filled in, a receptor taken
+        from an earlier job as its PDB text): post it back to run the job again, changed or not. A deleted job's
+        request went with it (404).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -406,6 +420,11 @@ def add_PhonosServiceServicer_to_server(servicer, server):
                     servicer.GetJob,
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.GetJobRequest.FromString,
                     response_serializer=phonos_dot_v1_dot_phonos__pb2.GetJobResponse.SerializeToString,
+            ),
+            'GetJobInput': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJobInput,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.GetJobInputRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.GetJobInputResponse.SerializeToString,
             ),
             'ListJobs': grpc.unary_unary_rpc_method_handler(
                     servicer.ListJobs,
@@ -654,6 +673,33 @@ class PhonosService:
             '/phonos.v1.PhonosService/GetJob',
             phonos_dot_v1_dot_phonos__pb2.GetJobRequest.SerializeToString,
             phonos_dot_v1_dot_phonos__pb2.GetJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJobInput(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/GetJobInput',
+            phonos_dot_v1_dot_phonos__pb2.GetJobInputRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.GetJobInputResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -63,6 +63,7 @@ ROUTES: dict[str, Route] = {r.rpc: r for r in (
     Route("Predict", "POST", "/v1/predict", body=True),
     Route("SubmitBatch", "POST", "/v1/batch", body=True),
     Route("GetJob", "GET", "/v1/jobs/{job_id}", response_body="job"),
+    Route("GetJobInput", "GET", "/v1/jobs/{job_id}/input"),
     Route("ListJobs", "GET", "/v1/jobs"),
     Route("DownloadJobOutput", "GET", "/v1/jobs/{job_id}/download", response_body="file"),
     Route("WatchJob", "GET", "/v1/jobs/{job_id}/events", response_body="event", streaming=True),
@@ -144,6 +145,10 @@ def download(job_id: str, format: str | None) -> Call[Download]:
 
 def delete_job(job_id: str) -> Call[None]:
     return _call("DeleteJob", lambda d: None, job_id=job_id)
+
+
+def job_input(job_id: str) -> Call[dict[str, Any]]:
+    return _call("GetJobInput", dict, job_id=job_id)
 
 
 def cancel_job(job_id: str, idempotency_key: str | None) -> Call[Cancellation]:

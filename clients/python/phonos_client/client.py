@@ -181,6 +181,11 @@ class Client(_Base):
                 return
             offset += len(page.jobs)
 
+    def job_input(self, job_id: str) -> dict[str, Any]:
+        """The request a job was accepted with, in `predict`'s shape (model, sequence, params, name): change it
+        and submit it again with `predict(**...)` minus `job_id`."""
+        return self._send(calls.job_input(job_id))
+
     def download(self, job_id: str, format: str | None = None) -> Download:
         return self._send(calls.download(job_id, format))
 
@@ -362,6 +367,9 @@ class AsyncClient(_Base):
             if not page.has_more or not page.jobs:
                 return
             offset += len(page.jobs)
+
+    async def job_input(self, job_id: str) -> dict[str, Any]:
+        return await self._send(calls.job_input(job_id))
 
     async def download(self, job_id: str, format: str | None = None) -> Download:
         return await self._send(calls.download(job_id, format))
