@@ -342,6 +342,8 @@ export async function render(main, {params}) {
       job.status === 'completed' && job.model !== 'diffdock' && !job.results_deleted_at
         ? h('a', {class: 'btn', id: 'dock-this', href: `/submit?model=diffdock&receptor=${encodeURIComponent(job.job_id)}`}, 'Dock a ligand to this structure')
         : null,
+      h('a', {class: 'btn', id: 'run-again', href: `/submit?model=${encodeURIComponent(job.model)}&from=${encodeURIComponent(job.job_id)}`,
+        title: 'A new job with this one’s input, to change what you need'}, 'Run again'),
       ACTIVE.has(job.status) ? null // cancel it first (the status card's button)
         : h('button', {class: 'btn danger', type: 'button', id: 'delete-job', on: {click: () => onDelete()}}, 'Delete'),
     ].filter(Boolean),

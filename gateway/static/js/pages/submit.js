@@ -3,7 +3,7 @@
 
 import {api} from '../api.js';
 import {pageHeader} from '../app.js';
-import {clearError, field as labelled, fieldError, fieldGroup, h, replace, showError} from '../dom.js';
+import {clearError, field as labelled, fieldError, fieldGroup, h, replace, showError, toast} from '../dom.js';
 import {modelName, shortId} from '../format.js';
 
 export const title = 'New job';
@@ -99,9 +99,10 @@ async function receptorJobs() {
   return pages.flatMap((p) => p.jobs).sort((a, b) => b.created_at.localeCompare(a.created_at));
 }
 
-async function buildForm(model, {query, models}) {
+async function buildForm(model, {query, models, earlier}) {
   const spec = FORMS[model];
   const inputs = {};
+  const setters = {};  // key -> fills the field with a value from an earlier job's request ("Run again")
   const errors = {};
   const formError = h('div', {class: 'notice bad form-error', role: 'alert', hidden: true, id: 'form-error'});
   const fileText = {};
@@ -125,6 +126,7 @@ async function buildForm(model, {query, models}) {
     const fromFile = h('input', {type: 'radio', name: 'receptor-source', value: 'file', id: 'receptor-from-file', checked: !jobs.length});
     const sync = () => { select.disabled = !fromJob.checked; upload.disabled = !fromFile.checked; };
     fromJob.addEventListener('change', sync); fromFile.addEventListener('change', sync); sync();
+    setters[key] = (pdb) => { fileText[key] = pdb; fromFile.checked = true; fromJob.checked = false; sync(); kept(upload); };
     // `el` (the control an error marks and focuses) follows the radio chosen at submission, not at build time.
     inputs[key] = {value: () => (fromJob.checked ? select.value : fileText[key]), get el() { return fromJob.checked ? select : upload; }};
     errors[key] = fieldError(`error-${key}`);
@@ -134,6 +136,12 @@ async function buildForm(model, {query, models}) {
     {id: `f-${key}`, help: 'Protein atoms of the first model are used; waters and hydrogens are dropped.', error: errors[key]});
   }
 
+  // A file box whose text comes from the earlier job: said beside it; choosing a file replaces the text.
+  function kept(box) {
+    const note = h('div', {class: 'help kept-file'}, 'The earlier job’s file is kept; choose a file to replace it.');
+    box.after(note);
+    box.addEventListener('change', () => note.remove(), {once: true});
+  }
   const rows = [];
   const rowOf = {};  // a field's row by its key, for fields shown only with another field's choice
   const name = h('input', {type: 'text', id: 'f-name', maxlength: 400, placeholder: 'e.g. Lysozyme, run 3'});
@@ -146,6 +154,8 @@ async function buildForm(model, {query, models}) {
       // Not a sequence as the placeholder: grey letters in the box read as a sequence already there.
       input = h('textarea', {id: `f-${key}`, rows: 5, placeholder: 'Paste one-letter amino-acid codes or a FASTA record', spellcheck: 'false'});
       inputs[key] = {value: () => cleanSequence(input.value), el: input};
+      const area = input;
+      setters[key] = (v) => { area.value = v; };
       const box = input;
       rows.push(field(key, label, input, [opt.help, ' ', h('button', {class: 'btn link small', type: 'button', id: 'use-example',
         on: {click: () => { box.value = EXAMPLE_SEQUENCE; box.focus(); }}}, 'Use an example')]));
@@ -153,27 +163,40 @@ async function buildForm(model, {query, models}) {
     } else if (kind === 'text') {
       input = h('input', {type: 'text', id: `f-${key}`, placeholder: opt.placeholder || '', spellcheck: 'false'});
       inputs[key] = {value: () => input.value.trim() || undefined, el: input};
+      setters[key] = (v) => { input.value = String(v); };
     } else if (kind === 'int') {
       input = h('input', {type: 'number', id: `f-${key}`, min: opt.min, max: opt.max, step: 1, placeholder: opt.placeholder || ''});
       inputs[key] = {value: () => (input.value === '' ? undefined : Number(input.value)), el: input};
+      const box = input;
+      setters[key] = (v) => { box.value = String(v); };
       numbers.push(field(key, label, input, opt.help));
       continue;
     } else if (kind === 'select') {
       input = h('select', {id: `f-${key}`}, opt.choices.map((c) => h('option', {value: c}, (opt.labels && opt.labels[c]) || c)));
       inputs[key] = {value: () => input.value || undefined, el: input};
+      const box = input;
+      setters[key] = (v) => { if (opt.choices.includes(v)) box.value = v; };
     } else if (kind === 'bool') {
       input = h('select', {id: `f-${key}`}, h('option', {value: ''}, 'Server default'), h('option', {value: 'true'}, 'Yes'), h('option', {value: 'false'}, 'No'));
       inputs[key] = {value: () => (input.value === '' ? undefined : input.value === 'true'), el: input};
+      const box = input;
+      setters[key] = (v) => { box.value = v ? 'true' : 'false'; };
     } else if (kind === 'file') {
       input = h('input', {type: 'file', id: `f-${key}`, accept: opt.accept, on: {change: async () => {
         fileText[key] = input.files[0] ? await readFile(input.files[0]) : undefined;
       }}});
       inputs[key] = {value: () => fileText[key], el: input};
+      const box = input;
+      setters[key] = (v) => { fileText[key] = v; kept(box); };
     } else if (kind === 'pocket') {
       const text = h('input', {type: 'text', id: `f-${key}`, placeholder: 'A:45,A:48  or  12.5, -3.0, 7.25', spellcheck: 'false'});
       const radius = h('input', {type: 'number', id: `f-${key}-radius`, min: 3, max: 30, step: 'any', placeholder: 'radius Å',
         'aria-label': 'Pocket radius (Å)', 'aria-describedby': `f-${key}-help`});
       inputs[key] = {value: () => pocketValue(text.value, radius.value), el: text};
+      setters[key] = (v) => {
+        text.value = v.center ? v.center.join(', ') : String(v.residues || '');
+        if (v.radius !== undefined) radius.value = String(v.radius);
+      };
       errors[key] = fieldError(`error-${key}`);
       rows.push(labelled(label, text, {help: opt.help, error: errors[key], body: h('div', {class: 'row pocket-row'}, text, radius)}));
       continue;
@@ -183,6 +206,14 @@ async function buildForm(model, {query, models}) {
     }
     rowOf[key] = field(key, label, input, opt.help);
     rows.push(rowOf[key]);
+  }
+  if (earlier) {
+    // "Run again": every field the earlier request set, its files kept until another is chosen.
+    name.value = earlier.name || '';
+    if (setters.sequence && earlier.sequence) setters.sequence(earlier.sequence);
+    for (const [key, value] of Object.entries(earlier.params || {})) {
+      if (value !== null && value !== undefined && setters[key]) setters[key](value);
+    }
   }
   if (rowOf.a3m && inputs.msa_mode) {
     // The server reads an A3M with MSA "Upload an A3M", or with the default (a file given means upload);
@@ -238,12 +269,25 @@ async function buildForm(model, {query, models}) {
   h('div', {class: 'fields'}, rows, numbers.length ? h('div', {class: 'field-row'}, numbers) : null),
   formError,
   h('div', {class: 'row', style: {marginTop: '20px'}}, submit, h('span', {class: 'muted small'}, 'Credits are taken when the job is accepted and refunded if it cannot run.')));
-  return h('div', {}, h('p', {class: 'muted', style: {marginTop: 0}}, spec.blurb), form);
+  const from = earlier ? h('div', {class: 'notice ok', id: 'run-again', style: {marginBottom: '16px'}}, h('div', {}, h('strong', {}, 'Filled in from job ',
+    h('a', {class: 'mono', href: `/jobs/${encodeURIComponent(earlier.job_id)}`}, shortId(earlier.job_id))),
+  h('div', {}, 'Change what you need and submit: it runs as a new job.'))) : null;
+  return h('div', {}, h('p', {class: 'muted', style: {marginTop: 0}}, spec.blurb), from, form);
 }
 
 export async function render(main, {query}) {
   const models = (await api.get('/v1/models')).models.filter((m) => FORMS[m.id]);
   let current = models.some((m) => m.id === query.get('model')) ? query.get('model') : (models[0]?.id || 'esmfold');
+  // ?from=JOB_ID ("Run again" on a job's page): the form starts from that job's request.
+  let earlier = null;
+  if (query.get('from')) {
+    try {
+      earlier = await api.get(`/v1/jobs/${encodeURIComponent(query.get('from'))}/input`);
+      if (models.some((m) => m.id === earlier.model)) current = earlier.model;
+    } catch (err) {
+      toast(`Could not start from that job: ${err.message}`);
+    }
+  }
   const body = h('div', {class: 'card-body'});
   const tabs = h('div', {class: 'tabs', role: 'tablist', 'aria-label': 'Model'});
   // The model tabs follow the ARIA tabs pattern: one tab stop (the selected tab), arrow keys, Home and End
@@ -264,7 +308,7 @@ export async function render(main, {query}) {
       'aria-label': `${m.name}, ${m.cost_credits} credits`, // not "ESMFold10 cr"
       on: {click: () => show(m.id), keydown: onTabKey}}, m.name, h('span', {class: 'cost'}, `${m.cost_credits} cr`))));
     replace(body, tabs, h('div', {role: 'tabpanel', id: 'model-panel', 'aria-labelledby': `tab-${model}`},
-      await buildForm(model, {query, models})));
+      await buildForm(model, {query, models, earlier: earlier && earlier.model === model ? earlier : null})));
   }
   replace(main, pageHeader('New job', {sub: 'Predict a structure or dock a ligand. Results appear in Jobs as they finish.'}),
     h('div', {class: 'content'}, h('div', {class: 'card', style: {maxWidth: '860px'}}, body)));
