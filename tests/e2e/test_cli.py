@@ -260,6 +260,30 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_jobs_rerun_submits_a_jobs_request_again(service: InProcessService, transport: str) -> None:
+    key = service.new_key()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return phonos(service, key, *args, PHONOS_URL=service.url_for(transport))
+
+    api = service.client(key)
+    first = api.post("/v1/predict", json={"model": "esmfold", "sequence": "MKTAYIAKQRQ", "name": "try 1",
+                                          "params": {"num_recycles": 2}}).json()["job_id"]
+    again = run("jobs", "rerun", first, "--json")
+    assert again.returncode == 0, again.stderr
+    submitted = json.loads(again.stdout)
+    assert submitted["job_id"] != first and submitted["credits_used"] == 10  # the API's answer to the submission
+    copy = api.get(f"/v1/jobs/{submitted['job_id']}/input").json()
+    original = api.get(f"/v1/jobs/{first}/input").json()
+    assert (copy["name"], copy["sequence"], copy["params"]) == (original["name"], original["sequence"],
+                                                               original["params"])
+    renamed = run("jobs", "rerun", first, "--name", "try 2")
+    assert renamed.returncode == 0 and f"(the request of {first})" in renamed.stdout
+    assert api.get(f"/v1/jobs/{renamed.stdout.split()[0]}").json()["name"] == "try 2"
+    assert run("jobs", "rerun", "no-such-job").returncode == 4
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_webhook_deliveries_and_redelivery(service: InProcessService, transport: str) -> None:
     key = service.new_key()
 

@@ -3,7 +3,7 @@
     phonos login [--url URL] [--api-key KEY]
     phonos fold FASTA|SEQUENCE|- --model esmfold|alphafold2 [--param K=V]... [--out DIR] [--no-wait] [--json]
     phonos dock --protein PDB|JOB_ID (--ligand SMILES | --ligands FILE.smi|.csv|.sdf) [--out DIR] [--json]
-    phonos jobs ls|show|watch|download|cancel ...
+    phonos jobs ls|show|watch|download|cancel|rerun|rm ...
     phonos usage [--days N]      phonos account [credits [--limit N] [--all]]      phonos models
     phonos webhooks ls|create|delete|test|deliveries|redeliver ...
 
@@ -325,6 +325,12 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     elif command == "jobs cancel":
         cancelled = client.cancel_job(args.job_id)
         emit(args, cancelled.raw, f"{cancelled.job_id} cancelled ({cancelled.credits_refunded} credits refunded)")
+    elif command == "jobs rerun":
+        request = client.job_input(args.job_id)
+        name = args.name if args.name is not None else request.get("name")
+        submitted = client.predict(request["model"], request["sequence"], name=name, params=request["params"])
+        emit(args, submitted.raw, f"{submitted.job_id}\t{submitted.model}\t{submitted.status}\t"
+                                      f"{submitted.credits_used} credits (the request of {args.job_id})")
     elif command == "jobs rm":
         for job_id in args.job_ids:  # one after another: the first refusal stops with its exit code
             client.delete_job(job_id)
@@ -460,6 +466,10 @@ def add_user_commands(sub: Any) -> None:
     download.add_argument("--format", help="one of the job's formats (`jobs show`; default: its main file)")
     download.add_argument("--out", help="file or folder (default: the server's file name, here)")
     command(jobs.add_parser("cancel", help="cancel a pending or running job"), "jobs cancel").add_argument("job_id")
+    rerun = command(jobs.add_parser("rerun", help="submit a job's request again as a new job (its inputs and "
+                                                  "parameters, the server's defaults filled in)"), "jobs rerun")
+    rerun.add_argument("job_id")
+    rerun.add_argument("--name", help="the new job's name (default: the earlier job's)")
     command(jobs.add_parser("rm", help="delete finished jobs: their results and inputs go for good"),
             "jobs rm").add_argument("job_ids", nargs="+", metavar="job_id")
 

@@ -53,10 +53,12 @@ class Submission:
     status: str
     credits_used: int
     message: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Submission:
-        return cls(data["job_id"], data["model"], data["status"], int(data["credits_used"]), data.get("message", ""))
+        return cls(data["job_id"], data["model"], data["status"], int(data["credits_used"]), data.get("message", ""),
+                   raw=data)
 
 
 @dataclass(frozen=True)
