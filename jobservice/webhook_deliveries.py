@@ -24,6 +24,7 @@ from jobservice.store import Row, Store
 
 DAY_S = 86400.0
 PURGE_EVERY_S = 3600.0
+PURGE_BATCH = 5000  # rows per transaction: other writers wait at most one batch
 DEFAULT_LIMIT = 20  # a log is read from its top
 STATUSES = ("pending", "delivered", "failed")
 ALL = "all"
@@ -116,9 +117,15 @@ class WebhookDeliveries:
         return DeliveryRecord.from_row(row)
 
     async def purge(self) -> int:
-        """Delete finished deliveries older than the log's retention; how many went."""
-        async with self._db.transaction() as tx:
-            return await tx.execute("purge_webhook_deliveries", {"before": now() - self._log_s})
+        """Delete finished deliveries older than the log's retention, a transaction per batch; how many went."""
+        before = now() - self._log_s
+        purged = 0
+        while True:
+            async with self._db.transaction() as tx:
+                gone = await tx.execute("purge_webhook_deliveries", {"before": before, "limit": PURGE_BATCH})
+            purged += gone
+            if gone < PURGE_BATCH:
+                return purged
 
     async def _own_webhook(self, account_id: int, webhook_id: str) -> None:
         if await self._db.read.fetch_one("get_webhook", {"id": webhook_id, "account_id": account_id}) is None:

@@ -234,8 +234,10 @@ SELECT webhook_id, event, payload, 'pending', :now, :now FROM webhook_deliveries
 RETURNING id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at;
 
 -- name: purge_webhook_deliveries
--- Finished deliveries past the log's retention; pending ones stay until they finish.
-DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < :before;
+-- Finished deliveries past the log's retention, a batch at a time (a first purge after an upgrade may meet
+-- a year of rows: one statement would hold the write lock for seconds); pending ones stay until they finish.
+DELETE FROM webhook_deliveries WHERE id IN (
+    SELECT id FROM webhook_deliveries WHERE status <> 'pending' AND created_at < :before LIMIT :limit);
 
 -- name: mark_delivered
 UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = :last_status,

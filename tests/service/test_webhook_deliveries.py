@@ -8,6 +8,7 @@ import time
 import grpc
 import pytest
 
+from jobservice import webhook_deliveries
 from phonos.v1 import phonos_pb2 as pb
 from phonos.v1 import phonos_pb2_grpc
 from tests.support import ALL_STORES, InProcessService, WebhookReceiver, wait_until
@@ -126,7 +127,9 @@ def test_unreachable_receivers_are_worded_without_the_network_reason(service: In
     assert stored != [(failed["last_error"],)]  # the operator's log keeps the reason; the API does not say it
 
 
-def test_finished_deliveries_are_purged_after_the_log_retention(twin_factory: type) -> None:
+def test_finished_deliveries_are_purged_after_the_log_retention(twin_factory: type,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(webhook_deliveries, "PURGE_BATCH", 2)  # several batches for a few rows
     service = twin_factory.start(**SETTINGS, PHONOS_WEBHOOK_DELIVERY_LOG_DAYS="1")
     client = service.client(service.new_key())
     with WebhookReceiver() as receiver:
@@ -137,7 +140,11 @@ def test_finished_deliveries_are_purged_after_the_log_retention(twin_factory: ty
     service.sql(f"UPDATE webhook_deliveries SET created_at = {old} WHERE event = 'job.started'")
     service.sql(f"INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at) "
                 f"VALUES ('{hook_id}', 'job.failed', '{{}}', 'pending', {time.time() + 3600}, {old})")
-    assert service.call(service.running.service.deliveries.purge()) == 1  # the old delivered one; pending ones stay
+    for _ in range(4):
+        service.sql(f"INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, "
+                    f"created_at) VALUES ('{hook_id}', 'job.failed', '{{}}', 'failed', 0, {old})")
+    # the old delivered one and the four old failed ones, two at a time; pending ones stay
+    assert service.call(service.running.service.deliveries.purge()) == 5
     assert [d["event"] for d in deliveries(client, hook_id)["deliveries"]] == ["job.failed", "job.completed"]
 
 
