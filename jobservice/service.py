@@ -151,6 +151,7 @@ class JobService:
             allow_http_loopback=settings.webhook_allow_http_loopback, timeout_s=settings.webhook_timeout_s,
         )
         self.deliveries = WebhookDeliveries(db, log_days=settings.webhook_delivery_log_days)
+        self.credits = CreditHistory(db)
         self.dispatcher = Dispatcher(
             self.jobs, self.specs, inference, self.results, max_inflight=settings.max_inflight_per_model,
             retry_window_s=settings.triton_retry_window_s, max_attempts=settings.max_attempts,
@@ -378,7 +379,7 @@ class JobService:
                              offset: int | None) -> tuple[list[CreditEntry], int, int, int]:
         """One page of the account's credit history, newest first: entries, total, limit, offset."""
         limit, offset = check_page(limit, offset)
-        entries, total = await CreditHistory(self.db).page(account_id, limit=limit, offset=offset)
+        entries, total = await self.credits.page(account_id, limit=limit, offset=offset)
         return entries, total, limit, offset
 
     async def usage_report(self, account_id: int, days: int | None) -> UsageReport:

@@ -124,6 +124,11 @@ def job_fields(job: JobRecord) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def pagination(total: int, limit: int, offset: int, shown: int) -> pb.Pagination:
+    """One page of a list (jobs, credit history, webhook deliveries): whether more follow the `shown` items."""
+    return pb.Pagination(total=total, limit=limit, offset=offset, has_more=offset + shown < total)
+
+
 def credit_entry_message(entry: CreditEntry) -> pb.CreditEntry:
     message = pb.CreditEntry(id=entry.id, created_at=_ts(entry.created_at), amount=entry.amount,
                              balance_after=entry.balance_after, kind=str(entry.kind), job_deleted=entry.job_deleted)
@@ -387,10 +392,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def GetJobInput(self, request: pb.GetJobInputRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             model, name, stored = await self._svc.job_input(who.account_id, request.job_id)
-            params = struct_pb2.Struct()
-            params.update(stored.params)
             return pb.GetJobInputResponse(job_id=request.job_id, model=model, name=name, sequence=stored.sequence,
-                                          params=params), NO_CHARGE
+                                          params=_struct(stored.params)), NO_CHARGE
         return await self._handle("GetJobInput", request, context, run)
 
     async def ListJobs(self, request: pb.ListJobsRequest, context: grpc.aio.ServicerContext) -> Message:
@@ -403,7 +406,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 offset=request.offset if request.HasField("offset") else None,
                 name=request.name if request.HasField("name") else None,
             )
-            page = pb.Pagination(total=total, limit=limit, offset=offset, has_more=offset + len(jobs) < total)
+            page = pagination(total, limit, offset, len(jobs))
             return pb.ListJobsResponse(jobs=[pb.Job(**job_fields(j)) for j in jobs], pagination=page), NO_CHARGE
         return await self._handle("ListJobs", request, context, run)
 
@@ -468,7 +471,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 limit=request.limit if request.HasField("limit") else None,
                 offset=request.offset if request.HasField("offset") else None,
             )
-            page = pb.Pagination(total=total, limit=limit, offset=offset, has_more=offset + len(entries) < total)
+            page = pagination(total, limit, offset, len(entries))
             return pb.ListCreditEntriesResponse(entries=[credit_entry_message(e) for e in entries],
                                                 pagination=page), NO_CHARGE
         return await self._handle("ListCreditEntries", request, context, run)
@@ -526,7 +529,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 limit=request.limit if request.HasField("limit") else None,
                 offset=request.offset if request.HasField("offset") else None,
             )
-            page = pb.Pagination(total=total, limit=limit, offset=offset, has_more=offset + len(deliveries) < total)
+            page = pagination(total, limit, offset, len(deliveries))
             return pb.ListWebhookDeliveriesResponse(deliveries=[delivery_message(d) for d in deliveries],
                                                     pagination=page), NO_CHARGE
         return await self._handle("ListWebhookDeliveries", request, context, run)

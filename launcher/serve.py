@@ -203,7 +203,7 @@ def serve(settings: ServiceSettings) -> int:
     settings = settings.with_overrides(data_dir=data_dir)
     # Nothing is created (no data directory, no admin key printed) for a start that cannot listen; a data
     # directory another job service owns is said first (its ports are taken too, and that is the reason).
-    if settings.sqlite_path is not None and data_dir.is_dir() and not owner_free(settings):
+    if data_dir.is_dir() and not owner_free(settings):
         return 1
     taken = taken_port(settings)
     if taken is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -99,6 +99,39 @@ def _grpc_module() -> Any:
     return grpc_transport
 
 
+class _Page(Protocol):
+    @property
+    def has_more(self) -> bool: ...
+
+
+P = TypeVar("P", bound=_Page)
+
+
+def _every(fetch: Callable[[int], P], items: Callable[[P], Sequence[T]]) -> Iterator[T]:
+    """Every item of a newest-first list, page after page, from offset 0 until a page says no more follow."""
+    offset = 0
+    while True:
+        page = fetch(offset)
+        found = items(page)
+        yield from found
+        if not page.has_more or not found:
+            return
+        offset += len(found)
+
+
+async def _every_async(fetch: Callable[[int], Awaitable[P]], items: Callable[[P], Sequence[T]]) -> AsyncIterator[T]:
+    """`_every` for the async client."""
+    offset = 0
+    while True:
+        page = await fetch(offset)
+        found = items(page)
+        for item in found:
+            yield item
+        if not page.has_more or not found:
+            return
+        offset += len(found)
+
+
 class _Base:
     def __init__(self, base_url: str | None, api_key: str | None, transport: Transport | None, *, timeout: float,
                  max_retries: int, max_rate_limit_wait: float, http: object) -> None:
@@ -173,13 +206,8 @@ class Client(_Base):
     def iter_jobs(self, *, status: str | None = None, model: str | None = None, name: str | None = None,
                   page_size: int = 100) -> Iterator[Job]:
         """Every job (newest first), page after page."""
-        offset = 0
-        while True:
-            page = self.list_jobs(status=status, model=model, name=name, limit=page_size, offset=offset)
-            yield from page.jobs
-            if not page.has_more or not page.jobs:
-                return
-            offset += len(page.jobs)
+        return _every(lambda offset: self.list_jobs(status=status, model=model, name=name, limit=page_size,
+                                                    offset=offset), lambda page: page.jobs)
 
     def job_input(self, job_id: str) -> dict[str, Any]:
         """The request a job was accepted with, in `predict`'s shape (model, sequence, params, name): change it
@@ -210,13 +238,7 @@ class Client(_Base):
 
     def iter_credit_history(self, *, page_size: int = 100) -> Iterator[CreditEntry]:
         """Every entry of the credit history (newest first), page after page."""
-        offset = 0
-        while True:
-            page = self.credit_history(limit=page_size, offset=offset)
-            yield from page.entries
-            if not page.has_more or not page.entries:
-                return
-            offset += len(page.entries)
+        return _every(lambda offset: self.credit_history(limit=page_size, offset=offset), lambda page: page.entries)
 
     def usage(self, days: int | None = None) -> dict[str, Any]:
         return self._send(calls.usage(days))
@@ -357,16 +379,10 @@ class AsyncClient(_Base):
                         offset: int | None = None, name: str | None = None) -> JobPage:
         return await self._send(calls.list_jobs(status, model, limit, offset, name))
 
-    async def iter_jobs(self, *, status: str | None = None, model: str | None = None, name: str | None = None,
-                        page_size: int = 100) -> AsyncIterator[Job]:
-        offset = 0
-        while True:
-            page = await self.list_jobs(status=status, model=model, name=name, limit=page_size, offset=offset)
-            for job in page.jobs:
-                yield job
-            if not page.has_more or not page.jobs:
-                return
-            offset += len(page.jobs)
+    def iter_jobs(self, *, status: str | None = None, model: str | None = None, name: str | None = None,
+                  page_size: int = 100) -> AsyncIterator[Job]:
+        return _every_async(lambda offset: self.list_jobs(status=status, model=model, name=name, limit=page_size,
+                                                          offset=offset), lambda page: page.jobs)
 
     async def job_input(self, job_id: str) -> dict[str, Any]:
         return await self._send(calls.job_input(job_id))
@@ -393,15 +409,9 @@ class AsyncClient(_Base):
     async def credit_history(self, *, limit: int | None = None, offset: int | None = None) -> CreditPage:
         return await self._send(calls.credit_history(limit, offset))
 
-    async def iter_credit_history(self, *, page_size: int = 100) -> AsyncIterator[CreditEntry]:
-        offset = 0
-        while True:
-            page = await self.credit_history(limit=page_size, offset=offset)
-            for entry in page.entries:
-                yield entry
-            if not page.has_more or not page.entries:
-                return
-            offset += len(page.entries)
+    def iter_credit_history(self, *, page_size: int = 100) -> AsyncIterator[CreditEntry]:
+        return _every_async(lambda offset: self.credit_history(limit=page_size, offset=offset),
+                            lambda page: page.entries)
 
     async def usage(self, days: int | None = None) -> dict[str, Any]:
         return await self._send(calls.usage(days))

@@ -2,7 +2,8 @@
 
 import {api, signOut} from '../api.js';
 import {pageHeader} from '../app.js';
-import {confirmDialog, h, replace, toast} from '../dom.js';
+import {confirmDialog, h, replace} from '../dom.js';
+import {olderPages} from '../pager.js';
 import {ago, dateTime, modelName, num, shortId} from '../format.js';
 
 export const title = 'Account';
@@ -35,45 +36,31 @@ function historyRow(entry) {
       readableNote(entry.note), job));
 }
 
-// The credit history card: the newest page, and "Show older" appends the next one. Entries already shown
-// are skipped (new ones arriving between clicks shift the offsets by as many).
+// The credit history card: the newest page, and "Show older" appends the next one.
 function creditHistory() {
   const body = h('tbody', {id: 'credit-history-body'});
   const more = h('button', {class: 'btn small', type: 'button', id: 'credit-history-more'}, 'Show older');
   const info = h('span', {id: 'credit-history-info'});
+  const table = h('div', {class: 'table-scroll', hidden: true}, h('table', {class: 'table stacked credits', id: 'credit-history-table'},
+    h('thead', {}, h('tr', {}, ['When', 'Change', 'Balance', 'Why'].map((c, i) => h('th', {class: i === 1 || i === 2 ? 'num' : ''}, c)))),
+    body));
+  const pager = h('div', {class: 'pager', hidden: true}, info, more);
   const card = h('div', {class: 'card', id: 'credit-history'},
-    h('div', {class: 'card-head'}, h('h2', {}, 'Credit history'), h('span', {class: 'hint'}, 'Every change of the balance, newest first')));
-  const shown = new Set();
-  let offset = 0;
+    h('div', {class: 'card-head'}, h('h2', {}, 'Credit history'), h('span', {class: 'hint'}, 'Every change of the balance, newest first')),
+    table, pager);
+  const loadPage = olderPages({
+    fetch: (offset) => api.get('/v1/account/credits', {limit: HISTORY_PAGE, offset})
+      .then((page) => ({items: page.entries, pagination: page.pagination})),
+    keyOf: (entry) => entry.id, row: historyRow, body, info, more});
   async function load() {
-    more.disabled = true;
-    let page;
     try {
-      page = await api.get('/v1/account/credits', {limit: HISTORY_PAGE, offset});
+      const shown = await loadPage();
+      table.hidden = pager.hidden = !shown;
+      if (!shown) card.append(h('div', {class: 'card-body muted'}, 'No changes yet.'));
     } catch (err) {
-      more.disabled = false;
-      if (!shown.size) card.append(h('div', {class: 'card-body'}, h('div', {class: 'notice bad'}, h('strong', {}, 'Could not load the credit history'), ' ', err.message)));
-      else toast(err.message);
-      return;
-    }
-    const fresh = page.entries.filter((e) => !shown.has(e.id));
-    fresh.forEach((e) => shown.add(e.id));
-    body.append(...fresh.map(historyRow));
-    offset = page.pagination.offset + page.entries.length;
-    if (!shown.size) {
-      card.append(h('div', {class: 'card-body muted'}, 'No changes yet.'));
-      return;
-    }
-    info.textContent = `${num(shown.size)} of ${num(page.pagination.total)}`;
-    more.disabled = !page.pagination.has_more;
-    more.hidden = !page.pagination.has_more;
-    if (!card.contains(body)) {
-      card.append(h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked credits', id: 'credit-history-table'},
-        h('thead', {}, h('tr', {}, ['When', 'Change', 'Balance', 'Why'].map((c, i) => h('th', {class: i === 1 || i === 2 ? 'num' : ''}, c)))),
-        body)), h('div', {class: 'pager'}, info, more));
+      card.append(h('div', {class: 'card-body'}, h('div', {class: 'notice bad'}, h('strong', {}, 'Could not load the credit history'), ' ', err.message)));
     }
   }
-  more.addEventListener('click', load);
   return {card, load};
 }
 

@@ -4,7 +4,8 @@
 import {api} from '../api.js';
 import {pageHeader} from '../app.js';
 import {clearError, confirmDialog, copyText, field, fieldError, fieldGroup, h, icon, replace, showError, toast} from '../dom.js';
-import {ago, dateTime, num, shortId} from '../format.js';
+import {ago, dateTime, shortId} from '../format.js';
+import {olderPages} from '../pager.js';
 
 export const title = 'Webhooks';
 const EVENTS = ['job.started', 'job.completed', 'job.failed'];
@@ -51,38 +52,31 @@ function deliveryLog(hook) {
     h('div', {class: 'card-head'}, h('h2', {}, 'Deliveries'),
       h('span', {class: 'hint mono', style: {wordBreak: 'break-all'}}, hook.url), filter),
     table, empty, h('div', {class: 'pager'}, info, more));
-  const shown = new Set();
-  let offset = 0;
+  const loadPage = olderPages({
+    fetch: (offset) => api.get(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/deliveries`,
+      {limit: DELIVERY_PAGE, offset, ...(filter.value ? {status: filter.value} : {})})
+      .then((page) => ({items: page.deliveries, pagination: page.pagination})),
+    keyOf: (d) => d.delivery_id, row: (d) => deliveryRow(d, redeliver), body, info, more});
 
   async function redeliver(d, button) {
     button.disabled = true;
     try {
       const {delivery} = await api.post(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/deliveries/${encodeURIComponent(d.delivery_id)}/redeliver`);
       toast(`Sent again as delivery ${delivery.delivery_id}`);
-      await load(true);
+      await load({restart: true});
     } catch (err) {
       toast(err.message);
       button.disabled = false;
     }
   }
 
-  async function load(fresh = false) {
-    if (fresh) { shown.clear(); offset = 0; body.replaceChildren(); }
-    more.disabled = true;
-    const page = await api.get(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/deliveries`,
-      {limit: DELIVERY_PAGE, offset, ...(filter.value ? {status: filter.value} : {})});
-    const added = page.deliveries.filter((d) => !shown.has(d.delivery_id));
-    added.forEach((d) => shown.add(d.delivery_id));
-    body.append(...added.map((d) => deliveryRow(d, redeliver)));
-    offset = page.pagination.offset + page.deliveries.length;
-    table.hidden = !shown.size;
-    empty.hidden = !!shown.size;
+  async function load(options) {
+    const shown = await loadPage(options);
+    table.hidden = !shown;
+    empty.hidden = !!shown;
     empty.textContent = filter.value ? `No ${filter.value} deliveries.` : 'No deliveries yet: events are queued here as jobs start, complete or fail.';
-    info.textContent = shown.size ? `${num(shown.size)} of ${num(page.pagination.total)}` : '';
-    more.hidden = more.disabled = !page.pagination.has_more;
   }
-  more.addEventListener('click', () => load().catch((e) => toast(e.message)));
-  filter.addEventListener('change', () => load(true).catch((e) => toast(e.message)));
+  filter.addEventListener('change', () => load({restart: true}).catch((e) => toast(e.message)));
   return {card, load};
 }
 

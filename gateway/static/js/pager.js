@@ -1,0 +1,34 @@
+// "Show older" paging of a newest-first list (the credit history, a webhook's deliveries): each load appends
+// the next page's rows. Rows already shown are skipped: new ones arriving between clicks shift the offsets.
+
+import {toast} from './dom.js';
+import {num} from './format.js';
+
+/**
+ * fetch(offset) -> {items, pagination}; keyOf(item) -> its id; row(item) -> its <tr>, appended to `body`;
+ * `info` says "N of TOTAL", `more` is the "Show older" button (hidden when nothing older is left).
+ * Returns load({restart}) (restart: from the newest again, e.g. with another filter), which resolves to how
+ * many rows are shown and rejects with the API's error.
+ */
+export function olderPages({fetch, keyOf, row, body, info, more}) {
+  const shown = new Set();
+  let offset = 0;
+  async function load({restart = false} = {}) {
+    if (restart) { shown.clear(); offset = 0; body.replaceChildren(); }
+    more.disabled = true;
+    try {
+      const {items, pagination} = await fetch(offset);
+      const fresh = items.filter((item) => !shown.has(keyOf(item)));
+      fresh.forEach((item) => shown.add(keyOf(item)));
+      body.append(...fresh.map(row));
+      offset = pagination.offset + items.length;
+      info.textContent = shown.size ? `${num(shown.size)} of ${num(pagination.total)}` : '';
+      more.hidden = !pagination.has_more;
+      return shown.size;
+    } finally {
+      more.disabled = false;
+    }
+  }
+  more.addEventListener('click', () => load().catch((err) => toast(err.message)));
+  return load;
+}
