@@ -15,6 +15,7 @@ from typing import TypeVar
 from jobservice.accounts import Accounts, NewKey
 from jobservice.api_keys import ApiKeys, KeyRecord
 from jobservice.credit_history import CreditEntry, CreditHistory
+from jobservice.db import now
 from jobservice.errors import NotFound, echoed_id
 from jobservice.paging import check_page
 from jobservice.sessions import Sessions
@@ -39,10 +40,11 @@ async def _with_db(settings: ServiceSettings, work: Callable[[Store], Awaitable[
 
 
 async def create_key(settings: ServiceSettings, *, username: str, email: str | None, credits: int, rate_limit: int,
-                     max_rate_limit: int | None = None) -> NewKey:
+                     max_rate_limit: int | None = None, expires_in_days: int | None = None,
+                     scope: str | None = None) -> NewKey:
     async def work(db: Store) -> NewKey:
         return await Accounts(db).create(username, email=email, credits=credits, rate_limit=rate_limit,
-                                         max_rate_limit=max_rate_limit)
+                                         max_rate_limit=max_rate_limit, expires_in_days=expires_in_days, scope=scope)
 
     return await _with_db(settings, work)
 
@@ -122,7 +124,7 @@ class AccountOverview:
 
 async def list_accounts(settings: ServiceSettings) -> list[AccountOverview]:
     async def work(db: Store) -> list[AccountOverview]:
-        rows = await db.read.fetch_all("account_overview")
+        rows = await db.read.fetch_all("account_overview", {"now": now()})
         return [AccountOverview(
             username=row["username"], email=row["email"], credits=int(row["credits"]),
             created_at=float(row["created_at"]), can_sign_in=bool(row["can_sign_in"]),

@@ -38,6 +38,7 @@ from phonos_models.alphafold2 import build_db
 from jobservice import admin
 from jobservice.api_keys import KeyRecord, LastActiveKey
 from jobservice.errors import PhonosError
+from jobservice.key_policy import FULL, READ_ONLY
 from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
 from phonos_config.json_text import json_value_text
@@ -128,7 +129,17 @@ def _key_json(key: KeyRecord) -> dict[str, Any]:
     """A key as `--json` prints it: the API's key object (GET /v1/keys), field for field."""
     return {"key_id": key.id, "prefix": key.prefix, "name": key.name, "rate_limit": key.rate_limit,
             "created_at": rfc3339(key.created_at),
-            "last_used_at": None if key.last_used_at is None else rfc3339(key.last_used_at), "revoked": key.revoked}
+            "last_used_at": None if key.last_used_at is None else rfc3339(key.last_used_at), "revoked": key.revoked,
+            "expires_at": None if key.expires_at is None else rfc3339(key.expires_at), "expired": key.expired(),
+            "scope": key.scope}
+
+
+def _key_status(key: KeyRecord) -> str:
+    if key.revoked:
+        return "revoked"
+    if key.expired():
+        return "expired"
+    return "active" if key.expires_at is None else f"active until {_when(key.expires_at)}"
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
@@ -138,7 +149,8 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         settings, username=args.username, email=args.email,
         credits=settings.default_credits if args.credits is None else args.credits,
         rate_limit=settings.default_rate_limit if args.rate_limit is None else args.rate_limit,
-        max_rate_limit=args.max_rate_limit,
+        max_rate_limit=args.max_rate_limit, expires_in_days=args.expires_in_days,
+        scope=READ_ONLY if args.read_only else FULL,
     ))
     if args.json:
         print(json.dumps({"api_key": key.api_key, "account_id": key.account_id}))
@@ -154,11 +166,11 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"keys": [_key_json(k) for k in keys]}))
         return 0
-    print(f"{'KEY ID':<21} {'PREFIX':<11} {'NAME':<20} {'LIMIT/MIN':>9}  {'CREATED':<20} {'LAST USED':<20} STATUS")
+    print(f"{'KEY ID':<21} {'PREFIX':<11} {'NAME':<20} {'LIMIT/MIN':>9}  {'SCOPE':<9} {'CREATED':<20} "
+          f"{'LAST USED':<20} STATUS")
     for k in keys:
-        status = "revoked" if k.revoked else "active"
-        print(f"{k.id:<21} {k.prefix:<11} {(k.name or '-')[:20]:<20} {k.rate_limit:>9}  {_when(k.created_at):<20} "
-              f"{_when(k.last_used_at):<20} {status}")
+        print(f"{k.id:<21} {k.prefix:<11} {(k.name or '-')[:20]:<20} {k.rate_limit:>9}  {k.scope:<9} "
+              f"{_when(k.created_at):<20} {_when(k.last_used_at):<20} {_key_status(k)}")
     return 0
 
 
@@ -321,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--rate-limit", type=int, help="requests per minute for this key (default PHONOS_DEFAULT_RATE_LIMIT, 60)")
     create.add_argument("--max-rate-limit", type=int,
                         help="highest rate limit the account may give its keys (default: the larger of 60 and --rate-limit)")
+    create.add_argument("--expires-in-days", type=int, metavar="N",
+                        help="the key stops working N days from now, 1-3650 (default: never)")
+    create.add_argument("--read-only", action="store_true",
+                        help="the key may read (jobs, results, account, usage) but not submit, cancel or change anything")
     create.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
     create.add_argument("--json", action="store_true", help="print one JSON object with api_key and account_id")
     create.set_defaults(func=cmd_keys_create)
