@@ -143,13 +143,31 @@ async def list_keys(settings: ServiceSettings, *, username: str) -> list[KeyReco
     return await _with_db(settings, work)
 
 
+async def _key_account(db: Store, key_id: str) -> int:
+    """The account of a key named by its public id (ids are unique across accounts)."""
+    account_id = await db.read.scalar("api_key_account", {"id": key_id})
+    if account_id is None:
+        raise NotFound(f"no API key {echoed_id(key_id)}; see `phonos keys list --username NAME`")
+    return int(account_id)
+
+
 async def revoke_key(settings: ServiceSettings, *, key_id: str, confirm_last_key: bool) -> KeyRecord:
-    """Revoke a key by its public id (ids are unique across accounts)."""
+    """Revoke a key by its public id."""
 
     async def work(db: Store) -> KeyRecord:
-        account_id = await db.read.scalar("api_key_account", {"id": key_id})
-        if account_id is None:
-            raise NotFound(f"no API key {echoed_id(key_id)}; see `phonos keys list --username NAME`")
+        account_id = await _key_account(db, key_id)
         return await ApiKeys(db, default_rate_limit=1).revoke(account_id, key_id, confirm_last_key=confirm_last_key)
+
+    return await _with_db(settings, work)
+
+
+async def update_key(settings: ServiceSettings, *, key_id: str, name: str | None, rate_limit: int | None,
+                     expires_in_days: int | None) -> KeyRecord:
+    """Rename, re-limit or re-date a key by its public id, as PATCH /v1/keys/{key_id} does (0 days: never expires)."""
+
+    async def work(db: Store) -> KeyRecord:
+        account_id = await _key_account(db, key_id)
+        return await ApiKeys(db, default_rate_limit=1).update(account_id, key_id, name=name, rate_limit=rate_limit,
+                                                              expires_in_days=expires_in_days)
 
     return await _with_db(settings, work)

@@ -190,6 +190,17 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_update(args: argparse.Namespace) -> int:
+    settings = _existing(_settings(args))
+    key = _run(settings, lambda: admin.update_key(settings, key_id=args.key_id, name=args.name,
+                                                  rate_limit=args.rate_limit, expires_in_days=args.expires_in_days))
+    if args.json:
+        print(json.dumps(_key_json(key)))
+    else:
+        print(f"updated {key.id} ({key.prefix}...): {_key_status(key)}, {key.rate_limit}/min")
+    return 0
+
+
 def cmd_accounts_list(args: argparse.Namespace) -> int:
     settings = _existing(_settings(args))
     accounts = _run(settings, lambda: admin.list_accounts(settings))
@@ -354,6 +365,16 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
     revoke.add_argument("--json", action="store_true")
     revoke.set_defaults(func=cmd_keys_revoke)
+
+    update = keys.add_parser("update", help="rename a key, change its rate limit or its expiry")
+    update.add_argument("key_id", help="the key's id (see `phonos keys list`)")
+    update.add_argument("--name")
+    update.add_argument("--rate-limit", type=int, help="requests per minute, 1 to the account's maximum")
+    update.add_argument("--expires-in-days", type=int, metavar="N",
+                        help="the key stops working N days from now, 1-3650; 0: it never expires")
+    update.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    update.add_argument("--json", action="store_true")
+    update.set_defaults(func=cmd_keys_update)
 
     accounts = sub.add_parser("accounts", help="every account at a glance").add_subparsers(dest="accounts_command",
                                                                                           required=True)

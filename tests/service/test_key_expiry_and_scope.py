@@ -20,6 +20,7 @@ from pathlib import Path
 import grpc
 import pytest
 import requests
+from phonos_client import AuthenticationError, BadRequestError, Client, PermissionDeniedError
 
 from gateway.http_rule import rules_for_service
 from jobservice.key_policy import when
@@ -317,3 +318,43 @@ def test_operator_cli_creates_an_expiring_read_only_key_and_lists_it(service: In
     assert " expired" in cli("keys", "list", "--username", "viewer").stdout
     refused = cli("keys", "create", "--username", "other", "--expires-in-days", "4000")
     assert refused.returncode == 2 and "expires_in_days must be between 1 and 3650" in refused.stderr
+
+    renewed = cli("keys", "update", key["key_id"], "--expires-in-days", "7", "--json")
+    assert renewed.returncode == 0, renewed.stderr
+    assert json.loads(renewed.stdout)["expired"] is False
+    assert epoch(json.loads(renewed.stdout)["expires_at"]) == pytest.approx(time.time() + 7 * DAY_S, abs=120)
+    assert viewer.get("/v1/account").status_code == 200  # works again
+    never = cli("keys", "update", key["key_id"], "--expires-in-days", "0")
+    assert never.returncode == 0 and "active," in never.stdout  # no "until": it never expires
+    assert cli("keys", "update", "key_nope", "--name", "x").returncode == 2
+
+
+# ---------------------------------------------------------------------------------------------- SDK
+
+
+@pytest.mark.parametrize("transport", ["rest", "grpc"])
+def test_sdk_manages_expiring_and_read_only_keys(service: InProcessService, transport: str) -> None:
+    with Client(service.url_for(transport), service.new_key()) as owner:
+        made = owner.create_api_key("notebook", expires_in_days=30, read_only=True)
+        assert made.secret and made.secret.startswith("pk_") and made.read_only and not made.expired
+        assert epoch(made.expires_at or "") == pytest.approx(time.time() + 30 * DAY_S, abs=120)
+        assert [k.key_id for k in owner.list_api_keys()][0] == made.key_id
+        assert all(k.secret is None for k in owner.list_api_keys())
+
+        with Client(service.url_for(transport), made.secret) as viewer:
+            assert viewer.account().username
+            with pytest.raises(PermissionDeniedError) as refused:
+                viewer.create_api_key("sneaky")
+            assert refused.value.status == 403 and "read-only" in str(refused.value)
+
+        cleared = owner.update_api_key(made.key_id, expires_in_days=0)
+        assert cleared.expires_at is None and cleared.name == "notebook"
+        set_expiry(service, made.key_id, time.time() - 1)
+        with Client(service.url_for(transport), made.secret, max_retries=0) as late:
+            with pytest.raises(AuthenticationError) as expired:
+                late.account()
+            assert "expired at" in str(expired.value)
+        assert next(k for k in owner.list_api_keys() if k.key_id == made.key_id).expired
+        with pytest.raises(BadRequestError):
+            owner.create_api_key(expires_in_days=5000)
+        assert owner.revoke_api_key(made.key_id).revoked

@@ -21,6 +21,7 @@ from phonos_client.errors import (
 )
 from phonos_client.models import (
     Account,
+    ApiKey,
     Batch,
     BatchItem,
     Cancellation,
@@ -38,7 +39,7 @@ from phonos_client.models import (
 
 __version__ = "0.1.0"
 __all__ = [
-    "APIConnectionError", "APIStatusError", "APITimeoutError", "Account", "AsyncClient", "AuthenticationError",
+    "APIConnectionError", "APIStatusError", "APITimeoutError", "Account", "ApiKey", "AsyncClient", "AuthenticationError",
     "BadRequestError", "Batch", "BatchItem", "Cancellation", "Client", "ConflictError", "DeliveryPage", "Download", "GoneError",
     "IdempotencyError", "InsufficientCreditsError", "InternalServerError", "Job", "JobEvent", "JobPage",
     "MissingExtraError", "NotFoundError", "PermissionDeniedError", "PhonosError", "Progress", "RateLimitError", "Submission",

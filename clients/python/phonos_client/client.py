@@ -29,6 +29,7 @@ from phonos_client.calls import GRPC_SCHEME, Call
 from phonos_client.deadlines import Expired, within
 from phonos_client.models import (
     Account,
+    ApiKey,
     Batch,
     Cancellation,
     CreditEntry,
@@ -264,6 +265,26 @@ class Client(_Base):
         """Send a delivered or failed delivery's event again, as a new delivery; the new one, pending."""
         return self._send(calls.redeliver(webhook_id, delivery_id, idempotency_key))
 
+    # -- API keys ---------------------------------------------------------------------------------
+
+    def list_api_keys(self) -> list[ApiKey]:
+        """The account's keys, newest first, revoked and expired ones included (never the secrets)."""
+        return self._send(calls.list_api_keys())
+
+    def create_api_key(self, name: str | None = None, *, rate_limit: int | None = None,
+                       expires_in_days: int | None = None, read_only: bool = False) -> ApiKey:
+        """A new key; its `secret` is returned only here. `expires_in_days`: 1-3650 (None: never); `read_only`:
+        the key may read everything and change nothing (403 on submissions, cancels, deletes...)."""
+        return self._send(calls.create_api_key(name, rate_limit, expires_in_days, read_only))
+
+    def update_api_key(self, key_id: str, *, name: str | None = None, rate_limit: int | None = None,
+                       expires_in_days: int | None = None) -> ApiKey:
+        """Rename, re-limit or re-date a key: `expires_in_days` N days from now, 0 never expires, None unchanged."""
+        return self._send(calls.update_api_key(key_id, name, rate_limit, expires_in_days))
+
+    def revoke_api_key(self, key_id: str, *, confirm_last_key: bool = False) -> ApiKey:
+        return self._send(calls.revoke_api_key(key_id, confirm_last_key))
+
     # -- live -------------------------------------------------------------------------------------
 
     def watch(self, job_id: str | None = None, *, last_event_id: str | None = None) -> Iterator[JobEvent]:
@@ -436,6 +457,20 @@ class AsyncClient(_Base):
     async def redeliver(self, webhook_id: str, delivery_id: str, *,
                         idempotency_key: str | None = None) -> WebhookDelivery:
         return await self._send(calls.redeliver(webhook_id, delivery_id, idempotency_key))
+
+    async def list_api_keys(self) -> list[ApiKey]:
+        return await self._send(calls.list_api_keys())
+
+    async def create_api_key(self, name: str | None = None, *, rate_limit: int | None = None,
+                             expires_in_days: int | None = None, read_only: bool = False) -> ApiKey:
+        return await self._send(calls.create_api_key(name, rate_limit, expires_in_days, read_only))
+
+    async def update_api_key(self, key_id: str, *, name: str | None = None, rate_limit: int | None = None,
+                             expires_in_days: int | None = None) -> ApiKey:
+        return await self._send(calls.update_api_key(key_id, name, rate_limit, expires_in_days))
+
+    async def revoke_api_key(self, key_id: str, *, confirm_last_key: bool = False) -> ApiKey:
+        return await self._send(calls.revoke_api_key(key_id, confirm_last_key))
 
     async def watch(self, job_id: str | None = None, *, last_event_id: str | None = None) -> AsyncIterator[JobEvent]:
         """See `Client.watch`."""

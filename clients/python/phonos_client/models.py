@@ -184,6 +184,34 @@ class Webhook:
 
 
 @dataclass(frozen=True)
+class ApiKey:
+    """One API key of the account (never its secret, except `secret` on a key just created)."""
+
+    key_id: str
+    prefix: str
+    name: str | None
+    rate_limit: int  # requests per minute
+    created_at: str
+    scope: str = "full"  # "full", or "read_only": reads only, 403 on anything that changes state or spends credits
+    expires_at: str | None = None  # None: never expires
+    expired: bool = False  # the server's clock says expires_at has passed
+    revoked: bool = False
+    last_used_at: str | None = None
+    secret: str | None = None  # only when just created: send it as `Authorization: Bearer <secret>`
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
+
+    @property
+    def read_only(self) -> bool:
+        return self.scope == "read_only"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], secret: str | None = None, raw: dict[str, Any] | None = None) -> ApiKey:
+        return cls(data["key_id"], data["prefix"], data.get("name"), int(data["rate_limit"]), data["created_at"],
+                   data.get("scope") or "full", data.get("expires_at"), bool(data.get("expired")),
+                   bool(data.get("revoked")), data.get("last_used_at"), secret, raw=data if raw is None else raw)
+
+
+@dataclass(frozen=True)
 class WebhookTest:
     success: bool
     status_code: int
