@@ -1,7 +1,7 @@
 // Submit: one form per model with the documented params and limits. The browser does not second-
 // guess the API: the form is sent as is and the API's own 400 message is shown beside its field.
 
-import {api} from '../api.js';
+import {api, structureJobs} from '../api.js';
 import {pageHeader} from '../app.js';
 import {clearError, field as labelled, fieldError, fieldGroup, h, replace, showError, toast} from '../dom.js';
 import {modelName, shortId} from '../format.js';
@@ -93,12 +93,6 @@ function inFormWords(message, spec) {
   return message.replace(/params\.(\w+)/g, (whole, key) => (labels[key] ? `“${labels[key]}”` : whole));
 }
 
-async function receptorJobs() {
-  const pages = await Promise.all(['esmfold', 'alphafold2'].map((model) =>
-    api.get('/v1/jobs', {model, status: 'completed', limit: 100}).catch(() => ({jobs: []}))));
-  return pages.flatMap((p) => p.jobs).sort((a, b) => b.created_at.localeCompare(a.created_at));
-}
-
 async function buildForm(model, {query, models, earlier}) {
   const spec = FORMS[model];
   const inputs = {};
@@ -113,7 +107,7 @@ async function buildForm(model, {query, models, earlier}) {
   }
 
   async function receptorField(key) {
-    const jobs = await receptorJobs();
+    const jobs = await structureJobs();
     const wanted = query.get('receptor');
     const upload = h('input', {type: 'file', id: `f-${key}-file`, accept: '.pdb,.ent,.txt', 'aria-label': 'PDB file', on: {change: async () => {
       fileText[key] = upload.files[0] ? await readFile(upload.files[0]) : undefined;
