@@ -68,6 +68,25 @@ def test_create_a_read_only_key_that_expires_and_see_its_access_in_the_table(bro
     page.reload()
     expect(row.locator("[data-field=expiry]")).to_have_text("expired")
     expect(page.locator(".card-head .hint")).to_contain_text("1 active")
+    assert viewer.get("/v1/jobs").status_code == 401
+
+    # Renewed from the table: it works again, until a year from now; then it is set never to expire.
+    row.locator("[data-action=expiry]").click()
+    row.locator("[data-field=new-expiry]").select_option("365")
+    row.locator("[data-action=save-expiry]").click()
+    expect(row.locator("[data-field=expiry]")).to_contain_text("expires ")
+    expect(page.locator(".card-head .hint")).to_contain_text("2 active")
+    renewed = next(k for k in owner.get("/v1/keys").json()["keys"] if k["key_id"] == created["key_id"])
+    renewed_at = datetime.fromisoformat(renewed["expires_at"].replace("Z", "+00:00")).timestamp()
+    assert not renewed["expired"] and abs(renewed_at - (time.time() + 365 * DAY_S)) < 600
+    assert viewer.get("/v1/jobs").status_code == 200
+    row.locator("[data-action=expiry]").click()
+    row.locator("[data-field=new-expiry]").select_option("")
+    row.locator("[data-action=save-expiry]").click()
+    expect(row.locator("[data-field=expiry]")).to_have_text("never expires")
+    assert "expires_at" not in next(k for k in owner.get("/v1/keys").json()["keys"] if k["key_id"] == created["key_id"])
+    service.sql("UPDATE api_keys SET expires_at = ? WHERE id = ?", time.time() - 60, created["key_id"])
+    page.reload()
 
     page.set_viewport_size(PHONE)
     page.reload()

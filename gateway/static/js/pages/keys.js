@@ -12,15 +12,38 @@ export const title = 'API keys';
 const MAX_NAME = 100; // the job service's MAX_KEY_NAME
 const EXPIRY_CHOICES = [['', 'Never'], ['30', 'In 30 days'], ['90', 'In 90 days'], ['365', 'In 1 year']];
 
-/** A key's scope and expiry as the table shows them: "read-only" / "full access", "expires <date>" / "expired". */
-function accessCell(key) {
+/** A key's scope and expiry as the table shows them: "read-only" / "full access", "expires <date>" / "expired";
+ * a key not revoked has "Change expiry" (an expired key works again once its new expiry is in the future). */
+function accessCell(key, saveExpiry) {
   const scope = key.scope === 'read_only'
     ? h('span', {class: 'pill read-only', 'data-field': 'scope'}, 'read-only')
     : h('span', {class: 'muted', 'data-field': 'scope'}, 'full access');
   let expiry = h('span', {class: 'small muted', 'data-field': 'expiry'}, 'never expires');
   if (key.expired) expiry = h('span', {class: 'pill expired', 'data-field': 'expiry', title: dateTime(key.expires_at)}, 'expired');
   else if (key.expires_at) expiry = h('span', {class: 'small', 'data-field': 'expiry', title: dateTime(key.expires_at)}, `expires ${dateTime(key.expires_at)}`);
-  return h('td', {'data-label': 'Access'}, h('div', {class: 'access'}, scope, expiry));
+  const cell = h('td', {'data-label': 'Access'});
+  const show = () => replace(cell, h('div', {class: 'access'}, scope, expiry, key.revoked ? null
+    : h('button', {class: 'btn link small', type: 'button', 'data-action': 'expiry', on: {click: edit},
+      'aria-label': `Change when ${key.name || key.key_id} expires`}, key.expired ? 'Renew' : 'Change expiry')));
+  function edit() {
+    const choice = h('select', {'data-field': 'new-expiry', 'aria-label': 'Expires'},
+      EXPIRY_CHOICES.map(([value, label]) => h('option', {value}, label)));
+    const note = h('div', {});
+    const save = async () => {
+      try {
+        await saveExpiry(key, choice.value === '' ? 0 : Number(choice.value)); // 0: never
+      } catch (err) {
+        choice.classList.add('invalid');
+        replace(note, h('div', {class: 'error', role: 'alert', 'data-error': 'expiry'}, err.message));
+      }
+    };
+    replace(cell, h('div', {class: 'row'}, choice,
+      h('button', {class: 'btn small', type: 'button', 'data-action': 'save-expiry', on: {click: save}}, 'Save'),
+      h('button', {class: 'btn small', type: 'button', on: {click: show}}, 'Cancel')), note);
+    choice.focus();
+  }
+  show();
+  return cell;
 }
 
 export async function render(main) {
@@ -92,6 +115,12 @@ export async function render(main) {
     await load();
   }
 
+  async function saveExpiry(key, days) {
+    await api.patch(`/v1/keys/${encodeURIComponent(key.key_id)}`, {expires_in_days: days});
+    toast(days ? `The key now expires in ${days} days` : 'The key no longer expires');
+    await load();
+  }
+
   async function saveLimit(key, input, cell) {
     try {
       await api.patch(`/v1/keys/${encodeURIComponent(key.key_id)}`, {rate_limit: Number(input.value)});
@@ -155,7 +184,7 @@ export async function render(main) {
           const note = h('div', {});
           return h('tr', {'data-key-id': key.key_id, 'data-revoked': String(key.revoked)},
             nameCell(key),
-            accessCell(key),
+            accessCell(key, saveExpiry),
             h('td', {'data-label': 'Created', title: dateTime(key.created_at)}, ago(key.created_at)),
             h('td', {'data-label': 'Last used', title: key.last_used_at ? dateTime(key.last_used_at) : ''}, key.last_used_at ? ago(key.last_used_at) : h('span', {class: 'muted'}, 'never')),
             h('td', {'data-label': 'Rate limit'}, key.revoked ? `${key.rate_limit}/min` : h('div', {class: 'row'}, input,
