@@ -116,6 +116,21 @@ class Cancellation:
 
 
 @dataclass(frozen=True)
+class Deletion:
+    """A deleted job or webhook (DELETE /v1/jobs/{job_id}, /v1/webhooks/{webhook_id}): `id` is the one deleted."""
+
+    id: str
+    success: bool
+    message: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Deletion:
+        return cls(str(data.get("job_id") or data.get("webhook_id") or ""), bool(data.get("success", True)),
+                   data.get("message", ""), raw=data)
+
+
+@dataclass(frozen=True)
 class Progress:
     stage: str
     step: int
