@@ -134,6 +134,22 @@ def test_watching_a_finished_job_in_a_terminal_shows_it_finished(service: InProc
     assert re.search(r"\[#{24}\] 100% completed", screen) and "pending" not in screen, screen
 
 
+def test_watching_every_job_names_each_one_until_ctrl_c(service: InProcessService) -> None:
+    key = service.new_key()
+    service.inference.script("esmfold", Slow(3))
+    job_id = service.client(key).predict(name="kinase\x1b[2J 1").json()["job_id"]  # active: in the opening snapshot
+    watching = subprocess.Popen([sys.executable, "-m", "phonos_client", "jobs", "watch"], env=env_for(service, key),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert watching.stdout is not None
+        assert select.select([watching.stdout], [], [], 60)[0], "no line from `phonos jobs watch` in 60 s"
+        first = watching.stdout.readline()
+    finally:
+        watching.send_signal(signal.SIGINT)
+        watching.communicate(timeout=30)
+    assert first.startswith(f"{job_id} (kinase?[2J 1): ")  # which job, by its name too (escapes shown, not run)
+
+
 def test_without_a_terminal_progress_is_plain_lines(service: InProcessService, tmp_path: Path) -> None:
     key = service.new_key()
     service.inference.script("esmfold", Progressing(PASSES, 0.05))

@@ -275,7 +275,8 @@ async def run_work(args: argparse.Namespace, client: AsyncClient, session: Sessi
 async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session: Session) -> int:
     if not args.job_ids:  # every job of the account, until Ctrl-C
         async for event in client.watch():
-            print(json.dumps(event.job.raw | {"event": event.type}) if args.json else event.describe(), flush=True)
+            print(json.dumps(event.job.raw | {"event": event.type}) if args.json else visible(event.describe()),
+                  flush=True)
         return EXIT["ok"]
     session.job_ids.extend(args.job_ids)
     jobs = [await client.get_job(job_id) for job_id in args.job_ids]
@@ -475,8 +476,8 @@ def add_user_commands(sub: Any) -> None:
     fold = command(sub.add_parser("fold", help="predict structures of a sequence or a FASTA file"), "fold")
     fold.add_argument("input", help="a FASTA file, - for FASTA on stdin, or one amino-acid sequence")
     fold.add_argument("--model", choices=["esmfold", "alphafold2"], default="esmfold",
-                      help="the predictor: esmfold (fast, one sequence) or alphafold2 (MSA search; slower) "
-                           "(default esmfold; `phonos models` lists what this server serves)")
+                      help="the predictor: esmfold (fast, no MSA; the default) or alphafold2 (searches MSAs first: "
+                           "slower); `phonos models` lists what this server serves")
     fold.add_argument("--name", help="the job's name, for one sequence (default: the FASTA id, or \"sequence\"); "
                                      "its result files are named after it")
     fold.add_argument("--num-recycles", type=int, help="recycling iterations (the model's default without it)")

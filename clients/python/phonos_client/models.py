@@ -163,9 +163,11 @@ class JobEvent:
         return self.type == "state" and self.job.done
 
     def describe(self) -> str:
+        """One line for a person following many jobs: the job (and its name), then what happened."""
+        job = f"{self.job_id} ({self.job.name})" if self.job.name else self.job_id
         if self.progress is not None:
-            return f"{self.job_id}: {self.progress.message or self.progress.stage}"
-        return f"{self.job_id}: {self.job.status}"
+            return f"{job}: {self.progress.message or self.progress.stage}"
+        return f"{job}: {self.job.status}"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobEvent:
