@@ -338,8 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="create an account with a new API key")
-    create.add_argument("--username", required=True)
-    create.add_argument("--email")
+    create.add_argument("--username", required=True, help="the account (created with the key if it is new)")
+    create.add_argument("--email", help="the account's email, for a new account")
     create.add_argument("--credits", type=int, help="starting balance (default PHONOS_DEFAULT_CREDITS)")
     create.add_argument("--rate-limit", type=int, help="requests per minute for this key (default PHONOS_DEFAULT_RATE_LIMIT, 60)")
     create.add_argument("--max-rate-limit", type=int,
@@ -353,9 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(func=cmd_keys_create)
 
     listing = keys.add_parser("list", help="list an account's keys (never the secrets)")
-    listing.add_argument("--username", required=True)
+    listing.add_argument("--username", required=True, help="the account whose keys to list")
     listing.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="print one JSON object with a `keys` list")
     listing.set_defaults(func=cmd_keys_list)
 
     revoke = keys.add_parser("revoke", help="revoke a key: its next request is refused")
@@ -363,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--confirm-last-key", action="store_true",
                         help="allow revoking the account's last active key (it then has no working key)")
     revoke.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
-    revoke.add_argument("--json", action="store_true")
+    revoke.add_argument("--json", action="store_true", help="print the revoked key as one JSON object")
     revoke.set_defaults(func=cmd_keys_revoke)
 
     update = keys.add_parser("update", help="rename a key, change its rate limit or its expiry")
@@ -385,15 +385,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     credits = sub.add_parser("credits", help="account balances").add_subparsers(dest="credits_command", required=True)
     top_up = credits.add_parser("add", help="add credits to an account (a negative amount takes them back)")
-    top_up.add_argument("--username", required=True)
+    top_up.add_argument("--username", required=True, help="the account to credit")
     top_up.add_argument("--amount", type=int, required=True, help="credits to add; negative to take back")
     top_up.add_argument("--note", help="why, for the account's credit history (default: added/taken back by an "
                                        "operator)")
     top_up.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
-    top_up.add_argument("--json", action="store_true")
+    top_up.add_argument("--json", action="store_true", help="print one JSON object with the new balance")
     top_up.set_defaults(func=cmd_credits_add)
     history = credits.add_parser("history", help="an account's credit history, newest first: every change and why")
-    history.add_argument("--username", required=True)
+    history.add_argument("--username", required=True, help="the account whose history to show")
     history.add_argument("--limit", type=int, default=50, help="entries, 1-100 (default 50)")
     history.add_argument("--offset", type=int, default=0, help="entries to skip (the next page: --offset 50)")
     history.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
@@ -402,16 +402,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     users = sub.add_parser("users", help="dashboard sign-in").add_subparsers(dest="users_command", required=True)
     password = users.add_parser("set-password", help="set a dashboard password (signs out open sessions)")
-    password.add_argument("--username", required=True)
+    password.add_argument("--username", required=True, help="the account that signs in with it")
     password.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
     password.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
     password.set_defaults(func=cmd_users_set_password)
 
     db = sub.add_parser("db", help="AlphaFold2 sequence databases").add_subparsers(dest="db_command", required=True)
     build = db.add_parser("build", help="build a small MSA search database from a FASTA file (tests, demos)")
-    build.add_argument("fasta", type=Path)
-    build.add_argument("outdir", type=Path)
-    build.add_argument("--name", default="uniref90", choices=build_db.DATABASE_NAMES)
+    build.add_argument("fasta", type=Path, help="the sequences to search (a FASTA file)")
+    build.add_argument("outdir", type=Path, help="the folder to write the database into")
+    build.add_argument("--name", default="uniref90", choices=build_db.DATABASE_NAMES,
+                       help="which AlphaFold2 database it stands in for (default uniref90)")
     build.set_defaults(func=cmd_db_build)
 
     from launcher.weights_table import WEIGHT_SETS
@@ -419,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     weights = sub.add_parser("weights", help="official model weights").add_subparsers(dest="weights_command",
                                                                                        required=True)
     fetch = weights.add_parser("fetch", help="download, verify and unpack official weights; prints the settings")
-    fetch.add_argument("name", choices=sorted(WEIGHT_SETS))
+    fetch.add_argument("name", choices=sorted(WEIGHT_SETS), help="the weight set (see `phonos weights list`)")
     fetch.add_argument("--dir", type=Path, default=Path("weights"), help="parent directory (default ./weights)")
     fetch.add_argument("--mirror", help="fetch https://HOST/PATH from MIRROR/HOST/PATH instead (an internal mirror)")
     fetch.set_defaults(func=cmd_weights_fetch)

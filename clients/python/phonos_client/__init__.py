@@ -17,6 +17,7 @@ from phonos_client.errors import (
     NotFoundError,
     PermissionDeniedError,
     PhonosError,
+    QueueFullError,
     RateLimitError,
 )
 from phonos_client.models import (
@@ -25,6 +26,7 @@ from phonos_client.models import (
     Batch,
     BatchItem,
     Cancellation,
+    Deletion,
     DeliveryPage,
     Download,
     Job,
@@ -40,8 +42,9 @@ from phonos_client.models import (
 __version__ = "0.1.0"
 __all__ = [
     "APIConnectionError", "APIStatusError", "APITimeoutError", "Account", "ApiKey", "AsyncClient", "AuthenticationError",
-    "BadRequestError", "Batch", "BatchItem", "Cancellation", "Client", "ConflictError", "DeliveryPage", "Download", "GoneError",
+    "BadRequestError", "Batch", "BatchItem", "Cancellation", "Client", "ConflictError", "Deletion", "DeliveryPage", "Download",
+    "GoneError",
     "IdempotencyError", "InsufficientCreditsError", "InternalServerError", "Job", "JobEvent", "JobPage",
-    "MissingExtraError", "NotFoundError", "PermissionDeniedError", "PhonosError", "Progress", "RateLimitError", "Submission",
+    "MissingExtraError", "NotFoundError", "PermissionDeniedError", "PhonosError", "Progress", "QueueFullError", "RateLimitError", "Submission",
     "Webhook", "WebhookDelivery", "WebhookTest",
 ]

@@ -22,6 +22,7 @@ from phonos_client.models import (
     Batch,
     Cancellation,
     CreditPage,
+    Deletion,
     DeliveryPage,
     Download,
     Job,
@@ -148,8 +149,8 @@ def download(job_id: str, format: str | None) -> Call[Download]:
     return _call("DownloadJobOutput", _file, job_id=job_id, format=format)
 
 
-def delete_job(job_id: str) -> Call[None]:
-    return _call("DeleteJob", lambda d: None, job_id=job_id)
+def delete_job(job_id: str) -> Call[Deletion]:
+    return _call("DeleteJob", Deletion.from_dict, job_id=job_id)
 
 
 def job_input(job_id: str) -> Call[dict[str, Any]]:
@@ -180,8 +181,8 @@ def create_webhook(url: str, events: list[str] | None, idempotency_key: str | No
     return _call("CreateWebhook", _created_webhook, idempotency_key=_key(idempotency_key), url=url, events=events)
 
 
-def delete_webhook(webhook_id: str) -> Call[None]:
-    return _call("DeleteWebhook", lambda d: None, webhook_id=webhook_id)
+def delete_webhook(webhook_id: str) -> Call[Deletion]:
+    return _call("DeleteWebhook", Deletion.from_dict, webhook_id=webhook_id)
 
 
 def test_webhook(webhook_id: str, idempotency_key: str | None) -> Call[WebhookTest]:

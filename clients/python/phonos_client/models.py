@@ -116,6 +116,21 @@ class Cancellation:
 
 
 @dataclass(frozen=True)
+class Deletion:
+    """A deleted job or webhook (DELETE /v1/jobs/{job_id}, /v1/webhooks/{webhook_id}): `id` is the one deleted."""
+
+    id: str
+    success: bool
+    message: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Deletion:
+        return cls(str(data.get("job_id") or data.get("webhook_id") or ""), bool(data.get("success", True)),
+                   data.get("message", ""), raw=data)
+
+
+@dataclass(frozen=True)
 class Progress:
     stage: str
     step: int
@@ -148,9 +163,11 @@ class JobEvent:
         return self.type == "state" and self.job.done
 
     def describe(self) -> str:
+        """One line for a person following many jobs: the job (and its name), then what happened."""
+        job = f"{self.job_id} ({self.job.name})" if self.job.name else self.job_id
         if self.progress is not None:
-            return f"{self.job_id}: {self.progress.message or self.progress.stage}"
-        return f"{self.job_id}: {self.job.status}"
+            return f"{job}: {self.progress.message or self.progress.stage}"
+        return f"{job}: {self.job.status}"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobEvent:
