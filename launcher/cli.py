@@ -368,12 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     update = keys.add_parser("update", help="rename a key, change its rate limit or its expiry")
     update.add_argument("key_id", help="the key's id (see `phonos keys list`)")
-    update.add_argument("--name")
+    update.add_argument("--name", help="the key's new name, up to 100 characters")
     update.add_argument("--rate-limit", type=int, help="requests per minute, 1 to the account's maximum")
     update.add_argument("--expires-in-days", type=int, metavar="N",
                         help="the key stops working N days from now, 1-3650; 0: it never expires")
     update.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
-    update.add_argument("--json", action="store_true")
+    update.add_argument("--json", action="store_true", help="print the updated key as the API's JSON")
     update.set_defaults(func=cmd_keys_update)
 
     accounts = sub.add_parser("accounts", help="every account at a glance").add_subparsers(dest="accounts_command",
