@@ -253,6 +253,22 @@ def test_pocket_by_residue_ids_through_the_pipeline(pipeline: DiffDockPipeline) 
         assert f"| {pose['sample_index']} | {pose['pocket_distance']} |" in readme
 
 
+def test_a_relabelled_chain_is_named_in_the_warnings_and_the_embedding_process_docks_alike(
+        pipeline: DiffDockPipeline) -> None:
+    lines = PDB.splitlines()
+    second_a = [line[:21] + "A" + line[22:] if line.startswith("ATOM") and line[21] == "B" else line for line in lines]
+    two_a = "\n".join(second_a) + "\n"  # chain B of receptor_small.pdb written as a second chain A (after TER)
+    request = DockingRequest(two_a, ASPIRIN, inference_steps=10, samples_per_complex=2, random_seed=5,
+                             pocket=parse_pocket("A#2:5,A#2:8"))
+    here = pipeline.dock(request)  # the ligand embedded in this thread
+    there = pipeline.dock(request, should_stop=lambda: False)  # in the pipeline's embedding process
+    assert pipeline.embed_worker.pid() is not None
+    assert here.poses_sdf == there.poses_sdf and here.complex_pdb == there.complex_pdb
+    assert there.metadata["pocket"]["residues_as_docked"] == ["B:5", "B:8"]
+    assert ("pocket residue A#2:5 is B:5 as docked (the file's second chain A, relabelled B on reading)"
+            in there.metadata["warnings"])
+
+
 def test_blind_docking_is_unchanged(pipeline: DiffDockPipeline) -> None:
     out = dock(pipeline)
     mols = list(Chem.ForwardSDMolSupplier(io.BytesIO(out.poses_sdf.encode())))
