@@ -76,7 +76,8 @@ def parse_a3m(text: str, query: str) -> Alignment:
             raise A3MError(f"params.a3m record {index} ({json_value_text(description)}) has no sequence")
         if not _ALLOWED.match(row):
             bad = sorted(set(re.sub(r"[A-Za-z-]", "", row)))
-            raise A3MError(f"params.a3m record {index} ({json_value_text(description)}) contains invalid characters: {''.join(bad)}")
+            raise A3MError(f"params.a3m record {index} ({json_value_text(description)}) contains invalid characters: "
+                           f"{json_value_text(''.join(bad))}")
         columns = len(_MATCH.findall(row))
         if columns != len(query):
             raise A3MError(
