@@ -73,6 +73,7 @@ def ca_positions() -> dict[str, np.ndarray]:
     ({"residues": "A:45, A:48,B:7A", "radius": 8}, PocketRequest(residues=("A:45", "A:48", "B:7A"), radius=8.0)),
     ("A:45,A:48,A:45", PocketRequest(residues=("A:45", "A:48"))),
     (["A:45", "B:-3"], PocketRequest(residues=("A:45", "B:-3"))),
+    (":45,A#2:3", PocketRequest(residues=(":45", "A#2:3"))),  # a chain without an id; the file's 2nd chain A
 ])
 def test_accepted_shapes(value: Any, expected: PocketRequest | None) -> None:
     parsed = parse_pocket(value)
@@ -97,7 +98,8 @@ def test_accepted_shapes(value: Any, expected: PocketRequest | None) -> None:
     ({"residues": []}, "empty"),
     ({"residues": [45]}, "must be strings"),
     ("A45", "CHAIN:NUMBER"),
-    ("A:45,:3", "CHAIN:NUMBER"),
+    ("A:45,B3:", "CHAIN:NUMBER"),
+    ("A:45,#2:3", "CHAIN:NUMBER"),
     (["A:1"] * 0 + [f"A:{i}" for i in range(201)], "limit is 200"),
 ])
 def test_malformed_pockets_are_refused(value: Any, message: str) -> None:

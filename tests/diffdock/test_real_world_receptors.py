@@ -118,6 +118,15 @@ def test_a_chain_id_shared_by_charmm_segments_is_ambiguous_and_segments_name_the
         assert resolve(rec.structure, parse_pocket(given), {}).residues_as_docked == (docked,)  # before: PROBA refused
 
 
+def test_the_one_chain_of_a_file_without_chain_ids_is_named_by_an_empty_chain_part() -> None:
+    rec = receptor.featurize(_text([_blank_chain(line) for line in ATOMS if line[21] == "A"]))
+    assert list(rec.esm_sequences) == [""]
+    # before: no residue id could name it (":5" was malformed, "A:5" missing from "its chains: )")
+    assert resolve(rec.structure, parse_pocket(":5,:6"), {}).residues_as_docked == (":5", ":6")
+    with pytest.raises(PocketError, match=r'A:5 are not protein residues .*\(its chains: one without an id \(write ":45"\)\)'):
+        resolve(rec.structure, parse_pocket("A:5"), {})
+
+
 def test_a_free_amino_acid_ligand_after_the_chains_is_a_ligand_not_a_residue() -> None:
     # As a glutamate-receptor structure is written: the chains, TER, then the bound glutamate as HETATM
     # records with chain A's id (and a sulfate after it)

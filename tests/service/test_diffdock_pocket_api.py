@@ -63,7 +63,8 @@ POCKET_MESSAGES = [
     ({"center": [1, 2, 3], "radius": "r"}, 'pocket radius must be a finite number (Å), got "r"'),
     ({"residues": 5}, 'pocket residues must be a list of ids or one comma-separated string, like "A:45,A:48"; '
                       "got 5"),
-    ({"residues": ["A:1", "x'y"]}, 'pocket residue ids must look like CHAIN:NUMBER (e.g. "A:45", "B:102A"); '
+    ({"residues": ["A:1", "x'y"]}, 'pocket residue ids must look like CHAIN:NUMBER (e.g. "A:45", "B:102A", ":45" '
+                                   'for a chain without an id); '
                                    "not understood: \"x'y\""),
     ({"center": [1e308, 1, 1]}, "pocket center coordinates must be between -10000 and 10000 Å (the submitted "
                                 "PDB's frame), got 1e+308"),

@@ -10,6 +10,7 @@ what the model runs.
   comma-separated string; the centre is the centroid of their CA atoms and, without `radius`, the
   radius is their largest CA distance from that centroid plus `RESIDUE_MARGIN`;
 * `"A:45,A:48"` or `["A:45", "A:48"]` — shorthand for the residue form without a radius.
+A chain without a chain id (a file that gives none) is named by an empty chain part: ":45".
 Chains are named as docked (a segment's chains by segment, e.g. "PROA:45", or segment + chain id). Where the
 file gives two protein chains one id (blocks separated by TER) the second is relabelled on reading
 (`receptor_prep`): "A#1:45" / "A#2:45" then name the file's first / second chain A, the new label ("B:45")
@@ -57,7 +58,8 @@ MAX_RESIDUE_IDS = 200
 # receptor's frame (and 1e308 would put the nearest residue at an infinite distance).
 MAX_COORDINATE = 10_000.0
 # chain label (a segment + chain id is up to 8 characters), optionally "#n" for the file's n-th chain of that id
-_RESIDUE_ID = re.compile(r"^([A-Za-z0-9]{1,8}(?:#[1-9][0-9]?)?):(-?\d{1,6})([A-Za-z]?)$")
+# (empty for the chain of a file without chain ids: ":45")
+_RESIDUE_ID = re.compile(r"^((?:[A-Za-z0-9]{1,8}(?:#[1-9][0-9]?)?)?):(-?\d{1,6})([A-Za-z]?)$")
 _SHAPES = ('{"center": [x, y, z], "radius": r}, {"residues": ["A:45", "A:48"]} (optionally with "radius"), '
            'or the residue ids alone as "A:45,A:48" or ["A:45", "A:48"]')
 
@@ -151,7 +153,8 @@ def _residue_ids(value: Any) -> tuple[str, ...]:
         raise PocketError(f"pocket lists {len(ids)} residues; the limit is {MAX_RESIDUE_IDS}")
     bad = [i for i in ids if not _RESIDUE_ID.match(i)]
     if bad:
-        raise PocketError(f"pocket residue ids must look like CHAIN:NUMBER (e.g. \"A:45\", \"B:102A\"); "
+        raise PocketError(f"pocket residue ids must look like CHAIN:NUMBER (e.g. \"A:45\", \"B:102A\", \":45\" for a "
+                          f"chain without an id); "
                           f"not understood: {', '.join(json_value_text(b) for b in bad[:5])}")
     return tuple(dict.fromkeys(ids))  # duplicates once, order kept
 
@@ -198,7 +201,8 @@ class _Chain:
     def names(self) -> set[str]:
         """Every chain part of a residue id that may mean this chain (some may mean other chains too)."""
         ordinal = {f"{self.file_id}#{self.ordinal}"} if self.file_id else set()
-        return {n for n in (self.label, self.name, self.segment, self.file_id) if n} | ordinal
+        blank = {""} if not self.label else set()  # ":45", the one chain of a file without chain ids
+        return {n for n in (self.label, self.name, self.segment, self.file_id) if n} | ordinal | blank
 
     def describe(self) -> str:
         if self.segment:
@@ -254,7 +258,7 @@ def _residue_cas(queries: Sequence[str], nodes: Sequence[tuple[_Chain, gemmi.Res
             index.setdefault(f"{name}:{_number_text(residue)}", set()).add(node)
     missing = [i for i in queries if i not in index]
     if missing:
-        chains = ", ".join(sorted({chain.label for chain, _ in nodes}))
+        chains = ", ".join(sorted({chain.label or 'one without an id (write ":45")' for chain, _ in nodes}))
         relabelled = ", ".join(f"{what} -> {new}" for what, new in renamed.items())
         raise PocketError(f"pocket residue(s) {', '.join(missing[:10])} are not protein residues with a CA atom "
                           f"in the receptor (its chains: {chains}"
