@@ -78,8 +78,8 @@ def main() -> None:
         worker.close()
 
 
-def _in_fresh_process(binary: bytes, seed: int) -> None:
-    ligand.embed_conformer(Chem.Mol(binary), seed)
+def _in_fresh_process(smiles: str, seed: int) -> None:
+    ligand.embed_conformer(Chem.MolFromSmiles(smiles), seed)
 
 
 def process_costs(worker: EmbedWorker, reps: int) -> None:
@@ -99,7 +99,7 @@ def process_costs(worker: EmbedWorker, reps: int) -> None:
             worker.embed(mol, 0, 30, lambda: False, RuntimeError)
             worker_s.append(time.perf_counter() - t)
             t = time.perf_counter()
-            process = context.Process(target=_in_fresh_process, args=(mol.ToBinary(), 0))
+            process = context.Process(target=_in_fresh_process, args=(LIGANDS[name], 0))
             process.start()
             process.join()
             fresh.append(time.perf_counter() - t)

@@ -6,7 +6,7 @@ whole time; a process can be killed at once. One long-lived process per model in
 first ligand, replaced after a kill) costs ~1 ms per ligand; a fresh process per ligand would cost a
 Python start (~0.5-1.5 s) every time (`bench/diffdock_ligand_embed.py` prints both figures).
 
-The child runs the very function the parent would (`ligand.embed_conformer`), on the molecule's RDKit
+The child runs the very function the parent would (`conformer.embed_conformer`), on the molecule's RDKit
 binary and the same seed, so its conformer is bit for bit the one embedding in process gives. Started
 with `spawn` from a real Python (`file_workers.python_executable`): the model process holds torch's and
 Triton's threads, which `fork` would copy in an unknown state. The child exits when its parent is gone.
@@ -49,7 +49,7 @@ def _watch_parent(parent: int) -> None:
 
 def _serve(conn: Connection, parent: int) -> None:
     """Child: answer (mol binary, seed, budget s) with ("ok", mol binary, used_random) or an error."""
-    from .ligand import embed_conformer  # ligand.py imports this module
+    from .conformer import embed_conformer  # no torch in the child
 
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
     while True:
@@ -78,12 +78,17 @@ class EmbedWorker:
 
     def embed(self, mol: Chem.Mol, seed: int, budget_s: float, should_stop: Callable[[], bool],
               exceeded: Callable[[], Exception]) -> tuple[Chem.Mol, bool]:
-        """`ligand.embed_conformer(mol, seed, budget_s=budget_s)` in the child. `Cancelled` (the child
+        """`conformer.embed_conformer(mol, seed, budget_s=budget_s)` in the child. `Cancelled` (the child
         killed) when `should_stop()` turns true; `exceeded()` raised (the child killed) if the child runs
         `_GRACE_S` past the budget; the child's `LigandError` re-raised as one."""
         with self._lock:
             conn = self._start()
-            conn.send((mol.ToBinary(_PICKLE_PROPS), seed, budget_s))
+            try:
+                conn.send((mol.ToBinary(_PICKLE_PROPS), seed, budget_s))
+            except OSError:  # the child died since the last ligand: one more start
+                self._kill("died")
+                conn = self._start()
+                conn.send((mol.ToBinary(_PICKLE_PROPS), seed, budget_s))
             deadline = time.monotonic() + budget_s + _GRACE_S
             while not conn.poll(_POLL_S):
                 if should_stop():
@@ -98,7 +103,7 @@ class EmbedWorker:
                     raise RuntimeError(f"the ligand embedding process exited (status {code})")
             try:
                 reply = conn.recv()
-            except EOFError:
+            except (EOFError, OSError):  # closed, or reset by a child that died
                 self._kill("died")
                 raise RuntimeError("the ligand embedding process exited while embedding") from None
         if reply[0] == "ok":
