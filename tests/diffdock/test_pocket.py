@@ -15,6 +15,7 @@ import io
 import json
 import math
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -200,8 +201,10 @@ def test_exact_pocket_score_ends_every_pose_in_the_pocket() -> None:
 
 
 @pytest.fixture(scope="module")
-def pipeline() -> DiffDockPipeline:
-    return DiffDockPipeline.from_settings(DiffDockSettings(batch_size=3))
+def pipeline() -> Iterator[DiffDockPipeline]:
+    docking = DiffDockPipeline.from_settings(DiffDockSettings(batch_size=3))
+    yield docking
+    docking.close()  # its ligand embedding process
 
 
 def dock(pipeline: DiffDockPipeline, pocket: Any = None, samples: int = 3, seed: int = 11) -> DockingOutput:
