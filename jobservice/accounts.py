@@ -3,7 +3,8 @@
 Every request looks its key up in SQLite (one indexed read on the reader connection, grouped with
 the other reads in flight). There is deliberately no in-process cache: a key revoked by the API, the
 dashboard or `phonos keys revoke` (another process writing the same database) must stop working on
-the very next request, and a changed rate limit must apply at once.
+the very next request, a changed rate limit or expiry must apply at once, and a key stops at its expiry
+(jobservice.key_policy) to the second.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from jobservice.db import now
 from jobservice.emails import check_email
 from jobservice.errors import InvalidArgument, Unauthenticated
+from jobservice.key_policy import FULL, READ_ONLY, KeyExpired, check_scope, expiry, is_expired
 from jobservice.keys import display_prefix, hash_key, new_api_key, new_key_id
 from jobservice.store import ConstraintViolation, Store, Transaction
 from phonos_config.json_text import json_value_text
@@ -29,6 +31,7 @@ class Principal:
     key_hash: str  # what the rate limiter counts under: the key's hash, or "session:<token hash>"
     rate_limit: int  # requests per minute
     key_id: str | None = None  # the public id of the key; None for a session
+    read_only: bool = False  # a read-only key: only the rpcs marked (phonos.v1.doc).read_only
 
     @property
     def via_session(self) -> bool:
@@ -51,14 +54,15 @@ def check_key_name(name: str | None) -> str | None:
     return name or None
 
 
-async def insert_key(tx: Transaction, account_id: int, *, name: str | None, rate_limit: int) -> NewKey:
+async def insert_key(tx: Transaction, account_id: int, *, name: str | None, rate_limit: int,
+                     expires_at: float | None = None, scope: str = FULL) -> NewKey:
     """A new key row in an open transaction; returns the secret (never stored)."""
     api_key = new_api_key()
     key_id = new_key_id()
     await tx.execute(
         "insert_api_key",
         {"key_hash": hash_key(api_key), "id": key_id, "account_id": account_id, "prefix": display_prefix(api_key),
-         "name": name, "rate_limit": rate_limit, "now": now()},
+         "name": name, "rate_limit": rate_limit, "now": now(), "expires_at": expires_at, "scope": scope},
     )
     return NewKey(api_key=api_key, account_id=account_id, key_id=key_id)
 
@@ -68,10 +72,12 @@ class Accounts:
         self._db = db
 
     async def create(
-        self, username: str, *, email: str | None, credits: int, rate_limit: int, max_rate_limit: int | None = None
+        self, username: str, *, email: str | None, credits: int, rate_limit: int, max_rate_limit: int | None = None,
+        expires_in_days: int | None = None, scope: str | None = None,
     ) -> NewKey:
         """A new account with one key; usernames are unique. The account's key ceiling defaults to
-        the larger of 60/min and the first key's limit."""
+        the larger of 60/min and the first key's limit. The key may expire and may be read-only
+        (jobservice.key_policy), as a key made with POST /v1/keys."""
         if not username or len(username) > 64:
             raise InvalidArgument("username must be 1-64 characters")
         email = check_email(email)
@@ -79,6 +85,8 @@ class Accounts:
             raise InvalidArgument("credits must be 0 or more")
         if rate_limit < 1:
             raise InvalidArgument("rate limit must be at least 1 request per minute")
+        expires_at = expiry(expires_in_days, now())
+        scope = check_scope(scope)
         ceiling = max(60, rate_limit) if max_rate_limit is None else max_rate_limit
         if ceiling < rate_limit:
             raise InvalidArgument(f"the account's max rate limit ({ceiling}) is below the key's ({rate_limit})")
@@ -90,7 +98,8 @@ class Accounts:
             except ConstraintViolation:
                 raise InvalidArgument(f"username {json_value_text(username)} is taken; choose another") from None
             await tx.execute("set_max_rate_limit", {"account_id": account_id, "max_rate_limit": ceiling})
-            return await insert_key(tx, int(account_id), name="first key", rate_limit=rate_limit)
+            return await insert_key(tx, int(account_id), name="first key", rate_limit=rate_limit, expires_at=expires_at,
+                                    scope=scope)
 
     async def add_credits(self, username: str, amount: int, *, note: str | None = None) -> int:
         """Add `amount` credits (negative: take them back) to the account's balance; the new balance. The
@@ -141,6 +150,8 @@ class Accounts:
         row = await self._db.read.fetch_one("get_key", {"key_hash": key_hash})
         if row is None:
             raise Unauthenticated("Invalid API key. It may have been revoked; check the key, or create one "
-                                  "in the dashboard's Keys page or with 'phonos keys create'.")
+                                  "in the dashboard's Keys page or with `phonos keys create`.")
+        if is_expired(row["expires_at"], now()):
+            raise KeyExpired(float(row["expires_at"]))
         return Principal(account_id=int(row["account_id"]), key_hash=key_hash, rate_limit=int(row["rate_limit"]),
-                         key_id=row["id"])
+                         key_id=row["id"], read_only=row["scope"] == READ_ONLY)

@@ -15,6 +15,7 @@ from typing import TypeVar
 from jobservice.accounts import Accounts, NewKey
 from jobservice.api_keys import ApiKeys, KeyRecord
 from jobservice.credit_history import CreditEntry, CreditHistory
+from jobservice.db import now
 from jobservice.errors import NotFound, echoed_id
 from jobservice.paging import check_page
 from jobservice.sessions import Sessions
@@ -39,10 +40,11 @@ async def _with_db(settings: ServiceSettings, work: Callable[[Store], Awaitable[
 
 
 async def create_key(settings: ServiceSettings, *, username: str, email: str | None, credits: int, rate_limit: int,
-                     max_rate_limit: int | None = None) -> NewKey:
+                     max_rate_limit: int | None = None, expires_in_days: int | None = None,
+                     scope: str | None = None) -> NewKey:
     async def work(db: Store) -> NewKey:
         return await Accounts(db).create(username, email=email, credits=credits, rate_limit=rate_limit,
-                                         max_rate_limit=max_rate_limit)
+                                         max_rate_limit=max_rate_limit, expires_in_days=expires_in_days, scope=scope)
 
     return await _with_db(settings, work)
 
@@ -122,7 +124,7 @@ class AccountOverview:
 
 async def list_accounts(settings: ServiceSettings) -> list[AccountOverview]:
     async def work(db: Store) -> list[AccountOverview]:
-        rows = await db.read.fetch_all("account_overview")
+        rows = await db.read.fetch_all("account_overview", {"now": now()})
         return [AccountOverview(
             username=row["username"], email=row["email"], credits=int(row["credits"]),
             created_at=float(row["created_at"]), can_sign_in=bool(row["can_sign_in"]),
@@ -141,13 +143,31 @@ async def list_keys(settings: ServiceSettings, *, username: str) -> list[KeyReco
     return await _with_db(settings, work)
 
 
+async def _key_account(db: Store, key_id: str) -> int:
+    """The account of a key named by its public id (ids are unique across accounts)."""
+    account_id = await db.read.scalar("api_key_account", {"id": key_id})
+    if account_id is None:
+        raise NotFound(f"no API key {echoed_id(key_id)}; see `phonos keys list --username NAME`")
+    return int(account_id)
+
+
 async def revoke_key(settings: ServiceSettings, *, key_id: str, confirm_last_key: bool) -> KeyRecord:
-    """Revoke a key by its public id (ids are unique across accounts)."""
+    """Revoke a key by its public id."""
 
     async def work(db: Store) -> KeyRecord:
-        account_id = await db.read.scalar("api_key_account", {"id": key_id})
-        if account_id is None:
-            raise NotFound(f"no API key {echoed_id(key_id)}; see `phonos keys list --username NAME`")
+        account_id = await _key_account(db, key_id)
         return await ApiKeys(db, default_rate_limit=1).revoke(account_id, key_id, confirm_last_key=confirm_last_key)
+
+    return await _with_db(settings, work)
+
+
+async def update_key(settings: ServiceSettings, *, key_id: str, name: str | None, rate_limit: int | None,
+                     expires_in_days: int | None) -> KeyRecord:
+    """Rename, re-limit or re-date a key by its public id, as PATCH /v1/keys/{key_id} does (0 days: never expires)."""
+
+    async def work(db: Store) -> KeyRecord:
+        account_id = await _key_account(db, key_id)
+        return await ApiKeys(db, default_rate_limit=1).update(account_id, key_id, name=name, rate_limit=rate_limit,
+                                                              expires_in_days=expires_in_days)
 
     return await _with_db(settings, work)

@@ -5,7 +5,13 @@ Rules:
 - at most `MAX_ACTIVE_KEYS` active keys per account;
 - revoking the account's last active key needs `confirm_last_key`, so a script cannot lock its
   account out of the API by accident (the dashboard and `phonos keys create` can still add keys);
-- revoked keys stay listed (revoked_at) and can never be revived.
+- revoked keys stay listed (revoked_at) and can never be revived;
+- a key may expire (`expires_in_days`, 1 to 3650, counted from the request; 0 or unset: never) and may be
+  read-only (`scope`); jobservice.key_policy holds both rules. An expired key is not active (it does not
+  count towards MAX_ACTIVE_KEYS or as the last working key), stays listed with `expired`, can be revoked,
+  and can be given a new expiry by its owner (an update), which makes it work again;
+- a key's scope is fixed at creation (a read-only key cannot widen itself, nor can anyone else: create a
+  full key instead).
 Authentication reads the database on every request (`jobservice.accounts`), so a revocation or a
 new limit applies to the very next request.
 """
@@ -17,7 +23,8 @@ from dataclasses import dataclass
 from jobservice.accounts import NewKey, check_key_name, insert_key
 from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id
-from jobservice.store import Row, Store
+from jobservice.key_policy import FULL, check_scope, expiry, is_expired
+from jobservice.store import Row, Store, Transaction
 
 MAX_ACTIVE_KEYS = 20
 
@@ -41,17 +48,25 @@ class KeyRecord:
     created_at: float
     last_used_at: float | None
     revoked_at: float | None
+    expires_at: float | None = None  # None: never expires
+    scope: str = FULL
 
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
 
+    def expired(self, at: float | None = None) -> bool:
+        """Past its expiry at `at` (default: now)."""
+        return is_expired(self.expires_at, now() if at is None else at)
+
     @classmethod
     def from_row(cls, row: Row) -> KeyRecord:
-        last_used = row["last_used_at"]
-        revoked = row["revoked_at"]
         return cls(row["id"], row["prefix"], row["name"], int(row["rate_limit"]), float(row["created_at"]),
-                   None if last_used is None else float(last_used), None if revoked is None else float(revoked))
+                   _epoch(row["last_used_at"]), _epoch(row["revoked_at"]), _epoch(row["expires_at"]), row["scope"])
+
+
+def _epoch(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 class ApiKeys:
@@ -83,16 +98,17 @@ class ApiKeys:
             )
         return rate_limit
 
-    async def create(self, account_id: int, *, name: str | None, rate_limit: int | None) -> tuple[KeyRecord, NewKey]:
+    async def create(self, account_id: int, *, name: str | None, rate_limit: int | None,
+                     expires_in_days: int | None = None, scope: str | None = None) -> tuple[KeyRecord, NewKey]:
         name = check_key_name(name)
+        expires_at = expiry(expires_in_days, now())
+        scope = check_scope(scope)
         ceiling = await self.max_rate_limit(account_id)
         limit = min(self._default_rate_limit, ceiling) if rate_limit is None else rate_limit
         self._check_rate_limit(limit, ceiling)
         async with self._db.transaction() as tx:
-            active = int(await tx.scalar("count_active_keys", {"account_id": account_id}))
-            if active >= MAX_ACTIVE_KEYS:
-                raise LimitReached(f"An account can have at most {MAX_ACTIVE_KEYS} active keys; revoke one first")
-            new = await insert_key(tx, account_id, name=name, rate_limit=limit)
+            await _room_for_one_more(tx, account_id)
+            new = await insert_key(tx, account_id, name=name, rate_limit=limit, expires_at=expires_at, scope=scope)
         return await self.get(account_id, new.key_id), new
 
     async def revoke(self, account_id: int, key_id: str, *, confirm_last_key: bool) -> KeyRecord:
@@ -103,20 +119,37 @@ class ApiKeys:
                 raise NotFound(f"API key {echoed_id(key_id)} not found")
             if current["revoked_at"] is not None:
                 raise InvalidArgument(f"API key {key_id} is already revoked")
-            active = int(await tx.scalar("count_active_keys", {"account_id": account_id}))
-            if active <= 1 and not confirm_last_key:
+            active = int(await tx.scalar("count_active_keys", {"account_id": account_id, "now": now()}))
+            working = not is_expired(current["expires_at"], now())  # an expired key is no loss
+            if working and active <= 1 and not confirm_last_key:
                 raise LastActiveKey(key_id, "repeat the request with confirm_last_key set to true")
             await tx.execute("revoke_api_key", {"id": key_id, "account_id": account_id, "now": now()})
         return await self.get(account_id, key_id)
 
-    async def update(self, account_id: int, key_id: str, *, name: str | None, rate_limit: int | None) -> KeyRecord:
+    async def update(self, account_id: int, key_id: str, *, name: str | None, rate_limit: int | None,
+                     expires_in_days: int | None = None) -> KeyRecord:
+        """`expires_in_days`: None leaves the expiry, 0 clears it (never expires), N days from now sets it."""
         current = await self.get(account_id, key_id)
         if current.revoked:
             raise InvalidArgument(f"API key {key_id} is revoked; revoked keys cannot be changed")
         if rate_limit is not None:
             self._check_rate_limit(rate_limit, await self.max_rate_limit(account_id))
-        if name is None and rate_limit is None:
-            raise InvalidArgument("nothing to change: set name and/or rate_limit")
-        await self._db.write_one("update_api_key", {"id": key_id, "account_id": account_id,
+        if name is None and rate_limit is None and expires_in_days is None:
+            raise InvalidArgument("nothing to change: set name, rate_limit and/or expires_in_days")
+        expires_at = None if expires_in_days is None else expiry(expires_in_days, now())
+        async with self._db.transaction() as tx:
+            if name is not None or rate_limit is not None:
+                await tx.execute("update_api_key", {"id": key_id, "account_id": account_id,
                                                     "name": check_key_name(name), "rate_limit": rate_limit})
+            if expires_in_days is not None:
+                if current.expired():  # renewing an expired key makes one more key work
+                    await _room_for_one_more(tx, account_id)
+                await tx.execute("set_api_key_expiry", {"id": key_id, "account_id": account_id,
+                                                        "expires_at": expires_at})
         return await self.get(account_id, key_id)
+
+
+async def _room_for_one_more(tx: Transaction, account_id: int) -> None:
+    active = int(await tx.scalar("count_active_keys", {"account_id": account_id, "now": now()}))
+    if active >= MAX_ACTIVE_KEYS:
+        raise LimitReached(f"An account can have at most {MAX_ACTIVE_KEYS} active keys; revoke one first")

@@ -1,5 +1,5 @@
-"""Method name → its /v1 route template (and whether it changes state), read from the google.api.http
-annotations.
+"""Method name → its /v1 route template (and whether it changes state, and whether a read-only key may call it),
+read from the google.api.http annotations and the `(phonos.v1.doc)` options.
 
 Usage is counted under the route template for REST and gRPC alike, so both
 transports land in the same `by_endpoint` row.
@@ -48,3 +48,12 @@ def idempotent_methods() -> frozenset[str]:
     """Rpcs that honour an Idempotency-Key: those the contract marks `(phonos.v1.doc).idempotent`."""
     return frozenset(method.name for method in SERVICE.methods
                      if method.GetOptions().Extensions[openapi_options_pb2.doc].idempotent)
+
+
+@cache
+def read_only_methods() -> frozenset[str]:
+    """Rpcs a read-only API key may call: those the contract marks `(phonos.v1.doc).read_only` (they change no
+    state and spend no credits). Unmarked means full scope, so a new rpc is closed to read-only keys until
+    someone decides it is a read."""
+    return frozenset(method.name for method in SERVICE.methods
+                     if method.GetOptions().Extensions[openapi_options_pb2.doc].read_only)

@@ -421,14 +421,18 @@ class JobService:
         await self.usage.flush()
         return await self.api_keys.list(account_id), await self.api_keys.max_rate_limit(account_id)
 
-    async def create_key(self, account_id: int, name: str | None, rate_limit: int | None) -> tuple[KeyRecord, NewKey]:
-        return await self.api_keys.create(account_id, name=name, rate_limit=rate_limit)
+    async def create_key(self, account_id: int, name: str | None, rate_limit: int | None,
+                         expires_in_days: int | None = None, scope: str | None = None) -> tuple[KeyRecord, NewKey]:
+        return await self.api_keys.create(account_id, name=name, rate_limit=rate_limit,
+                                          expires_in_days=expires_in_days, scope=scope)
 
     async def revoke_key(self, account_id: int, key_id: str, *, confirm_last_key: bool) -> KeyRecord:
         return await self.api_keys.revoke(account_id, key_id, confirm_last_key=confirm_last_key)
 
-    async def update_key(self, account_id: int, key_id: str, name: str | None, rate_limit: int | None) -> KeyRecord:
-        return await self.api_keys.update(account_id, key_id, name=name, rate_limit=rate_limit)
+    async def update_key(self, account_id: int, key_id: str, name: str | None, rate_limit: int | None,
+                         expires_in_days: int | None = None) -> KeyRecord:
+        return await self.api_keys.update(account_id, key_id, name=name, rate_limit=rate_limit,
+                                          expires_in_days=expires_in_days)
 
 
 def _day(epoch: float) -> str:

@@ -25,9 +25,10 @@ from jobservice.credit_history import CreditEntry
 from jobservice.errors import InvalidArgument, PhonosError, RateLimited
 from jobservice.idempotency import REPLAYED_METADATA, Claim
 from jobservice.jobs import JobRecord
+from jobservice.key_policy import ReadOnlyKey
 from jobservice.ratelimit import RateLimits
 from jobservice.request_text import refuse_nul
-from jobservice.routes import route_templates, state_changing_methods
+from jobservice.routes import read_only_methods, route_templates, state_changing_methods
 from jobservice.service import BatchItem, JobService, Submission, SubmitItem
 from jobservice.states import ACTIVE, TERMINAL, JobStatus
 from jobservice.status_map import TITLE_KEY, grpc_status
@@ -141,13 +142,15 @@ def credit_entry_message(entry: CreditEntry) -> pb.CreditEntry:
 
 def key_message(key: KeyRecord) -> pb.ApiKey:
     message = pb.ApiKey(key_id=key.id, prefix=key.prefix, created_at=_ts(key.created_at), rate_limit=key.rate_limit,
-                        revoked=key.revoked)
+                        revoked=key.revoked, scope=key.scope, expired=key.expired())
     if key.name is not None:
         message.name = key.name
     if key.last_used_at is not None:
         message.last_used_at.CopyFrom(_ts(key.last_used_at))
     if key.revoked_at is not None:
         message.revoked_at.CopyFrom(_ts(key.revoked_at))
+    if key.expires_at is not None:
+        message.expires_at.CopyFrom(_ts(key.expires_at))
     return message
 _RESULT_FIELDS = ("output_file", "download_url", "formats", "metrics", "metadata", "error", "error_code",
                   "results_deleted_at")
@@ -224,6 +227,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         self._limiter = limiter or service.rate_limits
         self._routes = route_templates()
         self._changing = state_changing_methods()
+        self._reads = read_only_methods()
 
     async def _handle(self, method: str, request: Message, context: grpc.aio.ServicerContext,
                       handler: Handler) -> Message:
@@ -243,6 +247,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         try:
             principal = await self._svc.auth.authenticate(metadata, state_changing=method in self._changing)
             trailers += (await self._limiter.check(principal.key_hash, principal.rate_limit)).headers()
+            self._check_scope(principal, method)  # after the limit: a refused call still counts as a request
             refuse_nul(request)  # after the key: a bad key is a 401 whatever the request holds
             response, charge = await handler(principal)
         except PhonosError as exc:
@@ -267,6 +272,11 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             )
         context.set_trailing_metadata(tuple(trailers))
         return response
+
+    def _check_scope(self, principal: Principal, method: str) -> None:
+        """ReadOnlyKey (403) for a read-only key on an rpc the contract does not mark as a read."""
+        if principal.read_only and method not in self._reads:
+            raise ReadOnlyKey(method)
 
     def _finished(self, method: str, transport: str, code: grpc.StatusCode, started: float,
                   principal: Principal | None, charge: Charge, failure: PhonosError | None) -> None:
@@ -318,6 +328,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         try:
             principal = await self._svc.auth.authenticate(metadata, state_changing=False)
             state = await self._limiter.check(principal.key_hash, principal.rate_limit)
+            self._check_scope(principal, method)
         except PhonosError as failure:
             code, extra = grpc_status(failure)
             self._finished(method, transport, code, started, principal, NO_CHARGE, failure)
@@ -558,6 +569,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             key, new = await self._svc.create_key(
                 who.account_id, request.name if request.HasField("name") else None,
                 request.rate_limit if request.HasField("rate_limit") else None,
+                request.expires_in_days if request.HasField("expires_in_days") else None,
+                request.scope if request.HasField("scope") else None,
             )
             return pb.CreateApiKeyResponse(
                 success=True, key=key_message(key), api_key=new.api_key,
@@ -577,6 +590,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             key = await self._svc.update_key(
                 who.account_id, request.key_id, request.name if request.HasField("name") else None,
                 request.rate_limit if request.HasField("rate_limit") else None,
+                request.expires_in_days if request.HasField("expires_in_days") else None,
             )
             return pb.UpdateApiKeyResponse(success=True, key=key_message(key), message="API key updated"), NO_CHARGE
         return await self._handle("UpdateApiKey", request, context, run)

@@ -8,6 +8,10 @@ commit, checks it, and then copies the result files that the copy's jobs name. R
 synced before their job's `completed` state commits and never change afterwards, so each of them exists when
 it is copied; files of jobs that completed after the snapshot are left for the next backup.
 
+The database goes in last: it is copied into a partial file, the files it names are copied and flushed, and only
+then does it replace the destination's database. A backup cut short (a full disk, a killed process) leaves the
+earlier backup's database, whose files are all there, plus some files it does not name yet.
+
 Backing up into an earlier backup replaces its database and copies only the result files it lacks: a nightly
 `phonos backup /mnt/backup/phonos` costs the database plus the day's results. Restoring is starting from the
 copy: `phonos serve --data-dir DEST` (or moving it to where the data directory was, with the service stopped).
@@ -72,8 +76,24 @@ def back_up(settings: ServiceSettings, destination: Path) -> BackupReport:
     destination.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     snapshot_at = time.time()
-    copied_database = _copy_database(database, target.database_path)
-    jobs, files = _index(copied_database)
+    snapshot = _copy_database(database, target.database_path)
+    try:
+        jobs, files = _index(snapshot)
+        copied, present, copied_bytes, missing = _copy_results(settings, target, files)
+        os.sync()  # one flush for every file copied, instead of an fsync each (thousands of small files)
+        database_bytes = snapshot.stat().st_size
+        _install(snapshot, target.database_path)
+    finally:
+        snapshot.unlink(missing_ok=True)  # still there only when something above failed
+    lost = _not_deleted_since(database, missing)
+    return BackupReport(destination, snapshot_at, jobs, database_bytes,
+                        copied, copied_bytes, present, tuple(lost), time.monotonic() - started)
+
+
+def _copy_results(settings: ServiceSettings, target: ServiceSettings,
+                  files: list[tuple[str, str]]) -> tuple[int, int, int, list[tuple[str, str]]]:
+    """Copy the result files the snapshot names that the destination lacks: (copied, already there, bytes copied,
+    missing from the data directory)."""
     origins, copies = ResultStore(settings.results_dir.resolve()), ResultStore(target.results_dir)
     copied = present = copied_bytes = 0
     missing: list[tuple[str, str]] = []
@@ -90,10 +110,7 @@ def back_up(settings: ServiceSettings, destination: Path) -> BackupReport:
             partial.replace(copy)
             copied += 1
             copied_bytes += copy.stat().st_size
-    os.sync()  # one flush for every file copied, instead of an fsync each (thousands of small files)
-    lost = _not_deleted_since(database, missing)
-    return BackupReport(destination, snapshot_at, jobs, copied_database.stat().st_size,
-                        copied, copied_bytes, present, tuple(lost), time.monotonic() - started)
+    return copied, present, copied_bytes, missing
 
 
 def _check_destination(source: Path, destination: Path, database: Path) -> None:
@@ -102,7 +119,7 @@ def _check_destination(source: Path, destination: Path, database: Path) -> None:
                           "(ideally another disk)")
     if destination.exists() and not destination.is_dir():
         raise BackupError(f"{destination} exists and is not a directory")
-    if destination.is_dir() and any(destination.iterdir()) and not database.is_file():
+    if destination.is_dir() and not database.is_file() and _foreign(destination, database):
         raise BackupError(f"{destination} is neither empty nor an earlier phonos backup (it has no {database.name}): "
                           "choose a new or empty directory")
     if destination.is_dir():
@@ -115,9 +132,16 @@ def _check_destination(source: Path, destination: Path, database: Path) -> None:
             lock.release()
 
 
+def _foreign(destination: Path, database: Path) -> bool:
+    """The directory holds something besides what a first backup that was cut short leaves (result files, its
+    database's partial copy): it is not ours to write into."""
+    ours = {"results", f".{database.name}.partial"}
+    return any(entry.name not in ours for entry in destination.iterdir())
+
+
 def _copy_database(database: Path, target: Path) -> Path:
     """SQLite's online backup in one step (one read transaction: the state after one commit, while writers go
-    on in WAL mode), into a partial file that replaces `target` only once it checks out."""
+    on in WAL mode), into a partial file beside `target`, checked and synced; `_install` puts it in place."""
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
     try:
@@ -133,10 +157,19 @@ def _copy_database(database: Path, target: Path) -> Path:
         raise
     with open(partial, "rb+") as handle:
         os.fsync(handle.fileno())
-    partial.replace(target)
+    return partial
+
+
+def _install(snapshot: Path, target: Path) -> None:
+    """Replace the destination's database with the snapshot, durably: the last step of a backup."""
+    snapshot.replace(target)
     for leftover in (target.with_name(target.name + "-wal"), target.with_name(target.name + "-shm")):
         leftover.unlink(missing_ok=True)  # an earlier backup's, which belong to the replaced file
-    return target
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself
+    finally:
+        os.close(directory)
 
 
 @contextlib.contextmanager

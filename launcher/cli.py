@@ -38,6 +38,7 @@ from phonos_models.alphafold2 import build_db
 from jobservice import admin
 from jobservice.api_keys import KeyRecord, LastActiveKey
 from jobservice.errors import PhonosError
+from jobservice.key_policy import FULL, READ_ONLY
 from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
 from phonos_config.json_text import json_value_text
@@ -128,7 +129,17 @@ def _key_json(key: KeyRecord) -> dict[str, Any]:
     """A key as `--json` prints it: the API's key object (GET /v1/keys), field for field."""
     return {"key_id": key.id, "prefix": key.prefix, "name": key.name, "rate_limit": key.rate_limit,
             "created_at": rfc3339(key.created_at),
-            "last_used_at": None if key.last_used_at is None else rfc3339(key.last_used_at), "revoked": key.revoked}
+            "last_used_at": None if key.last_used_at is None else rfc3339(key.last_used_at), "revoked": key.revoked,
+            "expires_at": None if key.expires_at is None else rfc3339(key.expires_at), "expired": key.expired(),
+            "scope": key.scope}
+
+
+def _key_status(key: KeyRecord) -> str:
+    if key.revoked:
+        return "revoked"
+    if key.expired():
+        return "expired"
+    return "active" if key.expires_at is None else f"active until {_when(key.expires_at)}"
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
@@ -138,7 +149,8 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         settings, username=args.username, email=args.email,
         credits=settings.default_credits if args.credits is None else args.credits,
         rate_limit=settings.default_rate_limit if args.rate_limit is None else args.rate_limit,
-        max_rate_limit=args.max_rate_limit,
+        max_rate_limit=args.max_rate_limit, expires_in_days=args.expires_in_days,
+        scope=READ_ONLY if args.read_only else FULL,
     ))
     if args.json:
         print(json.dumps({"api_key": key.api_key, "account_id": key.account_id}))
@@ -154,11 +166,11 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"keys": [_key_json(k) for k in keys]}))
         return 0
-    print(f"{'KEY ID':<21} {'PREFIX':<11} {'NAME':<20} {'LIMIT/MIN':>9}  {'CREATED':<20} {'LAST USED':<20} STATUS")
+    print(f"{'KEY ID':<21} {'PREFIX':<11} {'NAME':<20} {'LIMIT/MIN':>9}  {'SCOPE':<9} {'CREATED':<20} "
+          f"{'LAST USED':<20} STATUS")
     for k in keys:
-        status = "revoked" if k.revoked else "active"
-        print(f"{k.id:<21} {k.prefix:<11} {(k.name or '-')[:20]:<20} {k.rate_limit:>9}  {_when(k.created_at):<20} "
-              f"{_when(k.last_used_at):<20} {status}")
+        print(f"{k.id:<21} {k.prefix:<11} {(k.name or '-')[:20]:<20} {k.rate_limit:>9}  {k.scope:<9} "
+              f"{_when(k.created_at):<20} {_when(k.last_used_at):<20} {_key_status(k)}")
     return 0
 
 
@@ -175,6 +187,17 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
         print(json.dumps(_key_json(key)))
     else:
         print(f"revoked {key.id} ({key.prefix}...): requests made with it are refused from now on")
+    return 0
+
+
+def cmd_keys_update(args: argparse.Namespace) -> int:
+    settings = _existing(_settings(args))
+    key = _run(settings, lambda: admin.update_key(settings, key_id=args.key_id, name=args.name,
+                                                  rate_limit=args.rate_limit, expires_in_days=args.expires_in_days))
+    if args.json:
+        print(json.dumps(_key_json(key)))
+    else:
+        print(f"updated {key.id} ({key.prefix}...): {_key_status(key)}, {key.rate_limit}/min")
     return 0
 
 
@@ -315,20 +338,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="create an account with a new API key")
-    create.add_argument("--username", required=True)
-    create.add_argument("--email")
+    create.add_argument("--username", required=True, help="the account (created with the key if it is new)")
+    create.add_argument("--email", help="the account's email, for a new account")
     create.add_argument("--credits", type=int, help="starting balance (default PHONOS_DEFAULT_CREDITS)")
     create.add_argument("--rate-limit", type=int, help="requests per minute for this key (default PHONOS_DEFAULT_RATE_LIMIT, 60)")
     create.add_argument("--max-rate-limit", type=int,
                         help="highest rate limit the account may give its keys (default: the larger of 60 and --rate-limit)")
+    create.add_argument("--expires-in-days", type=int, metavar="N",
+                        help="the key stops working N days from now, 1-3650 (default: never)")
+    create.add_argument("--read-only", action="store_true",
+                        help="the key may read (jobs, results, account, usage) but not submit, cancel or change anything")
     create.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
     create.add_argument("--json", action="store_true", help="print one JSON object with api_key and account_id")
     create.set_defaults(func=cmd_keys_create)
 
     listing = keys.add_parser("list", help="list an account's keys (never the secrets)")
-    listing.add_argument("--username", required=True)
+    listing.add_argument("--username", required=True, help="the account whose keys to list")
     listing.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="print one JSON object with a `keys` list")
     listing.set_defaults(func=cmd_keys_list)
 
     revoke = keys.add_parser("revoke", help="revoke a key: its next request is refused")
@@ -336,8 +363,18 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--confirm-last-key", action="store_true",
                         help="allow revoking the account's last active key (it then has no working key)")
     revoke.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
-    revoke.add_argument("--json", action="store_true")
+    revoke.add_argument("--json", action="store_true", help="print the revoked key as one JSON object")
     revoke.set_defaults(func=cmd_keys_revoke)
+
+    update = keys.add_parser("update", help="rename a key, change its rate limit or its expiry")
+    update.add_argument("key_id", help="the key's id (see `phonos keys list`)")
+    update.add_argument("--name")
+    update.add_argument("--rate-limit", type=int, help="requests per minute, 1 to the account's maximum")
+    update.add_argument("--expires-in-days", type=int, metavar="N",
+                        help="the key stops working N days from now, 1-3650; 0: it never expires")
+    update.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    update.add_argument("--json", action="store_true")
+    update.set_defaults(func=cmd_keys_update)
 
     accounts = sub.add_parser("accounts", help="every account at a glance").add_subparsers(dest="accounts_command",
                                                                                           required=True)
@@ -348,15 +385,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     credits = sub.add_parser("credits", help="account balances").add_subparsers(dest="credits_command", required=True)
     top_up = credits.add_parser("add", help="add credits to an account (a negative amount takes them back)")
-    top_up.add_argument("--username", required=True)
+    top_up.add_argument("--username", required=True, help="the account to credit")
     top_up.add_argument("--amount", type=int, required=True, help="credits to add; negative to take back")
     top_up.add_argument("--note", help="why, for the account's credit history (default: added/taken back by an "
                                        "operator)")
     top_up.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
-    top_up.add_argument("--json", action="store_true")
+    top_up.add_argument("--json", action="store_true", help="print one JSON object with the new balance")
     top_up.set_defaults(func=cmd_credits_add)
     history = credits.add_parser("history", help="an account's credit history, newest first: every change and why")
-    history.add_argument("--username", required=True)
+    history.add_argument("--username", required=True, help="the account whose history to show")
     history.add_argument("--limit", type=int, default=50, help="entries, 1-100 (default 50)")
     history.add_argument("--offset", type=int, default=0, help="entries to skip (the next page: --offset 50)")
     history.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
@@ -365,16 +402,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     users = sub.add_parser("users", help="dashboard sign-in").add_subparsers(dest="users_command", required=True)
     password = users.add_parser("set-password", help="set a dashboard password (signs out open sessions)")
-    password.add_argument("--username", required=True)
+    password.add_argument("--username", required=True, help="the account that signs in with it")
     password.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
     password.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
     password.set_defaults(func=cmd_users_set_password)
 
     db = sub.add_parser("db", help="AlphaFold2 sequence databases").add_subparsers(dest="db_command", required=True)
     build = db.add_parser("build", help="build a small MSA search database from a FASTA file (tests, demos)")
-    build.add_argument("fasta", type=Path)
-    build.add_argument("outdir", type=Path)
-    build.add_argument("--name", default="uniref90", choices=build_db.DATABASE_NAMES)
+    build.add_argument("fasta", type=Path, help="the sequences to search (a FASTA file)")
+    build.add_argument("outdir", type=Path, help="the folder to write the database into")
+    build.add_argument("--name", default="uniref90", choices=build_db.DATABASE_NAMES,
+                       help="which AlphaFold2 database it stands in for (default uniref90)")
     build.set_defaults(func=cmd_db_build)
 
     from launcher.weights_table import WEIGHT_SETS
@@ -382,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     weights = sub.add_parser("weights", help="official model weights").add_subparsers(dest="weights_command",
                                                                                        required=True)
     fetch = weights.add_parser("fetch", help="download, verify and unpack official weights; prints the settings")
-    fetch.add_argument("name", choices=sorted(WEIGHT_SETS))
+    fetch.add_argument("name", choices=sorted(WEIGHT_SETS), help="the weight set (see `phonos weights list`)")
     fetch.add_argument("--dir", type=Path, default=Path("weights"), help="parent directory (default ./weights)")
     fetch.add_argument("--mirror", help="fetch https://HOST/PATH from MIRROR/HOST/PATH instead (an internal mirror)")
     fetch.set_defaults(func=cmd_weights_fetch)

@@ -37,13 +37,14 @@ from scripts.gen_protos import include_paths  # noqa: E402
 OUTPUT = ROOT / "phonos" / "v1" / "openapi.json"
 SERVICE = phonos_pb2.DESCRIPTOR.services_by_name["PhonosService"]
 HTTP_BODY = "google.api.HttpBody"
-ERROR_TITLES = {400: "Invalid request", 401: "Unauthorized", 402: "Insufficient credits", 404: "Not found", 410: "Gone",
+ERROR_TITLES = {400: "Invalid request", 401: "Unauthorized", 402: "Insufficient credits", 403: "Forbidden", 404: "Not found", 410: "Gone",
                 408: "Request timeout", 413: "Request too large", 415: "Unsupported media type",
                 422: "Idempotency key reused", 429: "Rate limit exceeded", 500: "Internal server error",
                 503: "Service unavailable"}
 ERROR_WHEN = {
     400: "Invalid parameters, query or body (unknown fields and query parameters included), or a wrong job state.",
-    401: "Missing, malformed or unknown API key.",
+    401: "Missing, malformed, unknown, revoked or expired API key.",
+    403: "A read-only API key (or a dashboard call without its CSRF token) on a route that changes state.",
     402: "The balance cannot pay for the submission.",
     404: "No such job or webhook in this account.",
     408: "The body did not arrive in time.",
@@ -219,6 +220,8 @@ class Generator:
         operation["responses"] = {**self.success(plan), **self.errors(plan, doc)}
         if doc.public:
             operation["security"] = []
+        else:  # what a key needs: read-only keys may call the reads only (`scope` of an API key)
+            operation["x-phonos-key-scope"] = "read_only" if doc.read_only else "full"
         return operation
 
     def path_parameter(self, name: str, plan: TranscodePlan) -> dict[str, Any]:
@@ -256,6 +259,8 @@ class Generator:
         statuses = {400, 500, *doc.errors}
         if not doc.public:
             statuses |= {401, 429}
+            if not doc.read_only:
+                statuses.add(403)  # a read-only key, or a dashboard call without its CSRF token
         if plan.rule.template.variables:
             statuses.add(404)
         if plan.rule.body:

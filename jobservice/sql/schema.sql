@@ -22,7 +22,7 @@ CREATE TABLE api_keys (
     rate_limit  INTEGER NOT NULL CHECK (rate_limit > 0),  -- requests per minute
     created_at  REAL NOT NULL,
     revoked_at  REAL
-, id TEXT, name TEXT, last_used_at REAL);
+, id TEXT, name TEXT, last_used_at REAL, expires_at REAL, scope TEXT NOT NULL DEFAULT 'full' CHECK (scope IN ('full', 'read_only')));
 
 CREATE INDEX api_keys_account ON api_keys (account_id, created_at);
 

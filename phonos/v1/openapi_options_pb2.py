@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fphonos/v1/openapi_options.proto\x12\tphonos.v1\x1a google/protobuf/descriptor.proto\"\xf8\x01\n\x0b\x46ieldSchema\x12\x0f\n\x07\x61llowed\x18\x01 \x03(\t\x12\x14\n\x07minimum\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x07maximum\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmax_length\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12\x16\n\tmin_items\x18\x05 \x01(\x05H\x03\x88\x01\x01\x12\x16\n\tmax_items\x18\x06 \x01(\x05H\x04\x88\x01\x01\x12\x0e\n\x06\x66ormat\x18\x07 \x01(\t\x12\x10\n\x08required\x18\x08 \x01(\x08\x42\n\n\x08_minimumB\n\n\x08_maximumB\r\n\x0b_max_lengthB\x0c\n\n_min_itemsB\x0c\n\n_max_items\"?\n\tMethodDoc\x12\x0e\n\x06public\x18\x01 \x01(\x08\x12\x0e\n\x06\x65rrors\x18\x02 \x03(\x05\x12\x12\n\nidempotent\x18\x03 \x01(\x08:G\n\x06schema\x12\x1d.google.protobuf.FieldOptions\x18\xb5\x87\x03 \x01(\x0b\x32\x16.phonos.v1.FieldSchema:C\n\x03\x64oc\x12\x1e.google.protobuf.MethodOptions\x18\xb6\x87\x03 \x01(\x0b\x32\x14.phonos.v1.MethodDocb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fphonos/v1/openapi_options.proto\x12\tphonos.v1\x1a google/protobuf/descriptor.proto\"\xf8\x01\n\x0b\x46ieldSchema\x12\x0f\n\x07\x61llowed\x18\x01 \x03(\t\x12\x14\n\x07minimum\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x07maximum\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmax_length\x18\x04 \x01(\x05H\x02\x88\x01\x01\x12\x16\n\tmin_items\x18\x05 \x01(\x05H\x03\x88\x01\x01\x12\x16\n\tmax_items\x18\x06 \x01(\x05H\x04\x88\x01\x01\x12\x0e\n\x06\x66ormat\x18\x07 \x01(\t\x12\x10\n\x08required\x18\x08 \x01(\x08\x42\n\n\x08_minimumB\n\n\x08_maximumB\r\n\x0b_max_lengthB\x0c\n\n_min_itemsB\x0c\n\n_max_items\"R\n\tMethodDoc\x12\x0e\n\x06public\x18\x01 \x01(\x08\x12\x0e\n\x06\x65rrors\x18\x02 \x03(\x05\x12\x12\n\nidempotent\x18\x03 \x01(\x08\x12\x11\n\tread_only\x18\x04 \x01(\x08:G\n\x06schema\x12\x1d.google.protobuf.FieldOptions\x18\xb5\x87\x03 \x01(\x0b\x32\x16.phonos.v1.FieldSchema:C\n\x03\x64oc\x12\x1e.google.protobuf.MethodOptions\x18\xb6\x87\x03 \x01(\x0b\x32\x14.phonos.v1.MethodDocb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,5 +35,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FIELDSCHEMA']._serialized_start=81
   _globals['_FIELDSCHEMA']._serialized_end=329
   _globals['_METHODDOC']._serialized_start=331
-  _globals['_METHODDOC']._serialized_end=394
+  _globals['_METHODDOC']._serialized_end=413
 # @@protoc_insertion_point(module_scope)

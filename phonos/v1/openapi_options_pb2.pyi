@@ -32,11 +32,13 @@ class FieldSchema(_message.Message):
     def __init__(self, allowed: _Optional[_Iterable[str]] = ..., minimum: _Optional[float] = ..., maximum: _Optional[float] = ..., max_length: _Optional[int] = ..., min_items: _Optional[int] = ..., max_items: _Optional[int] = ..., format: _Optional[str] = ..., required: _Optional[bool] = ...) -> None: ...
 
 class MethodDoc(_message.Message):
-    __slots__ = ("public", "errors", "idempotent")
+    __slots__ = ("public", "errors", "idempotent", "read_only")
     PUBLIC_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENT_FIELD_NUMBER: _ClassVar[int]
+    READ_ONLY_FIELD_NUMBER: _ClassVar[int]
     public: bool
     errors: _containers.RepeatedScalarFieldContainer[int]
     idempotent: bool
-    def __init__(self, public: _Optional[bool] = ..., errors: _Optional[_Iterable[int]] = ..., idempotent: _Optional[bool] = ...) -> None: ...
+    read_only: bool
+    def __init__(self, public: _Optional[bool] = ..., errors: _Optional[_Iterable[int]] = ..., idempotent: _Optional[bool] = ..., read_only: _Optional[bool] = ...) -> None: ...

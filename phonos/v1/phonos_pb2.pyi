@@ -593,7 +593,7 @@ class RedeliverWebhookDeliveryResponse(_message.Message):
     def __init__(self, delivery: _Optional[_Union[WebhookDelivery, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ApiKey(_message.Message):
-    __slots__ = ("key_id", "prefix", "name", "created_at", "last_used_at", "rate_limit", "revoked", "revoked_at")
+    __slots__ = ("key_id", "prefix", "name", "created_at", "last_used_at", "rate_limit", "revoked", "revoked_at", "expires_at", "expired", "scope")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -602,6 +602,9 @@ class ApiKey(_message.Message):
     RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     REVOKED_FIELD_NUMBER: _ClassVar[int]
     REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     prefix: str
     name: str
@@ -610,7 +613,10 @@ class ApiKey(_message.Message):
     rate_limit: int
     revoked: bool
     revoked_at: _timestamp_pb2.Timestamp
-    def __init__(self, key_id: _Optional[str] = ..., prefix: _Optional[str] = ..., name: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit: _Optional[int] = ..., revoked: _Optional[bool] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    expires_at: _timestamp_pb2.Timestamp
+    expired: bool
+    scope: str
+    def __init__(self, key_id: _Optional[str] = ..., prefix: _Optional[str] = ..., name: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit: _Optional[int] = ..., revoked: _Optional[bool] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expired: _Optional[bool] = ..., scope: _Optional[str] = ...) -> None: ...
 
 class ListApiKeysRequest(_message.Message):
     __slots__ = ()
@@ -625,12 +631,16 @@ class ListApiKeysResponse(_message.Message):
     def __init__(self, keys: _Optional[_Iterable[_Union[ApiKey, _Mapping]]] = ..., max_rate_limit: _Optional[int] = ...) -> None: ...
 
 class CreateApiKeyRequest(_message.Message):
-    __slots__ = ("name", "rate_limit")
+    __slots__ = ("name", "rate_limit", "expires_in_days", "scope")
     NAME_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_DAYS_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
     name: str
     rate_limit: int
-    def __init__(self, name: _Optional[str] = ..., rate_limit: _Optional[int] = ...) -> None: ...
+    expires_in_days: int
+    scope: str
+    def __init__(self, name: _Optional[str] = ..., rate_limit: _Optional[int] = ..., expires_in_days: _Optional[int] = ..., scope: _Optional[str] = ...) -> None: ...
 
 class CreateApiKeyResponse(_message.Message):
     __slots__ = ("success", "key", "api_key", "message")
@@ -663,14 +673,16 @@ class RevokeApiKeyResponse(_message.Message):
     def __init__(self, success: _Optional[bool] = ..., key: _Optional[_Union[ApiKey, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class UpdateApiKeyRequest(_message.Message):
-    __slots__ = ("key_id", "name", "rate_limit")
+    __slots__ = ("key_id", "name", "rate_limit", "expires_in_days")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_DAYS_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     name: str
     rate_limit: int
-    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., rate_limit: _Optional[int] = ...) -> None: ...
+    expires_in_days: int
+    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., rate_limit: _Optional[int] = ..., expires_in_days: _Optional[int] = ...) -> None: ...
 
 class UpdateApiKeyResponse(_message.Message):
     __slots__ = ("success", "key", "message")

@@ -350,7 +350,7 @@ class PhonosServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateApiKey(self, request, context):
-        """Create an API key for the caller's account; the secret is returned only here.
+        """Create an API key for the caller's account, optionally read-only or expiring; the secret is returned only here.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -365,7 +365,7 @@ class PhonosServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateApiKey(self, request, context):
-        """Rename a key or change its rate limit (1 to the account's `max_rate_limit`); applies at once.
+        """Rename a key, change its rate limit (1 to the account's `max_rate_limit`) or its expiry; applies at once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

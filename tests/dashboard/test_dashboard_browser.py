@@ -244,6 +244,70 @@ def test_structure_page_draws_the_viewer_the_plddt_plot_and_the_pae_map(
     shot(page, "04-job-structure-overview", full_page=False)  # the README's picture (docs/job-page.png)
 
 
+def purple_fraction(png: bytes) -> float:
+    """The share of pixels in the compared structure's purple (viewer.js OVERLAY_COLOR, shaded): blue above red
+    above green, which no pLDDT band's colour is (blue and cyan have more green than red)."""
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return float(((b - r > 25) & (r - g > 25)).mean())
+
+
+def ca_coordinates(pdb: str) -> np.ndarray:
+    return np.array([[float(line[30:38]), float(line[38:46]), float(line[46:54])]
+                     for line in pdb.splitlines() if line.startswith("ATOM") and line[12:16].strip() == "CA"])
+
+
+def test_compare_superposes_another_fold_on_this_one_and_scores_it(
+    ada_page: tuple[Page, Watched], service: ServiceProcess, ada: User, folded: dict[str, Any]
+) -> None:
+    page, _ = ada_page
+    api = service.client(ada.api_key)
+    mutant = SHORT[:10] + "W" + SHORT[11:]  # Q11W
+    other = api.wait_for(api.predict(mutant, name="Lysozyme Q11W").json()["job_id"], timeout_s=180)
+    page.goto(f"{service.base_url}/jobs/{folded['job_id']}")
+    viewer = page.locator("#viewer[data-ready=true]")
+    expect(viewer).to_have_count(1, timeout=30_000)
+    page.wait_for_timeout(300)
+    assert purple_fraction(viewer.screenshot()) < 1e-4
+    expect(page.locator("#compare-with option", has_text="Lysozyme Q11W")).to_have_count(1)
+    expect(page.locator("#compare-with option", has_text="Lysozyme fragment")).to_have_count(0)  # not itself
+    page.select_option("#compare-with", other["job_id"])
+    page.click("#compare-go")
+    expect(page.locator("#compare-tm")).to_be_visible()
+    tm = float(page.locator("#compare-tm .value").inner_text())
+    assert 0 < tm <= 1
+    expect(page.locator("#compare-tm .note")).to_contain_text(f"over this job’s {len(SHORT)} residues")
+    expect(page.locator("#compare-identity")).to_contain_text("97%")  # 32 of 33 residues
+    expect(page.locator("#compare-legend")).to_contain_text("Lysozyme Q11W")
+    # The Cα RMSD is numpy's Kabsch over the 33 pairs of the two downloaded structures.
+    mine, theirs = (ca_coordinates(api.get(f"/v1/jobs/{j}/download", params={"format": "pdb"}).text)
+                    for j in (folded["job_id"], other["job_id"]))
+    p, q = theirs - theirs.mean(0), mine - mine.mean(0)
+    u, _, vt = np.linalg.svd(p.T @ q)
+    rmsd = float(np.sqrt(((p @ (u @ np.diag([1, 1, np.sign(np.linalg.det(u @ vt))]) @ vt) - q) ** 2).sum(1).mean()))
+    expect(page.locator("#compare-rmsd .value")).to_have_text(f"{rmsd:.2f} Å")
+    assert f"compare={other['job_id']}" in page.url
+    page.wait_for_timeout(300)
+    assert purple_fraction(viewer.screenshot()) > 0.002, "the compared structure is not drawn"
+    shot(page, "36-job-compare")
+
+    page.reload()  # the address opens the same comparison
+    expect(page.locator("#compare-tm .value")).to_have_text(f"{tm:.3f}", timeout=30_000)
+    page.click("#compare-stop")
+    expect(page.locator("#compare-tm")).to_have_count(0)
+    assert "compare=" not in page.url
+    page.wait_for_timeout(300)
+    assert purple_fraction(page.locator("#viewer").screenshot()) < 1e-4
+    page.goto(f"{service.base_url}/jobs/{folded['job_id']}?compare=not-a-job")  # a stale or foreign link
+    expect(page.locator("#compare-missing")).to_contain_text("is not one of your completed ESMFold or AlphaFold2 jobs")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.select_option("#compare-with", other["job_id"])
+    page.click("#compare-go")
+    expect(page.locator("#compare-tm")).to_be_visible()
+    shot(page, "37-job-compare-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
 def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
     ada_page: tuple[Page, Watched], service: ServiceProcess, folded: dict[str, Any], ada: User
 ) -> None:

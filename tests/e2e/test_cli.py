@@ -106,6 +106,25 @@ def test_fold_in_a_terminal_draws_one_progress_bar_per_job(service: InProcessSer
     assert (tmp_path / "p3.pdb").exists()
 
 
+def test_jobs_ls_in_a_terminal_is_a_table_with_a_header_and_piped_the_rows_alone(service: InProcessService) -> None:
+    key = service.new_key()
+    api = service.client(key)
+    names = ["タンパク質の折りたたみ", "plain"]  # wide characters: two terminal cells each
+    ids = [api.post("/v1/predict", json={"model": "esmfold", "sequence": "MKTAYIAKQR", "name": n}).json()["job_id"]
+           for n in names]
+    for job_id in ids:
+        api.wait_for(job_id)
+    code, screen = in_a_terminal(service, key, "jobs", "ls")
+    assert code == 0, screen
+    lines = screen.replace("\r\n", "\n").splitlines()
+    assert re.fullmatch(r"JOB ID {32}MODEL {4}STATUS {5}CREATED {19}NAME", lines[0]), lines
+    assert [line.split()[0] for line in lines[1:]] == ids[::-1]
+    assert {line.index("completed") for line in lines[1:]} == {lines[0].index("STATUS")}  # columns line up
+    assert lines[2].endswith("  タンパク質の折りたたみ")
+    piped = phonos(service, key, "jobs", "ls").stdout.splitlines()  # for cut and awk: as it always was
+    assert [line.split("\t")[::4] for line in piped] == [[ids[1], "plain"], [ids[0], names[0]]]
+
+
 def test_watching_a_finished_job_in_a_terminal_shows_it_finished(service: InProcessService) -> None:
     key = service.new_key()
     job_id = service.client(key).predict().json()["job_id"]
@@ -113,6 +132,22 @@ def test_watching_a_finished_job_in_a_terminal_shows_it_finished(service: InProc
     code, screen = in_a_terminal(service, key, "jobs", "watch", job_id)
     assert code == 0, screen
     assert re.search(r"\[#{24}\] 100% completed", screen) and "pending" not in screen, screen
+
+
+def test_watching_every_job_names_each_one_until_ctrl_c(service: InProcessService) -> None:
+    key = service.new_key()
+    service.inference.script("esmfold", Slow(3))
+    job_id = service.client(key).predict(name="kinase\x1b[2J 1").json()["job_id"]  # active: in the opening snapshot
+    watching = subprocess.Popen([sys.executable, "-m", "phonos_client", "jobs", "watch"], env=env_for(service, key),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert watching.stdout is not None
+        assert select.select([watching.stdout], [], [], 60)[0], "no line from `phonos jobs watch` in 60 s"
+        first = watching.stdout.readline()
+    finally:
+        watching.send_signal(signal.SIGINT)
+        watching.communicate(timeout=30)
+    assert first.startswith(f"{job_id} (kinase?[2J 1): ")  # which job, by its name too (escapes shown, not run)
 
 
 def test_without_a_terminal_progress_is_plain_lines(service: InProcessService, tmp_path: Path) -> None:
@@ -172,7 +207,10 @@ def test_ctrl_c_leaves_the_jobs_running_and_says_how_to_resume(service: InProces
 def test_exit_codes_say_what_failed(service: InProcessService, tmp_path: Path, transport: str) -> None:
     key = service.new_key(credits=5)
     url = service.url_for(transport)
-    assert phonos(service, "pk_wrong", "account", PHONOS_URL=url).returncode == 3
+    wrong = phonos(service, "pk_wrong", "account", PHONOS_URL=url)
+    assert wrong.returncode == 3 and "'phonos" not in wrong.stderr  # said as a person reads it, not Python-quoted
+    assert "or with `phonos keys create`. (the key came from PHONOS_API_KEY; `phonos login` stores another)" \
+        in wrong.stderr
     assert phonos(service, key, "jobs", "show", "no-such-job", PHONOS_URL=url).returncode == 4
     poor = phonos(service, key, "fold", "MKTAYIAKQRQ", PHONOS_URL=url)
     assert poor.returncode == 5 and "Insufficient credits" in poor.stderr
@@ -253,7 +291,15 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     assert set(json.loads(tested.stdout)) == {"success", "webhook_id", "status_code", "message"}
     unanswered = run("webhooks", "test", hook["webhook_id"]).stdout
     assert unanswered.startswith("The receiver could not be reached")  # not "receiver answered 0"
-    assert run("webhooks", "delete", hook["webhook_id"]).returncode == 0
+    # Deletes print the API's answer with --json too, as every other verb does (not a shape of the command's own).
+    assert json.loads(run("webhooks", "delete", hook["webhook_id"], "--json").stdout) == {
+        "success": True, "webhook_id": hook["webhook_id"], "message": "Webhook deleted"}
+    named = json.loads(run("fold", "MKTAYIAKQRQ", "--name", "to delete", "--out", str(tmp_path), "--json").stdout)
+    kept = named["jobs"][0]["job_id"]
+    assert named["jobs"][0]["files"] == [str(tmp_path / "to_delete.pdb")]  # --name: the job's and the file's
+    assert api.get(f"/v1/jobs/{kept}").json()["name"] == "to_delete"
+    assert json.loads(run("jobs", "rm", kept, "--json").stdout) == [  # one answer a job
+        {"success": True, "job_id": kept, "message": "Job deleted: its results and inputs are gone"}]
     removed = run("jobs", "rm", job_id)
     assert removed.returncode == 0 and removed.stdout.strip() == f"{job_id} deleted"
     assert run("jobs", "show", job_id).returncode == 4 and run("jobs", "rm", job_id).returncode == 4  # gone

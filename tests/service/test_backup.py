@@ -113,6 +113,52 @@ def test_a_backup_refuses_unsafe_destinations_and_says_what_is_missing(twin_fact
     assert code == 1 and report["missing_files"] == [name] and f"result file {name} is named" in errors
 
 
+def test_a_backup_cut_short_keeps_the_earlier_backup_whole_and_the_next_one_finishes(
+        twin_factory: type, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import launcher.backup
+
+    data_dir, destination, first = tmp_path / "var", tmp_path / "backup", tmp_path / "first"
+    service = twin_factory.start(data_dir)
+    client = service.client(service.new_key(credits=10_000))
+    for n in range(2):
+        client.wait_for(client.predict(name=f"old {n}").json()["job_id"])
+    assert _backup(data_dir, destination, capsys)[0] == 0
+    for n in range(2):
+        client.wait_for(client.predict(name=f"new {n}").json()["job_id"])
+
+    # The disk fills while the second backup copies the new jobs' result files (one file gets through).
+    real_copy, copies = launcher.backup.shutil.copyfile, []
+
+    def copy_until_the_disk_is_full(origin: Path, copy: Path) -> object:
+        if copies:
+            raise OSError(28, "No space left on device")
+        copies.append(origin)
+        return real_copy(origin, copy)
+
+    monkeypatch.setattr(launcher.backup.shutil, "copyfile", copy_until_the_disk_is_full)
+    code, _, errors = _backup(data_dir, destination, capsys)
+    assert code == 2 and "No space left on device" in errors, errors
+    # The first backup's database is still the one there (its 2 jobs), with every file it names, and no partial
+    # database is left: a service started from it now has what it had before.
+    copy = sqlite3.connect(destination / "phonos.sqlite3")
+    assert copy.execute("SELECT count(*) FROM jobs").fetchone()[0] == 2
+    for (result_json,) in copy.execute("SELECT result_json FROM jobs WHERE status = 'completed'").fetchall():
+        for artifact in json.loads(result_json)["artifacts"]:
+            assert (destination / "results" / artifact["file"][:2] / artifact["file"]).is_file()
+    copy.close()
+    assert not list(destination.glob(".*.partial"))
+
+    # A first backup cut short (no database yet, some files) is taken up again, not refused as foreign.
+    copies.clear()
+    code, _, errors = _backup(data_dir, first, capsys)
+    assert code == 2 and not (first / "phonos.sqlite3").exists() and any((first / "results").rglob("*"))
+
+    monkeypatch.setattr(launcher.backup.shutil, "copyfile", real_copy)
+    for target in (destination, first):
+        code, report, errors = _backup(data_dir, target, capsys)
+        assert code == 0 and errors == "" and report["jobs"] == 4 and report["missing_files"] == [], errors
+
+
 def test_a_postgresql_data_directory_points_at_pg_dump(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PHONOS_DATABASE_URL", "postgresql://phonos@127.0.0.1:1/phonos")

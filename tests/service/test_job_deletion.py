@@ -100,6 +100,7 @@ def test_only_finished_jobs_of_ones_own_can_be_deleted(twin_factory: type, tmp_p
     assert owner.get(f"/v1/jobs/{running}").json()["status"] == "cancelled"
 
     with Client(f"grpc://{service.grpc_target}", owner_key) as sdk:  # the SDK, over gRPC
-        assert sdk.delete_job(running) is None
+        assert sdk.delete_job(running).raw == {"success": True, "job_id": running,
+                                               "message": "Job deleted: its results and inputs are gone"}
         with pytest.raises(NotFoundError):
             sdk.get_job(running)

@@ -64,8 +64,10 @@ def test_keys_list_create_and_the_secret_is_shown_once(service: InProcessService
     listed = api.get("/v1/keys").json()
     assert listed["max_rate_limit"] == 60  # the larger of 60 and the first key's limit
     [first] = listed["keys"]
-    assert set(first) == {"key_id", "prefix", "name", "created_at", "last_used_at", "rate_limit", "revoked"}
+    assert set(first) == {"key_id", "prefix", "name", "created_at", "last_used_at", "rate_limit", "revoked", "expired",
+                          "scope"}  # no expires_at: it never expires
     assert first["name"] == "first key" and first["rate_limit"] == 30 and first["revoked"] is False
+    assert first["scope"] == "full" and first["expired"] is False
     assert first["key_id"].startswith("key_") and first["prefix"].startswith("pk_")
     assert first["last_used_at"].endswith("Z")  # the previous request
 
@@ -173,7 +175,7 @@ def test_cli_lists_and_revokes_keys_of_a_running_service(service: InProcessServi
     # --json prints the API's key objects: same fields, same RFC 3339 times.
     as_json = {k["key_id"]: k for k in json.loads(cli("keys", "list", "--username", "ada", "--json", *env_args).stdout)["keys"]}
     for key in api.get("/v1/keys").json()["keys"]:
-        assert set(as_json[key["key_id"]]) == set(key) | {"last_used_at"}
+        assert set(as_json[key["key_id"]]) == set(key) | {"last_used_at", "expires_at"}  # null when unset
         assert as_json[key["key_id"]]["created_at"] == key["created_at"]
     revoked = cli("keys", "revoke", spare["key"]["key_id"], *env_args)
     assert revoked.returncode == 0, revoked.stderr

@@ -21,6 +21,7 @@ from phonos_client import (
     Client,
     InsufficientCreditsError,
     NotFoundError,
+    QueueFullError,
     RateLimitError,
 )
 from phonos_models.common.progress import Progress
@@ -112,6 +113,66 @@ def test_pages_are_iterated_to_the_end(service: InProcessService, url: str) -> N
         # Finished before the next test scripts the twin's next call (a job still queued here would take it).
         for job_id in [item.job_id for item in (*batch.results, mixed.results[0])]:
             assert job_id and phonos.wait(job_id, timeout=30).status == "completed"
+
+
+def test_page_walkers_never_yield_an_entry_twice_when_new_ones_arrive_between_pages(
+        service: InProcessService, url: str) -> None:
+    """Offset pages of a newest-first list: a job submitted (and a credit entry written) after the first page
+    pushes the older ones down, so the second page starts with the first page's last one. The walkers skip
+    it by id: every entry once, none lost (the new ones are newer than the walk's start, so not in it)."""
+    key = service.new_key(credits=1000)
+    with Client(url, key) as phonos:
+        first = [phonos.predict("esmfold", SEQUENCE, name=f"j{i}").job_id for i in range(4)][::-1]  # newest first
+        ledger = [e.id for e in phonos.iter_credit_history()]
+        jobs, entries = phonos.iter_jobs(page_size=2), phonos.iter_credit_history(page_size=2)
+        seen_jobs = [next(jobs).job_id, next(jobs).job_id]  # the first page
+        seen_entries = [next(entries).id, next(entries).id]
+        phonos.predict("esmfold", SEQUENCE, name="late")  # a job and a charge arrive at the head of both lists
+        assert seen_jobs + [j.job_id for j in jobs] == first
+        assert seen_entries + [e.id for e in entries] == ledger
+
+    async def walk() -> tuple[list[str], list[int]]:
+        async with AsyncClient(url, key) as phonos:
+            jobs, entries = phonos.iter_jobs(page_size=2), phonos.iter_credit_history(page_size=2)
+            seen_jobs = [(await anext(jobs)).job_id, (await anext(jobs)).job_id]
+            seen_entries = [(await anext(entries)).id, (await anext(entries)).id]
+            await phonos.predict("esmfold", SEQUENCE, name="later")
+            return (seen_jobs + [j.job_id async for j in jobs], seen_entries + [e.id async for e in entries])
+
+    with Client(url, key) as phonos:
+        before = ([j.job_id for j in phonos.iter_jobs()], [e.id for e in phonos.iter_credit_history()])
+    assert asyncio.run(walk()) == before
+    with Client(url, key) as phonos:  # done before the next test scripts the twin
+        for job in phonos.iter_jobs():
+            assert phonos.wait(job.job_id, timeout=30).status == "completed"
+
+
+def test_deletes_answer_with_the_apis_answer(service: InProcessService) -> None:
+    """delete_job / delete_webhook give the API's answer (`raw`, what `--json` prints), the same over both
+    transports."""
+    key = service.new_key(credits=100)
+    with Client(service.url_for("rest"), key) as rest, Client(service.url_for("grpc"), key) as grpc:
+        jobs = [rest.wait(rest.predict("esmfold", SEQUENCE).job_id, timeout=30).job_id for _ in range(2)]
+        hooks = [rest.create_webhook("http://127.0.0.1:9/hook").webhook_id for _ in range(2)]
+        by_rest, by_grpc = rest.delete_job(jobs[0]), grpc.delete_job(jobs[1])
+        assert by_rest.raw == {"success": True, "job_id": jobs[0],
+                               "message": "Job deleted: its results and inputs are gone"}
+        assert by_grpc.raw == by_rest.raw | {"job_id": jobs[1]} and (by_grpc.id, by_grpc.success) == (jobs[1], True)
+        hook_rest, hook_grpc = rest.delete_webhook(hooks[0]), grpc.delete_webhook(hooks[1])
+        assert hook_rest.raw == {"success": True, "webhook_id": hooks[0], "message": "Webhook deleted"}
+        assert hook_grpc.raw == hook_rest.raw | {"webhook_id": hooks[1]}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_full_job_queue_is_its_own_error_not_the_rate_limit(twin_factory: type, transport: str) -> None:
+    """The account's cap of waiting jobs (PHONOS_MAX_QUEUED_PER_ACCOUNT) refuses with 429 "Too many jobs":
+    the SDK raises QueueFullError (a RateLimitError, waited out the same way) with the server's Retry-After."""
+    service = twin_factory.start(PHONOS_MAX_QUEUED_PER_ACCOUNT="1")
+    with Client(service.url_for(transport), service.new_key(), max_rate_limit_wait=0) as phonos:
+        with pytest.raises(QueueFullError) as full:
+            phonos.submit_batch([{"model": "esmfold", "sequence": SEQUENCE}] * 2)
+    assert (full.value.status, full.value.error, full.value.retry_after) == (429, "Too many jobs", 30)
+    assert "may have at most 1" in full.value.message
 
 
 def test_the_async_client_has_the_same_methods(service: InProcessService, url: str) -> None:

@@ -25,8 +25,7 @@ from phonos.v1 import phonos_pb2 as pb
 pytestmark = pytest.mark.unit
 
 SERVICE = pb.DESCRIPTOR.services_by_name["PhonosService"]
-# The rpcs the SDK leaves to the dashboard and the operator's `phonos keys` (not user verbs).
-NOT_IN_SDK = {"ListApiKeys", "CreateApiKey", "RevokeApiKey", "UpdateApiKey"}
+NOT_IN_SDK: set[str] = set()  # every rpc with an HTTP rule is an SDK call
 
 
 def test_every_route_is_the_rpc_and_http_rule_the_protos_declare() -> None:
@@ -59,6 +58,7 @@ def test_the_grpc_status_table_is_the_gateways() -> None:
                              "phonos-error-reason": "IDEMPOTENCY_KEY_REUSED"}, errors.IdempotencyError, 422),
     ("UNAUTHENTICATED", {"phonos-error-title": "Unauthorized"}, errors.AuthenticationError, 401),
     ("RESOURCE_EXHAUSTED", {"phonos-error-title": "Rate limit exceeded", "retry-after": "7"}, errors.RateLimitError, 429),
+    ("RESOURCE_EXHAUSTED", {"phonos-error-title": "Too many jobs", "retry-after": "7"}, errors.QueueFullError, 429),
     ("RESOURCE_EXHAUSTED", {"phonos-error-title": "Request too large"}, errors.BadRequestError, 413),
     ("RESOURCE_EXHAUSTED", {}, errors.BadRequestError, 413),  # grpc's own message-size refusal
     ("UNAVAILABLE", {"phonos-error-title": "Service unavailable"}, errors.InternalServerError, 503),
@@ -73,7 +73,7 @@ def test_grpc_failures_become_the_errors_rest_gives(code: str, metadata: dict[st
     if status:
         title = metadata.get("phonos-error-title") or gateway_errors.DEFAULT_TITLES[status]  # as REST writes it
         assert (error.error, error.message, error.request_id) == (title, "what went wrong", "r1")
-    if kind is errors.RateLimitError:
+    if issubclass(kind, errors.RateLimitError):
         assert error.retry_after == 7.0  # type: ignore[attr-defined]
 
 
@@ -169,3 +169,41 @@ def test_only_calls_that_are_safe_to_repeat_are_retried() -> None:
     for call in (calls.predict("esmfold", "MKV", None, None, None), calls.get_job("j"), calls.delete_job("j")):
         assert 2 <= policy.delay(call, limited, Tries()) <= 2.5  # Retry-After, and a little jitter
         assert policy.delay(call, lost, Tries()) <= 0.5
+
+
+QUEUE_FULL = {"error": "Too many jobs", "message": "This account has 3 jobs waiting to run and may have at most 3"}
+RATE_LIMITED = {"error": "Rate limit exceeded", "message": "You have exceeded the rate limit of 60 requests per minute"}
+
+
+def test_a_full_job_queue_is_told_apart_from_the_rate_limit(caplog: pytest.LogCaptureFixture) -> None:
+    """Both are 429s the SDK waits out (Retry-After, within max_rate_limit_wait); the body's `error` says which,
+    and the notice the command shows says it in the user's terms: jobs waiting, or requests per minute."""
+    full = errors.from_response(429, QUEUE_FULL, {"retry-after": "30"})
+    limited = errors.from_response(429, RATE_LIMITED, {"retry-after": "30"})
+    assert type(full) is errors.QueueFullError and isinstance(full, errors.RateLimitError) and full.exit_code == 6
+    assert type(limited) is errors.RateLimitError
+    policy = RetryPolicy(max_retries=0, max_rate_limit_wait=100)
+    submit = calls.predict("esmfold", "MKV", None, None, None)
+    with caplog.at_level("INFO", logger="phonos_client"):
+        assert 30 <= policy.delay(submit, full, Tries()) <= 30.5  # the server's Retry-After
+        assert 30 <= policy.delay(submit, limited, Tries()) <= 30.5
+    said = [record.getMessage() for record in caplog.records]
+    assert said[0].startswith("job queue full (This account has 3 jobs waiting to run and may have at most 3): "
+                              "trying again in 30 s") and "rate limit" not in said[0]
+    assert said[1].startswith("rate limited (You have exceeded the rate limit of 60 requests per minute): trying again")
+    tries = Tries(limited=3, limited_s=90.0)  # the budget is shared: a 4th wait of 30 s would pass 100
+    with pytest.raises(errors.QueueFullError):
+        policy.delay(submit, full, tries)
+
+
+def test_a_delete_whose_answer_was_lost_reads_as_the_servers_answer() -> None:
+    """A retried delete that finds nothing did its work on the first try; the caller gets a `Deletion` as the
+    server's answer would be, not None."""
+    policy = RetryPolicy(max_retries=2)
+    call = calls.delete_job("j1")
+    tries = Tries(answer_lost=True)
+    assert policy.done_before(call, errors.from_response(404, {"error": "Not found", "message": "m"}, {}), tries)
+    deleted = call.read(policy.lost_answer(call))
+    assert (deleted.id, deleted.success) == ("j1", True) and deleted.raw["job_id"] == "j1"
+    hook = calls.delete_webhook("w1")
+    assert hook.read(policy.lost_answer(hook)).raw["webhook_id"] == "w1"

@@ -17,13 +17,16 @@ from phonos_client.errors import (
     NotFoundError,
     PermissionDeniedError,
     PhonosError,
+    QueueFullError,
     RateLimitError,
 )
 from phonos_client.models import (
     Account,
+    ApiKey,
     Batch,
     BatchItem,
     Cancellation,
+    Deletion,
     DeliveryPage,
     Download,
     Job,
@@ -38,9 +41,10 @@ from phonos_client.models import (
 
 __version__ = "0.1.0"
 __all__ = [
-    "APIConnectionError", "APIStatusError", "APITimeoutError", "Account", "AsyncClient", "AuthenticationError",
-    "BadRequestError", "Batch", "BatchItem", "Cancellation", "Client", "ConflictError", "DeliveryPage", "Download", "GoneError",
+    "APIConnectionError", "APIStatusError", "APITimeoutError", "Account", "ApiKey", "AsyncClient", "AuthenticationError",
+    "BadRequestError", "Batch", "BatchItem", "Cancellation", "Client", "ConflictError", "Deletion", "DeliveryPage", "Download",
+    "GoneError",
     "IdempotencyError", "InsufficientCreditsError", "InternalServerError", "Job", "JobEvent", "JobPage",
-    "MissingExtraError", "NotFoundError", "PermissionDeniedError", "PhonosError", "Progress", "RateLimitError", "Submission",
+    "MissingExtraError", "NotFoundError", "PermissionDeniedError", "PhonosError", "Progress", "QueueFullError", "RateLimitError", "Submission",
     "Webhook", "WebhookDelivery", "WebhookTest",
 ]

@@ -18,9 +18,11 @@ from typing import Any, Generic, TypeVar
 
 from phonos_client.models import (
     Account,
+    ApiKey,
     Batch,
     Cancellation,
     CreditPage,
+    Deletion,
     DeliveryPage,
     Download,
     Job,
@@ -79,6 +81,10 @@ ROUTES: dict[str, Route] = {r.rpc: r for r in (
     Route("TestWebhook", "POST", "/v1/webhooks/{webhook_id}/test"),
     Route("ListWebhookDeliveries", "GET", "/v1/webhooks/{webhook_id}/deliveries"),
     Route("RedeliverWebhookDelivery", "POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"),
+    Route("ListApiKeys", "GET", "/v1/keys"),
+    Route("CreateApiKey", "POST", "/v1/keys", body=True),
+    Route("RevokeApiKey", "POST", "/v1/keys/{key_id}/revoke", body=True),
+    Route("UpdateApiKey", "PATCH", "/v1/keys/{key_id}", body=True),
 )}
 
 
@@ -143,8 +149,8 @@ def download(job_id: str, format: str | None) -> Call[Download]:
     return _call("DownloadJobOutput", _file, job_id=job_id, format=format)
 
 
-def delete_job(job_id: str) -> Call[None]:
-    return _call("DeleteJob", lambda d: None, job_id=job_id)
+def delete_job(job_id: str) -> Call[Deletion]:
+    return _call("DeleteJob", Deletion.from_dict, job_id=job_id)
 
 
 def job_input(job_id: str) -> Call[dict[str, Any]]:
@@ -175,8 +181,8 @@ def create_webhook(url: str, events: list[str] | None, idempotency_key: str | No
     return _call("CreateWebhook", _created_webhook, idempotency_key=_key(idempotency_key), url=url, events=events)
 
 
-def delete_webhook(webhook_id: str) -> Call[None]:
-    return _call("DeleteWebhook", lambda d: None, webhook_id=webhook_id)
+def delete_webhook(webhook_id: str) -> Call[Deletion]:
+    return _call("DeleteWebhook", Deletion.from_dict, webhook_id=webhook_id)
 
 
 def test_webhook(webhook_id: str, idempotency_key: str | None) -> Call[WebhookTest]:
@@ -191,6 +197,30 @@ def webhook_deliveries(webhook_id: str, status: str | None, limit: int | None, o
 def redeliver(webhook_id: str, delivery_id: str, idempotency_key: str | None) -> Call[WebhookDelivery]:
     return _call("RedeliverWebhookDelivery", lambda d: WebhookDelivery.from_dict(d["delivery"], raw=d),
                  idempotency_key=_key(idempotency_key), webhook_id=webhook_id, delivery_id=delivery_id)
+
+
+def list_api_keys() -> Call[list[ApiKey]]:
+    return _call("ListApiKeys", lambda d: [ApiKey.from_dict(k) for k in d.get("keys", ())])
+
+
+def _answered_key(data: dict[str, Any]) -> ApiKey:
+    """The key of a create, revoke or update answer (the secret only in a create's)."""
+    return ApiKey.from_dict(data["key"], secret=data.get("api_key"), raw=data)
+
+
+def create_api_key(name: str | None, rate_limit: int | None, expires_in_days: int | None,
+                   read_only: bool) -> Call[ApiKey]:
+    return _call("CreateApiKey", _answered_key, name=name, rate_limit=rate_limit, expires_in_days=expires_in_days,
+                 scope="read_only" if read_only else None)
+
+
+def update_api_key(key_id: str, name: str | None, rate_limit: int | None, expires_in_days: int | None) -> Call[ApiKey]:
+    return _call("UpdateApiKey", _answered_key, key_id=key_id, name=name, rate_limit=rate_limit,
+                 expires_in_days=expires_in_days)
+
+
+def revoke_api_key(key_id: str, confirm_last_key: bool) -> Call[ApiKey]:
+    return _call("RevokeApiKey", _answered_key, key_id=key_id, confirm_last_key=confirm_last_key)
 
 
 def watch(job_id: str | None, last_event_id: str | None) -> Call[JobEvent]:

@@ -11,7 +11,8 @@ The server URL (PHONOS_URL, `login --url`) picks the transport: http(s)://... is
 grpc://host:port the job service's gRPC port (needs `phonos-client[grpc]`); every user verb works over
 both. A key's rate limit slows the command down rather than failing it: a call the server refuses with
 429 waits its Retry-After, up to PHONOS_MAX_RATE_LIMIT_WAIT seconds in all (default 120; the SDK's
-`max_rate_limit_wait`), and downloads go a few at a time. The server's own verbs (`phonos serve`,
+`max_rate_limit_wait`), and downloads go a few at a time; a submission refused because the account's queue of
+waiting jobs is full (429 "Too many jobs") waits the same way, and is said as that, not as the rate limit. The server's own verbs (`phonos serve`,
 `phonos keys create`, `phonos db build`) are in the same command when the server package is installed.
 Exit codes: see EXIT in this module (and the README).
 """
@@ -35,6 +36,7 @@ from typing import Any
 
 from phonos_client import config, errors
 from phonos_client.client import AsyncClient, Client, choose_transport
+from phonos_client.columns import table, visible
 from phonos_client.display import Display
 from phonos_client.inputs import (
     InputError,
@@ -231,6 +233,11 @@ def prepare_fold(args: argparse.Namespace) -> Work:
         records = sequences_from(args.input, sys.stdin.read() if args.input == "-" else None)
     except (InputError, OSError) as exc:
         raise UsageError(str(exc)) from None
+    if args.name is not None:
+        if len(records) != 1:
+            raise UsageError(f"--name names one sequence's job; the {len(records)} records here are named after "
+                             "their FASTA ids")
+        records = [Record(job_file_id(args.name, "sequence"), records[0].text)]  # also the result files' name
     params = parse_params(args.param)
     if args.num_recycles is not None:
         params["num_recycles"] = args.num_recycles
@@ -268,7 +275,8 @@ async def run_work(args: argparse.Namespace, client: AsyncClient, session: Sessi
 async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session: Session) -> int:
     if not args.job_ids:  # every job of the account, until Ctrl-C
         async for event in client.watch():
-            print(json.dumps(event.job.raw | {"event": event.type}) if args.json else event.describe(), flush=True)
+            print(json.dumps(event.job.raw | {"event": event.type}) if args.json else visible(event.describe()),
+                  flush=True)
         return EXIT["ok"]
     session.job_ids.extend(args.job_ids)
     jobs = [await client.get_job(job_id) for job_id in args.job_ids]
@@ -292,15 +300,32 @@ def emit(args: argparse.Namespace, value: Any, human: str) -> None:
 def field_text(value: Any) -> str:
     """A field of the API's JSON as a human line shows it: text as it is, anything else in JSON's words
     (metrics, formats, metadata: `{"num_poses": 2}`, `["pdb", "sdf"]`, never Python's `{'num_poses': 2}`)."""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return visible(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)  # a name: any text
 
 
-def credit_table(entries: Sequence[CreditEntry]) -> str:
+def listing(args: argparse.Namespace, raw: list[Any], header: Sequence[str], rows: list[Sequence[str]],
+            empty: str) -> None:
+    """A list the API gave: --json its objects; on a terminal a table under a header row, in aligned columns;
+    piped, the rows alone with their fields tab-separated (for `cut` and `awk`, as they always were)."""
+    if args.json:
+        emit(args, raw, "")
+    elif not rows:
+        print(empty)
+    elif sys.stdout.isatty():
+        print(table(header, rows))
+    else:
+        print("\n".join("\t".join(row) for row in rows))
+
+
+CREDIT_HEADER = ("WHEN", "CHANGE", "BALANCE", "WHY")
+
+
+def credit_rows(entries: Sequence[CreditEntry]) -> list[Sequence[str]]:
     """when, change (+/-), balance after, why (the job's id; a deleted job says so)."""
     def why(e: CreditEntry) -> str:
         job = f" {e.job_id}{' (deleted)' if e.job_deleted else ''}" if e.job_id else ""
         return f"{e.kind}: {e.note or ''}{job}"
-    return "\n".join(f"{e.created_at}\t{e.amount:+d}\t{e.balance_after}\t{why(e)}" for e in entries)
+    return [(e.created_at, f"{e.amount:+d}", str(e.balance_after), why(e)) for e in entries]
 
 
 def run_sync(args: argparse.Namespace, client: Client) -> int:
@@ -308,8 +333,8 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     if command == "jobs ls":
         jobs = list(client.iter_jobs(status=args.status, model=args.model, name=args.name)) if args.all else \
             list(client.list_jobs(status=args.status, model=args.model, name=args.name, limit=args.limit).jobs)
-        table = "\n".join(f"{j.job_id}\t{j.model}\t{j.status}\t{j.created_at}\t{j.name or ''}" for j in jobs)
-        emit(args, [j.raw for j in jobs], table or "no jobs")
+        listing(args, [j.raw for j in jobs], ("JOB ID", "MODEL", "STATUS", "CREATED", "NAME"),
+                [(j.job_id, j.model, j.status, j.created_at or "", j.name or "") for j in jobs], "no jobs")
     elif command == "jobs show":
         job = client.get_job(args.job_id)
         emit(args, job.raw, "\n".join(f"{k}: {field_text(v)}" for k, v in job.raw.items()))
@@ -332,9 +357,16 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         emit(args, submitted.raw, f"{submitted.job_id}\t{submitted.model}\t{submitted.status}\t"
                                       f"{submitted.credits_used} credits (the request of {args.job_id})")
     elif command == "jobs rm":
-        for job_id in args.job_ids:  # one after another: the first refusal stops with its exit code
-            client.delete_job(job_id)
-        emit(args, {"deleted": args.job_ids}, "\n".join(f"{job_id} deleted" for job_id in args.job_ids))
+        # One after another: the first refusal stops with its exit code, each one done said as it is done.
+        # --json: the API's answers, a list of one a job.
+        answers = []
+        for job_id in args.job_ids:
+            deleted = client.delete_job(job_id)
+            answers.append(deleted.raw)
+            if not args.json:
+                print(f"{deleted.id} deleted", flush=True)
+        if args.json:
+            emit(args, answers, "")
     elif command == "usage":
         usage = client.usage(args.days)
         totals = usage["totals"]
@@ -346,20 +378,21 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     elif command == "account credits":
         entries = list(client.iter_credit_history()) if args.all else \
             list(client.credit_history(limit=args.limit).entries)
-        emit(args, [e.raw for e in entries], credit_table(entries) or "no credit history")
+        listing(args, [e.raw for e in entries], CREDIT_HEADER, credit_rows(entries), "no credit history")
     elif command == "models":
         models = client.models()
-        emit(args, models, "\n".join(f"{m['id']}\t{m['cost_credits']} credits\t{m['description']}" for m in models))
+        listing(args, models, ("MODEL", "COST", "DESCRIPTION"),
+                [(m["id"], f"{m['cost_credits']} credits", m["description"]) for m in models], "no models")
     elif command == "webhooks ls":
         hooks = client.list_webhooks()
-        emit(args, [h.raw for h in hooks], "\n".join(f"{h.webhook_id}\t{h.url}\t{','.join(h.events)}"
-                                                         for h in hooks) or "no webhooks")
+        listing(args, [h.raw for h in hooks], ("WEBHOOK ID", "URL", "EVENTS"),
+                [(h.webhook_id, h.url, ",".join(h.events)) for h in hooks], "no webhooks")
     elif command == "webhooks create":
         hook = client.create_webhook(args.url, args.event or None)
         emit(args, hook.raw, f"{hook.webhook_id}\nsecret (shown once): {hook.secret}")
     elif command == "webhooks delete":
-        client.delete_webhook(args.webhook_id)
-        emit(args, {"deleted": args.webhook_id}, f"{args.webhook_id} deleted")
+        removed = client.delete_webhook(args.webhook_id)
+        emit(args, removed.raw, f"{removed.id} deleted")
     elif command == "webhooks test":
         result = client.test_webhook(args.webhook_id)
         emit(args, result.raw, f"receiver answered {result.status_code}: {result.message}" if result.status_code
@@ -367,18 +400,21 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         return EXIT["ok"] if result.success else EXIT["job_failed"]
     elif command == "webhooks deliveries":
         page = client.webhook_deliveries(args.webhook_id, status=args.status, limit=args.limit)
-        emit(args, [d.raw for d in page.deliveries],
-             "\n".join(delivery_line(d) for d in page.deliveries) or "no deliveries")
+        listing(args, [d.raw for d in page.deliveries], DELIVERY_HEADER, [delivery_row(d) for d in page.deliveries],
+                "no deliveries")
     elif command == "webhooks redeliver":
         delivery = client.redeliver(args.webhook_id, args.delivery_id)
         emit(args, delivery.raw, f"queued again as delivery {delivery.delivery_id}")
     return EXIT["ok"]
 
 
-def delivery_line(d: WebhookDelivery) -> str:
+DELIVERY_HEADER = ("DELIVERY ID", "CREATED", "EVENT", "JOB ID", "STATUS", "TRIES", "ANSWER")
+
+
+def delivery_row(d: WebhookDelivery) -> Sequence[str]:
     answer = f"HTTP {d.last_status_code}" if d.last_status_code is not None else (d.last_error or "not tried yet")
     tries = f"{d.attempts} attempt{'s' if d.attempts != 1 else ''}"
-    return "\t".join((d.delivery_id, d.created_at or "", d.event, d.job_id or "-", d.status, tries, answer))
+    return (d.delivery_id, d.created_at or "", d.event, d.job_id or "-", d.status, tries, answer)
 
 
 def server_url(url: str) -> str:
@@ -412,6 +448,10 @@ def run_login(args: argparse.Namespace) -> int:
 # the parser
 
 
+JOB_ID_HELP = "the job's id (see `phonos jobs ls`)"
+HOOK_ID_HELP = "the webhook's id (see `phonos webhooks ls`)"
+
+
 def add_user_commands(sub: Any) -> None:
     """The user verbs, added to a `phonos` parser (this one, or the server's launcher)."""
     def command(parser: Any, path: str, *, json_flag: bool = True) -> Any:
@@ -435,7 +475,11 @@ def add_user_commands(sub: Any) -> None:
 
     fold = command(sub.add_parser("fold", help="predict structures of a sequence or a FASTA file"), "fold")
     fold.add_argument("input", help="a FASTA file, - for FASTA on stdin, or one amino-acid sequence")
-    fold.add_argument("--model", choices=["esmfold", "alphafold2"], default="esmfold")
+    fold.add_argument("--model", choices=["esmfold", "alphafold2"], default="esmfold",
+                      help="the predictor: esmfold (fast, no MSA; the default) or alphafold2 (searches MSAs first: "
+                           "slower); `phonos models` lists what this server serves")
+    fold.add_argument("--name", help="the job's name, for one sequence (default: the FASTA id, or \"sequence\"); "
+                                     "its result files are named after it")
     fold.add_argument("--num-recycles", type=int, help="recycling iterations (the model's default without it)")
     job_outputs(fold, "pdb", "num_recycles=4")
 
@@ -451,27 +495,31 @@ def add_user_commands(sub: Any) -> None:
     jobs = sub.add_parser("jobs", help="list, inspect, follow, download and cancel jobs").add_subparsers(
         dest="jobs_command", required=True)
     ls = command(jobs.add_parser("ls", help="your jobs, newest first"), "jobs ls")
-    ls.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled"])
+    ls.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled"],
+                    help="only jobs in this state")
     ls.add_argument("--model", help="esmfold, alphafold2 or diffdock")
     ls.add_argument("--name", help="only jobs whose name contains this text (any case)")
     ls.add_argument("--limit", type=int, default=20, help="jobs on the page, 1-100 (default 20)")
     ls.add_argument("--all", action="store_true", help="every page")
-    command(jobs.add_parser("show", help="one job"), "jobs show").add_argument("job_id")
+    command(jobs.add_parser("show", help="one job"), "jobs show").add_argument("job_id", help=JOB_ID_HELP)
     watch = command(jobs.add_parser("watch", help="follow jobs live (all of yours without ids)"), "jobs watch")
-    watch.add_argument("job_ids", nargs="*")
+    watch.add_argument("job_ids", nargs="*", metavar="job_id", help="jobs to follow (none: every job of yours, "
+                                                                   "until Ctrl-C)")
     watch.add_argument("--out", help="download each job's files here when it completes")
     watch.add_argument("--formats", default="pdb", help="with --out: formats, comma-separated, or 'all' (default pdb)")
     download = command(jobs.add_parser("download", help="a completed job's file"), "jobs download")
-    download.add_argument("job_id")
+    download.add_argument("job_id", help=JOB_ID_HELP)
     download.add_argument("--format", help="one of the job's formats (`jobs show`; default: its main file)")
     download.add_argument("--out", help="file or folder (default: the server's file name, here)")
-    command(jobs.add_parser("cancel", help="cancel a pending or running job"), "jobs cancel").add_argument("job_id")
+    command(jobs.add_parser("cancel", help="cancel a pending or running job"), "jobs cancel").add_argument(
+        "job_id", help=JOB_ID_HELP)
     rerun = command(jobs.add_parser("rerun", help="submit a job's request again as a new job (its inputs and "
                                                   "parameters, the server's defaults filled in)"), "jobs rerun")
-    rerun.add_argument("job_id")
+    rerun.add_argument("job_id", help="the earlier job (any state; its request is kept until it is deleted)")
     rerun.add_argument("--name", help="the new job's name (default: the earlier job's)")
     command(jobs.add_parser("rm", help="delete finished jobs: their results and inputs go for good"),
-            "jobs rm").add_argument("job_ids", nargs="+", metavar="job_id")
+            "jobs rm").add_argument("job_ids", nargs="+", metavar="job_id",
+                                    help="finished jobs to delete (--json prints the API's answer for each)")
 
     usage = command(sub.add_parser("usage", help="requests and credits over the last days"), "usage")
     usage.add_argument("--days", type=int, help="1-90 (default 30)")
@@ -485,28 +533,47 @@ def add_user_commands(sub: Any) -> None:
     hooks = sub.add_parser("webhooks", help="job notifications").add_subparsers(dest="hooks_command", required=True)
     command(hooks.add_parser("ls", help="your webhooks"), "webhooks ls")
     create = command(hooks.add_parser("create", help="register a receiver URL"), "webhooks create")
-    create.add_argument("url")
-    create.add_argument("--event", action="append", choices=["job.started", "job.completed", "job.failed"])
-    command(hooks.add_parser("delete", help="remove a webhook"), "webhooks delete").add_argument("webhook_id")
-    command(hooks.add_parser("test", help="send a test event"), "webhooks test").add_argument("webhook_id")
+    create.add_argument("url", help="where the events are POSTed (https://; the answer shows the signing secret once)")
+    create.add_argument("--event", action="append", choices=["job.started", "job.completed", "job.failed"],
+                        help="an event to send (repeatable; default: all three)")
+    command(hooks.add_parser("delete", help="remove a webhook"), "webhooks delete").add_argument(
+        "webhook_id", help=HOOK_ID_HELP)
+    command(hooks.add_parser("test", help="send a test event"), "webhooks test").add_argument(
+        "webhook_id", help=HOOK_ID_HELP)
     log = command(hooks.add_parser("deliveries", help="a webhook's deliveries, newest first, and what the "
                                                       "receiver answered"), "webhooks deliveries")
-    log.add_argument("webhook_id")
-    log.add_argument("--status", choices=["pending", "delivered", "failed"])
+    log.add_argument("webhook_id", help=HOOK_ID_HELP)
+    log.add_argument("--status", choices=["pending", "delivered", "failed"], help="only deliveries in this state")
     log.add_argument("--limit", type=int, help="1-100 (default 20)")
     again = command(hooks.add_parser("redeliver", help="send a delivered or failed delivery's event again"),
                     "webhooks redeliver")
-    again.add_argument("webhook_id")
-    again.add_argument("delivery_id")
+    again.add_argument("webhook_id", help=HOOK_ID_HELP)
+    again.add_argument("delivery_id", help="the delivery to send again (see `phonos webhooks deliveries`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from phonos_client import __version__
+
     parser = argparse.ArgumentParser(prog="phonos", description="Structure prediction and docking on a phonos server")
+    parser.add_argument("--version", action="version", version=f"phonos-client {__version__}",
+                        help="print the client's version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     add_user_commands(sub)
     for verb in OPERATOR_VERBS:  # listed in --help; run by the server package
         sub.add_parser(verb, help=f"(server install) phonos {verb} ...", add_help=False)
+    name_the_verbs(parser)
     return parser
+
+
+def name_the_verbs(parser: argparse.ArgumentParser) -> None:
+    """A missing verb is said as its choices (`required: {ls,show,...}`), not as the parser's internal name for
+    it (`required: jobs_command`); the usage line reads as before."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            if action.metavar is None:
+                action.metavar = "{" + ",".join(action.choices) + "}"
+            for sub in action.choices.values():
+                name_the_verbs(sub)
 
 
 PREPARE = {"fold": prepare_fold, "dock": prepare_dock}
@@ -583,6 +650,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return ending_quietly_on_a_closed_pipe(lambda: _main(list(sys.argv[1:] if argv is None else argv)))
 
 
+def key_source(error: errors.PhonosError, command: str) -> str:
+    """For a key the server refused (401): where the command found it, the first thing to check."""
+    if not isinstance(error, errors.AuthenticationError) or command == "login":
+        return ""  # login's key is the one just given
+    try:
+        profile = config.load()
+    except config.ConfigError:
+        return ""
+    if profile.api_key is None:
+        return ""  # no key at all: that message says what to do
+    return f" (the key came from {profile.source}; `phonos login` stores another)"
+
+
 def _main(argv: list[str]) -> int:
     if argv and argv[0] in OPERATOR_VERBS:
         try:
@@ -599,7 +679,8 @@ def _main(argv: list[str]) -> int:
         print(f"phonos: {exc}", file=sys.stderr)
         return EXIT["usage"]
     except errors.PhonosError as exc:
-        print(f"phonos: {exc}" + (f" (request id {exc.request_id})" if exc.request_id else ""), file=sys.stderr)
+        print(f"phonos: {exc}{key_source(exc, args.command_path)}" + (f" (request id {exc.request_id})" if exc.request_id else ""),
+              file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

@@ -29,10 +29,12 @@ from phonos_client.calls import GRPC_SCHEME, Call
 from phonos_client.deadlines import Expired, within
 from phonos_client.models import (
     Account,
+    ApiKey,
     Batch,
     Cancellation,
     CreditEntry,
     CreditPage,
+    Deletion,
     DeliveryPage,
     Download,
     Job,
@@ -107,29 +109,50 @@ class _Page(Protocol):
 P = TypeVar("P", bound=_Page)
 
 
-def _every(fetch: Callable[[int], P], items: Callable[[P], Sequence[T]]) -> Iterator[T]:
-    """Every item of a newest-first list, page after page, from offset 0 until a page says no more follow."""
-    offset = 0
+def _every(fetch: Callable[[int], P], items: Callable[[P], Sequence[T]], key: Callable[[T], object]) -> Iterator[T]:
+    """Every item of a newest-first list, page after page, from offset 0 until a page says no more follow.
+
+    Offset paging over a list that grows at its head: an item that arrives between two pages pushes the older
+    ones down, and the next page starts with items the last one ended with. Those are skipped by their `key`
+    (the id), so a reader never sees one twice. (One deleted meanwhile pulls them up instead, and the item that
+    moves across the page boundary is missed: offsets cannot tell; the list's total does not either.)"""
+    offset, seen = 0, set[object]()
     while True:
         page = fetch(offset)
         found = items(page)
-        yield from found
+        yield from _unseen(found, key, seen)
         if not page.has_more or not found:
             return
         offset += len(found)
 
 
-async def _every_async(fetch: Callable[[int], Awaitable[P]], items: Callable[[P], Sequence[T]]) -> AsyncIterator[T]:
+def _unseen(found: Sequence[T], key: Callable[[T], object], seen: set[object]) -> list[T]:
+    """The items of a page not yielded before (by `key`), now counted as yielded."""
+    fresh = [item for item in found if key(item) not in seen]
+    seen.update(key(item) for item in fresh)
+    return fresh
+
+
+async def _every_async(fetch: Callable[[int], Awaitable[P]], items: Callable[[P], Sequence[T]],
+                       key: Callable[[T], object]) -> AsyncIterator[T]:
     """`_every` for the async client."""
-    offset = 0
+    offset, seen = 0, set[object]()
     while True:
         page = await fetch(offset)
         found = items(page)
-        for item in found:
+        for item in _unseen(found, key, seen):
             yield item
         if not page.has_more or not found:
             return
         offset += len(found)
+
+
+def _job_id(job: Job) -> str:
+    return job.job_id
+
+
+def _entry_id(entry: CreditEntry) -> int:
+    return entry.id
 
 
 class _Base:
@@ -177,7 +200,7 @@ class Client(_Base):
                 return self._transport.send(call)
             except _FAILURES as exc:
                 if self._retry.done_before(call, exc, tries):
-                    return call.read({})
+                    return call.read(self._retry.lost_answer(call))
                 time.sleep(self._retry.delay(call, exc, tries))
 
     # -- the API ----------------------------------------------------------------------------------
@@ -207,7 +230,7 @@ class Client(_Base):
                   page_size: int = 100) -> Iterator[Job]:
         """Every job (newest first), page after page."""
         return _every(lambda offset: self.list_jobs(status=status, model=model, name=name, limit=page_size,
-                                                    offset=offset), lambda page: page.jobs)
+                                                    offset=offset), lambda page: page.jobs, _job_id)
 
     def job_input(self, job_id: str) -> dict[str, Any]:
         """The request a job was accepted with, in `predict`'s shape (model, sequence, params, name): change it
@@ -225,7 +248,7 @@ class Client(_Base):
     def cancel_job(self, job_id: str, *, idempotency_key: str | None = None) -> Cancellation:
         return self._send(calls.cancel_job(job_id, idempotency_key))
 
-    def delete_job(self, job_id: str) -> None:
+    def delete_job(self, job_id: str) -> Deletion:
         """Delete a finished job: its results and inputs go (cancel an active one first)."""
         return self._send(calls.delete_job(job_id))
 
@@ -238,7 +261,8 @@ class Client(_Base):
 
     def iter_credit_history(self, *, page_size: int = 100) -> Iterator[CreditEntry]:
         """Every entry of the credit history (newest first), page after page."""
-        return _every(lambda offset: self.credit_history(limit=page_size, offset=offset), lambda page: page.entries)
+        return _every(lambda offset: self.credit_history(limit=page_size, offset=offset), lambda page: page.entries,
+                      _entry_id)
 
     def usage(self, days: int | None = None) -> dict[str, Any]:
         return self._send(calls.usage(days))
@@ -249,8 +273,8 @@ class Client(_Base):
     def create_webhook(self, url: str, events: list[str] | None = None, *, idempotency_key: str | None = None) -> Webhook:
         return self._send(calls.create_webhook(url, events, idempotency_key))
 
-    def delete_webhook(self, webhook_id: str) -> None:
-        self._send(calls.delete_webhook(webhook_id))
+    def delete_webhook(self, webhook_id: str) -> Deletion:
+        return self._send(calls.delete_webhook(webhook_id))
 
     def test_webhook(self, webhook_id: str, *, idempotency_key: str | None = None) -> WebhookTest:
         return self._send(calls.test_webhook(webhook_id, idempotency_key))
@@ -263,6 +287,26 @@ class Client(_Base):
     def redeliver(self, webhook_id: str, delivery_id: str, *, idempotency_key: str | None = None) -> WebhookDelivery:
         """Send a delivered or failed delivery's event again, as a new delivery; the new one, pending."""
         return self._send(calls.redeliver(webhook_id, delivery_id, idempotency_key))
+
+    # -- API keys ---------------------------------------------------------------------------------
+
+    def list_api_keys(self) -> list[ApiKey]:
+        """The account's keys, newest first, revoked and expired ones included (never the secrets)."""
+        return self._send(calls.list_api_keys())
+
+    def create_api_key(self, name: str | None = None, *, rate_limit: int | None = None,
+                       expires_in_days: int | None = None, read_only: bool = False) -> ApiKey:
+        """A new key; its `secret` is returned only here. `expires_in_days`: 1-3650 (None: never); `read_only`:
+        the key may read everything and change nothing (403 on submissions, cancels, deletes...)."""
+        return self._send(calls.create_api_key(name, rate_limit, expires_in_days, read_only))
+
+    def update_api_key(self, key_id: str, *, name: str | None = None, rate_limit: int | None = None,
+                       expires_in_days: int | None = None) -> ApiKey:
+        """Rename, re-limit or re-date a key: `expires_in_days` N days from now, 0 never expires, None unchanged."""
+        return self._send(calls.update_api_key(key_id, name, rate_limit, expires_in_days))
+
+    def revoke_api_key(self, key_id: str, *, confirm_last_key: bool = False) -> ApiKey:
+        return self._send(calls.revoke_api_key(key_id, confirm_last_key))
 
     # -- live -------------------------------------------------------------------------------------
 
@@ -356,7 +400,7 @@ class AsyncClient(_Base):
                 return await self._transport.send(call)
             except _FAILURES as exc:
                 if self._retry.done_before(call, exc, tries):
-                    return call.read({})
+                    return call.read(self._retry.lost_answer(call))
                 await asyncio.sleep(self._retry.delay(call, exc, tries))
 
     async def health(self) -> dict[str, Any]:
@@ -382,7 +426,7 @@ class AsyncClient(_Base):
     def iter_jobs(self, *, status: str | None = None, model: str | None = None, name: str | None = None,
                   page_size: int = 100) -> AsyncIterator[Job]:
         return _every_async(lambda offset: self.list_jobs(status=status, model=model, name=name, limit=page_size,
-                                                          offset=offset), lambda page: page.jobs)
+                                                          offset=offset), lambda page: page.jobs, _job_id)
 
     async def job_input(self, job_id: str) -> dict[str, Any]:
         return await self._send(calls.job_input(job_id))
@@ -399,7 +443,7 @@ class AsyncClient(_Base):
     async def cancel_job(self, job_id: str, *, idempotency_key: str | None = None) -> Cancellation:
         return await self._send(calls.cancel_job(job_id, idempotency_key))
 
-    async def delete_job(self, job_id: str) -> None:
+    async def delete_job(self, job_id: str) -> Deletion:
         """Delete a finished job: its results and inputs go (cancel an active one first)."""
         return await self._send(calls.delete_job(job_id))
 
@@ -411,7 +455,7 @@ class AsyncClient(_Base):
 
     def iter_credit_history(self, *, page_size: int = 100) -> AsyncIterator[CreditEntry]:
         return _every_async(lambda offset: self.credit_history(limit=page_size, offset=offset),
-                            lambda page: page.entries)
+                            lambda page: page.entries, _entry_id)
 
     async def usage(self, days: int | None = None) -> dict[str, Any]:
         return await self._send(calls.usage(days))
@@ -423,8 +467,8 @@ class AsyncClient(_Base):
                              idempotency_key: str | None = None) -> Webhook:
         return await self._send(calls.create_webhook(url, events, idempotency_key))
 
-    async def delete_webhook(self, webhook_id: str) -> None:
-        await self._send(calls.delete_webhook(webhook_id))
+    async def delete_webhook(self, webhook_id: str) -> Deletion:
+        return await self._send(calls.delete_webhook(webhook_id))
 
     async def test_webhook(self, webhook_id: str, *, idempotency_key: str | None = None) -> WebhookTest:
         return await self._send(calls.test_webhook(webhook_id, idempotency_key))
@@ -436,6 +480,20 @@ class AsyncClient(_Base):
     async def redeliver(self, webhook_id: str, delivery_id: str, *,
                         idempotency_key: str | None = None) -> WebhookDelivery:
         return await self._send(calls.redeliver(webhook_id, delivery_id, idempotency_key))
+
+    async def list_api_keys(self) -> list[ApiKey]:
+        return await self._send(calls.list_api_keys())
+
+    async def create_api_key(self, name: str | None = None, *, rate_limit: int | None = None,
+                             expires_in_days: int | None = None, read_only: bool = False) -> ApiKey:
+        return await self._send(calls.create_api_key(name, rate_limit, expires_in_days, read_only))
+
+    async def update_api_key(self, key_id: str, *, name: str | None = None, rate_limit: int | None = None,
+                             expires_in_days: int | None = None) -> ApiKey:
+        return await self._send(calls.update_api_key(key_id, name, rate_limit, expires_in_days))
+
+    async def revoke_api_key(self, key_id: str, *, confirm_last_key: bool = False) -> ApiKey:
+        return await self._send(calls.revoke_api_key(key_id, confirm_last_key))
 
     async def watch(self, job_id: str | None = None, *, last_event_id: str | None = None) -> AsyncIterator[JobEvent]:
         """See `Client.watch`."""

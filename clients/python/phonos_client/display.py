@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
+from phonos_client.columns import fit, visible
 from phonos_client.models import Progress
 
 BAR = 24
@@ -92,7 +93,7 @@ class Display:
         bar = "#" * filled + "-" * (BAR - filled)
         percent = "" if fraction is None else f"{fraction * 100:3.0f}%"
         detail = row.note or (row.progress.message if row.progress else "")
-        return f"{row.label[:24]:<24} [{bar}] {percent:>4} {row.status:<9} {detail}"[:160]
+        return f"{fit(row.label, 24)} [{bar}] {percent:>4} {row.status:<9} {visible(detail)}"[:160]
 
     # -- plain lines ------------------------------------------------------------------------------
 

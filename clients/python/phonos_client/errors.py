@@ -89,6 +89,14 @@ class RateLimitError(APIStatusError):
         return None if self.body is None else self.body.get("retry_after")
 
 
+class QueueFullError(RateLimitError):
+    """A submission refused because the account has as many jobs waiting to run as the server allows (429, error
+    "Too many jobs"): not the key's request rate; it frees as the account's jobs start (or are cancelled)."""
+
+
+QUEUE_FULL_TITLE = "Too many jobs"  # the body's `error` of that 429 (jobservice/errors.py TooManyJobs.title)
+
+
 class InternalServerError(APIStatusError):
     exit_code = 7
 
@@ -109,6 +117,8 @@ def from_response(status: int, body: Any, headers: Mapping[str, str]) -> APIStat
     if not message:
         message = f"HTTP {status}"
     kind = _BY_STATUS.get(status) or (InternalServerError if status >= 500 else APIStatusError)
+    if kind is RateLimitError and error == QUEUE_FULL_TITLE:
+        kind = QueueFullError
     extra = dict(body) if isinstance(body, dict) else {}
     retry_after = headers.get("retry-after")
     if retry_after is not None:
@@ -143,19 +153,20 @@ DEFAULT_TITLES: dict[int, str] = {
 REASON_METADATA = "phonos-error-reason"
 
 
-def from_grpc_status(code: str, details: str, metadata: Mapping[str, str]) -> PhonosError:
+def from_grpc_status(code: str, details: str, metadata: Mapping[str, str], server: str = "") -> PhonosError:
     """The typed error of a failed rpc: `code` is the status code's name ("NOT_FOUND"), `metadata` the
     trailing metadata (lower-case keys: `phonos-error-title`, `retry-after`, `x-request-id`...).
 
     The service names every error it answers with a `phonos-error-title`. Without one the status came
     from the gRPC library itself: UNAVAILABLE and DEADLINE_EXCEEDED mean the server was not reached or
-    did not answer in time (connection errors, retried like REST's), and RESOURCE_EXHAUSTED without a
+    did not answer in time (connection errors, retried like REST's, naming `server`), and RESOURCE_EXHAUSTED without a
     `retry-after` is a message over the size limit, which retrying cannot fix (413, not 429)."""
     title = metadata.get(TITLE_METADATA, "")
+    at = f" at {server}" if server else ""  # named as REST names it: a wrong PHONOS_URL is the usual cause
     if not title and code == "UNAVAILABLE":
-        return APIConnectionError(f"could not reach the server: {details}")
+        return APIConnectionError(f"could not reach the server{at}: {details}")
     if not title and code == "DEADLINE_EXCEEDED":
-        return APITimeoutError(f"the server did not answer in time ({details})")
+        return APITimeoutError(f"the server{at} did not answer in time ({details})")
     status = HTTP_STATUS_BY_REASON.get(metadata.get(REASON_METADATA, "")) or HTTP_STATUS_BY_GRPC_CODE.get(code, 500)
     if status == 429 and "retry-after" not in metadata:
         status = 413

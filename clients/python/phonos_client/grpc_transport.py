@@ -80,10 +80,9 @@ class _GrpcCalls:
             raise errors.from_response(status, document, metadata)
         return call.read(document)
 
-    @staticmethod
-    def failure(exc: grpc.RpcError) -> errors.PhonosError:
+    def failure(self, exc: grpc.RpcError) -> errors.PhonosError:
         metadata = {k.lower(): v for k, v in (exc.trailing_metadata() or ()) if isinstance(v, str)}
-        return errors.from_grpc_status(exc.code().name, exc.details() or "", metadata)
+        return errors.from_grpc_status(exc.code().name, exc.details() or "", metadata, GRPC_SCHEME + self.target)
 
 
 class GrpcTransport(_GrpcCalls):

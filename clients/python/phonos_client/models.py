@@ -116,6 +116,21 @@ class Cancellation:
 
 
 @dataclass(frozen=True)
+class Deletion:
+    """A deleted job or webhook (DELETE /v1/jobs/{job_id}, /v1/webhooks/{webhook_id}): `id` is the one deleted."""
+
+    id: str
+    success: bool
+    message: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Deletion:
+        return cls(str(data.get("job_id") or data.get("webhook_id") or ""), bool(data.get("success", True)),
+                   data.get("message", ""), raw=data)
+
+
+@dataclass(frozen=True)
 class Progress:
     stage: str
     step: int
@@ -148,9 +163,11 @@ class JobEvent:
         return self.type == "state" and self.job.done
 
     def describe(self) -> str:
+        """One line for a person following many jobs: the job (and its name), then what happened."""
+        job = f"{self.job_id} ({self.job.name})" if self.job.name else self.job_id
         if self.progress is not None:
-            return f"{self.job_id}: {self.progress.message or self.progress.stage}"
-        return f"{self.job_id}: {self.job.status}"
+            return f"{job}: {self.progress.message or self.progress.stage}"
+        return f"{job}: {self.job.status}"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobEvent:
@@ -181,6 +198,34 @@ class Webhook:
     def from_dict(cls, data: dict[str, Any], secret: str | None = None, raw: dict[str, Any] | None = None) -> Webhook:
         return cls(data["webhook_id"], data["url"], tuple(data.get("events") or ()), data.get("created_at"), secret,
                    raw=data if raw is None else raw)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One API key of the account (never its secret, except `secret` on a key just created)."""
+
+    key_id: str
+    prefix: str
+    name: str | None
+    rate_limit: int  # requests per minute
+    created_at: str
+    scope: str = "full"  # "full", or "read_only": reads only, 403 on anything that changes state or spends credits
+    expires_at: str | None = None  # None: never expires
+    expired: bool = False  # the server's clock says expires_at has passed
+    revoked: bool = False
+    last_used_at: str | None = None
+    secret: str | None = None  # only when just created: send it as `Authorization: Bearer <secret>`
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
+
+    @property
+    def read_only(self) -> bool:
+        return self.scope == "read_only"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], secret: str | None = None, raw: dict[str, Any] | None = None) -> ApiKey:
+        return cls(data["key_id"], data["prefix"], data.get("name"), int(data["rate_limit"]), data["created_at"],
+                   data.get("scope") or "full", data.get("expires_at"), bool(data.get("expired")),
+                   bool(data.get("revoked")), data.get("last_used_at"), secret, raw=data if raw is None else raw)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ The transports turn every failure into a typed error first (a broken connection 
 HTTP status the REST API gives), so the rules are said once, in HTTP terms. A call is repeated only when
 that is safe (`Call.retryable`: a read, a delete, or a POST with its idempotency key), and then:
 
-* 429 (rate limited): the server did nothing with the request and says when to come back (`Retry-After`).
+* 429 (rate limited, or a submission past the account's cap of waiting jobs: `QueueFullError`, "Too many jobs",
+  which frees as the account's jobs start): the server did nothing with the request and says when to come back
+  (`Retry-After`). The two are told apart by the error body's `error`, and said in their own words.
   The call waits that long (at most MAX_RETRY_AFTER_S a time, plus a little jitter so the many calls of a
   bulk download do not all come back in the same instant) and tries again, for as long as its waits add up
   to no more than `max_rate_limit_wait` seconds (DEFAULT_RATE_LIMIT_WAIT_S); a wait that would go past that
@@ -76,7 +78,10 @@ class RetryPolicy:
             raise error
         tries.limited += 1
         tries.limited_s += wait
-        log.info("rate limited (%s): trying again in %.0f s", error.message, wait)
+        if isinstance(error, errors.QueueFullError):  # not the request rate: the account's jobs waiting to run
+            log.info("job queue full (%s): trying again in %.0f s", error.message, wait)
+        else:
+            log.info("rate limited (%s): trying again in %.0f s", error.message, wait)
         return wait
 
     @staticmethod
@@ -84,6 +89,12 @@ class RetryPolicy:
         """A delete repeated after its answer was lost (a broken connection: the first try may have
         done it) that finds nothing to delete did its work on the first try."""
         return tries.answer_lost and call.route.http_method == "DELETE" and isinstance(error, errors.NotFoundError)
+
+    @staticmethod
+    def lost_answer(call: Call[Any]) -> dict[str, Any]:
+        """The answer of a delete that `done_before` found done: the server's first answer was lost on the way,
+        so this is the one its DeleteJob/DeleteWebhook sends (success, the id, a message), said from the call."""
+        return {"success": True, **call.fields, "message": "Already deleted (the first try's answer was lost)"}
 
     @staticmethod
     def backoff(attempt: int) -> float:

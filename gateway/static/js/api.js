@@ -57,6 +57,14 @@ export async function download(jobId, format) {
   return response.text();
 }
 
+/** The account's newest completed structure predictions (ESMFold and AlphaFold2, up to 100 of each), newest
+ * first: a receptor to dock into, a structure to compare with. */
+export async function structureJobs() {
+  const pages = await Promise.all(['esmfold', 'alphafold2'].map((model) =>
+    api.get('/v1/jobs', {model, status: 'completed', limit: 100}).catch(() => ({jobs: []}))));
+  return pages.flatMap((p) => p.jobs).sort((a, b) => b.created_at.localeCompare(a.created_at));
+}
+
 export async function loadSession() {
   const session = await request('GET', '/auth/session', {allow401: true});
   csrfToken = session.csrf_token;

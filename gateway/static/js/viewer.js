@@ -82,21 +82,45 @@ export async function structureViewer(container, pdbText, plddt) {
     sticks: {stick: {colorfunc: color, radius: 0.18}, cartoon: {colorfunc: color, opacity: 0.35}},
   };
   const initial = cartoonDrawable(atoms) ? 'cartoon' : 'sticks';
-  viewer.setStyle({}, styles[initial]);
-  viewer.setHoverable({}, true, (atom, v) => {
+  const own = {model};
+  viewer.setStyle(own, styles[initial]);
+  viewer.setHoverable(own, true, (atom, v) => {
     if (!atom.label) atom.label = v.addLabel(`${atom.resn} ${atom.resi} · pLDDT ${scoreOf(atom).toFixed(1)}`,
       {position: atom, backgroundColor: '#14213d', backgroundOpacity: 0.85, fontSize: 12, fontColor: 'white'});
   }, (atom, v) => { if (atom.label) { v.removeLabel(atom.label); delete atom.label; } });
   const fit = () => fitView(viewer, container, {}, 1.2); // zoomTo leaves wide margins
   fit();
+  let current = initial;
+  let other = null; // a structure compared with this one, already superposed on it
+  const otherStyle = (name) => (name === 'cartoon' && other.drawable
+    ? {cartoon: {color: OVERLAY_COLOR, opacity: 0.8}} : {stick: {color: OVERLAY_COLOR, radius: 0.14}});
   return {
     viewer,
     initial, // 'sticks' when a cartoon would show almost nothing (see cartoonDrawable)
     reset: fit,
-    style: (name) => { viewer.setStyle({}, styles[name]); viewer.render(); },
+    style: (name) => {
+      current = name;
+      viewer.setStyle(own, styles[name]);
+      if (other) viewer.setStyle({model: other.model}, otherStyle(name));
+      viewer.render();
+    },
     spin: (on) => viewer.spin(on ? 'y' : false),
+    /** Draws `pdbText` (superposed on this structure already) in one colour beside it; null removes it. */
+    overlay: (pdbText) => {
+      if (other) viewer.removeModel(other.model);
+      other = null;
+      if (pdbText) {
+        const added = viewer.addModel(pdbText, 'pdb');
+        other = {model: added, drawable: cartoonDrawable(added.selectedAtoms({}))};
+        viewer.setStyle({model: added}, otherStyle(current));
+      }
+      fit();
+    },
   };
 }
+
+// The compared structure's colour: purple, apart from every pLDDT band's (blue, cyan, yellow, orange).
+export const OVERLAY_COLOR = '#9b5de5';
 
 export function splitSdf(sdf) {
   return sdf.split(/^\$\$\$\$\s*$/m).map((record) => record.replace(/^\s*\n/, '')).filter((r) => r.trim()).map((r) => `${r.trimEnd()}\n$$$$\n`);

@@ -9,11 +9,12 @@ RETURNING id;
 UPDATE accounts SET max_rate_limit = :max_rate_limit WHERE id = :account_id;
 
 -- name: insert_api_key
-INSERT INTO api_keys (key_hash, id, account_id, prefix, name, rate_limit, created_at)
-VALUES (:key_hash, :id, :account_id, :prefix, :name, :rate_limit, :now);
+INSERT INTO api_keys (key_hash, id, account_id, prefix, name, rate_limit, created_at, expires_at, scope)
+VALUES (:key_hash, :id, :account_id, :prefix, :name, :rate_limit, :now, :expires_at, :scope);
 
 -- name: get_key
-SELECT id, account_id, rate_limit FROM api_keys WHERE key_hash = :key_hash AND revoked_at IS NULL;
+-- An expired key is still found: authentication tells its caller that it expired, and when.
+SELECT id, account_id, rate_limit, expires_at, scope FROM api_keys WHERE key_hash = :key_hash AND revoked_at IS NULL;
 
 -- name: get_account
 SELECT id, username, email, credits, created_at FROM accounts WHERE id = :account_id;
@@ -24,7 +25,8 @@ SELECT COUNT(*) FROM accounts;
 -- name: account_overview
 -- Every account for the operator (`phonos accounts list`): balance, keys, jobs, sign-in, last use.
 SELECT a.username, a.email, a.credits, a.created_at, a.password_hash IS NOT NULL AS can_sign_in,
-       (SELECT COUNT(*) FROM api_keys k WHERE k.account_id = a.id AND k.revoked_at IS NULL) AS active_keys,
+       (SELECT COUNT(*) FROM api_keys k WHERE k.account_id = a.id AND k.revoked_at IS NULL
+        AND (k.expires_at IS NULL OR k.expires_at > :now)) AS active_keys,
        (SELECT MAX(k.last_used_at) FROM api_keys k WHERE k.account_id = a.id) AS last_used_at,
        (SELECT COUNT(*) FROM jobs j WHERE j.account_id = a.id AND j.deleted_at IS NULL) AS jobs,
        (SELECT COUNT(*) FROM jobs j WHERE j.account_id = a.id AND j.status IN ('pending', 'running')) AS active_jobs
@@ -328,13 +330,13 @@ WHERE id = :key_id AND (last_used_at IS NULL OR last_used_at < :last_used_at);
 -- API keys of one account (the dashboard's keys page, `phonos keys list`) ----------------------------
 
 -- name: list_api_keys
-SELECT k.id, k.prefix, k.name, k.rate_limit, k.created_at, k.revoked_at, k.last_used_at
+SELECT k.id, k.prefix, k.name, k.rate_limit, k.created_at, k.revoked_at, k.last_used_at, k.expires_at, k.scope
 FROM api_keys k
 WHERE k.account_id = :account_id
 ORDER BY k.created_at DESC, k.id;
 
 -- name: get_api_key
-SELECT k.id, k.prefix, k.name, k.rate_limit, k.created_at, k.revoked_at, k.last_used_at
+SELECT k.id, k.prefix, k.name, k.rate_limit, k.created_at, k.revoked_at, k.last_used_at, k.expires_at, k.scope
 FROM api_keys k
 WHERE k.id = :id AND k.account_id = :account_id;
 
@@ -342,7 +344,9 @@ WHERE k.id = :id AND k.account_id = :account_id;
 SELECT account_id FROM api_keys WHERE id = :id;
 
 -- name: count_active_keys
-SELECT COUNT(*) FROM api_keys WHERE account_id = :account_id AND revoked_at IS NULL;
+-- Keys that work: not revoked and not expired at :now.
+SELECT COUNT(*) FROM api_keys
+WHERE account_id = :account_id AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :now);
 
 -- name: revoke_api_key
 UPDATE api_keys SET revoked_at = :now
@@ -351,6 +355,12 @@ RETURNING id;
 
 -- name: update_api_key
 UPDATE api_keys SET name = COALESCE(CAST(:name AS TEXT), name), rate_limit = COALESCE(CAST(:rate_limit AS INTEGER), rate_limit)
+WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
+RETURNING id;
+
+-- name: set_api_key_expiry
+-- :expires_at NULL: the key never expires.
+UPDATE api_keys SET expires_at = CAST(:expires_at AS DOUBLE PRECISION)
 WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
 RETURNING id;
 

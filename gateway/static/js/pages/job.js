@@ -3,6 +3,7 @@
 
 import {api, download} from '../api.js';
 import {pageHeader} from '../app.js';
+import {compareCard} from '../compare.js';
 import {confirmDialog, copyText, h, icon, replace, toast} from '../dom.js';
 import {ACTIVE, PLDDT_BANDS, ago, dateTime, duration, modelName, num, plddtBand, shortId} from '../format.js';
 import {paeHeatmap, plddtPlot} from '../plots.js';
@@ -146,7 +147,7 @@ function viewerTools(buttons) {
     h('button', {class: 'btn small', type: 'button', id, on: {click: fn}}, label)));
 }
 
-async function structureSection(job) {
+async function structureSection(job, query) {
   const [pdb, scores] = await Promise.all([download(job.job_id, 'pdb'), download(job.job_id, 'json').then(JSON.parse)]);
   const plddt = scores.plddt || [];
   const mean = job.metrics?.mean_plddt ?? scores.mean_plddt;
@@ -176,9 +177,12 @@ async function structureSection(job) {
     ['Sequence', scores.sequence || '-', 'mono sequence'],
     ['Length', `${plddt.length} residues`],
   ]);
-  const section = h('div', {class: 'stack'}, stats, viewerCard, plots, inputs);
+  let drawn;
+  const viewerReady = new Promise((resolve) => { drawn = resolve; });
+  const section = h('div', {class: 'stack'}, stats, viewerCard, compareCard(job, pdb, viewerReady, query), plots, inputs);
   requestAnimationFrame(async () => {
     const view = await structureViewer(container, pdb, plddt);
+    drawn(view);
     if (!view) return;
     if (view.initial === 'sticks') tools.after(sticksNote('Shown as sticks'));
     let spinning = false;
@@ -319,7 +323,7 @@ function watchProgress(jobId, onProgress) {
   return source;
 }
 
-export async function render(main, {params}) {
+export async function render(main, {params, query}) {
   const [jobId] = params;
   let job;
   try {
@@ -413,7 +417,7 @@ export async function render(main, {params}) {
     }
     replace(body, h('div', {class: 'muted'}, 'Loading results…'));
     try {
-      const section = job.model === 'diffdock' ? await dockingSection(job) : await structureSection(job);
+      const section = job.model === 'diffdock' ? await dockingSection(job) : await structureSection(job, query);
       replace(body, weightsNotice(job), section, downloads(job), provenance(job));
     } catch (err) {
       replace(body, h('div', {class: 'notice bad'}, h('div', {}, h('strong', {}, 'Could not load the results'), err.message)), downloads(job));

@@ -1,4 +1,5 @@
-// API keys: list (never the secrets), create (the key is shown once), change rate limits, revoke.
+// API keys: list (never the secrets), create (the key is shown once; optionally expiring or read-only), change rate
+// limits, revoke.
 // The browser itself never stores a key: this page uses the session cookie.
 
 import {api} from '../api.js';
@@ -9,6 +10,41 @@ import {secretCallout} from './webhooks.js';
 
 export const title = 'API keys';
 const MAX_NAME = 100; // the job service's MAX_KEY_NAME
+const EXPIRY_CHOICES = [['', 'Never'], ['30', 'In 30 days'], ['90', 'In 90 days'], ['365', 'In 1 year']];
+
+/** A key's scope and expiry as the table shows them: "read-only" / "full access", "expires <date>" / "expired";
+ * a key not revoked has "Change expiry" (an expired key works again once its new expiry is in the future). */
+function accessCell(key, saveExpiry) {
+  const scope = key.scope === 'read_only'
+    ? h('span', {class: 'pill read-only', 'data-field': 'scope'}, 'read-only')
+    : h('span', {class: 'muted', 'data-field': 'scope'}, 'full access');
+  let expiry = h('span', {class: 'small muted', 'data-field': 'expiry'}, 'never expires');
+  if (key.expired) expiry = h('span', {class: 'pill expired', 'data-field': 'expiry', title: dateTime(key.expires_at)}, 'expired');
+  else if (key.expires_at) expiry = h('span', {class: 'small', 'data-field': 'expiry', title: dateTime(key.expires_at)}, `expires ${dateTime(key.expires_at)}`);
+  const cell = h('td', {'data-label': 'Access'});
+  const show = () => replace(cell, h('div', {class: 'access'}, scope, expiry, key.revoked ? null
+    : h('button', {class: 'btn link small', type: 'button', 'data-action': 'expiry', on: {click: edit},
+      'aria-label': `Change when ${key.name || key.key_id} expires`}, key.expired ? 'Renew' : 'Change expiry')));
+  function edit() {
+    const choice = h('select', {'data-field': 'new-expiry', 'aria-label': 'Expires'},
+      EXPIRY_CHOICES.map(([value, label]) => h('option', {value}, label)));
+    const note = h('div', {});
+    const save = async () => {
+      try {
+        await saveExpiry(key, choice.value === '' ? 0 : Number(choice.value)); // 0: never
+      } catch (err) {
+        choice.classList.add('invalid');
+        replace(note, h('div', {class: 'error', role: 'alert', 'data-error': 'expiry'}, err.message));
+      }
+    };
+    replace(cell, h('div', {class: 'row'}, choice,
+      h('button', {class: 'btn small', type: 'button', 'data-action': 'save-expiry', on: {click: save}}, 'Save'),
+      h('button', {class: 'btn small', type: 'button', on: {click: show}}, 'Cancel')), note);
+    choice.focus();
+  }
+  show();
+  return cell;
+}
 
 export async function render(main) {
   const callout = h('div', {});
@@ -18,6 +54,8 @@ export async function render(main) {
   const limit = h('input', {type: 'number', id: 'key-rate-limit', min: 1, step: 1});
   const error = fieldError('key-error', {role: 'alert'});
   const limitHelp = h('span', {});
+  const expiry = h('select', {id: 'key-expiry'}, EXPIRY_CHOICES.map(([value, label]) => h('option', {value}, label)));
+  const readOnly = h('input', {type: 'checkbox', id: 'key-read-only', 'aria-describedby': 'key-read-only-help'});
   const create = h('button', {class: 'btn primary', type: 'submit', id: 'key-create'}, 'Create key');
   const form = h('form', {novalidate: true, id: 'key-form', on: {submit: async (event) => {
     event.preventDefault();
@@ -28,12 +66,16 @@ export async function render(main) {
       const body = {};
       if (name.value.trim()) body.name = name.value.trim();
       if (limit.value !== '') body.rate_limit = Number(limit.value);
+      if (expiry.value) body.expires_in_days = Number(expiry.value);
+      if (readOnly.checked) body.scope = 'read_only';
       const created = await api.post('/v1/keys', body);
       shownKeyId = created.key.key_id;
       replace(callout, secretCallout(`New key ${created.key.name ? `“${created.key.name}”` : created.key.key_id}`, created.api_key,
         h('span', {}, 'Use it as ', h('code', {}, 'Authorization: Bearer <key>'), '.'),
         'Copy it now: it is not shown again (phonos stores only its SHA-256).'));
       name.value = '';
+      expiry.value = '';
+      readOnly.checked = false;
       await load();
     } catch (err) {
       // role=alert announces it; the field it is about is also marked invalid and described by it.
@@ -44,6 +86,12 @@ export async function render(main) {
   h('div', {class: 'field-row'},
     field('Name', name, {help: 'To recognise the key later.'}),
     field('Rate limit (requests/min)', limit, {help: limitHelp})),
+  h('div', {class: 'field-row', style: {marginTop: '12px'}},
+    field('Expires', expiry, {help: 'The key stops working then; requests get a 401 that says it expired.'}),
+    h('div', {class: 'field'}, h('span', {class: 'label'}, 'Access'),
+      h('label', {class: 'check'}, readOnly, 'Read-only'),
+      h('div', {class: 'help', id: 'key-read-only-help'},
+        'Can list and download jobs and read the account and usage; cannot submit, cancel, delete or change anything (403).'))),
   error,
   h('div', {style: {marginTop: '16px'}}, create));
 
@@ -52,7 +100,7 @@ export async function render(main) {
       h('div', {class: 'card', style: {maxWidth: '720px'}}, h('div', {class: 'card-head'}, h('h2', {}, 'Create a key')), h('div', {class: 'card-body'}, form))));
 
   async function revoke(key, activeCount) {
-    const last = activeCount <= 1;
+    const last = activeCount <= 1 && !key.expired; // revoking an expired key loses nothing
     const ok = await confirmDialog({
       title: `Revoke ${key.name ? `“${key.name}”` : key.key_id}?`,
       body: last
@@ -64,6 +112,12 @@ export async function render(main) {
     await api.post(`/v1/keys/${encodeURIComponent(key.key_id)}/revoke`, {confirm_last_key: last});
     toast('Key revoked');
     if (key.key_id === shownKeyId) replace(callout); // "copy it now" about a key that no longer works
+    await load();
+  }
+
+  async function saveExpiry(key, days) {
+    await api.patch(`/v1/keys/${encodeURIComponent(key.key_id)}`, {expires_in_days: days});
+    toast(days ? `The key now expires in ${days} days` : 'The key no longer expires');
     await load();
   }
 
@@ -117,19 +171,20 @@ export async function render(main) {
     limit.max = String(max);
     limit.placeholder = String(Math.min(60, max));
     limitHelp.textContent = `1 to ${max}: this account’s maximum.`;
-    const active = keys.filter((k) => !k.revoked).length;
+    const active = keys.filter((k) => !k.revoked && !k.expired).length; // keys that work
     if (!keys.length) {
       replace(listCard, h('div', {class: 'empty'}, icon('keys'), h('div', {class: 'title'}, 'No keys yet'), h('div', {}, 'Create one below.')));
       return;
     }
     replace(listCard, h('div', {class: 'card-head'}, h('h2', {}, 'Keys'), h('span', {class: 'hint'}, `${active} active · up to ${max} requests/min each`)),
       h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked', id: 'keys-table'},
-        h('thead', {}, h('tr', {}, ['Key', 'Created', 'Last used', 'Rate limit', ''].map((c) => h('th', {}, c)))),
+        h('thead', {}, h('tr', {}, ['Key', 'Access', 'Created', 'Last used', 'Rate limit', ''].map((c) => h('th', {}, c)))),
         h('tbody', {}, keys.map((key) => {
           const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, class: 'limit', disabled: key.revoked, 'aria-label': 'Rate limit'});
           const note = h('div', {});
           return h('tr', {'data-key-id': key.key_id, 'data-revoked': String(key.revoked)},
             nameCell(key),
+            accessCell(key, saveExpiry),
             h('td', {'data-label': 'Created', title: dateTime(key.created_at)}, ago(key.created_at)),
             h('td', {'data-label': 'Last used', title: key.last_used_at ? dateTime(key.last_used_at) : ''}, key.last_used_at ? ago(key.last_used_at) : h('span', {class: 'muted'}, 'never')),
             h('td', {'data-label': 'Rate limit'}, key.revoked ? `${key.rate_limit}/min` : h('div', {class: 'row'}, input,

@@ -1,9 +1,11 @@
 // Submit: one form per model with the documented params and limits. The browser does not second-
 // guess the API: the form is sent as is and the API's own 400 message is shown beside its field.
+// Several FASTA records in the sequence box are one job each (POST /v1/batch, ten at a time).
 
-import {api} from '../api.js';
+import {api, structureJobs} from '../api.js';
 import {pageHeader} from '../app.js';
 import {clearError, field as labelled, fieldError, fieldGroup, h, replace, showError, toast} from '../dom.js';
+import {MAX_RECORDS, fastaRecords, fastaText, recordName} from '../fasta.js';
 import {modelName, shortId} from '../format.js';
 
 export const title = 'New job';
@@ -15,7 +17,7 @@ const FORMS = {
   esmfold: {
     blurb: 'Single-sequence structure prediction: fast, no MSA.',
     fields: [
-      ['sequence', 'Protein sequence', 'sequence', {help: 'One-letter amino-acid codes (X for unknown); whitespace is ignored. FASTA headers are removed.'}],
+      ['sequence', 'Protein sequence', 'sequence', {help: 'One-letter amino-acid codes (X for unknown); whitespace is ignored. A FASTA header names the job when the name is empty; several FASTA records are one job each.'}],
       ['num_recycles', 'Recycles', 'int', {param: true, min: 1, max: 24, placeholder: '4', help: '1–24, default 4. More recycles can help, and take longer.'}],
       ['chunk_size', 'Chunk size', 'int', {param: true, min: 0, max: 4096, placeholder: '128', help: '0–4096 residues, default 128. Lower it if the server runs out of memory.'}],
       ['relax', 'Amber relax', 'select', {param: true, choices: ['none', 'best'], labels: {none: 'No', best: 'Yes: relax the structure'}, help: 'Removes clashes; the relaxed PDB/mmCIF come next to the unrelaxed ones. Takes seconds to minutes.'}],
@@ -24,7 +26,7 @@ const FORMS = {
   alphafold2: {
     blurb: 'Structure prediction with an MSA (search, your own A3M, or single sequence).',
     fields: [
-      ['sequence', 'Protein sequence', 'sequence', {help: 'One-letter amino-acid codes; the query of the MSA.'}],
+      ['sequence', 'Protein sequence', 'sequence', {help: 'One-letter amino-acid codes; the query of the MSA. Several FASTA records are one job each.'}],
       ['model_preset', 'Model preset', 'select', {param: true, choices: ['monomer', 'monomer_ptm', 'monomer_casp14'], help: 'monomer_ptm adds pTM and the PAE map.'}],
       ['msa_mode', 'MSA', 'select', {param: true, choices: ['', 'single_sequence', 'a3m', 'search'], labels: {'': 'Server default', single_sequence: 'Single sequence', a3m: 'Upload an A3M', search: 'Search the server’s databases'}, help: 'Default: search when the server has sequence databases, else single sequence.'}],
       ['a3m', 'A3M file', 'file', {param: true, accept: '.a3m,.txt', help: 'Your own alignment (MSA “Upload an A3M”, or the default); its first record must be the query.'}],
@@ -93,12 +95,6 @@ function inFormWords(message, spec) {
   return message.replace(/params\.(\w+)/g, (whole, key) => (labels[key] ? `“${labels[key]}”` : whole));
 }
 
-async function receptorJobs() {
-  const pages = await Promise.all(['esmfold', 'alphafold2'].map((model) =>
-    api.get('/v1/jobs', {model, status: 'completed', limit: 100}).catch(() => ({jobs: []}))));
-  return pages.flatMap((p) => p.jobs).sort((a, b) => b.created_at.localeCompare(a.created_at));
-}
-
 async function buildForm(model, {query, models, earlier}) {
   const spec = FORMS[model];
   const inputs = {};
@@ -113,7 +109,7 @@ async function buildForm(model, {query, models, earlier}) {
   }
 
   async function receptorField(key) {
-    const jobs = await receptorJobs();
+    const jobs = await structureJobs();
     const wanted = query.get('receptor');
     const upload = h('input', {type: 'file', id: `f-${key}-file`, accept: '.pdb,.ent,.txt', 'aria-label': 'PDB file', on: {change: async () => {
       fileText[key] = upload.files[0] ? await readFile(upload.files[0]) : undefined;
@@ -148,6 +144,10 @@ async function buildForm(model, {query, models, earlier}) {
   inputs.name = {value: () => name.value.trim() || undefined, el: name};
   rows.push(field('name', 'Job name', name, 'Optional, up to 200 characters; shown in the jobs table.'));
   const numbers = [];
+  const cost = models.find((m) => m.id === model)?.cost_credits;
+  const submit = h('button', {class: 'btn primary', type: 'submit', id: 'submit-job'}, `Submit · ${cost ?? '?'} credits`);
+  let sequenceBox = null; // the sequence textarea, whose FASTA records may be several jobs
+  const recordCount = h('div', {class: 'help', id: 'sequence-count', 'aria-live': 'polite', hidden: true});
   for (const [key, label, kind, opt] of spec.fields) {
     let input;
     if (kind === 'sequence') {
@@ -155,10 +155,13 @@ async function buildForm(model, {query, models, earlier}) {
       input = h('textarea', {id: `f-${key}`, rows: 5, placeholder: 'Paste one-letter amino-acid codes or a FASTA record', spellcheck: 'false'});
       inputs[key] = {value: () => cleanSequence(input.value), el: input};
       const area = input;
-      setters[key] = (v) => { area.value = v; };
+      sequenceBox = area;
+      setters[key] = (v) => { area.value = v; recount(); };
       const box = input;
       rows.push(field(key, label, input, [opt.help, ' ', h('button', {class: 'btn link small', type: 'button', id: 'use-example',
-        on: {click: () => { box.value = EXAMPLE_SEQUENCE; box.focus(); }}}, 'Use an example')]));
+        on: {click: () => { box.value = EXAMPLE_SEQUENCE; recount(); box.focus(); }}}, 'Use an example')]));
+      area.after(recordCount);
+      area.addEventListener('input', () => recount());
       continue;
     } else if (kind === 'text') {
       input = h('input', {type: 'text', id: `f-${key}`, placeholder: opt.placeholder || '', spellcheck: 'false'});
@@ -227,14 +230,23 @@ async function buildForm(model, {query, models, earlier}) {
     mode.addEventListener('change', sync);
     sync();
   }
-  const cost = models.find((m) => m.id === model)?.cost_credits;
-  const submit = h('button', {class: 'btn primary', type: 'submit', id: 'submit-job'}, `Submit · ${cost ?? '?'} credits`);
+
+  /** The sequence box's record count beside it, and the jobs and credits on the button. */
+  function recount() {
+    const records = sequenceBox ? fastaRecords(sequenceBox.value).length : 1;
+    const many = records > 1;
+    recordCount.hidden = !many;
+    recordCount.textContent = many ? `${records} FASTA records: ${records} jobs, each named by its header.` : '';
+    submit.textContent = many ? `Submit ${records} jobs · ${cost === undefined ? '?' : cost * records} credits`
+      : `Submit · ${cost ?? '?'} credits`;
+  }
 
   function showErrors(err) {
     const shown = Object.values(errors);
     shown.forEach((e) => { e.hidden = true; });
     form.querySelectorAll('.invalid').forEach((el) => shown.forEach((e) => clearError(el, e))); // both receptor controls too
     formError.hidden = true;
+    formError.classList.replace('warn', 'bad');
     const key = err.status === 400 ? fieldOf(err.message, model) : null;
     if (key && errors[key]) {
       // A screen reader hears the message with the field it lands on (its description), not only a red border.
@@ -247,6 +259,51 @@ async function buildForm(model, {query, models, earlier}) {
     }
   }
 
+  /** One job per FASTA record, ten to a batch. What was not submitted (refused by the API, or after a batch
+   * that was refused whole) is left in the box with the reasons, to fix and submit again. */
+  async function submitRecords(body, records) {
+    if (records.length > MAX_RECORDS) {
+      showErrors({status: 400, error: 'Too many sequences',
+        message: `${records.length} FASTA records: the form submits at most ${MAX_RECORDS} at once (phonos fold FILE.fasta takes any number)`});
+      return;
+    }
+    const items = records.map((record, i) => ({model: body.model, sequence: record.sequence, name: recordName(body.name, record, i),
+      params: body.params}));
+    const left = []; // [record, why]
+    let submitted = 0;
+    let stopped = null; // a batch refused whole: it and the ones after it were not sent
+    for (let start = 0; start < items.length && !stopped; start += 10) {
+      try {
+        const answer = await api.post('/v1/batch', {jobs: items.slice(start, start + 10)});
+        for (const result of answer.results) {
+          if (result.success) submitted += 1;
+          else left.push([start + result.index, result.message || result.error]);
+        }
+      } catch (err) {
+        stopped = err;
+        for (let k = start; k < items.length; k += 1) left.push([k, null]);
+      }
+    }
+    if (!left.length) {
+      location.assign(body.name ? `/jobs?name=${encodeURIComponent(body.name)}` : '/jobs');
+      return;
+    }
+    // The records go back under the names they were given (the form's name in them), so that they keep them.
+    sequenceBox.value = fastaText(left.map(([k]) => ({...records[k], header: items[k].name})));
+    name.value = '';
+    recount();
+    const refused = left.filter(([, why]) => why);
+    replace(formError, h('div', {},
+      h('strong', {}, `Submitted ${submitted} of ${records.length} jobs`),
+      submitted ? h('div', {}, h('a', {href: body.name ? `/jobs?name=${encodeURIComponent(body.name)}` : '/jobs'}, 'See them in Jobs')) : null,
+      refused.length ? h('ul', {id: 'records-refused'}, refused.map(([k, why]) => h('li', {}, h('b', {}, items[k].name), `: ${why}`))) : null,
+      stopped ? h('div', {id: 'records-stopped'}, `${left.length - refused.length} not sent: ${stopped.message}`) : null,
+      h('div', {}, 'The sequences not submitted are left in the box: fix them and submit again.')));
+    formError.classList.replace('bad', submitted ? 'warn' : 'bad'); // some went through: a warning, not a failure
+    formError.hidden = false;
+    formError.scrollIntoView({block: 'nearest'});
+  }
+
   const form = h('form', {novalidate: true, id: `form-${model}`, on: {submit: async (event) => {
     event.preventDefault();
     submit.disabled = true;
@@ -257,6 +314,13 @@ async function buildForm(model, {query, models, earlier}) {
       const def = spec.fields.find((f) => f[0] === key);
       if (def && def[3].param) body.params[key] = value;
       else body[key] = value;
+    }
+    const records = sequenceBox ? fastaRecords(sequenceBox.value) : [];
+    if (records.length === 1 && records[0].header && !body.name) body.name = recordName('', records[0], 0);
+    if (records.length > 1) {
+      await submitRecords(body, records);
+      submit.disabled = false;
+      return;
     }
     try {
       const job = await api.post('/v1/predict', body);

@@ -1,0 +1,108 @@
+// The job page's "Compare" card: another of the account's predicted structures superposed on this one in the
+// viewer, with its TM-score and Cα RMSD (superpose.js). `?compare=<job id>` in the page's address opens
+// with that comparison, so a comparison can be shared as a link.
+
+import {download, structureJobs} from './api.js';
+import {h, replace} from './dom.js';
+import {modelName, num, shortId} from './format.js';
+import {compareStructures, movePdb} from './superpose.js';
+import {OVERLAY_COLOR} from './viewer.js';
+
+// Xu & Zhang (2010): above 0.5 two structures share a fold; near 0.17, as similar as unrelated proteins.
+function tmMeaning(tm) {
+  if (tm >= 0.5) return 'the same fold (above 0.5)';
+  if (tm > 0.17) return 'partly similar (0.17 to 0.5)';
+  return 'no more alike than unrelated proteins (0.17 or less)';
+}
+
+function jobLabel(job) {
+  return `${job.name || `Job ${shortId(job.job_id)}`} · ${modelName(job.model)} · ${shortId(job.job_id)}`;
+}
+
+function figure(label, value, note, id) {
+  return h('div', {class: 'compare-figure', id}, h('div', {class: 'label'}, label), h('div', {class: 'value'}, value),
+    h('div', {class: 'note'}, note));
+}
+
+/** The card; `drawn` resolves to the structure viewer once it is drawn (null when 3Dmol is missing). */
+export function compareCard(job, thisPdb, drawn, query) {
+  const select = h('select', {id: 'compare-with', 'aria-label': 'Structure to compare with', disabled: true},
+    h('option', {value: ''}, 'Loading your structures…'));
+  const go = h('button', {class: 'btn', type: 'button', id: 'compare-go', disabled: true}, 'Compare');
+  const stop = h('button', {class: 'btn', type: 'button', id: 'compare-stop', hidden: true}, 'Stop comparing');
+  const result = h('div', {id: 'compare-result', 'aria-live': 'polite'});
+  let jobs = [];
+
+  function showAddress(otherId) {
+    const address = new URL(location.href);
+    if (otherId) address.searchParams.set('compare', otherId); else address.searchParams.delete('compare');
+    history.replaceState(history.state, '', address);
+  }
+
+  async function compare() {
+    const other = jobs.find((j) => j.job_id === select.value);
+    if (!other) return;
+    go.disabled = true;
+    replace(result, h('div', {class: 'muted'}, `Superposing ${jobLabel(other)}…`));
+    try {
+      const otherPdb = await download(other.job_id, 'pdb');
+      const found = compareStructures(thisPdb, otherPdb);
+      (await drawn)?.overlay(movePdb(otherPdb, found.transform));
+      replace(result, outcome(other, found));
+      stop.hidden = false;
+      showAddress(other.job_id);
+    } catch (err) {
+      (await drawn)?.overlay(null);
+      replace(result, h('div', {class: 'notice bad', id: 'compare-error'}, h('div', {},
+        h('strong', {}, 'Could not compare'), err.message)));
+    } finally {
+      go.disabled = !select.value;
+    }
+  }
+
+  function outcome(other, found) {
+    const identity = found.sameSequence ? 'the same sequence'
+      : `${Math.round(found.identity * 100)}% identical over the ${num(found.aligned)} residues aligned`;
+    return h('div', {class: 'stack'},
+      h('div', {class: 'legend', id: 'compare-legend'},
+        h('span', {}, 'This job: coloured by pLDDT'),
+        h('span', {}, h('span', {class: 'sw', style: {background: OVERLAY_COLOR}}), 'Compared: ',
+          h('a', {href: `/jobs/${encodeURIComponent(other.job_id)}`}, jobLabel(other)))),
+      h('div', {class: 'compare-figures'},
+        figure('TM-score', num(found.tm, 3), `0–1, over this job’s ${num(found.lengthThis)} residues: ${tmMeaning(found.tm)}`, 'compare-tm'),
+        figure('Cα RMSD', `${num(found.rmsd, 2)} Å`, `over ${num(found.aligned)} paired residues, after the best fit of all of them`, 'compare-rmsd'),
+        figure('Sequences', found.sameSequence ? 'Same' : `${Math.round(found.identity * 100)}%`,
+          `${identity}; the other has ${num(found.lengthOther)} residues`, 'compare-identity')),
+      h('div', {class: 'small muted'}, 'Residues are paired by sequence (a global alignment when the sequences differ). ',
+        'The viewer shows the other structure superposed for the TM-score; the RMSD uses its own best fit.'));
+  }
+
+  go.addEventListener('click', compare);
+  select.addEventListener('change', () => { go.disabled = !select.value; });
+  stop.addEventListener('click', async () => {
+    (await drawn)?.overlay(null);
+    replace(result);
+    stop.hidden = true;
+    showAddress(null);
+  });
+
+  structureJobs().then((found) => {
+    jobs = found.filter((j) => j.job_id !== job.job_id && !j.results_deleted_at);
+    replace(select, jobs.length ? [h('option', {value: ''}, 'Choose a structure…'), ...jobs.map((j) => h('option', {value: j.job_id}, jobLabel(j)))]
+      : h('option', {value: ''}, 'No other completed ESMFold or AlphaFold2 job yet'));
+    select.disabled = !jobs.length;
+    const wanted = query?.get('compare');
+    if (wanted && jobs.some((j) => j.job_id === wanted)) {
+      select.value = wanted;
+      compare();
+    } else if (wanted) { // a link to a job since deleted, or of another account
+      replace(result, h('div', {class: 'muted', id: 'compare-missing'},
+        `Job ${shortId(wanted)} is not one of your completed ESMFold or AlphaFold2 jobs: choose a structure above.`));
+    }
+  });
+
+  return h('div', {class: 'card', id: 'compare-card'},
+    h('div', {class: 'card-head'}, h('h2', {}, 'Compare'),
+      h('span', {class: 'hint'}, 'Superpose another of your predictions on this one')),
+    h('div', {class: 'card-body stack'}, h('div', {class: 'row compare-pick'}, select, go, stop), result));
+}

@@ -1,0 +1,71 @@
+"""What an API key may do and until when: its scope (full, or read-only) and its expiry.
+
+- scope: "full" calls every rpc; "read_only" calls only the rpcs the contract marks
+  `(phonos.v1.doc).read_only` (jobservice.routes.read_only_methods: GET routes and the watch streams) and
+  is refused the rest with 403 / PERMISSION_DENIED. Fixed when the key is created: to widen a key, create
+  another. Dashboard sessions have full scope.
+- expiry: whole days from the moment of creation or update (1 to MAX_EXPIRY_DAYS), or none. Authentication
+  compares it with the clock on every request (there is no key cache to outlive it), and an expired key gets
+  a 401 saying when it expired, counted by the failed-auth throttle once, as a wrong key would be.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from jobservice.errors import Forbidden, InvalidArgument, Unauthenticated
+from jobservice.routes import route_templates
+
+FULL = "full"
+READ_ONLY = "read_only"
+SCOPES = (FULL, READ_ONLY)
+MAX_EXPIRY_DAYS = 3650  # ten years: a longer expiry is "never" with extra steps
+DAY_S = 86400.0
+
+
+def check_scope(scope: str | None) -> str:
+    """The scope a new key gets: `scope`, or full when unset."""
+    if scope is None or scope == "":
+        return FULL
+    if scope not in SCOPES:
+        raise InvalidArgument(f"scope must be one of {', '.join(SCOPES)}, got {scope[:40]!r}")
+    return scope
+
+
+def expiry(expires_in_days: int | None, now: float) -> float | None:
+    """When a key given `expires_in_days` expires: None for never (unset or 0)."""
+    if not expires_in_days:
+        return None
+    if not 0 <= expires_in_days <= MAX_EXPIRY_DAYS:
+        raise InvalidArgument(f"expires_in_days must be between 1 and {MAX_EXPIRY_DAYS} (or 0 for a key that never "
+                              f"expires), got {expires_in_days}")
+    return now + expires_in_days * DAY_S
+
+
+def is_expired(expires_at: float | None, now: float) -> bool:
+    return expires_at is not None and expires_at <= now
+
+
+def when(epoch: float) -> str:
+    """A time as messages say it: RFC 3339 UTC, to the second."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class KeyExpired(Unauthenticated):
+    """The key was valid and expired (HTTP 401, not the generic "invalid key")."""
+
+    def __init__(self, expires_at: float) -> None:
+        super().__init__(f"This API key expired at {when(expires_at)}. Create a new key (the dashboard's Keys page "
+                         "or POST /v1/keys with a key that works), or extend this one's expiry with "
+                         "PATCH /v1/keys/{key_id}.")
+        self.expires_at = expires_at
+
+
+class ReadOnlyKey(Forbidden):
+    """A read-only key called an rpc that changes state or spends credits (HTTP 403)."""
+
+    def __init__(self, method: str) -> None:
+        route = route_templates().get(method) or method
+        super().__init__(f"This API key is read-only: {method} ({route}) changes state or spends credits and needs "
+                         f"a key with the '{FULL}' scope. Use a full key, or create one in the dashboard's Keys page.")
+        self.method = method

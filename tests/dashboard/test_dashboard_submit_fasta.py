@@ -1,0 +1,83 @@
+"""Several FASTA records pasted into the new-job form are one job each (POST /v1/batch, ten at a time), named by
+their headers; what the API refuses stays in the box with its reason, to fix and submit again. Before, the
+form joined every record into one sequence and folded that. A job service on the inference twin serves the
+form and the API, in this module alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.dashboard.pages_helpers import Watched, make_user, shot, sign_in
+from tests.support import InProcessService
+
+pytestmark = pytest.mark.e2e
+
+SEQUENCES = ["MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", "GSHMSLFDFFKNKGS", "MADEEKLPPGWEKRMSRSSGRVYYFNHITNASQWERPSG"]
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
+    process = InProcessService(Path(tmp_path_factory.mktemp("fasta")) / "var", {"PHONOS_MODELS": "esmfold"})
+    yield process
+    process.stop()
+
+
+def test_a_multi_record_fasta_becomes_one_job_per_record(browser: Browser, service: InProcessService) -> None:
+    gus = make_user(service, "gus")  # type: ignore[arg-type]
+    client = service.client(gus.api_key)
+    cost = next(m["cost_credits"] for m in client.get("/v1/models").json()["models"] if m["id"] == "esmfold")
+    # 12 records (two batches), the 7th with a letter no amino acid has, one record without a header.
+    records = [(f"sp|P{n:05d}|PROT{n} protein {n}", SEQUENCES[n % 3]) for n in range(11)]
+    records.insert(6, ("broken one", "MKTJAYIAK"))
+    text = "\n".join(f">{header}\n{seq}" for header, seq in records[:-1]) + f"\n>\n{records[-1][1]}\n"
+
+    watched = Watched()
+    page = sign_in(browser, service, gus, watched)  # type: ignore[arg-type]
+    page.goto(f"{service.base_url}/submit?model=esmfold")
+    expect(page.locator("#sequence-count")).to_be_hidden()
+    page.fill("#f-name", "screen")
+    page.fill("#f-sequence", text)
+    expect(page.locator("#sequence-count")).to_have_text("12 FASTA records: 12 jobs, each named by its header.")
+    expect(page.locator("#submit-job")).to_have_text(f"Submit 12 jobs · {12 * cost} credits")
+    shot(page, "38-submit-fasta-records")
+    page.click("#submit-job")
+
+    expect(page.locator("#form-error")).to_contain_text("Submitted 11 of 12 jobs")
+    refused = page.locator("#records-refused li")
+    expect(refused).to_have_count(1)
+    expect(refused).to_contain_text("screen: broken one")
+    expect(refused).to_contain_text("J")  # the API's own message names the letter
+    # Only the refused record is left, under the name it was given; the name box is cleared for it.
+    assert page.input_value("#f-sequence") == ">screen: broken one\nMKTJAYIAK\n"
+    expect(page.locator("#f-name")).to_have_value("")
+    shot(page, "39-submit-fasta-refused")
+
+    jobs = client.get("/v1/jobs", params={"name": "screen", "limit": 100}).json()["jobs"]
+    assert len(jobs) == 11
+    by_name = {job["name"]: job for job in jobs}
+    assert set(by_name) == {f"screen: {header}" for header, _ in records[:-1] if header != "broken one"} | {"screen 12"}
+    for header, seq in records[:2]:
+        assert client.get(f"/v1/jobs/{by_name[f'screen: {header}']['job_id']}/input").json()["sequence"] == seq
+    assert client.get(f"/v1/jobs/{by_name['screen 12']['job_id']}/input").json()["sequence"] == records[-1][1]
+
+    # Fixed and submitted again: one record, named by its header, opens its own job page.
+    page.fill("#f-sequence", ">screen: broken one\nMKTAYIAK\n")
+    expect(page.locator("#submit-job")).to_have_text(f"Submit · {cost} credits")
+    page.click("#submit-job")
+    page.wait_for_url("**/jobs/*")
+    fixed = client.get(f"/v1/jobs/{page.url.rsplit('/', 1)[1]}/input").json()
+    assert fixed["name"] == "screen: broken one" and fixed["sequence"] == "MKTAYIAK"
+
+    # More records than the form sends at once: said beside the box, nothing submitted.
+    before = client.get("/v1/jobs", params={"limit": 1}).json()["pagination"]["total"]
+    page.goto(f"{service.base_url}/submit?model=esmfold")
+    page.fill("#f-sequence", "".join(f">r{n}\nMKTAYIAK\n" for n in range(101)))
+    page.click("#submit-job")
+    expect(page.locator("#form-error")).to_contain_text("at most 100 at once")
+    assert client.get("/v1/jobs", params={"limit": 1}).json()["pagination"]["total"] == before
+    assert watched.problems() == []
+    page.context.close()

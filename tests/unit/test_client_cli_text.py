@@ -1,0 +1,74 @@
+"""What the `phonos` command shows a person: every option explained in --help, and tables whose columns line up
+whatever the names hold (wide CJK text, combining marks, control characters)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from collections.abc import Iterator
+
+import pytest
+from phonos_client import cli as client_cli
+from phonos_client.columns import fit, table, visible, width
+from phonos_client.display import Display
+
+from launcher import cli as server_cli
+
+pytestmark = pytest.mark.unit
+
+
+def options_without_help(parser: argparse.ArgumentParser, path: str) -> Iterator[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from options_without_help(sub, f"{path} {name}")
+        elif not isinstance(action, argparse._HelpAction) and (not action.help or action.help == argparse.SUPPRESS):
+            yield f"{path}: {'/'.join(action.option_strings) or action.dest}"
+
+
+@pytest.mark.parametrize("build", [client_cli.build_parser, server_cli.build_parser], ids=["client", "server"])
+def test_every_option_and_argument_of_every_command_has_a_help_line(build: object) -> None:
+    """The client's `phonos` and the server install's (operator verbs, and the users' verbs again)."""
+    parser = build()  # type: ignore[operator]
+    assert list(options_without_help(parser, "phonos")) == []
+    fold = parser._subparsers._group_actions[0].choices["fold"]  # type: ignore[union-attr]
+    assert "the predictor: esmfold" in fold.format_help()  # `phonos fold --help` says what --model picks
+
+
+def test_a_table_lines_up_wide_and_combining_text() -> None:
+    rows = [("j1", "タンパク質", "completed"), ("j22", "cafe\u0301 ok", "failed"), ("j3", "plain", "pending")]
+    lines = table(("JOB ID", "NAME", "STATUS"), rows).splitlines()
+    assert lines[0] == "JOB ID  NAME        STATUS"
+    status_at = {width(line[:line.index(status)]) for line, status in zip(lines[1:], ("completed", "failed", "pending"),
+                                                                             strict=True)}
+    assert status_at == {width("JOB ID  NAME        ")}  # every STATUS cell starts in the same terminal column
+    assert lines[1] == "j1      タンパク質  completed"  # 5 wide characters: 10 cells
+
+
+def test_control_characters_in_a_name_are_shown_not_sent_to_the_terminal() -> None:
+    assert visible("a\nb\x1b[2Jc\td") == "a?b?[2Jc?d"
+    assert table(("ID", "NAME"), [("1", "two\nlines")]).splitlines() == ["ID  NAME", "1   two?lines"]
+    assert fit("タンパク質", 6) == "タン… " and width(fit("タンパク質", 6)) == 6  # cut by cells, padded to exactly 6
+
+
+def test_a_progress_row_with_a_wide_name_keeps_its_bar_in_line() -> None:
+    screen = io.StringIO()
+    display = Display(screen, tty=True)
+    display.add("j1", "タンパク質の折りたたみ", "pending")
+    display.add("j2", "plain", "pending")
+    rows = [line.removeprefix("\x1b[2K") for line in screen.getvalue().split("\x1b[1F")[-1].splitlines()]
+    assert [width(row[:row.index("[")]) for row in rows] == [25, 25]  # the label's 24 cells and a space
+
+
+def test_a_missing_verb_is_named_by_its_choices_and_the_version_is_printed(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    parser = client_cli.build_parser()
+    with pytest.raises(SystemExit) as missing:
+        parser.parse_args(["jobs"])
+    assert missing.value.code == 2
+    said = capsys.readouterr().err
+    assert "required: {ls,show,watch,download,cancel,rerun,rm}" in said and "jobs_command" not in said
+    assert said.startswith("usage: phonos jobs [-h] {ls,show,watch,download,cancel,rerun,rm} ...")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--version"])
+    assert capsys.readouterr().out.startswith("phonos-client ")
