@@ -99,14 +99,14 @@ class AlphaFold2Spec:
             if a3m is None:
                 what = "one A3M per chain, each starting with its chain" if len(chains) > 1 else \
                     "A3M text whose first record is the query"
-                raise InvalidArgument(f"params.a3m ({what}) is required when msa_mode is 'a3m'")
+                raise InvalidArgument(f"params.a3m ({what}) is required when msa_mode is \"a3m\"")
             _check_a3m(a3m, chains)
         elif a3m is not None:
             raise InvalidArgument(f"params.a3m is only used with msa_mode \"a3m\", not {json_value_text(msa_mode)}; drop "
                                   "one of them")
         if msa_mode == "search" and not self.settings.search_configured:
-            raise InvalidArgument("msa_mode 'search' needs sequence databases and this server has none configured; "
-                                  "use 'single_sequence' or send your own MSA with msa_mode 'a3m'")
+            raise InvalidArgument('msa_mode "search" needs sequence databases and this server has none configured; '
+                                  'use "single_sequence" or send your own MSA with msa_mode "a3m"')
         normalised: dict[str, Any] = {
             "model_preset": preset,
             "msa_mode": msa_mode,

@@ -32,7 +32,9 @@ def test_valid_a3m_keeps_insertions_and_feeds_deletions_to_alphafold() -> None:
         (">q\nMKT-YIAK\n", 'residue 4 is "-" in the A3M and "A" in the sequence'),
         (">q\nMKTAYIAKgs\n", "insertions after residue 8"),
         (">q\nMKTAYIAK\n>h\nMKTAYIA\n", 'record 2 ("h") has 7 match columns'),
-        (">q\nMKTAYIAK\n>h\nMKT*YIAK\n", "invalid characters: *"),
+        (">q\nMKTAYIAK\n>h\nMKT*YIAK\n", 'invalid characters: "*"'),
+        (">q\nMKTAYIAK\n>h\nMKT YIAK\n", 'invalid characters: " "'),
+        (">q\nmktayiak\n", 'record 1 ("q") is all lower case, which A3M reads as insertions'),  # before: "0 match columns"  # before: "characters: " (a space, unseen)
         (">q\nMKTAYIAK\n>empty\n", "has no sequence"),
         (">q\nMKTAYIAK\n>h\nMKT#YIAK\n", 'record 2 ("h") contains invalid characters'),  # JSON's quotes (before: Python's)
     ],

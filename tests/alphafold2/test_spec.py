@@ -112,8 +112,8 @@ def test_bad_complexes_are_400_before_credits(sequence: str, params: dict[str, A
     ({"use_templates": "yes"}, "params.use_templates must be true or false"),
     ({"use_templates": True}, "no template database configured"),
     ({"msa_mode": "colabfold"}, "params.msa_mode must be one of"),
-    ({"msa_mode": "search"}, "needs sequence databases"),
-    ({"msa_mode": "a3m"}, "params.a3m (A3M text whose first record is the query) is required"),
+    ({"msa_mode": "search"}, 'msa_mode "search" needs sequence databases'),  # JSON's quotes (before: Python's)
+    ({"msa_mode": "a3m"}, 'params.a3m (A3M text whose first record is the query) is required when msa_mode is "a3m"'),
     ({"msa_mode": "single_sequence", "a3m": ">q\nMK\n"}, 'params.a3m is only used with msa_mode "a3m", not "single_sequence"'),
     ({"a3m": "not an alignment"}, "must start with a FASTA header"),
     ({"a3m": ">x\nMKTAYIAK\n"}, "has 8 match columns"),

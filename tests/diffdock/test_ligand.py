@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import threading
+import os
 import time
+from collections.abc import Iterator
 
 import pytest
 import torch
 from phonos_models.common.errors import Cancelled
 from phonos_models.diffdock import ligand
 from phonos_models.diffdock.data import LIGAND_FEATURE_DIMS
+from phonos_models.diffdock.embed_worker import EmbedWorker
 from rdkit import Chem
 
 pytestmark = pytest.mark.unit
@@ -17,6 +19,7 @@ pytestmark = pytest.mark.unit
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 IMATINIB = "Cc1ccc(NC(=O)c2ccc(CN3CCN(C)CC3)cc2)cc1Nc1nccc(-c2cccnc2)n1"
 PEG48 = "C" + "COC" * 48 + "O"  # 146 heavy atoms, 144 rotatable bonds: ETKDG's initial coordinates always fail
+PEG24 = "C" + "COC" * 24 + "O"  # 74 heavy atoms: random coordinates + MMFF too (~1 s)
 
 
 @pytest.fixture(scope="module")
@@ -132,13 +135,46 @@ def test_embedding_a_huge_flexible_ligand_is_bounded_and_says_what_to_do() -> No
         ligand.featurize(PEG48, seed=0, embed_budget_s=1)
 
 
-def test_a_cancelled_job_stops_in_the_middle_of_the_embedding() -> None:
+@pytest.fixture(scope="module")
+def worker() -> Iterator[EmbedWorker]:
+    embedder = EmbedWorker()
+    yield embedder
+    embedder.close()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_cancelled_job_kills_the_embedding_process(worker: EmbedWorker) -> None:
+    ligand.featurize(ASPIRIN, seed=0, should_stop=lambda: False, worker=worker)  # the process is up
+    pid = worker.pid()
+    assert pid is not None
     start = time.monotonic()
     with pytest.raises(Cancelled, match="embedding the ligand"):
-        # budget 3 s: the abandoned RDKit call ends by itself within it (RDKit's own timeout)
-        ligand.featurize(PEG48, seed=0, embed_budget_s=3, should_stop=lambda: time.monotonic() - start > 0.3)
-    # it was interrupted, not waited for: the RDKit call (one ETKDG try of this molecule takes ~2 s) still runs
-    running = [t for t in threading.enumerate() if t.name == "ligand-embed" and t.is_alive()]
-    assert running
-    for thread in running:
-        thread.join(10)
+        ligand.featurize(PEG48, seed=0, embed_budget_s=60, should_stop=lambda: time.monotonic() - start > 0.3,
+                         worker=worker)
+    # before: the RDKit call went on in a thread until its own timeout (here 60 s), holding a core
+    assert time.monotonic() - start < 5 and _gone(pid) and worker.pid() is None
+    again = ligand.featurize(ASPIRIN, seed=0, should_stop=lambda: False, worker=worker)  # a new process
+    assert worker.pid() not in (None, pid) and again.num_atoms == 13
+
+
+@pytest.mark.parametrize("smiles", [ASPIRIN, IMATINIB, PEG24])
+def test_the_embedding_process_gives_the_conformer_of_the_same_seed(worker: EmbedWorker, smiles: str) -> None:
+    here = ligand.featurize(smiles, seed=3)
+    there = ligand.featurize(smiles, seed=3, should_stop=lambda: False, worker=worker)
+    assert torch.equal(here.pos, there.pos) and here.used_random_coords == there.used_random_coords
+    assert Chem.MolToMolBlock(here.mol) == Chem.MolToMolBlock(there.mol)
+    assert here.used_random_coords == (smiles == PEG24)  # the fallback path is covered too
+
+
+def test_an_embedding_past_its_budget_in_the_process_says_what_to_do(worker: EmbedWorker) -> None:
+    with pytest.raises(ligand.LigandError, match=r"ligand of 146 heavy atoms \(342 with hydrogens\) did not get 3D "
+                       r"coordinates within 1 s .*smaller or more rigid"):
+        ligand.featurize(PEG48, seed=0, embed_budget_s=1, should_stop=lambda: False, worker=worker)
+    assert worker.pid() is not None  # RDKit's own timeout ended the call: the process serves the next ligand

@@ -15,6 +15,7 @@ import io
 import json
 import math
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,7 @@ def ca_positions() -> dict[str, np.ndarray]:
     ({"residues": "A:45, A:48,B:7A", "radius": 8}, PocketRequest(residues=("A:45", "A:48", "B:7A"), radius=8.0)),
     ("A:45,A:48,A:45", PocketRequest(residues=("A:45", "A:48"))),
     (["A:45", "B:-3"], PocketRequest(residues=("A:45", "B:-3"))),
+    (":45,A#2:3", PocketRequest(residues=(":45", "A#2:3"))),  # a chain without an id; the file's 2nd chain A
 ])
 def test_accepted_shapes(value: Any, expected: PocketRequest | None) -> None:
     parsed = parse_pocket(value)
@@ -97,7 +99,8 @@ def test_accepted_shapes(value: Any, expected: PocketRequest | None) -> None:
     ({"residues": []}, "empty"),
     ({"residues": [45]}, "must be strings"),
     ("A45", "CHAIN:NUMBER"),
-    ("A:45,:3", "CHAIN:NUMBER"),
+    ("A:45,B3:", "CHAIN:NUMBER"),
+    ("A:45,#2:3", "CHAIN:NUMBER"),
     (["A:1"] * 0 + [f"A:{i}" for i in range(201)], "limit is 200"),
 ])
 def test_malformed_pockets_are_refused(value: Any, message: str) -> None:
@@ -198,8 +201,10 @@ def test_exact_pocket_score_ends_every_pose_in_the_pocket() -> None:
 
 
 @pytest.fixture(scope="module")
-def pipeline() -> DiffDockPipeline:
-    return DiffDockPipeline.from_settings(DiffDockSettings(batch_size=3))
+def pipeline() -> Iterator[DiffDockPipeline]:
+    docking = DiffDockPipeline.from_settings(DiffDockSettings(batch_size=3))
+    yield docking
+    docking.close()  # its ligand embedding process
 
 
 def dock(pipeline: DiffDockPipeline, pocket: Any = None, samples: int = 3, seed: int = 11) -> DockingOutput:
@@ -251,6 +256,22 @@ def test_pocket_by_residue_ids_through_the_pipeline(pipeline: DiffDockPipeline) 
     assert "from residues A:2, A:3, B:8" in readme and "distance to pocket centre" in readme
     for pose in body["poses"]:
         assert f"| {pose['sample_index']} | {pose['pocket_distance']} |" in readme
+
+
+def test_a_relabelled_chain_is_named_in_the_warnings_and_the_embedding_process_docks_alike(
+        pipeline: DiffDockPipeline) -> None:
+    lines = PDB.splitlines()
+    second_a = [line[:21] + "A" + line[22:] if line.startswith("ATOM") and line[21] == "B" else line for line in lines]
+    two_a = "\n".join(second_a) + "\n"  # chain B of receptor_small.pdb written as a second chain A (after TER)
+    request = DockingRequest(two_a, ASPIRIN, inference_steps=10, samples_per_complex=2, random_seed=5,
+                             pocket=parse_pocket("A#2:5,A#2:8"))
+    here = pipeline.dock(request)  # the ligand embedded in this thread
+    there = pipeline.dock(request, should_stop=lambda: False)  # in the pipeline's embedding process
+    assert pipeline.embed_worker.pid() is not None
+    assert here.poses_sdf == there.poses_sdf and here.complex_pdb == there.complex_pdb
+    assert there.metadata["pocket"]["residues_as_docked"] == ["B:5", "B:8"]
+    assert ("pocket residue A#2:5 is B:5 as docked (the file's second chain A, relabelled B on reading)"
+            in there.metadata["warnings"])
 
 
 def test_blind_docking_is_unchanged(pipeline: DiffDockPipeline) -> None:

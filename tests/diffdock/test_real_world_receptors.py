@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from phonos_models.diffdock import receptor
-from phonos_models.diffdock.pipe_validate import check_receptor
+from phonos_models.diffdock.pipe_validate import check_receptor, protein_residues
 from phonos_models.diffdock.pocket import PocketError, parse_pocket, resolve
 
 pytestmark = pytest.mark.unit
@@ -80,6 +80,51 @@ def test_two_chains_with_one_id_separated_by_ter_stay_two_chains() -> None:
     with pytest.raises(PocketError, match=r"A:30 .*its chains: A, B; relabelled on reading: chain A #2 -> B\)"):
         resolve(rec.structure, parse_pocket("A:30"), rec.preparation.renamed_chains)
     assert resolve(rec.structure, parse_pocket("B:5"), rec.preparation.renamed_chains).keep.sum() > 0
+
+
+def _two_chains_a() -> str:
+    a = [line for line in ATOMS if line[21] == "A"]
+    b = [line[:21] + "A" + line[22:] for line in ATOMS if line[21] == "B"]
+    return _text([*a, "TER", *b, "TER"])
+
+
+def test_a_pocket_residue_both_chains_of_one_id_have_is_refused_naming_ids_that_work() -> None:
+    rec = receptor.featurize(_two_chains_a())  # chain A (22 residues), TER, chain A again (8, relabelled B)
+    # before: "A:5" silently meant the first chain A
+    with pytest.raises(PocketError, match=r"^pocket residue A:5 is ambiguous: 2 protein chains of the receptor answer "
+                       r"to \"A\" and have a residue 5; name the one you mean: A#1:5 \(the file's first chain A\) or "
+                       r"B:5 \(the file's second chain A, relabelled B on reading\)$"):
+        resolve(rec.structure, parse_pocket("A:15,A:5"), rec.preparation.renamed_chains)
+    cas = {f"{label}:{residue.seqid.num}": residue["CA"][0].pos for label, residue in protein_residues(rec.structure)}
+    for given, docked in (("A#1:5", "A:5"), ("A#2:5", "B:5"), ("B:5", "B:5"), ("A:15", "A:15")):
+        pocket = resolve(rec.structure, parse_pocket(given), rec.preparation.renamed_chains)
+        assert pocket.residues_as_docked == (docked,) and pocket.as_json()["residues_as_docked"] == [docked]
+        assert pocket.center.tolist() == pytest.approx(cas[docked].tolist())
+        chain = "the file's first chain A" if docked.startswith("A") else "the file's second chain A, relabelled B"
+        assert pocket.notes == (f"pocket residue {given} is {docked} as docked ({chain}" + (" on reading)" if "B" in docked
+                                                                                            else ")"),)
+    with pytest.raises(PocketError, match=r"A#3:5 are not protein residues"):
+        resolve(rec.structure, parse_pocket("A#3:5"), rec.preparation.renamed_chains)
+
+
+def test_a_chain_id_shared_by_charmm_segments_is_ambiguous_and_segments_name_their_chains() -> None:
+    lines = [line[:21] + "A" + line[22:72] + ("PROA" if line[21] == "A" else "PROB") + line[76:] for line in ATOMS]
+    rec = receptor.featurize(_text(lines))
+    assert sorted(rec.esm_sequences) == ["PROAA", "PROBA"]
+    with pytest.raises(PocketError, match=r"A:5 is ambiguous: .* PROAA:5 \(chain A of segment PROA\) or PROBA:5 "
+                       r"\(chain A of segment PROB\)$"):
+        resolve(rec.structure, parse_pocket("A:5"), {})
+    for given, docked in (("PROBA:5", "PROBA:5"), ("PROB:5", "PROBA:5"), ("A#2:5", "PROBA:5"), ("A:15", "PROAA:15")):
+        assert resolve(rec.structure, parse_pocket(given), {}).residues_as_docked == (docked,)  # before: PROBA refused
+
+
+def test_the_one_chain_of_a_file_without_chain_ids_is_named_by_an_empty_chain_part() -> None:
+    rec = receptor.featurize(_text([_blank_chain(line) for line in ATOMS if line[21] == "A"]))
+    assert list(rec.esm_sequences) == [""]
+    # before: no residue id could name it (":5" was malformed, "A:5" missing from "its chains: )")
+    assert resolve(rec.structure, parse_pocket(":5,:6"), {}).residues_as_docked == (":5", ":6")
+    with pytest.raises(PocketError, match=r'A:5 are not protein residues .*\(its chains: one without an id \(write ":45"\)\)'):
+        resolve(rec.structure, parse_pocket("A:5"), {})
 
 
 def test_a_free_amino_acid_ligand_after_the_chains_is_a_ligand_not_a_residue() -> None:

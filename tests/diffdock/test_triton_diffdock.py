@@ -201,6 +201,43 @@ def test_cancelling_a_request_stops_the_compute(client: Any) -> None:
     assert time.monotonic() - start < 30  # the cancelled request stopped within a diffusion step
 
 
+def _embed_processes(server: Any) -> dict[int, float]:
+    """pid -> CPU seconds of each ligand-embedding child (embed_worker) of this server's diffdock stub."""
+    def stat(pid: str) -> list[str]:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()  # [state, ppid, ...]
+
+    found: dict[int, float] = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or b"spawn_main" not in (proc / "cmdline").read_bytes():
+                continue
+            fields = stat(proc.name)
+            stub = Path(f"/proc/{fields[1]}/cmdline").read_bytes()
+            ours = int(stat(fields[1])[1]) == server.process.pid
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if ours and b"triton_python_backend_stub" in stub and b"/diffdock/" in stub:
+            found[int(proc.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return found
+
+
+def test_cancelling_during_the_ligand_embedding_frees_the_core(client: Any) -> None:
+    import time
+
+    peg48 = "C" + "COC" * 48 + "O"  # ~7 s of RDKit embedding on this machine (random coordinates + MMFF)
+    before = _embed_processes(client)
+    assert len(before) == 1  # started with the model
+    tensors = tuple(Tensor(name, array, "BYTES") for name, array in (
+        ("PROTEIN_PDB", _bytes(PDB)), ("LIGAND_SMILES", _bytes(peg48)), ("REQUEST", _bytes("{}"))))
+    cancel_after(client.grpc_url, "diffdock", tensors, 1.5)
+    time.sleep(1.0)
+    # before: the RDKit call went on in an abandoned thread of the stub until RDKit's own timeout
+    assert not set(before) & set(_embed_processes(client))  # the embedding process was killed
+    quick = infer(client, [("PROTEIN_PDB", _bytes(PDB)), ("LIGAND_SMILES", _bytes(ASPIRIN)),
+                           ("REQUEST", _bytes(json.dumps({"inference_steps": 10, "samples_per_complex": 1})))])
+    assert quick.files and len(_embed_processes(client)) == 1  # a new one embedded the next ligand
+
+
 def test_progress_reports_each_diffusion_step_and_confidence_scoring(client: Any) -> None:
     progress: list = []
     request = [("PROTEIN_PDB", _bytes(PDB)), ("LIGAND_SMILES", _bytes(ASPIRIN)),

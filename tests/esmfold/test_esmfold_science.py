@@ -175,3 +175,5 @@ def test_make_job_guards_direct_triton_clients_and_forces_chunking_when_long() -
     ):
         with pytest.raises(BadInput, match=message):
             make_job(sequence, recycles, chunk, **limits)
+    with pytest.raises(BadInput, match='^RELAX must be one of none, best, all, got "yes"$'):  # JSON's quotes
+        make_job("MKT", 1, 0, **limits, relax="yes")

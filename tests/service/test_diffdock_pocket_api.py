@@ -63,7 +63,8 @@ POCKET_MESSAGES = [
     ({"center": [1, 2, 3], "radius": "r"}, 'pocket radius must be a finite number (Å), got "r"'),
     ({"residues": 5}, 'pocket residues must be a list of ids or one comma-separated string, like "A:45,A:48"; '
                       "got 5"),
-    ({"residues": ["A:1", "x'y"]}, 'pocket residue ids must look like CHAIN:NUMBER (e.g. "A:45", "B:102A"); '
+    ({"residues": ["A:1", "x'y"]}, 'pocket residue ids must look like CHAIN:NUMBER (e.g. "A:45", "B:102A", ":45" '
+                                   'for a chain without an id); '
                                    "not understood: \"x'y\""),
     ({"center": [1e308, 1, 1]}, "pocket center coordinates must be between -10000 and 10000 Å (the submitted "
                                 "PDB's frame), got 1e+308"),
@@ -75,6 +76,24 @@ def test_pocket_messages_word_the_values_as_json(service: InProcessService) -> N
         _, response = submit(service, pocket)
         assert response.status_code == 400, (pocket, response.text)
         assert response.json()["message"] == f"params.pocket: {message}", pocket
+
+
+def test_an_ambiguous_residue_of_a_relabelled_chain_is_400_at_submission(service: InProcessService) -> None:
+    # chain B written as a second chain A after TER: reading relabels it B, so "A:5" could mean either chain
+    two_a = "\n".join(line[:21] + "A" + line[22:] if line.startswith("ATOM") and line[21] == "B" else line
+                       for line in PDB.splitlines()) + "\n"
+    client = service.client(service.new_key(credits=100))
+    response = client.post("/v1/predict", json={"model": "diffdock", "sequence": ASPIRIN,
+                                                "params": {"protein_pdb": two_a, "pocket": "A:5"}})
+    assert response.status_code == 400, response.text
+    assert response.json() == {"error": "Invalid request", "message": (
+        'params.pocket: pocket residue A:5 is ambiguous: 2 protein chains of the receptor answer to "A" and have a '
+        "residue 5; name the one you mean: A#1:5 (the file's first chain A) or B:5 (the file's second chain A, "
+        "relabelled B on reading)")}
+    assert client.balance() == 100 and service.inference.calls == []
+    accepted = client.post("/v1/predict", json={"model": "diffdock", "sequence": ASPIRIN,
+                                                "params": {"protein_pdb": two_a, "pocket": "A#2:5"}})
+    assert accepted.status_code == 200, accepted.text
 
 
 def test_an_accepted_pocket_reaches_the_model(service: InProcessService) -> None:

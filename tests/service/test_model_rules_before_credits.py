@@ -21,7 +21,7 @@ ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 LETTER_ADVICE = "Use the 20 standard one-letter codes, X for unknown, and ':' between the chains of a complex."
 
 # The same words from both structure models: one rule, one message.
-REFUSED_SEQUENCES = [
+REFUSED_SEQUENCES: list[tuple[str, str | None]] = [
     ("XXXX", "sequence is only X (unknown residues); give at least one known amino acid per chain"),
     ("MKTAYIAK:xxxx", "sequence chain 2 is only X (unknown residues); give at least one known amino acid per chain"),
     # a complex's chains are named by their position as typed (before: "chain 2 of the sequence" here, "empty
@@ -37,6 +37,15 @@ REFUSED_SEQUENCES = [
                                "Found digits (position numbers of a GenBank/EMBL listing: remove them)."),
     ("MKTUAYB", f"sequence contains invalid amino-acid letters: BU. {LETTER_ADVICE} "
                 "Write B -> D or N; U -> C (selenocysteine), or X."),
+    # a pasted gene (before: folded as a "protein" of Ala, Cys, Gly and Thr, without a word) or RNA (before: "U -> C
+    # (selenocysteine)")
+    ("atgaaaacagcgtatattgcgaaacagcgt", "sequence looks like a DNA sequence (only the letters A, C, G, T and N): this "
+                                       "model folds proteins; translate the coding sequence to amino acids first "
+                                       "(e.g. Biopython's Seq(text).translate())"),
+    ("MKTAYIAK:AUGAAAACAGCGUAUAUUGCG", "sequence chain 2 looks like an RNA sequence (only the letters A, C, G, U and "
+                                       "N): this model folds proteins; translate the coding sequence to amino acids "
+                                       "first (e.g. Biopython's Seq(text).translate())"),
+    ("GAGAGAGAGAGAGAGAGAGAGAGAGTA", None),  # a silk-like repeat is a protein
 ]
 
 
@@ -59,9 +68,18 @@ def refused(service: InProcessService, body: dict) -> dict:
 def test_sequences_the_models_refuse_are_400_with_their_message_and_cost_nothing(service: InProcessService,
                                                                                  model: str) -> None:
     for sequence, message in REFUSED_SEQUENCES:
+        if message is None:
+            continue  # accepted: test_protein_look_alikes_are_accepted
         body = refused(service, {"model": model, "sequence": sequence})
         assert body == {"error": "Invalid request", "message": message}, (model, sequence)
     assert service.inference.calls == []  # nothing reached the model
+
+
+@pytest.mark.parametrize("model", ["alphafold2", "esmfold"])
+def test_protein_look_alikes_are_accepted(service: InProcessService, model: str) -> None:
+    client = service.client(service.new_key(credits=100))
+    for sequence in (s for s, message in REFUSED_SEQUENCES if message is None):
+        assert client.post("/v1/predict", json={"model": model, "sequence": sequence}).status_code == 200, sequence
 
 
 def test_an_mmcif_receptor_is_named_as_mmcif_and_costs_nothing(service: InProcessService) -> None:

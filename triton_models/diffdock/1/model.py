@@ -71,6 +71,7 @@ class TritonPythonModel:
         self.settings = settings if device == "cpu" else dataclasses.replace(settings, device=device)
         remote = TritonEsm(settings.esm_triton_model) if settings.esm_triton_model else None
         self.pipeline = DiffDockPipeline.from_settings(self.settings, esm=remote)
+        self.pipeline.embed_worker.start()  # its imports now, not in the first request
         log.info("diffdock loaded %s on %s", self.pipeline.weights_json(), self.settings.device)
 
     def execute(self, requests: Sequence[Any]) -> None:
@@ -83,4 +84,5 @@ class TritonPythonModel:
         return serving.handle(self.pipeline, *texts, self.settings.max_samples, should_stop, report)
 
     def finalize(self) -> None:
+        self.pipeline.close()  # the ligand embedding process
         self.pipeline = None  # type: ignore[assignment]

@@ -76,8 +76,12 @@ def parse_a3m(text: str, query: str) -> Alignment:
             raise A3MError(f"params.a3m record {index} ({json_value_text(description)}) has no sequence")
         if not _ALLOWED.match(row):
             bad = sorted(set(re.sub(r"[A-Za-z-]", "", row)))
-            raise A3MError(f"params.a3m record {index} ({json_value_text(description)}) contains invalid characters: {''.join(bad)}")
+            raise A3MError(f"params.a3m record {index} ({json_value_text(description)}) contains invalid characters: "
+                           f"{json_value_text(''.join(bad))}")
         columns = len(_MATCH.findall(row))
+        if columns == 0 and row.islower():
+            raise A3MError(f"params.a3m record {index} ({json_value_text(description)}) is all lower case, which A3M "
+                           "reads as insertions (no aligned residue): write the aligned residues in upper case")
         if columns != len(query):
             raise A3MError(
                 f"params.a3m record {index} ({json_value_text(description)}) has {columns} match columns "

@@ -210,7 +210,7 @@ class Engine:
                     raise RequestError(where + str(exc)) from exc
             return tuple(parsed), ()
         if not self.settings.databases:
-            raise RequestError("msa_mode 'search' needs sequence databases; this server has none configured")
+            raise RequestError('msa_mode "search" needs sequence databases; this server has none configured')
         databases = [search.Database(db.name, db.path, db.max_hits) for db in self.settings.databases]
         found: dict[str, search.SearchResult] = {}
         for chain in layout.sequences:  # a homomer's copies share one search

@@ -96,7 +96,7 @@ class Request:
         if self.msa_mode not in MSA_MODES:
             raise RequestError(f"msa_mode must be one of {', '.join(MSA_MODES)}")
         if (self.msa_mode == "a3m") != (self.a3m is not None):
-            raise RequestError("a3m text is required exactly when msa_mode is 'a3m'")
+            raise RequestError('a3m text is required exactly when msa_mode is "a3m"')
         if self.a3m is not None and len(self.a3m_texts) != len(chains):
             raise RequestError(f"one A3M per chain is needed: {len(chains)} chains, {len(self.a3m_texts)} A3Ms")
         if not 1 <= self.num_models <= MAX_MODELS:

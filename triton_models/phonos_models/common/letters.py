@@ -55,6 +55,25 @@ def invalid_letters_message(cleaned: str, subject: str = "sequence") -> str | No
             f"codes, X for unknown, and ':' between the chains of a complex.{replacement_hint(bad)}")
 
 
+# A chain of at least this many letters, all nucleotide codes (N: any base) and all four bases (A, C, G, T or U),
+# is DNA or RNA (a silk-like GAGAGT... repeat, without C, is not taken for one): a protein that long made only of A, C, G, T and N (~26% of residues) turns up with odds of
+# ~1e-12, while ESMFold and AlphaFold2 would fold a pasted gene as a meaningless "protein" (T, G, C and A are
+# amino acids too) without a word.
+NUCLEOTIDE_MIN_LENGTH = 20
+_BASES = frozenset("ACGTU")
+
+
+def nucleotide_message(chain: str, subject: str = "sequence") -> str | None:
+    """The refusal for a chain that is a DNA/RNA sequence rather than a protein; None otherwise."""
+    letters = set(chain)
+    if len(chain) < NUCLEOTIDE_MIN_LENGTH or not letters <= _BASES | {"N"} or len(letters & _BASES) < 4:
+        return None
+    kind = "an RNA" if "U" in chain else "a DNA"
+    return (f"{subject} looks like {kind} sequence (only the letters A, C, G, {'U' if 'U' in chain else 'T'} and N): "
+            "this model folds proteins; translate the coding sequence to amino acids first (e.g. Biopython's "
+            "Seq(text).translate())")
+
+
 def chain_name(index: int, subject: str = "sequence") -> str:
     """How a message names chain `index` (0-based) of a ':'-separated sequence: "sequence chain 2"."""
     return f"{subject} chain {index + 1}"
@@ -62,14 +81,15 @@ def chain_name(index: int, subject: str = "sequence") -> str:
 
 def chains_message(chains: Sequence[str], subject: str = "sequence") -> str | None:
     """The refusal for the chains of a sequence (upper case, no whitespace, split at ':'), or None: an empty
-    chain, letters no model folds, a chain of nothing but X. One rule and one wording for the job service's
+    chain, a DNA/RNA sequence, letters no model folds, a chain of nothing but X. One rule and one wording for the job service's
     check and both structure models."""
     empty = [str(number) for number, chain in enumerate(chains, start=1) if not chain]
     if empty:
         what = f"chain {empty[0]} is" if len(empty) == 1 else f"chains {', '.join(empty)} are"
         return f"{subject} {what} empty: put exactly one ':' between two chains, none at either end"
     for index, chain in enumerate(chains):
-        letters = invalid_letters_message(chain, subject if len(chains) == 1 else chain_name(index, subject))
+        name = subject if len(chains) == 1 else chain_name(index, subject)
+        letters = nucleotide_message(chain, name) or invalid_letters_message(chain, name)
         if letters:
             return letters
     return only_unknown_message(chains, subject)

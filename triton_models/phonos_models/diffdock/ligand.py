@@ -1,8 +1,8 @@
 """Ligand featurisation: SMILES → heavy-atom graph, seeded 3D conformer, rotatable bonds.
 
 Follows the reference inference path (notes/diffdock.md §4): parse the SMILES, add hydrogens,
-embed one conformer with RDKit ETKDGv2 (three tries, then random coordinates + MMFF; bounded in time
-and stopped by a job's cancel or compute limit: `embed_conformer`), remove the hydrogens, and featurise the heavy atoms with the 16 categorical features of §3.2. Two deliberate
+embed one conformer with RDKit ETKDGv2 (three tries, then random coordinates + MMFF; bounded in time:
+`embed_conformer`; in a child process that a job's cancel or compute limit kills: `embed_worker`), remove the hydrogens, and featurise the heavy atoms with the 16 categorical features of §3.2. Two deliberate
 differences: the conformer is seeded (the reference is not, pitfall 10) so a `random_seed` gives the
 same poses, and inputs the reference would silently mangle (several disconnected fragments, no heavy
 atoms) are rejected with a message instead.
@@ -16,27 +16,23 @@ component holding the lowest atom index, counts as "smaller", as in the referenc
 
 from __future__ import annotations
 
-import math
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn, TypeVar
 
 import numpy as np
 import torch
 from rdkit import Chem
-from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
 from rdkit.Chem.rdchem import BondType
 
-from phonos_config.diffdock import DiffDockSettings
 from phonos_models.common.errors import Cancelled
 
+from .conformer import DEFAULT_EMBED_BUDGET_S, embed_conformer, embedding_exceeded
 from .data import LIGAND_BOND_DIM, LIGAND_FEATURE_DIMS
 from .data import vocabulary_slot as _slot
+from .embed_worker import EmbedWorker
 from .pipe_validate import LigandError, parse_smiles
 
-__all__ = ["Ligand", "LigandError", "featurize", "parse_smiles"]
+__all__ = ["DEFAULT_EMBED_BUDGET_S", "Ligand", "LigandError", "embed_conformer", "featurize", "parse_smiles"]
 
 # Feature vocabularies (reference `allowable_features`); anything else maps to the last ("misc") slot.
 _CHIRALITY = ("CHI_UNSPECIFIED", "CHI_TETRAHEDRAL_CW", "CHI_TETRAHEDRAL_CCW", "CHI_OTHER")
@@ -172,111 +168,25 @@ def torsions(mol: Chem.Mol) -> tuple[torch.Tensor, torch.Tensor]:
     return tor_index, tor_mask
 
 
-DEFAULT_EMBED_BUDGET_S = float(DiffDockSettings.ligand_embed_s)  # a drug-like ligand takes ~0.01-0.3 s
-_POLL_S = 0.05  # how often a running RDKit call looks at the job's cancel/compute-limit flag
-_INITIAL_COORDS = list(rdDistGeom.EmbedFailureCauses.names).index("INITIAL_COORDS")
-_EXCEEDED_TIMEOUT = list(rdDistGeom.EmbedFailureCauses.names).index("EXCEEDED_TIMEOUT")
-T = TypeVar("T")
-
-
-class _Budget:
-    """The wall-clock bound of one ligand's embedding and the job's stop flag (cancel or compute limit).
-
-    RDKit's ETKDG and MMFF are native code that releases the GIL: each call runs in a helper thread while
-    this one polls `should_stop`, so a cancelled job stops within `_POLL_S` instead of after the call (up
-    to a minute near the 150-atom cap). The abandoned call then ends by itself: every ETKDG call carries
-    RDKit's own `timeout` (the budget left) and MMFF is capped at its 200 iterations."""
-
-    def __init__(self, mol: Chem.Mol, seconds: float, should_stop: Callable[[], bool] | None) -> None:
-        self.mol = mol
-        self.seconds = seconds
-        self.should_stop = should_stop
-        self.deadline = time.monotonic() + seconds
-
-    def left_s(self) -> int:
-        """Whole seconds left for RDKit's `timeout` (at least 1: 0 would mean no limit)."""
-        return max(1, math.ceil(self.deadline - time.monotonic()))
-
-    def run(self, call: Callable[[], T]) -> T:
-        if time.monotonic() > self.deadline:
-            self.exceeded()
-        if self.should_stop is None:
-            return call()
-        box: list[T] = []
-        errors: list[BaseException] = []
-
-        def target() -> None:
-            try:
-                box.append(call())
-            except BaseException as exc:  # re-raised in the caller's thread
-                errors.append(exc)
-
-        # not a daemon: a process exiting while an abandoned RDKit call runs would abort ("terminate called
-        # without an active exception", exit 134); it waits for the call instead, which ends within its timeout
-        worker = threading.Thread(target=target, name="ligand-embed", daemon=False)
-        worker.start()
-        while worker.is_alive():
-            worker.join(_POLL_S)
-            if worker.is_alive() and self.should_stop():
-                raise Cancelled("stopped while embedding the ligand in 3D")
-        if errors:
-            raise errors[0]
-        return box[0]
-
-    def exceeded(self) -> NoReturn:
-        heavy = self.mol.GetNumHeavyAtoms()
-        raise LigandError(
-            f"ligand of {heavy} heavy atoms ({self.mol.GetNumAtoms()} with hydrogens) did not get 3D coordinates "
-            f"within {self.seconds:g} s (RDKit ETKDG); this server bounds the embedding of one ligand. Dock a "
-            "smaller or more rigid molecule (DiffDock is trained on drug-like ligands, mostly under 60 heavy "
-            "atoms), e.g. the part that binds, or a peptide with a protein-docking tool"
-        )
-
-
-def embed_conformer(mol: Chem.Mol, seed: int, *, budget_s: float = DEFAULT_EMBED_BUDGET_S,
-                    should_stop: Callable[[], bool] | None = None) -> tuple[Chem.Mol, bool]:
-    """Heavy-atom molecule with one seeded ETKDGv2 conformer, and whether random coordinates were needed.
-
-    Bounded by `budget_s` of wall clock (`LigandError` past it) and stopped by `should_stop` (`Cancelled`).
-    One difference from the reference's three tries: when the first try failed only at RDKit's initial
-    coordinates (the eigen-embedding of the distance bounds, which fails for large flexible molecules
-    whatever the seed: 10 x atoms tries, all failed), the two other tries are skipped and random coordinates
-    used at once; every ligand whose first try succeeds is embedded exactly as before."""
-    with_h = Chem.AddHs(mol)
-    budget = _Budget(with_h, budget_s, should_stop)
-    params = rdDistGeom.ETKDGv2()
-    params.trackFailures = True  # type: ignore[assignment]
-    # RDKit gives seeds 0 and 1 the same stream; derive well-spread positive seeds from the user's.
-    rdkit_seeds = np.random.default_rng(seed).integers(1, 2**31 - 1, size=4)
-    conf_id = -1
-    for attempt in range(3):  # the reference retries three times before falling back
-        params.randomSeed = int(rdkit_seeds[attempt])  # type: ignore[assignment]
-        params.timeout = budget.left_s()  # type: ignore[assignment]
-        conf_id = budget.run(lambda: rdDistGeom.EmbedMolecule(with_h, params))
-        failures = params.GetFailureCounts()
-        if failures[_EXCEEDED_TIMEOUT]:
-            budget.exceeded()
-        if conf_id != -1 or (failures[_INITIAL_COORDS] and sum(failures) == failures[_INITIAL_COORDS]):
-            break
-    used_random = conf_id == -1
-    if used_random:
-        params.randomSeed = int(rdkit_seeds[3])  # type: ignore[assignment]
-        params.useRandomCoords = True  # type: ignore[assignment]
-        params.timeout = budget.left_s()  # type: ignore[assignment]
-        if budget.run(lambda: rdDistGeom.EmbedMolecule(with_h, params)) == -1:
-            if params.GetFailureCounts()[_EXCEEDED_TIMEOUT]:
-                budget.exceeded()
-            raise LigandError("RDKit could not generate 3D coordinates for the ligand")
-        budget.run(lambda: rdForceFieldHelpers.MMFFOptimizeMolecule(with_h, confId=0))
-    return Chem.RemoveHs(with_h), used_random
+def _never() -> bool:
+    return False
 
 
 def featurize(smiles: str, seed: int = 0, *, embed_budget_s: float = DEFAULT_EMBED_BUDGET_S,
-              should_stop: Callable[[], bool] | None = None) -> Ligand:
+              should_stop: Callable[[], bool] | None = None, worker: EmbedWorker | None = None) -> Ligand:
     """SMILES → `Ligand`; raises `LigandError` for input that cannot be docked (or embedded within
-    `embed_budget_s`), `Cancelled` when `should_stop()` turns true while embedding."""
-    heavy, used_random = embed_conformer(parse_smiles(smiles), seed, budget_s=embed_budget_s,
-                                         should_stop=should_stop)
+    `embed_budget_s`), `Cancelled` when `should_stop()` turns true while embedding.
+
+    With a `worker` the embedding runs in its child process and a cancel kills it at once; without one it
+    runs in this thread and `should_stop` is looked at only before it starts (the same conformer either way)."""
+    mol = parse_smiles(smiles)
+    if should_stop is not None and should_stop():
+        raise Cancelled("stopped before embedding the ligand in 3D")
+    if worker is not None:
+        heavy, used_random = worker.embed(mol, seed, embed_budget_s, should_stop or _never,
+                                          lambda: embedding_exceeded(Chem.AddHs(mol), embed_budget_s))
+    else:
+        heavy, used_random = embed_conformer(mol, seed, budget_s=embed_budget_s)
     pos = torch.from_numpy(heavy.GetConformer().GetPositions()).float()
     pos = pos - pos.mean(dim=0, keepdim=True)
     bond_index, bond_attr = bond_graph(heavy)

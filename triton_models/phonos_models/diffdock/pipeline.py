@@ -31,6 +31,7 @@ from ..common.progress import Report, ignore
 from ..common.requests import request_fields
 from ..common.weights import TINY_NOTE, WeightsInfo
 from . import build, ligand, outputs, receptor, so3
+from .embed_worker import EmbedWorker
 from .esm_embedding import EsmEmbedder, TinyEsmShape
 from .hyperparams import Hyperparams, describe
 from .pocket import Pocket, PocketRequest, parse_pocket, resolve
@@ -135,6 +136,8 @@ class DiffDockPipeline:
         self.confidence = LoadedModel(module, module.hp, confidence.weights)  # type: ignore[arg-type]
         self.esm = esm
         self.settings = settings
+        # A cancellable request's ligand is embedded in this child process, which a cancel kills (embed_worker)
+        self.embed_worker = EmbedWorker()
         so3.tables()  # ~1 s of table building at start-up rather than in the first request
 
     @classmethod
@@ -152,6 +155,10 @@ class DiffDockPipeline:
     @property
     def real(self) -> bool:
         return self.score.weights.real and self.confidence.weights.real and self.esm.weights.real
+
+    def close(self) -> None:
+        """Stop the ligand embedding process (if one was started)."""
+        self.embed_worker.close()
 
     def weights_json(self) -> dict[str, Any]:
         return {
@@ -174,7 +181,8 @@ class DiffDockPipeline:
         pocket = (resolve(rec.structure, request.pocket, rec.preparation.renamed_chains)
                   if request.pocket is not None else None)
         lig = ligand.featurize(request.ligand_smiles, seed=request.random_seed,
-                               embed_budget_s=self.settings.ligand_embed_s, should_stop=should_stop)
+                               embed_budget_s=self.settings.ligand_embed_s, should_stop=should_stop,
+                               worker=self.embed_worker if should_stop is not None else None)
         t_feat = time.perf_counter()
         esm = self.esm.embed_residues(rec.chain_ids, rec.esm_sequences)
         if self.score.hp.lm_embedding_dim and esm.shape[1] != self.score.hp.lm_embedding_dim:
@@ -259,7 +267,7 @@ class DiffDockPipeline:
             "timings": {k: round(v, 4) for k, v in timings.items()},
             "sampling": sampling_info,
             "receptor": receptor_info,
-        } | ({"note": note} if note else {}) | _warnings(rec.preparation.warnings(), lig) | ({"pocket": pocket.as_json()} if pocket is not None else {})
+        } | ({"note": note} if note else {}) | _warnings(rec.preparation.warnings() + list(pocket.notes if pocket else ()), lig) | ({"pocket": pocket.as_json()} if pocket is not None else {})
         return DockingOutput(
             complex_pdb=complex_pdb,
             poses_sdf=sdf,

@@ -10,6 +10,12 @@ what the model runs.
   comma-separated string; the centre is the centroid of their CA atoms and, without `radius`, the
   radius is their largest CA distance from that centroid plus `RESIDUE_MARGIN`;
 * `"A:45,A:48"` or `["A:45", "A:48"]` — shorthand for the residue form without a radius.
+A chain without a chain id (a file that gives none) is named by an empty chain part: ":45".
+Chains are named as docked (a segment's chains by segment, e.g. "PROA:45", or segment + chain id). Where the
+file gives two protein chains one id (blocks separated by TER) the second is relabelled on reading
+(`receptor_prep`): "A#1:45" / "A#2:45" then name the file's first / second chain A, the new label ("B:45")
+works too, and a bare "A:45" that both chains have is refused as ambiguous, naming those ids. Each id
+resolved through a relabelled or repeated chain id gets a note in the job's warnings saying which chain it is.
 Blind docking (no pocket) stays the default.
 
 What the model does with it, as DiffDock's pocket-conditioned inference (DiffDock-Pocket) does: the
@@ -20,8 +26,10 @@ the pocket sphere (`sampling.initial_pose`), and every pose reports its distance
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +41,7 @@ from phonos_config.json_text import json_value_text
 from phonos_models.common.errors import BadInput
 
 from .pipe_validate import protein_residues
+from .receptor_prep import original_chain_ids
 
 MIN_RADIUS = 3.0  # Å; smaller than one residue's reach: no ligand centroid fits a tighter sphere usefully
 MAX_RADIUS = 30.0  # Å; a sphere this wide covers most single-domain proteins: that is blind docking
@@ -48,7 +57,9 @@ MAX_RESIDUE_IDS = 200
 # Å; a PDB file's coordinate columns (8.3f) hold -999.999..9999.999: a centre beyond this is in no
 # receptor's frame (and 1e308 would put the nearest residue at an infinite distance).
 MAX_COORDINATE = 10_000.0
-_RESIDUE_ID = re.compile(r"^([A-Za-z0-9]{1,4}):(-?\d{1,6})([A-Za-z]?)$")
+# chain label (a segment + chain id is up to 8 characters), optionally "#n" for the file's n-th chain of that id
+# (empty for the chain of a file without chain ids: ":45")
+_RESIDUE_ID = re.compile(r"^((?:[A-Za-z0-9]{1,8}(?:#[1-9][0-9]?)?)?):(-?\d{1,6})([A-Za-z]?)$")
 _SHAPES = ('{"center": [x, y, z], "radius": r}, {"residues": ["A:45", "A:48"]} (optionally with "radius"), '
            'or the residue ids alone as "A:45,A:48" or ["A:45", "A:48"]')
 
@@ -80,6 +91,8 @@ class Pocket:
     radius_source: str  # "given", "default" or "derived from the residues"
     residues: tuple[str, ...]  # the residue ids that defined it (empty for a centre)
     keep: np.ndarray  # [R] bool over the receptor's residues (file order): the restricted receptor
+    residues_as_docked: tuple[str, ...] = ()  # `residues` as the docked receptor's chain labels name them
+    notes: tuple[str, ...] = ()  # which chain a residue id means where the file's chain ids were relabelled
 
     @property
     def receptor_cutoff(self) -> float:
@@ -91,6 +104,7 @@ class Pocket:
             "radius": round(self.radius, 3),
             "radius_source": self.radius_source,
             "residues": list(self.residues),
+            "residues_as_docked": list(self.residues_as_docked),
             "receptor_cutoff": round(self.receptor_cutoff, 3),
             "receptor_residues_kept": int(self.keep.sum()),
             "receptor_residues_total": int(self.keep.size),
@@ -139,7 +153,8 @@ def _residue_ids(value: Any) -> tuple[str, ...]:
         raise PocketError(f"pocket lists {len(ids)} residues; the limit is {MAX_RESIDUE_IDS}")
     bad = [i for i in ids if not _RESIDUE_ID.match(i)]
     if bad:
-        raise PocketError(f"pocket residue ids must look like CHAIN:NUMBER (e.g. \"A:45\", \"B:102A\"); "
+        raise PocketError(f"pocket residue ids must look like CHAIN:NUMBER (e.g. \"A:45\", \"B:102A\", \":45\" for a "
+                          f"chain without an id); "
                           f"not understood: {', '.join(json_value_text(b) for b in bad[:5])}")
     return tuple(dict.fromkeys(ids))  # duplicates once, order kept
 
@@ -168,39 +183,117 @@ def parse_pocket(value: Any) -> PocketRequest | None:
     return PocketRequest(center=(x, y, z), radius=radius)
 
 
-def _residue_id(label: str, residue: gemmi.Residue) -> str:
-    return f"{label}:{residue.seqid.num}{residue.seqid.icode.strip()}"
+@dataclass(frozen=True)
+class _Chain:
+    """How a user may name one protein chain of the receptor (after `receptor_prep` relabelled it)."""
+
+    label: str  # segment + chain name, as docked (the ESM-2 chain key); unique
+    name: str  # the chain name as docked (the label without its segment)
+    segment: str
+    file_id: str  # the chain id the file gave it ("" for none)
+    ordinal: int  # 1 for the file's first protein chain with this id, 2 for the second, ...
+    repeats: int  # protein chains with this file id
+
+    @property
+    def relabelled(self) -> bool:
+        return self.name != self.file_id
+
+    def names(self) -> set[str]:
+        """Every chain part of a residue id that may mean this chain (some may mean other chains too)."""
+        ordinal = {f"{self.file_id}#{self.ordinal}"} if self.file_id else set()
+        blank = {""} if not self.label else set()  # ":45", the one chain of a file without chain ids
+        return {n for n in (self.label, self.name, self.segment, self.file_id) if n} | ordinal | blank
+
+    def describe(self) -> str:
+        if self.segment:
+            return f"chain {self.name or 'without an id'} of segment {self.segment}"
+        nth = f"{_ORDINAL.get(self.ordinal, f'{self.ordinal}th')} " if self.repeats > 1 else ""
+        file_chain = f"the file's {nth}chain {self.file_id}" if self.file_id else "a chain without an id in the file"
+        return file_chain + (f", relabelled {self.label} on reading" if self.relabelled else "")
+
+
+_ORDINAL = {1: "first", 2: "second", 3: "third"}
+
+
+def _chains(structure: gemmi.Structure, renamed: Mapping[str, str]) -> list[tuple[_Chain, gemmi.Residue]]:
+    """(chain, residue) per receptor residue node, in `protein_residues` order."""
+    original = original_chain_ids(renamed)
+    infos: dict[str, _Chain] = {}
+    nodes: list[tuple[str, gemmi.Residue]] = list(protein_residues(structure))
+    for label, residue in nodes:
+        if label not in infos:
+            segment = residue.segment.strip()
+            name = label[len(segment):]
+            file_id = original.get(name, name)
+            ordinal = 1 + sum(1 for c in infos.values() if c.file_id == file_id)
+            infos[label] = _Chain(label, name, segment, file_id, ordinal, 0)
+    repeats = Counter(c.file_id for c in infos.values())
+    chains = {k: dataclasses.replace(c, repeats=repeats[c.file_id]) for k, c in infos.items()}
+    return [(chains[label], residue) for label, residue in nodes]
+
+
+def _number_text(residue: gemmi.Residue) -> str:
+    return f"{residue.seqid.num}{residue.seqid.icode.strip()}"
+
+
+def _ambiguous(query: str, candidates: list[tuple[_Chain, str]], index: Mapping[str, set[int]]) -> PocketError:
+    """`query` names residues of several chains; the message names an unambiguous id for each."""
+    chain_part, number = query.split(":", 1)
+    options = []
+    for chain, own in candidates:
+        unique = own if own != query and len(index.get(own, ())) == 1 else f"{chain.file_id}#{chain.ordinal}:{number}"
+        options.append(f"{unique} ({chain.describe()})")
+    return PocketError(f"pocket residue {query} is ambiguous: {len(candidates)} protein chains of the receptor answer to "
+                       f"{json_value_text(chain_part)} and have a residue {number}; name the one you mean: "
+                       + " or ".join(options))
+
+
+def _residue_cas(queries: Sequence[str], nodes: Sequence[tuple[_Chain, gemmi.Residue]], ca: np.ndarray,
+                 renamed: Mapping[str, str]) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
+    """The CA positions [k, 3] Å of the residues `queries` name, their ids as docked, and a note for each
+    id whose chain was relabelled, shares its file chain id, or is named otherwise than as docked."""
+    index: dict[str, set[int]] = {}
+    for node, (chain, residue) in enumerate(nodes):
+        for name in chain.names():
+            index.setdefault(f"{name}:{_number_text(residue)}", set()).add(node)
+    missing = [i for i in queries if i not in index]
+    if missing:
+        chains = ", ".join(sorted({chain.label or 'one without an id (write ":45")' for chain, _ in nodes}))
+        relabelled = ", ".join(f"{what} -> {new}" for what, new in renamed.items())
+        raise PocketError(f"pocket residue(s) {', '.join(missing[:10])} are not protein residues with a CA atom "
+                          f"in the receptor (its chains: {chains}"
+                          + (f"; relabelled on reading: {relabelled})" if relabelled else ")"))
+    docked = [f"{chain.label}:{_number_text(residue)}" for chain, residue in nodes]
+    for query in queries:
+        if len(index[query]) > 1:
+            raise _ambiguous(query, [(nodes[n][0], docked[n]) for n in sorted(index[query])], index)
+    chosen = [next(iter(index[query])) for query in queries]
+    notes = tuple(f"pocket residue {query} is {docked[n]} as docked ({nodes[n][0].describe()})"
+                  for query, n in zip(queries, chosen, strict=True)
+                  if nodes[n][0].relabelled or nodes[n][0].repeats > 1 or query.split(":")[0] != nodes[n][0].label)
+    return ca[chosen], tuple(docked[n] for n in chosen), notes
 
 
 def resolve(structure: gemmi.Structure, request: PocketRequest, renamed: Mapping[str, str] | None = None) -> Pocket:
     """The pocket on this receptor (the cleaned structure of `pipe_validate.read_structure`).
 
-    `PocketError` when a residue id is not a protein residue of the receptor, when the derived radius
-    is out of range, or when no residue lies within the receptor cutoff of the centre (a centre far
-    outside the protein, typically coordinates from another frame). `renamed`: the chains reading the file
-    relabelled (`Preparation.renamed_chains`), named in that message: a residue of a second chain A, relabelled
-    B, is "B:45" here."""
-    ids: dict[str, int] = {}
-    cas: list[list[float]] = []
-    for node, (label, residue) in enumerate(protein_residues(structure)):
-        # the chain label is segment + chain id; users name chains by the chain id alone
-        ids.setdefault(_residue_id(label, residue), node)
-        ids.setdefault(_residue_id(label[len(residue.segment.strip()):], residue), node)
-        cas.append(residue.find_atom("CA", "*").pos.tolist())
+    `PocketError` when a residue id is not a protein residue of the receptor, when it is ambiguous (a chain
+    id the file gives two chains, relabelled on reading, or a chain id repeated in several segments), when
+    the derived radius is out of range, or when no residue lies within the receptor cutoff of the centre (a
+    centre far outside the protein, typically coordinates from another frame). `renamed`: the chains reading
+    the file relabelled (`Preparation.renamed_chains`). A residue of the file's second chain A, relabelled B,
+    is "B:45" or "A#2:45"; the first chain A's is "A#1:45", or "A:45" when only one chain A has a residue 45."""
+    nodes = _chains(structure, renamed or {})
+    cas = [residue.find_atom("CA", "*").pos.tolist() for _, residue in nodes]
     ca = np.asarray(cas, dtype=np.float64).reshape(-1, 3)
+    as_docked: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
     if request.center is not None:
         center = np.asarray(request.center, dtype=np.float64)
         radius = request.radius if request.radius is not None else DEFAULT_RADIUS
         source = "given" if request.radius is not None else "default"
     else:
-        missing = [i for i in request.residues if i not in ids]
-        if missing:
-            chains = ", ".join(sorted({i.split(":")[0] for i in ids}))
-            relabelled = ", ".join(f"{what} -> {new}" for what, new in (renamed or {}).items())
-            raise PocketError(f"pocket residue(s) {', '.join(missing[:10])} are not protein residues with a CA atom "
-                              f"in the receptor (its chains: {chains}"
-                              + (f"; relabelled on reading: {relabelled})" if relabelled else ")"))
-        chosen = ca[[ids[i] for i in request.residues]]
+        chosen, as_docked, notes = _residue_cas(request.residues, nodes, ca, renamed or {})
         center = chosen.mean(axis=0)
         if request.radius is not None:
             radius, source = request.radius, "given"
@@ -220,4 +313,5 @@ def resolve(structure: gemmi.Structure, request: PocketRequest, renamed: Mapping
         raise PocketError(f"the pocket centre ({where}) is {nearest:.1f} Å from the nearest residue (CA), far outside "
                           f"the protein: no residue lies within radius + {RECEPTOR_MARGIN:g} Å = {cutoff:g} Å. "
                           "Give the centre in the submitted PDB's coordinates")
-    return Pocket(center=center, radius=float(radius), radius_source=source, residues=request.residues, keep=keep)
+    return Pocket(center=center, radius=float(radius), radius_source=source, residues=request.residues, keep=keep,
+                  residues_as_docked=as_docked, notes=notes)

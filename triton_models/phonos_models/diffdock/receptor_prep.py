@@ -12,7 +12,9 @@ Only gemmi, no torch: `pipe_validate` (imported by the job service) uses this mo
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +93,9 @@ def _mark_free_amino_acids(model: gemmi.Model) -> None:
         if (chain.name in seen and len(acids) == 1 and all(residue.het_flag == "H" for residue in chain)):
             acids[0].entity_type = gemmi.EntityType.NonPolymer
         seen.add(chain.name)
+
+
+_RENAMED = re.compile(r"^chain (\S+) #\d+$")  # a `renamed_chains` key of a repeated chain id (_label_chains)
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,7 @@ def _label_chains(model: gemmi.Model) -> dict[str, str]:
         if _label(chain):
             seen[_label(chain)] += 1
             if seen[_label(chain)] > 1:
-                repeated.append((chain, f"chain {_label(chain)} #{seen[_label(chain)]}"))
+                repeated.append((chain, f"chain {_label(chain)} #{seen[_label(chain)]}"))  # read by _RENAMED
     todo = ([(chain, f"unnamed chain {n}") for n, chain in enumerate(blank, start=1)] if len(blank) > 1 else [])
     todo += repeated
     if not todo:
@@ -219,6 +224,15 @@ def _label_chains(model: gemmi.Model) -> dict[str, str]:
         chain.name = new
         renamed[what] = new
     return renamed
+
+
+def original_chain_ids(renamed: Mapping[str, str]) -> dict[str, str]:
+    """`Preparation.renamed_chains` read back: label given → the chain id the file had ("" for none)."""
+    out: dict[str, str] = {}
+    for what, new in renamed.items():
+        match = _RENAMED.match(what)
+        out[new] = match.group(1) if match else ""
+    return out
 
 
 def _check_no_merged_atoms(model: gemmi.Model) -> None:

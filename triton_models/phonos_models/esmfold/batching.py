@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from phonos_config.json_text import json_value_text
 from phonos_config.relax import RELAX_MODES
 from phonos_models.common.errors import BadInput
 from phonos_models.esmfold.chains import CHAIN_BREAK, ChainLayout, parse_chains
@@ -104,7 +105,7 @@ def make_job(
     if requested_chunk < 0:
         raise BadInput(f"CHUNK_SIZE must be 0 (off) or positive, got {requested_chunk}")
     if relax not in RELAX_MODES:
-        raise BadInput(f"RELAX must be one of {', '.join(RELAX_MODES)}, got {relax!r}")
+        raise BadInput(f"RELAX must be one of {', '.join(RELAX_MODES)}, got {json_value_text(relax)}")
     chunk: int | None = requested_chunk
     if requested_chunk == 0:
         chunk = auto_chunk_size if layout.folded_length > auto_chunk_length else None

@@ -1,0 +1,91 @@
+"""The ligand's seeded 3D conformer (RDKit ETKDGv2, the reference's three tries, then random coordinates +
+MMFF), bounded in wall-clock time.
+
+RDKit and numpy only, no torch: `embed_worker`'s child process imports this module alone (~1/3 of the
+memory and start-up time a torch import costs each model instance's child)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from rdkit import Chem
+from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
+
+from phonos_config.diffdock import DiffDockSettings
+
+from .pipe_validate import LigandError
+
+DEFAULT_EMBED_BUDGET_S = float(DiffDockSettings.ligand_embed_s)  # a drug-like ligand takes ~0.01-0.3 s
+_INITIAL_COORDS = list(rdDistGeom.EmbedFailureCauses.names).index("INITIAL_COORDS")
+_EXCEEDED_TIMEOUT = list(rdDistGeom.EmbedFailureCauses.names).index("EXCEEDED_TIMEOUT")
+
+
+class _Budget:
+    """The wall-clock bound of one ligand's embedding: every ETKDG call carries RDKit's own `timeout` (the
+    budget left) and MMFF is capped at its 200 iterations. A job's cancel cannot interrupt these native
+    calls in process: `featurize` runs them in an `EmbedWorker`'s child process, which a cancel kills."""
+
+    def __init__(self, mol: Chem.Mol, seconds: float) -> None:
+        self.mol = mol
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def left_s(self) -> int:
+        """Whole seconds left for RDKit's `timeout` (at least 1: 0 would mean no limit)."""
+        if time.monotonic() > self.deadline:
+            raise self.exceeded()
+        return max(1, math.ceil(self.deadline - time.monotonic()))
+
+    def exceeded(self) -> LigandError:
+        return embedding_exceeded(self.mol, self.seconds)
+
+
+def embedding_exceeded(mol: Chem.Mol, seconds: float) -> LigandError:
+    """The error of a ligand (with hydrogens) not embedded within `seconds`."""
+    return LigandError(
+        f"ligand of {mol.GetNumHeavyAtoms()} heavy atoms ({mol.GetNumAtoms()} with hydrogens) did not get 3D "
+        f"coordinates within {seconds:g} s (RDKit ETKDG); this server bounds the embedding of one ligand. Dock a "
+        "smaller or more rigid molecule (DiffDock is trained on drug-like ligands, mostly under 60 heavy "
+        "atoms), e.g. the part that binds, or a peptide with a protein-docking tool"
+    )
+
+
+def embed_conformer(mol: Chem.Mol, seed: int, *, budget_s: float = DEFAULT_EMBED_BUDGET_S) -> tuple[Chem.Mol, bool]:
+    """Heavy-atom molecule with one seeded ETKDGv2 conformer, and whether random coordinates were needed.
+
+    Bounded by `budget_s` of wall clock (`LigandError` past it), in this thread (see `_Budget`).
+    One difference from the reference's three tries: when the first try failed only at RDKit's initial
+    coordinates (the eigen-embedding of the distance bounds, which fails for large flexible molecules
+    whatever the seed: 10 x atoms tries, all failed), the two other tries are skipped and random coordinates
+    used at once; every ligand whose first try succeeds is embedded exactly as before."""
+    with_h = Chem.AddHs(mol)
+    budget = _Budget(with_h, budget_s)
+    params = rdDistGeom.ETKDGv2()
+    params.trackFailures = True  # type: ignore[assignment]
+    # RDKit gives seeds 0 and 1 the same stream; derive well-spread positive seeds from the user's.
+    rdkit_seeds = np.random.default_rng(seed).integers(1, 2**31 - 1, size=4)
+    conf_id = -1
+    for attempt in range(3):  # the reference retries three times before falling back
+        params.randomSeed = int(rdkit_seeds[attempt])  # type: ignore[assignment]
+        params.timeout = budget.left_s()  # type: ignore[assignment]
+        conf_id = rdDistGeom.EmbedMolecule(with_h, params)
+        failures = params.GetFailureCounts()
+        if failures[_EXCEEDED_TIMEOUT]:
+            raise budget.exceeded()
+        if conf_id != -1 or (failures[_INITIAL_COORDS] and sum(failures) == failures[_INITIAL_COORDS]):
+            break
+    used_random = conf_id == -1
+    if used_random:
+        params.randomSeed = int(rdkit_seeds[3])  # type: ignore[assignment]
+        params.useRandomCoords = True  # type: ignore[assignment]
+        params.timeout = budget.left_s()  # type: ignore[assignment]
+        if rdDistGeom.EmbedMolecule(with_h, params) == -1:
+            if params.GetFailureCounts()[_EXCEEDED_TIMEOUT]:
+                raise budget.exceeded()
+            raise LigandError("RDKit could not generate 3D coordinates for the ligand")
+        if time.monotonic() > budget.deadline:
+            raise budget.exceeded()
+        rdForceFieldHelpers.MMFFOptimizeMolecule(with_h, confId=0)
+    return Chem.RemoveHs(with_h), used_random
