@@ -46,7 +46,7 @@ const FORMS = {
       ['inference_steps', 'Diffusion steps', 'int', {param: true, min: 10, max: 40, placeholder: '20', help: '10–40, default 20.'}],
       ['samples_per_complex', 'Poses', 'int', {param: true, min: 1, max: 40, placeholder: '10', help: 'Poses generated and ranked, default 10.'}],
       ['random_seed', 'Random seed', 'int', {param: true, min: 0, max: 4294967295, placeholder: 'random', help: 'Fix it to reproduce a run.'}],
-      ['pocket', 'Pocket (optional)', 'pocket', {param: true, help: 'Blind docking when empty. Residue ids such as A:45,A:48, or a centre x, y, z in Å (the PDB’s frame); radius 3–30 Å (default: 10 for a centre, from the residues’ spread otherwise).'}],
+      ['pocket', 'Pocket (optional)', 'pocket', {param: true, help: 'Blind docking when empty. Residue ids such as A:45,A:48 (A#2:45: the file’s second chain A; :45 in a file without chain ids), or a centre x, y, z in Å (the PDB’s frame); radius 3–30 Å (default: 10 for a centre, from the residues’ spread otherwise).'}],
     ],
   },
 };
