@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from phonos_client.cli import OPERATOR_VERBS, add_user_commands
+from phonos_client.cli import OPERATOR_VERBS, add_user_commands, add_version
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 from phonos_models.alphafold2 import build_db
 
@@ -326,6 +326,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phonos", description="Self-hosted ESMFold, AlphaFold2 and DiffDock API")
+    add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="start Triton, the job service and the gateway")

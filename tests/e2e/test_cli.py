@@ -125,6 +125,23 @@ def test_jobs_ls_in_a_terminal_is_a_table_with_a_header_and_piped_the_rows_alone
     assert [line.split("\t")[::4] for line in piped] == [[ids[1], "plain"], [ids[0], names[0]]]
 
 
+def test_number_columns_in_a_terminal_are_right_aligned(service: InProcessService) -> None:
+    key = service.new_key(credits=1000)
+    service.client(key).wait_for(service.client(key).predict().json()["job_id"])
+    code, screen = in_a_terminal(service, key, "account", "credits")
+    assert code == 0, screen
+    lines = screen.replace("\r\n", "\n").splitlines()
+    assert re.fullmatch(r"WHEN +CHANGE  BALANCE  WHY", lines[0]), lines
+    change_end, balance_end = lines[0].index("CHANGE") + 6, lines[0].index("BALANCE") + 7
+    # each number ends where its header ends, then the gap
+    assert [(line[change_end - 5:change_end + 2], line[balance_end - 5:balance_end + 2]) for line in lines[1:]] == [
+        ("  -10  ", "  990  "), ("+1000  ", " 1000  ")], lines
+    code, screen = in_a_terminal(service, key, "models")
+    costs = screen.replace("\r\n", "\n").splitlines()
+    cost_end = costs[0].index("COST") + 4
+    assert code == 0 and {line[:cost_end].endswith(" credits") for line in costs[1:]} == {True}, costs
+
+
 def test_watching_a_finished_job_in_a_terminal_shows_it_finished(service: InProcessService) -> None:
     key = service.new_key()
     job_id = service.client(key).predict().json()["job_id"]
@@ -216,6 +233,33 @@ def test_exit_codes_say_what_failed(service: InProcessService, tmp_path: Path, t
     assert poor.returncode == 5 and "Insufficient credits" in poor.stderr
     assert phonos(service, key, "fold", str(tmp_path / "missing.fasta"), PHONOS_URL=url).returncode == 2
     assert phonos(service, key, "jobs", "ls", "--limit", "500", PHONOS_URL=url).returncode == 8  # the API's 400
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_records_the_server_rejects_exit_with_the_invalid_request_code_and_are_named(
+        service: InProcessService, tmp_path: Path, transport: str) -> None:
+    """A batch's items are refused one by one (a model this server does not serve, a bad sequence): all refused
+    is exit 8 (invalid request), not 1 (a job failed); some refused is 8 too, once the others have completed,
+    and stderr names each refused record and why."""
+    key = service.new_key(credits=100)
+    (tmp_path / "proteins.fasta").write_text(FASTA)
+    url = service.url_for(transport)
+    unserved = phonos(service, key, "fold", str(tmp_path / "proteins.fasta"), "--model", "alphafold2",
+                      "--out", str(tmp_path), PHONOS_URL=url)
+    assert unserved.returncode == 8, unserved.stderr
+    assert "phonos: 3 of 3 records were rejected by the server (not submitted, not charged):" in unserved.stderr
+    assert re.search(r"^  p2: Invalid request: Unknown model \"alphafold2\"", unserved.stderr, re.M), unserved.stderr
+    assert service.client(key).balance() == 100
+    (tmp_path / "mixed.fasta").write_text(">good\nMKTAYIAKQRQ\n>bad\nMKV*J1\n>fine\nMGSSHHHHHH\n")
+    mixed = phonos(service, key, "fold", str(tmp_path / "mixed.fasta"), "--out", str(tmp_path), "--json",
+                   PHONOS_URL=url)
+    assert mixed.returncode == 8, mixed.stderr
+    report = json.loads(mixed.stdout)["jobs"]
+    assert [(j["name"], j["status"]) for j in report] == [("good", "completed"), ("bad", "rejected"),
+                                                          ("fine", "completed")]
+    assert "phonos: 1 of 3 records were rejected by the server (not submitted, not charged):\n  bad: Invalid request: " \
+        in mixed.stderr and "invalid amino-acid" in mixed.stderr
+    assert (tmp_path / "good.pdb").exists() and (tmp_path / "fine.pdb").exists()
 
 
 def test_a_failed_job_exits_1(service: InProcessService, tmp_path: Path) -> None:
@@ -354,6 +398,9 @@ def test_webhook_deliveries_and_redelivery(service: InProcessService, transport:
     # recorded as delivered a moment after the receiver answered
     wait_until(lambda: run("webhooks", "deliveries", hook_id, "--status", "pending").stdout.strip() == "no deliveries",
                15)
+    every = json.loads(run("webhooks", "deliveries", hook_id, "--all", "--json").stdout)  # every page
+    assert [d["delivery_id"] for d in every] == [d["delivery_id"] for d in service.client(key).get(
+        f"/v1/webhooks/{hook_id}/deliveries").json()["deliveries"]] and len(every) == 2
     assert run("webhooks", "redeliver", hook_id, "12345678").returncode == 4  # no such delivery
     assert run("webhooks", "deliveries", hook_id, "--limit", "0").returncode == 8  # the API's 400
 

@@ -30,7 +30,7 @@ from jobservice import ratelimit
 from jobservice.memory_inference import Failure, Progressing, Slow
 from jobservice.modelspecs.esmfold import build_spec as esmfold_spec
 from launcher.ports import free_port
-from tests.support import InProcessService, wait_until
+from tests.support import InProcessService, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -145,6 +145,37 @@ def test_page_walkers_never_yield_an_entry_twice_when_new_ones_arrive_between_pa
     with Client(url, key) as phonos:  # done before the next test scripts the twin
         for job in phonos.iter_jobs():
             assert phonos.wait(job.job_id, timeout=30).status == "completed"
+
+
+def test_a_webhooks_deliveries_are_walked_page_after_page_each_once(service: InProcessService, url: str) -> None:
+    """iter_webhook_deliveries (sync and async) walks the whole delivery log through the shared page walker: a
+    redelivery queued after the first page pushes the older ones down, and none is yielded twice."""
+    key = service.new_key(credits=100)
+    with WebhookReceiver() as receiver, Client(url, key) as phonos:
+        hook = phonos.create_webhook(receiver.url, ["job.started", "job.completed"]).webhook_id
+        for job_id in [item.job_id for item in phonos.submit_batch([{"model": "esmfold", "sequence": SEQUENCE}] * 2)
+                       .results]:
+            assert job_id and phonos.wait(job_id, timeout=30).status == "completed"
+        wait_until(lambda: len(phonos.webhook_deliveries(hook, status="delivered").deliveries) == 4, 15)
+        log = [d.delivery_id for d in phonos.webhook_deliveries(hook, limit=100).deliveries]  # newest first
+        walk = phonos.iter_webhook_deliveries(hook, page_size=2)
+        first_page = [next(walk).delivery_id, next(walk).delivery_id]
+        phonos.redeliver(hook, log[-1])  # a fifth delivery, at the head of the log
+        assert first_page + [d.delivery_id for d in walk] == log
+        assert list(phonos.iter_webhook_deliveries(hook, status="failed")) == []  # the filter reaches the server
+
+        async def walk_async() -> tuple[list[str], list[str]]:
+            async with AsyncClient(url, key) as client:
+                pages = client.iter_webhook_deliveries(hook, page_size=2)
+                seen = [(await anext(pages)).delivery_id, (await anext(pages)).delivery_id]
+                await client.redeliver(hook, log[-1])
+                every = [d.delivery_id async for d in client.iter_webhook_deliveries(hook, page_size=3)]
+                return seen + [d.delivery_id async for d in pages], every
+
+        before = [d.delivery_id for d in phonos.iter_webhook_deliveries(hook, page_size=100)]
+        walked, every = asyncio.run(walk_async())
+        assert walked == before and len(before) == 5 and len(every) == 6 and every[1:] == before
+        wait_until(lambda: len(receiver.requests) == 6, 15)  # both redeliveries sent before the receiver stops
 
 
 def test_deletes_answer_with_the_apis_answer(service: InProcessService) -> None:

@@ -4,7 +4,9 @@ whatever the names hold (wide CJK text, combining marks, control characters)."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
+import tomllib
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +15,7 @@ from phonos_client.columns import fit, table, visible, width
 from phonos_client.display import Display
 
 from launcher import cli as server_cli
+from tests.support import REPO
 
 pytestmark = pytest.mark.unit
 
@@ -45,6 +48,16 @@ def test_a_table_lines_up_wide_and_combining_text() -> None:
     assert lines[1] == "j1      タンパク質  completed"  # 5 wide characters: 10 cells
 
 
+def test_number_columns_are_right_aligned_header_included_and_their_units_follow() -> None:
+    rows = [("grant", "+1000", "1000", "1 attempt"), ("charge", "-10", "990", "12 attempts"), ("x", "-", "5", "-")]
+    lines = table(("WHY", "CHANGE", "BALANCE", "TRIES"), rows, numbers={"CHANGE", "BALANCE", "TRIES"}).splitlines()
+    assert lines == ["WHY     CHANGE  BALANCE        TRIES",
+                     "grant    +1000     1000   1 attempt",
+                     "charge     -10      990  12 attempts",
+                     "x            -        5            -"]
+    assert table(("A", "B"), [("1", "22")]).splitlines() == ["A  B", "1  22"]  # no number columns: as before
+
+
 def test_control_characters_in_a_name_are_shown_not_sent_to_the_terminal() -> None:
     assert visible("a\nb\x1b[2Jc\td") == "a?b?[2Jc?d"
     assert table(("ID", "NAME"), [("1", "two\nlines")]).splitlines() == ["ID  NAME", "1   two?lines"]
@@ -72,3 +85,19 @@ def test_a_missing_verb_is_named_by_its_choices_and_the_version_is_printed(
     with pytest.raises(SystemExit):
         parser.parse_args(["--version"])
     assert capsys.readouterr().out.startswith("phonos-client ")
+
+
+def test_the_phonos_command_of_either_install_prints_the_same_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """Both packages install a `phonos` console script (pyproject.toml, clients/python/pyproject.toml); whichever
+    a user's `phonos` is, `phonos --version` answers, with the client's version."""
+    from phonos_client import __version__
+
+    answers = []
+    for pyproject in (REPO / "pyproject.toml", REPO / "clients" / "python" / "pyproject.toml"):
+        target = tomllib.loads(pyproject.read_text())["project"]["scripts"]["phonos"]
+        module, _, function = target.partition(":")
+        with pytest.raises(SystemExit) as done:
+            getattr(importlib.import_module(module), function)(["--version"])
+        assert done.value.code == 0, target
+        answers.append(capsys.readouterr().out)
+    assert answers == [f"phonos-client {__version__}\n"] * 2

@@ -51,6 +51,9 @@ from phonos_client.inputs import (
 from phonos_client.models import CreditEntry, Job, WebhookDelivery
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 
+# The command's own exit codes; a failed call exits with its error's `exit_code` (errors.py: 3 authentication,
+# 4 not found, 5 credits, 6 rate limit, 7 server, 8 invalid request), and so does a batch whose records the
+# server rejected one by one (report()).
 EXIT = {"ok": 0, "job_failed": 1, "usage": 2, "interrupted": 130}
 # The server package's verbs (launcher/cli.py reads this list too): listed here, run there.
 OPERATOR_VERBS = ("serve", "keys", "accounts", "credits", "users", "db", "weights", "backup")
@@ -75,6 +78,11 @@ class Outcome:
     files: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    # A record the server refused: the exit code of its error, as if it had been sent alone (not in --json).
+    refused_exit: int = field(default=0, compare=False)
+
+    def json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "refused_exit"}
 
 
 class Notices(logging.Handler):
@@ -132,8 +140,19 @@ async def submit(client: AsyncClient, model: str, records: list[Record], params:
                 session.job_ids.append(item.job_id)
                 outcomes.append(Outcome(record.id, item.job_id, "pending"))
             else:
-                outcomes.append(Outcome(record.id, None, "rejected", error=f"{item.error}: {item.message}"))
+                outcomes.append(Outcome(record.id, None, "rejected", error=f"{item.error}: {item.message}",
+                                        refused_exit=refusal_exit_code(item.error)))
     return outcomes
+
+
+_STATUS_BY_TITLE = {title: status for status, title in errors.DEFAULT_TITLES.items()}
+
+
+def refusal_exit_code(title: str | None) -> int:
+    """The exit code of a batch item's error (its `error` title: the API answers items without a status), the
+    one the same record sent alone would have given: "Invalid request" is 8, "Not found" (dock's protein job) 4."""
+    status = _STATUS_BY_TITLE.get(title or "", 400)
+    return errors.from_response(status, {"error": title, "message": ""}, {}).exit_code
 
 
 async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display, out: Path | None,
@@ -190,13 +209,22 @@ def output_name(name: str, job_id: str, fmt: str, server_name: str | None) -> st
 
 
 def report(outcomes: list[Outcome], as_json: bool) -> int:
+    """Every record's line (or --json's document), then the exit status: a record the server refused decides it
+    (8, invalid request, for a bad sequence or a model not served), whether or not the others ran, because the
+    input needs fixing; stderr names each refused record and why. Otherwise a failed or cancelled job is 1."""
     if as_json:
-        print(json.dumps({"jobs": [asdict(o) for o in outcomes]}, indent=2))
+        print(json.dumps({"jobs": [o.json() for o in outcomes]}, indent=2))
     else:
         for o in outcomes:
             detail = ", ".join(o.files) if o.files else (o.error or "")
             score = f" mean_plddt={o.metrics['mean_plddt']}" if "mean_plddt" in o.metrics else ""
             print(f"{o.name}\t{o.job_id or '-'}\t{o.status}{score}\t{detail}")
+    refused = [o for o in outcomes if o.refused_exit]
+    if refused:
+        print(f"phonos: {len(refused)} of {len(outcomes)} records were rejected by the server (not submitted, not "
+              "charged):\n" + "\n".join(f"  {visible(o.name)}: {visible(o.error or '')}" for o in refused),
+              file=sys.stderr)
+        return refused[0].refused_exit
     failed = [o for o in outcomes if o.status not in ("completed", "pending", "running")]
     return EXIT["job_failed"] if failed else EXIT["ok"]
 
@@ -305,19 +333,22 @@ def field_text(value: Any) -> str:
 
 def listing(args: argparse.Namespace, raw: list[Any], header: Sequence[str], rows: list[Sequence[str]],
             empty: str) -> None:
-    """A list the API gave: --json its objects; on a terminal a table under a header row, in aligned columns;
-    piped, the rows alone with their fields tab-separated (for `cut` and `awk`, as they always were)."""
+    """A list the API gave: --json its objects; on a terminal a table under a header row, in aligned columns (the
+    NUMBER_COLUMNS right-aligned); piped, the rows alone with their fields tab-separated (for `cut` and `awk`, as
+    they always were)."""
     if args.json:
         emit(args, raw, "")
     elif not rows:
         print(empty)
     elif sys.stdout.isatty():
-        print(table(header, rows))
+        print(table(header, rows, NUMBER_COLUMNS))
     else:
         print("\n".join("\t".join(row) for row in rows))
 
 
 CREDIT_HEADER = ("WHEN", "CHANGE", "BALANCE", "WHY")
+# Columns of credits, amounts and counts, whichever table has them: right-aligned on a terminal.
+NUMBER_COLUMNS = frozenset({"CHANGE", "BALANCE", "COST", "TRIES"})
 
 
 def credit_rows(entries: Sequence[CreditEntry]) -> list[Sequence[str]]:
@@ -399,8 +430,9 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
              else result.message)  # 0: no answer came
         return EXIT["ok"] if result.success else EXIT["job_failed"]
     elif command == "webhooks deliveries":
-        page = client.webhook_deliveries(args.webhook_id, status=args.status, limit=args.limit)
-        listing(args, [d.raw for d in page.deliveries], DELIVERY_HEADER, [delivery_row(d) for d in page.deliveries],
+        deliveries = list(client.iter_webhook_deliveries(args.webhook_id, status=args.status)) if args.all else \
+            list(client.webhook_deliveries(args.webhook_id, status=args.status, limit=args.limit).deliveries)
+        listing(args, [d.raw for d in deliveries], DELIVERY_HEADER, [delivery_row(d) for d in deliveries],
                 "no deliveries")
     elif command == "webhooks redeliver":
         delivery = client.redeliver(args.webhook_id, args.delivery_id)
@@ -544,19 +576,26 @@ def add_user_commands(sub: Any) -> None:
                                                       "receiver answered"), "webhooks deliveries")
     log.add_argument("webhook_id", help=HOOK_ID_HELP)
     log.add_argument("--status", choices=["pending", "delivered", "failed"], help="only deliveries in this state")
-    log.add_argument("--limit", type=int, help="1-100 (default 20)")
+    log.add_argument("--limit", type=int, help="deliveries on the page, 1-100 (default 20)")
+    log.add_argument("--all", action="store_true", help="every page")
     again = command(hooks.add_parser("redeliver", help="send a delivered or failed delivery's event again"),
                     "webhooks redeliver")
     again.add_argument("webhook_id", help=HOOK_ID_HELP)
     again.add_argument("delivery_id", help="the delivery to send again (see `phonos webhooks deliveries`)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def add_version(parser: argparse.ArgumentParser) -> None:
+    """`phonos --version`, the same line from the client's parser and the server install's (launcher/cli.py): the
+    console script a user types is whichever package was installed last."""
     from phonos_client import __version__
 
-    parser = argparse.ArgumentParser(prog="phonos", description="Structure prediction and docking on a phonos server")
     parser.add_argument("--version", action="version", version=f"phonos-client {__version__}",
                         help="print the client's version and exit")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="phonos", description="Structure prediction and docking on a phonos server")
+    add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     add_user_commands(sub)
     for verb in OPERATOR_VERBS:  # listed in --help; run by the server package

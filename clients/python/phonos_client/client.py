@@ -155,6 +155,10 @@ def _entry_id(entry: CreditEntry) -> int:
     return entry.id
 
 
+def _delivery_id(delivery: WebhookDelivery) -> str:
+    return delivery.delivery_id
+
+
 class _Base:
     def __init__(self, base_url: str | None, api_key: str | None, transport: Transport | None, *, timeout: float,
                  max_retries: int, max_rate_limit_wait: float, http: object) -> None:
@@ -283,6 +287,13 @@ class Client(_Base):
                            offset: int | None = None) -> DeliveryPage:
         """One page of a webhook's deliveries, newest first: what was sent and what the receiver answered."""
         return self._send(calls.webhook_deliveries(webhook_id, status, limit, offset))
+
+    def iter_webhook_deliveries(self, webhook_id: str, *, status: str | None = None,
+                                page_size: int = 100) -> Iterator[WebhookDelivery]:
+        """Every delivery of a webhook (newest first; `status`: only pending, delivered or failed ones), page
+        after page."""
+        return _every(lambda offset: self.webhook_deliveries(webhook_id, status=status, limit=page_size,
+                                                             offset=offset), lambda page: page.deliveries, _delivery_id)
 
     def redeliver(self, webhook_id: str, delivery_id: str, *, idempotency_key: str | None = None) -> WebhookDelivery:
         """Send a delivered or failed delivery's event again, as a new delivery; the new one, pending."""
@@ -476,6 +487,12 @@ class AsyncClient(_Base):
     async def webhook_deliveries(self, webhook_id: str, *, status: str | None = None, limit: int | None = None,
                                  offset: int | None = None) -> DeliveryPage:
         return await self._send(calls.webhook_deliveries(webhook_id, status, limit, offset))
+
+    def iter_webhook_deliveries(self, webhook_id: str, *, status: str | None = None,
+                                page_size: int = 100) -> AsyncIterator[WebhookDelivery]:
+        return _every_async(lambda offset: self.webhook_deliveries(webhook_id, status=status, limit=page_size,
+                                                                   offset=offset), lambda page: page.deliveries,
+                            _delivery_id)
 
     async def redeliver(self, webhook_id: str, delivery_id: str, *,
                         idempotency_key: str | None = None) -> WebhookDelivery:
