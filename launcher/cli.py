@@ -145,13 +145,20 @@ def _key_status(key: KeyRecord) -> str:
 def cmd_keys_create(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _prepare_data_dir(settings)
-    key = _run(settings, lambda: admin.create_key(
-        settings, username=args.username, email=args.email,
-        credits=settings.default_credits if args.credits is None else args.credits,
-        rate_limit=settings.default_rate_limit if args.rate_limit is None else args.rate_limit,
-        max_rate_limit=args.max_rate_limit, expires_in_days=args.expires_in_days,
-        scope=READ_ONLY if args.read_only else FULL,
-    ))
+    try:
+        key = _run(settings, lambda: admin.create_key(
+            settings, username=args.username, email=args.email,
+            credits=settings.default_credits if args.credits is None else args.credits,
+            rate_limit=settings.default_rate_limit if args.rate_limit is None else args.rate_limit,
+            max_rate_limit=args.max_rate_limit, expires_in_days=args.expires_in_days,
+            scope=READ_ONLY if args.read_only else FULL,
+        ))
+    except CliError as exc:
+        if "is taken" not in str(exc):
+            raise
+        # The usual reason: a second key for an existing account, which this verb does not make.
+        raise CliError(f"{exc} (`keys create` makes a new account with its first key; {args.username}'s further "
+                       "keys are made by the account itself: POST /v1/keys or the dashboard's Keys page)") from None
     if args.json:
         print(json.dumps({"api_key": key.api_key, "account_id": key.account_id}))
     else:
@@ -166,11 +173,12 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"keys": [_key_json(k) for k in keys]}))
         return 0
-    print(f"{'KEY ID':<21} {'PREFIX':<11} {'NAME':<20} {'LIMIT/MIN':>9}  {'SCOPE':<9} {'CREATED':<20} "
-          f"{'LAST USED':<20} STATUS")
+    print(f"{'KEY ID':<21} {'PREFIX':<11} {'NAME':<20} {'LIMIT/MIN':>9}  {'SCOPE':<9}  {'CREATED':<20}  "
+          f"{'LAST USED':<20}  STATUS")
     for k in keys:
-        print(f"{k.id:<21} {k.prefix:<11} {(k.name or '-')[:20]:<20} {k.rate_limit:>9}  {k.scope:<9} "
-              f"{_when(k.created_at):<20} {_when(k.last_used_at):<20} {_key_status(k)}")
+        # two spaces after the columns that fill their width (read_only, a time): one read as a single value
+        print(f"{k.id:<21} {k.prefix:<11} {(k.name or '-')[:20]:<20} {k.rate_limit:>9}  {k.scope:<9}  "
+              f"{_when(k.created_at):<20}  {_when(k.last_used_at):<20}  {_key_status(k)}")
     return 0
 
 
@@ -191,6 +199,8 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_update(args: argparse.Namespace) -> int:
+    if args.name is None and args.rate_limit is None and args.expires_in_days is None:
+        raise CliError("nothing to change: give --name, --rate-limit and/or --expires-in-days")
     settings = _existing(_settings(args))
     key = _run(settings, lambda: admin.update_key(settings, key_id=args.key_id, name=args.name,
                                                   rate_limit=args.rate_limit, expires_in_days=args.expires_in_days))
@@ -339,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="create an account with a new API key")
-    create.add_argument("--username", required=True, help="the account (created with the key if it is new)")
+    create.add_argument("--username", required=True,
+                        help="the new account, made with this key as its first (an account makes more keys itself: "
+                             "POST /v1/keys, the dashboard's Keys page)")
     create.add_argument("--email", help="the account's email, for a new account")
     create.add_argument("--credits", type=int, help="starting balance (default PHONOS_DEFAULT_CREDITS)")
     create.add_argument("--rate-limit", type=int, help="requests per minute for this key (default PHONOS_DEFAULT_RATE_LIMIT, 60)")

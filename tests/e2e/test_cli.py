@@ -103,6 +103,9 @@ def test_fold_in_a_terminal_draws_one_progress_bar_per_job(service: InProcessSer
     assert "\x1b[2K" in screen and "\x1b[3F" in screen  # three rows, redrawn in place
     assert re.search(r"p2 +\[#{8}-{16}\]  33% running +trunk pass 1 of 3", screen), screen
     assert re.search(r"p3 +\[#{24}\] 100% completed +p3\.pdb", screen), screen
+    report = screen.replace("\r\n", "\n").splitlines()[-4:]  # on a terminal the outcome is a table too
+    assert re.fullmatch(r"NAME {17}JOB ID {32}STATUS +FILES", report[0]), report
+    assert {line.index(str(tmp_path)) for line in report[1:]} == {report[0].index("FILES")}, report
     assert (tmp_path / "p3.pdb").exists()
 
 
@@ -136,6 +139,9 @@ def test_number_columns_in_a_terminal_are_right_aligned(service: InProcessServic
     # each number ends where its header ends, then the gap
     assert [(line[change_end - 5:change_end + 2], line[balance_end - 5:balance_end + 2]) for line in lines[1:]] == [
         ("  -10  ", "  990  "), ("+1000  ", " 1000  ")], lines
+    code, screen = in_a_terminal(service, key, "account", "credits", "--limit", "1")
+    assert code == 0 and screen.replace("\r\n", "\n").splitlines()[-1] == (
+        "(1 of 2: --all for every one, --limit N for more on the page)"), screen  # the rest is not nothing
     code, screen = in_a_terminal(service, key, "models")
     costs = screen.replace("\r\n", "\n").splitlines()
     cost_end = costs[0].index("COST") + 4
@@ -248,7 +254,9 @@ def test_records_the_server_rejects_exit_with_the_invalid_request_code_and_are_n
                       "--out", str(tmp_path), PHONOS_URL=url)
     assert unserved.returncode == 8, unserved.stderr
     assert "phonos: 3 of 3 records were rejected by the server (not submitted, not charged):" in unserved.stderr
-    assert re.search(r"^  p2: Invalid request: Unknown model \"alphafold2\"", unserved.stderr, re.M), unserved.stderr
+    # one line a reason, naming its records: not the same message three times
+    assert re.search(r"^  sp_P69905_HBA_HUMAN, p2, p3: Invalid request: Unknown model \"alphafold2\"", unserved.stderr,
+                     re.M), unserved.stderr
     assert service.client(key).balance() == 100
     (tmp_path / "mixed.fasta").write_text(">good\nMKTAYIAKQRQ\n>bad\nMKV*J1\n>fine\nMGSSHHHHHH\n")
     mixed = phonos(service, key, "fold", str(tmp_path / "mixed.fasta"), "--out", str(tmp_path), "--json",
@@ -301,7 +309,8 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     assert json.loads(run("jobs", "ls", "--name", "no job is called this", "--json").stdout) == []
     assert json.loads(run("jobs", "show", job_id, "--json").stdout)["status"] == "completed"
     shown = run("jobs", "show", job_id).stdout  # values in JSON's words, as --json and the API write them
-    assert 'formats: ["pdb", "cif", ' in shown and "metrics: {" in shown and "'" not in shown
+    assert re.search(r'^formats: +\["pdb", "cif", ', shown, re.M) and re.search("^metrics: +{", shown, re.M)
+    assert "'" not in shown and len({len(re.match(r"\w+: +", line)[0]) for line in shown.splitlines()}) == 1  # a column
     got = run("jobs", "download", job_id, "--format", "cif", "--out", str(tmp_path))
     assert got.returncode == 0 and (tmp_path / f"{job_id}.cif").exists()
     watched = run("jobs", "watch", job_id, "--json")
@@ -347,6 +356,10 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     removed = run("jobs", "rm", job_id)
     assert removed.returncode == 0 and removed.stdout.strip() == f"{job_id} deleted"
     assert run("jobs", "show", job_id).returncode == 4 and run("jobs", "rm", job_id).returncode == 4  # gone
+    unfollowed = run("fold", "MKTAYIAKQRQ", "--no-wait", "--name", "later", "--out", "folds")  # says how to follow
+    later = unfollowed.stdout.split("\t")[1]
+    assert unfollowed.stdout == f"later\t{later}\tpending\t\n"  # piped: the row alone, as it always was
+    assert unfollowed.stderr.endswith(f"  phonos jobs watch {later} --out folds\n"), unfollowed.stderr
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -394,6 +407,8 @@ def test_webhook_deliveries_and_redelivery(service: InProcessService, transport:
         again = run("webhooks", "redeliver", hook_id, listed[0]["delivery_id"])
         assert again.returncode == 0 and again.stdout.startswith("queued again as delivery ")
         wait_until(lambda: len(receiver.requests) == 2, 15)
+        tested = run("webhooks", "test", hook_id)  # the server's words, not "receiver answered 200: ... 200"
+        assert (tested.returncode, tested.stdout) == (0, "Receiver answered HTTP 200\n")
     assert receiver.requests[1]["body"] == receiver.requests[0]["body"]
     # recorded as delivered a moment after the receiver answered
     wait_until(lambda: run("webhooks", "deliveries", hook_id, "--status", "pending").stdout.strip() == "no deliveries",

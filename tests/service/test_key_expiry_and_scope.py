@@ -311,6 +311,7 @@ def test_operator_cli_creates_an_expiring_read_only_key_and_lists_it(service: In
     assert epoch(key["expires_at"]) == pytest.approx(time.time() + 90 * DAY_S, abs=120)
     table = cli("keys", "list", "--username", "viewer").stdout
     assert "SCOPE" in table and "read_only" in table and "active until " in table
+    assert re.search(r"  read_only  \d{4}-\d\d-\d\d \d\d:\d\d UTC  -  +active until ", table), table  # columns apart
     viewer = service.client(api_key)
     assert viewer.get("/v1/account").status_code == 200 and viewer.post("/v1/keys", json={}).status_code == 403
 

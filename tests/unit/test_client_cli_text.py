@@ -38,6 +38,24 @@ def test_every_option_and_argument_of_every_command_has_a_help_line(build: objec
     assert "the predictor: esmfold" in fold.format_help()  # `phonos fold --help` says what --model picks
 
 
+def option_metavars(parser: argparse.ArgumentParser, path: str) -> Iterator[tuple[str, str]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from option_metavars(sub, f"{path} {name}")
+        elif action.option_strings and action.nargs != 0 and not action.choices:
+            yield f"{path} {action.option_strings[-1]}", str(action.metavar or f"<{action.dest.upper()}>")
+
+
+def test_options_show_what_they_take_not_their_python_names() -> None:
+    """`--samples N`, `--protein PDB|JOB_ID`: never argparse's upper-cased destination (`SAMPLES_PER_COMPLEX`)."""
+    shown = dict(option_metavars(client_cli.build_parser(), "phonos"))
+    assert [f"{option} {metavar}" for option, metavar in shown.items() if metavar.startswith("<") and "_" in metavar] \
+        == []  # <...>: argparse's own
+    assert (shown["phonos dock --samples"], shown["phonos dock --protein"], shown["phonos jobs ls --limit"]) == (
+        "N", "PDB|JOB_ID", "N")
+
+
 def test_a_table_lines_up_wide_and_combining_text() -> None:
     rows = [("j1", "タンパク質", "completed"), ("j22", "cafe\u0301 ok", "failed"), ("j3", "plain", "pending")]
     lines = table(("JOB ID", "NAME", "STATUS"), rows).splitlines()

@@ -150,17 +150,21 @@ def test_operator_messages_quote_usernames_as_the_api_does(operator_env: pytest.
     for argv in (["keys", "create", "--username", "ada"], ["keys", "list", "--username", "o'brien"],
                  ["keys", "revoke", "key_0000000000000000"], ["users", "set-password", "--username", "bob",
                                                              "--password-stdin"],
-                 ["users", "set-password", "--username", "ada", "--password-stdin"], ["serve", "--http-port", "x"]):
+                 ["users", "set-password", "--username", "ada", "--password-stdin"], ["serve", "--http-port", "x"],
+                 ["keys", "update", "key_0000000000000000"]):
         operator_env.setattr("sys.stdin", io.StringIO("a long enough password\n"))
         with contextlib.suppress(SystemExit):  # argparse's own refusal of a bad port
             cli.main([*argv, *data_dir])
         said.append(capsys.readouterr().err.strip().splitlines()[-1])
-    assert said == ['error: username "ada" is taken; choose another',
+    assert said == ['error: username "ada" is taken; choose another (`keys create` makes a new account with its first '
+                    "key; ada's further keys are made by the account itself: POST /v1/keys or the dashboard's Keys "
+                    "page)",
                     'error: no account named "o\'brien"',
                     "error: no API key key_0000000000000000; see `phonos keys list --username NAME`",
                     'error: no account named "bob"',
                     'password set for "ada"; their open dashboard sessions were signed out',
-                    'phonos serve: error: argument --http-port: not a port number: "x"']
+                    'phonos serve: error: argument --http-port: not a port number: "x"',
+                    "error: nothing to change: give --name, --rate-limit and/or --expires-in-days"]  # the flags
 
 
 @pytest.mark.unit

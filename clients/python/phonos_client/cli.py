@@ -208,21 +208,30 @@ def output_name(name: str, job_id: str, fmt: str, server_name: str | None) -> st
     return f"{name}.{fmt}"
 
 
+REPORT_HEADER = ("NAME", "JOB ID", "STATUS", "FILES")
+
+
 def report(outcomes: list[Outcome], as_json: bool) -> int:
-    """Every record's line (or --json's document), then the exit status: a record the server refused decides it
-    (8, invalid request, for a bad sequence or a model not served), whether or not the others ran, because the
-    input needs fixing; stderr names each refused record and why. Otherwise a failed or cancelled job is 1."""
+    """Every record's row (a table on a terminal, tab-separated piped; or --json's document), then the exit status:
+    a record the server refused decides it (8, invalid request, for a bad sequence or a model not served), whether
+    or not the others ran, because the input needs fixing; stderr names the refused records and why. Otherwise a
+    failed or cancelled job is 1."""
     if as_json:
         print(json.dumps({"jobs": [o.json() for o in outcomes]}, indent=2))
     else:
+        rows = []
         for o in outcomes:
             detail = ", ".join(o.files) if o.files else (o.error or "")
             score = f" mean_plddt={o.metrics['mean_plddt']}" if "mean_plddt" in o.metrics else ""
-            print(f"{o.name}\t{o.job_id or '-'}\t{o.status}{score}\t{detail}")
+            rows.append((o.name, o.job_id or "-", o.status + score, detail))
+        print(table(REPORT_HEADER, rows) if sys.stdout.isatty() else "\n".join("\t".join(row) for row in rows))
     refused = [o for o in outcomes if o.refused_exit]
     if refused:
+        by_reason: dict[str, list[str]] = {}  # one line a reason: a FASTA sent to a model not served is one line
+        for o in refused:
+            by_reason.setdefault(visible(o.error or ""), []).append(visible(o.name))
         print(f"phonos: {len(refused)} of {len(outcomes)} records were rejected by the server (not submitted, not "
-              "charged):\n" + "\n".join(f"  {visible(o.name)}: {visible(o.error or '')}" for o in refused),
+              "charged):\n" + "\n".join(f"  {', '.join(names)}: {reason}" for reason, names in by_reason.items()),
               file=sys.stderr)
         return refused[0].refused_exit
     failed = [o for o in outcomes if o.status not in ("completed", "pending", "running")]
@@ -297,7 +306,11 @@ async def run_work(args: argparse.Namespace, client: AsyncClient, session: Sessi
     outcomes = await submit(client, work.model, work.records, work.params, session, work.extra)
     if not args.no_wait:
         await follow(client, outcomes, display_for(args), Path(args.out), tuple(args.formats.split(",")))
-    return report(outcomes, args.json)
+    code = report(outcomes, args.json)
+    if args.no_wait and session.job_ids and not args.json:
+        print(f"phonos: submitted; follow them (and fetch their files) with:\n  phonos jobs watch "
+              f"{' '.join(session.job_ids)} --out {args.out}", file=sys.stderr)
+    return code
 
 
 async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session: Session) -> int:
@@ -332,7 +345,7 @@ def field_text(value: Any) -> str:
 
 
 def listing(args: argparse.Namespace, raw: list[Any], header: Sequence[str], rows: list[Sequence[str]],
-            empty: str) -> None:
+            empty: str, total: int | None = None) -> None:
     """A list the API gave: --json its objects; on a terminal a table under a header row, in aligned columns (the
     NUMBER_COLUMNS right-aligned); piped, the rows alone with their fields tab-separated (for `cut` and `awk`, as
     they always were)."""
@@ -342,6 +355,8 @@ def listing(args: argparse.Namespace, raw: list[Any], header: Sequence[str], row
         print(empty)
     elif sys.stdout.isatty():
         print(table(header, rows, NUMBER_COLUMNS))
+        if total is not None and total > len(rows):  # one page of more: said, or the rest looks like nothing
+            print(f"({len(rows)} of {total}: --all for every one, --limit N for more on the page)")
     else:
         print("\n".join("\t".join(row) for row in rows))
 
@@ -362,13 +377,17 @@ def credit_rows(entries: Sequence[CreditEntry]) -> list[Sequence[str]]:
 def run_sync(args: argparse.Namespace, client: Client) -> int:
     command = args.command_path
     if command == "jobs ls":
-        jobs = list(client.iter_jobs(status=args.status, model=args.model, name=args.name)) if args.all else \
-            list(client.list_jobs(status=args.status, model=args.model, name=args.name, limit=args.limit).jobs)
+        if args.all:
+            jobs, total = list(client.iter_jobs(status=args.status, model=args.model, name=args.name)), None
+        else:
+            page = client.list_jobs(status=args.status, model=args.model, name=args.name, limit=args.limit)
+            jobs, total = list(page.jobs), page.total
         listing(args, [j.raw for j in jobs], ("JOB ID", "MODEL", "STATUS", "CREATED", "NAME"),
-                [(j.job_id, j.model, j.status, j.created_at or "", j.name or "") for j in jobs], "no jobs")
+                [(j.job_id, j.model, j.status, j.created_at or "", j.name or "") for j in jobs], "no jobs", total)
     elif command == "jobs show":
         job = client.get_job(args.job_id)
-        emit(args, job.raw, "\n".join(f"{k}: {field_text(v)}" for k, v in job.raw.items()))
+        wide = max(map(len, job.raw), default=0) + 1  # the values in one column
+        emit(args, job.raw, "\n".join(f"{k + ':':<{wide}} {field_text(v)}" for k, v in job.raw.items()))
     elif command == "jobs download":
         download = client.download(args.job_id, args.format)
         target = Path(args.out) if args.out else Path(download.file_name or f"{args.job_id}.out")
@@ -407,9 +426,12 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         account = client.account()
         emit(args, account.raw, f"{account.username} ({account.email or 'no email'}): {account.balance} credits")
     elif command == "account credits":
-        entries = list(client.iter_credit_history()) if args.all else \
-            list(client.credit_history(limit=args.limit).entries)
-        listing(args, [e.raw for e in entries], CREDIT_HEADER, credit_rows(entries), "no credit history")
+        if args.all:
+            entries, total = list(client.iter_credit_history()), None
+        else:
+            credits = client.credit_history(limit=args.limit)
+            entries, total = list(credits.entries), credits.total
+        listing(args, [e.raw for e in entries], CREDIT_HEADER, credit_rows(entries), "no credit history", total)
     elif command == "models":
         models = client.models()
         listing(args, models, ("MODEL", "COST", "DESCRIPTION"),
@@ -426,14 +448,19 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         emit(args, removed.raw, f"{removed.id} deleted")
     elif command == "webhooks test":
         result = client.test_webhook(args.webhook_id)
-        emit(args, result.raw, f"receiver answered {result.status_code}: {result.message}" if result.status_code
-             else result.message)  # 0: no answer came
+        said = result.message  # the server's words name the receiver's answer ("Receiver answered HTTP 500 ...")
+        if result.status_code and str(result.status_code) not in said:
+            said = f"receiver answered {result.status_code}: {said}"  # 0: no answer came, as the message says
+        emit(args, result.raw, said)
         return EXIT["ok"] if result.success else EXIT["job_failed"]
     elif command == "webhooks deliveries":
-        deliveries = list(client.iter_webhook_deliveries(args.webhook_id, status=args.status)) if args.all else \
-            list(client.webhook_deliveries(args.webhook_id, status=args.status, limit=args.limit).deliveries)
+        if args.all:
+            deliveries, total = list(client.iter_webhook_deliveries(args.webhook_id, status=args.status)), None
+        else:
+            log = client.webhook_deliveries(args.webhook_id, status=args.status, limit=args.limit)
+            deliveries, total = list(log.deliveries), log.total
         listing(args, [d.raw for d in deliveries], DELIVERY_HEADER, [delivery_row(d) for d in deliveries],
-                "no deliveries")
+                "no deliveries", total)
     elif command == "webhooks redeliver":
         delivery = client.redeliver(args.webhook_id, args.delivery_id)
         emit(args, delivery.raw, f"queued again as delivery {delivery.delivery_id}")
@@ -493,13 +520,13 @@ def add_user_commands(sub: Any) -> None:
         return parser
 
     login = command(sub.add_parser("login", help="store the server URL and your API key"), "login")
-    login.add_argument("--url", help=f"server URL (default: PHONOS_URL or {config.DEFAULT_URL}); "
+    login.add_argument("--url", metavar="URL", help=f"server URL (default: PHONOS_URL or {config.DEFAULT_URL}); "
                                         "grpc://host:port for gRPC")
-    login.add_argument("--api-key", help="the key (default: asked for, or read from standard input)")
+    login.add_argument("--api-key", metavar="KEY", help="the key (default: asked for, or read from standard input)")
 
     def job_outputs(parser: Any, default_formats: str, example: str) -> None:
-        parser.add_argument("--out", default=".", help="folder for the result files (default: .)")
-        parser.add_argument("--formats", default=default_formats,
+        parser.add_argument("--out", default=".", metavar="DIR", help="folder for the result files (default: .)")
+        parser.add_argument("--formats", default=default_formats, metavar="LIST",
                             help=f"formats to download, comma-separated, or 'all' (default {default_formats})")
         parser.add_argument("--no-wait", action="store_true", help="submit and print the job ids, do not follow")
         parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
@@ -512,16 +539,16 @@ def add_user_commands(sub: Any) -> None:
                            "slower); `phonos models` lists what this server serves")
     fold.add_argument("--name", help="the job's name, for one sequence (default: the FASTA id, or \"sequence\"); "
                                      "its result files are named after it")
-    fold.add_argument("--num-recycles", type=int, help="recycling iterations (the model's default without it)")
+    fold.add_argument("--num-recycles", type=int, metavar="N", help="recycling iterations (the model's default without it)")
     job_outputs(fold, "pdb", "num_recycles=4")
 
     dock = command(sub.add_parser("dock", help="dock ligands into a protein with DiffDock"), "dock")
-    dock.add_argument("--protein", required=True, help="a PDB file, or the id of a completed fold job")
+    dock.add_argument("--protein", required=True, metavar="PDB|JOB_ID", help="a PDB file, or the id of a completed fold job")
     ligand = dock.add_mutually_exclusive_group(required=True)
-    ligand.add_argument("--ligand", help="one SMILES")
-    ligand.add_argument("--ligands", help="a .smi, .csv (DiffDock's columns) or .sdf file")
-    dock.add_argument("--samples", dest="samples_per_complex", type=int, help="poses per ligand (samples_per_complex)")
-    dock.add_argument("--steps", dest="inference_steps", type=int, help="diffusion steps, 10-40 (inference_steps)")
+    ligand.add_argument("--ligand", metavar="SMILES", help="one SMILES")
+    ligand.add_argument("--ligands", metavar="FILE", help="a .smi, .csv (DiffDock's columns) or .sdf file")
+    dock.add_argument("--samples", dest="samples_per_complex", type=int, metavar="N", help="poses per ligand (samples_per_complex)")
+    dock.add_argument("--steps", dest="inference_steps", type=int, metavar="N", help="diffusion steps, 10-40 (inference_steps)")
     job_outputs(dock, "pdb,sdf", "random_seed=7")
 
     jobs = sub.add_parser("jobs", help="list, inspect, follow, download and cancel jobs").add_subparsers(
@@ -529,20 +556,20 @@ def add_user_commands(sub: Any) -> None:
     ls = command(jobs.add_parser("ls", help="your jobs, newest first"), "jobs ls")
     ls.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled"],
                     help="only jobs in this state")
-    ls.add_argument("--model", help="esmfold, alphafold2 or diffdock")
-    ls.add_argument("--name", help="only jobs whose name contains this text (any case)")
-    ls.add_argument("--limit", type=int, default=20, help="jobs on the page, 1-100 (default 20)")
+    ls.add_argument("--model", metavar="MODEL", help="esmfold, alphafold2 or diffdock")
+    ls.add_argument("--name", metavar="TEXT", help="only jobs whose name contains this text (any case)")
+    ls.add_argument("--limit", type=int, default=20, metavar="N", help="jobs on the page, 1-100 (default 20)")
     ls.add_argument("--all", action="store_true", help="every page")
     command(jobs.add_parser("show", help="one job"), "jobs show").add_argument("job_id", help=JOB_ID_HELP)
     watch = command(jobs.add_parser("watch", help="follow jobs live (all of yours without ids)"), "jobs watch")
     watch.add_argument("job_ids", nargs="*", metavar="job_id", help="jobs to follow (none: every job of yours, "
                                                                    "until Ctrl-C)")
-    watch.add_argument("--out", help="download each job's files here when it completes")
-    watch.add_argument("--formats", default="pdb", help="with --out: formats, comma-separated, or 'all' (default pdb)")
+    watch.add_argument("--out", metavar="DIR", help="download each job's files here when it completes")
+    watch.add_argument("--formats", default="pdb", metavar="LIST", help="with --out: formats, comma-separated, or 'all' (default pdb)")
     download = command(jobs.add_parser("download", help="a completed job's file"), "jobs download")
     download.add_argument("job_id", help=JOB_ID_HELP)
-    download.add_argument("--format", help="one of the job's formats (`jobs show`; default: its main file)")
-    download.add_argument("--out", help="file or folder (default: the server's file name, here)")
+    download.add_argument("--format", metavar="FORMAT", help="one of the job's formats (`jobs show`; default: its main file)")
+    download.add_argument("--out", metavar="PATH", help="file or folder (default: the server's file name, here)")
     command(jobs.add_parser("cancel", help="cancel a pending or running job"), "jobs cancel").add_argument(
         "job_id", help=JOB_ID_HELP)
     rerun = command(jobs.add_parser("rerun", help="submit a job's request again as a new job (its inputs and "
@@ -554,11 +581,11 @@ def add_user_commands(sub: Any) -> None:
                                     help="finished jobs to delete (--json prints the API's answer for each)")
 
     usage = command(sub.add_parser("usage", help="requests and credits over the last days"), "usage")
-    usage.add_argument("--days", type=int, help="1-90 (default 30)")
+    usage.add_argument("--days", type=int, metavar="N", help="1-90 (default 30)")
     account = command(sub.add_parser("account", help="your account and balance (credits: their history)"), "account")
     history = command(account.add_subparsers(dest="account_command").add_parser(
         "credits", help="your credit history, newest first: every change of the balance and why"), "account credits")
-    history.add_argument("--limit", type=int, default=20, help="entries on the page, 1-100 (default 20)")
+    history.add_argument("--limit", type=int, default=20, metavar="N", help="entries on the page, 1-100 (default 20)")
     history.add_argument("--all", action="store_true", help="every page")
     command(sub.add_parser("models", help="the models this server serves"), "models")
 
@@ -576,7 +603,7 @@ def add_user_commands(sub: Any) -> None:
                                                       "receiver answered"), "webhooks deliveries")
     log.add_argument("webhook_id", help=HOOK_ID_HELP)
     log.add_argument("--status", choices=["pending", "delivered", "failed"], help="only deliveries in this state")
-    log.add_argument("--limit", type=int, help="deliveries on the page, 1-100 (default 20)")
+    log.add_argument("--limit", type=int, metavar="N", help="deliveries on the page, 1-100 (default 20)")
     log.add_argument("--all", action="store_true", help="every page")
     again = command(hooks.add_parser("redeliver", help="send a delivered or failed delivery's event again"),
                     "webhooks redeliver")
