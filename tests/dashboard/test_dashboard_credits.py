@@ -5,15 +5,13 @@ next page. A job service on the inference twin (the page only reads the history)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
 from jobservice import admin
-from tests.dashboard.pages_helpers import Watched, make_user, shot, sign_in
+from tests.dashboard.pages_helpers import Watched, in_process_service, make_user, shot, sign_in
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.e2e
@@ -22,11 +20,7 @@ PHONE = {"width": 390, "height": 844}
 SEQ = "MKTVRQERLKSIVRILERSKEPV"
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
-    process = InProcessService(Path(tmp_path_factory.mktemp("credits")) / "var", {})
-    yield process
-    process.stop()
+service = in_process_service("credits")
 
 
 def test_the_account_page_shows_the_credit_history_and_pages_to_older_entries(browser: Browser,
