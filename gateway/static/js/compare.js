@@ -1,5 +1,6 @@
-// The job page's "Compare" card: another of the account's predicted structures, or another of this AlphaFold2
-// job's ranked models, superposed on this one in the viewer, with its TM-score and Cα RMSD (superpose.js).
+// The job page's "Compare" card: another of the account's predicted structures, another of this AlphaFold2
+// job's ranked models, or a PDB file from the person's computer (an experimental structure, say) superposed on
+// this one in the viewer, with its TM-score and Cα RMSD (superpose.js). The file is read in the browser only.
 // `?compare=<job id>` (or `?compare=rank_2_pdb`) in the page's address opens with that comparison, so a
 // comparison can be shared as a link.
 
@@ -37,6 +38,7 @@ export function compareCard(job, thisPdb, drawn, query) {
     h('option', {value: ''}, 'Loading your structures…'));
   const go = h('button', {class: 'btn', type: 'button', id: 'compare-go', disabled: true}, 'Compare');
   const stop = h('button', {class: 'btn', type: 'button', id: 'compare-stop', hidden: true}, 'Stop comparing');
+  const file = h('input', {type: 'file', id: 'compare-file', accept: '.pdb,.ent,.txt', 'aria-label': 'A PDB file to compare with'});
   const result = h('div', {id: 'compare-result', 'aria-live': 'polite'});
   let choices = []; // [{value, label, jobId, format, link?}]
 
@@ -48,16 +50,21 @@ export function compareCard(job, thisPdb, drawn, query) {
 
   async function compare() {
     const other = choices.find((c) => c.value === select.value);
-    if (!other) return;
+    if (other) await superposeOn(other, () => download(other.jobId, other.format));
+  }
+
+  /** Superposes the structure `text()` gives on this one; `other`: its label, and its job's id or its value in
+   * the address (none for a file: a file cannot be linked). */
+  async function superposeOn(other, text) {
     go.disabled = true;
     replace(result, h('div', {class: 'muted'}, `Superposing ${other.label}…`));
     try {
-      const otherPdb = await download(other.jobId, other.format);
+      const otherPdb = await text();
       const found = compareStructures(thisPdb, otherPdb);
       (await drawn)?.overlay(movePdb(otherPdb, found.transform));
       replace(result, outcome(other, found));
       stop.hidden = false;
-      showAddress(other.value);
+      showAddress(other.value || null);
     } catch (err) {
       (await drawn)?.overlay(null);
       replace(result, h('div', {class: 'notice bad', id: 'compare-error'}, h('div', {},
@@ -74,7 +81,7 @@ export function compareCard(job, thisPdb, drawn, query) {
       h('div', {class: 'legend', id: 'compare-legend'},
         h('span', {}, 'This job: coloured by pLDDT'),
         h('span', {}, h('span', {class: 'sw', style: {background: OVERLAY_COLOR}}), 'Compared: ',
-          other.own ? other.label : h('a', {href: `/jobs/${encodeURIComponent(other.jobId)}`}, other.label))),
+          other.jobId && !other.own ? h('a', {href: `/jobs/${encodeURIComponent(other.jobId)}`}, other.label) : other.label)),
       h('div', {class: 'compare-figures'},
         figure('TM-score', num(found.tm, 3), `0–1, over this job’s ${num(found.lengthThis)} residues: ${tmMeaning(found.tm)}`, 'compare-tm'),
         figure('Cα RMSD', `${num(found.rmsd, 2)} Å`, `over ${num(found.aligned)} paired residues, after the best fit of all of them`, 'compare-rmsd'),
@@ -85,6 +92,12 @@ export function compareCard(job, thisPdb, drawn, query) {
   }
 
   go.addEventListener('click', compare);
+  file.addEventListener('change', () => {
+    const chosen = file.files[0];
+    if (!chosen) return;
+    select.value = '';
+    superposeOn({label: `file ${chosen.name}`}, () => chosen.text()).finally(() => { file.value = ''; });
+  });
   select.addEventListener('change', () => { go.disabled = !select.value; });
   stop.addEventListener('click', async () => {
     (await drawn)?.overlay(null);
@@ -118,5 +131,7 @@ export function compareCard(job, thisPdb, drawn, query) {
     h('div', {class: 'card-head'}, h('h2', {}, 'Compare'),
       h('span', {class: 'hint'}, ownRanks(job).length ? 'Superpose another of this job’s models, or of your predictions, on this one'
         : 'Superpose another of your predictions on this one')),
-    h('div', {class: 'card-body stack'}, h('div', {class: 'row compare-pick'}, select, go, stop), result));
+    h('div', {class: 'card-body stack'}, h('div', {class: 'row compare-pick'}, select, go, stop),
+      h('div', {class: 'row small muted compare-file'}, h('label', {for: 'compare-file'}, 'Or a PDB file (an experimental structure, say):'), file),
+      result));
 }
