@@ -154,3 +154,8 @@ def test_structures_with_too_little_in_common_are_refused_with_a_reason(page: Pa
         try { m.compareStructures(a, b); return 'no error'; } catch (err) { return err.message; }
     }""", [pdb(two_helices()[:2], "AC"), pdb(two_helices(), (AMINO * 4)[:80])])
     assert message == "each structure needs at least 3 residues with a Cα atom"
+    cif = page.evaluate("""async (b) => {
+        const m = await import('/static/js/superpose.js');
+        try { m.compareStructures(b, 'data_x\\nloop_\\n_atom_site.id\\n1\\n'); return 'no error'; } catch (err) { return err.message; }
+    }""", pdb(two_helices(), (AMINO * 4)[:80]))
+    assert cif.startswith("no residue with a Cα atom in the other structure: is it a PDB file")

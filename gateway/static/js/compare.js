@@ -21,7 +21,7 @@ function jobLabel(job) {
   return `${job.name || `Job ${shortId(job.job_id)}`} · ${modelName(job.model)} · ${shortId(job.job_id)}`;
 }
 
-/** This job's other ranked models (AlphaFold2's rank_2_pdb...), as choices: [{value, label, jobId, format}]. */
+/** This job's other ranked models (AlphaFold2's rank_2_pdb...), as choices: [{value, label, jobId, format, own}]. */
 function ownRanks(job) {
   return (job.formats || []).map((fmt) => /^rank_(\d+)_pdb$/.exec(fmt)).filter(Boolean)
     .map(([fmt, rank]) => ({value: fmt, label: `Rank ${rank} of this job`, jobId: job.job_id, format: fmt, own: true}));
@@ -40,7 +40,7 @@ export function compareCard(job, thisPdb, drawn, query) {
   const stop = h('button', {class: 'btn', type: 'button', id: 'compare-stop', hidden: true}, 'Stop comparing');
   const file = h('input', {type: 'file', id: 'compare-file', accept: '.pdb,.ent,.txt', 'aria-label': 'A PDB file to compare with'});
   const result = h('div', {id: 'compare-result', 'aria-live': 'polite'});
-  let choices = []; // [{value, label, jobId, format, link?}]
+  let choices = []; // [{value, label, jobId, format, own?}]: own for this job's other ranks
 
   function showAddress(otherId) {
     const address = new URL(location.href);
