@@ -20,6 +20,8 @@ FORWARDED_RESPONSE_METADATA: Mapping[str, str] = {
     "content-disposition": "Content-Disposition",
     "x-request-id": REQUEST_ID_HEADER,
     "idempotent-replayed": "Idempotent-Replayed",
+    "x-phonos-queue-limit": "X-Phonos-Queue-Limit",  # a submission past the account's cap on waiting jobs
+    "x-phonos-queue-waiting": "X-Phonos-Queue-Waiting",
 }
 
 

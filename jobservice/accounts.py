@@ -16,6 +16,7 @@ from jobservice.emails import check_email
 from jobservice.errors import InvalidArgument, Unauthenticated
 from jobservice.key_policy import FULL, READ_ONLY, KeyExpired, check_scope, expiry, is_expired
 from jobservice.keys import display_prefix, hash_key, new_api_key, new_key_id
+from jobservice.labels import check_label
 from jobservice.store import ConstraintViolation, Store, Transaction
 from phonos_config.json_text import json_value_text
 
@@ -51,6 +52,7 @@ def check_key_name(name: str | None) -> str | None:
     name = name.strip()
     if len(name) > MAX_KEY_NAME:
         raise InvalidArgument(f"name is longer than {MAX_KEY_NAME} characters")
+    check_label("name", name)
     return name or None
 
 
@@ -80,6 +82,7 @@ class Accounts:
         (jobservice.key_policy), as a key made with POST /v1/keys."""
         if not username or len(username) > 64:
             raise InvalidArgument("username must be 1-64 characters")
+        check_label("username", username)
         email = check_email(email)
         if credits < 0:
             raise InvalidArgument("credits must be 0 or more")
@@ -110,6 +113,7 @@ class Accounts:
         note = (note or "").strip() or ("added by an operator" if amount > 0 else "taken back by an operator")
         if len(note) > MAX_NOTE or "\x00" in note:
             raise InvalidArgument(f"note must be at most {MAX_NOTE} characters of text")
+        check_label("note", note)
         async with self._db.transaction() as tx:
             try:
                 row = await tx.fetch_one("add_credits", {"username": username, "amount": amount})

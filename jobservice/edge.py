@@ -14,13 +14,19 @@ PhonosService's server-streaming methods (WatchJob, WatchJobs) get the same guar
 stream-stream: admit, read and parse the one request message, then relay the handler's stream.
 Other streaming methods (server reflection, health Watch) pass through; the server's receive limit
 bounds them.
+
+Every guarded call gets its request id here (the caller's `x-request-id` when sane, else a new one;
+phonos_config.request_ids), kept in `CALL_REQUEST_ID` for the servicer: every refusal, the edge's own
+included (a bad key is refused here, before the servicer runs), carries it in the `x-request-id`
+trailer, and the log lines about the call name the same id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import grpc
@@ -29,6 +35,11 @@ from gateway.ratelog import RateLimitedLog
 from jobservice.admission import KeyAdmission, repeated_metadata
 from jobservice.message_limits import request_limit
 from jobservice.status_map import TITLE_KEY
+from phonos_config.request_ids import request_id
+
+REQUEST_ID_METADATA = "x-request-id"
+# The request id of the call being served (set per call by the interceptor; each grpc.aio call is a task).
+CALL_REQUEST_ID: ContextVar[str | None] = ContextVar("phonos_call_request_id", default=None)
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +74,16 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     async def _admit(self, method: str, details: grpc.HandlerCallDetails, context: grpc.aio.ServicerContext) -> None:
         """Refuse the call from its metadata alone, before its message is read."""
+        metadata = _text_metadata(details.invocation_metadata)
+        call_id = request_id(metadata.get(REQUEST_ID_METADATA))
+        CALL_REQUEST_ID.set(call_id)
         failure = repeated_metadata(details.invocation_metadata or ()) or await self._admission.admit(
-            method, _text_metadata(details.invocation_metadata), context.peer())
+            method, metadata, context.peer())
         if failure is not None:
-            await context.abort(failure.code, failure.details, trailing_metadata=tuple(failure.metadata.items()))
+            self._error_log.log(logging.INFO, "grpc.refused", "%s: %s from %s (request id %s)", method,
+                                failure.code.name, context.peer(), call_id, extra={"request_id": call_id})
+            await context.abort(failure.code, failure.details,
+                                trailing_metadata=((REQUEST_ID_METADATA, call_id), *failure.metadata.items()))
 
     def _guard(self, method: str, details: grpc.HandlerCallDetails, handler: grpc.RpcMethodHandler) -> Behaviour:
         async def behaviour(requests: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -94,7 +111,8 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 raw = await context.read()
         except TimeoutError:
             self._error_log.log(logging.INFO, "grpc.slow_message", "%s: no request message within %g s from %s",
-                                method, self._body_timeout_s, context.peer())
+                                method, self._body_timeout_s, context.peer(),
+                                extra={"request_id": CALL_REQUEST_ID.get()})
             await _abort(context, grpc.StatusCode.DEADLINE_EXCEEDED,
                          f"the request message did not arrive within {self._body_timeout_s:g} s", "Request timeout")
         if raw is grpc.aio.EOF:
@@ -117,13 +135,21 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         except Exception as exc:  # DecodeError, RecursionError on deep nesting, ...: all the input's fault
             name = _message_name(deserialize)
             self._error_log.log(logging.INFO, "grpc.undecodable_message", "%s: undecodable %s from %s (%s)",
-                                method, name, context.peer(), type(exc).__name__)
+                                method, name, context.peer(), type(exc).__name__,
+                                extra={"request_id": CALL_REQUEST_ID.get()})
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT,
                          f"the request is not a valid {name} message", "Invalid request")
 
 
+def call_request_id(metadata: Mapping[str, Any]) -> str:
+    """The request id of the call being served: the edge's (gRPC), else the metadata's (the gateway's own,
+    in process), else a new one."""
+    return CALL_REQUEST_ID.get() or request_id(metadata.get(REQUEST_ID_METADATA))
+
+
 async def _abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, details: str, title: str) -> None:
-    await context.abort(code, details, trailing_metadata=((TITLE_KEY, title),))
+    await context.abort(code, details, trailing_metadata=((REQUEST_ID_METADATA, CALL_REQUEST_ID.get() or ""),
+                                                           (TITLE_KEY, title)))
 
 
 def _text_metadata(metadata: Any) -> dict[str, str]:

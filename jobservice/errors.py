@@ -94,10 +94,26 @@ class RateLimited(PhonosError):
 
 
 class TooManyJobs(PhonosError):
-    """The account has as many jobs waiting as it may (PHONOS_MAX_QUEUED_PER_ACCOUNT): HTTP 429."""
+    """The account has as many jobs waiting as it may (PHONOS_MAX_QUEUED_PER_ACCOUNT): HTTP 429. Waiting helps:
+    the jobs start at the models' pace. `limit`: the cap; `waiting`: the account's jobs waiting now."""
 
     title = "Too many jobs"
     retry_after_s = 30  # jobs start at the models' pace: a retry after this long may find room
+
+    def __init__(self, message: str, *, limit: int, waiting: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.waiting = waiting
+
+
+class BatchOverQueueLimit(InvalidArgument):
+    """A submission of more jobs than the account may have waiting at all (PHONOS_MAX_QUEUED_PER_ACCOUNT): it
+    can never be accepted whole, however long the caller waits, so it is a 400, not TooManyJobs' 429.
+    `limit`: the cap (split the batch into parts of at most this many)."""
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class InvalidTransition(PhonosError):

@@ -21,6 +21,7 @@ from typing import Any
 from jobservice import metrics
 from jobservice.db import now
 from jobservice.errors import (
+    BatchOverQueueLimit,
     Conflict,
     InsufficientCredits,
     InvalidTransition,
@@ -144,10 +145,16 @@ class JobStore:
                      max_queued: int | None = None) -> list[str]:
         """Insert jobs and their stored requests; a trigger debits each cost in the same statement.
         InsufficientCredits if short; TooManyJobs if the account would have more than `max_queued` jobs
-        waiting (counted under a per-account lock, in the same transaction as the inserts).
+        waiting (counted under a per-account lock, in the same transaction as the inserts), BatchOverQueueLimit
+        when `jobs` alone are more than that (waiting cannot help).
 
         `also(ids)` names one more statement (and its parameters) that commits in the same transaction
         as the jobs, e.g. the Idempotency-Key row holding the response that names these ids."""
+        if max_queued is not None and len(jobs) > max_queued:  # no wait would make room: not TooManyJobs' 429
+            raise BatchOverQueueLimit(
+                f"This submission has {len(jobs)} jobs, but an account may have at most {max_queued} jobs waiting to "
+                f"run on this server, so it can never be accepted whole. Split it into batches of at most {max_queued} "
+                "jobs and submit each once the previous ones have started.", limit=max_queued)
         ids = [str(uuid.uuid4()) for _ in jobs]
         stamp = now()
         rows = [
@@ -165,7 +172,7 @@ class JobStore:
                         raise TooManyJobs(
                             f"This account has {queued} jobs waiting to run and may have at most {max_queued}; "
                             f"this submission of {len(rows)} would pass that. Wait for some to start, or cancel "
-                            "some, then submit again.")
+                            "some, then submit again.", limit=max_queued, waiting=queued)
                 await tx.execute_many("insert_job", rows)
                 await tx.execute_many("insert_job_input", rows)
                 if also is not None:

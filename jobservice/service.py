@@ -31,6 +31,7 @@ from jobservice.errors import (
 from jobservice.idempotency import Idempotency
 from jobservice.inference import Inference
 from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
+from jobservice.labels import check_label
 from jobservice.modelspecs.base import ModelSpec, ValidatedJob
 from jobservice.modelspecs.registry import SPEC_MODULES
 from jobservice.paging import check_page
@@ -214,6 +215,7 @@ class JobService:
         spec = self._spec(item.model)
         if item.name is not None and len(item.name) > MAX_NAME_LENGTH:
             raise InvalidArgument(f"name is longer than {MAX_NAME_LENGTH} characters")
+        check_label("name", item.name)
         accepted = await spec.validate(item.sequence, item.params, AccountJobOutputs(self, account_id))
         return NewJob(model=item.model, name=item.name, request=accepted, cost=spec.info.cost_credits,
                       endpoint=endpoint)
@@ -303,6 +305,7 @@ class JobService:
         limit, offset = check_page(limit, offset)
         if name is not None and len(name) > MAX_NAME_LENGTH:
             raise InvalidArgument(f"name must be at most {MAX_NAME_LENGTH} characters (a job's name is), got {len(name)}")
+        check_label("name", name)  # no job's name holds one: a filter with one would only ever match nothing
         jobs, total = await self.jobs.page(account_id, status=status, model=model, name=name or None, limit=limit,
                                            offset=offset)
         return jobs, total, limit, offset

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -22,6 +21,7 @@ from jobservice import metrics, tracing
 from jobservice.accounts import Principal
 from jobservice.api_keys import KeyRecord
 from jobservice.credit_history import CreditEntry
+from jobservice.edge import call_request_id
 from jobservice.errors import InvalidArgument, PhonosError, RateLimited
 from jobservice.idempotency import REPLAYED_METADATA, Claim
 from jobservice.jobs import JobRecord
@@ -51,8 +51,7 @@ ClaimingHandler = Callable[[Principal, Claim | None], Awaitable[tuple[Message, "
 
 def _call_origin(metadata: Mapping[str, Any]) -> tuple[str, str]:
     """The call's request id (the gateway's, or a new one) and transport ("rest" via the gateway, else "grpc")."""
-    request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex)
-    return request_id, "rest" if metadata.get("x-phonos-transport") == "rest" else "grpc"
+    return call_request_id(metadata), "rest" if metadata.get("x-phonos-transport") == "rest" else "grpc"
 
 
 class Charge:
@@ -601,7 +600,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                             work: Callable[[dict[str, str]], Awaitable[Message]]) -> Message:
         """Error mapping without API-key auth, rate limits or usage (sessions authenticate themselves)."""
         metadata = {k: v for k, v in (context.invocation_metadata() or ())}
-        request_id = str(metadata.get("x-request-id") or uuid.uuid4().hex)
+        request_id = call_request_id(metadata)
         trailers = [("x-request-id", request_id)]
         try:
             refuse_nul(request)

@@ -14,6 +14,10 @@ from jobservice.idempotency import IdempotencyKeyReused
 
 TITLE_KEY = "phonos-error-title"
 REASON_KEY = "phonos-error-reason"
+# The account's cap on waiting jobs and its jobs waiting now, on the submissions that cap refuses (HTTP headers
+# X-Phonos-Queue-Limit and X-Phonos-Queue-Waiting: the error body keeps the documented two fields).
+QUEUE_LIMIT_KEY = "x-phonos-queue-limit"
+QUEUE_WAITING_KEY = "x-phonos-queue-waiting"
 
 _CODES: dict[type[errors.PhonosError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -52,4 +56,7 @@ def grpc_status(error: errors.PhonosError) -> tuple[grpc.StatusCode, list[tuple[
         metadata.append(("x-ratelimit-reset", str(error.reset_epoch_s)))
     if isinstance(error, errors.TooManyJobs):
         metadata.append(("retry-after", str(error.retry_after_s)))
+        metadata.append((QUEUE_WAITING_KEY, str(error.waiting)))
+    if isinstance(error, (errors.TooManyJobs, errors.BatchOverQueueLimit)):
+        metadata.append((QUEUE_LIMIT_KEY, str(error.limit)))
     return code, metadata

@@ -42,7 +42,8 @@ ERROR_TITLES = {400: "Invalid request", 401: "Unauthorized", 402: "Insufficient 
                 422: "Idempotency key reused", 429: "Rate limit exceeded", 500: "Internal server error",
                 503: "Service unavailable"}
 ERROR_WHEN = {
-    400: "Invalid parameters, query or body (unknown fields and query parameters included), or a wrong job state.",
+    400: "Invalid parameters, query or body (unknown fields and query parameters included), or a wrong job state; "
+         "also a batch with more jobs than the account may have waiting (`X-Phonos-Queue-Limit`: split it).",
     401: "Missing, malformed, unknown, revoked or expired API key.",
     403: "A read-only API key (or a dashboard call without its CSRF token) on a route that changes state.",
     402: "The balance cannot pay for the submission.",
@@ -53,10 +54,17 @@ ERROR_WHEN = {
     415: "A Content-Encoding other than gzip or deflate.",
     422: "The Idempotency-Key was used before with a different request.",
     429: "More requests than the key's limit per rolling minute, or (`Too many jobs`, on a submission) more jobs "
-         "waiting than the account may have; retry after `Retry-After` seconds.",
+         "waiting than the account may have (`X-Phonos-Queue-Limit`, `X-Phonos-Queue-Waiting`); retry after "
+         "`Retry-After` seconds.",
     500: "A bug; the message quotes a request id (also in X-Request-Id).",
     503: "Degraded: the body is the health report (which component is not ready).",
 }
+# On a submission the account's cap on waiting jobs refuses (README, Fair sharing): 429 Too many jobs, or 400 for
+# a batch larger than the cap by itself.
+_QUEUE_LIMIT = {"X-Phonos-Queue-Limit": {"schema": {"type": "integer"}, "description": "On a submission the cap "
+                "refuses: the account's cap on waiting jobs (PHONOS_MAX_QUEUED_PER_ACCOUNT)"}}
+QUEUE_HEADERS: dict[int, dict[str, Any]] = {400: _QUEUE_LIMIT, 429: {**_QUEUE_LIMIT, "X-Phonos-Queue-Waiting": {
+    "schema": {"type": "integer"}, "description": "Too many jobs: the account's jobs waiting to run now"}}}
 INT32 = {FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32}
 UINT32 = {FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32}
 INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_SINT64, FieldDescriptor.TYPE_SFIXED64,
@@ -285,7 +293,8 @@ class Generator:
             f"Error{status}": {
                 "description": f"{ERROR_TITLES[status]}: {ERROR_WHEN[status]}",
                 "headers": {"X-Request-Id": {"schema": {"type": "string"}},
-                            **({"Retry-After": {"schema": {"type": "integer"}}} if status == 429 else {})},
+                            **({"Retry-After": {"schema": {"type": "integer"}}} if status == 429 else {}),
+                            **QUEUE_HEADERS.get(status, {})},
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"},
                                                  "example": {"error": ERROR_TITLES[status], "message": "..."}}},
             }

@@ -143,7 +143,7 @@ def test_the_engine_refuses_malformed_complexes(engine: Engine) -> None:
     with pytest.raises(RequestError, match="sequence chain 2: the first record"):
         engine.predict(Request(sequence=COMPLEX, model_preset="multimer", msa_mode="a3m",
                                a3m=(f">q\n{CHAIN_A}\n", f">q\n{CHAIN_A}X\n")))
-    with pytest.raises(RequestError, match="chains separated by single ':'"):
+    with pytest.raises(RequestError, match="^sequence chain 2 is empty: put exactly one ':' between two chains"):
         engine.predict(Request(sequence=f"{CHAIN_A}::{CHAIN_B}", model_preset="multimer"))
     with pytest.raises(RequestError, match="complex has 2 chains and 51 residues"):
         engine.predict(Request(sequence=f"{QUERY}:{CHAIN_B[:10]}", model_preset="multimer"))

@@ -206,13 +206,22 @@ def test_engine_refuses_what_the_server_cannot_do(engine: Engine) -> None:
         engine.predict(Request(sequence="A" * 49))
     with pytest.raises(RequestError, match="first record"):
         serving.handle(engine, QUERY, json.dumps({"msa_mode": "a3m", "a3m": ">x\n" + "A" * len(QUERY)}), lambda: False)
-    with pytest.raises(RequestError, match="one-letter amino-acid codes"):
+    with pytest.raises(RequestError, match="^sequence contains invalid amino-acid letters: 1. Use the 20 standard"):
         serving.handle(engine, "MKT1", "{}", lambda: False)
     with pytest.raises(RequestError, match="unknown REQUEST fields"):
         serving.handle(engine, QUERY, json.dumps({"bogus": 1}), lambda: False)
     # before: folded, and every file had no atoms at all (AlphaFold builds none for X)
     with pytest.raises(RequestError, match="sequence is only X"):
         serving.handle(engine, "XXXXXX", "{}", lambda: False)
+    # before: the model's own check knew only the letters, so a direct Triton client folded a gene or an mRNA as a
+    # "protein" of Ala, Cys, Gly and Thr; the job service refused it. Now the same rule and words on both sides.
+    gene = "atgaaaacagcgtatattgcgaaacagcgt"
+    with pytest.raises(RequestError, match=r"^sequence looks like a DNA sequence \(only the letters A, C, G, T and N\): "
+                                           "this model folds proteins; translate"):
+        serving.handle(engine, gene, "{}", lambda: False)
+    with pytest.raises(RequestError, match=r"^sequence chain 2 looks like an RNA sequence"):
+        serving.handle(engine, f"{QUERY[:10]}:AUGAAAACAGCGUAUAUUGCG", json.dumps({"model_preset": "multimer"}),
+                       lambda: False)
 
 
 def test_residues_given_as_x_are_reported_with_what_the_files_hold(engine: Engine) -> None:

@@ -44,7 +44,7 @@ def test_force_field_residue_names_are_read_as_their_amino_acids() -> None:
 
 
 def test_selenomethionine_keeps_its_selenium_in_the_sd_slot() -> None:
-    lines = [line.replace("ATOM  ", "HETATM") for line in ATOMS if line[17:20] == "MET"]
+    lines = [line.replace("ATOM  ", "HETATM") if line[17:20] == "MET" else line for line in ATOMS]
     mse = [_rename(line, "MET", "MSE") for line in lines]
     mse = [line[:12] + "SE  " + line[16:76] + "SE" if line[12:16] == " SD " else line for line in mse]
     plain = receptor.featurize(_text(lines))
@@ -237,3 +237,17 @@ def test_a_chain_too_long_for_esm2_is_named_by_its_chain_id_in_json_words() -> N
              for n in range(1, 1024)]
     with pytest.raises(receptor.ReceptorError, match='^receptor chain "B" has 1023 residues; ESM-2 embeds at most 1022'):
         check_receptor(_text(lines))  # before: chain 'B' (Python's quotes; the API speaks JSON)
+
+
+@pytest.mark.parametrize("count", [1, 9])
+def test_a_receptor_of_fewer_than_ten_residues_is_refused_by_the_model_too(count: int) -> None:
+    """A direct Triton client meets the same rule as the API: featurisation refuses it, saying how many it found."""
+    lines = [line for line in ATOMS if line[21] == "A" and int(line[22:26]) <= count]
+    with pytest.raises(receptor.ReceptorError, match=rf"^protein has {count} amino-acid residues? with a CA atom "
+                                                      rf"\(chain \"A\": {count}\); DiffDock needs a protein receptor "
+                                                      r"of at least 10 "):
+        receptor.featurize(_text(lines))
+    ten = [line for line in ATOMS if line[21] == "A" and int(line[22:26]) <= 10]
+    assert receptor.featurize(_text(ten)).num_residues == 10
+    ca_only = [line for line in ten if line[12:16] == " CA "]  # a CA trace counts, as in the reference
+    assert check_receptor(_text(ca_only)).residues == 10

@@ -41,15 +41,14 @@ def test_heavy_atoms_follow_the_reference_slots(rec: receptor.Receptor) -> None:
 
 
 def test_modified_and_unknown_residues() -> None:
-    lines = [line for line in PDB.splitlines() if line.startswith("ATOM") and line[22:26].strip() in {"1", "2"}]
-    lines = [line for line in lines if line[21] == "A"]
+    lines = [line for line in PDB.splitlines() if line.startswith("ATOM") and line[21] == "A"]  # MKTAYIAK... (22)
     mse = [line.replace("MET", "MSE").replace("ATOM  ", "HETATM") if " MET " in line else line for line in lines]
     rec = receptor.featurize("\n".join(mse) + "\nEND\n")
-    assert rec.esm_sequences == {"A": "MK"}
-    assert rec.aa.tolist() == [12, 11]  # MSE is read as MET
+    assert rec.esm_sequences["A"].startswith("MKT")
+    assert rec.aa.tolist()[:2] == [12, 11]  # MSE is read as MET
     unk = [line.replace("MET", "UNK") for line in lines]
     rec = receptor.featurize("\n".join(unk) + "\nEND\n")
-    assert rec.esm_sequences == {"A": "GK"}  # non-standard → G for ESM
+    assert rec.esm_sequences["A"].startswith("GKT")  # non-standard → G for ESM
     assert rec.aa[0] == len(receptor.AMINO_ACIDS)  # misc
 
 

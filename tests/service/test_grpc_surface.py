@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -140,3 +143,44 @@ def test_two_authorization_entries_are_refused_as_the_http_edge_refuses_two_head
         assert watch.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert stub.GetAccount(pb.GetAccountRequest(), metadata=(("authorization", f"Bearer {first}"),)).jobs.total == 0
     assert service.client(first).balance() == service.client(second).balance() == 100
+
+
+def _refusal(call: Any) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as refused:
+        call()
+    return refused.value
+
+
+def test_every_grpc_refusal_carries_the_request_id_the_service_logs(service: InProcessService,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """A bad key (refused by the edge, before the servicer runs), a bad message and a servicer error all end
+    with an `x-request-id` trailer: the caller's own when sane, else a fresh one, as the HTTP edge does."""
+    caplog.set_level(logging.INFO, logger="jobservice.edge")
+    key = service.new_key()
+    channel, stub = service.grpc_stub()
+    predict = pb.PredictRequest(model="esmfold", sequence="MKTVRQERLK")
+    with channel:
+        bad_key = _refusal(lambda: stub.Predict(predict, metadata=(("authorization", "Bearer pk_not_a_key"),)))
+        assert bad_key.code() == grpc.StatusCode.UNAUTHENTICATED
+        fresh = dict(bad_key.trailing_metadata())["x-request-id"]
+        assert re.fullmatch(r"[0-9a-f]{32}", fresh)
+        assert any(getattr(r, "request_id", None) == fresh for r in caplog.records)  # the id the log line names
+        given = (("authorization", "Bearer pk_not_a_key"), ("x-request-id", "trace-42.a:b"))
+        assert dict(_refusal(lambda: stub.GetAccount(pb.GetAccountRequest(), metadata=given))
+                    .trailing_metadata())["x-request-id"] == "trace-42.a:b"
+        odd = (("authorization", "Bearer pk_not_a_key"), ("x-request-id", "two words"))  # not a token: replaced
+        assert re.fullmatch(r"[0-9a-f]{32}", dict(_refusal(lambda: stub.GetAccount(
+            pb.GetAccountRequest(), metadata=odd)).trailing_metadata())["x-request-id"])
+        watch = _refusal(lambda: next(iter(stub.WatchJobs(pb.WatchJobsRequest(), metadata=given))))
+        assert watch.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert dict(watch.trailing_metadata())["x-request-id"] == "trace-42.a:b"
+        auth = (("authorization", f"Bearer {key}"), ("x-request-id", "trace-43"))
+        invalid = _refusal(lambda: stub.Predict(pb.PredictRequest(model="nope", sequence="MK"), metadata=auth))
+        assert invalid.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert dict(invalid.trailing_metadata())["x-request-id"] == "trace-43"
+        raw = channel.unary_unary("/phonos.v1.PhonosService/GetAccount")  # bytes in, bytes out: undecodable
+        undecodable = _refusal(lambda: raw(b"\xff\xff", metadata=auth))
+        assert undecodable.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert dict(undecodable.trailing_metadata())["x-request-id"] == "trace-43"
+        _, ok = stub.GetAccount.with_call(pb.GetAccountRequest(), metadata=auth)
+        assert dict(ok.trailing_metadata())["x-request-id"] == "trace-43"

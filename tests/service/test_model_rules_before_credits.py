@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
 import pytest
 
+from phonos.v1 import phonos_pb2 as pb
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.integration
@@ -89,3 +91,33 @@ def test_an_mmcif_receptor_is_named_as_mmcif_and_costs_nothing(service: InProces
     assert body == {"error": "Invalid request", "message": "params.protein_pdb: protein PDB looks like mmCIF; send the "
                     "receptor in PDB format (e.g. `gemmi convert receptor.cif receptor.pdb`)"}
     assert service.inference.calls == []
+
+
+def _residues(count: int) -> str:
+    """The first `count` residues of chain A of the test receptor (every atom of each)."""
+    lines = [line for line in (DATA / "receptor_small.pdb").read_text().splitlines()
+             if line.startswith("ATOM") and line[21] == "A" and int(line[22:26]) <= count]
+    return "\n".join(lines) + "\nEND\n"
+
+
+def test_a_receptor_of_a_few_residues_is_refused_over_rest_and_grpc_and_costs_nothing(
+        service: InProcessService) -> None:
+    """Before: a 1-residue "receptor" was accepted and docked (a graph without edges, poses that mean nothing)."""
+    message = ("params.protein_pdb: protein has 1 amino-acid residue with a CA atom (chain \"A\": 1); DiffDock needs "
+               "a protein receptor of at least 10 (a peptide or a fragment has no pocket to dock into)")
+    body = refused(service, {"model": "diffdock", "sequence": ASPIRIN, "params": {"protein_pdb": _residues(1)}})
+    assert body == {"error": "Invalid request", "message": message}
+    body = refused(service, {"model": "diffdock", "sequence": ASPIRIN, "params": {"protein_pdb": _residues(9)}})
+    assert body["message"].startswith("params.protein_pdb: protein has 9 amino-acid residues with a CA atom")
+    key = service.new_key(credits=100)
+    request = pb.PredictRequest(model="diffdock", sequence=ASPIRIN)
+    request.params.update({"protein_pdb": _residues(1)})
+    channel, stub = service.grpc_stub()
+    with channel, pytest.raises(grpc.RpcError) as over_grpc:
+        stub.Predict(request, metadata=(("authorization", f"Bearer {key}"),), timeout=30)
+    assert over_grpc.value.code() == grpc.StatusCode.INVALID_ARGUMENT and over_grpc.value.details() == message
+    assert service.inference.calls == []
+    client = service.client(key)
+    ten = client.post("/v1/predict", json={"model": "diffdock", "sequence": ASPIRIN,
+                                           "params": {"protein_pdb": _residues(10)}})
+    assert ten.status_code == 200, ten.text

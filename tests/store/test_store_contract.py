@@ -15,6 +15,7 @@ import pytest
 
 from jobservice.accounts import Accounts
 from jobservice.errors import (
+    BatchOverQueueLimit,
     Conflict,
     InsufficientCredits,
     InvalidArgument,
@@ -132,6 +133,25 @@ def test_the_queued_jobs_limit_refuses_a_submission_whole_even_when_submissions_
         assert sum(isinstance(o, list) for o in outcomes) == 2
         assert all(isinstance(o, (list, TooManyJobs)) for o in outcomes)
         assert await balance(store, who) == 960
+
+    run(scenario)
+
+
+def test_a_submission_larger_than_the_queued_jobs_limit_is_invalid_not_too_many(
+        run: Callable[[Scenario], None]) -> None:
+    """No wait makes room for 4 jobs under a cap of 3: BatchOverQueueLimit (a 400), not TooManyJobs (a 429 that has
+    clients wait in vain), even with nothing waiting; nothing is stored or charged."""
+    async def scenario(store: Store) -> None:
+        jobs, who = JobStore(store), await account(store, credits=1000)
+        with pytest.raises(BatchOverQueueLimit, match=r"has 4 jobs, but an account may have at most 3 .* Split it "
+                                                      r"into batches of at most 3 jobs") as refused:
+            await jobs.submit(who, [job()] * 4, max_queued=3)
+        assert refused.value.limit == 3 and isinstance(refused.value, InvalidArgument)
+        assert await balance(store, who) == 1000 and (await jobs.counts(who)).total == 0
+        await jobs.submit(who, [job()] * 3, max_queued=3)  # exactly the cap fits
+        with pytest.raises(TooManyJobs) as full:
+            await jobs.submit(who, [job()], max_queued=3)
+        assert (full.value.limit, full.value.waiting) == (3, 3)
 
     run(scenario)
 

@@ -59,6 +59,8 @@ def test_the_grpc_status_table_is_the_gateways() -> None:
     ("UNAUTHENTICATED", {"phonos-error-title": "Unauthorized"}, errors.AuthenticationError, 401),
     ("RESOURCE_EXHAUSTED", {"phonos-error-title": "Rate limit exceeded", "retry-after": "7"}, errors.RateLimitError, 429),
     ("RESOURCE_EXHAUSTED", {"phonos-error-title": "Too many jobs", "retry-after": "7"}, errors.QueueFullError, 429),
+    ("INVALID_ARGUMENT", {"phonos-error-title": "Invalid request", "x-phonos-queue-limit": "3"},
+     errors.BatchTooLargeError, 400),
     ("RESOURCE_EXHAUSTED", {"phonos-error-title": "Request too large"}, errors.BadRequestError, 413),
     ("RESOURCE_EXHAUSTED", {}, errors.BadRequestError, 413),  # grpc's own message-size refusal
     ("UNAVAILABLE", {"phonos-error-title": "Service unavailable"}, errors.InternalServerError, 503),
@@ -194,6 +196,22 @@ def test_a_full_job_queue_is_told_apart_from_the_rate_limit(caplog: pytest.LogCa
     tries = Tries(limited=3, limited_s=90.0)  # the budget is shared: a 4th wait of 30 s would pass 100
     with pytest.raises(errors.QueueFullError):
         policy.delay(submit, full, tries)
+
+
+def test_a_batch_larger_than_the_queue_limit_is_not_waited_for_and_says_the_limit() -> None:
+    """The server's 400 for a batch no wait would let in carries X-Phonos-Queue-Limit: the SDK raises it at once
+    (no retry budget spent) as BatchTooLargeError with the limit; a full queue's 429 says both numbers."""
+    too_large = errors.from_response(400, {"error": "Invalid request", "message": "This submission has 4 jobs, ..."},
+                                     {"x-phonos-queue-limit": "3", "x-request-id": "r1"})
+    assert type(too_large) is errors.BatchTooLargeError and isinstance(too_large, errors.BadRequestError)
+    assert too_large.queue_limit == 3 and too_large.exit_code == 8
+    with pytest.raises(errors.BatchTooLargeError):
+        RetryPolicy(max_retries=5).delay(calls.submit_batch([], None), too_large, Tries())
+    plain = errors.from_response(400, {"error": "Invalid request", "message": "no"}, {})
+    assert type(plain) is errors.BadRequestError
+    full = errors.from_response(429, QUEUE_FULL, {"retry-after": "30", "x-phonos-queue-limit": "3",
+                                                  "x-phonos-queue-waiting": "2"})
+    assert isinstance(full, errors.QueueFullError) and (full.queue_limit, full.queue_waiting) == (3, 2)
 
 
 def test_a_delete_whose_answer_was_lost_reads_as_the_servers_answer() -> None:

@@ -8,6 +8,7 @@ from phonos_client.errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BatchTooLargeError,
     ConflictError,
     GoneError,
     IdempotencyError,
@@ -42,7 +43,7 @@ from phonos_client.models import (
 __version__ = "0.1.0"
 __all__ = [
     "APIConnectionError", "APIStatusError", "APITimeoutError", "Account", "ApiKey", "AsyncClient", "AuthenticationError",
-    "BadRequestError", "Batch", "BatchItem", "Cancellation", "Client", "ConflictError", "Deletion", "DeliveryPage", "Download",
+    "BadRequestError", "Batch", "BatchItem", "BatchTooLargeError", "Cancellation", "Client", "ConflictError", "Deletion", "DeliveryPage", "Download",
     "GoneError",
     "IdempotencyError", "InsufficientCreditsError", "InternalServerError", "Job", "JobEvent", "JobPage",
     "MissingExtraError", "NotFoundError", "PermissionDeniedError", "PhonosError", "Progress", "QueueFullError", "RateLimitError", "Submission",

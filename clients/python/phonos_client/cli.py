@@ -48,7 +48,7 @@ from phonos_client.inputs import (
     sequences_from,
     unique,
 )
-from phonos_client.models import CreditEntry, Job, WebhookDelivery
+from phonos_client.models import BatchItem, CreditEntry, Job, WebhookDelivery
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 
 # The command's own exit codes; a failed call exits with its error's `exit_code` (errors.py: 3 authentication,
@@ -134,8 +134,8 @@ async def submit(client: AsyncClient, model: str, records: list[Record], params:
         chunk = records[start:start + BATCH_SIZE]
         items = [{"model": model, "sequence": r.text, "name": r.id, "params": {**params, **(extra or {})}}
                  for r in chunk]
-        batch = await client.submit_batch(items)
-        for record, item in zip(chunk, batch.results, strict=True):
+        results = await submit_in_parts(client, items)
+        for record, item in zip(chunk, results, strict=True):
             if item.success and item.job_id:
                 session.job_ids.append(item.job_id)
                 outcomes.append(Outcome(record.id, item.job_id, "pending"))
@@ -153,6 +153,25 @@ def refusal_exit_code(title: str | None) -> int:
     one the same record sent alone would have given: "Invalid request" is 8, "Not found" (dock's protein job) 4."""
     status = _STATUS_BY_TITLE.get(title or "", 400)
     return errors.from_response(status, {"error": title, "message": ""}, {}).exit_code
+
+
+async def submit_in_parts(client: AsyncClient, items: list[dict[str, Any]]) -> list[BatchItem]:
+    """One batch's results; a batch larger than the account's cap on waiting jobs (which the server refuses as
+    a 400 that no wait would change) goes in parts of at most the cap, one after another, each waiting its
+    turn (a 429 "Too many jobs" while the earlier parts are still waiting: the SDK waits it out)."""
+    try:
+        return list((await client.submit_batch(items)).results)
+    except errors.BatchTooLargeError as exc:
+        part = exc.queue_limit
+        if not 0 < part < len(items):
+            raise
+        logging.getLogger("phonos_client").info(
+            "this server lets an account have at most %d jobs waiting: submitting these %d in parts of %d",
+            part, len(items), part)
+        results: list[BatchItem] = []
+        for start in range(0, len(items), part):
+            results += (await client.submit_batch(items[start:start + part])).results
+        return results
 
 
 async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display, out: Path | None,

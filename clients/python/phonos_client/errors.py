@@ -93,8 +93,30 @@ class QueueFullError(RateLimitError):
     """A submission refused because the account has as many jobs waiting to run as the server allows (429, error
     "Too many jobs"): not the key's request rate; it frees as the account's jobs start (or are cancelled)."""
 
+    @property
+    def queue_limit(self) -> int | None:
+        """The account's cap on waiting jobs (X-Phonos-Queue-Limit), when the server said it."""
+        return None if self.body is None else self.body.get("queue_limit")
+
+    @property
+    def queue_waiting(self) -> int | None:
+        """The account's jobs waiting now (X-Phonos-Queue-Waiting), when the server said it."""
+        return None if self.body is None else self.body.get("queue_waiting")
+
+
+class BatchTooLargeError(BadRequestError):
+    """A batch with more jobs than the account may have waiting at all (400 with X-Phonos-Queue-Limit): it can never
+    be accepted whole, so it is not retried; submit it in parts of at most `queue_limit` jobs (`phonos fold` does)."""
+
+    @property
+    def queue_limit(self) -> int:
+        return int(self.body["queue_limit"])
+
 
 QUEUE_FULL_TITLE = "Too many jobs"  # the body's `error` of that 429 (jobservice/errors.py TooManyJobs.title)
+# The numbers the server sends with a submission its cap on waiting jobs refuses (HTTP headers; over gRPC trailing
+# metadata of the same names, jobservice/status_map.py), read into the error's `body` under these keys.
+QUEUE_HEADERS = {"queue_limit": "x-phonos-queue-limit", "queue_waiting": "x-phonos-queue-waiting"}
 
 
 class InternalServerError(APIStatusError):
@@ -126,6 +148,12 @@ def from_response(status: int, body: Any, headers: Mapping[str, str]) -> APIStat
             extra["retry_after"] = float(retry_after)
         except ValueError:
             pass
+    for field, header in QUEUE_HEADERS.items():
+        value = headers.get(header, "")
+        if value.isdigit():
+            extra[field] = int(value)
+    if kind is BadRequestError and "queue_limit" in extra:
+        kind = BatchTooLargeError
     return kind(message, status=status, error=error, request_id=headers.get("x-request-id"), body=extra)
 
 

@@ -22,9 +22,8 @@ from phonos_config.json_text import json_value_text
 from phonos_config.relax import RELAX_MODES
 from phonos_models.common.chains import ChainLayout
 from phonos_models.common.errors import BadInput
-from phonos_models.common.letters import PROTEIN_LETTERS
+from phonos_models.common.letters import chains_message
 from phonos_models.common.requests import request_fields
-from phonos_models.common.unknown import only_unknown_message
 
 
 class RequestError(BadInput):
@@ -81,12 +80,13 @@ class Request:
 
     def check(self) -> None:
         chains = self.layout.sequences
-        if not all(chains) or not set(self.layout.residues) <= PROTEIN_LETTERS:
-            raise RequestError("sequence must be one-letter amino-acid codes (the 20 standard ones and X), "
-                               "chains separated by single ':'")
-        only_x = only_unknown_message(chains)
-        if only_x:  # AlphaFold2 builds no atoms for X: the chain would be missing from every file
-            raise RequestError(only_x)
+        # The job service's rule and words, as ESMFold's (phonos_models.common.letters): an empty chain, a DNA/RNA
+        # sequence (T, G, C, A are amino acids too: a pasted gene would fold as a meaningless protein), letters
+        # AlphaFold2 has no residue type for, a chain of only X (it builds no atoms for X: the chain would be
+        # missing from every file). Triton can be called directly, without the job service's check.
+        problem = chains_message(chains)
+        if problem:
+            raise RequestError(problem)
         if len(chains) > MAX_CHAINS:
             raise RequestError(f"at most {MAX_CHAINS} chains, got {len(chains)}")
         if self.model_preset not in PRESETS:

@@ -22,6 +22,12 @@ from .receptor_prep import ReceptorError, is_protein_residue, read_structure_wit
 MIN_HEAVY_ATOMS = 2  # one atom: every ligand-centre vector is zero and the score model returns NaN
 MAX_HEAVY_ATOMS = 150  # larger "ligands" are peptides/macromolecules; DiffDock is not trained on them
 MAX_RESIDUES = 3000  # the reference refuses larger receptors
+# Fewer residues are a peptide or a fragment, not a receptor: no pocket for a ligand to dock into. Nothing in
+# the featurisation fails below it (a residue is a node when it has a CA, the kNN graph links up to 24 of
+# them, and 1 residue gives a graph without edges), so DiffDock "docks" into anything, and the poses and
+# confidences mean nothing; PDBBind, which it was trained on, holds proteins of dozens of residues and more.
+# Counted as the model's nodes are: amino acids with a CA (a CA-only trace counts, as in the reference).
+MIN_RESIDUES = 10
 MAX_CHAIN_LENGTH = 1022  # ESM-2's positional limit per chain (the reference truncates and then fails)
 
 
@@ -143,6 +149,12 @@ def check_receptor(pdb_text: str) -> ReceptorSummary:
     if total == 0:
         raise ReceptorError(
             "protein PDB contains no amino-acid residues with a CA atom; DiffDock needs a protein receptor"
+        )
+    if total < MIN_RESIDUES:
+        found = ", ".join(f"chain {json_value_text(label)}: {count}" for label, count in chains.items())
+        raise ReceptorError(
+            f"protein has {total} amino-acid residue{'s' if total != 1 else ''} with a CA atom ({found}); DiffDock "
+            f"needs a protein receptor of at least {MIN_RESIDUES} (a peptide or a fragment has no pocket to dock into)"
         )
     if total > MAX_RESIDUES:
         raise ReceptorError(f"protein has {total} residues; at most {MAX_RESIDUES} are supported")

@@ -12,19 +12,20 @@ export const title = 'API keys';
 const MAX_NAME = 100; // the job service's MAX_KEY_NAME
 const EXPIRY_CHOICES = [['', 'Never'], ['30', 'In 30 days'], ['90', 'In 90 days'], ['365', 'In 1 year']];
 
-/** A key's scope and expiry as the table shows them: "read-only" / "full access", "expires <date>" / "expired";
- * a key not revoked has "Change expiry" (an expired key works again once its new expiry is in the future). */
-function accessCell(key, saveExpiry) {
+/** A key's scope and expiry, a line under its name: "read-only" / "full access", "expires <date>" / "expired";
+ * a key not revoked has "Change" (an expired key works again once its new expiry is in the future). Under the
+ * name rather than a column of its own: beside the sidebar at 1024 px a seventh column left the names ~160 px. */
+function accessLine(key, saveExpiry) {
   const scope = key.scope === 'read_only'
     ? h('span', {class: 'pill read-only', 'data-field': 'scope'}, 'read-only')
     : h('span', {class: 'muted', 'data-field': 'scope'}, 'full access');
   let expiry = h('span', {class: 'small muted', 'data-field': 'expiry'}, 'never expires');
   if (key.expired) expiry = h('span', {class: 'pill expired', 'data-field': 'expiry', title: dateTime(key.expires_at)}, 'expired');
   else if (key.expires_at) expiry = h('span', {class: 'small', 'data-field': 'expiry', title: dateTime(key.expires_at)}, `expires ${dateTime(key.expires_at)}`);
-  const cell = h('td', {'data-label': 'Access'});
+  const cell = h('div', {class: 'access-line'});
   const show = () => replace(cell, h('div', {class: 'access'}, scope, expiry, key.revoked ? null
     : h('button', {class: 'btn link small', type: 'button', 'data-action': 'expiry', on: {click: edit},
-      'aria-label': `Change when ${key.name || key.key_id} expires`}, key.expired ? 'Renew' : 'Change expiry')));
+      'aria-label': `Change when ${key.name || key.key_id} expires`}, key.expired ? 'Renew' : 'Change')));
   function edit() {
     const choice = h('select', {'data-field': 'new-expiry', 'aria-label': 'Expires'},
       EXPIRY_CHOICES.map(([value, label]) => h('option', {value}, label)));
@@ -134,11 +135,12 @@ export async function render(main) {
 
   function nameCell(key) {
     const cell = h('td', {class: 'name', 'data-label': 'Key'});
+    const access = accessLine(key, saveExpiry);
     const show = () => replace(cell, h('span', {}, key.name || 'Unnamed key'),
       key.revoked ? null : h('button', {class: 'btn link small rename', type: 'button', 'data-action': 'rename',
         'aria-label': `Rename ${key.name || key.key_id}`, on: {click: edit}}, 'Rename'),
       // The secret's first characters (what a person finds in a script) beside the id the API and CLI use.
-      h('span', {class: 'id'}, h('span', {'data-field': 'prefix'}, `${key.prefix}…`), ` · ${key.key_id}`));
+      h('span', {class: 'id'}, h('span', {'data-field': 'prefix'}, `${key.prefix}…`), ` · ${key.key_id}`), access);
     function edit() {
       const input = h('input', {type: 'text', value: key.name || '', maxlength: MAX_NAME, 'data-field': 'name',
         'aria-label': 'Key name', on: {keydown: (event) => {
@@ -178,13 +180,12 @@ export async function render(main) {
     }
     replace(listCard, h('div', {class: 'card-head'}, h('h2', {}, 'Keys'), h('span', {class: 'hint'}, `${active} active · up to ${max} requests/min each`)),
       h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked', id: 'keys-table'},
-        h('thead', {}, h('tr', {}, ['Key', 'Access', 'Created', 'Last used', 'Rate limit', ''].map((c) => h('th', {}, c)))),
+        h('thead', {}, h('tr', {}, ['Key', 'Created', 'Last used', 'Rate limit', ''].map((c) => h('th', {}, c)))),
         h('tbody', {}, keys.map((key) => {
           const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, class: 'limit', disabled: key.revoked, 'aria-label': 'Rate limit'});
           const note = h('div', {});
           return h('tr', {'data-key-id': key.key_id, 'data-revoked': String(key.revoked)},
             nameCell(key),
-            accessCell(key, saveExpiry),
             h('td', {'data-label': 'Created', title: dateTime(key.created_at)}, ago(key.created_at)),
             h('td', {'data-label': 'Last used', title: key.last_used_at ? dateTime(key.last_used_at) : ''}, key.last_used_at ? ago(key.last_used_at) : h('span', {class: 'muted'}, 'never')),
             h('td', {'data-label': 'Rate limit'}, key.revoked ? `${key.rate_limit}/min` : h('div', {class: 'row'}, input,
