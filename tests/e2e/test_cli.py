@@ -160,7 +160,9 @@ def test_watching_a_finished_job_in_a_terminal_shows_it_finished(service: InProc
 def test_watching_every_job_names_each_one_until_ctrl_c(service: InProcessService) -> None:
     key = service.new_key()
     service.inference.script("esmfold", Slow(3))
-    job_id = service.client(key).predict(name="kinase\x1b[2J 1").json()["job_id"]  # active: in the opening snapshot
+    # active: in the opening snapshot. (A name with an escape sequence is a 400 now, jobservice/labels.py; one kept
+    # from before is shown, not run: tests/unit/test_client_cli_text.py.)
+    job_id = service.client(key).predict(name="kinase 1").json()["job_id"]
     watching = subprocess.Popen([sys.executable, "-m", "phonos_client", "jobs", "watch"], env=env_for(service, key),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -170,7 +172,7 @@ def test_watching_every_job_names_each_one_until_ctrl_c(service: InProcessServic
     finally:
         watching.send_signal(signal.SIGINT)
         watching.communicate(timeout=30)
-    assert first.startswith(f"{job_id} (kinase?[2J 1): ")  # which job, by its name too (escapes shown, not run)
+    assert first.startswith(f"{job_id} (kinase 1): ")  # which job, by its name too
 
 
 def test_without_a_terminal_progress_is_plain_lines(service: InProcessService, tmp_path: Path) -> None:
