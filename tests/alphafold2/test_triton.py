@@ -18,10 +18,12 @@ import numpy as np
 import pytest
 from af2_helpers import QUERY, mutate, settings_env
 from phonos_models.common.result_files import ModelResult
+from playwright.sync_api import expect, sync_playwright
 
 from jobservice.inference import InvalidModelInput, Tensor
 from jobservice.modelspecs.alphafold2 import build_spec
 from launcher.triton import TritonProcess
+from tests.dashboard.pages_helpers import CHROMIUM, CHROMIUM_ARGS, Watched, make_user, shot, sign_in
 from tests.support import cancel_after, infer_through_the_port
 
 pytestmark = pytest.mark.e2e
@@ -130,6 +132,43 @@ def test_end_to_end_through_the_public_api(triton: object, service_factory: type
     relaxed_cif = gemmi.cif.read_string(client.get(complex_job["download_url"], params={"format": "relaxed_cif"}).text)
     assert sorted(set(relaxed_cif.sole_block().find_loop("_atom_site.auth_asym_id"))) == ["A", "B"]
     assert client.balance() == 70
+
+
+def test_the_job_page_superposes_the_jobs_second_ranked_model_on_the_first(triton: object,
+                                                                           service_factory: type) -> None:
+    """The dashboard's Compare card offers an AlphaFold2 job's other ranked models; `?compare=rank_2_pdb` opens
+    with rank 2 superposed on rank 1, and the Cα RMSD shown is numpy's Kabsch over the two downloaded files."""
+    service = service_factory.start(triton.grpc_url, PHONOS_MODELS="alphafold2", **settings_env())  # type: ignore[attr-defined]
+    user = make_user(service, "rae")
+    client = service.client(user.api_key)
+    submitted = client.post("/v1/predict", json={"model": "alphafold2", "sequence": QUERY, "name": "two models",
+                                                 "params": {"num_models": 2, "num_recycles": 0}})
+    assert submitted.status_code == 200, submitted.text
+    job = client.wait_for(submitted.json()["job_id"], timeout_s=420)
+    assert job["status"] == "completed" and "rank_2_pdb" in job["formats"], job
+    first, second = (np.array([[float(line[30:38]), float(line[38:46]), float(line[46:54])]
+                               for line in client.get(job["download_url"], params={"format": fmt}).text.splitlines()
+                               if line.startswith("ATOM") and line[12:16].strip() == "CA"])
+                     for fmt in ("pdb", "rank_2_pdb"))
+    p, q = second - second.mean(0), first - first.mean(0)
+    u, _, vt = np.linalg.svd(p.T @ q)
+    rmsd = float(np.sqrt(((p @ (u @ np.diag([1, 1, np.sign(np.linalg.det(u @ vt))]) @ vt) - q) ** 2).sum(1).mean()))
+
+    watched = Watched()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = sign_in(browser, service, user, watched)
+            page.goto(f"{service.base_url}/jobs/{job['job_id']}?compare=rank_2_pdb")
+            expect(page.locator("#compare-rmsd .value")).to_have_text(f"{rmsd:.2f} Å", timeout=60_000)
+            expect(page.locator("#compare-legend")).to_contain_text("Compared: Rank 2 of this job")
+            expect(page.locator("#compare-with optgroup").first.locator("option")).to_have_text(["Rank 2 of this job"])
+            assert 0 < float(page.locator("#compare-tm .value").inner_text()) <= 1
+            expect(page.locator("#compare-identity .value")).to_have_text("Same")
+            shot(page, "40-job-compare-ranks")
+        finally:
+            browser.close()
+    assert watched.problems() == [], watched.problems()
 
 
 def test_cancelling_a_running_request_stops_its_compute(triton: object) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Browser, Dialog, Page
 
 from jobservice import admin
-from tests.support import REPO, ServiceProcess
+from tests.support import REPO, InProcessService, ServiceProcess
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
@@ -34,6 +36,20 @@ class Watched:
 
     def problems(self) -> list[str]:
         return [e for e in self.errors if "Refused to" in e or e.startswith("pageerror")]
+
+
+def in_process_service(name: str, env: Mapping[str, str] | None = None) -> Callable[..., Iterator[InProcessService]]:
+    """A module's `service` fixture: a job service on the inference twin (no Triton, no model), with `env`
+    settings, in a data directory of its own; for pages that need the API and the forms, not a model's result.
+    Use as `service = in_process_service("name", {...})` at a test module's top level."""
+
+    @pytest.fixture(scope="module")
+    def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
+        process = InProcessService(Path(tmp_path_factory.mktemp(name)) / "var", dict(env or {}))
+        yield process
+        process.stop()
+
+    return service
 
 
 def make_user(service: ServiceProcess, username: str) -> User:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -258,7 +259,7 @@ def ca_coordinates(pdb: str) -> np.ndarray:
 
 
 def test_compare_superposes_another_fold_on_this_one_and_scores_it(
-    ada_page: tuple[Page, Watched], service: ServiceProcess, ada: User, folded: dict[str, Any]
+    ada_page: tuple[Page, Watched], service: ServiceProcess, ada: User, folded: dict[str, Any], tmp_path: Path
 ) -> None:
     page, _ = ada_page
     api = service.client(ada.api_key)
@@ -298,6 +299,22 @@ def test_compare_superposes_another_fold_on_this_one_and_scores_it(
     assert "compare=" not in page.url
     page.wait_for_timeout(300)
     assert purple_fraction(page.locator("#viewer").screenshot()) < 1e-4
+    # A PDB file from the person's computer: this job's own structure, turned and moved, superposes exactly.
+    turn = np.array([[0.36, 0.48, -0.8], [-0.8, 0.6, 0.0], [0.48, 0.64, 0.6]])  # a rotation (orthonormal rows)
+    lines = []
+    for line in api.get(f"/v1/jobs/{folded['job_id']}/download", params={"format": "pdb"}).text.splitlines():
+        if line.startswith("ATOM"):
+            x, y, z = turn @ np.array([float(line[30:38]), float(line[38:46]), float(line[46:54])]) + [40.0, -5.0, 12.0]
+            line = f"{line[:30]}{x:8.3f}{y:8.3f}{z:8.3f}{line[54:]}"
+        lines.append(line)
+    (tmp_path / "turned.pdb").write_text("\n".join(lines) + "\n")
+    page.set_input_files("#compare-file", str(tmp_path / "turned.pdb"))
+    expect(page.locator("#compare-legend")).to_contain_text("Compared: file turned.pdb")
+    expect(page.locator("#compare-tm .value")).to_have_text("1.000")
+    expect(page.locator("#compare-rmsd .value")).to_have_text("0.00 Å")
+    expect(page.locator("#compare-identity .value")).to_have_text("Same")
+    assert "compare=" not in page.url  # a file cannot be linked
+
     page.goto(f"{service.base_url}/jobs/{folded['job_id']}?compare=not-a-job")  # a stale or foreign link
     expect(page.locator("#compare-missing")).to_contain_text("is not one of your completed ESMFold or AlphaFold2 jobs")
     page.set_viewport_size({"width": 390, "height": 844})

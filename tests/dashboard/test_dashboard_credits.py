@@ -5,7 +5,8 @@ next page. A job service on the inference twin (the page only reads the history)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import csv
+import io
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from jobservice import admin
-from tests.dashboard.pages_helpers import Watched, make_user, shot, sign_in
+from tests.dashboard.pages_helpers import Watched, in_process_service, make_user, shot, sign_in
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.e2e
@@ -22,11 +23,7 @@ PHONE = {"width": 390, "height": 844}
 SEQ = "MKTVRQERLKSIVRILERSKEPV"
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
-    process = InProcessService(Path(tmp_path_factory.mktemp("credits")) / "var", {})
-    yield process
-    process.stop()
+service = in_process_service("credits")
 
 
 def test_the_account_page_shows_the_credit_history_and_pages_to_older_entries(browser: Browser,
@@ -75,5 +72,47 @@ def test_the_account_page_shows_the_credit_history_and_pages_to_older_entries(br
     shot(page, "31-account-credit-history-phone")
     linked.click()
     page.wait_for_url(f"**/jobs/{jobs[-2]}")
+    assert watched.problems() == []
+    page.context.close()
+
+
+def test_the_credit_history_and_the_daily_usage_download_as_csv(browser: Browser, service: InProcessService) -> None:
+    """Every entry (all pages) as CSV, a note a spreadsheet would run as a formula made inert; the usage page's
+    days as CSV, adding up to the API's totals."""
+    dirk = make_user(service, "dirk")  # type: ignore[arg-type]
+    client = service.client(dirk.api_key)
+    for _ in range(12):  # 12 batches of 10: 120 charges, more than one page of 100
+        client.post("/v1/batch", json={"jobs": [{"model": "esmfold", "sequence": SEQ}] * 10})
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, admin.add_credits(service.settings, username="dirk", amount=50,
+                                                   note='=HYPERLINK("http://x","grant, Q4")')).result()
+    account = client.get("/v1/account").json()
+
+    watched = Watched()
+    page = sign_in(browser, service, dirk, watched)  # type: ignore[arg-type]
+    page.goto(f"{service.base_url}/account")
+    expect(page.locator("#credit-history-body tr")).to_have_count(20)
+    with page.expect_download() as download:
+        page.click("#credit-history-csv")
+    assert download.value.suggested_filename.startswith("phonos-credits-dirk-")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+    assert len(rows) == 122  # the opening balance, 120 charges, the grant
+    assert list(rows[0]) == ["entry_id", "created_at", "kind", "amount", "balance_after", "job_id", "job_deleted", "note"]
+    assert rows[0]["note"] == "'=HYPERLINK(\"http://x\",\"grant, Q4\")" and rows[0]["amount"] == "50"
+    assert rows[-1]["note"] == "opening balance"
+    assert sum(int(r["amount"]) for r in rows) == int(rows[0]["balance_after"]) == account["credits"]["balance"]
+    assert len({r["entry_id"] for r in rows}) == 122
+
+    page.goto(f"{service.base_url}/usage?days=7")
+    expect(page.locator("#usage-csv")).to_be_enabled()
+    with page.expect_download() as download:
+        page.click("#usage-csv")
+    days = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+    usage = client.get("/v1/usage", params={"days": 7}).json()
+    assert [d["date"] for d in days][-1] == usage["period"]["end_date"] and len(days) == 7
+    assert sum(int(d["credits_used"]) for d in days) == usage["totals"]["credits_used"] > 0
+    page.set_viewport_size(PHONE)  # the period picker and the button share the header on a phone
+    shot(page, "43-usage-csv-phone", full_page=False)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert watched.problems() == []
     page.context.close()

@@ -5,14 +5,12 @@ at phone width. A job service on the inference twin (no model runs), in this mod
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.dashboard.pages_helpers import Watched, make_user, shot, sign_in
+from tests.dashboard.pages_helpers import Watched, in_process_service, make_user, shot, sign_in
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.e2e
@@ -21,11 +19,7 @@ PHONE = {"width": 390, "height": 844}
 DAY_S = 86400
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
-    process = InProcessService(Path(tmp_path_factory.mktemp("key-access")) / "var", {})
-    yield process
-    process.stop()
+service = in_process_service("key-access")
 
 
 def test_create_a_read_only_key_that_expires_and_see_its_access_in_the_table(browser: Browser,

@@ -6,24 +6,18 @@ so that its retention setting and sweep touch no other browser test's service.""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
 from jobservice.result_retention import DAY_S
-from tests.dashboard.pages_helpers import Watched, make_user, shot, sign_in
+from tests.dashboard.pages_helpers import Watched, in_process_service, make_user, shot, sign_in
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
-    process = InProcessService(Path(tmp_path_factory.mktemp("retention")) / "var", {"PHONOS_RESULT_RETENTION_DAYS": "30"})
-    yield process
-    process.stop()
+service = in_process_service("retention", {"PHONOS_RESULT_RETENTION_DAYS": "30"})
 
 
 def test_a_job_whose_results_were_deleted_says_so_and_keeps_its_scores(browser: Browser,

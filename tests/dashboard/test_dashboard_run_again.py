@@ -4,13 +4,12 @@ serving all three models (the form and the API only), in this module alone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.dashboard.pages_helpers import Watched, make_user, shot, sign_in
+from tests.dashboard.pages_helpers import Watched, in_process_service, make_user, shot, sign_in
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.e2e
@@ -20,12 +19,7 @@ PDB = (Path(__file__).parents[1] / "diffdock" / "data" / "receptor_small.pdb").r
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
-    process = InProcessService(Path(tmp_path_factory.mktemp("again")) / "var",
-                               {"PHONOS_MODELS": "esmfold,alphafold2,diffdock"})
-    yield process
-    process.stop()
+service = in_process_service("again", {"PHONOS_MODELS": "esmfold,alphafold2,diffdock"})
 
 
 def test_run_again_fills_the_form_from_the_jobs_request(browser: Browser, service: InProcessService) -> None:

@@ -4,13 +4,12 @@ A job service on the inference twin serving AlphaFold2 (no Triton needed for the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.dashboard.pages_helpers import Watched, make_user, shot, sign_in
+from tests.dashboard.pages_helpers import Watched, in_process_service, make_user, shot, sign_in
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.e2e
@@ -18,11 +17,7 @@ pytestmark = pytest.mark.e2e
 SEQ = "MKTVRQERLKSIVRILERSKEPV"
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
-    process = InProcessService(Path(tmp_path_factory.mktemp("af2form")) / "var", {"PHONOS_MODELS": "esmfold,alphafold2"})
-    yield process
-    process.stop()
+service = in_process_service("af2form", {"PHONOS_MODELS": "esmfold,alphafold2"})
 
 
 def test_the_a3m_upload_shows_only_with_the_msa_modes_that_read_one(browser: Browser, service: InProcessService,

@@ -5,13 +5,10 @@ form and the API, in this module alone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.dashboard.pages_helpers import Watched, make_user, shot, sign_in
+from tests.dashboard.pages_helpers import Watched, in_process_service, make_user, shot, sign_in
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.e2e
@@ -19,11 +16,7 @@ pytestmark = pytest.mark.e2e
 SEQUENCES = ["MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", "GSHMSLFDFFKNKGS", "MADEEKLPPGWEKRMSRSSGRVYYFNHITNASQWERPSG"]
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
-    process = InProcessService(Path(tmp_path_factory.mktemp("fasta")) / "var", {"PHONOS_MODELS": "esmfold"})
-    yield process
-    process.stop()
+service = in_process_service("fasta", {"PHONOS_MODELS": "esmfold"})
 
 
 def test_a_multi_record_fasta_becomes_one_job_per_record(browser: Browser, service: InProcessService) -> None:

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.dashboard.pages_helpers import Watched, open_page
+from tests.dashboard.pages_helpers import Watched, in_process_service, open_page
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.e2e
@@ -25,11 +24,7 @@ THREE = {"A": "ALA", "C": "CYS", "D": "ASP", "E": "GLU", "F": "PHE", "G": "GLY",
          "W": "TRP", "Y": "TYR"}
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
-    process = InProcessService(Path(tmp_path_factory.mktemp("superpose")) / "var", {"PHONOS_MODELS": "esmfold"})
-    yield process
-    process.stop()
+service = in_process_service("superpose", {"PHONOS_MODELS": "esmfold"})
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +154,8 @@ def test_structures_with_too_little_in_common_are_refused_with_a_reason(page: Pa
         try { m.compareStructures(a, b); return 'no error'; } catch (err) { return err.message; }
     }""", [pdb(two_helices()[:2], "AC"), pdb(two_helices(), (AMINO * 4)[:80])])
     assert message == "each structure needs at least 3 residues with a Cα atom"
+    cif = page.evaluate("""async (b) => {
+        const m = await import('/static/js/superpose.js');
+        try { m.compareStructures(b, 'data_x\\nloop_\\n_atom_site.id\\n1\\n'); return 'no error'; } catch (err) { return err.message; }
+    }""", pdb(two_helices(), (AMINO * 4)[:80]))
+    assert cif.startswith("no residue with a Cα atom in the other structure: is it a PDB file")

@@ -4,13 +4,10 @@ sender writes), in this module alone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.dashboard.pages_helpers import Watched, make_user, shot, sign_in
+from tests.dashboard.pages_helpers import Watched, in_process_service, make_user, shot, sign_in
 from tests.support import InProcessService, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -18,13 +15,8 @@ pytestmark = pytest.mark.e2e
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
-    # Two attempts 0.2 s apart: a receiver that answers 500 twice makes a failed delivery at once.
-    process = InProcessService(Path(tmp_path_factory.mktemp("deliveries")) / "var", {
-        "PHONOS_WEBHOOK_MAX_ATTEMPTS": "2", "PHONOS_WEBHOOK_BACKOFF_BASE_S": "0.2"})
-    yield process
-    process.stop()
+# Two attempts 0.2 s apart: a receiver that answers 500 twice makes a failed delivery at once.
+service = in_process_service("deliveries", {"PHONOS_WEBHOOK_MAX_ATTEMPTS": "2", "PHONOS_WEBHOOK_BACKOFF_BASE_S": "0.2"})
 
 
 def test_the_delivery_log_shows_answers_filters_and_sends_a_failed_event_again(browser: Browser,

@@ -1,6 +1,8 @@
-// The job page's "Compare" card: another of the account's predicted structures superposed on this one in the
-// viewer, with its TM-score and Cα RMSD (superpose.js). `?compare=<job id>` in the page's address opens
-// with that comparison, so a comparison can be shared as a link.
+// The job page's "Compare" card: another of the account's predicted structures, another of this AlphaFold2
+// job's ranked models, or a PDB file from the person's computer (an experimental structure, say) superposed on
+// this one in the viewer, with its TM-score and Cα RMSD (superpose.js). The file is read in the browser only.
+// `?compare=<job id>` (or `?compare=rank_2_pdb`) in the page's address opens with that comparison, so a
+// comparison can be shared as a link.
 
 import {download, structureJobs} from './api.js';
 import {h, replace} from './dom.js';
@@ -19,6 +21,12 @@ function jobLabel(job) {
   return `${job.name || `Job ${shortId(job.job_id)}`} · ${modelName(job.model)} · ${shortId(job.job_id)}`;
 }
 
+/** This job's other ranked models (AlphaFold2's rank_2_pdb...), as choices: [{value, label, jobId, format, own}]. */
+function ownRanks(job) {
+  return (job.formats || []).map((fmt) => /^rank_(\d+)_pdb$/.exec(fmt)).filter(Boolean)
+    .map(([fmt, rank]) => ({value: fmt, label: `Rank ${rank} of this job`, jobId: job.job_id, format: fmt, own: true}));
+}
+
 function figure(label, value, note, id) {
   return h('div', {class: 'compare-figure', id}, h('div', {class: 'label'}, label), h('div', {class: 'value'}, value),
     h('div', {class: 'note'}, note));
@@ -30,8 +38,9 @@ export function compareCard(job, thisPdb, drawn, query) {
     h('option', {value: ''}, 'Loading your structures…'));
   const go = h('button', {class: 'btn', type: 'button', id: 'compare-go', disabled: true}, 'Compare');
   const stop = h('button', {class: 'btn', type: 'button', id: 'compare-stop', hidden: true}, 'Stop comparing');
+  const file = h('input', {type: 'file', id: 'compare-file', accept: '.pdb,.ent,.txt', 'aria-label': 'A PDB file to compare with'});
   const result = h('div', {id: 'compare-result', 'aria-live': 'polite'});
-  let jobs = [];
+  let choices = []; // [{value, label, jobId, format, own?}]: own for this job's other ranks
 
   function showAddress(otherId) {
     const address = new URL(location.href);
@@ -40,17 +49,22 @@ export function compareCard(job, thisPdb, drawn, query) {
   }
 
   async function compare() {
-    const other = jobs.find((j) => j.job_id === select.value);
-    if (!other) return;
+    const other = choices.find((c) => c.value === select.value);
+    if (other) await superposeOn(other, () => download(other.jobId, other.format));
+  }
+
+  /** Superposes the structure `text()` gives on this one; `other`: its label, and its job's id or its value in
+   * the address (none for a file: a file cannot be linked). */
+  async function superposeOn(other, text) {
     go.disabled = true;
-    replace(result, h('div', {class: 'muted'}, `Superposing ${jobLabel(other)}…`));
+    replace(result, h('div', {class: 'muted'}, `Superposing ${other.label}…`));
     try {
-      const otherPdb = await download(other.job_id, 'pdb');
+      const otherPdb = await text();
       const found = compareStructures(thisPdb, otherPdb);
       (await drawn)?.overlay(movePdb(otherPdb, found.transform));
       replace(result, outcome(other, found));
       stop.hidden = false;
-      showAddress(other.job_id);
+      showAddress(other.value || null);
     } catch (err) {
       (await drawn)?.overlay(null);
       replace(result, h('div', {class: 'notice bad', id: 'compare-error'}, h('div', {},
@@ -67,7 +81,7 @@ export function compareCard(job, thisPdb, drawn, query) {
       h('div', {class: 'legend', id: 'compare-legend'},
         h('span', {}, 'This job: coloured by pLDDT'),
         h('span', {}, h('span', {class: 'sw', style: {background: OVERLAY_COLOR}}), 'Compared: ',
-          h('a', {href: `/jobs/${encodeURIComponent(other.job_id)}`}, jobLabel(other)))),
+          other.jobId && !other.own ? h('a', {href: `/jobs/${encodeURIComponent(other.jobId)}`}, other.label) : other.label)),
       h('div', {class: 'compare-figures'},
         figure('TM-score', num(found.tm, 3), `0–1, over this job’s ${num(found.lengthThis)} residues: ${tmMeaning(found.tm)}`, 'compare-tm'),
         figure('Cα RMSD', `${num(found.rmsd, 2)} Å`, `over ${num(found.aligned)} paired residues, after the best fit of all of them`, 'compare-rmsd'),
@@ -78,6 +92,12 @@ export function compareCard(job, thisPdb, drawn, query) {
   }
 
   go.addEventListener('click', compare);
+  file.addEventListener('change', () => {
+    const chosen = file.files[0];
+    if (!chosen) return;
+    select.value = '';
+    superposeOn({label: `file ${chosen.name}`}, () => chosen.text()).finally(() => { file.value = ''; });
+  });
   select.addEventListener('change', () => { go.disabled = !select.value; });
   stop.addEventListener('click', async () => {
     (await drawn)?.overlay(null);
@@ -87,12 +107,18 @@ export function compareCard(job, thisPdb, drawn, query) {
   });
 
   structureJobs().then((found) => {
-    jobs = found.filter((j) => j.job_id !== job.job_id && !j.results_deleted_at);
-    replace(select, jobs.length ? [h('option', {value: ''}, 'Choose a structure…'), ...jobs.map((j) => h('option', {value: j.job_id}, jobLabel(j)))]
+    const ranks = ownRanks(job);
+    const others = found.filter((j) => j.job_id !== job.job_id && !j.results_deleted_at)
+      .map((j) => ({value: j.job_id, label: jobLabel(j), jobId: j.job_id, format: 'pdb'}));
+    choices = [...ranks, ...others];
+    const options = (list) => list.map((c) => h('option', {value: c.value}, c.label));
+    replace(select, choices.length ? [h('option', {value: ''}, 'Choose a structure…'),
+      ranks.length ? h('optgroup', {label: 'This job’s other models'}, options(ranks)) : null,
+      others.length ? h('optgroup', {label: ranks.length ? 'Your other jobs' : 'Your jobs'}, options(others)) : null]
       : h('option', {value: ''}, 'No other completed ESMFold or AlphaFold2 job yet'));
-    select.disabled = !jobs.length;
+    select.disabled = !choices.length;
     const wanted = query?.get('compare');
-    if (wanted && jobs.some((j) => j.job_id === wanted)) {
+    if (wanted && choices.some((c) => c.value === wanted)) {
       select.value = wanted;
       compare();
     } else if (wanted) { // a link to a job since deleted, or of another account
@@ -103,6 +129,9 @@ export function compareCard(job, thisPdb, drawn, query) {
 
   return h('div', {class: 'card', id: 'compare-card'},
     h('div', {class: 'card-head'}, h('h2', {}, 'Compare'),
-      h('span', {class: 'hint'}, 'Superpose another of your predictions on this one')),
-    h('div', {class: 'card-body stack'}, h('div', {class: 'row compare-pick'}, select, go, stop), result));
+      h('span', {class: 'hint'}, ownRanks(job).length ? 'Superpose another of this job’s models, or of your predictions, on this one'
+        : 'Superpose another of your predictions on this one')),
+    h('div', {class: 'card-body stack'}, h('div', {class: 'row compare-pick'}, select, go, stop),
+      h('div', {class: 'row small muted compare-file'}, h('label', {for: 'compare-file'}, 'Or a PDB file (an experimental structure, say):'), file),
+      result));
 }

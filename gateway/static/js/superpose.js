@@ -224,6 +224,9 @@ export function tmScore(target, mobile, pairs, length) {
 export function compareStructures(thisPdb, otherPdb) {
   const a = caTrace(thisPdb);
   const b = caTrace(otherPdb);
+  if (!b.length) {
+    throw new Error('no residue with a Cα atom in the other structure: is it a PDB file (ATOM records)? mmCIF is not read here');
+  }
   if (a.length < 3 || b.length < 3) throw new Error('each structure needs at least 3 residues with a Cα atom');
   const seqA = a.map((r) => r.aa).join('');
   const seqB = b.map((r) => r.aa).join('');

@@ -2,7 +2,8 @@
 
 import {api, signOut} from '../api.js';
 import {pageHeader} from '../app.js';
-import {confirmDialog, h, replace} from '../dom.js';
+import {csvText, saveCsv} from '../csv.js';
+import {confirmDialog, h, replace, toast} from '../dom.js';
 import {olderPages} from '../pager.js';
 import {ago, dateTime, modelName, num, shortId} from '../format.js';
 
@@ -36,8 +37,26 @@ function historyRow(entry) {
       readableNote(entry.note), job));
 }
 
+const CSV_COLUMNS = [['id', 'entry_id'], ['created_at', 'created_at'], ['kind', 'kind'], ['amount', 'amount'],
+  ['balance_after', 'balance_after'], ['job_id', 'job_id'], ['job_deleted', 'job_deleted'], ['note', 'note']];
+
+/** Every entry of the credit history as a CSV file (pages of 100, oldest last, as the API lists them). */
+async function downloadHistory(username) {
+  const seen = new Set();
+  const entries = [];
+  for (let offset = 0; ;) {
+    const page = await api.get('/v1/account/credits', {limit: 100, offset});
+    for (const entry of page.entries) {
+      if (!seen.has(entry.id)) { seen.add(entry.id); entries.push(entry); } // a newer entry shifted the pages
+    }
+    if (!page.pagination.has_more || !page.entries.length) break;
+    offset = page.pagination.offset + page.entries.length;
+  }
+  saveCsv(`phonos-credits-${username}-${new Date().toISOString().slice(0, 10)}.csv`, csvText(CSV_COLUMNS, entries));
+}
+
 // The credit history card: the newest page, and "Show older" appends the next one.
-function creditHistory() {
+function creditHistory(username) {
   const body = h('tbody', {id: 'credit-history-body'});
   const more = h('button', {class: 'btn small', type: 'button', id: 'credit-history-more'}, 'Show older');
   const info = h('span', {id: 'credit-history-info'});
@@ -46,7 +65,11 @@ function creditHistory() {
     body));
   const pager = h('div', {class: 'pager', hidden: true}, info, more);
   const card = h('div', {class: 'card', id: 'credit-history'},
-    h('div', {class: 'card-head'}, h('h2', {}, 'Credit history'), h('span', {class: 'hint'}, 'Every change of the balance, newest first')),
+    h('div', {class: 'card-head'}, h('h2', {}, 'Credit history'), h('div', {class: 'row'},
+      h('span', {class: 'hint'}, 'Every change of the balance, newest first'),
+      h('button', {class: 'btn small', type: 'button', id: 'credit-history-csv',
+        title: 'Every entry as a CSV file (for a spreadsheet or your accounting)',
+        on: {click: () => downloadHistory(username).catch((err) => toast(err.message))}}, 'Download CSV'))),
     table, pager);
   const loadPage = olderPages({
     fetch: (offset) => api.get('/v1/account/credits', {limit: HISTORY_PAGE, offset})
@@ -66,7 +89,7 @@ function creditHistory() {
 
 export async function render(main, {session}) {
   const account = await api.get('/v1/account');
-  const history = creditHistory();
+  const history = creditHistory(account.account.username);
   const {jobs} = account;
   replace(main, pageHeader('Account', {sub: 'Credits, jobs and your dashboard session.'}),
     h('div', {class: 'content stack'},

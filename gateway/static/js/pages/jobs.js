@@ -1,4 +1,5 @@
-// Jobs: the account's jobs, newest first, filtered by model and status, paged, updated live.
+// Jobs: the account's jobs, newest first, filtered by model and status, paged, updated live; jobs of a page
+// can be selected and cancelled or deleted together (after a FASTA file's twenty folds, say).
 
 import {api} from '../api.js';
 import {pageHeader} from '../app.js';
@@ -53,6 +54,14 @@ export async function render(main, {query}) {
   const tableBody = h('tbody', {id: 'jobs-body'});
   const pager = h('div', {class: 'pager'});
   const listArea = h('div', {id: 'jobs-list'});
+  const selected = new Map(); // job id -> job, of the page shown: what the bulk bar acts on
+  const bulkBar = h('div', {class: 'bulk-bar', id: 'bulk-bar', role: 'region', 'aria-label': 'Selected jobs', hidden: true});
+  const selectAll = h('input', {type: 'checkbox', id: 'select-all', 'aria-label': 'Select every job on this page',
+    on: {change: () => {
+      if (selectAll.checked) for (const job of shownJobs) selected.set(job.job_id, job); else selected.clear();
+      redrawPicks();
+    }}});
+  let shownJobs = []; // the page's jobs, as last drawn
   replace(main,
     pageHeader('Jobs', {sub: 'Every prediction and docking job of this account, newest first.',
       actions: [h('a', {class: 'btn primary', href: '/submit'}, '+ New job')]}),
@@ -61,7 +70,62 @@ export async function render(main, {query}) {
         h('div', {class: 'card-head'},
           h('div', {class: 'row'}, h('div', {class: 'segmented', role: 'group', 'aria-label': 'Status'}, statusButtons)),
           h('div', {class: 'row'}, h('div', {class: 'search'}, nameInput), h('div', {style: {width: '180px'}}, modelSelect))),
-        listArea)));
+        bulkBar, listArea)));
+
+  const jobWord = (n) => `${n} job${n === 1 ? '' : 's'}`;
+
+  /** The bar over the table while jobs are selected: how many, and what can be done to them. */
+  function showBulkBar() {
+    const jobs = Array.from(selected.values());
+    const active = jobs.filter((job) => ACTIVE.has(job.status));
+    const finished = jobs.filter((job) => !ACTIVE.has(job.status));
+    bulkBar.hidden = !jobs.length;
+    selectAll.checked = jobs.length > 0 && jobs.length === tableBody.rows.length;
+    selectAll.indeterminate = jobs.length > 0 && !selectAll.checked;
+    replace(bulkBar, h('strong', {id: 'selected-count'}, `${jobWord(jobs.length)} selected`),
+      active.length ? h('button', {class: 'btn small danger', type: 'button', id: 'bulk-cancel', on: {click: () => bulk('cancel', active)}},
+        `Cancel ${jobWord(active.length)}`) : null,
+      finished.length ? h('button', {class: 'btn small danger', type: 'button', id: 'bulk-delete', on: {click: () => bulk('delete', finished)}},
+        `Delete ${jobWord(finished.length)}`) : null,
+      h('button', {class: 'btn small', type: 'button', id: 'bulk-clear', on: {click: () => { selected.clear(); redrawPicks(); }}}, 'Clear selection'));
+  }
+
+  function redrawPicks() {
+    for (const tr of tableBody.rows) tr.querySelector('input.pick').checked = selected.has(tr.dataset.jobId);
+    showBulkBar();
+  }
+
+  /** Cancel or delete `jobs`, one request after another, then say what happened (and what did not). */
+  async function bulk(action, jobs) {
+    const ok = await confirmDialog(action === 'cancel' ? {
+      title: `Cancel ${jobWord(jobs.length)}?`,
+      body: 'Jobs that have not started get their credits back. Running ones stop at their next check; credits for compute already spent are not refunded.',
+      confirm: `Cancel ${jobWord(jobs.length)}`, danger: true,
+    } : {
+      title: `Delete ${jobWord(jobs.length)}?`,
+      body: 'Their result files, inputs (sequences, structures, ligands), names and scores are deleted for good. The credits they used stay used.',
+      confirm: `Delete ${jobWord(jobs.length)}`, danger: true,
+    });
+    if (!ok) return;
+    let done = 0;
+    let refunded = 0;
+    const failed = [];
+    for (const job of jobs) {
+      const path = `/v1/jobs/${encodeURIComponent(job.job_id)}`;
+      try {
+        const answer = action === 'cancel' ? await api.post(`${path}/cancel`) : await api.del(path);
+        refunded += answer?.credits_refunded || 0;
+        done += 1;
+        selected.delete(job.job_id);
+      } catch (err) {
+        failed.push(`${job.name || shortId(job.job_id)}: ${err.message}`);
+      }
+    }
+    const verb = action === 'cancel' ? 'Cancelled' : 'Deleted';
+    toast(`${verb} ${jobWord(done)}${refunded ? `; ${refunded} credits refunded` : ''}`
+      + (failed.length ? `. Not ${verb.toLowerCase()}: ${failed.join('; ')}` : ''));
+    await refresh(false);
+  }
 
   let timer = null;
   let inFlight = false;
@@ -72,8 +136,14 @@ export async function render(main, {query}) {
     const link = `/jobs/${encodeURIComponent(job.job_id)}`;
     const took = (Date.parse(job.updated_at) - Date.parse(job.created_at)) / 1000;
     const ended = job.status === 'pending' ? '-' : took < 1 ? '< 1 s' : duration(job.created_at, job.updated_at);
+    const name = job.name || `Job ${shortId(job.job_id)}`;
+    const pick = h('input', {type: 'checkbox', class: 'pick', 'aria-label': `Select ${name}`, checked: selected.has(job.job_id),
+      on: {change: () => {
+        if (pick.checked) selected.set(job.job_id, job); else selected.delete(job.job_id);
+        showBulkBar();
+      }}});
     return h('tr', {'data-job-id': job.job_id},
-      h('td', {class: 'name'}, h('a', {href: link}, job.name || `Job ${shortId(job.job_id)}`), h('span', {class: 'id'}, job.job_id)),
+      h('td', {class: 'name'}, pick, h('a', {href: link}, name), h('span', {class: 'id'}, job.job_id)),
       h('td', {class: 'model'}, h('span', {class: 'chip model'}, modelName(job.model))),
       h('td', {class: 'status-cell'}, statusPill(job.status)),
       h('td', {class: 'submitted', title: job.created_at}, ago(job.created_at)),
@@ -144,10 +214,19 @@ export async function render(main, {query}) {
       return refresh(userAction);
     }
     if (!page.jobs.length) {
+      selected.clear();
+      showBulkBar();
       replace(listArea, emptyState());
     } else {
       const focus = focusedControl();
+      // A person's new filter or page starts a new selection; a live refresh keeps it, with each job's new state.
+      const shown = new Map(page.jobs.map((job) => [job.job_id, job]));
+      for (const id of Array.from(selected.keys())) {
+        if (userAction || !shown.has(id)) selected.delete(id); else selected.set(id, shown.get(id));
+      }
+      shownJobs = page.jobs;
       replace(tableBody, page.jobs.map(row));
+      showBulkBar();
       restoreFocus(focus);
       const {total, offset} = page.pagination;
       replace(pager,
@@ -160,7 +239,7 @@ export async function render(main, {query}) {
       if (!listArea.contains(tableBody)) {
         replace(listArea, h('div', {class: 'table-scroll'}, h('table', {class: 'table jobs', id: 'jobs-table'},
           h('thead', {}, h('tr', {}, ['Name', 'Model', 'Status', 'Submitted', 'Took', 'Credits', ''].map((c, i) =>
-            h('th', {class: i >= 4 ? 'num' : ''}, c)))), tableBody)), pager);
+            h('th', {class: i >= 4 ? 'num' : ''}, i === 0 ? [selectAll, c] : c)))), tableBody)), pager);
       }
     }
     const anyActive = page.jobs.some((job) => ACTIVE.has(job.status));

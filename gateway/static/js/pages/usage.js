@@ -2,6 +2,7 @@
 
 import {api} from '../api.js';
 import {pageHeader} from '../app.js';
+import {csvText, saveCsv} from '../csv.js';
 import {h, icon, replace} from '../dom.js';
 import {modelName, num} from '../format.js';
 import {barChart, hbars} from '../plots.js';
@@ -30,12 +31,20 @@ export async function render(main, {query}) {
   let period = [7, 30, 90].includes(Number(query.get('days'))) ? Number(query.get('days')) : 30;
   const content = h('div', {class: 'content stack'});
   const picker = h('div', {class: 'segmented', role: 'group', 'aria-label': 'Period'});
-  replace(main, pageHeader('Usage', {sub: 'Requests made with your keys and this dashboard, and the credits your jobs used.', actions: [picker]}), content);
+  let shown = null; // the report on screen, for "Download CSV"
+  const download = h('button', {class: 'btn', type: 'button', id: 'usage-csv', disabled: true,
+    title: 'Requests and credits of every day of the period, as a CSV file',
+    on: {click: () => saveCsv(`phonos-usage-${shown.period.start_date}-to-${shown.period.end_date}.csv`,
+      csvText([['date', 'date'], ['requests', 'requests'], ['credits_used', 'credits_used']], days(shown)))}}, 'Download CSV');
+  replace(main, pageHeader('Usage', {sub: 'Requests made with your keys and this dashboard, and the credits your jobs used.',
+    actions: [picker, download]}), content);
 
   async function load() {
     history.replaceState(null, '', `/usage?days=${period}`);
     replace(picker, [7, 30, 90].map((d) => h('button', {type: 'button', class: d === period ? 'on' : '', 'aria-pressed': String(d === period), on: {click: () => { period = d; load(); }}}, `${d} days`)));
     const report = await api.get('/v1/usage', {days: period});
+    shown = report;
+    download.disabled = false;
     const series = days(report);
     const empty = report.totals.requests === 0;
     replace(content,

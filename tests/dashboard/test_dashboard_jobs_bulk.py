@@ -1,0 +1,81 @@
+"""The jobs list's selection: tick jobs (or a whole page), then cancel the running ones or delete the finished
+ones together, after one confirmation. A job service on the inference twin (slow calls scripted so that jobs
+stay running), in this module alone."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from jobservice.memory_inference import Slow
+from tests.dashboard.pages_helpers import Watched, in_process_service, make_user, shot, sign_in
+from tests.support import InProcessService
+
+pytestmark = pytest.mark.e2e
+
+service = in_process_service("bulk")
+
+
+def test_select_jobs_then_cancel_and_delete_them_together(browser: Browser, service: InProcessService) -> None:
+    ida = make_user(service, "ida")  # type: ignore[arg-type]
+    client = service.client(ida.api_key)
+    finished = {name: client.wait_for(client.predict(name=name).json()["job_id"])["job_id"]
+                for name in ("keep 1", "old 1", "old 2", "old 3", "old 4")}
+    service.inference.script("esmfold", Slow(120), Slow(120))
+    running = [client.predict(name=f"slow {n}").json()["job_id"] for n in (1, 2)]
+    for job_id in running:
+        client.wait_for(job_id, ("running", "pending"))
+    balance = client.balance()
+
+    watched = Watched()
+    page = sign_in(browser, service, ida, watched)  # type: ignore[arg-type]
+    page.goto(f"{service.base_url}/jobs")
+    expect(page.locator("#jobs-body tr")).to_have_count(7)
+    expect(page.locator("#bulk-bar")).to_be_hidden()
+    for job_id in (*running, finished["old 1"], finished["old 2"]):
+        page.locator(f"tr[data-job-id='{job_id}'] input.pick").check()
+    expect(page.locator("#selected-count")).to_have_text("4 jobs selected")
+    expect(page.locator("#bulk-cancel")).to_have_text("Cancel 2 jobs")
+    expect(page.locator("#bulk-delete")).to_have_text("Delete 2 jobs")
+    expect(page.locator("#select-all")).not_to_be_checked()
+    shot(page, "41-jobs-selected")
+
+    page.click("#bulk-cancel")
+    page.click("dialog [data-confirm]")
+    expect(page.locator(".toast").last).to_contain_text("Cancelled 2 jobs")
+    for job_id in running:
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
+    # What was done leaves the selection; the finished jobs stay ticked.
+    expect(page.locator("#selected-count")).to_have_text("2 jobs selected")
+    expect(page.locator("#bulk-cancel")).to_have_count(0)
+
+    page.click("#bulk-delete")
+    expect(page.locator("dialog")).to_contain_text("deleted for good")
+    page.click("dialog [data-confirm]")
+    expect(page.locator(".toast").last).to_contain_text("Deleted 2 jobs")
+    for name in ("old 1", "old 2"):
+        assert client.get(f"/v1/jobs/{finished[name]}").status_code == 404
+    assert client.get(f"/v1/jobs/{finished['keep 1']}").status_code == 200
+    expect(page.locator("#bulk-bar")).to_be_hidden()
+    expect(page.locator("#jobs-body tr")).to_have_count(5)
+
+    # A search starts a new selection; "select all" ticks the page shown, and only that.
+    page.locator(f"tr[data-job-id='{finished['keep 1']}'] input.pick").check()
+    page.fill("#filter-name", "old")
+    expect(page.locator("#jobs-body tr")).to_have_count(2)
+    expect(page.locator("#bulk-bar")).to_be_hidden()
+    page.check("#select-all")
+    expect(page.locator("#selected-count")).to_have_text("2 jobs selected")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "42-jobs-selected-phone")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the jobs page is {width} px wide on a phone"
+    page.click("#bulk-delete")
+    page.click("dialog [data-confirm]")
+    expect(page.locator(".empty .title")).to_have_text("No jobs match these filters")
+    expect(page.locator("#bulk-bar")).to_be_hidden()
+    assert client.get("/v1/jobs", params={"name": "old"}).json()["pagination"]["total"] == 0
+    assert client.get(f"/v1/jobs/{finished['keep 1']}").status_code == 200
+    assert client.balance() >= balance  # cancelling refunds; deleting takes nothing
+    assert watched.problems() == []
+    page.context.close()
