@@ -5,6 +5,11 @@ One `KeyAdmission` serves both edges: the gRPC interceptor (`jobservice.edge`) a
 (UNAUTHENTICATED, with the message the servicer would give, through the servicer's own
 `Authenticator`) and an address that keeps failing (`AuthThrottle`). The servicer still authenticates
 every call itself (CSRF included): admission only moves the refusal in front of the expensive part.
+
+The share links' public rpcs need no key; their callers are counted per client address instead (the one
+thing known about them), `shared_per_minute` requests in any rolling minute, in the service's rate limiter (so
+shared by every job service on PostgreSQL). Behind a separate gateway process (`python -m gateway`) the
+gRPC edge sees the gateway's address, as the failed-auth throttle does.
 """
 
 from __future__ import annotations
@@ -19,11 +24,15 @@ from jobservice.auth_throttle import AuthThrottle, client_address
 from jobservice.errors import InvalidArgument, PhonosError, RateLimited, Unauthenticated
 from jobservice.idempotency import KEY_METADATA as IDEMPOTENCY_METADATA
 from jobservice.message_limits import SERVICE, full_method
+from jobservice.ratelimit import RateLimits
+from jobservice.routes import public_methods
 from jobservice.status_map import grpc_status
 
-# PhonosService rpcs anyone may call; every other PhonosService rpc needs a key. Other services on
-# the server (grpc.health.v1, reflection) are public.
-PUBLIC_METHODS = frozenset({full_method("GetHealth")})
+# PhonosService rpcs anyone may call (marked `(phonos.v1.doc).public`); every other PhonosService rpc needs a
+# key. Other services on the server (grpc.health.v1, reflection) are public.
+PUBLIC_METHODS = frozenset(full_method(name) for name in public_methods())
+# The public rpcs that take a share link's token: limited per client address.
+SHARE_LINK_METHODS = frozenset({full_method("GetSharedJob"), full_method("DownloadSharedJobOutput")})
 _PROTECTED_PREFIX = f"/{SERVICE.full_name}/"
 
 
@@ -48,11 +57,16 @@ def repeated_metadata(metadata: Iterable[tuple[str, object]]) -> RpcFailure | No
 
 
 class KeyAdmission:
-    def __init__(self, auth: Authenticator, throttle: AuthThrottle) -> None:
+    def __init__(self, auth: Authenticator, throttle: AuthThrottle, shared: RateLimits | None = None,
+                 shared_per_minute: int = 0) -> None:
         self._auth = auth
         self.throttle = throttle
+        self._shared = shared
+        self._shared_per_minute = shared_per_minute
 
     async def admit(self, method: str, credentials: Mapping[str, str], peer: str | None) -> RpcFailure | None:
+        if method in SHARE_LINK_METHODS and self._shared is not None:
+            return await self._share_link(client_address(peer))
         if not needs_key(method):
             return None
         address = client_address(peer)
@@ -76,6 +90,15 @@ class KeyAdmission:
             return _failure(exc)
         if credential is not None:
             self.throttle.succeeded(credential)
+        return None
+
+
+    async def _share_link(self, address: str) -> RpcFailure | None:
+        assert self._shared is not None
+        try:
+            await self._shared.check(f"shared:{address}", self._shared_per_minute)
+        except RateLimited as exc:
+            return _failure(exc)
         return None
 
 

@@ -208,7 +208,7 @@ class JobStore:
         return str(row["model"]), row["name"], ValidatedJob(sequence=request["sequence"], params=request["params"])
 
     async def delete(self, account_id: int, job_id: str) -> bool:
-        """Forget a finished job (its owner asked): its stored request and webhook deliveries go and its row is
+        """Forget a finished job (its owner asked): its stored request, webhook deliveries and share links go and its row is
         cleared and hidden from every read of the API; the caller has removed its result files first. False when it was already gone
         (another delete won the race)."""
         async with self._db.transaction() as tx:
@@ -216,6 +216,7 @@ class JobStore:
             if deleted is not None:
                 await tx.execute("delete_job_input", {"id": job_id})
                 await tx.execute("delete_job_deliveries", {"id": job_id})
+                await tx.execute("delete_job_shares", {"id": job_id})
         return deleted is not None
 
     async def page(

@@ -57,3 +57,11 @@ def read_only_methods() -> frozenset[str]:
     someone decides it is a read."""
     return frozenset(method.name for method in SERVICE.methods
                      if method.GetOptions().Extensions[openapi_options_pb2.doc].read_only)
+
+
+@cache
+def public_methods() -> frozenset[str]:
+    """Rpcs anyone may call, without an API key or a session: those the contract marks `(phonos.v1.doc).public`
+    (health, and the share links' reads, which take the link's token instead)."""
+    return frozenset(method.name for method in SERVICE.methods
+                     if method.GetOptions().Extensions[openapi_options_pb2.doc].public)

@@ -140,7 +140,8 @@ async def create_server(
         raise
     servicer = PhonosServicer(service)
     edge = settings.edge
-    admission = KeyAdmission(service.auth, AuthThrottle(edge.auth_failures_per_minute))
+    admission = KeyAdmission(service.auth, AuthThrottle(edge.auth_failures_per_minute), service.rate_limits,
+                             edge.shared_requests_per_minute)
     error_log = RateLimitedLog(logging.getLogger("jobservice.edge"), edge.client_error_logs_per_minute)
     server = grpc.aio.server(
         interceptors=[EdgeInterceptor(admission, body_timeout_s=edge.body_timeout_s, error_log=error_log)],

@@ -39,6 +39,7 @@ from jobservice.ratelimit import RateLimiter, RateLimits, SharedRateLimiter
 from jobservice.result_retention import ResultRetention
 from jobservice.results import ResultStore
 from jobservice.sessions import Sessions
+from jobservice.shares import JobShares, SharedJob, ShareRecord
 from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import CANCEL_CHANNEL, JOB_EVENTS_CHANNEL, JOBS_CHANNEL, WEBHOOKS_CHANNEL, Params, Store
 from jobservice.usage import UsageRecorder, UsageReport
@@ -153,6 +154,7 @@ class JobService:
         )
         self.deliveries = WebhookDeliveries(db, log_days=settings.webhook_delivery_log_days)
         self.credits = CreditHistory(db)
+        self.shares = JobShares(db)
         self.dispatcher = Dispatcher(
             self.jobs, self.specs, inference, self.results, max_inflight=settings.max_inflight_per_model,
             retry_window_s=settings.triton_retry_window_s, max_attempts=settings.max_attempts,
@@ -311,14 +313,20 @@ class JobService:
         return jobs, total, limit, offset
 
     async def download(self, account_id: int, job_id: str, fmt: str | None) -> Download:
-        job = await self.jobs.get(account_id, job_id)
+        return await self._download(await self.jobs.get(account_id, job_id), fmt)
+
+    def _results_gone(self, job: JobRecord) -> ResultsGone:
+        assert job.results_deleted_at is not None
+        days = self.settings.result_retention_days
+        why = (f"this server keeps results for {days:g} days after a job completes" if days > 0
+               else "the server's result retention removed them")  # retention since switched off
+        return ResultsGone(f"The result files of job {job.id} were deleted on {_day(job.results_deleted_at)}: {why}")
+
+    async def _download(self, job: JobRecord, fmt: str | None) -> Download:
         if job.status != JobStatus.COMPLETED or job.result is None:
-            raise Conflict(f"Job {job_id} is {job.status}; its output can be downloaded once it is completed")
+            raise Conflict(f"Job {job.id} is {job.status}; its output can be downloaded once it is completed")
         if job.results_deleted_at is not None:
-            days = self.settings.result_retention_days
-            why = (f"this server keeps results for {days:g} days after a job completes" if days > 0
-                   else "the server's result retention removed them")  # retention since switched off
-            raise ResultsGone(f"The result files of job {job.id} were deleted on {_day(job.results_deleted_at)}: {why}")
+            raise self._results_gone(job)
         artifacts = job.result["artifacts"]
         if fmt is None:
             chosen = artifacts[0]
@@ -350,6 +358,28 @@ class JobService:
         if not await self.jobs.delete(account_id, job.id):
             raise NotFound(f"Job {echoed_id(job_id)} not found")
         return job.id
+
+    # -- share links (jobservice/shares.py) ----------------------------------------------------------
+
+    async def share_job(self, account_id: int, job_id: str, expires_in_days: int | None) -> tuple[ShareRecord, str]:
+        """A new link to the account's completed job: its record and its token (shown once)."""
+        return await self.shares.create(await self.jobs.get(account_id, job_id), account_id, expires_in_days)
+
+    async def job_shares(self, account_id: int, job_id: str) -> list[ShareRecord]:
+        return await self.shares.list((await self.jobs.get(account_id, job_id)).id)
+
+    async def revoke_share(self, account_id: int, job_id: str, share_id: str) -> None:
+        await self.shares.revoke((await self.jobs.get(account_id, job_id)).id, share_id)
+
+    async def shared_job(self, token: str) -> SharedJob:
+        """The job a working link names, for anyone holding it; ResultsGone once retention deleted its files."""
+        shared = await self.shares.resolve(token)
+        if shared.job.results_deleted_at is not None:
+            raise self._results_gone(shared.job)
+        return shared
+
+    async def shared_download(self, token: str, fmt: str | None) -> Download:
+        return await self._download((await self.shares.resolve(token)).job, fmt)
 
     async def cancel(self, account_id: int, job_id: str) -> JobRecord:
         async def cancel_then_stop() -> JobRecord:

@@ -28,8 +28,9 @@ from jobservice.jobs import JobRecord
 from jobservice.key_policy import ReadOnlyKey
 from jobservice.ratelimit import RateLimits
 from jobservice.request_text import refuse_nul
-from jobservice.routes import read_only_methods, route_templates, state_changing_methods
-from jobservice.service import BatchItem, JobService, Submission, SubmitItem
+from jobservice.routes import public_methods, read_only_methods, route_templates, state_changing_methods
+from jobservice.service import BatchItem, Download, JobService, Submission, SubmitItem
+from jobservice.shares import SharedJob, ShareRecord, share_url
 from jobservice.states import ACTIVE, TERMINAL, JobStatus
 from jobservice.status_map import TITLE_KEY, grpc_status
 from jobservice.usage import usage_event
@@ -65,6 +66,9 @@ class Charge:
 
 
 NO_CHARGE = Charge()
+# What the handler of a public rpc (no key: health, share links) is given as its caller; it must not use it. The
+# call is then nobody's: no per-key rate limit (admission limits share links per client address) and no usage.
+NOBODY = Principal(account_id=0, key_hash="", rate_limit=0)
 
 
 def _ts(epoch_s: float) -> timestamp_pb2.Timestamp:
@@ -206,6 +210,20 @@ def batch_response(items: list[BatchItem]) -> pb.SubmitBatchResponse:
     return pb.SubmitBatchResponse(success=bool(ok), summary=summary, results=results)
 
 
+def share_message(share: ShareRecord) -> pb.JobShare:
+    return pb.JobShare(share_id=share.id, job_id=share.job_id, created_at=_ts(share.created_at),
+                       expires_at=_ts(share.expires_at))
+
+
+def shared_job_fields(token: str, shared: SharedJob) -> dict[str, Any]:
+    """The job as a link's holder sees it: nothing about the owner's account (credits), downloads through the link."""
+    fields = job_fields(shared.job)
+    fields.pop("credits_used", None)
+    if "download_url" in fields:
+        fields["download_url"] = share_url(token) + "/download"
+    return fields
+
+
 def webhook_message(hook: WebhookRecord) -> pb.Webhook:
     return pb.Webhook(webhook_id=hook.id, url=hook.url, events=list(hook.events), created_at=_ts(hook.created_at))
 
@@ -227,6 +245,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         self._routes = route_templates()
         self._changing = state_changing_methods()
         self._reads = read_only_methods()
+        self._public = public_methods()
 
     async def _handle(self, method: str, request: Message, context: grpc.aio.ServicerContext,
                       handler: Handler) -> Message:
@@ -244,11 +263,15 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         failure: PhonosError | None = None
         code = grpc.StatusCode.OK
         try:
-            principal = await self._svc.auth.authenticate(metadata, state_changing=method in self._changing)
-            trailers += (await self._limiter.check(principal.key_hash, principal.rate_limit)).headers()
-            self._check_scope(principal, method)  # after the limit: a refused call still counts as a request
-            refuse_nul(request)  # after the key: a bad key is a 401 whatever the request holds
-            response, charge = await handler(principal)
+            if method in self._public:
+                refuse_nul(request)
+                response, charge = await handler(NOBODY)
+            else:
+                principal = await self._svc.auth.authenticate(metadata, state_changing=method in self._changing)
+                trailers += (await self._limiter.check(principal.key_hash, principal.rate_limit)).headers()
+                self._check_scope(principal, method)  # after the limit: a refused call still counts as a request
+                refuse_nul(request)  # after the key: a bad key is a 401 whatever the request holds
+                response, charge = await handler(principal)
         except PhonosError as exc:
             failure = exc
         except Exception:
@@ -425,12 +448,56 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         async def run(who: Principal) -> tuple[Message, Charge]:
             fmt = request.format if request.HasField("format") and request.format else None
             download = await self._svc.download(who.account_id, request.job_id, fmt)
-            await context.send_initial_metadata(
-                (("content-disposition", f'attachment; filename="{download.file_name}"'),)
-            )
-            body = httpbody_pb2.HttpBody(content_type=download.media_type, data=download.content)
-            return pb.DownloadJobOutputResponse(file=body, file_name=download.file_name), NO_CHARGE
+            return pb.DownloadJobOutputResponse(file=await self._send_file(context, download),
+                                                file_name=download.file_name), NO_CHARGE
         return await self._handle("DownloadJobOutput", request, context, run)
+
+    async def _send_file(self, context: grpc.aio.ServicerContext, download: Download) -> httpbody_pb2.HttpBody:
+        await context.send_initial_metadata(
+            (("content-disposition", f'attachment; filename="{download.file_name}"'),)
+        )
+        return httpbody_pb2.HttpBody(content_type=download.media_type, data=download.content)
+
+    # -- share links ----------------------------------------------------------------------------------
+
+    async def CreateJobShare(self, request: pb.CreateJobShareRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            days = request.expires_in_days if request.HasField("expires_in_days") else None
+            share, token = await self._svc.share_job(who.account_id, request.job_id, days)
+            return pb.CreateJobShareResponse(
+                success=True, share=share_message(share), url=share_url(token),
+                message="Share link created: anyone with it can see this job's results. It is not shown again.",
+            ), NO_CHARGE
+        return await self._handle("CreateJobShare", request, context, run)
+
+    async def ListJobShares(self, request: pb.ListJobSharesRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            shares = await self._svc.job_shares(who.account_id, request.job_id)
+            return pb.ListJobSharesResponse(shares=[share_message(s) for s in shares]), NO_CHARGE
+        return await self._handle("ListJobShares", request, context, run)
+
+    async def RevokeJobShare(self, request: pb.RevokeJobShareRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            await self._svc.revoke_share(who.account_id, request.job_id, request.share_id)
+            return pb.RevokeJobShareResponse(success=True, share_id=request.share_id,
+                                             message="Share link revoked: it no longer opens the job"), NO_CHARGE
+        return await self._handle("RevokeJobShare", request, context, run)
+
+    async def GetSharedJob(self, request: pb.GetSharedJobRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(_: Principal) -> tuple[Message, Charge]:
+            shared = await self._svc.shared_job(request.token)
+            return pb.GetSharedJobResponse(job=pb.Job(**shared_job_fields(request.token, shared)),
+                                           expires_at=_ts(shared.expires_at)), NO_CHARGE
+        return await self._handle("GetSharedJob", request, context, run)
+
+    async def DownloadSharedJobOutput(self, request: pb.DownloadSharedJobOutputRequest,
+                                      context: grpc.aio.ServicerContext) -> Message:
+        async def run(_: Principal) -> tuple[Message, Charge]:
+            fmt = request.format if request.HasField("format") and request.format else None
+            download = await self._svc.shared_download(request.token, fmt)
+            return pb.DownloadSharedJobOutputResponse(file=await self._send_file(context, download),
+                                                      file_name=download.file_name), NO_CHARGE
+        return await self._handle("DownloadSharedJobOutput", request, context, run)
 
     async def WatchJob(self, request: pb.WatchJobRequest,  # type: ignore[override]
                        context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:

@@ -26,6 +26,9 @@ class EdgeSettings:
     # Failed authentications one client address may make per rolling minute before it is refused
     # (HTTP 429 / RESOURCE_EXHAUSTED) without the key being looked up. Keys that worked stay usable.
     auth_failures_per_minute: int = 30
+    # Requests to share links (/shared/<token>: the page, its JSON, its downloads) one client address may make per
+    # rolling minute (429 after). A page view takes about 4; a lab behind one NAT address shares the budget.
+    shared_requests_per_minute: int = 120
     # Client-error log lines (bad HTTP, undecodable messages, ...) per minute and kind; the rest are counted.
     client_error_logs_per_minute: int = 20
 
@@ -36,6 +39,8 @@ class EdgeSettings:
             keepalive_timeout_s=env_float(env, "PHONOS_HTTP_KEEPALIVE_TIMEOUT_S", cls.keepalive_timeout_s),
             body_timeout_s=env_float(env, "PHONOS_BODY_TIMEOUT_S", cls.body_timeout_s),
             auth_failures_per_minute=env_int(env, "PHONOS_AUTH_FAILURES_PER_MINUTE", cls.auth_failures_per_minute),
+            shared_requests_per_minute=env_int(env, "PHONOS_SHARED_REQUESTS_PER_MINUTE",
+                                               cls.shared_requests_per_minute),
             client_error_logs_per_minute=env_int(
                 env, "PHONOS_CLIENT_ERROR_LOGS_PER_MINUTE", cls.client_error_logs_per_minute
             ),
@@ -51,5 +56,8 @@ class EdgeSettings:
                 raise ValueError(f"{name} must be more than 0, got {value}")
         if self.auth_failures_per_minute < 1:
             raise ValueError(f"PHONOS_AUTH_FAILURES_PER_MINUTE must be at least 1, got {self.auth_failures_per_minute}")
+        if self.shared_requests_per_minute < 1:
+            raise ValueError(
+                f"PHONOS_SHARED_REQUESTS_PER_MINUTE must be at least 1, got {self.shared_requests_per_minute}")
         if self.client_error_logs_per_minute < 0:
             raise ValueError("PHONOS_CLIENT_ERROR_LOGS_PER_MINUTE must be 0 or more")

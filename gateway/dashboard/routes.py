@@ -39,6 +39,11 @@ SERVICE = "/phonos.v1.PhonosService/"
 PAGES = ("/jobs", "/jobs/{job_id}", "/submit", "/usage", "/webhooks", "/keys", "/account", "/sign-in")
 # Paths that are never dashboard pages: their 404s stay the API's JSON whoever asks.
 NOT_PAGES = ("/v1/", "/static/", "/auth/")
+# A share link's page: the job page, read-only, for whoever holds the link (no session). Its JSON and files are
+# the public rpcs GetSharedJob and DownloadSharedJobOutput under /shared/{token}/..., transcoded like /v1.
+SHARED_PAGE = "/shared/{token}"
+# The shared page's own headers: the token is in its address, so no Referer (even same-origin), no index, no cache.
+SHARED_PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "no-store"}
 MAX_AUTH_BODY = 4096
 
 
@@ -60,6 +65,7 @@ class Dashboard:
         app.router.add_get("/", self.home)
         for path in PAGES:
             app.router.add_get(path, self.page)
+        app.router.add_get(SHARED_PAGE, self.shared_page)
         app.router.add_get("/static/{path:.+}", self.static)
         app.router.add_get("/favicon.ico", self.favicon)
         app.router.add_post("/auth/sign-in", self.sign_in)
@@ -90,6 +96,32 @@ class Dashboard:
     async def page(self, request: web.Request) -> web.StreamResponse:
         return self._file(request, "index.html")
 
+    async def shared_page(self, request: web.Request) -> web.StreamResponse:
+        """The page shell when the link works (its script then reads /shared/{token}/job); the dashboard's
+        "not found" page (404) when it does not, however it does not (unknown, revoked, expired, job deleted);
+        the shell with 410 once result retention deleted the job's files (the page says so)."""
+        from gateway.app import ADMISSION_KEY  # the app module imports this one
+        from phonos.v1 import phonos_pb2 as pb
+
+        method = SERVICE + "GetSharedJob"
+        admission = request.app.get(ADMISSION_KEY)
+        if admission is not None:  # the share links' per-address limit, as for the JSON and the files
+            refused = await admission.admit(method, {}, request.remote)
+            if refused is not None:
+                raise HttpError(failure_response(refused, _request_id(request)))
+        status = 200
+        try:
+            await self._call(request, "GetSharedJob", pb.GetSharedJobRequest(token=request.match_info["token"]), [])
+        except HttpError as exc:
+            if exc.response.status != 410:
+                raise  # 404: page_not_found answers a browser with the "not found" page
+            status = 410
+        shell = self._assets.get("index.html")
+        if shell is None:
+            raise HttpError(errors.client_error(404, f"no file {request.path}"))
+        headers = {**SECURITY_HEADERS, **SHARED_PAGE_HEADERS, "Content-Type": shell.media_type}
+        return web.Response(status=status, body=shell.body, headers=headers)
+
     async def static(self, request: web.Request) -> web.StreamResponse:
         return self._file(request, request.match_info["path"])
 
@@ -109,9 +141,7 @@ class Dashboard:
 
     async def _call(self, request: web.Request, method: str, message: Message,
                     metadata: list[tuple[str, str]]) -> Message:
-        from gateway.app import REQUEST_ID_KEY  # the app module imports this one
-
-        request_id = request[REQUEST_ID_KEY]
+        request_id = _request_id(request)
         try:
             reply = await self._invoker.unary(SERVICE + method, message, [("x-request-id", request_id), *metadata])
         except RpcFailure as failure:
@@ -161,6 +191,12 @@ class Dashboard:
         if "Authorization" in request.headers:
             raise HttpError(errors.client_error(400, "the /auth routes use the session cookie, not an API key"))
         return session_metadata(request)
+
+
+def _request_id(request: web.Request) -> str:
+    from gateway.app import REQUEST_ID_KEY  # the app module imports this one
+
+    return request[REQUEST_ID_KEY]
 
 
 def _is_page_navigation(request: web.Request) -> bool:

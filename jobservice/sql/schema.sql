@@ -74,6 +74,16 @@ CREATE TABLE job_inputs (
     request_json  TEXT NOT NULL              -- the ValidatedJob the spec accepted
 );
 
+CREATE TABLE job_shares (
+    id          TEXT PRIMARY KEY,                 -- the public id: shr_ + 16 hex digits
+    job_id      TEXT NOT NULL REFERENCES jobs(id),
+    token_hash  TEXT NOT NULL UNIQUE,             -- SHA-256 of the link's token, hex
+    created_at  REAL NOT NULL,
+    expires_at  REAL NOT NULL
+);
+
+CREATE INDEX job_shares_job ON job_shares (job_id);
+
 CREATE TABLE jobs (
     id            TEXT PRIMARY KEY,
     seq           INTEGER NOT NULL UNIQUE,   -- submission order (ties in created_at)

@@ -302,6 +302,98 @@ class DeleteJobResponse(_message.Message):
     message: str
     def __init__(self, success: _Optional[bool] = ..., job_id: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
+class JobShare(_message.Message):
+    __slots__ = ("share_id", "job_id", "created_at", "expires_at")
+    SHARE_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    share_id: str
+    job_id: str
+    created_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, share_id: _Optional[str] = ..., job_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateJobShareRequest(_message.Message):
+    __slots__ = ("job_id", "expires_in_days")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_DAYS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    expires_in_days: int
+    def __init__(self, job_id: _Optional[str] = ..., expires_in_days: _Optional[int] = ...) -> None: ...
+
+class CreateJobShareResponse(_message.Message):
+    __slots__ = ("success", "share", "url", "message")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    share: JobShare
+    url: str
+    message: str
+    def __init__(self, success: _Optional[bool] = ..., share: _Optional[_Union[JobShare, _Mapping]] = ..., url: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ListJobSharesRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class ListJobSharesResponse(_message.Message):
+    __slots__ = ("shares",)
+    SHARES_FIELD_NUMBER: _ClassVar[int]
+    shares: _containers.RepeatedCompositeFieldContainer[JobShare]
+    def __init__(self, shares: _Optional[_Iterable[_Union[JobShare, _Mapping]]] = ...) -> None: ...
+
+class RevokeJobShareRequest(_message.Message):
+    __slots__ = ("job_id", "share_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SHARE_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    share_id: str
+    def __init__(self, job_id: _Optional[str] = ..., share_id: _Optional[str] = ...) -> None: ...
+
+class RevokeJobShareResponse(_message.Message):
+    __slots__ = ("success", "share_id", "message")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    SHARE_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    share_id: str
+    message: str
+    def __init__(self, success: _Optional[bool] = ..., share_id: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class GetSharedJobRequest(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
+
+class GetSharedJobResponse(_message.Message):
+    __slots__ = ("job", "expires_at")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    job: Job
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DownloadSharedJobOutputRequest(_message.Message):
+    __slots__ = ("token", "format")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    format: str
+    def __init__(self, token: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
+
+class DownloadSharedJobOutputResponse(_message.Message):
+    __slots__ = ("file", "file_name")
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    file: _httpbody_pb2.HttpBody
+    file_name: str
+    def __init__(self, file: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ..., file_name: _Optional[str] = ...) -> None: ...
+
 class GetAccountRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -90,6 +90,31 @@ class PhonosServiceStub:
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.DeleteJobRequest.SerializeToString,
                 response_deserializer=phonos_dot_v1_dot_phonos__pb2.DeleteJobResponse.FromString,
                 _registered_method=True)
+        self.CreateJobShare = channel.unary_unary(
+                '/phonos.v1.PhonosService/CreateJobShare',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.CreateJobShareRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.CreateJobShareResponse.FromString,
+                _registered_method=True)
+        self.ListJobShares = channel.unary_unary(
+                '/phonos.v1.PhonosService/ListJobShares',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.ListJobSharesRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.ListJobSharesResponse.FromString,
+                _registered_method=True)
+        self.RevokeJobShare = channel.unary_unary(
+                '/phonos.v1.PhonosService/RevokeJobShare',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.RevokeJobShareRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.RevokeJobShareResponse.FromString,
+                _registered_method=True)
+        self.GetSharedJob = channel.unary_unary(
+                '/phonos.v1.PhonosService/GetSharedJob',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.GetSharedJobRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.GetSharedJobResponse.FromString,
+                _registered_method=True)
+        self.DownloadSharedJobOutput = channel.unary_unary(
+                '/phonos.v1.PhonosService/DownloadSharedJobOutput',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.DownloadSharedJobOutputRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.DownloadSharedJobOutputResponse.FromString,
+                _registered_method=True)
         self.CancelJob = channel.unary_unary(
                 '/phonos.v1.PhonosService/CancelJob',
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.CancelJobRequest.SerializeToString,
@@ -261,6 +286,45 @@ class PhonosServiceServicer:
         """Delete a finished job (completed, failed or cancelled): its result files, its stored request
         (sequence, PDB, SMILES), name, error and scores go, and it is gone from the API (404, out of lists,
         counts and event replays). What it was charged stays in usage and the balance. Cancel an active job first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateJobShare(self, request, context):
+        """Share a completed job's results with a link that anyone holding it may open, without an API key or an
+        account: the job page, its files and provenance, read-only. The link expires after `expires_in_days`
+        (30 by default) and its token is shown only in this answer (the server keeps its SHA-256 only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJobShares(self, request, context):
+        """A job's share links that still work (not revoked, not expired), newest first; never their tokens.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeJobShare(self, request, context):
+        """Revoke a share link: the next request made with it is answered 404.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSharedJob(self, request, context):
+        """The job a share link names, for whoever holds the link: no API key. What concerns the owner's account
+        (credits) is left out and `download_url` is the link's own. An unknown, revoked or expired token, or a
+        deleted job, is a 404 (which one is not said); 410 once result retention deleted the job's files.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadSharedJobOutput(self, request, context):
+        """A shared job's output file, as DownloadJobOutput answers its owner; no API key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -450,6 +514,31 @@ def add_PhonosServiceServicer_to_server(servicer, server):
                     servicer.DeleteJob,
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.DeleteJobRequest.FromString,
                     response_serializer=phonos_dot_v1_dot_phonos__pb2.DeleteJobResponse.SerializeToString,
+            ),
+            'CreateJobShare': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateJobShare,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.CreateJobShareRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.CreateJobShareResponse.SerializeToString,
+            ),
+            'ListJobShares': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobShares,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.ListJobSharesRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.ListJobSharesResponse.SerializeToString,
+            ),
+            'RevokeJobShare': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeJobShare,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.RevokeJobShareRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.RevokeJobShareResponse.SerializeToString,
+            ),
+            'GetSharedJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSharedJob,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.GetSharedJobRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.GetSharedJobResponse.SerializeToString,
+            ),
+            'DownloadSharedJobOutput': grpc.unary_unary_rpc_method_handler(
+                    servicer.DownloadSharedJobOutput,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.DownloadSharedJobOutputRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.DownloadSharedJobOutputResponse.SerializeToString,
             ),
             'CancelJob': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelJob,
@@ -835,6 +924,141 @@ class PhonosService:
             '/phonos.v1.PhonosService/DeleteJob',
             phonos_dot_v1_dot_phonos__pb2.DeleteJobRequest.SerializeToString,
             phonos_dot_v1_dot_phonos__pb2.DeleteJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateJobShare(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/CreateJobShare',
+            phonos_dot_v1_dot_phonos__pb2.CreateJobShareRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.CreateJobShareResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobShares(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/ListJobShares',
+            phonos_dot_v1_dot_phonos__pb2.ListJobSharesRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.ListJobSharesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeJobShare(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/RevokeJobShare',
+            phonos_dot_v1_dot_phonos__pb2.RevokeJobShareRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.RevokeJobShareResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSharedJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/GetSharedJob',
+            phonos_dot_v1_dot_phonos__pb2.GetSharedJobRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.GetSharedJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadSharedJobOutput(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/DownloadSharedJobOutput',
+            phonos_dot_v1_dot_phonos__pb2.DownloadSharedJobOutputRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.DownloadSharedJobOutputResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import torch
 from phonos_models.diffdock import build, ligand, receptor, sampling
-from phonos_models.diffdock.pipe_validate import read_structure
+from phonos_models.diffdock.pipe_validate import MIN_RESIDUES, read_structure
 from phonos_models.diffdock.pipeline import DiffDockPipeline, DockingOutput, DockingRequest, request_from_json
 from phonos_models.diffdock.pocket import (
     DEFAULT_RADIUS,
@@ -146,6 +146,26 @@ def test_pockets_that_do_not_fit_the_receptor_are_refused(request_: PocketReques
         return
     with pytest.raises(PocketError, match=message):
         resolve(read_structure(PDB), request_)
+
+
+def test_a_centre_with_too_few_residues_around_it_is_refused_naming_how_many() -> None:
+    """A centre at the protein's edge whose sphere (radius + RECEPTOR_MARGIN) holds 1-9 residues would dock
+    into fewer residues than any receptor accepted whole (MIN_RESIDUES)."""
+    cas = np.stack(list(ca_positions().values()))
+    middle = cas.mean(0)
+    far = cas[np.argmax(np.linalg.norm(cas - middle, axis=1))]
+    outward = (far - middle) / np.linalg.norm(far - middle)
+    for step in np.arange(0.0, 30.0, 0.5):  # walk out from the outermost CA until 1-9 residues are in reach
+        centre = far + step * outward
+        kept = int((np.linalg.norm(cas - centre, axis=1) <= 3.0 + RECEPTOR_MARGIN).sum())
+        if 0 < kept < MIN_RESIDUES:
+            break
+    else:
+        pytest.fail("no centre with 1-9 residues in reach")
+    with pytest.raises(PocketError, match=rf"only {kept} residues? \(CA\) lie within radius \+ 10 Å = 13 Å .*at least 10"):
+        resolve(read_structure(PDB), PocketRequest(center=tuple(float(c) for c in centre), radius=3.0))
+    # A larger radius takes in enough of the protein.
+    assert resolve(read_structure(PDB), PocketRequest(center=tuple(float(c) for c in centre), radius=20.0)).keep.sum() >= 10
 
 
 def test_restricted_receptor_is_cut_and_centred_on_the_pocket() -> None:

@@ -28,6 +28,8 @@ from phonos_client.models import (
     Job,
     JobEvent,
     JobPage,
+    JobShare,
+    SharedJob,
     Submission,
     Webhook,
     WebhookDelivery,
@@ -70,6 +72,11 @@ ROUTES: dict[str, Route] = {r.rpc: r for r in (
     Route("DownloadJobOutput", "GET", "/v1/jobs/{job_id}/download", response_body="file"),
     Route("WatchJob", "GET", "/v1/jobs/{job_id}/events", response_body="event", streaming=True),
     Route("WatchJobs", "GET", "/v1/events", response_body="event", streaming=True),
+    Route("CreateJobShare", "POST", "/v1/jobs/{job_id}/shares", body=True),
+    Route("ListJobShares", "GET", "/v1/jobs/{job_id}/shares"),
+    Route("RevokeJobShare", "DELETE", "/v1/jobs/{job_id}/shares/{share_id}"),
+    Route("GetSharedJob", "GET", "/shared/{token}/job"),
+    Route("DownloadSharedJobOutput", "GET", "/shared/{token}/download", response_body="file"),
     Route("CancelJob", "POST", "/v1/jobs/{job_id}/cancel"),
     Route("DeleteJob", "DELETE", "/v1/jobs/{job_id}"),
     Route("GetAccount", "GET", "/v1/account"),
@@ -155,6 +162,32 @@ def delete_job(job_id: str) -> Call[Deletion]:
 
 def job_input(job_id: str) -> Call[dict[str, Any]]:
     return _call("GetJobInput", dict, job_id=job_id)
+
+
+def share_job(job_id: str, expires_in_days: int | None) -> Call[JobShare]:
+    return _call("CreateJobShare", lambda d: JobShare.from_dict(d["share"], url=d.get("url"), raw=d), job_id=job_id,
+                 expires_in_days=expires_in_days)
+
+
+def job_shares(job_id: str) -> Call[list[JobShare]]:
+    return _call("ListJobShares", lambda d: [JobShare.from_dict(x) for x in d.get("shares", ())], job_id=job_id)
+
+
+def revoke_share(job_id: str, share_id: str) -> Call[dict[str, Any]]:
+    return _call("RevokeJobShare", dict, job_id=job_id, share_id=share_id)
+
+
+def share_token(link: str) -> str:
+    """The token of a share link given whole ("https://host/shared/<token>"), as its path, or as the token."""
+    return link.rstrip("/").rsplit("/shared/", 1)[-1].split("/", 1)[0]
+
+
+def shared_job(link: str) -> Call[SharedJob]:
+    return _call("GetSharedJob", SharedJob.from_dict, token=share_token(link))
+
+
+def shared_download(link: str, format: str | None) -> Call[Download]:
+    return _call("DownloadSharedJobOutput", _file, token=share_token(link), format=format)
 
 
 def cancel_job(job_id: str, idempotency_key: str | None) -> Call[Cancellation]:

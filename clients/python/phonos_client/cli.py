@@ -436,6 +436,19 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                 print(f"{deleted.id} deleted", flush=True)
         if args.json:
             emit(args, answers, "")
+    elif command == "jobs share":
+        share = client.share_job(args.job_id, expires_in_days=args.expires_in_days)
+        link = share_link(client, share.url or "")
+        emit(args, {**share.raw, "link": link}, f"{link}\n(shown once; anyone with it can see the results until "
+                                                f"{share.expires_at}; revoke: phonos jobs unshare {share.job_id} "
+                                                f"{share.share_id})")
+    elif command == "jobs shares":
+        shares = client.job_shares(args.job_id)
+        listing(args, [x.raw for x in shares], ("SHARE ID", "CREATED", "EXPIRES"),
+                [(x.share_id, x.created_at, x.expires_at) for x in shares], "no share links")
+    elif command == "jobs unshare":
+        revoked = client.revoke_share(args.job_id, args.share_id)
+        emit(args, revoked, f"{args.share_id} revoked")
     elif command == "usage":
         usage = client.usage(args.days)
         totals = usage["totals"]
@@ -493,6 +506,12 @@ def delivery_row(d: WebhookDelivery) -> Sequence[str]:
     answer = f"HTTP {d.last_status_code}" if d.last_status_code is not None else (d.last_error or "not tried yet")
     tries = f"{d.attempts} attempt{'s' if d.attempts != 1 else ''}"
     return (d.delivery_id, d.created_at or "", d.event, d.job_id or "-", d.status, tries, answer)
+
+
+def share_link(client: Client, path: str) -> str:
+    """A share link to hand out: the server's address and the link's path (over gRPC the path alone: the
+    dashboard's address is not the gRPC one)."""
+    return path if client.transport == "grpc" else client.base_url + path
 
 
 def server_url(url: str) -> str:
@@ -598,6 +617,16 @@ def add_user_commands(sub: Any) -> None:
     command(jobs.add_parser("rm", help="delete finished jobs: their results and inputs go for good"),
             "jobs rm").add_argument("job_ids", nargs="+", metavar="job_id",
                                     help="finished jobs to delete (--json prints the API's answer for each)")
+
+    share = command(jobs.add_parser("share", help="a read-only link to a completed job's results, for people "
+                                                  "without an account (printed once)"), "jobs share")
+    share.add_argument("job_id", help="a completed job")
+    share.add_argument("--expires-in-days", type=int, help="the link works this many days, 1-365 (default 30)")
+    command(jobs.add_parser("shares", help="a job's working share links"), "jobs shares").add_argument(
+        "job_id", help=JOB_ID_HELP)
+    unshare = command(jobs.add_parser("unshare", help="revoke a share link: it stops working at once"), "jobs unshare")
+    unshare.add_argument("job_id", help=JOB_ID_HELP)
+    unshare.add_argument("share_id", help="the link's id (see `phonos jobs shares`)")
 
     usage = command(sub.add_parser("usage", help="requests and credits over the last days"), "usage")
     usage.add_argument("--days", type=int, metavar="N", help="1-90 (default 30)")

@@ -40,6 +40,8 @@ from phonos_client.models import (
     Job,
     JobEvent,
     JobPage,
+    JobShare,
+    SharedJob,
     Submission,
     Webhook,
     WebhookDelivery,
@@ -252,6 +254,29 @@ class Client(_Base):
     def cancel_job(self, job_id: str, *, idempotency_key: str | None = None) -> Cancellation:
         return self._send(calls.cancel_job(job_id, idempotency_key))
 
+    # -- share links ------------------------------------------------------------------------------
+
+    def share_job(self, job_id: str, *, expires_in_days: int | None = None) -> JobShare:
+        """A read-only link to a completed job's results for people without an account: `url` ("/shared/<token>",
+        after the server's address) is returned only here. `expires_in_days`: 1-365 (None: 30)."""
+        return self._send(calls.share_job(job_id, expires_in_days))
+
+    def job_shares(self, job_id: str) -> list[JobShare]:
+        """The job's working share links, newest first (never their tokens)."""
+        return self._send(calls.job_shares(job_id))
+
+    def revoke_share(self, job_id: str, share_id: str) -> dict[str, Any]:
+        """Revoke a share link: it answers 404 from the next request on."""
+        return self._send(calls.revoke_share(job_id, share_id))
+
+    def shared_job(self, link: str) -> SharedJob:
+        """The job a share link names (the link whole, its path or its token); no API key needed."""
+        return self._send(calls.shared_job(link))
+
+    def shared_download(self, link: str, format: str | None = None) -> Download:
+        """A file of the job a share link names; no API key needed."""
+        return self._send(calls.shared_download(link, format))
+
     def delete_job(self, job_id: str) -> Deletion:
         """Delete a finished job: its results and inputs go (cancel an active one first)."""
         return self._send(calls.delete_job(job_id))
@@ -453,6 +478,22 @@ class AsyncClient(_Base):
 
     async def cancel_job(self, job_id: str, *, idempotency_key: str | None = None) -> Cancellation:
         return await self._send(calls.cancel_job(job_id, idempotency_key))
+
+    async def share_job(self, job_id: str, *, expires_in_days: int | None = None) -> JobShare:
+        """See `Client.share_job`."""
+        return await self._send(calls.share_job(job_id, expires_in_days))
+
+    async def job_shares(self, job_id: str) -> list[JobShare]:
+        return await self._send(calls.job_shares(job_id))
+
+    async def revoke_share(self, job_id: str, share_id: str) -> dict[str, Any]:
+        return await self._send(calls.revoke_share(job_id, share_id))
+
+    async def shared_job(self, link: str) -> SharedJob:
+        return await self._send(calls.shared_job(link))
+
+    async def shared_download(self, link: str, format: str | None = None) -> Download:
+        return await self._send(calls.shared_download(link, format))
 
     async def delete_job(self, job_id: str) -> Deletion:
         """Delete a finished job: its results and inputs go (cancel an active one first)."""

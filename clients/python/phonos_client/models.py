@@ -229,6 +229,37 @@ class ApiKey:
 
 
 @dataclass(frozen=True)
+class JobShare:
+    """A share link of a job: anyone holding it sees the job's results, read-only, until `expires_at` or until it
+    is revoked. `url` (the path "/shared/<token>") only when just created: the token is not shown again."""
+
+    share_id: str
+    job_id: str
+    created_at: str
+    expires_at: str
+    url: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], url: str | None = None, raw: dict[str, Any] | None = None) -> JobShare:
+        return cls(data["share_id"], data["job_id"], data["created_at"], data["expires_at"], url,
+                   raw=data if raw is None else raw)
+
+
+@dataclass(frozen=True)
+class SharedJob:
+    """A job as a share link shows it (GET /shared/{token}/job): no credits; downloads go through the link."""
+
+    job: Job
+    expires_at: str  # when the link stops working
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SharedJob:
+        return cls(Job.from_dict(data["job"]), data["expires_at"], raw=data)
+
+
+@dataclass(frozen=True)
 class WebhookTest:
     success: bool
     status_code: int

@@ -45,10 +45,10 @@ export const api = {
   del: (path) => request('DELETE', path),
 };
 
-/** Text of a download (PDB, SDF...) with the cookie. */
-export async function download(jobId, format) {
-  const response = await fetch(`/v1/jobs/${encodeURIComponent(jobId)}/download?format=${encodeURIComponent(format)}`,
-    {credentials: 'same-origin'});
+/** Text of a download (PDB, SDF...) with the cookie: a job id (its owner's route) or a download route's path. */
+export async function download(jobOrPath, format) {
+  const path = jobOrPath.startsWith('/') ? jobOrPath : `/v1/jobs/${encodeURIComponent(jobOrPath)}/download`;
+  const response = await fetch(`${path}?format=${encodeURIComponent(format)}`, {credentials: 'same-origin'});
   if (!response.ok) {
     let body = null;
     try { body = await response.json(); } catch { body = null; }

@@ -26,8 +26,9 @@ const NAV = [
   {id: 'account', href: '/account', label: 'Account'},
 ];
 
-function brand() {
-  return h('a', {class: 'brand', href: '/jobs'},
+/** The logo and name: a link to the jobs, or plain (`href` null) where there is no account to go to (a share link). */
+export function brand(href = '/jobs') {
+  return h(href ? 'a' : 'div', {class: 'brand', href},
     h('img', {src: '/static/img/logo.svg', alt: ''}),
     h('div', {}, h('div', {class: 'brand-name'}, 'phonos'), h('div', {class: 'brand-tag'}, 'Structure prediction & docking')));
 }
@@ -74,6 +75,12 @@ async function start() {
   if (location.pathname === '/sign-in') {
     const page = await import('./pages/signin.js');
     await page.render(app);
+    return;
+  }
+  const shared = /^\/shared\/([^/]+)$/.exec(location.pathname);
+  if (shared) { // a share link: no session, no navigation (pages/shared.js)
+    const page = await import('./pages/shared.js');
+    await page.render(app, decodeURIComponent(shared[1]));
     return;
   }
   const route = PAGES.find((p) => p.path.test(location.pathname));

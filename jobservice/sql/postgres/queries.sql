@@ -521,3 +521,39 @@ GROUP BY model, status;
 -- name: metrics_webhook_backlog
 SELECT COUNT(*) AS pending, MIN(created_at) AS oldest_created
 FROM webhook_deliveries WHERE status = 'pending';
+
+-- Share links of completed jobs (jobservice/shares.py) ---------------------------------------------------
+
+-- name: insert_job_share
+-- Only the account's completed job that still has its result files can be shared: no row back otherwise.
+INSERT INTO job_shares (id, job_id, token_hash, created_at, expires_at)
+SELECT CAST(:id AS TEXT), id, CAST(:token_hash AS TEXT), CAST(:now AS DOUBLE PRECISION), CAST(:expires_at AS DOUBLE PRECISION) FROM jobs
+WHERE id = :job_id AND account_id = :account_id AND deleted_at IS NULL AND status = 'completed'
+  AND results_deleted_at IS NULL
+RETURNING id;
+
+-- name: prune_job_shares
+-- A job's expired links, dropped when it gets a new one (an expired link answers 404 like a revoked one).
+DELETE FROM job_shares WHERE job_id = :job_id AND expires_at <= :now;
+
+-- name: count_job_shares
+SELECT COUNT(*) AS shares FROM job_shares WHERE job_id = :job_id AND expires_at > :now;
+
+-- name: list_job_shares
+-- A job's working links, newest first. The job's owner is checked before (jobservice/shares.py).
+SELECT id, job_id, created_at, expires_at FROM job_shares
+WHERE job_id = :job_id AND expires_at > :now
+ORDER BY created_at DESC, id;
+
+-- name: delete_job_share
+DELETE FROM job_shares WHERE id = :id AND job_id = :job_id RETURNING id;
+
+-- name: shared_job
+-- The job a working link names (public: no account). A deleted job has no links (delete_job_shares), and
+-- is excluded here too.
+SELECT j.*, s.expires_at AS share_expires_at FROM job_shares s JOIN jobs j ON j.id = s.job_id
+WHERE s.token_hash = :token_hash AND s.expires_at > :now AND j.deleted_at IS NULL;
+
+-- name: delete_job_shares
+-- A deleted job's links (jobservice/jobs.py JobStore.delete): they stop working with it.
+DELETE FROM job_shares WHERE job_id = :id;

@@ -40,7 +40,7 @@ import numpy as np
 from phonos_config.json_text import json_value_text
 from phonos_models.common.errors import BadInput
 
-from .pipe_validate import protein_residues
+from .pipe_validate import MIN_RESIDUES, protein_residues
 from .receptor_prep import original_chain_ids
 
 MIN_RADIUS = 3.0  # Å; smaller than one residue's reach: no ligand centroid fits a tighter sphere usefully
@@ -307,11 +307,17 @@ def resolve(structure: gemmi.Structure, request: PocketRequest, renamed: Mapping
     distances = np.linalg.norm(ca - center, axis=1)
     cutoff = radius + RECEPTOR_MARGIN
     keep = distances <= cutoff
+    where = ", ".join(f"{c:.1f}" for c in center)
     if not keep.any():
         nearest = float(distances.min())
-        where = ", ".join(f"{c:.1f}" for c in center)
         raise PocketError(f"the pocket centre ({where}) is {nearest:.1f} Å from the nearest residue (CA), far outside "
                           f"the protein: no residue lies within radius + {RECEPTOR_MARGIN:g} Å = {cutoff:g} Å. "
                           "Give the centre in the submitted PDB's coordinates")
+    kept = int(keep.sum())
+    if kept < MIN_RESIDUES:  # the receptor DiffDock sees would be smaller than any it accepts whole
+        raise PocketError(f"only {kept} residue{'s' if kept > 1 else ''} (CA) lie within radius + {RECEPTOR_MARGIN:g} Å = "
+                          f"{cutoff:g} Å of the pocket centre ({where}), and docking needs at least {MIN_RESIDUES} "
+                          "around it: the centre is at the protein's surface or outside it. Move it into the protein, "
+                          "or give a larger radius")
     return Pocket(center=center, radius=float(radius), radius_source=source, residues=request.residues, keep=keep,
                   residues_as_docked=as_docked, notes=notes)

@@ -9,6 +9,7 @@ import {ACTIVE, PLDDT_BANDS, ago, dateTime, duration, modelName, num, plddtBand,
 import {paeHeatmap, plddtPlot} from '../plots.js';
 import {dockingViewer, splitSdf, structureViewer} from '../viewer.js';
 import {cancelJob, statusPill} from './jobs.js';
+import {shareButton} from '../share.js';
 
 export const title = 'Job';
 const POLL_MS = 1500;
@@ -50,13 +51,20 @@ function plddtLegend() {
     h('span', {}, h('span', {class: ['sw', b.key]}), `${b.label} (${b.range})`)));
 }
 
-function downloads(job) {
+/** Where a job's files come from: its owner's /v1 download route, or a share link's (pages/shared.js). */
+export function ownerFiles(jobId) {
+  const base = `/v1/jobs/${encodeURIComponent(jobId)}/download`;
+  return {shared: false, hint: 'Also at GET /v1/jobs/{id}/download?format=…',
+    url: (fmt) => `${base}?format=${encodeURIComponent(fmt)}`, text: (fmt) => download(base, fmt)};
+}
+
+function downloads(job, files) {
   const info = job.model === 'diffdock' ? {...FORMAT_INFO, ...DOCKING_FORMAT_INFO} : FORMAT_INFO;
   return h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Downloads'),
-    h('span', {class: 'hint'}, 'Also at GET /v1/jobs/{id}/download?format=…')),
+    h('span', {class: 'hint'}, files.hint)),
   h('div', {class: 'card-body downloads', id: 'downloads'}, (job.formats || []).map((fmt) => {
     const [name, what] = info[fmt] || rankedFileInfo(fmt) || [fmt.toUpperCase(), 'Result file'];
-    return h('a', {class: 'download', href: `/v1/jobs/${encodeURIComponent(job.job_id)}/download?format=${encodeURIComponent(fmt)}`,
+    return h('a', {class: 'download', href: files.url(fmt),
       download: '', 'data-format': fmt}, h('span', {class: 'fmt'}, name), h('span', {class: 'what'}, what));
   })));
 }
@@ -147,8 +155,8 @@ function viewerTools(buttons) {
     h('button', {class: 'btn small', type: 'button', id, on: {click: fn}}, label)));
 }
 
-async function structureSection(job, query) {
-  const [pdb, scores] = await Promise.all([download(job.job_id, 'pdb'), download(job.job_id, 'json').then(JSON.parse)]);
+async function structureSection(job, files, query) {
+  const [pdb, scores] = await Promise.all([files.text('pdb'), files.text('json').then(JSON.parse)]);
   const plddt = scores.plddt || [];
   const mean = job.metrics?.mean_plddt ?? scores.mean_plddt;
   const band = plddtBand(mean);
@@ -161,7 +169,7 @@ async function structureSection(job, query) {
     job.metrics?.clashes_relaxed !== undefined ? stat('Clashes after relax',
       `${num(job.metrics.clashes_unrelaxed)} → ${num(job.metrics.clashes_relaxed)}`,
       `Clashing atom pairs; RMSD to unrelaxed ${num(job.metrics.relax_rmsd, 2)} Å`, {id: 'metric-relax'}) : null,
-    stat('Credits', num(job.credits_used), modelName(job.model)));
+    files.shared ? null : stat('Credits', num(job.credits_used), modelName(job.model)));
   const container = h('div', {class: 'viewer', id: 'viewer'});
   const tools = viewerTools([]);
   const viewerCard = h('div', {class: 'card viewer-card'},
@@ -179,7 +187,9 @@ async function structureSection(job, query) {
   ]);
   let drawn;
   const viewerReady = new Promise((resolve) => { drawn = resolve; });
-  const section = h('div', {class: 'stack'}, stats, viewerCard, compareCard(job, pdb, viewerReady, query), plots, inputs);
+  // The Compare card lists the owner's other structures: not on a shared page.
+  const section = h('div', {class: 'stack'}, stats, viewerCard, files.shared ? null : compareCard(job, pdb, viewerReady, query),
+    plots, inputs);
   requestAnimationFrame(async () => {
     const view = await structureViewer(container, pdb, plddt);
     drawn(view);
@@ -202,9 +212,8 @@ async function structureSection(job, query) {
   return section;
 }
 
-async function dockingSection(job) {
-  const [complexPdb, sdf, report] = await Promise.all([
-    download(job.job_id, 'pdb'), download(job.job_id, 'sdf'), download(job.job_id, 'json').then(JSON.parse)]);
+async function dockingSection(job, files) {
+  const [complexPdb, sdf, report] = await Promise.all([files.text('pdb'), files.text('sdf'), files.text('json').then(JSON.parse)]);
   const poses = report.poses || [];
   const records = splitSdf(sdf);
   const top = poses[0] || {};
@@ -212,7 +221,7 @@ async function dockingSection(job) {
     stat('Top confidence', top.confidence === null || top.confidence === undefined ? '-' : num(top.confidence, 2), bandChip(top.confidence_band || 'unknown'), {id: 'metric-confidence'}),
     stat('Poses', num(poses.length), 'ranked by confidence'),
     stat('Ligand', h('span', {class: 'mono', style: {fontSize: '14px'}}, report.ligand?.smiles || job.metadata?.ligand?.smiles || '-'), report.ligand?.num_heavy_atoms ? `${report.ligand.num_heavy_atoms} heavy atoms` : '', {id: 'metric-ligand'}),
-    stat('Credits', num(job.credits_used), modelName(job.model)));
+    files.shared ? null : stat('Credits', num(job.credits_used), modelName(job.model)));
   const container = h('div', {class: 'viewer', id: 'viewer'});
   const tools = viewerTools([]);
   const selected = h('div', {class: 'small muted', id: 'pose-selected'});
@@ -263,8 +272,8 @@ async function dockingSection(job) {
     container.dataset.ready = 'true';
   });
   const source = job.metadata?.protein_source || '';
-  const receptor = source.startsWith('job:')
-    ? h('a', {href: `/jobs/${encodeURIComponent(source.slice(4))}`}, `structure of job ${shortId(source.slice(4))}`)
+  const receptor = source.startsWith('job:') && files.shared ? `structure of job ${shortId(source.slice(4))}`
+    : source.startsWith('job:') ? h('a', {href: `/jobs/${encodeURIComponent(source.slice(4))}`}, `structure of job ${shortId(source.slice(4))}`)
     : 'uploaded PDB';
   const inputs = inputCard([
     ['Ligand', report.ligand?.smiles || '-', 'mono'],
@@ -348,6 +357,7 @@ export async function render(main, {params, query}) {
         : null,
       h('a', {class: 'btn', id: 'run-again', href: `/submit?model=${encodeURIComponent(job.model)}&from=${encodeURIComponent(job.job_id)}`,
         title: 'A new job with this one’s input, to change what you need'}, 'Run again'),
+      job.status === 'completed' && !job.results_deleted_at ? shareButton(job, () => body) : null,
       ACTIVE.has(job.status) ? null // cancel it first (the status card's button)
         : h('button', {class: 'btn danger', type: 'button', id: 'delete-job', on: {click: () => onDelete()}}, 'Delete'),
     ].filter(Boolean),
@@ -415,13 +425,19 @@ export async function render(main, {params, query}) {
       provenance(job));
       return;
     }
-    replace(body, h('div', {class: 'muted'}, 'Loading results…'));
-    try {
-      const section = job.model === 'diffdock' ? await dockingSection(job) : await structureSection(job, query);
-      replace(body, weightsNotice(job), section, downloads(job), provenance(job));
-    } catch (err) {
-      replace(body, h('div', {class: 'notice bad'}, h('div', {}, h('strong', {}, 'Could not load the results'), err.message)), downloads(job));
-    }
+    await showResults(body, job, ownerFiles(job.job_id), query);
   }
   await show();
+}
+
+/** A completed job's results in `body`: the viewer, scores, plots, downloads and provenance (the owner's job page
+ * and a share link's page). */
+export async function showResults(body, job, files, query) {
+  replace(body, h('div', {class: 'muted'}, 'Loading results…'));
+  try {
+    const section = job.model === 'diffdock' ? await dockingSection(job, files) : await structureSection(job, files, query);
+    replace(body, weightsNotice(job), section, downloads(job, files), provenance(job));
+  } catch (err) {
+    replace(body, h('div', {class: 'notice bad'}, h('div', {}, h('strong', {}, 'Could not load the results'), err.message)), downloads(job, files));
+  }
 }

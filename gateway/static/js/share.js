@@ -1,0 +1,110 @@
+// The job page's "Share" panel: read-only links to a completed job's results for people without an account
+// (POST/GET/DELETE /v1/jobs/{id}/shares). A new link is shown once, to copy; the list shows the links that
+// still work, each with its expiry and a Revoke button. Whoever opens a link sees pages/shared.js.
+
+import {api} from './api.js';
+import {confirmDialog, copyText, h, replace, toast} from './dom.js';
+import {dateTime} from './format.js';
+
+const EXPIRY_DAYS = [[1, '1 day'], [7, '7 days'], [30, '30 days'], [90, '90 days'], [365, '1 year']];
+const DEFAULT_DAYS = 30;
+
+function sharesPath(job) {
+  return `/v1/jobs/${encodeURIComponent(job.job_id)}/shares`;
+}
+
+/** The header's Share button; it opens (and closes) the panel at the top of `body()`. */
+export function shareButton(job, body) {
+  let panel = null;
+  const button = h('button', {class: 'btn', type: 'button', id: 'share-job', 'aria-expanded': 'false',
+    'aria-controls': 'share-panel', title: 'A read-only link to these results for people without an account'}, 'Share');
+  button.addEventListener('click', () => {
+    if (panel && panel.isConnected) {
+      panel.remove();
+      button.setAttribute('aria-expanded', 'false');
+      return;
+    }
+    panel = sharePanel(job);
+    body().prepend(panel);
+    button.setAttribute('aria-expanded', 'true');
+    panel.querySelector('#share-expiry').focus();
+  });
+  return button;
+}
+
+function sharePanel(job) {
+  const expiry = h('select', {id: 'share-expiry', 'aria-label': 'The link works for'},
+    EXPIRY_DAYS.map(([days, label]) => h('option', {value: String(days), selected: days === DEFAULT_DAYS}, label)));
+  const created = h('div', {id: 'share-created', 'aria-live': 'polite'});
+  const list = h('div', {id: 'share-list'}, h('div', {class: 'muted small'}, 'Loading links…'));
+  const create = h('button', {class: 'btn primary', type: 'button', id: 'share-create', on: {click: async () => {
+    create.disabled = true;
+    try {
+      const answer = await api.post(sharesPath(job), {expires_in_days: Number(expiry.value)});
+      replace(created, newLink(new URL(answer.url, location.origin).href, answer.share.expires_at));
+      await refresh();
+    } catch (err) {
+      toast(err.message);
+    } finally {
+      create.disabled = false;
+    }
+  }}}, 'Create link');
+
+  async function refresh() {
+    try {
+      const {shares} = await api.get(sharesPath(job));
+      replace(list, links(shares || []));
+    } catch (err) {
+      replace(list, h('div', {class: 'notice bad'}, err.message));
+    }
+  }
+
+  function links(shares) {
+    if (!shares.length) return h('div', {class: 'muted small', id: 'share-none'}, 'No working links.');
+    // `stacked`: on a phone each row becomes labelled lines (app.css), as the keys and webhooks tables do.
+    return h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked', id: 'share-links'},
+      h('thead', {}, h('tr', {}, h('th', {}, 'Link'), h('th', {}, 'Created'), h('th', {}, 'Expires'), h('th', {}, ''))),
+      h('tbody', {}, shares.map((share) => h('tr', {'data-share': share.share_id},
+        h('td', {class: 'mono small', 'data-label': 'Link'}, share.share_id),
+        h('td', {'data-label': 'Created'}, dateTime(share.created_at)),
+        h('td', {'data-label': 'Expires'}, dateTime(share.expires_at)),
+        h('td', {class: 'num', 'data-label': ''}, h('button', {class: 'btn danger small', type: 'button', 'data-revoke': share.share_id,
+          on: {click: () => revoke(share)}}, 'Revoke')))))));
+  }
+
+  async function revoke(share) {
+    const ok = await confirmDialog({
+      title: 'Revoke this link?',
+      body: 'Whoever has it can no longer open this job: the link answers “not found” from now on.',
+      confirm: 'Revoke link', danger: true,
+    });
+    if (!ok) return;
+    try {
+      await api.del(`${sharesPath(job)}/${encodeURIComponent(share.share_id)}`);
+      toast('Link revoked');
+      await refresh();
+    } catch (err) { toast(err.message); }
+  }
+
+  refresh();
+  return h('div', {class: 'card', id: 'share-panel'},
+    h('div', {class: 'card-head'}, h('h2', {}, 'Share a read-only link'),
+      h('span', {class: 'hint'}, 'For colleagues without an account')),
+    h('div', {class: 'card-body stack'},
+      h('div', {class: 'muted'}, 'Anyone with the link sees this job’s results: the structure, plots, scores, '
+        + 'files and provenance. They cannot change anything, and see nothing of your account.'),
+      h('div', {class: 'row'}, h('label', {for: 'share-expiry'}, 'Works for'), expiry, create),
+      created,
+      h('h3', {}, 'Working links'),
+      list));
+}
+
+function newLink(url, expiresAt) {
+  const field = h('input', {type: 'text', readonly: true, value: url, id: 'share-url', class: 'mono',
+    'aria-label': 'The new link', on: {focus: (event) => event.target.select()}});
+  return h('div', {class: 'notice ok'}, h('div', {class: 'grow'},
+    h('strong', {}, 'Link created. Copy it now: it is not shown again.'),
+    h('div', {class: 'row share-url'}, field,
+      h('button', {class: 'btn', type: 'button', id: 'share-copy', on: {click: () => copyText(url)}}, 'Copy')),
+    h('div', {class: 'small'}, `It works until ${dateTime(expiresAt)}, or until you revoke it.`)));
+}

@@ -1,0 +1,121 @@
+"""Share links in the dashboard: the owner makes a link from a completed job's page, someone with no account and no
+cookie opens it in a fresh browser and sees the job's real structure, plots and files (read-only, nothing of the
+owner's account), and once the owner revokes the link it shows the "not found" page.
+
+A real tritonserver with the tiny ESMFold only (the viewer must draw a real structure), and a real job service
+process, in this module alone."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, Page, expect
+
+from tests.dashboard.pages_helpers import CHROMIUM_ARGS, Watched, make_user, open_page, shot, sign_in
+from tests.support import ServiceProcess, TritonFixture
+
+pytestmark = pytest.mark.e2e
+SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
+PHONE = {"width": 390, "height": 844}
+assert CHROMIUM_ARGS  # the module's browser is conftest's (Debian's chromium)
+
+
+@pytest.fixture(scope="module")
+def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonFixture]:
+    with TritonFixture.start(["esmfold"], tmp_path_factory.mktemp("triton_share")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def service(triton: TritonFixture, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    process = ServiceProcess.start(tmp_path_factory.mktemp("share") / "var", triton.grpc_url, {"PHONOS_MODELS": "esmfold"})
+    yield process
+    process.stop()
+
+
+def drawn_fraction(png: bytes) -> float:
+    """The share of pixels that are not the white background."""
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    return float((pixels.min(axis=2) < 235).mean())
+
+
+def stranger(browser: Browser, watched: Watched, viewport: dict[str, int] | None = None) -> Page:
+    """A fresh browser context: no cookie, no session, as a colleague's browser."""
+    page = open_page(browser, watched)
+    if viewport:
+        page.set_viewport_size(viewport)
+    assert page.context.cookies() == []
+    return page
+
+
+def test_a_link_made_on_the_job_page_shows_the_result_to_a_stranger_until_revoked(
+        browser: Browser, service: ServiceProcess) -> None:
+    sam = make_user(service, "sam")
+    api = service.client(sam.api_key)
+    job = api.wait_for(api.predict(SEQUENCE, name="Kinase fragment").json()["job_id"], timeout_s=180)
+    assert job["status"] == "completed"
+
+    watched = Watched()
+    owner = sign_in(browser, service, sam, watched)
+    owner.goto(f"{service.base_url}/jobs/{job['job_id']}")
+    owner.click("#share-job")
+    expect(owner.locator("#share-panel")).to_be_visible()
+    expect(owner.locator("#share-none")).to_have_text("No working links.")
+    owner.select_option("#share-expiry", "7")
+    owner.click("#share-create")
+    url_field = owner.locator("#share-url")
+    expect(url_field).to_be_visible()
+    link = url_field.input_value()
+    assert link.startswith(f"{service.base_url}/shared/")
+    expect(owner.locator("#share-links tbody tr")).to_have_count(1)
+    shot(owner, "60-share-panel")
+    owner.set_viewport_size(PHONE)
+    shot(owner, "60-share-panel-phone", full_page=False)
+    owner.set_viewport_size({"width": 1440, "height": 960})
+
+    seen = Watched()
+    guest = stranger(browser, seen)
+    guest.goto(link)
+    expect(guest.locator("#shared-banner")).to_have_text("Shared job · read-only")
+    expect(guest.locator("h1")).to_have_text("Kinase fragment")
+    viewer = guest.locator("#viewer[data-ready=true]")
+    expect(viewer).to_have_count(1, timeout=30_000)
+    guest.wait_for_timeout(500)  # one more frame
+    assert drawn_fraction(viewer.screenshot()) > 0.02, "the 3D viewer drew nothing"
+    expect(guest.locator("#weights-notice")).to_contain_text("Not a real prediction")  # tiny weights say so
+    expect(guest.locator("#provenance")).to_contain_text("esmfold-tiny-random")
+    segments = guest.locator("#plddt-plot path").get_attribute("d") or ""
+    assert segments.count("L") == len(SEQUENCE) - 1
+    # Read-only: no navigation, no actions, no Compare card (it lists the owner's structures), no credits.
+    for absent in (".nav", "a.brand", "#share-job", "#delete-job", "#run-again", "#dock-this", "#compare-with", "#side-credits"):
+        expect(guest.locator(absent)).to_have_count(0)
+    body = guest.locator("#main").inner_text()
+    assert "sam" not in body and "Credits" not in body
+    with guest.expect_download() as download:
+        guest.click("#downloads a[data-format=pdb]")
+    assert download.value.suggested_filename == f"{job['job_id']}.pdb"
+    assert "/shared/" in download.value.url
+    shot(guest, "61-shared-job")
+    phone = stranger(browser, seen, PHONE)
+    phone.goto(link)
+    expect(phone.locator("#viewer[data-ready=true]")).to_have_count(1, timeout=30_000)
+    shot(phone, "62-shared-job-phone")
+    phone.context.close()
+
+    owner.click("#share-links [data-revoke]")
+    owner.click("dialog [data-confirm]")
+    expect(owner.locator("#share-none")).to_be_visible()
+
+    guest.reload()
+    expect(guest.locator("#shared-missing")).to_contain_text("Link not found")
+    expect(guest.locator("#viewer")).to_have_count(0)
+    shot(guest, "63-shared-link-revoked")
+    response = guest.request.get(link, headers={"Accept": "text/html"})
+    assert response.status == 404
+    assert watched.problems() == [] and seen.problems() == []
+    guest.context.close()
+    owner.context.close()
