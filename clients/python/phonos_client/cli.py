@@ -621,7 +621,7 @@ def add_user_commands(sub: Any) -> None:
     share = command(jobs.add_parser("share", help="a read-only link to a completed job's results, for people "
                                                   "without an account (printed once)"), "jobs share")
     share.add_argument("job_id", help="a completed job")
-    share.add_argument("--expires-in-days", type=int, help="the link works this many days, 1-365 (default 30)")
+    share.add_argument("--expires-in-days", type=int, metavar="N", help="the link works this many days, 1-365 (default 30)")
     command(jobs.add_parser("shares", help="a job's working share links"), "jobs shares").add_argument(
         "job_id", help=JOB_ID_HELP)
     unshare = command(jobs.add_parser("unshare", help="revoke a share link: it stops working at once"), "jobs unshare")
