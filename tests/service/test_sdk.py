@@ -18,6 +18,7 @@ from phonos_client import (
     AsyncClient,
     AuthenticationError,
     BadRequestError,
+    BatchTooLargeError,
     Client,
     InsufficientCreditsError,
     NotFoundError,
@@ -196,12 +197,21 @@ def test_deletes_answer_with_the_apis_answer(service: InProcessService) -> None:
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_a_full_job_queue_is_its_own_error_not_the_rate_limit(twin_factory: type, transport: str) -> None:
-    """The account's cap of waiting jobs (PHONOS_MAX_QUEUED_PER_ACCOUNT) refuses with 429 "Too many jobs":
-    the SDK raises QueueFullError (a RateLimitError, waited out the same way) with the server's Retry-After."""
-    service = twin_factory.start(PHONOS_MAX_QUEUED_PER_ACCOUNT="1")
+    """The account's cap of waiting jobs (PHONOS_MAX_QUEUED_PER_ACCOUNT) refuses with 429 "Too many jobs" once
+    that many wait: the SDK raises QueueFullError (a RateLimitError, waited out the same way) with the server's
+    Retry-After. A batch larger than the cap could never be accepted: BatchTooLargeError (400), not a wait."""
+    service = twin_factory.start(PHONOS_MAX_QUEUED_PER_ACCOUNT="1", PHONOS_MAX_INFLIGHT_PER_MODEL="1")
+    service.inference.script("esmfold", Slow(60))
     with Client(service.url_for(transport), service.new_key(), max_rate_limit_wait=0) as phonos:
-        with pytest.raises(QueueFullError) as full:
+        with pytest.raises(BatchTooLargeError) as too_large:
             phonos.submit_batch([{"model": "esmfold", "sequence": SEQUENCE}] * 2)
+        assert (too_large.value.status, too_large.value.queue_limit) == (400, 1)
+        running = phonos.predict("esmfold", SEQUENCE).job_id
+        wait_until(lambda: phonos.get_job(running).status == "running", 15)
+        phonos.predict("esmfold", SEQUENCE)  # waits: the one this account may have
+        with pytest.raises(QueueFullError) as full:
+            phonos.submit_batch([{"model": "esmfold", "sequence": SEQUENCE}])
+        phonos.cancel_job(running)
     assert (full.value.status, full.value.error, full.value.retry_after) == (429, "Too many jobs", 30)
     assert "may have at most 1" in full.value.message
 
