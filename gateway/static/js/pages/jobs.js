@@ -61,6 +61,10 @@ export async function render(main, {query}) {
       if (selectAll.checked) for (const job of shownJobs) selected.set(job.job_id, job); else selected.clear();
       redrawPicks();
     }}});
+  // On a phone the header row is hidden (each job is a block of its own) but for this cell: the box, then
+  // "Select all on this page" instead of the "Name" column's title.
+  const selectAllCell = h('label', {class: 'select-all'}, selectAll, h('span', {class: 'column'}, 'Name'),
+    h('span', {class: 'phone', 'aria-hidden': 'true'}, 'Select all on this page'));
   let shownJobs = []; // the page's jobs, as last drawn
   replace(main,
     pageHeader('Jobs', {sub: 'Every prediction and docking job of this account, newest first.',
@@ -239,7 +243,7 @@ export async function render(main, {query}) {
       if (!listArea.contains(tableBody)) {
         replace(listArea, h('div', {class: 'table-scroll'}, h('table', {class: 'table jobs', id: 'jobs-table'},
           h('thead', {}, h('tr', {}, ['Name', 'Model', 'Status', 'Submitted', 'Took', 'Credits', ''].map((c, i) =>
-            h('th', {class: i >= 4 ? 'num' : ''}, i === 0 ? [selectAll, c] : c)))), tableBody)), pager);
+            h('th', {class: i >= 4 ? 'num' : ''}, i === 0 ? selectAllCell : c)))), tableBody)), pager);
       }
     }
     const anyActive = page.jobs.some((job) => ACTIVE.has(job.status));
