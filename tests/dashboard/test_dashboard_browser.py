@@ -314,6 +314,19 @@ def test_compare_superposes_another_fold_on_this_one_and_scores_it(
     expect(page.locator("#compare-rmsd .value")).to_have_text("0.00 Å")
     expect(page.locator("#compare-identity .value")).to_have_text("Same")
     assert "compare=" not in page.url  # a file cannot be linked
+    # A file that cannot be compared (mmCIF, say) says why; the comparison before it, gone from the viewer,
+    # leaves neither a "Stop comparing" button nor its address behind.
+    page.select_option("#compare-with", other["job_id"])
+    page.click("#compare-go")
+    expect(page.locator("#compare-stop")).to_be_visible()
+    (tmp_path / "model.cif").write_text("data_model\n_atom_site.group_PDB\nATOM 1 C CA . MET A 1 1 ? 1.0 2.0 3.0\n")
+    page.set_input_files("#compare-file", str(tmp_path / "model.cif"))
+    expect(page.locator("#compare-error")).to_contain_text("mmCIF is not read here")
+    expect(page.locator("#compare-stop")).to_be_hidden()
+    assert "compare=" not in page.url
+    page.goto(f"{service.base_url}/jobs/{folded['job_id']}?compare=rank_2_pdb")  # an AlphaFold2 link on an ESMFold job
+    expect(page.locator("#compare-missing")).to_have_text(
+        "This job has no rank 2 model (only AlphaFold2 jobs rank several): choose a structure above.")
 
     page.goto(f"{service.base_url}/jobs/{folded['job_id']}?compare=not-a-job")  # a stale or foreign link
     expect(page.locator("#compare-missing")).to_contain_text("is not one of your completed ESMFold or AlphaFold2 jobs")

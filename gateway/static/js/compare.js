@@ -66,7 +66,9 @@ export function compareCard(job, thisPdb, drawn, query) {
       stop.hidden = false;
       showAddress(other.value || null);
     } catch (err) {
-      (await drawn)?.overlay(null);
+      (await drawn)?.overlay(null); // the previous comparison is gone too: nothing to stop, nothing to link
+      stop.hidden = true;
+      showAddress(null);
       replace(result, h('div', {class: 'notice bad', id: 'compare-error'}, h('div', {},
         h('strong', {}, 'Could not compare'), err.message)));
     } finally {
@@ -121,9 +123,11 @@ export function compareCard(job, thisPdb, drawn, query) {
     if (wanted && choices.some((c) => c.value === wanted)) {
       select.value = wanted;
       compare();
-    } else if (wanted) { // a link to a job since deleted, or of another account
-      replace(result, h('div', {class: 'muted', id: 'compare-missing'},
-        `Job ${shortId(wanted)} is not one of your completed ESMFold or AlphaFold2 jobs: choose a structure above.`));
+    } else if (wanted) { // a link to a job since deleted, or of another account, or to a rank this job lacks
+      const rank = /^rank_(\d+)_pdb$/.exec(wanted);
+      replace(result, h('div', {class: 'muted', id: 'compare-missing'}, rank
+        ? `This job has no rank ${rank[1]} model (only AlphaFold2 jobs rank several): choose a structure above.`
+        : `Job ${shortId(wanted)} is not one of your completed ESMFold or AlphaFold2 jobs: choose a structure above.`));
     }
   });
 
