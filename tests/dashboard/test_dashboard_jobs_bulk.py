@@ -40,19 +40,22 @@ def test_select_jobs_then_cancel_and_delete_them_together(browser: Browser, serv
     expect(page.locator("#select-all")).not_to_be_checked()
     shot(page, "41-jobs-selected")
 
-    page.click("#bulk-cancel")
+    page.focus("#bulk-cancel")  # by keyboard: the focus must not fall to the page when the button goes
+    page.keyboard.press("Enter")
     page.click("dialog [data-confirm]")
     expect(page.locator(".toast").last).to_contain_text("Cancelled 2 jobs")
+    expect(page.locator("#bulk-delete")).to_be_focused()  # the bar's next action
     for job_id in running:
         assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
     # What was done leaves the selection; the finished jobs stay ticked.
     expect(page.locator("#selected-count")).to_have_text("2 jobs selected")
     expect(page.locator("#bulk-cancel")).to_have_count(0)
 
-    page.click("#bulk-delete")
+    page.keyboard.press("Enter")
     expect(page.locator("dialog")).to_contain_text("deleted for good")
     page.click("dialog [data-confirm]")
     expect(page.locator(".toast").last).to_contain_text("Deleted 2 jobs")
+    expect(page.locator("#select-all")).to_be_focused()  # the bar went: back to the list
     for name in ("old 1", "old 2"):
         assert client.get(f"/v1/jobs/{finished[name]}").status_code == 404
     assert client.get(f"/v1/jobs/{finished['keep 1']}").status_code == 200
@@ -77,6 +80,7 @@ def test_select_jobs_then_cancel_and_delete_them_together(browser: Browser, serv
     page.click("#bulk-delete")
     page.click("dialog [data-confirm]")
     expect(page.locator(".empty .title")).to_have_text("No jobs match these filters")
+    expect(page.locator("#filter-name")).to_be_focused()  # no job left to select: the search
     expect(page.locator("#bulk-bar")).to_be_hidden()
     assert client.get("/v1/jobs", params={"name": "old"}).json()["pagination"]["total"] == 0
     assert client.get(f"/v1/jobs/{finished['keep 1']}").status_code == 200

@@ -129,6 +129,11 @@ export async function render(main, {query}) {
     toast(`${verb} ${jobWord(done)}${refunded ? `; ${refunded} credits refunded` : ''}`
       + (failed.length ? `. Not ${verb.toLowerCase()}: ${failed.join('; ')}` : ''));
     await refresh(false);
+    // The button pressed went with its jobs, and a keyboard user's focus with it (to the page): it moves to the
+    // bar's next action, else back to the list (its select-all box, or the search when no job is left).
+    if (!document.activeElement || document.activeElement === document.body) {
+      (bulkBar.hidden ? (selectAll.isConnected ? selectAll : nameInput) : bulkBar.querySelector('button'))?.focus();
+    }
   }
 
   let timer = null;
