@@ -56,6 +56,8 @@ export async function render(main, {query}) {
   const listArea = h('div', {id: 'jobs-list'});
   const selected = new Map(); // job id -> job, of the page shown: what the bulk bar acts on
   const bulkBar = h('div', {class: 'bulk-bar', id: 'bulk-bar', role: 'region', 'aria-label': 'Selected jobs', hidden: true});
+  // What a bulk action could not do, until the next one: a toast (gone in seconds) is too short to read a list.
+  const bulkFailed = h('div', {id: 'bulk-failed', role: 'alert'});
   const selectAll = h('input', {type: 'checkbox', id: 'select-all', 'aria-label': 'Select every job on this page',
     on: {change: () => {
       if (selectAll.checked) for (const job of shownJobs) selected.set(job.job_id, job); else selected.clear();
@@ -74,7 +76,7 @@ export async function render(main, {query}) {
         h('div', {class: 'card-head'},
           h('div', {class: 'row'}, h('div', {class: 'segmented', role: 'group', 'aria-label': 'Status'}, statusButtons)),
           h('div', {class: 'row'}, h('div', {class: 'search'}, nameInput), h('div', {style: {width: '180px'}}, modelSelect))),
-        bulkBar, listArea)));
+        bulkBar, bulkFailed, listArea)));
 
   const jobWord = (n) => `${n} job${n === 1 ? '' : 's'}`;
 
@@ -111,6 +113,7 @@ export async function render(main, {query}) {
       confirm: `Delete ${jobWord(jobs.length)}`, danger: true,
     });
     if (!ok) return;
+    replace(bulkFailed);
     let done = 0;
     let refunded = 0;
     const failed = [];
@@ -122,12 +125,15 @@ export async function render(main, {query}) {
         done += 1;
         selected.delete(job.job_id);
       } catch (err) {
-        failed.push(`${job.name || shortId(job.job_id)}: ${err.message}`);
+        failed.push(h('li', {}, h('b', {}, job.name || `Job ${shortId(job.job_id)}`), `: ${err.message}`));
       }
     }
     const verb = action === 'cancel' ? 'Cancelled' : 'Deleted';
-    toast(`${verb} ${jobWord(done)}${refunded ? `; ${refunded} credits refunded` : ''}`
-      + (failed.length ? `. Not ${verb.toLowerCase()}: ${failed.join('; ')}` : ''));
+    toast(`${verb} ${jobWord(done)}${refunded ? `; ${refunded} credits refunded` : ''}`);
+    if (failed.length) {
+      replace(bulkFailed, h('div', {class: 'card-body'}, h('div', {class: 'notice bad'}, h('div', {},
+        h('strong', {}, `${jobWord(failed.length)} not ${verb.toLowerCase()}`), h('ul', {}, failed)))));
+    }
     await refresh(false);
     // The button pressed went with its jobs, and a keyboard user's focus with it (to the page): it moves to the
     // bar's next action, else back to the list (its select-all box, or the search when no job is left).
@@ -192,6 +198,7 @@ export async function render(main, {query}) {
 
   async function refresh(userAction) {
     if (inFlight) { again = again || userAction; return; }
+    if (userAction) replace(bulkFailed); // about jobs of another search or page
     inFlight = true;
     clearTimeout(timer);
     const params = new URLSearchParams();
