@@ -20,7 +20,11 @@ function accessLine(key, saveExpiry) {
     ? h('span', {class: 'pill read-only', 'data-field': 'scope'}, 'read-only')
     : h('span', {class: 'muted', 'data-field': 'scope'}, 'full access');
   let expiry = h('span', {class: 'small muted', 'data-field': 'expiry'}, 'never expires');
-  if (key.expired) expiry = h('span', {class: 'pill expired', 'data-field': 'expiry', title: dateTime(key.expires_at)}, 'expired');
+  // When it expired, in words as well as in the pill's tooltip (which a phone never shows).
+  if (key.expired) {
+    expiry = [h('span', {class: 'pill expired', 'data-field': 'expiry', title: dateTime(key.expires_at)}, 'expired'),
+      h('span', {class: 'small muted', 'data-field': 'expired-at'}, `on ${dateTime(key.expires_at)}`)];
+  }
   else if (key.expires_at) expiry = h('span', {class: 'small', 'data-field': 'expiry', title: dateTime(key.expires_at)}, `expires ${dateTime(key.expires_at)}`);
   const cell = h('div', {class: 'access-line'});
   const show = () => replace(cell, h('div', {class: 'access'}, scope, expiry, key.revoked ? null
