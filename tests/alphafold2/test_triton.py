@@ -162,6 +162,7 @@ def test_the_job_page_superposes_the_jobs_second_ranked_model_on_the_first(trito
             page.goto(f"{service.base_url}/jobs/{job['job_id']}?compare=rank_2_pdb")
             expect(page.locator("#compare-rmsd .value")).to_have_text(f"{rmsd:.2f} Å", timeout=60_000)
             expect(page.locator("#compare-legend")).to_contain_text("Compared: Rank 2 of this job")
+            expect(page.locator("#compare-legend")).to_contain_text("This job’s rank 1 model: coloured by pLDDT")
             expect(page.locator("#compare-with optgroup").first.locator("option")).to_have_text(["Rank 2 of this job"])
             assert 0 < float(page.locator("#compare-tm .value").inner_text()) <= 1
             expect(page.locator("#compare-identity .value")).to_have_text("Same")

@@ -81,7 +81,8 @@ export function compareCard(job, thisPdb, drawn, query) {
       : `${Math.round(found.identity * 100)}% identical over the ${num(found.aligned)} residues aligned`;
     return h('div', {class: 'stack'},
       h('div', {class: 'legend', id: 'compare-legend'},
-        h('span', {}, 'This job: coloured by pLDDT'),
+        // Against one of its own ranks, "this job" is its rank 1 model: the one drawn, and the one a download gives.
+        h('span', {}, other.own ? 'This job’s rank 1 model: coloured by pLDDT' : 'This job: coloured by pLDDT'),
         h('span', {}, h('span', {class: 'sw', style: {background: OVERLAY_COLOR}}), 'Compared: ',
           other.jobId && !other.own ? h('a', {href: `/jobs/${encodeURIComponent(other.jobId)}`}, other.label) : other.label)),
       h('div', {class: 'compare-figures'},
