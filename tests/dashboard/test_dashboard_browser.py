@@ -273,8 +273,10 @@ def test_compare_superposes_another_fold_on_this_one_and_scores_it(
     expect(page.locator("#compare-with option", has_text="Lysozyme Q11W")).to_have_count(1)
     expect(page.locator("#compare-with option", has_text="Lysozyme fragment")).to_have_count(0)  # not itself
     page.select_option("#compare-with", other["job_id"])
-    page.click("#compare-go")
+    page.focus("#compare-go")  # by keyboard: the button is disabled while it works, and keeps the focus
+    page.keyboard.press("Enter")
     expect(page.locator("#compare-tm")).to_be_visible()
+    expect(page.locator("#compare-go")).to_be_focused()
     tm = float(page.locator("#compare-tm .value").inner_text())
     assert 0 < tm <= 1
     expect(page.locator("#compare-tm .note")).to_contain_text(f"over this job’s {len(SHORT)} residues")

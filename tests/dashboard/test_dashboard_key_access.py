@@ -35,7 +35,9 @@ def test_create_a_read_only_key_that_expires_and_see_its_access_in_the_table(bro
     page.fill("#key-name", "results viewer")
     page.select_option("#key-expiry", "90")
     page.check("#key-read-only")
-    page.click("#key-create")
+    page.focus("#key-create")  # by keyboard: the new key's Copy button takes the focus
+    page.keyboard.press("Enter")
+    expect(page.locator("#secret-callout button")).to_be_focused()
     secret = page.locator("#secret-value").inner_text()
     assert secret.startswith("pk_")
     expect(page.locator("#key-read-only")).not_to_be_checked()  # the form is ready for the next key

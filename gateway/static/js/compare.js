@@ -5,7 +5,7 @@
 // comparison can be shared as a link.
 
 import {download, structureJobs} from './api.js';
-import {h, replace} from './dom.js';
+import {busy, h, replace} from './dom.js';
 import {modelName, num, shortId} from './format.js';
 import {compareStructures, movePdb} from './superpose.js';
 import {OVERLAY_COLOR} from './viewer.js';
@@ -56,7 +56,7 @@ export function compareCard(job, thisPdb, drawn, query) {
   /** Superposes the structure `text()` gives on this one; `other`: its label, and its job's id or its value in
    * the address (none for a file: a file cannot be linked). */
   async function superposeOn(other, text) {
-    go.disabled = true;
+    const done = busy(go);
     replace(result, h('div', {class: 'muted'}, `Superposing ${other.label}…`));
     try {
       const otherPdb = await text();
@@ -72,7 +72,7 @@ export function compareCard(job, thisPdb, drawn, query) {
       replace(result, h('div', {class: 'notice bad', id: 'compare-error'}, h('div', {},
         h('strong', {}, 'Could not compare'), err.message)));
     } finally {
-      go.disabled = !select.value;
+      done(Boolean(select.value));
     }
   }
 

@@ -90,6 +90,18 @@ export function confirmDialog({title, body, confirm = 'Confirm', danger = false}
   });
 }
 
+/** Disables `button` while its work runs (no second click meanwhile); returns what enables it again (or not:
+ * `enabled` false). A disabled button loses the keyboard focus to the page: it gets it back if it had it and
+ * nothing else has taken it since. */
+export function busy(button) {
+  const focused = document.activeElement === button;
+  button.disabled = true;
+  return (enabled = true) => {
+    button.disabled = !enabled;
+    if (focused && enabled && (!document.activeElement || document.activeElement === document.body)) button.focus();
+  };
+}
+
 export function toast(message) {
   const el = h('div', {class: 'toast', role: 'status'}, message);
   document.body.append(el);

@@ -3,7 +3,7 @@
 // still work, each with its expiry and a Revoke button. Whoever opens a link sees pages/shared.js.
 
 import {api} from './api.js';
-import {confirmDialog, copyText, h, replace, toast} from './dom.js';
+import {busy, confirmDialog, copyText, h, replace, toast} from './dom.js';
 import {dateTime} from './format.js';
 
 const EXPIRY_DAYS = [[1, '1 day'], [7, '7 days'], [30, '30 days'], [90, '90 days'], [365, '1 year']];
@@ -38,15 +38,16 @@ function sharePanel(job) {
   const created = h('div', {id: 'share-created', 'aria-live': 'polite'});
   const list = h('div', {id: 'share-list'}, h('div', {class: 'muted small'}, 'Loading links…'));
   const create = h('button', {class: 'btn primary', type: 'button', id: 'share-create', on: {click: async () => {
-    create.disabled = true;
+    const done = busy(create);
     try {
       const answer = await api.post(sharesPath(job), {expires_in_days: Number(expiry.value)});
       replace(created, newLink(new URL(answer.url, location.origin).href, answer.share.expires_at));
+      created.querySelector('#share-url').focus(); // selected, to copy: it is shown only once
       await refresh();
     } catch (err) {
       toast(err.message);
     } finally {
-      create.disabled = false;
+      done();
     }
   }}}, 'Create link');
 

@@ -78,6 +78,7 @@ export async function render(main) {
       replace(callout, secretCallout(`New key ${created.key.name ? `“${created.key.name}”` : created.key.key_id}`, created.api_key,
         h('span', {}, 'Use it as ', h('code', {}, 'Authorization: Bearer <key>'), '.'),
         'Copy it now: it is not shown again (phonos stores only its SHA-256).'));
+      callout.querySelector('button').focus(); // its Copy: what comes next (the Create button, disabled, lost the focus)
       name.value = '';
       expiry.value = '';
       readOnly.checked = false;
