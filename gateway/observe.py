@@ -62,13 +62,25 @@ def trace_metadata() -> list[tuple[str, str]]:
     return list(carrier.items())
 
 
+SHARED_PREFIX = "/shared/"
+
+
+def traced_path(path: str) -> str:
+    """A request path as a span records it: a share link's token (its path's secret, which the database keeps only
+    as a hash, jobservice/shares.py) is replaced by `{token}`, so that a trace backend never holds a working link."""
+    if not path.startswith(SHARED_PREFIX):
+        return path
+    _, _, rest = path[len(SHARED_PREFIX):].partition("/")
+    return SHARED_PREFIX + "{token}" + (f"/{rest}" if rest else "")
+
+
 def _span(request: web.Request) -> AbstractContextManager[object]:
     if not _tracing_on():
         return nullcontext()
     parent = _PROPAGATOR.extract(dict(request.headers))
     return _tracer.start_as_current_span(
         f"{request.method}", context=parent, kind=SpanKind.SERVER,
-        attributes={"http.request.method": request.method, "url.path": request.path},
+        attributes={"http.request.method": request.method, "url.path": traced_path(request.path)},
     )
 
 

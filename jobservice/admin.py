@@ -49,6 +49,20 @@ async def create_key(settings: ServiceSettings, *, username: str, email: str | N
     return await _with_db(settings, work)
 
 
+async def add_key(settings: ServiceSettings, *, username: str, name: str | None, rate_limit: int | None,
+                  expires_in_days: int | None = None, scope: str | None = None) -> tuple[KeyRecord, NewKey]:
+    """Another key for an existing account, by the rules POST /v1/keys keeps (the account's maximum rate limit and
+    number of working keys): ApiKeys.create, the same code the API runs."""
+
+    async def work(db: Store) -> tuple[KeyRecord, NewKey]:
+        account_id = await Accounts(db).account_id(username)
+        keys = ApiKeys(db, default_rate_limit=settings.default_rate_limit)
+        return await keys.create(account_id, name=name, rate_limit=rate_limit, expires_in_days=expires_in_days,
+                                 scope=scope)
+
+    return await _with_db(settings, work)
+
+
 FIRST_USER = "admin"  # the account a fresh database gets
 
 

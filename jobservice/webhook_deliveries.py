@@ -111,7 +111,8 @@ class WebhookDeliveries:
                 raise NotFound(f"Delivery {echoed_id(delivery_id)} of webhook {echoed_id(webhook_id)} not found")
             if original["status"] == "pending":
                 raise Conflict(f"Delivery {number} is still pending: it is sent again at its next attempt "
-                               "(see next_attempt_at); redeliver it once it is delivered or failed")
+                               "(its next_attempt_at, the NEXT TRY column of `phonos webhooks deliveries`); "
+                               "redeliver it once it is delivered or failed")
             row = await tx.fetch_one("redeliver_webhook_delivery", {"id": number, "now": now()})
         assert row is not None  # the original was read in the same transaction
         return DeliveryRecord.from_row(row)

@@ -2,6 +2,7 @@
 
     phonos serve [--http-host H] [--http-port P] [--grpc-port P] [--data-dir D] [--metrics-port P]
     phonos keys create --username NAME [--email E] [--credits N] [--rate-limit R] [--max-rate-limit M] [--json]
+    phonos keys add --username NAME [--name N] [--rate-limit R] [--expires-in-days N] [--read-only] [--json]
     phonos keys list --username NAME [--json]
     phonos keys revoke KEY_ID [--confirm-last-key] [--json]
     phonos accounts list [--json]
@@ -36,9 +37,10 @@ from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 from phonos_models.alphafold2 import build_db
 
 from jobservice import admin
+from jobservice.accounts import NewKey
 from jobservice.api_keys import KeyRecord, LastActiveKey
-from jobservice.errors import PhonosError
-from jobservice.key_policy import FULL, READ_ONLY
+from jobservice.errors import LimitReached, PhonosError
+from jobservice.key_policy import FULL, MAX_EXPIRY_DAYS, READ_ONLY
 from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
 from phonos_config.json_text import json_value_text
@@ -142,7 +144,28 @@ def _key_status(key: KeyRecord) -> str:
     return "active" if key.expires_at is None else f"active until {_when(key.expires_at)}"
 
 
+def _expiry_days(days: int | None) -> int | None:
+    """--expires-in-days, refused in the flag's words (the API's message names its JSON field)."""
+    if days is not None and not 0 <= days <= MAX_EXPIRY_DAYS:
+        raise CliError(f"--expires-in-days must be between 1 and {MAX_EXPIRY_DAYS} (0: never expires), got {days}")
+    return days
+
+
+def in_flag_words(message: str, argv: list[str]) -> str:
+    """A refusal that names a field the command line set with a flag (`rate_limit must be between ...`, the API's
+    and the store's words) names the flag instead (`--rate-limit must be between ...`)."""
+    for arg in argv:
+        flag = arg.split("=", 1)[0]
+        if not flag.startswith("--"):
+            continue
+        for field in {flag[2:].replace("-", "_"), flag[2:].replace("-", " ")}:
+            if message.startswith((f"{field} must ", f"{field} is longer ")):
+                return flag + message[len(field):]
+    return message
+
+
 def cmd_keys_create(args: argparse.Namespace) -> int:
+    _expiry_days(args.expires_in_days)
     settings = _settings(args)
     _prepare_data_dir(settings)
     try:
@@ -157,13 +180,35 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         if "is taken" not in str(exc):
             raise
         # The usual reason: a second key for an existing account, which this verb does not make.
-        raise CliError(f"{exc} (`keys create` makes a new account with its first key; {args.username}'s further "
-                       "keys are made by the account itself: POST /v1/keys or the dashboard's Keys page)") from None
+        raise CliError(f"{exc} (`keys create` makes a new account with its first key; another key for an existing "
+                       f"account: phonos keys add --username {json_value_text(args.username)})") from None
     if args.json:
         print(json.dumps({"api_key": key.api_key, "account_id": key.account_id}))
     else:
         print(key.api_key)
         print(f"(account {key.account_id}; the key is shown only now: store it)", file=sys.stderr)
+    return 0
+
+
+def cmd_keys_add(args: argparse.Namespace) -> int:
+    expires_in_days = _expiry_days(args.expires_in_days)
+    settings = _existing(_settings(args))
+
+    async def add() -> tuple[KeyRecord, NewKey]:
+        try:
+            return await admin.add_key(settings, username=args.username, name=args.name, rate_limit=args.rate_limit,
+                                       expires_in_days=expires_in_days, scope=READ_ONLY if args.read_only else FULL)
+        except LimitReached as exc:  # which keys there are, and how to revoke one, in the CLI's verbs
+            raise CliError(f"{exc.message} (`phonos keys list --username {json_value_text(args.username)}`, then "
+                           "`phonos keys revoke KEY_ID`)") from None
+
+    key, new = _run(settings, add)
+    if args.json:
+        print(json.dumps({"api_key": new.api_key, "account_id": new.account_id, "key": _key_json(key)}))
+    else:
+        print(new.api_key)
+        print(f"(key {key.id} of {json_value_text(args.username)}: {_key_status(key)}, {key.rate_limit}/min, "
+              f"{key.scope}; the key is shown only now: store it)", file=sys.stderr)
     return 0
 
 
@@ -201,9 +246,10 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 def cmd_keys_update(args: argparse.Namespace) -> int:
     if args.name is None and args.rate_limit is None and args.expires_in_days is None:
         raise CliError("nothing to change: give --name, --rate-limit and/or --expires-in-days")
+    expires_in_days = _expiry_days(args.expires_in_days)
     settings = _existing(_settings(args))
     key = _run(settings, lambda: admin.update_key(settings, key_id=args.key_id, name=args.name,
-                                                  rate_limit=args.rate_limit, expires_in_days=args.expires_in_days))
+                                                  rate_limit=args.rate_limit, expires_in_days=expires_in_days))
     if args.json:
         print(json.dumps(_key_json(key)))
     else:
@@ -350,8 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="create an account with a new API key")
     create.add_argument("--username", required=True,
-                        help="the new account, made with this key as its first (an account makes more keys itself: "
-                             "POST /v1/keys, the dashboard's Keys page)")
+                        help="the new account, made with this key as its first (more keys: `phonos keys add`, or the "
+                             "account itself: POST /v1/keys, the dashboard's Keys page)")
     create.add_argument("--email", help="the account's email, for a new account")
     create.add_argument("--credits", type=int, help="starting balance (default PHONOS_DEFAULT_CREDITS)")
     create.add_argument("--rate-limit", type=int, help="requests per minute for this key (default PHONOS_DEFAULT_RATE_LIMIT, 60)")
@@ -364,6 +410,21 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
     create.add_argument("--json", action="store_true", help="print one JSON object with api_key and account_id")
     create.set_defaults(func=cmd_keys_create)
+
+    more = keys.add_parser("add", help="give an existing account another API key (within its limit of working keys)")
+    more.add_argument("--username", required=True, help="the account that gets the key")
+    more.add_argument("--name", help="the key's name, up to 100 characters (e.g. where it is used)")
+    more.add_argument("--rate-limit", type=int, metavar="R",
+                      help="requests per minute, 1 to the account's maximum (default PHONOS_DEFAULT_RATE_LIMIT, at "
+                           "most that maximum)")
+    more.add_argument("--expires-in-days", type=int, metavar="N",
+                      help="the key stops working N days from now, 1-3650 (default, or 0: never)")
+    more.add_argument("--read-only", action="store_true",
+                      help="the key may read (jobs, results, account, usage) but not submit, cancel or change anything")
+    more.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    more.add_argument("--json", action="store_true",
+                      help="print one JSON object: api_key, account_id and the key as GET /v1/keys shows it")
+    more.set_defaults(func=cmd_keys_add)
 
     listing = keys.add_parser("list", help="list an account's keys (never the secrets)")
     listing.add_argument("--username", required=True, help="the account whose keys to list")
@@ -466,7 +527,7 @@ def _main(argv: list[str]) -> int:
     try:
         return int(args.func(args))
     except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {in_flag_words(str(exc), argv)}", file=sys.stderr)
         return 2
 
 

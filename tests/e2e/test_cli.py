@@ -104,7 +104,7 @@ def test_fold_in_a_terminal_draws_one_progress_bar_per_job(service: InProcessSer
     assert re.search(r"p2 +\[#{8}-{16}\]  33% running +trunk pass 1 of 3", screen), screen
     assert re.search(r"p3 +\[#{24}\] 100% completed +p3\.pdb", screen), screen
     report = screen.replace("\r\n", "\n").splitlines()[-4:]  # on a terminal the outcome is a table too
-    assert re.fullmatch(r"NAME {17}JOB ID {32}STATUS +FILES", report[0]), report
+    assert re.fullmatch(r"NAME {17}JOB ID {32}STATUS +FILES / ERROR", report[0]), report
     assert {line.index(str(tmp_path)) for line in report[1:]} == {report[0].index("FILES")}, report
     assert (tmp_path / "p3.pdb").exists()
 

@@ -96,6 +96,8 @@ def test_bad_requests_are_clear_errors(twin_factory: type) -> None:
         assert pending["status"] == "pending" and pending["last_status_code"] == 500 and "next_attempt_at" in pending
         still = owner.post(f"/v1/webhooks/{hook_id}/deliveries/{pending['delivery_id']}/redeliver")
         assert still.status_code == 400 and "is still pending" in still.json()["message"]
+        # the hint names the field and where the CLI shows it
+        assert "(its next_attempt_at, the NEXT TRY column of `phonos webhooks deliveries`)" in still.json()["message"]
     for response, status, needle in [
         (other.get(f"/v1/webhooks/{hook_id}/deliveries"), 404, "not found"),  # another account's webhook
         (other.post(f"/v1/webhooks/{hook_id}/deliveries/{pending['delivery_id']}/redeliver"), 404, "not found"),

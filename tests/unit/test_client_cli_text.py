@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import io
+import re
 import tomllib
 from collections.abc import Iterator
 
@@ -13,6 +14,7 @@ import pytest
 from phonos_client import cli as client_cli
 from phonos_client.columns import fit, table, visible, width
 from phonos_client.display import Display
+from phonos_client.models import WebhookDelivery
 
 from launcher import cli as server_cli
 from tests.support import REPO
@@ -120,3 +122,49 @@ def test_the_phonos_command_of_either_install_prints_the_same_version(capsys: py
         assert done.value.code == 0, target
         answers.append(capsys.readouterr().out)
     assert answers == [f"phonos-client {__version__}\n"] * 2
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_folds_outcome_table_names_the_column_that_holds_files_or_the_error(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    outcomes = [client_cli.Outcome("ok", "j1", "completed", files=["ok.pdb"]),
+                client_cli.Outcome("bad", None, "rejected", error="invalid residue 'X'", refused_exit=8)]
+    screen = Terminal()
+    monkeypatch.setattr("sys.stdout", screen)
+    assert client_cli.report(outcomes, as_json=False) == 8
+    assert screen.getvalue().splitlines() == ["NAME  JOB ID  STATUS     FILES / ERROR",
+                                              "ok    j1      completed  ok.pdb",
+                                              "bad   -       rejected   invalid residue 'X'"]
+    monkeypatch.undo()
+    client_cli.report(outcomes, as_json=False)  # piped: the rows alone, as before
+    assert capsys.readouterr().out == "ok\tj1\tcompleted\tok.pdb\nbad\t-\trejected\tinvalid residue 'X'\n"
+
+
+def test_a_pending_deliverys_next_try_is_in_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    common = {"event": "job.completed", "created_at": "2026-11-30T19:00:00Z", "job_id": "j1", "payload": {}}
+    pending = WebhookDelivery.from_dict({**common, "delivery_id": "2", "status": "pending", "attempts": 1,
+                                         "last_status_code": 500, "next_attempt_at": "2026-11-30T19:02:00Z"})
+    delivered = WebhookDelivery.from_dict({**common, "delivery_id": "1", "status": "delivered", "attempts": 1,
+                                           "last_status_code": 200})
+    screen = Terminal()
+    monkeypatch.setattr("sys.stdout", screen)
+    rows = [client_cli.delivery_row(d) for d in (pending, delivered)]
+    client_cli.listing(argparse.Namespace(json=False), [], client_cli.DELIVERY_HEADER, rows, "no deliveries")
+    cells = [[cell.strip() for cell in re.split(r"  +", line)] for line in screen.getvalue().splitlines()]
+    assert [row[-4:] for row in cells] == [["STATUS", "TRIES", "ANSWER", "NEXT TRY"],
+                                           ["pending", "1 attempt", "HTTP 500", "2026-11-30T19:02:00Z"],
+                                           ["delivered", "1 attempt", "HTTP 200", "-"]]
+
+
+@pytest.mark.parametrize("server", [True, False], ids=["with-server", "client-alone"])
+def test_help_says_whether_the_operator_verbs_can_run_here(monkeypatch: pytest.MonkeyPatch, server: bool) -> None:
+    if not server:  # the client installed alone: no `launcher` package to find
+        monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    said = " ".join(client_cli.build_parser().format_help().split())
+    assert ("operator's verb: `phonos serve --help`" in said) is server
+    assert ("(needs the phonos server install) phonos serve ..." in said) is not server
+    assert "(server install)" not in said

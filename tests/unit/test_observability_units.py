@@ -74,3 +74,13 @@ def test_the_tracing_exporter_is_checked_and_none_leaves_tracing_off() -> None:
 ])
 def test_each_failed_call_is_counted_under_its_jobs_error_code(error: Exception, kind: str) -> None:
     assert error_kind(error) == kind
+
+
+def test_a_share_links_token_never_reaches_a_trace() -> None:
+    from gateway.observe import traced_path
+
+    token = "-Ls5ozLsyGLL_AXWJgctZM6IFzsZS4a7QLjQOPg_fN8"
+    assert traced_path(f"/shared/{token}") == "/shared/{token}"
+    assert traced_path(f"/shared/{token}/download") == "/shared/{token}/download"
+    assert traced_path(f"/shared/{token}/job") == "/shared/{token}/job"
+    assert traced_path("/v1/jobs/abc/download") == "/v1/jobs/abc/download"  # an owner's path holds no secret

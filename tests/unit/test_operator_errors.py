@@ -157,8 +157,7 @@ def test_operator_messages_quote_usernames_as_the_api_does(operator_env: pytest.
             cli.main([*argv, *data_dir])
         said.append(capsys.readouterr().err.strip().splitlines()[-1])
     assert said == ['error: username "ada" is taken; choose another (`keys create` makes a new account with its first '
-                    "key; ada's further keys are made by the account itself: POST /v1/keys or the dashboard's Keys "
-                    "page)",
+                    'key; another key for an existing account: phonos keys add --username "ada")',
                     'error: no account named "o\'brien"',
                     "error: no API key key_0000000000000000; see `phonos keys list --username NAME`",
                     'error: no account named "bob"',
@@ -224,4 +223,4 @@ def test_credits_history_shows_each_change_and_its_note(operator_env: pytest.Mon
     assert cli.main(["credits", "history", "--username", "bob", "--data-dir", data_dir]) == 2
     assert capsys.readouterr().err == 'error: no account named "bob"\n'
     assert cli.main(["credits", "history", "--username", "ada", "--limit", "0", "--data-dir", data_dir]) == 2
-    assert capsys.readouterr().err == "error: limit must be between 1 and 100, got 0\n"
+    assert capsys.readouterr().err == "error: --limit must be between 1 and 100, got 0\n"

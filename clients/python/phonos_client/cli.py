@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
 import os
@@ -227,7 +228,7 @@ def output_name(name: str, job_id: str, fmt: str, server_name: str | None) -> st
     return f"{name}.{fmt}"
 
 
-REPORT_HEADER = ("NAME", "JOB ID", "STATUS", "FILES")
+REPORT_HEADER = ("NAME", "JOB ID", "STATUS", "FILES / ERROR")  # a refused or failed record's row holds its error
 
 
 def report(outcomes: list[Outcome], as_json: bool) -> int:
@@ -499,13 +500,16 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     return EXIT["ok"]
 
 
-DELIVERY_HEADER = ("DELIVERY ID", "CREATED", "EVENT", "JOB ID", "STATUS", "TRIES", "ANSWER")
+# NEXT TRY: a pending delivery's next_attempt_at (the one a refused redelivery points at); last, so the fields
+# that piped output always had keep their places.
+DELIVERY_HEADER = ("DELIVERY ID", "CREATED", "EVENT", "JOB ID", "STATUS", "TRIES", "ANSWER", "NEXT TRY")
 
 
 def delivery_row(d: WebhookDelivery) -> Sequence[str]:
     answer = f"HTTP {d.last_status_code}" if d.last_status_code is not None else (d.last_error or "not tried yet")
     tries = f"{d.attempts} attempt{'s' if d.attempts != 1 else ''}"
-    return (d.delivery_id, d.created_at or "", d.event, d.job_id or "-", d.status, tries, answer)
+    next_try = d.next_attempt_at if d.status == "pending" and d.next_attempt_at else "-"
+    return (d.delivery_id, d.created_at or "", d.event, d.job_id or "-", d.status, tries, answer, next_try)
 
 
 def share_link(client: Client, path: str) -> str:
@@ -668,13 +672,24 @@ def add_version(parser: argparse.ArgumentParser) -> None:
                         help="print the client's version and exit")
 
 
+def server_installed() -> bool:
+    """Whether the server package (`launcher`, whose cli runs the operator verbs) is importable here: looked up,
+    not imported (it brings torch and the job service)."""
+    try:
+        return importlib.util.find_spec("launcher.cli") is not None
+    except ImportError:  # no `launcher` package at all
+        return False
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phonos", description="Structure prediction and docking on a phonos server")
     add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     add_user_commands(sub)
+    installed = server_installed()
     for verb in OPERATOR_VERBS:  # listed in --help; run by the server package
-        sub.add_parser(verb, help=f"(server install) phonos {verb} ...", add_help=False)
+        sub.add_parser(verb, add_help=False, help=f"operator's verb: `phonos {verb} --help`" if installed
+                       else f"(needs the phonos server install) phonos {verb} ...")
     name_the_verbs(parser)
     return parser
 
