@@ -71,6 +71,7 @@ def test_create_a_read_only_key_that_expires_and_see_its_access_in_the_table(bro
 
     # Renewed from the table: it works again, until a year from now; then it is set never to expire.
     row.locator("[data-action=expiry]").click()
+    expect(row.locator("[data-field=new-expiry]")).to_have_value("30")  # a renewal that lasts, not "Never"
     row.locator("[data-field=new-expiry]").select_option("365")
     row.locator("[data-action=save-expiry]").click()
     expect(row.locator("[data-field=expiry]")).to_contain_text("expires ")

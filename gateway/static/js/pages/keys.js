@@ -33,6 +33,9 @@ function accessLine(key, saveExpiry) {
   function edit() {
     const choice = h('select', {'data-field': 'new-expiry', 'aria-label': 'Expires'},
       EXPIRY_CHOICES.map(([value, label]) => h('option', {value}, label)));
+    // Not "Never" first: Save on it would change nothing for a key that never expires, and would make a key
+    // renewed in a hurry never expire.
+    choice.value = '30';
     const note = h('div', {});
     const save = async () => {
       try {
