@@ -74,6 +74,7 @@ def test_a_link_made_on_the_job_page_shows_the_result_to_a_stranger_until_revoke
     assert owner.evaluate("document.activeElement.selectionEnd - document.activeElement.selectionStart") == len(link)
     assert link.startswith(f"{service.base_url}/shared/")
     expect(owner.locator("#share-links tbody tr")).to_have_count(1)
+    expect(owner.locator("#share-links th")).to_have_text(["Link id", "Created", "Expires", ""])  # not the link itself
     shot(owner, "60-share-panel")
     owner.set_viewport_size(PHONE)
     shot(owner, "60-share-panel-phone", full_page=False)

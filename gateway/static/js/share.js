@@ -64,9 +64,10 @@ function sharePanel(job) {
     if (!shares.length) return h('div', {class: 'muted small', id: 'share-none'}, 'No working links.');
     // `stacked`: on a phone each row becomes labelled lines (app.css), as the keys and webhooks tables do.
     return h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked', id: 'share-links'},
-      h('thead', {}, h('tr', {}, h('th', {}, 'Link'), h('th', {}, 'Created'), h('th', {}, 'Expires'), h('th', {}, ''))),
+      // The link's id, not the link (shown once, when made): the column says so, lest someone copy it as the link.
+      h('thead', {}, h('tr', {}, h('th', {}, 'Link id'), h('th', {}, 'Created'), h('th', {}, 'Expires'), h('th', {}, ''))),
       h('tbody', {}, shares.map((share) => h('tr', {'data-share': share.share_id},
-        h('td', {class: 'mono small', 'data-label': 'Link'}, share.share_id),
+        h('td', {class: 'mono small', 'data-label': 'Link id'}, share.share_id),
         h('td', {'data-label': 'Created'}, dateTime(share.created_at)),
         h('td', {'data-label': 'Expires'}, dateTime(share.expires_at)),
         h('td', {class: 'num', 'data-label': ''}, h('button', {class: 'btn danger small', type: 'button', 'data-revoke': share.share_id,
