@@ -102,6 +102,14 @@ def test_the_credit_history_and_the_daily_usage_download_as_csv(browser: Browser
     assert rows[-1]["note"] == "opening balance"
     assert sum(int(r["amount"]) for r in rows) == int(rows[0]["balance_after"]) == account["credits"]["balance"]
     assert len({r["entry_id"] for r in rows}) == 122
+    # A double click makes one file: the button waits while the pages are read.
+    downloads: list[object] = []
+    page.on("download", lambda download: downloads.append(download))
+    page.dblclick("#credit-history-csv")
+    expect(page.locator("#credit-history-csv")).to_have_text("Download CSV")
+    expect(page.locator("#credit-history-csv")).to_be_enabled()
+    page.wait_for_timeout(500)
+    assert len(downloads) == 1
 
     page.goto(f"{service.base_url}/usage?days=7")
     expect(page.locator("#usage-csv")).to_be_enabled()

@@ -3,7 +3,7 @@
 import {api, signOut} from '../api.js';
 import {pageHeader} from '../app.js';
 import {csvText, saveCsv} from '../csv.js';
-import {confirmDialog, h, replace, toast} from '../dom.js';
+import {busy, confirmDialog, h, replace, toast} from '../dom.js';
 import {olderPages} from '../pager.js';
 import {ago, dateTime, modelName, num, shortId} from '../format.js';
 
@@ -69,7 +69,15 @@ function creditHistory(username) {
       h('span', {class: 'hint'}, 'Every change of the balance, newest first'),
       h('button', {class: 'btn small', type: 'button', id: 'credit-history-csv',
         title: 'Every entry as a CSV file (for a spreadsheet or your accounting)',
-        on: {click: () => downloadHistory(username).catch((err) => toast(err.message))}}, 'Download CSV'))),
+        on: {click: async (event) => {
+          // A long history is read page by page: one download at a time, and the button says it is working.
+          const button = event.currentTarget;
+          const done = busy(button);
+          button.textContent = 'Preparing CSV…';
+          try { await downloadHistory(username); } catch (err) { toast(err.message); }
+          button.textContent = 'Download CSV';
+          done();
+        }}}, 'Download CSV'))),
     table, pager);
   const loadPage = olderPages({
     fetch: (offset) => api.get('/v1/account/credits', {limit: HISTORY_PAGE, offset})

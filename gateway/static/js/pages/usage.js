@@ -49,7 +49,7 @@ export async function render(main, {query}) {
     const empty = report.totals.requests === 0;
     replace(content,
       h('div', {class: 'grid stats'},
-        statCard('Requests', num(report.totals.requests), `${report.period.start_date} to ${report.period.end_date}`),
+        statCard('Requests', num(report.totals.requests), `API calls ${report.period.start_date} to ${report.period.end_date} (a batch of jobs is one)`),
         statCard('Credits used', num(report.totals.credits_used), 'net of refunds, on the day refunded'),
         statCard('Avg response time', `${num(report.totals.avg_response_time_ms, 1)} ms`, 'server time per request, network excluded'),
         statCard('Jobs submitted', num(report.by_model.reduce((a, m) => a + m.requests, 0)), `${report.by_model.length} model(s)`)),
