@@ -111,9 +111,9 @@ class Accounts:
         if amount == 0:
             raise InvalidArgument("amount must not be 0")
         note = (note or "").strip() or ("added by an operator" if amount > 0 else "taken back by an operator")
-        if len(note) > MAX_NOTE or "\x00" in note:
-            raise InvalidArgument(f"note must be at most {MAX_NOTE} characters of text")
-        check_label("note", note)
+        if len(note) > MAX_NOTE:
+            raise InvalidArgument(f"note must be at most {MAX_NOTE} characters")
+        check_label("note", note)  # printable text: a NUL or an escape sequence is refused there
         async with self._db.transaction() as tx:
             try:
                 row = await tx.fetch_one("add_credits", {"username": username, "amount": amount})

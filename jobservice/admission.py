@@ -25,14 +25,14 @@ from jobservice.errors import InvalidArgument, PhonosError, RateLimited, Unauthe
 from jobservice.idempotency import KEY_METADATA as IDEMPOTENCY_METADATA
 from jobservice.message_limits import SERVICE, full_method
 from jobservice.ratelimit import RateLimits
-from jobservice.routes import public_methods
+from jobservice.routes import public_methods, token_methods
 from jobservice.status_map import grpc_status
 
 # PhonosService rpcs anyone may call (marked `(phonos.v1.doc).public`); every other PhonosService rpc needs a
 # key. Other services on the server (grpc.health.v1, reflection) are public.
 PUBLIC_METHODS = frozenset(full_method(name) for name in public_methods())
 # The public rpcs that take a share link's token: limited per client address.
-SHARE_LINK_METHODS = frozenset({full_method("GetSharedJob"), full_method("DownloadSharedJobOutput")})
+SHARE_LINK_METHODS = frozenset(full_method(name) for name in token_methods())
 _PROTECTED_PREFIX = f"/{SERVICE.full_name}/"
 
 

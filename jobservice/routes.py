@@ -43,11 +43,16 @@ def state_changing_methods() -> frozenset[str]:
     return frozenset(changing)
 
 
+def _marked(option: str) -> frozenset[str]:
+    """Rpcs whose `(phonos.v1.doc)` option `option` is set in the contract."""
+    return frozenset(method.name for method in SERVICE.methods
+                     if getattr(method.GetOptions().Extensions[openapi_options_pb2.doc], option))
+
+
 @cache
 def idempotent_methods() -> frozenset[str]:
     """Rpcs that honour an Idempotency-Key: those the contract marks `(phonos.v1.doc).idempotent`."""
-    return frozenset(method.name for method in SERVICE.methods
-                     if method.GetOptions().Extensions[openapi_options_pb2.doc].idempotent)
+    return _marked("idempotent")
 
 
 @cache
@@ -55,13 +60,19 @@ def read_only_methods() -> frozenset[str]:
     """Rpcs a read-only API key may call: those the contract marks `(phonos.v1.doc).read_only` (they change no
     state and spend no credits). Unmarked means full scope, so a new rpc is closed to read-only keys until
     someone decides it is a read."""
-    return frozenset(method.name for method in SERVICE.methods
-                     if method.GetOptions().Extensions[openapi_options_pb2.doc].read_only)
+    return _marked("read_only")
 
 
 @cache
 def public_methods() -> frozenset[str]:
     """Rpcs anyone may call, without an API key or a session: those the contract marks `(phonos.v1.doc).public`
     (health, and the share links' reads, which take the link's token instead)."""
+    return _marked("public")
+
+
+@cache
+def token_methods() -> frozenset[str]:
+    """The public rpcs that take a share link's token (a `token` field in their request): limited per client
+    address, the one thing known about their callers."""
     return frozenset(method.name for method in SERVICE.methods
-                     if method.GetOptions().Extensions[openapi_options_pb2.doc].public)
+                     if method.name in public_methods() and "token" in method.input_type.fields_by_name)

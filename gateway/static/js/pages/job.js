@@ -51,11 +51,14 @@ function plddtLegend() {
     h('span', {}, h('span', {class: ['sw', b.key]}), `${b.label} (${b.range})`)));
 }
 
-/** Where a job's files come from: its owner's /v1 download route, or a share link's (pages/shared.js). */
-export function ownerFiles(jobId) {
-  const base = `/v1/jobs/${encodeURIComponent(jobId)}/download`;
-  return {shared: false, hint: 'Also at GET /v1/jobs/{id}/download?format=…',
-    url: (fmt) => `${base}?format=${encodeURIComponent(fmt)}`, text: (fmt) => download(base, fmt)};
+/** Where a job's files come from: a download route (`base`, answering `?format=`), said in `hint`; `shared`: a
+ * share link's (pages/shared.js), whose page shows no account's data. */
+export function filesAt(base, hint, shared = false) {
+  return {shared, hint, url: (fmt) => `${base}?format=${encodeURIComponent(fmt)}`, text: (fmt) => download(base, fmt)};
+}
+
+function ownerFiles(jobId) {
+  return filesAt(`/v1/jobs/${encodeURIComponent(jobId)}/download`, 'Also at GET /v1/jobs/{id}/download?format=…');
 }
 
 function downloads(job, files) {

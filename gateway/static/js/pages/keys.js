@@ -12,6 +12,29 @@ export const title = 'API keys';
 const MAX_NAME = 100; // the job service's MAX_KEY_NAME
 const EXPIRY_CHOICES = [['', 'Never'], ['30', 'In 30 days'], ['90', 'In 90 days'], ['365', 'In 1 year']];
 
+/** An inline editor in `cell`: `control`, then Save and Cancel; Enter saves and Escape cancels; a refusal shows
+ * under it in the API's words. `save()` does the work (and redraws the table); `cancel()` puts the cell back.
+ * `name` goes into the Save button's data-action and the error's data-error ("name", "expiry"). */
+function inlineEditor(cell, control, {name, save, cancel, rowClass}) {
+  const note = h('div', {});
+  const submit = async () => {
+    try {
+      await save();
+    } catch (err) {
+      control.classList.add('invalid');
+      replace(note, h('div', {class: 'error', role: 'alert', 'data-error': name}, err.message));
+    }
+  };
+  control.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') { event.preventDefault(); submit(); }
+    if (event.key === 'Escape') { event.preventDefault(); cancel(); }
+  });
+  replace(cell, h('div', {class: rowClass ? ['row', rowClass] : 'row'}, control,
+    h('button', {class: 'btn small', type: 'button', 'data-action': `save-${name}`, on: {click: submit}}, 'Save'),
+    h('button', {class: 'btn small', type: 'button', on: {click: cancel}}, 'Cancel')), note);
+  control.focus();
+}
+
 /** A key's scope and expiry, a line under its name: "read-only" / "full access", "expires <date>" / "expired";
  * a key not revoked has "Change" (an expired key works again once its new expiry is in the future). Under the
  * name rather than a column of its own: beside the sidebar at 1024 px a seventh column left the names ~160 px. */
@@ -36,19 +59,8 @@ function accessLine(key, saveExpiry) {
     // Not "Never" first: Save on it would change nothing for a key that never expires, and would make a key
     // renewed in a hurry never expire.
     choice.value = '30';
-    const note = h('div', {});
-    const save = async () => {
-      try {
-        await saveExpiry(key, choice.value === '' ? 0 : Number(choice.value)); // 0: never
-      } catch (err) {
-        choice.classList.add('invalid');
-        replace(note, h('div', {class: 'error', role: 'alert', 'data-error': 'expiry'}, err.message));
-      }
-    };
-    replace(cell, h('div', {class: 'row'}, choice,
-      h('button', {class: 'btn small', type: 'button', 'data-action': 'save-expiry', on: {click: save}}, 'Save'),
-      h('button', {class: 'btn small', type: 'button', on: {click: show}}, 'Cancel')), note);
-    choice.focus();
+    inlineEditor(cell, choice, {name: 'expiry', cancel: show,
+      save: () => saveExpiry(key, choice.value === '' ? 0 : Number(choice.value))}); // '' (Never): 0 days
   }
   show();
   return cell;
@@ -151,25 +163,12 @@ export async function render(main) {
       h('span', {class: 'id'}, h('span', {'data-field': 'prefix'}, `${key.prefix}…`), ` · ${key.key_id}`), access);
     function edit() {
       const input = h('input', {type: 'text', value: key.name || '', maxlength: MAX_NAME, 'data-field': 'name',
-        'aria-label': 'Key name', on: {keydown: (event) => {
-          if (event.key === 'Enter') { event.preventDefault(); save(); }
-          if (event.key === 'Escape') { event.preventDefault(); show(); }
-        }}});
-      const note = h('div', {});
-      async function save() {
-        try {
-          await api.patch(`/v1/keys/${encodeURIComponent(key.key_id)}`, {name: input.value.trim()});
-          toast('Key renamed');
-          await load();
-        } catch (err) {
-          input.classList.add('invalid');
-          replace(note, h('div', {class: 'error', role: 'alert', 'data-error': 'name'}, err.message));
-        }
-      }
-      replace(cell, h('div', {class: 'row rename-row'}, input,
-        h('button', {class: 'btn small', type: 'button', 'data-action': 'save-name', on: {click: save}}, 'Save'),
-        h('button', {class: 'btn small', type: 'button', on: {click: show}}, 'Cancel')), note);
-      input.focus();
+        'aria-label': 'Key name'});
+      inlineEditor(cell, input, {name: 'name', rowClass: 'rename-row', cancel: show, save: async () => {
+        await api.patch(`/v1/keys/${encodeURIComponent(key.key_id)}`, {name: input.value.trim()});
+        toast('Key renamed');
+        await load();
+      }});
       input.select();
     }
     show();

@@ -6,18 +6,8 @@ import {brand, pageHeader} from '../app.js';
 import {h, icon, replace} from '../dom.js';
 import {dateTime, modelName, shortId} from '../format.js';
 import {statusPill} from './jobs.js';
-import {showResults} from './job.js';
+import {filesAt, showResults} from './job.js';
 
-function sharedFiles(token) {
-  const base = `/shared/${encodeURIComponent(token)}/download`;
-  return {shared: true, hint: 'Read-only copies, through this link',
-    url: (fmt) => `${base}?format=${encodeURIComponent(fmt)}`,
-    text: async (fmt) => {
-      const response = await fetch(`${base}?format=${encodeURIComponent(fmt)}`, {credentials: 'omit'});
-      if (!response.ok) throw new Error((await response.json().catch(() => null))?.message || `HTTP ${response.status}`);
-      return response.text();
-    }};
-}
 
 function layout(app, ...children) {
   const top = h('header', {class: 'shared-top'}, brand(null),
@@ -60,5 +50,6 @@ export async function render(app, token) {
       h('span', {class: 'mono small muted'}, job.job_id),
       h('span', {class: 'muted small', id: 'shared-expiry'}, `Shared link, works until ${dateTime(data.expires_at)}`)),
   }), body);
-  await showResults(body, job, sharedFiles(token), new URLSearchParams());
+  await showResults(body, job, filesAt(`/shared/${encodeURIComponent(token)}/download`,
+    'Read-only copies, through this link', true), new URLSearchParams());
 }
