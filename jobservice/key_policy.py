@@ -37,8 +37,8 @@ def expiry(expires_in_days: int | None, now: float) -> float | None:
     if not expires_in_days:
         return None
     if not 0 <= expires_in_days <= MAX_EXPIRY_DAYS:
-        raise InvalidArgument(f"expires_in_days must be between 1 and {MAX_EXPIRY_DAYS} (or 0 for a key that never "
-                              f"expires), got {expires_in_days}")
+        raise InvalidArgument(f"expires_in_days must be between 1 and {MAX_EXPIRY_DAYS} (0: never expires), "
+                              f"got {expires_in_days}")
     return now + expires_in_days * DAY_S
 
 

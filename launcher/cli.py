@@ -40,7 +40,7 @@ from jobservice import admin
 from jobservice.accounts import NewKey
 from jobservice.api_keys import KeyRecord, LastActiveKey
 from jobservice.errors import LimitReached, PhonosError
-from jobservice.key_policy import FULL, MAX_EXPIRY_DAYS, READ_ONLY
+from jobservice.key_policy import FULL, READ_ONLY
 from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
 from phonos_config.json_text import json_value_text
@@ -144,13 +144,6 @@ def _key_status(key: KeyRecord) -> str:
     return "active" if key.expires_at is None else f"active until {_when(key.expires_at)}"
 
 
-def _expiry_days(days: int | None) -> int | None:
-    """--expires-in-days, refused in the flag's words (the API's message names its JSON field)."""
-    if days is not None and not 0 <= days <= MAX_EXPIRY_DAYS:
-        raise CliError(f"--expires-in-days must be between 1 and {MAX_EXPIRY_DAYS} (0: never expires), got {days}")
-    return days
-
-
 def in_flag_words(message: str, argv: list[str]) -> str:
     """A refusal that names a field the command line set with a flag (`rate_limit must be between ...`, the API's
     and the store's words) names the flag instead (`--rate-limit must be between ...`)."""
@@ -165,7 +158,6 @@ def in_flag_words(message: str, argv: list[str]) -> str:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
-    _expiry_days(args.expires_in_days)
     settings = _settings(args)
     _prepare_data_dir(settings)
     try:
@@ -191,13 +183,12 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_add(args: argparse.Namespace) -> int:
-    expires_in_days = _expiry_days(args.expires_in_days)
     settings = _existing(_settings(args))
 
     async def add() -> tuple[KeyRecord, NewKey]:
         try:
             return await admin.add_key(settings, username=args.username, name=args.name, rate_limit=args.rate_limit,
-                                       expires_in_days=expires_in_days, scope=READ_ONLY if args.read_only else FULL)
+                                       expires_in_days=args.expires_in_days, scope=READ_ONLY if args.read_only else FULL)
         except LimitReached as exc:  # which keys there are, and how to revoke one, in the CLI's verbs
             raise CliError(f"{exc.message} (`phonos keys list --username {json_value_text(args.username)}`, then "
                            "`phonos keys revoke KEY_ID`)") from None
@@ -246,10 +237,9 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 def cmd_keys_update(args: argparse.Namespace) -> int:
     if args.name is None and args.rate_limit is None and args.expires_in_days is None:
         raise CliError("nothing to change: give --name, --rate-limit and/or --expires-in-days")
-    expires_in_days = _expiry_days(args.expires_in_days)
     settings = _existing(_settings(args))
     key = _run(settings, lambda: admin.update_key(settings, key_id=args.key_id, name=args.name,
-                                                  rate_limit=args.rate_limit, expires_in_days=expires_in_days))
+                                                  rate_limit=args.rate_limit, expires_in_days=args.expires_in_days))
     if args.json:
         print(json.dumps(_key_json(key)))
     else:
