@@ -2,9 +2,10 @@
 
 RDKit's ETKDG and MMFF are native calls with no way to interrupt them. Run in a thread, a cancelled job's
 call went on until RDKit's own timeout (up to PHONOS_DIFFDOCK_LIGAND_EMBED_S, 120 s) and held a core the
-whole time; a process can be killed at once. One long-lived process per model instance (started on the
-first ligand, replaced after a kill) costs ~1 ms per ligand; a fresh process per ligand would cost a
-Python start (~0.5-1.5 s) every time (`bench/diffdock_ligand_embed.py` prints both figures).
+whole time; a process can be killed at once. One long-lived process per model instance (started when the
+instance loads, or on the first ligand of a pipeline used directly; replaced after a kill) costs ~1 ms per
+ligand; a fresh process per ligand would cost a Python start (~0.5-1.5 s) every time
+(`bench/diffdock_ligand_embed.py` prints both figures).
 
 The child runs the very function the parent would (`conformer.embed_conformer`), on the molecule's RDKit
 binary and the same seed, so its conformer is bit for bit the one embedding in process gives. Started

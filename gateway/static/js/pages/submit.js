@@ -71,10 +71,6 @@ function readFile(file) {
   });
 }
 
-function cleanSequence(text) {
-  return text.split('\n').filter((line) => !line.startsWith('>')).join('');
-}
-
 /** Which field an API message is about ("params.num_recycles must be…", "sequence contains…"). */
 function fieldOf(message, model) {
   const param = message.match(/params\.(\w+)/);
@@ -153,7 +149,7 @@ async function buildForm(model, {query, models, earlier}) {
     if (kind === 'sequence') {
       // Not a sequence as the placeholder: grey letters in the box read as a sequence already there.
       input = h('textarea', {id: `f-${key}`, rows: 5, placeholder: 'Paste one-letter amino-acid codes or a FASTA record', spellcheck: 'false'});
-      inputs[key] = {value: () => cleanSequence(input.value), el: input};
+      inputs[key] = {value: () => fastaRecords(input.value).map((r) => r.sequence).join(''), el: input}; // FASTA header(s) left out
       const area = input;
       sequenceBox = area;
       setters[key] = (v) => { area.value = v; recount(); };
