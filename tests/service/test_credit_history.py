@@ -64,7 +64,8 @@ def test_the_history_explains_the_balance_over_rest_grpc_and_the_sdk(twin_factor
 
     second = client.get(ROUTE, params={"limit": 3, "offset": 3}).json()
     assert second["entries"] == entries[3:6]
-    assert second["pagination"] == {"total": 8, "limit": 3, "offset": 3, "has_more": True}
+    assert second["pagination"] == {"total": 8, "limit": 3, "offset": 3, "has_more": True,
+                                    "next_starting_after": str(entries[5]["id"])}
     channel, stub = service.grpc_stub()
     with channel:
         answer = stub.ListCreditEntries(pb.ListCreditEntriesRequest(limit=3, offset=3),

@@ -154,12 +154,14 @@ def test_list_jobs_filters_and_pagination(service: InProcessService) -> None:
     for job_id in ids:
         client.wait_for(job_id)
     page = client.get("/v1/jobs", params={"limit": 2, "offset": 1}).json()
-    assert page["pagination"] == {"total": 5, "limit": 2, "offset": 1, "has_more": True}
+    assert page["pagination"] == {"total": 5, "limit": 2, "offset": 1, "has_more": True,
+                                  "next_starting_after": ids[2]}  # the page's last job: where the next one starts
     assert [j["job_id"] for j in page["jobs"]] == [ids[3], ids[2]]  # newest first
     item = page["jobs"][0]
     assert set(item) >= {"job_id", "name", "status", "model", "created_at", "download_url"}
     last = client.get("/v1/jobs", params={"limit": 2, "offset": 4}).json()
     assert last["pagination"]["has_more"] is False and len(last["jobs"]) == 1
+    assert "next_starting_after" not in last["pagination"]
     assert client.get("/v1/jobs").json()["pagination"]["limit"] == 50
     assert client.get("/v1/jobs", params={"status": "completed", "model": "esmfold"}).json()["pagination"]["total"] == 5
     assert client.get("/v1/jobs", params={"status": "failed"}).json()["pagination"]["total"] == 0
