@@ -85,7 +85,7 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"limit": 101}, "limit must be between 1 and 100, got 101"),
     ({"offset": -1}, "offset must be 0 or more, got -1"),
     ({"limit": "ten"}, 'limit: "ten" is not an integer'),
-    ({"limt": 5}, 'unknown query parameter "limt"; accepted: limit, offset'),
+    ({"limt": 5}, 'unknown query parameter "limt"; accepted: limit, offset, starting_after'),
 ]
 
 

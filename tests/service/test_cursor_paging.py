@@ -2,15 +2,16 @@
 gRPC, on SQLite and PostgreSQL: a reader who pages with the cursor sees every entry that was there when it
 began exactly once while jobs are submitted and deleted between its pages (the same reader paging by offset
 sees one twice), the filters keep applying, and a cursor that names nothing of the list is a 400 saying to
-start again. The SDK's walkers use the cursor: tests/service/test_sdk.py."""
+start again; the SDK's walkers (iter_jobs and the others) follow the cursor."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
 import pytest
-from phonos_client import Client
+from phonos_client import AsyncClient, Client
 
 from phonos.v1 import phonos_pb2 as pb
 from tests.support import ALL_STORES, ApiClient, InProcessService, WebhookReceiver, wait_until
@@ -156,3 +157,34 @@ def test_a_webhooks_deliveries_page_by_cursor(service: InProcessService) -> None
         # a delivery goes with its deleted job: its id no longer marks a place
         assert client.delete(f"{JOBS}/{jobs[-1]}").status_code == 200
         assert "start again" in refused(client, route, starting_after=log[-1])
+
+
+@pytest.mark.parametrize("transport", ["rest", "grpc"])
+def test_the_sdk_walkers_see_every_job_once_while_the_list_grows_and_shrinks(service: InProcessService,
+                                                                             transport: str) -> None:
+    """Between two pages a job arrives and two already seen are deleted: the list moves up by one, so an
+    offset walk (even one skipping repeats) would miss the job that crossed the page boundary."""
+    key = service.new_key()
+    client = service.client(key)
+    old = submit(client, 6)
+
+    def shake() -> None:
+        submit(client, 1, "late")
+        for job_id in old[:2]:
+            assert client.delete(f"{JOBS}/{job_id}").status_code == 200
+
+    with Client(service.url_for(transport), key) as sdk:
+        walk = sdk.iter_jobs(page_size=2)
+        seen = [next(walk).job_id, next(walk).job_id]
+        shake()
+        assert seen + [job.job_id for job in walk] == old
+
+    async def walk_async() -> list[str]:
+        async with AsyncClient(service.url_for(transport), key) as sdk:
+            walk = sdk.iter_jobs(page_size=2)
+            seen = [(await anext(walk)).job_id, (await anext(walk)).job_id]
+            shake()
+            return seen + [job.job_id async for job in walk]
+
+    old = page(client, JOBS, "jobs", limit=100)[0]
+    assert asyncio.run(walk_async()) == old

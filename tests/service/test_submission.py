@@ -182,7 +182,8 @@ def test_list_jobs_finds_names_containing_a_text_ignoring_case(service: InProces
     assert found("zyme") == ["Lysozyme"] and found("nothing like it") == []
     assert len(found("")) == 5  # empty: every job
     both = client.get("/v1/jobs", params={"name": "insulin", "limit": 1, "status": "all"}).json()
-    assert both["pagination"] == {"total": 2, "limit": 1, "offset": 0, "has_more": True}
+    assert both["pagination"] == {"total": 2, "limit": 1, "offset": 0, "has_more": True,
+                                  "next_starting_after": ids["insulin dimer"]}
     assert both["jobs"][0]["job_id"] == ids["insulin dimer"]
     too_long = client.get("/v1/jobs", params={"name": "x" * 201})
     assert too_long.status_code == 400 and "name must be at most 200 characters" in too_long.json()["message"]
