@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from jobservice.errors import InvalidArgument, echoed_id
+from jobservice.errors import InvalidArgument, json_value_text
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
@@ -66,7 +66,7 @@ def numeric_id(text: str) -> int | None:
 
 def unknown_cursor(starting_after: str, what: str) -> InvalidArgument:
     """The error for a cursor that names nothing the list can start after."""
-    return InvalidArgument(f"starting_after {echoed_id(starting_after)!r} is not {what}; start again without "
+    return InvalidArgument(f"starting_after {json_value_text(starting_after)} is not {what}; start again without "
                            f"starting_after (its first page), then pass each page's pagination.next_starting_after")
 
 
