@@ -120,6 +120,19 @@ def channel_failure(exc: grpc.aio.AioRpcError, full_method: str, metadata_sent: 
                       {**metadata, "retry-after": metadata.get("retry-after", str(UNREACHABLE_RETRY_AFTER_S))})
 
 
+HEALTH_METHOD = "/phonos.v1.PhonosService/GetHealth"
+
+
+def unreachable_health() -> Reply:
+    """GetHealth's answer while the job service cannot be reached: the health body monitors parse (`status`
+    "degraded", the component that is not ready), with 503 as a degraded job service answers, not an error body."""
+    from phonos.v1 import phonos_pb2 as pb  # after google.api.annotations_pb2, as gateway.app does
+
+    health = pb.GetHealthResponse(status="degraded", version="v1", message=UNREACHABLE_MESSAGE,
+                                  components={"job_service": "unavailable"})
+    return Reply(health, {"x-http-code": "503", "retry-after": str(UNREACHABLE_RETRY_AFTER_S)})
+
+
 class ChannelInvoker:
     """Generic unary calls over a grpc.aio channel; response types come from the descriptor pool."""
 
@@ -167,7 +180,10 @@ class ChannelInvoker:
         try:
             response = await call
         except grpc.aio.AioRpcError as exc:
-            raise channel_failure(exc, full_method, metadata) from None
+            failure = channel_failure(exc, full_method, metadata)
+            if failure.code == grpc.StatusCode.UNAVAILABLE and full_method == HEALTH_METHOD:
+                return unreachable_health()
+            raise failure from None
         return Reply(response, merge_metadata(await call.initial_metadata(), await call.trailing_metadata()))
 
 

@@ -350,6 +350,23 @@ def test_pages_files_share_links_and_documents_answer_alike(edges: Edges, world:
     assert css.headers["ETag"]
     walk.same("GET", "/static/css/app.css", headers={"If-None-Match": css.headers["ETag"]})  # 304 on both
     walk.same("HEAD", "/v1/health")
+    for base in edges.both:  # the caller's request id comes back, to quote in a support request
+        assert requests.get(f"{base}/v1/nothing", headers={"X-Request-Id": "mine-1"},
+                            timeout=30).headers["X-Request-Id"] == "mine-1"
+    walk.check()
+
+
+def test_a_degraded_service_says_so_alike(edges: Edges) -> None:
+    """The model server gone: /v1/health is the seed's body with 503 on both edges (monitors probe either). The
+    separate gateway has no model server of its own to ask: it reports what the job service reports."""
+    walk = Walk(edges)
+    edges.service.inference.available = False
+    try:
+        inside, _ = walk.same("GET", "/v1/health")
+        walk.same("HEAD", "/v1/health", body=False)
+    finally:
+        edges.service.inference.available = True
+    assert inside.status_code == 503 and inside.json()["status"] == "degraded"
     walk.check()
 
 
@@ -447,7 +464,13 @@ def test_by_design_a_separate_gateway_says_when_the_job_service_is_unreachable(t
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]  # nothing listens here once closed
     with separate_gateway(f"127.0.0.1:{port}") as gateway:
-        for method, path, kwargs in (("GET", "/v1/health", {}), ("GET", "/v1/jobs", {}),
+        # /v1/health stays the health body monitors parse, degraded with 503, as a degraded job service says it.
+        health = requests.get(gateway + "/v1/health", timeout=30)
+        assert health.status_code == 503 and health.headers["Retry-After"] == "5"
+        assert health.json() == {"status": "degraded", "version": "v1", "message": UNREACHABLE_MESSAGE,
+                                 "components": {"job_service": "unavailable"}}
+        assert requests.head(gateway + "/v1/health", timeout=30).status_code == 503
+        for method, path, kwargs in (("GET", "/v1/jobs", {}),
                                      ("POST", "/auth/sign-in", {"json": {"username": "a", "password": "b"}}),
                                      ("GET", "/v1/events", {})):
             answer = requests.request(method, gateway + path, timeout=30, **kwargs)
