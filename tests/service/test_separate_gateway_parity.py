@@ -27,6 +27,7 @@ import requests
 from gateway.http_rule import rules_for_service
 from gateway.invoker import UNREACHABLE_MESSAGE
 from jobservice import admin
+from jobservice.memory_inference import Slow
 from jobservice.routes import SERVICE
 from tests.serve_process import separate_gateway
 from tests.support import InProcessService, WebhookReceiver, wait_until
@@ -47,7 +48,7 @@ DELIVERY = re.compile(r"Delivery \d+")  # webhook deliveries are numbered per se
 COMPARED_HEADERS = ("Content-Type", "Content-Disposition", "Cache-Control", "ETag", "Location", "Allow",
                     "X-RateLimit-Limit", "Idempotent-Replayed", "X-Phonos-Queue-Limit", "Content-Encoding", "Vary",
                     "Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy", "X-Robots-Tag",
-                    "X-Frame-Options", "X-Accel-Buffering")
+                    "X-Frame-Options", "X-Accel-Buffering", "X-Phonos-Queue-Waiting")
 # Present on both or neither; their values move with the clock or with each call.
 PRESENT_HEADERS = ("X-Request-Id", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After", "Set-Cookie")
 
@@ -196,7 +197,6 @@ def test_every_route_answers_alike_with_real_ids_and_with_bad_input(edges: Edges
 
 def test_writes_with_real_ids_answer_alike(edges: Edges) -> None:
     """Each edge writes its own things (one account per edge: same starting point), and every answer matches."""
-    walk = Walk(edges)
     answers: list[list[dict[str, Any]]] = []
     for base in edges.both:
         api = account(edges, "writer")
@@ -254,6 +254,48 @@ def test_idempotency_keys_replay_alike(edges: Edges) -> None:
     walk.same("POST", "/v1/predict", session=account(edges, "idem"), json={"model": "esmfold", "sequence": "M"},
               headers={"Idempotency-Key": "bad\u00e9key".encode().decode("latin-1")})
     walk.check()
+
+
+def test_the_waiting_jobs_cap_and_the_share_links_limit_answer_alike(tmp_path: Path) -> None:
+    """A submission past the account's cap on waiting jobs (PHONOS_MAX_QUEUED_PER_ACCOUNT): 429 with Retry-After,
+    X-Phonos-Queue-Limit and X-Phonos-Queue-Waiting on both edges; a share link's visitor past the per-address
+    limit (PHONOS_SHARED_REQUESTS_PER_MINUTE) is refused alike, pages and JSON. A job service of its own: the
+    limits are low."""
+    service = InProcessService(tmp_path / "var", {"PHONOS_MAX_QUEUED_PER_ACCOUNT": "1",
+                                                  "PHONOS_MAX_INFLIGHT_PER_MODEL": "1",
+                                                  "PHONOS_SHARED_REQUESTS_PER_MINUTE": "4"})
+    try:
+        with separate_gateway(service.grpc_target) as gateway:
+            service.inference.script("esmfold", Slow(60))  # holds the only ESMFold slot: later jobs wait
+            edges = Edges(service, service.base_url, gateway)
+            blocker = account(edges, "blocker")
+            held = blocker.post(f"{edges.inside}/v1/predict", json={"model": "esmfold", "sequence": SEQUENCE},
+                                timeout=30).json()["job_id"]
+            wait_until(lambda: blocker.get(f"{edges.inside}/v1/jobs/{held}", timeout=30).json()["status"] == "running",
+                       30)
+            refusals = []
+            for base in edges.both:
+                api = account(edges, "queued")
+                job = {"model": "esmfold", "sequence": SEQUENCE}
+                waiting = api.post(f"{base}/v1/predict", json=job, timeout=30)
+                assert waiting.status_code == 200, waiting.text
+                refusals.append(seen(api.post(f"{base}/v1/predict", json=job, timeout=30)))
+                refusals.append(seen(api.post(f"{base}/v1/batch", json={"jobs": [job] * 3}, timeout=30)))
+            assert refusals[0] == refusals[2] and refusals[1] == refusals[3], refusals
+            assert refusals[0]["status"] == 429 and refusals[0]["headers"]["X-Phonos-Queue-Limit"] == "1"
+
+            blocker.post(f"{edges.inside}/v1/jobs/{held}/cancel", timeout=30)
+            done = waiting.json()["job_id"]  # runs now, at once
+            wait_until(lambda: api.get(f"{gateway}/v1/jobs/{done}", timeout=30).json()["status"] == "completed", 30)
+            link = api.post(f"{edges.inside}/v1/jobs/{done}/shares", json={}, timeout=30).json()["url"]
+            visits = [requests.get(base + path, headers={"Accept": "text/html"}, timeout=30)
+                      for path in (link, link + "/job") for base in edges.both for _ in range(2)]
+            statuses = [v.status_code for v in visits]
+            assert statuses[:4] == [200] * 4 and statuses[4:] == [429] * 4, statuses  # one budget per address
+            refused = [seen(v) for v in visits[4:]]
+            assert refused[0] == refused[2] and refused[1] == refused[3], refused
+    finally:
+        service.stop()
 
 
 # ---------------------------------------------------------------------------------------------- streams
