@@ -20,6 +20,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from jobservice.activity import Action, record, record_after
 from jobservice.auth_throttle import AuthThrottle
 from jobservice.db import now
 from jobservice.errors import Forbidden, InvalidArgument, RateLimited, Unauthenticated, json_value_text
@@ -72,6 +73,7 @@ class Sessions:
         async with self._db.transaction() as tx:
             await tx.execute("set_password", {"account_id": account_id, "password_hash": password_hash})
             await tx.execute("revoke_account_sessions", {"account_id": account_id, "now": now()})
+            await record(tx, account_id, Action.PASSWORD_CHANGED)
 
     async def sign_in(self, username: str, password: str, user_agent: str = "") -> NewSession:
         if not username or not password:
@@ -87,6 +89,8 @@ class Sessions:
             ok = await asyncio.to_thread(password_matches, stored, password)
         if row is None or not ok:
             self._failures.failed(username.lower())
+            if row is not None:  # the account's owner may want to know; an unknown name is nobody's to tell
+                await record_after(self._db, int(row["id"]), Action.SIGN_IN_FAILED)
             raise Unauthenticated("Wrong username or password.")
         token = secrets.token_urlsafe(32)
         stamp = now()
@@ -97,6 +101,7 @@ class Sessions:
                 "token_hash": token_hash(token), "account_id": int(row["id"]),
                 "user_agent": user_agent[:MAX_USER_AGENT] or None, "now": stamp, "expires_at": expires,
             })
+            await record(tx, int(row["id"]), Action.SIGNED_IN)
         return NewSession(token, csrf_token(token), int(row["id"]), row["username"], expires)
 
     async def authenticate(self, token: str, *, csrf: str | None, state_changing: bool) -> SessionInfo:
@@ -118,4 +123,6 @@ class Sessions:
                 rows = await tx.fetch_all("revoke_account_sessions", {"account_id": session.account_id, "now": now()})
             else:
                 rows = await tx.fetch_all("revoke_session", {"token_hash": session.token_hash, "now": now()})
+            await record(tx, session.account_id, Action.SIGNED_OUT_EVERYWHERE if everywhere else Action.SIGNED_OUT,
+                         details={"sessions_ended": len(rows)})
         return len(rows)
