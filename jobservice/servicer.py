@@ -754,3 +754,10 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             revoked = await self._svc.sessions.sign_out(info, everywhere=request.all_sessions)
             return pb.DeleteSessionResponse(success=True, revoked=revoked)
         return await self._session_call(request, context, run)
+
+    async def ChangePassword(self, request: pb.ChangePasswordRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(metadata: dict[str, str]) -> Message:
+            info = await self._svc.auth.session(metadata, state_changing=True)
+            ended = await self._svc.sessions.change_password(info, request.current_password, request.new_password)
+            return pb.ChangePasswordResponse(success=True, other_sessions_ended=ended)
+        return await self._session_call(request, context, run)

@@ -908,6 +908,22 @@ class DeleteSessionResponse(_message.Message):
     revoked: int
     def __init__(self, success: _Optional[bool] = ..., revoked: _Optional[int] = ...) -> None: ...
 
+class ChangePasswordRequest(_message.Message):
+    __slots__ = ("current_password", "new_password")
+    CURRENT_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    NEW_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    current_password: str
+    new_password: str
+    def __init__(self, current_password: _Optional[str] = ..., new_password: _Optional[str] = ...) -> None: ...
+
+class ChangePasswordResponse(_message.Message):
+    __slots__ = ("success", "other_sessions_ended")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    OTHER_SESSIONS_ENDED_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    other_sessions_ended: int
+    def __init__(self, success: _Optional[bool] = ..., other_sessions_ended: _Optional[int] = ...) -> None: ...
+
 class WatchJobRequest(_message.Message):
     __slots__ = ("job_id", "last_event_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

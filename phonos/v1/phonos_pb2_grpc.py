@@ -205,6 +205,11 @@ class PhonosServiceStub:
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.DeleteSessionRequest.SerializeToString,
                 response_deserializer=phonos_dot_v1_dot_phonos__pb2.DeleteSessionResponse.FromString,
                 _registered_method=True)
+        self.ChangePassword = channel.unary_unary(
+                '/phonos.v1.PhonosService/ChangePassword',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.ChangePasswordResponse.FromString,
+                _registered_method=True)
 
 
 class PhonosServiceServicer:
@@ -452,7 +457,9 @@ class PhonosServiceServicer:
 
     def CreateSession(self, request, context):
         """Dashboard sign-in with a username and password. No HTTP rule: the gateway's /auth/sign-in calls
-        it and keeps the session token in an HttpOnly cookie, so page scripts never see it.
+        it and keeps the session token in an HttpOnly cookie, so page scripts never see it. Public: the
+        password is the credential (failed sign-ins are throttled per username), so the job service's
+        edge lets it in without a key, from the in-process gateway and a separate one alike.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -467,6 +474,15 @@ class PhonosServiceServicer:
 
     def DeleteSession(self, request, context):
         """Sign out: revoke this session, or every session of the account.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangePassword(self, request, context):
+        """Change the signed-in person's dashboard password (the session named by the `x-phonos-session`
+        metadata, with its CSRF token; the current password too). Every other session of the account
+        ends; this one stays. No HTTP rule: the gateway's POST /auth/password calls it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -644,6 +660,11 @@ def add_PhonosServiceServicer_to_server(servicer, server):
                     servicer.DeleteSession,
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.DeleteSessionRequest.FromString,
                     response_serializer=phonos_dot_v1_dot_phonos__pb2.DeleteSessionResponse.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.ChangePasswordResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1565,6 +1586,33 @@ class PhonosService:
             '/phonos.v1.PhonosService/DeleteSession',
             phonos_dot_v1_dot_phonos__pb2.DeleteSessionRequest.SerializeToString,
             phonos_dot_v1_dot_phonos__pb2.DeleteSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/ChangePassword',
+            phonos_dot_v1_dot_phonos__pb2.ChangePasswordRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.ChangePasswordResponse.FromString,
             options,
             channel_credentials,
             insecure,

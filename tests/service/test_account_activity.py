@@ -31,6 +31,7 @@ STORES = ALL_STORES
 
 ROUTE = "/v1/account/activity"
 PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "a new and longer passphrase"
 REST_CLIENT = "203.0.113.7"  # what a trusted proxy (the test, from 127.0.0.1) says the REST caller is
 GRPC_CLIENT = "198.51.100.9"  # what a trusted proxy says the gRPC caller is
 BROWSER = "203.0.113.50"
@@ -120,15 +121,18 @@ def test_every_change_is_logged_once_with_its_actor_and_address(service: InProce
     assert signed_in.status_code == 200
     browser: requests.Session = signed_in.session  # type: ignore[attr-defined]
     csrf = signed_in.json()["csrf_token"]
+    changed = browser.post(f"{service.base_url}/auth/password", headers={"X-CSRF-Token": csrf}, timeout=30,
+                           json={"current_password": PASSWORD, "new_password": NEW_PASSWORD})
+    assert changed.status_code == 200, changed.text
     assert browser.post(f"{service.base_url}/auth/sign-out", headers={"X-CSRF-Token": csrf}, timeout=30).ok
-    again = browser_sign_in(service, username, PASSWORD)
+    again = browser_sign_in(service, username, NEW_PASSWORD)
     assert again.session.post(f"{service.base_url}/auth/sign-out",  # type: ignore[attr-defined]
                               json={"all_sessions": True}, headers={"X-CSRF-Token": again.json()["csrf_token"]},
                               timeout=30).ok
 
     page = log_of(service, key)
     entries = page["entries"][::-1]  # oldest first, as done above
-    assert page["pagination"] == {"total": 16, "limit": 100, "offset": 0, "has_more": False}
+    assert page["pagination"] == {"total": 17, "limit": 100, "offset": 0, "has_more": False}
     first_id = entries[0]["target"]["key_id"]
     by_key = {"kind": "api_key", "key_id": first_id, "key_name": "first key"}
     session, operator = {"kind": "session"}, {"kind": "operator"}
@@ -146,6 +150,7 @@ def test_every_change_is_logged_once_with_its_actor_and_address(service: InProce
         ("share.revoked", by_key, REST_CLIENT, {"job_id": job_id, "share_id": share_id}),
         ("session.sign_in_failed", session, BROWSER, {}),
         ("session.signed_in", session, BROWSER, {}),
+        ("password.changed", session, BROWSER, {}),
         ("session.signed_out", session, BROWSER, {}),
         ("session.signed_in", session, BROWSER, {}),
         ("session.signed_out_everywhere", session, BROWSER, {}),
@@ -156,14 +161,15 @@ def test_every_change_is_logged_once_with_its_actor_and_address(service: InProce
     assert entries[7]["details"] == {"host": "127.0.0.1", "events": ["job.started", "job.completed", "job.failed"]}
     assert entries[9]["details"] == {"expires_in_days": 3}
     # The browser says who it is on a sign-in (the sign-outs carry no User-Agent to the service).
-    assert [e.get("user_agent") for e in entries[11:]] == [USER_AGENT, USER_AGENT, None, USER_AGENT, None]
+    assert [e.get("user_agent") for e in entries[11:]] == [USER_AGENT, USER_AGENT, None, None, USER_AGENT, None]
+    assert entries[13]["details"] == {"other_sessions_ended": 0}  # the person's own change: this session stays
     assert all(e["created_at"].endswith("Z") and isinstance(e["id"], int) for e in entries)
     assert [e["id"] for e in entries] == sorted(e["id"] for e in entries)
     print(json.dumps(page["entries"][-6]))  # one entry, for the record (pytest -s)
 
     # Nothing secret in any stored row: keys, the password, the webhook's secret and URL token, share token.
     stored = json.dumps(stored_rows(service))
-    for secret_text in (key, secret, operator_key.api_key, PASSWORD, hook.secret, "token=abc",
+    for secret_text in (key, secret, operator_key.api_key, PASSWORD, NEW_PASSWORD, hook.secret, "token=abc",
                         share_url.rsplit("/", 1)[1]):
         assert secret_text not in stored
     assert '"session.signed_in"' in stored
@@ -171,7 +177,7 @@ def test_every_change_is_logged_once_with_its_actor_and_address(service: InProce
     # Over gRPC, the same entries; another account sees none of them.
     answer = grpc_call(service, "ListAccountActivity", pb.ListAccountActivityRequest(limit=3), key)
     assert [e.id for e in answer.entries] == [e["id"] for e in page["entries"][:3]]
-    assert answer.entries[0].actor.kind == "session" and answer.pagination.total == 16
+    assert answer.entries[0].actor.kind == "session" and answer.pagination.total == 17
     other = service.new_key()
     assert [e["action"] for e in log_of(service, other)["entries"]] == ["api_key.created"]
 

@@ -420,7 +420,7 @@ def activity_rows(entries: Sequence[ActivityEntry]) -> list[Sequence[str]]:
         return next(iter(e.target.values()), "")
 
     def details(e: ActivityEntry) -> str:
-        return " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in e.details.items())
+        return " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(e.details.items()))
     return [(e.created_at, e.action, by(e), e.client_address or "", target(e), details(e)) for e in entries]
 
 

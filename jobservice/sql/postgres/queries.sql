@@ -455,6 +455,11 @@ RETURNING token_hash;
 UPDATE sessions SET revoked_at = :now WHERE account_id = :account_id AND revoked_at IS NULL
 RETURNING token_hash;
 
+-- name: revoke_other_account_sessions
+-- A password change by a signed-in person: every other session of the account ends, the one that changed it stays.
+UPDATE sessions SET revoked_at = :now WHERE account_id = :account_id AND token_hash <> :keep AND revoked_at IS NULL
+RETURNING token_hash;
+
 -- name: prune_sessions
 DELETE FROM sessions WHERE expires_at < :before OR revoked_at < :before;
 
