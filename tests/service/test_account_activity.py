@@ -24,6 +24,7 @@ from jobservice import activity, admin
 from launcher.cli import main as operator_cli
 from phonos.v1 import phonos_pb2 as pb
 from tests.conftest import store_env
+from tests.serve_process import separate_gateway
 from tests.support import ALL_STORES, InProcessService
 
 pytestmark = pytest.mark.integration
@@ -290,3 +291,21 @@ def test_the_purge_deletes_old_entries_in_batches(service: InProcessService, mon
     assert rest(service, key, "POST", "/v1/keys", json={"name": "new"}).ok
     assert service.call(service.running.service.activity.purge()) == 0  # the default 365 days keeps it
     assert log_of(service, key)["pagination"]["total"] == 1
+
+
+def test_through_a_separate_gateway_the_client_it_names_is_recorded(service: InProcessService) -> None:
+    """`python -m gateway` in its own process: the job service believes its x-phonos-client-address (loopback is a
+    trusted proxy here) for the key's changes and for a dashboard sign-in alike."""
+    username = f"far{time.monotonic_ns()}"
+    key = service.new_key(username=username)
+    asyncio.run(admin.set_password(service.settings, username=username, password=PASSWORD))
+    with separate_gateway(service.grpc_target, PHONOS_TRUSTED_PROXIES="127.0.0.1") as gateway:
+        made = requests.post(f"{gateway}/v1/keys", json={"name": "far"}, timeout=30,
+                             headers={"Authorization": f"Bearer {key}", "X-Forwarded-For": REST_CLIENT})
+        assert made.status_code == 200, made.text
+        signed_in = requests.post(f"{gateway}/auth/sign-in", json={"username": username, "password": PASSWORD},
+                                  headers={"X-Forwarded-For": BROWSER, "User-Agent": USER_AGENT}, timeout=30)
+        assert signed_in.status_code == 200, signed_in.text
+    entries = log_of(service, key)["entries"]
+    assert [(e["action"], e["actor"]["kind"], e.get("client_address"), e.get("user_agent")) for e in entries[:2]] == [
+        ("session.signed_in", "session", BROWSER, USER_AGENT), ("api_key.created", "api_key", REST_CLIENT, None)]
