@@ -4,7 +4,7 @@
 
 import {api, structureJobs} from '../api.js';
 import {pageHeader} from '../app.js';
-import {clearError, field as labelled, fieldError, fieldGroup, h, replace, showError, toast} from '../dom.js';
+import {busy, clearError, field as labelled, fieldError, fieldGroup, h, replace, showError, toast} from '../dom.js';
 import {MAX_RECORDS, fastaRecords, fastaText, recordName} from '../fasta.js';
 import {modelName, shortId} from '../format.js';
 
@@ -302,7 +302,7 @@ async function buildForm(model, {query, models, earlier}) {
 
   const form = h('form', {novalidate: true, id: `form-${model}`, on: {submit: async (event) => {
     event.preventDefault();
-    submit.disabled = true;
+    const done = busy(submit); // back on the button after: it has the keyboard's focus if it was pressed
     const body = {model, sequence: '', params: {}};
     for (const [key, input] of Object.entries(inputs)) {
       const value = input.value();
@@ -315,7 +315,7 @@ async function buildForm(model, {query, models, earlier}) {
     if (records.length === 1 && records[0].header && !body.name) body.name = recordName('', records[0], 0);
     if (records.length > 1) {
       await submitRecords(body, records);
-      submit.disabled = false;
+      done();
       return;
     }
     try {
@@ -323,7 +323,7 @@ async function buildForm(model, {query, models, earlier}) {
       location.assign(`/jobs/${encodeURIComponent(job.job_id)}`);
     } catch (err) {
       showErrors(err);
-      submit.disabled = false;
+      done();
     }
   }}},
   h('div', {class: 'fields'}, rows, numbers.length ? h('div', {class: 'field-row'}, numbers) : null),

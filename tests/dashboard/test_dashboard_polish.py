@@ -1,0 +1,120 @@
+"""Dashboard details a keyboard user ran into: buttons that disable themselves while they work keep the
+keyboard's focus (it used to fall to <body>). A job service on the inference twin, in this module alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.dashboard.pages_helpers import User, Watched, in_process_service, make_user, open_page, shot, sign_in
+from tests.support import InProcessService, WebhookReceiver
+
+pytestmark = pytest.mark.e2e
+
+SEQ = "MKTVRQERLKSIVRILERSKEPV"
+
+service = in_process_service("polish", {"PHONOS_MODELS": "esmfold"})
+
+
+@pytest.fixture(scope="module")
+def hana(service: InProcessService) -> User:
+    return make_user(service, "hana")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def hana_page(browser: Browser, service: InProcessService, hana: User) -> Iterator[Page]:
+    watched = Watched()
+    page = sign_in(browser, service, hana, watched)  # type: ignore[arg-type]
+    yield page
+    assert watched.problems() == []
+    page.context.close()
+
+
+def focused(page: Page) -> str:
+    """What has the keyboard's focus: its tag, id, data-action and text, e.g. 'BUTTON#submit-job'."""
+    return page.evaluate("""() => {
+        const e = document.activeElement;
+        return `${e.tagName}${e.id ? '#' + e.id : ''}${e.dataset.action ? '[' + e.dataset.action + ']' : ''}`
+            + (e.tagName === 'BUTTON' ? ` ${e.textContent.trim()}` : '');
+    }""")
+
+
+def press(page: Page, selector: str) -> None:
+    """A keyboard user's press: the button has the focus, Enter."""
+    page.focus(selector)
+    page.keyboard.press("Enter")
+
+
+def test_the_sign_in_button_leaves_the_focus_on_the_password_to_type_again(browser: Browser,
+                                                                          service: InProcessService,
+                                                                          hana: User) -> None:
+    page = open_page(browser)
+    page.goto(f"{service.base_url}/sign-in")
+    page.fill("#username", hana.username)
+    page.fill("#password", "not the passphrase")
+    press(page, "form button[type=submit]")
+    expect(page.get_by_role("alert")).to_contain_text("Could not sign in")
+    expect(page.locator("form button[type=submit]")).to_be_enabled()
+    assert focused(page) == "INPUT#password"
+    assert page.evaluate("document.activeElement.selectionEnd") == len("not the passphrase")  # selected, to retype
+    page.context.close()
+
+
+def test_submit_keeps_the_focus_when_records_are_left_to_fix(hana_page: Page, service: InProcessService) -> None:
+    page = hana_page
+    page.goto(f"{service.base_url}/submit?model=esmfold")
+    page.fill("#f-sequence", f">good one\n{SEQ}\n>bad one\nMKTJAYIAK\n")
+    press(page, "#submit-job")
+    expect(page.locator("#form-error")).to_contain_text("Submitted 1 of 2 jobs")
+    assert focused(page) == "BUTTON#submit-job Submit · 10 credits"
+
+
+def test_webhook_add_and_send_test_keep_the_keyboards_place(hana_page: Page, service: InProcessService,
+                                                            hana: User) -> None:
+    page = hana_page
+    with WebhookReceiver() as receiver:
+        page.goto(f"{service.base_url}/webhooks")
+        page.fill("#webhook-url", receiver.url)
+        press(page, "#webhook-add")
+        expect(page.locator("#secret-callout")).to_be_visible()
+        # The new secret's Copy, as on the keys page: the one thing to do next (Add is back, one tab away).
+        expect(page.locator("#webhook-add")).to_be_enabled()
+        assert focused(page) == "BUTTON Copy"
+
+        test = page.locator("#webhooks-table [data-action=test]")
+        # Disabled while it sends (a second press would send a second test event), the focus kept after.
+        assert test.evaluate("(b) => { b.focus(); b.click(); return b.disabled; }") is True
+        expect(page.locator("#webhooks-table .test-result [data-status-code]")).to_have_text("HTTP 200")
+        expect(test).to_be_enabled()
+        assert focused(page) == "BUTTON[test] Send test"
+        assert len(receiver.requests) == 1
+        # Gone with its receiver: the jobs of the next tests send it nothing.
+        hook_id = page.locator("#webhooks-table tbody tr").get_attribute("data-webhook-id")
+        assert service.client(hana.api_key).delete(f"/v1/webhooks/{hook_id}").status_code == 200
+
+
+def test_show_older_keeps_the_focus_then_hands_it_to_the_first_older_entry(hana_page: Page,
+                                                                           service: InProcessService,
+                                                                           hana: User) -> None:
+    client = service.client(hana.api_key)
+    for _ in range(4):  # 40 charges: with what the other tests spent, three pages of 20
+        assert client.post("/v1/batch", json={"jobs": [{"model": "esmfold", "sequence": SEQ}] * 10}).status_code == 200
+    total = client.get("/v1/account/credits", params={"limit": 1}).json()["pagination"]["total"]
+    assert 40 < total <= 60
+    page = hana_page
+    page.goto(f"{service.base_url}/account")
+    rows = page.locator("#credit-history-body tr")
+    expect(rows).to_have_count(20)
+    press(page, "#credit-history-more")
+    expect(rows).to_have_count(40)
+    assert focused(page) == "BUTTON#credit-history-more Show older"  # more left: the button keeps it
+    page.keyboard.press("Enter")
+    expect(rows).to_have_count(total)
+    expect(page.locator("#credit-history-more")).to_be_hidden()
+    # Nothing older: the button went away, and the focus is on the first entry it brought (not on <body>).
+    assert focused(page) == "TR"
+    assert page.evaluate("[...document.querySelectorAll('#credit-history-body tr')].indexOf(document.activeElement)") == 40
+    page.keyboard.press("Shift+Tab")  # the row is no tab stop of its own: the keyboard goes on from there
+    assert focused(page) != "TR"
