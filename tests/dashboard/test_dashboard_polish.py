@@ -1,5 +1,7 @@
-"""Dashboard details a keyboard user ran into: buttons that disable themselves while they work keep the
-keyboard's focus (it used to fall to <body>). A job service on the inference twin, in this module alone."""
+"""Dashboard details a keyboard user or a stranger with a share link ran into: buttons that disable themselves
+while they work keep the keyboard's focus (it used to fall to <body>), and a share link's JSON or files route
+opened in a browser never sends a stranger to sign in. A job service on the inference twin, in this module
+alone."""
 
 from __future__ import annotations
 
@@ -118,3 +120,25 @@ def test_show_older_keeps_the_focus_then_hands_it_to_the_first_older_entry(hana_
     assert page.evaluate("[...document.querySelectorAll('#credit-history-body tr')].indexOf(document.activeElement)") == 40
     page.keyboard.press("Shift+Tab")  # the row is no tab stop of its own: the keyboard goes on from there
     assert focused(page) != "TR"
+
+
+@pytest.mark.parametrize("path", ["/shared/no-such-link", "/shared/no-such-link/job", "/shared/no-such-link/",
+                                  "/shared/no-such-link/download?format=pdb", "/shared/"])
+def test_a_share_link_that_does_not_work_says_so_and_never_asks_to_sign_in(browser: Browser,
+                                                                         service: InProcessService,
+                                                                         path: str) -> None:
+    """A stranger (no cookie) opening a dead link, or its JSON or files route in a browser (a link pasted with
+    the /job the API docs show), gets the share page's "Link not found", not the account sign-in."""
+    watched = Watched()
+    page = open_page(browser, watched)
+    visited: list[str] = []
+    page.on("framenavigated", lambda frame: visited.append(frame.url))
+    page.goto(service.base_url + path)
+    expect(page.locator("#shared-missing")).to_contain_text("Link not found")
+    expect(page.locator("#shared-banner")).to_be_visible()
+    assert not any("sign-in" in url for url in visited), visited
+    assert page.locator("nav").count() == 0  # no account navigation on a share page
+    assert "/sign-in" not in page.url
+    shot(page, "70-shared-link-unknown-job-route") if path.endswith("/job") else None
+    assert watched.problems() == [], watched.errors
+    page.context.close()
