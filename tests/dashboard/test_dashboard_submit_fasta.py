@@ -6,9 +6,9 @@ form and the API, in this module alone."""
 from __future__ import annotations
 
 import pytest
+from phonos_client.inputs import read_fasta
 from playwright.sync_api import Browser, expect
 
-from phonos_client.inputs import read_fasta
 from tests.dashboard.pages_helpers import Watched, in_process_service, make_user, shot, sign_in
 from tests.support import InProcessService
 
