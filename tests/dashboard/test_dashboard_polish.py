@@ -1,7 +1,7 @@
-"""Dashboard details a keyboard user or a stranger with a share link ran into: buttons that disable themselves
-while they work keep the keyboard's focus (it used to fall to <body>), and a share link's JSON or files route
-opened in a browser never sends a stranger to sign in. A job service on the inference twin, in this module
-alone."""
+"""Dashboard details a keyboard user, a stranger with a share link or a laptop screen ran into: buttons that
+disable themselves while they work keep the keyboard's focus (it used to fall to <body>), a share link's
+JSON or files route opened in a browser never sends a stranger to sign in, and job ids keep one line beside
+the sidebar. A job service on the inference twin, in this module alone."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.dashboard.pages_helpers import User, Watched, in_process_service, make_user, open_page, shot, sign_in
+from tests.dashboard.pages_helpers import (
+    User,
+    Watched,
+    in_process_service,
+    make_user,
+    open_page,
+    shot,
+    sign_in,
+)
 from tests.support import InProcessService, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
@@ -139,6 +147,36 @@ def test_a_share_link_that_does_not_work_says_so_and_never_asks_to_sign_in(brows
     assert not any("sign-in" in url for url in visited), visited
     assert page.locator("nav").count() == 0  # no account navigation on a share page
     assert "/sign-in" not in page.url
-    shot(page, "70-shared-link-unknown-job-route") if path.endswith("/job") else None
+    if path.endswith("/job"):
+        shot(page, "70-shared-link-unknown-job-route")
     assert watched.problems() == [], watched.errors
     page.context.close()
+
+
+def test_job_ids_keep_one_line_in_the_jobs_list_beside_the_sidebar(hana_page: Page, service: InProcessService,
+                                                                   hana: User) -> None:
+    client = service.client(hana.api_key)
+    client.wait_for(client.predict(SEQ, name="Hemoglobin subunit alpha, apo form, pH 7.4 replicate").json()["job_id"])
+    page = hana_page
+    for width in (1024, 1152, 1440):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{service.base_url}/jobs")
+        ids = page.locator("#jobs-table tbody td.name .id")
+        expect(ids.first).to_be_visible()
+        shot(page, f"71-jobs-ids-{width}", full_page=False)
+        lines = ids.evaluate_all("""(els) => els.map((e) => {
+            const line = parseFloat(getComputedStyle(e).lineHeight);
+            return Math.round(e.getBoundingClientRect().height / line);
+        })""")
+        assert set(lines) == {1}, f"{width} px: a job id on {max(lines)} lines"
+        # The name kept a readable width beside the sidebar (it was 150 px, a five-word name on four lines).
+        name = page.locator("#jobs-table tbody td.name").first.bounding_box()
+        assert name and name["width"] >= 240, f"{width} px: the name column is {name and name['width']} px"
+        scroller = page.locator("#jobs-table").evaluate("(t) => t.closest('.table-scroll')")
+        if scroller is not None:
+            assert page.locator("#jobs-table").evaluate(
+                "(t) => { const s = t.closest('.table-scroll'); return s.scrollWidth <= s.clientWidth + 1; }"), width
+        # The whole id is still there to read and copy, whatever is shown.
+        first = ids.first
+        job_id = page.locator("#jobs-table tbody tr").first.get_attribute("data-job-id")
+        assert job_id and (first.text_content() == job_id or first.get_attribute("title") == job_id)
