@@ -180,3 +180,28 @@ def test_job_ids_keep_one_line_in_the_jobs_list_beside_the_sidebar(hana_page: Pa
         first = ids.first
         job_id = page.locator("#jobs-table tbody tr").first.get_attribute("data-job-id")
         assert job_id and (first.text_content() == job_id or first.get_attribute("title") == job_id)
+
+
+def test_a_job_pages_title_keeps_its_width_beside_the_sidebar(hana_page: Page, service: InProcessService,
+                                                             hana: User) -> None:
+    """At 1024 px the job page's four actions (Dock, Run again, Share, Delete) took the header's line and left the
+    title 150 px: a four-word name on four lines, the job id broken in two. The actions now go under the title."""
+    client = service.client(hana.api_key)
+    job_id = client.wait_for(client.predict(SEQ, name="Hemoglobin subunit alpha, apo form").json()["job_id"])["job_id"]
+    page = hana_page
+    for width in (1024, 1440):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{service.base_url}/jobs/{job_id}")
+        title = page.locator(".topbar h1")
+        expect(title).to_have_text("Hemoglobin subunit alpha, apo form")
+        shot(page, f"72-job-header-{width}", full_page=False)
+        box = title.bounding_box()
+        line = float(title.evaluate("(e) => parseFloat(getComputedStyle(e).lineHeight)"))
+        assert box and box["height"] < 1.5 * line, f"{width} px: the title on {round(box['height'] / line)} lines"
+        job_id_box = page.locator(".topbar .sub .mono").first.bounding_box()
+        assert job_id_box and job_id_box["height"] < 20, f"{width} px: the job id broken over two lines"
+        column = page.locator(".content").first.bounding_box()
+        assert column
+        for button in page.locator(".topbar .row .btn").all():
+            edge = button.bounding_box()
+            assert edge and edge["x"] + edge["width"] <= column["x"] + column["width"] + 1, f"{width} px: {edge}"
