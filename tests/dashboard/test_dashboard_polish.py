@@ -205,3 +205,29 @@ def test_a_job_pages_title_keeps_its_width_beside_the_sidebar(hana_page: Page, s
         for button in page.locator(".topbar .row .btn").all():
             edge = button.bounding_box()
             assert edge and edge["x"] + edge["width"] <= column["x"] + column["width"] + 1, f"{width} px: {edge}"
+
+
+def test_webhook_headings_and_account_details_keep_one_line_at_1024_px(hana_page: Page, service: InProcessService,
+                                                                      hana: User) -> None:
+    """Beside the sidebar the receivers table's "Last test" heading wrapped onto two lines, and the account's
+    profile gave its short labels 190 px and the values the rest: the email broken mid-word, dates on two lines."""
+    client = service.client(hana.api_key)
+    with WebhookReceiver() as receiver:
+        hook = client.post("/v1/webhooks", json={"url": receiver.url, "events": ["job.completed"]}).json()["webhook"]
+        page = hana_page
+        page.set_viewport_size({"width": 1024, "height": 900})
+        page.goto(f"{service.base_url}/webhooks")
+        expect(page.locator("#webhooks-table")).to_be_visible()
+        heights = page.locator("#webhooks-table th").evaluate_all("(ths) => ths.map((t) => t.getBoundingClientRect().height)")
+        assert max(heights) < 45, f"a column heading wraps ({heights})"
+        shot(page, "73-webhooks-1024", full_page=False)
+        assert client.delete(f"/v1/webhooks/{hook['webhook_id']}").status_code == 200
+
+    page.goto(f"{service.base_url}/account")
+    values = page.locator("#account-profile dd, #account-session dd")
+    expect(values.first).to_have_text(hana.username)
+    shot(page, "74-account-1024", full_page=False)
+    lines = values.evaluate_all("""(els) => els.map((e) => [e.textContent,
+        Math.round(e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight))])""")
+    assert [text for text, n in lines if n > 1] == [], lines
+    assert any("@" in text for text, _ in lines)  # the email is among them
