@@ -6,6 +6,10 @@ The usual deployment runs the gateway inside the job service process (`python -m
 InProcessInvoker); this entry point is for putting the HTTP edge on another process or host
 (`python -m jobservice --no-http`). It prints one JSON line `{"event": "ready", "http_port": …}`
 when listening, and stops gracefully on SIGTERM/SIGINT.
+
+Every call carries the client's address (`x-phonos-client-address`: the peer, or behind a proxy in this
+process's PHONOS_TRUSTED_PROXIES the client its X-Forwarded-For names); the job service believes it when
+its own PHONOS_TRUSTED_PROXIES holds this gateway's address, and throttles per client (gateway/forwarded.py).
 """
 
 from __future__ import annotations

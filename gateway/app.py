@@ -21,6 +21,7 @@ from gateway import dashboard, errors, openapi_route, sse
 from gateway.admission import Admission
 from gateway.body import DEFAULT_MAX_BODY_BYTES, BodyLimits, content_encoding, read_body, too_large
 from gateway.errors import ErrorResponse, HttpError
+from gateway.forwarded import CLIENT_ADDRESS_METADATA, FORWARDED_FOR_HEADER, real_client
 from gateway.http_rule import (
     NoRoute,
     PathDecodeError,
@@ -33,6 +34,7 @@ from gateway.invoker import Invoker, RpcFailure
 from gateway.observe import ROUTE_KEY, observe_middleware, trace_metadata
 from gateway.rpc_failure import REQUEST_ID_HEADER, failure_response, forwarded_headers
 from gateway.transcode import TranscodeError, TranscodePlan, build_request, compile_plan, render_response
+from phonos_config.edge import Network
 from phonos_config.request_ids import request_id
 
 logger = logging.getLogger(__name__)
@@ -54,10 +56,12 @@ INVOKER_KEY = web.AppKey("phonos_invoker", Invoker)
 ADMISSION_KEY = web.AppKey("phonos_admission", Admission)
 LIMITS_KEY = web.AppKey("phonos_body_limits", BodyLimits)
 BODY_TIMEOUT_KEY = web.AppKey("phonos_body_timeout_s", float)
+TRUSTED_PROXIES_KEY = web.AppKey("phonos_trusted_proxies", tuple[Network, ...])
 REQUEST_ID_KEY = web.RequestKey("phonos_request_id", str)
 PLAN_KEY = web.RequestKey("phonos_plan", TranscodePlan)
 MATCH_VALUES_KEY = web.RequestKey("phonos_match_values", tuple[tuple[tuple[str, ...], str], ...])
 ADMITTED_KEY = web.RequestKey("phonos_admitted", bool)
+CLIENT_KEY = web.RequestKey("phonos_client_address", str)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -78,12 +82,14 @@ def create_app(
     admission: Admission | None = None,
     dashboard_options: dashboard.DashboardOptions | None = None,
     sse_keepalive_s: float = 15.0,
+    trusted_proxies: tuple[Network, ...] = (),
 ) -> web.Application:
     """Compile the service's http rules and serve them; TemplateError if a rule is invalid.
 
     `body_limits`: per-rpc body sizes (`max_body_bytes` is shorthand for one size for every route);
     `admission`: the caller check run before a body is read (None: every caller is let in);
-    with `dashboard_options` the web dashboard is served too (pages under /, cookie sessions).
+    with `dashboard_options` the web dashboard is served too (pages under /, cookie sessions);
+    `trusted_proxies`: the peers whose X-Forwarded-For names the client (`client_of`).
     """
     service = service_descriptor or default_service()
     plans = [compile_plan(rule) for rule in rules_for_service(service)]
@@ -94,6 +100,7 @@ def create_app(
     app[INVOKER_KEY] = invoker
     app[LIMITS_KEY] = limits
     app[BODY_TIMEOUT_KEY] = body_timeout_s
+    app[TRUSTED_PROXIES_KEY] = trusted_proxies
     if admission is not None:
         app[ADMISSION_KEY] = admission
     app[SSE_KEEPALIVE_KEY] = sse_keepalive_s
@@ -151,7 +158,7 @@ async def admit(request: web.Request, plan: TranscodePlan) -> None:
     admission = request.app.get(ADMISSION_KEY)
     if admission is None or request.get(ADMITTED_KEY):
         return
-    failure = await admission.admit(plan.rule.full_method, dict(caller_metadata(request)), request.remote)
+    failure = await admission.admit(plan.rule.full_method, dict(caller_metadata(request)), client_of(request))
     if failure is not None:
         raise HttpError(failure_response(failure, request[REQUEST_ID_KEY]))
     request[ADMITTED_KEY] = True
@@ -223,9 +230,22 @@ def request_metadata(request: web.Request, request_id: str, plan: TranscodePlan)
         ("x-request-id", request_id),
         ("x-phonos-route", plan.rule.template.text),
         ("x-phonos-transport", "rest"),
+        (CLIENT_ADDRESS_METADATA, client_of(request)),
         *trace_metadata(),
         *caller_metadata(request),
     ]
+
+
+def client_of(request: web.Request) -> str:
+    """The client's address: the peer, or behind a trusted proxy the address its X-Forwarded-For names
+    (gateway.forwarded.real_client). What admission throttles and what the job service is told
+    (`x-phonos-client-address`); computed once per request."""
+    client = request.get(CLIENT_KEY)
+    if client is None:
+        # Several X-Forwarded-For lines are one list, in order (RFC 9110 5.3).
+        forwarded = ",".join(request.headers.getall(FORWARDED_FOR_HEADER, []))
+        client = request[CLIENT_KEY] = real_client(request.remote, forwarded, request.app[TRUSTED_PROXIES_KEY])
+    return client
 
 
 def caller_metadata(request: web.Request) -> list[tuple[str, str]]:

@@ -8,8 +8,8 @@ every call itself (CSRF included): admission only moves the refusal in front of 
 
 The share links' public rpcs need no key; their callers are counted per client address instead (the one
 thing known about them), `shared_per_minute` requests in any rolling minute, in the service's rate limiter (so
-shared by every job service on PostgreSQL). Behind a separate gateway process (`python -m gateway`) the
-gRPC edge sees the gateway's address, as the failed-auth throttle does.
+shared by every job service on PostgreSQL). The client address is the edge's decision (gateway.forwarded): the
+peer, or behind a trusted proxy (a separate gateway process, an ingress) the client it forwards for.
 """
 
 from __future__ import annotations
@@ -64,12 +64,12 @@ class KeyAdmission:
         self._shared = shared
         self._shared_per_minute = shared_per_minute
 
-    async def admit(self, method: str, credentials: Mapping[str, str], peer: str | None) -> RpcFailure | None:
+    async def admit(self, method: str, credentials: Mapping[str, str], client: str | None) -> RpcFailure | None:
         if method in SHARE_LINK_METHODS and self._shared is not None:
-            return await self._share_link(client_address(peer))
+            return await self._share_link(client_address(client))
         if not needs_key(method):
             return None
-        address = client_address(peer)
+        address = client_address(client)
         wait_s = self.throttle.retry_after(address)
         authorization = credentials.get("authorization")
         credential = authorization or credentials.get(SESSION_METADATA)

@@ -21,33 +21,23 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
+from gateway.forwarded import peer_ip
 from jobservice.ratelimit import WINDOW_S
 
 
 def client_address(peer: str | None) -> str:
-    """The throttled unit of a peer: its IPv4 address, or its IPv6 /64 (one host's usual share).
+    """The throttled unit of a client: its IPv4 address, or its IPv6 /64 (one host's usual share).
 
-    Accepts aiohttp's `request.remote` ("127.0.0.1", "::1") and gRPC's `context.peer()`
+    Accepts a client address as the edges decide it (gateway.forwarded.real_client: "127.0.0.1",
+    "2001:db8::7") and a raw peer: aiohttp's `request.remote` and gRPC's `context.peer()`
     ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", "ipv6:%5B::1%5D:5000").
     """
     if not peer:
         return "unknown"
-    text = peer.replace("%5B", "[").replace("%5D", "]")
-    for prefix in ("ipv4:", "ipv6:"):
-        if text.startswith(prefix):
-            text = text[len(prefix):]
-            if text.startswith("["):
-                text = text[1:text.find("]")]
-            elif prefix == "ipv4:":
-                text = text.rsplit(":", 1)[0]
-            break
-    try:
-        address = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return text[:64]
+    address = peer_ip(peer)
+    if address is None:
+        return peer[:64]
     if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
     return str(address)
 

@@ -42,9 +42,15 @@ class CreditHistory:
     def __init__(self, db: Store) -> None:
         self._db = db
 
-    async def page(self, account_id: int, *, limit: int, offset: int) -> tuple[list[CreditEntry], int]:
-        """One page of the account's entries, newest first, and how many it has in all."""
-        params = {"account_id": account_id, "limit": limit, "offset": offset}
-        rows = await self._db.read.fetch_all("list_credit_entries", params)
+    async def page(self, account_id: int, *, limit: int, offset: int,
+                   after_id: int | None = None) -> tuple[list[CreditEntry], int]:
+        """One page of the account's entries, newest first (at `offset` or after the entry `after_id`), and how
+        many it has in all."""
+        params = {"account_id": account_id, "limit": limit, "offset": offset, "after_id": after_id}
+        rows = await self._db.read.fetch_all("list_credit_entries" if after_id is None else "list_credit_entries_after",
+                                             params)
         total = await self._db.read.scalar("count_credit_entries", params)
         return [CreditEntry.from_row(r) for r in rows], int(total)
+
+    async def has_entry(self, account_id: int, entry_id: int) -> bool:
+        return await self._db.read.fetch_one("credit_entry_exists", {"id": entry_id, "account_id": account_id}) is not None

@@ -19,6 +19,11 @@ Every guarded call gets its request id here (the caller's `x-request-id` when sa
 phonos_config.request_ids), kept in `CALL_REQUEST_ID` for the servicer: every refusal, the edge's own
 included (a bad key is refused here, before the servicer runs), carries it in the `x-request-id`
 trailer, and the log lines about the call name the same id.
+
+The caller's address, for admission's throttles and the log lines, is the peer; from a trusted proxy
+(PHONOS_TRUSTED_PROXIES: a separate gateway process) the client that proxy names in `x-phonos-client-address`
+(gateway.forwarded.real_client, the rule the REST edge applies to X-Forwarded-For). From anyone else that
+metadata is ignored: a direct gRPC client cannot pass for another address.
 """
 
 from __future__ import annotations
@@ -31,15 +36,19 @@ from typing import Any
 
 import grpc
 
+from gateway.forwarded import CLIENT_ADDRESS_METADATA, real_client
 from gateway.ratelog import RateLimitedLog
 from jobservice.admission import KeyAdmission, repeated_metadata
 from jobservice.message_limits import request_limit
 from jobservice.status_map import TITLE_KEY
+from phonos_config.edge import Network
 from phonos_config.request_ids import request_id
 
 REQUEST_ID_METADATA = "x-request-id"
 # The request id of the call being served (set per call by the interceptor; each grpc.aio call is a task).
 CALL_REQUEST_ID: ContextVar[str | None] = ContextVar("phonos_call_request_id", default=None)
+# The client address of the call being served (the peer, or whom a trusted proxy forwards for), for log lines.
+CALL_CLIENT: ContextVar[str | None] = ContextVar("phonos_call_client", default=None)
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +57,12 @@ GUARDED_STREAMS_PREFIX = "/phonos.v1.PhonosService/"
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, admission: KeyAdmission, *, body_timeout_s: float, error_log: RateLimitedLog) -> None:
+    def __init__(self, admission: KeyAdmission, *, body_timeout_s: float, error_log: RateLimitedLog,
+                 trusted_proxies: tuple[Network, ...] = ()) -> None:
         self._admission = admission
         self._body_timeout_s = body_timeout_s
         self._error_log = error_log
+        self._trusted_proxies = trusted_proxies
 
     async def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -77,13 +88,23 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         metadata = _text_metadata(details.invocation_metadata)
         call_id = request_id(metadata.get(REQUEST_ID_METADATA))
         CALL_REQUEST_ID.set(call_id)
+        client = self._client(details, context)
         failure = repeated_metadata(details.invocation_metadata or ()) or await self._admission.admit(
-            method, metadata, context.peer())
+            method, metadata, client)
         if failure is not None:
             self._error_log.log(logging.INFO, "grpc.refused", "%s: %s from %s (request id %s)", method,
-                                failure.code.name, context.peer(), call_id, extra={"request_id": call_id})
+                                failure.code.name, _who(context), call_id, extra=_log_fields(context))
             await context.abort(failure.code, failure.details,
                                 trailing_metadata=((REQUEST_ID_METADATA, call_id), *failure.metadata.items()))
+
+    def _client(self, details: grpc.HandlerCallDetails, context: grpc.aio.ServicerContext) -> str:
+        """The call's client address (module docstring), kept in CALL_CLIENT for the call's log lines."""
+        # Several entries are one chain, in order, as several X-Forwarded-For lines are.
+        forwarded = ",".join(v for k, v in details.invocation_metadata or ()
+                             if str(k).lower() == CLIENT_ADDRESS_METADATA and isinstance(v, str))
+        client = real_client(context.peer(), forwarded, self._trusted_proxies)
+        CALL_CLIENT.set(client)
+        return client
 
     def _guard(self, method: str, details: grpc.HandlerCallDetails, handler: grpc.RpcMethodHandler) -> Behaviour:
         async def behaviour(requests: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -111,8 +132,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 raw = await context.read()
         except TimeoutError:
             self._error_log.log(logging.INFO, "grpc.slow_message", "%s: no request message within %g s from %s",
-                                method, self._body_timeout_s, context.peer(),
-                                extra={"request_id": CALL_REQUEST_ID.get()})
+                                method, self._body_timeout_s, _who(context), extra=_log_fields(context))
             await _abort(context, grpc.StatusCode.DEADLINE_EXCEEDED,
                          f"the request message did not arrive within {self._body_timeout_s:g} s", "Request timeout")
         if raw is grpc.aio.EOF:
@@ -135,8 +155,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         except Exception as exc:  # DecodeError, RecursionError on deep nesting, ...: all the input's fault
             name = _message_name(deserialize)
             self._error_log.log(logging.INFO, "grpc.undecodable_message", "%s: undecodable %s from %s (%s)",
-                                method, name, context.peer(), type(exc).__name__,
-                                extra={"request_id": CALL_REQUEST_ID.get()})
+                                method, name, _who(context), type(exc).__name__, extra=_log_fields(context))
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT,
                          f"the request is not a valid {name} message", "Invalid request")
 
@@ -150,6 +169,20 @@ def call_request_id(metadata: Mapping[str, Any]) -> str:
 async def _abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, details: str, title: str) -> None:
     await context.abort(code, details, trailing_metadata=((REQUEST_ID_METADATA, CALL_REQUEST_ID.get() or ""),
                                                            (TITLE_KEY, title)))
+
+
+def _who(context: grpc.aio.ServicerContext) -> str:
+    """The client for a log line; with the peer when a proxy forwarded for it."""
+    client, peer = CALL_CLIENT.get(), context.peer()
+    if client is None:
+        return peer
+    if client == real_client(peer, None, ()):  # the peer itself
+        return client
+    return f"{client} via {peer}"
+
+
+def _log_fields(context: grpc.aio.ServicerContext) -> dict[str, Any]:
+    return {"request_id": CALL_REQUEST_ID.get(), "client_address": CALL_CLIENT.get() or context.peer()}
 
 
 def _text_metadata(metadata: Any) -> dict[str, str]:

@@ -220,13 +220,21 @@ class JobStore:
         return deleted is not None
 
     async def page(
-        self, account_id: int, *, status: str | None, model: str | None, limit: int, offset: int, name: str | None = None
+        self, account_id: int, *, status: str | None, model: str | None, limit: int, offset: int, name: str | None = None,
+        after_seq: int | None = None,
     ) -> tuple[list[JobRecord], int]:
+        """Up to `limit` jobs, newest first, at `offset` or after the job whose seq is `after_seq`; and how many
+        the filters match in all."""
         params = {"account_id": account_id, "status": status, "model": model, "name": name, "limit": limit,
-                  "offset": offset}
-        rows = await self._db.read.fetch_all("list_jobs", params)
+                  "offset": offset, "after_seq": after_seq}
+        rows = await self._db.read.fetch_all("list_jobs" if after_seq is None else "list_jobs_after", params)
         total = await self._db.read.scalar("count_jobs", params)
         return [JobRecord.from_row(r) for r in rows], int(total)
+
+    async def seq_of(self, account_id: int, job_id: str) -> int | None:
+        """A job's place in its account's list (a deleted job's too: its row stays); None when not the account's."""
+        seq = await self._db.read.scalar("job_seq", {"id": job_id, "account_id": account_id})
+        return None if seq is None else int(seq)
 
     async def counts(self, account_id: int) -> JobCounts:
         row = await self._db.read.fetch_one("job_counts", {"account_id": account_id})

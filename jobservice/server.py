@@ -144,7 +144,8 @@ async def create_server(
                              edge.shared_requests_per_minute)
     error_log = RateLimitedLog(logging.getLogger("jobservice.edge"), edge.client_error_logs_per_minute)
     server = grpc.aio.server(
-        interceptors=[EdgeInterceptor(admission, body_timeout_s=edge.body_timeout_s, error_log=error_log)],
+        interceptors=[EdgeInterceptor(admission, body_timeout_s=edge.body_timeout_s, error_log=error_log,
+                                      trusted_proxies=edge.trusted_proxies)],
         options=server_options(),
     )
     phonos_pb2_grpc.add_PhonosServiceServicer_to_server(servicer, server)

@@ -34,7 +34,15 @@ from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
 from jobservice.labels import check_label
 from jobservice.modelspecs.base import ModelSpec, ValidatedJob
 from jobservice.modelspecs.registry import SPEC_MODULES
-from jobservice.paging import check_page
+from jobservice.paging import (
+    PageInfo,
+    check_page,
+    cursor,
+    cursor_page,
+    numeric_id,
+    offset_page,
+    unknown_cursor,
+)
 from jobservice.ratelimit import RateLimiter, RateLimits, SharedRateLimiter
 from jobservice.result_retention import ResultRetention
 from jobservice.results import ResultStore
@@ -293,7 +301,8 @@ class JobService:
         return model, name, ValidatedJob(stored.sequence, {k: v for k, v in stored.params.items() if k not in hidden})
 
     async def list_jobs(self, account_id: int, *, status: str | None, model: str | None, limit: int | None,
-                        offset: int | None, name: str | None = None) -> tuple[list[JobRecord], int, int, int]:
+                        offset: int | None, name: str | None = None,
+                        starting_after: str | None = None) -> tuple[list[JobRecord], PageInfo]:
         # The seed's default for both filters is "all": said explicitly, it means what leaving it out means.
         status = None if status == ALL else status
         model = None if model == ALL else model
@@ -304,13 +313,23 @@ class JobService:
         # stopped serving (PHONOS_MODELS), and may still list them.
         if model is not None and model not in self.specs and model not in SPEC_MODULES:
             raise InvalidArgument(f"model must be one of {', '.join(self.specs)} or {ALL}, got {json_value_text(model)}")
-        limit, offset = check_page(limit, offset)
+        starting_after = cursor(starting_after)
+        limit, offset = check_page(limit, offset, starting_after=starting_after)
         if name is not None and len(name) > MAX_NAME_LENGTH:
             raise InvalidArgument(f"name must be at most {MAX_NAME_LENGTH} characters (a job's name is), got {len(name)}")
         check_label("name", name)  # no job's name holds one: a filter with one would only ever match nothing
-        jobs, total = await self.jobs.page(account_id, status=status, model=model, name=name or None, limit=limit,
-                                           offset=offset)
-        return jobs, total, limit, offset
+        if starting_after is None:
+            jobs, total = await self.jobs.page(account_id, status=status, model=model, name=name or None, limit=limit,
+                                               offset=offset)
+            return offset_page(jobs, total=total, limit=limit, offset=offset, id_of=_job_id)
+        # Any job of the account marks a place, whatever the filters say of it now (a pending job the reader saw
+        # may be running by the next page) and deleted or not.
+        after_seq = await self.jobs.seq_of(account_id, starting_after)
+        if after_seq is None:
+            raise unknown_cursor(starting_after, "the id of one of your jobs")
+        jobs, total = await self.jobs.page(account_id, status=status, model=model, name=name or None,
+                                           limit=limit + 1, offset=0, after_seq=after_seq)
+        return cursor_page(jobs, total=total, limit=limit, id_of=_job_id)
 
     async def download(self, account_id: int, job_id: str, fmt: str | None) -> Download:
         return await self._download(await self.jobs.get(account_id, job_id), fmt)
@@ -408,12 +427,19 @@ class JobService:
         return AccountView(int(row["id"]), row["username"], row["email"], float(row["created_at"]),
                            int(row["credits"]), counts)
 
-    async def credit_history(self, account_id: int, *, limit: int | None,
-                             offset: int | None) -> tuple[list[CreditEntry], int, int, int]:
-        """One page of the account's credit history, newest first: entries, total, limit, offset."""
-        limit, offset = check_page(limit, offset)
-        entries, total = await self.credits.page(account_id, limit=limit, offset=offset)
-        return entries, total, limit, offset
+    async def credit_history(self, account_id: int, *, limit: int | None, offset: int | None,
+                             starting_after: str | None = None) -> tuple[list[CreditEntry], PageInfo]:
+        """One page of the account's credit history, newest first."""
+        starting_after = cursor(starting_after)
+        limit, offset = check_page(limit, offset, starting_after=starting_after)
+        if starting_after is None:
+            entries, total = await self.credits.page(account_id, limit=limit, offset=offset)
+            return offset_page(entries, total=total, limit=limit, offset=offset, id_of=_entry_id)
+        after_id = numeric_id(starting_after)
+        if after_id is None or not await self.credits.has_entry(account_id, after_id):
+            raise unknown_cursor(starting_after, "the id of one of your credit entries")
+        entries, total = await self.credits.page(account_id, limit=limit + 1, offset=0, after_id=after_id)
+        return cursor_page(entries, total=total, limit=limit, id_of=_entry_id)
 
     async def usage_report(self, account_id: int, days: int | None) -> UsageReport:
         days = 30 if days is None else days
@@ -439,8 +465,10 @@ class JobService:
             return await self.webhooks.send_test(account_id, webhook_id, session)
 
     async def webhook_deliveries(self, account_id: int, webhook_id: str, *, status: str | None, limit: int | None,
-                                 offset: int | None) -> tuple[list[DeliveryRecord], int, int, int]:
-        return await self.deliveries.page(account_id, webhook_id, status=status, limit=limit, offset=offset)
+                                 offset: int | None,
+                                 starting_after: str | None = None) -> tuple[list[DeliveryRecord], PageInfo]:
+        return await self.deliveries.page(account_id, webhook_id, status=status, limit=limit, offset=offset,
+                                          starting_after=starting_after)
 
     async def redeliver(self, account_id: int, webhook_id: str, delivery_id: str) -> DeliveryRecord:
         delivery = await self.deliveries.redeliver(account_id, webhook_id, delivery_id)
@@ -470,3 +498,11 @@ class JobService:
 
 def _day(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d")
+
+
+def _job_id(job: JobRecord) -> str:
+    return job.id
+
+
+def _entry_id(entry: CreditEntry) -> str:
+    return str(entry.id)

@@ -26,6 +26,7 @@ from jobservice.errors import InvalidArgument, PhonosError, RateLimited
 from jobservice.idempotency import REPLAYED_METADATA, Claim
 from jobservice.jobs import JobRecord
 from jobservice.key_policy import ReadOnlyKey
+from jobservice.paging import PageInfo
 from jobservice.ratelimit import RateLimits
 from jobservice.request_text import refuse_nul
 from jobservice.routes import public_methods, read_only_methods, route_templates, state_changing_methods
@@ -128,9 +129,10 @@ def job_fields(job: JobRecord) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def pagination(total: int, limit: int, offset: int, shown: int) -> pb.Pagination:
-    """One page of a list (jobs, credit history, webhook deliveries): whether more follow the `shown` items."""
-    return pb.Pagination(total=total, limit=limit, offset=offset, has_more=offset + shown < total)
+def pagination(page: PageInfo) -> pb.Pagination:
+    """One page of a list (jobs, credit history, webhook deliveries), as jobservice.paging read it."""
+    return pb.Pagination(total=page.total, limit=page.limit, offset=page.offset, has_more=page.has_more,
+                         next_starting_after=page.next_starting_after)
 
 
 def credit_entry_message(entry: CreditEntry) -> pb.CreditEntry:
@@ -431,16 +433,17 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
 
     async def ListJobs(self, request: pb.ListJobsRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
-            jobs, total, limit, offset = await self._svc.list_jobs(
+            jobs, page = await self._svc.list_jobs(
                 who.account_id,
                 status=request.status if request.HasField("status") and request.status else None,
                 model=request.model if request.HasField("model") and request.model else None,
                 limit=request.limit if request.HasField("limit") else None,
                 offset=request.offset if request.HasField("offset") else None,
                 name=request.name if request.HasField("name") else None,
+                starting_after=request.starting_after if request.HasField("starting_after") else None,
             )
-            page = pagination(total, limit, offset, len(jobs))
-            return pb.ListJobsResponse(jobs=[pb.Job(**job_fields(j)) for j in jobs], pagination=page), NO_CHARGE
+            return pb.ListJobsResponse(jobs=[pb.Job(**job_fields(j)) for j in jobs],
+                                       pagination=pagination(page)), NO_CHARGE
         return await self._handle("ListJobs", request, context, run)
 
     async def DownloadJobOutput(self, request: pb.DownloadJobOutputRequest,
@@ -543,14 +546,14 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def ListCreditEntries(self, request: pb.ListCreditEntriesRequest,
                                 context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
-            entries, total, limit, offset = await self._svc.credit_history(
+            entries, page = await self._svc.credit_history(
                 who.account_id,
                 limit=request.limit if request.HasField("limit") else None,
                 offset=request.offset if request.HasField("offset") else None,
+                starting_after=request.starting_after if request.HasField("starting_after") else None,
             )
-            page = pagination(total, limit, offset, len(entries))
             return pb.ListCreditEntriesResponse(entries=[credit_entry_message(e) for e in entries],
-                                                pagination=page), NO_CHARGE
+                                                pagination=pagination(page)), NO_CHARGE
         return await self._handle("ListCreditEntries", request, context, run)
 
     async def GetUsage(self, request: pb.GetUsageRequest, context: grpc.aio.ServicerContext) -> Message:
@@ -600,15 +603,15 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def ListWebhookDeliveries(self, request: pb.ListWebhookDeliveriesRequest,
                                     context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
-            deliveries, total, limit, offset = await self._svc.webhook_deliveries(
+            deliveries, page = await self._svc.webhook_deliveries(
                 who.account_id, request.webhook_id,
                 status=request.status if request.HasField("status") else None,
                 limit=request.limit if request.HasField("limit") else None,
                 offset=request.offset if request.HasField("offset") else None,
+                starting_after=request.starting_after if request.HasField("starting_after") else None,
             )
-            page = pagination(total, limit, offset, len(deliveries))
             return pb.ListWebhookDeliveriesResponse(deliveries=[delivery_message(d) for d in deliveries],
-                                                    pagination=page), NO_CHARGE
+                                                    pagination=pagination(page)), NO_CHARGE
         return await self._handle("ListWebhookDeliveries", request, context, run)
 
     async def RedeliverWebhookDelivery(self, request: pb.RedeliverWebhookDeliveryRequest,

@@ -18,7 +18,15 @@ from typing import Any
 
 from jobservice.db import now
 from jobservice.errors import Conflict, InvalidArgument, NotFound, echoed_id, json_value_text
-from jobservice.paging import check_page
+from jobservice.paging import (
+    PageInfo,
+    check_page,
+    cursor,
+    cursor_page,
+    numeric_id,
+    offset_page,
+    unknown_cursor,
+)
 from jobservice.periodic import Periodic
 from jobservice.store import Row, Store
 
@@ -88,17 +96,31 @@ class WebhookDeliveries:
         await self._purger.stop()
 
     async def page(self, account_id: int, webhook_id: str, *, status: str | None, limit: int | None,
-                   offset: int | None) -> tuple[list[DeliveryRecord], int, int, int]:
-        """One page of the webhook's deliveries, newest first: (deliveries, total, limit, offset)."""
+                   offset: int | None, starting_after: str | None = None) -> tuple[list[DeliveryRecord], PageInfo]:
+        """One page of the webhook's deliveries, newest first, at `offset` or after the delivery `starting_after`."""
         status = None if status in (None, "", ALL) else status
         if status is not None and status not in STATUSES:
             raise InvalidArgument(f"status must be one of {', '.join(STATUSES)} or {ALL}, got {json_value_text(status)}")
-        limit, offset = check_page(limit, offset, default_limit=DEFAULT_LIMIT)
+        starting_after = cursor(starting_after)
+        limit, offset = check_page(limit, offset, default_limit=DEFAULT_LIMIT, starting_after=starting_after)
         await self._own_webhook(account_id, webhook_id)
-        params = {"webhook_id": webhook_id, "status": status, "limit": limit, "offset": offset}
-        rows = await self._db.read.fetch_all("list_webhook_deliveries", params)
+        params: dict[str, object] = {"webhook_id": webhook_id, "status": status, "limit": limit, "offset": offset}
+        if starting_after is None:
+            rows = await self._db.read.fetch_all("list_webhook_deliveries", params)
+            total = await self._db.read.scalar("count_webhook_deliveries", params)
+            return offset_page([DeliveryRecord.from_row(r) for r in rows], total=int(total), limit=limit, offset=offset,
+                               id_of=_delivery_id)
+        # The cursor must still be in this webhook's log (whatever its status now): a delivery went with its
+        # deleted job or past the log's retention leaves no row to tell its webhook by.
+        after_id = delivery_number(starting_after)
+        if after_id is None or await self._db.read.fetch_one(
+                "get_webhook_delivery", {"id": after_id, "webhook_id": webhook_id}) is None:
+            raise unknown_cursor(starting_after, "the id of a delivery in this webhook's log")
+        params.update(limit=limit + 1, offset=0, after_id=after_id)
+        rows = await self._db.read.fetch_all("list_webhook_deliveries_after", params)
         total = await self._db.read.scalar("count_webhook_deliveries", params)
-        return [DeliveryRecord.from_row(r) for r in rows], int(total), limit, offset
+        return cursor_page([DeliveryRecord.from_row(r) for r in rows], total=int(total), limit=limit,
+                           id_of=_delivery_id)
 
     async def redeliver(self, account_id: int, webhook_id: str, delivery_id: str) -> DeliveryRecord:
         """A new pending delivery of the same event and body, due now; the sender must be woken."""
@@ -135,7 +157,8 @@ class WebhookDeliveries:
 
 def delivery_number(delivery_id: str) -> int | None:
     """A delivery id as the table's key; None when it cannot be one (a 404, not a 400: it is an id)."""
-    text = delivery_id.strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 18:
-        return None
-    return int(text)
+    return numeric_id(delivery_id)
+
+
+def _delivery_id(delivery: DeliveryRecord) -> str:
+    return str(delivery.id)  # as delivery_id gives it

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from phonos_client.cli import OPERATOR_VERBS, add_user_commands, add_version
+from phonos_client.flag_words import in_flag_words
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 from phonos_models.alphafold2 import build_db
 
@@ -142,19 +143,6 @@ def _key_status(key: KeyRecord) -> str:
     if key.expired():
         return "expired"
     return "active" if key.expires_at is None else f"active until {_when(key.expires_at)}"
-
-
-def in_flag_words(message: str, argv: list[str]) -> str:
-    """A refusal that names a field the command line set with a flag (`rate_limit must be between ...`, the API's
-    and the store's words) names the flag instead (`--rate-limit must be between ...`)."""
-    for arg in argv:
-        flag = arg.split("=", 1)[0]
-        if not flag.startswith("--"):
-            continue
-        for field in {flag[2:].replace("-", "_"), flag[2:].replace("-", " ")}:
-            if message.startswith((f"{field} must ", f"{field} is longer ")):
-                return flag + message[len(field):]
-    return message
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:

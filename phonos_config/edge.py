@@ -1,4 +1,5 @@
-"""Settings of the public edge (REST gateway and gRPC server): timeouts, failed-auth throttling, logging.
+"""Settings of the public edge (REST gateway and gRPC server): timeouts, failed-auth throttling, logging,
+the proxies trusted to name the client.
 
 Defaults are sized for one machine facing untrusted clients: a slow or hostile client may hold a
 socket for seconds, never indefinitely, and a flood of bad requests costs a log line a second, not one
@@ -7,11 +8,14 @@ per request.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Self
 
 from phonos_config.env import env_float, env_int
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,10 @@ class EdgeSettings:
     shared_requests_per_minute: int = 120
     # Client-error log lines (bad HTTP, undecodable messages, ...) per minute and kind; the rest are counted.
     client_error_logs_per_minute: int = 20
+    # Proxies whose word on the client's address is believed (PHONOS_TRUSTED_PROXIES: comma-separated IPs and
+    # CIDR networks). The REST edge reads X-Forwarded-For, the gRPC edge the gateway's x-phonos-client-address
+    # metadata, only from a peer in this list (gateway/forwarded.py); empty: nobody's, the peer is the client.
+    trusted_proxies: tuple[Network, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
@@ -44,6 +52,7 @@ class EdgeSettings:
             client_error_logs_per_minute=env_int(
                 env, "PHONOS_CLIENT_ERROR_LOGS_PER_MINUTE", cls.client_error_logs_per_minute
             ),
+            trusted_proxies=_trusted_proxies(env.get("PHONOS_TRUSTED_PROXIES") or ""),
         )
         settings.check()
         return settings
@@ -61,3 +70,23 @@ class EdgeSettings:
                 f"PHONOS_SHARED_REQUESTS_PER_MINUTE must be at least 1, got {self.shared_requests_per_minute}")
         if self.client_error_logs_per_minute < 0:
             raise ValueError("PHONOS_CLIENT_ERROR_LOGS_PER_MINUTE must be 0 or more")
+
+
+def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
+    """IP addresses and CIDR networks ("10.0.0.0/8", "::1"); ValueError naming the entry that is neither (or a
+    network with host bits set, "10.1.2.3/8": a typo that would trust more than meant)."""
+    networks: list[Network] = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip()))
+        except ValueError as exc:
+            raise ValueError(f"{entry.strip()!r} is not an IP address or network ({exc})") from None
+    return tuple(networks)
+
+
+def _trusted_proxies(text: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks(entry for entry in text.split(",") if entry.strip())
+    except ValueError as exc:
+        raise ValueError(f"PHONOS_TRUSTED_PROXIES must be comma-separated IP addresses or networks "
+                         f"(10.244.0.0/16,::1), but {exc}") from None

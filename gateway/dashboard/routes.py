@@ -31,6 +31,7 @@ from gateway.dashboard.cookies import (
 )
 from gateway.dashboard.security import SECURITY_HEADERS
 from gateway.errors import HttpError
+from gateway.forwarded import CLIENT_ADDRESS_METADATA
 from gateway.invoker import Invoker, RpcFailure
 from gateway.json_encode import encoder_for
 from gateway.rpc_failure import failure_response
@@ -100,13 +101,13 @@ class Dashboard:
         """The page shell when the link works (its script then reads /shared/{token}/job); the dashboard's
         "not found" page (404) when it does not, however it does not (unknown, revoked, expired, job deleted);
         the shell with 410 once result retention deleted the job's files (the page says so)."""
-        from gateway.app import ADMISSION_KEY  # the app module imports this one
+        from gateway.app import ADMISSION_KEY, client_of  # the app module imports this one
         from phonos.v1 import phonos_pb2 as pb
 
         method = SERVICE + "GetSharedJob"
         admission = request.app.get(ADMISSION_KEY)
         if admission is not None:  # the share links' per-address limit, as for the JSON and the files
-            refused = await admission.admit(method, {}, request.remote)
+            refused = await admission.admit(method, {}, client_of(request))
             if refused is not None:
                 raise HttpError(failure_response(refused, _request_id(request)))
         status = 200
@@ -141,9 +142,12 @@ class Dashboard:
 
     async def _call(self, request: web.Request, method: str, message: Message,
                     metadata: list[tuple[str, str]]) -> Message:
+        from gateway.app import client_of  # the app module imports this one
+
         request_id = _request_id(request)
+        origin = [("x-request-id", request_id), (CLIENT_ADDRESS_METADATA, client_of(request))]
         try:
-            reply = await self._invoker.unary(SERVICE + method, message, [("x-request-id", request_id), *metadata])
+            reply = await self._invoker.unary(SERVICE + method, message, [*origin, *metadata])
         except RpcFailure as failure:
             raise HttpError(failure_response(failure, request_id)) from None
         return reply.message

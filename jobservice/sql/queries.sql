@@ -61,6 +61,21 @@ WHERE account_id = :account_id AND deleted_at IS NULL
 ORDER BY seq DESC
 LIMIT :limit OFFSET :offset;
 
+-- name: list_jobs_after
+-- A page after a cursor (starting_after): the jobs older than it in list_jobs's order (seq DESC), same filters;
+-- a keyset on jobs_account_created, however deep the reader is.
+SELECT * FROM jobs
+WHERE account_id = :account_id AND deleted_at IS NULL AND seq < :after_seq
+  AND (:status IS NULL OR status = :status)
+  AND (:model IS NULL OR model = :model)
+  AND (:name IS NULL OR instr(unicode_lower(name), unicode_lower(:name)) > 0)
+ORDER BY seq DESC
+LIMIT :limit;
+
+-- name: job_seq
+-- A cursor's place in the list: any job of the account, a deleted one too (its row and seq stay).
+SELECT seq FROM jobs WHERE id = :id AND account_id = :account_id;
+
 -- name: count_jobs
 SELECT COUNT(*) FROM jobs
 WHERE account_id = :account_id AND deleted_at IS NULL
@@ -222,6 +237,14 @@ WHERE webhook_id = :webhook_id AND (:status IS NULL OR status = :status)
 ORDER BY id DESC
 LIMIT :limit OFFSET :offset;
 
+-- name: list_webhook_deliveries_after
+-- A page after a cursor: the deliveries older than it in list_webhook_deliveries's order (id DESC).
+SELECT id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at
+FROM webhook_deliveries
+WHERE webhook_id = :webhook_id AND id < :after_id AND (:status IS NULL OR status = :status)
+ORDER BY id DESC
+LIMIT :limit;
+
 -- name: count_webhook_deliveries
 SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = :webhook_id AND (:status IS NULL OR status = :status);
 
@@ -328,6 +351,18 @@ FROM credit_entries e LEFT JOIN jobs j ON j.id = e.job_id
 WHERE e.account_id = :account_id
 ORDER BY e.id DESC
 LIMIT :limit OFFSET :offset;
+
+-- name: list_credit_entries_after
+-- A page after a cursor: the entries older than it in list_credit_entries's order (id DESC).
+SELECT e.id, e.created_at, e.amount, e.balance_after, e.kind, e.job_id, e.note,
+       j.deleted_at IS NOT NULL AS job_deleted
+FROM credit_entries e LEFT JOIN jobs j ON j.id = e.job_id
+WHERE e.account_id = :account_id AND e.id < :after_id
+ORDER BY e.id DESC
+LIMIT :limit;
+
+-- name: credit_entry_exists
+SELECT id FROM credit_entries WHERE id = :id AND account_id = :account_id;
 
 -- name: count_credit_entries
 SELECT COUNT(*) FROM credit_entries WHERE account_id = :account_id;

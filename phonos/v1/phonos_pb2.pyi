@@ -217,30 +217,34 @@ class GetJobInputResponse(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., model: _Optional[str] = ..., name: _Optional[str] = ..., sequence: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
-    __slots__ = ("status", "model", "limit", "offset", "name")
+    __slots__ = ("status", "model", "limit", "offset", "name", "starting_after")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    STARTING_AFTER_FIELD_NUMBER: _ClassVar[int]
     status: str
     model: str
     limit: int
     offset: int
     name: str
-    def __init__(self, status: _Optional[str] = ..., model: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
+    starting_after: str
+    def __init__(self, status: _Optional[str] = ..., model: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., name: _Optional[str] = ..., starting_after: _Optional[str] = ...) -> None: ...
 
 class Pagination(_message.Message):
-    __slots__ = ("total", "limit", "offset", "has_more")
+    __slots__ = ("total", "limit", "offset", "has_more", "next_starting_after")
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     HAS_MORE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_STARTING_AFTER_FIELD_NUMBER: _ClassVar[int]
     total: int
     limit: int
     offset: int
     has_more: bool
-    def __init__(self, total: _Optional[int] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., has_more: _Optional[bool] = ...) -> None: ...
+    next_starting_after: str
+    def __init__(self, total: _Optional[int] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., has_more: _Optional[bool] = ..., next_starting_after: _Optional[str] = ...) -> None: ...
 
 class ListJobsResponse(_message.Message):
     __slots__ = ("jobs", "pagination")
@@ -441,12 +445,14 @@ class GetAccountResponse(_message.Message):
     def __init__(self, account: _Optional[_Union[Account, _Mapping]] = ..., credits: _Optional[_Union[Credits, _Mapping]] = ..., jobs: _Optional[_Union[JobCounts, _Mapping]] = ...) -> None: ...
 
 class ListCreditEntriesRequest(_message.Message):
-    __slots__ = ("limit", "offset")
+    __slots__ = ("limit", "offset", "starting_after")
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    STARTING_AFTER_FIELD_NUMBER: _ClassVar[int]
     limit: int
     offset: int
-    def __init__(self, limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+    starting_after: str
+    def __init__(self, limit: _Optional[int] = ..., offset: _Optional[int] = ..., starting_after: _Optional[str] = ...) -> None: ...
 
 class CreditEntry(_message.Message):
     __slots__ = ("id", "created_at", "amount", "balance_after", "kind", "job_id", "job_deleted", "note")
@@ -649,16 +655,18 @@ class WebhookDelivery(_message.Message):
     def __init__(self, delivery_id: _Optional[str] = ..., event: _Optional[str] = ..., status: _Optional[str] = ..., attempts: _Optional[int] = ..., last_status_code: _Optional[int] = ..., last_error: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., job_id: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class ListWebhookDeliveriesRequest(_message.Message):
-    __slots__ = ("webhook_id", "status", "limit", "offset")
+    __slots__ = ("webhook_id", "status", "limit", "offset", "starting_after")
     WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    STARTING_AFTER_FIELD_NUMBER: _ClassVar[int]
     webhook_id: str
     status: str
     limit: int
     offset: int
-    def __init__(self, webhook_id: _Optional[str] = ..., status: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+    starting_after: str
+    def __init__(self, webhook_id: _Optional[str] = ..., status: _Optional[str] = ..., limit: _Optional[int] = ..., offset: _Optional[int] = ..., starting_after: _Optional[str] = ...) -> None: ...
 
 class ListWebhookDeliveriesResponse(_message.Message):
     __slots__ = ("deliveries", "pagination")

@@ -437,7 +437,9 @@ class PhonosServiceServicer:
 
     def CreateSession(self, request, context):
         """Dashboard sign-in with a username and password. No HTTP rule: the gateway's /auth/sign-in calls
-        it and keeps the session token in an HttpOnly cookie, so page scripts never see it.
+        it and keeps the session token in an HttpOnly cookie, so page scripts never see it. Public: the
+        password is the credential (failed sign-ins are throttled per username), so the job service's
+        edge lets it in without a key, from the in-process gateway and a separate one alike.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

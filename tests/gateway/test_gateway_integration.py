@@ -428,7 +428,7 @@ def test_error_bodies(kind: str) -> None:
         assert (status, body) == (400, {"error": "Invalid request", "message": "sequence is required"})
 
         status, body, _ = await call(session, "GET", f"{base}/v1/jobs?limt=5")
-        assert status == 400 and body["message"].endswith("accepted: limit, model, name, offset, status")
+        assert status == 400 and body["message"].endswith("accepted: limit, model, name, offset, starting_after, status")
 
         status, body, _ = await call(session, "GET", f"{base}/v1/jobs?limit=many")
         assert (status, body["message"]) == (400, 'limit: "many" is not an integer')

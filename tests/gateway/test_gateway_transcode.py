@@ -51,13 +51,13 @@ def test_phonos_query_parameters() -> None:
     request = _build(plan, [("status", "completed"), ("limit", "10"), ("offset", "20")])
     assert request == phonos_pb2.ListJobsRequest(status="completed", limit=10, offset=20)
     assert not request.HasField("model")  # absent parameter: optional field stays unset
-    assert plan.accepted_query == ("limit", "model", "name", "offset", "status")
+    assert plan.accepted_query == ("limit", "model", "name", "offset", "starting_after", "status")
 
 
 def test_unknown_query_parameter_lists_the_accepted_ones() -> None:
     with pytest.raises(TranscodeError) as info:
         _build(PHONOS_PLANS[("GET", "/v1/jobs")], [("limt", "5"), ("status", "completed")])
-    assert str(info.value) == 'unknown query parameter "limt"; accepted: limit, model, name, offset, status'
+    assert str(info.value) == 'unknown query parameter "limt"; accepted: limit, model, name, offset, starting_after, status'
 
 
 def test_query_parameters_on_a_route_that_takes_none() -> None:

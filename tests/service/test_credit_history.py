@@ -64,7 +64,8 @@ def test_the_history_explains_the_balance_over_rest_grpc_and_the_sdk(twin_factor
 
     second = client.get(ROUTE, params={"limit": 3, "offset": 3}).json()
     assert second["entries"] == entries[3:6]
-    assert second["pagination"] == {"total": 8, "limit": 3, "offset": 3, "has_more": True}
+    assert second["pagination"] == {"total": 8, "limit": 3, "offset": 3, "has_more": True,
+                                    "next_starting_after": str(entries[5]["id"])}
     channel, stub = service.grpc_stub()
     with channel:
         answer = stub.ListCreditEntries(pb.ListCreditEntriesRequest(limit=3, offset=3),
@@ -84,7 +85,7 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"limit": 101}, "limit must be between 1 and 100, got 101"),
     ({"offset": -1}, "offset must be 0 or more, got -1"),
     ({"limit": "ten"}, 'limit: "ten" is not an integer'),
-    ({"limt": 5}, 'unknown query parameter "limt"; accepted: limit, offset'),
+    ({"limt": 5}, 'unknown query parameter "limt"; accepted: limit, offset, starting_after'),
 ]
 
 

@@ -60,7 +60,7 @@ ECHOED_VALUES = [
      'status must be one of pending, running, completed, failed, cancelled or all, got "done"'),
     ("GET", "/v1/jobs?model=fold", None, {}, 'model must be one of esmfold, alphafold2 or all, got "fold"'),
     ("GET", "/v1/jobs?limit=ten", None, {}, 'limit: "ten" is not an integer'),
-    ("GET", "/v1/jobs?limt=5", None, {}, 'unknown query parameter "limt"; accepted: limit, model, name, offset, status'),
+    ("GET", "/v1/jobs?limt=5", None, {}, 'unknown query parameter "limt"; accepted: limit, model, name, offset, starting_after, status'),
     ("GET", "/v1/usage?days=1.5", None, {}, 'days: "1.5" is not an integer'),
     ("GET", "/v1/events?last_event_id=x", None, {}, 'last_event_id must be the event_id of an event received, got "x"'),
     ("POST", "/v1/predict", {"model": "fold", "sequence": SEQ}, {},

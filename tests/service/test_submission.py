@@ -154,12 +154,14 @@ def test_list_jobs_filters_and_pagination(service: InProcessService) -> None:
     for job_id in ids:
         client.wait_for(job_id)
     page = client.get("/v1/jobs", params={"limit": 2, "offset": 1}).json()
-    assert page["pagination"] == {"total": 5, "limit": 2, "offset": 1, "has_more": True}
+    assert page["pagination"] == {"total": 5, "limit": 2, "offset": 1, "has_more": True,
+                                  "next_starting_after": ids[2]}  # the page's last job: where the next one starts
     assert [j["job_id"] for j in page["jobs"]] == [ids[3], ids[2]]  # newest first
     item = page["jobs"][0]
     assert set(item) >= {"job_id", "name", "status", "model", "created_at", "download_url"}
     last = client.get("/v1/jobs", params={"limit": 2, "offset": 4}).json()
     assert last["pagination"]["has_more"] is False and len(last["jobs"]) == 1
+    assert "next_starting_after" not in last["pagination"]
     assert client.get("/v1/jobs").json()["pagination"]["limit"] == 50
     assert client.get("/v1/jobs", params={"status": "completed", "model": "esmfold"}).json()["pagination"]["total"] == 5
     assert client.get("/v1/jobs", params={"status": "failed"}).json()["pagination"]["total"] == 0
@@ -180,7 +182,8 @@ def test_list_jobs_finds_names_containing_a_text_ignoring_case(service: InProces
     assert found("zyme") == ["Lysozyme"] and found("nothing like it") == []
     assert len(found("")) == 5  # empty: every job
     both = client.get("/v1/jobs", params={"name": "insulin", "limit": 1, "status": "all"}).json()
-    assert both["pagination"] == {"total": 2, "limit": 1, "offset": 0, "has_more": True}
+    assert both["pagination"] == {"total": 2, "limit": 1, "offset": 0, "has_more": True,
+                                  "next_starting_after": ids["insulin dimer"]}
     assert both["jobs"][0]["job_id"] == ids["insulin dimer"]
     too_long = client.get("/v1/jobs", params={"name": "x" * 201})
     assert too_long.status_code == 400 and "name must be at most 200 characters" in too_long.json()["message"]

@@ -24,8 +24,9 @@ from tests.store.conftest import Scenario, account
 pytestmark = pytest.mark.integration
 
 # The job reads of the API and the watch streams: each reads `jobs` rows, never the stored request.
-JOB_READS = ("get_job", "list_jobs", "count_jobs", "job_counts", "job_events_after", "job_with_last_event",
-             "job_events_of_job_after", "job_events_of_account_after", "active_jobs_with_last_event")
+JOB_READS = ("get_job", "list_jobs", "list_jobs_after", "job_seq", "count_jobs", "job_counts", "job_events_after",
+             "job_with_last_event", "job_events_of_job_after", "job_events_of_account_after",
+             "active_jobs_with_last_event")
 A3M = ">query\nMKTVRQERLKSIVRILERSKEPV\n" * 200_000  # ~6 MB, an MSA-sized input
 OLD_REQUEST = {"sequence": "MKV", "params": {"num_recycles": 2}}
 

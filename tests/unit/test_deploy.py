@@ -16,13 +16,15 @@ import pytest
 import yaml
 
 from jobservice.fleet_inference import parse_endpoints
+from phonos_config.edge import EdgeSettings
 from phonos_config.service import ServiceSettings
 
 pytestmark = pytest.mark.unit
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 KUBERNETES_VERSION = "1.30.0"  # the oldest release operators are likely to run with gRPC probes GA (1.27+)
-SETTINGS = {"PHONOS_" + f.name.upper() for f in dataclasses.fields(ServiceSettings)}
+# The variables of ServiceSettings, and the edge's that the manifests set (phonos_config/edge.py).
+SETTINGS = {"PHONOS_" + f.name.upper() for f in dataclasses.fields(ServiceSettings)} | {"PHONOS_TRUSTED_PROXIES"}
 
 
 def manifests() -> list[dict[str, Any]]:
@@ -94,6 +96,12 @@ def test_kubernetes_wiring() -> None:
     assert find("Deployment", "jobservice")["spec"]["replicas"] >= 2
     gateway = find("Deployment", "gateway")["spec"]["template"]["spec"]["containers"][0]
     assert "dns:///jobservice:50051" in gateway["command"]
+    # The job services believe the client address their gateways forward (the gateways' pod network); the
+    # gateways believe the ingress in front. Both values are settings the processes accept.
+    gateway_env = {e["name"]: e["value"] for e in gateway["env"]}
+    assert set(gateway_env) <= SETTINGS
+    for env in (config, gateway_env):
+        assert EdgeSettings.from_env(env).trusted_proxies
     assert find("Service", "jobservice")["spec"]["clusterIP"] == "None"
 
 
@@ -142,6 +150,13 @@ def test_compose_wiring() -> None:
     assert services["jobservice"]["deploy"]["replicas"] >= 2
     assert services["jobservice"]["volumes"] == [f"results:{env['PHONOS_DATA_DIR']}"]
     assert services["jobservice"]["healthcheck"]["test"][1:4] == ["python", "-m", "jobservice.health_probe"]
+    # The job services trust the project network the gateway calls from (its subnet pinned for that); the gateway
+    # faces clients itself and trusts nobody's X-Forwarded-For.
+    [network] = compose()["networks"]["default"]["ipam"]["config"]
+    trusted = EdgeSettings.from_env(env).trusted_proxies
+    assert [str(n) for n in trusted] == [network["subnet"]] and "networks" not in services["gateway"]
+    assert set(services["gateway"]["environment"]) <= SETTINGS
+    assert EdgeSettings.from_env(services["gateway"]["environment"]).trusted_proxies == ()
 
 
 def test_compose_waits_for_the_models_as_long_as_kubernetes_does() -> None:

@@ -1,4 +1,5 @@
-"""Unit tests of the edge's pure parts: failed-auth throttle, client addresses, rate-limited log, limits."""
+"""Unit tests of the edge's pure parts: failed-auth throttle, client addresses (behind trusted proxies too),
+rate-limited log, limits."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import logging
 
 import pytest
 
+from gateway.forwarded import real_client
 from gateway.ratelog import RateLimitedLog
 from jobservice.auth_throttle import AuthThrottle, client_address
 from jobservice.message_limits import JOB_REQUEST_BYTES, SMALL_REQUEST_BYTES, by_full_method, request_limit
 from jobservice.modelspecs.alphafold2 import MAX_A3M_CHARS
 from phonos_config.diffdock import MAX_PDB_BYTES
-from phonos_config.edge import EdgeSettings
+from phonos_config.edge import EdgeSettings, parse_networks
 
 pytestmark = pytest.mark.unit
 
@@ -84,7 +86,66 @@ def test_message_limits_fit_the_largest_inputs() -> None:
 @pytest.mark.parametrize("env", [
     {"PHONOS_HTTP_HEADER_TIMEOUT_S": "0"}, {"PHONOS_AUTH_FAILURES_PER_MINUTE": "0"},
     {"PHONOS_BODY_TIMEOUT_S": "-1"}, {"PHONOS_CLIENT_ERROR_LOGS_PER_MINUTE": "-1"},
+    {"PHONOS_TRUSTED_PROXIES": "10.0.0.0/8,gateway"}, {"PHONOS_TRUSTED_PROXIES": "10.1.2.3/8"},
+    {"PHONOS_TRUSTED_PROXIES": "10.0.0.0/33"},
 ])
 def test_edge_settings_refuse_nonsense(env: dict[str, str]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="|".join(env)):
         EdgeSettings.from_env(env)
+
+
+def test_trusted_proxies_are_read_as_networks() -> None:
+    assert EdgeSettings.from_env({}).trusted_proxies == ()
+    read = EdgeSettings.from_env({"PHONOS_TRUSTED_PROXIES": " 10.244.0.0/16, 127.0.0.1 ,fd00::/8,"}).trusted_proxies
+    assert [str(n) for n in read] == ["10.244.0.0/16", "127.0.0.1/32", "fd00::/8"]
+
+
+TRUSTED = parse_networks(["10.0.0.0/8", "127.0.0.1", "2001:db8:ffff::/48"])
+
+
+@pytest.mark.parametrize(("peer", "forwarded", "client"), [
+    # An untrusted peer is the client whatever it forwards; without a trusted list nobody is believed.
+    ("203.0.113.5", "198.51.100.1", "203.0.113.5"),
+    ("ipv4:203.0.113.5:4711", "198.51.100.1", "203.0.113.5"),
+    ("ipv6:[2001:db8::5]:443", "198.51.100.1", "2001:db8::5"),
+    # A trusted peer: the right-most address that is not itself trusted.
+    ("10.0.0.2", "198.51.100.1", "198.51.100.1"),
+    ("ipv4:127.0.0.1:5000", "198.51.100.1", "198.51.100.1"),
+    ("::ffff:10.0.0.2", "198.51.100.1", "198.51.100.1"),  # a dual-stack listener's IPv4 peer
+    ("10.0.0.2", "203.0.113.66, 198.51.100.1", "198.51.100.1"),  # what the client wrote is left of it
+    ("10.0.0.2", "198.51.100.1, 10.9.9.9 ,127.0.0.1", "198.51.100.1"),  # trusted hops walked past
+    ("10.0.0.2", "10.1.1.1, 10.2.2.2", "10.1.1.1"),  # all trusted: the left-most
+    ("10.0.0.2", "2001:db8::7", "2001:db8::7"),
+    ("ipv6:%5B2001:db8:ffff::1%5D:5000", "2001:db8:1:2::9", "2001:db8:1:2::9"),
+    ("10.0.0.2", "[2001:db8::7]:4711", "2001:db8::7"),
+    ("10.0.0.2", "198.51.100.1:4711", "198.51.100.1"),
+    ("10.0.0.2", "::ffff:198.51.100.1", "198.51.100.1"),
+    ("10.0.0.2", "", "10.0.0.2"),
+    ("10.0.0.2", None, "10.0.0.2"),
+    # Malformed: the header is ignored, the peer is the client.
+    ("10.0.0.2", "unknown", "10.0.0.2"),
+    ("10.0.0.2", "198.51.100.1,,10.1.1.1", "10.0.0.2"),
+    ("10.0.0.2", "198.51.100.1; 10.1.1.1", "10.0.0.2"),
+    ("10.0.0.2", "[2001:db8::7", "10.0.0.2"),
+    ("10.0.0.2", "[2001:db8::7]x", "10.0.0.2"),
+    ("10.0.0.2", "198.51.100.1:http", "10.0.0.2"),
+    ("10.0.0.2", "999.1.1.1", "10.0.0.2"),
+    # ... but only the part walked is read: a malformed entry left of the client does not matter.
+    ("10.0.0.2", "junk, 198.51.100.1", "198.51.100.1"),
+    # Peers that are not IP addresses are never trusted.
+    ("in-process", "198.51.100.1", "in-process"),
+    ("unix:/run/phonos.sock", "198.51.100.1", "unix:/run/phonos.sock"),
+    (None, "198.51.100.1", "unknown"),
+])
+def test_real_client_believes_only_trusted_proxies(peer: str | None, forwarded: str | None, client: str) -> None:
+    assert real_client(peer, forwarded, TRUSTED) == client
+    assert real_client(peer, forwarded, ()) == real_client(peer, None, TRUSTED)  # nobody trusted: the peer
+
+
+@pytest.mark.parametrize(("forwarded", "unit"), [
+    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),  # IPv6 clients still share a /64's budget
+    ("2001:db8:1:2:bbbb::2", "2001:db8:1:2::/64"),
+    ("198.51.100.1", "198.51.100.1"),
+])
+def test_the_forwarded_client_is_throttled_as_a_peer_would_be(forwarded: str, unit: str) -> None:
+    assert client_address(real_client("10.0.0.2", forwarded, TRUSTED)) == unit

@@ -148,8 +148,9 @@ def get_job(job_id: str) -> Call[Job]:
 
 
 def list_jobs(status: str | None, model: str | None, limit: int | None, offset: int | None,
-              name: str | None = None) -> Call[JobPage]:
-    return _call("ListJobs", JobPage.from_dict, status=status, model=model, limit=limit, offset=offset, name=name)
+              name: str | None = None, starting_after: str | None = None) -> Call[JobPage]:
+    return _call("ListJobs", JobPage.from_dict, status=status, model=model, limit=limit, offset=offset, name=name,
+                 starting_after=starting_after)
 
 
 def download(job_id: str, format: str | None) -> Call[Download]:
@@ -198,8 +199,8 @@ def account() -> Call[Account]:
     return _call("GetAccount", Account.from_dict)
 
 
-def credit_history(limit: int | None, offset: int | None) -> Call[CreditPage]:
-    return _call("ListCreditEntries", CreditPage.from_dict, limit=limit, offset=offset)
+def credit_history(limit: int | None, offset: int | None, starting_after: str | None = None) -> Call[CreditPage]:
+    return _call("ListCreditEntries", CreditPage.from_dict, limit=limit, offset=offset, starting_after=starting_after)
 
 
 def usage(days: int | None) -> Call[dict[str, Any]]:
@@ -222,9 +223,10 @@ def test_webhook(webhook_id: str, idempotency_key: str | None) -> Call[WebhookTe
     return _call("TestWebhook", WebhookTest.from_dict, idempotency_key=_key(idempotency_key), webhook_id=webhook_id)
 
 
-def webhook_deliveries(webhook_id: str, status: str | None, limit: int | None, offset: int | None) -> Call[DeliveryPage]:
+def webhook_deliveries(webhook_id: str, status: str | None, limit: int | None, offset: int | None,
+                       starting_after: str | None = None) -> Call[DeliveryPage]:
     return _call("ListWebhookDeliveries", DeliveryPage.from_dict, webhook_id=webhook_id, status=status, limit=limit,
-                 offset=offset)
+                 offset=offset, starting_after=starting_after)
 
 
 def redeliver(webhook_id: str, delivery_id: str, idempotency_key: str | None) -> Call[WebhookDelivery]:

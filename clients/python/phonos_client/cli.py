@@ -39,6 +39,7 @@ from phonos_client import config, errors
 from phonos_client.client import AsyncClient, Client, choose_transport
 from phonos_client.columns import table, visible
 from phonos_client.display import Display
+from phonos_client.flag_words import in_flag_words, option_dests
 from phonos_client.inputs import (
     InputError,
     Record,
@@ -128,9 +129,12 @@ class Session:
 
 
 async def submit(client: AsyncClient, model: str, records: list[Record], params: dict[str, Any],
-                 session: Session, extra: dict[str, Any] | None = None) -> list[Outcome]:
-    """Batches of at most 10; each job named after its record; rejected items come back as failed."""
+                 session: Session, extra: dict[str, Any] | None = None,
+                 flags: Mapping[str, str] | None = None) -> list[Outcome]:
+    """Batches of at most 10; each job named after its record; rejected items come back as failed, a param a
+    flag set named by the flag (`flags`: param -> flag)."""
     outcomes: list[Outcome] = []
+    set_by = {flag: name for name, flag in (flags or {}).items()}
     for start in range(0, len(records), BATCH_SIZE):
         chunk = records[start:start + BATCH_SIZE]
         items = [{"model": model, "sequence": r.text, "name": r.id, "params": {**params, **(extra or {})}}
@@ -141,7 +145,8 @@ async def submit(client: AsyncClient, model: str, records: list[Record], params:
                 session.job_ids.append(item.job_id)
                 outcomes.append(Outcome(record.id, item.job_id, "pending"))
             else:
-                outcomes.append(Outcome(record.id, None, "rejected", error=f"{item.error}: {item.message}",
+                message = in_flag_words(item.message or "", set_by, set_by)
+                outcomes.append(Outcome(record.id, None, "rejected", error=f"{item.error}: {message}",
                                         refused_exit=refusal_exit_code(item.error)))
     return outcomes
 
@@ -283,6 +288,7 @@ class Work:
     records: list[Record]
     params: dict[str, Any]
     extra: dict[str, Any]
+    flags: dict[str, str] = field(default_factory=dict)  # a param a flag set -> that flag, to name it in refusals
 
 
 def prepare_fold(args: argparse.Namespace) -> Work:
@@ -296,9 +302,11 @@ def prepare_fold(args: argparse.Namespace) -> Work:
                              "their FASTA ids")
         records = [Record(job_file_id(args.name, "sequence"), records[0].text)]  # also the result files' name
     params = parse_params(args.param)
+    flags = {}
     if args.num_recycles is not None:
         params["num_recycles"] = args.num_recycles
-    return Work(args.model, records, params, {})
+        flags["num_recycles"] = "--num-recycles"
+    return Work(args.model, records, params, {}, flags)
 
 
 def prepare_dock(args: argparse.Namespace) -> Work:
@@ -316,14 +324,16 @@ def prepare_dock(args: argparse.Namespace) -> Work:
     except (InputError, OSError) as exc:
         raise UsageError(str(exc)) from None
     params = parse_params(args.param)
-    for name in ("samples_per_complex", "inference_steps"):
+    flags = {}
+    for name, flag in (("samples_per_complex", "--samples"), ("inference_steps", "--steps")):
         if getattr(args, name) is not None:
             params[name] = getattr(args, name)
-    return Work("diffdock", ligands, params, {"protein_pdb": protein})
+            flags[name] = flag
+    return Work("diffdock", ligands, params, {"protein_pdb": protein}, flags)
 
 
 async def run_work(args: argparse.Namespace, client: AsyncClient, session: Session, work: Work) -> int:
-    outcomes = await submit(client, work.model, work.records, work.params, session, work.extra)
+    outcomes = await submit(client, work.model, work.records, work.params, session, work.extra, work.flags)
     if not args.no_wait:
         await follow(client, outcomes, display_for(args), Path(args.out), tuple(args.formats.split(",")))
     code = report(outcomes, args.json)
@@ -800,7 +810,8 @@ def _main(argv: list[str]) -> int:
             print(f"phonos {argv[0]} needs the phonos server install (this is the client alone)", file=sys.stderr)
             return EXIT["usage"]
         return int(server_cli.main(argv))
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         with notices_said():
             return run(args)
@@ -808,7 +819,10 @@ def _main(argv: list[str]) -> int:
         print(f"phonos: {exc}", file=sys.stderr)
         return EXIT["usage"]
     except errors.PhonosError as exc:
-        print(f"phonos: {exc}{key_source(exc, args.command_path)}" + (f" (request id {exc.request_id})" if exc.request_id else ""),
+        # A refused value is named by the flag that set it (`--expires-in-days must be ...`), not the API's field.
+        message = in_flag_words(exc.message, argv, option_dests(parser))
+        said = f"{exc.error}: {message}" if exc.error else message
+        print(f"phonos: {said}{key_source(exc, args.command_path)}" + (f" (request id {exc.request_id})" if exc.request_id else ""),
               file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -107,25 +107,49 @@ class _Page(Protocol):
     @property
     def has_more(self) -> bool: ...
 
+    @property
+    def next_starting_after(self) -> str | None: ...
+
 
 P = TypeVar("P", bound=_Page)
 
 
-def _every(fetch: Callable[[int], P], items: Callable[[P], Sequence[T]], key: Callable[[T], object]) -> Iterator[T]:
-    """Every item of a newest-first list, page after page, from offset 0 until a page says no more follow.
+def _every(fetch: Callable[[int, str | None], P], items: Callable[[P], Sequence[T]],
+           key: Callable[[T], object]) -> Iterator[T]:
+    """Every item of a newest-first list, page after page, until a page says no more follow; `fetch(offset,
+    starting_after)` reads one page.
 
-    Offset paging over a list that grows at its head: an item that arrives between two pages pushes the older
-    ones down, and the next page starts with items the last one ended with. Those are skipped by their `key`
-    (the id), so a reader never sees one twice. (One deleted meanwhile pulls them up instead, and the item that
-    moves across the page boundary is missed: offsets cannot tell; the list's total does not either.)"""
-    offset, seen = 0, set[object]()
+    Each page after the first starts after the last item of the one before (`next_starting_after`), so items
+    that arrive or are deleted meanwhile move no page boundary: every item there at the start is seen once.
+    A server older than the cursor gives no `next_starting_after`: the walk goes on by offset, and the items
+    a newer one pushes down into the next page are skipped by their `key` (the id). (One deleted meanwhile
+    pulls them up instead, and offsets cannot tell which one they then miss.)"""
+    state = _Walk()
     while True:
-        page = fetch(offset)
+        page = fetch(state.offset, state.after)
         found = items(page)
-        yield from _unseen(found, key, seen)
-        if not page.has_more or not found:
+        yield from _unseen(found, key, state.seen)
+        if not state.advance(page, len(found)):
             return
-        offset += len(found)
+
+
+class _Walk:
+    """Where a walk reads its next page: after the last item's id, else (an older server) at an offset."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.after: str | None = None
+        self.seen: set[object] = set()
+
+    def advance(self, page: _Page, found: int) -> bool:
+        """Move past `page` (`found` items in it); False when it was the last."""
+        if not page.has_more or not found:
+            return False
+        if page.next_starting_after:
+            self.offset, self.after = 0, page.next_starting_after
+        else:
+            self.offset += found
+        return True
 
 
 def _unseen(found: Sequence[T], key: Callable[[T], object], seen: set[object]) -> list[T]:
@@ -135,18 +159,17 @@ def _unseen(found: Sequence[T], key: Callable[[T], object], seen: set[object]) -
     return fresh
 
 
-async def _every_async(fetch: Callable[[int], Awaitable[P]], items: Callable[[P], Sequence[T]],
+async def _every_async(fetch: Callable[[int, str | None], Awaitable[P]], items: Callable[[P], Sequence[T]],
                        key: Callable[[T], object]) -> AsyncIterator[T]:
     """`_every` for the async client."""
-    offset, seen = 0, set[object]()
+    state = _Walk()
     while True:
-        page = await fetch(offset)
+        page = await fetch(state.offset, state.after)
         found = items(page)
-        for item in _unseen(found, key, seen):
+        for item in _unseen(found, key, state.seen):
             yield item
-        if not page.has_more or not found:
+        if not state.advance(page, len(found)):
             return
-        offset += len(found)
 
 
 def _job_id(job: Job) -> str:
@@ -228,15 +251,17 @@ class Client(_Base):
         return self._send(calls.get_job(job_id))
 
     def list_jobs(self, *, status: str | None = None, model: str | None = None, limit: int | None = None,
-                  offset: int | None = None, name: str | None = None) -> JobPage:
-        """One page of jobs, newest first; `name` keeps those whose name contains it, ignoring case."""
-        return self._send(calls.list_jobs(status, model, limit, offset, name))
+                  offset: int | None = None, name: str | None = None, starting_after: str | None = None) -> JobPage:
+        """One page of jobs, newest first; `name` keeps those whose name contains it, ignoring case;
+        `starting_after`: the last job_id of the page before (its `next_starting_after`), instead of an offset."""
+        return self._send(calls.list_jobs(status, model, limit, offset, name, starting_after))
 
     def iter_jobs(self, *, status: str | None = None, model: str | None = None, name: str | None = None,
                   page_size: int = 100) -> Iterator[Job]:
         """Every job (newest first), page after page."""
-        return _every(lambda offset: self.list_jobs(status=status, model=model, name=name, limit=page_size,
-                                                    offset=offset), lambda page: page.jobs, _job_id)
+        return _every(lambda offset, after: self.list_jobs(status=status, model=model, name=name, limit=page_size,
+                                                           offset=offset, starting_after=after),
+                      lambda page: page.jobs, _job_id)
 
     def job_input(self, job_id: str) -> dict[str, Any]:
         """The request a job was accepted with, in `predict`'s shape (model, sequence, params, name): change it
@@ -284,14 +309,17 @@ class Client(_Base):
     def account(self) -> Account:
         return self._send(calls.account())
 
-    def credit_history(self, *, limit: int | None = None, offset: int | None = None) -> CreditPage:
-        """One page of the account's credit history, newest first: every change of the balance and why."""
-        return self._send(calls.credit_history(limit, offset))
+    def credit_history(self, *, limit: int | None = None, offset: int | None = None,
+                       starting_after: str | None = None) -> CreditPage:
+        """One page of the account's credit history, newest first: every change of the balance and why;
+        `starting_after`: the last entry's id of the page before (its `next_starting_after`), instead of an
+        offset."""
+        return self._send(calls.credit_history(limit, offset, starting_after))
 
     def iter_credit_history(self, *, page_size: int = 100) -> Iterator[CreditEntry]:
         """Every entry of the credit history (newest first), page after page."""
-        return _every(lambda offset: self.credit_history(limit=page_size, offset=offset), lambda page: page.entries,
-                      _entry_id)
+        return _every(lambda offset, after: self.credit_history(limit=page_size, offset=offset, starting_after=after),
+                      lambda page: page.entries, _entry_id)
 
     def usage(self, days: int | None = None) -> dict[str, Any]:
         return self._send(calls.usage(days))
@@ -309,16 +337,19 @@ class Client(_Base):
         return self._send(calls.test_webhook(webhook_id, idempotency_key))
 
     def webhook_deliveries(self, webhook_id: str, *, status: str | None = None, limit: int | None = None,
-                           offset: int | None = None) -> DeliveryPage:
-        """One page of a webhook's deliveries, newest first: what was sent and what the receiver answered."""
-        return self._send(calls.webhook_deliveries(webhook_id, status, limit, offset))
+                           offset: int | None = None, starting_after: str | None = None) -> DeliveryPage:
+        """One page of a webhook's deliveries, newest first: what was sent and what the receiver answered;
+        `starting_after`: the last delivery_id of the page before (its `next_starting_after`), instead of an
+        offset."""
+        return self._send(calls.webhook_deliveries(webhook_id, status, limit, offset, starting_after))
 
     def iter_webhook_deliveries(self, webhook_id: str, *, status: str | None = None,
                                 page_size: int = 100) -> Iterator[WebhookDelivery]:
         """Every delivery of a webhook (newest first; `status`: only pending, delivered or failed ones), page
         after page."""
-        return _every(lambda offset: self.webhook_deliveries(webhook_id, status=status, limit=page_size,
-                                                             offset=offset), lambda page: page.deliveries, _delivery_id)
+        return _every(lambda offset, after: self.webhook_deliveries(webhook_id, status=status, limit=page_size,
+                                                                    offset=offset, starting_after=after),
+                      lambda page: page.deliveries, _delivery_id)
 
     def redeliver(self, webhook_id: str, delivery_id: str, *, idempotency_key: str | None = None) -> WebhookDelivery:
         """Send a delivered or failed delivery's event again, as a new delivery; the new one, pending."""
@@ -456,13 +487,15 @@ class AsyncClient(_Base):
         return await self._send(calls.get_job(job_id))
 
     async def list_jobs(self, *, status: str | None = None, model: str | None = None, limit: int | None = None,
-                        offset: int | None = None, name: str | None = None) -> JobPage:
-        return await self._send(calls.list_jobs(status, model, limit, offset, name))
+                        offset: int | None = None, name: str | None = None,
+                        starting_after: str | None = None) -> JobPage:
+        return await self._send(calls.list_jobs(status, model, limit, offset, name, starting_after))
 
     def iter_jobs(self, *, status: str | None = None, model: str | None = None, name: str | None = None,
                   page_size: int = 100) -> AsyncIterator[Job]:
-        return _every_async(lambda offset: self.list_jobs(status=status, model=model, name=name, limit=page_size,
-                                                          offset=offset), lambda page: page.jobs, _job_id)
+        return _every_async(lambda offset, after: self.list_jobs(status=status, model=model, name=name,
+                                                                 limit=page_size, offset=offset, starting_after=after),
+                            lambda page: page.jobs, _job_id)
 
     async def job_input(self, job_id: str) -> dict[str, Any]:
         return await self._send(calls.job_input(job_id))
@@ -502,11 +535,13 @@ class AsyncClient(_Base):
     async def account(self) -> Account:
         return await self._send(calls.account())
 
-    async def credit_history(self, *, limit: int | None = None, offset: int | None = None) -> CreditPage:
-        return await self._send(calls.credit_history(limit, offset))
+    async def credit_history(self, *, limit: int | None = None, offset: int | None = None,
+                             starting_after: str | None = None) -> CreditPage:
+        return await self._send(calls.credit_history(limit, offset, starting_after))
 
     def iter_credit_history(self, *, page_size: int = 100) -> AsyncIterator[CreditEntry]:
-        return _every_async(lambda offset: self.credit_history(limit=page_size, offset=offset),
+        return _every_async(lambda offset, after: self.credit_history(limit=page_size, offset=offset,
+                                                                      starting_after=after),
                             lambda page: page.entries, _entry_id)
 
     async def usage(self, days: int | None = None) -> dict[str, Any]:
@@ -526,14 +561,14 @@ class AsyncClient(_Base):
         return await self._send(calls.test_webhook(webhook_id, idempotency_key))
 
     async def webhook_deliveries(self, webhook_id: str, *, status: str | None = None, limit: int | None = None,
-                                 offset: int | None = None) -> DeliveryPage:
-        return await self._send(calls.webhook_deliveries(webhook_id, status, limit, offset))
+                                 offset: int | None = None, starting_after: str | None = None) -> DeliveryPage:
+        return await self._send(calls.webhook_deliveries(webhook_id, status, limit, offset, starting_after))
 
     def iter_webhook_deliveries(self, webhook_id: str, *, status: str | None = None,
                                 page_size: int = 100) -> AsyncIterator[WebhookDelivery]:
-        return _every_async(lambda offset: self.webhook_deliveries(webhook_id, status=status, limit=page_size,
-                                                                   offset=offset), lambda page: page.deliveries,
-                            _delivery_id)
+        return _every_async(lambda offset, after: self.webhook_deliveries(webhook_id, status=status, limit=page_size,
+                                                                          offset=offset, starting_after=after),
+                            lambda page: page.deliveries, _delivery_id)
 
     async def redeliver(self, webhook_id: str, delivery_id: str, *,
                         idempotency_key: str | None = None) -> WebhookDelivery:

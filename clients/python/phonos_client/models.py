@@ -95,12 +95,14 @@ class JobPage:
     limit: int
     offset: int
     has_more: bool
+    next_starting_after: str | None = None  # pass as starting_after= for the next page; None on the last
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobPage:
         page = data["pagination"]
         return cls(tuple(Job.from_dict(j) for j in data["jobs"]), int(page["total"]), int(page["limit"]),
-                   int(page["offset"]), bool(page["has_more"]))
+                   int(page["offset"]), bool(page["has_more"]),
+                   page.get("next_starting_after"))
 
 
 @dataclass(frozen=True)
@@ -305,12 +307,14 @@ class DeliveryPage:
     limit: int
     offset: int
     has_more: bool
+    next_starting_after: str | None = None  # pass as starting_after= for the next page; None on the last
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeliveryPage:
         page = data["pagination"]
         return cls(tuple(WebhookDelivery.from_dict(d) for d in data.get("deliveries", ())), int(page["total"]),
-                   int(page["limit"]), int(page["offset"]), bool(page["has_more"]))
+                   int(page["limit"]), int(page["offset"]), bool(page["has_more"]),
+                   page.get("next_starting_after"))
 
 
 @dataclass(frozen=True)
@@ -356,9 +360,11 @@ class CreditPage:
     limit: int
     offset: int
     has_more: bool
+    next_starting_after: str | None = None  # pass as starting_after= for the next page; None on the last
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CreditPage:
         page = data["pagination"]
         return cls(tuple(CreditEntry.from_dict(e) for e in data.get("entries", ())), int(page["total"]),
-                   int(page["limit"]), int(page["offset"]), bool(page["has_more"]))
+                   int(page["limit"]), int(page["offset"]), bool(page["has_more"]),
+                   page.get("next_starting_after"))
