@@ -9,7 +9,7 @@ import pytest
 from phonos_client.inputs import read_fasta
 from playwright.sync_api import Browser, expect
 
-from tests.dashboard.pages_helpers import Watched, in_process_service, make_user, shot, sign_in
+from tests.dashboard.pages_helpers import Watched, in_process_service, make_user, open_page, shot, sign_in
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.e2e
@@ -85,4 +85,23 @@ def test_a_multi_record_fasta_becomes_one_job_per_record(browser: Browser, servi
     expect(page.locator("#form-error")).to_contain_text("at most 100 at once")
     assert client.get("/v1/jobs", params={"limit": 1}).json()["pagination"]["total"] == before
     assert watched.problems() == []
+    page.context.close()
+
+
+def test_repeated_ids_get_the_names_the_cli_gives_them_each_used_once(browser: Browser,
+                                                                      service: InProcessService) -> None:
+    """`a`, `a`, `a_2`, `A`: the second `a` takes `a_2`, so the record named `a_2` takes `a_2_2`, and `A` is taken
+    by `a` (and `A_2` by `a_2`) on a case-insensitive disk (macOS, Windows: the CLI's result files would
+    overwrite each other)."""
+    headers = ["a", "a one more", "a_2", "A", "", "seq5"]
+    text = "".join(f">{header}\n{SEQUENCES[0]}\n" for header in headers)
+    cli_ids = [record.id for record in read_fasta(text)]
+    assert cli_ids == ["a", "a_2", "a_2_2", "A_3", "seq5", "seq5_2"]
+    page = open_page(browser)
+    page.goto(f"{service.base_url}/sign-in")  # any page: the module is the dashboard's own
+    names = page.evaluate("""async (records) => {
+        const fasta = await import('/static/js/fasta.js');
+        return fasta.recordNames('', records);
+    }""", [{"header": header, "sequence": SEQUENCES[0]} for header in headers])
+    assert names == cli_ids
     page.context.close()

@@ -27,8 +27,9 @@ export function fastaRecords(text) {
 
 // A record's id as `phonos fold FILE.fasta` names its job (clients/python/phonos_client/inputs.py, file_id and
 // unique): the header's first word, runs of characters unsafe in a file name as one `_`, at most 80 characters,
-// `seq<N>` (its place, from 1) when nothing is left, `_2`, `_3`... after a repeated one. The same file gives the
-// same job names from the CLI and from the form, and the CLI's result files are named the same.
+// `seq<N>` (its place, from 1) when nothing is left, `_2`, `_3`... (the first not taken, ignoring case) after a
+// repeated one. The same file gives the same job names from the CLI and from the form, and the CLI's result
+// files are named the same.
 const UNSAFE = /[^A-Za-z0-9._-]+/g;
 const MAX_ID = 80;
 
@@ -41,11 +42,12 @@ function recordId(header, number) {
 /** The records' job names, in order: each one's id, after the form's name (`screen: sp_P69905_HBA_HUMAN`) when
  * one is given, so that a search for the name finds the whole submission. */
 export function recordNames(formName, records) {
-  const seen = new Map();
+  const taken = new Set(); // lower-cased: `A` and `a` are one file name on macOS and Windows
   return records.map((record, i) => {
     const base = recordId(record.header, i + 1);
-    seen.set(base, (seen.get(base) || 0) + 1);
-    const id = seen.get(base) === 1 ? base : `${base}_${seen.get(base)}`;
+    let id = base;
+    for (let repeat = 2; taken.has(id.toLowerCase()); repeat += 1) id = `${base}_${repeat}`;
+    taken.add(id.toLowerCase());
     const name = formName ? `${formName}: ${id}` : id;
     return name.length > NAME_MAX ? `${name.slice(0, NAME_MAX - 1)}…` : name;
   });
