@@ -7,7 +7,14 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.dashboard.pages_helpers import User, Watched, in_process_service, make_user, open_page, shot, sign_in
+from tests.dashboard.pages_helpers import (
+    User,
+    Watched,
+    in_process_service,
+    make_user,
+    shot,
+    sign_in,
+)
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.e2e
