@@ -6,6 +6,7 @@
     phonos keys list --username NAME [--json]
     phonos keys revoke KEY_ID [--confirm-last-key] [--json]
     phonos accounts list [--json]
+    phonos accounts activity --username NAME [--limit N] [--offset N] [--action A] [--json]
     phonos credits add --username NAME --amount N [--note TEXT] [--json]   (N < 0 takes credits back)
     phonos credits history --username NAME [--limit N] [--offset N] [--json]
     phonos users set-password --username NAME [--password-stdin]
@@ -39,6 +40,7 @@ from phonos_models.alphafold2 import build_db
 
 from jobservice import admin
 from jobservice.accounts import NewKey
+from jobservice.activity import ActivityEntry
 from jobservice.api_keys import KeyRecord, LastActiveKey
 from jobservice.errors import LimitReached, PhonosError
 from jobservice.key_policy import FULL, READ_ONLY
@@ -254,6 +256,36 @@ def cmd_accounts_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _activity_json(e: ActivityEntry) -> dict[str, object]:
+    """An entry as GET /v1/account/activity gives it (unset fields left out)."""
+    actor = {"kind": str(e.actor.kind), "key_id": e.actor.key_id, "key_name": e.actor.key_name}
+    target = {"key_id": e.target.key_id, "webhook_id": e.target.webhook_id, "job_id": e.target.job_id,
+              "share_id": e.target.share_id}
+    entry = {"id": e.id, "created_at": rfc3339(e.created_at), "action": e.action,
+             "actor": {k: v for k, v in actor.items() if v is not None},
+             "client_address": e.actor.client_address, "user_agent": e.actor.user_agent,
+             "target": {k: v for k, v in target.items() if v is not None}, "details": e.details or None}
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+def cmd_accounts_activity(args: argparse.Namespace) -> int:
+    settings = _existing(_settings(args))
+    entries, total = _run(settings, lambda: admin.account_activity(
+        settings, username=args.username, limit=args.limit, offset=args.offset, action=args.action))
+    if args.json:
+        print(json.dumps({"username": args.username, "total": total, "entries": [_activity_json(e) for e in entries]}))
+        return 0
+    print(f"{args.username}: {len(entries)} of {total} entries, newest first")
+    print(f"{'WHEN':<20} {'ACTION':<30} {'BY':<36} {'FROM':<16} TARGET")
+    for e in entries:
+        by = f"key {e.actor.key_id}" if e.actor.kind == "api_key" else {"session": "dashboard"}.get(
+            str(e.actor.kind), str(e.actor.kind))
+        target = " ".join(t for t in (e.target.key_id, e.target.webhook_id, e.target.job_id, e.target.share_id) if t)
+        print(f"{_when(e.created_at):<20} {e.action:<30} {by[:36]:<36} {(e.actor.client_address or '-')[:16]:<16} "
+              f"{target}")
+    return 0
+
+
 def cmd_credits_add(args: argparse.Namespace) -> int:
     settings = _existing(_settings(args))
     balance = _run(settings, lambda: admin.add_credits(settings, username=args.username, amount=args.amount,
@@ -434,6 +466,16 @@ def build_parser() -> argparse.ArgumentParser:
     every.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
     every.add_argument("--json", action="store_true", help="print one JSON object with an `accounts` list")
     every.set_defaults(func=cmd_accounts_list)
+    activity = accounts.add_parser("activity", help="an account's activity log, newest first: who changed its keys, "
+                                                    "password, webhooks or share links, and from where")
+    activity.add_argument("--username", required=True, help="the account whose log to show")
+    activity.add_argument("--limit", type=int, default=50, metavar="N", help="entries, 1-100 (default 50)")
+    activity.add_argument("--offset", type=int, default=0, metavar="N",
+                          help="entries to skip (the next page: --offset 50)")
+    activity.add_argument("--action", metavar="ACTION", help="only this action's entries, e.g. api_key.created")
+    activity.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    activity.add_argument("--json", action="store_true", help="print one JSON object with an `entries` list")
+    activity.set_defaults(func=cmd_accounts_activity)
 
     credits = sub.add_parser("credits", help="account balances").add_subparsers(dest="credits_command", required=True)
     top_up = credits.add_parser("add", help="add credits to an account (a negative amount takes them back)")

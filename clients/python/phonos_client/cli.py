@@ -4,7 +4,7 @@
     phonos fold FASTA|SEQUENCE|- --model esmfold|alphafold2 [--param K=V]... [--out DIR] [--no-wait] [--json]
     phonos dock --protein PDB|JOB_ID (--ligand SMILES | --ligands FILE.smi|.csv|.sdf) [--out DIR] [--json]
     phonos jobs ls|show|watch|download|cancel|rerun|rm ...
-    phonos usage [--days N]      phonos account [credits [--limit N] [--all]]      phonos models
+    phonos usage [--days N]      phonos account [credits|activity [--limit N] [--all]]      phonos models
     phonos webhooks ls|create|delete|test|deliveries|redeliver ...
 
 The server URL (PHONOS_URL, `login --url`) picks the transport: http(s)://... is the REST API,
@@ -50,7 +50,7 @@ from phonos_client.inputs import (
     sequences_from,
     unique,
 )
-from phonos_client.models import BatchItem, CreditEntry, Job, WebhookDelivery
+from phonos_client.models import ActivityEntry, BatchItem, CreditEntry, Job, WebhookDelivery
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 
 # The command's own exit codes; a failed call exits with its error's `exit_code` (errors.py: 3 authentication,
@@ -404,6 +404,26 @@ def credit_rows(entries: Sequence[CreditEntry]) -> list[Sequence[str]]:
     return [(e.created_at, f"{e.amount:+d}", str(e.balance_after), why(e)) for e in entries]
 
 
+ACTIVITY_HEADER = ("WHEN", "ACTION", "BY", "FROM", "TARGET", "DETAILS")
+
+
+def activity_rows(entries: Sequence[ActivityEntry]) -> list[Sequence[str]]:
+    """when, what, who (the key, the dashboard, the operator), from which address, to what, and details."""
+    def by(e: ActivityEntry) -> str:
+        if e.actor_kind == "api_key":
+            return f"key {e.actor_key_id}" + (f" ({e.actor_key_name})" if e.actor_key_name else "")
+        return {"session": "dashboard"}.get(e.actor_kind, e.actor_kind)
+
+    def target(e: ActivityEntry) -> str:
+        if "share_id" in e.target:
+            return f"{e.target.get('job_id', '')} {e.target['share_id']}"
+        return next(iter(e.target.values()), "")
+
+    def details(e: ActivityEntry) -> str:
+        return " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(e.details.items()))
+    return [(e.created_at, e.action, by(e), e.client_address or "", target(e), details(e)) for e in entries]
+
+
 def run_sync(args: argparse.Namespace, client: Client) -> int:
     command = args.command_path
     if command == "jobs ls":
@@ -475,6 +495,13 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
             credits = client.credit_history(limit=args.limit)
             entries, total = list(credits.entries), credits.total
         listing(args, [e.raw for e in entries], CREDIT_HEADER, credit_rows(entries), "no credit history", total)
+    elif command == "account activity":
+        if args.all:
+            activity, total = list(client.iter_account_activity(action=args.action)), None
+        else:
+            log_page = client.account_activity(limit=args.limit, action=args.action)
+            activity, total = list(log_page.entries), log_page.total
+        listing(args, [e.raw for e in activity], ACTIVITY_HEADER, activity_rows(activity), "no activity", total)
     elif command == "models":
         models = client.models()
         listing(args, models, ("MODEL", "COST", "DESCRIPTION"),
@@ -645,10 +672,18 @@ def add_user_commands(sub: Any) -> None:
     usage = command(sub.add_parser("usage", help="requests and credits over the last days"), "usage")
     usage.add_argument("--days", type=int, metavar="N", help="1-90 (default 30)")
     account = command(sub.add_parser("account", help="your account and balance (credits: their history)"), "account")
-    history = command(account.add_subparsers(dest="account_command").add_parser(
+    about_account = account.add_subparsers(dest="account_command")
+    history = command(about_account.add_parser(
         "credits", help="your credit history, newest first: every change of the balance and why"), "account credits")
     history.add_argument("--limit", type=int, default=20, metavar="N", help="entries on the page, 1-100 (default 20)")
     history.add_argument("--all", action="store_true", help="every page")
+    activity = command(about_account.add_parser(
+        "activity", help="your account's activity log, newest first: who created, changed or revoked a key, signed "
+                         "in, changed the password, made a webhook or a share link, and from where"), "account activity")
+    activity.add_argument("--limit", type=int, default=20, metavar="N", help="entries on the page, 1-100 (default 20)")
+    activity.add_argument("--action", metavar="ACTION",
+                          help="only this action's entries, e.g. api_key.created, session.signed_in, password.changed")
+    activity.add_argument("--all", action="store_true", help="every page")
     command(sub.add_parser("models", help="the models this server serves"), "models")
 
     hooks = sub.add_parser("webhooks", help="job notifications").add_subparsers(dest="hooks_command", required=True)

@@ -1,7 +1,7 @@
 // "Show older" paging of a newest-first list (the credit history, a webhook's deliveries): each load appends
 // the next page's rows. Rows already shown are skipped: new ones arriving between clicks shift the offsets.
 
-import {toast} from './dom.js';
+import {busy, toast} from './dom.js';
 import {num} from './format.js';
 
 /**
@@ -15,18 +15,22 @@ export function olderPages({fetch, keyOf, row, body, info, more}) {
   let offset = 0;
   async function load({restart = false} = {}) {
     if (restart) { shown.clear(); offset = 0; body.replaceChildren(); }
-    more.disabled = true;
+    const done = busy(more);
+    let first = null; // the first row this load added: where the focus goes when "Show older" goes away
     try {
       const {items, pagination} = await fetch(offset);
       const fresh = items.filter((item) => !shown.has(keyOf(item)));
       fresh.forEach((item) => shown.add(keyOf(item)));
-      body.append(...fresh.map(row));
+      const rows = fresh.map(row);
+      body.append(...rows);
+      first = rows[0] || null;
+      if (first) first.tabIndex = -1; // focusable by script only: not one more tab stop per row
       offset = pagination.offset + items.length;
       info.textContent = shown.size ? `${num(shown.size)} of ${num(pagination.total)}` : '';
       more.hidden = !pagination.has_more;
       return shown.size;
     } finally {
-      more.disabled = false;
+      done(true, first);
     }
   }
   more.addEventListener('click', () => load().catch((err) => toast(err.message)));

@@ -1,9 +1,9 @@
-// Account: who you are, credits and their history, job counts, and the sign-in session.
+// Account: who you are, credits and their history, job counts, the sign-in session and the password.
 
-import {api, signOut} from '../api.js';
+import {api, request, signOut} from '../api.js';
 import {pageHeader} from '../app.js';
 import {csvText, saveCsv} from '../csv.js';
-import {busy, confirmDialog, h, replace, toast} from '../dom.js';
+import {busy, clearError, confirmDialog, field, fieldError, h, replace, showError, toast} from '../dom.js';
 import {olderPages} from '../pager.js';
 import {ago, dateTime, modelName, num, shortId} from '../format.js';
 
@@ -95,11 +95,69 @@ function creditHistory(username) {
   return {card, load};
 }
 
+const MIN_PASSWORD = 10; // jobservice/passwords.py
+
+// The API's sentences start lower-case ("the current password is wrong"): a notice starts with a capital.
+function sentence(text) {
+  return text ? text[0].toUpperCase() + text.slice(1) : text;
+}
+
+// Change your own password: the current one proves it is you; every other session of the account ends (a
+// browser left signed in elsewhere), this one stays.
+function passwordCard() {
+  const current = h('input', {type: 'password', id: 'password-current', autocomplete: 'current-password'});
+  const fresh = h('input', {type: 'password', id: 'password-new', autocomplete: 'new-password'});
+  const again = h('input', {type: 'password', id: 'password-again', autocomplete: 'new-password'});
+  const error = fieldError('password-error', {role: 'alert'});
+  const said = h('div', {class: 'notice ok', id: 'password-changed', role: 'status', hidden: true, style: {marginBottom: '12px'}});
+  const button = h('button', {class: 'btn', type: 'submit', id: 'password-change'}, 'Change password');
+  const controls = [current, fresh, again];
+  const form = h('form', {novalidate: true, id: 'password-form', on: {submit: async (event) => {
+    event.preventDefault();
+    for (const control of controls) clearError(control, error);
+    said.hidden = true;
+    if (!current.value) { showError(current, error, 'Enter your current password.'); current.focus(); return; }
+    if (fresh.value.length < MIN_PASSWORD) {
+      showError(fresh, error, `The new password must be at least ${MIN_PASSWORD} characters.`); fresh.focus(); return;
+    }
+    if (fresh.value !== again.value) {
+      showError(again, error, 'The two new passwords differ: type the same one twice.'); again.focus(); return;
+    }
+    const done = busy(button);
+    try {
+      const result = await request('POST', '/auth/password',
+        {body: {current_password: current.value, new_password: fresh.value}});
+      for (const control of controls) control.value = '';
+      const ended = result.other_sessions_ended || 0;
+      said.textContent = ended
+        ? `Password changed. ${ended === 1 ? 'Your other session was' : `Your ${ended} other sessions were`} signed out; this one stays signed in.`
+        : 'Password changed. This session stays signed in.';
+      said.hidden = false;
+    } catch (err) {
+      // A wrong current password is about the first field; the new password's rules about the second.
+      const about = /current password|wrong passwords/.test(err.message) ? current : /new password|the password must/.test(err.message) ? fresh : null;
+      showError(about, error, sentence(err.message));
+    }
+    done();
+  }}},
+  field('Current password', current),
+  h('div', {class: 'field-row'},
+    field('New password', fresh, {help: `At least ${MIN_PASSWORD} characters; a few unrelated words are easy to remember.`}),
+    field('New password again', again)),
+  error,
+  h('div', {class: 'row', style: {marginTop: '12px'}}, button));
+  return h('div', {class: 'card', id: 'password-card', style: {maxWidth: '720px'}},
+    h('div', {class: 'card-head'}, h('h2', {}, 'Password')),
+    h('div', {class: 'card-body'},
+      h('p', {class: 'muted small'}, 'Your dashboard password. Changing it signs out every other session of this account; API keys keep working.'),
+      said, form));
+}
+
 export async function render(main, {session}) {
   const account = await api.get('/v1/account');
   const history = creditHistory(account.account.username);
   const {jobs} = account;
-  replace(main, pageHeader('Account', {sub: 'Credits, jobs and your dashboard session.'}),
+  replace(main, pageHeader('Account', {sub: 'Credits, jobs, your dashboard session and password.'}),
     h('div', {class: 'content stack'},
       h('div', {class: 'grid stats'},
         stat('Credit balance', num(account.credits.balance), account.credits.currency, 'credit-balance'),
@@ -109,22 +167,23 @@ export async function render(main, {session}) {
         stat('Failed', num(jobs.failed), null, 'jobs-failed')),
       h('div', {class: 'grid two'},
         h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Profile')),
-          h('div', {class: 'card-body'}, h('dl', {class: 'kv'},
+          h('div', {class: 'card-body'}, h('dl', {class: 'kv snug', id: 'account-profile'},
             h('dt', {}, 'Username'), h('dd', {id: 'account-username'}, account.account.username),
             h('dt', {}, 'Email'), h('dd', {}, account.account.email || h('span', {class: 'muted'}, 'not set')),
             h('dt', {}, 'Account id'), h('dd', {class: 'mono'}, String(account.account.id)),
             h('dt', {}, 'Member since'), h('dd', {}, dateTime(account.account.created_at))))),
         h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Session')),
           h('div', {class: 'card-body'},
-            h('dl', {class: 'kv'}, h('dt', {}, 'Signed in as'), h('dd', {}, session.username),
+            h('dl', {class: 'kv snug', id: 'account-session'}, h('dt', {}, 'Signed in as'), h('dd', {}, session.username),
               h('dt', {}, 'Session ends'), h('dd', {}, dateTime(session.expires_at))),
-            h('p', {class: 'muted small'}, 'Sessions end on their own; a password change signs out every session. Credits are added by an administrator.'),
+            h('p', {class: 'muted small'}, 'Sessions end on their own; a password change signs out every other session. Credits are added by an administrator.'),
             h('div', {class: 'row'},
               h('button', {class: 'btn', type: 'button', on: {click: async () => { await signOut(false); location.assign('/sign-in'); }}}, 'Sign out'),
               h('button', {class: 'btn danger', type: 'button', id: 'sign-out-all', on: {click: async () => {
                 const ok = await confirmDialog({title: 'Sign out everywhere?', body: 'Every dashboard session of this account ends, this one included. API keys keep working.', confirm: 'Sign out everywhere', danger: true});
                 if (ok) { await signOut(true); location.assign('/sign-in'); }
               }}}, 'Sign out everywhere'))))),
-      history.card));
+      history.card,
+      passwordCard()));
   await history.load();
 }
