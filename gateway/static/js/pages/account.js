@@ -125,6 +125,7 @@ function activityWhat(entry) {
     case 'password.changed':
       return d.other_sessions_ended ? `Password changed (${plural(d.other_sessions_ended, 'other session', 'other sessions')} signed out)`
         : 'Password changed';
+    case 'password.change_failed': return 'Password change refused: wrong current password';
     case 'webhook.created': return `Webhook added${d.host ? ` (${d.host})` : ''}`;
     case 'webhook.deleted': return 'Webhook removed';
     case 'share.created': return `Share link created${d.expires_in_days ? `, for ${plural(d.expires_in_days, 'day', 'days')}` : ''}`;
