@@ -58,6 +58,7 @@ class Action(enum.StrEnum):
     SIGNED_OUT = "session.signed_out"
     SIGNED_OUT_EVERYWHERE = "session.signed_out_everywhere"
     PASSWORD_CHANGED = "password.changed"
+    PASSWORD_CHANGE_FAILED = "password.change_failed"  # a signed-in session gave a wrong current password
     WEBHOOK_CREATED = "webhook.created"
     WEBHOOK_DELETED = "webhook.deleted"
     SHARE_CREATED = "share.created"

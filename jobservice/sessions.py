@@ -135,6 +135,8 @@ class Sessions:
             ok = await asyncio.to_thread(password_matches, stored, current)
         if not ok:
             self._failures.failed(username)
+            # A session guessing at its account's password (one left open on a shared computer) is worth knowing.
+            await record_after(self._db, session.account_id, Action.PASSWORD_CHANGE_FAILED)
             # Not a 401: the session is fine, and a 401 would send the page to sign-in.
             raise InvalidArgument("the current password is wrong")
         if new == current:

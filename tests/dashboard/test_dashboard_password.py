@@ -1,6 +1,7 @@
-"""A person changes their own dashboard password on the account page: the current password first, the new one
-twice; the browser that changed it stays signed in, another browser of the account is signed out. A job service on
-the inference twin, in this module alone."""
+"""The account page's security cards: a person changes their own dashboard password (the current password first,
+the new one twice; the browser that changed it stays signed in, another browser of the account is signed out), and
+reads the account's activity (who changed its access, from where). A job service on the inference twin, in this
+module alone."""
 
 from __future__ import annotations
 
@@ -91,4 +92,43 @@ def test_the_password_card_fits_a_phone(browser: Browser, service: InProcessServ
         assert field_box is not None and field_box["width"] >= 250, field  # a full-width field to type in
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     card.screenshot(path=str(shot(page, "76-account-password-phone").with_name("76-account-password-card-phone.png")))
+    page.context.close()
+
+
+def test_the_account_page_shows_who_changed_the_accounts_access_and_from_where(browser: Browser,
+                                                                              service: InProcessService) -> None:
+    rui: User = make_user(service, "rui")  # type: ignore[arg-type]
+    api = service.client(rui.api_key)
+    for n in range(11):  # 22 entries: more than a page
+        made = api.post("/v1/keys", json={"name": f"script {n}"})
+        assert made.status_code == 200, made.text
+        assert api.post(f"/v1/keys/{made.json()['key']['key_id']}/revoke", json={}).status_code == 200
+    watched = Watched()
+    page = sign_in(browser, service, rui, watched)  # type: ignore[arg-type]
+    page.goto(f"{service.base_url}/account")
+    rows = page.locator("#activity-body tr")
+    expect(rows).to_have_count(20)
+    newest = rows.first
+    expect(newest).to_have_attribute("data-action", "session.signed_in")
+    expect(newest.locator("td").nth(1)).to_have_text("Signed in to the dashboard")
+    expect(newest.locator("td").nth(2)).to_have_text("the dashboard")
+    expect(newest.locator("td").nth(3)).to_have_text("127.0.0.1")
+    revoked = rows.nth(1)
+    expect(revoked.locator("td").nth(1)).to_contain_text("API key key_")
+    expect(revoked.locator("td").nth(1)).to_contain_text("revoked")
+    expect(revoked.locator("td").nth(2)).to_have_text("key “first key”")
+    expect(rows.nth(2).locator("td").nth(1)).to_have_text("API key “script 10” created")
+    expect(page.locator("#activity-info")).to_have_text("20 of 25")  # the operator's account setup: 2 more
+
+    # An entry made between two pages shifts nothing: "Show older" goes on after the last row shown.
+    api.post("/v1/keys", json={"name": "meanwhile"})
+    page.click("#activity-more")
+    expect(rows).to_have_count(25)  # every older entry once; the new one is above the first page (a reload shows it)
+    expect(page.locator("#activity-info")).to_have_text("25 of 26")
+    expect(page.locator("#activity-more")).to_be_hidden()
+    ids = [int(i) for i in rows.evaluate_all("rows => rows.map(r => r.dataset.activityId)")]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 25
+    expect(rows.last.locator("td").nth(2)).to_have_text("an administrator")  # the account's first key
+    shot(page, "77-account-activity")
+    assert watched.problems() == []
     page.context.close()

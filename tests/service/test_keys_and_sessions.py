@@ -361,6 +361,9 @@ def test_a_password_change_needs_the_current_password_the_session_and_its_csrf_t
     assert not_json.status_code == 400
     assert browser.get(f"{url}/v1/jobs", timeout=30).status_code == 200  # nothing above ended the session
     sign_in(service, "ada")  # and the password is unchanged
+    # The wrong current password is in the account's activity (a session guessing at its password), once.
+    actions = [e["action"] for e in browser.get(f"{url}/v1/account/activity", timeout=30).json()["entries"]]
+    assert actions.count("password.change_failed") == 1 and "password.changed" not in actions[:3]
 
 
 @pytest.mark.sqlite_only  # the throttle is in memory, per job service, on either store

@@ -53,8 +53,8 @@ function deliveryLog(hook) {
       h('span', {class: 'hint mono', style: {wordBreak: 'break-all'}}, hook.url), filter),
     table, empty, h('div', {class: 'pager'}, info, more));
   const loadPage = olderPages({
-    fetch: (offset) => api.get(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/deliveries`,
-      {limit: DELIVERY_PAGE, offset, ...(filter.value ? {status: filter.value} : {})})
+    fetch: (page) => api.get(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/deliveries`,
+      {limit: DELIVERY_PAGE, ...page, ...(filter.value ? {status: filter.value} : {})})
       .then((page) => ({items: page.deliveries, pagination: page.pagination})),
     keyOf: (d) => d.delivery_id, row: (d) => deliveryRow(d, redeliver), body, info, more});
 
