@@ -48,6 +48,8 @@ def test_a_cancel_reaches_the_service_running_the_job(twin_factory: type) -> Non
     key = services[0].new_key(credits=100)
     job_id = services[0].client(key).predict().json()["job_id"]
     services[0].client(key).wait_for(job_id, ("running",))
+    # "running" is stored before the model call starts: under load the call is a moment behind the status.
+    wait_until(lambda: any(c.request_id == job_id for s in services for c in s.inference.calls), 10)
     [runner] = [s for s in services if any(c.request_id == job_id for c in s.inference.calls)]
     [other] = [s for s in services if s is not runner]
     cancelled = other.client(key).post(f"/v1/jobs/{job_id}/cancel").json()  # through the service not running it
