@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -74,6 +74,19 @@ class TritonFixture:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.process.stop()
+
+
+@contextlib.contextmanager
+def reaped(process: T) -> Iterator[T]:
+    """A tritonserver (`TritonProcess` or `TritonFixture`) whose own shutdown the test does not check, ended at
+    exit by SIGKILL of its process group with its shm regions freed (`TritonProcess.reap`): a graceful stop
+    waits 4-7 s for its model instances to unload. Graceful stops are checked where they are the point:
+    tests/e2e/test_serve_and_clients.py (`phonos serve` stopping) and test_faults_with_triton.py."""
+    try:
+        yield process
+    finally:
+        server: TritonProcess = process.process if isinstance(process, TritonFixture) else process  # type: ignore[assignment]
+        server.reap()
 
 
 class ServiceEndpoints:

@@ -22,7 +22,7 @@ from jobservice.inference import InvalidModelInput, Tensor
 from jobservice.modelspecs.diffdock import build_spec
 from launcher.triton import DEFAULT_MODEL_REPOSITORY, TritonProcess
 from tests.bundle_checks import check_bundle
-from tests.support import cancel_after, infer_through_the_port
+from tests.support import cancel_after, infer_through_the_port, reaped
 
 pytestmark = pytest.mark.e2e
 
@@ -56,9 +56,9 @@ def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     root = Path(tmp_path_factory.mktemp("triton_diffdock"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
     env["PHONOS_DIFFDOCK_BATCH_SIZE"] = "3"
-    with TritonProcess.start(
+    with reaped(TritonProcess.start(
         model_repository(root), models=["esmfold", "esm2", "diffdock"], log_path=root / "triton.log", env=env
-    ) as server:
+    )) as server:
         server.wait_ready(timeout_s=180)
         yield server
 
