@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jobservice.activity import Action, Target, record
 from jobservice.db import now
 from jobservice.emails import check_email
 from jobservice.errors import InvalidArgument, Unauthenticated
@@ -22,6 +23,7 @@ from phonos_config.json_text import json_value_text
 
 MAX_KEY_NAME = 100
 MAX_NOTE = 200  # a credit history entry's reason
+FIRST_KEY_NAME = "first key"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Principal:
     rate_limit: int  # requests per minute
     key_id: str | None = None  # the public id of the key; None for a session
     read_only: bool = False  # a read-only key: only the rpcs marked (phonos.v1.doc).read_only
+    key_name: str | None = None  # the key's name, for the activity log
 
     @property
     def via_session(self) -> bool:
@@ -101,8 +104,11 @@ class Accounts:
             except ConstraintViolation:
                 raise InvalidArgument(f"username {json_value_text(username)} is taken; choose another") from None
             await tx.execute("set_max_rate_limit", {"account_id": account_id, "max_rate_limit": ceiling})
-            return await insert_key(tx, int(account_id), name="first key", rate_limit=rate_limit, expires_at=expires_at,
-                                    scope=scope)
+            new = await insert_key(tx, int(account_id), name=FIRST_KEY_NAME, rate_limit=rate_limit,
+                                   expires_at=expires_at, scope=scope)
+            await record(tx, new.account_id, Action.API_KEY_CREATED, target=Target(key_id=new.key_id),
+                         details={"name": FIRST_KEY_NAME, "scope": scope})
+            return new
 
     async def add_credits(self, username: str, amount: int, *, note: str | None = None) -> int:
         """Add `amount` credits (negative: take them back) to the account's balance; the new balance. The
@@ -125,6 +131,8 @@ class Accounts:
             balance = int(row["credits"])
             await tx.execute("insert_credit_grant", {"account_id": row["id"], "now": now(), "amount": amount,
                                                      "balance": balance, "note": note})
+            # Who topped the account up, beside the credit history's what and why.
+            await record(tx, int(row["id"]), Action.CREDITS_ADDED, details={"amount": amount})
         return balance
 
     async def count(self) -> int:
@@ -158,4 +166,4 @@ class Accounts:
         if is_expired(row["expires_at"], now()):
             raise KeyExpired(float(row["expires_at"]))
         return Principal(account_id=int(row["account_id"]), key_hash=key_hash, rate_limit=int(row["rate_limit"]),
-                         key_id=row["id"], read_only=row["scope"] == READ_ONLY)
+                         key_id=row["id"], read_only=row["scope"] == READ_ONLY, key_name=row["name"])

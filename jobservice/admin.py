@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from jobservice.accounts import Accounts, NewKey
+from jobservice.activity import ActivityEntry, ActivityLog
 from jobservice.api_keys import ApiKeys, KeyRecord
 from jobservice.credit_history import CreditEntry, CreditHistory
 from jobservice.db import now
@@ -99,6 +100,18 @@ async def credit_history(settings: ServiceSettings, *, username: str, limit: int
         row = await db.read.fetch_one("get_account", {"account_id": account_id})
         entries, total = await CreditHistory(db).page(account_id, limit=limit, offset=offset)
         return int(row["credits"]), entries, total
+
+    return await _with_db(settings, work)
+
+
+async def account_activity(settings: ServiceSettings, *, username: str, limit: int | None, offset: int | None,
+                           action: str | None = None) -> tuple[list[ActivityEntry], int]:
+    """One page of an account's activity log (newest first) and how many entries match, as
+    GET /v1/account/activity reads it."""
+    async def work(db: Store) -> tuple[list[ActivityEntry], int]:
+        account_id = await Accounts(db).account_id(username)
+        entries, page = await ActivityLog(db, log_days=0).page(account_id, limit=limit, offset=offset, action=action)
+        return entries, page.total
 
     return await _with_db(settings, work)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jobservice.accounts import NewKey, check_key_name, insert_key
+from jobservice.activity import Action, Target, record
 from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id
 from jobservice.key_policy import FULL, check_scope, expiry, is_expired
@@ -109,6 +110,8 @@ class ApiKeys:
         async with self._db.transaction() as tx:
             await _room_for_one_more(tx, account_id)
             new = await insert_key(tx, account_id, name=name, rate_limit=limit, expires_at=expires_at, scope=scope)
+            await record(tx, account_id, Action.API_KEY_CREATED, target=Target(key_id=new.key_id),
+                         details=key_details(name, scope))
         return await self.get(account_id, new.key_id), new
 
     async def revoke(self, account_id: int, key_id: str, *, confirm_last_key: bool) -> KeyRecord:
@@ -124,6 +127,7 @@ class ApiKeys:
             if working and active <= 1 and not confirm_last_key:
                 raise LastActiveKey(key_id, "repeat the request with confirm_last_key set to true")
             await tx.execute("revoke_api_key", {"id": key_id, "account_id": account_id, "now": now()})
+            await record(tx, account_id, Action.API_KEY_REVOKED, target=Target(key_id=key_id))
         return await self.get(account_id, key_id)
 
     async def update(self, account_id: int, key_id: str, *, name: str | None, rate_limit: int | None,
@@ -146,6 +150,10 @@ class ApiKeys:
                     await _room_for_one_more(tx, account_id)
                 await tx.execute("set_api_key_expiry", {"id": key_id, "account_id": account_id,
                                                         "expires_at": expires_at})
+            changed = [field for field, given in (("name", name), ("rate_limit", rate_limit),
+                                                  ("expiry", expires_in_days)) if given is not None]
+            await record(tx, account_id, Action.API_KEY_UPDATED, target=Target(key_id=key_id),
+                         details={"changed": changed})
         return await self.get(account_id, key_id)
 
 
@@ -153,3 +161,8 @@ async def _room_for_one_more(tx: Transaction, account_id: int) -> None:
     active = int(await tx.scalar("count_active_keys", {"account_id": account_id, "now": now()}))
     if active >= MAX_ACTIVE_KEYS:
         raise LimitReached(f"An account can have at most {MAX_ACTIVE_KEYS} active keys; revoke one first")
+
+
+def key_details(name: str | None, scope: str) -> dict[str, str]:
+    """What the activity log says of a new key: its name and scope (never the key)."""
+    return {"scope": scope} if name is None else {"name": name, "scope": scope}

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 GUARDED_STREAMS_PREFIX = "/phonos.v1.PhonosService/"
+IN_PROCESS_PEER = "in-process"  # the peer of a call from the gateway in this process (gateway.local_context)
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -164,6 +165,19 @@ def call_request_id(metadata: Mapping[str, Any]) -> str:
     """The request id of the call being served: the edge's (gRPC), else the metadata's (the gateway's own,
     in process), else a new one."""
     return CALL_REQUEST_ID.get() or request_id(metadata.get(REQUEST_ID_METADATA))
+
+
+def call_client(metadata: Mapping[str, Any], peer: str) -> str:
+    """The client address of the call being served: the edge's (gRPC, module docstring); in process, the one
+    the gateway in this process determined and passed as `x-phonos-client-address` (nothing else can call the
+    servicer in process); else the peer."""
+    client = CALL_CLIENT.get()
+    if client is not None:
+        return client
+    forwarded = metadata.get(CLIENT_ADDRESS_METADATA)
+    if peer == IN_PROCESS_PEER and isinstance(forwarded, str) and forwarded:
+        return forwarded
+    return real_client(peer, None, ())
 
 
 async def _abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, details: str, title: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from jobservice import metrics, tracing
 from jobservice.accounts import Accounts, NewKey
+from jobservice.activity import ActivityEntry, ActivityLog
 from jobservice.api_keys import ApiKeys, KeyRecord
 from jobservice.auth import Authenticator
 from jobservice.credit_history import CreditEntry, CreditHistory
@@ -162,6 +163,7 @@ class JobService:
         )
         self.deliveries = WebhookDeliveries(db, log_days=settings.webhook_delivery_log_days)
         self.credits = CreditHistory(db)
+        self.activity = ActivityLog(db, log_days=settings.activity_log_days)
         self.shares = JobShares(db)
         self.dispatcher = Dispatcher(
             self.jobs, self.specs, inference, self.results, max_inflight=settings.max_inflight_per_model,
@@ -183,6 +185,7 @@ class JobService:
         self.sender.start()
         self.retention.start()
         self.deliveries.start()
+        self.activity.start()
         await self.dispatcher.start()
 
     async def stop(self) -> None:
@@ -193,6 +196,7 @@ class JobService:
         await self.usage.stop()
         await self.retention.stop()
         await self.deliveries.stop()
+        await self.activity.stop()
         await self.inference.close()
 
     # -- health and models --------------------------------------------------------------------------
@@ -388,7 +392,7 @@ class JobService:
         return await self.shares.list((await self.jobs.get(account_id, job_id)).id)
 
     async def revoke_share(self, account_id: int, job_id: str, share_id: str) -> None:
-        await self.shares.revoke((await self.jobs.get(account_id, job_id)).id, share_id)
+        await self.shares.revoke(account_id, (await self.jobs.get(account_id, job_id)).id, share_id)
 
     async def shared_job(self, token: str) -> SharedJob:
         """The job a working link names, for anyone holding it; ResultsGone once retention deleted its files."""
@@ -440,6 +444,13 @@ class JobService:
             raise unknown_cursor(starting_after, "the id of one of your credit entries")
         entries, total = await self.credits.page(account_id, limit=limit + 1, offset=0, after_id=after_id)
         return cursor_page(entries, total=total, limit=limit, id_of=_entry_id)
+
+    async def account_activity(self, account_id: int, *, limit: int | None, offset: int | None,
+                               starting_after: str | None = None,
+                               action: str | None = None) -> tuple[list[ActivityEntry], PageInfo]:
+        """One page of the account's activity log, newest first (jobservice/activity.py)."""
+        return await self.activity.page(account_id, limit=limit, offset=offset, starting_after=starting_after,
+                                        action=action)
 
     async def usage_report(self, account_id: int, days: int | None) -> UsageReport:
         days = 30 if days is None else days

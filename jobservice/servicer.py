@@ -19,9 +19,10 @@ from google.protobuf.message import Message
 
 from jobservice import metrics, tracing
 from jobservice.accounts import Principal
+from jobservice.activity import CALLER, ActivityEntry, ActorKind, Caller
 from jobservice.api_keys import KeyRecord
 from jobservice.credit_history import CreditEntry
-from jobservice.edge import call_request_id
+from jobservice.edge import call_client, call_request_id
 from jobservice.errors import InvalidArgument, PhonosError, RateLimited
 from jobservice.idempotency import REPLAYED_METADATA, Claim
 from jobservice.jobs import JobRecord
@@ -143,6 +144,26 @@ def credit_entry_message(entry: CreditEntry) -> pb.CreditEntry:
     if entry.note is not None:
         message.note = entry.note
     return message
+
+
+def caller_of(principal: Principal, client_address: str) -> Caller:
+    """Who the activity log says made a change in this call (jobservice/activity.py)."""
+    if principal.via_session:
+        return Caller(ActorKind.SESSION, client_address=client_address)
+    return Caller(ActorKind.API_KEY, key_id=principal.key_id, key_name=principal.key_name,
+                  client_address=client_address)
+
+
+def activity_message(entry: ActivityEntry) -> pb.ActivityEntry:
+    actor, target = entry.actor, entry.target
+    return pb.ActivityEntry(
+        id=entry.id, created_at=_ts(entry.created_at), action=entry.action,
+        actor=pb.ActivityActor(kind=str(actor.kind), key_id=actor.key_id, key_name=actor.key_name),
+        client_address=actor.client_address, user_agent=actor.user_agent,
+        target=pb.ActivityTarget(key_id=target.key_id, webhook_id=target.webhook_id, job_id=target.job_id,
+                                 share_id=target.share_id),
+        details=_struct(entry.details),
+    )
 
 
 def key_message(key: KeyRecord) -> pb.ApiKey:
@@ -273,7 +294,13 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 trailers += (await self._limiter.check(principal.key_hash, principal.rate_limit)).headers()
                 self._check_scope(principal, method)  # after the limit: a refused call still counts as a request
                 refuse_nul(request)  # after the key: a bad key is a 401 whatever the request holds
-                response, charge = await handler(principal)
+                # Who the activity log names for a change made in this call; reset after it (the gateway in
+                # process serves its calls in its own request's task).
+                as_caller = CALLER.set(caller_of(principal, call_client(metadata, context.peer())))
+                try:
+                    response, charge = await handler(principal)
+                finally:
+                    CALLER.reset(as_caller)
         except PhonosError as exc:
             failure = exc
         except Exception:
@@ -556,6 +583,20 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                                                 pagination=pagination(page)), NO_CHARGE
         return await self._handle("ListCreditEntries", request, context, run)
 
+    async def ListAccountActivity(self, request: pb.ListAccountActivityRequest,
+                                  context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal) -> tuple[Message, Charge]:
+            entries, page = await self._svc.account_activity(
+                who.account_id,
+                limit=request.limit if request.HasField("limit") else None,
+                offset=request.offset if request.HasField("offset") else None,
+                starting_after=request.starting_after if request.HasField("starting_after") else None,
+                action=request.action if request.HasField("action") else None,
+            )
+            return pb.ListAccountActivityResponse(entries=[activity_message(e) for e in entries],
+                                                  pagination=pagination(page)), NO_CHARGE
+        return await self._handle("ListAccountActivity", request, context, run)
+
     async def GetUsage(self, request: pb.GetUsageRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             report = await self._svc.usage_report(who.account_id, request.days if request.HasField("days") else None)
@@ -672,6 +713,10 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         metadata = {k: v for k, v in (context.invocation_metadata() or ())}
         request_id = call_request_id(metadata)
         trailers = [("x-request-id", request_id)]
+        # Sign-ins and sign-outs are the activity log's (jobservice/activity.py): a session, from this address.
+        user_agent = request.user_agent if isinstance(request, pb.CreateSessionRequest) else None
+        as_caller = CALLER.set(Caller(ActorKind.SESSION, client_address=call_client(metadata, context.peer()),
+                                      user_agent=user_agent or None))
         try:
             refuse_nul(request)
             response = await work(metadata)
@@ -684,6 +729,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 grpc.StatusCode.INTERNAL, f"Internal server error (request id {request_id}); the error was logged",
                 trailing_metadata=tuple([*trailers, (TITLE_KEY, "Internal server error")]),
             )
+        finally:
+            CALLER.reset(as_caller)
         context.set_trailing_metadata(tuple(trailers))
         return response
 
@@ -706,4 +753,11 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             info = await self._svc.auth.session(metadata, state_changing=True)
             revoked = await self._svc.sessions.sign_out(info, everywhere=request.all_sessions)
             return pb.DeleteSessionResponse(success=True, revoked=revoked)
+        return await self._session_call(request, context, run)
+
+    async def ChangePassword(self, request: pb.ChangePasswordRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(metadata: dict[str, str]) -> Message:
+            info = await self._svc.auth.session(metadata, state_changing=True)
+            ended = await self._svc.sessions.change_password(info, request.current_password, request.new_password)
+            return pb.ChangePasswordResponse(success=True, other_sessions_ended=ended)
         return await self._session_call(request, context, run)

@@ -20,10 +20,11 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from jobservice.activity import Action, record, record_after
 from jobservice.auth_throttle import AuthThrottle
 from jobservice.db import now
 from jobservice.errors import Forbidden, InvalidArgument, RateLimited, Unauthenticated, json_value_text
-from jobservice.passwords import hash_password, password_matches
+from jobservice.passwords import check_new_password, hash_password, password_matches
 from jobservice.store import Store
 
 FAILED_SIGN_INS_PER_MINUTE = 10  # per username: slows guessing without locking the owner out for long
@@ -72,6 +73,7 @@ class Sessions:
         async with self._db.transaction() as tx:
             await tx.execute("set_password", {"account_id": account_id, "password_hash": password_hash})
             await tx.execute("revoke_account_sessions", {"account_id": account_id, "now": now()})
+            await record(tx, account_id, Action.PASSWORD_CHANGED)
 
     async def sign_in(self, username: str, password: str, user_agent: str = "") -> NewSession:
         if not username or not password:
@@ -87,6 +89,8 @@ class Sessions:
             ok = await asyncio.to_thread(password_matches, stored, password)
         if row is None or not ok:
             self._failures.failed(username.lower())
+            if row is not None:  # the account's owner may want to know; an unknown name is nobody's to tell
+                await record_after(self._db, int(row["id"]), Action.SIGN_IN_FAILED)
             raise Unauthenticated("Wrong username or password.")
         token = secrets.token_urlsafe(32)
         stamp = now()
@@ -97,6 +101,7 @@ class Sessions:
                 "token_hash": token_hash(token), "account_id": int(row["id"]),
                 "user_agent": user_agent[:MAX_USER_AGENT] or None, "now": stamp, "expires_at": expires,
             })
+            await record(tx, int(row["id"]), Action.SIGNED_IN)
         return NewSession(token, csrf_token(token), int(row["id"]), row["username"], expires)
 
     async def authenticate(self, token: str, *, csrf: str | None, state_changing: bool) -> SessionInfo:
@@ -111,6 +116,39 @@ class Sessions:
                             "returns with every state-changing request made with the session cookie.")
         return SessionInfo(hashed, expected, int(row["account_id"]), row["username"], float(row["expires_at"]))
 
+    async def change_password(self, session: SessionInfo, current: str, new: str) -> int:
+        """The signed-in person's own password change: the current password proves it is them (a session left
+        open on a shared computer is not enough), failures count with the sign-in's per-username throttle.
+        Every other session of the account ends (whoever else held one is out); this one stays. Returns how
+        many ended."""
+        if not current or not new:
+            raise InvalidArgument("enter your current password and a new one")
+        check_new_password(new)
+        username = session.username.lower()
+        retry = self._failures.retry_after(username)
+        if retry is not None:
+            raise RateLimited(f"Too many wrong passwords for {json_value_text(session.username)}; try again in {retry} s",
+                              limit=FAILED_SIGN_INS_PER_MINUTE, retry_after_s=retry, reset_epoch_s=int(time.time()) + retry)
+        row = await self._db.read.fetch_one("account_by_username", {"username": session.username})
+        stored = None if row is None else row["password_hash"]
+        async with self._hashing:
+            ok = await asyncio.to_thread(password_matches, stored, current)
+        if not ok:
+            self._failures.failed(username)
+            # A session guessing at its account's password (one left open on a shared computer) is worth knowing.
+            await record_after(self._db, session.account_id, Action.PASSWORD_CHANGE_FAILED)
+            # Not a 401: the session is fine, and a 401 would send the page to sign-in.
+            raise InvalidArgument("the current password is wrong")
+        if new == current:
+            raise InvalidArgument("the new password is the current one: choose another")
+        password_hash = await asyncio.to_thread(hash_password, new)
+        async with self._db.transaction() as tx:
+            await tx.execute("set_password", {"account_id": session.account_id, "password_hash": password_hash})
+            ended = await tx.fetch_all("revoke_other_account_sessions", {
+                "account_id": session.account_id, "keep": session.token_hash, "now": now()})
+            await record(tx, session.account_id, Action.PASSWORD_CHANGED, details={"other_sessions_ended": len(ended)})
+        return len(ended)
+
     async def sign_out(self, session: SessionInfo, *, everywhere: bool) -> int:
         """Revoke this session, or every session of its account; returns how many were open."""
         async with self._db.transaction() as tx:
@@ -118,4 +156,6 @@ class Sessions:
                 rows = await tx.fetch_all("revoke_account_sessions", {"account_id": session.account_id, "now": now()})
             else:
                 rows = await tx.fetch_all("revoke_session", {"token_hash": session.token_hash, "now": now()})
+            await record(tx, session.account_id, Action.SIGNED_OUT_EVERYWHERE if everywhere else Action.SIGNED_OUT,
+                         details={"sessions_ended": len(rows)})
         return len(rows)

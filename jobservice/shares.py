@@ -15,6 +15,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from jobservice.activity import Action, Target, record
 from jobservice.db import now
 from jobservice.errors import Conflict, InvalidArgument, LimitReached, NotFound, echoed_id
 from jobservice.jobs import JobRecord
@@ -79,19 +80,23 @@ class JobShares:
                 "id": share.id, "job_id": job.id, "account_id": account_id, "token_hash": token_hash(token),
                 "now": share.created_at, "expires_at": share.expires_at,
             })
-        if made is None:  # deleted, or its results deleted, since it was read
-            raise Conflict(f"Job {job.id} has no results to share any more")
+            if made is None:  # deleted, or its results deleted, since it was read
+                raise Conflict(f"Job {job.id} has no results to share any more")
+            await record(tx, account_id, Action.SHARE_CREATED, target=Target(job_id=job.id, share_id=share.id),
+                         details={"expires_in_days": days})
         return share, token
 
     async def list(self, job_id: str) -> list[ShareRecord]:
         rows = await self._db.read.fetch_all("list_job_shares", {"job_id": job_id, "now": now()})
         return [_record(r) for r in rows]
 
-    async def revoke(self, job_id: str, share_id: str) -> None:
+    async def revoke(self, account_id: int, job_id: str, share_id: str) -> None:
+        """Revoke a link of the account's job (its owner checked by the caller)."""
         async with self._db.transaction() as tx:
             row = await tx.fetch_one("delete_job_share", {"id": share_id, "job_id": job_id})
-        if row is None:
-            raise NotFound(f"Share link {echoed_id(share_id)} of job {echoed_id(job_id)} not found")
+            if row is None:
+                raise NotFound(f"Share link {echoed_id(share_id)} of job {echoed_id(job_id)} not found")
+            await record(tx, account_id, Action.SHARE_REVOKED, target=Target(job_id=job_id, share_id=share_id))
 
     async def resolve(self, token: str) -> SharedJob:
         """The job a working link names; NotFound (always the same message) otherwise."""

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from jobservice import egress
+from jobservice.activity import Action, Target, record
 from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id, json_value_text
 from jobservice.store import Row, Store
@@ -126,6 +127,9 @@ class Webhooks:
                 {"id": hook_id, "account_id": account_id, "url": url, "events": json.dumps(list(chosen)),
                  "secret": secret, "now": stamp},
             )
+            # The receiver's host, not its URL: a URL may carry a token in its query.
+            await record(tx, account_id, Action.WEBHOOK_CREATED, target=Target(webhook_id=hook_id),
+                         details={"host": urlsplit(url).hostname or "", "events": list(chosen)})
         return WebhookRecord(hook_id, url, chosen, stamp), secret
 
     async def for_account(self, account_id: int) -> list[WebhookRecord]:
@@ -138,6 +142,7 @@ class Webhooks:
             if deleted is None:
                 raise NotFound(f"Webhook {echoed_id(webhook_id)} not found")
             await tx.execute("drop_deliveries_of_webhook", {"webhook_id": webhook_id})
+            await record(tx, account_id, Action.WEBHOOK_DELETED, target=Target(webhook_id=webhook_id))
 
     async def send_test(self, account_id: int, webhook_id: str, session: aiohttp.ClientSession) -> TestResult:
         row = await self._db.read.fetch_one("get_webhook", {"id": webhook_id, "account_id": account_id})

@@ -21,8 +21,8 @@ def sign_in_line(first: FirstStart | None, holder: str | None) -> str:
     """How to sign in to the dashboard: the generated password on the first start (shown once), then
     whatever is true of the accounts' passwords (`holder`: jobservice.admin.password_holder)."""
     if first is not None:
-        return (f"  sign in as {json_value_text(FIRST_USER)} with password {first.password}  (shown once; change it with "
-                f"`phonos users set-password --username {FIRST_USER}`)")
+        return (f"  sign in as {json_value_text(FIRST_USER)} with password {first.password}  (shown once; change it "
+                "on the dashboard's Account page)")
     if holder == FIRST_USER:
         return (f"  sign in as {json_value_text(FIRST_USER)} (forgot the password? "
                 f"`phonos users set-password --username {FIRST_USER}`)")

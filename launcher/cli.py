@@ -6,6 +6,7 @@
     phonos keys list --username NAME [--json]
     phonos keys revoke KEY_ID [--confirm-last-key] [--json]
     phonos accounts list [--json]
+    phonos accounts activity --username NAME [--limit N] [--offset N] [--action A] [--json]
     phonos credits add --username NAME --amount N [--note TEXT] [--json]   (N < 0 takes credits back)
     phonos credits history --username NAME [--limit N] [--offset N] [--json]
     phonos users set-password --username NAME [--password-stdin]
@@ -33,11 +34,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from phonos_client.cli import OPERATOR_VERBS, add_user_commands, add_version
+from phonos_client.flag_words import in_flag_words
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 from phonos_models.alphafold2 import build_db
 
 from jobservice import admin
 from jobservice.accounts import NewKey
+from jobservice.activity import ActivityEntry
 from jobservice.api_keys import KeyRecord, LastActiveKey
 from jobservice.errors import LimitReached, PhonosError
 from jobservice.key_policy import FULL, READ_ONLY
@@ -142,19 +145,6 @@ def _key_status(key: KeyRecord) -> str:
     if key.expired():
         return "expired"
     return "active" if key.expires_at is None else f"active until {_when(key.expires_at)}"
-
-
-def in_flag_words(message: str, argv: list[str]) -> str:
-    """A refusal that names a field the command line set with a flag (`rate_limit must be between ...`, the API's
-    and the store's words) names the flag instead (`--rate-limit must be between ...`)."""
-    for arg in argv:
-        flag = arg.split("=", 1)[0]
-        if not flag.startswith("--"):
-            continue
-        for field in {flag[2:].replace("-", "_"), flag[2:].replace("-", " ")}:
-            if message.startswith((f"{field} must ", f"{field} is longer ")):
-                return flag + message[len(field):]
-    return message
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
@@ -263,6 +253,36 @@ def cmd_accounts_list(args: argparse.Namespace) -> int:
         print(f"{a.username[:20]:<20} {(a.email or '-')[:28]:<28} {a.credits:>9} {a.active_keys:>4} {a.jobs:>7} "
               f"{a.active_jobs:>6}  {'yes' if a.can_sign_in else 'no':<7}  {_when(a.created_at):<20} "
               f"{_when(a.last_used_at)}")
+    return 0
+
+
+def _activity_json(e: ActivityEntry) -> dict[str, object]:
+    """An entry as GET /v1/account/activity gives it (unset fields left out)."""
+    actor = {"kind": str(e.actor.kind), "key_id": e.actor.key_id, "key_name": e.actor.key_name}
+    target = {"key_id": e.target.key_id, "webhook_id": e.target.webhook_id, "job_id": e.target.job_id,
+              "share_id": e.target.share_id}
+    entry = {"id": e.id, "created_at": rfc3339(e.created_at), "action": e.action,
+             "actor": {k: v for k, v in actor.items() if v is not None},
+             "client_address": e.actor.client_address, "user_agent": e.actor.user_agent,
+             "target": {k: v for k, v in target.items() if v is not None}, "details": e.details or None}
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+def cmd_accounts_activity(args: argparse.Namespace) -> int:
+    settings = _existing(_settings(args))
+    entries, total = _run(settings, lambda: admin.account_activity(
+        settings, username=args.username, limit=args.limit, offset=args.offset, action=args.action))
+    if args.json:
+        print(json.dumps({"username": args.username, "total": total, "entries": [_activity_json(e) for e in entries]}))
+        return 0
+    print(f"{args.username}: {len(entries)} of {total} entries, newest first")
+    print(f"{'WHEN':<20} {'ACTION':<30} {'BY':<36} {'FROM':<16} TARGET")
+    for e in entries:
+        by = f"key {e.actor.key_id}" if e.actor.kind == "api_key" else {"session": "dashboard"}.get(
+            str(e.actor.kind), str(e.actor.kind))
+        target = " ".join(t for t in (e.target.key_id, e.target.webhook_id, e.target.job_id, e.target.share_id) if t)
+        print(f"{_when(e.created_at):<20} {e.action:<30} {by[:36]:<36} {(e.actor.client_address or '-')[:16]:<16} "
+              f"{target}")
     return 0
 
 
@@ -446,6 +466,16 @@ def build_parser() -> argparse.ArgumentParser:
     every.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
     every.add_argument("--json", action="store_true", help="print one JSON object with an `accounts` list")
     every.set_defaults(func=cmd_accounts_list)
+    activity = accounts.add_parser("activity", help="an account's activity log, newest first: who changed its keys, "
+                                                    "password, webhooks or share links, and from where")
+    activity.add_argument("--username", required=True, help="the account whose log to show")
+    activity.add_argument("--limit", type=int, default=50, metavar="N", help="entries, 1-100 (default 50)")
+    activity.add_argument("--offset", type=int, default=0, metavar="N",
+                          help="entries to skip (the next page: --offset 50)")
+    activity.add_argument("--action", metavar="ACTION", help="only this action's entries, e.g. api_key.created")
+    activity.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    activity.add_argument("--json", action="store_true", help="print one JSON object with an `entries` list")
+    activity.set_defaults(func=cmd_accounts_activity)
 
     credits = sub.add_parser("credits", help="account balances").add_subparsers(dest="credits_command", required=True)
     top_up = credits.add_parser("add", help="add credits to an account (a negative amount takes them back)")

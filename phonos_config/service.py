@@ -70,6 +70,8 @@ class ServiceSettings:
     webhook_max_concurrent: int = 32
     # Finished webhook deliveries (GET /v1/webhooks/{id}/deliveries) are kept this many days; 0 keeps them for ever.
     webhook_delivery_log_days: float = 30
+    # The account activity log (GET /v1/account/activity) keeps entries this many days; 0 keeps them for ever.
+    activity_log_days: float = 365
     # Usage events are written in batches this often (seconds).
     usage_flush_interval_s: float = 0.5
     # Watch streams (GET /v1/jobs/{id}/events, WatchJob): the hub's safety-net poll while anyone watches,
@@ -177,6 +179,7 @@ _LEAST: dict[str, int] = {
     "default_credits": 0, "default_rate_limit": 1, "max_batch_jobs": 1, "max_webhooks": 0,
     "webhook_max_attempts": 1, "webhook_max_concurrent_per_receiver": 1, "webhook_max_concurrent": 1,
     "usage_retention_days": 1, "session_rate_limit": 1, "result_retention_days": 0, "webhook_delivery_log_days": 0,
+    "activity_log_days": 0,
     "triton_retry_window_s": 0, "storage_retry_window_s": 0, "webhook_backoff_base_s": 0,
 }
 # Durations and intervals that must be more than 0.

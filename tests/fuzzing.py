@@ -31,12 +31,13 @@ ROUTES = [
     ("GET", "/v1/health"), ("GET", "/v1/models"), ("POST", "/v1/predict"), ("POST", "/v1/batch"),
     ("GET", "/v1/jobs/{id}"), ("GET", "/v1/jobs"), ("GET", "/v1/jobs/{id}/download"),
     ("POST", "/v1/jobs/{id}/cancel"), ("GET", "/v1/account"), ("GET", "/v1/account/credits"),
+    ("GET", "/v1/account/activity"),
     ("GET", "/v1/usage"), ("GET", "/v1/webhooks"),
     ("POST", "/v1/webhooks"), ("DELETE", "/v1/webhooks/{id}"), ("POST", "/v1/webhooks/{id}/test"),
 ]
 METHODS = ["GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "OPTIONS", "TRACE", "CONNECT", "G\x00T", "get",
            "PROPFIND", "X" * 40]
-QUERY_KEYS = ["status", "model", "limit", "offset", "days", "format", "limt", "page.size", "job_id", "", "%00"]
+QUERY_KEYS = ["status", "model", "limit", "offset", "days", "action", "format", "limt", "page.size", "job_id", "", "%00"]
 ODD_STRINGS = ["", " ", "0", "-1", "1e309", "NaN", "Infinity", "true", "null", "9" * 40, "1.5", "%", "%zz", "%C3%28",
                "..", "../..", "a/b", "é", "\u202e", "\ud800", "'; DROP TABLE jobs; --", "<script>", "a" * 3000,
                "%2F", "x:cancel", "\\", "\t", "MKTVRQERLK", "completed", "esmfold", "pdb"]
@@ -51,6 +52,7 @@ GRPC_REQUESTS: dict[str, Any] = {
     "CreateWebhook": pb.CreateWebhookRequest(url="https://example.org/hook", events=["job.completed"]),
     "GetUsage": pb.GetUsageRequest(days=3),
     "ListCreditEntries": pb.ListCreditEntriesRequest(limit=5),
+    "ListAccountActivity": pb.ListAccountActivityRequest(limit=5, action="api_key.created"),
 }
 BAD_GRPC_CODES = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS}
 

@@ -1,4 +1,5 @@
-"""`phonos serve` as a subprocess on free ports, its output collected: for the supervision test and bench."""
+"""`phonos serve` as a subprocess on free ports, its output collected (the supervision test and bench); a separate
+gateway process (`python -m gateway`) in front of a job service."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 
+from launcher.serve import read_ready_line
 from tests.support import REPO, wait_until
 
 
@@ -54,3 +58,23 @@ def health(base_url: str) -> tuple[int, str]:
     except requests.ConnectionError:
         return 0, "unreachable"
     return response.status_code, response.json()["status"]
+
+
+@contextmanager
+def separate_gateway(grpc_target: str, **env: str) -> Iterator[str]:
+    """`python -m gateway` in front of the job service at `grpc_target`; yields its base URL."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
+    popen = subprocess.Popen([sys.executable, "-m", "gateway", "--target", grpc_target, "--port", "0"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
+                             env={**clean, "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO)), **env})
+    try:
+        ready = read_ready_line(popen, timeout_s=30)
+        assert ready is not None and ready["event"] == "ready"
+        yield f"http://127.0.0.1:{ready['http_port']}"
+    finally:
+        popen.send_signal(signal.SIGTERM)
+        try:
+            popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait()

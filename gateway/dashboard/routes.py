@@ -1,10 +1,10 @@
-"""The dashboard's HTTP routes: pages, static files, and sign-in / sign-out / session.
+"""The dashboard's HTTP routes: pages, static files, and sign-in / sign-out / session / password.
 
 Pages are one static shell (`static/index.html`) whose ES modules render the page named by the URL
-and call the same /v1 API as every client, authenticated by the session cookie. The three /auth
-routes are the only place the session token exists outside the browser's cookie jar: sign-in puts
-the token from the job service's CreateSession into an HttpOnly cookie and answers the page with
-the username and CSRF token only.
+and call the same /v1 API as every client, authenticated by the session cookie. The /auth routes
+are the only place the session token exists outside the browser's cookie jar: sign-in puts the
+token from the job service's CreateSession into an HttpOnly cookie and answers the page with the
+username and CSRF token only.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ class Dashboard:
         app.router.add_get("/favicon.ico", self.favicon)
         app.router.add_post("/auth/sign-in", self.sign_in)
         app.router.add_post("/auth/sign-out", self.sign_out)
+        app.router.add_post("/auth/password", self.change_password)
         app.router.add_get("/auth/session", self.session)
         app.middlewares.append(self.page_not_found)
 
@@ -188,6 +189,22 @@ class Dashboard:
         response = _json_response(_encode(reply))
         clear_session_cookie(response, secure=self._secure(request))
         return response
+
+    async def change_password(self, request: web.Request) -> web.StreamResponse:
+        """The signed-in person's own password: {"current_password", "new_password"}; the session stays signed
+        in, every other one of the account ends."""
+        from phonos.v1 import phonos_pb2 as pb
+
+        _same_origin(request)
+        metadata = self._session(request)
+        body = await _json_body(request)
+        current, new = body.get("current_password"), body.get("new_password")
+        if not isinstance(current, str) or not isinstance(new, str):
+            raise HttpError(errors.client_error(
+                400, "send {\"current_password\": ..., \"new_password\": ...} as JSON"))
+        reply = await self._call(request, "ChangePassword",
+                                 pb.ChangePasswordRequest(current_password=current, new_password=new), metadata)
+        return _json_response(_encode(reply))
 
     def _session(self, request: web.Request) -> list[tuple[str, str]]:
         if session_token(request) is None:

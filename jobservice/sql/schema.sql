@@ -1,6 +1,27 @@
 -- Generated snapshot of the schema the migrations produce; tests/unit/test_service_units.py keeps it honest.
 -- Regenerate: python -m jobservice.schema_snapshot > jobservice/sql/schema.sql
 
+CREATE TABLE account_activity (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,  -- the order the changes were made in (cursor paging)
+    account_id     INTEGER NOT NULL REFERENCES accounts(id),
+    created_at     REAL NOT NULL,
+    action         TEXT NOT NULL,                      -- api_key.created, session.signed_in, ...
+    actor_kind     TEXT NOT NULL CHECK (actor_kind IN ('api_key', 'session', 'operator')),
+    actor_key_id   TEXT,                               -- the key the caller used (actor_kind api_key)
+    actor_key_name TEXT,                               -- that key's name then
+    client_address TEXT,                               -- the caller's address (none for an operator)
+    user_agent     TEXT,                               -- the browser's, on a dashboard sign-in
+    key_id         TEXT,                               -- the target: a key, a webhook, a job's share link
+    webhook_id     TEXT,
+    job_id         TEXT,
+    share_id       TEXT,
+    details        TEXT                                -- a small JSON object (the fields a key update changed)
+);
+
+CREATE INDEX account_activity_account ON account_activity (account_id, id);
+
+CREATE INDEX account_activity_created ON account_activity (created_at);
+
 CREATE TABLE accounts (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     username    TEXT NOT NULL UNIQUE,

@@ -482,6 +482,68 @@ class ListCreditEntriesResponse(_message.Message):
     pagination: Pagination
     def __init__(self, entries: _Optional[_Iterable[_Union[CreditEntry, _Mapping]]] = ..., pagination: _Optional[_Union[Pagination, _Mapping]] = ...) -> None: ...
 
+class ListAccountActivityRequest(_message.Message):
+    __slots__ = ("limit", "offset", "starting_after", "action")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    STARTING_AFTER_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    offset: int
+    starting_after: str
+    action: str
+    def __init__(self, limit: _Optional[int] = ..., offset: _Optional[int] = ..., starting_after: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...
+
+class ActivityActor(_message.Message):
+    __slots__ = ("kind", "key_id", "key_name")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_NAME_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    key_id: str
+    key_name: str
+    def __init__(self, kind: _Optional[str] = ..., key_id: _Optional[str] = ..., key_name: _Optional[str] = ...) -> None: ...
+
+class ActivityTarget(_message.Message):
+    __slots__ = ("key_id", "webhook_id", "job_id", "share_id")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SHARE_ID_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    webhook_id: str
+    job_id: str
+    share_id: str
+    def __init__(self, key_id: _Optional[str] = ..., webhook_id: _Optional[str] = ..., job_id: _Optional[str] = ..., share_id: _Optional[str] = ...) -> None: ...
+
+class ActivityEntry(_message.Message):
+    __slots__ = ("id", "created_at", "action", "actor", "client_address", "user_agent", "target", "details")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    created_at: _timestamp_pb2.Timestamp
+    action: str
+    actor: ActivityActor
+    client_address: str
+    user_agent: str
+    target: ActivityTarget
+    details: _struct_pb2.Struct
+    def __init__(self, id: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., action: _Optional[str] = ..., actor: _Optional[_Union[ActivityActor, _Mapping]] = ..., client_address: _Optional[str] = ..., user_agent: _Optional[str] = ..., target: _Optional[_Union[ActivityTarget, _Mapping]] = ..., details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class ListAccountActivityResponse(_message.Message):
+    __slots__ = ("entries", "pagination")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    PAGINATION_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[ActivityEntry]
+    pagination: Pagination
+    def __init__(self, entries: _Optional[_Iterable[_Union[ActivityEntry, _Mapping]]] = ..., pagination: _Optional[_Union[Pagination, _Mapping]] = ...) -> None: ...
+
 class GetUsageRequest(_message.Message):
     __slots__ = ("days",)
     DAYS_FIELD_NUMBER: _ClassVar[int]
@@ -845,6 +907,22 @@ class DeleteSessionResponse(_message.Message):
     success: bool
     revoked: int
     def __init__(self, success: _Optional[bool] = ..., revoked: _Optional[int] = ...) -> None: ...
+
+class ChangePasswordRequest(_message.Message):
+    __slots__ = ("current_password", "new_password")
+    CURRENT_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    NEW_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    current_password: str
+    new_password: str
+    def __init__(self, current_password: _Optional[str] = ..., new_password: _Optional[str] = ...) -> None: ...
+
+class ChangePasswordResponse(_message.Message):
+    __slots__ = ("success", "other_sessions_ended")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    OTHER_SESSIONS_ENDED_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    other_sessions_ended: int
+    def __init__(self, success: _Optional[bool] = ..., other_sessions_ended: _Optional[int] = ...) -> None: ...
 
 class WatchJobRequest(_message.Message):
     __slots__ = ("job_id", "last_event_id")

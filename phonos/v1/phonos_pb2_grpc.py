@@ -130,6 +130,11 @@ class PhonosServiceStub:
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.ListCreditEntriesRequest.SerializeToString,
                 response_deserializer=phonos_dot_v1_dot_phonos__pb2.ListCreditEntriesResponse.FromString,
                 _registered_method=True)
+        self.ListAccountActivity = channel.unary_unary(
+                '/phonos.v1.PhonosService/ListAccountActivity',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.ListAccountActivityRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.ListAccountActivityResponse.FromString,
+                _registered_method=True)
         self.GetUsage = channel.unary_unary(
                 '/phonos.v1.PhonosService/GetUsage',
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.GetUsageRequest.SerializeToString,
@@ -199,6 +204,11 @@ class PhonosServiceStub:
                 '/phonos.v1.PhonosService/DeleteSession',
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.DeleteSessionRequest.SerializeToString,
                 response_deserializer=phonos_dot_v1_dot_phonos__pb2.DeleteSessionResponse.FromString,
+                _registered_method=True)
+        self.ChangePassword = channel.unary_unary(
+                '/phonos.v1.PhonosService/ChangePassword',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.ChangePasswordResponse.FromString,
                 _registered_method=True)
 
 
@@ -353,6 +363,16 @@ class PhonosServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAccountActivity(self, request, context):
+        """The caller's account activity log, newest first: who created, changed or revoked a key, signed in
+        (or failed to), signed out, changed the password, created or deleted a webhook, created or revoked a
+        share link, or added credits (an operator), how they were authenticated and from which address. Never a
+        secret. Kept PHONOS_ACTIVITY_LOG_DAYS (365). Paged like ListCreditEntries; `action` keeps one kind.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetUsage(self, request, context):
         """Request and credit statistics over the last `days` days.
         Every credits_used is net of refunds, so usage agrees with the balance and the jobs: a refund counts
@@ -437,7 +457,9 @@ class PhonosServiceServicer:
 
     def CreateSession(self, request, context):
         """Dashboard sign-in with a username and password. No HTTP rule: the gateway's /auth/sign-in calls
-        it and keeps the session token in an HttpOnly cookie, so page scripts never see it.
+        it and keeps the session token in an HttpOnly cookie, so page scripts never see it. Public: the
+        password is the credential (failed sign-ins are throttled per username), so the job service's
+        edge lets it in without a key, from the in-process gateway and a separate one alike.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -452,6 +474,15 @@ class PhonosServiceServicer:
 
     def DeleteSession(self, request, context):
         """Sign out: revoke this session, or every session of the account.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangePassword(self, request, context):
+        """Change the signed-in person's dashboard password (the session named by the `x-phonos-session`
+        metadata, with its CSRF token; the current password too). Every other session of the account
+        ends; this one stays. No HTTP rule: the gateway's POST /auth/password calls it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -555,6 +586,11 @@ def add_PhonosServiceServicer_to_server(servicer, server):
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.ListCreditEntriesRequest.FromString,
                     response_serializer=phonos_dot_v1_dot_phonos__pb2.ListCreditEntriesResponse.SerializeToString,
             ),
+            'ListAccountActivity': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAccountActivity,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.ListAccountActivityRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.ListAccountActivityResponse.SerializeToString,
+            ),
             'GetUsage': grpc.unary_unary_rpc_method_handler(
                     servicer.GetUsage,
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.GetUsageRequest.FromString,
@@ -624,6 +660,11 @@ def add_PhonosServiceServicer_to_server(servicer, server):
                     servicer.DeleteSession,
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.DeleteSessionRequest.FromString,
                     response_serializer=phonos_dot_v1_dot_phonos__pb2.DeleteSessionResponse.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.ChangePasswordResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1151,6 +1192,33 @@ class PhonosService:
             _registered_method=True)
 
     @staticmethod
+    def ListAccountActivity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/ListAccountActivity',
+            phonos_dot_v1_dot_phonos__pb2.ListAccountActivityRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.ListAccountActivityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetUsage(request,
             target,
             options=(),
@@ -1518,6 +1586,33 @@ class PhonosService:
             '/phonos.v1.PhonosService/DeleteSession',
             phonos_dot_v1_dot_phonos__pb2.DeleteSessionRequest.SerializeToString,
             phonos_dot_v1_dot_phonos__pb2.DeleteSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/ChangePassword',
+            phonos_dot_v1_dot_phonos__pb2.ChangePasswordRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.ChangePasswordResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,14 +1,15 @@
 """Several FASTA records pasted into the new-job form are one job each (POST /v1/batch, ten at a time), named by
-their headers; what the API refuses stays in the box with its reason, to fix and submit again. Before, the
+their ids as `phonos fold` names them (after the form's name); what the API refuses stays in the box with its reason, to fix and submit again. Before, the
 form joined every record into one sequence and folded that. A job service on the inference twin serves the
 form and the API, in this module alone."""
 
 from __future__ import annotations
 
 import pytest
+from phonos_client.inputs import read_fasta
 from playwright.sync_api import Browser, expect
 
-from tests.dashboard.pages_helpers import Watched, in_process_service, make_user, shot, sign_in
+from tests.dashboard.pages_helpers import Watched, in_process_service, make_user, open_page, shot, sign_in
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +35,7 @@ def test_a_multi_record_fasta_becomes_one_job_per_record(browser: Browser, servi
     expect(page.locator("#sequence-count")).to_be_hidden()
     page.fill("#f-name", "screen")
     page.fill("#f-sequence", text)
-    expect(page.locator("#sequence-count")).to_have_text("12 FASTA records: 12 jobs, each named by its header.")
+    expect(page.locator("#sequence-count")).to_have_text("12 FASTA records: 12 jobs, each named by its FASTA id.")
     expect(page.locator("#submit-job")).to_have_text(f"Submit 12 jobs · {12 * cost} credits")
     shot(page, "38-submit-fasta-records")
     page.click("#submit-job")
@@ -42,28 +43,39 @@ def test_a_multi_record_fasta_becomes_one_job_per_record(browser: Browser, servi
     expect(page.locator("#form-error")).to_contain_text("Submitted 11 of 12 jobs")
     refused = page.locator("#records-refused li")
     expect(refused).to_have_count(1)
-    expect(refused).to_contain_text("screen: broken one")
+    expect(refused).to_contain_text("screen: broken")
     expect(refused).to_contain_text("J")  # the API's own message names the letter
-    # Only the refused record is left, under the name it was given; the name box is cleared for it.
-    assert page.input_value("#f-sequence") == ">screen: broken one\nMKTJAYIAK\n"
-    expect(page.locator("#f-name")).to_have_value("")
+    # Only the refused record is left, as it was pasted; the name stays, for it to get the name it was given.
+    assert page.input_value("#f-sequence") == ">broken one\nMKTJAYIAK\n"
+    expect(page.locator("#f-name")).to_have_value("screen")
     shot(page, "39-submit-fasta-refused")
 
     jobs = client.get("/v1/jobs", params={"name": "screen", "limit": 100}).json()["jobs"]
     assert len(jobs) == 11
     by_name = {job["name"]: job for job in jobs}
-    assert set(by_name) == {f"screen: {header}" for header, _ in records[:-1] if header != "broken one"} | {"screen 12"}
-    for header, seq in records[:2]:
-        assert client.get(f"/v1/jobs/{by_name[f'screen: {header}']['job_id']}/input").json()["sequence"] == seq
-    assert client.get(f"/v1/jobs/{by_name['screen 12']['job_id']}/input").json()["sequence"] == records[-1][1]
+    # The names `phonos fold` gives the same file (its FASTA ids: sp_P00000_PROT0, seq12 for the record with an
+    # empty header), after the form's name.
+    cli_ids = [record.id for record in read_fasta(text)]
+    assert cli_ids[0] == "sp_P00000_PROT0" and cli_ids[6] == "broken" and cli_ids[-1] == "seq12"
+    assert set(by_name) == {f"screen: {cli_id}" for cli_id in cli_ids if cli_id != "broken"}
+    for cli_id, (_, seq) in zip(cli_ids[:2], records[:2], strict=True):
+        assert client.get(f"/v1/jobs/{by_name[f'screen: {cli_id}']['job_id']}/input").json()["sequence"] == seq
+    assert client.get(f"/v1/jobs/{by_name['screen: seq12']['job_id']}/input").json()["sequence"] == records[-1][1]
 
-    # Fixed and submitted again: one record, named by its header, opens its own job page.
-    page.fill("#f-sequence", ">screen: broken one\nMKTAYIAK\n")
+    # Fixed and submitted again: one record, named as it would have been, opens its own job page.
+    page.fill("#f-sequence", ">broken one\nMKTAYIAK\n")
     expect(page.locator("#submit-job")).to_have_text(f"Submit · {cost} credits")
     page.click("#submit-job")
     page.wait_for_url("**/jobs/*")
     fixed = client.get(f"/v1/jobs/{page.url.rsplit('/', 1)[1]}/input").json()
-    assert fixed["name"] == "screen: broken one" and fixed["sequence"] == "MKTAYIAK"
+    assert fixed["name"] == "screen: broken" and fixed["sequence"] == "MKTAYIAK"
+
+    # A UniProt record alone, no name typed: its id, as `phonos fold` names it, not its whole header.
+    page.goto(f"{service.base_url}/submit?model=esmfold")
+    page.fill("#f-sequence", ">sp|P69905|HBA_HUMAN Hemoglobin subunit alpha OS=Homo sapiens OX=9606\nMVLSPADKTNVKAAWGKVGAHAGE\n")
+    page.click("#submit-job")
+    page.wait_for_url("**/jobs/*")
+    assert client.get(f"/v1/jobs/{page.url.rsplit('/', 1)[1]}").json()["name"] == "sp_P69905_HBA_HUMAN"
 
     # More records than the form sends at once: said beside the box, nothing submitted.
     before = client.get("/v1/jobs", params={"limit": 1}).json()["pagination"]["total"]
@@ -73,4 +85,23 @@ def test_a_multi_record_fasta_becomes_one_job_per_record(browser: Browser, servi
     expect(page.locator("#form-error")).to_contain_text("at most 100 at once")
     assert client.get("/v1/jobs", params={"limit": 1}).json()["pagination"]["total"] == before
     assert watched.problems() == []
+    page.context.close()
+
+
+def test_repeated_ids_get_the_names_the_cli_gives_them_each_used_once(browser: Browser,
+                                                                      service: InProcessService) -> None:
+    """`a`, `a`, `a_2`, `A`: the second `a` takes `a_2`, so the record named `a_2` takes `a_2_2`, and `A` is taken
+    by `a` (and `A_2` by `a_2`) on a case-insensitive disk (macOS, Windows: the CLI's result files would
+    overwrite each other)."""
+    headers = ["a", "a one more", "a_2", "A", "", "seq5"]
+    text = "".join(f">{header}\n{SEQUENCES[0]}\n" for header in headers)
+    cli_ids = [record.id for record in read_fasta(text)]
+    assert cli_ids == ["a", "a_2", "a_2_2", "A_3", "seq5", "seq5_2"]
+    page = open_page(browser)
+    page.goto(f"{service.base_url}/sign-in")  # any page: the module is the dashboard's own
+    names = page.evaluate("""async (records) => {
+        const fasta = await import('/static/js/fasta.js');
+        return fasta.recordNames('', records);
+    }""", [{"header": header, "sequence": SEQUENCES[0]} for header in headers])
+    assert names == cli_ids
     page.context.close()

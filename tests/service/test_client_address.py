@@ -10,10 +10,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,33 +19,13 @@ import grpc
 import pytest
 
 from gateway.forwarded import CLIENT_ADDRESS_METADATA
-from launcher.serve import read_ready_line
 from phonos.v1 import phonos_pb2 as pb
-from tests.support import REPO, InProcessService
+from tests.serve_process import separate_gateway
+from tests.support import InProcessService
 
 pytestmark = pytest.mark.integration
 
 INGRESS = "127.0.0.4"  # a reverse proxy in front of the gateway, trusted where a test says so
-
-
-@contextmanager
-def separate_gateway(grpc_target: str, **env: str) -> Iterator[str]:
-    """`python -m gateway` in front of the job service at `grpc_target`; yields its base URL."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
-    popen = subprocess.Popen([sys.executable, "-m", "gateway", "--target", grpc_target, "--port", "0"],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
-                             env={**clean, "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO)), **env})
-    try:
-        ready = read_ready_line(popen, timeout_s=30)
-        assert ready is not None and ready["event"] == "ready"
-        yield f"http://127.0.0.1:{ready['http_port']}"
-    finally:
-        popen.send_signal(signal.SIGTERM)
-        try:
-            popen.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            popen.wait()
 
 
 def get(base_url: str, path: str, *, source: str, key: str | None = None, forwarded_for: str | None = None,

@@ -311,6 +311,75 @@ def test_sign_out_and_password_change_revoke_sessions(service: InProcessService)
     assert service.client(service.new_key(username="ada2")).get("/v1/jobs").status_code == 200  # keys unaffected
 
 
+def change_password(browser: requests.Session, base_url: str, csrf: str | None, current: str,
+                    new: str) -> requests.Response:
+    headers = {"X-CSRF-Token": csrf} if csrf else {}
+    return browser.post(f"{base_url}/auth/password", json={"current_password": current, "new_password": new},
+                        headers=headers, timeout=30)
+
+
+def test_a_person_changes_their_own_password_and_their_other_sessions_end(service: InProcessService) -> None:
+    service.new_key(username="ada")
+    set_password(service, "ada")
+    laptop, csrf = sign_in(service, "ada")
+    phone, _ = sign_in(service, "ada")
+    changed = change_password(laptop, service.base_url, csrf, PASSWORD, "a brand new passphrase")
+    assert changed.status_code == 200, changed.text
+    assert changed.json() == {"success": True, "other_sessions_ended": 1}
+    assert laptop.get(f"{service.base_url}/v1/jobs", timeout=30).status_code == 200  # the one that changed it stays
+    assert phone.get(f"{service.base_url}/v1/jobs", timeout=30).status_code == 401
+    refused = requests.post(f"{service.base_url}/auth/sign-in", json={"username": "ada", "password": PASSWORD},
+                            timeout=30)
+    assert refused.status_code == 401
+    sign_in(service, "ada", "a brand new passphrase")
+
+
+def test_a_password_change_needs_the_current_password_the_session_and_its_csrf_token(
+        service: InProcessService) -> None:
+    service.new_key(username="ada")
+    set_password(service, "ada")
+    browser, csrf = sign_in(service, "ada")
+    url = service.base_url
+    wrong = change_password(browser, url, csrf, "not the password", "a brand new passphrase")
+    assert wrong.status_code == 400 and wrong.json() == {"error": "Invalid request",
+                                                         "message": "the current password is wrong"}
+    short = change_password(browser, url, csrf, PASSWORD, "short")
+    assert short.status_code == 400 and "at least 10 characters" in short.json()["message"]
+    same = change_password(browser, url, csrf, PASSWORD, PASSWORD)
+    assert same.status_code == 400 and "the current one" in same.json()["message"]
+    assert change_password(browser, url, None, PASSWORD, "a brand new passphrase").status_code == 403  # no CSRF
+    anonymous = change_password(requests.Session(), url, csrf, PASSWORD, "a brand new passphrase")
+    assert anonymous.status_code == 401
+    with_a_key = requests.post(f"{url}/auth/password", json={"current_password": PASSWORD, "new_password": "x" * 12},
+                               headers={"Authorization": f"Bearer {service.new_key()}"}, timeout=30)
+    assert with_a_key.status_code == 401  # a password is the dashboard's: an API key cannot change it
+    cross_site = browser.post(f"{url}/auth/password", json={"current_password": PASSWORD, "new_password": "x" * 12},
+                              headers={"X-CSRF-Token": csrf, "Origin": "https://evil.example"}, timeout=30)
+    assert cross_site.status_code == 403
+    not_json = browser.post(f"{url}/auth/password", data="current_password=x", headers={"X-CSRF-Token": csrf},
+                            timeout=30)
+    assert not_json.status_code == 400
+    assert browser.get(f"{url}/v1/jobs", timeout=30).status_code == 200  # nothing above ended the session
+    sign_in(service, "ada")  # and the password is unchanged
+    # The wrong current password is in the account's activity (a session guessing at its password), once.
+    actions = [e["action"] for e in browser.get(f"{url}/v1/account/activity", timeout=30).json()["entries"]]
+    assert actions.count("password.change_failed") == 1 and "password.changed" not in actions[:3]
+
+
+@pytest.mark.sqlite_only  # the throttle is in memory, per job service, on either store
+def test_wrong_current_passwords_count_with_failed_sign_ins(service: InProcessService) -> None:
+    service.new_key(username="ada")
+    set_password(service, "ada")
+    browser, csrf = sign_in(service, "ada")
+    codes = [change_password(browser, service.base_url, csrf, "guess number one", "a brand new passphrase").status_code
+             for _ in range(11)]
+    assert codes[:10] == [400] * 10 and codes[10] == 429
+    # A session is not a way around the sign-in throttle, nor the other way round.
+    locked = requests.post(f"{service.base_url}/auth/sign-in", json={"username": "ada", "password": PASSWORD},
+                           timeout=30)
+    assert locked.status_code == 429
+
+
 def test_cookie_is_secure_when_the_operator_says_tls_is_in_front(twin_factory: type, tmp_path: Path) -> None:
     service = twin_factory.start(data_dir=tmp_path / "tls", PHONOS_COOKIE_SECURE="true")
     service.new_key(username="ada")

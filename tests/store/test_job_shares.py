@@ -43,11 +43,11 @@ def test_links_are_made_listed_revoked_and_resolved(run: Callable[[Scenario], No
         assert (await shares.resolve(token)).job.id == record.id
         assert [s.id for s in await shares.list(record.id)] == [second.id, first.id]  # newest first
 
-        await shares.revoke(record.id, first.id)
+        await shares.revoke(who, record.id, first.id)
         with pytest.raises(NotFound):
             await shares.resolve(token)
         with pytest.raises(NotFound):
-            await shares.revoke(record.id, first.id)
+            await shares.revoke(who, record.id, first.id)
         assert [s.id for s in await shares.list(record.id)] == [second.id]
 
     run(scenario)

@@ -163,8 +163,8 @@ FIRST = FirstStart(NewKey(api_key="pk_x", account_id=1, key_id="key_1"), passwor
 
 @pytest.mark.unit
 @pytest.mark.parametrize(("first", "holder", "says"), [
-    (FIRST, None, '  sign in as "admin" with password Xq3-generated  (shown once; change it with '
-                  "`phonos users set-password --username admin`)"),
+    (FIRST, None, '  sign in as "admin" with password Xq3-generated  (shown once; change it on the dashboard\'s '
+                  "Account page)"),
     (None, "admin", '  sign in as "admin" (forgot the password? `phonos users set-password --username admin`)'),
     (None, "ada", "  sign in with your username and password (forgot it? `phonos users set-password --username NAME`)"),
     (None, None, "  set a password to sign in: `phonos users set-password --username NAME`"),

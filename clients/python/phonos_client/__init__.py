@@ -23,6 +23,8 @@ from phonos_client.errors import (
 )
 from phonos_client.models import (
     Account,
+    ActivityEntry,
+    ActivityPage,
     ApiKey,
     Batch,
     BatchItem,
@@ -44,7 +46,7 @@ from phonos_client.models import (
 
 __version__ = "0.1.0"
 __all__ = [
-    "APIConnectionError", "APIStatusError", "APITimeoutError", "Account", "ApiKey", "AsyncClient", "AuthenticationError",
+    "APIConnectionError", "APIStatusError", "APITimeoutError", "Account", "ActivityEntry", "ActivityPage", "ApiKey", "AsyncClient", "AuthenticationError",
     "BadRequestError", "Batch", "BatchItem", "BatchTooLargeError", "Cancellation", "Client", "ConflictError", "Deletion", "DeliveryPage", "Download",
     "GoneError",
     "IdempotencyError", "InsufficientCreditsError", "InternalServerError", "Job", "JobEvent", "JobPage", "JobShare",

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from phonos_client.models import (
     Account,
+    ActivityPage,
     ApiKey,
     Batch,
     Cancellation,
@@ -81,6 +82,7 @@ ROUTES: dict[str, Route] = {r.rpc: r for r in (
     Route("DeleteJob", "DELETE", "/v1/jobs/{job_id}"),
     Route("GetAccount", "GET", "/v1/account"),
     Route("ListCreditEntries", "GET", "/v1/account/credits"),
+    Route("ListAccountActivity", "GET", "/v1/account/activity"),
     Route("GetUsage", "GET", "/v1/usage"),
     Route("ListWebhooks", "GET", "/v1/webhooks"),
     Route("CreateWebhook", "POST", "/v1/webhooks", body=True),
@@ -201,6 +203,12 @@ def account() -> Call[Account]:
 
 def credit_history(limit: int | None, offset: int | None, starting_after: str | None = None) -> Call[CreditPage]:
     return _call("ListCreditEntries", CreditPage.from_dict, limit=limit, offset=offset, starting_after=starting_after)
+
+
+def account_activity(limit: int | None, offset: int | None, starting_after: str | None = None,
+                     action: str | None = None) -> Call[ActivityPage]:
+    return _call("ListAccountActivity", ActivityPage.from_dict, limit=limit, offset=offset,
+                 starting_after=starting_after, action=action)
 
 
 def usage(days: int | None) -> Call[dict[str, Any]]:

@@ -4,7 +4,7 @@
     phonos fold FASTA|SEQUENCE|- --model esmfold|alphafold2 [--param K=V]... [--out DIR] [--no-wait] [--json]
     phonos dock --protein PDB|JOB_ID (--ligand SMILES | --ligands FILE.smi|.csv|.sdf) [--out DIR] [--json]
     phonos jobs ls|show|watch|download|cancel|rerun|rm ...
-    phonos usage [--days N]      phonos account [credits [--limit N] [--all]]      phonos models
+    phonos usage [--days N]      phonos account [credits|activity [--limit N] [--all]]      phonos models
     phonos webhooks ls|create|delete|test|deliveries|redeliver ...
 
 The server URL (PHONOS_URL, `login --url`) picks the transport: http(s)://... is the REST API,
@@ -39,6 +39,7 @@ from phonos_client import config, errors
 from phonos_client.client import AsyncClient, Client, choose_transport
 from phonos_client.columns import table, visible
 from phonos_client.display import Display
+from phonos_client.flag_words import in_flag_words, option_dests
 from phonos_client.inputs import (
     InputError,
     Record,
@@ -49,7 +50,7 @@ from phonos_client.inputs import (
     sequences_from,
     unique,
 )
-from phonos_client.models import BatchItem, CreditEntry, Job, WebhookDelivery
+from phonos_client.models import ActivityEntry, BatchItem, CreditEntry, Job, WebhookDelivery
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 
 # The command's own exit codes; a failed call exits with its error's `exit_code` (errors.py: 3 authentication,
@@ -128,9 +129,12 @@ class Session:
 
 
 async def submit(client: AsyncClient, model: str, records: list[Record], params: dict[str, Any],
-                 session: Session, extra: dict[str, Any] | None = None) -> list[Outcome]:
-    """Batches of at most 10; each job named after its record; rejected items come back as failed."""
+                 session: Session, extra: dict[str, Any] | None = None,
+                 flags: Mapping[str, str] | None = None) -> list[Outcome]:
+    """Batches of at most 10; each job named after its record; rejected items come back as failed, a param a
+    flag set named by the flag (`flags`: param -> flag)."""
     outcomes: list[Outcome] = []
+    set_by = {flag: name for name, flag in (flags or {}).items()}
     for start in range(0, len(records), BATCH_SIZE):
         chunk = records[start:start + BATCH_SIZE]
         items = [{"model": model, "sequence": r.text, "name": r.id, "params": {**params, **(extra or {})}}
@@ -141,7 +145,8 @@ async def submit(client: AsyncClient, model: str, records: list[Record], params:
                 session.job_ids.append(item.job_id)
                 outcomes.append(Outcome(record.id, item.job_id, "pending"))
             else:
-                outcomes.append(Outcome(record.id, None, "rejected", error=f"{item.error}: {item.message}",
+                message = in_flag_words(item.message or "", set_by, set_by)
+                outcomes.append(Outcome(record.id, None, "rejected", error=f"{item.error}: {message}",
                                         refused_exit=refusal_exit_code(item.error)))
     return outcomes
 
@@ -283,6 +288,7 @@ class Work:
     records: list[Record]
     params: dict[str, Any]
     extra: dict[str, Any]
+    flags: dict[str, str] = field(default_factory=dict)  # a param a flag set -> that flag, to name it in refusals
 
 
 def prepare_fold(args: argparse.Namespace) -> Work:
@@ -296,9 +302,11 @@ def prepare_fold(args: argparse.Namespace) -> Work:
                              "their FASTA ids")
         records = [Record(job_file_id(args.name, "sequence"), records[0].text)]  # also the result files' name
     params = parse_params(args.param)
+    flags = {}
     if args.num_recycles is not None:
         params["num_recycles"] = args.num_recycles
-    return Work(args.model, records, params, {})
+        flags["num_recycles"] = "--num-recycles"
+    return Work(args.model, records, params, {}, flags)
 
 
 def prepare_dock(args: argparse.Namespace) -> Work:
@@ -316,14 +324,16 @@ def prepare_dock(args: argparse.Namespace) -> Work:
     except (InputError, OSError) as exc:
         raise UsageError(str(exc)) from None
     params = parse_params(args.param)
-    for name in ("samples_per_complex", "inference_steps"):
+    flags = {}
+    for name, flag in (("samples_per_complex", "--samples"), ("inference_steps", "--steps")):
         if getattr(args, name) is not None:
             params[name] = getattr(args, name)
-    return Work("diffdock", ligands, params, {"protein_pdb": protein})
+            flags[name] = flag
+    return Work("diffdock", ligands, params, {"protein_pdb": protein}, flags)
 
 
 async def run_work(args: argparse.Namespace, client: AsyncClient, session: Session, work: Work) -> int:
-    outcomes = await submit(client, work.model, work.records, work.params, session, work.extra)
+    outcomes = await submit(client, work.model, work.records, work.params, session, work.extra, work.flags)
     if not args.no_wait:
         await follow(client, outcomes, display_for(args), Path(args.out), tuple(args.formats.split(",")))
     code = report(outcomes, args.json)
@@ -392,6 +402,26 @@ def credit_rows(entries: Sequence[CreditEntry]) -> list[Sequence[str]]:
         job = f" {e.job_id}{' (deleted)' if e.job_deleted else ''}" if e.job_id else ""
         return f"{e.kind}: {e.note or ''}{job}"
     return [(e.created_at, f"{e.amount:+d}", str(e.balance_after), why(e)) for e in entries]
+
+
+ACTIVITY_HEADER = ("WHEN", "ACTION", "BY", "FROM", "TARGET", "DETAILS")
+
+
+def activity_rows(entries: Sequence[ActivityEntry]) -> list[Sequence[str]]:
+    """when, what, who (the key, the dashboard, the operator), from which address, to what, and details."""
+    def by(e: ActivityEntry) -> str:
+        if e.actor_kind == "api_key":
+            return f"key {e.actor_key_id}" + (f" ({e.actor_key_name})" if e.actor_key_name else "")
+        return {"session": "dashboard"}.get(e.actor_kind, e.actor_kind)
+
+    def target(e: ActivityEntry) -> str:
+        if "share_id" in e.target:
+            return f"{e.target.get('job_id', '')} {e.target['share_id']}"
+        return next(iter(e.target.values()), "")
+
+    def details(e: ActivityEntry) -> str:
+        return " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(e.details.items()))
+    return [(e.created_at, e.action, by(e), e.client_address or "", target(e), details(e)) for e in entries]
 
 
 def run_sync(args: argparse.Namespace, client: Client) -> int:
@@ -465,6 +495,13 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
             credits = client.credit_history(limit=args.limit)
             entries, total = list(credits.entries), credits.total
         listing(args, [e.raw for e in entries], CREDIT_HEADER, credit_rows(entries), "no credit history", total)
+    elif command == "account activity":
+        if args.all:
+            activity, total = list(client.iter_account_activity(action=args.action)), None
+        else:
+            log_page = client.account_activity(limit=args.limit, action=args.action)
+            activity, total = list(log_page.entries), log_page.total
+        listing(args, [e.raw for e in activity], ACTIVITY_HEADER, activity_rows(activity), "no activity", total)
     elif command == "models":
         models = client.models()
         listing(args, models, ("MODEL", "COST", "DESCRIPTION"),
@@ -635,10 +672,18 @@ def add_user_commands(sub: Any) -> None:
     usage = command(sub.add_parser("usage", help="requests and credits over the last days"), "usage")
     usage.add_argument("--days", type=int, metavar="N", help="1-90 (default 30)")
     account = command(sub.add_parser("account", help="your account and balance (credits: their history)"), "account")
-    history = command(account.add_subparsers(dest="account_command").add_parser(
+    about_account = account.add_subparsers(dest="account_command")
+    history = command(about_account.add_parser(
         "credits", help="your credit history, newest first: every change of the balance and why"), "account credits")
     history.add_argument("--limit", type=int, default=20, metavar="N", help="entries on the page, 1-100 (default 20)")
     history.add_argument("--all", action="store_true", help="every page")
+    activity = command(about_account.add_parser(
+        "activity", help="your account's activity log, newest first: who created, changed or revoked a key, signed "
+                         "in, changed the password, made a webhook or a share link, and from where"), "account activity")
+    activity.add_argument("--limit", type=int, default=20, metavar="N", help="entries on the page, 1-100 (default 20)")
+    activity.add_argument("--action", metavar="ACTION",
+                          help="only this action's entries, e.g. api_key.created, session.signed_in, password.changed")
+    activity.add_argument("--all", action="store_true", help="every page")
     command(sub.add_parser("models", help="the models this server serves"), "models")
 
     hooks = sub.add_parser("webhooks", help="job notifications").add_subparsers(dest="hooks_command", required=True)
@@ -800,7 +845,8 @@ def _main(argv: list[str]) -> int:
             print(f"phonos {argv[0]} needs the phonos server install (this is the client alone)", file=sys.stderr)
             return EXIT["usage"]
         return int(server_cli.main(argv))
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         with notices_said():
             return run(args)
@@ -808,7 +854,10 @@ def _main(argv: list[str]) -> int:
         print(f"phonos: {exc}", file=sys.stderr)
         return EXIT["usage"]
     except errors.PhonosError as exc:
-        print(f"phonos: {exc}{key_source(exc, args.command_path)}" + (f" (request id {exc.request_id})" if exc.request_id else ""),
+        # A refused value is named by the flag that set it (`--expires-in-days must be ...`), not the API's field.
+        message = in_flag_words(exc.message, argv, option_dests(parser))
+        said = f"{exc.error}: {message}" if exc.error else message
+        print(f"phonos: {said}{key_source(exc, args.command_path)}" + (f" (request id {exc.request_id})" if exc.request_id else ""),
               file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

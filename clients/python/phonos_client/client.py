@@ -29,6 +29,8 @@ from phonos_client.calls import GRPC_SCHEME, Call
 from phonos_client.deadlines import Expired, within
 from phonos_client.models import (
     Account,
+    ActivityEntry,
+    ActivityPage,
     ApiKey,
     Batch,
     Cancellation,
@@ -180,6 +182,10 @@ def _entry_id(entry: CreditEntry) -> int:
     return entry.id
 
 
+def _activity_id(entry: ActivityEntry) -> int:
+    return entry.id
+
+
 def _delivery_id(delivery: WebhookDelivery) -> str:
     return delivery.delivery_id
 
@@ -320,6 +326,19 @@ class Client(_Base):
         """Every entry of the credit history (newest first), page after page."""
         return _every(lambda offset, after: self.credit_history(limit=page_size, offset=offset, starting_after=after),
                       lambda page: page.entries, _entry_id)
+
+    def account_activity(self, *, limit: int | None = None, offset: int | None = None,
+                         starting_after: str | None = None, action: str | None = None) -> ActivityPage:
+        """One page of the account's activity log, newest first: who created, changed or revoked a key, signed
+        in, changed the password, made a webhook or a share link, and from where; `action` keeps one kind
+        (e.g. "api_key.created"); `starting_after` as in credit_history."""
+        return self._send(calls.account_activity(limit, offset, starting_after, action))
+
+    def iter_account_activity(self, *, page_size: int = 100, action: str | None = None) -> Iterator[ActivityEntry]:
+        """Every entry of the activity log (newest first), page after page."""
+        return _every(lambda offset, after: self.account_activity(limit=page_size, offset=offset, starting_after=after,
+                                                                  action=action),
+                      lambda page: page.entries, _activity_id)
 
     def usage(self, days: int | None = None) -> dict[str, Any]:
         return self._send(calls.usage(days))
@@ -543,6 +562,16 @@ class AsyncClient(_Base):
         return _every_async(lambda offset, after: self.credit_history(limit=page_size, offset=offset,
                                                                       starting_after=after),
                             lambda page: page.entries, _entry_id)
+
+    async def account_activity(self, *, limit: int | None = None, offset: int | None = None,
+                               starting_after: str | None = None, action: str | None = None) -> ActivityPage:
+        return await self._send(calls.account_activity(limit, offset, starting_after, action))
+
+    def iter_account_activity(self, *, page_size: int = 100,
+                              action: str | None = None) -> AsyncIterator[ActivityEntry]:
+        return _every_async(lambda offset, after: self.account_activity(limit=page_size, offset=offset,
+                                                                        starting_after=after, action=action),
+                            lambda page: page.entries, _activity_id)
 
     async def usage(self, days: int | None = None) -> dict[str, Any]:
         return await self._send(calls.usage(days))

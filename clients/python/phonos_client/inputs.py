@@ -36,12 +36,20 @@ def file_id(raw: str, fallback: str) -> str:
 
 
 def unique(records: Iterable[tuple[str, str]], prefix: str) -> list[Record]:
-    seen: dict[str, int] = {}
+    """Records named by their ids as file names, each name used once: a repeated id gets `_2`, `_3`..., the
+    first of those not taken (ids `a`, `a`, `a_2` give `a`, `a_2`, `a_2_2`). Names that differ only in case
+    count as taken too: on macOS and Windows `A.pdb` and `a.pdb` are one file, and the second job's results
+    would overwrite the first's."""
+    taken: set[str] = set()
     out = []
     for number, (raw_id, text) in enumerate(records, start=1):
-        base = file_id(raw_id, f"{prefix}{number}")
-        seen[base] = seen.get(base, 0) + 1
-        out.append(Record(base if seen[base] == 1 else f"{base}_{seen[base]}", text))
+        base = name = file_id(raw_id, f"{prefix}{number}")
+        repeat = 1
+        while name.casefold() in taken:
+            repeat += 1
+            name = f"{base}_{repeat}"
+        taken.add(name.casefold())
+        out.append(Record(name, text))
     return out
 
 

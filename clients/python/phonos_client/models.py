@@ -354,6 +354,49 @@ class CreditEntry:
 
 
 @dataclass(frozen=True)
+class ActivityEntry:
+    """One change of the account's access (GET /v1/account/activity): `action` (api_key.created,
+    session.signed_in, ...), how the caller was authenticated (`actor_kind` api_key, session or operator, with
+    the key's id and name), from which address, what it was done to (`target`) and a few `details`."""
+
+    id: int
+    created_at: str
+    action: str
+    actor_kind: str
+    actor_key_id: str | None = None
+    actor_key_name: str | None = None
+    client_address: str | None = None  # None for an operator
+    user_agent: str | None = None  # the browser's, on a dashboard sign-in
+    target: dict[str, str] = field(default_factory=dict)  # key_id, webhook_id, job_id and share_id, where set
+    details: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ActivityEntry:
+        actor = data.get("actor") or {}
+        return cls(int(data["id"]), data["created_at"], data["action"], actor.get("kind", ""), actor.get("key_id"),
+                   actor.get("key_name"), data.get("client_address"), data.get("user_agent"),
+                   dict(data.get("target") or {}), dict(data.get("details") or {}), raw=data)
+
+
+@dataclass(frozen=True)
+class ActivityPage:
+    entries: tuple[ActivityEntry, ...]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+    next_starting_after: str | None = None  # pass as starting_after= for the next page; None on the last
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ActivityPage:
+        page = data["pagination"]
+        return cls(tuple(ActivityEntry.from_dict(e) for e in data.get("entries", ())), int(page["total"]),
+                   int(page["limit"]), int(page["offset"]), bool(page["has_more"]),
+                   page.get("next_starting_after"))
+
+
+@dataclass(frozen=True)
 class CreditPage:
     entries: tuple[CreditEntry, ...]
     total: int

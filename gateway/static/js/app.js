@@ -77,10 +77,15 @@ async function start() {
     await page.render(app);
     return;
   }
-  const shared = /^\/shared\/([^/]+)$/.exec(location.pathname);
-  if (shared) { // a share link: no session, no navigation (pages/shared.js)
+  // A share link: no session, no navigation (pages/shared.js). Anything under /shared/ is a share link's: the
+  // page, or its JSON or files opened in a browser (the gateway answers a link that does not work with this
+  // shell): a stranger holding a link is never sent to sign in, and sees the link's page or "Link not found".
+  const shared = /^\/shared(?:$|\/([^/]*))/.exec(location.pathname);
+  if (shared) {
+    const token = decodeURIComponent(shared[1] || '');
+    if (token && location.pathname !== `/shared/${shared[1]}`) history.replaceState(null, '', `/shared/${shared[1]}`);
     const page = await import('./pages/shared.js');
-    await page.render(app, decodeURIComponent(shared[1]));
+    await page.render(app, token);
     return;
   }
   const route = PAGES.find((p) => p.path.test(location.pathname));

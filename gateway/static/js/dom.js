@@ -92,13 +92,17 @@ export function confirmDialog({title, body, confirm = 'Confirm', danger = false}
 
 /** Disables `button` while its work runs (no second click meanwhile); returns what enables it again (or not:
  * `enabled` false). A disabled button loses the keyboard focus to the page: it gets it back if it had it and
- * nothing else has taken it since. */
+ * nothing else has taken it since, or `instead` gets it when the button is gone (hidden, removed: "Show older"
+ * with nothing older left), so that a keyboard or screen-reader user keeps their place. */
 export function busy(button) {
   const focused = document.activeElement === button;
   button.disabled = true;
-  return (enabled = true) => {
+  return (enabled = true, instead = null) => {
     button.disabled = !enabled;
-    if (focused && enabled && (!document.activeElement || document.activeElement === document.body)) button.focus();
+    if (!focused || (document.activeElement && document.activeElement !== document.body)) return;
+    const shown = button.isConnected && button.getClientRects().length > 0;
+    const target = enabled && shown ? button : instead;
+    if (target) target.focus();
   };
 }
 

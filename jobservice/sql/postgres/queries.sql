@@ -14,7 +14,7 @@ VALUES (:key_hash, :id, :account_id, :prefix, :name, :rate_limit, :now, :expires
 
 -- name: get_key
 -- An expired key is still found: authentication tells its caller that it expired, and when.
-SELECT id, account_id, rate_limit, expires_at, scope FROM api_keys WHERE key_hash = :key_hash AND revoked_at IS NULL;
+SELECT id, account_id, name, rate_limit, expires_at, scope FROM api_keys WHERE key_hash = :key_hash AND revoked_at IS NULL;
 
 -- name: get_account
 SELECT id, username, email, credits, created_at FROM accounts WHERE id = :account_id;
@@ -455,6 +455,11 @@ RETURNING token_hash;
 UPDATE sessions SET revoked_at = :now WHERE account_id = :account_id AND revoked_at IS NULL
 RETURNING token_hash;
 
+-- name: revoke_other_account_sessions
+-- A password change by a signed-in person: every other session of the account ends, the one that changed it stays.
+UPDATE sessions SET revoked_at = :now WHERE account_id = :account_id AND token_hash <> :keep AND revoked_at IS NULL
+RETURNING token_hash;
+
 -- name: prune_sessions
 DELETE FROM sessions WHERE expires_at < :before OR revoked_at < :before;
 
@@ -592,3 +597,38 @@ WHERE s.token_hash = :token_hash AND s.expires_at > :now AND j.deleted_at IS NUL
 -- name: delete_job_shares
 -- A deleted job's links (jobservice/jobs.py JobStore.delete): they stop working with it.
 DELETE FROM job_shares WHERE job_id = :id;
+
+-- The account activity log (jobservice/activity.py) ---------------------------------------------------------
+
+-- name: insert_activity
+-- Written in the transaction of the change it records.
+INSERT INTO account_activity (account_id, created_at, action, actor_kind, actor_key_id, actor_key_name,
+                              client_address, user_agent, key_id, webhook_id, job_id, share_id, details)
+VALUES (:account_id, :now, :action, :actor_kind, :actor_key_id, :actor_key_name, :client_address, :user_agent,
+        :key_id, :webhook_id, :job_id, :share_id, :details);
+
+-- name: list_activity
+-- Newest first (GET /v1/account/activity, `phonos accounts activity`), optionally one action's.
+SELECT * FROM account_activity
+WHERE account_id = :account_id AND (CAST(:action AS TEXT) IS NULL OR action = :action)
+ORDER BY id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: list_activity_after
+-- A page after a cursor: the entries older than it in list_activity's order (id DESC).
+SELECT * FROM account_activity
+WHERE account_id = :account_id AND (CAST(:action AS TEXT) IS NULL OR action = :action) AND id < :after_id
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: count_activity
+SELECT COUNT(*) FROM account_activity
+WHERE account_id = :account_id AND (CAST(:action AS TEXT) IS NULL OR action = :action);
+
+-- name: activity_entry_exists
+SELECT id FROM account_activity WHERE id = :id AND account_id = :account_id;
+
+-- name: purge_activity
+-- Entries past the log's retention (PHONOS_ACTIVITY_LOG_DAYS), a batch at a time, as purge_webhook_deliveries.
+DELETE FROM account_activity WHERE id IN (
+    SELECT id FROM account_activity WHERE created_at < :before ORDER BY id LIMIT :limit);

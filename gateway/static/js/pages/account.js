@@ -1,9 +1,10 @@
-// Account: who you are, credits and their history, job counts, and the sign-in session.
+// Account: who you are, credits and their history, job counts, the sign-in session, the password, and the
+// account's activity log.
 
-import {api, signOut} from '../api.js';
+import {api, request, signOut} from '../api.js';
 import {pageHeader} from '../app.js';
 import {csvText, saveCsv} from '../csv.js';
-import {busy, confirmDialog, h, replace, toast} from '../dom.js';
+import {busy, clearError, confirmDialog, field, fieldError, h, replace, showError, toast} from '../dom.js';
 import {olderPages} from '../pager.js';
 import {ago, dateTime, modelName, num, shortId} from '../format.js';
 
@@ -44,13 +45,15 @@ const CSV_COLUMNS = [['id', 'entry_id'], ['created_at', 'created_at'], ['kind', 
 async function downloadHistory(username) {
   const seen = new Set();
   const entries = [];
-  for (let offset = 0; ;) {
-    const page = await api.get('/v1/account/credits', {limit: 100, offset});
+  for (let query = {offset: 0}; ;) {
+    const page = await api.get('/v1/account/credits', {limit: 100, ...query});
     for (const entry of page.entries) {
-      if (!seen.has(entry.id)) { seen.add(entry.id); entries.push(entry); } // a newer entry shifted the pages
+      if (!seen.has(entry.id)) { seen.add(entry.id); entries.push(entry); } // a server without cursors: offsets shift
     }
     if (!page.pagination.has_more || !page.entries.length) break;
-    offset = page.pagination.offset + page.entries.length;
+    // After the last entry read (entries added meanwhile shift nothing); by offset when there is no cursor.
+    query = page.pagination.next_starting_after ? {starting_after: page.pagination.next_starting_after}
+      : {offset: page.pagination.offset + page.entries.length};
   }
   saveCsv(`phonos-credits-${username}-${new Date().toISOString().slice(0, 10)}.csv`, csvText(CSV_COLUMNS, entries));
 }
@@ -80,7 +83,7 @@ function creditHistory(username) {
         }}}, 'Download CSV'))),
     table, pager);
   const loadPage = olderPages({
-    fetch: (offset) => api.get('/v1/account/credits', {limit: HISTORY_PAGE, offset})
+    fetch: (page) => api.get('/v1/account/credits', {limit: HISTORY_PAGE, ...page})
       .then((page) => ({items: page.entries, pagination: page.pagination})),
     keyOf: (entry) => entry.id, row: historyRow, body, info, more});
   async function load() {
@@ -95,11 +98,155 @@ function creditHistory(username) {
   return {card, load};
 }
 
+// The account's activity log (GET /v1/account/activity): what changed its access, by whom, from where.
+const ACTIVITY_PAGE = 20;
+
+function plural(n, one, many) {
+  return `${num(n)} ${n === 1 ? one : many}`;
+}
+
+// What an entry says happened, in a sentence (its target, when it names one, follows as a link or an id).
+function activityWhat(entry) {
+  const d = entry.details || {};
+  const key = entry.target && entry.target.key_id ? ` ${entry.target.key_id}` : '';
+  switch (entry.action) {
+    case 'api_key.created':
+      return `API key${d.name ? ` “${d.name}”` : key} created${d.scope === 'read_only' ? ' (read-only)' : ''}`;
+    case 'api_key.revoked': return `API key${key} revoked`;
+    case 'api_key.updated': {
+      const changed = (d.changed || []).map((f) => f.replace('_', ' '));
+      return `API key${key} changed${changed.length ? `: ${changed.join(', ')}` : ''}`;
+    }
+    case 'session.signed_in': return 'Signed in to the dashboard';
+    case 'session.sign_in_failed': return 'Sign-in refused: wrong password';
+    case 'session.signed_out': return 'Signed out';
+    case 'session.signed_out_everywhere':
+      return `Signed out everywhere${d.sessions_ended ? ` (${plural(d.sessions_ended, 'session', 'sessions')})` : ''}`;
+    case 'password.changed':
+      return d.other_sessions_ended ? `Password changed (${plural(d.other_sessions_ended, 'other session', 'other sessions')} signed out)`
+        : 'Password changed';
+    case 'password.change_failed': return 'Password change refused: wrong current password';
+    case 'webhook.created': return `Webhook added${d.host ? ` (${d.host})` : ''}`;
+    case 'webhook.deleted': return 'Webhook removed';
+    case 'share.created': return `Share link created${d.expires_in_days ? `, for ${plural(d.expires_in_days, 'day', 'days')}` : ''}`;
+    case 'share.revoked': return 'Share link revoked';
+    case 'credits.added':
+      return d.amount < 0 ? `${num(-d.amount)} credits taken back` : `${num(d.amount || 0)} credits added`;
+    default: return entry.action;
+  }
+}
+
+function activityBy(actor) {
+  if (actor.kind === 'api_key') return actor.key_name ? `key “${actor.key_name}”` : `key ${actor.key_id}`;
+  if (actor.kind === 'session') return 'the dashboard';
+  if (actor.kind === 'operator') return 'an administrator';
+  return actor.kind;
+}
+
+function activityRow(entry) {
+  const job = entry.target && entry.target.job_id
+    ? h('a', {class: 'mono small', href: `/jobs/${encodeURIComponent(entry.target.job_id)}`}, ` job ${shortId(entry.target.job_id)}`)
+    : null;
+  return h('tr', {'data-activity-id': String(entry.id), 'data-action': entry.action},
+    h('td', {class: 'when', 'data-label': 'When', title: dateTime(entry.created_at)}, ago(entry.created_at)),
+    h('td', {class: 'what', 'data-label': 'What'}, activityWhat(entry), job),
+    h('td', {'data-label': 'By'}, activityBy(entry.actor)),
+    h('td', {class: 'mono small', 'data-label': 'From', title: entry.user_agent || ''},
+      entry.client_address || h('span', {class: 'muted'}, '—')));
+}
+
+// The activity card: the newest page, and "Show older" appends the next one.
+function activityCard() {
+  const body = h('tbody', {id: 'activity-body'});
+  const more = h('button', {class: 'btn small', type: 'button', id: 'activity-more'}, 'Show older');
+  const info = h('span', {id: 'activity-info'});
+  const table = h('div', {class: 'table-scroll', hidden: true}, h('table', {class: 'table stacked activity', id: 'activity-table'},
+    h('thead', {}, h('tr', {}, ['When', 'What', 'By', 'From'].map((c) => h('th', {}, c)))), body));
+  const pager = h('div', {class: 'pager', hidden: true}, info, more);
+  const card = h('div', {class: 'card', id: 'activity'},
+    h('div', {class: 'card-head'}, h('h2', {}, 'Activity'),
+      h('span', {class: 'hint'}, 'Keys, sign-ins, password, webhooks, share links and credits: who changed what, from where')),
+    table, pager);
+  const loadPage = olderPages({
+    fetch: (page) => api.get('/v1/account/activity', {limit: ACTIVITY_PAGE, ...page})
+      .then((answer) => ({items: answer.entries, pagination: answer.pagination})),
+    keyOf: (entry) => entry.id, row: activityRow, body, info, more});
+  async function load() {
+    try {
+      const shown = await loadPage();
+      table.hidden = pager.hidden = !shown;
+      if (!shown) card.append(h('div', {class: 'card-body muted'}, 'Nothing yet.'));
+    } catch (err) {
+      card.append(h('div', {class: 'card-body'}, h('div', {class: 'notice bad'}, h('strong', {}, 'Could not load the activity'), ' ', err.message)));
+    }
+  }
+  return {card, load};
+}
+
+const MIN_PASSWORD = 10; // jobservice/passwords.py
+
+// The API's sentences start lower-case ("the current password is wrong"): a notice starts with a capital.
+function sentence(text) {
+  return text ? text[0].toUpperCase() + text.slice(1) : text;
+}
+
+// Change your own password: the current one proves it is you; every other session of the account ends (a
+// browser left signed in elsewhere), this one stays.
+function passwordCard() {
+  const current = h('input', {type: 'password', id: 'password-current', autocomplete: 'current-password'});
+  const fresh = h('input', {type: 'password', id: 'password-new', autocomplete: 'new-password'});
+  const again = h('input', {type: 'password', id: 'password-again', autocomplete: 'new-password'});
+  const error = fieldError('password-error', {role: 'alert'});
+  const said = h('div', {class: 'notice ok', id: 'password-changed', role: 'status', hidden: true, style: {marginBottom: '12px'}});
+  const button = h('button', {class: 'btn', type: 'submit', id: 'password-change'}, 'Change password');
+  const controls = [current, fresh, again];
+  const form = h('form', {novalidate: true, id: 'password-form', on: {submit: async (event) => {
+    event.preventDefault();
+    for (const control of controls) clearError(control, error);
+    said.hidden = true;
+    if (!current.value) { showError(current, error, 'Enter your current password.'); current.focus(); return; }
+    if (fresh.value.length < MIN_PASSWORD) {
+      showError(fresh, error, `The new password must be at least ${MIN_PASSWORD} characters.`); fresh.focus(); return;
+    }
+    if (fresh.value !== again.value) {
+      showError(again, error, 'The two new passwords differ: type the same one twice.'); again.focus(); return;
+    }
+    const done = busy(button);
+    try {
+      const result = await request('POST', '/auth/password',
+        {body: {current_password: current.value, new_password: fresh.value}});
+      for (const control of controls) control.value = '';
+      const ended = result.other_sessions_ended || 0;
+      said.textContent = ended
+        ? `Password changed. ${ended === 1 ? 'Your other session was' : `Your ${ended} other sessions were`} signed out; this one stays signed in.`
+        : 'Password changed. This session stays signed in.';
+      said.hidden = false;
+    } catch (err) {
+      // A wrong current password is about the first field; the new password's rules about the second.
+      const about = /current password|wrong passwords/.test(err.message) ? current : /new password|the password must/.test(err.message) ? fresh : null;
+      showError(about, error, sentence(err.message));
+    }
+    done();
+  }}},
+  field('Current password', current),
+  h('div', {class: 'field-row'},
+    field('New password', fresh, {help: `At least ${MIN_PASSWORD} characters; a few unrelated words are easy to remember.`}),
+    field('New password again', again)),
+  error,
+  h('div', {class: 'row', style: {marginTop: '12px'}}, button));
+  return h('div', {class: 'card', id: 'password-card', style: {maxWidth: '720px'}},
+    h('div', {class: 'card-head'}, h('h2', {}, 'Password')),
+    h('div', {class: 'card-body'},
+      h('p', {class: 'muted small'}, 'Your dashboard password. Changing it signs out every other session of this account; API keys keep working.'),
+      said, form));
+}
+
 export async function render(main, {session}) {
   const account = await api.get('/v1/account');
   const history = creditHistory(account.account.username);
+  const activity = activityCard();
   const {jobs} = account;
-  replace(main, pageHeader('Account', {sub: 'Credits, jobs and your dashboard session.'}),
+  replace(main, pageHeader('Account', {sub: 'Credits, jobs, your dashboard session and password, and what changed your account’s access.'}),
     h('div', {class: 'content stack'},
       h('div', {class: 'grid stats'},
         stat('Credit balance', num(account.credits.balance), account.credits.currency, 'credit-balance'),
@@ -109,22 +256,24 @@ export async function render(main, {session}) {
         stat('Failed', num(jobs.failed), null, 'jobs-failed')),
       h('div', {class: 'grid two'},
         h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Profile')),
-          h('div', {class: 'card-body'}, h('dl', {class: 'kv'},
+          h('div', {class: 'card-body'}, h('dl', {class: 'kv snug', id: 'account-profile'},
             h('dt', {}, 'Username'), h('dd', {id: 'account-username'}, account.account.username),
             h('dt', {}, 'Email'), h('dd', {}, account.account.email || h('span', {class: 'muted'}, 'not set')),
             h('dt', {}, 'Account id'), h('dd', {class: 'mono'}, String(account.account.id)),
             h('dt', {}, 'Member since'), h('dd', {}, dateTime(account.account.created_at))))),
         h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Session')),
           h('div', {class: 'card-body'},
-            h('dl', {class: 'kv'}, h('dt', {}, 'Signed in as'), h('dd', {}, session.username),
+            h('dl', {class: 'kv snug', id: 'account-session'}, h('dt', {}, 'Signed in as'), h('dd', {}, session.username),
               h('dt', {}, 'Session ends'), h('dd', {}, dateTime(session.expires_at))),
-            h('p', {class: 'muted small'}, 'Sessions end on their own; a password change signs out every session. Credits are added by an administrator.'),
+            h('p', {class: 'muted small'}, 'Sessions end on their own; a password change signs out every other session. Credits are added by an administrator.'),
             h('div', {class: 'row'},
               h('button', {class: 'btn', type: 'button', on: {click: async () => { await signOut(false); location.assign('/sign-in'); }}}, 'Sign out'),
               h('button', {class: 'btn danger', type: 'button', id: 'sign-out-all', on: {click: async () => {
                 const ok = await confirmDialog({title: 'Sign out everywhere?', body: 'Every dashboard session of this account ends, this one included. API keys keep working.', confirm: 'Sign out everywhere', danger: true});
                 if (ok) { await signOut(true); location.assign('/sign-in'); }
               }}}, 'Sign out everywhere'))))),
-      history.card));
-  await history.load();
+      history.card,
+      passwordCard(),
+      activity.card));
+  await Promise.all([history.load(), activity.load()]);
 }

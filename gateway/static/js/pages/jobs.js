@@ -158,7 +158,7 @@ export async function render(main, {query}) {
         showBulkBar();
       }}});
     return h('tr', {'data-job-id': job.job_id},
-      h('td', {class: 'name'}, pick, h('a', {href: link}, name), h('span', {class: 'id'}, job.job_id)),
+      h('td', {class: 'name'}, pick, h('a', {href: link}, name), h('span', {class: 'id', title: job.job_id}, job.job_id)),
       h('td', {class: 'model'}, h('span', {class: 'chip model'}, modelName(job.model))),
       h('td', {class: 'status-cell'}, statusPill(job.status)),
       h('td', {class: 'submitted', title: job.created_at}, ago(job.created_at)),
@@ -255,7 +255,7 @@ export async function render(main, {query}) {
       if (!listArea.contains(tableBody)) {
         replace(listArea, h('div', {class: 'table-scroll'}, h('table', {class: 'table jobs', id: 'jobs-table'},
           h('thead', {}, h('tr', {}, ['Name', 'Model', 'Status', 'Submitted', 'Took', 'Credits', ''].map((c, i) =>
-            h('th', {class: i >= 4 ? 'num' : ''}, i === 0 ? selectAllCell : c)))), tableBody)), pager);
+            h('th', {class: [i >= 4 ? 'num' : '', i === 5 ? 'credits' : '']}, i === 0 ? selectAllCell : c)))), tableBody)), pager);
       }
     }
     const anyActive = page.jobs.some((job) => ACTIVE.has(job.status));

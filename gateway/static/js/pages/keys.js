@@ -4,7 +4,7 @@
 
 import {api} from '../api.js';
 import {pageHeader} from '../app.js';
-import {clearError, confirmDialog, field, fieldError, h, icon, replace, showError, toast} from '../dom.js';
+import {busy, clearError, confirmDialog, field, fieldError, h, icon, replace, showError, toast} from '../dom.js';
 import {ago, dateTime} from '../format.js';
 import {secretCallout} from './webhooks.js';
 
@@ -81,7 +81,7 @@ export async function render(main) {
     event.preventDefault();
     clearError(name, error);
     clearError(limit, error);
-    create.disabled = true;
+    const done = busy(create);
     try {
       const body = {};
       if (name.value.trim()) body.name = name.value.trim();
@@ -93,7 +93,7 @@ export async function render(main) {
       replace(callout, secretCallout(`New key ${created.key.name ? `“${created.key.name}”` : created.key.key_id}`, created.api_key,
         h('span', {}, 'Use it as ', h('code', {}, 'Authorization: Bearer <key>'), '.'),
         'Copy it now: it is not shown again (phonos stores only its SHA-256).'));
-      callout.querySelector('button').focus(); // its Copy: what comes next (the Create button, disabled, lost the focus)
+      callout.querySelector('button').focus(); // its Copy: what comes next, rather than Create again
       name.value = '';
       expiry.value = '';
       readOnly.checked = false;
@@ -102,7 +102,7 @@ export async function render(main) {
       // role=alert announces it; the field it is about is also marked invalid and described by it.
       showError(/rate_limit/.test(err.message) ? limit : /^name\b/.test(err.message) ? name : null, error, err.message);
     }
-    create.disabled = false;
+    done();
   }}},
   h('div', {class: 'field-row'},
     field('Name', name, {help: 'To recognise the key later.'}),

@@ -24,13 +24,19 @@ function unavailable(app, title, text) {
     h('div', {class: 'card empty', id: 'shared-missing'}, icon('empty'), h('div', {class: 'title'}, title), h('div', {}, text))));
 }
 
+const NOT_FOUND = ['Link not found', 'This share link does not work: it may have been revoked or have expired. '
+  + 'Ask whoever sent it for a new one.'];
+
 export async function render(app, token) {
+  if (!token) { // /shared/ with the token cut off
+    unavailable(app, ...NOT_FOUND);
+    return;
+  }
   const response = await fetch(`/shared/${encodeURIComponent(token)}/job`,
     {headers: {Accept: 'application/json'}, credentials: 'omit', cache: 'no-store'});
   const data = await response.json().catch(() => null);
   if (response.status === 404) {
-    unavailable(app, 'Link not found', 'This share link does not work: it may have been revoked or have expired. '
-      + 'Ask whoever sent it for a new one.');
+    unavailable(app, ...NOT_FOUND);
     return;
   }
   if (response.status === 410) {

@@ -1,7 +1,7 @@
 // Sign in with the account's username and the password set with `phonos users set-password`.
 
 import {signIn} from '../api.js';
-import {field, h, replace} from '../dom.js';
+import {busy, field, h, replace} from '../dom.js';
 
 function safeNext() {
   // Only a path on this site: never an open redirect to another origin.
@@ -18,7 +18,7 @@ export async function render(root) {
   const form = h('form', {class: 'fields', novalidate: true, on: {submit: async (event) => {
     event.preventDefault();
     error.hidden = true;
-    submit.disabled = true;
+    const done = busy(submit);
     submit.textContent = 'Signing in…';
     try {
       await signIn(username.value, password.value);
@@ -26,8 +26,9 @@ export async function render(root) {
     } catch (err) {
       replace(error, h('div', {}, h('strong', {}, err.status === 429 ? 'Too many attempts' : 'Could not sign in'), err.message));
       error.hidden = false;
-      submit.disabled = false;
       submit.textContent = 'Sign in';
+      done();
+      password.focus(); // what to type again (the alert is announced meanwhile)
       password.select();
     }
   }}},

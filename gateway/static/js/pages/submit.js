@@ -4,8 +4,8 @@
 
 import {api, structureJobs} from '../api.js';
 import {pageHeader} from '../app.js';
-import {clearError, field as labelled, fieldError, fieldGroup, h, replace, showError, toast} from '../dom.js';
-import {MAX_RECORDS, fastaRecords, fastaText, recordName} from '../fasta.js';
+import {busy, clearError, field as labelled, fieldError, fieldGroup, h, replace, showError, toast} from '../dom.js';
+import {MAX_RECORDS, fastaRecords, fastaText, recordNames} from '../fasta.js';
 import {modelName, shortId} from '../format.js';
 
 export const title = 'New job';
@@ -17,7 +17,7 @@ const FORMS = {
   esmfold: {
     blurb: 'Single-sequence structure prediction: fast, no MSA.',
     fields: [
-      ['sequence', 'Protein sequence', 'sequence', {help: 'One-letter amino-acid codes (X for unknown); whitespace is ignored. A FASTA header names the job when the name is empty; several FASTA records are one job each.'}],
+      ['sequence', 'Protein sequence', 'sequence', {help: 'One-letter amino-acid codes (X for unknown); whitespace is ignored. The first word of a FASTA header (its id) names the job, after the name when one is given; several FASTA records are one job each.'}],
       ['num_recycles', 'Recycles', 'int', {param: true, min: 1, max: 24, placeholder: '4', help: '1–24, default 4. More recycles can help, and take longer.'}],
       ['chunk_size', 'Chunk size', 'int', {param: true, min: 0, max: 4096, placeholder: '128', help: '0–4096 residues, default 128. Lower it if the server runs out of memory.'}],
       ['relax', 'Amber relax', 'select', {param: true, choices: ['none', 'best'], labels: {none: 'No', best: 'Yes: relax the structure'}, help: 'Removes clashes; the relaxed PDB/mmCIF come next to the unrelaxed ones. Takes seconds to minutes.'}],
@@ -232,7 +232,7 @@ async function buildForm(model, {query, models, earlier}) {
     const records = sequenceBox ? fastaRecords(sequenceBox.value).length : 1;
     const many = records > 1;
     recordCount.hidden = !many;
-    recordCount.textContent = many ? `${records} FASTA records: ${records} jobs, each named by its header.` : '';
+    recordCount.textContent = many ? `${records} FASTA records: ${records} jobs, each named by its FASTA id.` : '';
     submit.textContent = many ? `Submit ${records} jobs · ${cost === undefined ? '?' : cost * records} credits`
       : `Submit · ${cost ?? '?'} credits`;
   }
@@ -263,7 +263,8 @@ async function buildForm(model, {query, models, earlier}) {
         message: `${records.length} FASTA records: the form submits at most ${MAX_RECORDS} at once (phonos fold FILE.fasta takes any number)`});
       return;
     }
-    const items = records.map((record, i) => ({model: body.model, sequence: record.sequence, name: recordName(body.name, record, i),
+    const names = recordNames(body.name, records);
+    const items = records.map((record, i) => ({model: body.model, sequence: record.sequence, name: names[i],
       params: body.params}));
     const left = []; // [record, why]
     let submitted = 0;
@@ -284,9 +285,9 @@ async function buildForm(model, {query, models, earlier}) {
       location.assign(body.name ? `/jobs?name=${encodeURIComponent(body.name)}` : '/jobs');
       return;
     }
-    // The records go back under the names they were given (the form's name in them), so that they keep them.
-    sequenceBox.value = fastaText(left.map(([k]) => ({...records[k], header: items[k].name})));
-    name.value = '';
+    // The records go back as they were pasted, and the name stays: submitted again, they get the names they
+    // were given (the form's name, then the record's id).
+    sequenceBox.value = fastaText(left.map(([k]) => records[k]));
     recount();
     const refused = left.filter(([, why]) => why);
     replace(formError, h('div', {},
@@ -302,7 +303,7 @@ async function buildForm(model, {query, models, earlier}) {
 
   const form = h('form', {novalidate: true, id: `form-${model}`, on: {submit: async (event) => {
     event.preventDefault();
-    submit.disabled = true;
+    const done = busy(submit); // back on the button after: it has the keyboard's focus if it was pressed
     const body = {model, sequence: '', params: {}};
     for (const [key, input] of Object.entries(inputs)) {
       const value = input.value();
@@ -312,10 +313,10 @@ async function buildForm(model, {query, models, earlier}) {
       else body[key] = value;
     }
     const records = sequenceBox ? fastaRecords(sequenceBox.value) : [];
-    if (records.length === 1 && records[0].header && !body.name) body.name = recordName('', records[0], 0);
+    if (records.length === 1 && records[0].header) body.name = recordNames(body.name, records)[0];
     if (records.length > 1) {
       await submitRecords(body, records);
-      submit.disabled = false;
+      done();
       return;
     }
     try {
@@ -323,7 +324,7 @@ async function buildForm(model, {query, models, earlier}) {
       location.assign(`/jobs/${encodeURIComponent(job.job_id)}`);
     } catch (err) {
       showErrors(err);
-      submit.disabled = false;
+      done();
     }
   }}},
   h('div', {class: 'fields'}, rows, numbers.length ? h('div', {class: 'field-row'}, numbers) : null),

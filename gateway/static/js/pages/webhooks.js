@@ -3,7 +3,7 @@
 
 import {api} from '../api.js';
 import {pageHeader} from '../app.js';
-import {clearError, confirmDialog, copyText, field, fieldError, fieldGroup, h, icon, replace, showError, toast} from '../dom.js';
+import {busy, clearError, confirmDialog, copyText, field, fieldError, fieldGroup, h, icon, replace, showError, toast} from '../dom.js';
 import {ago, dateTime, shortId} from '../format.js';
 import {olderPages} from '../pager.js';
 
@@ -53,20 +53,21 @@ function deliveryLog(hook) {
       h('span', {class: 'hint mono', style: {wordBreak: 'break-all'}}, hook.url), filter),
     table, empty, h('div', {class: 'pager'}, info, more));
   const loadPage = olderPages({
-    fetch: (offset) => api.get(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/deliveries`,
-      {limit: DELIVERY_PAGE, offset, ...(filter.value ? {status: filter.value} : {})})
+    fetch: (page) => api.get(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/deliveries`,
+      {limit: DELIVERY_PAGE, ...page, ...(filter.value ? {status: filter.value} : {})})
       .then((page) => ({items: page.deliveries, pagination: page.pagination})),
     keyOf: (d) => d.delivery_id, row: (d) => deliveryRow(d, redeliver), body, info, more});
 
   async function redeliver(d, button) {
-    button.disabled = true;
+    const done = busy(button);
     try {
       const {delivery} = await api.post(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/deliveries/${encodeURIComponent(d.delivery_id)}/redeliver`);
       toast(`Sent again as delivery ${delivery.delivery_id}`);
       await load({restart: true});
+      done(true, body.querySelector('tr')); // the list starts again: the focus goes to its newest row, the new delivery
     } catch (err) {
       toast(err.message);
-      button.disabled = false;
+      done();
     }
   }
 
@@ -108,17 +109,18 @@ export async function render(main) {
       showError(eventsGroup, eventsError, 'Tick at least one event.');
       return;
     }
-    add.disabled = true;
+    const done = busy(add);
     try {
       const created = await api.post('/v1/webhooks', {url: url.value.trim(), events});
       replace(callout, secretCallout('Webhook created: here is its signing secret', created.secret,
         'Verify X-Phonos-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>.'));
+      callout.querySelector('button').focus(); // its Copy, as on the keys page: the secret is what to take next
       url.value = '';
       await load();
     } catch (err) {
       showError(url, error, err.message);
     }
-    add.disabled = false;
+    done();
   }}},
   field('Receiver URL', url, {help: 'HTTPS on a public host. Each event is POSTed as signed JSON and retried with backoff until it gets a 2xx.', error}),
   eventsGroup,
@@ -130,7 +132,8 @@ export async function render(main) {
       h('div', {class: 'card', style: {maxWidth: '720px'}}, h('div', {class: 'card-head'}, h('h2', {}, 'Add a webhook'),
         h('span', {class: 'hint'}, 'At most 5 per account')), h('div', {class: 'card-body'}, form))));
 
-  async function test(hook, cell) {
+  async function test(hook, cell, button) {
+    const done = busy(button); // one test event per click: the receiver may take seconds to answer
     replace(cell, h('span', {class: 'muted'}, 'Sending…'));
     try {
       const result = await api.post(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/test`);
@@ -139,6 +142,7 @@ export async function render(main) {
     } catch (err) {
       replace(cell, h('span', {class: 'band very-low'}, err.message));
     }
+    done();
   }
 
   async function showLog(hook) {
@@ -176,7 +180,7 @@ export async function render(main) {
             h('td', {'data-label': 'Created'}, ago(hook.created_at)),
             result,
             h('td', {class: 'num actions'}, h('div', {class: 'row row-end'},
-              h('button', {class: 'btn small', type: 'button', 'data-action': 'test', on: {click: () => test(hook, result)}}, 'Send test'),
+              h('button', {class: 'btn small', type: 'button', 'data-action': 'test', on: {click: (event) => test(hook, result, event.currentTarget)}}, 'Send test'),
               h('button', {class: 'btn small', type: 'button', 'data-action': 'deliveries', on: {click: () => showLog(hook).catch((e) => toast(e.message))}}, 'Deliveries'),
               h('button', {class: 'btn small danger', type: 'button', 'data-action': 'delete', on: {click: () => remove(hook).catch((e) => toast(e.message))}}, 'Delete'))));
         })))));

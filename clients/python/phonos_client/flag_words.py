@@ -1,0 +1,50 @@
+"""A refusal in the command line's words: the API names the field (`expires_in_days must be between 1 and 365`,
+`params.num_recycles must be between 0 and 48 for esmfold`); a person who typed `--expires-in-days 999` or
+`--num-recycles 99` should read the flag they typed.
+
+Only a field the command line set with a flag is renamed, and only as the message's subject (its first words),
+so a message about something else keeps its words. Both `phonos` command lines use it: the users' verbs
+(phonos_client.cli) and the operator's (launcher.cli).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Mapping
+
+# Where a field may sit in an API message: itself, or inside a job's params.
+FIELD_PREFIXES = ("", "params.")
+PREDICATES = (" must ", " is longer ")
+
+
+def in_flag_words(message: str, argv: Iterable[str], dests: Mapping[str, str] | None = None) -> str:
+    """`message` with its subject, when it is a field a flag in `argv` set, named by that flag.
+
+    A flag's field is its name in snake case (`--expires-in-days`: `expires_in_days`) or in words, or its
+    argparse `dest` where that differs (`dests`: `--samples` sets `samples_per_complex`)."""
+    for arg in argv:
+        flag = arg.split("=", 1)[0]
+        if not flag.startswith("--"):
+            continue
+        fields = {flag[2:].replace("-", "_"), flag[2:].replace("-", " ")}
+        if dests and flag in dests:
+            fields.add(dests[flag])
+        for field in fields:
+            for prefix in FIELD_PREFIXES:
+                subject = prefix + field
+                if message.startswith(tuple(subject + predicate for predicate in PREDICATES)):
+                    return flag + message[len(subject):]
+    return message
+
+
+def option_dests(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Every long option of `parser` and its subcommands, with the field (`dest`) it sets."""
+    dests: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                dests.update(option_dests(sub))
+        for option in action.option_strings:
+            if option.startswith("--") and action.dest != argparse.SUPPRESS:
+                dests.setdefault(option, action.dest)
+    return dests

@@ -1,0 +1,134 @@
+"""The account page's security cards: a person changes their own dashboard password (the current password first,
+the new one twice; the browser that changed it stays signed in, another browser of the account is signed out), and
+reads the account's activity (who changed its access, from where). A job service on the inference twin, in this
+module alone."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.dashboard.pages_helpers import (
+    User,
+    Watched,
+    in_process_service,
+    make_user,
+    shot,
+    sign_in,
+)
+from tests.support import InProcessService
+
+pytestmark = pytest.mark.e2e
+
+service = in_process_service("password", {"PHONOS_MODELS": "esmfold"})
+NEW = "four unrelated words here"
+
+
+def test_a_person_changes_their_password_and_their_other_browser_is_signed_out(browser: Browser,
+                                                                              service: InProcessService) -> None:
+    pia: User = make_user(service, "pia")  # type: ignore[arg-type]
+    watched = Watched()
+    laptop = sign_in(browser, service, pia, watched)  # type: ignore[arg-type]
+    phone = sign_in(browser, service, pia)  # type: ignore[arg-type]
+    laptop.goto(f"{service.base_url}/account")
+    card = laptop.locator("#password-card")
+    expect(card.get_by_role("heading", name="Password")).to_be_visible()
+
+    # Checked in the page before anything is sent: the two new passwords must agree, and be long enough.
+    laptop.get_by_label("Current password").fill(pia.password)
+    laptop.get_by_label("New password", exact=True).fill(NEW)
+    laptop.get_by_label("New password again").fill(NEW + "!")
+    laptop.click("#password-change")
+    expect(laptop.locator("#password-error")).to_have_text("The two new passwords differ: type the same one twice.")
+    expect(laptop.locator("#password-again")).to_have_attribute("aria-invalid", "true")
+    laptop.get_by_label("New password", exact=True).fill("short")
+    laptop.get_by_label("New password again").fill("short")
+    laptop.click("#password-change")
+    expect(laptop.locator("#password-error")).to_have_text("The new password must be at least 10 characters.")
+
+    # The server's refusal of a wrong current password marks that field, and signs nobody out.
+    laptop.get_by_label("Current password").fill("not my password at all")
+    laptop.get_by_label("New password", exact=True).fill(NEW)
+    laptop.get_by_label("New password again").fill(NEW)
+    laptop.click("#password-change")
+    expect(laptop.locator("#password-error")).to_have_text("The current password is wrong")
+    expect(laptop.locator("#password-current")).to_have_attribute("aria-invalid", "true")
+    assert laptop.url.endswith("/account")
+
+    laptop.get_by_label("Current password").fill(pia.password)
+    laptop.focus("#password-change")
+    laptop.keyboard.press("Enter")
+    expect(laptop.locator("#password-changed")).to_have_text(
+        "Password changed. Your other session was signed out; this one stays signed in.")
+    expect(laptop.locator("#password-error")).to_be_hidden()
+    assert [laptop.input_value(s) for s in ("#password-current", "#password-new", "#password-again")] == ["", "", ""]
+    assert laptop.evaluate("document.activeElement.id") == "password-change"  # the keyboard keeps its place
+    shot(laptop, "75-account-password-changed")
+
+    laptop.goto(f"{service.base_url}/jobs")  # still signed in
+    expect(laptop.locator("h1")).to_have_text("Jobs")
+    phone.goto(f"{service.base_url}/jobs")  # signed out by the change
+    phone.wait_for_url("**/sign-in?next=%2Fjobs")
+    phone.fill("#username", pia.username)
+    phone.fill("#password", NEW)
+    phone.click("form button[type=submit]")
+    phone.wait_for_url("**/jobs")
+    assert watched.problems() == []
+    laptop.context.close()
+    phone.context.close()
+
+
+def test_the_password_card_fits_a_phone(browser: Browser, service: InProcessService) -> None:
+    ola: User = make_user(service, "ola")  # type: ignore[arg-type]
+    page = sign_in(browser, service, ola)  # type: ignore[arg-type]
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{service.base_url}/account")
+    card = page.locator("#password-card")
+    card.scroll_into_view_if_needed()
+    box = card.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    for field in ("#password-current", "#password-new", "#password-again"):
+        field_box = page.locator(field).bounding_box()
+        assert field_box is not None and field_box["width"] >= 250, field  # a full-width field to type in
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    card.screenshot(path=str(shot(page, "76-account-password-phone").with_name("76-account-password-card-phone.png")))
+    page.context.close()
+
+
+def test_the_account_page_shows_who_changed_the_accounts_access_and_from_where(browser: Browser,
+                                                                              service: InProcessService) -> None:
+    rui: User = make_user(service, "rui")  # type: ignore[arg-type]
+    api = service.client(rui.api_key)
+    for n in range(11):  # 22 entries: more than a page
+        made = api.post("/v1/keys", json={"name": f"script {n}"})
+        assert made.status_code == 200, made.text
+        assert api.post(f"/v1/keys/{made.json()['key']['key_id']}/revoke", json={}).status_code == 200
+    watched = Watched()
+    page = sign_in(browser, service, rui, watched)  # type: ignore[arg-type]
+    page.goto(f"{service.base_url}/account")
+    rows = page.locator("#activity-body tr")
+    expect(rows).to_have_count(20)
+    newest = rows.first
+    expect(newest).to_have_attribute("data-action", "session.signed_in")
+    expect(newest.locator("td").nth(1)).to_have_text("Signed in to the dashboard")
+    expect(newest.locator("td").nth(2)).to_have_text("the dashboard")
+    expect(newest.locator("td").nth(3)).to_have_text("127.0.0.1")
+    revoked = rows.nth(1)
+    expect(revoked.locator("td").nth(1)).to_contain_text("API key key_")
+    expect(revoked.locator("td").nth(1)).to_contain_text("revoked")
+    expect(revoked.locator("td").nth(2)).to_have_text("key “first key”")
+    expect(rows.nth(2).locator("td").nth(1)).to_have_text("API key “script 10” created")
+    expect(page.locator("#activity-info")).to_have_text("20 of 25")  # the operator's account setup: 2 more
+
+    # An entry made between two pages shifts nothing: "Show older" goes on after the last row shown.
+    api.post("/v1/keys", json={"name": "meanwhile"})
+    page.click("#activity-more")
+    expect(rows).to_have_count(25)  # every older entry once; the new one is above the first page (a reload shows it)
+    expect(page.locator("#activity-info")).to_have_text("25 of 26")
+    expect(page.locator("#activity-more")).to_be_hidden()
+    ids = [int(i) for i in rows.evaluate_all("rows => rows.map(r => r.dataset.activityId)")]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 25
+    expect(rows.last.locator("td").nth(2)).to_have_text("an administrator")  # the account's first key
+    shot(page, "77-account-activity")
+    assert watched.problems() == []
+    page.context.close()

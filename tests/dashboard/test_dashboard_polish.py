@@ -1,0 +1,233 @@
+"""Dashboard details a keyboard user, a stranger with a share link or a laptop screen ran into: buttons that
+disable themselves while they work keep the keyboard's focus (it used to fall to <body>), a share link's
+JSON or files route opened in a browser never sends a stranger to sign in, and job ids keep one line beside
+the sidebar. A job service on the inference twin, in this module alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.dashboard.pages_helpers import (
+    User,
+    Watched,
+    in_process_service,
+    make_user,
+    open_page,
+    shot,
+    sign_in,
+)
+from tests.support import InProcessService, WebhookReceiver
+
+pytestmark = pytest.mark.e2e
+
+SEQ = "MKTVRQERLKSIVRILERSKEPV"
+
+service = in_process_service("polish", {"PHONOS_MODELS": "esmfold"})
+
+
+@pytest.fixture(scope="module")
+def hana(service: InProcessService) -> User:
+    return make_user(service, "hana")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def hana_page(browser: Browser, service: InProcessService, hana: User) -> Iterator[Page]:
+    watched = Watched()
+    page = sign_in(browser, service, hana, watched)  # type: ignore[arg-type]
+    yield page
+    assert watched.problems() == []
+    page.context.close()
+
+
+def focused(page: Page) -> str:
+    """What has the keyboard's focus: its tag, id, data-action and text, e.g. 'BUTTON#submit-job'."""
+    return page.evaluate("""() => {
+        const e = document.activeElement;
+        return `${e.tagName}${e.id ? '#' + e.id : ''}${e.dataset.action ? '[' + e.dataset.action + ']' : ''}`
+            + (e.tagName === 'BUTTON' ? ` ${e.textContent.trim()}` : '');
+    }""")
+
+
+def press(page: Page, selector: str) -> None:
+    """A keyboard user's press: the button has the focus, Enter."""
+    page.focus(selector)
+    page.keyboard.press("Enter")
+
+
+def test_the_sign_in_button_leaves_the_focus_on_the_password_to_type_again(browser: Browser,
+                                                                          service: InProcessService,
+                                                                          hana: User) -> None:
+    page = open_page(browser)
+    page.goto(f"{service.base_url}/sign-in")
+    page.fill("#username", hana.username)
+    page.fill("#password", "not the passphrase")
+    press(page, "form button[type=submit]")
+    expect(page.get_by_role("alert")).to_contain_text("Could not sign in")
+    expect(page.locator("form button[type=submit]")).to_be_enabled()
+    assert focused(page) == "INPUT#password"
+    assert page.evaluate("document.activeElement.selectionEnd") == len("not the passphrase")  # selected, to retype
+    page.context.close()
+
+
+def test_submit_keeps_the_focus_when_records_are_left_to_fix(hana_page: Page, service: InProcessService) -> None:
+    page = hana_page
+    page.goto(f"{service.base_url}/submit?model=esmfold")
+    page.fill("#f-sequence", f">good one\n{SEQ}\n>bad one\nMKTJAYIAK\n")
+    press(page, "#submit-job")
+    expect(page.locator("#form-error")).to_contain_text("Submitted 1 of 2 jobs")
+    assert focused(page) == "BUTTON#submit-job Submit · 10 credits"
+
+
+def test_webhook_add_and_send_test_keep_the_keyboards_place(hana_page: Page, service: InProcessService,
+                                                            hana: User) -> None:
+    page = hana_page
+    with WebhookReceiver() as receiver:
+        page.goto(f"{service.base_url}/webhooks")
+        page.fill("#webhook-url", receiver.url)
+        press(page, "#webhook-add")
+        expect(page.locator("#secret-callout")).to_be_visible()
+        # The new secret's Copy, as on the keys page: the one thing to do next (Add is back, one tab away).
+        expect(page.locator("#webhook-add")).to_be_enabled()
+        assert focused(page) == "BUTTON Copy"
+
+        test = page.locator("#webhooks-table [data-action=test]")
+        # Disabled while it sends (a second press would send a second test event), the focus kept after.
+        assert test.evaluate("(b) => { b.focus(); b.click(); return b.disabled; }") is True
+        expect(page.locator("#webhooks-table .test-result [data-status-code]")).to_have_text("HTTP 200")
+        expect(test).to_be_enabled()
+        assert focused(page) == "BUTTON[test] Send test"
+        assert len(receiver.requests) == 1
+        # Gone with its receiver: the jobs of the next tests send it nothing.
+        hook_id = page.locator("#webhooks-table tbody tr").get_attribute("data-webhook-id")
+        assert service.client(hana.api_key).delete(f"/v1/webhooks/{hook_id}").status_code == 200
+
+
+def test_show_older_keeps_the_focus_then_hands_it_to_the_first_older_entry(hana_page: Page,
+                                                                           service: InProcessService,
+                                                                           hana: User) -> None:
+    client = service.client(hana.api_key)
+    for _ in range(4):  # 40 charges: with what the other tests spent, three pages of 20
+        assert client.post("/v1/batch", json={"jobs": [{"model": "esmfold", "sequence": SEQ}] * 10}).status_code == 200
+    total = client.get("/v1/account/credits", params={"limit": 1}).json()["pagination"]["total"]
+    assert 40 < total <= 60
+    page = hana_page
+    page.goto(f"{service.base_url}/account")
+    rows = page.locator("#credit-history-body tr")
+    expect(rows).to_have_count(20)
+    press(page, "#credit-history-more")
+    expect(rows).to_have_count(40)
+    assert focused(page) == "BUTTON#credit-history-more Show older"  # more left: the button keeps it
+    page.keyboard.press("Enter")
+    expect(rows).to_have_count(total)
+    expect(page.locator("#credit-history-more")).to_be_hidden()
+    # Nothing older: the button went away, and the focus is on the first entry it brought (not on <body>).
+    assert focused(page) == "TR"
+    assert page.evaluate("[...document.querySelectorAll('#credit-history-body tr')].indexOf(document.activeElement)") == 40
+    page.keyboard.press("Shift+Tab")  # the row is no tab stop of its own: the keyboard goes on from there
+    assert focused(page) != "TR"
+
+
+@pytest.mark.parametrize("path", ["/shared/no-such-link", "/shared/no-such-link/job", "/shared/no-such-link/",
+                                  "/shared/no-such-link/download?format=pdb", "/shared/"])
+def test_a_share_link_that_does_not_work_says_so_and_never_asks_to_sign_in(browser: Browser,
+                                                                         service: InProcessService,
+                                                                         path: str) -> None:
+    """A stranger (no cookie) opening a dead link, or its JSON or files route in a browser (a link pasted with
+    the /job the API docs show), gets the share page's "Link not found", not the account sign-in."""
+    watched = Watched()
+    page = open_page(browser, watched)
+    visited: list[str] = []
+    page.on("framenavigated", lambda frame: visited.append(frame.url))
+    page.goto(service.base_url + path)
+    expect(page.locator("#shared-missing")).to_contain_text("Link not found")
+    expect(page.locator("#shared-banner")).to_be_visible()
+    assert not any("sign-in" in url for url in visited), visited
+    assert page.locator("nav").count() == 0  # no account navigation on a share page
+    assert "/sign-in" not in page.url
+    if path.endswith("/job"):
+        shot(page, "70-shared-link-unknown-job-route")
+    assert watched.problems() == [], watched.errors
+    page.context.close()
+
+
+def test_job_ids_keep_one_line_in_the_jobs_list_beside_the_sidebar(hana_page: Page, service: InProcessService,
+                                                                   hana: User) -> None:
+    client = service.client(hana.api_key)
+    client.wait_for(client.predict(SEQ, name="Hemoglobin subunit alpha, apo form, pH 7.4 replicate").json()["job_id"])
+    page = hana_page
+    for width in (1024, 1152, 1440):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{service.base_url}/jobs")
+        ids = page.locator("#jobs-table tbody td.name .id")
+        expect(ids.first).to_be_visible()
+        shot(page, f"71-jobs-ids-{width}", full_page=False)
+        lines = ids.evaluate_all("""(els) => els.map((e) => {
+            const line = parseFloat(getComputedStyle(e).lineHeight);
+            return Math.round(e.getBoundingClientRect().height / line);
+        })""")
+        assert set(lines) == {1}, f"{width} px: a job id on {max(lines)} lines"
+        # The name kept a readable width beside the sidebar (it was 150 px, a five-word name on four lines).
+        name = page.locator("#jobs-table tbody td.name").first.bounding_box()
+        assert name and name["width"] >= 240, f"{width} px: the name column is {name and name['width']} px"
+        scroller = page.locator("#jobs-table").evaluate("(t) => t.closest('.table-scroll')")
+        if scroller is not None:
+            assert page.locator("#jobs-table").evaluate(
+                "(t) => { const s = t.closest('.table-scroll'); return s.scrollWidth <= s.clientWidth + 1; }"), width
+        # The whole id is still there to read and copy, whatever is shown.
+        first = ids.first
+        job_id = page.locator("#jobs-table tbody tr").first.get_attribute("data-job-id")
+        assert job_id and (first.text_content() == job_id or first.get_attribute("title") == job_id)
+
+
+def test_a_job_pages_title_keeps_its_width_beside_the_sidebar(hana_page: Page, service: InProcessService,
+                                                             hana: User) -> None:
+    """At 1024 px the job page's four actions (Dock, Run again, Share, Delete) took the header's line and left the
+    title 150 px: a four-word name on four lines, the job id broken in two. The actions now go under the title."""
+    client = service.client(hana.api_key)
+    job_id = client.wait_for(client.predict(SEQ, name="Hemoglobin subunit alpha, apo form").json()["job_id"])["job_id"]
+    page = hana_page
+    for width in (1024, 1440):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{service.base_url}/jobs/{job_id}")
+        title = page.locator(".topbar h1")
+        expect(title).to_have_text("Hemoglobin subunit alpha, apo form")
+        shot(page, f"72-job-header-{width}", full_page=False)
+        box = title.bounding_box()
+        line = float(title.evaluate("(e) => parseFloat(getComputedStyle(e).lineHeight)"))
+        assert box and box["height"] < 1.5 * line, f"{width} px: the title on {round(box['height'] / line)} lines"
+        job_id_box = page.locator(".topbar .sub .mono").first.bounding_box()
+        assert job_id_box and job_id_box["height"] < 20, f"{width} px: the job id broken over two lines"
+        column = page.locator(".content").first.bounding_box()
+        assert column
+        for button in page.locator(".topbar .row .btn").all():
+            edge = button.bounding_box()
+            assert edge and edge["x"] + edge["width"] <= column["x"] + column["width"] + 1, f"{width} px: {edge}"
+
+
+def test_webhook_headings_and_account_details_keep_one_line_at_1024_px(hana_page: Page, service: InProcessService,
+                                                                      hana: User) -> None:
+    """Beside the sidebar the receivers table's "Last test" heading wrapped onto two lines, and the account's
+    profile gave its short labels 190 px and the values the rest: the email broken mid-word, dates on two lines."""
+    client = service.client(hana.api_key)
+    with WebhookReceiver() as receiver:
+        hook = client.post("/v1/webhooks", json={"url": receiver.url, "events": ["job.completed"]}).json()["webhook"]
+        page = hana_page
+        page.set_viewport_size({"width": 1024, "height": 900})
+        page.goto(f"{service.base_url}/webhooks")
+        expect(page.locator("#webhooks-table")).to_be_visible()
+        heights = page.locator("#webhooks-table th").evaluate_all("(ths) => ths.map((t) => t.getBoundingClientRect().height)")
+        assert max(heights) < 45, f"a column heading wraps ({heights})"
+        shot(page, "73-webhooks-1024", full_page=False)
+        assert client.delete(f"/v1/webhooks/{hook['webhook_id']}").status_code == 200
+
+    page.goto(f"{service.base_url}/account")
+    values = page.locator("#account-profile dd, #account-session dd")
+    expect(values.first).to_have_text(hana.username)
+    shot(page, "74-account-1024", full_page=False)
+    lines = values.evaluate_all("""(els) => els.map((e) => [e.textContent,
+        Math.round(e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight))])""")
+    assert [text for text, n in lines if n > 1] == [], lines
+    assert any("@" in text for text, _ in lines)  # the email is among them
