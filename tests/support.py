@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -53,9 +54,10 @@ class TritonFixture:
         return self.process.grpc_url
 
     @classmethod
-    def start(cls, models: list[str], log_dir: Path, env: Mapping[str, str] | None = None) -> TritonFixture:
+    def start(cls, models: list[str], log_dir: Path, env: Mapping[str, str] | None = None,
+              model_repository: Path = DEFAULT_MODEL_REPOSITORY) -> TritonFixture:
         """`env`: variables added to this process's environment for the server (its models' settings)."""
-        process = TritonProcess.start(models=models, log_path=log_dir / "triton.log",
+        process = TritonProcess.start(model_repository, models=models, log_path=log_dir / "triton.log",
                                       env=None if env is None else {**os.environ, **env})
         try:
             process.wait_ready(timeout_s=300)
@@ -87,6 +89,19 @@ def reaped(process: T) -> Iterator[T]:
     finally:
         server: TritonProcess = process.process if isinstance(process, TritonFixture) else process  # type: ignore[assignment]
         server.reap()
+
+
+def single_instance(repository: Path, model: str) -> None:
+    """Put `model` into the test model repository `repository` as shipped (its model.py linked, its config
+    copied) but with one instance instead of the shipped count: for a server of a test that sends the model one
+    request at a time. Each instance is a stub importing torch: seconds of start-up on two cores."""
+    source = DEFAULT_MODEL_REPOSITORY / model
+    (repository / model / "1").mkdir(parents=True)
+    (repository / model / "1" / "model.py").symlink_to(source / "1" / "model.py")
+    config = (source / "config.pbtxt").read_text()
+    groups = re.findall(r"\{ count: \d+ kind: KIND_CPU \}", config)
+    assert len(groups) == 1, f"{model}: expected one instance group, found {groups}"
+    (repository / model / "config.pbtxt").write_text(config.replace(groups[0], "{ count: 1 kind: KIND_CPU }"))
 
 
 class ServiceEndpoints:
