@@ -47,11 +47,16 @@ async def serve(args: argparse.Namespace) -> None:
     from jobservice.message_limits import SMALL_REQUEST_BYTES, by_full_method
 
     limits = BodyLimits(default=SMALL_REQUEST_BYTES, per_method=by_full_method())
+    # The settings a user sees at this edge are read here as the in-process gateway reads them
+    # (jobservice.server): the session cookie's Secure flag, and the streams' first-message wait and
+    # keep-alive interval (PHONOS_SSE_KEEPALIVE_S).
+    settings = ServiceSettings.from_env()
     async with open_channel(args.target) as channel:
         runner, port = await start_gateway(
             ChannelInvoker(channel, timeout=args.timeout), args.host, args.port, body_limits=limits,
             edge=EdgeSettings.from_env(os.environ),
-            dashboard_options=DashboardOptions(cookie_secure=ServiceSettings.from_env().cookie_secure),
+            dashboard_options=DashboardOptions(cookie_secure=settings.cookie_secure),
+            sse_keepalive_s=settings.sse_keepalive_s,
         )
         print(json.dumps({"event": "ready", "http_port": port}), flush=True)
         stop = asyncio.Event()

@@ -98,6 +98,41 @@ def _serialize(message: Message) -> bytes:
     return message.SerializeToString()
 
 
+# What a client is told when the channel itself fails (the job service is down, restarting, or unreachable
+# from this gateway). The job service never answers UNAVAILABLE itself, so such a status is always the
+# channel's; its own details are gRPC's ("connections to all backends failing; last error: UNKNOWN:
+# ipv4:10.0.0.7:50051: Failed to connect to remote host: Connection refused"), which name the job service's
+# address and mean nothing to a client: they go to this process's log instead.
+UNREACHABLE_MESSAGE = "The job service cannot be reached right now; try again in a few seconds."
+UNREACHABLE_RETRY_AFTER_S = 5
+
+
+def channel_failure(exc: grpc.aio.AioRpcError, full_method: str, metadata_sent: Sequence[tuple[str, str]]) -> RpcFailure:
+    """The RpcFailure of a call over the channel; a channel that cannot reach the job service is a 503 in the
+    client's words with a Retry-After, its gRPC details logged."""
+    metadata = merge_metadata(exc.initial_metadata(), exc.trailing_metadata())
+    if exc.code() != grpc.StatusCode.UNAVAILABLE:
+        return RpcFailure(exc.code(), exc.details() or "", metadata)
+    logger.warning("job service unreachable for %s: %s", full_method, exc.details(),
+                   extra={"action": "gateway.job_service_unreachable",
+                          "request_id": dict(metadata_sent).get("x-request-id", "")})
+    return RpcFailure(grpc.StatusCode.UNAVAILABLE, UNREACHABLE_MESSAGE,
+                      {**metadata, "retry-after": metadata.get("retry-after", str(UNREACHABLE_RETRY_AFTER_S))})
+
+
+HEALTH_METHOD = "/phonos.v1.PhonosService/GetHealth"
+
+
+def unreachable_health() -> Reply:
+    """GetHealth's answer while the job service cannot be reached: the health body monitors parse (`status`
+    "degraded", the component that is not ready), with 503 as a degraded job service answers, not an error body."""
+    from phonos.v1 import phonos_pb2 as pb  # after google.api.annotations_pb2, as gateway.app does
+
+    health = pb.GetHealthResponse(status="degraded", version="v1", message=UNREACHABLE_MESSAGE,
+                                  components={"job_service": "unavailable"})
+    return Reply(health, {"x-http-code": "503", "retry-after": str(UNREACHABLE_RETRY_AFTER_S)})
+
+
 class ChannelInvoker:
     """Generic unary calls over a grpc.aio channel; response types come from the descriptor pool."""
 
@@ -137,24 +172,27 @@ class ChannelInvoker:
 
     def stream(self, full_method: str, request: Message, metadata: Sequence[tuple[str, str]]) -> ServerStream:
         """No deadline: a watch stream lasts as long as the job (the server bounds it)."""
-        return _ChannelStream(self._stream_callable(full_method)(request, metadata=tuple(metadata)))
+        return _ChannelStream(self._stream_callable(full_method)(request, metadata=tuple(metadata)), full_method,
+                              tuple(metadata))
 
     async def unary(self, full_method: str, request: Message, metadata: Sequence[tuple[str, str]]) -> Reply:
         call = self._callable(full_method)(request, timeout=self._timeout, metadata=tuple(metadata))
         try:
             response = await call
         except grpc.aio.AioRpcError as exc:
-            raise RpcFailure(
-                exc.code(),
-                exc.details() or "",
-                merge_metadata(exc.initial_metadata(), exc.trailing_metadata()),
-            ) from None
+            failure = channel_failure(exc, full_method, metadata)
+            if failure.code == grpc.StatusCode.UNAVAILABLE and full_method == HEALTH_METHOD:
+                return unreachable_health()
+            raise failure from None
         return Reply(response, merge_metadata(await call.initial_metadata(), await call.trailing_metadata()))
 
 
 class _ChannelStream:
-    def __init__(self, call: grpc.aio.UnaryStreamCall) -> None:
+    def __init__(self, call: grpc.aio.UnaryStreamCall, full_method: str,
+                 metadata_sent: Sequence[tuple[str, str]]) -> None:
         self._call = call
+        self._method = full_method
+        self._metadata_sent = metadata_sent
         self._metadata: dict[str, str] = {}
 
     async def next(self) -> Message | None:
@@ -163,9 +201,7 @@ class _ChannelStream:
                 self._metadata = merge_metadata(await self._call.initial_metadata())
             message = await self._call.read()
         except grpc.aio.AioRpcError as exc:
-            raise RpcFailure(
-                exc.code(), exc.details() or "", merge_metadata(exc.initial_metadata(), exc.trailing_metadata())
-            ) from None
+            raise channel_failure(exc, self._method, self._metadata_sent) from None
         return None if message is grpc.aio.EOF else message  # type: ignore[return-value]
 
     def metadata(self) -> Mapping[str, str]:

@@ -131,7 +131,7 @@ def test_show_older_keeps_the_focus_then_hands_it_to_the_first_older_entry(hana_
 
 
 @pytest.mark.parametrize("path", ["/shared/no-such-link", "/shared/no-such-link/job", "/shared/no-such-link/",
-                                  "/shared/no-such-link/download?format=pdb", "/shared/"])
+                                  "/shared/no-such-link/download?format=pdb", "/shared/", "/shared/%zz"])
 def test_a_share_link_that_does_not_work_says_so_and_never_asks_to_sign_in(browser: Browser,
                                                                          service: InProcessService,
                                                                          path: str) -> None:

@@ -82,7 +82,8 @@ async function start() {
   // shell): a stranger holding a link is never sent to sign in, and sees the link's page or "Link not found".
   const shared = /^\/shared(?:$|\/([^/]*))/.exec(location.pathname);
   if (shared) {
-    const token = decodeURIComponent(shared[1] || '');
+    let token = '';
+    try { token = decodeURIComponent(shared[1] || ''); } catch { token = ''; } // `%zz`: no link can be that
     if (token && location.pathname !== `/shared/${shared[1]}`) history.replaceState(null, '', `/shared/${shared[1]}`);
     const page = await import('./pages/shared.js');
     await page.render(app, token);
