@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients" / "pyt
 
 from jobservice.memory_inference import InMemoryInference  # noqa: E402
 from tests.postgres import PostgresServer  # noqa: E402
-from tests.support import InProcessService, ServiceProcess, TritonFixture  # noqa: E402
+from tests.support import InProcessService, ServiceProcess, TritonFixture, reaped  # noqa: E402
 
 TIERS = ("unit", "integration", "e2e")
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -48,8 +48,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def triton_esmfold(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonFixture]:
-    """A real tritonserver serving the tiny ESMFold model (and the echo model)."""
-    with TritonFixture.start(["esmfold", "echo"], tmp_path_factory.mktemp("triton")) as triton:
+    """A real tritonserver serving the tiny ESMFold model (and the echo model); killed at the end (`reaped`)."""
+    with reaped(TritonFixture.start(["esmfold", "echo"], tmp_path_factory.mktemp("triton"))) as triton:
         yield triton
 
 

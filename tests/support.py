@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -13,7 +14,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -53,9 +54,10 @@ class TritonFixture:
         return self.process.grpc_url
 
     @classmethod
-    def start(cls, models: list[str], log_dir: Path, env: Mapping[str, str] | None = None) -> TritonFixture:
+    def start(cls, models: list[str], log_dir: Path, env: Mapping[str, str] | None = None,
+              model_repository: Path = DEFAULT_MODEL_REPOSITORY) -> TritonFixture:
         """`env`: variables added to this process's environment for the server (its models' settings)."""
-        process = TritonProcess.start(models=models, log_path=log_dir / "triton.log",
+        process = TritonProcess.start(model_repository, models=models, log_path=log_dir / "triton.log",
                                       env=None if env is None else {**os.environ, **env})
         try:
             process.wait_ready(timeout_s=300)
@@ -74,6 +76,32 @@ class TritonFixture:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.process.stop()
+
+
+@contextlib.contextmanager
+def reaped(process: T) -> Iterator[T]:
+    """A tritonserver (`TritonProcess` or `TritonFixture`) whose own shutdown the test does not check, ended at
+    exit by SIGKILL of its process group with its shm regions freed (`TritonProcess.reap`): a graceful stop
+    waits 4-7 s for its model instances to unload. Graceful stops are checked where they are the point:
+    tests/e2e/test_serve_and_clients.py (`phonos serve` stopping) and test_faults_with_triton.py."""
+    try:
+        yield process
+    finally:
+        server: TritonProcess = process.process if isinstance(process, TritonFixture) else process  # type: ignore[assignment]
+        server.reap()
+
+
+def single_instance(repository: Path, model: str) -> None:
+    """Put `model` into the test model repository `repository` as shipped (its model.py linked, its config
+    copied) but with one instance instead of the shipped count: for a server of a test that sends the model one
+    request at a time. Each instance is a stub importing torch: seconds of start-up on two cores."""
+    source = DEFAULT_MODEL_REPOSITORY / model
+    (repository / model / "1").mkdir(parents=True)
+    (repository / model / "1" / "model.py").symlink_to(source / "1" / "model.py")
+    config = (source / "config.pbtxt").read_text()
+    groups = re.findall(r"\{ count: \d+ kind: KIND_CPU \}", config)
+    assert len(groups) == 1, f"{model}: expected one instance group, found {groups}"
+    (repository / model / "config.pbtxt").write_text(config.replace(groups[0], "{ count: 1 kind: KIND_CPU }"))
 
 
 class ServiceEndpoints:

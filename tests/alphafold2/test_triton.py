@@ -24,7 +24,7 @@ from jobservice.inference import InvalidModelInput, Tensor
 from jobservice.modelspecs.alphafold2 import build_spec
 from launcher.triton import TritonProcess
 from tests.dashboard.pages_helpers import CHROMIUM, CHROMIUM_ARGS, Watched, make_user, shot, sign_in
-from tests.support import cancel_after, infer_through_the_port
+from tests.support import cancel_after, infer_through_the_port, reaped
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +36,7 @@ def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     log_path = Path(tmp_path_factory.mktemp("triton")) / "triton.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
     env.update(settings_env())
-    with TritonProcess.start(models=["alphafold2"], log_path=log_path, env=env) as server:
+    with reaped(TritonProcess.start(models=["alphafold2"], log_path=log_path, env=env)) as server:
         server.wait_ready(timeout_s=180)
         yield server
 

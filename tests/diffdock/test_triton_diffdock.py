@@ -22,13 +22,14 @@ from jobservice.inference import InvalidModelInput, Tensor
 from jobservice.modelspecs.diffdock import build_spec
 from launcher.triton import DEFAULT_MODEL_REPOSITORY, TritonProcess
 from tests.bundle_checks import check_bundle
-from tests.support import cancel_after, infer_through_the_port
+from tests.support import cancel_after, infer_through_the_port, reaped, single_instance
 
 pytestmark = pytest.mark.e2e
 
 
 def model_repository(root: Path) -> Path:
-    """The project's models, with `diffdock` configured to get ESM-2 from the `esm2` Triton model.
+    """The project's models, with `diffdock` configured to get ESM-2 from the `esm2` Triton model (and `esmfold`
+    as shipped but with one instance: it folds one receptor here).
 
     Its config is the shipped config.pbtxt with one parameter changed, and model.py is the shipped
     one, so every test below also covers the in-process defaults except where ESM-2 runs; the
@@ -37,8 +38,8 @@ def model_repository(root: Path) -> Path:
     source = DEFAULT_MODEL_REPOSITORY
     repo = root / "models"
     repo.mkdir()
-    for name in ("esmfold", "esm2"):
-        (repo / name).symlink_to(source / name, target_is_directory=True)
+    (repo / "esm2").symlink_to(source / "esm2", target_is_directory=True)
+    single_instance(repo, "esmfold")  # one fold at a time here: one instance starts sooner than the shipped two
     diffdock = repo / "diffdock"
     (diffdock / "1").mkdir(parents=True)
     (diffdock / "1" / "model.py").symlink_to(source / "diffdock" / "1" / "model.py")
@@ -56,9 +57,9 @@ def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     root = Path(tmp_path_factory.mktemp("triton_diffdock"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
     env["PHONOS_DIFFDOCK_BATCH_SIZE"] = "3"
-    with TritonProcess.start(
+    with reaped(TritonProcess.start(
         model_repository(root), models=["esmfold", "esm2", "diffdock"], log_path=root / "triton.log", env=env
-    ) as server:
+    )) as server:
         server.wait_ready(timeout_s=180)
         yield server
 

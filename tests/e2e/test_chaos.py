@@ -97,4 +97,4 @@ def test_kill_a_job_service_and_a_triton_mid_run(postgres: PostgresServer, servi
               f"{sum(a > 1 for a in attempts.values())} reclaimed; {duplicates} duplicate deliveries")
     finally:
         for triton in tritons:
-            triton.stop()
+            triton.reap()  # its shutdown is not what is checked: SIGKILL, not a graceful stop of seconds

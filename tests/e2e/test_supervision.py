@@ -1,6 +1,7 @@
 """`phonos serve` supervises: kill its Triton and its job service with SIGKILL, as a crash would.
 
-One `phonos serve` (ESMFold, tiny weights) goes through: Triton killed → the API keeps answering
+One `phonos serve` (the echo model: its Triton starts in ~1.5 s, ESMFold's in ~8 s, and what is checked here is the
+launcher's supervision, the same for every model) goes through: Triton killed → the API keeps answering
 (degraded, 503), a job submitted meanwhile completes after the restart; the job service killed →
 back on the same port with Triton untouched; the job service killed again within the window →
 more than PHONOS_RESTART_MAX=1 crashes: everything stops, exit status 1, with a message.
@@ -32,7 +33,10 @@ def grpc_ready(target: str) -> int:
 
 
 def test_serve_restarts_crashed_children_and_gives_up_on_repeated_crashes(tmp_path: Path) -> None:
-    serve = ServeProcess(tmp_path / "var", PHONOS_RESTART_MAX="1", PHONOS_RESTART_BACKOFF_S="0.5")
+    # A 3 s backoff keeps Triton down long enough for the checks below to see it down (the job service probes
+    # it every 0.2 s) and to submit a job meanwhile; ESMFold's slow start used to give that time.
+    serve = ServeProcess(tmp_path / "var", PHONOS_MODELS="echo", PHONOS_RESTART_MAX="1", PHONOS_RESTART_BACKOFF_S="3",
+                         PHONOS_TRITON_HEALTH_INTERVAL_S="0.2")
     try:
         base_url = serve.wait_for(r"REST gateway:\s+(http://\S+)/v1", 400).group(1)
         key = serve.find(r"API key .*: (pk_\S+)").group(1)
@@ -51,7 +55,7 @@ def test_serve_restarts_crashed_children_and_gives_up_on_repeated_crashes(tmp_pa
         assert wait_until(lambda: grpc_ready(grpc_target) == health_pb2.HealthCheckResponse.NOT_SERVING, 5)
         assert requests.get(f"{base_url}/v1/models", headers=auth, timeout=5).status_code == 200
         submitted = requests.post(f"{base_url}/v1/predict", headers=auth, timeout=10,
-                                  json={"model": "esmfold", "sequence": "MKTVRQERLKSIVRIL"})
+                                  json={"model": "echo", "sequence": "MKTVRQERLKSIVRIL"})
         assert submitted.status_code == 200, submitted.text
         wait_until(lambda: health(base_url) == (200, "operational"), 300, 0.1)
         print(f"\nTriton SIGKILL -> /v1/health operational again: {time.monotonic() - killed_at:.1f} s")

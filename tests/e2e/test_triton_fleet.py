@@ -29,9 +29,11 @@ def start_echo(log: Path, ports: object = None) -> TritonProcess:
 
 
 def test_fleet_spreads_fails_over_reports_and_brings_back(service_factory: type, tmp_path: Path) -> None:
-    first = start_echo(tmp_path / "a.log")
-    second = start_echo(tmp_path / "b.log")
+    # The two nodes start side by side, then each is waited for.
+    first, second = (TritonProcess.start(models=["echo"], log_path=tmp_path / f"{name}.log") for name in "ab")
     try:
+        first.wait_ready(120)
+        second.wait_ready(120)
         urls = f"{first.grpc_url},{second.grpc_url}"
 
         async def direct() -> list[dict[str, object]]:
@@ -92,5 +94,5 @@ def test_fleet_spreads_fails_over_reports_and_brings_back(service_factory: type,
         down = wait_until(lambda: (r := client.get("/v1/health")).status_code == 503 and r.json(), 30)
         assert down["status"] == "degraded" and down["components"]["triton"] == "unavailable"
     finally:
-        first.stop()
-        second.stop()
+        first.reap()  # both were killed above (or a check failed): nothing to stop gracefully
+        second.reap()

@@ -20,7 +20,14 @@ from jobservice.inference import InferenceRequest, InvalidModelInput, Tensor
 from jobservice.modelspecs.esmfold import build_spec
 from jobservice.triton_inference import TritonInference
 from tests.bundle_checks import png_size
-from tests.support import TritonFixture, cancel_after, infer_concurrently, infer_through_the_port
+from tests.support import (
+    TritonFixture,
+    cancel_after,
+    infer_concurrently,
+    infer_through_the_port,
+    reaped,
+    single_instance,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -141,7 +148,8 @@ def test_a_relax_past_its_time_limit_completes_unrelaxed_through_the_public_api(
     """PHONOS_RELAX_TIMEOUT_S from the server's environment: a tiny-weight complex relaxes for ~10 s, the
     limit is 0.5 s. The job completes (no refund) with every unrelaxed file, and says why nothing is relaxed."""
     limit = {"PHONOS_RELAX_TIMEOUT_S": "0.5"}
-    with TritonFixture.start(["esmfold"], tmp_path, env=limit) as triton:
+    single_instance(tmp_path / "models", "esmfold")  # one job: one instance starts sooner than the shipped two
+    with reaped(TritonFixture.start(["esmfold"], tmp_path, env=limit, model_repository=tmp_path / "models")) as triton:
         service = service_factory.start(triton.grpc_url, PHONOS_MODELS="esmfold")  # the limit is the model's
         client = service.client(service.new_key(credits=100))
         submitted = client.predict("MKTAYIAKQR:GSHMAS", params={"num_recycles": 1, "relax": "all"})
