@@ -8,6 +8,8 @@ loop) and throttles attempts per username.
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -17,8 +19,14 @@ MIN_LENGTH = 10
 MAX_LENGTH = 1024  # Argon2 accepts more, but a megabyte "password" is only a way to burn CPU
 
 _HASHER = PasswordHasher()  # argon2-cffi's defaults: RFC 9106 "low memory" profile (t=3, m=64 MiB, p=4)
-# Verified when the username does not exist, so a miss takes as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash("phonos: no such user, same cost")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified when the username does not exist, so a miss takes as long as a wrong password. Made on first
+    use, not at import: a hash costs ~0.1 s, which every process importing this module (each operator command)
+    paid."""
+    return _HASHER.hash("phonos: no such user, same cost")
 
 
 def check_new_password(password: str) -> None:
@@ -42,6 +50,6 @@ def password_matches(password_hash: str | None, password: str) -> bool:
     if len(password) > MAX_LENGTH:
         return False
     try:
-        return _HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _HASHER.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False

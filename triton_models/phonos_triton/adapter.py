@@ -37,12 +37,11 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 from phonos_models.common import result_files
 from phonos_models.common.errors import BadInput, Cancelled, ResourceExhausted
-from phonos_models.common.progress import PROGRESS, Progress, Report
+from phonos_models.common.progress import PROGRESS, Progress, Report, ShouldStop
 from phonos_models.common.requests import COMPUTE_LIMIT_PARAMETER
 
 from phonos_config.env import triton_model_env
 
-ShouldStop = Callable[[], bool]
 _PROGRESS_DRAIN_S = 5.0  # a final response never waits longer than this for earlier progress to go out
 
 

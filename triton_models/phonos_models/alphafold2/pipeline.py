@@ -27,13 +27,12 @@ from phonos_models.alphafold2.runner import (
     CompiledModel,
     ModelOutput,
     MultimerModel,
-    ShouldStop,
     _Network,
     configure_compile_cache,
 )
 from phonos_models.common.chains import ChainLayout
 from phonos_models.common.letters import chain_name
-from phonos_models.common.progress import Progress, Report, ignore
+from phonos_models.common.progress import Progress, Report, ShouldStop, ignore
 from phonos_models.common.unknown import unknown_residues, unknown_warning
 
 __all__ = ["Engine", "Prediction", "Request", "RequestError"]

@@ -29,10 +29,7 @@ from phonos_models.alphafold2.confidence import Confidence, summarize
 from phonos_models.alphafold2.msa import Alignment
 from phonos_models.common.chains import ChainLayout
 from phonos_models.common.errors import Cancelled, ResourceExhausted
-from phonos_models.common.progress import Progress, Report, ignore
-
-ShouldStop = Callable[[], bool]
-
+from phonos_models.common.progress import Progress, Report, ShouldStop, ignore
 
 # XLA reports allocation failures as a runtime error whose text starts with the status code.
 _XLA_ERROR: type[Exception] = getattr(jax.errors, "JaxRuntimeError", RuntimeError)

@@ -21,9 +21,8 @@ from pathlib import Path
 from alphafold.data import parsers
 
 from phonos_models.alphafold2 import msa
-from phonos_models.alphafold2.runner import ShouldStop
 from phonos_models.common.errors import Cancelled
-from phonos_models.common.progress import Progress, Report, ignore
+from phonos_models.common.progress import Progress, Report, ShouldStop, ignore
 
 MANIFEST_SUFFIX = ".phonos.json"  # written next to a database by build_db
 _HASH_LIMIT_BYTES = 256 << 20  # hash small databases; large ones are identified by their manifest

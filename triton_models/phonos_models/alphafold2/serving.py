@@ -17,10 +17,9 @@ from phonos_config.relax import RelaxSettings
 from phonos_models.alphafold2 import outputs
 from phonos_models.alphafold2 import report as bundle_report
 from phonos_models.alphafold2.pipeline import Engine, Prediction, Request
-from phonos_models.alphafold2.runner import ShouldStop
 from phonos_models.common import relax as amber
 from phonos_models.common import relax_step
-from phonos_models.common.progress import Report, ignore
+from phonos_models.common.progress import Report, ShouldStop, ignore
 from phonos_models.common.result_files import ModelResult, ResultFile, json_file, text_file
 from phonos_models.common.structure import pdb_to_mmcif
 

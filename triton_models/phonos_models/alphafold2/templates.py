@@ -20,9 +20,9 @@ from alphafold.data import templates as af_templates
 from alphafold.data.tools import hmmsearch
 
 from phonos_models.alphafold2.msa import Alignment
-from phonos_models.alphafold2.runner import ShouldStop
 from phonos_models.alphafold2.search import Database, DatabaseIdentity, SearchError, identify
 from phonos_models.common.errors import Cancelled
+from phonos_models.common.progress import ShouldStop
 
 MAX_TEMPLATES = 4  # DeepMind's data.eval.max_templates
 MAX_HITS = 20  # hits considered before the best four are kept (run_alphafold.py's MAX_TEMPLATE_HITS)

@@ -71,6 +71,8 @@ class Progress:
 
 # What science code calls to report progress; it must be cheap and must not raise.
 Report = Callable[[Progress], None]
+# Asked between steps of a long computation: True when the job was cancelled or ran out of time.
+ShouldStop = Callable[[], bool]
 
 
 def ignore(_: Progress) -> None:

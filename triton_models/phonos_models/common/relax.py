@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -28,10 +28,10 @@ from typing import IO, Any
 from phonos_config.relax import RelaxSettings
 from phonos_models.common.errors import Cancelled
 from phonos_models.common.file_workers import python_executable
+from phonos_models.common.progress import ShouldStop
 
 __all__ = ["RelaxOutcome", "RelaxSettings", "RelaxedStructure", "relax_structures"]
 
-ShouldStop = Callable[[], bool]
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory holding phonos_models
 _POLL_S = 0.1
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from phonos_config.relax import RelaxSettings
-from phonos_models.common.progress import Progress, Report, ignore
-from phonos_models.common.relax import RelaxedStructure, RelaxOutcome, ShouldStop, relax_structures
+from phonos_models.common.progress import Progress, Report, ShouldStop, ignore
+from phonos_models.common.relax import RelaxedStructure, RelaxOutcome, relax_structures
 from phonos_models.common.result_files import ResultFile, text_file
 
 PDB, CIF = "chemical/x-pdb", "chemical/x-mmcif"

@@ -18,8 +18,8 @@ import numpy as np
 
 from phonos_config.relax import RelaxSettings
 from phonos_models.common import bundle, plots, relax_step
-from phonos_models.common.progress import Report, ignore
-from phonos_models.common.relax import RelaxOutcome, ShouldStop
+from phonos_models.common.progress import Report, ShouldStop, ignore
+from phonos_models.common.relax import RelaxOutcome
 from phonos_models.common.result_files import ModelResult, ResultFile, json_file, text_file
 from phonos_models.common.structure import (
     ProteinChain,

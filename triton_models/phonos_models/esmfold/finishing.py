@@ -19,8 +19,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from phonos_config.relax import RelaxSettings
 from phonos_models.common import plots
 from phonos_models.common.file_workers import FileWorkers
-from phonos_models.common.progress import Report, ignore
-from phonos_models.common.relax import RelaxOutcome, ShouldStop
+from phonos_models.common.progress import Report, ShouldStop, ignore
+from phonos_models.common.relax import RelaxOutcome
 from phonos_models.common.result_files import ModelResult
 from phonos_models.common.weights import WeightsInfo
 from phonos_models.esmfold import files

@@ -21,7 +21,7 @@ Fixes to transformers' outputs, each checked by a test:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from transformers import EsmForProteinFolding
@@ -29,7 +29,7 @@ from transformers.models.esm.openfold_utils.feats import atom14_to_atom37
 from transformers.models.esm.openfold_utils.residue_constants import restype_order_with_x
 
 from phonos_models.common.errors import Cancelled, ResourceExhausted
-from phonos_models.common.progress import Progress, Report, ignore
+from phonos_models.common.progress import Progress, Report, ShouldStop, ignore
 from phonos_models.common.structure import CA_INDEX
 from phonos_models.esmfold.batching import FoldJob, plan_batches
 from phonos_models.esmfold.chains import ChainLayout
@@ -38,7 +38,6 @@ from phonos_models.esmfold.result import FoldResult
 
 UNKNOWN_RESTYPE = restype_order_with_x["X"]
 
-ShouldStop = Callable[[], bool]
 __all__ = ["FoldResult", "ShouldStop", "fold", "fold_batch"]
 
 
