@@ -15,12 +15,13 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.dashboard.pages_helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, User, make_user
-from tests.support import ServiceProcess, TritonFixture
+from tests.support import ServiceProcess, TritonFixture, reaped
 
 
 @pytest.fixture(scope="module")
 def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonFixture]:
-    with TritonFixture.start(["esmfold", "diffdock"], tmp_path_factory.mktemp("triton_dashboard")) as server:
+    # Killed at the end (`reaped`): its graceful stop, which is not what these tests check, took ~30 s.
+    with reaped(TritonFixture.start(["esmfold", "diffdock"], tmp_path_factory.mktemp("triton_dashboard"))) as server:
         yield server
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from tests.dashboard.pages_helpers import CHROMIUM_ARGS, Watched, make_user, open_page, shot, sign_in
-from tests.support import ServiceProcess, TritonFixture
+from tests.support import ServiceProcess, TritonFixture, reaped
 
 pytestmark = pytest.mark.e2e
 SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
@@ -26,7 +26,7 @@ assert CHROMIUM_ARGS  # the module's browser is conftest's (Debian's chromium)
 
 @pytest.fixture(scope="module")
 def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonFixture]:
-    with TritonFixture.start(["esmfold"], tmp_path_factory.mktemp("triton_share")) as server:
+    with reaped(TritonFixture.start(["esmfold"], tmp_path_factory.mktemp("triton_share"))) as server:
         yield server
 
 
