@@ -97,6 +97,12 @@ def _params(request: pb.PredictRequest | pb.BatchJob) -> dict[str, Any]:
         raise InvalidArgument("params must hold only finite numbers") from None
 
 
+def _optional(request: Message, *fields: str) -> dict[str, Any]:
+    """The request's optional fields by name, None where unset (a list's limit, offset, starting_after and
+    filters), as keyword arguments of the service's call."""
+    return {name: getattr(request, name) if request.HasField(name) else None for name in fields}
+
+
 def _submit_item(request: pb.PredictRequest | pb.BatchJob) -> SubmitItem:
     return SubmitItem(
         model=request.model, sequence=request.sequence,
@@ -470,10 +476,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 who.account_id,
                 status=request.status if request.HasField("status") and request.status else None,
                 model=request.model if request.HasField("model") and request.model else None,
-                limit=request.limit if request.HasField("limit") else None,
-                offset=request.offset if request.HasField("offset") else None,
-                name=request.name if request.HasField("name") else None,
-                starting_after=request.starting_after if request.HasField("starting_after") else None,
+                **_optional(request, "limit", "offset", "name", "starting_after"),
             )
             return pb.ListJobsResponse(jobs=[pb.Job(**job_fields(j)) for j in jobs],
                                        pagination=pagination(page)), NO_CHARGE
@@ -581,9 +584,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         async def run(who: Principal) -> tuple[Message, Charge]:
             entries, page = await self._svc.credit_history(
                 who.account_id,
-                limit=request.limit if request.HasField("limit") else None,
-                offset=request.offset if request.HasField("offset") else None,
-                starting_after=request.starting_after if request.HasField("starting_after") else None,
+                **_optional(request, "limit", "offset", "starting_after"),
             )
             return pb.ListCreditEntriesResponse(entries=[credit_entry_message(e) for e in entries],
                                                 pagination=pagination(page)), NO_CHARGE
@@ -594,10 +595,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         async def run(who: Principal) -> tuple[Message, Charge]:
             entries, page = await self._svc.account_activity(
                 who.account_id,
-                limit=request.limit if request.HasField("limit") else None,
-                offset=request.offset if request.HasField("offset") else None,
-                starting_after=request.starting_after if request.HasField("starting_after") else None,
-                action=request.action if request.HasField("action") else None,
+                **_optional(request, "limit", "offset", "starting_after", "action"),
             )
             return pb.ListAccountActivityResponse(entries=[activity_message(e) for e in entries],
                                                   pagination=pagination(page)), NO_CHARGE
@@ -652,10 +650,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         async def run(who: Principal) -> tuple[Message, Charge]:
             deliveries, page = await self._svc.webhook_deliveries(
                 who.account_id, request.webhook_id,
-                status=request.status if request.HasField("status") else None,
-                limit=request.limit if request.HasField("limit") else None,
-                offset=request.offset if request.HasField("offset") else None,
-                starting_after=request.starting_after if request.HasField("starting_after") else None,
+                **_optional(request, "status", "limit", "offset", "starting_after"),
             )
             return pb.ListWebhookDeliveriesResponse(deliveries=[delivery_message(d) for d in deliveries],
                                                     pagination=pagination(page)), NO_CHARGE
