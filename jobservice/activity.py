@@ -167,7 +167,8 @@ class ActivityLog(PurgedLog):
         limit, offset = check_page(limit, offset, starting_after=starting_after)
 
         async def read(limit: int, offset: int, after_id: int | None) -> tuple[list[ActivityEntry], int]:
-            params = {"account_id": account_id, "action": action, "limit": limit, "offset": offset, "after_id": after_id}
+            params = {"account_id": account_id, "action": action, "limit": limit, "offset": offset,
+                      "after_id": after_id}
             total = int(await self._db.read.scalar("count_activity", params))
             rows = await self._db.read.fetch_all("list_activity" if after_id is None else "list_activity_after", params)
             return [ActivityEntry.from_row(r) for r in rows], total

@@ -147,8 +147,8 @@ def caller_of(principal: Principal, client_address: str) -> Caller:
 
 
 def key_message(key: KeyRecord) -> pb.ApiKey:
-    message = pb.ApiKey(key_id=key.id, prefix=key.prefix, created_at=timestamp(key.created_at), rate_limit=key.rate_limit,
-                        revoked=key.revoked, scope=key.scope, expired=key.expired())
+    message = pb.ApiKey(key_id=key.id, prefix=key.prefix, created_at=timestamp(key.created_at),
+                        rate_limit=key.rate_limit, revoked=key.revoked, scope=key.scope, expired=key.expired())
     if key.name is not None:
         message.name = key.name
     if key.last_used_at is not None:
@@ -556,10 +556,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def ListCreditEntries(self, request: pb.ListCreditEntriesRequest,
                                 context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
-            entries, page = await self._svc.credit_history(
-                who.account_id,
-                **_optional(request, "limit", "offset", "starting_after"),
-            )
+            entries, page = await self._svc.credit_history(who.account_id,
+                                                           **_optional(request, "limit", "offset", "starting_after"))
             return pb.ListCreditEntriesResponse(entries=[credit_entry_message(e) for e in entries],
                                                 pagination=pagination(page)), NO_CHARGE
         return await self._handle("ListCreditEntries", request, context, run)
@@ -568,9 +566,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                                   context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             entries, page = await self._svc.account_activity(
-                who.account_id,
-                **_optional(request, "limit", "offset", "starting_after", "action"),
-            )
+                who.account_id, **_optional(request, "limit", "offset", "starting_after", "action"))
             return pb.ListAccountActivityResponse(entries=[activity_message(e) for e in entries],
                                                   pagination=pagination(page)), NO_CHARGE
         return await self._handle("ListAccountActivity", request, context, run)
@@ -623,9 +619,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                                     context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             deliveries, page = await self._svc.webhook_deliveries(
-                who.account_id, request.webhook_id,
-                **_optional(request, "status", "limit", "offset", "starting_after"),
-            )
+                who.account_id, request.webhook_id, **_optional(request, "status", "limit", "offset", "starting_after"))
             return pb.ListWebhookDeliveriesResponse(deliveries=[delivery_message(d) for d in deliveries],
                                                     pagination=pagination(page)), NO_CHARGE
         return await self._handle("ListWebhookDeliveries", request, context, run)

@@ -87,7 +87,8 @@ class WebhookDeliveries(PurgedLog):
         await self._own_webhook(account_id, webhook_id)
 
         async def read(limit: int, offset: int, after_id: int | None) -> tuple[list[DeliveryRecord], int]:
-            params = {"webhook_id": webhook_id, "status": status, "limit": limit, "offset": offset, "after_id": after_id}
+            params = {"webhook_id": webhook_id, "status": status, "limit": limit, "offset": offset,
+                      "after_id": after_id}
             rows = await self._db.read.fetch_all(
                 "list_webhook_deliveries" if after_id is None else "list_webhook_deliveries_after", params)
             total = await self._db.read.scalar("count_webhook_deliveries", params)

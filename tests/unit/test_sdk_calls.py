@@ -229,7 +229,8 @@ def test_a_delete_whose_answer_was_lost_reads_as_the_servers_answer() -> None:
 
 
 PAGES = [(pb.ListJobsResponse, JobPage, "jobs"), (pb.ListWebhookDeliveriesResponse, DeliveryPage, "deliveries"),
-         (pb.ListAccountActivityResponse, ActivityPage, "entries"), (pb.ListCreditEntriesResponse, CreditPage, "entries")]
+         (pb.ListAccountActivityResponse, ActivityPage, "entries"),
+         (pb.ListCreditEntriesResponse, CreditPage, "entries")]
 
 
 @pytest.mark.parametrize(("response", "page_type", "items"), PAGES, ids=[p[1].__name__ for p in PAGES])
