@@ -9,7 +9,8 @@ tied to a change, a failed sign-in, is written after it, and a failure to write 
 turn the caller's 401 into a 500.
 
 Who did it comes from `CALLER`, a ContextVar the servicer sets for each authenticated call (the key or the
-dashboard session, the client address as the edge determined it, the browser's User-Agent on a sign-in).
+dashboard session, the client address as the edge determined it, the browser's User-Agent on a sign-in,
+sign-out or password change: `clean_user_agent`, as the dashboard and the CLI show it).
 Outside an API call the only code that changes keys, passwords, credits or webhooks is the operator's
 (jobservice/admin.py, `phonos keys|users|credits`), so that is the default: `{"kind": "operator"}`, with no
 address.
@@ -73,7 +74,7 @@ class Caller:
     key_id: str | None = None  # the key it authenticated with (kind api_key)
     key_name: str | None = None
     client_address: str | None = None  # None for an operator
-    user_agent: str | None = None  # the browser's, on a dashboard sign-in
+    user_agent: str | None = None  # the browser's, on a dashboard sign-in, sign-out or password change
 
 
 OPERATOR = Caller(ActorKind.OPERATOR)
@@ -94,12 +95,23 @@ class Target:
 NO_TARGET = Target()
 
 
+def clean_user_agent(user_agent: str | None) -> str | None:
+    """A User-Agent as stored (activity log, sessions): what anyone may send, shown in the dashboard's activity
+    card and printed by `phonos account activity` to a terminal, where an escape sequence would act. Control and
+    format characters (ANSI escapes, bidirectional overrides, NUL) are dropped, other white space (tabs, line
+    breaks) runs become one space; at most MAX_USER_AGENT characters; None when nothing is left."""
+    if not user_agent:
+        return None
+    kept = "".join(c if c.isprintable() else " " if c.isspace() else "" for c in user_agent[:4 * MAX_USER_AGENT])
+    return " ".join(kept.split())[:MAX_USER_AGENT] or None
+
+
 def _row(account_id: int, action: Action, target: Target, details: dict[str, Any] | None,
          caller: Caller) -> dict[str, Any]:
     return {
         "account_id": account_id, "now": now(), "action": str(action), "actor_kind": str(caller.kind),
         "actor_key_id": caller.key_id, "actor_key_name": caller.key_name, "client_address": caller.client_address,
-        "user_agent": (caller.user_agent or "")[:MAX_USER_AGENT] or None, "key_id": target.key_id,
+        "user_agent": clean_user_agent(caller.user_agent), "key_id": target.key_id,
         "webhook_id": target.webhook_id, "job_id": target.job_id, "share_id": target.share_id,
         "details": json.dumps(details, sort_keys=True) if details else None,
     }

@@ -72,6 +72,8 @@ NO_CHARGE = Charge()
 # What the handler of a public rpc (no key: health, share links) is given as its caller; it must not use it. The
 # call is then nobody's: no per-key rate limit (admission limits share links per client address) and no usage.
 NOBODY = Principal(account_id=0, key_hash="", rate_limit=0)
+# The dashboard session rpcs whose request carries the browser's User-Agent (the gateway's /auth routes fill it).
+SESSION_REQUESTS_WITH_USER_AGENT = (pb.CreateSessionRequest, pb.DeleteSessionRequest, pb.ChangePasswordRequest)
 
 
 def _params(request: pb.PredictRequest | pb.BatchJob) -> dict[str, Any]:
@@ -682,8 +684,9 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         metadata = {k: v for k, v in (context.invocation_metadata() or ())}
         request_id = call_request_id(metadata)
         trailers = [("x-request-id", request_id)]
-        # Sign-ins and sign-outs are the activity log's (jobservice/activity.py): a session, from this address.
-        user_agent = request.user_agent if isinstance(request, pb.CreateSessionRequest) else None
+        # Sign-ins, sign-outs and password changes are the activity log's (jobservice/activity.py): a session,
+        # from this address, with the browser's User-Agent the gateway passed.
+        user_agent = request.user_agent if isinstance(request, SESSION_REQUESTS_WITH_USER_AGENT) else None
         as_caller = CALLER.set(Caller(ActorKind.SESSION, client_address=call_client(metadata, context.peer()),
                                       user_agent=user_agent or None))
         try:
