@@ -21,7 +21,14 @@ from gateway import dashboard, errors, openapi_route, sse
 from gateway.admission import Admission
 from gateway.body import DEFAULT_MAX_BODY_BYTES, BodyLimits, content_encoding, read_body, too_large
 from gateway.errors import ErrorResponse, HttpError
-from gateway.forwarded import CLIENT_ADDRESS_METADATA, FORWARDED_FOR_HEADER, real_client
+from gateway.forwarded import (
+    CLIENT_ADDRESS_METADATA,
+    FORWARDED_FOR_HEADER,
+    FORWARDED_HEADER,
+    client_behind,
+    rfc7239_forwarded_for,
+    x_forwarded_for,
+)
 from gateway.http_rule import (
     NoRoute,
     PathDecodeError,
@@ -57,6 +64,7 @@ ADMISSION_KEY = web.AppKey("phonos_admission", Admission)
 LIMITS_KEY = web.AppKey("phonos_body_limits", BodyLimits)
 BODY_TIMEOUT_KEY = web.AppKey("phonos_body_timeout_s", float)
 TRUSTED_PROXIES_KEY = web.AppKey("phonos_trusted_proxies", tuple[Network, ...])
+FORWARDED_HEADER_KEY = web.AppKey("phonos_forwarded_header", str)
 REQUEST_ID_KEY = web.RequestKey("phonos_request_id", str)
 PLAN_KEY = web.RequestKey("phonos_plan", TranscodePlan)
 MATCH_VALUES_KEY = web.RequestKey("phonos_match_values", tuple[tuple[tuple[str, ...], str], ...])
@@ -83,13 +91,15 @@ def create_app(
     dashboard_options: dashboard.DashboardOptions | None = None,
     sse_keepalive_s: float = 15.0,
     trusted_proxies: tuple[Network, ...] = (),
+    forwarded_header: str = FORWARDED_FOR_HEADER,
 ) -> web.Application:
     """Compile the service's http rules and serve them; TemplateError if a rule is invalid.
 
     `body_limits`: per-rpc body sizes (`max_body_bytes` is shorthand for one size for every route);
     `admission`: the caller check run before a body is read (None: every caller is let in);
     with `dashboard_options` the web dashboard is served too (pages under /, cookie sessions);
-    `trusted_proxies`: the peers whose X-Forwarded-For names the client (`client_of`).
+    `trusted_proxies`: the peers whose `forwarded_header` (X-Forwarded-For or Forwarded) names the client
+    (`client_of`).
     """
     service = service_descriptor or default_service()
     plans = [compile_plan(rule) for rule in rules_for_service(service)]
@@ -101,6 +111,7 @@ def create_app(
     app[LIMITS_KEY] = limits
     app[BODY_TIMEOUT_KEY] = body_timeout_s
     app[TRUSTED_PROXIES_KEY] = trusted_proxies
+    app[FORWARDED_HEADER_KEY] = forwarded_header
     if admission is not None:
         app[ADMISSION_KEY] = admission
     app[SSE_KEEPALIVE_KEY] = sse_keepalive_s
@@ -237,14 +248,18 @@ def request_metadata(request: web.Request, request_id: str, plan: TranscodePlan)
 
 
 def client_of(request: web.Request) -> str:
-    """The client's address: the peer, or behind a trusted proxy the address its X-Forwarded-For names
-    (gateway.forwarded.real_client). What admission throttles and what the job service is told
-    (`x-phonos-client-address`); computed once per request."""
+    """The client's address: the peer, or behind a trusted proxy the address its X-Forwarded-For or (with
+    PHONOS_FORWARDED_HEADER=Forwarded) RFC 7239 Forwarded header names (gateway.forwarded). What admission
+    throttles and what the job service is told (`x-phonos-client-address`); computed once per request."""
     client = request.get(CLIENT_KEY)
     if client is None:
-        # Several X-Forwarded-For lines are one list, in order (RFC 9110 5.3).
-        forwarded = ",".join(request.headers.getall(FORWARDED_FOR_HEADER, []))
-        client = request[CLIENT_KEY] = real_client(request.remote, forwarded, request.app[TRUSTED_PROXIES_KEY])
+        app = request.app
+        # Several lines of either header are one list, in order (RFC 9110 5.3).
+        if app[FORWARDED_HEADER_KEY] == FORWARDED_HEADER:
+            hops = rfc7239_forwarded_for(request.headers.getall(FORWARDED_HEADER, []))
+        else:
+            hops = x_forwarded_for(",".join(request.headers.getall(FORWARDED_FOR_HEADER, [])))
+        client = request[CLIENT_KEY] = client_behind(request.remote, hops, app[TRUSTED_PROXIES_KEY])
     return client
 
 

@@ -20,7 +20,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from jobservice.activity import Action, record, record_after
+from jobservice.activity import Action, clean_user_agent, record, record_after
 from jobservice.auth_throttle import AuthThrottle
 from jobservice.db import now
 from jobservice.errors import Forbidden, InvalidArgument, RateLimited, Unauthenticated, json_value_text
@@ -30,7 +30,6 @@ from jobservice.store import Store
 FAILED_SIGN_INS_PER_MINUTE = 10  # per username: slows guessing without locking the owner out for long
 MAX_TRACKED_USERNAMES = 10_000
 PRUNE_AFTER_S = 7 * 86400.0  # expired or revoked sessions are deleted a week later
-MAX_USER_AGENT = 300
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ class Sessions:
             await tx.execute("prune_sessions", {"before": stamp - PRUNE_AFTER_S})
             await tx.execute("insert_session", {
                 "token_hash": token_hash(token), "account_id": int(row["id"]),
-                "user_agent": user_agent[:MAX_USER_AGENT] or None, "now": stamp, "expires_at": expires,
+                "user_agent": clean_user_agent(user_agent), "now": stamp, "expires_at": expires,
             })
             await record(tx, int(row["id"]), Action.SIGNED_IN)
         return NewSession(token, csrf_token(token), int(row["id"]), row["username"], expires)

@@ -16,6 +16,8 @@ from typing import Self
 from phonos_config.env import env_float, env_int
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The headers PHONOS_FORWARDED_HEADER may name (gateway/forwarded.py reads them), by their lower-case name.
+FORWARDED_HEADERS = {"x-forwarded-for": "X-Forwarded-For", "forwarded": "Forwarded"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,10 @@ class EdgeSettings:
     # CIDR networks). The REST edge reads X-Forwarded-For, the gRPC edge the gateway's x-phonos-client-address
     # metadata, only from a peer in this list (gateway/forwarded.py); empty: nobody's, the peer is the client.
     trusted_proxies: tuple[Network, ...] = ()
+    # Which header of a trusted proxy names the client at the REST edge (PHONOS_FORWARDED_HEADER):
+    # "X-Forwarded-For" or the standard "Forwarded" (RFC 7239); the one the proxies in front write. Only that one
+    # is read: the other passes through them unchecked, as the client wrote it.
+    forwarded_header: str = FORWARDED_HEADERS["x-forwarded-for"]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
@@ -53,6 +59,7 @@ class EdgeSettings:
                 env, "PHONOS_CLIENT_ERROR_LOGS_PER_MINUTE", cls.client_error_logs_per_minute
             ),
             trusted_proxies=_trusted_proxies(env.get("PHONOS_TRUSTED_PROXIES") or ""),
+            forwarded_header=_forwarded_header(env.get("PHONOS_FORWARDED_HEADER") or cls.forwarded_header),
         )
         settings.check()
         return settings
@@ -70,6 +77,8 @@ class EdgeSettings:
                 f"PHONOS_SHARED_REQUESTS_PER_MINUTE must be at least 1, got {self.shared_requests_per_minute}")
         if self.client_error_logs_per_minute < 0:
             raise ValueError("PHONOS_CLIENT_ERROR_LOGS_PER_MINUTE must be 0 or more")
+        if self.forwarded_header not in FORWARDED_HEADERS.values():
+            raise ValueError(f"PHONOS_FORWARDED_HEADER must be X-Forwarded-For or Forwarded, got {self.forwarded_header!r}")
 
 
 def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
@@ -82,6 +91,13 @@ def parse_networks(entries: Iterable[str]) -> tuple[Network, ...]:
         except ValueError as exc:
             raise ValueError(f"{entry.strip()!r} is not an IP address or network ({exc})") from None
     return tuple(networks)
+
+
+def _forwarded_header(text: str) -> str:
+    header = FORWARDED_HEADERS.get(text.strip().lower())
+    if header is None:
+        raise ValueError(f"PHONOS_FORWARDED_HEADER must be X-Forwarded-For or Forwarded, got {text!r}")
+    return header
 
 
 def _trusted_proxies(text: str) -> tuple[Network, ...]:

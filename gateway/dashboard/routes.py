@@ -46,6 +46,8 @@ SHARED_PAGE = "/shared/{token}"
 # The shared page's own headers: the token is in its address, so no Referer (even same-origin), no index, no cache.
 SHARED_PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "no-store"}
 MAX_AUTH_BODY = 4096
+# The User-Agent passed on is bounded here; the job service cleans it and keeps 300 characters of what is left.
+MAX_USER_AGENT_SENT = 1024
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,7 @@ class Dashboard:
         if not isinstance(username, str) or not isinstance(password, str):
             raise HttpError(errors.client_error(400, "send {\"username\": ..., \"password\": ...} as JSON"))
         reply = await self._call(request, "CreateSession", pb.CreateSessionRequest(
-            username=username.strip(), password=password, user_agent=request.headers.get("User-Agent", "")[:300],
+            username=username.strip(), password=password, user_agent=_user_agent(request),
         ), [])
         assert isinstance(reply, pb.CreateSessionResponse)
         view = _encode(reply)
@@ -184,7 +186,7 @@ class Dashboard:
         _same_origin(request)
         body = await _json_body(request) if request.body_exists else {}
         everywhere = body.get("all_sessions") is True
-        reply = await self._call(request, "DeleteSession", pb.DeleteSessionRequest(all_sessions=everywhere),
+        reply = await self._call(request, "DeleteSession", pb.DeleteSessionRequest(all_sessions=everywhere, user_agent=_user_agent(request)),
                                  self._session(request))
         response = _json_response(_encode(reply))
         clear_session_cookie(response, secure=self._secure(request))
@@ -203,7 +205,8 @@ class Dashboard:
             raise HttpError(errors.client_error(
                 400, "send {\"current_password\": ..., \"new_password\": ...} as JSON"))
         reply = await self._call(request, "ChangePassword",
-                                 pb.ChangePasswordRequest(current_password=current, new_password=new), metadata)
+                                 pb.ChangePasswordRequest(current_password=current, new_password=new,
+                                                          user_agent=_user_agent(request)), metadata)
         return _json_response(_encode(reply))
 
     def _session(self, request: web.Request) -> list[tuple[str, str]]:
@@ -212,6 +215,14 @@ class Dashboard:
         if "Authorization" in request.headers:
             raise HttpError(errors.client_error(400, "the /auth routes use the session cookie, not an API key"))
         return session_metadata(request)
+
+
+def _user_agent(request: web.Request) -> str:
+    """The browser's User-Agent for the activity log (the job service cleans and trims it: jobservice.activity).
+    Bytes of the header that are not UTF-8 (aiohttp keeps them as lone surrogates, which a protobuf string cannot
+    hold: a 500 once) are dropped."""
+    text = request.headers.get("User-Agent", "")[:MAX_USER_AGENT_SENT]
+    return text.encode("utf-8", "ignore").decode("utf-8")
 
 
 def _request_id(request: web.Request) -> str:

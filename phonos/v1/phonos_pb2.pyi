@@ -895,10 +895,12 @@ class GetSessionResponse(_message.Message):
     def __init__(self, username: _Optional[str] = ..., account_id: _Optional[int] = ..., csrf_token: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DeleteSessionRequest(_message.Message):
-    __slots__ = ("all_sessions",)
+    __slots__ = ("all_sessions", "user_agent")
     ALL_SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
     all_sessions: bool
-    def __init__(self, all_sessions: _Optional[bool] = ...) -> None: ...
+    user_agent: str
+    def __init__(self, all_sessions: _Optional[bool] = ..., user_agent: _Optional[str] = ...) -> None: ...
 
 class DeleteSessionResponse(_message.Message):
     __slots__ = ("success", "revoked")
@@ -909,12 +911,14 @@ class DeleteSessionResponse(_message.Message):
     def __init__(self, success: _Optional[bool] = ..., revoked: _Optional[int] = ...) -> None: ...
 
 class ChangePasswordRequest(_message.Message):
-    __slots__ = ("current_password", "new_password")
+    __slots__ = ("current_password", "new_password", "user_agent")
     CURRENT_PASSWORD_FIELD_NUMBER: _ClassVar[int]
     NEW_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
     current_password: str
     new_password: str
-    def __init__(self, current_password: _Optional[str] = ..., new_password: _Optional[str] = ...) -> None: ...
+    user_agent: str
+    def __init__(self, current_password: _Optional[str] = ..., new_password: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
 
 class ChangePasswordResponse(_message.Message):
     __slots__ = ("success", "other_sessions_ended")

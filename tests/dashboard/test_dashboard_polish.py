@@ -231,3 +231,80 @@ def test_webhook_headings_and_account_details_keep_one_line_at_1024_px(hana_page
         Math.round(e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight))])""")
     assert [text for text, n in lines if n > 1] == [], lines
     assert any("@" in text for text, _ in lines)  # the email is among them
+
+
+def test_the_jobs_lists_relative_times_keep_one_line_beside_the_sidebar_and_on_a_tablet(
+        hana_page: Page, service: InProcessService, hana: User) -> None:
+    """At 800 px (the sidebar become a bar, the table still a table) "1 minute ago" broke onto two lines."""
+    client = service.client(hana.api_key)
+    # A long name: the name column takes what it can, and the time's column was left too narrow for it.
+    for name in ("Relative time", "Hemoglobin subunit alpha, apo form, pH 7.4, replicate two of three at 25 C"):
+        client.wait_for(client.predict(SEQ, name=name).json()["job_id"])
+    page = hana_page
+    for width in (800, 1024):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{service.base_url}/jobs")
+        # The longest the list writes within the hour ("59 minutes ago"), in every row: the width that counts.
+        cells = page.locator("#jobs-table tbody td.submitted")
+        expect(cells.first).to_be_visible()
+        cells.evaluate_all("(tds) => tds.forEach((td) => { td.textContent = '59 minutes ago'; })")
+        shot(page, f"75-jobs-times-{width}", full_page=False)
+        lines = cells.evaluate_all("""(els) => els.map((e) => {
+            const range = document.createRange();
+            range.selectNodeContents(e);
+            return range.getClientRects().length;
+        })""")
+        assert set(lines) == {1}, f"{width} px: a relative time on {max(lines)} lines"
+        # ...without pushing the table out of its card.
+        assert page.locator("#jobs-table").evaluate(
+            "(t) => { const s = t.closest('.table-scroll') || t.parentElement; return s.scrollWidth <= s.clientWidth + 1; }"), width
+
+
+def test_the_usage_pages_model_and_endpoint_cards_are_balanced(hana_page: Page, service: InProcessService,
+                                                               hana: User) -> None:
+    """"Jobs by model" (a model or two) sat beside "Requests by endpoint" (a dozen endpoints) in a row as tall as
+    the longer list: a card mostly empty. Neither card now holds more than a little space below its content."""
+    client = service.client(hana.api_key)
+    for path in ("/v1/models", "/v1/account", "/v1/jobs", "/v1/account/credits", "/v1/webhooks", "/v1/usage"):
+        assert client.get(path).status_code == 200
+    page = hana_page
+    for width in (1024, 1440):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{service.base_url}/usage?days=7")
+        expect(page.locator("#by-endpoint .item").nth(5)).to_be_visible()
+        shot(page, f"76-usage-cards-{width}")
+        for body in ("#by-model", "#by-endpoint"):
+            gap = page.locator(body).evaluate("""(b) => {
+                const card = b.closest('.card').getBoundingClientRect();
+                const last = b.lastElementChild.getBoundingClientRect();
+                return card.bottom - last.bottom;
+            }""")
+            assert gap < 60, f"{width} px: {gap:.0f} px empty below the content of {body}'s card"
+        model = page.locator("#by-model").evaluate("(b) => b.closest('.card').getBoundingClientRect().toJSON()")
+        endpoint = page.locator("#by-endpoint").evaluate("(b) => b.closest('.card').getBoundingClientRect().toJSON()")
+        assert abs(model["left"] - endpoint["left"]) < 1 and abs(model["right"] - endpoint["right"]) < 1, (model, endpoint)
+        # Each line's bar has room to be seen (side by side at 1024 px the label and count left it 0 px).
+        tracks = page.locator("#by-model .track, #by-endpoint .track").evaluate_all(
+            "(ts) => ts.map((t) => t.getBoundingClientRect().width)")
+        assert tracks and min(tracks) >= 150, f"{width} px: bars {tracks}"
+
+
+def test_the_add_a_webhook_card_lines_up_with_the_cards_above(hana_page: Page, service: InProcessService,
+                                                              hana: User) -> None:
+    """At 1024 px the "Add a webhook" card (720 px at most) ended 8 px short of the receivers card above it."""
+    client = service.client(hana.api_key)
+    with WebhookReceiver() as receiver:
+        hook = client.post("/v1/webhooks", json={"url": receiver.url, "events": ["job.completed"]}).json()["webhook"]
+        page = hana_page
+        for width in (1024, 1440):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(f"{service.base_url}/webhooks")
+            expect(page.locator("#webhooks-table")).to_be_visible()
+            shot(page, f"77-webhooks-cards-{width}")
+            above = page.locator("#webhooks-table").evaluate("(t) => t.closest('.card').getBoundingClientRect().toJSON()")
+            add = page.locator("#webhook-form").evaluate("(f) => f.closest('.card').getBoundingClientRect().toJSON()")
+            assert abs(above["left"] - add["left"]) < 1 and abs(above["right"] - add["right"]) < 1, (width, above, add)
+            # The form itself keeps a readable width on a wide screen (a URL field 1000 px long is hard to read).
+            url = page.locator("#webhook-url").bounding_box()
+            assert url and url["width"] <= 760, url
+        assert client.delete(f"/v1/webhooks/{hook['webhook_id']}").status_code == 200

@@ -38,10 +38,10 @@ def env_for(service: InProcessService, key: str, **extra: str) -> dict[str, str]
     return env
 
 
-def phonos(service: InProcessService, key: str, *args: str, cwd: Path | None = None,
+def phonos(service: InProcessService, key: str, *args: str, cwd: Path | None = None, stdin: str | None = None,
            **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "phonos_client", *args], env=env_for(service, key, **extra),
-                          capture_output=True, text=True, timeout=120, cwd=cwd)
+                          capture_output=True, text=True, timeout=120, cwd=cwd, input=stdin)
 
 
 def in_a_terminal(service: InProcessService, key: str, *args: str) -> tuple[int, str]:
@@ -140,12 +140,61 @@ def test_number_columns_in_a_terminal_are_right_aligned(service: InProcessServic
     assert [(line[change_end - 5:change_end + 2], line[balance_end - 5:balance_end + 2]) for line in lines[1:]] == [
         ("  -10  ", "  990  "), ("+1000  ", " 1000  ")], lines
     code, screen = in_a_terminal(service, key, "account", "credits", "--limit", "1")
-    assert code == 0 and screen.replace("\r\n", "\n").splitlines()[-1] == (
-        "(1 of 2: --all for every one, --limit N for more on the page)"), screen  # the rest is not nothing
+    newest = service.client(key).get("/v1/account/credits", params={"limit": 1}).json()["entries"][0]["id"]
+    assert code == 0 and screen.replace("\r\n", "\n").splitlines()[-1] == (  # the rest is not nothing
+        f"(1 of 2: --all for every one, --starting-after {newest} for the next page)"), screen
+    code, screen = in_a_terminal(service, key, "account", "credits", "--limit", "1", "--starting-after", str(newest))
+    lines = screen.replace("\r\n", "\n").splitlines()
+    assert code == 0 and len(lines) == 2 and "+1000" in lines[1], screen  # the grant, and no hint: the last page
     code, screen = in_a_terminal(service, key, "models")
     costs = screen.replace("\r\n", "\n").splitlines()
     cost_end = costs[0].index("COST") + 4
     assert code == 0 and {line[:cost_end].endswith(" credits") for line in costs[1:]} == {True}, costs
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_fold_reads_standard_input_as_the_dashboard_form_does(service: InProcessService, transport: str) -> None:
+    """A sequence with no header, or before the first one, is a job named seq1 (the form's name for it);
+    text with no sequence is refused before anything is sent."""
+    key = service.new_key(credits=100)
+
+    def fold(text: str) -> subprocess.CompletedProcess[str]:
+        return phonos(service, key, "fold", "-", "--no-wait", "--json", stdin=text, PHONOS_URL=service.url_for(transport))
+
+    ran = fold("MKTAYIAKQRQISFVKSHFSRQ\n")
+    assert ran.returncode == 0, ran.stderr
+    ran = fold("MKTAYIAKQR\nQISFVKSHFS\n>p2 second\nMGSSHHHHHHSSGLVPRGSH\n")
+    assert ran.returncode == 0, ran.stderr
+    refused = fold(">only a header\n")
+    assert (refused.returncode, refused.stderr.strip()) == (2, 'phonos: FASTA record "only a header" has no sequence')
+    jobs = service.client(key).get("/v1/jobs").json()["jobs"][::-1]
+    sent = [service.client(key).get(f"/v1/jobs/{j['job_id']}/input").json() for j in jobs]
+    assert [(j["name"], s["sequence"]) for j, s in zip(jobs, sent, strict=True)] == [
+        ("seq1", "MKTAYIAKQRQISFVKSHFSRQ"), ("seq1", "MKTAYIAKQRQISFVKSHFS"), ("p2", "MGSSHHHHHHSSGLVPRGSH")]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_list_verbs_page_with_starting_after(service: InProcessService, transport: str) -> None:
+    key = service.new_key(credits=100)
+    client = service.client(key)
+    ids = [client.predict(name=f"job {n}").json()["job_id"] for n in range(4)][::-1]  # newest first
+
+    def ls(*args: str) -> list[str]:
+        ran = phonos(service, key, "jobs", "ls", "--json", *args, PHONOS_URL=service.url_for(transport))
+        assert ran.returncode == 0, ran.stderr
+        return [j["job_id"] for j in json.loads(ran.stdout)]
+
+    assert ls("--limit", "2") == ids[:2]
+    assert ls("--limit", "2", "--starting-after", ids[1]) == ids[2:]
+    assert ls("--all", "--starting-after", ids[0]) == ids[1:]
+    assert ls("--starting-after", ids[3]) == []
+    code, screen = in_a_terminal(service, key, "jobs", "ls", "--limit", "1", "--starting-after", ids[1])
+    assert code == 0 and screen.replace("\r\n", "\n").splitlines()[-1] == (
+        f"(1 of 4: --all for every one, --starting-after {ids[2]} for the next page)"), screen
+    history = client.get("/v1/account/credits").json()["entries"]
+    ran = phonos(service, key, "account", "credits", "--json", "--starting-after", str(history[1]["id"]),
+                 PHONOS_URL=service.url_for(transport))
+    assert ran.returncode == 0 and json.loads(ran.stdout) == history[2:], ran.stderr
 
 
 def test_watching_a_finished_job_in_a_terminal_shows_it_finished(service: InProcessService) -> None:
@@ -418,6 +467,8 @@ def test_webhook_deliveries_and_redelivery(service: InProcessService, transport:
     every = json.loads(run("webhooks", "deliveries", hook_id, "--all", "--json").stdout)  # every page
     assert [d["delivery_id"] for d in every] == [d["delivery_id"] for d in service.client(key).get(
         f"/v1/webhooks/{hook_id}/deliveries").json()["deliveries"]] and len(every) == 2
+    older = json.loads(run("webhooks", "deliveries", hook_id, "--starting-after", every[0]["delivery_id"], "--json").stdout)
+    assert older == every[1:]  # the page after the newest
     assert run("webhooks", "redeliver", hook_id, "12345678").returncode == 4  # no such delivery
     assert run("webhooks", "deliveries", hook_id, "--limit", "0").returncode == 8  # the API's 400
 

@@ -161,8 +161,9 @@ def test_every_change_is_logged_once_with_its_actor_and_address(service: InProce
         {"name": "pipeline", "scope": "full"}, {"changed": ["name", "rate_limit"]}]
     assert entries[7]["details"] == {"host": "127.0.0.1", "events": ["job.started", "job.completed", "job.failed"]}
     assert entries[9]["details"] == {"expires_in_days": 3}
-    # The browser says who it is on a sign-in (the sign-outs carry no User-Agent to the service).
-    assert [e.get("user_agent") for e in entries[11:]] == [USER_AGENT, USER_AGENT, None, None, USER_AGENT, None]
+    # The browser says who it is on a sign-in, a password change and a sign-out (here, everywhere) alike.
+    assert [e.get("user_agent") for e in entries[11:]] == [USER_AGENT] * 6
+    assert [e.get("user_agent") for e in entries[:11]] == [None] * 11  # an operator's, a key's: none
     assert entries[13]["details"] == {"other_sessions_ended": 0}  # the person's own change: this session stays
     assert all(e["created_at"].endswith("Z") and isinstance(e["id"], int) for e in entries)
     assert [e["id"] for e in entries] == sorted(e["id"] for e in entries)
@@ -278,24 +279,71 @@ def test_the_users_and_the_operators_commands(service: InProcessService, monkeyp
 
 
 def test_the_purge_deletes_old_entries_in_batches(service: InProcessService, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only this account's entries are made old: the module's service is shared, and the other tests' entries,
+    # whether they ran before or run after, stay young and out of the counts.
     key = service.new_key()
     for n in range(4):
         assert rest(service, key, "POST", "/v1/keys", json={"name": f"old{n}"}).ok
+    account_id = rest(service, key, "GET", "/v1/account").json()["account"]["id"]
+    assert len(log_of(service, key)["entries"]) == 5  # the operator's key and the four
+    service.sql("UPDATE account_activity SET created_at = created_at - ? WHERE account_id = ?", 2 * 86400.0,
+                account_id)  # two days old
     db = service.running.service.db
     monkeypatch.setattr(activity, "PURGE_BATCH", 2)
-    monkeypatch.setattr(activity, "now", lambda: time.time() + 2 * activity.DAY_S)  # two days on
-    purged = service.call(activity.ActivityLog(db, log_days=1).purge())
-    assert purged >= 5 and log_of(service, key)["entries"] == []
     assert service.call(activity.ActivityLog(db, log_days=3).purge()) == 0  # younger than three days: kept
+    assert service.call(activity.ActivityLog(db, log_days=1).purge()) == 5  # in three batches
+    assert log_of(service, key)["entries"] == []
     monkeypatch.undo()
     assert rest(service, key, "POST", "/v1/keys", json={"name": "new"}).ok
     assert service.call(service.running.service.activity.purge()) == 0  # the default 365 days keeps it
     assert log_of(service, key)["pagination"]["total"] == 1
 
 
+def test_a_user_agent_is_stored_without_control_characters(service: InProcessService) -> None:
+    """What anyone may send as a User-Agent is shown in the dashboard's activity card and printed by the CLI to a
+    terminal: escapes, bidirectional overrides and line breaks are dropped (white space becomes one space), over
+    the dashboard's routes and a direct gRPC CreateSession alike; a wrong current password is logged with it."""
+    username = f"esc{time.monotonic_ns()}"
+    key = service.new_key(username=username)
+    asyncio.run(admin.set_password(service.settings, username=username, password=PASSWORD))
+    # Over HTTP a header holds no C0 control but tabs (aiohttp refuses the rest), but as UTF-8 or any bytes
+    # above 0x7f a right-to-left override and a C1 control (0x9b, the one-byte escape) pass.
+    sent = "Lab\tBrowser/3.0\t\t(\u202eevil)".encode() + b"\x9b"
+    shown = "Lab Browser/3.0 (evil)"
+    session = requests.Session()
+    session.headers.update({"User-Agent": sent, "X-Forwarded-For": BROWSER})  # type: ignore[dict-item]
+    signed_in = session.post(f"{service.base_url}/auth/sign-in", json={"username": username, "password": PASSWORD},
+                             timeout=30)
+    assert signed_in.status_code == 200, signed_in.text
+    csrf = {"X-CSRF-Token": signed_in.json()["csrf_token"]}
+    wrong = session.post(f"{service.base_url}/auth/password", headers=csrf, timeout=30,
+                         json={"current_password": "not it", "new_password": NEW_PASSWORD})
+    assert wrong.status_code == 400, wrong.text
+    changed = session.post(f"{service.base_url}/auth/password", headers=csrf, timeout=30,
+                           json={"current_password": PASSWORD, "new_password": NEW_PASSWORD})
+    assert changed.status_code == 200, changed.text
+    assert session.post(f"{service.base_url}/auth/sign-out", headers=csrf, timeout=30).ok
+    # A gRPC caller can put anything in the field: C0 and C1 controls, line breaks, a zero-width joiner.
+    channel, stub = service.grpc_stub()
+    with channel:
+        stub.CreateSession(pb.CreateSessionRequest(
+            username=username, password=NEW_PASSWORD,
+            user_agent="\r\nGrpcAgent\x85\u2028/1.0\x1b]0;title\x07\u200d \x9b31m" + "x" * 400), timeout=30)
+        stub.CreateSession(pb.CreateSessionRequest(username=username, password=NEW_PASSWORD,
+                                                   user_agent="\x1b\x1b\t \u202e"), timeout=30)
+    entries = log_of(service, key)["entries"]
+    assert [(e["action"], e.get("user_agent")) for e in entries[:6]] == [
+        ("session.signed_in", None),  # nothing left of it
+        ("session.signed_in", ("GrpcAgent /1.0]0;title 31m" + "x" * 400)[:activity.MAX_USER_AGENT]),
+        ("session.signed_out", shown), ("password.changed", shown), ("password.change_failed", shown),
+        ("session.signed_in", shown),
+    ]
+
+
 def test_through_a_separate_gateway_the_client_it_names_is_recorded(service: InProcessService) -> None:
     """`python -m gateway` in its own process: the job service believes its x-phonos-client-address (loopback is a
-    trusted proxy here) for the key's changes and for a dashboard sign-in alike."""
+    trusted proxy here) for the key's changes and for a dashboard sign-in and sign-out alike, with the browser's
+    User-Agent."""
     username = f"far{time.monotonic_ns()}"
     key = service.new_key(username=username)
     asyncio.run(admin.set_password(service.settings, username=username, password=PASSWORD))
@@ -306,6 +354,11 @@ def test_through_a_separate_gateway_the_client_it_names_is_recorded(service: InP
         signed_in = requests.post(f"{gateway}/auth/sign-in", json={"username": username, "password": PASSWORD},
                                   headers={"X-Forwarded-For": BROWSER, "User-Agent": USER_AGENT}, timeout=30)
         assert signed_in.status_code == 200, signed_in.text
+        signed_out = requests.post(f"{gateway}/auth/sign-out", cookies=signed_in.cookies, timeout=30,
+                                   headers={"X-Forwarded-For": BROWSER, "User-Agent": USER_AGENT,
+                                            "X-CSRF-Token": signed_in.json()["csrf_token"]})
+        assert signed_out.status_code == 200, signed_out.text
     entries = log_of(service, key)["entries"]
-    assert [(e["action"], e["actor"]["kind"], e.get("client_address"), e.get("user_agent")) for e in entries[:2]] == [
-        ("session.signed_in", "session", BROWSER, USER_AGENT), ("api_key.created", "api_key", REST_CLIENT, None)]
+    assert [(e["action"], e["actor"]["kind"], e.get("client_address"), e.get("user_agent")) for e in entries[:3]] == [
+        ("session.signed_out", "session", BROWSER, USER_AGENT), ("session.signed_in", "session", BROWSER, USER_AGENT),
+        ("api_key.created", "api_key", REST_CLIENT, None)]

@@ -29,17 +29,21 @@ INGRESS = "127.0.0.4"  # a reverse proxy in front of the gateway, trusted where 
 
 
 def get(base_url: str, path: str, *, source: str, key: str | None = None, forwarded_for: str | None = None,
-        accept: str = "application/json") -> tuple[int, Any]:
-    """GET from the loopback address `source` (as a client on that host would); (status, JSON body or text)."""
+        accept: str = "application/json", forwarded: tuple[str, ...] = ()) -> tuple[int, Any]:
+    """GET from the loopback address `source` (as a client on that host would); (status, JSON body or text).
+    `forwarded`: RFC 7239 Forwarded header lines, each sent as a line of its own."""
     host, port = base_url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30, source_address=(source, 0))
-    headers = {"Accept": accept}
+    headers = [("Accept", accept)] + [("Forwarded", line) for line in forwarded]
     if key is not None:
-        headers["Authorization"] = f"Bearer {key}"
+        headers.append(("Authorization", f"Bearer {key}"))
     if forwarded_for is not None:
-        headers["X-Forwarded-For"] = forwarded_for
+        headers.append(("X-Forwarded-For", forwarded_for))
     try:
-        connection.request("GET", path, headers=headers)
+        connection.putrequest("GET", path)
+        for name, value in headers:
+            connection.putheader(name, value)
+        connection.endheaders()
         response = connection.getresponse()
         body = response.read()
     finally:
@@ -117,6 +121,49 @@ def test_an_ingress_names_the_client_only_when_trusted(twin_factory: type, tmp_p
             status, body = get(gateway, "/v1/account", source=INGRESS, key="pk_wrong", forwarded_for=malformed)
             assert status in (401, 429) and set(body) == {"error", "message"}, (malformed, body)
         assert throttled_address(gateway, source=INGRESS, key="pk_x", forwarded_for="nonsense") == INGRESS
+        # By default (PHONOS_FORWARDED_HEADER=X-Forwarded-For) a Forwarded header is the client's to write: ignored.
+        assert throttled_address(gateway, source=INGRESS, key="pk_x", forwarded_for="203.0.113.1",
+                                 forwarded=("for=198.51.100.200",)) == "203.0.113.1"
+
+
+@pytest.mark.parametrize("placement", ["separate", "in-process"])
+def test_the_rfc7239_forwarded_header_names_the_client_when_chosen(twin_factory: type, tmp_path: Path,
+                                                                   placement: str) -> None:
+    """PHONOS_FORWARDED_HEADER=Forwarded: the same trust rule over `Forwarded: for=...`, X-Forwarded-For ignored."""
+    edge = {"PHONOS_TRUSTED_PROXIES": f"{INGRESS},10.0.0.0/8", "PHONOS_FORWARDED_HEADER": "forwarded"}
+    if placement == "separate":
+        service = twin_factory.start(data_dir=tmp_path / "var", PHONOS_AUTH_FAILURES_PER_MINUTE="3",
+                                     PHONOS_TRUSTED_PROXIES="127.0.0.1")
+        gateway_context = separate_gateway(service.grpc_target, **edge)
+    else:
+        service = twin_factory.start(data_dir=tmp_path / "var", PHONOS_AUTH_FAILURES_PER_MINUTE="3", **edge)
+        gateway_context = _already(service.base_url)
+    with gateway_context as gateway:
+        ipv4 = ("for=203.0.113.1;proto=https;by=10.0.0.1",)
+        assert statuses(gateway, 3, source=INGRESS, key="pk_wrong", forwarded=ipv4) == [401] * 3
+        assert throttled_address(gateway, source=INGRESS, key="pk_x", forwarded=ipv4) == "203.0.113.1"
+        # Several lines are one list; what the client wrote (the first line, a first element) is left of what the
+        # ingress appended; a quoted IPv6 node with a port; trusted hops walked past; names in any case.
+        ipv6 = ('for=198.51.100.9', 'for=198.51.100.10, For="[2001:db8:1:2::7]:4711";Proto=https, FOR=10.1.2.3')
+        assert statuses(gateway, 3, source=INGRESS, key="pk_wrong", forwarded=ipv6) == [401] * 3
+        assert throttled_address(gateway, source=INGRESS, key="pk_x", forwarded=ipv6) == "2001:db8:1:2::/64"
+        # Another client behind the ingress is its own business.
+        status, body = get(gateway, "/v1/account", source=INGRESS, key=service.new_key(),
+                           forwarded=('for="203.0.113.2:_obfuscated-port"',))
+        assert status == 200, body
+        # X-Forwarded-For is not read in this mode: the ingress itself is the client, whatever it names.
+        assert [get(gateway, "/v1/account", source=INGRESS, key="pk_wrong", forwarded_for=f"198.51.100.{i}")[0]
+                for i in range(4)] == [401, 401, 401, 429]
+        # Nodes that are no address (unknown, obfuscated) and malformed lines name nobody: the ingress is the client
+        # (already throttled, so each is a 429 naming it; never a 400 or a 500).
+        for malformed in (("for=unknown",), ("for=_hidden",), ('for="[2001:db8::1',), ("for=203.0.113.3;for=10.1.1.1",),
+                          ("proto=https",), ("for=203.0.113.3 junk",), (";;,,=",), ("x" * 300,),
+                          ("for=203.0.113.3", "for=unknown")):
+            assert throttled_address(gateway, source=INGRESS, key="pk_x", forwarded=malformed) == INGRESS, malformed
+        # An untrusted peer's Forwarded is ignored.
+        spoofed = [get(gateway, "/v1/account", source="127.0.0.5", key="pk_wrong",
+                       forwarded=(f"for=198.51.100.{i}",))[0] for i in range(4)]
+        assert spoofed == [401, 401, 401, 429]
 
 
 @contextmanager

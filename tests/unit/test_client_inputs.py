@@ -3,6 +3,11 @@ usage error saying which file or value and what is wrong with it, values worded 
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import io
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,14 +15,16 @@ from phonos_client import cli
 from phonos_client.inputs import InputError, sequences_from
 
 from launcher.ports import free_port
+from tests.support import REPO
 
 pytestmark = pytest.mark.unit
 
+FASTA_JS = REPO / "gateway" / "static" / "js" / "fasta.js"
+
 
 @pytest.mark.parametrize(("write", "argument", "says"), [
-    ("MKTAYIAKQR\n>second\nMKV\n", "headless.fasta",
-     "headless.fasta: line 2 is a FASTA header, but the lines before it have none; start the file with a '>' line"),
     (">empty\n\n>ok\nMKV\n", "records.fasta", 'FASTA record "empty" has no sequence'),
+    ("MKV\n>empty\n", "headless.fasta", 'FASTA record "empty" has no sequence'),
     (None, "missing.fasta", "missing.fasta: no such file"),
     (None, "folds/p1", "folds/p1: no such file"),
     (None, ".", ".: a directory, not a FASTA file"),
@@ -51,3 +58,94 @@ def test_a_dock_protein_it_cannot_find_says_why(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("PHONOS_API_KEY", "pk_x")
     assert cli.main(["dock", "--protein", protein, "--ligand", "CCO"]) == 2
     assert capsys.readouterr().err.strip() == says
+
+
+# What the dashboard's form makes of the same text (gateway/static/js/fasta.js: fastaRecords, then recordNames),
+# and what `phonos fold` makes of it from a file and on standard input: the same records, the same names.
+FORM_TEXTS = [
+    ("MKTAYIAKQR\nQISFVKSHFS\n", [("seq1", "MKTAYIAKQRQISFVKSHFS")]),
+    ("MKTAYIAKQR\n>second one\nMKV\n>third\nMGS\nSHH\n", [("seq1", "MKTAYIAKQR"), ("second", "MKV"), ("third", "MGSSHH")]),
+    ("  mktay iak \r\n\r\n>seq1\nMKV\n", [("seq1", "mktayiak"), ("seq1_2", "MKV")]),
+    (">\nMKV\n>|||\nMGS\n", [("seq1", "MKV"), ("seq2", "MGS")]),
+]
+
+
+@pytest.mark.parametrize(("text", "records"), FORM_TEXTS)
+def test_fasta_text_without_a_first_header_folds_as_the_dashboard_form_reads_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, records: list[tuple[str, str]]) -> None:
+    """Lines before the first header (or with no header at all) are a record named seq<N> by its place, on
+    standard input and in a file with headers further down: the form's names (a file with no header at all is
+    one sequence named after its file, as before)."""
+    assert [(r.id, r.text) for r in sequences_from("-", text)] == records
+    form = subprocess.run(["node", "--input-type=module", "-e", f"""
+        import {{fastaRecords, recordNames}} from '{FASTA_JS.as_uri()}';
+        const records = fastaRecords({json.dumps(text)});
+        console.log(JSON.stringify(recordNames('', records).map((n, i) => [n, records[i].sequence])));"""],
+        capture_output=True, text=True, check=True, timeout=30)
+    assert [(n, "".join(s.split())) for n, s in json.loads(form.stdout)] == records
+    monkeypatch.chdir(tmp_path)
+    Path("in.fasta").write_text(text)
+    from_file = [(r.id, r.text) for r in sequences_from("in.fasta")]
+    assert from_file == (records if ">" in text else [("in", records[0][1])])
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("", "standard input: no sequence in it"),
+    ("\n  \n", "standard input: no sequence in it"),
+    (">only a header\n", 'FASTA record "only a header" has no sequence'),
+    ("MKV\n>p2\n>p3\nMGS\n", 'FASTA record "p2" has no sequence'),
+])
+def test_what_the_form_and_the_cli_both_refuse_is_said_before_anything_is_sent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], text: str,
+        says: str) -> None:
+    """No sequence, or a header with none under it (the form leaves it to the API's 400: an empty sequence)."""
+    monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("PHONOS_URL", f"http://127.0.0.1:{free_port()}")  # nobody: nothing may be sent
+    monkeypatch.setenv("PHONOS_API_KEY", "pk_x")
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    assert cli.main(["fold", "-"]) == 2
+    assert capsys.readouterr().err.strip() == f"phonos: {says}"
+
+
+@pytest.mark.parametrize(("argv", "after"), [
+    (["jobs", "ls", "--starting-after", "9b1c"], "9b1c"),
+    (["jobs", "ls", "--all", "--starting-after", "9b1c"], "9b1c"),
+    (["account", "credits", "--starting-after", "42"], "42"),
+    (["account", "activity", "--limit", "5", "--starting-after", "17"], "17"),
+    (["webhooks", "deliveries", "wh_1", "--starting-after", "d_9"], "d_9"),
+    (["jobs", "ls"], None),
+])
+def test_the_paged_list_verbs_take_a_cursor(argv: list[str], after: str | None) -> None:
+    assert cli.build_parser().parse_args(argv).starting_after == after
+
+
+def test_a_cursor_with_all_walks_every_page_after_it() -> None:
+    """--all --starting-after ID: the pages after ID, each from the page before's cursor (the last id when a page
+    gives none); without --all one page, its next cursor kept for the hint."""
+    items = [f"j{n}" for n in range(7)]
+    asked: list[tuple[int | None, str | None]] = []
+
+    @dataclasses.dataclass
+    class Page:
+        jobs: list[str]
+        total: int
+        has_more: bool
+        next_starting_after: str | None
+
+    def page_at(limit: int | None, after: str | None) -> Page:
+        asked.append((limit, after))
+        start = items.index(after) + 1 if after else 0
+        jobs = items[start:start + (2 if limit == 100 else limit or 20)]
+        more = start + len(jobs) < len(items)
+        return Page(jobs, len(items), more, jobs[-1] if more and len(asked) % 2 else None)
+
+    def args(*argv: str) -> argparse.Namespace:
+        return cli.build_parser().parse_args(["jobs", "ls", *argv])
+
+    shown = cli.listed(args("--all", "--starting-after", "j1"), lambda: iter(items), page_at, lambda p: p.jobs, str)
+    assert (shown.items, shown.total, shown.next_after) == (items[2:], None, None)
+    assert asked == [(100, "j1"), (100, "j3"), (100, "j5")]
+    assert cli.listed(args("--all"), lambda: iter(items), page_at, lambda p: p.jobs, str).items == items
+    asked.clear()
+    shown = cli.listed(args("--limit", "3", "--starting-after", "j0"), lambda: iter(()), page_at, lambda p: p.jobs, str)
+    assert (shown.items, shown.total, shown.next_after, asked) == (["j1", "j2", "j3"], 7, "j3", [(3, "j0")])

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from gateway.forwarded import real_client
+from gateway.forwarded import client_behind, real_client, rfc7239_forwarded_for
 from gateway.ratelog import RateLimitedLog
 from jobservice.auth_throttle import AuthThrottle, client_address
 from jobservice.message_limits import JOB_REQUEST_BYTES, SMALL_REQUEST_BYTES, by_full_method, request_limit
@@ -87,7 +87,7 @@ def test_message_limits_fit_the_largest_inputs() -> None:
     {"PHONOS_HTTP_HEADER_TIMEOUT_S": "0"}, {"PHONOS_AUTH_FAILURES_PER_MINUTE": "0"},
     {"PHONOS_BODY_TIMEOUT_S": "-1"}, {"PHONOS_CLIENT_ERROR_LOGS_PER_MINUTE": "-1"},
     {"PHONOS_TRUSTED_PROXIES": "10.0.0.0/8,gateway"}, {"PHONOS_TRUSTED_PROXIES": "10.1.2.3/8"},
-    {"PHONOS_TRUSTED_PROXIES": "10.0.0.0/33"},
+    {"PHONOS_TRUSTED_PROXIES": "10.0.0.0/33"}, {"PHONOS_FORWARDED_HEADER": "X-Real-IP"},
 ])
 def test_edge_settings_refuse_nonsense(env: dict[str, str]) -> None:
     with pytest.raises(ValueError, match="|".join(env)):
@@ -98,6 +98,12 @@ def test_trusted_proxies_are_read_as_networks() -> None:
     assert EdgeSettings.from_env({}).trusted_proxies == ()
     read = EdgeSettings.from_env({"PHONOS_TRUSTED_PROXIES": " 10.244.0.0/16, 127.0.0.1 ,fd00::/8,"}).trusted_proxies
     assert [str(n) for n in read] == ["10.244.0.0/16", "127.0.0.1/32", "fd00::/8"]
+
+
+def test_the_forwarded_header_setting_names_one_of_two_headers() -> None:
+    assert EdgeSettings.from_env({}).forwarded_header == "X-Forwarded-For"
+    assert EdgeSettings.from_env({"PHONOS_FORWARDED_HEADER": " forwarded "}).forwarded_header == "Forwarded"
+    assert EdgeSettings.from_env({"PHONOS_FORWARDED_HEADER": "x-forwarded-for"}).forwarded_header == "X-Forwarded-For"
 
 
 TRUSTED = parse_networks(["10.0.0.0/8", "127.0.0.1", "2001:db8:ffff::/48"])
@@ -149,3 +155,66 @@ def test_real_client_believes_only_trusted_proxies(peer: str | None, forwarded: 
 ])
 def test_the_forwarded_client_is_throttled_as_a_peer_would_be(forwarded: str, unit: str) -> None:
     assert client_address(real_client("10.0.0.2", forwarded, TRUSTED)) == unit
+
+
+@pytest.mark.parametrize(("lines", "client"), [
+    # RFC 7239's own examples, behind the trusted peer 10.0.0.2.
+    (['for="_gazonk"'], "10.0.0.2"),  # an obfuscated identifier names nobody: the peer
+    (['For="[2001:db8:cafe::17]:4711"'], "2001:db8:cafe::17"),
+    (["for=192.0.2.60;proto=http;by=203.0.113.43"], "192.0.2.60"),
+    (["for=192.0.2.43, for=198.51.100.17"], "198.51.100.17"),
+    # Ports, obfuscated ports, the unquoted forms proxies write although the RFC wants quotes.
+    (['for="192.0.2.43:4711"'], "192.0.2.43"),
+    (['for="[2001:db8::1]:_port-1"'], "2001:db8::1"),
+    (['for="192.0.2.43:_p"'], "192.0.2.43"),
+    (["for=192.0.2.43:4711"], "192.0.2.43"),
+    (["for=[2001:db8::1]"], "2001:db8::1"),
+    (['for="::ffff:192.0.2.43"'], "192.0.2.43"),
+    (['for="\\192.0.2.43"'], "192.0.2.43"),  # a quoted-pair is its character
+    # Parameter names in any case; the parameters' order; other parameters; spaces around elements.
+    (["FOR=192.0.2.43;BY=10.0.0.9"], "192.0.2.43"),
+    (['proto=https;By="[2001:db8::9]";fOr=192.0.2.43'], "192.0.2.43"),
+    (["  for=192.0.2.43 ;proto=https , for=10.9.9.9  "], "192.0.2.43"),
+    # Several lines are one list; trusted hops walked past; all trusted: the left-most; empty elements skipped.
+    (["for=203.0.113.66", "for=198.51.100.1, for=10.1.1.1"], "198.51.100.1"),
+    (["for=10.1.1.1", "for=127.0.0.1"], "10.1.1.1"),
+    (["for=198.51.100.1, , for=10.1.1.1,"], "198.51.100.1"),
+    ([], "10.0.0.2"),
+    ([""], "10.0.0.2"),
+    # What the client wrote left of the client is not read, malformed or not.
+    (['for="unterminated', "for=198.51.100.1"], "198.51.100.1"),
+    (["for=unknown, for=198.51.100.1"], "198.51.100.1"),
+    # Where the walk reads: no address, or a line that does not parse: the peer.
+    (["for=unknown"], "10.0.0.2"),
+    (["for=_hidden, for=10.1.1.1"], "10.0.0.2"),
+    (["proto=https;by=10.0.0.9"], "10.0.0.2"),  # an element without for=
+    (["for="], "10.0.0.2"),
+    (['for=""'], "10.0.0.2"),
+    (["for=192.0.2.43;for=198.51.100.1"], "10.0.0.2"),  # a parameter twice in one element
+    (["for=192.0.2.43 junk"], "10.0.0.2"),
+    (["for=192.0.2.43=x"], "10.0.0.2"),
+    (['for="192.0.2.43'], "10.0.0.2"),
+    (['for="192.0.2.43\\'], "10.0.0.2"),
+    (["=192.0.2.43"], "10.0.0.2"),
+    (["for"], "10.0.0.2"),
+    (['f"or=192.0.2.43'], "10.0.0.2"),
+    (["for=198.51.100.1", 'for="[2001:db8::1'], "10.0.0.2"),
+    (['for="[2001:db8::1]x"'], "10.0.0.2"),
+    (['for="192.0.2.43:http"'], "10.0.0.2"),
+    (["for=999.1.1.1"], "10.0.0.2"),
+    (["for=192.0.2.43\x00"], "10.0.0.2"),
+    (["\u00e9=1;for=192.0.2.43"], "10.0.0.2"),
+])
+def test_the_rfc7239_forwarded_header_is_walked_as_x_forwarded_for(lines: list[str], client: str) -> None:
+    assert client_behind("10.0.0.2", rfc7239_forwarded_for(lines), TRUSTED) == client
+    assert client_behind("203.0.113.5", rfc7239_forwarded_for(lines), TRUSTED) == "203.0.113.5"  # untrusted peer
+
+
+def test_the_forwarded_parser_never_raises() -> None:
+    """Every short string over the header's special characters: a list of hops, never an exception."""
+    import itertools
+    alphabet = 'f=";,\\ [:]_1.'
+    for size in range(1, 5):
+        for letters in itertools.product(alphabet, repeat=size):
+            rfc7239_forwarded_for(["".join(letters)])
+            rfc7239_forwarded_for(["for=" + "".join(letters)])

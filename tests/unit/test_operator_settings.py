@@ -122,6 +122,7 @@ def _code_defaults() -> dict[str, object]:
         "PHONOS_CLIENT_ERROR_LOGS_PER_MINUTE": edge.client_error_logs_per_minute,
         "PHONOS_SHARED_REQUESTS_PER_MINUTE": edge.shared_requests_per_minute,
         "PHONOS_TRUSTED_PROXIES": edge.trusted_proxies,
+        "PHONOS_FORWARDED_HEADER": edge.forwarded_header,
         "PHONOS_RESTART_MAX": supervisor.max_restarts, "PHONOS_RESTART_WINDOW_S": supervisor.restart_window_s,
         "PHONOS_RESTART_BACKOFF_S": supervisor.backoff_s, "PHONOS_RESTART_BACKOFF_MAX_S": supervisor.backoff_max_s,
     })

@@ -28,7 +28,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from getpass import getpass
@@ -375,20 +375,56 @@ def field_text(value: Any) -> str:
 
 
 def listing(args: argparse.Namespace, raw: list[Any], header: Sequence[str], rows: list[Sequence[str]],
-            empty: str, total: int | None = None) -> None:
+            empty: str, total: int | None = None, next_after: str | None = None) -> None:
     """A list the API gave: --json its objects; on a terminal a table under a header row, in aligned columns (the
     NUMBER_COLUMNS right-aligned); piped, the rows alone with their fields tab-separated (for `cut` and `awk`, as
-    they always were)."""
+    they always were). `next_after`: the cursor of the page after this one, said on a terminal."""
     if args.json:
         emit(args, raw, "")
     elif not rows:
         print(empty)
     elif sys.stdout.isatty():
         print(table(header, rows, NUMBER_COLUMNS))
-        if total is not None and total > len(rows):  # one page of more: said, or the rest looks like nothing
+        if next_after:  # the next page's command, to type
+            print(f"({len(rows)} of {total}: --all for every one, --starting-after {next_after} for the next page)")
+        elif total is not None and total > len(rows) and not getattr(args, "starting_after", None):
+            # one page of more (a server without the cursor): said, or the rest looks like nothing
             print(f"({len(rows)} of {total}: --all for every one, --limit N for more on the page)")
     else:
         print("\n".join("\t".join(row) for row in rows))
+
+
+@dataclass(frozen=True)
+class Listed:
+    """What a list verb shows: its items, the list's total (one page), and the next page's cursor (if more)."""
+
+    items: list[Any]
+    total: int | None = None
+    next_after: str | None = None
+
+
+def listed(args: argparse.Namespace, every: Callable[[], Iterable[Any]],
+           page_at: Callable[[int | None, str | None], Any], items: Callable[[Any], Sequence[Any]],
+           key: Callable[[Any], object]) -> Listed:
+    """A list verb's items: with --all every one (from --starting-after's id on, when given), else one page of
+    --limit after that id. `page_at(limit, starting_after)` reads a page; `key` is an item's cursor id."""
+    after = args.starting_after
+    if args.all:
+        return Listed(list(every() if after is None else every_after(page_at, items, key, after)))
+    page = page_at(args.limit, after)
+    return Listed(list(items(page)), page.total, page.next_starting_after if page.has_more else None)
+
+
+def every_after(page_at: Callable[[int | None, str | None], Any], items: Callable[[Any], Sequence[Any]],
+                key: Callable[[Any], object], after: str) -> Iterator[Any]:
+    """Every item after the one whose id is `after`, page after page (the SDK's iterators start at the top)."""
+    while True:
+        page = page_at(100, after)
+        found = items(page)
+        yield from found
+        if not page.has_more or not found:
+            return
+        after = page.next_starting_after or str(key(found[-1]))
 
 
 CREDIT_HEADER = ("WHEN", "CHANGE", "BALANCE", "WHY")
@@ -427,13 +463,14 @@ def activity_rows(entries: Sequence[ActivityEntry]) -> list[Sequence[str]]:
 def run_sync(args: argparse.Namespace, client: Client) -> int:
     command = args.command_path
     if command == "jobs ls":
-        if args.all:
-            jobs, total = list(client.iter_jobs(status=args.status, model=args.model, name=args.name)), None
-        else:
-            page = client.list_jobs(status=args.status, model=args.model, name=args.name, limit=args.limit)
-            jobs, total = list(page.jobs), page.total
+        shown = listed(args, lambda: client.iter_jobs(status=args.status, model=args.model, name=args.name),
+                       lambda limit, after: client.list_jobs(status=args.status, model=args.model, name=args.name,
+                                                             limit=limit, starting_after=after),
+                       lambda page: page.jobs, lambda j: j.job_id)
+        jobs: list[Job] = shown.items
         listing(args, [j.raw for j in jobs], ("JOB ID", "MODEL", "STATUS", "CREATED", "NAME"),
-                [(j.job_id, j.model, j.status, j.created_at or "", j.name or "") for j in jobs], "no jobs", total)
+                [(j.job_id, j.model, j.status, j.created_at or "", j.name or "") for j in jobs], "no jobs",
+                shown.total, shown.next_after)
     elif command == "jobs show":
         job = client.get_job(args.job_id)
         wide = max(map(len, job.raw), default=0) + 1  # the values in one column
@@ -489,19 +526,20 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         account = client.account()
         emit(args, account.raw, f"{account.username} ({account.email or 'no email'}): {account.balance} credits")
     elif command == "account credits":
-        if args.all:
-            entries, total = list(client.iter_credit_history()), None
-        else:
-            credits = client.credit_history(limit=args.limit)
-            entries, total = list(credits.entries), credits.total
-        listing(args, [e.raw for e in entries], CREDIT_HEADER, credit_rows(entries), "no credit history", total)
+        shown = listed(args, client.iter_credit_history,
+                       lambda limit, after: client.credit_history(limit=limit, starting_after=after),
+                       lambda page: page.entries, lambda e: e.id)
+        entries: list[CreditEntry] = shown.items
+        listing(args, [e.raw for e in entries], CREDIT_HEADER, credit_rows(entries), "no credit history",
+                shown.total, shown.next_after)
     elif command == "account activity":
-        if args.all:
-            activity, total = list(client.iter_account_activity(action=args.action)), None
-        else:
-            log_page = client.account_activity(limit=args.limit, action=args.action)
-            activity, total = list(log_page.entries), log_page.total
-        listing(args, [e.raw for e in activity], ACTIVITY_HEADER, activity_rows(activity), "no activity", total)
+        shown = listed(args, lambda: client.iter_account_activity(action=args.action),
+                       lambda limit, after: client.account_activity(limit=limit, starting_after=after,
+                                                                    action=args.action),
+                       lambda page: page.entries, lambda e: e.id)
+        activity: list[ActivityEntry] = shown.items
+        listing(args, [e.raw for e in activity], ACTIVITY_HEADER, activity_rows(activity), "no activity",
+                shown.total, shown.next_after)
     elif command == "models":
         models = client.models()
         listing(args, models, ("MODEL", "COST", "DESCRIPTION"),
@@ -524,13 +562,13 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         emit(args, result.raw, said)
         return EXIT["ok"] if result.success else EXIT["job_failed"]
     elif command == "webhooks deliveries":
-        if args.all:
-            deliveries, total = list(client.iter_webhook_deliveries(args.webhook_id, status=args.status)), None
-        else:
-            log = client.webhook_deliveries(args.webhook_id, status=args.status, limit=args.limit)
-            deliveries, total = list(log.deliveries), log.total
+        shown = listed(args, lambda: client.iter_webhook_deliveries(args.webhook_id, status=args.status),
+                       lambda limit, after: client.webhook_deliveries(args.webhook_id, status=args.status,
+                                                                      limit=limit, starting_after=after),
+                       lambda page: page.deliveries, lambda d: d.delivery_id)
+        deliveries: list[WebhookDelivery] = shown.items
         listing(args, [d.raw for d in deliveries], DELIVERY_HEADER, [delivery_row(d) for d in deliveries],
-                "no deliveries", total)
+                "no deliveries", shown.total, shown.next_after)
     elif command == "webhooks redeliver":
         delivery = client.redeliver(args.webhook_id, args.delivery_id)
         emit(args, delivery.raw, f"queued again as delivery {delivery.delivery_id}")
@@ -587,6 +625,14 @@ def run_login(args: argparse.Namespace) -> int:
 
 
 JOB_ID_HELP = "the job's id (see `phonos jobs ls`)"
+
+
+def starting_after(parser: Any, metavar: str, item: str) -> None:
+    """A list verb's cursor: the API's `starting_after`, the last id of the page before (a table on a terminal
+    names the next one under it)."""
+    parser.add_argument("--starting-after", metavar=metavar,
+                        help=f"list from the {item} after this one (older): the last id of the page before; "
+                             "with --all, every one after it")
 HOOK_ID_HELP = "the webhook's id (see `phonos webhooks ls`)"
 
 
@@ -612,12 +658,16 @@ def add_user_commands(sub: Any) -> None:
                             help=f"a model parameter (repeatable), e.g. -p {example}")
 
     fold = command(sub.add_parser("fold", help="predict structures of a sequence or a FASTA file"), "fold")
-    fold.add_argument("input", help="a FASTA file, - for FASTA on stdin, or one amino-acid sequence")
+    fold.add_argument("input", help="a FASTA file, - for FASTA on stdin, or one amino-acid sequence (lines before "
+                                    "the first '>' header are a record of their own, named seq1, as in the "
+                                    "dashboard's form)")
     fold.add_argument("--model", choices=["esmfold", "alphafold2"], default="esmfold",
                       help="the predictor: esmfold (fast, no MSA; the default) or alphafold2 (searches MSAs first: "
                            "slower); `phonos models` lists what this server serves")
-    fold.add_argument("--name", help="the job's name, for one sequence (default: the FASTA id, or \"sequence\"); "
-                                     "its result files are named after it")
+    fold.add_argument("--name", metavar="NAME",
+                      help="the job's name, for one sequence (default: the FASTA id; seq1 for FASTA text without a "
+                           "header, the file's name for a file of one bare sequence, \"sequence\" for one on the "
+                           "command line); its result files are named after it")
     fold.add_argument("--num-recycles", type=int, metavar="N", help="recycling iterations (the model's default without it)")
     job_outputs(fold, "pdb", "num_recycles=4")
 
@@ -639,6 +689,7 @@ def add_user_commands(sub: Any) -> None:
     ls.add_argument("--name", metavar="TEXT", help="only jobs whose name contains this text (any case)")
     ls.add_argument("--limit", type=int, default=20, metavar="N", help="jobs on the page, 1-100 (default 20)")
     ls.add_argument("--all", action="store_true", help="every page")
+    starting_after(ls, "JOB_ID", "job")
     command(jobs.add_parser("show", help="one job"), "jobs show").add_argument("job_id", help=JOB_ID_HELP)
     watch = command(jobs.add_parser("watch", help="follow jobs live (all of yours without ids)"), "jobs watch")
     watch.add_argument("job_ids", nargs="*", metavar="job_id", help="jobs to follow (none: every job of yours, "
@@ -677,6 +728,7 @@ def add_user_commands(sub: Any) -> None:
         "credits", help="your credit history, newest first: every change of the balance and why"), "account credits")
     history.add_argument("--limit", type=int, default=20, metavar="N", help="entries on the page, 1-100 (default 20)")
     history.add_argument("--all", action="store_true", help="every page")
+    starting_after(history, "ENTRY_ID", "entry")
     activity = command(about_account.add_parser(
         "activity", help="your account's activity log, newest first: who created, changed or revoked a key, signed "
                          "in, changed the password, made a webhook or a share link, and from where"), "account activity")
@@ -684,6 +736,7 @@ def add_user_commands(sub: Any) -> None:
     activity.add_argument("--action", metavar="ACTION",
                           help="only this action's entries, e.g. api_key.created, session.signed_in, password.changed")
     activity.add_argument("--all", action="store_true", help="every page")
+    starting_after(activity, "ENTRY_ID", "entry")
     command(sub.add_parser("models", help="the models this server serves"), "models")
 
     hooks = sub.add_parser("webhooks", help="job notifications").add_subparsers(dest="hooks_command", required=True)
@@ -702,6 +755,7 @@ def add_user_commands(sub: Any) -> None:
     log.add_argument("--status", choices=["pending", "delivered", "failed"], help="only deliveries in this state")
     log.add_argument("--limit", type=int, metavar="N", help="deliveries on the page, 1-100 (default 20)")
     log.add_argument("--all", action="store_true", help="every page")
+    starting_after(log, "DELIVERY_ID", "delivery")
     again = command(hooks.add_parser("redeliver", help="send a delivered or failed delivery's event again"),
                     "webhooks redeliver")
     again.add_argument("webhook_id", help=HOOK_ID_HELP)

@@ -71,7 +71,11 @@ def job_file_id(name: str | None, job_id: str) -> str:
     return file_id("_".join((name or "").split()), job_id)
 
 
-def read_fasta(text: str) -> list[Record]:
+def read_fasta(text: str, source: str = "the input") -> list[Record]:
+    """FASTA records as the dashboard's form reads them (gateway/static/js/fasta.js, fastaRecords): lines of
+    sequence before the first header (or with no header at all) are a record of their own, named `seq<N>` by
+    its place, as a header with no usable id is. What both refuse: no sequence at all, and a header with no
+    sequence under it (said here, before anything is sent; the form leaves it to the API's 400)."""
     records: list[tuple[str, str]] = []
     header: str | None = None
     chunks: list[str] = []
@@ -83,9 +87,9 @@ def read_fasta(text: str) -> list[Record]:
             if header is not None:
                 records.append((header, "".join(chunks)))
             header, chunks = line[1:], []
-        elif header is None:
-            raise InputError("FASTA text must start with a '>' header line")
         else:
+            if header is None:
+                header = ""  # sequence with no header line above it: a record without an id
             chunks.append("".join(line.split()))
     if header is not None:
         records.append((header, "".join(chunks)))
@@ -93,24 +97,22 @@ def read_fasta(text: str) -> list[Record]:
     if empty:
         raise InputError(f"FASTA record {quoted(empty[0])} has no sequence")
     if not records:
-        raise InputError("no FASTA records found")
+        raise InputError(f"{source}: no sequence in it")
     return unique(records, "seq")
 
 
 def sequences_from(argument: str, stdin_text: str | None = None) -> list[Record]:
-    """A FASTA file, `-` (FASTA on standard input), or one sequence given on the command line."""
+    """A FASTA file, `-` (FASTA on standard input), or one sequence given on the command line. A file with no
+    header at all is one sequence named after the file; on standard input, one named `seq1`."""
     if argument == "-":
-        return read_fasta(stdin_text or "")
+        return read_fasta(stdin_text or "", "standard input")
     path = Path(argument)
     if path.is_file():
         text = read_text(path)
-        if text.lstrip().startswith(">"):
-            return read_fasta(text)
-        header = next((n for n, line in enumerate(text.splitlines(), 1) if line.lstrip().startswith(">")), None)
-        if header is not None:  # FASTA whose first record lost its header: not one sequence with '>' in it
-            raise InputError(f"{path}: line {header} is a FASTA header, but the lines before it have none; "
-                             "start the file with a '>' line")
-        return unique([(path.stem, "".join(text.split()))], "seq")
+        if any(line.lstrip().startswith(">") for line in text.splitlines()):
+            # FASTA, the lines before its first header (if any) a record of their own, as the form reads them
+            return read_fasta(text, str(path))
+        return unique([(path.stem, "".join(text.split()))], "seq")  # one bare sequence: named after its file
     if re.fullmatch(r"[A-Za-z\s]+", argument):
         return [Record("sequence", "".join(argument.split()).upper())]
     if path.is_dir():

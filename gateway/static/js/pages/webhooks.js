@@ -129,7 +129,9 @@ export async function render(main) {
   const logSlot = h('div', {});
   replace(main, pageHeader('Webhooks', {sub: 'Get a POST when a job starts, completes or fails, instead of polling.'}),
     h('div', {class: 'content stack'}, callout, listCard, logSlot,
-      h('div', {class: 'card', style: {maxWidth: '720px'}}, h('div', {class: 'card-head'}, h('h2', {}, 'Add a webhook'),
+      // As wide as the cards above it (a card of its own width ended 8 px short of them at 1024 px); the form
+      // inside keeps a readable width on a wide screen (app.css, #webhook-form).
+      h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Add a webhook'),
         h('span', {class: 'hint'}, 'At most 5 per account')), h('div', {class: 'card-body'}, form))));
 
   async function test(hook, cell, button) {
