@@ -12,10 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from tests.dashboard.pages_helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, User, make_user
 from tests.support import ServiceProcess, TritonFixture
+
+# What a page shows after its requests come back: 5 s (Playwright's default) was short for two job lists under a
+# loaded two-core machine (the compare card's, once); a wait ends as soon as the page shows it either way.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="module")
