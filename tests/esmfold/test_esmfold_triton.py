@@ -36,9 +36,9 @@ SEQUENCES = ["MKTVRQERLKSIVRILERSKEPVSGAQLAEELSVSRQVIVQ", "MKTAYIAKQRQISFVKSHFSR
 
 
 @pytest.fixture(scope="module")
-def triton(triton_esmfold):
+def triton(shared_triton):
     """The session's tritonserver (tests/conftest.py): tiny ESMFold, default settings."""
-    return triton_esmfold
+    return shared_triton
 
 
 def inputs_for(sequence: str, num_recycles: int = 1, chunk_size: int = 0, relax: str = "none") -> tuple[Tensor, ...]:
