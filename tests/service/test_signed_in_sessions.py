@@ -17,6 +17,7 @@ import requests
 
 from jobservice import admin, sessions
 from tests.conftest import store_env
+from tests.serve_process import separate_gateway
 from tests.support import ALL_STORES, InProcessService
 
 pytestmark = pytest.mark.integration
@@ -188,3 +189,25 @@ def test_last_use_is_written_at_most_once_a_minute(service: InProcessService,
     monkeypatch.setattr(sessions, "TOUCH_EVERY_S", 60.0)
     [moved] = laptop.sessions()
     assert when(moved["last_active_at"]) > when(signed_in["last_active_at"]) and moved["client_address"] == "192.0.2.33"
+
+
+def test_through_a_separate_gateway_the_list_and_the_end_work_alike(service: InProcessService) -> None:
+    """`python -m gateway` in its own process calls ListSessions and EndSession over gRPC with the cookie's session
+    (the job service's edge admits them as it does the password change); the address it names is the browser's."""
+    username, key = new_account(service)
+    with separate_gateway(service.grpc_target, PHONOS_TRUSTED_PROXIES="127.0.0.1") as gateway:
+        laptop, phone = requests.Session(), requests.Session()
+        for browser, (agent, address) in ((laptop, LAPTOP), (phone, PHONE)):
+            browser.headers.update({"User-Agent": agent, "X-Forwarded-For": address})
+            signed_in = browser.post(f"{gateway}/auth/sign-in", json={"username": username, "password": PASSWORD},
+                                     timeout=30)
+            assert signed_in.status_code == 200, signed_in.text
+            browser.headers["X-CSRF-Token"] = signed_in.json()["csrf_token"]
+        listed = laptop.get(f"{gateway}/auth/sessions", timeout=30)
+        assert listed.status_code == 200, listed.text
+        by_agent = {s["user_agent"]: s for s in listed.json()["sessions"]}
+        assert by_agent[LAPTOP[0]]["current"] and by_agent[PHONE[0]]["client_address"] == PHONE[1]
+        ended = laptop.post(f"{gateway}/auth/sessions/{by_agent[PHONE[0]]['session_id']}/end", timeout=30)
+        assert ended.status_code == 200 and ended.json() == {"success": True, "current": False}, ended.text
+        assert phone.get(f"{gateway}/v1/jobs", timeout=30).status_code == 401
+        assert laptop.post(f"{gateway}/auth/sessions/ses_0000000000000000/end", timeout=30).status_code == 404
