@@ -65,7 +65,6 @@ class SessionInfo:
     account_id: int
     username: str
     expires_at: float
-    handle: str = ""  # session_handle(token_hash): how the "Signed in" list names it
 
 
 @dataclass(frozen=True)
@@ -157,8 +156,7 @@ class Sessions:
         seen = row["last_seen_at"] if row["last_seen_at"] is not None else row["created_at"]
         if stamp - float(seen) >= TOUCH_EVERY_S:
             await self._touch(hashed, stamp, client_address)
-        return SessionInfo(hashed, expected, int(row["account_id"]), row["username"], float(row["expires_at"]),
-                           session_handle(hashed))
+        return SessionInfo(hashed, expected, int(row["account_id"]), row["username"], float(row["expires_at"]))
 
     async def _touch(self, hashed: str, stamp: float, client_address: str | None) -> None:
         """Record the session's use for the "Signed in" list; a failure is logged, never the request's."""
@@ -185,13 +183,13 @@ class Sessions:
         rows = await self._db.read.fetch_all("list_account_sessions", {"account_id": session.account_id, "now": now()})
         hashed = next((row["token_hash"] for row in rows if session_handle(row["token_hash"]) == handle), None)
         if hashed is None:
-            raise NotFound(f"no signed-in session {json_value_text(handle)} on this account")
+            raise NotFound(f"no signed-in session {json_value_text(handle[:40])} on this account")
         current = hashed == session.token_hash
         async with self._db.transaction() as tx:
             ended = await tx.fetch_all("revoke_account_session", {
                 "token_hash": hashed, "account_id": session.account_id, "now": now()})
             if not ended:  # ended meanwhile (signed out, or another tab ended it first)
-                raise NotFound(f"no signed-in session {json_value_text(handle)} on this account")
+                raise NotFound(f"no signed-in session {json_value_text(handle[:40])} on this account")
             if current:
                 await record(tx, session.account_id, Action.SIGNED_OUT, details={"sessions_ended": 1})
             else:
