@@ -440,6 +440,10 @@ def test_error_bodies(kind: str) -> None:
         status, body, _ = await call(session, "GET", f"{base}/v1/jobs?limit=many")
         assert (status, body["message"]) == (400, 'limit: "many" is not an integer')
 
+        # Too big for the wire type, refused here: in the job service's words for a number out of range.
+        status, body, _ = await call(session, "GET", f"{base}/v1/jobs?limit=99999999999999999999")
+        assert (status, body["message"]) == (400, "limit must be between 1 and 100, got 99999999999999999999")
+
         status, body, _ = await call(session, "GET", f"{base}/v1/webhooks")  # not implemented by the servicer
         assert status == 501 and body["error"] == "Not implemented"
 
