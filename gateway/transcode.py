@@ -169,17 +169,17 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _surrogate_at(value: Any, where: str) -> str | None:
+def surrogate_at(value: Any, where: str = "") -> str | None:
     """The JSON path of the first string (or object key) of `value` holding a lone surrogate, else None."""
     if isinstance(value, str):
         return where if _SURROGATE.search(value) else None
     if isinstance(value, list):
-        return next((p for i, item in enumerate(value) if (p := _surrogate_at(item, f"{where}[{i}]"))), None)
+        return next((p for i, item in enumerate(value) if (p := surrogate_at(item, f"{where}[{i}]"))), None)
     if isinstance(value, dict):
         for key, item in value.items():
             if _SURROGATE.search(key):
                 return f"a key of {where}" if where else "a key"
-            if (path := _surrogate_at(item, f"{where}.{key}" if where else key)) is not None:
+            if (path := surrogate_at(item, f"{where}.{key}" if where else key)) is not None:
                 return path
     return None
 
@@ -204,7 +204,7 @@ def _parse_json(body: bytes) -> Any:
     # "\ud800" alone is JSON's grammar but no character (RFC 8259 8.2): protobuf refused it in its own words
     # ("Unpaired surrogate at PredictRequest.sequence"), and a Struct's strings would fail later, in UTF-8.
     try:
-        where = _surrogate_at(document, "")
+        where = surrogate_at(document, "")
     except RecursionError:  # as deep as json.loads itself goes: said as its refusal is
         raise TranscodeError("malformed JSON body: arrays and objects nest too deeply") from None
     if where is not None:
