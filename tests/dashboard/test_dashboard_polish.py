@@ -406,3 +406,38 @@ def test_a_mistyped_address_titles_the_tab_page_not_found(hana_page: Page, servi
     assert response is not None and response.status == 404
     expect(page.locator("h1")).to_have_text("Page not found")
     expect(page).to_have_title("Page not found · phonos")
+
+
+def test_a_receiver_url_keeps_its_line_in_the_webhooks_table_on_a_laptop(hana_page: Page, service: InProcessService,
+                                                                        hana: User) -> None:
+    """The URL cell may break anywhere (a long URL must fit), so the table gave it a dozen characters a line:
+    "https://exampl / e.org/phonos-ho / ok" beside a half-empty "Last test" column. A usual URL keeps one line."""
+    client = service.client(hana.api_key)
+    with WebhookReceiver() as receiver:
+        # ~30 characters, as the seed's https://example.org/phonos-hook; a path the receiver does not serve, so that
+        # the test event's answer (a 404) is said at length under Last test, as an unreachable one is
+        url = f"{receiver.url}/p1"
+        events = ["job.started", "job.completed", "job.failed"]
+        hook = client.post("/v1/webhooks", json={"url": url, "events": events}).json()["webhook"]
+        page = hana_page
+        for width in (1280, 1440):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(f"{service.base_url}/webhooks")
+            row = page.locator(f"#webhooks-table tr[data-webhook-id='{hook['webhook_id']}']")
+            row.get_by_role("button", name="Send test").click()
+            expect(row.locator("td.test-result")).not_to_have_text("-")
+            cell = row.locator("td.url")
+            expect(cell).to_have_text(url)
+            shot(page, f"80-webhook-url-{width}", full_page=False)
+            lines = cell.evaluate("(c) => Math.round(c.getBoundingClientRect().height / parseFloat(getComputedStyle(c).lineHeight))")
+            # the cell's padding counts in its height: one line of text is at most 2 "lines" of it
+            text_lines = cell.evaluate("""(c) => { const r = document.createRange(); r.selectNodeContents(c);
+                return Math.round(r.getBoundingClientRect().height / parseFloat(getComputedStyle(c).lineHeight)); }""")
+            assert text_lines == 1, f"{width} px: {url} on {text_lines} lines (cell {lines})"
+            # ... and the table still fits its card: the last action (Delete) is not cut off at the right.
+            card = page.locator("#webhooks-table").evaluate("(t) => t.closest('.card').getBoundingClientRect().right")
+            delete = page.locator(f"#webhooks-table tr[data-webhook-id='{hook['webhook_id']}'] td.actions button").last
+            box = delete.bounding_box()
+            assert box and box["x"] + box["width"] <= card, f"{width} px: Delete ends at {box}, the card at {card}"
+        assert client.delete(f"/v1/webhooks/{hook['webhook_id']}").status_code == 200
+    page.set_viewport_size({"width": 1440, "height": 960})
