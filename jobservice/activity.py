@@ -30,22 +30,12 @@ from typing import Any
 
 from jobservice.db import now
 from jobservice.errors import InvalidArgument, json_value_text
-from jobservice.paging import (
-    PageInfo,
-    check_page,
-    cursor,
-    cursor_page,
-    numeric_id,
-    offset_page,
-    unknown_cursor,
-)
-from jobservice.periodic import Periodic
+from jobservice.paging import PageInfo, check_page, cursor, numeric_id, read_page
+from jobservice.periodic import PurgedLog
 from jobservice.store import Store, Transaction
 
 log = logging.getLogger(__name__)
 
-DAY_S = 86400.0
-PURGE_EVERY_S = 3600.0
 PURGE_BATCH = 1000
 MAX_USER_AGENT = 300
 
@@ -174,20 +164,11 @@ def _entry_id(entry: ActivityEntry) -> str:
     return str(entry.id)
 
 
-class ActivityLog:
+class ActivityLog(PurgedLog):
     """Reads and purges the log (entries are written by `record` in the changes' own transactions)."""
 
     def __init__(self, db: Store, *, log_days: float) -> None:
-        self._db = db
-        self._log_s = log_days * DAY_S
-        self._purger = Periodic("activity-purge", PURGE_EVERY_S, self.purge, "activity.purge_failed")
-
-    def start(self) -> None:
-        if self._log_s > 0:
-            self._purger.start()
-
-    async def stop(self) -> None:
-        await self._purger.stop()
+        super().__init__(db, log_days=log_days, name="activity-purge", action="activity.purge_failed")
 
     async def page(self, account_id: int, *, limit: int | None, offset: int | None,
                    starting_after: str | None = None,
@@ -196,27 +177,24 @@ class ActivityLog:
         action = check_action(action)
         starting_after = cursor(starting_after)
         limit, offset = check_page(limit, offset, starting_after=starting_after)
-        params: dict[str, object] = {"account_id": account_id, "action": action, "limit": limit, "offset": offset}
-        total = int(await self._db.read.scalar("count_activity", params))
-        if starting_after is None:
-            rows = await self._db.read.fetch_all("list_activity", params)
-            return offset_page([ActivityEntry.from_row(r) for r in rows], total=total, limit=limit, offset=offset,
-                               id_of=_entry_id)
-        after_id = numeric_id(starting_after)
-        if after_id is None or await self._db.read.fetch_one(
-                "activity_entry_exists", {"id": after_id, "account_id": account_id}) is None:
-            raise unknown_cursor(starting_after, "the id of one of your activity entries")
-        params.update(limit=limit + 1, offset=0, after_id=after_id)
-        rows = await self._db.read.fetch_all("list_activity_after", params)
-        return cursor_page([ActivityEntry.from_row(r) for r in rows], total=total, limit=limit, id_of=_entry_id)
+
+        async def read(limit: int, offset: int, after_id: int | None) -> tuple[list[ActivityEntry], int]:
+            params = {"account_id": account_id, "action": action, "limit": limit, "offset": offset,
+                      "after_id": after_id}
+            total = int(await self._db.read.scalar("count_activity", params))
+            rows = await self._db.read.fetch_all("list_activity" if after_id is None else "list_activity_after", params)
+            return [ActivityEntry.from_row(r) for r in rows], total
+
+        async def place(entry_id: str) -> int | None:
+            number = numeric_id(entry_id)
+            if number is None or await self._db.read.fetch_one(
+                    "activity_entry_exists", {"id": number, "account_id": account_id}) is None:
+                return None
+            return number
+
+        return await read_page(starting_after, limit=limit, offset=offset, read=read, place=place,
+                               what="the id of one of your activity entries", id_of=_entry_id)
 
     async def purge(self) -> int:
         """Delete entries older than the retention, a transaction per batch; how many went."""
-        before = now() - self._log_s
-        purged = 0
-        while True:
-            async with self._db.transaction() as tx:
-                gone = await tx.execute("purge_activity", {"before": before, "limit": PURGE_BATCH})
-            purged += gone
-            if gone < PURGE_BATCH:
-                return purged
+        return await self._purge_batches("purge_activity", now() - self._log_s, PURGE_BATCH)

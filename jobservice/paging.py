@@ -10,7 +10,7 @@ list's ORDER BY), whatever came or went before it. Every page that has more says
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -20,6 +20,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 
 T = TypeVar("T")
+A = TypeVar("A")  # a cursor as a list reads after it: a job's seq, an entry's number
 
 
 @dataclass(frozen=True)
@@ -82,3 +83,23 @@ def cursor_page(rows: Sequence[T], *, total: int, limit: int, id_of: Callable[[T
     counts entries before the cursor too, so it cannot)."""
     items, has_more = list(rows[:limit]), len(rows) > limit
     return items, PageInfo(total, limit, 0, has_more, id_of(items[-1]) if has_more else None)
+
+
+async def read_page(starting_after: str | None, *, limit: int, offset: int,
+                    read: Callable[[int, int, A | None], Awaitable[tuple[Sequence[T], int]]],
+                    place: Callable[[str], Awaitable[A | None]], what: str,
+                    id_of: Callable[[T], str]) -> tuple[list[T], PageInfo]:
+    """One page of a list at `offset`, or after the entry `starting_after` (`limit`, `offset` and the cursor as
+    `check_page` and `cursor` left them).
+
+    `read(limit, offset, after)` reads the entries and the list's total: `after` is None for a page at an
+    offset, else what `place` made of the cursor (where the list goes on after it). `place` gives None for a
+    cursor that names nothing the list can start after, refused as not `what`; it is asked only then."""
+    if starting_after is None:
+        items, total = await read(limit, offset, None)
+        return offset_page(items, total=total, limit=limit, offset=offset, id_of=id_of)
+    after = await place(starting_after)
+    if after is None:
+        raise unknown_cursor(starting_after, what)
+    rows, total = await read(limit + 1, 0, after)
+    return cursor_page(rows, total=total, limit=limit, id_of=id_of)

@@ -35,15 +35,7 @@ from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
 from jobservice.labels import check_label
 from jobservice.modelspecs.base import ModelSpec, ValidatedJob
 from jobservice.modelspecs.registry import SPEC_MODULES
-from jobservice.paging import (
-    PageInfo,
-    check_page,
-    cursor,
-    cursor_page,
-    numeric_id,
-    offset_page,
-    unknown_cursor,
-)
+from jobservice.paging import PageInfo, check_page, cursor, numeric_id, read_page
 from jobservice.ratelimit import RateLimiter, RateLimits, SharedRateLimiter
 from jobservice.result_retention import ResultRetention
 from jobservice.results import ResultStore
@@ -322,18 +314,18 @@ class JobService:
         if name is not None and len(name) > MAX_NAME_LENGTH:
             raise InvalidArgument(f"name must be at most {MAX_NAME_LENGTH} characters (a job's name is), got {len(name)}")
         check_label("name", name)  # no job's name holds one: a filter with one would only ever match nothing
-        if starting_after is None:
-            jobs, total = await self.jobs.page(account_id, status=status, model=model, name=name or None, limit=limit,
-                                               offset=offset)
-            return offset_page(jobs, total=total, limit=limit, offset=offset, id_of=_job_id)
-        # Any job of the account marks a place, whatever the filters say of it now (a pending job the reader saw
-        # may be running by the next page) and deleted or not.
-        after_seq = await self.jobs.seq_of(account_id, starting_after)
-        if after_seq is None:
-            raise unknown_cursor(starting_after, "the id of one of your jobs")
-        jobs, total = await self.jobs.page(account_id, status=status, model=model, name=name or None,
-                                           limit=limit + 1, offset=0, after_seq=after_seq)
-        return cursor_page(jobs, total=total, limit=limit, id_of=_job_id)
+
+        async def read(limit: int, offset: int, after_seq: int | None) -> tuple[list[JobRecord], int]:
+            return await self.jobs.page(account_id, status=status, model=model, name=name or None, limit=limit,
+                                        offset=offset, after_seq=after_seq)
+
+        async def place(job_id: str) -> int | None:
+            # Any job of the account marks a place, whatever the filters say of it now (a pending job the reader
+            # saw may be running by the next page) and deleted or not.
+            return await self.jobs.seq_of(account_id, job_id)
+
+        return await read_page(starting_after, limit=limit, offset=offset, read=read, place=place,
+                               what="the id of one of your jobs", id_of=_job_id)
 
     async def download(self, account_id: int, job_id: str, fmt: str | None) -> Download:
         return await self._download(await self.jobs.get(account_id, job_id), fmt)
@@ -436,14 +428,16 @@ class JobService:
         """One page of the account's credit history, newest first."""
         starting_after = cursor(starting_after)
         limit, offset = check_page(limit, offset, starting_after=starting_after)
-        if starting_after is None:
-            entries, total = await self.credits.page(account_id, limit=limit, offset=offset)
-            return offset_page(entries, total=total, limit=limit, offset=offset, id_of=_entry_id)
-        after_id = numeric_id(starting_after)
-        if after_id is None or not await self.credits.has_entry(account_id, after_id):
-            raise unknown_cursor(starting_after, "the id of one of your credit entries")
-        entries, total = await self.credits.page(account_id, limit=limit + 1, offset=0, after_id=after_id)
-        return cursor_page(entries, total=total, limit=limit, id_of=_entry_id)
+
+        async def read(limit: int, offset: int, after_id: int | None) -> tuple[list[CreditEntry], int]:
+            return await self.credits.page(account_id, limit=limit, offset=offset, after_id=after_id)
+
+        async def place(entry_id: str) -> int | None:
+            number = numeric_id(entry_id)
+            return number if number is not None and await self.credits.has_entry(account_id, number) else None
+
+        return await read_page(starting_after, limit=limit, offset=offset, read=read, place=place,
+                               what="the id of one of your credit entries", id_of=_entry_id)
 
     async def account_activity(self, account_id: int, *, limit: int | None, offset: int | None,
                                starting_after: str | None = None,

@@ -14,12 +14,12 @@ from typing import Any
 
 import grpc
 from google.api import httpbody_pb2
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from jobservice import metrics, tracing
 from jobservice.accounts import Principal
-from jobservice.activity import CALLER, ActivityEntry, ActorKind, Caller
+from jobservice.activity import CALLER, ActorKind, Caller
 from jobservice.api_keys import KeyRecord
 from jobservice.credit_history import CreditEntry
 from jobservice.edge import call_client, call_request_id
@@ -27,6 +27,7 @@ from jobservice.errors import InvalidArgument, PhonosError, RateLimited
 from jobservice.idempotency import REPLAYED_METADATA, Claim
 from jobservice.jobs import JobRecord
 from jobservice.key_policy import ReadOnlyKey
+from jobservice.messages import activity_message, struct, timestamp
 from jobservice.paging import PageInfo
 from jobservice.ratelimit import RateLimits
 from jobservice.request_text import refuse_nul
@@ -75,21 +76,6 @@ NOBODY = Principal(account_id=0, key_hash="", rate_limit=0)
 SESSION_REQUESTS_WITH_USER_AGENT = (pb.CreateSessionRequest, pb.DeleteSessionRequest, pb.ChangePasswordRequest)
 
 
-def _ts(epoch_s: float) -> timestamp_pb2.Timestamp:
-    """Millisecond precision: RFC 3339 with a fraction ("2025-12-17T10:30:00.125Z"), which every RFC 3339
-    parser reads (JavaScript's Date, Python's fromisoformat); a whole second is written without one."""
-    millis = round(epoch_s * 1000)
-    return timestamp_pb2.Timestamp(seconds=millis // 1000, nanos=(millis % 1000) * 1_000_000)
-
-
-def _struct(values: dict[str, Any] | None) -> struct_pb2.Struct | None:
-    if not values:
-        return None
-    struct = struct_pb2.Struct()
-    struct.update(values)
-    return struct
-
-
 def _params(request: pb.PredictRequest | pb.BatchJob) -> dict[str, Any]:
     if not request.HasField("params"):
         return {}
@@ -97,6 +83,12 @@ def _params(request: pb.PredictRequest | pb.BatchJob) -> dict[str, Any]:
         return json_format.MessageToDict(request.params)
     except ValueError:  # NaN or ±Infinity in a Struct (e.g. JSON 1e309) has no JSON form
         raise InvalidArgument("params must hold only finite numbers") from None
+
+
+def _optional(request: Message, *fields: str) -> dict[str, Any]:
+    """The request's optional fields by name, None where unset (a list's limit, offset, starting_after and
+    filters), as keyword arguments of the service's call."""
+    return {name: getattr(request, name) if request.HasField(name) else None for name in fields}
 
 
 def _submit_item(request: pb.PredictRequest | pb.BatchJob) -> SubmitItem:
@@ -109,10 +101,10 @@ def _submit_item(request: pb.PredictRequest | pb.BatchJob) -> SubmitItem:
 def job_fields(job: JobRecord) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "job_id": job.id, "status": str(job.status), "model": job.model,
-        "created_at": _ts(job.created_at), "updated_at": _ts(job.updated_at),
+        "created_at": timestamp(job.created_at), "updated_at": timestamp(job.updated_at),
         "credits_used": job.credits_used - job.refunded,
-        "started_at": None if job.started_at is None else _ts(job.started_at),
-        "completed_at": None if job.finished_at is None or job.status in ACTIVE else _ts(job.finished_at),
+        "started_at": None if job.started_at is None else timestamp(job.started_at),
+        "completed_at": None if job.finished_at is None or job.status in ACTIVE else timestamp(job.finished_at),
     }
     if job.name is not None:
         fields["name"] = job.name
@@ -125,10 +117,10 @@ def job_fields(job: JobRecord) -> dict[str, Any]:
         fields["output_file"] = artifacts[0]["file"]
         fields["download_url"] = download_url(job.id)
         fields["formats"] = [a["format"] for a in artifacts]
-        fields["metrics"] = _struct(job.result.get("metrics"))
-        fields["metadata"] = _struct(job.result.get("metadata"))
+        fields["metrics"] = struct(job.result.get("metrics"))
+        fields["metadata"] = struct(job.result.get("metadata"))
         if job.results_deleted_at is not None:
-            fields["results_deleted_at"] = _ts(job.results_deleted_at)
+            fields["results_deleted_at"] = timestamp(job.results_deleted_at)
     return {k: v for k, v in fields.items() if v is not None}
 
 
@@ -139,7 +131,7 @@ def pagination(page: PageInfo) -> pb.Pagination:
 
 
 def credit_entry_message(entry: CreditEntry) -> pb.CreditEntry:
-    message = pb.CreditEntry(id=entry.id, created_at=_ts(entry.created_at), amount=entry.amount,
+    message = pb.CreditEntry(id=entry.id, created_at=timestamp(entry.created_at), amount=entry.amount,
                              balance_after=entry.balance_after, kind=str(entry.kind), job_deleted=entry.job_deleted)
     if entry.job_id is not None:
         message.job_id = entry.job_id
@@ -156,29 +148,17 @@ def caller_of(principal: Principal, client_address: str) -> Caller:
                   client_address=client_address)
 
 
-def activity_message(entry: ActivityEntry) -> pb.ActivityEntry:
-    actor, target = entry.actor, entry.target
-    return pb.ActivityEntry(
-        id=entry.id, created_at=_ts(entry.created_at), action=entry.action,
-        actor=pb.ActivityActor(kind=str(actor.kind), key_id=actor.key_id, key_name=actor.key_name),
-        client_address=actor.client_address, user_agent=actor.user_agent,
-        target=pb.ActivityTarget(key_id=target.key_id, webhook_id=target.webhook_id, job_id=target.job_id,
-                                 share_id=target.share_id),
-        details=_struct(entry.details),
-    )
-
-
 def key_message(key: KeyRecord) -> pb.ApiKey:
-    message = pb.ApiKey(key_id=key.id, prefix=key.prefix, created_at=_ts(key.created_at), rate_limit=key.rate_limit,
-                        revoked=key.revoked, scope=key.scope, expired=key.expired())
+    message = pb.ApiKey(key_id=key.id, prefix=key.prefix, created_at=timestamp(key.created_at),
+                        rate_limit=key.rate_limit, revoked=key.revoked, scope=key.scope, expired=key.expired())
     if key.name is not None:
         message.name = key.name
     if key.last_used_at is not None:
-        message.last_used_at.CopyFrom(_ts(key.last_used_at))
+        message.last_used_at.CopyFrom(timestamp(key.last_used_at))
     if key.revoked_at is not None:
-        message.revoked_at.CopyFrom(_ts(key.revoked_at))
+        message.revoked_at.CopyFrom(timestamp(key.revoked_at))
     if key.expires_at is not None:
-        message.expires_at.CopyFrom(_ts(key.expires_at))
+        message.expires_at.CopyFrom(timestamp(key.expires_at))
     return message
 _RESULT_FIELDS = ("output_file", "download_url", "formats", "metrics", "metadata", "error", "error_code",
                   "results_deleted_at")
@@ -190,7 +170,7 @@ def job_fields_at(job: JobRecord, status: JobStatus, at: float) -> dict[str, Any
     fields = job_fields(job)
     if status == job.status:
         return fields
-    fields.update(status=str(status), updated_at=_ts(at))
+    fields.update(status=str(status), updated_at=timestamp(at))
     if status not in TERMINAL:
         fields["credits_used"] = job.credits_used
         for key in (*_RESULT_FIELDS, "completed_at"):
@@ -204,12 +184,12 @@ def job_event(event: Event) -> pb.JobEvent:
     if isinstance(event, ProgressEvent):
         update = event.progress
         return pb.JobEvent(
-            type="progress", job_id=event.job_id, time=_ts(event.at),
+            type="progress", job_id=event.job_id, time=timestamp(event.at),
             job=pb.Job(**job_fields_at(event.job, JobStatus.RUNNING, event.job.updated_at)),
             progress=pb.Progress(stage=update.stage, step=update.step, total=update.total, message=update.message),
         )
     assert isinstance(event, StateEvent)
-    return pb.JobEvent(type="state", event_id=str(event.event_id), job_id=event.job_id, time=_ts(event.at),
+    return pb.JobEvent(type="state", event_id=str(event.event_id), job_id=event.job_id, time=timestamp(event.at),
                        job=pb.Job(**job_fields_at(event.job, event.status, event.at)))
 
 
@@ -236,8 +216,8 @@ def batch_response(items: list[BatchItem]) -> pb.SubmitBatchResponse:
 
 
 def share_message(share: ShareRecord) -> pb.JobShare:
-    return pb.JobShare(share_id=share.id, job_id=share.job_id, created_at=_ts(share.created_at),
-                       expires_at=_ts(share.expires_at))
+    return pb.JobShare(share_id=share.id, job_id=share.job_id, created_at=timestamp(share.created_at),
+                       expires_at=timestamp(share.expires_at))
 
 
 def shared_job_fields(token: str, shared: SharedJob) -> dict[str, Any]:
@@ -250,16 +230,16 @@ def shared_job_fields(token: str, shared: SharedJob) -> dict[str, Any]:
 
 
 def webhook_message(hook: WebhookRecord) -> pb.Webhook:
-    return pb.Webhook(webhook_id=hook.id, url=hook.url, events=list(hook.events), created_at=_ts(hook.created_at))
+    return pb.Webhook(webhook_id=hook.id, url=hook.url, events=list(hook.events), created_at=timestamp(hook.created_at))
 
 
 def delivery_message(d: DeliveryRecord) -> pb.WebhookDelivery:
     return pb.WebhookDelivery(
         delivery_id=str(d.id), event=d.event, status=d.status, attempts=d.attempts,
-        last_status_code=d.last_status_code, last_error=d.last_error, created_at=_ts(d.created_at),
-        last_attempt_at=None if d.last_attempt_at is None else _ts(d.last_attempt_at),
-        next_attempt_at=None if d.next_attempt_at is None else _ts(d.next_attempt_at),
-        job_id=d.job_id, payload=_struct(d.payload),
+        last_status_code=d.last_status_code, last_error=d.last_error, created_at=timestamp(d.created_at),
+        last_attempt_at=None if d.last_attempt_at is None else timestamp(d.last_attempt_at),
+        next_attempt_at=None if d.next_attempt_at is None else timestamp(d.next_attempt_at),
+        job_id=d.job_id, payload=struct(d.payload),
     )
 
 
@@ -463,7 +443,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         async def run(who: Principal) -> tuple[Message, Charge]:
             model, name, stored = await self._svc.job_input(who.account_id, request.job_id)
             return pb.GetJobInputResponse(job_id=request.job_id, model=model, name=name, sequence=stored.sequence,
-                                          params=_struct(stored.params)), NO_CHARGE
+                                          params=struct(stored.params)), NO_CHARGE
         return await self._handle("GetJobInput", request, context, run)
 
     async def ListJobs(self, request: pb.ListJobsRequest, context: grpc.aio.ServicerContext) -> Message:
@@ -472,10 +452,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 who.account_id,
                 status=request.status if request.HasField("status") and request.status else None,
                 model=request.model if request.HasField("model") and request.model else None,
-                limit=request.limit if request.HasField("limit") else None,
-                offset=request.offset if request.HasField("offset") else None,
-                name=request.name if request.HasField("name") else None,
-                starting_after=request.starting_after if request.HasField("starting_after") else None,
+                **_optional(request, "limit", "offset", "name", "starting_after"),
             )
             return pb.ListJobsResponse(jobs=[pb.Job(**job_fields(j)) for j in jobs],
                                        pagination=pagination(page)), NO_CHARGE
@@ -525,7 +502,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         async def run(_: Principal) -> tuple[Message, Charge]:
             shared = await self._svc.shared_job(request.token)
             return pb.GetSharedJobResponse(job=pb.Job(**shared_job_fields(request.token, shared)),
-                                           expires_at=_ts(shared.expires_at)), NO_CHARGE
+                                           expires_at=timestamp(shared.expires_at)), NO_CHARGE
         return await self._handle("GetSharedJob", request, context, run)
 
     async def DownloadSharedJobOutput(self, request: pb.DownloadSharedJobOutputRequest,
@@ -569,7 +546,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def GetAccount(self, request: pb.GetAccountRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             view = await self._svc.account(who.account_id)
-            account = pb.Account(id=view.id, username=view.username, created_at=_ts(view.created_at))
+            account = pb.Account(id=view.id, username=view.username, created_at=timestamp(view.created_at))
             if view.email:
                 account.email = view.email
             jobs = pb.JobCounts(total=view.jobs.total, completed=view.jobs.completed, active=view.jobs.active,
@@ -581,12 +558,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def ListCreditEntries(self, request: pb.ListCreditEntriesRequest,
                                 context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
-            entries, page = await self._svc.credit_history(
-                who.account_id,
-                limit=request.limit if request.HasField("limit") else None,
-                offset=request.offset if request.HasField("offset") else None,
-                starting_after=request.starting_after if request.HasField("starting_after") else None,
-            )
+            entries, page = await self._svc.credit_history(who.account_id,
+                                                           **_optional(request, "limit", "offset", "starting_after"))
             return pb.ListCreditEntriesResponse(entries=[credit_entry_message(e) for e in entries],
                                                 pagination=pagination(page)), NO_CHARGE
         return await self._handle("ListCreditEntries", request, context, run)
@@ -595,12 +568,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                                   context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             entries, page = await self._svc.account_activity(
-                who.account_id,
-                limit=request.limit if request.HasField("limit") else None,
-                offset=request.offset if request.HasField("offset") else None,
-                starting_after=request.starting_after if request.HasField("starting_after") else None,
-                action=request.action if request.HasField("action") else None,
-            )
+                who.account_id, **_optional(request, "limit", "offset", "starting_after", "action"))
             return pb.ListAccountActivityResponse(entries=[activity_message(e) for e in entries],
                                                   pagination=pagination(page)), NO_CHARGE
         return await self._handle("ListAccountActivity", request, context, run)
@@ -653,12 +621,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                                     context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             deliveries, page = await self._svc.webhook_deliveries(
-                who.account_id, request.webhook_id,
-                status=request.status if request.HasField("status") else None,
-                limit=request.limit if request.HasField("limit") else None,
-                offset=request.offset if request.HasField("offset") else None,
-                starting_after=request.starting_after if request.HasField("starting_after") else None,
-            )
+                who.account_id, request.webhook_id, **_optional(request, "status", "limit", "offset", "starting_after"))
             return pb.ListWebhookDeliveriesResponse(deliveries=[delivery_message(d) for d in deliveries],
                                                     pagination=pagination(page)), NO_CHARGE
         return await self._handle("ListWebhookDeliveries", request, context, run)
@@ -747,14 +710,14 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         async def run(_: dict[str, str]) -> Message:
             new = await self._svc.sessions.sign_in(request.username, request.password, request.user_agent)
             return pb.CreateSessionResponse(session_token=new.token, csrf_token=new.csrf_token, username=new.username,
-                                            expires_at=_ts(new.expires_at))
+                                            expires_at=timestamp(new.expires_at))
         return await self._session_call(request, context, run)
 
     async def GetSession(self, request: pb.GetSessionRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(metadata: dict[str, str]) -> Message:
             info = await self._svc.auth.session(metadata, state_changing=False)
             return pb.GetSessionResponse(username=info.username, account_id=info.account_id,
-                                         csrf_token=info.csrf_token, expires_at=_ts(info.expires_at))
+                                         csrf_token=info.csrf_token, expires_at=timestamp(info.expires_at))
         return await self._session_call(request, context, run)
 
     async def DeleteSession(self, request: pb.DeleteSessionRequest, context: grpc.aio.ServicerContext) -> Message:

@@ -18,20 +18,10 @@ from typing import Any
 
 from jobservice.db import now
 from jobservice.errors import Conflict, InvalidArgument, NotFound, echoed_id, json_value_text
-from jobservice.paging import (
-    PageInfo,
-    check_page,
-    cursor,
-    cursor_page,
-    numeric_id,
-    offset_page,
-    unknown_cursor,
-)
-from jobservice.periodic import Periodic
+from jobservice.paging import PageInfo, check_page, cursor, numeric_id, read_page
+from jobservice.periodic import PurgedLog
 from jobservice.store import Row, Store
 
-DAY_S = 86400.0
-PURGE_EVERY_S = 3600.0
 PURGE_BATCH = 5000  # rows per transaction: other writers wait at most one batch
 DEFAULT_LIMIT = 20  # a log is read from its top
 STATUSES = ("pending", "delivered", "failed")
@@ -82,18 +72,9 @@ def worded_error(code: int | None, reason: str | None) -> str | None:
     return OWN_REASONS.get(reason, UNREACHABLE)
 
 
-class WebhookDeliveries:
+class WebhookDeliveries(PurgedLog):
     def __init__(self, db: Store, *, log_days: float) -> None:
-        self._db = db
-        self._log_s = log_days * DAY_S
-        self._purger = Periodic("webhook-delivery-purge", PURGE_EVERY_S, self.purge, "webhooks.purge_failed")
-
-    def start(self) -> None:
-        if self._log_s > 0:
-            self._purger.start()
-
-    async def stop(self) -> None:
-        await self._purger.stop()
+        super().__init__(db, log_days=log_days, name="webhook-delivery-purge", action="webhooks.purge_failed")
 
     async def page(self, account_id: int, webhook_id: str, *, status: str | None, limit: int | None,
                    offset: int | None, starting_after: str | None = None) -> tuple[list[DeliveryRecord], PageInfo]:
@@ -104,23 +85,26 @@ class WebhookDeliveries:
         starting_after = cursor(starting_after)
         limit, offset = check_page(limit, offset, default_limit=DEFAULT_LIMIT, starting_after=starting_after)
         await self._own_webhook(account_id, webhook_id)
-        params: dict[str, object] = {"webhook_id": webhook_id, "status": status, "limit": limit, "offset": offset}
-        if starting_after is None:
-            rows = await self._db.read.fetch_all("list_webhook_deliveries", params)
+
+        async def read(limit: int, offset: int, after_id: int | None) -> tuple[list[DeliveryRecord], int]:
+            params = {"webhook_id": webhook_id, "status": status, "limit": limit, "offset": offset,
+                      "after_id": after_id}
+            rows = await self._db.read.fetch_all(
+                "list_webhook_deliveries" if after_id is None else "list_webhook_deliveries_after", params)
             total = await self._db.read.scalar("count_webhook_deliveries", params)
-            return offset_page([DeliveryRecord.from_row(r) for r in rows], total=int(total), limit=limit, offset=offset,
-                               id_of=_delivery_id)
-        # The cursor must still be in this webhook's log (whatever its status now): a delivery went with its
-        # deleted job or past the log's retention leaves no row to tell its webhook by.
-        after_id = delivery_number(starting_after)
-        if after_id is None or await self._db.read.fetch_one(
-                "get_webhook_delivery", {"id": after_id, "webhook_id": webhook_id}) is None:
-            raise unknown_cursor(starting_after, "the id of a delivery in this webhook's log")
-        params.update(limit=limit + 1, offset=0, after_id=after_id)
-        rows = await self._db.read.fetch_all("list_webhook_deliveries_after", params)
-        total = await self._db.read.scalar("count_webhook_deliveries", params)
-        return cursor_page([DeliveryRecord.from_row(r) for r in rows], total=int(total), limit=limit,
-                           id_of=_delivery_id)
+            return [DeliveryRecord.from_row(r) for r in rows], int(total)
+
+        async def place(delivery_id: str) -> int | None:
+            # The cursor must still be in this webhook's log (whatever its status now): a delivery went with its
+            # deleted job or past the log's retention leaves no row to tell its webhook by.
+            number = delivery_number(delivery_id)
+            if number is None or await self._db.read.fetch_one(
+                    "get_webhook_delivery", {"id": number, "webhook_id": webhook_id}) is None:
+                return None
+            return number
+
+        return await read_page(starting_after, limit=limit, offset=offset, read=read, place=place,
+                               what="the id of a delivery in this webhook's log", id_of=_delivery_id)
 
     async def redeliver(self, account_id: int, webhook_id: str, delivery_id: str) -> DeliveryRecord:
         """A new pending delivery of the same event and body, due now; the sender must be woken."""
@@ -141,14 +125,7 @@ class WebhookDeliveries:
 
     async def purge(self) -> int:
         """Delete finished deliveries older than the log's retention, a transaction per batch; how many went."""
-        before = now() - self._log_s
-        purged = 0
-        while True:
-            async with self._db.transaction() as tx:
-                gone = await tx.execute("purge_webhook_deliveries", {"before": before, "limit": PURGE_BATCH})
-            purged += gone
-            if gone < PURGE_BATCH:
-                return purged
+        return await self._purge_batches("purge_webhook_deliveries", now() - self._log_s, PURGE_BATCH)
 
     async def _own_webhook(self, account_id: int, webhook_id: str) -> None:
         if await self._db.read.fetch_one("get_webhook", {"id": webhook_id, "account_id": account_id}) is None:

@@ -40,10 +40,10 @@ from phonos_models.alphafold2 import build_db
 
 from jobservice import admin
 from jobservice.accounts import NewKey
-from jobservice.activity import ActivityEntry
 from jobservice.api_keys import KeyRecord, LastActiveKey
 from jobservice.errors import LimitReached, PhonosError
 from jobservice.key_policy import FULL, READ_ONLY
+from jobservice.messages import activity_json
 from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
 from phonos_config.json_text import json_value_text
@@ -256,24 +256,12 @@ def cmd_accounts_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _activity_json(e: ActivityEntry) -> dict[str, object]:
-    """An entry as GET /v1/account/activity gives it (unset fields left out)."""
-    actor = {"kind": str(e.actor.kind), "key_id": e.actor.key_id, "key_name": e.actor.key_name}
-    target = {"key_id": e.target.key_id, "webhook_id": e.target.webhook_id, "job_id": e.target.job_id,
-              "share_id": e.target.share_id}
-    entry = {"id": e.id, "created_at": rfc3339(e.created_at), "action": e.action,
-             "actor": {k: v for k, v in actor.items() if v is not None},
-             "client_address": e.actor.client_address, "user_agent": e.actor.user_agent,
-             "target": {k: v for k, v in target.items() if v is not None}, "details": e.details or None}
-    return {k: v for k, v in entry.items() if v is not None}
-
-
 def cmd_accounts_activity(args: argparse.Namespace) -> int:
     settings = _existing(_settings(args))
     entries, total = _run(settings, lambda: admin.account_activity(
         settings, username=args.username, limit=args.limit, offset=args.offset, action=args.action))
     if args.json:
-        print(json.dumps({"username": args.username, "total": total, "entries": [_activity_json(e) for e in entries]}))
+        print(json.dumps({"username": args.username, "total": total, "entries": [activity_json(e) for e in entries]}))
         return 0
     print(f"{args.username}: {len(entries)} of {total} entries, newest first")
     print(f"{'WHEN':<20} {'ACTION':<30} {'BY':<36} {'FROM':<16} TARGET")

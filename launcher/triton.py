@@ -38,6 +38,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_REPOSITORY = REPO_ROOT / "triton_models"
 SHM_DIR = Path("/dev/shm")
 SHM_PREFIX = "triton_python_backend_shm_region_"
+# Named POSIX semaphores of Python's multiprocessing (glibc: /dev/shm/sem.<name>). A `spawn` process pool in a
+# model (result-file workers, relax and embedding workers) keeps its queues' semaphores linked while it runs;
+# the pool's own finaliser or its resource tracker would unlink them, but a SIGKILLed process group takes the
+# tracker with it and leaves them behind (five per pool).
+SEM_PREFIX = "sem.mp-"
 
 
 class TritonStartError(RuntimeError):
@@ -220,32 +225,41 @@ class TritonProcess:
             try:
                 self.process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
+                # What the group still maps now, SIGKILL would leave behind (its semaphores included).
+                _unlink(name for name in _group_shm_files(self.process.pid) if name.startswith(SEM_PREFIX))
                 signal_group(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
         # Stubs of a killed server leave their shared-memory regions behind.
         for name in _shm_regions() - self._shm_before:
             (SHM_DIR / name).unlink(missing_ok=True)
 
+    def shm_files(self) -> set[str]:
+        """Names of the /dev/shm files the server's process group maps now: python-backend shm regions and
+        multiprocessing semaphores (`reap` removes exactly these)."""
+        return _group_shm_files(self.process.pid)
+
     def kill(self) -> None:
-        """SIGKILL the whole server (fault-injection tests)."""
+        """SIGKILL the whole server (fault-injection tests). Its multiprocessing semaphores are removed (nothing
+        could use them any more); its shm regions are left to `stop`/`reap`, as a crash would leave them."""
+        semaphores = {name for name in _group_shm_files(self.process.pid) if name.startswith(SEM_PREFIX)}
         signal_group(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
+        _unlink(semaphores)
 
     def reap(self) -> None:
         """After the server died (or hung): SIGKILL what is left of its process group, free its shm.
 
         A server killed with SIGKILL leaves its python stubs running and their shared-memory regions
-        behind; a restart on the same ports needs both gone. Only regions mapped by this server's
-        own processes are removed: other servers on the machine keep theirs.
+        behind; a restart on the same ports needs both gone. Only regions and multiprocessing semaphores
+        mapped by this server's own processes are removed: other servers on the machine keep theirs.
         """
-        regions = _group_shm_regions(self.process.pid)
+        files = _group_shm_files(self.process.pid)
         signal_group(self.process.pid, signal.SIGKILL)
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             log.warning("tritonserver did not die on SIGKILL", extra={"action": "triton.reap_timeout"})
-        for name in regions:
-            (SHM_DIR / name).unlink(missing_ok=True)
+        _unlink(files)
 
     def __enter__(self) -> TritonProcess:
         return self
@@ -262,8 +276,9 @@ def signal_group(pid: int, sig: signal.Signals) -> None:
         pass
 
 
-def _group_shm_regions(pgid: int) -> set[str]:
-    """The python-backend shm regions that processes of process group `pgid` have mapped."""
+def _group_shm_files(pgid: int) -> set[str]:
+    """The /dev/shm files (python-backend shm regions, multiprocessing semaphores) that processes of process
+    group `pgid` have mapped: what that group made, never another server's or another run's."""
     names: set[str] = set()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -273,11 +288,16 @@ def _group_shm_regions(pgid: int) -> set[str]:
             if int(fields[2]) != pgid:  # state, ppid, pgrp
                 continue
             for line in (proc / "maps").read_text().splitlines():
-                if f"{SHM_DIR}/{SHM_PREFIX}" in line:
+                if f"{SHM_DIR}/{SHM_PREFIX}" in line or f"{SHM_DIR}/{SEM_PREFIX}" in line:
                     names.add(line.split(f"{SHM_DIR}/", 1)[1].split()[0])
         except (OSError, ValueError, IndexError):
             continue
     return names
+
+
+def _unlink(names: Iterable[str]) -> None:
+    for name in names:
+        (SHM_DIR / name).unlink(missing_ok=True)
 
 
 def _shm_regions() -> frozenset[str]:

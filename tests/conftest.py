@@ -47,9 +47,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")
-def triton_esmfold(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonFixture]:
-    """A real tritonserver serving the tiny ESMFold model (and the echo model); killed at the end (`reaped`)."""
-    with reaped(TritonFixture.start(["esmfold", "echo"], tmp_path_factory.mktemp("triton"))) as triton:
+def shared_triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonFixture]:
+    """A real tritonserver serving the tiny ESMFold and DiffDock models as shipped (and the echo model), for every
+    test that needs no server of its own (no other settings, nothing stopped or broken): each start costs ~15-20 s
+    on two cores; killed at the end of the session (`reaped`)."""
+    with reaped(TritonFixture.start(["esmfold", "diffdock", "echo"], tmp_path_factory.mktemp("triton"))) as triton:
         yield triton
 
 

@@ -120,7 +120,7 @@ def fleet_harness(url: str) -> Harness:
 def harness(request: pytest.FixtureRequest) -> Harness:
     if request.param == "twin":
         return twin_harness()
-    triton: TritonFixture = request.getfixturevalue("triton_esmfold")
+    triton: TritonFixture = request.getfixturevalue("shared_triton")
     return (triton_harness if request.param == "triton" else fleet_harness)(triton.grpc_url)
 
 

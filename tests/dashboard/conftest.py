@@ -1,6 +1,6 @@
-"""The dashboard's browser tests: a real tritonserver (tiny ESMFold and DiffDock), a real job service
-and Debian's Chromium driven by Playwright (launched with the system browser: nothing is downloaded).
-Each test module gets its own (module scope): tests/ has no __init__.py, so a "package" scope would
+"""The dashboard's browser tests: a real tritonserver (tiny ESMFold and DiffDock: the session's, tests/conftest.py),
+a real job service and Debian's Chromium driven by Playwright (launched with the system browser: nothing is
+downloaded). Each test module gets its own service and browser (module scope): tests/ has no __init__.py, so a "package" scope would
 last the whole session, and Playwright's sync API would keep its event loop running in the main
 thread under every later test's asyncio.run().
 Screenshots of every page go to artifacts/screenshots/ (gitignored) for a person to look at.
@@ -12,17 +12,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from tests.dashboard.pages_helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, User, make_user
-from tests.support import ServiceProcess, TritonFixture, reaped
+from tests.support import ServiceProcess, TritonFixture
+
+# What a page shows after its requests come back: 5 s (Playwright's default) was short for two job lists under a
+# loaded two-core machine (the compare card's, once); a wait ends as soon as the page shows it either way.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="module")
-def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonFixture]:
-    # Killed at the end (`reaped`): its graceful stop, which is not what these tests check, took ~30 s.
-    with reaped(TritonFixture.start(["esmfold", "diffdock"], tmp_path_factory.mktemp("triton_dashboard"))) as server:
-        yield server
+def triton(shared_triton: TritonFixture) -> TritonFixture:
+    """The session's tritonserver (tiny ESMFold and DiffDock): the pages need real folds and docks, not a server
+    of their own."""
+    return shared_triton
 
 
 @pytest.fixture(scope="module")

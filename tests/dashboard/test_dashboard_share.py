@@ -2,8 +2,8 @@
 cookie opens it in a fresh browser and sees the job's real structure, plots and files (read-only, nothing of the
 owner's account), and once the owner revokes the link it shows the "not found" page.
 
-A real tritonserver with the tiny ESMFold only (the viewer must draw a real structure), and a real job service
-process, in this module alone."""
+The session's real tritonserver (the viewer must draw a real structure; tests/conftest.py) and a real job service
+process of this module's own."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from tests.dashboard.pages_helpers import CHROMIUM_ARGS, Watched, make_user, open_page, shot, sign_in
-from tests.support import ServiceProcess, TritonFixture, reaped
+from tests.support import ServiceProcess, TritonFixture
 
 pytestmark = pytest.mark.e2e
 SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
@@ -25,14 +25,9 @@ assert CHROMIUM_ARGS  # the module's browser is conftest's (Debian's chromium)
 
 
 @pytest.fixture(scope="module")
-def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonFixture]:
-    with reaped(TritonFixture.start(["esmfold"], tmp_path_factory.mktemp("triton_share"))) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def service(triton: TritonFixture, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    process = ServiceProcess.start(tmp_path_factory.mktemp("share") / "var", triton.grpc_url, {"PHONOS_MODELS": "esmfold"})
+def service(shared_triton: TritonFixture, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    process = ServiceProcess.start(tmp_path_factory.mktemp("share") / "var", shared_triton.grpc_url,
+                                   {"PHONOS_MODELS": "esmfold"})
     yield process
     process.stop()
 

@@ -32,7 +32,7 @@ def client_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_client_installs_alone_and_folds_a_fasta_against_real_triton(
-        client_venv: Path, triton_esmfold: object, service_factory: type, tmp_path: Path) -> None:
+        client_venv: Path, shared_triton: object, service_factory: type, tmp_path: Path) -> None:
     python = str(client_venv / "bin" / "python")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PHONOS_", "PYTHON"))}  # this machine only
     heavy = subprocess.run([python, "-c", "import torch"], capture_output=True, text=True, timeout=60, env=env,
@@ -42,7 +42,7 @@ def test_the_client_installs_alone_and_folds_a_fasta_against_real_triton(
                                  timeout=60, env=env, cwd=tmp_path)
     assert server_only.returncode == 2 and "server install" in server_only.stderr
 
-    service = service_factory.start(triton_esmfold.grpc_url)  # type: ignore[attr-defined]
+    service = service_factory.start(shared_triton.grpc_url)  # type: ignore[attr-defined]
     key = service.new_key(credits=100)
     (tmp_path / "proteins.fasta").write_text(FASTA)
     env.update({"PHONOS_URL": service.base_url, "PHONOS_API_KEY": key})

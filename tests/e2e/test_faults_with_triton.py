@@ -22,11 +22,11 @@ def wait_status(client: ApiClient, job_id: str, status: str, timeout_s: float = 
     return client.wait_for(job_id, (status,), timeout_s)
 
 
-def test_cancel_pending_refunds_and_cancel_running_stops_compute(triton_esmfold: TritonFixture,
+def test_cancel_pending_refunds_and_cancel_running_stops_compute(shared_triton: TritonFixture,
                                                                  service_factory: type) -> None:
     # One long job on every ESMFold instance, and the job service sends no more than that.
-    instances = triton_esmfold.instance_count("esmfold")
-    service = service_factory.start(triton_esmfold.grpc_url, PHONOS_MAX_INFLIGHT_PER_MODEL=str(instances))
+    instances = shared_triton.instance_count("esmfold")
+    service = service_factory.start(shared_triton.grpc_url, PHONOS_MAX_INFLIGHT_PER_MODEL=str(instances))
     client = service.client(service.new_key(credits=100))
     running = []
     for _ in range(instances):
@@ -57,10 +57,10 @@ def test_cancel_pending_refunds_and_cancel_running_stops_compute(triton_esmfold:
         assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 400
 
 
-def test_sigkill_loses_no_job_and_no_credit(triton_esmfold: TritonFixture, service_factory: type,
+def test_sigkill_loses_no_job_and_no_credit(shared_triton: TritonFixture, service_factory: type,
                                             tmp_path: Path) -> None:
     data_dir = tmp_path / "crash"
-    first = service_factory.start(triton_esmfold.grpc_url, data_dir=data_dir, PHONOS_MAX_INFLIGHT_PER_MODEL="1")
+    first = service_factory.start(shared_triton.grpc_url, data_dir=data_dir, PHONOS_MAX_INFLIGHT_PER_MODEL="1")
     key = first.new_key(credits=1000)
     client = first.client(key)
     long_job = client.predict(**LONG).json()["job_id"]
@@ -69,7 +69,7 @@ def test_sigkill_loses_no_job_and_no_credit(triton_esmfold: TritonFixture, servi
     assert client.balance() == 960
     first.kill()
 
-    second = service_factory.start(triton_esmfold.grpc_url, data_dir=data_dir, PHONOS_MAX_INFLIGHT_PER_MODEL="1")
+    second = service_factory.start(shared_triton.grpc_url, data_dir=data_dir, PHONOS_MAX_INFLIGHT_PER_MODEL="1")
     client = second.client(key)
     # The interrupted job was requeued and runs again; cancel it so the test need not wait for 25 passes.
     assert client.get(f"/v1/jobs/{long_job}").json()["status"] in ("pending", "running")
@@ -85,11 +85,11 @@ def test_sigkill_loses_no_job_and_no_credit(triton_esmfold: TritonFixture, servi
     assert attempts[long_job] >= 1 and all(attempts[j] == 1 for j in short_jobs)
 
 
-def test_sigterm_hands_the_running_job_back_without_counting_its_run(triton_esmfold: TritonFixture,
+def test_sigterm_hands_the_running_job_back_without_counting_its_run(shared_triton: TritonFixture,
                                                                      service_factory: type, tmp_path: Path) -> None:
     data_dir = tmp_path / "stop"
     # One run allowed: had SIGTERM counted the interrupted run, the next start would give the job up.
-    first = service_factory.start(triton_esmfold.grpc_url, data_dir=data_dir, PHONOS_MAX_ATTEMPTS="1")
+    first = service_factory.start(shared_triton.grpc_url, data_dir=data_dir, PHONOS_MAX_ATTEMPTS="1")
     key = first.new_key(credits=100)
     job_id = first.client(key).predict(**LONG).json()["job_id"]
     wait_status(first.client(key), job_id, "running")
@@ -98,7 +98,7 @@ def test_sigterm_hands_the_running_job_back_without_counting_its_run(triton_esmf
     with sqlite3.connect(data_dir / "phonos.sqlite3") as conn:
         assert conn.execute("SELECT status, attempts FROM jobs WHERE id = ?", (job_id,)).fetchone() == ("pending", 0)
 
-    second = service_factory.start(triton_esmfold.grpc_url, data_dir=data_dir, PHONOS_MAX_ATTEMPTS="1")
+    second = service_factory.start(shared_triton.grpc_url, data_dir=data_dir, PHONOS_MAX_ATTEMPTS="1")
     client = second.client(key)
     assert wait_status(client, job_id, "running")["status"] == "running"  # run again, not given up
     assert client.post(f"/v1/jobs/{job_id}/cancel").json()["status"] == "cancelled"  # spare the 25 passes

@@ -38,11 +38,11 @@ class OtlpReceiver(LoopbackServer):
         app.router.add_post(self.path, handle)
 
 
-def test_one_trace_from_the_http_request_to_the_triton_call(triton_esmfold: TritonFixture,
+def test_one_trace_from_the_http_request_to_the_triton_call(shared_triton: TritonFixture,
                                                             service_factory: type) -> None:
     with OtlpReceiver() as receiver:
         service = service_factory.start(
-            triton_esmfold.grpc_url, PHONOS_TRACING_EXPORTER="otlp", PHONOS_TRACING_OTLP_ENDPOINT=receiver.url,
+            shared_triton.grpc_url, PHONOS_TRACING_EXPORTER="otlp", PHONOS_TRACING_OTLP_ENDPOINT=receiver.url,
             OTEL_BSP_SCHEDULE_DELAY="100",
         )
         client = service.client(service.new_key())
@@ -62,24 +62,24 @@ def test_one_trace_from_the_http_request_to_the_triton_call(triton_esmfold: Trit
     assert run.parent_span_id == rpc.span_id  # dispatch runs the job later, in the submission's trace
     assert call.parent_span_id == run.span_id
     attributes = {a.key: a.value for a in call.attributes}
-    assert attributes["server.address"].string_value == triton_esmfold.grpc_url
+    assert attributes["server.address"].string_value == shared_triton.grpc_url
     run_attributes = {a.key: a.value for a in run.attributes}
     assert run_attributes["phonos.job_id"].string_value == job_id
     assert run_attributes["phonos.job_status"].string_value == "completed"
     assert call.end_time_unix_nano <= run.end_time_unix_nano
 
 
-def test_metrics_count_triton_calls_per_endpoint_and_re_export_tritons_own(triton_esmfold: TritonFixture,
+def test_metrics_count_triton_calls_per_endpoint_and_re_export_tritons_own(shared_triton: TritonFixture,
                                                                          service_factory: type) -> None:
-    service = service_factory.start(triton_esmfold.grpc_url,
-                                    PHONOS_TRITON_METRICS_URLS=triton_esmfold.process.metrics_url)
+    service = service_factory.start(shared_triton.grpc_url,
+                                    PHONOS_TRITON_METRICS_URLS=shared_triton.process.metrics_url)
     client = service.client(service.new_key())
     assert client.wait_for(client.predict("MKTVRQERLK").json()["job_id"])["status"] == "completed"
-    endpoint = triton_esmfold.process.metrics_url.split("/")[2]
+    endpoint = shared_triton.process.metrics_url.split("/")[2]
     scrape = wait_until(lambda: (s := service.scrape()) and any(
         name.startswith("nv_inference_request_success") and ("endpoint", endpoint) in labels and ("model", "esmfold") in labels
         and value >= 1 for (name, labels), value in s.items()) and s, 30)
     ours = {labels: value for (name, labels), value in scrape.items() if name == "phonos_triton_request_seconds_count"}
-    key = (("endpoint", triton_esmfold.grpc_url), ("model", "esmfold"), ("outcome", "ok"))
+    key = (("endpoint", shared_triton.grpc_url), ("model", "esmfold"), ("outcome", "ok"))
     assert ours[key] >= 1
     assert scrape[("phonos_triton_metrics_up", (("endpoint", endpoint),))] == 1

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +107,42 @@ def test_triton_settings_env_wins_over_config_parameters() -> None:
     with pytest.raises(ValueError, match="tiny or full"):
         EsmFoldSettings.from_env(triton_model_env({}, {"PHONOS_ESMFOLD_RANDOM_ARCHITECTURE": "huge"},
                                                   ("PHONOS_ESMFOLD_",)))
+
+
+NARROW_IMPORT_CHECK = """
+import json, sys, types
+from pathlib import Path
+import numpy as np
+from phonos_models.esmfold.batching import FoldJob
+from phonos_models.esmfold.loading import load_model
+from phonos_models.esmfold.predict import fold
+import transformers
+import transformers.models.esm.modeling_esmfold as esmfold
+# transformers.models is the plain package (its __init__'s second index of every model's source skipped) ...
+assert type(sys.modules["transformers.models"]) is types.ModuleType, type(sys.modules["transformers.models"])
+assert transformers.EsmForProteinFolding is esmfold.EsmForProteinFolding  # ... while the top-level index still works
+from transformers import AutoConfig
+assert type(AutoConfig.for_model("esm")).__name__ == "EsmConfig"
+out = {}
+for name, directory in (("tiny", None), ("checkpoint", Path(sys.argv[1]))):
+    loaded = load_model(directory)
+    (result,) = fold(loaded.model, [FoldJob(sys.argv[2], 2, None)])
+    out[name] = {"sha": loaded.weights.sha256, "plddt": np.asarray(result.plddt).tolist(), "ptm": float(result.ptm)}
+print(json.dumps(out))
+"""
+
+
+def test_the_narrow_transformers_import_loads_and_folds_exactly_as_the_full_one(checkpoints) -> None:
+    """A model instance imports transformers' ESM classes without `transformers.models`' own index
+    (phonos_models.common.transformers_esm, ~0.4 s of every instance's start): in such a fresh process the
+    built-in tiny model and a checkpoint load with the same weights and fold to the same numbers as here."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    run = subprocess.run([sys.executable, "-c", NARROW_IMPORT_CHECK, str(checkpoints[0]), SEQUENCE], env=env,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    there = json.loads(run.stdout.splitlines()[-1])
+    for name, directory in (("tiny", None), ("checkpoint", checkpoints[0])):
+        loaded = load_model(directory)
+        (here,) = fold(loaded.model, [FoldJob(SEQUENCE, 2, None)])
+        assert there[name]["sha"] == loaded.weights.sha256
+        assert there[name]["plddt"] == np.asarray(here.plddt).tolist() and there[name]["ptm"] == float(here.ptm)

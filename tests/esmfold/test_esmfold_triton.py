@@ -19,6 +19,7 @@ from phonos_models.esmfold.predict import fold
 from jobservice.inference import InferenceRequest, InvalidModelInput, Tensor
 from jobservice.modelspecs.esmfold import build_spec
 from jobservice.triton_inference import TritonInference
+from launcher.triton import SEM_PREFIX, SHM_DIR
 from tests.bundle_checks import png_size
 from tests.support import (
     TritonFixture,
@@ -35,9 +36,9 @@ SEQUENCES = ["MKTVRQERLKSIVRILERSKEPVSGAQLAEELSVSRQVIVQ", "MKTAYIAKQRQISFVKSHFSR
 
 
 @pytest.fixture(scope="module")
-def triton(triton_esmfold):
+def triton(shared_triton):
     """The session's tritonserver (tests/conftest.py): tiny ESMFold, default settings."""
-    return triton_esmfold
+    return shared_triton
 
 
 def inputs_for(sequence: str, num_recycles: int = 1, chunk_size: int = 0, relax: str = "none") -> tuple[Tensor, ...]:
@@ -169,6 +170,11 @@ def test_a_relax_past_its_time_limit_completes_unrelaxed_through_the_public_api(
         assert scores["relax"] == {"mode": "all", "status": "timed_out", "models": {}, "message": warning}
         missing = client.get(job["download_url"], params={"format": "relaxed_pdb"})
         assert missing.status_code == 400 and '"relaxed_pdb" is not available' in missing.json()["message"], missing.text
+        # Its result-file and relax workers are `spawn` pools: their queues are named semaphores in /dev/shm.
+        semaphores = {name for name in triton.process.shm_files() if name.startswith(SEM_PREFIX)}
+        assert semaphores, triton.process.shm_files()
+    # The SIGKILLed server took the pools' resource tracker with it: the reaper removes what it left.
+    assert not [name for name in semaphores if (SHM_DIR / name).exists()]
 
 
 def test_dynamic_batch_of_mixed_lengths_equals_each_alone(triton, tiny) -> None:

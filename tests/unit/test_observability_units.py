@@ -13,9 +13,9 @@ from jobservice.inference import (
     InvalidModelInput,
     ModelFailure,
 )
+from jobservice.messages import timestamp
 from jobservice.metrics import error_kind
 from jobservice.metrics_server import endpoint_label, relabel
-from jobservice.servicer import _ts
 
 pytestmark = pytest.mark.unit
 
@@ -35,7 +35,7 @@ nv_cpu_utilization 0.25
     (1765967400.0004, "2025-12-17T10:30:00Z"),
 ])
 def test_timestamps_have_millisecond_precision(epoch: float, text: str) -> None:
-    assert _ts(epoch).ToJsonString() == text
+    assert timestamp(epoch).ToJsonString() == text
 
 
 def test_triton_metrics_from_several_servers_merge_into_one_family_each() -> None:

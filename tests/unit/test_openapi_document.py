@@ -81,6 +81,17 @@ def test_the_documented_error_codes_are_the_service_s_failure_kinds(document: di
     assert error_code["enum"] == [str(kind) for kind in FailureKind]
 
 
+def test_the_activity_filter_lists_the_service_s_actions_and_empty_for_all(document: dict[str, Any]) -> None:
+    # The service reads an empty action as no filter (jobservice.activity.check_action), so the document lists
+    # "" beside every action it records; a client generated from it may send any of them.
+    from jobservice.activity import ACTIONS, check_action
+
+    parameters = document["paths"]["/v1/account/activity"]["get"]["parameters"]
+    action = next(p for p in parameters if p["name"] == "action")["schema"]
+    assert action["enum"] == ["", *ACTIONS]
+    assert check_action("") is None
+
+
 def test_the_limits_in_the_protos_are_the_service_s_limits(document: dict[str, Any]) -> None:
     from jobservice.service import MAX_NAME_LENGTH
     from phonos_config.service import ServiceSettings

@@ -13,6 +13,7 @@ from phonos_client.calls import ROUTES, Call
 from phonos_client.client import choose_transport
 from phonos_client.grpc_schema import to_document
 from phonos_client.grpc_transport import HTTP_CODE_METADATA
+from phonos_client.models import ActivityPage, CreditPage, DeliveryPage, JobPage
 from phonos_client.rest import request_args
 from phonos_client.retry import RetryPolicy, Tries
 
@@ -225,3 +226,22 @@ def test_a_delete_whose_answer_was_lost_reads_as_the_servers_answer() -> None:
     assert (deleted.id, deleted.success) == ("j1", True) and deleted.raw["job_id"] == "j1"
     hook = calls.delete_webhook("w1")
     assert hook.read(policy.lost_answer(hook)).raw["webhook_id"] == "w1"
+
+
+PAGES = [(pb.ListJobsResponse, JobPage, "jobs"), (pb.ListWebhookDeliveriesResponse, DeliveryPage, "deliveries"),
+         (pb.ListAccountActivityResponse, ActivityPage, "entries"),
+         (pb.ListCreditEntriesResponse, CreditPage, "entries")]
+
+
+@pytest.mark.parametrize(("response", "page_type", "items"), PAGES, ids=[p[1].__name__ for p in PAGES])
+@pytest.mark.parametrize("after", ["17", None], ids=["more", "last"])
+def test_every_page_type_reads_the_gateways_pagination(response: type, page_type: type, items: str,
+                                                        after: str | None) -> None:
+    # One reader (models._pagination) serves the four page types: each must find every field where the
+    # gateway writes it, the cursor too, and None where the server leaves it out (the last page, an older server).
+    pagination = pb.Pagination(total=41, limit=20, offset=0 if after else 40, has_more=after is not None,
+                               next_starting_after=after)
+    page = page_type.from_dict(encode_message(response(pagination=pagination)))
+    assert getattr(page, items) == ()
+    assert (page.total, page.limit, page.offset, page.has_more, page.next_starting_after) == (
+        41, 20, 0 if after else 40, after is not None, after)

@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from jobservice import errors
+from jobservice import errors, paging, servicer
 from jobservice.db import SQL_DIR, Database, connect, queries
 from jobservice.errors import InvalidArgument, RateLimited
 from jobservice.modelspecs.params import ParamReader, protein_sequence
@@ -21,6 +21,7 @@ from jobservice.schema_snapshot import snapshot
 from jobservice.states import ACTIVE, TERMINAL, TRANSITIONS, JobStatus
 from jobservice.status_map import grpc_status
 from jobservice.webhooks import sign, validate_events, validate_url
+from phonos.v1 import phonos_pb2 as pb
 
 pytestmark = pytest.mark.unit
 
@@ -196,3 +197,38 @@ def test_settings_are_read_from_prefixed_variables_by_field_type(tmp_path: Path)
     assert settings.http_host == "127.0.0.1"  # empty keeps the default
     with pytest.raises(ValueError, match="PHONOS_GRPC_PORT must be an integer"):
         read_settings(ServiceSettings, {"PHONOS_GRPC_PORT": "many"}, "PHONOS_")
+
+
+def test_read_page_reads_at_an_offset_or_one_more_after_a_placed_cursor() -> None:
+    # paging.read_page serves the four lists: an offset page never asks where a cursor is; a cursor page reads
+    # one entry more than the limit (it only says that more follow); a cursor placed nowhere is a 400.
+    entries = [str(n) for n in range(10, 0, -1)]  # newest first
+    asked: list[str] = []
+
+    async def read(limit: int, offset: int, after: int | None) -> tuple[list[str], int]:
+        rest = entries if after is None else entries[entries.index(str(after)) + 1:]
+        return rest[offset:offset + limit], len(entries)
+
+    async def place(text: str) -> int | None:
+        asked.append(text)
+        return int(text) if text in entries else None
+
+    def page(starting_after: str | None, limit: int, offset: int = 0) -> tuple[list[str], paging.PageInfo]:
+        return asyncio.run(paging.read_page(starting_after, limit=limit, offset=offset, read=read, place=place,
+                                            what="an entry", id_of=str))
+
+    assert page(None, 3, offset=6) == (["4", "3", "2"], paging.PageInfo(10, 3, 6, True, "2")) and asked == []
+    assert page(None, 3, offset=7) == (["3", "2", "1"], paging.PageInfo(10, 3, 7, False, None))
+    assert page("8", 3) == (["7", "6", "5"], paging.PageInfo(10, 3, 0, True, "5")) and asked == ["8"]
+    assert page("3", 2) == (["2", "1"], paging.PageInfo(10, 2, 0, False, None))
+    with pytest.raises(InvalidArgument, match='starting_after "11" is not an entry'):
+        page("11", 3)
+
+
+def test_optional_request_fields_are_none_only_when_unset() -> None:
+    # The list rpcs pass what a request leaves unset as None; a field set to 0 or "" is set.
+    unset = servicer._optional(pb.ListCreditEntriesRequest(), "limit", "offset", "starting_after")
+    assert unset == {"limit": None, "offset": None, "starting_after": None}
+    given = pb.ListAccountActivityRequest(limit=0, offset=5, action="")
+    assert servicer._optional(given, "limit", "offset", "starting_after", "action") == {
+        "limit": 0, "offset": 5, "starting_after": None, "action": ""}

@@ -88,6 +88,15 @@ class Batch:
                    int(data["summary"]["total_credits_used"]))
 
 
+def _pagination(data: dict[str, Any]) -> tuple[int, int, int, bool, str | None]:
+    """A list page's `pagination` object, as every page type (JobPage, DeliveryPage, ActivityPage, CreditPage) holds
+    it after its items: total, limit, offset, has_more, next_starting_after (None from a server older than the
+    cursor, and on the last page)."""
+    page = data["pagination"]
+    return (int(page["total"]), int(page["limit"]), int(page["offset"]), bool(page["has_more"]),
+            page.get("next_starting_after"))
+
+
 @dataclass(frozen=True)
 class JobPage:
     jobs: tuple[Job, ...]
@@ -99,10 +108,7 @@ class JobPage:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobPage:
-        page = data["pagination"]
-        return cls(tuple(Job.from_dict(j) for j in data["jobs"]), int(page["total"]), int(page["limit"]),
-                   int(page["offset"]), bool(page["has_more"]),
-                   page.get("next_starting_after"))
+        return cls(tuple(Job.from_dict(j) for j in data["jobs"]), *_pagination(data))
 
 
 @dataclass(frozen=True)
@@ -311,10 +317,7 @@ class DeliveryPage:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeliveryPage:
-        page = data["pagination"]
-        return cls(tuple(WebhookDelivery.from_dict(d) for d in data.get("deliveries", ())), int(page["total"]),
-                   int(page["limit"]), int(page["offset"]), bool(page["has_more"]),
-                   page.get("next_starting_after"))
+        return cls(tuple(WebhookDelivery.from_dict(d) for d in data.get("deliveries", ())), *_pagination(data))
 
 
 @dataclass(frozen=True)
@@ -390,10 +393,7 @@ class ActivityPage:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ActivityPage:
-        page = data["pagination"]
-        return cls(tuple(ActivityEntry.from_dict(e) for e in data.get("entries", ())), int(page["total"]),
-                   int(page["limit"]), int(page["offset"]), bool(page["has_more"]),
-                   page.get("next_starting_after"))
+        return cls(tuple(ActivityEntry.from_dict(e) for e in data.get("entries", ())), *_pagination(data))
 
 
 @dataclass(frozen=True)
@@ -407,7 +407,4 @@ class CreditPage:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CreditPage:
-        page = data["pagination"]
-        return cls(tuple(CreditEntry.from_dict(e) for e in data.get("entries", ())), int(page["total"]),
-                   int(page["limit"]), int(page["offset"]), bool(page["has_more"]),
-                   page.get("next_starting_after"))
+        return cls(tuple(CreditEntry.from_dict(e) for e in data.get("entries", ())), *_pagination(data))

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import EsmConfig, EsmModel
 
+from ..common.transformers_esm import EsmConfig, EsmModel
 from ..common.weights import WeightsInfo, state_dict_sha256
 
 # ESM-2's token vocabulary (fair-esm `Alphabet` for ESM-2; the hub's vocab.txt lists the same order).

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 import torch
-from transformers import EsmConfig, EsmForProteinFolding
+
+from phonos_models.common.transformers_esm import EsmConfig, EsmForProteinFolding
 
 # ESM-2's token list (fair-esm `Alphabet.from_architecture("ESM-1b")`, the
 # esmfold_v1 `vocab_list`): the model maps AlphaFold residue order through it.

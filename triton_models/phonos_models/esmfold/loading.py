@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import EsmForProteinFolding
 
+from phonos_models.common.transformers_esm import EsmForProteinFolding
 from phonos_models.common.weights import WeightsInfo, state_dict_sha256
 from phonos_models.esmfold.architecture import build_full_size_random_model, build_tiny_model
 

@@ -24,13 +24,11 @@ import time
 from collections.abc import Sequence
 
 import torch
-from transformers import EsmForProteinFolding
-from transformers.models.esm.openfold_utils.feats import atom14_to_atom37
-from transformers.models.esm.openfold_utils.residue_constants import restype_order_with_x
 
 from phonos_models.common.errors import Cancelled, ResourceExhausted
 from phonos_models.common.progress import Progress, Report, ShouldStop, ignore
 from phonos_models.common.structure import CA_INDEX
+from phonos_models.common.transformers_esm import EsmForProteinFolding, atom14_to_atom37, restype_order_with_x
 from phonos_models.esmfold.batching import FoldJob, plan_batches
 from phonos_models.esmfold.chains import ChainLayout
 from phonos_models.esmfold.confidence import complex_confidence
