@@ -14,8 +14,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from jobservice.errors import Forbidden, InvalidArgument, Unauthenticated
-from phonos_config.json_text import json_value_text
 from jobservice.routes import route_templates
+from phonos_config.json_text import json_value_text
 
 FULL = "full"
 READ_ONLY = "read_only"
