@@ -48,6 +48,11 @@ class FieldValueError(ValueError):
     """A string that does not convert to its field's type (a client error, 400)."""
 
 
+class FieldRangeError(FieldValueError):
+    """A number outside the contract's declared range: said as the job service says an in-range refusal,
+    "limit must be between 1 and 100, got 1000", the field's name leading the sentence."""
+
+
 class FieldPathError(ValueError):
     """A field path that names no settable field (a rule or compile-time error)."""
 
@@ -85,6 +90,8 @@ class Leaf:
     def _convert(self, text: str) -> object:
         try:
             return self.convert(text)
+        except FieldRangeError as exc:
+            raise FieldValueError(f"{self.name} {exc}") from None
         except FieldValueError as exc:
             raise FieldValueError(f"{self.name}: {exc}") from None
 
@@ -195,7 +202,7 @@ def parse_int(text: str, lo: int, hi: int, declared: tuple[int, int] | None = No
         # Too big for the wire type: the job service never sees it, so its range message is said here,
         # rather than the wire type's limits ([-2147483648, 2147483647]), which mean nothing to a caller.
         if declared is not None:
-            raise FieldValueError(f"must be between {declared[0]} and {declared[1]}, got {text}")
+            raise FieldRangeError(f"must be between {declared[0]} and {declared[1]}, got {text}")
         raise FieldValueError(f"{json_value_text(text)} is out of range [{lo}, {hi}]")
     return value
 

@@ -28,7 +28,9 @@ from gateway.fields import (
     INT_RANGES,
     JSON_STRING_TYPES,
     WRAPPERS,
+    FieldRangeError,
     FieldValueError,
+    declared_range,
     parse_float,
     parse_int,
 )
@@ -173,15 +175,23 @@ def _number(field: FieldDescriptor, value: int | float | str, where: str) -> Non
     parser's own words for these name Python's int() and protobuf's message types."""
     if field.cpp_type in INT_RANGES:
         low, high = INT_RANGES[field.cpp_type]
+        declared = declared_range(field)
         if isinstance(value, str):
             try:
-                parse_int(value, low, high)
+                parse_int(value, low, high, declared)
+            except FieldRangeError as exc:
+                raise ShapeError(f"{where} {exc}") from None
             except FieldValueError as exc:
                 raise ShapeError(f"{where}: {exc}") from None
         elif isinstance(value, float) and not value.is_integer():
             raise ShapeError(f"{where} must be an integer, got {value!r}")
         elif not low <= value <= high:
-            raise ShapeError(f"{where}: {value:g} is out of range [{low}, {high}]")
+            # Past the wire type: the job service never sees it, so the contract's range is said here, as the
+            # service says it; the wire type's limits ([-2147483648, 2147483647]) mean nothing to a caller.
+            shown = value if isinstance(value, int) else f"{value:g}"
+            if declared is not None:
+                raise ShapeError(f"{where} must be between {declared[0]} and {declared[1]}, got {shown}")
+            raise ShapeError(f"{where}: {shown} is out of range [{low}, {high}]")
         return
     single = field.cpp_type == FieldDescriptor.CPPTYPE_FLOAT
     if isinstance(value, str):

@@ -14,6 +14,7 @@ Policies (docs/gateway.md):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -165,16 +166,52 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return document
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def surrogate_at(value: Any, where: str = "") -> str | None:
+    """The JSON path of the first string (or object key) of `value` holding a lone surrogate, else None."""
+    if isinstance(value, str):
+        return where if _SURROGATE.search(value) else None
+    if isinstance(value, list):
+        return next((p for i, item in enumerate(value) if (p := surrogate_at(item, f"{where}[{i}]"))), None)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if _SURROGATE.search(key):
+                return f"a key of {where}" if where else "a key"
+            if (path := surrogate_at(item, f"{where}.{key}" if where else key)) is not None:
+                return path
+    return None
+
+
 def _parse_json(body: bytes) -> Any:
+    # RFC 8259 8.1: JSON between systems is UTF-8 (a byte order mark may be ignored). json.loads would guess
+    # UTF-16 or -32 from the first bytes and answer in its codec's words ("'utf-16-le' codec can't decode ...").
     try:
-        return json.loads(body, object_pairs_hook=_unique_keys)
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TranscodeError(f"malformed JSON body: it is not UTF-8 text (byte 0x{body[exc.start]:02x} at offset "
+                             f"{exc.start}); send JSON as UTF-8") from None
+    try:
+        document = json.loads(text, object_pairs_hook=_unique_keys)
     except _RepeatedKey as exc:
         raise TranscodeError(f"malformed JSON body: the key {json_value_text(str(exc))} appears twice in one object; "
                              "send each key once") from None
     except RecursionError:  # Python's words ("maximum recursion depth exceeded ...") say nothing to a client
         raise TranscodeError("malformed JSON body: arrays and objects nest too deeply") from None
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except ValueError as exc:  # JSONDecodeError
         raise TranscodeError(f"malformed JSON body: {_first_line(exc)}") from None
+    # "\ud800" alone is JSON's grammar but no character (RFC 8259 8.2): protobuf refused it in its own words
+    # ("Unpaired surrogate at PredictRequest.sequence"), and a Struct's strings would fail later, in UTF-8.
+    try:
+        where = surrogate_at(document, "")
+    except RecursionError:  # as deep as json.loads itself goes: said as its refusal is
+        raise TranscodeError("malformed JSON body: arrays and objects nest too deeply") from None
+    if where is not None:
+        raise TranscodeError(f"invalid request body: {where or 'the body'} holds an unpaired surrogate (a lone "
+                             "\\ud800-\\udfff escape), which is no character; a character above U+FFFF is "
+                             "written as a pair, e.g. \\ud83e\\uddec")
+    return document
 
 
 def _unknown_query_message(plan: TranscodePlan, unknown: list[str]) -> str:

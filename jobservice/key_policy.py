@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from jobservice.errors import Forbidden, InvalidArgument, Unauthenticated
 from jobservice.routes import route_templates
+from phonos_config.json_text import json_value_text
 
 FULL = "full"
 READ_ONLY = "read_only"
@@ -28,7 +29,8 @@ def check_scope(scope: str | None) -> str:
     if scope is None or scope == "":
         return FULL
     if scope not in SCOPES:
-        raise InvalidArgument(f"scope must be one of {', '.join(SCOPES)}, got {scope[:40]!r}")
+        # JSON's quotes, as every other refusal quotes a value (Python's repr wrote 'admin')
+        raise InvalidArgument(f"scope must be one of {', '.join(SCOPES)}, got {json_value_text(scope[:40])}")
     return scope
 
 

@@ -36,6 +36,7 @@ from gateway.forwarded import CLIENT_ADDRESS_METADATA
 from gateway.invoker import Invoker, RpcFailure
 from gateway.json_encode import encoder_for
 from gateway.rpc_failure import failure_response
+from gateway.transcode import surrogate_at
 
 SERVICE = "/phonos.v1.PhonosService/"
 PAGES = ("/jobs", "/jobs/{job_id}", "/submit", "/usage", "/webhooks", "/keys", "/account", "/sign-in")
@@ -281,11 +282,16 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     # The edge's one body reader: the whole body however it is chunked, its read timeout, its encodings.
     raw = await read_body(request, limit=MAX_AUTH_BODY, timeout_s=request.app[BODY_TIMEOUT_KEY])
     try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
+        # UTF-8 only (RFC 8259 8.1): json.loads of bytes reads surrogates encoded as UTF-8 ("surrogatepass").
+        body = json.loads((raw or b"{}").decode("utf-8-sig"))
+    except ValueError:  # UnicodeDecodeError too
         raise HttpError(errors.client_error(400, "the request body is not valid JSON")) from None
     if not isinstance(body, dict):
         raise HttpError(errors.client_error(400, "the request body must be a JSON object"))
+    # A lone "\ud800" escape parses but is no character: protobuf's UTF-8 encoding of it failed, a 500.
+    if (where := surrogate_at(body)) is not None:
+        raise HttpError(errors.client_error(400, f"{where} holds an unpaired surrogate (a lone \\ud800-\\udfff "
+                                                 "escape), which is no character"))
     return body
 
 

@@ -158,8 +158,8 @@ def _ligand(sequence: str, smiles_param: str | None) -> str:
                     "sequence and params.ligand_smiles are different molecules; give the SMILES once "
                     "(either field) or the same molecule in both"
                 )
-    except LigandError as exc:
-        raise InvalidArgument(f"invalid ligand: {exc}") from None
+    except LigandError as exc:  # its words begin with "ligand": said once ("invalid ligand: ligand SMILES ..." was twice)
+        raise InvalidArgument(f"invalid ligand: {str(exc).removeprefix('ligand ')}") from None
     return chosen
 
 

@@ -5,6 +5,7 @@ the sidebar. A job service on the inference twin, in this module alone."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import pytest
@@ -308,3 +309,135 @@ def test_the_add_a_webhook_card_lines_up_with_the_cards_above(hana_page: Page, s
             url = page.locator("#webhook-url").bounding_box()
             assert url and url["width"] <= 760, url
         assert client.delete(f"/v1/webhooks/{hook['webhook_id']}").status_code == 200
+
+
+def _lopsided_pdb() -> str:
+    """A made-up chain: 40 Cα atoms in a ball 6 Å across, then a tail of 6 running 60 Å off it (a loose fragment,
+    as tiny random weights fold): the atoms' mean, where 3Dmol's zoomTo centres, sits far from their extent's middle."""
+    atoms = [(3 * math.cos(i), 3 * math.sin(i), 3 * math.cos(2.3 * i)) for i in range(40)]
+    atoms += [(0.0, -10.0 * k, 0.0) for k in range(1, 7)]
+    return "".join(f"ATOM  {n:5d}  CA  ALA A{n:4d}    {x:8.3f}{y:8.3f}{z:8.3f}  1.00 50.00           C\n"
+                   for n, (x, y, z) in enumerate(atoms, start=1)) + "END\n"
+
+
+def test_the_viewer_keeps_a_lopsided_structure_inside_its_frame(hana_page: Page, service: InProcessService) -> None:
+    """A fold with a loose tail opened with the tail's end cut off by the viewer's lower edge (zoomTo fits a sphere
+    round the atoms' mean; the extra zoom for wide margins pushed the far end out). Every atom is drawn inside."""
+    page = hana_page
+    for width, height in ((1100, 520), (360, 380)):  # the job page's viewer on a laptop, and on a phone
+        outside = page.evaluate("""async ([pdb, width, height]) => {
+            const {structureViewer} = await import('/static/js/viewer.js');
+            document.getElementById('fit-test')?.remove();
+            const box = document.createElement('div');
+            box.id = 'fit-test';
+            Object.assign(box.style, {position: 'fixed', left: '0', top: '0', width: `${width}px`,
+                                      height: `${height}px`, zIndex: 10, background: '#fff'});
+            document.body.append(box);
+            const drawn = await structureViewer(box, pdb, null);
+            const rect = box.getBoundingClientRect();
+            const [left, top] = [rect.left + window.scrollX, rect.top + window.scrollY];
+            const atoms = drawn.viewer.selectedAtoms({});
+            return drawn.viewer.modelToScreen(atoms).map((p, i) => ({resi: atoms[i].resi, x: p.x - left, y: p.y - top}))
+                .filter((p) => p.x < 0 || p.y < 0 || p.x > width || p.y > height);
+        }""", [_lopsided_pdb(), width, height])
+        shot(page, f"78-viewer-fit-{width}", full_page=False)
+        assert outside == [], f"{width}x{height}: atoms drawn outside the viewer: {outside}"
+
+
+def test_a_structure_to_choose_names_its_job_once(hana_page: Page, service: InProcessService, hana: User) -> None:
+    """The Compare list (and DiffDock's receptor list) showed an unnamed job as "Job 3db1a163 · ESMFold · 3db1a163":
+    its short id twice. A named one keeps its id, to tell two runs of one name apart."""
+    client = service.client(hana.api_key)
+    unnamed = client.predict(SEQ).json()["job_id"]
+    named = client.predict(SEQ, name="Lysozyme run 3").json()["job_id"]
+    client.wait_for(unnamed)
+    client.wait_for(named)
+    page = hana_page
+    # The Compare card as the job page builds it (the twin's files are not structures a page can draw).
+    page.evaluate("""async (id) => {
+        const {compareCard} = await import('/static/js/compare.js');
+        document.querySelector('main').append(compareCard({job_id: id, formats: []}, '', Promise.resolve(null), null));
+    }""", named)
+    expect(page.locator(f"#compare-with option[value='{unnamed}']")).to_have_text(f"Job {unnamed[:8]} · ESMFold")
+    expect(page.locator(f"#compare-with option[value='{named}']")).to_have_count(0)  # not itself
+    page.evaluate("""async (id) => {
+        const {compareCard} = await import('/static/js/compare.js');
+        document.getElementById('compare-card').remove();
+        document.querySelector('main').append(compareCard({job_id: id, formats: []}, '', Promise.resolve(null), null));
+    }""", unnamed)
+    expect(page.locator(f"#compare-with option[value='{named}']")).to_have_text(f"Lysozyme run 3 · ESMFold · {named[:8]}")
+    labels = page.evaluate("""async () => {
+        const {jobChoiceLabel} = await import('/static/js/format.js');
+        const id = '3db1a163-0fb9-4405-b76c-1ffcb51d6b1a';
+        return [jobChoiceLabel({job_id: id, model: 'alphafold2', name: ''}),
+                jobChoiceLabel({job_id: id, model: 'alphafold2', name: 'af2 test'})];
+    }""")
+    assert labels == ["Job 3db1a163 · AlphaFold2", "af2 test · AlphaFold2 · 3db1a163"]
+
+
+def test_usage_labels_are_shown_whole_on_a_phone_and_a_laptop(hana_page: Page, service: InProcessService,
+                                                              hana: User) -> None:
+    """Endpoint labels were cut with an ellipsis: on a phone six of them read "/v1/jobs/{job_id…" and two on a
+    laptop "/v1/webhooks/{webhook_id}/deli…". Every label is shown whole (wrapped where it must be)."""
+    client = service.client(hana.api_key)
+    for path in ("/v1/jobs", "/v1/jobs/no-such-job/input", "/v1/jobs/no-such-job/download",
+                 "/v1/webhooks/wh_none/deliveries", "/v1/webhooks/wh_none/deliveries/1/redeliver"):
+        (client.post if path.endswith("redeliver") else client.get)(path)
+    page = hana_page
+    for width in (390, 1440):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{service.base_url}/usage?days=7")
+        expect(page.locator("#by-endpoint .item").nth(4)).to_be_visible()
+        shot(page, f"79-usage-labels-{width}")
+        cut = page.locator("#by-model .item > :first-child, #by-endpoint .item > :first-child").evaluate_all(
+            "(ls) => ls.filter((l) => l.scrollWidth > l.clientWidth + 1).map((l) => l.textContent)")
+        assert cut == [], f"{width} px: labels cut: {cut}"
+        labels = page.locator("#by-endpoint .item > :first-child").all_text_contents()
+        assert "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver" in labels, labels
+        tracks = page.locator("#by-endpoint .track").evaluate_all("(ts) => ts.map((t) => t.getBoundingClientRect().width)")
+        assert min(tracks) >= 150, f"{width} px: bars {tracks}"  # each bar still has room to be seen
+    page.set_viewport_size({"width": 1440, "height": 960})
+
+
+def test_a_mistyped_address_titles_the_tab_page_not_found(hana_page: Page, service: InProcessService) -> None:
+    """The dashboard's own 404 page said "Page not found" but left the tab (and the history list) titled "phonos"."""
+    page = hana_page
+    response = page.goto(f"{service.base_url}/no-such-page")
+    assert response is not None and response.status == 404
+    expect(page.locator("h1")).to_have_text("Page not found")
+    expect(page).to_have_title("Page not found · phonos")
+
+
+def test_a_receiver_url_keeps_its_line_in_the_webhooks_table_on_a_laptop(hana_page: Page, service: InProcessService,
+                                                                        hana: User) -> None:
+    """The URL cell may break anywhere (a long URL must fit), so the table gave it a dozen characters a line:
+    "https://exampl / e.org/phonos-ho / ok" beside a half-empty "Last test" column. A usual URL keeps one line."""
+    client = service.client(hana.api_key)
+    with WebhookReceiver() as receiver:
+        # ~30 characters, as the seed's https://example.org/phonos-hook; a path the receiver does not serve, so that
+        # the test event's answer (a 404) is said at length under Last test, as an unreachable one is
+        url = f"{receiver.url}/p1"
+        events = ["job.started", "job.completed", "job.failed"]
+        hook = client.post("/v1/webhooks", json={"url": url, "events": events}).json()["webhook"]
+        page = hana_page
+        for width in (1280, 1440):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(f"{service.base_url}/webhooks")
+            row = page.locator(f"#webhooks-table tr[data-webhook-id='{hook['webhook_id']}']")
+            row.get_by_role("button", name="Send test").click()
+            expect(row.locator("td.test-result")).not_to_have_text("-")
+            cell = row.locator("td.url")
+            expect(cell).to_have_text(url)
+            shot(page, f"80-webhook-url-{width}", full_page=False)
+            lines = cell.evaluate("(c) => Math.round(c.getBoundingClientRect().height / parseFloat(getComputedStyle(c).lineHeight))")
+            # the cell's padding counts in its height: one line of text is at most 2 "lines" of it
+            text_lines = cell.evaluate("""(c) => { const r = document.createRange(); r.selectNodeContents(c);
+                return Math.round(r.getBoundingClientRect().height / parseFloat(getComputedStyle(c).lineHeight)); }""")
+            assert text_lines == 1, f"{width} px: {url} on {text_lines} lines (cell {lines})"
+            # ... and the table still fits its card: the last action (Delete) is not cut off at the right.
+            card = page.locator("#webhooks-table").evaluate("(t) => t.closest('.card').getBoundingClientRect().right")
+            delete = page.locator(f"#webhooks-table tr[data-webhook-id='{hook['webhook_id']}'] td.actions button").last
+            box = delete.bounding_box()
+            assert box and box["x"] + box["width"] <= card, f"{width} px: Delete ends at {box}, the card at {card}"
+        assert client.delete(f"/v1/webhooks/{hook['webhook_id']}").status_code == 200
+    page.set_viewport_size({"width": 1440, "height": 960})

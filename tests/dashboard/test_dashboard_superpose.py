@@ -154,6 +154,13 @@ def test_structures_with_too_little_in_common_are_refused_with_a_reason(page: Pa
         try { m.compareStructures(a, b); return 'no error'; } catch (err) { return err.message; }
     }""", [pdb(two_helices()[:2], "AC"), pdb(two_helices(), (AMINO * 4)[:80])])
     assert message == "each structure needs at least 3 residues with a Cα atom"
+    # Unrelated sequences (nothing lines up): the reason says why and what Compare is for, not only the count.
+    unrelated = page.evaluate("""async ([a, b]) => {
+        const m = await import('/static/js/superpose.js');
+        try { m.compareStructures(a, b); return 'no error'; } catch (err) { return err.message; }
+    }""", [pdb(two_helices()[:40], "A" * 40), pdb(two_helices()[:40], "W" * 40)])
+    assert unrelated.startswith("the two sequences have fewer than 3 residues that line up: residues are paired by "
+                                "sequence, so Compare superposes structures of one protein"), unrelated
     cif = page.evaluate("""async (b) => {
         const m = await import('/static/js/superpose.js');
         try { m.compareStructures(b, 'data_x\\nloop_\\n_atom_site.id\\n1\\n'); return 'no error'; } catch (err) { return err.message; }

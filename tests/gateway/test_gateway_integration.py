@@ -434,11 +434,31 @@ def test_error_bodies(kind: str) -> None:
         status, body, _ = await call(session, "POST", f"{base}/v1/predict", json={"model": "esmfold"})
         assert (status, body) == (400, {"error": "Invalid request", "message": "sequence is required"})
 
+        # JSON is UTF-8 (RFC 8259 8.1): other bytes are said so, not in Python's codec words (json.loads took
+        # \xff\xfe for UTF-16: "'utf-16-le' codec can't decode byte 0x7b ..."); a byte order mark is ignored.
+        for raw, offset in ((b'\xff\xfe{', 0), (b'{"model": "esmfold", "sequence": "MK\xff"}', 36)):
+            status, body, _ = await call(session, "POST", f"{base}/v1/predict", data=raw, auth=AUTH)
+            assert (status, body["message"]) == (400, f"malformed JSON body: it is not UTF-8 text (byte 0xff at "
+                                                      f"offset {offset}); send JSON as UTF-8")
+        status, body, _ = await call(session, "POST", f"{base}/v1/predict", data=b'\xef\xbb\xbf{"model": "esmfold"}')
+        assert (status, body["message"]) == (400, "sequence is required")  # parsed: the service answered
+        # A lone surrogate escape is JSON's grammar but no character: named by its path, not protobuf's words
+        # ("Failed to parse sequence field: Unpaired surrogate at PredictRequest.sequence.").
+        for raw, where in ((b'{"model": "esmfold", "sequence": "MK\\ud800"}', "sequence"),
+                           (b'{"model": "esmfold", "sequence": "MK", "params": {"x": ["\\udc00"]}}', "params.x[0]")):
+            status, body, _ = await call(session, "POST", f"{base}/v1/predict", data=raw, auth=AUTH)
+            assert status == 400 and body["message"].startswith(f"invalid request body: {where} holds an unpaired "
+                                                                 "surrogate"), body
+
         status, body, _ = await call(session, "GET", f"{base}/v1/jobs?limt=5")
         assert status == 400 and body["message"].endswith("accepted: limit, model, name, offset, starting_after, status")
 
         status, body, _ = await call(session, "GET", f"{base}/v1/jobs?limit=many")
         assert (status, body["message"]) == (400, 'limit: "many" is not an integer')
+
+        # Too big for the wire type, refused here: in the job service's words for a number out of range.
+        status, body, _ = await call(session, "GET", f"{base}/v1/jobs?limit=99999999999999999999")
+        assert (status, body["message"]) == (400, "limit must be between 1 and 100, got 99999999999999999999")
 
         status, body, _ = await call(session, "GET", f"{base}/v1/webhooks")  # not implemented by the servicer
         assert status == 501 and body["error"] == "Not implemented"

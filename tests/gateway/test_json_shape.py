@@ -55,6 +55,10 @@ PREDICT, BATCH, WEBHOOKS, KEYS = ("POST", "/v1/predict"), ("POST", "/v1/batch"),
         (KEYS, {"name": "ci", "rate_limit": 1e300}, "rate_limit: 1e+300 is out of range [-2147483648, 2147483647]"),
         (KEYS, {"name": "ci", "rate_limit": "99999999999"}, 'rate_limit: "99999999999" is out of range'),
         (KEYS, {"name": "ci", "rate_limit": True}, "rate_limit must be an integer, got a boolean"),
+        # Past the wire type with a range in the contract: that range, not int32's, in the job service's words.
+        (KEYS, {"expires_in_days": 1e30}, "expires_in_days must be between 0 and 3650, got 1e+30"),
+        (KEYS, {"expires_in_days": 99999999999}, "expires_in_days must be between 0 and 3650, got 99999999999"),
+        (KEYS, {"expires_in_days": "99999999999"}, "expires_in_days must be between 0 and 3650, got 99999999999"),
     ],
 )
 def test_a_misfit_is_named_by_its_json_path_and_types(route: tuple[str, str], body: object, message: str) -> None:

@@ -81,8 +81,8 @@ def test_a_key_created_with_an_expiry_and_a_scope_lists_them(service: InProcessS
     ({"expires_in_days": -1}, "expires_in_days must be between 1 and 3650"),
     ({"expires_in_days": 3651}, "expires_in_days must be between 1 and 3650"),
     ({"expires_in_days": "soon"}, "expires_in_days"),
-    ({"scope": "admin"}, "scope must be one of full, read_only"),
-    ({"scope": "READ_ONLY"}, "scope must be one of full, read_only"),
+    ({"scope": "admin"}, 'scope must be one of full, read_only, got "admin"'),
+    ({"scope": "READ_ONLY"}, 'scope must be one of full, read_only, got "READ_ONLY"'),
 ])
 def test_bad_expiry_or_scope_is_a_400(service: InProcessService, fields: dict, words: str) -> None:
     api = service.client(service.new_key())

@@ -57,3 +57,22 @@ def test_nul_over_grpc_and_at_sign_in(twin_service: InProcessService) -> None:
     sign_in = requests.post(f"{twin_service.base_url}/auth/sign-in", json={"username": "ada\x00", "password": "x" * 12},
                             timeout=10)
     assert sign_in.status_code == 400 and "username contains a NUL" in sign_in.json()["message"]
+
+
+def test_a_lone_surrogate_escape_is_400_at_the_api_and_at_sign_in(twin_service: InProcessService) -> None:
+    """"\\ud800" alone is JSON's grammar but no character: sign-in answered a 500 (protobuf could not encode the
+    username), and the API protobuf's "Unpaired surrogate at PredictRequest.name". Bytes that are not UTF-8 (a
+    surrogate encoded in UTF-8's pattern, which json.loads passed through) are refused before any of that."""
+    key = twin_service.new_key(credits=100)
+    client = twin_service.client(key)
+    json_headers = {"Content-Type": "application/json"}
+    response = client.session.post(f"{twin_service.base_url}/v1/predict", headers=json_headers, timeout=30,
+                                   data=b'{"model": "esmfold", "sequence": "MKTV", "name": "a\\ud800"}')
+    assert response.status_code == 400 and response.json()["message"].startswith(
+        "invalid request body: name holds an unpaired surrogate"), response.text
+    assert client.balance() == 100
+    for raw, words in ((b'{"username": "ada\\ud800", "password": "xxxxxxxxxxxx"}', "username holds an unpaired surrogate"),
+                       (b'{"username": "ada", "password": "x\\udc00xxxxxxxxxx"}', "password holds an unpaired surrogate"),
+                       (b'{"username": "ada\xed\xa0\x80", "password": "xxxxxxxxxxxx"}', "not valid JSON")):
+        sign_in = requests.post(f"{twin_service.base_url}/auth/sign-in", data=raw, headers=json_headers, timeout=10)
+        assert sign_in.status_code == 400 and words in sign_in.json()["message"], (raw, sign_in.text)

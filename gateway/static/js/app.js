@@ -100,6 +100,7 @@ async function start() {
   const {root, main} = shell(session, route ? route.nav : '');
   replace(app, root);
   if (!route) {
+    document.title = 'Page not found · phonos'; // the tab and the history list say it too, as every page's do
     replace(main, pageHeader('Page not found'), h('div', {class: 'content'},
       h('div', {class: 'card empty'}, h('div', {class: 'title'}, 'There is nothing here'), h('a', {class: 'btn', href: '/jobs'}, 'Go to jobs'))));
     return;

@@ -6,7 +6,7 @@
 
 import {download, structureJobs} from './api.js';
 import {busy, h, replace} from './dom.js';
-import {modelName, num, shortId} from './format.js';
+import {jobChoiceLabel, num, shortId} from './format.js';
 import {compareStructures, movePdb} from './superpose.js';
 import {OVERLAY_COLOR} from './viewer.js';
 
@@ -15,10 +15,6 @@ function tmMeaning(tm) {
   if (tm >= 0.5) return 'the same fold (above 0.5)';
   if (tm > 0.17) return 'partly similar (0.17 to 0.5)';
   return 'no more alike than unrelated proteins (0.17 or less)';
-}
-
-function jobLabel(job) {
-  return `${job.name || `Job ${shortId(job.job_id)}`} · ${modelName(job.model)} · ${shortId(job.job_id)}`;
 }
 
 /** This job's other ranked models (AlphaFold2's rank_2_pdb...), as choices: [{value, label, jobId, format, own}]. */
@@ -112,7 +108,7 @@ export function compareCard(job, thisPdb, drawn, query) {
   structureJobs().then((found) => {
     const ranks = ownRanks(job);
     const others = found.filter((j) => j.job_id !== job.job_id && !j.results_deleted_at)
-      .map((j) => ({value: j.job_id, label: jobLabel(j), jobId: j.job_id, format: 'pdb'}));
+      .map((j) => ({value: j.job_id, label: jobChoiceLabel(j), jobId: j.job_id, format: 'pdb'}));
     choices = [...ranks, ...others];
     const options = (list) => list.map((c) => h('option', {value: c.value}, c.label));
     replace(select, choices.length ? [h('option', {value: ''}, 'Choose a structure…'),

@@ -12,6 +12,13 @@ export function shortId(id) {
   return id ? id.slice(0, 8) : '';
 }
 
+/** A finished structure as a choice in a list (a receptor, a structure to compare with): its name, model and
+ * short id; a job with no name is already called by its id ("Job 3db1a163 · AlphaFold2"), said once. */
+export function jobChoiceLabel(job) {
+  return job.name ? `${job.name} · ${modelName(job.model)} · ${shortId(job.job_id)}`
+    : `Job ${shortId(job.job_id)} · ${modelName(job.model)}`;
+}
+
 const RTF = new Intl.RelativeTimeFormat('en', {numeric: 'auto'});
 
 export function ago(iso) {

@@ -231,7 +231,12 @@ export function compareStructures(thisPdb, otherPdb) {
   const seqA = a.map((r) => r.aa).join('');
   const seqB = b.map((r) => r.aa).join('');
   const pairs = pairResidues(seqA, seqB);
-  if (pairs.length < 3) throw new Error('the two sequences have fewer than 3 residues that line up');
+  if (pairs.length < 3) {
+    // Said as what it means for a person: unrelated proteins (the usual cause) cannot be paired this way.
+    throw new Error('the two sequences have fewer than 3 residues that line up: residues are paired by sequence, '
+      + 'so Compare superposes structures of one protein (another prediction, a mutant, a fragment, an experimental '
+      + 'structure), not of unrelated proteins');
+  }
   const identical = pairs.filter(([i, j]) => seqA[i] === seqB[j]).length;
   const fit = superpose(a, b, pairs);
   const ds = distances(a, b, pairs, fit);

@@ -32,7 +32,29 @@ function fitView(viewer, container, sel, zoom) {
   const aspect = container.clientHeight ? container.clientWidth / container.clientHeight : 1.3;
   viewer.zoomTo(sel);
   viewer.zoom(zoom * Math.min(1, aspect / 1.3));
+  keepInView(viewer, container, sel);
   viewer.render();
+}
+
+const IN_VIEW = 0.94; // the farthest atom's place, as a share of the way from the viewer's centre to its edge
+
+/** Zooms out until every atom of `sel` is drawn inside the viewer. zoomTo centres on the atoms' mean, not the
+ * middle of their extent, so the extra zoom above can push a lopsided structure's far end (a long tail, a loose
+ * fragment: tiny random weights make such folds) off the canvas. Perspective makes one step approximate: a
+ * few more settle it. */
+function keepInView(viewer, container, sel) {
+  const [width, height] = [container.clientWidth, container.clientHeight];
+  const atoms = viewer.selectedAtoms(sel);
+  if (!width || !height || !atoms.length) return;
+  for (let step = 0; step < 4; step += 1) {
+    const {left, top} = viewer.canvasOffset();
+    let reach = 0; // the farthest atom from the centre, 1 at the nearest edge
+    for (const {x, y} of viewer.modelToScreen(atoms)) {
+      reach = Math.max(reach, Math.abs(x - left - width / 2) / (width / 2), Math.abs(y - top - height / 2) / (height / 2));
+    }
+    if (reach <= IN_VIEW) return;
+    viewer.zoom(IN_VIEW / reach);
+  }
 }
 
 /** pLDDT per residue in file order (chain, residue number) → the JSON's per-residue list. */

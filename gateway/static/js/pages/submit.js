@@ -6,7 +6,7 @@ import {api, structureJobs} from '../api.js';
 import {pageHeader} from '../app.js';
 import {busy, clearError, field as labelled, fieldError, fieldGroup, h, replace, showError, toast} from '../dom.js';
 import {MAX_RECORDS, fastaRecords, fastaText, recordNames} from '../fasta.js';
-import {modelName, shortId} from '../format.js';
+import {jobChoiceLabel, shortId} from '../format.js';
 
 export const title = 'New job';
 
@@ -111,7 +111,7 @@ async function buildForm(model, {query, models, earlier}) {
       fileText[key] = upload.files[0] ? await readFile(upload.files[0]) : undefined;
     }}});
     const select = h('select', {id: `f-${key}-job`, 'aria-label': 'Earlier job'}, jobs.length
-      ? jobs.map((j) => h('option', {value: j.job_id}, `${j.name || `Job ${shortId(j.job_id)}`} · ${modelName(j.model)} · ${shortId(j.job_id)}`))
+      ? jobs.map((j) => h('option', {value: j.job_id}, jobChoiceLabel(j)))
       : h('option', {value: ''}, 'No completed ESMFold or AlphaFold2 job yet'));
     if (wanted) select.value = wanted;
     const fromJob = h('input', {type: 'radio', name: 'receptor-source', value: 'job', id: 'receptor-from-job', checked: Boolean(jobs.length)});

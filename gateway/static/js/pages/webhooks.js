@@ -177,7 +177,7 @@ export async function render(main) {
         h('tbody', {}, webhooks.map((hook) => {
           const result = h('td', {class: 'test-result', 'data-label': 'Last test'}, h('span', {class: 'muted'}, '-'));
           return h('tr', {'data-webhook-id': hook.webhook_id},
-            h('td', {class: 'mono small', 'data-label': 'URL', style: {wordBreak: 'break-all'}}, hook.url),
+            h('td', {class: 'mono small url', 'data-label': 'URL', style: {wordBreak: 'break-all'}}, hook.url),
             h('td', {'data-label': 'Events'}, hook.events.map((e) => h('span', {class: 'chip'}, e))),
             h('td', {'data-label': 'Created'}, ago(hook.created_at)),
             result,
