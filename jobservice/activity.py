@@ -48,6 +48,7 @@ class Action(enum.StrEnum):
     SIGN_IN_FAILED = "session.sign_in_failed"  # a wrong password for this account (unknown usernames: nobody's)
     SIGNED_OUT = "session.signed_out"
     SIGNED_OUT_EVERYWHERE = "session.signed_out_everywhere"
+    SESSION_ENDED = "session.ended"  # another of the account's sessions, ended from the "Signed in" list
     PASSWORD_CHANGED = "password.changed"
     PASSWORD_CHANGE_FAILED = "password.change_failed"  # a signed-in session gave a wrong current password
     WEBHOOK_CREATED = "webhook.created"

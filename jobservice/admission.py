@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+from gateway.forwarded import peer_ip
 from gateway.invoker import RpcFailure
 from jobservice import metrics
 from jobservice.auth import CSRF_METADATA, SESSION_METADATA, Authenticator
@@ -83,8 +84,11 @@ class KeyAdmission:
             if authorization is not None and not (authorization.isascii() and authorization.isprintable()):
                 # Header bytes that are not text cannot be a key (and must not reach the key hashing).
                 raise Unauthenticated("Malformed Authorization header. Use 'Authorization: Bearer <your key>'.")
-            # Identity only: the CSRF check of a state-changing session call is the servicer's.
-            await self._auth.authenticate(credentials, state_changing=False)
+            # Identity only: the CSRF check of a state-changing session call is the servicer's. The whole address
+            # (not the throttle's IPv6 /64): a session's last use recorded here is recorded with it.
+            ip = peer_ip(client) if client else None
+            await self._auth.authenticate(credentials, state_changing=False,
+                                          client_address=None if ip is None else str(ip))
         except Unauthenticated as exc:
             self.throttle.failed(address)
             return _failure(exc)

@@ -24,19 +24,23 @@ class Authenticator:
         self._sessions = sessions
         self._session_rate_limit = session_rate_limit
 
-    async def authenticate(self, metadata: Mapping[str, str], *, state_changing: bool) -> Principal:
+    async def authenticate(self, metadata: Mapping[str, str], *, state_changing: bool,
+                           client_address: str | None = None) -> Principal:
         authorization = metadata.get("authorization")
         token = metadata.get(SESSION_METADATA)
         if authorization or not token:
             return await self._accounts.authenticate(authorization)
-        info = await self.session(metadata, state_changing=state_changing)
+        info = await self.session(metadata, state_changing=state_changing, client_address=client_address)
         # Each session has its own rate-limit budget (the dashboard polls while jobs run).
         return Principal(account_id=info.account_id, key_hash=f"session:{info.token_hash}",
                          rate_limit=self._session_rate_limit)
 
-    async def session(self, metadata: Mapping[str, str], *, state_changing: bool) -> SessionInfo:
+    async def session(self, metadata: Mapping[str, str], *, state_changing: bool,
+                      client_address: str | None = None) -> SessionInfo:
+        """The session of the call's cookie; `client_address` (the caller's, as the edge determined it) is kept
+        as the session's last address for the "Signed in" list."""
         token = metadata.get(SESSION_METADATA)
         if not token:
             raise Unauthenticated("Not signed in to the dashboard.")
         return await self._sessions.authenticate(token, csrf=metadata.get(CSRF_METADATA),
-                                                 state_changing=state_changing)
+                                                 state_changing=state_changing, client_address=client_address)

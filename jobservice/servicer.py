@@ -33,6 +33,7 @@ from jobservice.ratelimit import RateLimits
 from jobservice.request_text import refuse_nul
 from jobservice.routes import public_methods, read_only_methods, route_templates, state_changing_methods
 from jobservice.service import BatchItem, Download, JobService, Submission, SubmitItem
+from jobservice.sessions import SessionView
 from jobservice.shares import SharedJob, ShareRecord, share_url
 from jobservice.states import ACTIVE, TERMINAL, JobStatus
 from jobservice.status_map import TITLE_KEY, grpc_status
@@ -73,7 +74,8 @@ NO_CHARGE = Charge()
 # call is then nobody's: no per-key rate limit (admission limits share links per client address) and no usage.
 NOBODY = Principal(account_id=0, key_hash="", rate_limit=0)
 # The dashboard session rpcs whose request carries the browser's User-Agent (the gateway's /auth routes fill it).
-SESSION_REQUESTS_WITH_USER_AGENT = (pb.CreateSessionRequest, pb.DeleteSessionRequest, pb.ChangePasswordRequest)
+SESSION_REQUESTS_WITH_USER_AGENT = (pb.CreateSessionRequest, pb.DeleteSessionRequest, pb.ChangePasswordRequest,
+                                    pb.EndSessionRequest)
 
 
 def _params(request: pb.PredictRequest | pb.BatchJob) -> dict[str, Any]:
@@ -122,6 +124,19 @@ def job_fields(job: JobRecord) -> dict[str, Any]:
         if job.results_deleted_at is not None:
             fields["results_deleted_at"] = timestamp(job.results_deleted_at)
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def session_message(view: SessionView) -> pb.DashboardSession:
+    """One row of the "Signed in" list: its handle, never its token."""
+    message = pb.DashboardSession(session_id=view.handle, created_at=timestamp(view.created_at),
+                                  expires_at=timestamp(view.expires_at), current=view.current)
+    if view.last_seen_at is not None:
+        message.last_active_at.CopyFrom(timestamp(view.last_seen_at))
+    if view.user_agent:
+        message.user_agent = view.user_agent
+    if view.client_address:
+        message.client_address = view.client_address
+    return message
 
 
 def pagination(page: PageInfo) -> pb.Pagination:
@@ -272,7 +287,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 refuse_nul(request)
                 response, charge = await handler(NOBODY)
             else:
-                principal = await self._svc.auth.authenticate(metadata, state_changing=method in self._changing)
+                principal = await self._svc.auth.authenticate(metadata, state_changing=method in self._changing,
+                                                              client_address=call_client(metadata, context.peer()))
                 trailers += (await self._limiter.check(principal.key_hash, principal.rate_limit)).headers()
                 self._check_scope(principal, method)  # after the limit: a refused call still counts as a request
                 refuse_nul(request)  # after the key: a bad key is a 401 whatever the request holds
@@ -361,7 +377,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         principal: Principal | None = None
         code = grpc.StatusCode.OK
         try:
-            principal = await self._svc.auth.authenticate(metadata, state_changing=False)
+            principal = await self._svc.auth.authenticate(metadata, state_changing=False,
+                                                          client_address=call_client(metadata, context.peer()))
             state = await self._limiter.check(principal.key_hash, principal.rate_limit)
             self._check_scope(principal, method)
         except PhonosError as failure:
@@ -708,7 +725,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
 
     async def CreateSession(self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(_: dict[str, str]) -> Message:
-            new = await self._svc.sessions.sign_in(request.username, request.password, request.user_agent)
+            new = await self._svc.sessions.sign_in(request.username, request.password, request.user_agent,
+                                                   client_address=CALLER.get().client_address)
             return pb.CreateSessionResponse(session_token=new.token, csrf_token=new.csrf_token, username=new.username,
                                             expires_at=timestamp(new.expires_at))
         return await self._session_call(request, context, run)
@@ -732,4 +750,20 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             info = await self._svc.auth.session(metadata, state_changing=True)
             ended = await self._svc.sessions.change_password(info, request.current_password, request.new_password)
             return pb.ChangePasswordResponse(success=True, other_sessions_ended=ended)
+        return await self._session_call(request, context, run)
+
+    async def ListSessions(self, request: pb.ListSessionsRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(metadata: dict[str, str]) -> Message:
+            info = await self._svc.auth.session(metadata, state_changing=False,
+                                                client_address=CALLER.get().client_address)
+            views = await self._svc.sessions.list_sessions(info)
+            return pb.ListSessionsResponse(sessions=[session_message(view) for view in views])
+        return await self._session_call(request, context, run)
+
+    async def EndSession(self, request: pb.EndSessionRequest, context: grpc.aio.ServicerContext) -> Message:
+        async def run(metadata: dict[str, str]) -> Message:
+            info = await self._svc.auth.session(metadata, state_changing=True,
+                                                client_address=CALLER.get().client_address)
+            current = await self._svc.sessions.end_session(info, request.session_id)
+            return pb.EndSessionResponse(success=True, current=current)
         return await self._session_call(request, context, run)

@@ -9,6 +9,11 @@ revoked one is refused at once.
 CSRF: the token for state-changing requests is derived from the session token (HMAC-SHA256, keyed by
 the token), so it needs no storage, differs per session, and cannot be computed without the cookie.
 The page reads it from GET /auth/session (same-origin only) and sends it as X-CSRF-Token.
+
+The Account page's "Signed in" list (`list_sessions`, `end_session`) names each session by a handle derived from
+its token hash (`session_handle`): shown to the page and sent back to end a session, it cannot be turned into
+the token or the hash, so it lets nobody act as the session. Each session's last use and address are written at
+most once a minute (TOUCH_EVERY_S), so a page polling every few seconds costs no write per request.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -23,13 +29,24 @@ from dataclasses import dataclass
 from jobservice.activity import Action, clean_user_agent, record, record_after
 from jobservice.auth_throttle import AuthThrottle
 from jobservice.db import now
-from jobservice.errors import Forbidden, InvalidArgument, RateLimited, Unauthenticated, json_value_text
+from jobservice.errors import (
+    Forbidden,
+    InvalidArgument,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+    json_value_text,
+)
 from jobservice.passwords import check_new_password, hash_password, password_matches
 from jobservice.store import Store
+
+log = logging.getLogger(__name__)
 
 FAILED_SIGN_INS_PER_MINUTE = 10  # per username: slows guessing without locking the owner out for long
 MAX_TRACKED_USERNAMES = 10_000
 PRUNE_AFTER_S = 7 * 86400.0  # expired or revoked sessions are deleted a week later
+TOUCH_EVERY_S = 60.0  # a session's last use and address are written at most this often
+HANDLE_PREFIX = "ses_"
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,25 @@ class SessionInfo:
     account_id: int
     username: str
     expires_at: float
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """One live session as the "Signed in" list shows it: never its token, its hash or its CSRF token."""
+
+    handle: str
+    created_at: float  # epoch seconds
+    last_seen_at: float | None  # None: not used since before last-use tracking began
+    expires_at: float
+    user_agent: str | None
+    client_address: str | None
+    current: bool  # the session asking
+
+
+def session_handle(hashed: str) -> str:
+    """A session's public name: a hash of its token hash, so neither the token nor the hash (the key the
+    database finds it by) can be recovered from it; 16 hex digits (64 bits) are unique within an account."""
+    return HANDLE_PREFIX + hashlib.sha256(b"phonos-session-handle-v1:" + hashed.encode()).hexdigest()[:16]
 
 
 def token_hash(token: str) -> str:
@@ -74,7 +110,8 @@ class Sessions:
             await tx.execute("revoke_account_sessions", {"account_id": account_id, "now": now()})
             await record(tx, account_id, Action.PASSWORD_CHANGED)
 
-    async def sign_in(self, username: str, password: str, user_agent: str = "") -> NewSession:
+    async def sign_in(self, username: str, password: str, user_agent: str = "",
+                      client_address: str | None = None) -> NewSession:
         if not username or not password:
             raise InvalidArgument("enter a username and a password")
         retry = self._failures.retry_after(username.lower())
@@ -98,22 +135,66 @@ class Sessions:
             await tx.execute("prune_sessions", {"before": stamp - PRUNE_AFTER_S})
             await tx.execute("insert_session", {
                 "token_hash": token_hash(token), "account_id": int(row["id"]),
-                "user_agent": clean_user_agent(user_agent), "now": stamp, "expires_at": expires,
+                "user_agent": clean_user_agent(user_agent), "client_address": client_address or None,
+                "now": stamp, "expires_at": expires,
             })
             await record(tx, int(row["id"]), Action.SIGNED_IN)
         return NewSession(token, csrf_token(token), int(row["id"]), row["username"], expires)
 
-    async def authenticate(self, token: str, *, csrf: str | None, state_changing: bool) -> SessionInfo:
+    async def authenticate(self, token: str, *, csrf: str | None, state_changing: bool,
+                           client_address: str | None = None) -> SessionInfo:
         """The live session of a cookie token; Forbidden when a state-changing request lacks its CSRF token."""
         hashed = token_hash(token)
-        row = await self._db.read.fetch_one("get_session", {"token_hash": hashed, "now": now()})
+        stamp = now()
+        row = await self._db.read.fetch_one("get_session", {"token_hash": hashed, "now": stamp})
         if row is None:
             raise Unauthenticated("Your dashboard session has ended (signed out or expired). Sign in again.")
         expected = csrf_token(token)
         if state_changing and not (csrf and hmac.compare_digest(csrf.encode(), expected.encode())):
             raise Forbidden("Missing or wrong CSRF token: send the X-CSRF-Token header that GET /auth/session "
                             "returns with every state-changing request made with the session cookie.")
+        seen = row["last_seen_at"] if row["last_seen_at"] is not None else row["created_at"]
+        if stamp - float(seen) >= TOUCH_EVERY_S:
+            await self._touch(hashed, stamp, client_address)
         return SessionInfo(hashed, expected, int(row["account_id"]), row["username"], float(row["expires_at"]))
+
+    async def _touch(self, hashed: str, stamp: float, client_address: str | None) -> None:
+        """Record the session's use for the "Signed in" list; a failure is logged, never the request's."""
+        try:
+            await self._db.write_one("touch_session", {"token_hash": hashed, "now": stamp,
+                                                       "client_address": client_address or None})
+        except Exception:
+            log.exception("could not record a session's last use", extra={"action": "session.touch_failed"})
+
+    async def list_sessions(self, session: SessionInfo) -> list[SessionView]:
+        """The live sessions of the signed-in account, most recently used first, the asking one marked."""
+        rows = await self._db.read.fetch_all("list_account_sessions", {"account_id": session.account_id, "now": now()})
+        return [SessionView(
+            handle=session_handle(row["token_hash"]), created_at=float(row["created_at"]),
+            last_seen_at=None if row["last_seen_at"] is None else float(row["last_seen_at"]),
+            expires_at=float(row["expires_at"]), user_agent=row["user_agent"], client_address=row["client_address"],
+            current=row["token_hash"] == session.token_hash,
+        ) for row in rows]
+
+    async def end_session(self, session: SessionInfo, handle: str) -> bool:
+        """End one of the account's own live sessions by its handle; True when it was the asking one (signed
+        out). An unknown handle, an ended or expired session, and another account's session are all NotFound:
+        the answer says nothing about sessions that are not the caller's."""
+        rows = await self._db.read.fetch_all("list_account_sessions", {"account_id": session.account_id, "now": now()})
+        hashed = next((row["token_hash"] for row in rows if session_handle(row["token_hash"]) == handle), None)
+        if hashed is None:
+            raise NotFound(f"no signed-in session {json_value_text(handle[:40])} on this account")
+        current = hashed == session.token_hash
+        async with self._db.transaction() as tx:
+            ended = await tx.fetch_all("revoke_account_session", {
+                "token_hash": hashed, "account_id": session.account_id, "now": now()})
+            if not ended:  # ended meanwhile (signed out, or another tab ended it first)
+                raise NotFound(f"no signed-in session {json_value_text(handle[:40])} on this account")
+            if current:
+                await record(tx, session.account_id, Action.SIGNED_OUT, details={"sessions_ended": 1})
+            else:
+                await record(tx, session.account_id, Action.SESSION_ENDED, details={"session_id": handle})
+        return current
 
     async def change_password(self, session: SessionInfo, current: str, new: str) -> int:
         """The signed-in person's own password change: the current password proves it is them (a session left

@@ -1,4 +1,5 @@
-"""The dashboard's HTTP routes: pages, static files, and sign-in / sign-out / session / password.
+"""The dashboard's HTTP routes: pages, static files, and sign-in / sign-out / session / password / the
+account's signed-in sessions.
 
 Pages are one static shell (`static/index.html`) whose ES modules render the page named by the URL
 and call the same /v1 API as every client, authenticated by the session cookie. The /auth routes
@@ -76,6 +77,8 @@ class Dashboard:
         app.router.add_post("/auth/sign-out", self.sign_out)
         app.router.add_post("/auth/password", self.change_password)
         app.router.add_get("/auth/session", self.session)
+        app.router.add_get("/auth/sessions", self.list_sessions)
+        app.router.add_post("/auth/sessions/{session_id}/end", self.end_session)
         app.middlewares.append(self.page_not_found)
 
     @web.middleware
@@ -209,6 +212,28 @@ class Dashboard:
                                  pb.ChangePasswordRequest(current_password=current, new_password=new,
                                                           user_agent=_user_agent(request)), metadata)
         return _json_response(_encode(reply))
+
+    async def list_sessions(self, request: web.Request) -> web.StreamResponse:
+        """The account's live sessions for the Account page's "Signed in" list: handles, never tokens."""
+        from phonos.v1 import phonos_pb2 as pb
+
+        reply = await self._call(request, "ListSessions", pb.ListSessionsRequest(), self._session(request))
+        return _json_response(_encode(reply))
+
+    async def end_session(self, request: web.Request) -> web.StreamResponse:
+        """End one of the account's sessions by its `session_id` (cookie and X-CSRF-Token, as /auth/password).
+        Ending this browser's own session signs it out: its cookie is cleared too."""
+        from phonos.v1 import phonos_pb2 as pb
+
+        _same_origin(request)
+        metadata = self._session(request)
+        reply = await self._call(request, "EndSession", pb.EndSessionRequest(
+            session_id=request.match_info["session_id"], user_agent=_user_agent(request)), metadata)
+        assert isinstance(reply, pb.EndSessionResponse)
+        response = _json_response(_encode(reply))
+        if reply.current:
+            clear_session_cookie(response, secure=self._secure(request))
+        return response
 
     def _session(self, request: web.Request) -> list[tuple[str, str]]:
         if session_token(request) is None:

@@ -208,7 +208,7 @@ CREATE TABLE sessions (
     created_at  REAL NOT NULL,
     expires_at  REAL NOT NULL,
     revoked_at  REAL
-);
+, last_seen_at REAL, client_address TEXT);
 
 CREATE INDEX sessions_account ON sessions (account_id);
 

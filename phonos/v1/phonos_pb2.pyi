@@ -928,6 +928,50 @@ class ChangePasswordResponse(_message.Message):
     other_sessions_ended: int
     def __init__(self, success: _Optional[bool] = ..., other_sessions_ended: _Optional[int] = ...) -> None: ...
 
+class ListSessionsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DashboardSession(_message.Message):
+    __slots__ = ("session_id", "created_at", "last_active_at", "expires_at", "user_agent", "client_address", "current")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ACTIVE_AT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    created_at: _timestamp_pb2.Timestamp
+    last_active_at: _timestamp_pb2.Timestamp
+    expires_at: _timestamp_pb2.Timestamp
+    user_agent: str
+    client_address: str
+    current: bool
+    def __init__(self, session_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_active_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_agent: _Optional[str] = ..., client_address: _Optional[str] = ..., current: _Optional[bool] = ...) -> None: ...
+
+class ListSessionsResponse(_message.Message):
+    __slots__ = ("sessions",)
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    sessions: _containers.RepeatedCompositeFieldContainer[DashboardSession]
+    def __init__(self, sessions: _Optional[_Iterable[_Union[DashboardSession, _Mapping]]] = ...) -> None: ...
+
+class EndSessionRequest(_message.Message):
+    __slots__ = ("session_id", "user_agent")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    user_agent: str
+    def __init__(self, session_id: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
+
+class EndSessionResponse(_message.Message):
+    __slots__ = ("success", "current")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    current: bool
+    def __init__(self, success: _Optional[bool] = ..., current: _Optional[bool] = ...) -> None: ...
+
 class WatchJobRequest(_message.Message):
     __slots__ = ("job_id", "last_event_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

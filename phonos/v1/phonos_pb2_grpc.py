@@ -210,6 +210,16 @@ class PhonosServiceStub:
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.ChangePasswordRequest.SerializeToString,
                 response_deserializer=phonos_dot_v1_dot_phonos__pb2.ChangePasswordResponse.FromString,
                 _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/phonos.v1.PhonosService/ListSessions',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
+        self.EndSession = channel.unary_unary(
+                '/phonos.v1.PhonosService/EndSession',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.EndSessionRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.EndSessionResponse.FromString,
+                _registered_method=True)
 
 
 class PhonosServiceServicer:
@@ -488,6 +498,24 @@ class PhonosServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSessions(self, request, context):
+        """The signed-in account's live dashboard sessions (the Account page's "Signed in" list), for the session
+        named by the `x-phonos-session` metadata: each by a handle, never its token. No HTTP rule: the gateway's
+        GET /auth/sessions calls it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndSession(self, request, context):
+        """End one of the account's own sessions by its handle (with the session's CSRF token); ending the asking
+        one signs it out. Another account's session or an unknown handle: NOT_FOUND. No HTTP rule: the gateway's
+        POST /auth/sessions/{session_id}/end calls it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PhonosServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -665,6 +693,16 @@ def add_PhonosServiceServicer_to_server(servicer, server):
                     servicer.ChangePassword,
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.ChangePasswordRequest.FromString,
                     response_serializer=phonos_dot_v1_dot_phonos__pb2.ChangePasswordResponse.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.ListSessionsRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'EndSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndSession,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.EndSessionRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.EndSessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1613,6 +1651,60 @@ class PhonosService:
             '/phonos.v1.PhonosService/ChangePassword',
             phonos_dot_v1_dot_phonos__pb2.ChangePasswordRequest.SerializeToString,
             phonos_dot_v1_dot_phonos__pb2.ChangePasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/ListSessions',
+            phonos_dot_v1_dot_phonos__pb2.ListSessionsRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/EndSession',
+            phonos_dot_v1_dot_phonos__pb2.EndSessionRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.EndSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -77,8 +77,8 @@ def test_rules_for_phonos_service_cover_every_rpc() -> None:
     # The dashboard's session rpcs have no rule: the gateway's /auth routes call them and keep the
     # session token in an HttpOnly cookie (a transcoded JSON body would hand it to page scripts).
     unexposed = {m.name for m in service.methods} - {r.method.name for r in rules.values()}
-    assert unexposed == {"CreateSession", "GetSession", "DeleteSession", "ChangePassword"}
-    assert len(rules) == len(service.methods) - 4 == 31  # every other rpc has exactly one binding
+    assert unexposed == {"CreateSession", "GetSession", "DeleteSession", "ChangePassword", "ListSessions", "EndSession"}
+    assert len(rules) == len(service.methods) - 6 == 31  # every other rpc has exactly one binding
     # The share links' public reads live beside the dashboard's /shared/{token} page, outside /v1.
     assert rules[("GET", "/shared/{token}/job")].full_method == "/phonos.v1.PhonosService/GetSharedJob"
     assert rules[("PATCH", "/v1/keys/{key_id}")].body == "*"

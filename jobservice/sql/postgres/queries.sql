@@ -439,13 +439,30 @@ SELECT COUNT(*) FROM credit_entries WHERE account_id = :account_id;
 UPDATE accounts SET password_hash = :password_hash WHERE id = :account_id;
 
 -- name: insert_session
-INSERT INTO sessions (token_hash, account_id, user_agent, created_at, expires_at)
-VALUES (:token_hash, :account_id, :user_agent, :now, :expires_at);
+INSERT INTO sessions (token_hash, account_id, user_agent, client_address, created_at, last_seen_at, expires_at)
+VALUES (:token_hash, :account_id, :user_agent, :client_address, :now, :now, :expires_at);
 
 -- name: get_session
-SELECT s.account_id, s.expires_at, a.username
+SELECT s.account_id, s.expires_at, s.created_at, s.last_seen_at, a.username
 FROM sessions s JOIN accounts a ON a.id = s.account_id
 WHERE s.token_hash = :token_hash AND s.revoked_at IS NULL AND s.expires_at > :now;
+
+-- name: touch_session
+-- The "Signed in" list's last activity and address; jobservice/sessions.py calls it at most once a minute per session.
+UPDATE sessions SET last_seen_at = :now, client_address = COALESCE(:client_address, client_address)
+WHERE token_hash = :token_hash AND revoked_at IS NULL;
+
+-- name: list_account_sessions
+-- The account's live sessions for the "Signed in" list (GET /auth/sessions), most recently used first.
+SELECT token_hash, user_agent, client_address, created_at, last_seen_at, expires_at
+FROM sessions WHERE account_id = :account_id AND revoked_at IS NULL AND expires_at > :now
+ORDER BY COALESCE(last_seen_at, created_at) DESC, created_at DESC;
+
+-- name: revoke_account_session
+-- One of the account's own sessions, ended from the "Signed in" list (another account's never matches).
+UPDATE sessions SET revoked_at = :now
+WHERE token_hash = :token_hash AND account_id = :account_id AND revoked_at IS NULL AND expires_at > :now
+RETURNING token_hash;
 
 -- name: revoke_session
 UPDATE sessions SET revoked_at = :now WHERE token_hash = :token_hash AND revoked_at IS NULL

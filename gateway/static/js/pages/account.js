@@ -1,5 +1,5 @@
-// Account: who you are, credits and their history, job counts, the sign-in session, the password, and the
-// account's activity log.
+// Account: who you are, credits and their history, job counts, the sign-in session, the browsers signed in to
+// the account, the password, and the account's activity log.
 
 import {api, request, signOut} from '../api.js';
 import {pageHeader} from '../app.js';
@@ -7,6 +7,7 @@ import {csvText, saveCsv} from '../csv.js';
 import {busy, clearError, confirmDialog, field, fieldError, h, replace, showError, toast} from '../dom.js';
 import {olderPages} from '../pager.js';
 import {ago, dateTime, modelName, num, shortId} from '../format.js';
+import {describeUserAgent} from '../useragent.js';
 
 export const title = 'Account';
 
@@ -120,6 +121,7 @@ function activityWhat(entry) {
     case 'session.signed_in': return 'Signed in to the dashboard';
     case 'session.sign_in_failed': return 'Sign-in refused: wrong password';
     case 'session.signed_out': return 'Signed out';
+    case 'session.ended': return 'Signed out another browser';
     case 'session.signed_out_everywhere':
       return `Signed out everywhere${d.sessions_ended ? ` (${plural(d.sessions_ended, 'session', 'sessions')})` : ''}`;
     case 'password.changed':
@@ -183,6 +185,67 @@ function activityCard() {
   return {card, load};
 }
 
+// The browsers signed in to the account (GET /auth/sessions), most recently used first: what each is, from
+// where, since when and when last used; every other one can be signed out from here (a browser left signed in
+// on a shared computer, a lost phone).
+function sessionRow(session, reload) {
+  const what = describeUserAgent(session.user_agent);
+  const facts = [
+    session.client_address ? h('span', {class: 'mono', 'data-field': 'address'}, session.client_address) : null,
+    h('span', {'data-field': 'created', title: dateTime(session.created_at)}, `Signed in ${ago(session.created_at)}`),
+    session.current ? h('span', {'data-field': 'active'}, 'Active now')
+      : h('span', {'data-field': 'active', title: session.last_active_at ? dateTime(session.last_active_at) : ''},
+        session.last_active_at ? `Last active ${ago(session.last_active_at)}` : 'Last active: not recorded'),
+  ].filter(Boolean);
+  let action = null;
+  if (session.current) {
+    action = h('span', {class: 'chip current'}, 'This browser');
+  } else {
+    const button = h('button', {class: 'btn small', type: 'button', 'aria-label': `Sign out ${what}`}, 'Sign out');
+    button.addEventListener('click', async () => {
+      const done = busy(button);
+      try {
+        await request('POST', `/auth/sessions/${encodeURIComponent(session.session_id)}/end`);
+        toast(`${what} signed out`);
+      } catch (err) {
+        // 404: it had ended meanwhile (signed out, expired): the refreshed list no longer shows it.
+        if (err.status !== 404) { toast(err.message); done(); return; }
+      }
+      await reload();
+    });
+    action = button;
+  }
+  return h('li', {class: ['session', session.current ? 'current' : null], 'data-session-id': session.session_id},
+    h('div', {class: 'session-main'},
+      h('div', {class: 'session-what', title: session.user_agent || ''}, what),
+      h('div', {class: 'session-facts muted small'}, ...facts.flatMap((fact, i) => i ? [' · ', fact] : [fact]))),
+    action);
+}
+
+function sessionsCard() {
+  const list = h('ul', {class: 'sessions', id: 'sessions-list'});
+  const status = h('div', {class: 'card-body muted', id: 'sessions-status', hidden: true});
+  const card = h('div', {class: 'card', id: 'sessions-card'},
+    h('div', {class: 'card-head'}, h('h2', {}, 'Signed in'),
+      h('span', {class: 'hint'}, 'Browsers signed in to this account: this one, then the most recently used')),
+    list, status);
+  async function load() {
+    let sessions;
+    try {
+      ({sessions} = await request('GET', '/auth/sessions'));
+    } catch (err) {
+      status.hidden = false;
+      replace(status, h('div', {class: 'notice bad'}, h('strong', {}, 'Could not load the signed-in browsers'), ' ', err.message));
+      return;
+    }
+    status.hidden = true;
+    // This browser first (where a person looks for "me"), then the others as listed: most recently used first.
+    const ordered = [...sessions.filter((s) => s.current), ...sessions.filter((s) => !s.current)];
+    replace(list, ...ordered.map((session) => sessionRow(session, load)));
+  }
+  return {card, load};
+}
+
 const MIN_PASSWORD = 10; // jobservice/passwords.py
 
 // The API's sentences start lower-case ("the current password is wrong"): a notice starts with a capital.
@@ -192,7 +255,7 @@ function sentence(text) {
 
 // Change your own password: the current one proves it is you; every other session of the account ends (a
 // browser left signed in elsewhere), this one stays.
-function passwordCard() {
+function passwordCard(changed) {
   const current = h('input', {type: 'password', id: 'password-current', autocomplete: 'current-password'});
   const fresh = h('input', {type: 'password', id: 'password-new', autocomplete: 'new-password'});
   const again = h('input', {type: 'password', id: 'password-again', autocomplete: 'new-password'});
@@ -221,6 +284,7 @@ function passwordCard() {
         ? `Password changed. ${ended === 1 ? 'Your other session was' : `Your ${ended} other sessions were`} signed out; this one stays signed in.`
         : 'Password changed. This session stays signed in.';
       said.hidden = false;
+      changed();
     } catch (err) {
       // A wrong current password is about the first field; the new password's rules about the second.
       const about = /current password|wrong passwords/.test(err.message) ? current : /new password|the password must/.test(err.message) ? fresh : null;
@@ -245,8 +309,9 @@ export async function render(main, {session}) {
   const account = await api.get('/v1/account');
   const history = creditHistory(account.account.username);
   const activity = activityCard();
+  const signedIn = sessionsCard();
   const {jobs} = account;
-  replace(main, pageHeader('Account', {sub: 'Credits, jobs, your dashboard session and password, and what changed your account’s access.'}),
+  replace(main, pageHeader('Account', {sub: 'Credits, jobs, your dashboard session, where you’re signed in, your password, and what changed your account’s access.'}),
     h('div', {class: 'content stack'},
       h('div', {class: 'grid stats'},
         stat('Credit balance', num(account.credits.balance), account.credits.currency, 'credit-balance'),
@@ -273,7 +338,8 @@ export async function render(main, {session}) {
                 if (ok) { await signOut(true); location.assign('/sign-in'); }
               }}}, 'Sign out everywhere'))))),
       history.card,
-      passwordCard(),
+      signedIn.card,
+      passwordCard(signedIn.load),  // a password change signs the other browsers out: the list shows it
       activity.card));
-  await Promise.all([history.load(), activity.load()]);
+  await Promise.all([history.load(), signedIn.load(), activity.load()]);
 }

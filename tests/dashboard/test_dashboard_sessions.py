@@ -1,0 +1,85 @@
+"""The account page's "Signed in" card: a person signed in on a laptop and a phone sees both browsers (named from
+their User-Agents, this one marked, with address and times), signs the phone out from the laptop, the list
+refreshes, and the phone's next page goes to sign-in. At 1440 px and 390 px. A job service on the inference twin,
+in this module alone."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.dashboard.pages_helpers import ARTIFACTS, VIEWPORT, User, Watched, in_process_service, make_user
+from tests.support import InProcessService
+
+pytestmark = pytest.mark.e2e
+
+service = in_process_service("sessions", {"PHONOS_MODELS": "esmfold"})
+LAPTOP = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+PHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+         "Version/17.5 Mobile/15E148 Safari/604.1")
+
+
+def signed_in(browser: Browser, service: InProcessService, user: User, user_agent: str, width: int,
+              watched: Watched | None = None) -> Page:
+    """A browser context of its own (its own cookie), with this User-Agent and width, signed in."""
+    page = browser.new_context(user_agent=user_agent, viewport={"width": width, "height": VIEWPORT["height"]}).new_page()
+    if watched is not None:
+        page.on("console", lambda m: watched.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: watched.errors.append(f"pageerror: {e}"))
+    page.goto(f"{service.base_url}/jobs")
+    page.wait_for_url("**/sign-in?next=%2Fjobs")
+    page.fill("#username", user.username)
+    page.fill("#password", user.password)
+    page.click("form button[type=submit]")
+    page.wait_for_url("**/jobs")
+    return page
+
+
+@pytest.mark.parametrize("width", [VIEWPORT["width"], 390])
+def test_a_person_signs_their_other_browser_out_from_the_account_page(browser: Browser, service: InProcessService,
+                                                                       width: int) -> None:
+    person: User = make_user(service, f"sam{width}")  # type: ignore[arg-type]
+    watched = Watched()
+    laptop = signed_in(browser, service, person, LAPTOP, width, watched)
+    phone = signed_in(browser, service, person, PHONE, 390)
+    laptop.goto(f"{service.base_url}/account")
+    card = laptop.locator("#sessions-card")
+    expect(card.get_by_role("heading", name="Signed in")).to_be_visible()
+    rows = card.locator("li.session")
+    expect(rows).to_have_count(2)
+    this = rows.first  # this browser first, whatever the order of use
+    expect(this).to_have_class("session current")
+    expect(this.locator(".session-what")).to_have_text("Chrome on Linux")
+    expect(this.locator(".chip")).to_have_text("This browser")
+    expect(this.get_by_role("button")).to_have_count(0)  # this one signs out with the Session card's button
+    expect(this.locator("[data-field=address]")).to_have_text("127.0.0.1")
+    expect(this.locator("[data-field=created]")).to_have_text("Signed in just now")
+    other = card.locator("li.session:not(.current)")
+    expect(other.locator(".session-what")).to_have_text("Safari on iPhone")
+    expect(other.locator(".session-what")).to_have_attribute("title", PHONE)  # the whole User-Agent on hover
+    expect(other.locator("[data-field=active]")).to_have_text("Last active just now")
+
+    card.scroll_into_view_if_needed()
+    box = card.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+    button = other.get_by_role("button", name="Sign out Safari on iPhone")
+    button_box = button.bounding_box()
+    assert button_box is not None and button_box["x"] + button_box["width"] <= box["x"] + box["width"]
+    assert laptop.evaluate("document.documentElement.scrollWidth") <= width
+    card.screenshot(path=str(ARTIFACTS / f"77-account-signed-in-{width}.png"))
+    laptop.screenshot(path=str(ARTIFACTS / f"77-account-page-{width}.png"), full_page=True)
+
+    button.click()
+    expect(rows).to_have_count(1)  # the list refreshed
+    expect(card.locator("li.session.current")).to_be_visible()
+    card.screenshot(path=str(ARTIFACTS / f"78-account-signed-in-after-{width}.png"))
+
+    phone.goto(f"{service.base_url}/jobs")  # the phone's cookie is refused: sent to sign in
+    phone.wait_for_url("**/sign-in?next=%2Fjobs")
+    laptop.goto(f"{service.base_url}/jobs")  # the laptop stays signed in
+    expect(laptop.locator("h1")).to_have_text("Jobs")
+    laptop.goto(f"{service.base_url}/account")
+    expect(laptop.locator("#activity-body tr").first.locator("td").nth(1)).to_have_text("Signed out another browser")
+    assert watched.problems() == []
+    laptop.context.close()
+    phone.context.close()
