@@ -66,8 +66,10 @@ def make_user(service: ServiceProcess, username: str) -> User:
         return pool.submit(create).result()
 
 
-def open_page(browser: Browser, watched: Watched | None = None) -> Page:
-    page = browser.new_context(viewport={"width": VIEWPORT["width"], "height": VIEWPORT["height"]}).new_page()
+def open_page(browser: Browser, watched: Watched | None = None, *, width: int = VIEWPORT["width"],
+              user_agent: str | None = None) -> Page:
+    """A page in a browser context of its own (its own cookies); `user_agent`: Chromium's own when None."""
+    page = browser.new_context(viewport={"width": width, "height": VIEWPORT["height"]}, user_agent=user_agent).new_page()
     if watched is not None:
         page.on("console", lambda m: watched.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: watched.errors.append(f"pageerror: {e}"))
@@ -80,8 +82,9 @@ def open_page(browser: Browser, watched: Watched | None = None) -> Page:
     return page
 
 
-def sign_in(browser: Browser, service: ServiceProcess, user: User, watched: Watched | None = None) -> Page:
-    page = open_page(browser, watched)
+def sign_in(browser: Browser, service: ServiceProcess | InProcessService, user: User, watched: Watched | None = None,
+            *, width: int = VIEWPORT["width"], user_agent: str | None = None) -> Page:
+    page = open_page(browser, watched, width=width, user_agent=user_agent)
     page.goto(f"{service.base_url}/jobs")
     page.wait_for_url("**/sign-in?next=%2Fjobs")
     page.fill("#username", user.username)

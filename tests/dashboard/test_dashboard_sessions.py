@@ -6,9 +6,17 @@ in this module alone."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
-from tests.dashboard.pages_helpers import ARTIFACTS, VIEWPORT, User, Watched, in_process_service, make_user
+from tests.dashboard.pages_helpers import (
+    ARTIFACTS,
+    VIEWPORT,
+    User,
+    Watched,
+    in_process_service,
+    make_user,
+    sign_in,
+)
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.e2e
@@ -19,29 +27,13 @@ PHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605
          "Version/17.5 Mobile/15E148 Safari/604.1")
 
 
-def signed_in(browser: Browser, service: InProcessService, user: User, user_agent: str, width: int,
-              watched: Watched | None = None) -> Page:
-    """A browser context of its own (its own cookie), with this User-Agent and width, signed in."""
-    page = browser.new_context(user_agent=user_agent, viewport={"width": width, "height": VIEWPORT["height"]}).new_page()
-    if watched is not None:
-        page.on("console", lambda m: watched.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: watched.errors.append(f"pageerror: {e}"))
-    page.goto(f"{service.base_url}/jobs")
-    page.wait_for_url("**/sign-in?next=%2Fjobs")
-    page.fill("#username", user.username)
-    page.fill("#password", user.password)
-    page.click("form button[type=submit]")
-    page.wait_for_url("**/jobs")
-    return page
-
-
 @pytest.mark.parametrize("width", [VIEWPORT["width"], 390])
 def test_a_person_signs_their_other_browser_out_from_the_account_page(browser: Browser, service: InProcessService,
                                                                        width: int) -> None:
     person: User = make_user(service, f"sam{width}")  # type: ignore[arg-type]
     watched = Watched()
-    laptop = signed_in(browser, service, person, LAPTOP, width, watched)
-    phone = signed_in(browser, service, person, PHONE, 390)
+    laptop = sign_in(browser, service, person, watched, width=width, user_agent=LAPTOP)
+    phone = sign_in(browser, service, person, width=390, user_agent=PHONE)
     laptop.goto(f"{service.base_url}/account")
     card = laptop.locator("#sessions-card")
     expect(card.get_by_role("heading", name="Signed in")).to_be_visible()
