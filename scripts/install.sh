@@ -8,7 +8,8 @@
 #   prometheus (promtool checks deploy/ in the tests; bench/metrics_load.py scrapes with it),
 #   chromium (the dashboard's browser tests drive it through Playwright; Playwright's own browser
 #   download is never used).
-# npm packages: the dashboard's 3D viewer (3Dmol.js), from package-lock.json into ./node_modules.
+# npm packages: the dashboard's 3D viewer (3Dmol.js) and axios (the seed's Node example client,
+#   examples/node_client.js), from package-lock.json into ./node_modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -68,7 +68,7 @@ def port_open(address: str) -> bool:
         return sock.connect_ex((host, int(port))) == 0
 
 
-def test_serve_prints_a_key_and_the_seed_python_client_saves_a_pdb(tmp_path: Path) -> None:
+def test_serve_prints_a_key_and_the_seed_python_and_node_clients_save_a_pdb(tmp_path: Path) -> None:
     serve = Serve(tmp_path / "var")
     try:
         base_url = serve.wait_ready()
@@ -98,6 +98,22 @@ def test_serve_prints_a_key_and_the_seed_python_client_saves_a_pdb(tmp_path: Pat
         structure = gemmi.read_structure(str(workdir / "output.pdb"))
         residues = [r for r in structure[0][0]]
         assert gemmi.one_letter_code([r.name for r in residues]).upper() == "MGSSHHHHHHSSGLVPRGSHMASMTGGQQMGRGS"
+
+        # The seed's Node client, as it is but for its key and address: axios from the repository's node_modules.
+        script = (REPO / "examples" / "node_client.js").read_text()
+        script = script.replace("const API_KEY = 'YOUR_API_KEY';", f"const API_KEY = '{api_key}';")
+        script = script.replace("const BASE_URL = 'https://app.phonos.bio';", f"const BASE_URL = '{base_url}';")
+        assert api_key in script and base_url in script
+        assert (REPO / "node_modules" / "axios").is_dir(), "axios is missing: run scripts/install.sh"
+        node_dir = tmp_path / "node_client"
+        node_dir.mkdir()
+        (node_dir / "client.js").write_text(script)
+        ran = subprocess.run(["node", "client.js"], cwd=node_dir, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "NODE_PATH": str(REPO / "node_modules")})
+        assert ran.returncode == 0 and not ran.stderr, ran.stderr
+        assert "Job completed!" in ran.stdout and "Structure saved to output.pdb" in ran.stdout, ran.stdout
+        structure = gemmi.read_structure(str(node_dir / "output.pdb"))
+        assert gemmi.one_letter_code([r.name for r in structure[0][0]]).upper() == "MGSSHHHHHHSSGLVPRGSHMASMTGGQQMGRGS"
 
         # The metrics the run left: one Prometheus scrape shows the job service and Triton's own.
         metrics_url = serve.find(r"metrics:\s+(http://\S+/metrics)").group(1)
