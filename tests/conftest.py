@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients" / "pyt
 
 from jobservice.memory_inference import InMemoryInference  # noqa: E402
 from tests.postgres import PostgresServer  # noqa: E402
-from tests.support import InProcessService, ServiceProcess, TritonFixture, reaped  # noqa: E402
+from tests.support import InProcessService, ServiceProcess, TritonFixture, reaped, restarted_on_crash  # noqa: E402
 
 TIERS = ("unit", "integration", "e2e")
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -50,8 +50,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def shared_triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonFixture]:
     """A real tritonserver serving the tiny ESMFold and DiffDock models as shipped (and the echo model), for every
     test that needs no server of its own (no other settings, nothing stopped or broken): each start costs ~15-20 s
-    on two cores; killed at the end of the session (`reaped`)."""
-    with reaped(TritonFixture.start(["esmfold", "diffdock", "echo"], tmp_path_factory.mktemp("triton"))) as triton:
+    on two cores; started again on the same ports if it crashes (`restarted_on_crash`), killed at the end of the
+    session (`reaped`)."""
+    with reaped(TritonFixture.start(["esmfold", "diffdock", "echo"], tmp_path_factory.mktemp("triton"))) as triton, \
+            restarted_on_crash(triton):
         yield triton
 
 

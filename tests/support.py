@@ -91,6 +91,42 @@ def reaped(process: T) -> Iterator[T]:
         server.reap()
 
 
+@contextlib.contextmanager
+def restarted_on_crash(server: TritonFixture, *, max_restarts: int = 3, poll_s: float = 0.5) -> Iterator[TritonFixture]:
+    """`server`, started again on the same ports (same URL for everyone holding it) when it dies, at most
+    `max_restarts` times, until the block ends. For the session's shared server: Triton 2.51's gRPC server can
+    segfault as a stream ends (a cancellation race, "HandleCancellation called even when the context was not
+    cancelled" then signal 11; fixed upstream in triton-inference-server/server PR 8078), and one crash must
+    fail the tests in flight, not every later module. `phonos serve` restarts it for the same reason
+    (launcher/supervisor.py). Nest it inside `reaped`, so the watch ends before the server is reaped."""
+    stop = threading.Event()
+    restarts = 0
+
+    def watch() -> None:
+        nonlocal restarts
+        while not stop.wait(poll_s) and restarts < max_restarts:
+            dead = server.process
+            if dead.process.poll() is None:
+                continue
+            restarts += 1
+            dead.reap()  # its stubs and shared memory: the new server needs both gone
+            sys.stderr.write(f"\ntests: the shared tritonserver exited ({dead.process.returncode}); "
+                             f"restarting it on {dead.grpc_url} ({restarts} of {max_restarts})\n")
+            again = TritonProcess.start(DEFAULT_MODEL_REPOSITORY, models=dead.models, ports=dead.ports,
+                                        log_path=dead.log_path)
+            server.process = again  # reaped at the end whatever happens next
+            with contextlib.suppress(Exception):
+                again.wait_ready(timeout_s=300)
+
+    thread = threading.Thread(target=watch, name="triton-restarter", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        stop.set()
+        thread.join(timeout=330)
+
+
 def single_instance(repository: Path, model: str) -> None:
     """Put `model` into the test model repository `repository` as shipped (its model.py linked, its config
     copied) but with one instance instead of the shipped count: for a server of a test that sends the model one
