@@ -320,12 +320,16 @@ def _lopsided_pdb() -> str:
                    for n, (x, y, z) in enumerate(atoms, start=1)) + "END\n"
 
 
-def test_the_viewer_keeps_a_lopsided_structure_inside_its_frame(hana_page: Page, service: InProcessService) -> None:
+def test_the_viewer_keeps_a_lopsided_structure_inside_its_frame_and_centred(hana_page: Page,
+                                                                            service: InProcessService) -> None:
     """A fold with a loose tail opened with the tail's end cut off by the viewer's lower edge (zoomTo fits a sphere
-    round the atoms' mean; the extra zoom for wide margins pushed the far end out). Every atom is drawn inside."""
+    round the atoms' mean; the extra zoom for wide margins pushed the far end out), and once inside, it sat
+    off-centre: zoomTo centres on the atoms' mean, near the ball, so the tail's side had a thin margin and the other
+    a wide one. Every atom is drawn inside, the margins either side alike; after a turn, Reset centres it again."""
     page = hana_page
     for width, height in ((1100, 520), (360, 380)):  # the job page's viewer on a laptop, and on a phone
-        outside = page.evaluate("""async ([pdb, width, height]) => {
+        views = {}
+        views["opened"] = page.evaluate("""async ([pdb, width, height]) => {
             const {structureViewer} = await import('/static/js/viewer.js');
             document.getElementById('fit-test')?.remove();
             const box = document.createElement('div');
@@ -337,11 +341,36 @@ def test_the_viewer_keeps_a_lopsided_structure_inside_its_frame(hana_page: Page,
             const rect = box.getBoundingClientRect();
             const [left, top] = [rect.left + window.scrollX, rect.top + window.scrollY];
             const atoms = drawn.viewer.selectedAtoms({});
-            return drawn.viewer.modelToScreen(atoms).map((p, i) => ({resi: atoms[i].resi, x: p.x - left, y: p.y - top}))
-                .filter((p) => p.x < 0 || p.y < 0 || p.x > width || p.y > height);
+            const seen = () => {
+                const points = drawn.viewer.modelToScreen(atoms).map((p, i) => ({resi: atoms[i].resi, x: p.x - left, y: p.y - top}));
+                const xs = points.map((p) => p.x);
+                const ys = points.map((p) => p.y);
+                return {outside: points.filter((p) => p.x < 0 || p.y < 0 || p.x > width || p.y > height),
+                        margins: {left: Math.min(...xs), right: width - Math.max(...xs),
+                                  top: Math.min(...ys), bottom: height - Math.max(...ys)}};
+            };
+            const opened = seen();
+            // Cα atoms alone have no bonds for sticks to draw: spheres, for the screenshots to show where they are.
+            drawn.viewer.setStyle({}, {sphere: {radius: 1.2, color: '#1d4ed8'}});
+            drawn.viewer.render();
+            box.style.outline = '2px solid #e11d48';
+            window.fitTest = {drawn, seen};
+            return opened;
         }""", [_lopsided_pdb(), width, height])
         shot(page, f"78-viewer-fit-{width}", full_page=False)
-        assert outside == [], f"{width}x{height}: atoms drawn outside the viewer: {outside}"
+        views["reset"] = page.evaluate("""() => {
+            const {drawn, seen} = window.fitTest;
+            drawn.viewer.rotate(70, 'x');
+            drawn.viewer.rotate(40, 'y');
+            drawn.reset();
+            return seen();
+        }""")
+        shot(page, f"78-viewer-fit-reset-{width}", full_page=False)
+        for when, seen in views.items():
+            assert seen["outside"] == [], f"{width}x{height} {when}: atoms drawn outside the viewer: {seen['outside']}"
+            m = seen["margins"]
+            for a, b in (("left", "right"), ("top", "bottom")):
+                assert abs(m[a] - m[b]) <= 0.15 * max(m[a], m[b]) + 2, f"{width}x{height} {when}: off-centre: {m}"
 
 
 def test_a_structure_to_choose_names_its_job_once(hana_page: Page, service: InProcessService, hana: User) -> None:
