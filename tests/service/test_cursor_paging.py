@@ -150,6 +150,10 @@ def test_a_webhooks_deliveries_page_by_cursor(service: InProcessService) -> None
         rest, info = page(client, route, "deliveries", limit=2, starting_after=log[1], status="all")
         assert rest == log[2:] and info == {"total": 5, "limit": 2, "offset": 0, "has_more": False}
         assert page(client, route, "deliveries", starting_after=log[1], status="failed")[0] == []
+        # "" is "all" too, as the OpenAPI document lists it beside "all"; a status not in the list is still a 400
+        assert page(client, route, "deliveries", limit=2, starting_after=log[1], status="") == (rest, info)
+        assert refused(client, route, status="done") == ('status must be one of pending, delivered, failed or all, '
+                                                         'got "done"')
         theirs = page(client, f"/v1/webhooks/{other}/deliveries", "deliveries")[0][0]
         for cursor in (theirs, "123456789", "abc"):
             assert "start again" in refused(client, route, starting_after=cursor)

@@ -96,10 +96,12 @@ def test_a_reused_idempotency_key_and_a_missing_format_are_quoted_as_json(servic
     assert missing.json()["message"].startswith('format "mol2" is not available for this job; choose one of pdb')
 
 
-@pytest.mark.parametrize("everything", [{"status": "all"}, {"model": "all"}, {"status": "all", "model": "all"}])
+@pytest.mark.parametrize("everything", [{"status": "all"}, {"model": "all"}, {"status": "all", "model": "all"},
+                                        {"status": ""}, {"model": ""}, {"status": "", "model": ""}])
 def test_the_seeds_default_all_is_accepted_as_a_list_filter(service: InProcessService,
                                                             everything: dict[str, str]) -> None:
-    """The seed gives `all` as the default of both filters: said explicitly, it lists every job."""
+    """The seed gives `all` as the default of both filters: said explicitly, it lists every job; so does an empty
+    value (`?status=`), which the OpenAPI document lists beside `all`."""
     client = service.client(service.new_key())
     client.wait_for(client.predict(SEQ).json()["job_id"])
     client.predict(SEQ, model="alphafold2")

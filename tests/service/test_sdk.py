@@ -148,6 +148,35 @@ def test_page_walkers_never_yield_an_entry_twice_when_new_ones_arrive_between_pa
             assert phonos.wait(job.job_id, timeout=30).status == "completed"
 
 
+def test_walkers_begun_at_a_cursor_yield_every_entry_after_it(service: InProcessService, url: str) -> None:
+    """iter_jobs / iter_credit_history / iter_account_activity(starting_after=ID), sync and async: every entry
+    after ID (older), across pages of 2, as the lists' first pages give them."""
+    key = service.new_key(credits=1000)
+    with Client(url, key) as phonos:
+        batch = phonos.submit_batch([{"model": "esmfold", "sequence": SEQUENCE, "name": f"j{i}"} for i in range(6)])
+        for n in range(5):
+            phonos.create_api_key(f"walked {n}")
+        jobs = [j.job_id for j in phonos.list_jobs(limit=100).jobs]
+        credits = [e.id for e in phonos.credit_history(limit=100).entries]
+        activity = [e.id for e in phonos.account_activity(limit=100).entries]
+        assert len(jobs) == 6 and len(credits) >= 6 and len(activity) >= 5
+        assert [j.job_id for j in phonos.iter_jobs(page_size=2, starting_after=jobs[0])] == jobs[1:]
+        assert [e.id for e in phonos.iter_credit_history(page_size=2, starting_after=credits[1])] == credits[2:]
+        assert [e.id for e in phonos.iter_account_activity(page_size=2, starting_after=activity[0])] == activity[1:]
+        assert [j.name for j in phonos.iter_jobs(name="j5", starting_after=jobs[1])] == []  # filters still apply
+        assert list(phonos.iter_jobs(starting_after=jobs[-1])) == []
+
+    async def walk() -> tuple[list[str], list[int], list[int]]:
+        async with AsyncClient(url, key) as client:
+            return ([j.job_id async for j in client.iter_jobs(page_size=2, starting_after=jobs[1])],
+                    [e.id async for e in client.iter_credit_history(page_size=2, starting_after=str(credits[0]))],
+                    [e.id async for e in client.iter_account_activity(page_size=2, starting_after=activity[1])])
+    assert asyncio.run(walk()) == (jobs[2:], credits[1:], activity[2:])
+    with Client(url, key) as phonos:  # done before the next test scripts the twin
+        for job_id in [item.job_id for item in batch.results]:
+            assert job_id and phonos.wait(job_id, timeout=30).status == "completed"
+
+
 def test_a_webhooks_deliveries_are_walked_page_after_page_each_once(service: InProcessService, url: str) -> None:
     """iter_webhook_deliveries (sync and async) walks the whole delivery log through the shared page walker: a
     redelivery queued after the first page pushes the older ones down, and none is yielded twice."""
@@ -163,6 +192,8 @@ def test_a_webhooks_deliveries_are_walked_page_after_page_each_once(service: InP
         first_page = [next(walk).delivery_id, next(walk).delivery_id]
         phonos.redeliver(hook, log[-1])  # a fifth delivery, at the head of the log
         assert first_page + [d.delivery_id for d in walk] == log
+        after_first = phonos.iter_webhook_deliveries(hook, page_size=2, starting_after=log[0])  # 2 pages from a cursor
+        assert [d.delivery_id for d in after_first] == log[1:]
         assert list(phonos.iter_webhook_deliveries(hook, status="failed")) == []  # the filter reaches the server
 
         async def walk_async() -> tuple[list[str], list[str]]:

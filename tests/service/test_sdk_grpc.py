@@ -34,6 +34,7 @@ from phonos_client import (
 )
 
 from launcher.ports import free_port
+from phonos.v1 import phonos_pb2 as pb
 from tests.support import REPO, InProcessService
 
 pytestmark = pytest.mark.integration
@@ -52,6 +53,7 @@ class Proxy(grpc.GenericRpcHandler):
     def __init__(self, upstream: str) -> None:
         self.script: dict[str, list[Any]] = {}
         self.seen: list[tuple[str, dict[str, str], float]] = []  # (method name, metadata, monotonic time)
+        self.requests: list[tuple[str, bytes]] = []  # (method name, the request message's bytes), unary calls
         self._upstream = grpc.insecure_channel(upstream)
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         self._server.add_generic_rpc_handlers((self,))
@@ -89,6 +91,7 @@ class Proxy(grpc.GenericRpcHandler):
                context: grpc.ServicerContext) -> bytes:
         name = method.rpartition("/")[2]
         self.seen.append((name, dict(metadata), time.monotonic()))
+        self.requests.append((name, request))
         plan = self.script.get(name, [])
         action = plan.pop(0) if plan else "forward"
         if isinstance(action, tuple):
@@ -145,6 +148,33 @@ def test_a_submission_whose_answer_was_lost_is_retried_with_its_key_and_charged_
     with Client(f"grpc://{service.grpc_target}", key) as phonos:
         assert [j.job_id for j in phonos.iter_jobs()] == [job_id]  # one job,
         assert phonos.account().balance == 90  # charged once
+
+
+@pytest.mark.parametrize("walk", ["sync", "async"])
+def test_a_walk_from_a_cursor_asks_for_each_page_after_the_last_and_survives_a_lost_page(
+        service: InProcessService, proxy: Proxy, walk: str) -> None:
+    """iter_jobs(starting_after=ID) over gRPC: each ListJobs asks for the jobs after the last one seen (the
+    cursor first), and a page whose answer was lost is asked for again: every job after ID, once."""
+    key = service.new_key(credits=100)
+    with Client(f"grpc://{service.grpc_target}", key) as phonos:
+        batch = phonos.submit_batch([{"model": "esmfold", "sequence": SEQUENCE}] * 5)
+        jobs = [j.job_id for j in phonos.list_jobs(limit=100).jobs]  # newest first
+    proxy.script["ListJobs"] = ["forward", "drop"]  # the second page's answer never arrives
+
+    async def walk_async() -> list[str]:
+        async with AsyncClient(proxy.url, key, max_retries=1) as client:
+            return [j.job_id async for j in client.iter_jobs(page_size=2, starting_after=jobs[0])]
+    if walk == "sync":
+        with Client(proxy.url, key, max_retries=1) as phonos:
+            walked = [j.job_id for j in phonos.iter_jobs(page_size=2, starting_after=jobs[0])]
+    else:
+        walked = asyncio.run(walk_async())
+    assert walked == jobs[1:]
+    asked = [pb.ListJobsRequest.FromString(body) for name, body in proxy.requests if name == "ListJobs"]
+    assert [(r.starting_after, r.limit) for r in asked] == [(jobs[0], 2), (jobs[2], 2), (jobs[2], 2)]  # the repeat
+    with Client(f"grpc://{service.grpc_target}", key) as phonos:  # done before another test scripts the twin
+        for job_id in [item.job_id for item in batch.results]:
+            assert job_id and phonos.wait(job_id, timeout=30).status == "completed"
 
 
 def test_a_refused_call_is_retried_after_the_servers_retry_after(service: InProcessService, proxy: Proxy) -> None:

@@ -119,11 +119,12 @@ def test_the_paged_list_verbs_take_a_cursor(argv: list[str], after: str | None) 
     assert cli.build_parser().parse_args(argv).starting_after == after
 
 
-def test_a_cursor_with_all_walks_every_page_after_it() -> None:
-    """--all --starting-after ID: the pages after ID, each from the page before's cursor (the last id when a page
-    gives none); without --all one page, its next cursor kept for the hint."""
+def test_a_cursor_with_all_is_the_sdk_walker_from_it() -> None:
+    """--all --starting-after ID: the SDK's walker begun after ID (its pages: tests/unit/test_sdk_walkers.py), no page
+    read here; --all alone the walker from the top; without --all one page, its next cursor kept for the hint."""
     items = [f"j{n}" for n in range(7)]
     asked: list[tuple[int | None, str | None]] = []
+    walked: list[str | None] = []
 
     @dataclasses.dataclass
     class Page:
@@ -135,17 +136,20 @@ def test_a_cursor_with_all_walks_every_page_after_it() -> None:
     def page_at(limit: int | None, after: str | None) -> Page:
         asked.append((limit, after))
         start = items.index(after) + 1 if after else 0
-        jobs = items[start:start + (2 if limit == 100 else limit or 20)]
+        jobs = items[start:start + (limit or 20)]
         more = start + len(jobs) < len(items)
-        return Page(jobs, len(items), more, jobs[-1] if more and len(asked) % 2 else None)
+        return Page(jobs, len(items), more, jobs[-1] if more else None)
+
+    def every(after: str | None) -> list[str]:
+        walked.append(after)
+        return items[items.index(after) + 1:] if after else items
 
     def args(*argv: str) -> argparse.Namespace:
         return cli.build_parser().parse_args(["jobs", "ls", *argv])
 
-    shown = cli.listed(args("--all", "--starting-after", "j1"), lambda: iter(items), page_at, lambda p: p.jobs, str)
+    shown = cli.listed(args("--all", "--starting-after", "j1"), every, page_at, lambda p: p.jobs)
     assert (shown.items, shown.total, shown.next_after) == (items[2:], None, None)
-    assert asked == [(100, "j1"), (100, "j3"), (100, "j5")]
-    assert cli.listed(args("--all"), lambda: iter(items), page_at, lambda p: p.jobs, str).items == items
-    asked.clear()
-    shown = cli.listed(args("--limit", "3", "--starting-after", "j0"), lambda: iter(()), page_at, lambda p: p.jobs, str)
+    assert cli.listed(args("--all"), every, page_at, lambda p: p.jobs).items == items
+    assert (walked, asked) == (["j1", None], [])
+    shown = cli.listed(args("--limit", "3", "--starting-after", "j0"), every, page_at, lambda p: p.jobs)
     assert (shown.items, shown.total, shown.next_after, asked) == (["j1", "j2", "j3"], 7, "j3", [(3, "j0")])

@@ -92,6 +92,21 @@ def test_the_activity_filter_lists_the_service_s_actions_and_empty_for_all(docum
     assert check_action("") is None
 
 
+def test_the_list_filters_list_empty_beside_all(document: dict[str, Any]) -> None:
+    # GET /v1/jobs `status` and `model` and a webhook's deliveries' `status`: the service reads "" as "all"
+    # (jobservice.servicer.ListJobs, webhook_deliveries.WebhookDeliveries.page), so the document lists both.
+    from jobservice.states import JobStatus
+    from jobservice.webhook_deliveries import ALL, STATUSES
+
+    def enum(path: str, name: str) -> list[str]:
+        parameters = document["paths"][path]["get"]["parameters"]
+        return list(next(p for p in parameters if p["name"] == name)["schema"]["enum"])
+
+    assert enum("/v1/jobs", "status") == [*(s.value for s in JobStatus), ALL, ""]
+    assert enum("/v1/jobs", "model") == ["esmfold", "alphafold2", "diffdock", ALL, ""]
+    assert enum("/v1/webhooks/{webhook_id}/deliveries", "status") == [*STATUSES, ALL, ""]
+
+
 def test_the_limits_in_the_protos_are_the_service_s_limits(document: dict[str, Any]) -> None:
     from jobservice.service import MAX_NAME_LENGTH
     from phonos_config.service import ServiceSettings

@@ -403,28 +403,15 @@ class Listed:
     next_after: str | None = None
 
 
-def listed(args: argparse.Namespace, every: Callable[[], Iterable[Any]],
-           page_at: Callable[[int | None, str | None], Any], items: Callable[[Any], Sequence[Any]],
-           key: Callable[[Any], object]) -> Listed:
-    """A list verb's items: with --all every one (from --starting-after's id on, when given), else one page of
-    --limit after that id. `page_at(limit, starting_after)` reads a page; `key` is an item's cursor id."""
+def listed(args: argparse.Namespace, every: Callable[[str | None], Iterable[Any]],
+           page_at: Callable[[int | None, str | None], Any], items: Callable[[Any], Sequence[Any]]) -> Listed:
+    """A list verb's items: with --all every one (after --starting-after's id, when given: `every(after)` is the
+    SDK's walker), else one page of --limit after that id (`page_at(limit, starting_after)`)."""
     after = args.starting_after
     if args.all:
-        return Listed(list(every() if after is None else every_after(page_at, items, key, after)))
+        return Listed(list(every(after)))
     page = page_at(args.limit, after)
     return Listed(list(items(page)), page.total, page.next_starting_after if page.has_more else None)
-
-
-def every_after(page_at: Callable[[int | None, str | None], Any], items: Callable[[Any], Sequence[Any]],
-                key: Callable[[Any], object], after: str) -> Iterator[Any]:
-    """Every item after the one whose id is `after`, page after page (the SDK's iterators start at the top)."""
-    while True:
-        page = page_at(100, after)
-        found = items(page)
-        yield from found
-        if not page.has_more or not found:
-            return
-        after = page.next_starting_after or str(key(found[-1]))
 
 
 CREDIT_HEADER = ("WHEN", "CHANGE", "BALANCE", "WHY")
@@ -463,10 +450,11 @@ def activity_rows(entries: Sequence[ActivityEntry]) -> list[Sequence[str]]:
 def run_sync(args: argparse.Namespace, client: Client) -> int:
     command = args.command_path
     if command == "jobs ls":
-        shown = listed(args, lambda: client.iter_jobs(status=args.status, model=args.model, name=args.name),
+        shown = listed(args, lambda after: client.iter_jobs(status=args.status, model=args.model, name=args.name,
+                                                            starting_after=after),
                        lambda limit, after: client.list_jobs(status=args.status, model=args.model, name=args.name,
                                                              limit=limit, starting_after=after),
-                       lambda page: page.jobs, lambda j: j.job_id)
+                       lambda page: page.jobs)
         jobs: list[Job] = shown.items
         listing(args, [j.raw for j in jobs], ("JOB ID", "MODEL", "STATUS", "CREATED", "NAME"),
                 [(j.job_id, j.model, j.status, j.created_at or "", j.name or "") for j in jobs], "no jobs",
@@ -526,17 +514,17 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         account = client.account()
         emit(args, account.raw, f"{account.username} ({account.email or 'no email'}): {account.balance} credits")
     elif command == "account credits":
-        shown = listed(args, client.iter_credit_history,
+        shown = listed(args, lambda after: client.iter_credit_history(starting_after=after),
                        lambda limit, after: client.credit_history(limit=limit, starting_after=after),
-                       lambda page: page.entries, lambda e: e.id)
+                       lambda page: page.entries)
         entries: list[CreditEntry] = shown.items
         listing(args, [e.raw for e in entries], CREDIT_HEADER, credit_rows(entries), "no credit history",
                 shown.total, shown.next_after)
     elif command == "account activity":
-        shown = listed(args, lambda: client.iter_account_activity(action=args.action),
+        shown = listed(args, lambda after: client.iter_account_activity(action=args.action, starting_after=after),
                        lambda limit, after: client.account_activity(limit=limit, starting_after=after,
                                                                     action=args.action),
-                       lambda page: page.entries, lambda e: e.id)
+                       lambda page: page.entries)
         activity: list[ActivityEntry] = shown.items
         listing(args, [e.raw for e in activity], ACTIVITY_HEADER, activity_rows(activity), "no activity",
                 shown.total, shown.next_after)
@@ -562,10 +550,11 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         emit(args, result.raw, said)
         return EXIT["ok"] if result.success else EXIT["job_failed"]
     elif command == "webhooks deliveries":
-        shown = listed(args, lambda: client.iter_webhook_deliveries(args.webhook_id, status=args.status),
+        shown = listed(args, lambda after: client.iter_webhook_deliveries(args.webhook_id, status=args.status,
+                                                                          starting_after=after),
                        lambda limit, after: client.webhook_deliveries(args.webhook_id, status=args.status,
                                                                       limit=limit, starting_after=after),
-                       lambda page: page.deliveries, lambda d: d.delivery_id)
+                       lambda page: page.deliveries)
         deliveries: list[WebhookDelivery] = shown.items
         listing(args, [d.raw for d in deliveries], DELIVERY_HEADER, [delivery_row(d) for d in deliveries],
                 "no deliveries", shown.total, shown.next_after)

@@ -117,40 +117,44 @@ P = TypeVar("P", bound=_Page)
 
 
 def _every(fetch: Callable[[int, str | None], P], items: Callable[[P], Sequence[T]],
-           key: Callable[[T], object]) -> Iterator[T]:
+           key: Callable[[T], object], starting_after: str | int | None = None) -> Iterator[T]:
     """Every item of a newest-first list, page after page, until a page says no more follow; `fetch(offset,
-    starting_after)` reads one page.
+    starting_after)` reads one page. `starting_after`: begin after the item with that id (None or "": at the
+    top), as a list page's `starting_after` does.
 
     Each page after the first starts after the last item of the one before (`next_starting_after`), so items
     that arrive or are deleted meanwhile move no page boundary: every item there at the start is seen once.
     A server older than the cursor gives no `next_starting_after`: the walk goes on by offset, and the items
     a newer one pushes down into the next page are skipped by their `key` (the id). (One deleted meanwhile
     pulls them up instead, and offsets cannot tell which one they then miss.)"""
-    state = _Walk()
+    state = _Walk(starting_after)
     while True:
         page = fetch(state.offset, state.after)
         found = items(page)
         yield from _unseen(found, key, state.seen)
-        if not state.advance(page, len(found)):
+        if not state.advance(page, found, key):
             return
 
 
 class _Walk:
     """Where a walk reads its next page: after the last item's id, else (an older server) at an offset."""
 
-    def __init__(self) -> None:
+    def __init__(self, starting_after: str | int | None) -> None:
         self.offset = 0
-        self.after: str | None = None
+        # A credit or activity entry's id is a number; the API's cursor is its decimal text ("" means unset there).
+        self.after = None if starting_after is None or starting_after == "" else str(starting_after)
         self.seen: set[object] = set()
 
-    def advance(self, page: _Page, found: int) -> bool:
-        """Move past `page` (`found` items in it); False when it was the last."""
+    def advance(self, page: _Page, found: Sequence[T], key: Callable[[T], object]) -> bool:
+        """Move past `page` (`found`: its items); False when it was the last."""
         if not page.has_more or not found:
             return False
         if page.next_starting_after:
             self.offset, self.after = 0, page.next_starting_after
+        elif self.after is not None:  # a walk begun at a cursor stays on cursors: one beside an offset is a 400
+            self.after = str(key(found[-1]))
         else:
-            self.offset += found
+            self.offset += len(found)
         return True
 
 
@@ -162,15 +166,15 @@ def _unseen(found: Sequence[T], key: Callable[[T], object], seen: set[object]) -
 
 
 async def _every_async(fetch: Callable[[int, str | None], Awaitable[P]], items: Callable[[P], Sequence[T]],
-                       key: Callable[[T], object]) -> AsyncIterator[T]:
+                       key: Callable[[T], object], starting_after: str | int | None = None) -> AsyncIterator[T]:
     """`_every` for the async client."""
-    state = _Walk()
+    state = _Walk(starting_after)
     while True:
         page = await fetch(state.offset, state.after)
         found = items(page)
         for item in _unseen(found, key, state.seen):
             yield item
-        if not state.advance(page, len(found)):
+        if not state.advance(page, found, key):
             return
 
 
@@ -263,11 +267,11 @@ class Client(_Base):
         return self._send(calls.list_jobs(status, model, limit, offset, name, starting_after))
 
     def iter_jobs(self, *, status: str | None = None, model: str | None = None, name: str | None = None,
-                  page_size: int = 100) -> Iterator[Job]:
-        """Every job (newest first), page after page."""
+                  page_size: int = 100, starting_after: str | None = None) -> Iterator[Job]:
+        """Every job (newest first), page after page; `starting_after`: every one after that job_id (older)."""
         return _every(lambda offset, after: self.list_jobs(status=status, model=model, name=name, limit=page_size,
                                                            offset=offset, starting_after=after),
-                      lambda page: page.jobs, _job_id)
+                      lambda page: page.jobs, _job_id, starting_after)
 
     def job_input(self, job_id: str) -> dict[str, Any]:
         """The request a job was accepted with, in `predict`'s shape (model, sequence, params, name): change it
@@ -322,10 +326,12 @@ class Client(_Base):
         offset."""
         return self._send(calls.credit_history(limit, offset, starting_after))
 
-    def iter_credit_history(self, *, page_size: int = 100) -> Iterator[CreditEntry]:
-        """Every entry of the credit history (newest first), page after page."""
+    def iter_credit_history(self, *, page_size: int = 100,
+                            starting_after: str | int | None = None) -> Iterator[CreditEntry]:
+        """Every entry of the credit history (newest first), page after page; `starting_after`: every one after
+        the entry with that id (older)."""
         return _every(lambda offset, after: self.credit_history(limit=page_size, offset=offset, starting_after=after),
-                      lambda page: page.entries, _entry_id)
+                      lambda page: page.entries, _entry_id, starting_after)
 
     def account_activity(self, *, limit: int | None = None, offset: int | None = None,
                          starting_after: str | None = None, action: str | None = None) -> ActivityPage:
@@ -334,11 +340,13 @@ class Client(_Base):
         (e.g. "api_key.created"); `starting_after` as in credit_history."""
         return self._send(calls.account_activity(limit, offset, starting_after, action))
 
-    def iter_account_activity(self, *, page_size: int = 100, action: str | None = None) -> Iterator[ActivityEntry]:
-        """Every entry of the activity log (newest first), page after page."""
+    def iter_account_activity(self, *, page_size: int = 100, action: str | None = None,
+                              starting_after: str | int | None = None) -> Iterator[ActivityEntry]:
+        """Every entry of the activity log (newest first), page after page; `starting_after`: every one after
+        the entry with that id (older)."""
         return _every(lambda offset, after: self.account_activity(limit=page_size, offset=offset, starting_after=after,
                                                                   action=action),
-                      lambda page: page.entries, _activity_id)
+                      lambda page: page.entries, _activity_id, starting_after)
 
     def usage(self, days: int | None = None) -> dict[str, Any]:
         return self._send(calls.usage(days))
@@ -362,13 +370,13 @@ class Client(_Base):
         offset."""
         return self._send(calls.webhook_deliveries(webhook_id, status, limit, offset, starting_after))
 
-    def iter_webhook_deliveries(self, webhook_id: str, *, status: str | None = None,
-                                page_size: int = 100) -> Iterator[WebhookDelivery]:
+    def iter_webhook_deliveries(self, webhook_id: str, *, status: str | None = None, page_size: int = 100,
+                                starting_after: str | None = None) -> Iterator[WebhookDelivery]:
         """Every delivery of a webhook (newest first; `status`: only pending, delivered or failed ones), page
-        after page."""
+        after page; `starting_after`: every one after that delivery_id (older)."""
         return _every(lambda offset, after: self.webhook_deliveries(webhook_id, status=status, limit=page_size,
                                                                     offset=offset, starting_after=after),
-                      lambda page: page.deliveries, _delivery_id)
+                      lambda page: page.deliveries, _delivery_id, starting_after)
 
     def redeliver(self, webhook_id: str, delivery_id: str, *, idempotency_key: str | None = None) -> WebhookDelivery:
         """Send a delivered or failed delivery's event again, as a new delivery; the new one, pending."""
@@ -511,10 +519,10 @@ class AsyncClient(_Base):
         return await self._send(calls.list_jobs(status, model, limit, offset, name, starting_after))
 
     def iter_jobs(self, *, status: str | None = None, model: str | None = None, name: str | None = None,
-                  page_size: int = 100) -> AsyncIterator[Job]:
+                  page_size: int = 100, starting_after: str | None = None) -> AsyncIterator[Job]:
         return _every_async(lambda offset, after: self.list_jobs(status=status, model=model, name=name,
                                                                  limit=page_size, offset=offset, starting_after=after),
-                            lambda page: page.jobs, _job_id)
+                            lambda page: page.jobs, _job_id, starting_after)
 
     async def job_input(self, job_id: str) -> dict[str, Any]:
         return await self._send(calls.job_input(job_id))
@@ -558,20 +566,21 @@ class AsyncClient(_Base):
                              starting_after: str | None = None) -> CreditPage:
         return await self._send(calls.credit_history(limit, offset, starting_after))
 
-    def iter_credit_history(self, *, page_size: int = 100) -> AsyncIterator[CreditEntry]:
+    def iter_credit_history(self, *, page_size: int = 100,
+                            starting_after: str | int | None = None) -> AsyncIterator[CreditEntry]:
         return _every_async(lambda offset, after: self.credit_history(limit=page_size, offset=offset,
                                                                       starting_after=after),
-                            lambda page: page.entries, _entry_id)
+                            lambda page: page.entries, _entry_id, starting_after)
 
     async def account_activity(self, *, limit: int | None = None, offset: int | None = None,
                                starting_after: str | None = None, action: str | None = None) -> ActivityPage:
         return await self._send(calls.account_activity(limit, offset, starting_after, action))
 
-    def iter_account_activity(self, *, page_size: int = 100,
-                              action: str | None = None) -> AsyncIterator[ActivityEntry]:
+    def iter_account_activity(self, *, page_size: int = 100, action: str | None = None,
+                              starting_after: str | int | None = None) -> AsyncIterator[ActivityEntry]:
         return _every_async(lambda offset, after: self.account_activity(limit=page_size, offset=offset,
                                                                         starting_after=after, action=action),
-                            lambda page: page.entries, _activity_id)
+                            lambda page: page.entries, _activity_id, starting_after)
 
     async def usage(self, days: int | None = None) -> dict[str, Any]:
         return await self._send(calls.usage(days))
@@ -593,11 +602,11 @@ class AsyncClient(_Base):
                                  offset: int | None = None, starting_after: str | None = None) -> DeliveryPage:
         return await self._send(calls.webhook_deliveries(webhook_id, status, limit, offset, starting_after))
 
-    def iter_webhook_deliveries(self, webhook_id: str, *, status: str | None = None,
-                                page_size: int = 100) -> AsyncIterator[WebhookDelivery]:
+    def iter_webhook_deliveries(self, webhook_id: str, *, status: str | None = None, page_size: int = 100,
+                                starting_after: str | None = None) -> AsyncIterator[WebhookDelivery]:
         return _every_async(lambda offset, after: self.webhook_deliveries(webhook_id, status=status, limit=page_size,
                                                                           offset=offset, starting_after=after),
-                            lambda page: page.deliveries, _delivery_id)
+                            lambda page: page.deliveries, _delivery_id, starting_after)
 
     async def redeliver(self, webhook_id: str, delivery_id: str, *,
                         idempotency_key: str | None = None) -> WebhookDelivery:
