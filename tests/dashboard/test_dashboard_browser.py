@@ -221,6 +221,11 @@ def test_structure_page_draws_the_viewer_the_plddt_plot_and_the_pae_map(
     expect(page.locator("#metric-plddt")).to_contain_text(f"{folded['metrics']['mean_plddt']:.1f}")
     expect(page.locator("#weights-notice")).to_contain_text("Not a real prediction")
     expect(page.locator("#provenance")).to_contain_text("esmfold-tiny-random")
+    # The chains, a list of objects, are a table: a row per chain, a column per key (they read as loose terms).
+    chain = page.locator("#provenance table[data-items=chains] tbody tr")
+    expect(chain).to_have_count(1)
+    expect(chain.locator("td[data-label=id]")).to_have_text("A")
+    expect(chain.locator("td[data-label=length]")).to_have_text(str(len(SHORT)))
     # Timings name what happened, not the machinery ("triton call", "service total"); the key is in the tooltip.
     expect(page.locator("#timings")).to_contain_text("on the model server")
     expect(page.locator("#timings dt[title=triton_call_s]")).to_have_count(1)
@@ -402,7 +407,7 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
     shot(page, "05-job-docking")
     # Provenance shows no heading with nothing under it (the receptor's empty "renamed chains" was one).
     assert page.evaluate("""() => [...document.querySelectorAll('#provenance .kv-group')]
-        .filter((group) => ![...group.querySelectorAll('dd')].some((dd) => dd.textContent.trim()))
+        .filter((group) => ![...group.querySelectorAll('dd, td')].some((dd) => dd.textContent.trim()))
         .map((group) => group.dataset.group)""") == []
     page.set_viewport_size({"width": 1024, "height": 900})  # four narrow stat cards: the SMILES wraps inside its card
     assert page.evaluate("(e) => e.scrollWidth <= e.clientWidth", page.locator("#metric-ligand .value").element_handle())

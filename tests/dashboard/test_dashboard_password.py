@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.dashboard.pages_helpers import (
+    ARTIFACTS,
     User,
     Watched,
     in_process_service,
@@ -54,6 +55,8 @@ def test_a_person_changes_their_password_and_their_other_browser_is_signed_out(b
     expect(laptop.locator("#password-error")).to_have_text("The current password is wrong")
     expect(laptop.locator("#password-current")).to_have_attribute("aria-invalid", "true")
     assert laptop.url.endswith("/account")
+    activity = laptop.locator("#activity-body tr")
+    expect(activity.first).to_have_attribute("data-action", "password.change_failed")  # logged, shown at once
 
     laptop.get_by_label("Current password").fill(pia.password)
     laptop.focus("#password-change")
@@ -64,6 +67,15 @@ def test_a_person_changes_their_password_and_their_other_browser_is_signed_out(b
     assert [laptop.input_value(s) for s in ("#password-current", "#password-new", "#password-again")] == ["", "", ""]
     assert laptop.evaluate("document.activeElement.id") == "password-change"  # the keyboard keeps its place
     shot(laptop, "75-account-password-changed")
+    # The cards further down show the change without a reload: the Activity log's new entry, and the phone gone
+    # from "Signed in".
+    expect(activity.first).to_have_attribute("data-action", "password.changed")
+    expect(activity.first.locator("td").nth(1)).to_have_text("Password changed (1 other session signed out)")
+    expect(activity.locator("xpath=self::tr[@data-action='password.change_failed']")).to_have_count(1)  # each once
+    ids = activity.evaluate_all("rows => rows.map(r => r.dataset.activityId)")
+    assert len(ids) == len(set(ids)), ids
+    expect(laptop.locator("#sessions-list li.session")).to_have_count(1)
+    laptop.locator("#activity").screenshot(path=str(ARTIFACTS / "79-account-activity-after-password.png"))
 
     laptop.goto(f"{service.base_url}/jobs")  # still signed in
     expect(laptop.locator("h1")).to_have_text("Jobs")

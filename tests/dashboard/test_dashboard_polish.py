@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.dashboard.pages_helpers import (
+    ARTIFACTS,
     User,
     Watched,
     in_process_service,
@@ -320,12 +321,16 @@ def _lopsided_pdb() -> str:
                    for n, (x, y, z) in enumerate(atoms, start=1)) + "END\n"
 
 
-def test_the_viewer_keeps_a_lopsided_structure_inside_its_frame(hana_page: Page, service: InProcessService) -> None:
+def test_the_viewer_keeps_a_lopsided_structure_inside_its_frame_and_centred(hana_page: Page,
+                                                                            service: InProcessService) -> None:
     """A fold with a loose tail opened with the tail's end cut off by the viewer's lower edge (zoomTo fits a sphere
-    round the atoms' mean; the extra zoom for wide margins pushed the far end out). Every atom is drawn inside."""
+    round the atoms' mean; the extra zoom for wide margins pushed the far end out), and once inside, it sat
+    off-centre: zoomTo centres on the atoms' mean, near the ball, so the tail's side had a thin margin and the other
+    a wide one. Every atom is drawn inside, the margins either side alike; after a turn, Reset centres it again."""
     page = hana_page
     for width, height in ((1100, 520), (360, 380)):  # the job page's viewer on a laptop, and on a phone
-        outside = page.evaluate("""async ([pdb, width, height]) => {
+        views = {}
+        views["opened"] = page.evaluate("""async ([pdb, width, height]) => {
             const {structureViewer} = await import('/static/js/viewer.js');
             document.getElementById('fit-test')?.remove();
             const box = document.createElement('div');
@@ -337,11 +342,36 @@ def test_the_viewer_keeps_a_lopsided_structure_inside_its_frame(hana_page: Page,
             const rect = box.getBoundingClientRect();
             const [left, top] = [rect.left + window.scrollX, rect.top + window.scrollY];
             const atoms = drawn.viewer.selectedAtoms({});
-            return drawn.viewer.modelToScreen(atoms).map((p, i) => ({resi: atoms[i].resi, x: p.x - left, y: p.y - top}))
-                .filter((p) => p.x < 0 || p.y < 0 || p.x > width || p.y > height);
+            const seen = () => {
+                const points = drawn.viewer.modelToScreen(atoms).map((p, i) => ({resi: atoms[i].resi, x: p.x - left, y: p.y - top}));
+                const xs = points.map((p) => p.x);
+                const ys = points.map((p) => p.y);
+                return {outside: points.filter((p) => p.x < 0 || p.y < 0 || p.x > width || p.y > height),
+                        margins: {left: Math.min(...xs), right: width - Math.max(...xs),
+                                  top: Math.min(...ys), bottom: height - Math.max(...ys)}};
+            };
+            const opened = seen();
+            // Cα atoms alone have no bonds for sticks to draw: spheres, for the screenshots to show where they are.
+            drawn.viewer.setStyle({}, {sphere: {radius: 1.2, color: '#1d4ed8'}});
+            drawn.viewer.render();
+            box.style.outline = '2px solid #e11d48';
+            window.fitTest = {drawn, seen};
+            return opened;
         }""", [_lopsided_pdb(), width, height])
         shot(page, f"78-viewer-fit-{width}", full_page=False)
-        assert outside == [], f"{width}x{height}: atoms drawn outside the viewer: {outside}"
+        views["reset"] = page.evaluate("""() => {
+            const {drawn, seen} = window.fitTest;
+            drawn.viewer.rotate(70, 'x');
+            drawn.viewer.rotate(40, 'y');
+            drawn.reset();
+            return seen();
+        }""")
+        shot(page, f"78-viewer-fit-reset-{width}", full_page=False)
+        for when, seen in views.items():
+            assert seen["outside"] == [], f"{width}x{height} {when}: atoms drawn outside the viewer: {seen['outside']}"
+            m = seen["margins"]
+            for a, b in (("left", "right"), ("top", "bottom")):
+                assert abs(m[a] - m[b]) <= 0.15 * max(m[a], m[b]) + 2, f"{width}x{height} {when}: off-centre: {m}"
 
 
 def test_a_structure_to_choose_names_its_job_once(hana_page: Page, service: InProcessService, hana: User) -> None:
@@ -441,3 +471,52 @@ def test_a_receiver_url_keeps_its_line_in_the_webhooks_table_on_a_laptop(hana_pa
             assert box and box["x"] + box["width"] <= card, f"{width} px: Delete ends at {box}, the card at {card}"
         assert client.delete(f"/v1/webhooks/{hook['webhook_id']}").status_code == 200
     page.set_viewport_size({"width": 1440, "height": 960})
+
+
+# A three-chain ESMFold complex's metadata as the model writes it (phonos_models/esmfold/files.py), with an
+# AlphaFold2-style list of per-model weights: lists of objects.
+COMPLEX_METADATA = {
+    "weights": {"name": "esmfold-tiny-random", "sha256": "ab" * 32},
+    "real_weights": False,
+    "num_recycles": 4,
+    "chains": [{"id": "A", "length": 33}, {"id": "B", "length": 120}, {"id": "C", "length": 7}],
+    "models": [{"model": "model_1_ptm", "sha256": "cd" * 32, "real": False},
+               {"model": "model_2_ptm", "sha256": "ef" * 32, "real": False, "source": "tiny"}],
+    "timings": {"fold_s": 1.25, "model_load_s": 0.5},
+}
+
+
+def test_provenance_shows_a_list_of_objects_as_a_table(hana_page: Page, service: InProcessService) -> None:
+    """An ESMFold job's chains read as a "chains" heading over loose "length 33 / id A" terms, one heading per
+    chain and unreadable with several: a list of objects is a table, a row per item and a column per key (one an
+    item lacks shows a dash); scalars stay key/value rows. On a laptop and on a phone, inside the page's width."""
+    page = hana_page
+    expect(page.locator("h1")).to_have_text("Jobs")  # the jobs page has drawn its <main>: the card stays in it
+    for width in (1440, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.evaluate("""async (metadata) => {
+            const {provenance} = await import('/static/js/provenance.js');
+            const job = {job_id: '3db1a163-0fb9-4405-b76c-1ffcb51d6b1a', created_at: '2026-05-01T10:00:00Z',
+                         updated_at: '2026-05-01T10:00:42Z', metadata};
+            document.getElementById('provenance')?.remove();
+            document.querySelector('main').prepend(provenance(job));
+        }""", COMPLEX_METADATA)
+        card = page.locator("#provenance")
+        chains = card.locator("table[data-items=chains]")
+        expect(chains.locator("thead th")).to_have_text(["id", "length"])
+        expect(chains.locator("tbody tr")).to_have_count(3)
+        rows = chains.locator("tbody tr").evaluate_all("rs => rs.map(r => [...r.cells].map(c => c.textContent))")
+        assert rows == [["A", "33"], ["B", "120"], ["C", "7"]]
+        expect(card.locator(".kv-group[data-group=chains] h3")).to_have_text("chains")  # one heading, not one per chain
+        expect(card.locator("[data-group^='chains ']")).to_have_count(0)
+        models = card.locator("table[data-items=models]")
+        expect(models.locator("thead th")).to_have_text(["model", "sha256", "real", "source"])
+        expect(models.locator("tbody tr").first.locator("td[data-label=source]")).to_have_text("—")
+        expect(models.locator("tbody tr").first.locator("td[data-label=sha256] span")).to_have_class("mono small")
+        expect(card.locator("dl.kv").nth(1)).to_contain_text("num recycles4")  # scalars as before
+        expect(card.locator("#timings")).to_contain_text("fold")
+        card.scroll_into_view_if_needed()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        box = card.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= width
+        card.screenshot(path=str(ARTIFACTS / f"79-provenance-card-{width}.png"))

@@ -64,6 +64,12 @@ def test_a_person_signs_their_other_browser_out_from_the_account_page(browser: B
     button.click()
     expect(rows).to_have_count(1)  # the list refreshed
     expect(card.locator("li.session.current")).to_be_visible()
+    # So did the Activity card further down, without a reload (it used to keep its first page until one).
+    newest = laptop.locator("#activity-body tr").first
+    expect(newest).to_have_attribute("data-action", "session.ended")
+    expect(newest.locator("td").nth(1)).to_have_text("Signed out another browser")
+    expect(laptop.locator("#activity-body tr[data-action='session.signed_in']")).to_have_count(2)  # no row twice
+    laptop.locator("#activity").screenshot(path=str(ARTIFACTS / f"79-account-activity-after-sign-out-{width}.png"))
     card.screenshot(path=str(ARTIFACTS / f"78-account-signed-in-after-{width}.png"))
 
     phone.goto(f"{service.base_url}/jobs")  # the phone's cookie is refused: sent to sign in

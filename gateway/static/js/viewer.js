@@ -31,17 +31,43 @@ function create(mol, container) {
 function fitView(viewer, container, sel, zoom) {
   const aspect = container.clientHeight ? container.clientWidth / container.clientHeight : 1.3;
   viewer.zoomTo(sel);
+  centreOnExtent(viewer, sel);
   viewer.zoom(zoom * Math.min(1, aspect / 1.3));
   keepInView(viewer, container, sel);
   viewer.render();
 }
 
+/** `v` turned by the unit quaternion `q` ({x, y, z, w}); its conjugate turns it back. */
+function rotated(q, [x, y, z]) {
+  const t = [2 * (q.y * z - q.z * y), 2 * (q.z * x - q.x * z), 2 * (q.x * y - q.y * x)]; // 2 q×v
+  return [x + q.w * t[0] + q.y * t[2] - q.z * t[1], y + q.w * t[1] + q.z * t[0] - q.x * t[2],
+    z + q.w * t[2] + q.x * t[1] - q.y * t[0]];
+}
+
+/** Centres the view on the middle of the atoms' extent as the viewer shows them (in its current turn), not on
+ * their mean, where zoomTo centres: a lopsided structure (a long tail, a loose fragment: tiny random weights make
+ * such folds) sat off-centre, its tail's side near the edge and wide empty space on the other. The middle also
+ * becomes the point the structure turns about. */
+function centreOnExtent(viewer, sel) {
+  const atoms = viewer.selectedAtoms(sel);
+  if (!atoms.length) return;
+  const view = viewer.getView(); // [-centre x, y, z, camera distance, rotation quaternion x, y, z, w]
+  const q = {x: view[4], y: view[5], z: view[6], w: view[7]};
+  const low = [Infinity, Infinity, Infinity];
+  const high = [-Infinity, -Infinity, -Infinity];
+  for (const atom of atoms) {
+    const p = rotated(q, [atom.x, atom.y, atom.z]);
+    for (let i = 0; i < 3; i += 1) { low[i] = Math.min(low[i], p[i]); high[i] = Math.max(high[i], p[i]); }
+  }
+  const middle = rotated({x: -q.x, y: -q.y, z: -q.z, w: q.w}, low.map((l, i) => (l + high[i]) / 2));
+  viewer.setView([-middle[0], -middle[1], -middle[2], ...view.slice(3)]);
+}
+
 const IN_VIEW = 0.94; // the farthest atom's place, as a share of the way from the viewer's centre to its edge
 
-/** Zooms out until every atom of `sel` is drawn inside the viewer. zoomTo centres on the atoms' mean, not the
- * middle of their extent, so the extra zoom above can push a lopsided structure's far end (a long tail, a loose
- * fragment: tiny random weights make such folds) off the canvas. Perspective makes one step approximate: a
- * few more settle it. */
+/** Zooms out until every atom of `sel` is drawn inside the viewer. The extra zoom above can push a structure's
+ * far end off the canvas (a wide one in a narrow viewer; the middle of the extent is centred, so both ends alike).
+ * Perspective makes one step approximate: a few more settle it. */
 function keepInView(viewer, container, sel) {
   const [width, height] = [container.clientWidth, container.clientHeight];
   const atoms = viewer.selectedAtoms(sel);

@@ -165,21 +165,26 @@ function activityCard() {
   const table = h('div', {class: 'table-scroll', hidden: true}, h('table', {class: 'table stacked activity', id: 'activity-table'},
     h('thead', {}, h('tr', {}, ['When', 'What', 'By', 'From'].map((c) => h('th', {}, c)))), body));
   const pager = h('div', {class: 'pager', hidden: true}, info, more);
+  const status = h('div', {class: 'card-body muted', id: 'activity-status', hidden: true});
   const card = h('div', {class: 'card', id: 'activity'},
     h('div', {class: 'card-head'}, h('h2', {}, 'Activity'),
       h('span', {class: 'hint'}, 'Keys, sign-ins, password, webhooks, share links and credits: who changed what, from where')),
-    table, pager);
+    table, pager, status);
   const loadPage = olderPages({
     fetch: (page) => api.get('/v1/account/activity', {limit: ACTIVITY_PAGE, ...page})
       .then((answer) => ({items: answer.entries, pagination: answer.pagination})),
     keyOf: (entry) => entry.id, row: activityRow, body, info, more});
+  /** The newest page; again from the newest after an action on this page adds an entry (a browser signed
+   * out, the password changed), so the log shows it without a reload. */
   async function load() {
     try {
-      const shown = await loadPage();
+      const shown = await loadPage({restart: true});
       table.hidden = pager.hidden = !shown;
-      if (!shown) card.append(h('div', {class: 'card-body muted'}, 'Nothing yet.'));
+      status.hidden = Boolean(shown);
+      replace(status, shown ? null : 'Nothing yet.');
     } catch (err) {
-      card.append(h('div', {class: 'card-body'}, h('div', {class: 'notice bad'}, h('strong', {}, 'Could not load the activity'), ' ', err.message)));
+      status.hidden = false;
+      replace(status, h('div', {class: 'notice bad'}, h('strong', {}, 'Could not load the activity'), ' ', err.message));
     }
   }
   return {card, load};
@@ -222,7 +227,8 @@ function sessionRow(session, reload) {
     action);
 }
 
-function sessionsCard() {
+// `changed`: called after a browser is signed out from here (the activity log has a new entry).
+function sessionsCard(changed) {
   const list = h('ul', {class: 'sessions', id: 'sessions-list'});
   const status = h('div', {class: 'card-body muted', id: 'sessions-status', hidden: true});
   const card = h('div', {class: 'card', id: 'sessions-card'},
@@ -241,7 +247,7 @@ function sessionsCard() {
     status.hidden = true;
     // This browser first (where a person looks for "me"), then the others as listed: most recently used first.
     const ordered = [...sessions.filter((s) => s.current), ...sessions.filter((s) => !s.current)];
-    replace(list, ...ordered.map((session) => sessionRow(session, load)));
+    replace(list, ...ordered.map((session) => sessionRow(session, () => Promise.all([load(), changed()]))));
   }
   return {card, load};
 }
@@ -254,8 +260,9 @@ function sentence(text) {
 }
 
 // Change your own password: the current one proves it is you; every other session of the account ends (a
-// browser left signed in elsewhere), this one stays.
-function passwordCard(changed) {
+// browser left signed in elsewhere), this one stays. `changed`: called after a change; `refused`: after a wrong
+// current password (the activity log records both).
+function passwordCard(changed, refused) {
   const current = h('input', {type: 'password', id: 'password-current', autocomplete: 'current-password'});
   const fresh = h('input', {type: 'password', id: 'password-new', autocomplete: 'new-password'});
   const again = h('input', {type: 'password', id: 'password-again', autocomplete: 'new-password'});
@@ -289,6 +296,7 @@ function passwordCard(changed) {
       // A wrong current password is about the first field; the new password's rules about the second.
       const about = /current password|wrong passwords/.test(err.message) ? current : /new password|the password must/.test(err.message) ? fresh : null;
       showError(about, error, sentence(err.message));
+      refused(); // a wrong current password is logged as a refused change
     }
     done();
   }}},
@@ -309,7 +317,7 @@ export async function render(main, {session}) {
   const account = await api.get('/v1/account');
   const history = creditHistory(account.account.username);
   const activity = activityCard();
-  const signedIn = sessionsCard();
+  const signedIn = sessionsCard(activity.load);
   const {jobs} = account;
   replace(main, pageHeader('Account', {sub: 'Credits, jobs, your dashboard session, where you’re signed in, your password, and what changed your account’s access.'}),
     h('div', {class: 'content stack'},
@@ -339,7 +347,8 @@ export async function render(main, {session}) {
               }}}, 'Sign out everywhere'))))),
       history.card,
       signedIn.card,
-      passwordCard(signedIn.load),  // a password change signs the other browsers out: the list shows it
+      // A password change signs the other browsers out: the list shows it, and the activity log both.
+      passwordCard(() => Promise.all([signedIn.load(), activity.load()]), activity.load),
       activity.card));
   await Promise.all([history.load(), signedIn.load(), activity.load()]);
 }

@@ -5,8 +5,9 @@ import {api, download} from '../api.js';
 import {pageHeader} from '../app.js';
 import {compareCard} from '../compare.js';
 import {confirmDialog, copyText, h, icon, replace, toast} from '../dom.js';
-import {ACTIVE, PLDDT_BANDS, ago, dateTime, duration, modelName, num, plddtBand, shortId} from '../format.js';
+import {ACTIVE, PLDDT_BANDS, ago, dateTime, modelName, num, plddtBand, shortId} from '../format.js';
 import {paeHeatmap, plddtPlot} from '../plots.js';
+import {kvRows, provenance} from '../provenance.js';
 import {dockingViewer, splitSdf, structureViewer} from '../viewer.js';
 import {cancelJob, statusPill} from './jobs.js';
 import {shareButton} from '../share.js';
@@ -70,71 +71,6 @@ function downloads(job, files) {
     return h('a', {class: 'download', href: files.url(fmt),
       download: '', 'data-format': fmt}, h('span', {class: 'fmt'}, name), h('span', {class: 'what'}, what));
   })));
-}
-
-function show(value) {
-  if (Array.isArray(value)) return value.length ? value.map(show).join(', ') : 'none';
-  if (typeof value === 'number') return String(+value.toFixed(4));
-  if (value && typeof value === 'object') return Object.entries(value).map(([k, v]) => `${label(k)}: ${show(v)}`).join(' · ') || 'none';
-  return String(value);
-}
-
-// An empty object is a scalar "none", not a heading with nothing under it (e.g. a receptor with no renamed chains).
-const isGroup = (v) => v && typeof v === 'object'
-  && (Array.isArray(v) ? v.some((x) => x && typeof x === 'object') : Object.keys(v).length > 0);
-
-function label(key) {
-  return key.replaceAll('_', ' ');
-}
-
-/** Scalars as key/value rows; nested objects (weights, sampling...) each under their own heading. */
-function kvRows(object, depth = 0) {
-  // Lists of objects (e.g. AlphaFold2's per-model weights) become numbered groups.
-  const entries = Object.entries(object).flatMap(([k, v]) => (Array.isArray(v) && isGroup(v)
-    ? v.map((item, i) => [v.length > 1 ? `${k} ${i + 1}` : k, item]) : [[k, v]]));
-  const scalars = entries.filter(([, v]) => !isGroup(v));
-  const groups = entries.filter(([, v]) => isGroup(v));
-  return [
-    scalars.length ? h('dl', {class: 'kv'}, scalars.map(([k, v]) =>
-      [h('dt', {}, label(k)), h('dd', {class: /sha256|hash/.test(k) ? 'mono small' : ''}, show(v))])) : null,
-    groups.map(([k, v]) => h('div', {class: 'kv-group', 'data-group': k},
-      h(depth ? 'h4' : 'h3', {}, label(k)), depth < 2 ? kvRows(v, depth + 1) : h('dd', {}, show(v)))),
-  ];
-}
-
-function elapsed(job) {
-  const s = (Date.parse(job.updated_at) - Date.parse(job.created_at)) / 1000;
-  return s < 1 ? 'within a second of submission' : `${duration(job.created_at, job.updated_at)} after submission`;
-}
-
-function provenance(job) {
-  const meta = {...(job.metadata || {})};
-  // DiffDock jobs stored before its stages moved into `timings` keep them under `timings_s`: show both.
-  const timings = {...(meta.timings_s || {}), ...(meta.timings || {})};
-  delete meta.timings;
-  delete meta.timings_s;
-  return h('div', {class: 'card', id: 'provenance'},
-    h('div', {class: 'card-head'}, h('h2', {}, 'Provenance'), h('span', {class: 'hint'}, 'Weights, settings and timings that produced this result')),
-    h('div', {class: 'card-body'},
-      h('dl', {class: 'kv'},
-        h('dt', {}, 'Job id'), h('dd', {class: 'mono'}, job.job_id),
-        h('dt', {}, 'Submitted'), h('dd', {}, dateTime(job.created_at)),
-        h('dt', {}, 'Finished'), h('dd', {}, `${dateTime(job.updated_at)} (${elapsed(job)})`)),
-      kvRows(meta),
-      Object.keys(timings).length ? h('div', {class: 'kv-group'}, h('h3', {}, 'Timings'),
-        h('dl', {class: 'kv', id: 'timings'}, timingRows(timings))) : null));
-}
-
-// Timing stages named after the machinery, in words a scientist reads (the key stays in the tooltip).
-const TIMING_NAMES = {queued: 'waiting to start', triton_call: 'on the model server', store: 'saving the results',
-  service_total: 'total, start to results saved'};
-
-function timingRows(timings, prefix = '') {
-  return Object.entries(timings).flatMap(([k, v]) => {
-    const name = `${prefix}${TIMING_NAMES[k.replace(/_s$/, '')] || label(k).replace(/ s$/, '')}`;
-    if (v && typeof v === 'object') return timingRows(v, `${name} · `);
-    return [[h('dt', {title: k}, name), h('dd', {}, typeof v === 'number' ? `${v.toFixed(v < 10 ? 3 : 1)} s` : String(v))]];
-  });
 }
 
 function inputCard(rows) {

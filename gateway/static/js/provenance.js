@@ -1,0 +1,92 @@
+// A job's metadata and metrics as a person reads them: the job page's Provenance card (weights, settings,
+// per-chain facts, timings) and its metrics list. Scalars are key/value rows, nested objects headed groups, and
+// a list of objects (ESMFold's and AlphaFold2's chains, AlphaFold2's per-model weights, its databases) one
+// small table: a row per item, a column per key.
+
+import {h} from './dom.js';
+import {dateTime, duration} from './format.js';
+
+function show(value) {
+  if (Array.isArray(value)) return value.length ? value.map(show).join(', ') : 'none';
+  if (typeof value === 'number') return String(+value.toFixed(4));
+  if (value && typeof value === 'object') return Object.entries(value).map(([k, v]) => `${label(k)}: ${show(v)}`).join(' · ') || 'none';
+  return String(value);
+}
+
+const isObject = (v) => Boolean(v) && typeof v === 'object' && !Array.isArray(v);
+
+// An empty object is a scalar "none", not a heading with nothing under it (e.g. a receptor with no renamed chains).
+const isGroup = (v) => v && typeof v === 'object'
+  && (Array.isArray(v) ? v.some((x) => x && typeof x === 'object') : Object.keys(v).length > 0);
+
+// A list whose every item is an object with keys: a table. (A list mixing objects and scalars keeps numbered groups.)
+const isTable = (v) => Array.isArray(v) && v.length > 0 && v.every((x) => isObject(x) && Object.keys(x).length > 0);
+
+function label(key) {
+  return key.replaceAll('_', ' ');
+}
+
+const valueClass = (key) => (/sha256|hash/.test(key) ? 'mono small' : '');
+
+/** One row per item, one column per key (in the order the items first name them); a key an item lacks shows
+ * a dash. On a phone the table stacks: each cell under its column's name (`.table.stacked`). */
+function itemsTable(key, items) {
+  const columns = [...new Set(items.flatMap((item) => Object.keys(item)))];
+  return h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked items', 'data-items': key},
+    h('thead', {}, h('tr', {}, columns.map((c) => h('th', {scope: 'col'}, label(c))))),
+    // A hash's mono type on its own span: the cell's label on a phone (td::before) keeps the page's type.
+    h('tbody', {}, items.map((item) => h('tr', {}, columns.map((c) => h('td', {'data-label': label(c)},
+      c in item ? h('span', {class: valueClass(c)}, show(item[c])) : h('span', {class: 'muted'}, '—'))))))));
+}
+
+/** Scalars as key/value rows; nested objects (weights, sampling...) each under their own heading; lists of
+ * objects (chains, per-model weights) as a table under theirs. */
+export function kvRows(object, depth = 0) {
+  // Lists mixing objects with scalars become numbered groups.
+  const entries = Object.entries(object).flatMap(([k, v]) => (Array.isArray(v) && isGroup(v) && !isTable(v)
+    ? v.map((item, i) => [v.length > 1 ? `${k} ${i + 1}` : k, item]) : [[k, v]]));
+  const scalars = entries.filter(([, v]) => !isGroup(v));
+  const groups = entries.filter(([, v]) => isGroup(v));
+  return [
+    scalars.length ? h('dl', {class: 'kv'}, scalars.map(([k, v]) =>
+      [h('dt', {}, label(k)), h('dd', {class: valueClass(k)}, show(v))])) : null,
+    groups.map(([k, v]) => h('div', {class: 'kv-group', 'data-group': k},
+      h(depth ? 'h4' : 'h3', {}, label(k)),
+      isTable(v) ? itemsTable(k, v) : depth < 2 ? kvRows(v, depth + 1) : h('dd', {}, show(v)))),
+  ];
+}
+
+function elapsed(job) {
+  const s = (Date.parse(job.updated_at) - Date.parse(job.created_at)) / 1000;
+  return s < 1 ? 'within a second of submission' : `${duration(job.created_at, job.updated_at)} after submission`;
+}
+
+export function provenance(job) {
+  const meta = {...(job.metadata || {})};
+  // DiffDock jobs stored before its stages moved into `timings` keep them under `timings_s`: show both.
+  const timings = {...(meta.timings_s || {}), ...(meta.timings || {})};
+  delete meta.timings;
+  delete meta.timings_s;
+  return h('div', {class: 'card', id: 'provenance'},
+    h('div', {class: 'card-head'}, h('h2', {}, 'Provenance'), h('span', {class: 'hint'}, 'Weights, settings and timings that produced this result')),
+    h('div', {class: 'card-body'},
+      h('dl', {class: 'kv'},
+        h('dt', {}, 'Job id'), h('dd', {class: 'mono'}, job.job_id),
+        h('dt', {}, 'Submitted'), h('dd', {}, dateTime(job.created_at)),
+        h('dt', {}, 'Finished'), h('dd', {}, `${dateTime(job.updated_at)} (${elapsed(job)})`)),
+      kvRows(meta),
+      Object.keys(timings).length ? h('div', {class: 'kv-group'}, h('h3', {}, 'Timings'),
+        h('dl', {class: 'kv', id: 'timings'}, timingRows(timings))) : null));
+}
+
+// Timing stages named after the machinery, in words a scientist reads (the key stays in the tooltip).
+const TIMING_NAMES = {queued: 'waiting to start', triton_call: 'on the model server', store: 'saving the results',
+  service_total: 'total, start to results saved'};
+
+function timingRows(timings, prefix = '') {
+  return Object.entries(timings).flatMap(([k, v]) => {
+    const name = `${prefix}${TIMING_NAMES[k.replace(/_s$/, '')] || label(k).replace(/ s$/, '')}`;
+    if (v && typeof v === 'object') return timingRows(v, `${name} · `);
+    return [[h('dt', {title: k}, name), h('dd', {}, typeof v === 'number' ? `${v.toFixed(v < 10 ? 3 : 1)} s` : String(v))]];
+  });
+}
