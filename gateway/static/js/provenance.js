@@ -83,8 +83,15 @@ export function provenance(job) {
 const TIMING_NAMES = {queued: 'waiting to start', triton_call: 'on the model server', store: 'saving the results',
   service_total: 'total, start to results saved'};
 
+// The service's stages around the model's, in the order a job lives them: waiting, the call to the model server
+// (the model's own stages, as it lists them, come next), saving the results, the whole. The stored order is the
+// order the service and the model happened to write them ("model load", "total", "waiting to start", ...).
+const TIMING_RANK = {queued: 0, triton_call: 1, store: 3, service_total: 4};
+const timingRank = (key) => TIMING_RANK[key.replace(/_s$/, '')] ?? 2;
+
 function timingRows(timings, prefix = '') {
-  return Object.entries(timings).flatMap(([k, v]) => {
+  const ordered = Object.entries(timings).sort(([a], [b]) => timingRank(a) - timingRank(b)); // stable: ties keep theirs
+  return ordered.flatMap(([k, v]) => {
     const name = `${prefix}${TIMING_NAMES[k.replace(/_s$/, '')] || label(k).replace(/ s$/, '')}`;
     if (v && typeof v === 'object') return timingRows(v, `${name} · `);
     return [[h('dt', {title: k}, name), h('dd', {}, typeof v === 'number' ? `${v.toFixed(v < 10 ? 3 : 1)} s` : String(v))]];
