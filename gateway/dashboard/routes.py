@@ -190,7 +190,8 @@ class Dashboard:
         _same_origin(request)
         body = await _json_body(request) if request.body_exists else {}
         everywhere = body.get("all_sessions") is True
-        reply = await self._call(request, "DeleteSession", pb.DeleteSessionRequest(all_sessions=everywhere, user_agent=_user_agent(request)),
+        reply = await self._call(request, "DeleteSession",
+                                 pb.DeleteSessionRequest(all_sessions=everywhere, user_agent=_user_agent(request)),
                                  self._session(request))
         response = _json_response(_encode(reply))
         clear_session_cookie(response, secure=self._secure(request))
