@@ -372,6 +372,11 @@ def test_the_viewer_keeps_a_lopsided_structure_inside_its_frame_and_centred(hana
             m = seen["margins"]
             for a, b in (("left", "right"), ("top", "bottom")):
                 assert abs(m[a] - m[b]) <= 0.15 * max(m[a], m[b]) + 2, f"{width}x{height} {when}: off-centre: {m}"
+            # ... and drawn large: the atoms span most of the viewer one way or the other (on a near-square phone
+            # viewer it filled about half of it: fitted for a wide one, its zoom cut by a fixed aspect rule). Turned
+            # end-on (its tail towards the camera), the camera keeps a distance, so that the near end is not huge.
+            fill = max((width - m["left"] - m["right"]) / width, (height - m["top"] - m["bottom"]) / height)
+            assert fill >= (0.8 if when == "opened" else 0.6), f"{width}x{height} {when}: spans {fill:.0%}: {m}"
 
 
 def test_a_structure_to_choose_names_its_job_once(hana_page: Page, service: InProcessService, hana: User) -> None:
@@ -383,6 +388,9 @@ def test_a_structure_to_choose_names_its_job_once(hana_page: Page, service: InPr
     client.wait_for(unnamed)
     client.wait_for(named)
     page = hana_page
+    # The jobs page has drawn its <main> first (as the provenance test waits): a card put in the <main> of the
+    # page still loading was replaced with the jobs page's own content, and its options never came.
+    expect(page.locator("h1")).to_have_text("Jobs")
     # The Compare card as the job page builds it (the twin's files are not structures a page can draw).
     page.evaluate("""async (id) => {
         const {compareCard} = await import('/static/js/compare.js');
