@@ -16,17 +16,20 @@ function sharesPath(job) {
 /** The header's Share button; it opens (and closes) the panel at the top of `body()`. */
 export function shareButton(job, body) {
   let panel = null;
+  // aria-controls only while the panel is on the page: a reference to no element is one a screen reader cannot follow.
   const button = h('button', {class: 'btn', type: 'button', id: 'share-job', 'aria-expanded': 'false',
-    'aria-controls': 'share-panel', title: 'A read-only link to these results for people without an account'}, 'Share');
+    title: 'A read-only link to these results for people without an account'}, 'Share');
   button.addEventListener('click', () => {
     if (panel && panel.isConnected) {
       panel.remove();
       button.setAttribute('aria-expanded', 'false');
+      button.removeAttribute('aria-controls');
       return;
     }
     panel = sharePanel(job);
     body().prepend(panel);
     button.setAttribute('aria-expanded', 'true');
+    button.setAttribute('aria-controls', panel.id);
     panel.querySelector('#share-expiry').focus();
   });
   return button;
