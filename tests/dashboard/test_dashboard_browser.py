@@ -380,6 +380,7 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
     expect(page.locator("#poses thead")).to_contain_text("Pocket")  # each pose's distance to the pocket
     expect(page.locator("#pocket-note")).to_contain_text("radius 8 Å")
     expect(page.locator("#pose-selected")).to_contain_text("pose #1")
+    expect(page.locator("#pose-selected")).to_have_attribute("aria-live", "polite")  # said as a pose is picked
     page.click("#poses tr[data-rank='2']")
     expect(page.locator("#viewer")).to_have_attribute("data-pose", "2")
     expect(page.locator("#poses tr[data-rank='2']")).to_have_class(re.compile("selected"))
