@@ -574,7 +574,7 @@ def test_every_page_walks_by_keyboard_with_labels_names_and_readable_text(browse
             if width == 390:  # the navigation is behind the menu button, the second stop
                 assert visited[1] == "Menu" or visited[2] == "Menu", f"{path}: {visited[:4]}"
             found[f"{path} {width}"] = problems + page.evaluate(A11Y_PROBLEMS)
-        shot(page, f"81-keyboard-walk-account-{width}", full_page=False)
+        shot(page, f"81-keyboard-walk-not-found-{width}", full_page=False)
         assert watched.problems() == []
         page.context.close()
     assert client.delete(f"/v1/webhooks/{hook['webhook']['webhook_id']}").status_code == 200
@@ -636,6 +636,10 @@ def test_a_dialog_keeps_the_keyboard_inside_and_gives_the_focus_back(hana_page: 
     page.locator("dialog [data-confirm]").focus()
     page.keyboard.press("Enter")
     expect(page.locator("#keys-table tr", has_text="dialog walk")).to_have_attribute("data-revoked", "true")
+    # Its Revoke button is gone with the revoke: the focus goes to the list's heading, not to the page's top.
+    expect(page.get_by_role("heading", name="Keys", exact=True)).to_be_focused()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('#keys-table') !== null"), "Tab went on elsewhere"
 
 
 def test_a_refused_sign_in_marks_both_fields_and_ties_them_to_the_message(browser: Browser,

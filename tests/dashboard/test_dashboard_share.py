@@ -139,6 +139,7 @@ def test_a_link_made_on_the_job_page_shows_the_result_to_a_stranger_until_revoke
     owner.click("#share-links [data-revoke]")
     owner.click("dialog [data-confirm]")
     expect(owner.locator("#share-none")).to_be_visible()
+    expect(owner.get_by_role("heading", name="Working links")).to_be_focused()  # not the page's top: its button is gone
 
     guest.reload()
     expect(guest.locator("#shared-missing")).to_contain_text("Link not found")

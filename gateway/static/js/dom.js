@@ -125,6 +125,15 @@ export function busy(button) {
   };
 }
 
+/** After an action whose control is gone from the page (a key's Revoke, a webhook's Delete: the list drawn again
+ * without it), the keyboard's focus had fallen to the page's top; it goes to `target` instead (a heading of the
+ * list, focusable by script only), so that Tab goes on from there. Nothing changes if something has the focus. */
+export function focusIfLost(target) {
+  if (!target || (document.activeElement && document.activeElement !== document.body)) return;
+  if (!target.hasAttribute('tabindex')) target.setAttribute('tabindex', '-1');
+  target.focus();
+}
+
 export function toast(message) {
   const el = h('div', {class: 'toast', role: 'status'}, message);
   document.body.append(el);

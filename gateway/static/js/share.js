@@ -3,7 +3,7 @@
 // still work, each with its expiry and a Revoke button. Whoever opens a link sees pages/shared.js.
 
 import {api} from './api.js';
-import {busy, confirmDialog, copyText, h, replace, toast} from './dom.js';
+import {busy, confirmDialog, copyText, focusIfLost, h, replace, toast} from './dom.js';
 import {dateTime} from './format.js';
 
 const EXPIRY_DAYS = [[1, '1 day'], [7, '7 days'], [30, '30 days'], [90, '90 days'], [365, '1 year']];
@@ -88,10 +88,12 @@ function sharePanel(job) {
       await api.del(`${sharesPath(job)}/${encodeURIComponent(share.share_id)}`);
       toast('Link revoked');
       await refresh();
+      focusIfLost(workingLinks); // its Revoke button is gone
     } catch (err) { toast(err.message); }
   }
 
   refresh();
+  const workingLinks = h('h3', {}, 'Working links');
   return h('div', {class: 'card', id: 'share-panel'},
     h('div', {class: 'card-head'}, h('h2', {}, 'Share a read-only link'),
       h('span', {class: 'hint'}, 'For colleagues without an account')),
@@ -100,7 +102,7 @@ function sharePanel(job) {
         + 'files and provenance. They cannot change anything, and see nothing of your account.'),
       h('div', {class: 'row'}, h('label', {for: 'share-expiry'}, 'Works for'), expiry, create),
       created,
-      h('h3', {}, 'Working links'),
+      workingLinks,
       list));
 }
 
