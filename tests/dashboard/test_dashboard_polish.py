@@ -382,6 +382,49 @@ def test_the_viewer_keeps_a_lopsided_structure_inside_its_frame_and_centred(hana
             assert fill >= (0.8 if when == "opened" else 0.6), f"{width}x{height} {when}: spans {fill:.0%}: {m}"
 
 
+def _pose_sdf(x: float, y: float, z: float) -> str:
+    """A two-atom "ligand" at (x, y, z): a pose as DiffDock's SDF lists them."""
+    atoms = "".join(f"{ax:10.4f}{y:10.4f}{z:10.4f} {el}   0  0  0  0  0  0  0  0  0  0  0  0\n"
+                    for ax, el in ((x, "C"), (x + 1.5, "O")))
+    return f"lig\n  phonos\n\n  2  1  0  0  0  0  0  0  0  0999 V2000\n{atoms}  1  2  1  0\nM  END\n$$$$\n"
+
+
+def test_the_docking_viewer_keeps_every_pose_in_view_as_one_is_picked(hana_page: Page) -> None:
+    """Tiny random weights leave poses far from the receptor and from each other. The view was fitted to the
+    receptor and the first pose, and a pose picked next could be off the canvas (nothing orange on screen); the
+    whole complex is now framed with every pose, on a laptop's viewer and a phone's."""
+    page = hana_page
+    expect(page.locator("h1")).to_have_text("Jobs")
+    receptor = _lopsided_pdb()
+    poses = [_pose_sdf(40, 0, 0), _pose_sdf(-30, 25, 5), _pose_sdf(0, -45, -10)]
+    for width, height in ((770, 520), (356, 380)):
+        drawn = page.evaluate("""async ([pdb, poses, width, height]) => {
+            const {dockingViewer} = await import('/static/js/viewer.js');
+            document.getElementById('dock-test')?.remove();
+            const box = document.createElement('div');
+            box.id = 'dock-test';
+            Object.assign(box.style, {position: 'fixed', left: '0', top: '0', width: `${width}px`,
+                                      height: `${height}px`, zIndex: 10, background: '#fff'});
+            document.body.append(box);
+            const view = await dockingViewer(box, pdb, poses);
+            const rect = box.getBoundingClientRect();
+            const seen = [];
+            for (let i = 0; i < poses.length; i += 1) {
+                view.show(i);
+                const atoms = view.viewer.selectedAtoms({model: view.viewer.getModel(i + 1)});
+                seen.push(view.viewer.modelToScreen(atoms).map((p) => [p.x - rect.left - window.scrollX,
+                                                                      p.y - rect.top - window.scrollY]));
+            }
+            view.show(0);
+            return seen;
+        }""", [receptor, poses, width, height])
+        shot(page, f"82-docking-poses-in-view-{width}", full_page=False)
+        for i, points in enumerate(drawn, start=1):
+            outside = [(round(x), round(y)) for x, y in points if not (0 <= x <= width and 0 <= y <= height)]
+            assert outside == [], f"{width}x{height}: pose {i} drawn outside the viewer at {outside}"
+    page.evaluate("() => document.getElementById('dock-test').remove()")
+
+
 def test_a_structure_to_choose_names_its_job_once(hana_page: Page, service: InProcessService, hana: User) -> None:
     """The Compare list (and DiffDock's receptor list) showed an unnamed job as "Job 3db1a163 · ESMFold · 3db1a163":
     its short id twice. A named one keeps its id, to tell two runs of one name apart."""

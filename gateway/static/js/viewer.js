@@ -238,11 +238,16 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
   const receptorStyle = cartoonDrawable(receptor.selectedAtoms({})) ? 'cartoon' : 'sticks';
   const proteinStyle = receptorStyle === 'cartoon' ? {cartoon: {color: '#b8c4d4'}} : {stick: {color: '#b8c4d4', radius: 0.12}};
   let current = -1;
-  let pose = null; // one pose model at a time: the view's extent is the receptor and the pose shown
+  // Every pose is a model, drawn one at a time (the others have no style): "Whole complex" frames the receptor
+  // with all of them, so that the next pose is in view too (fitted to one, a pose of tiny random weights far from
+  // the receptor was off the canvas once picked).
+  const poses = poseRecords.map((record) => viewer.addModel(record, 'sdf'));
+  for (const model of poses) viewer.setStyle({model}, {}); // a new model is drawn as lines until styled
+  let pose = null;
   const show = (i) => {
     current = i;
-    if (pose) viewer.removeModel(pose);
-    pose = viewer.addModel(poseRecords[i], 'sdf');
+    if (pose) viewer.setStyle({model: pose}, {});
+    pose = poses[i];
     viewer.setStyle({model: receptor}, {}); // the complex's own ligand copy is the rank-1 pose: drawn from the SDF instead
     viewer.setStyle(protein, proteinStyle);
     viewer.setStyle({model: receptor, not: {resn: 'LIG'}, byres: true, within: {distance: 5, sel: {model: pose}}},
