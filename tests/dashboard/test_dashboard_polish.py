@@ -618,6 +618,18 @@ def test_every_page_walks_by_keyboard_with_labels_names_and_readable_text(browse
                 assert visited[1] == "Menu" or visited[2] == "Menu", f"{path}: {visited[:4]}"
             found[f"{path} {width}"] = problems + page.evaluate(A11Y_PROBLEMS)
         shot(page, f"81-keyboard-walk-not-found-{width}", full_page=False)
+        # What opens on a page: a webhook's delivery log, and the jobs list's bar for the jobs ticked.
+        page.goto(f"{service.base_url}/webhooks")
+        page.get_by_role("button", name="Deliveries").click()
+        expect(page.locator("#deliveries-card")).to_be_visible()
+        visited, problems = keyboard_walk(page)
+        found[f"/webhooks deliveries {width}"] = problems + page.evaluate(A11Y_PROBLEMS)
+        page.goto(f"{service.base_url}/jobs")
+        page.locator("#jobs-table input.pick").first.check()
+        expect(page.locator(".bulk-bar")).to_be_visible()
+        visited, problems = keyboard_walk(page)
+        found[f"/jobs ticked {width}"] = problems + page.evaluate(A11Y_PROBLEMS)
+        shot(page, f"81-keyboard-walk-jobs-ticked-{width}", full_page=False)
         assert watched.problems() == []
         page.context.close()
     assert client.delete(f"/v1/webhooks/{hook['webhook']['webhook_id']}").status_code == 200
