@@ -20,7 +20,15 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from phonos.v1 import phonos_pb2 as pb
-from tests.dashboard.pages_helpers import A11Y_PROBLEMS, User, Watched, keyboard_walk, open_page, shot, sign_in
+from tests.dashboard.pages_helpers import (
+    A11Y_PROBLEMS,
+    User,
+    Watched,
+    keyboard_walk,
+    open_page,
+    shot,
+    sign_in,
+)
 from tests.support import ServiceProcess, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
