@@ -84,7 +84,7 @@ def test_a_link_made_on_the_job_page_shows_the_result_to_a_stranger_until_revoke
     # new link: every control reached in order with a ring to see, named, labelled, readable (pages_helpers).
     expect(owner.locator("#viewer[data-ready=true]")).to_have_count(1, timeout=30_000)
     expect(owner.locator("#compare-with")).to_be_visible()
-    found = {}
+    found: dict[str, list[str]] = {}
     for viewport in (PHONE, {"width": 1440, "height": 960}):
         owner.set_viewport_size(viewport)
         if viewport == PHONE:
