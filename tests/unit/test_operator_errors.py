@@ -140,6 +140,34 @@ def test_credits_add_tops_up_and_refuses_an_overdraft(operator_env: pytest.Monke
 
 
 @pytest.mark.unit
+def test_balances_and_rate_limits_the_api_cannot_carry_are_refused(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The API carries balances and rate limits as int32: a grant past 2**31-1 once made GET /v1/account (and the
+    credit history, the dashboard's Account page) a 500 for good, and past 2**63 a SQLite traceback."""
+    data_dir = str(tmp_path / "var")
+    assert cli.main(["keys", "create", "--username", "ada", "--credits", "2147483000", "--data-dir", data_dir]) == 0
+    capsys.readouterr()
+    refused = {
+        ("credits", "add", "--username", "ada", "--amount", "1000"):
+            'error: "ada" would have 2147484000 credits; a balance is at most 2147483647\n',
+        ("credits", "add", "--username", "ada", "--amount", "99999999999999999999"):
+            "error: --amount must be between -2147483647 and 2147483647, got 99999999999999999999\n",
+        ("keys", "create", "--username", "bob", "--credits", "3000000000"):
+            "error: --credits must be between 0 and 2147483647, got 3000000000\n",
+        ("keys", "create", "--username", "bob", "--max-rate-limit", "99999999999"):
+            "error: --max-rate-limit must be at most 2147483647 requests per minute, got 99999999999\n",
+    }
+    for command, error in refused.items():
+        assert cli.main([*command, "--data-dir", data_dir]) == 2, command
+        assert capsys.readouterr().err == error
+    assert cli.main(["credits", "history", "--username", "ada", "--json", "--data-dir", data_dir]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert (history["balance"], history["total"]) == (2147483000, 1)  # the refused grant left nothing behind
+    assert cli.main(["accounts", "list", "--json", "--data-dir", data_dir]) == 0
+    assert [a["username"] for a in json.loads(capsys.readouterr().out)["accounts"]] == ["ada"]
+
+
+@pytest.mark.unit
 def test_operator_messages_quote_usernames_as_the_api_does(operator_env: pytest.MonkeyPatch, tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     """Values in JSON's words ("ada"), as the API's messages word them, never Python's ('ada')."""
