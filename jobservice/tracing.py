@@ -25,7 +25,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-EXPORTERS = ("none", "otlp", "console")
+from phonos_config.service import TRACING_EXPORTERS as EXPORTERS
+
 SERVICE = "phonos.v1.PhonosService"
 # Submissions whose run has not started yet keep their trace context here; bounded, so a backlog of
 # queued jobs (or jobs cancelled before they ran) cannot grow it without end. A job past the bound

@@ -31,6 +31,7 @@ from jobservice.private_files import secure_data_dir
 from jobservice.store import STORE_UNUSABLE, store_unusable_message
 from launcher.banner import endpoint_lines, sign_in_line
 from launcher.lifeline import end_with_this_process
+from launcher.model_settings import check_model_settings
 from launcher.ports import can_listen
 from launcher.supervisor import Event, State, Supervised
 from launcher.triton import (
@@ -69,6 +70,9 @@ def jobservice_env(settings: ServiceSettings, triton: TritonChild) -> dict[str, 
     return {**os.environ, "PHONOS_DATA_DIR": str(settings.data_dir), "PHONOS_HTTP_HOST": settings.http_host,
             "PHONOS_GRPC_HOST": settings.grpc_host, "PHONOS_METRICS_HOST": settings.metrics_host,
             "PHONOS_TRITON_URL": triton.grpc_url,
+            # The Triton it started, not a fleet: PHONOS_TRITON_URLS (exported for `python -m jobservice` on a
+            # multi-machine setup) would otherwise win over PHONOS_TRITON_URL and leave this Triton unused.
+            "PHONOS_TRITON_URLS": "",
             # /metrics re-exports Triton's own (Triton's ports stay internal).
             "PHONOS_TRITON_METRICS_URLS": triton.metrics_url}
 
@@ -196,6 +200,7 @@ def serve(settings: ServiceSettings) -> int:
     try:
         policy = SupervisorSettings.from_env(os.environ)
         models = served_triton_models(settings)
+        check_model_settings(models, DEFAULT_MODEL_REPOSITORY, os.environ)  # what Triton's models will read
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

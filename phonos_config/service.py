@@ -10,6 +10,9 @@ from typing import Self
 from phonos_config.edge import EdgeSettings
 from phonos_config.env import current_env, read_settings
 
+# PHONOS_TRACING_EXPORTER's values (jobservice/tracing.py installs them).
+TRACING_EXPORTERS = ("none", "otlp", "console")
+
 
 @dataclass(frozen=True)
 class ServiceSettings:
@@ -150,6 +153,9 @@ class ServiceSettings:
                 raise ValueError(f"{_variable(name)} must be more than 0, got {value}")
         if not self.models:
             raise ValueError("PHONOS_MODELS must name at least one model (e.g. esmfold,alphafold2,diffdock)")
+        if self.tracing_exporter not in TRACING_EXPORTERS:  # refused here, before `phonos serve` creates anything
+            raise ValueError(f"PHONOS_TRACING_EXPORTER must be one of {', '.join(TRACING_EXPORTERS)}, "
+                             f"got {self.tracing_exporter!r}")
         check_database_url(self.database_url)
 
     def with_overrides(self, **changes: object) -> Self:
