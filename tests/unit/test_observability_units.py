@@ -64,6 +64,21 @@ def test_the_tracing_exporter_is_checked_and_none_leaves_tracing_off() -> None:
         assert headers == {}  # nothing to propagate when off
 
 
+def test_the_console_exporter_writes_spans_to_stderr_not_the_ready_line_channel(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`phonos serve` reads the job service's stdout for its ready line and discards the rest: console spans
+    written there were never seen by anyone."""
+    try:
+        assert tracing.configure("console", "http://127.0.0.1:4318/v1/traces", "phonos") is True
+        with tracing.client_span("triton.infer esmfold", {"server.address": "127.0.0.1:8001"}):
+            pass
+    finally:
+        tracing.shutdown()  # flushes the batch
+    out, err = capsys.readouterr()
+    assert '"name": "triton.infer esmfold"' in err
+    assert out == ""
+
+
 @pytest.mark.parametrize(("error", "kind"), [
     (InferenceUnavailable("down"), "unavailable"),
     (InferenceTimeout("late"), "timeout"),
