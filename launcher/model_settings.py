@@ -40,10 +40,31 @@ def model_config(repository: Path, model: str) -> dict[str, Any]:
 
 
 def check_model_settings(models: Iterable[str], repository: Path, environ: Mapping[str, str]) -> None:
-    """A ValueError naming the variable when a served model's settings cannot work."""
+    """A ValueError naming the variable when a served model's settings cannot work, or name files this machine
+    (where `phonos serve` runs the models) does not have."""
     for model in models:
         if not (repository / model / "config.pbtxt").is_file():
             continue  # Triton says so itself, naming the model
         config = model_config(repository, model)
         for read, prefixes in READERS.get(model, ()):
-            read(triton_model_env(config, environ, prefixes))
+            _check_paths(read(triton_model_env(config, environ, prefixes)))
+
+
+def _check_paths(settings: object) -> None:
+    """The weights and databases a model would open at load or at its first job. Checked here, not in the
+    settings classes: a job service elsewhere reads the same variables without the model's files."""
+    paths: list[tuple[str, Path | None, str]] = []
+    if isinstance(settings, EsmFoldSettings) and settings.weights_dir is not None:
+        if not (settings.weights_dir / "config.json").is_file():
+            raise ValueError(f"PHONOS_ESMFOLD_WEIGHTS_DIR={settings.weights_dir} has no config.json: it should be an "
+                             "esmfold_v1 directory (`phonos weights fetch esmfold`)")
+    if isinstance(settings, AlphaFold2Settings):
+        paths += [("PHONOS_ALPHAFOLD2_PARAMS_DIR", settings.params_dir,
+                   "DeepMind's parameters (params/params_model_N.npz: `phonos weights fetch alphafold2`)"),
+                  ("PHONOS_ALPHAFOLD2_PDB_SEQRES", settings.pdb_seqres, "the template search's pdb_seqres.txt"),
+                  ("PHONOS_ALPHAFOLD2_TEMPLATE_MMCIF_DIR", settings.template_mmcif_dir, "the templates' mmCIF files")]
+        paths += [(f"PHONOS_ALPHAFOLD2_{db.name.upper()}", db.path, f"the {db.name} FASTA file (`phonos db build`)")
+                  for db in settings.databases]
+    for variable, path, what in paths:
+        if path is not None and not path.exists():
+            raise ValueError(f"{variable}={path} does not exist: it should be {what}")

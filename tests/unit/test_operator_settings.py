@@ -75,6 +75,10 @@ def test_cli_names_a_bad_variable_instead_of_a_traceback(operator_env: pytest.Mo
     # failure with a Python stack ~20 s into Triton's start, after the admin key was printed.
     ("PHONOS_MODELS=esmfold PHONOS_RELAX_PLATFORM", "cuda"),
     ("PHONOS_MODELS=esmfold PHONOS_RELAX_TIMEOUT_S", "nan"),
+    # Weights and databases this machine lacks: were found only as a model-load failure too.
+    ("PHONOS_MODELS=esmfold PHONOS_ESMFOLD_WEIGHTS_DIR", "/nonexistent/esmfold_v1"),
+    ("PHONOS_ALPHAFOLD2_PARAMS_DIR", "/nonexistent/alphafold2"),
+    ("PHONOS_ALPHAFOLD2_UNIREF90", "/nonexistent/uniref90.fasta"),
 ])
 def test_serve_refuses_bad_settings_before_creating_anything(operator_env: pytest.MonkeyPatch, tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str],
