@@ -32,7 +32,7 @@ from jobservice.store import STORE_UNUSABLE, store_unusable_message
 from launcher.banner import endpoint_lines, sign_in_line
 from launcher.lifeline import end_with_this_process
 from launcher.model_settings import check_model_settings
-from launcher.ports import can_listen
+from launcher.ports import can_listen, is_local_address
 from launcher.supervisor import Event, State, Supervised
 from launcher.triton import (
     DEFAULT_MODEL_REPOSITORY,
@@ -267,19 +267,24 @@ def serve(settings: ServiceSettings) -> int:
 
 # What `phonos serve` listens on, and the setting and flag that choose each port (Triton's own ports are
 # internal, picked free at start: TritonPorts.pick).
-LISTENERS = (("HTTP", "http_host", "http_port", "PHONOS_HTTP_PORT or --http-port"),
-             ("gRPC", "grpc_host", "grpc_port", "PHONOS_GRPC_PORT or --grpc-port"),
-             ("metrics", "metrics_host", "metrics_port", "PHONOS_METRICS_PORT or --metrics-port"))
+LISTENERS = (("HTTP", "http_host", "http_port", "PHONOS_HTTP_PORT or --http-port", "PHONOS_HTTP_HOST or --http-host"),
+             ("gRPC", "grpc_host", "grpc_port", "PHONOS_GRPC_PORT or --grpc-port", "PHONOS_GRPC_HOST"),
+             ("metrics", "metrics_host", "metrics_port", "PHONOS_METRICS_PORT or --metrics-port",
+              "PHONOS_METRICS_HOST"))
 
 
 def taken_port(settings: ServiceSettings) -> str | None:
-    """What is wrong with the first listener whose port cannot be had (in use, or asked for twice), worded as
-    the job service words it (jobservice.server.CannotListen); None when every one is free (0: any port)."""
+    """What is wrong with the first listener that cannot be had (an address this machine lacks, a port in use
+    or asked for twice), worded as the job service words it (jobservice.server.CannotListen); None when every
+    one is free (0: any port)."""
     from jobservice.server import CannotListen
 
     seen: dict[int, str] = {}
-    for what, host_field, port_field, choose in LISTENERS:
+    for what, host_field, port_field, choose, choose_host in LISTENERS:
         host, port = getattr(settings, host_field), getattr(settings, port_field)
+        if not is_local_address(host):  # a typo in the host is not "the port is in use"
+            return (f"cannot listen for {what} on {json_value_text(host)}: not an address of this machine; "
+                    f"choose another with {choose_host} (127.0.0.1, or 0.0.0.0 for every interface)")
         if port == 0:
             continue
         if port in seen:

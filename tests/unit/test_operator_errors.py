@@ -216,6 +216,26 @@ def test_serve_on_a_taken_port_says_which_and_creates_nothing(operator_env: pyte
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize(("variable", "host", "what", "says"), [
+    ("PHONOS_HTTP_HOST", "phonos-host.invalid", "HTTP", "PHONOS_HTTP_HOST or --http-host"),  # does not resolve
+    ("PHONOS_GRPC_HOST", "192.0.2.1", "gRPC", "PHONOS_GRPC_HOST"),  # another machine's address (TEST-NET-1)
+    ("PHONOS_METRICS_HOST", "192.0.2.1", "metrics", "PHONOS_METRICS_HOST"),
+])
+def test_serve_on_an_address_not_of_this_machine_names_the_host_setting(
+        operator_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        variable: str, host: str, what: str, says: str) -> None:
+    """Was "the port is in use ...; choose another with PHONOS_HTTP_PORT": the wrong setting to change."""
+    operator_env.setenv(variable, host)
+    operator_env.setenv("PHONOS_MODELS", "esmfold")
+    argv = ["serve", "--data-dir", str(tmp_path / "var"), "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"]
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert err == (f'error: cannot listen for {what} on "{host}": not an address of this machine; choose another '
+                   f"with {says} (127.0.0.1, or 0.0.0.0 for every interface)\n")
+    assert out == "" and not (tmp_path / "var").exists()
+
+
+@pytest.mark.unit
 def test_serve_refuses_one_port_for_two_listeners(operator_env: pytest.MonkeyPatch, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     port = str(_closed_port())
