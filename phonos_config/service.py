@@ -9,6 +9,7 @@ from typing import Self
 
 from phonos_config.edge import EdgeSettings
 from phonos_config.env import current_env, read_settings
+from phonos_config.fleet import parse_endpoints
 
 # PHONOS_TRACING_EXPORTER's values (jobservice/tracing.py installs them).
 TRACING_EXPORTERS = ("none", "otlp", "console")
@@ -157,6 +158,8 @@ class ServiceSettings:
             raise ValueError(f"PHONOS_TRACING_EXPORTER must be one of {', '.join(TRACING_EXPORTERS)}, "
                              f"got {self.tracing_exporter!r}")
         check_database_url(self.database_url)
+        if self.triton_urls.strip():
+            parse_endpoints(self.triton_urls)  # a ValueError naming PHONOS_TRITON_URLS and the bad entry
 
     def with_overrides(self, **changes: object) -> Self:
         return replace(self, **changes)  # type: ignore[arg-type]

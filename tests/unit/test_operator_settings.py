@@ -35,6 +35,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
     ("PHONOS_DEFAULT_CREDITS", "99999999999", "at most 2147483647"),  # the API's balance is int32
     ("PHONOS_MAX_QUEUED_PER_ACCOUNT", "-99999999999999999999", "at least -2147483647"),
     ("PHONOS_TRACING_EXPORTER", "jaeger", "one of none, otlp, console"),
+    ("PHONOS_TRITON_URLS", "gpu1.lab", "expected host:port"),
     ("PHONOS_TRITON_RETRY_WINDOW_S", "-1", "at least 0"),
     ("PHONOS_HTTP_PORT", "99999", "port"),
     ("PHONOS_METRICS_PORT", "-1", "port"),
@@ -119,11 +120,17 @@ def test_serve_refuses_a_port_flag_out_of_range(capsys: pytest.CaptureFixture[st
     assert "--http-port" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("PHONOS_MAX_QUEUED_PER_ACCOUNT", "lots", "must be an integer"),
+    # Was refused only after the data directory and its database were made.
+    ("PHONOS_TRITON_URLS", "gpu1.lab,gpu2.lab:8001", "entry 'gpu1.lab': expected host:port"),
+])
 def test_the_job_service_names_a_bad_variable_instead_of_a_traceback(operator_env: pytest.MonkeyPatch, tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    operator_env.setenv("PHONOS_MAX_QUEUED_PER_ACCOUNT", "lots")
+                                                                     capsys: pytest.CaptureFixture[str],
+                                                                     variable: str, value: str, says: str) -> None:
+    operator_env.setenv(variable, value)
     assert jobservice_main.main(["--data-dir", str(tmp_path / "var"), "--grpc-port", "0", "--no-http"]) == 2
-    assert "error: PHONOS_MAX_QUEUED_PER_ACCOUNT must be an integer" in capsys.readouterr().err
+    assert f"error: {variable} {says}" in capsys.readouterr().err
     assert not (tmp_path / "var").exists()
 
 
