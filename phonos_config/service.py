@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self
+from urllib.parse import urlsplit
 
 from phonos_config.edge import EdgeSettings
 from phonos_config.env import current_env, read_settings
@@ -160,6 +161,10 @@ class ServiceSettings:
         check_database_url(self.database_url)
         if self.triton_urls.strip():
             parse_endpoints(self.triton_urls)  # a ValueError naming PHONOS_TRITON_URLS and the bad entry
+        for url in self.triton_metrics_urls:  # else read as a Triton that is down at every scrape, for ever
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"PHONOS_TRITON_METRICS_URLS entries must be http://host:8002/metrics URLs, got {url!r}")
 
     def with_overrides(self, **changes: object) -> Self:
         return replace(self, **changes)  # type: ignore[arg-type]
