@@ -165,8 +165,11 @@ class JobServiceChild:
             if line.startswith("{") and not ready.is_set():
                 info = json.loads(line)
                 # A restart must come back where clients and the banner expect it (port 0 = the first pick).
-                self.settings = self.settings.with_overrides(grpc_port=int(info["grpc_port"]),
-                                                             http_port=int(info["http_port"]))
+                # The metrics port too: Prometheus scrapes the one the banner printed.
+                self.settings = self.settings.with_overrides(
+                    grpc_port=int(info["grpc_port"]), http_port=int(info["http_port"]),
+                    metrics_port=self.settings.metrics_port if info.get("metrics_port") is None
+                    else int(info["metrics_port"]))
                 self.ready_info = info
                 ready.set()
 
