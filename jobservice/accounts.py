@@ -90,10 +90,14 @@ class Accounts:
             raise InvalidArgument("username must be 1-64 characters")
         check_label("username", username)
         email = check_email(email)
-        if not 0 <= credits <= MAX_AMOUNT:
-            raise InvalidArgument(f"credits must be between 0 and {MAX_AMOUNT}, got {credits}")
-        if not 1 <= rate_limit <= MAX_AMOUNT:
-            raise InvalidArgument(f"rate limit must be between 1 and {MAX_AMOUNT} requests per minute, got {rate_limit}")
+        if credits < 0:
+            raise InvalidArgument("credits must be 0 or more")
+        if credits > MAX_AMOUNT:
+            raise InvalidArgument(f"credits must be at most {MAX_AMOUNT}, got {credits}")
+        if rate_limit < 1:
+            raise InvalidArgument("rate limit must be at least 1 request per minute")
+        if rate_limit > MAX_AMOUNT:
+            raise InvalidArgument(f"rate limit must be at most {MAX_AMOUNT} requests per minute, got {rate_limit}")
         expires_at = expiry(expires_in_days, now())
         scope = check_scope(scope)
         ceiling = max(60, rate_limit) if max_rate_limit is None else max_rate_limit
@@ -136,7 +140,9 @@ class Accounts:
             if row is None:
                 raise InvalidArgument(f"no account named {json_value_text(username)}")
             balance = int(row["credits"])
-            if balance > MAX_AMOUNT:  # raised inside the transaction: the balance is left as it was
+            # Raised inside the transaction: the balance is left as it was. Only a grant is refused: taking credits
+            # back from a balance stored past the ceiling (before it was enforced) is how it gets repaired.
+            if amount > 0 and balance > MAX_AMOUNT:
                 raise InvalidArgument(f"{json_value_text(username)} would have {balance} credits; a balance is at most "
                                       f"{MAX_AMOUNT}")
             await tx.execute("insert_credit_grant", {"account_id": row["id"], "now": now(), "amount": amount,

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import socket
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,7 +154,7 @@ def test_balances_and_rate_limits_the_api_cannot_carry_are_refused(operator_env:
         ("credits", "add", "--username", "ada", "--amount", "99999999999999999999"):
             "error: --amount must be between -2147483647 and 2147483647, got 99999999999999999999\n",
         ("keys", "create", "--username", "bob", "--credits", "3000000000"):
-            "error: --credits must be between 0 and 2147483647, got 3000000000\n",
+            "error: --credits must be at most 2147483647, got 3000000000\n",
         ("keys", "create", "--username", "bob", "--max-rate-limit", "99999999999"):
             "error: --max-rate-limit must be at most 2147483647 requests per minute, got 99999999999\n",
     }
@@ -165,6 +166,24 @@ def test_balances_and_rate_limits_the_api_cannot_carry_are_refused(operator_env:
     assert (history["balance"], history["total"]) == (2147483000, 1)  # the refused grant left nothing behind
     assert cli.main(["accounts", "list", "--json", "--data-dir", data_dir]) == 0
     assert [a["username"] for a in json.loads(capsys.readouterr().out)["accounts"]] == ["ada"]
+    # A page past SQLite's integers was an OverflowError traceback.
+    for verb in (["credits", "history"], ["accounts", "activity"]):
+        assert cli.main([*verb, "--username", "ada", "--offset", "99999999999999999999", "--data-dir", data_dir]) == 2
+        assert capsys.readouterr().err == "error: --offset must be at most 2147483647, got 99999999999999999999\n"
+
+
+@pytest.mark.unit
+def test_a_balance_stored_past_the_ceiling_can_still_be_taken_back(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A balance granted past 2**31-1 before the ceiling was enforced is repaired with a negative grant."""
+    data_dir = str(tmp_path / "var")
+    assert cli.main(["keys", "create", "--username", "ada", "--credits", "2147483647", "--data-dir", data_dir]) == 0
+    sqlite3.connect(tmp_path / "var" / "phonos.sqlite3").execute(
+        "UPDATE accounts SET credits = 3000000000 WHERE username = 'ada'").connection.commit()
+    capsys.readouterr()
+    assert cli.main(["credits", "add", "--username", "ada", "--amount", "-1", "--data-dir", data_dir]) == 0
+    assert capsys.readouterr().out == "ada: 3000000000 -> 2999999999 credits\n"  # step by step, if need be
+    assert cli.main(["credits", "add", "--username", "ada", "--amount", "1", "--data-dir", data_dir]) == 2
 
 
 @pytest.mark.unit
