@@ -31,6 +31,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
     ("PHONOS_SESSION_TTL_S", "-1", "more than 0"),
     ("PHONOS_WATCH_POLL_S", "nan", "finite"),
     ("PHONOS_SESSION_TTL_S", "inf", "finite"),  # would overflow the session's expiry date
+    ("PHONOS_SESSION_TTL_S", "1e12", "at most 3.15576e+09 (100 years)"),  # was: every sign-in a 500
+    ("PHONOS_RESULT_RETENTION_DAYS", "1e9", "at most 36525 (100 years)"),
     ("PHONOS_TRITON_TIMEOUT_S", "1e400", "finite"),  # reads as inf
     ("PHONOS_DEFAULT_CREDITS", "99999999999", "at most 2147483647"),  # the API's balance is int32
     ("PHONOS_MAX_QUEUED_PER_ACCOUNT", "-99999999999999999999", "at least -2147483647"),
