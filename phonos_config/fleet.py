@@ -15,6 +15,18 @@ class EndpointSpec:
     models: frozenset[str] | None  # None: every model
 
 
+def is_address(address: str) -> bool:
+    """A gRPC `host:port` ("127.0.0.1:8001", "[::1]:8001"), without a scheme ("http://" is Triton's HTTP port's)."""
+    host, colon, port = address.rpartition(":")
+    return bool(colon and host and port.isdigit() and int(port) <= 65535 and "/" not in host)
+
+
+def check_triton_url(url: str) -> None:
+    """PHONOS_TRITON_URL: one Triton's gRPC `host:port`; a ValueError naming it otherwise."""
+    if not is_address(url):
+        raise ValueError(f"PHONOS_TRITON_URL must be a Triton gRPC address host:port (e.g. 127.0.0.1:8001), got {url!r}")
+
+
 def parse_endpoints(text: str) -> list[EndpointSpec]:
     """`host:port` (every model) and `model=host:port` entries, comma-separated; a bad entry is a ValueError."""
     everything: list[str] = []
@@ -25,8 +37,7 @@ def parse_endpoints(text: str) -> list[EndpointSpec]:
             continue
         model, sep, address = entry.rpartition("=")
         address = address.strip()
-        host, colon, port = address.rpartition(":")
-        if not colon or not host or not port.isdigit():
+        if not is_address(address):
             raise ValueError(f"PHONOS_TRITON_URLS entry {entry!r}: expected host:port or model=host:port")
         if sep:
             if not model.strip():

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from phonos_config.edge import EdgeSettings
 from phonos_config.env import current_env, read_settings
-from phonos_config.fleet import parse_endpoints
+from phonos_config.fleet import check_triton_url, parse_endpoints
 
 # PHONOS_TRACING_EXPORTER's values (jobservice/tracing.py installs them).
 TRACING_EXPORTERS = ("none", "otlp", "console")
@@ -163,6 +163,7 @@ class ServiceSettings:
             raise ValueError(f"PHONOS_TRACING_EXPORTER must be one of {', '.join(TRACING_EXPORTERS)}, "
                              f"got {self.tracing_exporter!r}")
         check_database_url(self.database_url)
+        check_triton_url(self.triton_url)
         if self.triton_urls.strip():
             parse_endpoints(self.triton_urls)  # a ValueError naming PHONOS_TRITON_URLS and the bad entry
         for url in self.triton_metrics_urls:  # else read as a Triton that is down at every scrape, for ever

@@ -38,6 +38,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
     ("PHONOS_MAX_QUEUED_PER_ACCOUNT", "-99999999999999999999", "at least -2147483647"),
     ("PHONOS_TRACING_EXPORTER", "jaeger", "one of none, otlp, console"),
     ("PHONOS_TRITON_URLS", "gpu1.lab", "expected host:port"),
+    ("PHONOS_TRITON_URL", "http://gpu1.lab:8001", "host:port"),  # was: an outage for ever, "triton" not ready
+    ("PHONOS_TRITON_URL", "gpu1.lab", "host:port"),
     ("PHONOS_TRITON_METRICS_URLS", "10.0.0.5:8002/metrics", "http://host:8002/metrics"),  # was: "down" for ever
     ("PHONOS_TRITON_RETRY_WINDOW_S", "-1", "at least 0"),
     ("PHONOS_HTTP_PORT", "99999", "port"),
