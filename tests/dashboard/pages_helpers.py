@@ -179,33 +179,39 @@ TABBABLE = """() => {
     return out;
 }"""
 
-# The focused element's tag (marked with its index for TABBABLE to name it back) and whether its focus ring can be
-# seen: a solid outline 2 px or wider at 3:1 or more against what is behind it (WCAG 1.4.11), or a box-shadow.
-FOCUSED = """() => {
-    const el = document.activeElement;
-    if (!el || el === document.body) return null;
+# Records each element the focus lands on (its index from keyboard_walk's numbering, its name) and whether its
+# focus ring can be seen: a solid outline 2 px or wider at 3:1 or more against what is behind it (WCAG 1.4.11), or a
+# box-shadow. A listener, so that the walk presses Tab without a round trip to the page between presses.
+RECORD_FOCUS = """() => {
     const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
     const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
         .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
-    let back = [255, 255, 255];
-    for (let e = el.parentElement; e; e = e.parentElement) {
-        const c = rgb(getComputedStyle(e).backgroundColor);
-        if (c.length === 3 || c[3] === 1) { back = c; break; }
-    }
-    const style = getComputedStyle(el);
-    const [a, b] = [lum(rgb(style.outlineColor)), lum(back)];
-    const contrast = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-    const ring = (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2 && contrast >= 3) || style.boxShadow !== 'none';
-    const label = el.labels && el.labels.length ? el.labels[0].textContent : '';
-    const text = (el.getAttribute('aria-label') || label || el.textContent || el.id || el.tagName).trim().replace(/\\s+/g, ' ').slice(0, 40);
-    return {id: el.dataset.a11y || null, text, ring, contrast: Math.round(contrast * 100) / 100};
+    window.a11yFocusLog = [];
+    window.a11yFocusListener = (event) => {
+        const el = event.target;
+        let back = [255, 255, 255];
+        for (let e = el.parentElement; e; e = e.parentElement) {
+            const c = rgb(getComputedStyle(e).backgroundColor);
+            if (c.length === 3 || c[3] === 1) { back = c; break; }
+        }
+        const style = getComputedStyle(el);
+        const [a, b] = [lum(rgb(style.outlineColor)), lum(back)];
+        const contrast = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        const ring = (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2 && contrast >= 3) || style.boxShadow !== 'none';
+        const label = el.labels && el.labels.length ? el.labels[0].textContent : '';
+        const text = (el.getAttribute('aria-label') || label || el.textContent || el.id || el.tagName).trim().replace(/\\s+/g, ' ').slice(0, 40);
+        window.a11yFocusLog.push({id: el.dataset.a11y || null, text, ring, contrast: Math.round(contrast * 100) / 100});
+    };
+    document.addEventListener('focusin', window.a11yFocusListener);
 }"""
 
 
-def keyboard_walk(page: Page, limit: int = 120) -> tuple[list[str], list[str]]:
+def keyboard_walk(page: Page, extra: int = 10) -> tuple[list[str], list[str]]:
     """Tabs through the page from its top, as a keyboard user does: returns what the focus visited (by name) and
     the problems found on the way (controls never reached, reached out of order, focus rings not seen). The page
-    has drawn what it shows; its controls are numbered (data-a11y) to compare the walk with TABBABLE's list."""
+    has drawn what it shows; its controls are numbered (data-a11y) to compare the walk with TABBABLE's list.
+    Tab is pressed once per control and `extra` times more (a scrolling box the browser lets the focus into, the
+    browser's own address bar past the last control)."""
     page.evaluate("""() => {
         document.querySelectorAll('*').forEach((el, i) => { el.dataset.a11y = String(i); });
         // Tab goes on from where the focus was (a blurred field, too): from a mark at the page's top instead.
@@ -217,14 +223,19 @@ def keyboard_walk(page: Page, limit: int = 120) -> tuple[list[str], list[str]]:
         window.scrollTo(0, 0);
     }""")
     wanted: list[str] = page.evaluate(TABBABLE)
-    visited: list[dict[str, object]] = []
-    for _ in range(limit):
+    page.evaluate(RECORD_FOCUS)
+    for _ in range(len(wanted) + extra):
         page.keyboard.press("Tab")
-        focused = page.evaluate(FOCUSED)
-        if focused is None or (visited and focused["id"] == visited[0]["id"]):
-            break  # past the last control: the browser's own chrome, or round to the first again
+    log: list[dict[str, object]] = page.evaluate("""() => {
+        document.removeEventListener('focusin', window.a11yFocusListener);
+        document.getElementById('a11y-walk-start')?.remove();
+        return window.a11yFocusLog;
+    }""")
+    visited: list[dict[str, object]] = []
+    for focused in log:
+        if visited and focused["id"] == visited[0]["id"]:
+            break  # round to the first control again
         visited.append(focused)
-    page.evaluate("() => document.getElementById('a11y-walk-start')?.remove()")
     problems = [f"no focus ring seen ({f['contrast']}:1): {f['text']}" for f in visited if not f["ring"]]
     ids = [str(f["id"]) for f in visited]
     names = {str(f["id"]): str(f["text"]) for f in visited}
