@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import threading
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from phonos_client import (
+    APIStatusError,
     AsyncClient,
     AuthenticationError,
     BadRequestError,
@@ -420,6 +422,41 @@ def test_429s_are_waited_out_within_a_time_budget_then_raised() -> None:
         with pytest.raises(RateLimitError):
             phonos.account()
         assert time.monotonic() - started < 5 and len(server.seen) == 1  # 30 s would not fit: raised at once
+
+
+UNAVAILABLE = {"error": "Service unavailable",
+               "message": "The job service cannot be reached right now; try again in a few seconds."}
+ACCOUNT = {"account": {"id": 1, "username": "ada", "created_at": "2026-12-01T00:00:00Z"},
+           "credits": {"balance": 5, "currency": "credits"},
+           "jobs": {"total": 0, "completed": 0, "active": 0, "failed": 0}}
+
+
+def test_a_503_that_says_when_to_come_back_is_tried_again_no_sooner_in_both_clients() -> None:
+    """The gateway answers 503 with Retry-After: 5 while the job service restarts behind it (gateway/invoker.py);
+    the backoff alone (~0.5 s, then ~1 s) spent both retries before it was back. An HTTP-date is read too."""
+    for retry_after in ("2", "in 2.5 s, as an HTTP-date"):
+        if retry_after.startswith("in"):  # whole seconds: 1.5-2.5 s from now
+            retry_after = email.utils.formatdate(time.time() + 2.5, usegmt=True)
+        with Scripted([(503, {"Retry-After": retry_after}, UNAVAILABLE), (200, {}, ACCOUNT)]) as server, \
+                Client(f"http://127.0.0.1:{server.port}", "pk_x") as phonos:
+            assert phonos.account().balance == 5
+            first, second = (float(seen["at"]) for seen in server.seen)
+            assert second - first >= 1.5, retry_after
+
+    async def in_async() -> float:
+        with Scripted([(503, {"Retry-After": "2"}, UNAVAILABLE), (200, {}, ACCOUNT)]) as server:
+            async with AsyncClient(f"http://127.0.0.1:{server.port}", "pk_x") as phonos:
+                assert (await phonos.account()).balance == 5
+            first, second = (float(seen["at"]) for seen in server.seen)
+            return second - first
+
+    assert asyncio.run(in_async()) >= 2.0
+    with Scripted([(503, {"Retry-After": "1"}, UNAVAILABLE)] * 2) as server, \
+            Client(f"http://127.0.0.1:{server.port}", "pk_x", max_retries=1) as phonos:
+        with pytest.raises(APIStatusError) as unavailable:  # still within max_retries
+            phonos.account()
+        assert (unavailable.value.status, unavailable.value.retry_after, len(server.seen)) == (503, 1, 2)
+        assert unavailable.value.error == "Service unavailable" and "cannot be reached" in unavailable.value.message
 
 
 def test_a_submission_refused_for_the_rate_limit_is_sent_again_and_charged_once(
