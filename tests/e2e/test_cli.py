@@ -495,15 +495,24 @@ def test_input_files_it_cannot_use_are_usage_errors_before_any_request(service: 
     (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00binary")
     (tmp_path / "image.smi").write_bytes(b"\x89PNG\r\n\x1a\n\x00binary")
     (tmp_path / "empty.fasta").write_text("\n")
+    (tmp_path / "a_file").write_text("in the way\n")
     for args, message in [(("fold", "image.png"), "image.png: not a text file"),
                           (("fold", "empty.fasta"), "empty.fasta: the file is empty"),
                           (("dock", "--protein", "image.png", "--ligand", "CCO"), "image.png: not a text file"),
                           (("dock", "--protein", str(RECEPTOR), "--ligands", "image.smi"), "image.smi: not a text file"),
+                          # --out in the flag's words, not "[Errno 17] File exists: 'a_file'"
+                          (("fold", "MKTAYIAKQR", "--out", "a_file"),
+                           "--out a_file: a file is there, not a folder; give a folder for the result files"),
+                          (("jobs", "watch", "x", "--out", "a_file"), "--out a_file: a file is there, not a folder"),
+                          (("fold", "MKTAYIAKQR", "--out", "/proc/phonos/folds"),
+                           "--out /proc/phonos/folds: cannot make the folder (No such file or directory)"),
+                          (("jobs", "download", "x", "--out", "nowhere/x.pdb"),  # said before the download
+                           "--out nowhere/x.pdb: there is no folder nowhere (end --out with / to make it a new folder)"),
                           (("jobs", "download", "x", "--out", "dl"), "")]:
         ran = phonos(service, key, *args, cwd=tmp_path, PHONOS_URL="127.0.0.1:1") if not message else \
             phonos(service, key, *args, cwd=tmp_path)
         assert ran.returncode == 2 and "Traceback" not in ran.stderr, ran.stderr
-        assert message in ran.stderr
+        assert message in ran.stderr and "Errno" not in ran.stderr, ran.stderr
     assert "is not a server URL: give http(s)://host:port" in ran.stderr  # the last: no scheme
     assert service.client(key).get("/v1/jobs").json()["jobs"] == []
 

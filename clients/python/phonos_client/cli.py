@@ -276,6 +276,30 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
     return params
 
 
+def out_folder(out: str) -> Path:
+    """The --out folder, made if missing, or a UsageError that says what is wrong with it in the flag's words
+    (not Python's "[Errno 17] File exists: 'folds'"), before anything is submitted."""
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--out {out}: a file is there, not a folder; give a folder for the result files")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot make the folder ({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: the folder cannot be written to (permission denied)")
+    return folder
+
+
+def out_file_can_be_written(out: str) -> None:
+    """`jobs download --out FILE`: its folder must exist and take files (said before the download is fetched)."""
+    folder = Path(out).parent
+    if not folder.is_dir():
+        raise UsageError(f"--out {out}: there is no folder {folder} (end --out with / to make it a new folder)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: the folder {folder} cannot be written to (permission denied)")
+
+
 def display_for(args: argparse.Namespace) -> Display:
     return Display(sys.stderr, tty=sys.stderr.isatty(), quiet=args.json)
 
@@ -464,13 +488,18 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         wide = max(map(len, job.raw), default=0) + 1  # the values in one column
         emit(args, job.raw, "\n".join(f"{k + ':':<{wide}} {field_text(v)}" for k, v in job.raw.items()))
     elif command == "jobs download":
+        if args.out and args.out.endswith(("/", os.sep)):
+            out_folder(args.out)
+        elif args.out and not Path(args.out).is_dir():
+            out_file_can_be_written(args.out)  # before the download is fetched
         download = client.download(args.job_id, args.format)
         target = Path(args.out) if args.out else Path(download.file_name or f"{args.job_id}.out")
-        if args.out and args.out.endswith(("/", os.sep)):
-            target.mkdir(parents=True, exist_ok=True)
         if target.is_dir():
             target = target / (download.file_name or f"{args.job_id}.out")
-        target.write_bytes(download.content)
+        try:
+            target.write_bytes(download.content)
+        except OSError as exc:
+            raise UsageError(f"{target}: cannot write the file ({exc.strerror or exc})") from None
         emit(args, {"file": str(target), "bytes": len(download.content)}, str(target))
     elif command == "jobs cancel":
         cancelled = client.cancel_job(args.job_id)
@@ -811,7 +840,7 @@ def run(args: argparse.Namespace) -> int:
     work = PREPARE[args.command_path](args) if args.command_path in PREPARE else None
     out = getattr(args, "out", None)
     if out and not getattr(args, "no_wait", False):
-        Path(out).mkdir(parents=True, exist_ok=True)
+        out_folder(out)
 
     async def main() -> int:
         async with AsyncClient(profile.url, profile.api_key,
