@@ -51,7 +51,7 @@ def url(service: InProcessService, request: pytest.FixtureRequest) -> str:
     return service.url_for(request.param)
 
 
-def test_submit_watch_wait_and_download(service: InProcessService, url: str) -> None:
+def test_submit_watch_wait_and_download(service: InProcessService, url: str, tmp_path: Path) -> None:
     steps = tuple(Progress("recycle", i, 3, f"pass {i}") for i in range(1, 4))
     service.inference.script("esmfold", Progressing(steps, 0.05))
     with Client(url, service.new_key(credits=100)) as phonos:
@@ -68,6 +68,17 @@ def test_submit_watch_wait_and_download(service: InProcessService, url: str) -> 
         assert job.metrics == {"twin": 1} and isinstance(job.metrics["twin"], int)  # Struct integers stay integers
         download = phonos.download(submitted.job_id, "json")
         assert download.file_name == f"{submitted.job_id}.json" and download.content
+        # download_to a folder: the server's file name in it (was IsADirectoryError), in both clients
+        saved = phonos.download_to(submitted.job_id, tmp_path)
+        assert saved == tmp_path / f"{submitted.job_id}.pdb" and b"esmfold (pdb)" in saved.read_bytes()
+        assert phonos.download_to(submitted.job_id, tmp_path / "named.json", "json").read_bytes() == download.content
+
+        async def to_a_folder() -> Path:
+            async with AsyncClient(url, phonos.api_key) as in_async:
+                return await in_async.download_to(submitted.job_id, tmp_path / "sub", "json")
+
+        (tmp_path / "sub").mkdir()
+        assert asyncio.run(to_a_folder()).read_bytes() == download.content
         assert phonos.account().balance == 90
 
 

@@ -178,6 +178,15 @@ async def _every_async(fetch: Callable[[int, str | None], Awaitable[P]], items: 
             return
 
 
+def _target(path: str | Path, download: Download, job_id: str) -> Path:
+    """Where download_to writes: `path`, or in a folder the server's file name (only its last part: the name
+    comes from the server's Content-Disposition and never leads out of the folder)."""
+    target = Path(path)
+    if target.is_dir():
+        target = target / (Path(download.file_name or "").name or f"{job_id}.out")
+    return target
+
+
 def _job_id(job: Job) -> str:
     return job.job_id
 
@@ -282,8 +291,11 @@ class Client(_Base):
         return self._send(calls.download(job_id, format))
 
     def download_to(self, job_id: str, path: str | Path, format: str | None = None) -> Path:
-        target = Path(path)
-        target.write_bytes(self.download(job_id, format).content)
+        """Save a completed job's file at `path`; a folder that exists gets it under the server's file name
+        (`<job_id>.pdb`). The path written."""
+        download = self.download(job_id, format)
+        target = _target(path, download, job_id)
+        target.write_bytes(download.content)
         return target
 
     def cancel_job(self, job_id: str, *, idempotency_key: str | None = None) -> Cancellation:
@@ -531,9 +543,11 @@ class AsyncClient(_Base):
         return await self._send(calls.download(job_id, format))
 
     async def download_to(self, job_id: str, path: str | Path, format: str | None = None) -> Path:
-        target = Path(path)
-        content = (await self.download(job_id, format)).content
-        await asyncio.to_thread(target.write_bytes, content)
+        """Save a completed job's file at `path`; a folder that exists gets it under the server's file name
+        (`<job_id>.pdb`). The path written."""
+        download = await self.download(job_id, format)
+        target = _target(path, download, job_id)
+        await asyncio.to_thread(target.write_bytes, download.content)
         return target
 
     async def cancel_job(self, job_id: str, *, idempotency_key: str | None = None) -> Cancellation:
