@@ -367,6 +367,7 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     watched = run("jobs", "watch", job_id, "--json")
     assert watched.returncode == 0 and json.loads(watched.stdout)["jobs"][0]["status"] == "completed"
     assert run("jobs", "cancel", job_id).returncode == 8  # completed: nothing to cancel
+    assert run("account").stdout.endswith(": 9990 credits; jobs: 1 total, 1 completed, 0 active, 0 failed\n")
     history = json.loads(run("account", "credits", "--json").stdout)  # newest first
     assert [(e["kind"], e.get("job_id")) for e in history] == [("charge", job_id), ("grant", None)]
     assert history[0]["balance_after"] == history[1]["amount"] + history[0]["amount"]
