@@ -43,6 +43,7 @@ from phonos_client.flag_words import in_flag_words, option_dests
 from phonos_client.inputs import (
     InputError,
     Record,
+    is_file,
     job_file_id,
     ligands_from,
     quoted,
@@ -336,7 +337,7 @@ def prepare_fold(args: argparse.Namespace) -> Work:
 def prepare_dock(args: argparse.Namespace) -> Work:
     protein_path = Path(args.protein)
     try:
-        if protein_path.is_file():
+        if is_file(protein_path):
             protein = read_text(protein_path)
         elif _JOB_ID.match(args.protein):
             protein = args.protein  # a completed esmfold/alphafold2 job of this account: fold-then-dock
