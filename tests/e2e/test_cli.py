@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import select
+import shlex
 import signal
 import stat
 import subprocess
@@ -254,8 +255,17 @@ def test_dock_a_ligand_file(service: InProcessService, tmp_path: Path) -> None:
         assert [(j["name"], j["status"]) for j in report] == [(n, "completed") for n in expected]
         for ligand in expected:
             assert (tmp_path / "docked" / f"{ligand}.pdb").exists() and (tmp_path / "docked" / f"{ligand}.sdf").exists()
+    # --no-wait says how to follow them later and fetch what dock would have: the poses (sdf) too
+    unfollowed = phonos(service, key, "dock", "--protein", str(RECEPTOR), "--ligand", "CCO", "--samples", "2",
+                        "--no-wait", "--out", "later docked", cwd=tmp_path)
+    later = unfollowed.stdout.split("\t")[1]
+    hint = unfollowed.stderr.splitlines()[-1].strip()
+    assert hint == f"phonos jobs watch {later} --out 'later docked' --formats pdb,sdf", unfollowed.stderr
+    followed = phonos(service, key, *shlex.split(hint)[1:], cwd=tmp_path)
+    assert followed.returncode == 0, followed.stderr
+    assert sorted(p.name for p in (tmp_path / "later docked").iterdir()) == ["ligand.pdb", "ligand.sdf"]
     jobs = service.client(key).get("/v1/jobs", params={"model": "diffdock"}).json()["jobs"]
-    assert len(jobs) == 4
+    assert len(jobs) == 5
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -273,7 +283,8 @@ def test_ctrl_c_leaves_the_jobs_running_and_says_how_to_resume(service: InProces
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130
-    assert f"phonos jobs watch {jobs[0]['job_id']}" in stderr and "keep running" in stderr
+    # the command to follow them again fetches the files this one would have
+    assert f"phonos jobs watch {jobs[0]['job_id']} --out {tmp_path}\n" in stderr and "keep running" in stderr
     assert service.client(key).get(f"/v1/jobs/{jobs[0]['job_id']}").json()["status"] == "running"
 
 

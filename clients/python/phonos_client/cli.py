@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
@@ -53,6 +54,8 @@ from phonos_client.inputs import (
 )
 from phonos_client.models import ActivityEntry, BatchItem, CreditEntry, Job, WebhookDelivery
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
+
+WATCH_FORMATS = "pdb"  # `jobs watch --formats`' default
 
 # The command's own exit codes; a failed call exits with its error's `exit_code` (errors.py: 3 authentication,
 # 4 not found, 5 credits, 6 rate limit, 7 server, 8 invalid request), and so does a batch whose records the
@@ -363,8 +366,8 @@ async def run_work(args: argparse.Namespace, client: AsyncClient, session: Sessi
         await follow(client, outcomes, display_for(args), Path(args.out), tuple(args.formats.split(",")))
     code = report(outcomes, args.json)
     if args.no_wait and session.job_ids and not args.json:
-        print(f"phonos: submitted; follow them (and fetch their files) with:\n  phonos jobs watch "
-              f"{' '.join(session.job_ids)} --out {args.out}", file=sys.stderr)
+        print(f"phonos: submitted; follow them (and fetch their files) with:\n  {follow_again(session.job_ids, args)}",
+              file=sys.stderr)
     return code
 
 
@@ -716,7 +719,7 @@ def add_user_commands(sub: Any) -> None:
     watch.add_argument("job_ids", nargs="*", metavar="job_id", help="jobs to follow (none: every job of yours, "
                                                                    "until Ctrl-C)")
     watch.add_argument("--out", metavar="DIR", help="download each job's files here when it completes")
-    watch.add_argument("--formats", default="pdb", metavar="LIST", help="with --out: formats, comma-separated, or 'all' (default pdb)")
+    watch.add_argument("--formats", default=WATCH_FORMATS, metavar="LIST", help="with --out: formats, comma-separated, or 'all' (default pdb)")
     download = command(jobs.add_parser("download", help="a completed job's file"), "jobs download")
     download.add_argument("job_id", help=JOB_ID_HELP)
     download.add_argument("--format", metavar="FORMAT", help="one of the job's formats (`jobs show`; default: its main file)")
@@ -857,11 +860,23 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         result = None
     if result is None:
-        ids = " ".join(session.job_ids)
         print("\ninterrupted: the jobs keep running on the server." +
-              (f" Follow them again with:\n  phonos jobs watch {ids}" if ids else ""), file=sys.stderr)
+              (f" Follow them again with:\n  {follow_again(session.job_ids, args)}" if session.job_ids else ""),
+              file=sys.stderr)
         return EXIT["interrupted"]
     return result
+
+
+def follow_again(job_ids: Sequence[str], args: argparse.Namespace) -> str:
+    """The command that picks the jobs up again (after --no-wait or Ctrl-C) and fetches the files this one would
+    have: the same --out and, where they are not watch's default (dock's pdb,sdf), the same --formats."""
+    words = ["phonos", "jobs", "watch", *job_ids]
+    out = getattr(args, "out", None)
+    if out:
+        words += ["--out", out]
+        if args.formats != WATCH_FORMATS:
+            words += ["--formats", args.formats]
+    return shlex.join(words)
 
 
 async def until_interrupted(work: Coroutine[Any, Any, int]) -> int | None:
