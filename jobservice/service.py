@@ -339,6 +339,9 @@ class JobService:
 
     async def _download(self, job: JobRecord, fmt: str | None) -> Download:
         if job.status != JobStatus.COMPLETED or job.result is None:
+            if job.status in TERMINAL:  # failed or cancelled: it never will be completed
+                raise Conflict(f"Job {job.id} is {job.status}; it has no output (only completed jobs have files "
+                               "to download)")
             raise Conflict(f"Job {job.id} is {job.status}; its output can be downloaded once it is completed")
         if job.results_deleted_at is not None:
             raise self._results_gone(job)

@@ -269,6 +269,8 @@ def test_the_async_client_has_the_same_methods(service: InProcessService, url: s
             submitted = await phonos.predict("esmfold", SEQUENCE)
             job = await phonos.wait(submitted.job_id, timeout=30)
             assert job.status == "failed" and job.error_code == "model_error" and job.credits_used == 0
+            with pytest.raises(BadRequestError, match=r"is failed; it has no output \(only completed jobs"):
+                await phonos.download(submitted.job_id)  # not "once it is completed": it never will be
             names = [j.job_id async for j in phonos.iter_jobs()]
             assert names == [submitted.job_id]
             hook = await phonos.create_webhook("http://127.0.0.1:9/hook", ["job.failed"])
