@@ -545,9 +545,9 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                           f"{totals['credits_used']} credits")
     elif command == "account":
         account = client.account()
-        jobs = ", ".join(f"{count} {state}" for state, count in account.jobs.items())  # the API's order: total first
+        counts = ", ".join(f"{count} {state}" for state, count in account.jobs.items())  # the API's order: total first
         emit(args, account.raw, f"{visible(account.username)} ({visible(account.email or 'no email')}): "
-                                f"{account.balance} credits" + (f"; jobs: {jobs}" if jobs else ""))
+                                f"{account.balance} credits" + (f"; jobs: {counts}" if counts else ""))
     elif command == "account credits":
         shown = listed(args, lambda after: client.iter_credit_history(starting_after=after),
                        lambda limit, after: client.credit_history(limit=limit, starting_after=after),
