@@ -95,6 +95,15 @@ def choose_transport(base_url: str | None, transport: Transport | None) -> tuple
     return kind, url.removesuffix("/v1")
 
 
+def _configured(options: dict[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
+    """`from_config`'s URL, key and options: PHONOS_URL / PHONOS_API_KEY, else the file `phonos login` wrote, and
+    PHONOS_MAX_RATE_LIMIT_WAIT unless `options` says max_rate_limit_wait."""
+    from phonos_client import config  # it imports this module
+
+    profile = config.load()
+    return profile.url, profile.api_key, {"max_rate_limit_wait": profile.max_rate_limit_wait, **options}
+
+
 def _grpc_module() -> Any:
     """grpc_transport, imported on demand: grpcio is the optional `[grpc]` extra."""
     try:
@@ -231,6 +240,15 @@ class Client(_Base):
             self._transport = _grpc_module().GrpcTransport(self.base_url, api_key, timeout)
         else:
             self._transport = RestTransport(self.base_url, api_key, timeout, http)
+
+    @classmethod
+    def from_config(cls, **options: Any) -> Client:
+        """A client for the server and key the `phonos` command uses: PHONOS_URL / PHONOS_API_KEY, else the file
+        `phonos login` wrote (and PHONOS_MAX_RATE_LIMIT_WAIT); `options` as the constructor takes them. The
+        constructor itself reads nothing from the environment, so `Client(url, None)` (a share link's reader)
+        stays keyless wherever it runs. A config file that is not one raises `config.ConfigError` (ValueError)."""
+        url, api_key, options = _configured(options)
+        return cls(url, api_key, **options)
 
     def __enter__(self) -> Client:
         return self
@@ -489,6 +507,15 @@ class AsyncClient(_Base):
             self._transport = _grpc_module().AsyncGrpcTransport(self.base_url, api_key, timeout)
         else:
             self._transport = AsyncRestTransport(self.base_url, api_key, timeout, http)
+
+    @classmethod
+    def from_config(cls, **options: Any) -> AsyncClient:
+        """A client for the server and key the `phonos` command uses: PHONOS_URL / PHONOS_API_KEY, else the file
+        `phonos login` wrote (and PHONOS_MAX_RATE_LIMIT_WAIT); `options` as the constructor takes them. The
+        constructor itself reads nothing from the environment, so `AsyncClient(url, None)` (a share link's reader)
+        stays keyless wherever it runs. A config file that is not one raises `config.ConfigError` (ValueError)."""
+        url, api_key, options = _configured(options)
+        return cls(url, api_key, **options)
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -7,9 +7,9 @@ the same error class, `status`, `error` and `message` whichever transport it cho
 
 from __future__ import annotations
 
-import datetime
 import email.utils
 import math
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -171,13 +171,10 @@ def seconds_to_wait(retry_after: str | None) -> float | None:
         pass
     else:
         return max(seconds, 0.0) if math.isfinite(seconds) else None
-    try:
-        when = email.utils.parsedate_to_datetime(retry_after)
-    except (TypeError, ValueError):
+    when = email.utils.parsedate_tz(retry_after)  # an HTTP-date names GMT (one without a zone: local time)
+    if when is None:
         return None
-    if when.tzinfo is None:  # an HTTP-date is GMT; a sloppy one without a zone is read as such
-        when = when.replace(tzinfo=datetime.timezone.utc)
-    return max((when - datetime.datetime.now(datetime.timezone.utc)).total_seconds(), 0.0)
+    return max(email.utils.mktime_tz(when) - time.time(), 0.0)
 
 
 # gRPC status code name -> the HTTP status the REST API answers with (the gateway's table,
