@@ -369,6 +369,7 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     listed = json.loads(run("jobs", "ls", "--json").stdout)
     assert [j["job_id"] for j in listed] == [job_id]
     assert json.loads(run("jobs", "ls", "--name", "no job is called this", "--json").stdout) == []
+    assert json.loads(run("jobs", "ls", "--status", "all", "--model", "all", "--json").stdout) == listed  # the API's
     assert json.loads(run("jobs", "show", job_id, "--json").stdout)["status"] == "completed"
     shown = run("jobs", "show", job_id).stdout  # values in JSON's words, as --json and the API write them
     assert re.search(r'^formats: +\["pdb", "cif", ', shown, re.M) and re.search("^metrics: +{", shown, re.M)

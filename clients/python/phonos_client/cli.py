@@ -707,9 +707,10 @@ def add_user_commands(sub: Any) -> None:
     jobs = sub.add_parser("jobs", help="list, inspect, follow, download and cancel jobs").add_subparsers(
         dest="jobs_command", required=True)
     ls = command(jobs.add_parser("ls", help="your jobs, newest first"), "jobs ls")
-    ls.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled"],
-                    help="only jobs in this state")
-    ls.add_argument("--model", metavar="MODEL", help="esmfold, alphafold2 or diffdock")
+    # "all" is the API's default for both (the seed's): a user who read the API's docs may type it
+    ls.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled", "all"],
+                    help="only jobs in this state (all: every state, the default)")
+    ls.add_argument("--model", metavar="MODEL", help="esmfold, alphafold2 or diffdock (all: every model, the default)")
     ls.add_argument("--name", metavar="TEXT", help="only jobs whose name contains this text (any case)")
     ls.add_argument("--limit", type=int, default=20, metavar="N", help="jobs on the page, 1-100 (default 20)")
     ls.add_argument("--all", action="store_true", help="every page")
