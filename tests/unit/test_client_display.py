@@ -7,6 +7,7 @@ import fcntl
 import io
 import os
 import pty
+import select
 import struct
 import termios
 
@@ -52,7 +53,10 @@ def test_rows_are_cut_to_the_terminals_width_so_redraws_stay_in_place() -> None:
             display.update("j1", "running", Progress("recycle", 1, 25, "trunk pass 1 of 25 (recycle 0 of 24)"))
             display.notice("phonos: rate limited (You have exceeded the rate limit of 60 requests per minute): "
                            "trying again in 42 s")
-        drawn = os.read(controller, 65536).decode()
+        received = b""
+        while select.select([controller], [], [], 0.2)[0]:  # everything written, however the pty splits it
+            received += os.read(controller, 65536)
+        drawn = received.decode()
     finally:
         os.close(controller)
         os.close(terminal)
