@@ -124,6 +124,8 @@ def test_pages_are_iterated_to_the_end(service: InProcessService, url: str) -> N
         mixed = phonos.submit_batch([{"model": "esmfold", "sequence": SEQUENCE},
                                      {"model": "esmfold", "sequence": "MKV*J1"}])
         assert [(i.success, i.error) for i in mixed.results] == [(True, None), (False, "Invalid request")]
+        assert (mixed.accepted, mixed.refused) == (mixed.results[:1], mixed.results[1:])
+        assert mixed.raw["summary"] == {"total": 2, "successful": 1, "failed": 1, "total_credits_used": 10}  # the seed's
         # Finished before the next test scripts the twin's next call (a job still queued here would take it).
         for job_id in [item.job_id for item in (*batch.results, mixed.results[0])]:
             assert job_id and phonos.wait(job_id, timeout=30).status == "completed"
