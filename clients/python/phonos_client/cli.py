@@ -406,11 +406,11 @@ def listing(args: argparse.Namespace, raw: list[Any], header: Sequence[str], row
             empty: str, total: int | None = None, next_after: str | None = None) -> None:
     """A list the API gave: --json its objects; on a terminal a table under a header row, in aligned columns (the
     NUMBER_COLUMNS right-aligned); piped, the rows alone with their fields tab-separated (for `cut` and `awk`, as
-    they always were). `next_after`: the cursor of the page after this one, said on a terminal."""
+    they always were), and nothing at all for an empty list (its `empty` words go to stderr). `next_after`: the cursor of the page after this one, said on a terminal."""
     if args.json:
         emit(args, raw, "")
-    elif not rows:
-        print(empty)
+    elif not rows:  # piped, stdout gets rows only: `for id in $(phonos jobs ls | cut -f1)` must not see "no", "jobs"
+        print(empty, file=sys.stdout if sys.stdout.isatty() else sys.stderr)
     elif sys.stdout.isatty():
         print(table(header, rows, NUMBER_COLUMNS))
         if next_after:  # the next page's command, to type
