@@ -21,7 +21,7 @@ from phonos_models.common.progress import Progress
 from prometheus_client import REGISTRY
 
 from jobservice import ratelimit
-from jobservice.memory_inference import Progressing, Slow
+from jobservice.memory_inference import Failure, Progressing, Slow
 from tests.support import REPO, InProcessService, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -266,6 +266,12 @@ def test_dock_a_ligand_file(service: InProcessService, tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "later docked").iterdir()) == ["ligand.pdb", "ligand.sdf"]
     jobs = service.client(key).get("/v1/jobs", params={"model": "diffdock"}).json()["jobs"]
     assert len(jobs) == 5
+    service.inference.script("esmfold", Failure.MODEL_ERROR)  # a fold that failed has nothing to dock into, ever
+    failed = service.client(key).predict().json()["job_id"]
+    service.client(key).wait_for(failed)
+    refused = phonos(service, key, "dock", "--protein", failed, "--ligand", "CCO", "--no-wait")
+    assert refused.returncode == 8 and f"protein_pdb job {failed} is failed: it has no structure to dock into; " \
+        "fold the protein again, or give a completed job" in refused.stderr, refused.stderr
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
