@@ -40,6 +40,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                                 + "\n".join(wrong))
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The slowest test files, setup and teardown included: the suite has a 20-minute budget, and a module's
+    fixtures (a server start) often cost more than any one test that --durations lists."""
+    totals: dict[str, float] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if isinstance(report, pytest.TestReport):
+                path = report.nodeid.split("::", 1)[0]
+                totals[path] = totals.get(path, 0.0) + report.duration
+    if not totals:
+        return
+    terminalreporter.write_sep("=", "slowest 15 test files (setup + call + teardown)")
+    for path, seconds in sorted(totals.items(), key=lambda item: -item[1])[:15]:
+        terminalreporter.write_line(f"{seconds:8.2f}s {path}")
+
+
 # Settings come only from what each test passes explicitly.
 for _name in [n for n in os.environ if n.startswith("PHONOS_")]:
     del os.environ[_name]
