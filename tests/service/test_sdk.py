@@ -88,6 +88,8 @@ def test_typed_errors_carry_the_api_error(service: InProcessService, url: str) -
             phonos.get_job("nope")
         assert (missing.value.status, missing.value.error) == (404, "Not found") and missing.value.request_id
         assert missing.value.message == "Job nope not found"
+        # what a log line or a traceback shows carries the id to quote
+        assert str(missing.value) == f"Not found: Job nope not found (request id {missing.value.request_id})"
         with pytest.raises(InsufficientCreditsError) as poor:
             phonos.predict("esmfold", SEQUENCE)
         assert (poor.value.status, poor.value.error) == (402, "Insufficient credits")

@@ -28,6 +28,12 @@ class PhonosError(Exception):
         self.request_id = request_id
         self.body = body
 
+    def __str__(self) -> str:
+        """`error: message`, and the request id where the server gave one: what a log line or a traceback
+        shows is then enough to find the call in the server's log (the id is the one to quote)."""
+        said = super().__str__()
+        return f"{said} (request id {self.request_id})" if self.request_id else said
+
 
 class MissingExtraError(PhonosError, ImportError):
     """An optional part of the client is not installed (the gRPC transport needs `phonos-client[grpc]`)."""
