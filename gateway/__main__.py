@@ -26,8 +26,13 @@ from gateway.body import BodyLimits
 from gateway.dashboard import DashboardOptions
 from gateway.invoker import DEFAULT_TIMEOUT_S, ChannelInvoker, open_channel
 from gateway.server import start_gateway
+from jobservice import tracing
 from phonos_config.edge import EdgeSettings
 from phonos_config.service import ServiceSettings
+
+
+class CannotListen(RuntimeError):
+    """The gateway's port could not be bound: printed as one `error:` line, exit status 2."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def serve(args: argparse.Namespace) -> None:
+async def serve(args: argparse.Namespace, settings: ServiceSettings, edge: EdgeSettings) -> None:
     # The job service's own per-rpc limits. There is no admission here (no key store): the job
     # service checks keys after the transcoding, and the gRPC hop carries at most these sizes.
     from jobservice.message_limits import SMALL_REQUEST_BYTES, by_full_method
@@ -50,14 +55,17 @@ async def serve(args: argparse.Namespace) -> None:
     # The settings a user sees at this edge are read here as the in-process gateway reads them
     # (jobservice.server): the session cookie's Secure flag, and the streams' first-message wait and
     # keep-alive interval (PHONOS_SSE_KEEPALIVE_S).
-    settings = ServiceSettings.from_env()
     async with open_channel(args.target) as channel:
-        runner, port = await start_gateway(
-            ChannelInvoker(channel, timeout=args.timeout), args.host, args.port, body_limits=limits,
-            edge=EdgeSettings.from_env(os.environ),
-            dashboard_options=DashboardOptions(cookie_secure=settings.cookie_secure),
-            sse_keepalive_s=settings.sse_keepalive_s,
-        )
+        try:
+            runner, port = await start_gateway(
+                ChannelInvoker(channel, timeout=args.timeout), args.host, args.port, body_limits=limits,
+                edge=edge,
+                dashboard_options=DashboardOptions(cookie_secure=settings.cookie_secure),
+                sse_keepalive_s=settings.sse_keepalive_s,
+            )
+        except OSError as exc:  # the port is in use, or the address is not this machine's
+            raise CannotListen(f"cannot listen for HTTP on {args.host}:{args.port}: {exc.strerror or exc}; "
+                               "choose another with --port or --host") from None
         print(json.dumps({"event": "ready", "http_port": port}), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -68,10 +76,28 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
     )
-    asyncio.run(serve(parse_args(argv)))
+    # Read (and refused) before anything listens: one line naming the variable, exit status 2, as
+    # `python -m jobservice` and `phonos` do, never a traceback.
+    try:
+        settings = ServiceSettings.from_env()
+        edge = EdgeSettings.from_env(os.environ)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    # The gateway's own spans (the request's root, continuing a caller's traceparent, handing its own to the
+    # job service): without this, a gateway in its own process (deploy/) traced nothing.
+    tracing.configure(settings.tracing_exporter, settings.tracing_otlp_endpoint, settings.tracing_service_name)
+    try:
+        asyncio.run(serve(args, settings, edge))
+    except CannotListen as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        tracing.shutdown()  # sends the spans still queued
     return 0
 
 

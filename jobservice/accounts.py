@@ -23,6 +23,9 @@ from phonos_config.json_text import json_value_text
 
 MAX_KEY_NAME = 100
 MAX_NOTE = 200  # a credit history entry's reason
+# The largest balance, credit change or rate limit: the API carries them as int32 (GET /v1/account, the credit
+# history, GET /v1/keys), so a larger one stored would make those answers a 500 for good.
+MAX_AMOUNT = 2**31 - 1
 FIRST_KEY_NAME = "first key"
 
 
@@ -89,13 +92,19 @@ class Accounts:
         email = check_email(email)
         if credits < 0:
             raise InvalidArgument("credits must be 0 or more")
+        if credits > MAX_AMOUNT:
+            raise InvalidArgument(f"credits must be at most {MAX_AMOUNT}, got {credits}")
         if rate_limit < 1:
             raise InvalidArgument("rate limit must be at least 1 request per minute")
+        if rate_limit > MAX_AMOUNT:
+            raise InvalidArgument(f"rate limit must be at most {MAX_AMOUNT} requests per minute, got {rate_limit}")
         expires_at = expiry(expires_in_days, now())
         scope = check_scope(scope)
         ceiling = max(60, rate_limit) if max_rate_limit is None else max_rate_limit
         if ceiling < rate_limit:
             raise InvalidArgument(f"the account's max rate limit ({ceiling}) is below the key's ({rate_limit})")
+        if ceiling > MAX_AMOUNT:
+            raise InvalidArgument(f"max rate limit must be at most {MAX_AMOUNT} requests per minute, got {ceiling}")
         async with self._db.transaction() as tx:
             try:
                 account_id = await tx.scalar(
@@ -116,6 +125,8 @@ class Accounts:
         goes into the credit history in the same transaction, with `note` (or what it was) as its reason."""
         if amount == 0:
             raise InvalidArgument("amount must not be 0")
+        if abs(amount) > MAX_AMOUNT:
+            raise InvalidArgument(f"amount must be between -{MAX_AMOUNT} and {MAX_AMOUNT}, got {amount}")
         note = (note or "").strip() or ("added by an operator" if amount > 0 else "taken back by an operator")
         if len(note) > MAX_NOTE:
             raise InvalidArgument(f"note must be at most {MAX_NOTE} characters")
@@ -129,6 +140,11 @@ class Accounts:
             if row is None:
                 raise InvalidArgument(f"no account named {json_value_text(username)}")
             balance = int(row["credits"])
+            # Raised inside the transaction: the balance is left as it was. Only a grant is refused: taking credits
+            # back from a balance stored past the ceiling (before it was enforced) is how it gets repaired.
+            if amount > 0 and balance > MAX_AMOUNT:
+                raise InvalidArgument(f"{json_value_text(username)} would have {balance} credits; a balance is at most "
+                                      f"{MAX_AMOUNT}")
             await tx.execute("insert_credit_grant", {"account_id": row["id"], "now": now(), "amount": amount,
                                                      "balance": balance, "note": note})
             # Who topped the account up, beside the credit history's what and why.

@@ -73,6 +73,8 @@ log = logging.getLogger(__name__)
 SWEEP_S = 30.0
 # Shared store: how long an idle worker waits for a NOTIFY before it looks for work anyway.
 POLL_S = 5.0
+CLAIM_RETRY_S = 1.0  # a claim that failed (the shared database away) is tried again this much later
+CLAIM_FAILURE_LOG_S = 60.0  # while claims keep failing, one log line this often
 GAVE_UP = "The job was interrupted {attempts} times by service restarts and was given up; submit it again"
 T = TypeVar("T")
 
@@ -153,6 +155,7 @@ class Dispatcher:
         self._lease = lease
         self._bells: dict[str, Doorbell] = {m: Doorbell() for m in specs}
         self._interrupted: list[str] = []  # jobs running here when the service stopped
+        self._claim_failures: dict[str, tuple[float, float]] = {}  # model → (first failure, last logged)
         self.outages = Outages({m: spec.triton_model for m, spec in specs.items()}, inference, jobs,
                                window_s=retry_window_s, owner=None if lease is None else lease.owner)
 
@@ -264,15 +267,37 @@ class Dispatcher:
             try:
                 job = await self._jobs.claim_next(model, self._lease, self._max_running)
             except Exception:  # e.g. the database restarting: keep the worker, try again shortly
-                log.exception("claim failed", extra={"action": "dispatch.claim_failed", "model": model})
-                await asyncio.sleep(1.0)
+                self._claim_failed(model)
+                await asyncio.sleep(CLAIM_RETRY_S)
                 continue
+            self._claim_worked(model)
             if job is None:
                 with contextlib.suppress(TimeoutError):
                     await bell.wait(POLL_S)
                 continue
             bell.ring()  # there may be more: one more idle worker looks (a chain, not a herd)
             await self._supervise(job.id, self._execute(job))
+
+    def _claim_failed(self, model: str) -> None:
+        """Every worker of every model retries each CLAIM_RETRY_S while the database is away: one traceback when
+        claims start failing, then one line a minute, not max_inflight tracebacks a second (a minute's outage
+        was thousands of log lines)."""
+        at = time.monotonic()
+        first = self._claim_failures.get(model)
+        if first is None:
+            self._claim_failures[model] = (at, at)
+            log.exception("claim failed; retrying every %g s", CLAIM_RETRY_S,
+                          extra={"action": "dispatch.claim_failed", "model": model})
+        elif at - first[1] >= CLAIM_FAILURE_LOG_S:
+            self._claim_failures[model] = (first[0], at)
+            log.error("claims still failing after %.0f s", at - first[0], exc_info=False,
+                      extra={"action": "dispatch.claim_failed", "model": model})
+
+    def _claim_worked(self, model: str) -> None:
+        failing = self._claim_failures.pop(model, None)
+        if failing is not None:
+            log.info("claims work again after %.0f s", time.monotonic() - failing[0],
+                     extra={"action": "dispatch.claims_recovered", "model": model})
 
     async def _supervise(self, job_id: str, run: Coroutine[object, object, None]) -> None:
         """Run one job as its own task, so cancelling it (the user) and stopping the worker (shutdown) differ."""

@@ -42,42 +42,12 @@ from jobservice.inference import (
     InferenceUnavailable,
     ProgressCallback,
 )
+from phonos_config.fleet import EndpointSpec, parse_endpoints
 
 log = logging.getLogger(__name__)
+__all__ = ["EndpointSpec", "FleetInference", "build_inference", "parse_endpoints"]
 
 UNKNOWN = "unknown"  # not probed yet: eligible, so a fresh fleet routes before its first health check
-
-
-@dataclass(frozen=True)
-class EndpointSpec:
-    address: str
-    models: frozenset[str] | None  # None: every model
-
-
-def parse_endpoints(text: str) -> list[EndpointSpec]:
-    """`host:port` (every model) and `model=host:port` entries, comma-separated; a bad entry is a ValueError."""
-    everything: list[str] = []
-    pinned: dict[str, set[str]] = {}
-    for raw in text.split(","):
-        entry = raw.strip()
-        if not entry:
-            continue
-        model, sep, address = entry.rpartition("=")
-        address = address.strip()
-        host, colon, port = address.rpartition(":")
-        if not colon or not host or not port.isdigit():
-            raise ValueError(f"PHONOS_TRITON_URLS entry {entry!r}: expected host:port or model=host:port")
-        if sep:
-            if not model.strip():
-                raise ValueError(f"PHONOS_TRITON_URLS entry {entry!r}: empty model name before '='")
-            pinned.setdefault(address, set()).add(model.strip())
-        elif address not in everything:
-            everything.append(address)
-    specs = [EndpointSpec(a, None) for a in everything]
-    specs += [EndpointSpec(a, frozenset(m)) for a, m in pinned.items() if a not in everything]
-    if not specs:
-        raise ValueError("PHONOS_TRITON_URLS lists no endpoint")
-    return specs
 
 
 @dataclass

@@ -30,6 +30,7 @@ from jobservice.db import now
 from jobservice.store import Store
 
 log = logging.getLogger(__name__)
+STORE_FAILURE_LOG_S = 60.0  # one warning a minute while scrapes find the database unreadable
 
 TRITON_FETCH_TIMEOUT_S = 2.0
 
@@ -147,9 +148,20 @@ class MetricsEndpoint:
         self._models = tuple(models)
         self._triton_urls = tuple(triton_metrics_urls)
         self._session: aiohttp.ClientSession | None = None
+        self._store_failure_logged = float("-inf")
 
     async def render(self) -> bytes:
-        families = await state_families(self._db, self._models)
+        try:
+            families = await state_families(self._db, self._models)
+        except Exception as exc:  # the database unreachable (PostgreSQL restarting, a full disk): serve the rest
+            # A 500 would make Prometheus mark the target down and lose every counter and Triton's own metrics
+            # just when an operator looks; the database's gauges are left out of this scrape instead.
+            families = []
+            at = asyncio.get_running_loop().time()
+            if at - self._store_failure_logged >= STORE_FAILURE_LOG_S:
+                self._store_failure_logged = at
+                log.warning("metrics: the database could not be read; queue and backlog gauges left out: %s", exc,
+                            extra={"action": "metrics.store_failed"})
         triton_text = ""
         if self._triton_urls:
             if self._session is None:

@@ -18,6 +18,8 @@ from jobservice.errors import InvalidArgument, json_value_text
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
+# The API's offset is an int32; the operator's CLI takes any integer, which past 2**63 SQLite refuses outright.
+MAX_OFFSET = 2**31 - 1
 
 T = TypeVar("T")
 A = TypeVar("A")  # a cursor as a list reads after it: a job's seq, an entry's number
@@ -42,8 +44,9 @@ def check_page(limit: int | None, offset: int | None, *, default_limit: int = DE
     offset = 0 if offset is None else offset
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidArgument(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
-    if offset < 0:
-        raise InvalidArgument(f"offset must be 0 or more, got {offset}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidArgument(f"offset must be 0 or more, got {offset}" if offset < 0
+                              else f"offset must be at most {MAX_OFFSET}, got {offset}")
     if starting_after is not None and offset:
         raise InvalidArgument(f"starting_after and offset cannot be used together (offset {offset}): the next page "
                               f"after an entry is starting_after alone")

@@ -16,6 +16,7 @@ OTEL_EXPORTER_OTLP_HEADERS, ...). Off, every hook is one check of a module varia
 from __future__ import annotations
 
 import collections
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
@@ -25,7 +26,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-EXPORTERS = ("none", "otlp", "console")
+from phonos_config.service import TRACING_EXPORTERS as EXPORTERS
+
 SERVICE = "phonos.v1.PhonosService"
 # Submissions whose run has not started yet keep their trace context here; bounded, so a backlog of
 # queued jobs (or jobs cancelled before they ran) cannot grow it without end. A job past the bound
@@ -57,7 +59,9 @@ def configure(exporter: str, otlp_endpoint: str, service_name: str) -> bool:
 
         span_exporter = OTLPSpanExporter(endpoint=otlp_endpoint)
     else:
-        span_exporter = ConsoleSpanExporter()
+        # stderr, as documented: stdout is the job service's ready-line channel, which `phonos serve` reads and
+        # then discards (spans written there were never seen, and could be read as the ready line).
+        span_exporter = ConsoleSpanExporter(out=sys.stderr)
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     provider.add_span_processor(BatchSpanProcessor(span_exporter))
     # The global provider too, so the gateway (which does not import the job service) finds it.

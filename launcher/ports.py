@@ -36,3 +36,22 @@ def can_listen(host: str, port: int) -> bool:
                 continue
             bound += 1
     return bound > 0
+
+
+def is_local_address(host: str) -> bool:
+    """Whether `host` names an address of this machine a server could bind (any port): False for a name that
+    does not resolve or resolves only to other machines' addresses."""
+    try:
+        addresses = socket.getaddrinfo(host or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return False
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno != errno.EADDRNOTAVAIL:
+                    return True  # bindable address, some other trouble (the port check words it)
+                continue
+            return True
+    return False

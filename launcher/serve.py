@@ -31,7 +31,8 @@ from jobservice.private_files import secure_data_dir
 from jobservice.store import STORE_UNUSABLE, store_unusable_message
 from launcher.banner import endpoint_lines, sign_in_line
 from launcher.lifeline import end_with_this_process
-from launcher.ports import can_listen
+from launcher.model_settings import check_model_settings
+from launcher.ports import can_listen, is_local_address
 from launcher.supervisor import Event, State, Supervised
 from launcher.triton import (
     DEFAULT_MODEL_REPOSITORY,
@@ -69,6 +70,9 @@ def jobservice_env(settings: ServiceSettings, triton: TritonChild) -> dict[str, 
     return {**os.environ, "PHONOS_DATA_DIR": str(settings.data_dir), "PHONOS_HTTP_HOST": settings.http_host,
             "PHONOS_GRPC_HOST": settings.grpc_host, "PHONOS_METRICS_HOST": settings.metrics_host,
             "PHONOS_TRITON_URL": triton.grpc_url,
+            # The Triton it started, not a fleet: PHONOS_TRITON_URLS (exported for `python -m jobservice` on a
+            # multi-machine setup) would otherwise win over PHONOS_TRITON_URL and leave this Triton unused.
+            "PHONOS_TRITON_URLS": "",
             # /metrics re-exports Triton's own (Triton's ports stay internal).
             "PHONOS_TRITON_METRICS_URLS": triton.metrics_url}
 
@@ -161,8 +165,11 @@ class JobServiceChild:
             if line.startswith("{") and not ready.is_set():
                 info = json.loads(line)
                 # A restart must come back where clients and the banner expect it (port 0 = the first pick).
-                self.settings = self.settings.with_overrides(grpc_port=int(info["grpc_port"]),
-                                                             http_port=int(info["http_port"]))
+                # The metrics port too: Prometheus scrapes the one the banner printed.
+                self.settings = self.settings.with_overrides(
+                    grpc_port=int(info["grpc_port"]), http_port=int(info["http_port"]),
+                    metrics_port=self.settings.metrics_port if info.get("metrics_port") is None
+                    else int(info["metrics_port"]))
                 self.ready_info = info
                 ready.set()
 
@@ -196,6 +203,7 @@ def serve(settings: ServiceSettings) -> int:
     try:
         policy = SupervisorSettings.from_env(os.environ)
         models = served_triton_models(settings)
+        check_model_settings(models, DEFAULT_MODEL_REPOSITORY, os.environ)  # what Triton's models will read
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -262,19 +270,24 @@ def serve(settings: ServiceSettings) -> int:
 
 # What `phonos serve` listens on, and the setting and flag that choose each port (Triton's own ports are
 # internal, picked free at start: TritonPorts.pick).
-LISTENERS = (("HTTP", "http_host", "http_port", "PHONOS_HTTP_PORT or --http-port"),
-             ("gRPC", "grpc_host", "grpc_port", "PHONOS_GRPC_PORT or --grpc-port"),
-             ("metrics", "metrics_host", "metrics_port", "PHONOS_METRICS_PORT or --metrics-port"))
+LISTENERS = (("HTTP", "http_host", "http_port", "PHONOS_HTTP_PORT or --http-port", "PHONOS_HTTP_HOST or --http-host"),
+             ("gRPC", "grpc_host", "grpc_port", "PHONOS_GRPC_PORT or --grpc-port", "PHONOS_GRPC_HOST"),
+             ("metrics", "metrics_host", "metrics_port", "PHONOS_METRICS_PORT or --metrics-port",
+              "PHONOS_METRICS_HOST"))
 
 
 def taken_port(settings: ServiceSettings) -> str | None:
-    """What is wrong with the first listener whose port cannot be had (in use, or asked for twice), worded as
-    the job service words it (jobservice.server.CannotListen); None when every one is free (0: any port)."""
+    """What is wrong with the first listener that cannot be had (an address this machine lacks, a port in use
+    or asked for twice), worded as the job service words it (jobservice.server.CannotListen); None when every
+    one is free (0: any port)."""
     from jobservice.server import CannotListen
 
     seen: dict[int, str] = {}
-    for what, host_field, port_field, choose in LISTENERS:
+    for what, host_field, port_field, choose, choose_host in LISTENERS:
         host, port = getattr(settings, host_field), getattr(settings, port_field)
+        if not is_local_address(host):  # a typo in the host is not "the port is in use"
+            return (f"cannot listen for {what} on {json_value_text(host)}: not an address of this machine; "
+                    f"choose another with {choose_host} (127.0.0.1, or 0.0.0.0 for every interface)")
         if port == 0:
             continue
         if port in seen:

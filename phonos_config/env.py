@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -26,12 +27,24 @@ def _parsed(env: Mapping[str, str], name: str, default: T, parse: Callable[[str]
         raise ValueError(f"{name} must be {kind}, got {value!r}") from exc
 
 
+# The largest whole number a setting may hold: the API's counts, balances and rate limits are int32 (a larger
+# default credit balance would make GET /v1/account a 500), and SQLite refuses integers past 2**63 outright.
+MAX_SETTING_INT = 2**31 - 1
+
+
 def env_int(env: Mapping[str, str], name: str, default: int) -> int:
-    return _parsed(env, name, default, int, "an integer")
+    value = _parsed(env, name, default, int, "an integer")
+    if not -MAX_SETTING_INT <= value <= MAX_SETTING_INT:
+        bound = f"at most {MAX_SETTING_INT}" if value > 0 else f"at least {-MAX_SETTING_INT}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
 
 
 def env_float(env: Mapping[str, str], name: str, default: float) -> float:
-    return _parsed(env, name, default, float, "a number")
+    value = _parsed(env, name, default, float, "a number")
+    if not math.isfinite(value):  # nan slips through every `<` check; inf ("1e400" too) overflows timers and dates
+        raise ValueError(f"{name} must be a finite number, got {env.get(name)!r}")
+    return value
 
 
 def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:

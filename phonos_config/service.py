@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Self
+from urllib.parse import urlsplit
 
 from phonos_config.edge import EdgeSettings
 from phonos_config.env import current_env, read_settings
+from phonos_config.fleet import check_triton_url, parse_endpoints
+
+# PHONOS_TRACING_EXPORTER's values (jobservice/tracing.py installs them).
+TRACING_EXPORTERS = ("none", "otlp", "console")
 
 
 @dataclass(frozen=True)
@@ -148,9 +153,23 @@ class ServiceSettings:
             value = getattr(self, name)
             if not value > 0:  # also refuses nan
                 raise ValueError(f"{_variable(name)} must be more than 0, got {value}")
+        for f in fields(self):  # durations: "never" is 0 where a setting offers it, not a huge number
+            value, ceiling = getattr(self, f.name), _CEILINGS.get(f.name.rsplit("_", 1)[-1])
+            if ceiling is not None and value > ceiling:  # e.g. PHONOS_SESSION_TTL_S=1e12 made every sign-in a 500
+                raise ValueError(f"{_variable(f.name)} must be at most {ceiling:g} (100 years), got {value:g}")
         if not self.models:
             raise ValueError("PHONOS_MODELS must name at least one model (e.g. esmfold,alphafold2,diffdock)")
+        if self.tracing_exporter not in TRACING_EXPORTERS:  # refused here, before `phonos serve` creates anything
+            raise ValueError(f"PHONOS_TRACING_EXPORTER must be one of {', '.join(TRACING_EXPORTERS)}, "
+                             f"got {self.tracing_exporter!r}")
         check_database_url(self.database_url)
+        check_triton_url(self.triton_url)
+        if self.triton_urls.strip():
+            parse_endpoints(self.triton_urls)  # a ValueError naming PHONOS_TRITON_URLS and the bad entry
+        for url in self.triton_metrics_urls:  # else read as a Triton that is down at every scrape, for ever
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"PHONOS_TRITON_METRICS_URLS entries must be http://host:8002/metrics URLs, got {url!r}")
 
     def with_overrides(self, **changes: object) -> Self:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -182,6 +201,9 @@ _LEAST: dict[str, int] = {
     "activity_log_days": 0,
     "triton_retry_window_s": 0, "storage_retry_window_s": 0, "webhook_backoff_base_s": 0,
 }
+# The longest duration a `*_s` or `*_days` setting may hold: a time that far ahead is still a date the API can
+# write (RFC 3339 stops at year 9999; a session expiring past it could not be answered).
+_CEILINGS: dict[str, float] = {"s": 100 * 365.25 * 86400, "days": 100 * 365.25}
 # Durations and intervals that must be more than 0.
 _POSITIVE = ("triton_health_interval_s", "triton_timeout_s", "job_lease_s", "webhook_timeout_s",
              "usage_flush_interval_s", "watch_poll_s", "watch_max_stream_s", "sse_keepalive_s",

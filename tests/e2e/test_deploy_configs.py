@@ -28,8 +28,9 @@ def dashboard_queries() -> list[str]:
     return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
 
 
-def test_the_scrape_configuration_is_valid() -> None:
-    checked = subprocess.run([promtool(), "check", "config", str(DEPLOY / "prometheus.yml")],
+@pytest.mark.parametrize("name", ["prometheus.yml", "prometheus-compose.yml"])
+def test_the_scrape_configuration_is_valid(name: str) -> None:
+    checked = subprocess.run([promtool(), "check", "config", str(DEPLOY / name)],
                              capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from tests.service.test_metrics import dashboard_series
 from tests.support import LoopbackServer, TritonFixture, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -83,3 +84,8 @@ def test_metrics_count_triton_calls_per_endpoint_and_re_export_tritons_own(share
     key = (("endpoint", shared_triton.grpc_url), ("model", "esmfold"), ("outcome", "ok"))
     assert ours[key] >= 1
     assert scrape[("phonos_triton_metrics_up", (("endpoint", endpoint),))] == 1
+    # deploy/grafana reads Triton's own series by Triton's names: each must be one this Triton exports (the
+    # GPU-only nv_gpu_* exist on a GPU server alone; tests/service checks the phonos_ names).
+    exported = {name.removesuffix("_total") for name, _ in scrape}  # the parser names Triton's counters *_total
+    wanted = {name for name in dashboard_series() if name.startswith("nv_") and not name.startswith("nv_gpu_")}
+    assert wanted and not wanted - exported, f"dashboard reads Triton series nobody exports: {sorted(wanted - exported)}"

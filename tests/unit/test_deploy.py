@@ -168,3 +168,37 @@ def test_compose_waits_for_the_models_as_long_as_kubernetes_does() -> None:
     start_period = int(check["start_period"][:-1]) * seconds[check["start_period"][-1]]
     startup = find("StatefulSet", "triton")["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
     assert start_period >= startup["periodSeconds"] * startup["failureThreshold"]
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def test_prometheus_can_scrape_every_part_of_the_compose_deployment() -> None:
+    """The job services' /metrics listened on loopback inside their containers (the default) and nothing scraped
+    the Tritons: deploy/'s Grafana dashboard stayed empty. Now every replica listens on the project network
+    (unpublished) and deploy/prometheus-compose.yml scrapes the replicas and each Triton with its `endpoint`."""
+    services = compose()["services"]
+    settings = ServiceSettings.from_env(services["jobservice"]["environment"])
+    assert settings.metrics_enabled and settings.metrics_host not in LOOPBACK
+    assert "ports" not in services["jobservice"]  # reachable on the project network only
+    assert not settings.triton_metrics_urls  # scraped directly: each replica would repeat a fleet's Tritons
+    scrape = yaml.safe_load((DEPLOY / "prometheus-compose.yml").read_text())["scrape_configs"]
+    jobs = {job["job_name"]: job for job in scrape}
+    [replicas] = jobs["phonos"]["dns_sd_configs"]
+    assert (replicas["names"], replicas["type"], replicas["port"]) == (["jobservice"], "A", settings.metrics_port)
+    tritons = {name for name, s in services.items() if s.get("image") == "phonos-triton:latest"}
+    [targets] = jobs["triton"]["static_configs"]
+    assert set(targets["targets"]) == {f"{name}:8002" for name in tritons}
+    # The dashboard's Triton panels group by `endpoint`, the label the re-export would add.
+    assert {"source_labels": ["__address__"], "target_label": "endpoint"} in jobs["triton"]["relabel_configs"]
+
+
+def test_prometheus_can_scrape_every_part_of_the_kubernetes_deployment() -> None:
+    config = find("ConfigMap", "phonos-config")["data"]
+    settings = ServiceSettings.from_env(config)
+    assert settings.metrics_enabled and settings.metrics_host not in LOOPBACK and not settings.triton_metrics_urls
+    for kind, name, port in (("Deployment", "jobservice", settings.metrics_port), ("StatefulSet", "triton", 8002)):
+        template = find(kind, name)["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        assert (annotations["prometheus.io/scrape"], annotations["prometheus.io/port"]) == ("true", str(port)), name
+        assert {"name": "metrics", "containerPort": port} in template["spec"]["containers"][0]["ports"], name

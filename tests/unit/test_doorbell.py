@@ -1,12 +1,21 @@
-"""The shared-store workers' doorbell: one ring wakes one idle worker, not all of them."""
+"""The shared-store workers' doorbell: one ring wakes one idle worker, not all of them; and what the workers log while
+the shared database is away."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
+from jobservice import dispatch
 from jobservice.dispatch import Doorbell
+from jobservice.inference import Inference
+from jobservice.jobs import Lease
+from jobservice.modelspecs.registry import build_specs
+from jobservice.results import ResultStore
 
 pytestmark = pytest.mark.unit
 
@@ -63,3 +72,40 @@ def test_a_cancel_that_lands_with_a_ring_still_cancels_the_waiter() -> None:
             await asyncio.wait_for(waiting, 5)
 
     asyncio.run(scenario())
+
+
+def test_claims_failing_while_the_database_is_away_log_once_not_every_second(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Each of a model's max_inflight workers retried a failed claim every second with a full traceback: PostgreSQL
+    stopped for 13 s made ~80 tracebacks (3,700 log lines). Now: one traceback, then a line a minute, then one
+    line when claims work again."""
+    monkeypatch.setattr(dispatch, "CLAIM_RETRY_S", 0.01)
+
+    class DatabaseAway:
+        failing = True
+
+        async def claim_next(self, *args: object) -> None:
+            if self.failing:
+                raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+            return None
+
+    jobs = DatabaseAway()
+    specs = build_specs(["esmfold"])
+    dispatcher = dispatch.Dispatcher(
+        jobs, specs, cast(Inference, None), cast(ResultStore, None), max_inflight=8,  # type: ignore[arg-type]
+        retry_window_s=60, max_attempts=3, timeout_s=60, lease=cast(Lease, SimpleNamespace(owner="svc-1")))
+
+    async def scenario() -> None:
+        workers = [asyncio.create_task(dispatcher._shared_worker("esmfold")) for _ in range(8)]
+        await asyncio.sleep(0.3)  # ~30 failed claims per worker
+        jobs.failing = False
+        await asyncio.sleep(0.05)
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+    with caplog.at_level(logging.INFO, logger="jobservice.dispatch"):
+        asyncio.run(scenario())
+    lines = [r for r in caplog.records if r.name == "jobservice.dispatch"]
+    assert [r.getMessage().split(";")[0].split(" after")[0] for r in lines] == ["claim failed", "claims work again"]
+    assert lines[0].exc_info is not None  # the first one says why, with its traceback

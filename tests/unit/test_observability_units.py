@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from types import SimpleNamespace
+from typing import cast
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -15,7 +20,8 @@ from jobservice.inference import (
 )
 from jobservice.messages import timestamp
 from jobservice.metrics import error_kind
-from jobservice.metrics_server import endpoint_label, relabel
+from jobservice.metrics_server import MetricsEndpoint, endpoint_label, relabel
+from jobservice.store import Store
 
 pytestmark = pytest.mark.unit
 
@@ -64,6 +70,21 @@ def test_the_tracing_exporter_is_checked_and_none_leaves_tracing_off() -> None:
         assert headers == {}  # nothing to propagate when off
 
 
+def test_the_console_exporter_writes_spans_to_stderr_not_the_ready_line_channel(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`phonos serve` reads the job service's stdout for its ready line and discards the rest: console spans
+    written there were never seen by anyone."""
+    try:
+        assert tracing.configure("console", "http://127.0.0.1:4318/v1/traces", "phonos") is True
+        with tracing.client_span("triton.infer esmfold", {"server.address": "127.0.0.1:8001"}):
+            pass
+    finally:
+        tracing.shutdown()  # flushes the batch
+    out, err = capsys.readouterr()
+    assert '"name": "triton.infer esmfold"' in err
+    assert out == ""
+
+
 @pytest.mark.parametrize(("error", "kind"), [
     (InferenceUnavailable("down"), "unavailable"),
     (InferenceTimeout("late"), "timeout"),
@@ -84,3 +105,23 @@ def test_a_share_links_token_never_reaches_a_trace() -> None:
     assert traced_path(f"/shared/{token}/download") == "/shared/{token}/download"
     assert traced_path(f"/shared/{token}/job") == "/shared/{token}/job"
     assert traced_path("/v1/jobs/abc/download") == "/v1/jobs/abc/download"  # an owner's path holds no secret
+
+
+def test_a_scrape_while_the_database_is_unreachable_serves_everything_else(caplog: pytest.LogCaptureFixture) -> None:
+    """Was a 500 (PostgreSQL stopped): Prometheus marked the target down and lost every counter, the process and
+    Triton's own metrics too, during the outage an operator wants to see."""
+    class Unreachable:
+        async def fetch_all(self, *args: object) -> list[object]:
+            raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+
+        fetch_one = fetch_all
+
+    endpoint = MetricsEndpoint(cast(Store, SimpleNamespace(read=Unreachable())), ["esmfold"], [])
+    with caplog.at_level(logging.WARNING, logger="jobservice.metrics_server"):
+        body = asyncio.run(endpoint.render()).decode()
+        asyncio.run(endpoint.render())  # a second scrape within the minute logs nothing more
+    names = {family.name for family in text_string_to_metric_families(body)}
+    assert {"phonos_jobs_submitted", "process_cpu_seconds"} <= names
+    assert "phonos_jobs_queued" not in names  # read from the database: left out, not a guess
+    [warning] = [r for r in caplog.records if r.name == "jobservice.metrics_server"]
+    assert "database could not be read" in warning.getMessage()

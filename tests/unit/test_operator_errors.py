@@ -8,6 +8,7 @@ import io
 import json
 import os
 import socket
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,6 +141,52 @@ def test_credits_add_tops_up_and_refuses_an_overdraft(operator_env: pytest.Monke
 
 
 @pytest.mark.unit
+def test_balances_and_rate_limits_the_api_cannot_carry_are_refused(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The API carries balances and rate limits as int32: a grant past 2**31-1 once made GET /v1/account (and the
+    credit history, the dashboard's Account page) a 500 for good, and past 2**63 a SQLite traceback."""
+    data_dir = str(tmp_path / "var")
+    assert cli.main(["keys", "create", "--username", "ada", "--credits", "2147483000", "--data-dir", data_dir]) == 0
+    capsys.readouterr()
+    refused = {
+        ("credits", "add", "--username", "ada", "--amount", "1000"):
+            'error: "ada" would have 2147484000 credits; a balance is at most 2147483647\n',
+        ("credits", "add", "--username", "ada", "--amount", "99999999999999999999"):
+            "error: --amount must be between -2147483647 and 2147483647, got 99999999999999999999\n",
+        ("keys", "create", "--username", "bob", "--credits", "3000000000"):
+            "error: --credits must be at most 2147483647, got 3000000000\n",
+        ("keys", "create", "--username", "bob", "--max-rate-limit", "99999999999"):
+            "error: --max-rate-limit must be at most 2147483647 requests per minute, got 99999999999\n",
+    }
+    for command, error in refused.items():
+        assert cli.main([*command, "--data-dir", data_dir]) == 2, command
+        assert capsys.readouterr().err == error
+    assert cli.main(["credits", "history", "--username", "ada", "--json", "--data-dir", data_dir]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert (history["balance"], history["total"]) == (2147483000, 1)  # the refused grant left nothing behind
+    assert cli.main(["accounts", "list", "--json", "--data-dir", data_dir]) == 0
+    assert [a["username"] for a in json.loads(capsys.readouterr().out)["accounts"]] == ["ada"]
+    # A page past SQLite's integers was an OverflowError traceback.
+    for verb in (["credits", "history"], ["accounts", "activity"]):
+        assert cli.main([*verb, "--username", "ada", "--offset", "99999999999999999999", "--data-dir", data_dir]) == 2
+        assert capsys.readouterr().err == "error: --offset must be at most 2147483647, got 99999999999999999999\n"
+
+
+@pytest.mark.unit
+def test_a_balance_stored_past_the_ceiling_can_still_be_taken_back(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A balance granted past 2**31-1 before the ceiling was enforced is repaired with a negative grant."""
+    data_dir = str(tmp_path / "var")
+    assert cli.main(["keys", "create", "--username", "ada", "--credits", "2147483647", "--data-dir", data_dir]) == 0
+    sqlite3.connect(tmp_path / "var" / "phonos.sqlite3").execute(
+        "UPDATE accounts SET credits = 3000000000 WHERE username = 'ada'").connection.commit()
+    capsys.readouterr()
+    assert cli.main(["credits", "add", "--username", "ada", "--amount", "-1", "--data-dir", data_dir]) == 0
+    assert capsys.readouterr().out == "ada: 3000000000 -> 2999999999 credits\n"  # step by step, if need be
+    assert cli.main(["credits", "add", "--username", "ada", "--amount", "1", "--data-dir", data_dir]) == 2
+
+
+@pytest.mark.unit
 def test_operator_messages_quote_usernames_as_the_api_does(operator_env: pytest.MonkeyPatch, tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     """Values in JSON's words ("ada"), as the API's messages word them, never Python's ('ada')."""
@@ -184,6 +231,26 @@ def test_serve_on_a_taken_port_says_which_and_creates_nothing(operator_env: pyte
     setting = "PHONOS_" + flag.removeprefix("--").replace("-", "_").upper()
     assert len(err.splitlines()) == 1 and err.startswith("error: cannot listen for ")
     assert f"127.0.0.1:{taken_port}" in err and f"{setting} or {flag}" in err
+    assert out == "" and not (tmp_path / "var").exists()
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("variable", "host", "what", "says"), [
+    ("PHONOS_HTTP_HOST", "phonos-host.invalid", "HTTP", "PHONOS_HTTP_HOST or --http-host"),  # does not resolve
+    ("PHONOS_GRPC_HOST", "192.0.2.1", "gRPC", "PHONOS_GRPC_HOST"),  # another machine's address (TEST-NET-1)
+    ("PHONOS_METRICS_HOST", "192.0.2.1", "metrics", "PHONOS_METRICS_HOST"),
+])
+def test_serve_on_an_address_not_of_this_machine_names_the_host_setting(
+        operator_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        variable: str, host: str, what: str, says: str) -> None:
+    """Was "the port is in use ...; choose another with PHONOS_HTTP_PORT": the wrong setting to change."""
+    operator_env.setenv(variable, host)
+    operator_env.setenv("PHONOS_MODELS", "esmfold")
+    argv = ["serve", "--data-dir", str(tmp_path / "var"), "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"]
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert err == (f'error: cannot listen for {what} on "{host}": not an address of this machine; choose another '
+                   f"with {says} (127.0.0.1, or 0.0.0.0 for every interface)\n")
     assert out == "" and not (tmp_path / "var").exists()
 
 

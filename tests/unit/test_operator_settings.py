@@ -29,7 +29,18 @@ README = Path(__file__).resolve().parents[2] / "README.md"
     ("PHONOS_MAX_ATTEMPTS", "0", "at least 1"),
     ("PHONOS_DEFAULT_RATE_LIMIT", "0", "at least 1"),
     ("PHONOS_SESSION_TTL_S", "-1", "more than 0"),
-    ("PHONOS_WATCH_POLL_S", "nan", "more than 0"),
+    ("PHONOS_WATCH_POLL_S", "nan", "finite"),
+    ("PHONOS_SESSION_TTL_S", "inf", "finite"),  # would overflow the session's expiry date
+    ("PHONOS_SESSION_TTL_S", "1e12", "at most 3.15576e+09 (100 years)"),  # was: every sign-in a 500
+    ("PHONOS_RESULT_RETENTION_DAYS", "1e9", "at most 36525 (100 years)"),
+    ("PHONOS_TRITON_TIMEOUT_S", "1e400", "finite"),  # reads as inf
+    ("PHONOS_DEFAULT_CREDITS", "99999999999", "at most 2147483647"),  # the API's balance is int32
+    ("PHONOS_MAX_QUEUED_PER_ACCOUNT", "-99999999999999999999", "at least -2147483647"),
+    ("PHONOS_TRACING_EXPORTER", "jaeger", "one of none, otlp, console"),
+    ("PHONOS_TRITON_URLS", "gpu1.lab", "expected host:port"),
+    ("PHONOS_TRITON_URL", "http://gpu1.lab:8001", "host:port"),  # was: an outage for ever, "triton" not ready
+    ("PHONOS_TRITON_URL", "gpu1.lab", "host:port"),
+    ("PHONOS_TRITON_METRICS_URLS", "10.0.0.5:8002/metrics", "http://host:8002/metrics"),  # was: "down" for ever
     ("PHONOS_TRITON_RETRY_WINDOW_S", "-1", "at least 0"),
     ("PHONOS_HTTP_PORT", "99999", "port"),
     ("PHONOS_METRICS_PORT", "-1", "port"),
@@ -61,11 +72,26 @@ def test_cli_names_a_bad_variable_instead_of_a_traceback(operator_env: pytest.Mo
 @pytest.mark.parametrize(("variable", "value"), [
     ("PHONOS_MODELS", "esmfold,esmfodl"),  # a typo in the model list
     ("PHONOS_RESTART_MAX", "-1"),
+    ("PHONOS_RESTART_BACKOFF_S", "nan"),  # passed every `<` check, then a nan wait between restarts
     ("PHONOS_TRITON_TIMEOUT_S", "-5"),
+    ("PHONOS_TRACING_EXPORTER", "jaeger"),  # was checked only by the job service, after Triton had started
+    ("PHONOS_DEFAULT_CREDITS", "3000000000"),  # the admin account's balance: GET /v1/account would be a 500
+    ("PHONOS_ESMFOLD_MAX_LENGTH", "abc"),  # the models' own settings
+    # Read only by the models (AlphaFold2's settings hold them too): with ESMFold alone they were a model-load
+    # failure with a Python stack ~20 s into Triton's start, after the admin key was printed.
+    ("PHONOS_MODELS=esmfold PHONOS_RELAX_PLATFORM", "cuda"),
+    ("PHONOS_MODELS=esmfold PHONOS_RELAX_TIMEOUT_S", "nan"),
+    # Weights and databases this machine lacks: were found only as a model-load failure too.
+    ("PHONOS_MODELS=esmfold PHONOS_ESMFOLD_WEIGHTS_DIR", "/nonexistent/esmfold_v1"),
+    ("PHONOS_ALPHAFOLD2_PARAMS_DIR", "/nonexistent/alphafold2"),
+    ("PHONOS_ALPHAFOLD2_UNIREF90", "/nonexistent/uniref90.fasta"),
 ])
 def test_serve_refuses_bad_settings_before_creating_anything(operator_env: pytest.MonkeyPatch, tmp_path: Path,
                                                              capsys: pytest.CaptureFixture[str],
                                                              variable: str, value: str) -> None:
+    *others, variable = variable.split()  # "PHONOS_MODELS=esmfold PHONOS_RELAX_PLATFORM": set alongside
+    for other in others:
+        operator_env.setenv(*other.split("=", 1))
     operator_env.setenv(variable, value)
 
     def went_on(*args: object) -> None:  # a serve past its checks would start Triton here: fail at once instead
@@ -80,6 +106,18 @@ def test_serve_refuses_bad_settings_before_creating_anything(operator_env: pytes
     assert not data_dir.exists()
 
 
+def test_serve_hands_its_own_triton_to_the_job_service_not_a_fleet(operator_env: pytest.MonkeyPatch,
+                                                                    tmp_path: Path) -> None:
+    """PHONOS_TRITON_URLS, exported for `python -m jobservice` on several machines, wins over PHONOS_TRITON_URL:
+    left in the job service's environment, `phonos serve` would start a Triton and route every job elsewhere."""
+    operator_env.setenv("PHONOS_TRITON_URLS", "gpu1.lab:8001,gpu2.lab:8001")
+    settings = ServiceSettings(data_dir=tmp_path)
+    triton = serve_module.TritonChild(["esmfold"], serve_module.TritonPorts.pick(), settings, {})
+    env = serve_module.jobservice_env(settings, triton)
+    assert env["PHONOS_TRITON_URL"] == triton.grpc_url
+    assert ServiceSettings.from_env(env).triton_urls == ""
+
+
 def test_serve_refuses_a_port_flag_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         cli.build_parser().parse_args(["serve", "--http-port", "99999"])
@@ -87,11 +125,17 @@ def test_serve_refuses_a_port_flag_out_of_range(capsys: pytest.CaptureFixture[st
     assert "--http-port" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("PHONOS_MAX_QUEUED_PER_ACCOUNT", "lots", "must be an integer"),
+    # Was refused only after the data directory and its database were made.
+    ("PHONOS_TRITON_URLS", "gpu1.lab,gpu2.lab:8001", "entry 'gpu1.lab': expected host:port"),
+])
 def test_the_job_service_names_a_bad_variable_instead_of_a_traceback(operator_env: pytest.MonkeyPatch, tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    operator_env.setenv("PHONOS_MAX_QUEUED_PER_ACCOUNT", "lots")
+                                                                     capsys: pytest.CaptureFixture[str],
+                                                                     variable: str, value: str, says: str) -> None:
+    operator_env.setenv(variable, value)
     assert jobservice_main.main(["--data-dir", str(tmp_path / "var"), "--grpc-port", "0", "--no-http"]) == 2
-    assert "error: PHONOS_MAX_QUEUED_PER_ACCOUNT must be an integer" in capsys.readouterr().err
+    assert f"error: {variable} {says}" in capsys.readouterr().err
     assert not (tmp_path / "var").exists()
 
 

@@ -4,6 +4,7 @@ literal in brackets), the same rule for the launcher's own readiness probe, and 
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import socket
 import threading
@@ -11,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from aiohttp import web
@@ -24,6 +26,7 @@ from launcher.serve import (
     TritonChild,
     announce,
     api_operational,
+    jobservice_command,
     jobservice_env,
 )
 from launcher.triton import TritonPorts
@@ -156,6 +159,19 @@ def test_serve_s_http_host_reaches_the_job_service_that_binds_the_gateway(operat
     finally:
         jobs.stop()
     assert jobs.exit_code() is not None
+
+
+@pytest.mark.unit
+def test_a_restarted_job_service_comes_back_on_the_ports_it_first_bound(tmp_path: Path) -> None:
+    """Port 0 (any free one) is picked once: a job service restarted after a crash must listen where the banner
+    said, the metrics port included (it moved, and Prometheus's target with the banner's port went dark)."""
+    settings = ServiceSettings(data_dir=tmp_path, http_port=0, grpc_port=0, metrics_port=0)
+    jobs = JobServiceChild(settings, {})
+    ready = '{"event": "ready", "grpc_port": 40001, "http_port": 40002, "metrics_port": 40003}\n'
+    jobs._read_stdout(SimpleNamespace(stdout=io.StringIO(ready)), threading.Event())  # type: ignore[arg-type]
+    command = jobservice_command(jobs.settings)
+    ports = {flag: command[command.index(flag) + 1] for flag in ("--grpc-port", "--http-port", "--metrics-port")}
+    assert ports == {"--grpc-port": "40001", "--http-port": "40002", "--metrics-port": "40003"}
 
 
 FIRST = FirstStart(NewKey(api_key="pk_x", account_id=1, key_id="key_1"), password="Xq3-generated")
