@@ -46,10 +46,16 @@ def test_a_plain_sequence_file_and_a_sequence_argument_still_fold(tmp_path: Path
     Path("one.txt").write_text("MKTAYIAKQR\nQISFVKSHFS\n")
     assert [(r.id, r.text) for r in sequences_from("one.txt")] == [("one", "MKTAYIAKQRQISFVKSHFS")]
     assert [(r.id, r.text) for r in sequences_from("mkv la")] == [("sequence", "MKVLA")]
+    # longer than a file name may be (255): a sequence, not "[Errno 36] File name too long"
+    long = "MKTAYIAKQRQISFVKSHFS" * 20
+    assert [(r.id, r.text) for r in sequences_from(long)] == [("sequence", long)]
+    assert [(r.id, r.text) for r in sequences_from(long.lower()[:300] + " " + long[300:])] == [("sequence", long)]
 
 
 @pytest.mark.parametrize(("protein", "says"), [("nope.pdb", "phonos: --protein nope.pdb: no such file"),
-                                               ("nope", 'phonos: --protein "nope" is neither a PDB file nor a job id')])
+                                               ("nope", 'phonos: --protein "nope" is neither a PDB file nor a job id'),
+                                               ("x" * 300, f'phonos: --protein "{"x" * 300}" is neither a PDB file '
+                                                           "nor a job id")])
 def test_a_dock_protein_it_cannot_find_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str], protein: str, says: str) -> None:
     monkeypatch.chdir(tmp_path)
