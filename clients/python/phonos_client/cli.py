@@ -308,6 +308,16 @@ def display_for(args: argparse.Namespace) -> Display:
     return Display(sys.stderr, tty=sys.stderr.isatty(), quiet=args.json)
 
 
+def blank_id(args: argparse.Namespace) -> str | None:
+    """The name of an id argument given as empty or blank (`phonos jobs cancel ""`, an unset shell variable),
+    refused as a usage error rather than sent as an address with an empty segment."""
+    for name, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        if name.endswith(("_id", "_ids")) and any(isinstance(v, str) and not v.strip() for v in values):
+            return name.removesuffix("s") if name.endswith("_ids") else name
+    return None
+
+
 @dataclass(frozen=True)
 class Work:
     """A fold or dock run, read from the command line and the input files before anything is sent."""
@@ -938,6 +948,8 @@ def _main(argv: list[str]) -> int:
         return int(server_cli.main(argv))
     parser = build_parser()
     args = parser.parse_args(argv)
+    if blank := blank_id(args):
+        parser.error(f"{blank}: an id cannot be empty")
     try:
         with notices_said():
             return run(args)
