@@ -9,6 +9,7 @@ job services starting together migrate once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
@@ -20,6 +21,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from jobservice.errors import DatabaseUnavailable
 from jobservice.store import ConstraintViolation
 
 log = logging.getLogger(__name__)
@@ -101,14 +103,36 @@ _KINDS: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
+# The server cannot be reached or is going away: refused, reset, unresolvable or unroutable (OSError from the
+# socket), the connection lost mid-statement (08xxx), shut down, crashed or still starting (57P01-57P03), out of
+# connection slots (53300). All pass once the server is back; anything else a statement raises is a bug or the
+# request's fault and keeps its own meaning (a 500 unless typed).
+UNREACHABLE: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def unreachable(exc: BaseException) -> bool:
+    return isinstance(exc, UNREACHABLE)
+
+
 @contextmanager
 def constraints() -> Iterator[None]:
-    """asyncpg's integrity errors as the store port's ConstraintViolation."""
+    """asyncpg's integrity errors as the store port's ConstraintViolation, and a server that cannot be reached
+    as the domain's DatabaseUnavailable (a 503 with Retry-After, not a bug's 500). Wraps asyncpg calls only: an
+    OSError here is always the connection's."""
     try:
         yield
     except asyncpg.IntegrityConstraintViolationError as exc:
         kind = next((k for cls, k in _KINDS if isinstance(exc, cls)), "other")
         raise ConstraintViolation(str(exc), kind) from exc
+    except UNREACHABLE as exc:
+        raise DatabaseUnavailable() from exc
 
 
 class PgQueries:
@@ -196,9 +220,30 @@ class PgDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgQueries]:
-        """BEGIN … COMMIT on one pooled connection; rolled back on any exception (cancellation too)."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield PgQueries(conn)
+        """BEGIN … COMMIT on one pooled connection; rolled back on any exception (cancellation too).
+
+        Connecting, BEGIN and COMMIT meeting a server that is away raise DatabaseUnavailable (the statements
+        inside do so themselves, through PgQueries). An exception of the caller's own code passes unchanged,
+        unless the rollback after it found the connection gone (asyncpg's error, never a plain OSError)."""
+        in_body = False
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                in_body = True
+                yield PgQueries(conn)
+                in_body = False
+        except UNREACHABLE as exc:
+            if in_body and not isinstance(exc, asyncpg.PostgresError):
+                raise
+            raise DatabaseUnavailable() from exc
+
+    async def reachable(self, timeout_s: float = 2.0) -> bool:
+        """One `SELECT 1` within `timeout_s` (health): False when the server is away or too slow to answer."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._pool.fetchval("SELECT 1")
+        except UNREACHABLE:  # TimeoutError included: an OSError
+            return False
+        return True
 
     async def listen(self, channel: str, callback: Callable[[str], object]) -> None:
         """Call `callback(payload)` for every NOTIFY on `channel` (delivered after the sender's commit)."""
