@@ -21,6 +21,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from gateway.ratelog import RateLimitedLog
 from jobservice.errors import DatabaseUnavailable
 from jobservice.store import ConstraintViolation
 
@@ -121,6 +122,16 @@ def unreachable(exc: BaseException) -> bool:
     return isinstance(exc, UNREACHABLE)
 
 
+# Every call meets the outage while it lasts: one line a minute says why (the client's 503 never does).
+_outage_log = RateLimitedLog(log, per_minute=1)
+
+
+def _outage(exc: BaseException) -> DatabaseUnavailable:
+    _outage_log.log(logging.WARNING, "pg.unreachable", "database unreachable; calls answer 503: %s: %s",
+                    type(exc).__name__, exc)
+    return DatabaseUnavailable()
+
+
 @contextmanager
 def constraints() -> Iterator[None]:
     """asyncpg's integrity errors as the store port's ConstraintViolation, and a server that cannot be reached
@@ -132,7 +143,7 @@ def constraints() -> Iterator[None]:
         kind = next((k for cls, k in _KINDS if isinstance(exc, cls)), "other")
         raise ConstraintViolation(str(exc), kind) from exc
     except UNREACHABLE as exc:
-        raise DatabaseUnavailable() from exc
+        raise _outage(exc) from exc
 
 
 class PgQueries:
@@ -234,7 +245,7 @@ class PgDatabase:
         except UNREACHABLE as exc:
             if in_body and not isinstance(exc, asyncpg.PostgresError):
                 raise
-            raise DatabaseUnavailable() from exc
+            raise _outage(exc) from exc
 
     async def reachable(self, timeout_s: float = 2.0) -> bool:
         """One `SELECT 1` within `timeout_s` (health): False when the server is away or too slow to answer."""
