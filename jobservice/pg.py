@@ -122,6 +122,10 @@ def unreachable(exc: BaseException) -> bool:
     return isinstance(exc, UNREACHABLE)
 
 
+# A listening connection the server ended is made again after this, doubling up to the max while it fails.
+RELISTEN_FIRST_S = 0.5
+RELISTEN_MAX_S = 5.0
+
 # Every call meets the outage while it lasts: one line a minute says why (the client's 503 never does).
 _outage_log = RateLimitedLog(log, per_minute=1)
 
@@ -208,6 +212,8 @@ class PgDatabase:
         self.read = PgQueries(pool)
         self._writer = PgQueries(pool)
         self._listeners: list[asyncpg.Connection] = []
+        self._relistening: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     @classmethod
     async def open(cls, url: str, *, min_size: int = 2, max_size: int = 16) -> PgDatabase:
@@ -220,7 +226,10 @@ class PgDatabase:
         return cls(pool, url)
 
     async def close(self) -> None:
-        for conn in self._listeners:
+        self._closing = True  # before the listeners close: their termination must not reconnect them
+        for task in list(self._relistening):
+            task.cancel()
+        for conn in list(self._listeners):
             await conn.close()
         self._listeners.clear()
         await self._pool.close()
@@ -257,8 +266,46 @@ class PgDatabase:
         return True
 
     async def listen(self, channel: str, callback: Callable[[str], object]) -> None:
-        """Call `callback(payload)` for every NOTIFY on `channel` (delivered after the sender's commit)."""
-        conn = await asyncpg.connect(self._url)
+        """Call `callback(payload)` for every NOTIFY on `channel` (delivered after the sender's commit).
+
+        The connection is made again when the server ends it (restarted, stopped a while), so other job
+        services' announcements reach this one once the database is back, without a restart. What was announced
+        meanwhile is lost; every consumer also polls (dispatch, watch hub, webhook sender), so it is only late."""
+        await self._subscribe(await asyncpg.connect(self._url), channel, callback)
+
+    async def _subscribe(self, conn: asyncpg.Connection, channel: str, callback: Callable[[str], object]) -> None:
         self._listeners.append(conn)
         await conn.add_listener(channel, lambda _conn, _pid, _channel, payload: callback(payload))
+        conn.add_termination_listener(lambda ended: self._lost(ended, channel, callback))
+
+    def _lost(self, conn: asyncpg.Connection, channel: str, callback: Callable[[str], object]) -> None:
+        if conn in self._listeners:
+            self._listeners.remove(conn)
+        if self._closing:
+            return
+        task = asyncio.get_running_loop().create_task(self._relisten(channel, callback), name=f"relisten-{channel}")
+        self._relistening.add(task)
+        task.add_done_callback(self._relistening.discard)
+
+    async def _relisten(self, channel: str, callback: Callable[[str], object]) -> None:
+        delay_s = RELISTEN_FIRST_S
+        while not self._closing:
+            await asyncio.sleep(delay_s)
+            try:
+                conn = await asyncpg.connect(self._url, timeout=10)
+            except (*UNREACHABLE, asyncpg.PostgresError):
+                delay_s = min(delay_s * 2, RELISTEN_MAX_S)
+                continue
+            if self._closing:
+                await conn.close()
+                return
+            try:
+                await self._subscribe(conn, channel, callback)
+            except (*UNREACHABLE, asyncpg.PostgresError, asyncpg.InterfaceError):  # gone again at once
+                if conn in self._listeners:
+                    self._listeners.remove(conn)
+                conn.terminate()
+                continue
+            log.info("listening again", extra={"action": "pg.relistened", "channel": channel})
+            return
 

@@ -63,6 +63,11 @@ def calls(base_url: str, key: str) -> dict[str, requests.Response]:
     }
 
 
+def listeners(server: PostgresServer) -> int:
+    """Connections listening for NOTIFY (a listening connection's last statement is its LISTEN)."""
+    return int(server.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'"))
+
+
 def grpc_list_jobs(service: InProcessService, key: str) -> Any:
     channel, stub = service.grpc_stub()
     with channel:
@@ -73,6 +78,8 @@ def test_a_stopped_database_is_a_503_with_retry_after_and_health_says_so_until_i
         own_postgres: PostgresServer, service: InProcessService, tmp_path: Path) -> None:
     key = service.new_key(username="outage")
     assert service.client(key).get("/v1/jobs").status_code == 200
+    listening = listeners(own_postgres)
+    assert listening >= 4  # new jobs, cancels, webhooks, job events: what other job services announce
     secrets = [str(own_postgres.port), "postgresql://", "127.0.0.1", "search_path"]
 
     with separate_gateway(service.grpc_target) as gateway_url:
@@ -110,6 +117,8 @@ def test_a_stopped_database_is_a_503_with_retry_after_and_health_says_so_until_i
             health = requests.get(f"{base_url}/v1/health", timeout=30)
             assert health.status_code == 200 and health.json()["status"] == "operational"
             assert health.json()["components"]["database"] == "ready"
+        # Listening again too: another job service's announcements reach this one without a restart.
+        wait_until(lambda: listeners(own_postgres) == listening, 30, 0.2)
         job = service.client(key).predict()
         assert job.status_code == 200, job.text
         assert service.client(key).wait_for(job.json()["job_id"])["status"] == "completed"
