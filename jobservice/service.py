@@ -115,6 +115,9 @@ class AccountJobOutputs:
             raise InvalidArgument(f"protein_pdb refers to job {job_id}, which does not exist in this account") from None
         if job.model not in STRUCTURE_MODELS:
             raise InvalidArgument(f"protein_pdb job {job_id} is a {job.model} job; use an esmfold or alphafold2 job")
+        if job.status in TERMINAL and job.status != JobStatus.COMPLETED:  # it never will be completed
+            raise InvalidArgument(f"protein_pdb job {job_id} is {job.status}: it has no structure to dock into; "
+                                  "fold the protein again, or give a completed job")
         if job.status != JobStatus.COMPLETED:
             raise InvalidArgument(f"protein_pdb job {job_id} is {job.status}; wait until it is completed")
         try:
@@ -347,6 +350,9 @@ class JobService:
 
     async def _download(self, job: JobRecord, fmt: str | None) -> Download:
         if job.status != JobStatus.COMPLETED or job.result is None:
+            if job.status in TERMINAL:  # failed or cancelled: it never will be completed
+                raise Conflict(f"Job {job.id} is {job.status}; it has no output (only completed jobs have files "
+                               "to download)")
             raise Conflict(f"Job {job.id} is {job.status}; its output can be downloaded once it is completed")
         if job.results_deleted_at is not None:
             raise self._results_gone(job)

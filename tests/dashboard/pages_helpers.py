@@ -98,3 +98,153 @@ def shot(page: Page, name: str, *, full_page: bool = True) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+# ---- keyboard and screen-reader checks (WCAG AA), shared by the modules that walk their pages ---------------------
+
+# What a page shows a person that a screen reader or a keyboard would miss: controls with no label, buttons and
+# links with no name, descriptions that point at nothing, tab orders forced by a positive tabindex, and text
+# (its placeholder too) under 4.5:1 on the background it is drawn on (3:1 for large text). Colours from the CSS
+# as computed; a background is the nearest opaque one up the tree.
+A11Y_PROBLEMS = """() => {
+    const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+        .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+    const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)]; return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); };
+    const background = (el) => {
+        for (let e = el; e; e = e.parentElement) {
+            const style = getComputedStyle(e);
+            const c = rgb(style.backgroundColor);
+            if (c.length === 3 || c[3] === 1) return c;
+            if (style.backgroundImage !== 'none') return null; // a gradient: not judged here
+        }
+        return [255, 255, 255];
+    };
+    const shown = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+    const what = (el) => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.className && typeof el.className === 'string' ? '.' + el.className.trim().replace(/\\s+/g, '.') : ''}`;
+    const problems = [];
+    for (const el of document.querySelectorAll('body *')) {
+        if (!shown(el) || el.closest(':disabled, [aria-disabled=true]')) continue;
+        if (![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+        const style = getComputedStyle(el);
+        const back = background(el);
+        if (!back) continue;
+        const large = parseFloat(style.fontSize) >= 24 || (parseFloat(style.fontSize) >= 18.66 && Number(style.fontWeight) >= 700);
+        const r = ratio(rgb(style.color), back);
+        if (r < (large ? 3 : 4.5)) problems.push(`contrast ${r.toFixed(2)}: ${what(el)} "${el.textContent.trim().slice(0, 30)}"`);
+    }
+    for (const el of document.querySelectorAll('input, select, textarea')) {
+        if (el.type === 'hidden' || !shown(el)) continue;
+        const labelled = [...(el.labels || [])].map((l) => l.textContent).join(' ').trim() || (el.getAttribute('aria-label') || '').trim()
+            || (el.getAttribute('aria-labelledby') || '').split(/\\s+/).map((id) => document.getElementById(id)?.textContent || '').join('').trim();
+        if (!labelled) problems.push(`no label: ${what(el)}`);
+        if (el.placeholder && !el.disabled) {
+            const r = ratio(rgb(getComputedStyle(el, '::placeholder').color), background(el) || [255, 255, 255]);
+            if (r < 4.5) problems.push(`placeholder contrast ${r.toFixed(2)}: ${what(el)}`);
+        }
+    }
+    for (const el of document.querySelectorAll('button, a[href], [role=button], [role=tab]')) {
+        if (!shown(el)) continue;
+        const name = (el.getAttribute('aria-label') || el.textContent || el.title || '').trim()
+            || [...el.querySelectorAll('img[alt]')].map((i) => i.alt).join('').trim();
+        if (!name) problems.push(`no name: ${what(el)}`);
+    }
+    for (const el of document.querySelectorAll('[aria-describedby], [aria-labelledby], [aria-controls]')) {
+        for (const attr of ['aria-describedby', 'aria-labelledby', 'aria-controls']) {
+            for (const id of (el.getAttribute(attr) || '').split(/\\s+/).filter(Boolean)) {
+                if (!document.getElementById(id)) problems.push(`${attr} to nothing: ${what(el)} -> ${id}`);
+            }
+        }
+    }
+    for (const el of document.querySelectorAll('[tabindex]')) if (el.tabIndex > 0) problems.push(`positive tabindex: ${what(el)}`);
+    return problems;
+}"""
+
+# The controls a keyboard should reach, in document order: shown, enabled, not taken out of the tab order; of a
+# group of radios only the checked one (or the first), as the browser tabs to it.
+TABBABLE = """() => {
+    const seen = new Set();
+    const out = [];
+    for (const el of document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')) {
+        if (el.disabled || el.tabIndex < 0 || el.type === 'hidden' || el.getClientRects().length === 0) continue;
+        if (getComputedStyle(el).visibility === 'hidden' || el.closest('[inert]')) continue;
+        if (el.type === 'radio') {
+            const group = [...document.getElementsByName(el.name)].filter((r) => !r.disabled);
+            const stop = group.find((r) => r.checked) || group[0];
+            if (el !== stop || seen.has(el.name)) continue;
+            seen.add(el.name);
+        }
+        out.push(el.dataset.a11y);
+    }
+    return out;
+}"""
+
+# Records each element the focus lands on (its index from keyboard_walk's numbering, its name) and whether its
+# focus ring can be seen: a solid outline 2 px or wider at 3:1 or more against what is behind it (WCAG 1.4.11), or a
+# box-shadow. A listener, so that the walk presses Tab without a round trip to the page between presses.
+RECORD_FOCUS = """() => {
+    const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+        .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+    window.a11yFocusLog = [];
+    window.a11yFocusListener = (event) => {
+        const el = event.target;
+        let back = [255, 255, 255];
+        for (let e = el.parentElement; e; e = e.parentElement) {
+            const c = rgb(getComputedStyle(e).backgroundColor);
+            if (c.length === 3 || c[3] === 1) { back = c; break; }
+        }
+        const style = getComputedStyle(el);
+        const [a, b] = [lum(rgb(style.outlineColor)), lum(back)];
+        const contrast = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        const ring = (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2 && contrast >= 3) || style.boxShadow !== 'none';
+        const label = el.labels && el.labels.length ? el.labels[0].textContent : '';
+        const text = (el.getAttribute('aria-label') || label || el.textContent || el.id || el.tagName).trim().replace(/\\s+/g, ' ').slice(0, 40);
+        window.a11yFocusLog.push({id: el.dataset.a11y || null, text, ring, contrast: Math.round(contrast * 100) / 100});
+    };
+    document.addEventListener('focusin', window.a11yFocusListener);
+}"""
+
+
+def keyboard_walk(page: Page, extra: int = 10) -> tuple[list[str], list[str]]:
+    """Tabs through the page from its top, as a keyboard user does: returns what the focus visited (by name) and
+    the problems found on the way (controls never reached, reached out of order, focus rings not seen). The page
+    has drawn what it shows; its controls are numbered (data-a11y) to compare the walk with TABBABLE's list.
+    Tab is pressed once per control and `extra` times more (a scrolling box the browser lets the focus into, the
+    browser's own address bar past the last control)."""
+    page.evaluate("""() => {
+        document.querySelectorAll('*').forEach((el, i) => { el.dataset.a11y = String(i); });
+        // Tab goes on from where the focus was (a blurred field, too): from a mark at the page's top instead.
+        const start = document.createElement('span');
+        start.id = 'a11y-walk-start';
+        start.tabIndex = -1;
+        document.body.prepend(start);
+        start.focus();
+        window.scrollTo(0, 0);
+    }""")
+    wanted: list[str] = page.evaluate(TABBABLE)
+    page.evaluate(RECORD_FOCUS)
+    for _ in range(len(wanted) + extra):
+        page.keyboard.press("Tab")
+    log: list[dict[str, object]] = page.evaluate("""() => {
+        document.removeEventListener('focusin', window.a11yFocusListener);
+        document.getElementById('a11y-walk-start')?.remove();
+        return window.a11yFocusLog;
+    }""")
+    visited: list[dict[str, object]] = []
+    for focused in log:
+        if visited and focused["id"] == visited[0]["id"]:
+            break  # round to the first control again
+        visited.append(focused)
+    problems = [f"no focus ring seen ({f['contrast']}:1): {f['text']}" for f in visited if not f["ring"]]
+    ids = [str(f["id"]) for f in visited]
+    names = {str(f["id"]): str(f["text"]) for f in visited}
+    missed = [i for i in wanted if i not in ids]
+    if missed:
+        problems.append("never reached: " + ", ".join(page.evaluate(
+            "(ids) => ids.map((i) => { const e = document.querySelector(`[data-a11y='${i}']`); "
+            "return `${e.tagName}#${e.id} ${(e.getAttribute('aria-label') || e.textContent).trim().slice(0, 30)}`; })", missed)))
+    reached = [i for i in ids if i in wanted]
+    if reached != [i for i in wanted if i in reached]:
+        problems.append("out of document order: " + " | ".join(names[i] for i in reached))
+    return [str(f["text"]) for f in visited], problems

@@ -20,7 +20,15 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from phonos.v1 import phonos_pb2 as pb
-from tests.dashboard.pages_helpers import User, Watched, open_page, shot, sign_in
+from tests.dashboard.pages_helpers import (
+    A11Y_PROBLEMS,
+    User,
+    Watched,
+    keyboard_walk,
+    open_page,
+    shot,
+    sign_in,
+)
 from tests.support import ServiceProcess, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
@@ -380,6 +388,7 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
     expect(page.locator("#poses thead")).to_contain_text("Pocket")  # each pose's distance to the pocket
     expect(page.locator("#pocket-note")).to_contain_text("radius 8 Å")
     expect(page.locator("#pose-selected")).to_contain_text("pose #1")
+    expect(page.locator("#pose-selected")).to_have_attribute("aria-live", "polite")  # said as a pose is picked
     page.click("#poses tr[data-rank='2']")
     expect(page.locator("#viewer")).to_have_attribute("data-pose", "2")
     expect(page.locator("#poses tr[data-rank='2']")).to_have_class(re.compile("selected"))
@@ -422,6 +431,10 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
     page.set_viewport_size({"width": 1440, "height": 960})  # wide enough for both: the poses beside the viewer
     box, poses = page.locator("#viewer").bounding_box(), page.locator("#poses").bounding_box()
     assert box and poses and poses["x"] > box["x"] + box["width"] and box["width"] >= 600
+    # By keyboard and screen reader: every control in order with a ring to see, named, labelled, readable.
+    visited, problems = keyboard_walk(page)
+    assert any("Next pose" in v for v in visited) and any("Show pose 3" in v for v in visited), visited
+    assert problems + page.evaluate(A11Y_PROBLEMS) == []
     report = service.client(ada.api_key).get(f"/v1/jobs/{job_id}/download", params={"format": "json"}).json()
     assert report["pocket"]["residues"] == ["A:5", "A:9"] and report["pocket"]["radius"] == 8.0
     assert all(p["initial_pocket_distance"] <= 8.0 for p in report["poses"])

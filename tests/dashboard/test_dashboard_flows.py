@@ -298,6 +298,8 @@ def test_job_page_keeps_its_actions_on_one_line_and_speaks_plainly_without_its_v
     expect(missing).to_contain_text("3D viewer unavailable")
     expect(missing).to_contain_text("ask the server’s administrator")
     assert not OPERATOR_WORDS.search(missing.inner_text())
+    # Words a screen reader reads, not an image named "the structure in 3D" that hides them.
+    expect(page.locator("#viewer")).not_to_have_attribute("role", "img")
     dock, delete = page.locator("#dock-this").bounding_box(), page.locator("#delete-job").bounding_box()
     assert dock and delete and abs(dock["y"] - delete["y"]) < 1, "Dock and Delete are stacked"
     shot(page, "30-job-actions-1280", full_page=False)

@@ -12,10 +12,12 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.dashboard.pages_helpers import (
+    A11Y_PROBLEMS,
     ARTIFACTS,
     User,
     Watched,
     in_process_service,
+    keyboard_walk,
     make_user,
     open_page,
     shot,
@@ -27,7 +29,8 @@ pytestmark = pytest.mark.e2e
 
 SEQ = "MKTVRQERLKSIVRILERSKEPV"
 
-service = in_process_service("polish", {"PHONOS_MODELS": "esmfold"})
+# Every model's form (the keyboard walk goes through each); the twin answers for all three.
+service = in_process_service("polish", {"PHONOS_MODELS": "esmfold,alphafold2,diffdock"})
 
 
 @pytest.fixture(scope="module")
@@ -372,6 +375,54 @@ def test_the_viewer_keeps_a_lopsided_structure_inside_its_frame_and_centred(hana
             m = seen["margins"]
             for a, b in (("left", "right"), ("top", "bottom")):
                 assert abs(m[a] - m[b]) <= 0.15 * max(m[a], m[b]) + 2, f"{width}x{height} {when}: off-centre: {m}"
+            # ... and drawn large: the atoms span most of the viewer one way or the other (on a near-square phone
+            # viewer it filled about half of it: fitted for a wide one, its zoom cut by a fixed aspect rule). Turned
+            # end-on (its tail towards the camera), the camera keeps a distance, so that the near end is not huge.
+            fill = max((width - m["left"] - m["right"]) / width, (height - m["top"] - m["bottom"]) / height)
+            assert fill >= (0.8 if when == "opened" else 0.6), f"{width}x{height} {when}: spans {fill:.0%}: {m}"
+
+
+def _pose_sdf(x: float, y: float, z: float) -> str:
+    """A two-atom "ligand" at (x, y, z): a pose as DiffDock's SDF lists them."""
+    atoms = "".join(f"{ax:10.4f}{y:10.4f}{z:10.4f} {el}   0  0  0  0  0  0  0  0  0  0  0  0\n"
+                    for ax, el in ((x, "C"), (x + 1.5, "O")))
+    return f"lig\n  phonos\n\n  2  1  0  0  0  0  0  0  0  0999 V2000\n{atoms}  1  2  1  0\nM  END\n$$$$\n"
+
+
+def test_the_docking_viewer_keeps_every_pose_in_view_as_one_is_picked(hana_page: Page) -> None:
+    """Tiny random weights leave poses far from the receptor and from each other. The view was fitted to the
+    receptor and the first pose, and a pose picked next could be off the canvas (nothing orange on screen); the
+    whole complex is now framed with every pose, on a laptop's viewer and a phone's."""
+    page = hana_page
+    expect(page.locator("h1")).to_have_text("Jobs")
+    receptor = _lopsided_pdb()
+    poses = [_pose_sdf(40, 0, 0), _pose_sdf(-30, 25, 5), _pose_sdf(0, -45, -10)]
+    for width, height in ((770, 520), (356, 380)):
+        drawn = page.evaluate("""async ([pdb, poses, width, height]) => {
+            const {dockingViewer} = await import('/static/js/viewer.js');
+            document.getElementById('dock-test')?.remove();
+            const box = document.createElement('div');
+            box.id = 'dock-test';
+            Object.assign(box.style, {position: 'fixed', left: '0', top: '0', width: `${width}px`,
+                                      height: `${height}px`, zIndex: 10, background: '#fff'});
+            document.body.append(box);
+            const view = await dockingViewer(box, pdb, poses);
+            const rect = box.getBoundingClientRect();
+            const seen = [];
+            for (let i = 0; i < poses.length; i += 1) {
+                view.show(i);
+                const atoms = view.viewer.selectedAtoms({model: view.viewer.getModel(i + 1)});
+                seen.push(view.viewer.modelToScreen(atoms).map((p) => [p.x - rect.left - window.scrollX,
+                                                                      p.y - rect.top - window.scrollY]));
+            }
+            view.show(0);
+            return seen;
+        }""", [receptor, poses, width, height])
+        shot(page, f"82-docking-poses-in-view-{width}", full_page=False)
+        for i, points in enumerate(drawn, start=1):
+            outside = [(round(x), round(y)) for x, y in points if not (0 <= x <= width and 0 <= y <= height)]
+            assert outside == [], f"{width}x{height}: pose {i} drawn outside the viewer at {outside}"
+    page.evaluate("() => document.getElementById('dock-test').remove()")
 
 
 def test_a_structure_to_choose_names_its_job_once(hana_page: Page, service: InProcessService, hana: User) -> None:
@@ -383,6 +434,9 @@ def test_a_structure_to_choose_names_its_job_once(hana_page: Page, service: InPr
     client.wait_for(unnamed)
     client.wait_for(named)
     page = hana_page
+    # The jobs page has drawn its <main> first (as the provenance test waits): a card put in the <main> of the
+    # page still loading was replaced with the jobs page's own content, and its options never came.
+    expect(page.locator("h1")).to_have_text("Jobs")
     # The Compare card as the job page builds it (the twin's files are not structures a page can draw).
     page.evaluate("""async (id) => {
         const {compareCard} = await import('/static/js/compare.js');
@@ -525,3 +579,137 @@ def test_provenance_shows_a_list_of_objects_as_a_table(hana_page: Page, service:
         box = card.bounding_box()
         assert box is not None and box["x"] + box["width"] <= width
         card.screenshot(path=str(ARTIFACTS / f"79-provenance-card-{width}.png"))
+
+
+def test_every_page_walks_by_keyboard_with_labels_names_and_readable_text(browser: Browser,
+                                                                          service: InProcessService,
+                                                                          hana: User) -> None:
+    """A keyboard and screen-reader walk of every page, on a laptop and a phone: Tab from the top reaches every
+    control in the order it is shown, each with a focus ring that can be seen (3:1; the light blue ring was 1.8:1 on
+    white and links had only the browser's), the first stop skips the navigation; every field has a label, every
+    button and link a name, every description points at something; text and placeholders reach 4.5:1."""
+    client = service.client(hana.api_key)
+    job = client.predict(SEQ, name="walked").json()["job_id"]
+    client.wait_for(job)
+    hook = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/walk", "events": ["job.completed"]}).json()
+    pages = {"/jobs": "#jobs-table", "/submit?model=esmfold": "#submit-job", "/submit?model=alphafold2": "#submit-job",
+             "/submit?model=diffdock": "#submit-job", f"/jobs/{job}": "#downloads", "/usage": "#usage-csv:enabled",
+             "/keys": "#keys-table", "/webhooks": "#webhooks-table", "/account": "#activity-table",
+             "/no-such-page": "text=There is nothing here"}
+    found: dict[str, list[str]] = {}
+    for width in (1440, 390):
+        guest = open_page(browser, width=width)
+        guest.goto(f"{service.base_url}/sign-in")
+        expect(guest.locator("#username")).to_be_focused()
+        visited, problems = keyboard_walk(guest)
+        assert visited[:3] == ["Username", "Password", "Sign in"] or visited[:2] == ["Password", "Sign in"], visited
+        found[f"sign-in {width}"] = problems + guest.evaluate(A11Y_PROBLEMS)
+        guest.context.close()
+        watched = Watched()
+        page = sign_in(browser, service, hana, watched, width=width)  # type: ignore[arg-type]
+        for path, ready in pages.items():
+            page.goto(service.base_url + path)
+            expect(page.locator(ready).first).to_be_visible()
+            if path == "/account":
+                expect(page.locator("#sessions-list li").first).to_be_visible()
+            visited, problems = keyboard_walk(page)
+            assert visited and visited[0] == "Skip to content", f"{path} {width}: {visited[:3]}"
+            if width == 390:  # the navigation is behind the menu button, the second stop
+                assert visited[1] == "Menu" or visited[2] == "Menu", f"{path}: {visited[:4]}"
+            found[f"{path} {width}"] = problems + page.evaluate(A11Y_PROBLEMS)
+        shot(page, f"81-keyboard-walk-not-found-{width}", full_page=False)
+        # What opens on a page: a webhook's delivery log, and the jobs list's bar for the jobs ticked.
+        page.goto(f"{service.base_url}/webhooks")
+        page.get_by_role("button", name="Deliveries").click()
+        expect(page.locator("#deliveries-card")).to_be_visible()
+        visited, problems = keyboard_walk(page)
+        found[f"/webhooks deliveries {width}"] = problems + page.evaluate(A11Y_PROBLEMS)
+        page.goto(f"{service.base_url}/jobs")
+        page.locator("#jobs-table input.pick").first.check()
+        expect(page.locator(".bulk-bar")).to_be_visible()
+        visited, problems = keyboard_walk(page)
+        found[f"/jobs ticked {width}"] = problems + page.evaluate(A11Y_PROBLEMS)
+        shot(page, f"81-keyboard-walk-jobs-ticked-{width}", full_page=False)
+        assert watched.problems() == []
+        page.context.close()
+    assert client.delete(f"/v1/webhooks/{hook['webhook']['webhook_id']}").status_code == 200
+    bad = [f"{where}: {problem}" for where, problems in found.items() for problem in problems]
+    assert bad == [], "\n".join(bad)
+
+
+def test_the_skip_link_and_the_period_buttons_keep_the_keyboard_in_the_page(hana_page: Page,
+                                                                            service: InProcessService) -> None:
+    """The skip link (first Tab: shown, over the sidebar) takes the next Tab to the page's first control, past the
+    navigation's eight stops. Usage's period buttons were rebuilt on each press: the one pressed was gone and the
+    focus fell to the page's top; now it stays on the button pressed, marked pressed."""
+    page = hana_page
+    page.goto(f"{service.base_url}/usage")
+    expect(page.locator("#usage-csv")).to_be_enabled()
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    shot(page, "81-skip-link-1440", full_page=False)
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="7 days")).to_be_focused()  # the page's first control, not "Jobs"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    thirty = page.get_by_role("button", name="30 days")
+    expect(thirty).to_have_attribute("aria-pressed", "true")
+    expect(page).to_have_url(f"{service.base_url}/usage?days=30")
+    expect(thirty).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="90 days")).to_be_focused()
+
+
+def test_a_dialog_keeps_the_keyboard_inside_and_gives_the_focus_back(hana_page: Page, service: InProcessService,
+                                                                     hana: User) -> None:
+    """"Revoke" asks first in a modal dialog named by its title: Tab stays inside it, Escape closes it without
+    revoking, and the focus goes back to the Revoke button that opened it (not to the page's top)."""
+    client = service.client(hana.api_key)
+    spare = client.post("/v1/keys", json={"name": "dialog walk"}).json()
+    page = hana_page
+    page.goto(f"{service.base_url}/keys")
+    revoke = page.locator("#keys-table tr", has_text="dialog walk").locator("[data-action=revoke]")
+    revoke.focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Revoke")
+    expect(dialog).to_be_visible()
+    assert dialog.evaluate("(d) => d.contains(document.activeElement)")
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        assert dialog.evaluate("(d) => d.contains(document.activeElement)"), "the focus left the open dialog"
+    shot(page, "81-dialog-1440", full_page=False)
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    expect(revoke).to_be_focused()
+    key_id = spare.get("key_id") or spare.get("key", {}).get("key_id")
+    assert [k["revoked"] for k in client.get("/v1/keys").json()["keys"] if k["key_id"] == key_id] == [False]
+    # Confirmed by the keyboard: Enter on the dialog's Revoke revokes it.
+    page.keyboard.press("Enter")
+    page.locator("dialog [data-confirm]").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#keys-table tr", has_text="dialog walk")).to_have_attribute("data-revoked", "true")
+    # Its Revoke button is gone with the revoke: the focus goes to the list's heading, not to the page's top.
+    expect(page.get_by_role("heading", name="Keys", exact=True)).to_be_focused()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('#keys-table') !== null"), "Tab went on elsewhere"
+
+
+def test_a_refused_sign_in_marks_both_fields_and_ties_them_to_the_message(browser: Browser,
+                                                                          service: InProcessService) -> None:
+    """A wrong password showed an alert but left the fields unmarked: a screen reader moving back to them heard
+    nothing wrong. Both are marked invalid and described by the message, and unmarked on the next try."""
+    page = open_page(browser)
+    page.goto(f"{service.base_url}/sign-in")
+    page.fill("#username", "nobody")
+    page.fill("#password", "not a password at all")
+    page.keyboard.press("Enter")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Could not sign in")
+    for box in ("#username", "#password"):
+        expect(page.locator(box)).to_have_attribute("aria-invalid", "true")
+        expect(page.locator(box)).to_have_attribute("aria-describedby", "sign-in-error")
+    expect(page.locator("#password")).to_have_accessible_description(alert.inner_text().replace("\n", " "))
+    page.context.close()

@@ -43,7 +43,9 @@ def test_a_person_signs_their_other_browser_out_from_the_account_page(browser: B
     expect(this).to_have_class("session current")
     expect(this.locator(".session-what")).to_have_text("Chrome on Linux")
     expect(this.locator(".chip")).to_have_text("This browser")
-    expect(this.get_by_role("button")).to_have_count(0)  # this one signs out with the Session card's button
+    # This browser's own row has its Sign out too (it had none: only the Session card's button signed it out).
+    expect(this.get_by_role("button")).to_have_count(1)
+    expect(this.get_by_role("button", name="Sign out this browser")).to_be_visible()
     expect(this.locator("[data-field=address]")).to_have_text("127.0.0.1")
     expect(this.locator("[data-field=created]")).to_have_text("Signed in just now")
     other = card.locator("li.session:not(.current)")
@@ -78,6 +80,13 @@ def test_a_person_signs_their_other_browser_out_from_the_account_page(browser: B
     expect(laptop.locator("h1")).to_have_text("Jobs")
     laptop.goto(f"{service.base_url}/account")
     expect(laptop.locator("#activity-body tr").first.locator("td").nth(1)).to_have_text("Signed out another browser")
+    this_box = this.get_by_role("button", name="Sign out this browser").bounding_box()
+    assert this_box is not None and this_box["x"] + this_box["width"] <= width  # beside the chip, on a phone too
+    # This browser's row signs this browser out, as the Session card's button does: sign-in, and the cookie refused.
+    this.get_by_role("button", name="Sign out this browser").click()
+    laptop.wait_for_url("**/sign-in")
+    laptop.goto(f"{service.base_url}/account")
+    laptop.wait_for_url("**/sign-in?next=%2Faccount")
     assert watched.problems() == []
     laptop.context.close()
     phone.context.close()

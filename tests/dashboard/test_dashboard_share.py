@@ -15,7 +15,16 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from tests.dashboard.pages_helpers import CHROMIUM_ARGS, Watched, make_user, open_page, shot, sign_in
+from tests.dashboard.pages_helpers import (
+    A11Y_PROBLEMS,
+    CHROMIUM_ARGS,
+    Watched,
+    keyboard_walk,
+    make_user,
+    open_page,
+    shot,
+    sign_in,
+)
 from tests.support import ServiceProcess, TritonFixture
 
 pytestmark = pytest.mark.e2e
@@ -71,9 +80,27 @@ def test_a_link_made_on_the_job_page_shows_the_result_to_a_stranger_until_revoke
     expect(owner.locator("#share-links tbody tr")).to_have_count(1)
     expect(owner.locator("#share-links th")).to_have_text(["Link id", "Created", "Expires", ""])  # not the link itself
     shot(owner, "60-share-panel")
-    owner.set_viewport_size(PHONE)
-    shot(owner, "60-share-panel-phone", full_page=False)
-    owner.set_viewport_size({"width": 1440, "height": 960})
+    # The job page by keyboard and screen reader, its viewer, plots, Compare card and open Share panel with the
+    # new link: every control reached in order with a ring to see, named, labelled, readable (pages_helpers).
+    expect(owner.locator("#viewer[data-ready=true]")).to_have_count(1, timeout=30_000)
+    expect(owner.locator("#compare-with")).to_be_visible()
+    found: dict[str, list[str]] = {}
+    for viewport in (PHONE, {"width": 1440, "height": 960}):
+        owner.set_viewport_size(viewport)
+        if viewport == PHONE:
+            shot(owner, "60-share-panel-phone", full_page=False)
+        visited, problems = keyboard_walk(owner)
+        for control in ("Reset", "Cartoon", "Sticks", "Copy", "Create link", "Revoke"):
+            assert any(control in v for v in visited), f"{viewport['width']} px: {control} never reached: {visited}"
+        found[f"owner {viewport['width']}"] = problems + owner.evaluate(A11Y_PROBLEMS)
+    # The canvas is an image with a name for a screen reader; Spin says whether it is on.
+    expect(owner.get_by_role("img", name="The structure in 3D, coloured by pLDDT", exact=False)).to_be_visible()
+    spin = owner.get_by_role("button", name="Spin")
+    expect(spin).to_have_attribute("aria-pressed", "false")
+    spin.press("Enter")
+    expect(spin).to_have_attribute("aria-pressed", "true")
+    spin.press("Enter")
+    expect(spin).to_have_attribute("aria-pressed", "false")
 
     seen = Watched()
     guest = stranger(browser, seen)
@@ -98,6 +125,11 @@ def test_a_link_made_on_the_job_page_shows_the_result_to_a_stranger_until_revoke
     assert download.value.suggested_filename == f"{job['job_id']}.pdb"
     assert "/shared/" in download.value.url
     shot(guest, "61-shared-job")
+    visited, problems = keyboard_walk(guest)
+    assert any("PDB" in v for v in visited), visited  # the downloads, by keyboard too
+    found["stranger 1440"] = problems + guest.evaluate(A11Y_PROBLEMS)
+    bad = [f"{where}: {problem}" for where, problems in found.items() for problem in problems]
+    assert bad == [], "\n".join(bad)
     phone = stranger(browser, seen, PHONE)
     phone.goto(link)
     expect(phone.locator("#viewer[data-ready=true]")).to_have_count(1, timeout=30_000)
@@ -107,6 +139,7 @@ def test_a_link_made_on_the_job_page_shows_the_result_to_a_stranger_until_revoke
     owner.click("#share-links [data-revoke]")
     owner.click("dialog [data-confirm]")
     expect(owner.locator("#share-none")).to_be_visible()
+    expect(owner.get_by_role("heading", name="Working links")).to_be_focused()  # not the page's top: its button is gone
 
     guest.reload()
     expect(guest.locator("#shared-missing")).to_contain_text("Link not found")

@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import select
+import shlex
 import signal
 import stat
 import subprocess
@@ -20,7 +21,7 @@ from phonos_models.common.progress import Progress
 from prometheus_client import REGISTRY
 
 from jobservice import ratelimit
-from jobservice.memory_inference import Progressing, Slow
+from jobservice.memory_inference import Failure, Progressing, Slow
 from tests.support import REPO, InProcessService, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -254,8 +255,23 @@ def test_dock_a_ligand_file(service: InProcessService, tmp_path: Path) -> None:
         assert [(j["name"], j["status"]) for j in report] == [(n, "completed") for n in expected]
         for ligand in expected:
             assert (tmp_path / "docked" / f"{ligand}.pdb").exists() and (tmp_path / "docked" / f"{ligand}.sdf").exists()
+    # --no-wait says how to follow them later and fetch what dock would have: the poses (sdf) too
+    unfollowed = phonos(service, key, "dock", "--protein", str(RECEPTOR), "--ligand", "CCO", "--samples", "2",
+                        "--no-wait", "--out", "later docked", cwd=tmp_path)
+    later = unfollowed.stdout.split("\t")[1]
+    hint = unfollowed.stderr.splitlines()[-1].strip()
+    assert hint == f"phonos jobs watch {later} --out 'later docked' --formats pdb,sdf", unfollowed.stderr
+    followed = phonos(service, key, *shlex.split(hint)[1:], cwd=tmp_path)
+    assert followed.returncode == 0, followed.stderr
+    assert sorted(p.name for p in (tmp_path / "later docked").iterdir()) == ["ligand.pdb", "ligand.sdf"]
     jobs = service.client(key).get("/v1/jobs", params={"model": "diffdock"}).json()["jobs"]
-    assert len(jobs) == 4
+    assert len(jobs) == 5
+    service.inference.script("esmfold", Failure.MODEL_ERROR)  # a fold that failed has nothing to dock into, ever
+    failed = service.client(key).predict().json()["job_id"]
+    service.client(key).wait_for(failed)
+    refused = phonos(service, key, "dock", "--protein", failed, "--ligand", "CCO", "--no-wait")
+    assert refused.returncode == 8 and f"protein_pdb job {failed} is failed: it has no structure to dock into; " \
+        "fold the protein again, or give a completed job" in refused.stderr, refused.stderr
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -273,7 +289,8 @@ def test_ctrl_c_leaves_the_jobs_running_and_says_how_to_resume(service: InProces
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130
-    assert f"phonos jobs watch {jobs[0]['job_id']}" in stderr and "keep running" in stderr
+    # the command to follow them again fetches the files this one would have
+    assert f"phonos jobs watch {jobs[0]['job_id']} --out {tmp_path}\n" in stderr and "keep running" in stderr
     assert service.client(key).get(f"/v1/jobs/{jobs[0]['job_id']}").json()["status"] == "running"
 
 
@@ -358,6 +375,9 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     listed = json.loads(run("jobs", "ls", "--json").stdout)
     assert [j["job_id"] for j in listed] == [job_id]
     assert json.loads(run("jobs", "ls", "--name", "no job is called this", "--json").stdout) == []
+    none = run("jobs", "ls", "--name", "no job is called this")  # piped: no rows, so nothing (a script's loop sees none)
+    assert (none.returncode, none.stdout, none.stderr) == (0, "", "no jobs\n")
+    assert json.loads(run("jobs", "ls", "--status", "all", "--model", "all", "--json").stdout) == listed  # the API's
     assert json.loads(run("jobs", "show", job_id, "--json").stdout)["status"] == "completed"
     shown = run("jobs", "show", job_id).stdout  # values in JSON's words, as --json and the API write them
     assert re.search(r'^formats: +\["pdb", "cif", ', shown, re.M) and re.search("^metrics: +{", shown, re.M)
@@ -367,6 +387,7 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     watched = run("jobs", "watch", job_id, "--json")
     assert watched.returncode == 0 and json.loads(watched.stdout)["jobs"][0]["status"] == "completed"
     assert run("jobs", "cancel", job_id).returncode == 8  # completed: nothing to cancel
+    assert run("account").stdout.endswith(": 9990 credits; jobs: 1 total, 1 completed, 0 active, 0 failed\n")
     history = json.loads(run("account", "credits", "--json").stdout)  # newest first
     assert [(e["kind"], e.get("job_id")) for e in history] == [("charge", job_id), ("grant", None)]
     assert history[0]["balance_after"] == history[1]["amount"] + history[0]["amount"]
@@ -462,8 +483,7 @@ def test_webhook_deliveries_and_redelivery(service: InProcessService, transport:
         assert (tested.returncode, tested.stdout) == (0, "Receiver answered HTTP 200\n")
     assert receiver.requests[1]["body"] == receiver.requests[0]["body"]
     # recorded as delivered a moment after the receiver answered
-    wait_until(lambda: run("webhooks", "deliveries", hook_id, "--status", "pending").stdout.strip() == "no deliveries",
-               15)
+    wait_until(lambda: run("webhooks", "deliveries", hook_id, "--status", "pending").stderr == "no deliveries\n", 15)
     every = json.loads(run("webhooks", "deliveries", hook_id, "--all", "--json").stdout)  # every page
     assert [d["delivery_id"] for d in every] == [d["delivery_id"] for d in service.client(key).get(
         f"/v1/webhooks/{hook_id}/deliveries").json()["deliveries"]] and len(every) == 2
@@ -495,15 +515,24 @@ def test_input_files_it_cannot_use_are_usage_errors_before_any_request(service: 
     (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00binary")
     (tmp_path / "image.smi").write_bytes(b"\x89PNG\r\n\x1a\n\x00binary")
     (tmp_path / "empty.fasta").write_text("\n")
+    (tmp_path / "a_file").write_text("in the way\n")
     for args, message in [(("fold", "image.png"), "image.png: not a text file"),
                           (("fold", "empty.fasta"), "empty.fasta: the file is empty"),
                           (("dock", "--protein", "image.png", "--ligand", "CCO"), "image.png: not a text file"),
                           (("dock", "--protein", str(RECEPTOR), "--ligands", "image.smi"), "image.smi: not a text file"),
+                          # --out in the flag's words, not "[Errno 17] File exists: 'a_file'"
+                          (("fold", "MKTAYIAKQR", "--out", "a_file"),
+                           "--out a_file: a file is there, not a folder; give a folder for the result files"),
+                          (("jobs", "watch", "x", "--out", "a_file"), "--out a_file: a file is there, not a folder"),
+                          (("fold", "MKTAYIAKQR", "--out", "/proc/phonos/folds"),
+                           "--out /proc/phonos/folds: cannot make the folder (No such file or directory)"),
+                          (("jobs", "download", "x", "--out", "nowhere/x.pdb"),  # said before the download
+                           "--out nowhere/x.pdb: there is no folder nowhere (end --out with / to make it a new folder)"),
                           (("jobs", "download", "x", "--out", "dl"), "")]:
         ran = phonos(service, key, *args, cwd=tmp_path, PHONOS_URL="127.0.0.1:1") if not message else \
             phonos(service, key, *args, cwd=tmp_path)
         assert ran.returncode == 2 and "Traceback" not in ran.stderr, ran.stderr
-        assert message in ran.stderr
+        assert message in ran.stderr and "Errno" not in ran.stderr, ran.stderr
     assert "is not a server URL: give http(s)://host:port" in ran.stderr  # the last: no scheme
     assert service.client(key).get("/v1/jobs").json()["jobs"] == []
 
@@ -530,7 +559,8 @@ def test_watched_jobs_files_are_named_safely_and_keep_their_extensions(service: 
     got = phonos(service, key, "jobs", "download", ids[0], "--out", "new/", cwd=work)
     assert got.returncode == 0 and (work / "new" / f"{ids[0]}.pdb").is_file(), got.stderr
     cannot = phonos(service, key, "jobs", "download", ids[0], "--out", str(tmp_path / "missing" / "x.pdb"))
-    assert cannot.returncode == 2 and "No such file or directory" in cannot.stderr and "Traceback" not in cannot.stderr
+    assert cannot.returncode == 2 and "Traceback" not in cannot.stderr
+    assert f"there is no folder {tmp_path / 'missing'}" in cannot.stderr
 
 
 def refused() -> float:

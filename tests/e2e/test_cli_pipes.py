@@ -81,7 +81,9 @@ def test_the_client_installs_own_phonos_ends_quietly_too(tmp_path: Path) -> None
     service = InProcessService(tmp_path / "var", {})
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
-        env.update({"PHONOS_URL": service.base_url, "PHONOS_API_KEY": service.new_key(credits=10),
+        key = service.new_key(credits=10)
+        service.client(key).predict()  # a row to write: an empty list writes nothing on stdout
+        env.update({"PHONOS_URL": service.base_url, "PHONOS_API_KEY": key,
                     "HOME": str(tmp_path)})  # no saved login of this machine's user
         read_end, write_end = os.pipe()
         os.close(read_end)  # `phonos jobs ls | true`

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import threading
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from phonos_client import (
+    APIStatusError,
     AsyncClient,
     AuthenticationError,
     BadRequestError,
@@ -49,7 +51,7 @@ def url(service: InProcessService, request: pytest.FixtureRequest) -> str:
     return service.url_for(request.param)
 
 
-def test_submit_watch_wait_and_download(service: InProcessService, url: str) -> None:
+def test_submit_watch_wait_and_download(service: InProcessService, url: str, tmp_path: Path) -> None:
     steps = tuple(Progress("recycle", i, 3, f"pass {i}") for i in range(1, 4))
     service.inference.script("esmfold", Progressing(steps, 0.05))
     with Client(url, service.new_key(credits=100)) as phonos:
@@ -66,6 +68,17 @@ def test_submit_watch_wait_and_download(service: InProcessService, url: str) -> 
         assert job.metrics == {"twin": 1} and isinstance(job.metrics["twin"], int)  # Struct integers stay integers
         download = phonos.download(submitted.job_id, "json")
         assert download.file_name == f"{submitted.job_id}.json" and download.content
+        # download_to a folder: the server's file name in it (was IsADirectoryError), in both clients
+        saved = phonos.download_to(submitted.job_id, tmp_path)
+        assert saved == tmp_path / f"{submitted.job_id}.pdb" and b"esmfold (pdb)" in saved.read_bytes()
+        assert phonos.download_to(submitted.job_id, tmp_path / "named.json", "json").read_bytes() == download.content
+
+        async def to_a_folder() -> Path:
+            async with AsyncClient(url, phonos.api_key) as in_async:
+                return await in_async.download_to(submitted.job_id, tmp_path / "sub", "json")
+
+        (tmp_path / "sub").mkdir()
+        assert asyncio.run(to_a_folder()).read_bytes() == download.content
         assert phonos.account().balance == 90
 
 
@@ -75,6 +88,8 @@ def test_typed_errors_carry_the_api_error(service: InProcessService, url: str) -
             phonos.get_job("nope")
         assert (missing.value.status, missing.value.error) == (404, "Not found") and missing.value.request_id
         assert missing.value.message == "Job nope not found"
+        # what a log line or a traceback shows carries the id to quote
+        assert str(missing.value) == f"Not found: Job nope not found (request id {missing.value.request_id})"
         with pytest.raises(InsufficientCreditsError) as poor:
             phonos.predict("esmfold", SEQUENCE)
         assert (poor.value.status, poor.value.error) == (402, "Insufficient credits")
@@ -111,6 +126,8 @@ def test_pages_are_iterated_to_the_end(service: InProcessService, url: str) -> N
         mixed = phonos.submit_batch([{"model": "esmfold", "sequence": SEQUENCE},
                                      {"model": "esmfold", "sequence": "MKV*J1"}])
         assert [(i.success, i.error) for i in mixed.results] == [(True, None), (False, "Invalid request")]
+        assert (mixed.accepted, mixed.refused) == (mixed.results[:1], mixed.results[1:])
+        assert mixed.raw["summary"] == {"total": 2, "successful": 1, "failed": 1, "total_credits_used": 10}  # the seed's
         # Finished before the next test scripts the twin's next call (a job still queued here would take it).
         for job_id in [item.job_id for item in (*batch.results, mixed.results[0])]:
             assert job_id and phonos.wait(job_id, timeout=30).status == "completed"
@@ -256,6 +273,8 @@ def test_the_async_client_has_the_same_methods(service: InProcessService, url: s
             submitted = await phonos.predict("esmfold", SEQUENCE)
             job = await phonos.wait(submitted.job_id, timeout=30)
             assert job.status == "failed" and job.error_code == "model_error" and job.credits_used == 0
+            with pytest.raises(BadRequestError, match=r"is failed; it has no output \(only completed jobs"):
+                await phonos.download(submitted.job_id)  # not "once it is completed": it never will be
             names = [j.job_id async for j in phonos.iter_jobs()]
             assert names == [submitted.job_id]
             hook = await phonos.create_webhook("http://127.0.0.1:9/hook", ["job.failed"])
@@ -420,6 +439,41 @@ def test_429s_are_waited_out_within_a_time_budget_then_raised() -> None:
         with pytest.raises(RateLimitError):
             phonos.account()
         assert time.monotonic() - started < 5 and len(server.seen) == 1  # 30 s would not fit: raised at once
+
+
+UNAVAILABLE = {"error": "Service unavailable",
+               "message": "The job service cannot be reached right now; try again in a few seconds."}
+ACCOUNT = {"account": {"id": 1, "username": "ada", "created_at": "2026-12-01T00:00:00Z"},
+           "credits": {"balance": 5, "currency": "credits"},
+           "jobs": {"total": 0, "completed": 0, "active": 0, "failed": 0}}
+
+
+def test_a_503_that_says_when_to_come_back_is_tried_again_no_sooner_in_both_clients() -> None:
+    """The gateway answers 503 with Retry-After: 5 while the job service restarts behind it (gateway/invoker.py);
+    the backoff alone (~0.5 s, then ~1 s) spent both retries before it was back. An HTTP-date is read too."""
+    for retry_after in ("1", "in 1.95 s, as an HTTP-date"):  # the first backoff alone: 0.25-0.5 s
+        if retry_after.startswith("in"):  # whole seconds: 0.95-1.95 s from now
+            retry_after = email.utils.formatdate(time.time() + 1.95, usegmt=True)
+        with Scripted([(503, {"Retry-After": retry_after}, UNAVAILABLE), (200, {}, ACCOUNT)]) as server, \
+                Client(f"http://127.0.0.1:{server.port}", "pk_x") as phonos:
+            assert phonos.account().balance == 5
+            first, second = (float(seen["at"]) for seen in server.seen)
+            assert second - first >= 0.9, retry_after
+
+    async def in_async() -> float:
+        with Scripted([(503, {"Retry-After": "1"}, UNAVAILABLE), (200, {}, ACCOUNT)]) as server:
+            async with AsyncClient(f"http://127.0.0.1:{server.port}", "pk_x") as phonos:
+                assert (await phonos.account()).balance == 5
+            first, second = (float(seen["at"]) for seen in server.seen)
+            return second - first
+
+    assert asyncio.run(in_async()) >= 1.0
+    with Scripted([(503, {"Retry-After": "1"}, UNAVAILABLE)] * 2) as server, \
+            Client(f"http://127.0.0.1:{server.port}", "pk_x", max_retries=1) as phonos:
+        with pytest.raises(APIStatusError) as unavailable:  # still within max_retries
+            phonos.account()
+        assert (unavailable.value.status, unavailable.value.retry_after, len(server.seen)) == (503, 1, 2)
+        assert unavailable.value.error == "Service unavailable" and "cannot be reached" in unavailable.value.message
 
 
 def test_a_submission_refused_for_the_rate_limit_is_sent_again_and_charged_once(

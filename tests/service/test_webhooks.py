@@ -7,6 +7,7 @@ import hmac
 import json
 
 import pytest
+from phonos_client import verify_webhook
 
 from tests.support import ALL_STORES, InProcessService, WebhookReceiver, wait_until
 
@@ -115,6 +116,9 @@ def test_job_events_are_delivered_signed_with_seed_payload(service: InProcessSer
                                  "download_url": f"/v1/jobs/{job_id}/download"}
     assert all(verify_signature(secret, r) for r in receiver.requests)
     assert receiver.requests[1]["headers"]["X-Phonos-Event"] == "job.completed"
+    # the SDK's check for receivers takes them too (and the body as received, bytes or text)
+    assert [verify_webhook(r["body"].encode(), r["headers"]["X-Phonos-Signature"], secret)
+            for r in receiver.requests] == [json.loads(r["body"]) for r in receiver.requests]
 
 
 def test_failed_deliveries_are_retried_with_backoff(service: InProcessService) -> None:

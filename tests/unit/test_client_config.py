@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
-from phonos_client import cli, config
+from phonos_client import AsyncClient, Client, cli, config
 
 from launcher.ports import free_port
 
@@ -41,3 +42,25 @@ def test_the_rate_limit_budget_comes_from_the_environment(tmp_path: Path, monkey
         return
     assert cli.main(["account"]) == 2
     assert capsys.readouterr().err.startswith("phonos: PHONOS_MAX_RATE_LIMIT_WAIT is seconds, 0 or more")
+
+
+def test_from_config_finds_the_server_and_key_the_command_uses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Client.from_config()`: what `phonos login` wrote, or PHONOS_URL / PHONOS_API_KEY over it (the constructor
+    reads nothing from the environment: `Client(url, None)` stays keyless)."""
+    monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "config.toml"))
+    for name in ("PHONOS_URL", "PHONOS_API_KEY", "PHONOS_MAX_RATE_LIMIT_WAIT"):
+        monkeypatch.delenv(name, raising=False)
+    config.save("http://127.0.0.1:9/v1", "pk_from_login")
+    with Client.from_config(timeout=5) as client:
+        assert (client.base_url, client.api_key, client.timeout) == ("http://127.0.0.1:9", "pk_from_login", 5)
+    monkeypatch.setenv("PHONOS_URL", "http://127.0.0.1:8")
+    monkeypatch.setenv("PHONOS_API_KEY", "pk_from_env")
+    monkeypatch.setenv("PHONOS_MAX_RATE_LIMIT_WAIT", "7")
+
+    async def in_async() -> tuple[str, str | None, float]:
+        async with AsyncClient.from_config() as client:
+            return client.base_url, client.api_key, client.max_rate_limit_wait
+
+    assert asyncio.run(in_async()) == ("http://127.0.0.1:8", "pk_from_env", 7.0)
+    with Client("http://127.0.0.1:9", None) as keyless:
+        assert keyless.api_key is None

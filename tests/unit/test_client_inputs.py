@@ -46,10 +46,16 @@ def test_a_plain_sequence_file_and_a_sequence_argument_still_fold(tmp_path: Path
     Path("one.txt").write_text("MKTAYIAKQR\nQISFVKSHFS\n")
     assert [(r.id, r.text) for r in sequences_from("one.txt")] == [("one", "MKTAYIAKQRQISFVKSHFS")]
     assert [(r.id, r.text) for r in sequences_from("mkv la")] == [("sequence", "MKVLA")]
+    # longer than a file name may be (255): a sequence, not "[Errno 36] File name too long"
+    long = "MKTAYIAKQRQISFVKSHFS" * 20
+    assert [(r.id, r.text) for r in sequences_from(long)] == [("sequence", long)]
+    assert [(r.id, r.text) for r in sequences_from(long.lower()[:300] + " " + long[300:])] == [("sequence", long)]
 
 
 @pytest.mark.parametrize(("protein", "says"), [("nope.pdb", "phonos: --protein nope.pdb: no such file"),
-                                               ("nope", 'phonos: --protein "nope" is neither a PDB file nor a job id')])
+                                               ("nope", 'phonos: --protein "nope" is neither a PDB file nor a job id'),
+                                               ("x" * 300, f'phonos: --protein "{"x" * 300}" is neither a PDB file '
+                                                           "nor a job id")])
 def test_a_dock_protein_it_cannot_find_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str], protein: str, says: str) -> None:
     monkeypatch.chdir(tmp_path)
@@ -153,3 +159,35 @@ def test_a_cursor_with_all_is_the_sdk_walker_from_it() -> None:
     assert (walked, asked) == (["j1", None], [])
     shown = cli.listed(args("--limit", "3", "--starting-after", "j0"), every, page_at, lambda p: p.jobs)
     assert (shown.items, shown.total, shown.next_after, asked) == (["j1", "j2", "j3"], 7, "j3", [(3, "j0")])
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["jobs", "cancel", ""], "job_id"),
+    (["jobs", "rm", "abc", "  "], "job_id"),
+    (["jobs", "unshare", "abc", ""], "share_id"),
+    (["webhooks", "deliveries", ""], "webhook_id"),
+    (["webhooks", "redeliver", "wh_1", " "], "delivery_id"),
+])
+def test_an_empty_id_is_a_usage_error_before_anything_is_sent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str],
+        named: str) -> None:
+    """`phonos jobs cancel "$ID"` with the variable unset sent POST /v1/jobs//cancel ("no route")."""
+    monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("PHONOS_URL", f"http://127.0.0.1:{free_port()}")  # nobody: nothing may be sent
+    monkeypatch.setenv("PHONOS_API_KEY", "pk_x")
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip().endswith(f"error: {named}: an id cannot be empty")
+
+
+@pytest.mark.parametrize("job_id", ["", "   "])
+def test_the_sdk_refuses_an_empty_id_instead_of_calling_another_route(job_id: str) -> None:
+    """GET /v1/jobs/ would be the jobs list, not a job; neither transport is reached."""
+    from phonos_client import Client
+
+    client = Client(f"http://127.0.0.1:{free_port()}", "pk_x", max_retries=0)
+    with pytest.raises(ValueError, match="job_id must not be empty"):
+        client.get_job(job_id)
+    with pytest.raises(ValueError, match="webhook_id must not be empty"):
+        client.webhook_deliveries(job_id)

@@ -43,6 +43,7 @@ from phonos_client.models import (
     WebhookDelivery,
     WebhookTest,
 )
+from phonos_client.webhook_signature import WebhookSignatureError, verify_webhook
 
 __version__ = "0.1.0"
 __all__ = [
@@ -51,5 +52,5 @@ __all__ = [
     "GoneError",
     "IdempotencyError", "InsufficientCreditsError", "InternalServerError", "Job", "JobEvent", "JobPage", "JobShare",
     "MissingExtraError", "NotFoundError", "PermissionDeniedError", "PhonosError", "Progress", "QueueFullError", "RateLimitError", "SharedJob", "Submission",
-    "Webhook", "WebhookDelivery", "WebhookTest",
+    "Webhook", "WebhookDelivery", "WebhookSignatureError", "WebhookTest", "verify_webhook",
 ]

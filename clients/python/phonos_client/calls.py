@@ -111,7 +111,13 @@ class Call(Generic[T]):
 
 
 def _call(rpc: str, read: Callable[[Any], T], *, idempotency_key: str | None = None, **fields: Any) -> Call[T]:
-    return Call(ROUTES[rpc], read, {k: v for k, v in fields.items() if v is not None}, idempotency_key)
+    route = ROUTES[rpc]
+    for name in route.path_fields:
+        # An empty id would make another address (`/v1/jobs//cancel`, or `/v1/jobs/`: the jobs list), so the
+        # server's answer would be about the wrong route; it is refused here, naming the argument.
+        if not str(fields.get(name) or "").strip():
+            raise ValueError(f"{name} must not be empty")
+    return Call(route, read, {k: v for k, v in fields.items() if v is not None}, idempotency_key)
 
 
 def _key(given: str | None) -> str:

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
@@ -43,6 +44,7 @@ from phonos_client.flag_words import in_flag_words, option_dests
 from phonos_client.inputs import (
     InputError,
     Record,
+    is_file,
     job_file_id,
     ligands_from,
     quoted,
@@ -52,6 +54,8 @@ from phonos_client.inputs import (
 )
 from phonos_client.models import ActivityEntry, BatchItem, CreditEntry, Job, WebhookDelivery
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
+
+WATCH_FORMATS = "pdb"  # `jobs watch --formats`' default
 
 # The command's own exit codes; a failed call exits with its error's `exit_code` (errors.py: 3 authentication,
 # 4 not found, 5 credits, 6 rate limit, 7 server, 8 invalid request), and so does a batch whose records the
@@ -276,8 +280,42 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
     return params
 
 
+def out_folder(out: str) -> Path:
+    """The --out folder, made if missing, or a UsageError that says what is wrong with it in the flag's words
+    (not Python's "[Errno 17] File exists: 'folds'"), before anything is submitted."""
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--out {out}: a file is there, not a folder; give a folder for the result files")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot make the folder ({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: the folder cannot be written to (permission denied)")
+    return folder
+
+
+def out_file_can_be_written(out: str) -> None:
+    """`jobs download --out FILE`: its folder must exist and take files (said before the download is fetched)."""
+    folder = Path(out).parent
+    if not folder.is_dir():
+        raise UsageError(f"--out {out}: there is no folder {folder} (end --out with / to make it a new folder)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: the folder {folder} cannot be written to (permission denied)")
+
+
 def display_for(args: argparse.Namespace) -> Display:
     return Display(sys.stderr, tty=sys.stderr.isatty(), quiet=args.json)
+
+
+def blank_id(args: argparse.Namespace) -> str | None:
+    """The name of an id argument given as empty or blank (`phonos jobs cancel ""`, an unset shell variable),
+    refused as a usage error rather than sent as an address with an empty segment."""
+    for name, value in vars(args).items():
+        values = value if isinstance(value, list) else [value]
+        if name.endswith(("_id", "_ids")) and any(isinstance(v, str) and not v.strip() for v in values):
+            return name.removesuffix("s") if name.endswith("_ids") else name
+    return None
 
 
 @dataclass(frozen=True)
@@ -312,7 +350,7 @@ def prepare_fold(args: argparse.Namespace) -> Work:
 def prepare_dock(args: argparse.Namespace) -> Work:
     protein_path = Path(args.protein)
     try:
-        if protein_path.is_file():
+        if is_file(protein_path):
             protein = read_text(protein_path)
         elif _JOB_ID.match(args.protein):
             protein = args.protein  # a completed esmfold/alphafold2 job of this account: fold-then-dock
@@ -338,8 +376,8 @@ async def run_work(args: argparse.Namespace, client: AsyncClient, session: Sessi
         await follow(client, outcomes, display_for(args), Path(args.out), tuple(args.formats.split(",")))
     code = report(outcomes, args.json)
     if args.no_wait and session.job_ids and not args.json:
-        print(f"phonos: submitted; follow them (and fetch their files) with:\n  phonos jobs watch "
-              f"{' '.join(session.job_ids)} --out {args.out}", file=sys.stderr)
+        print(f"phonos: submitted; follow them (and fetch their files) with:\n  {follow_again(session.job_ids, args)}",
+              file=sys.stderr)
     return code
 
 
@@ -378,11 +416,11 @@ def listing(args: argparse.Namespace, raw: list[Any], header: Sequence[str], row
             empty: str, total: int | None = None, next_after: str | None = None) -> None:
     """A list the API gave: --json its objects; on a terminal a table under a header row, in aligned columns (the
     NUMBER_COLUMNS right-aligned); piped, the rows alone with their fields tab-separated (for `cut` and `awk`, as
-    they always were). `next_after`: the cursor of the page after this one, said on a terminal."""
+    they always were), and nothing at all for an empty list (its `empty` words go to stderr). `next_after`: the cursor of the page after this one, said on a terminal."""
     if args.json:
         emit(args, raw, "")
-    elif not rows:
-        print(empty)
+    elif not rows:  # piped, stdout gets rows only: `for id in $(phonos jobs ls | cut -f1)` must not see "no", "jobs"
+        print(empty, file=sys.stdout if sys.stdout.isatty() else sys.stderr)
     elif sys.stdout.isatty():
         print(table(header, rows, NUMBER_COLUMNS))
         if next_after:  # the next page's command, to type
@@ -464,13 +502,18 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         wide = max(map(len, job.raw), default=0) + 1  # the values in one column
         emit(args, job.raw, "\n".join(f"{k + ':':<{wide}} {field_text(v)}" for k, v in job.raw.items()))
     elif command == "jobs download":
+        if args.out and args.out.endswith(("/", os.sep)):
+            out_folder(args.out)
+        elif args.out and not Path(args.out).is_dir():
+            out_file_can_be_written(args.out)  # before the download is fetched
         download = client.download(args.job_id, args.format)
         target = Path(args.out) if args.out else Path(download.file_name or f"{args.job_id}.out")
-        if args.out and args.out.endswith(("/", os.sep)):
-            target.mkdir(parents=True, exist_ok=True)
         if target.is_dir():
             target = target / (download.file_name or f"{args.job_id}.out")
-        target.write_bytes(download.content)
+        try:
+            target.write_bytes(download.content)
+        except OSError as exc:
+            raise UsageError(f"{target}: cannot write the file ({exc.strerror or exc})") from None
         emit(args, {"file": str(target), "bytes": len(download.content)}, str(target))
     elif command == "jobs cancel":
         cancelled = client.cancel_job(args.job_id)
@@ -512,7 +555,9 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                           f"{totals['credits_used']} credits")
     elif command == "account":
         account = client.account()
-        emit(args, account.raw, f"{account.username} ({account.email or 'no email'}): {account.balance} credits")
+        counts = ", ".join(f"{count} {state}" for state, count in account.jobs.items())  # the API's order: total first
+        emit(args, account.raw, f"{visible(account.username)} ({visible(account.email or 'no email')}): "
+                                f"{account.balance} credits" + (f"; jobs: {counts}" if counts else ""))
     elif command == "account credits":
         shown = listed(args, lambda after: client.iter_credit_history(starting_after=after),
                        lambda limit, after: client.credit_history(limit=limit, starting_after=after),
@@ -672,9 +717,10 @@ def add_user_commands(sub: Any) -> None:
     jobs = sub.add_parser("jobs", help="list, inspect, follow, download and cancel jobs").add_subparsers(
         dest="jobs_command", required=True)
     ls = command(jobs.add_parser("ls", help="your jobs, newest first"), "jobs ls")
-    ls.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled"],
-                    help="only jobs in this state")
-    ls.add_argument("--model", metavar="MODEL", help="esmfold, alphafold2 or diffdock")
+    # "all" is the API's default for both (the seed's): a user who read the API's docs may type it
+    ls.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled", "all"],
+                    help="only jobs in this state (all: every state, the default)")
+    ls.add_argument("--model", metavar="MODEL", help="esmfold, alphafold2 or diffdock (all: every model, the default)")
     ls.add_argument("--name", metavar="TEXT", help="only jobs whose name contains this text (any case)")
     ls.add_argument("--limit", type=int, default=20, metavar="N", help="jobs on the page, 1-100 (default 20)")
     ls.add_argument("--all", action="store_true", help="every page")
@@ -684,7 +730,7 @@ def add_user_commands(sub: Any) -> None:
     watch.add_argument("job_ids", nargs="*", metavar="job_id", help="jobs to follow (none: every job of yours, "
                                                                    "until Ctrl-C)")
     watch.add_argument("--out", metavar="DIR", help="download each job's files here when it completes")
-    watch.add_argument("--formats", default="pdb", metavar="LIST", help="with --out: formats, comma-separated, or 'all' (default pdb)")
+    watch.add_argument("--formats", default=WATCH_FORMATS, metavar="LIST", help="with --out: formats, comma-separated, or 'all' (default pdb)")
     download = command(jobs.add_parser("download", help="a completed job's file"), "jobs download")
     download.add_argument("job_id", help=JOB_ID_HELP)
     download.add_argument("--format", metavar="FORMAT", help="one of the job's formats (`jobs show`; default: its main file)")
@@ -811,7 +857,7 @@ def run(args: argparse.Namespace) -> int:
     work = PREPARE[args.command_path](args) if args.command_path in PREPARE else None
     out = getattr(args, "out", None)
     if out and not getattr(args, "no_wait", False):
-        Path(out).mkdir(parents=True, exist_ok=True)
+        out_folder(out)
 
     async def main() -> int:
         async with AsyncClient(profile.url, profile.api_key,
@@ -825,11 +871,23 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         result = None
     if result is None:
-        ids = " ".join(session.job_ids)
         print("\ninterrupted: the jobs keep running on the server." +
-              (f" Follow them again with:\n  phonos jobs watch {ids}" if ids else ""), file=sys.stderr)
+              (f" Follow them again with:\n  {follow_again(session.job_ids, args)}" if session.job_ids else ""),
+              file=sys.stderr)
         return EXIT["interrupted"]
     return result
+
+
+def follow_again(job_ids: Sequence[str], args: argparse.Namespace) -> str:
+    """The command that picks the jobs up again (after --no-wait or Ctrl-C) and fetches the files this one would
+    have: the same --out and, where they are not watch's default (dock's pdb,sdf), the same --formats."""
+    words = ["phonos", "jobs", "watch", *job_ids]
+    out = getattr(args, "out", None)
+    if out:
+        words += ["--out", out]
+        if args.formats != WATCH_FORMATS:
+            words += ["--formats", args.formats]
+    return shlex.join(words)
 
 
 async def until_interrupted(work: Coroutine[Any, Any, int]) -> int | None:
@@ -890,6 +948,8 @@ def _main(argv: list[str]) -> int:
         return int(server_cli.main(argv))
     parser = build_parser()
     args = parser.parse_args(argv)
+    if blank := blank_id(args):
+        parser.error(f"{blank}: an id cannot be empty")
     try:
         with notices_said():
             return run(args)

@@ -95,6 +95,15 @@ def choose_transport(base_url: str | None, transport: Transport | None) -> tuple
     return kind, url.removesuffix("/v1")
 
 
+def _configured(options: dict[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
+    """`from_config`'s URL, key and options: PHONOS_URL / PHONOS_API_KEY, else the file `phonos login` wrote, and
+    PHONOS_MAX_RATE_LIMIT_WAIT unless `options` says max_rate_limit_wait."""
+    from phonos_client import config  # it imports this module
+
+    profile = config.load()
+    return profile.url, profile.api_key, {"max_rate_limit_wait": profile.max_rate_limit_wait, **options}
+
+
 def _grpc_module() -> Any:
     """grpc_transport, imported on demand: grpcio is the optional `[grpc]` extra."""
     try:
@@ -178,6 +187,15 @@ async def _every_async(fetch: Callable[[int, str | None], Awaitable[P]], items: 
             return
 
 
+def _target(path: str | Path, download: Download, job_id: str) -> Path:
+    """Where download_to writes: `path`, or in a folder the server's file name (only its last part: the name
+    comes from the server's Content-Disposition and never leads out of the folder)."""
+    target = Path(path)
+    if target.is_dir():
+        target = target / (Path(download.file_name or "").name or f"{job_id}.out")
+    return target
+
+
 def _job_id(job: Job) -> str:
     return job.job_id
 
@@ -222,6 +240,15 @@ class Client(_Base):
             self._transport = _grpc_module().GrpcTransport(self.base_url, api_key, timeout)
         else:
             self._transport = RestTransport(self.base_url, api_key, timeout, http)
+
+    @classmethod
+    def from_config(cls, **options: Any) -> Client:
+        """A client for the server and key the `phonos` command uses: PHONOS_URL / PHONOS_API_KEY, else the file
+        `phonos login` wrote (and PHONOS_MAX_RATE_LIMIT_WAIT); `options` as the constructor takes them. The
+        constructor itself reads nothing from the environment, so `Client(url, None)` (a share link's reader)
+        stays keyless wherever it runs. A config file that is not one raises `config.ConfigError` (ValueError)."""
+        url, api_key, options = _configured(options)
+        return cls(url, api_key, **options)
 
     def __enter__(self) -> Client:
         return self
@@ -282,8 +309,11 @@ class Client(_Base):
         return self._send(calls.download(job_id, format))
 
     def download_to(self, job_id: str, path: str | Path, format: str | None = None) -> Path:
-        target = Path(path)
-        target.write_bytes(self.download(job_id, format).content)
+        """Save a completed job's file at `path`; a folder that exists gets it under the server's file name
+        (`<job_id>.pdb`). The path written."""
+        download = self.download(job_id, format)
+        target = _target(path, download, job_id)
+        target.write_bytes(download.content)
         return target
 
     def cancel_job(self, job_id: str, *, idempotency_key: str | None = None) -> Cancellation:
@@ -478,6 +508,15 @@ class AsyncClient(_Base):
         else:
             self._transport = AsyncRestTransport(self.base_url, api_key, timeout, http)
 
+    @classmethod
+    def from_config(cls, **options: Any) -> AsyncClient:
+        """A client for the server and key the `phonos` command uses: PHONOS_URL / PHONOS_API_KEY, else the file
+        `phonos login` wrote (and PHONOS_MAX_RATE_LIMIT_WAIT); `options` as the constructor takes them. The
+        constructor itself reads nothing from the environment, so `AsyncClient(url, None)` (a share link's reader)
+        stays keyless wherever it runs. A config file that is not one raises `config.ConfigError` (ValueError)."""
+        url, api_key, options = _configured(options)
+        return cls(url, api_key, **options)
+
     async def __aenter__(self) -> AsyncClient:
         return self
 
@@ -531,9 +570,11 @@ class AsyncClient(_Base):
         return await self._send(calls.download(job_id, format))
 
     async def download_to(self, job_id: str, path: str | Path, format: str | None = None) -> Path:
-        target = Path(path)
-        content = (await self.download(job_id, format)).content
-        await asyncio.to_thread(target.write_bytes, content)
+        """Save a completed job's file at `path`; a folder that exists gets it under the server's file name
+        (`<job_id>.pdb`). The path written."""
+        download = await self.download(job_id, format)
+        target = _target(path, download, job_id)
+        await asyncio.to_thread(target.write_bytes, download.content)
         return target
 
     async def cancel_job(self, job_id: str, *, idempotency_key: str | None = None) -> Cancellation:

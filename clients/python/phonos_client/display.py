@@ -3,14 +3,19 @@ nothing moves: the rate limit) under the bars, or as a line of its own."""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from phonos_client.columns import fit, visible
+from phonos_client.columns import fit, visible, width
 from phonos_client.models import Progress
 
 BAR = 24
+LABEL = 24  # cells of a job's name
+FIXED = 19  # cells of a row besides its name, bar and detail: brackets, percent, status, gaps
+DETAIL_AT_LEAST = 20  # cells a row keeps for its detail (the model's stage, the files) before the bar gives way
+WIDEST = 160  # cells of a row at most, also where the terminal's width is not known
 REDRAW_S = 0.1  # at most ten frames a second
 PLAIN_EVERY_S = 5.0  # a plain-line job repeats its progress at most this often
 
@@ -76,7 +81,13 @@ class Display:
         if not force and now - self._last_draw < REDRAW_S:
             return
         self._last_draw = now
-        lines = [self._line(row) for row in self._rows.values()] + ([self._notice[:160]] if self._notice else [])
+        # Each row must take one line of the screen: a longer one wraps onto two, and "\x1b[<n>F" (n rows up)
+        # would then redraw too low, leaving a stale copy of the rows on every frame (a 80-column terminal and
+        # ESMFold's "trunk pass 1 of 25 (recycle 0 of 24)" make a 101-cell row). One cell is kept free: a
+        # character in the last column leaves some terminals at the edge, wrapping the next newline.
+        cells = self._columns() - 1
+        rows = [self._line(row, cells) for row in self._rows.values()] + ([self._notice] if self._notice else [])
+        lines = [line if width(line) <= cells else fit(line, cells) for line in rows]
         lines += [""] * (self._drawn - len(lines))  # a notice that went: its line is wiped, not left behind
         out = f"\x1b[{self._drawn}F" if self._drawn else ""
         out += "".join(f"\x1b[2K{line}\n" for line in lines)
@@ -84,16 +95,31 @@ class Display:
         self._stream.flush()
         self._drawn = len(lines)
 
+    def _columns(self) -> int:
+        """The terminal's width now (it may have been resized since the last frame); WIDEST when unknown."""
+        try:
+            columns = os.get_terminal_size(self._stream.fileno()).columns
+        except (AttributeError, OSError, ValueError):  # not a real terminal (a test's StringIO)
+            return WIDEST
+        return min(columns, WIDEST) if columns > 1 else WIDEST
+
     @staticmethod
-    def _line(row: _Row) -> str:
+    def _line(row: _Row, cells: int = WIDEST) -> str:
+        """The row in at most about `cells` cells: on a narrow terminal the bar (down to 10) and then the name (down
+        to 12) give way, so the status and some of the detail still show."""
+        label_cells, bar_cells = LABEL, BAR
+        short = DETAIL_AT_LEAST - (cells - (LABEL + BAR + FIXED))
+        if short > 0:
+            bar_cells -= min(short, BAR - 10)
+            label_cells -= min(short - (BAR - bar_cells), LABEL - 12)
         fraction = row.progress.fraction if row.progress else None
         if row.status == "completed":
             fraction = 1.0
-        filled = 0 if fraction is None else round(fraction * BAR)
-        bar = "#" * filled + "-" * (BAR - filled)
+        filled = 0 if fraction is None else round(fraction * bar_cells)
+        bar = "#" * filled + "-" * (bar_cells - filled)
         percent = "" if fraction is None else f"{fraction * 100:3.0f}%"
         detail = row.note or (row.progress.message if row.progress else "")
-        return f"{fit(row.label, 24)} [{bar}] {percent:>4} {row.status:<9} {visible(detail)}"[:160]
+        return f"{fit(row.label, label_cells)} [{bar}] {percent:>4} {row.status:<9} {visible(detail)}"
 
     # -- plain lines ------------------------------------------------------------------------------
 

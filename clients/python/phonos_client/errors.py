@@ -7,6 +7,9 @@ the same error class, `status`, `error` and `message` whichever transport it cho
 
 from __future__ import annotations
 
+import email.utils
+import math
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +28,12 @@ class PhonosError(Exception):
         self.request_id = request_id
         self.body = body
 
+    def __str__(self) -> str:
+        """`error: message`, and the request id where the server gave one: what a log line or a traceback
+        shows is then enough to find the call in the server's log (the id is the one to quote)."""
+        said = super().__str__()
+        return f"{said} (request id {self.request_id})" if self.request_id else said
+
 
 class MissingExtraError(PhonosError, ImportError):
     """An optional part of the client is not installed (the gRPC transport needs `phonos-client[grpc]`)."""
@@ -42,6 +51,12 @@ class APITimeoutError(APIConnectionError):
 
 class APIStatusError(PhonosError):
     """The server answered with an error status."""
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds the server asked the caller to wait before trying again (`Retry-After`: a 429, or a 503 while
+        the job service restarts behind the gateway); None when it did not say."""
+        return None if not isinstance(self.body, dict) else self.body.get("retry_after")
 
 
 class BadRequestError(APIStatusError):
@@ -83,10 +98,6 @@ class IdempotencyError(APIStatusError):
 
 class RateLimitError(APIStatusError):
     exit_code = 6
-
-    @property
-    def retry_after(self) -> float | None:
-        return None if self.body is None else self.body.get("retry_after")
 
 
 class QueueFullError(RateLimitError):
@@ -142,12 +153,9 @@ def from_response(status: int, body: Any, headers: Mapping[str, str]) -> APIStat
     if kind is RateLimitError and error == QUEUE_FULL_TITLE:
         kind = QueueFullError
     extra = dict(body) if isinstance(body, dict) else {}
-    retry_after = headers.get("retry-after")
+    retry_after = seconds_to_wait(headers.get("retry-after"))
     if retry_after is not None:
-        try:
-            extra["retry_after"] = float(retry_after)
-        except ValueError:
-            pass
+        extra["retry_after"] = retry_after
     for field, header in QUEUE_HEADERS.items():
         value = headers.get(header, "")
         if value.isdigit():
@@ -155,6 +163,24 @@ def from_response(status: int, body: Any, headers: Mapping[str, str]) -> APIStat
     if kind is BadRequestError and "queue_limit" in extra:
         kind = BatchTooLargeError
     return kind(message, status=status, error=error, request_id=headers.get("x-request-id"), body=extra)
+
+
+def seconds_to_wait(retry_after: str | None) -> float | None:
+    """A `Retry-After` value in seconds: delay-seconds, or an HTTP-date (RFC 9110 allows both; a proxy or load
+    balancer in front of the gateway may send a date) counted from now, 0 once it has passed; None when absent
+    or unreadable."""
+    if retry_after is None:
+        return None
+    try:
+        seconds = float(retry_after)
+    except ValueError:
+        pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
+    when = email.utils.parsedate_tz(retry_after)  # an HTTP-date names GMT (one without a zone: local time)
+    if when is None:
+        return None
+    return max(email.utils.mktime_tz(when) - time.time(), 0.0)
 
 
 # gRPC status code name -> the HTTP status the REST API answers with (the gateway's table,

@@ -107,7 +107,7 @@ def sequences_from(argument: str, stdin_text: str | None = None) -> list[Record]
     if argument == "-":
         return read_fasta(stdin_text or "", "standard input")
     path = Path(argument)
-    if path.is_file():
+    if is_file(path):
         text = read_text(path)
         if any(line.lstrip().startswith(">") for line in text.splitlines()):
             # FASTA, the lines before its first header (if any) a record of their own, as the form reads them
@@ -115,11 +115,27 @@ def sequences_from(argument: str, stdin_text: str | None = None) -> list[Record]
         return unique([(path.stem, "".join(text.split()))], "seq")  # one bare sequence: named after its file
     if re.fullmatch(r"[A-Za-z\s]+", argument):
         return [Record("sequence", "".join(argument.split()).upper())]
-    if path.is_dir():
+    if _is_dir(path):
         raise InputError(f"{path}: a directory, not a FASTA file")
     if "/" in argument or "." in argument:  # a sequence has neither: a file name that is not there
         raise InputError(f"{path}: no such file")
     raise InputError(f"{quoted(argument)} is neither a file nor an amino-acid sequence (letters only)")
+
+
+def is_file(path: Path) -> bool:
+    """Whether a command-line argument names a file. Path.is_file raises on a name the system cannot look up
+    (ENAMETOOLONG: any sequence past 255 residues given on the command line); such a name is no file."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # as in is_file
+        return False
 
 
 def quoted(value: str) -> str:

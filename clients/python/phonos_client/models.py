@@ -79,13 +79,26 @@ class BatchItem:
 
 @dataclass(frozen=True)
 class Batch:
+    """A batch's answer (POST /v1/batch): one `BatchItem` a job, in the order sent; those refused say why."""
+
     results: tuple[BatchItem, ...]
     total_credits_used: int
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Batch:
         return cls(tuple(BatchItem.from_dict(r) for r in data["results"]),
-                   int(data["summary"]["total_credits_used"]))
+                   int(data["summary"]["total_credits_used"]), raw=data)
+
+    @property
+    def accepted(self) -> tuple[BatchItem, ...]:
+        """The jobs the server took (each has its `job_id`)."""
+        return tuple(item for item in self.results if item.success)
+
+    @property
+    def refused(self) -> tuple[BatchItem, ...]:
+        """The jobs the server refused, with their `error` and `message`; nothing was charged for them."""
+        return tuple(item for item in self.results if not item.success)
 
 
 def _pagination(data: dict[str, Any]) -> tuple[int, int, int, bool, str | None]:

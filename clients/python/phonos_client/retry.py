@@ -14,7 +14,10 @@ that is safe (`Call.retryable`: a read, a delete, or a POST with its idempotency
   is not started: the `RateLimitError` is raised at once. These tries do not count against `max_retries`:
   a key allowed 60 requests a minute downloading 200 files is slow, not failing. Each wait is logged (INFO,
   logger "phonos_client"), so a program, or the `phonos` command, can say why nothing happens for a while.
-* connection errors, timeouts and 502/503/504: `max_retries` more tries, exponential backoff with jitter.
+* connection errors, timeouts and 502/503/504: `max_retries` more tries, exponential backoff with jitter. A
+  503 or 502 that says when to come back (`Retry-After`: the gateway's answer while the job service restarts
+  behind it, 5 s) is tried again no sooner than that (at most MAX_RETRY_AFTER_S), still within `max_retries`:
+  the backoff alone (about 0.5 s, then 1 s) would spend every try before the service is back.
 """
 
 from __future__ import annotations
@@ -68,7 +71,17 @@ class RetryPolicy:
         if tries.failures >= self.max_retries:
             raise error
         tries.failures += 1
-        return self.backoff(tries.failures - 1)
+        return max(self.backoff(tries.failures - 1), self._said(error))
+
+    @staticmethod
+    def _said(error: Failure) -> float:
+        """The wait a non-429 answer's Retry-After asks for (0 without one), logged as the rate limit's is."""
+        after = error.retry_after if isinstance(error, errors.APIStatusError) else None
+        if not after:
+            return 0.0
+        wait = min(after, MAX_RETRY_AFTER_S) + random.random() * RATE_LIMIT_JITTER_S
+        log.info("server unavailable (%s): trying again in %.0f s", error.message, wait)
+        return wait
 
     def _rate_limited(self, error: errors.RateLimitError, tries: Tries) -> float:
         after = error.retry_after

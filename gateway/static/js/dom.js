@@ -75,16 +75,35 @@ export function icon(name) {
 /** A modal built on <dialog>; resolves true when confirmed. Never window.confirm (blocked in some embeds). */
 export function confirmDialog({title, body, confirm = 'Confirm', danger = false}) {
   return new Promise((resolve) => {
-    const dialog = h('dialog', {class: 'modal'});
-    const done = (value) => { dialog.close(); dialog.remove(); resolve(value); };
+    // Named by its title and described by its text (a screen reader says both as it opens); modal, so the
+    // keyboard stays inside it; when it closes the focus goes back to what opened it (where it is still shown).
+    const dialog = h('dialog', {class: 'modal', 'aria-labelledby': 'modal-title', 'aria-describedby': 'modal-body'});
+    const opener = document.activeElement;
+    const done = (value) => {
+      dialog.close();
+      dialog.remove();
+      if (opener && opener !== document.body && opener.isConnected && opener.getClientRects().length) opener.focus();
+      resolve(value);
+    };
     append(dialog, [h('div', {class: 'card-body'},
-      h('h2', {}, title),
-      h('div', {class: 'muted'}, body),
+      h('h2', {id: 'modal-title'}, title),
+      h('div', {class: 'muted', id: 'modal-body'}, body),
       h('div', {class: 'actions'},
         h('button', {class: 'btn', type: 'button', on: {click: () => done(false)}}, 'Cancel'),
         h('button', {class: ['btn', danger ? 'danger solid' : 'primary'], type: 'button', 'data-confirm': true,
           on: {click: () => done(true)}}, confirm)))]);
-    dialog.addEventListener('cancel', () => done(false));
+    dialog.addEventListener('cancel', (event) => { event.preventDefault(); done(false); }); // Escape
+    // Tab from the last button goes round to the first (and Shift+Tab back): a modal <dialog> makes the page inert,
+    // but the browser still lets the focus out to its own address bar, and a screen reader user lost the dialog.
+    dialog.addEventListener('keydown', (event) => {
+      if (event.key !== 'Tab') return;
+      const stops = [...dialog.querySelectorAll('button, a[href], input, select, textarea')].filter((el) => !el.disabled);
+      const [first, last] = [stops[0], stops[stops.length - 1]];
+      if (event.shiftKey ? document.activeElement === first : document.activeElement === last) {
+        event.preventDefault();
+        (event.shiftKey ? last : first).focus();
+      }
+    });
     document.body.append(dialog);
     dialog.showModal();
   });
@@ -104,6 +123,15 @@ export function busy(button) {
     const target = enabled && shown ? button : instead;
     if (target) target.focus();
   };
+}
+
+/** After an action whose control is gone from the page (a key's Revoke, a webhook's Delete: the list drawn again
+ * without it), the keyboard's focus had fallen to the page's top; it goes to `target` instead (a heading of the
+ * list, focusable by script only), so that Tab goes on from there. Nothing changes if something has the focus. */
+export function focusIfLost(target) {
+  if (!target || (document.activeElement && document.activeElement !== document.body)) return;
+  if (!target.hasAttribute('tabindex')) target.setAttribute('tabindex', '-1');
+  target.focus();
 }
 
 export function toast(message) {

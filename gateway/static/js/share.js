@@ -3,7 +3,7 @@
 // still work, each with its expiry and a Revoke button. Whoever opens a link sees pages/shared.js.
 
 import {api} from './api.js';
-import {busy, confirmDialog, copyText, h, replace, toast} from './dom.js';
+import {busy, confirmDialog, copyText, focusIfLost, h, replace, toast} from './dom.js';
 import {dateTime} from './format.js';
 
 const EXPIRY_DAYS = [[1, '1 day'], [7, '7 days'], [30, '30 days'], [90, '90 days'], [365, '1 year']];
@@ -16,17 +16,20 @@ function sharesPath(job) {
 /** The header's Share button; it opens (and closes) the panel at the top of `body()`. */
 export function shareButton(job, body) {
   let panel = null;
+  // aria-controls only while the panel is on the page: a reference to no element is one a screen reader cannot follow.
   const button = h('button', {class: 'btn', type: 'button', id: 'share-job', 'aria-expanded': 'false',
-    'aria-controls': 'share-panel', title: 'A read-only link to these results for people without an account'}, 'Share');
+    title: 'A read-only link to these results for people without an account'}, 'Share');
   button.addEventListener('click', () => {
     if (panel && panel.isConnected) {
       panel.remove();
       button.setAttribute('aria-expanded', 'false');
+      button.removeAttribute('aria-controls');
       return;
     }
     panel = sharePanel(job);
     body().prepend(panel);
     button.setAttribute('aria-expanded', 'true');
+    button.setAttribute('aria-controls', panel.id);
     panel.querySelector('#share-expiry').focus();
   });
   return button;
@@ -85,10 +88,12 @@ function sharePanel(job) {
       await api.del(`${sharesPath(job)}/${encodeURIComponent(share.share_id)}`);
       toast('Link revoked');
       await refresh();
+      focusIfLost(workingLinks); // its Revoke button is gone
     } catch (err) { toast(err.message); }
   }
 
   refresh();
+  const workingLinks = h('h3', {}, 'Working links');
   return h('div', {class: 'card', id: 'share-panel'},
     h('div', {class: 'card-head'}, h('h2', {}, 'Share a read-only link'),
       h('span', {class: 'hint'}, 'For colleagues without an account')),
@@ -97,7 +102,7 @@ function sharePanel(job) {
         + 'files and provenance. They cannot change anything, and see nothing of your account.'),
       h('div', {class: 'row'}, h('label', {for: 'share-expiry'}, 'Works for'), expiry, create),
       created,
-      h('h3', {}, 'Working links'),
+      workingLinks,
       list));
 }
 

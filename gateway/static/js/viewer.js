@@ -25,15 +25,16 @@ function create(mol, container) {
   return mol.createViewer(container, {backgroundColor: 'white', antialias: true, id: 'structure-viewer'});
 }
 
-/** Fits `sel` in view and zooms in by `zoom`. 3Dmol's zoomTo fits the molecule's extent to the viewer's
- * height only, and a molecule is often wider than tall: a viewer less than 1.3 times as wide as tall (a
- * phone, the docking page's narrow column) zooms out in proportion so that the sides are not cut off. */
-function fitView(viewer, container, sel, zoom) {
-  const aspect = container.clientHeight ? container.clientWidth / container.clientHeight : 1.3;
+/** Fits `sel` to the viewer as it is shown now: centred on the middle of its extent, and zoomed (in or out) until
+ * its farthest atom reaches `fill` of the way from the centre to the nearest edge, across or up and down, whichever
+ * the viewer's own aspect makes the tighter. 3Dmol's zoomTo fits a sphere round the atoms' mean, which for a
+ * lopsided structure (a loose tail) is much larger than the structure seen from the front; the fixed extra zoom
+ * that followed it was tuned for a wide viewer and cut by a fixed aspect rule, so a near-square phone viewer drew
+ * such a structure in half its height. */
+function fitView(viewer, container, sel, fill) {
   viewer.zoomTo(sel);
   centreOnExtent(viewer, sel);
-  viewer.zoom(zoom * Math.min(1, aspect / 1.3));
-  keepInView(viewer, container, sel);
+  fitReach(viewer, container, sel, fill);
   viewer.render();
 }
 
@@ -63,24 +64,72 @@ function centreOnExtent(viewer, sel) {
   viewer.setView([-middle[0], -middle[1], -middle[2], ...view.slice(3)]);
 }
 
-const IN_VIEW = 0.94; // the farthest atom's place, as a share of the way from the viewer's centre to its edge
+const FIT_SLACK = 0.04; // a reach this close below `fill` is fitted: perspective makes each zoom step approximate
 
-/** Zooms out until every atom of `sel` is drawn inside the viewer. The extra zoom above can push a structure's
- * far end off the canvas (a wide one in a narrow viewer; the middle of the extent is centred, so both ends alike).
- * Perspective makes one step approximate: a few more settle it. */
-function keepInView(viewer, container, sel) {
+/** How far the farthest atom of `atoms` is drawn from the viewer's centre: 1 at the nearest edge (across or up
+ * and down, each against its own half of the viewer). */
+function reachOf(viewer, container, atoms) {
   const [width, height] = [container.clientWidth, container.clientHeight];
-  const atoms = viewer.selectedAtoms(sel);
-  if (!width || !height || !atoms.length) return;
-  for (let step = 0; step < 4; step += 1) {
-    const {left, top} = viewer.canvasOffset();
-    let reach = 0; // the farthest atom from the centre, 1 at the nearest edge
-    for (const {x, y} of viewer.modelToScreen(atoms)) {
-      reach = Math.max(reach, Math.abs(x - left - width / 2) / (width / 2), Math.abs(y - top - height / 2) / (height / 2));
-    }
-    if (reach <= IN_VIEW) return;
-    viewer.zoom(IN_VIEW / reach);
+  const {left, top} = viewer.canvasOffset();
+  let reach = 0;
+  for (const {x, y} of viewer.modelToScreen(atoms)) {
+    reach = Math.max(reach, Math.abs(x - left - width / 2) / (width / 2), Math.abs(y - top - height / 2) / (height / 2));
   }
+  return reach;
+}
+
+/** Moves the view so that the atoms' drawn extent is centred in the viewer. centreOnExtent centres their extent
+ * in the model's space; seen in perspective from close up, the half nearer the camera is drawn larger, and a
+ * structure turned with its tail towards the camera sat off-centre once zoomed in. */
+function centreOnScreen(viewer, container, atoms) {
+  const [width, height] = [container.clientWidth, container.clientHeight];
+  const {left, top} = viewer.canvasOffset();
+  const points = viewer.modelToScreen(atoms);
+  const xs = points.map((p) => p.x - left);
+  const ys = points.map((p) => p.y - top);
+  const off = [(Math.min(...xs) + Math.max(...xs) - width) / 2, (Math.min(...ys) + Math.max(...ys) - height) / 2];
+  const view = viewer.getView();
+  const back = {x: -view[4], y: -view[5], z: -view[6], w: view[7]}; // the view's turn undone: screen axes in the model
+  const centre = [-view[0], -view[1], -view[2]];
+  const axes = [rotated(back, [1, 0, 0]), rotated(back, [0, 1, 0])];
+  const at = (v) => ({x: v[0], y: v[1], z: v[2]});
+  const [c, px, py] = viewer.modelToScreen([at(centre), ...axes.map((a) => at(centre.map((v, i) => v + a[i])))]);
+  const perAngstrom = [px.x - c.x, py.y - c.y]; // pixels that one Å along each screen axis moves, at the centre
+  if (!perAngstrom[0] || !perAngstrom[1]) return;
+  const moved = centre.map((v, i) => v + (off[0] / perAngstrom[0]) * axes[0][i] + (off[1] / perAngstrom[1]) * axes[1][i]);
+  viewer.setView([-moved[0], -moved[1], -moved[2], ...view.slice(3)]);
+}
+
+/** Zooms until the farthest atom of `sel` is drawn at `fill` of the way to the nearest edge (never past it),
+ * its drawn extent centred. Perspective makes one step approximate: a few more settle it. */
+function fitReach(viewer, container, sel, fill) {
+  const atoms = viewer.selectedAtoms(sel);
+  if (!container.clientWidth || !container.clientHeight || !atoms.length) return;
+  for (let step = 0; step < 6; step += 1) {
+    centreOnScreen(viewer, container, atoms);
+    const reach = reachOf(viewer, container, atoms);
+    if (!(reach > 0) || (reach <= fill && reach >= fill - FIT_SLACK)) return;
+    // Never closer than NEAREST times the structure's depth: a structure seen end-on (a tail pointing at the
+    // camera) is small across but deep, and fitted from close up its near end was drawn huge, past the edges.
+    const closest = NEAREST * depthOf(viewer, atoms);
+    const distance = viewer.CAMERA_Z - viewer.getView()[3];
+    const factor = Math.min(fill / reach, closest > 0 ? distance / closest : Infinity);
+    if (Math.abs(factor - 1) < 1e-3) break;
+    viewer.zoom(factor);
+  }
+  centreOnScreen(viewer, container, atoms);
+}
+
+const NEAREST = 3; // the camera's least distance from the centre, in the structure's half-depths (near end 1.5× at most)
+
+/** How far the atoms reach towards or away from the camera from the view's centre (Å). */
+function depthOf(viewer, atoms) {
+  const view = viewer.getView();
+  const q = {x: view[4], y: view[5], z: view[6], w: view[7]};
+  const centre = rotated(q, [-view[0], -view[1], -view[2]]);
+  let depth = 0;
+  for (const atom of atoms) depth = Math.max(depth, Math.abs(rotated(q, [atom.x, atom.y, atom.z])[2] - centre[2]));
+  return depth;
 }
 
 /** pLDDT per residue in file order (chain, residue number) → the JSON's per-residue list. */
@@ -111,6 +160,11 @@ export function cartoonDrawable(atoms) {
   return pairs === 0 || gaps <= pairs / 4;
 }
 
+// The farthest atom's place, as a share of the way from the viewer's centre to its nearest edge: a whole structure
+// fills the viewer with a margin for its cartoon's width; a docked pose leaves room for the pocket around it.
+const STRUCTURE_FILL = 0.9;
+const POSE_FILL = 0.4;
+
 export async function structureViewer(container, pdbText, plddt) {
   const mol = await load();
   if (!mol) { missing(container); return null; }
@@ -136,7 +190,7 @@ export async function structureViewer(container, pdbText, plddt) {
     if (!atom.label) atom.label = v.addLabel(`${atom.resn} ${atom.resi} · pLDDT ${scoreOf(atom).toFixed(1)}`,
       {position: atom, backgroundColor: '#14213d', backgroundOpacity: 0.85, fontSize: 12, fontColor: 'white'});
   }, (atom, v) => { if (atom.label) { v.removeLabel(atom.label); delete atom.label; } });
-  const fit = () => fitView(viewer, container, {}, 1.2); // zoomTo leaves wide margins
+  const fit = () => fitView(viewer, container, {}, STRUCTURE_FILL);
   fit();
   let current = initial;
   let other = null; // a structure compared with this one, already superposed on it
@@ -184,11 +238,16 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
   const receptorStyle = cartoonDrawable(receptor.selectedAtoms({})) ? 'cartoon' : 'sticks';
   const proteinStyle = receptorStyle === 'cartoon' ? {cartoon: {color: '#b8c4d4'}} : {stick: {color: '#b8c4d4', radius: 0.12}};
   let current = -1;
-  let pose = null; // one pose model at a time: the view's extent is the receptor and the pose shown
+  // Every pose is a model, drawn one at a time (the others have no style): "Whole complex" frames the receptor
+  // with all of them, so that the next pose is in view too (fitted to one, a pose of tiny random weights far from
+  // the receptor was off the canvas once picked).
+  const poses = poseRecords.map((record) => viewer.addModel(record, 'sdf'));
+  for (const model of poses) viewer.setStyle({model}, {}); // a new model is drawn as lines until styled
+  let pose = null;
   const show = (i) => {
     current = i;
-    if (pose) viewer.removeModel(pose);
-    pose = viewer.addModel(poseRecords[i], 'sdf');
+    if (pose) viewer.setStyle({model: pose}, {});
+    pose = poses[i];
     viewer.setStyle({model: receptor}, {}); // the complex's own ligand copy is the rank-1 pose: drawn from the SDF instead
     viewer.setStyle(protein, proteinStyle);
     viewer.setStyle({model: receptor, not: {resn: 'LIG'}, byres: true, within: {distance: 5, sel: {model: pose}}},
@@ -196,7 +255,7 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
     viewer.setStyle({model: pose}, {stick: {colorscheme: 'orangeCarbon', radius: 0.24}, sphere: {scale: 0.22, colorscheme: 'orangeCarbon'}});
     viewer.render();
   };
-  const whole = () => fitView(viewer, container, {}, 1.25); // zoomTo leaves wide margins
+  const whole = () => fitView(viewer, container, {}, STRUCTURE_FILL);
   show(0);
   whole(); // with real weights the pose sits in its pocket; with random ones it may not
   return {
@@ -204,7 +263,7 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
     show,
     receptorStyle, // 'sticks' when a cartoon would show almost nothing (see cartoonDrawable)
     current: () => current,
-    reset: () => fitView(viewer, container, {model: pose}, 0.6),
+    reset: () => fitView(viewer, container, {model: pose}, POSE_FILL), // the pose with its pocket round it
     whole,
   };
 }

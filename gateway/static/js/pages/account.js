@@ -190,6 +190,20 @@ function activityCard() {
   return {card, load};
 }
 
+/** Ends this browser's session and goes to sign-in (the Session card's button and this browser's row in the
+ * "Signed in" list). */
+async function signOutHere(event) {
+  const done = busy(event.currentTarget);
+  try {
+    await signOut(false);
+  } catch (err) {
+    toast(err.message); // the server did not answer: still signed in, the button works again
+    done();
+    return;
+  }
+  location.assign('/sign-in');
+}
+
 // The browsers signed in to the account (GET /auth/sessions), most recently used first: what each is, from
 // where, since when and when last used; every other one can be signed out from here (a browser left signed in
 // on a shared computer, a lost phone).
@@ -204,7 +218,10 @@ function sessionRow(session, reload) {
   ].filter(Boolean);
   let action = null;
   if (session.current) {
-    action = h('span', {class: 'chip current'}, 'This browser');
+    // This browser's own row signs it out too, as the Session card's button does: a person looking down the list
+    // for "sign this one out" finds it where the others' are.
+    action = h('button', {class: 'btn small', type: 'button', id: 'sign-out-this', 'aria-label': 'Sign out this browser',
+      on: {click: signOutHere}}, 'Sign out');
   } else {
     const button = h('button', {class: 'btn small', type: 'button', 'aria-label': `Sign out ${what}`}, 'Sign out');
     button.addEventListener('click', async () => {
@@ -222,7 +239,9 @@ function sessionRow(session, reload) {
   }
   return h('li', {class: ['session', session.current ? 'current' : null], 'data-session-id': session.session_id},
     h('div', {class: 'session-main'},
-      h('div', {class: 'session-what', title: session.user_agent || ''}, what),
+      // "This browser" beside its name (on a phone the name keeps its line, not squeezed by a chip and a button).
+      h('div', {class: 'session-head'}, h('div', {class: 'session-what', title: session.user_agent || ''}, what),
+        session.current ? h('span', {class: 'chip current'}, 'This browser') : null),
       h('div', {class: 'session-facts muted small'}, ...facts.flatMap((fact, i) => i ? [' · ', fact] : [fact]))),
     action);
 }
@@ -340,7 +359,7 @@ export async function render(main, {session}) {
               h('dt', {}, 'Session ends'), h('dd', {}, dateTime(session.expires_at))),
             h('p', {class: 'muted small'}, 'Sessions end on their own; a password change signs out every other session. Credits are added by an administrator.'),
             h('div', {class: 'row'},
-              h('button', {class: 'btn', type: 'button', on: {click: async () => { await signOut(false); location.assign('/sign-in'); }}}, 'Sign out'),
+              h('button', {class: 'btn', type: 'button', on: {click: signOutHere}}, 'Sign out'),
               h('button', {class: 'btn danger', type: 'button', id: 'sign-out-all', on: {click: async () => {
                 const ok = await confirmDialog({title: 'Sign out everywhere?', body: 'Every dashboard session of this account ends, this one included. API keys keep working.', confirm: 'Sign out everywhere', danger: true});
                 if (ok) { await signOut(true); location.assign('/sign-in'); }

@@ -109,7 +109,10 @@ async function structureSection(job, files, query) {
       `${num(job.metrics.clashes_unrelaxed)} → ${num(job.metrics.clashes_relaxed)}`,
       `Clashing atom pairs; RMSD to unrelaxed ${num(job.metrics.relax_rmsd, 2)} Å`, {id: 'metric-relax'}) : null,
     files.shared ? null : stat('Credits', num(job.credits_used), modelName(job.model)));
-  const container = h('div', {class: 'viewer', id: 'viewer'});
+  // A canvas says nothing to a screen reader: the viewer is an image named for what it shows (its buttons, beside
+  // it, stay buttons).
+  const container = h('div', {class: 'viewer', id: 'viewer', role: 'img',
+    'aria-label': 'The structure in 3D, coloured by pLDDT; the plot below gives each residue’s score'});
   const tools = viewerTools([]);
   const viewerCard = h('div', {class: 'card viewer-card'},
     h('div', {class: 'card-head'}, h('h2', {}, 'Structure'), plddtLegend()),
@@ -132,7 +135,7 @@ async function structureSection(job, files, query) {
   requestAnimationFrame(async () => {
     const view = await structureViewer(container, pdb, plddt);
     drawn(view);
-    if (!view) return;
+    if (!view) { plainText(container); return; }
     if (view.initial === 'sticks') tools.after(sticksNote('Shown as sticks'));
     let spinning = false;
     const showStyle = (name) => {
@@ -142,10 +145,15 @@ async function structureSection(job, files, query) {
     replace(tools, Array.from(viewerTools([
       ['Cartoon', () => showStyle('cartoon'), 'view-cartoon'],
       ['Sticks', () => showStyle('sticks'), 'view-sticks'],
-      ['Spin', () => { spinning = !spinning; view.spin(spinning); }, 'view-spin'],
+      ['Spin', (event) => { // a toggle: a screen reader says whether it is on
+        spinning = !spinning;
+        view.spin(spinning);
+        event.currentTarget.setAttribute('aria-pressed', String(spinning));
+      }, 'view-spin'],
       ['Reset', () => view.reset(), 'view-reset'],
     ]).childNodes));
     showStyle(view.initial);
+    tools.querySelector('#view-spin').setAttribute('aria-pressed', 'false');
     container.dataset.ready = 'true';
   });
   return section;
@@ -161,9 +169,11 @@ async function dockingSection(job, files) {
     stat('Poses', num(poses.length), 'ranked by confidence'),
     stat('Ligand', h('span', {class: 'mono', style: {fontSize: '14px'}}, report.ligand?.smiles || job.metadata?.ligand?.smiles || '-'), report.ligand?.num_heavy_atoms ? `${report.ligand.num_heavy_atoms} heavy atoms` : '', {id: 'metric-ligand'}),
     files.shared ? null : stat('Credits', num(job.credits_used), modelName(job.model)));
-  const container = h('div', {class: 'viewer', id: 'viewer'});
+  const container = h('div', {class: 'viewer', id: 'viewer', role: 'img',
+    'aria-label': 'The receptor and the pose shown, in 3D; the pose table lists every pose'});
   const tools = viewerTools([]);
-  const selected = h('div', {class: 'small muted', id: 'pose-selected'});
+  // Said as it changes (previous, next, a rank pressed): which pose the viewer shows now.
+  const selected = h('div', {class: 'small muted', id: 'pose-selected', 'aria-live': 'polite'});
   // A click anywhere on a row shows its pose; the rank is a button so that the keyboard can too.
   const rows = poses.map((pose, i) => h('tr', {class: 'clickable', 'data-rank': pose.rank, on: {click: () => select(i)}},
     h('td', {}, h('button', {class: 'btn link pose-pick', type: 'button', 'aria-label': `Show pose ${pose.rank}`}, `#${pose.rank}`)),
@@ -203,7 +213,7 @@ async function dockingSection(job, files) {
   select(0);
   requestAnimationFrame(async () => {
     view = await dockingViewer(container, complexPdb, records);
-    if (!view) return;
+    if (!view) { plainText(container); return; }
     view.show(rowsIndex());
     replace(tools, Array.from(viewerTools([['Ligand', () => view.reset(), 'view-pocket'], ['Whole complex', () => view.whole(), 'view-whole']]).childNodes));
     container.dataset.receptor = view.receptorStyle;
@@ -220,6 +230,12 @@ async function dockingSection(job, files) {
     report.receptor?.residues ? ['Receptor size', `${report.receptor.residues} residues`] : null,
   ]);
   return h('div', {class: 'stack'}, stats, h('div', {class: 'grid main-side'}, viewerCard, side), inputs);
+}
+
+/** The viewer's box when it shows why there is no viewer: its words read as words, not hidden inside an image. */
+function plainText(container) {
+  container.removeAttribute('role');
+  container.removeAttribute('aria-label');
 }
 
 /** Why a structure is drawn as sticks (viewer.js cartoonDrawable). */

@@ -4,7 +4,7 @@
 
 import {api} from '../api.js';
 import {pageHeader} from '../app.js';
-import {busy, clearError, confirmDialog, field, fieldError, h, icon, replace, showError, toast} from '../dom.js';
+import {busy, clearError, confirmDialog, field, fieldError, focusIfLost, h, icon, replace, showError, toast} from '../dom.js';
 import {ago, dateTime} from '../format.js';
 import {secretCallout} from './webhooks.js';
 
@@ -134,6 +134,7 @@ export async function render(main) {
     toast('Key revoked');
     if (key.key_id === shownKeyId) replace(callout); // "copy it now" about a key that no longer works
     await load();
+    focusIfLost(listCard.querySelector('h2, .title')); // its Revoke button is gone
   }
 
   async function saveExpiry(key, days) {

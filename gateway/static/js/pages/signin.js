@@ -11,13 +11,14 @@ function safeNext() {
 
 export async function render(root) {
   document.title = 'Sign in · phonos';
-  const error = h('div', {class: 'notice bad form-error', role: 'alert', hidden: true});
+  const error = h('div', {class: 'notice bad form-error', role: 'alert', hidden: true, id: 'sign-in-error'});
   const username = h('input', {type: 'text', name: 'username', id: 'username', autocomplete: 'username', required: true, autofocus: true});
   const password = h('input', {type: 'password', name: 'password', id: 'password', autocomplete: 'current-password', required: true});
   const submit = h('button', {class: 'btn primary', type: 'submit'}, 'Sign in');
   const form = h('form', {class: 'fields', novalidate: true, on: {submit: async (event) => {
     event.preventDefault();
     error.hidden = true;
+    for (const box of [username, password]) { box.removeAttribute('aria-invalid'); box.removeAttribute('aria-describedby'); }
     const done = busy(submit);
     submit.textContent = 'Signing in…';
     try {
@@ -26,6 +27,8 @@ export async function render(root) {
     } catch (err) {
       replace(error, h('div', {}, h('strong', {}, err.status === 429 ? 'Too many attempts' : 'Could not sign in'), err.message));
       error.hidden = false;
+      // Either may be wrong (the server does not say which): both are marked, and described by the message.
+      for (const box of [username, password]) { box.setAttribute('aria-invalid', 'true'); box.setAttribute('aria-describedby', error.id); }
       submit.textContent = 'Sign in';
       done();
       password.focus(); // what to type again (the alert is announced meanwhile)

@@ -36,12 +36,21 @@ export async function render(main, {query}) {
     title: 'Requests and credits of every day of the period, as a CSV file',
     on: {click: () => saveCsv(`phonos-usage-${shown.period.start_date}-to-${shown.period.end_date}.csv`,
       csvText([['date', 'date'], ['requests', 'requests'], ['credits_used', 'credits_used']], days(shown)))}}, 'Download CSV');
+  // The period's buttons are made once and only marked on each load: rebuilt, the one a keyboard user had just
+  // pressed was gone from the page, and the focus with it (to the page's top).
+  const periods = [7, 30, 90].map((d) => h('button', {type: 'button', dataset: {days: String(d)},
+    on: {click: () => { period = d; load(); }}}, `${d} days`));
+  replace(picker, periods);
   replace(main, pageHeader('Usage', {sub: 'Requests made with your keys and this dashboard, and the credits your jobs used.',
     actions: [picker, download]}), content);
 
   async function load() {
     history.replaceState(null, '', `/usage?days=${period}`);
-    replace(picker, [7, 30, 90].map((d) => h('button', {type: 'button', class: d === period ? 'on' : '', 'aria-pressed': String(d === period), on: {click: () => { period = d; load(); }}}, `${d} days`)));
+    for (const button of periods) {
+      const on = Number(button.dataset.days) === period;
+      button.classList.toggle('on', on);
+      button.setAttribute('aria-pressed', String(on));
+    }
     const report = await api.get('/v1/usage', {days: period});
     shown = report;
     download.disabled = false;

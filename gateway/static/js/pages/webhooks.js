@@ -3,7 +3,7 @@
 
 import {api} from '../api.js';
 import {pageHeader} from '../app.js';
-import {busy, clearError, confirmDialog, copyText, field, fieldError, fieldGroup, h, icon, replace, showError, toast} from '../dom.js';
+import {busy, clearError, confirmDialog, copyText, field, fieldError, fieldGroup, focusIfLost, h, icon, replace, showError, toast} from '../dom.js';
 import {ago, dateTime, shortId} from '../format.js';
 import {olderPages} from '../pager.js';
 
@@ -162,6 +162,7 @@ export async function render(main) {
     toast('Webhook deleted');
     replace(logSlot);
     await load();
+    focusIfLost(listCard.querySelector('h2, .title')); // its row is gone
   }
 
   async function load() {
