@@ -226,9 +226,15 @@ def test_a_slow_receiver_delays_only_itself(tmp_path: Path) -> None:
 
 
 async def _queue(db: Database, webhook_id: str) -> None:
-    """A pending delivery, as the jobs trigger would queue it (written beside the service's connections)."""
+    """A pending delivery, as the jobs trigger would queue it (written beside the service's connections). In a
+    thread: written from the event loop's own thread, it blocked the loop while the sender's transaction, which
+    needs the loop to finish, held the write lock, until sqlite3's 5 s wait gave up ("database is locked")."""
+    await asyncio.to_thread(_insert_delivery, db.path, webhook_id)
+
+
+def _insert_delivery(path: Path, webhook_id: str) -> None:
     payload = json.dumps({"event": "job.completed", "timestamp": "2026-01-01T00:00:00Z", "data": {}})
-    with sqlite3.connect(db.path) as conn:
+    with sqlite3.connect(path, timeout=30) as conn:
         conn.execute(
             "INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at) "
             "VALUES (?, 'job.completed', ?, 'pending', ?, ?)", (webhook_id, payload, now(), now()))
