@@ -69,3 +69,28 @@ def test_mmcif_from_a_pdb_without_seqres_lists_the_sequence_and_label_seq_ids() 
     assert_label_seq_ids(mmcif, {"A": "MKTAYIAK", "B": "GSHMAS"})
     block = gemmi.cif.read_string(mmcif).sole_block()
     assert list(block.find_values("_entity_poly.pdbx_seq_one_letter_code")) == ["MKTAYIAK", "GSHMAS"]
+
+
+def chem_comp_types(mmcif: str) -> dict[str, str]:
+    table = gemmi.cif.read_string(mmcif).sole_block().find_mmcif_category("_chem_comp.")
+    return {gemmi.cif.as_string(name): gemmi.cif.as_string(kind)
+            for name, kind in zip(table.find_column("id"), table.find_column("type"), strict=True)}
+
+
+@pytest.mark.parametrize("source", ["predicted", "from_pdb"])
+def test_mmcif_types_its_amino_acids_so_template_parsers_find_the_protein_chains(source: str) -> None:
+    # gemmi writes `_chem_comp.type` "."; AlphaFold's mmCIF parser (ColabFold templates too) picks protein
+    # chains by "peptide" in that type and answered "No protein chains found in this file."
+    chains = [chain("MKTGAYX", "A"), chain("GSHMAS", "B")]
+    if source == "predicted":
+        _, mmcif = to_pdb_and_mmcif(chains, ["test"], {"weights": "test"}, "T", "t")
+    else:
+        mmcif = pdb_to_mmcif(to_pdb(chains, ["test"]), {"relax": "test"})
+    types = chem_comp_types(mmcif)
+    assert types["GLY"] == "peptide linking"  # the CCD's type: glycine has no L form
+    assert {name: kind for name, kind in types.items() if name != "GLY"} == {
+        name: "L-peptide linking" for name in ("ALA", "HIS", "LYS", "MET", "SER", "THR", "TYR", "UNK")}
+    mmcif_parsing = pytest.importorskip("alphafold.data.mmcif_parsing")
+    parsed = mmcif_parsing.parse(file_id="t", mmcif_string=mmcif)
+    assert not parsed.errors, parsed.errors
+    assert parsed.mmcif_object.chain_to_seqres == {"A": "MKTGAYX", "B": "GSHMAS"}

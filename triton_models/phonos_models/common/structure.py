@@ -165,6 +165,7 @@ def pdb_to_mmcif(pdb_text: str, provenance: Mapping[str, str]) -> str:
 
 def _with_provenance(document: gemmi.cif.Document, provenance: Mapping[str, str]) -> str:
     block = document.sole_block()
+    _type_amino_acids(block)
     if provenance:
         block.set_mmcif_category(
             "_phonos_provenance.",
@@ -186,3 +187,20 @@ def _wrap(text: str, width: int) -> list[str]:
     if current:
         lines.append(current)
     return lines
+
+
+def _type_amino_acids(block: gemmi.cif.Block) -> None:
+    """Give each amino acid its CCD `_chem_comp.type` (gemmi writes "."): readers that pick protein chains by
+    it (AlphaFold's and ColabFold's template parser, `alphafold.data.mmcif_parsing`) found "no protein
+    chains" in our mmCIF without it. CCD: GLY is achiral, "peptide linking"; the others (UNK too) "L-"."""
+    table = block.find_mmcif_category("_chem_comp.")
+    tags = list(table.tags)
+    if "_chem_comp.id" not in tags or "_chem_comp.type" not in tags:
+        return
+    ids = table.find_column("id")
+    types = table.find_column("type")
+    for row in range(len(ids)):
+        name = gemmi.cif.as_string(ids[row])
+        info = gemmi.find_tabulated_residue(name)
+        if info is not None and info.is_amino_acid() and gemmi.cif.as_string(types[row]) in ("", "."):
+            types[row] = gemmi.cif.quote("peptide linking" if name == "GLY" else "L-peptide linking")
