@@ -106,7 +106,7 @@ def _chain(chain: ProteinChain) -> gemmi.Chain:
 
 
 def build_structure(chains: Chains, title: str) -> gemmi.Structure:
-    """One model; residues numbered 1..L within each chain; identical chains share an entity; every
+    """One model; residues numbered 1..L within each chain; identical chains share an entity (ids 1, 2, …); every
     residue's label_seq_id set (PDBx requires it on polymer atoms: gemmi writes "." without it)."""
     listed = _as_list(chains)
     model = gemmi.Model(1)
