@@ -19,6 +19,7 @@ import grpc
 from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
 
+from gateway.errors import TITLE_KEY
 from gateway.local_context import LocalServicerContext
 
 logger = logging.getLogger(__name__)
@@ -99,8 +100,9 @@ def _serialize(message: Message) -> bytes:
 
 
 # What a client is told when the channel itself fails (the job service is down, restarting, or unreachable
-# from this gateway). The job service never answers UNAVAILABLE itself, so such a status is always the
-# channel's; its own details are gRPC's ("connections to all backends failing; last error: UNKNOWN:
+# from this gateway). The job service answers UNAVAILABLE itself only with its error title trailer (its
+# database away: jobservice.errors.ServiceUnavailable), so an UNAVAILABLE without one is the channel's; its
+# own details are gRPC's ("connections to all backends failing; last error: UNKNOWN:
 # ipv4:10.0.0.7:50051: Failed to connect to remote host: Connection refused"), which name the job service's
 # address and mean nothing to a client: they go to this process's log instead.
 UNREACHABLE_MESSAGE = "The job service cannot be reached right now; try again in a few seconds."
@@ -111,7 +113,7 @@ def channel_failure(exc: grpc.aio.AioRpcError, full_method: str, metadata_sent: 
     """The RpcFailure of a call over the channel; a channel that cannot reach the job service is a 503 in the
     client's words with a Retry-After, its gRPC details logged."""
     metadata = merge_metadata(exc.initial_metadata(), exc.trailing_metadata())
-    if exc.code() != grpc.StatusCode.UNAVAILABLE:
+    if exc.code() != grpc.StatusCode.UNAVAILABLE or TITLE_KEY in metadata:  # an answer of the job service's
         return RpcFailure(exc.code(), exc.details() or "", metadata)
     logger.warning("job service unreachable for %s: %s", full_method, exc.details(),
                    extra={"action": "gateway.job_service_unreachable",
@@ -181,7 +183,7 @@ class ChannelInvoker:
             response = await call
         except grpc.aio.AioRpcError as exc:
             failure = channel_failure(exc, full_method, metadata)
-            if failure.code == grpc.StatusCode.UNAVAILABLE and full_method == HEALTH_METHOD:
+            if failure.details == UNREACHABLE_MESSAGE and full_method == HEALTH_METHOD:
                 return unreachable_health()
             raise failure from None
         return Reply(response, merge_metadata(await call.initial_metadata(), await call.trailing_metadata()))

@@ -15,7 +15,7 @@ from jobservice.activity import Action, Target, record
 from jobservice.db import now
 from jobservice.emails import check_email
 from jobservice.errors import InvalidArgument, Unauthenticated
-from jobservice.key_policy import FULL, READ_ONLY, KeyExpired, check_scope, expiry, is_expired
+from jobservice.key_policy import FULL, READ_ONLY, KeyExpired, check_scope, is_expired, lifetime
 from jobservice.keys import display_prefix, hash_key, new_api_key, new_key_id
 from jobservice.labels import check_label
 from jobservice.store import ConstraintViolation, Store, Transaction
@@ -63,14 +63,17 @@ def check_key_name(name: str | None) -> str | None:
 
 
 async def insert_key(tx: Transaction, account_id: int, *, name: str | None, rate_limit: int,
-                     expires_at: float | None = None, scope: str = FULL) -> NewKey:
-    """A new key row in an open transaction; returns the secret (never stored)."""
+                     lifetime_s: float | None = None, scope: str = FULL) -> NewKey:
+    """A new key row in an open transaction; returns the secret (never stored). `lifetime_s` (key_policy.lifetime):
+    it expires that long after the creation time written here, so "90 days" is exactly 90 days of its own."""
     api_key = new_api_key()
     key_id = new_key_id()
+    at = now()
     await tx.execute(
         "insert_api_key",
         {"key_hash": hash_key(api_key), "id": key_id, "account_id": account_id, "prefix": display_prefix(api_key),
-         "name": name, "rate_limit": rate_limit, "now": now(), "expires_at": expires_at, "scope": scope},
+         "name": name, "rate_limit": rate_limit, "now": at, "expires_at": None if lifetime_s is None else at + lifetime_s,
+         "scope": scope},
     )
     return NewKey(api_key=api_key, account_id=account_id, key_id=key_id)
 
@@ -98,7 +101,7 @@ class Accounts:
             raise InvalidArgument("rate limit must be at least 1 request per minute")
         if rate_limit > MAX_AMOUNT:
             raise InvalidArgument(f"rate limit must be at most {MAX_AMOUNT} requests per minute, got {rate_limit}")
-        expires_at = expiry(expires_in_days, now())
+        lifetime_s = lifetime(expires_in_days)
         scope = check_scope(scope)
         ceiling = max(60, rate_limit) if max_rate_limit is None else max_rate_limit
         if ceiling < rate_limit:
@@ -114,7 +117,7 @@ class Accounts:
                 raise InvalidArgument(f"username {json_value_text(username)} is taken; choose another") from None
             await tx.execute("set_max_rate_limit", {"account_id": account_id, "max_rate_limit": ceiling})
             new = await insert_key(tx, int(account_id), name=FIRST_KEY_NAME, rate_limit=rate_limit,
-                                   expires_at=expires_at, scope=scope)
+                                   lifetime_s=lifetime_s, scope=scope)
             await record(tx, new.account_id, Action.API_KEY_CREATED, target=Target(key_id=new.key_id),
                          details={"name": FIRST_KEY_NAME, "scope": scope})
             return new

@@ -22,7 +22,7 @@ from gateway.invoker import RpcFailure
 from jobservice import metrics
 from jobservice.auth import CSRF_METADATA, SESSION_METADATA, Authenticator
 from jobservice.auth_throttle import AuthThrottle, client_address
-from jobservice.errors import InvalidArgument, PhonosError, RateLimited, Unauthenticated
+from jobservice.errors import InvalidArgument, PhonosError, RateLimited, ServiceUnavailable, Unauthenticated
 from jobservice.idempotency import KEY_METADATA as IDEMPOTENCY_METADATA
 from jobservice.message_limits import SERVICE, full_method
 from jobservice.ratelimit import RateLimits
@@ -66,6 +66,12 @@ class KeyAdmission:
         self._shared_per_minute = shared_per_minute
 
     async def admit(self, method: str, credentials: Mapping[str, str], client: str | None) -> RpcFailure | None:
+        try:
+            return await self._admit(method, credentials, client)
+        except ServiceUnavailable as exc:  # the database away: a 503 as the servicer would answer, not a refusal
+            return _failure(exc)
+
+    async def _admit(self, method: str, credentials: Mapping[str, str], client: str | None) -> RpcFailure | None:
         if method in SHARE_LINK_METHODS and self._shared is not None:
             return await self._share_link(client_address(client))
         if not needs_key(method):

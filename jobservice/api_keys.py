@@ -24,7 +24,7 @@ from jobservice.accounts import NewKey, check_key_name, insert_key
 from jobservice.activity import Action, Target, record
 from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id
-from jobservice.key_policy import FULL, check_scope, expiry, is_expired
+from jobservice.key_policy import FULL, check_scope, expiry, is_expired, lifetime
 from jobservice.store import Row, Store, Transaction
 
 MAX_ACTIVE_KEYS = 20
@@ -102,14 +102,14 @@ class ApiKeys:
     async def create(self, account_id: int, *, name: str | None, rate_limit: int | None,
                      expires_in_days: int | None = None, scope: str | None = None) -> tuple[KeyRecord, NewKey]:
         name = check_key_name(name)
-        expires_at = expiry(expires_in_days, now())
+        lifetime_s = lifetime(expires_in_days)
         scope = check_scope(scope)
         ceiling = await self.max_rate_limit(account_id)
         limit = min(self._default_rate_limit, ceiling) if rate_limit is None else rate_limit
         self._check_rate_limit(limit, ceiling)
         async with self._db.transaction() as tx:
             await _room_for_one_more(tx, account_id)
-            new = await insert_key(tx, account_id, name=name, rate_limit=limit, expires_at=expires_at, scope=scope)
+            new = await insert_key(tx, account_id, name=name, rate_limit=limit, lifetime_s=lifetime_s, scope=scope)
             await record(tx, account_id, Action.API_KEY_CREATED, target=Target(key_id=new.key_id),
                          details=key_details(name, scope))
         return await self.get(account_id, new.key_id), new

@@ -267,6 +267,11 @@ class Database:
     async def listen(self, channel: str, callback: Callable[[str], object]) -> None:
         """Nothing to hear: no other process writes this database."""
 
+    async def reachable(self) -> bool:
+        """A file this process holds open: there is nothing to reach. An SQLite error is never an outage to
+        wait out (a full disk, a corrupt file, a bug), so it is never DatabaseUnavailable: it stays a 500."""
+        return True
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Queries]:
         """BEGIN IMMEDIATE … COMMIT under the writer lock; rolled back on any exception (cancellation too).

@@ -116,6 +116,23 @@ class BatchOverQueueLimit(InvalidArgument):
         self.limit = limit
 
 
+class ServiceUnavailable(PhonosError):
+    """Something the service needs is away for now, not the request's fault: retrying soon will do (HTTP 503,
+    UNAVAILABLE over gRPC, with Retry-After)."""
+
+    title = "Service unavailable"
+    retry_after_s = 5
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The service's database cannot be reached (PostgreSQL stopped, restarting, or cut off from this job
+    service). The message names no host, port or URL: the URL may hold a password."""
+
+    def __init__(self, message: str = "The service's database cannot be reached right now; try again in a few "
+                                      "seconds.") -> None:
+        super().__init__(message)
+
+
 class InvalidTransition(PhonosError):
     """A job state change that the state machine forbids (a compare-and-set found no row): HTTP 400, like Conflict."""
 

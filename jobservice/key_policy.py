@@ -34,14 +34,20 @@ def check_scope(scope: str | None) -> str:
     return scope
 
 
-def expiry(expires_in_days: int | None, now: float) -> float | None:
-    """When a key given `expires_in_days` expires: None for never (unset or 0)."""
+def lifetime(expires_in_days: int | None) -> float | None:
+    """How long a key given `expires_in_days` lives, in seconds: None for never (unset or 0)."""
     if not expires_in_days:
         return None
     if not 0 <= expires_in_days <= MAX_EXPIRY_DAYS:
         raise InvalidArgument(f"expires_in_days must be between 1 and {MAX_EXPIRY_DAYS} (0: never expires), "
                               f"got {expires_in_days}")
-    return now + expires_in_days * DAY_S
+    return expires_in_days * DAY_S
+
+
+def expiry(expires_in_days: int | None, now: float) -> float | None:
+    """When a key given `expires_in_days` at `now` expires: None for never (unset or 0)."""
+    seconds = lifetime(expires_in_days)
+    return None if seconds is None else now + seconds
 
 
 def is_expired(expires_at: float | None, now: float) -> bool:

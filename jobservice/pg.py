@@ -9,6 +9,7 @@ job services starting together migrate once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
@@ -20,6 +21,8 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from gateway.ratelog import RateLimitedLog
+from jobservice.errors import DatabaseUnavailable
 from jobservice.store import ConstraintViolation
 
 log = logging.getLogger(__name__)
@@ -101,14 +104,50 @@ _KINDS: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
+# The server cannot be reached or is going away: refused, reset, unresolvable or unroutable (OSError from the
+# socket), the connection lost mid-statement (08xxx), shut down, crashed or still starting (57P01-57P03), out of
+# connection slots (53300). All pass once the server is back; anything else a statement raises is a bug or the
+# request's fault and keeps its own meaning (a 500 unless typed).
+UNREACHABLE: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def unreachable(exc: BaseException) -> bool:
+    return isinstance(exc, UNREACHABLE)
+
+
+# A listening connection the server ended is made again after this, doubling up to the max while it fails.
+RELISTEN_FIRST_S = 0.5
+RELISTEN_MAX_S = 5.0
+
+# Every call meets the outage while it lasts: one line a minute says why (the client's 503 never does).
+_outage_log = RateLimitedLog(log, per_minute=1)
+
+
+def _outage(exc: BaseException) -> DatabaseUnavailable:
+    _outage_log.log(logging.WARNING, "pg.unreachable", "database unreachable; calls answer 503: %s: %s",
+                    type(exc).__name__, exc)
+    return DatabaseUnavailable()
+
+
 @contextmanager
 def constraints() -> Iterator[None]:
-    """asyncpg's integrity errors as the store port's ConstraintViolation."""
+    """asyncpg's integrity errors as the store port's ConstraintViolation, and a server that cannot be reached
+    as the domain's DatabaseUnavailable (a 503 with Retry-After, not a bug's 500). Wraps asyncpg calls only: an
+    OSError here is always the connection's."""
     try:
         yield
     except asyncpg.IntegrityConstraintViolationError as exc:
         kind = next((k for cls, k in _KINDS if isinstance(exc, cls)), "other")
         raise ConstraintViolation(str(exc), kind) from exc
+    except UNREACHABLE as exc:
+        raise _outage(exc) from exc
 
 
 class PgQueries:
@@ -173,6 +212,8 @@ class PgDatabase:
         self.read = PgQueries(pool)
         self._writer = PgQueries(pool)
         self._listeners: list[asyncpg.Connection] = []
+        self._relistening: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     @classmethod
     async def open(cls, url: str, *, min_size: int = 2, max_size: int = 16) -> PgDatabase:
@@ -185,7 +226,10 @@ class PgDatabase:
         return cls(pool, url)
 
     async def close(self) -> None:
-        for conn in self._listeners:
+        self._closing = True  # before the listeners close: their termination must not reconnect them
+        for task in list(self._relistening):
+            task.cancel()
+        for conn in list(self._listeners):
             await conn.close()
         self._listeners.clear()
         await self._pool.close()
@@ -196,13 +240,72 @@ class PgDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgQueries]:
-        """BEGIN … COMMIT on one pooled connection; rolled back on any exception (cancellation too)."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield PgQueries(conn)
+        """BEGIN … COMMIT on one pooled connection; rolled back on any exception (cancellation too).
+
+        Connecting, BEGIN and COMMIT meeting a server that is away raise DatabaseUnavailable (the statements
+        inside do so themselves, through PgQueries). An exception of the caller's own code passes unchanged,
+        unless the rollback after it found the connection gone (asyncpg's error, never a plain OSError)."""
+        in_body = False
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                in_body = True
+                yield PgQueries(conn)
+                in_body = False
+        except UNREACHABLE as exc:
+            if in_body and not isinstance(exc, asyncpg.PostgresError):
+                raise
+            raise _outage(exc) from exc
+
+    async def reachable(self, timeout_s: float = 2.0) -> bool:
+        """One `SELECT 1` within `timeout_s` (health): False when the server is away or too slow to answer."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._pool.fetchval("SELECT 1")
+        except UNREACHABLE:  # TimeoutError included: an OSError
+            return False
+        return True
 
     async def listen(self, channel: str, callback: Callable[[str], object]) -> None:
-        """Call `callback(payload)` for every NOTIFY on `channel` (delivered after the sender's commit)."""
-        conn = await asyncpg.connect(self._url)
+        """Call `callback(payload)` for every NOTIFY on `channel` (delivered after the sender's commit).
+
+        The connection is made again when the server ends it (restarted, stopped a while), so other job
+        services' announcements reach this one once the database is back, without a restart. What was announced
+        meanwhile is lost; every consumer also polls (dispatch, watch hub, webhook sender), so it is only late."""
+        await self._subscribe(await asyncpg.connect(self._url), channel, callback)
+
+    async def _subscribe(self, conn: asyncpg.Connection, channel: str, callback: Callable[[str], object]) -> None:
         self._listeners.append(conn)
         await conn.add_listener(channel, lambda _conn, _pid, _channel, payload: callback(payload))
+        conn.add_termination_listener(lambda ended: self._lost(ended, channel, callback))
+
+    def _lost(self, conn: asyncpg.Connection, channel: str, callback: Callable[[str], object]) -> None:
+        if conn in self._listeners:
+            self._listeners.remove(conn)
+        if self._closing:
+            return
+        task = asyncio.get_running_loop().create_task(self._relisten(channel, callback), name=f"relisten-{channel}")
+        self._relistening.add(task)
+        task.add_done_callback(self._relistening.discard)
+
+    async def _relisten(self, channel: str, callback: Callable[[str], object]) -> None:
+        delay_s = RELISTEN_FIRST_S
+        while not self._closing:
+            await asyncio.sleep(delay_s)
+            try:
+                conn = await asyncpg.connect(self._url, timeout=10)
+            except (*UNREACHABLE, asyncpg.PostgresError):
+                delay_s = min(delay_s * 2, RELISTEN_MAX_S)
+                continue
+            if self._closing:
+                await conn.close()
+                return
+            try:
+                await self._subscribe(conn, channel, callback)
+            except (*UNREACHABLE, asyncpg.PostgresError, asyncpg.InterfaceError):  # gone again at once
+                if conn in self._listeners:
+                    self._listeners.remove(conn)
+                conn.terminate()
+                continue
+            log.info("listening again", extra={"action": "pg.relistened", "channel": channel})
+            return
 

@@ -26,6 +26,7 @@ from jobservice.errors import (
     NotFound,
     PhonosError,
     ResultsGone,
+    ServiceUnavailable,
     echoed_id,
     json_value_text,
 )
@@ -197,7 +198,12 @@ class JobService:
     # -- health and models --------------------------------------------------------------------------
 
     async def health(self) -> tuple[str, str, dict[str, str]]:
-        components = await self.inference.health([s.triton_model for s in self.specs.values()])
+        """(status, message, components): `operational` when the database, Triton and every served model are
+        ready, else `degraded`. A database that cannot be reached is `"database": "unavailable"`: every call
+        that needs it answers 503 meanwhile (DatabaseUnavailable), and it recovers on its own once it is back."""
+        database = "ready" if await self.db.reachable() else "unavailable"
+        components = {"database": database,
+                      **await self.inference.health([s.triton_model for s in self.specs.values()])}
         # A fleet also lists each endpoint ("triton@host:port"): one that is down is out of rotation and
         # named in the message, but the service is degraded only when a model has no ready endpoint left.
         down = sorted(name for name, state in components.items() if state != "ready" and "@" not in name)
@@ -269,6 +275,8 @@ class JobService:
         for index, item in enumerate(items):
             try:
                 accepted.append((index, await self._validate(account_id, item, endpoint)))
+            except ServiceUnavailable:
+                raise  # not the item's fault: the whole request answers 503
             except PhonosError as exc:
                 outcome[index] = BatchItem(index, item.model, None, exc)
         def completed(ids: list[str]) -> list[BatchItem]:

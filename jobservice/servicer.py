@@ -23,7 +23,7 @@ from jobservice.activity import CALLER, ActorKind, Caller
 from jobservice.api_keys import KeyRecord
 from jobservice.credit_history import CreditEntry
 from jobservice.edge import call_client, call_request_id
-from jobservice.errors import InvalidArgument, PhonosError, RateLimited
+from jobservice.errors import DatabaseUnavailable, InvalidArgument, PhonosError, RateLimited
 from jobservice.idempotency import REPLAYED_METADATA, Claim
 from jobservice.jobs import JobRecord
 from jobservice.key_policy import ReadOnlyKey
@@ -413,8 +413,12 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def GetHealth(self, request: pb.GetHealthRequest, context: grpc.aio.ServicerContext) -> pb.GetHealthResponse:
         status, message, components = await self._svc.health()
         if status != "operational":
-            # Readiness over HTTP: the same body with a 503, so a probe can act on the status alone.
-            context.set_trailing_metadata(((HTTP_CODE_KEY, "503"),))
+            # Readiness over HTTP: the same body with a 503, so a probe can act on the status alone. With the
+            # database away every other call is a 503 with Retry-After too: the health says when to ask again.
+            trailers = [(HTTP_CODE_KEY, "503")]
+            if components.get("database") != "ready":
+                trailers.append(("retry-after", str(DatabaseUnavailable.retry_after_s)))
+            context.set_trailing_metadata(tuple(trailers))
         return pb.GetHealthResponse(status=status, version="v1", message=message, components=components)
 
     async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext) -> Message:

@@ -31,6 +31,7 @@ _CODES: dict[type[errors.PhonosError], grpc.StatusCode] = {
     errors.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.TooManyJobs: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.InvalidTransition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.ServiceUnavailable: grpc.StatusCode.UNAVAILABLE,
     IdempotencyKeyReused: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
@@ -57,6 +58,8 @@ def grpc_status(error: errors.PhonosError) -> tuple[grpc.StatusCode, list[tuple[
     if isinstance(error, errors.TooManyJobs):
         metadata.append(("retry-after", str(error.retry_after_s)))
         metadata.append((QUEUE_WAITING_KEY, str(error.waiting)))
+    if isinstance(error, errors.ServiceUnavailable):
+        metadata.append(("retry-after", str(error.retry_after_s)))
     if isinstance(error, (errors.TooManyJobs, errors.BatchOverQueueLimit)):
         metadata.append((QUEUE_LIMIT_KEY, str(error.limit)))
     return code, metadata

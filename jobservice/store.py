@@ -91,6 +91,11 @@ class Store(Protocol):
         """Call `callback(payload)` for what other job services announce (nothing to hear on SQLite)."""
         ...
 
+    async def reachable(self) -> bool:
+        """The database answers now (health's `database` component). A statement meeting a database that does
+        not raises `jobservice.errors.DatabaseUnavailable`."""
+        ...
+
     async def close(self) -> None: ...
 
 

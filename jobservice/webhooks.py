@@ -33,6 +33,7 @@ SIGNATURE_HEADER = "X-Phonos-Signature"
 MAX_URL_LENGTH = 2048
 MAX_RESPONSE_READ = 1024  # bytes of a receiver's answer body read at most
 UNREACHABLE_MESSAGE = "The receiver could not be reached (no HTTP answer); deliveries to it will be retried"
+TIMEOUT_MESSAGE = "The receiver did not answer within {seconds} s; deliveries to it will be retried"
 
 
 @dataclass(frozen=True)
@@ -153,12 +154,15 @@ class Webhooks:
             "timestamp": rfc3339(now()),
             "data": {"webhook_id": webhook_id, "message": "This is a test event from phonos"},
         }
-        status, _ = await post_event(
+        status, reason = await post_event(
             session, row["url"], row["secret"], encode_payload(payload), TEST_EVENT, delivery_id_of_a_test(), self._timeout_s,
             allow_loopback=self._allow_http_loopback,
         )
-        # Only the HTTP status or "unreachable": never why (refused, closed port, DNS, TLS), which would
-        # make this route a scanner of whatever the server can reach.
+        # Only the HTTP status, a timeout or "unreachable": never why (refused, closed port, DNS, TLS), which
+        # would make this route a scanner of whatever the server can reach. A timeout is said as the delivery
+        # log says it (webhook_deliveries.OWN_REASONS): a receiver that hangs is not one that cannot be reached.
+        if status == 0 and reason == "timeout":
+            return TestResult(False, 0, TIMEOUT_MESSAGE.format(seconds=f"{self._timeout_s:g}"))
         if status == 0:
             return TestResult(False, 0, UNREACHABLE_MESSAGE)
         ok = 200 <= status < 300

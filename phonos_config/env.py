@@ -107,6 +107,9 @@ def _read(env: Mapping[str, str], name: str, kind: Any, default: Any) -> Any:
         return kind.from_env(env)
     if kind == tuple[str, ...]:
         raw = env.get(name) or ""
-        items = tuple(item.strip() for item in raw.split(",") if item.strip())
+        # Each item once, in the order given (PHONOS_MODELS=esmfold,esmfold served one model named twice).
+        items = tuple(dict.fromkeys(item.strip() for item in raw.split(",") if item.strip()))
+        if raw.strip() and not items:  # "," is not "unset": it read as the default, e.g. every model
+            raise ValueError(f"{name} lists nothing ({raw!r}); leave it unset for the default")
         return items or default
     raise TypeError(f"{name}: no reader for settings of type {kind!r}")

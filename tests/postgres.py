@@ -72,14 +72,23 @@ class PostgresServer:
         try:
             server._run([str(bin_dir / "initdb"), "-D", str(server.data_dir), "-A", "trust", "-U", DB_USER,
                          "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
-            options = (f"-p {server.port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off "
-                       "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-            server._run([str(bin_dir / "pg_ctl"), "-D", str(server.data_dir), "-o", options,
-                         "-l", str(directory / "log"), "-w", "-t", "60", "start"])
+            server.resume()
         except BaseException:
             server.stop()
             raise
         return server
+
+    def resume(self) -> None:
+        """Start the server (again, after `pause`) on the same port and data: an outage ends."""
+        options = (f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        self._run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-o", options,
+                   "-l", str(self.directory / "log"), "-w", "-t", "60", "start"])
+
+    def pause(self) -> None:
+        """Stop the server but keep its data, as an operator's restart or a crash would (fast: open connections
+        are ended by the server), until `resume`. Callers then meet refused connections."""
+        self._run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "30", "stop"])
 
     def _run(self, args: list[str]) -> str:
         done = subprocess.run(_as_server_user(args), capture_output=True, text=True, timeout=120)

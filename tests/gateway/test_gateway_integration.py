@@ -495,7 +495,7 @@ def test_an_error_in_mid_stream_carries_its_status_and_the_sdk_resumes_after_it(
         text = body.decode()
         assert "event: state" in text and "event: error" in text
         error = json.loads(text.split("event: error\ndata: ", 1)[1].split("\n", 1)[0])
-        # Over a channel an UNAVAILABLE is the channel's (the job service never sends one): said in a client's
+        # Over a channel an UNAVAILABLE without the job service's error title is the channel's: said in a client's
         # words, gRPC's own details go to the gateway's log (gateway.invoker.channel_failure).
         said = UNREACHABLE_MESSAGE if kind == "channel" else "connection to the job service lost"
         assert error == {"error": "Service unavailable", "message": said, "status": 503}

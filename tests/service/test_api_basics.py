@@ -31,7 +31,7 @@ def test_health_is_public_and_reports_components(service: InProcessService) -> N
     body = response.json()
     assert {k: body[k] for k in ("status", "version", "message")} == {
         "status": "operational", "version": "v1", "message": "PHONOS API is running"}
-    assert body["components"] == {"triton": "ready", "esmfold": "ready"}
+    assert body["components"] == {"database": "ready", "triton": "ready", "esmfold": "ready"}
 
 
 def test_health_reports_degraded_when_triton_is_down(twin_factory: type) -> None:

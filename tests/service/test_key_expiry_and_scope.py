@@ -72,6 +72,8 @@ def test_a_key_created_with_an_expiry_and_a_scope_lists_them(service: InProcessS
     key = body["key"]
     assert key["scope"] == "read_only" and key["expired"] is False
     assert before + 30 * DAY_S - 1 <= epoch(key["expires_at"]) <= time.time() + 30 * DAY_S + 1
+    # 30 days of its own: counted from the creation time it lists, not from a clock read before it.
+    assert round(epoch(key["expires_at"]) - epoch(key["created_at"]), 3) == 30 * DAY_S, key
     assert listed(api, key["key_id"]) == key
     never = create(api, expires_in_days=0)["key"]  # 0: never, as unset
     assert "expires_at" not in never and never["scope"] == "full"

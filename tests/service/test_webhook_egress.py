@@ -156,7 +156,12 @@ async def _database(tmp_path: Path) -> Database:
     return db
 
 
-def test_the_test_route_reports_only_a_status_or_unreachable(tmp_path: Path) -> None:
+async def hanging(request: web.Request) -> web.Response:
+    await asyncio.sleep(1.5)  # past the sender's 0.5 s (the server's cleanup waits for it: kept short)
+    return web.Response(status=204)
+
+
+def test_the_test_route_reports_only_a_status_a_timeout_or_unreachable(tmp_path: Path) -> None:
     async def scenario() -> None:
         db = await _database(tmp_path)
         hooks = Webhooks(db, max_per_account=5, allow_http_loopback=True, timeout_s=2)
@@ -168,6 +173,12 @@ def test_the_test_route_reports_only_a_status_or_unreachable(tmp_path: Path) -> 
                 result = await hooks.send_test(1, closed.id, session)
                 assert (result.delivered, result.status_code, result.message) == (False, 0, UNREACHABLE_MESSAGE)
                 assert "127.0.0.1" not in result.message and "refused" not in result.message.lower()
+            impatient = Webhooks(db, max_per_account=5, allow_http_loopback=True, timeout_s=0.5)
+            async with receiver(hanging) as (port, _), receiver_session(allow_loopback=True) as session:
+                hung, _ = await impatient.create(1, f"http://127.0.0.1:{port}/hook", [])
+                result = await impatient.send_test(1, hung.id, session)  # said as the delivery log says it
+                assert (result.delivered, result.status_code, result.message) == (
+                    False, 0, "The receiver did not answer within 0.5 s; deliveries to it will be retried")
         finally:
             await db.close()
 

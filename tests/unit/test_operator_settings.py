@@ -45,6 +45,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
     ("PHONOS_HTTP_PORT", "99999", "port"),
     ("PHONOS_METRICS_PORT", "-1", "port"),
     ("PHONOS_DATABASE_URL", "mysql://phonos:secret@db/phonos", "postgresql://"),
+    ("PHONOS_MODELS", ",", "lists nothing"),  # was: read as unset, every model served
+    ("PHONOS_TRITON_METRICS_URLS", " , ", "lists nothing"),
 ])
 def test_settings_refuse_values_that_cannot_work_naming_the_variable(variable: str, value: str, says: str) -> None:
     with pytest.raises(ValueError, match=variable) as raised:
@@ -59,6 +61,11 @@ def test_settings_accept_the_documented_zeros() -> None:
                                          "PHONOS_STORAGE_RETRY_WINDOW_S": "0"})
     assert (settings.max_running_per_account, settings.metrics_port, settings.default_credits) == (0, 0, 0)
     ServiceSettings().check()  # the defaults
+
+
+def test_a_list_setting_names_each_item_once_in_its_order() -> None:
+    settings = ServiceSettings.from_env({"PHONOS_MODELS": " diffdock, esmfold ,diffdock,", "PHONOS_TRITON_URL": ""})
+    assert settings.models == ("diffdock", "esmfold")
 
 
 def test_cli_names_a_bad_variable_instead_of_a_traceback(operator_env: pytest.MonkeyPatch, tmp_path: Path,

@@ -9,6 +9,7 @@ import hmac
 import sqlite3
 from pathlib import Path
 
+import asyncpg
 import grpc
 import pytest
 
@@ -175,6 +176,7 @@ def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
     (errors.NotFound("x"), grpc.StatusCode.NOT_FOUND, None),
     (errors.Conflict("x"), grpc.StatusCode.FAILED_PRECONDITION, None),
     (errors.RateLimited("x", limit=1, retry_after_s=2, reset_epoch_s=3), grpc.StatusCode.RESOURCE_EXHAUSTED, None),
+    (errors.DatabaseUnavailable(), grpc.StatusCode.UNAVAILABLE, None),
 ])
 def test_domain_errors_map_to_grpc(error: errors.PhonosError, code: grpc.StatusCode, reason: str | None) -> None:
     status, metadata = grpc_status(error)
@@ -182,6 +184,44 @@ def test_domain_errors_map_to_grpc(error: errors.PhonosError, code: grpc.StatusC
     meta = dict(metadata)
     assert meta["phonos-error-title"] == error.title
     assert meta.get("phonos-error-reason") == reason
+
+
+def test_a_database_out_of_reach_is_unavailable_with_retry_after_and_no_address() -> None:
+    _, metadata = grpc_status(errors.DatabaseUnavailable())
+    assert dict(metadata)["retry-after"] == str(errors.DatabaseUnavailable.retry_after_s)
+    assert dict(metadata)["phonos-error-title"] == "Service unavailable"
+
+
+@pytest.mark.parametrize(("raised", "outage"), [
+    (ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)"), True),
+    (OSError(113, "No route to host"), True),
+    (asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"), True),
+    (asyncpg.CannotConnectNowError("the database system is starting up"), True),
+    (asyncpg.AdminShutdownError("terminating connection due to administrator command"), True),
+    (asyncpg.UndefinedTableError('relation "jobs" does not exist'), False),  # a bug: stays a 500
+    (asyncpg.QueryCanceledError("canceling statement due to statement timeout"), False),
+    (asyncpg.InterfaceError("cannot perform operation: another operation is in progress"), False),
+    (sqlite3.OperationalError("database is locked"), False),  # SQLite is never an outage to wait out
+])
+def test_only_a_database_out_of_reach_becomes_database_unavailable(raised: Exception, outage: bool) -> None:
+    from jobservice.pg import constraints
+
+    with pytest.raises(errors.DatabaseUnavailable if outage else type(raised)) as caught, constraints():
+        raise raised
+    if outage:
+        assert caught.value.__cause__ is raised
+        assert "5432" not in caught.value.message and "127.0.0.1" not in caught.value.message
+
+
+def test_an_sqlite_store_is_always_reachable(tmp_path: Path) -> None:
+    async def main() -> bool:
+        db = await Database.open(tmp_path / "phonos.sqlite3")
+        try:
+            return await db.reachable()
+        finally:
+            await db.close()
+
+    assert asyncio.run(main()) is True
 
 
 def test_settings_are_read_from_prefixed_variables_by_field_type(tmp_path: Path) -> None:
