@@ -59,7 +59,12 @@ def test_relax_removes_a_planted_clash_and_reports_a_broken_structure(helix: str
     broken_pdb = protein.to_pdb(protein.Protein(broken.atom_positions, broken.aatype, mask, broken.residue_index,
                                                 broken.chain_index, broken.b_factors * mask))
 
-    outcome = relax_structures([("clashed", clashed), ("broken", broken_pdb), ("again", clashed)], ONE_THREAD)
+    # Per-atom pLDDT in the B-factors, as ESMFold writes it: the relaxed file must keep each atom's own
+    # (DeepMind's relax wrote the residue's CA value on every atom).
+    varied = "".join(line[:60] + f"{50 + (index % 40):6.2f}" + line[66:]
+                     if line.startswith("ATOM  ") else line
+                     for index, line in enumerate(clashed.splitlines(keepends=True)))
+    outcome = relax_structures([("clashed", varied), ("broken", broken_pdb), ("again", varied)], ONE_THREAD)
 
     assert outcome.status == FAILED and set(outcome.relaxed) == {"clashed", "again"} and set(outcome.errors) == {"broken"}
     # bit-repeatable on one CPU thread: before, OpenMM placed the new hydrogens from Python's unseeded random,
@@ -79,7 +84,14 @@ def test_relax_removes_a_planted_clash_and_reports_a_broken_structure(helix: str
     assert gemmi.one_letter_code([r.name for r in residues]).upper() == SEQUENCE
     atoms = [a for r in residues for a in r]
     assert any(a.element.name == "H" for a in atoms)
-    assert {round(a.b_iso, 2) for a in atoms} == {80.0}
+    given = {(r.seqid.num, a.name): a.b_iso for r in gemmi.read_pdb_string(varied)[0][0] for a in r}
+    assert len(set(given.values())) > 20
+    for residue in residues:
+        for atom in residue:
+            # an atom the relax added (hydrogens) has its residue's CA value, as DeepMind's relax writes it
+            expected = given.get((residue.seqid.num, atom.name), given[(residue.seqid.num, "CA")])
+            assert atom.element.name == "H" or (residue.seqid.num, atom.name) in given
+            assert atom.b_iso == pytest.approx(expected, abs=0.01), (residue.name, residue.seqid.num, atom.name)
     parsed = protein.from_pdb_string(relaxed.pdb)
     assert parsed.atom_mask.sum() >= protein.from_pdb_string(clashed).atom_mask.sum()
 

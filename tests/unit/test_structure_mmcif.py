@@ -69,3 +69,56 @@ def test_mmcif_from_a_pdb_without_seqres_lists_the_sequence_and_label_seq_ids() 
     assert_label_seq_ids(mmcif, {"A": "MKTAYIAK", "B": "GSHMAS"})
     block = gemmi.cif.read_string(mmcif).sole_block()
     assert list(block.find_values("_entity_poly.pdbx_seq_one_letter_code")) == ["MKTAYIAK", "GSHMAS"]
+
+
+def chem_comp_types(mmcif: str) -> dict[str, str]:
+    table = gemmi.cif.read_string(mmcif).sole_block().find_mmcif_category("_chem_comp.")
+    return {gemmi.cif.as_string(name): gemmi.cif.as_string(kind)
+            for name, kind in zip(table.find_column("id"), table.find_column("type"), strict=True)}
+
+
+@pytest.mark.parametrize("source", ["predicted", "from_pdb"])
+def test_mmcif_types_its_amino_acids_so_template_parsers_find_the_protein_chains(source: str) -> None:
+    # gemmi writes `_chem_comp.type` "."; AlphaFold's mmCIF parser (ColabFold templates too) picks protein
+    # chains by "peptide" in that type and answered "No protein chains found in this file."
+    chains = [chain("MKTGAYX", "A"), chain("GSHMAS", "B")]
+    if source == "predicted":
+        _, mmcif = to_pdb_and_mmcif(chains, ["test"], {"weights": "test"}, "T", "t")
+    else:
+        mmcif = pdb_to_mmcif(to_pdb(chains, ["test"]), {"relax": "test"})
+    types = chem_comp_types(mmcif)
+    assert types["GLY"] == "peptide linking"  # the CCD's type: glycine has no L form
+    assert {name: kind for name, kind in types.items() if name != "GLY"} == {
+        name: "L-peptide linking" for name in ("ALA", "HIS", "LYS", "MET", "SER", "THR", "TYR", "UNK")}
+    mmcif_parsing = pytest.importorskip("alphafold.data.mmcif_parsing")
+    parsed = mmcif_parsing.parse(file_id="t", mmcif_string=mmcif)
+    assert not parsed.errors, parsed.errors
+    assert parsed.mmcif_object.chain_to_seqres == {"A": "MKTGAYX", "B": "GSHMAS"}
+
+
+def category_rows(mmcif: str, category: str) -> list[list[str]]:
+    return [[gemmi.cif.as_string(value) for value in row]
+            for row in gemmi.cif.read_string(mmcif).sole_block().find_mmcif_category(category)]
+
+
+@pytest.mark.parametrize("source", ["predicted", "from_pdb"])
+def test_identical_chains_share_one_entity_numbered_as_the_pdb_numbers_them(source: str) -> None:
+    # A homodimer is one entity with two copies (viewers colour and count chains by entity); gemmi gave every
+    # chain an entity of its own, named "A", "B", with label_asym_ids "Axp", "Bxp".
+    chains = [chain("MKTGAY", "A"), chain("GSHM", "B"), chain("MKTGAY", "C")]
+    if source == "predicted":
+        _, mmcif = to_pdb_and_mmcif(chains, ["test"], {"weights": "test"}, "T", "t")
+    else:
+        pdb = "".join(line for line in to_pdb(chains, ["test"]).splitlines(keepends=True)
+                      if not line.startswith("SEQRES"))
+        mmcif = pdb_to_mmcif(pdb, {"relax": "test"})
+    assert category_rows(mmcif, "_entity.") == [["1", "polymer"], ["2", "polymer"]]
+    assert [row[:3] for row in category_rows(mmcif, "_entity_poly.")] == [["1", "polypeptide(L)", "A,C"],
+                                                                         ["2", "polypeptide(L)", "B"]]
+    assert category_rows(mmcif, "_struct_asym.") == [["A", "1"], ["B", "2"], ["C", "1"]]
+    rows = atom_site_rows(mmcif)
+    assert {(row["auth_asym_id"], row["label_asym_id"], row["label_entity_id"]) for row in rows} == {
+        ("A", "A", "1"), ("B", "B", "2"), ("C", "C", "1")}
+    assert_label_seq_ids(mmcif, {"A": "MKTGAY", "B": "GSHM", "C": "MKTGAY"})
+    structure = gemmi.read_structure_string(mmcif)
+    assert [(entity.name, list(entity.subchains)) for entity in structure.entities] == [("1", ["A", "C"]), ("2", ["B"])]

@@ -68,6 +68,7 @@ def relax_one(pdb_text: str, use_gpu: bool) -> dict[str, Any]:
                                     exclude_residues=[], max_outer_iterations=MAX_OUTER_ITERATIONS,
                                     use_gpu=use_gpu)
     relaxed_pdb, debug, violations = relaxer.process(prot=unrelaxed)
+    relaxed_pdb = keep_atom_b_factors(relaxed_pdb, pdb_text)
     relaxed = protein.from_pdb_string(relaxed_pdb)
     # Heavy atoms only (the relaxed file adds hydrogens), matched position by position; no
     # superposition: restraints keep the structure in its frame.
@@ -87,6 +88,30 @@ def relax_one(pdb_text: str, use_gpu: bool) -> dict[str, Any]:
         "attempts": int(debug["attempts"]),
         "seconds": time.perf_counter() - start,
     }
+
+
+def _atom_key(line: str) -> tuple[str, str, str]:
+    """(chain, residue number + insertion code, atom name) of a PDB ATOM/HETATM record."""
+    return line[21], line[22:27], line[12:16].strip()
+
+
+def keep_atom_b_factors(relaxed_pdb: str, unrelaxed_pdb: str) -> str:
+    """The relaxed PDB with every atom's own B-factor (pLDDT) from the unrelaxed one.
+
+    DeepMind's relax writes the residue's CA value on every atom (`relax.utils.overwrite_b_factors`):
+    right for AlphaFold, whose pLDDT is per residue, but it flattened ESMFold's per-atom pLDDT. Atoms the
+    relax added (hydrogens, OXT) keep the CA value it gave them.
+    """
+    own = {_atom_key(line): line[60:66] for line in unrelaxed_pdb.splitlines()
+           if line.startswith(("ATOM  ", "HETATM")) and len(line) >= 66}
+    out = []
+    for line in relaxed_pdb.splitlines(keepends=True):
+        if line.startswith(("ATOM  ", "HETATM")) and len(line) >= 66:
+            b_factor = own.get(_atom_key(line))
+            if b_factor is not None:
+                line = line[:60] + b_factor + line[66:]
+        out.append(line)
+    return "".join(out)
 
 
 def _emit(out: IO[str], message: dict[str, Any]) -> None:

@@ -106,7 +106,7 @@ def _chain(chain: ProteinChain) -> gemmi.Chain:
 
 
 def build_structure(chains: Chains, title: str) -> gemmi.Structure:
-    """One model; residues numbered 1..L within each chain; identical chains share an entity; every
+    """One model; residues numbered 1..L within each chain; identical chains share an entity (ids 1, 2, …); every
     residue's label_seq_id set (PDBx requires it on polymer atoms: gemmi writes "." without it)."""
     listed = _as_list(chains)
     model = gemmi.Model(1)
@@ -121,6 +121,7 @@ def build_structure(chains: Chains, title: str) -> gemmi.Structure:
         # setup_entities names each entity's chains by subchain ("Axp"); the first letter is the chain id
         chain_id = entity.subchains[0][0] if entity.subchains else listed[0].chain_id
         entity.full_sequence = [ONE_TO_THREE[letter] for letter in sequences.get(chain_id, listed[0].sequence)]
+    _conventional_entities(structure)
     structure.assign_label_seq_id(False)
     structure.assign_serial_numbers()
     return structure
@@ -159,12 +160,30 @@ def pdb_to_mmcif(pdb_text: str, provenance: Mapping[str, str]) -> str:
             # No SEQRES (OpenMM writes none in the relaxed PDB): a predicted chain has no gaps, so its
             # residues are its whole sequence, which _entity_poly_seq and label_seq_id need.
             entity.full_sequence = [residue.name for residue in model.get_subchain(entity.subchains[0])]
+    _conventional_entities(structure)
     structure.assign_label_seq_id(False)
     return _with_provenance(structure.make_mmcif_document(), provenance)
 
 
+def _conventional_entities(structure: gemmi.Structure) -> None:
+    """Entities as the PDB and AlphaFold DB write them: chains with the same sequence share one entity (a
+    homodimer is one entity, 2 copies: viewers colour and count by entity), entity ids 1, 2, … in chain order,
+    and each polymer chain's label_asym_id its chain id (gemmi's own names are "A" and "Axp")."""
+    structure.deduplicate_entities()  # needs full_sequence set: it compares sequences
+    model = structure[0]
+    for chain in model:
+        for residue in chain:
+            if residue.entity_type == gemmi.EntityType.Polymer:
+                residue.subchain = chain.name
+    for number, entity in enumerate(structure.entities, start=1):
+        entity.name = str(number)
+        if entity.entity_type == gemmi.EntityType.Polymer:
+            entity.subchains = [name[:-2] if name.endswith("xp") else name for name in entity.subchains]
+
+
 def _with_provenance(document: gemmi.cif.Document, provenance: Mapping[str, str]) -> str:
     block = document.sole_block()
+    _type_amino_acids(block)
     if provenance:
         block.set_mmcif_category(
             "_phonos_provenance.",
@@ -186,3 +205,20 @@ def _wrap(text: str, width: int) -> list[str]:
     if current:
         lines.append(current)
     return lines
+
+
+def _type_amino_acids(block: gemmi.cif.Block) -> None:
+    """Give each amino acid its CCD `_chem_comp.type` (gemmi writes "."): readers that pick protein chains by
+    it (AlphaFold's and ColabFold's template parser, `alphafold.data.mmcif_parsing`) found "no protein
+    chains" in our mmCIF without it. CCD: GLY is achiral, "peptide linking"; the others (UNK too) "L-"."""
+    table = block.find_mmcif_category("_chem_comp.")
+    tags = list(table.tags)
+    if "_chem_comp.id" not in tags or "_chem_comp.type" not in tags:
+        return
+    ids = table.find_column("id")
+    types = table.find_column("type")
+    for row in range(len(ids)):
+        name = gemmi.cif.as_string(ids[row])
+        info = gemmi.find_tabulated_residue(name)
+        if info is not None and info.is_amino_acid() and gemmi.cif.as_string(types[row]) in ("", "."):
+            types[row] = gemmi.cif.quote("peptide linking" if name == "GLY" else "L-peptide linking")
