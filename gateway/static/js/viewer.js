@@ -32,10 +32,37 @@ function create(mol, container) {
  * that followed it was tuned for a wide viewer and cut by a fixed aspect rule, so a near-square phone viewer drew
  * such a structure in half its height. */
 function fitView(viewer, container, sel, fill) {
-  viewer.zoomTo(sel);
-  centreOnExtent(viewer, sel);
-  fitReach(viewer, container, sel, fill);
+  withoutDrawing(viewer, () => {
+    viewer.zoomTo(sel);
+    centreOnExtent(viewer, sel);
+    fitReach(viewer, container, sel, fill);
+  });
   viewer.render();
+}
+
+/** Runs `work` (a fit's many view changes) with 3Dmol's drawing replaced by the one thing modelToScreen needs
+ * from it, the scene's matrices brought up to date. 3Dmol draws the whole scene at every setView and zoom, and a
+ * fit makes a dozen: ~1.4 s a fit with software WebGL (a machine without a GPU, a VM, a remote desktop) for
+ * pictures nobody sees; the caller draws once at the end. 3Dmol 2.5's own names (pinned in package.json): where
+ * they are missing, the fit draws as before. */
+function withoutDrawing(viewer, work) {
+  const {scene, camera} = viewer;
+  if (typeof scene?.updateMatrixWorld !== 'function' || typeof camera?.updateMatrixWorld !== 'function'
+      || typeof camera.matrixWorldInverse?.getInverse !== 'function' || typeof viewer.show !== 'function'
+      || Object.prototype.hasOwnProperty.call(viewer, 'show')) {
+    work();
+    return;
+  }
+  viewer.show = () => { // what 3Dmol's renderer updates before it draws (before a first drawing, the camera too)
+    scene.updateMatrixWorld();
+    camera.updateMatrixWorld();
+    camera.matrixWorldInverse.getInverse(camera.matrixWorld);
+  };
+  try {
+    work();
+  } finally {
+    delete viewer.show; // the class's own again
+  }
 }
 
 /** `v` turned by the unit quaternion `q` ({x, y, z, w}); its conjugate turns it back. */
