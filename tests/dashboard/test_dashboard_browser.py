@@ -28,6 +28,7 @@ from tests.dashboard.pages_helpers import (
     open_page,
     shot,
     sign_in,
+    signed_in,
 )
 from tests.support import ServiceProcess, WebhookReceiver
 
@@ -49,7 +50,7 @@ def folded(service: ServiceProcess, ada: User) -> dict[str, Any]:
 @pytest.fixture
 def ada_page(browser: Browser, service: ServiceProcess, ada: User) -> Iterator[tuple[Page, Watched]]:
     watched = Watched()
-    page = sign_in(browser, service, ada, watched)
+    page = signed_in(browser, service, ada, watched)
     yield page, watched
     page.context.close()
     assert watched.problems() == [], watched.problems()  # no script error or CSP refusal on any page

@@ -17,7 +17,7 @@ import requests
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from tests.dashboard.pages_helpers import User, Watched, make_user, shot, sign_in
+from tests.dashboard.pages_helpers import User, Watched, make_user, shot, sign_in, signed_in
 from tests.support import ServiceProcess
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +43,7 @@ def cleo_job(service: ServiceProcess, cleo: User) -> dict[str, Any]:
 @pytest.fixture
 def cleo_page(browser: Browser, service: ServiceProcess, cleo: User) -> Iterator[Page]:
     watched = Watched()
-    page = sign_in(browser, service, cleo, watched)
+    page = signed_in(browser, service, cleo, watched)
     yield page
     page.context.close()
     assert watched.problems() == [], watched.problems()

@@ -21,7 +21,7 @@ from tests.dashboard.pages_helpers import (
     make_user,
     open_page,
     shot,
-    sign_in,
+    signed_in,
 )
 from tests.support import InProcessService, WebhookReceiver
 
@@ -41,7 +41,7 @@ def hana(service: InProcessService) -> User:
 @pytest.fixture
 def hana_page(browser: Browser, service: InProcessService, hana: User) -> Iterator[Page]:
     watched = Watched()
-    page = sign_in(browser, service, hana, watched)  # type: ignore[arg-type]
+    page = signed_in(browser, service, hana, watched)  # type: ignore[arg-type]
     yield page
     assert watched.problems() == []
     page.context.close()
@@ -606,7 +606,7 @@ def test_every_page_walks_by_keyboard_with_labels_names_and_readable_text(browse
         found[f"sign-in {width}"] = problems + guest.evaluate(A11Y_PROBLEMS)
         guest.context.close()
         watched = Watched()
-        page = sign_in(browser, service, hana, watched, width=width)  # type: ignore[arg-type]
+        page = signed_in(browser, service, hana, watched, width=width)  # type: ignore[arg-type]
         for path, ready in pages.items():
             page.goto(service.base_url + path)
             expect(page.locator(ready).first).to_be_visible()
