@@ -45,6 +45,22 @@ def phonos(service: InProcessService, key: str, *args: str, cwd: Path | None = N
                           capture_output=True, text=True, timeout=120, cwd=cwd, input=stdin)
 
 
+def phonos_at_once(service: InProcessService, key: str, *commands: tuple[str, ...], cwd: Path | None = None,
+                   **extra: str) -> list[subprocess.CompletedProcess[str]]:
+    """`phonos(service, key, *command)` for each command, all started together (commands that neither change
+    what the others read nor depend on their order): each is a Python start-up (~0.35 s), and the second core
+    runs one while the first runs another."""
+    processes = [(command, subprocess.Popen([sys.executable, "-m", "phonos_client", *command],
+                                            env=env_for(service, key, **extra), stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, text=True, cwd=cwd)) for command in commands]
+    done = []
+    for command, process in processes:
+        stdout, stderr = process.communicate(timeout=120)
+        done.append(subprocess.CompletedProcess([sys.executable, "-m", "phonos_client", *command], process.returncode,
+                                                stdout, stderr))
+    return done
+
+
 def in_a_terminal(service: InProcessService, key: str, *args: str) -> tuple[int, str]:
     """Run the command with a pseudo-terminal as its stdin, stdout and stderr; what the screen got."""
     controller, terminal = pty.openpty()
@@ -180,22 +196,20 @@ def test_list_verbs_page_with_starting_after(service: InProcessService, transpor
     client = service.client(key)
     ids = [client.predict(name=f"job {n}").json()["job_id"] for n in range(4)][::-1]  # newest first
 
-    def ls(*args: str) -> list[str]:
-        ran = phonos(service, key, "jobs", "ls", "--json", *args, PHONOS_URL=service.url_for(transport))
-        assert ran.returncode == 0, ran.stderr
-        return [j["job_id"] for j in json.loads(ran.stdout)]
-
-    assert ls("--limit", "2") == ids[:2]
-    assert ls("--limit", "2", "--starting-after", ids[1]) == ids[2:]
-    assert ls("--all", "--starting-after", ids[0]) == ids[1:]
-    assert ls("--starting-after", ids[3]) == []
+    history = client.get("/v1/account/credits").json()["entries"]
+    # Reads only: started together (phonos_at_once).
+    *pages, ran = phonos_at_once(
+        service, key, *(("jobs", "ls", "--json", *args) for args in (
+            ("--limit", "2"), ("--limit", "2", "--starting-after", ids[1]), ("--all", "--starting-after", ids[0]),
+            ("--starting-after", ids[3]))),
+        ("account", "credits", "--json", "--starting-after", str(history[1]["id"])), PHONOS_URL=service.url_for(transport))
+    assert [page.returncode for page in pages] == [0] * 4, [page.stderr for page in pages]
+    listed = [[j["job_id"] for j in json.loads(page.stdout)] for page in pages]
+    assert listed == [ids[:2], ids[2:], ids[1:], []]
+    assert ran.returncode == 0 and json.loads(ran.stdout) == history[2:], ran.stderr
     code, screen = in_a_terminal(service, key, "jobs", "ls", "--limit", "1", "--starting-after", ids[1])
     assert code == 0 and screen.replace("\r\n", "\n").splitlines()[-1] == (
         f"(1 of 4: --all for every one, --starting-after {ids[2]} for the next page)"), screen
-    history = client.get("/v1/account/credits").json()["entries"]
-    ran = phonos(service, key, "account", "credits", "--json", "--starting-after", str(history[1]["id"]),
-                 PHONOS_URL=service.url_for(transport))
-    assert ran.returncode == 0 and json.loads(ran.stdout) == history[2:], ran.stderr
 
 
 def test_watching_a_finished_job_in_a_terminal_shows_it_finished(service: InProcessService) -> None:
@@ -302,11 +316,13 @@ def test_exit_codes_say_what_failed(service: InProcessService, tmp_path: Path, t
     assert wrong.returncode == 3 and "'phonos" not in wrong.stderr  # said as a person reads it, not Python-quoted
     assert "or with `phonos keys create`. (the key came from PHONOS_API_KEY; `phonos login` stores another)" \
         in wrong.stderr
-    assert phonos(service, key, "jobs", "show", "no-such-job", PHONOS_URL=url).returncode == 4
-    poor = phonos(service, key, "fold", "MKTAYIAKQRQ", PHONOS_URL=url)
+    missing, poor, no_file, too_many = phonos_at_once(  # none changes anything: started together
+        service, key, ("jobs", "show", "no-such-job"), ("fold", "MKTAYIAKQRQ"), ("fold", str(tmp_path / "missing.fasta")),
+        ("jobs", "ls", "--limit", "500"), PHONOS_URL=url)
+    assert missing.returncode == 4
     assert poor.returncode == 5 and "Insufficient credits" in poor.stderr
-    assert phonos(service, key, "fold", str(tmp_path / "missing.fasta"), PHONOS_URL=url).returncode == 2
-    assert phonos(service, key, "jobs", "ls", "--limit", "500", PHONOS_URL=url).returncode == 8  # the API's 400
+    assert no_file.returncode == 2
+    assert too_many.returncode == 8  # the API's 400
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -372,28 +388,36 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     submitted = json.loads(run("fold", "MKTAYIAKQRQ", "--no-wait", "--json").stdout)["jobs"][0]
     job_id = submitted["job_id"]
     service.client(key).wait_for(job_id)
-    listed = json.loads(run("jobs", "ls", "--json").stdout)
+    # Reads of the finished job and the account (and a download, a refused cancel): none changes what another reads.
+    (listed, unnamed, none, every, shown_json, shown, got, watched, cancelled_done, account, credits, one_credit,
+     refused) = phonos_at_once(
+        service, key, ("jobs", "ls", "--json"), ("jobs", "ls", "--name", "no job is called this", "--json"),
+        ("jobs", "ls", "--name", "no job is called this"), ("jobs", "ls", "--status", "all", "--model", "all", "--json"),
+        ("jobs", "show", job_id, "--json"), ("jobs", "show", job_id),
+        ("jobs", "download", job_id, "--format", "cif", "--out", str(tmp_path)), ("jobs", "watch", job_id, "--json"),
+        ("jobs", "cancel", job_id), ("account",), ("account", "credits", "--json"),
+        ("account", "credits", "--limit", "1"), ("account", "credits", "--limit", "0"),
+        PHONOS_URL=service.url_for(transport))
+    listed = json.loads(listed.stdout)
     assert [j["job_id"] for j in listed] == [job_id]
-    assert json.loads(run("jobs", "ls", "--name", "no job is called this", "--json").stdout) == []
-    none = run("jobs", "ls", "--name", "no job is called this")  # piped: no rows, so nothing (a script's loop sees none)
+    assert json.loads(unnamed.stdout) == []
+    # piped: no rows, so nothing (a script's loop sees none)
     assert (none.returncode, none.stdout, none.stderr) == (0, "", "no jobs\n")
-    assert json.loads(run("jobs", "ls", "--status", "all", "--model", "all", "--json").stdout) == listed  # the API's
-    assert json.loads(run("jobs", "show", job_id, "--json").stdout)["status"] == "completed"
-    shown = run("jobs", "show", job_id).stdout  # values in JSON's words, as --json and the API write them
+    assert json.loads(every.stdout) == listed  # the API's
+    assert json.loads(shown_json.stdout)["status"] == "completed"
+    shown = shown.stdout  # values in JSON's words, as --json and the API write them
     assert re.search(r'^formats: +\["pdb", "cif", ', shown, re.M) and re.search("^metrics: +{", shown, re.M)
     assert "'" not in shown and len({len(re.match(r"\w+: +", line)[0]) for line in shown.splitlines()}) == 1  # a column
-    got = run("jobs", "download", job_id, "--format", "cif", "--out", str(tmp_path))
     assert got.returncode == 0 and (tmp_path / f"{job_id}.cif").exists()
-    watched = run("jobs", "watch", job_id, "--json")
     assert watched.returncode == 0 and json.loads(watched.stdout)["jobs"][0]["status"] == "completed"
-    assert run("jobs", "cancel", job_id).returncode == 8  # completed: nothing to cancel
-    assert run("account").stdout.endswith(": 9990 credits; jobs: 1 total, 1 completed, 0 active, 0 failed\n")
-    history = json.loads(run("account", "credits", "--json").stdout)  # newest first
+    assert cancelled_done.returncode == 8  # completed: nothing to cancel
+    assert account.stdout.endswith(": 9990 credits; jobs: 1 total, 1 completed, 0 active, 0 failed\n")
+    history = json.loads(credits.stdout)  # newest first
     assert [(e["kind"], e.get("job_id")) for e in history] == [("charge", job_id), ("grant", None)]
     assert history[0]["balance_after"] == history[1]["amount"] + history[0]["amount"]
-    assert run("account", "credits", "--limit", "1").stdout.split("\t")[1:] == [
+    assert one_credit.stdout.split("\t")[1:] == [
         str(history[0]["amount"]), str(history[0]["balance_after"]), f"charge: esmfold job submitted {job_id}\n"]
-    refused = run("account", "credits", "--limit", "0")  # the API's 400, in its words
+    # the API's 400, in its words
     assert refused.returncode == 8 and "limit must be between 1 and 100, got 0" in refused.stderr
     entries = service.client(key).get("/v1/account/credits").json()["entries"]
     assert history == entries  # the API's entries, field for field
@@ -403,19 +427,21 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     assert cancelled.pop("credits_refunded") in (0, 10)  # 10 when it was still pending
     assert cancelled == {"success": True, "job_id": slow, "status": "cancelled", "message": "Job cancelled successfully"}
     api = service.client(key)
-    assert json.loads(run("account", "--json").stdout) == api.get("/v1/account").json()  # the seed's shape
-    usage = json.loads(run("usage", "--days", "1", "--json").stdout)
-    assert usage["totals"]["requests"] >= 4
+    account, usage = phonos_at_once(service, key, ("account", "--json"), ("usage", "--days", "1", "--json"),
+                                    PHONOS_URL=service.url_for(transport))
+    assert json.loads(account.stdout) == api.get("/v1/account").json()  # the seed's shape
+    assert json.loads(usage.stdout)["totals"]["requests"] >= 4
     created = json.loads(run("webhooks", "create", "http://127.0.0.1:9/h", "--event", "job.failed", "--json").stdout)
     assert set(created) == {"success", "webhook", "secret", "message"} and created["secret"]  # POST /v1/webhooks's
     hook = created["webhook"]
     assert hook["events"] == ["job.failed"]
-    assert json.loads(run("webhooks", "ls", "--json").stdout) == api.get("/v1/webhooks").json()["webhooks"] == [hook]
-    tested = run("webhooks", "test", hook["webhook_id"], "--json")
+    hooks, tested, unanswered = phonos_at_once(
+        service, key, ("webhooks", "ls", "--json"), ("webhooks", "test", hook["webhook_id"], "--json"),
+        ("webhooks", "test", hook["webhook_id"]), PHONOS_URL=service.url_for(transport))
+    assert json.loads(hooks.stdout) == api.get("/v1/webhooks").json()["webhooks"] == [hook]
     assert tested.returncode == 1  # nobody listens on :9
     assert set(json.loads(tested.stdout)) == {"success", "webhook_id", "status_code", "message"}
-    unanswered = run("webhooks", "test", hook["webhook_id"]).stdout
-    assert unanswered.startswith("The receiver could not be reached")  # not "receiver answered 0"
+    assert unanswered.stdout.startswith("The receiver could not be reached")  # not "receiver answered 0"
     # Deletes print the API's answer with --json too, as every other verb does (not a shape of the command's own).
     assert json.loads(run("webhooks", "delete", hook["webhook_id"], "--json").stdout) == {
         "success": True, "webhook_id": hook["webhook_id"], "message": "Webhook deleted"}
@@ -516,24 +542,25 @@ def test_input_files_it_cannot_use_are_usage_errors_before_any_request(service: 
     (tmp_path / "image.smi").write_bytes(b"\x89PNG\r\n\x1a\n\x00binary")
     (tmp_path / "empty.fasta").write_text("\n")
     (tmp_path / "a_file").write_text("in the way\n")
-    for args, message in [(("fold", "image.png"), "image.png: not a text file"),
-                          (("fold", "empty.fasta"), "empty.fasta: the file is empty"),
-                          (("dock", "--protein", "image.png", "--ligand", "CCO"), "image.png: not a text file"),
-                          (("dock", "--protein", str(RECEPTOR), "--ligands", "image.smi"), "image.smi: not a text file"),
-                          # --out in the flag's words, not "[Errno 17] File exists: 'a_file'"
-                          (("fold", "MKTAYIAKQR", "--out", "a_file"),
-                           "--out a_file: a file is there, not a folder; give a folder for the result files"),
-                          (("jobs", "watch", "x", "--out", "a_file"), "--out a_file: a file is there, not a folder"),
-                          (("fold", "MKTAYIAKQR", "--out", "/proc/phonos/folds"),
-                           "--out /proc/phonos/folds: cannot make the folder (No such file or directory)"),
-                          (("jobs", "download", "x", "--out", "nowhere/x.pdb"),  # said before the download
-                           "--out nowhere/x.pdb: there is no folder nowhere (end --out with / to make it a new folder)"),
-                          (("jobs", "download", "x", "--out", "dl"), "")]:
-        ran = phonos(service, key, *args, cwd=tmp_path, PHONOS_URL="127.0.0.1:1") if not message else \
-            phonos(service, key, *args, cwd=tmp_path)
+    cases = [(("fold", "image.png"), "image.png: not a text file"),
+             (("fold", "empty.fasta"), "empty.fasta: the file is empty"),
+             (("dock", "--protein", "image.png", "--ligand", "CCO"), "image.png: not a text file"),
+             (("dock", "--protein", str(RECEPTOR), "--ligands", "image.smi"), "image.smi: not a text file"),
+             # --out in the flag's words, not "[Errno 17] File exists: 'a_file'"
+             (("fold", "MKTAYIAKQR", "--out", "a_file"),
+              "--out a_file: a file is there, not a folder; give a folder for the result files"),
+             (("jobs", "watch", "x", "--out", "a_file"), "--out a_file: a file is there, not a folder"),
+             (("fold", "MKTAYIAKQR", "--out", "/proc/phonos/folds"),
+              "--out /proc/phonos/folds: cannot make the folder (No such file or directory)"),
+             (("jobs", "download", "x", "--out", "nowhere/x.pdb"),  # said before the download
+              "--out nowhere/x.pdb: there is no folder nowhere (end --out with / to make it a new folder)")]
+    # Each is refused before any request: started together (phonos_at_once).
+    runs = phonos_at_once(service, key, *(args for args, _ in cases), cwd=tmp_path)
+    no_scheme = phonos(service, key, "jobs", "download", "x", "--out", "dl", cwd=tmp_path, PHONOS_URL="127.0.0.1:1")
+    for ran, message in [*zip(runs, (message for _, message in cases), strict=True), (no_scheme, "")]:
         assert ran.returncode == 2 and "Traceback" not in ran.stderr, ran.stderr
         assert message in ran.stderr and "Errno" not in ran.stderr, ran.stderr
-    assert "is not a server URL: give http(s)://host:port" in ran.stderr  # the last: no scheme
+    assert "is not a server URL: give http(s)://host:port" in no_scheme.stderr
     assert service.client(key).get("/v1/jobs").json()["jobs"] == []
 
 
