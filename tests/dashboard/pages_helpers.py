@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, StorageState
+from playwright.sync_api import Browser, BrowserContext, Dialog, Page
+from playwright.sync_api import Error as PlaywrightError
 
 from jobservice import admin
 from tests.support import REPO, InProcessService, ServiceProcess
@@ -67,12 +68,14 @@ def make_user(service: ServiceProcess, username: str) -> User:
 
 
 def open_page(browser: Browser, watched: Watched | None = None, *, width: int = VIEWPORT["width"],
-              user_agent: str | None = None, storage_state: StorageState | None = None) -> Page:
-    """A page in a browser context of its own (its own cookies, or those of `storage_state`); `user_agent`:
-    Chromium's own when None."""
-    context = browser.new_context(viewport={"width": width, "height": VIEWPORT["height"]}, user_agent=user_agent,
-                                  storage_state=storage_state)
-    page = context.new_page()
+              user_agent: str | None = None) -> Page:
+    """A page in a browser context of its own (its own cookies); `user_agent`: Chromium's own when None."""
+    context = browser.new_context(viewport={"width": width, "height": VIEWPORT["height"]}, user_agent=user_agent)
+    return watch(context.new_page(), watched)
+
+
+def watch(page: Page, watched: Watched | None) -> Page:
+    """`page`, its script errors, CSP refusals and dialogs recorded in `watched` (dialogs dismissed)."""
     if watched is not None:
         page.on("console", lambda m: watched.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: watched.errors.append(f"pageerror: {e}"))
@@ -97,28 +100,33 @@ def sign_in(browser: Browser, service: ServiceProcess | InProcessService, user: 
     return page
 
 
-# The cookies of a signed-in session, by (service URL, username, user agent): `signed_in` reuses them.
-_SESSIONS: dict[tuple[str, str, str | None], StorageState] = {}
+# The browser context of a signed-in session, by (service URL, username, user agent): `signed_in` reuses it.
+_SIGNED_IN: dict[tuple[str, str, str | None], BrowserContext] = {}
 
 
 def signed_in(browser: Browser, service: ServiceProcess | InProcessService, user: User,
               watched: Watched | None = None, *, width: int = VIEWPORT["width"], user_agent: str | None = None) -> Page:
-    """`sign_in`'s page (a fresh context on /jobs, signed in as `user`) for a test that needs a signed-in page but
-    does not test signing in: the form is filled once per service and user (and user agent), and later pages get
-    that session's cookies in a context of their own, ~2 s less each (three page loads and a password hash). Signing
-    in itself is tested with `sign_in` and the form. A session ended since (a sign-out, a password change) is
-    noticed (GET /auth/session refused) and the form is filled again."""
+    """`sign_in`'s page (on /jobs, signed in as `user`) for a test that needs a signed-in page but does not test
+    signing in: the form is filled once per service and user (and user agent), and later pages are fresh pages of
+    that session's browser context, ~1.5-2 s less each (a context, three page loads and a password hash). Close the
+    page with `page.close()`, not its context. Signing in itself is tested with `sign_in` and the form. A session
+    ended since (a sign-out, a password change) or a context closed is noticed (GET /auth/session) and the form is
+    filled again in a new context."""
     key = (service.base_url, user.username, user_agent)
-    state = _SESSIONS.get(key)
-    if state is not None:
-        page = open_page(browser, watched, width=width, user_agent=user_agent, storage_state=state)
-        if page.context.request.get(f"{service.base_url}/auth/session").ok:
+    context = _SIGNED_IN.get(key)
+    if context is not None and context.browser is browser and browser.is_connected():
+        try:
+            alive = context.request.get(f"{service.base_url}/auth/session").ok
+        except PlaywrightError:  # the context was closed
+            alive = False
+        if alive:
+            page = watch(context.new_page(), watched)
+            page.set_viewport_size({"width": width, "height": VIEWPORT["height"]})
             page.goto(f"{service.base_url}/jobs")
             page.wait_for_url("**/jobs")
             return page
-        page.context.close()
     page = sign_in(browser, service, user, watched, width=width, user_agent=user_agent)
-    _SESSIONS[key] = page.context.storage_state()
+    _SIGNED_IN[key] = page.context
     return page
 
 

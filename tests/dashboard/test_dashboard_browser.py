@@ -52,7 +52,7 @@ def ada_page(browser: Browser, service: ServiceProcess, ada: User) -> Iterator[t
     watched = Watched()
     page = signed_in(browser, service, ada, watched)
     yield page, watched
-    page.context.close()
+    page.close()  # its context (signed_in's session) serves the next test
     assert watched.problems() == [], watched.problems()  # no script error or CSP refusal on any page
 
 

@@ -45,7 +45,7 @@ def cleo_page(browser: Browser, service: ServiceProcess, cleo: User) -> Iterator
     watched = Watched()
     page = signed_in(browser, service, cleo, watched)
     yield page
-    page.context.close()
+    page.close()  # its context (signed_in's session) serves the next test
     assert watched.problems() == [], watched.problems()
 
 

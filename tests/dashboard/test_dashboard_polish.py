@@ -44,7 +44,7 @@ def hana_page(browser: Browser, service: InProcessService, hana: User) -> Iterat
     page = signed_in(browser, service, hana, watched)  # type: ignore[arg-type]
     yield page
     assert watched.problems() == []
-    page.context.close()
+    page.close()  # its context (signed_in's session) serves the next test
 
 
 def focused(page: Page) -> str:
@@ -631,7 +631,7 @@ def test_every_page_walks_by_keyboard_with_labels_names_and_readable_text(browse
         found[f"/jobs ticked {width}"] = problems + page.evaluate(A11Y_PROBLEMS)
         shot(page, f"81-keyboard-walk-jobs-ticked-{width}", full_page=False)
         assert watched.problems() == []
-        page.context.close()
+        page.close()
     assert client.delete(f"/v1/webhooks/{hook['webhook']['webhook_id']}").status_code == 200
     bad = [f"{where}: {problem}" for where, problems in found.items() for problem in problems]
     assert bad == [], "\n".join(bad)
