@@ -11,7 +11,8 @@ The server URL (PHONOS_URL, `login --url`) picks the transport: http(s)://... is
 grpc://host:port the job service's gRPC port (needs `phonos-client[grpc]`); every user verb works over
 both. A key's rate limit slows the command down rather than failing it: a call the server refuses with
 429 waits its Retry-After, up to PHONOS_MAX_RATE_LIMIT_WAIT seconds in all (default 120; the SDK's
-`max_rate_limit_wait`), and downloads go a few at a time; a submission refused because the account's queue of
+`max_rate_limit_wait`), and downloads go a few at a time; a server that cannot be reached (or answers
+502/503/504) is tried again for up to PHONOS_MAX_RETRY_WAIT seconds (default 8: a restarting server is waited for); a submission refused because the account's queue of
 waiting jobs is full (429 "Too many jobs") waits the same way, and is said as that, not as the rate limit. The server's own verbs (`phonos serve`,
 `phonos keys create`, `phonos db build`) are in the same command when the server package is installed.
 Exit codes: see EXIT in this module (and the README).
@@ -646,7 +647,7 @@ def run_login(args: argparse.Namespace) -> int:
         key = getpass("API key: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
     if not key:
         raise UsageError("no API key given")
-    with Client(url, key) as client:
+    with Client(url, key, max_retry_wait=config.retry_wait()) as client:
         account = client.account()  # a wrong key or URL fails here, before anything is written
     path = config.save(url, key)
     emit(args, {"url": url, "username": account.username, "config": str(path)},
@@ -851,7 +852,7 @@ def run(args: argparse.Namespace) -> int:
         raise errors.AuthenticationError(
             "no API key: run `phonos login`, or set PHONOS_API_KEY", status=401, error="Unauthorized")
     if args.command_path not in (*PREPARE, "jobs watch"):
-        with Client(profile.url, profile.api_key, max_rate_limit_wait=profile.max_rate_limit_wait) as client:
+        with Client(profile.url, profile.api_key, **profile.options()) as client:
             return run_sync(args, client)
     session = Session()
     work = PREPARE[args.command_path](args) if args.command_path in PREPARE else None
@@ -860,8 +861,7 @@ def run(args: argparse.Namespace) -> int:
         out_folder(out)
 
     async def main() -> int:
-        async with AsyncClient(profile.url, profile.api_key,
-                               max_rate_limit_wait=profile.max_rate_limit_wait) as client:
+        async with AsyncClient(profile.url, profile.api_key, **profile.options()) as client:
             if work is None:
                 return await run_jobs_watch(args, client, session)
             return await run_work(args, client, session, work)
