@@ -852,7 +852,8 @@ def run(args: argparse.Namespace) -> int:
         raise errors.AuthenticationError(
             "no API key: run `phonos login`, or set PHONOS_API_KEY", status=401, error="Unauthorized")
     if args.command_path not in (*PREPARE, "jobs watch"):
-        with Client(profile.url, profile.api_key, **profile.options()) as client:
+        with Client(profile.url, profile.api_key, max_rate_limit_wait=profile.max_rate_limit_wait,
+                    max_retry_wait=profile.max_retry_wait) as client:
             return run_sync(args, client)
     session = Session()
     work = PREPARE[args.command_path](args) if args.command_path in PREPARE else None
@@ -861,7 +862,8 @@ def run(args: argparse.Namespace) -> int:
         out_folder(out)
 
     async def main() -> int:
-        async with AsyncClient(profile.url, profile.api_key, **profile.options()) as client:
+        async with AsyncClient(profile.url, profile.api_key, max_rate_limit_wait=profile.max_rate_limit_wait,
+                               max_retry_wait=profile.max_retry_wait) as client:
             if work is None:
                 return await run_jobs_watch(args, client, session)
             return await run_work(args, client, session, work)
