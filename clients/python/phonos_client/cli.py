@@ -28,6 +28,7 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
@@ -254,7 +255,7 @@ def report(outcomes: list[Outcome], as_json: bool) -> int:
             detail = ", ".join(o.files) if o.files else (o.error or "")
             score = f" mean_plddt={o.metrics['mean_plddt']}" if "mean_plddt" in o.metrics else ""
             rows.append((o.name, o.job_id or "-", o.status + score, detail))
-        print(table(REPORT_HEADER, rows) if sys.stdout.isatty() else "\n".join("\t".join(row) for row in rows))
+        print(on_screen(REPORT_HEADER, rows) if sys.stdout.isatty() else "\n".join("\t".join(row) for row in rows))
     refused = [o for o in outcomes if o.refused_exit]
     if refused:
         by_reason: dict[str, list[str]] = {}  # one line a reason: a FASTA sent to a model not served is one line
@@ -423,7 +424,7 @@ def listing(args: argparse.Namespace, raw: list[Any], header: Sequence[str], row
     elif not rows:  # piped, stdout gets rows only: `for id in $(phonos jobs ls | cut -f1)` must not see "no", "jobs"
         print(empty, file=sys.stdout if sys.stdout.isatty() else sys.stderr)
     elif sys.stdout.isatty():
-        print(table(header, rows, NUMBER_COLUMNS))
+        print(on_screen(header, rows))
         if next_after:  # the next page's command, to type
             print(f"({len(rows)} of {total}: --all for every one, --starting-after {next_after} for the next page)")
         elif total is not None and total > len(rows) and not getattr(args, "starting_after", None):
@@ -456,6 +457,18 @@ def listed(args: argparse.Namespace, every: Callable[[str | None], Iterable[Any]
 CREDIT_HEADER = ("WHEN", "CHANGE", "BALANCE", "WHY")
 # Columns of credits, amounts and counts, whichever table has them: right-aligned on a terminal.
 NUMBER_COLUMNS = frozenset({"CHANGE", "BALANCE", "COST", "TRIES"})
+# Free text, shortened (`…`) where a table is wider than the terminal; ids are never cut (WHY keeps the job id it
+# ends with: columns.shortened).
+FREE_COLUMNS = frozenset({"NAME", "DESCRIPTION", "DETAILS", "WHY", "ANSWER", "FILES / ERROR", "URL", "EVENTS"})
+TIME_COLUMNS = frozenset({"CREATED", "WHEN", "EXPIRES", "NEXT TRY"})  # RFC 3339: shown shorter there too
+
+
+def on_screen(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A table for stdout's terminal, fitted to its width (COLUMNS where set, as the shell's tools read it)."""
+    columns = shutil.get_terminal_size(fallback=(0, 0)).columns
+    # One cell is kept free: a character in the last column leaves some terminals at the edge, wrapping the newline.
+    return table(header, rows, NUMBER_COLUMNS, cells=columns - 1 if columns > 1 else None, free=FREE_COLUMNS,
+                 times=TIME_COLUMNS)
 
 
 def credit_rows(entries: Sequence[CreditEntry]) -> list[Sequence[str]]:
