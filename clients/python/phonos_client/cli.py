@@ -418,20 +418,33 @@ def listing(args: argparse.Namespace, raw: list[Any], header: Sequence[str], row
             empty: str, total: int | None = None, next_after: str | None = None) -> None:
     """A list the API gave: --json its objects; on a terminal a table under a header row, in aligned columns (the
     NUMBER_COLUMNS right-aligned); piped, the rows alone with their fields tab-separated (for `cut` and `awk`, as
-    they always were), and nothing at all for an empty list (its `empty` words go to stderr). `next_after`: the cursor of the page after this one, said on a terminal."""
+    they always were), and nothing at all for an empty list (its `empty` words go to stderr). `next_after`: the
+    cursor of the page after this one, said under a table; with --json or piped, stdout keeps its shape (a bare
+    list, the rows) and the cursor is said on stderr when that is a terminal (a person reads it, a script does
+    not)."""
     if args.json:
         emit(args, raw, "")
     elif not rows:  # piped, stdout gets rows only: `for id in $(phonos jobs ls | cut -f1)` must not see "no", "jobs"
         print(empty, file=sys.stdout if sys.stdout.isatty() else sys.stderr)
     elif sys.stdout.isatty():
         print(on_screen(header, rows))
-        if next_after:  # the next page's command, to type
-            print(f"({len(rows)} of {total}: --all for every one, --starting-after {next_after} for the next page)")
-        elif total is not None and total > len(rows) and not getattr(args, "starting_after", None):
-            # one page of more (a server without the cursor): said, or the rest looks like nothing
-            print(f"({len(rows)} of {total}: --all for every one, --limit N for more on the page)")
     else:
         print("\n".join("\t".join(row) for row in rows))
+    more = more_pages(args, len(rows), total, next_after)
+    if more and (sys.stdout.isatty() and not args.json):
+        print(f"({more})")
+    elif more and sys.stderr.isatty():
+        print(f"phonos: {more}", file=sys.stderr)
+
+
+def more_pages(args: argparse.Namespace, shown: int, total: int | None, next_after: str | None) -> str:
+    """How to see the rest of a list of which this is one page (the next page's command to type); "" for all."""
+    if next_after:
+        return f"{shown} of {total}: --all for every one, --starting-after {next_after} for the next page"
+    if total is not None and total > shown and shown and not getattr(args, "starting_after", None):
+        # one page of more (a server without the cursor): said, or the rest looks like nothing
+        return f"{shown} of {total}: --all for every one, --limit N for more on the page"
+    return ""
 
 
 @dataclass(frozen=True)
