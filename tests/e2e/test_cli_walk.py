@@ -132,3 +132,23 @@ def test_a_json_page_says_its_next_cursor_on_a_terminals_stderr(
                            env={**os.environ, "PHONOS_URL": service.base_url, "PHONOS_API_KEY": key,
                                 "PYTHONPATH": CLIENT_PATH}, capture_output=True, text=True, timeout=120)
     assert quiet.returncode == 0 and quiet.stderr == "" and len(json.loads(quiet.stdout)) == 2
+
+
+def test_the_command_waits_out_a_server_restart(twin_factory: type, tmp_path: Path) -> None:
+    """`phonos serve` restarting its job service refuses connections for about 3 s: a command typed then waits
+    (saying why, once) and answers when the service is back on the same port, instead of failing."""
+    first = twin_factory.start(tmp_path / "var")
+    key = first.new_key(credits=100)
+    ports = {"grpc_port": first.grpc_port, "http_port": first.http_port}
+    first.stop()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
+    env.update({"PHONOS_URL": first.base_url, "PHONOS_API_KEY": key, "PYTHONPATH": CLIENT_PATH})
+    started = time.monotonic()
+    command = subprocess.Popen([sys.executable, "-m", "phonos_client", "account", "--json"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3.0)
+    twin_factory.start(tmp_path / "var", **ports)
+    out, err = command.communicate(timeout=60)
+    assert command.returncode == 0, err
+    assert json.loads(out)["credits"]["balance"] == 100 and time.monotonic() - started >= 3.0
+    assert err.count("could not reach the server") == 1 and "trying again for up to 8 s" in err
