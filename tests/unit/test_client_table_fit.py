@@ -50,3 +50,12 @@ def test_without_a_width_or_when_it_fits_the_table_is_as_it_was() -> None:
     whole = table(JOBS_HEADER, JOBS, cli.NUMBER_COLUMNS)
     assert "\n".join(fitted(JOBS_HEADER, JOBS, 500)) == whole
     assert "…" not in whole and "2026-12-01T06:21:09.047Z" in whole
+
+
+def test_a_table_that_cannot_fit_is_left_whole() -> None:
+    """Webhook deliveries (an id, a job id, times, counts) are wider than 80 columns before any free text: cutting
+    the receiver's answer would not stop the wrap, so nothing is cut."""
+    row = ("11", "2026-12-01T06:31:04.755Z", "job.completed", JOB_IDS[0], "failed", "8 attempts",
+           "the receiver could not be reached (no HTTP answer)", "-")
+    assert fitted(cli.DELIVERY_HEADER, [row], 79) == table(cli.DELIVERY_HEADER, [row], cli.NUMBER_COLUMNS).splitlines()
+    assert fitted(JOBS_HEADER, JOBS, 59)[1].endswith(JOBS[0][-1])

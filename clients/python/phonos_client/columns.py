@@ -8,7 +8,8 @@ as `?` rather than sent to the terminal, where it would break the row or rewrite
 A table wider than the terminal would wrap every row onto two lines. Given the terminal's width, `table` fits it:
 the widest free-text columns (a job's name, a description) are shortened with `…`, times lose their seconds and then
 their year; an id is never cut, so a column of ids (and the id that ends a free-text cell: a credit entry's job)
-stays whole, and a table of ids alone too wide for the terminal still wraps."""
+stays whole. A table that cannot be made to fit (its ids and other whole columns alone are too wide: webhook
+deliveries, or the jobs at 60 columns) is left as it is: it wraps either way, and then better with every word."""
 
 from __future__ import annotations
 
@@ -134,7 +135,8 @@ def _fitted(header: Sequence[str], given: list[list[str]], natural: list[int], c
             times: Collection[str]) -> tuple[list[list[str]], list[int]]:
     """The table's cells and column widths, made to fit `cells` as far as `free` and `times` allow: first the
     free-text columns down to SOFT_FLOOR cells; then, with times shown without their seconds, down to MID_FLOOR;
-    then, times without their year too, down to their header (and the ids they end with)."""
+    then, times without their year too, down to their header (and the ids they end with). A table that would still
+    be too wide is left as it is: it wraps either way, and then better with every word in it."""
     # A free column is never narrower than its header, nor than the id its cells end with (and `… ` before it).
     least = [max([width(name)] + [width(line[i][m.start():]) + 2 for line in given[1:]
                                   for m in list(_ID.finditer(line[i]))[-1:]]) for i, name in enumerate(header)]
@@ -151,5 +153,6 @@ def _fitted(header: Sequence[str], given: list[list[str]], natural: list[int], c
             others = [widths[j] for j in wide if j != i]
             widths[i] -= min(over, widths[i] - max(floor, least[i], *others)) or 1
         if over <= 0:
-            break
-    return lines, widths
+            return lines, widths
+    # Too wide even so (its ids and other whole columns alone): it wraps however it is cut, so nothing is cut.
+    return given, natural
