@@ -25,6 +25,10 @@ class ServiceSettings:
     # owned by one job service. With PostgreSQL, data_dir holds only result files: mount the same shared
     # directory (NFS, CephFS, a ReadWriteMany volume) on every job service.
     database_url: str = ""
+    # PostgreSQL: how long making one connection may take. A server that drops packets silently (a firewall, a
+    # host gone from the network) would otherwise hold each call for asyncpg's 60 s and end it as a gateway's
+    # 504; past this it is the outage's 503 with Retry-After, as a refused connection is.
+    database_connect_timeout_s: float = 5.0
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     http_host: str = "127.0.0.1"
@@ -205,6 +209,6 @@ _LEAST: dict[str, int] = {
 # write (RFC 3339 stops at year 9999; a session expiring past it could not be answered).
 _CEILINGS: dict[str, float] = {"s": 100 * 365.25 * 86400, "days": 100 * 365.25}
 # Durations and intervals that must be more than 0.
-_POSITIVE = ("triton_health_interval_s", "triton_timeout_s", "job_lease_s", "webhook_timeout_s",
+_POSITIVE = ("database_connect_timeout_s", "triton_health_interval_s", "triton_timeout_s", "job_lease_s", "webhook_timeout_s",
              "usage_flush_interval_s", "watch_poll_s", "watch_max_stream_s", "sse_keepalive_s",
              "idempotency_ttl_s", "session_ttl_s")
