@@ -113,6 +113,12 @@ class ServiceSettings:
     # Triton's own Prometheus endpoints ("http://host:8002/metrics", comma-separated for several servers);
     # `/metrics` re-exports them with an `endpoint` label. `phonos serve` sets it; empty: not re-exported.
     triton_metrics_urls: tuple[str, ...] = ()
+    # Prometheus `/metrics` of a gateway run in its own process (`python -m gateway`, gateway/metrics.py): its
+    # REST latency histogram, on its own listener too. 9465: the job service's 9464 may be on the same host.
+    # Unused by `python -m jobservice` and `phonos serve` (their gateway's series are in the job service's).
+    gateway_metrics_enabled: bool = True
+    gateway_metrics_host: str = "127.0.0.1"
+    gateway_metrics_port: int = 9465
     # OpenTelemetry traces (gateway -> job service -> Triton call): "none" (default), "otlp" (OTLP over
     # HTTP/protobuf to tracing_otlp_endpoint) or "console" (spans as JSON on stderr, for a look).
     tracing_exporter: str = "none"
@@ -146,7 +152,7 @@ class ServiceSettings:
     def check(self) -> None:
         """Refuse values that parse but cannot work: PHONOS_MAX_INFLIGHT_PER_MODEL=0 would never run a job,
         a negative PHONOS_TRITON_TIMEOUT_S would fail every one, PHONOS_HTTP_PORT=99999 fails late and vaguely."""
-        for name in ("http_port", "grpc_port", "metrics_port"):
+        for name in ("http_port", "grpc_port", "metrics_port", "gateway_metrics_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise ValueError(f"{_variable(name)} must be a port from 0 to 65535, got {getattr(self, name)}")
         for name, least in _LEAST.items():
