@@ -11,7 +11,7 @@ port; `metrics_port` is null when PHONOS_GATEWAY_METRICS_ENABLED=false.
 
 Every call carries the client's address (`x-phonos-client-address`: the peer, or behind a proxy in this
 process's PHONOS_TRUSTED_PROXIES the client its X-Forwarded-For names); the job service believes it when
-its own PHONOS_TRUSTED_PROXIES holds this gateway's address, and throttles per client (gateway/forwarded.py).
+its own PHONOS_TRUSTED_PROXIES holds this gateway's address, and throttles per client (phonos_common/forwarded.py).
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ import os
 import signal
 import sys
 
-from gateway.body import BodyLimits
 from gateway.dashboard import DashboardOptions
 from gateway.invoker import DEFAULT_TIMEOUT_S, ChannelInvoker, open_channel
 from gateway.metrics import start_metrics_listener
 from gateway.server import start_gateway
 from jobservice import tracing
+from phonos_common.limits import BodyLimits
 from phonos_config.edge import EdgeSettings
 from phonos_config.service import ServiceSettings
 

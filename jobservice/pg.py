@@ -21,9 +21,9 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from gateway.ratelog import RateLimitedLog
 from jobservice.errors import DatabaseUnavailable
 from jobservice.store import ConstraintViolation
+from phonos_common.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
