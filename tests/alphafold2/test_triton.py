@@ -92,7 +92,7 @@ def test_end_to_end_through_the_public_api(triton: object, service_factory: type
 
     # A two-chain complex, Amber-relaxed: submitted first, so it runs while the monomer below waits.
     dimer = client.post("/v1/predict", json={"model": "alphafold2", "sequence": f"{QUERY[:20]}:{CHAIN_B}",
-                                             "params": {"num_recycles": 0, "relax": "best"}})
+                                             "params": {"num_recycles": 1, "relax": "best"}})
     assert dimer.status_code == 200, dimer.text
 
     submitted = client.post("/v1/predict", json={"model": "alphafold2", "sequence": QUERY, "name": "af2 e2e",
