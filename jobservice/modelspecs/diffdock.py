@@ -27,6 +27,7 @@ import json
 import re
 import secrets
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,7 @@ _PDB_RECORD = re.compile(r"^(ATOM  |HETATM)", re.MULTILINE)
 # stereo a bicycle cannot take: ETKDG's tries all fail). Past it the ligand is accepted undecided (large
 # flexible ones take 8 s and more, `bench/diffdock_ligand_embed.py`) and the model's own budget applies.
 SUBMIT_EMBED_CHECK_S = 5.0
+_EMBED_CHECKS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="diffdock-embed-check")
 # params.ligand_smiles is read up to this length so that a pasted ligand file (an SDF of one ligand is 2-20 kB)
 # is refused as a file, not as "6233 characters"; `parse_smiles` applies MAX_SMILES_LENGTH after that check.
 MAX_LIGAND_TEXT = 200_000
@@ -115,8 +117,7 @@ class DiffDockSpec:
             await asyncio.to_thread(_check_pocket, pdb_text, pocket)
         if seed is None:
             seed = secrets.randbelow(MAX_SEED + 1)
-        budget_s = min(SUBMIT_EMBED_CHECK_S, float(self.settings.ligand_embed_s))
-        await asyncio.to_thread(_check_ligand_embeds, smiles, seed, budget_s)
+        await _ligand_embeds(smiles, seed, min(SUBMIT_EMBED_CHECK_S, float(self.settings.ligand_embed_s)))
         return ValidatedJob(
             sequence=smiles,
             params={
@@ -145,6 +146,20 @@ def _pocket_request(value: object) -> PocketRequest | None:
         return parse_pocket(value)
     except PocketError as exc:
         raise InvalidArgument(f"params.pocket: {exc}") from None
+
+
+async def _ligand_embeds(smiles: str, seed: int, budget_s: float) -> None:
+    """`InvalidArgument` when the model could not embed this ligand; waits at most `budget_s`.
+
+    RDKit looks at its timeout only now and then (a 121-atom PEG took 7-15 s against a 5 s timeout), so the
+    wait is bounded here and an unfinished check is left to end in its thread (RDKit releases the GIL; its
+    own timeout ends it). Two threads of their own: slow checks never queue the receptor parsing behind them,
+    and a check still queued when its time is up is dropped."""
+    running = asyncio.get_running_loop().run_in_executor(_EMBED_CHECKS, _check_ligand_embeds, smiles, seed, budget_s)
+    try:
+        await asyncio.wait_for(running, timeout=budget_s)
+    except TimeoutError:
+        return  # undecided: the model's own, larger budget applies
 
 
 def _check_ligand_embeds(smiles: str, seed: int, budget_s: float) -> None:
