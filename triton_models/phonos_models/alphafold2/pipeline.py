@@ -234,6 +234,9 @@ class Engine:
                 except msa.A3MError as exc:
                     where = f"{chain_name(index)}: " if len(layout.sequences) > 1 else ""
                     raise RequestError(where + str(exc)) from exc
+            problem = msa.copies_message(layout.sequences, parsed)
+            if problem:
+                raise RequestError(problem)
             return tuple(parsed), ()
         if not self.settings.databases:
             raise RequestError('msa_mode "search" needs sequence databases; this server has none configured')
