@@ -91,7 +91,7 @@ class Prediction:
             return f"none ({info['reason']})"
         assert self.templates is not None  # used
         if self.request.multimer:
-            hits = "; ".join(f"{cid}: {', '.join(names) or 'none'}" for cid, names in info["hits_by_chain"].items())
+            hits = "; ".join(f"chain {cid}: {', '.join(names) or 'none'}" for cid, names in info["hits_by_chain"].items())
         else:
             hits = ", ".join(dict.fromkeys(info["hits"]))
         database = self.templates[0].database
