@@ -113,7 +113,7 @@ def copies_message(chains: Sequence[str], alignments: Sequence[Alignment]) -> st
         expected = [row for _, row in alignments[first[chain]].records]
         if rows != expected:
             where = (f"{len(expected)} and {len(rows)} records" if len(rows) != len(expected) else
-                     f"record {next(k for k, (a, b) in enumerate(zip(expected, rows)) if a != b) + 1} differs")
+                     f"record {next(k for k, (a, b) in enumerate(zip(expected, rows, strict=True)) if a != b) + 1} differs")
             return (f"{chain_name(first[chain])} and {chain_name(index)} are the same sequence, and AlphaFold-Multimer "
                     f"gives the copies of a chain one MSA, but their entries of params.a3m differ ({where}): send the "
                     "same A3M for every copy")
