@@ -42,7 +42,7 @@ function deliveryLog(hook) {
   const body = h('tbody', {id: 'deliveries-body'});
   const info = h('span', {id: 'deliveries-info'});
   const more = h('button', {class: 'btn small', type: 'button', id: 'deliveries-more', hidden: true}, 'Show older');
-  const filter = h('select', {id: 'deliveries-status', 'aria-label': 'Status'},
+  const filter = h('select', {id: 'deliveries-status', 'aria-label': 'Delivery status'},
     DELIVERY_STATUSES.map((st) => h('option', {value: st}, st ? st[0].toUpperCase() + st.slice(1) : 'All')));
   const table = h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked', id: 'deliveries-table'},
     h('thead', {}, h('tr', {}, ['When', 'Event', 'Job', 'Status', 'Attempts', 'Receiver answered', ''].map(
