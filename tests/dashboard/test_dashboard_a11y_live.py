@@ -167,8 +167,8 @@ def viewer_pixels(page: Page) -> bytes:
     return page.locator("#viewer canvas").first.screenshot()
 
 
-def test_the_structure_viewer_turns_and_zooms_by_keyboard_and_still_by_pointer(browser: Browser,
-                                                                               folding: ServiceProcess) -> None:
+def test_the_viewer_turns_and_the_plots_read_by_keyboard_and_still_by_pointer(browser: Browser,
+                                                                             folding: ServiceProcess) -> None:
     max_ = make_user(folding, "max")
     api = folding.client(max_.api_key)
     job_id = api.wait_for(api.predict(name="fold").json()["job_id"])["job_id"]
@@ -223,6 +223,47 @@ def test_the_structure_viewer_turns_and_zooms_by_keyboard_and_still_by_pointer(b
     turned_by_pointer = viewer_pixels(page)
     page.keyboard.press("ArrowLeft")  # and the keys work after the pointer
     assert viewer_pixels(page) != turned_by_pointer
+    page.mouse.move(0, 0)
+
+    # The pLDDT plot and the PAE map are read by keyboard too, as by hovering; the readout is said as it changes
+    # while the plot has the focus (and not as a pointer passes over it).
+    scores = api.get(f"/v1/jobs/{job_id}/download", params={"format": "json"}).json()
+    plddt, pae, sequence = scores["plddt"], scores["pae"], scores["sequence"]
+    plot, readout = page.locator("#plddt-plot"), page.locator("#plddt-readout")
+    expect(plot).to_have_attribute("role", "application")
+    expect(page.locator(f"#{plot.get_attribute('aria-describedby')}")).to_contain_text("arrow keys")
+    expect(readout).not_to_have_attribute("aria-live", "polite")
+    page.focus("#view-reset")
+    while not plot.evaluate("(e) => e === document.activeElement"):  # Tab on to the plot, past the Compare card
+        page.keyboard.press("Tab")
+    expect(readout).to_have_attribute("aria-live", "polite")
+    expect(readout).to_have_text(f"Residue 1 ({sequence[0]}): pLDDT {plddt[0]:.1f}")
+    page.keyboard.press("ArrowRight")
+    expect(readout).to_have_text(f"Residue 2 ({sequence[1]}): pLDDT {plddt[1]:.1f}")
+    scrolled = page.evaluate("window.scrollY")
+    page.keyboard.press("End")
+    expect(readout).to_have_text(f"Residue {len(plddt)} ({sequence[-1]}): pLDDT {plddt[-1]:.1f}")
+    assert page.evaluate("window.scrollY") == scrolled
+    heatmap, pae_readout = page.locator("#pae-canvas"), page.locator("#pae-readout")
+    page.keyboard.press("Tab")
+    expect(heatmap).to_be_focused()
+    expect(readout).not_to_have_attribute("aria-live", "polite")
+    expect(pae_readout).to_have_attribute("aria-live", "polite")
+    expect(pae_readout).to_have_text(f"Aligned on residue 1, scored residue 1: {pae[0][0]:.1f} Å")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expect(pae_readout).to_have_text(f"Aligned on residue 2, scored residue 3: {pae[1][2]:.1f} Å")
+    mark, map_box = page.locator(".pae-mark").bounding_box(), heatmap.bounding_box()  # where the keys are, drawn
+    assert mark and map_box
+    cell = map_box["width"] / len(pae)
+    assert abs(mark["x"] - (map_box["x"] + 2 * cell)) <= 2 and abs(mark["y"] - (map_box["y"] + cell)) <= 2, (mark, map_box)
+    shot(page, "a11y-live-pae-by-keyboard", full_page=False)
+    box = plot.bounding_box()  # and the pointer reads them as before
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    expect(readout).to_contain_text("Residue ")
+    expect(readout).not_to_have_attribute("aria-live", "polite")
     assert watched.problems() == []
     page.context.close()
 
