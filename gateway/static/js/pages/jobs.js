@@ -173,12 +173,13 @@ export async function render(main, {query}) {
       h('td', {class: 'num took'}, active && job.status === 'running' ? '…' : ended),
       h('td', {class: 'num credits'}, String(job.credits_used)),
       h('td', {class: 'num action'}, active
-        ? h('button', {class: 'btn small danger', type: 'button', 'data-action': 'cancel', on: {click: async () => {
+        // Named with the job (the visible word first): a screen reader's list said "Open, Open, Open".
+        ? h('button', {class: 'btn small danger', type: 'button', 'data-action': 'cancel', 'aria-label': `Cancel ${name}`, on: {click: async () => {
           try {
             if (await cancelJob(job)) { said.expect(job.job_id, 'cancelled'); refresh(false); } // the toast says it
           } catch (err) { toast(err.message); }
         }}}, 'Cancel')
-        : h('a', {class: 'btn small', href: link}, 'Open')));
+        : h('a', {class: 'btn small', href: link, 'aria-label': `Open ${name}`}, 'Open')));
   }
 
   function emptyState() {
