@@ -111,7 +111,8 @@ def test_live_status_changes_are_said_once_concisely_and_a_burst_in_one_message(
     expect(region).to_have_text("solo completed", timeout=20_000)
     messages = [str(m["text"]) for m in said(page)]
     assert all(m in ("solo running", "solo completed") for m in messages), messages
-    assert page.locator(f"tr[data-job-id='{done}'] [data-status]").get_attribute("data-status") == "completed"
+    for job_id in (done, solo):
+        expect(page.locator(f"tr[data-job-id='{job_id}'] [data-status]")).to_have_attribute("data-status", "completed")
 
     # Five jobs end at once: one message that counts them, not five.
     service.inference.script("esmfold", *[Slow(5)] * 5)
@@ -268,6 +269,12 @@ def test_the_viewer_turns_and_the_plots_read_by_keyboard_and_still_by_pointer(br
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
     expect(readout).to_contain_text("Residue ")
     expect(readout).not_to_have_attribute("aria-live", "polite")
+    # The page walked by keyboard: the viewer and both plots are stops, in order, with a ring to see.
+    page.mouse.move(0, 0)
+    visited, problems = keyboard_walk(page)
+    for stop in ("The structure in 3D", "pLDDT per residue", "Predicted aligned error heatmap"):
+        assert any(v.startswith(stop) for v in visited), (stop, visited)
+    assert problems + page.evaluate(A11Y_PROBLEMS) == []
     assert watched.problems() == []
     page.context.close()
 
