@@ -3,7 +3,7 @@
 The gateway knows no keys or sessions; the job service does. It hands the gateway an `Admission` that
 looks at the method and the caller's credentials (the `authorization` metadata, or the dashboard
 session the gateway turned into metadata) and the client's address (the peer, or the client a trusted
-proxy forwards for: gateway.forwarded), for throttling, and answers
+proxy forwards for: phonos_common.forwarded), for throttling, and answers
 None (go on) or the `RpcFailure` the call would have ended with anyway (UNAUTHENTICATED,
 RESOURCE_EXHAUSTED). So a request with a bad key costs a header check, never a body read or a
 JSON parse, and its answer is exactly the one the service would give.
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from gateway.invoker import RpcFailure
+from phonos_common.rpc import RpcFailure
 
 
 class Admission(Protocol):

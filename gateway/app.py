@@ -19,16 +19,8 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from gateway import dashboard, errors, openapi_route, sse
 from gateway.admission import Admission
-from gateway.body import DEFAULT_MAX_BODY_BYTES, BodyLimits, content_encoding, read_body, too_large
+from gateway.body import content_encoding, read_body, too_large
 from gateway.errors import ErrorResponse, HttpError
-from gateway.forwarded import (
-    CLIENT_ADDRESS_METADATA,
-    FORWARDED_FOR_HEADER,
-    FORWARDED_HEADER,
-    client_behind,
-    rfc7239_forwarded_for,
-    x_forwarded_for,
-)
 from gateway.http_rule import (
     NoRoute,
     PathDecodeError,
@@ -37,10 +29,20 @@ from gateway.http_rule import (
     check_query_encoding,
     rules_for_service,
 )
-from gateway.invoker import Invoker, RpcFailure
+from gateway.invoker import Invoker
 from gateway.observe import ROUTE_KEY, observe_middleware, trace_metadata
 from gateway.rpc_failure import REQUEST_ID_HEADER, failure_response, forwarded_headers
 from gateway.transcode import TranscodeError, TranscodePlan, build_request, compile_plan, render_response
+from phonos_common.forwarded import (
+    CLIENT_ADDRESS_METADATA,
+    FORWARDED_FOR_HEADER,
+    FORWARDED_HEADER,
+    client_behind,
+    rfc7239_forwarded_for,
+    x_forwarded_for,
+)
+from phonos_common.limits import DEFAULT_MAX_BODY_BYTES, BodyLimits
+from phonos_common.rpc import RpcFailure
 from phonos_config.edge import Network
 from phonos_config.request_ids import request_id
 
@@ -249,7 +251,7 @@ def request_metadata(request: web.Request, request_id: str, plan: TranscodePlan)
 
 def client_of(request: web.Request) -> str:
     """The client's address: the peer, or behind a trusted proxy the address its X-Forwarded-For or (with
-    PHONOS_FORWARDED_HEADER=Forwarded) RFC 7239 Forwarded header names (gateway.forwarded). What admission
+    PHONOS_FORWARDED_HEADER=Forwarded) RFC 7239 Forwarded header names (phonos_common.forwarded). What admission
     throttles and what the job service is told (`x-phonos-client-address`); computed once per request."""
     client = request.get(CLIENT_KEY)
     if client is None:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -25,23 +23,7 @@ from gateway.errors import HttpError
 from phonos_config.json_text import json_value_text
 
 SUPPORTED_ENCODINGS = ("identity", "gzip", "x-gzip", "deflate")
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024  # for services that do not size their routes
 _CHUNK = 256 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class BodyLimits:
-    """The largest body (after inflating) each rpc accepts; `default` for the ones not listed."""
-
-    default: int = DEFAULT_MAX_BODY_BYTES
-    per_method: Mapping[str, int] = field(default_factory=dict)  # "/pkg.Service/Method" -> bytes
-
-    def for_method(self, full_method: str) -> int:
-        return self.per_method.get(full_method, self.default)
-
-    @property
-    def largest(self) -> int:
-        return max([self.default, *self.per_method.values()])
 
 
 async def read_body(request: web.Request, *, limit: int, timeout_s: float) -> bytes:

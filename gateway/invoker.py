@@ -21,6 +21,7 @@ from google.protobuf.message import Message
 
 from gateway.errors import TITLE_KEY
 from gateway.local_context import LocalServicerContext
+from phonos_common.rpc import RpcFailure
 
 logger = logging.getLogger(__name__)
 
@@ -39,18 +40,6 @@ DEFAULT_TIMEOUT_S = 30.0  # job submission and polling are fast; the long work r
 class Reply:
     message: Message
     metadata: Mapping[str, str] = field(default_factory=dict)  # initial + trailing, lower-case keys
-
-
-class RpcFailure(Exception):
-    """A call that ended with a non-OK status (from the wire or from the in-process servicer)."""
-
-    def __init__(
-        self, code: grpc.StatusCode, details: str, metadata: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(f"{code.name}: {details}")
-        self.code = code
-        self.details = details
-        self.metadata: Mapping[str, str] = metadata or {}
 
 
 class ServerStream(Protocol):

@@ -8,7 +8,7 @@ request's headers forever. `EdgeRequestHandler` changes three things:
   on a kept-alive connection are bounded by aiohttp's keep-alive timeout); else it gets a 408 and
   is closed;
 - parser errors and aiohttp's own 500s are answered with the seed's JSON error body;
-- they are logged in one rate-limited line (`gateway.ratelog`), without a traceback for client errors.
+- they are logged in one rate-limited line (`phonos_common.ratelog`), without a traceback for client errors.
 
 `EdgeAppRunner` is `web.AppRunner` serving with that handler.
 """
@@ -25,7 +25,7 @@ from aiohttp.web_request import BaseRequest
 
 from gateway import errors
 from gateway.app import REQUEST_ID_HEADER, error_response, request_id_of
-from gateway.ratelog import RateLimitedLog
+from phonos_common.ratelog import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 

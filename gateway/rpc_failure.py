@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from gateway import errors
 from gateway.errors import ErrorResponse
-from gateway.invoker import RpcFailure
+from phonos_common.rpc import RpcFailure
 
 REQUEST_ID_HEADER = "X-Request-Id"
 

@@ -9,11 +9,11 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from gateway.admission import Admission
 from gateway.app import DEFAULT_MAX_BODY_BYTES, create_app
-from gateway.body import BodyLimits
 from gateway.dashboard import DashboardOptions
 from gateway.invoker import Invoker
 from gateway.protocol import EdgeAppRunner
-from gateway.ratelog import RateLimitedLog
+from phonos_common.limits import BodyLimits
+from phonos_common.ratelog import RateLimitedLog
 from phonos_config.edge import EdgeSettings
 
 logger = logging.getLogger("gateway.edge")

@@ -30,9 +30,10 @@ from google.protobuf.message import Message
 
 from gateway import errors
 from gateway.errors import ErrorResponse, HttpError
-from gateway.invoker import Invoker, RpcFailure, ServerStream
+from gateway.invoker import Invoker, ServerStream
 from gateway.rpc_failure import failure_response, forwarded_headers
 from gateway.transcode import TranscodePlan, dumps, response_document
+from phonos_common.rpc import RpcFailure
 
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
 RESUME_FIELD = "last_event_id"

@@ -27,7 +27,7 @@ from google.protobuf.message import Message
 from gateway import json_shape
 from gateway.fields import FieldPathError, FieldValueError, Leaf, query_leaves, resolve
 from gateway.http_rule import HttpRule, TemplateError
-from gateway.json_encode import encoder_for
+from phonos_common.json_encode import encoder_for
 from phonos_config.json_text import json_value_text
 
 _HTTP_BODY = httpbody_pb2.HttpBody.DESCRIPTOR.full_name

@@ -8,7 +8,7 @@ every call itself (CSRF included): admission only moves the refusal in front of 
 
 The share links' public rpcs need no key; their callers are counted per client address instead (the one
 thing known about them), `shared_per_minute` requests in any rolling minute, in the service's rate limiter (so
-shared by every job service on PostgreSQL). The client address is the edge's decision (gateway.forwarded): the
+shared by every job service on PostgreSQL). The client address is the edge's decision (phonos_common.forwarded): the
 peer, or behind a trusted proxy (a separate gateway process, an ingress) the client it forwards for.
 """
 
@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from gateway.forwarded import peer_ip
-from gateway.invoker import RpcFailure
 from jobservice import metrics
 from jobservice.auth import CSRF_METADATA, SESSION_METADATA, Authenticator
 from jobservice.auth_throttle import AuthThrottle, client_address
@@ -28,6 +26,8 @@ from jobservice.message_limits import SERVICE, full_method
 from jobservice.ratelimit import RateLimits
 from jobservice.routes import public_methods, token_methods
 from jobservice.status_map import grpc_status
+from phonos_common.forwarded import peer_ip
+from phonos_common.rpc import RpcFailure
 
 # PhonosService rpcs anyone may call (marked `(phonos.v1.doc).public`); every other PhonosService rpc needs a
 # key. Other services on the server (grpc.health.v1, reflection) are public.

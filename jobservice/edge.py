@@ -22,7 +22,7 @@ trailer, and the log lines about the call name the same id.
 
 The caller's address, for admission's throttles and the log lines, is the peer; from a trusted proxy
 (PHONOS_TRUSTED_PROXIES: a separate gateway process) the client that proxy names in `x-phonos-client-address`
-(gateway.forwarded.real_client, the rule the REST edge applies to X-Forwarded-For). From anyone else that
+(phonos_common.forwarded.real_client, the rule the REST edge applies to X-Forwarded-For). From anyone else that
 metadata is ignored: a direct gRPC client cannot pass for another address.
 """
 
@@ -36,11 +36,11 @@ from typing import Any
 
 import grpc
 
-from gateway.forwarded import CLIENT_ADDRESS_METADATA, real_client
-from gateway.ratelog import RateLimitedLog
 from jobservice.admission import KeyAdmission, repeated_metadata
 from jobservice.message_limits import request_limit
 from jobservice.status_map import TITLE_KEY
+from phonos_common.forwarded import CLIENT_ADDRESS_METADATA, real_client
+from phonos_common.ratelog import RateLimitedLog
 from phonos_config.edge import Network
 from phonos_config.request_ids import request_id
 

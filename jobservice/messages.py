@@ -8,9 +8,9 @@ from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from gateway.json_encode import encode_message
 from jobservice.activity import ActivityEntry
 from phonos.v1 import phonos_pb2 as pb
+from phonos_common.json_encode import encode_message
 
 
 def timestamp(epoch_s: float) -> timestamp_pb2.Timestamp:

@@ -21,9 +21,9 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from gateway.ratelog import RateLimitedLog
 from jobservice.errors import DatabaseUnavailable
 from jobservice.store import ConstraintViolation
+from phonos_common.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,10 @@ def unreachable(exc: BaseException) -> bool:
     return isinstance(exc, UNREACHABLE)
 
 
+# How long making one connection may take (PHONOS_DATABASE_CONNECT_TIMEOUT_S); asyncpg's own is 60 s, longer
+# than a client waits for an answer.
+DEFAULT_CONNECT_TIMEOUT_S = 5.0
+
 # A listening connection the server ended is made again after this, doubling up to the max while it fails.
 RELISTEN_FIRST_S = 0.5
 RELISTEN_MAX_S = 5.0
@@ -206,9 +210,10 @@ class PgDatabase:
 
     shared = True  # many job services use the same database
 
-    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str, connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
         self._pool = pool
         self._url = url
+        self._connect_timeout_s = connect_timeout_s
         self.read = PgQueries(pool)
         self._writer = PgQueries(pool)
         self._listeners: list[asyncpg.Connection] = []
@@ -216,14 +221,18 @@ class PgDatabase:
         self._closing = False
 
     @classmethod
-    async def open(cls, url: str, *, min_size: int = 2, max_size: int = 16) -> PgDatabase:
-        conn = await asyncpg.connect(url)
+    async def open(cls, url: str, *, min_size: int = 2, max_size: int = 16,
+                   connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> PgDatabase:
+        """Migrate, then open the pool. Every connection it makes later (after the server ended one) has
+        `connect_timeout_s` too: asyncpg's TimeoutError is an OSError, so a call that meets it is a 503."""
+        conn = await asyncpg.connect(url, timeout=connect_timeout_s)
         try:
             await migrate(conn)
         finally:
             await conn.close()
-        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, reset=_keep_session)
-        return cls(pool, url)
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, reset=_keep_session,
+                                         timeout=connect_timeout_s)
+        return cls(pool, url, connect_timeout_s)
 
     async def close(self) -> None:
         self._closing = True  # before the listeners close: their termination must not reconnect them
@@ -271,7 +280,7 @@ class PgDatabase:
         The connection is made again when the server ends it (restarted, stopped a while), so other job
         services' announcements reach this one once the database is back, without a restart. What was announced
         meanwhile is lost; every consumer also polls (dispatch, watch hub, webhook sender), so it is only late."""
-        await self._subscribe(await asyncpg.connect(self._url), channel, callback)
+        await self._subscribe(await asyncpg.connect(self._url, timeout=self._connect_timeout_s), channel, callback)
 
     async def _subscribe(self, conn: asyncpg.Connection, channel: str, callback: Callable[[str], object]) -> None:
         self._listeners.append(conn)
@@ -292,7 +301,7 @@ class PgDatabase:
         while not self._closing:
             await asyncio.sleep(delay_s)
             try:
-                conn = await asyncpg.connect(self._url, timeout=10)
+                conn = await asyncpg.connect(self._url, timeout=self._connect_timeout_s)
             except (*UNREACHABLE, asyncpg.PostgresError):
                 delay_s = min(delay_s * 2, RELISTEN_MAX_S)
                 continue

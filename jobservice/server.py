@@ -14,7 +14,6 @@ from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from gateway.ratelog import RateLimitedLog
 from jobservice.admission import KeyAdmission
 from jobservice.auth_throttle import AuthThrottle
 from jobservice.datadir_lock import DataDirLock
@@ -31,6 +30,7 @@ from jobservice.service import JobService
 from jobservice.servicer import PhonosServicer
 from jobservice.store import open_store
 from phonos.v1 import phonos_pb2, phonos_pb2_grpc
+from phonos_common.ratelog import RateLimitedLog
 from phonos_config.service import ServiceSettings, bracketed
 
 log = logging.getLogger(__name__)
@@ -199,11 +199,11 @@ async def start_in_process_gateway(running: RunningJobService, settings: Service
 
 
 async def _start_in_process_gateway(running: RunningJobService, settings: ServiceSettings) -> tuple[Any, int]:
-    from gateway.body import BodyLimits
     from gateway.dashboard import DashboardOptions
     from gateway.invoker import InProcessInvoker
     from gateway.server import start_gateway
     from jobservice.message_limits import SMALL_REQUEST_BYTES, by_full_method
+    from phonos_common.limits import BodyLimits
 
     return await start_gateway(
         InProcessInvoker(running.servicer), settings.http_host, settings.http_port,

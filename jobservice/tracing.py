@@ -26,6 +26,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from jobservice import trace_export_log
 from phonos_config.service import TRACING_EXPORTERS as EXPORTERS
 
 SERVICE = "phonos.v1.PhonosService"
@@ -58,6 +59,7 @@ def configure(exporter: str, otlp_endpoint: str, service_name: str) -> bool:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         span_exporter = OTLPSpanExporter(endpoint=otlp_endpoint)
+        trace_export_log.install(otlp_endpoint)  # a collector away: one line a minute, not one per retry
     else:
         # stderr, as documented: stdout is the job service's ready-line channel, which `phonos serve` reads and
         # then discards (spans written there were never seen, and could be read as the ready line).
@@ -76,6 +78,7 @@ def shutdown() -> None:
     global _tracer, _provider
     if _provider is not None:
         _provider.shutdown()
+    trace_export_log.uninstall()  # after the last flush: its failures are held to the same rate
     _tracer = None
     _provider = None
     _waiting.clear()

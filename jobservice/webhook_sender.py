@@ -26,11 +26,11 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
-from gateway.ratelog import RateLimitedLog
 from jobservice import egress, metrics
 from jobservice.db import now
 from jobservice.store import Row, Store
 from jobservice.webhooks import post_event
+from phonos_common.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 

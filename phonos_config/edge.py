@@ -16,7 +16,7 @@ from typing import Self
 from phonos_config.env import env_float, env_int
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-# The headers PHONOS_FORWARDED_HEADER may name (gateway/forwarded.py reads them), by their lower-case name.
+# The headers PHONOS_FORWARDED_HEADER may name (phonos_common/forwarded.py reads them), by their lower-case name.
 FORWARDED_HEADERS = {"x-forwarded-for": "X-Forwarded-For", "forwarded": "Forwarded"}
 
 
@@ -39,7 +39,7 @@ class EdgeSettings:
     client_error_logs_per_minute: int = 20
     # Proxies whose word on the client's address is believed (PHONOS_TRUSTED_PROXIES: comma-separated IPs and
     # CIDR networks). The REST edge reads X-Forwarded-For, the gRPC edge the gateway's x-phonos-client-address
-    # metadata, only from a peer in this list (gateway/forwarded.py); empty: nobody's, the peer is the client.
+    # metadata, only from a peer in this list (phonos_common/forwarded.py); empty: nobody's, the peer is the client.
     trusted_proxies: tuple[Network, ...] = ()
     # Which header of a trusted proxy names the client at the REST edge (PHONOS_FORWARDED_HEADER):
     # "X-Forwarded-For" or the standard "Forwarded" (RFC 7239); the one the proxies in front write. Only that one

@@ -25,6 +25,10 @@ class ServiceSettings:
     # owned by one job service. With PostgreSQL, data_dir holds only result files: mount the same shared
     # directory (NFS, CephFS, a ReadWriteMany volume) on every job service.
     database_url: str = ""
+    # PostgreSQL: how long making one connection may take. A server that drops packets silently (a firewall, a
+    # host gone from the network) would otherwise hold each call for asyncpg's 60 s and end it as a gateway's
+    # 504; past this it is the outage's 503 with Retry-After, as a refused connection is.
+    database_connect_timeout_s: float = 5.0
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     http_host: str = "127.0.0.1"
@@ -109,6 +113,12 @@ class ServiceSettings:
     # Triton's own Prometheus endpoints ("http://host:8002/metrics", comma-separated for several servers);
     # `/metrics` re-exports them with an `endpoint` label. `phonos serve` sets it; empty: not re-exported.
     triton_metrics_urls: tuple[str, ...] = ()
+    # Prometheus `/metrics` of a gateway run in its own process (`python -m gateway`, gateway/metrics.py): its
+    # REST latency histogram, on its own listener too. 9465: the job service's 9464 may be on the same host.
+    # Unused by `python -m jobservice` and `phonos serve` (their gateway's series are in the job service's).
+    gateway_metrics_enabled: bool = True
+    gateway_metrics_host: str = "127.0.0.1"
+    gateway_metrics_port: int = 9465
     # OpenTelemetry traces (gateway -> job service -> Triton call): "none" (default), "otlp" (OTLP over
     # HTTP/protobuf to tracing_otlp_endpoint) or "console" (spans as JSON on stderr, for a look).
     tracing_exporter: str = "none"
@@ -142,7 +152,7 @@ class ServiceSettings:
     def check(self) -> None:
         """Refuse values that parse but cannot work: PHONOS_MAX_INFLIGHT_PER_MODEL=0 would never run a job,
         a negative PHONOS_TRITON_TIMEOUT_S would fail every one, PHONOS_HTTP_PORT=99999 fails late and vaguely."""
-        for name in ("http_port", "grpc_port", "metrics_port"):
+        for name in ("http_port", "grpc_port", "metrics_port", "gateway_metrics_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise ValueError(f"{_variable(name)} must be a port from 0 to 65535, got {getattr(self, name)}")
         for name, least in _LEAST.items():
@@ -205,6 +215,6 @@ _LEAST: dict[str, int] = {
 # write (RFC 3339 stops at year 9999; a session expiring past it could not be answered).
 _CEILINGS: dict[str, float] = {"s": 100 * 365.25 * 86400, "days": 100 * 365.25}
 # Durations and intervals that must be more than 0.
-_POSITIVE = ("triton_health_interval_s", "triton_timeout_s", "job_lease_s", "webhook_timeout_s",
+_POSITIVE = ("database_connect_timeout_s", "triton_health_interval_s", "triton_timeout_s", "job_lease_s", "webhook_timeout_s",
              "usage_flush_interval_s", "watch_poll_s", "watch_max_stream_s", "sse_keepalive_s",
              "idempotency_ttl_s", "session_ttl_s")

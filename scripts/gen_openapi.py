@@ -57,8 +57,14 @@ ERROR_WHEN = {
          "waiting than the account may have (`X-Phonos-Queue-Limit`, `X-Phonos-Queue-Waiting`); retry after "
          "`Retry-After` seconds.",
     500: "A bug; the message quotes a request id (also in X-Request-Id).",
-    503: "Degraded: the body is the health report (which component is not ready).",
+    503: "The database or the job service cannot be reached (PostgreSQL restarting, a separate gateway's job "
+         "service down): any route can meet an outage; retry after `Retry-After` seconds.",
 }
+# A route whose proto declares 503 itself (GetHealth: degraded) answers it with its own response message, not the
+# error body; the outage's 503 above stays possible on every other route.
+DEGRADED_WHEN = "Degraded: the body is the health report (which component is not ready); retry after `Retry-After` seconds."
+# Statuses with a Retry-After header: a rate limit, and an outage that passes.
+RETRY_AFTER = {429, 503}
 # On a submission the account's cap on waiting jobs refuses (README, Fair sharing): 429 Too many jobs, or 400 for
 # a batch larger than the cap by itself.
 _QUEUE_LIMIT = {"X-Phonos-Queue-Limit": {"schema": {"type": "integer"}, "description": "On a submission the cap "
@@ -264,7 +270,9 @@ class Generator:
                         "content": {"application/json": {"schema": self.message_ref(body, request=False)}}}}
 
     def errors(self, plan: TranscodePlan, doc: options.MethodDoc) -> dict[str, Any]:
-        statuses = {400, 500, *doc.errors}
+        # 503 on every route: the database's outage and an unreachable job service (behind a separate gateway)
+        # are no route's own, so the protos declare 503 only where the route itself says more (health).
+        statuses = {400, 500, 503, *doc.errors}
         if not doc.public:
             statuses |= {401, 429}
             if not doc.read_only:
@@ -273,7 +281,16 @@ class Generator:
             statuses.add(404)
         if plan.rule.body:
             statuses |= {408, 413, 415}
-        return {str(status): {"$ref": f"#/components/responses/Error{status}"} for status in sorted(statuses)}
+        responses = {str(status): {"$ref": f"#/components/responses/Error{status}"} for status in sorted(statuses)}
+        if 503 in doc.errors:
+            responses["503"] = self.degraded(plan)
+        return responses
+
+    def degraded(self, plan: TranscodePlan) -> dict[str, Any]:
+        return {"description": f"{ERROR_TITLES[503]}: {DEGRADED_WHEN}",
+                "headers": {"X-Request-Id": {"schema": {"type": "string"}}, "Retry-After": {"schema": {"type": "integer"}}},
+                "content": {"application/json": {"schema": self.message_ref(plan.rule.method.output_type,
+                                                                            request=False)}}}
 
     # -- document ---------------------------------------------------------------------------------
 
@@ -293,7 +310,7 @@ class Generator:
             f"Error{status}": {
                 "description": f"{ERROR_TITLES[status]}: {ERROR_WHEN[status]}",
                 "headers": {"X-Request-Id": {"schema": {"type": "string"}},
-                            **({"Retry-After": {"schema": {"type": "integer"}}} if status == 429 else {}),
+                            **({"Retry-After": {"schema": {"type": "integer"}}} if status in RETRY_AFTER else {}),
                             **QUEUE_HEADERS.get(status, {})},
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"},
                                                  "example": {"error": ERROR_TITLES[status], "message": "..."}}},

@@ -11,6 +11,6 @@ scripts/lint_protos.sh
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy"
-.venv/bin/mypy jobservice gateway launcher phonos_config clients/python/phonos_client
+.venv/bin/mypy jobservice gateway launcher phonos_config phonos_common clients/python/phonos_client
 echo "== pytest"
 exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 "$@"

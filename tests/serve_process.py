@@ -64,7 +64,8 @@ def health(base_url: str) -> tuple[int, str]:
 def separate_gateway(grpc_target: str, **env: str) -> Iterator[str]:
     """`python -m gateway` in front of the job service at `grpc_target`; yields its base URL."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
-    popen = subprocess.Popen([sys.executable, "-m", "gateway", "--target", grpc_target, "--port", "0"],
+    popen = subprocess.Popen([sys.executable, "-m", "gateway", "--target", grpc_target, "--port", "0",
+                              "--metrics-port", "0"],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
                              env={**clean, "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO)), **env})
     try:

@@ -32,11 +32,12 @@ from gateway.dashboard.cookies import (
 )
 from gateway.dashboard.security import SECURITY_HEADERS
 from gateway.errors import HttpError
-from gateway.forwarded import CLIENT_ADDRESS_METADATA
-from gateway.invoker import Invoker, RpcFailure
-from gateway.json_encode import encoder_for
+from gateway.invoker import Invoker
 from gateway.rpc_failure import failure_response
 from gateway.transcode import surrogate_at
+from phonos_common.forwarded import CLIENT_ADDRESS_METADATA
+from phonos_common.json_encode import encoder_for
+from phonos_common.rpc import RpcFailure
 
 SERVICE = "/phonos.v1.PhonosService/"
 PAGES = ("/jobs", "/jobs/{job_id}", "/submit", "/usage", "/webhooks", "/keys", "/account", "/sign-in")

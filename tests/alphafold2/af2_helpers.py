@@ -70,3 +70,24 @@ def write_template_database(root: Path, pdb_id: str, sequence: str) -> tuple[Pat
     seqres.write_text(f">{pdb_id}_A mol:protein length:{length}  PHONOS TEST TEMPLATE\n{sequence}\n"
                       f">9zzz_A mol:protein length:30  UNRELATED\n{'GSHMASGSHMASPEPEPEKKKWWWLLLLAA'}\n")
     return seqres, mmcif_dir
+
+
+def mmcif_category(mmcif: str, name: str) -> list[dict[str, str]]:
+    """The rows of one mmCIF category (`name` without the leading underscore), values unquoted."""
+    import gemmi
+
+    table = gemmi.cif.read_string(mmcif).sole_block().find_mmcif_category(f"_{name}.")
+    tags = [tag.removeprefix(f"_{name}.") for tag in table.tags]
+    return [dict(zip(tags, (gemmi.cif.as_string(v) for v in row), strict=True)) for row in table]
+
+
+def qa_metrics(mmcif: str) -> tuple[dict[str, float], list[tuple[str, int, str, float]]]:
+    """ModelCIF's QA metrics of model 1: {metric type: global value}, and the local pLDDT rows
+    (label_asym_id, label_seq_id, label_comp_id, value) in file order."""
+    metrics = {row["id"]: row for row in mmcif_category(mmcif, "ma_qa_metric")}
+    globals_ = {metrics[row["metric_id"]]["type"]: float(row["metric_value"])
+                for row in mmcif_category(mmcif, "ma_qa_metric_global") if row["model_id"] == "1"}
+    local = [(row["label_asym_id"], int(row["label_seq_id"]), row["label_comp_id"], float(row["metric_value"]))
+             for row in mmcif_category(mmcif, "ma_qa_metric_local")
+             if metrics[row["metric_id"]]["type"] == "pLDDT" and row["model_id"] == "1"]
+    return globals_, local

@@ -173,3 +173,18 @@ def test_a_complex_searches_msas_and_templates_chain_by_chain(tmp_path) -> None:
     assert templates["used"] is True and templates["hits_by_chain"] == {"A": ["1tmp_A"], "B": []}
     assert templates["models_using_templates"] == ["model_1_multimer_v3"]
     assert len(prediction.ranked[0].plddt) == 41
+
+
+def test_the_complexs_mmcif_states_plddt_ptm_and_iptm_as_modelcif_qa_metrics(heterodimer) -> None:
+    """Before: DeepMind's writer gave one global pLDDT (the mean over atoms' B-factors), no per-residue metric,
+    no pTM or ipTM."""
+    from af2_helpers import qa_metrics
+
+    files = files_of(heterodimer)
+    scores = json.loads(files["json"].content)
+    globals_, local = qa_metrics(files["cif"].content.decode())
+    assert globals_ == pytest.approx({"pLDDT": scores["mean_plddt"], "pTM": scores["ptm"], "ipTM": scores["iptm"]},
+                                     abs=0.006)
+    assert [(chain, number) for chain, number, _, _ in local] == \
+        [("A", n) for n in range(1, len(CHAIN_A) + 1)] + [("B", n) for n in range(1, len(CHAIN_B) + 1)]
+    assert [value for *_, value in local] == scores["plddt"]

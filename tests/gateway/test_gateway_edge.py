@@ -20,10 +20,11 @@ from typing import Any
 import grpc
 import pytest
 
-from gateway.body import BodyLimits
-from gateway.invoker import InProcessInvoker, RpcFailure
+from gateway.invoker import InProcessInvoker
 from gateway.server import start_gateway
 from phonos.v1 import phonos_pb2 as pb
+from phonos_common.limits import BodyLimits
+from phonos_common.rpc import RpcFailure
 from phonos_config.edge import EdgeSettings
 from tests.gateway.test_gateway_integration import AUTH, JOB_ID, FixedServicer
 

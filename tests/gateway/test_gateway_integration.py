@@ -698,7 +698,7 @@ def test_standalone_gateway_process() -> None:
         grpc_port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway", "--target", f"127.0.0.1:{grpc_port}", "--port", "0",
+            sys.executable, "-m", "gateway", "--target", f"127.0.0.1:{grpc_port}", "--port", "0", "--metrics-port", "0",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env,
         )  # fmt: skip
         try:

@@ -11,8 +11,8 @@ import pytest
 from google.protobuf import json_format, timestamp_pb2
 from google.protobuf.message import Message
 
-from gateway.json_encode import encode_message, encoder_for
 from phonos.v1 import phonos_pb2 as pb
+from phonos_common.json_encode import encode_message, encoder_for
 
 pytestmark = pytest.mark.unit
 

@@ -19,10 +19,10 @@ import requests
 from phonos_client import AsyncClient, Client
 from phonos_client import cli as user_cli
 
-from gateway.forwarded import CLIENT_ADDRESS_METADATA
 from jobservice import activity, admin
 from launcher.cli import main as operator_cli
 from phonos.v1 import phonos_pb2 as pb
+from phonos_common.forwarded import CLIENT_ADDRESS_METADATA
 from tests.conftest import store_env
 from tests.serve_process import separate_gateway
 from tests.support import ALL_STORES, InProcessService

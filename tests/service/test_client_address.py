@@ -18,8 +18,8 @@ from typing import Any
 import grpc
 import pytest
 
-from gateway.forwarded import CLIENT_ADDRESS_METADATA
 from phonos.v1 import phonos_pb2 as pb
+from phonos_common.forwarded import CLIENT_ADDRESS_METADATA
 from tests.serve_process import separate_gateway
 from tests.support import InProcessService
 

@@ -7,11 +7,11 @@ import logging
 
 import pytest
 
-from gateway.forwarded import client_behind, real_client, rfc7239_forwarded_for
-from gateway.ratelog import RateLimitedLog
 from jobservice.auth_throttle import AuthThrottle, client_address
 from jobservice.message_limits import JOB_REQUEST_BYTES, SMALL_REQUEST_BYTES, by_full_method, request_limit
 from jobservice.modelspecs.alphafold2 import MAX_A3M_CHARS
+from phonos_common.forwarded import client_behind, real_client, rfc7239_forwarded_for
+from phonos_common.ratelog import RateLimitedLog
 from phonos_config.diffdock import MAX_PDB_BYTES
 from phonos_config.edge import EdgeSettings, parse_networks
 

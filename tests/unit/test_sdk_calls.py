@@ -20,8 +20,8 @@ from phonos_client.retry import RetryPolicy, Tries
 from gateway import errors as gateway_errors
 from gateway.app import HTTP_CODE_KEY
 from gateway.http_rule import rules_for_service
-from gateway.json_encode import encode_message
 from phonos.v1 import phonos_pb2 as pb
+from phonos_common.json_encode import encode_message
 
 pytestmark = pytest.mark.unit
 

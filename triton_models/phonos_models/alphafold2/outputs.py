@@ -1,4 +1,4 @@
-"""Result files: ranked PDB and mmCIF (pLDDT 0–100 in B-factors), scores JSON.
+"""Result files: ranked PDB and mmCIF (pLDDT 0–100 in B-factors; the mmCIF also as ModelCIF QA metrics), scores JSON.
 
 Structures are written with AlphaFold's own `alphafold.common.protein` writers;
 provenance (weights, MSA, "not a real prediction") goes into PDB REMARK 250
@@ -8,17 +8,24 @@ still says what produced it.
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import gemmi
 import numpy as np
 from alphafold.common import protein, residue_constants
 
 from phonos_models.alphafold2.runner import ModelOutput
 from phonos_models.common.chains import CHAIN_BREAK, ChainLayout
+from phonos_models.common.qa_metrics import Confidence, add_confidence, set_one_letter_codes
 from phonos_models.common.structure import remark_records
 from phonos_models.common.unknown import unknown_residues
 
+try:  # what `_software` names when DeepMind's writer has not (the relaxed mmCIF)
+    _PACKAGE_VERSION = f"alphafold-colabfold {importlib.metadata.version('alphafold-colabfold')}"
+except importlib.metadata.PackageNotFoundError:
+    _PACKAGE_VERSION = "alphafold-colabfold"
 NOT_REAL = "NOT A REAL PREDICTION: tiny randomly initialised AlphaFold2 weights (architecture test only)"
 
 
@@ -70,9 +77,31 @@ def to_pdb(layout: ChainLayout, output: ModelOutput, provenance: Provenance, ran
     return pdb_remarks([*provenance.lines(), ranked_model_line(rank, output.model_name)]) + protein.to_pdb(_protein(layout, output))
 
 
+def confidence(layout: ChainLayout, output: ModelOutput) -> Confidence:
+    """The scores JSON's numbers as ModelCIF QA metrics: per-residue pLDDT per chain, X residues included (as in
+    `plddt`, though they have no atoms), their mean (the JSON's `mean_plddt`), pTM and ipTM where computed."""
+    spans = np.cumsum((0, *layout.lengths))
+    return Confidence(plddt={chain_id: [round(float(v), 2) for v in output.plddt[start:end]]
+                             for chain_id, start, end in zip(layout.ids, spans[:-1], spans[1:], strict=True)},
+                      software="AlphaFold", version=_PACKAGE_VERSION,
+                      ptm=output.ptm if output.pae is not None else None,
+                      iptm=output.iptm if output.pae is not None else None)
+
+
+def with_confidence(mmcif: str, quality: Confidence) -> str:
+    """`mmcif` with ModelCIF QA metrics (replacing DeepMind's global pLDDT, a mean over atoms' B-factors, with the
+    JSON's per-residue mean) and PDBx's one-letter codes."""
+    document = gemmi.cif.read_string(mmcif)
+    block = document.sole_block()
+    set_one_letter_codes(block)
+    add_confidence(block, quality)
+    return document.as_string()
+
+
 def to_mmcif(layout: ChainLayout, output: ModelOutput, provenance: Provenance, file_id: str, rank: int = 1) -> str:
     model_type = "Multimer" if len(layout.sequences) > 1 else "Monomer"
-    return with_cif_comments(protein.to_mmcif(_protein(layout, output), file_id=file_id, model_type=model_type),
+    body = protein.to_mmcif(_protein(layout, output), file_id=file_id, model_type=model_type)
+    return with_cif_comments(with_confidence(body, confidence(layout, output)),
                              [*provenance.lines(), ranked_model_line(rank, output.model_name)])
 
 

@@ -20,6 +20,7 @@ from phonos_models.alphafold2.pipeline import Engine, Prediction, Request
 from phonos_models.common import relax as amber
 from phonos_models.common import relax_step
 from phonos_models.common.progress import Report, ShouldStop, ignore
+from phonos_models.common.qa_metrics import Confidence
 from phonos_models.common.result_files import ModelResult, ResultFile, json_file, text_file
 from phonos_models.common.structure import pdb_to_mmcif
 
@@ -32,15 +33,20 @@ def _provenance(prediction: Prediction) -> outputs.Provenance:
                               preset=request.model_preset, msa_mode=request.msa_mode, msa_depth=prediction.msa_depth)
 
 
-def relaxed_files(ranked: list[str], outcome: amber.RelaxOutcome, provenance: outputs.Provenance) -> list[ResultFile]:
-    """The relaxed structures of the models `ranked` (best first), each naming its rank and model."""
+def relaxed_files(ranked: list[str], outcome: amber.RelaxOutcome, provenance: outputs.Provenance,
+                  confidence: dict[str, Confidence] | None = None) -> list[ResultFile]:
+    """The relaxed structures of the models `ranked` (best first), each naming its rank and model; `confidence`
+    (by model name) goes into the mmCIF as ModelCIF QA metrics."""
+    quality = confidence or {}
+
     def lines(relaxed: amber.RelaxedStructure, rank: int) -> list[str]:
         return [*provenance.lines(), relax_step.note(outcome), outputs.ranked_model_line(rank, relaxed.name)]
 
     return relax_step.files(
         ranked, outcome,
         pdb=lambda relaxed, rank: outputs.pdb_remarks(lines(relaxed, rank)) + relaxed.pdb,
-        cif=lambda relaxed, rank: outputs.with_cif_comments(pdb_to_mmcif(relaxed.pdb, {}), lines(relaxed, rank)))
+        cif=lambda relaxed, rank: outputs.with_cif_comments(pdb_to_mmcif(relaxed.pdb, {}, quality.get(relaxed.name)),
+                                                            lines(relaxed, rank)))
 
 
 def result(prediction: Prediction, relax_settings: RelaxSettings | None = None,
@@ -71,7 +77,8 @@ def result(prediction: Prediction, relax_settings: RelaxSettings | None = None,
     if outcome is not None:
         relax_step.report(prediction.request.relax, outcome, best.model_name).add_to(scores, metrics, metadata, timings)
         timings["total"] = round(float(timings.get("total", 0.0)) + outcome.seconds, 3)
-        extra += relaxed_files([out.model_name for out in prediction.ranked], outcome, provenance)
+        extra += relaxed_files([out.model_name for out in prediction.ranked], outcome, provenance,
+                               {out.model_name: outputs.confidence(layout, out) for out in prediction.ranked})
     metadata["timings"] = timings
     return ModelResult(
         files=bundle_report.with_plots_and_bundle(prediction, (

@@ -96,18 +96,29 @@ def _atom_key(line: str) -> tuple[str, str, str]:
 
 
 def keep_atom_b_factors(relaxed_pdb: str, unrelaxed_pdb: str) -> str:
-    """The relaxed PDB with every atom's own B-factor (pLDDT) from the unrelaxed one.
+    """The relaxed PDB with every atom's own B-factor (pLDDT) from the unrelaxed one, and each atom the relax
+    added (hydrogens, OXT) its residue's CA value, the residue found by chain, number and insertion code.
 
-    DeepMind's relax writes the residue's CA value on every atom (`relax.utils.overwrite_b_factors`):
-    right for AlphaFold, whose pLDDT is per residue, but it flattened ESMFold's per-atom pLDDT. Atoms the
-    relax added (hydrogens, OXT) keep the CA value it gave them.
+    DeepMind's relax writes the residue's CA value on every atom (`relax.utils.overwrite_b_factors`): right for
+    AlphaFold, whose pLDDT is per residue, but it flattened ESMFold's per-atom pLDDT. And it walks the residues
+    by (hetero flag, number, insertion code) without the chain, so a one-residue chain numbered 1 followed by a
+    chain starting at 1 reads as one residue, and every later residue's added atoms got the value of the residue
+    before it. (Our relax refuses one-residue chains for PDBFixer's sake, so no job met that; the added atoms
+    no longer depend on it.)
     """
-    own = {_atom_key(line): line[60:66] for line in unrelaxed_pdb.splitlines()
-           if line.startswith(("ATOM  ", "HETATM")) and len(line) >= 66}
+    own: dict[tuple[str, str, str], str] = {}
+    ca: dict[tuple[str, str], str] = {}
+    for line in unrelaxed_pdb.splitlines():
+        if line.startswith(("ATOM  ", "HETATM")) and len(line) >= 66:
+            key = _atom_key(line)
+            own[key] = line[60:66]
+            if key[2] == "CA":
+                ca[key[:2]] = line[60:66]
     out = []
     for line in relaxed_pdb.splitlines(keepends=True):
         if line.startswith(("ATOM  ", "HETATM")) and len(line) >= 66:
-            b_factor = own.get(_atom_key(line))
+            key = _atom_key(line)
+            b_factor = own.get(key) or ca.get(key[:2])
             if b_factor is not None:
                 line = line[:60] + b_factor + line[66:]
         out.append(line)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import gemmi
 import numpy as np
 
+from phonos_models.common.qa_metrics import Confidence, add_confidence, set_one_letter_codes
+
 # AlphaFold2's atom37 order (alphafold/common/residue_constants.py `atom_types`);
 # transformers' vendored openfold uses the same list (checked by a test).
 ATOM37_NAMES: tuple[str, ...] = (
@@ -135,11 +137,11 @@ def to_pdb(chains: Chains, remarks: Sequence[str], title: str = "PHONOS PREDICTI
 
 
 def to_pdb_and_mmcif(chains: Chains, remarks: Sequence[str], provenance: Mapping[str, str], pdb_title: str,
-                     mmcif_title: str) -> tuple[str, str]:
-    """`to_pdb`'s PDB text and the mmCIF (with `provenance`) of the same chains, from one built structure
-    (building it is most of the cost)."""
+                     mmcif_title: str, confidence: Confidence | None = None) -> tuple[str, str]:
+    """`to_pdb`'s PDB text and the mmCIF (with `provenance`, and `confidence` as ModelCIF QA metrics) of the same
+    chains, from one built structure (building it is most of the cost)."""
     structure = build_structure(chains, mmcif_title)
-    mmcif = _with_provenance(structure.make_mmcif_document(), provenance)
+    mmcif = _with_provenance(structure.make_mmcif_document(), provenance, confidence)
     structure.name = pdb_title
     structure.raw_remarks = remark_records(remarks)
     return structure.make_pdb_string(), mmcif
@@ -150,8 +152,9 @@ def remark_records(remarks: Sequence[str]) -> list[str]:
     return [f"REMARK 250 {line}\n" for text in remarks for line in _wrap(text, 69)]
 
 
-def pdb_to_mmcif(pdb_text: str, provenance: Mapping[str, str]) -> str:
-    """mmCIF from a PDB written by `to_pdb`; B-factors (pLDDT) and sequence carry over."""
+def pdb_to_mmcif(pdb_text: str, provenance: Mapping[str, str], confidence: Confidence | None = None) -> str:
+    """mmCIF from a PDB written by `to_pdb`; B-factors (pLDDT) and sequence carry over, `confidence` becomes
+    ModelCIF QA metrics."""
     structure = gemmi.read_pdb_string(pdb_text)
     structure.setup_entities()
     model = structure[0]
@@ -162,7 +165,7 @@ def pdb_to_mmcif(pdb_text: str, provenance: Mapping[str, str]) -> str:
             entity.full_sequence = [residue.name for residue in model.get_subchain(entity.subchains[0])]
     _conventional_entities(structure)
     structure.assign_label_seq_id(False)
-    return _with_provenance(structure.make_mmcif_document(), provenance)
+    return _with_provenance(structure.make_mmcif_document(), provenance, confidence)
 
 
 def _conventional_entities(structure: gemmi.Structure) -> None:
@@ -181,9 +184,13 @@ def _conventional_entities(structure: gemmi.Structure) -> None:
             entity.subchains = [name[:-2] if name.endswith("xp") else name for name in entity.subchains]
 
 
-def _with_provenance(document: gemmi.cif.Document, provenance: Mapping[str, str]) -> str:
+def _with_provenance(document: gemmi.cif.Document, provenance: Mapping[str, str],
+                     confidence: Confidence | None = None) -> str:
     block = document.sole_block()
     _type_amino_acids(block)
+    set_one_letter_codes(block)
+    if confidence is not None:
+        add_confidence(block, confidence)
     if provenance:
         block.set_mmcif_category(
             "_phonos_provenance.",

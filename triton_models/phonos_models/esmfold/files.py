@@ -19,6 +19,7 @@ import numpy as np
 from phonos_config.relax import RelaxSettings
 from phonos_models.common import bundle, plots, relax_step
 from phonos_models.common.progress import Report, ShouldStop, ignore
+from phonos_models.common.qa_metrics import Confidence
 from phonos_models.common.relax import RelaxOutcome
 from phonos_models.common.result_files import ModelResult, ResultFile, json_file, text_file
 from phonos_models.common.structure import (
@@ -55,7 +56,7 @@ COMPLEX_NOTE = (
 )
 DESCRIPTIONS = {
     "pdb": "predicted structure, PDB; B-factors = per-atom pLDDT (0-100)",
-    "cif": "the same structure as mmCIF, with provenance",
+    "cif": "the same structure as mmCIF, with provenance and pLDDT/pTM as ModelCIF QA metrics",
     "json": "scores: per-residue pLDDT, mean pLDDT, pTM, PAE matrix, per-chain and interface confidence",
     "plddt_plot": "per-residue pLDDT plot (PNG) over the AlphaFold DB confidence bands",
     "pae_plot": "predicted aligned error heatmap (PNG), 0-30 Angstrom",
@@ -107,6 +108,14 @@ def protein_chains(result: FoldResult) -> list[ProteinChain]:
     ]
 
 
+def confidence(result: FoldResult, weights: WeightsInfo) -> Confidence:
+    """The mmCIF's ModelCIF QA metrics: the JSON's per-residue (CA) pLDDT per chain, so the global pLDDT is
+    `mean_plddt_ca` (the JSON's `mean_plddt` weights every atom, as esm-fold reports it), pTM, ipTM for a complex."""
+    return Confidence(plddt={chain_id: [round(float(v), 2) for v in result.plddt[part]]
+                             for chain_id, _, part in _chain_slices(result)},
+                      software="ESMFold", version=weights.name, ptm=result.ptm, iptm=result.iptm)
+
+
 def remarks(result: FoldResult, weights: WeightsInfo) -> list[str]:
     """The provenance every PDB file of the fold carries as REMARK 250 text."""
     lines = [f"{key}: {value}" for key, value in provenance(result, weights).items()]
@@ -129,7 +138,7 @@ def mmcif_text(result: FoldResult, weights: WeightsInfo) -> str:
 def structure_texts(result: FoldResult, weights: WeightsInfo) -> tuple[str, str]:
     """(PDB, mmCIF) of the fold, built from one structure."""
     return to_pdb_and_mmcif(protein_chains(result), remarks(result, weights), provenance(result, weights),
-                            PDB_TITLE, MMCIF_TITLE)
+                            PDB_TITLE, MMCIF_TITLE, confidence(result, weights))
 
 
 def chain_summaries(result: FoldResult) -> list[dict[str, Any]]:
@@ -245,7 +254,7 @@ def relaxed_files(result: FoldResult, weights: WeightsInfo, outcome: RelaxOutcom
     facts = {**provenance(result, weights), "relax": relax_step.note(outcome)}
     return relax_step.files([STRUCTURE], outcome,  # one structure: no rank to name
                             pdb=lambda relaxed, _rank: "".join(remark_records(lines)) + relaxed.pdb,
-                            cif=lambda relaxed, _rank: pdb_to_mmcif(relaxed.pdb, facts))
+                            cif=lambda relaxed, _rank: pdb_to_mmcif(relaxed.pdb, facts, confidence(result, weights)))
 
 
 def model_result(result: FoldResult, weights: WeightsInfo, load_s: float, relax_mode: str = "none",

@@ -1,0 +1,142 @@
+"""A PostgreSQL server that drops packets silently (a firewall, a host gone from the network) answers 503 with
+Retry-After within PHONOS_DATABASE_CONNECT_TIMEOUT_S, as a refused connection does. Was: each call waited out
+asyncpg's 60 s connect timeout, long enough for a client or a gateway's deadline (504) to give up first.
+
+The job service reaches the session's PostgreSQL through a loopback TCP relay of this test's: forwarding, then
+cut (every relayed connection closed, as a server restart would) with new connections accepted and never answered,
+then forwarding again."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import requests
+
+from tests.postgres import PostgresServer
+from tests.support import InProcessService, wait_until
+
+pytestmark = pytest.mark.integration
+
+CONNECT_TIMEOUT_S = 1.0
+
+
+class SilentRelay:
+    """Relays loopback connections to `upstream` until `go_silent`: then every relayed connection is closed and
+    new ones are accepted and held without a byte read or written (a server behind a dropping firewall)."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.silent = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, name="silent-relay", daemon=True).start()
+
+    def _keep(self, *socks: socket.socket) -> None:
+        with self._lock:
+            self._sockets.extend(socks)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            if self.silent:
+                self._keep(client)  # accepted, never answered: the startup message waits for ever
+                continue
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            self._keep(client, server)
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _close_all(self) -> None:
+        with self._lock:
+            socks, self._sockets = self._sockets, []
+        for sock in socks:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def go_silent(self) -> None:
+        self.silent = True
+        self._close_all()
+
+    def forward(self) -> None:
+        self.silent = False
+        self._close_all()  # the held connections too: their connect has long timed out
+
+    def close(self) -> None:
+        self._listener.close()
+        self._close_all()
+
+
+@pytest.fixture(scope="module")
+def relay(postgres: PostgresServer) -> Iterator[SilentRelay]:
+    relaying = SilentRelay(("127.0.0.1", postgres.port))
+    yield relaying
+    relaying.close()
+
+
+@pytest.fixture(scope="module")
+def service(postgres: PostgresServer, relay: SilentRelay,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
+    url = urlsplit(postgres.new_store_url("blackhole"))
+    via_relay = urlunsplit(url._replace(netloc=url.netloc.replace(f":{postgres.port}", f":{relay.port}")))
+    running = InProcessService(tmp_path_factory.mktemp("blackhole"), {
+        "PHONOS_DATABASE_URL": via_relay, "PHONOS_DATABASE_CONNECT_TIMEOUT_S": str(CONNECT_TIMEOUT_S)})
+    yield running
+    relay.forward()  # let the service's shutdown reach the database
+    running.stop()
+
+
+def test_a_database_that_never_answers_is_a_503_with_retry_after_within_the_connect_timeout(
+        relay: SilentRelay, service: InProcessService, tmp_path: Path) -> None:
+    key = service.new_key(username="blackhole")
+    bearer = {"Authorization": f"Bearer {key}"}
+    assert requests.get(f"{service.base_url}/v1/jobs", headers=bearer, timeout=30).status_code == 200
+
+    relay.go_silent()
+    try:
+        for attempt in range(2):  # the pool reconnects at each call: each meets the timeout, none hangs
+            started = time.monotonic()
+            response = requests.get(f"{service.base_url}/v1/jobs", headers=bearer, timeout=30)
+            elapsed = time.monotonic() - started
+            assert response.status_code == 503, (attempt, response.status_code, response.text)
+            body = response.json()
+            assert body["error"] == "Service unavailable" and "database" in body["message"]
+            assert int(response.headers["Retry-After"]) > 0
+            # A key check and the call's own statements may each need a connection: a few timeouts at most.
+            assert elapsed < 10 * CONNECT_TIMEOUT_S, elapsed
+    finally:
+        relay.forward()
+
+    wait_until(lambda: requests.get(f"{service.base_url}/v1/jobs", headers=bearer, timeout=30).status_code == 200,
+               30, 0.2)
