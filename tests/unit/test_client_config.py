@@ -26,6 +26,7 @@ def test_a_broken_config_file_is_a_usage_error_that_login_gets_past(tmp_path: Pa
     assert f"{path} is not a phonos config file" in err and "phonos login" in err and "Traceback" not in err
     # login reads it for the URL it would keep, then checks the key with the server: here, nobody listens
     port = free_port()
+    monkeypatch.setenv("PHONOS_MAX_RETRY_WAIT", "0")  # not the restart-riding budget: nobody will start there
     assert cli.main(["login", "--url", f"http://127.0.0.1:{port}", "--api-key", "pk_x"]) == 7
     assert f"could not reach the server at http://127.0.0.1:{port}: " in capsys.readouterr().err  # which one
 

@@ -11,7 +11,8 @@ The server URL (PHONOS_URL, `login --url`) picks the transport: http(s)://... is
 grpc://host:port the job service's gRPC port (needs `phonos-client[grpc]`); every user verb works over
 both. A key's rate limit slows the command down rather than failing it: a call the server refuses with
 429 waits its Retry-After, up to PHONOS_MAX_RATE_LIMIT_WAIT seconds in all (default 120; the SDK's
-`max_rate_limit_wait`), and downloads go a few at a time; a submission refused because the account's queue of
+`max_rate_limit_wait`), and downloads go a few at a time; a server that cannot be reached (or answers
+502/503/504) is tried again for up to PHONOS_MAX_RETRY_WAIT seconds (default 8: a restarting server is waited for); a submission refused because the account's queue of
 waiting jobs is full (429 "Too many jobs") waits the same way, and is said as that, not as the rate limit. The server's own verbs (`phonos serve`,
 `phonos keys create`, `phonos db build`) are in the same command when the server package is installed.
 Exit codes: see EXIT in this module (and the README).
@@ -27,6 +28,7 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
@@ -253,7 +255,7 @@ def report(outcomes: list[Outcome], as_json: bool) -> int:
             detail = ", ".join(o.files) if o.files else (o.error or "")
             score = f" mean_plddt={o.metrics['mean_plddt']}" if "mean_plddt" in o.metrics else ""
             rows.append((o.name, o.job_id or "-", o.status + score, detail))
-        print(table(REPORT_HEADER, rows) if sys.stdout.isatty() else "\n".join("\t".join(row) for row in rows))
+        print(on_screen(REPORT_HEADER, rows) if sys.stdout.isatty() else "\n".join("\t".join(row) for row in rows))
     refused = [o for o in outcomes if o.refused_exit]
     if refused:
         by_reason: dict[str, list[str]] = {}  # one line a reason: a FASTA sent to a model not served is one line
@@ -416,20 +418,33 @@ def listing(args: argparse.Namespace, raw: list[Any], header: Sequence[str], row
             empty: str, total: int | None = None, next_after: str | None = None) -> None:
     """A list the API gave: --json its objects; on a terminal a table under a header row, in aligned columns (the
     NUMBER_COLUMNS right-aligned); piped, the rows alone with their fields tab-separated (for `cut` and `awk`, as
-    they always were), and nothing at all for an empty list (its `empty` words go to stderr). `next_after`: the cursor of the page after this one, said on a terminal."""
+    they always were), and nothing at all for an empty list (its `empty` words go to stderr). `next_after`: the
+    cursor of the page after this one, said under a table; with --json or piped, stdout keeps its shape (a bare
+    list, the rows) and the cursor is said on stderr when that is a terminal (a person reads it, a script does
+    not)."""
     if args.json:
         emit(args, raw, "")
     elif not rows:  # piped, stdout gets rows only: `for id in $(phonos jobs ls | cut -f1)` must not see "no", "jobs"
         print(empty, file=sys.stdout if sys.stdout.isatty() else sys.stderr)
     elif sys.stdout.isatty():
-        print(table(header, rows, NUMBER_COLUMNS))
-        if next_after:  # the next page's command, to type
-            print(f"({len(rows)} of {total}: --all for every one, --starting-after {next_after} for the next page)")
-        elif total is not None and total > len(rows) and not getattr(args, "starting_after", None):
-            # one page of more (a server without the cursor): said, or the rest looks like nothing
-            print(f"({len(rows)} of {total}: --all for every one, --limit N for more on the page)")
+        print(on_screen(header, rows))
     else:
         print("\n".join("\t".join(row) for row in rows))
+    more = more_pages(args, len(rows), total, next_after)
+    if more and (sys.stdout.isatty() and not args.json):
+        print(f"({more})")
+    elif more and sys.stderr.isatty():
+        print(f"phonos: {more}", file=sys.stderr)
+
+
+def more_pages(args: argparse.Namespace, shown: int, total: int | None, next_after: str | None) -> str:
+    """How to see the rest of a list of which this is one page (the next page's command to type); "" for all."""
+    if next_after:
+        return f"{shown} of {total}: --all for every one, --starting-after {next_after} for the next page"
+    if total is not None and total > shown and shown and not getattr(args, "starting_after", None):
+        # one page of more (a server without the cursor): said, or the rest looks like nothing
+        return f"{shown} of {total}: --all for every one, --limit N for more on the page"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -455,6 +470,18 @@ def listed(args: argparse.Namespace, every: Callable[[str | None], Iterable[Any]
 CREDIT_HEADER = ("WHEN", "CHANGE", "BALANCE", "WHY")
 # Columns of credits, amounts and counts, whichever table has them: right-aligned on a terminal.
 NUMBER_COLUMNS = frozenset({"CHANGE", "BALANCE", "COST", "TRIES"})
+# Free text, shortened (`…`) where a table is wider than the terminal; ids are never cut (WHY keeps the job id it
+# ends with: columns.shortened).
+FREE_COLUMNS = frozenset({"NAME", "DESCRIPTION", "DETAILS", "WHY", "ANSWER", "FILES / ERROR", "URL", "EVENTS"})
+TIME_COLUMNS = frozenset({"CREATED", "WHEN", "EXPIRES", "NEXT TRY"})  # RFC 3339: shown shorter there too
+
+
+def on_screen(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A table for stdout's terminal, fitted to its width (COLUMNS where set, as the shell's tools read it)."""
+    columns = shutil.get_terminal_size(fallback=(0, 0)).columns
+    # One cell is kept free: a character in the last column leaves some terminals at the edge, wrapping the newline.
+    return table(header, rows, NUMBER_COLUMNS, cells=columns - 1 if columns > 1 else None, free=FREE_COLUMNS,
+                 times=TIME_COLUMNS)
 
 
 def credit_rows(entries: Sequence[CreditEntry]) -> list[Sequence[str]]:
@@ -646,7 +673,7 @@ def run_login(args: argparse.Namespace) -> int:
         key = getpass("API key: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
     if not key:
         raise UsageError("no API key given")
-    with Client(url, key) as client:
+    with Client(url, key, max_retry_wait=config.retry_wait()) as client:
         account = client.account()  # a wrong key or URL fails here, before anything is written
     path = config.save(url, key)
     emit(args, {"url": url, "username": account.username, "config": str(path)},
@@ -851,7 +878,8 @@ def run(args: argparse.Namespace) -> int:
         raise errors.AuthenticationError(
             "no API key: run `phonos login`, or set PHONOS_API_KEY", status=401, error="Unauthorized")
     if args.command_path not in (*PREPARE, "jobs watch"):
-        with Client(profile.url, profile.api_key, max_rate_limit_wait=profile.max_rate_limit_wait) as client:
+        with Client(profile.url, profile.api_key, max_rate_limit_wait=profile.max_rate_limit_wait,
+                    max_retry_wait=profile.max_retry_wait) as client:
             return run_sync(args, client)
     session = Session()
     work = PREPARE[args.command_path](args) if args.command_path in PREPARE else None
@@ -860,8 +888,8 @@ def run(args: argparse.Namespace) -> int:
         out_folder(out)
 
     async def main() -> int:
-        async with AsyncClient(profile.url, profile.api_key,
-                               max_rate_limit_wait=profile.max_rate_limit_wait) as client:
+        async with AsyncClient(profile.url, profile.api_key, max_rate_limit_wait=profile.max_rate_limit_wait,
+                               max_retry_wait=profile.max_retry_wait) as client:
             if work is None:
                 return await run_jobs_watch(args, client, session)
             return await run_work(args, client, session, work)

@@ -5,7 +5,8 @@ Each API method is described once as a `Call` (calls.py); a transport sends one 
 failure into a typed error (rest.py, grpc_transport.py); the clients retry by one policy (retry.py):
 a 429 after the server's `Retry-After`, for up to `max_rate_limit_wait` seconds of waiting per call
 (default 120; 0 raises `RateLimitError` at once); connection errors, timeouts and 502/503/504 with
-exponential backoff and jitter, `max_retries` times. A POST is retried only with an idempotency key, and the
+exponential backoff and jitter, for up to `max_retry_wait` seconds of pauses (default 8: a job service
+restarting under `phonos serve` is ridden out) and at most `max_retries` tries (default 10). A POST is retried only with an idempotency key, and the
 clients send one on every POST that takes it (a fresh one per call, the same one across its retries), so a
 retried submission is never charged twice.
 
@@ -50,7 +51,13 @@ from phonos_client.models import (
     WebhookTest,
 )
 from phonos_client.rest import AsyncRestTransport, RestTransport
-from phonos_client.retry import DEFAULT_RATE_LIMIT_WAIT_S, RetryPolicy, Tries
+from phonos_client.retry import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RATE_LIMIT_WAIT_S,
+    DEFAULT_RETRY_WAIT_S,
+    RetryPolicy,
+    Tries,
+)
 
 T = TypeVar("T")
 Transport = Literal["rest", "grpc"]
@@ -97,11 +104,12 @@ def choose_transport(base_url: str | None, transport: Transport | None) -> tuple
 
 def _configured(options: dict[str, Any]) -> tuple[str, str | None, dict[str, Any]]:
     """`from_config`'s URL, key and options: PHONOS_URL / PHONOS_API_KEY, else the file `phonos login` wrote, and
-    PHONOS_MAX_RATE_LIMIT_WAIT unless `options` says max_rate_limit_wait."""
+    PHONOS_MAX_RATE_LIMIT_WAIT and PHONOS_MAX_RETRY_WAIT unless `options` says max_rate_limit_wait or
+    max_retry_wait."""
     from phonos_client import config  # it imports this module
 
     profile = config.load()
-    return profile.url, profile.api_key, {"max_rate_limit_wait": profile.max_rate_limit_wait, **options}
+    return profile.url, profile.api_key, {**profile.options(), **options}
 
 
 def _grpc_module() -> Any:
@@ -214,7 +222,7 @@ def _delivery_id(delivery: WebhookDelivery) -> str:
 
 class _Base:
     def __init__(self, base_url: str | None, api_key: str | None, transport: Transport | None, *, timeout: float,
-                 max_retries: int, max_rate_limit_wait: float, http: object) -> None:
+                 max_retries: int, max_rate_limit_wait: float, max_retry_wait: float, http: object) -> None:
         self.transport, self.base_url = choose_transport(base_url, transport)
         if http is not None and self.transport == "grpc":
             raise ValueError("http= is the REST transport's httpx client; gRPC makes its own channel")
@@ -224,17 +232,21 @@ class _Base:
         if not max_rate_limit_wait >= 0:
             raise ValueError(f"max_rate_limit_wait is seconds, 0 or more; got {max_rate_limit_wait}")
         self.max_rate_limit_wait = max_rate_limit_wait
-        self._retry = RetryPolicy(max_retries, max_rate_limit_wait)
+        if not max_retry_wait >= 0:
+            raise ValueError(f"max_retry_wait is seconds, 0 or more; got {max_retry_wait}")
+        self.max_retry_wait = max_retry_wait
+        self._retry = RetryPolicy(max_retries, max_rate_limit_wait, max_retry_wait)
 
 
 class Client(_Base):
     """Synchronous client. Use as a context manager, or call `close()`."""
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *, transport: Transport | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = 2,
-                 max_rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT_S, http: httpx.Client | None = None) -> None:
+                 timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = DEFAULT_MAX_RETRIES,
+                 max_rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT_S, max_retry_wait: float = DEFAULT_RETRY_WAIT_S,
+                 http: httpx.Client | None = None) -> None:
         super().__init__(base_url, api_key, transport, timeout=timeout, max_retries=max_retries,
-                         max_rate_limit_wait=max_rate_limit_wait, http=http)
+                         max_rate_limit_wait=max_rate_limit_wait, max_retry_wait=max_retry_wait, http=http)
         self._transport: SyncTransport
         if self.transport == "grpc":
             self._transport = _grpc_module().GrpcTransport(self.base_url, api_key, timeout)
@@ -244,7 +256,7 @@ class Client(_Base):
     @classmethod
     def from_config(cls, **options: Any) -> Client:
         """A client for the server and key the `phonos` command uses: PHONOS_URL / PHONOS_API_KEY, else the file
-        `phonos login` wrote (and PHONOS_MAX_RATE_LIMIT_WAIT); `options` as the constructor takes them. The
+        `phonos login` wrote (and PHONOS_MAX_RATE_LIMIT_WAIT, PHONOS_MAX_RETRY_WAIT); `options` as the constructor takes them. The
         constructor itself reads nothing from the environment, so `Client(url, None)` (a share link's reader)
         stays keyless wherever it runs. A config file that is not one raises `config.ConfigError` (ValueError)."""
         url, api_key, options = _configured(options)
@@ -497,11 +509,11 @@ class AsyncClient(_Base):
     """asyncio client with the same methods as `Client` (awaitable; `watch` is an async iterator)."""
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *, transport: Transport | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = 2,
-                 max_rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT_S,
+                 timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = DEFAULT_MAX_RETRIES,
+                 max_rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT_S, max_retry_wait: float = DEFAULT_RETRY_WAIT_S,
                  http: httpx.AsyncClient | None = None) -> None:
         super().__init__(base_url, api_key, transport, timeout=timeout, max_retries=max_retries,
-                         max_rate_limit_wait=max_rate_limit_wait, http=http)
+                         max_rate_limit_wait=max_rate_limit_wait, max_retry_wait=max_retry_wait, http=http)
         self._transport: AsyncTransport
         if self.transport == "grpc":
             self._transport = _grpc_module().AsyncGrpcTransport(self.base_url, api_key, timeout)
@@ -511,7 +523,7 @@ class AsyncClient(_Base):
     @classmethod
     def from_config(cls, **options: Any) -> AsyncClient:
         """A client for the server and key the `phonos` command uses: PHONOS_URL / PHONOS_API_KEY, else the file
-        `phonos login` wrote (and PHONOS_MAX_RATE_LIMIT_WAIT); `options` as the constructor takes them. The
+        `phonos login` wrote (and PHONOS_MAX_RATE_LIMIT_WAIT, PHONOS_MAX_RETRY_WAIT); `options` as the constructor takes them. The
         constructor itself reads nothing from the environment, so `AsyncClient(url, None)` (a share link's reader)
         stays keyless wherever it runs. A config file that is not one raises `config.ConfigError` (ValueError)."""
         url, api_key, options = _configured(options)

@@ -3,7 +3,13 @@
 `len()` counts code points, a terminal counts cells: an East Asian wide character (a CJK job name, most emoji)
 takes two, a combining mark none. Padding by `len()` pushes every later column of such a row out of line. A
 job's name is any text a client gave it, so a control character in it (a newline, an escape sequence) is shown
-as `?` rather than sent to the terminal, where it would break the row or rewrite the screen."""
+as `?` rather than sent to the terminal, where it would break the row or rewrite the screen.
+
+A table wider than the terminal would wrap every row onto two lines. Given the terminal's width, `table` fits it:
+the widest free-text columns (a job's name, a description) are shortened with `…`, times lose their seconds and then
+their year; an id is never cut, so a column of ids (and the id that ends a free-text cell: a credit entry's job)
+stays whole. A table that cannot be made to fit (its ids and other whole columns alone are too wide: webhook
+deliveries, or the jobs at 60 columns) is left as it is: it wraps either way, and then better with every word."""
 
 from __future__ import annotations
 
@@ -30,8 +36,8 @@ def width(text: str) -> int:
     return sum(_cells(c) for c in text)
 
 
-def fit(text: str, cells: int) -> str:
-    """`text` cut to at most `cells` cells (`…` where it was cut), padded with spaces to exactly `cells`."""
+def clip(text: str, cells: int) -> str:
+    """`text` cut to at most `cells` cells, `…` where it was cut."""
     text = visible(text)
     if width(text) > cells:
         kept, used = [], 0
@@ -41,7 +47,41 @@ def fit(text: str, cells: int) -> str:
             kept.append(c)
             used += _cells(c)
         text = "".join(kept) + "…"
+    return text
+
+
+def fit(text: str, cells: int) -> str:
+    """`text` cut to at most `cells` cells (`…` where it was cut), padded with spaces to exactly `cells`."""
+    text = clip(text, cells)
     return text + " " * (cells - width(text))
+
+
+_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def shortened(text: str, cells: int) -> str:
+    """A free-text cell in at most `cells` cells, padded: cut before the id it ends with (`job_charge: … <job id>`),
+    so the id stays whole; cut at its end when it has none, or the id alone would not fit."""
+    text = visible(text)
+    ids = list(_ID.finditer(text))
+    if ids and width(text) > cells:
+        before, tail = text[:ids[-1].start()].rstrip(), " " + text[ids[-1].start():]
+        if width(tail) + 1 <= cells:
+            return fit(clip(before, cells - width(tail)) + tail, cells)
+    return fit(text, cells)
+
+
+_TIME = re.compile(r"^(\d{4})-(\d\d-\d\d)T(\d\d:\d\d)(?::\d\d(?:\.\d+)?)?(Z|[+-]\d\d:\d\d)?$")
+
+
+def short_time(text: str, level: int) -> str:
+    """An RFC 3339 time, shorter: level 1 without seconds (`2026-12-01 06:21Z`), 2 without the year too
+    (`12-01 06:21Z`); other text as it is."""
+    m = _TIME.match(text)
+    if not m or level == 0:
+        return text
+    zone = m.group(4) or ""
+    return (f"{m.group(1)}-" if level == 1 else "") + f"{m.group(2)} {m.group(3)}{zone}"
 
 
 _NUMBER = re.compile(r"^([+\-\u2212]?\d[\d,.]*)(.*)$")  # a cell's leading number ("+10", "90", "3 attempts")
@@ -59,19 +99,60 @@ def numbers_aligned(cells: Sequence[str]) -> list[str]:
     return [" " * (cells_wide - width(cell)) + cell for cell in aligned]  # a cell without a number: at the right
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[str]], numbers: Collection[str] = ()) -> str:
+SOFT_FLOOR = 24  # cells a free-text column keeps before the times give up their seconds
+MID_FLOOR = 12  # ... before they give up their year
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], numbers: Collection[str] = (), *,
+          cells: int | None = None, free: Collection[str] = (), times: Collection[str] = ()) -> str:
     """A header row, then the rows, each column as wide as its widest cell (the last one unpadded). The columns
-    named in `numbers` (credits, amounts, counts) are right-aligned, their header too, as numbers are read."""
+    named in `numbers` (credits, amounts, counts) are right-aligned, their header too, as numbers are read.
+
+    `cells`: the terminal's width, which the table is fitted to where it can be: the columns named in `free`
+    (free text) are shortened, widest first, and those in `times` (RFC 3339) shown shorter, in the order the
+    module's docstring says; no other column is cut."""
     lines = [list(header), *([visible(cell) for cell in row] for row in rows)]
     for i, name in enumerate(header):
         if name in numbers:
             for line, aligned in zip(lines[1:], numbers_aligned([line[i] for line in lines[1:]]), strict=True):
                 line[i] = aligned
     widths = [max(width(line[i]) for line in lines) for i in range(len(header))]
+    natural = list(widths)
+    if cells is not None:
+        lines, widths = _fitted(header, lines, widths, cells, free, times)
 
     def cell(text: str, i: int) -> str:
         if header[i] in numbers:
             return " " * (widths[i] - width(text)) + text
+        if header[i] in free and widths[i] < natural[i]:  # shortened to fit the terminal
+            return shortened(text, widths[i])
         return fit(text, widths[i]) if i < len(header) - 1 else text
 
     return "\n".join(GAP.join(cell(text, i) for i, text in enumerate(line)).rstrip() for line in lines)
+
+
+def _fitted(header: Sequence[str], given: list[list[str]], natural: list[int], cells: int, free: Collection[str],
+            times: Collection[str]) -> tuple[list[list[str]], list[int]]:
+    """The table's cells and column widths, made to fit `cells` as far as `free` and `times` allow: first the
+    free-text columns down to SOFT_FLOOR cells; then, with times shown without their seconds, down to MID_FLOOR;
+    then, times without their year too, down to their header (and the ids they end with). A table that would still
+    be too wide is left as it is: it wraps either way, and then better with every word in it."""
+    # A free column is never narrower than its header, nor than the id its cells end with (and `… ` before it).
+    least = [max([width(name)] + [width(line[i][m.start():]) + 2 for line in given[1:]
+                                  for m in list(_ID.finditer(line[i]))[-1:]]) for i, name in enumerate(header)]
+    lines, widths = given, natural
+    for level, floor in ((0, SOFT_FLOOR), (1, MID_FLOOR), (2, 1)):
+        lines = [given[0], *([short_time(text, level) if header[i] in times else text for i, text in enumerate(line)]
+                             for line in given[1:])]
+        widths = [max(width(line[i]) for line in lines) for i in range(len(header))]
+        while (over := sum(widths) + len(GAP) * (len(widths) - 1) - cells) > 0:
+            wide = [i for i, name in enumerate(header) if name in free and widths[i] > max(floor, least[i])]
+            if not wide:
+                break
+            i = max(wide, key=lambda j: widths[j])  # the widest first, down to the next widest
+            others = [widths[j] for j in wide if j != i]
+            widths[i] -= min(over, widths[i] - max(floor, least[i], *others)) or 1
+        if over <= 0:
+            return lines, widths
+    # Too wide even so (its ids and other whole columns alone): it wraps however it is cut, so nothing is cut.
+    return given, natural

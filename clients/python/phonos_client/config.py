@@ -1,6 +1,7 @@
 """Where the command finds its server and key: PHONOS_URL / PHONOS_API_KEY, else the file `phonos login`
 writes ($PHONOS_CONFIG, or $XDG_CONFIG_HOME/phonos/config.toml, ~/.config/phonos/config.toml), mode 0600;
-and how long it lets a rate limit hold one request (PHONOS_MAX_RATE_LIMIT_WAIT, seconds)."""
+how long it lets a rate limit hold one request (PHONOS_MAX_RATE_LIMIT_WAIT, seconds), and how long it keeps trying
+a server that cannot be reached or answers 502/503/504 (PHONOS_MAX_RETRY_WAIT, seconds)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ else:  # the client supports Python 3.10: tomli is tomllib's origin (a dependenc
     import tomli as tomllib
 
 from phonos_client.client import DEFAULT_URL
-from phonos_client.retry import DEFAULT_RATE_LIMIT_WAIT_S
+from phonos_client.retry import DEFAULT_RATE_LIMIT_WAIT_S, DEFAULT_RETRY_WAIT_S
 
 
 class ConfigError(ValueError):
@@ -29,6 +30,11 @@ class Profile:
     api_key: str | None
     source: str  # where the key came from, for messages
     max_rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT_S  # the clients' max_rate_limit_wait
+    max_retry_wait: float = DEFAULT_RETRY_WAIT_S  # the clients' max_retry_wait
+
+    def options(self) -> dict[str, float]:
+        """The clients' keyword options this profile sets."""
+        return {"max_rate_limit_wait": self.max_rate_limit_wait, "max_retry_wait": self.max_retry_wait}
 
 
 def config_path() -> Path:
@@ -52,21 +58,30 @@ def load() -> Profile:
     url = os.environ.get("PHONOS_URL") or stored.get("url") or DEFAULT_URL
     key = os.environ.get("PHONOS_API_KEY") or stored.get("api_key")
     source = "PHONOS_API_KEY" if os.environ.get("PHONOS_API_KEY") else str(path)
-    return Profile(url.rstrip("/"), key or None, source, rate_limit_wait())
+    return Profile(url.rstrip("/"), key or None, source, rate_limit_wait(), retry_wait())
 
 
 def rate_limit_wait() -> float:
     """PHONOS_MAX_RATE_LIMIT_WAIT: the seconds one request may spend waiting out 429s (0: fail at the first)."""
-    text = os.environ.get("PHONOS_MAX_RATE_LIMIT_WAIT", "").strip()
+    return _seconds("PHONOS_MAX_RATE_LIMIT_WAIT", DEFAULT_RATE_LIMIT_WAIT_S)
+
+
+def retry_wait() -> float:
+    """PHONOS_MAX_RETRY_WAIT: the seconds one request may spend pausing between tries of a server that cannot be
+    reached or answers 502/503/504 (0: fail at the first)."""
+    return _seconds("PHONOS_MAX_RETRY_WAIT", DEFAULT_RETRY_WAIT_S)
+
+
+def _seconds(name: str, default: float) -> float:
+    text = os.environ.get(name, "").strip()
     if not text:
-        return DEFAULT_RATE_LIMIT_WAIT_S
+        return default
     try:
         seconds = float(text)
     except ValueError:
         seconds = -1.0
     if not 0 <= seconds < float("inf"):
-        raise ConfigError(f"PHONOS_MAX_RATE_LIMIT_WAIT is seconds, 0 or more (default "
-                          f"{DEFAULT_RATE_LIMIT_WAIT_S:g}); got {json.dumps(text)}")
+        raise ConfigError(f"{name} is seconds, 0 or more (default {default:g}); got {json.dumps(text)}")
     return seconds
 
 

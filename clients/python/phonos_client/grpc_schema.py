@@ -12,7 +12,7 @@ private pool, and the client always speaks the server's own contract. The cost i
 few descriptors per client, on its first call.
 
 JSON: `json_format.MessageToDict` with the gateway's options (proto field names, fields without presence
-always written) is what the gateway sends (gateway/json_encode.py); the one difference the gateway makes
+always written) is what the gateway sends (phonos_common/json_encode.py); the one difference the gateway makes
 on purpose, integral numbers inside `google.protobuf.Struct` written as JSON integers (`"num_recycles": 4`),
 is made here too. Every counter of the contract is int32, so no int64-as-string differences arise.
 """

@@ -14,10 +14,16 @@ that is safe (`Call.retryable`: a read, a delete, or a POST with its idempotency
   is not started: the `RateLimitError` is raised at once. These tries do not count against `max_retries`:
   a key allowed 60 requests a minute downloading 200 files is slow, not failing. Each wait is logged (INFO,
   logger "phonos_client"), so a program, or the `phonos` command, can say why nothing happens for a while.
-* connection errors, timeouts and 502/503/504: `max_retries` more tries, exponential backoff with jitter. A
-  503 or 502 that says when to come back (`Retry-After`: the gateway's answer while the job service restarts
-  behind it, 5 s) is tried again no sooner than that (at most MAX_RETRY_AFTER_S), still within `max_retries`:
-  the backoff alone (about 0.5 s, then 1 s) would spend every try before the service is back.
+* connection errors, timeouts and 502/503/504: tried again with exponential backoff and jitter (about 0.4 s,
+  0.8 s, then 1-2 s a time) for as long as the pauses add up to no more than `max_retry_wait` seconds
+  (DEFAULT_RETRY_WAIT_S, 8) and the tries to no more than `max_retries` (DEFAULT_MAX_RETRIES, 10): a restart of
+  the job service under `phonos serve` refuses connections (or the gateway answers 502/503) for about 3 s, and
+  the default rides out 5 s of that with room to spare (the old default, 2 tries in about 1.5 s, did not). The
+  last pause is cut to what is left of the budget, so the final try comes at its end. A 503 or 502 that says
+  when to come back (`Retry-After`: the gateway's answer while the job service restarts behind it, 5 s) is
+  tried again no sooner than that (at most MAX_RETRY_AFTER_S) while any budget is left: the server asked, so
+  its wait is not cut. A timeout is tried again at most TIMEOUT_RETRIES times (each try took the client's
+  `timeout`, which the pauses do not count). The first such failure of a call is logged (INFO), so the command can say why it pauses.
 """
 
 from __future__ import annotations
@@ -31,7 +37,10 @@ from phonos_client import errors
 from phonos_client.calls import Call
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-MAX_BACKOFF_S = 8.0
+MAX_BACKOFF_S = 2.0  # a pause between tries at most: a service back after 3 s is found within about 2 s
+DEFAULT_MAX_RETRIES = 10  # with DEFAULT_RETRY_WAIT_S: the pauses, not the count, end a dead server's tries
+TIMEOUT_RETRIES = 2  # a timed-out try took the whole timeout (30 s): tried again this often at most
+DEFAULT_RETRY_WAIT_S = 8.0  # `phonos serve` restarting its job service: ~3 s refused; 5 s ridden out with room
 MAX_RETRY_AFTER_S = 60.0  # the server's rate-limit window: a longer Retry-After is not the rate limit's
 DEFAULT_RATE_LIMIT_WAIT_S = 120.0  # two windows of a per-minute limit: room for a bulk job's share of turns
 RATE_LIMIT_JITTER_S = 0.5
@@ -50,6 +59,8 @@ class Tries:
     """One call's retries so far (a watch's since its last good connection)."""
 
     failures: int = 0  # transient failures other than 429, counted against max_retries
+    waited_s: float = 0.0  # seconds paused after them, counted against max_retry_wait
+    timeouts: int = 0  # of those, tries that ran out of time (each took the client's timeout)
     limited: int = 0  # 429s
     limited_s: float = 0.0  # seconds spent waiting them out, counted against max_rate_limit_wait
     answer_lost: bool = False  # a try broke off after the server may have done the work
@@ -57,8 +68,9 @@ class Tries:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_retries: int
+    max_retries: int = DEFAULT_MAX_RETRIES
     max_rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT_S
+    max_retry_wait: float = DEFAULT_RETRY_WAIT_S
 
     def delay(self, call: Call[Any], error: Failure, tries: Tries) -> float:
         """The pause before trying `call` again after `error` (counted in `tries`); raises `error` when the
@@ -68,10 +80,21 @@ class RetryPolicy:
         tries.answer_lost = tries.answer_lost or isinstance(error, errors.APIConnectionError)
         if isinstance(error, errors.RateLimitError):
             return self._rate_limited(error, tries)
-        if tries.failures >= self.max_retries:
+        left = self.max_retry_wait - tries.waited_s
+        if tries.failures >= self.max_retries or left <= 0:
             raise error
+        if isinstance(error, errors.APITimeoutError):  # each try took `timeout` seconds: a few are enough
+            if tries.timeouts >= min(self.max_retries, TIMEOUT_RETRIES):
+                raise error
+            tries.timeouts += 1
+        said = self._said(error)
+        if not said and tries.failures == 0:
+            what = error.message if isinstance(error, errors.APIConnectionError) else f"server unavailable ({error.message})"
+            log.info("%s; trying again for up to %.0f s", what, self.max_retry_wait)
         tries.failures += 1
-        return max(self.backoff(tries.failures - 1), self._said(error))
+        wait = max(min(self.backoff(tries.failures - 1), left), said)
+        tries.waited_s += wait
+        return wait
 
     @staticmethod
     def _said(error: Failure) -> float:

@@ -1,0 +1,159 @@
+"""The `phonos` command as a scientist walks it at an 80- and a 60-column terminal: a real process in a
+pseudo-terminal of that size (or with stdout piped and stderr still the terminal), against the in-process service
+on the inference twin. What the walk found: tables wider than the screen, a refused cursor said in the API's
+words, `--json` pages that did not say where the next one starts."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from phonos_client import Client
+
+from tests.support import REPO, InProcessService
+
+pytestmark = pytest.mark.e2e
+
+CLIENT_PATH = str(REPO / "clients" / "python")
+LONG_NAME = "a rather long protein name for my kinase domain experiment"
+SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
+
+
+@dataclass
+class Run:
+    code: int
+    screen: str  # what the terminal got (stderr; stdout too unless piped)
+    out: str  # stdout when piped
+
+
+def phonos(url: str, key: str, *args: str, columns: int = 80, piped: bool = False,
+           cwd: Path | None = None) -> Run:
+    """`phonos ARGS` with a terminal of `columns` as stdin and stderr, and as stdout unless `piped`."""
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_") and k not in ("COLUMNS", "LINES")}
+    env.update({"PHONOS_URL": url, "PHONOS_API_KEY": key, "PYTHONPATH": CLIENT_PATH})
+    process = subprocess.Popen([sys.executable, "-m", "phonos_client", *args], env=env, cwd=cwd, stdin=terminal,
+                               stdout=subprocess.PIPE if piped else terminal, stderr=terminal, close_fds=True)
+    os.close(terminal)
+    screen, out = b"", b""
+    streams = [controller] + ([process.stdout.fileno()] if process.stdout else [])
+    deadline = time.monotonic() + 120
+    while streams and time.monotonic() < deadline:
+        ready, _, _ = select.select(streams, [], [], 0.2)
+        for fd in ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                streams.remove(fd)
+            elif fd == controller:
+                screen += chunk
+            else:
+                out += chunk
+        if not ready and process.poll() is not None:
+            break
+    os.close(controller)
+    code = process.wait(30)
+    if process.stdout:
+        out += process.stdout.read()
+        process.stdout.close()
+    return Run(code, screen.decode(errors="replace").replace("\r\n", "\n"), out.decode())
+
+
+def lines_of(screen: str) -> list[str]:
+    return [line for line in screen.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def account(twin_service: InProcessService) -> tuple[InProcessService, str, list[str]]:
+    """A key with three finished jobs, one of them with a long name; their ids, newest first."""
+    key = twin_service.new_key(credits=1000)
+    with Client(twin_service.base_url, key) as client:
+        ids = [client.wait(client.predict("esmfold", SEQUENCE, name=name).job_id, timeout=60).job_id
+               for name in (LONG_NAME, "p2", "p3")]
+    return twin_service, key, ids[::-1]
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+def test_tables_fit_the_terminal_and_never_cut_an_id(account: tuple[InProcessService, str, list[str]],
+                                                     columns: int) -> None:
+    service, key, ids = account
+    listed = phonos(service.base_url, key, "jobs", "ls", columns=columns)
+    assert listed.code == 0
+    rows = lines_of(listed.screen)
+    for job_id in ids:
+        assert any(row.startswith(job_id) for row in rows), rows  # whole, at the row's start
+    named = next(row for row in rows if row.startswith(ids[-1]))
+    if columns == 80:  # room for every column once the name is shortened: nothing wraps
+        assert LONG_NAME not in named and "…" in named
+        assert all(len(row) < columns for row in rows), rows
+    else:  # the ids, model, status and time alone are wider than 60: it wraps however it is cut, so nothing is
+        assert named.endswith(LONG_NAME)
+    models = lines_of(phonos(service.base_url, key, "models", columns=columns).screen)
+    assert all(len(row) < columns for row in models), models
+    # piped, the rows are as they always were: every field whole, tab-separated
+    piped = phonos(service.base_url, key, "jobs", "ls", columns=columns, piped=True)
+    assert f"{ids[-1]}\tesmfold\tcompleted\t" in piped.out and piped.out.rstrip().endswith(LONG_NAME)
+
+
+@pytest.mark.parametrize("transport", ["rest", "grpc"])
+def test_a_refused_cursor_is_said_with_the_flag(account: tuple[InProcessService, str, list[str]],
+                                                transport: str) -> None:
+    service, key, _ = account
+    run = phonos(service.url_for(transport), key, "jobs", "ls", "--starting-after", "nope")
+    assert run.code == 8
+    assert '--starting-after "nope" is not the id of one of your jobs' in run.screen
+    assert "starting_after" not in run.screen and "without --starting-after" in run.screen
+
+
+def test_a_json_page_says_its_next_cursor_on_a_terminals_stderr(
+        account: tuple[InProcessService, str, list[str]]) -> None:
+    """stdout keeps its shape (a bare list, for scripts); stderr, a terminal, names the next page's cursor."""
+    service, key, ids = account
+    run = phonos(service.base_url, key, "jobs", "ls", "--limit", "2", "--json", piped=True)
+    assert run.code == 0
+    assert [job["job_id"] for job in json.loads(run.out)] == ids[:2]
+    assert f"--starting-after {ids[1]} for the next page" in run.screen and "--all" in run.screen
+    last = phonos(service.base_url, key, "jobs", "ls", "--starting-after", ids[1], "--json", piped=True)
+    assert [job["job_id"] for job in json.loads(last.out)] == ids[2:] and "--starting-after" not in last.screen
+    rows = phonos(service.base_url, key, "jobs", "ls", "--limit", "2", piped=True)  # piped rows: the same
+    assert [row.split("\t")[0] for row in rows.out.splitlines()] == ids[:2]
+    assert f"--starting-after {ids[1]} for the next page" in rows.screen
+    # stderr not a terminal (a script's log): nothing more said there
+    quiet = subprocess.run([sys.executable, "-m", "phonos_client", "jobs", "ls", "--limit", "2", "--json"],
+                           env={**os.environ, "PHONOS_URL": service.base_url, "PHONOS_API_KEY": key,
+                                "PYTHONPATH": CLIENT_PATH}, capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and quiet.stderr == "" and len(json.loads(quiet.stdout)) == 2
+
+
+def test_the_command_waits_out_a_server_restart(twin_factory: type, tmp_path: Path) -> None:
+    """`phonos serve` restarting its job service refuses connections for about 3 s: a command typed then waits
+    (saying why, once) and answers when the service is back on the same port, instead of failing."""
+    first = twin_factory.start(tmp_path / "var")
+    key = first.new_key(credits=100)
+    ports = {"grpc_port": first.grpc_port, "http_port": first.http_port}
+    first.stop()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
+    env.update({"PHONOS_URL": first.base_url, "PHONOS_API_KEY": key, "PYTHONPATH": CLIENT_PATH})
+    started = time.monotonic()
+    command = subprocess.Popen([sys.executable, "-m", "phonos_client", "account", "--json"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3.0)
+    twin_factory.start(tmp_path / "var", **ports)
+    out, err = command.communicate(timeout=60)
+    assert command.returncode == 0, err
+    assert json.loads(out)["credits"]["balance"] == 100 and time.monotonic() - started >= 3.0
+    assert err.count("could not reach the server") == 1 and "trying again for up to 8 s" in err
