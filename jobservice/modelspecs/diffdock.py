@@ -157,7 +157,8 @@ async def _ligand_embeds(smiles: str, seed: int, budget_s: float) -> None:
     and a check still queued when its time is up is dropped."""
     running = asyncio.get_running_loop().run_in_executor(_EMBED_CHECKS, _check_ligand_embeds, smiles, seed, budget_s)
     try:
-        await asyncio.wait_for(running, timeout=budget_s)
+        async with asyncio.timeout(budget_s):
+            await running
     except TimeoutError:
         return  # undecided: the model's own, larger budget applies
 
