@@ -13,6 +13,7 @@ read of the request (`ClaimedJob`), for dispatch.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -31,9 +32,12 @@ from jobservice.errors import (
 )
 from jobservice.failures import JobFailure
 from jobservice.fairness import NO_CAP
+from jobservice.finite_json import loads_finite, without_non_finite
 from jobservice.modelspecs.base import ValidatedJob
 from jobservice.states import JobStatus
 from jobservice.store import ConstraintViolation, Params, Row, Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ class JobRecord:
             attempts=int(row["attempts"]),
             error=row["error"],
             error_code=row["error_code"],
-            result=json.loads(row["result_json"]) if row["result_json"] else None,
+            result=loads_finite(row["result_json"]) if row["result_json"] else None,
             created_at=float(row["created_at"]),
             updated_at=float(row["updated_at"]),
             started_at=_optional_float(row["started_at"]),
@@ -276,7 +280,11 @@ class JobStore:
         return job
 
     async def complete(self, job_id: str, result: dict[str, Any], owner: str | None = None) -> JobRecord:
-        row = await self._db.write_one("complete_job", {"id": job_id, "result_json": json.dumps(result),
+        result, not_numbers = without_non_finite(result)
+        if not_numbers:  # stored as null: a NaN there would make the job unreadable (jobservice/finite_json.py)
+            log.warning("job %s: its result held values that are not numbers, stored as null: %s", job_id,
+                        ", ".join(not_numbers[:10]) + (f" and {len(not_numbers) - 10} more" if len(not_numbers) > 10 else ""))
+        row = await self._db.write_one("complete_job", {"id": job_id, "result_json": json.dumps(result, allow_nan=False),
                                                         "owner": owner, "now": now()})
         if row is None:
             raise InvalidTransition(f"job {job_id} is no longer running" + (" here" if owner else ""))

@@ -193,6 +193,11 @@ def cmd_keys_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cut(text: str, width: int) -> str:
+    """`text` in a column of `width`: a longer one ends in "…", so a cut name is never read (or typed) as whole."""
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def cmd_keys_list(args: argparse.Namespace) -> int:
     settings = _existing(_settings(args))
     keys = _run(settings, lambda: admin.list_keys(settings, username=args.username))
@@ -203,7 +208,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
           f"{'LAST USED':<20}  STATUS")
     for k in keys:
         # two spaces after the columns that fill their width (read_only, a time): one read as a single value
-        print(f"{k.id:<21} {k.prefix:<11} {(k.name or '-')[:20]:<20} {k.rate_limit:>9}  {k.scope:<9}  "
+        print(f"{k.id:<21} {k.prefix:<11} {_cut(k.name or '-', 20):<20} {k.rate_limit:>9}  {k.scope:<9}  "
               f"{_when(k.created_at):<20}  {_when(k.last_used_at):<20}  {_key_status(k)}")
     return 0
 
@@ -250,7 +255,7 @@ def cmd_accounts_list(args: argparse.Namespace) -> int:
     print(f"{'USERNAME':<20} {'EMAIL':<28} {'CREDITS':>9} {'KEYS':>4} {'JOBS':>7} {'ACTIVE':>6}  {'SIGN-IN':<7}  "
           f"{'CREATED':<20} LAST USED")
     for a in accounts:
-        print(f"{a.username[:20]:<20} {(a.email or '-')[:28]:<28} {a.credits:>9} {a.active_keys:>4} {a.jobs:>7} "
+        print(f"{_cut(a.username, 20):<20} {_cut(a.email or '-', 28):<28} {a.credits:>9} {a.active_keys:>4} {a.jobs:>7} "
               f"{a.active_jobs:>6}  {'yes' if a.can_sign_in else 'no':<7}  {_when(a.created_at):<20} "
               f"{_when(a.last_used_at)}")
     return 0
@@ -269,7 +274,7 @@ def cmd_accounts_activity(args: argparse.Namespace) -> int:
         by = f"key {e.actor.key_id}" if e.actor.kind == "api_key" else {"session": "dashboard"}.get(
             str(e.actor.kind), str(e.actor.kind))
         target = " ".join(t for t in (e.target.key_id, e.target.webhook_id, e.target.job_id, e.target.share_id) if t)
-        print(f"{_when(e.created_at):<20} {e.action:<30} {by[:36]:<36} {(e.actor.client_address or '-')[:16]:<16} "
+        print(f"{_when(e.created_at):<20} {e.action:<30} {_cut(by, 36):<36} {_cut(e.actor.client_address or '-', 16):<16} "
               f"{target}")
     return 0
 

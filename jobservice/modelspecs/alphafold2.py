@@ -158,14 +158,18 @@ class AlphaFold2Spec:
 
 def _check_a3m(texts: list[str], chains: list[str]) -> None:
     """The same checks the model runs, here so a bad A3M costs nothing (HTTP 400)."""
-    from phonos_models.alphafold2.msa import A3MError, parse_a3m
+    from phonos_models.alphafold2.msa import A3MError, copies_message, parse_a3m
 
+    parsed = []
     for index, (text, chain) in enumerate(zip(texts, chains, strict=True)):
         try:
-            parse_a3m(text, chain)
+            parsed.append(parse_a3m(text, chain))
         except A3MError as exc:
             where = f"{chain_name(index)}: " if len(chains) > 1 else ""
             raise InvalidArgument(where + str(exc)) from exc
+    problem = copies_message(chains, parsed)
+    if problem:
+        raise InvalidArgument(problem)
 
 
 def build_spec(env: Mapping[str, str] | None = None) -> ModelSpec:

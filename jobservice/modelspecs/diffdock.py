@@ -16,7 +16,8 @@ Params (seed + issue 5):
   shapes and behaviour in `phonos_models.diffdock.pocket`. Resolved here on the receptor, so unknown
   residues, a radius out of range or a centre far outside the protein are 400s too.
 An invalid SMILES, a PDB without protein residues, a bad pocket or an out-of-range value is a 400 before
-credits.
+credits. So is a ligand RDKit cannot put in 3D with the job's seed: the model's own embedding is run here,
+bounded by `SUBMIT_EMBED_CHECK_S`, so a SMILES such as `C1#CC1` no longer fails after submission, charged.
 """
 
 from __future__ import annotations
@@ -26,14 +27,17 @@ import json
 import re
 import secrets
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from phonos_models.diffdock.conformer import EmbeddingFailed, check_embeds
 from phonos_models.diffdock.pipe_validate import (
     LigandError,
     ReceptorError,
     canonical_smiles,
     check_receptor,
+    parse_smiles,
 )
 from phonos_models.diffdock.pocket import PocketError, PocketRequest, parse_pocket, resolve
 from phonos_models.diffdock.receptor_prep import read_structure_with_report, refuse_mmcif
@@ -48,7 +52,6 @@ from phonos_config.diffdock import (
     MAX_INFERENCE_STEPS,
     MAX_PDB_BYTES,
     MAX_SEED,
-    MAX_SMILES_LENGTH,
     MIN_INFERENCE_STEPS,
     DiffDockSettings,
 )
@@ -64,6 +67,15 @@ INFO = ModelInfo(
 FORMATS = ("pdb", "sdf", "json", "confidence_plot", "zip")
 _JOB_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _PDB_RECORD = re.compile(r"^(ATOM  |HETATM)", re.MULTILINE)
+# Wall clock the submission may spend embedding the ligand in 3D to find one RDKit cannot embed. Drug-like
+# ligands take 0.01-0.3 s; impossible ones fail in 0.1 s (a triple bond in a 3-ring) to ~4 s (bridgehead
+# stereo a bicycle cannot take: ETKDG's tries all fail). Past it the ligand is accepted undecided (large
+# flexible ones take 8 s and more, `bench/diffdock_ligand_embed.py`) and the model's own budget applies.
+SUBMIT_EMBED_CHECK_S = 5.0
+_EMBED_CHECKS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="diffdock-embed-check")
+# params.ligand_smiles is read up to this length so that a pasted ligand file (an SDF of one ligand is 2-20 kB)
+# is refused as a file, not as "6233 characters"; `parse_smiles` applies MAX_SMILES_LENGTH after that check.
+MAX_LIGAND_TEXT = 200_000
 
 
 @dataclass(frozen=True)
@@ -87,7 +99,8 @@ class DiffDockSpec:
     async def validate(self, sequence: str, params: Mapping[str, Any], outputs: JobOutputs) -> ValidatedJob:
         reader = ParamReader(INFO.name, params)
         protein = reader.string("protein_pdb", None, max_length=MAX_PDB_BYTES)
-        smiles_param = reader.string("ligand_smiles", None, max_length=MAX_SMILES_LENGTH)
+        # MAX_LIGAND_TEXT, not the SMILES limit: `parse_smiles` says what a long text is (a pasted SDF/MOL2/PDB)
+        smiles_param = reader.string("ligand_smiles", None, max_length=MAX_LIGAND_TEXT)
         steps = reader.integer("inference_steps", DEFAULT_INFERENCE_STEPS, MIN_INFERENCE_STEPS, MAX_INFERENCE_STEPS)
         samples = reader.integer("samples_per_complex", DEFAULT_SAMPLES, 1, self.settings.max_samples)
         seed = reader.integer("random_seed", None, 0, MAX_SEED)
@@ -102,6 +115,9 @@ class DiffDockSpec:
             raise InvalidArgument(f"params.protein_pdb: {exc}") from None
         if pocket is not None:
             await asyncio.to_thread(_check_pocket, pdb_text, pocket)
+        if seed is None:
+            seed = secrets.randbelow(MAX_SEED + 1)
+        await _ligand_embeds(smiles, seed, min(SUBMIT_EMBED_CHECK_S, float(self.settings.ligand_embed_s)))
         return ValidatedJob(
             sequence=smiles,
             params={
@@ -111,7 +127,7 @@ class DiffDockSpec:
                 "ligand_smiles": smiles,
                 "inference_steps": steps,
                 "samples_per_complex": samples,
-                "random_seed": seed if seed is not None else secrets.randbelow(MAX_SEED + 1),
+                "random_seed": seed,
             } | ({"pocket": pocket.as_json()} if pocket is not None else {}),
         )
 
@@ -130,6 +146,29 @@ def _pocket_request(value: object) -> PocketRequest | None:
         return parse_pocket(value)
     except PocketError as exc:
         raise InvalidArgument(f"params.pocket: {exc}") from None
+
+
+async def _ligand_embeds(smiles: str, seed: int, budget_s: float) -> None:
+    """`InvalidArgument` when the model could not embed this ligand; waits at most `budget_s`.
+
+    RDKit looks at its timeout only now and then (a 121-atom PEG took 7-15 s against a 5 s timeout), so the
+    wait is bounded here and an unfinished check is left to end in its thread (RDKit releases the GIL; its
+    own timeout ends it). Two threads of their own: slow checks never queue the receptor parsing behind them,
+    and a check still queued when its time is up is dropped."""
+    running = asyncio.get_running_loop().run_in_executor(_EMBED_CHECKS, _check_ligand_embeds, smiles, seed, budget_s)
+    try:
+        async with asyncio.timeout(budget_s):
+            await running
+    except TimeoutError:
+        return  # undecided: the model's own, larger budget applies
+
+
+def _check_ligand_embeds(smiles: str, seed: int, budget_s: float) -> None:
+    """The model will get 3D coordinates for this ligand with this seed (same function, same seed)."""
+    try:
+        check_embeds(parse_smiles(smiles), seed, budget_s)
+    except EmbeddingFailed as exc:
+        raise InvalidArgument(f"invalid ligand: {exc}") from None
 
 
 def _check_pocket(pdb_text: str, pocket: PocketRequest) -> None:

@@ -94,7 +94,7 @@ def test_a_link_made_on_the_job_page_shows_the_result_to_a_stranger_until_revoke
             assert any(control in v for v in visited), f"{viewport['width']} px: {control} never reached: {visited}"
         found[f"owner {viewport['width']}"] = problems + owner.evaluate(A11Y_PROBLEMS)
     # The canvas is an image with a name for a screen reader; Spin says whether it is on.
-    expect(owner.get_by_role("img", name="The structure in 3D, coloured by pLDDT", exact=False)).to_be_visible()
+    expect(owner.get_by_role("application", name="The structure in 3D, coloured by pLDDT", exact=False)).to_be_visible()
     spin = owner.get_by_role("button", name="Spin")
     expect(spin).to_have_attribute("aria-pressed", "false")
     spin.press("Enter")

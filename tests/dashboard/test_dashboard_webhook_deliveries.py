@@ -4,6 +4,8 @@ sender writes), in this module alone."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -47,6 +49,9 @@ def test_the_delivery_log_shows_answers_filters_and_sends_a_failed_event_again(b
         expect(oldest).to_contain_text("the receiver answered HTTP 500 (expected 2xx)")
         expect(oldest.locator("td.num").first).to_have_text("2")  # attempts
         expect(oldest.locator("a")).to_have_attribute("href", f"/jobs/{failed_job}")
+        # each "Send again" names the delivery it resends
+        expect(oldest.locator("[data-action=redeliver]")).to_have_attribute(
+            "aria-label", re.compile(rf"^Send again job\.completed of job {failed_job[:8]}, "))
         expect(page.locator("#deliveries-info")).to_have_text("2 of 2")
         shot(page, "32-webhook-deliveries")
 

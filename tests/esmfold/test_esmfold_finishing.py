@@ -165,6 +165,7 @@ def _alive(pid: int) -> bool:
     ("G", "chain A \\(sequence chain 1\\) is a single residue"),  # before: AttributeError: 'NoneType' object has no attribute '_finalize'
     # the chain as the user typed it too; before: IndexError: boolean index did not match ...
     ("MKTAY:G", "chain B \\(sequence chain 2\\) is a single residue"),
+    ("M:MKTAY:G", "chains A \\(sequence chain 1\\), C \\(sequence chain 3\\) are single residues"),
     ("MKXAY", "residues of unknown type \\(X\\) at A:3"),  # before: a many-line numpy AssertionError dump
 ])
 def test_structures_the_relax_cannot_take_are_delivered_unrelaxed_with_the_reason(tiny, sequence: str, reason: str) -> None:

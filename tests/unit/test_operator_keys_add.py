@@ -101,3 +101,16 @@ def test_operator_commands_refuse_a_number_in_the_flags_words(operator_env: pyte
     key_id = json.loads(out)["keys"][0]["key_id"]
     argv = tuple(key_id if part == "KEY" else part for part in argv)
     assert _run(capsys, *argv, *data_dir) == (2, "", f"error: {said}\n")
+
+
+def test_operator_tables_end_a_cut_name_with_an_ellipsis(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A name longer than its column was cut with nothing to show it ("a name that is far t" read as whole)."""
+    data_dir = ("--data-dir", str(tmp_path / "var"))
+    long_user = "a-username-longer-than-twenty"
+    assert _run(capsys, "keys", "create", "--username", long_user, *data_dir)[0] == 0
+    assert _run(capsys, "keys", "add", "--username", long_user, "--name", "a name that is far too long", *data_dir)[0] == 0
+    status, out, _ = _run(capsys, "keys", "list", "--username", long_user, *data_dir)
+    assert status == 0 and any(" a name that is far … " in row for row in out.splitlines()[1:]), out
+    status, out, _ = _run(capsys, "accounts", "list", *data_dir)
+    assert status == 0 and out.splitlines()[1].startswith("a-username-longer-t… ")

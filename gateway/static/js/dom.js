@@ -134,9 +134,32 @@ export function focusIfLost(target) {
   target.focus();
 }
 
+// One polite live region for the page, made as the dashboard loads and kept: a screen reader says what is written
+// into a region it already knows, while a region inserted with its words already in it (a toast used to be one) is
+// often not said at all. Visually hidden: what it says is on the screen already (a toast, a status pill).
+const announcer = h('div', {class: 'sr-only', id: 'announcer', role: 'status', 'aria-live': 'polite', 'aria-atomic': 'true'});
+document.body.append(announcer);
+let announcing = null;
+let waiting = []; // messages not written yet
+
+/** Says `message` politely (after what the screen reader is saying). Emptied first, and written a moment later,
+ * so that the same words twice ("Deleted 1 job", again) are said twice; what comes meanwhile is said with it. */
+export function announce(message) {
+  if (!announcer.isConnected) document.body.append(announcer); // a page that replaced the body's children
+  clearTimeout(announcing);
+  announcer.textContent = '';
+  waiting.push(message);
+  announcing = setTimeout(() => {
+    announcer.textContent = waiting.join('. ');
+    waiting = [];
+  }, 100);
+}
+
+/** A message shown for a few seconds, and said by a screen reader (through the page's live region). */
 export function toast(message) {
-  const el = h('div', {class: 'toast', role: 'status'}, message);
+  const el = h('div', {class: 'toast', 'aria-hidden': 'true'}, message);
   document.body.append(el);
+  announce(message);
   setTimeout(() => el.remove(), 2600);
 }
 

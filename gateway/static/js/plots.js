@@ -7,6 +7,31 @@ import {PLDDT_BANDS, num} from './format.js';
 // 560-unit-wide frame would shrink to ~7 px there (its labels would collide if simply enlarged).
 const narrow = () => window.matchMedia('(max-width: 600px)').matches;
 
+/** Lets the keyboard read a plot the pointer reads by hovering (WCAG 2.1.1): `el` becomes a stop of the keyboard's,
+ * an application (a screen reader passes the arrow keys to it) named as before and described by `keys`; `move(key)`
+ * moves its cursor for a key and says whether it took it. The readout under it is a polite live region only while
+ * the plot has the focus, so that a pointer moving over it is not read out. */
+function readByKeys(el, readout, keys, move) {
+  el.setAttribute('tabindex', '0');
+  el.setAttribute('role', 'application');
+  el.setAttribute('aria-roledescription', 'plot');
+  el.setAttribute('aria-describedby', keys.id);
+  el.addEventListener('focus', () => { readout.setAttribute('aria-live', 'polite'); move(null); });
+  el.addEventListener('blur', () => readout.removeAttribute('aria-live'));
+  el.addEventListener('keydown', (event) => {
+    if (event.altKey || event.ctrlKey || event.metaKey || !move(event.key)) return;
+    event.preventDefault(); // the page does not scroll
+  });
+}
+
+/** The index `key` moves `at` to, among `n` (arrows one, Page Up and Down a tenth, Home and End the ends); null for
+ * a key that does not move it. `back`/`on`: the keys that go down/up the index. */
+function stepped(key, at, n, back = 'ArrowLeft', on = 'ArrowRight') {
+  const page = Math.max(1, Math.round(n / 10));
+  const to = {[back]: at - 1, [on]: at + 1, PageDown: at - page, PageUp: at + page, Home: 0, End: n - 1}[key];
+  return to === undefined ? null : Math.min(n - 1, Math.max(0, to));
+}
+
 function niceStep(max, ticks) {
   const raw = max / ticks;
   const power = 10 ** Math.floor(Math.log10(raw || 1));
@@ -37,7 +62,10 @@ export function plddtPlot(values, sequence = '') {
       s('text', {x: x(r - 1), y: H - B + 16, 'text-anchor': 'middle'}, String(r))));
   }
   const cursor = s('line', {x1: 0, x2: 0, y1: T, y2: H - B, stroke: '#14213d', 'stroke-opacity': '0.35', visibility: 'hidden'});
-  const readout = h('div', {class: 'small muted', id: 'plddt-readout'}, 'Hover the plot to read a residue.');
+  const readout = h('div', {class: 'small muted', id: 'plddt-readout'},
+    'Hover the plot, or focus it and press the arrow keys, to read a residue.');
+  const keys = h('span', {class: 'sr-only', id: 'plddt-keys'},
+    'Left and right arrow keys read one residue after another; Page Up and Page Down jump, Home and End go to the ends.');
   const svg = s('svg', {viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'pLDDT per residue', id: 'plddt-plot'},
     bands,
     s('line', {class: 'axis', x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: '#cbd5e1'}),
@@ -46,16 +74,30 @@ export function plddtPlot(values, sequence = '') {
     cursor,
     s('text', {class: 'title', x: (L + W - R) / 2, y: H - 4, 'text-anchor': 'middle'}, 'Residue'),
     s('text', {class: 'title', x: 12, y: T + (H - T - B) / 2, transform: `rotate(-90 12 ${T + (H - T - B) / 2})`, 'text-anchor': 'middle'}, 'pLDDT'));
+  let at = 0; // the residue read last
+  const show = (i) => {
+    at = i;
+    cursor.setAttribute('x1', x(i)); cursor.setAttribute('x2', x(i)); cursor.setAttribute('visibility', 'visible');
+    readout.textContent = `Residue ${i + 1}${sequence[i] ? ` (${sequence[i]})` : ''}: pLDDT ${values[i].toFixed(1)}`;
+  };
   svg.addEventListener('mousemove', (event) => {
     const box = svg.getBoundingClientRect();
     const px = ((event.clientX - box.left) / box.width) * W;
     const i = Math.round(((px - L) / (W - L - R)) * (n - 1));
     if (i < 0 || i >= n) return;
-    cursor.setAttribute('x1', x(i)); cursor.setAttribute('x2', x(i)); cursor.setAttribute('visibility', 'visible');
-    readout.textContent = `Residue ${i + 1}${sequence[i] ? ` (${sequence[i]})` : ''}: pLDDT ${values[i].toFixed(1)}`;
+    show(i);
   });
-  svg.addEventListener('mouseleave', () => cursor.setAttribute('visibility', 'hidden'));
-  return h('div', {class: 'plot'}, svg, readout);
+  svg.addEventListener('mouseleave', () => { if (document.activeElement !== svg) cursor.setAttribute('visibility', 'hidden'); });
+  svg.addEventListener('blur', () => cursor.setAttribute('visibility', 'hidden'));
+  if (n) {
+    readByKeys(svg, readout, keys, (key) => {
+      const to = key === null ? at : stepped(key, at, n);
+      if (to === null) return false;
+      show(to);
+      return true;
+    });
+  }
+  return h('div', {class: 'plot'}, svg, readout, keys);
 }
 
 // AlphaFold DB's PAE colours: dark green (confident, 0 Å) to white (30 Å and more).
@@ -88,17 +130,42 @@ export function paeHeatmap(pae, maxPae = 30) {
     }
   }
   ctx.putImageData(image, 0, 0);
-  const readout = h('div', {class: 'small muted', id: 'pae-readout'}, 'Hover the map to read a residue pair.');
+  const readout = h('div', {class: 'small muted', id: 'pae-readout'},
+    'Hover the map, or focus it and press the arrow keys, to read a residue pair.');
+  const keys = h('span', {class: 'sr-only', id: 'pae-keys'},
+    'Arrow keys move across the scored residues (left, right) and the aligned ones (up, down); Home and End go to the ends of a row.');
+  let [ai, aj] = [0, 0]; // the pair read last: aligned (row), scored (column)
+  // Where the keyboard is on the map (the pointer needs none: it is there): a square round the pair's cell.
+  const mark = h('div', {class: 'pae-mark', hidden: true, style: {width: `${100 / n}%`, height: `${100 / n}%`}});
+  const show = (i, j) => {
+    [ai, aj] = [i, j];
+    Object.assign(mark.style, {left: `${(100 * j) / n}%`, top: `${(100 * i) / n}%`});
+    readout.textContent = `Aligned on residue ${i + 1}, scored residue ${j + 1}: ${pae[i][j].toFixed(1)} Å`;
+  };
   canvas.addEventListener('mousemove', (event) => {
     const box = canvas.getBoundingClientRect();
     const j = Math.floor(((event.clientX - box.left) / box.width) * n);
     const i = Math.floor(((event.clientY - box.top) / box.height) * n);
-    if (i >= 0 && j >= 0 && i < n && j < n) readout.textContent = `Aligned on residue ${i + 1}, scored residue ${j + 1}: ${pae[i][j].toFixed(1)} Å`;
+    if (i >= 0 && j >= 0 && i < n && j < n) show(i, j);
   });
-  return h('div', {},
+  if (n) {
+    canvas.addEventListener('focus', () => { mark.hidden = !canvas.matches(':focus-visible'); });
+    canvas.addEventListener('blur', () => { mark.hidden = true; });
+    readByKeys(canvas, readout, keys, (key) => {
+      if (key === null) { show(ai, aj); return true; }
+      mark.hidden = false;
+      const row = stepped(key, ai, n, 'ArrowUp', 'ArrowDown');
+      const column = stepped(key, aj, n);
+      if (key === 'ArrowUp' || key === 'ArrowDown') show(row, aj);
+      else if (column !== null) show(ai, column);
+      else return false;
+      return true;
+    });
+  }
+  return h('div', {}, keys,
     h('div', {class: 'pae'},
       h('div', {class: 'axis-y'}, 'Aligned residue'),
-      h('div', {class: 'figure'}, canvas, h('div', {class: 'axis-x'}, 'Scored residue')),
+      h('div', {class: 'figure'}, h('div', {class: 'pae-map'}, canvas, mark), h('div', {class: 'axis-x'}, 'Scored residue')),
       h('div', {class: 'scale'}, h('span', {}, `${maxPae}+ Å`), h('div', {class: 'bar'}), h('span', {}, '0 Å'))),
     readout);
 }

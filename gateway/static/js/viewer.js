@@ -159,6 +159,40 @@ function depthOf(viewer, atoms) {
   return depth;
 }
 
+// The keyboard's share of the pointer's turns: a step per key press, about the screen's own axes (3Dmol's "vx"/"vy"),
+// as a drag turns it. 15° makes a half turn in 12 presses; a zoom step is a tenth of what a mouse wheel notch does.
+const TURN_STEP = 15; // degrees
+const ZOOM_STEP = 1.25;
+const TURNS = {ArrowLeft: ['vy', -TURN_STEP], ArrowRight: ['vy', TURN_STEP], ArrowUp: ['vx', -TURN_STEP], ArrowDown: ['vx', TURN_STEP]};
+const ZOOMS = {'+': ZOOM_STEP, '=': ZOOM_STEP, '-': 1 / ZOOM_STEP, '_': 1 / ZOOM_STEP};
+
+/** Makes the viewer a stop of the keyboard's that turns, zooms and resets the view as the pointer does: a canvas
+ * turned only by a mouse or a finger left keyboard users with the Spin button (WCAG 2.1.1). An application (a screen
+ * reader passes the arrow keys through to it, not reading on) named as before and described by the keys it takes,
+ * which are shown beside it while it has the keyboard's focus. The pointer works as it did. */
+function keyboardControls(viewer, container, reset) {
+  const keys = h('div', {class: 'viewer-keys', id: `${container.id || 'viewer'}-keys`},
+    'Arrow keys turn the molecule, + and − zoom, 0 resets the view.');
+  container.after(keys);
+  container.tabIndex = 0;
+  container.setAttribute('role', 'application');
+  container.setAttribute('aria-roledescription', '3D viewer');
+  container.setAttribute('aria-describedby', keys.id);
+  // 3Dmol's own pointer handling keeps a press from focusing the viewer: a person who turns it with the mouse
+  // and then reaches for the keys finds them working (the keys' note stays for the keyboard's focus).
+  container.addEventListener('pointerdown', () => container.focus({preventScroll: true}));
+  container.addEventListener('keydown', (event) => {
+    if (event.altKey || event.ctrlKey || event.metaKey) return; // the browser's own (zoom the page, history)
+    const turn = TURNS[event.key];
+    if (turn) viewer.rotate(turn[1], turn[0]);
+    else if (ZOOMS[event.key]) viewer.zoom(ZOOMS[event.key]);
+    else if (event.key === '0' || event.key === 'Home') reset();
+    else return;
+    event.preventDefault(); // the page does not scroll under a turn
+    viewer.render();
+  });
+}
+
 /** pLDDT per residue in file order (chain, residue number) → the JSON's per-residue list. */
 function residueIndex(atoms) {
   const index = new Map();
@@ -219,6 +253,7 @@ export async function structureViewer(container, pdbText, plddt) {
   }, (atom, v) => { if (atom.label) { v.removeLabel(atom.label); delete atom.label; } });
   const fit = () => fitView(viewer, container, {}, STRUCTURE_FILL);
   fit();
+  keyboardControls(viewer, container, fit);
   let current = initial;
   let other = null; // a structure compared with this one, already superposed on it
   const otherStyle = (name) => (name === 'cartoon' && other.drawable
@@ -285,6 +320,7 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
   const whole = () => fitView(viewer, container, {}, STRUCTURE_FILL);
   show(0);
   whole(); // with real weights the pose sits in its pocket; with random ones it may not
+  keyboardControls(viewer, container, whole);
   return {
     viewer,
     show,

@@ -8,13 +8,14 @@ relative to the query, '.' pads insert columns and carries nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from alphafold.data import parsers
 
 from phonos_config.json_text import json_value_text
 from phonos_models.common.errors import BadInput
+from phonos_models.common.letters import chain_name
 
 _MATCH = re.compile(r"[A-Z-]")
 _ALLOWED = re.compile(r"^[A-Za-z-]*$")
@@ -94,6 +95,29 @@ def parse_a3m(text: str, query: str) -> Alignment:
             f"(got {json_value_text(first[:30])}{'...' if len(first) > 30 else ''}; {_first_difference(first, query)})"
         )
     return Alignment(records=tuple(records))
+
+
+def copies_message(chains: Sequence[str], alignments: Sequence[Alignment]) -> str | None:
+    """The refusal for copies of one chain (a homomer's) given different A3Ms; None when every copy has the same rows.
+
+    AlphaFold-Multimer gives the copies of one sequence one MSA: DeepMind's merge lays the copies' rows side by
+    side as if row k were the same sequence in every copy, and fails on copies of different depth (a job that
+    died late with numpy's "all the input array dimensions ... must match"). Headers may differ.
+    """
+    first: dict[str, int] = {}
+    for index, (chain, alignment) in enumerate(zip(chains, alignments, strict=True)):
+        if chain not in first:
+            first[chain] = index
+            continue
+        rows = [row for _, row in alignment.records]
+        expected = [row for _, row in alignments[first[chain]].records]
+        if rows != expected:
+            where = (f"{len(expected)} and {len(rows)} records" if len(rows) != len(expected) else
+                     f"record {next(k for k, (a, b) in enumerate(zip(expected, rows, strict=True)) if a != b) + 1} differs")
+            return (f"{chain_name(first[chain])} and {chain_name(index)} are the same sequence, and AlphaFold-Multimer "
+                    f"gives the copies of a chain one MSA, but their entries of params.a3m differ ({where}): send the "
+                    "same A3M for every copy")
+    return None
 
 
 def _first_difference(row: str, query: str) -> str:

@@ -38,12 +38,16 @@ class Provenance:
     preset: str
     msa_mode: str
     msa_depth: int
+    databases: str | None = None  # msa_mode search: the databases searched, with versions
+    templates: str | None = None  # the PDB templates the models read (or "none (why)"); None: not stated
 
     def lines(self) -> list[str]:
         lines = [] if self.real_weights else [NOT_REAL]
         lines += [
             "phonos AlphaFold2 (DeepMind model code via alphafold-colabfold)",
             f"model_preset {self.preset}, msa_mode {self.msa_mode}, MSA depth {self.msa_depth}",
+            *([f"MSA databases {self.databases}"] if self.databases else []),
+            *([f"templates {self.templates}"] if self.templates is not None else []),
             f"weights {self.weights}",
         ]
         return lines

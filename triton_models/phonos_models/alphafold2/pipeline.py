@@ -76,6 +76,28 @@ class Prediction:
     def weights_label(self) -> str:
         return ", ".join(f"{x.model_name}={x.source} sha256:{x.sha256[:16]}" for x in self.weights)
 
+    def databases_label(self) -> str | None:
+        """The sequence databases the MSA came from (msa_mode search), each with its version: what the files
+        say about how their MSA was made. None when nothing was searched."""
+        if not self.databases:
+            return None
+        return ", ".join(f"{db.name} {_short_version(db.version)}" for db in self.databases)
+
+    def templates_label(self) -> str:
+        """Whether the structure saw PDB templates, which, from which database and read by which models, or why
+        none: a template-based model must say so in its own files (metadata alone does not travel with them)."""
+        info = self._template_info()
+        if not info["used"]:
+            return f"none ({info['reason']})"
+        assert self.templates is not None  # used
+        if self.request.multimer:
+            hits = "; ".join(f"chain {cid}: {', '.join(names) or 'none'}" for cid, names in info["hits_by_chain"].items())
+        else:
+            hits = ", ".join(dict.fromkeys(info["hits"]))
+        database = self.templates[0].database
+        return (f"{hits} from {database.name} {_short_version(database.version)}, "
+                f"read by {', '.join(info['models_using_templates'])}")
+
     def a3m_text(self) -> str:
         """The MSA the models saw; a complex has one A3M section per chain, each after a `#chain X` line."""
         if len(self.alignments) == 1:
@@ -122,6 +144,11 @@ class Prediction:
             "padded_length": self.bucket,
             "timings": self.timings,
         } | _unknown(self.layout.sequences)
+
+
+def _short_version(version: str) -> str:
+    """A database version as the files print it: a content hash cut to 16 hex digits, like the weights'."""
+    return version[:len("sha256:") + 16] if version.startswith("sha256:") else version
 
 
 def _unknown(chains: tuple[str, ...]) -> dict[str, Any]:
@@ -207,6 +234,9 @@ class Engine:
                 except msa.A3MError as exc:
                     where = f"{chain_name(index)}: " if len(layout.sequences) > 1 else ""
                     raise RequestError(where + str(exc)) from exc
+            problem = msa.copies_message(layout.sequences, parsed)
+            if problem:
+                raise RequestError(problem)
             return tuple(parsed), ()
         if not self.settings.databases:
             raise RequestError('msa_mode "search" needs sequence databases; this server has none configured')

@@ -102,6 +102,8 @@ def summary(prediction: Prediction) -> bundle.Summary:
     depths = ", ".join(f"{cid}: {a.depth}" for cid, a in zip(layout.ids, prediction.alignments, strict=True))
     run = [("model preset", request.model_preset), ("MSA mode", request.msa_mode),
            ("MSA depth", f"{prediction.msa_depth}" + (f" (per chain {depths})" if len(layout.ids) > 1 else "")),
+           *((("MSA databases", prediction.databases_label()),) if prediction.databases else ()),
+           ("templates", prediction.templates_label()),
            ("recycles", request.num_recycles), ("models", request.num_models), ("random seed", request.random_seed),
            *((w.model_name, f"{w.source} (sha256 {w.sha256[:16]}...)") for w in prediction.weights)]
     sections = (

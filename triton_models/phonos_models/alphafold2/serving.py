@@ -30,7 +30,8 @@ PDB, CIF = "chemical/x-pdb", "chemical/x-mmcif"
 def _provenance(prediction: Prediction) -> outputs.Provenance:
     request = prediction.request
     return outputs.Provenance(weights=prediction.weights_label(), real_weights=prediction.real_weights,
-                              preset=request.model_preset, msa_mode=request.msa_mode, msa_depth=prediction.msa_depth)
+                              preset=request.model_preset, msa_mode=request.msa_mode, msa_depth=prediction.msa_depth,
+                              databases=prediction.databases_label(), templates=prediction.templates_label())
 
 
 def relaxed_files(ranked: list[str], outcome: amber.RelaxOutcome, provenance: outputs.Provenance,

@@ -11,9 +11,11 @@ drops templates released after `max_template_date`, and keeps the best four
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from alphafold.data import templates as af_templates
@@ -73,10 +75,33 @@ def search_templates(query: str, alignment: Alignment, settings: TemplateSetting
         release_dates_path=None,
         obsolete_pdbs_path=None,
     )
-    result = featurizer.get_templates(query_sequence=query, hits=sorted(hits, key=lambda h: h.sum_probs or 0.0, reverse=True)[:MAX_HITS])
+    ranked, missing = _with_mmcif(sorted(hits, key=lambda h: h.sum_probs or 0.0, reverse=True), settings.mmcif_dir)
+    result = featurizer.get_templates(query_sequence=query, hits=ranked[:MAX_HITS])
     features = dict(result.features)
     # The no-hit fallback gives sum_probs as [1]; the pipeline's schema wants [N, 1].
     features["template_sum_probs"] = np.asarray(features["template_sum_probs"], np.float32).reshape(-1, 1)
     names = tuple(n.decode() for n in features["template_domain_names"] if n)
     return TemplateResult(features=features, names=names, database=database,
-                          warnings=tuple(result.warnings), seconds=time.perf_counter() - start)
+                          warnings=(*missing, *result.warnings), seconds=time.perf_counter() - start)
+
+
+_PDB_ID = re.compile(r"([a-zA-Z\d]{4})_")  # DeepMind's hit names: "1abc_A"
+
+
+def _with_mmcif(hits: list[Any], mmcif_dir: Path) -> tuple[list[Any], list[str]]:
+    """The hits whose entry has a file in the mmCIF directory, and a warning per hit left out.
+
+    DeepMind's featurizer opens `<id>.cif` unguarded ("Fail if we can't find the mmCIF file"): one pdb_seqres
+    entry without its file (the two downloaded at different times, an entry made obsolete since) would fail the
+    whole job, whatever the other hits. Here that hit is skipped and said in `metadata.templates.warnings`.
+    """
+    kept: list[Any] = []
+    missing: list[str] = []
+    for hit in hits:
+        match = _PDB_ID.match(hit.name)
+        if match and not (mmcif_dir / f"{match.group(1).lower()}.cif").is_file():
+            missing.append(f"{hit.name.split()[0]}: skipped, {match.group(1).lower()}.cif is not in the template mmCIF "
+                           "directory (pdb_seqres and the mmCIF files are out of step)")
+            continue
+        kept.append(hit)
+    return kept, missing

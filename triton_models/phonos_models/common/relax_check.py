@@ -37,8 +37,9 @@ def unrelaxable(pdb_text: str) -> str | None:
     single = [f"{chain} ({chain_name(CHAIN_LETTERS.index(chain))})" if chain in CHAIN_LETTERS else chain
               for chain, numbers in residues.items() if len(numbers) == 1]
     if single:
-        return (f"not relaxed: chain {', '.join(single)} is a single residue, which the relax (PDBFixer and "
-                "Amber99sb) cannot handle")
+        said = f"chain {single[0]} is a single residue" if len(single) == 1 else \
+            f"chains {', '.join(single)} are single residues"
+        return f"not relaxed: {said}, which the relax (PDBFixer and Amber99sb) cannot handle"
     return None
 
 

@@ -42,9 +42,19 @@ class _Budget:
         return embedding_exceeded(self.mol, self.seconds)
 
 
+class EmbeddingTimedOut(LigandError):
+    """The embedding ran out of its wall-clock budget: undecided, not proof that the ligand cannot be embedded
+    (the submission check, `check_embeds`, lets such a ligand through to the model's larger budget)."""
+
+
+class EmbeddingFailed(LigandError):
+    """RDKit gave up (ETKDG three times, then random coordinates) within the budget: the same seed fails the
+    same way every time, so the model would refuse this ligand too."""
+
+
 def embedding_exceeded(mol: Chem.Mol, seconds: float) -> LigandError:
     """The error of a ligand (with hydrogens) not embedded within `seconds`."""
-    return LigandError(
+    return EmbeddingTimedOut(
         f"ligand of {mol.GetNumHeavyAtoms()} heavy atoms ({mol.GetNumAtoms()} with hydrogens) did not get 3D "
         f"coordinates within {seconds:g} s (RDKit ETKDG); this server bounds the embedding of one ligand. Dock a "
         "smaller or more rigid molecule (DiffDock is trained on drug-like ligands, mostly under 60 heavy "
@@ -84,8 +94,22 @@ def embed_conformer(mol: Chem.Mol, seed: int, *, budget_s: float = DEFAULT_EMBED
         if rdDistGeom.EmbedMolecule(with_h, params) == -1:
             if params.GetFailureCounts()[_EXCEEDED_TIMEOUT]:
                 raise budget.exceeded()
-            raise LigandError("RDKit could not generate 3D coordinates for the ligand")
+            raise EmbeddingFailed(
+                "RDKit could not generate 3D coordinates for the ligand (ETKDG three times, then random "
+                "coordinates): the SMILES may describe a geometry that cannot exist, e.g. stereo a bridged ring "
+                "cannot take or a triple bond in a small ring; check it (an SDF drawn from it in 3D shows where)"
+            )
         if time.monotonic() > budget.deadline:
             raise budget.exceeded()
         rdForceFieldHelpers.MMFFOptimizeMolecule(with_h, confId=0)
     return Chem.RemoveHs(with_h), used_random
+
+
+def check_embeds(mol: Chem.Mol, seed: int, budget_s: float) -> None:
+    """Raise `EmbeddingFailed` when the model's embedding of `mol` with `seed` would fail: the same function
+    and seed as the model's (`ligand.featurize`), so the outcome is the same; a ligand that needs more than
+    `budget_s` passes (undecided here; the model's own, larger budget applies to it)."""
+    try:
+        embed_conformer(mol, seed, budget_s=budget_s)
+    except EmbeddingTimedOut:
+        return

@@ -40,14 +40,16 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     text = smiles.strip()
     if not text:
         raise LigandError("ligand SMILES is empty")
-    if len(text) > MAX_SMILES_LENGTH:
-        raise LigandError(f"ligand SMILES is {len(text)} characters; the limit is {MAX_SMILES_LENGTH}")
     if any(marker in text for marker in ("V2000", "V3000", "M  END", "@<TRIPOS>")):
         raise LigandError("ligand looks like a MOL/SDF or MOL2 file; DiffDock here takes one SMILES string "
                           "(e.g. `obabel ligand.sdf -osmi` or RDKit's MolToSmiles)")
     if any(line.startswith(("HETATM", "ATOM  ", "COMPND", "CONECT")) for line in text.splitlines()):
         raise LigandError("ligand looks like a PDB file; DiffDock here takes one SMILES string (e.g. `obabel "
                           "ligand.pdb -osmi`; a PDB has no bond orders, so check the SMILES it gives)")
+    # The length after the file-format checks: a pasted SDF or PDB is longer than any SMILES, and "is 6233
+    # characters" did not say what was wrong with it.
+    if len(text) > MAX_SMILES_LENGTH:
+        raise LigandError(f"ligand SMILES is {len(text)} characters; the limit is {MAX_SMILES_LENGTH}")
     if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'":  # copied from a CSV or code with its quotes
         raise LigandError(f"ligand SMILES is in quotes ({json_value_text(text[:40])}); send it without them")
     if text.startswith(("InChI=", "AuxInfo=")):

@@ -12,6 +12,7 @@ Only gemmi, no torch: `pipe_validate` (imported by the job service) uses this mo
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -258,6 +259,21 @@ def _check_no_merged_atoms(model: gemmi.Model) -> None:
                                 f"chains share a chain id and residue numbers; {advice}")
 
 
+def _check_finite_coordinates(model: gemmi.Model) -> None:
+    """`nan`/`inf` in a coordinate column (written by some tools for atoms they failed to place) reads as a float
+    in gemmi. Docked, a NaN CA made the receptor centre NaN: every pose NaN, and the job's metadata, which no JSON
+    can carry, broke every read of the job and of the account's job list. Hydrogens and waters are gone by now."""
+    for chain in model:
+        for residue in chain:
+            for atom in residue:
+                if not all(math.isfinite(v) for v in (atom.pos.x, atom.pos.y, atom.pos.z)):
+                    where = f"{residue.name} {chain.name.strip() or '(no chain id)'} {residue.seqid.num}{residue.seqid.icode.strip()}"
+                    raise ReceptorError(
+                        f"protein PDB atom {atom.name} of {where} has coordinates that are not numbers "
+                        f"({atom.pos.x:g}, {atom.pos.y:g}, {atom.pos.z:g}); fix or remove that record"
+                    )
+
+
 def read_structure_with_report(pdb_text: str) -> tuple[gemmi.Structure, Preparation]:
     """First model of the PDB text, first conformer per atom, no hydrogens or waters, and the record."""
     if not pdb_text.strip():
@@ -280,6 +296,7 @@ def read_structure_with_report(pdb_text: str) -> tuple[gemmi.Structure, Preparat
     waters = sum(1 for chain in model for residue in chain if residue.is_water())
     structure.remove_waters()
     structure.remove_empty_chains()
+    _check_finite_coordinates(model)
     _mark_free_amino_acids(model)
     renamed = _label_chains(model)
     others: Counter[str] = Counter()

@@ -3,13 +3,17 @@
 
 import {api} from '../api.js';
 import {pageHeader} from '../app.js';
-import {confirmDialog, h, icon, replace, toast} from '../dom.js';
+import {announce, confirmDialog, h, icon, replace, toast} from '../dom.js';
 import {ACTIVE, STATUSES, ago, duration, modelName, shortId} from '../format.js';
 
 export const title = 'Jobs';
 const PAGE_SIZE = 20;
 const FAST_POLL_MS = 2000; // while a job on screen is pending or running
 const SLOW_POLL_MS = 10000; // to notice jobs submitted elsewhere
+// A screen reader hears the jobs' status changes (the pills change silently), at most once in this long: a job
+// that goes running then completed within it is said once, as completed; many at once are counted, not listed.
+const ANNOUNCE_GAP_MS = 3000;
+const ANNOUNCE_LIST_MAX = 3; // more changes than this at once: "5 jobs changed status: 3 completed, 2 failed"
 
 export function statusPill(status) {
   return h('span', {class: ['pill', status], 'data-status': status}, status);
@@ -68,6 +72,7 @@ export async function render(main, {query}) {
   const selectAllCell = h('label', {class: 'select-all'}, selectAll, h('span', {class: 'column'}, 'Name'),
     h('span', {class: 'phone', 'aria-hidden': 'true'}, 'Select all on this page'));
   let shownJobs = []; // the page's jobs, as last drawn
+  const said = statusAnnouncer();
   replace(main,
     pageHeader('Jobs', {sub: 'Every prediction and docking job of this account, newest first.',
       actions: [h('a', {class: 'btn primary', href: '/submit'}, '+ New job')]}),
@@ -123,6 +128,7 @@ export async function render(main, {query}) {
         const answer = action === 'cancel' ? await api.post(`${path}/cancel`) : await api.del(path);
         refunded += answer?.credits_refunded || 0;
         done += 1;
+        if (action === 'cancel') said.expect(job.job_id, 'cancelled'); // the toast says it
         selected.delete(job.job_id);
       } catch (err) {
         failed.push(h('li', {}, h('b', {}, job.name || `Job ${shortId(job.job_id)}`), `: ${err.message}`));
@@ -134,6 +140,8 @@ export async function render(main, {query}) {
       replace(bulkFailed, h('div', {class: 'card-body'}, h('div', {class: 'notice bad'}, h('div', {},
         h('strong', {}, `${jobWord(failed.length)} not ${verb.toLowerCase()}`), h('ul', {}, failed)))));
     }
+    // A refresh in flight (the live poll) may have asked before these jobs went: its answer would draw them again.
+    while (inFlight) await new Promise((resolve) => { setTimeout(resolve, 50); });
     await refresh(false);
     // The button pressed went with its jobs, and a keyboard user's focus with it (to the page): it moves to the
     // bar's next action, else back to the list (its select-all box, or the search when no job is left).
@@ -165,10 +173,13 @@ export async function render(main, {query}) {
       h('td', {class: 'num took'}, active && job.status === 'running' ? '…' : ended),
       h('td', {class: 'num credits'}, String(job.credits_used)),
       h('td', {class: 'num action'}, active
-        ? h('button', {class: 'btn small danger', type: 'button', 'data-action': 'cancel', on: {click: async () => {
-          try { if (await cancelJob(job)) refresh(false); } catch (err) { toast(err.message); }
+        // Named with the job (the visible word first): a screen reader's list said "Open, Open, Open".
+        ? h('button', {class: 'btn small danger', type: 'button', 'data-action': 'cancel', 'aria-label': `Cancel ${name}`, on: {click: async () => {
+          try {
+            if (await cancelJob(job)) { said.expect(job.job_id, 'cancelled'); refresh(false); } // the toast says it
+          } catch (err) { toast(err.message); }
         }}}, 'Cancel')
-        : h('a', {class: 'btn small', href: link}, 'Open')));
+        : h('a', {class: 'btn small', href: link, 'aria-label': `Open ${name}`}, 'Open')));
   }
 
   function emptyState() {
@@ -229,6 +240,7 @@ export async function render(main, {query}) {
       state.offset = Math.max(0, page.pagination.total - PAGE_SIZE);
       return refresh(userAction);
     }
+    said.seen(page.jobs);
     if (!page.jobs.length) {
       selected.clear();
       showBulkBar();
@@ -261,6 +273,40 @@ export async function render(main, {query}) {
     const anyActive = page.jobs.some((job) => ACTIVE.has(job.status));
     // A hidden tab is not polled: visibilitychange refreshes it when the person comes back.
     if (!document.hidden) timer = setTimeout(() => refresh(false), anyActive ? FAST_POLL_MS : SLOW_POLL_MS);
+  }
+
+  /** What says the jobs' status changes: `seen(jobs)` after each answer compares each job with its status when
+   * last seen (a job seen for the first time, on the first load or another filter's page, says nothing). */
+  function statusAnnouncer() {
+    const known = new Map(); // job id -> status, as last seen
+    const changed = new Map(); // job id -> {job}, not said yet
+    let last = 0;
+    let timer = null;
+    const say = () => {
+      timer = null;
+      const jobs = Array.from(changed.values());
+      changed.clear();
+      if (!jobs.length) return;
+      last = Date.now();
+      const named = (job) => `${job.name || `Job ${shortId(job.job_id)}…`} ${job.status}`;
+      if (jobs.length <= ANNOUNCE_LIST_MAX) { announce(jobs.map(named).join('; ')); return; }
+      const counts = new Map();
+      for (const job of jobs) counts.set(job.status, (counts.get(job.status) || 0) + 1);
+      announce(`${jobs.length} jobs changed status: ${Array.from(counts, ([status, n]) => `${n} ${status}`).join(', ')}`);
+    };
+    return {
+      /** The person's own action's outcome, which its toast says already. */
+      expect(jobId, status) { known.set(jobId, status); },
+      seen(jobs) {
+        for (const job of jobs) {
+          const before = known.get(job.job_id);
+          known.set(job.job_id, job.status);
+          if (before !== undefined && before !== job.status) changed.set(job.job_id, job);
+        }
+        if (!changed.size || timer) return;
+        timer = setTimeout(say, Math.max(0, last + ANNOUNCE_GAP_MS - Date.now()));
+      },
+    };
   }
 
   document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(false); });

@@ -23,8 +23,10 @@ function answer(d) {
 }
 
 function deliveryRow(d, redeliver) {
+  // Named for the delivery it resends ("Send again, Send again" is all a list of them said), its visible words first.
+  const what = `${d.event}${d.job_id ? ` of job ${shortId(d.job_id)}` : ''}, ${ago(d.created_at)}`;
   const again = d.status === 'pending' ? null : h('button', {class: 'btn small', type: 'button', 'data-action': 'redeliver',
-    on: {click: (event) => redeliver(d, event.currentTarget)}}, 'Send again');
+    'aria-label': `Send again ${what}`, on: {click: (event) => redeliver(d, event.currentTarget)}}, 'Send again');
   return h('tr', {'data-delivery-id': d.delivery_id, 'data-status': d.status},
     h('td', {'data-label': 'When', title: dateTime(d.created_at)}, ago(d.created_at)),
     h('td', {'data-label': 'Event'}, h('span', {class: 'chip'}, d.event)),
@@ -42,7 +44,7 @@ function deliveryLog(hook) {
   const body = h('tbody', {id: 'deliveries-body'});
   const info = h('span', {id: 'deliveries-info'});
   const more = h('button', {class: 'btn small', type: 'button', id: 'deliveries-more', hidden: true}, 'Show older');
-  const filter = h('select', {id: 'deliveries-status', 'aria-label': 'Status'},
+  const filter = h('select', {id: 'deliveries-status', 'aria-label': 'Delivery status'},
     DELIVERY_STATUSES.map((st) => h('option', {value: st}, st ? st[0].toUpperCase() + st.slice(1) : 'All')));
   const table = h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked', id: 'deliveries-table'},
     h('thead', {}, h('tr', {}, ['When', 'Event', 'Job', 'Status', 'Attempts', 'Receiver answered', ''].map(
@@ -176,6 +178,9 @@ export async function render(main) {
       h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked', id: 'webhooks-table'},
         h('thead', {}, h('tr', {}, ['URL', 'Events', 'Created', 'Last test', ''].map((c) => h('th', {}, c)))),
         h('tbody', {}, webhooks.map((hook) => {
+          // Each row's buttons named with its receiver (the visible word first, WCAG 2.5.3), as the keys page's are:
+          // a screen reader's list of buttons said "Delete, Delete, Delete".
+          const named = (verb) => `${verb} ${hook.url}`;
           const result = h('td', {class: 'test-result', 'data-label': 'Last test'}, h('span', {class: 'muted'}, '-'));
           return h('tr', {'data-webhook-id': hook.webhook_id},
             h('td', {class: 'mono small url', 'data-label': 'URL', style: {wordBreak: 'break-all'}}, hook.url),
@@ -183,9 +188,12 @@ export async function render(main) {
             h('td', {'data-label': 'Created'}, ago(hook.created_at)),
             result,
             h('td', {class: 'num actions'}, h('div', {class: 'row row-end'},
-              h('button', {class: 'btn small', type: 'button', 'data-action': 'test', on: {click: (event) => test(hook, result, event.currentTarget)}}, 'Send test'),
-              h('button', {class: 'btn small', type: 'button', 'data-action': 'deliveries', on: {click: () => showLog(hook).catch((e) => toast(e.message))}}, 'Deliveries'),
-              h('button', {class: 'btn small danger', type: 'button', 'data-action': 'delete', on: {click: () => remove(hook).catch((e) => toast(e.message))}}, 'Delete'))));
+              h('button', {class: 'btn small', type: 'button', 'data-action': 'test', 'aria-label': named('Send test to'),
+                on: {click: (event) => test(hook, result, event.currentTarget)}}, 'Send test'),
+              h('button', {class: 'btn small', type: 'button', 'data-action': 'deliveries', 'aria-label': named('Deliveries to'),
+                on: {click: () => showLog(hook).catch((e) => toast(e.message))}}, 'Deliveries'),
+              h('button', {class: 'btn small danger', type: 'button', 'data-action': 'delete', 'aria-label': named('Delete webhook'),
+                on: {click: () => remove(hook).catch((e) => toast(e.message))}}, 'Delete'))));
         })))));
   }
   await load();
