@@ -92,7 +92,8 @@ def test_keys_create_refuses_a_bad_email_and_stores_a_good_one(operator_env: pyt
     argv = ["keys", "create", "--data-dir", str(data_dir), "--username"]
     assert cli.main([*argv, "ada", "--email", "not an email"]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and err == ('error: email "not an email" is not an email address (no @); '
+    # named by the flag typed; its value and "an email address" keep their words
+    assert out == "" and err == ('error: --email "not an email" is not an email address (no @); '
                                  "expected e.g. ada@example.org\n")
     assert cli.main([*argv, "ada", "--email", " ada.lovelace+phonos@example.org "]) == 0
     assert cli.main([*argv, "bob"]) == 0

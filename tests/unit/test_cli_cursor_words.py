@@ -28,3 +28,12 @@ def test_a_number_cursor_and_a_message_about_something_else() -> None:
     assert in_flag_words(REFUSED, ["jobs", "ls"]) == REFUSED
     other = "limit must be between 1 and 100, got 500; starting_after was fine"
     assert in_flag_words(other, ["--starting-after", "x"]) == other
+
+
+def test_a_value_and_a_plain_word_field_keep_their_words() -> None:
+    """Was: `--email "not an --email" is not an --email address`: the quoted value is what was typed, and a field
+    named by a plain word is renamed only as the subject."""
+    said = in_flag_words('email "not an email" is not an email address (no @)', ["--email", "not an email"])
+    assert said == '--email "not an email" is not an email address (no @)'
+    cursor = in_flag_words('starting_after "a starting_after" is not the id of one of your jobs', ["--starting-after", "x"])
+    assert cursor == '--starting-after "a starting_after" is not the id of one of your jobs'

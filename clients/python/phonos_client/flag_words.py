@@ -42,16 +42,20 @@ def in_flag_words(message: str, argv: Iterable[str], dests: Mapping[str, str] | 
             for prefix in FIELD_PREFIXES:
                 subject = prefix + field
                 said = re.match(re.escape(subject) + _VALUE + "(?=" + "|".join(PREDICATES) + ")", message)
-                if said:
-                    return flag + _renamed(message[len(subject):], subject, flag)
+                if said:  # the quoted value stays as typed; only the words after it are the API's
+                    value = said.group(0)[len(subject):]
+                    return flag + value + _renamed(message[said.end():], subject, flag)
     return message
 
 
 def _renamed(rest: str, field: str, flag: str) -> str:
     """The rest of a message whose subject was renamed: the field's other mentions (a whole word, not part of
-    `pagination.next_starting_after`) as the flag, and the API_PHRASES in the command line's words."""
+    `pagination.next_starting_after`) as the flag, and the API_PHRASES in the command line's words. A field named
+    by a plain word (`email`) is left alone there: "is not an email address" speaks of e-mail, not of the flag."""
     for phrase, words in API_PHRASES.items():
         rest = rest.replace(phrase, words)
+    if "_" not in field:
+        return rest
     return re.sub(r"(?<![\w.])" + re.escape(field) + r"(?![\w.])", flag, rest)
 
 
