@@ -91,8 +91,21 @@ def reaped(process: T) -> Iterator[T]:
         server.reap()
 
 
+@dataclass
+class TritonCrashes:
+    """When a watched tritonserver was found dead (monotonic seconds), and whether it serves again: conftest.py runs
+    a test again that failed while the session's shared server was down (Triton 2.51's gRPC crash, below)."""
+
+    times: list[float] = field(default_factory=list)
+    serving: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.serving.set()
+
+
 @contextlib.contextmanager
-def restarted_on_crash(server: TritonFixture, *, max_restarts: int = 3, poll_s: float = 0.5) -> Iterator[TritonFixture]:
+def restarted_on_crash(server: TritonFixture, *, max_restarts: int = 3, poll_s: float = 0.5,
+                       crashes: TritonCrashes | None = None) -> Iterator[TritonFixture]:
     """`server`, started again on the same ports (same URL for everyone holding it) when it dies, at most
     `max_restarts` times, until the block ends. For the session's shared server: Triton 2.51's gRPC server can
     segfault as a stream ends (a cancellation race, "HandleCancellation called even when the context was not
@@ -109,6 +122,9 @@ def restarted_on_crash(server: TritonFixture, *, max_restarts: int = 3, poll_s: 
             if dead.process.poll() is None:
                 continue
             restarts += 1
+            if crashes is not None:
+                crashes.serving.clear()
+                crashes.times.append(time.monotonic())
             dead.reap()  # its stubs and shared memory: the new server needs both gone
             sys.stderr.write(f"\ntests: the shared tritonserver exited ({dead.process.returncode}); "
                              f"restarting it on {dead.grpc_url} ({restarts} of {max_restarts})\n")
@@ -117,6 +133,8 @@ def restarted_on_crash(server: TritonFixture, *, max_restarts: int = 3, poll_s: 
             server.process = again  # reaped at the end whatever happens next
             with contextlib.suppress(Exception):
                 again.wait_ready(timeout_s=300)
+            if crashes is not None:
+                crashes.serving.set()
 
     thread = threading.Thread(target=watch, name="triton-restarter", daemon=True)
     thread.start()
