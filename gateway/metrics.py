@@ -14,6 +14,8 @@ from aiohttp import web
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from phonos_common.listener import start_listener
+
 
 async def _metrics(_request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -27,11 +29,4 @@ def create_metrics_app() -> web.Application:
 
 async def start_metrics_listener(host: str, port: int) -> tuple[web.AppRunner, int]:
     """Serve `/metrics` on (host, port); port 0 picks a free one. Stop with `runner.cleanup()`."""
-    runner = web.AppRunner(create_metrics_app(), access_log=None, handle_signals=False)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except BaseException:  # e.g. the port is taken: close what setup() opened
-        await runner.cleanup()
-        raise
-    return runner, int(runner.addresses[0][1])
+    return await start_listener(create_metrics_app(), host, port)

@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 
 from jobservice.db import now
 from jobservice.store import Store
+from phonos_common.listener import start_listener
 
 log = logging.getLogger(__name__)
 STORE_FAILURE_LOG_S = 60.0  # one warning a minute while scrapes find the database unreadable
@@ -195,11 +196,4 @@ def create_metrics_app(endpoint: MetricsEndpoint) -> web.Application:
 
 async def start_metrics_server(endpoint: MetricsEndpoint, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Serve `/metrics` on (host, port); port 0 picks a free one. Stop with `runner.cleanup()`."""
-    runner = web.AppRunner(create_metrics_app(endpoint), access_log=None, handle_signals=False)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except BaseException:  # e.g. the port is taken: close what setup() opened
-        await runner.cleanup()
-        raise
-    return runner, int(runner.addresses[0][1])
+    return await start_listener(create_metrics_app(endpoint), host, port)
