@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -61,21 +62,29 @@ def health(base_url: str) -> tuple[int, str]:
 
 
 @contextmanager
-def separate_gateway(grpc_target: str, **env: str) -> Iterator[str]:
-    """`python -m gateway` in front of the job service at `grpc_target`; yields its base URL."""
+def gateway_process(grpc_target: str, *args: str, stderr: int = subprocess.PIPE,
+                    **env: str) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any] | None]]:
+    """`python -m gateway` in front of the job service at `grpc_target` (extra flags `args`, settings `env` on
+    top of a clean PHONOS_ environment); yields the process and its ready line (None if it stopped first)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
-    popen = subprocess.Popen([sys.executable, "-m", "gateway", "--target", grpc_target, "--port", "0",
-                              "--metrics-port", "0"],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
+    popen = subprocess.Popen([sys.executable, "-m", "gateway", "--target", grpc_target, "--port", "0", *args],
+                             stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=REPO,
                              env={**clean, "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO)), **env})
     try:
-        ready = read_ready_line(popen, timeout_s=30)
-        assert ready is not None and ready["event"] == "ready"
-        yield f"http://127.0.0.1:{ready['http_port']}"
+        yield popen, read_ready_line(popen, timeout_s=30)
     finally:
-        popen.send_signal(signal.SIGTERM)
+        if popen.poll() is None:
+            popen.send_signal(signal.SIGTERM)
         try:
             popen.wait(timeout=10)
         except subprocess.TimeoutExpired:
             popen.kill()
             popen.wait()
+
+
+@contextmanager
+def separate_gateway(grpc_target: str, **env: str) -> Iterator[str]:
+    """`python -m gateway` in front of the job service at `grpc_target`; yields its base URL."""
+    with gateway_process(grpc_target, "--metrics-port", "0", stderr=subprocess.DEVNULL, **env) as (_, ready):
+        assert ready is not None and ready["event"] == "ready"
+        yield f"http://127.0.0.1:{ready['http_port']}"

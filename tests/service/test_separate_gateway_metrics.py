@@ -5,22 +5,16 @@ stayed empty in deploy/'s Compose and Kubernetes deployments."""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 import yaml
 
-from launcher.serve import read_ready_line
 from phonos_config.service import ServiceSettings
+from tests.serve_process import gateway_process
 from tests.support import REPO, InProcessService, parse_scrape
 
 pytestmark = pytest.mark.integration
@@ -35,26 +29,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServi
     running.stop()
 
 
-@contextmanager
-def gateway(target: str, *args: str, **env: str) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any] | None]]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
-    popen = subprocess.Popen([sys.executable, "-m", "gateway", "--target", target, "--port", "0", *args],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-                             env={**clean, "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO)), **env})
-    try:
-        yield popen, read_ready_line(popen, timeout_s=30)
-    finally:
-        if popen.poll() is None:
-            popen.send_signal(signal.SIGTERM)
-        try:
-            popen.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            popen.wait()
-
-
 def test_the_separate_gateway_serves_its_rest_latency_on_its_own_metrics_listener(service: InProcessService) -> None:
-    with gateway(service.grpc_target, "--metrics-port", "0") as (popen, ready):
+    with gateway_process(service.grpc_target, "--metrics-port", "0") as (popen, ready):
         assert ready is not None and ready["event"] == "ready", popen.stderr.read() if popen.stderr else ""
         base, metrics_port = f"http://127.0.0.1:{ready['http_port']}", ready["metrics_port"]
         assert isinstance(metrics_port, int) and metrics_port not in (0, ready["http_port"])
@@ -75,11 +51,11 @@ def test_the_separate_gateway_serves_its_rest_latency_on_its_own_metrics_listene
 
 
 def test_it_can_be_turned_off_and_a_taken_port_is_one_error_line(service: InProcessService) -> None:
-    with gateway(service.grpc_target, PHONOS_GATEWAY_METRICS_ENABLED="false") as (_popen, ready):
+    with gateway_process(service.grpc_target, PHONOS_GATEWAY_METRICS_ENABLED="false") as (_popen, ready):
         assert ready is not None and ready["metrics_port"] is None
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        with gateway(service.grpc_target, PHONOS_GATEWAY_METRICS_PORT=str(port)) as (popen, ready):
+        with gateway_process(service.grpc_target, PHONOS_GATEWAY_METRICS_PORT=str(port)) as (popen, ready):
             assert ready is None
             assert popen.wait(timeout=20) == 2
             err = popen.stderr.read() if popen.stderr else ""
