@@ -224,6 +224,7 @@ SELECT status FROM jobs WHERE id = :id;
 
 -- name: next_delivery_time
 SELECT MIN(d.next_attempt_at) FROM webhook_deliveries d
+  JOIN webhooks w ON w.id = d.webhook_id AND w.deleted_at IS NULL  -- a deleted webhook's are never claimed
 WHERE d.status = 'pending'
   AND d.id NOT IN (SELECT value FROM json_each(COALESCE(:in_flight, '[]')))
   AND d.webhook_id NOT IN (SELECT value FROM json_each(COALESCE(:busy_webhooks, '[]')));
@@ -270,11 +271,13 @@ UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, las
 WHERE id = :id;
 
 -- name: mark_delivery_retry
+-- Only a pending delivery: one its webhook's delete finished (failed) while this attempt was on the wire stays
+-- finished, not pending again (no claim picks a deleted webhook's row, so it would be due for ever).
 UPDATE webhook_deliveries
 SET attempts = attempts + 1, last_status = :last_status, last_error = :last_error, next_attempt_at = :next_attempt_at,
     last_attempt_at = :now,
     status = CASE WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END
-WHERE id = :id;
+WHERE id = :id AND status = 'pending';
 
 -- name: metrics_active_jobs
 SELECT model, status, COUNT(*) AS jobs, MIN(created_at) AS oldest_created

@@ -287,6 +287,7 @@ WHERE claimed_by = :owner AND id IN (SELECT CAST(v AS BIGINT) FROM json_array_el
 -- name: next_delivery_time
 -- A delivery another service is sending is not due before its claim ends.
 SELECT MIN(GREATEST(d.next_attempt_at, COALESCE(d.claimed_until, 0))) FROM webhook_deliveries d
+  JOIN webhooks w ON w.id = d.webhook_id AND w.deleted_at IS NULL  -- a deleted webhook's are never claimed
 WHERE d.status = 'pending'
   AND d.id NOT IN (SELECT CAST(v AS BIGINT) FROM json_array_elements_text(CAST(COALESCE(:in_flight, '[]') AS JSON)) v)
   AND d.webhook_id NOT IN (SELECT v FROM json_array_elements_text(CAST(COALESCE(:busy_webhooks, '[]') AS JSON)) v);
@@ -333,12 +334,14 @@ UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, las
 WHERE id = :id;
 
 -- name: mark_delivery_retry
+-- Only a pending delivery: one its webhook's delete finished (failed) while this attempt was on the wire stays
+-- finished, not pending again (no claim picks a deleted webhook's row, so it would be due for ever).
 UPDATE webhook_deliveries
 SET attempts = attempts + 1, last_status = :last_status, last_error = :last_error, next_attempt_at = :next_attempt_at,
     last_attempt_at = :now,
     status = CASE WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END,
     claimed_by = NULL, claimed_until = NULL
-WHERE id = :id;
+WHERE id = :id AND status = 'pending';
 
 -- name: rate_limit_take
 SELECT granted, counted, oldest, now_s FROM rate_limit_take(:key_hash, :limit, :window_s, :wanted);

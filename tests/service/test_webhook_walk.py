@@ -1,0 +1,88 @@
+"""Webhooks as an integrator meets them: a receiver on a loopback port that verifies with the SDK, against a
+running job service, through the corners the happy path does not reach (a webhook deleted while its delivery
+is on the wire, a receiver that redirects)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+from phonos_client import verify_webhook
+
+from tests.support import ALL_STORES, InProcessService, LoopbackServer, wait_until
+
+pytestmark = pytest.mark.integration
+STORES = ALL_STORES  # state: every test runs on SQLite and on PostgreSQL
+
+FAST_RETRY = {"PHONOS_WEBHOOK_BACKOFF_BASE_S": "0.2", "PHONOS_WEBHOOK_TIMEOUT_S": "5"}
+
+
+class HeldReceiver(LoopbackServer):
+    """Verifies each delivery with the SDK, then holds its answer until `release` (then answers `status`)."""
+
+    path = "/hook"
+
+    def __init__(self, status: int = 500) -> None:
+        super().__init__()
+        self.secret = ""
+        self.status = status
+        self.events: list[dict[str, Any]] = []
+        self.answered = 0
+        self.gate = threading.Event()
+
+    def routes(self, app: Any) -> None:
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.read()
+            self.events.append(verify_webhook(body, request.headers.get("X-Phonos-Signature"), self.secret))
+            await asyncio.to_thread(self.gate.wait, 10)
+            self.answered += 1
+            return web.Response(status=self.status, text="no")
+
+        app.router.add_post(self.path, handle)
+
+
+def count_sender_rounds(service: InProcessService) -> list[int]:
+    """How many rounds the service's webhook sender has run (a one-item list the test reads as it goes)."""
+    sender = service.running.service.sender
+    rounds = [0]
+    dispatch_due = sender.dispatch_due
+
+    async def counted() -> float | None:
+        rounds[0] += 1
+        return await dispatch_due()
+
+    sender.dispatch_due = counted  # type: ignore[method-assign]
+    return rounds
+
+
+def test_a_webhook_deleted_while_its_delivery_is_on_the_wire_stays_deleted(twin_factory: type) -> None:
+    # The delete marks the webhook's pending deliveries failed; the attempt in flight then came back with a 500
+    # and its retry bookkeeping set the row pending again: a delivery no claim would ever pick (its webhook is
+    # deleted) but that the sender's "next due" query still saw, due at once, for ever, so its loop spun.
+    service: InProcessService = twin_factory.start(**FAST_RETRY)
+    rounds = count_sender_rounds(service)
+    client = service.client(service.new_key())
+    with HeldReceiver(status=500) as receiver:
+        created = client.post("/v1/webhooks", json={"url": receiver.url, "events": ["job.completed"]}).json()
+        receiver.secret, hook_id = created["secret"], created["webhook"]["webhook_id"]
+        client.wait_for(client.predict().json()["job_id"])
+        wait_until(lambda: receiver.events, 15)  # the delivery is on the wire, its answer held
+        assert client.delete(f"/v1/webhooks/{hook_id}").status_code == 200
+        receiver.gate.set()
+        wait_until(lambda: receiver.answered == 1, 10)
+        time.sleep(1.0)  # the sender records the 500 (and, before the fix, would have retried after 0.2 s)
+        before = rounds[0]
+        time.sleep(0.5)
+        assert rounds[0] - before <= 2  # the sender waits (it spun: hundreds of rounds a second)
+        rows = service.sql("SELECT status, last_error FROM webhook_deliveries WHERE webhook_id = ?", hook_id)
+        assert rows == [("failed", "webhook deleted")]
+        assert len(receiver.events) == 1  # nothing sent for a deleted webhook
+        backlog = service.sql("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'")
+        assert backlog == [(0,)]
+    assert json.loads(json.dumps(receiver.events[0]))["event"] == "job.completed"
