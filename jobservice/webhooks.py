@@ -7,6 +7,7 @@ in constant time, and reject old timestamps to stop replays.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -201,7 +202,10 @@ async def post_event(
             url, data=body.encode(), headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s),
             allow_redirects=False,
         ) as response:
-            await response.content.read(MAX_RESPONSE_READ)
+            # The status is the answer. A body that is slow, cut short or malformed does not make a 200 a timeout
+            # or unreachable (that retried an event the receiver had accepted); the read ends at the timeout.
+            with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError, ValueError):
+                await response.content.read(MAX_RESPONSE_READ)
             return response.status, None
     except egress.RefusedAddress:
         return 0, "refused address"

@@ -5,6 +5,7 @@ is on the wire, a receiver that redirects)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -86,3 +87,47 @@ def test_a_webhook_deleted_while_its_delivery_is_on_the_wire_stays_deleted(twin_
         backlog = service.sql("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'")
         assert backlog == [(0,)]
     assert json.loads(json.dumps(receiver.events[0]))["event"] == "job.completed"
+
+
+class AckThenStall(LoopbackServer):
+    """Answers 200 at once, then sends its body slower than the sender waits (a receiver that acknowledges first
+    and works while the connection is open, or a proxy that streams)."""
+
+    path = "/hook"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deliveries: list[str] = []
+
+    def routes(self, app: Any) -> None:
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            await request.read()
+            self.deliveries.append(request.headers["X-Phonos-Delivery"])
+            response = web.StreamResponse(status=200, headers={"Content-Length": "100"})
+            await response.prepare(request)  # the status line and headers; the body comes later
+            await asyncio.sleep(1.5)  # past the sender's 1 s
+            with contextlib.suppress(ConnectionError):  # the sender has hung up by now
+                await response.write(b"accepted")
+            return response
+
+        app.router.add_post(self.path, handle)
+
+
+def test_an_answer_whose_body_is_slow_still_counts_as_its_status(twin_factory: type) -> None:
+    # Only the status matters; the body is read (at most 1 KiB) and dropped. A body slower than the timeout made
+    # a 200 a "did not answer in time": retried (the receiver saw the event again) and at last failed.
+    service: InProcessService = twin_factory.start(PHONOS_WEBHOOK_BACKOFF_BASE_S="0.2", PHONOS_WEBHOOK_TIMEOUT_S="1",
+                                                   PHONOS_WEBHOOK_MAX_ATTEMPTS="2")
+    client = service.client(service.new_key())
+    with AckThenStall() as receiver:
+        hook_id = client.post("/v1/webhooks", json={"url": receiver.url, "events": ["job.completed"]}).json()[
+            "webhook"]["webhook_id"]
+        test = client.post(f"/v1/webhooks/{hook_id}/test").json()
+        assert (test["success"], test["status_code"]) == (True, 200)
+        client.wait_for(client.predict().json()["job_id"])
+        log = wait_until(lambda: [d for d in client.get(f"/v1/webhooks/{hook_id}/deliveries").json()["deliveries"]
+                                  if d["status"] != "pending"], 15)
+    assert [(d["status"], d["attempts"], d["last_status_code"]) for d in log] == [("delivered", 1, 200)]
+    assert len(receiver.deliveries) == 2  # the test event and the job's one delivery, not retried
