@@ -51,7 +51,8 @@ def receiver_of(url: str) -> str:
 class WebhookSender:
     def __init__(self, db: Store, *, timeout_s: float, max_attempts: int, backoff_base_s: float,
                  allow_loopback: bool = False, per_receiver: int = 2, max_concurrent: int = 32,
-                 resolver: AbstractResolver | None = None, owner: str = "") -> None:
+                 resolver: AbstractResolver | None = None, owner: str = "",
+                 networks: tuple[egress.Network, ...] = ()) -> None:
         if per_receiver < 1 or max_concurrent < 1:
             raise ValueError("webhook delivery concurrency limits must be at least 1")
         self._db = db
@@ -60,6 +61,7 @@ class WebhookSender:
         self._max_attempts = max_attempts
         self._backoff_base_s = backoff_base_s
         self._allow_loopback = allow_loopback
+        self._networks = networks  # the operator's trusted private networks (egress)
         self._per_receiver = per_receiver
         self._max_concurrent = max_concurrent
         self._resolver = resolver
@@ -76,7 +78,8 @@ class WebhookSender:
 
     def start(self) -> None:
         self.session = egress.receiver_session(allow_loopback=self._allow_loopback, resolver=self._resolver,
-                                               limit=self._max_concurrent + 8)  # + room for test sends
+                                               limit=self._max_concurrent + 8,  # + room for test sends
+                                               networks=self._networks)
         self._task = asyncio.create_task(self._run(), name="webhook-sender")
 
     async def stop(self) -> None:
@@ -161,7 +164,7 @@ class WebhookSender:
         try:
             status, error = await post_event(
                 self.session, row["url"], row["secret"], row["payload"], row["event"], str(row["id"]),
-                self._timeout_s, allow_loopback=self._allow_loopback,
+                self._timeout_s, allow_loopback=self._allow_loopback, networks=self._networks,
             )
             await self._record(row, status, error)
         except asyncio.CancelledError:
