@@ -6,7 +6,9 @@ a receiver that answers slowly (or never, until the timeout) only delays its own
 rows are left out of the next fetch (`busy_webhooks`), so they neither fill the batch nor make the
 loop spin; a finished delivery wakes the loop to start the next one.
 
-Delivery is at-least-once: a delivery cut short by a stop is still pending and is sent again.
+Delivery is at-least-once: a delivery cut short by a stop is still pending and is sent again. A stop lets the
+deliveries on the wire finish first (at most `STOP_GRACE_S`) and records them, so a restart does not send
+again what a receiver has already accepted; only one still unanswered then is cut short.
 
 On a shared store (PostgreSQL) every job service runs a sender: each due delivery is claimed by one of them
 (`claim_due_deliveries`, SKIP LOCKED) for as long as a send can take, so an event is sent once across
@@ -35,6 +37,7 @@ from phonos_common.ratelog import RateLimitedLog
 log = logging.getLogger(__name__)
 
 IDLE_WAIT_S = 3600.0
+STOP_GRACE_S = 3.0  # a stop waits this long (at most the timeout) for the deliveries on the wire
 MAX_BACKOFF_S = 3600.0
 
 
@@ -83,6 +86,10 @@ class WebhookSender:
         self._task = asyncio.create_task(self._run(), name="webhook-sender")
 
     async def stop(self) -> None:
+        if self._task is not None:  # no new deliveries; those on the wire get their answer and are recorded
+            self._task.cancel()
+        if self._deliveries:
+            await asyncio.wait(set(self._deliveries), timeout=min(STOP_GRACE_S, self._timeout_s))
         tasks = [t for t in (self._task, *self._deliveries) if t is not None]
         for task in tasks:
             task.cancel()

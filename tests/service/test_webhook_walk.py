@@ -131,3 +131,43 @@ def test_an_answer_whose_body_is_slow_still_counts_as_its_status(twin_factory: t
                                   if d["status"] != "pending"], 15)
     assert [(d["status"], d["attempts"], d["last_status_code"]) for d in log] == [("delivered", 1, 200)]
     assert len(receiver.deliveries) == 2  # the test event and the job's one delivery, not retried
+
+
+class SlowAck(LoopbackServer):
+    """Answers 200 after `delay_s`; keeps each delivery's id as it arrives."""
+
+    path = "/hook"
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__()
+        self.delay_s = delay_s
+        self.deliveries: list[str] = []
+
+    def routes(self, app: Any) -> None:
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.Response:
+            await request.read()
+            self.deliveries.append(request.headers["X-Phonos-Delivery"])
+            await asyncio.sleep(self.delay_s)
+            return web.Response(status=200)
+
+        app.router.add_post(self.path, handle)
+
+
+def test_a_stop_with_a_delivery_on_the_wire_neither_loses_nor_doubles_it(twin_factory: type, tmp_path) -> None:
+    # The stop cancelled the delivery while its receiver was answering 200: still pending, it was sent again by
+    # the next start. Now the stop waits (a little) for the answer and records it.
+    data_dir = tmp_path / "restart"
+    first: InProcessService = twin_factory.start(data_dir=data_dir, **FAST_RETRY)
+    key = first.new_key()
+    client = first.client(key)
+    with SlowAck(delay_s=0.8) as receiver:
+        client.post("/v1/webhooks", json={"url": receiver.url, "events": ["job.completed"]})
+        client.wait_for(client.predict().json()["job_id"])
+        wait_until(lambda: receiver.deliveries, 15)  # on the wire, its 200 0.8 s away
+        first.stop()
+        assert first.sql("SELECT status, attempts FROM webhook_deliveries") == [("delivered", 1)]
+        twin_factory.start(data_dir=data_dir, **FAST_RETRY)
+        time.sleep(1.0)  # the restarted sender's first round
+    assert len(receiver.deliveries) == 1
