@@ -26,6 +26,7 @@ from jobservice.activity import Action, Target, record
 from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id, json_value_text
 from jobservice.store import Row, Store
+from jobservice.webhook_deliveries import NOT_FOLLOWED
 from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT, encode_payload, rfc3339
 
 log = logging.getLogger(__name__)
@@ -178,7 +179,8 @@ class Webhooks:
         if status == 0:
             return TestResult(False, 0, UNREACHABLE_MESSAGE)
         ok = 200 <= status < 300
-        return TestResult(ok, status, f"Receiver answered HTTP {status}" + ("" if ok else " (expected 2xx)"))
+        why = "" if ok else f" (expected 2xx{NOT_FOLLOWED if 300 <= status < 400 else ''})"
+        return TestResult(ok, status, f"Receiver answered HTTP {status}{why}")
 
 
 def delivery_id_of_a_test() -> str:

@@ -171,3 +171,41 @@ def test_a_stop_with_a_delivery_on_the_wire_neither_loses_nor_doubles_it(twin_fa
         twin_factory.start(data_dir=data_dir, **FAST_RETRY)
         time.sleep(1.0)  # the restarted sender's first round
     assert len(receiver.deliveries) == 1
+
+
+class SlashRedirect(LoopbackServer):
+    """A framework that redirects /hook to /hook/ (Django's APPEND_SLASH, an nginx directory): 308, never 2xx."""
+
+    path = "/hook"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: list[str] = []
+
+    def routes(self, app: Any) -> None:
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.Response:
+            self.paths.append(request.path)
+            if request.path == "/hook/":
+                return web.Response(status=200)
+            return web.Response(status=308, headers={"Location": "/hook/"})
+
+        app.router.add_post("/hook", handle)
+        app.router.add_post("/hook/", handle)
+
+
+def test_a_redirecting_receiver_is_told_to_register_where_it_redirects(twin_factory: type) -> None:
+    service: InProcessService = twin_factory.start(PHONOS_WEBHOOK_MAX_ATTEMPTS="1", PHONOS_WEBHOOK_TIMEOUT_S="5")
+    client = service.client(service.new_key())
+    with SlashRedirect() as receiver:
+        hook_id = client.post("/v1/webhooks", json={"url": receiver.url, "events": ["job.completed"]}).json()[
+            "webhook"]["webhook_id"]
+        test = client.post(f"/v1/webhooks/{hook_id}/test").json()
+        client.wait_for(client.predict().json()["job_id"])
+        failed = wait_until(lambda: client.get(f"/v1/webhooks/{hook_id}/deliveries",
+                                               params={"status": "failed"}).json()["deliveries"], 15)
+    advice = "redirects are not followed: register the address it redirects to"
+    assert (test["success"], test["status_code"]) == (False, 308) and advice in test["message"]
+    assert failed[0]["last_status_code"] == 308 and advice in failed[0]["last_error"]
+    assert receiver.paths == ["/hook", "/hook"]  # the redirect was not followed
