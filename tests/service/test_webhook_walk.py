@@ -7,13 +7,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from phonos_client import verify_webhook
 
+from jobservice.memory_inference import Failure
+from jobservice.webhooks import sign
+from launcher.ports import can_listen, free_port
 from tests.support import ALL_STORES, InProcessService, LoopbackServer, wait_until
 
 pytestmark = pytest.mark.integration
@@ -209,3 +218,71 @@ def test_a_redirecting_receiver_is_told_to_register_where_it_redirects(twin_fact
     assert (test["success"], test["status_code"]) == (False, 308) and advice in test["message"]
     assert failed[0]["last_status_code"] == 308 and advice in failed[0]["last_error"]
     assert receiver.paths == ["/hook", "/hook"]  # the redirect was not followed
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
+
+
+def doc_blocks() -> list[str]:
+    """The ```python blocks of docs/webhooks.md, in order: the receiver, then the check without the SDK."""
+    return re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+
+
+@pytest.mark.sqlite_only  # the receiver's side: nothing in it depends on the store
+def test_the_documented_receiver_works_as_printed(twin_factory: type, tmp_path: Path) -> None:
+    receiver_code, plain_check = doc_blocks()
+    service: InProcessService = twin_factory.start(**FAST_RETRY)
+    client = service.client(service.new_key())
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hooks"
+    created = client.post("/v1/webhooks", json={"url": url}).json()
+    secret, hook_id = created["secret"], created["webhook"]["webhook_id"]
+    script = tmp_path / "receiver.py"
+    script.write_text(receiver_code)
+    env = {**os.environ, "PORT": str(port), "PHONOS_WEBHOOK_SECRET": secret,
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "clients" / "python")}
+    process = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(line.rstrip() for line in process.stdout or ()), daemon=True).start()
+    try:
+        wait_until(lambda: not can_listen("127.0.0.1", port), 15)
+        test = client.post(f"/v1/webhooks/{hook_id}/test").json()
+        assert (test["success"], test["status_code"]) == (True, 204)
+        done = client.predict().json()["job_id"]
+        client.wait_for(done)
+        service.inference.script("esmfold", Failure.MODEL_ERROR)
+        failed = client.predict().json()["job_id"]
+        client.wait_for(failed)
+        wait_until(lambda: len(lines) >= 5, 15)
+        assert sorted(lines) == sorted([
+            "webhook.test", f"job.started {done}", f"completed {done} /v1/jobs/{done}/download",
+            f"job.started {failed}", f"failed {failed} esmfold failed: RuntimeError: scripted model failure; "
+                                     "credits were refunded."])
+        # What it refuses: another secret, a stale signature (a recorded request replayed), no signature at all.
+        body = json.dumps({"event": "job.completed", "timestamp": "2026-01-01T00:00:00Z",
+                           "data": {"job_id": "forged", "status": "completed", "model": "esmfold"}})
+        for header in (sign("whsec_another", int(time.time()), body), sign(secret, int(time.time()) - 600, body), None):
+            answer = requests.post(url, data=body.encode(), timeout=5,
+                                   headers={"X-Phonos-Delivery": "1", **({"X-Phonos-Signature": header} if header else {})})
+            assert answer.status_code == 400, header
+        # A delivery sent again (same X-Phonos-Delivery: its first answer was lost) is answered but not redone.
+        delivered = client.get(f"/v1/webhooks/{hook_id}/deliveries", params={"status": "delivered"}).json()
+        again = delivered["deliveries"][0]
+        text = json.dumps(again["payload"])
+        answer = requests.post(url, data=text.encode(), timeout=5, headers={
+            "X-Phonos-Delivery": again["delivery_id"], "X-Phonos-Signature": sign(secret, int(time.time()), text)})
+        assert answer.status_code == 204
+        time.sleep(0.3)
+        assert len(lines) == 5
+    finally:
+        process.terminate()
+        process.wait(10)
+    # The check without the SDK takes what the server signs, and nothing else.
+    namespace: dict[str, Any] = {}
+    exec(plain_check, namespace)  # noqa: S102 - the documented snippet, run as printed
+    verify = namespace["verify"]
+    now_s = int(time.time())
+    assert verify(b'{"a":1}', sign(secret, now_s, '{"a":1}'), secret)
+    assert not verify(b'{"a":2}', sign(secret, now_s, '{"a":1}'), secret)
+    assert not verify(b'{"a":1}', sign(secret, now_s - 600, '{"a":1}'), secret)
+    assert not verify(b'{"a":1}', "v1=00", secret)
