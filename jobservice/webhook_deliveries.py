@@ -122,7 +122,8 @@ class WebhookDeliveries(PurgedLog):
                                "(its next_attempt_at, the NEXT TRY column of `phonos webhooks deliveries`); "
                                "redeliver it once it is delivered or failed")
             row = await tx.fetch_one("redeliver_webhook_delivery", {"id": number, "now": now()})
-        assert row is not None  # the original was read in the same transaction
+        if row is None:  # the webhook was deleted since it was checked
+            raise NotFound(f"Webhook {echoed_id(webhook_id)} not found")
         return DeliveryRecord.from_row(row)
 
     async def purge(self) -> int:

@@ -100,6 +100,11 @@ class WebhookSender:
             await self.session.close()
 
     async def _run(self) -> None:
+        try:
+            async with self._db.transaction() as tx:
+                await tx.execute("finish_deliveries_of_deleted_webhooks")
+        except Exception:  # housekeeping: sending must start regardless
+            log.exception("finishing deleted webhooks' deliveries failed", extra={"action": "webhook.round_failed"})
         while True:
             # Cleared before reading, so an event queued while we read wakes the next wait at once.
             self._wake.clear()
@@ -186,11 +191,13 @@ class WebhookSender:
                 metrics.webhook_delivery(row["event"], "delivered")
                 return
             delay = self._backoff_base_s * (2 ** int(row["attempts"]))
-            await tx.execute(
+            retried = await tx.execute(
                 "mark_delivery_retry",
                 {"id": row["id"], "last_status": status or None, "last_error": error or f"HTTP {status}", "now": now(),
                  "next_attempt_at": now() + min(delay, MAX_BACKOFF_S), "max_attempts": self._max_attempts},
             )
+        if not retried:  # its webhook was deleted while this attempt was on the wire: nothing more to send
+            return
         gave_up = int(row["attempts"]) + 1 >= self._max_attempts
         metrics.webhook_delivery(row["event"], "failed" if gave_up else "retry")
         self._failure_log.log(logging.WARNING, "webhook.retry", "webhook delivery %s failed: %s", row["id"],

@@ -286,3 +286,19 @@ def test_the_documented_receiver_works_as_printed(twin_factory: type, tmp_path: 
     assert not verify(b'{"a":2}', sign(secret, now_s, '{"a":1}'), secret)
     assert not verify(b'{"a":1}', sign(secret, now_s - 600, '{"a":1}'), secret)
     assert not verify(b'{"a":1}', "v1=00", secret)
+
+
+def test_a_start_finishes_what_a_deleted_webhook_left_pending(twin_factory: type, tmp_path: Path) -> None:
+    # Rows the race above left behind in a database (pending, their webhook deleted) held the backlog gauge for ever
+    # and were never purged (only finished rows are): the sender's start finishes them as the delete would have.
+    data_dir = tmp_path / "leftover"
+    first: InProcessService = twin_factory.start(data_dir=data_dir)
+    client = first.client(first.new_key())
+    hook_id = client.post("/v1/webhooks", json={"url": "https://example.org/hook"}).json()["webhook"]["webhook_id"]
+    assert client.delete(f"/v1/webhooks/{hook_id}").status_code == 200
+    first.stop()
+    first.sql("INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at) "
+              "VALUES (?, 'job.completed', '{}', 'pending', ?, ?)", hook_id, time.time(), time.time())
+    twin_factory.start(data_dir=data_dir)
+    wait_until(lambda: first.sql("SELECT status, last_error FROM webhook_deliveries") == [("failed", "webhook deleted")],
+               10)
