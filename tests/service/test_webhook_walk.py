@@ -124,6 +124,7 @@ class AckThenStall(LoopbackServer):
         app.router.add_post(self.path, handle)
 
 
+@pytest.mark.sqlite_only  # the sender's HTTP side: nothing in it depends on the store
 def test_an_answer_whose_body_is_slow_still_counts_as_its_status(twin_factory: type) -> None:
     # Only the status matters; the body is read (at most 1 KiB) and dropped. A body slower than the timeout made
     # a 200 a "did not answer in time": retried (the receiver saw the event again) and at last failed.
@@ -204,6 +205,7 @@ class SlashRedirect(LoopbackServer):
         app.router.add_post("/hook/", handle)
 
 
+@pytest.mark.sqlite_only  # the wording of an answer: nothing in it depends on the store
 def test_a_redirecting_receiver_is_told_to_register_where_it_redirects(twin_factory: type) -> None:
     service: InProcessService = twin_factory.start(PHONOS_WEBHOOK_MAX_ATTEMPTS="1", PHONOS_WEBHOOK_TIMEOUT_S="5")
     client = service.client(service.new_key())
