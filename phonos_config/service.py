@@ -71,7 +71,9 @@ class ServiceSettings:
     max_batch_jobs: int = 10
     max_webhooks: int = 5
     webhook_timeout_s: float = 10.0
-    webhook_max_attempts: int = 8
+    # 2 s doubling to the 1 h cap: 16 attempts span ~5 h, so a receiver down for an afternoon's maintenance
+    # still gets its events (8 gave up after ~4 min).
+    webhook_max_attempts: int = 16
     webhook_backoff_base_s: float = 2.0
     # http:// webhook URLs on loopback (127.0.0.0/8, ::1, localhost) for development and tests.
     webhook_allow_http_loopback: bool = False
