@@ -389,6 +389,9 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         assert principal is not None
         opened = (("x-request-id", request_id), *state.headers())
         await context.send_initial_metadata(opened)
+        # And in the trailers of a stream that ends well (the job terminal, the server's time limit), as on every
+        # call: a refusal's trailers (`_watch`) replace these.
+        context.set_trailing_metadata((("x-request-id", request_id),))
         return principal, opened
 
     async def _watch(self, method: str, request: pb.WatchJobRequest | pb.WatchJobsRequest,
@@ -412,13 +415,15 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
 
     async def GetHealth(self, request: pb.GetHealthRequest, context: grpc.aio.ServicerContext) -> pb.GetHealthResponse:
         status, message, components = await self._svc.health()
+        # Not through `_handle` (no key, no usage), but like every call it names its request id.
+        trailers = [("x-request-id", call_request_id(dict(context.invocation_metadata() or ())))]
         if status != "operational":
             # Readiness over HTTP: the same body with a 503, so a probe can act on the status alone. With the
             # database away every other call is a 503 with Retry-After too: the health says when to ask again.
-            trailers = [(HTTP_CODE_KEY, "503")]
+            trailers.append((HTTP_CODE_KEY, "503"))
             if components.get("database") != "ready":
                 trailers.append(("retry-after", str(DatabaseUnavailable.retry_after_s)))
-            context.set_trailing_metadata(tuple(trailers))
+        context.set_trailing_metadata(tuple(trailers))
         return pb.GetHealthResponse(status=status, version="v1", message=message, components=components)
 
     async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext) -> Message:

@@ -19,10 +19,13 @@ import requests
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.dashboard.cookies import COOKIE_NAME
+from gateway.rpc_failure import failure_response
 from jobservice import admin
 from jobservice.auth import CSRF_METADATA, SESSION_METADATA
 from jobservice.idempotency import KEY_METADATA
 from phonos.v1 import phonos_pb2 as pb
+from phonos_client.errors import from_grpc_status
+from phonos_common.rpc import RpcFailure
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.integration
@@ -184,3 +187,68 @@ def test_every_grpc_refusal_carries_the_request_id_the_service_logs(service: InP
         assert dict(undecodable.trailing_metadata())["x-request-id"] == "trace-43"
         _, ok = stub.GetAccount.with_call(pb.GetAccountRequest(), metadata=auth)
         assert dict(ok.trailing_metadata())["x-request-id"] == "trace-43"
+
+
+def test_health_and_a_stream_that_ends_well_name_their_request_id_in_the_trailers(service: InProcessService) -> None:
+    """"Every call, refusals included": GetHealth (public, not through the servicer's usual path) and a watch
+    stream that ends because its job is terminal end with `x-request-id` too, the caller's own when sane."""
+    key = service.new_key()
+    channel, stub = service.grpc_stub()
+    with channel:
+        _, health = stub.GetHealth.with_call(pb.GetHealthRequest(), metadata=(("x-request-id", "probe-1"),))
+        assert dict(health.trailing_metadata())["x-request-id"] == "probe-1"
+        _, fresh = stub.GetHealth.with_call(pb.GetHealthRequest())
+        assert re.fullmatch(r"[0-9a-f]{32}", dict(fresh.trailing_metadata())["x-request-id"])
+        auth = (("authorization", f"Bearer {key}"),)
+        job_id = stub.Predict(pb.PredictRequest(model="esmfold", sequence="MKTVRQERLK"), metadata=auth).job_id
+        service.client(key).wait_for(job_id)
+        call = stub.WatchJob(pb.WatchJobRequest(job_id=job_id), metadata=(*auth, ("x-request-id", "watch-7")),
+                             timeout=30)
+        assert [response.event.job.status for response in call] == ["completed"]
+        assert dict(call.initial_metadata())["x-request-id"] == "watch-7"
+        assert dict(call.trailing_metadata())["x-request-id"] == "watch-7"
+
+
+def test_each_grpc_refusal_is_one_http_answer_for_the_gateway_and_the_sdk(service: InProcessService) -> None:
+    """The job service's refusals as a gRPC client gets them, read by both gRPC -> HTTP mappings: the gateway's
+    (what a REST caller is answered, gateway/rpc_failure.py) and the SDK's over gRPC. Each is the status and
+    title of the README's error table, and the two never differ (a message over the edge's size limit was a
+    429 "Request too large" without Retry-After at the gateway, a 413 in the SDK)."""
+    key, poor = service.new_key(), service.new_key(credits=0)
+    slow = service.new_key(rate_limit=1)
+    auth = (("authorization", f"Bearer {key}"),)
+    channel, stub = service.grpc_stub()
+    with channel:
+        read_only = stub.CreateApiKey(pb.CreateApiKeyRequest(scope="read_only"), metadata=auth).api_key
+        done = stub.Predict(pb.PredictRequest(model="esmfold", sequence="MKTVRQERLK"), metadata=auth).job_id
+        service.client(key).wait_for(done)
+        stub.GetAccount(pb.GetAccountRequest(), metadata=(("authorization", f"Bearer {slow}"),))
+        reused = (*auth, ("idempotency-key", f"walk-{time.monotonic_ns()}"))
+        stub.Predict(pb.PredictRequest(model="esmfold", sequence="MKTVRQERLK"), metadata=reused)
+        raw = channel.unary_unary("/phonos.v1.PhonosService/GetAccount")
+        oversized = b"\xc2\x3e" + bytes([0x80, 0x80, 0x05]) + b"a" * 81920  # unknown field 1000: 80 KiB of bytes
+        predict = pb.PredictRequest(model="esmfold", sequence="MKTVRQERLK")
+        cases: dict[tuple[int, str], Any] = {
+            (400, "Invalid request"): lambda: stub.Predict(pb.PredictRequest(model="nope", sequence="MK"), metadata=auth),
+            (400, "Invalid request "): lambda: stub.CancelJob(pb.CancelJobRequest(job_id=done), metadata=auth),
+            (401, "Unauthorized"): lambda: stub.GetAccount(pb.GetAccountRequest()),
+            (402, "Insufficient credits"): lambda: stub.Predict(
+                predict, metadata=(("authorization", f"Bearer {poor}"),)),
+            (403, "Forbidden"): lambda: stub.Predict(predict, metadata=(("authorization", f"Bearer {read_only}"),)),
+            (404, "Not found"): lambda: stub.GetJob(pb.GetJobRequest(job_id="no-such-job"), metadata=auth),
+            (413, "Request too large"): lambda: raw(oversized, metadata=auth),
+            (422, "Idempotency key reused"): lambda: stub.Predict(
+                pb.PredictRequest(model="esmfold", sequence="MKTVRQERLKK"), metadata=reused),
+            (429, "Rate limit exceeded"): lambda: stub.GetAccount(
+                pb.GetAccountRequest(), metadata=(("authorization", f"Bearer {slow}"),)),
+        }
+        for (status, title), call in cases.items():
+            refused = _refusal(call)
+            trailers = {k: v for k, v in refused.trailing_metadata() if isinstance(v, str)}
+            answer = failure_response(RpcFailure(refused.code(), refused.details(), trailers), "rid")
+            sdk = from_grpc_status(refused.code().name, refused.details(), trailers)
+            said = (refused.code().name, refused.details())
+            assert (answer.status, answer.title) == (status, title.strip()), said
+            assert (sdk.status, sdk.error) == (status, title.strip()), said
+            assert answer.message == sdk.message == refused.details()
+            assert ("Retry-After" in answer.headers) == (status == 429), said
