@@ -266,3 +266,44 @@ def test_each_grpc_refusal_is_one_http_answer_for_the_gateway_and_the_sdk(servic
             assert (sdk.status, sdk.error) == (status, title.strip()), said
             assert answer.message == sdk.message == refused.details()
             assert ("Retry-After" in answer.headers) == (status == 429), said
+
+
+USER_CLIENT = """
+import sys, grpc
+from phonos.v1 import phonos_pb2 as pb, phonos_pb2_grpc
+assert pb.__file__.startswith(sys.argv[3]), pb.__file__  # the stubs generated here, not the server's
+with grpc.insecure_channel(sys.argv[1]) as channel:
+    stub = phonos_pb2_grpc.PhonosServiceStub(channel)
+    auth = (("authorization", "Bearer " + sys.argv[2]),)
+    job = stub.Predict(pb.PredictRequest(model="esmfold", sequence="MKTVRQERLK"), metadata=auth)
+    states = [m.event.job.status for m in stub.WatchJob(pb.WatchJobRequest(job_id=job.job_id), metadata=auth,
+                                                         timeout=60) if m.event.type == "state"]
+    pdb = stub.DownloadJobOutput(pb.DownloadJobOutputRequest(job_id=job.job_id), metadata=auth).file.data
+    try:
+        stub.GetJob(pb.GetJobRequest(job_id="no-such-job"), metadata=auth)
+    except grpc.RpcError as refused:
+        said = refused.code().name, dict(refused.trailing_metadata())["phonos-error-title"]
+    print(states[-1], pdb[:15].decode(), *said)
+"""
+
+
+def test_stubs_generated_from_the_protos_as_docs_clients_md_says_call_the_service(service: InProcessService,
+                                                                                  tmp_path: Path) -> None:
+    """docs/clients.md's recipe: protoc on protos/ with googleapis-common-protos' folder, then the stubs."""
+    import google.api
+
+    googleapis = Path(google.api.__path__[0]).parent.parent
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    protos = Path(__file__).resolve().parents[2] / "protos"
+    made = subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{protos}", f"-I{googleapis}",
+                           f"--python_out={gen}", f"--grpc_python_out={gen}", str(protos / "phonos/v1/phonos.proto"),
+                           str(protos / "phonos/v1/openapi_options.proto")], capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    # Packages, so that these win over the server's own phonos.v1 that this venv also holds (a user has none).
+    (gen / "phonos" / "__init__.py").touch()
+    (gen / "phonos" / "v1" / "__init__.py").touch()
+    ran = subprocess.run([sys.executable, "-c", USER_CLIENT, service.grpc_target, service.new_key(), str(gen)],
+                         capture_output=True, text=True, timeout=90, cwd=tmp_path, env={"PYTHONPATH": str(gen)})
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["completed", "in-memory", "twin", "NOT_FOUND", "Not", "found"], ran.stdout
