@@ -398,18 +398,30 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                      context: grpc.aio.ServicerContext,
                      events: Callable[[Principal, int | None], AsyncIterator[Event]],
                      wrap: Callable[..., Message]) -> AsyncIterator[Message]:
-        who, opened = await self._open_stream(method, context)
+        request_id = call_request_id(dict(context.invocation_metadata() or ()))
         try:
-            refuse_nul(request)
-            after = parse_cursor(request.last_event_id if request.HasField("last_event_id") else None)
-            async for event in events(who, after):
-                yield wrap(event=job_event(event))
-        except PhonosError as failure:  # before the first event: not this account's job, a bad cursor
-            code, extra = grpc_status(failure)
-            # The rate-limit state again: grpc.aio may end a call that aborts right after its initial metadata
-            # without sending that metadata (about 1 call in 100 here), and a gateway in another process would
-            # then answer this 404 or 400 without X-RateLimit-* (tests/service/test_separate_gateway_parity.py).
-            await context.abort(code, failure.message, trailing_metadata=(*opened, *extra))
+            who, opened = await self._open_stream(method, context)
+            try:
+                refuse_nul(request)
+                after = parse_cursor(request.last_event_id if request.HasField("last_event_id") else None)
+                async for event in events(who, after):
+                    yield wrap(event=job_event(event))
+            except PhonosError as failure:  # before the first event: not this account's job, a bad cursor
+                code, extra = grpc_status(failure)
+                # The rate-limit state again: grpc.aio may end a call that aborts right after its initial metadata
+                # without sending that metadata (about 1 call in 100 here), and a gateway in another process would
+                # then answer this 404 or 400 without X-RateLimit-* (tests/service/test_separate_gateway_parity.py).
+                await context.abort(code, failure.message, trailing_metadata=(*opened, *extra))
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            # A bug, as `_answer` treats one: grpc's own answer would be UNKNOWN with the exception's text.
+            log.exception("unhandled error", extra={"action": "rpc.internal_error", "method": method,
+                                                   "request_id": request_id})
+            await context.abort(
+                grpc.StatusCode.INTERNAL, f"Internal server error (request id {request_id}); the error was logged",
+                trailing_metadata=(("x-request-id", request_id), (TITLE_KEY, "Internal server error")),
+            )
 
     # -- routes ---------------------------------------------------------------------------------------
 

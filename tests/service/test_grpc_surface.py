@@ -307,3 +307,29 @@ def test_stubs_generated_from_the_protos_as_docs_clients_md_says_call_the_servic
                          capture_output=True, text=True, timeout=90, cwd=tmp_path, env={"PYTHONPATH": str(gen)})
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.split() == ["completed", "in-memory", "twin", "NOT_FOUND", "Not", "found"], ran.stdout
+
+
+def test_a_bug_in_a_watch_stream_is_internal_with_the_request_id_never_the_exception_text(
+        service: InProcessService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """As a unary rpc answers a bug: INTERNAL naming the request id, the exception logged, its text not sent
+    (grpc's own answer for a stream handler that raised is UNKNOWN "Unexpected <class ...>: <the text>")."""
+    key = service.new_key()
+
+    async def broken(*_: Any) -> Any:
+        raise RuntimeError("secret detail from /srv/phonos/db.py")
+        yield  # an async generator, as the real one
+
+    monkeypatch.setattr(service.running.service, "watch_jobs", broken)
+    caplog.set_level(logging.ERROR, logger="jobservice.servicer")
+    channel, stub = service.grpc_stub()
+    with channel:
+        call = stub.WatchJobs(pb.WatchJobsRequest(), timeout=30,
+                              metadata=(("authorization", f"Bearer {key}"), ("x-request-id", "bug-1")))
+        refused = _refusal(lambda: list(call))
+    assert refused.code() == grpc.StatusCode.INTERNAL
+    assert "secret" not in refused.details() and "bug-1" in refused.details()
+    trailers = dict(refused.trailing_metadata())
+    assert trailers["phonos-error-title"] == "Internal server error" and trailers["x-request-id"] == "bug-1"
+    assert any("secret detail" in (r.exc_text or "") and getattr(r, "request_id", None) == "bug-1"
+               for r in caplog.records)
+    assert failure_response(RpcFailure(refused.code(), refused.details(), trailers), "bug-1").status == 500
