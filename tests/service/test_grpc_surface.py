@@ -24,9 +24,10 @@ from gateway.rpc_failure import failure_response
 from jobservice import admin
 from jobservice.auth import CSRF_METADATA, SESSION_METADATA
 from jobservice.idempotency import KEY_METADATA
+from jobservice.memory_inference import Slow
 from phonos.v1 import phonos_pb2 as pb
 from phonos_common.rpc import RpcFailure
-from tests.support import InProcessService
+from tests.support import InProcessService, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -333,3 +334,25 @@ def test_a_bug_in_a_watch_stream_is_internal_with_the_request_id_never_the_excep
     assert any("secret detail" in (r.exc_text or "") and getattr(r, "request_id", None) == "bug-1"
                for r in caplog.records)
     assert failure_response(RpcFailure(refused.code(), refused.details(), trailers), "bug-1").status == 500
+
+
+def test_a_client_that_cancels_or_times_out_a_watch_mid_way_leaves_no_subscription(service: InProcessService) -> None:
+    """Cancelled mid-stream (after its first event) or cut by the client's deadline, a watch lets go of its
+    subscription on the service at once: abandoned streams do not pile up."""
+    hub = service.running.service.hub
+    key = service.new_key()
+    auth = (("authorization", f"Bearer {key}"),)
+    service.inference.script("esmfold", Slow(5))
+    channel, stub = service.grpc_stub()
+    with channel:
+        job_id = stub.Predict(pb.PredictRequest(model="esmfold", sequence="MKTVRQERLK"), metadata=auth).job_id
+        before = hub._count
+        call = stub.WatchJob(pb.WatchJobRequest(job_id=job_id), metadata=auth, timeout=30)
+        assert next(iter(call)).event.job_id == job_id
+        assert hub._count == before + 1
+        call.cancel()
+        wait_until(lambda: hub._count == before, 5)
+        cut = stub.WatchJobs(pb.WatchJobsRequest(), metadata=auth, timeout=0.5)
+        assert _refusal(lambda: list(cut)).code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        wait_until(lambda: hub._count == before, 5)
+        stub.CancelJob(pb.CancelJobRequest(job_id=job_id), metadata=auth)
