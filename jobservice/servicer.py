@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 from google.api import httpbody_pb2
@@ -206,6 +206,17 @@ def job_event(event: Event) -> pb.JobEvent:
     assert isinstance(event, StateEvent)
     return pb.JobEvent(type="state", event_id=str(event.event_id), job_id=event.job_id, time=timestamp(event.at),
                        job=pb.Job(**job_fields_at(event.job, event.status, event.at)))
+
+
+async def _abort_for_bug(context: grpc.aio.ServicerContext, method: str, request_id: str) -> NoReturn:
+    """End a call whose handler raised something unexpected (from an `except` block) as `_answer` ends a unary
+    rpc's: INTERNAL naming the request id, the exception logged. grpc's own answer to a handler that raised
+    is UNKNOWN with the exception's text, sent to the client."""
+    log.exception("unhandled error", extra={"action": "rpc.internal_error", "method": method,
+                                           "request_id": request_id})
+    await context.abort(grpc.StatusCode.INTERNAL, f"Internal server error (request id {request_id}); the error was logged",
+                        trailing_metadata=(("x-request-id", request_id), (TITLE_KEY, "Internal server error")))
+    raise AssertionError("abort returned")  # unreachable: abort raises
 
 
 def predict_response(sub: Submission) -> pb.PredictResponse:
@@ -415,20 +426,18 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         except grpc.aio.AbortError:
             raise
         except Exception:
-            # A bug, as `_answer` treats one: grpc's own answer would be UNKNOWN with the exception's text.
-            log.exception("unhandled error", extra={"action": "rpc.internal_error", "method": method,
-                                                   "request_id": request_id})
-            await context.abort(
-                grpc.StatusCode.INTERNAL, f"Internal server error (request id {request_id}); the error was logged",
-                trailing_metadata=(("x-request-id", request_id), (TITLE_KEY, "Internal server error")),
-            )
+            await _abort_for_bug(context, method, request_id)
 
     # -- routes ---------------------------------------------------------------------------------------
 
     async def GetHealth(self, request: pb.GetHealthRequest, context: grpc.aio.ServicerContext) -> pb.GetHealthResponse:
-        status, message, components = await self._svc.health()
         # Not through `_handle` (no key, no usage), but like every call it names its request id.
-        trailers = [("x-request-id", call_request_id(dict(context.invocation_metadata() or ())))]
+        request_id = call_request_id(dict(context.invocation_metadata() or ()))
+        try:
+            status, message, components = await self._svc.health()
+        except Exception:
+            await _abort_for_bug(context, "GetHealth", request_id)
+        trailers = [("x-request-id", request_id)]
         if status != "operational":
             # Readiness over HTTP: the same body with a 503, so a probe can act on the status alone. With the
             # database away every other call is a 503 with Retry-After too: the health says when to ask again.

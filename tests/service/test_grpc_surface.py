@@ -310,7 +310,7 @@ def test_stubs_generated_from_the_protos_as_docs_clients_md_says_call_the_servic
     assert ran.stdout.split() == ["completed", "in-memory", "twin", "NOT_FOUND", "Not", "found"], ran.stdout
 
 
-def test_a_bug_in_a_watch_stream_is_internal_with_the_request_id_never_the_exception_text(
+def test_a_bug_in_a_watch_stream_or_the_health_is_internal_with_the_request_id_never_the_exception_text(
         service: InProcessService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """As a unary rpc answers a bug: INTERNAL naming the request id, the exception logged, its text not sent
     (grpc's own answer for a stream handler that raised is UNKNOWN "Unexpected <class ...>: <the text>")."""
@@ -334,6 +334,16 @@ def test_a_bug_in_a_watch_stream_is_internal_with_the_request_id_never_the_excep
     assert any("secret detail" in (r.exc_text or "") and getattr(r, "request_id", None) == "bug-1"
                for r in caplog.records)
     assert failure_response(RpcFailure(refused.code(), refused.details(), trailers), "bug-1").status == 500
+
+    async def broken_health() -> Any:
+        raise RuntimeError("secret detail from /srv/phonos/readiness.py")
+
+    monkeypatch.setattr(service.running.service, "health", broken_health)
+    channel, stub = service.grpc_stub()
+    with channel:
+        health = _refusal(lambda: stub.GetHealth(pb.GetHealthRequest(), metadata=(("x-request-id", "bug-2"),)))
+    assert health.code() == grpc.StatusCode.INTERNAL and "secret" not in health.details()
+    assert dict(health.trailing_metadata())["x-request-id"] == "bug-2"
 
 
 def test_a_client_that_cancels_or_times_out_a_watch_mid_way_leaves_no_subscription(service: InProcessService) -> None:
