@@ -312,6 +312,13 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                     CALLER.reset(as_caller)
         except PhonosError as exc:
             failure = exc
+        except asyncio.CancelledError:
+            # The caller cancelled or its deadline passed (grpc cancels the handler): no answer went out, so the
+            # metrics and the usage row must not count it as an OK.
+            remaining = context.time_remaining()
+            code = (grpc.StatusCode.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0
+                    else grpc.StatusCode.CANCELLED)
+            raise
         except Exception:
             log.exception("unhandled error", extra={"action": "rpc.internal_error", "method": method,
                                                    "request_id": request_id})

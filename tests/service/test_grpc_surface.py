@@ -366,3 +366,31 @@ def test_a_client_that_cancels_or_times_out_a_watch_mid_way_leaves_no_subscripti
         assert _refusal(lambda: list(cut)).code() == grpc.StatusCode.DEADLINE_EXCEEDED
         wait_until(lambda: hub._count == before, 5)
         stub.CancelJob(pb.CancelJobRequest(job_id=job_id), metadata=auth)
+
+
+def test_a_call_cut_by_the_clients_deadline_is_not_counted_as_ok(service: InProcessService,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """grpc cancels the handler when the caller's deadline passes; the rpc's metric (and usage row) say
+    DEADLINE_EXCEEDED, not OK: the caller got no answer."""
+    key = service.new_key()
+    real = service.running.service.account
+
+    async def slow(account_id: int) -> Any:
+        await asyncio.sleep(1.5)
+        return await real(account_id)
+
+    monkeypatch.setattr(service.running.service, "account", slow)
+
+    def count(code: str) -> float:
+        return service.scrape().get(("phonos_rpc_seconds_count", (("code", code), ("rpc", "GetAccount"),
+                                                                  ("transport", "grpc"))), 0.0)
+
+    ok, late = count("OK"), count("DEADLINE_EXCEEDED")
+    channel, stub = service.grpc_stub()
+    with channel:
+        cut = _refusal(lambda: stub.GetAccount(pb.GetAccountRequest(), timeout=0.3,
+                                               metadata=(("authorization", f"Bearer {key}"),)))
+    assert cut.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    wait_until(lambda: count("DEADLINE_EXCEEDED") == late + 1, 5)
+    time.sleep(1.5)  # past the handler's own end, had it not been cancelled
+    assert count("OK") == ok
