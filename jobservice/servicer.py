@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, NoReturn
@@ -277,6 +278,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         self._changing = state_changing_methods()
         self._reads = read_only_methods()
         self._public = public_methods()
+        self._path_fields = {method: re.findall(r"\{(\w+)\}", route) for method, route in self._routes.items()}
 
     async def _handle(self, method: str, request: Message, context: grpc.aio.ServicerContext,
                       handler: Handler) -> Message:
@@ -303,6 +305,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 trailers += (await self._limiter.check(principal.key_hash, principal.rate_limit)).headers()
                 self._check_scope(principal, method)  # after the limit: a refused call still counts as a request
                 refuse_nul(request)  # after the key: a bad key is a 401 whatever the request holds
+                self._refuse_missing_ids(method, request)
                 # Who the activity log names for a change made in this call; reset after it (the gateway in
                 # process serves its calls in its own request's task).
                 as_caller = CALLER.set(caller_of(principal, call_client(metadata, context.peer())))
@@ -339,6 +342,14 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             )
         context.set_trailing_metadata(tuple(trailers))
         return response
+
+    def _refuse_missing_ids(self, method: str, request: Message) -> None:
+        """INVALID_ARGUMENT for an id the rpc's route has in its path (`{job_id}`) left empty: proto3 sends an
+        unset field as "", which read as an id was `Job  not found`. grpc-gateway's answer for a missing path
+        parameter; over REST an empty path segment matches no route (404) and never gets here."""
+        for name in self._path_fields[method]:
+            if getattr(request, name) == "":
+                raise InvalidArgument(f"{name} is required")
 
     def _check_scope(self, principal: Principal, method: str) -> None:
         """ReadOnlyKey (403) for a read-only key on an rpc the contract does not mark as a read."""
@@ -421,6 +432,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             who, opened = await self._open_stream(method, context)
             try:
                 refuse_nul(request)
+                self._refuse_missing_ids(method, request)
                 after = parse_cursor(request.last_event_id if request.HasField("last_event_id") else None)
                 async for event in events(who, after):
                     yield wrap(event=job_event(event))

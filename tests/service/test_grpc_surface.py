@@ -394,3 +394,26 @@ def test_a_call_cut_by_the_clients_deadline_is_not_counted_as_ok(service: InProc
     wait_until(lambda: count("DEADLINE_EXCEEDED") == late + 1, 5)
     time.sleep(1.5)  # past the handler's own end, had it not been cancelled
     assert count("OK") == ok
+
+
+def test_an_id_left_out_of_a_request_is_invalid_argument_naming_it(service: InProcessService) -> None:
+    """proto3 sends an unset id as "": `GetJob {}` answered NOT_FOUND 'Job  not found'. Every id in an rpc's
+    route path is required (grpc-gateway's "missing parameter"); a share link's token keeps its one 404."""
+    auth = (("authorization", f"Bearer {service.new_key()}"),)
+    channel, stub = service.grpc_stub()
+    with channel:
+        for call, field in ((lambda: stub.GetJob(pb.GetJobRequest(), metadata=auth), "job_id"),
+                            (lambda: stub.DeleteJob(pb.DeleteJobRequest(), metadata=auth), "job_id"),
+                            (lambda: stub.RevokeJobShare(pb.RevokeJobShareRequest(job_id="j"), metadata=auth),
+                             "share_id"),
+                            (lambda: stub.ListWebhookDeliveries(pb.ListWebhookDeliveriesRequest(), metadata=auth),
+                             "webhook_id"),
+                            (lambda: stub.UpdateApiKey(pb.UpdateApiKeyRequest(name="n"), metadata=auth), "key_id"),
+                            (lambda: list(stub.WatchJob(pb.WatchJobRequest(), metadata=auth, timeout=30)), "job_id")):
+            refused = _refusal(call)
+            assert (refused.code(), refused.details()) == (grpc.StatusCode.INVALID_ARGUMENT, f"{field} is required")
+            assert dict(refused.trailing_metadata())["phonos-error-title"] == "Invalid request"
+        shared = _refusal(lambda: stub.GetSharedJob(pb.GetSharedJobRequest()))
+        assert shared.code() == grpc.StatusCode.NOT_FOUND and "share link does not exist" in shared.details()
+        assert _refusal(lambda: stub.GetJob(pb.GetJobRequest(job_id="nope"), metadata=auth)).code() \
+            == grpc.StatusCode.NOT_FOUND
