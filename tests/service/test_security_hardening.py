@@ -5,15 +5,19 @@ failed dashboard sign-ins are limited per client address as well as per username
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
 import requests
 
 from gateway.response_headers import API_CONTENT_SECURITY_POLICY
+from jobservice import admin
+from jobservice.sessions import FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.integration
+PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="module")
@@ -64,4 +68,26 @@ def test_api_answers_holding_keys_results_or_errors_are_not_cached_sniffed_or_fr
     assert page.headers["Referrer-Policy"] == "same-origin" and page.headers["Cache-Control"] == "no-cache"
     # The public OpenAPI document keeps its caching.
     assert requests.get(f"{service.base_url}/v1/openapi.json", timeout=30).headers["Cache-Control"] == "max-age=300"
+
+
+def test_failed_sign_ins_are_limited_per_address_across_usernames(service: InProcessService) -> None:
+    """Spraying one password over many accounts from one address: the per-username limit never trips (one try
+    each), the per-address one does, whatever X-Forwarded-For the client writes (no proxy is trusted here), and
+    then even a right password is refused from that address until the minute has passed."""
+    owner = f"owner{id(service)}"
+    service.new_key(username=owner)
+    asyncio.run(admin.set_password(service.settings, username=owner, password=PASSWORD))
+    codes = []
+    for attempt in range(FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE):
+        answer = requests.post(f"{service.base_url}/auth/sign-in", timeout=30,
+                               json={"username": f"sprayed{attempt}", "password": "Winter2026!"},
+                               headers={"X-Forwarded-For": f"198.51.100.{attempt + 1}"})
+        codes.append(answer.status_code)
+    assert codes == [401] * FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE
+    refused = requests.post(f"{service.base_url}/auth/sign-in", json={"username": owner, "password": PASSWORD},
+                            headers={"X-Forwarded-For": "203.0.113.9"}, timeout=30)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["message"].startswith("Too many failed sign-ins from this address")
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert "set-cookie" not in {name.lower() for name in refused.headers}
 
