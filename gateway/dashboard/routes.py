@@ -163,7 +163,7 @@ class Dashboard:
     async def sign_in(self, request: web.Request) -> web.StreamResponse:
         from phonos.v1 import phonos_pb2 as pb
 
-        _same_origin(request)
+        _same_origin(request, tls_in_front=self._options.cookie_secure)
         body = await _json_body(request)
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
@@ -188,7 +188,7 @@ class Dashboard:
     async def sign_out(self, request: web.Request) -> web.StreamResponse:
         from phonos.v1 import phonos_pb2 as pb
 
-        _same_origin(request)
+        _same_origin(request, tls_in_front=self._options.cookie_secure)
         body = await _json_body(request) if request.body_exists else {}
         everywhere = body.get("all_sessions") is True
         reply = await self._call(request, "DeleteSession",
@@ -203,7 +203,7 @@ class Dashboard:
         in, every other one of the account ends."""
         from phonos.v1 import phonos_pb2 as pb
 
-        _same_origin(request)
+        _same_origin(request, tls_in_front=self._options.cookie_secure)
         metadata = self._session(request)
         body = await _json_body(request)
         current, new = body.get("current_password"), body.get("new_password")
@@ -227,7 +227,7 @@ class Dashboard:
         Ending this browser's own session signs it out: its cookie is cleared too."""
         from phonos.v1 import phonos_pb2 as pb
 
-        _same_origin(request)
+        _same_origin(request, tls_in_front=self._options.cookie_secure)
         metadata = self._session(request)
         reply = await self._call(request, "EndSession", pb.EndSessionRequest(
             session_id=request.match_info["session_id"], user_agent=_user_agent(request)), metadata)
@@ -297,10 +297,15 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _same_origin(request: web.Request) -> None:
-    """Refuse sign-in/out posted from another site's page (login CSRF); browsers always send Origin on POST."""
+def _same_origin(request: web.Request, *, tls_in_front: bool) -> None:
+    """Refuse sign-in/out posted from another site's page (login CSRF); browsers always send Origin on POST.
+    `tls_in_front` (PHONOS_COOKIE_SECURE: a proxy terminates TLS): the page's origin is https://<host> while
+    this connection is plain HTTP, so that origin is ours too (it once refused every sign-in behind such a proxy)."""
     origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
+    ours = {f"{request.scheme}://{request.host}"}
+    if tls_in_front:
+        ours.add(f"https://{request.host}")
+    if origin is not None and origin not in ours:
         raise HttpError(errors.client_error(403, f"cross-origin request from {origin} refused"))
 
 

@@ -91,3 +91,24 @@ def test_failed_sign_ins_are_limited_per_address_across_usernames(service: InPro
     assert int(refused.headers["Retry-After"]) >= 1
     assert "set-cookie" not in {name.lower() for name in refused.headers}
 
+
+
+def test_sign_in_works_from_the_https_page_of_a_tls_proxy_and_refuses_other_origins(twin_factory: type) -> None:
+    """PHONOS_COOKIE_SECURE says a proxy terminates TLS: the browser's page is https://<host> while the gateway
+    sees plain HTTP, and a browser always sends Origin with its sign-in. That origin once got a 403 (nobody behind
+    such a proxy could sign in); another site's stays refused (login CSRF)."""
+    behind_tls = twin_factory.start(PHONOS_COOKIE_SECURE="true")
+    behind_tls.new_key(username="ada")
+    asyncio.run(admin.set_password(behind_tls.settings, username="ada", password=PASSWORD))
+    host = f"127.0.0.1:{behind_tls.http_port}"
+
+    def sign_in(origin: str) -> requests.Response:
+        return requests.post(f"{behind_tls.base_url}/auth/sign-in", json={"username": "ada", "password": PASSWORD},
+                             headers={"Origin": origin}, timeout=30)
+
+    signed_in = sign_in(f"https://{host}")
+    assert signed_in.status_code == 200, signed_in.text
+    assert "Secure" in signed_in.headers["Set-Cookie"] and "HttpOnly" in signed_in.headers["Set-Cookie"]
+    for foreign in ("https://evil.example", f"https://{host}.evil.example", "null"):
+        refused = sign_in(foreign)
+        assert refused.status_code == 403 and "set-cookie" not in {n.lower() for n in refused.headers}, foreign
