@@ -27,7 +27,8 @@ import time
 from dataclasses import dataclass
 
 from jobservice.activity import Action, clean_user_agent, record, record_after
-from jobservice.auth_throttle import AuthThrottle, client_address as throttled_address
+from jobservice.auth_throttle import AuthThrottle
+from jobservice.auth_throttle import client_address as throttled_address
 from jobservice.db import now
 from jobservice.errors import (
     Forbidden,

@@ -112,3 +112,28 @@ def test_sign_in_works_from_the_https_page_of_a_tls_proxy_and_refuses_other_orig
     for foreign in ("https://evil.example", f"https://{host}.evil.example", "null"):
         refused = sign_in(foreign)
         assert refused.status_code == 403 and "set-cookie" not in {n.lower() for n in refused.headers}, foreign
+
+
+def test_an_expiring_key_cannot_make_itself_or_another_key_outlive_it(service: InProcessService) -> None:
+    """A key handed out for a week once made itself permanent (PATCH its own expiry to 0) or minted a key that
+    never expires: its expiry bounded nothing. Now what it creates or sets ends by its own expiry; a key that
+    never expires (and the dashboard, and the operator) still sets any expiry."""
+    owner = service.client(service.new_key())
+    made = owner.post("/v1/keys", json={"name": "contractor", "expires_in_days": 7}).json()
+    weekly, weekly_id = service.client(made["api_key"]), made["key"]["key_id"]
+
+    for path, method, body in ((f"/v1/keys/{weekly_id}", "patch", {"expires_in_days": 0}),
+                               (f"/v1/keys/{weekly_id}", "patch", {"expires_in_days": 30}),
+                               ("/v1/keys", "post", {"name": "forever"}),
+                               ("/v1/keys", "post", {"name": "longer", "expires_in_days": 8})):
+        refused = getattr(weekly, method)(path, json=body)
+        assert refused.status_code == 403, (path, body, refused.text)
+        assert "expires_in_days at most 6" in refused.json()["message"], refused.text  # 7 days less a moment
+    listed = {k["key_id"]: k for k in owner.get("/v1/keys").json()["keys"]}
+    assert listed[weekly_id]["expires_at"] == made["key"]["expires_at"] and len(listed) == 2  # nothing changed
+
+    shorter = weekly.post("/v1/keys", json={"name": "within", "expires_in_days": 6})
+    assert shorter.status_code == 200 and shorter.json()["key"]["expires_at"] < made["key"]["expires_at"]
+    assert weekly.patch(f"/v1/keys/{weekly_id}", json={"expires_in_days": 1}).status_code == 200  # shortening is fine
+    assert weekly.patch(f"/v1/keys/{weekly_id}", json={"name": "renamed"}).status_code == 200
+    assert owner.patch(f"/v1/keys/{weekly_id}", json={"expires_in_days": 0}).json()["key"].get("expires_at") is None
