@@ -25,6 +25,8 @@ from gateway.body import read_body
 from gateway.dashboard.assets import Assets
 from gateway.dashboard.cookies import (
     CSRF_HEADER,
+    CSRF_METADATA,
+    SESSION_METADATA,
     clear_session_cookie,
     session_metadata,
     session_token,
@@ -177,7 +179,26 @@ class Dashboard:
         response = _json_response(view)
         max_age = math.ceil(reply.expires_at.seconds - time.time())
         set_session_cookie(response, reply.session_token, max_age_s=max_age, secure=self._secure(request))
+        previous = session_token(request)
+        if previous is not None and previous != reply.session_token:
+            await self._end_replaced(request, previous)
         return response
+
+    async def _end_replaced(self, request: web.Request, previous: str) -> None:
+        """Sign-in rotates the session: the session of the cookie the new one replaces ends on the server too.
+        Else it stayed valid for the rest of its TTL, held by nobody this browser knows of (a copy of the old
+        cookie kept working) and listed among the account's signed-in sessions. Already ended or expired: nothing
+        to do; any other failure leaves it to expire, the sign-in stands."""
+        from phonos.v1 import phonos_pb2 as pb
+
+        old = [(SESSION_METADATA, previous)]
+        try:
+            info = await self._call(request, "GetSession", pb.GetSessionRequest(), old)
+            assert isinstance(info, pb.GetSessionResponse)
+            await self._call(request, "DeleteSession", pb.DeleteSessionRequest(user_agent=_user_agent(request)),
+                             [*old, (CSRF_METADATA, info.csrf_token)])
+        except HttpError:
+            pass
 
     async def session(self, request: web.Request) -> web.StreamResponse:
         from phonos.v1 import phonos_pb2 as pb

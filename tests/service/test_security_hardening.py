@@ -13,11 +13,15 @@ import requests
 
 from gateway.response_headers import API_CONTENT_SECURITY_POLICY
 from jobservice import admin
+from jobservice.passwords import MAX_LENGTH
 from jobservice.sessions import FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery staple"
+# A wrong password that fails without an Argon2 verification (longer than any password may be): counted as every
+# failed sign-in is, at a millisecond each instead of most of a second on a busy test machine.
+LONGER_THAN_ANY_PASSWORD = "x" * (MAX_LENGTH + 1)
 
 
 @pytest.fixture(scope="module")
@@ -70,29 +74,6 @@ def test_api_answers_holding_keys_results_or_errors_are_not_cached_sniffed_or_fr
     assert requests.get(f"{service.base_url}/v1/openapi.json", timeout=30).headers["Cache-Control"] == "max-age=300"
 
 
-def test_failed_sign_ins_are_limited_per_address_across_usernames(service: InProcessService) -> None:
-    """Spraying one password over many accounts from one address: the per-username limit never trips (one try
-    each), the per-address one does, whatever X-Forwarded-For the client writes (no proxy is trusted here), and
-    then even a right password is refused from that address until the minute has passed."""
-    owner = f"owner{id(service)}"
-    service.new_key(username=owner)
-    asyncio.run(admin.set_password(service.settings, username=owner, password=PASSWORD))
-    codes = []
-    for attempt in range(FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE):
-        answer = requests.post(f"{service.base_url}/auth/sign-in", timeout=30,
-                               json={"username": f"sprayed{attempt}", "password": "Winter2026!"},
-                               headers={"X-Forwarded-For": f"198.51.100.{attempt + 1}"})
-        codes.append(answer.status_code)
-    assert codes == [401] * FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE
-    refused = requests.post(f"{service.base_url}/auth/sign-in", json={"username": owner, "password": PASSWORD},
-                            headers={"X-Forwarded-For": "203.0.113.9"}, timeout=30)
-    assert refused.status_code == 429, refused.text
-    assert refused.json()["message"].startswith("Too many failed sign-ins from this address")
-    assert int(refused.headers["Retry-After"]) >= 1
-    assert "set-cookie" not in {name.lower() for name in refused.headers}
-
-
-
 def test_sign_in_works_from_the_https_page_of_a_tls_proxy_and_refuses_other_origins(twin_factory: type) -> None:
     """PHONOS_COOKIE_SECURE says a proxy terminates TLS: the browser's page is https://<host> while the gateway
     sees plain HTTP, and a browser always sends Origin with its sign-in. That origin once got a 403 (nobody behind
@@ -137,3 +118,51 @@ def test_an_expiring_key_cannot_make_itself_or_another_key_outlive_it(service: I
     assert weekly.patch(f"/v1/keys/{weekly_id}", json={"expires_in_days": 1}).status_code == 200  # shortening is fine
     assert weekly.patch(f"/v1/keys/{weekly_id}", json={"name": "renamed"}).status_code == 200
     assert owner.patch(f"/v1/keys/{weekly_id}", json={"expires_in_days": 0}).json()["key"].get("expires_at") is None
+
+
+def test_signing_in_again_ends_the_session_of_the_cookie_it_replaces(service: InProcessService) -> None:
+    """Session rotation: a new sign-in in a browser that still holds a session cookie (another tab, a shared
+    computer, another account) ends that session on the server, so a copy of the old cookie stops working and the
+    account's "Signed in" list does not keep it."""
+    name = f"rotating{id(service)}"
+    service.new_key(username=name)
+    asyncio.run(admin.set_password(service.settings, username=name, password=PASSWORD))
+    browser = requests.Session()
+
+    def sign_in() -> str:
+        answer = browser.post(f"{service.base_url}/auth/sign-in", json={"username": name, "password": PASSWORD},
+                              timeout=30)
+        assert answer.status_code == 200, answer.text
+        return browser.cookies["phonos_session"]
+
+    first = sign_in()
+    second = sign_in()
+    assert second != first
+    stale = requests.get(f"{service.base_url}/auth/session", cookies={"phonos_session": first}, timeout=30)
+    assert stale.status_code == 401, stale.text
+    listed = browser.get(f"{service.base_url}/auth/sessions", timeout=30).json()["sessions"]
+    assert [s["current"] for s in listed] == [True]
+    assert browser.get(f"{service.base_url}/auth/session", timeout=30).status_code == 200
+
+
+# Last in the module: it leaves this address refused sign-ins for a minute.
+def test_failed_sign_ins_are_limited_per_address_across_usernames(service: InProcessService) -> None:
+    """Spraying one password over many accounts from one address: the per-username limit never trips (one try
+    each), the per-address one does, whatever X-Forwarded-For the client writes (no proxy is trusted here), and
+    then even a right password is refused from that address until the minute has passed."""
+    owner = f"owner{id(service)}"
+    service.new_key(username=owner)
+    asyncio.run(admin.set_password(service.settings, username=owner, password=PASSWORD))
+    codes = []
+    for attempt in range(FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE):
+        answer = requests.post(f"{service.base_url}/auth/sign-in", timeout=30,
+                               json={"username": f"sprayed{attempt}", "password": LONGER_THAN_ANY_PASSWORD},
+                               headers={"X-Forwarded-For": f"198.51.100.{attempt + 1}"})
+        codes.append(answer.status_code)
+    assert codes == [401] * FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE
+    refused = requests.post(f"{service.base_url}/auth/sign-in", json={"username": owner, "password": PASSWORD},
+                            headers={"X-Forwarded-For": "203.0.113.9"}, timeout=30)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["message"].startswith("Too many failed sign-ins from this address")
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert "set-cookie" not in {name.lower() for name in refused.headers}
