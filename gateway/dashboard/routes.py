@@ -42,7 +42,8 @@ from phonos_common.json_encode import encoder_for
 from phonos_common.rpc import RpcFailure
 
 SERVICE = "/phonos.v1.PhonosService/"
-PAGES = ("/jobs", "/jobs/{job_id}", "/submit", "/usage", "/webhooks", "/keys", "/account", "/sign-in")
+SIGN_IN_PAGE = "/sign-in"
+PAGES = ("/jobs", "/jobs/{job_id}", "/submit", "/usage", "/webhooks", "/keys", "/account", SIGN_IN_PAGE)
 # Paths that are never dashboard pages: their 404s stay the API's JSON whoever asks.
 NOT_PAGES = ("/v1/", "/static/", "/auth/")
 # A share link's page: the job page, read-only, for whoever holds the link (no session). Its JSON and files are
@@ -105,6 +106,9 @@ class Dashboard:
         raise web.HTTPFound("/jobs", headers=SECURITY_HEADERS)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
+        if request.path == SIGN_IN_PAGE and not _local_path(request.query.get("next", "/")):
+            # The page sends the browser to `next` after signing in: only ever a path on this site.
+            raise web.HTTPFound(SIGN_IN_PAGE, headers=SECURITY_HEADERS)
         return self._file(request, "index.html")
 
     async def shared_page(self, request: web.Request) -> web.StreamResponse:
@@ -264,6 +268,14 @@ class Dashboard:
         if "Authorization" in request.headers:
             raise HttpError(errors.client_error(400, "the /auth routes use the session cookie, not an API key"))
         return session_metadata(request)
+
+
+def _local_path(target: str) -> bool:
+    """Whether `target` (the sign-in page's `next`, decoded) can only mean a path on this site. Browsers read a
+    backslash as a slash and drop tabs and newlines in a URL, so "/\\evil.example" and "/<tab>/evil.example" are
+    "//evil.example", another site (an open redirect right after a real sign-in: a phishing page's best start)."""
+    return (target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and all(ord(char) >= 0x20 and ord(char) != 0x7F for char in target))
 
 
 def _user_agent(request: web.Request) -> str:

@@ -166,3 +166,17 @@ def test_failed_sign_ins_are_limited_per_address_across_usernames(service: InPro
     assert refused.json()["message"].startswith("Too many failed sign-ins from this address")
     assert int(refused.headers["Retry-After"]) >= 1
     assert "set-cookie" not in {name.lower() for name in refused.headers}
+
+
+def test_the_sign_in_page_never_sends_the_browser_to_another_site(service: InProcessService) -> None:
+    """The sign-in page goes to its `next` after signing in. A browser reads "/\\evil.example" and
+    "/<tab>/evil.example" as "//evil.example" (another site): such a page address is sent to plain /sign-in."""
+    html = {"Accept": "text/html"}
+    for target in ("/%5Cevil.example/x", "/%09/evil.example", "//evil.example", "https://evil.example", "/\\evil.x"):
+        answer = requests.get(f"{service.base_url}/sign-in?next={target}", headers=html, allow_redirects=False,
+                              timeout=30)
+        assert answer.status_code == 302 and answer.headers["Location"] == "/sign-in", (target, answer.status_code)
+    for target in ("%2Fjobs%3Fstatus%3Drunning", "/jobs/abc", "/usage?days=30&name=my+fold"):
+        answer = requests.get(f"{service.base_url}/sign-in?next={target}", headers=html, allow_redirects=False,
+                              timeout=30)
+        assert answer.status_code == 200 and "<script" in answer.text, target
