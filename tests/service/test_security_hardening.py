@@ -6,6 +6,7 @@ failed dashboard sign-ins are limited per client address as well as per username
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -70,6 +71,11 @@ def test_api_answers_holding_keys_results_or_errors_are_not_cached_sniffed_or_fr
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     assert "sandbox" not in page.headers["Content-Security-Policy"]
     assert page.headers["Referrer-Policy"] == "same-origin" and page.headers["Cache-Control"] == "no-cache"
+    # What the HTTP parser refuses is answered below the application: the same headers there.
+    with socket.create_connection(("127.0.0.1", service.http_port), timeout=10) as raw:
+        raw.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nNo colon in this header\r\n\r\n")
+        head = raw.makefile("rb").read().split(b"\r\n\r\n", 1)[0].decode().lower()
+    assert head.startswith("http/1.0 400") and "\r\nserver: phonos\r\n" in head and "nosniff" in head, head
     # The public OpenAPI document keeps its caching.
     assert requests.get(f"{service.base_url}/v1/openapi.json", timeout=30).headers["Cache-Control"] == "max-age=300"
 
