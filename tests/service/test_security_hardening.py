@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -16,20 +15,21 @@ from gateway.response_headers import API_CONTENT_SECURITY_POLICY
 from jobservice import admin
 from jobservice.passwords import MAX_LENGTH
 from jobservice.sessions import FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE
-from tests.support import InProcessService
+from tests.support import ALL_STORES, InProcessService
 
 pytestmark = pytest.mark.integration
+STORES = ALL_STORES  # keys and sessions are state: on SQLite and on PostgreSQL
+EDGE_ONLY = pytest.mark.sqlite_only  # the gateway's own answers: no store involved
 PASSWORD = "correct horse battery staple"
 # A wrong password that fails without an Argon2 verification (longer than any password may be): counted as every
 # failed sign-in is, at a millisecond each instead of most of a second on a busy test machine.
 LONGER_THAN_ANY_PASSWORD = "x" * (MAX_LENGTH + 1)
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
-    running = InProcessService(tmp_path_factory.mktemp("security") / "var", {})
-    yield running
-    running.stop()
+@pytest.fixture
+def service(twin_service: InProcessService) -> InProcessService:
+    """The module's job service, one per store (each test uses its own account)."""
+    return twin_service
 
 
 def assert_api_headers(response: requests.Response, what: str) -> None:
@@ -42,6 +42,7 @@ def assert_api_headers(response: requests.Response, what: str) -> None:
     assert headers.get("Server") == "phonos", f"{what}: {headers}"  # not aiohttp's name and version
 
 
+@EDGE_ONLY
 def test_api_answers_holding_keys_results_or_errors_are_not_cached_sniffed_or_framed(service: InProcessService) -> None:
     api = service.client(service.new_key())
     created = api.post("/v1/keys", json={"name": "ci"})
@@ -80,6 +81,7 @@ def test_api_answers_holding_keys_results_or_errors_are_not_cached_sniffed_or_fr
     assert requests.get(f"{service.base_url}/v1/openapi.json", timeout=30).headers["Cache-Control"] == "max-age=300"
 
 
+@EDGE_ONLY
 def test_sign_in_works_from_the_https_page_of_a_tls_proxy_and_refuses_other_origins(twin_factory: type) -> None:
     """PHONOS_COOKIE_SECURE says a proxy terminates TLS: the browser's page is https://<host> while the gateway
     sees plain HTTP, and a browser always sends Origin with its sign-in. That origin once got a 403 (nobody behind
@@ -174,6 +176,7 @@ def test_failed_sign_ins_are_limited_per_address_across_usernames(service: InPro
     assert "set-cookie" not in {name.lower() for name in refused.headers}
 
 
+@EDGE_ONLY
 def test_the_sign_in_page_never_sends_the_browser_to_another_site(service: InProcessService) -> None:
     """The sign-in page goes to its `next` after signing in. A browser reads "/\\evil.example" and
     "/<tab>/evil.example" as "//evil.example" (another site): such a page address is sent to plain /sign-in."""
