@@ -80,7 +80,7 @@ def test_sse_with_a_plain_http_client_follows_a_job_to_the_end(twin_factory: typ
     response = open_sse(service, key, f"/v1/jobs/{job_id}/events")
     assert response.status == 200
     assert response.getheader("Content-Type") == "text/event-stream; charset=utf-8"
-    assert response.getheader("Cache-Control") == "no-cache" and response.getheader("X-RateLimit-Limit")
+    assert response.getheader("Cache-Control") == "no-store" and response.getheader("X-RateLimit-Limit")
     events = list(read_sse(response))  # the server ends the stream when the job is terminal
     assert states(events) == ["pending", "running", "completed"]
     progress = [e["data"]["progress"] for e in events if e["event"] == "progress"]
