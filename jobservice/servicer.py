@@ -38,6 +38,7 @@ from jobservice.sessions import SessionView
 from jobservice.shares import SharedJob, ShareRecord, share_url
 from jobservice.states import ACTIVE, TERMINAL, JobStatus
 from jobservice.status_map import TITLE_KEY, grpc_status
+from jobservice.stream_guard import until_ended
 from jobservice.usage import usage_event
 from jobservice.watch import Event, ProgressEvent, StateEvent, parse_cursor
 from jobservice.webhook_deliveries import DeliveryRecord
@@ -423,8 +424,10 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 refuse_nul(request)
                 self._refuse_missing_ids(method, request)
                 after = parse_cursor(request.last_event_id if request.HasField("last_event_id") else None)
-                async for event in events(who, after):
-                    yield wrap(event=job_event(event))
+                # Ended by the guard, with a new request's refusal, when its key or session goes.
+                with self._svc.stream_guard.holding(who.key_hash) as hold:
+                    async for event in until_ended(events(who, after), hold):
+                        yield wrap(event=job_event(event))
             except PhonosError as failure:  # before the first event: not this account's job, a bad cursor
                 code, extra = grpc_status(failure)
                 # The rate-limit state again: grpc.aio may end a call that aborts right after its initial metadata
