@@ -31,7 +31,7 @@ from aiohttp.abc import AbstractResolver
 from jobservice import egress, metrics
 from jobservice.db import now
 from jobservice.store import Row, Store
-from jobservice.webhooks import post_event
+from jobservice.webhooks import post_event_answer
 from phonos_common.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -174,23 +174,25 @@ class WebhookSender:
     async def _deliver(self, row: Row) -> None:
         assert self.session is not None
         try:
-            status, error = await post_event(
+            answer = await post_event_answer(
                 self.session, row["url"], row["secret"], row["payload"], row["event"], str(row["id"]),
                 self._timeout_s, allow_loopback=self._allow_loopback, networks=self._networks,
             )
-            await self._record(row, status, error)
+            await self._record(row, answer.status, answer.reason, answer.retry_after_s)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("webhook delivery failed", extra={"action": "webhook.delivery_error", "delivery": row["id"]})
 
-    async def _record(self, row: Row, status: int, error: str | None) -> None:
+    async def _record(self, row: Row, status: int, error: str | None, retry_after_s: float | None = None) -> None:
         async with self._db.transaction() as tx:
             if error is None and 200 <= status < 300:
                 await tx.execute("mark_delivered", {"id": row["id"], "last_status": status, "now": now()})
                 metrics.webhook_delivery(row["event"], "delivered")
                 return
             delay = self._backoff_base_s * (2 ** int(row["attempts"]))
+            if retry_after_s is not None:  # a 429/503 that said when: not before then (still at most MAX_BACKOFF_S)
+                delay = max(delay, retry_after_s)
             retried = await tx.execute(
                 "mark_delivery_retry",
                 {"id": row["id"], "last_status": status or None, "last_error": error or f"HTTP {status}", "now": now(),

@@ -8,6 +8,7 @@ in constant time, and reject old timestamps to stop replays.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import hashlib
 import hmac
 import json
@@ -189,11 +190,48 @@ def delivery_id_of_a_test() -> str:
     return f"test-{secrets.token_hex(8)}"
 
 
+@dataclass(frozen=True)
+class ReceiverAnswer:
+    """How one POST of an event ended: `status` 0 with a `reason` when nothing answered; `retry_after_s` when a
+    429 or 503 said when to come back (Retry-After in seconds or as an HTTP date)."""
+
+    status: int
+    reason: str | None = None
+    retry_after_s: float | None = None
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header's wait in seconds (RFC 9110: delay-seconds or an HTTP-date); None if absent or
+    unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        at = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if at.tzinfo is None:
+        return None
+    return max(0.0, at.timestamp() - time.time())
+
+
 async def post_event(
     session: aiohttp.ClientSession, url: str, secret: str, body: str, event: str, delivery_id: str,
     timeout_s: float, *, allow_loopback: bool, networks: tuple[egress.Network, ...] = (),
 ) -> tuple[int, str | None]:
-    """POST one signed event: (status, None) on any HTTP answer, (0, reason) when it could not be sent.
+    """POST one signed event: (status, None) on any HTTP answer, (0, reason) when it could not be sent."""
+    answer = await post_event_answer(session, url, secret, body, event, delivery_id, timeout_s,
+                                     allow_loopback=allow_loopback, networks=networks)
+    return answer.status, answer.reason
+
+
+async def post_event_answer(
+    session: aiohttp.ClientSession, url: str, secret: str, body: str, event: str, delivery_id: str,
+    timeout_s: float, *, allow_loopback: bool, networks: tuple[egress.Network, ...] = (),
+) -> ReceiverAnswer:
+    """POST one signed event and say how it ended (`ReceiverAnswer`).
 
     `session` comes from `egress.receiver_session` (public addresses only, no redirects, no
     decompression). The reason is for the log and the delivery row, never for the API caller.
@@ -202,7 +240,7 @@ async def post_event(
     """
     host = urlsplit(url).hostname or ""
     if egress.literal_refused(host, allow_loopback=allow_loopback, networks=networks):
-        return 0, "refused address"
+        return ReceiverAnswer(0, "refused address")
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "phonos-webhooks/1",
@@ -219,12 +257,15 @@ async def post_event(
             # or unreachable (that retried an event the receiver had accepted); the read ends at the timeout.
             with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError, ValueError):
                 await response.content.read(MAX_RESPONSE_READ)
-            return response.status, None
+            later = (retry_after_seconds(response.headers.get("Retry-After"))
+                     if response.status in (429, 503) else None)
+            return ReceiverAnswer(response.status, None, later)
     except egress.RefusedAddress:
-        return 0, "refused address"
+        return ReceiverAnswer(0, "refused address")
     except aiohttp.ClientConnectorDNSError as exc:
-        return 0, "refused address" if isinstance(exc.os_error, egress.RefusedAddress) else "unresolvable host"
+        return ReceiverAnswer(0, "refused address" if isinstance(exc.os_error, egress.RefusedAddress)
+                              else "unresolvable host")
     except TimeoutError:
-        return 0, "timeout"
+        return ReceiverAnswer(0, "timeout")
     except (aiohttp.ClientError, OSError, ValueError) as exc:  # ValueError: a URL yarl refuses
-        return 0, f"unreachable ({type(exc).__name__})"
+        return ReceiverAnswer(0, f"unreachable ({type(exc).__name__})")
