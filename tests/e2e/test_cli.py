@@ -13,6 +13,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,9 +34,14 @@ TRANSPORTS = ("rest", "grpc")  # PHONOS_URL=http://... or grpc://host:port (the 
 PASSES = tuple(Progress("recycle", i, 3, f"trunk pass {i} of 3 (recycle {i - 1} of 2)") for i in range(1, 4))
 
 
+# No saved login, and the addresses that answered are noted here, not in the home of whoever runs the tests.
+CONFIG = str(Path(tempfile.mkdtemp(prefix="phonos-cli-")) / "config.toml")
+
+
 def env_for(service: InProcessService, key: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
-    env.update({"PHONOS_URL": service.base_url, "PHONOS_API_KEY": key, "PYTHONPATH": CLIENT_PATH, **extra})
+    env.update({"PHONOS_URL": service.base_url, "PHONOS_API_KEY": key, "PYTHONPATH": CLIENT_PATH,
+                "PHONOS_CONFIG": CONFIG, **extra})
     return env
 
 

@@ -12,7 +12,9 @@ grpc://host:port the job service's gRPC port (needs `phonos-client[grpc]`); ever
 both. A key's rate limit slows the command down rather than failing it: a call the server refuses with
 429 waits its Retry-After, up to PHONOS_MAX_RATE_LIMIT_WAIT seconds in all (default 120; the SDK's
 `max_rate_limit_wait`), and downloads go a few at a time; a server that cannot be reached (or answers
-502/503/504) is tried again for up to PHONOS_MAX_RETRY_WAIT seconds (default 8: a restarting server is waited for); a submission refused because the account's queue of
+502/503/504) is tried again for up to PHONOS_MAX_RETRY_WAIT seconds (default 8: a restarting server is waited for),
+except that a first request refused by an address that never answered the command fails at once, naming the
+address and where it came from (client_options); a submission refused because the account's queue of
 waiting jobs is full (429 "Too many jobs") waits the same way, and is said as that, not as the rate limit. The server's own verbs (`phonos serve`,
 `phonos keys create`, `phonos db build`) are in the same command when the server package is installed.
 Exit codes: see EXIT in this module (and the README).
@@ -673,8 +675,11 @@ def run_login(args: argparse.Namespace) -> int:
         key = getpass("API key: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
     if not key:
         raise UsageError("no API key given")
-    with Client(url, key, max_retry_wait=config.retry_wait()) as client:
-        account = client.account()  # a wrong key or URL fails here, before anything is written
+    with Client(url, key, **client_options(url, config.rate_limit_wait(), config.retry_wait())) as client:
+        try:
+            account = client.account()  # a wrong key or URL fails here, before anything is written
+        finally:
+            note_answered(client)
     path = config.save(url, key)
     emit(args, {"url": url, "username": account.username, "config": str(path)},
          f"logged in to {url} as {account.username}; saved to {path}")
@@ -877,10 +882,13 @@ def run(args: argparse.Namespace) -> int:
     if profile.api_key is None:
         raise errors.AuthenticationError(
             "no API key: run `phonos login`, or set PHONOS_API_KEY", status=401, error="Unauthorized")
+    options = client_options(profile.url, profile.max_rate_limit_wait, profile.max_retry_wait)
     if args.command_path not in (*PREPARE, "jobs watch"):
-        with Client(profile.url, profile.api_key, max_rate_limit_wait=profile.max_rate_limit_wait,
-                    max_retry_wait=profile.max_retry_wait) as client:
-            return run_sync(args, client)
+        with Client(profile.url, profile.api_key, **options) as client:
+            try:
+                return run_sync(args, client)
+            finally:
+                note_answered(client)
     session = Session()
     work = PREPARE[args.command_path](args) if args.command_path in PREPARE else None
     out = getattr(args, "out", None)
@@ -888,11 +896,13 @@ def run(args: argparse.Namespace) -> int:
         out_folder(out)
 
     async def main() -> int:
-        async with AsyncClient(profile.url, profile.api_key, max_rate_limit_wait=profile.max_rate_limit_wait,
-                               max_retry_wait=profile.max_retry_wait) as client:
-            if work is None:
-                return await run_jobs_watch(args, client, session)
-            return await run_work(args, client, session, work)
+        async with AsyncClient(profile.url, profile.api_key, **options) as client:
+            try:
+                if work is None:
+                    return await run_jobs_watch(args, client, session)
+                return await run_work(args, client, session, work)
+            finally:
+                note_answered(client)
 
     try:
         result = asyncio.run(until_interrupted(main()))
@@ -904,6 +914,39 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT["interrupted"]
     return result
+
+
+def client_options(url: str, max_rate_limit_wait: float, max_retry_wait: float) -> dict[str, Any]:
+    """The clients' options for one command. A first request that finds nothing listening (refused, no such host)
+    fails at once unless this address answered the command before (config.answered_before) or the user chose a
+    wait (PHONOS_MAX_RETRY_WAIT): a typo in the URL is said in a moment, while a server that answered before and
+    is restarting (about 3 s under `phonos serve`) is still waited out, as is every refusal after a first answer."""
+    fail_fast = not (config.answered_before(url) or config.retry_wait_chosen())
+    return {"max_rate_limit_wait": max_rate_limit_wait, "max_retry_wait": max_retry_wait,
+            "fail_fast_until_answered": fail_fast}
+
+
+def note_answered(client: Client | AsyncClient) -> None:
+    if client.answered and not config.answered_before(client.base_url):
+        config.remember_answered(client.base_url)
+
+
+def nothing_answers(url: str, reason: str, args: argparse.Namespace) -> str:
+    """One line for a first request that found no server: the address, why, and where that address came from
+    (the place to fix it)."""
+    said = f"nothing answers at {url} ({reason})"
+    form = "grpc://HOST:PORT" if url.startswith("grpc://") else "http://HOST:PORT"
+    if args.command_path == "login" and args.url:
+        return f"{said}; check --url ({form})"
+    try:
+        came_from = config.load().url_source
+    except config.ConfigError:
+        came_from = "PHONOS_URL" if os.environ.get("PHONOS_URL") else "default"
+    if came_from == "PHONOS_URL":
+        return f"{said}; it came from PHONOS_URL: set PHONOS_URL={form}"
+    if came_from == "default":
+        return f"{said}, the default address; set PHONOS_URL={form} or run phonos login --url {form}"
+    return f"{said}; it came from {came_from}: phonos login --url {form} stores another"
 
 
 def follow_again(job_ids: Sequence[str], args: argparse.Namespace) -> str:
@@ -986,6 +1029,9 @@ def _main(argv: list[str]) -> int:
         return EXIT["usage"]
     except errors.PhonosError as exc:
         # A refused value is named by the flag that set it (`--expires-in-days must be ...`), not the API's field.
+        if isinstance(exc, errors.ServerUnreachableError) and exc.never_answered:
+            print(f"phonos: {nothing_answers(exc.server, exc.reason, args)}", file=sys.stderr)
+            return exc.exit_code
         message = in_flag_words(exc.message, argv, option_dests(parser))
         said = f"{exc.error}: {message}" if exc.error else message
         print(f"phonos: {said}{key_source(exc, args.command_path)}" + (f" (request id {exc.request_id})" if exc.request_id else ""),
