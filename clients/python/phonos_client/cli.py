@@ -501,7 +501,8 @@ def activity_rows(entries: Sequence[ActivityEntry]) -> list[Sequence[str]]:
     """when, what, who (the key, the dashboard, the operator), from which address, to what, and details."""
     def by(e: ActivityEntry) -> str:
         if e.actor_kind == "api_key":
-            return f"key {e.actor_key_id}" + (f" ({e.actor_key_name})" if e.actor_key_name else "")
+            # the id (key_...) says it is a key: "key key_..." said it twice
+            return (e.actor_key_id or "a key") + (f" ({e.actor_key_name})" if e.actor_key_name else "")
         return {"session": "dashboard"}.get(e.actor_kind, e.actor_kind)
 
     def target(e: ActivityEntry) -> str:
