@@ -126,14 +126,14 @@ def test_a_refused_cursor_is_said_with_the_flag(account: tuple[InProcessService,
 
 def test_a_json_page_says_its_next_cursor_on_a_terminals_stderr(
         account: tuple[InProcessService, str, list[str]]) -> None:
-    """stdout keeps its shape (a bare list, for scripts); stderr, a terminal, names the next page's cursor."""
+    """stdout keeps its shape (the API's answer, for scripts); stderr, a terminal, names the next page's cursor."""
     service, key, ids = account
     run = phonos(service.base_url, key, "jobs", "ls", "--limit", "2", "--json", piped=True)
     assert run.code == 0
-    assert [job["job_id"] for job in json.loads(run.out)] == ids[:2]
+    assert [job["job_id"] for job in json.loads(run.out)["jobs"]] == ids[:2]
     assert f"--starting-after {ids[1]} for the next page" in run.screen and "--all" in run.screen
     last = phonos(service.base_url, key, "jobs", "ls", "--starting-after", ids[1], "--json", piped=True)
-    assert [job["job_id"] for job in json.loads(last.out)] == ids[2:] and "--starting-after" not in last.screen
+    assert [job["job_id"] for job in json.loads(last.out)["jobs"]] == ids[2:] and "--starting-after" not in last.screen
     rows = phonos(service.base_url, key, "jobs", "ls", "--limit", "2", piped=True)  # piped rows: the same
     assert [row.split("\t")[0] for row in rows.out.splitlines()] == ids[:2]
     assert f"--starting-after {ids[1]} for the next page" in rows.screen
@@ -142,7 +142,7 @@ def test_a_json_page_says_its_next_cursor_on_a_terminals_stderr(
                            env={**os.environ, "PHONOS_URL": service.base_url, "PHONOS_API_KEY": key,
                                 "PYTHONPATH": CLIENT_PATH, "PHONOS_CONFIG": WALK_CONFIG},
                            capture_output=True, text=True, timeout=120)
-    assert quiet.returncode == 0 and quiet.stderr == "" and len(json.loads(quiet.stdout)) == 2
+    assert quiet.returncode == 0 and quiet.stderr == "" and len(json.loads(quiet.stdout)["jobs"]) == 2
 
 
 def test_the_command_waits_out_a_server_restart(twin_factory: type, tmp_path: Path) -> None:

@@ -263,7 +263,7 @@ def test_the_users_and_the_operators_commands(service: InProcessService, monkeyp
     assert rows[1][1:] == ["api_key.created", "operator", "", first_key, "name=first key scope=full"]
     assert user_cli.main(["account", "activity", "--json", "--all", "--action", "api_key.created"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [e["actor"]["kind"] for e in listed] == ["api_key", "operator"]
+    assert [e["actor"]["kind"] for e in listed["entries"]] == ["api_key", "operator"]
 
     for name, value in service.env.items():  # the store the service uses (PHONOS_DATABASE_URL on PostgreSQL)
         monkeypatch.setenv(name, value)

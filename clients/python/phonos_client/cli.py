@@ -42,7 +42,7 @@ from typing import Any
 
 from phonos_client import config, errors
 from phonos_client.client import AsyncClient, Client, choose_transport
-from phonos_client.columns import table, visible
+from phonos_client.columns import broken, table, visible, width
 from phonos_client.display import Display
 from phonos_client.flag_words import in_flag_words, option_dests
 from phonos_client.inputs import (
@@ -416,16 +416,16 @@ def field_text(value: Any) -> str:
     return visible(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)  # a name: any text
 
 
-def listing(args: argparse.Namespace, raw: list[Any], header: Sequence[str], rows: list[Sequence[str]],
+def listing(args: argparse.Namespace, document: dict[str, Any], header: Sequence[str], rows: list[Sequence[str]],
             empty: str, total: int | None = None, next_after: str | None = None) -> None:
-    """A list the API gave: --json its objects; on a terminal a table under a header row, in aligned columns (the
+    """A list the API gave: --json the API's answer (`document`: Listed.document); on a terminal a table under a header row, in aligned columns (the
     NUMBER_COLUMNS right-aligned); piped, the rows alone with their fields tab-separated (for `cut` and `awk`, as
     they always were), and nothing at all for an empty list (its `empty` words go to stderr). `next_after`: the
-    cursor of the page after this one, said under a table; with --json or piped, stdout keeps its shape (a bare
-    list, the rows) and the cursor is said on stderr when that is a terminal (a person reads it, a script does
-    not)."""
+    cursor of the page after this one, said under a table; with --json or piped, stdout keeps its shape (the API's
+    answer, which holds it as `pagination.next_starting_after`; the rows) and the cursor is said on stderr when that
+    is a terminal (a person reads it, a script does not)."""
     if args.json:
-        emit(args, raw, "")
+        emit(args, document, "")
     elif not rows:  # piped, stdout gets rows only: `for id in $(phonos jobs ls | cut -f1)` must not see "no", "jobs"
         print(empty, file=sys.stdout if sys.stdout.isatty() else sys.stderr)
     elif sys.stdout.isatty():
@@ -456,6 +456,15 @@ class Listed:
     items: list[Any]
     total: int | None = None
     next_after: str | None = None
+    page: dict[str, Any] | None = None  # the API's answer, for one page (None: --all)
+
+    def document(self, key: str, raws: list[Any]) -> dict[str, Any]:
+        """What --json prints: the API's answer, as `GET /v1/jobs` gives it (`{"jobs": [...], "pagination": {...}}`;
+        `key` names the list in it); with --all, every entry in that shape, its pagination saying it is all of
+        them, so a script reads one shape whether it pages or not."""
+        if self.page is not None:
+            return self.page
+        return {key: raws, "pagination": {"total": len(raws), "limit": len(raws), "offset": 0, "has_more": False}}
 
 
 def listed(args: argparse.Namespace, every: Callable[[str | None], Iterable[Any]],
@@ -466,7 +475,7 @@ def listed(args: argparse.Namespace, every: Callable[[str | None], Iterable[Any]
     if args.all:
         return Listed(list(every(after)))
     page = page_at(args.limit, after)
-    return Listed(list(items(page)), page.total, page.next_starting_after if page.has_more else None)
+    return Listed(list(items(page)), page.total, page.next_starting_after if page.has_more else None, page.raw)
 
 
 CREDIT_HEADER = ("WHEN", "CHANGE", "BALANCE", "WHY")
@@ -476,6 +485,33 @@ NUMBER_COLUMNS = frozenset({"CHANGE", "BALANCE", "COST", "TRIES"})
 # ends with: columns.shortened).
 FREE_COLUMNS = frozenset({"NAME", "DESCRIPTION", "DETAILS", "WHY", "ANSWER", "FILES / ERROR", "URL", "EVENTS"})
 TIME_COLUMNS = frozenset({"CREATED", "WHEN", "EXPIRES", "NEXT TRY"})  # RFC 3339: shown shorter there too
+
+
+def fields_on_screen(document: Mapping[str, Any]) -> str:
+    """`name: value` lines, the values in one column; on a terminal a value longer than the line (metadata, the
+    formats) goes on under itself, broken at its spaces, never inside a word (a URL or an id stays whole)."""
+    wide = max(map(len, document), default=0) + 1
+    columns = shutil.get_terminal_size(fallback=(0, 0)).columns if sys.stdout.isatty() else 0
+    room = columns - 1 - wide - 1 if columns > 1 else 0
+
+    def value(text: str) -> str:
+        return ("\n" + " " * (wide + 1)).join(broken(text, room, cut=False)) if room > 0 else text
+    return "\n".join(f"{k + ':':<{wide}} {value(field_text(v))}" for k, v in document.items())
+
+
+def clauses_on_screen(line: str) -> str:
+    """A line of `; `-separated clauses, on a terminal narrower than it broken after a `;` (the balance, then the
+    jobs), rather than wherever the terminal's edge falls; piped, the one line it always was."""
+    columns = shutil.get_terminal_size(fallback=(0, 0)).columns if sys.stdout.isatty() else 0
+    if columns <= 1 or width(line) < columns:
+        return line
+    lines: list[str] = []
+    for clause in line.split("; "):
+        if lines and width(lines[-1]) + 2 + width(clause) < columns:
+            lines[-1] += "; " + clause
+        else:
+            lines[-1:] = [lines[-1] + ";", clause] if lines else [clause]
+    return "\n".join(lines)
 
 
 def on_screen(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -524,13 +560,12 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                                                              limit=limit, starting_after=after),
                        lambda page: page.jobs)
         jobs: list[Job] = shown.items
-        listing(args, [j.raw for j in jobs], ("JOB ID", "MODEL", "STATUS", "CREATED", "NAME"),
+        listing(args, shown.document("jobs", [j.raw for j in jobs]), ("JOB ID", "MODEL", "STATUS", "CREATED", "NAME"),
                 [(j.job_id, j.model, j.status, j.created_at or "", j.name or "") for j in jobs], "no jobs",
                 shown.total, shown.next_after)
     elif command == "jobs show":
         job = client.get_job(args.job_id)
-        wide = max(map(len, job.raw), default=0) + 1  # the values in one column
-        emit(args, job.raw, "\n".join(f"{k + ':':<{wide}} {field_text(v)}" for k, v in job.raw.items()))
+        emit(args, job.raw, fields_on_screen(job.raw))
     elif command == "jobs download":
         if args.out and args.out.endswith(("/", os.sep)):
             out_folder(args.out)
@@ -573,7 +608,7 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                                                 f"{share.share_id})")
     elif command == "jobs shares":
         shares = client.job_shares(args.job_id)
-        listing(args, [x.raw for x in shares], ("SHARE ID", "CREATED", "EXPIRES"),
+        listing(args, {"shares": [x.raw for x in shares]}, ("SHARE ID", "CREATED", "EXPIRES"),
                 [(x.share_id, x.created_at, x.expires_at) for x in shares], "no share links")
     elif command == "jobs unshare":
         revoked = client.revoke_share(args.job_id, args.share_id)
@@ -586,14 +621,14 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     elif command == "account":
         account = client.account()
         counts = ", ".join(f"{count} {state}" for state, count in account.jobs.items())  # the API's order: total first
-        emit(args, account.raw, f"{visible(account.username)} ({visible(account.email or 'no email')}): "
-                                f"{account.balance} credits" + (f"; jobs: {counts}" if counts else ""))
+        emit(args, account.raw, clauses_on_screen(f"{visible(account.username)} ({visible(account.email or 'no email')}): "
+                                                  f"{account.balance} credits" + (f"; jobs: {counts}" if counts else "")))
     elif command == "account credits":
         shown = listed(args, lambda after: client.iter_credit_history(starting_after=after),
                        lambda limit, after: client.credit_history(limit=limit, starting_after=after),
                        lambda page: page.entries)
         entries: list[CreditEntry] = shown.items
-        listing(args, [e.raw for e in entries], CREDIT_HEADER, credit_rows(entries), "no credit history",
+        listing(args, shown.document("entries", [e.raw for e in entries]), CREDIT_HEADER, credit_rows(entries), "no credit history",
                 shown.total, shown.next_after)
     elif command == "account activity":
         shown = listed(args, lambda after: client.iter_account_activity(action=args.action, starting_after=after),
@@ -601,15 +636,15 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                                                                     action=args.action),
                        lambda page: page.entries)
         activity: list[ActivityEntry] = shown.items
-        listing(args, [e.raw for e in activity], ACTIVITY_HEADER, activity_rows(activity), "no activity",
+        listing(args, shown.document("entries", [e.raw for e in activity]), ACTIVITY_HEADER, activity_rows(activity), "no activity",
                 shown.total, shown.next_after)
     elif command == "models":
         models = client.models()
-        listing(args, models, ("MODEL", "COST", "DESCRIPTION"),
+        listing(args, {"models": models}, ("MODEL", "COST", "DESCRIPTION"),
                 [(m["id"], f"{m['cost_credits']} credits", m["description"]) for m in models], "no models")
     elif command == "webhooks ls":
         hooks = client.list_webhooks()
-        listing(args, [h.raw for h in hooks], ("WEBHOOK ID", "URL", "EVENTS"),
+        listing(args, {"webhooks": [h.raw for h in hooks]}, ("WEBHOOK ID", "URL", "EVENTS"),
                 [(h.webhook_id, h.url, ",".join(h.events)) for h in hooks], "no webhooks")
     elif command == "webhooks create":
         hook = client.create_webhook(args.url, args.event or None)
@@ -631,7 +666,7 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                                                                       limit=limit, starting_after=after),
                        lambda page: page.deliveries)
         deliveries: list[WebhookDelivery] = shown.items
-        listing(args, [d.raw for d in deliveries], DELIVERY_HEADER, [delivery_row(d) for d in deliveries],
+        listing(args, shown.document("deliveries", [d.raw for d in deliveries]), DELIVERY_HEADER, [delivery_row(d) for d in deliveries],
                 "no deliveries", shown.total, shown.next_after)
     elif command == "webhooks redeliver":
         delivery = client.redeliver(args.webhook_id, args.delivery_id)
@@ -1035,8 +1070,10 @@ def _main(argv: list[str]) -> int:
             return exc.exit_code
         message = in_flag_words(exc.message, argv, option_dests(parser))
         said = f"{exc.error}: {message}" if exc.error else message
-        print(f"phonos: {said}{key_source(exc, args.command_path)}" + (f" (request id {exc.request_id})" if exc.request_id else ""),
-              file=sys.stderr)
+        # The request id is for the server's admin to find the call in its log: said for a server's failure (5xx),
+        # where it is the thing to quote; a refusal (4xx) says what to change, and the id only made its line wrap.
+        quote = f" (request id {exc.request_id})" if exc.request_id and exc.status >= 500 else ""
+        print(f"phonos: {said}{key_source(exc, args.command_path)}{quote}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
