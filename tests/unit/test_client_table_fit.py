@@ -90,3 +90,12 @@ def test_an_activity_entry_names_its_key_once() -> None:
         "client_address": "127.0.0.1", "user_agent": "phonos-client/0.1", "target": {"key_id": "key_8c09bf89ab4564fb"},
         "details": {"name": "ci", "scope": "full"}})
     assert cli.activity_rows([entry])[0][2] == "key_30e371b561fba115 (laptop)"
+
+
+def test_a_webhooks_url_and_events_are_never_cut() -> None:
+    """At 60 columns they were cut to "http://12…" and "job.start…", which said nothing: they are whole, in records
+    where the table cannot hold them."""
+    hooks = [("wh_29d6ca7e8b4d487190704339b0cc227d", "https://hooks.example.org/phonos", "job.completed,job.failed")]
+    lines = fitted(("WEBHOOK ID", "URL", "EVENTS"), hooks, 59)
+    assert lines == ["WEBHOOK ID  wh_29d6ca7e8b4d487190704339b0cc227d", "URL         https://hooks.example.org/phonos",
+                     "EVENTS      job.completed,job.failed"]

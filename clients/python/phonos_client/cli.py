@@ -483,7 +483,9 @@ CREDIT_HEADER = ("WHEN", "CHANGE", "BALANCE", "WHY")
 NUMBER_COLUMNS = frozenset({"CHANGE", "BALANCE", "COST", "TRIES"})
 # Free text, shortened (`…`) where a table is wider than the terminal; ids are never cut (WHY keeps the job id it
 # ends with: columns.shortened).
-FREE_COLUMNS = frozenset({"NAME", "DESCRIPTION", "DETAILS", "WHY", "ANSWER", "FILES / ERROR", "URL", "EVENTS"})
+# A webhook's URL and events are not free text: cut to the last few cells ("http://12…", "job.start…") they said
+# nothing, so a table that cannot show them whole is shown as records.
+FREE_COLUMNS = frozenset({"NAME", "DESCRIPTION", "DETAILS", "WHY", "ANSWER", "FILES / ERROR"})
 TIME_COLUMNS = frozenset({"CREATED", "WHEN", "EXPIRES", "NEXT TRY"})  # RFC 3339: shown shorter there too
 
 
@@ -648,7 +650,8 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                 [(h.webhook_id, h.url, ",".join(h.events)) for h in hooks], "no webhooks")
     elif command == "webhooks create":
         hook = client.create_webhook(args.url, args.event or None)
-        emit(args, hook.raw, f"{hook.webhook_id}\nsecret (shown once): {hook.secret}")
+        # the secret on a line of its own: 44 characters after a label ran past a 60-column terminal mid-word
+        emit(args, hook.raw, f"{hook.webhook_id}\nits signing secret, shown this once:\n{hook.secret}")
     elif command == "webhooks delete":
         removed = client.delete_webhook(args.webhook_id)
         emit(args, removed.raw, f"{removed.id} deleted")
