@@ -100,9 +100,19 @@ def test_a_missing_verb_is_named_by_its_choices_and_the_version_is_printed(
         parser.parse_args(["jobs"])
     assert missing.value.code == 2
     said = capsys.readouterr().err
-    verbs = "{ls,show,watch,download,cancel,rerun,rm,share,shares,unshare}"
-    assert f"required: {verbs}" in said and "jobs_command" not in said
-    assert " ".join(said.split()).startswith(f"usage: phonos jobs [-h] {verbs} ...")
+    verbs = "ls, show, watch, download, cancel, rerun, rm, share, shares, unshare"
+    # one line, as every error of the command (it was the usage block, then argparse's `required: {ls,show,...}`)
+    assert said == f"phonos jobs: say what to do: {verbs}; see phonos jobs --help\n" and "jobs_command" not in said
+    usage = client_cli.build_parser()._subparsers._group_actions[0].choices["jobs"].format_usage()  # type: ignore[union-attr]
+    assert " ".join(usage.split()) == "usage: phonos jobs [-h] {ls,show,watch,download,cancel,rerun,rm,share,shares,unshare} ..."
+    for argv, line in [(["frob"], '"frob" is not a command; the commands are login, fold, dock, jobs'),
+                       (["jobs", "ls", "--status", "bogus"], 'phonos jobs ls: --status "bogus" is not one of pending, '),
+                       (["jobs", "ls", "--limit", "x"], 'phonos jobs ls: --limit takes a whole number, not "x"; see '),
+                       (["dock", "--ligand", "C"], "phonos dock: --protein missing; see phonos dock --help")]:
+        with pytest.raises(SystemExit) as refused:
+            parser.parse_args(argv)
+        said = capsys.readouterr().err
+        assert refused.value.code == 2 and line in said and said.count("\n") == 1, said
     with pytest.raises(SystemExit):
         parser.parse_args(["--version"])
     assert capsys.readouterr().out.startswith("phonos-client ")

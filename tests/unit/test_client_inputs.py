@@ -138,6 +138,7 @@ def test_a_cursor_with_all_is_the_sdk_walker_from_it() -> None:
         total: int
         has_more: bool
         next_starting_after: str | None
+        raw: dict = dataclasses.field(default_factory=dict)  # the API's answer (--json prints it)
 
     def page_at(limit: int | None, after: str | None) -> Page:
         asked.append((limit, after))
@@ -178,7 +179,8 @@ def test_an_empty_id_is_a_usage_error_before_anything_is_sent(
     with pytest.raises(SystemExit) as exited:
         cli.main(argv)
     assert exited.value.code == 2
-    assert capsys.readouterr().err.strip().endswith(f"error: {named}: an id cannot be empty")
+    verb = " ".join(argv[:2])  # one line, naming the verb whose help to read
+    assert capsys.readouterr().err == f"phonos {verb}: {named}: an id cannot be empty; see phonos {verb} --help\n"
 
 
 @pytest.mark.parametrize("job_id", ["", "   "])

@@ -886,8 +886,37 @@ def server_installed() -> bool:
         return False
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, but a usage error is one line, as every other error of the command is: what is wrong, in
+    plain words, and where the help is (`phonos jobs ls: --status "bogus" is not one of pending, ...; see phonos jobs
+    ls --help`), not the usage block and argparse's `argument {login,fold,...}: invalid choice`. Exit 2, as before.
+    Its sub-commands' parsers are of this class too (add_subparsers makes them of the parent's class)."""
+
+    def error(self, message: str) -> Any:  # NoReturn, as argparse's
+        self.exit(EXIT["usage"], f"{self.prog}: {usage_words(message)}; see {self.prog} --help\n")
+
+
+_CHOICE = re.compile(r"^argument (?P<what>\S+): invalid choice: (?P<value>.+?) \(choose from (?P<choices>.+)\)$")
+
+
+def usage_words(message: str) -> str:
+    """argparse's message in the command's words."""
+    if m := _CHOICE.match(message):
+        choices, value = m["choices"].replace("'", ""), json.dumps(m["value"].strip("'"))
+        if m["what"].startswith("{"):  # a command: argparse names it by the list of them
+            return f"{value} is not a command; the commands are {choices}"
+        return f"{m['what']} {value} is not one of {choices}"
+    if m := re.match(r"^the following arguments are required: \{(.+)\}$", message):
+        return f"say what to do: {m[1].replace(',', ', ')}"
+    if m := re.match(r"^the following arguments are required: (.+)$", message):
+        return f"{m[1]} missing"
+    if m := re.match(r"^argument (\S+): invalid (int|float) value: '(.*)'$", message):
+        return f"{m[1]} takes a {'whole ' if m[2] == 'int' else ''}number, not {json.dumps(m[3])}"
+    return message.removeprefix("argument ")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="phonos", description="Structure prediction and docking on a phonos server")
+    parser = Parser(prog="phonos", description="Structure prediction and docking on a phonos server")
     add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     add_user_commands(sub)
@@ -1059,7 +1088,7 @@ def _main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if blank := blank_id(args):
-        parser.error(f"{blank}: an id cannot be empty")
+        Parser(prog=f"phonos {args.command_path}").error(f"{blank}: an id cannot be empty")  # the verb's help
     try:
         with notices_said():
             return run(args)
