@@ -766,7 +766,7 @@ def add_user_commands(sub: Any) -> None:
     fold.add_argument("input", help="a FASTA file, - for FASTA on stdin, or one amino-acid sequence (lines before "
                                     "the first '>' header are a record of their own, named seq1, as in the "
                                     "dashboard's form)")
-    fold.add_argument("--model", choices=["esmfold", "alphafold2"], default="esmfold",
+    fold.add_argument("--model", choices=["esmfold", "alphafold2"], default="esmfold", metavar="MODEL",
                       help="the predictor: esmfold (fast, no MSA; the default) or alphafold2 (searches MSAs first: "
                            "slower); `phonos models` lists what this server serves")
     fold.add_argument("--name", metavar="NAME",
@@ -790,7 +790,8 @@ def add_user_commands(sub: Any) -> None:
     ls = command(jobs.add_parser("ls", help="your jobs, newest first"), "jobs ls")
     # "all" is the API's default for both (the seed's): a user who read the API's docs may type it
     ls.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled", "all"],
-                    help="only jobs in this state (all: every state, the default)")
+                    metavar="STATUS", help="only jobs in this state: pending, running, completed, failed, cancelled "
+                                           "or all (every state, the default)")
     ls.add_argument("--model", metavar="MODEL", help="esmfold, alphafold2 or diffdock (all: every model, the default)")
     ls.add_argument("--name", metavar="TEXT", help="only jobs whose name contains this text (any case)")
     ls.add_argument("--limit", type=int, default=20, metavar="N", help="jobs on the page, 1-100 (default 20)")
@@ -850,7 +851,8 @@ def add_user_commands(sub: Any) -> None:
     create = command(hooks.add_parser("create", help="register a receiver URL"), "webhooks create")
     create.add_argument("url", help="where the events are POSTed (https://; the answer shows the signing secret once)")
     create.add_argument("--event", action="append", choices=["job.started", "job.completed", "job.failed"],
-                        help="an event to send (repeatable; default: all three)")
+                        metavar="EVENT", help="an event to send: job.started, job.completed or job.failed "
+                                              "(repeatable; default: all three)")
     command(hooks.add_parser("delete", help="remove a webhook"), "webhooks delete").add_argument(
         "webhook_id", help=HOOK_ID_HELP)
     command(hooks.add_parser("test", help="send a test event"), "webhooks test").add_argument(
@@ -858,7 +860,8 @@ def add_user_commands(sub: Any) -> None:
     log = command(hooks.add_parser("deliveries", help="a webhook's deliveries, newest first, and what the "
                                                       "receiver answered"), "webhooks deliveries")
     log.add_argument("webhook_id", help=HOOK_ID_HELP)
-    log.add_argument("--status", choices=["pending", "delivered", "failed"], help="only deliveries in this state")
+    log.add_argument("--status", choices=["pending", "delivered", "failed"], metavar="STATUS",
+                     help="only deliveries in this state: pending, delivered or failed")
     log.add_argument("--limit", type=int, metavar="N", help="deliveries on the page, 1-100 (default 20)")
     log.add_argument("--all", action="store_true", help="every page")
     starting_after(log, "DELIVERY_ID", "delivery")
@@ -893,7 +896,12 @@ class Parser(argparse.ArgumentParser):
     Its sub-commands' parsers are of this class too (add_subparsers makes them of the parent's class)."""
 
     def error(self, message: str) -> Any:  # NoReturn, as argparse's
-        self.exit(EXIT["usage"], f"{self.prog}: {usage_words(message)}; see {self.prog} --help\n")
+        verbs = [verb for action in self._actions if isinstance(action, argparse._SubParsersAction)
+                 for verb in action.choices]
+        said = usage_words(message)
+        if verbs and message.startswith(f"the following arguments are required: {VERB}"):
+            said = f"say what to do: {', '.join(verbs)}"
+        self.exit(EXIT["usage"], f"{self.prog}: {said}; see {self.prog} --help\n")
 
 
 _CHOICE = re.compile(r"^argument (?P<what>\S+): invalid choice: (?P<value>.+?) \(choose from (?P<choices>.+)\)$")
@@ -903,11 +911,9 @@ def usage_words(message: str) -> str:
     """argparse's message in the command's words."""
     if m := _CHOICE.match(message):
         choices, value = m["choices"].replace("'", ""), json.dumps(m["value"].strip("'"))
-        if m["what"].startswith("{"):  # a command: argparse names it by the list of them
+        if m["what"] == VERB:  # a command
             return f"{value} is not a command; the commands are {choices}"
         return f"{m['what']} {value} is not one of {choices}"
-    if m := re.match(r"^the following arguments are required: \{(.+)\}$", message):
-        return f"say what to do: {m[1].replace(',', ', ')}"
     if m := re.match(r"^the following arguments are required: (.+)$", message):
         return f"{m[1]} missing"
     if m := re.match(r"^argument (\S+): invalid (int|float) value: '(.*)'$", message):
@@ -928,13 +934,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+VERB = "COMMAND"  # what usage and --help call a verb's place
+
+
 def name_the_verbs(parser: argparse.ArgumentParser) -> None:
-    """A missing verb is said as its choices (`required: {ls,show,...}`), not as the parser's internal name for
-    it (`required: jobs_command`); the usage line reads as before."""
+    """A verb's place is COMMAND in usage and --help, each verb listed under it with its help: their list in braces
+    (`{login,fold,...,backup}`, argparse's) ran past a 60-column terminal, twice; a missing or unknown verb is said
+    with the list in words (Parser.error), never as the parser's internal name for it (`jobs_command`)."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             if action.metavar is None:
-                action.metavar = "{" + ",".join(action.choices) + "}"
+                action.metavar = VERB
             for sub in action.choices.values():
                 name_the_verbs(sub)
 
