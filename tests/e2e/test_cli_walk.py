@@ -131,12 +131,14 @@ def test_a_json_page_says_its_next_cursor_on_a_terminals_stderr(
     run = phonos(service.base_url, key, "jobs", "ls", "--limit", "2", "--json", piped=True)
     assert run.code == 0
     assert [job["job_id"] for job in json.loads(run.out)["jobs"]] == ids[:2]
-    assert f"--starting-after {ids[1]} for the next page" in run.screen and "--all" in run.screen
+    # on two lines, the cursor whole on the second (in one, it ran past the edge of 80 columns)
+    assert "phonos: 2 of 3: --all for every one; the next page:\n" in run.screen
+    assert f"\n  --starting-after {ids[1]}\n" in run.screen
     last = phonos(service.base_url, key, "jobs", "ls", "--starting-after", ids[1], "--json", piped=True)
     assert [job["job_id"] for job in json.loads(last.out)["jobs"]] == ids[2:] and "--starting-after" not in last.screen
     rows = phonos(service.base_url, key, "jobs", "ls", "--limit", "2", piped=True)  # piped rows: the same
     assert [row.split("\t")[0] for row in rows.out.splitlines()] == ids[:2]
-    assert f"--starting-after {ids[1]} for the next page" in rows.screen
+    assert f"--starting-after {ids[1]}\n" in rows.screen
     # stderr not a terminal (a script's log): nothing more said there
     quiet = subprocess.run([sys.executable, "-m", "phonos_client", "jobs", "ls", "--limit", "2", "--json"],
                            env={**os.environ, "PHONOS_URL": service.base_url, "PHONOS_API_KEY": key,

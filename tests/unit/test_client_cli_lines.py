@@ -98,3 +98,13 @@ def test_a_refusal_is_one_short_line_and_a_server_failure_names_its_request_id(
     assert cli.main(["jobs", "show", "broken"]) == 7
     assert capsys.readouterr().err == ("phonos: Internal server error: something broke "
                                        "(request id 9ef19ce2a16c58fa889c7eca1ba37919)\n")
+
+
+def test_the_next_page_note_puts_its_cursor_on_a_line_of_its_own_when_narrow(monkeypatch: pytest.MonkeyPatch) -> None:
+    more = "2 of 7: --all for every one, --starting-after 596d9adb-34c5-4e11-bf00-17eba8105a42 for the next page"
+    monkeypatch.setenv("COLUMNS", "60")
+    assert cli.note_to_fit(more, "(", ")", sys.stdout) == (
+        "(2 of 7: --all for every one; the next page:\n --starting-after 596d9adb-34c5-4e11-bf00-17eba8105a42)")
+    assert all(width(line) < 60 for line in cli.note_to_fit(more, "phonos: ", "", sys.stderr).splitlines())
+    monkeypatch.setenv("COLUMNS", "120")
+    assert cli.note_to_fit(more, "(", ")", sys.stdout) == f"({more})"  # room: the one line it was

@@ -434,9 +434,29 @@ def listing(args: argparse.Namespace, document: dict[str, Any], header: Sequence
         print("\n".join("\t".join(row) for row in rows))
     more = more_pages(args, len(rows), total, next_after)
     if more and (sys.stdout.isatty() and not args.json):
-        print(f"({more})")
+        print(note_to_fit(more, "(", ")", sys.stdout))
     elif more and sys.stderr.isatty():
-        print(f"phonos: {more}", file=sys.stderr)
+        print(note_to_fit(more, "phonos: ", "", sys.stderr), file=sys.stderr)
+
+
+def columns_of(stream: Any) -> int:
+    """The width of the terminal `stream` is (COLUMNS where set, as the shell's tools read it); 0 when unknown."""
+    try:
+        return int(os.environ.get("COLUMNS") or os.get_terminal_size(stream.fileno()).columns)
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def note_to_fit(more: str, before: str, after: str, stream: Any) -> str:
+    """The next-page note (`more_pages`), on a terminal narrower than it in two lines, the cursor on the second,
+    whole: `(20 of 57: --all for every one; the next page:` / ` --starting-after <id>)`."""
+    line = f"{before}{more}{after}"
+    columns = columns_of(stream)
+    head, cut, tail = more.partition(", --starting-after ")
+    if not cut or columns <= 1 or width(line) < columns:
+        return line
+    return (f"{before}{head}; the next page:\n{' ' * min(len(before), 2)}--starting-after "
+            f"{tail.removesuffix(' for the next page')}{after}")
 
 
 def more_pages(args: argparse.Namespace, shown: int, total: int | None, next_after: str | None) -> str:
