@@ -156,3 +156,35 @@ def test_the_remembered_addresses_are_few(home: pytest.MonkeyPatch) -> None:
     config.remember_answered("http://127.0.0.1:15")  # newest last, once
     assert config.answered_path().read_text().splitlines()[-1] == "http://127.0.0.1:15"
     assert len(config.answered_path().read_text().splitlines()) == config.ANSWERED_KEPT
+
+
+class NotPhonos(BaseHTTPRequestHandler):
+    """Some other web server at the address: an HTML 404 for everything."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        data = b"<html><body>Not Found</body></html>"
+        self.send_response(404)
+        self.send_header("content-type", "text/html")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_another_web_server_at_the_address_is_said_as_that(home: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """It said "phonos: HTTP 404" and exited 4, as for a job that does not exist."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotPhonos)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    home.setenv("PHONOS_URL", url)
+    try:
+        assert cli.main(["jobs", "ls"]) == 7
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert capsys.readouterr().err == (f"phonos: {url} answered HTTP 404, not as a phonos server answers; it came "
+                                       "from PHONOS_URL: set PHONOS_URL=http://HOST:PORT\n")
+    assert not config.answered_before(url)  # not a phonos server's answer: nothing to wait for there

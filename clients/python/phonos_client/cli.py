@@ -1029,10 +1029,9 @@ def note_answered(client: Client | AsyncClient) -> None:
         config.remember_answered(client.base_url)
 
 
-def nothing_answers(url: str, reason: str, args: argparse.Namespace) -> str:
-    """One line for a first request that found no server: the address, why, and where that address came from
-    (the place to fix it)."""
-    said = f"nothing answers at {url} ({reason})"
+def wrong_address(said: str, url: str, args: argparse.Namespace) -> str:
+    """One line for an address that is not a phonos server's (`said`: what happened there), with where that address
+    came from: the place to fix it."""
     form = "grpc://HOST:PORT" if url.startswith("grpc://") else "http://HOST:PORT"
     if args.command_path == "login" and args.url:
         return f"{said}; check --url ({form})"
@@ -1128,8 +1127,15 @@ def _main(argv: list[str]) -> int:
     except errors.PhonosError as exc:
         # A refused value is named by the flag that set it (`--expires-in-days must be ...`), not the API's field.
         if isinstance(exc, errors.ServerUnreachableError) and exc.never_answered:
-            print(f"phonos: {nothing_answers(exc.server, exc.reason, args)}", file=sys.stderr)
+            print(f"phonos: {wrong_address(f'nothing answers at {exc.server} ({exc.reason})', exc.server, args)}",
+                  file=sys.stderr)
             return exc.exit_code
+        if isinstance(exc, errors.APIStatusError) and not exc.from_the_api and exc.server:
+            # Another web server there, or a proxy's error page: its 404 is not "no such job" (exit 4).
+            said = f"{exc.server} answered HTTP {exc.status}, not as a phonos server answers"
+            print(f"phonos: {wrong_address(said, exc.server, args)}" if exc.status < 500 else
+                  f"phonos: {said} (a proxy in front of it, with the server behind it down?)", file=sys.stderr)
+            return errors.InternalServerError.exit_code
         message = in_flag_words(exc.message, argv, option_dests(parser))
         said = f"{exc.error}: {message}" if exc.error else message
         # The request id is for the server's admin to find the call in its log: said for a server's failure (5xx),

@@ -245,7 +245,7 @@ class _Base:
 
     @property
     def answered(self) -> bool:
-        """Whether the server has answered this client at least once (any answer, an error status too)."""
+        """Whether the server has answered this client at least once (a result, or the API's error document)."""
         return self._answered
 
     def _failed(self, exc: errors.PhonosError) -> None:
@@ -253,11 +253,12 @@ class _Base:
         connection never made (`ServerUnreachableError`) while `fail_fast_until_answered` and nothing has answered
         yet. A server that answered before and now refuses is restarting (ridden out); one that never answered is
         more likely a wrong address, and the caller should hear so in a moment, not after `max_retry_wait`."""
-        if isinstance(exc, errors.APIStatusError):
+        exc.server = exc.server or self.base_url
+        if isinstance(exc, errors.APIStatusError) and exc.from_the_api:  # the API, not another server there
             self._answered = True
         elif (isinstance(exc, errors.ServerUnreachableError) and self.fail_fast_until_answered
               and not self._answered):
-            exc.never_answered, exc.server = True, self.base_url
+            exc.never_answered = True
             raise exc
 
 

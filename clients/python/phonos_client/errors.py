@@ -18,6 +18,7 @@ class PhonosError(Exception):
     """Any failure of a call. `status` is the HTTP status (0 when no response came back)."""
 
     exit_code = 7  # what the `phonos` command exits with (see cli.py)
+    server = ""  # the address of the server the call was for, where the client says it (Client._failed)
 
     def __init__(self, message: str, *, status: int = 0, error: str = "", request_id: str | None = None,
                  body: Any = None) -> None:
@@ -57,7 +58,6 @@ class ServerUnreachableError(APIConnectionError):
     said in a moment, not after `max_retry_wait`), and sets `never_answered`."""
 
     never_answered = False  # raised before the server had answered this client at all
-    server = ""  # then: the client's server address, as it was given
 
     @property
     def reason(self) -> str:
@@ -76,6 +76,12 @@ class ServerUnreachableError(APIConnectionError):
 
 class APIStatusError(PhonosError):
     """The server answered with an error status."""
+
+    @property
+    def from_the_api(self) -> bool:
+        """Whether the answer was the API's error document (its `error` title): not so from another web server at
+        that address, or a proxy's own error page, whose status says nothing about the call."""
+        return bool(self.error)
 
     @property
     def retry_after(self) -> float | None:
