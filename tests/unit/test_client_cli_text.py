@@ -198,3 +198,12 @@ def test_every_help_fits_a_60_column_terminal(monkeypatch: pytest.MonkeyPatch) -
             for line in parser.format_help().splitlines()
             if len(line) >= 60 and not (line.strip().startswith("[") and line.strip().endswith("]"))]
     assert wide == []
+
+
+def test_phonos_help_lists_every_exit_code_the_command_uses() -> None:
+    from phonos_client import errors
+
+    used = {0, 1, 2, 130, 141} | {kind.exit_code for kind in vars(errors).values()
+                                  if isinstance(kind, type) and issubclass(kind, errors.PhonosError)}
+    said = " ".join(client_cli.build_parser().format_help().split())
+    assert all(f" {code} " in said.split("exit codes:")[1].replace(";", " ") for code in used), said

@@ -67,6 +67,12 @@ WATCH_FORMATS = "pdb"  # `jobs watch --formats`' default
 EXIT = {"ok": 0, "job_failed": 1, "usage": 2, "interrupted": 130}
 # The server package's verbs (launcher/cli.py reads this list too): listed here, run there.
 OPERATOR_VERBS = ("serve", "keys", "accounts", "credits", "users", "db", "weights", "backup")
+# `phonos --help`'s last lines: what a script can branch on (docs/clients.md says the same, in more words).
+EXIT_CODES_HELP = ("exit codes: 0 ok; 1 a job failed or was cancelled (or a webhook test failed); 2 usage (bad "
+                   "arguments, server URL or input file); 3 authentication (a key refused, expired or read-only); "
+                   "4 not found (or results deleted); 5 insufficient credits; 6 rate limited; 7 server or connection "
+                   "error (nothing answers at the address); 8 invalid request (also records of a batch the server "
+                   "refused); 130 interrupted; 141 output closed early (`| head`)")
 BATCH_SIZE = 10  # the API's limit per /v1/batch
 # Result files fetched at once: enough to overlap round trips, few enough that under a per-minute rate limit
 # each download waits for a turn among a handful, not among every file of a bulk run (and its 429 budget).
@@ -942,7 +948,8 @@ def usage_words(message: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="phonos", description="Structure prediction and docking on a phonos server")
+    parser = Parser(prog="phonos", description="Structure prediction and docking on a phonos server",
+                    epilog=EXIT_CODES_HELP)
     add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     add_user_commands(sub)
