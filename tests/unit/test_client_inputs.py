@@ -193,3 +193,17 @@ def test_the_sdk_refuses_an_empty_id_instead_of_calling_another_route(job_id: st
         client.get_job(job_id)
     with pytest.raises(ValueError, match="webhook_id must not be empty"):
         client.webhook_deliveries(job_id)
+
+
+def test_a_protein_file_that_is_not_a_pdb_is_said_before_anything_is_sent(tmp_path: Path) -> None:
+    """A FASTA given as --protein went to the server, whose refusal spoke of "params.protein_pdb" and "file paths
+    and URLs are not accepted" (the command had sent the file's text)."""
+    fasta = tmp_path / "p.fasta"
+    fasta.write_text(">p1\nMKTAYIAKQRQ\n")
+    args = cli.build_parser().parse_args(["dock", "--protein", str(fasta), "--ligand", "CCO"])
+    with pytest.raises(cli.UsageError, match=r"--protein .*p\.fasta: no ATOM records, so not a PDB file"):
+        cli.prepare_dock(args)
+    pdb = tmp_path / "r.pdb"
+    pdb.write_text("ATOM      1  CA  ALA A   1      11.104   6.134  -6.504  1.00  0.00           C\nEND\n")
+    work = cli.prepare_dock(cli.build_parser().parse_args(["dock", "--protein", str(pdb), "--ligand", "CCO"]))
+    assert work.flags["protein_pdb"] == "--protein"  # the server's refusal of it is said with the flag

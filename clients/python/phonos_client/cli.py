@@ -362,6 +362,9 @@ def prepare_dock(args: argparse.Namespace) -> Work:
     try:
         if is_file(protein_path):
             protein = read_text(protein_path)
+            if not re.search(r"^(ATOM  |HETATM|data_)", protein, re.M):  # (mmCIF: the server says what to do)
+                raise UsageError(f"--protein {args.protein}: no ATOM records, so not a PDB file; give the receptor's "
+                                 ".pdb, or the id of a completed fold job")
         elif _JOB_ID.match(args.protein):
             protein = args.protein  # a completed esmfold/alphafold2 job of this account: fold-then-dock
         elif "." in args.protein or "/" in args.protein:  # a file name (a job id has neither)
@@ -372,7 +375,7 @@ def prepare_dock(args: argparse.Namespace) -> Work:
     except (InputError, OSError) as exc:
         raise UsageError(str(exc)) from None
     params = parse_params(args.param)
-    flags = {}
+    flags = {"protein_pdb": "--protein"}  # a refused receptor is said as the flag that gave it
     for name, flag in (("samples_per_complex", "--samples"), ("inference_steps", "--steps")):
         if getattr(args, name) is not None:
             params[name] = getattr(args, name)
