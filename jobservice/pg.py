@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -126,6 +126,10 @@ def unreachable(exc: BaseException) -> bool:
 # than a client waits for an answer.
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
 
+# How long one statement, or waiting for a pooled connection, may take (PHONOS_DATABASE_COMMAND_TIMEOUT_S):
+# asyncpg's own default is none, so a connection gone silent mid-statement held its call for ever.
+DEFAULT_COMMAND_TIMEOUT_S = 15.0
+
 # A listening connection the server ended is made again after this, doubling up to the max while it fails.
 RELISTEN_FIRST_S = 0.5
 RELISTEN_MAX_S = 5.0
@@ -155,45 +159,110 @@ def constraints() -> Iterator[None]:
 
 
 class PgQueries:
-    """Named queries on one connection (inside a transaction, or the pool for single statements)."""
+    """Named queries on one connection inside a transaction (`conn`), or each on a connection of the pool."""
 
-    def __init__(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
+    def __init__(self, conn: asyncpg.Connection | None = None, pooled: Pooled | None = None) -> None:
         self._conn = conn
+        self._pooled = pooled
         self._sql = pg_queries()
         self.statements = 0  # fetches run so far (benchmarks and the idle-watcher test read it)
+
+    async def _run(self, method: str, sql: str, *args: Any) -> Any:
+        with constraints():
+            if self._conn is not None:
+                return await getattr(self._conn, method)(sql, *args)
+            assert self._pooled is not None
+            return await self._pooled.run(method, sql, *args)
 
     async def fetch_all(self, name: str, params: Params | None = None) -> list[Row]:
         statement = self._sql[name]
         self.statements += 1
-        with constraints():
-            return list(await self._conn.fetch(statement.sql, *statement.args(params or {})))
+        return list(await self._run("fetch", statement.sql, *statement.args(params or {})))
 
     async def fetch_one(self, name: str, params: Params | None = None) -> Row | None:
         statement = self._sql[name]
         self.statements += 1
-        with constraints():
-            return await self._conn.fetchrow(statement.sql, *statement.args(params or {}))
+        row: Row | None = await self._run("fetchrow", statement.sql, *statement.args(params or {}))
+        return row
 
     async def scalar(self, name: str, params: Params | None = None) -> Any:
         statement = self._sql[name]
         self.statements += 1
-        with constraints():
-            return await self._conn.fetchval(statement.sql, *statement.args(params or {}))
+        return await self._run("fetchval", statement.sql, *statement.args(params or {}))
 
     async def execute(self, name: str, params: Params | None = None) -> int:
         statement = self._sql[name]
-        with constraints():
-            status = await self._conn.execute(statement.sql, *statement.args(params or {}))
+        status: str = await self._run("execute", statement.sql, *statement.args(params or {}))
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def execute_many(self, name: str, rows: Iterable[Params]) -> None:
         statement = self._sql[name]
-        with constraints():
-            await self._conn.executemany(statement.sql, [statement.args(row) for row in rows])
+        await self._run("executemany", statement.sql, [statement.args(row) for row in rows])
 
     async def drain(self) -> None:
         """Nothing is grouped here (the pool runs statements side by side); kept for the SQLite reader's API."""
+
+
+def _stalled(exc: BaseException) -> bool:
+    """The call ended while its connection may still be busy: the statement outlived the command timeout (asyncpg
+    is now cancelling it) or the caller was cancelled. Waiting for that connection to be free again may take
+    another command timeout, which the caller need not spend."""
+    while exc is not None:
+        if isinstance(exc, TimeoutError | asyncio.CancelledError):
+            return True
+        exc = exc.__cause__  # type: ignore[assignment]
+    return False
+
+
+class Pooled:
+    """Single statements on pooled connections, each bounded: waiting for a connection (all busy, or a new one
+    connecting) and the statement itself each take at most the command timeout, past which the call raises
+    TimeoutError (an OSError: the outage's 503). A connection whose statement timed out is handed back in the
+    background: asyncpg first sends the server a cancel (so a write that has not happened yet never does) and
+    waits, at most one more command timeout, for it to be acknowledged, else drops the connection. The caller
+    answers at once rather than after that wait."""
+
+    def __init__(self, pool: asyncpg.Pool, timeout_s: float) -> None:
+        self._pool = pool
+        self.timeout_s = timeout_s
+        self._releasing: set[asyncio.Task[None]] = set()
+
+    async def acquire(self) -> asyncpg.Connection:
+        return await self._pool.acquire(timeout=self.timeout_s)
+
+    async def release(self, conn: asyncpg.Connection, exc: BaseException | None = None) -> None:
+        """Back to the pool: now, or in the background after a stall (see the class)."""
+        if exc is not None and _stalled(exc):
+            self.later(self._pool.release(conn))
+        else:
+            await self._pool.release(conn)
+
+    def later(self, work: Awaitable[Any]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:  # the connection is dropped either way; the pool makes a new one
+                log.debug("releasing a stalled connection failed", exc_info=True)
+
+        task = asyncio.get_running_loop().create_task(run(), name="pg-release")
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def settle(self) -> None:
+        """Wait for the background releases (each bounded by the command timeout)."""
+        if self._releasing:
+            await asyncio.gather(*self._releasing, return_exceptions=True)
+
+    async def run(self, method: str, sql: str, *args: Any) -> Any:
+        conn = await self.acquire()
+        try:
+            result = await getattr(conn, method)(sql, *args)
+        except BaseException as exc:
+            await self.release(conn, exc)
+            raise
+        await self._pool.release(conn)
+        return result
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -210,29 +279,34 @@ class PgDatabase:
 
     shared = True  # many job services use the same database
 
-    def __init__(self, pool: asyncpg.Pool, url: str, connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str, connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+                 command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S) -> None:
         self._pool = pool
         self._url = url
         self._connect_timeout_s = connect_timeout_s
-        self.read = PgQueries(pool)
-        self._writer = PgQueries(pool)
+        self._command_timeout_s = command_timeout_s
+        self._pooled = Pooled(pool, command_timeout_s)
+        self.read = PgQueries(pooled=self._pooled)
+        self._writer = PgQueries(pooled=self._pooled)
         self._listeners: list[asyncpg.Connection] = []
         self._relistening: set[asyncio.Task[None]] = set()
         self._closing = False
 
     @classmethod
     async def open(cls, url: str, *, min_size: int = 2, max_size: int = 16,
-                   connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> PgDatabase:
+                   connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+                   command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S) -> PgDatabase:
         """Migrate, then open the pool. Every connection it makes later (after the server ended one) has
-        `connect_timeout_s` too: asyncpg's TimeoutError is an OSError, so a call that meets it is a 503."""
+        `connect_timeout_s` too: asyncpg's TimeoutError is an OSError, so a call that meets it is a 503. Every
+        statement on the pool has `command_timeout_s` (see `Pooled`); the migrations do not (one may take long)."""
         conn = await asyncpg.connect(url, timeout=connect_timeout_s)
         try:
             await migrate(conn)
         finally:
             await conn.close()
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, reset=_keep_session,
-                                         timeout=connect_timeout_s)
-        return cls(pool, url, connect_timeout_s)
+                                         timeout=connect_timeout_s, command_timeout=command_timeout_s)
+        return cls(pool, url, connect_timeout_s, command_timeout_s)
 
     async def close(self) -> None:
         self._closing = True  # before the listeners close: their termination must not reconnect them
@@ -241,6 +315,7 @@ class PgDatabase:
         for conn in list(self._listeners):
             await conn.close()
         self._listeners.clear()
+        await self._pooled.settle()
         await self._pool.close()
 
     async def write_one(self, name: str, params: Params | None = None) -> Row | None:
@@ -251,25 +326,54 @@ class PgDatabase:
     async def transaction(self) -> AsyncIterator[PgQueries]:
         """BEGIN … COMMIT on one pooled connection; rolled back on any exception (cancellation too).
 
-        Connecting, BEGIN and COMMIT meeting a server that is away raise DatabaseUnavailable (the statements
-        inside do so themselves, through PgQueries). An exception of the caller's own code passes unchanged,
-        unless the rollback after it found the connection gone (asyncpg's error, never a plain OSError)."""
-        in_body = False
+        Connecting, BEGIN, COMMIT and the rollback meeting a server that is away raise DatabaseUnavailable (the
+        statements inside do so themselves, through PgQueries); each is bounded by the command timeout. After a
+        stall (a statement timed out, the caller was cancelled) the rollback runs in the background: nothing
+        commits without our COMMIT, and the caller answers now. An exception of the caller's own code passes
+        unchanged, unless the rollback after it found the connection gone."""
+        with constraints():
+            conn = await self._pooled.acquire()
+        tx = conn.transaction()
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                in_body = True
-                yield PgQueries(conn)
-                in_body = False
-        except UNREACHABLE as exc:
-            if in_body and not isinstance(exc, asyncpg.PostgresError):
+            with constraints():
+                await tx.start()
+        except BaseException as exc:
+            await self._pooled.release(conn, exc)
+            raise
+        try:
+            yield PgQueries(conn)
+        except BaseException as exc:
+            if _stalled(exc):
+                self._pooled.later(self._roll_back(tx, conn))
                 raise
-            raise _outage(exc) from exc
+            try:
+                if not conn.is_closed():  # a lost connection's transaction ended with it
+                    with constraints():
+                        await tx.rollback()
+            finally:
+                await self._pool.release(conn)
+            raise
+        try:
+            with constraints():
+                await tx.commit()
+        except BaseException as exc:
+            await self._pooled.release(conn, exc)
+            raise
+        await self._pool.release(conn)
+
+    async def _roll_back(self, tx: asyncpg.transaction.Transaction, conn: asyncpg.Connection) -> None:
+        try:
+            await tx.rollback()  # waits for asyncpg's cancel of the stalled statement first, bounded
+        except Exception:
+            conn.terminate()  # the server ends the transaction with the connection
+        finally:
+            await self._pool.release(conn)
 
     async def reachable(self, timeout_s: float = 2.0) -> bool:
         """One `SELECT 1` within `timeout_s` (health): False when the server is away or too slow to answer."""
         try:
             async with asyncio.timeout(timeout_s):
-                await self._pool.fetchval("SELECT 1")
+                await self._pooled.run("fetchval", "SELECT 1")
         except UNREACHABLE:  # TimeoutError included: an OSError
             return False
         return True
@@ -280,7 +384,11 @@ class PgDatabase:
         The connection is made again when the server ends it (restarted, stopped a while), so other job
         services' announcements reach this one once the database is back, without a restart. What was announced
         meanwhile is lost; every consumer also polls (dispatch, watch hub, webhook sender), so it is only late."""
-        await self._subscribe(await asyncpg.connect(self._url, timeout=self._connect_timeout_s), channel, callback)
+        await self._subscribe(await self._connect(), channel, callback)
+
+    async def _connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self._url, timeout=self._connect_timeout_s,
+                                     command_timeout=self._command_timeout_s)
 
     async def _subscribe(self, conn: asyncpg.Connection, channel: str, callback: Callable[[str], object]) -> None:
         self._listeners.append(conn)
@@ -301,7 +409,7 @@ class PgDatabase:
         while not self._closing:
             await asyncio.sleep(delay_s)
             try:
-                conn = await asyncpg.connect(self._url, timeout=self._connect_timeout_s)
+                conn = await self._connect()
             except (*UNREACHABLE, asyncpg.PostgresError):
                 delay_s = min(delay_s * 2, RELISTEN_MAX_S)
                 continue
