@@ -333,39 +333,32 @@ class PgDatabase:
         unchanged, unless the rollback after it found the connection gone."""
         with constraints():
             conn = await self._pooled.acquire()
-        tx = conn.transaction()
         try:
             with constraints():
-                await tx.start()
-        except BaseException as exc:
-            await self._pooled.release(conn, exc)
-            raise
-        try:
+                await conn.execute("BEGIN")
             yield PgQueries(conn)
+            with constraints():
+                await conn.execute("COMMIT")
         except BaseException as exc:
             if _stalled(exc):
-                self._pooled.later(self._roll_back(tx, conn))
-                raise
-            try:
-                if not conn.is_closed():  # a lost connection's transaction ended with it
-                    with constraints():
-                        await tx.rollback()
-            finally:
-                await self._pool.release(conn)
-            raise
-        try:
-            with constraints():
-                await tx.commit()
-        except BaseException as exc:
-            await self._pooled.release(conn, exc)
+                self._pooled.later(self._end(conn))
+            else:
+                await self._end(conn, strict=True)
             raise
         await self._pool.release(conn)
 
-    async def _roll_back(self, tx: asyncpg.transaction.Transaction, conn: asyncpg.Connection) -> None:
+    async def _end(self, conn: asyncpg.Connection, strict: bool = False) -> None:
+        """ROLLBACK (a no-op after a COMMIT that went through, or a BEGIN that did not) and back to the pool. A
+        connection that cannot roll back is dropped: the server ends its transaction with it. Plain statements,
+        not asyncpg's Transaction: it would log an error for a connection released after a BEGIN that stalled.
+        `strict`: a rollback that found the connection gone raises the outage (the caller's exception replaced)."""
         try:
-            await tx.rollback()  # waits for asyncpg's cancel of the stalled statement first, bounded
-        except Exception:
-            conn.terminate()  # the server ends the transaction with the connection
+            if not conn.is_closed():  # a lost connection's transaction ended with it
+                await conn.execute("ROLLBACK")
+        except Exception as exc:
+            conn.terminate()
+            if strict and unreachable(exc):
+                raise _outage(exc) from exc
         finally:
             await self._pool.release(conn)
 
