@@ -156,6 +156,33 @@ def constraints() -> Iterator[None]:
         raise ConstraintViolation(str(exc), kind) from exc
     except UNREACHABLE as exc:
         raise _outage(exc) from exc
+    except asyncpg.InternalClientError as exc:
+        if _poisoned(exc):
+            raise _outage(exc) from exc
+        raise
+
+
+def _poisoned(exc: BaseException) -> bool:
+    """asyncpg refused a statement on a connection that read an ErrorResponse while idle: in practice the
+    server's FATAL goodbye (shut down, restarting, the backend terminated), which comes just before it closes the
+    socket; the pool can hand the connection out in between. asyncpg refuses before sending anything, so the
+    statement can be run on another connection. Was a 500 for a few calls whenever PostgreSQL restarted under load."""
+    return isinstance(exc, asyncpg.InternalClientError) and "another operation (2) is in progress" in str(exc)
+
+
+def _drop(conn: asyncpg.Connection) -> None:
+    """Close a pooled connection now; one the pool already took back (it closed) needs nothing."""
+    try:
+        conn.terminate()
+    except asyncpg.InterfaceError:
+        pass
+
+
+def _gone(conn: asyncpg.Connection) -> bool:
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:  # the pool took it back when it closed
+        return True
 
 
 class PgQueries:
@@ -255,14 +282,20 @@ class Pooled:
             await asyncio.gather(*self._releasing, return_exceptions=True)
 
     async def run(self, method: str, sql: str, *args: Any) -> Any:
-        conn = await self.acquire()
-        try:
-            result = await getattr(conn, method)(sql, *args)
-        except BaseException as exc:
-            await self.release(conn, exc)
-            raise
-        await self._pool.release(conn)
-        return result
+        for retry in (True, False):
+            conn = await self.acquire()
+            try:
+                result = await getattr(conn, method)(sql, *args)
+            except BaseException as exc:
+                if retry and _poisoned(exc):  # nothing was sent: once more, on another connection
+                    _drop(conn)
+                    await self._pool.release(conn)
+                    continue
+                await self.release(conn, exc)
+                raise
+            await self._pool.release(conn)
+            return result
+        raise AssertionError("unreachable")  # the second pass returns or raises
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -303,7 +336,10 @@ class PgDatabase:
         try:
             await migrate(conn)
         finally:
-            await conn.close()
+            try:  # the goodbye is bounded too: a server gone silent after migrating must not hold the start
+                await conn.close(timeout=connect_timeout_s)
+            except (*UNREACHABLE, asyncpg.PostgresError, asyncpg.InterfaceError):
+                conn.terminate()
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, reset=_keep_session,
                                          timeout=connect_timeout_s, command_timeout=command_timeout_s)
         return cls(pool, url, connect_timeout_s, command_timeout_s)
@@ -331,11 +367,8 @@ class PgDatabase:
         stall (a statement timed out, the caller was cancelled) the rollback runs in the background: nothing
         commits without our COMMIT, and the caller answers now. An exception of the caller's own code passes
         unchanged, unless the rollback after it found the connection gone."""
-        with constraints():
-            conn = await self._pooled.acquire()
+        conn = await self._begin()
         try:
-            with constraints():
-                await conn.execute("BEGIN")
             yield PgQueries(conn)
             with constraints():
                 await conn.execute("COMMIT")
@@ -347,17 +380,38 @@ class PgDatabase:
             raise
         await self._pool.release(conn)
 
+    async def _begin(self) -> asyncpg.Connection:
+        """A pooled connection in a transaction; BEGIN on a poisoned connection is tried once more on another."""
+        for retry in (True, False):
+            with constraints():
+                conn = await self._pooled.acquire()
+            try:
+                with constraints():
+                    await conn.execute("BEGIN")
+                return conn
+            except BaseException as exc:
+                if retry and isinstance(exc.__cause__, asyncpg.InternalClientError) and _poisoned(exc.__cause__):
+                    _drop(conn)
+                    await self._pool.release(conn)
+                    continue
+                if _stalled(exc):
+                    self._pooled.later(self._end(conn))
+                else:
+                    await self._end(conn)
+                raise
+        raise AssertionError("unreachable")  # the second pass returns or raises
+
     async def _end(self, conn: asyncpg.Connection, strict: bool = False) -> None:
         """ROLLBACK (a no-op after a COMMIT that went through, or a BEGIN that did not) and back to the pool. A
         connection that cannot roll back is dropped: the server ends its transaction with it. Plain statements,
         not asyncpg's Transaction: it would log an error for a connection released after a BEGIN that stalled.
         `strict`: a rollback that found the connection gone raises the outage (the caller's exception replaced)."""
         try:
-            if not conn.is_closed():  # a lost connection's transaction ended with it
+            if not _gone(conn):  # a lost connection's transaction ended with it
                 await conn.execute("ROLLBACK")
         except Exception as exc:
-            conn.terminate()
-            if strict and unreachable(exc):
+            _drop(conn)
+            if strict and (unreachable(exc) or _poisoned(exc)):
                 raise _outage(exc) from exc
         finally:
             await self._pool.release(conn)

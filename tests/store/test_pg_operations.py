@@ -1,0 +1,118 @@
+"""What an operator of PostgreSQL meets, on a real server at the store port: job services that start together
+migrate once, and a pooled connection whose server process ended (a restart, pg_terminate_backend) is never
+a failed call while the server is up.
+
+The connection's goodbye (FATAL 57P01) and its close arrive apart through a loopback relay of this test's that
+holds the close back, as a busy event loop or network sees them. Was: the pool handed out the connection in
+between and asyncpg refused the statement (InternalClientError: a 500 for a few calls each time PostgreSQL
+restarted under load)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from jobservice.pg import PgDatabase, pg_migrations
+from tests.postgres import PostgresServer
+
+pytestmark = pytest.mark.integration
+
+
+class LingeringRelay:
+    """Relays loopback connections to `upstream`; once `linger` is set, when the server closes one the client's
+    side stays open (until `close`): the server's last bytes arrive, its close does not."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.linger = False
+        self._sockets: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, name="lingering-relay", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            server = socket.create_connection(self.upstream, timeout=5)
+            server.settimeout(None)
+            self._sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        if from_client or not self.linger:  # the server leaving is not passed on while lingering
+            try:
+                sink.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def url(self, url: str, server_port: int) -> str:
+        parts = urlsplit(url)
+        return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{server_port}", f":{self.port}")))
+
+    def close(self) -> None:
+        self._listener.close()
+        for sock in self._sockets:
+            sock.close()
+
+
+@pytest.fixture
+def relay(postgres: PostgresServer) -> Iterator[LingeringRelay]:
+    relaying = LingeringRelay(("127.0.0.1", postgres.port))
+    yield relaying
+    relaying.close()
+
+
+def test_a_pooled_connection_whose_server_process_ended_is_replaced_not_a_failed_call(
+        postgres: PostgresServer, relay: LingeringRelay) -> None:
+    url = relay.url(postgres.new_store_url("ended"), postgres.port)
+
+    async def end_the_backend(db: PgDatabase) -> None:
+        pid = await db._pooled.run("fetchval", "SELECT pg_backend_pid()")  # the pool's one connection
+        postgres.psql(f"SELECT pg_terminate_backend({int(pid)})")
+        await asyncio.sleep(0.3)  # its FATAL has arrived; its close never will
+
+    async def main() -> None:
+        db = await PgDatabase.open(url, min_size=1, max_size=1)
+        relay.linger = True
+        try:
+            await end_the_backend(db)
+            assert await db.read.fetch_all("metrics_active_jobs") == []  # a single statement
+            await end_the_backend(db)
+            async with db.transaction() as tx:  # BEGIN meets it
+                assert await tx.fetch_all("metrics_active_jobs") == []
+        finally:
+            relay.linger = False
+            await db.close()
+
+    asyncio.run(main())
+
+
+def test_job_services_starting_together_migrate_once(postgres: PostgresServer) -> None:
+    url = postgres.new_store_url("together")
+
+    async def main() -> list[tuple[int, int]]:
+        stores = await asyncio.gather(*(PgDatabase.open(url, min_size=1, max_size=2) for _ in range(4)))
+        try:
+            rows = await stores[0]._pooled.run("fetch", "SELECT version, count(*) FROM schema_migrations "
+                                               "GROUP BY version ORDER BY version")
+            return [(r[0], r[1]) for r in rows]
+        finally:
+            for store in stores:
+                await store.close()
+
+    applied = asyncio.run(main())
+    assert applied == [(version, 1) for version, _ in pg_migrations()]
