@@ -298,6 +298,22 @@ class Pooled:
         raise AssertionError("unreachable")  # the second pass returns or raises
 
 
+def session_settings(command_timeout_s: float) -> dict[str, str]:
+    """What the server does about a job service that went away mid-transaction (its host gone from the network,
+    the process stopped or killed without its socket closing): without these the server process waits for it
+    for as long as TCP lets it (hours), holding the transaction's row and advisory locks, so every other job
+    service's claims of that model, renewals of those jobs, ... wait on them and time out. Our transactions never
+    sit idle longer than a statement takes, so one idle past the command timeout belongs to a job service that
+    is gone: the server ends it (its locks go, its writes roll back). Keepalives make the server notice a host
+    gone from the network within about a minute even outside a transaction (a TCP connection only)."""
+    return {
+        "idle_in_transaction_session_timeout": str(max(1000, int(command_timeout_s * 1000))),
+        "tcp_keepalives_idle": "30",
+        "tcp_keepalives_interval": "10",
+        "tcp_keepalives_count": "3",
+    }
+
+
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """A connection goes back to the pool as it is: asyncpg's default reset costs a round trip per use, and
     nothing here leaves session state behind (locks are per transaction, LISTEN has its own connections)."""
@@ -341,7 +357,8 @@ class PgDatabase:
             except (*UNREACHABLE, asyncpg.PostgresError, asyncpg.InterfaceError):
                 conn.terminate()
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, reset=_keep_session,
-                                         timeout=connect_timeout_s, command_timeout=command_timeout_s)
+                                         timeout=connect_timeout_s, command_timeout=command_timeout_s,
+                                         server_settings=session_settings(command_timeout_s))
         return cls(pool, url, connect_timeout_s, command_timeout_s)
 
     async def close(self) -> None:

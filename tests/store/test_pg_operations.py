@@ -1,22 +1,26 @@
 """What an operator of PostgreSQL meets, on a real server at the store port: job services that start together
-migrate once, and a pooled connection whose server process ended (a restart, pg_terminate_backend) is never
-a failed call while the server is up.
+migrate once, a pooled connection whose server process ended (a restart, pg_terminate_backend) is never
+a failed call while the server is up, and a job service gone mid-transaction does not hold its locks for ever.
 
 The connection's goodbye (FATAL 57P01) and its close arrive apart through a loopback relay of this test's that
 holds the close back, as a busy event loop or network sees them. Was: the pool handed out the connection in
 between and asyncpg refused the statement (InternalClientError: a 500 for a few calls each time PostgreSQL
-restarted under load)."""
+restarted under load). The job service gone mid-transaction is one behind a relay that goes dark (every byte
+dropped, nothing closed: its host gone from the network). Was: the server waited for it for as long as TCP
+lets it (hours) holding its locks, and the other services' statements that needed them timed out meanwhile."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from jobservice.errors import DatabaseUnavailable
 from jobservice.pg import PgDatabase, pg_migrations
 from tests.postgres import PostgresServer
 
@@ -30,6 +34,7 @@ class LingeringRelay:
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
         self.linger = False
+        self.dark = False  # every byte dropped, nothing closed
         self._sockets: list[socket.socket] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
@@ -50,7 +55,8 @@ class LingeringRelay:
     def _pump(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
         try:
             while data := source.recv(65536):
-                sink.sendall(data)
+                if not self.dark:
+                    sink.sendall(data)
         except OSError:
             pass
         if from_client or not self.linger:  # the server leaving is not passed on while lingering
@@ -116,3 +122,44 @@ def test_job_services_starting_together_migrate_once(postgres: PostgresServer) -
 
     applied = asyncio.run(main())
     assert applied == [(version, 1) for version, _ in pg_migrations()]
+
+
+def test_a_job_service_gone_mid_transaction_does_not_hold_its_locks_for_ever(
+        postgres: PostgresServer, relay: LingeringRelay) -> None:
+    url = postgres.new_store_url("gone")
+    timeout_s = 1.0
+
+    async def main() -> float:
+        gone = await PgDatabase.open(relay.url(url, postgres.port), command_timeout_s=timeout_s)
+        other = await PgDatabase.open(url, command_timeout_s=timeout_s)
+        locked, never = asyncio.Event(), asyncio.Event()
+
+        async def hold_and_vanish() -> None:
+            async with gone.transaction() as tx:
+                await tx._conn.execute("SELECT pg_advisory_xact_lock(4242)")  # as a claim of a model takes
+                relay.dark = True  # its host is gone from the network: no byte more either way
+                locked.set()
+                await never.wait()
+
+        holder = asyncio.create_task(hold_and_vanish())
+        try:
+            await locked.wait()
+            started = time.monotonic()
+            while True:
+                try:
+                    async with other.transaction() as tx:
+                        await tx._conn.execute("SELECT pg_advisory_xact_lock(4242)")
+                    return time.monotonic() - started
+                except (DatabaseUnavailable, TimeoutError):  # the lock is still held: waited a command timeout
+                    if time.monotonic() - started > 20 * timeout_s:
+                        raise
+        finally:
+            holder.cancel()
+            relay.dark = False
+            relay.close()  # the gone service's connections end here
+            await asyncio.gather(holder, return_exceptions=True)
+            await other.close()
+            await gone.close()
+
+    waited = asyncio.run(main())
+    assert waited < 5 * timeout_s, waited
