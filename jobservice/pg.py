@@ -80,7 +80,8 @@ def pg_migrations() -> list[tuple[int, str]]:
 
 
 async def migrate(conn: asyncpg.Connection) -> int:
-    """Apply every migration newer than the recorded version, each in its own transaction; the new version."""
+    """Apply every migration newer than the recorded version, all in one transaction under the advisory lock (a
+    failed one leaves none of them applied, and a job service starting meanwhile waits); the new version."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
         await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
