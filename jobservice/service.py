@@ -144,7 +144,7 @@ class JobService:
             db, timeout_s=settings.webhook_timeout_s, max_attempts=settings.webhook_max_attempts,
             backoff_base_s=settings.webhook_backoff_base_s, allow_loopback=settings.webhook_allow_http_loopback,
             per_receiver=settings.webhook_max_concurrent_per_receiver, max_concurrent=settings.webhook_max_concurrent,
-            owner=self.instance,
+            owner=self.instance, networks=settings.webhook_networks,
         )
         self.idempotency = Idempotency(db, settings.idempotency_ttl_s)
         self.hub = WatchHub(db, poll_s=settings.watch_poll_s)
@@ -156,6 +156,7 @@ class JobService:
         self.webhooks = Webhooks(
             db, max_per_account=settings.max_webhooks,
             allow_http_loopback=settings.webhook_allow_http_loopback, timeout_s=settings.webhook_timeout_s,
+            networks=settings.webhook_networks,
         )
         self.deliveries = WebhookDeliveries(db, log_days=settings.webhook_delivery_log_days)
         self.credits = CreditHistory(db)
@@ -480,7 +481,8 @@ class JobService:
     async def test_webhook(self, account_id: int, webhook_id: str) -> TestResult:
         if self.sender.session is not None:
             return await self.webhooks.send_test(account_id, webhook_id, self.sender.session)
-        async with receiver_session(allow_loopback=self.settings.webhook_allow_http_loopback) as session:
+        async with receiver_session(allow_loopback=self.settings.webhook_allow_http_loopback,
+                                    networks=self.settings.webhook_networks) as session:
             return await self.webhooks.send_test(account_id, webhook_id, session)
 
     async def webhook_deliveries(self, account_id: int, webhook_id: str, *, status: str | None, limit: int | None,

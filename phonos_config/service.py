@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -77,10 +78,17 @@ class ServiceSettings:
     max_batch_jobs: int = 10
     max_webhooks: int = 5
     webhook_timeout_s: float = 10.0
-    webhook_max_attempts: int = 8
+    # 2 s doubling to the 1 h cap: 16 attempts span ~5 h, so a receiver down for an afternoon's maintenance
+    # still gets its events (8 gave up after ~4 min).
+    webhook_max_attempts: int = 16
     webhook_backoff_base_s: float = 2.0
     # http:// webhook URLs on loopback (127.0.0.0/8, ::1, localhost) for development and tests.
     webhook_allow_http_loopback: bool = False
+    # Private networks of this site whose webhook receivers are trusted, e.g. "10.20.0.0/16,fd00:1ab::/48" (a
+    # lab's LIMS or chat bridge): https:// receivers there (an IP, or a name resolving only to public addresses
+    # and these) are accepted. Empty: public hosts only. Every address listed is reachable by any account's
+    # webhook (and its test route tells a status apart from no answer): list the receivers' networks only.
+    webhook_allowed_networks: tuple[str, ...] = ()
     # Deliveries in flight to one receiver (scheme, host, port) and in all: a slow receiver delays only itself.
     webhook_max_concurrent_per_receiver: int = 2
     webhook_max_concurrent: int = 32
@@ -144,6 +152,11 @@ class ServiceSettings:
         return None if self.database_url else self.database_path
 
     @property
+    def webhook_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """PHONOS_WEBHOOK_ALLOWED_NETWORKS as networks (a single address is its own /32 or /128)."""
+        return tuple(ipaddress.ip_network(entry, strict=False) for entry in self.webhook_allowed_networks)
+
+    @property
     def results_dir(self) -> Path:
         return self.data_dir / "results"
 
@@ -180,6 +193,12 @@ class ServiceSettings:
             raise ValueError(f"PHONOS_TRACING_EXPORTER must be one of {', '.join(TRACING_EXPORTERS)}, "
                              f"got {self.tracing_exporter!r}")
         check_database_url(self.database_url)
+        for entry in self.webhook_allowed_networks:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError("PHONOS_WEBHOOK_ALLOWED_NETWORKS entries must be networks such as 10.20.0.0/16 or "
+                                 f"fd00:1ab::/48, got {entry!r}") from None
         check_triton_url(self.triton_url)
         if self.triton_urls.strip():
             parse_endpoints(self.triton_urls)  # a ValueError naming PHONOS_TRITON_URLS and the bad entry

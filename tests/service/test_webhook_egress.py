@@ -8,6 +8,7 @@ that names can answer loopback, public or mixed addresses; every connection is a
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import socket
 import sqlite3
@@ -251,3 +252,42 @@ async def _until(probe: Callable[[], bool], timeout_s: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met")
         await asyncio.sleep(0.02)
+
+
+# A site's own network, as PHONOS_WEBHOOK_ALLOWED_NETWORKS names it. Loopback stands in for a lab's 10.20.0.0/16
+# (a real socket needs an address this machine has); development's allow_loopback stays off throughout.
+LAB = (ipaddress.ip_network("127.0.0.0/8"),)
+
+
+def test_an_operators_own_networks_are_reachable_and_nothing_else(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        stub = StubResolver({"lims.lab.internal": ["127.0.0.1"], "half.lab.internal": ["127.0.0.1", "10.99.0.1"],
+                             "elsewhere.lab.internal": ["10.99.0.1"]})
+        async with receiver(ok) as (port, seen):
+            async with receiver_session(allow_loopback=False, resolver=stub, networks=LAB) as lab:
+                async def to(url: str) -> tuple[int, str | None]:
+                    return await post_event(lab, url, "whsec_x", "{}", "t", "1", 5, allow_loopback=False, networks=LAB)
+
+                assert await to(f"http://lims.lab.internal:{port}/hook") == (204, None)
+                assert await to(f"http://127.0.0.1:{port}/hook") == (204, None)
+                # an address outside the listed networks, alone or beside one inside, is refused as before
+                for url in (f"http://half.lab.internal:{port}/h", f"http://elsewhere.lab.internal:{port}/h",
+                            "http://10.99.0.1/h", "http://169.254.169.254/latest/meta-data"):
+                    assert await to(url) == (0, "refused address"), url
+            assert len(seen) == 2
+            # The sender takes the networks to its session and its literal check (off: refused, as before).
+            db = await _database(tmp_path)
+            hook, _ = await Webhooks(db, max_per_account=5, allow_http_loopback=True, timeout_s=5).create(
+                1, f"http://127.0.0.1:{port}/hook", [])
+            sender = WebhookSender(db, timeout_s=5, max_attempts=3, backoff_base_s=60, allow_loopback=False,
+                                   networks=LAB)
+            await _queue(db, hook.id)
+            sender.start()
+            try:
+                await _until(lambda: _statuses(tmp_path) == {"delivered": 1})
+            finally:
+                await sender.stop()
+                await db.close()
+            assert len(seen) == 3
+
+    asyncio.run(scenario())
