@@ -134,6 +134,8 @@ DEFAULT_COMMAND_TIMEOUT_S = 15.0
 # A listening connection the server ended is made again after this, doubling up to the max while it fails.
 RELISTEN_FIRST_S = 0.5
 RELISTEN_MAX_S = 5.0
+# Each listening connection is asked to answer this often (see PgDatabase._ping_listeners).
+LISTEN_PING_S = 30.0
 
 # Every call meets the outage while it lasts: one line a minute says why (the client's 503 never does).
 _outage_log = RateLimitedLog(log, per_minute=1)
@@ -339,7 +341,9 @@ class PgDatabase:
         self.read = PgQueries(pooled=self._pooled)
         self._writer = PgQueries(pooled=self._pooled)
         self._listeners: list[asyncpg.Connection] = []
+        self._channels: dict[asyncpg.Connection, str] = {}  # what each listening connection listens to
         self._relistening: set[asyncio.Task[None]] = set()
+        self._pinging: asyncio.Task[None] | None = None
         self._closing = False
 
     @classmethod
@@ -364,7 +368,7 @@ class PgDatabase:
 
     async def close(self) -> None:
         self._closing = True  # before the listeners close: their termination must not reconnect them
-        for task in list(self._relistening):
+        for task in [*self._relistening, *([self._pinging] if self._pinging else [])]:
             task.cancel()
         for conn in list(self._listeners):
             await conn.close()
@@ -450,6 +454,28 @@ class PgDatabase:
         services' announcements reach this one once the database is back, without a restart. What was announced
         meanwhile is lost; every consumer also polls (dispatch, watch hub, webhook sender), so it is only late."""
         await self._subscribe(await self._connect(), channel, callback)
+        if self._pinging is None:
+            self._pinging = asyncio.get_running_loop().create_task(self._ping_listeners(), name="pg-listener-ping")
+
+    async def _ping_listeners(self) -> None:
+        """A listening connection only ever receives: one whose peer is gone without a close (a NAT or firewall
+        that dropped the idle flow, a network cut) would never be noticed, and this job service would stay deaf
+        to the others' announcements, for ever, living on the polls alone. So each says its LISTEN again (a
+        no-op for the server) every LISTEN_PING_S, which also keeps such a flow from going idle; one that does
+        not answer within the command timeout is dropped, and its termination makes it again (`_lost`)."""
+        while not self._closing:
+            await asyncio.sleep(LISTEN_PING_S)
+            for conn in list(self._listeners):
+                channel = self._channels.get(conn)
+                if channel is None:
+                    continue
+                try:
+                    await conn.execute('LISTEN "{}"'.format(channel.replace('"', '""')))  # as asyncpg quotes it
+                except (*UNREACHABLE, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    if not self._closing:
+                        log.info("a listening connection did not answer; making it again",
+                                 extra={"action": "pg.listener_dropped"})
+                        conn.terminate()
 
     async def _connect(self) -> asyncpg.Connection:
         return await asyncpg.connect(self._url, timeout=self._connect_timeout_s,
@@ -457,12 +483,14 @@ class PgDatabase:
 
     async def _subscribe(self, conn: asyncpg.Connection, channel: str, callback: Callable[[str], object]) -> None:
         self._listeners.append(conn)
+        self._channels[conn] = channel
         await conn.add_listener(channel, lambda _conn, _pid, _channel, payload: callback(payload))
         conn.add_termination_listener(lambda ended: self._lost(ended, channel, callback))
 
     def _lost(self, conn: asyncpg.Connection, channel: str, callback: Callable[[str], object]) -> None:
         if conn in self._listeners:
             self._listeners.remove(conn)
+        self._channels.pop(conn, None)
         if self._closing:
             return
         task = asyncio.get_running_loop().create_task(self._relisten(channel, callback), name=f"relisten-{channel}")
@@ -486,6 +514,7 @@ class PgDatabase:
             except (*UNREACHABLE, asyncpg.PostgresError, asyncpg.InterfaceError):  # gone again at once
                 if conn in self._listeners:
                     self._listeners.remove(conn)
+                self._channels.pop(conn, None)
                 conn.terminate()
                 continue
             log.info("listening again", extra={"action": "pg.relistened", "channel": channel})

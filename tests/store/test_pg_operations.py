@@ -1,6 +1,7 @@
 """What an operator of PostgreSQL meets, on a real server at the store port: job services that start together
 migrate once, a pooled connection whose server process ended (a restart, pg_terminate_backend) is never
-a failed call while the server is up, and a job service gone mid-transaction does not hold its locks for ever.
+a failed call while the server is up, a job service gone mid-transaction does not hold its locks for ever, and
+a listening connection gone silent (a NAT that dropped the idle flow) is made again.
 
 The connection's goodbye (FATAL 57P01) and its close arrive apart through a loopback relay of this test's that
 holds the close back, as a busy event loop or network sees them. Was: the pool handed out the connection in
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from jobservice import pg
 from jobservice.errors import DatabaseUnavailable
 from jobservice.pg import PgDatabase, pg_migrations
 from tests.postgres import PostgresServer
@@ -35,6 +37,7 @@ class LingeringRelay:
         self.upstream = upstream
         self.linger = False
         self.dark = False  # every byte dropped, nothing closed
+        self._darkened: set[socket.socket] = set()  # the same, for these connections only (see darken)
         self._sockets: list[socket.socket] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
@@ -55,7 +58,7 @@ class LingeringRelay:
     def _pump(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
         try:
             while data := source.recv(65536):
-                if not self.dark:
+                if not self.dark and source not in self._darkened:
                     sink.sendall(data)
         except OSError:
             pass
@@ -64,6 +67,10 @@ class LingeringRelay:
                 sink.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def darken(self) -> None:
+        """The connections open now drop every byte from here on, nothing closed; new ones are relayed."""
+        self._darkened.update(self._sockets)
 
     def url(self, url: str, server_port: int) -> str:
         parts = urlsplit(url)
@@ -163,3 +170,28 @@ def test_a_job_service_gone_mid_transaction_does_not_hold_its_locks_for_ever(
 
     waited = asyncio.run(main())
     assert waited < 5 * timeout_s, waited
+
+
+def test_a_listening_connection_gone_silent_is_made_again(postgres: PostgresServer, relay: LingeringRelay,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Was: it stayed open and silent for ever, and the job service deaf to the others' announcements."""
+    monkeypatch.setattr(pg, "LISTEN_PING_S", 0.2)
+    url = relay.url(postgres.new_store_url("deaf"), postgres.port)
+    channel = f"phonos_test_{id(relay)}"
+
+    async def main() -> list[str]:
+        db = await PgDatabase.open(url, command_timeout_s=1.0)
+        heard: list[str] = []
+        try:
+            await db.listen(channel, heard.append)
+            relay.darken()  # every connection open now, the listening one too, carries nothing more
+            started = time.monotonic()
+            while not heard and time.monotonic() - started < 15:
+                await asyncio.to_thread(postgres.psql, f"SELECT pg_notify('{channel}', 'after')")
+                await asyncio.sleep(0.3)
+            return heard
+        finally:
+            relay.close()  # the darkened connections end here
+            await db.close()
+
+    assert "after" in asyncio.run(main())
