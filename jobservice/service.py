@@ -44,6 +44,7 @@ from jobservice.sessions import Sessions
 from jobservice.shares import JobShares, SharedJob, ShareRecord
 from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import CANCEL_CHANNEL, JOB_EVENTS_CHANNEL, JOBS_CHANNEL, WEBHOOKS_CHANNEL, Params, Store
+from jobservice.stream_guard import StreamGuard
 from jobservice.usage import UsageRecorder, UsageReport
 from jobservice.watch import Event, JobWatcher, WatchHub
 from jobservice.webhook_deliveries import DeliveryRecord, WebhookDeliveries
@@ -149,6 +150,7 @@ class JobService:
         self.idempotency = Idempotency(db, settings.idempotency_ttl_s)
         self.hub = WatchHub(db, poll_s=settings.watch_poll_s)
         self.watcher = JobWatcher(self.hub, db, max_stream_s=settings.watch_max_stream_s)
+        self.stream_guard = StreamGuard(db, every_s=settings.watch_poll_s)
         self.jobs = JobStore(db, on_event_queued=self.sender.wake, on_transition=self.hub.wake)
         self.results = ResultStore(settings.results_dir)
         self.retention = ResultRetention(db, self.results, settings.result_retention_days)
@@ -177,6 +179,7 @@ class JobService:
             await self.db.listen(WEBHOOKS_CHANNEL, lambda _: self.sender.wake())
             await self.db.listen(JOB_EVENTS_CHANNEL, lambda _: self.hub.wake())  # their jobs' state changes
         self.hub.start()
+        self.stream_guard.start()
         self.idempotency.start()
         self.usage.start()
         self.sender.start()
@@ -187,6 +190,7 @@ class JobService:
 
     async def stop(self) -> None:
         await self.hub.close()
+        await self.stream_guard.close()
         await self.dispatcher.stop()
         await self.sender.stop()
         await self.idempotency.stop()

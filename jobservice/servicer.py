@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
 from google.api import httpbody_pb2
@@ -23,7 +23,7 @@ from jobservice.accounts import Principal
 from jobservice.activity import CALLER, ActorKind, Caller
 from jobservice.api_keys import KeyRecord
 from jobservice.credit_history import CreditEntry
-from jobservice.edge import call_client, call_request_id
+from jobservice.edge import abort_for_bug, call_client, call_request_id
 from jobservice.errors import DatabaseUnavailable, InvalidArgument, PhonosError, RateLimited
 from jobservice.idempotency import REPLAYED_METADATA, Claim
 from jobservice.jobs import JobRecord
@@ -38,6 +38,7 @@ from jobservice.sessions import SessionView
 from jobservice.shares import SharedJob, ShareRecord, share_url
 from jobservice.states import ACTIVE, TERMINAL, JobStatus
 from jobservice.status_map import TITLE_KEY, grpc_status
+from jobservice.stream_guard import until_ended
 from jobservice.usage import usage_event
 from jobservice.watch import Event, ProgressEvent, StateEvent, parse_cursor
 from jobservice.webhook_deliveries import DeliveryRecord
@@ -207,17 +208,6 @@ def job_event(event: Event) -> pb.JobEvent:
     assert isinstance(event, StateEvent)
     return pb.JobEvent(type="state", event_id=str(event.event_id), job_id=event.job_id, time=timestamp(event.at),
                        job=pb.Job(**job_fields_at(event.job, event.status, event.at)))
-
-
-async def _abort_for_bug(context: grpc.aio.ServicerContext, method: str, request_id: str) -> NoReturn:
-    """End a call whose handler raised something unexpected (from an `except` block) as `_answer` ends a unary
-    rpc's: INTERNAL naming the request id, the exception logged. grpc's own answer to a handler that raised
-    is UNKNOWN with the exception's text, sent to the client."""
-    log.exception("unhandled error", extra={"action": "rpc.internal_error", "method": method,
-                                           "request_id": request_id})
-    await context.abort(grpc.StatusCode.INTERNAL, f"Internal server error (request id {request_id}); the error was logged",
-                        trailing_metadata=(("x-request-id", request_id), (TITLE_KEY, "Internal server error")))
-    raise AssertionError("abort returned")  # unreachable: abort raises
 
 
 def predict_response(sub: Submission) -> pb.PredictResponse:
@@ -434,8 +424,10 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 refuse_nul(request)
                 self._refuse_missing_ids(method, request)
                 after = parse_cursor(request.last_event_id if request.HasField("last_event_id") else None)
-                async for event in events(who, after):
-                    yield wrap(event=job_event(event))
+                # Ended by the guard, with a new request's refusal, when its key or session goes.
+                with self._svc.stream_guard.holding(who.key_hash) as hold:
+                    async for event in until_ended(events(who, after), hold):
+                        yield wrap(event=job_event(event))
             except PhonosError as failure:  # before the first event: not this account's job, a bad cursor
                 code, extra = grpc_status(failure)
                 # The rate-limit state again: grpc.aio may end a call that aborts right after its initial metadata
@@ -445,7 +437,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         except grpc.aio.AbortError:
             raise
         except Exception:
-            await _abort_for_bug(context, method, request_id)
+            await abort_for_bug(context, method, request_id)
 
     # -- routes ---------------------------------------------------------------------------------------
 
@@ -455,7 +447,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         try:
             status, message, components = await self._svc.health()
         except Exception:
-            await _abort_for_bug(context, "GetHealth", request_id)
+            await abort_for_bug(context, "GetHealth", request_id)
         trailers = [("x-request-id", request_id)]
         if status != "operational":
             # Readiness over HTTP: the same body with a 503, so a probe can act on the status alone. With the

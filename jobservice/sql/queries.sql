@@ -15,6 +15,12 @@ VALUES (:key_hash, :id, :account_id, :prefix, :name, :rate_limit, :now, :expires
 -- An expired key is still found: authentication tells its caller that it expired, and when.
 SELECT id, account_id, name, rate_limit, expires_at, scope FROM api_keys WHERE key_hash = :key_hash AND revoked_at IS NULL;
 
+-- name: live_keys
+-- The keys among :key_hashes (a JSON array) not revoked, with their expiry: jobservice/stream_guard.py ends the open
+-- watch streams of the others.
+SELECT key_hash, expires_at FROM api_keys
+WHERE revoked_at IS NULL AND key_hash IN (SELECT value FROM json_each(:key_hashes));
+
 -- name: get_account
 SELECT id, username, email, credits, created_at FROM accounts WHERE id = :account_id;
 
@@ -392,6 +398,11 @@ VALUES (:token_hash, :account_id, :user_agent, :client_address, :now, :now, :exp
 SELECT s.account_id, s.expires_at, s.created_at, s.last_seen_at, a.username
 FROM sessions s JOIN accounts a ON a.id = s.account_id
 WHERE s.token_hash = :token_hash AND s.revoked_at IS NULL AND s.expires_at > :now;
+
+-- name: live_sessions
+-- The dashboard sessions among :token_hashes (a JSON array) still signed in (jobservice/stream_guard.py).
+SELECT token_hash FROM sessions
+WHERE revoked_at IS NULL AND expires_at > :now AND token_hash IN (SELECT value FROM json_each(:token_hashes));
 
 -- name: touch_session
 -- The "Signed in" list's last activity and address; jobservice/sessions.py calls it at most once a minute per session.

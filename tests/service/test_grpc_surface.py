@@ -346,6 +346,24 @@ def test_a_bug_in_a_watch_stream_or_the_health_is_internal_with_the_request_id_n
     assert dict(health.trailing_metadata())["x-request-id"] == "bug-2"
 
 
+def test_a_bug_in_the_edges_admission_is_internal_with_the_request_id_never_the_exception_text(
+        service: InProcessService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check of a call's key and limits before its message is read answers a bug as the handlers do (it
+    was grpc's UNKNOWN "Unexpected <class 'RuntimeError'>: <the text>")."""
+    key = service.new_key()
+
+    async def broken(*_: Any) -> Any:
+        raise RuntimeError("secret detail from /srv/phonos/admission.py")
+
+    monkeypatch.setattr(service.running.admission, "admit", broken)
+    channel, stub = service.grpc_stub()
+    with channel:
+        refused = _refusal(lambda: stub.GetAccount(pb.GetAccountRequest(), timeout=30, metadata=(
+            ("authorization", f"Bearer {key}"), ("x-request-id", "bug-3"))))
+    assert refused.code() == grpc.StatusCode.INTERNAL
+    assert "secret" not in refused.details() and "bug-3" in refused.details()
+    assert dict(refused.trailing_metadata())["x-request-id"] == "bug-3"
+
 def test_a_client_that_cancels_or_times_out_a_watch_mid_way_leaves_no_subscription(service: InProcessService) -> None:
     """Cancelled mid-stream (after its first event) or cut by the client's deadline, a watch lets go of its
     subscription on the service at once: abandoned streams do not pile up."""
