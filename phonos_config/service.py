@@ -30,6 +30,13 @@ class ServiceSettings:
     # host gone from the network) would otherwise hold each call for asyncpg's 60 s and end it as a gateway's
     # 504; past this it is the outage's 503 with Retry-After, as a refused connection is.
     database_connect_timeout_s: float = 5.0
+    # PostgreSQL: the longest one statement (or waiting for a pooled connection) may take. A pooled connection
+    # that goes silent mid-statement (its server process stopped, the network cut without a reset) would
+    # otherwise hold the call, and whatever background loop made it, for ever; past this it is the outage's 503
+    # with Retry-After. Every statement the service runs takes milliseconds (purges go in batches), so this only
+    # ever meets a stalled database; it stays under the gateway's 30 s deadline, so the client reads a 503 with
+    # Retry-After rather than a 504. Migrations at start are not bound by it (one may legitimately take long).
+    database_command_timeout_s: float = 15.0
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     http_host: str = "127.0.0.1"
@@ -234,6 +241,7 @@ _LEAST: dict[str, int] = {
 # write (RFC 3339 stops at year 9999; a session expiring past it could not be answered).
 _CEILINGS: dict[str, float] = {"s": 100 * 365.25 * 86400, "days": 100 * 365.25}
 # Durations and intervals that must be more than 0.
-_POSITIVE = ("database_connect_timeout_s", "triton_health_interval_s", "triton_timeout_s", "job_lease_s", "webhook_timeout_s",
+_POSITIVE = ("database_connect_timeout_s", "database_command_timeout_s",
+             "triton_health_interval_s", "triton_timeout_s", "job_lease_s", "webhook_timeout_s",
              "usage_flush_interval_s", "watch_poll_s", "watch_max_stream_s", "sse_keepalive_s",
              "idempotency_ttl_s", "session_ttl_s")
