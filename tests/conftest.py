@@ -114,6 +114,26 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["PHONOS_CONFIG"] = str(Path(tempfile.mkdtemp(prefix="phonos-test-config-")) / "config.toml")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_argon2() -> Iterator[None]:
+    """Passwords hashed in this process use Argon2id at its smallest cost (t=1, 8 KiB, one lane) instead of the
+    RFC 9106 profile (t=3, 64 MiB, 4 lanes: ~0.15-0.5 s a hash on two cores, and every sign-in verifies one).
+    Verification reads its parameters from the stored hash, so what a test proves about passwords, sessions and
+    throttles is unchanged; what it costs is not under test here. The production parameters are checked where a
+    real operator command (a child process, untouched by this) sets a password:
+    tests/service/test_keys_and_sessions.py::test_cli_sets_a_password_that_signs_in_and_refuses_a_short_one."""
+    from argon2 import PasswordHasher
+
+    from jobservice import passwords
+
+    production = passwords._HASHER
+    passwords._HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    passwords._dummy_hash.cache_clear()
+    yield
+    passwords._HASHER = production
+    passwords._dummy_hash.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def shared_triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonFixture]:
     """A real tritonserver serving the tiny ESMFold and DiffDock models as shipped (and the echo model), for every
