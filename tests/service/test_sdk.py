@@ -29,7 +29,7 @@ from phonos_client import (
 )
 from phonos_models.common.progress import Progress
 
-from jobservice import ratelimit
+from jobservice import admin, ratelimit
 from jobservice.memory_inference import Failure, Progressing, Slow
 from jobservice.modelspecs.esmfold import build_spec as esmfold_spec
 from launcher.ports import free_port
@@ -482,10 +482,14 @@ def test_a_submission_refused_for_the_rate_limit_is_sent_again_and_charged_once(
     Idempotency-Key (a POST without one is never repeated: tests/unit/test_sdk_calls.py); one job, charged
     once. The window is 1 s instead of 60 so the wait is short."""
     monkeypatch.setattr(ratelimit, "WINDOW_S", 1.0)
-    with Client(url, service.new_key(credits=100, rate_limit=1)) as phonos:
+    username = f"limited{time.monotonic_ns()}"
+    with Client(url, service.new_key(credits=100, rate_limit=1, username=username)) as phonos:
         phonos.account()  # the window's one request
         started = time.monotonic()
         submitted = phonos.predict("esmfold", SEQUENCE)
         assert time.monotonic() - started >= 0.5  # refused, waited, sent again
+    # Read back with another key of the account: the limited key would wait out a window for each call.
+    _, checker = asyncio.run(admin.add_key(service.settings, username=username, name="checker", rate_limit=None))
+    with Client(url, checker.api_key) as phonos:
         assert [job.job_id for job in phonos.iter_jobs()] == [submitted.job_id]
         assert phonos.account().balance == 90
