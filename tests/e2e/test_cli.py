@@ -441,11 +441,14 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
                                     PHONOS_URL=service.url_for(transport))
     assert json.loads(account.stdout) == api.get("/v1/account").json()  # the seed's shape
     assert json.loads(usage.stdout)["totals"]["requests"] >= 4
-    created = json.loads(run("webhooks", "create", "http://127.0.0.1:9/h", "--event", "job.failed", "--json").stdout)
+    created, said = phonos_at_once(  # two webhooks made together: neither reads the other
+        service, key, ("webhooks", "create", "http://127.0.0.1:9/h", "--event", "job.failed", "--json"),
+        ("webhooks", "create", "http://127.0.0.1:9/other"), PHONOS_URL=service.url_for(transport))
+    created = json.loads(created.stdout)
     assert set(created) == {"success", "webhook", "secret", "message"} and created["secret"]  # POST /v1/webhooks's
     hook = created["webhook"]
     assert hook["events"] == ["job.failed"]
-    said = run("webhooks", "create", "http://127.0.0.1:9/other").stdout.splitlines()  # the secret on its own line
+    said = said.stdout.splitlines()  # the secret on its own line
     assert said[0].startswith("wh_") and said[1] == "its signing secret, shown this once:" and said[2].startswith("whsec_")
     assert run("webhooks", "delete", said[0]).returncode == 0
     hooks, tested, unanswered = phonos_at_once(
@@ -455,19 +458,28 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     assert tested.returncode == 1  # nobody listens on :9
     assert set(json.loads(tested.stdout)) == {"success", "webhook_id", "status_code", "message"}
     assert unanswered.stdout.startswith("The receiver could not be reached")  # not "receiver answered 0"
+    # (Commands started together below touch different webhooks and jobs: none reads what another changes.)
+    deleted_hook, named = phonos_at_once(
+        service, key, ("webhooks", "delete", hook["webhook_id"], "--json"),
+        ("fold", "MKTAYIAKQRQ", "--name", "to delete", "--out", str(tmp_path), "--json"),
+        PHONOS_URL=service.url_for(transport))
     # Deletes print the API's answer with --json too, as every other verb does (not a shape of the command's own).
-    assert json.loads(run("webhooks", "delete", hook["webhook_id"], "--json").stdout) == {
+    assert json.loads(deleted_hook.stdout) == {
         "success": True, "webhook_id": hook["webhook_id"], "message": "Webhook deleted"}
-    named = json.loads(run("fold", "MKTAYIAKQRQ", "--name", "to delete", "--out", str(tmp_path), "--json").stdout)
+    named = json.loads(named.stdout)
     kept = named["jobs"][0]["job_id"]
     assert named["jobs"][0]["files"] == [str(tmp_path / "to_delete.pdb")]  # --name: the job's and the file's
     assert api.get(f"/v1/jobs/{kept}").json()["name"] == "to_delete"
-    assert json.loads(run("jobs", "rm", kept, "--json").stdout) == [  # one answer a job
+    removed_kept, removed = phonos_at_once(service, key, ("jobs", "rm", kept, "--json"), ("jobs", "rm", job_id),
+                                           PHONOS_URL=service.url_for(transport))
+    assert json.loads(removed_kept.stdout) == [  # one answer a job
         {"success": True, "job_id": kept, "message": "Job deleted: its results and inputs are gone"}]
-    removed = run("jobs", "rm", job_id)
     assert removed.returncode == 0 and removed.stdout.strip() == f"{job_id} deleted"
-    assert run("jobs", "show", job_id).returncode == 4 and run("jobs", "rm", job_id).returncode == 4  # gone
-    unfollowed = run("fold", "MKTAYIAKQRQ", "--no-wait", "--name", "later", "--out", "folds")  # says how to follow
+    gone_shown, gone_removed, unfollowed = phonos_at_once(
+        service, key, ("jobs", "show", job_id), ("jobs", "rm", job_id),
+        ("fold", "MKTAYIAKQRQ", "--no-wait", "--name", "later", "--out", "folds"),  # says how to follow
+        PHONOS_URL=service.url_for(transport))
+    assert gone_shown.returncode == 4 and gone_removed.returncode == 4  # gone
     later = unfollowed.stdout.split("\t")[1]
     assert unfollowed.stdout == f"later\t{later}\tpending\t\n"  # piped: the row alone, as it always was
     assert unfollowed.stderr.endswith(f"  phonos jobs watch {later} --out folds\n"), unfollowed.stderr
