@@ -521,12 +521,13 @@ def test_webhook_deliveries_and_redelivery(service: InProcessService, transport:
         hook_id = hook["webhook"]["webhook_id"]
         job_id = service.client(key).wait_for(service.client(key).predict().json()["job_id"])["job_id"]
         wait_until(lambda: len(receiver.requests) == 1, 15)
-        page = json.loads(run("webhooks", "deliveries", hook_id, "--json").stdout)
+        page, human = phonos_at_once(service, key, ("webhooks", "deliveries", hook_id, "--json"),  # reads only
+                                     ("webhooks", "deliveries", hook_id), PHONOS_URL=service.url_for(transport))
+        page = json.loads(page.stdout)
         listed = page["deliveries"]
         assert [(d["event"], d["status"], d["job_id"], d["last_status_code"]) for d in listed] == [
             ("job.completed", "delivered", job_id, 200)]
         assert page == service.client(key).get(f"/v1/webhooks/{hook_id}/deliveries").json()  # the API's
-        human = run("webhooks", "deliveries", hook_id)
         assert human.returncode == 0 and "\tjob.completed\t" in human.stdout and "HTTP 200" in human.stdout
         again = run("webhooks", "redeliver", hook_id, listed[0]["delivery_id"])
         assert again.returncode == 0 and again.stdout.startswith("queued again as delivery ")
@@ -539,11 +540,13 @@ def test_webhook_deliveries_and_redelivery(service: InProcessService, transport:
     every = json.loads(run("webhooks", "deliveries", hook_id, "--all", "--json").stdout)["deliveries"]  # every page
     assert [d["delivery_id"] for d in every] == [d["delivery_id"] for d in service.client(key).get(
         f"/v1/webhooks/{hook_id}/deliveries").json()["deliveries"]] and len(every) == 2
-    older = json.loads(run("webhooks", "deliveries", hook_id, "--starting-after", every[0]["delivery_id"],
-                           "--json").stdout)["deliveries"]
-    assert older == every[1:]  # the page after the newest
-    assert run("webhooks", "redeliver", hook_id, "12345678").returncode == 4  # no such delivery
-    assert run("webhooks", "deliveries", hook_id, "--limit", "0").returncode == 8  # the API's 400
+    older, unknown, refused = phonos_at_once(  # none changes what another reads: started together
+        service, key, ("webhooks", "deliveries", hook_id, "--starting-after", every[0]["delivery_id"], "--json"),
+        ("webhooks", "redeliver", hook_id, "12345678"), ("webhooks", "deliveries", hook_id, "--limit", "0"),
+        PHONOS_URL=service.url_for(transport))
+    assert json.loads(older.stdout)["deliveries"] == every[1:]  # the page after the newest
+    assert unknown.returncode == 4  # no such delivery
+    assert refused.returncode == 8  # the API's 400
 
 
 def test_one_phonos_command_for_users_and_operators() -> None:
