@@ -5,6 +5,7 @@
     phonos keys add --username NAME [--name N] [--rate-limit R] [--expires-in-days N] [--read-only] [--json]
     phonos keys list --username NAME [--json]
     phonos keys revoke KEY_ID [--confirm-last-key] [--json]
+    phonos keys update KEY_ID [--name N] [--rate-limit R] [--expires-in-days N] [--json]
     phonos accounts list [--json]
     phonos accounts activity --username NAME [--limit N] [--offset N] [--action A] [--json]
     phonos credits add --username NAME --amount N [--note TEXT] [--json]   (N < 0 takes credits back)
