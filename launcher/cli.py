@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from phonos_client.cli import EXIT, OPERATOR_VERBS, Parser, add_user_commands, add_version, name_the_verbs
 from phonos_client.flag_words import in_flag_words
@@ -87,7 +88,9 @@ def _settings(args: argparse.Namespace) -> ServiceSettings:
 def cmd_serve(args: argparse.Namespace) -> int:
     from launcher.serve import serve
 
-    return serve(_settings(args))
+    settings = _settings(args)
+    _not_a_file(settings)
+    return serve(settings)
 
 
 T = TypeVar("T")
@@ -102,6 +105,15 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"a port is 0 (any free one) to 65535, got {port}")
     return port
+
+
+def _mirror(text: str) -> str:
+    """argparse type of `weights fetch --mirror`: an http(s) URL with a host, or every download would fail on it
+    (with requests' traceback)."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"not an http:// or https:// URL: {json_value_text(text)}")
+    return text
 
 
 def _run(settings: ServiceSettings, work: Callable[[], Awaitable[T]]) -> T:
@@ -356,6 +368,8 @@ def cmd_db_build(args: argparse.Namespace) -> int:
 
 
 def cmd_weights_fetch(args: argparse.Namespace) -> int:
+    import requests
+
     from launcher.weights_fetch import FetchError, FetchOptions, fetch_set, settings_lines
     from launcher.weights_table import WEIGHT_SETS
 
@@ -364,6 +378,13 @@ def cmd_weights_fetch(args: argparse.Namespace) -> int:
         directory = fetch_set(weights, args.dir, FetchOptions(mirror=args.mirror))
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # --dir a file, a full disk, no permission: said, not a traceback
+        print(f"error: cannot write the weights under {args.dir}: {exc.strerror or exc}"
+              f"{f' ({exc.filename})' if exc.filename else ''}", file=sys.stderr)
+        return 1
+    except requests.RequestException as exc:  # what _download does not retry (a mirror's bad address)
+        print(f"error: the download failed: {exc}", file=sys.stderr)
         return 1
     print(f"{weights.title}: ready. Set before `phonos serve`:")
     for line in settings_lines(weights, directory):
@@ -534,7 +555,8 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("name", choices=sorted(WEIGHT_SETS), metavar="SET",  # the choices in braces ran past 60
                        help=f"the weight set: {', '.join(sorted(WEIGHT_SETS))} (see `phonos weights list`)")
     fetch.add_argument("--dir", metavar="DIR", type=Path, default=Path("weights"), help="parent directory (default ./weights)")
-    fetch.add_argument("--mirror", metavar="URL", help="fetch https://HOST/PATH from MIRROR/HOST/PATH instead (an internal mirror)")
+    fetch.add_argument("--mirror", metavar="URL", type=_mirror,
+                       help="fetch https://HOST/PATH from MIRROR/HOST/PATH instead (an internal mirror)")
     fetch.set_defaults(func=cmd_weights_fetch)
     listing = weights.add_parser("list", help="what `fetch` downloads, from where, with which checksums")
     listing.set_defaults(func=cmd_weights_list)

@@ -183,7 +183,22 @@ def test_a_data_directory_that_is_a_file_is_said_so(operator_env: pytest.MonkeyP
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """It was `[Errno 17] File exists` (keys create) or "no phonos database in" (the other verbs)."""
     (tmp_path / "phonos.db").write_text("")
-    for argv in (["keys", "create", "--username", "ada"], ["accounts", "list"]):
+    for argv in (["keys", "create", "--username", "ada"], ["accounts", "list"], ["serve"]):
         assert cli.main([*argv, "--data-dir", str(tmp_path / "phonos.db")]) == 2
         assert capsys.readouterr().err == (f"error: cannot use the data directory {tmp_path / 'phonos.db'}: it is a "
                                            "file, not a directory (check --data-dir or PHONOS_DATA_DIR)\n")
+
+
+def test_weights_fetch_says_what_it_cannot_use_in_one_line(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Both were tracebacks: requests' MissingSchema for a mirror without http://, NotADirectoryError for a --dir
+    that is a file. Neither reaches the network."""
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["weights", "fetch", "esmfold", "--mirror", "mirror.lab", "--dir", str(tmp_path)])
+    assert refused.value.code == 2 and capsys.readouterr().err == (
+        'phonos weights fetch: --mirror: not an http:// or https:// URL: "mirror.lab"; see phonos weights fetch '
+        "--help\n")
+    (tmp_path / "weights").write_text("")
+    assert cli.main(["weights", "fetch", "esmfold", "--dir", str(tmp_path / "weights")]) == 1
+    assert capsys.readouterr().err == (f"error: cannot write the weights under {tmp_path / 'weights'}: Not a directory "
+                                       f"({tmp_path / 'weights' / 'esmfold_v1'})\n")
