@@ -244,6 +244,17 @@ def test_the_viewer_turns_and_the_plots_read_by_keyboard_and_still_by_pointer(br
     page.focus("#view-cartoon")
     page.keyboard.press("Shift+Tab")
     assert pixels_apart(viewer_pixels(page), start) == 0
+    # The Compare card's list, with nothing to compare yet, says so in words that fit a phone's select (it cuts them).
+    compare = page.locator("#compare-with")
+    expect(compare).to_be_disabled()
+    text_width, room = compare.evaluate("""(s) => {
+        const style = getComputedStyle(s);
+        const context = document.createElement('canvas').getContext('2d');
+        context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+        return [context.measureText(s.options[s.selectedIndex].text).width,
+                s.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 20];  // 20: its arrow
+    }""")
+    assert text_width <= room, (compare.inner_text(), text_width, room)
 
     # The pLDDT plot and the PAE map are read by keyboard too, as by hovering; the readout is said as it changes
     # while the plot has the focus (and not as a pointer passes over it).
