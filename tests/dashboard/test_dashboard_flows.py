@@ -283,6 +283,17 @@ def test_a_running_job_shows_the_models_progress_live(cleo_page: Page, service: 
         first = int(bar.get_attribute("value") or "0")
         shot(page, "24-job-progress", full_page=False)
         expect(bar).not_to_have_attribute("value", str(first), timeout=30_000)  # it moves without a reload
+        # The header is drawn again at every poll (1.5 s): a keyboard user on "Run again" keeps the focus there
+        # (it fell to the page's top at each poll).
+        page.focus("#run-again")
+        page.wait_for_timeout(2_000)
+        expect(page.locator("#run-again")).to_be_focused()
+        # Cancelled by keyboard: the focus goes to the words that take the status card's place, not the page's top.
+        page.focus("#cancel-job")
+        page.keyboard.press("Enter")
+        page.locator("dialog[open] [data-confirm]").focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#job-cancelled")).to_be_focused(timeout=30_000)
     finally:
         api.post(f"/v1/jobs/{job_id}/cancel")  # free the only ESMFold slot for the other tests
     expect(page.locator("#status-card")).to_have_count(0, timeout=30_000)
