@@ -158,11 +158,13 @@ def test_rename_a_key_from_the_keys_page(cleo_page: Page, service: ServiceProces
     field.fill("")
     field.press("Escape")  # changed her mind: the name stays
     expect(row.locator("input[data-field=name]")).to_have_count(0)
+    expect(row.locator("[data-action=rename]")).to_be_focused()  # back on Rename, not fallen to the page's top
     row.locator("[data-action=rename]").click()
     expect(row.locator("input[data-field=name]")).to_have_attribute("maxlength", "100")  # the API's limit (MAX_KEY_NAME)
     row.locator("input[data-field=name]").fill("Cryo-EM pipeline")
     row.locator("input[data-field=name]").press("Enter")
     expect(row.locator(".name")).to_contain_text("Cryo-EM pipeline")
+    expect(row.locator("[data-action=rename]")).to_be_focused()  # in the table drawn again
     assert api.get("/v1/keys").json()["keys"][0]["name"] == "Cryo-EM pipeline"
     row.locator("[data-action=rename]").click()
     row.locator("input[data-field=name]").fill("Cryo-EM, second site")
