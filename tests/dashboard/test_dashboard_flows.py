@@ -171,6 +171,18 @@ def test_rename_a_key_from_the_keys_page(cleo_page: Page, service: ServiceProces
     row.locator("[data-action=save-name]").click()  # the button saves as Enter does
     expect(row.locator(".name")).to_contain_text("Cryo-EM, second site")
     shot(page, "21-keys-renamed")
+    # The rate limit: Enter in its box saves (it did nothing), and the focus stays where it was, in the table drawn
+    # again (it fell to the page's top); then back to 600 with its Save button, by keyboard.
+    row.locator("input.limit").fill("42")
+    row.locator("input.limit").press("Enter")
+    expect(page.locator(".toast", has_text="Rate limit saved")).to_have_count(1)
+    expect(row.locator("input.limit")).to_be_focused()
+    assert [k["rate_limit"] for k in api.get("/v1/keys").json()["keys"] if k["key_id"] == key_id] == [42]
+    row.locator("input.limit").fill("600")
+    row.locator("[data-action=save-limit]").focus()
+    page.keyboard.press("Enter")
+    expect(row.locator("input.limit")).to_have_value("600")
+    expect(row.locator("[data-action=save-limit]")).to_be_focused()
 
 
 def test_key_form_errors_look_like_errors(cleo_page: Page, service: ServiceProcess) -> None:

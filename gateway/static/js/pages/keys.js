@@ -157,10 +157,16 @@ export async function render(main) {
   }
 
   async function saveLimit(key, input, cell) {
+    // The table is drawn again: the keyboard's focus goes back to the box or the Save button it was on (it fell to
+    // the page's top), in the key's new row.
+    const on = document.activeElement === input ? 'input.limit' : '[data-action="save-limit"]';
     try {
       await api.patch(`/v1/keys/${encodeURIComponent(key.key_id)}`, {rate_limit: Number(input.value)});
       toast('Rate limit saved');
       await load();
+      if (!document.activeElement || document.activeElement === document.body) {
+        document.querySelector(`#keys-table tr[data-key-id="${CSS.escape(key.key_id)}"] ${on}`)?.focus();
+      }
     } catch (err) {
       input.classList.add('invalid');
       replace(cell, h('div', {class: 'error', role: 'alert', 'data-error': 'rate-limit'}, err.message));
@@ -204,8 +210,10 @@ export async function render(main) {
       h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked', id: 'keys-table'},
         h('thead', {}, h('tr', {}, ['Key', 'Created', 'Last used', 'Rate limit', ''].map((c) => h('th', {}, c)))),
         h('tbody', {}, keys.map((key) => {
-          const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, class: 'limit', disabled: key.revoked, 'aria-label': 'Rate limit'});
           const note = h('div', {});
+          // Enter in the box saves, as in the rename and expiry editors (it did nothing: no form round it).
+          const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, class: 'limit', disabled: key.revoked, 'aria-label': 'Rate limit',
+            on: {keydown: (event) => { if (event.key === 'Enter') { event.preventDefault(); saveLimit(key, input, note); } }}});
           return h('tr', {'data-key-id': key.key_id, 'data-revoked': String(key.revoked)},
             nameCell(key),
             h('td', {'data-label': 'Created', title: dateTime(key.created_at)}, ago(key.created_at)),
