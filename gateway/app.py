@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.http import HttpVersion11
 from google.protobuf.descriptor import ServiceDescriptor
 
-from gateway import dashboard, errors, openapi_route, sse
+from gateway import dashboard, errors, openapi_route, response_headers, sse
 from gateway.admission import Admission
 from gateway.body import content_encoding, read_body, too_large
 from gateway.errors import ErrorResponse, HttpError
@@ -119,6 +119,8 @@ def create_app(
     app[SSE_KEEPALIVE_KEY] = sse_keepalive_s
     app[sse.STREAMS_KEY] = set()
     app.on_shutdown.append(sse.end_streams)
+    # Every response: no caching of keys and results, no sniffing, framing or script (gateway/response_headers.py).
+    app.on_response_prepare.append(response_headers.secure_response)
     # The API's OpenAPI document, generated from the same protos (scripts/gen_openapi.py); no auth.
     app.router.add_get(openapi_route.PATH, openapi_route.handler)
     if dashboard_options is not None:

@@ -101,7 +101,13 @@ def http_status(code: grpc.StatusCode, metadata: Mapping[str, str]) -> int:
     reason = metadata.get(REASON_KEY)
     if reason is not None and reason in HTTP_STATUS_BY_REASON:
         return HTTP_STATUS_BY_REASON[reason]
-    return HTTP_STATUS_BY_CODE.get(code, 500)
+    status = HTTP_STATUS_BY_CODE.get(code, 500)
+    if status == 429 and "retry-after" not in metadata:
+        # Every limit the job service means as a 429 (a key's rate, the queue cap, failed sign-ins, share links)
+        # says when to try again; RESOURCE_EXHAUSTED without it is a message over a size limit (the edge's
+        # "Request too large", or grpc's own), which waiting cannot fix: 413, as the SDK reads it over gRPC.
+        return 413
+    return status
 
 
 def from_status(

@@ -25,6 +25,7 @@ from aiohttp.web_request import BaseRequest
 
 from gateway import errors
 from gateway.app import REQUEST_ID_HEADER, error_response, request_id_of
+from gateway.response_headers import API_SECURITY_HEADERS, SERVER
 from phonos_common.ratelog import RateLimitedLog
 
 logger = logging.getLogger(__name__)
@@ -128,6 +129,8 @@ class EdgeRequestHandler(RequestHandler):
         if self._last_head_start == b"HEAD ":  # the parser's stand-in request is a GET; the client's was not
             response = web.Response(status=error.status, reason=error.reason, headers=response.headers)
         response.headers[REQUEST_ID_HEADER] = request_id
+        # No application, so no on_response_prepare hook: its headers here (and no aiohttp version in Server).
+        response.headers.update({**API_SECURITY_HEADERS, "Server": SERVER})
         response.force_close()
         return response
 

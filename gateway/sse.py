@@ -82,7 +82,7 @@ async def respond(request: web.Request, plan: TranscodePlan, message: Message, m
         headers = forwarded_headers(stream.metadata())
         if first is _ENDED:
             return web.Response(status=204, headers=headers)
-        response = web.StreamResponse(headers={**headers, "Content-Type": CONTENT_TYPE, "Cache-Control": "no-cache",
+        response = web.StreamResponse(headers={**headers, "Content-Type": CONTENT_TYPE, "Cache-Control": "no-store",
                                                "X-Accel-Buffering": "no"})
         await response.prepare(request)
         opening = f"retry: {RETRY_MS}\n\n".encode()

@@ -12,6 +12,8 @@ Rules:
   and can be given a new expiry by its owner (an update), which makes it work again;
 - a key's scope is fixed at creation (a read-only key cannot widen itself, nor can anyone else: create a
   full key instead).
+- a key that expires cannot outlive itself: what it creates or sets must expire by its own expiry
+  (key_policy.check_within), so that a leaked week-long key cannot make itself or another key permanent.
 Authentication reads the database on every request (`jobservice.accounts`), so a revocation or a
 new limit applies to the very next request.
 """
@@ -21,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jobservice.accounts import NewKey, check_key_name, insert_key
-from jobservice.activity import Action, Target, record
+from jobservice.activity import CALLER, Action, ActorKind, Target, record
 from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id
-from jobservice.key_policy import FULL, check_scope, expiry, is_expired, lifetime
+from jobservice.key_policy import FULL, check_scope, check_within, expiry, is_expired, lifetime
 from jobservice.store import Row, Store, Transaction
 
 MAX_ACTIVE_KEYS = 20
@@ -91,6 +93,15 @@ class ApiKeys:
             raise NotFound(f"API key {echoed_id(key_id)} not found")
         return KeyRecord.from_row(row)
 
+    async def _calling_key_expiry(self, account_id: int) -> float | None:
+        """When the API key making this call expires (None: never, or the call is a dashboard session's or the
+        operator's). The servicer names the calling key in jobservice.activity.CALLER for every call."""
+        caller = CALLER.get()
+        if caller.kind != ActorKind.API_KEY or caller.key_id is None:
+            return None
+        row = await self._db.read.fetch_one("get_api_key", {"id": caller.key_id, "account_id": account_id})
+        return None if row is None else _epoch(row["expires_at"])
+
     def _check_rate_limit(self, rate_limit: int, ceiling: int) -> int:
         if not 1 <= rate_limit <= ceiling:
             raise InvalidArgument(
@@ -107,6 +118,10 @@ class ApiKeys:
         ceiling = await self.max_rate_limit(account_id)
         limit = min(self._default_rate_limit, ceiling) if rate_limit is None else rate_limit
         self._check_rate_limit(limit, ceiling)
+        stamp = now()
+        # The new key's expiry is set from the insert's own clock, a moment later: a second's grace for that.
+        check_within(await self._calling_key_expiry(account_id), None if lifetime_s is None else stamp + lifetime_s - 1,
+                     stamp)
         async with self._db.transaction() as tx:
             await _room_for_one_more(tx, account_id)
             new = await insert_key(tx, account_id, name=name, rate_limit=limit, lifetime_s=lifetime_s, scope=scope)
@@ -140,7 +155,10 @@ class ApiKeys:
             self._check_rate_limit(rate_limit, await self.max_rate_limit(account_id))
         if name is None and rate_limit is None and expires_in_days is None:
             raise InvalidArgument("nothing to change: set name, rate_limit and/or expires_in_days")
-        expires_at = None if expires_in_days is None else expiry(expires_in_days, now())
+        stamp = now()
+        expires_at = None if expires_in_days is None else expiry(expires_in_days, stamp)
+        if expires_in_days is not None:
+            check_within(await self._calling_key_expiry(account_id), expires_at, stamp)
         async with self._db.transaction() as tx:
             if name is not None or rate_limit is not None:
                 await tx.execute("update_api_key", {"id": key_id, "account_id": account_id,

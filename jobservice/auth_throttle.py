@@ -52,6 +52,11 @@ class AuthThrottle:
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._trusted: OrderedDict[bytes, None] = OrderedDict()
 
+    @property
+    def limit(self) -> int:
+        """Failures in the rolling minute after which an address is refused."""
+        return self._limit
+
     def retry_after(self, address: str) -> int | None:
         """Seconds until `address` may try a key again; None when it may now."""
         failures = self._failures.get(address)

@@ -48,7 +48,7 @@ from phonos_models.common.progress import Progress
 
 from jobservice import tracing
 from jobservice.errors import InvalidTransition
-from jobservice.failures import FailureKind, JobFailure
+from jobservice.failures import FailureKind, JobFailure, without_server_paths
 from jobservice.fairness import NO_CAP, FairQueue, Turn
 from jobservice.inference import (
     ComputeLimitExceeded,
@@ -448,7 +448,10 @@ class Dispatcher:
             return JobFailure(FailureKind.TIMEOUT, f"{job.model} did not finish within {self._timeout_s:g} s, time "
                                                    "queued at the model server included; try again later")
         if isinstance(exc, ModelFailure):  # the model's own message usually names it already ("esmfold failed: ...")
-            detail = str(exc)
+            detail = without_server_paths(str(exc))
+            if detail != str(exc):
+                log.warning("job failed in the model: %s", exc, extra={"action": "dispatch.model_error",
+                                                                       "job_id": job.id})
             named = detail.startswith(f"{job.model} ")
             return JobFailure(FailureKind.MODEL_ERROR, detail if named else f"{job.model} failed: {detail}")
         # A bug in the job service or a storage error that outlived its retries: never lose the job silently.

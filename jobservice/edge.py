@@ -32,7 +32,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 
@@ -90,8 +90,11 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         call_id = request_id(metadata.get(REQUEST_ID_METADATA))
         CALL_REQUEST_ID.set(call_id)
         client = self._client(details, context)
-        failure = repeated_metadata(details.invocation_metadata or ()) or await self._admission.admit(
-            method, metadata, client)
+        try:
+            failure = repeated_metadata(details.invocation_metadata or ()) or await self._admission.admit(
+                method, metadata, client)
+        except Exception:
+            await abort_for_bug(context, method, call_id)
         if failure is not None:
             self._error_log.log(logging.INFO, "grpc.refused", "%s: %s from %s (request id %s)", method,
                                 failure.code.name, _who(context), call_id, extra=_log_fields(context))
@@ -159,6 +162,17 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                                 method, name, _who(context), type(exc).__name__, extra=_log_fields(context))
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT,
                          f"the request is not a valid {name} message", "Invalid request")
+
+
+async def abort_for_bug(context: grpc.aio.ServicerContext, method: str, request_id: str) -> NoReturn:
+    """End a call whose handler raised something unexpected (from an `except` block) as the servicer's `_answer` ends a
+    unary rpc's: INTERNAL naming the request id, the exception logged. grpc's own answer to a handler that raised
+    is UNKNOWN with the exception's text, sent to the client."""
+    log.exception("unhandled error", extra={"action": "rpc.internal_error", "method": method,
+                                           "request_id": request_id})
+    await context.abort(grpc.StatusCode.INTERNAL, f"Internal server error (request id {request_id}); the error was logged",
+                        trailing_metadata=(("x-request-id", request_id), (TITLE_KEY, "Internal server error")))
+    raise AssertionError("abort returned")  # unreachable: abort raises
 
 
 def call_request_id(metadata: Mapping[str, Any]) -> str:

@@ -17,6 +17,9 @@ reach loopback. So:
   opens a fresh connection per delivery (each one re-resolved and re-checked).
 
 `PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK` (development) lets loopback addresses through, nothing else.
+`PHONOS_WEBHOOK_ALLOWED_NETWORKS` lets the operator name private networks of their own whose receivers are
+trusted (a self-hosted lab's LIMS on 10.20.0.0/16): an address inside one of them counts as allowed (also
+inside an IPv6 form that carries it), checked the same way at every delivery; everything else stays refused.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
@@ -84,8 +88,21 @@ def is_loopback(address: IPAddress) -> bool:
     return address.is_loopback
 
 
-def allowed(address: IPAddress, *, allow_loopback: bool) -> bool:
-    return is_public(address) or (allow_loopback and is_loopback(address))
+def allowed(address: IPAddress, *, allow_loopback: bool, networks: tuple[Network, ...] = ()) -> bool:
+    return is_public(address) or (allow_loopback and is_loopback(address)) or in_networks(address, networks)
+
+
+def in_networks(address: IPAddress, networks: tuple[Network, ...]) -> bool:
+    """Inside one of the operator's trusted networks, as written or as the IPv4 address an IPv6 form carries."""
+    if not networks:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        address = ipaddress.IPv6Address(str(address).split("%", 1)[0])
+    forms: list[IPAddress] = [address]
+    if isinstance(address, ipaddress.IPv6Address) and (inner := embedded_ipv4(address)) is not None:
+        forms.append(inner)
+    return any(form in net for form in forms for net in networks if form.version == net.version)
+
 
 
 def parse_ip_literal(host: str) -> IPAddress | None:
@@ -107,20 +124,24 @@ def parse_ip_literal(host: str) -> IPAddress | None:
     return None
 
 
-def literal_refused(host: str, *, allow_loopback: bool) -> bool:
+def literal_refused(host: str, *, allow_loopback: bool, networks: tuple[Network, ...] = ()) -> bool:
     """True when `host` is an IP literal (in any spelling) that may not be contacted."""
     address = parse_ip_literal(host)
-    return address is not None and not allowed(address, allow_loopback=allow_loopback)
+    return address is not None and not allowed(address, allow_loopback=allow_loopback, networks=networks)
 
 
 def internal_name(host: str) -> bool:
     """Names that denote this machine or a private network whatever DNS says (checked at creation)."""
     name = host.lower().rstrip(".")
-    if not name or name == "localhost" or name.endswith(_INTERNAL_SUFFIXES):
+    if this_machine(name) or name.endswith(_INTERNAL_SUFFIXES):
         return True
-    if "." not in name:  # a single label resolves through the local search domains
-        return True
-    return name in own_host_names()
+    return "." not in name  # a single label resolves through the local search domains
+
+
+def this_machine(host: str) -> bool:
+    """Names of this machine itself (refused at creation even where private networks are allowed)."""
+    name = host.lower().rstrip(".")
+    return not name or name == "localhost" or name.endswith(".localhost") or name in own_host_names()
 
 
 @cache
@@ -136,9 +157,11 @@ def own_host_names() -> frozenset[str]:
 class PublicOnlyResolver(AbstractResolver):
     """Resolves with `inner` (the system resolver by default) and refuses any non-public answer."""
 
-    def __init__(self, inner: AbstractResolver | None = None, *, allow_loopback: bool = False) -> None:
+    def __init__(self, inner: AbstractResolver | None = None, *, allow_loopback: bool = False,
+                 networks: tuple[Network, ...] = ()) -> None:
         self._inner = inner or ThreadedResolver()
         self._allow_loopback = allow_loopback
+        self._networks = networks
 
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
@@ -150,7 +173,7 @@ class PublicOnlyResolver(AbstractResolver):
                 address = ipaddress.ip_address(result["host"])
             except ValueError:
                 raise RefusedAddress(f"{host} resolved to something that is not an address") from None
-            if not allowed(address, allow_loopback=self._allow_loopback):
+            if not allowed(address, allow_loopback=self._allow_loopback, networks=self._networks):
                 raise RefusedAddress(f"{host} resolves to a non-public address")
         return results
 
@@ -158,11 +181,11 @@ class PublicOnlyResolver(AbstractResolver):
         await self._inner.close()
 
 
-def receiver_session(*, allow_loopback: bool, resolver: AbstractResolver | None = None,
-                     limit: int = 64) -> aiohttp.ClientSession:
+def receiver_session(*, allow_loopback: bool, resolver: AbstractResolver | None = None, limit: int = 64,
+                     networks: tuple[Network, ...] = ()) -> aiohttp.ClientSession:
     """The client session for webhook deliveries (see the module docstring for what it refuses)."""
     connector = aiohttp.TCPConnector(
-        resolver=PublicOnlyResolver(resolver, allow_loopback=allow_loopback),
+        resolver=PublicOnlyResolver(resolver, allow_loopback=allow_loopback, networks=networks),
         use_dns_cache=False,  # every delivery resolves and checks again
         force_close=True,  # no pooled connection outlives the check that opened it
         limit=limit,

@@ -27,6 +27,7 @@ can take is bounded by the compute limit and the account's queued-jobs limit (jo
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 
@@ -68,3 +69,15 @@ class JobFailure:
         if self.refund:
             return f"{self.reason}; credits were refunded."
         return f"{self.reason}. {_CHARGED_SENTENCE[self.kind]}"
+
+
+# An absolute POSIX path of at least two parts, not part of a URL or a relative path ("http://a/b", "x/y").
+_SERVER_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s/'\"`:,;()\[\]<>]+/)+[^\s/'\"`:,;()\[\]<>]*")
+SERVER_PATH = "<server path>"
+
+
+def without_server_paths(message: str) -> str:
+    """A model's failure message as a job's `error` shows it: the server's file paths replaced by "<server path>"
+    (`uniref90 database not found at <server path>`, a Python error naming a file). Those say how the host is laid
+    out to every account; the job service logs the message whole for the operator."""
+    return _SERVER_PATH.sub(SERVER_PATH, message)

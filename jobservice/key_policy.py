@@ -7,6 +7,10 @@
 - expiry: whole days from the moment of creation or update (1 to MAX_EXPIRY_DAYS), or none. Authentication
   compares it with the clock on every request (there is no key cache to outlive it), and an expired key gets
   a 401 saying when it expired, counted by the failed-auth throttle once, as a wrong key would be.
+- an expiring key cannot outlive itself: a key it creates, and any expiry it sets (its own included), must end
+  by its own expiry (`check_within`, 403 otherwise). Else a key handed out for a week could make itself, or a
+  new key, never expire, and its expiry would bound nothing. Keys that never expire, dashboard sessions (the
+  person, with the password) and the operator's `phonos keys` set any expiry.
 """
 
 from __future__ import annotations
@@ -77,3 +81,25 @@ class ReadOnlyKey(Forbidden):
         super().__init__(f"This API key is read-only: {method} ({route}) changes state or spends credits and needs "
                          f"a key with the '{FULL}' scope. Use a full key, or create one in the dashboard's Keys page.")
         self.method = method
+
+
+class OutlivesCallingKey(Forbidden):
+    """An expiring key asked for a key, or an expiry, that would last longer than itself (HTTP 403)."""
+
+    def __init__(self, caller_expires_at: float, now: float) -> None:
+        days = max(0, int((caller_expires_at - now) // DAY_S))
+        most = (f"expires_in_days at most {days}" if days else
+                "this key has less than a day left, so it can set no expiry")
+        super().__init__(f"This API key expires at {when(caller_expires_at)}: a key it creates, and any expiry it "
+                         f"sets (its own included), must end by then ({most}). For a longer one use a key that "
+                         "never expires, the dashboard's Keys page, or the operator's `phonos keys`.")
+        self.caller_expires_at = caller_expires_at
+
+
+def check_within(caller_expires_at: float | None, expires_at: float | None, now: float) -> None:
+    """OutlivesCallingKey when a key expiring at `caller_expires_at` asks for `expires_at` (None: never) later than
+    that; a caller that never expires (None) may ask for anything."""
+    if caller_expires_at is None:
+        return
+    if expires_at is None or expires_at > caller_expires_at:
+        raise OutlivesCallingKey(caller_expires_at, now)

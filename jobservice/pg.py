@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -80,7 +80,8 @@ def pg_migrations() -> list[tuple[int, str]]:
 
 
 async def migrate(conn: asyncpg.Connection) -> int:
-    """Apply every migration newer than the recorded version, each in its own transaction; the new version."""
+    """Apply every migration newer than the recorded version, all in one transaction under the advisory lock (a
+    failed one leaves none of them applied, and a job service starting meanwhile waits); the new version."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
         await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
@@ -126,9 +127,15 @@ def unreachable(exc: BaseException) -> bool:
 # than a client waits for an answer.
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
 
+# How long one statement, or waiting for a pooled connection, may take (PHONOS_DATABASE_COMMAND_TIMEOUT_S):
+# asyncpg's own default is none, so a connection gone silent mid-statement held its call for ever.
+DEFAULT_COMMAND_TIMEOUT_S = 15.0
+
 # A listening connection the server ended is made again after this, doubling up to the max while it fails.
 RELISTEN_FIRST_S = 0.5
 RELISTEN_MAX_S = 5.0
+# Each listening connection is asked to answer this often (see PgDatabase._ping_listeners).
+LISTEN_PING_S = 30.0
 
 # Every call meets the outage while it lasts: one line a minute says why (the client's 503 never does).
 _outage_log = RateLimitedLog(log, per_minute=1)
@@ -152,48 +159,162 @@ def constraints() -> Iterator[None]:
         raise ConstraintViolation(str(exc), kind) from exc
     except UNREACHABLE as exc:
         raise _outage(exc) from exc
+    except asyncpg.InternalClientError as exc:
+        if _poisoned(exc):
+            raise _outage(exc) from exc
+        raise
+
+
+def _poisoned(exc: BaseException) -> bool:
+    """asyncpg refused a statement on a connection that read an ErrorResponse while idle: in practice the
+    server's FATAL goodbye (shut down, restarting, the backend terminated), which comes just before it closes the
+    socket; the pool can hand the connection out in between. asyncpg refuses before sending anything, so the
+    statement can be run on another connection. Was a 500 for a few calls whenever PostgreSQL restarted under load."""
+    return isinstance(exc, asyncpg.InternalClientError) and "another operation (2) is in progress" in str(exc)
+
+
+def _drop(conn: asyncpg.Connection) -> None:
+    """Close a pooled connection now; one the pool already took back (it closed) needs nothing."""
+    try:
+        conn.terminate()
+    except asyncpg.InterfaceError:
+        pass
+
+
+def _gone(conn: asyncpg.Connection) -> bool:
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:  # the pool took it back when it closed
+        return True
 
 
 class PgQueries:
-    """Named queries on one connection (inside a transaction, or the pool for single statements)."""
+    """Named queries on one connection inside a transaction (`conn`), or each on a connection of the pool."""
 
-    def __init__(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
+    def __init__(self, conn: asyncpg.Connection | None = None, pooled: Pooled | None = None) -> None:
         self._conn = conn
+        self._pooled = pooled
         self._sql = pg_queries()
         self.statements = 0  # fetches run so far (benchmarks and the idle-watcher test read it)
+
+    async def _run(self, method: str, sql: str, *args: Any) -> Any:
+        with constraints():
+            if self._conn is not None:
+                return await getattr(self._conn, method)(sql, *args)
+            assert self._pooled is not None
+            return await self._pooled.run(method, sql, *args)
 
     async def fetch_all(self, name: str, params: Params | None = None) -> list[Row]:
         statement = self._sql[name]
         self.statements += 1
-        with constraints():
-            return list(await self._conn.fetch(statement.sql, *statement.args(params or {})))
+        return list(await self._run("fetch", statement.sql, *statement.args(params or {})))
 
     async def fetch_one(self, name: str, params: Params | None = None) -> Row | None:
         statement = self._sql[name]
         self.statements += 1
-        with constraints():
-            return await self._conn.fetchrow(statement.sql, *statement.args(params or {}))
+        row: Row | None = await self._run("fetchrow", statement.sql, *statement.args(params or {}))
+        return row
 
     async def scalar(self, name: str, params: Params | None = None) -> Any:
         statement = self._sql[name]
         self.statements += 1
-        with constraints():
-            return await self._conn.fetchval(statement.sql, *statement.args(params or {}))
+        return await self._run("fetchval", statement.sql, *statement.args(params or {}))
 
     async def execute(self, name: str, params: Params | None = None) -> int:
         statement = self._sql[name]
-        with constraints():
-            status = await self._conn.execute(statement.sql, *statement.args(params or {}))
+        status: str = await self._run("execute", statement.sql, *statement.args(params or {}))
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def execute_many(self, name: str, rows: Iterable[Params]) -> None:
         statement = self._sql[name]
-        with constraints():
-            await self._conn.executemany(statement.sql, [statement.args(row) for row in rows])
+        await self._run("executemany", statement.sql, [statement.args(row) for row in rows])
 
     async def drain(self) -> None:
         """Nothing is grouped here (the pool runs statements side by side); kept for the SQLite reader's API."""
+
+
+def _stalled(exc: BaseException) -> bool:
+    """The call ended while its connection may still be busy: the statement outlived the command timeout (asyncpg
+    is now cancelling it) or the caller was cancelled. Waiting for that connection to be free again may take
+    another command timeout, which the caller need not spend."""
+    while exc is not None:
+        if isinstance(exc, TimeoutError | asyncio.CancelledError):
+            return True
+        exc = exc.__cause__  # type: ignore[assignment]
+    return False
+
+
+class Pooled:
+    """Single statements on pooled connections, each bounded: waiting for a connection (all busy, or a new one
+    connecting) and the statement itself each take at most the command timeout, past which the call raises
+    TimeoutError (an OSError: the outage's 503). A connection whose statement timed out is handed back in the
+    background: asyncpg first sends the server a cancel (so a write that has not happened yet never does) and
+    waits, at most one more command timeout, for it to be acknowledged, else drops the connection. The caller
+    answers at once rather than after that wait."""
+
+    def __init__(self, pool: asyncpg.Pool, timeout_s: float) -> None:
+        self._pool = pool
+        self.timeout_s = timeout_s
+        self._releasing: set[asyncio.Task[None]] = set()
+
+    async def acquire(self) -> asyncpg.Connection:
+        return await self._pool.acquire(timeout=self.timeout_s)
+
+    async def release(self, conn: asyncpg.Connection, exc: BaseException | None = None) -> None:
+        """Back to the pool: now, or in the background after a stall (see the class)."""
+        if exc is not None and _stalled(exc):
+            self.later(self._pool.release(conn))
+        else:
+            await self._pool.release(conn)
+
+    def later(self, work: Awaitable[Any]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:  # the connection is dropped either way; the pool makes a new one
+                log.debug("releasing a stalled connection failed", exc_info=True)
+
+        task = asyncio.get_running_loop().create_task(run(), name="pg-release")
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def settle(self) -> None:
+        """Wait for the background releases (each bounded by the command timeout)."""
+        if self._releasing:
+            await asyncio.gather(*self._releasing, return_exceptions=True)
+
+    async def run(self, method: str, sql: str, *args: Any) -> Any:
+        for retry in (True, False):
+            conn = await self.acquire()
+            try:
+                result = await getattr(conn, method)(sql, *args)
+            except BaseException as exc:
+                if retry and _poisoned(exc):  # nothing was sent: once more, on another connection
+                    _drop(conn)
+                    await self._pool.release(conn)
+                    continue
+                await self.release(conn, exc)
+                raise
+            await self._pool.release(conn)
+            return result
+        raise AssertionError("unreachable")  # the second pass returns or raises
+
+
+def session_settings(command_timeout_s: float) -> dict[str, str]:
+    """What the server does about a job service that went away mid-transaction (its host gone from the network,
+    the process stopped or killed without its socket closing): without these the server process waits for it
+    for as long as TCP lets it (hours), holding the transaction's row and advisory locks, so every other job
+    service's claims of that model, renewals of those jobs, ... wait on them and time out. Our transactions never
+    sit idle longer than a statement takes, so one idle past the command timeout belongs to a job service that
+    is gone: the server ends it (its locks go, its writes roll back). Keepalives make the server notice a host
+    gone from the network within about a minute even outside a transaction (a TCP connection only)."""
+    return {
+        "idle_in_transaction_session_timeout": str(max(1000, int(command_timeout_s * 1000))),
+        "tcp_keepalives_idle": "30",
+        "tcp_keepalives_interval": "10",
+        "tcp_keepalives_count": "3",
+    }
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -210,37 +331,49 @@ class PgDatabase:
 
     shared = True  # many job services use the same database
 
-    def __init__(self, pool: asyncpg.Pool, url: str, connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
+    def __init__(self, pool: asyncpg.Pool, url: str, connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+                 command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S) -> None:
         self._pool = pool
         self._url = url
         self._connect_timeout_s = connect_timeout_s
-        self.read = PgQueries(pool)
-        self._writer = PgQueries(pool)
+        self._command_timeout_s = command_timeout_s
+        self._pooled = Pooled(pool, command_timeout_s)
+        self.read = PgQueries(pooled=self._pooled)
+        self._writer = PgQueries(pooled=self._pooled)
         self._listeners: list[asyncpg.Connection] = []
+        self._channels: dict[asyncpg.Connection, str] = {}  # what each listening connection listens to
         self._relistening: set[asyncio.Task[None]] = set()
+        self._pinging: asyncio.Task[None] | None = None
         self._closing = False
 
     @classmethod
     async def open(cls, url: str, *, min_size: int = 2, max_size: int = 16,
-                   connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> PgDatabase:
+                   connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+                   command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S) -> PgDatabase:
         """Migrate, then open the pool. Every connection it makes later (after the server ended one) has
-        `connect_timeout_s` too: asyncpg's TimeoutError is an OSError, so a call that meets it is a 503."""
+        `connect_timeout_s` too: asyncpg's TimeoutError is an OSError, so a call that meets it is a 503. Every
+        statement on the pool has `command_timeout_s` (see `Pooled`); the migrations do not (one may take long)."""
         conn = await asyncpg.connect(url, timeout=connect_timeout_s)
         try:
             await migrate(conn)
         finally:
-            await conn.close()
+            try:  # the goodbye is bounded too: a server gone silent after migrating must not hold the start
+                await conn.close(timeout=connect_timeout_s)
+            except (*UNREACHABLE, asyncpg.PostgresError, asyncpg.InterfaceError):
+                conn.terminate()
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, reset=_keep_session,
-                                         timeout=connect_timeout_s)
-        return cls(pool, url, connect_timeout_s)
+                                         timeout=connect_timeout_s, command_timeout=command_timeout_s,
+                                         server_settings=session_settings(command_timeout_s))
+        return cls(pool, url, connect_timeout_s, command_timeout_s)
 
     async def close(self) -> None:
         self._closing = True  # before the listeners close: their termination must not reconnect them
-        for task in list(self._relistening):
+        for task in [*self._relistening, *([self._pinging] if self._pinging else [])]:
             task.cancel()
         for conn in list(self._listeners):
             await conn.close()
         self._listeners.clear()
+        await self._pooled.settle()
         await self._pool.close()
 
     async def write_one(self, name: str, params: Params | None = None) -> Row | None:
@@ -251,25 +384,65 @@ class PgDatabase:
     async def transaction(self) -> AsyncIterator[PgQueries]:
         """BEGIN … COMMIT on one pooled connection; rolled back on any exception (cancellation too).
 
-        Connecting, BEGIN and COMMIT meeting a server that is away raise DatabaseUnavailable (the statements
-        inside do so themselves, through PgQueries). An exception of the caller's own code passes unchanged,
-        unless the rollback after it found the connection gone (asyncpg's error, never a plain OSError)."""
-        in_body = False
+        Connecting, BEGIN, COMMIT and the rollback meeting a server that is away raise DatabaseUnavailable (the
+        statements inside do so themselves, through PgQueries); each is bounded by the command timeout. After a
+        stall (a statement timed out, the caller was cancelled) the rollback runs in the background: nothing
+        commits without our COMMIT, and the caller answers now. An exception of the caller's own code passes
+        unchanged, unless the rollback after it found the connection gone."""
+        conn = await self._begin()
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                in_body = True
-                yield PgQueries(conn)
-                in_body = False
-        except UNREACHABLE as exc:
-            if in_body and not isinstance(exc, asyncpg.PostgresError):
+            yield PgQueries(conn)
+            with constraints():
+                await conn.execute("COMMIT")
+        except BaseException as exc:
+            if _stalled(exc):
+                self._pooled.later(self._end(conn))
+            else:
+                await self._end(conn, strict=True)
+            raise
+        await self._pool.release(conn)
+
+    async def _begin(self) -> asyncpg.Connection:
+        """A pooled connection in a transaction; BEGIN on a poisoned connection is tried once more on another."""
+        for retry in (True, False):
+            with constraints():
+                conn = await self._pooled.acquire()
+            try:
+                with constraints():
+                    await conn.execute("BEGIN")
+                return conn
+            except BaseException as exc:
+                if retry and isinstance(exc.__cause__, asyncpg.InternalClientError) and _poisoned(exc.__cause__):
+                    _drop(conn)
+                    await self._pool.release(conn)
+                    continue
+                if _stalled(exc):
+                    self._pooled.later(self._end(conn))
+                else:
+                    await self._end(conn)
                 raise
-            raise _outage(exc) from exc
+        raise AssertionError("unreachable")  # the second pass returns or raises
+
+    async def _end(self, conn: asyncpg.Connection, strict: bool = False) -> None:
+        """ROLLBACK (a no-op after a COMMIT that went through, or a BEGIN that did not) and back to the pool. A
+        connection that cannot roll back is dropped: the server ends its transaction with it. Plain statements,
+        not asyncpg's Transaction: it would log an error for a connection released after a BEGIN that stalled.
+        `strict`: a rollback that found the connection gone raises the outage (the caller's exception replaced)."""
+        try:
+            if not _gone(conn):  # a lost connection's transaction ended with it
+                await conn.execute("ROLLBACK")
+        except Exception as exc:
+            _drop(conn)
+            if strict and (unreachable(exc) or _poisoned(exc)):
+                raise _outage(exc) from exc
+        finally:
+            await self._pool.release(conn)
 
     async def reachable(self, timeout_s: float = 2.0) -> bool:
         """One `SELECT 1` within `timeout_s` (health): False when the server is away or too slow to answer."""
         try:
             async with asyncio.timeout(timeout_s):
-                await self._pool.fetchval("SELECT 1")
+                await self._pooled.run("fetchval", "SELECT 1")
         except UNREACHABLE:  # TimeoutError included: an OSError
             return False
         return True
@@ -280,16 +453,44 @@ class PgDatabase:
         The connection is made again when the server ends it (restarted, stopped a while), so other job
         services' announcements reach this one once the database is back, without a restart. What was announced
         meanwhile is lost; every consumer also polls (dispatch, watch hub, webhook sender), so it is only late."""
-        await self._subscribe(await asyncpg.connect(self._url, timeout=self._connect_timeout_s), channel, callback)
+        await self._subscribe(await self._connect(), channel, callback)
+        if self._pinging is None:
+            self._pinging = asyncio.get_running_loop().create_task(self._ping_listeners(), name="pg-listener-ping")
+
+    async def _ping_listeners(self) -> None:
+        """A listening connection only ever receives: one whose peer is gone without a close (a NAT or firewall
+        that dropped the idle flow, a network cut) would never be noticed, and this job service would stay deaf
+        to the others' announcements, for ever, living on the polls alone. So each says its LISTEN again (a
+        no-op for the server) every LISTEN_PING_S, which also keeps such a flow from going idle; one that does
+        not answer within the command timeout is dropped, and its termination makes it again (`_lost`)."""
+        while not self._closing:
+            await asyncio.sleep(LISTEN_PING_S)
+            for conn in list(self._listeners):
+                channel = self._channels.get(conn)
+                if channel is None:
+                    continue
+                try:
+                    await conn.execute('LISTEN "{}"'.format(channel.replace('"', '""')))  # as asyncpg quotes it
+                except (*UNREACHABLE, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    if not self._closing:
+                        log.info("a listening connection did not answer; making it again",
+                                 extra={"action": "pg.listener_dropped"})
+                        conn.terminate()
+
+    async def _connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self._url, timeout=self._connect_timeout_s,
+                                     command_timeout=self._command_timeout_s)
 
     async def _subscribe(self, conn: asyncpg.Connection, channel: str, callback: Callable[[str], object]) -> None:
         self._listeners.append(conn)
+        self._channels[conn] = channel
         await conn.add_listener(channel, lambda _conn, _pid, _channel, payload: callback(payload))
         conn.add_termination_listener(lambda ended: self._lost(ended, channel, callback))
 
     def _lost(self, conn: asyncpg.Connection, channel: str, callback: Callable[[str], object]) -> None:
         if conn in self._listeners:
             self._listeners.remove(conn)
+        self._channels.pop(conn, None)
         if self._closing:
             return
         task = asyncio.get_running_loop().create_task(self._relisten(channel, callback), name=f"relisten-{channel}")
@@ -301,7 +502,7 @@ class PgDatabase:
         while not self._closing:
             await asyncio.sleep(delay_s)
             try:
-                conn = await asyncpg.connect(self._url, timeout=self._connect_timeout_s)
+                conn = await self._connect()
             except (*UNREACHABLE, asyncpg.PostgresError):
                 delay_s = min(delay_s * 2, RELISTEN_MAX_S)
                 continue
@@ -313,6 +514,7 @@ class PgDatabase:
             except (*UNREACHABLE, asyncpg.PostgresError, asyncpg.InterfaceError):  # gone again at once
                 if conn in self._listeners:
                     self._listeners.remove(conn)
+                self._channels.pop(conn, None)
                 conn.terminate()
                 continue
             log.info("listening again", extra={"action": "pg.relistened", "channel": channel})

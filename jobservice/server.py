@@ -26,6 +26,7 @@ from jobservice.modelspecs.base import ModelSpec
 from jobservice.modelspecs.registry import build_specs
 from jobservice.private_files import secure_data_dir
 from jobservice.readiness import ReadinessMonitor
+from jobservice.reflection_pool import MethodAwarePool
 from jobservice.service import JobService
 from jobservice.servicer import PhonosServicer
 from jobservice.store import open_store
@@ -152,7 +153,8 @@ async def create_server(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server,
+        pool=MethodAwarePool(),  # `grpcurl describe phonos.v1.PhonosService.Predict` finds the method
     )
     try:
         port = server.add_insecure_port(f"{bracketed(settings.grpc_host)}:{settings.grpc_port}")

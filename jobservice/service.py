@@ -44,6 +44,7 @@ from jobservice.sessions import Sessions
 from jobservice.shares import JobShares, SharedJob, ShareRecord
 from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import CANCEL_CHANNEL, JOB_EVENTS_CHANNEL, JOBS_CHANNEL, WEBHOOKS_CHANNEL, Params, Store
+from jobservice.stream_guard import StreamGuard
 from jobservice.usage import UsageRecorder, UsageReport
 from jobservice.watch import Event, JobWatcher, WatchHub
 from jobservice.webhook_deliveries import DeliveryRecord, WebhookDeliveries
@@ -144,11 +145,12 @@ class JobService:
             db, timeout_s=settings.webhook_timeout_s, max_attempts=settings.webhook_max_attempts,
             backoff_base_s=settings.webhook_backoff_base_s, allow_loopback=settings.webhook_allow_http_loopback,
             per_receiver=settings.webhook_max_concurrent_per_receiver, max_concurrent=settings.webhook_max_concurrent,
-            owner=self.instance,
+            owner=self.instance, networks=settings.webhook_networks,
         )
         self.idempotency = Idempotency(db, settings.idempotency_ttl_s)
         self.hub = WatchHub(db, poll_s=settings.watch_poll_s)
         self.watcher = JobWatcher(self.hub, db, max_stream_s=settings.watch_max_stream_s)
+        self.stream_guard = StreamGuard(db, every_s=settings.watch_poll_s)
         self.jobs = JobStore(db, on_event_queued=self.sender.wake, on_transition=self.hub.wake)
         self.results = ResultStore(settings.results_dir)
         self.retention = ResultRetention(db, self.results, settings.result_retention_days)
@@ -156,6 +158,7 @@ class JobService:
         self.webhooks = Webhooks(
             db, max_per_account=settings.max_webhooks,
             allow_http_loopback=settings.webhook_allow_http_loopback, timeout_s=settings.webhook_timeout_s,
+            networks=settings.webhook_networks,
         )
         self.deliveries = WebhookDeliveries(db, log_days=settings.webhook_delivery_log_days)
         self.credits = CreditHistory(db)
@@ -176,6 +179,7 @@ class JobService:
             await self.db.listen(WEBHOOKS_CHANNEL, lambda _: self.sender.wake())
             await self.db.listen(JOB_EVENTS_CHANNEL, lambda _: self.hub.wake())  # their jobs' state changes
         self.hub.start()
+        self.stream_guard.start()
         self.idempotency.start()
         self.usage.start()
         self.sender.start()
@@ -186,6 +190,7 @@ class JobService:
 
     async def stop(self) -> None:
         await self.hub.close()
+        await self.stream_guard.close()
         await self.dispatcher.stop()
         await self.sender.stop()
         await self.idempotency.stop()
@@ -480,7 +485,8 @@ class JobService:
     async def test_webhook(self, account_id: int, webhook_id: str) -> TestResult:
         if self.sender.session is not None:
             return await self.webhooks.send_test(account_id, webhook_id, self.sender.session)
-        async with receiver_session(allow_loopback=self.settings.webhook_allow_http_loopback) as session:
+        async with receiver_session(allow_loopback=self.settings.webhook_allow_http_loopback,
+                                    networks=self.settings.webhook_networks) as session:
             return await self.webhooks.send_test(account_id, webhook_id, session)
 
     async def webhook_deliveries(self, account_id: int, webhook_id: str, *, status: str | None, limit: int | None,

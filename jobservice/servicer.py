@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -22,7 +23,7 @@ from jobservice.accounts import Principal
 from jobservice.activity import CALLER, ActorKind, Caller
 from jobservice.api_keys import KeyRecord
 from jobservice.credit_history import CreditEntry
-from jobservice.edge import call_client, call_request_id
+from jobservice.edge import abort_for_bug, call_client, call_request_id
 from jobservice.errors import DatabaseUnavailable, InvalidArgument, PhonosError, RateLimited
 from jobservice.idempotency import REPLAYED_METADATA, Claim
 from jobservice.jobs import JobRecord
@@ -37,6 +38,7 @@ from jobservice.sessions import SessionView
 from jobservice.shares import SharedJob, ShareRecord, share_url
 from jobservice.states import ACTIVE, TERMINAL, JobStatus
 from jobservice.status_map import TITLE_KEY, grpc_status
+from jobservice.stream_guard import until_ended
 from jobservice.usage import usage_event
 from jobservice.watch import Event, ProgressEvent, StateEvent, parse_cursor
 from jobservice.webhook_deliveries import DeliveryRecord
@@ -266,6 +268,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         self._changing = state_changing_methods()
         self._reads = read_only_methods()
         self._public = public_methods()
+        self._path_fields = {method: re.findall(r"\{(\w+)\}", route) for method, route in self._routes.items()}
 
     async def _handle(self, method: str, request: Message, context: grpc.aio.ServicerContext,
                       handler: Handler) -> Message:
@@ -292,6 +295,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 trailers += (await self._limiter.check(principal.key_hash, principal.rate_limit)).headers()
                 self._check_scope(principal, method)  # after the limit: a refused call still counts as a request
                 refuse_nul(request)  # after the key: a bad key is a 401 whatever the request holds
+                self._refuse_missing_ids(method, request)
                 # Who the activity log names for a change made in this call; reset after it (the gateway in
                 # process serves its calls in its own request's task).
                 as_caller = CALLER.set(caller_of(principal, call_client(metadata, context.peer())))
@@ -301,6 +305,13 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                     CALLER.reset(as_caller)
         except PhonosError as exc:
             failure = exc
+        except asyncio.CancelledError:
+            # The caller cancelled or its deadline passed (grpc cancels the handler): no answer went out, so the
+            # metrics and the usage row must not count it as an OK.
+            remaining = context.time_remaining()
+            code = (grpc.StatusCode.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0
+                    else grpc.StatusCode.CANCELLED)
+            raise
         except Exception:
             log.exception("unhandled error", extra={"action": "rpc.internal_error", "method": method,
                                                    "request_id": request_id})
@@ -321,6 +332,14 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             )
         context.set_trailing_metadata(tuple(trailers))
         return response
+
+    def _refuse_missing_ids(self, method: str, request: Message) -> None:
+        """INVALID_ARGUMENT for an id the rpc's route has in its path (`{job_id}`) left empty: proto3 sends an
+        unset field as "", which read as an id was `Job  not found`. grpc-gateway's answer for a missing path
+        parameter; over REST an empty path segment matches no route (404) and never gets here."""
+        for name in self._path_fields[method]:
+            if getattr(request, name) == "":
+                raise InvalidArgument(f"{name} is required")
 
     def _check_scope(self, principal: Principal, method: str) -> None:
         """ReadOnlyKey (403) for a read-only key on an rpc the contract does not mark as a read."""
@@ -389,36 +408,54 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         assert principal is not None
         opened = (("x-request-id", request_id), *state.headers())
         await context.send_initial_metadata(opened)
+        # And in the trailers of a stream that ends well (the job terminal, the server's time limit), as on every
+        # call: a refusal's trailers (`_watch`) replace these.
+        context.set_trailing_metadata((("x-request-id", request_id),))
         return principal, opened
 
     async def _watch(self, method: str, request: pb.WatchJobRequest | pb.WatchJobsRequest,
                      context: grpc.aio.ServicerContext,
                      events: Callable[[Principal, int | None], AsyncIterator[Event]],
                      wrap: Callable[..., Message]) -> AsyncIterator[Message]:
-        who, opened = await self._open_stream(method, context)
+        request_id = call_request_id(dict(context.invocation_metadata() or ()))
         try:
-            refuse_nul(request)
-            after = parse_cursor(request.last_event_id if request.HasField("last_event_id") else None)
-            async for event in events(who, after):
-                yield wrap(event=job_event(event))
-        except PhonosError as failure:  # before the first event: not this account's job, a bad cursor
-            code, extra = grpc_status(failure)
-            # The rate-limit state again: grpc.aio may end a call that aborts right after its initial metadata
-            # without sending that metadata (about 1 call in 100 here), and a gateway in another process would
-            # then answer this 404 or 400 without X-RateLimit-* (tests/service/test_separate_gateway_parity.py).
-            await context.abort(code, failure.message, trailing_metadata=(*opened, *extra))
+            who, opened = await self._open_stream(method, context)
+            try:
+                refuse_nul(request)
+                self._refuse_missing_ids(method, request)
+                after = parse_cursor(request.last_event_id if request.HasField("last_event_id") else None)
+                # Ended by the guard, with a new request's refusal, when its key or session goes.
+                with self._svc.stream_guard.holding(who.key_hash) as hold:
+                    async for event in until_ended(events(who, after), hold):
+                        yield wrap(event=job_event(event))
+            except PhonosError as failure:  # before the first event: not this account's job, a bad cursor
+                code, extra = grpc_status(failure)
+                # The rate-limit state again: grpc.aio may end a call that aborts right after its initial metadata
+                # without sending that metadata (about 1 call in 100 here), and a gateway in another process would
+                # then answer this 404 or 400 without X-RateLimit-* (tests/service/test_separate_gateway_parity.py).
+                await context.abort(code, failure.message, trailing_metadata=(*opened, *extra))
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            await abort_for_bug(context, method, request_id)
 
     # -- routes ---------------------------------------------------------------------------------------
 
     async def GetHealth(self, request: pb.GetHealthRequest, context: grpc.aio.ServicerContext) -> pb.GetHealthResponse:
-        status, message, components = await self._svc.health()
+        # Not through `_handle` (no key, no usage), but like every call it names its request id.
+        request_id = call_request_id(dict(context.invocation_metadata() or ()))
+        try:
+            status, message, components = await self._svc.health()
+        except Exception:
+            await abort_for_bug(context, "GetHealth", request_id)
+        trailers = [("x-request-id", request_id)]
         if status != "operational":
             # Readiness over HTTP: the same body with a 503, so a probe can act on the status alone. With the
             # database away every other call is a 503 with Retry-After too: the health says when to ask again.
-            trailers = [(HTTP_CODE_KEY, "503")]
+            trailers.append((HTTP_CODE_KEY, "503"))
             if components.get("database") != "ready":
                 trailers.append(("retry-after", str(DatabaseUnavailable.retry_after_s)))
-            context.set_trailing_metadata(tuple(trailers))
+        context.set_trailing_metadata(tuple(trailers))
         return pb.GetHealthResponse(status=status, version="v1", message=message, components=components)
 
     async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext) -> Message:

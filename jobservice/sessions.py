@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from jobservice.activity import Action, clean_user_agent, record, record_after
 from jobservice.auth_throttle import AuthThrottle
+from jobservice.auth_throttle import client_address as throttled_address
 from jobservice.db import now
 from jobservice.errors import (
     Forbidden,
@@ -43,6 +44,10 @@ from jobservice.store import Store
 log = logging.getLogger(__name__)
 
 FAILED_SIGN_INS_PER_MINUTE = 10  # per username: slows guessing without locking the owner out for long
+# Per client address (IPv4, or IPv6 /64; the edge's client, proxies resolved by phonos_common.forwarded): the
+# per-username limit alone let one address try a common password on every account, 10 a minute each.
+FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE = 30
+MAX_TRACKED_ADDRESSES = 65_536
 MAX_TRACKED_USERNAMES = 10_000
 PRUNE_AFTER_S = 7 * 86400.0  # expired or revoked sessions are deleted a week later
 TOUCH_EVERY_S = 60.0  # a session's last use and address are written at most this often
@@ -95,11 +100,15 @@ def csrf_token(token: str) -> str:
 
 
 class Sessions:
-    def __init__(self, db: Store, *, ttl_s: float) -> None:
+    def __init__(self, db: Store, *, ttl_s: float,
+                 failures_per_address: int = FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE) -> None:
         self._db = db
         self._ttl_s = ttl_s
         # Failed sign-ins per username, in the rolling minute (the same counter that throttles bad API keys per address).
         self._failures = AuthThrottle(FAILED_SIGN_INS_PER_MINUTE, max_addresses=MAX_TRACKED_USERNAMES, max_trusted=0)
+        # ... and per client address, whatever the usernames tried (password spraying across accounts).
+        self._address_failures = AuthThrottle(failures_per_address, max_addresses=MAX_TRACKED_ADDRESSES,
+                                              max_trusted=0)
         self._hashing = asyncio.Semaphore(2)  # Argon2 verifications at once (each 64 MiB, tens of ms)
 
     async def set_password(self, account_id: int, password: str) -> None:
@@ -114,6 +123,12 @@ class Sessions:
                       client_address: str | None = None) -> NewSession:
         if not username or not password:
             raise InvalidArgument("enter a username and a password")
+        address = throttled_address(client_address)
+        retry = self._address_failures.retry_after(address)
+        if retry is not None:  # before any lookup or hashing: a spraying address costs nothing more
+            raise RateLimited(f"Too many failed sign-ins from this address; try again in {retry} s",
+                              limit=self._address_failures.limit, retry_after_s=retry,
+                              reset_epoch_s=int(time.time()) + retry)
         retry = self._failures.retry_after(username.lower())
         if retry is not None:
             raise RateLimited(f"Too many failed sign-ins for {json_value_text(username)}; try again in {retry} s",
@@ -125,6 +140,7 @@ class Sessions:
             ok = await asyncio.to_thread(password_matches, stored, password)
         if row is None or not ok:
             self._failures.failed(username.lower())
+            self._address_failures.failed(address)
             if row is not None:  # the account's owner may want to know; an unknown name is nobody's to tell
                 await record_after(self._db, int(row["id"]), Action.SIGN_IN_FAILED)
             raise Unauthenticated("Wrong username or password.")

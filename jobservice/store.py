@@ -117,7 +117,8 @@ async def open_store(settings: ServiceSettings) -> Store:
         check_database_url(settings.database_url)  # settings built with overrides may not have been checked
         from jobservice.pg import PgDatabase
 
-        return await PgDatabase.open(settings.database_url, connect_timeout_s=settings.database_connect_timeout_s)
+        return await PgDatabase.open(settings.database_url, connect_timeout_s=settings.database_connect_timeout_s,
+                                     command_timeout_s=settings.database_command_timeout_s)
     from jobservice.db import Database
 
     return await Database.open(settings.database_path)

@@ -29,7 +29,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jobservice.db import now
+from jobservice.errors import ServiceUnavailable
 from jobservice.store import Store
+from phonos_common.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,9 @@ class UsageRecorder:
         self._keys_used: dict[str, float] = {}  # API key id -> newest request time, since the last flush
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
+        # One line a minute while flushes keep failing (a database outage failed every round, 2 a second, each
+        # with a traceback); the buffer keeps the counts, so nothing is lost meanwhile.
+        self._failure_log = RateLimitedLog(log, per_minute=1)
 
     def record(self, event: UsageEvent) -> None:
         if event.key_id is not None:
@@ -138,8 +143,11 @@ class UsageRecorder:
                     await self.delete_expired()
                     next_sweep = now() + RETENTION_SWEEP_S
                 await self.flush()
-            except Exception:  # keep accounting alive; the next round retries
-                log.exception("usage flush failed", extra={"action": "usage.flush_failed"})
+            except Exception as exc:  # keep accounting alive; the next round retries
+                outage = isinstance(exc, ServiceUnavailable)  # said once a minute, without a traceback
+                self._failure_log.log(logging.WARNING if outage else logging.ERROR, "usage.flush_failed",
+                                      "usage flush failed (%s); the counts are kept for the next round",
+                                      type(exc).__name__, exc_info=None if outage else exc)
             await asyncio.sleep(self._interval)
 
     async def report(self, account_id: int, days: int) -> UsageReport:

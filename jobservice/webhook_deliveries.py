@@ -29,6 +29,8 @@ ALL = "all"
 
 # The sender's own reasons (jobservice/webhook_sender.py, webhooks.post_event) as the log words them.
 UNREACHABLE = "the receiver could not be reached (no HTTP answer)"
+# A 3xx is an answer, not followed (egress): a URL missing its trailing slash or still on http:// fails for ever.
+NOT_FOLLOWED = "; redirects are not followed: register the address it redirects to"
 OWN_REASONS = {"timeout": "the receiver did not answer in time", "webhook deleted": "the webhook was deleted"}
 
 
@@ -66,7 +68,7 @@ class DeliveryRecord:
 def worded_error(code: int | None, reason: str | None) -> str | None:
     """Why an attempt did not deliver, as the log shows it (see the module's note on what it leaves out)."""
     if code is not None:
-        return f"the receiver answered HTTP {code} (expected 2xx)"
+        return f"the receiver answered HTTP {code} (expected 2xx{NOT_FOLLOWED if 300 <= code < 400 else ''})"
     if reason is None:
         return None
     return OWN_REASONS.get(reason, UNREACHABLE)
@@ -120,7 +122,8 @@ class WebhookDeliveries(PurgedLog):
                                "(its next_attempt_at, the NEXT TRY column of `phonos webhooks deliveries`); "
                                "redeliver it once it is delivered or failed")
             row = await tx.fetch_one("redeliver_webhook_delivery", {"id": number, "now": now()})
-        assert row is not None  # the original was read in the same transaction
+        if row is None:  # the webhook was deleted since it was checked
+            raise NotFound(f"Webhook {echoed_id(webhook_id)} not found")
         return DeliveryRecord.from_row(row)
 
     async def purge(self) -> int:

@@ -6,7 +6,9 @@ a receiver that answers slowly (or never, until the timeout) only delays its own
 rows are left out of the next fetch (`busy_webhooks`), so they neither fill the batch nor make the
 loop spin; a finished delivery wakes the loop to start the next one.
 
-Delivery is at-least-once: a delivery cut short by a stop is still pending and is sent again.
+Delivery is at-least-once: a delivery cut short by a stop is still pending and is sent again. A stop lets the
+deliveries on the wire finish first (at most `STOP_GRACE_S`) and records them, so a restart does not send
+again what a receiver has already accepted; only one still unanswered then is cut short.
 
 On a shared store (PostgreSQL) every job service runs a sender: each due delivery is claimed by one of them
 (`claim_due_deliveries`, SKIP LOCKED) for as long as a send can take, so an event is sent once across
@@ -29,12 +31,13 @@ from aiohttp.abc import AbstractResolver
 from jobservice import egress, metrics
 from jobservice.db import now
 from jobservice.store import Row, Store
-from jobservice.webhooks import post_event
+from jobservice.webhooks import post_event_answer
 from phonos_common.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
 IDLE_WAIT_S = 3600.0
+STOP_GRACE_S = 3.0  # a stop waits this long (at most the timeout) for the deliveries on the wire
 MAX_BACKOFF_S = 3600.0
 
 
@@ -51,7 +54,8 @@ def receiver_of(url: str) -> str:
 class WebhookSender:
     def __init__(self, db: Store, *, timeout_s: float, max_attempts: int, backoff_base_s: float,
                  allow_loopback: bool = False, per_receiver: int = 2, max_concurrent: int = 32,
-                 resolver: AbstractResolver | None = None, owner: str = "") -> None:
+                 resolver: AbstractResolver | None = None, owner: str = "",
+                 networks: tuple[egress.Network, ...] = ()) -> None:
         if per_receiver < 1 or max_concurrent < 1:
             raise ValueError("webhook delivery concurrency limits must be at least 1")
         self._db = db
@@ -60,6 +64,7 @@ class WebhookSender:
         self._max_attempts = max_attempts
         self._backoff_base_s = backoff_base_s
         self._allow_loopback = allow_loopback
+        self._networks = networks  # the operator's trusted private networks (egress)
         self._per_receiver = per_receiver
         self._max_concurrent = max_concurrent
         self._resolver = resolver
@@ -76,10 +81,15 @@ class WebhookSender:
 
     def start(self) -> None:
         self.session = egress.receiver_session(allow_loopback=self._allow_loopback, resolver=self._resolver,
-                                               limit=self._max_concurrent + 8)  # + room for test sends
+                                               limit=self._max_concurrent + 8,  # + room for test sends
+                                               networks=self._networks)
         self._task = asyncio.create_task(self._run(), name="webhook-sender")
 
     async def stop(self) -> None:
+        if self._task is not None:  # no new deliveries; those on the wire get their answer and are recorded
+            self._task.cancel()
+        if self._deliveries:
+            await asyncio.wait(set(self._deliveries), timeout=min(STOP_GRACE_S, self._timeout_s))
         tasks = [t for t in (self._task, *self._deliveries) if t is not None]
         for task in tasks:
             task.cancel()
@@ -90,6 +100,11 @@ class WebhookSender:
             await self.session.close()
 
     async def _run(self) -> None:
+        try:
+            async with self._db.transaction() as tx:
+                await tx.execute("finish_deliveries_of_deleted_webhooks")
+        except Exception:  # housekeeping: sending must start regardless
+            log.exception("finishing deleted webhooks' deliveries failed", extra={"action": "webhook.round_failed"})
         while True:
             # Cleared before reading, so an event queued while we read wakes the next wait at once.
             self._wake.clear()
@@ -159,28 +174,32 @@ class WebhookSender:
     async def _deliver(self, row: Row) -> None:
         assert self.session is not None
         try:
-            status, error = await post_event(
+            answer = await post_event_answer(
                 self.session, row["url"], row["secret"], row["payload"], row["event"], str(row["id"]),
-                self._timeout_s, allow_loopback=self._allow_loopback,
+                self._timeout_s, allow_loopback=self._allow_loopback, networks=self._networks,
             )
-            await self._record(row, status, error)
+            await self._record(row, answer.status, answer.reason, answer.retry_after_s)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("webhook delivery failed", extra={"action": "webhook.delivery_error", "delivery": row["id"]})
 
-    async def _record(self, row: Row, status: int, error: str | None) -> None:
+    async def _record(self, row: Row, status: int, error: str | None, retry_after_s: float | None = None) -> None:
         async with self._db.transaction() as tx:
             if error is None and 200 <= status < 300:
                 await tx.execute("mark_delivered", {"id": row["id"], "last_status": status, "now": now()})
                 metrics.webhook_delivery(row["event"], "delivered")
                 return
             delay = self._backoff_base_s * (2 ** int(row["attempts"]))
-            await tx.execute(
+            if retry_after_s is not None:  # a 429/503 that said when: not before then (still at most MAX_BACKOFF_S)
+                delay = max(delay, retry_after_s)
+            retried = await tx.execute(
                 "mark_delivery_retry",
                 {"id": row["id"], "last_status": status or None, "last_error": error or f"HTTP {status}", "now": now(),
                  "next_attempt_at": now() + min(delay, MAX_BACKOFF_S), "max_attempts": self._max_attempts},
             )
+        if not retried:  # its webhook was deleted while this attempt was on the wire: nothing more to send
+            return
         gave_up = int(row["attempts"]) + 1 >= self._max_attempts
         metrics.webhook_delivery(row["event"], "failed" if gave_up else "retry")
         self._failure_log.log(logging.WARNING, "webhook.retry", "webhook delivery %s failed: %s", row["id"],

@@ -7,6 +7,8 @@ in constant time, and reject old timestamps to stop replays.
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
 import hashlib
 import hmac
 import json
@@ -25,6 +27,7 @@ from jobservice.activity import Action, Target, record
 from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id, json_value_text
 from jobservice.store import Row, Store
+from jobservice.webhook_deliveries import NOT_FOLLOWED
 from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT, encode_payload, rfc3339
 
 log = logging.getLogger(__name__)
@@ -60,8 +63,12 @@ def sign(secret: str, timestamp: int, body: str) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def validate_url(url: str, *, allow_http_loopback: bool) -> str:
-    """The URL as given, or InvalidArgument. Delivery checks the resolved addresses again (egress)."""
+def validate_url(url: str, *, allow_http_loopback: bool, networks: tuple[egress.Network, ...] = ()) -> str:
+    """The URL as given, or InvalidArgument. Delivery checks the resolved addresses again (egress).
+
+    `networks` are the operator's trusted private networks (PHONOS_WEBHOOK_ALLOWED_NETWORKS): an address in one
+    is accepted, and so is an internal name (`lims.lab.internal`), which only resolving can place; every
+    delivery resolves it and refuses it unless each address is public or in those networks."""
     url = url.strip()
     if not url:
         raise InvalidArgument("url is required: the HTTPS address that receives webhook events")
@@ -88,10 +95,15 @@ def validate_url(url: str, *, allow_http_loopback: bool) -> str:
             "url must use https:// (plain http is only allowed to loopback when the server enables it)"
         )
     # Not a way to reach the server's own network (the test route reports what a receiver answers).
-    refused = not egress.is_public(address) if address is not None else egress.internal_name(host)
+    if address is not None:
+        refused = not egress.allowed(address, allow_loopback=False, networks=networks)
+    else:
+        refused = egress.this_machine(host) if networks else egress.internal_name(host)
     if refused:
         raise InvalidArgument("url must point to a public host, not this machine, a private address or an "
-                              "internal name")
+                              "internal name" + (" outside the networks this server allows" if networks else
+                                                 " (a server can allow its own networks: "
+                                                 "PHONOS_WEBHOOK_ALLOWED_NETWORKS)"))
     return url
 
 
@@ -107,14 +119,16 @@ def validate_events(events: list[str]) -> tuple[str, ...]:
 class Webhooks:
     """CRUD for an account's webhooks; delivery is `WebhookSender`."""
 
-    def __init__(self, db: Store, *, max_per_account: int, allow_http_loopback: bool, timeout_s: float) -> None:
+    def __init__(self, db: Store, *, max_per_account: int, allow_http_loopback: bool, timeout_s: float,
+                 networks: tuple[egress.Network, ...] = ()) -> None:
         self._db = db
+        self._networks = networks
         self._max = max_per_account
         self._allow_http_loopback = allow_http_loopback
         self._timeout_s = timeout_s
 
     async def create(self, account_id: int, url: str, events: list[str]) -> tuple[WebhookRecord, str]:
-        url = validate_url(url, allow_http_loopback=self._allow_http_loopback)
+        url = validate_url(url, allow_http_loopback=self._allow_http_loopback, networks=self._networks)
         chosen = validate_events(events)
         secret = "whsec_" + secrets.token_urlsafe(32)
         hook_id = "wh_" + uuid.uuid4().hex
@@ -156,7 +170,7 @@ class Webhooks:
         }
         status, reason = await post_event(
             session, row["url"], row["secret"], encode_payload(payload), TEST_EVENT, delivery_id_of_a_test(), self._timeout_s,
-            allow_loopback=self._allow_http_loopback,
+            allow_loopback=self._allow_http_loopback, networks=self._networks,
         )
         # Only the HTTP status, a timeout or "unreachable": never why (refused, closed port, DNS, TLS), which
         # would make this route a scanner of whatever the server can reach. A timeout is said as the delivery
@@ -166,7 +180,8 @@ class Webhooks:
         if status == 0:
             return TestResult(False, 0, UNREACHABLE_MESSAGE)
         ok = 200 <= status < 300
-        return TestResult(ok, status, f"Receiver answered HTTP {status}" + ("" if ok else " (expected 2xx)"))
+        why = "" if ok else f" (expected 2xx{NOT_FOLLOWED if 300 <= status < 400 else ''})"
+        return TestResult(ok, status, f"Receiver answered HTTP {status}{why}")
 
 
 def delivery_id_of_a_test() -> str:
@@ -175,11 +190,48 @@ def delivery_id_of_a_test() -> str:
     return f"test-{secrets.token_hex(8)}"
 
 
+@dataclass(frozen=True)
+class ReceiverAnswer:
+    """How one POST of an event ended: `status` 0 with a `reason` when nothing answered; `retry_after_s` when a
+    429 or 503 said when to come back (Retry-After in seconds or as an HTTP date)."""
+
+    status: int
+    reason: str | None = None
+    retry_after_s: float | None = None
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header's wait in seconds (RFC 9110: delay-seconds or an HTTP-date); None if absent or
+    unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        at = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if at.tzinfo is None:
+        return None
+    return max(0.0, at.timestamp() - time.time())
+
+
 async def post_event(
     session: aiohttp.ClientSession, url: str, secret: str, body: str, event: str, delivery_id: str,
-    timeout_s: float, *, allow_loopback: bool,
+    timeout_s: float, *, allow_loopback: bool, networks: tuple[egress.Network, ...] = (),
 ) -> tuple[int, str | None]:
-    """POST one signed event: (status, None) on any HTTP answer, (0, reason) when it could not be sent.
+    """POST one signed event: (status, None) on any HTTP answer, (0, reason) when it could not be sent."""
+    answer = await post_event_answer(session, url, secret, body, event, delivery_id, timeout_s,
+                                     allow_loopback=allow_loopback, networks=networks)
+    return answer.status, answer.reason
+
+
+async def post_event_answer(
+    session: aiohttp.ClientSession, url: str, secret: str, body: str, event: str, delivery_id: str,
+    timeout_s: float, *, allow_loopback: bool, networks: tuple[egress.Network, ...] = (),
+) -> ReceiverAnswer:
+    """POST one signed event and say how it ended (`ReceiverAnswer`).
 
     `session` comes from `egress.receiver_session` (public addresses only, no redirects, no
     decompression). The reason is for the log and the delivery row, never for the API caller.
@@ -187,8 +239,8 @@ async def post_event(
     body are read (and dropped), so a receiver cannot make us buffer or inflate anything big.
     """
     host = urlsplit(url).hostname or ""
-    if egress.literal_refused(host, allow_loopback=allow_loopback):
-        return 0, "refused address"
+    if egress.literal_refused(host, allow_loopback=allow_loopback, networks=networks):
+        return ReceiverAnswer(0, "refused address")
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "phonos-webhooks/1",
@@ -201,13 +253,19 @@ async def post_event(
             url, data=body.encode(), headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s),
             allow_redirects=False,
         ) as response:
-            await response.content.read(MAX_RESPONSE_READ)
-            return response.status, None
+            # The status is the answer. A body that is slow, cut short or malformed does not make a 200 a timeout
+            # or unreachable (that retried an event the receiver had accepted); the read ends at the timeout.
+            with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError, ValueError):
+                await response.content.read(MAX_RESPONSE_READ)
+            later = (retry_after_seconds(response.headers.get("Retry-After"))
+                     if response.status in (429, 503) else None)
+            return ReceiverAnswer(response.status, None, later)
     except egress.RefusedAddress:
-        return 0, "refused address"
+        return ReceiverAnswer(0, "refused address")
     except aiohttp.ClientConnectorDNSError as exc:
-        return 0, "refused address" if isinstance(exc.os_error, egress.RefusedAddress) else "unresolvable host"
+        return ReceiverAnswer(0, "refused address" if isinstance(exc.os_error, egress.RefusedAddress)
+                              else "unresolvable host")
     except TimeoutError:
-        return 0, "timeout"
+        return ReceiverAnswer(0, "timeout")
     except (aiohttp.ClientError, OSError, ValueError) as exc:  # ValueError: a URL yarl refuses
-        return 0, f"unreachable ({type(exc).__name__})"
+        return ReceiverAnswer(0, f"unreachable ({type(exc).__name__})")

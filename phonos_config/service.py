@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -29,6 +30,13 @@ class ServiceSettings:
     # host gone from the network) would otherwise hold each call for asyncpg's 60 s and end it as a gateway's
     # 504; past this it is the outage's 503 with Retry-After, as a refused connection is.
     database_connect_timeout_s: float = 5.0
+    # PostgreSQL: the longest one statement (or waiting for a pooled connection) may take. A pooled connection
+    # that goes silent mid-statement (its server process stopped, the network cut without a reset) would
+    # otherwise hold the call, and whatever background loop made it, for ever; past this it is the outage's 503
+    # with Retry-After. Every statement the service runs takes milliseconds (purges go in batches), so this only
+    # ever meets a stalled database; it stays under the gateway's 30 s deadline, so the client reads a 503 with
+    # Retry-After rather than a 504. Migrations at start are not bound by it (one may legitimately take long).
+    database_command_timeout_s: float = 15.0
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     http_host: str = "127.0.0.1"
@@ -70,10 +78,17 @@ class ServiceSettings:
     max_batch_jobs: int = 10
     max_webhooks: int = 5
     webhook_timeout_s: float = 10.0
-    webhook_max_attempts: int = 8
+    # 2 s doubling to the 1 h cap: 16 attempts span ~5 h, so a receiver down for an afternoon's maintenance
+    # still gets its events (8 gave up after ~4 min).
+    webhook_max_attempts: int = 16
     webhook_backoff_base_s: float = 2.0
     # http:// webhook URLs on loopback (127.0.0.0/8, ::1, localhost) for development and tests.
     webhook_allow_http_loopback: bool = False
+    # Private networks of this site whose webhook receivers are trusted, e.g. "10.20.0.0/16,fd00:1ab::/48" (a
+    # lab's LIMS or chat bridge): https:// receivers there (an IP, or a name resolving only to public addresses
+    # and these) are accepted. Empty: public hosts only. Every address listed is reachable by any account's
+    # webhook (and its test route tells a status apart from no answer): list the receivers' networks only.
+    webhook_allowed_networks: tuple[str, ...] = ()
     # Deliveries in flight to one receiver (scheme, host, port) and in all: a slow receiver delays only itself.
     webhook_max_concurrent_per_receiver: int = 2
     webhook_max_concurrent: int = 32
@@ -137,6 +152,11 @@ class ServiceSettings:
         return None if self.database_url else self.database_path
 
     @property
+    def webhook_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """PHONOS_WEBHOOK_ALLOWED_NETWORKS as networks (a single address is its own /32 or /128)."""
+        return tuple(ipaddress.ip_network(entry, strict=False) for entry in self.webhook_allowed_networks)
+
+    @property
     def results_dir(self) -> Path:
         return self.data_dir / "results"
 
@@ -173,6 +193,12 @@ class ServiceSettings:
             raise ValueError(f"PHONOS_TRACING_EXPORTER must be one of {', '.join(TRACING_EXPORTERS)}, "
                              f"got {self.tracing_exporter!r}")
         check_database_url(self.database_url)
+        for entry in self.webhook_allowed_networks:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError("PHONOS_WEBHOOK_ALLOWED_NETWORKS entries must be networks such as 10.20.0.0/16 or "
+                                 f"fd00:1ab::/48, got {entry!r}") from None
         check_triton_url(self.triton_url)
         if self.triton_urls.strip():
             parse_endpoints(self.triton_urls)  # a ValueError naming PHONOS_TRITON_URLS and the bad entry
@@ -215,6 +241,7 @@ _LEAST: dict[str, int] = {
 # write (RFC 3339 stops at year 9999; a session expiring past it could not be answered).
 _CEILINGS: dict[str, float] = {"s": 100 * 365.25 * 86400, "days": 100 * 365.25}
 # Durations and intervals that must be more than 0.
-_POSITIVE = ("database_connect_timeout_s", "triton_health_interval_s", "triton_timeout_s", "job_lease_s", "webhook_timeout_s",
+_POSITIVE = ("database_connect_timeout_s", "database_command_timeout_s",
+             "triton_health_interval_s", "triton_timeout_s", "job_lease_s", "webhook_timeout_s",
              "usage_flush_interval_s", "watch_poll_s", "watch_max_stream_s", "sse_keepalive_s",
              "idempotency_ttl_s", "session_ttl_s")

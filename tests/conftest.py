@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +28,8 @@ from tests.support import (  # noqa: E402
 )
 
 TIERS = ("unit", "integration", "e2e")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A module that sets `STORES = ALL_STORES` (tests/support.py) runs every test that uses `twin_service` or
     `twin_factory` on each store; tests marked `sqlite_only` stay on SQLite, their reason beside them."""
@@ -104,6 +107,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 for _name in [n for n in os.environ if n.startswith("PHONOS_")]:
     del os.environ[_name]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The client's config and its `config.answered` notes (clients/python/phonos_client/config.py) go to a directory of
+# this run, never the real home: CLI commands run by tests (in process, or as children inheriting the environment)
+# wrote ~/.config/phonos/config.answered, and an address noted by one run changed how the next run's first refused
+# request behaves. Tests of the path rules set or clear PHONOS_CONFIG themselves.
+os.environ["PHONOS_CONFIG"] = str(Path(tempfile.mkdtemp(prefix="phonos-test-config-")) / "config.toml")
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,8 @@ from gateway.body import read_body
 from gateway.dashboard.assets import Assets
 from gateway.dashboard.cookies import (
     CSRF_HEADER,
+    CSRF_METADATA,
+    SESSION_METADATA,
     clear_session_cookie,
     session_metadata,
     session_token,
@@ -40,7 +42,8 @@ from phonos_common.json_encode import encoder_for
 from phonos_common.rpc import RpcFailure
 
 SERVICE = "/phonos.v1.PhonosService/"
-PAGES = ("/jobs", "/jobs/{job_id}", "/submit", "/usage", "/webhooks", "/keys", "/account", "/sign-in")
+SIGN_IN_PAGE = "/sign-in"
+PAGES = ("/jobs", "/jobs/{job_id}", "/submit", "/usage", "/webhooks", "/keys", "/account", SIGN_IN_PAGE)
 # Paths that are never dashboard pages: their 404s stay the API's JSON whoever asks.
 NOT_PAGES = ("/v1/", "/static/", "/auth/")
 # A share link's page: the job page, read-only, for whoever holds the link (no session). Its JSON and files are
@@ -103,6 +106,9 @@ class Dashboard:
         raise web.HTTPFound("/jobs", headers=SECURITY_HEADERS)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
+        if request.path == SIGN_IN_PAGE and not _local_path(request.query.get("next", "/")):
+            # The page sends the browser to `next` after signing in: only ever a path on this site.
+            raise web.HTTPFound(SIGN_IN_PAGE, headers=SECURITY_HEADERS)
         return self._file(request, "index.html")
 
     async def shared_page(self, request: web.Request) -> web.StreamResponse:
@@ -163,7 +169,7 @@ class Dashboard:
     async def sign_in(self, request: web.Request) -> web.StreamResponse:
         from phonos.v1 import phonos_pb2 as pb
 
-        _same_origin(request)
+        _same_origin(request, tls_in_front=self._options.cookie_secure)
         body = await _json_body(request)
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
@@ -177,7 +183,26 @@ class Dashboard:
         response = _json_response(view)
         max_age = math.ceil(reply.expires_at.seconds - time.time())
         set_session_cookie(response, reply.session_token, max_age_s=max_age, secure=self._secure(request))
+        previous = session_token(request)
+        if previous is not None and previous != reply.session_token:
+            await self._end_replaced(request, previous)
         return response
+
+    async def _end_replaced(self, request: web.Request, previous: str) -> None:
+        """Sign-in rotates the session: the session of the cookie the new one replaces ends on the server too.
+        Else it stayed valid for the rest of its TTL, held by nobody this browser knows of (a copy of the old
+        cookie kept working) and listed among the account's signed-in sessions. Already ended or expired: nothing
+        to do; any other failure leaves it to expire, the sign-in stands."""
+        from phonos.v1 import phonos_pb2 as pb
+
+        old = [(SESSION_METADATA, previous)]
+        try:
+            info = await self._call(request, "GetSession", pb.GetSessionRequest(), old)
+            assert isinstance(info, pb.GetSessionResponse)
+            await self._call(request, "DeleteSession", pb.DeleteSessionRequest(user_agent=_user_agent(request)),
+                             [*old, (CSRF_METADATA, info.csrf_token)])
+        except HttpError:
+            pass
 
     async def session(self, request: web.Request) -> web.StreamResponse:
         from phonos.v1 import phonos_pb2 as pb
@@ -188,7 +213,7 @@ class Dashboard:
     async def sign_out(self, request: web.Request) -> web.StreamResponse:
         from phonos.v1 import phonos_pb2 as pb
 
-        _same_origin(request)
+        _same_origin(request, tls_in_front=self._options.cookie_secure)
         body = await _json_body(request) if request.body_exists else {}
         everywhere = body.get("all_sessions") is True
         reply = await self._call(request, "DeleteSession",
@@ -203,7 +228,7 @@ class Dashboard:
         in, every other one of the account ends."""
         from phonos.v1 import phonos_pb2 as pb
 
-        _same_origin(request)
+        _same_origin(request, tls_in_front=self._options.cookie_secure)
         metadata = self._session(request)
         body = await _json_body(request)
         current, new = body.get("current_password"), body.get("new_password")
@@ -227,7 +252,7 @@ class Dashboard:
         Ending this browser's own session signs it out: its cookie is cleared too."""
         from phonos.v1 import phonos_pb2 as pb
 
-        _same_origin(request)
+        _same_origin(request, tls_in_front=self._options.cookie_secure)
         metadata = self._session(request)
         reply = await self._call(request, "EndSession", pb.EndSessionRequest(
             session_id=request.match_info["session_id"], user_agent=_user_agent(request)), metadata)
@@ -243,6 +268,14 @@ class Dashboard:
         if "Authorization" in request.headers:
             raise HttpError(errors.client_error(400, "the /auth routes use the session cookie, not an API key"))
         return session_metadata(request)
+
+
+def _local_path(target: str) -> bool:
+    """Whether `target` (the sign-in page's `next`, decoded) can only mean a path on this site. Browsers read a
+    backslash as a slash and drop tabs and newlines in a URL, so "/\\evil.example" and "/<tab>/evil.example" are
+    "//evil.example", another site (an open redirect right after a real sign-in: a phishing page's best start)."""
+    return (target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and all(ord(char) >= 0x20 and ord(char) != 0x7F for char in target))
 
 
 def _user_agent(request: web.Request) -> str:
@@ -297,10 +330,15 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _same_origin(request: web.Request) -> None:
-    """Refuse sign-in/out posted from another site's page (login CSRF); browsers always send Origin on POST."""
+def _same_origin(request: web.Request, *, tls_in_front: bool) -> None:
+    """Refuse sign-in/out posted from another site's page (login CSRF); browsers always send Origin on POST.
+    `tls_in_front` (PHONOS_COOKIE_SECURE: a proxy terminates TLS): the page's origin is https://<host> while
+    this connection is plain HTTP, so that origin is ours too (it once refused every sign-in behind such a proxy)."""
     origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
+    ours = {f"{request.scheme}://{request.host}"}
+    if tls_in_front:
+        ours.add(f"https://{request.host}")
+    if origin is not None and origin not in ours:
         raise HttpError(errors.client_error(403, f"cross-origin request from {origin} refused"))
 
 

@@ -13,6 +13,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,9 +34,14 @@ TRANSPORTS = ("rest", "grpc")  # PHONOS_URL=http://... or grpc://host:port (the 
 PASSES = tuple(Progress("recycle", i, 3, f"trunk pass {i} of 3 (recycle {i - 1} of 2)") for i in range(1, 4))
 
 
+# No saved login, and the addresses that answered are noted here, not in the home of whoever runs the tests.
+CONFIG = str(Path(tempfile.mkdtemp(prefix="phonos-cli-")) / "config.toml")
+
+
 def env_for(service: InProcessService, key: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
-    env.update({"PHONOS_URL": service.base_url, "PHONOS_API_KEY": key, "PYTHONPATH": CLIENT_PATH, **extra})
+    env.update({"PHONOS_URL": service.base_url, "PHONOS_API_KEY": key, "PYTHONPATH": CLIENT_PATH,
+                "PHONOS_CONFIG": CONFIG, **extra})
     return env
 
 
@@ -204,9 +210,13 @@ def test_list_verbs_page_with_starting_after(service: InProcessService, transpor
             ("--starting-after", ids[3]))),
         ("account", "credits", "--json", "--starting-after", str(history[1]["id"])), PHONOS_URL=service.url_for(transport))
     assert [page.returncode for page in pages] == [0] * 4, [page.stderr for page in pages]
-    listed = [[j["job_id"] for j in json.loads(page.stdout)] for page in pages]
+    documents = [json.loads(page.stdout) for page in pages]  # the API's answer: {"jobs": [...], "pagination": {...}}
+    listed = [[j["job_id"] for j in document["jobs"]] for document in documents]
     assert listed == [ids[:2], ids[2:], ids[1:], []]
-    assert ran.returncode == 0 and json.loads(ran.stdout) == history[2:], ran.stderr
+    assert documents[0]["pagination"] == {"total": 4, "limit": 2, "offset": 0, "has_more": True,
+                                          "next_starting_after": ids[1]}  # a script pages by it
+    assert documents[2]["pagination"] == {"total": 3, "limit": 3, "offset": 0, "has_more": False}  # --all: all
+    assert ran.returncode == 0 and json.loads(ran.stdout)["entries"] == history[2:], ran.stderr
     code, screen = in_a_terminal(service, key, "jobs", "ls", "--limit", "1", "--starting-after", ids[1])
     assert code == 0 and screen.replace("\r\n", "\n").splitlines()[-1] == (
         f"(1 of 4: --all for every one, --starting-after {ids[2]} for the next page)"), screen
@@ -399,8 +409,8 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
         ("account", "credits", "--limit", "1"), ("account", "credits", "--limit", "0"),
         PHONOS_URL=service.url_for(transport))
     listed = json.loads(listed.stdout)
-    assert [j["job_id"] for j in listed] == [job_id]
-    assert json.loads(unnamed.stdout) == []
+    assert [j["job_id"] for j in listed["jobs"]] == [job_id]
+    assert json.loads(unnamed.stdout)["jobs"] == []
     # piped: no rows, so nothing (a script's loop sees none)
     assert (none.returncode, none.stdout, none.stderr) == (0, "", "no jobs\n")
     assert json.loads(every.stdout) == listed  # the API's
@@ -412,7 +422,7 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     assert watched.returncode == 0 and json.loads(watched.stdout)["jobs"][0]["status"] == "completed"
     assert cancelled_done.returncode == 8  # completed: nothing to cancel
     assert account.stdout.endswith(": 9990 credits; jobs: 1 total, 1 completed, 0 active, 0 failed\n")
-    history = json.loads(credits.stdout)  # newest first
+    history = json.loads(credits.stdout)["entries"]  # newest first
     assert [(e["kind"], e.get("job_id")) for e in history] == [("charge", job_id), ("grant", None)]
     assert history[0]["balance_after"] == history[1]["amount"] + history[0]["amount"]
     assert one_credit.stdout.split("\t")[1:] == [
@@ -435,10 +445,13 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     assert set(created) == {"success", "webhook", "secret", "message"} and created["secret"]  # POST /v1/webhooks's
     hook = created["webhook"]
     assert hook["events"] == ["job.failed"]
+    said = run("webhooks", "create", "http://127.0.0.1:9/other").stdout.splitlines()  # the secret on its own line
+    assert said[0].startswith("wh_") and said[1] == "its signing secret, shown this once:" and said[2].startswith("whsec_")
+    assert run("webhooks", "delete", said[0]).returncode == 0
     hooks, tested, unanswered = phonos_at_once(
         service, key, ("webhooks", "ls", "--json"), ("webhooks", "test", hook["webhook_id"], "--json"),
         ("webhooks", "test", hook["webhook_id"]), PHONOS_URL=service.url_for(transport))
-    assert json.loads(hooks.stdout) == api.get("/v1/webhooks").json()["webhooks"] == [hook]
+    assert json.loads(hooks.stdout) == api.get("/v1/webhooks").json() == {"webhooks": [hook]}  # the API's answer
     assert tested.returncode == 1  # nobody listens on :9
     assert set(json.loads(tested.stdout)) == {"success", "webhook_id", "status_code", "message"}
     assert unanswered.stdout.startswith("The receiver could not be reached")  # not "receiver answered 0"
@@ -496,10 +509,11 @@ def test_webhook_deliveries_and_redelivery(service: InProcessService, transport:
         hook_id = hook["webhook"]["webhook_id"]
         job_id = service.client(key).wait_for(service.client(key).predict().json()["job_id"])["job_id"]
         wait_until(lambda: len(receiver.requests) == 1, 15)
-        listed = json.loads(run("webhooks", "deliveries", hook_id, "--json").stdout)
+        page = json.loads(run("webhooks", "deliveries", hook_id, "--json").stdout)
+        listed = page["deliveries"]
         assert [(d["event"], d["status"], d["job_id"], d["last_status_code"]) for d in listed] == [
             ("job.completed", "delivered", job_id, 200)]
-        assert listed == service.client(key).get(f"/v1/webhooks/{hook_id}/deliveries").json()["deliveries"]  # the API's
+        assert page == service.client(key).get(f"/v1/webhooks/{hook_id}/deliveries").json()  # the API's
         human = run("webhooks", "deliveries", hook_id)
         assert human.returncode == 0 and "\tjob.completed\t" in human.stdout and "HTTP 200" in human.stdout
         again = run("webhooks", "redeliver", hook_id, listed[0]["delivery_id"])
@@ -510,10 +524,11 @@ def test_webhook_deliveries_and_redelivery(service: InProcessService, transport:
     assert receiver.requests[1]["body"] == receiver.requests[0]["body"]
     # recorded as delivered a moment after the receiver answered
     wait_until(lambda: run("webhooks", "deliveries", hook_id, "--status", "pending").stderr == "no deliveries\n", 15)
-    every = json.loads(run("webhooks", "deliveries", hook_id, "--all", "--json").stdout)  # every page
+    every = json.loads(run("webhooks", "deliveries", hook_id, "--all", "--json").stdout)["deliveries"]  # every page
     assert [d["delivery_id"] for d in every] == [d["delivery_id"] for d in service.client(key).get(
         f"/v1/webhooks/{hook_id}/deliveries").json()["deliveries"]] and len(every) == 2
-    older = json.loads(run("webhooks", "deliveries", hook_id, "--starting-after", every[0]["delivery_id"], "--json").stdout)
+    older = json.loads(run("webhooks", "deliveries", hook_id, "--starting-after", every[0]["delivery_id"],
+                           "--json").stdout)["deliveries"]
     assert older == every[1:]  # the page after the newest
     assert run("webhooks", "redeliver", hook_id, "12345678").returncode == 4  # no such delivery
     assert run("webhooks", "deliveries", hook_id, "--limit", "0").returncode == 8  # the API's 400

@@ -182,3 +182,49 @@ def test_a_chain_with_a_hole_is_not_relaxed_across_it() -> None:
     assert unrelaxable(holed) == ("not relaxed: residues A:3-4 have no atoms (given as X), and the relax would join "
                                   "the chain across the gap")
     assert unrelaxable(helix) is None
+
+
+def test_a_structure_the_relax_cannot_take_does_not_wait_for_another_jobs_relax(finisher, folded, tiny,
+                                                                                 monkeypatch) -> None:
+    """Relaxes run one at a time per instance (minutes each with real structures); a fold with an X was queued
+    behind them only to hear "not relaxed" from the worker (18 s behind one small complex's relax, through the
+    API). It is answered at once now, with the worker's outcome and message."""
+    from phonos_models.esmfold import files
+
+    release, entered = threading.Event(), threading.Event()
+    real_relax = files.relax
+
+    def held_relax(*args, **kwargs):  # another job's long relax holds the instance's relax thread
+        entered.set()
+        assert release.wait(60)
+        return None
+
+    monkeypatch.setattr(files, "relax", held_relax)
+    first: list = []
+    finisher.finish(folded, "best", first.append)
+    assert entered.wait(10)
+    try:
+        (with_x,) = fold(tiny.model, [FoldJob("MKXAYIAK", 0, None)])
+        heard: list = []
+        started = time.perf_counter()
+        built = finish(finisher, with_x, "best", report=heard.append)
+        assert time.perf_counter() - started < 10 and not first  # answered while the other relax still runs
+    finally:
+        release.set()
+    assert isinstance(built, ModelResult), built
+    assert [(p.stage, p.step, p.total, p.message) for p in heard] == [("relax", 0, 1, "Amber relax failed")]
+    relax = built.metadata["relax"]
+    reason = "not relaxed: residues of unknown type (X) at A:3 have no atoms beyond the CA and no force-field template"
+    assert relax["status"] == "failed" and relax["relaxed"] == [] and relax["errors"] == {"esmfold": reason}
+    assert relax["message"] == f"Amber relax failed for esmfold ({reason}); those structures are delivered unrelaxed"
+    assert relax["message"] in built.metadata["warnings"]
+    assert {f.format for f in built.files} == {"pdb", "cif", "json", "plddt_plot", "pae_plot", "zip"}
+    # the same outcome the relax worker gives it
+    monkeypatch.setattr(files, "relax", real_relax)
+    worker = relax_structures([("esmfold", pdb_text(with_x, tiny.weights))], RelaxSettings(timeout_s=120, cpu_threads=1))
+    assert (worker.status, worker.errors, worker.message) == ("failed", {"esmfold": reason}, relax["message"])
+    for _ in range(100):  # the held job is answered too, once its relax ends
+        if first:
+            break
+        time.sleep(0.05)
+    assert len(first) == 1 and isinstance(first[0], ModelResult)

@@ -110,3 +110,21 @@ def test_relaxed_mmcif_carries_the_same_qa_metrics(tiny, dimer) -> None:
     result, _, scores = dimer
     mmcif = pdb_to_mmcif(files.pdb_text(result, tiny.weights), {"relax": "test"}, files.confidence(result, tiny.weights))
     check_qa_metrics(mmcif, scores)
+
+
+def test_a_one_residue_chain_is_a_polymer_entity_with_its_sequence(tiny) -> None:
+    """gemmi types a polymer by its linked residues, so a one-residue chain's entity had no `_entity_poly` row
+    (no sequence, no strand id, no one-letter code), though `_entity` called it a polymer: seen for "M" and for
+    the 1-aa chain of "M:GSHMAS" through the API."""
+    results = fold(tiny.model, [FoldJob("M", 0, None), FoldJob("M:GSHMAS", 0, None)])
+    for result, expected in zip(results, ([["1", "polypeptide(L)", "A", "M", "M"]],
+                                          [["1", "polypeptide(L)", "A", "M", "M"],
+                                           ["2", "polypeptide(L)", "B", "GSHMAS", "GSHMAS"]]), strict=True):
+        mmcif = files.mmcif_text(result, tiny.weights)
+        assert [list(row.values()) for row in category(mmcif, "entity_poly")] == expected
+        assert {row["id"]: row["type"] for row in category(mmcif, "entity")} == \
+            {row[0]: "polymer" for row in expected}
+        structure = gemmi.read_structure_string(mmcif)
+        assert [entity.polymer_type for entity in structure.entities] == [gemmi.PolymerType.PeptideL] * len(expected)
+        assert [row["label_asym_id"] for row in category(mmcif, "ma_qa_metric_local")] == \
+            [row[2] for row in expected for _ in row[3]]

@@ -177,3 +177,31 @@ def test_make_job_guards_direct_triton_clients_and_forces_chunking_when_long() -
             make_job(sequence, recycles, chunk, **limits)
     with pytest.raises(BadInput, match='^RELAX must be one of none, best, all, got "yes"$'):  # JSON's quotes
         make_job("MKT", 1, 0, **limits, relax="yes")
+
+
+def test_pdb_is_what_transformers_output_to_pdb_writes_with_plddt_on_the_0_to_100_scale(tiny) -> None:
+    """The same fold written by transformers' own `EsmForProteinFolding.output_to_pdb`: the same atoms (names,
+    elements, order of residues), the same coordinates, B-factors 100 × theirs (they write pLDDT 0-1 to two
+    decimals); the one difference is the CA we write for an X, which they leave out (no atom exists for it)."""
+    from phonos_models.common.transformers_esm import restype_order_with_x
+
+    sequence = "MKTAYIAKQRXSFVKSHFSRQW"
+    (result,) = fold(tiny.model, [job(sequence, recycles=2)])
+    with torch.inference_mode():
+        out = tiny.model(torch.tensor([[restype_order_with_x[c] for c in sequence]]), num_recycles=2)
+    theirs = gemmi.read_pdb_string(tiny.model.output_to_pdb(out)[0])[0]
+    ours = gemmi.read_pdb_string(pdb_text(result, tiny.weights))[0]
+
+    def atoms(model: gemmi.Model) -> dict[tuple[str, int, str, str], gemmi.Atom]:
+        return {(chain.name, residue.seqid.num, residue.name, atom.name): atom
+                for chain in model for residue in chain for atom in residue}
+
+    mine, reference = atoms(ours), atoms(theirs)
+    assert set(mine) - set(reference) == {("A", 11, "UNK", "CA")}
+    assert set(reference) <= set(mine) and len(reference) > 150
+    for key, atom in reference.items():
+        assert mine[key].pos.dist(atom.pos) < 0.002, key
+        assert mine[key].b_iso == pytest.approx(100 * atom.b_iso, abs=0.51), key
+        assert (mine[key].element.name, mine[key].occ) == (atom.element.name, atom.occ), key
+    # they skip the X's residue altogether (keeping the numbers of the rest); we keep one residue per letter
+    assert [(r.seqid.num, r.name) for r in ours["A"] if r.name != "UNK"] == [(r.seqid.num, r.name) for r in theirs["A"]]

@@ -31,9 +31,19 @@ ROWS = [
 
 @pytest.mark.parametrize(("code", "status", "title"), ROWS)
 def test_table_row(code: grpc.StatusCode, status: int, title: str) -> None:
-    error = from_status(code, "details here", {}, request_id="r1")
+    # Every 429 the job service means says when to retry (the row below: without it, a size refusal).
+    metadata = {"retry-after": "5"} if code == grpc.StatusCode.RESOURCE_EXHAUSTED else {}
+    error = from_status(code, "details here", metadata, request_id="r1")
     assert (error.status, error.title, error.message) == (status, title, "details here")
     assert json.loads(error.body()) == {"error": title, "message": "details here"}
+
+
+def test_resource_exhausted_without_retry_after_is_a_413() -> None:
+    """A message over a size limit (the job service's edge, or grpc's own refusal): waiting cannot fix it."""
+    edge = from_status(grpc.StatusCode.RESOURCE_EXHAUSTED, "the request message is 70000 bytes",
+                       {"phonos-error-title": "Request too large"}, request_id="r")
+    grpc_own = from_status(grpc.StatusCode.RESOURCE_EXHAUSTED, "Received message larger than max", {}, request_id="r")
+    assert (edge.status, edge.title) == (grpc_own.status, grpc_own.title) == (413, "Request too large")
 
 
 def test_the_table_covers_every_non_500_code() -> None:

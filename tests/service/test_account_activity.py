@@ -258,12 +258,12 @@ def test_the_users_and_the_operators_commands(service: InProcessService, monkeyp
     assert user_cli.main(["account", "activity"]) == 0
     rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]  # not a terminal: tab-separated
     laptop, first_key = rows[0][4], rows[1][4]
-    assert rows[0][1:] == ["api_key.created", f"key {first_key} (first key)", REST_CLIENT, laptop,
+    assert rows[0][1:] == ["api_key.created", f"{first_key} (first key)", REST_CLIENT, laptop,
                            "name=laptop scope=full"]
     assert rows[1][1:] == ["api_key.created", "operator", "", first_key, "name=first key scope=full"]
     assert user_cli.main(["account", "activity", "--json", "--all", "--action", "api_key.created"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [e["actor"]["kind"] for e in listed] == ["api_key", "operator"]
+    assert [e["actor"]["kind"] for e in listed["entries"]] == ["api_key", "operator"]
 
     for name, value in service.env.items():  # the store the service uses (PHONOS_DATABASE_URL on PostgreSQL)
         monkeypatch.setenv(name, value)

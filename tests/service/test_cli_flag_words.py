@@ -26,11 +26,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServi
 
 
 @pytest.fixture
-def phonos(service: InProcessService, monkeypatch: pytest.MonkeyPatch,
-           capsys: pytest.CaptureFixture[str]) -> object:
+def phonos(service: InProcessService, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+           tmp_path_factory: pytest.TempPathFactory) -> object:
     key = service.new_key(credits=1000)
     monkeypatch.setenv("PHONOS_URL", service.base_url)
     monkeypatch.setenv("PHONOS_API_KEY", key)
+    monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path_factory.mktemp("home") / "config.toml"))  # not the real home
 
     def run(*argv: str) -> tuple[int, str]:
         code = cli.main(list(argv))

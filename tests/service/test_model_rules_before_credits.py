@@ -39,6 +39,11 @@ REFUSED_SEQUENCES: list[tuple[str, str | None]] = [
                                "Found digits (position numbers of a GenBank/EMBL listing: remove them)."),
     ("MKTUAYB", f"sequence contains invalid amino-acid letters: BU. {LETTER_ADVICE} "
                 "Write B -> D or N; U -> C (selenocysteine), or X."),
+    # invisible and look-alike characters from a web page or a word processor are named (before: echoed as they
+    # are, a message naming an invisible character, or a full-width A that reads as the letter A)
+    ("MKTA\u200bYIAK", f"sequence contains invalid amino-acid letters: U+200B ZERO WIDTH SPACE. {LETTER_ADVICE}"),
+    ("MKT\uff41Y*", f"sequence contains invalid amino-acid letters: *, U+FF21 FULLWIDTH LATIN CAPITAL LETTER A. "
+                    f"{LETTER_ADVICE} Found '*' (a stop codon: remove it)."),
     # a pasted gene (before: folded as a "protein" of Ala, Cys, Gly and Thr, without a word) or RNA (before: "U -> C
     # (selenocysteine)")
     ("atgaaaacagcgtatattgcgaaacagcgt", "sequence looks like a DNA sequence (only the letters A, C, G, T and N): this "

@@ -17,8 +17,10 @@ from typing import Any
 import aiohttp
 import grpc
 import pytest
+import requests
 from phonos_models.common.progress import Progress
 
+from jobservice import admin
 from jobservice.memory_inference import Failure, Progressing, Slow
 from jobservice.modelspecs.esmfold import build_spec as esmfold_spec
 from launcher.ports import free_port
@@ -80,7 +82,7 @@ def test_sse_with_a_plain_http_client_follows_a_job_to_the_end(twin_factory: typ
     response = open_sse(service, key, f"/v1/jobs/{job_id}/events")
     assert response.status == 200
     assert response.getheader("Content-Type") == "text/event-stream; charset=utf-8"
-    assert response.getheader("Cache-Control") == "no-cache" and response.getheader("X-RateLimit-Limit")
+    assert response.getheader("Cache-Control") == "no-store" and response.getheader("X-RateLimit-Limit")
     events = list(read_sse(response))  # the server ends the stream when the job is terminal
     assert states(events) == ["pending", "running", "completed"]
     progress = [e["data"]["progress"] for e in events if e["event"] == "progress"]
@@ -317,3 +319,42 @@ async def _idle_watchers(service: InProcessService, key: str, job_id: str, reads
             "idle_reads": idle, "idle_reads_per_s": round(idle / idle_s, 2),
             "reads_for_the_transition": transition, "fan_out_s": round(fan_out_s, 3),
             "final_events": finals}
+
+
+def test_an_open_stream_ends_when_its_key_is_revoked_or_its_session_signed_out(twin_factory: type) -> None:
+    """A watch is authorised when it opens; the stream guard (jobservice/stream_guard.py) asks again at the hub's
+    cadence and ends it with the refusal a new request would get. Before, a key revoked after the stream opened
+    (or a dashboard session signed out) kept receiving the account's job events until the stream's hour was up."""
+    service = twin_factory.start(PHONOS_SSE_KEEPALIVE_S="0.3", PHONOS_WATCH_POLL_S="0.3")
+    name = f"guarded{id(service)}"
+    keeper = service.new_key(username=name)
+    api = service.client(keeper)
+    doomed = api.post("/v1/keys", json={"name": "doomed"}).json()
+    service.inference.script("esmfold", Slow(600))
+    job_id = api.predict().json()["job_id"]
+    wait_until(lambda: api.get(f"/v1/jobs/{job_id}").json()["status"] == "running", 10)
+
+    response = open_sse(service, doomed["api_key"], f"/v1/jobs/{job_id}/events")
+    assert response.status == 200
+    events = read_sse(response)
+    assert next(events)["data"]["job"]["status"] == "running"
+    assert api.post(f"/v1/keys/{doomed['key']['key_id']}/revoke").status_code == 200
+    ended = next(events)
+    assert ended["event"] == "error" and ended["data"]["status"] == 401, ended
+    assert "revoked" in ended["data"]["message"]
+    assert next(events, None) is None  # and the stream is closed
+
+    asyncio.run(admin.set_password(service.settings, username=name, password="a long enough password 1"))
+    browser = requests.Session()
+    signed_in = browser.post(f"{service.base_url}/auth/sign-in", timeout=30,
+                             json={"username": name, "password": "a long enough password 1"})
+    assert signed_in.status_code == 200, signed_in.text
+    watching = browser.get(f"{service.base_url}/v1/jobs/{job_id}/events", stream=True, timeout=30)
+    assert watching.status_code == 200
+    lines = watching.iter_lines(decode_unicode=True)
+    assert any(line.startswith("data:") for line in lines)  # the job's state: the session may watch
+    assert browser.post(f"{service.base_url}/auth/sign-out", headers={"X-CSRF-Token": signed_in.json()["csrf_token"]},
+                        timeout=30).ok
+    after = [line for line in lines if line.startswith(("event:", "data:"))]
+    assert after[0] == "event: error" and '"status":401' in after[1], after
+    api.post(f"/v1/jobs/{job_id}/cancel")

@@ -8,6 +8,8 @@ that names can answer loopback, public or mixed addresses; every connection is a
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import ipaddress
 import json
 import socket
 import sqlite3
@@ -24,7 +26,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from jobservice.db import Database, now
 from jobservice.egress import receiver_session
 from jobservice.webhook_sender import WebhookSender
-from jobservice.webhooks import UNREACHABLE_MESSAGE, Webhooks, post_event
+from jobservice.webhooks import UNREACHABLE_MESSAGE, Webhooks, post_event, retry_after_seconds
 from launcher.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -251,3 +253,91 @@ async def _until(probe: Callable[[], bool], timeout_s: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met")
         await asyncio.sleep(0.02)
+
+
+# A site's own network, as PHONOS_WEBHOOK_ALLOWED_NETWORKS names it. Loopback stands in for a lab's 10.20.0.0/16
+# (a real socket needs an address this machine has); development's allow_loopback stays off throughout.
+LAB = (ipaddress.ip_network("127.0.0.0/8"),)
+
+
+def test_an_operators_own_networks_are_reachable_and_nothing_else(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        stub = StubResolver({"lims.lab.internal": ["127.0.0.1"], "half.lab.internal": ["127.0.0.1", "10.99.0.1"],
+                             "elsewhere.lab.internal": ["10.99.0.1"]})
+        async with receiver(ok) as (port, seen):
+            async with receiver_session(allow_loopback=False, resolver=stub, networks=LAB) as lab:
+                async def to(url: str) -> tuple[int, str | None]:
+                    return await post_event(lab, url, "whsec_x", "{}", "t", "1", 5, allow_loopback=False, networks=LAB)
+
+                assert await to(f"http://lims.lab.internal:{port}/hook") == (204, None)
+                assert await to(f"http://127.0.0.1:{port}/hook") == (204, None)
+                # an address outside the listed networks, alone or beside one inside, is refused as before
+                for url in (f"http://half.lab.internal:{port}/h", f"http://elsewhere.lab.internal:{port}/h",
+                            "http://10.99.0.1/h", "http://169.254.169.254/latest/meta-data"):
+                    assert await to(url) == (0, "refused address"), url
+            assert len(seen) == 2
+            # The sender takes the networks to its session and its literal check (off: refused, as before).
+            db = await _database(tmp_path)
+            hook, _ = await Webhooks(db, max_per_account=5, allow_http_loopback=True, timeout_s=5).create(
+                1, f"http://127.0.0.1:{port}/hook", [])
+            sender = WebhookSender(db, timeout_s=5, max_attempts=3, backoff_base_s=60, allow_loopback=False,
+                                   networks=LAB)
+            await _queue(db, hook.id)
+            sender.start()
+            try:
+                await _until(lambda: _statuses(tmp_path) == {"delivered": 1})
+            finally:
+                await sender.stop()
+                await db.close()
+            assert len(seen) == 3
+
+    asyncio.run(scenario())
+
+
+def test_a_receiver_that_says_retry_after_is_not_asked_again_before_then(tmp_path: Path) -> None:
+    """A 429 or 503 with Retry-After (seconds or an HTTP date) puts the next attempt no earlier than it says
+    (the backoff here would say 0.1 s); it was ignored, so a receiver shedding load was asked again at once."""
+    answers = [(503, "120"), (429, "Fri, 31 Dec 1999 23:59:59 GMT")]
+
+    async def busy(request: web.Request) -> web.Response:
+        status, wait = answers.pop(0) if answers else (500, "")
+        return web.Response(status=status, headers={"Retry-After": wait} if wait else {})
+
+    async def scenario() -> None:
+        db = await _database(tmp_path)
+        hooks = Webhooks(db, max_per_account=5, allow_http_loopback=True, timeout_s=5)
+        sender = WebhookSender(db, timeout_s=5, max_attempts=5, backoff_base_s=0.1, allow_loopback=True,
+                               per_receiver=2, max_concurrent=32)
+        async with receiver(busy) as (port, seen):
+            hook, _ = await hooks.create(1, f"http://127.0.0.1:{port}/hook", [])
+            await _queue(db, hook.id)
+            sender.start()
+            try:
+                await _until(lambda: len(seen) == 1)
+                await _until(lambda: _next_attempt_in(tmp_path) > 0)
+                assert 110 < _next_attempt_in(tmp_path) <= 120
+                with sqlite3.connect(tmp_path / "hooks.sqlite3") as conn:  # the wait is over: ask again now
+                    conn.execute("UPDATE webhook_deliveries SET next_attempt_at = ?", (now(),))
+                sender.wake()
+                await _until(lambda: len(seen) == 2)
+                await asyncio.sleep(0.3)
+                assert _next_attempt_in(tmp_path) < 1  # a date in the past: the backoff's own 0.2 s
+            finally:
+                await sender.stop()
+                await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
+    assert retry_after_seconds("120") == 120
+    assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
+    assert retry_after_seconds("Fri, 31 Dec 1999 23:59:59 GMT") == 0
+    ahead = email.utils.formatdate(time.time() + 600, usegmt=True)
+    assert 590 < (retry_after_seconds(ahead) or 0) <= 600
+
+
+def _next_attempt_in(tmp_path: Path) -> float:
+    with sqlite3.connect(tmp_path / "hooks.sqlite3") as conn:
+        (at,) = conn.execute("SELECT next_attempt_at FROM webhook_deliveries").fetchone()
+    return float(at) - now()

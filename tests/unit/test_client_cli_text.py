@@ -100,9 +100,19 @@ def test_a_missing_verb_is_named_by_its_choices_and_the_version_is_printed(
         parser.parse_args(["jobs"])
     assert missing.value.code == 2
     said = capsys.readouterr().err
-    verbs = "{ls,show,watch,download,cancel,rerun,rm,share,shares,unshare}"
-    assert f"required: {verbs}" in said and "jobs_command" not in said
-    assert " ".join(said.split()).startswith(f"usage: phonos jobs [-h] {verbs} ...")
+    verbs = "ls, show, watch, download, cancel, rerun, rm, share, shares, unshare"
+    # one line, as every error of the command (it was the usage block, then argparse's `required: {ls,show,...}`)
+    assert said == f"phonos jobs: say what to do: {verbs}; see phonos jobs --help\n" and "jobs_command" not in said
+    usage = client_cli.build_parser()._subparsers._group_actions[0].choices["jobs"].format_usage()  # type: ignore[union-attr]
+    assert usage == "usage: phonos jobs [-h] COMMAND ...\n"  # the verbs listed under it in --help, each explained
+    for argv, line in [(["frob"], '"frob" is not a command; the commands are login, fold, dock, jobs'),
+                       (["jobs", "ls", "--status", "bogus"], 'phonos jobs ls: --status "bogus" is not one of pending, '),
+                       (["jobs", "ls", "--limit", "x"], 'phonos jobs ls: --limit takes a whole number, not "x"; see '),
+                       (["dock", "--ligand", "C"], "phonos dock: --protein missing; see phonos dock --help")]:
+        with pytest.raises(SystemExit) as refused:
+            parser.parse_args(argv)
+        said = capsys.readouterr().err
+        assert refused.value.code == 2 and line in said and said.count("\n") == 1, said
     with pytest.raises(SystemExit):
         parser.parse_args(["--version"])
     assert capsys.readouterr().out.startswith("phonos-client ")
@@ -168,3 +178,32 @@ def test_help_says_whether_the_operator_verbs_can_run_here(monkeypatch: pytest.M
     assert ("operator's verb: `phonos serve --help`" in said) is server
     assert ("(needs the phonos server install) phonos serve ..." in said) is not server
     assert "(server install)" not in said
+
+
+def every_parser(parser: argparse.ArgumentParser, path: str) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                if sub.add_help:  # the operator's verbs are listed only: their help is the server package's
+                    yield from every_parser(sub, f"{path} {name}")
+
+
+def test_every_help_fits_a_60_column_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The verbs' and the choices' lists in braces (`{login,fold,...,backup}`, `{pending,running,...}`) ran past a
+    60-column terminal: verbs are COMMAND, listed under it, and choices are named in their option's help. What is
+    left wider is argparse's own indent of one option in a long verb's usage line, never cut."""
+    monkeypatch.setenv("COLUMNS", "60")
+    wide = [f"{path}: {line}" for path, parser in every_parser(client_cli.build_parser(), "phonos")
+            for line in parser.format_help().splitlines()
+            if len(line) >= 60 and not (line.strip().startswith("[") and line.strip().endswith("]"))]
+    assert wide == []
+
+
+def test_phonos_help_lists_every_exit_code_the_command_uses() -> None:
+    from phonos_client import errors
+
+    used = {0, 1, 2, 130, 141} | {kind.exit_code for kind in vars(errors).values()
+                                  if isinstance(kind, type) and issubclass(kind, errors.PhonosError)}
+    said = " ".join(client_cli.build_parser().format_help().split())
+    assert all(f" {code} " in said.split("exit codes:")[1].replace(";", " ") for code in used), said

@@ -138,6 +138,7 @@ def test_a_cursor_with_all_is_the_sdk_walker_from_it() -> None:
         total: int
         has_more: bool
         next_starting_after: str | None
+        raw: dict = dataclasses.field(default_factory=dict)  # the API's answer (--json prints it)
 
     def page_at(limit: int | None, after: str | None) -> Page:
         asked.append((limit, after))
@@ -178,7 +179,8 @@ def test_an_empty_id_is_a_usage_error_before_anything_is_sent(
     with pytest.raises(SystemExit) as exited:
         cli.main(argv)
     assert exited.value.code == 2
-    assert capsys.readouterr().err.strip().endswith(f"error: {named}: an id cannot be empty")
+    verb = " ".join(argv[:2])  # one line, naming the verb whose help to read
+    assert capsys.readouterr().err == f"phonos {verb}: {named}: an id cannot be empty; see phonos {verb} --help\n"
 
 
 @pytest.mark.parametrize("job_id", ["", "   "])
@@ -191,3 +193,17 @@ def test_the_sdk_refuses_an_empty_id_instead_of_calling_another_route(job_id: st
         client.get_job(job_id)
     with pytest.raises(ValueError, match="webhook_id must not be empty"):
         client.webhook_deliveries(job_id)
+
+
+def test_a_protein_file_that_is_not_a_pdb_is_said_before_anything_is_sent(tmp_path: Path) -> None:
+    """A FASTA given as --protein went to the server, whose refusal spoke of "params.protein_pdb" and "file paths
+    and URLs are not accepted" (the command had sent the file's text)."""
+    fasta = tmp_path / "p.fasta"
+    fasta.write_text(">p1\nMKTAYIAKQRQ\n")
+    args = cli.build_parser().parse_args(["dock", "--protein", str(fasta), "--ligand", "CCO"])
+    with pytest.raises(cli.UsageError, match=r"--protein .*p\.fasta: no ATOM records, so not a PDB file"):
+        cli.prepare_dock(args)
+    pdb = tmp_path / "r.pdb"
+    pdb.write_text("ATOM      1  CA  ALA A   1      11.104   6.134  -6.504  1.00  0.00           C\nEND\n")
+    work = cli.prepare_dock(cli.build_parser().parse_args(["dock", "--protein", str(pdb), "--ligand", "CCO"]))
+    assert work.flags["protein_pdb"] == "--protein"  # the server's refusal of it is said with the flag

@@ -10,6 +10,7 @@ import pytest
 from jobservice.egress import is_public, literal_refused, parse_ip_literal
 from jobservice.errors import InvalidArgument
 from jobservice.webhooks import validate_url
+from phonos_config.service import ServiceSettings
 
 pytestmark = pytest.mark.unit
 
@@ -80,3 +81,28 @@ def test_development_mode_allows_loopback_in_any_spelling_but_nothing_else() -> 
     for url in ("http://10.0.0.1/h", "http://example.org/h"):
         with pytest.raises(InvalidArgument):
             validate_url(url, allow_http_loopback=True)
+
+
+LAB = (ipaddress.ip_network("10.20.0.0/16"), ipaddress.ip_network("fd00:1ab::/48"))
+
+
+def test_an_operators_networks_open_https_receivers_there_and_nothing_more() -> None:
+    for url in ("https://10.20.3.4/h", "https://[fd00:1ab::7]:8443/h", "https://[::ffff:10.20.0.9]/h",
+                "https://lims.lab.internal/h", "https://intranet/h"):  # names: checked when resolved, each time
+        assert validate_url(url, allow_http_loopback=False, networks=LAB) == url
+    for url in ("https://10.21.0.1/h", "https://192.168.1.1/h", "https://127.0.0.1/h", "https://169.254.169.254/h",
+                "http://10.20.3.4/h",  # outside the networks; plain http stays loopback's (development) only
+                "https://localhost/h", "https://a.localhost./h", f"https://{socket.gethostname()}/h"):  # this machine
+        with pytest.raises(InvalidArgument):
+            validate_url(url, allow_http_loopback=False, networks=LAB)
+    assert not literal_refused("10.20.0.1", allow_loopback=False, networks=LAB)
+    assert literal_refused("10.21.0.1", allow_loopback=False, networks=LAB)
+    with pytest.raises(InvalidArgument, match="PHONOS_WEBHOOK_ALLOWED_NETWORKS"):  # says how a lab opens it
+        validate_url("https://10.20.3.4/h", allow_http_loopback=False)
+
+
+def test_the_networks_setting_is_checked_when_read() -> None:
+    settings = ServiceSettings.from_env({"PHONOS_WEBHOOK_ALLOWED_NETWORKS": "10.20.0.0/16, fd00:1ab::/48,192.168.1.7"})
+    assert [str(n) for n in settings.webhook_networks] == ["10.20.0.0/16", "fd00:1ab::/48", "192.168.1.7/32"]
+    with pytest.raises(ValueError, match="PHONOS_WEBHOOK_ALLOWED_NETWORKS.*'10.0.0.0/33'"):
+        ServiceSettings.from_env({"PHONOS_WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/33"})

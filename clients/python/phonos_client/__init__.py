@@ -20,6 +20,7 @@ from phonos_client.errors import (
     PhonosError,
     QueueFullError,
     RateLimitError,
+    ServerUnreachableError,
 )
 from phonos_client.models import (
     Account,
@@ -51,6 +52,7 @@ __all__ = [
     "BadRequestError", "Batch", "BatchItem", "BatchTooLargeError", "Cancellation", "Client", "ConflictError", "Deletion", "DeliveryPage", "Download",
     "GoneError",
     "IdempotencyError", "InsufficientCreditsError", "InternalServerError", "Job", "JobEvent", "JobPage", "JobShare",
-    "MissingExtraError", "NotFoundError", "PermissionDeniedError", "PhonosError", "Progress", "QueueFullError", "RateLimitError", "SharedJob", "Submission",
+    "MissingExtraError", "NotFoundError", "PermissionDeniedError", "PhonosError", "Progress", "QueueFullError", "RateLimitError", "ServerUnreachableError", "SharedJob",
+    "Submission",
     "Webhook", "WebhookDelivery", "WebhookSignatureError", "WebhookTest", "verify_webhook",
 ]

@@ -12,7 +12,9 @@ grpc://host:port the job service's gRPC port (needs `phonos-client[grpc]`); ever
 both. A key's rate limit slows the command down rather than failing it: a call the server refuses with
 429 waits its Retry-After, up to PHONOS_MAX_RATE_LIMIT_WAIT seconds in all (default 120; the SDK's
 `max_rate_limit_wait`), and downloads go a few at a time; a server that cannot be reached (or answers
-502/503/504) is tried again for up to PHONOS_MAX_RETRY_WAIT seconds (default 8: a restarting server is waited for); a submission refused because the account's queue of
+502/503/504) is tried again for up to PHONOS_MAX_RETRY_WAIT seconds (default 8: a restarting server is waited for),
+except that a first request refused by an address that never answered the command fails at once, naming the
+address and where it came from (client_options); a submission refused because the account's queue of
 waiting jobs is full (429 "Too many jobs") waits the same way, and is said as that, not as the rate limit. The server's own verbs (`phonos serve`,
 `phonos keys create`, `phonos db build`) are in the same command when the server package is installed.
 Exit codes: see EXIT in this module (and the README).
@@ -40,7 +42,7 @@ from typing import Any
 
 from phonos_client import config, errors
 from phonos_client.client import AsyncClient, Client, choose_transport
-from phonos_client.columns import table, visible
+from phonos_client.columns import broken, table, visible, width
 from phonos_client.display import Display
 from phonos_client.flag_words import in_flag_words, option_dests
 from phonos_client.inputs import (
@@ -65,6 +67,12 @@ WATCH_FORMATS = "pdb"  # `jobs watch --formats`' default
 EXIT = {"ok": 0, "job_failed": 1, "usage": 2, "interrupted": 130}
 # The server package's verbs (launcher/cli.py reads this list too): listed here, run there.
 OPERATOR_VERBS = ("serve", "keys", "accounts", "credits", "users", "db", "weights", "backup")
+# `phonos --help`'s last lines: what a script can branch on (docs/clients.md says the same, in more words).
+EXIT_CODES_HELP = ("exit codes: 0 ok; 1 a job failed or was cancelled (or a webhook test failed); 2 usage (bad "
+                   "arguments, server URL or input file); 3 authentication (a key refused, expired or read-only); "
+                   "4 not found (or results deleted); 5 insufficient credits; 6 rate limited; 7 server or connection "
+                   "error (nothing answers at the address); 8 invalid request (also records of a batch the server "
+                   "refused); 130 interrupted; 141 output closed early (`| head`)")
 BATCH_SIZE = 10  # the API's limit per /v1/batch
 # Result files fetched at once: enough to overlap round trips, few enough that under a per-minute rate limit
 # each download waits for a turn among a handful, not among every file of a bulk run (and its 429 budget).
@@ -354,6 +362,9 @@ def prepare_dock(args: argparse.Namespace) -> Work:
     try:
         if is_file(protein_path):
             protein = read_text(protein_path)
+            if not re.search(r"^(ATOM  |HETATM|data_)", protein, re.M):  # (mmCIF: the server says what to do)
+                raise UsageError(f"--protein {args.protein}: no ATOM records, so not a PDB file; give the receptor's "
+                                 ".pdb, or the id of a completed fold job")
         elif _JOB_ID.match(args.protein):
             protein = args.protein  # a completed esmfold/alphafold2 job of this account: fold-then-dock
         elif "." in args.protein or "/" in args.protein:  # a file name (a job id has neither)
@@ -364,7 +375,7 @@ def prepare_dock(args: argparse.Namespace) -> Work:
     except (InputError, OSError) as exc:
         raise UsageError(str(exc)) from None
     params = parse_params(args.param)
-    flags = {}
+    flags = {"protein_pdb": "--protein"}  # a refused receptor is said as the flag that gave it
     for name, flag in (("samples_per_complex", "--samples"), ("inference_steps", "--steps")):
         if getattr(args, name) is not None:
             params[name] = getattr(args, name)
@@ -414,16 +425,16 @@ def field_text(value: Any) -> str:
     return visible(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)  # a name: any text
 
 
-def listing(args: argparse.Namespace, raw: list[Any], header: Sequence[str], rows: list[Sequence[str]],
+def listing(args: argparse.Namespace, document: dict[str, Any], header: Sequence[str], rows: list[Sequence[str]],
             empty: str, total: int | None = None, next_after: str | None = None) -> None:
-    """A list the API gave: --json its objects; on a terminal a table under a header row, in aligned columns (the
+    """A list the API gave: --json the API's answer (`document`: Listed.document); on a terminal a table under a header row, in aligned columns (the
     NUMBER_COLUMNS right-aligned); piped, the rows alone with their fields tab-separated (for `cut` and `awk`, as
     they always were), and nothing at all for an empty list (its `empty` words go to stderr). `next_after`: the
-    cursor of the page after this one, said under a table; with --json or piped, stdout keeps its shape (a bare
-    list, the rows) and the cursor is said on stderr when that is a terminal (a person reads it, a script does
-    not)."""
+    cursor of the page after this one, said under a table; with --json or piped, stdout keeps its shape (the API's
+    answer, which holds it as `pagination.next_starting_after`; the rows) and the cursor is said on stderr when that
+    is a terminal (a person reads it, a script does not)."""
     if args.json:
-        emit(args, raw, "")
+        emit(args, document, "")
     elif not rows:  # piped, stdout gets rows only: `for id in $(phonos jobs ls | cut -f1)` must not see "no", "jobs"
         print(empty, file=sys.stdout if sys.stdout.isatty() else sys.stderr)
     elif sys.stdout.isatty():
@@ -432,9 +443,29 @@ def listing(args: argparse.Namespace, raw: list[Any], header: Sequence[str], row
         print("\n".join("\t".join(row) for row in rows))
     more = more_pages(args, len(rows), total, next_after)
     if more and (sys.stdout.isatty() and not args.json):
-        print(f"({more})")
+        print(note_to_fit(more, "(", ")", sys.stdout))
     elif more and sys.stderr.isatty():
-        print(f"phonos: {more}", file=sys.stderr)
+        print(note_to_fit(more, "phonos: ", "", sys.stderr), file=sys.stderr)
+
+
+def columns_of(stream: Any) -> int:
+    """The width of the terminal `stream` is (COLUMNS where set, as the shell's tools read it); 0 when unknown."""
+    try:
+        return int(os.environ.get("COLUMNS") or os.get_terminal_size(stream.fileno()).columns)
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def note_to_fit(more: str, before: str, after: str, stream: Any) -> str:
+    """The next-page note (`more_pages`), on a terminal narrower than it in two lines, the cursor on the second,
+    whole: `(20 of 57: --all for every one; the next page:` / ` --starting-after <id>)`."""
+    line = f"{before}{more}{after}"
+    columns = columns_of(stream)
+    head, cut, tail = more.partition(", --starting-after ")
+    if not cut or columns <= 1 or width(line) < columns:
+        return line
+    return (f"{before}{head}; the next page:\n{' ' * min(len(before), 2)}--starting-after "
+            f"{tail.removesuffix(' for the next page')}{after}")
 
 
 def more_pages(args: argparse.Namespace, shown: int, total: int | None, next_after: str | None) -> str:
@@ -454,6 +485,15 @@ class Listed:
     items: list[Any]
     total: int | None = None
     next_after: str | None = None
+    page: dict[str, Any] | None = None  # the API's answer, for one page (None: --all)
+
+    def document(self, key: str, raws: list[Any]) -> dict[str, Any]:
+        """What --json prints: the API's answer, as `GET /v1/jobs` gives it (`{"jobs": [...], "pagination": {...}}`;
+        `key` names the list in it); with --all, every entry in that shape, its pagination saying it is all of
+        them, so a script reads one shape whether it pages or not."""
+        if self.page is not None:
+            return self.page
+        return {key: raws, "pagination": {"total": len(raws), "limit": len(raws), "offset": 0, "has_more": False}}
 
 
 def listed(args: argparse.Namespace, every: Callable[[str | None], Iterable[Any]],
@@ -464,7 +504,7 @@ def listed(args: argparse.Namespace, every: Callable[[str | None], Iterable[Any]
     if args.all:
         return Listed(list(every(after)))
     page = page_at(args.limit, after)
-    return Listed(list(items(page)), page.total, page.next_starting_after if page.has_more else None)
+    return Listed(list(items(page)), page.total, page.next_starting_after if page.has_more else None, page.raw)
 
 
 CREDIT_HEADER = ("WHEN", "CHANGE", "BALANCE", "WHY")
@@ -472,8 +512,37 @@ CREDIT_HEADER = ("WHEN", "CHANGE", "BALANCE", "WHY")
 NUMBER_COLUMNS = frozenset({"CHANGE", "BALANCE", "COST", "TRIES"})
 # Free text, shortened (`…`) where a table is wider than the terminal; ids are never cut (WHY keeps the job id it
 # ends with: columns.shortened).
-FREE_COLUMNS = frozenset({"NAME", "DESCRIPTION", "DETAILS", "WHY", "ANSWER", "FILES / ERROR", "URL", "EVENTS"})
+# A webhook's URL and events are not free text: cut to the last few cells ("http://12…", "job.start…") they said
+# nothing, so a table that cannot show them whole is shown as records.
+FREE_COLUMNS = frozenset({"NAME", "DESCRIPTION", "DETAILS", "WHY", "ANSWER", "FILES / ERROR"})
 TIME_COLUMNS = frozenset({"CREATED", "WHEN", "EXPIRES", "NEXT TRY"})  # RFC 3339: shown shorter there too
+
+
+def fields_on_screen(document: Mapping[str, Any]) -> str:
+    """`name: value` lines, the values in one column; on a terminal a value longer than the line (metadata, the
+    formats) goes on under itself, broken at its spaces, never inside a word (a URL or an id stays whole)."""
+    wide = max(map(len, document), default=0) + 1
+    columns = shutil.get_terminal_size(fallback=(0, 0)).columns if sys.stdout.isatty() else 0
+    room = columns - 1 - wide - 1 if columns > 1 else 0
+
+    def value(text: str) -> str:
+        return ("\n" + " " * (wide + 1)).join(broken(text, room, cut=False)) if room > 0 else text
+    return "\n".join(f"{k + ':':<{wide}} {value(field_text(v))}" for k, v in document.items())
+
+
+def clauses_on_screen(line: str) -> str:
+    """A line of `; `-separated clauses, on a terminal narrower than it broken after a `;` (the balance, then the
+    jobs), rather than wherever the terminal's edge falls; piped, the one line it always was."""
+    columns = shutil.get_terminal_size(fallback=(0, 0)).columns if sys.stdout.isatty() else 0
+    if columns <= 1 or width(line) < columns:
+        return line
+    lines: list[str] = []
+    for clause in line.split("; "):
+        if lines and width(lines[-1]) + 2 + width(clause) < columns:
+            lines[-1] += "; " + clause
+        else:
+            lines[-1:] = [lines[-1] + ";", clause] if lines else [clause]
+    return "\n".join(lines)
 
 
 def on_screen(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -499,7 +568,8 @@ def activity_rows(entries: Sequence[ActivityEntry]) -> list[Sequence[str]]:
     """when, what, who (the key, the dashboard, the operator), from which address, to what, and details."""
     def by(e: ActivityEntry) -> str:
         if e.actor_kind == "api_key":
-            return f"key {e.actor_key_id}" + (f" ({e.actor_key_name})" if e.actor_key_name else "")
+            # the id (key_...) says it is a key: "key key_..." said it twice
+            return (e.actor_key_id or "a key") + (f" ({e.actor_key_name})" if e.actor_key_name else "")
         return {"session": "dashboard"}.get(e.actor_kind, e.actor_kind)
 
     def target(e: ActivityEntry) -> str:
@@ -521,13 +591,12 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                                                              limit=limit, starting_after=after),
                        lambda page: page.jobs)
         jobs: list[Job] = shown.items
-        listing(args, [j.raw for j in jobs], ("JOB ID", "MODEL", "STATUS", "CREATED", "NAME"),
+        listing(args, shown.document("jobs", [j.raw for j in jobs]), ("JOB ID", "MODEL", "STATUS", "CREATED", "NAME"),
                 [(j.job_id, j.model, j.status, j.created_at or "", j.name or "") for j in jobs], "no jobs",
                 shown.total, shown.next_after)
     elif command == "jobs show":
         job = client.get_job(args.job_id)
-        wide = max(map(len, job.raw), default=0) + 1  # the values in one column
-        emit(args, job.raw, "\n".join(f"{k + ':':<{wide}} {field_text(v)}" for k, v in job.raw.items()))
+        emit(args, job.raw, fields_on_screen(job.raw))
     elif command == "jobs download":
         if args.out and args.out.endswith(("/", os.sep)):
             out_folder(args.out)
@@ -570,7 +639,7 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                                                 f"{share.share_id})")
     elif command == "jobs shares":
         shares = client.job_shares(args.job_id)
-        listing(args, [x.raw for x in shares], ("SHARE ID", "CREATED", "EXPIRES"),
+        listing(args, {"shares": [x.raw for x in shares]}, ("SHARE ID", "CREATED", "EXPIRES"),
                 [(x.share_id, x.created_at, x.expires_at) for x in shares], "no share links")
     elif command == "jobs unshare":
         revoked = client.revoke_share(args.job_id, args.share_id)
@@ -583,14 +652,14 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     elif command == "account":
         account = client.account()
         counts = ", ".join(f"{count} {state}" for state, count in account.jobs.items())  # the API's order: total first
-        emit(args, account.raw, f"{visible(account.username)} ({visible(account.email or 'no email')}): "
-                                f"{account.balance} credits" + (f"; jobs: {counts}" if counts else ""))
+        emit(args, account.raw, clauses_on_screen(f"{visible(account.username)} ({visible(account.email or 'no email')}): "
+                                                  f"{account.balance} credits" + (f"; jobs: {counts}" if counts else "")))
     elif command == "account credits":
         shown = listed(args, lambda after: client.iter_credit_history(starting_after=after),
                        lambda limit, after: client.credit_history(limit=limit, starting_after=after),
                        lambda page: page.entries)
         entries: list[CreditEntry] = shown.items
-        listing(args, [e.raw for e in entries], CREDIT_HEADER, credit_rows(entries), "no credit history",
+        listing(args, shown.document("entries", [e.raw for e in entries]), CREDIT_HEADER, credit_rows(entries), "no credit history",
                 shown.total, shown.next_after)
     elif command == "account activity":
         shown = listed(args, lambda after: client.iter_account_activity(action=args.action, starting_after=after),
@@ -598,19 +667,20 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                                                                     action=args.action),
                        lambda page: page.entries)
         activity: list[ActivityEntry] = shown.items
-        listing(args, [e.raw for e in activity], ACTIVITY_HEADER, activity_rows(activity), "no activity",
+        listing(args, shown.document("entries", [e.raw for e in activity]), ACTIVITY_HEADER, activity_rows(activity), "no activity",
                 shown.total, shown.next_after)
     elif command == "models":
         models = client.models()
-        listing(args, models, ("MODEL", "COST", "DESCRIPTION"),
+        listing(args, {"models": models}, ("MODEL", "COST", "DESCRIPTION"),
                 [(m["id"], f"{m['cost_credits']} credits", m["description"]) for m in models], "no models")
     elif command == "webhooks ls":
         hooks = client.list_webhooks()
-        listing(args, [h.raw for h in hooks], ("WEBHOOK ID", "URL", "EVENTS"),
+        listing(args, {"webhooks": [h.raw for h in hooks]}, ("WEBHOOK ID", "URL", "EVENTS"),
                 [(h.webhook_id, h.url, ",".join(h.events)) for h in hooks], "no webhooks")
     elif command == "webhooks create":
         hook = client.create_webhook(args.url, args.event or None)
-        emit(args, hook.raw, f"{hook.webhook_id}\nsecret (shown once): {hook.secret}")
+        # the secret on a line of its own: 44 characters after a label ran past a 60-column terminal mid-word
+        emit(args, hook.raw, f"{hook.webhook_id}\nits signing secret, shown this once:\n{hook.secret}")
     elif command == "webhooks delete":
         removed = client.delete_webhook(args.webhook_id)
         emit(args, removed.raw, f"{removed.id} deleted")
@@ -628,7 +698,7 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                                                                       limit=limit, starting_after=after),
                        lambda page: page.deliveries)
         deliveries: list[WebhookDelivery] = shown.items
-        listing(args, [d.raw for d in deliveries], DELIVERY_HEADER, [delivery_row(d) for d in deliveries],
+        listing(args, shown.document("deliveries", [d.raw for d in deliveries]), DELIVERY_HEADER, [delivery_row(d) for d in deliveries],
                 "no deliveries", shown.total, shown.next_after)
     elif command == "webhooks redeliver":
         delivery = client.redeliver(args.webhook_id, args.delivery_id)
@@ -673,8 +743,11 @@ def run_login(args: argparse.Namespace) -> int:
         key = getpass("API key: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
     if not key:
         raise UsageError("no API key given")
-    with Client(url, key, max_retry_wait=config.retry_wait()) as client:
-        account = client.account()  # a wrong key or URL fails here, before anything is written
+    with Client(url, key, **client_options(url, config.rate_limit_wait(), config.retry_wait())) as client:
+        try:
+            account = client.account()  # a wrong key or URL fails here, before anything is written
+        finally:
+            note_answered(client)
     path = config.save(url, key)
     emit(args, {"url": url, "username": account.username, "config": str(path)},
          f"logged in to {url} as {account.username}; saved to {path}")
@@ -722,7 +795,7 @@ def add_user_commands(sub: Any) -> None:
     fold.add_argument("input", help="a FASTA file, - for FASTA on stdin, or one amino-acid sequence (lines before "
                                     "the first '>' header are a record of their own, named seq1, as in the "
                                     "dashboard's form)")
-    fold.add_argument("--model", choices=["esmfold", "alphafold2"], default="esmfold",
+    fold.add_argument("--model", choices=["esmfold", "alphafold2"], default="esmfold", metavar="MODEL",
                       help="the predictor: esmfold (fast, no MSA; the default) or alphafold2 (searches MSAs first: "
                            "slower); `phonos models` lists what this server serves")
     fold.add_argument("--name", metavar="NAME",
@@ -746,7 +819,8 @@ def add_user_commands(sub: Any) -> None:
     ls = command(jobs.add_parser("ls", help="your jobs, newest first"), "jobs ls")
     # "all" is the API's default for both (the seed's): a user who read the API's docs may type it
     ls.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled", "all"],
-                    help="only jobs in this state (all: every state, the default)")
+                    metavar="STATUS", help="only jobs in this state: pending, running, completed, failed, cancelled "
+                                           "or all (every state, the default)")
     ls.add_argument("--model", metavar="MODEL", help="esmfold, alphafold2 or diffdock (all: every model, the default)")
     ls.add_argument("--name", metavar="TEXT", help="only jobs whose name contains this text (any case)")
     ls.add_argument("--limit", type=int, default=20, metavar="N", help="jobs on the page, 1-100 (default 20)")
@@ -806,7 +880,8 @@ def add_user_commands(sub: Any) -> None:
     create = command(hooks.add_parser("create", help="register a receiver URL"), "webhooks create")
     create.add_argument("url", help="where the events are POSTed (https://; the answer shows the signing secret once)")
     create.add_argument("--event", action="append", choices=["job.started", "job.completed", "job.failed"],
-                        help="an event to send (repeatable; default: all three)")
+                        metavar="EVENT", help="an event to send: job.started, job.completed or job.failed "
+                                              "(repeatable; default: all three)")
     command(hooks.add_parser("delete", help="remove a webhook"), "webhooks delete").add_argument(
         "webhook_id", help=HOOK_ID_HELP)
     command(hooks.add_parser("test", help="send a test event"), "webhooks test").add_argument(
@@ -814,7 +889,8 @@ def add_user_commands(sub: Any) -> None:
     log = command(hooks.add_parser("deliveries", help="a webhook's deliveries, newest first, and what the "
                                                       "receiver answered"), "webhooks deliveries")
     log.add_argument("webhook_id", help=HOOK_ID_HELP)
-    log.add_argument("--status", choices=["pending", "delivered", "failed"], help="only deliveries in this state")
+    log.add_argument("--status", choices=["pending", "delivered", "failed"], metavar="STATUS",
+                     help="only deliveries in this state: pending, delivered or failed")
     log.add_argument("--limit", type=int, metavar="N", help="deliveries on the page, 1-100 (default 20)")
     log.add_argument("--all", action="store_true", help="every page")
     starting_after(log, "DELIVERY_ID", "delivery")
@@ -842,8 +918,41 @@ def server_installed() -> bool:
         return False
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, but a usage error is one line, as every other error of the command is: what is wrong, in
+    plain words, and where the help is (`phonos jobs ls: --status "bogus" is not one of pending, ...; see phonos jobs
+    ls --help`), not the usage block and argparse's `argument {login,fold,...}: invalid choice`. Exit 2, as before.
+    Its sub-commands' parsers are of this class too (add_subparsers makes them of the parent's class)."""
+
+    def error(self, message: str) -> Any:  # NoReturn, as argparse's
+        verbs = [verb for action in self._actions if isinstance(action, argparse._SubParsersAction)
+                 for verb in action.choices]
+        said = usage_words(message)
+        if verbs and message.startswith(f"the following arguments are required: {VERB}"):
+            said = f"say what to do: {', '.join(verbs)}"
+        self.exit(EXIT["usage"], f"{self.prog}: {said}; see {self.prog} --help\n")
+
+
+_CHOICE = re.compile(r"^argument (?P<what>\S+): invalid choice: (?P<value>.+?) \(choose from (?P<choices>.+)\)$")
+
+
+def usage_words(message: str) -> str:
+    """argparse's message in the command's words."""
+    if m := _CHOICE.match(message):
+        choices, value = m["choices"].replace("'", ""), json.dumps(m["value"].strip("'"))
+        if m["what"] == VERB:  # a command
+            return f"{value} is not a command; the commands are {choices}"
+        return f"{m['what']} {value} is not one of {choices}"
+    if m := re.match(r"^the following arguments are required: (.+)$", message):
+        return f"{m[1]} missing"
+    if m := re.match(r"^argument (\S+): invalid (int|float) value: '(.*)'$", message):
+        return f"{m[1]} takes a {'whole ' if m[2] == 'int' else ''}number, not {json.dumps(m[3])}"
+    return message.removeprefix("argument ")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="phonos", description="Structure prediction and docking on a phonos server")
+    parser = Parser(prog="phonos", description="Structure prediction and docking on a phonos server",
+                    epilog=EXIT_CODES_HELP)
     add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     add_user_commands(sub)
@@ -855,13 +964,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+VERB = "COMMAND"  # what usage and --help call a verb's place
+
+
 def name_the_verbs(parser: argparse.ArgumentParser) -> None:
-    """A missing verb is said as its choices (`required: {ls,show,...}`), not as the parser's internal name for
-    it (`required: jobs_command`); the usage line reads as before."""
+    """A verb's place is COMMAND in usage and --help, each verb listed under it with its help: their list in braces
+    (`{login,fold,...,backup}`, argparse's) ran past a 60-column terminal, twice; a missing or unknown verb is said
+    with the list in words (Parser.error), never as the parser's internal name for it (`jobs_command`)."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             if action.metavar is None:
-                action.metavar = "{" + ",".join(action.choices) + "}"
+                action.metavar = VERB
             for sub in action.choices.values():
                 name_the_verbs(sub)
 
@@ -877,10 +990,13 @@ def run(args: argparse.Namespace) -> int:
     if profile.api_key is None:
         raise errors.AuthenticationError(
             "no API key: run `phonos login`, or set PHONOS_API_KEY", status=401, error="Unauthorized")
+    options = client_options(profile.url, profile.max_rate_limit_wait, profile.max_retry_wait)
     if args.command_path not in (*PREPARE, "jobs watch"):
-        with Client(profile.url, profile.api_key, max_rate_limit_wait=profile.max_rate_limit_wait,
-                    max_retry_wait=profile.max_retry_wait) as client:
-            return run_sync(args, client)
+        with Client(profile.url, profile.api_key, **options) as client:
+            try:
+                return run_sync(args, client)
+            finally:
+                note_answered(client)
     session = Session()
     work = PREPARE[args.command_path](args) if args.command_path in PREPARE else None
     out = getattr(args, "out", None)
@@ -888,11 +1004,13 @@ def run(args: argparse.Namespace) -> int:
         out_folder(out)
 
     async def main() -> int:
-        async with AsyncClient(profile.url, profile.api_key, max_rate_limit_wait=profile.max_rate_limit_wait,
-                               max_retry_wait=profile.max_retry_wait) as client:
-            if work is None:
-                return await run_jobs_watch(args, client, session)
-            return await run_work(args, client, session, work)
+        async with AsyncClient(profile.url, profile.api_key, **options) as client:
+            try:
+                if work is None:
+                    return await run_jobs_watch(args, client, session)
+                return await run_work(args, client, session, work)
+            finally:
+                note_answered(client)
 
     try:
         result = asyncio.run(until_interrupted(main()))
@@ -904,6 +1022,38 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT["interrupted"]
     return result
+
+
+def client_options(url: str, max_rate_limit_wait: float, max_retry_wait: float) -> dict[str, Any]:
+    """The clients' options for one command. A first request that finds nothing listening (refused, no such host)
+    fails at once unless this address answered the command before (config.answered_before) or the user chose a
+    wait (PHONOS_MAX_RETRY_WAIT): a typo in the URL is said in a moment, while a server that answered before and
+    is restarting (about 3 s under `phonos serve`) is still waited out, as is every refusal after a first answer."""
+    fail_fast = not (config.answered_before(url) or config.retry_wait_chosen())
+    return {"max_rate_limit_wait": max_rate_limit_wait, "max_retry_wait": max_retry_wait,
+            "fail_fast_until_answered": fail_fast}
+
+
+def note_answered(client: Client | AsyncClient) -> None:
+    if client.answered and not config.answered_before(client.base_url):
+        config.remember_answered(client.base_url)
+
+
+def wrong_address(said: str, url: str, args: argparse.Namespace) -> str:
+    """One line for an address that is not a phonos server's (`said`: what happened there), with where that address
+    came from: the place to fix it."""
+    form = "grpc://HOST:PORT" if url.startswith("grpc://") else "http://HOST:PORT"
+    if args.command_path == "login" and args.url:
+        return f"{said}; check --url ({form})"
+    try:
+        came_from = config.load().url_source
+    except config.ConfigError:
+        came_from = "PHONOS_URL" if os.environ.get("PHONOS_URL") else "default"
+    if came_from == "PHONOS_URL":
+        return f"{said}; it came from PHONOS_URL: set PHONOS_URL={form}"
+    if came_from == "default":
+        return f"{said}, the default address; set PHONOS_URL={form} or run phonos login --url {form}"
+    return f"{said}; it came from {came_from}: phonos login --url {form} stores another"
 
 
 def follow_again(job_ids: Sequence[str], args: argparse.Namespace) -> str:
@@ -977,7 +1127,7 @@ def _main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if blank := blank_id(args):
-        parser.error(f"{blank}: an id cannot be empty")
+        Parser(prog=f"phonos {args.command_path}").error(f"{blank}: an id cannot be empty")  # the verb's help
     try:
         with notices_said():
             return run(args)
@@ -986,10 +1136,22 @@ def _main(argv: list[str]) -> int:
         return EXIT["usage"]
     except errors.PhonosError as exc:
         # A refused value is named by the flag that set it (`--expires-in-days must be ...`), not the API's field.
+        if isinstance(exc, errors.ServerUnreachableError) and exc.never_answered:
+            print(f"phonos: {wrong_address(f'nothing answers at {exc.server} ({exc.reason})', exc.server, args)}",
+                  file=sys.stderr)
+            return exc.exit_code
+        if isinstance(exc, errors.APIStatusError) and not exc.from_the_api and exc.server:
+            # Another web server there, or a proxy's error page: its 404 is not "no such job" (exit 4).
+            said = f"{exc.server} answered HTTP {exc.status}, not as a phonos server answers"
+            print(f"phonos: {wrong_address(said, exc.server, args)}" if exc.status < 500 else
+                  f"phonos: {said} (a proxy in front of it, with the server behind it down?)", file=sys.stderr)
+            return errors.InternalServerError.exit_code
         message = in_flag_words(exc.message, argv, option_dests(parser))
         said = f"{exc.error}: {message}" if exc.error else message
-        print(f"phonos: {said}{key_source(exc, args.command_path)}" + (f" (request id {exc.request_id})" if exc.request_id else ""),
-              file=sys.stderr)
+        # The request id is for the server's admin to find the call in its log: said for a server's failure (5xx),
+        # where it is the thing to quote; a refusal (4xx) says what to change, and the id only made its line wrap.
+        quote = f" (request id {exc.request_id})" if exc.request_id and exc.status >= 500 else ""
+        print(f"phonos: {said}{key_source(exc, args.command_path)}{quote}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

@@ -6,7 +6,10 @@ failure into a typed error (rest.py, grpc_transport.py); the clients retry by on
 a 429 after the server's `Retry-After`, for up to `max_rate_limit_wait` seconds of waiting per call
 (default 120; 0 raises `RateLimitError` at once); connection errors, timeouts and 502/503/504 with
 exponential backoff and jitter, for up to `max_retry_wait` seconds of pauses (default 8: a job service
-restarting under `phonos serve` is ridden out) and at most `max_retries` tries (default 10). A POST is retried only with an idempotency key, and the
+restarting under `phonos serve` is ridden out) and at most `max_retries` tries (default 10);
+`fail_fast_until_answered=True` (the `phonos` command's choice for an address that never answered it) raises a
+connection that could not be made at all (`ServerUnreachableError`: refused, no such host) at once until the
+server has answered once. A POST is retried only with an idempotency key, and the
 clients send one on every POST that takes it (a fresh one per call, the same one across its retries), so a
 retried submission is never charged twice.
 
@@ -222,7 +225,8 @@ def _delivery_id(delivery: WebhookDelivery) -> str:
 
 class _Base:
     def __init__(self, base_url: str | None, api_key: str | None, transport: Transport | None, *, timeout: float,
-                 max_retries: int, max_rate_limit_wait: float, max_retry_wait: float, http: object) -> None:
+                 max_retries: int, max_rate_limit_wait: float, max_retry_wait: float, http: object,
+                 fail_fast_until_answered: bool) -> None:
         self.transport, self.base_url = choose_transport(base_url, transport)
         if http is not None and self.transport == "grpc":
             raise ValueError("http= is the REST transport's httpx client; gRPC makes its own channel")
@@ -236,6 +240,26 @@ class _Base:
             raise ValueError(f"max_retry_wait is seconds, 0 or more; got {max_retry_wait}")
         self.max_retry_wait = max_retry_wait
         self._retry = RetryPolicy(max_retries, max_rate_limit_wait, max_retry_wait)
+        self.fail_fast_until_answered = fail_fast_until_answered
+        self._answered = False
+
+    @property
+    def answered(self) -> bool:
+        """Whether the server has answered this client at least once (a result, or the API's error document)."""
+        return self._answered
+
+    def _failed(self, exc: errors.PhonosError) -> None:
+        """Notes what a failed try says about the server; raises `exc` at once where no retry is wanted: a
+        connection never made (`ServerUnreachableError`) while `fail_fast_until_answered` and nothing has answered
+        yet. A server that answered before and now refuses is restarting (ridden out); one that never answered is
+        more likely a wrong address, and the caller should hear so in a moment, not after `max_retry_wait`."""
+        exc.server = exc.server or self.base_url
+        if isinstance(exc, errors.APIStatusError) and exc.from_the_api:  # the API, not another server there
+            self._answered = True
+        elif (isinstance(exc, errors.ServerUnreachableError) and self.fail_fast_until_answered
+              and not self._answered):
+            exc.never_answered = True
+            raise exc
 
 
 class Client(_Base):
@@ -244,9 +268,10 @@ class Client(_Base):
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *, transport: Transport | None = None,
                  timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = DEFAULT_MAX_RETRIES,
                  max_rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT_S, max_retry_wait: float = DEFAULT_RETRY_WAIT_S,
-                 http: httpx.Client | None = None) -> None:
+                 http: httpx.Client | None = None, fail_fast_until_answered: bool = False) -> None:
         super().__init__(base_url, api_key, transport, timeout=timeout, max_retries=max_retries,
-                         max_rate_limit_wait=max_rate_limit_wait, max_retry_wait=max_retry_wait, http=http)
+                         max_rate_limit_wait=max_rate_limit_wait, max_retry_wait=max_retry_wait, http=http,
+                         fail_fast_until_answered=fail_fast_until_answered)
         self._transport: SyncTransport
         if self.transport == "grpc":
             self._transport = _grpc_module().GrpcTransport(self.base_url, api_key, timeout)
@@ -275,11 +300,15 @@ class Client(_Base):
         tries = Tries()
         while True:
             try:
-                return self._transport.send(call)
+                answer = self._transport.send(call)
             except _FAILURES as exc:
+                self._failed(exc)
                 if self._retry.done_before(call, exc, tries):
                     return call.read(self._retry.lost_answer(call))
                 time.sleep(self._retry.delay(call, exc, tries))
+            else:
+                self._answered = True
+                return answer
 
     # -- the API ----------------------------------------------------------------------------------
 
@@ -459,7 +488,7 @@ class Client(_Base):
             delivered = False
             try:
                 for event in self._transport.stream(calls.watch(job_id, cursor), deadline):
-                    delivered, tries = True, Tries()
+                    delivered, tries, self._answered = True, Tries(), True
                     cursor = event.event_id or cursor
                     yield event
                     if job_id is not None and event.terminal:
@@ -471,8 +500,10 @@ class Client(_Base):
             except _FAILURES as exc:
                 if _passed(deadline):
                     raise Expired from exc
+                self._failed(exc)
                 pause = self._retry.watch_pause(exc, tries)
             else:  # the server ended the stream: connect again
+                self._answered = True
                 pause = self._retry.backoff(max(tries.failures - 1, 0))
             if deadline is not None:
                 pause = min(pause, max(deadline - time.monotonic(), 0.0))
@@ -511,9 +542,10 @@ class AsyncClient(_Base):
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *, transport: Transport | None = None,
                  timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = DEFAULT_MAX_RETRIES,
                  max_rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT_S, max_retry_wait: float = DEFAULT_RETRY_WAIT_S,
-                 http: httpx.AsyncClient | None = None) -> None:
+                 http: httpx.AsyncClient | None = None, fail_fast_until_answered: bool = False) -> None:
         super().__init__(base_url, api_key, transport, timeout=timeout, max_retries=max_retries,
-                         max_rate_limit_wait=max_rate_limit_wait, max_retry_wait=max_retry_wait, http=http)
+                         max_rate_limit_wait=max_rate_limit_wait, max_retry_wait=max_retry_wait, http=http,
+                         fail_fast_until_answered=fail_fast_until_answered)
         self._transport: AsyncTransport
         if self.transport == "grpc":
             self._transport = _grpc_module().AsyncGrpcTransport(self.base_url, api_key, timeout)
@@ -542,11 +574,15 @@ class AsyncClient(_Base):
         tries = Tries()
         while True:
             try:
-                return await self._transport.send(call)
+                answer = await self._transport.send(call)
             except _FAILURES as exc:
+                self._failed(exc)
                 if self._retry.done_before(call, exc, tries):
                     return call.read(self._retry.lost_answer(call))
                 await asyncio.sleep(self._retry.delay(call, exc, tries))
+            else:
+                self._answered = True
+                return answer
 
     async def health(self) -> dict[str, Any]:
         return await self._send(calls.health())
@@ -687,7 +723,7 @@ class AsyncClient(_Base):
             delivered = False
             try:
                 async for event in self._transport.stream(calls.watch(job_id, cursor)):
-                    delivered, tries = True, Tries()
+                    delivered, tries, self._answered = True, Tries(), True
                     cursor = event.event_id or cursor
                     yield event
                     if job_id is not None and event.terminal:
@@ -695,8 +731,10 @@ class AsyncClient(_Base):
                 if job_id is not None and not delivered and (await self.get_job(job_id)).done:
                     return
             except _FAILURES as exc:
+                self._failed(exc)
                 pause = self._retry.watch_pause(exc, tries)
             else:  # the server ended the stream: connect again
+                self._answered = True
                 pause = self._retry.backoff(max(tries.failures - 1, 0))
             await asyncio.sleep(pause)
 

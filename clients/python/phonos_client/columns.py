@@ -9,7 +9,9 @@ A table wider than the terminal would wrap every row onto two lines. Given the t
 the widest free-text columns (a job's name, a description) are shortened with `…`, times lose their seconds and then
 their year; an id is never cut, so a column of ids (and the id that ends a free-text cell: a credit entry's job)
 stays whole. A table that cannot be made to fit (its ids and other whole columns alone are too wide: webhook
-deliveries, or the jobs at 60 columns) is left as it is: it wraps either way, and then better with every word."""
+deliveries and the activity log at 80 columns, the jobs and the credit history at 60) is shown as records instead,
+as psql does with `\\x auto`: one line a field (`NAME     value`), a blank line between rows; a value longer than
+the line goes on under itself, broken at its spaces, so nothing is cut and the terminal wraps nothing."""
 
 from __future__ import annotations
 
@@ -119,7 +121,10 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], numbers: Collect
     widths = [max(width(line[i]) for line in lines) for i in range(len(header))]
     natural = list(widths)
     if cells is not None:
-        lines, widths = _fitted(header, lines, widths, cells, free, times)
+        done = _fitted(header, lines, widths, cells, free, times)
+        if done is None:
+            return records(header, rows, cells=cells, free=free)
+        lines, widths = done
 
     def cell(text: str, i: int) -> str:
         if header[i] in numbers:
@@ -132,11 +137,11 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], numbers: Collect
 
 
 def _fitted(header: Sequence[str], given: list[list[str]], natural: list[int], cells: int, free: Collection[str],
-            times: Collection[str]) -> tuple[list[list[str]], list[int]]:
+            times: Collection[str]) -> tuple[list[list[str]], list[int]] | None:
     """The table's cells and column widths, made to fit `cells` as far as `free` and `times` allow: first the
     free-text columns down to SOFT_FLOOR cells; then, with times shown without their seconds, down to MID_FLOOR;
-    then, times without their year too, down to their header (and the ids they end with). A table that would still
-    be too wide is left as it is: it wraps either way, and then better with every word in it."""
+    then, times without their year too, down to their header (and the ids they end with). None for a table that
+    would still be too wide (its whole columns alone are): it is shown as `records`."""
     # A free column is never narrower than its header, nor than the id its cells end with (and `… ` before it).
     least = [max([width(name)] + [width(line[i][m.start():]) + 2 for line in given[1:]
                                   for m in list(_ID.finditer(line[i]))[-1:]]) for i, name in enumerate(header)]
@@ -154,5 +159,39 @@ def _fitted(header: Sequence[str], given: list[list[str]], natural: list[int], c
             widths[i] -= min(over, widths[i] - max(floor, least[i], *others)) or 1
         if over <= 0:
             return lines, widths
-    # Too wide even so (its ids and other whole columns alone): it wraps however it is cut, so nothing is cut.
-    return given, natural
+    return None  # too wide even so (its ids and other whole columns alone): every row would wrap
+
+
+def records(header: Sequence[str], rows: Sequence[Sequence[str]], *, cells: int | None = None,
+            free: Collection[str] = ()) -> str:
+    """Each row as a record, one line a field under its column's name (`JOB ID   8d63...`), a blank line between
+    records: for a terminal too narrow for the table. With `cells`, a value longer than the line goes on under
+    itself, broken at its spaces (`broken`); a single word longer than that is cut with `…` in a free-text column
+    (`free`) and left whole elsewhere (an id). An empty value is shown as `-`."""
+    label = max(width(name) for name in header)
+    room = None if cells is None else max(cells - label - len(GAP), 1)
+    indent = " " * (label + len(GAP))
+    blocks = []
+    for row in rows:
+        lines = []
+        for name, text in zip(header, row, strict=True):
+            value = visible(text.strip()) or "-"
+            parts = [value] if room is None else broken(value, room, cut=name in free)
+            lines.append(f"{fit(name, label)}{GAP}{parts[0]}")
+            lines += [indent + part for part in parts[1:]]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def broken(text: str, cells: int, *, cut: bool) -> list[str]:
+    """`text` in lines of at most `cells` cells, broken at spaces; a word longer than a line alone is cut with `…`
+    when `cut` (but never a job id), else left whole (an id or a time, worth more whole than fitted)."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if cut and width(word) > cells and not _ID.fullmatch(word):
+            word = clip(word, cells)
+        if lines and width(lines[-1]) + 1 + width(word) <= cells:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]

@@ -1,7 +1,9 @@
 """Where the command finds its server and key: PHONOS_URL / PHONOS_API_KEY, else the file `phonos login`
 writes ($PHONOS_CONFIG, or $XDG_CONFIG_HOME/phonos/config.toml, ~/.config/phonos/config.toml), mode 0600;
 how long it lets a rate limit hold one request (PHONOS_MAX_RATE_LIMIT_WAIT, seconds), and how long it keeps trying
-a server that cannot be reached or answers 502/503/504 (PHONOS_MAX_RETRY_WAIT, seconds)."""
+a server that cannot be reached or answers 502/503/504 (PHONOS_MAX_RETRY_WAIT, seconds); and which addresses have
+answered the command before (`config.answered` beside the config file), so that a first request refused by any
+other fails at once as a wrong address instead of being waited out as a restart (cli.client_options)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ class Profile:
     source: str  # where the key came from, for messages
     max_rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT_S  # the clients' max_rate_limit_wait
     max_retry_wait: float = DEFAULT_RETRY_WAIT_S  # the clients' max_retry_wait
+    url_source: str = "default"  # where the URL came from: "PHONOS_URL", the config file's path, or "default"
 
     def options(self) -> dict[str, float]:
         """The clients' keyword options this profile sets."""
@@ -58,7 +61,8 @@ def load() -> Profile:
     url = os.environ.get("PHONOS_URL") or stored.get("url") or DEFAULT_URL
     key = os.environ.get("PHONOS_API_KEY") or stored.get("api_key")
     source = "PHONOS_API_KEY" if os.environ.get("PHONOS_API_KEY") else str(path)
-    return Profile(url.rstrip("/"), key or None, source, rate_limit_wait(), retry_wait())
+    url_source = "PHONOS_URL" if os.environ.get("PHONOS_URL") else str(path) if stored.get("url") else "default"
+    return Profile(url.rstrip("/"), key or None, source, rate_limit_wait(), retry_wait(), url_source)
 
 
 def rate_limit_wait() -> float:
@@ -70,6 +74,45 @@ def retry_wait() -> float:
     """PHONOS_MAX_RETRY_WAIT: the seconds one request may spend pausing between tries of a server that cannot be
     reached or answers 502/503/504 (0: fail at the first)."""
     return _seconds("PHONOS_MAX_RETRY_WAIT", DEFAULT_RETRY_WAIT_S)
+
+
+def retry_wait_chosen() -> bool:
+    """Whether PHONOS_MAX_RETRY_WAIT is set: the user asked for that long a wait, from the first request on."""
+    return bool(os.environ.get("PHONOS_MAX_RETRY_WAIT", "").strip())
+
+
+# The addresses that have answered the command, newest last, kept beside the config file: a command's first
+# request to one of them that is refused is a restart to wait out; to any other, most likely a wrong address.
+ANSWERED_KEPT = 20
+
+
+def answered_path() -> Path:
+    return config_path().with_suffix(".answered")
+
+
+def answered_before(url: str) -> bool:
+    """Whether the server at `url` answered this command before (`remember_answered`)."""
+    try:
+        return url in answered_path().read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def remember_answered(url: str) -> None:
+    """Notes that `url` answered (the last ANSWERED_KEPT addresses). Best effort: a home that cannot be written
+    only means the next first contact with it is not waited out."""
+    path = answered_path()
+    try:
+        known = [line for line in path.read_text(encoding="utf-8").splitlines() if line and line != url]
+    except (OSError, UnicodeDecodeError):
+        known = []
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("".join(f"{line}\n" for line in [*known, url][-ANSWERED_KEPT:]))
+    except OSError:
+        pass
 
 
 def _seconds(name: str, default: float) -> float:

@@ -18,6 +18,7 @@ class PhonosError(Exception):
     """Any failure of a call. `status` is the HTTP status (0 when no response came back)."""
 
     exit_code = 7  # what the `phonos` command exits with (see cli.py)
+    server = ""  # the address of the server the call was for, where the client says it (Client._failed)
 
     def __init__(self, message: str, *, status: int = 0, error: str = "", request_id: str | None = None,
                  body: Any = None) -> None:
@@ -49,8 +50,38 @@ class APITimeoutError(APIConnectionError):
     """The server did not answer in time."""
 
 
+class ServerUnreachableError(APIConnectionError):
+    """No connection could be made at all: the address refused it, its host name did not resolve, or its network
+    is unreachable. The request never reached a server, so nothing was done. A server restarting looks the same
+    for a few seconds, which is why it is retried like any connection error; a client made with
+    `fail_fast_until_answered=True` raises it at once until its server has answered once (a wrong address is then
+    said in a moment, not after `max_retry_wait`), and sets `never_answered`."""
+
+    never_answered = False  # raised before the server had answered this client at all
+
+    @property
+    def reason(self) -> str:
+        """Why, in a few words: "connection refused", "no such host", or the library's words."""
+        text = self.message.lower()
+        if "refused" in text:
+            return "connection refused"
+        if any(words in text for words in ("name or service not known", "nodename nor servname", "dns resolution",
+                                           "name resolution", "no address associated", "getaddrinfo failed",
+                                           "errors resolving", "domain name not found")):
+            return "no such host"
+        if "network is unreachable" in text:
+            return "network unreachable"
+        return self.message.split(": ", 1)[-1]
+
+
 class APIStatusError(PhonosError):
     """The server answered with an error status."""
+
+    @property
+    def from_the_api(self) -> bool:
+        """Whether the answer was the API's error document (its `error` title): not so from another web server at
+        that address, or a proxy's own error page, whose status says nothing about the call."""
+        return bool(self.error)
 
     @property
     def retry_after(self) -> float | None:
@@ -205,6 +236,10 @@ DEFAULT_TITLES: dict[int, str] = {
     500: "Internal server error", 501: "Not implemented", 503: "Service unavailable", 504: "Gateway timeout",
 }
 REASON_METADATA = "phonos-error-reason"
+# gRPC core's words for an UNAVAILABLE that never had a connection (refused, a name that does not resolve), as
+# opposed to one that broke (a server going away mid-call): only these are `ServerUnreachableError`s.
+_NEVER_CONNECTED = ("failed to connect to all addresses", "DNS resolution failed", "errors resolving",
+                    "Connection refused")
 
 
 def from_grpc_status(code: str, details: str, metadata: Mapping[str, str], server: str = "") -> PhonosError:
@@ -218,7 +253,9 @@ def from_grpc_status(code: str, details: str, metadata: Mapping[str, str], serve
     title = metadata.get(TITLE_METADATA, "")
     at = f" at {server}" if server else ""  # named as REST names it: a wrong PHONOS_URL is the usual cause
     if not title and code == "UNAVAILABLE":
-        return APIConnectionError(f"could not reach the server{at}: {details}")
+        never_connected = any(words in details for words in _NEVER_CONNECTED)
+        kind = ServerUnreachableError if never_connected else APIConnectionError
+        return kind(f"could not reach the server{at}: {details}")
     if not title and code == "DEADLINE_EXCEEDED":
         return APITimeoutError(f"the server{at} did not answer in time ({details})")
     status = HTTP_STATUS_BY_REASON.get(metadata.get(REASON_METADATA, "")) or HTTP_STATUS_BY_GRPC_CODE.get(code, 500)

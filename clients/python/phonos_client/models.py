@@ -118,10 +118,11 @@ class JobPage:
     offset: int
     has_more: bool
     next_starting_after: str | None = None  # pass as starting_after= for the next page; None on the last
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobPage:
-        return cls(tuple(Job.from_dict(j) for j in data["jobs"]), *_pagination(data))
+        return cls(tuple(Job.from_dict(j) for j in data["jobs"]), *_pagination(data), raw=data)
 
 
 @dataclass(frozen=True)
@@ -327,10 +328,11 @@ class DeliveryPage:
     offset: int
     has_more: bool
     next_starting_after: str | None = None  # pass as starting_after= for the next page; None on the last
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeliveryPage:
-        return cls(tuple(WebhookDelivery.from_dict(d) for d in data.get("deliveries", ())), *_pagination(data))
+        return cls(tuple(WebhookDelivery.from_dict(d) for d in data.get("deliveries", ())), *_pagination(data), raw=data)
 
 
 @dataclass(frozen=True)
@@ -403,10 +405,11 @@ class ActivityPage:
     offset: int
     has_more: bool
     next_starting_after: str | None = None  # pass as starting_after= for the next page; None on the last
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ActivityPage:
-        return cls(tuple(ActivityEntry.from_dict(e) for e in data.get("entries", ())), *_pagination(data))
+        return cls(tuple(ActivityEntry.from_dict(e) for e in data.get("entries", ())), *_pagination(data), raw=data)
 
 
 @dataclass(frozen=True)
@@ -417,7 +420,8 @@ class CreditPage:
     offset: int
     has_more: bool
     next_starting_after: str | None = None  # pass as starting_after= for the next page; None on the last
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the API's JSON, whole
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CreditPage:
-        return cls(tuple(CreditEntry.from_dict(e) for e in data.get("entries", ())), *_pagination(data))
+        return cls(tuple(CreditEntry.from_dict(e) for e in data.get("entries", ())), *_pagination(data), raw=data)

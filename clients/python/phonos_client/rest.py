@@ -77,7 +77,9 @@ def connection_error(exc: httpx.TransportError, server: httpx.URL) -> errors.API
     at = f" at {str(server).rstrip('/')}" if server.host else ""
     if isinstance(exc, httpx.TimeoutException):
         return errors.APITimeoutError(f"the server{at} did not answer in time ({exc})")
-    return errors.APIConnectionError(f"could not reach the server{at}: {exc}")
+    # ConnectError: no connection was made (refused, a name that does not resolve): the request never left here
+    kind = errors.ServerUnreachableError if isinstance(exc, httpx.ConnectError) else errors.APIConnectionError
+    return kind(f"could not reach the server{at}: {exc}")
 
 
 class RestTransport:

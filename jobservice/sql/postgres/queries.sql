@@ -16,6 +16,12 @@ VALUES (:key_hash, :id, :account_id, :prefix, :name, :rate_limit, :now, :expires
 -- An expired key is still found: authentication tells its caller that it expired, and when.
 SELECT id, account_id, name, rate_limit, expires_at, scope FROM api_keys WHERE key_hash = :key_hash AND revoked_at IS NULL;
 
+-- name: live_keys
+-- The keys among :key_hashes (a JSON array) not revoked, with their expiry: jobservice/stream_guard.py ends the open
+-- watch streams of the others.
+SELECT key_hash, expires_at FROM api_keys
+WHERE revoked_at IS NULL AND key_hash IN (SELECT json_array_elements_text(CAST(:key_hashes AS JSON)));
+
 -- name: get_account
 SELECT id, username, email, credits, created_at FROM accounts WHERE id = :account_id;
 
@@ -263,6 +269,12 @@ RETURNING id;
 UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook deleted'
 WHERE webhook_id = :webhook_id AND status = 'pending';
 
+-- name: finish_deliveries_of_deleted_webhooks
+-- At the sender's start: pending deliveries of deleted webhooks (an attempt on the wire during the delete used
+-- to set its row pending again) finished as the delete finishes them; never sent, they only held the backlog.
+UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook deleted'
+WHERE status = 'pending' AND webhook_id IN (SELECT id FROM webhooks WHERE deleted_at IS NOT NULL);
+
 -- name: claim_due_deliveries
 -- Due deliveries, each claimed by one job service for hold_s: sent once however many services look.
 -- :in_flight and :busy_webhooks are JSON arrays (this service's deliveries being sent, webhooks whose
@@ -287,6 +299,7 @@ WHERE claimed_by = :owner AND id IN (SELECT CAST(v AS BIGINT) FROM json_array_el
 -- name: next_delivery_time
 -- A delivery another service is sending is not due before its claim ends.
 SELECT MIN(GREATEST(d.next_attempt_at, COALESCE(d.claimed_until, 0))) FROM webhook_deliveries d
+  JOIN webhooks w ON w.id = d.webhook_id AND w.deleted_at IS NULL  -- a deleted webhook's are never claimed
 WHERE d.status = 'pending'
   AND d.id NOT IN (SELECT CAST(v AS BIGINT) FROM json_array_elements_text(CAST(COALESCE(:in_flight, '[]') AS JSON)) v)
   AND d.webhook_id NOT IN (SELECT v FROM json_array_elements_text(CAST(COALESCE(:busy_webhooks, '[]') AS JSON)) v);
@@ -316,9 +329,12 @@ SELECT id, event, payload, status, attempts, last_status, last_error, created_at
 FROM webhook_deliveries WHERE id = :id AND webhook_id = :webhook_id;
 
 -- name: redeliver_webhook_delivery
--- A new delivery of the same event and body, due now.
+-- A new delivery of the same event and body, due now; none once the webhook is deleted (by a delete that
+-- committed after the caller's check: its row would be pending for ever, never claimed).
 INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at)
-SELECT webhook_id, event, payload, 'pending', :now, :now FROM webhook_deliveries WHERE id = :id
+SELECT d.webhook_id, d.event, d.payload, 'pending', :now, :now
+FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.deleted_at IS NULL
+WHERE d.id = :id
 RETURNING id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at;
 
 -- name: purge_webhook_deliveries
@@ -333,12 +349,14 @@ UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, las
 WHERE id = :id;
 
 -- name: mark_delivery_retry
+-- Only a pending delivery: one its webhook's delete finished (failed) while this attempt was on the wire stays
+-- finished, not pending again (no claim picks a deleted webhook's row, so it would be due for ever).
 UPDATE webhook_deliveries
 SET attempts = attempts + 1, last_status = :last_status, last_error = :last_error, next_attempt_at = :next_attempt_at,
     last_attempt_at = :now,
     status = CASE WHEN attempts + 1 >= :max_attempts THEN 'failed' ELSE 'pending' END,
     claimed_by = NULL, claimed_until = NULL
-WHERE id = :id;
+WHERE id = :id AND status = 'pending';
 
 -- name: rate_limit_take
 SELECT granted, counted, oldest, now_s FROM rate_limit_take(:key_hash, :limit, :window_s, :wanted);
@@ -446,6 +464,12 @@ VALUES (:token_hash, :account_id, :user_agent, :client_address, :now, :now, :exp
 SELECT s.account_id, s.expires_at, s.created_at, s.last_seen_at, a.username
 FROM sessions s JOIN accounts a ON a.id = s.account_id
 WHERE s.token_hash = :token_hash AND s.revoked_at IS NULL AND s.expires_at > :now;
+
+-- name: live_sessions
+-- The dashboard sessions among :token_hashes (a JSON array) still signed in (jobservice/stream_guard.py).
+SELECT token_hash FROM sessions
+WHERE revoked_at IS NULL AND expires_at > :now
+  AND token_hash IN (SELECT json_array_elements_text(CAST(:token_hashes AS JSON)));
 
 -- name: touch_session
 -- The "Signed in" list's last activity and address; jobservice/sessions.py calls it at most once a minute per session.

@@ -11,6 +11,7 @@ numpy): the job service imports it.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 from phonos_config.complexes import CHAIN_BREAK
@@ -51,8 +52,18 @@ def invalid_letters_message(cleaned: str, subject: str = "sequence") -> str | No
     bad = sorted(set(cleaned) - PROTEIN_LETTERS - {CHAIN_BREAK})
     if not bad:
         return None
-    return (f"{subject} contains invalid amino-acid letters: {''.join(bad)}. Use the 20 standard one-letter "
+    return (f"{subject} contains invalid amino-acid letters: {shown_letters(bad)}. Use the 20 standard one-letter "
             f"codes, X for unknown, and ':' between the chains of a complex.{replacement_hint(bad)}")
+
+
+def shown_letters(bad: list[str]) -> str:
+    """The refused characters as a reader can see them: printable ASCII as itself, anything else by code point
+    and name ("U+200B ZERO WIDTH SPACE", "U+FF21 FULLWIDTH LATIN CAPITAL LETTER A"): text copied from a web page
+    or a word processor carries invisible and look-alike characters that, echoed as they are, read as nothing
+    or as the very letter the message refuses."""
+    plain = "".join(c for c in bad if " " < c < "\x7f")
+    named = [f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed character')}" for c in bad if not " " < c < "\x7f"]
+    return ", ".join(([plain] if plain else []) + named)
 
 
 # A chain of at least this many letters, all nucleotide codes (N: any base) and all four bases (A, C, G, T or U),

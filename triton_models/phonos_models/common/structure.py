@@ -182,6 +182,11 @@ def _conventional_entities(structure: gemmi.Structure) -> None:
         entity.name = str(number)
         if entity.entity_type == gemmi.EntityType.Polymer:
             entity.subchains = [name[:-2] if name.endswith("xp") else name for name in entity.subchains]
+            if entity.polymer_type == gemmi.PolymerType.Unknown:
+                # gemmi infers the type from linked residues, so a one-residue chain (ESMFold folds "M", or a
+                # 1-aa chain of a complex) stayed Unknown and its entity had no `_entity_poly` row at all, no
+                # sequence, no strand id, though `_entity` says polymer. Every chain written here is a protein.
+                entity.polymer_type = gemmi.PolymerType.PeptideL
 
 
 def _with_provenance(document: gemmi.cif.Document, provenance: Mapping[str, str],

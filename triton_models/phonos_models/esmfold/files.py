@@ -20,7 +20,8 @@ from phonos_config.relax import RelaxSettings
 from phonos_models.common import bundle, plots, relax_step
 from phonos_models.common.progress import Report, ShouldStop, ignore
 from phonos_models.common.qa_metrics import Confidence
-from phonos_models.common.relax import RelaxOutcome
+from phonos_models.common.relax import FAILED, RelaxOutcome
+from phonos_models.common.relax_check import unrelaxable
 from phonos_models.common.result_files import ModelResult, ResultFile, json_file, text_file
 from phonos_models.common.structure import (
     ProteinChain,
@@ -247,6 +248,20 @@ def relax(result: FoldResult, mode: str, weights: WeightsInfo, settings: RelaxSe
     """Amber-relax the fold's structure unless `mode` is "none" (a fold has one structure: best = all).
     `started`: when the step began waiting for its turn (phonos_models.common.relax.relax_structures)."""
     return relax_step.run(mode, [(STRUCTURE, pdb_text(result, weights))], settings, should_stop, report, started)
+
+
+def refused_relax(result: FoldResult, mode: str, weights: WeightsInfo) -> RelaxOutcome | None:
+    """The relax outcome of a fold the relax cannot take (an X residue, a one-residue chain), known from the
+    structure alone; None when there is a relax to run (or none asked for). The same outcome, reason and message
+    as the relax worker's, without queueing behind other jobs' relaxes (one at a time per instance, minutes each)
+    or starting OpenMM: a relax=best job with an X waited 18 s behind another job's relax to hear "not relaxed"."""
+    if mode == "none":
+        return None
+    reason = unrelaxable(pdb_text(result, weights))
+    if reason is None:
+        return None
+    return RelaxOutcome(FAILED, errors={STRUCTURE: reason},
+                        message=f"Amber relax failed for {STRUCTURE} ({reason}); those structures are delivered unrelaxed")
 
 
 def relaxed_files(result: FoldResult, weights: WeightsInfo, outcome: RelaxOutcome) -> list[ResultFile]:

@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from phonos_config.relax import RelaxSettings
 from phonos_models.common import plots
 from phonos_models.common.file_workers import FileWorkers
-from phonos_models.common.progress import Report, ShouldStop, ignore
+from phonos_models.common.progress import Progress, Report, ShouldStop, ignore
 from phonos_models.common.relax import RelaxOutcome
 from phonos_models.common.result_files import ModelResult
 from phonos_models.common.weights import WeightsInfo
@@ -41,8 +41,12 @@ class Finisher:
     def finish(self, result: FoldResult, relax_mode: str, done: Done, should_stop: ShouldStop = lambda: False,
                report: Report = ignore) -> None:
         """Relax (unless `relax_mode` is none) and build the files of `result`; returns at once."""
+        refused = files.refused_relax(result, relax_mode, self.weights)
         if relax_mode == "none":
             self._build(result, relax_mode, None, done)
+        elif refused is not None:  # nothing to relax: no waiting for another job's relax to hear so
+            report(Progress("relax", 0, 1, "Amber relax failed"))
+            self._build(result, relax_mode, refused, done)
         else:
             # The relax time limit runs from here: waiting for another job's relax counts against it.
             self._relaxing.submit(self._relax_then_build, result, relax_mode, done, should_stop, report,
