@@ -227,6 +227,9 @@ def test_structure_page_draws_the_viewer_the_plddt_plot_and_the_pae_map(
         return {size: c.width, colours: seen.size};
     }""")
     assert colours["size"] == len(SHORT) and colours["colours"] > 5
+    # Its colour scale is beside it (12 px), not at the card's far edge (100 px away here, 275 at a tablet's width).
+    heatmap, scale = page.locator("#pae-canvas").bounding_box(), page.locator("#pae-card .scale").bounding_box()
+    assert heatmap and scale and 0 <= scale["x"] - (heatmap["x"] + heatmap["width"]) <= 24, (heatmap, scale)
     expect(page.locator("#metric-plddt")).to_contain_text(f"{folded['metrics']['mean_plddt']:.1f}")
     expect(page.locator("#weights-notice")).to_contain_text("Not a real prediction")
     expect(page.locator("#provenance")).to_contain_text("esmfold-tiny-random")
