@@ -60,13 +60,13 @@ class CliError(Exception):
 
 
 # `phonos --help`'s last lines (the server install's): what a script can branch on. The operator's verbs use 0, 1
-# and 2 (and 141, as every verb); the users' verbs, run by the client package from here too, theirs (EXIT there).
+# and 2 (and 130 and 141, as every verb); the users' verbs, run by the client package from here too, theirs (EXIT there).
 EXIT_CODES_HELP = ("exit codes: 0 ok; 1 `serve` stopped on a failure (another service holds the data directory, a "
                    "process kept crashing, Triton did not start), `weights fetch` failed, or `backup` found result "
                    "files missing; 2 usage or a refusal (bad arguments or settings, an unknown account or key, an "
-                   "unusable data directory or database); 141 output closed early (`| head`); the users' verbs "
-                   "(login, fold, ...) also 3 authentication, 4 not found, 5 insufficient credits, 6 rate limited, "
-                   "7 server or connection error, 8 invalid request, 130 interrupted (`phonos fold --help`)")
+                   "unusable data directory or database); 130 interrupted (Ctrl-C); 141 output closed early "
+                   "(`| head`); the users' verbs (login, fold, ...) also 3 authentication, 4 not found, 5 "
+                   "insufficient credits, 6 rate limited, 7 server or connection error, 8 invalid request")
 
 
 def _settings(args: argparse.Namespace) -> ServiceSettings:
@@ -348,9 +348,13 @@ def _read_password(args: argparse.Namespace) -> str:
         return sys.stdin.readline().rstrip("\n")
     if not sys.stdin.isatty():
         raise CliError("no terminal to prompt on: pipe the password in with --password-stdin")
-    first = getpass.getpass("New dashboard password: ")
-    if getpass.getpass("Repeat it: ") != first:
-        raise CliError("the two passwords differ")
+    try:
+        first = getpass.getpass("New dashboard password: ")
+        if getpass.getpass("Repeat it: ") != first:
+            raise CliError("the two passwords differ")
+    except EOFError:  # Ctrl-D at the prompt, which leaves the cursor after it
+        print(file=sys.stderr)
+        raise CliError("no password given: nothing was changed") from None
     return first
 
 
@@ -587,6 +591,9 @@ def _main(argv: list[str]) -> int:
     private_umask()  # the data dir holds keys' hashes, webhook secrets and every job's data
     try:
         return int(args.func(args))
+    except KeyboardInterrupt:  # Ctrl-C at a prompt (set-password) or in a long copy (backup): not a traceback
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT["interrupted"]
     except CliError as exc:
         print(f"error: {in_flag_words(str(exc), argv)}", file=sys.stderr)
         return EXIT["usage"]

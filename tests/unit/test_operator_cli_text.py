@@ -202,3 +202,19 @@ def test_weights_fetch_says_what_it_cannot_use_in_one_line(operator_env: pytest.
     assert cli.main(["weights", "fetch", "esmfold", "--dir", str(tmp_path / "weights")]) == 1
     assert capsys.readouterr().err == (f"error: cannot write the weights under {tmp_path / 'weights'}: Not a directory "
                                        f"({tmp_path / 'weights' / 'esmfold_v1'})\n")
+
+
+@pytest.mark.parametrize(("stop", "status", "said"), [(KeyboardInterrupt, 130, "\ninterrupted\n"),
+                                                      (EOFError, 2, "\nerror: no password given: nothing was changed\n")])
+def test_a_password_prompt_left_with_ctrl_c_or_ctrl_d_ends_in_a_line(data_dir: str, capsys: pytest.CaptureFixture[str],
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    stop: type[BaseException], status: int,
+                                                                    said: str) -> None:
+    """Ctrl-C at `New dashboard password:` was a traceback from getpass."""
+    def prompt(text: str) -> str:
+        raise stop
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("getpass.getpass", prompt)
+    assert cli.main(["users", "set-password", "--username", "ada", "--data-dir", data_dir]) == status
+    assert capsys.readouterr().err == said
