@@ -587,7 +587,10 @@ def _main(argv: list[str]) -> int:
         from phonos_client.cli import main as user_main  # the users' verbs
 
         return int(user_main(argv))
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if extra:  # said by the verb's parser, whose --help lists what it takes (the top one's lists the verbs)
+        verb = " ".join(filter(None, (args.command, getattr(args, f"{args.command}_command", None))))
+        Parser(prog=f"phonos {verb}").error(f"unrecognized arguments: {' '.join(extra)}")
     private_umask()  # the data dir holds keys' hashes, webhook secrets and every job's data
     try:
         return int(args.func(args))

@@ -129,6 +129,8 @@ def test_a_real_terminal_gets_the_fitted_table(data_dir: str) -> None:
     (["credits", "add", "--username", "ada", "--amount", "x"],
      'phonos credits add: --amount takes a whole number, not "x"; see phonos credits add --help\n'),
     (["accounts", "activity"], "phonos accounts activity: --username missing; see phonos accounts activity --help\n"),
+    (["accounts", "list", "--bogus"], "phonos accounts list: unrecognized arguments: --bogus; see phonos accounts list "
+                                      "--help\n"),  # it was `phonos: ...; see phonos --help`, the list of verbs
 ])
 def test_a_usage_error_is_one_line_saying_where_the_help_is(capsys: pytest.CaptureFixture[str], argv: list[str],
                                                             said: str) -> None:
