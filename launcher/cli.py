@@ -30,7 +30,6 @@ import json
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -50,7 +49,7 @@ from jobservice.messages import activity_json
 from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
 from launcher import tables
-from launcher.tables import When, shown, terminal_cells
+from launcher.tables import When, rfc3339, shown, terminal_cells
 from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
 
@@ -153,13 +152,6 @@ def _existing(settings: ServiceSettings) -> ServiceSettings:
         raise CliError(f"no phonos database in {settings.data_dir.resolve()}: check --data-dir or PHONOS_DATA_DIR "
                        "(`phonos serve` and `phonos keys create` create one)")
     return settings
-
-
-def rfc3339(epoch: float) -> str:
-    """A time as the API writes it (GET /v1/keys): RFC 3339 UTC with milliseconds, a whole second without."""
-    millis = round(epoch * 1000)
-    text = datetime.fromtimestamp(millis // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}.{millis % 1000:03d}Z" if millis % 1000 else f"{text}Z"
 
 
 def _key_json(key: KeyRecord) -> dict[str, Any]:

@@ -26,6 +26,14 @@ def when(epoch: float | None) -> str:
     return "-" if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def rfc3339(epoch: float) -> str:
+    """A time as the API writes it (GET /v1/keys) and --json prints it: RFC 3339 UTC with milliseconds, a whole
+    second without."""
+    millis = round(epoch * 1000)
+    text = datetime.fromtimestamp(millis // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{millis % 1000:03d}Z" if millis % 1000 else f"{text}Z"
+
+
 def short_when(epoch: float | None) -> str:
     """A time in a narrow table: `12-01 10:09Z` (the client's short form); `-` for none."""
     return "-" if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%m-%d %H:%MZ")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import pty
 import sqlite3
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -220,3 +222,12 @@ def test_a_password_prompt_left_with_ctrl_c_or_ctrl_d_ends_in_a_line(data_dir: s
     monkeypatch.setattr("getpass.getpass", prompt)
     assert cli.main(["users", "set-password", "--username", "ada", "--data-dir", data_dir]) == status
     assert capsys.readouterr().err == said
+
+
+def test_backup_json_writes_its_time_as_every_other_json_does(data_dir: str, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """RFC 3339 (`keys list --json`, the API); `snapshot_at` was epoch seconds, the one exception."""
+    out = _out(capsys, "backup", str(tmp_path / "copy"), "--json", "--data-dir", data_dir)
+    snapshot_at = json.loads(out)["snapshot_at"]
+    assert isinstance(snapshot_at, str) and snapshot_at.endswith("Z")
+    assert abs(datetime.fromisoformat(snapshot_at.replace("Z", "+00:00")).timestamp() - time.time()) < 60
