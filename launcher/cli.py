@@ -360,7 +360,14 @@ def cmd_users_set_password(args: argparse.Namespace) -> int:
 
 
 def cmd_db_build(args: argparse.Namespace) -> int:
-    return int(build_db.main([str(args.fasta), str(args.outdir), "--name", args.name]))
+    """build_db's own main, but a refusal is the command's `error: ...` line (it was `build_db: ...`)."""
+    try:
+        built = build_db.build(args.fasta, args.outdir, args.name)
+    except (build_db.BuildError, OSError) as exc:
+        raise CliError(f"cannot build the {args.name} database from {args.fasta}: {exc}") from None
+    print(f"wrote {built.fasta} ({built.num_sequences} sequences, {built.version[:19]}...)")
+    print(built.env_line)
+    return 0
 
 
 def cmd_weights_fetch(args: argparse.Namespace) -> int:

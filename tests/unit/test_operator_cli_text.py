@@ -231,3 +231,13 @@ def test_backup_json_writes_its_time_as_every_other_json_does(data_dir: str, tmp
     snapshot_at = json.loads(out)["snapshot_at"]
     assert isinstance(snapshot_at, str) and snapshot_at.endswith("Z")
     assert abs(datetime.fromisoformat(snapshot_at.replace("Z", "+00:00")).timestamp() - time.time()) < 60
+
+
+def test_db_build_refuses_in_the_commands_words(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """It was `build_db: no FASTA records found`, the module's name rather than the command's `error:`."""
+    (tmp_path / "empty.fasta").write_text("")
+    assert cli.main(["db", "build", str(tmp_path / "empty.fasta"), str(tmp_path / "db")]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith(f"error: cannot build the uniref90 database from {tmp_path / 'empty.fasta'}: ")
+    assert said.count("\n") == 1
