@@ -285,9 +285,9 @@ def cmd_accounts_activity(args: argparse.Namespace) -> int:
         print(json.dumps({"username": args.username, "total": total, "entries": [activity_json(e) for e in entries]}))
         return 0
     print(f"{args.username}: {len(entries)} of {total} entries, newest first")
-    print(shown(("WHEN", "ACTION", "BY", "FROM", "TARGET"),
-                lambda when: [(when(e.created_at), e.action, _actor(e), e.actor.client_address or "-", _target(e))
-                              for e in entries], cells=terminal_cells()))
+    print(shown(("WHEN", "ACTION", "BY", "FROM", "TARGET", "DETAILS"),
+                lambda when: [(when(e.created_at), e.action, _actor(e), e.actor.client_address or "-", _target(e),
+                               _details(e)) for e in entries], free={"DETAILS"}, cells=terminal_cells()))
     return 0
 
 
@@ -298,6 +298,11 @@ def _actor(entry: ActivityEntry) -> str:
     if actor.kind == ActorKind.API_KEY:
         return (actor.key_id or "a key") + (f" ({actor.key_name})" if actor.key_name else "")
     return {ActorKind.SESSION: "dashboard"}.get(actor.kind, str(actor.kind))
+
+
+def _details(entry: ActivityEntry) -> str:
+    """`name=ci scope=full`, as `phonos account activity` shows them (a list's items joined by commas)."""
+    return " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(entry.details.items()))
 
 
 def _target(entry: ActivityEntry) -> str:

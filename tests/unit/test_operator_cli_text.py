@@ -47,7 +47,8 @@ def data_dir(operator_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.Ca
     with sqlite3.connect(tmp_path / "var" / "phonos.sqlite3") as db:  # what POST /v1/keys with ada's "ci" key records
         db.execute("INSERT INTO account_activity (account_id, created_at, action, actor_kind, actor_key_id, "
                    "actor_key_name, client_address, key_id, details) VALUES (1, ?, 'api_key.created', 'api_key', "
-                   "'key_5f0c2a9be1d34c07', 'ci', '192.0.2.7', 'key_0123456789abcdef', '{}')", (time.time(),))
+                   "'key_5f0c2a9be1d34c07', 'ci', '192.0.2.7', 'key_0123456789abcdef', ?)",
+                   (time.time(), json.dumps({"name": "laptop", "scope": "read_only"})))
     return var
 
 
@@ -63,7 +64,7 @@ def test_the_activity_log_names_a_key_by_its_id_and_name_once(data_dir: str,
     newest = out.splitlines()[2]
     assert "key_5f0c2a9be1d34c07 (ci)" in newest and "key key_" not in out, out
     assert newest.split()[3:] == ["api_key.created", "key_5f0c2a9be1d34c07", "(ci)", "192.0.2.7",
-                                  "key_0123456789abcdef"]
+                                  "key_0123456789abcdef", "name=laptop", "scope=read_only"]  # details as the account's
 
 
 VERBS = [["keys", "list", "--username", "ada"], ["accounts", "list"], ["accounts", "activity", "--username", "ada"],
