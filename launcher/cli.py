@@ -288,7 +288,16 @@ def cmd_accounts_activity(args: argparse.Namespace) -> int:
     print(shown(("WHEN", "ACTION", "BY", "FROM", "TARGET", "DETAILS"),
                 lambda when: [(when(e.created_at), e.action, _actor(e), e.actor.client_address or "-", _target(e),
                                _details(e)) for e in entries], free={"DETAILS"}, cells=terminal_cells()))
+    _say_the_next_page(args, len(entries), total)
     return 0
+
+
+def _say_the_next_page(args: argparse.Namespace, shown_here: int, total: int) -> None:
+    """On a terminal, under a page that is not the last, the flag that shows the next one (piped, the table
+    alone, for the program reading it)."""
+    after = args.offset + shown_here
+    if shown_here and after < total and terminal_cells() is not None:
+        print(f"(the next page: --offset {after})")
 
 
 def _actor(entry: ActivityEntry) -> str:
@@ -337,6 +346,7 @@ def cmd_credits_history(args: argparse.Namespace) -> int:
                                (e.note or "") + (f" {e.job_id}{' (deleted)' if e.job_deleted else ''}" if e.job_id
                                                  else "")) for e in entries],
                 numbers={"CHANGE", "BALANCE"}, free={"WHY"}, cells=terminal_cells()))
+    _say_the_next_page(args, len(entries), total)
     return 0
 
 

@@ -242,3 +242,15 @@ def test_db_build_refuses_in_the_commands_words(operator_env: pytest.MonkeyPatch
     said = capsys.readouterr().err
     assert said.startswith(f"error: cannot build the uniref90 database from {tmp_path / 'empty.fasta'}: ")
     assert said.count("\n") == 1
+
+
+def test_a_page_that_is_not_the_last_says_the_next_on_a_terminal(data_dir: str, capsys: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    page = ["--limit", "2", "--data-dir", data_dir]
+    piped = _out(capsys, "credits", "history", "--username", "ada", *page)
+    assert "--offset" not in piped  # a program reading it gets the table alone
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert _out(capsys, "accounts", "activity", "--username", "ada", *page).endswith("(the next page: --offset 2)\n")
+    last = _out(capsys, "credits", "history", "--username", "ada", "--offset", "1", *page)  # 1 of 2: the last page
+    assert "--offset" not in last and "opening balance" in last
