@@ -6,7 +6,7 @@ to it): widths as a terminal draws them (a CJK username takes two cells a charac
 then the times lose their year and their " UTC" (`12-01 10:09Z`); a table that still cannot fit (its ids and
 other whole columns alone are too wide: the keys at 80 columns) is shown as records, one line a field, as psql's
 `\\x auto` does. Piped (`| grep`, `| awk`), a table is the whole table, its columns as wide as their widest cell,
-whatever the width of the terminal the pipe started in."""
+whatever the width of the terminal the pipe started in. Also the times as --json writes them (RFC 3339)."""
 
 from __future__ import annotations
 
