@@ -74,6 +74,13 @@ def test_keys_create_on_a_taken_username_points_at_keys_add(operator_env: pytest
     assert _run(capsys, "keys", "create", "--username", "ada", *data_dir) == (
         2, "", 'error: username "ada" is taken; choose another (`keys create` makes a new account with its first '
                'key; another key for an existing account: phonos keys add --username "ada")\n')
+    # A look-alike of an account's name is refused too (it made a second account an admin's typo away): "Ada"
+    # beside "ada", a name with a space at either end. (ASCII letter case on SQLite; PostgreSQL folds all.)
+    assert _run(capsys, "keys", "create", "--username", "Ada", *data_dir) == (
+        2, "", 'error: username "Ada" differs from the account "ada" only in letter case, which reads as the same '
+               'name; choose another\n')
+    assert _run(capsys, "keys", "create", "--username", "ada ", *data_dir)[1:] == (
+        "", 'error: username "ada " starts or ends with a space; remove it\n')
 
 
 @pytest.mark.parametrize(("argv", "said"), [
