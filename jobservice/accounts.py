@@ -92,6 +92,8 @@ class Accounts:
         if not username or len(username) > 64:
             raise InvalidArgument("username must be 1-64 characters")
         check_label("username", username)
+        if username != username.strip():
+            raise InvalidArgument(f"username {json_value_text(username)} starts or ends with a space; remove it")
         email = check_email(email)
         if credits < 0:
             raise InvalidArgument("credits must be 0 or more")
@@ -109,6 +111,13 @@ class Accounts:
         if ceiling > MAX_AMOUNT:
             raise InvalidArgument(f"max rate limit must be at most {MAX_AMOUNT} requests per minute, got {ceiling}")
         async with self._db.transaction() as tx:
+            # "Ada" beside "ada" is one person to every reader (and a typo of the operator's): refused like a
+            # username taken. Sign-in stays exact; accounts made before this rule keep their names.
+            alike = await tx.fetch_one("account_by_username_any_case", {"username": username})
+            if alike is not None:
+                raise InvalidArgument(f"username {json_value_text(username)} differs from the account "
+                                      f"{json_value_text(alike['username'])} only in letter case, which reads as "
+                                      "the same name; choose another")
             try:
                 account_id = await tx.scalar(
                     "insert_account", {"username": username, "email": email, "credits": credits, "now": now()}

@@ -19,9 +19,11 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TypeVar
 
 from jobservice.db import now
-from jobservice.errors import PhonosError, Unauthenticated
+from jobservice.errors import PhonosError, ServiceUnavailable, Unauthenticated
 from jobservice.key_policy import KeyExpired, is_expired
+from jobservice.periodic import Periodic
 from jobservice.store import Store
+from phonos_common.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +49,16 @@ class StreamHold:
 class StreamGuard:
     def __init__(self, db: Store, *, every_s: float) -> None:
         self._db = db
-        self._every_s = every_s
         self._holds: dict[str, set[StreamHold]] = collections.defaultdict(set)
-        self._task: asyncio.Task[None] | None = None
-        self.checks = 0  # rounds that read the database (tests)
+        self._checker = Periodic("stream-guard", every_s, self._round, "watch.guard_failed")
+        # The database away fails every round: said once a minute, and the streams go on meanwhile.
+        self._outage_log = RateLimitedLog(log, per_minute=1)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="stream-guard")
+        self._checker.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._checker.stop()
 
     @contextlib.contextmanager
     def holding(self, credential: str) -> Iterator[StreamHold]:
@@ -76,16 +74,14 @@ class StreamGuard:
                 if not holds:
                     del self._holds[credential]
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._every_s)
-            if not self._holds:
-                continue
-            try:
-                await self.check_once()
-            except Exception:  # the database away, say: the streams go on, the next round asks again
-                log.warning("checking open streams' keys and sessions failed", exc_info=True,
-                            extra={"action": "watch.guard_failed"})
+    async def _round(self) -> None:
+        if not self._holds:
+            return
+        try:
+            await self.check_once()
+        except ServiceUnavailable as exc:
+            self._outage_log.log(logging.WARNING, "watch.guard_failed", "checking open streams' keys and sessions "
+                                 "failed (%s); they go on until the database answers", type(exc).__name__)
 
     async def check_once(self) -> None:
         credentials = list(self._holds)
@@ -93,7 +89,6 @@ class StreamGuard:
         sessions = [c.removeprefix(SESSION_PREFIX) for c in credentials if c.startswith(SESSION_PREFIX)]
         at = now()
         gone: dict[str, PhonosError] = {}
-        self.checks += 1
         if keys:
             rows = await self._db.read.fetch_all("live_keys", {"key_hashes": json.dumps(keys)})
             live = {row["key_hash"]: row["expires_at"] for row in rows}

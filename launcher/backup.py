@@ -32,6 +32,7 @@ from pathlib import Path
 
 from jobservice.datadir_lock import DataDirLock, DataDirLocked
 from jobservice.results import ResultStore
+from launcher.tables import rfc3339
 from phonos_config.service import ServiceSettings
 
 
@@ -52,7 +53,8 @@ class BackupReport:
     seconds: float
 
     def as_json(self) -> dict[str, object]:
-        return {"destination": str(self.destination), "snapshot_at": self.snapshot_at, "jobs": self.jobs,
+        # RFC 3339, as every time the command's --json prints (it was epoch seconds, the one exception)
+        return {"destination": str(self.destination), "snapshot_at": rfc3339(self.snapshot_at), "jobs": self.jobs,
                 "database_bytes": self.database_bytes, "files_copied": self.files_copied,
                 "bytes_copied": self.bytes_copied, "files_already_there": self.files_present,
                 "missing_files": list(self.missing), "seconds": round(self.seconds, 3)}

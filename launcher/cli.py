@@ -5,6 +5,7 @@
     phonos keys add --username NAME [--name N] [--rate-limit R] [--expires-in-days N] [--read-only] [--json]
     phonos keys list --username NAME [--json]
     phonos keys revoke KEY_ID [--confirm-last-key] [--json]
+    phonos keys update KEY_ID [--name N] [--rate-limit R] [--expires-in-days N] [--json]
     phonos accounts list [--json]
     phonos accounts activity --username NAME [--limit N] [--offset N] [--action A] [--json]
     phonos credits add --username NAME --amount N [--note TEXT] [--json]   (N < 0 takes credits back)
@@ -29,29 +30,42 @@ import json
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
-from phonos_client.cli import OPERATOR_VERBS, add_user_commands, add_version
+from phonos_client.cli import EXIT, OPERATOR_VERBS, Parser, add_user_commands, add_version, name_the_verbs
 from phonos_client.flag_words import in_flag_words
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 from phonos_models.alphafold2 import build_db
 
 from jobservice import admin
 from jobservice.accounts import NewKey
+from jobservice.activity import ActivityEntry, ActorKind
 from jobservice.api_keys import KeyRecord, LastActiveKey
 from jobservice.errors import LimitReached, PhonosError
 from jobservice.key_policy import FULL, READ_ONLY
 from jobservice.messages import activity_json
 from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
+from launcher import tables
+from launcher.tables import When, rfc3339, shown, terminal_cells
 from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
 
 
 class CliError(Exception):
     """Printed as `error: ...` with exit status 2."""
+
+
+# `phonos --help`'s last lines (the server install's): what a script can branch on. The operator's verbs use 0, 1
+# and 2 (and 130 and 141, as every verb); the users' verbs, run by the client package from here too, theirs (EXIT there).
+EXIT_CODES_HELP = ("exit codes: 0 ok; 1 `serve` stopped on a failure (another service holds the data directory, a "
+                   "process kept crashing, Triton did not start), `weights fetch` failed, or `backup` found result "
+                   "files missing; 2 usage or a refusal (bad arguments or settings, an unknown account or key, an "
+                   "unusable data directory or database); 130 interrupted (Ctrl-C); 141 output closed early "
+                   "(`| head`); the users' verbs (login, fold, ...) also 3 authentication, 4 not found, 5 "
+                   "insufficient credits, 6 rate limited, 7 server or connection error, 8 invalid request")
 
 
 def _settings(args: argparse.Namespace) -> ServiceSettings:
@@ -73,7 +87,9 @@ def _settings(args: argparse.Namespace) -> ServiceSettings:
 def cmd_serve(args: argparse.Namespace) -> int:
     from launcher.serve import serve
 
-    return serve(_settings(args))
+    settings = _settings(args)
+    _not_a_file(settings)
+    return serve(settings)
 
 
 T = TypeVar("T")
@@ -90,6 +106,15 @@ def _port(text: str) -> int:
     return port
 
 
+def _mirror(text: str) -> str:
+    """argparse type of `weights fetch --mirror`: an http(s) URL with a host, or every download would fail on it
+    (with requests' traceback)."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"not an http:// or https:// URL: {json_value_text(text)}")
+    return text
+
+
 def _run(settings: ServiceSettings, work: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(work())  # type: ignore[arg-type]
@@ -101,7 +126,16 @@ def _run(settings: ServiceSettings, work: Callable[[], Awaitable[T]]) -> T:
         raise CliError(store_unusable_message(settings, exc)) from None
 
 
+def _not_a_file(settings: ServiceSettings) -> None:
+    """A data directory that is a file (a mistyped --data-dir naming the database itself) said in those words,
+    not as the OS's `[Errno 17] File exists` or as a directory without a database."""
+    if settings.sqlite_path is not None and settings.data_dir.exists() and not settings.data_dir.is_dir():
+        raise CliError(f"cannot use the data directory {settings.data_dir}: it is a file, not a directory "
+                       "(check --data-dir or PHONOS_DATA_DIR)")
+
+
 def _prepare_data_dir(settings: ServiceSettings) -> None:
+    _not_a_file(settings)
     try:
         secure_data_dir(settings.data_dir, settings.sqlite_path)
     except OSError as exc:
@@ -112,22 +146,12 @@ def _existing(settings: ServiceSettings) -> ServiceSettings:
     """The settings of a command that reads or changes existing state: on SQLite the database must be there
     already, or a mistyped --data-dir (or a command run from another directory) would create an empty one
     and answer "no account named ..." about the wrong place."""
+    _not_a_file(settings)
     path = settings.sqlite_path
     if path is not None and not path.exists():
         raise CliError(f"no phonos database in {settings.data_dir.resolve()}: check --data-dir or PHONOS_DATA_DIR "
                        "(`phonos serve` and `phonos keys create` create one)")
     return settings
-
-
-def _when(epoch: float | None) -> str:
-    return "-" if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def rfc3339(epoch: float) -> str:
-    """A time as the API writes it (GET /v1/keys): RFC 3339 UTC with milliseconds, a whole second without."""
-    millis = round(epoch * 1000)
-    text = datetime.fromtimestamp(millis // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}.{millis % 1000:03d}Z" if millis % 1000 else f"{text}Z"
 
 
 def _key_json(key: KeyRecord) -> dict[str, Any]:
@@ -139,12 +163,12 @@ def _key_json(key: KeyRecord) -> dict[str, Any]:
             "scope": key.scope}
 
 
-def _key_status(key: KeyRecord) -> str:
+def _key_status(key: KeyRecord, when: When = tables.when) -> str:
     if key.revoked:
         return "revoked"
     if key.expired():
         return "expired"
-    return "active" if key.expires_at is None else f"active until {_when(key.expires_at)}"
+    return "active" if key.expires_at is None else f"active until {when(key.expires_at)}"
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
@@ -193,23 +217,16 @@ def cmd_keys_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cut(text: str, width: int) -> str:
-    """`text` in a column of `width`: a longer one ends in "…", so a cut name is never read (or typed) as whole."""
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
 def cmd_keys_list(args: argparse.Namespace) -> int:
     settings = _existing(_settings(args))
     keys = _run(settings, lambda: admin.list_keys(settings, username=args.username))
     if args.json:
         print(json.dumps({"keys": [_key_json(k) for k in keys]}))
         return 0
-    print(f"{'KEY ID':<21} {'PREFIX':<11} {'NAME':<20} {'LIMIT/MIN':>9}  {'SCOPE':<9}  {'CREATED':<20}  "
-          f"{'LAST USED':<20}  STATUS")
-    for k in keys:
-        # two spaces after the columns that fill their width (read_only, a time): one read as a single value
-        print(f"{k.id:<21} {k.prefix:<11} {_cut(k.name or '-', 20):<20} {k.rate_limit:>9}  {k.scope:<9}  "
-              f"{_when(k.created_at):<20}  {_when(k.last_used_at):<20}  {_key_status(k)}")
+    print(shown(("KEY ID", "PREFIX", "NAME", "LIMIT/MIN", "SCOPE", "CREATED", "LAST USED", "STATUS"),
+                lambda when: [(k.id, k.prefix, k.name or "-", str(k.rate_limit), k.scope, when(k.created_at),
+                               when(k.last_used_at), _key_status(k, when)) for k in keys],
+                numbers={"LIMIT/MIN"}, free={"NAME"}, cells=terminal_cells()))
     return 0
 
 
@@ -252,12 +269,11 @@ def cmd_accounts_list(args: argparse.Namespace) -> int:
             "last_used_at": None if a.last_used_at is None else rfc3339(a.last_used_at),
             "jobs": a.jobs, "active_jobs": a.active_jobs} for a in accounts]}))
         return 0
-    print(f"{'USERNAME':<20} {'EMAIL':<28} {'CREDITS':>9} {'KEYS':>4} {'JOBS':>7} {'ACTIVE':>6}  {'SIGN-IN':<7}  "
-          f"{'CREATED':<20} LAST USED")
-    for a in accounts:
-        print(f"{_cut(a.username, 20):<20} {_cut(a.email or '-', 28):<28} {a.credits:>9} {a.active_keys:>4} {a.jobs:>7} "
-              f"{a.active_jobs:>6}  {'yes' if a.can_sign_in else 'no':<7}  {_when(a.created_at):<20} "
-              f"{_when(a.last_used_at)}")
+    print(shown(("USERNAME", "EMAIL", "CREDITS", "KEYS", "JOBS", "ACTIVE", "SIGN-IN", "CREATED", "LAST USED"),
+                lambda when: [(a.username, a.email or "-", str(a.credits), str(a.active_keys), str(a.jobs),
+                               str(a.active_jobs), "yes" if a.can_sign_in else "no", when(a.created_at),
+                               when(a.last_used_at)) for a in accounts],
+                numbers={"CREDITS", "KEYS", "JOBS", "ACTIVE"}, free={"EMAIL"}, cells=terminal_cells()))
     return 0
 
 
@@ -269,14 +285,38 @@ def cmd_accounts_activity(args: argparse.Namespace) -> int:
         print(json.dumps({"username": args.username, "total": total, "entries": [activity_json(e) for e in entries]}))
         return 0
     print(f"{args.username}: {len(entries)} of {total} entries, newest first")
-    print(f"{'WHEN':<20} {'ACTION':<30} {'BY':<36} {'FROM':<16} TARGET")
-    for e in entries:
-        by = f"key {e.actor.key_id}" if e.actor.kind == "api_key" else {"session": "dashboard"}.get(
-            str(e.actor.kind), str(e.actor.kind))
-        target = " ".join(t for t in (e.target.key_id, e.target.webhook_id, e.target.job_id, e.target.share_id) if t)
-        print(f"{_when(e.created_at):<20} {e.action:<30} {_cut(by, 36):<36} {_cut(e.actor.client_address or '-', 16):<16} "
-              f"{target}")
+    print(shown(("WHEN", "ACTION", "BY", "FROM", "TARGET", "DETAILS"),
+                lambda when: [(when(e.created_at), e.action, _actor(e), e.actor.client_address or "-", _target(e),
+                               _details(e)) for e in entries], free={"DETAILS"}, cells=terminal_cells()))
+    _say_the_next_page(args, len(entries), total)
     return 0
+
+
+def _say_the_next_page(args: argparse.Namespace, shown_here: int, total: int) -> None:
+    """On a terminal, under a page that is not the last, the flag that shows the next one (piped, the table
+    alone, for the program reading it)."""
+    after = args.offset + shown_here
+    if shown_here and after < total and terminal_cells() is not None:
+        print(f"(the next page: --offset {after})")
+
+
+def _actor(entry: ActivityEntry) -> str:
+    """Who made the change: a key by its id and name (`key_5f0c… (ci)`: the id says it is a key; "key key_…"
+    said it twice), the dashboard, the operator; as `phonos account activity` shows it to the account."""
+    actor = entry.actor
+    if actor.kind == ActorKind.API_KEY:
+        return (actor.key_id or "a key") + (f" ({actor.key_name})" if actor.key_name else "")
+    return {ActorKind.SESSION: "dashboard"}.get(actor.kind, str(actor.kind))
+
+
+def _details(entry: ActivityEntry) -> str:
+    """`name=ci scope=full`, as `phonos account activity` shows them (a list's items joined by commas)."""
+    return " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(entry.details.items()))
+
+
+def _target(entry: ActivityEntry) -> str:
+    target = entry.target
+    return " ".join(t for t in (target.key_id, target.webhook_id, target.job_id, target.share_id) if t)
 
 
 def cmd_credits_add(args: argparse.Namespace) -> int:
@@ -301,10 +341,12 @@ def cmd_credits_history(args: argparse.Namespace) -> int:
             for e in entries]}))
         return 0
     print(f"{args.username}: {balance} credits; {len(entries)} of {total} entries, newest first")
-    print(f"{'WHEN':<20} {'CHANGE':>8} {'BALANCE':>9}  {'KIND':<7} WHY")
-    for e in entries:
-        job = f" {e.job_id}{' (deleted)' if e.job_deleted else ''}" if e.job_id else ""
-        print(f"{_when(e.created_at):<20} {e.amount:>+8} {e.balance_after:>9}  {e.kind:<7} {e.note or ''}{job}")
+    print(shown(("WHEN", "CHANGE", "BALANCE", "KIND", "WHY"),
+                lambda when: [(when(e.created_at), f"{e.amount:+d}", str(e.balance_after), str(e.kind),
+                               (e.note or "") + (f" {e.job_id}{' (deleted)' if e.job_deleted else ''}" if e.job_id
+                                                 else "")) for e in entries],
+                numbers={"CHANGE", "BALANCE"}, free={"WHY"}, cells=terminal_cells()))
+    _say_the_next_page(args, len(entries), total)
     return 0
 
 
@@ -313,9 +355,13 @@ def _read_password(args: argparse.Namespace) -> str:
         return sys.stdin.readline().rstrip("\n")
     if not sys.stdin.isatty():
         raise CliError("no terminal to prompt on: pipe the password in with --password-stdin")
-    first = getpass.getpass("New dashboard password: ")
-    if getpass.getpass("Repeat it: ") != first:
-        raise CliError("the two passwords differ")
+    try:
+        first = getpass.getpass("New dashboard password: ")
+        if getpass.getpass("Repeat it: ") != first:
+            raise CliError("the two passwords differ")
+    except EOFError:  # Ctrl-D at the prompt, which leaves the cursor after it
+        print(file=sys.stderr)
+        raise CliError("no password given: nothing was changed") from None
     return first
 
 
@@ -329,10 +375,19 @@ def cmd_users_set_password(args: argparse.Namespace) -> int:
 
 
 def cmd_db_build(args: argparse.Namespace) -> int:
-    return int(build_db.main([str(args.fasta), str(args.outdir), "--name", args.name]))
+    """build_db's own main, but a refusal is the command's `error: ...` line (it was `build_db: ...`)."""
+    try:
+        built = build_db.build(args.fasta, args.outdir, args.name)
+    except (build_db.BuildError, OSError) as exc:
+        raise CliError(f"cannot build the {args.name} database from {args.fasta}: {exc}") from None
+    print(f"wrote {built.fasta} ({built.num_sequences} sequences, {built.version[:19]}...)")
+    print(built.env_line)
+    return 0
 
 
 def cmd_weights_fetch(args: argparse.Namespace) -> int:
+    import requests
+
     from launcher.weights_fetch import FetchError, FetchOptions, fetch_set, settings_lines
     from launcher.weights_table import WEIGHT_SETS
 
@@ -341,6 +396,13 @@ def cmd_weights_fetch(args: argparse.Namespace) -> int:
         directory = fetch_set(weights, args.dir, FetchOptions(mirror=args.mirror))
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # --dir a file, a full disk, no permission: said, not a traceback
+        print(f"error: cannot write the weights under {args.dir}: {exc.strerror or exc}"
+              f"{f' ({exc.filename})' if exc.filename else ''}", file=sys.stderr)
+        return 1
+    except requests.RequestException as exc:  # what _download does not retry (a mirror's bad address)
+        print(f"error: the download failed: {exc}", file=sys.stderr)
         return 1
     print(f"{weights.title}: ready. Set before `phonos serve`:")
     for line in settings_lines(weights, directory):
@@ -373,7 +435,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_json()))
     else:
         print(f"backed up {settings.data_dir.resolve()} to {report.destination} in {report.seconds:.1f} s:")
-        print(f"  database as of {_when(report.snapshot_at)}: {report.jobs} jobs, {report.database_bytes / 1e6:.1f} MB")
+        print(f"  database as of {tables.when(report.snapshot_at)}: {report.jobs} jobs, {report.database_bytes / 1e6:.1f} MB")
         print(f"  result files: {report.files_copied} copied ({report.bytes_copied / 1e6:.1f} MB), "
               f"{report.files_present} already there")
         print(f"  to restore, start from it: phonos serve --data-dir {report.destination}")
@@ -384,39 +446,40 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="phonos", description="Self-hosted ESMFold, AlphaFold2 and DiffDock API")
+    parser = Parser(prog="phonos", description="Self-hosted ESMFold, AlphaFold2 and DiffDock API",
+                    epilog=EXIT_CODES_HELP)
     add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="start Triton, the job service and the gateway")
-    serve.add_argument("--http-host", help="gateway address to listen on (default 127.0.0.1; 0.0.0.0: every interface)")
-    serve.add_argument("--http-port", type=_port, help="gateway port (default 8080)")
-    serve.add_argument("--grpc-port", type=_port, help="job service gRPC port (default 50051)")
-    serve.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
-    serve.add_argument("--metrics-port", type=_port, help="Prometheus /metrics port on loopback (default 9464)")
+    serve.add_argument("--http-host", metavar="HOST", help="gateway address to listen on (default 127.0.0.1; 0.0.0.0: every interface)")
+    serve.add_argument("--http-port", metavar="PORT", type=_port, help="gateway port (default 8080)")
+    serve.add_argument("--grpc-port", metavar="PORT", type=_port, help="job service gRPC port (default 50051)")
+    serve.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
+    serve.add_argument("--metrics-port", metavar="PORT", type=_port, help="Prometheus /metrics port on loopback (default 9464)")
     serve.set_defaults(func=cmd_serve)
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="create an account with a new API key")
-    create.add_argument("--username", required=True,
+    create.add_argument("--username", metavar="NAME", required=True,
                         help="the new account, made with this key as its first (more keys: `phonos keys add`, or the "
                              "account itself: POST /v1/keys, the dashboard's Keys page)")
-    create.add_argument("--email", help="the account's email, for a new account")
-    create.add_argument("--credits", type=int, help="starting balance (default PHONOS_DEFAULT_CREDITS)")
-    create.add_argument("--rate-limit", type=int, help="requests per minute for this key (default PHONOS_DEFAULT_RATE_LIMIT, 60)")
-    create.add_argument("--max-rate-limit", type=int,
+    create.add_argument("--email", metavar="EMAIL", help="the account's email, for a new account")
+    create.add_argument("--credits", metavar="N", type=int, help="starting balance (default PHONOS_DEFAULT_CREDITS)")
+    create.add_argument("--rate-limit", metavar="R", type=int, help="requests per minute for this key (default PHONOS_DEFAULT_RATE_LIMIT, 60)")
+    create.add_argument("--max-rate-limit", metavar="M", type=int,
                         help="highest rate limit the account may give its keys (default: the larger of 60 and --rate-limit)")
     create.add_argument("--expires-in-days", type=int, metavar="N",
                         help="the key stops working N days from now, 1-3650 (default: never)")
     create.add_argument("--read-only", action="store_true",
                         help="the key may read (jobs, results, account, usage) but not submit, cancel or change anything")
-    create.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    create.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
     create.add_argument("--json", action="store_true", help="print one JSON object with api_key and account_id")
     create.set_defaults(func=cmd_keys_create)
 
     more = keys.add_parser("add", help="give an existing account another API key (within its limit of working keys)")
-    more.add_argument("--username", required=True, help="the account that gets the key")
-    more.add_argument("--name", help="the key's name, up to 100 characters (e.g. where it is used)")
+    more.add_argument("--username", metavar="NAME", required=True, help="the account that gets the key")
+    more.add_argument("--name", metavar="NAME", help="the key's name, up to 100 characters (e.g. where it is used)")
     more.add_argument("--rate-limit", type=int, metavar="R",
                       help="requests per minute, 1 to the account's maximum (default PHONOS_DEFAULT_RATE_LIMIT, at "
                            "most that maximum)")
@@ -424,80 +487,80 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the key stops working N days from now, 1-3650 (default, or 0: never)")
     more.add_argument("--read-only", action="store_true",
                       help="the key may read (jobs, results, account, usage) but not submit, cancel or change anything")
-    more.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    more.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
     more.add_argument("--json", action="store_true",
                       help="print one JSON object: api_key, account_id and the key as GET /v1/keys shows it")
     more.set_defaults(func=cmd_keys_add)
 
     listing = keys.add_parser("list", help="list an account's keys (never the secrets)")
-    listing.add_argument("--username", required=True, help="the account whose keys to list")
-    listing.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    listing.add_argument("--username", metavar="NAME", required=True, help="the account whose keys to list")
+    listing.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
     listing.add_argument("--json", action="store_true", help="print one JSON object with a `keys` list")
     listing.set_defaults(func=cmd_keys_list)
 
     revoke = keys.add_parser("revoke", help="revoke a key: its next request is refused")
-    revoke.add_argument("key_id", help="the key's id, e.g. key_5f0c2a9be1d34c07 (see `phonos keys list`)")
+    revoke.add_argument("key_id", metavar="KEY_ID", help="the key's id, e.g. key_5f0c2a9be1d34c07 (see `phonos keys list`)")
     revoke.add_argument("--confirm-last-key", action="store_true",
                         help="allow revoking the account's last active key (it then has no working key)")
-    revoke.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    revoke.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
     revoke.add_argument("--json", action="store_true", help="print the revoked key as one JSON object")
     revoke.set_defaults(func=cmd_keys_revoke)
 
     update = keys.add_parser("update", help="rename a key, change its rate limit or its expiry")
-    update.add_argument("key_id", help="the key's id (see `phonos keys list`)")
-    update.add_argument("--name", help="the key's new name, up to 100 characters")
-    update.add_argument("--rate-limit", type=int, help="requests per minute, 1 to the account's maximum")
+    update.add_argument("key_id", metavar="KEY_ID", help="the key's id (see `phonos keys list`)")
+    update.add_argument("--name", metavar="NAME", help="the key's new name, up to 100 characters")
+    update.add_argument("--rate-limit", metavar="R", type=int, help="requests per minute, 1 to the account's maximum")
     update.add_argument("--expires-in-days", type=int, metavar="N",
                         help="the key stops working N days from now, 1-3650; 0: it never expires")
-    update.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    update.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
     update.add_argument("--json", action="store_true", help="print the updated key as the API's JSON")
     update.set_defaults(func=cmd_keys_update)
 
     accounts = sub.add_parser("accounts", help="every account at a glance").add_subparsers(dest="accounts_command",
                                                                                           required=True)
     every = accounts.add_parser("list", help="every account: balance, active keys, jobs, sign-in, last use")
-    every.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    every.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
     every.add_argument("--json", action="store_true", help="print one JSON object with an `accounts` list")
     every.set_defaults(func=cmd_accounts_list)
     activity = accounts.add_parser("activity", help="an account's activity log, newest first: who changed its keys, "
                                                     "password, webhooks or share links, and from where")
-    activity.add_argument("--username", required=True, help="the account whose log to show")
+    activity.add_argument("--username", metavar="NAME", required=True, help="the account whose log to show")
     activity.add_argument("--limit", type=int, default=50, metavar="N", help="entries, 1-100 (default 50)")
     activity.add_argument("--offset", type=int, default=0, metavar="N",
                           help="entries to skip (the next page: --offset 50)")
     activity.add_argument("--action", metavar="ACTION", help="only this action's entries, e.g. api_key.created")
-    activity.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    activity.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
     activity.add_argument("--json", action="store_true", help="print one JSON object with an `entries` list")
     activity.set_defaults(func=cmd_accounts_activity)
 
     credits = sub.add_parser("credits", help="account balances").add_subparsers(dest="credits_command", required=True)
     top_up = credits.add_parser("add", help="add credits to an account (a negative amount takes them back)")
-    top_up.add_argument("--username", required=True, help="the account to credit")
-    top_up.add_argument("--amount", type=int, required=True, help="credits to add; negative to take back")
-    top_up.add_argument("--note", help="why, for the account's credit history (default: added/taken back by an "
+    top_up.add_argument("--username", metavar="NAME", required=True, help="the account to credit")
+    top_up.add_argument("--amount", metavar="N", type=int, required=True, help="credits to add; negative to take back")
+    top_up.add_argument("--note", metavar="TEXT", help="why, for the account's credit history (default: added/taken back by an "
                                        "operator)")
-    top_up.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    top_up.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
     top_up.add_argument("--json", action="store_true", help="print one JSON object with the new balance")
     top_up.set_defaults(func=cmd_credits_add)
     history = credits.add_parser("history", help="an account's credit history, newest first: every change and why")
-    history.add_argument("--username", required=True, help="the account whose history to show")
-    history.add_argument("--limit", type=int, default=50, help="entries, 1-100 (default 50)")
-    history.add_argument("--offset", type=int, default=0, help="entries to skip (the next page: --offset 50)")
-    history.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    history.add_argument("--username", metavar="NAME", required=True, help="the account whose history to show")
+    history.add_argument("--limit", metavar="N", type=int, default=50, help="entries, 1-100 (default 50)")
+    history.add_argument("--offset", metavar="N", type=int, default=0, help="entries to skip (the next page: --offset 50)")
+    history.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
     history.add_argument("--json", action="store_true", help="print one JSON object with an `entries` list")
     history.set_defaults(func=cmd_credits_history)
 
     users = sub.add_parser("users", help="dashboard sign-in").add_subparsers(dest="users_command", required=True)
     password = users.add_parser("set-password", help="set a dashboard password (signs out open sessions)")
-    password.add_argument("--username", required=True, help="the account that signs in with it")
+    password.add_argument("--username", metavar="NAME", required=True, help="the account that signs in with it")
     password.add_argument("--password-stdin", action="store_true", help="read the password from stdin's first line")
-    password.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    password.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
     password.set_defaults(func=cmd_users_set_password)
 
     db = sub.add_parser("db", help="AlphaFold2 sequence databases").add_subparsers(dest="db_command", required=True)
     build = db.add_parser("build", help="build a small MSA search database from a FASTA file (tests, demos)")
-    build.add_argument("fasta", type=Path, help="the sequences to search (a FASTA file)")
-    build.add_argument("outdir", type=Path, help="the folder to write the database into")
+    build.add_argument("fasta", type=Path, metavar="FASTA", help="the sequences to search (a FASTA file)")
+    build.add_argument("outdir", type=Path, metavar="OUTDIR", help="the folder to write the database into")
     build.add_argument("--name", default="uniref90", choices=build_db.DATABASE_NAMES,
                        help="which AlphaFold2 database it stands in for (default uniref90)")
     build.set_defaults(func=cmd_db_build)
@@ -507,9 +570,11 @@ def build_parser() -> argparse.ArgumentParser:
     weights = sub.add_parser("weights", help="official model weights").add_subparsers(dest="weights_command",
                                                                                        required=True)
     fetch = weights.add_parser("fetch", help="download, verify and unpack official weights; prints the settings")
-    fetch.add_argument("name", choices=sorted(WEIGHT_SETS), help="the weight set (see `phonos weights list`)")
-    fetch.add_argument("--dir", type=Path, default=Path("weights"), help="parent directory (default ./weights)")
-    fetch.add_argument("--mirror", help="fetch https://HOST/PATH from MIRROR/HOST/PATH instead (an internal mirror)")
+    fetch.add_argument("name", choices=sorted(WEIGHT_SETS), metavar="SET",  # the choices in braces ran past 60
+                       help=f"the weight set: {', '.join(sorted(WEIGHT_SETS))} (see `phonos weights list`)")
+    fetch.add_argument("--dir", metavar="DIR", type=Path, default=Path("weights"), help="parent directory (default ./weights)")
+    fetch.add_argument("--mirror", metavar="URL", type=_mirror,
+                       help="fetch https://HOST/PATH from MIRROR/HOST/PATH instead (an internal mirror)")
     fetch.set_defaults(func=cmd_weights_fetch)
     listing = weights.add_parser("list", help="what `fetch` downloads, from where, with which checksums")
     listing.set_defaults(func=cmd_weights_list)
@@ -517,10 +582,11 @@ def build_parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", help="copy the data directory's state while the service runs (SQLite)")
     backup.add_argument("destination", type=Path,
                         help="a new or empty directory, or an earlier backup to bring up to date")
-    backup.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    backup.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
     backup.add_argument("--json", action="store_true", help="print one JSON object with what was copied")
     backup.set_defaults(func=cmd_backup)
     add_user_commands(sub)  # the users' verbs, listed in --help (main() hands them to the client package)
+    name_the_verbs(parser)  # COMMAND in usage, a missing or unknown verb said in words (not `keys_command`)
     return parser
 
 
@@ -535,13 +601,19 @@ def _main(argv: list[str]) -> int:
         from phonos_client.cli import main as user_main  # the users' verbs
 
         return int(user_main(argv))
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if extra:  # said by the verb's parser, whose --help lists what it takes (the top one's lists the verbs)
+        verb = " ".join(filter(None, (args.command, getattr(args, f"{args.command}_command", None))))
+        Parser(prog=f"phonos {verb}").error(f"unrecognized arguments: {' '.join(extra)}")
     private_umask()  # the data dir holds keys' hashes, webhook secrets and every job's data
     try:
         return int(args.func(args))
+    except KeyboardInterrupt:  # Ctrl-C at a prompt (set-password) or in a long copy (backup): not a traceback
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT["interrupted"]
     except CliError as exc:
         print(f"error: {in_flag_words(str(exc), argv)}", file=sys.stderr)
-        return 2
+        return EXIT["usage"]
 
 
 if __name__ == "__main__":

@@ -21,6 +21,10 @@ SELECT id, account_id, name, rate_limit, expires_at, scope FROM api_keys WHERE k
 SELECT key_hash, expires_at FROM api_keys
 WHERE revoked_at IS NULL AND key_hash IN (SELECT value FROM json_each(:key_hashes));
 
+-- name: account_by_username_any_case
+-- An account whose username differs from :username only in letter case (ASCII letters on SQLite).
+SELECT username FROM accounts WHERE lower(username) = lower(:username) AND username <> :username LIMIT 1;
+
 -- name: get_account
 SELECT id, username, email, credits, created_at FROM accounts WHERE id = :account_id;
 

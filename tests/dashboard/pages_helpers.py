@@ -140,8 +140,8 @@ def shot(page: Page, name: str, *, full_page: bool = True) -> Path:
 
 # What a page shows a person that a screen reader or a keyboard would miss: controls with no label, buttons and
 # links with no name, descriptions that point at nothing, tab orders forced by a positive tabindex, and text
-# (its placeholder too) under 4.5:1 on the background it is drawn on (3:1 for large text). Colours from the CSS
-# as computed; a background is the nearest opaque one up the tree.
+# (its placeholder too) under 4.5:1 on the background it is drawn on (3:1 for large text), and checkboxes and radios
+# with a hit area under 24 px. Colours from the CSS as computed; a background is the nearest opaque one up the tree.
 A11Y_PROBLEMS = """() => {
     const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
     const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
@@ -193,6 +193,23 @@ A11Y_PROBLEMS = """() => {
         }
     }
     for (const el of document.querySelectorAll('[tabindex]')) if (el.tabIndex > 0) problems.push(`positive tabindex: ${what(el)}`);
+    // Checkboxes and radios: a click anywhere in the 24 px square round the box's centre (WCAG 2.5.8's least target)
+    // lands on the box or on its label (the browser's own 13 px box with no label round it was 13 px wide); 11 px
+    // each way from the centre, as the hit test rounds a point to its pixel (12 is the next one's).
+    const [scrollX, scrollY] = [window.scrollX, window.scrollY];
+    for (const el of document.querySelectorAll('input[type=checkbox], input[type=radio]')) {
+        if (!shown(el) || el.disabled) continue;
+        el.scrollIntoView({block: 'center', inline: 'center'});
+        const r = el.getBoundingClientRect();
+        const [x, y] = [r.left + r.width / 2, r.top + r.height / 2];
+        const missed = [[-11, -11], [11, -11], [-11, 11], [11, 11], [-11, 0], [11, 0], [0, -11], [0, 11]]
+            .filter(([dx, dy]) => {
+                const hit = document.elementFromPoint(x + dx, y + dy);
+                return !hit || (hit !== el && hit.closest('label')?.control !== el);
+            });
+        if (missed.length) problems.push(`target under 24 px (${Math.round(r.width)}x${Math.round(r.height)} px box): ${what(el)} ${el.getAttribute('aria-label') || el.value}`);
+    }
+    window.scrollTo(scrollX, scrollY);
     return problems;
 }"""
 

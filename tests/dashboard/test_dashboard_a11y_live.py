@@ -1,16 +1,20 @@
 """What a keyboard or a screen reader meets on pages that change by themselves: the jobs list's live status changes
 said in one polite region (not on the first load, a burst counted in one message), the focus and the words after
-a bulk delete, the 3D viewer turned by keyboard, the delivery log's filter named for what it filters, and a walk by
-keyboard at a desktop's and a phone's width. A job service on the inference twin (scripted slow calls) for the
-jobs, one on the session's real tritonserver (tiny ESMFold) for a structure the viewer draws; one browser."""
+a bulk delete, the 3D viewer turned by keyboard (0 and Reset return it to the view it opened with), the delivery
+log's filter named for what it filters, and a walk by keyboard at a desktop's and a phone's width. A job service on
+the inference twin (scripted slow calls) for the jobs, one on the session's real tritonserver (tiny ESMFold) for a
+structure the viewer draws; one browser."""
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from jobservice.memory_inference import Slow
@@ -171,6 +175,13 @@ def viewer_pixels(page: Page) -> bytes:
     return page.locator("#viewer canvas").first.screenshot()
 
 
+def pixels_apart(a: bytes, b: bytes) -> int:
+    """How many pixels of two pictures of the same size differ by more than a shade (the focus ring's rounded
+    corners are drawn a little differently from one frame to the next, up to 3 of 255)."""
+    first, second = (np.asarray(Image.open(io.BytesIO(p)).convert("RGB"), dtype=np.int16) for p in (a, b))
+    return int((np.abs(first - second).max(axis=2) > 16).sum())
+
+
 def test_the_viewer_turns_and_the_plots_read_by_keyboard_and_still_by_pointer(browser: Browser,
                                                                              folding: ServiceProcess) -> None:
     max_ = make_user(folding, "max")
@@ -208,8 +219,8 @@ def test_the_viewer_turns_and_the_plots_read_by_keyboard_and_still_by_pointer(br
     page.keyboard.press("-")
     away = viewer_pixels(page)
     assert away != zoomed
-    page.keyboard.press("0")  # as the Reset button: fitted again
-    assert viewer_pixels(page) != away
+    page.keyboard.press("0")  # as the Reset button: the view the page opened with, not the turned one fitted again
+    assert pixels_apart(viewer_pixels(page), start) == 0
     # The pointer turns it as before; a click gives it the focus without the keys' note over it.
     page.click("h1")  # the keyboard's focus leaves the viewer
     expect(keys).to_be_hidden()
@@ -228,7 +239,22 @@ def test_the_viewer_turns_and_the_plots_read_by_keyboard_and_still_by_pointer(br
     turned_by_pointer = viewer_pixels(page)
     page.keyboard.press("ArrowLeft")  # and the keys work after the pointer
     assert viewer_pixels(page) != turned_by_pointer
+    page.click("#view-reset")  # the turns undone, the view fitted: as the page opened (its focus ring drawn again)
     page.mouse.move(0, 0)
+    page.focus("#view-cartoon")
+    page.keyboard.press("Shift+Tab")
+    assert pixels_apart(viewer_pixels(page), start) == 0
+    # The Compare card's list, with nothing to compare yet, says so in words that fit a phone's select (it cuts them).
+    compare = page.locator("#compare-with")
+    expect(compare).to_be_disabled()
+    text_width, room = compare.evaluate("""(s) => {
+        const style = getComputedStyle(s);
+        const context = document.createElement('canvas').getContext('2d');
+        context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+        return [context.measureText(s.options[s.selectedIndex].text).width,
+                s.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 20];  // 20: its arrow
+    }""")
+    assert text_width <= room, (compare.inner_text(), text_width, room)
 
     # The pLDDT plot and the PAE map are read by keyboard too, as by hovering; the readout is said as it changes
     # while the plot has the focus (and not as a pointer passes over it).

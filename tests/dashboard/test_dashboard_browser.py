@@ -97,6 +97,13 @@ def test_sign_in_page_refuses_a_wrong_password_then_signs_in(browser: Browser, s
     page.goto(f"{service.base_url}/jobs")
     page.wait_for_url("**/sign-in?next=%2Fjobs")
     assert watched.problems() == []
+    # A next the browser reads as another site ("/\\evil.example" is "//evil.example" to it): the page itself
+    # stays here too (the server redirects such a URL, but the page may be reached without it: history, a cache).
+    page.evaluate("history.replaceState(null, '', '/sign-in?next=' + encodeURIComponent('/\\\\evil.example'))")
+    page.fill("#username", ada.username)
+    page.fill("#password", ada.password)
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"{service.base_url}/jobs")
     page.context.close()
 
 
@@ -227,6 +234,9 @@ def test_structure_page_draws_the_viewer_the_plddt_plot_and_the_pae_map(
         return {size: c.width, colours: seen.size};
     }""")
     assert colours["size"] == len(SHORT) and colours["colours"] > 5
+    # Its colour scale is beside it (12 px), not at the card's far edge (100 px away here, 275 at a tablet's width).
+    heatmap, scale = page.locator("#pae-canvas").bounding_box(), page.locator("#pae-card .scale").bounding_box()
+    assert heatmap and scale and 0 <= scale["x"] - (heatmap["x"] + heatmap["width"]) <= 24, (heatmap, scale)
     expect(page.locator("#metric-plddt")).to_contain_text(f"{folded['metrics']['mean_plddt']:.1f}")
     expect(page.locator("#weights-notice")).to_contain_text("Not a real prediction")
     expect(page.locator("#provenance")).to_contain_text("esmfold-tiny-random")

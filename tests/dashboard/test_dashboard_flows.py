@@ -158,17 +158,31 @@ def test_rename_a_key_from_the_keys_page(cleo_page: Page, service: ServiceProces
     field.fill("")
     field.press("Escape")  # changed her mind: the name stays
     expect(row.locator("input[data-field=name]")).to_have_count(0)
+    expect(row.locator("[data-action=rename]")).to_be_focused()  # back on Rename, not fallen to the page's top
     row.locator("[data-action=rename]").click()
     expect(row.locator("input[data-field=name]")).to_have_attribute("maxlength", "100")  # the API's limit (MAX_KEY_NAME)
     row.locator("input[data-field=name]").fill("Cryo-EM pipeline")
     row.locator("input[data-field=name]").press("Enter")
     expect(row.locator(".name")).to_contain_text("Cryo-EM pipeline")
+    expect(row.locator("[data-action=rename]")).to_be_focused()  # in the table drawn again
     assert api.get("/v1/keys").json()["keys"][0]["name"] == "Cryo-EM pipeline"
     row.locator("[data-action=rename]").click()
     row.locator("input[data-field=name]").fill("Cryo-EM, second site")
     row.locator("[data-action=save-name]").click()  # the button saves as Enter does
     expect(row.locator(".name")).to_contain_text("Cryo-EM, second site")
     shot(page, "21-keys-renamed")
+    # The rate limit: Enter in its box saves (it did nothing), and the focus stays where it was, in the table drawn
+    # again (it fell to the page's top); then back to 600 with its Save button, by keyboard.
+    row.locator("input.limit").fill("42")
+    row.locator("input.limit").press("Enter")
+    expect(page.locator(".toast", has_text="Rate limit saved")).to_have_count(1)
+    expect(row.locator("input.limit")).to_be_focused()
+    assert [k["rate_limit"] for k in api.get("/v1/keys").json()["keys"] if k["key_id"] == key_id] == [42]
+    row.locator("input.limit").fill("600")
+    row.locator("[data-action=save-limit]").focus()
+    page.keyboard.press("Enter")
+    expect(row.locator("input.limit")).to_have_value("600")
+    expect(row.locator("[data-action=save-limit]")).to_be_focused()
 
 
 def test_key_form_errors_look_like_errors(cleo_page: Page, service: ServiceProcess) -> None:
@@ -283,6 +297,17 @@ def test_a_running_job_shows_the_models_progress_live(cleo_page: Page, service: 
         first = int(bar.get_attribute("value") or "0")
         shot(page, "24-job-progress", full_page=False)
         expect(bar).not_to_have_attribute("value", str(first), timeout=30_000)  # it moves without a reload
+        # The header is drawn again at every poll (1.5 s): a keyboard user on "Run again" keeps the focus there
+        # (it fell to the page's top at each poll).
+        page.focus("#run-again")
+        page.wait_for_timeout(2_000)
+        expect(page.locator("#run-again")).to_be_focused()
+        # Cancelled by keyboard: the focus goes to the words that take the status card's place, not the page's top.
+        page.focus("#cancel-job")
+        page.keyboard.press("Enter")
+        page.locator("dialog[open] [data-confirm]").focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#job-cancelled")).to_be_focused(timeout=30_000)
     finally:
         api.post(f"/v1/jobs/{job_id}/cancel")  # free the only ESMFold slot for the other tests
     expect(page.locator("#status-card")).to_have_count(0, timeout=30_000)

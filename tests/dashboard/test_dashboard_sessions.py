@@ -1,7 +1,7 @@
 """The account page's "Signed in" card: a person signed in on a laptop and a phone sees both browsers (named from
 their User-Agents, this one marked, with address and times), signs the phone out from the laptop, the list
-refreshes, and the phone's next page goes to sign-in. At 1440 px and 390 px. A job service on the inference twin,
-in this module alone."""
+refreshes (the keyboard's focus on its heading), and the phone's next page goes to sign-in. At 1440 px and 390 px.
+A job service on the inference twin, in this module alone."""
 
 from __future__ import annotations
 
@@ -63,8 +63,11 @@ def test_a_person_signs_their_other_browser_out_from_the_account_page(browser: B
     card.screenshot(path=str(ARTIFACTS / f"77-account-signed-in-{width}.png"))
     laptop.screenshot(path=str(ARTIFACTS / f"77-account-page-{width}.png"), full_page=True)
 
-    button.click()
+    button.focus()  # by keyboard: its row goes, and the focus with it
+    laptop.keyboard.press("Enter")
     expect(rows).to_have_count(1)  # the list refreshed
+    # The focus is on the list's heading, where Tab goes on from, not fallen to the page's top.
+    expect(card.get_by_role("heading", name="Signed in")).to_be_focused()
     expect(card.locator("li.session.current")).to_be_visible()
     # So did the Activity card further down, without a reload (it used to keep its first page until one).
     newest = laptop.locator("#activity-body tr").first

@@ -60,7 +60,9 @@ def test_the_delivery_log_shows_answers_filters_and_sends_a_failed_event_again(b
         expect(rows.nth(0)).to_have_attribute("data-status", "failed")
         page.select_option("#deliveries-status", "pending")
         expect(page.locator("#deliveries-empty")).to_have_text("No pending deliveries.")
+        expect(page.locator("#deliveries-pager")).to_be_hidden()  # not an empty ruled strip under the words
         page.select_option("#deliveries-status", "")
+        expect(page.locator("#deliveries-pager")).to_be_visible()
 
         expect(rows).to_have_count(2)
         rows.nth(1).locator("[data-action=redeliver]").click()  # the failed one

@@ -116,6 +116,11 @@ def test_a_missing_verb_is_named_by_its_choices_and_the_version_is_printed(
     with pytest.raises(SystemExit):
         parser.parse_args(["--version"])
     assert capsys.readouterr().out.startswith("phonos-client ")
+    # an argument the verb does not take points at that verb's help (it was the top level's, which lists verbs)
+    with pytest.raises(SystemExit) as unknown:
+        client_cli.main(["jobs", "ls", "--bogus"])
+    said = capsys.readouterr().err
+    assert unknown.value.code == 2 and said == "phonos jobs ls: unrecognized arguments: --bogus; see phonos jobs ls --help\n", said
 
 
 def test_the_phonos_command_of_either_install_prints_the_same_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -209,7 +209,7 @@ def test_operator_messages_quote_usernames_as_the_api_does(operator_env: pytest.
                     "error: no API key key_0000000000000000; see `phonos keys list --username NAME`",
                     'error: no account named "bob"',
                     'password set for "ada"; their open dashboard sessions were signed out',
-                    'phonos serve: error: argument --http-port: not a port number: "x"',
+                    'phonos serve: --http-port: not a port number: "x"; see phonos serve --help',
                     "error: nothing to change: give --name, --rate-limit and/or --expires-in-days"]  # the flags
 
 

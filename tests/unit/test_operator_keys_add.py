@@ -74,6 +74,13 @@ def test_keys_create_on_a_taken_username_points_at_keys_add(operator_env: pytest
     assert _run(capsys, "keys", "create", "--username", "ada", *data_dir) == (
         2, "", 'error: username "ada" is taken; choose another (`keys create` makes a new account with its first '
                'key; another key for an existing account: phonos keys add --username "ada")\n')
+    # A look-alike of an account's name is refused too (it made a second account an admin's typo away): "Ada"
+    # beside "ada", a name with a space at either end. (ASCII letter case on SQLite; PostgreSQL folds all.)
+    assert _run(capsys, "keys", "create", "--username", "Ada", *data_dir) == (
+        2, "", 'error: username "Ada" differs from the account "ada" only in letter case, which reads as the same '
+               'name; choose another\n')
+    assert _run(capsys, "keys", "create", "--username", "ada ", *data_dir)[1:] == (
+        "", 'error: username "ada " starts or ends with a space; remove it\n')
 
 
 @pytest.mark.parametrize(("argv", "said"), [
@@ -105,12 +112,18 @@ def test_operator_commands_refuse_a_number_in_the_flags_words(operator_env: pyte
 
 def test_operator_tables_end_a_cut_name_with_an_ellipsis(operator_env: pytest.MonkeyPatch, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    """A name longer than its column was cut with nothing to show it ("a name that is far t" read as whole)."""
+    """A name longer than its column was cut with nothing to show it ("a name that is far t" read as whole). Names are
+    cut only to fit a terminal (launcher/tables.py); piped, and a username anywhere (it is typed in --username),
+    they are whole."""
     data_dir = ("--data-dir", str(tmp_path / "var"))
     long_user = "a-username-longer-than-twenty"
     assert _run(capsys, "keys", "create", "--username", long_user, *data_dir)[0] == 0
     assert _run(capsys, "keys", "add", "--username", long_user, "--name", "a name that is far too long", *data_dir)[0] == 0
     status, out, _ = _run(capsys, "keys", "list", "--username", long_user, *data_dir)
-    assert status == 0 and any(" a name that is far … " in row for row in out.splitlines()[1:]), out
+    assert status == 0 and any(" a name that is far too long " in row for row in out.splitlines()[1:]), out
+    operator_env.setenv("COLUMNS", "120")
+    operator_env.setattr("sys.stdout.isatty", lambda: True)
+    status, out, _ = _run(capsys, "keys", "list", "--username", long_user, *data_dir)
+    assert status == 0 and any(" a name that is far too lo… " in row for row in out.splitlines()[1:]), out
     status, out, _ = _run(capsys, "accounts", "list", *data_dir)
-    assert status == 0 and out.splitlines()[1].startswith("a-username-longer-t… ")
+    assert status == 0 and out.splitlines()[1].startswith(f"{long_user}  ")

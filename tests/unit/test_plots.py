@@ -224,6 +224,22 @@ def test_plddt_line_breaks_at_missing_values_and_keeps_a_lone_value() -> None:
     assert raster.finite_runs(np.zeros(3, dtype=bool)) == []
 
 
+
+def test_plddt_line_is_not_joined_across_a_chain_boundary() -> None:
+    """A complex's chains are separate lines: chain A's last residue and chain B's first are not neighbours (a
+    line ran from one to the other, a slope across the boundary that no residue has)."""
+    values = np.concatenate([np.full(40, 95.0), np.full(25, 20.0)])
+    image = pixels(plots.plddt_png([plots.Series("model", values)], "pLDDT", [40, 25]))
+    axes = plots.plddt_axes(65)
+    line = raster.colour(raster.TAB10[0])
+    for x, y in ((10, 95), (60, 20)):  # each chain's own line (x clear of the chain labels), antialiased over 2 px
+        assert any(close(at(image, axes.x_px(x), axes.y_px(y) + dy), line, tolerance=40) for dy in (-1, 0, 1))
+    # between residue 40 and 41, left of the dashed boundary line at 40.5, at the height a joining slope would
+    # pass: only the band, as far from any line (residue 30 at that height)
+    slope_x = 40.25
+    slope_y = axes.y_px(95 - (95 - 20) * (slope_x - 40))
+    assert close(at(image, axes.x_px(slope_x), slope_y), at(image, axes.x_px(30), slope_y)), "joined across chains"
+
 @pytest.mark.parametrize("shape", [(20, 30), (5000, 1500)])
 def test_coverage_colours_only_the_cells_it_shows_with_the_same_pixels_as_painting_every_cell(
         shape: tuple[int, int]) -> None:

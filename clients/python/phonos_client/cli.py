@@ -1125,7 +1125,9 @@ def _main(argv: list[str]) -> int:
             return EXIT["usage"]
         return int(server_cli.main(argv))
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the verb's parser, whose --help lists what it takes (the top one's lists the verbs)
+        Parser(prog=f"phonos {args.command_path}").error(f"unrecognized arguments: {' '.join(extra)}")
     if blank := blank_id(args):
         Parser(prog=f"phonos {args.command_path}").error(f"{blank}: an id cannot be empty")  # the verb's help
     try:

@@ -114,7 +114,8 @@ export function compareCard(job, thisPdb, drawn, query) {
     replace(select, choices.length ? [h('option', {value: ''}, 'Choose a structure…'),
       ranks.length ? h('optgroup', {label: 'This job’s other models'}, options(ranks)) : null,
       others.length ? h('optgroup', {label: ranks.length ? 'Your other jobs' : 'Your jobs'}, options(others)) : null]
-      : h('option', {value: ''}, 'No other completed ESMFold or AlphaFold2 job yet'));
+      // Short enough for a phone's select (320 px), which cuts what does not fit ("No other completed ESMFold or Alpha").
+      : h('option', {value: ''}, 'No other structure yet'));
     select.disabled = !choices.length;
     const wanted = query?.get('compare');
     if (wanted && choices.some((c) => c.value === wanted)) {

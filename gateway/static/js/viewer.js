@@ -31,13 +31,21 @@ function create(mol, container) {
  * lopsided structure (a loose tail) is much larger than the structure seen from the front; the fixed extra zoom
  * that followed it was tuned for a wide viewer and cut by a fixed aspect rule, so a near-square phone viewer drew
  * such a structure in half its height. */
-function fitView(viewer, container, sel, fill) {
+function fitView(viewer, container, sel, fill, turn = null) {
   withoutDrawing(viewer, () => {
+    if (turn) viewer.setView([...viewer.getView().slice(0, 4), ...turn]);
     viewer.zoomTo(sel);
     centreOnExtent(viewer, sel);
     fitReach(viewer, container, sel, fill);
   });
   viewer.render();
+}
+
+/** The view's turn (its rotation quaternion) as the viewer opens: 3Dmol's own start, before any drag or key. A
+ * reset fits the structure seen from there again; a fit alone keeps the turn, and Reset or 0 after a drag showed the
+ * same turned view, refitted, not the one the page opened with. */
+function turnOf(viewer) {
+  return viewer.getView().slice(4, 8);
 }
 
 /** Runs `work` (a fit's many view changes) with 3Dmol's drawing replaced by the one thing modelToScreen needs
@@ -251,9 +259,11 @@ export async function structureViewer(container, pdbText, plddt) {
     if (!atom.label) atom.label = v.addLabel(`${atom.resn} ${atom.resi} · pLDDT ${scoreOf(atom).toFixed(1)}`,
       {position: atom, backgroundColor: '#14213d', backgroundOpacity: 0.85, fontSize: 12, fontColor: 'white'});
   }, (atom, v) => { if (atom.label) { v.removeLabel(atom.label); delete atom.label; } });
+  const home = turnOf(viewer);
   const fit = () => fitView(viewer, container, {}, STRUCTURE_FILL);
+  const reset = () => fitView(viewer, container, {}, STRUCTURE_FILL, home);
   fit();
-  keyboardControls(viewer, container, fit);
+  keyboardControls(viewer, container, reset);
   let current = initial;
   let other = null; // a structure compared with this one, already superposed on it
   const otherStyle = (name) => (name === 'cartoon' && other.drawable
@@ -261,7 +271,7 @@ export async function structureViewer(container, pdbText, plddt) {
   return {
     viewer,
     initial, // 'sticks' when a cartoon would show almost nothing (see cartoonDrawable)
-    reset: fit,
+    reset, // the view the page opened with: its turn, fitted (to the viewer's size now)
     style: (name) => {
       current = name;
       viewer.setStyle(own, styles[name]);
@@ -317,10 +327,13 @@ export async function dockingViewer(container, complexPdb, poseRecords) {
     viewer.setStyle({model: pose}, {stick: {colorscheme: 'orangeCarbon', radius: 0.24}, sphere: {scale: 0.22, colorscheme: 'orangeCarbon'}});
     viewer.render();
   };
+  const home = turnOf(viewer);
   const whole = () => fitView(viewer, container, {}, STRUCTURE_FILL);
   show(0);
   whole(); // with real weights the pose sits in its pocket; with random ones it may not
-  keyboardControls(viewer, container, whole);
+  // 0 returns to the view the page opened with (the pose shown stays); the buttons frame the ligand or the whole
+  // complex from where the person has turned it.
+  keyboardControls(viewer, container, () => fitView(viewer, container, {}, STRUCTURE_FILL, home));
   return {
     viewer,
     show,

@@ -104,8 +104,13 @@ def plddt_png(series: Sequence[Series], title: str, chain_lengths: Sequence[int]
     for x in _chain_positions(chain_lengths):
         canvas.dashed((axes.x_px(x), PLDDT_AXES.top), (axes.x_px(x), PLDDT_AXES.bottom))
     positions = np.arange(1, length + 1)
-    canvas.lines(axes, [(positions[: len(item.values)], np.asarray(item.values, dtype=float),
-                         colour(TAB10[k % len(TAB10)])) for k, item in enumerate(series)])
+    # One line per chain: residue n of chain A and residue 1 of chain B are not neighbours (a line between them
+    # drew a slope across the chain boundary that no residue has).
+    ends = np.cumsum(chain_lengths).tolist() if len(chain_lengths) > 1 else []
+    runs = list(zip([0, *ends], [*ends, length], strict=True))
+    canvas.lines(axes, [(positions[start:min(end, len(item.values))],
+                         np.asarray(item.values, dtype=float)[start:end], colour(TAB10[k % len(TAB10)]))
+                        for k, item in enumerate(series) for start, end in runs if start < len(item.values)])
     if len(chain_lengths) > 1:
         starts = np.concatenate([[0], np.cumsum(chain_lengths)[:-1]])
         for number, (start, size) in enumerate(zip(starts, chain_lengths, strict=True)):

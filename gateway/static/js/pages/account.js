@@ -4,7 +4,7 @@
 import {api, request, signOut} from '../api.js';
 import {pageHeader} from '../app.js';
 import {csvText, saveCsv} from '../csv.js';
-import {busy, clearError, confirmDialog, field, fieldError, h, replace, showError, toast} from '../dom.js';
+import {busy, clearError, confirmDialog, field, fieldError, focusIfLost, h, replace, showError, toast} from '../dom.js';
 import {olderPages} from '../pager.js';
 import {ago, dateTime, modelName, num, shortId} from '../format.js';
 import {describeUserAgent} from '../useragent.js';
@@ -250,8 +250,9 @@ function sessionRow(session, reload) {
 function sessionsCard(changed) {
   const list = h('ul', {class: 'sessions', id: 'sessions-list'});
   const status = h('div', {class: 'card-body muted', id: 'sessions-status', hidden: true});
+  const heading = h('h2', {}, 'Signed in');
   const card = h('div', {class: 'card', id: 'sessions-card'},
-    h('div', {class: 'card-head'}, h('h2', {}, 'Signed in'),
+    h('div', {class: 'card-head'}, heading,
       h('span', {class: 'hint'}, 'Browsers signed in to this account: this one, then the most recently used')),
     list, status);
   async function load() {
@@ -266,7 +267,9 @@ function sessionsCard(changed) {
     status.hidden = true;
     // This browser first (where a person looks for "me"), then the others as listed: most recently used first.
     const ordered = [...sessions.filter((s) => s.current), ...sessions.filter((s) => !s.current)];
-    replace(list, ...ordered.map((session) => sessionRow(session, () => Promise.all([load(), changed()]))));
+    // Another browser signed out from here: its row and the button that had the focus are gone, and the focus fell
+    // to the page's top; it goes to the list's heading instead, as after a key's Revoke.
+    replace(list, ...ordered.map((session) => sessionRow(session, () => Promise.all([load(), changed()]).then(() => focusIfLost(heading)))));
   }
   return {card, load};
 }

@@ -4,7 +4,7 @@
 import {api, download} from '../api.js';
 import {pageHeader} from '../app.js';
 import {compareCard} from '../compare.js';
-import {confirmDialog, copyText, h, icon, replace, toast} from '../dom.js';
+import {confirmDialog, copyText, focusIfLost, h, icon, replace, toast} from '../dom.js';
 import {ACTIVE, PLDDT_BANDS, ago, dateTime, modelName, num, plddtBand, shortId} from '../format.js';
 import {paeHeatmap, plddtPlot} from '../plots.js';
 import {kvRows, provenance} from '../provenance.js';
@@ -333,18 +333,37 @@ export async function render(main, {params, query}) {
   }
 
   async function onCancel() {
-    try { if (await cancelJob(job)) await poll(); } catch (err) { toast(err.message); }
+    try {
+      if (!await cancelJob(job)) return;
+      clearTimeout(timer); // polled now instead: one chain of polls, not a second beside the first
+      await poll();
+    } catch (err) { toast(err.message); }
   }
 
   async function poll() {
     job = await api.get(`/v1/jobs/${encodeURIComponent(jobId)}`);
-    main.firstChild.replaceWith(header());
+    redrawHeader();
     await show();
+  }
+
+  /** The header drawn again (its status, its actions). It is, at every poll while the job runs: a keyboard user on
+   * "Run again" or "Copy id" lost the focus to the page's top every 1.5 s. The focus goes to the same control in
+   * the new header (by id, else by its words), or to the title when that control is gone. */
+  function redrawHeader() {
+    const old = main.firstChild;
+    const had = old.contains(document.activeElement) ? document.activeElement : null;
+    const fresh = header();
+    old.replaceWith(fresh);
+    if (!had) return;
+    const same = [...fresh.querySelectorAll('a, button')].find((el) => (had.id ? el.id === had.id : el.textContent === had.textContent));
+    if (same) same.focus();
+    else focusIfLost(fresh.querySelector('h1'));
   }
 
   let status = null; // the status card while the job is pending or running
   let progress = null; // what the model last reported
   let events = null;
+  let timer = null; // the next poll's
 
   async function show() {
     if (ACTIVE.has(job.status)) {
@@ -356,19 +375,29 @@ export async function render(main, {params, query}) {
         events = watchProgress(jobId, (latest) => { progress = latest; status?.update(job, progress); });
       }
       status.update(job, progress);
-      setTimeout(() => poll().catch((err) => toast(err.message)), POLL_MS);
+      clearTimeout(timer);
+      timer = setTimeout(() => poll().catch((err) => toast(err.message)), POLL_MS);
       return;
     }
+    // The status card goes now, and its Cancel button with it: the focus, if it was there, goes to what takes the
+    // card's place ("Cancelled", the error, the results) rather than falling to the page's top.
+    const focusWasOnStatus = body.contains(document.activeElement);
     status = null;
     events?.close();
     events = null;
+    await showEnded();
+    if (focusWasOnStatus) focusIfLost(body.firstElementChild);
+  }
+
+  /** What a job that is no longer pending or running shows. */
+  async function showEnded() {
     if (job.status === 'failed') {
       replace(body, h('div', {class: 'notice bad', id: 'job-error'}, h('div', {}, h('strong', {}, 'The job failed'), job.error || 'No reason was recorded.')),
         h('div', {class: 'muted'}, job.credits_used ? `${job.credits_used} credits were charged.` : 'Its credits were refunded.'));
       return;
     }
     if (job.status === 'cancelled') {
-      replace(body, h('div', {class: 'notice warn'}, h('div', {}, h('strong', {}, 'Cancelled'),
+      replace(body, h('div', {class: 'notice warn', id: 'job-cancelled'}, h('div', {}, h('strong', {}, 'Cancelled'),
         job.credits_used ? `${job.credits_used} credits were charged for compute already spent.` : 'Its credits were refunded.')));
       return;
     }

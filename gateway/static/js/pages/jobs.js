@@ -166,7 +166,8 @@ export async function render(main, {query}) {
         showBulkBar();
       }}});
     return h('tr', {'data-job-id': job.job_id},
-      h('td', {class: 'name'}, pick, h('a', {href: link}, name), h('span', {class: 'id', title: job.job_id}, job.job_id)),
+      // The box in a label of its own: the label's padding is what a click or a finger may hit round it (24 px).
+      h('td', {class: 'name'}, h('label', {class: 'pick-hit'}, pick), h('a', {href: link}, name), h('span', {class: 'id', title: job.job_id}, job.job_id)),
       h('td', {class: 'model'}, h('span', {class: 'chip model'}, modelName(job.model))),
       h('td', {class: 'status-cell'}, statusPill(job.status)),
       h('td', {class: 'submitted', title: job.created_at}, ago(job.created_at)),

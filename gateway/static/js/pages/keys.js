@@ -14,25 +14,38 @@ const EXPIRY_CHOICES = [['', 'Never'], ['30', 'In 30 days'], ['90', 'In 90 days'
 
 /** An inline editor in `cell`: `control`, then Save and Cancel; Enter saves and Escape cancels; a refusal shows
  * under it in the API's words. `save()` does the work (and redraws the table); `cancel()` puts the cell back.
- * `name` goes into the Save button's data-action and the error's data-error ("name", "expiry"). */
-function inlineEditor(cell, control, {name, save, cancel, rowClass}) {
+ * `name` goes into the Save button's data-action and the error's data-error ("name", "expiry"). Saved or
+ * cancelled, the editor is gone, and the keyboard's focus with it: it goes back to the button that opened it
+ * (`opener(key)` finds it in the table as drawn again), not to the page's top. */
+function inlineEditor(cell, control, {name, save, cancel, rowClass, opener}) {
   const note = h('div', {});
+  const back = () => {
+    if (document.activeElement && document.activeElement !== document.body) return;
+    opener()?.focus(); // a button: in the tab order already (focusIfLost would take it out)
+  };
   const submit = async () => {
     try {
       await save();
+      back();
     } catch (err) {
       control.classList.add('invalid');
       replace(note, h('div', {class: 'error', role: 'alert', 'data-error': name}, err.message));
     }
   };
+  const stop = () => { cancel(); back(); };
   control.addEventListener('keydown', (event) => {
     if (event.key === 'Enter') { event.preventDefault(); submit(); }
-    if (event.key === 'Escape') { event.preventDefault(); cancel(); }
+    if (event.key === 'Escape') { event.preventDefault(); stop(); }
   });
   replace(cell, h('div', {class: rowClass ? ['row', rowClass] : 'row'}, control,
     h('button', {class: 'btn small', type: 'button', 'data-action': `save-${name}`, on: {click: submit}}, 'Save'),
-    h('button', {class: 'btn small', type: 'button', on: {click: cancel}}, 'Cancel')), note);
+    h('button', {class: 'btn small', type: 'button', on: {click: stop}}, 'Cancel')), note);
   control.focus();
+}
+
+/** The button `action` ("rename", "expiry") of the key's row as the table shows it now. */
+function rowButton(key, action) {
+  return document.querySelector(`#keys-table tr[data-key-id="${CSS.escape(key.key_id)}"] [data-action="${action}"]`);
 }
 
 /** A key's scope and expiry, a line under its name: "read-only" / "full access", "expires <date>" / "expired";
@@ -59,7 +72,7 @@ function accessLine(key, saveExpiry) {
     // Not "Never" first: Save on it would change nothing for a key that never expires, and would make a key
     // renewed in a hurry never expire.
     choice.value = '30';
-    inlineEditor(cell, choice, {name: 'expiry', cancel: show,
+    inlineEditor(cell, choice, {name: 'expiry', cancel: show, opener: () => rowButton(key, 'expiry'),
       save: () => saveExpiry(key, choice.value === '' ? 0 : Number(choice.value))}); // '' (Never): 0 days
   }
   show();
@@ -144,10 +157,16 @@ export async function render(main) {
   }
 
   async function saveLimit(key, input, cell) {
+    // The table is drawn again: the keyboard's focus goes back to the box or the Save button it was on (it fell to
+    // the page's top), in the key's new row.
+    const on = document.activeElement === input ? 'input.limit' : '[data-action="save-limit"]';
     try {
       await api.patch(`/v1/keys/${encodeURIComponent(key.key_id)}`, {rate_limit: Number(input.value)});
       toast('Rate limit saved');
       await load();
+      if (!document.activeElement || document.activeElement === document.body) {
+        document.querySelector(`#keys-table tr[data-key-id="${CSS.escape(key.key_id)}"] ${on}`)?.focus();
+      }
     } catch (err) {
       input.classList.add('invalid');
       replace(cell, h('div', {class: 'error', role: 'alert', 'data-error': 'rate-limit'}, err.message));
@@ -165,11 +184,12 @@ export async function render(main) {
     function edit() {
       const input = h('input', {type: 'text', value: key.name || '', maxlength: MAX_NAME, 'data-field': 'name',
         'aria-label': 'Key name'});
-      inlineEditor(cell, input, {name: 'name', rowClass: 'rename-row', cancel: show, save: async () => {
-        await api.patch(`/v1/keys/${encodeURIComponent(key.key_id)}`, {name: input.value.trim()});
-        toast('Key renamed');
-        await load();
-      }});
+      inlineEditor(cell, input, {name: 'name', rowClass: 'rename-row', cancel: show, opener: () => rowButton(key, 'rename'),
+        save: async () => {
+          await api.patch(`/v1/keys/${encodeURIComponent(key.key_id)}`, {name: input.value.trim()});
+          toast('Key renamed');
+          await load();
+        }});
       input.select();
     }
     show();
@@ -190,8 +210,10 @@ export async function render(main) {
       h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked', id: 'keys-table'},
         h('thead', {}, h('tr', {}, ['Key', 'Created', 'Last used', 'Rate limit', ''].map((c) => h('th', {}, c)))),
         h('tbody', {}, keys.map((key) => {
-          const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, class: 'limit', disabled: key.revoked, 'aria-label': 'Rate limit'});
           const note = h('div', {});
+          // Enter in the box saves, as in the rename and expiry editors (it did nothing: no form round it).
+          const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, class: 'limit', disabled: key.revoked, 'aria-label': 'Rate limit',
+            on: {keydown: (event) => { if (event.key === 'Enter') { event.preventDefault(); saveLimit(key, input, note); } }}});
           return h('tr', {'data-key-id': key.key_id, 'data-revoked': String(key.revoked)},
             nameCell(key),
             h('td', {'data-label': 'Created', title: dateTime(key.created_at)}, ago(key.created_at)),

@@ -4,9 +4,14 @@ import {signIn} from '../api.js';
 import {busy, field, h, replace} from '../dom.js';
 
 function safeNext() {
-  // Only a path on this site: never an open redirect to another origin.
+  // Only a path on this site: never an open redirect to another origin. Read as the browser will read it: it takes
+  // "/\evil.example" (a backslash) or "/\t/evil.example" for "//evil.example", another site.
   const next = new URLSearchParams(location.search).get('next') || '/jobs';
-  return next.startsWith('/') && !next.startsWith('//') ? next : '/jobs';
+  try {
+    const url = new URL(next, location.origin);
+    if (next.startsWith('/') && url.origin === location.origin) return url.pathname + url.search + url.hash;
+  } catch { /* not a URL at all */ }
+  return '/jobs';
 }
 
 export async function render(root) {

@@ -50,10 +50,11 @@ function deliveryLog(hook) {
     h('thead', {}, h('tr', {}, ['When', 'Event', 'Job', 'Status', 'Attempts', 'Receiver answered', ''].map(
       (c, i) => h('th', {class: i === 4 ? 'num' : ''}, c)))), body));
   const empty = h('div', {class: 'card-body muted', id: 'deliveries-empty', hidden: true});
+  const pager = h('div', {class: 'pager', id: 'deliveries-pager'}, info, more);
   const card = h('div', {class: 'card', id: 'deliveries-card'},
     h('div', {class: 'card-head'}, h('h2', {}, 'Deliveries'),
       h('span', {class: 'hint mono', style: {wordBreak: 'break-all'}}, hook.url), filter),
-    table, empty, h('div', {class: 'pager'}, info, more));
+    table, empty, pager);
   const loadPage = olderPages({
     fetch: (page) => api.get(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/deliveries`,
       {limit: DELIVERY_PAGE, ...page, ...(filter.value ? {status: filter.value} : {})})
@@ -76,6 +77,7 @@ function deliveryLog(hook) {
   async function load(options) {
     const shown = await loadPage(options);
     table.hidden = !shown;
+    pager.hidden = !shown; // nothing to count or page through: no empty ruled strip under "No deliveries yet"
     empty.hidden = !!shown;
     empty.textContent = filter.value ? `No ${filter.value} deliveries.` : 'No deliveries yet: events are queued here as jobs start, complete or fail.';
   }

@@ -1,0 +1,73 @@
+"""The operator's tables (`phonos keys list`, `accounts list`, `accounts activity`, `credits history`) on a terminal.
+
+The columns are the client's (phonos_client.columns, which the server install has: `phonos` hands the users' verbs
+to it): widths as a terminal draws them (a CJK username takes two cells a character), control characters shown as
+`?`. On a terminal the table is fitted to its width: free text (a key's name, a credit's note) is shortened with `…`,
+then the times lose their year and their " UTC" (`12-01 10:09Z`); a table that still cannot fit (its ids and
+other whole columns alone are too wide: the keys at 80 columns) is shown as records, one line a field, as psql's
+`\\x auto` does. Piped (`| grep`, `| awk`), a table is the whole table, its columns as wide as their widest cell,
+whatever the width of the terminal the pipe started in. Also the times as --json writes them (RFC 3339)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime
+
+from phonos_client.columns import GAP, SOFT_FLOOR, records, table, visible, width
+
+Rows = list[Sequence[str]]
+When = Callable[[float | None], str]  # a time as a cell
+
+
+def when(epoch: float | None) -> str:
+    """A time in full, as the operator's tables have always shown it: `2026-12-01 10:09 UTC`; `-` for none."""
+    return "-" if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def rfc3339(epoch: float) -> str:
+    """A time as the API writes it (GET /v1/keys) and --json prints it: RFC 3339 UTC with milliseconds, a whole
+    second without."""
+    millis = round(epoch * 1000)
+    text = datetime.fromtimestamp(millis // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{millis % 1000:03d}Z" if millis % 1000 else f"{text}Z"
+
+
+def short_when(epoch: float | None) -> str:
+    """A time in a narrow table: `12-01 10:09Z` (the client's short form); `-` for none."""
+    return "-" if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%m-%d %H:%MZ")
+
+
+def terminal_cells() -> int | None:
+    """The cells a line of stdout may take: its terminal's width (COLUMNS where set, as the shell's tools read it)
+    less one, which a character in the last column would leave some terminals wrapping; None when stdout is not
+    a terminal (the table is then printed whole)."""
+    if not sys.stdout.isatty():
+        return None
+    columns = shutil.get_terminal_size(fallback=(0, 0)).columns
+    return columns - 1 if columns > 1 else None
+
+
+def shown(header: Sequence[str], rows: Callable[[When], Rows], *, numbers: Collection[str] = (),
+          free: Collection[str] = (), cells: int | None = None) -> str:
+    """The table of `rows(when)` (the rows with their times written by `when`) in at most `cells` cells a line:
+    with the times in full where the free text keeps SOFT_FLOOR cells so, else with them short (the free text cut
+    further), else as records with the times in full."""
+    full = rows(when)
+    if cells is None:
+        return table(header, full, numbers)
+    if _fits(header, full, cells, free):
+        return table(header, full, numbers, cells=cells, free=free)
+    short = rows(short_when)
+    text = table(header, short, numbers, cells=cells, free=free)
+    if short and text == records(header, short, cells=cells, free=free):  # what `table` shows where it cannot fit
+        return records(header, full, cells=cells, free=free)
+    return text
+
+
+def _fits(header: Sequence[str], rows: Rows, cells: int, free: Collection[str]) -> bool:
+    """Whether the table fits `cells` with its free-text columns cut to no fewer than SOFT_FLOOR cells."""
+    widths = [max(width(visible(text)) for text in column) for column in zip(header, *rows, strict=True)]
+    least = [min(w, max(SOFT_FLOOR, width(name))) if name in free else w for name, w in zip(header, widths, strict=True)]
+    return sum(least) + len(GAP) * (len(header) - 1) <= cells

@@ -1,0 +1,256 @@
+"""What the operator's `phonos` verbs show a lab admin on a terminal: tables that fit its width or become records,
+a key in the activity log named once (its id and name), a usage error in one line saying where the help is, every
+option showing what it takes, and --help listing every exit status the command uses."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import pty
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from phonos_client import cli as client_cli
+from phonos_client import errors as client_errors
+from phonos_client.columns import width
+from phonos_client.pipes import EXIT_CLOSED_PIPE
+
+from launcher import cli
+from tests.support import REPO
+
+pytestmark = pytest.mark.unit
+
+LONG_NAME = "ci pipeline for the long-named lab cluster"
+NOTE = "lab grant 2026 for the structural genomics work"
+
+
+@pytest.fixture
+def data_dir(operator_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """ada with three keys (one long-named, one expiring), a grant with a long note, and a change made with a key;
+    李小龍, whose name takes two cells a character."""
+    var = str(tmp_path / "var")
+    for argv in (["keys", "create", "--username", "ada", "--email", "ada@example.org", "--credits", "500"],
+                 ["keys", "add", "--username", "ada", "--name", LONG_NAME],
+                 ["keys", "add", "--username", "ada", "--name", "laptop", "--read-only", "--expires-in-days", "30"],
+                 ["credits", "add", "--username", "ada", "--amount", "100", "--note", NOTE],
+                 ["keys", "create", "--username", "李小龍", "--credits", "10"]):
+        assert cli.main([*argv, "--data-dir", var]) == 0
+    capsys.readouterr()
+    with sqlite3.connect(tmp_path / "var" / "phonos.sqlite3") as db:  # what POST /v1/keys with ada's "ci" key records
+        db.execute("INSERT INTO account_activity (account_id, created_at, action, actor_kind, actor_key_id, "
+                   "actor_key_name, client_address, key_id, details) VALUES (1, ?, 'api_key.created', 'api_key', "
+                   "'key_5f0c2a9be1d34c07', 'ci', '192.0.2.7', 'key_0123456789abcdef', ?)",
+                   (time.time(), json.dumps({"name": "laptop", "scope": "read_only"})))
+    return var
+
+
+def _out(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    assert cli.main(list(argv)) == 0
+    return capsys.readouterr().out
+
+
+def test_the_activity_log_names_a_key_by_its_id_and_name_once(data_dir: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """It printed "key key_5f0c…": the id says it is a key. As `phonos account activity` shows it to the account."""
+    out = _out(capsys, "accounts", "activity", "--username", "ada", "--data-dir", data_dir)
+    newest = out.splitlines()[2]
+    assert "key_5f0c2a9be1d34c07 (ci)" in newest and "key key_" not in out, out
+    assert newest.split()[3:] == ["api_key.created", "key_5f0c2a9be1d34c07", "(ci)", "192.0.2.7",
+                                  "key_0123456789abcdef", "name=laptop", "scope=read_only"]  # details as the account's
+
+
+VERBS = [["keys", "list", "--username", "ada"], ["accounts", "list"], ["accounts", "activity", "--username", "ada"],
+         ["credits", "history", "--username", "ada"]]
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_tables_fit_the_terminal_or_become_records(data_dir: str, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch, columns: int) -> None:
+    """Each line within the terminal (one cell kept free), an id never cut, a table where it fits: they were fixed
+    widths, 150 cells for the keys, wrapping every row on an 80-column terminal."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    shown = {verb[0] + " " + verb[1]: _out(capsys, *verb, "--data-dir", data_dir) for verb in VERBS}
+    for verb, out in shown.items():
+        assert all(width(line) < columns for line in out.splitlines()), (verb, out)
+    for key_id in ("key_5f0c2a9be1d34c07", "key_0123456789abcdef"):
+        assert key_id in shown["accounts activity"]
+    keys = shown["keys list"].splitlines()
+    if columns == 120:  # a table: the times short (`12-01 10:09Z`), the long name cut
+        assert keys[0].split()[:3] == ["KEY", "ID", "PREFIX"] and len(keys) == 4 and LONG_NAME not in keys[2]
+        assert "active until " in shown["keys list"] and " UTC" not in shown["keys list"]
+        assert NOTE in shown["credits history"] and " UTC" in shown["credits history"]  # it fits as it is
+        assert "李小龍" in shown["accounts list"].splitlines()[-1]
+    else:  # records: one field a line, nothing cut
+        assert keys[0].startswith("KEY ID ") and any(line.endswith(LONG_NAME) for line in keys)
+    if columns == 60:  # the activity log too: its ids alone are too wide
+        assert shown["accounts activity"].splitlines()[2].startswith("ACTION  ")
+
+
+def test_piped_tables_are_whole_whatever_the_terminal(data_dir: str, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    out = _out(capsys, "keys", "list", "--username", "ada", "--data-dir", data_dir)
+    assert LONG_NAME in out and " UTC  " in out and out.startswith("KEY ID  ")
+
+
+def test_a_real_terminal_gets_the_fitted_table(data_dir: str) -> None:
+    """The verb in a pty, as a person runs it (COLUMNS as the shell sets it)."""
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": "80", "PYTHONPATH": os.pathsep.join(sys.path)}
+    with subprocess.Popen([sys.executable, "-m", "launcher.cli", "credits", "history", "--username", "ada",
+                           "--data-dir", data_dir], stdout=follower, stderr=follower, cwd=REPO, env=env) as child:
+        os.close(follower)
+        said = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the child is gone (EIO)
+                break
+            if not chunk:
+                break
+            said += chunk
+        assert child.wait(timeout=60) == 0
+    os.close(leader)
+    lines = said.decode().replace("\r\n", "\n").splitlines()
+    assert lines[1].split() == ["WHEN", "CHANGE", "BALANCE", "KIND", "WHY"]
+    assert all(width(line) < 80 for line in lines) and lines[2].endswith("…"), lines
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["keys", "frob"], 'phonos keys: "frob" is not a command; the commands are create, add, list, revoke, update; '
+                       "see phonos keys --help\n"),
+    (["keys"], "phonos keys: say what to do: create, add, list, revoke, update; see phonos keys --help\n"),
+    (["credits", "add", "--username", "ada", "--amount", "x"],
+     'phonos credits add: --amount takes a whole number, not "x"; see phonos credits add --help\n'),
+    (["accounts", "activity"], "phonos accounts activity: --username missing; see phonos accounts activity --help\n"),
+    (["accounts", "list", "--bogus"], "phonos accounts list: unrecognized arguments: --bogus; see phonos accounts list "
+                                      "--help\n"),  # it was `phonos: ...; see phonos --help`, the list of verbs
+])
+def test_a_usage_error_is_one_line_saying_where_the_help_is(capsys: pytest.CaptureFixture[str], argv: list[str],
+                                                            said: str) -> None:
+    """It was argparse's usage block and `argument keys_command: invalid choice: 'frob' (choose from ...)`."""
+    with pytest.raises(SystemExit) as refused:
+        cli.main(argv)
+    assert refused.value.code == 2 and capsys.readouterr().err == said
+
+
+def every_parser(parser: argparse.ArgumentParser, path: str) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                if name in client_cli.OPERATOR_VERBS or path != "phonos":  # the users' verbs: the client's tests
+                    yield from every_parser(sub, f"{path} {name}")
+
+
+def test_every_option_shows_what_it_takes_and_every_help_fits_60_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--username NAME`, `--data-dir DIR`: never argparse's upper-cased destination (`DATA_DIR`, `HTTP_HOST`)."""
+    monkeypatch.setenv("COLUMNS", "60")
+    parsers = list(every_parser(cli.build_parser(), "phonos"))
+    python_names = [f"{path} {action.option_strings[-1]}" for path, parser in parsers for action in parser._actions
+                    if action.option_strings and action.nargs != 0 and not action.choices and not action.metavar]
+    assert python_names == []
+    wide = [f"{path}: {line}" for path, parser in parsers for line in parser.format_help().splitlines()
+            if len(line) >= 60 and not (line.strip().startswith("[") and line.strip().endswith("]"))]
+    assert wide == []
+
+
+def _exit_statuses(path: Path, functions: set[str] | None = None) -> set[int]:
+    """The integer constants returned by a module's functions (those named, or all): its exit statuses."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.FunctionDef) and (functions is None or node.name in functions):
+            found |= {ret.value.value for ret in ast.walk(node) if isinstance(ret, ast.Return)
+                      and isinstance(ret.value, ast.Constant) and isinstance(ret.value.value, int)}
+    return found
+
+
+def test_help_lists_every_exit_status_the_command_uses() -> None:
+    used = (_exit_statuses(REPO / "launcher" / "cli.py") | _exit_statuses(REPO / "launcher" / "serve.py", {"serve"})
+            | set(cli.EXIT.values()) | {EXIT_CLOSED_PIPE}
+            | {int(kind.exit_code) for kind in vars(client_errors).values()  # the users' verbs, run from here too
+               if isinstance(kind, type) and issubclass(kind, client_errors.PhonosError)})
+    assert {1, 2, 141} <= used
+    said = " ".join(cli.build_parser().format_help().split()).split("exit codes:")[1].replace(";", " ")
+    assert [code for code in sorted(used) if f" {code} " not in said] == [], said
+
+
+def test_a_data_directory_that_is_a_file_is_said_so(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """It was `[Errno 17] File exists` (keys create) or "no phonos database in" (the other verbs)."""
+    (tmp_path / "phonos.db").write_text("")
+    for argv in (["keys", "create", "--username", "ada"], ["accounts", "list"], ["serve"]):
+        assert cli.main([*argv, "--data-dir", str(tmp_path / "phonos.db")]) == 2
+        assert capsys.readouterr().err == (f"error: cannot use the data directory {tmp_path / 'phonos.db'}: it is a "
+                                           "file, not a directory (check --data-dir or PHONOS_DATA_DIR)\n")
+
+
+def test_weights_fetch_says_what_it_cannot_use_in_one_line(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Both were tracebacks: requests' MissingSchema for a mirror without http://, NotADirectoryError for a --dir
+    that is a file. Neither reaches the network."""
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["weights", "fetch", "esmfold", "--mirror", "mirror.lab", "--dir", str(tmp_path)])
+    assert refused.value.code == 2 and capsys.readouterr().err == (
+        'phonos weights fetch: --mirror: not an http:// or https:// URL: "mirror.lab"; see phonos weights fetch '
+        "--help\n")
+    (tmp_path / "weights").write_text("")
+    assert cli.main(["weights", "fetch", "esmfold", "--dir", str(tmp_path / "weights")]) == 1
+    assert capsys.readouterr().err == (f"error: cannot write the weights under {tmp_path / 'weights'}: Not a directory "
+                                       f"({tmp_path / 'weights' / 'esmfold_v1'})\n")
+
+
+@pytest.mark.parametrize(("stop", "status", "said"), [(KeyboardInterrupt, 130, "\ninterrupted\n"),
+                                                      (EOFError, 2, "\nerror: no password given: nothing was changed\n")])
+def test_a_password_prompt_left_with_ctrl_c_or_ctrl_d_ends_in_a_line(data_dir: str, capsys: pytest.CaptureFixture[str],
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    stop: type[BaseException], status: int,
+                                                                    said: str) -> None:
+    """Ctrl-C at `New dashboard password:` was a traceback from getpass."""
+    def prompt(text: str) -> str:
+        raise stop
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("getpass.getpass", prompt)
+    assert cli.main(["users", "set-password", "--username", "ada", "--data-dir", data_dir]) == status
+    assert capsys.readouterr().err == said
+
+
+def test_backup_json_writes_its_time_as_every_other_json_does(data_dir: str, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """RFC 3339 (`keys list --json`, the API); `snapshot_at` was epoch seconds, the one exception."""
+    out = _out(capsys, "backup", str(tmp_path / "copy"), "--json", "--data-dir", data_dir)
+    snapshot_at = json.loads(out)["snapshot_at"]
+    assert isinstance(snapshot_at, str) and snapshot_at.endswith("Z")
+    assert abs(datetime.fromisoformat(snapshot_at.replace("Z", "+00:00")).timestamp() - time.time()) < 60
+
+
+def test_db_build_refuses_in_the_commands_words(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """It was `build_db: no FASTA records found`, the module's name rather than the command's `error:`."""
+    (tmp_path / "empty.fasta").write_text("")
+    assert cli.main(["db", "build", str(tmp_path / "empty.fasta"), str(tmp_path / "db")]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith(f"error: cannot build the uniref90 database from {tmp_path / 'empty.fasta'}: ")
+    assert said.count("\n") == 1
+
+
+def test_a_page_that_is_not_the_last_says_the_next_on_a_terminal(data_dir: str, capsys: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    page = ["--limit", "2", "--data-dir", data_dir]
+    piped = _out(capsys, "credits", "history", "--username", "ada", *page)
+    assert "--offset" not in piped  # a program reading it gets the table alone
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert _out(capsys, "accounts", "activity", "--username", "ada", *page).endswith("(the next page: --offset 2)\n")
+    last = _out(capsys, "credits", "history", "--username", "ada", "--offset", "1", *page)  # 1 of 2: the last page
+    assert "--offset" not in last and "opening balance" in last
