@@ -22,6 +22,7 @@ from functools import cache, partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from jobservice import schema_guard
 from jobservice.store import ConstraintViolation
 
 SQL_DIR = Path(__file__).parent / "sql"
@@ -352,6 +353,7 @@ def _rollback_if_open(conn: sqlite3.Connection) -> None:
 def _migrate(conn: sqlite3.Connection) -> int:
     """Apply every migration newer than `PRAGMA user_version`; returns the new version."""
     current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    schema_guard.check(current, max((version for version, _ in migrations()), default=0))
     for version, sql in migrations():
         if version <= current:
             continue

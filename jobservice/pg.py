@@ -21,6 +21,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from jobservice import schema_guard
 from jobservice.errors import DatabaseUnavailable
 from jobservice.store import ConstraintViolation
 from phonos_common.ratelog import RateLimitedLog
@@ -87,6 +88,7 @@ async def migrate(conn: asyncpg.Connection) -> int:
         await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                            "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
         current = int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
+        schema_guard.check(current, max((version for version, _ in pg_migrations()), default=0))
         for version, sql in pg_migrations():
             if version <= current:
                 continue

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from jobservice.schema_guard import SchemaTooNew
 from phonos_config.service import ServiceSettings, check_database_url
 
 Params = Mapping[str, Any]
@@ -101,7 +102,7 @@ class Store(Protocol):
 
 # What opening the store (or its data directory) raises when it cannot be used: a path that is not a
 # directory or not writable, a full disk, a locked or corrupt SQLite file, PostgreSQL down or refusing us.
-STORE_UNUSABLE = (OSError, sqlite3.Error, asyncpg.PostgresError)
+STORE_UNUSABLE = (OSError, sqlite3.Error, asyncpg.PostgresError, SchemaTooNew)
 
 
 def store_unusable_message(settings: ServiceSettings, exc: BaseException) -> str:
