@@ -143,3 +143,20 @@ def test_time_spent_waiting_for_a_turn_counts_against_the_limit(clashed: str) ->
     assert time.perf_counter() - tick < 1  # no worker was started
     with pytest.raises(Cancelled, match="before Amber relax"):
         relax_structures([("a", clashed)], ONE_THREAD, should_stop=lambda: True)
+
+
+@pytest.mark.unit
+def test_a_relax_refused_from_the_structures_alone_only_when_every_chosen_one_is_unrelaxable() -> None:
+    """relax_step.refused answers before any queue or worker, with the worker's own outcome and words, only when
+    nothing chosen could be relaxed; otherwise the relax runs (and reports the others' reasons itself)."""
+    from phonos_models.common import relax_step
+    from phonos_models.common.relax import FAILED
+
+    good, unknown = ideal_helix_pdb("MKTAYIAKQR"), ideal_helix_pdb("M")  # a one-residue chain: unrelaxable
+    assert relax_step.refused("none", [("a", unknown)]) is None
+    assert relax_step.refused("best", [("a", good), ("b", unknown)]) is None  # only the first is chosen
+    assert relax_step.refused("all", [("a", good), ("b", unknown)]) is None  # one to relax
+    outcome = relax_step.refused("best", [("a", unknown), ("b", good)])
+    assert outcome is not None and outcome.status == FAILED and list(outcome.errors) == ["a"]
+    assert outcome.message is not None and outcome.message.startswith("Amber relax failed for a (")
+    assert outcome.message.endswith("); those structures are delivered unrelaxed")

@@ -97,6 +97,12 @@ class RelaxOutcome:
         return data
 
 
+def failure_message(errors: dict[str, str]) -> str:
+    """What a relax that failed for some structures says: their names and the first reason."""
+    first = next(iter(errors.values()))
+    return f"Amber relax failed for {', '.join(errors)} ({first}); those structures are delivered unrelaxed"
+
+
 def relax_structures(structures: Sequence[tuple[str, str]], settings: RelaxSettings,
                      should_stop: ShouldStop = lambda: False, started: float | None = None) -> RelaxOutcome:
     """Relax each (name, PDB text) in one worker process, within `settings.timeout_s` for all of them.
@@ -204,9 +210,7 @@ class _Worker:
             else:
                 errors[line["name"]] = str(line.get("error", "unknown error"))
         if errors:
-            first = next(iter(errors.values()))
-            return self._outcome(FAILED, relaxed, errors, f"Amber relax failed for {', '.join(errors)} ({first}); "
-                                 "those structures are delivered unrelaxed", header, start)
+            return self._outcome(FAILED, relaxed, errors, failure_message(errors), header, start)
         return self._outcome(COMPLETED, relaxed, errors, None, header, start)
 
     def _outcome(self, status: str, relaxed: dict[str, RelaxedStructure], errors: dict[str, str],

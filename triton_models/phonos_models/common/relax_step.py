@@ -21,7 +21,14 @@ from typing import Any
 
 from phonos_config.relax import RelaxSettings
 from phonos_models.common.progress import Progress, Report, ShouldStop, ignore
-from phonos_models.common.relax import RelaxedStructure, RelaxOutcome, relax_structures
+from phonos_models.common.relax import (
+    FAILED,
+    RelaxedStructure,
+    RelaxOutcome,
+    failure_message,
+    relax_structures,
+)
+from phonos_models.common.relax_check import unrelaxable
 from phonos_models.common.result_files import ResultFile, text_file
 
 PDB, CIF = "chemical/x-pdb", "chemical/x-mmcif"
@@ -44,6 +51,20 @@ def run(mode: str, structures: Sequence[tuple[str, str]], settings: RelaxSetting
     outcome = relax_structures(chosen, settings, should_stop, started)
     report(Progress("relax", len(outcome.relaxed), len(chosen), f"Amber relax {outcome.status.replace('_', ' ')}"))
     return outcome
+
+
+def refused(mode: str, structures: Sequence[tuple[str, str]]) -> RelaxOutcome | None:
+    """The outcome `run` would reach when every structure `mode` chooses is one the relax cannot take (an X
+    residue, a one-residue chain: relax_check), known from the structures alone; None when there is a relax to
+    run. A model calls it before queueing for its relax (one at a time, minutes each): a relax=best job with an
+    X waited 18 s behind another job's relax, and started OpenMM, to hear "not relaxed"."""
+    if mode == "none":
+        return None
+    chosen = list(structures) if mode == "all" else list(structures[:1])
+    errors = {name: reason for name, pdb in chosen if (reason := unrelaxable(pdb)) is not None}
+    if not chosen or len(errors) < len(chosen):
+        return None
+    return RelaxOutcome(FAILED, errors=errors, message=failure_message(errors))
 
 
 def note(outcome: RelaxOutcome) -> str:

@@ -20,8 +20,7 @@ from phonos_config.relax import RelaxSettings
 from phonos_models.common import bundle, plots, relax_step
 from phonos_models.common.progress import Report, ShouldStop, ignore
 from phonos_models.common.qa_metrics import Confidence
-from phonos_models.common.relax import FAILED, RelaxOutcome
-from phonos_models.common.relax_check import unrelaxable
+from phonos_models.common.relax import RelaxOutcome
 from phonos_models.common.result_files import ModelResult, ResultFile, json_file, text_file
 from phonos_models.common.structure import (
     ProteinChain,
@@ -251,17 +250,9 @@ def relax(result: FoldResult, mode: str, weights: WeightsInfo, settings: RelaxSe
 
 
 def refused_relax(result: FoldResult, mode: str, weights: WeightsInfo) -> RelaxOutcome | None:
-    """The relax outcome of a fold the relax cannot take (an X residue, a one-residue chain), known from the
-    structure alone; None when there is a relax to run (or none asked for). The same outcome, reason and message
-    as the relax worker's, without queueing behind other jobs' relaxes (one at a time per instance, minutes each)
-    or starting OpenMM: a relax=best job with an X waited 18 s behind another job's relax to hear "not relaxed"."""
-    if mode == "none":
-        return None
-    reason = unrelaxable(pdb_text(result, weights))
-    if reason is None:
-        return None
-    return RelaxOutcome(FAILED, errors={STRUCTURE: reason},
-                        message=f"Amber relax failed for {STRUCTURE} ({reason}); those structures are delivered unrelaxed")
+    """`relax_step.refused` for this fold: its outcome when the relax cannot take it, None when there is a relax
+    to run (or none asked for)."""
+    return relax_step.refused(mode, [(STRUCTURE, pdb_text(result, weights))])
 
 
 def relaxed_files(result: FoldResult, weights: WeightsInfo, outcome: RelaxOutcome) -> list[ResultFile]:
