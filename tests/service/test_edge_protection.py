@@ -19,7 +19,6 @@ import grpc
 import pytest
 import requests
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from phonos_client import errors as sdk_errors
 from phonos_client import retry
 
