@@ -40,8 +40,8 @@ from typing import Any, NoReturn
 import grpc
 
 from jobservice.admission import KeyAdmission, repeated_metadata
-from jobservice.message_limits import request_limit
 from jobservice.errors import InvalidArgument, PhonosError, RequestTimeout, RequestTooLarge
+from jobservice.message_limits import request_limit
 from jobservice.status_map import TITLE_KEY, grpc_status
 from phonos_common.forwarded import CLIENT_ADDRESS_METADATA, real_client
 from phonos_common.ratelog import RateLimitedLog
