@@ -144,3 +144,16 @@ def test_a_read_only_key_cannot_rotate(twin_service: InProcessService) -> None:
     read_only = twin_service.client(full.post("/v1/keys", json={"scope": "read_only"}).json()["api_key"])
     response = read_only.post(f"/v1/webhooks/{hook_id}/rotate-secret")
     assert response.status_code == 403 and "read-only" in response.json()["message"].lower()
+
+
+def test_a_retried_rotation_with_its_idempotency_key_returns_the_same_secret(twin_service: InProcessService) -> None:
+    """The SDK sends a key on this POST and retries it after a lost answer: the retry must not rotate again (the
+    secret the caller never saw would become the overlapping one, and the one it gets back would never sign)."""
+    client = twin_service.client(twin_service.new_key())
+    hook_id = client.post("/v1/webhooks", json={"url": "https://example.org/hook"}).json()["webhook"]["webhook_id"]
+    headers = {"Idempotency-Key": "rotate-once"}
+    first = client.post(f"/v1/webhooks/{hook_id}/rotate-secret", json={"expire_current_after_s": 60}, headers=headers)
+    again = client.post(f"/v1/webhooks/{hook_id}/rotate-secret", json={"expire_current_after_s": 60}, headers=headers)
+    assert first.status_code == again.status_code == 200 and first.json() == again.json()
+    other = client.post(f"/v1/webhooks/{hook_id}/rotate-secret", json={"expire_current_after_s": 60})
+    assert other.json()["secret"] != first.json()["secret"]  # without the key: a rotation of its own
