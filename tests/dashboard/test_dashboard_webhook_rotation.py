@@ -70,6 +70,14 @@ def test_rotate_secret_confirms_then_shows_the_new_secret_once_with_the_overlap_
     expect(page.locator("#secret-value")).to_have_count(0)
     assert new not in page.content()
 
+    # the account's activity log says it in words, by the dashboard (never the secret)
+    page.goto(f"{service.base_url}/account")
+    rotated = page.locator("#activity-body tr[data-action='webhook.secret_rotated']")
+    expect(rotated).to_have_count(1)
+    expect(rotated.locator("td.what")).to_have_text("Webhook secret rotated")
+    expect(rotated).to_contain_text("the dashboard")
+
+    page.goto(f"{service.base_url}/webhooks")
     page.set_viewport_size(PHONE)  # the row's four buttons on a phone: no sideways scrolling
     expect(page.locator("#webhooks-table [data-action=rotate]")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
