@@ -28,6 +28,7 @@ from jobservice.store import Store
 
 ADDRESS = "address"
 USERNAME = "username"
+PURGE_BATCH = 2000  # rows deleted per transaction
 
 
 def throttle_key(scope: str, value: str) -> str:
@@ -94,8 +95,14 @@ class SignInFailures:
         return await purge_sign_in_failures(self._db, self._clock() - WINDOW_S)
 
 
-async def purge_sign_in_failures(db: Store, before: float) -> int:
-    """Delete the failures at or before `before` (out of every window); how many went. One statement: at most an
-    hour of failed attempts, each of which cost an Argon2 verification, so the rows are few."""
-    async with db.transaction() as tx:
-        return await tx.execute("purge_sign_in_failures", {"before": before})
+async def purge_sign_in_failures(db: Store, before: float, batch: int = PURGE_BATCH) -> int:
+    """Delete the failures at or before `before` (out of every window), a transaction per `batch` rows (an hour of
+    a spray across many addresses is tens of thousands: one statement held SQLite's write lock for a second);
+    how many went."""
+    purged = 0
+    while True:
+        async with db.transaction() as tx:
+            gone = await tx.execute("purge_sign_in_failures", {"before": before, "limit": batch})
+        purged += gone
+        if gone < batch:
+            return purged

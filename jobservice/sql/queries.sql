@@ -461,8 +461,10 @@ SELECT key_hash, :now FROM (SELECT :username_key AS key_hash UNION ALL SELECT :a
 ON CONFLICT DO NOTHING;
 
 -- name: purge_sign_in_failures
--- Failures that left the window (the throttle never reads them again).
-DELETE FROM sign_in_failures WHERE failed_at <= :before;
+-- Failures that left the window (the throttle never reads them again), :limit at a time: other writers wait for
+-- one batch at most.
+DELETE FROM sign_in_failures WHERE (key_hash, failed_at) IN (
+    SELECT key_hash, failed_at FROM sign_in_failures WHERE failed_at <= :before LIMIT :limit);
 
 -- name: delete_job
 -- The owner's deletion of a finished job (jobservice/jobs.py JobStore.delete): what it held goes, the row stays.
