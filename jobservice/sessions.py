@@ -4,7 +4,9 @@ A session token is 32 random bytes that only the browser's HttpOnly cookie holds
 its SHA-256 (like API keys), so a leaked database opens no session. Sessions end at `expires_at`
 (PHONOS_SESSION_TTL_S after sign-in), on sign-out, and all at once when the password changes or the
 person signs out everywhere. Like keys, a session is read from the database on every request: a
-revoked one is refused at once.
+revoked one is refused at once. A password change by the signed-in person also replaces the session that made it
+with a new token (OWASP: a new session on a change of credentials): a copy of the old cookie, taken before the
+change, stops working with it.
 
 Failed sign-ins are limited per username and per client address (jobservice/sign_in_throttle.py), in the store:
 every job service of a shared database counts the same failures, and a restart forgets none.
@@ -71,6 +73,12 @@ class SessionInfo:
     account_id: int
     username: str
     expires_at: float
+
+
+@dataclass(frozen=True)
+class PasswordChanged:
+    other_sessions_ended: int
+    session: NewSession  # replaces the session that changed it (a new token, so a new cookie and CSRF token)
 
 
 @dataclass(frozen=True)
@@ -216,11 +224,13 @@ class Sessions:
                 await record(tx, session.account_id, Action.SESSION_ENDED, details={"session_id": handle})
         return current
 
-    async def change_password(self, session: SessionInfo, current: str, new: str) -> int:
+    async def change_password(self, session: SessionInfo, current: str, new: str, *, user_agent: str = "",
+                              client_address: str | None = None) -> PasswordChanged:
         """The signed-in person's own password change: the current password proves it is them (a session left
         open on a shared computer is not enough), failures count with the sign-in's per-username throttle.
-        Every other session of the account ends (whoever else held one is out); this one stays. Returns how
-        many ended."""
+        Every other session of the account ends (whoever else held one is out). This one goes on under a new
+        token, with a new expiry as a sign-in's (the current password was just proven): the old token ends in the
+        same transaction, so a copy of its cookie stolen before the change is as dead as the other sessions."""
         if not current or not new:
             raise InvalidArgument("enter your current password and a new one")
         check_new_password(new)
@@ -247,8 +257,10 @@ class Sessions:
             await tx.execute("set_password", {"account_id": session.account_id, "password_hash": password_hash})
             ended = await tx.fetch_all("revoke_other_account_sessions", {
                 "account_id": session.account_id, "keep": session.token_hash, "now": now()})
+            await tx.execute("revoke_session", {"token_hash": session.token_hash, "now": now()})
+            rotated = await self._new_session(tx, session.account_id, session.username, user_agent, client_address)
             await record(tx, session.account_id, Action.PASSWORD_CHANGED, details={"other_sessions_ended": len(ended)})
-        return len(ended)
+        return PasswordChanged(len(ended), rotated)
 
     async def sign_out(self, session: SessionInfo, *, everywhere: bool) -> int:
         """Revoke this session, or every session of its account; returns how many were open."""
