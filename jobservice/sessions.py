@@ -53,6 +53,9 @@ FAILED_SIGN_INS_PER_MINUTE = 10  # per username: slows guessing without locking 
 # per-username limit alone let one address try a common password on every account, 10 a minute each.
 FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE = 30
 PRUNE_AFTER_S = 7 * 86400.0  # expired or revoked sessions are deleted a week later
+# ... by the sign-ins, this many each, inside their own transaction: a sign-in adds one session, so a backlog
+# still shrinks with every sign-in, and none waits on (or times out in) a delete of thousands of rows.
+PRUNE_BATCH = 100
 TOUCH_EVERY_S = 60.0  # a session's last use and address are written at most this often
 HANDLE_PREFIX = "ses_"
 
@@ -152,7 +155,7 @@ class Sessions:
                 await record_after(self._db, int(row["id"]), Action.SIGN_IN_FAILED)
             raise Unauthenticated("Wrong username or password.")
         async with self._db.transaction() as tx:
-            await tx.execute("prune_sessions", {"before": now() - PRUNE_AFTER_S})
+            await tx.execute("prune_sessions", {"before": now() - PRUNE_AFTER_S, "limit": PRUNE_BATCH})
             new = await self._new_session(tx, int(row["id"]), row["username"], user_agent, client_address)
             await record(tx, int(row["id"]), Action.SIGNED_IN)
         return new
