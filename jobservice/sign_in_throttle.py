@@ -10,8 +10,8 @@ The limits are the sliding log `AuthThrottle` kept in memory, exact: a key that 
 of a sign-in (a range of the primary key each), before any account lookup or password hash; one statement writes
 a failure's rows. Keys are SHA-256 digests of a scope and the value, so the table never holds what a person typed
 as a username (sometimes their password) nor an address. Rows older than the window are deleted by `purge`,
-hourly (the chore every purge here uses, jobservice/periodic.py); a failed attempt costs an Argon2 verification,
-which bounds how many rows an hour can leave.
+hourly, in batches (the chore and batching every purge here uses, jobservice/periodic.py); a failed attempt
+costs an Argon2 verification, which bounds how many rows an hour can leave.
 """
 
 from __future__ import annotations
@@ -22,13 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from jobservice.db import now
-from jobservice.periodic import PURGE_EVERY_S, Periodic
+from jobservice.periodic import PURGE_BATCH_ROWS, PURGE_EVERY_S, Periodic, purge_in_batches
 from jobservice.ratelimit import WINDOW_S
 from jobservice.store import Store
 
 ADDRESS = "address"
 USERNAME = "username"
-PURGE_BATCH = 2000  # rows deleted per transaction
 
 
 def throttle_key(scope: str, value: str) -> str:
@@ -95,14 +94,8 @@ class SignInFailures:
         return await purge_sign_in_failures(self._db, self._clock() - WINDOW_S)
 
 
-async def purge_sign_in_failures(db: Store, before: float, batch: int = PURGE_BATCH) -> int:
-    """Delete the failures at or before `before` (out of every window), a transaction per `batch` rows (an hour of
-    a spray across many addresses is tens of thousands: one statement held SQLite's write lock for a second);
-    how many went."""
-    purged = 0
-    while True:
-        async with db.transaction() as tx:
-            gone = await tx.execute("purge_sign_in_failures", {"before": before, "limit": batch})
-        purged += gone
-        if gone < batch:
-            return purged
+async def purge_sign_in_failures(db: Store, before: float, batch: int = PURGE_BATCH_ROWS) -> int:
+    """Delete the failures at or before `before` (out of every window), `batch` rows per transaction (an hour of a
+    spray across many addresses is tens of thousands: one statement held SQLite's write lock for a second); how
+    many went."""
+    return await purge_in_batches(db, "purge_sign_in_failures", {"before": before}, batch=batch)
