@@ -186,6 +186,7 @@ class JobService:
         self.retention.start()
         self.deliveries.start()
         self.activity.start()
+        self.sessions.failures.start()
         await self.dispatcher.start()
 
     async def stop(self) -> None:
@@ -198,6 +199,7 @@ class JobService:
         await self.retention.stop()
         await self.deliveries.stop()
         await self.activity.stop()
+        await self.sessions.failures.stop()
         await self.inference.close()
 
     # -- health and models --------------------------------------------------------------------------

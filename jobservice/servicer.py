@@ -805,8 +805,13 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def ChangePassword(self, request: pb.ChangePasswordRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(metadata: dict[str, str]) -> Message:
             info = await self._svc.auth.session(metadata, state_changing=True)
-            ended = await self._svc.sessions.change_password(info, request.current_password, request.new_password)
-            return pb.ChangePasswordResponse(success=True, other_sessions_ended=ended)
+            changed = await self._svc.sessions.change_password(
+                info, request.current_password, request.new_password, user_agent=request.user_agent,
+                client_address=CALLER.get().client_address)
+            new = changed.session
+            return pb.ChangePasswordResponse(success=True, other_sessions_ended=changed.other_sessions_ended,
+                                             session_token=new.token, csrf_token=new.csrf_token,
+                                             expires_at=timestamp(new.expires_at))
         return await self._session_call(request, context, run)
 
     async def ListSessions(self, request: pb.ListSessionsRequest, context: grpc.aio.ServicerContext) -> Message:

@@ -460,6 +460,31 @@ RETURNING token_hash;
 DELETE FROM sessions WHERE rowid IN (
     SELECT rowid FROM sessions WHERE expires_at < :before OR revoked_at < :before LIMIT :limit);
 
+-- Failed sign-ins (jobservice/sign_in_throttle.py) ---------------------------------------------------------------
+
+-- name: sign_in_failures_at_limit
+-- For each key asked (:address_key, :username_key; NULL: not asked), the failure that fills its limit: the
+-- :address_limit-th (:username_limit-th) newest after :since, NULL while it has fewer. The key's refused until that
+-- one leaves the window. Both in one statement, each a range read of the primary key.
+SELECT
+    (SELECT failed_at FROM sign_in_failures WHERE key_hash = :address_key AND failed_at > :since
+     ORDER BY failed_at DESC LIMIT 1 OFFSET :address_limit - 1) AS address_at,
+    (SELECT failed_at FROM sign_in_failures WHERE key_hash = :username_key AND failed_at > :since
+     ORDER BY failed_at DESC LIMIT 1 OFFSET :username_limit - 1) AS username_at;
+
+-- name: record_sign_in_failure
+-- One failure of each key given (:address_key NULL: the username's only, as for a wrong current password). Two
+-- job services failing one key at the very same instant count once (the primary key), which a limit can bear.
+INSERT INTO sign_in_failures (key_hash, failed_at)
+SELECT key_hash, :now FROM (SELECT :username_key AS key_hash UNION ALL SELECT :address_key) WHERE key_hash IS NOT NULL
+ON CONFLICT DO NOTHING;
+
+-- name: purge_sign_in_failures
+-- Failures that left the window (the throttle never reads them again), :limit at a time: other writers wait for
+-- one batch at most.
+DELETE FROM sign_in_failures WHERE (key_hash, failed_at) IN (
+    SELECT key_hash, failed_at FROM sign_in_failures WHERE failed_at <= :before LIMIT :limit);
+
 -- name: delete_job
 -- The owner's deletion of a finished job (jobservice/jobs.py JobStore.delete): what it held goes, the row stays.
 UPDATE jobs SET deleted_at = :now, name = NULL, error = NULL, result_json = NULL,

@@ -212,6 +212,12 @@ CREATE TABLE sessions (
 
 CREATE INDEX sessions_account ON sessions (account_id);
 
+CREATE TABLE sign_in_failures (
+    key_hash  TEXT NOT NULL,
+    failed_at REAL NOT NULL,
+    PRIMARY KEY (key_hash, failed_at)
+);
+
 CREATE TABLE usage_hourly (
     account_id   INTEGER NOT NULL,
     hour         INTEGER NOT NULL,           -- start of the UTC hour, unix seconds

@@ -943,12 +943,18 @@ class ChangePasswordRequest(_message.Message):
     def __init__(self, current_password: _Optional[str] = ..., new_password: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
 
 class ChangePasswordResponse(_message.Message):
-    __slots__ = ("success", "other_sessions_ended")
+    __slots__ = ("success", "other_sessions_ended", "session_token", "csrf_token", "expires_at")
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
     OTHER_SESSIONS_ENDED_FIELD_NUMBER: _ClassVar[int]
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CSRF_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     success: bool
     other_sessions_ended: int
-    def __init__(self, success: _Optional[bool] = ..., other_sessions_ended: _Optional[int] = ...) -> None: ...
+    session_token: str
+    csrf_token: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, success: _Optional[bool] = ..., other_sessions_ended: _Optional[int] = ..., session_token: _Optional[str] = ..., csrf_token: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListSessionsRequest(_message.Message):
     __slots__ = ()

@@ -508,7 +508,8 @@ class PhonosServiceServicer:
     def ChangePassword(self, request, context):
         """Change the signed-in person's dashboard password (the session named by the `x-phonos-session`
         metadata, with its CSRF token; the current password too). Every other session of the account
-        ends; this one stays. No HTTP rule: the gateway's POST /auth/password calls it.
+        ends; this one goes on under a new token (the response's). No HTTP rule: the gateway's POST
+        /auth/password calls it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

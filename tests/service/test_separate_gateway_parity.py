@@ -487,20 +487,23 @@ def test_dashboard_sessions_answer_alike(edges: Edges) -> None:
             seen(third.post(f"{base}/auth/password", json={**new_password, "current_password": "not it at all"},
                             headers={"X-CSRF-Token": third_csrf}, timeout=30)),
             seen(third.post(f"{base}/auth/password", json=new_password, timeout=30)),  # no CSRF token
-            seen(third.post(f"{base}/auth/password", json=new_password, headers={"X-CSRF-Token": third_csrf},
-                            timeout=30)),  # ends the other two
+            seen(changed := third.post(f"{base}/auth/password", json=new_password,
+                                       headers={"X-CSRF-Token": third_csrf}, timeout=30)),  # ends the other two
             seen(browser.get(f"{base}/v1/jobs", timeout=30)),
             seen(third.get(f"{base}/v1/account/activity", timeout=30)),
-            seen(third.post(f"{base}/auth/sign-out", json={"all_sessions": True},
-                            headers={"X-CSRF-Token": third_csrf}, timeout=30)),
+            seen(third.post(f"{base}/auth/sign-out", json={"all_sessions": True}, timeout=30,
+                            headers={"X-CSRF-Token": third_csrf})),  # the change rotated the session: 403
+            seen(third.post(f"{base}/auth/sign-out", json={"all_sessions": True}, timeout=30,
+                            headers={"X-CSRF-Token": changed.json()["csrf_token"]})),
             seen(third.get(f"{base}/v1/jobs", timeout=30)),
             seen(other.get(f"{base}/auth/session", timeout=30)),
         ]
         shown.append(json.loads(json.dumps(steps).replace(username, "<username>")))
     differences = [f"in process: {a}\n  separate:   {b}" for a, b in zip(*shown, strict=True) if a != b]
     assert not differences, "\n".join(differences)
-    assert [s["status"] for s in shown[0]] == [200, 403, 403, 200, 200, 403, 400, 400, 403, 200, 401, 200, 200,
-                                               401, 401]
+    assert [s["status"] for s in shown[0]] == [200, 403, 403, 200, 200, 403, 400, 400, 403, 200, 401, 200, 403,
+                                               200, 401, 401]
+    assert "Set-Cookie" in shown[0][9]["headers"]  # the password change rotated the session: a new cookie
     activity = shown[0][11]["body"]["entries"]
     assert {e["client_address"] for e in activity if e["actor"]["kind"] == "session"} == {CLIENT}
 

@@ -526,6 +526,30 @@ RETURNING token_hash;
 DELETE FROM sessions WHERE token_hash IN (
     SELECT token_hash FROM sessions WHERE expires_at < :before OR revoked_at < :before LIMIT :limit);
 
+-- Failed sign-ins (jobservice/sign_in_throttle.py) ---------------------------------------------------------------
+
+-- name: sign_in_failures_at_limit
+-- As queries.sql: for each key asked, the failure that fills its limit within the window, NULL while fewer.
+SELECT
+    (SELECT failed_at FROM sign_in_failures WHERE key_hash = CAST(:address_key AS TEXT) AND failed_at > :since
+     ORDER BY failed_at DESC LIMIT 1 OFFSET CAST(:address_limit AS INTEGER) - 1) AS address_at,
+    (SELECT failed_at FROM sign_in_failures WHERE key_hash = CAST(:username_key AS TEXT) AND failed_at > :since
+     ORDER BY failed_at DESC LIMIT 1 OFFSET CAST(:username_limit AS INTEGER) - 1) AS username_at;
+
+-- name: record_sign_in_failure
+-- As queries.sql: one failure of each key given (:address_key NULL: the username's only).
+INSERT INTO sign_in_failures (key_hash, failed_at)
+SELECT k.key_hash, CAST(:now AS DOUBLE PRECISION)
+FROM (SELECT CAST(:username_key AS TEXT) AS key_hash UNION ALL SELECT CAST(:address_key AS TEXT)) AS k
+WHERE k.key_hash IS NOT NULL
+ON CONFLICT DO NOTHING;
+
+-- name: purge_sign_in_failures
+-- Failures that left the window (the throttle never reads them again), :limit at a time: other writers wait for
+-- one batch at most.
+DELETE FROM sign_in_failures WHERE (key_hash, failed_at) IN (
+    SELECT key_hash, failed_at FROM sign_in_failures WHERE failed_at <= :before LIMIT :limit);
+
 -- name: delete_job
 -- The owner's deletion of a finished job (jobservice/jobs.py JobStore.delete): what it held goes, the row stays.
 UPDATE jobs SET deleted_at = :now, name = NULL, error = NULL, result_json = NULL,

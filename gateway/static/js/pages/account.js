@@ -1,7 +1,7 @@
 // Account: who you are, credits and their history, job counts, the sign-in session, the browsers signed in to
 // the account, the password, and the account's activity log.
 
-import {api, request, signOut} from '../api.js';
+import {api, changePassword, request, signOut} from '../api.js';
 import {pageHeader} from '../app.js';
 import {csvText, saveCsv} from '../csv.js';
 import {busy, clearError, confirmDialog, field, fieldError, focusIfLost, h, replace, showError, toast} from '../dom.js';
@@ -306,8 +306,7 @@ function passwordCard(changed, refused) {
     }
     const done = busy(button);
     try {
-      const result = await request('POST', '/auth/password',
-        {body: {current_password: current.value, new_password: fresh.value}});
+      const result = await changePassword(current.value, fresh.value);
       for (const control of controls) control.value = '';
       const ended = result.other_sessions_ended || 0;
       said.textContent = ended
