@@ -72,6 +72,10 @@ _PDB_RECORD = re.compile(r"^(ATOM  |HETATM)", re.MULTILINE)
 # `1abc` or extended `pdb_00001abc`): named as such when sent where a structure or a SMILES belongs.
 _AMINO_ACID_TEXT = re.compile(r"[ACDEFGHIKLMNPQRSTVWYX:\s]+", re.IGNORECASE)
 MIN_SEQUENCE_LETTERS = 10
+# Records of a PDB file other than atoms: such a file without ATOM/HETATM lines is a PDB without coordinates
+# (a header, SEQRES only, a bare END), not a path.
+_PDB_OTHER_RECORD = re.compile(r"^(HEADER|TITLE |COMPND|SOURCE|REMARK|SEQRES|CRYST1|MODEL |ENDMDL|END|TER)(\s|$)",
+                               re.MULTILINE)
 # Amino-acid letters that are no atom of SMILES' organic subset (B C N O P S F I; aromatic b c n o p s): a protein
 # sequence has some, a SMILES of amino-acid letters only (C, N, O, S, P, I, F) has none.
 _NOT_SMILES_ATOMS = frozenset("ADEGHKLMQRTVWYX")
@@ -254,6 +258,9 @@ def _not_a_structure(text: str) -> str | None:
     FASTA, or its PDB id) here, and "file paths and URLs are not accepted" told them nothing they had done."""
     fold_first = ("DiffDock docks into a 3D structure: fold the sequence first (an esmfold or alphafold2 job) and "
                   "pass that job's job_id as protein_pdb, or send a PDB file's content")
+    if _PDB_OTHER_RECORD.search(text):
+        return ("params.protein_pdb is a PDB file without ATOM or HETATM records (no coordinates: only headers, "
+                "SEQRES or END lines); send the whole file, or the job_id of a completed esmfold/alphafold2 job")
     if text.startswith(">"):
         return f"params.protein_pdb looks like FASTA (it starts with '>'), a sequence, not a structure; {fold_first}"
     residues = _protein_sequence_length(text)

@@ -50,6 +50,8 @@ def validate(sequence: str, params: dict[str, Any]) -> Any:
         ("4HHB", r'^params\.protein_pdb looks like a PDB id \("4HHB"\); this server does not download structures: '
                  r"send the PDB file's content \(e\.g\. https://files\.rcsb\.org/download/4HHB\.pdb\)"),
         ("pdb_00001abc", r"looks like a PDB id"),
+        ("END\n", r"^params\.protein_pdb is a PDB file without ATOM or HETATM records \(no coordinates"),
+        ("HEADER    HYDROLASE    01-JAN-00   1ABC\nSEQRES   1 A    3  MET LYS THR\nEND\n", "without ATOM or HETATM"),
         # what is none of these keeps the old words
         ("/data/receptor.pdb", "file paths and URLs are not accepted"),
         ("MKTAY", "file paths and URLs are not accepted"),  # too short to call a sequence
