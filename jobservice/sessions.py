@@ -50,6 +50,9 @@ FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE = 30
 MAX_TRACKED_ADDRESSES = 65_536
 MAX_TRACKED_USERNAMES = 10_000
 PRUNE_AFTER_S = 7 * 86400.0  # expired or revoked sessions are deleted a week later
+# ... by the sign-ins, this many each, inside their own transaction: a sign-in adds one session, so a backlog
+# still shrinks with every sign-in, and none waits on (or times out in) a delete of thousands of rows.
+PRUNE_BATCH = 100
 TOUCH_EVERY_S = 60.0  # a session's last use and address are written at most this often
 HANDLE_PREFIX = "ses_"
 
@@ -148,7 +151,7 @@ class Sessions:
         stamp = now()
         expires = stamp + self._ttl_s
         async with self._db.transaction() as tx:
-            await tx.execute("prune_sessions", {"before": stamp - PRUNE_AFTER_S})
+            await tx.execute("prune_sessions", {"before": stamp - PRUNE_AFTER_S, "limit": PRUNE_BATCH})
             await tx.execute("insert_session", {
                 "token_hash": token_hash(token), "account_id": int(row["id"]),
                 "user_agent": clean_user_agent(user_agent), "client_address": client_address or None,

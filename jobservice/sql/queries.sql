@@ -160,7 +160,11 @@ ON CONFLICT (account_id, hour, endpoint, model, status_code, transport) DO UPDAT
     elapsed_ms = elapsed_ms + excluded.elapsed_ms;
 
 -- name: delete_usage_before
-DELETE FROM usage_hourly WHERE hour < :before;
+-- Hours past the retention, a batch at a time (jobservice/periodic.py purge_in_batches): SQLite's DELETE takes no
+-- LIMIT, and the table has no rowid, so the batch is its primary keys (found through usage_hourly_hour).
+DELETE FROM usage_hourly WHERE (account_id, hour, endpoint, model, status_code, transport) IN (
+    SELECT account_id, hour, endpoint, model, status_code, transport FROM usage_hourly WHERE hour < :before
+    LIMIT :limit);
 
 -- name: mark_keys_used
 UPDATE api_keys SET last_used_at = :last_used_at
@@ -439,7 +443,10 @@ UPDATE sessions SET revoked_at = :now WHERE account_id = :account_id AND token_h
 RETURNING token_hash;
 
 -- name: prune_sessions
-DELETE FROM sessions WHERE expires_at < :before OR revoked_at < :before;
+-- Part of each sign-in's transaction, so at most :limit rows: a backlog (a first sign-in after long) goes over
+-- the next sign-ins instead of one long statement holding the writer.
+DELETE FROM sessions WHERE rowid IN (
+    SELECT rowid FROM sessions WHERE expires_at < :before OR revoked_at < :before LIMIT :limit);
 
 -- name: delete_job
 -- The owner's deletion of a finished job (jobservice/jobs.py JobStore.delete): what it held goes, the row stays.
@@ -522,7 +529,9 @@ SET method = excluded.method, fingerprint = excluded.fingerprint, response = exc
 WHERE idempotency_keys.created_at < :since;
 
 -- name: purge_idempotency_keys
-DELETE FROM idempotency_keys WHERE created_at < :since;
+-- Records past their TTL, a batch at a time (jobservice/periodic.py purge_in_batches).
+DELETE FROM idempotency_keys WHERE rowid IN (
+    SELECT rowid FROM idempotency_keys WHERE created_at < :since LIMIT :limit);
 
 -- Share links of completed jobs (jobservice/shares.py) ---------------------------------------------------
 

@@ -221,7 +221,11 @@ ON CONFLICT (account_id, hour, endpoint, model, status_code, transport) DO UPDAT
     elapsed_ms = usage_hourly.elapsed_ms + excluded.elapsed_ms;
 
 -- name: delete_usage_before
-DELETE FROM usage_hourly WHERE hour < :before;
+-- Hours past the retention, a batch at a time (jobservice/periodic.py purge_in_batches): each statement stays far
+-- inside the command timeout. The batch is its rows' ctids (a TID scan; the key has six columns); a row a
+-- concurrent write moved in between is left to the next batch.
+DELETE FROM usage_hourly WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM usage_hourly WHERE hour < :before LIMIT :limit));
 
 -- name: usage_totals
 SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) AS requests,
@@ -506,7 +510,10 @@ UPDATE sessions SET revoked_at = :now WHERE account_id = :account_id AND token_h
 RETURNING token_hash;
 
 -- name: prune_sessions
-DELETE FROM sessions WHERE expires_at < :before OR revoked_at < :before;
+-- Part of each sign-in's transaction, so at most :limit rows: a backlog goes over the next sign-ins instead of one
+-- statement that could outlast the command timeout and fail the sign-in.
+DELETE FROM sessions WHERE token_hash IN (
+    SELECT token_hash FROM sessions WHERE expires_at < :before OR revoked_at < :before LIMIT :limit);
 
 -- name: delete_job
 -- The owner's deletion of a finished job (jobservice/jobs.py JobStore.delete): what it held goes, the row stays.
@@ -594,7 +601,9 @@ SET method = excluded.method, fingerprint = excluded.fingerprint, response = exc
 WHERE idempotency_keys.created_at < :since;
 
 -- name: purge_idempotency_keys
-DELETE FROM idempotency_keys WHERE created_at < :since;
+-- Records past their TTL, a batch at a time, as delete_usage_before.
+DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM idempotency_keys WHERE created_at < :since LIMIT :limit));
 
 -- Scrape-time state for /metrics (jobservice/metrics_server.py) ---------------------------------------
 
