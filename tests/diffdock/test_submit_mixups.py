@@ -100,3 +100,12 @@ def test_a_quadruple_bond_is_refused_because_the_sdf_cannot_carry_it() -> None:
 @pytest.mark.parametrize("smiles", ["N->[Pt](<-N)(Cl)Cl", "C#N", "c1ccccc1C=O"])
 def test_bonds_the_sdf_keeps_are_accepted(smiles: str) -> None:
     assert parse_smiles(smiles).GetNumBonds() >= 1
+
+
+def test_a_salt_of_single_ions_is_not_sent_to_its_largest_fragment() -> None:
+    # before: "dock one molecule: for a salt or solvate send the largest fragment, [Na+]", refused in turn
+    with pytest.raises(LigandError, match=r"2 disconnected fragments \(\[Na\+\], \[Cl-\]\), each a single atom "
+                                          r"\(a salt of ions\): nothing DiffDock can dock"):
+        parse_smiles("[Na+].[Cl-]")
+    with pytest.raises(LigandError, match=r"send the largest fragment, CC\(=O\)\[O-\]$"):
+        parse_smiles("CC(=O)[O-].[Na+]")  # a salt with an organic ion keeps its advice

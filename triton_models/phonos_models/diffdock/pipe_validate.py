@@ -98,8 +98,16 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     if len(fragments) > 1:
         # The reference would dock them as one rigid body; name them and the one a user most likely means.
         names = [Chem.MolToSmiles(fragment) for fragment in fragments]
-        largest = names[max(range(len(fragments)), key=lambda i: fragments[i].GetNumHeavyAtoms())]
+        biggest = max(range(len(fragments)), key=lambda i: fragments[i].GetNumHeavyAtoms())
+        largest = names[biggest]
         listed = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        if fragments[biggest].GetNumHeavyAtoms() < MIN_HEAVY_ATOMS:
+            # "[Na+].[Cl-]": the advice below sent the user to "[Na+]", which is then refused as a single atom
+            raise LigandError(
+                f"ligand SMILES has {len(fragments)} disconnected fragments ({listed[:200]}), each a single atom "
+                f"(a salt of ions): nothing DiffDock can dock; a ligand is one molecule of at least {MIN_HEAVY_ATOMS} "
+                "heavy atoms"
+            )
         raise LigandError(
             f"ligand SMILES has {len(fragments)} disconnected fragments ({listed[:200]}); dock one molecule: "
             f"for a salt or solvate send the largest fragment, {largest[:120]}"
