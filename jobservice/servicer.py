@@ -675,6 +675,22 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         return await self._handle("TestWebhook", request, context,
                                   self._idempotent("TestWebhook", request, context, pb.TestWebhookResponse, run))
 
+    async def RotateWebhookSecret(self, request: pb.RotateWebhookSecretRequest,
+                                  context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
+            rotation = await self._svc.rotate_webhook_secret(
+                who.account_id, request.webhook_id, **_optional(request, "expire_current_after_s"))
+            return pb.RotateWebhookSecretResponse(
+                success=True, webhook=webhook_message(rotation.webhook), secret=rotation.secret,
+                previous_secret_expires_at=timestamp(rotation.previous_secret_expires_at),
+                message="Webhook secret rotated. Store the new secret now: it is not shown again.",
+            ), NO_CHARGE
+        # Idempotent as creation is: a retried POST (the SDK's, after a lost answer) gets the same new secret
+        # back instead of rotating again and dropping the secret the receiver was just given.
+        return await self._handle("RotateWebhookSecret", request, context,
+                                  self._idempotent("RotateWebhookSecret", request, context,
+                                                   pb.RotateWebhookSecretResponse, run))
+
     async def ListWebhookDeliveries(self, request: pb.ListWebhookDeliveriesRequest,
                                     context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:

@@ -213,6 +213,17 @@ SELECT * FROM webhooks WHERE id = :id AND account_id = :account_id AND deleted_a
 UPDATE webhooks SET deleted_at = :now WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
 RETURNING id;
 
+-- name: rotate_webhook_secret
+-- A new current secret; the old one stays as previous_secret until :previous_until (deliveries are signed with
+-- both meanwhile), or goes at once when :previous_until is NULL. SET reads the row as it was, so previous_secret
+-- is the secret being replaced. A secret already in its overlap from an earlier rotation is dropped: only the
+-- last two secrets are ever used.
+UPDATE webhooks SET previous_secret = CASE WHEN :previous_until IS NULL THEN NULL ELSE secret END,
+                    previous_secret_expires_at = :previous_until,
+                    secret = :secret
+WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
+RETURNING *;
+
 -- name: drop_deliveries_of_webhook
 UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook deleted'
 WHERE webhook_id = :webhook_id AND status = 'pending';
@@ -227,7 +238,8 @@ WHERE status = 'pending' AND webhook_id IN (SELECT id FROM webhooks WHERE delete
 -- :in_flight and :busy_webhooks are JSON arrays: deliveries being sent, webhooks whose receiver is at
 -- its concurrency limit. Leaving them out keeps a slow receiver's backlog from filling the batch.
 -- One job service owns this database, so due deliveries need no claim (PostgreSQL claims them: many senders).
-SELECT d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret
+SELECT d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret, w.previous_secret,
+       w.previous_secret_expires_at
 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
 WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.deleted_at IS NULL
   AND d.id NOT IN (SELECT value FROM json_each(COALESCE(:in_flight, '[]')))

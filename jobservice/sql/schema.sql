@@ -248,6 +248,6 @@ CREATE TABLE webhooks (
     secret      TEXT NOT NULL,               -- HMAC key; needed in plain to sign
     created_at  REAL NOT NULL,
     deleted_at  REAL
-);
+, previous_secret TEXT, previous_secret_expires_at REAL);
 
 CREATE INDEX webhooks_account ON webhooks (account_id);

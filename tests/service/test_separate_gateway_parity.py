@@ -348,6 +348,27 @@ def test_a_stream_refused_before_its_first_event_always_carries_the_rate_limit_h
     assert lacking == []
 
 
+def test_a_stream_accepted_slower_than_the_keepalive_still_carries_the_rate_limit_headers(
+        edges: Edges, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loaded job service that takes longer than PHONOS_SSE_KEEPALIVE_S to accept a stream (authentication and
+    the rate-limit count come before its initial metadata): both edges used to open the stream without waiting for
+    that metadata, so the 200 lacked X-RateLimit-* (seen as a flaky parity failure on a busy CI host)."""
+    limiter = edges.service.running.service.rate_limits
+    fast = limiter.check
+
+    async def slow_check(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(KEEPALIVE_S * 3)
+        return await fast(*args, **kwargs)
+
+    monkeypatch.setattr(limiter, "check", slow_check)
+    auth = {"Authorization": world.api.headers["Authorization"]}
+    for base in edges.both:
+        status, headers, lines = events(base, "/v1/events", auth, read_s=0.2)
+        assert status == 200 and lines[0] == "retry: 3000", (base, lines)
+        assert headers["X-RateLimit-Limit"] == "100000" and headers["X-RateLimit-Remaining"] == "<present>", (
+            base, headers)
+
+
 def test_the_account_stream_opens_after_the_configured_keepalive_on_both_edges(edges: Edges, world: World) -> None:
     """An account with no active job: /v1/events opens after PHONOS_SSE_KEEPALIVE_S with `retry:` and then keeps
     alive at that interval. The separate gateway used to ignore the setting (15 s without even a status line,

@@ -5,7 +5,7 @@
     phonos dock --protein PDB|JOB_ID (--ligand SMILES | --ligands FILE.smi|.csv|.sdf) [--out DIR] [--json]
     phonos jobs ls|show|watch|download|cancel|rerun|rm ...
     phonos usage [--days N]      phonos account [credits|activity [--limit N] [--all]]      phonos models
-    phonos webhooks ls|create|delete|test|deliveries|redeliver ...
+    phonos webhooks ls|create|delete|test|rotate-secret|deliveries|redeliver ...
 
 The server URL (PHONOS_URL, `login --url`) picks the transport: http(s)://... is the REST API,
 grpc://host:port the job service's gRPC port (needs `phonos-client[grpc]`); every user verb works over
@@ -44,6 +44,7 @@ from phonos_client import config, errors
 from phonos_client.client import AsyncClient, Client, choose_transport
 from phonos_client.columns import broken, command_in_lines, pieces_in_lines, table, visible, width
 from phonos_client.display import Display
+from phonos_client.durations import duration_seconds
 from phonos_client.flag_words import in_flag_words, option_dests
 from phonos_client.inputs import (
     InputError,
@@ -728,6 +729,11 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
             said = f"receiver answered {result.status_code}: {said}"  # 0: no answer came, as the message says
         emit(args, result.raw, said_to_fit(said, said.split(" ")))
         return EXIT["ok"] if result.success else EXIT["job_failed"]
+    elif command == "webhooks rotate-secret":
+        hook = client.rotate_webhook_secret(args.webhook_id, expire_current_after_s=args.expire_current_after_s)
+        # as `create` prints it (the secret alone on its line), then when the old one stops signing
+        emit(args, hook.raw, f"{hook.webhook_id}\nits new signing secret, shown this once:\n{hook.secret}\n"
+                             f"the previous secret also signs deliveries until {hook.previous_secret_expires_at}")
     elif command == "webhooks deliveries":
         shown = listed(args, lambda after: client.iter_webhook_deliveries(args.webhook_id, status=args.status,
                                                                           starting_after=after),
@@ -937,6 +943,15 @@ def add_user_commands(sub: Any) -> None:
         "webhook_id", help=HOOK_ID_HELP)
     command(hooks.add_parser("test", help="send a test event"), "webhooks test").add_argument(
         "webhook_id", help=HOOK_ID_HELP)
+    rotate = command(hooks.add_parser("rotate-secret", help="give a webhook a new signing secret (shown once); the "
+                                                            "old one keeps signing beside it for a while"),
+                     "webhooks rotate-secret")
+    rotate.add_argument("webhook_id", help=HOOK_ID_HELP)
+    # dest is the API's field, so the server's refusal of it is said as this flag's (flag_words)
+    rotate.add_argument("--expire-current-after", dest="expire_current_after_s", type=duration_seconds,
+                        metavar="DURATION",
+                        help="how long the current secret still signs deliveries (as a second v1=): 90s, 15m, "
+                             "1h, 2d; 0 stops it at once; default 1d, at most 7d")
     log = command(hooks.add_parser("deliveries", help="a webhook's deliveries, newest first, and what the "
                                                       "receiver answered"), "webhooks deliveries")
     log.add_argument("webhook_id", help=HOOK_ID_HELP)

@@ -273,6 +273,16 @@ SELECT * FROM webhooks WHERE id = :id AND account_id = :account_id AND deleted_a
 UPDATE webhooks SET deleted_at = :now WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
 RETURNING id;
 
+-- name: rotate_webhook_secret
+-- As on SQLite (jobservice/sql/queries.sql): SET reads the row as it was, so previous_secret is the secret
+-- being replaced; NULL :previous_until ends it at once.
+UPDATE webhooks SET previous_secret = CASE WHEN CAST(:previous_until AS DOUBLE PRECISION) IS NULL THEN NULL
+                                           ELSE secret END,
+                    previous_secret_expires_at = CAST(:previous_until AS DOUBLE PRECISION),
+                    secret = :secret
+WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
+RETURNING *;
+
 -- name: drop_deliveries_of_webhook
 UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook deleted'
 WHERE webhook_id = :webhook_id AND status = 'pending';
@@ -297,7 +307,8 @@ WHERE d.id IN (SELECT x.id FROM webhook_deliveries x
                                               CAST(COALESCE(:busy_webhooks, '[]') AS JSON)) v)
                ORDER BY x.next_attempt_at, x.id LIMIT :limit FOR UPDATE SKIP LOCKED)
   AND w.id = d.webhook_id AND w.deleted_at IS NULL
-RETURNING d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret;
+RETURNING d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret, w.previous_secret,
+          w.previous_secret_expires_at;
 
 -- name: release_deliveries
 -- Claimed deliveries this sender will not start now (their receiver is at its limit): due for anyone.

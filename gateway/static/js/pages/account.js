@@ -130,6 +130,7 @@ function activityWhat(entry) {
     case 'password.change_failed': return 'Password change refused: wrong current password';
     case 'webhook.created': return `Webhook added${d.host ? ` (${d.host})` : ''}`;
     case 'webhook.deleted': return 'Webhook removed';
+    case 'webhook.secret_rotated': return 'Webhook secret rotated';
     case 'share.created': return `Share link created${d.expires_in_days ? `, for ${plural(d.expires_in_days, 'day', 'days')}` : ''}`;
     case 'share.revoked': return 'Share link revoked';
     case 'credits.added':
