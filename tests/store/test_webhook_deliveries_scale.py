@@ -127,13 +127,15 @@ def test_the_postgres_migration_fills_the_job_id_of_existing_deliveries(postgres
 NOTHING_IN_FLIGHT = {"in_flight": "[]", "busy_webhooks": "[]"}
 PAGE = {"webhook_id": "wh_1", "status": None, "limit": 20, "offset": 0}
 # query → (the index it must read, its parameters). The PostgreSQL-only claim parameters are ignored on SQLite.
-PLANS: dict[str, tuple[str, dict[str, Any]]] = {
+# drop_deliveries_of_webhook may read either of two: PostgreSQL with statistics picks deliveries_due when few rows
+# are pending (as they are), and that is as good.
+PLANS: dict[str, tuple[str, dict[str, Any]]] = {  # the index: a regular expression
     "delete_job_deliveries": ("deliveries_of_job", {"id": "j1"}),
     "purge_webhook_deliveries": ("deliveries_created", {"before": 100.0, "limit": 1000}),
     "list_webhook_deliveries": ("deliveries_of_webhook", PAGE),
     "list_webhook_deliveries_after": ("deliveries_of_webhook", {**PAGE, "after_id": 50}),
     "count_webhook_deliveries": ("deliveries_of_webhook", {"webhook_id": "wh_1", "status": None}),
-    "drop_deliveries_of_webhook": ("deliveries_of_webhook", {"webhook_id": "wh_1"}),
+    "drop_deliveries_of_webhook": ("deliveries_of_webhook|deliveries_due", {"webhook_id": "wh_1"}),
     "claim_due_deliveries": ("deliveries_due", {**NOTHING_IN_FLIGHT, "now": 100.0, "limit": 16, "owner": "o",
                                                 "hold_s": 30.0}),
     "next_delivery_time": ("deliveries_due", NOTHING_IN_FLIGHT),
@@ -190,13 +192,13 @@ async def _migrated(opening: Any) -> None:
 @pytest.mark.parametrize("name", PLANS)
 def test_each_sqlite_query_on_the_delivery_log_reads_its_index(sqlite_plans: dict[str, str], name: str) -> None:
     plan = sqlite_plans[name]
-    assert f"USING INDEX {PLANS[name][0]}" in plan, plan
+    assert re.search(rf"USING INDEX ({PLANS[name][0]}) ", plan), plan
     assert not any(SQLITE_SCAN.match(line) for line in plan.splitlines()), plan
 
 
 @pytest.mark.parametrize("name", PLANS)
 def test_each_postgres_query_on_the_delivery_log_reads_its_index(postgres_plans: dict[str, str], name: str) -> None:
     plan = postgres_plans[name]
-    assert re.search(rf"Index (Only )?Scan (Backward )?using {PLANS[name][0]} on webhook_deliveries"
-                     rf"|Bitmap Index Scan on {PLANS[name][0]}\b", plan), plan
+    assert re.search(rf"Index (Only )?Scan (Backward )?using ({PLANS[name][0]}) on webhook_deliveries"
+                     rf"|Bitmap Index Scan on ({PLANS[name][0]})\b", plan), plan
     assert "Seq Scan on webhook_deliveries" not in plan, plan
