@@ -213,6 +213,17 @@ SELECT * FROM webhooks WHERE id = :id AND account_id = :account_id AND deleted_a
 UPDATE webhooks SET deleted_at = :now WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
 RETURNING id;
 
+-- name: rotate_webhook_secret
+-- A new current secret; the old one stays as previous_secret until :previous_until (deliveries are signed with
+-- both meanwhile), or goes at once when :previous_until is NULL. SET reads the row as it was, so previous_secret
+-- is the secret being replaced. A secret already in its overlap from an earlier rotation is dropped: only the
+-- last two secrets are ever used.
+UPDATE webhooks SET previous_secret = CASE WHEN :previous_until IS NULL THEN NULL ELSE secret END,
+                    previous_secret_expires_at = :previous_until,
+                    secret = :secret
+WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
+RETURNING *;
+
 -- name: drop_deliveries_of_webhook
 UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook deleted'
 WHERE webhook_id = :webhook_id AND status = 'pending';
@@ -227,7 +238,8 @@ WHERE status = 'pending' AND webhook_id IN (SELECT id FROM webhooks WHERE delete
 -- :in_flight and :busy_webhooks are JSON arrays: deliveries being sent, webhooks whose receiver is at
 -- its concurrency limit. Leaving them out keeps a slow receiver's backlog from filling the batch.
 -- One job service owns this database, so due deliveries need no claim (PostgreSQL claims them: many senders).
-SELECT d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret
+SELECT d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret, w.previous_secret,
+       w.previous_secret_expires_at
 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
 WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.deleted_at IS NULL
   AND d.id NOT IN (SELECT value FROM json_each(COALESCE(:in_flight, '[]')))
@@ -450,6 +462,31 @@ RETURNING token_hash;
 -- the next sign-ins instead of one long statement holding the writer.
 DELETE FROM sessions WHERE rowid IN (
     SELECT rowid FROM sessions WHERE expires_at < :before OR revoked_at < :before LIMIT :limit);
+
+-- Failed sign-ins (jobservice/sign_in_throttle.py) ---------------------------------------------------------------
+
+-- name: sign_in_failures_at_limit
+-- For each key asked (:address_key, :username_key; NULL: not asked), the failure that fills its limit: the
+-- :address_limit-th (:username_limit-th) newest after :since, NULL while it has fewer. The key's refused until that
+-- one leaves the window. Both in one statement, each a range read of the primary key.
+SELECT
+    (SELECT failed_at FROM sign_in_failures WHERE key_hash = :address_key AND failed_at > :since
+     ORDER BY failed_at DESC LIMIT 1 OFFSET :address_limit - 1) AS address_at,
+    (SELECT failed_at FROM sign_in_failures WHERE key_hash = :username_key AND failed_at > :since
+     ORDER BY failed_at DESC LIMIT 1 OFFSET :username_limit - 1) AS username_at;
+
+-- name: record_sign_in_failure
+-- One failure of each key given (:address_key NULL: the username's only, as for a wrong current password). Two
+-- job services failing one key at the very same instant count once (the primary key), which a limit can bear.
+INSERT INTO sign_in_failures (key_hash, failed_at)
+SELECT key_hash, :now FROM (SELECT :username_key AS key_hash UNION ALL SELECT :address_key) WHERE key_hash IS NOT NULL
+ON CONFLICT DO NOTHING;
+
+-- name: purge_sign_in_failures
+-- Failures that left the window (the throttle never reads them again), :limit at a time: other writers wait for
+-- one batch at most.
+DELETE FROM sign_in_failures WHERE (key_hash, failed_at) IN (
+    SELECT key_hash, failed_at FROM sign_in_failures WHERE failed_at <= :before LIMIT :limit);
 
 -- name: delete_job
 -- The owner's deletion of a finished job (jobservice/jobs.py JobStore.delete): what it held goes, the row stays.

@@ -216,6 +216,12 @@ CREATE TABLE sessions (
 
 CREATE INDEX sessions_account ON sessions (account_id);
 
+CREATE TABLE sign_in_failures (
+    key_hash  TEXT NOT NULL,
+    failed_at REAL NOT NULL,
+    PRIMARY KEY (key_hash, failed_at)
+);
+
 CREATE TABLE usage_hourly (
     account_id   INTEGER NOT NULL,
     hour         INTEGER NOT NULL,           -- start of the UTC hour, unix seconds
@@ -252,6 +258,6 @@ CREATE TABLE webhooks (
     secret      TEXT NOT NULL,               -- HMAC key; needed in plain to sign
     created_at  REAL NOT NULL,
     deleted_at  REAL
-);
+, previous_secret TEXT, previous_secret_expires_at REAL);
 
 CREATE INDEX webhooks_account ON webhooks (account_id);

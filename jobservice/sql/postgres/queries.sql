@@ -273,6 +273,16 @@ SELECT * FROM webhooks WHERE id = :id AND account_id = :account_id AND deleted_a
 UPDATE webhooks SET deleted_at = :now WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
 RETURNING id;
 
+-- name: rotate_webhook_secret
+-- As on SQLite (jobservice/sql/queries.sql): SET reads the row as it was, so previous_secret is the secret
+-- being replaced; NULL :previous_until ends it at once.
+UPDATE webhooks SET previous_secret = CASE WHEN CAST(:previous_until AS DOUBLE PRECISION) IS NULL THEN NULL
+                                           ELSE secret END,
+                    previous_secret_expires_at = CAST(:previous_until AS DOUBLE PRECISION),
+                    secret = :secret
+WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
+RETURNING *;
+
 -- name: drop_deliveries_of_webhook
 UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook deleted'
 WHERE webhook_id = :webhook_id AND status = 'pending';
@@ -297,7 +307,8 @@ WHERE d.id IN (SELECT x.id FROM webhook_deliveries x
                                               CAST(COALESCE(:busy_webhooks, '[]') AS JSON)) v)
                ORDER BY x.next_attempt_at, x.id LIMIT :limit FOR UPDATE SKIP LOCKED)
   AND w.id = d.webhook_id AND w.deleted_at IS NULL
-RETURNING d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret;
+RETURNING d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret, w.previous_secret,
+          w.previous_secret_expires_at;
 
 -- name: release_deliveries
 -- Claimed deliveries this sender will not start now (their receiver is at its limit): due for anyone.
@@ -517,6 +528,30 @@ RETURNING token_hash;
 -- statement that could outlast the command timeout and fail the sign-in.
 DELETE FROM sessions WHERE token_hash IN (
     SELECT token_hash FROM sessions WHERE expires_at < :before OR revoked_at < :before LIMIT :limit);
+
+-- Failed sign-ins (jobservice/sign_in_throttle.py) ---------------------------------------------------------------
+
+-- name: sign_in_failures_at_limit
+-- As queries.sql: for each key asked, the failure that fills its limit within the window, NULL while fewer.
+SELECT
+    (SELECT failed_at FROM sign_in_failures WHERE key_hash = CAST(:address_key AS TEXT) AND failed_at > :since
+     ORDER BY failed_at DESC LIMIT 1 OFFSET CAST(:address_limit AS INTEGER) - 1) AS address_at,
+    (SELECT failed_at FROM sign_in_failures WHERE key_hash = CAST(:username_key AS TEXT) AND failed_at > :since
+     ORDER BY failed_at DESC LIMIT 1 OFFSET CAST(:username_limit AS INTEGER) - 1) AS username_at;
+
+-- name: record_sign_in_failure
+-- As queries.sql: one failure of each key given (:address_key NULL: the username's only).
+INSERT INTO sign_in_failures (key_hash, failed_at)
+SELECT k.key_hash, CAST(:now AS DOUBLE PRECISION)
+FROM (SELECT CAST(:username_key AS TEXT) AS key_hash UNION ALL SELECT CAST(:address_key AS TEXT)) AS k
+WHERE k.key_hash IS NOT NULL
+ON CONFLICT DO NOTHING;
+
+-- name: purge_sign_in_failures
+-- Failures that left the window (the throttle never reads them again), :limit at a time: other writers wait for
+-- one batch at most.
+DELETE FROM sign_in_failures WHERE (key_hash, failed_at) IN (
+    SELECT key_hash, failed_at FROM sign_in_failures WHERE failed_at <= :before LIMIT :limit);
 
 -- name: delete_job
 -- The owner's deletion of a finished job (jobservice/jobs.py JobStore.delete): what it held goes, the row stays.
