@@ -287,9 +287,10 @@ FROM webhook_deliveries WHERE id = :id AND webhook_id = :webhook_id;
 
 -- name: redeliver_webhook_delivery
 -- A new delivery of the same event and body, due now; none once the webhook is deleted (by a delete that
--- committed after the caller's check: its row would be pending for ever, never claimed).
-INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at)
-SELECT d.webhook_id, d.event, d.payload, 'pending', :now, :now
+-- committed after the caller's check: its row would be pending for ever, never claimed). The job_id goes along:
+-- the copy goes with its job's deletion as the original does.
+INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at, job_id)
+SELECT d.webhook_id, d.event, d.payload, 'pending', :now, :now, d.job_id
 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.deleted_at IS NULL
 WHERE d.id = :id
 RETURNING id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at;
@@ -297,6 +298,8 @@ RETURNING id, event, payload, status, attempts, last_status, last_error, created
 -- name: purge_webhook_deliveries
 -- Finished deliveries past the log's retention, a batch at a time (a first purge after an upgrade may meet
 -- a year of rows: one statement would hold the write lock for seconds); pending ones stay until they finish.
+-- Each batch reads the created_at index (deliveries_created), not the whole table: without it the last batch
+-- of a run, and every run with nothing to purge, read every row.
 DELETE FROM webhook_deliveries WHERE id IN (
     SELECT id FROM webhook_deliveries WHERE status <> 'pending' AND created_at < :before LIMIT :limit);
 
@@ -504,8 +507,9 @@ DELETE FROM job_inputs WHERE job_id = :id;
 
 -- name: delete_job_deliveries
 -- A deleted job's webhook deliveries: their bodies repeat its error, and the delivery log would show them.
--- The sender may be sending one now; recording its outcome then updates no row.
-DELETE FROM webhook_deliveries WHERE json_extract(payload, '$.data.job_id') = :id;
+-- The sender may be sending one now; recording its outcome then updates no row. By the job_id column and its
+-- index (deliveries_of_job), not the payload's data.job_id: reading every body outlived the command timeout.
+DELETE FROM webhook_deliveries WHERE job_id = :id;
 
 -- name: results_past_retention
 -- Completed jobs whose result files are due for deletion (jobservice/result_retention.py), oldest first.

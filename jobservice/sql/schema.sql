@@ -62,7 +62,11 @@ CREATE TABLE credit_entries (
 
 CREATE INDEX credit_entries_account ON credit_entries (account_id, id);
 
+CREATE INDEX deliveries_created ON webhook_deliveries (created_at);
+
 CREATE INDEX deliveries_due ON webhook_deliveries (status, next_attempt_at);
+
+CREATE INDEX deliveries_of_job ON webhook_deliveries (job_id);
 
 CREATE INDEX deliveries_of_webhook ON webhook_deliveries (webhook_id, id);
 
@@ -175,7 +179,7 @@ CREATE INDEX jobs_status ON jobs (status, seq);
 CREATE TRIGGER jobs_webhook_events AFTER UPDATE OF status ON jobs
 WHEN NEW.status <> OLD.status AND NEW.status IN ('running', 'completed', 'failed')
 BEGIN
-    INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at)
+    INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at, job_id)
     SELECT w.id,
            'job.' || CASE NEW.status WHEN 'running' THEN 'started' ELSE NEW.status END,
            json_object(
@@ -191,7 +195,7 @@ BEGIN
                            '$.error', NEW.error)
                        ELSE json_object('job_id', NEW.id, 'status', NEW.status, 'model', NEW.model)
                    END)),
-           'pending', NEW.updated_at, NEW.updated_at
+           'pending', NEW.updated_at, NEW.updated_at, NEW.id
     FROM webhooks w
     WHERE w.account_id = NEW.account_id
       AND w.deleted_at IS NULL
@@ -244,7 +248,7 @@ CREATE TABLE webhook_deliveries (
     last_status     INTEGER,
     last_error      TEXT,
     created_at      REAL NOT NULL
-, last_attempt_at REAL);
+, last_attempt_at REAL, job_id TEXT);
 
 CREATE TABLE webhooks (
     id          TEXT PRIMARY KEY,
