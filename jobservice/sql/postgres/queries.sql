@@ -723,5 +723,7 @@ SELECT id FROM account_activity WHERE id = :id AND account_id = :account_id;
 
 -- name: purge_activity
 -- Entries past the log's retention (PHONOS_ACTIVITY_LOG_DAYS), a batch at a time, as purge_webhook_deliveries.
+-- No ORDER BY: SQLite then walked the whole table by id to find the oldest (every run's last batch read every
+-- row); the created_at index (account_activity_created) finds them.
 DELETE FROM account_activity WHERE id IN (
-    SELECT id FROM account_activity WHERE created_at < :before ORDER BY id LIMIT :limit);
+    SELECT id FROM account_activity WHERE created_at < :before LIMIT :limit);
