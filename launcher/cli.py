@@ -463,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     create = keys.add_parser("create", help="create an account with a new API key")
     create.add_argument("--username", metavar="NAME", required=True,
                         help="the new account, made with this key as its first (more keys: `phonos keys add`, or the "
-                             "account itself: POST /v1/keys, the dashboard's Keys page)")
+                             "account itself: POST /v1/keys, the dashboard's API keys page)")
     create.add_argument("--email", metavar="EMAIL", help="the account's email, for a new account")
     create.add_argument("--credits", metavar="N", type=int, help="starting balance (default PHONOS_DEFAULT_CREDITS)")
     create.add_argument("--rate-limit", metavar="R", type=int, help="requests per minute for this key (default PHONOS_DEFAULT_RATE_LIMIT, 60)")
