@@ -139,3 +139,17 @@ def test_every_phonos_line_of_the_readme_client_block_is_one_command_phonos_take
         assert words[0] == "phonos" and not set("|;&[]") & set("".join(words)), words
         parser.parse_args(words[1:])  # exits (status 2) on a verb or flag the command does not have
     assert len(list(filter(None, lines))) >= 10
+
+
+def test_the_readme_sdk_snippet_follows_a_job_and_downloads_its_structure(twin_service: InProcessService,
+                                                                          tmp_path: Path) -> None:
+    """The README's Python lines, pasted into a file with the key and address filled in."""
+    snippet = pasted(first_block(README, "## The client: SDK and `phonos` for users", "python"), twin_service,
+                     twin_service.new_key())
+    (tmp_path / "first.py").write_text(snippet)
+    done = subprocess.run([sys.executable, "first.py"], cwd=tmp_path, env=user_env(tmp_path), text=True,
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    *events, saved = done.stdout.splitlines()
+    assert events[-1].endswith(": completed"), done.stdout
+    assert (tmp_path / saved).read_text().strip()  # the path it printed: ./<job id>.pdb
