@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -118,3 +119,65 @@ def test_the_session_status_route_answers_signed_out_without_an_error(service: I
     assert keyed.status_code == 400 and keyed.json()["error"] == "Invalid request"
     browser.post(f"{service.base_url}/auth/sign-out", json={}, timeout=10,
                  headers={"X-CSRF-Token": status["csrf_token"]})
+
+
+def pose_sdf(x: float) -> str:
+    """A two-atom "ligand" at (x, 0, 0): a pose as DiffDock's SDF lists them."""
+    atoms = "".join(f"{ax:10.4f}{0:10.4f}{0:10.4f} {el}   0  0  0  0  0  0  0  0  0  0  0  0\n"
+                    for ax, el in ((x, "C"), (x + 1.5, "O")))
+    return f"lig\n  phonos\n\n  2  1  0  0  0  0  0  0  0  0999 V2000\n{atoms}  1  2  1  0\nM  END\n$$$$\n"
+
+
+def submit_and_damage(service: InProcessService, user: User, body: dict[str, Any], files: dict[str, str]) -> str:
+    """A completed job with the result `files` (by extension: the twin's own are placeholders, no structure) and a
+    damaged JSON result (its scores, or the pose report): a file cut off mid-way, as a full disk leaves it."""
+    client = service.client(user.api_key)
+    job_id = str(client.post("/v1/predict", json=body).json()["job_id"])
+    assert client.wait_for(job_id)["status"] == "completed"
+    shard = service.settings.results_dir / job_id[:2]
+    for extension, text in {**files, "json": '{"plddt": [91.2, 88.4, 90.'}.items():
+        assert (shard / f"{job_id}.{extension}").exists(), sorted(p.name for p in shard.iterdir())
+        (shard / f"{job_id}.{extension}").write_text(text)
+    return job_id
+
+
+def test_a_damaged_alphafold2_scores_file_is_said_in_words_and_the_structure_still_shows(
+        ines_page: Page, service: InProcessService, ines: User) -> None:
+    job_id = submit_and_damage(service, ines, {"model": "alphafold2", "sequence": SEQ, "name": "damaged scores",
+                                               "params": {"model_preset": "monomer_ptm",
+                                                          "msa_mode": "single_sequence"}}, {"pdb": PDB})
+    page = ines_page
+    page.goto(f"{service.base_url}/jobs/{job_id}")
+    notice = page.locator("#scores-unreadable")
+    expect(notice).to_contain_text("This job’s scores file could not be read")
+    expect(notice).to_contain_text("the per-residue pLDDT and PAE plots cannot be shown")
+    text = page.locator("#job-body").inner_text()
+    assert not [w for w in PARSE_ERROR_WORDS if w in text], text
+    # The rest of the page: the structure drawn (coloured from the PDB's B-factors), its length, its tools, the
+    # downloads and the provenance.
+    viewer = page.locator("#viewer[data-ready=true]")
+    expect(viewer).to_be_visible()
+    expect(page.locator(".stat", has_text="Length")).to_contain_text("30")  # the PDB's Cα atoms (its calcium ion is no residue)
+    expect(page.locator("#pae-missing")).to_have_text("Not shown: the scores file is damaged.")
+    page.click("#view-sticks")
+    expect(page.locator("#view-sticks")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#downloads a[data-format=pdb]")).to_be_visible()
+    expect(page.locator("#downloads a[data-format=json]")).to_be_visible()
+    expect(page.locator("#run-again")).to_be_visible()
+    shot(page, "61-job-alphafold2-damaged-scores")
+
+
+def test_a_damaged_diffdock_report_still_lists_the_poses(ines_page: Page, service: InProcessService,
+                                                         ines: User) -> None:
+    job_id = submit_and_damage(service, ines, {"model": "diffdock", "sequence": ASPIRIN, "name": "damaged report",
+                                               "params": {"protein_pdb": PDB, "samples_per_complex": 2}},
+                               {"pdb": PDB, "sdf": pose_sdf(1.0) + pose_sdf(4.0)})
+    page = ines_page
+    page.goto(f"{service.base_url}/jobs/{job_id}")
+    expect(page.locator("#scores-unreadable")).to_contain_text("the poses’ confidences cannot be shown")
+    assert not [w for w in PARSE_ERROR_WORDS if w in page.locator("#job-body").inner_text()]
+    expect(page.locator("#poses tbody tr")).to_have_count(2)  # from the SDF
+    expect(page.locator("#viewer[data-ready=true]")).to_be_visible()
+    page.click("#pose-next")
+    expect(page.locator("#pose-selected")).to_contain_text("Showing pose #2")
+    shot(page, "62-job-diffdock-damaged-report")
