@@ -181,3 +181,100 @@ def test_a_damaged_diffdock_report_still_lists_the_poses(ines_page: Page, servic
     page.click("#pose-next")
     expect(page.locator("#pose-selected")).to_contain_text("Showing pose #2")
     shot(page, "62-job-diffdock-damaged-report")
+
+
+RAISE = """(messages) => import('/static/js/dom.js').then((dom) => { messages.forEach((m) => dom.toast(m)); })"""
+BOXES = """() => [...document.querySelectorAll('.toast')].map((t) => { const r = t.getBoundingClientRect();
+    return {x: r.x, y: r.y, width: r.width, height: r.height, text: t.textContent}; })"""
+MESSAGES = ["Copied to the clipboard", "Rate limit saved",
+            "Could not delete the webhook: the job service did not answer in time. Try again in a minute.",
+            "Deleted 3 jobs"]
+
+
+def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
+            and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])
+
+
+def assert_stacked(page: Page, count: int) -> list[dict[str, Any]]:
+    """`count` toasts, each wholly on the screen and none over another."""
+    expect(page.locator(".toast")).to_have_count(count)
+    boxes: list[dict[str, Any]] = page.evaluate(BOXES)
+    viewport = page.viewport_size
+    assert viewport is not None
+    for box in boxes:
+        assert box["x"] >= 0 and box["y"] >= 0, box
+        assert box["x"] + box["width"] <= viewport["width"] and box["y"] + box["height"] <= viewport["height"], box
+    clashes = [(a["text"], b["text"]) for i, a in enumerate(boxes) for b in boxes[i + 1:] if overlap(a, b)]
+    assert clashes == [], clashes
+    return boxes
+
+
+def test_toasts_raised_together_stack_readable_and_dismissable(ines_page: Page, service: InProcessService) -> None:
+    page = ines_page
+    page.mouse.move(0, 0)  # not over where the toasts come (hovering one holds it)
+    page.evaluate(RAISE, MESSAGES)
+    boxes = assert_stacked(page, 4)
+    assert [b["text"].removesuffix("×") for b in boxes] == MESSAGES  # newest at the bottom
+    expect(page.locator("#announcer")).to_contain_text("Deleted 3 jobs")  # the live region says them, as before
+    shot(page, "63-toasts-stacked", full_page=False)
+
+    page.locator(".toast", has_text="Rate limit saved").get_by_role("button", name="Dismiss").click()
+    assert_stacked(page, 3)
+    # The keyboard: the focus on a toast's button holds it; Enter dismisses it and the focus goes to the next.
+    page.locator(".toast").first.get_by_role("button", name="Dismiss").focus()
+    page.keyboard.press("Enter")
+    assert_stacked(page, 2)
+    expect(page.locator(".toast").first.get_by_role("button", name="Dismiss")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator(".toast")).to_have_count(1)
+    # A burst keeps four, the newest.
+    page.evaluate(RAISE, [f"Message {i}" for i in range(6)])
+    assert [b["text"].removesuffix("×") for b in assert_stacked(page, 4)] == [f"Message {i}" for i in range(2, 6)]
+
+
+def test_toasts_on_a_phone_cover_neither_the_menu_nor_the_pages_actions(ines_page: Page,
+                                                                       service: InProcessService) -> None:
+    page = ines_page
+    page.set_viewport_size({"width": 375, "height": 740})
+    page.goto(f"{service.base_url}/keys")
+    expect(page.locator("#menu-toggle")).to_be_visible()
+    page.mouse.move(0, 0)
+    page.evaluate(RAISE, MESSAGES[:3])
+    boxes = assert_stacked(page, 3)
+    controls: list[dict[str, Any]] = page.evaluate("""() => [...document.querySelectorAll(
+        '#menu-toggle, .topbar a, .topbar button, .brand')].map((c) => { const r = c.getBoundingClientRect();
+        return {x: r.x, y: r.y, width: r.width, height: r.height, text: c.id || c.textContent.trim()}; })""")
+    assert len(controls) >= 2
+    covered = [(c["text"], b["text"]) for c in controls for b in boxes if overlap(c, b)]
+    assert covered == [], covered
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    shot(page, "64-toasts-phone", full_page=False)
+
+    # The keyboard goes down the new-job form with toasts up: each control it reaches is scrolled above them (the
+    # Submit button went under them unseen), the last one too.
+    page.goto(f"{service.base_url}/submit")
+    page.mouse.move(0, 0)
+    page.evaluate(RAISE, MESSAGES[:3])
+    page.focus("#f-name")
+    reached = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        seen = page.evaluate(FOCUS_UNDER_TOASTS)
+        if seen is None:
+            break  # the toasts' own buttons, past the form
+        reached.append(seen["id"])
+        assert seen["hidden_by"] == 0, seen
+    assert "submit-job" in reached, reached
+    shot(page, "65-toasts-phone-focus-on-submit", full_page=False)
+
+
+# The focused control (None for a toast's own button): its id and how many toasts cover it.
+FOCUS_UNDER_TOASTS = """() => {
+    const el = document.activeElement;
+    if (el.closest('.toast')) return null;
+    const a = el.getBoundingClientRect();
+    const hidden_by = [...document.querySelectorAll('.toast')].map((t) => t.getBoundingClientRect())
+        .filter((b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom).length;
+    return {id: el.id || el.textContent.trim().slice(0, 30), hidden_by};
+}"""
