@@ -278,3 +278,31 @@ FOCUS_UNDER_TOASTS = """() => {
         .filter((b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom).length;
     return {id: el.id || el.textContent.trim().slice(0, 30), hidden_by};
 }"""
+
+
+def test_the_sign_in_page_fits_a_phones_screen(browser: Browser, service: InProcessService) -> None:
+    """Its card was 380 px wide on a 375 px screen (an auto grid column held max-width: 100% at 380 px): the page
+    scrolled sideways and the card's right edge was cut off."""
+    page = open_page(browser, width=375)
+    page.goto(f"{service.base_url}/sign-in")
+    card = page.locator(".signin .card")
+    expect(card).to_be_visible()
+    box = card.bounding_box()
+    assert box is not None and box["x"] >= 16 and box["x"] + box["width"] <= 375 - 16, box
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    shot(page, "66-sign-in-phone")
+    page.context.close()
+
+
+def test_stacked_tables_label_their_cells_in_the_pages_font(ines_page: Page, service: InProcessService) -> None:
+    """On a phone the account's tables show each cell under its column's name; a monospace cell's (an address, a
+    job id) was drawn in monospace too, unlike its neighbours."""
+    page = ines_page
+    page.set_viewport_size({"width": 375, "height": 740})
+    page.goto(f"{service.base_url}/account")
+    expect(page.locator(".table.stacked td.mono, .table.stacked td .mono").first).to_be_visible()
+    fonts: list[list[str]] = page.evaluate("""() => [...document.querySelectorAll('.table.stacked td')]
+        .filter((td) => getComputedStyle(td, '::before').content !== 'none')
+        .map((td) => [td.dataset.label, getComputedStyle(td, '::before').fontFamily])""")
+    body = page.evaluate("getComputedStyle(document.body).fontFamily")
+    assert fonts and [f for f in fonts if f[1] != body] == []
