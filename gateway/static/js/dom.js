@@ -180,10 +180,17 @@ function keepFocusClear() {
   room.style.height = toasts.childElementCount ? `${Math.ceil(toasts.getBoundingClientRect().height)}px` : '0px';
 }
 
+// Only the keyboard's moves: a click on a label in a table focuses <main> (the nearest focusable box) at mousedown,
+// and scrolling then moved the page under the pointer before mouseup, so that the click missed its label.
+let byKeyboard = false;
+document.addEventListener('keydown', () => { byKeyboard = true; }, true);
+document.addEventListener('pointerdown', () => { byKeyboard = false; }, true);
+
 document.addEventListener('focusin', (event) => {
   const target = event.target;
-  if (!toasts.childElementCount || !(target instanceof Element) || toasts.contains(target)) return;
+  if (!byKeyboard || !toasts.childElementCount || !(target instanceof Element) || toasts.contains(target)) return;
   const rect = target.getBoundingClientRect();
+  if (rect.height > window.innerHeight / 2) return; // a region (<main>, a skip link's target), not a control
   const by = Math.min(overlapOf(rect, toasts.getBoundingClientRect()), rect.top); // a tall box keeps its top shown
   if (by > 0) window.scrollBy({top: by, behavior: 'instant'});
 });
