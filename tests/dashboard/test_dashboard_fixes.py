@@ -183,6 +183,22 @@ def test_a_damaged_diffdock_report_still_lists_the_poses(ines_page: Page, servic
     shot(page, "62-job-diffdock-damaged-report")
 
 
+def test_a_structure_file_with_no_atoms_is_said_in_words_with_no_viewer(ines_page: Page, service: InProcessService,
+                                                                        ines: User) -> None:
+    """The inference twin's files are placeholders (no atom, no JSON): as a damaged PDB, the page says so in place
+    of an empty viewer (whose buttons were swapped in later, under a keyboard walk), and still lists the downloads."""
+    client = service.client(ines.api_key)
+    job_id = client.predict(SEQ, name="placeholder files").json()["job_id"]
+    client.wait_for(job_id)
+    page = ines_page
+    page.goto(f"{service.base_url}/jobs/{job_id}")
+    expect(page.locator("#structure-unreadable")).to_contain_text("This job’s structure file could not be read")
+    expect(page.locator("#scores-unreadable")).to_be_visible()
+    expect(page.locator("#downloads a[data-format=pdb]")).to_be_visible()
+    assert page.locator("#viewer").count() == 0
+    assert not [w for w in PARSE_ERROR_WORDS if w in page.locator("#job-body").inner_text()]
+
+
 RAISE = """(messages) => import('/static/js/dom.js').then((dom) => { messages.forEach((m) => dom.toast(m)); })"""
 BOXES = """() => [...document.querySelectorAll('.toast')].map((t) => { const r = t.getBoundingClientRect();
     return {x: r.x, y: r.y, width: r.width, height: r.height, text: t.textContent}; })"""

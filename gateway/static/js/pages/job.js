@@ -115,6 +115,18 @@ function damagedNotice(missing) {
       + 'The structure and the other downloads below still work; run the job again for a new scores file.'));
 }
 
+/** Whether a PDB text holds any atom to draw. One with none (a damaged file; the inference twin's placeholder)
+ * gets a notice in place of the viewer: the viewer drew an empty box, and swapped its buttons in later. */
+function hasAtoms(pdb) {
+  return /^(ATOM |HETATM)/m.test(pdb);
+}
+
+function undrawableNotice() {
+  return h('div', {class: 'notice warn', id: 'structure-unreadable', role: 'note'}, h('div', {},
+    h('strong', {}, 'This job’s structure file could not be read'),
+    'It holds no atoms (it is damaged, or no PDB file), so the structure cannot be drawn. The downloads below still work.'));
+}
+
 /** Residues in a PDB text (its Cα atoms): the length when no scores say it. */
 function residueCount(pdb) {
   return pdb.split('\n').filter((line) => line.startsWith('ATOM') && line.slice(12, 16).trim() === 'CA').length;
@@ -159,9 +171,11 @@ async function structureSection(job, files, query) {
   let drawn;
   const viewerReady = new Promise((resolve) => { drawn = resolve; });
   // The Compare card lists the owner's other structures: not on a shared page.
-  const section = h('div', {class: 'stack'}, read ? null : damagedNotice('the per-residue pLDDT and PAE plots'), stats, viewerCard, files.shared ? null : compareCard(job, pdb, viewerReady, query),
-    plots, inputs);
-  requestAnimationFrame(async () => {
+  const drawable = hasAtoms(pdb);
+  const section = h('div', {class: 'stack'}, read ? null : damagedNotice('the per-residue pLDDT and PAE plots'),
+    drawable ? null : undrawableNotice(), stats, drawable ? viewerCard : null,
+    files.shared || !drawable ? null : compareCard(job, pdb, viewerReady, query), plots, inputs);
+  if (drawable) requestAnimationFrame(async () => {
     const view = await structureViewer(container, pdb, plddt);
     drawn(view);
     if (!view) { plainText(container); return; }
@@ -243,7 +257,8 @@ async function dockingSection(job, files) {
     h('div', {class: 'card-head'}, h('h2', {}, 'Receptor and ligand pose'), selected),
     h('div', {class: 'card-body'}, container, tools));
   select(0);
-  requestAnimationFrame(async () => {
+  const drawable = hasAtoms(complexPdb);
+  if (drawable) requestAnimationFrame(async () => {
     view = await dockingViewer(container, complexPdb, records);
     if (!view) { plainText(container); return; }
     view.show(rowsIndex());
@@ -261,8 +276,8 @@ async function dockingSection(job, files) {
     ['Receptor', receptor],
     report.receptor?.residues ? ['Receptor size', `${report.receptor.residues} residues`] : null,
   ]);
-  return h('div', {class: 'stack'}, read ? null : damagedNotice('the poses’ confidences'), stats,
-    h('div', {class: 'grid main-side'}, viewerCard, side), inputs);
+  return h('div', {class: 'stack'}, read ? null : damagedNotice('the poses’ confidences'),
+    drawable ? null : undrawableNotice(), stats, drawable ? h('div', {class: 'grid main-side'}, viewerCard, side) : side, inputs);
 }
 
 /** The viewer's box when it shows why there is no viewer: its words read as words, not hidden inside an image. */
