@@ -248,8 +248,10 @@ class Dashboard:
         return response
 
     async def change_password(self, request: web.Request) -> web.StreamResponse:
-        """The signed-in person's own password: {"current_password", "new_password"}; the session stays signed
-        in, every other one of the account ends."""
+        """The signed-in person's own password: {"current_password", "new_password"}; every other session of the
+        account ends, and this one is rotated: the job service ended its token and gave a new one, which replaces
+        the cookie (the body carries the new CSRF token), so the browser stays signed in and a copy of the old
+        cookie does not."""
         from phonos.v1 import phonos_pb2 as pb
 
         _same_origin(request, tls_in_front=self._options.cookie_secure)
@@ -262,7 +264,13 @@ class Dashboard:
         reply = await self._call(request, "ChangePassword",
                                  pb.ChangePasswordRequest(current_password=current, new_password=new,
                                                           user_agent=_user_agent(request)), metadata)
-        return _json_response(_encode(reply))
+        assert isinstance(reply, pb.ChangePasswordResponse)
+        view = _encode(reply)
+        view.pop("session_token")  # the cookie's; never in a body a script can read
+        response = _json_response(view)
+        max_age = math.ceil(reply.expires_at.seconds - time.time())
+        set_session_cookie(response, reply.session_token, max_age_s=max_age, secure=self._secure(request))
+        return response
 
     async def list_sessions(self, request: web.Request) -> web.StreamResponse:
         """The account's live sessions for the Account page's "Signed in" list: handles, never tokens."""

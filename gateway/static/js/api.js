@@ -81,6 +81,15 @@ export async function signIn(username, password) {
   return session;
 }
 
+/** The person's own password change. It rotates the session: the response's cookie replaces the old one, whose
+ * CSRF token the server no longer accepts, so the new one is kept for the requests that follow. */
+export async function changePassword(currentPassword, newPassword) {
+  const result = await request('POST', '/auth/password',
+    {body: {current_password: currentPassword, new_password: newPassword}});
+  csrfToken = result.csrf_token;
+  return result;
+}
+
 export async function signOut(allSessions = false) {
   await request('POST', '/auth/sign-out', {body: {all_sessions: allSessions}, allow401: true});
   csrfToken = null;
