@@ -85,3 +85,12 @@ def endpoint_lines(settings: ServiceSettings, ready: Mapping[str, Any], sign_in:
         lines.append(f"metrics:       {metrics.url(ready['metrics_port'], '/metrics')}  "
                      f"({metrics.note()}Prometheus; job service + Triton)")
     return lines
+
+
+def first_job_line(settings: ServiceSettings, ready: Mapping[str, Any], program: str = "phonos") -> str:
+    """On the first start, under the new API key: the command that puts it to use, with this service's address
+    (a `--http-port` other than the README's 8080 included) and the program as it can be typed."""
+    url = reachable(settings.http_host).url(ready["http_port"]).rstrip("/")
+    return (f"first job:     {program} login --url {url}  (asks for the API key above), then "
+            f"{program} fold SEQUENCE  (curl: README, Your first job)")
+

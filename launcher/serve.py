@@ -29,7 +29,7 @@ from jobservice.admin import FIRST_USER, FirstStart, ensure_first_account, passw
 from jobservice.datadir_lock import DataDirLock, DataDirLocked
 from jobservice.private_files import secure_data_dir
 from jobservice.store import STORE_UNUSABLE, store_unusable_message
-from launcher.banner import endpoint_lines, operator_program, sign_in_line
+from launcher.banner import endpoint_lines, first_job_line, operator_program, sign_in_line
 from launcher.lifeline import end_with_this_process
 from launcher.model_settings import check_model_settings
 from launcher.ports import can_listen, is_local_address
@@ -342,9 +342,12 @@ def announce(settings: ServiceSettings, triton: TritonChild, jobs: JobServiceChi
           f"{', '.join(triton.models)}; log {data_dir / 'triton.log'})")
     # Once per start (a first start needs no look: its generated password is the line).
     holder = None if first is not None else asyncio.run(password_holder(settings, FIRST_USER))
-    sign_in = sign_in_line(first, holder, data_dir=data_dir, program=operator_program())
+    program = operator_program()
+    sign_in = sign_in_line(first, holder, data_dir=data_dir, program=program)
     for line in endpoint_lines(settings, jobs.ready_info, sign_in):
         print(line)
+    if first is not None:  # the key was printed above the start-up: say how to use it, with this address
+        print(first_job_line(settings, jobs.ready_info, program))
     print(f"job service:   pid {_pid(triton, jobs, jobs.name)}")
     print(f"data dir:      {data_dir}")
     print("weights: tiny random weights unless PHONOS_*_WEIGHTS_DIR is set - NOT real predictions", flush=True)

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from phonos_client import cli as client_cli
 
+from launcher.banner import first_job_line
 from launcher.ports import free_port
+from phonos_config.service import ServiceSettings
 from tests.support import REPO, InProcessService
 
 pytestmark = pytest.mark.integration
@@ -153,3 +155,14 @@ def test_the_readme_sdk_snippet_follows_a_job_and_downloads_its_structure(twin_s
     *events, saved = done.stdout.splitlines()
     assert events[-1].endswith(": completed"), done.stdout
     assert (tmp_path / saved).read_text().strip()  # the path it printed: ./<job id>.pdb
+
+
+def test_the_banners_first_job_line_logs_in_as_printed(twin_service: InProcessService, tmp_path: Path) -> None:
+    """`phonos serve`'s first start prints how to use its new key; that login, pasted with the key, works."""
+    settings = ServiceSettings(data_dir=tmp_path)
+    line = first_job_line(settings, {"http_port": twin_service.http_port}, program=".venv/bin/phonos")
+    login = with_local_venv(line.split("first job:", 1)[1].split("(", 1)[0].strip())
+    done = subprocess.run(["bash", "-c", login], cwd=tmp_path, env=user_env(tmp_path), text=True, timeout=60,
+                          input=f"{twin_service.new_key()}\n", capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"logged in to {twin_service.base_url}"), done.stdout

@@ -277,3 +277,14 @@ def test_the_forgot_password_hint_of_a_service_with_its_own_data_dir_works_as_pr
                           input="a brand new long password\n", capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert not (here / "var").exists()  # nothing made where the service's state is not
+
+
+@pytest.mark.unit
+def test_only_the_first_start_says_how_to_use_the_new_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The key is printed above Triton's start-up; under the addresses, a first start says what to type next with
+    the address this service listens on (README's *Your first job* runs it against a live service)."""
+    settings = ServiceSettings(data_dir=tmp_path)
+    first = _announce(settings, FIRST, capsys)
+    assert ("first job:     phonos login --url http://127.0.0.1:8000  (asks for the API key above), then "
+            "phonos fold SEQUENCE  (curl: README, Your first job)") in first.splitlines()
+    assert "first job:" not in _announce(settings, None, capsys)  # a restart: no new key to say anything of
