@@ -168,7 +168,8 @@ async def create_server(
     await readiness.check()
     readiness.start()
     running = RunningJobService(server, port, service, servicer, health_servicer, readiness, admission, lock,
-                                MetricsEndpoint(service.db, list(service.specs), settings.triton_metrics_urls))
+                                MetricsEndpoint(service.db, list(service.specs), settings.triton_metrics_urls,
+                                                readiness=lambda: readiness.components, data_dir=settings.data_dir))
     if settings.metrics_enabled:
         try:
             running.metrics_runner, running.metrics_port = await start_metrics_server(

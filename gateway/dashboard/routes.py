@@ -81,6 +81,7 @@ class Dashboard:
         app.router.add_post("/auth/sign-out", self.sign_out)
         app.router.add_post("/auth/password", self.change_password)
         app.router.add_get("/auth/session", self.session)
+        app.router.add_get("/auth/status", self.status)
         app.router.add_get("/auth/sessions", self.list_sessions)
         app.router.add_post("/auth/sessions/{session_id}/end", self.end_session)
         app.middlewares.append(self.page_not_found)
@@ -210,6 +211,29 @@ class Dashboard:
         reply = await self._call(request, "GetSession", pb.GetSessionRequest(), self._session(request))
         return _json_response(_encode(reply))
 
+    async def status(self, request: web.Request) -> web.StreamResponse:
+        """Whether this browser is signed in, as a 200 either way: what each dashboard page asks as it loads.
+        A signed-out visitor is the normal first visit, not an error, yet GET /auth/session's 401 for it was logged
+        in the browser's console on every page a signed-out visitor opened (on the way to the sign-in page).
+        Signed in: GET /auth/session's body with `"signed_in": true`; else `{"signed_in": false}`, and a cookie the
+        job service no longer knows (ended elsewhere, a password changed) is cleared, so the next page need not ask
+        it again. Other failures (the job service unreachable) stay errors. Same-origin scripts only (no CORS),
+        as /auth/session: the body holds the CSRF token."""
+        from phonos.v1 import phonos_pb2 as pb
+
+        metadata = self._session(request, required=False)
+        if not metadata:
+            return _json_response({"signed_in": False})
+        try:
+            reply = await self._call(request, "GetSession", pb.GetSessionRequest(), metadata)
+        except HttpError as exc:
+            if exc.response.status != 401:
+                raise
+            response = _json_response({"signed_in": False})
+            clear_session_cookie(response, secure=self._secure(request))
+            return response
+        return _json_response({"signed_in": True, **_encode(reply)})
+
     async def sign_out(self, request: web.Request) -> web.StreamResponse:
         from phonos.v1 import phonos_pb2 as pb
 
@@ -270,8 +294,11 @@ class Dashboard:
             clear_session_cookie(response, secure=self._secure(request))
         return response
 
-    def _session(self, request: web.Request) -> list[tuple[str, str]]:
+    def _session(self, request: web.Request, *, required: bool = True) -> list[tuple[str, str]]:
+        """The cookie's session as rpc metadata; without a cookie a 401, or nothing when not `required`."""
         if session_token(request) is None:
+            if not required:
+                return []
             raise HttpError(errors.client_error(401, "Not signed in to the dashboard."))
         if "Authorization" in request.headers:
             raise HttpError(errors.client_error(400, "the /auth routes use the session cookie, not an API key"))
