@@ -13,9 +13,10 @@ the filesystem's journal commits. Measured here for three small files: 15 ms one
 fsync, 1 ms concurrently with fdatasync (bench/esmfold_service.py counts this as service overhead).
 
 A process killed (SIGKILL, the OOM killer, a power cut) between writing a temporary and renaming it leaves the
-temporary behind; its job runs again and writes new ones. The job's next write removes such leftovers once
-they are STALE_TEMPORARY_S old (never a temporary another service may be writing this moment, on shared
-storage), and deleting the job's files (a deleted job, retention) removes them with the files.
+temporary behind; its job runs again and writes new ones. A service that owns the data directory (SQLite: the
+lock keeps every other writer out) removes every leftover at start; on shared storage (PostgreSQL) the job's next
+write removes those STALE_TEMPORARY_S old (never a temporary another service may be writing this moment); and
+deleting the job's files (a deleted job, retention) removes them with the files.
 """
 
 from __future__ import annotations
@@ -85,6 +86,17 @@ class ResultStore:
         for path in self.shard(job_id).glob(f"{job_id}.*"):
             path.unlink(missing_ok=True)
         self._remove_temporaries(job_id, older_than_s=0.0)
+
+    def remove_every_temporary(self) -> int:
+        """Remove every temporary under the results directory; how many. Only for the data directory's owner (the
+        SQLite service, before it runs any job): no one else can be writing one. It reads every shard's listing,
+        which for a million files takes a second or two, once a start."""
+        removed = 0
+        for shard in self._root.glob("??"):
+            for path in shard.glob(".*.tmp"):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def _remove_temporaries(self, job_id: str, *, older_than_s: float) -> None:
         """Remove the job's temporaries (`.<job id>.<ext>.<hex>.tmp`) last modified `older_than_s` ago or more:

@@ -118,3 +118,17 @@ def test_a_killed_service_restarted_ends_every_job_once_and_resumes_its_deliveri
         assert all(attempts[j] == 1 for j in done + queued)
         deliveries = db.execute("SELECT job_id, status FROM webhook_deliveries").fetchall()
         assert sorted(deliveries) == sorted((j, "delivered") for j in jobs)  # one a job, none left pending
+
+
+def test_a_restart_removes_what_a_killed_writer_left_half_written(twin_factory: type, tmp_path: Path) -> None:
+    """A kill between a result file's temporary and its rename (a few milliseconds a job, too short to hit on
+    purpose) left the temporary for ever; the job ran again under new names. The SQLite service, the data
+    directory's one writer, removes them at start; the result files beside them stay."""
+    shard = tmp_path / "var" / "results" / "2f"
+    shard.mkdir(parents=True)
+    leftover = shard / ".2f1c0a9b-0000-4000-8000-000000000001.pdb.0badc0de.tmp"
+    kept = shard / "2f1c0a9b-0000-4000-8000-000000000001.pdb"
+    leftover.write_bytes(b"ATO")
+    kept.write_bytes(b"ATOM\n")
+    twin_factory.start(tmp_path / "var")
+    assert sorted(p.name for p in shard.iterdir()) == [kept.name]
