@@ -49,7 +49,7 @@ from jobservice.messages import activity_json
 from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
 from launcher import tables
-from launcher.tables import When, rfc3339, shown, terminal_cells
+from launcher.tables import When, rfc3339, said, shown, terminal_cells
 from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
 
@@ -192,7 +192,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         print(json.dumps({"api_key": key.api_key, "account_id": key.account_id}))
     else:
         print(key.api_key)
-        print(f"(account {key.account_id}; the key is shown only now: store it)", file=sys.stderr)
+        print(said((f"(account {key.account_id};", "the key is shown only now: store it)"), sys.stderr), file=sys.stderr)
     return 0
 
 
@@ -212,8 +212,10 @@ def cmd_keys_add(args: argparse.Namespace) -> int:
         print(json.dumps({"api_key": new.api_key, "account_id": new.account_id, "key": _key_json(key)}))
     else:
         print(new.api_key)
-        print(f"(key {key.id} of {json_value_text(args.username)}: {_key_status(key)}, {key.rate_limit}/min, "
-              f"{key.scope}; the key is shown only now: store it)", file=sys.stderr)
+        # On a narrow terminal broken after the key's owner, then after its limits: never inside the id or a time.
+        print(said((f"(key {key.id} of {json_value_text(args.username)}:", f"{_key_status(key)},",
+                    f"{key.rate_limit}/min, {key.scope};", "the key is shown only now: store it)"), sys.stderr),
+              file=sys.stderr)
     return 0
 
 
@@ -242,7 +244,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_key_json(key)))
     else:
-        print(f"revoked {key.id} ({key.prefix}...): requests made with it are refused from now on")
+        print(said((f"revoked {key.id} ({key.prefix}...):", "requests made with it are refused from now on")))
     return 0
 
 
@@ -255,7 +257,7 @@ def cmd_keys_update(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_key_json(key)))
     else:
-        print(f"updated {key.id} ({key.prefix}...): {_key_status(key)}, {key.rate_limit}/min")
+        print(said((f"updated {key.id} ({key.prefix}...):", f"{_key_status(key)},", f"{key.rate_limit}/min")))
     return 0
 
 
@@ -284,7 +286,7 @@ def cmd_accounts_activity(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"username": args.username, "total": total, "entries": [activity_json(e) for e in entries]}))
         return 0
-    print(f"{args.username}: {len(entries)} of {total} entries, newest first")
+    print(said((f"{args.username}:", f"{len(entries)} of {total} entries,", "newest first")))
     print(shown(("WHEN", "ACTION", "BY", "FROM", "TARGET", "DETAILS"),
                 lambda when: [(when(e.created_at), e.action, _actor(e), e.actor.client_address or "-", _target(e),
                                _details(e)) for e in entries], free={"DETAILS"}, cells=terminal_cells()))
@@ -326,7 +328,7 @@ def cmd_credits_add(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"username": args.username, "added": args.amount, "balance": balance}))
     else:
-        print(f"{args.username}: {balance - args.amount} -> {balance} credits")
+        print(said((f"{args.username}:", f"{balance - args.amount} -> {balance} credits")))
     return 0
 
 
@@ -340,7 +342,7 @@ def cmd_credits_history(args: argparse.Namespace) -> int:
              "kind": str(e.kind), "job_id": e.job_id, "job_deleted": e.job_deleted, "note": e.note}
             for e in entries]}))
         return 0
-    print(f"{args.username}: {balance} credits; {len(entries)} of {total} entries, newest first")
+    print(said((f"{args.username}:", f"{balance} credits;", f"{len(entries)} of {total} entries,", "newest first")))
     print(shown(("WHEN", "CHANGE", "BALANCE", "KIND", "WHY"),
                 lambda when: [(when(e.created_at), f"{e.amount:+d}", str(e.balance_after), str(e.kind),
                                (e.note or "") + (f" {e.job_id}{' (deleted)' if e.job_deleted else ''}" if e.job_id
@@ -369,8 +371,8 @@ def cmd_users_set_password(args: argparse.Namespace) -> int:
     settings = _existing(_settings(args))
     password = _read_password(args)
     _run(settings, lambda: admin.set_password(settings, username=args.username, password=password))
-    print(f"password set for {json_value_text(args.username)}; their open dashboard sessions were signed out",
-          file=sys.stderr)
+    print(said((f"password set for {json_value_text(args.username)};", "their open dashboard sessions were signed out"),
+               sys.stderr), file=sys.stderr)
     return 0
 
 
@@ -434,14 +436,17 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.as_json()))
     else:
-        print(f"backed up {settings.data_dir.resolve()} to {report.destination} in {report.seconds:.1f} s:")
-        print(f"  database as of {tables.when(report.snapshot_at)}: {report.jobs} jobs, {report.database_bytes / 1e6:.1f} MB")
-        print(f"  result files: {report.files_copied} copied ({report.bytes_copied / 1e6:.1f} MB), "
-              f"{report.files_present} already there")
-        print(f"  to restore, start from it: phonos serve --data-dir {report.destination}")
+        # Each line broken between its parts on a narrow terminal (a path stays whole), the restore command in
+        # lines that end ` \\` so it still pastes as one.
+        print(said((f"backed up {settings.data_dir.resolve()}", f"to {report.destination}", f"in {report.seconds:.1f} s:")))
+        print(said((f"database as of {tables.when(report.snapshot_at)}:", f"{report.jobs} jobs,",
+                    f"{report.database_bytes / 1e6:.1f} MB"), indent="  "))
+        print(said(("result files:", f"{report.files_copied} copied ({report.bytes_copied / 1e6:.1f} MB),",
+                    f"{report.files_present} already there"), indent="  "))
+        print(tables.restore_command(report.destination))
     for name in report.missing:
-        print(f"warning: result file {name} is named by the database but missing from the data directory",
-              file=sys.stderr)
+        print(said((f"warning: result file {name}", "is named by the database", "but missing from the data directory"),
+                   sys.stderr), file=sys.stderr)
     return 1 if report.missing else 0
 
 

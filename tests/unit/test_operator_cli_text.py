@@ -9,6 +9,7 @@ import ast
 import json
 import os
 import pty
+import re
 import sqlite3
 import subprocess
 import sys
@@ -254,3 +255,62 @@ def test_a_page_that_is_not_the_last_says_the_next_on_a_terminal(data_dir: str, 
     assert _out(capsys, "accounts", "activity", "--username", "ada", *page).endswith("(the next page: --offset 2)\n")
     last = _out(capsys, "credits", "history", "--username", "ada", "--offset", "1", *page)  # 1 of 2: the last page
     assert "--offset" not in last and "opening balance" in last
+
+
+def _one_line_answers(data_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                      monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """What the changing verbs say (stdout and stderr together), one verb an entry."""
+    said: dict[str, str] = {}
+
+    def run(name: str, *argv: str) -> None:
+        assert cli.main([*argv, "--data-dir", data_dir]) == 0, name
+        both = capsys.readouterr()
+        said[name] = both.out + both.err
+
+    run("keys add", "keys", "add", "--username", "ada", "--name", "cluster", "--read-only", "--expires-in-days", "30")
+    keys = json.loads(_out(capsys, "keys", "list", "--username", "ada", "--json", "--data-dir", data_dir))["keys"]
+    key_id = next(k["key_id"] for k in keys if k["name"] == "cluster" and not k["revoked"])
+    run("keys update", "keys", "update", key_id, "--rate-limit", "30", "--expires-in-days", "60")
+    run("keys revoke", "keys", "revoke", key_id)
+    run("credits add", "credits", "add", "--username", "ada", "--amount", "250")
+    run("credits history", "credits", "history", "--username", "ada", "--limit", "1")
+    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("a long enough password\n"))
+    run("users set-password", "users", "set-password", "--username", "ada", "--password-stdin")
+    run("backup", "backup", str(tmp_path / "backup"))
+    return said
+
+
+def test_one_line_answers_fit_a_narrow_terminal_piped_they_are_one_line(data_dir: str, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str],
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`revoked key_… (pk_…...): requests made with it are refused from now on` took 90 cells: a 60-column terminal
+    cut it mid-word. On a terminal each line is within it, broken between parts (the id and prefix whole, the
+    restore command in lines that paste as one); piped each answer is the one line it always was."""
+    monkeypatch.setenv("COLUMNS", "60")
+    piped = _one_line_answers(data_dir, tmp_path / "piped", capsys, monkeypatch)
+    assert re.fullmatch(r"revoked key_\w+ \(pk_\S+\.\.\.\): requests made with it are refused from now on\n",
+                        piped["keys revoke"]), piped
+    assert re.fullmatch(r"password set for \"ada\"; their open dashboard sessions were signed out\n",
+                        piped["users set-password"])
+    assert re.search(r"\n  to restore, start from it: phonos serve --data-dir /\S+/backup\n$", piped["backup"])
+    assert any(width(line) >= 60 for answer in piped.values() for line in answer.splitlines())
+
+    for stream in (sys.stdout, sys.stderr):
+        monkeypatch.setattr(stream, "isatty", lambda: True)
+    shown = _one_line_answers(data_dir, tmp_path / "shown", capsys, monkeypatch)
+    # Only a path longer than the line (pytest's tmp_path is) may pass the edge, on its own line: never cut.
+    wide = [(verb, line) for verb, answer in shown.items() for line in answer.splitlines()
+            if width(line) >= 60 and str(tmp_path) not in line]
+    assert wide == [], shown
+    assert "\n  to " + str(tmp_path / "shown" / "backup") in shown["backup"]
+    revoked = shown["keys revoke"].splitlines()
+    assert re.fullmatch(r"revoked key_\w{16} \(pk_\S+\.\.\.\):", revoked[0]) and len(revoked) == 2, revoked
+    assert revoked[1] == "  requests made with it are refused from now on"
+    assert " UTC," in shown["keys add"] and "(key key_" in shown["keys add"]
+    restore = shown["backup"].splitlines()[-3:]
+    assert restore[0] == "  to restore, start from it:" and restore[1].endswith(" \\"), restore
+    assert restore[2].strip().startswith("'/") or restore[1].strip().startswith("phonos serve"), restore
+    def words(text: str) -> list[str]:  # the words, its ids, keys, times and sizes (one run's own) as a token
+        return re.sub(r"(pk|key)_[\w-]+|\d+[\d:.-]*|piped|shown|\\|'", "*", text).split()
+    same = ("keys add", "keys update", "keys revoke", "credits add", "users set-password")  # (no table, no paths)
+    assert [words(shown[verb]) for verb in same] == [words(piped[verb]) for verb in same]
