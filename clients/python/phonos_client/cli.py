@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from phonos_client import config, errors
-from phonos_client.client import AsyncClient, Client, choose_transport
+from phonos_client.client import AsyncClient, Client, bare_key, choose_transport
 from phonos_client.columns import broken, command_in_lines, pieces_in_lines, table, visible, width
 from phonos_client.display import Display
 from phonos_client.durations import duration_seconds
@@ -218,7 +218,7 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
                 if fmt in job.formats:
                     async with turns:
                         download = await client.download(outcome.job_id, fmt)
-                    target = out / output_name(outcome.name, outcome.job_id, fmt, download.file_name)
+                    target = unused_target(out, outcome.name, outcome.job_id, fmt, download.file_name)
                     await asyncio.to_thread(target.write_bytes, download.content)
                     outcome.files.append(str(target))
             absent = [fmt for fmt in formats if fmt != "all" and fmt not in job.formats]
@@ -246,6 +246,17 @@ def output_name(name: str, job_id: str, fmt: str, server_name: str | None) -> st
     if server_name and server_name.startswith(job_id) and server_name != job_id:
         return name + server_name[len(job_id):]
     return f"{name}.{fmt}"
+
+
+def unused_target(out: Path, name: str, job_id: str, fmt: str, server_name: str | None) -> Path:
+    """Where a downloaded file goes: `out/<name><ending>` (output_name), or, when a file is there already (an earlier
+    run's: a second `phonos fold SEQ --out folds/` wrote folds/sequence.pdb again, silently), the name with the
+    job's id added (`sequence.<job id>.pdb`, the id that names `jobs download`'s file), so no run replaces another's
+    result. The report lists every file under the name it got."""
+    target = out / output_name(name, job_id, fmt, server_name)
+    if not target.exists():
+        return target
+    return out / output_name(f"{name}.{job_id}", job_id, fmt, server_name)
 
 
 REPORT_HEADER = ("NAME", "JOB ID", "STATUS", "FILES / ERROR")  # a refused or failed record's row holds its error
@@ -789,6 +800,10 @@ def server_url(url: str) -> str:
         raise UsageError(str(exc)) from None
 
 
+# One line on stderr when a key came as `Bearer pk_...` (a header's value): the key is used without the prefix.
+BEARER_NOTE = "phonos: note: the key{source} began with `Bearer `; using it without that (the command adds it)"
+
+
 def run_login(args: argparse.Namespace) -> int:
     try:
         current_url = config.load().url
@@ -798,6 +813,9 @@ def run_login(args: argparse.Namespace) -> int:
     key = args.api_key or os.environ.get("PHONOS_API_KEY")
     if not key:
         key = getpass("API key: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+    key, dropped = bare_key(key) if key else ("", False)
+    if dropped:  # pasted from an `Authorization: Bearer pk_...` header: used, and said, so the next paste is bare
+        print(BEARER_NOTE.format(source=""), file=sys.stderr)
     if not key:
         raise UsageError("no API key given")
     with Client(url, key, **client_options(url, config.rate_limit_wait(), config.retry_wait())) as client:
@@ -841,7 +859,9 @@ def add_user_commands(sub: Any) -> None:
     login.add_argument("--api-key", metavar="KEY", help="the key (default: asked for, or read from standard input)")
 
     def job_outputs(parser: Any, default_formats: str, example: str) -> None:
-        parser.add_argument("--out", default=".", metavar="DIR", help="folder for the result files (default: .)")
+        parser.add_argument("--out", default=".", metavar="DIR",
+                            help="folder for the result files (default: .), named as --name says; a file "
+                                 "already there is kept: the new one gets the job id too (NAME.JOB_ID.pdb)")
         parser.add_argument("--formats", default=default_formats, metavar="LIST",
                             help=f"formats to download, comma-separated, or 'all' (default {default_formats})")
         parser.add_argument("--no-wait", action="store_true", help="submit and print the job ids, do not follow")
@@ -887,7 +907,8 @@ def add_user_commands(sub: Any) -> None:
     watch = command(jobs.add_parser("watch", help="follow jobs live (all of yours without ids)"), "jobs watch")
     watch.add_argument("job_ids", nargs="*", metavar="job_id", help="jobs to follow (none: every job of yours, "
                                                                    "until Ctrl-C)")
-    watch.add_argument("--out", metavar="DIR", help="download each job's files here when it completes")
+    watch.add_argument("--out", metavar="DIR", help="download each job's files here when it completes (a file "
+                                                    "already there is kept: the new one gets the job id too)")
     watch.add_argument("--formats", default=WATCH_FORMATS, metavar="LIST", help="with --out: formats, comma-separated, or 'all' (default pdb)")
     download = command(jobs.add_parser("download", help="a completed job's file"), "jobs download")
     download.add_argument("job_id", help=JOB_ID_HELP)
@@ -1053,6 +1074,8 @@ def run(args: argparse.Namespace) -> int:
         return run_login(args)
     profile = config.load()
     server_url(profile.url)
+    if profile.bearer_dropped:
+        print(BEARER_NOTE.format(source=f" from {profile.source}"), file=sys.stderr)
     if profile.api_key is None:
         raise errors.AuthenticationError(
             "no API key: run `phonos login`, or set PHONOS_API_KEY", status=401, error="Unauthorized")

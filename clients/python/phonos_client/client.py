@@ -223,6 +223,19 @@ def _delivery_id(delivery: WebhookDelivery) -> str:
     return delivery.delivery_id
 
 
+BEARER = "bearer "
+
+
+def bare_key(key: str) -> tuple[str, bool]:
+    """The key without a leading `Bearer ` (any case) and the spaces around it, and whether one was there: a key
+    copied from an `Authorization: Bearer pk_...` header (a curl line, the docs) was sent as `Bearer Bearer pk_...`
+    and refused as an invalid key, with nothing pointing at the prefix. The clients add `Bearer ` themselves."""
+    text = key.strip()
+    if text[:len(BEARER)].lower() == BEARER:
+        return text[len(BEARER):].strip(), True
+    return text, False
+
+
 class _Base:
     def __init__(self, base_url: str | None, api_key: str | None, transport: Transport | None, *, timeout: float,
                  max_retries: int, max_rate_limit_wait: float, max_retry_wait: float, http: object,
@@ -230,7 +243,7 @@ class _Base:
         self.transport, self.base_url = choose_transport(base_url, transport)
         if http is not None and self.transport == "grpc":
             raise ValueError("http= is the REST transport's httpx client; gRPC makes its own channel")
-        self.api_key = api_key
+        self.api_key = bare_key(api_key)[0] if api_key is not None else None
         self.timeout = timeout
         self.max_retries = max_retries
         if not max_rate_limit_wait >= 0:
@@ -274,9 +287,9 @@ class Client(_Base):
                          fail_fast_until_answered=fail_fast_until_answered)
         self._transport: SyncTransport
         if self.transport == "grpc":
-            self._transport = _grpc_module().GrpcTransport(self.base_url, api_key, timeout)
+            self._transport = _grpc_module().GrpcTransport(self.base_url, self.api_key, timeout)
         else:
-            self._transport = RestTransport(self.base_url, api_key, timeout, http)
+            self._transport = RestTransport(self.base_url, self.api_key, timeout, http)
 
     @classmethod
     def from_config(cls, **options: Any) -> Client:
@@ -555,9 +568,9 @@ class AsyncClient(_Base):
                          fail_fast_until_answered=fail_fast_until_answered)
         self._transport: AsyncTransport
         if self.transport == "grpc":
-            self._transport = _grpc_module().AsyncGrpcTransport(self.base_url, api_key, timeout)
+            self._transport = _grpc_module().AsyncGrpcTransport(self.base_url, self.api_key, timeout)
         else:
-            self._transport = AsyncRestTransport(self.base_url, api_key, timeout, http)
+            self._transport = AsyncRestTransport(self.base_url, self.api_key, timeout, http)
 
     @classmethod
     def from_config(cls, **options: Any) -> AsyncClient:

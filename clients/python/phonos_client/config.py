@@ -18,7 +18,7 @@ if sys.version_info >= (3, 11):  # noqa: UP036 - the client supports 3.10 (its o
 else:  # the client supports Python 3.10: tomli is tomllib's origin (a dependency there only)
     import tomli as tomllib
 
-from phonos_client.client import DEFAULT_URL
+from phonos_client.client import DEFAULT_URL, bare_key
 from phonos_client.retry import DEFAULT_RATE_LIMIT_WAIT_S, DEFAULT_RETRY_WAIT_S
 
 
@@ -34,6 +34,7 @@ class Profile:
     max_rate_limit_wait: float = DEFAULT_RATE_LIMIT_WAIT_S  # the clients' max_rate_limit_wait
     max_retry_wait: float = DEFAULT_RETRY_WAIT_S  # the clients' max_retry_wait
     url_source: str = "default"  # where the URL came from: "PHONOS_URL", the config file's path, or "default"
+    bearer_dropped: bool = False  # the key was given as `Bearer pk_...`: the command says it used it without
 
     def options(self) -> dict[str, float]:
         """The clients' keyword options this profile sets."""
@@ -62,7 +63,8 @@ def load() -> Profile:
     key = os.environ.get("PHONOS_API_KEY") or stored.get("api_key")
     source = "PHONOS_API_KEY" if os.environ.get("PHONOS_API_KEY") else str(path)
     url_source = "PHONOS_URL" if os.environ.get("PHONOS_URL") else str(path) if stored.get("url") else "default"
-    return Profile(url.rstrip("/"), key or None, source, rate_limit_wait(), retry_wait(), url_source)
+    key, dropped = bare_key(key) if key else (key, False)  # PHONOS_API_KEY="Bearer pk_..." pasted from a header
+    return Profile(url.rstrip("/"), key or None, source, rate_limit_wait(), retry_wait(), url_source, dropped)
 
 
 def rate_limit_wait() -> float:
