@@ -496,10 +496,10 @@ class JobService:
             return await self.webhooks.send_test(account_id, webhook_id, session)
 
     async def webhook_deliveries(self, account_id: int, webhook_id: str, *, status: str | None, limit: int | None,
-                                 offset: int | None,
-                                 starting_after: str | None = None) -> tuple[list[DeliveryRecord], PageInfo]:
+                                 offset: int | None, starting_after: str | None = None,
+                                 event: str | None = None) -> tuple[list[DeliveryRecord], PageInfo]:
         return await self.deliveries.page(account_id, webhook_id, status=status, limit=limit, offset=offset,
-                                          starting_after=starting_after)
+                                          starting_after=starting_after, event=event)
 
     async def redeliver(self, account_id: int, webhook_id: str, delivery_id: str) -> DeliveryRecord:
         delivery = await self.deliveries.redeliver(account_id, webhook_id, delivery_id)

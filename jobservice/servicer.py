@@ -695,7 +695,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                                     context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             deliveries, page = await self._svc.webhook_deliveries(
-                who.account_id, request.webhook_id, **_optional(request, "status", "limit", "offset", "starting_after"))
+                who.account_id, request.webhook_id, **_optional(request, "status", "limit", "offset", "starting_after",
+                                                                  "event"))
             return pb.ListWebhookDeliveriesResponse(deliveries=[delivery_message(d) for d in deliveries],
                                                     pagination=pagination(page)), NO_CHARGE
         return await self._handle("ListWebhookDeliveries", request, context, run)

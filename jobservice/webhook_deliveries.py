@@ -21,11 +21,13 @@ from jobservice.errors import Conflict, InvalidArgument, NotFound, echoed_id, js
 from jobservice.paging import PageInfo, check_page, cursor, numeric_id, read_page
 from jobservice.periodic import PurgedLog
 from jobservice.store import Row, Store
+from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT
 
 PURGE_BATCH = 5000  # rows per transaction: other writers wait at most one batch
 DEFAULT_LIMIT = 20  # a log is read from its top
 STATUSES = ("pending", "delivered", "failed")
 ALL = "all"
+EVENTS = (*JOB_EVENTS, TEST_EVENT)  # what the log holds: job events, and the test route's events
 
 # The sender's own reasons (jobservice/webhook_sender.py, webhooks.post_event) as the log words them.
 UNREACHABLE = "the receiver could not be reached (no HTTP answer)"
@@ -79,18 +81,23 @@ class WebhookDeliveries(PurgedLog):
         super().__init__(db, log_days=log_days, name="webhook-delivery-purge", action="webhooks.purge_failed")
 
     async def page(self, account_id: int, webhook_id: str, *, status: str | None, limit: int | None,
-                   offset: int | None, starting_after: str | None = None) -> tuple[list[DeliveryRecord], PageInfo]:
-        """One page of the webhook's deliveries, newest first, at `offset` or after the delivery `starting_after`."""
+                   offset: int | None, starting_after: str | None = None,
+                   event: str | None = None) -> tuple[list[DeliveryRecord], PageInfo]:
+        """One page of the webhook's deliveries, newest first, at `offset` or after the delivery `starting_after`;
+        of one `event` only when given (`webhook.test`: the dashboard's "Last test" is the newest of those)."""
         status = None if status in (None, "", ALL) else status
         if status is not None and status not in STATUSES:
             raise InvalidArgument(f"status must be one of {', '.join(STATUSES)} or {ALL}, got {json_value_text(status)}")
+        event = event or None
+        if event is not None and event not in EVENTS:
+            raise InvalidArgument(f"event must be one of {', '.join(EVENTS)}, got {json_value_text(event)}")
         starting_after = cursor(starting_after)
         limit, offset = check_page(limit, offset, default_limit=DEFAULT_LIMIT, starting_after=starting_after)
         await self._own_webhook(account_id, webhook_id)
 
         async def read(limit: int, offset: int, after_id: int | None) -> tuple[list[DeliveryRecord], int]:
             params = {"webhook_id": webhook_id, "status": status, "limit": limit, "offset": offset,
-                      "after_id": after_id}
+                      "after_id": after_id, "event": event}
             rows = await self._db.read.fetch_all(
                 "list_webhook_deliveries" if after_id is None else "list_webhook_deliveries_after", params)
             total = await self._db.read.scalar("count_webhook_deliveries", params)

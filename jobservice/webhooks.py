@@ -232,10 +232,19 @@ class Webhooks:
             "timestamp": rfc3339(now()),
             "data": {"webhook_id": webhook_id, "message": "This is a test event from phonos"},
         }
+        body = encode_payload(payload)
         status, reason = await post_event(
-            session, row["url"], signing_secrets(row, now()), encode_payload(payload), TEST_EVENT, delivery_id_of_a_test(), self._timeout_s,
+            session, row["url"], signing_secrets(row, now()), body, TEST_EVENT, delivery_id_of_a_test(), self._timeout_s,
             allow_loopback=self._allow_http_loopback, networks=self._networks,
         )
+        # Kept in the delivery log, finished (sent once, never retried): a test sent by any client (the API, the
+        # SDK, `phonos webhooks test`) shows on the dashboard's "Last test", which reads the newest one, as the log
+        # words it (the reason stays coarse there too: webhook_deliveries.worded_error).
+        async with self._db.transaction() as tx:
+            await tx.execute("insert_test_delivery", {
+                "webhook_id": webhook_id, "event": TEST_EVENT, "payload": body,
+                "status": "delivered" if 200 <= status < 300 else "failed", "now": now(),
+                "last_status": status or None, "last_error": None if status else reason})
         # Only the HTTP status, a timeout or "unreachable": never why (refused, closed port, DNS, TLS), which
         # would make this route a scanner of whatever the server can reach. A timeout is said as the delivery
         # log says it (webhook_deliveries.OWN_REASONS): a receiver that hangs is not one that cannot be reached.

@@ -267,6 +267,7 @@ WHERE d.status = 'pending'
 SELECT id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at
 FROM webhook_deliveries
 WHERE webhook_id = :webhook_id AND (:status IS NULL OR status = :status)
+  AND (:event IS NULL OR event = :event)
 ORDER BY id DESC
 LIMIT :limit OFFSET :offset;
 
@@ -275,15 +276,25 @@ LIMIT :limit OFFSET :offset;
 SELECT id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at
 FROM webhook_deliveries
 WHERE webhook_id = :webhook_id AND id < :after_id AND (:status IS NULL OR status = :status)
+  AND (:event IS NULL OR event = :event)
 ORDER BY id DESC
 LIMIT :limit;
 
 -- name: count_webhook_deliveries
-SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = :webhook_id AND (:status IS NULL OR status = :status);
+SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = :webhook_id AND (:status IS NULL OR status = :status)
+  AND (:event IS NULL OR event = :event);
 
 -- name: get_webhook_delivery
 SELECT id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at
 FROM webhook_deliveries WHERE id = :id AND webhook_id = :webhook_id;
+
+-- name: insert_test_delivery
+-- A test event (POST /v1/webhooks/{id}/test) as the log keeps it, finished when written: it was sent once, by
+-- the route, and is never retried. So any client's test shows in the log (the dashboard's "Last test" reads the
+-- newest), not only in the answer of the request that sent it.
+INSERT INTO webhook_deliveries (webhook_id, event, payload, status, attempts, next_attempt_at, last_status,
+                                last_error, created_at, last_attempt_at)
+VALUES (:webhook_id, :event, :payload, :status, 1, :now, :last_status, :last_error, :now, :now);
 
 -- name: redeliver_webhook_delivery
 -- A new delivery of the same event and body, due now; none once the webhook is deleted (by a delete that

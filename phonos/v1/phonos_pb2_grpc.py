@@ -427,8 +427,9 @@ class PhonosServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListWebhookDeliveries(self, request, context):
-        """A webhook's deliveries of job events, newest first: what was sent, how often, and what the receiver
-        answered. Finished deliveries are kept PHONOS_WEBHOOK_DELIVERY_LOG_DAYS (30 by default).
+        """A webhook's deliveries of job events and of test events (the test route's, sent once: delivered or failed),
+        newest first: what was sent, how often, and what the receiver answered. Finished deliveries are kept
+        PHONOS_WEBHOOK_DELIVERY_LOG_DAYS (30 by default).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

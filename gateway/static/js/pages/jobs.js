@@ -33,6 +33,21 @@ export async function cancelJob(job) {
   return true;
 }
 
+// What a first job can be, naming only the models this server serves (GET /v1/models, as the New job page
+// reads them): "Fold ... with ESMFold or AlphaFold2" on a server serving ESMFold alone promised a model it has not.
+export function whatToRun(models) {
+  const names = (type) => models.filter((m) => m.type === type).map((m) => m.name);
+  const either = (list) => list.length > 1 ? `${list.slice(0, -1).join(', ')} or ${list[list.length - 1]}` : list[0];
+  const folds = names('structure_prediction');
+  const docks = names('docking');
+  const others = models.filter((m) => m.type !== 'structure_prediction' && m.type !== 'docking').map((m) => m.name);
+  const parts = [folds.length ? `fold a sequence with ${either(folds)}` : '', docks.length ? `dock a ligand with ${either(docks)}` : '',
+    others.length ? `run ${either(others)}` : ''].filter(Boolean);
+  if (!parts.length) return 'No models are served here yet: ask the server\u2019s operator.';
+  const text = parts.length > 1 ? `${parts.slice(0, -1).join(', ')}, or ${parts[parts.length - 1]}` : parts[0];
+  return `${text[0].toUpperCase()}${text.slice(1)}.`;
+}
+
 export async function render(main, {query}) {
   const state = {
     model: query.get('model') || '',
@@ -187,8 +202,8 @@ export async function render(main, {query}) {
     const filtered = state.model || state.status || state.name;
     return h('div', {class: 'empty'}, icon('empty'),
       h('div', {class: 'title'}, filtered ? 'No jobs match these filters' : 'No jobs yet'),
-      h('div', {}, filtered ? 'Try another name, model or status.' : 'Fold a sequence with ESMFold or AlphaFold2, or dock a ligand with DiffDock.'),
-      filtered ? null : h('a', {class: 'btn primary', href: '/submit'}, 'Submit your first job'));
+      h('div', {}, filtered ? 'Try another name, model or status.' : whatToRun(models)),
+      filtered || !models.length ? null : h('a', {class: 'btn primary', href: '/submit'}, 'Submit your first job'));
   }
 
   // The live refresh redraws the rows: a keyboard user's focus (a row's Open or Cancel) moves to the

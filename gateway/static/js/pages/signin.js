@@ -1,4 +1,5 @@
-// Sign in with the account's username and the password set with `phonos users set-password`.
+// Sign in with the account's username and the password set with `.venv/bin/phonos users set-password` (the
+// operator's command on the server).
 
 import {signIn} from '../api.js';
 import {busy, field, h, replace} from '../dom.js';
@@ -13,6 +14,8 @@ function safeNext() {
   } catch { /* not a URL at all */ }
   return '/jobs';
 }
+
+const SET_PASSWORD = '.venv/bin/phonos users set-password --username NAME';
 
 export async function render(root) {
   document.title = 'Sign in · phonos';
@@ -52,7 +55,11 @@ export async function render(root) {
         h('div', {class: 'muted'}, 'Use your phonos account to manage jobs, keys and webhooks.'),
         error,
         h('div', {class: 'fields', style: {marginTop: '18px'}}, form))),
-      h('div', {class: 'foot'}, 'No password yet? An administrator sets one with ',
-        h('code', {}, 'phonos users set-password --username NAME'), '.'))));
+      // The operator's command as a fresh install has it (.venv/bin/phonos, not on PATH: the serve banner prints
+      // it so, launcher/banner.py), run on the server from the install folder; `phonos users set-password` as
+      // printed here answered "command not found". Relative: this page is public, so no server path is shown.
+      // Each word unbreakable (a line break fell inside "set-password", at its hyphen), the spaces still break.
+      h('div', {class: 'foot'}, 'No password yet? An administrator sets one on the server, from the phonos folder: ',
+        h('code', {}, SET_PASSWORD.split(' ').flatMap((word, i) => [i ? ' ' : '', h('span', {}, word)])), '.'))));
   username.focus();
 }

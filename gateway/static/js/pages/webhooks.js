@@ -154,6 +154,25 @@ export async function render(main) {
     done();
   }
 
+  // The webhook's newest test event, from the server's delivery log: a test sent through the API, the SDK or
+  // another browser shows here too (the column was only what this page's own click had answered, "-" after a
+  // reload). A click's answer, drawn by test(), is the newer one: a slower log read does not draw over it.
+  async function lastTest(hook, cell) {
+    let delivery;
+    try {
+      ({deliveries: [delivery]} = await api.get(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/deliveries`,
+        {event: 'webhook.test', limit: 1}));
+    } catch {
+      return; // the column stays "-": the list itself is what the page is for
+    }
+    if (!delivery || cell.textContent !== '-') return;
+    const code = delivery.last_status_code;
+    const ok = delivery.status === 'delivered';
+    replace(cell, h('span', {class: ['band', ok ? 'high' : 'very-low'], 'data-status-code': String(code || 0),
+      title: ok ? '' : delivery.last_error || ''}, code ? `HTTP ${code}` : 'unreachable'), ' ',
+    h('time', {class: 'small muted', datetime: delivery.created_at, title: dateTime(delivery.created_at)}, ago(delivery.created_at)));
+  }
+
   async function showLog(hook) {
     const log = deliveryLog(hook);
     await log.load();
@@ -213,6 +232,7 @@ export async function render(main) {
           // a screen reader's list of buttons said "Delete, Delete, Delete".
           const named = (verb) => `${verb} ${hook.url}`;
           const result = h('td', {class: 'test-result', 'data-label': 'Last test'}, h('span', {class: 'muted'}, '-'));
+          lastTest(hook, result);
           return h('tr', {'data-webhook-id': hook.webhook_id},
             h('td', {class: 'mono small url', 'data-label': 'URL', style: {wordBreak: 'break-all'}}, hook.url),
             h('td', {'data-label': 'Events'}, hook.events.map((e) => h('span', {class: 'chip'}, e))),

@@ -1,0 +1,40 @@
+"""A test event (POST /v1/webhooks/{id}/test) is kept in the webhook's delivery log, finished when written (sent
+once, never retried), so a test sent by any client shows wherever the log is read (the dashboard's "Last test"
+reads the newest); `event=` lists one event's deliveries. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import ALL_STORES, InProcessService, WebhookReceiver
+
+pytestmark = pytest.mark.integration
+STORES = ALL_STORES
+
+
+def test_test_events_are_kept_in_the_log_and_listed_by_event(twin_service: InProcessService) -> None:
+    client = twin_service.client(twin_service.new_key())
+    with WebhookReceiver([500]) as receiver:
+        hook_id = client.post("/v1/webhooks", json={"url": receiver.url}).json()["webhook"]["webhook_id"]
+        assert client.post(f"/v1/webhooks/{hook_id}/test").json()["status_code"] == 500
+        assert client.post(f"/v1/webhooks/{hook_id}/test").json()["success"] is True
+        client.wait_for(client.predict().json()["job_id"])
+    log = f"/v1/webhooks/{hook_id}/deliveries"
+    tests = client.get(log, params={"event": "webhook.test"}).json()
+    assert [(d["status"], d["attempts"], d["last_status_code"], d.get("next_attempt_at"), d.get("job_id"))
+            for d in tests["deliveries"]] == [("delivered", 1, 200, None, None), ("failed", 1, 500, None, None)]
+    assert tests["pagination"]["total"] == 2
+    assert "answered HTTP 500" in tests["deliveries"][1]["last_error"]
+    assert tests["deliveries"][0]["payload"]["event"] == "webhook.test"
+    # With the status filter and the cursor, as the other filters go.
+    failed = client.get(log, params={"event": "webhook.test", "status": "failed"}).json()["deliveries"]
+    assert [d["last_status_code"] for d in failed] == [500]
+    after = client.get(log, params={"event": "webhook.test", "limit": 1,
+                                    "starting_after": tests["deliveries"][0]["delivery_id"]}).json()["deliveries"]
+    assert [d["status"] for d in after] == ["failed"]
+    # Job events are listed apart; unfiltered, the log holds both.
+    started = client.get(log, params={"event": "job.started"}).json()["deliveries"]
+    assert [d["event"] for d in started] == ["job.started"]
+    assert client.get(log).json()["pagination"]["total"] == 2 + 2  # the tests, job.started and job.completed
+    refused = client.get(log, params={"event": "webhook.tested"})
+    assert refused.status_code == 400 and refused.json()["error"] and "event must be one of" in refused.json()["message"]
