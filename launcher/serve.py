@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Mapping
 
@@ -37,6 +38,7 @@ from launcher.supervisor import Event, State, Supervised
 from launcher.tables import said_error
 from launcher.triton import (
     DEFAULT_MODEL_REPOSITORY,
+    STOP_TIMEOUT_S,
     TritonPorts,
     TritonProcess,
     TritonStartError,
@@ -138,8 +140,18 @@ class TritonChild:
             self.process.reap()
 
     def stop(self) -> None:
-        if self.process is not None:
+        """Stop Triton, saying so: its models take seconds to unload (~9-12 s for the three), a silence in which
+        `phonos serve` looked hung after the job service's last lines."""
+        if self.process is None:
+            return
+        if self.process.process.poll() is not None:  # gone already (a crash): only its shm is left to clean
             self.process.stop()
+            return
+        print(f"stopping Triton (unloading its models; killed if not done within {STOP_TIMEOUT_S:.0f} s) ...",
+              flush=True)
+        began = time.monotonic()
+        self.process.stop(STOP_TIMEOUT_S)
+        print(f"Triton stopped ({time.monotonic() - began:.1f} s)", flush=True)
 
 
 class JobServiceChild:
