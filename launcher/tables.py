@@ -10,7 +10,8 @@ whatever the width of the terminal the pipe started in. Also the times as --json
 
 The verbs' one-line answers (`keys revoke`, `credits add`, `users set-password`, `backup`) are fitted the same way
 (`said`): on a narrower terminal broken between their parts, never inside an id, a key prefix or a path, as the
-client's confirmations are (phonos_client.cli.said_to_fit); piped, the one line scripts have always read."""
+client's confirmations are (phonos_client.cli.said_to_fit); piped, the one line scripts have always read. Their
+`error:` lines too (`said_error`, on stderr), a command or quoted name in one never broken."""
 
 from __future__ import annotations
 
@@ -104,7 +105,44 @@ def said(pieces: Sequence[str], stream: TextIO | None = None, indent: str = "") 
             lines[-1] += " " + piece
         else:
             lines.append(indent + "  " + piece)
-    return "\n".join(lines)
+    # A piece may carry its own trailing space (`weights list` keeps its two-space columns that way, piped).
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def said_error(message: str, stream: TextIO | None = None) -> str:
+    """`error: MESSAGE` as `said` fits a one-line answer, for stderr (the default stream here): on a narrower
+    terminal broken between words, never inside a `backquoted` or "quoted" span, nor inside a `phonos ...` command
+    (which runs to the end of its clause), so what is to be typed or matched stays one piece; piped, the one line
+    scripts have always matched."""
+    return said(error_pieces(f"error: {message}"), stream or sys.stderr)
+
+
+def error_pieces(text: str) -> list[str]:
+    """`text`'s words, a backquoted or double-quoted span and a `phonos ...` command (to the word that ends its
+    clause with `)`, `;` or `,`) each kept as one piece."""
+    pieces: list[str] = []
+    closing: str | None = None  # what ends the piece being built, if one is open
+    for word in text.split(" "):
+        if closing is not None:
+            pieces[-1] += " " + word
+            if _closes(word, closing):
+                closing = None
+            continue
+        pieces.append(word)
+        for opener, ends in (("`", "`"), ('"', '"'), ("(`", "`")):
+            if word.startswith(opener) and not _closes(word[len(opener):], ends):
+                closing = ends
+                break
+        else:
+            if word in ("phonos", "(phonos") and not word.endswith((")", ";", ",")):
+                closing = "clause"
+    return pieces
+
+
+def _closes(word: str, ends: str) -> bool:
+    if ends == "clause":
+        return word.endswith((")", ";", ",", ":"))
+    return ends in word
 
 
 def restore_command(destination: Path) -> str:
