@@ -55,6 +55,10 @@ def bob(service: ServiceProcess) -> User:
 
 # The directory's Playwright and Chromium while its tests run: (Playwright, Browser), or empty.
 _SHARED: list[tuple[Playwright, Browser]] = []
+# The browser while a module's `browser` fixture holds it (set up, not yet torn down).
+_IN_USE: list[Browser] = []
+# The test after the one being torn down (pytest_runtest_teardown's nextitem).
+_NEXT: list[pytest.Item | None] = []
 DASHBOARD_DIR = Path(__file__).resolve().parent
 
 
@@ -90,18 +94,32 @@ def _close_browser() -> None:
 def browser() -> Iterator[Browser]:
     """Chromium for this module; its browser contexts (sign-ins, pages) are closed when the module ends."""
     chromium = _open_browser()
-    yield chromium
+    _IN_USE.append(chromium)
+    try:
+        yield chromium
+    finally:
+        _IN_USE.remove(chromium)
     for context in list(chromium.contexts):
         with contextlib.suppress(PlaywrightError):
             context.close()
+    if _NEXT and _leaving(_NEXT[0]):  # torn down late (a re-run that did not happen): the hook below has run
+        _close_browser()
+
+
+def _leaving(nextitem: pytest.Item | None) -> bool:
+    """Whether the next test (None: none) is outside this directory."""
+    return nextitem is None or DASHBOARD_DIR not in Path(str(nextitem.path)).resolve().parents
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     """After the fixtures of a test are torn down: the browser is closed when the next test is not a dashboard
     test (or there is none), so that no later test runs with Playwright's loop in its thread."""
+    _NEXT[:] = [nextitem]
     yield
-    if _SHARED and (nextitem is None or DASHBOARD_DIR not in Path(str(nextitem.path)).resolve().parents):
+    # Not while a module still holds it: a test to be run again (pytest-rerunfailures) keeps its module's
+    # fixtures, and the `browser` fixture closes it when they are torn down.
+    if _SHARED and not _IN_USE and _leaving(nextitem):
         _close_browser()
 
 
