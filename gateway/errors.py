@@ -41,8 +41,11 @@ HTTP_STATUS_BY_CODE: Mapping[grpc.StatusCode, int] = {
 }
 # Everything else (UNKNOWN, INTERNAL, DATA_LOSS, and OK on a failure path) is a 500.
 
+# A code that stands for two HTTP answers, told apart by the job service's `phonos-error-reason` (status_map):
+# REQUEST_TIMEOUT is DEADLINE_EXCEEDED from the gRPC edge for a request message that did not arrive in time, the
+# client's slowness (408, as the gateway's own for a slow body), where a plain DEADLINE_EXCEEDED stays a 504.
 HTTP_STATUS_BY_REASON: Mapping[str, int] = {"INSUFFICIENT_CREDITS": 402, "IDEMPOTENCY_KEY_REUSED": 422,
-                                             "RESULTS_GONE": 410}
+                                             "RESULTS_GONE": 410, "REQUEST_TIMEOUT": 408}
 
 DEFAULT_TITLES: Mapping[int, str] = {
     400: "Invalid request",

@@ -9,6 +9,7 @@ for a gateway running in its own process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,8 +48,13 @@ class ServerStream(Protocol):
 
     async def next(self) -> Message | None: ...
 
+    async def opened(self) -> None:
+        """Returns once the call's initial metadata arrived (or the call ended), while a `next` is pending: the
+        job service sends it when it has accepted the stream, which may be long before the first message."""
+        ...
+
     def metadata(self) -> Mapping[str, str]:
-        """Initial metadata (lower-case keys), known once `next` returned the first time."""
+        """Initial metadata (lower-case keys), known once `opened` or `next` returned."""
         ...
 
     async def close(self) -> None:
@@ -186,10 +192,14 @@ class _ChannelStream:
         self._metadata_sent = metadata_sent
         self._metadata: dict[str, str] = {}
 
+    async def opened(self) -> None:
+        if not self._metadata:
+            with contextlib.suppress(grpc.aio.AioRpcError):  # a failed call: `next` raises it
+                self._metadata = merge_metadata(await self._call.initial_metadata())
+
     async def next(self) -> Message | None:
         try:
-            if not self._metadata:
-                self._metadata = merge_metadata(await self._call.initial_metadata())
+            await self.opened()
             message = await self._call.read()
         except grpc.aio.AioRpcError as exc:
             raise channel_failure(exc, self._method, self._metadata_sent) from None
@@ -307,6 +317,9 @@ class _LocalStream:
             logger.exception("streaming servicer raised %s", type(exc).__name__,
                              extra={"action": "gateway.servicer_exception", "request_id": request_id})
             raise RpcFailure(grpc.StatusCode.UNKNOWN, "Unexpected error in the servicer") from None
+
+    async def opened(self) -> None:
+        await self._context.opened()
 
     def metadata(self) -> Mapping[str, str]:
         return self._context.reply_metadata()

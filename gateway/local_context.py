@@ -31,6 +31,7 @@ class LocalServicerContext:
         self._cancelled = False
         self._done = False
         self._callbacks: list[Callable[[Any], None]] = []
+        self._opened = asyncio.Event()  # initial metadata sent, or the call over: a stream's headers are known
 
     # --- what the client sent ------------------------------------------------------------------
     def invocation_metadata(self) -> Metadata:
@@ -89,6 +90,12 @@ class LocalServicerContext:
             raise RuntimeError("initial metadata was already sent")
         self._initial = tuple(initial_metadata)
         self._initial_sent = True
+        self._opened.set()
+
+    async def opened(self) -> None:
+        """Returns once the handler sent its initial metadata or finished (what a client's
+        `call.initial_metadata()` waits for)."""
+        await self._opened.wait()
 
     def reply_metadata(self) -> dict[str, str]:
         """Initial then trailing metadata, lower-case keys, text values only (the Reply's view)."""
@@ -118,5 +125,6 @@ class LocalServicerContext:
         """Called by the invoker when the handler has returned, raised or been cancelled."""
         self._cancelled = cancelled
         self._done = True
+        self._opened.set()
         for callback in self._callbacks:
             callback(self)

@@ -78,7 +78,7 @@ async def respond(request: web.Request, plan: TranscodePlan, message: Message, m
     streams.add(stop)  # from the start: a shutdown also ends a stream still waiting for its first message
     pending: asyncio.Future[Any] = asyncio.ensure_future(stream.next())
     try:
-        first = await _first(pending, stop, keepalive_s, request_id)
+        first = await _first(stream, pending, stop, keepalive_s, request_id)
         headers = forwarded_headers(stream.metadata())
         if first is _ENDED:
             return web.Response(status=204, headers=headers)
@@ -105,13 +105,22 @@ _ENDED = object()  # the call ended without a message: 204
 _QUIET = object()  # no message within keepalive_s: open the stream without one
 
 
-async def _first(pending: asyncio.Future[Any], stop: asyncio.Event, keepalive_s: float, request_id: str) -> Any:
-    """The call's first message, _ENDED or _QUIET; its error before the stream as an HttpError."""
+async def _first(stream: ServerStream, pending: asyncio.Future[Any], stop: asyncio.Event, keepalive_s: float,
+                 request_id: str) -> Any:
+    """The call's first message, _ENDED or _QUIET; its error before the stream as an HttpError.
+
+    _QUIET only once the job service has accepted the stream (its initial metadata, which carries the rate-limit
+    headers, has arrived): a job service slower than keepalive_s to authenticate (a loaded host) used to get a
+    stream opened without them."""
     stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    opened: asyncio.Future[Any] = asyncio.ensure_future(stream.opened())
     try:
         await asyncio.wait({pending, stopping}, timeout=keepalive_s, return_when=asyncio.FIRST_COMPLETED)
+        if not pending.done() and not stop.is_set():
+            await asyncio.wait({pending, stopping, opened}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopping.cancel()
+        opened.cancel()
     if not pending.done():
         if stop.is_set():  # the gateway is stopping: a 503, which clients retry (a 204 would end EventSource)
             raise HttpError(errors.client_error(503, "the server is shutting down; reconnect to watch"))

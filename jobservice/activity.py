@@ -53,6 +53,7 @@ class Action(enum.StrEnum):
     PASSWORD_CHANGE_FAILED = "password.change_failed"  # a signed-in session gave a wrong current password
     WEBHOOK_CREATED = "webhook.created"
     WEBHOOK_DELETED = "webhook.deleted"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"  # details.expire_current_after_s: the old secret's overlap
     SHARE_CREATED = "share.created"
     SHARE_REVOKED = "share.revoked"
     CREDITS_ADDED = "credits.added"  # by an operator (a negative amount: taken back); the credit history has why

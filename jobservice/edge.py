@@ -8,7 +8,10 @@ refuse a bad key (or a throttled address) before a single message byte is read; 
 the stream and the client's data is dropped unbuffered. Admitted calls read their one message raw,
 within `body_timeout_s`, refuse it when it is over the method's limit (`message_limits`), and parse
 it here, so an undecodable message is INVALID_ARGUMENT with a plain message (grpc's own answer is
-UNKNOWN with the exception's class name and a traceback in the log).
+UNKNOWN with the exception's class name and a traceback in the log). Its refusals are domain errors
+(jobservice.errors) ended through status_map, the one table from an error to a status: a message too
+slow to arrive is DEADLINE_EXCEEDED with reason REQUEST_TIMEOUT, which the gateway and the SDK read as
+408 (the client was slow), not the 504 of a caller's own deadline.
 
 PhonosService's server-streaming methods (WatchJob, WatchJobs) get the same guard, served as
 stream-stream: admit, read and parse the one request message, then relay the handler's stream.
@@ -37,8 +40,9 @@ from typing import Any, NoReturn
 import grpc
 
 from jobservice.admission import KeyAdmission, repeated_metadata
+from jobservice.errors import InvalidArgument, PhonosError, RequestTimeout, RequestTooLarge
 from jobservice.message_limits import request_limit
-from jobservice.status_map import TITLE_KEY
+from jobservice.status_map import TITLE_KEY, grpc_status
 from phonos_common.forwarded import CLIENT_ADDRESS_METADATA, real_client
 from phonos_common.ratelog import RateLimitedLog
 from phonos_config.edge import Network
@@ -137,16 +141,15 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         except TimeoutError:
             self._error_log.log(logging.INFO, "grpc.slow_message", "%s: no request message within %g s from %s",
                                 method, self._body_timeout_s, _who(context), extra=_log_fields(context))
-            await _abort(context, grpc.StatusCode.DEADLINE_EXCEEDED,
-                         f"the request message did not arrive within {self._body_timeout_s:g} s", "Request timeout")
+            # The client was too slow (HTTP 408), not the service (504): status_map says so with its reason.
+            await _refuse(context, RequestTimeout(
+                f"the request message did not arrive within {self._body_timeout_s:g} s"))
         if raw is grpc.aio.EOF:
-            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "the call carried no request message",
-                         "Invalid request")
+            await _refuse(context, InvalidArgument("the call carried no request message"))
         limit = request_limit(method)
         if len(raw) > limit:
-            await _abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED,
-                         f"the request message is {len(raw)} bytes; {method.rpartition('/')[2]} accepts at most "
-                         f"{limit}", "Request too large")
+            await _refuse(context, RequestTooLarge(
+                f"the request message is {len(raw)} bytes; {method.rpartition('/')[2]} accepts at most {limit}"))
         return bytes(raw)
 
     async def _parse(self, method: str, raw: bytes, handler: grpc.RpcMethodHandler,
@@ -160,8 +163,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             name = _message_name(deserialize)
             self._error_log.log(logging.INFO, "grpc.undecodable_message", "%s: undecodable %s from %s (%s)",
                                 method, name, _who(context), type(exc).__name__, extra=_log_fields(context))
-            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT,
-                         f"the request is not a valid {name} message", "Invalid request")
+            await _refuse(context, InvalidArgument(f"the request is not a valid {name} message"))
 
 
 async def abort_for_bug(context: grpc.aio.ServicerContext, method: str, request_id: str) -> NoReturn:
@@ -194,9 +196,12 @@ def call_client(metadata: Mapping[str, Any], peer: str) -> str:
     return real_client(peer, None, ())
 
 
-async def _abort(context: grpc.aio.ServicerContext, code: grpc.StatusCode, details: str, title: str) -> None:
-    await context.abort(code, details, trailing_metadata=((REQUEST_ID_METADATA, CALL_REQUEST_ID.get() or ""),
-                                                           (TITLE_KEY, title)))
+async def _refuse(context: grpc.aio.ServicerContext, error: PhonosError) -> NoReturn:
+    """End the call with `error` as the servicer would (status_map's code, title and reason), with its request id."""
+    code, metadata = grpc_status(error)
+    await context.abort(code, error.message,
+                        trailing_metadata=((REQUEST_ID_METADATA, CALL_REQUEST_ID.get() or ""), *metadata))
+    raise AssertionError("abort returned")  # unreachable: abort raises
 
 
 def _who(context: grpc.aio.ServicerContext) -> str:

@@ -28,6 +28,20 @@ class InvalidArgument(PhonosError):
     title = "Invalid request"
 
 
+class RequestTimeout(PhonosError):
+    """The caller opened the call but its request message did not arrive within PHONOS_BODY_TIMEOUT_S (HTTP 408:
+    the client was too slow, which is not a 504; DEADLINE_EXCEEDED over gRPC, with reason REQUEST_TIMEOUT)."""
+
+    title = "Request timeout"
+
+
+class RequestTooLarge(PhonosError):
+    """A request message over its rpc's size limit (HTTP 413): RESOURCE_EXHAUSTED over gRPC without `retry-after`,
+    since waiting cannot make it fit (every limit that waiting lifts is a 429 and says when)."""
+
+    title = "Request too large"
+
+
 class Unauthenticated(PhonosError):
     """Missing or unknown API key (HTTP 401)."""
 

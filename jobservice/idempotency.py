@@ -26,7 +26,7 @@ from google.protobuf.message import Message
 
 from jobservice.db import now
 from jobservice.errors import InvalidArgument, PhonosError, json_value_text
-from jobservice.periodic import Periodic
+from jobservice.periodic import PURGE_BATCH_ROWS, Periodic, purge_in_batches
 from jobservice.routes import idempotent_methods
 from jobservice.store import Params, Store
 
@@ -37,6 +37,7 @@ REPLAYED_METADATA = "idempotent-replayed"
 MAX_KEY_LENGTH = 255
 IDEMPOTENT = idempotent_methods()  # as protos/ marks them, which the OpenAPI document also says
 PURGE_EVERY_S = 600.0
+PURGE_BATCH = PURGE_BATCH_ROWS
 
 
 class IdempotencyKeyReused(PhonosError):
@@ -117,5 +118,7 @@ class Idempotency:
     async def stop(self) -> None:
         await self._purger.stop()
 
-    async def purge(self) -> None:
-        await self._db.write_one("purge_idempotency_keys", {"since": now() - self._ttl_s})
+    async def purge(self) -> int:
+        """Delete the records past their TTL, a batch per transaction; how many went."""
+        return await purge_in_batches(self._db, "purge_idempotency_keys", {"since": now() - self._ttl_s},
+                                      batch=PURGE_BATCH)

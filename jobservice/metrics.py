@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Histogram, disable_created_metrics
 
+from jobservice.failures import FailureKind
 from jobservice.inference import (
     ComputeLimitExceeded,
     InferenceError,
@@ -74,6 +75,19 @@ RPC_SECONDS = Histogram(
     "phonos_rpc_seconds", "API calls in the job service (REST ones included), by rpc, transport and gRPC code",
     ["rpc", "transport", "code"], buckets=REQUEST_BUCKETS,
 )
+
+
+def initialise(models: Iterable[str]) -> None:
+    """Export every served model's job counters at 0 from the start. A labelled counter appears only when first
+    incremented, and Prometheus' rate()/increase() cannot see a series' first sample: the first model error after
+    a restart would never reach a failure-rate alert (deploy/alerts.yml), and a ratio whose denominator series is
+    missing (no job completed yet) is no value at all."""
+    for model in models:
+        JOBS_SUBMITTED.labels(model)
+        JOBS_COMPLETED.labels(model)
+        JOBS_CANCELLED.labels(model)
+        for cause in FailureKind:
+            JOBS_FAILED.labels(model, str(cause))
 
 
 def job_submitted(model: str, cost: int) -> None:

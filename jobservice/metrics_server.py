@@ -6,7 +6,9 @@ so metrics never leak through the public port. One scrape returns, in Prometheus
 * the process-wide counters and histograms of `jobservice.metrics` and the gateway (`gateway/observe.py`),
   plus prometheus_client's process and Python collectors;
 * state read from SQLite now: jobs queued and running per model, the age of the oldest queued job,
-  the webhook backlog and its oldest delivery;
+  the webhook backlog and its oldest delivery; whether that read worked (`phonos_database_up`);
+* each served model's readiness as the readiness monitor last saw it (`phonos_model_ready`), and the free and
+  total bytes of the file system under the data directory (result files, SQLite);
 * each Triton server's own metrics (PHONOS_TRITON_METRICS_URLS), re-exported under their own names
   (`nv_*`, as NVIDIA's dashboards expect them) with an `endpoint` label added (host:port of that
   metrics URL), and `phonos_triton_metrics_up{endpoint}` saying whether the fetch worked, so one
@@ -17,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -26,6 +30,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Metric, generate_late
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from jobservice import metrics
 from jobservice.db import now
 from jobservice.store import Store
 from phonos_common.listener import start_listener
@@ -74,6 +79,41 @@ async def state_families(db: Store, models: Sequence[str]) -> list[Metric]:
     backlog_age.add_sample("phonos_webhook_backlog_oldest_age_seconds", {},
                            0.0 if oldest_delivery is None else max(0.0, at - float(oldest_delivery)))
     return [queued, running, age, backlog, backlog_age]
+
+
+def database_family(up: bool) -> Metric:
+    """1 when this scrape could read the database. Alerting on the gauges' absence would need to know that the
+    target itself is up; an explicit 0 is one expression (`phonos_database_up == 0`)."""
+    family = _gauge("phonos_database_up", "1 when the database could be read at this scrape (queue gauges need it)")
+    family.add_sample("phonos_database_up", {}, 1.0 if up else 0.0)
+    return family
+
+
+def readiness_families(models: Sequence[str], components: Mapping[str, str] | None) -> list[Metric]:
+    """`phonos_model_ready{model}` from the readiness monitor's last health check (JobService.health, once a
+    second): read from memory, so a scrape never waits on a Triton that hangs. None: no check ran yet."""
+    if components is None:
+        return []
+    family = _gauge("phonos_model_ready", "1 when the model is ready at some model server (the service's health)")
+    for model in models:
+        family.add_sample("phonos_model_ready", {"model": model}, 1.0 if components.get(model) == "ready" else 0.0)
+    return [family]
+
+
+def disk_families(data_dir: Path | None) -> list[Metric]:
+    """Free and total bytes of the file system holding the data directory: result files fill it, and SQLite
+    (or a result write) that meets a full disk fails jobs. Free means what an unprivileged writer may use."""
+    if data_dir is None:
+        return []
+    try:
+        stat = os.statvfs(data_dir)
+    except OSError:  # the directory gone or unreadable: leave the gauges out rather than fail the scrape
+        return []
+    free = _gauge("phonos_data_dir_free_bytes", "Bytes free to the service on the data directory's file system")
+    free.add_sample("phonos_data_dir_free_bytes", {}, float(stat.f_bavail * stat.f_frsize))
+    size = _gauge("phonos_data_dir_size_bytes", "Size in bytes of the data directory's file system")
+    size.add_sample("phonos_data_dir_size_bytes", {}, float(stat.f_blocks * stat.f_frsize))
+    return [free, size]
 
 
 def endpoint_label(url: str) -> str:
@@ -144,25 +184,35 @@ async def triton_metrics(session: aiohttp.ClientSession, urls: Sequence[str]) ->
 class MetricsEndpoint:
     """What one scrape returns."""
 
-    def __init__(self, db: Store, models: Sequence[str], triton_metrics_urls: Sequence[str]) -> None:
+    def __init__(self, db: Store, models: Sequence[str], triton_metrics_urls: Sequence[str], *,
+                 readiness: Callable[[], Mapping[str, str] | None] | None = None,
+                 data_dir: Path | None = None) -> None:
+        """`readiness`: the latest health components (ReadinessMonitor.components); `data_dir`: the directory whose
+        file system's free space is exported."""
         self._db = db
         self._models = tuple(models)
+        metrics.initialise(self._models)
         self._triton_urls = tuple(triton_metrics_urls)
+        self._readiness = readiness
+        self._data_dir = data_dir
         self._session: aiohttp.ClientSession | None = None
         self._store_failure_logged = float("-inf")
 
     async def render(self) -> bytes:
         try:
             families = await state_families(self._db, self._models)
+            families.append(database_family(True))
         except Exception as exc:  # the database unreachable (PostgreSQL restarting, a full disk): serve the rest
             # A 500 would make Prometheus mark the target down and lose every counter and Triton's own metrics
             # just when an operator looks; the database's gauges are left out of this scrape instead.
-            families = []
+            families = [database_family(False)]
             at = asyncio.get_running_loop().time()
             if at - self._store_failure_logged >= STORE_FAILURE_LOG_S:
                 self._store_failure_logged = at
                 log.warning("metrics: the database could not be read; queue and backlog gauges left out: %s", exc,
                             extra={"action": "metrics.store_failed"})
+        families += readiness_families(self._models, self._readiness() if self._readiness else None)
+        families += disk_families(self._data_dir)
         triton_text = ""
         if self._triton_urls:
             if self._session is None:

@@ -36,10 +36,14 @@ class ReadinessMonitor:
         self._interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
         self.ready: bool | None = None
+        # The last check's components ({"database": "ready", "esmfold": "not_ready", ...}): /metrics exports the
+        # models' readiness from here (phonos_model_ready) instead of asking every model server at each scrape.
+        self.components: dict[str, str] | None = None
 
     async def check(self) -> bool:
         """Read the health once and publish it; True when operational."""
-        status, message, _ = await self._service.health()
+        status, message, components = await self._service.health()
+        self.components = components
         ready = status == "operational"
         if ready != self.ready:
             log.info("readiness changed: %s", message, extra={"action": "jobservice.readiness", "ready": ready})
@@ -63,4 +67,5 @@ class ReadinessMonitor:
                 await self.check()
             except Exception:  # keep probing; a failing check must not freeze the last answer forever
                 log.exception("readiness check failed", extra={"action": "jobservice.readiness_failed"})
+                self.components = {}  # /metrics reads every model as not ready, as the health service does
                 await self._health.set(self._name, NOT_SERVING)

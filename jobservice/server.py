@@ -12,7 +12,6 @@ from typing import Any
 import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from jobservice.admission import KeyAdmission
 from jobservice.auth_throttle import AuthThrottle
@@ -26,7 +25,7 @@ from jobservice.modelspecs.base import ModelSpec
 from jobservice.modelspecs.registry import build_specs
 from jobservice.private_files import secure_data_dir
 from jobservice.readiness import ReadinessMonitor
-from jobservice.reflection_pool import MethodAwarePool
+from jobservice.reflection_pool import enable_reflection
 from jobservice.service import JobService
 from jobservice.servicer import PhonosServicer
 from jobservice.store import open_store
@@ -152,10 +151,8 @@ async def create_server(
     phonos_pb2_grpc.add_PhonosServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server,
-        pool=MethodAwarePool(),  # `grpcurl describe phonos.v1.PhonosService.Predict` finds the method
-    )
+    # v1alpha and v1 (newer grpcurl, grpcui, Postman and Buf Studio ask v1 first): jobservice/reflection_pool.py
+    enable_reflection(server, (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
     try:
         port = server.add_insecure_port(f"{bracketed(settings.grpc_host)}:{settings.grpc_port}")
     except RuntimeError:  # grpc's "Failed to bind to address ..."
@@ -171,7 +168,8 @@ async def create_server(
     await readiness.check()
     readiness.start()
     running = RunningJobService(server, port, service, servicer, health_servicer, readiness, admission, lock,
-                                MetricsEndpoint(service.db, list(service.specs), settings.triton_metrics_urls))
+                                MetricsEndpoint(service.db, list(service.specs), settings.triton_metrics_urls,
+                                                readiness=lambda: readiness.components, data_dir=settings.data_dir))
     if settings.metrics_enabled:
         try:
             running.metrics_runner, running.metrics_port = await start_metrics_server(

@@ -49,7 +49,7 @@ from jobservice.usage import UsageRecorder, UsageReport
 from jobservice.watch import Event, JobWatcher, WatchHub
 from jobservice.webhook_deliveries import DeliveryRecord, WebhookDeliveries
 from jobservice.webhook_sender import WebhookSender
-from jobservice.webhooks import TestResult, WebhookRecord, Webhooks
+from jobservice.webhooks import Rotation, TestResult, WebhookRecord, Webhooks
 from phonos_config.service import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -186,6 +186,7 @@ class JobService:
         self.retention.start()
         self.deliveries.start()
         self.activity.start()
+        self.sessions.failures.start()
         await self.dispatcher.start()
 
     async def stop(self) -> None:
@@ -198,6 +199,7 @@ class JobService:
         await self.retention.stop()
         await self.deliveries.stop()
         await self.activity.stop()
+        await self.sessions.failures.stop()
         await self.inference.close()
 
     # -- health and models --------------------------------------------------------------------------
@@ -481,6 +483,10 @@ class JobService:
 
     async def delete_webhook(self, account_id: int, webhook_id: str) -> None:
         await self.webhooks.delete(account_id, webhook_id)
+
+    async def rotate_webhook_secret(self, account_id: int, webhook_id: str, *,
+                                    expire_current_after_s: int | None) -> Rotation:
+        return await self.webhooks.rotate(account_id, webhook_id, expire_current_after_s)
 
     async def test_webhook(self, account_id: int, webhook_id: str) -> TestResult:
         if self.sender.session is not None:

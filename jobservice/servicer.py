@@ -675,6 +675,22 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         return await self._handle("TestWebhook", request, context,
                                   self._idempotent("TestWebhook", request, context, pb.TestWebhookResponse, run))
 
+    async def RotateWebhookSecret(self, request: pb.RotateWebhookSecretRequest,
+                                  context: grpc.aio.ServicerContext) -> Message:
+        async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
+            rotation = await self._svc.rotate_webhook_secret(
+                who.account_id, request.webhook_id, **_optional(request, "expire_current_after_s"))
+            return pb.RotateWebhookSecretResponse(
+                success=True, webhook=webhook_message(rotation.webhook), secret=rotation.secret,
+                previous_secret_expires_at=timestamp(rotation.previous_secret_expires_at),
+                message="Webhook secret rotated. Store the new secret now: it is not shown again.",
+            ), NO_CHARGE
+        # Idempotent as creation is: a retried POST (the SDK's, after a lost answer) gets the same new secret
+        # back instead of rotating again and dropping the secret the receiver was just given.
+        return await self._handle("RotateWebhookSecret", request, context,
+                                  self._idempotent("RotateWebhookSecret", request, context,
+                                                   pb.RotateWebhookSecretResponse, run))
+
     async def ListWebhookDeliveries(self, request: pb.ListWebhookDeliveriesRequest,
                                     context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
@@ -789,8 +805,13 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def ChangePassword(self, request: pb.ChangePasswordRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(metadata: dict[str, str]) -> Message:
             info = await self._svc.auth.session(metadata, state_changing=True)
-            ended = await self._svc.sessions.change_password(info, request.current_password, request.new_password)
-            return pb.ChangePasswordResponse(success=True, other_sessions_ended=ended)
+            changed = await self._svc.sessions.change_password(
+                info, request.current_password, request.new_password, user_agent=request.user_agent,
+                client_address=CALLER.get().client_address)
+            new = changed.session
+            return pb.ChangePasswordResponse(success=True, other_sessions_ended=changed.other_sessions_ended,
+                                             session_token=new.token, csrf_token=new.csrf_token,
+                                             expires_at=timestamp(new.expires_at))
         return await self._session_call(request, context, run)
 
     async def ListSessions(self, request: pb.ListSessionsRequest, context: grpc.aio.ServicerContext) -> Message:

@@ -4,7 +4,12 @@ A session token is 32 random bytes that only the browser's HttpOnly cookie holds
 its SHA-256 (like API keys), so a leaked database opens no session. Sessions end at `expires_at`
 (PHONOS_SESSION_TTL_S after sign-in), on sign-out, and all at once when the password changes or the
 person signs out everywhere. Like keys, a session is read from the database on every request: a
-revoked one is refused at once.
+revoked one is refused at once. A password change by the signed-in person also replaces the session that made it
+with a new token (OWASP: a new session on a change of credentials): a copy of the old cookie, taken before the
+change, stops working with it.
+
+Failed sign-ins are limited per username and per client address (jobservice/sign_in_throttle.py), in the store:
+every job service of a shared database counts the same failures, and a restart forgets none.
 
 CSRF: the token for state-changing requests is derived from the session token (HMAC-SHA256, keyed by
 the token), so it needs no storage, differs per session, and cannot be computed without the cookie.
@@ -27,7 +32,6 @@ import time
 from dataclasses import dataclass
 
 from jobservice.activity import Action, clean_user_agent, record, record_after
-from jobservice.auth_throttle import AuthThrottle
 from jobservice.auth_throttle import client_address as throttled_address
 from jobservice.db import now
 from jobservice.errors import (
@@ -39,7 +43,8 @@ from jobservice.errors import (
     json_value_text,
 )
 from jobservice.passwords import check_new_password, hash_password, password_matches
-from jobservice.store import Store
+from jobservice.sign_in_throttle import ADDRESS, SignInFailures
+from jobservice.store import Store, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +52,10 @@ FAILED_SIGN_INS_PER_MINUTE = 10  # per username: slows guessing without locking 
 # Per client address (IPv4, or IPv6 /64; the edge's client, proxies resolved by phonos_common.forwarded): the
 # per-username limit alone let one address try a common password on every account, 10 a minute each.
 FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE = 30
-MAX_TRACKED_ADDRESSES = 65_536
-MAX_TRACKED_USERNAMES = 10_000
 PRUNE_AFTER_S = 7 * 86400.0  # expired or revoked sessions are deleted a week later
+# ... by the sign-ins, this many each, inside their own transaction: a sign-in adds one session, so a backlog
+# still shrinks with every sign-in, and none waits on (or times out in) a delete of thousands of rows.
+PRUNE_BATCH = 100
 TOUCH_EVERY_S = 60.0  # a session's last use and address are written at most this often
 HANDLE_PREFIX = "ses_"
 
@@ -70,6 +76,12 @@ class SessionInfo:
     account_id: int
     username: str
     expires_at: float
+
+
+@dataclass(frozen=True)
+class PasswordChanged:
+    other_sessions_ended: int
+    session: NewSession  # replaces the session that changed it (a new token, so a new cookie and CSRF token)
 
 
 @dataclass(frozen=True)
@@ -104,11 +116,9 @@ class Sessions:
                  failures_per_address: int = FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE) -> None:
         self._db = db
         self._ttl_s = ttl_s
-        # Failed sign-ins per username, in the rolling minute (the same counter that throttles bad API keys per address).
-        self._failures = AuthThrottle(FAILED_SIGN_INS_PER_MINUTE, max_addresses=MAX_TRACKED_USERNAMES, max_trusted=0)
-        # ... and per client address, whatever the usernames tried (password spraying across accounts).
-        self._address_failures = AuthThrottle(failures_per_address, max_addresses=MAX_TRACKED_ADDRESSES,
-                                              max_trusted=0)
+        # Failed sign-ins per username, and per client address whatever the usernames tried (password spraying
+        # across accounts), in the rolling minute, in the store.
+        self.failures = SignInFailures(db, per_username=FAILED_SIGN_INS_PER_MINUTE, per_address=failures_per_address)
         self._hashing = asyncio.Semaphore(2)  # Argon2 verifications at once (each 64 MiB, tens of ms)
 
     async def set_password(self, account_id: int, password: str) -> None:
@@ -124,38 +134,43 @@ class Sessions:
         if not username or not password:
             raise InvalidArgument("enter a username and a password")
         address = throttled_address(client_address)
-        retry = self._address_failures.retry_after(address)
-        if retry is not None:  # before any lookup or hashing: a spraying address costs nothing more
-            raise RateLimited(f"Too many failed sign-ins from this address; try again in {retry} s",
-                              limit=self._address_failures.limit, retry_after_s=retry,
-                              reset_epoch_s=int(time.time()) + retry)
-        retry = self._failures.retry_after(username.lower())
-        if retry is not None:
-            raise RateLimited(f"Too many failed sign-ins for {json_value_text(username)}; try again in {retry} s",
-                              limit=FAILED_SIGN_INS_PER_MINUTE, retry_after_s=retry, reset_epoch_s=int(time.time()) + retry)
+        # Before any lookup or hashing: a spraying address costs one indexed read more, nothing else.
+        refusal = await self.failures.refusal(username.lower(), address)
+        if refusal is not None and refusal.scope == ADDRESS:
+            raise RateLimited(f"Too many failed sign-ins from this address; try again in {refusal.retry_after_s} s",
+                              limit=refusal.limit, retry_after_s=refusal.retry_after_s,
+                              reset_epoch_s=int(time.time()) + refusal.retry_after_s)
+        if refusal is not None:
+            raise RateLimited(f"Too many failed sign-ins for {json_value_text(username)}; try again in "
+                              f"{refusal.retry_after_s} s", limit=refusal.limit, retry_after_s=refusal.retry_after_s,
+                              reset_epoch_s=int(time.time()) + refusal.retry_after_s)
         row = await self._db.read.fetch_one("account_by_username", {"username": username})
         stored = None if row is None else row["password_hash"]
         async with self._hashing:
             # Unknown users and users without a password cost one verification too (no timing oracle).
             ok = await asyncio.to_thread(password_matches, stored, password)
         if row is None or not ok:
-            self._failures.failed(username.lower())
-            self._address_failures.failed(address)
+            await self.failures.failed(username.lower(), address)
             if row is not None:  # the account's owner may want to know; an unknown name is nobody's to tell
                 await record_after(self._db, int(row["id"]), Action.SIGN_IN_FAILED)
             raise Unauthenticated("Wrong username or password.")
+        async with self._db.transaction() as tx:
+            await tx.execute("prune_sessions", {"before": now() - PRUNE_AFTER_S, "limit": PRUNE_BATCH})
+            new = await self._new_session(tx, int(row["id"]), row["username"], user_agent, client_address)
+            await record(tx, int(row["id"]), Action.SIGNED_IN)
+        return new
+
+    async def _new_session(self, tx: Transaction, account_id: int, username: str, user_agent: str,
+                           client_address: str | None) -> NewSession:
         token = secrets.token_urlsafe(32)
         stamp = now()
         expires = stamp + self._ttl_s
-        async with self._db.transaction() as tx:
-            await tx.execute("prune_sessions", {"before": stamp - PRUNE_AFTER_S})
-            await tx.execute("insert_session", {
-                "token_hash": token_hash(token), "account_id": int(row["id"]),
-                "user_agent": clean_user_agent(user_agent), "client_address": client_address or None,
-                "now": stamp, "expires_at": expires,
-            })
-            await record(tx, int(row["id"]), Action.SIGNED_IN)
-        return NewSession(token, csrf_token(token), int(row["id"]), row["username"], expires)
+        await tx.execute("insert_session", {
+            "token_hash": token_hash(token), "account_id": account_id,
+            "user_agent": clean_user_agent(user_agent), "client_address": client_address or None,
+            "now": stamp, "expires_at": expires,
+        })
+        return NewSession(token, csrf_token(token), account_id, username, expires)
 
     async def authenticate(self, token: str, *, csrf: str | None, state_changing: bool,
                            client_address: str | None = None) -> SessionInfo:
@@ -212,25 +227,28 @@ class Sessions:
                 await record(tx, session.account_id, Action.SESSION_ENDED, details={"session_id": handle})
         return current
 
-    async def change_password(self, session: SessionInfo, current: str, new: str) -> int:
+    async def change_password(self, session: SessionInfo, current: str, new: str, *, user_agent: str = "",
+                              client_address: str | None = None) -> PasswordChanged:
         """The signed-in person's own password change: the current password proves it is them (a session left
         open on a shared computer is not enough), failures count with the sign-in's per-username throttle.
-        Every other session of the account ends (whoever else held one is out); this one stays. Returns how
-        many ended."""
+        Every other session of the account ends (whoever else held one is out). This one goes on under a new
+        token, with a new expiry as a sign-in's (the current password was just proven): the old token ends in the
+        same transaction, so a copy of its cookie stolen before the change is as dead as the other sessions."""
         if not current or not new:
             raise InvalidArgument("enter your current password and a new one")
         check_new_password(new)
         username = session.username.lower()
-        retry = self._failures.retry_after(username)
-        if retry is not None:
-            raise RateLimited(f"Too many wrong passwords for {json_value_text(session.username)}; try again in {retry} s",
-                              limit=FAILED_SIGN_INS_PER_MINUTE, retry_after_s=retry, reset_epoch_s=int(time.time()) + retry)
+        refusal = await self.failures.refusal(username, None)  # per username, as ever: a session spraying no accounts
+        if refusal is not None:
+            raise RateLimited(f"Too many wrong passwords for {json_value_text(session.username)}; try again in "
+                              f"{refusal.retry_after_s} s", limit=refusal.limit, retry_after_s=refusal.retry_after_s,
+                              reset_epoch_s=int(time.time()) + refusal.retry_after_s)
         row = await self._db.read.fetch_one("account_by_username", {"username": session.username})
         stored = None if row is None else row["password_hash"]
         async with self._hashing:
             ok = await asyncio.to_thread(password_matches, stored, current)
         if not ok:
-            self._failures.failed(username)
+            await self.failures.failed(username, None)
             # A session guessing at its account's password (one left open on a shared computer) is worth knowing.
             await record_after(self._db, session.account_id, Action.PASSWORD_CHANGE_FAILED)
             # Not a 401: the session is fine, and a 401 would send the page to sign-in.
@@ -242,8 +260,10 @@ class Sessions:
             await tx.execute("set_password", {"account_id": session.account_id, "password_hash": password_hash})
             ended = await tx.fetch_all("revoke_other_account_sessions", {
                 "account_id": session.account_id, "keep": session.token_hash, "now": now()})
+            await tx.execute("revoke_session", {"token_hash": session.token_hash, "now": now()})
+            rotated = await self._new_session(tx, session.account_id, session.username, user_agent, client_address)
             await record(tx, session.account_id, Action.PASSWORD_CHANGED, details={"other_sessions_ended": len(ended)})
-        return len(ended)
+        return PasswordChanged(len(ended), rotated)
 
     async def sign_out(self, session: SessionInfo, *, everywhere: bool) -> int:
         """Revoke this session, or every session of its account; returns how many were open."""

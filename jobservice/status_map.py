@@ -1,8 +1,9 @@
 """The one table from domain errors to gRPC status codes (and the metadata the gateway reads).
 
 The gateway maps gRPC codes to HTTP in its own single table; where a code is
-ambiguous in HTTP (402 has no gRPC twin) the `phonos-error-reason` trailer
-says which HTTP status the error means.
+ambiguous in HTTP (402 has no gRPC twin; DEADLINE_EXCEEDED is the caller's own deadline, 504, or
+the edge's wait for a message too slow to arrive, 408) the `phonos-error-reason` trailer says which
+HTTP status the error means. The gRPC edge (jobservice/edge.py) refuses through this table too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ QUEUE_WAITING_KEY = "x-phonos-queue-waiting"
 
 _CODES: dict[type[errors.PhonosError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.RequestTimeout: grpc.StatusCode.DEADLINE_EXCEEDED,
+    errors.RequestTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.Forbidden: grpc.StatusCode.PERMISSION_DENIED,
     errors.InsufficientCredits: grpc.StatusCode.FAILED_PRECONDITION,
@@ -39,6 +42,7 @@ _REASONS: dict[type[errors.PhonosError], str] = {
     errors.InsufficientCredits: "INSUFFICIENT_CREDITS",
     IdempotencyKeyReused: "IDEMPOTENCY_KEY_REUSED",
     errors.ResultsGone: "RESULTS_GONE",
+    errors.RequestTimeout: "REQUEST_TIMEOUT",
 }
 
 

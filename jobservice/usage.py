@@ -3,8 +3,8 @@
 Requests are counted, not logged: per account, UTC hour, route, model, status and transport one
 row holds the request count, credits and summed response time (`usage_hourly`). A flood of
 requests (a client hammering past its rate limit gets a 429 each time, and each is counted) adds
-no rows beyond that, and rows older than the retention period are deleted every hour. Reports
-are by day, so nothing they show is lost.
+no rows beyond that, and rows older than the retention period are deleted every hour, in batches
+(jobservice/periodic.py purge_in_batches). Reports are by day, so nothing they show is lost.
 
 Events are merged in memory and written in one transaction per flush interval, so the request
 path never waits on SQLite for bookkeeping. A crash can lose at most one interval of usage (never
@@ -30,6 +30,7 @@ from typing import Any
 
 from jobservice.db import now
 from jobservice.errors import ServiceUnavailable
+from jobservice.periodic import PURGE_BATCH_ROWS, purge_in_batches
 from jobservice.store import Store
 from phonos_common.ratelog import RateLimitedLog
 
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 DAY_S = 86400.0
 HOUR_S = 3600
 RETENTION_SWEEP_S = 3600.0
+PURGE_BATCH = PURGE_BATCH_ROWS
 
 # (account_id, hour, endpoint, model, status_code, transport) -> [requests, credits_used, elapsed_ms]
 Bucket = tuple[int, int, str, str, int, str]
@@ -121,9 +123,9 @@ class UsageRecorder:
                 raise
 
     async def delete_expired(self) -> int:
-        """Drop the hours that are past the retention period; how many rows went."""
-        async with self._db.transaction() as tx:
-            return await tx.execute("delete_usage_before", {"before": int((now() - self._retention_s) // HOUR_S) * HOUR_S})
+        """Drop the hours that are past the retention period, a batch per transaction; how many rows went."""
+        before = int((now() - self._retention_s) // HOUR_S) * HOUR_S
+        return await purge_in_batches(self._db, "delete_usage_before", {"before": before}, batch=PURGE_BATCH)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="usage-flusher")
@@ -138,17 +140,26 @@ class UsageRecorder:
     async def _run(self) -> None:
         next_sweep = 0.0
         while True:
+            # The sweep and the flush fail apart: a sweep that failed (it was retried every round, before the
+            # flush) kept the counts from being written for as long as it kept failing.
             try:
                 if now() >= next_sweep:
                     await self.delete_expired()
                     next_sweep = now() + RETENTION_SWEEP_S
+            except Exception as exc:  # the next round retries
+                self._log_failure(exc, "usage.purge_failed", "deleting expired usage counters failed (%s); "
+                                  "the next round retries")
+            try:
                 await self.flush()
             except Exception as exc:  # keep accounting alive; the next round retries
-                outage = isinstance(exc, ServiceUnavailable)  # said once a minute, without a traceback
-                self._failure_log.log(logging.WARNING if outage else logging.ERROR, "usage.flush_failed",
-                                      "usage flush failed (%s); the counts are kept for the next round",
-                                      type(exc).__name__, exc_info=None if outage else exc)
+                self._log_failure(exc, "usage.flush_failed",
+                                  "usage flush failed (%s); the counts are kept for the next round")
             await asyncio.sleep(self._interval)
+
+    def _log_failure(self, exc: Exception, action: str, message: str) -> None:
+        outage = isinstance(exc, ServiceUnavailable)  # said once a minute, without a traceback
+        self._failure_log.log(logging.WARNING if outage else logging.ERROR, action, message, type(exc).__name__,
+                              exc_info=None if outage else exc)
 
     async def report(self, account_id: int, days: int) -> UsageReport:
         await self.flush()

@@ -31,7 +31,7 @@ from aiohttp.abc import AbstractResolver
 from jobservice import egress, metrics
 from jobservice.db import now
 from jobservice.store import Row, Store
-from jobservice.webhooks import post_event_answer
+from jobservice.webhooks import post_event_answer, signing_secrets
 from phonos_common.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ class WebhookSender:
         assert self.session is not None
         try:
             answer = await post_event_answer(
-                self.session, row["url"], row["secret"], row["payload"], row["event"], str(row["id"]),
+                self.session, row["url"], signing_secrets(row, now()), row["payload"], row["event"], str(row["id"]),
                 self._timeout_s, allow_loopback=self._allow_loopback, networks=self._networks,
             )
             await self._record(row, answer.status, answer.reason, answer.retry_after_s)

@@ -3,6 +3,11 @@
 Signature: `X-Phonos-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 Receivers recompute the HMAC over the timestamp, a dot and the raw body, compare
 in constant time, and reject old timestamps to stop replays.
+
+Rotation (`Webhooks.rotate`): a new secret becomes current and the one it replaces stays valid for an overlap
+(`expire_current_after_s`, a day by default, at most a week); meanwhile every attempt carries a v1= for each,
+the new one first (`t=…,v1=<new>,v1=<old>`, as Stripe signs during a roll), so a receiver may switch to the
+new secret at any moment of the overlap without refusing a delivery.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +43,8 @@ MAX_URL_LENGTH = 2048
 MAX_RESPONSE_READ = 1024  # bytes of a receiver's answer body read at most
 UNREACHABLE_MESSAGE = "The receiver could not be reached (no HTTP answer); deliveries to it will be retried"
 TIMEOUT_MESSAGE = "The receiver did not answer within {seconds} s; deliveries to it will be retried"
+DEFAULT_OVERLAP_S = 86400  # a day: time to deploy the new secret to a receiver, as Stripe's default roll
+MAX_OVERLAP_S = 7 * 86400  # a week: an old secret that may have leaked must not stay valid indefinitely
 
 
 @dataclass(frozen=True)
@@ -58,9 +66,42 @@ class TestResult:
     message: str
 
 
-def sign(secret: str, timestamp: int, body: str) -> str:
-    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+@dataclass(frozen=True)
+class Rotation:
+    """A rotation's outcome: the webhook, its new secret (shown once) and when the replaced one stops signing
+    (the rotation's own time when it stopped at once)."""
+
+    webhook: WebhookRecord
+    secret: str
+    previous_secret_expires_at: float
+
+
+def sign(secrets: str | Sequence[str], timestamp: int, body: str) -> str:
+    """The signature header: one timestamp, then one v1= per secret in the order given (current first)."""
+    keys = (secrets,) if isinstance(secrets, str) else tuple(secrets)
+    digests = ",".join(
+        "v1=" + hmac.new(key.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest() for key in keys)
+    return f"t={timestamp},{digests}"
+
+
+def signing_secrets(row: Row, at: float) -> tuple[str, ...]:
+    """The secrets an attempt made at `at` is signed with: the current one, and the one it replaced while that
+    one's overlap lasts. Decided at each attempt (not at rotation), so a retry after the overlap carries one."""
+    previous = row["previous_secret"]
+    until = row["previous_secret_expires_at"]
+    if previous and until is not None and float(until) > at:
+        return (row["secret"], previous)
+    return (row["secret"],)
+
+
+def overlap_seconds(expire_current_after_s: int | None) -> int:
+    """How long the replaced secret keeps signing: the default when unset, 0 for not at all."""
+    if expire_current_after_s is None:
+        return DEFAULT_OVERLAP_S
+    if not 0 <= expire_current_after_s <= MAX_OVERLAP_S:
+        raise InvalidArgument(f"expire_current_after_s must be between 0 (at once) and {MAX_OVERLAP_S} (7 days), "
+                              f"got {expire_current_after_s}")
+    return expire_current_after_s
 
 
 def validate_url(url: str, *, allow_http_loopback: bool, networks: tuple[egress.Network, ...] = ()) -> str:
@@ -147,6 +188,22 @@ class Webhooks:
                          details={"host": urlsplit(url).hostname or "", "events": list(chosen)})
         return WebhookRecord(hook_id, url, chosen, stamp), secret
 
+    async def rotate(self, account_id: int, webhook_id: str, expire_current_after_s: int | None) -> Rotation:
+        """Give the webhook a new secret; the current one keeps signing (as a second v1=) for the overlap."""
+        overlap = overlap_seconds(expire_current_after_s)
+        secret = "whsec_" + secrets.token_urlsafe(32)
+        stamp = now()
+        until = stamp + overlap if overlap else None
+        async with self._db.transaction() as tx:
+            row = await tx.fetch_one("rotate_webhook_secret", {"id": webhook_id, "account_id": account_id,
+                                                               "secret": secret, "previous_until": until})
+            if row is None:
+                raise NotFound(f"Webhook {echoed_id(webhook_id)} not found")
+            # Never a secret in the log: only how long the old one stays valid.
+            await record(tx, account_id, Action.WEBHOOK_SECRET_ROTATED, target=Target(webhook_id=webhook_id),
+                         details={"expire_current_after_s": overlap})
+        return Rotation(WebhookRecord.from_row(row), secret, stamp if until is None else until)
+
     async def for_account(self, account_id: int) -> list[WebhookRecord]:
         rows = await self._db.read.fetch_all("list_webhooks", {"account_id": account_id})
         return [WebhookRecord.from_row(r) for r in rows]
@@ -169,7 +226,7 @@ class Webhooks:
             "data": {"webhook_id": webhook_id, "message": "This is a test event from phonos"},
         }
         status, reason = await post_event(
-            session, row["url"], row["secret"], encode_payload(payload), TEST_EVENT, delivery_id_of_a_test(), self._timeout_s,
+            session, row["url"], signing_secrets(row, now()), encode_payload(payload), TEST_EVENT, delivery_id_of_a_test(), self._timeout_s,
             allow_loopback=self._allow_http_loopback, networks=self._networks,
         )
         # Only the HTTP status, a timeout or "unreachable": never why (refused, closed port, DNS, TLS), which
@@ -218,7 +275,7 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 async def post_event(
-    session: aiohttp.ClientSession, url: str, secret: str, body: str, event: str, delivery_id: str,
+    session: aiohttp.ClientSession, url: str, secret: str | Sequence[str], body: str, event: str, delivery_id: str,
     timeout_s: float, *, allow_loopback: bool, networks: tuple[egress.Network, ...] = (),
 ) -> tuple[int, str | None]:
     """POST one signed event: (status, None) on any HTTP answer, (0, reason) when it could not be sent."""
@@ -228,10 +285,11 @@ async def post_event(
 
 
 async def post_event_answer(
-    session: aiohttp.ClientSession, url: str, secret: str, body: str, event: str, delivery_id: str,
+    session: aiohttp.ClientSession, url: str, secret: str | Sequence[str], body: str, event: str, delivery_id: str,
     timeout_s: float, *, allow_loopback: bool, networks: tuple[egress.Network, ...] = (),
 ) -> ReceiverAnswer:
-    """POST one signed event and say how it ended (`ReceiverAnswer`).
+    """POST one signed event and say how it ended (`ReceiverAnswer`); `secret` may be several (a rotation's
+    overlap: `signing_secrets`), each giving a v1= in the signature.
 
     `session` comes from `egress.receiver_session` (public addresses only, no redirects, no
     decompression). The reason is for the log and the delivery row, never for the API caller.

@@ -157,6 +157,14 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the requesting module's own, for tests that stop, pause or stall it (the session's
+    `postgres` is shared by other modules and must keep running)."""
+    with PostgresServer.start() as server:
+        yield server
+
+
 @pytest.fixture
 def service_factory(tmp_path: Path) -> Iterator[type]:
     """Start job-service processes; every one started is stopped at teardown."""

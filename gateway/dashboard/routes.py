@@ -81,6 +81,7 @@ class Dashboard:
         app.router.add_post("/auth/sign-out", self.sign_out)
         app.router.add_post("/auth/password", self.change_password)
         app.router.add_get("/auth/session", self.session)
+        app.router.add_get("/auth/status", self.status)
         app.router.add_get("/auth/sessions", self.list_sessions)
         app.router.add_post("/auth/sessions/{session_id}/end", self.end_session)
         app.middlewares.append(self.page_not_found)
@@ -210,6 +211,29 @@ class Dashboard:
         reply = await self._call(request, "GetSession", pb.GetSessionRequest(), self._session(request))
         return _json_response(_encode(reply))
 
+    async def status(self, request: web.Request) -> web.StreamResponse:
+        """Whether this browser is signed in, as a 200 either way: what each dashboard page asks as it loads.
+        A signed-out visitor is the normal first visit, not an error, yet GET /auth/session's 401 for it was logged
+        in the browser's console on every page a signed-out visitor opened (on the way to the sign-in page).
+        Signed in: GET /auth/session's body with `"signed_in": true`; else `{"signed_in": false}`, and a cookie the
+        job service no longer knows (ended elsewhere, a password changed) is cleared, so the next page need not ask
+        it again. Other failures (the job service unreachable) stay errors. Same-origin scripts only (no CORS),
+        as /auth/session: the body holds the CSRF token."""
+        from phonos.v1 import phonos_pb2 as pb
+
+        metadata = self._session(request, required=False)
+        if not metadata:
+            return _json_response({"signed_in": False})
+        try:
+            reply = await self._call(request, "GetSession", pb.GetSessionRequest(), metadata)
+        except HttpError as exc:
+            if exc.response.status != 401:
+                raise
+            response = _json_response({"signed_in": False})
+            clear_session_cookie(response, secure=self._secure(request))
+            return response
+        return _json_response({"signed_in": True, **_encode(reply)})
+
     async def sign_out(self, request: web.Request) -> web.StreamResponse:
         from phonos.v1 import phonos_pb2 as pb
 
@@ -224,8 +248,10 @@ class Dashboard:
         return response
 
     async def change_password(self, request: web.Request) -> web.StreamResponse:
-        """The signed-in person's own password: {"current_password", "new_password"}; the session stays signed
-        in, every other one of the account ends."""
+        """The signed-in person's own password: {"current_password", "new_password"}; every other session of the
+        account ends, and this one is rotated: the job service ended its token and gave a new one, which replaces
+        the cookie (the body carries the new CSRF token), so the browser stays signed in and a copy of the old
+        cookie does not."""
         from phonos.v1 import phonos_pb2 as pb
 
         _same_origin(request, tls_in_front=self._options.cookie_secure)
@@ -238,7 +264,13 @@ class Dashboard:
         reply = await self._call(request, "ChangePassword",
                                  pb.ChangePasswordRequest(current_password=current, new_password=new,
                                                           user_agent=_user_agent(request)), metadata)
-        return _json_response(_encode(reply))
+        assert isinstance(reply, pb.ChangePasswordResponse)
+        view = _encode(reply)
+        view.pop("session_token")  # the cookie's; never in a body a script can read
+        response = _json_response(view)
+        max_age = math.ceil(reply.expires_at.seconds - time.time())
+        set_session_cookie(response, reply.session_token, max_age_s=max_age, secure=self._secure(request))
+        return response
 
     async def list_sessions(self, request: web.Request) -> web.StreamResponse:
         """The account's live sessions for the Account page's "Signed in" list: handles, never tokens."""
@@ -262,8 +294,11 @@ class Dashboard:
             clear_session_cookie(response, secure=self._secure(request))
         return response
 
-    def _session(self, request: web.Request) -> list[tuple[str, str]]:
+    def _session(self, request: web.Request, *, required: bool = True) -> list[tuple[str, str]]:
+        """The cookie's session as rpc metadata; without a cookie a 401, or nothing when not `required`."""
         if session_token(request) is None:
+            if not required:
+                return []
             raise HttpError(errors.client_error(401, "Not signed in to the dashboard."))
         if "Authorization" in request.headers:
             raise HttpError(errors.client_error(400, "the /auth routes use the session cookie, not an API key"))

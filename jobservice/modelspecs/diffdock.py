@@ -56,6 +56,7 @@ from phonos_config.diffdock import (
     DiffDockSettings,
 )
 from phonos_config.env import current_env
+from phonos_config.json_text import json_value_text
 
 INFO = ModelInfo(
     id="diffdock",
@@ -67,6 +68,18 @@ INFO = ModelInfo(
 FORMATS = ("pdb", "sdf", "json", "confidence_plot", "zip")
 _JOB_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _PDB_RECORD = re.compile(r"^(ATOM  |HETATM)", re.MULTILINE)
+# A protein sequence as people paste one (either case, line breaks, ':' between chains) and a PDB id (classic
+# `1abc` or extended `pdb_00001abc`): named as such when sent where a structure or a SMILES belongs.
+_AMINO_ACID_TEXT = re.compile(r"[ACDEFGHIKLMNPQRSTVWYX:\s]+", re.IGNORECASE)
+MIN_SEQUENCE_LETTERS = 10
+# Records of a PDB file other than atoms: such a file without ATOM/HETATM lines is a PDB without coordinates
+# (a header, SEQRES only, a bare END), not a path.
+_PDB_OTHER_RECORD = re.compile(r"^(HEADER|TITLE |COMPND|SOURCE|REMARK|SEQRES|CRYST1|MODEL |ENDMDL|END|TER)(\s|$)",
+                               re.MULTILINE)
+# Amino-acid letters that are no atom of SMILES' organic subset (B C N O P S F I; aromatic b c n o p s): a protein
+# sequence has some, a SMILES of amino-acid letters only (C, N, O, S, P, I, F) has none.
+_NOT_SMILES_ATOMS = frozenset("ADEGHKLMQRTVWYX")
+_PDB_ID = re.compile(r"[0-9][A-Za-z0-9]{3}|pdb_[0-9]{4}[0-9][A-Za-z0-9]{3}", re.IGNORECASE)
 # Wall clock the submission may spend embedding the ligand in 3D to find one RDKit cannot embed. Drug-like
 # ligands take 0.01-0.3 s; impossible ones fail in 0.1 s (a triple bond in a 3-ring) to ~4 s (bridgehead
 # stereo a bicycle cannot take: ETKDG's tries all fail). Past it the ligand is accepted undecided (large
@@ -189,6 +202,8 @@ def _ligand(sequence: str, smiles_param: str | None) -> str:
         raise InvalidArgument("DiffDock needs a ligand: set params.ligand_smiles (or put the SMILES in sequence)")
     chosen = smiles_param.strip() if smiles_param is not None else from_sequence
     assert chosen is not None
+    _refuse_protein_sequence("sequence", from_sequence)
+    _refuse_protein_sequence("params.ligand_smiles", smiles_param)
     try:
         canonical = canonical_smiles(chosen)
         if from_sequence is not None and smiles_param is not None and from_sequence != chosen:
@@ -218,11 +233,63 @@ async def _protein(value: str | None, outputs: JobOutputs) -> tuple[str, str]:
     except ReceptorError as exc:
         raise InvalidArgument(f"params.protein_pdb: {exc}") from None
     if not _PDB_RECORD.search(value):
+        mixup = _not_a_structure(stripped)
+        if mixup is not None:
+            raise InvalidArgument(mixup)
         raise InvalidArgument(
             "params.protein_pdb must be the PDB file content (ATOM records) or the job_id of a completed "
             "esmfold/alphafold2 job; file paths and URLs are not accepted"
         )
     return value, "inline"
+
+
+def _protein_sequence_length(text: str) -> int | None:
+    """Residues of `text` when it reads as a protein sequence (amino-acid letters in either case, whitespace,
+    ':' chain breaks; at least `MIN_SEQUENCE_LETTERS`), else None."""
+    if not _AMINO_ACID_TEXT.fullmatch(text) or not _NOT_SMILES_ATOMS.intersection(text.upper()):
+        return None  # "CCCCCCCCCCCC" is dodecane (a SMILES too long to parse stays a SMILES problem)
+    letters = sum(1 for c in text if c.isalpha())
+    return letters if letters >= MIN_SEQUENCE_LETTERS else None
+
+
+def _not_a_structure(text: str) -> str | None:
+    """What a `protein_pdb` without PDB records is, when it is a sequence or a PDB id rather than a path: the
+    seed's `sequence` is "Protein sequence (amino acids) or SMILES", so users paste the receptor's sequence (or
+    FASTA, or its PDB id) here, and "file paths and URLs are not accepted" told them nothing they had done."""
+    fold_first = ("DiffDock docks into a 3D structure: fold the sequence first (an esmfold or alphafold2 job) and "
+                  "pass that job's job_id as protein_pdb, or send a PDB file's content")
+    if _PDB_OTHER_RECORD.search(text):
+        return ("params.protein_pdb is a PDB file without ATOM or HETATM records (no coordinates: only headers, "
+                "SEQRES or END lines); send the whole file, or the job_id of a completed esmfold/alphafold2 job")
+    if text.startswith(">"):
+        return f"params.protein_pdb looks like FASTA (it starts with '>'), a sequence, not a structure; {fold_first}"
+    residues = _protein_sequence_length(text)
+    if residues is not None:
+        return (f"params.protein_pdb looks like a protein sequence ({residues} residues), not a structure; "
+                f"{fold_first}")
+    if _PDB_ID.fullmatch(text):
+        return (f"params.protein_pdb looks like a PDB id ({json_value_text(text)}); this server does not download "
+                f"structures: send the PDB file's content (e.g. https://files.rcsb.org/download/{text.upper()}.pdb) "
+                "or the job_id of a completed esmfold/alphafold2 job")
+    return None
+
+
+def _refuse_protein_sequence(field: str, text: str | None) -> None:
+    """A protein sequence where DiffDock takes the ligand's SMILES is named as one (RDKit's "syntax error (check
+    brackets, ring closures ...)" blamed the SMILES, even when `params.ligand_smiles` held a good one)."""
+    if text is None:
+        return
+    residues = _protein_sequence_length(text)
+    if residues is None:
+        return
+    try:
+        parse_smiles(text)
+    except LigandError:
+        raise InvalidArgument(
+            f"invalid ligand: {field} looks like a protein sequence ({residues} residues), not a SMILES; for DiffDock "
+            "`sequence` (or params.ligand_smiles) is the ligand's SMILES, and the protein goes in params.protein_pdb "
+            "as PDB file content or the job_id of a completed esmfold/alphafold2 job (fold the sequence first)"
+        ) from None
 
 
 def build_spec(env: Mapping[str, str] | None = None) -> ModelSpec:

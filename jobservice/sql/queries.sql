@@ -160,7 +160,11 @@ ON CONFLICT (account_id, hour, endpoint, model, status_code, transport) DO UPDAT
     elapsed_ms = elapsed_ms + excluded.elapsed_ms;
 
 -- name: delete_usage_before
-DELETE FROM usage_hourly WHERE hour < :before;
+-- Hours past the retention, a batch at a time (jobservice/periodic.py purge_in_batches): SQLite's DELETE takes no
+-- LIMIT, and the table has no rowid, so the batch is its primary keys (found through usage_hourly_hour).
+DELETE FROM usage_hourly WHERE (account_id, hour, endpoint, model, status_code, transport) IN (
+    SELECT account_id, hour, endpoint, model, status_code, transport FROM usage_hourly WHERE hour < :before
+    LIMIT :limit);
 
 -- name: mark_keys_used
 UPDATE api_keys SET last_used_at = :last_used_at
@@ -209,6 +213,17 @@ SELECT * FROM webhooks WHERE id = :id AND account_id = :account_id AND deleted_a
 UPDATE webhooks SET deleted_at = :now WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
 RETURNING id;
 
+-- name: rotate_webhook_secret
+-- A new current secret; the old one stays as previous_secret until :previous_until (deliveries are signed with
+-- both meanwhile), or goes at once when :previous_until is NULL. SET reads the row as it was, so previous_secret
+-- is the secret being replaced. A secret already in its overlap from an earlier rotation is dropped: only the
+-- last two secrets are ever used.
+UPDATE webhooks SET previous_secret = CASE WHEN :previous_until IS NULL THEN NULL ELSE secret END,
+                    previous_secret_expires_at = :previous_until,
+                    secret = :secret
+WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
+RETURNING *;
+
 -- name: drop_deliveries_of_webhook
 UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook deleted'
 WHERE webhook_id = :webhook_id AND status = 'pending';
@@ -223,7 +238,8 @@ WHERE status = 'pending' AND webhook_id IN (SELECT id FROM webhooks WHERE delete
 -- :in_flight and :busy_webhooks are JSON arrays: deliveries being sent, webhooks whose receiver is at
 -- its concurrency limit. Leaving them out keeps a slow receiver's backlog from filling the batch.
 -- One job service owns this database, so due deliveries need no claim (PostgreSQL claims them: many senders).
-SELECT d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret
+SELECT d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret, w.previous_secret,
+       w.previous_secret_expires_at
 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
 WHERE d.status = 'pending' AND d.next_attempt_at <= :now AND w.deleted_at IS NULL
   AND d.id NOT IN (SELECT value FROM json_each(COALESCE(:in_flight, '[]')))
@@ -271,9 +287,10 @@ FROM webhook_deliveries WHERE id = :id AND webhook_id = :webhook_id;
 
 -- name: redeliver_webhook_delivery
 -- A new delivery of the same event and body, due now; none once the webhook is deleted (by a delete that
--- committed after the caller's check: its row would be pending for ever, never claimed).
-INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at)
-SELECT d.webhook_id, d.event, d.payload, 'pending', :now, :now
+-- committed after the caller's check: its row would be pending for ever, never claimed). The job_id goes along:
+-- the copy goes with its job's deletion as the original does.
+INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at, job_id)
+SELECT d.webhook_id, d.event, d.payload, 'pending', :now, :now, d.job_id
 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.deleted_at IS NULL
 WHERE d.id = :id
 RETURNING id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at;
@@ -281,6 +298,8 @@ RETURNING id, event, payload, status, attempts, last_status, last_error, created
 -- name: purge_webhook_deliveries
 -- Finished deliveries past the log's retention, a batch at a time (a first purge after an upgrade may meet
 -- a year of rows: one statement would hold the write lock for seconds); pending ones stay until they finish.
+-- Each batch reads the created_at index (deliveries_created), not the whole table: without it the last batch
+-- of a run, and every run with nothing to purge, read every row.
 DELETE FROM webhook_deliveries WHERE id IN (
     SELECT id FROM webhook_deliveries WHERE status <> 'pending' AND created_at < :before LIMIT :limit);
 
@@ -439,7 +458,35 @@ UPDATE sessions SET revoked_at = :now WHERE account_id = :account_id AND token_h
 RETURNING token_hash;
 
 -- name: prune_sessions
-DELETE FROM sessions WHERE expires_at < :before OR revoked_at < :before;
+-- Part of each sign-in's transaction, so at most :limit rows: a backlog (a first sign-in after long) goes over
+-- the next sign-ins instead of one long statement holding the writer.
+DELETE FROM sessions WHERE rowid IN (
+    SELECT rowid FROM sessions WHERE expires_at < :before OR revoked_at < :before LIMIT :limit);
+
+-- Failed sign-ins (jobservice/sign_in_throttle.py) ---------------------------------------------------------------
+
+-- name: sign_in_failures_at_limit
+-- For each key asked (:address_key, :username_key; NULL: not asked), the failure that fills its limit: the
+-- :address_limit-th (:username_limit-th) newest after :since, NULL while it has fewer. The key's refused until that
+-- one leaves the window. Both in one statement, each a range read of the primary key.
+SELECT
+    (SELECT failed_at FROM sign_in_failures WHERE key_hash = :address_key AND failed_at > :since
+     ORDER BY failed_at DESC LIMIT 1 OFFSET :address_limit - 1) AS address_at,
+    (SELECT failed_at FROM sign_in_failures WHERE key_hash = :username_key AND failed_at > :since
+     ORDER BY failed_at DESC LIMIT 1 OFFSET :username_limit - 1) AS username_at;
+
+-- name: record_sign_in_failure
+-- One failure of each key given (:address_key NULL: the username's only, as for a wrong current password). Two
+-- job services failing one key at the very same instant count once (the primary key), which a limit can bear.
+INSERT INTO sign_in_failures (key_hash, failed_at)
+SELECT key_hash, :now FROM (SELECT :username_key AS key_hash UNION ALL SELECT :address_key) WHERE key_hash IS NOT NULL
+ON CONFLICT DO NOTHING;
+
+-- name: purge_sign_in_failures
+-- Failures that left the window (the throttle never reads them again), :limit at a time: other writers wait for
+-- one batch at most.
+DELETE FROM sign_in_failures WHERE (key_hash, failed_at) IN (
+    SELECT key_hash, failed_at FROM sign_in_failures WHERE failed_at <= :before LIMIT :limit);
 
 -- name: delete_job
 -- The owner's deletion of a finished job (jobservice/jobs.py JobStore.delete): what it held goes, the row stays.
@@ -460,8 +507,9 @@ DELETE FROM job_inputs WHERE job_id = :id;
 
 -- name: delete_job_deliveries
 -- A deleted job's webhook deliveries: their bodies repeat its error, and the delivery log would show them.
--- The sender may be sending one now; recording its outcome then updates no row.
-DELETE FROM webhook_deliveries WHERE json_extract(payload, '$.data.job_id') = :id;
+-- The sender may be sending one now; recording its outcome then updates no row. By the job_id column and its
+-- index (deliveries_of_job), not the payload's data.job_id: reading every body outlived the command timeout.
+DELETE FROM webhook_deliveries WHERE job_id = :id;
 
 -- name: results_past_retention
 -- Completed jobs whose result files are due for deletion (jobservice/result_retention.py), oldest first.
@@ -522,7 +570,9 @@ SET method = excluded.method, fingerprint = excluded.fingerprint, response = exc
 WHERE idempotency_keys.created_at < :since;
 
 -- name: purge_idempotency_keys
-DELETE FROM idempotency_keys WHERE created_at < :since;
+-- Records past their TTL, a batch at a time (jobservice/periodic.py purge_in_batches).
+DELETE FROM idempotency_keys WHERE rowid IN (
+    SELECT rowid FROM idempotency_keys WHERE created_at < :since LIMIT :limit);
 
 -- Share links of completed jobs (jobservice/shares.py) ---------------------------------------------------
 
@@ -592,5 +642,7 @@ SELECT id FROM account_activity WHERE id = :id AND account_id = :account_id;
 
 -- name: purge_activity
 -- Entries past the log's retention (PHONOS_ACTIVITY_LOG_DAYS), a batch at a time, as purge_webhook_deliveries.
+-- No ORDER BY: SQLite then walked the whole table by id to find the oldest (every run's last batch read every
+-- row); the created_at index (account_activity_created) finds them.
 DELETE FROM account_activity WHERE id IN (
-    SELECT id FROM account_activity WHERE created_at < :before ORDER BY id LIMIT :limit);
+    SELECT id FROM account_activity WHERE created_at < :before LIMIT :limit);

@@ -62,7 +62,11 @@ CREATE TABLE credit_entries (
 
 CREATE INDEX credit_entries_account ON credit_entries (account_id, id);
 
+CREATE INDEX deliveries_created ON webhook_deliveries (created_at);
+
 CREATE INDEX deliveries_due ON webhook_deliveries (status, next_attempt_at);
+
+CREATE INDEX deliveries_of_job ON webhook_deliveries (job_id);
 
 CREATE INDEX deliveries_of_webhook ON webhook_deliveries (webhook_id, id);
 
@@ -175,7 +179,7 @@ CREATE INDEX jobs_status ON jobs (status, seq);
 CREATE TRIGGER jobs_webhook_events AFTER UPDATE OF status ON jobs
 WHEN NEW.status <> OLD.status AND NEW.status IN ('running', 'completed', 'failed')
 BEGIN
-    INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at)
+    INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at, job_id)
     SELECT w.id,
            'job.' || CASE NEW.status WHEN 'running' THEN 'started' ELSE NEW.status END,
            json_object(
@@ -191,7 +195,7 @@ BEGIN
                            '$.error', NEW.error)
                        ELSE json_object('job_id', NEW.id, 'status', NEW.status, 'model', NEW.model)
                    END)),
-           'pending', NEW.updated_at, NEW.updated_at
+           'pending', NEW.updated_at, NEW.updated_at, NEW.id
     FROM webhooks w
     WHERE w.account_id = NEW.account_id
       AND w.deleted_at IS NULL
@@ -211,6 +215,12 @@ CREATE TABLE sessions (
 , last_seen_at REAL, client_address TEXT);
 
 CREATE INDEX sessions_account ON sessions (account_id);
+
+CREATE TABLE sign_in_failures (
+    key_hash  TEXT NOT NULL,
+    failed_at REAL NOT NULL,
+    PRIMARY KEY (key_hash, failed_at)
+);
 
 CREATE TABLE usage_hourly (
     account_id   INTEGER NOT NULL,
@@ -238,7 +248,7 @@ CREATE TABLE webhook_deliveries (
     last_status     INTEGER,
     last_error      TEXT,
     created_at      REAL NOT NULL
-, last_attempt_at REAL);
+, last_attempt_at REAL, job_id TEXT);
 
 CREATE TABLE webhooks (
     id          TEXT PRIMARY KEY,
@@ -248,6 +258,6 @@ CREATE TABLE webhooks (
     secret      TEXT NOT NULL,               -- HMAC key; needed in plain to sign
     created_at  REAL NOT NULL,
     deleted_at  REAL
-);
+, previous_secret TEXT, previous_secret_expires_at REAL);
 
 CREATE INDEX webhooks_account ON webhooks (account_id);

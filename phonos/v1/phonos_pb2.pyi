@@ -690,6 +690,28 @@ class TestWebhookResponse(_message.Message):
     message: str
     def __init__(self, success: _Optional[bool] = ..., webhook_id: _Optional[str] = ..., status_code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
+class RotateWebhookSecretRequest(_message.Message):
+    __slots__ = ("webhook_id", "expire_current_after_s")
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_CURRENT_AFTER_S_FIELD_NUMBER: _ClassVar[int]
+    webhook_id: str
+    expire_current_after_s: int
+    def __init__(self, webhook_id: _Optional[str] = ..., expire_current_after_s: _Optional[int] = ...) -> None: ...
+
+class RotateWebhookSecretResponse(_message.Message):
+    __slots__ = ("success", "webhook", "secret", "previous_secret_expires_at", "message")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_SECRET_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    success: bool
+    webhook: Webhook
+    secret: str
+    previous_secret_expires_at: _timestamp_pb2.Timestamp
+    message: str
+    def __init__(self, success: _Optional[bool] = ..., webhook: _Optional[_Union[Webhook, _Mapping]] = ..., secret: _Optional[str] = ..., previous_secret_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+
 class WebhookDelivery(_message.Message):
     __slots__ = ("delivery_id", "event", "status", "attempts", "last_status_code", "last_error", "created_at", "last_attempt_at", "next_attempt_at", "job_id", "payload")
     DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -921,12 +943,18 @@ class ChangePasswordRequest(_message.Message):
     def __init__(self, current_password: _Optional[str] = ..., new_password: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
 
 class ChangePasswordResponse(_message.Message):
-    __slots__ = ("success", "other_sessions_ended")
+    __slots__ = ("success", "other_sessions_ended", "session_token", "csrf_token", "expires_at")
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
     OTHER_SESSIONS_ENDED_FIELD_NUMBER: _ClassVar[int]
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CSRF_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     success: bool
     other_sessions_ended: int
-    def __init__(self, success: _Optional[bool] = ..., other_sessions_ended: _Optional[int] = ...) -> None: ...
+    session_token: str
+    csrf_token: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, success: _Optional[bool] = ..., other_sessions_ended: _Optional[int] = ..., session_token: _Optional[str] = ..., csrf_token: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListSessionsRequest(_message.Message):
     __slots__ = ()

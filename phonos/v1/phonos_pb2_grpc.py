@@ -165,6 +165,11 @@ class PhonosServiceStub:
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesRequest.SerializeToString,
                 response_deserializer=phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesResponse.FromString,
                 _registered_method=True)
+        self.RotateWebhookSecret = channel.unary_unary(
+                '/phonos.v1.PhonosService/RotateWebhookSecret',
+                request_serializer=phonos_dot_v1_dot_phonos__pb2.RotateWebhookSecretRequest.SerializeToString,
+                response_deserializer=phonos_dot_v1_dot_phonos__pb2.RotateWebhookSecretResponse.FromString,
+                _registered_method=True)
         self.RedeliverWebhookDelivery = channel.unary_unary(
                 '/phonos.v1.PhonosService/RedeliverWebhookDelivery',
                 request_serializer=phonos_dot_v1_dot_phonos__pb2.RedeliverWebhookDeliveryRequest.SerializeToString,
@@ -375,7 +380,8 @@ class PhonosServiceServicer:
 
     def ListAccountActivity(self, request, context):
         """The caller's account activity log, newest first: who created, changed or revoked a key, signed in
-        (or failed to), signed out, changed the password, created or deleted a webhook, created or revoked a
+        (or failed to), signed out, changed the password, created, deleted or rotated the secret of a webhook,
+        created or revoked a
         share link, or added credits (an operator), how they were authenticated and from which address. Never a
         secret. Kept PHONOS_ACTIVITY_LOG_DAYS (365). Paged like ListCreditEntries; `action` keeps one kind.
         """
@@ -423,6 +429,16 @@ class PhonosServiceServicer:
     def ListWebhookDeliveries(self, request, context):
         """A webhook's deliveries of job events, newest first: what was sent, how often, and what the receiver
         answered. Finished deliveries are kept PHONOS_WEBHOOK_DELIVERY_LOG_DAYS (30 by default).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateWebhookSecret(self, request, context):
+        """Give the webhook a new signing secret, shown once, as creation shows it. The secret it replaces keeps signing
+        deliveries (a second v1= in X-Phonos-Signature, after the new one's) for `expire_current_after_s` seconds
+        (a day when unset, 0 stops it at once), so a receiver can switch secrets without refusing an event.
+        A later rotation ends the overlap of an earlier one: only the last two secrets ever sign.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -492,7 +508,8 @@ class PhonosServiceServicer:
     def ChangePassword(self, request, context):
         """Change the signed-in person's dashboard password (the session named by the `x-phonos-session`
         metadata, with its CSRF token; the current password too). Every other session of the account
-        ends; this one stays. No HTTP rule: the gateway's POST /auth/password calls it.
+        ends; this one goes on under a new token (the response's). No HTTP rule: the gateway's POST
+        /auth/password calls it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -648,6 +665,11 @@ def add_PhonosServiceServicer_to_server(servicer, server):
                     servicer.ListWebhookDeliveries,
                     request_deserializer=phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesRequest.FromString,
                     response_serializer=phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'RotateWebhookSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateWebhookSecret,
+                    request_deserializer=phonos_dot_v1_dot_phonos__pb2.RotateWebhookSecretRequest.FromString,
+                    response_serializer=phonos_dot_v1_dot_phonos__pb2.RotateWebhookSecretResponse.SerializeToString,
             ),
             'RedeliverWebhookDelivery': grpc.unary_unary_rpc_method_handler(
                     servicer.RedeliverWebhookDelivery,
@@ -1408,6 +1430,33 @@ class PhonosService:
             '/phonos.v1.PhonosService/ListWebhookDeliveries',
             phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesRequest.SerializeToString,
             phonos_dot_v1_dot_phonos__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateWebhookSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/phonos.v1.PhonosService/RotateWebhookSecret',
+            phonos_dot_v1_dot_phonos__pb2.RotateWebhookSecretRequest.SerializeToString,
+            phonos_dot_v1_dot_phonos__pb2.RotateWebhookSecretResponse.FromString,
             options,
             channel_credentials,
             insecure,

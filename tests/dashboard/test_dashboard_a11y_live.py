@@ -312,7 +312,7 @@ def test_the_delivery_filter_and_each_rows_buttons_are_named_for_what_they_act_o
              for url in urls]
     page.goto(f"{service.base_url}/webhooks")
     for url in urls:  # not "Send test, Deliveries, Delete" twice over: each names its receiver, its visible word first
-        for name in (f"Send test to {url}", f"Deliveries to {url}", f"Delete webhook {url}"):
+        for name in (f"Send test to {url}", f"Deliveries to {url}", f"Rotate secret of {url}", f"Delete webhook {url}"):
             expect(page.get_by_role("button", name=name, exact=True)).to_have_count(1)
     page.get_by_role("button", name=f"Deliveries to {urls[1]}", exact=True).click()
     expect(page.get_by_role("combobox", name="Delivery status", exact=True)).to_be_visible()

@@ -577,9 +577,10 @@ def test_usage_webhooks_and_account_pages(ada_page: tuple[Page, Watched], servic
         expect(row).to_contain_text("job.completed")
         row.locator("[data-action=test]").click()
         expect(row.locator(".test-result [data-status-code]")).to_have_attribute("data-status-code", "200")
-        # With the test's answer in its row, Send test, Deliveries and Delete stay on one line (Delete fell under them).
+        # With the test's answer in its row, Send test, Deliveries, Rotate secret and Delete stay two by two (Delete
+        # fell under them alone).
         tops = row.locator("td.actions button").evaluate_all("bs => bs.map((b) => Math.round(b.getBoundingClientRect().top))")
-        assert len(tops) == 3 and len(set(tops)) == 1, f"the row's buttons are not on one line: {tops}"
+        assert len(tops) == 4 and tops[0] == tops[1] < tops[2] == tops[3], f"the row's buttons are not two by two: {tops}"
         page.set_viewport_size({"width": 1024, "height": 900})  # beside the sidebar, the row still fits its card
         assert page.evaluate("(e) => e.scrollWidth <= e.clientWidth", page.locator("#webhooks-table").locator("..").element_handle())
         page.set_viewport_size({"width": 1440, "height": 960})

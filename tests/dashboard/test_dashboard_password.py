@@ -6,7 +6,8 @@ module alone."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Browser, expect
+import requests
+from playwright.sync_api import Browser, Page, expect
 
 from tests.dashboard.pages_helpers import (
     ARTIFACTS,
@@ -23,6 +24,12 @@ pytestmark = pytest.mark.e2e
 
 service = in_process_service("password", {"PHONOS_MODELS": "esmfold"})
 NEW = "four unrelated words here"
+NEWER = "five unrelated words here now"
+
+
+def session_cookie(page: Page) -> str:
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "phonos_session"]
+    return cookie["value"]
 
 
 def test_a_person_changes_their_password_and_their_other_browser_is_signed_out(browser: Browser,
@@ -58,6 +65,7 @@ def test_a_person_changes_their_password_and_their_other_browser_is_signed_out(b
     activity = laptop.locator("#activity-body tr")
     expect(activity.first).to_have_attribute("data-action", "password.change_failed")  # logged, shown at once
 
+    before = session_cookie(laptop)
     laptop.get_by_label("Current password").fill(pia.password)
     laptop.focus("#password-change")
     laptop.keyboard.press("Enter")
@@ -77,12 +85,24 @@ def test_a_person_changes_their_password_and_their_other_browser_is_signed_out(b
     expect(laptop.locator("#sessions-list li.session")).to_have_count(1)
     laptop.locator("#activity").screenshot(path=str(ARTIFACTS / "79-account-activity-after-password.png"))
 
+    # The change rotated this browser's session (a new token: OWASP's new session on a change of credentials):
+    # the cookie is replaced, and the page, not reloaded, goes on with the new session's CSRF token.
+    assert session_cookie(laptop) != before
+    assert requests.get(f"{service.base_url}/auth/session", cookies={"phonos_session": before},
+                        timeout=30).status_code == 401
+    laptop.get_by_label("Current password").fill(NEW)
+    laptop.get_by_label("New password", exact=True).fill(NEWER)
+    laptop.get_by_label("New password again").fill(NEWER)
+    laptop.click("#password-change")
+    expect(laptop.locator("#password-changed")).to_have_text("Password changed. This session stays signed in.")
+    expect(laptop.locator("#password-error")).to_be_hidden()
+
     laptop.goto(f"{service.base_url}/jobs")  # still signed in
     expect(laptop.locator("h1")).to_have_text("Jobs")
     phone.goto(f"{service.base_url}/jobs")  # signed out by the change
     phone.wait_for_url("**/sign-in?next=%2Fjobs")
     phone.fill("#username", pia.username)
-    phone.fill("#password", NEW)
+    phone.fill("#password", NEWER)
     phone.click("form button[type=submit]")
     phone.wait_for_url("**/jobs")
     assert watched.problems() == []

@@ -91,9 +91,13 @@ def service(tmp_path_factory: pytest.TempPathFactory, store: str, request: pytes
 
 def test_through_the_api_they_are_400s_in_the_seed_shape_and_cost_nothing(service: InProcessService) -> None:
     client = service.client(service.new_key(credits=100))
-    for ligand, words in ((CYCLOPROPYNE, "could not generate 3D coordinates"), (ASPIRIN_SDF, "looks like a MOL/SDF")):
+    protein = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"  # the receptor's sequence where a SMILES or a structure belongs
+    for ligand, receptor, words in ((CYCLOPROPYNE, PDB, "could not generate 3D coordinates"),
+                                    (ASPIRIN_SDF, PDB, "looks like a MOL/SDF"),
+                                    (protein, PDB, "sequence looks like a protein sequence (33 residues), not a SMILES"),
+                                    (ASPIRIN, protein, "protein_pdb looks like a protein sequence (33 residues)")):
         response = client.post("/v1/predict", json={"model": "diffdock", "sequence": ligand,
-                                                     "params": {"protein_pdb": PDB}})
+                                                     "params": {"protein_pdb": receptor}})
         assert response.status_code == 400, response.text
         body = response.json()
         assert set(body) == {"error", "message"} and words in body["message"]

@@ -10,6 +10,7 @@ import json
 import os
 import pty
 import select
+import shlex
 import struct
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 from phonos_client import Client
 
+from jobservice.memory_inference import Slow
 from tests.support import REPO, InProcessService
 
 pytestmark = pytest.mark.e2e
@@ -145,6 +147,28 @@ def test_a_json_page_says_its_next_cursor_on_a_terminals_stderr(
                                 "PYTHONPATH": CLIENT_PATH, "PHONOS_CONFIG": WALK_CONFIG},
                            capture_output=True, text=True, timeout=120)
     assert quiet.returncode == 0 and quiet.stderr == "" and len(json.loads(quiet.stdout)["jobs"]) == 2
+
+
+def test_confirmations_fit_a_60_column_terminal(account: tuple[InProcessService, str, list[str]]) -> None:
+    """`jobs rerun`, `jobs cancel` and `jobs share` said one line each, 67 to 166 cells: at 60 columns they wrapped
+    mid-id. Now nothing wraps but the share link (a URL is kept whole), and the revoke command pastes as one
+    (tests/unit/test_client_cli_lines.py has each line)."""
+    service, key, ids = account
+    service.inference.script("esmfold", Slow(60))  # the rerun runs until cancelled
+    rerun = phonos(service.base_url, key, "jobs", "rerun", ids[0], columns=60)
+    assert rerun.code == 0, rerun.screen
+    rows = lines_of(rerun.screen)
+    new = rows[0].split()[0]
+    assert rows[-1] == f"(the request of {ids[0]})" and all(len(row) < 60 for row in rows), rows
+    cancelled = phonos(service.base_url, key, "jobs", "cancel", new, columns=60)
+    assert lines_of(cancelled.screen)[0] == f"{new} cancelled", cancelled.screen
+    assert all(len(row) < 60 for row in lines_of(cancelled.screen))
+    shared = phonos(service.base_url, key, "jobs", "share", ids[0], columns=60)
+    link, *note = lines_of(shared.screen)
+    assert link.startswith(f"{service.base_url}/shared/") and all(len(row) < 60 for row in note), note
+    revoke = shlex.split("\n".join(note[note.index(next(r for r in note if r.startswith("phonos "))):])
+                         .replace("\\\n", " "))
+    assert revoke[:4] == ["phonos", "jobs", "unshare", ids[0]] and revoke[4].startswith("shr_")  # pasted: one command
 
 
 def test_the_command_waits_out_a_server_restart(twin_factory: type, tmp_path: Path) -> None:

@@ -46,3 +46,14 @@ def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
     checked = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"SUCCESS: {len(queries)} rules found" in checked.stdout
+
+
+def test_the_alerting_rules_are_valid_and_their_unit_tests_pass() -> None:
+    """Syntax (`check rules`) and behaviour (`test rules`: deploy/alerts_test.yml feeds synthetic series and says
+    which alerts fire when, so a `for:` cut too short or an expression that never matches fails here)."""
+    checked = subprocess.run([promtool(), "check", "rules", str(DEPLOY / "alerts.yml")],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = subprocess.run([promtool(), "test", "rules", str(DEPLOY / "alerts_test.yml")],
+                            capture_output=True, text=True, timeout=60)
+    assert tested.returncode == 0, tested.stdout + tested.stderr

@@ -84,6 +84,9 @@ def test_metrics_count_triton_calls_per_endpoint_and_re_export_tritons_own(share
     key = (("endpoint", shared_triton.grpc_url), ("model", "esmfold"), ("outcome", "ok"))
     assert ours[key] >= 1
     assert scrape[("phonos_triton_metrics_up", (("endpoint", endpoint),))] == 1
+    # deploy/alerts.yml pages on these: a real Triton's model reads ready through the readiness monitor.
+    assert scrape[("phonos_model_ready", (("model", "esmfold"),))] == 1
+    assert scrape[("phonos_database_up", ())] == 1
     # deploy/grafana reads Triton's own series by Triton's names: each must be one this Triton exports (the
     # GPU-only nv_gpu_* exist on a GPU server alone; tests/service checks the phonos_ names).
     exported = {name.removesuffix("_total") for name, _ in scrape}  # the parser names Triton's counters *_total

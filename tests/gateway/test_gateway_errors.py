@@ -92,6 +92,17 @@ def test_insufficient_credits_reason_is_402(code: grpc.StatusCode) -> None:
     assert (error.status, error.title) == (402, "Insufficient credits")
 
 
+def test_a_message_too_slow_to_arrive_is_408_and_a_deadline_stays_504() -> None:
+    """The gRPC edge's wait for a request message (jobservice/edge.py) is the client's slowness, as the gateway's
+    own slow body; only that reason makes DEADLINE_EXCEEDED a 408."""
+    slow = from_status(grpc.StatusCode.DEADLINE_EXCEEDED, "the request message did not arrive within 120 s",
+                       {"phonos-error-title": "Request timeout", "phonos-error-reason": "REQUEST_TIMEOUT"},
+                       request_id="r")
+    assert (slow.status, slow.title, slow.reason) == (408, "Request timeout", "Request Timeout")
+    deadline = from_status(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", {}, request_id="r")
+    assert (deadline.status, deadline.title) == (504, "Gateway timeout")
+
+
 def test_unknown_reason_falls_back_to_the_code() -> None:
     error = from_status(
         grpc.StatusCode.NOT_FOUND, "", {"phonos-error-reason": "SOMETHING_ELSE"}, request_id="r"

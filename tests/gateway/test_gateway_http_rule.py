@@ -78,7 +78,7 @@ def test_rules_for_phonos_service_cover_every_rpc() -> None:
     # session token in an HttpOnly cookie (a transcoded JSON body would hand it to page scripts).
     unexposed = {m.name for m in service.methods} - {r.method.name for r in rules.values()}
     assert unexposed == {"CreateSession", "GetSession", "DeleteSession", "ChangePassword", "ListSessions", "EndSession"}
-    assert len(rules) == len(service.methods) - 6 == 31  # every other rpc has exactly one binding
+    assert len(rules) == len(service.methods) - 6 == 32  # every other rpc has exactly one binding
     # The share links' public reads live beside the dashboard's /shared/{token} page, outside /v1.
     assert rules[("GET", "/shared/{token}/job")].full_method == "/phonos.v1.PhonosService/GetSharedJob"
     assert rules[("PATCH", "/v1/keys/{key_id}")].body == "*"
@@ -87,6 +87,8 @@ def test_rules_for_phonos_service_cover_every_rpc() -> None:
     assert cancel.body == ""
     assert rules[("POST", "/v1/predict")].body == "*"
     assert ("DELETE", "/v1/webhooks/{webhook_id}") in rules
+    # a hyphenated last segment is a plain path segment (no custom verb), its body optional
+    assert rules[("POST", "/v1/webhooks/{webhook_id}/rotate-secret")].body == "*"
     watch = rules[("GET", "/v1/jobs/{job_id}/events")]
     assert watch.method.server_streaming and watch.response_body == "event"
     assert rules[("GET", "/v1/events")].method.server_streaming

@@ -12,15 +12,14 @@ then forwarding again."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
 
+from tests.pg_relays import Relay, shut
 from tests.postgres import PostgresServer
 from tests.support import InProcessService, wait_until
 
@@ -30,64 +29,29 @@ CONNECT_TIMEOUT_S = 1.0
 COMMAND_TIMEOUT_S = 2.0
 
 
-class SilentRelay:
+class SilentRelay(Relay):
     """Relays loopback connections to `upstream` until `go_silent`: then every relayed connection is closed and
     new ones are accepted and held without a byte read or written (a server behind a dropping firewall)."""
 
     def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
         self.silent = False
-        self.dark = False  # relayed connections stay open but carry nothing (see go_dark)
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._accept, name="silent-relay", daemon=True).start()
+        super().__init__(upstream, "silent-relay")
 
-    def _keep(self, *socks: socket.socket) -> None:
-        with self._lock:
-            self._sockets.extend(socks)
+    def _hold(self, client: socket.socket) -> bool:
+        held = self.silent
+        if held:
+            self._keep(client)  # accepted, never answered: the startup message waits for ever
+        return held
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:  # closed
-                return
-            if self.silent:
-                self._keep(client)  # accepted, never answered: the startup message waits for ever
-                continue
-            try:
-                server = socket.create_connection(self.upstream, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            server.settimeout(None)
-            self._keep(client, server)
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                if not self.dark:
-                    sink.sendall(data)
-        except OSError:
-            pass
-        for sock in (source, sink):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    def _ended(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
+        shut(source)
+        shut(sink)
 
     def _close_all(self) -> None:
         with self._lock:
             socks, self._sockets = self._sockets, []
         for sock in socks:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            shut(sock)
             sock.close()
 
     def go_silent(self) -> None:
@@ -103,7 +67,7 @@ class SilentRelay:
         self._close_all()  # the held connections too: their connect has long timed out
 
     def close(self) -> None:
-        self._listener.close()
+        super().close()
         self._close_all()
 
 
@@ -117,8 +81,7 @@ def relay(postgres: PostgresServer) -> Iterator[SilentRelay]:
 @pytest.fixture(scope="module")
 def service(postgres: PostgresServer, relay: SilentRelay,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
-    url = urlsplit(postgres.new_store_url("blackhole"))
-    via_relay = urlunsplit(url._replace(netloc=url.netloc.replace(f":{postgres.port}", f":{relay.port}")))
+    via_relay = relay.url(postgres.new_store_url("blackhole"), postgres.port)
     running = InProcessService(tmp_path_factory.mktemp("blackhole"), {
         "PHONOS_DATABASE_URL": via_relay, "PHONOS_DATABASE_CONNECT_TIMEOUT_S": str(CONNECT_TIMEOUT_S),
         "PHONOS_DATABASE_COMMAND_TIMEOUT_S": str(COMMAND_TIMEOUT_S)})

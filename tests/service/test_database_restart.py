@@ -28,12 +28,6 @@ CLIENTS = 4
 
 
 @pytest.fixture(scope="module")
-def own_postgres() -> Iterator[PostgresServer]:
-    with PostgresServer.start() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def services(own_postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[InProcessService]]:
     env = {"PHONOS_DATABASE_URL": own_postgres.new_store_url("restart"), "PHONOS_JOB_LEASE_S": "2",
            "PHONOS_MAX_INFLIGHT_PER_MODEL": "4"}

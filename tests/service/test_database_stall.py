@@ -26,12 +26,6 @@ SEQUENCE = "MKTVRQERLKSIVRILERSKEPV"
 
 
 @pytest.fixture(scope="module")
-def own_postgres() -> Iterator[PostgresServer]:
-    with PostgresServer.start() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def service(own_postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
     running = InProcessService(tmp_path_factory.mktemp("stall"), {
         "PHONOS_DATABASE_URL": own_postgres.new_store_url("stall"),

@@ -19,7 +19,10 @@ import grpc
 import pytest
 import requests
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from phonos_client import errors as sdk_errors
+from phonos_client import retry
 
+from gateway import errors as gateway_errors
 from launcher.ports import free_port
 from phonos.v1 import phonos_pb2 as pb
 from tests.support import ServiceProcess
@@ -134,6 +137,43 @@ def test_a_message_that_never_comes_times_out(service: ServiceProcess) -> None:
     assert failed.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert "did not arrive within 1 s" in failed.details()
     assert time.monotonic() - started < 10
+    # The client was too slow, not the server: 408 as the gateway's slow body (README's *Slow clients*), in the
+    # gateway's table and the SDK's alike, told from a real deadline's 504 by the reason trailer.
+    trailers = {k: v for k, v in failed.trailing_metadata() or () if isinstance(v, str)}
+    assert (trailers["phonos-error-title"], trailers["phonos-error-reason"]) == ("Request timeout", "REQUEST_TIMEOUT")
+    assert trailers["x-request-id"]
+    answer = gateway_errors.from_status(failed.code(), failed.details() or "", trailers, request_id="r")
+    assert (answer.status, answer.title) == (408, "Request timeout")
+    seen_by_sdk = sdk_errors.from_grpc_status(failed.code().name, failed.details() or "", trailers)
+    assert (type(seen_by_sdk), seen_by_sdk.status, seen_by_sdk.error) == (sdk_errors.APIStatusError, 408,
+                                                                         "Request timeout")
+    assert not retry.transient(seen_by_sdk)  # a slow upload sent again would be as slow: not retried, as over REST
+
+
+def test_a_callers_own_deadline_is_still_a_gateway_timeout(service: ServiceProcess) -> None:
+    """The caller's deadline passes while its message is awaited: gRPC's own DEADLINE_EXCEEDED, untitled, which
+    stays 504 in the gateway's table and a retried timeout in the SDK (only the edge's wait is a 408)."""
+    key = service.new_key()
+
+    async def short_deadline() -> grpc.aio.AioRpcError:
+        async with grpc.aio.insecure_channel(service.grpc_target) as channel:
+            call = channel.stream_unary(GET_ACCOUNT)
+
+            async def nothing() -> AsyncIterator[bytes]:
+                await asyncio.sleep(30)
+                yield b""
+
+            with pytest.raises(grpc.aio.AioRpcError) as failed:
+                await call(nothing(), metadata=bearer(key), timeout=0.3)  # well before the edge's 1 s
+            return failed.value
+
+    failed = asyncio.run(short_deadline())
+    assert failed.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    trailers = {k: v for k, v in failed.trailing_metadata() or () if isinstance(v, str)}
+    assert "phonos-error-reason" not in trailers
+    assert gateway_errors.from_status(failed.code(), failed.details() or "", trailers, request_id="r").status == 504
+    assert isinstance(sdk_errors.from_grpc_status(failed.code().name, failed.details() or "", trailers),
+                      sdk_errors.APITimeoutError)
 
 
 # --- REST: nothing is read before the key is checked ---------------------------------------------------

@@ -11,12 +11,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 import pytest
 import requests
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from phonos_client.errors import from_grpc_status
 
 from gateway.dashboard.cookies import COOKIE_NAME
@@ -108,6 +111,76 @@ def test_repeated_session_csrf_and_idempotency_entries_are_refused_like_two_keys
             assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert refused.value.details() == f"more than one {name} metadata entry: send exactly one"
     assert service.client(key).balance() == 100
+
+
+V1_REFLECTION = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+
+
+class _CallDetails(NamedTuple):
+    method: str
+    timeout: float | None
+    metadata: Any
+    credentials: Any
+    wait_for_ready: bool | None
+    compression: Any
+
+
+class ToReflectionV1(grpc.StreamStreamClientInterceptor):  # type: ignore[misc]
+    """grpcio-reflection's client (Python's reflection client; it speaks v1alpha) sent to v1's method instead: v1's
+    messages are v1alpha's on the wire, so this is a v1 client, as newer grpcurl and grpcui are. Counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
+        assert details.method == "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+        self.calls += 1
+        return continuation(_CallDetails(V1_REFLECTION, details.timeout, details.metadata, details.credentials,
+                                         details.wait_for_ready, details.compression), requests)
+
+
+def test_reflection_v1_lists_services_and_describes_a_method(service: InProcessService) -> None:
+    """Newer grpcurl, grpcui, Postman and Buf Studio ask `grpc.reflection.v1` first; grpcio-reflection serves
+    v1alpha only (jobservice/reflection_pool.py serves v1 too)."""
+    to_v1 = ToReflectionV1()
+    with grpc.intercept_channel(grpc.insecure_channel(service.grpc_target), to_v1) as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        assert set(database.get_services()) == {"phonos.v1.PhonosService", "grpc.health.v1.Health",
+                                                 "grpc.reflection.v1alpha.ServerReflection",
+                                                 "grpc.reflection.v1.ServerReflection"}
+        pool = descriptor_pool.DescriptorPool(database)
+        predict = pool.FindMethodByName("phonos.v1.PhonosService.Predict")
+        assert (predict.input_type.full_name, predict.output_type.full_name) == (
+            "phonos.v1.PredictRequest", "phonos.v1.PredictResponse")
+        assert "sequence" in predict.input_type.fields_by_name
+        assert database.FindFileContainingSymbol("phonos.v1.PhonosService.Predict").name == pb.DESCRIPTOR.name
+        # v1 describes itself in its own package, message for message and field for field v1alpha's.
+        v1 = pool.FindServiceByName("grpc.reflection.v1.ServerReflection").methods_by_name["ServerReflectionInfo"]
+        assert v1.input_type.full_name == "grpc.reflection.v1.ServerReflectionRequest"
+        assert v1.client_streaming and v1.server_streaming
+        for message in reflection_pb2.DESCRIPTOR.message_types_by_name.values():
+            twin = pool.FindMessageTypeByName(f"grpc.reflection.v1.{message.name}")
+            assert [(f.name, f.number, f.type) for f in twin.fields] == [(f.name, f.number, f.type) for f in message.fields]
+        with pytest.raises(KeyError):
+            pool.FindMethodByName("phonos.v1.PhonosService.Nope")
+    assert to_v1.calls >= 1  # every reflection request above went to v1's method
+    # Health is unchanged beside it.
+    with grpc.insecure_channel(service.grpc_target) as plain:
+        reply = health_pb2_grpc.HealthStub(plain).Check(health_pb2.HealthCheckRequest(service="phonos.v1.PhonosService"))
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_grpcurl_lists_and_describes_the_v1_reflection_service(service: InProcessService) -> None:
+    """grpcurl (the install's 1.8.6 asks v1alpha; 1.8.8 and later v1 first) sees both reflection services."""
+    if not Path(GRPCURL).exists():
+        pytest.skip("no grpcurl")
+    listed = grpcurl(service.grpc_target, "list")
+    assert {"grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"} <= set(
+        listed.stdout.split()), listed.stderr
+    described = grpcurl(service.grpc_target, "describe", "grpc.reflection.v1.ServerReflection")
+    assert described.returncode == 0, described.stderr
+    assert ("rpc ServerReflectionInfo ( stream .grpc.reflection.v1.ServerReflectionRequest ) returns "
+            "( stream .grpc.reflection.v1.ServerReflectionResponse )") in described.stdout
 
 
 def test_standard_health_service(service: InProcessService) -> None:

@@ -332,10 +332,28 @@ def test_a_person_changes_their_own_password_and_their_other_sessions_end(servic
     set_password(service, "ada")
     laptop, csrf = sign_in(service, "ada")
     phone, _ = sign_in(service, "ada")
+    old_cookie = laptop.cookies["phonos_session"]
     changed = change_password(laptop, service.base_url, csrf, PASSWORD, "a brand new passphrase")
     assert changed.status_code == 200, changed.text
-    assert changed.json() == {"success": True, "other_sessions_ended": 1}
-    assert laptop.get(f"{service.base_url}/v1/jobs", timeout=30).status_code == 200  # the one that changed it stays
+    body = changed.json()
+    assert set(body) == {"success", "other_sessions_ended", "csrf_token", "expires_at"}  # never the token
+    assert body["success"] is True and body["other_sessions_ended"] == 1 and body["expires_at"].endswith("Z")
+    # The session that changed it goes on under a new token (OWASP: regenerate on a credential change): a new
+    # HttpOnly cookie and CSRF token; the old cookie, and the old CSRF token with the new cookie, are refused.
+    set_cookie = changed.headers["Set-Cookie"]
+    assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie and "Max-Age=" in set_cookie
+    new_cookie = laptop.cookies["phonos_session"]
+    assert new_cookie != old_cookie and body["csrf_token"] != csrf
+    url = service.base_url
+    assert requests.get(f"{url}/auth/session", cookies={"phonos_session": old_cookie}, timeout=30).status_code == 401
+    assert laptop.get(f"{url}/v1/jobs", timeout=30).status_code == 200  # the browser that changed it stays signed in
+    assert laptop.get(f"{url}/auth/session", timeout=30).json()["csrf_token"] == body["csrf_token"]
+    stale = laptop.post(f"{url}/v1/keys", json={"name": "x"}, headers={"X-CSRF-Token": csrf}, timeout=30)
+    assert stale.status_code == 403, stale.text
+    made = laptop.post(f"{url}/v1/keys", json={"name": "x"}, headers={"X-CSRF-Token": body["csrf_token"]}, timeout=30)
+    assert made.status_code == 200, made.text
+    listed = laptop.get(f"{url}/auth/sessions", timeout=30).json()["sessions"]
+    assert [s["current"] for s in listed] == [True]  # one live session: the rotated one
     assert phone.get(f"{service.base_url}/v1/jobs", timeout=30).status_code == 401
     refused = requests.post(f"{service.base_url}/auth/sign-in", json={"username": "ada", "password": PASSWORD},
                             timeout=30)
@@ -375,7 +393,6 @@ def test_a_password_change_needs_the_current_password_the_session_and_its_csrf_t
     assert actions.count("password.change_failed") == 1 and "password.changed" not in actions[:3]
 
 
-@pytest.mark.sqlite_only  # the throttle is in memory, per job service, on either store
 def test_wrong_current_passwords_count_with_failed_sign_ins(service: InProcessService) -> None:
     service.new_key(username="ada")
     set_password(service, "ada")
@@ -410,7 +427,6 @@ def test_sessions_expire(twin_factory: type, tmp_path: Path) -> None:
     assert requests.get(f"{service.base_url}/v1/jobs", cookies=cookie, timeout=30).status_code == 401
 
 
-@pytest.mark.sqlite_only  # the throttle is in memory, per job service, on either store
 def test_failed_sign_ins_are_throttled_per_username(service: InProcessService) -> None:
     service.new_key(username="ada")
     service.new_key(username="bob")

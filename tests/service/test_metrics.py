@@ -156,6 +156,22 @@ def test_an_unreachable_triton_metrics_endpoint_reads_as_down(twin_factory: type
     assert value(service.scrape(), "phonos_triton_metrics_up", endpoint=f"127.0.0.1:{closed}") == 0
 
 
+def test_readiness_database_and_disk_gauges_move(twin_factory: type) -> None:
+    """The gauges deploy/alerts.yml pages on: a model taken out of service reads 0 within the readiness
+    monitor's second, and back; the database readable; the data directory's disk measured."""
+    service = twin_factory.start()
+    assert value(service.scrape(), "phonos_model_ready", model="esmfold") == 1
+    service.inference.set_ready("esmfold", False)
+    wait_until(lambda: value(service.scrape(), "phonos_model_ready", model="esmfold") == 0, 10)
+    service.inference.set_ready("esmfold", True)
+    scrape = wait_until(lambda: (s := service.scrape()) and value(s, "phonos_model_ready", model="esmfold") == 1
+                        and s, 10)
+    assert value(scrape, "phonos_database_up") == 1
+    assert 0 < value(scrape, "phonos_data_dir_free_bytes") <= value(scrape, "phonos_data_dir_size_bytes")
+    # Every served model's job counters exist from the start, at 0: rate() sees the first failure.
+    assert ("phonos_jobs_failed_total", (("cause", "model_error"), ("model", "esmfold"))) in scrape
+
+
 def dashboard_series() -> set[str]:
     dashboard = json.loads((REPO / "deploy" / "grafana" / "phonos-dashboard.json").read_text())
     return {name for panel in dashboard["panels"] for target in panel["targets"]

@@ -348,6 +348,27 @@ def test_a_stream_refused_before_its_first_event_always_carries_the_rate_limit_h
     assert lacking == []
 
 
+def test_a_stream_accepted_slower_than_the_keepalive_still_carries_the_rate_limit_headers(
+        edges: Edges, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loaded job service that takes longer than PHONOS_SSE_KEEPALIVE_S to accept a stream (authentication and
+    the rate-limit count come before its initial metadata): both edges used to open the stream without waiting for
+    that metadata, so the 200 lacked X-RateLimit-* (seen as a flaky parity failure on a busy CI host)."""
+    limiter = edges.service.running.service.rate_limits
+    fast = limiter.check
+
+    async def slow_check(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(KEEPALIVE_S * 3)
+        return await fast(*args, **kwargs)
+
+    monkeypatch.setattr(limiter, "check", slow_check)
+    auth = {"Authorization": world.api.headers["Authorization"]}
+    for base in edges.both:
+        status, headers, lines = events(base, "/v1/events", auth, read_s=0.2)
+        assert status == 200 and lines[0] == "retry: 3000", (base, lines)
+        assert headers["X-RateLimit-Limit"] == "100000" and headers["X-RateLimit-Remaining"] == "<present>", (
+            base, headers)
+
+
 def test_the_account_stream_opens_after_the_configured_keepalive_on_both_edges(edges: Edges, world: World) -> None:
     """An account with no active job: /v1/events opens after PHONOS_SSE_KEEPALIVE_S with `retry:` and then keeps
     alive at that interval. The separate gateway used to ignore the setting (15 s without even a status line,
@@ -466,20 +487,23 @@ def test_dashboard_sessions_answer_alike(edges: Edges) -> None:
             seen(third.post(f"{base}/auth/password", json={**new_password, "current_password": "not it at all"},
                             headers={"X-CSRF-Token": third_csrf}, timeout=30)),
             seen(third.post(f"{base}/auth/password", json=new_password, timeout=30)),  # no CSRF token
-            seen(third.post(f"{base}/auth/password", json=new_password, headers={"X-CSRF-Token": third_csrf},
-                            timeout=30)),  # ends the other two
+            seen(changed := third.post(f"{base}/auth/password", json=new_password,
+                                       headers={"X-CSRF-Token": third_csrf}, timeout=30)),  # ends the other two
             seen(browser.get(f"{base}/v1/jobs", timeout=30)),
             seen(third.get(f"{base}/v1/account/activity", timeout=30)),
-            seen(third.post(f"{base}/auth/sign-out", json={"all_sessions": True},
-                            headers={"X-CSRF-Token": third_csrf}, timeout=30)),
+            seen(third.post(f"{base}/auth/sign-out", json={"all_sessions": True}, timeout=30,
+                            headers={"X-CSRF-Token": third_csrf})),  # the change rotated the session: 403
+            seen(third.post(f"{base}/auth/sign-out", json={"all_sessions": True}, timeout=30,
+                            headers={"X-CSRF-Token": changed.json()["csrf_token"]})),
             seen(third.get(f"{base}/v1/jobs", timeout=30)),
             seen(other.get(f"{base}/auth/session", timeout=30)),
         ]
         shown.append(json.loads(json.dumps(steps).replace(username, "<username>")))
     differences = [f"in process: {a}\n  separate:   {b}" for a, b in zip(*shown, strict=True) if a != b]
     assert not differences, "\n".join(differences)
-    assert [s["status"] for s in shown[0]] == [200, 403, 403, 200, 200, 403, 400, 400, 403, 200, 401, 200, 200,
-                                               401, 401]
+    assert [s["status"] for s in shown[0]] == [200, 403, 403, 200, 200, 403, 400, 400, 403, 200, 401, 200, 403,
+                                               200, 401, 401]
+    assert "Set-Cookie" in shown[0][9]["headers"]  # the password change rotated the session: a new cookie
     activity = shown[0][11]["body"]["entries"]
     assert {e["client_address"] for e in activity if e["actor"]["kind"] == "session"} == {CLIENT}
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import requests
-from phonos_client import verify_webhook
+from phonos_client import WebhookSignatureError, verify_webhook
 
 from jobservice.memory_inference import Failure
 from jobservice.webhooks import sign
@@ -226,13 +226,14 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 
 
 def doc_blocks() -> list[str]:
-    """The ```python blocks of docs/webhooks.md, in order: the receiver, then the check without the SDK."""
+    """The ```python blocks of docs/webhooks.md, in order: the receiver, the check without the SDK, and the check
+    against either secret during a rotation."""
     return re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
 
 
 @pytest.mark.sqlite_only  # the receiver's side: nothing in it depends on the store
 def test_the_documented_receiver_works_as_printed(twin_factory: type, tmp_path: Path) -> None:
-    receiver_code, plain_check = doc_blocks()
+    receiver_code, plain_check, either_check = doc_blocks()
     service: InProcessService = twin_factory.start(**FAST_RETRY)
     client = service.client(service.new_key())
     port = free_port()
@@ -288,6 +289,18 @@ def test_the_documented_receiver_works_as_printed(twin_factory: type, tmp_path: 
     assert not verify(b'{"a":2}', sign(secret, now_s, '{"a":1}'), secret)
     assert not verify(b'{"a":1}', sign(secret, now_s - 600, '{"a":1}'), secret)
     assert not verify(b'{"a":1}', "v1=00", secret)
+    # During a rotation (two v1=, the new secret's first) it takes either secret; so does the rotation snippet.
+    new = "whsec_new"
+    assert verify(b'{"a":1}', sign((new, secret), now_s, '{"a":1}'), secret)
+    assert verify(b'{"a":1}', sign((new, secret), now_s, '{"a":1}'), new)
+    namespace = {"verify_webhook": verify_webhook, "WebhookSignatureError": WebhookSignatureError}
+    exec(either_check, namespace)  # noqa: S102 - the documented snippet, run as printed
+    verify_either = namespace["verify_either"]
+    body = '{"event":"webhook.test"}'
+    assert verify_either(body.encode(), sign((new, secret), now_s, body), [secret, new]) == {"event": "webhook.test"}
+    assert verify_either(body.encode(), sign(new, now_s, body), [secret, new]) == {"event": "webhook.test"}
+    with pytest.raises(WebhookSignatureError, match="does not match"):
+        verify_either(body.encode(), sign("whsec_other", now_s, body), [secret, new])
 
 
 def test_a_start_finishes_what_a_deleted_webhook_left_pending(twin_factory: type, tmp_path: Path) -> None:

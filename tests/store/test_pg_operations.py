@@ -14,70 +14,43 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from jobservice import pg
 from jobservice.errors import DatabaseUnavailable
 from jobservice.pg import PgDatabase, pg_migrations
+from tests.pg_relays import Relay, shut
 from tests.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
 
 
-class LingeringRelay:
+class LingeringRelay(Relay):
     """Relays loopback connections to `upstream`; once `linger` is set, when the server closes one the client's
     side stays open (until `close`): the server's last bytes arrive, its close does not."""
 
     def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
         self.linger = False
-        self.dark = False  # every byte dropped, nothing closed
-        self._darkened: set[socket.socket] = set()  # the same, for these connections only (see darken)
-        self._sockets: list[socket.socket] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._accept, name="lingering-relay", daemon=True).start()
+        self._darkened: set[socket.socket] = set()  # dark (see Relay), for these connections only (see darken)
+        super().__init__(upstream, "lingering-relay")
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:  # closed
-                return
-            server = socket.create_connection(self.upstream, timeout=5)
-            server.settimeout(None)
-            self._sockets += [client, server]
-            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+    def _passes(self, source: socket.socket) -> bool:
+        return super()._passes(source) and source not in self._darkened
 
-    def _pump(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
-        try:
-            while data := source.recv(65536):
-                if not self.dark and source not in self._darkened:
-                    sink.sendall(data)
-        except OSError:
-            pass
+    def _ended(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
         if from_client or not self.linger:  # the server leaving is not passed on while lingering
-            try:
-                sink.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            shut(sink)
 
     def darken(self) -> None:
         """The connections open now drop every byte from here on, nothing closed; new ones are relayed."""
-        self._darkened.update(self._sockets)
-
-    def url(self, url: str, server_port: int) -> str:
-        parts = urlsplit(url)
-        return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{server_port}", f":{self.port}")))
+        with self._lock:
+            self._darkened.update(self._sockets)
 
     def close(self) -> None:
-        self._listener.close()
+        super().close()
         for sock in self._sockets:
             sock.close()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 import sys
 import threading
 from collections.abc import Iterator
@@ -108,3 +109,110 @@ def test_the_next_page_note_puts_its_cursor_on_a_line_of_its_own_when_narrow(mon
     assert all(width(line) < 60 for line in cli.note_to_fit(more, "phonos: ", "", sys.stderr).splitlines())
     monkeypatch.setenv("COLUMNS", "120")
     assert cli.note_to_fit(more, "(", ")", sys.stdout) == f"({more})"  # room: the one line it was
+
+
+# --- one-line confirmations: at 60 columns each is broken between its parts, never inside an id or a command ---
+
+FIRST, RERUN = "2ddc31ee-e23c-4ff6-937b-e56429a6eca5", "183bf76a-9127-4ad1-aeb1-1bf3e983119c"
+SHARE = {"share_id": "shr_2a9b7fa5321eab70", "job_id": FIRST, "created_at": "2026-12-01T12:50:32.386Z",
+         "expires_at": "2026-12-31T12:50:32.386Z"}
+TOKEN_PATH = "/shared/S41NQrdHFzWqc4nrgxD8F1TcBWUw0kc_nUjL0te59fs"
+
+
+class Answers(BaseHTTPRequestHandler):
+    """The API's answers to the confirmations' calls, as the gateway gives them (seed shapes)."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        path = self.path.split("?")[0]
+        body: dict[str, Any] = {
+            "/cancel": {"success": True, "job_id": FIRST, "status": "cancelled", "credits_refunded": 10},
+            "/input": {"model": "esmfold", "sequence": "MKTVRQERLK", "params": {}, "name": "first"},
+            "/predict": {"success": True, "job_id": RERUN, "model": "esmfold", "status": "pending", "credits_used": 10},
+            "/shares": {"share": SHARE, "url": TOKEN_PATH},
+            "/account": {"account": {"id": 1, "username": "user56320371827051",
+                                     "email": "user56320371827051@example.org"},
+                         "credits": {"balance": 950}, "jobs": {"total": 5, "completed": 2, "active": 2, "failed": 0}},
+        }[next(end for end in ("/cancel", "/input", "/predict", "/shares", "/account") if path.endswith(end))]
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = _answer  # noqa: N815 - http.server's names
+
+
+@pytest.fixture
+def answering(operator_env: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answers)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    operator_env.setenv("PHONOS_CONFIG", str(tmp_path / "config.toml"))
+    operator_env.setenv("PHONOS_URL", url)
+    operator_env.setenv("PHONOS_API_KEY", "pk_x")
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+def shown(monkeypatch: pytest.MonkeyPatch, *argv: str) -> list[str]:
+    """What `phonos ARGV` prints on a 60-column terminal, a line each."""
+    at_a_terminal(monkeypatch)
+    assert cli.main(list(argv)) == 0
+    printed = sys.stdout.getvalue()  # type: ignore[attr-defined]
+    return printed.splitlines()
+
+
+def pasted(lines: list[str]) -> list[str]:
+    """The words a shell reads from lines pasted as they are (a line ending ` \\` goes on on the next)."""
+    return shlex.split("\n".join(lines).replace("\\\n", " "))
+
+
+def test_cancel_and_rerun_say_their_parts_whole_at_a_narrow_terminal(
+        answering: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert shown(monkeypatch, "jobs", "cancel", FIRST) == [f"{FIRST} cancelled", "(10 credits refunded)"]
+    assert shown(monkeypatch, "jobs", "rerun", FIRST) == [f"{RERUN}  esmfold  pending", "10 credits",
+                                                          f"(the request of {FIRST})"]
+    # Piped (and wide), the lines scripts read, as they always were.
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert cli.main(["jobs", "rerun", FIRST]) == 0
+    assert sys.stdout.getvalue() == f"{RERUN}\tesmfold\tpending\t10 credits (the request of {FIRST})\n"
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    monkeypatch.setenv("COLUMNS", "120")
+    assert cli.main(["jobs", "cancel", FIRST]) == 0
+    assert sys.stdout.getvalue() == f"{FIRST} cancelled (10 credits refunded)\n"
+
+
+def test_a_share_links_note_fits_and_its_revoke_command_pastes_as_one(
+        answering: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = shown(monkeypatch, "jobs", "share", FIRST)
+    assert lines[0] == answering + TOKEN_PATH  # a URL on a line of its own, whole (broken, it could not be copied)
+    assert all(width(line) < 60 for line in lines[1:]), lines
+    assert lines[1:3] == ["shown once; anyone with it can see the results until",
+                          "2026-12-31T12:50:32.386Z; revoke it with:"]
+    assert pasted(lines[3:]) == ["phonos", "jobs", "unshare", FIRST, SHARE["share_id"]]
+    monkeypatch.setenv("COLUMNS", "200")
+    assert cli.shared_to_fit("L", SHARE["expires_at"], FIRST, SHARE["share_id"]) == (
+        f"L\n(shown once; anyone with it can see the results until {SHARE['expires_at']}; revoke: phonos jobs "
+        f"unshare {FIRST} {SHARE['share_id']})")  # room: as it was
+
+
+def test_the_account_line_breaks_between_name_balance_and_jobs(answering: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert shown(monkeypatch, "account") == ["user56320371827051 (user56320371827051@example.org):",
+                                             "950 credits; jobs: 5 total, 2 completed, 2 active, 0 failed"]
+
+
+def test_the_command_to_follow_jobs_again_fits_and_pastes_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fold --no-wait` and Ctrl-C say it on stderr: at 60 columns its 64 cells wrapped mid-word."""
+    at_a_terminal(monkeypatch)
+    words = ["phonos", "jobs", "watch", FIRST, RERUN, "--out", "out dir"]
+    lines = cli.command_to_fit(words, Terminal()).splitlines()
+    assert lines == ["  phonos jobs watch 2ddc31ee-e23c-4ff6-937b-e56429a6eca5 \\",
+                     "    183bf76a-9127-4ad1-aeb1-1bf3e983119c --out 'out dir'"]
+    assert pasted(lines) == words
+    assert cli.command_to_fit(words, io.StringIO()) == "  " + shlex.join(words)  # piped: the one line

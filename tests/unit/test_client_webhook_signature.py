@@ -44,3 +44,14 @@ def test_what_a_receiver_refuses(header: str | None, body: str, secret: str, say
         header = sign(SECRET, now - 3600, BODY)
     with pytest.raises(WebhookSignatureError, match=says.replace("(", r"\(").replace(")", r"\)")):
         verify_webhook(body, header, secret)
+
+
+def test_during_a_rotation_either_secret_verifies_the_two_signature_header() -> None:
+    """A rotation's overlap signs with the new secret and the old one (`t=…,v1=<new>,v1=<old>`): a receiver
+    still on the old secret, and one already on the new, both accept; a third secret does not."""
+    old, new = SECRET, "whsec_" + "n" * 43
+    header = sign((new, old), int(time.time()), BODY)
+    assert header.count(",v1=") == 2 and header.split(",")[1] == sign(new, int(header[2:12]), BODY).split(",")[1]
+    assert verify_webhook(BODY, header, old) == verify_webhook(BODY, header, new) == json.loads(BODY)
+    with pytest.raises(WebhookSignatureError, match="does not match"):
+        verify_webhook(BODY, header, "whsec_" + "x" * 43)

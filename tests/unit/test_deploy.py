@@ -202,3 +202,22 @@ def test_prometheus_can_scrape_every_part_of_the_kubernetes_deployment() -> None
         annotations = template["metadata"]["annotations"]
         assert (annotations["prometheus.io/scrape"], annotations["prometheus.io/port"]) == ("true", str(port)), name
         assert {"name": "metrics", "containerPort": port} in template["spec"]["containers"][0]["ports"], name
+
+
+ALERT_SEVERITIES = {"critical", "warning", "info"}
+
+
+def test_both_prometheus_configurations_load_the_alerting_rules_and_each_alert_is_complete() -> None:
+    """An operator routes by `severity` and reads `summary`/`description` in the page; a missing `for:` fires on
+    one bad scrape. docs/observability.md has a runbook line for each alert."""
+    for name in ("prometheus.yml", "prometheus-compose.yml"):
+        assert yaml.safe_load((DEPLOY / name).read_text())["rule_files"] == ["alerts.yml"], name
+    rules = [rule for group in yaml.safe_load((DEPLOY / "alerts.yml").read_text())["groups"]
+             for rule in group["rules"]]
+    docs = (DEPLOY.parent / "docs" / "observability.md").read_text()
+    for rule in rules:
+        assert rule["labels"]["severity"] in ALERT_SEVERITIES, rule["alert"]
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]
+        assert re.fullmatch(r"\d+[mh]", rule["for"]), rule["alert"]
+        assert f"`{rule['alert']}`" in docs, f"{rule['alert']} has no runbook line in docs/observability.md"
+    assert len({rule["alert"] for rule in rules}) == len(rules)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
@@ -20,7 +22,13 @@ from jobservice.inference import (
 )
 from jobservice.messages import timestamp
 from jobservice.metrics import error_kind
-from jobservice.metrics_server import MetricsEndpoint, endpoint_label, relabel
+from jobservice.metrics_server import (
+    MetricsEndpoint,
+    disk_families,
+    endpoint_label,
+    readiness_families,
+    relabel,
+)
 from jobservice.store import Store
 
 pytestmark = pytest.mark.unit
@@ -123,5 +131,25 @@ def test_a_scrape_while_the_database_is_unreachable_serves_everything_else(caplo
     names = {family.name for family in text_string_to_metric_families(body)}
     assert {"phonos_jobs_submitted", "process_cpu_seconds"} <= names
     assert "phonos_jobs_queued" not in names  # read from the database: left out, not a guess
+    # An explicit 0 an alert can match (deploy/alerts.yml PhonosDatabaseUnavailable), not only an absence.
+    [database_up] = [f for f in text_string_to_metric_families(body) if f.name == "phonos_database_up"]
+    assert [s.value for s in database_up.samples] == [0.0]
     [warning] = [r for r in caplog.records if r.name == "jobservice.metrics_server"]
     assert "database could not be read" in warning.getMessage()
+
+
+def test_model_readiness_comes_from_the_last_health_check_without_asking_the_servers() -> None:
+    """A scrape reads the readiness monitor's last components: a Triton that hangs never slows /metrics."""
+    [family] = readiness_families(["esmfold", "diffdock"], {"esmfold": "ready", "diffdock": "not_ready",
+                                                            "diffdock@h:8001": "ready", "database": "ready"})
+    assert {s.labels["model"]: s.value for s in family.samples} == {"esmfold": 1.0, "diffdock": 0.0}
+    assert readiness_families(["esmfold"], None) == []  # no check ran yet: left out, not a guess
+
+
+def test_the_data_directorys_free_space_is_the_file_systems(tmp_path: Path) -> None:
+    free, size = disk_families(tmp_path)
+    stat = os.statvfs(tmp_path)
+    assert size.samples[0].value == stat.f_blocks * stat.f_frsize
+    assert 0 < free.samples[0].value <= size.samples[0].value
+    assert disk_families(tmp_path / "gone") == []  # a scrape never fails for it
+    assert disk_families(None) == []

@@ -67,6 +67,8 @@ def test_the_grpc_status_table_is_the_gateways() -> None:
     ("UNAVAILABLE", {"phonos-error-title": "Service unavailable"}, errors.InternalServerError, 503),
     ("UNAVAILABLE", {}, errors.APIConnectionError, 0),  # not reached: a connection error, retried
     ("DEADLINE_EXCEEDED", {}, errors.APITimeoutError, 0),
+    ("DEADLINE_EXCEEDED", {"phonos-error-title": "Request timeout", "phonos-error-reason": "REQUEST_TIMEOUT"},
+     errors.APIStatusError, 408),  # the edge's wait for a message too slow to arrive: the client's slowness
     ("INTERNAL", {"phonos-error-title": "Internal server error"}, errors.InternalServerError, 500),
     ("UNKNOWN", {}, errors.InternalServerError, 500),
 ])

@@ -177,6 +177,8 @@ def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
     (errors.Conflict("x"), grpc.StatusCode.FAILED_PRECONDITION, None),
     (errors.RateLimited("x", limit=1, retry_after_s=2, reset_epoch_s=3), grpc.StatusCode.RESOURCE_EXHAUSTED, None),
     (errors.DatabaseUnavailable(), grpc.StatusCode.UNAVAILABLE, None),
+    (errors.RequestTimeout("x"), grpc.StatusCode.DEADLINE_EXCEEDED, "REQUEST_TIMEOUT"),
+    (errors.RequestTooLarge("x"), grpc.StatusCode.RESOURCE_EXHAUSTED, None),
 ])
 def test_domain_errors_map_to_grpc(error: errors.PhonosError, code: grpc.StatusCode, reason: str | None) -> None:
     status, metadata = grpc_status(error)

@@ -88,6 +88,7 @@ ROUTES: dict[str, Route] = {r.rpc: r for r in (
     Route("CreateWebhook", "POST", "/v1/webhooks", body=True),
     Route("DeleteWebhook", "DELETE", "/v1/webhooks/{webhook_id}"),
     Route("TestWebhook", "POST", "/v1/webhooks/{webhook_id}/test"),
+    Route("RotateWebhookSecret", "POST", "/v1/webhooks/{webhook_id}/rotate-secret", body=True),
     Route("ListWebhookDeliveries", "GET", "/v1/webhooks/{webhook_id}/deliveries"),
     Route("RedeliverWebhookDelivery", "POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"),
     Route("ListApiKeys", "GET", "/v1/keys"),
@@ -235,6 +236,14 @@ def delete_webhook(webhook_id: str) -> Call[Deletion]:
 
 def test_webhook(webhook_id: str, idempotency_key: str | None) -> Call[WebhookTest]:
     return _call("TestWebhook", WebhookTest.from_dict, idempotency_key=_key(idempotency_key), webhook_id=webhook_id)
+
+
+def rotate_webhook_secret(webhook_id: str, expire_current_after_s: int | None,
+                          idempotency_key: str | None) -> Call[Webhook]:
+    # With an idempotency key like creation: a POST retried after a lost answer returns the secret the first one
+    # made instead of rotating again (which would end the overlap of the secret the caller never saw).
+    return _call("RotateWebhookSecret", _created_webhook, idempotency_key=_key(idempotency_key),
+                 webhook_id=webhook_id, expire_current_after_s=expire_current_after_s)
 
 
 def webhook_deliveries(webhook_id: str, status: str | None, limit: int | None, offset: int | None,

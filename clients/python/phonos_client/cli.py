@@ -5,7 +5,7 @@
     phonos dock --protein PDB|JOB_ID (--ligand SMILES | --ligands FILE.smi|.csv|.sdf) [--out DIR] [--json]
     phonos jobs ls|show|watch|download|cancel|rerun|rm ...
     phonos usage [--days N]      phonos account [credits|activity [--limit N] [--all]]      phonos models
-    phonos webhooks ls|create|delete|test|deliveries|redeliver ...
+    phonos webhooks ls|create|delete|test|rotate-secret|deliveries|redeliver ...
 
 The server URL (PHONOS_URL, `login --url`) picks the transport: http(s)://... is the REST API,
 grpc://host:port the job service's gRPC port (needs `phonos-client[grpc]`); every user verb works over
@@ -42,8 +42,9 @@ from typing import Any
 
 from phonos_client import config, errors
 from phonos_client.client import AsyncClient, Client, choose_transport
-from phonos_client.columns import broken, table, visible, width
+from phonos_client.columns import broken, command_in_lines, pieces_in_lines, table, visible, width
 from phonos_client.display import Display
+from phonos_client.durations import duration_seconds
 from phonos_client.flag_words import in_flag_words, option_dests
 from phonos_client.inputs import (
     InputError,
@@ -389,8 +390,8 @@ async def run_work(args: argparse.Namespace, client: AsyncClient, session: Sessi
         await follow(client, outcomes, display_for(args), Path(args.out), tuple(args.formats.split(",")))
     code = report(outcomes, args.json)
     if args.no_wait and session.job_ids and not args.json:
-        print(f"phonos: submitted; follow them (and fetch their files) with:\n  {follow_again(session.job_ids, args)}",
-              file=sys.stderr)
+        print(f"phonos: submitted; follow them and fetch their files with:\n"
+              f"{command_to_fit(follow_again(session.job_ids, args), sys.stderr)}", file=sys.stderr)
     return code
 
 
@@ -533,16 +534,49 @@ def fields_on_screen(document: Mapping[str, Any]) -> str:
 def clauses_on_screen(line: str) -> str:
     """A line of `; `-separated clauses, on a terminal narrower than it broken after a `;` (the balance, then the
     jobs), rather than wherever the terminal's edge falls; piped, the one line it always was."""
-    columns = shutil.get_terminal_size(fallback=(0, 0)).columns if sys.stdout.isatty() else 0
-    if columns <= 1 or width(line) < columns:
+    room = room_on(sys.stdout)
+    if not room or width(line) <= room:
         return line
     lines: list[str] = []
     for clause in line.split("; "):
-        if lines and width(lines[-1]) + 2 + width(clause) < columns:
+        if lines and width(lines[-1]) + 2 + width(clause) <= room:
             lines[-1] += "; " + clause
-        else:
-            lines[-1:] = [lines[-1] + ";", clause] if lines else [clause]
+            continue
+        if lines:
+            lines[-1] += ";"
+        lines += broken(clause, room, cut=False)  # a clause longer than a line (a long name and email): at its spaces
     return "\n".join(lines)
+
+
+def room_on(stream: Any) -> int:
+    """The cells a line may take on the terminal `stream` is: its width (COLUMNS where set) less the one cell kept
+    free (a character in the last column leaves some terminals at the edge, wrapping the newline); 0 when `stream`
+    is no terminal, where a line stays the one line a script reads."""
+    if not stream.isatty():
+        return 0
+    columns = columns_of(stream)
+    return columns - 1 if columns > 1 else 0
+
+
+def said_to_fit(line: str, pieces: Sequence[str], stream: Any = None) -> str:
+    """A one-line confirmation (`jobs cancel`, `jobs rerun`): `line` where it fits the terminal, and piped (what
+    scripts read, as it always was); on a narrower terminal its `pieces` (the id and what happened, a clause in
+    parentheses) in lines that fit, broken between pieces and never inside one, rather than wherever the edge falls."""
+    room = room_on(stream or sys.stdout)
+    if not room or width(line.expandtabs()) <= room:
+        return line
+    return "\n".join(pieces_in_lines(pieces, room))
+
+
+def command_to_fit(words: Sequence[str], stream: Any, indent: str = "  ") -> str:
+    """A command to type or paste (`phonos jobs watch <ids> --out ...`), `indent`ed: one line where it fits the
+    terminal `stream` is, and piped; on a narrower terminal in lines that end ` \\`, so it still pastes as one."""
+    quoted = [shlex.quote(word) for word in words]
+    room = room_on(stream)
+    line = indent + " ".join(quoted)
+    if not room or width(line) <= room:
+        return line
+    return "\n".join(command_in_lines(quoted, room, indent))
 
 
 def on_screen(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -613,13 +647,17 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         emit(args, {"file": str(target), "bytes": len(download.content)}, str(target))
     elif command == "jobs cancel":
         cancelled = client.cancel_job(args.job_id)
-        emit(args, cancelled.raw, f"{cancelled.job_id} cancelled ({cancelled.credits_refunded} credits refunded)")
+        done, refund = f"{cancelled.job_id} cancelled", f"({cancelled.credits_refunded} credits refunded)"
+        emit(args, cancelled.raw, said_to_fit(f"{done} {refund}", (done, refund)))
     elif command == "jobs rerun":
         request = client.job_input(args.job_id)
         name = args.name if args.name is not None else request.get("name")
         submitted = client.predict(request["model"], request["sequence"], name=name, params=request["params"])
-        emit(args, submitted.raw, f"{submitted.job_id}\t{submitted.model}\t{submitted.status}\t"
-                                      f"{submitted.credits_used} credits (the request of {args.job_id})")
+        # Piped, the tab-separated fields scripts cut; on a narrow terminal the new job first, then the cost and the
+        # job it copies, each whole.
+        cost, source = f"{submitted.credits_used} credits", f"(the request of {args.job_id})"
+        emit(args, submitted.raw, said_to_fit(f"{submitted.job_id}\t{submitted.model}\t{submitted.status}\t{cost} {source}",
+                                              (f"{submitted.job_id}  {submitted.model}  {submitted.status}", cost, source)))
     elif command == "jobs rm":
         # One after another: the first refusal stops with its exit code, each one done said as it is done.
         # --json: the API's answers, a list of one a job.
@@ -634,9 +672,7 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     elif command == "jobs share":
         share = client.share_job(args.job_id, expires_in_days=args.expires_in_days)
         link = share_link(client, share.url or "")
-        emit(args, {**share.raw, "link": link}, f"{link}\n(shown once; anyone with it can see the results until "
-                                                f"{share.expires_at}; revoke: phonos jobs unshare {share.job_id} "
-                                                f"{share.share_id})")
+        emit(args, {**share.raw, "link": link}, shared_to_fit(link, share.expires_at or "", share.job_id, share.share_id))
     elif command == "jobs shares":
         shares = client.job_shares(args.job_id)
         listing(args, {"shares": [x.raw for x in shares]}, ("SHARE ID", "CREATED", "EXPIRES"),
@@ -652,8 +688,10 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     elif command == "account":
         account = client.account()
         counts = ", ".join(f"{count} {state}" for state, count in account.jobs.items())  # the API's order: total first
-        emit(args, account.raw, clauses_on_screen(f"{visible(account.username)} ({visible(account.email or 'no email')}): "
-                                                  f"{account.balance} credits" + (f"; jobs: {counts}" if counts else "")))
+        # On a narrow terminal broken after the account's name, then after the balance: never inside "950 credits".
+        pieces = [f"{visible(account.username)} ({visible(account.email or 'no email')}):",
+                  f"{account.balance} credits" + (";" if counts else ""), *([f"jobs: {counts}"] if counts else [])]
+        emit(args, account.raw, said_to_fit(" ".join(pieces), pieces))
     elif command == "account credits":
         shown = listed(args, lambda after: client.iter_credit_history(starting_after=after),
                        lambda limit, after: client.credit_history(limit=limit, starting_after=after),
@@ -689,8 +727,13 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         said = result.message  # the server's words name the receiver's answer ("Receiver answered HTTP 500 ...")
         if result.status_code and str(result.status_code) not in said:
             said = f"receiver answered {result.status_code}: {said}"  # 0: no answer came, as the message says
-        emit(args, result.raw, said)
+        emit(args, result.raw, said_to_fit(said, said.split(" ")))
         return EXIT["ok"] if result.success else EXIT["job_failed"]
+    elif command == "webhooks rotate-secret":
+        hook = client.rotate_webhook_secret(args.webhook_id, expire_current_after_s=args.expire_current_after_s)
+        # as `create` prints it (the secret alone on its line), then when the old one stops signing
+        emit(args, hook.raw, f"{hook.webhook_id}\nits new signing secret, shown this once:\n{hook.secret}\n"
+                             f"the previous secret also signs deliveries until {hook.previous_secret_expires_at}")
     elif command == "webhooks deliveries":
         shown = listed(args, lambda after: client.iter_webhook_deliveries(args.webhook_id, status=args.status,
                                                                           starting_after=after),
@@ -716,6 +759,20 @@ def delivery_row(d: WebhookDelivery) -> Sequence[str]:
     tries = f"{d.attempts} attempt{'s' if d.attempts != 1 else ''}"
     next_try = d.next_attempt_at if d.status == "pending" and d.next_attempt_at else "-"
     return (d.delivery_id, d.created_at or "", d.event, d.job_id or "-", d.status, tries, answer, next_try)
+
+
+def shared_to_fit(link: str, expires_at: str, job_id: str, share_id: str) -> str:
+    """A new share link and what to know about it. The link is on a line of its own, whole (a URL broken in two
+    cannot be copied); on a terminal narrower than the note, the note is said in lines broken at its spaces and the
+    revoke command in lines that paste as one (`command_in_lines`), no longer inside parentheses a paste would
+    take in."""
+    note = f"shown once; anyone with it can see the results until {expires_at}; revoke"
+    revoke = ["phonos", "jobs", "unshare", job_id, share_id]
+    line = f"({note}: {' '.join(revoke)})"
+    room = room_on(sys.stdout)
+    if not room or width(line) <= room:
+        return f"{link}\n{line}"
+    return "\n".join([link, *broken(f"{note} it with:", room, cut=False), *command_in_lines(revoke, room, "")])
 
 
 def share_link(client: Client, path: str) -> str:
@@ -750,7 +807,7 @@ def run_login(args: argparse.Namespace) -> int:
             note_answered(client)
     path = config.save(url, key)
     emit(args, {"url": url, "username": account.username, "config": str(path)},
-         f"logged in to {url} as {account.username}; saved to {path}")
+         clauses_on_screen(f"logged in to {url} as {visible(account.username)}; saved to {path}"))
     return EXIT["ok"]
 
 
@@ -886,6 +943,15 @@ def add_user_commands(sub: Any) -> None:
         "webhook_id", help=HOOK_ID_HELP)
     command(hooks.add_parser("test", help="send a test event"), "webhooks test").add_argument(
         "webhook_id", help=HOOK_ID_HELP)
+    rotate = command(hooks.add_parser("rotate-secret", help="give a webhook a new signing secret (shown once); the "
+                                                            "old one keeps signing beside it for a while"),
+                     "webhooks rotate-secret")
+    rotate.add_argument("webhook_id", help=HOOK_ID_HELP)
+    # dest is the API's field, so the server's refusal of it is said as this flag's (flag_words)
+    rotate.add_argument("--expire-current-after", dest="expire_current_after_s", type=duration_seconds,
+                        metavar="DURATION",
+                        help="how long the current secret still signs deliveries (as a second v1=): 90s, 15m, "
+                             "1h, 2d; 0 stops it at once; default 1d, at most 7d")
     log = command(hooks.add_parser("deliveries", help="a webhook's deliveries, newest first, and what the "
                                                       "receiver answered"), "webhooks deliveries")
     log.add_argument("webhook_id", help=HOOK_ID_HELP)
@@ -1017,9 +1083,12 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         result = None
     if result is None:
-        print("\ninterrupted: the jobs keep running on the server." +
-              (f" Follow them again with:\n  {follow_again(session.job_ids, args)}" if session.job_ids else ""),
-              file=sys.stderr)
+        said = "interrupted: the jobs keep running on the server."
+        if session.job_ids:
+            again = "Follow them again with:"
+            said = (f"{said_to_fit(f'{said} {again}', (said, again), sys.stderr)}\n"
+                    f"{command_to_fit(follow_again(session.job_ids, args), sys.stderr)}")
+        print(f"\n{said}", file=sys.stderr)
         return EXIT["interrupted"]
     return result
 
@@ -1056,8 +1125,8 @@ def wrong_address(said: str, url: str, args: argparse.Namespace) -> str:
     return f"{said}; it came from {came_from}: phonos login --url {form} stores another"
 
 
-def follow_again(job_ids: Sequence[str], args: argparse.Namespace) -> str:
-    """The command that picks the jobs up again (after --no-wait or Ctrl-C) and fetches the files this one would
+def follow_again(job_ids: Sequence[str], args: argparse.Namespace) -> list[str]:
+    """The command (its words) that picks the jobs up again (after --no-wait or Ctrl-C) and fetches the files this one would
     have: the same --out and, where they are not watch's default (dock's pdb,sdf), the same --formats."""
     words = ["phonos", "jobs", "watch", *job_ids]
     out = getattr(args, "out", None)
@@ -1065,7 +1134,7 @@ def follow_again(job_ids: Sequence[str], args: argparse.Namespace) -> str:
         words += ["--out", out]
         if args.formats != WATCH_FORMATS:
             words += ["--formats", args.formats]
-    return shlex.join(words)
+    return words
 
 
 async def until_interrupted(work: Coroutine[Any, Any, int]) -> int | None:

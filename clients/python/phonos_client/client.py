@@ -434,6 +434,13 @@ class Client(_Base):
     def test_webhook(self, webhook_id: str, *, idempotency_key: str | None = None) -> WebhookTest:
         return self._send(calls.test_webhook(webhook_id, idempotency_key))
 
+    def rotate_webhook_secret(self, webhook_id: str, *, expire_current_after_s: int | None = None,
+                              idempotency_key: str | None = None) -> Webhook:
+        """Give a webhook a new signing secret (`.secret`, shown only here). The old one keeps signing beside it
+        for `expire_current_after_s` seconds (a day when None, 0: at once, at most 7 days), until
+        `.previous_secret_expires_at`; `verify_webhook` accepts a delivery signed with either."""
+        return self._send(calls.rotate_webhook_secret(webhook_id, expire_current_after_s, idempotency_key))
+
     def webhook_deliveries(self, webhook_id: str, *, status: str | None = None, limit: int | None = None,
                            offset: int | None = None, starting_after: str | None = None) -> DeliveryPage:
         """One page of a webhook's deliveries, newest first: what was sent and what the receiver answered;
@@ -696,6 +703,10 @@ class AsyncClient(_Base):
         return _every_async(lambda offset, after: self.webhook_deliveries(webhook_id, status=status, limit=page_size,
                                                                           offset=offset, starting_after=after),
                             lambda page: page.deliveries, _delivery_id, starting_after)
+
+    async def rotate_webhook_secret(self, webhook_id: str, *, expire_current_after_s: int | None = None,
+                                    idempotency_key: str | None = None) -> Webhook:
+        return await self._send(calls.rotate_webhook_secret(webhook_id, expire_current_after_s, idempotency_key))
 
     async def redeliver(self, webhook_id: str, delivery_id: str, *,
                         idempotency_key: str | None = None) -> WebhookDelivery:

@@ -195,3 +195,33 @@ def broken(text: str, cells: int, *, cut: bool) -> list[str]:
         else:
             lines.append(word)
     return lines or [""]
+
+
+def pieces_in_lines(pieces: Sequence[str], cells: int, gap: str = " ") -> list[str]:
+    """`pieces` joined by `gap`, in lines of at most `cells` cells, broken only between pieces: a confirmation's
+    parts (`<id> cancelled`, `(10 credits refunded)`) each stay whole. A piece longer than a line alone is broken
+    at its spaces (`broken`: an id or a URL in it stays whole)."""
+    lines: list[str] = []
+    for piece in pieces:
+        if lines and width(lines[-1]) + width(gap) + width(piece) <= cells:
+            lines[-1] += gap + piece
+        else:
+            lines += broken(piece, cells, cut=False) if width(piece) > cells else [piece]
+    return lines
+
+
+def command_in_lines(words: Sequence[str], cells: int, indent: str = "  ") -> list[str]:
+    """A shell command (its words quoted already) in lines of at most `cells` cells, each `indent`ed, the ones it
+    goes on from ending ` \\` and those after indented once more: the shell reads them as the one command, so the
+    lines copy and paste whole; no word is broken (an id longer than a line stays whole, past the edge)."""
+    more = indent + "  "
+    lines = [indent]
+    for i, word in enumerate(words):
+        start = lines[-1] in (indent, more)
+        room_after = 0 if i == len(words) - 1 else len(" \\")  # a line that more words follow may need its ` \`
+        if start or width(lines[-1]) + 1 + width(word) + room_after <= cells:
+            lines[-1] += word if start else " " + word
+        else:
+            lines[-1] += " \\"
+            lines.append(more + word)
+    return lines

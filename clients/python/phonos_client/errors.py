@@ -223,8 +223,9 @@ HTTP_STATUS_BY_GRPC_CODE: dict[str, int] = {
     "CANCELLED": 499, "UNIMPLEMENTED": 501, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504,
 }
 # `phonos-error-reason` metadata: where one gRPC code stands for two HTTP answers (gateway/errors.py).
+# REQUEST_TIMEOUT: the request message did not arrive in time (the caller was slow: 408, not retried, as REST's).
 HTTP_STATUS_BY_REASON: dict[str, int] = {"INSUFFICIENT_CREDITS": 402, "IDEMPOTENCY_KEY_REUSED": 422,
-                                         "RESULTS_GONE": 410}
+                                         "RESULTS_GONE": 410, "REQUEST_TIMEOUT": 408}
 TITLE_METADATA = "phonos-error-title"
 # The body's `error` the gateway writes for a status when the rpc named none (gateway/errors.py
 # DEFAULT_TITLES; tests/unit/test_sdk_calls.py keeps them equal).

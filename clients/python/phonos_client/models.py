@@ -211,15 +211,18 @@ class Webhook:
     url: str
     events: tuple[str, ...]
     created_at: str | None = None
-    secret: str | None = None  # only when just created
+    secret: str | None = None  # only when just created, or its secret just rotated
     # The API's JSON: the webhook object; for one just created, the whole answer of POST /v1/webhooks
-    # ({"success", "webhook", "secret", "message"}).
+    # ({"success", "webhook", "secret", "message"}); for a rotation, that of POST …/rotate-secret.
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Only on a rotation's answer: until when deliveries are signed with the replaced secret too (RFC 3339).
+    previous_secret_expires_at: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], secret: str | None = None, raw: dict[str, Any] | None = None) -> Webhook:
+        answer = data if raw is None else raw
         return cls(data["webhook_id"], data["url"], tuple(data.get("events") or ()), data.get("created_at"), secret,
-                   raw=data if raw is None else raw)
+                   raw=answer, previous_secret_expires_at=answer.get("previous_secret_expires_at"))
 
 
 @dataclass(frozen=True)

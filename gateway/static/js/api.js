@@ -1,6 +1,6 @@
 // The dashboard calls the same /v1 API as every client, authenticated by the HttpOnly session
 // cookie (the page never sees an API key or the session token). State-changing calls carry the
-// session's CSRF token, which GET /auth/session hands to same-origin scripts only.
+// session's CSRF token, which GET /auth/status (and /auth/session) hands to same-origin scripts only.
 
 let csrfToken = null;
 
@@ -65,8 +65,12 @@ export async function structureJobs() {
   return pages.flatMap((p) => p.jobs).sort((a, b) => b.created_at.localeCompare(a.created_at));
 }
 
+/** Who is signed in (username, CSRF token), or null for a signed-out browser. Asked of GET /auth/status, which
+ * answers 200 either way: GET /auth/session's 401 for a signed-out visitor (the normal first visit) was logged as
+ * an error in the browser's console on every page opened on the way to the sign-in page. */
 export async function loadSession() {
-  const session = await request('GET', '/auth/session', {allow401: true});
+  const session = await request('GET', '/auth/status');
+  if (!session || !session.signed_in) return null;
   csrfToken = session.csrf_token;
   return session;
 }
@@ -75,6 +79,15 @@ export async function signIn(username, password) {
   const session = await request('POST', '/auth/sign-in', {body: {username, password}, allow401: true});
   csrfToken = session.csrf_token;
   return session;
+}
+
+/** The person's own password change. It rotates the session: the response's cookie replaces the old one, whose
+ * CSRF token the server no longer accepts, so the new one is kept for the requests that follow. */
+export async function changePassword(currentPassword, newPassword) {
+  const result = await request('POST', '/auth/password',
+    {body: {current_password: currentPassword, new_password: newPassword}});
+  csrfToken = result.csrf_token;
+  return result;
 }
 
 export async function signOut(allSessions = false) {

@@ -96,13 +96,8 @@ async function start() {
     return;
   }
   const route = PAGES.find((p) => p.path.test(location.pathname));
-  let session;
-  try {
-    session = await loadSession();
-  } catch (error) {
-    if (error.status === 401) { location.replace(signInUrl()); return; }
-    throw error;
-  }
+  const session = await loadSession();
+  if (!session) { location.replace(signInUrl()); return; } // signed out (never signed in, or the session ended)
   const {root, main} = shell(session, route ? route.nav : '');
   replace(app, root);
   if (!route) {

@@ -155,12 +155,79 @@ export function announce(message) {
   }, 100);
 }
 
-/** A message shown for a few seconds, and said by a screen reader (through the page's live region). */
+// Toasts stack in one column (css .toasts: bottom right; the width of a phone's screen at its bottom), newest at the
+// bottom: each used to sit at the same fixed place, so that two at once ("Copied", an error) were drawn one over
+// the other and neither could be read. The column is not a live region: the page's announcer says each message.
+const toasts = h('div', {class: 'toasts', id: 'toasts'});
+const TOAST_MS = 5000; // long enough to read two lines; paused while the pointer or the keyboard is on the toast
+const MAX_TOASTS = 4; // the oldest goes first: the column stays short (a phone's screen)
+
+// While toasts are shown, a control the keyboard moves to under them is scrolled up above them (WCAG 2.4.11, the
+// focus not hidden): on a phone's screen the column is as wide as the page, and Tab went on under it to the form's
+// Submit button unseen. The browser scrolls a control into view only when it is off the screen, whatever covers it
+// (scroll-padding did not change that), so the page does it. `room`: space as tall as the column under the page,
+// so that the last control (nothing under it to scroll to) can go above the column too.
+const room = h('div', {class: 'toast-room', 'aria-hidden': 'true'});
+const FOCUS_GAP = 8; // px between the focused control and the column
+
+function overlapOf(rect, column) {
+  const across = rect.left < column.right && column.left < rect.right;
+  return across && rect.bottom > column.top - FOCUS_GAP && rect.top < column.bottom ? rect.bottom - column.top + FOCUS_GAP : 0;
+}
+
+function keepFocusClear() {
+  if (!room.isConnected) document.body.append(room);
+  room.style.height = toasts.childElementCount ? `${Math.ceil(toasts.getBoundingClientRect().height)}px` : '0px';
+}
+
+// Only the keyboard's moves: a click on a label in a table focuses <main> (the nearest focusable box) at mousedown,
+// and scrolling then moved the page under the pointer before mouseup, so that the click missed its label.
+let byKeyboard = false;
+document.addEventListener('keydown', () => { byKeyboard = true; }, true);
+document.addEventListener('pointerdown', () => { byKeyboard = false; }, true);
+
+document.addEventListener('focusin', (event) => {
+  const target = event.target;
+  if (!byKeyboard || !toasts.childElementCount || !(target instanceof Element) || toasts.contains(target)) return;
+  const rect = target.getBoundingClientRect();
+  if (rect.height > window.innerHeight / 2) return; // a region (<main>, a skip link's target), not a control
+  const by = Math.min(overlapOf(rect, toasts.getBoundingClientRect()), rect.top); // a tall box keeps its top shown
+  if (by > 0) window.scrollBy({top: by, behavior: 'instant'});
+});
+
+/** A message shown for a few seconds, with a button that dismisses it, and said by a screen reader (through the
+ * page's live region). */
 export function toast(message) {
-  const el = h('div', {class: 'toast', 'aria-hidden': 'true'}, message);
-  document.body.append(el);
+  if (!toasts.isConnected) document.body.append(toasts); // a page that replaced the body's children
+  const close = h('button', {class: 'toast-close', type: 'button', 'aria-label': 'Dismiss', title: 'Dismiss'}, '×');
+  const el = h('div', {class: 'toast'}, h('span', {class: 'toast-text'}, message), close);
+  el.dismiss = () => dismiss(); // for the stack's limit below
+  let timer = null;
+  const dismiss = () => {
+    clearTimeout(timer);
+    if (!el.isConnected) return;
+    // The keyboard's focus was on this toast's button: it goes to the next toast's (or the previous one's), else to
+    // the page's content, not to the page's top.
+    const had = el.contains(document.activeElement);
+    const next = el.nextElementSibling || el.previousElementSibling;
+    el.remove();
+    keepFocusClear();
+    if (had) (next ? next.querySelector('.toast-close') : document.getElementById('main'))?.focus();
+  };
+  const wait = () => { clearTimeout(timer); timer = setTimeout(dismiss, TOAST_MS); };
+  const hold = () => clearTimeout(timer);
+  close.addEventListener('click', dismiss);
+  el.addEventListener('mouseenter', hold);
+  el.addEventListener('mouseleave', () => { if (!el.contains(document.activeElement)) wait(); });
+  el.addEventListener('focusin', hold);
+  el.addEventListener('focusout', (event) => { if (!el.contains(event.relatedTarget) && !el.matches(':hover')) wait(); });
+  el.addEventListener('keydown', (event) => { if (event.key === 'Escape') dismiss(); });
+  toasts.append(el);
+  while (toasts.children.length > MAX_TOASTS) toasts.firstElementChild.dismiss();
+  keepFocusClear();
   announce(message);
-  setTimeout(() => el.remove(), 2600);
+  wait();
+  return el;
 }
 
 export async function copyText(text) {

@@ -221,7 +221,11 @@ ON CONFLICT (account_id, hour, endpoint, model, status_code, transport) DO UPDAT
     elapsed_ms = usage_hourly.elapsed_ms + excluded.elapsed_ms;
 
 -- name: delete_usage_before
-DELETE FROM usage_hourly WHERE hour < :before;
+-- Hours past the retention, a batch at a time (jobservice/periodic.py purge_in_batches): each statement stays far
+-- inside the command timeout. The batch is its rows' ctids (a TID scan; the key has six columns); a row a
+-- concurrent write moved in between is left to the next batch.
+DELETE FROM usage_hourly WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM usage_hourly WHERE hour < :before LIMIT :limit));
 
 -- name: usage_totals
 SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) AS requests,
@@ -269,6 +273,16 @@ SELECT * FROM webhooks WHERE id = :id AND account_id = :account_id AND deleted_a
 UPDATE webhooks SET deleted_at = :now WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
 RETURNING id;
 
+-- name: rotate_webhook_secret
+-- As on SQLite (jobservice/sql/queries.sql): SET reads the row as it was, so previous_secret is the secret
+-- being replaced; NULL :previous_until ends it at once.
+UPDATE webhooks SET previous_secret = CASE WHEN CAST(:previous_until AS DOUBLE PRECISION) IS NULL THEN NULL
+                                           ELSE secret END,
+                    previous_secret_expires_at = CAST(:previous_until AS DOUBLE PRECISION),
+                    secret = :secret
+WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL
+RETURNING *;
+
 -- name: drop_deliveries_of_webhook
 UPDATE webhook_deliveries SET status = 'failed', last_error = 'webhook deleted'
 WHERE webhook_id = :webhook_id AND status = 'pending';
@@ -293,7 +307,8 @@ WHERE d.id IN (SELECT x.id FROM webhook_deliveries x
                                               CAST(COALESCE(:busy_webhooks, '[]') AS JSON)) v)
                ORDER BY x.next_attempt_at, x.id LIMIT :limit FOR UPDATE SKIP LOCKED)
   AND w.id = d.webhook_id AND w.deleted_at IS NULL
-RETURNING d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret;
+RETURNING d.id, d.webhook_id, d.event, d.payload, d.attempts, w.url, w.secret, w.previous_secret,
+          w.previous_secret_expires_at;
 
 -- name: release_deliveries
 -- Claimed deliveries this sender will not start now (their receiver is at its limit): due for anyone.
@@ -334,9 +349,10 @@ FROM webhook_deliveries WHERE id = :id AND webhook_id = :webhook_id;
 
 -- name: redeliver_webhook_delivery
 -- A new delivery of the same event and body, due now; none once the webhook is deleted (by a delete that
--- committed after the caller's check: its row would be pending for ever, never claimed).
-INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at)
-SELECT d.webhook_id, d.event, d.payload, 'pending', :now, :now
+-- committed after the caller's check: its row would be pending for ever, never claimed). The job_id goes along:
+-- the copy goes with its job's deletion as the original does.
+INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at, created_at, job_id)
+SELECT d.webhook_id, d.event, d.payload, 'pending', :now, :now, d.job_id
 FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.deleted_at IS NULL
 WHERE d.id = :id
 RETURNING id, event, payload, status, attempts, last_status, last_error, created_at, last_attempt_at, next_attempt_at;
@@ -344,6 +360,8 @@ RETURNING id, event, payload, status, attempts, last_status, last_error, created
 -- name: purge_webhook_deliveries
 -- Finished deliveries past the log's retention, a batch at a time (a first purge after an upgrade may meet
 -- a year of rows: one statement would hold the write lock for seconds); pending ones stay until they finish.
+-- Each batch reads the created_at index (deliveries_created), not the whole table: without it the last batch
+-- of a run, and every run with nothing to purge, read every row.
 DELETE FROM webhook_deliveries WHERE id IN (
     SELECT id FROM webhook_deliveries WHERE status <> 'pending' AND created_at < :before LIMIT :limit);
 
@@ -506,7 +524,34 @@ UPDATE sessions SET revoked_at = :now WHERE account_id = :account_id AND token_h
 RETURNING token_hash;
 
 -- name: prune_sessions
-DELETE FROM sessions WHERE expires_at < :before OR revoked_at < :before;
+-- Part of each sign-in's transaction, so at most :limit rows: a backlog goes over the next sign-ins instead of one
+-- statement that could outlast the command timeout and fail the sign-in.
+DELETE FROM sessions WHERE token_hash IN (
+    SELECT token_hash FROM sessions WHERE expires_at < :before OR revoked_at < :before LIMIT :limit);
+
+-- Failed sign-ins (jobservice/sign_in_throttle.py) ---------------------------------------------------------------
+
+-- name: sign_in_failures_at_limit
+-- As queries.sql: for each key asked, the failure that fills its limit within the window, NULL while fewer.
+SELECT
+    (SELECT failed_at FROM sign_in_failures WHERE key_hash = CAST(:address_key AS TEXT) AND failed_at > :since
+     ORDER BY failed_at DESC LIMIT 1 OFFSET CAST(:address_limit AS INTEGER) - 1) AS address_at,
+    (SELECT failed_at FROM sign_in_failures WHERE key_hash = CAST(:username_key AS TEXT) AND failed_at > :since
+     ORDER BY failed_at DESC LIMIT 1 OFFSET CAST(:username_limit AS INTEGER) - 1) AS username_at;
+
+-- name: record_sign_in_failure
+-- As queries.sql: one failure of each key given (:address_key NULL: the username's only).
+INSERT INTO sign_in_failures (key_hash, failed_at)
+SELECT k.key_hash, CAST(:now AS DOUBLE PRECISION)
+FROM (SELECT CAST(:username_key AS TEXT) AS key_hash UNION ALL SELECT CAST(:address_key AS TEXT)) AS k
+WHERE k.key_hash IS NOT NULL
+ON CONFLICT DO NOTHING;
+
+-- name: purge_sign_in_failures
+-- Failures that left the window (the throttle never reads them again), :limit at a time: other writers wait for
+-- one batch at most.
+DELETE FROM sign_in_failures WHERE (key_hash, failed_at) IN (
+    SELECT key_hash, failed_at FROM sign_in_failures WHERE failed_at <= :before LIMIT :limit);
 
 -- name: delete_job
 -- The owner's deletion of a finished job (jobservice/jobs.py JobStore.delete): what it held goes, the row stays.
@@ -527,8 +572,9 @@ DELETE FROM job_inputs WHERE job_id = :id;
 
 -- name: delete_job_deliveries
 -- A deleted job's webhook deliveries: their bodies repeat its error, and the delivery log would show them.
--- The sender may be sending one now; recording its outcome then updates no row.
-DELETE FROM webhook_deliveries WHERE CAST(payload AS JSON) -> 'data' ->> 'job_id' = :id;
+-- The sender may be sending one now; recording its outcome then updates no row. By the job_id column and its
+-- index (deliveries_of_job), not the payload's data.job_id: reading every body outlived the command timeout.
+DELETE FROM webhook_deliveries WHERE job_id = :id;
 
 -- name: results_past_retention
 -- Completed jobs whose result files are due for deletion (jobservice/result_retention.py), oldest first.
@@ -594,7 +640,9 @@ SET method = excluded.method, fingerprint = excluded.fingerprint, response = exc
 WHERE idempotency_keys.created_at < :since;
 
 -- name: purge_idempotency_keys
-DELETE FROM idempotency_keys WHERE created_at < :since;
+-- Records past their TTL, a batch at a time, as delete_usage_before.
+DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM idempotency_keys WHERE created_at < :since LIMIT :limit));
 
 -- Scrape-time state for /metrics (jobservice/metrics_server.py) ---------------------------------------
 
@@ -675,5 +723,7 @@ SELECT id FROM account_activity WHERE id = :id AND account_id = :account_id;
 
 -- name: purge_activity
 -- Entries past the log's retention (PHONOS_ACTIVITY_LOG_DAYS), a batch at a time, as purge_webhook_deliveries.
+-- No ORDER BY: SQLite then walked the whole table by id to find the oldest (every run's last batch read every
+-- row); the created_at index (account_activity_created) finds them.
 DELETE FROM account_activity WHERE id IN (
-    SELECT id FROM account_activity WHERE created_at < :before ORDER BY id LIMIT :limit);
+    SELECT id FROM account_activity WHERE created_at < :before LIMIT :limit);

@@ -31,6 +31,12 @@ MIN_RESIDUES = 10
 MAX_CHAIN_LENGTH = 1022  # ESM-2's positional limit per chain (the reference truncates and then fails)
 
 
+# Bond types the SDF writer and reader keep (and the featurisation has a slot for, dative as single as in the
+# reference): anything else is refused by `parse_smiles`.
+_WRITABLE_BONDS = frozenset({Chem.BondType.SINGLE, Chem.BondType.DOUBLE, Chem.BondType.TRIPLE,
+                             Chem.BondType.AROMATIC, Chem.BondType.DATIVE})
+
+
 class LigandError(BadInput):
     """The SMILES cannot be docked; the message says why (shown to the user as a 400)."""
 
@@ -87,17 +93,40 @@ def parse_smiles(smiles: str) -> Chem.Mol:
         )
     if heavy > MAX_HEAVY_ATOMS:
         raise LigandError(f"ligand has {heavy} heavy atoms; at most {MAX_HEAVY_ATOMS} are supported")
+    _refuse_unwritable_bonds(mol)
     fragments = Chem.GetMolFrags(mol, asMols=True)
     if len(fragments) > 1:
         # The reference would dock them as one rigid body; name them and the one a user most likely means.
         names = [Chem.MolToSmiles(fragment) for fragment in fragments]
-        largest = names[max(range(len(fragments)), key=lambda i: fragments[i].GetNumHeavyAtoms())]
+        biggest = max(range(len(fragments)), key=lambda i: fragments[i].GetNumHeavyAtoms())
+        largest = names[biggest]
         listed = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        if fragments[biggest].GetNumHeavyAtoms() < MIN_HEAVY_ATOMS:
+            # "[Na+].[Cl-]": the advice below sent the user to "[Na+]", which is then refused as a single atom
+            raise LigandError(
+                f"ligand SMILES has {len(fragments)} disconnected fragments ({listed[:200]}), each a single atom "
+                f"(a salt of ions): nothing DiffDock can dock; a ligand is one molecule of at least {MIN_HEAVY_ATOMS} "
+                "heavy atoms"
+            )
         raise LigandError(
             f"ligand SMILES has {len(fragments)} disconnected fragments ({listed[:200]}); dock one molecule: "
             f"for a salt or solvate send the largest fragment, {largest[:120]}"
         )
     return mol
+
+
+def _refuse_unwritable_bonds(mol: Chem.Mol) -> None:
+    """`LigandError` for a bond the poses' SDF cannot carry: a quadruple bond (SMILES '$') was written as MDL
+    bond order 0, which RDKit reads back as an unspecified bond (`C~C`), and the featurisation docked it as a
+    single bond. Single, double, triple, aromatic and dative bonds (RDKit writes and reads type 9) are kept."""
+    for bond in mol.GetBonds():
+        if bond.GetBondType() not in _WRITABLE_BONDS:
+            kind = "quadruple bond ('$')" if bond.GetBondType() == Chem.BondType.QUADRUPLE else f"{bond.GetBondType()} bond"
+            raise LigandError(
+                f"ligand SMILES has a {kind} between atoms {bond.GetBeginAtomIdx() + 1} and {bond.GetEndAtomIdx() + 1}; "
+                "DiffDock here docks ligands with single, double, triple, aromatic and dative bonds (the poses are "
+                "written as SDF, which has no other bond type)"
+            )
 
 
 def _smiles_problem(text: str) -> str:

@@ -96,6 +96,30 @@ def _mark_free_amino_acids(model: gemmi.Model) -> None:
         seen.add(chain.name)
 
 
+# AutoDock's PDBQT writes each atom's partial charge in columns 71-76 ("%6.3f") and its AutoDock type in 78-79,
+# over PDB's segment id (73-76) and element (77-78): read as PDB, every atom's charge digits (".066") became its
+# segment, so `_split_segments` made each residue and atom a chain of its own (30 residues: 30 one-residue chains
+# for ESM-2, every side chain gone, 215 "residues without a CA" warnings) and the job completed on that.
+_PDBQT_CHARGE = re.compile(r" *[+-]?\d*\.\d+")
+
+
+def _is_pdbqt_atom(line: str) -> bool:
+    return len(line) >= 76 and _PDBQT_CHARGE.fullmatch(line[70:76]) is not None
+
+
+def without_pdbqt_columns(text: str) -> tuple[str, bool]:
+    """`text` with columns 67-80 of its atom records cleared when it is PDBQT (every ATOM/HETATM record carries a
+    charge in 71-76; a PDB has blanks or a segment id there), and whether it was. gemmi then takes each element
+    from the atom name, as for a PDB without element columns (AutoDock types such as `A`, `OA`, `HD` and two-letter
+    ones written from column 78 are no elements). PDBQT's ROOT/BRANCH/TORSDOF records are not atoms: gemmi skips them."""
+    lines = text.splitlines()
+    atoms = [line for line in lines if line.startswith(("ATOM  ", "HETATM"))]
+    if not atoms or not all(_is_pdbqt_atom(line) for line in atoms):
+        return text, False
+    cleared = [line[:66] if line.startswith(("ATOM  ", "HETATM")) else line for line in lines]
+    return "\n".join(cleared) + "\n", True
+
+
 _RENAMED = re.compile(r"^chain (\S+) #\d+$")  # a `renamed_chains` key of a repeated chain id (_label_chains)
 
 
@@ -114,6 +138,7 @@ class Preparation:
     # "unnamed chain 2" (blank id) or "chain A #2" (a second protein chain with id A, after TER) → id given
     renamed_chains: dict[str, str] = field(default_factory=dict)
     residues_missing_atoms: int = 0  # residues lacking heavy atoms of their type (set by the featuriser)
+    pdbqt: bool = False  # an AutoDock PDBQT file: its charge and atom-type columns were ignored
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -129,11 +154,15 @@ class Preparation:
             "residues_without_ca": list(self.residues_without_ca),
             "renamed_chains": dict(self.renamed_chains),
             "residues_missing_atoms": self.residues_missing_atoms,
+            "pdbqt_columns_ignored": self.pdbqt,
         }
 
     def warnings(self) -> list[str]:
         """One sentence per change a user should know about (metadata `warnings`)."""
         out: list[str] = []
+        if self.pdbqt:
+            out.append("receptor file is PDBQT (AutoDock): read as PDB, its partial charges and atom types "
+                       "(columns 67-80) ignored, elements taken from the atom names")
         if self.models > 1:
             out.append(f"receptor file has {self.models} models (an ensemble); only model 1 was docked into")
         if self.altloc_residues:
@@ -278,6 +307,7 @@ def read_structure_with_report(pdb_text: str) -> tuple[gemmi.Structure, Preparat
     """First model of the PDB text, first conformer per atom, no hydrogens or waters, and the record."""
     if not pdb_text.strip():
         raise ReceptorError("protein PDB is empty")
+    pdb_text, pdbqt = without_pdbqt_columns(pdb_text)
     structure = _parse(pdb_text)
     if len(structure) == 0:
         raise ReceptorError("protein PDB has no ATOM/HETATM records")
@@ -319,6 +349,6 @@ def read_structure_with_report(pdb_text: str) -> tuple[gemmi.Structure, Preparat
     report = Preparation(
         models=models, altloc_residues=altloc, hydrogens_removed=hydrogens, waters_removed=waters,
         other_groups=dict(others), mapped_residues=mapped, unknown_residues=dict(unknown),
-        residues_without_ca=tuple(no_ca), renamed_chains=renamed,
+        residues_without_ca=tuple(no_ca), renamed_chains=renamed, pdbqt=pdbqt,
     )  # fmt: skip
     return structure, report

@@ -1,7 +1,7 @@
 // Account: who you are, credits and their history, job counts, the sign-in session, the browsers signed in to
 // the account, the password, and the account's activity log.
 
-import {api, request, signOut} from '../api.js';
+import {api, changePassword, request, signOut} from '../api.js';
 import {pageHeader} from '../app.js';
 import {csvText, saveCsv} from '../csv.js';
 import {busy, clearError, confirmDialog, field, fieldError, focusIfLost, h, replace, showError, toast} from '../dom.js';
@@ -130,6 +130,7 @@ function activityWhat(entry) {
     case 'password.change_failed': return 'Password change refused: wrong current password';
     case 'webhook.created': return `Webhook added${d.host ? ` (${d.host})` : ''}`;
     case 'webhook.deleted': return 'Webhook removed';
+    case 'webhook.secret_rotated': return 'Webhook secret rotated';
     case 'share.created': return `Share link created${d.expires_in_days ? `, for ${plural(d.expires_in_days, 'day', 'days')}` : ''}`;
     case 'share.revoked': return 'Share link revoked';
     case 'credits.added':
@@ -305,8 +306,7 @@ function passwordCard(changed, refused) {
     }
     const done = busy(button);
     try {
-      const result = await request('POST', '/auth/password',
-        {body: {current_password: current.value, new_password: fresh.value}});
+      const result = await changePassword(current.value, fresh.value);
       for (const control of controls) control.value = '';
       const ended = result.other_sessions_ended || 0;
       said.textContent = ended

@@ -1,7 +1,7 @@
 // One job: live status, metrics, the 3D viewer (structure by pLDDT, or receptor + ranked poses),
 // pLDDT and PAE plots, every download and the provenance of the result.
 
-import {api, download} from '../api.js';
+import {ApiError, api, download} from '../api.js';
 import {pageHeader} from '../app.js';
 import {compareCard} from '../compare.js';
 import {confirmDialog, copyText, focusIfLost, h, icon, replace, toast} from '../dom.js';
@@ -94,16 +94,56 @@ function viewerTools(buttons) {
     h('button', {class: 'btn small', type: 'button', id, on: {click: fn}}, label)));
 }
 
+/** The job's JSON result (scores, or DiffDock's pose report) as an object, or null when the file is damaged (not
+ * JSON, or JSON that is no object). Its parse error ("Unexpected token ... is not valid JSON") was shown as the
+ * page's only words, and the structure, which needs no scores, was not shown at all. */
+async function jsonResult(files) {
+  const text = await files.text('json');
+  try {
+    const value = JSON.parse(text);
+    return value && typeof value === 'object' && !Array.isArray(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** What the page says in place of the scores when the JSON result is damaged: what is missing, what still works. */
+function damagedNotice(missing) {
+  return h('div', {class: 'notice warn', id: 'scores-unreadable', role: 'note'}, h('div', {},
+    h('strong', {}, 'This job’s scores file could not be read'),
+    `The file is damaged (cut short or garbled), so ${missing} cannot be shown. `
+      + 'The structure and the other downloads below still work; run the job again for a new scores file.'));
+}
+
+/** Whether a PDB text holds any atom to draw. One with none (a damaged file; the inference twin's placeholder)
+ * gets a notice in place of the viewer: the viewer drew an empty box, and swapped its buttons in later. */
+function hasAtoms(pdb) {
+  return /^(ATOM |HETATM)/m.test(pdb);
+}
+
+function undrawableNotice() {
+  return h('div', {class: 'notice warn', id: 'structure-unreadable', role: 'note'}, h('div', {},
+    h('strong', {}, 'This job’s structure file could not be read'),
+    'It holds no atoms (it is damaged, or no PDB file), so the structure cannot be drawn. The downloads below still work.'));
+}
+
+/** Residues in a PDB text (its Cα atoms): the length when no scores say it. */
+function residueCount(pdb) {
+  return pdb.split('\n').filter((line) => line.startsWith('ATOM') && line.slice(12, 16).trim() === 'CA').length;
+}
+
 async function structureSection(job, files, query) {
-  const [pdb, scores] = await Promise.all([files.text('pdb'), files.text('json').then(JSON.parse)]);
+  const [pdb, read] = await Promise.all([files.text('pdb'), jsonResult(files)]);
+  const scores = read || {};
   const plddt = scores.plddt || [];
   const mean = job.metrics?.mean_plddt ?? scores.mean_plddt;
   const band = plddtBand(mean);
+  const known = typeof mean === 'number'; // no mean (a damaged scores file): no band ("Very low" was shown)
   const stats = h('div', {class: 'grid stats'},
-    stat('Mean pLDDT', num(mean, 1), h('span', {class: ['band', band.cls]}, band.label), {id: 'metric-plddt'}),
+    stat('Mean pLDDT', num(mean, 1), known ? h('span', {class: ['band', band.cls]}, band.label) : 'not known', {id: 'metric-plddt'}),
     job.metrics?.ptm !== undefined ? stat('pTM', num(job.metrics.ptm, 3), 'Predicted TM-score, 0–1') : null,
     job.metrics?.iptm !== undefined ? stat('ipTM', num(job.metrics.iptm, 3), 'Interface pTM of the complex, 0–1') : null,
-    stat('Length', num(plddt.length), job.metrics?.num_chains ? `residues in ${job.metrics.num_chains} chains` : 'residues'),
+    stat('Length', num(plddt.length || residueCount(pdb)), job.metrics?.num_chains ? `residues in ${job.metrics.num_chains} chains` : 'residues'),
     // Amber relax (params.relax) of the rank-1 structure: clashing heavy-atom pairs before -> after.
     job.metrics?.clashes_relaxed !== undefined ? stat('Clashes after relax',
       `${num(job.metrics.clashes_unrelaxed)} → ${num(job.metrics.clashes_relaxed)}`,
@@ -119,20 +159,23 @@ async function structureSection(job, files, query) {
     h('div', {class: 'card-body'}, container, tools));
   const plots = h('div', {class: 'grid two'},
     h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'pLDDT per residue'), h('span', {class: 'hint'}, 'Local confidence, 0–100')),
-      h('div', {class: 'card-body'}, plddt.length ? plddtPlot(plddt, scores.sequence || '') : h('div', {class: 'muted'}, 'No per-residue scores.'))),
+      h('div', {class: 'card-body'}, plddt.length ? plddtPlot(plddt, scores.sequence || '')
+        : h('div', {class: 'muted'}, read ? 'No per-residue scores.' : 'Not shown: the scores file is damaged.'))),
     h('div', {class: 'card', id: 'pae-card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Predicted aligned error'), h('span', {class: 'hint'}, 'Expected position error, Å')),
       h('div', {class: 'card-body'}, scores.pae ? paeHeatmap(scores.pae) : h('div', {class: 'muted', id: 'pae-missing'},
-        'This job has no PAE: AlphaFold2 computes it with the monomer_ptm preset.'))));
+        read ? 'This job has no PAE: AlphaFold2 computes it with the monomer_ptm preset.' : 'Not shown: the scores file is damaged.'))));
   const inputs = inputCard([
-    ['Sequence', scores.sequence || '-', 'mono sequence'],
-    ['Length', `${plddt.length} residues`],
+    read ? ['Sequence', scores.sequence || '-', 'mono sequence'] : ['Sequence', 'Not shown: the scores file is damaged.'],
+    ['Length', `${plddt.length || residueCount(pdb)} residues`],
   ]);
   let drawn;
   const viewerReady = new Promise((resolve) => { drawn = resolve; });
   // The Compare card lists the owner's other structures: not on a shared page.
-  const section = h('div', {class: 'stack'}, stats, viewerCard, files.shared ? null : compareCard(job, pdb, viewerReady, query),
-    plots, inputs);
-  requestAnimationFrame(async () => {
+  const drawable = hasAtoms(pdb);
+  const section = h('div', {class: 'stack'}, read ? null : damagedNotice('the per-residue pLDDT and PAE plots'),
+    drawable ? null : undrawableNotice(), stats, drawable ? viewerCard : null,
+    files.shared || !drawable ? null : compareCard(job, pdb, viewerReady, query), plots, inputs);
+  if (drawable) requestAnimationFrame(async () => {
     const view = await structureViewer(container, pdb, plddt);
     drawn(view);
     if (!view) { plainText(container); return; }
@@ -160,9 +203,11 @@ async function structureSection(job, files, query) {
 }
 
 async function dockingSection(job, files) {
-  const [complexPdb, sdf, report] = await Promise.all([files.text('pdb'), files.text('sdf'), files.text('json').then(JSON.parse)]);
-  const poses = report.poses || [];
+  const [complexPdb, sdf, read] = await Promise.all([files.text('pdb'), files.text('sdf'), jsonResult(files)]);
+  const report = read || {};
   const records = splitSdf(sdf);
+  // A damaged report: the SDF's poses, in its (ranked) order, without confidences.
+  const poses = report.poses || (read ? [] : records.map((_, i) => ({rank: i + 1, confidence: null, confidence_band: 'unknown'})));
   const top = poses[0] || {};
   const stats = h('div', {class: 'grid stats'},
     stat('Top confidence', top.confidence === null || top.confidence === undefined ? '-' : num(top.confidence, 2), bandChip(top.confidence_band || 'unknown'), {id: 'metric-confidence'}),
@@ -187,6 +232,7 @@ async function dockingSection(job, files) {
       r.querySelector('.pose-pick').setAttribute('aria-pressed', String(i === j));
     });
     const pose = poses[i];
+    if (!pose) return; // no poses to show (an empty report)
     selected.textContent = `Showing pose #${pose.rank} · confidence ${pose.confidence === null ? 'n/a' : pose.confidence.toFixed(3)} (${pose.confidence_band})`;
     container.dataset.pose = String(pose.rank);
     if (view) view.show(i);
@@ -211,7 +257,8 @@ async function dockingSection(job, files) {
     h('div', {class: 'card-head'}, h('h2', {}, 'Receptor and ligand pose'), selected),
     h('div', {class: 'card-body'}, container, tools));
   select(0);
-  requestAnimationFrame(async () => {
+  const drawable = hasAtoms(complexPdb);
+  if (drawable) requestAnimationFrame(async () => {
     view = await dockingViewer(container, complexPdb, records);
     if (!view) { plainText(container); return; }
     view.show(rowsIndex());
@@ -229,7 +276,8 @@ async function dockingSection(job, files) {
     ['Receptor', receptor],
     report.receptor?.residues ? ['Receptor size', `${report.receptor.residues} residues`] : null,
   ]);
-  return h('div', {class: 'stack'}, stats, h('div', {class: 'grid main-side'}, viewerCard, side), inputs);
+  return h('div', {class: 'stack'}, read ? null : damagedNotice('the poses’ confidences'),
+    drawable ? null : undrawableNotice(), stats, drawable ? h('div', {class: 'grid main-side'}, viewerCard, side) : side, inputs);
 }
 
 /** The viewer's box when it shows why there is no viewer: its words read as words, not hidden inside an image. */
@@ -422,6 +470,10 @@ export async function showResults(body, job, files, query) {
     const section = job.model === 'diffdock' ? await dockingSection(job, files) : await structureSection(job, files, query);
     replace(body, weightsNotice(job), section, downloads(job, files), provenance(job));
   } catch (err) {
-    replace(body, h('div', {class: 'notice bad'}, h('div', {}, h('strong', {}, 'Could not load the results'), err.message)), downloads(job, files));
+    // The API's messages are written for people; anything else (a script's TypeError) is not, and is not shown.
+    const why = err instanceof ApiError ? err.message
+      : 'Its result files could not be read: they may be damaged. The downloads below may still work.';
+    replace(body, h('div', {class: 'notice bad', id: 'results-error'}, h('div', {}, h('strong', {}, 'Could not load the results'), why)),
+      downloads(job, files));
   }
 }

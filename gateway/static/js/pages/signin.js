@@ -17,7 +17,7 @@ function safeNext() {
 export async function render(root) {
   document.title = 'Sign in · phonos';
   const error = h('div', {class: 'notice bad form-error', role: 'alert', hidden: true, id: 'sign-in-error'});
-  const username = h('input', {type: 'text', name: 'username', id: 'username', autocomplete: 'username', required: true, autofocus: true});
+  const username = h('input', {type: 'text', name: 'username', id: 'username', autocomplete: 'username', required: true});
   const password = h('input', {type: 'password', name: 'password', id: 'password', autocomplete: 'current-password', required: true});
   const submit = h('button', {class: 'btn primary', type: 'submit'}, 'Sign in');
   const form = h('form', {class: 'fields', novalidate: true, on: {submit: async (event) => {

@@ -1,5 +1,6 @@
-// Webhooks: list, create (the signing secret is shown once), send a test event, delete, and each one's
-// delivery log (what was sent, what the receiver answered), where a delivered or failed event is sent again.
+// Webhooks: list, create (the signing secret is shown once), send a test event, rotate the signing secret (the new
+// one shown once, the old one signing beside it for a day), delete, and each one's delivery log (what was sent,
+// what the receiver answered), where a delivered or failed event is sent again.
 
 import {api} from '../api.js';
 import {pageHeader} from '../app.js';
@@ -12,6 +13,8 @@ const EVENTS = ['job.started', 'job.completed', 'job.failed'];
 const DELIVERY_PAGE = 20;
 const DELIVERY_STATUSES = ['', 'failed', 'pending', 'delivered'];
 const PILL = {delivered: 'completed', failed: 'failed', pending: 'pending'};  // the jobs page's colours
+// How long a rotated-out secret keeps signing (the API's default, said in the confirm): a day to deploy the new one.
+const OVERLAP_S = 86400;
 
 // What the receiver made of a delivery's last attempt, in a line.
 function answer(d) {
@@ -158,6 +161,32 @@ export async function render(main) {
     log.card.scrollIntoView({block: 'nearest'});
   }
 
+  // A new secret, shown once as creation shows it; the current one keeps signing beside it until the time shown,
+  // so a receiver that accepts either (docs/webhooks.md) misses nothing while it is switched over.
+  async function rotate(hook, button) {
+    const ok = await confirmDialog({title: 'Rotate this webhook\u2019s signing secret?',
+      body: `A new secret is made and shown once. For the next 24 hours deliveries to ${hook.url} are signed with both ` +
+        'the new and the current secret, so your receiver can switch to the new one; after that only the new one signs.',
+      confirm: 'Rotate secret'});
+    if (!ok) return;
+    const done = busy(button);
+    try {
+      const rotated = await api.post(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/rotate-secret`,
+        {expire_current_after_s: OVERLAP_S});
+      const until = rotated.previous_secret_expires_at;
+      replace(callout, secretCallout(`New signing secret for ${hook.url}`, rotated.secret,
+        h('span', {}, 'The previous secret also signs deliveries until ',
+          h('time', {id: 'secret-overlap-end', datetime: until}, dateTime(until)),
+          ` (${ago(until)}): accept either until then, then only this one.`)));
+      done(true);
+      callout.querySelector('button').focus(); // its Copy: the secret is what to take next
+      callout.scrollIntoView({block: 'nearest'});
+    } catch (err) {
+      toast(err.message);
+      done();
+    }
+  }
+
   async function remove(hook) {
     const ok = await confirmDialog({title: 'Delete this webhook?', body: `Events stop going to ${hook.url}; deliveries not yet sent are dropped.`,
       confirm: 'Delete', danger: true});
@@ -194,6 +223,8 @@ export async function render(main) {
                 on: {click: (event) => test(hook, result, event.currentTarget)}}, 'Send test'),
               h('button', {class: 'btn small', type: 'button', 'data-action': 'deliveries', 'aria-label': named('Deliveries to'),
                 on: {click: () => showLog(hook).catch((e) => toast(e.message))}}, 'Deliveries'),
+              h('button', {class: 'btn small', type: 'button', 'data-action': 'rotate', 'aria-label': named('Rotate secret of'),
+                on: {click: (event) => rotate(hook, event.currentTarget).catch((e) => toast(e.message))}}, 'Rotate secret'),
               h('button', {class: 'btn small danger', type: 'button', 'data-action': 'delete', 'aria-label': named('Delete webhook'),
                 on: {click: () => remove(hook).catch((e) => toast(e.message))}}, 'Delete'))));
         })))));
