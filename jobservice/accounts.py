@@ -190,7 +190,7 @@ class Accounts:
         row = await self._db.read.fetch_one("get_key", {"key_hash": key_hash})
         if row is None:
             raise Unauthenticated("Invalid API key. It may have been revoked; check the key, or create one "
-                                  "in the dashboard's Keys page or with `phonos keys create`.")
+                                  "in the dashboard's API keys page or with `phonos keys create`.")
         if is_expired(row["expires_at"], now()):
             raise KeyExpired(float(row["expires_at"]))
         return Principal(account_id=int(row["account_id"]), key_hash=key_hash, rate_limit=int(row["rate_limit"]),

@@ -67,7 +67,7 @@ class KeyExpired(Unauthenticated):
     """The key was valid and expired (HTTP 401, not the generic "invalid key")."""
 
     def __init__(self, expires_at: float) -> None:
-        super().__init__(f"This API key expired at {when(expires_at)}. Create a new key (the dashboard's Keys page "
+        super().__init__(f"This API key expired at {when(expires_at)}. Create a new key (the dashboard's API keys page "
                          "or POST /v1/keys with a key that works), or extend this one's expiry with "
                          "PATCH /v1/keys/{key_id}.")
         self.expires_at = expires_at
@@ -79,7 +79,7 @@ class ReadOnlyKey(Forbidden):
     def __init__(self, method: str) -> None:
         route = route_templates().get(method) or method
         super().__init__(f"This API key is read-only: {method} ({route}) changes state or spends credits and needs "
-                         f"a key with the '{FULL}' scope. Use a full key, or create one in the dashboard's Keys page.")
+                         f"a key with the '{FULL}' scope. Use a full key, or create one in the dashboard's API keys page.")
         self.method = method
 
 
@@ -92,7 +92,7 @@ class OutlivesCallingKey(Forbidden):
                 "this key has less than a day left, so it can set no expiry")
         super().__init__(f"This API key expires at {when(caller_expires_at)}: a key it creates, and any expiry it "
                          f"sets (its own included), must end by then ({most}). For a longer one use a key that "
-                         "never expires, the dashboard's Keys page, or the operator's `phonos keys`.")
+                         "never expires, the dashboard's API keys page, or the operator's `phonos keys`.")
         self.caller_expires_at = caller_expires_at
 
 

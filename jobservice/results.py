@@ -11,6 +11,12 @@ The files of one job are written and synced concurrently, with fdatasync: a new 
 metadata "needed to read the data back", which fdatasync flushes too, and concurrent syncs share
 the filesystem's journal commits. Measured here for three small files: 15 ms one after another with
 fsync, 1 ms concurrently with fdatasync (bench/esmfold_service.py counts this as service overhead).
+
+A process killed (SIGKILL, the OOM killer, a power cut) between writing a temporary and renaming it leaves the
+temporary behind; its job runs again and writes new ones. A service that owns the data directory (SQLite: the
+lock keeps every other writer out) removes every leftover at start; on shared storage (PostgreSQL) the job's next
+write removes those STALE_TEMPORARY_S old (never a temporary another service may be writing this moment); and
+deleting the job's files (a deleted job, retention) removes them with the files.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ FILE_MODE = 0o600
 # Backoff between attempts to write a job's files while storage fails (seconds): first, cap.
 RETRY_FIRST_S = 0.1
 RETRY_MAX_S = 2.0
+# A job's temporary this old is a killed writer's: a live write renames its files within seconds (the largest
+# AlphaFold2 result takes well under a minute to write), and a rerun on another service is leased for minutes.
+STALE_TEMPORARY_S = 3600.0
 # Shared by every store of the process: syncs are short, and idle threads cost nothing. Enough threads for
 # every file of a job or two at once (an ESMFold job has 6): the syncs then share one journal commit, where
 # 4 threads took two rounds (6 files: p50 ~5-7 ms instead of ~9-12 ms here).
@@ -49,6 +58,7 @@ class ResultStore:
         """Write every file; returns the JSON kept with the job (metrics, metadata, file index)."""
         directory = self.shard(job_id)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._remove_temporaries(job_id, older_than_s=STALE_TEMPORARY_S)
         index = []
         written: list[tuple[Path, Path]] = []
         try:
@@ -75,6 +85,29 @@ class ResultStore:
     def remove(self, job_id: str) -> None:
         for path in self.shard(job_id).glob(f"{job_id}.*"):
             path.unlink(missing_ok=True)
+        self._remove_temporaries(job_id, older_than_s=0.0)
+
+    def remove_every_temporary(self) -> int:
+        """Remove every temporary under the results directory; how many. Only for the data directory's owner (the
+        SQLite service, before it runs any job): no one else can be writing one. It reads every shard's listing,
+        which for a million files takes a second or two, once a start."""
+        removed = 0
+        for shard in self._root.glob("??"):
+            for path in shard.glob(".*.tmp"):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def _remove_temporaries(self, job_id: str, *, older_than_s: float) -> None:
+        """Remove the job's temporaries (`.<job id>.<ext>.<hex>.tmp`) last modified `older_than_s` ago or more:
+        what a writer killed before its rename left (see the module's docstring)."""
+        cutoff = time.time() - older_than_s
+        for path in self.shard(job_id).glob(f".{job_id}.*.tmp"):
+            try:
+                if path.stat().st_mtime <= cutoff:
+                    path.unlink()
+            except FileNotFoundError:  # renamed or removed meanwhile by its own writer
+                continue
 
     def path(self, job_id: str, file_name: str) -> Path:
         """Where a file of the job's index lives; ValueError for a name that is not this job's file (file names

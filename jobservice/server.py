@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -26,6 +27,7 @@ from jobservice.modelspecs.registry import build_specs
 from jobservice.private_files import secure_data_dir
 from jobservice.readiness import ReadinessMonitor
 from jobservice.reflection_pool import enable_reflection
+from jobservice.results import ResultStore
 from jobservice.service import JobService
 from jobservice.servicer import PhonosServicer
 from jobservice.store import open_store
@@ -130,6 +132,8 @@ async def create_server(
     try:
         db = await open_store(settings)
         secure_data_dir(settings.data_dir, settings.sqlite_path)  # the files SQLite just created
+        if lock is not None:  # the only writer of the results: what a killed one left half-written can go
+            await asyncio.to_thread(ResultStore(settings.results_dir).remove_every_temporary)
         service = JobService(settings, db, build_specs(settings.models) if specs is None else specs,
                              build_inference(settings.triton_url, settings.triton_urls,
                                              settings.triton_health_interval_s) if inference is None else inference)

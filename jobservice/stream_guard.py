@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 SESSION_PREFIX = "session:"  # a dashboard session's principal key_hash (jobservice/auth.py)
-REVOKED_KEY = ("This API key was revoked while the stream was open. Create a new key (the dashboard's Keys page "
+REVOKED_KEY = ("This API key was revoked while the stream was open. Create a new key (the dashboard's API keys page "
                "or POST /v1/keys) and open the stream again.")
 ENDED_SESSION = "Your dashboard session has ended (signed out or expired). Sign in again."
 

@@ -131,6 +131,13 @@ def validate_url(url: str, *, allow_http_loopback: bool, networks: tuple[egress.
     loopback = host.rstrip(".") == "localhost" or (address is not None and egress.is_loopback(address))
     if allow_http_loopback and parts.scheme in ("http", "https") and loopback:
         return url
+    if loopback and parts.scheme in ("http", "https"):
+        # A receiver on the server's own machine is what a first try of webhooks registers: say the one setting
+        # that allows it, not "use https" (https://127.0.0.1 is refused too) or the private networks' setting
+        # (which never admits loopback).
+        raise InvalidArgument("url points to this machine (loopback): allowed only when the server sets "
+                              "PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK=true (development); else use an https:// "
+                              "address on a public host")
     if parts.scheme != "https":
         raise InvalidArgument(
             "url must use https:// (plain http is only allowed to loopback when the server enables it)"

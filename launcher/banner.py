@@ -8,7 +8,12 @@ The addresses are ones a person can open (launcher.urls): a listener bound to 0.
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from jobservice.admin import FIRST_USER, FirstStart
@@ -17,19 +22,54 @@ from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
 
 
-def sign_in_line(first: FirstStart | None, holder: str | None) -> str:
+def operator_program(argv0: str | None = None, on_path: str | None = None) -> str:
+    """How the person who started `phonos serve` types `phonos` for another verb: `phonos` when that name on
+    PATH is this very program, else its path: from the working directory when it lies under it, as the
+    README writes the operator's verbs (`.venv/bin/phonos`), else absolute. `scripts/serve.sh` runs
+    `.venv/bin/phonos`, which is not on PATH: a hint that said `phonos users set-password` answered
+    "command not found".
+
+    `argv0` and `on_path` (what `shutil.which("phonos")` found) are parameters for the tests."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    if Path(argv0).name != "phonos":  # `python -m launcher.cli` (tests): the installed name is the best guess
+        return "phonos"
+    found = shutil.which("phonos") if on_path is None else on_path
+    program = os.path.realpath(argv0)
+    if found and os.path.realpath(found) == program:
+        return "phonos"
+    relative = os.path.relpath(os.path.abspath(argv0))
+    path = os.path.abspath(argv0) if relative.startswith("..") else relative
+    # A bare name would be looked up on PATH again: `./phonos` for one in the working directory itself.
+    return shlex.quote(path if os.sep in path else f".{os.sep}{path}")
+
+
+def operator_command(verb: str, data_dir: Path, program: str = "phonos") -> str:
+    """`verb` as a command that reaches this service's state: with `--data-dir` unless the data directory is the
+    default `./var` from here (a service started with `--data-dir /srv/phonos` has no database in ./var, and the
+    operator verbs refuse to create one there)."""
+    here = Path("var").resolve()
+    where = "" if Path(data_dir).resolve() == here else f" --data-dir {shlex.quote(str(data_dir))}"
+    return f"{program} {verb}{where}"
+
+
+def sign_in_line(first: FirstStart | None, holder: str | None, *, data_dir: Path = Path("var"),
+                 program: str = "phonos") -> str:
     """How to sign in to the dashboard: the generated password on the first start (shown once), then
-    whatever is true of the accounts' passwords (`holder`: jobservice.admin.password_holder)."""
+    whatever is true of the accounts' passwords (`holder`: jobservice.admin.password_holder). The
+    set-password command is printed as it can be pasted: `program` (operator_program) and, for a data
+    directory other than the default, its `--data-dir`."""
     if first is not None:
         return (f"  sign in as {json_value_text(FIRST_USER)} with password {first.password}  (shown once; change it "
                 "on the dashboard's Account page)")
+
+    def set_password(name: str) -> str:
+        return operator_command(f"users set-password --username {name}", data_dir, program)
+
     if holder == FIRST_USER:
-        return (f"  sign in as {json_value_text(FIRST_USER)} (forgot the password? "
-                f"`phonos users set-password --username {FIRST_USER}`)")
+        return f"  sign in as {json_value_text(FIRST_USER)} (forgot the password? `{set_password(FIRST_USER)}`)"
     if holder is not None:  # the operator gave other accounts passwords, never admin
-        return ("  sign in with your username and password (forgot it? "
-                "`phonos users set-password --username NAME`)")
-    return "  set a password to sign in: `phonos users set-password --username NAME`"
+        return f"  sign in with your username and password (forgot it? `{set_password('NAME')}`)"
+    return f"  set a password to sign in: `{set_password('NAME')}`"
 
 
 def endpoint_lines(settings: ServiceSettings, ready: Mapping[str, Any], sign_in: str) -> list[str]:
@@ -45,3 +85,12 @@ def endpoint_lines(settings: ServiceSettings, ready: Mapping[str, Any], sign_in:
         lines.append(f"metrics:       {metrics.url(ready['metrics_port'], '/metrics')}  "
                      f"({metrics.note()}Prometheus; job service + Triton)")
     return lines
+
+
+def first_job_line(settings: ServiceSettings, ready: Mapping[str, Any], program: str = "phonos") -> str:
+    """On the first start, under the new API key: the command that puts it to use, with this service's address
+    (a `--http-port` other than the README's 8080 included) and the program as it can be typed."""
+    url = reachable(settings.http_host).url(ready["http_port"]).rstrip("/")
+    return (f"first job:     {program} login --url {url}  (asks for the API key above), then "
+            f"{program} fold SEQUENCE  (curl: README, Your first job)")
+

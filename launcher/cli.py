@@ -49,7 +49,7 @@ from jobservice.messages import activity_json
 from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
 from launcher import tables
-from launcher.tables import When, rfc3339, shown, terminal_cells
+from launcher.tables import When, rfc3339, said, said_error, shown, terminal_cells
 from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
 
@@ -192,7 +192,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         print(json.dumps({"api_key": key.api_key, "account_id": key.account_id}))
     else:
         print(key.api_key)
-        print(f"(account {key.account_id}; the key is shown only now: store it)", file=sys.stderr)
+        print(said((f"(account {key.account_id};", "the key is shown only now: store it)"), sys.stderr), file=sys.stderr)
     return 0
 
 
@@ -212,8 +212,10 @@ def cmd_keys_add(args: argparse.Namespace) -> int:
         print(json.dumps({"api_key": new.api_key, "account_id": new.account_id, "key": _key_json(key)}))
     else:
         print(new.api_key)
-        print(f"(key {key.id} of {json_value_text(args.username)}: {_key_status(key)}, {key.rate_limit}/min, "
-              f"{key.scope}; the key is shown only now: store it)", file=sys.stderr)
+        # On a narrow terminal broken after the key's owner, then after its limits: never inside the id or a time.
+        print(said((f"(key {key.id} of {json_value_text(args.username)}:", f"{_key_status(key)},",
+                    f"{key.rate_limit}/min, {key.scope};", "the key is shown only now: store it)"), sys.stderr),
+              file=sys.stderr)
     return 0
 
 
@@ -222,6 +224,9 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     keys = _run(settings, lambda: admin.list_keys(settings, username=args.username))
     if args.json:
         print(json.dumps({"keys": [_key_json(k) for k in keys]}))
+        return 0
+    if not keys:  # a header over no rows read as a failed query
+        print(f"no keys for {json_value_text(args.username)}" if args.username else "no keys yet")
         return 0
     print(shown(("KEY ID", "PREFIX", "NAME", "LIMIT/MIN", "SCOPE", "CREATED", "LAST USED", "STATUS"),
                 lambda when: [(k.id, k.prefix, k.name or "-", str(k.rate_limit), k.scope, when(k.created_at),
@@ -242,7 +247,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_key_json(key)))
     else:
-        print(f"revoked {key.id} ({key.prefix}...): requests made with it are refused from now on")
+        print(said((f"revoked {key.id} ({key.prefix}...):", "requests made with it are refused from now on")))
     return 0
 
 
@@ -255,7 +260,7 @@ def cmd_keys_update(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_key_json(key)))
     else:
-        print(f"updated {key.id} ({key.prefix}...): {_key_status(key)}, {key.rate_limit}/min")
+        print(said((f"updated {key.id} ({key.prefix}...):", f"{_key_status(key)},", f"{key.rate_limit}/min")))
     return 0
 
 
@@ -268,6 +273,9 @@ def cmd_accounts_list(args: argparse.Namespace) -> int:
             "can_sign_in": a.can_sign_in, "active_keys": a.active_keys,
             "last_used_at": None if a.last_used_at is None else rfc3339(a.last_used_at),
             "jobs": a.jobs, "active_jobs": a.active_jobs} for a in accounts]}))
+        return 0
+    if not accounts:
+        print("no accounts yet")
         return 0
     print(shown(("USERNAME", "EMAIL", "CREDITS", "KEYS", "JOBS", "ACTIVE", "SIGN-IN", "CREATED", "LAST USED"),
                 lambda when: [(a.username, a.email or "-", str(a.credits), str(a.active_keys), str(a.jobs),
@@ -284,12 +292,23 @@ def cmd_accounts_activity(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"username": args.username, "total": total, "entries": [activity_json(e) for e in entries]}))
         return 0
-    print(f"{args.username}: {len(entries)} of {total} entries, newest first")
+    if not entries:  # "0 of 0 entries, newest first" over a header with no rows read as a failed query
+        print(said(_nothing_here(args, total, f"no {args.action} activity yet" if args.action else "no activity yet")))
+        return 0
+    print(said((f"{args.username}:", f"{len(entries)} of {total} entries,", "newest first")))
     print(shown(("WHEN", "ACTION", "BY", "FROM", "TARGET", "DETAILS"),
                 lambda when: [(when(e.created_at), e.action, _actor(e), e.actor.client_address or "-", _target(e),
                                _details(e)) for e in entries], free={"DETAILS"}, cells=terminal_cells()))
     _say_the_next_page(args, len(entries), total)
     return 0
+
+
+def _nothing_here(args: argparse.Namespace, total: int, none_yet: str) -> tuple[str, ...]:
+    """The line a page without entries is: `ada: no activity yet` where there are none, else where the last one
+    is (an --offset past the end)."""
+    if total == 0:
+        return (f"{args.username}:", none_yet)
+    return (f"{args.username}:", f"no entries from --offset {args.offset};", f"there are {total}")
 
 
 def _say_the_next_page(args: argparse.Namespace, shown_here: int, total: int) -> None:
@@ -326,7 +345,7 @@ def cmd_credits_add(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"username": args.username, "added": args.amount, "balance": balance}))
     else:
-        print(f"{args.username}: {balance - args.amount} -> {balance} credits")
+        print(said((f"{args.username}:", f"{balance - args.amount} -> {balance} credits")))
     return 0
 
 
@@ -340,7 +359,10 @@ def cmd_credits_history(args: argparse.Namespace) -> int:
              "kind": str(e.kind), "job_id": e.job_id, "job_deleted": e.job_deleted, "note": e.note}
             for e in entries]}))
         return 0
-    print(f"{args.username}: {balance} credits; {len(entries)} of {total} entries, newest first")
+    if not entries:
+        print(said((f"{args.username}:", f"{balance} credits;", *_nothing_here(args, total, "no history yet")[1:])))
+        return 0
+    print(said((f"{args.username}:", f"{balance} credits;", f"{len(entries)} of {total} entries,", "newest first")))
     print(shown(("WHEN", "CHANGE", "BALANCE", "KIND", "WHY"),
                 lambda when: [(when(e.created_at), f"{e.amount:+d}", str(e.balance_after), str(e.kind),
                                (e.note or "") + (f" {e.job_id}{' (deleted)' if e.job_deleted else ''}" if e.job_id
@@ -369,8 +391,8 @@ def cmd_users_set_password(args: argparse.Namespace) -> int:
     settings = _existing(_settings(args))
     password = _read_password(args)
     _run(settings, lambda: admin.set_password(settings, username=args.username, password=password))
-    print(f"password set for {json_value_text(args.username)}; their open dashboard sessions were signed out",
-          file=sys.stderr)
+    print(said((f"password set for {json_value_text(args.username)};", "their open dashboard sessions were signed out"),
+               sys.stderr), file=sys.stderr)
     return 0
 
 
@@ -380,7 +402,8 @@ def cmd_db_build(args: argparse.Namespace) -> int:
         built = build_db.build(args.fasta, args.outdir, args.name)
     except (build_db.BuildError, OSError) as exc:
         raise CliError(f"cannot build the {args.name} database from {args.fasta}: {exc}") from None
-    print(f"wrote {built.fasta} ({built.num_sequences} sequences, {built.version[:19]}...)")
+    # Broken after the path on a narrow terminal (the path whole); the setting line stays one, to be copied.
+    print(said((f"wrote {built.fasta}", f"({built.num_sequences} sequences,", f"{built.version[:19]}...)")))
     print(built.env_line)
     return 0
 
@@ -395,14 +418,14 @@ def cmd_weights_fetch(args: argparse.Namespace) -> int:
     try:
         directory = fetch_set(weights, args.dir, FetchOptions(mirror=args.mirror))
     except FetchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(said_error(str(exc)), file=sys.stderr)
         return 1
     except OSError as exc:  # --dir a file, a full disk, no permission: said, not a traceback
-        print(f"error: cannot write the weights under {args.dir}: {exc.strerror or exc}"
-              f"{f' ({exc.filename})' if exc.filename else ''}", file=sys.stderr)
+        print(said_error(f"cannot write the weights under {args.dir}: {exc.strerror or exc}"
+              f"{f' ({exc.filename})' if exc.filename else ''}"), file=sys.stderr)
         return 1
     except requests.RequestException as exc:  # what _download does not retry (a mirror's bad address)
-        print(f"error: the download failed: {exc}", file=sys.stderr)
+        print(said_error(f"the download failed: {exc}"), file=sys.stderr)
         return 1
     print(f"{weights.title}: ready. Set before `phonos serve`:")
     for line in settings_lines(weights, directory):
@@ -414,10 +437,13 @@ def cmd_weights_list(args: argparse.Namespace) -> int:
     from launcher.weights_table import WEIGHT_SETS
 
     for weights in WEIGHT_SETS.values():
-        print(f"{weights.name}: {weights.title} (licence {weights.licence}; sets {', '.join(weights.settings)})")
+        print(said((f"{weights.name}:", *weights.title.split(" "), f"(licence {weights.licence};",
+                    f"sets {', '.join(weights.settings)})")))
         for item in weights.files:
             checksum = f"sha256 {item.sha256}" if item.sha256 else "no published checksum (trust on first use)"
-            print(f"  {item.url}  {item.approx_size}  {checksum}")
+            # The URL, the size and the checksum each whole (a URL or a digest cut in two no longer pastes); the
+            # pieces' own trailing space keeps the two-space columns scripts read from the piped line.
+            print(said((f"{item.url} ", f"{item.approx_size} ", checksum), indent="  "))
     return 0
 
 
@@ -434,14 +460,17 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.as_json()))
     else:
-        print(f"backed up {settings.data_dir.resolve()} to {report.destination} in {report.seconds:.1f} s:")
-        print(f"  database as of {tables.when(report.snapshot_at)}: {report.jobs} jobs, {report.database_bytes / 1e6:.1f} MB")
-        print(f"  result files: {report.files_copied} copied ({report.bytes_copied / 1e6:.1f} MB), "
-              f"{report.files_present} already there")
-        print(f"  to restore, start from it: phonos serve --data-dir {report.destination}")
+        # Each line broken between its parts on a narrow terminal (a path stays whole), the restore command in
+        # lines that end ` \\` so it still pastes as one.
+        print(said((f"backed up {settings.data_dir.resolve()}", f"to {report.destination}", f"in {report.seconds:.1f} s:")))
+        print(said((f"database as of {tables.when(report.snapshot_at)}:", f"{report.jobs} jobs,",
+                    f"{report.database_bytes / 1e6:.1f} MB"), indent="  "))
+        print(said(("result files:", f"{report.files_copied} copied ({report.bytes_copied / 1e6:.1f} MB),",
+                    f"{report.files_present} already there"), indent="  "))
+        print(tables.restore_command(report.destination))
     for name in report.missing:
-        print(f"warning: result file {name} is named by the database but missing from the data directory",
-              file=sys.stderr)
+        print(said((f"warning: result file {name}", "is named by the database", "but missing from the data directory"),
+                   sys.stderr), file=sys.stderr)
     return 1 if report.missing else 0
 
 
@@ -463,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     create = keys.add_parser("create", help="create an account with a new API key")
     create.add_argument("--username", metavar="NAME", required=True,
                         help="the new account, made with this key as its first (more keys: `phonos keys add`, or the "
-                             "account itself: POST /v1/keys, the dashboard's Keys page)")
+                             "account itself: POST /v1/keys, the dashboard's API keys page)")
     create.add_argument("--email", metavar="EMAIL", help="the account's email, for a new account")
     create.add_argument("--credits", metavar="N", type=int, help="starting balance (default PHONOS_DEFAULT_CREDITS)")
     create.add_argument("--rate-limit", metavar="R", type=int, help="requests per minute for this key (default PHONOS_DEFAULT_RATE_LIMIT, 60)")
@@ -612,7 +641,7 @@ def _main(argv: list[str]) -> int:
         print("\ninterrupted", file=sys.stderr)
         return EXIT["interrupted"]
     except CliError as exc:
-        print(f"error: {in_flag_words(str(exc), argv)}", file=sys.stderr)
+        print(said_error(in_flag_words(str(exc), argv)), file=sys.stderr)
         return EXIT["usage"]
 
 

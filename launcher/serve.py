@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Mapping
 
@@ -29,13 +30,15 @@ from jobservice.admin import FIRST_USER, FirstStart, ensure_first_account, passw
 from jobservice.datadir_lock import DataDirLock, DataDirLocked
 from jobservice.private_files import secure_data_dir
 from jobservice.store import STORE_UNUSABLE, store_unusable_message
-from launcher.banner import endpoint_lines, sign_in_line
+from launcher.banner import endpoint_lines, first_job_line, operator_program, sign_in_line
 from launcher.lifeline import end_with_this_process
 from launcher.model_settings import check_model_settings
 from launcher.ports import can_listen, is_local_address
 from launcher.supervisor import Event, State, Supervised
+from launcher.tables import said_error
 from launcher.triton import (
     DEFAULT_MODEL_REPOSITORY,
+    STOP_TIMEOUT_S,
     TritonPorts,
     TritonProcess,
     TritonStartError,
@@ -137,8 +140,18 @@ class TritonChild:
             self.process.reap()
 
     def stop(self) -> None:
-        if self.process is not None:
+        """Stop Triton, saying so: its models take seconds to unload (~9-12 s for the three), a silence in which
+        `phonos serve` looked hung after the job service's last lines."""
+        if self.process is None:
+            return
+        if self.process.process.poll() is not None:  # gone already (a crash): only its shm is left to clean
             self.process.stop()
+            return
+        print(f"stopping Triton (unloading its models; killed if not done within {STOP_TIMEOUT_S:.0f} s) ...",
+              flush=True)
+        began = time.monotonic()
+        self.process.stop(STOP_TIMEOUT_S)
+        print(f"Triton stopped ({time.monotonic() - began:.1f} s)", flush=True)
 
 
 class JobServiceChild:
@@ -205,7 +218,7 @@ def serve(settings: ServiceSettings) -> int:
         models = served_triton_models(settings)
         check_model_settings(models, DEFAULT_MODEL_REPOSITORY, os.environ)  # what Triton's models will read
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(said_error(str(exc)), file=sys.stderr)
         return 2
     data_dir = settings.data_dir.resolve()
     settings = settings.with_overrides(data_dir=data_dir)
@@ -215,7 +228,7 @@ def serve(settings: ServiceSettings) -> int:
         return 1
     taken = taken_port(settings)
     if taken is not None:
-        print(f"error: {taken}", file=sys.stderr)
+        print(said_error(taken), file=sys.stderr)
         return 2
     try:
         secure_data_dir(data_dir, settings.sqlite_path)
@@ -226,7 +239,7 @@ def serve(settings: ServiceSettings) -> int:
         ))
         secure_data_dir(data_dir, settings.sqlite_path)
     except STORE_UNUSABLE as exc:
-        print(f"error: {store_unusable_message(settings, exc)}", file=sys.stderr)
+        print(said_error(store_unusable_message(settings, exc)), file=sys.stderr)
         return 2
     if first is not None:
         # Printed at once: the key and password exist now, whether or not the rest starts.
@@ -261,7 +274,7 @@ def serve(settings: ServiceSettings) -> int:
         print("stopping ...", flush=True)
         return 0
     except (TritonStartError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(said_error(str(exc)), file=sys.stderr)
         return 1
     finally:
         for child in reversed(children):  # the job service first: it finishes its writes while Triton is up
@@ -307,7 +320,7 @@ def owner_free(settings: ServiceSettings) -> bool:
     try:
         lock.acquire()
     except DataDirLocked as exc:
-        print(f"error: {exc}; stop it first, or give this one another --data-dir", file=sys.stderr)
+        print(said_error(f"{exc}; stop it first, or give this one another --data-dir"), file=sys.stderr)
         return False
     lock.release()
     return True
@@ -316,7 +329,7 @@ def owner_free(settings: ServiceSettings) -> bool:
 def report(event: Event, triton: TritonChild, jobs: JobServiceChild) -> bool:
     """Print what happened; False when supervision gave up."""
     if event.kind == "gave_up":
-        print(f"error: {event.message}; stopping everything", file=sys.stderr, flush=True)
+        print(said_error(f"{event.message}; stopping everything"), file=sys.stderr, flush=True)
         return False
     if event.kind == "crashed":
         print(event.message, file=sys.stderr, flush=True)
@@ -342,8 +355,12 @@ def announce(settings: ServiceSettings, triton: TritonChild, jobs: JobServiceChi
           f"{', '.join(triton.models)}; log {data_dir / 'triton.log'})")
     # Once per start (a first start needs no look: its generated password is the line).
     holder = None if first is not None else asyncio.run(password_holder(settings, FIRST_USER))
-    for line in endpoint_lines(settings, jobs.ready_info, sign_in_line(first, holder)):
+    program = operator_program()
+    sign_in = sign_in_line(first, holder, data_dir=data_dir, program=program)
+    for line in endpoint_lines(settings, jobs.ready_info, sign_in):
         print(line)
+    if first is not None:  # the key was printed above the start-up: say how to use it, with this address
+        print(first_job_line(settings, jobs.ready_info, program))
     print(f"job service:   pid {_pid(triton, jobs, jobs.name)}")
     print(f"data dir:      {data_dir}")
     print("weights: tiny random weights unless PHONOS_*_WEIGHTS_DIR is set - NOT real predictions", flush=True)

@@ -102,6 +102,16 @@ class TritonPorts:
         return cls(http=free_port(host), grpc=free_port(host), metrics=free_port(host))
 
 
+# How long a graceful stop may take before the server is killed. Measured (2 cores, the three tiny-weight models
+# idle): ~9 s, up to ~12 s under load: ~1 s for Triton to see its HTTP connections close, then its models unload
+# one python-backend stub each (ESMFold's ~6 s: the stub's interpreter freeing torch), Triton polling them once a
+# second. Its own --exit-timeout-secs (default 30) bounds in-flight inferences; the job service is stopped first
+# and hands its running jobs back to pending, so none of its calls is still waiting by then. A shorter bound
+# would kill stubs mid-unload for no gain: their regions are cleaned up either way, but the log then reads as a
+# crash. So 30 s, as Triton's own; `phonos serve` says so when it starts stopping it.
+STOP_TIMEOUT_S = 30.0
+
+
 class TritonProcess:
     """A running tritonserver serving some models of a model repository (explicit model control)."""
 
@@ -218,7 +228,7 @@ class TritonProcess:
         text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
         return "log tail:\n" + "\n".join(text)
 
-    def stop(self, timeout_s: float = 30.0) -> None:
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """SIGTERM the server's process group, SIGKILL after `timeout_s`, then remove its shm regions."""
         if self.process.poll() is None:
             signal_group(self.process.pid, signal.SIGTERM)

@@ -179,11 +179,7 @@ class Dashboard:
             username=username.strip(), password=password, user_agent=_user_agent(request),
         ), [])
         assert isinstance(reply, pb.CreateSessionResponse)
-        view = _encode(reply)
-        view.pop("session_token")  # the cookie's; never in a body a script can read
-        response = _json_response(view)
-        max_age = math.ceil(reply.expires_at.seconds - time.time())
-        set_session_cookie(response, reply.session_token, max_age_s=max_age, secure=self._secure(request))
+        response = self._cookie_response(request, reply)
         previous = session_token(request)
         if previous is not None and previous != reply.session_token:
             await self._end_replaced(request, previous)
@@ -265,6 +261,11 @@ class Dashboard:
                                  pb.ChangePasswordRequest(current_password=current, new_password=new,
                                                           user_agent=_user_agent(request)), metadata)
         assert isinstance(reply, pb.ChangePasswordResponse)
+        return self._cookie_response(request, reply)
+
+    def _cookie_response(self, request: web.Request, reply: Any) -> web.Response:
+        """A reply that carries a new session (sign-in, a password change): its token becomes the cookie, the rest
+        the JSON body."""
         view = _encode(reply)
         view.pop("session_token")  # the cookie's; never in a body a script can read
         response = _json_response(view)

@@ -4,7 +4,8 @@ One `phonos serve` (the echo model: its Triton starts in ~1.5 s, ESMFold's in ~8
 launcher's supervision, the same for every model) goes through: Triton killed → the API keeps answering
 (degraded, 503), a job submitted meanwhile completes after the restart; the job service killed →
 back on the same port with Triton untouched; the job service killed again within the window →
-more than PHONOS_RESTART_MAX=1 crashes: everything stops, exit status 1, with a message.
+more than PHONOS_RESTART_MAX=1 crashes: everything stops, exit status 1, with a message, Triton's stop said
+from its start (with its bound) to its end.
 """
 
 from __future__ import annotations
@@ -83,5 +84,10 @@ def test_serve_restarts_crashed_children_and_gives_up_on_repeated_crashes(tmp_pa
         assert serve.find(r"error: job service exited with signal SIGKILL; it crashed 2 times within 600 s, "
                           r"more than PHONOS_RESTART_MAX=1: giving up; stopping everything")
         assert not process_alive(new_triton_pid)
+        # Triton's stop is said, with its bound, and its end: it takes seconds (its models unload) after the
+        # job service's last lines, a silence that read as a hang.
+        stopped = float(serve.wait_for(r"^Triton stopped \((\d+\.\d) s\)$", 10).group(1))
+        assert serve.find(r"^stopping Triton \(unloading its models; killed if not done within 30 s\) \.\.\.$")
+        print(f"\nTriton's stop (echo model): {stopped:.1f} s")
     finally:
         serve.stop()

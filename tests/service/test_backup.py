@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import threading
 from pathlib import Path
@@ -19,6 +20,28 @@ def _backup(data_dir: Path, destination: Path, capsys: pytest.CaptureFixture[str
     code = phonos(["backup", str(destination), "--data-dir", str(data_dir), "--json"])
     captured = capsys.readouterr()
     return code, (json.loads(captured.out) if captured.out else {}), captured.err
+
+
+def assert_restores_consistently(twin_factory: type, data_dir: Path, key: str) -> None:
+    """A service started from a backup: every job it holds ends completed once (those pending or running in the
+    snapshot run again there), one charge a job and no refund, the balance the sum of the ledger, every completed
+    job's files downloadable."""
+    with sqlite3.connect(data_dir / "phonos.sqlite3") as copy:
+        snapshot = dict(copy.execute("SELECT id, status FROM jobs").fetchall())
+    assert set(snapshot.values()) <= {"pending", "running", "completed"}
+    restored = twin_factory.start(data_dir)
+    client = restored.client(key)
+    final = {job_id: client.wait_for(job_id) for job_id in snapshot}
+    assert {job["status"] for job in final.values()} == {"completed"}
+    for job in final.values():
+        assert client.get(job["download_url"]).status_code == 200
+    balance = client.balance()
+    restored.stop()
+    with sqlite3.connect(data_dir / "phonos.sqlite3") as copy:
+        ledger = copy.execute("SELECT kind, job_id, amount FROM credit_entries").fetchall()
+    assert sum(amount for _, _, amount in ledger) == balance
+    assert sorted(job_id for kind, job_id, _ in ledger if kind == "charge") == sorted(snapshot)
+    assert [job_id for kind, job_id, _ in ledger if kind == "refund"] == []
 
 
 def test_a_backup_taken_while_jobs_run_restores_every_job_and_file(twin_factory: type, tmp_path: Path,
@@ -58,6 +81,12 @@ def test_a_backup_taken_while_jobs_run_restores_every_job_and_file(twin_factory:
             name = artifact["file"]
             assert (destination / "results" / name[:2] / name).read_bytes() == \
                    (data_dir / "results" / name[:2] / name).read_bytes()
+
+    # The copy taken mid-load, started as it is (as a restore after losing the machine would): its balance is its
+    # ledger's sum, and the jobs it holds unfinished run to the end there, each charged once, never refunded.
+    mid_load = tmp_path / "mid-load"
+    shutil.copytree(destination, mid_load)
+    assert_restores_consistently(twin_factory, mid_load, key)
 
     # A second backup into the first copies only what is new since.
     for job_id in submitted:

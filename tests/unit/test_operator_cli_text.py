@@ -9,6 +9,7 @@ import ast
 import json
 import os
 import pty
+import re
 import sqlite3
 import subprocess
 import sys
@@ -254,3 +255,129 @@ def test_a_page_that_is_not_the_last_says_the_next_on_a_terminal(data_dir: str, 
     assert _out(capsys, "accounts", "activity", "--username", "ada", *page).endswith("(the next page: --offset 2)\n")
     last = _out(capsys, "credits", "history", "--username", "ada", "--offset", "1", *page)  # 1 of 2: the last page
     assert "--offset" not in last and "opening balance" in last
+
+
+def _one_line_answers(data_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                      monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """What the changing verbs say (stdout and stderr together), one verb an entry."""
+    said: dict[str, str] = {}
+
+    def run(name: str, *argv: str) -> None:
+        assert cli.main([*argv, "--data-dir", data_dir]) == 0, name
+        both = capsys.readouterr()
+        said[name] = both.out + both.err
+
+    run("keys add", "keys", "add", "--username", "ada", "--name", "cluster", "--read-only", "--expires-in-days", "30")
+    keys = json.loads(_out(capsys, "keys", "list", "--username", "ada", "--json", "--data-dir", data_dir))["keys"]
+    key_id = next(k["key_id"] for k in keys if k["name"] == "cluster" and not k["revoked"])
+    run("keys update", "keys", "update", key_id, "--rate-limit", "30", "--expires-in-days", "60")
+    run("keys revoke", "keys", "revoke", key_id)
+    run("credits add", "credits", "add", "--username", "ada", "--amount", "250")
+    run("credits history", "credits", "history", "--username", "ada", "--limit", "1")
+    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("a long enough password\n"))
+    run("users set-password", "users", "set-password", "--username", "ada", "--password-stdin")
+    run("backup", "backup", str(tmp_path / "backup"))
+    return said
+
+
+def test_one_line_answers_fit_a_narrow_terminal_piped_they_are_one_line(data_dir: str, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str],
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`revoked key_… (pk_…...): requests made with it are refused from now on` took 90 cells: a 60-column terminal
+    cut it mid-word. On a terminal each line is within it, broken between parts (the id and prefix whole, the
+    restore command in lines that paste as one); piped each answer is the one line it always was."""
+    monkeypatch.setenv("COLUMNS", "60")
+    piped = _one_line_answers(data_dir, tmp_path / "piped", capsys, monkeypatch)
+    assert re.fullmatch(r"revoked key_\w+ \(pk_\S+\.\.\.\): requests made with it are refused from now on\n",
+                        piped["keys revoke"]), piped
+    assert re.fullmatch(r"password set for \"ada\"; their open dashboard sessions were signed out\n",
+                        piped["users set-password"])
+    assert re.search(r"\n  to restore, start from it: phonos serve --data-dir /\S+/backup\n$", piped["backup"])
+    assert any(width(line) >= 60 for answer in piped.values() for line in answer.splitlines())
+
+    for stream in (sys.stdout, sys.stderr):
+        monkeypatch.setattr(stream, "isatty", lambda: True)
+    shown = _one_line_answers(data_dir, tmp_path / "shown", capsys, monkeypatch)
+    # Only a path longer than the line (pytest's tmp_path is) may pass the edge, on its own line: never cut.
+    wide = [(verb, line) for verb, answer in shown.items() for line in answer.splitlines()
+            if width(line) >= 60 and str(tmp_path) not in line]
+    assert wide == [], shown
+    assert "\n  to " + str(tmp_path / "shown" / "backup") in shown["backup"]
+    revoked = shown["keys revoke"].splitlines()
+    assert re.fullmatch(r"revoked key_\w{16} \(pk_\S+\.\.\.\):", revoked[0]) and len(revoked) == 2, revoked
+    assert revoked[1] == "  requests made with it are refused from now on"
+    assert " UTC," in shown["keys add"] and "(key key_" in shown["keys add"]
+    restore = shown["backup"].splitlines()[-3:]
+    assert restore[0] == "  to restore, start from it:" and restore[1].endswith(" \\"), restore
+    assert restore[2].strip().startswith("'/") or restore[1].strip().startswith("phonos serve"), restore
+    def words(text: str) -> list[str]:  # the words, its ids, keys, times and sizes (one run's own) as a token
+        return re.sub(r"(pk|key)_[\w-]+|\d+[\d:.-]*|piped|shown|\\|'", "*", text).split()
+    same = ("keys add", "keys update", "keys revoke", "credits add", "users set-password")  # (no table, no paths)
+    assert [words(shown[verb]) for verb in same] == [words(piped[verb]) for verb in same]
+
+
+def _tty(monkeypatch: pytest.MonkeyPatch, columns: int) -> None:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    for stream in (sys.stdout, sys.stderr):
+        monkeypatch.setattr(stream, "isatty", lambda: True)
+
+
+def test_an_error_line_fits_a_narrow_terminal_its_command_whole(data_dir: str, capsys: pytest.CaptureFixture[str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`keys create` for a taken username pointed at `keys add` in one 190-cell `error:` line, which a 60-column
+    terminal cut mid-word (the command too). On a terminal: within it, broken between words, the command and the
+    backquoted verb whole; piped: the one line it always was."""
+    argv = ["keys", "create", "--username", "ada", "--data-dir", data_dir]
+    assert cli.main(argv) == 2
+    piped = capsys.readouterr().err
+    assert piped.count("\n") == 1 and piped.startswith("error: ") and width(piped) > 100
+    assert piped.endswith('(`keys create` makes a new account with its first key; another key for an existing '
+                          'account: phonos keys add --username "ada")\n'), piped
+    _tty(monkeypatch, 60)
+    assert cli.main(argv) == 2
+    shown = capsys.readouterr().err
+    lines = shown.splitlines()
+    assert len(lines) > 1 and all(width(line) < 60 for line in lines), shown
+    assert lines[-1].strip() == 'phonos keys add --username "ada")' and "(`keys create` makes" in shown
+    assert " ".join(line.strip() for line in lines) == piped.strip()  # the same words, only broken
+
+
+def test_weights_list_and_db_build_fit_a_narrow_terminal(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`weights list`'s file lines (URL, size, checksum: ~200 cells) wrapped mid-digest on a terminal; there each
+    part is whole on its own line, and piped the two-space columns are as they were."""
+    from launcher.weights_table import WEIGHT_SETS
+
+    piped = _out(capsys, "weights", "list").splitlines()
+    first = next(iter(WEIGHT_SETS.values()))
+    item = first.files[1]
+    assert f"  {item.url}  {item.approx_size}  sha256 {item.sha256}" in piped
+    _tty(monkeypatch, 60)
+    shown = _out(capsys, "weights", "list").splitlines()
+    assert f"  {item.url}" in shown and f"    {item.approx_size}" in shown and f"    sha256 {item.sha256}" in shown
+    assert all(width(line) < 60 or line.strip().startswith(("https://", "sha256 ")) for line in shown), shown
+
+    (tmp_path / "seqs.fasta").write_text(">a\nMKTAYIAKQRQISFVKSHFSRQ\n>b\nMKVLAAGIVALLLAAGCSSS\n")
+    out = _out(capsys, "db", "build", str(tmp_path / "seqs.fasta"), str(tmp_path / "db")).splitlines()
+    assert out[0] == f"wrote {tmp_path / 'db' / 'uniref90.fasta'}" or out[0].startswith(f"wrote {tmp_path}"), out
+    assert all(width(line) < 60 for line in out[1:-1]) and out[-1].startswith("PHONOS_"), out
+
+
+def test_an_empty_list_says_so_rather_than_a_header_without_rows(data_dir: str, capsys: pytest.CaptureFixture[str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`accounts activity` of an account with none printed `grace: 0 of 0 entries, newest first` over a table
+    header with no rows; a page past the end did the same. --json is what it was."""
+    assert cli.main(["keys", "create", "--username", "grace", "--data-dir", data_dir]) == 0
+    with sqlite3.connect(Path(data_dir) / "phonos.sqlite3") as db:  # whatever creating the account recorded
+        db.execute("DELETE FROM account_activity WHERE account_id = "
+                   "(SELECT id FROM accounts WHERE username = 'grace')")
+    capsys.readouterr()
+    activity = ["accounts", "activity", "--username", "grace", "--data-dir", data_dir]
+    assert _out(capsys, *activity) == "grace: no activity yet\n"
+    assert _out(capsys, *activity, "--action", "api_key.created") == "grace: no api_key.created activity yet\n"
+    assert json.loads(_out(capsys, *activity, "--json")) == {"username": "grace", "total": 0, "entries": []}
+    past = _out(capsys, "credits", "history", "--username", "ada", "--offset", "99", "--data-dir", data_dir)
+    assert re.fullmatch(r"ada: \d+ credits; no entries from --offset 99; there are \d+\n", past), past
+    past = _out(capsys, "accounts", "activity", "--username", "ada", "--offset", "99", "--data-dir", data_dir)
+    assert re.fullmatch(r"ada: no entries from --offset 99; there are \d+\n", past), past

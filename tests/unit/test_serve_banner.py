@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import re
+import shlex
 import socket
+import subprocess
+import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -20,7 +24,7 @@ from aiohttp import web
 from jobservice import admin
 from jobservice.accounts import NewKey
 from jobservice.admin import FirstStart
-from launcher.banner import endpoint_lines, sign_in_line
+from launcher.banner import endpoint_lines, operator_program, sign_in_line
 from launcher.serve import (
     JobServiceChild,
     TritonChild,
@@ -32,7 +36,7 @@ from launcher.serve import (
 from launcher.triton import TritonPorts
 from launcher.urls import reachable
 from phonos_config.service import ServiceSettings
-from tests.support import wait_until
+from tests.support import REPO, wait_until
 
 # How tests/e2e and bench/ read the banner (tests/e2e/test_serve_and_clients.py, bench/triton_recovery.py).
 REST_LINE = r"REST gateway:\s+(http://\S+)/v1"
@@ -222,5 +226,65 @@ def test_a_restart_where_only_other_accounts_have_passwords_says_sign_in_with_yo
 
     asyncio.run(accounts())
     out = _announce(settings, None, capsys)
-    assert "  sign in with your username and password (forgot it? `phonos users set-password --username NAME`)" in out
+    assert ("  sign in with your username and password (forgot it? `phonos users set-password --username NAME "
+            f"--data-dir {tmp_path}`)") in out
     assert "set a password to sign in" not in out
+
+
+@pytest.mark.unit
+def test_the_operator_program_is_named_as_it_can_be_typed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """scripts/serve.sh runs `.venv/bin/phonos`, which is not on PATH: the banner's hint names that path (from the
+    working directory, as the README does), `phonos` only when PATH finds this very program."""
+    program = tmp_path / ".venv" / "bin" / "phonos"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\n")
+    monkeypatch.chdir(tmp_path)
+    assert operator_program(".venv/bin/phonos", on_path="") == ".venv/bin/phonos"
+    assert operator_program(".venv/bin/phonos", on_path="/usr/local/bin/phonos") == ".venv/bin/phonos"  # another one
+    assert operator_program(".venv/bin/phonos", on_path=str(program)) == "phonos"
+    assert operator_program(str(program), on_path="") == ".venv/bin/phonos"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert operator_program(str(program), on_path="") == str(program)  # not under the working directory
+    assert operator_program(str(REPO / "launcher" / "cli.py"), on_path="") == "phonos"  # python -m launcher.cli
+
+
+@pytest.mark.integration
+def test_the_forgot_password_hint_of_a_service_with_its_own_data_dir_works_as_printed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`phonos serve --data-dir DIR` restarted: the hint's command, pasted in the same working directory, sets the
+    password in DIR. It used to print `phonos users set-password --username admin`, which looked in ./var and
+    said there was no database there."""
+    data_dir = tmp_path / "state"
+    settings = ServiceSettings(data_dir=data_dir)
+
+    async def admin_with_password() -> None:
+        await admin.create_key(settings, username="admin", email=None, credits=10, rate_limit=60)
+        await admin.set_password(settings, username="admin", password="the first long password")
+
+    asyncio.run(admin_with_password())
+    here = tmp_path / "work"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    out = _announce(settings, None, capsys)
+    hint = re.search(r'sign in as "admin" \(forgot the password\? `([^`]+)`\)', out)
+    assert hint is not None, out
+    command = shlex.split(hint.group(1))
+    assert command[0] == "phonos" and "--data-dir" in command, command
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "launcher.cli", *command[1:], "--password-stdin"], cwd=here,
+                          input="a brand new long password\n", capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert not (here / "var").exists()  # nothing made where the service's state is not
+
+
+@pytest.mark.unit
+def test_only_the_first_start_says_how_to_use_the_new_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The key is printed above Triton's start-up; under the addresses, a first start says what to type next with
+    the address this service listens on (README's *Your first job* runs it against a live service)."""
+    settings = ServiceSettings(data_dir=tmp_path)
+    first = _announce(settings, FIRST, capsys)
+    assert ("first job:     phonos login --url http://127.0.0.1:8000  (asks for the API key above), then "
+            "phonos fold SEQUENCE  (curl: README, Your first job)") in first.splitlines()
+    assert "first job:" not in _announce(settings, None, capsys)  # a restart: no new key to say anything of

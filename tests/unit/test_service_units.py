@@ -163,6 +163,16 @@ def test_webhook_url_and_event_rules() -> None:
     assert validate_events(["job.failed", "job.started"]) == ("job.started", "job.failed")
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/", "https://127.0.0.1:9000/h", "http://localhost/h",
+                                 "https://[::1]/h", "http://localhost./h"])
+def test_a_receiver_on_this_machine_is_refused_with_the_setting_that_allows_it(url: str) -> None:
+    """The first webhook a person tries is a receiver on their own machine: the refusal names the setting (it
+    said "must use https://", and https://127.0.0.1 was then refused as "not a public host")."""
+    with pytest.raises(InvalidArgument, match=r"this machine \(loopback\).*PHONOS_WEBHOOK_ALLOW_HTTP_LOOPBACK=true"):
+        validate_url(url, allow_http_loopback=False)
+    assert validate_url(url, allow_http_loopback=True) == url
+
+
 def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
     header = sign("whsec_x", 1700000000, '{"a":1}')
     expected = hmac.new(b"whsec_x", b'1700000000.{"a":1}', hashlib.sha256).hexdigest()
