@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from jobservice.memory_inference import Failure, Slow
 from jobservice.modelspecs.esmfold import FORMATS as ESMFOLD_FORMATS
+from tests.conftest import store_env
 from tests.support import ALL_STORES, ApiClient, InProcessService, wait_until
 
 pytestmark = pytest.mark.integration
@@ -51,6 +53,19 @@ def leave_running_as_a_killed_process(service: InProcessService, job_id: str) ->
         service.sql("UPDATE jobs SET lease_owner = 'killed', lease_expires = 0 WHERE id = ?", job_id)
 
 
+@pytest.fixture(scope="module")
+def quick_to_fail(tmp_path_factory: pytest.TempPathFactory, store: str,
+                  request: pytest.FixtureRequest) -> Iterator[InProcessService]:
+    """One job service (per store) for the failure kinds below, shared: each case scripts the one call its own
+    job makes and reads only its own account, so seven cases need not pay seven start-ups (~0.5 s each on
+    SQLite, ~1.5 s with a fresh PostgreSQL database). A retry window of 0: an unavailable server fails the job
+    at the first refusal."""
+    running = InProcessService(tmp_path_factory.mktemp("failures") / "var", {
+        **store_env(store, request), "PHONOS_TRITON_TIMEOUT_S": "0.3", "PHONOS_TRITON_RETRY_WINDOW_S": "0"})
+    yield running
+    running.stop()
+
+
 @pytest.mark.parametrize(("outcome", "code", "charged"), [
     (Failure.INVALID_INPUT, "invalid_input", True),
     (Failure.COMPUTE_LIMIT, "compute_limit", True),
@@ -61,10 +76,9 @@ def leave_running_as_a_killed_process(service: InProcessService, job_id: str) ->
     (Failure.CANCELLED_BY_SERVER, "model_unavailable", False),
 ])
 def test_each_failure_has_its_code_and_only_the_inputs_fault_is_charged(
-    twin_factory: type, outcome: Failure, code: str, charged: bool
+    quick_to_fail: InProcessService, outcome: Failure, code: str, charged: bool
 ) -> None:
-    # A retry window of 0: an unavailable server fails the job at the first refusal.
-    service = twin_factory.start(PHONOS_TRITON_TIMEOUT_S="0.3", PHONOS_TRITON_RETRY_WINDOW_S="0")
+    service = quick_to_fail
     service.inference.script("esmfold", outcome)
     client, job_id = submit(service)
     job = client.wait_for(job_id)
@@ -73,6 +87,8 @@ def test_each_failure_has_its_code_and_only_the_inputs_fault_is_charged(
     assert client.balance() == (90 if charged else 100)
     assert ("not refunded" in job["error"]) == charged and ("were refunded" in job["error"]) != charged
     assert client.get("/v1/account").json()["jobs"]["failed"] == 1
+    # One call, which took this case's scripted outcome (the service is shared: no earlier case left one behind).
+    assert [c.request_id for c in service.inference.calls].count(job_id) == 1
 
 
 def test_a_model_failure_says_which_model_failed_once(twin_factory: type) -> None:

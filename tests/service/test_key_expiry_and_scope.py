@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from gateway.http_rule import rules_for_service
 from jobservice.key_policy import when
 from jobservice.routes import SERVICE, read_only_methods
 from phonos.v1 import phonos_pb2 as pb
+from tests.conftest import store_env
 from tests.support import ALL_STORES, REPO, InProcessService
 
 pytestmark = pytest.mark.integration
@@ -34,10 +36,26 @@ DAY_S = 86400
 SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQ"
 
 
+# Three failed authentications a minute per address (the throttle test counts to it); /v1/events opens at once.
+SETTINGS = {"PHONOS_AUTH_FAILURES_PER_MINUTE": "3", "PHONOS_SSE_KEEPALIVE_S": "0.3"}
+
+
 @pytest.fixture
 def service(twin_factory: type, tmp_path: Path) -> InProcessService:
-    return twin_factory.start(data_dir=tmp_path / "var", PHONOS_AUTH_FAILURES_PER_MINUTE="3",
-                             PHONOS_SSE_KEEPALIVE_S="0.3")  # /v1/events opens at once
+    """A job service of the test's own, for the tests that fail authentications (an expired or wrong key): every
+    client is 127.0.0.1, so their failures would fill one shared service's throttle (3 a minute) for the next."""
+    return twin_factory.start(data_dir=tmp_path / "var", **SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory, store: str,
+           request: pytest.FixtureRequest) -> Iterator[InProcessService]:
+    """One job service (per store) for the module's tests that never fail an authentication: each uses accounts
+    of its own, so they share it; a start and stop each cost ~0.5 s (SQLite) to ~1.5 s (a fresh PostgreSQL
+    database and its migrations) on two cores."""
+    running = InProcessService(tmp_path_factory.mktemp("keys") / "var", {**store_env(store, request), **SETTINGS})
+    yield running
+    running.stop()
 
 
 def epoch(text: str) -> float:
@@ -62,8 +80,8 @@ def listed(api: object, key_id: str) -> dict:
 # ---------------------------------------------------------------------------------------------- expiry
 
 
-def test_a_key_created_with_an_expiry_and_a_scope_lists_them(service: InProcessService) -> None:
-    api = service.client(service.new_key(username="kim"))
+def test_a_key_created_with_an_expiry_and_a_scope_lists_them(shared: InProcessService) -> None:
+    api = shared.client(shared.new_key(username="kim"))
     [first] = api.get("/v1/keys").json()["keys"]
     assert first["scope"] == "full" and first["expired"] is False and "expires_at" not in first  # never expires
 
@@ -86,8 +104,8 @@ def test_a_key_created_with_an_expiry_and_a_scope_lists_them(service: InProcessS
     ({"scope": "admin"}, 'scope must be one of full, read_only, got "admin"'),
     ({"scope": "READ_ONLY"}, 'scope must be one of full, read_only, got "READ_ONLY"'),
 ])
-def test_bad_expiry_or_scope_is_a_400(service: InProcessService, fields: dict, words: str) -> None:
-    api = service.client(service.new_key())
+def test_bad_expiry_or_scope_is_a_400(shared: InProcessService, fields: dict, words: str) -> None:
+    api = shared.client(shared.new_key())
     response = api.post("/v1/keys", json=fields)
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "Invalid request" and words in response.json()["message"]
@@ -171,21 +189,21 @@ def test_update_sets_clears_and_renews_the_expiry(service: InProcessService) -> 
     assert widen.status_code == 400 and "scope" in widen.json()["message"]
 
 
-def test_expired_keys_are_not_active_keys(service: InProcessService) -> None:
+def test_expired_keys_are_not_active_keys(shared: InProcessService) -> None:
     """Revoking an expired key never needs confirm_last_key; the last working key still does."""
-    owner_key = service.new_key()
-    owner = service.client(owner_key)
+    owner_key = shared.new_key()
+    owner = shared.client(owner_key)
     [first] = owner.get("/v1/keys").json()["keys"]
     old = create(owner, expires_in_days=1)["key"]
-    set_expiry(service, old["key_id"], time.time() - 1)
+    set_expiry(shared, old["key_id"], time.time() - 1)
     assert owner.post(f"/v1/keys/{old['key_id']}/revoke", json={}).status_code == 200
     last = owner.post(f"/v1/keys/{first['key_id']}/revoke", json={})
     assert last.status_code == 400 and "last active key" in last.json()["message"]
 
 
-def test_grpc_create_and_update_take_the_same_fields(service: InProcessService) -> None:
-    key = service.new_key()
-    channel, stub = service.grpc_stub()
+def test_grpc_create_and_update_take_the_same_fields(shared: InProcessService) -> None:
+    key = shared.new_key()
+    channel, stub = shared.grpc_stub()
     auth = [("authorization", f"Bearer {key}")]
     with channel:
         created = stub.CreateApiKey(pb.CreateApiKeyRequest(expires_in_days=10, scope="read_only"), metadata=auth,
@@ -247,15 +265,15 @@ def test_the_contract_marks_exactly_the_get_routes_as_reads() -> None:
     assert {"Predict", "SubmitBatch", "CancelJob", "DeleteJob", "CreateApiKey"}.isdisjoint(read_only_methods())
 
 
-def test_a_read_only_key_reads_every_get_route_and_is_refused_every_write_over_rest(service: InProcessService) -> None:
-    full, viewer = read_only_pair(service)
+def test_a_read_only_key_reads_every_get_route_and_is_refused_every_write_over_rest(shared: InProcessService) -> None:
+    full, viewer = read_only_pair(shared)
     reads = read_only_methods()
     rules = [r for r in rules_for_service(SERVICE) if r.method.name != "GetHealth"]
     assert len(rules) > 20
     for rule in rules:
-        as_viewer = rest_status(service, viewer, rule.http_method, rule.template.text, bool(rule.body))
+        as_viewer = rest_status(shared, viewer, rule.http_method, rule.template.text, bool(rule.body))
         if rule.method.name in reads:
-            as_owner = rest_status(service, full, rule.http_method, rule.template.text, bool(rule.body))
+            as_owner = rest_status(shared, full, rule.http_method, rule.template.text, bool(rule.body))
             assert answered_status(as_viewer) == answered_status(as_owner) != 403, rule.method.name
         else:
             assert as_viewer.status_code == 403, (rule.method.name, as_viewer.status_code)
@@ -264,9 +282,9 @@ def test_a_read_only_key_reads_every_get_route_and_is_refused_every_write_over_r
             assert f"read-only: {rule.method.name}" in answer["message"] and "'full' scope" in answer["message"]
 
 
-def test_a_read_only_key_gets_real_answers_and_spends_nothing(service: InProcessService) -> None:
-    full, viewer_key = read_only_pair(service)
-    owner, viewer = service.client(full), service.client(viewer_key)
+def test_a_read_only_key_gets_real_answers_and_spends_nothing(shared: InProcessService) -> None:
+    full, viewer_key = read_only_pair(shared)
+    owner, viewer = shared.client(full), shared.client(viewer_key)
     job = owner.post("/v1/predict", json={"model": "esmfold", "sequence": SEQUENCE})
     assert job.status_code == 200, job.text
     job_id = job.json()["job_id"]
@@ -275,7 +293,7 @@ def test_a_read_only_key_gets_real_answers_and_spends_nothing(service: InProcess
     for path in ("/v1/models", "/v1/jobs", f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/input", "/v1/account",
                  "/v1/account/credits", "/v1/usage", "/v1/webhooks", "/v1/keys"):
         assert viewer.get(path).status_code == 200, path
-    with requests.get(f"{service.base_url}/v1/jobs/{job_id}/events", stream=True, timeout=10,
+    with requests.get(f"{shared.base_url}/v1/jobs/{job_id}/events", stream=True, timeout=10,
                       headers={"Authorization": f"Bearer {viewer_key}"}) as events:
         assert events.status_code in (200, 204)
     refused = viewer.post("/v1/predict", json={"model": "esmfold", "sequence": SEQUENCE})
@@ -285,10 +303,10 @@ def test_a_read_only_key_gets_real_answers_and_spends_nothing(service: InProcess
     assert len(owner.get("/v1/jobs").json()["jobs"]) == 1
 
 
-def test_a_read_only_key_over_grpc_every_rpc(service: InProcessService) -> None:
-    full, viewer = read_only_pair(service)
+def test_a_read_only_key_over_grpc_every_rpc(shared: InProcessService) -> None:
+    full, viewer = read_only_pair(shared)
     reads = read_only_methods()
-    channel, stub = service.grpc_stub()
+    channel, stub = shared.grpc_stub()
     with channel:
         for rule in rules_for_service(SERVICE):
             name = rule.method.name
@@ -319,14 +337,14 @@ def test_a_read_only_key_over_grpc_every_rpc(service: InProcessService) -> None:
 # ---------------------------------------------------------------------------------------------- operator CLI
 
 
-def test_operator_cli_creates_an_expiring_read_only_key_and_lists_it(service: InProcessService) -> None:
+def test_operator_cli_creates_an_expiring_read_only_key_and_lists_it(shared: InProcessService) -> None:
     def cli(*commands: tuple[str, ...]) -> list[subprocess.CompletedProcess[str]]:
         """Each operator command as a real process, all started together: commands of one call neither change
         what the others read nor depend on their order, and each is a Python start-up (~0.7 s of CPU) that the
         second core runs beside the first."""
-        env = {**os.environ, **service.env}
+        env = {**os.environ, **shared.env}
         started = [(command, subprocess.Popen([sys.executable, "-m", "launcher.cli", *command, "--data-dir",
-                                               str(service.data_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                               str(shared.data_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                               text=True, cwd=REPO, env=env)) for command in commands]
         outputs = [process.communicate(timeout=60) for _, process in started]  # sets each returncode
         return [subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
@@ -342,10 +360,10 @@ def test_operator_cli_creates_an_expiring_read_only_key_and_lists_it(service: In
     table = as_table.stdout
     assert "SCOPE" in table and "read_only" in table and "active until " in table
     assert re.search(r"  read_only  \d{4}-\d\d-\d\d \d\d:\d\d UTC  -  +active until ", table), table  # columns apart
-    viewer = service.client(api_key)
+    viewer = shared.client(api_key)
     assert viewer.get("/v1/account").status_code == 200 and viewer.post("/v1/keys", json={}).status_code == 403
 
-    set_expiry(service, key["key_id"], time.time() - 1)
+    set_expiry(shared, key["key_id"], time.time() - 1)
     expired, refused, unknown = cli(("keys", "list", "--username", "viewer"),
                                     ("keys", "create", "--username", "other", "--expires-in-days", "4000"),
                                     ("keys", "update", "key_nope", "--name", "x"))
