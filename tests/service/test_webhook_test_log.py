@@ -4,9 +4,13 @@ reads the newest); `event=` lists one event's deliveries. On SQLite and PostgreS
 
 from __future__ import annotations
 
-import pytest
+import json
+from pathlib import Path
 
-from tests.support import ALL_STORES, InProcessService, WebhookReceiver
+import pytest
+from phonos_client import Client, cli
+
+from tests.support import ALL_STORES, InProcessService, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.integration
 STORES = ALL_STORES
@@ -38,3 +42,25 @@ def test_test_events_are_kept_in_the_log_and_listed_by_event(twin_service: InPro
     assert client.get(log).json()["pagination"]["total"] == 2 + 2  # the tests, job.started and job.completed
     refused = client.get(log, params={"event": "webhook.tested"})
     assert refused.status_code == 400 and refused.json()["error"] and "event must be one of" in refused.json()["message"]
+
+
+@pytest.mark.parametrize("transport", ["rest", "grpc"])
+def test_the_sdk_and_the_cli_list_one_events_deliveries(
+        twin_service: InProcessService, transport: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    key = twin_service.new_key()
+    url = twin_service.url_for(transport)
+    with WebhookReceiver() as receiver, Client(url, key) as sdk:
+        hook_id = sdk.create_webhook(receiver.url, events=["job.completed"]).webhook_id
+        sdk.test_webhook(hook_id)
+        sdk.wait(sdk.predict("esmfold", "MKTAYIAKQRQISFVKSHFSRQ").job_id)
+        wait_until(lambda: len(receiver.requests) == 2, 15)
+        assert [d.event for d in sdk.iter_webhook_deliveries(hook_id, event="webhook.test")] == ["webhook.test"]
+        assert [d.event for d in sdk.webhook_deliveries(hook_id, event="job.completed").deliveries] == [
+            "job.completed"]
+    monkeypatch.setenv("PHONOS_URL", url)
+    monkeypatch.setenv("PHONOS_API_KEY", key)
+    monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "config.toml"))  # not the real home
+    assert cli.main(["webhooks", "deliveries", hook_id, "--event", "webhook.test", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["deliveries"]
+    assert [d["event"] for d in listed] == ["webhook.test"]

@@ -247,9 +247,9 @@ def rotate_webhook_secret(webhook_id: str, expire_current_after_s: int | None,
 
 
 def webhook_deliveries(webhook_id: str, status: str | None, limit: int | None, offset: int | None,
-                       starting_after: str | None = None) -> Call[DeliveryPage]:
+                       starting_after: str | None = None, event: str | None = None) -> Call[DeliveryPage]:
     return _call("ListWebhookDeliveries", DeliveryPage.from_dict, webhook_id=webhook_id, status=status, limit=limit,
-                 offset=offset, starting_after=starting_after)
+                 offset=offset, starting_after=starting_after, event=event)
 
 
 def redeliver(webhook_id: str, delivery_id: str, idempotency_key: str | None) -> Call[WebhookDelivery]:

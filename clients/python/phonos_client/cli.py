@@ -747,9 +747,10 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                              f"the previous secret also signs deliveries until {hook.previous_secret_expires_at}")
     elif command == "webhooks deliveries":
         shown = listed(args, lambda after: client.iter_webhook_deliveries(args.webhook_id, status=args.status,
-                                                                          starting_after=after),
+                                                                          starting_after=after, event=args.event),
                        lambda limit, after: client.webhook_deliveries(args.webhook_id, status=args.status,
-                                                                      limit=limit, starting_after=after),
+                                                                      limit=limit, starting_after=after,
+                                                                      event=args.event),
                        lambda page: page.deliveries)
         deliveries: list[WebhookDelivery] = shown.items
         listing(args, shown.document("deliveries", [d.raw for d in deliveries]), DELIVERY_HEADER, [delivery_row(d) for d in deliveries],
@@ -978,6 +979,9 @@ def add_user_commands(sub: Any) -> None:
     log.add_argument("webhook_id", help=HOOK_ID_HELP)
     log.add_argument("--status", choices=["pending", "delivered", "failed"], metavar="STATUS",
                      help="only deliveries in this state: pending, delivered or failed")
+    log.add_argument("--event", choices=["job.started", "job.completed", "job.failed", "webhook.test"],
+                     metavar="EVENT", help="only this event's: job.started, job.completed, job.failed or "
+                                           "webhook.test")
     log.add_argument("--limit", type=int, metavar="N", help="deliveries on the page, 1-100 (default 20)")
     log.add_argument("--all", action="store_true", help="every page")
     starting_after(log, "DELIVERY_ID", "delivery")

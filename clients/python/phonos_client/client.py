@@ -455,18 +455,21 @@ class Client(_Base):
         return self._send(calls.rotate_webhook_secret(webhook_id, expire_current_after_s, idempotency_key))
 
     def webhook_deliveries(self, webhook_id: str, *, status: str | None = None, limit: int | None = None,
-                           offset: int | None = None, starting_after: str | None = None) -> DeliveryPage:
+                           offset: int | None = None, starting_after: str | None = None,
+                           event: str | None = None) -> DeliveryPage:
         """One page of a webhook's deliveries, newest first: what was sent and what the receiver answered;
         `starting_after`: the last delivery_id of the page before (its `next_starting_after`), instead of an
-        offset."""
-        return self._send(calls.webhook_deliveries(webhook_id, status, limit, offset, starting_after))
+        offset; `event`: only that event's (e.g. "webhook.test", "job.failed")."""
+        return self._send(calls.webhook_deliveries(webhook_id, status, limit, offset, starting_after, event))
 
     def iter_webhook_deliveries(self, webhook_id: str, *, status: str | None = None, page_size: int = 100,
-                                starting_after: str | None = None) -> Iterator[WebhookDelivery]:
-        """Every delivery of a webhook (newest first; `status`: only pending, delivered or failed ones), page
-        after page; `starting_after`: every one after that delivery_id (older)."""
+                                starting_after: str | None = None,
+                                event: str | None = None) -> Iterator[WebhookDelivery]:
+        """Every delivery of a webhook (newest first; `status`: only pending, delivered or failed ones; `event`:
+        only that event's), page after page; `starting_after`: every one after that delivery_id (older)."""
         return _every(lambda offset, after: self.webhook_deliveries(webhook_id, status=status, limit=page_size,
-                                                                    offset=offset, starting_after=after),
+                                                                    offset=offset, starting_after=after,
+                                                                    event=event),
                       lambda page: page.deliveries, _delivery_id, starting_after)
 
     def redeliver(self, webhook_id: str, delivery_id: str, *, idempotency_key: str | None = None) -> WebhookDelivery:
@@ -708,13 +711,16 @@ class AsyncClient(_Base):
         return await self._send(calls.test_webhook(webhook_id, idempotency_key))
 
     async def webhook_deliveries(self, webhook_id: str, *, status: str | None = None, limit: int | None = None,
-                                 offset: int | None = None, starting_after: str | None = None) -> DeliveryPage:
-        return await self._send(calls.webhook_deliveries(webhook_id, status, limit, offset, starting_after))
+                                 offset: int | None = None, starting_after: str | None = None,
+                                 event: str | None = None) -> DeliveryPage:
+        return await self._send(calls.webhook_deliveries(webhook_id, status, limit, offset, starting_after, event))
 
     def iter_webhook_deliveries(self, webhook_id: str, *, status: str | None = None, page_size: int = 100,
-                                starting_after: str | None = None) -> AsyncIterator[WebhookDelivery]:
+                                starting_after: str | None = None,
+                                event: str | None = None) -> AsyncIterator[WebhookDelivery]:
         return _every_async(lambda offset, after: self.webhook_deliveries(webhook_id, status=status, limit=page_size,
-                                                                          offset=offset, starting_after=after),
+                                                                          offset=offset, starting_after=after,
+                                                                          event=event),
                             lambda page: page.deliveries, _delivery_id, starting_after)
 
     async def rotate_webhook_secret(self, webhook_id: str, *, expire_current_after_s: int | None = None,
