@@ -34,7 +34,7 @@ SQLITE_JOB_ID_MIGRATION, POSTGRES_JOB_ID_MIGRATION = 73, 23
 async def job_ids_of_deliveries(store: Store, webhook_id: str) -> list[str | None]:
     """The data.job_id of each delivery in the webhook's log, oldest first (None for an event about no job)."""
     rows = await store.read.fetch_all("list_webhook_deliveries",
-                                      {"webhook_id": webhook_id, "status": None, "limit": 100, "offset": 0})
+                                      {"webhook_id": webhook_id, "status": None, "event": None, "limit": 100, "offset": 0})
     return [json.loads(r["payload"]).get("data", {}).get("job_id") for r in reversed(rows)]
 
 
@@ -51,7 +51,7 @@ def test_deleting_a_job_removes_exactly_its_deliveries_and_its_redeliveries(run:
             await jobs.claim(job_id)  # job.started
             await jobs.complete(job_id, {"pdb": "x"})  # job.completed
         started_of_gone = (await store.read.fetch_all(
-            "list_webhook_deliveries", {"webhook_id": "wh_a", "status": None, "limit": 100, "offset": 0}))[-1]
+            "list_webhook_deliveries", {"webhook_id": "wh_a", "status": None, "event": None, "limit": 100, "offset": 0}))[-1]
         async with store.transaction() as tx:  # a redelivery carries its job along (the delete must take it too)
             await tx.fetch_one("redeliver_webhook_delivery", {"id": started_of_gone["id"], "now": 3.0})
         assert await job_ids_of_deliveries(store, "wh_a") == [gone, gone, kept, kept, gone]
@@ -125,7 +125,7 @@ def test_the_postgres_migration_fills_the_job_id_of_existing_deliveries(postgres
 # -- every query on the table reads an index ----------------------------------------------------------------------
 
 NOTHING_IN_FLIGHT = {"in_flight": "[]", "busy_webhooks": "[]"}
-PAGE = {"webhook_id": "wh_1", "status": None, "limit": 20, "offset": 0}
+PAGE = {"webhook_id": "wh_1", "status": None, "event": None, "limit": 20, "offset": 0}
 # query → (the index it must read, its parameters). The PostgreSQL-only claim parameters are ignored on SQLite.
 # drop_deliveries_of_webhook may read either of two: PostgreSQL with statistics picks deliveries_due when few rows
 # are pending (as they are), and that is as good.
@@ -134,7 +134,7 @@ PLANS: dict[str, tuple[str, dict[str, Any]]] = {  # the index: a regular express
     "purge_webhook_deliveries": ("deliveries_created", {"before": 100.0, "limit": 1000}),
     "list_webhook_deliveries": ("deliveries_of_webhook", PAGE),
     "list_webhook_deliveries_after": ("deliveries_of_webhook", {**PAGE, "after_id": 50}),
-    "count_webhook_deliveries": ("deliveries_of_webhook", {"webhook_id": "wh_1", "status": None}),
+    "count_webhook_deliveries": ("deliveries_of_webhook", {"webhook_id": "wh_1", "status": None, "event": None}),
     "drop_deliveries_of_webhook": ("deliveries_of_webhook|deliveries_due", {"webhook_id": "wh_1"}),
     "claim_due_deliveries": ("deliveries_due", {**NOTHING_IN_FLIGHT, "now": 100.0, "limit": 16, "owner": "o",
                                                 "hold_s": 30.0}),
