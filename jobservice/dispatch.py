@@ -345,7 +345,8 @@ class Dispatcher:
                 self._progress.finished(job.id)
             self.outages.answered(job.model)
             inference_s = time.perf_counter() - started
-            entry = await write_retrying(self._results, job.id, result, self._storage_retry_window_s)
+            entry = await write_retrying(self._results, job.id, result, self._storage_retry_window_s,
+                                         rerun=job.attempts > 1)
         except asyncio.CancelledError:
             if job.id in self._stopped:
                 log.info("running job stopped", extra={"action": "dispatch.cancelled", "job_id": job.id})

@@ -15,13 +15,16 @@ fsync, 1 ms concurrently with fdatasync (bench/esmfold_service.py counts this as
 A process killed (SIGKILL, the OOM killer, a power cut) between writing a temporary and renaming it leaves the
 temporary behind; its job runs again and writes new ones. A service that owns the data directory (SQLite: the
 lock keeps every other writer out) removes every leftover at start; on shared storage (PostgreSQL) the job's next
-write removes those STALE_TEMPORARY_S old (never a temporary another service may be writing this moment); and
-deleting the job's files (a deleted job, retention) removes them with the files.
+write, a rerun's, removes those STALE_TEMPORARY_S old (never a temporary another service may be writing this
+moment); and deleting the job's files (a deleted job, retention) removes them with the files. A first run's write
+does not look: only a run after an interrupted one can find a leftover, and listing a shard of thousands of files
+costs milliseconds on every job's path (~3 ms at 4,000).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -54,11 +57,13 @@ class ResultStore:
     def shard(self, job_id: str) -> Path:
         return self._root / job_id[:2]
 
-    def write(self, job_id: str, result: ModelResult) -> dict[str, Any]:
-        """Write every file; returns the JSON kept with the job (metrics, metadata, file index)."""
+    def write(self, job_id: str, result: ModelResult, *, rerun: bool = False) -> dict[str, Any]:
+        """Write every file; returns the JSON kept with the job (metrics, metadata, file index). `rerun`: the job
+        ran before (an interrupted attempt), so a killed writer's stale temporaries may be there to remove."""
         directory = self.shard(job_id)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._remove_temporaries(job_id, older_than_s=STALE_TEMPORARY_S)
+        if rerun:
+            self._remove_temporaries(job_id, older_than_s=STALE_TEMPORARY_S)
         index = []
         written: list[tuple[Path, Path]] = []
         try:
@@ -120,7 +125,8 @@ class ResultStore:
         return self.path(job_id, file_name).read_bytes()
 
 
-async def write_retrying(store: ResultStore, job_id: str, result: ModelResult, window_s: float) -> dict[str, Any]:
+async def write_retrying(store: ResultStore, job_id: str, result: ModelResult, window_s: float, *,
+                         rerun: bool = False) -> dict[str, Any]:
     """`store.write` in a thread, tried again with backoff while storage fails (OSError: a full or
     read-only disk, a shared volume remounting, the shard directory briefly unusable) for `window_s`; the
     last error is raised after that. Each attempt removes its own temporaries, so a retry starts clean."""
@@ -128,7 +134,7 @@ async def write_retrying(store: ResultStore, job_id: str, result: ModelResult, w
     delay = RETRY_FIRST_S
     while True:
         try:
-            return await asyncio.to_thread(store.write, job_id, result)
+            return await asyncio.to_thread(functools.partial(store.write, job_id, result, rerun=rerun))
         except OSError as exc:
             if time.monotonic() + delay > deadline:
                 raise

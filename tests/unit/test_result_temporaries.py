@@ -34,7 +34,9 @@ def test_a_rerun_removes_a_killed_writers_temporaries_and_a_deletion_all_of_them
     stale = leftover(store, f".{JOB}.pdb.0badc0de.tmp", STALE_TEMPORARY_S + 60)
     fresh = leftover(store, f".{JOB}.pdb.5eed5eed.tmp", 5)  # another service writing this job now: left alone
     other = leftover(store, ".2f000000-0000-4000-8000-000000000002.pdb.0badc0de.tmp", STALE_TEMPORARY_S + 60)
-    store.write(JOB, RESULT)
+    store.write(JOB, RESULT)  # a first run: no attempt before it could have left one, so it does not look
+    assert stale.exists()
+    store.write(JOB, RESULT, rerun=True)
     assert not stale.exists() and fresh.exists() and other.exists()
     assert store.read(JOB, f"{JOB}.pdb") == b"ATOM\n"
     store.remove(JOB)
