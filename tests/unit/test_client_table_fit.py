@@ -99,3 +99,15 @@ def test_a_webhooks_url_and_events_are_never_cut() -> None:
     lines = fitted(("WEBHOOK ID", "URL", "EVENTS"), hooks, 59)
     assert lines == ["WEBHOOK ID  wh_29d6ca7e8b4d487190704339b0cc227d", "URL         https://hooks.example.org/phonos",
                      "EVENTS      job.completed,job.failed"]
+
+
+def test_a_record_keeps_a_file_named_by_its_job_id_whole_where_free_text_is_cut() -> None:
+    """`phonos fold --out DIR` twice names the second file by its job id; at 60 columns the report's FILES / ERROR
+    (free text: an error may be long) cut it to `folds/sequence.1b628d5a-…`, which no one can open."""
+    from phonos_client.columns import records
+
+    path = "folds/sequence.1b628d5a-cd5d-4a89-9f77-d5534a00645c.pdb"
+    shown = records(("NAME", "FILES / ERROR"), [("sequence", path), ("other", "x" * 80)], cells=40,
+                    free={"NAME", "FILES / ERROR"})
+    assert path in shown.splitlines()[1]
+    assert "x" * 80 not in shown and "…" in shown  # free text without an id is still cut to the line

@@ -185,10 +185,11 @@ def records(header: Sequence[str], rows: Sequence[Sequence[str]], *, cells: int 
 
 def broken(text: str, cells: int, *, cut: bool) -> list[str]:
     """`text` in lines of at most `cells` cells, broken at spaces; a word longer than a line alone is cut with `…`
-    when `cut` (but never a job id), else left whole (an id or a time, worth more whole than fitted)."""
+    when `cut` (but never one that holds a job id: the id, or a file named by it, `folds/seq.<job id>.pdb`, is
+    what the reader copies), else left whole (an id or a time, worth more whole than fitted)."""
     lines: list[str] = []
     for word in text.split(" "):
-        if cut and width(word) > cells and not _ID.fullmatch(word):
+        if cut and width(word) > cells and not _ID.search(word):
             word = clip(word, cells)
         if lines and width(lines[-1]) + 1 + width(word) <= cells:
             lines[-1] += " " + word
