@@ -239,9 +239,10 @@ class TritonProcess:
                 _unlink(name for name in _group_shm_files(self.process.pid) if name.startswith(SEM_PREFIX))
                 signal_group(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
-        # Stubs of a killed server leave their shared-memory regions behind.
-        for name in _shm_regions() - self._shm_before:
-            (SHM_DIR / name).unlink(missing_ok=True)
+        # Stubs of a killed server leave their shared-memory regions behind. Regions that appeared since this server
+        # started may also be another server's (two on one host: tests, a fleet): one a live process outside this
+        # server's group still maps is kept, or that server's stubs crash (SIGSEGV) on their next request.
+        _unlink((_shm_regions() - self._shm_before) - _shm_mapped_outside(self.process.pid))
 
     def shm_files(self) -> set[str]:
         """Names of the /dev/shm files the server's process group maps now: python-backend shm regions and
@@ -289,16 +290,28 @@ def signal_group(pid: int, sig: signal.Signals) -> None:
 def _group_shm_files(pgid: int) -> set[str]:
     """The /dev/shm files (python-backend shm regions, multiprocessing semaphores) that processes of process
     group `pgid` have mapped: what that group made, never another server's or another run's."""
+    return _mapped_shm_files(pgid, in_group=True, prefixes=(SHM_PREFIX, SEM_PREFIX))
+
+
+def _shm_mapped_outside(pgid: int) -> set[str]:
+    """The python-backend shm regions that live processes outside process group `pgid` map now."""
+    return _mapped_shm_files(pgid, in_group=False, prefixes=(SHM_PREFIX,))
+
+
+def _mapped_shm_files(pgid: int, in_group: bool, prefixes: tuple[str, ...]) -> set[str]:
+    """Names of /dev/shm files starting with one of `prefixes` mapped by live processes inside (`in_group`) or
+    outside process group `pgid`."""
+    needles = tuple(f"{SHM_DIR}/{prefix}" for prefix in prefixes)
     names: set[str] = set()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) != pgid:  # state, ppid, pgrp
+            if (int(fields[2]) == pgid) != in_group:  # state, ppid, pgrp
                 continue
             for line in (proc / "maps").read_text().splitlines():
-                if f"{SHM_DIR}/{SHM_PREFIX}" in line or f"{SHM_DIR}/{SEM_PREFIX}" in line:
+                if any(needle in line for needle in needles):
                     names.add(line.split(f"{SHM_DIR}/", 1)[1].split()[0])
         except (OSError, ValueError, IndexError):
             continue
