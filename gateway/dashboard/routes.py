@@ -33,6 +33,7 @@ from gateway.dashboard.cookies import (
     set_session_cookie,
 )
 from gateway.dashboard.security import SECURITY_HEADERS
+from gateway.dashboard.signed_out import signed_out_middleware
 from gateway.errors import HttpError
 from gateway.invoker import Invoker
 from gateway.rpc_failure import failure_response
@@ -85,6 +86,7 @@ class Dashboard:
         app.router.add_get("/auth/sessions", self.list_sessions)
         app.router.add_post("/auth/sessions/{session_id}/end", self.end_session)
         app.middlewares.append(self.page_not_found)
+        app.middlewares.append(signed_out_middleware)  # a page's call after its session ended (signed_out.py)
 
     @web.middleware
     async def page_not_found(self, request: web.Request, handler: Handler) -> web.StreamResponse:

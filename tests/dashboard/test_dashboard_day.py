@@ -1,0 +1,153 @@
+"""A scientist's day with the dashboard on a laptop (1440 px) and a phone (375 px): what they met and called broken.
+Three toasts at once took a quarter of a phone's screen until they went; a session ended elsewhere (signed out in
+another tab, the password changed on another device) made the page's next call log a 401 in the browser's console
+before the page went to sign in. A job service on the inference twin, in this module alone; one browser context
+per signed-in user where the test does not end its session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+
+from tests.dashboard.pages_helpers import User, Watched, in_process_service, make_user, shot, sign_in, signed_in
+from tests.support import InProcessService
+
+pytestmark = pytest.mark.e2e
+
+service = in_process_service("day", {"PHONOS_MODELS": "esmfold,alphafold2,diffdock"})
+PHONE = {"width": 375, "height": 740}
+
+RAISE = """(messages) => import('/static/js/dom.js').then((dom) => { messages.forEach((m) => dom.toast(m)); })"""
+MESSAGES = ["Copied to the clipboard", "Rate limit saved",
+            "Could not delete the webhook: the job service did not answer in time. Try again in a minute."]
+# The toasts a person sees (drawn, not only in the page), their words and the column's height.
+SHOWN = """() => ({
+    shown: [...document.querySelectorAll('.toast')].filter((t) => t.getClientRects().length)
+        .map((t) => ({text: t.querySelector('.toast-text').textContent,
+                      more: ((m) => (m && m.getClientRects().length ? m.dataset.behind : null))(
+                          t.querySelector('.toast-more'))})),
+    height: document.getElementById('toasts').getBoundingClientRect().height,
+})"""
+
+
+@pytest.fixture(scope="module")
+def cleo(service: InProcessService) -> User:
+    return make_user(service, "cleo")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def cleo_page(browser: Browser, service: InProcessService, cleo: User) -> Iterator[Page]:
+    watched = Watched()
+    page = signed_in(browser, service, cleo, watched)  # type: ignore[arg-type]
+    yield page
+    assert watched.problems() == []
+    page.close()  # its context (signed_in's session) serves the next test
+
+
+def console_errors(page: Page) -> list[str]:
+    """Every console error the page logs from now on (a refused fetch is one: "Failed to load resource ... 401")."""
+    seen: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            seen.append(f"{page.url}: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: seen.append(f"{page.url}: pageerror {error}"))
+    return seen
+
+
+def test_toasts_on_a_phone_show_the_newest_with_a_count_of_the_others(cleo_page: Page,
+                                                                      service: InProcessService) -> None:
+    page = cleo_page
+    page.set_viewport_size(PHONE)
+    page.goto(f"{service.base_url}/keys")
+    expect(page.locator("#menu-toggle")).to_be_visible()
+    page.mouse.move(0, 0)  # not over where the toasts come (hovering one holds it)
+    page.evaluate(RAISE, MESSAGES)
+    expect(page.locator(".toast")).to_have_count(3)
+    seen = page.evaluate(SHOWN)
+    # The newest alone, saying two more wait behind it, in a strip: three stacked took 25% of the screen.
+    assert seen["shown"] == [{"text": MESSAGES[2], "more": "2"}], seen
+    assert seen["height"] <= PHONE["height"] * 0.1, seen
+    expect(page.locator("#announcer")).to_contain_text(MESSAGES[2])  # each is still said
+    shot(page, "day-01-toasts-phone-collapsed", full_page=False)
+
+    # Dismiss shows the one before, with its count; the keyboard's focus on it, Escape goes on to the first.
+    page.locator(".toast").last.get_by_role("button", name="Dismiss").click()
+    assert page.evaluate(SHOWN)["shown"] == [{"text": MESSAGES[1], "more": "1"}]
+    page.locator(".toast").last.get_by_role("button", name="Dismiss").focus()
+    page.keyboard.press("Escape")
+    assert page.evaluate(SHOWN)["shown"] == [{"text": MESSAGES[0], "more": None}]
+    expect(page.locator(".toast").last.get_by_role("button", name="Dismiss")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator(".toast")).to_have_count(0)
+
+    # A laptop's screen has room for all three: each shown, none with a count.
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.evaluate(RAISE, MESSAGES)
+    expect(page.locator(".toast")).to_have_count(3)
+    assert [t["more"] for t in page.evaluate(SHOWN)["shown"]] == [None, None, None]
+    page.evaluate("() => document.querySelectorAll('.toast-close').forEach((b) => b.click())")
+
+
+def test_a_session_ended_in_another_tab_goes_to_sign_in_without_a_console_error(
+        browser: Browser, service: InProcessService, cleo: User) -> None:
+    service.client(cleo.api_key).predict(name="before the sign-out")
+    page = sign_in(browser, service, cleo, width=PHONE["width"])  # its own session: this test ends it
+    expect(page.locator("#jobs-body tr").first).to_be_visible()
+    errors = console_errors(page)
+    # Another tab of this browser signs out: the cookie is gone for this tab too, which does not know it yet.
+    other = page.context.new_page()
+    other.goto(f"{service.base_url}/usage")
+    other.click("#menu-toggle")  # a phone's: the links and Sign out are behind the menu button
+    other.click("#sign-out")
+    other.wait_for_url("**/sign-in")
+    page.locator("button[data-status=completed]").click()  # the page's next call
+    page.wait_for_url("**/sign-in?next=%2Fjobs%3Fstatus%3Dcompleted")  # back to the filter after signing in
+    expect(page.locator("#username")).to_be_focused()
+    assert errors == []
+    page.context.close()
+
+
+def test_a_password_changed_on_another_device_ends_this_page_without_a_console_error(
+        browser: Browser, service: InProcessService) -> None:
+    dan = make_user(service, "dan")  # type: ignore[arg-type]
+    laptop = sign_in(browser, service, dan)
+    laptop.goto(f"{service.base_url}/keys")
+    expect(laptop.locator("#keys-table input.limit").first).to_be_visible()
+    errors = console_errors(laptop)
+    # The phone changes the password: every other session (the laptop's) ends; the laptop's cookie is stale.
+    phone = sign_in(browser, service, dan, width=PHONE["width"])
+    token = phone.evaluate("() => import('/static/js/api.js').then((api) => api.loadSession())")["csrf_token"]
+    assert phone.context.request.post(f"{service.base_url}/auth/password", headers={
+        "Origin": service.base_url, "X-CSRF-Token": token}, data={
+        "current_password": dan.password, "new_password": "dan has a newer passphrase"}).ok
+    # A state-changing call on the laptop (a key's rate limit): refused before any change, and sign-in is next.
+    laptop.locator("#keys-table input.limit").first.fill("30")
+    laptop.locator("#keys-table [data-action=save-limit]").first.click()
+    laptop.wait_for_url("**/sign-in?next=%2Fkeys")
+    assert errors == []
+    assert [c for c in laptop.context.cookies() if c["name"] == "phonos_session"] == []  # cleared on the way
+    laptop.context.close()
+    phone.context.close()
+
+
+def test_only_a_dashboard_call_that_asks_gets_the_redirect(service: InProcessService, cleo: User) -> None:
+    """API clients keep the API's 401 (the header is the page's); a key's 401 stays a 401 with it too."""
+    stale = {"phonos_session": "x" * 43}
+    asks = {"X-Phonos-If-Signed-Out": "status"}
+    answer = requests.get(f"{service.base_url}/v1/jobs", cookies=stale, headers=asks, allow_redirects=False,
+                          timeout=30)
+    assert (answer.status_code, answer.headers["Location"]) == (303, "/auth/status")
+    followed = requests.post(f"{service.base_url}/v1/predict", cookies=stale, headers=asks, timeout=30,
+                             json={"model": "esmfold", "sequence": "MKTV"})
+    assert (followed.status_code, followed.json()) == (200, {"signed_in": False})
+    assert requests.get(f"{service.base_url}/v1/jobs", cookies=stale, timeout=30).status_code == 401
+    assert requests.get(f"{service.base_url}/v1/jobs", timeout=30, headers={
+        **asks, "Authorization": "Bearer pk_not_a_key"}).status_code == 401
+    # Signed in, the header changes nothing.
+    assert service.client(cleo.api_key).get("/v1/jobs", headers=asks).status_code == 200
