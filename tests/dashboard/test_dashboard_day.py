@@ -151,3 +151,54 @@ def test_only_a_dashboard_call_that_asks_gets_the_redirect(service: InProcessSer
         **asks, "Authorization": "Bearer pk_not_a_key"}).status_code == 401
     # Signed in, the header changes nothing.
     assert service.client(cleo.api_key).get("/v1/jobs", headers=asks).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def cleo_jobs(service: InProcessService, cleo: User) -> int:
+    """More jobs than one page of the list (20) holds: how many cleo has in all."""
+    client = service.client(cleo.api_key)
+    ids = [client.predict(name=f"variant {i}").json()["job_id"] for i in range(21)]
+    for job_id in ids:
+        client.wait_for(job_id)
+    return int(client.get("/v1/jobs", params={"limit": 1}).json()["pagination"]["total"])
+
+
+def test_the_jobs_pager_keeps_the_keyboards_place_and_an_empty_search_offers_every_job(
+        cleo_page: Page, service: InProcessService, cleo_jobs: int) -> None:
+    page = cleo_page
+    expect(page.locator("#page-info")).to_have_text(f"1–20 of {cleo_jobs}")
+    # Enter on "Older ›": the next page, and the focus still on the pager (it fell to the page's top), on "‹ Newer"
+    # where "Older ›" is now disabled (the last page).
+    page.focus("#page-next")
+    page.keyboard.press("Enter")
+    expect(page.locator("#page-info")).to_have_text(f"21–{cleo_jobs} of {cleo_jobs}")
+    expect(page.locator("#page-prev")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#page-info")).to_have_text(f"1–20 of {cleo_jobs}")
+    expect(page.locator("#page-next")).to_be_focused()
+
+    # A search that matches nothing offers the way back in one step, and the focus goes to the filters' "All".
+    page.fill("#filter-name", "no job has this name")
+    page.select_option("#filter-model", "diffdock")
+    expect(page.locator("#jobs-list")).to_contain_text("No jobs match these filters")
+    shot(page, "day-02-jobs-nothing-matches")
+    page.get_by_role("button", name="Show all jobs").click()
+    expect(page.locator("#page-info")).to_have_text(f"1–20 of {cleo_jobs}")
+    expect(page.locator("#filter-name")).to_have_value("")
+    expect(page.locator("#filter-model")).to_have_value("")
+    expect(page.locator("button[data-status=all]")).to_be_focused()
+    assert page.url == f"{service.base_url}/jobs"
+
+
+def test_a_phone_shows_the_accounts_figures_two_a_row(cleo_page: Page, service: InProcessService) -> None:
+    page = cleo_page
+    page.set_viewport_size(PHONE)
+    page.goto(f"{service.base_url}/account")
+    cards = page.locator(".grid.stats .stat")
+    expect(cards).to_have_count(5)
+    boxes = [cards.nth(i).bounding_box() for i in range(5)]
+    assert all(b is not None and b["x"] >= 16 and b["x"] + b["width"] <= PHONE["width"] - 16 for b in boxes), boxes
+    rows = sorted({round(b["y"]) for b in boxes if b is not None})
+    assert len(rows) == 3, boxes  # 2 + 2 + 1: five cards one a row took a screen and a half
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(page, "day-03-account-phone", full_page=False)
