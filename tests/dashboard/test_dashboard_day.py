@@ -202,3 +202,25 @@ def test_a_phone_shows_the_accounts_figures_two_a_row(cleo_page: Page, service: 
     assert len(rows) == 3, boxes  # 2 + 2 + 1: five cards one a row took a screen and a half
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     shot(page, "day-03-account-phone", full_page=False)
+
+
+def test_a_page_whose_first_calls_fail_says_so_inside_the_navigation_with_a_way_to_try_again(
+        cleo_page: Page, service: InProcessService) -> None:
+    """The job service restarting (a 503) while the jobs page loads: the whole dashboard was replaced by a bare
+    "could not load" card, without the links, Sign out or a way to try again but the browser's reload button."""
+    page = cleo_page
+    page.route("**/v1/models", lambda route: route.fulfill(
+        status=503, content_type="application/json",
+        body='{"error": "Service Unavailable", "message": "The job service is restarting: try again in a minute."}'))
+    page.goto(f"{service.base_url}/jobs")
+    failed = page.locator("main #load-failed")
+    expect(failed).to_contain_text("This page could not load")
+    expect(failed).to_contain_text("The job service is restarting")
+    expect(page.locator("main h1")).to_have_text("Jobs")
+    expect(page.locator("nav a[href='/usage']")).to_be_visible()  # the navigation stays
+    expect(page.locator("#sign-out")).to_be_visible()
+    shot(page, "day-04-jobs-could-not-load", full_page=False)
+    page.unroute("**/v1/models")
+    page.get_by_role("button", name="Try again").click()
+    expect(page.locator("#filter-model")).to_be_visible()
+    expect(page.locator("#load-failed")).to_have_count(0)
