@@ -12,7 +12,16 @@ import pytest
 import requests
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from tests.dashboard.pages_helpers import User, Watched, in_process_service, make_user, shot, sign_in, signed_in
+from jobservice.memory_inference import Slow
+from tests.dashboard.pages_helpers import (
+    User,
+    Watched,
+    in_process_service,
+    make_user,
+    shot,
+    sign_in,
+    signed_in,
+)
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.e2e
@@ -224,3 +233,28 @@ def test_a_page_whose_first_calls_fail_says_so_inside_the_navigation_with_a_way_
     page.get_by_role("button", name="Try again").click()
     expect(page.locator("#filter-model")).to_be_visible()
     expect(page.locator("#load-failed")).to_have_count(0)
+
+
+def test_a_job_page_goes_on_updating_after_a_failed_poll_and_a_503_is_not_job_not_found(
+        cleo_page: Page, service: InProcessService, cleo: User) -> None:
+    """A running job's page polls it: one failed poll (the job service restarting) stopped the updates for good, the
+    job "Running" on the page after it had completed. And a 503 for the job itself said "This job does not exist in
+    your account"."""
+    page = cleo_page
+    service.inference.script("esmfold", Slow(4))
+    job_id = service.client(cleo.api_key).predict(name="polled through a restart").json()["job_id"]
+    job_url = f"**/v1/jobs/{job_id}"
+    unavailable = '{"error": "Service Unavailable", "message": "The job service is restarting."}'
+    page.route(job_url, lambda route: route.fulfill(status=503, content_type="application/json", body=unavailable))
+    page.goto(f"{service.base_url}/jobs/{job_id}")
+    expect(page.locator("#load-failed")).to_contain_text("The job service is restarting")
+    expect(page.locator("main h1")).not_to_have_text("Job not found")
+    page.unroute(job_url)
+    page.get_by_role("button", name="Try again").click()
+    expect(page.locator("main .pill").first).to_have_attribute("data-status", "running")
+    page.route(job_url, lambda route: route.fulfill(status=503, content_type="application/json", body=unavailable))
+    expect(page.locator(".toast")).to_contain_text("Could not update this job: The job service is restarting. Trying again.")
+    page.wait_for_timeout(2_000)  # polls meanwhile fail too: one toast for them all
+    expect(page.locator(".toast")).to_have_count(1)
+    page.unroute(job_url)
+    expect(page.locator("main .pill").first).to_have_attribute("data-status", "completed")
