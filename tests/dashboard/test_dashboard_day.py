@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect
 
 from jobservice.memory_inference import Slow
 from tests.dashboard.pages_helpers import (
@@ -258,3 +258,33 @@ def test_a_job_page_goes_on_updating_after_a_failed_poll_and_a_503_is_not_job_no
     expect(page.locator(".toast")).to_have_count(1)
     page.unroute(job_url)
     expect(page.locator("main .pill").first).to_have_attribute("data-status", "completed")
+
+
+def test_a_slow_page_says_it_is_loading(cleo_page: Page, service: InProcessService) -> None:
+    """On a phone's slow network the page was blank under the navigation until its first answers came, and the
+    jobs card showed its filters over nothing (as if there were no jobs): "Loading…" now, then the page."""
+    page = cleo_page
+    held: list[Route] = []
+    page.route("**/v1/models", lambda route: held.append(route))  # answered when the test lets it
+    page.goto(f"{service.base_url}/jobs")
+    expect(page.locator("main #page-loading")).to_have_text("Loading…")
+    expect(page.locator("#sign-out")).to_be_visible()
+    page.wait_for_timeout(800)  # past the fade-in
+    shot(page, "day-05-page-loading", full_page=False)
+    page.unroute("**/v1/models")  # which lets the held request go on
+    expect(page.locator("main h1")).to_have_text("Jobs")
+    expect(page.locator("#page-loading")).to_have_count(0)
+
+    page.route("**/v1/jobs?*", lambda route: held.append(route))
+    page.goto(f"{service.base_url}/jobs")
+    expect(page.locator("#jobs-list")).to_have_text("Loading jobs…")
+    page.unroute("**/v1/jobs?*")
+    expect(page.locator("#jobs-list .page-loading")).to_have_count(0)
+
+    # Before the dashboard's code has come at all: the shell's words (CSS), where the page was blank.
+    page.route("**/static/js/app.js", lambda route: held.append(route))
+    page.goto(f"{service.base_url}/jobs", wait_until="commit")  # DOMContentLoaded waits for the module script
+    page.wait_for_selector("#app.app-loading", state="attached")
+    assert page.evaluate("getComputedStyle(document.getElementById('app'), '::after').content") == '"Loading…"'
+    page.unroute("**/static/js/app.js")
+    expect(page.locator("main h1")).to_have_text("Jobs")

@@ -106,6 +106,8 @@ async function start() {
       h('div', {class: 'card empty'}, h('div', {class: 'title'}, 'There is nothing here'), h('a', {class: 'btn', href: '/jobs'}, 'Go to jobs'))));
     return;
   }
+  // While the page's code and its first answers come (seconds on a phone's slow network): words, not a blank page.
+  replace(main, h('div', {class: 'page-loading', id: 'page-loading', role: 'status'}, 'Loading…'));
   const page = await import(route.module);
   const params = location.pathname.match(route.path).slice(1).map(decodeURIComponent);
   document.title = `${page.title || 'phonos'} · phonos`;

@@ -72,7 +72,8 @@ export async function render(main, {query}) {
   status ? status[0].toUpperCase() + status.slice(1) : 'All'));
   const tableBody = h('tbody', {id: 'jobs-body'});
   const pager = h('div', {class: 'pager'});
-  const listArea = h('div', {id: 'jobs-list'});
+  // Until the first page of jobs comes: the card said nothing under its filters, as if there were no jobs.
+  const listArea = h('div', {id: 'jobs-list'}, h('div', {class: 'card-body page-loading', role: 'status'}, 'Loading jobs…'));
   const selected = new Map(); // job id -> job, of the page shown: what the bulk bar acts on
   const bulkBar = h('div', {class: 'bulk-bar', id: 'bulk-bar', role: 'region', 'aria-label': 'Selected jobs', hidden: true});
   // What a bulk action could not do, until the next one: a toast (gone in seconds) is too short to read a list.
