@@ -53,10 +53,17 @@ class WebhookRecord:
     url: str
     events: tuple[str, ...]
     created_at: float
+    # Until when the secret the last rotation replaced still signs deliveries beside the current one; None when
+    # only the current one signs (never rotated, stopped at once, or the overlap has run out).
+    previous_secret_expires_at: float | None = None
 
     @classmethod
-    def from_row(cls, row: Row) -> WebhookRecord:
-        return cls(row["id"], row["url"], tuple(json.loads(row["events"])), float(row["created_at"]))
+    def from_row(cls, row: Row, at: float | None = None) -> WebhookRecord:
+        """The webhook as the API shows it at `at` (now when None): the overlap's end only while it runs, decided
+        by `signing_secrets` as every delivery's signature is, so what is listed is what a receiver gets."""
+        overlapping = len(signing_secrets(row, now() if at is None else at)) > 1
+        return cls(row["id"], row["url"], tuple(json.loads(row["events"])), float(row["created_at"]),
+                   float(row["previous_secret_expires_at"]) if overlapping else None)
 
 
 @dataclass(frozen=True)

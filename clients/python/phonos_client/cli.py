@@ -57,7 +57,7 @@ from phonos_client.inputs import (
     sequences_from,
     unique,
 )
-from phonos_client.models import ActivityEntry, BatchItem, CreditEntry, Job, WebhookDelivery
+from phonos_client.models import ActivityEntry, BatchItem, CreditEntry, Job, Webhook, WebhookDelivery
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 
 WATCH_FORMATS = "pdb"  # `jobs watch --formats`' default
@@ -527,7 +527,7 @@ NUMBER_COLUMNS = frozenset({"CHANGE", "BALANCE", "COST", "TRIES"})
 # A webhook's URL and events are not free text: cut to the last few cells ("http://12…", "job.start…") they said
 # nothing, so a table that cannot show them whole is shown as records.
 FREE_COLUMNS = frozenset({"NAME", "DESCRIPTION", "DETAILS", "WHY", "ANSWER", "FILES / ERROR"})
-TIME_COLUMNS = frozenset({"CREATED", "WHEN", "EXPIRES", "NEXT TRY"})  # RFC 3339: shown shorter there too
+TIME_COLUMNS = frozenset({"CREATED", "WHEN", "EXPIRES", "NEXT TRY", "OLD SECRET UNTIL"})  # RFC 3339: shown shorter there too
 
 
 def fields_on_screen(document: Mapping[str, Any]) -> str:
@@ -724,8 +724,8 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                 [(m["id"], f"{m['cost_credits']} credits", m["description"]) for m in models], "no models")
     elif command == "webhooks ls":
         hooks = client.list_webhooks()
-        listing(args, {"webhooks": [h.raw for h in hooks]}, ("WEBHOOK ID", "URL", "EVENTS"),
-                [(h.webhook_id, h.url, ",".join(h.events)) for h in hooks], "no webhooks")
+        listing(args, {"webhooks": [h.raw for h in hooks]}, WEBHOOK_HEADER, [webhook_row(h) for h in hooks],
+                "no webhooks")
     elif command == "webhooks create":
         hook = client.create_webhook(args.url, args.event or None)
         # the secret on a line of its own: 44 characters after a label ran past a 60-column terminal mid-word
@@ -759,6 +759,17 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         delivery = client.redeliver(args.webhook_id, args.delivery_id)
         emit(args, delivery.raw, f"queued again as delivery {delivery.delivery_id}")
     return EXIT["ok"]
+
+
+# OLD SECRET UNTIL: while a rotation's overlap runs, when the replaced secret stops signing (a receiver
+# still on it must switch before then); "-" when only the current secret signs. Last, so `cut -f1-3` of piped
+# output reads the fields it always did; no longer a name, so the records a 60-column terminal shows keep the
+# three events' line (36 cells after the names' column) inside it.
+WEBHOOK_HEADER = ("WEBHOOK ID", "URL", "EVENTS", "OLD SECRET UNTIL")
+
+
+def webhook_row(hook: Webhook) -> Sequence[str]:
+    return (hook.webhook_id, hook.url, ",".join(hook.events), hook.previous_secret_expires_at or "-")
 
 
 # NEXT TRY: a pending delivery's next_attempt_at (the one a refused redelivery points at); last, so the fields

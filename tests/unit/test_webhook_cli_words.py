@@ -1,0 +1,35 @@
+"""What `phonos webhooks` shows a person on a 60-column terminal: the rotation overlap in `webhooks ls`."""
+
+from __future__ import annotations
+
+import argparse
+import io
+
+import pytest
+from phonos_client import cli as client_cli
+from phonos_client.columns import width
+from phonos_client.models import Webhook
+
+pytestmark = pytest.mark.unit
+
+HOOK = {"webhook_id": "wh_" + "a" * 32, "url": "https://example.org/phonos-hook",
+        "events": ["job.started", "job.completed", "job.failed"], "created_at": "2026-12-01T10:00:00Z"}
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_webhooks_ls_says_until_when_the_old_secret_signs_in_60_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    screen = Terminal()
+    monkeypatch.setattr("sys.stdout", screen)
+    rotated = Webhook.from_dict({**HOOK, "previous_secret_expires_at": "2026-12-02T10:00:00.250Z"})
+    plain = Webhook.from_dict({**HOOK, "webhook_id": "wh_" + "b" * 32})
+    client_cli.listing(argparse.Namespace(json=False), {}, client_cli.WEBHOOK_HEADER,
+                       [client_cli.webhook_row(h) for h in (rotated, plain)], "no webhooks")
+    lines = screen.getvalue().splitlines()
+    assert all(width(line) < 60 for line in lines), lines
+    assert "OLD SECRET UNTIL  2026-12-02T10:00:00.250Z" in lines
+    assert "OLD SECRET UNTIL  -" in lines  # the webhook not rotated: only its current secret signs
