@@ -1,4 +1,5 @@
-"""What `phonos webhooks` shows a person on a 60-column terminal: the rotation overlap in `webhooks ls`."""
+"""What `phonos webhooks` shows a person on a 60-column terminal: the rotation overlap in `webhooks ls`, the
+--expire-current-after bound in the flag's units."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import io
 import pytest
 from phonos_client import cli as client_cli
 from phonos_client.columns import width
+from phonos_client.durations import overlap_seconds
 from phonos_client.models import Webhook
 
 pytestmark = pytest.mark.unit
@@ -33,3 +35,16 @@ def test_webhooks_ls_says_until_when_the_old_secret_signs_in_60_columns(monkeypa
     assert all(width(line) < 60 for line in lines), lines
     assert "OLD SECRET UNTIL  2026-12-02T10:00:00.250Z" in lines
     assert "OLD SECRET UNTIL  -" in lines  # the webhook not rotated: only its current secret signs
+
+
+@pytest.mark.parametrize(("typed", "seconds"), [("0", 0), ("90", 90), ("1h", 3600), ("7d", 604800),
+                                                ("168h", 604800)])
+def test_an_overlap_up_to_seven_days_is_taken(typed: str, seconds: int) -> None:
+    assert overlap_seconds(typed) == seconds
+
+
+@pytest.mark.parametrize("typed", ["9d", "169h", "604801"])
+def test_a_longer_overlap_is_refused_in_the_units_typed(typed: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        overlap_seconds(typed)
+    assert str(refused.value) == f"must be between 0 (at once) and 7d, got {typed}"

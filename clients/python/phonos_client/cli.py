@@ -44,7 +44,7 @@ from phonos_client import config, errors
 from phonos_client.client import AsyncClient, Client, bare_key, choose_transport
 from phonos_client.columns import broken, command_in_lines, pieces_in_lines, table, visible, width
 from phonos_client.display import Display
-from phonos_client.durations import duration_seconds
+from phonos_client.durations import overlap_seconds
 from phonos_client.flag_words import in_flag_words, option_dests
 from phonos_client.inputs import (
     InputError,
@@ -980,8 +980,9 @@ def add_user_commands(sub: Any) -> None:
                                                             "old one keeps signing beside it for a while"),
                      "webhooks rotate-secret")
     rotate.add_argument("webhook_id", help=HOOK_ID_HELP)
-    # dest is the API's field, so the server's refusal of it is said as this flag's (flag_words)
-    rotate.add_argument("--expire-current-after", dest="expire_current_after_s", type=duration_seconds,
+    # dest is the API's field, so a server's refusal of it is said as this flag's (flag_words); the range is
+    # checked here first, in the units typed (durations.overlap_seconds)
+    rotate.add_argument("--expire-current-after", dest="expire_current_after_s", type=overlap_seconds,
                         metavar="DURATION",
                         help="how long the current secret still signs deliveries (as a second v1=): 90s, 15m, "
                              "1h, 2d; 0 stops it at once; default 1d, at most 7d")
