@@ -48,3 +48,29 @@ def test_a_longer_overlap_is_refused_in_the_units_typed(typed: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError) as refused:
         overlap_seconds(typed)
     assert str(refused.value) == f"must be between 0 (at once) and 7d, got {typed}"
+
+
+class Rotating:
+    """The one SDK call `webhooks rotate-secret` makes, answered as the API answers it."""
+
+    def rotate_webhook_secret(self, webhook_id: str, *, expire_current_after_s: int | None = None) -> Webhook:
+        answer = {"success": True, "webhook": HOOK, "secret": "whsec_" + "s" * 43,
+                  "previous_secret_expires_at": "2026-12-02T10:00:00.250Z", "message": "rotated"}
+        return Webhook.from_dict(HOOK, answer["secret"], answer)
+
+
+@pytest.mark.parametrize(("overlap", "said"), [
+    (3600, ["the previous secret also signs deliveries until", "2026-12-02T10:00:00.250Z"]),
+    (0, ["the previous secret stopped signing at once"]),  # not "also signs ... until" the rotation's own time
+])
+def test_rotate_secret_says_when_the_old_secret_stops_in_60_columns(monkeypatch: pytest.MonkeyPatch, overlap: int,
+                                                                   said: list[str]) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    screen = Terminal()
+    monkeypatch.setattr("sys.stdout", screen)
+    args = argparse.Namespace(command_path="webhooks rotate-secret", webhook_id=HOOK["webhook_id"],
+                              expire_current_after_s=overlap, json=False)
+    assert client_cli.run_sync(args, Rotating()) == 0  # type: ignore[arg-type]
+    lines = screen.getvalue().splitlines()
+    assert lines[:2] == [HOOK["webhook_id"], "its new signing secret, shown this once:"]
+    assert lines[3:] == said and all(width(line) < 60 for line in lines)  # the time whole, on its own line

@@ -742,9 +742,16 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         return EXIT["ok"] if result.success else EXIT["job_failed"]
     elif command == "webhooks rotate-secret":
         hook = client.rotate_webhook_secret(args.webhook_id, expire_current_after_s=args.expire_current_after_s)
-        # as `create` prints it (the secret alone on its line), then when the old one stops signing
-        emit(args, hook.raw, f"{hook.webhook_id}\nits new signing secret, shown this once:\n{hook.secret}\n"
-                             f"the previous secret also signs deliveries until {hook.previous_secret_expires_at}")
+        # as `create` prints it (the secret alone on its line), then when the old one stops signing: on a terminal
+        # narrower than that line, the time on a line of its own (the edge fell inside it at 60 columns). With 0 it
+        # stopped at once: "also signs deliveries until <the rotation's own time>" said it still did.
+        if args.expire_current_after_s == 0:
+            overlap = "the previous secret stopped signing at once"
+        else:
+            words = "the previous secret also signs deliveries until"
+            overlap = said_to_fit(f"{words} {hook.previous_secret_expires_at}",
+                                  [*words.split(" "), str(hook.previous_secret_expires_at)])
+        emit(args, hook.raw, f"{hook.webhook_id}\nits new signing secret, shown this once:\n{hook.secret}\n{overlap}")
     elif command == "webhooks deliveries":
         shown = listed(args, lambda after: client.iter_webhook_deliveries(args.webhook_id, status=args.status,
                                                                           starting_after=after, event=args.event),
