@@ -89,14 +89,14 @@ function deliveryLog(hook) {
 }
 
 /** A webhook rotated not long ago: the secret it replaced still signs its deliveries (a second v1=) until the API's
- * `previous_secret_expires_at`, absent once only the current one signs. Said in words under the receiver's URL, the
- * pill a cue only, so a screen reader and a phone (no tooltips) get the time too: a receiver still on the old
- * secret must switch before then. */
+ * `previous_secret_expires_at`, absent once only the current one signs. Said in words under the receiver's URL
+ * (the pill a cue for the eye), so a screen reader and a phone (no tooltips) get the time too: a receiver still on
+ * the old secret must switch before then. */
 function overlapLine(hook) {
   const until = hook.previous_secret_expires_at;
   if (!until) return null;
   return h('div', {class: 'access-line secret-overlap', 'data-field': 'secret-overlap'},
-    h('span', {class: 'access'}, h('span', {class: 'pill expired', 'aria-hidden': 'true'}, 'rotating'),
+    h('span', {class: 'access'}, h('span', {class: 'pill expired'}, 'rotating'),
       h('span', {class: 'small'}, 'Old secret still signs until ',
         h('time', {datetime: until, title: dateTime(until)}, dateTime(until)), ` (${ago(until)})`)));
 }
