@@ -11,7 +11,14 @@ import pytest
 from phonos_client import verify_webhook
 from playwright.sync_api import Browser, expect
 
-from tests.dashboard.pages_helpers import A11Y_PROBLEMS, Watched, in_process_service, make_user, shot, signed_in
+from tests.dashboard.pages_helpers import (
+    A11Y_PROBLEMS,
+    Watched,
+    in_process_service,
+    make_user,
+    shot,
+    signed_in,
+)
 from tests.support import InProcessService, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.e2e
