@@ -15,7 +15,7 @@ import pytest
 import torch
 from phonos_models.diffdock import ligand, receptor
 from phonos_models.diffdock.outputs import RankedPose, complex_pdb, poses_sdf
-from phonos_models.diffdock.pocket import parse_pocket, resolve
+from phonos_models.diffdock.pocket import PocketError, parse_pocket, resolve
 from rdkit import Chem
 
 pytestmark = pytest.mark.unit
@@ -202,3 +202,21 @@ def test_negative_numbers_insertion_codes_cofactors_metals_and_nmr_pass_as_docum
     assert {"ZN", "HEM", "NAD", "LIG"} <= {residue.name for chain in written[0] for residue in chain}
     nmr = receptor.featurize("\n".join(["MODEL        1", *ATOMS, "ENDMDL", "MODEL        2", *ATOMS, "ENDMDL", "END"]))
     assert nmr.preparation.models == 2 and len(gemmi.read_pdb_string(_complex(nmr))) == 1
+
+
+def test_a_pocket_named_by_a_cofactor_or_ligand_says_it_is_none_and_gives_its_centre() -> None:
+    # "dock where the native ligand (or the zinc) sits": its residue id is no protein residue; the 400 says what it
+    # is and the centre to give (before: only "not protein residues with a CA atom")
+    hets = ["HETATM 9001 ZN    ZN A 301       6.000   2.000  -3.000  1.00  0.00          ZN",
+            "HETATM 9002  C1  LIG A 302       8.000   2.000  -3.000  1.00  0.00           C",
+            "HETATM 9003  O1  LIG A 302       9.000   3.000  -2.000  1.00  0.00           O"]
+    rec = receptor.featurize(_text([*ATOMS, *hets]))
+    with pytest.raises(PocketError, match=r"A:301, A:302 are not protein residues with a CA atom in the receptor "
+                       r"\(its chains: A, B\)\. A:301 is ZN, a non-protein group \(ligand, cofactor or ion\) that "
+                       r"DiffDock does not see; to dock where it sits, give its centre: \{\"center\": \[6\.000, 2\.000, "
+                       r"-3\.000\]\}\. A:302 is LIG, .* \{\"center\": \[8\.500, 2\.500, -2\.500\]\}$"):
+        resolve(rec.structure, parse_pocket("A:301,A:302"), {})
+    with pytest.raises(PocketError, match=r"A:999 are not protein residues .*\(its chains: A, B\)$"):
+        resolve(rec.structure, parse_pocket("A:999"), {})
+    pocket = resolve(rec.structure, parse_pocket({"center": [8.5, 2.5, -2.5]}), {})
+    assert pocket.keep.sum() >= 10
