@@ -220,3 +220,19 @@ def test_a_pocket_named_by_a_cofactor_or_ligand_says_it_is_none_and_gives_its_ce
         resolve(rec.structure, parse_pocket("A:999"), {})
     pocket = resolve(rec.structure, parse_pocket({"center": [8.5, 2.5, -2.5]}), {})
     assert pocket.keep.sum() >= 10
+
+
+def test_ions_without_element_columns_keep_their_element_in_the_complex_pdb() -> None:
+    # GROMACS's ions as atom " NA " of residue NA without element columns: gemmi read nitrogen (the PDB alignment
+    # of a one-letter element), chloride as carbon, calcium " CA " as carbon; a one-atom ligand keeps its own element
+    ions = ["ATOM   9001  NA   NA   301       6.000   2.000  -3.000  1.00  0.00",
+            "ATOM   9002  CL   CL   302       8.000   2.000  -3.000  1.00  0.00",
+            "HETATM 9003  CA   CA   303      10.000   2.000  -3.000  1.00  0.00",
+            "HETATM 9004  C1  LIG   304      12.000   2.000  -3.000  1.00  0.00",
+            "HETATM 9005  O   HOH   305      14.000   2.000  -3.000  1.00  0.00"]
+    rec = receptor.featurize(_text([*ATOMS, *ions]))
+    written = gemmi.read_pdb_string(_complex(rec))
+    elements = {residue.name: residue[0].element.name for chain in written[0] for residue in chain
+                if residue.seqid.num in (301, 302, 303, 304)}
+    assert elements == {"NA": "Na", "CL": "Cl", "CA": "Ca", "LIG": "C"}
+    assert rec.num_residues == 30 and rec.preparation.waters_removed == 1

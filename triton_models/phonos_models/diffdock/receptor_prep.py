@@ -404,6 +404,20 @@ def _single_occupancy(model: gemmi.Model, first: dict[_AtomKey, str]) -> dict[st
     return {letter: len(residues) for letter, residues in sorted(kept.items())}
 
 
+def _ion_elements(model: gemmi.Model) -> None:
+    """An ion's element from its residue name when the file has no element columns: GROMACS writes a sodium ion as
+    atom " NA " of residue NA, which gemmi (as the PDB format's alignment says) reads as nitrogen, a chloride " CL "
+    as carbon, a calcium " CA " as carbon: the complex PDB then showed a nitrogen or carbon atom where the ion sits.
+    Only single-atom residues whose atom has the residue's name, which no ion-free chemistry writes."""
+    for chain in model:
+        for residue in chain:
+            if len(residue) != 1 or residue[0].name != residue.name:
+                continue
+            element = gemmi.Element(residue.name)  # reads the first two letters: "LIG" is Li, so compare names back
+            if element.atomic_number > 1 and element.name.upper() == residue.name and residue[0].element != element:
+                residue[0].element = element
+
+
 def _remove_waters(model: gemmi.Model) -> dict[str, int]:
     """Remove every water (`is_water`: gemmi's names and the MD packages'); returns residue name → count."""
     names: Counter[str] = Counter()
@@ -428,6 +442,7 @@ def read_structure_with_report(pdb_text: str) -> tuple[gemmi.Structure, Preparat
     for index in range(models - 1, 0, -1):
         del structure[index]
     model = structure[0]
+    _ion_elements(model)
     _split_segments(model)
     _check_no_merged_atoms(model)  # before altlocs are removed: gemmi keeps one atom per name then
     # distinct positions: a microheterogeneous site (SER in altloc A, THR in B) is two residues in gemmi
