@@ -229,10 +229,12 @@ def test_ions_without_element_columns_keep_their_element_in_the_complex_pdb() ->
             "ATOM   9002  CL   CL   302       8.000   2.000  -3.000  1.00  0.00",
             "HETATM 9003  CA   CA   303      10.000   2.000  -3.000  1.00  0.00",
             "HETATM 9004  C1  LIG   304      12.000   2.000  -3.000  1.00  0.00",
-            "HETATM 9005  O   HOH   305      14.000   2.000  -3.000  1.00  0.00"]
+            "HETATM 9005  O   HOH   305      14.000   2.000  -3.000  1.00  0.00",
+            "ATOM   9006 SOD  SOD   306      16.000   2.000  -3.000  1.00  0.00",  # CHARMM: SOD (no element), POT
+            "ATOM   9007 POT  POT   307      18.000   2.000  -3.000  1.00  0.00"]  # (was polonium)
     rec = receptor.featurize(_text([*ATOMS, *ions]))
     written = gemmi.read_pdb_string(_complex(rec))
     elements = {residue.name: residue[0].element.name for chain in written[0] for residue in chain
-                if residue.seqid.num in (301, 302, 303, 304)}
-    assert elements == {"NA": "Na", "CL": "Cl", "CA": "Ca", "LIG": "C"}
+                if residue.seqid.num in (301, 302, 303, 304, 306, 307)}
+    assert elements == {"NA": "Na", "CL": "Cl", "CA": "Ca", "LIG": "C", "SOD": "Na", "POT": "K"}
     assert rec.num_residues == 30 and rec.preparation.waters_removed == 1

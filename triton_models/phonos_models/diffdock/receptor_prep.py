@@ -404,6 +404,11 @@ def _single_occupancy(model: gemmi.Model, first: dict[_AtomKey, str]) -> dict[st
     return {letter: len(residues) for letter, residues in sorted(kept.items())}
 
 
+# CHARMM's ion residue (and atom) names whose first two letters are another element (POT read as polonium) or none
+# (SOD): CHARMM-GUI systems name their salt so.
+CHARMM_IONS: dict[str, str] = {"SOD": "Na", "POT": "K", "CES": "Cs", "LIT": "Li", "RUB": "Rb", "CAL": "Ca", "CLA": "Cl"}
+
+
 def _ion_elements(model: gemmi.Model) -> None:
     """An ion's element from its residue name when the file has no element columns: GROMACS writes a sodium ion as
     atom " NA " of residue NA, which gemmi (as the PDB format's alignment says) reads as nitrogen, a chloride " CL "
@@ -412,6 +417,9 @@ def _ion_elements(model: gemmi.Model) -> None:
     for chain in model:
         for residue in chain:
             if len(residue) != 1 or residue[0].name != residue.name:
+                continue
+            if residue.name in CHARMM_IONS:
+                residue[0].element = gemmi.Element(CHARMM_IONS[residue.name])
                 continue
             element = gemmi.Element(residue.name)  # reads the first two letters: "LIG" is Li, so compare names back
             if element.atomic_number > 1 and element.name.upper() == residue.name and residue[0].element != element:
