@@ -260,11 +260,11 @@ def _group_hints(structure: gemmi.Structure, missing: Sequence[str]) -> str:
                     groups.setdefault(f"{name}:{_number_text(residue)}", residue)
     hints = []
     for query in missing:
-        residue = groups.get(query)
-        if residue is None:
+        group = groups.get(query)
+        if group is None:
             continue
-        center = np.mean([atom.pos.tolist() for atom in residue], axis=0)
-        hints.append(f"{query} is {residue.name}, a non-protein group (ligand, cofactor or ion) that DiffDock does not "
+        center = np.mean([atom.pos.tolist() for atom in group], axis=0)
+        hints.append(f"{query} is {group.name}, a non-protein group (ligand, cofactor or ion) that DiffDock does not "
                      f"see; to dock where it sits, give its centre: {{\"center\": [{center[0]:.3f}, {center[1]:.3f}, "
                      f"{center[2]:.3f}]}}")
     return "".join(f". {hint}" for hint in hints[:3])
