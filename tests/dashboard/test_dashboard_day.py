@@ -288,3 +288,13 @@ def test_a_slow_page_says_it_is_loading(cleo_page: Page, service: InProcessServi
     assert page.evaluate("getComputedStyle(document.getElementById('app'), '::after').content") == '"Loading…"'
     page.unroute("**/static/js/app.js")
     expect(page.locator("main h1")).to_have_text("Jobs")
+
+
+def test_the_usage_page_counts_models_in_words(cleo_page: Page, service: InProcessService, cleo: User) -> None:
+    """The Jobs submitted card said "1 model(s)"."""
+    client = service.client(cleo.api_key)
+    client.wait_for(client.predict(name="for the usage page").json()["job_id"])
+    page = cleo_page
+    page.goto(f"{service.base_url}/usage")
+    card = page.locator(".stat", has_text="Jobs submitted")
+    expect(card.locator(".note")).to_have_text("1 model")
