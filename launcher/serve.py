@@ -42,6 +42,7 @@ from launcher.triton import (
     TritonPorts,
     TritonProcess,
     TritonStartError,
+    open_connections,
     signal_group,
 )
 from launcher.urls import reachable
@@ -149,6 +150,10 @@ class TritonChild:
             return
         print(f"stopping Triton (unloading its models; killed if not done within {STOP_TIMEOUT_S:.0f} s) ...",
               flush=True)
+        held = open_connections(self.ports.http)
+        if held:  # Triton waits for them to close before anything else: say why the stop then takes its bound
+            print(f"  Triton's HTTP port {self.ports.http} has {held} open connection(s) (a client keeping it alive): "
+                  "Triton waits for them to close, or is killed at the bound", flush=True)
         began = time.monotonic()
         self.process.stop(STOP_TIMEOUT_S)
         print(f"Triton stopped ({time.monotonic() - began:.1f} s)", flush=True)
