@@ -35,7 +35,7 @@ from launcher.lifeline import end_with_this_process
 from launcher.model_settings import check_model_settings
 from launcher.ports import can_listen, is_local_address
 from launcher.supervisor import Event, State, Supervised
-from launcher.tables import said_error
+from launcher.tables import said, said_error
 from launcher.triton import (
     DEFAULT_MODEL_REPOSITORY,
     STOP_TIMEOUT_S,
@@ -152,8 +152,9 @@ class TritonChild:
               flush=True)
         held = open_connections(self.ports.http)
         if held:  # Triton waits for them to close before anything else: say why the stop then takes its bound
-            print(f"  Triton's HTTP port {self.ports.http} has {held} open connection(s) (a client keeping it alive): "
-                  "Triton waits for them to close, or is killed at the bound", flush=True)
+            print(said((f"Triton's HTTP port {self.ports.http} has {held} open connection(s)", "(a client keeping it",
+                        "alive):", "Triton waits for them to close,", "or is killed at the bound"), indent="  "),
+                  flush=True)
         began = time.monotonic()
         self.process.stop(STOP_TIMEOUT_S)
         print(f"Triton stopped ({time.monotonic() - began:.1f} s)", flush=True)

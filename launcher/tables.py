@@ -55,6 +55,17 @@ def short_when(epoch: float | None) -> str:
     return "-" if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%m-%d %H:%MZ")
 
 
+def size(num_bytes: int) -> str:
+    """A size in the unit that shows it: `backup` said "12 copied (0.0 MB)" of a few kB of result files (a small
+    lab's whole backup), which read as nothing copied. Decimal units, one decimal from kB up."""
+    if num_bytes < 1000:
+        return f"{num_bytes} B"
+    for unit, scale in (("kB", 1e3), ("MB", 1e6), ("GB", 1e9)):
+        if num_bytes < scale * 1000 or unit == "GB":
+            return f"{num_bytes / scale:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
 def terminal_cells(stream: TextIO | None = None) -> int | None:
     """The cells a line of `stream` (stdout by default) may take: its terminal's width (COLUMNS where set, as the
     shell's tools read it) less one, which a character in the last column would leave some terminals wrapping;
