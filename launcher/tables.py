@@ -15,6 +15,7 @@ client's confirmations are (phonos_client.cli.said_to_fit); piped, the one line 
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import sys
@@ -118,6 +119,34 @@ def said(pieces: Sequence[str], stream: TextIO | None = None, indent: str = "") 
             lines.append(indent + "  " + piece)
     # A piece may carry its own trailing space (`weights list` keeps its two-space columns that way, piped).
     return "\n".join(line.rstrip() for line in lines)
+
+
+# A banner line's label and the spaces that align its value (`REST gateway:  `, `data dir:      `).
+_LABEL = re.compile(r"^(?:[A-Za-z][\w ]*?:\s+|\s+)")
+
+
+def banner_line(line: str, stream: TextIO | None = None) -> str:
+    """A line of `phonos serve`'s banner (`REST gateway:  http://...  (try /v1/health)`): the line where it fits the
+    terminal `stream` (stdout by default) is, and piped; on a narrower terminal broken between words, its lines
+    under the value's column, an address, a path or a `phonos ...` command never cut (the terminal cut "Triton
+    ready:" and the sign-in hint mid-word at 60 columns)."""
+    cells = terminal_cells(stream)
+    if cells is None or width(line) <= cells:
+        return line
+    label = _LABEL.match(line)
+    head = label.group(0) if label else ""
+    column = " " * (width(head) if head.strip() else width(head) + 2)
+    # Two spaces part a value from its note (`http://...  (try /v1/health)`): a command ends there.
+    pieces = [piece for part in line[len(head):].split("  ") for piece in error_pieces(part.strip()) if piece]
+    if not pieces:
+        return line
+    lines = [head + pieces[0]]
+    for piece in pieces[1:]:
+        if width(lines[-1]) + 1 + width(piece) <= cells:
+            lines[-1] += " " + piece
+        else:
+            lines.append(column + piece)
+    return "\n".join(lines)
 
 
 def said_error(message: str, stream: TextIO | None = None) -> str:
