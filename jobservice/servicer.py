@@ -247,7 +247,9 @@ def shared_job_fields(token: str, shared: SharedJob) -> dict[str, Any]:
 
 
 def webhook_message(hook: WebhookRecord) -> pb.Webhook:
-    return pb.Webhook(webhook_id=hook.id, url=hook.url, events=list(hook.events), created_at=timestamp(hook.created_at))
+    overlap_end = hook.previous_secret_expires_at  # unset (absent from the JSON) when only one secret signs
+    return pb.Webhook(webhook_id=hook.id, url=hook.url, events=list(hook.events), created_at=timestamp(hook.created_at),
+                      previous_secret_expires_at=None if overlap_end is None else timestamp(overlap_end))
 
 
 def delivery_message(d: DeliveryRecord) -> pb.WebhookDelivery:
