@@ -184,6 +184,45 @@ def surrogate_at(value: Any, where: str = "") -> str | None:
     return None
 
 
+# How deep a request body's arrays and objects may nest, the outermost object counting as 1. Real bodies need 6
+# (a batch item's DiffDock pocket: {"jobs": [{"params": {"pocket": {"residues": [...]}}}]}). Python's own limit
+# (~1,000 levels) is far too deep for what comes after the parse: the job service walks a request's Structs
+# recursively (three frames a level: a 500 at ~200 levels in the in-process gateway), and protobuf refuses a
+# message nested more than 100 deep (each JSON level is up to three), which a separate gateway's job service
+# answered "not a valid PredictRequest message". 20 levels is ~60 message levels: under both.
+MAX_JSON_DEPTH = 20
+DEEP_JSON_MESSAGE = "malformed JSON body: arrays and objects nest too deeply"
+
+
+def nesting_depth(value: Any) -> int:
+    """How deep the arrays and objects of a parsed JSON document nest (a scalar: 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def parse_json_document(text: str) -> Any:
+    """`json.loads` of a request body, refusing keys given twice and nesting deeper than MAX_JSON_DEPTH (a
+    TranscodeError each, in the words a client reads); the dashboard's /auth routes read their bodies with it too."""
+    try:
+        document = json.loads(text, object_pairs_hook=_unique_keys)
+    except _RepeatedKey as exc:
+        raise TranscodeError(f"malformed JSON body: the key {json_value_text(str(exc))} appears twice in one object; "
+                             "send each key once") from None
+    except RecursionError:  # Python's words ("maximum recursion depth exceeded ...") say nothing to a client
+        raise TranscodeError(DEEP_JSON_MESSAGE) from None
+    if nesting_depth(document) > MAX_JSON_DEPTH:
+        raise TranscodeError(DEEP_JSON_MESSAGE)
+    return document
+
+
 def _parse_json(body: bytes) -> Any:
     # RFC 8259 8.1: JSON between systems is UTF-8 (a byte order mark may be ignored). json.loads would guess
     # UTF-16 or -32 from the first bytes and answer in its codec's words ("'utf-16-le' codec can't decode ...").
@@ -193,20 +232,15 @@ def _parse_json(body: bytes) -> Any:
         raise TranscodeError(f"malformed JSON body: it is not UTF-8 text (byte 0x{body[exc.start]:02x} at offset "
                              f"{exc.start}); send JSON as UTF-8") from None
     try:
-        document = json.loads(text, object_pairs_hook=_unique_keys)
-    except _RepeatedKey as exc:
-        raise TranscodeError(f"malformed JSON body: the key {json_value_text(str(exc))} appears twice in one object; "
-                             "send each key once") from None
-    except RecursionError:  # Python's words ("maximum recursion depth exceeded ...") say nothing to a client
-        raise TranscodeError("malformed JSON body: arrays and objects nest too deeply") from None
+        document = parse_json_document(text)
+    except TranscodeError:
+        raise  # already in a client's words (a ValueError too)
     except ValueError as exc:  # JSONDecodeError
         raise TranscodeError(f"malformed JSON body: {_first_line(exc)}") from None
     # "\ud800" alone is JSON's grammar but no character (RFC 8259 8.2): protobuf refused it in its own words
     # ("Unpaired surrogate at PredictRequest.sequence"), and a Struct's strings would fail later, in UTF-8.
-    try:
-        where = surrogate_at(document, "")
-    except RecursionError:  # as deep as json.loads itself goes: said as its refusal is
-        raise TranscodeError("malformed JSON body: arrays and objects nest too deeply") from None
+    # (Recursive, but over a document parse_json_document kept to MAX_JSON_DEPTH levels.)
+    where = surrogate_at(document, "")
     if where is not None:
         raise TranscodeError(f"invalid request body: {where or 'the body'} holds an unpaired surrogate (a lone "
                              "\\ud800-\\udfff escape), which is no character; a character above U+FFFF is "

@@ -13,7 +13,15 @@ from google.protobuf.message import Message
 from multidict import MultiDict
 
 from gateway.http_rule import HttpRule, TemplateError, parse_template, rules_for_service
-from gateway.transcode import TranscodeError, TranscodePlan, build_request, compile_plan, render_response
+from gateway.transcode import (
+    MAX_JSON_DEPTH,
+    TranscodeError,
+    TranscodePlan,
+    build_request,
+    compile_plan,
+    nesting_depth,
+    render_response,
+)
 from phonos.v1 import phonos_pb2
 
 pytestmark = pytest.mark.unit
@@ -209,6 +217,21 @@ def test_deeply_nested_json_is_a_400_not_a_crash() -> None:
     with pytest.raises(TranscodeError) as refused:
         _build(PHONOS_PLANS[("POST", "/v1/predict")], body=body)
     assert str(refused.value) == "malformed JSON body: arrays and objects nest too deeply"  # not Python's words
+
+
+def test_nesting_is_refused_past_max_json_depth_and_allowed_up_to_it() -> None:
+    """Python's json reads ~1,000 levels; what follows the parse (the job service's recursive walks of a Struct,
+    protobuf's 100-level message limit) does not: more than MAX_JSON_DEPTH levels is the same 400 as json's own."""
+    plan = PHONOS_PLANS[("POST", "/v1/predict")]
+    inner = MAX_JSON_DEPTH - 1  # the body is the first level, "params" the second
+    fits = b'{"model": "esmfold", "params": ' + b'{"a": ' * inner + b"1" + b"}" * inner + b"}"
+    assert nesting_depth(json.loads(fits)) == MAX_JSON_DEPTH
+    _build(plan, body=fits)
+    too_deep = b'{"model": "esmfold", "params": ' + b'{"a": [' * inner + b"1" + b"]}" * inner + b"}"
+    with pytest.raises(TranscodeError) as refused:
+        _build(plan, body=too_deep)
+    assert str(refused.value) == "malformed JSON body: arrays and objects nest too deeply"
+    assert nesting_depth(1) == 0 and nesting_depth([]) == 1 and nesting_depth({"a": [[], {"b": []}]}) == 4
 
 
 @pytest.mark.parametrize(("body", "key"), [

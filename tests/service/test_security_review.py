@@ -1,0 +1,48 @@
+"""A second security review of the running service (a real job service and gateway on loopback, on the inference
+twin), each test the attack that found a hole: request bodies nested past what the service's own recursive walks
+survive (a 500 and a thousand-frame traceback, for anyone, signed in or not)."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from gateway.transcode import MAX_JSON_DEPTH
+from tests.support import InProcessService
+
+pytestmark = [pytest.mark.integration, pytest.mark.sqlite_only]  # the edge's answers: no store involved
+DEEP = "malformed JSON body: arrays and objects nest too deeply"
+
+
+def nested(depth: int) -> str:
+    """`depth` objects inside one another, as JSON text: {"a": {"a": ... 1 ...}}."""
+    return '{"a": ' * depth + "1" + "}" * depth
+
+
+def test_deeply_nested_params_are_a_400_not_a_500(twin_service: InProcessService) -> None:
+    """200 levels parse in Python's json (its limit is ~1,000) but the job service's NUL check walks a Struct three
+    frames a level: a 500 once. The edge now refuses more than MAX_JSON_DEPTH levels in the API's words."""
+    headers = {"Authorization": f"Bearer {twin_service.new_key()}", "Content-Type": "application/json"}
+    for depth in (MAX_JSON_DEPTH, 200, 300):
+        for route, body in (
+            ("/v1/predict", '{"model": "esmfold", "sequence": "MKTVRQERLK", "params": {"x": ' + nested(depth) + "}}"),
+            ("/v1/batch", '{"jobs": [{"model": "esmfold", "sequence": "MKT", "params": {"x": ' + nested(depth) + "}}]}"),
+        ):
+            answer = requests.post(twin_service.base_url + route, data=body, headers=headers, timeout=30)
+            assert answer.status_code == 400, (route, depth, answer.text)
+            assert answer.json() == {"error": "Invalid request", "message": DEEP}, (route, depth)
+    # What real clients send still works: a DiffDock-style pocket inside a batch item is 6 levels deep.
+    shallow = '{"jobs": [{"model": "esmfold", "sequence": "MKTVRQERLK", "params": {"num_recycles": 1}}]}'
+    answer = requests.post(twin_service.base_url + "/v1/batch", data=shallow, headers=headers, timeout=30)
+    assert answer.status_code == 200 and answer.json()["summary"]["successful"] == 1, answer.text
+
+
+def test_a_deeply_nested_sign_in_body_is_a_400_not_a_500(twin_service: InProcessService) -> None:
+    """/auth/sign-in needs no key: 4 KiB of "[" made json.loads raise RecursionError (no ValueError), a 500 and a
+    traceback per request from anyone on the network."""
+    url = twin_service.base_url + "/auth/sign-in"
+    for body in ("[" * 2000 + "]" * 2000, '{"username": ' + "[" * 1500 + "]" * 1500 + "}",
+                 '{"username": "a", "password": "b", "x": ' + nested(MAX_JSON_DEPTH) + "}"):
+        answer = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30)
+        assert answer.status_code == 400, answer.text
+        assert answer.json() == {"error": "Invalid request", "message": DEEP}
