@@ -4,11 +4,16 @@ survive (a 500 and a thousand-frame traceback, for anyone, signed in or not)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 import requests
+from phonos_client import cli
+from phonos_client.models import server_file_name
 
 from gateway.transcode import MAX_JSON_DEPTH
-from tests.support import InProcessService
+from tests.support import InProcessService, LoopbackServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.sqlite_only]  # the edge's answers: no store involved
 DEEP = "malformed JSON body: arrays and objects nest too deeply"
@@ -46,3 +51,53 @@ def test_a_deeply_nested_sign_in_body_is_a_400_not_a_500(twin_service: InProcess
         answer = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30)
         assert answer.status_code == 400, answer.text
         assert answer.json() == {"error": "Invalid request", "message": DEEP}
+
+
+JOB_ID = "11111111-2222-4333-8444-555555555555"
+
+
+class NamingServer(LoopbackServer):
+    """Not phonos: a server that answers a download with the file name it is given (what a look-alike address, or a
+    proxy in the middle of plain HTTP, could send)."""
+
+    path = ""
+
+    def __init__(self, file_name: str) -> None:
+        super().__init__()
+        self.file_name = file_name
+
+    def routes(self, app: Any) -> None:
+        from aiohttp import web
+
+        async def download(request: web.Request) -> web.Response:
+            return web.Response(body=b"REMARK not a structure\n", headers={
+                "Content-Type": "chemical/x-pdb", "Content-Disposition": f'attachment; filename="{self.file_name}"'})
+
+        app.router.add_get("/v1/jobs/{job_id}/download", download)
+
+
+def test_a_servers_file_name_never_leads_out_of_the_out_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.setenv("PHONOS_API_KEY", "pk_" + "a" * 43)
+    out = tmp_path / "home" / "results"
+    out.mkdir(parents=True)
+    outside = tmp_path / "home" / ".bashrc"
+    for name, written in (("../.bashrc", "bashrc"), (str(outside), "bashrc"), (f"{JOB_ID}/../../x.pdb", "x.pdb"),
+                          (f"{JOB_ID}.pdb", f"{JOB_ID}.pdb")):
+        with NamingServer(name) as server:
+            monkeypatch.setenv("PHONOS_URL", f"http://127.0.0.1:{server.port}")
+            assert cli.main(["jobs", "download", JOB_ID, "--out", f"{out}/"]) == 0, capsys.readouterr().err
+        assert (out / written).read_bytes() == b"REMARK not a structure\n", name
+        (out / written).unlink()
+    assert not outside.exists()
+    assert [p for p in (tmp_path / "home").iterdir() if p != out] == []  # nothing written beside the folder
+
+
+@pytest.mark.parametrize(("sent", "kept"), [
+    ("11111111-2222-4333-8444-555555555555.plddt.png", "11111111-2222-4333-8444-555555555555.plddt.png"),
+    ("../x.pdb", "x.pdb"), ("/etc/passwd", "passwd"), ("C:\\Users\\x\\y.pdb", "y.pdb"), (".bashrc", "bashrc"),
+    ("a\x1b[31m.pdb", "a_[31m.pdb"), ("..", None), ("", None), (None, None), ("x" * 300, "x" * 200),
+])
+def test_a_servers_file_name_is_one_plain_name(sent: str | None, kept: str | None) -> None:
+    assert server_file_name(sent) == kept
