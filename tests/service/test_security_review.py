@@ -7,13 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 import requests
 from phonos_client import cli
 from phonos_client.models import server_file_name
 
 from gateway.transcode import MAX_JSON_DEPTH
-from tests.support import InProcessService, LoopbackServer
+from phonos.v1 import phonos_pb2 as pb
+from tests.support import InProcessService, LoopbackServer, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.sqlite_only]  # the edge's answers: no store involved
 DEEP = "malformed JSON body: arrays and objects nest too deeply"
@@ -101,3 +103,42 @@ def test_a_servers_file_name_never_leads_out_of_the_out_folder(tmp_path: Path, m
 ])
 def test_a_servers_file_name_is_one_plain_name(sent: str | None, kept: str | None) -> None:
     assert server_file_name(sent) == kept
+
+
+def test_an_account_holds_at_most_its_share_of_watch_streams(twin_factory: type) -> None:
+    """A stream costs one request to open and then lasts up to an hour: one key at 60 a minute held 3,600 open
+    connections. Past PHONOS_WATCH_MAX_STREAMS_PER_ACCOUNT a new one is a 429 before any event, over SSE and gRPC;
+    other accounts are not affected, and a closed stream makes room again."""
+    service: InProcessService = twin_factory.start(PHONOS_WATCH_MAX_STREAMS_PER_ACCOUNT="3",
+                                                   PHONOS_SSE_KEEPALIVE_S="0.2")
+    key, other = service.new_key(), service.new_key()
+    url = service.base_url + "/v1/events"
+
+    opened: list[requests.Response] = []  # every response, closed at the end however the test ends
+
+    def stream(api_key: str) -> requests.Response:
+        response = requests.get(url, headers={"Authorization": f"Bearer {api_key}"}, stream=True, timeout=30)
+        opened.append(response)
+        return response
+
+    try:
+        held = [stream(key) for _ in range(3)]
+        assert [r.status_code for r in held] == [200, 200, 200]
+        refused = stream(key)
+        assert refused.status_code == 429, refused.status_code
+        assert refused.headers["Retry-After"] == "30"
+        body = refused.json()
+        assert body["error"] == "Rate limit exceeded" and "PHONOS_WATCH_MAX_STREAMS_PER_ACCOUNT" in body["message"]
+        channel, stub = service.grpc_stub()
+        with channel:
+            call = stub.WatchJobs(pb.WatchJobsRequest(), metadata=[("authorization", f"Bearer {key}")], timeout=10)
+            with pytest.raises(grpc.RpcError) as over:
+                next(iter(call))
+            assert over.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert dict(over.value.trailing_metadata() or ())["retry-after"] == "30"
+        assert stream(other).status_code == 200  # another account's streams are its own
+        held[0].close()
+        wait_until(lambda: stream(key).status_code == 200, timeout_s=10)  # a closed stream made room
+    finally:
+        for response in opened:
+            response.close()
