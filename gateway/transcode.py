@@ -28,6 +28,7 @@ from gateway import json_shape
 from gateway.fields import FieldPathError, FieldValueError, Leaf, query_leaves, resolve
 from gateway.http_rule import HttpRule, TemplateError
 from phonos_common.json_encode import encoder_for
+from phonos_common.limits import MAX_JSON_VALUES
 from phonos_config.json_text import json_value_text
 
 _HTTP_BODY = httpbody_pb2.HttpBody.DESCRIPTOR.full_name
@@ -192,6 +193,8 @@ def surrogate_at(value: Any, where: str = "") -> str | None:
 # answered "not a valid PredictRequest message". 20 levels is ~60 message levels: under both.
 MAX_JSON_DEPTH = 20
 DEEP_JSON_MESSAGE = "malformed JSON body: arrays and objects nest too deeply"
+TOO_MANY_VALUES_MESSAGE = (f"invalid request body: it holds more than {MAX_JSON_VALUES} JSON values (numbers, strings, "
+                           "arrays, objects); no request needs that many")
 
 
 def nesting_depth(value: Any) -> int:
@@ -208,6 +211,21 @@ def nesting_depth(value: Any) -> int:
     return deepest
 
 
+def json_values_over(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON document holds more than `limit` values (containers included), without recursion
+    and without visiting more than `limit` of them (a container's length is counted before its items are)."""
+    count = 0
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict | list):
+            if count + len(item) > limit:
+                return True
+            stack.extend(item.values() if isinstance(item, dict) else item)
+    return count > limit
+
+
 def parse_json_document(text: str) -> Any:
     """`json.loads` of a request body, refusing keys given twice and nesting deeper than MAX_JSON_DEPTH (a
     TranscodeError each, in the words a client reads); the dashboard's /auth routes read their bodies with it too."""
@@ -218,6 +236,8 @@ def parse_json_document(text: str) -> Any:
                              "send each key once") from None
     except RecursionError:  # Python's words ("maximum recursion depth exceeded ...") say nothing to a client
         raise TranscodeError(DEEP_JSON_MESSAGE) from None
+    if json_values_over(document, MAX_JSON_VALUES):  # before the depth walk, which visits every value
+        raise TranscodeError(TOO_MANY_VALUES_MESSAGE)
     if nesting_depth(document) > MAX_JSON_DEPTH:
         raise TranscodeError(DEEP_JSON_MESSAGE)
     return document

@@ -4,17 +4,20 @@ survive (a 500 and a thousand-frame traceback, for anyone, signed in or not)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 import requests
+from google.protobuf import struct_pb2
 from phonos_client import cli
 from phonos_client.models import server_file_name
 
-from gateway.transcode import MAX_JSON_DEPTH
+from gateway.transcode import MAX_JSON_DEPTH, json_values_over
 from phonos.v1 import phonos_pb2 as pb
+from phonos_common.limits import MAX_JSON_VALUES
 from tests.support import InProcessService, LoopbackServer, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.sqlite_only]  # the edge's answers: no store involved
@@ -142,3 +145,37 @@ def test_an_account_holds_at_most_its_share_of_watch_streams(twin_factory: type)
     finally:
         for response in opened:
             response.close()
+
+
+def test_a_request_of_a_million_json_values_is_refused_before_it_stalls_the_service(
+        twin_service: InProcessService) -> None:
+    """2 MB of `[0,0,...]` in params (a submission may be 63.5 MB) is a million values: converting and checking them
+    took 8.6 s of the service's one event loop, every other request waiting (/v1/health 6.3 s). Now a 400, over
+    REST and over gRPC, before any of that."""
+    key = twin_service.new_key()
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    body = '{"model": "esmfold", "sequence": "MKTVRQERLK", "params": {"x": [' + ",".join(["0"] * 1_000_000) + "]}}"
+    started = time.perf_counter()
+    answer = requests.post(twin_service.base_url + "/v1/predict", data=body, headers=headers, timeout=120)
+    took = time.perf_counter() - started
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["message"] == (f"invalid request body: it holds more than {MAX_JSON_VALUES} JSON values "
+                                        "(numbers, strings, arrays, objects); no request needs that many")
+    assert took < 5, f"{took:.1f} s"  # measured 0.6 s (8.6-14.7 s before, on the same 2 shared cores)
+    params = struct_pb2.Struct()
+    params.update({"x": [0] * (MAX_JSON_VALUES + 1)})
+    channel, stub = twin_service.grpc_stub()
+    with channel, pytest.raises(grpc.RpcError) as refused:
+        stub.Predict(pb.PredictRequest(model="esmfold", sequence="MKTVRQERLK", params=params),
+                     metadata=[("authorization", f"Bearer {key}")], timeout=60)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"more than {MAX_JSON_VALUES} JSON values" in (refused.value.details() or "")
+
+
+def test_real_requests_are_far_below_the_value_limit() -> None:
+    pocket = {"residues": [f"A:{n}" for n in range(1, 1001)], "radius": 8}
+    batch = {"jobs": [{"model": "diffdock", "sequence": "CCO", "params": {"pocket": pocket}} for _ in range(10)]}
+    assert not json_values_over(batch, MAX_JSON_VALUES)
+    assert json_values_over([0] * MAX_JSON_VALUES, MAX_JSON_VALUES)  # the list itself is one more
+    assert not json_values_over([0] * (MAX_JSON_VALUES - 1), MAX_JSON_VALUES)
+    assert json_values_over({"a": {"b": [1, 2, 3]}}, 5) and not json_values_over({"a": {"b": [1, 2, 3]}}, 6)
