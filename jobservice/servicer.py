@@ -247,7 +247,9 @@ def shared_job_fields(token: str, shared: SharedJob) -> dict[str, Any]:
 
 
 def webhook_message(hook: WebhookRecord) -> pb.Webhook:
-    return pb.Webhook(webhook_id=hook.id, url=hook.url, events=list(hook.events), created_at=timestamp(hook.created_at))
+    overlap_end = hook.previous_secret_expires_at  # unset (absent from the JSON) when only one secret signs
+    return pb.Webhook(webhook_id=hook.id, url=hook.url, events=list(hook.events), created_at=timestamp(hook.created_at),
+                      previous_secret_expires_at=None if overlap_end is None else timestamp(overlap_end))
 
 
 def delivery_message(d: DeliveryRecord) -> pb.WebhookDelivery:
@@ -409,8 +411,11 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         opened = (("x-request-id", request_id), *state.headers())
         await context.send_initial_metadata(opened)
         # And in the trailers of a stream that ends well (the job terminal, the server's time limit), as on every
-        # call: a refusal's trailers (`_watch`) replace these.
-        context.set_trailing_metadata((("x-request-id", request_id),))
+        # call: a refusal's trailers (`_watch`) replace these. The rate-limit state too: a stream that ends without
+        # a message (nothing newer than the cursor: the edges' 204) may reach a client as trailers only, and
+        # grpc.aio then sometimes drops the initial metadata (seen as a separate gateway's 204 without
+        # X-RateLimit-* on a loaded host).
+        context.set_trailing_metadata(opened)
         return principal, opened
 
     async def _watch(self, method: str, request: pb.WatchJobRequest | pb.WatchJobsRequest,

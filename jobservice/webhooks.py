@@ -42,8 +42,11 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Phonos-Signature"
 MAX_URL_LENGTH = 2048
 MAX_RESPONSE_READ = 1024  # bytes of a receiver's answer body read at most
-UNREACHABLE_MESSAGE = "The receiver could not be reached (no HTTP answer); deliveries to it will be retried"
-TIMEOUT_MESSAGE = "The receiver did not answer within {seconds} s; deliveries to it will be retried"
+# A test event's answer (`send_test`). It is sent once and never retried (it is not queued); job events are, on
+# the backoff: "deliveries to it will be retried" read as if this test would be, and a person waited for it.
+NOT_RETRIED = "; a test event is not retried (job events are)"
+UNREACHABLE_MESSAGE = "The receiver could not be reached (no HTTP answer)" + NOT_RETRIED
+TIMEOUT_MESSAGE = "The receiver did not answer within {seconds} s" + NOT_RETRIED
 DEFAULT_OVERLAP_S = 86400  # a day: time to deploy the new secret to a receiver, as Stripe's default roll
 MAX_OVERLAP_S = 7 * 86400  # a week: an old secret that may have leaked must not stay valid indefinitely
 
@@ -54,10 +57,17 @@ class WebhookRecord:
     url: str
     events: tuple[str, ...]
     created_at: float
+    # Until when the secret the last rotation replaced still signs deliveries beside the current one; None when
+    # only the current one signs (never rotated, stopped at once, or the overlap has run out).
+    previous_secret_expires_at: float | None = None
 
     @classmethod
-    def from_row(cls, row: Row) -> WebhookRecord:
-        return cls(row["id"], row["url"], tuple(json.loads(row["events"])), float(row["created_at"]))
+    def from_row(cls, row: Row, at: float | None = None) -> WebhookRecord:
+        """The webhook as the API shows it at `at` (now when None): the overlap's end only while it runs, decided
+        by `signing_secrets` as every delivery's signature is, so what is listed is what a receiver gets."""
+        overlapping = len(signing_secrets(row, now() if at is None else at)) > 1
+        return cls(row["id"], row["url"], tuple(json.loads(row["events"])), float(row["created_at"]),
+                   float(row["previous_secret_expires_at"]) if overlapping else None)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,14 @@ import pytest
 from phonos_client import verify_webhook
 from playwright.sync_api import Browser, expect
 
-from tests.dashboard.pages_helpers import Watched, in_process_service, make_user, shot, signed_in
+from tests.dashboard.pages_helpers import (
+    A11Y_PROBLEMS,
+    Watched,
+    in_process_service,
+    make_user,
+    shot,
+    signed_in,
+)
 from tests.support import InProcessService, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -28,10 +35,12 @@ def test_rotate_secret_confirms_then_shows_the_new_secret_once_with_the_overlap_
     with WebhookReceiver() as receiver:
         created = client.post("/v1/webhooks", json={"url": receiver.url}).json()
         old = created["secret"]
+        plain = client.post("/v1/webhooks", json={"url": "https://example.org/not-rotated"}).json()
+        row = f"#webhooks-table tr[data-webhook-id='{created['webhook']['webhook_id']}']"
         watched = Watched()
         page = signed_in(browser, service, rosa, watched)  # type: ignore[arg-type]
         page.goto(f"{service.base_url}/webhooks")
-        rotate = page.locator("#webhooks-table [data-action=rotate]")
+        rotate = page.locator(f"{row} [data-action=rotate]")
         expect(rotate).to_have_attribute("aria-label", f"Rotate secret of {receiver.url}")
 
         rotate.click()  # a confirm first: Cancel changes nothing
@@ -57,9 +66,20 @@ def test_rotate_secret_confirms_then_shows_the_new_secret_once_with_the_overlap_
         assert abs(until - (time.time() + 86400)) < 60
         shot(page, "34-webhook-secret-rotated")
 
+        # the row says it too, in words under the receiver's URL (read by a screen reader, contrast checked), with
+        # the same end as the callout's; a webhook not rotated says nothing of the kind
+        overlap = page.locator(f"{row} [data-field=secret-overlap]")
+        expect(overlap).to_contain_text("Old secret still signs until")
+        expect(overlap).to_contain_text("in 24 hours")
+        expect(overlap.locator("time")).to_have_attribute("datetime", end.get_attribute("datetime") or "")
+        expect(overlap.locator(".pill")).to_have_text("rotating")
+        assert page.evaluate(A11Y_PROBLEMS) == []  # the whole page, the new line with it
+        expect(page.locator(f"#webhooks-table tr[data-webhook-id='{plain['webhook']['webhook_id']}'] "
+                            "[data-field=secret-overlap]")).to_have_count(0)
+
         # the secret the page showed signs the next delivery, and the old one still does beside it
-        page.locator("#webhooks-table [data-action=test]").click()
-        expect(page.locator("#webhooks-table .test-result")).to_contain_text("HTTP 200")
+        page.locator(f"{row} [data-action=test]").click()
+        expect(page.locator(f"{row} .test-result")).to_contain_text("HTTP 200")
         wait_until(lambda: len(receiver.requests) == 1, 10)
         signed = receiver.requests[0]
         for secret in (new, old):
@@ -69,6 +89,7 @@ def test_rotate_secret_confirms_then_shows_the_new_secret_once_with_the_overlap_
     expect(page.locator("#webhooks-table")).to_be_visible()
     expect(page.locator("#secret-value")).to_have_count(0)
     assert new not in page.content()
+    expect(page.locator("#webhooks-table [data-field=secret-overlap]")).to_have_count(1)  # from the API: it stays
 
     # the account's activity log says it in words, by the dashboard (never the secret)
     page.goto(f"{service.base_url}/account")
@@ -78,8 +99,15 @@ def test_rotate_secret_confirms_then_shows_the_new_secret_once_with_the_overlap_
     expect(rotated).to_contain_text("the dashboard")
 
     page.goto(f"{service.base_url}/webhooks")
-    page.set_viewport_size(PHONE)  # the row's four buttons on a phone: no sideways scrolling
-    expect(page.locator("#webhooks-table [data-action=rotate]")).to_be_visible()
+    page.set_viewport_size(PHONE)  # the row's four buttons and the overlap's line on a phone: no sideways scrolling
+    expect(page.locator(f"{row} [data-action=rotate]")).to_be_visible()
+    expect(page.locator(f"{row} [data-field=secret-overlap]")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     shot(page, "35-webhooks-phone")
+
+    # the overlap stopped by a rotation through the API (0: at once) leaves the row as any other
+    client.post(f"/v1/webhooks/{created['webhook']['webhook_id']}/rotate-secret", json={"expire_current_after_s": 0})
+    page.reload()
+    expect(page.locator("#webhooks-table tbody tr")).to_have_count(2)
+    expect(page.locator("#webhooks-table [data-field=secret-overlap]")).to_have_count(0)
     assert watched.problems() == []

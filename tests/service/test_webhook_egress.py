@@ -194,7 +194,7 @@ def test_the_test_route_reports_only_a_status_a_timeout_or_unreachable(tmp_path:
                 hung, _ = await impatient.create(1, f"http://127.0.0.1:{port}/hook", [])
                 result = await impatient.send_test(1, hung.id, session)  # said as the delivery log says it
                 assert (result.delivered, result.status_code, result.message) == (
-                    False, 0, "The receiver did not answer within 0.5 s; deliveries to it will be retried")
+                    False, 0, "The receiver did not answer within 0.5 s; a test event is not retried (job events are)")
         finally:
             await db.close()
 

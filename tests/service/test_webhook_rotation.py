@@ -5,6 +5,7 @@ an overlap out of range, a read-only key)."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from phonos_client import WebhookSignatureError, verify_webhook
 
+from phonos.v1 import phonos_pb2 as pb
 from tests.support import ALL_STORES, InProcessService, LoopbackServer, wait_until
 
 pytestmark = pytest.mark.integration
@@ -71,7 +73,10 @@ def test_rotation_signs_with_both_secrets_during_the_overlap_and_the_new_one_aft
         body = rotated.json()
         new = body["secret"]
         assert set(body) == {"success", "webhook", "secret", "previous_secret_expires_at", "message"}
-        assert body["success"] is True and body["webhook"] == hook
+        # the webhook as listed after it: the same, with the overlap's end (absent before, as on any webhook not
+        # rotated: test_the_listing_says_when_the_old_secret_stops_signing)
+        assert body["success"] is True and body["webhook"] == {
+            **hook, "previous_secret_expires_at": body["previous_secret_expires_at"]}
         assert new.startswith("whsec_") and new != old
         assert before + 86400 - 2 <= epoch(body["previous_secret_expires_at"]) <= time.time() + 86400 + 1
         assert "secret" not in client.get("/v1/webhooks").json()["webhooks"][0]  # shown once, never listed
@@ -157,3 +162,47 @@ def test_a_retried_rotation_with_its_idempotency_key_returns_the_same_secret(twi
     assert first.status_code == again.status_code == 200 and first.json() == again.json()
     other = client.post(f"/v1/webhooks/{hook_id}/rotate-secret", json={"expire_current_after_s": 60})
     assert other.json()["secret"] != first.json()["secret"]  # without the key: a rotation of its own
+
+
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")  # as every webhook's created_at
+
+
+def test_the_listing_says_when_the_old_secret_stops_signing(twin_service: InProcessService) -> None:
+    """GET /v1/webhooks (and gRPC ListWebhooks) carries previous_secret_expires_at only while the replaced secret
+    still signs: after a rotation with an overlap, not before one, not after one stopped at once, not once the
+    overlap has run out (the secret then signs nothing: test above), and only on the webhook rotated."""
+    key = twin_service.new_key()
+    client = twin_service.client(key)
+    hook_id = client.post("/v1/webhooks", json={"url": "https://example.org/hook"}).json()["webhook"]["webhook_id"]
+    other = client.post("/v1/webhooks", json={"url": "https://example.org/other"}).json()["webhook"]
+
+    def listed() -> dict[str, dict]:
+        return {h["webhook_id"]: h for h in client.get("/v1/webhooks").json()["webhooks"]}
+
+    assert "previous_secret_expires_at" not in listed()[hook_id]  # never rotated
+    rotated = client.post(f"/v1/webhooks/{hook_id}/rotate-secret", json={"expire_current_after_s": 3600}).json()
+    shown = listed()
+    until = shown[hook_id]["previous_secret_expires_at"]
+    assert until == rotated["previous_secret_expires_at"] == rotated["webhook"]["previous_secret_expires_at"]
+    assert TIMESTAMP.match(until) and TIMESTAMP.match(shown[hook_id]["created_at"])
+    assert abs(epoch(until) - (time.time() + 3600)) < 5
+    assert shown[other["webhook_id"]] == other  # the webhook not rotated: as created, no field
+
+    channel, stub = twin_service.grpc_stub()  # gRPC says the same, as a Timestamp set only then
+    with channel:
+        reply = stub.ListWebhooks(pb.ListWebhooksRequest(), metadata=(("authorization", f"Bearer {key}"),))
+    by_id = {h.webhook_id: h for h in reply.webhooks}
+    assert by_id[hook_id].HasField("previous_secret_expires_at")
+    assert abs(by_id[hook_id].previous_secret_expires_at.ToDatetime(UTC).timestamp() - epoch(until)) < 0.01
+    assert not by_id[other["webhook_id"]].HasField("previous_secret_expires_at")
+
+    # stopped at once: one secret signs, so none is listed (the rotation's answer says when it stopped)
+    stopped = client.post(f"/v1/webhooks/{hook_id}/rotate-secret", json={"expire_current_after_s": 0}).json()
+    assert "previous_secret_expires_at" not in stopped["webhook"] and "previous_secret_expires_at" in stopped
+    assert "previous_secret_expires_at" not in listed()[hook_id]
+
+    # an overlap that runs out: listed during it, gone after it with no write (decided at each read)
+    short = client.post(f"/v1/webhooks/{hook_id}/rotate-secret", json={"expire_current_after_s": 1}).json()
+    assert listed()[hook_id]["previous_secret_expires_at"] == short["previous_secret_expires_at"]
+    time.sleep(max(0.0, epoch(short["previous_secret_expires_at"]) + 0.05 - time.time()))
+    assert "previous_secret_expires_at" not in listed()[hook_id]

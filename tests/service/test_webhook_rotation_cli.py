@@ -63,6 +63,19 @@ def test_rotate_secret_prints_the_new_secret_once_and_when_the_old_one_stops(
         for secret in (new, hook.secret):
             assert verify_webhook(signed["body"], signed["headers"]["X-Phonos-Signature"], secret)
 
+        # `webhooks ls` says the overlap and its end, last on the row (piped: tab-separated, fields 1-3 as before);
+        # another webhook, not rotated, says "-"
+        other = client.create_webhook("https://example.org/not-rotated")
+        code, out, _ = run("webhooks", "ls")
+        rows = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()}
+        assert code == 0 and rows[other.webhook_id][1:] == [other.url, "job.started,job.completed,job.failed", "-"]
+        assert rows[hook.webhook_id][3] == until
+        code, out, _ = run("webhooks", "ls", "--json")
+        assert json.loads(out)["webhooks"][0]["previous_secret_expires_at"] == until
+        assert client.list_webhooks()[0].previous_secret_expires_at == until  # the SDK's
+        assert client.list_webhooks()[1].previous_secret_expires_at is None
+        client.delete_webhook(other.webhook_id)
+
         code, out, _ = run("webhooks", "rotate-secret", hook.webhook_id, "--expire-current-after", "0", "--json")
         answer = json.loads(out)  # the API's answer, whole
         assert code == 0 and set(answer) == {"success", "webhook", "secret", "previous_secret_expires_at", "message"}
@@ -70,10 +83,24 @@ def test_rotate_secret_prints_the_new_secret_once_and_when_the_old_one_stops(
 
         code, _, err = run("webhooks", "rotate-secret", hook.webhook_id, "--expire-current-after", "a while")
         assert code == 2 and "'a while' is not a duration" in err
-        code, _, err = run("webhooks", "rotate-secret", hook.webhook_id, "--expire-current-after", "8d")
-        assert code == 8 and "--expire-current-after must be between 0 (at once) and 604800 (7 days)" in err
+        # said in the flag's units as typed, before any request (the API's words were seconds: "604800 (7 days),
+        # got 691200")
+        for typed in ("8d", "169h"):
+            code, _, err = run("webhooks", "rotate-secret", hook.webhook_id, "--expire-current-after", typed)
+            assert code == 2 and f"--expire-current-after: must be between 0 (at once) and 7d, got {typed}" in err
+        code, out, _ = run("webhooks", "rotate-secret", hook.webhook_id, "--expire-current-after", "7d")
+        assert code == 0, out  # the bound itself is taken
         code, _, err = run("webhooks", "rotate-secret", "wh_" + "0" * 32)
         assert code == 4 and "not found" in err
+        code, out, _ = run("webhooks", "ls")
+        assert abs(epoch(out.split("\t")[3].strip()) - (time.time() + 7 * 86400)) < 5  # the 7d rotation's overlap
+
+        # a test event to a receiver that is down: sent once, and said so (not "deliveries will be retried")
+        closed = client.create_webhook("http://127.0.0.1:9/hook")  # the discard port: nothing listens
+        code, out, _ = run("webhooks", "test", closed.webhook_id)
+        assert code == 1 and "could not be reached" in out
+        assert "a test event is not retried (job events are)" in out and "will be retried" not in out
+        client.delete_webhook(closed.webhook_id)
 
         # the SDK, both clients: a day's overlap by default
         rotated = client.rotate_webhook_secret(hook.webhook_id)

@@ -44,7 +44,7 @@ from phonos_client import config, errors
 from phonos_client.client import AsyncClient, Client, bare_key, choose_transport
 from phonos_client.columns import broken, command_in_lines, pieces_in_lines, table, visible, width
 from phonos_client.display import Display
-from phonos_client.durations import duration_seconds
+from phonos_client.durations import overlap_seconds
 from phonos_client.flag_words import in_flag_words, option_dests
 from phonos_client.inputs import (
     InputError,
@@ -57,7 +57,7 @@ from phonos_client.inputs import (
     sequences_from,
     unique,
 )
-from phonos_client.models import ActivityEntry, BatchItem, CreditEntry, Job, WebhookDelivery
+from phonos_client.models import ActivityEntry, BatchItem, CreditEntry, Job, Webhook, WebhookDelivery
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 
 WATCH_FORMATS = "pdb"  # `jobs watch --formats`' default
@@ -527,7 +527,7 @@ NUMBER_COLUMNS = frozenset({"CHANGE", "BALANCE", "COST", "TRIES"})
 # A webhook's URL and events are not free text: cut to the last few cells ("http://12…", "job.start…") they said
 # nothing, so a table that cannot show them whole is shown as records.
 FREE_COLUMNS = frozenset({"NAME", "DESCRIPTION", "DETAILS", "WHY", "ANSWER", "FILES / ERROR"})
-TIME_COLUMNS = frozenset({"CREATED", "WHEN", "EXPIRES", "NEXT TRY"})  # RFC 3339: shown shorter there too
+TIME_COLUMNS = frozenset({"CREATED", "WHEN", "EXPIRES", "NEXT TRY", "OLD SECRET UNTIL"})  # RFC 3339: shown shorter there too
 
 
 def fields_on_screen(document: Mapping[str, Any]) -> str:
@@ -724,8 +724,8 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                 [(m["id"], f"{m['cost_credits']} credits", m["description"]) for m in models], "no models")
     elif command == "webhooks ls":
         hooks = client.list_webhooks()
-        listing(args, {"webhooks": [h.raw for h in hooks]}, ("WEBHOOK ID", "URL", "EVENTS"),
-                [(h.webhook_id, h.url, ",".join(h.events)) for h in hooks], "no webhooks")
+        listing(args, {"webhooks": [h.raw for h in hooks]}, WEBHOOK_HEADER, [webhook_row(h) for h in hooks],
+                "no webhooks")
     elif command == "webhooks create":
         hook = client.create_webhook(args.url, args.event or None)
         # the secret on a line of its own: 44 characters after a label ran past a 60-column terminal mid-word
@@ -742,9 +742,16 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         return EXIT["ok"] if result.success else EXIT["job_failed"]
     elif command == "webhooks rotate-secret":
         hook = client.rotate_webhook_secret(args.webhook_id, expire_current_after_s=args.expire_current_after_s)
-        # as `create` prints it (the secret alone on its line), then when the old one stops signing
-        emit(args, hook.raw, f"{hook.webhook_id}\nits new signing secret, shown this once:\n{hook.secret}\n"
-                             f"the previous secret also signs deliveries until {hook.previous_secret_expires_at}")
+        # as `create` prints it (the secret alone on its line), then when the old one stops signing: on a terminal
+        # narrower than that line, the time on a line of its own (the edge fell inside it at 60 columns). With 0 it
+        # stopped at once: "also signs deliveries until <the rotation's own time>" said it still did.
+        if args.expire_current_after_s == 0:
+            overlap = "the previous secret stopped signing at once"
+        else:
+            words = "the previous secret also signs deliveries until"
+            overlap = said_to_fit(f"{words} {hook.previous_secret_expires_at}",
+                                  [*words.split(" "), str(hook.previous_secret_expires_at)])
+        emit(args, hook.raw, f"{hook.webhook_id}\nits new signing secret, shown this once:\n{hook.secret}\n{overlap}")
     elif command == "webhooks deliveries":
         shown = listed(args, lambda after: client.iter_webhook_deliveries(args.webhook_id, status=args.status,
                                                                           starting_after=after, event=args.event),
@@ -759,6 +766,17 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         delivery = client.redeliver(args.webhook_id, args.delivery_id)
         emit(args, delivery.raw, f"queued again as delivery {delivery.delivery_id}")
     return EXIT["ok"]
+
+
+# OLD SECRET UNTIL: while a rotation's overlap runs, when the replaced secret stops signing (a receiver
+# still on it must switch before then); "-" when only the current secret signs. Last, so `cut -f1-3` of piped
+# output reads the fields it always did; no longer a name, so the records a 60-column terminal shows keep the
+# three events' line (36 cells after the names' column) inside it.
+WEBHOOK_HEADER = ("WEBHOOK ID", "URL", "EVENTS", "OLD SECRET UNTIL")
+
+
+def webhook_row(hook: Webhook) -> Sequence[str]:
+    return (hook.webhook_id, hook.url, ",".join(hook.events), hook.previous_secret_expires_at or "-")
 
 
 # NEXT TRY: a pending delivery's next_attempt_at (the one a refused redelivery points at); last, so the fields
@@ -969,8 +987,9 @@ def add_user_commands(sub: Any) -> None:
                                                             "old one keeps signing beside it for a while"),
                      "webhooks rotate-secret")
     rotate.add_argument("webhook_id", help=HOOK_ID_HELP)
-    # dest is the API's field, so the server's refusal of it is said as this flag's (flag_words)
-    rotate.add_argument("--expire-current-after", dest="expire_current_after_s", type=duration_seconds,
+    # dest is the API's field, so a server's refusal of it is said as this flag's (flag_words); the range is
+    # checked here first, in the units typed (durations.overlap_seconds)
+    rotate.add_argument("--expire-current-after", dest="expire_current_after_s", type=overlap_seconds,
                         metavar="DURATION",
                         help="how long the current secret still signs deliveries (as a second v1=): 90s, 15m, "
                              "1h, 2d; 0 stops it at once; default 1d, at most 7d")

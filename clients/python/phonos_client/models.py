@@ -238,14 +238,18 @@ class Webhook:
     # The API's JSON: the webhook object; for one just created, the whole answer of POST /v1/webhooks
     # ({"success", "webhook", "secret", "message"}); for a rotation, that of POST …/rotate-secret.
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    # Only on a rotation's answer: until when deliveries are signed with the replaced secret too (RFC 3339).
+    # Until when deliveries are signed with the secret a rotation replaced too (RFC 3339): on a rotation's answer
+    # always (the rotation's own time when it stopped at once); on a listed webhook only while that overlap runs,
+    # None once only the current secret signs.
     previous_secret_expires_at: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], secret: str | None = None, raw: dict[str, Any] | None = None) -> Webhook:
         answer = data if raw is None else raw
+        # a rotation's answer says it beside the webhook (set even for an overlap of 0); a listing, in the webhook
+        until = answer.get("previous_secret_expires_at") or data.get("previous_secret_expires_at")
         return cls(data["webhook_id"], data["url"], tuple(data.get("events") or ()), data.get("created_at"), secret,
-                   raw=answer, previous_secret_expires_at=answer.get("previous_secret_expires_at"))
+                   raw=answer, previous_secret_expires_at=until)
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,19 @@ function deliveryLog(hook) {
   return {card, load};
 }
 
+/** A webhook rotated not long ago: the secret it replaced still signs its deliveries (a second v1=) until the API's
+ * `previous_secret_expires_at`, absent once only the current one signs. Said in words under the receiver's URL
+ * (the pill a cue for the eye), so a screen reader and a phone (no tooltips) get the time too: a receiver still on
+ * the old secret must switch before then. */
+function overlapLine(hook) {
+  const until = hook.previous_secret_expires_at;
+  if (!until) return null;
+  return h('div', {class: 'access-line secret-overlap', 'data-field': 'secret-overlap'},
+    h('span', {class: 'access'}, h('span', {class: 'pill expired'}, 'rotating'),
+      h('span', {class: 'small'}, 'Old secret still signs until ',
+        h('time', {datetime: until, title: dateTime(until)}, dateTime(until)), ` (${ago(until)})`)));
+}
+
 export function secretCallout(titleText, secret, usage, note = 'Copy it now: it is not shown again.') {
   return h('div', {class: 'notice ok', id: 'secret-callout'}, h('div', {style: {flex: '1'}},
     h('strong', {}, titleText),
@@ -197,6 +210,7 @@ export async function render(main) {
         h('span', {}, 'The previous secret also signs deliveries until ',
           h('time', {id: 'secret-overlap-end', datetime: until}, dateTime(until)),
           ` (${ago(until)}): accept either until then, then only this one.`)));
+      await load(); // the row says the overlap too, and still does after the callout is gone (a reload)
       done(true);
       callout.querySelector('button').focus(); // its Copy: the secret is what to take next
       callout.scrollIntoView({block: 'nearest'});
@@ -234,7 +248,7 @@ export async function render(main) {
           const result = h('td', {class: 'test-result', 'data-label': 'Last test'}, h('span', {class: 'muted'}, '-'));
           lastTest(hook, result);
           return h('tr', {'data-webhook-id': hook.webhook_id},
-            h('td', {class: 'mono small url', 'data-label': 'URL', style: {wordBreak: 'break-all'}}, hook.url),
+            h('td', {class: 'mono small url', 'data-label': 'URL', style: {wordBreak: 'break-all'}}, hook.url, overlapLine(hook)),
             h('td', {'data-label': 'Events'}, hook.events.map((e) => h('span', {class: 'chip'}, e))),
             h('td', {'data-label': 'Created'}, ago(hook.created_at)),
             result,
