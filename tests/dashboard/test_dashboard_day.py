@@ -12,7 +12,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect
 
-from jobservice.memory_inference import Slow
+from jobservice.memory_inference import Failure, Slow
 from tests.dashboard.pages_helpers import (
     User,
     Watched,
@@ -298,3 +298,16 @@ def test_the_usage_page_counts_models_in_words(cleo_page: Page, service: InProce
     page.goto(f"{service.base_url}/usage")
     card = page.locator(".stat", has_text="Jobs submitted")
     expect(card.locator(".note")).to_have_text("1 model")
+
+
+def test_a_failed_jobs_page_says_what_it_cost_once(cleo_page: Page, service: InProcessService, cleo: User) -> None:
+    """The job service's error already ends with what the failure cost ("…; credits were refunded."); the page
+    added "Its credits were refunded." under it, saying it twice."""
+    page = cleo_page
+    service.inference.script("esmfold", Failure.MODEL_ERROR)
+    job_id = service.client(cleo.api_key).predict(name="crashes the model").json()["job_id"]
+    page.goto(f"{service.base_url}/jobs/{job_id}")
+    error = page.locator("#job-error")
+    expect(error).to_contain_text("credits were refunded")
+    text = page.locator("main").inner_text().lower()
+    assert text.count("refunded") == 1, text

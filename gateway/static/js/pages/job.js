@@ -456,8 +456,11 @@ export async function render(main, {params, query}) {
   /** What a job that is no longer pending or running shows. */
   async function showEnded() {
     if (job.status === 'failed') {
+      // The job service's error already says what the failure cost ("…; credits were refunded.", "… so its credits
+      // are not refunded"): the page says it only for an error that does not, not twice.
+      const costSaid = /\bcredits\b/i.test(job.error || '');
       replace(body, h('div', {class: 'notice bad', id: 'job-error'}, h('div', {}, h('strong', {}, 'The job failed'), job.error || 'No reason was recorded.')),
-        h('div', {class: 'muted'}, job.credits_used ? `${job.credits_used} credits were charged.` : 'Its credits were refunded.'));
+        costSaid ? null : h('div', {class: 'muted'}, job.credits_used ? `${job.credits_used} credits were charged.` : 'Its credits were refunded.'));
       return;
     }
     if (job.status === 'cancelled') {
