@@ -195,15 +195,22 @@ class _ChannelStream:
     async def opened(self) -> None:
         if not self._metadata:
             with contextlib.suppress(grpc.aio.AioRpcError):  # a failed call: `next` raises it
-                self._metadata = merge_metadata(await self._call.initial_metadata())
+                initial = merge_metadata(await self._call.initial_metadata())
+                # Merged, not assigned: a concurrent `next` may have read the trailers' copy meanwhile.
+                self._metadata = {**self._metadata, **initial}
 
     async def next(self) -> Message | None:
         try:
             await self.opened()
             message = await self._call.read()
+            if message is grpc.aio.EOF:
+                # What the initial metadata lacked (grpc.aio may drop it when a call ends at once), the job
+                # service repeats in its trailers.
+                self._metadata = {**merge_metadata(await self._call.trailing_metadata()), **self._metadata}
+                return None
         except grpc.aio.AioRpcError as exc:
             raise channel_failure(exc, self._method, self._metadata_sent) from None
-        return None if message is grpc.aio.EOF else message  # type: ignore[return-value]
+        return message  # type: ignore[no-any-return]
 
     def metadata(self) -> Mapping[str, str]:
         return self._metadata

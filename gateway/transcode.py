@@ -28,6 +28,7 @@ from gateway import json_shape
 from gateway.fields import FieldPathError, FieldValueError, Leaf, query_leaves, resolve
 from gateway.http_rule import HttpRule, TemplateError
 from phonos_common.json_encode import encoder_for
+from phonos_common.limits import MAX_JSON_VALUES
 from phonos_config.json_text import json_value_text
 
 _HTTP_BODY = httpbody_pb2.HttpBody.DESCRIPTOR.full_name
@@ -169,6 +170,25 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+class _SurrogateFirst:
+    """protobuf's json_format checks every string it sets for an unpaired surrogate with a pattern of lookarounds
+    that reads ~135 ns a character, holding the GIL: a 60 MB `sequence` (a submission may be 63.5 MB) held the
+    service's one event loop for 7.3 s, every other request waiting. The same answer, first asking the plain
+    class (~2 ns a character) whether there is a surrogate at all; there never is by then (`surrogate_at` refused
+    any in the body), so protobuf's own pattern only runs where it could match."""
+
+    def __init__(self, full: re.Pattern[str]) -> None:
+        self._full = full
+
+    def search(self, value: str) -> re.Match[str] | None:
+        return self._full.search(value) if _SURROGATE.search(value) else None
+
+
+if isinstance(getattr(json_format, "_UNPAIRED_SURROGATE_PATTERN", None), re.Pattern):
+    json_format._UNPAIRED_SURROGATE_PATTERN = _SurrogateFirst(  # type: ignore[attr-defined]
+        json_format._UNPAIRED_SURROGATE_PATTERN)  # type: ignore[attr-defined]
+
+
 def surrogate_at(value: Any, where: str = "") -> str | None:
     """The JSON path of the first string (or object key) of `value` holding a lone surrogate, else None."""
     if isinstance(value, str):
@@ -184,6 +204,64 @@ def surrogate_at(value: Any, where: str = "") -> str | None:
     return None
 
 
+# How deep a request body's arrays and objects may nest, the outermost object counting as 1. Real bodies need 6
+# (a batch item's DiffDock pocket: {"jobs": [{"params": {"pocket": {"residues": [...]}}}]}). Python's own limit
+# (~1,000 levels) is far too deep for what comes after the parse: the job service walks a request's Structs
+# recursively (three frames a level: a 500 at ~200 levels in the in-process gateway), and protobuf refuses a
+# message nested more than 100 deep (each JSON level is up to three), which a separate gateway's job service
+# answered "not a valid PredictRequest message". 20 levels is ~60 message levels: under both.
+MAX_JSON_DEPTH = 20
+DEEP_JSON_MESSAGE = "malformed JSON body: arrays and objects nest too deeply"
+TOO_MANY_VALUES_MESSAGE = (f"invalid request body: it holds more than {MAX_JSON_VALUES} JSON values (numbers, strings, "
+                           "arrays, objects); no request needs that many")
+
+
+def nesting_depth(value: Any) -> int:
+    """How deep the arrays and objects of a parsed JSON document nest (a scalar: 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def json_values_over(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON document holds more than `limit` values (containers included), without recursion
+    and without visiting more than `limit` of them (a container's length is counted before its items are)."""
+    count = 0
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict | list):
+            if count + len(item) > limit:
+                return True
+            stack.extend(item.values() if isinstance(item, dict) else item)
+    return count > limit
+
+
+def parse_json_document(text: str) -> Any:
+    """`json.loads` of a request body, refusing keys given twice and nesting deeper than MAX_JSON_DEPTH (a
+    TranscodeError each, in the words a client reads); the dashboard's /auth routes read their bodies with it too."""
+    try:
+        document = json.loads(text, object_pairs_hook=_unique_keys)
+    except _RepeatedKey as exc:
+        raise TranscodeError(f"malformed JSON body: the key {json_value_text(str(exc))} appears twice in one object; "
+                             "send each key once") from None
+    except RecursionError:  # Python's words ("maximum recursion depth exceeded ...") say nothing to a client
+        raise TranscodeError(DEEP_JSON_MESSAGE) from None
+    if json_values_over(document, MAX_JSON_VALUES):  # before the depth walk, which visits every value
+        raise TranscodeError(TOO_MANY_VALUES_MESSAGE)
+    if nesting_depth(document) > MAX_JSON_DEPTH:
+        raise TranscodeError(DEEP_JSON_MESSAGE)
+    return document
+
+
 def _parse_json(body: bytes) -> Any:
     # RFC 8259 8.1: JSON between systems is UTF-8 (a byte order mark may be ignored). json.loads would guess
     # UTF-16 or -32 from the first bytes and answer in its codec's words ("'utf-16-le' codec can't decode ...").
@@ -193,20 +271,15 @@ def _parse_json(body: bytes) -> Any:
         raise TranscodeError(f"malformed JSON body: it is not UTF-8 text (byte 0x{body[exc.start]:02x} at offset "
                              f"{exc.start}); send JSON as UTF-8") from None
     try:
-        document = json.loads(text, object_pairs_hook=_unique_keys)
-    except _RepeatedKey as exc:
-        raise TranscodeError(f"malformed JSON body: the key {json_value_text(str(exc))} appears twice in one object; "
-                             "send each key once") from None
-    except RecursionError:  # Python's words ("maximum recursion depth exceeded ...") say nothing to a client
-        raise TranscodeError("malformed JSON body: arrays and objects nest too deeply") from None
+        document = parse_json_document(text)
+    except TranscodeError:
+        raise  # already in a client's words (a ValueError too)
     except ValueError as exc:  # JSONDecodeError
         raise TranscodeError(f"malformed JSON body: {_first_line(exc)}") from None
     # "\ud800" alone is JSON's grammar but no character (RFC 8259 8.2): protobuf refused it in its own words
     # ("Unpaired surrogate at PredictRequest.sequence"), and a Struct's strings would fail later, in UTF-8.
-    try:
-        where = surrogate_at(document, "")
-    except RecursionError:  # as deep as json.loads itself goes: said as its refusal is
-        raise TranscodeError("malformed JSON body: arrays and objects nest too deeply") from None
+    # (Recursive, but over a document parse_json_document kept to MAX_JSON_DEPTH levels.)
+    where = surrogate_at(document, "")
     if where is not None:
         raise TranscodeError(f"invalid request body: {where or 'the body'} holds an unpaired surrogate (a lone "
                              "\\ud800-\\udfff escape), which is no character; a character above U+FFFF is "

@@ -59,6 +59,7 @@ from jobservice.inference import (
     InferenceUnavailable,
     InvalidModelInput,
     ModelFailure,
+    ModelOutOfMemory,
 )
 from jobservice.jobs import ClaimedJob, JobRecord, JobStore, Lease
 from jobservice.modelspecs.base import ModelSpec
@@ -454,7 +455,8 @@ class Dispatcher:
                 log.warning("job failed in the model: %s", exc, extra={"action": "dispatch.model_error",
                                                                        "job_id": job.id})
             named = detail.startswith(f"{job.model} ")
-            return JobFailure(FailureKind.MODEL_ERROR, detail if named else f"{job.model} failed: {detail}")
+            return JobFailure(FailureKind.MODEL_ERROR, detail if named else f"{job.model} failed: {detail}",
+                              out_of_memory=isinstance(exc, ModelOutOfMemory))
         # A bug in the job service or a storage error that outlived its retries: never lose the job silently.
         log.error("job failed in the job service", exc_info=exc, extra={"action": "dispatch.error", "job_id": job.id})
         return JobFailure(FailureKind.INTERNAL, f"Internal error while storing the result ({type(exc).__name__})")

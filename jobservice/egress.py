@@ -13,6 +13,9 @@ reach loopback. So:
   second lookup a rebinding DNS server could answer differently), with TLS still verified against
   the host name;
 - IP literals skip aiohttp's resolver, so `literal_refused` checks them before the request;
+- every check reads the host as aiohttp will (`request_host`: yarl's IDNA/UTS 46 form), not as the URL's text
+  spells it: `https://１２７.０.０.１/` (fullwidth or circled digits) is no IP literal to `urlsplit`, yet
+  yarl maps it to `127.0.0.1`, which aiohttp then connects to directly, past the resolver's check;
 - `receiver_session` never follows redirects, never decompresses, ignores proxy variables, and
   opens a fresh connection per delivery (each one re-resolved and re-checked).
 
@@ -32,6 +35,7 @@ from functools import cache
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
+from yarl import URL
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -103,6 +107,18 @@ def in_networks(address: IPAddress, networks: tuple[Network, ...]) -> bool:
         forms.append(inner)
     return any(form in net for form in forms for net in networks if form.version == net.version)
 
+
+
+def request_host(url: str) -> str:
+    """The host an HTTP request to `url` is sent to: yarl's reading of the URL (aiohttp's own parser), with an
+    internationalised name mapped and IDNA-encoded as it will be on the wire ("" when there is none).
+
+    The checks must read this, not `urlsplit(url).hostname`: Unicode hosts are normalised (UTS 46 mapping, NFKC)
+    before aiohttp looks at them, so `１２７.０.０.１` or `①②⑦.0.0.1`, no address to `urlsplit`, arrive as the
+    literal `127.0.0.1`, which aiohttp connects to without asking the resolver (`PublicOnlyResolver`) at all.
+    Raises ValueError for a URL yarl cannot read (a backslash, a bad IDNA label): nothing can be sent to it.
+    """
+    return URL(url).raw_host or ""
 
 
 def parse_ip_literal(host: str) -> IPAddress | None:

@@ -120,6 +120,20 @@ class TooManyJobs(PhonosError):
         self.waiting = waiting
 
 
+class TooManyStreams(PhonosError):
+    """The account holds as many open watch streams (SSE, WatchJob, WatchJobs) on this job service as it may
+    (PHONOS_WATCH_MAX_STREAMS_PER_ACCOUNT): HTTP 429 with Retry-After. A stream opened costs one request of the
+    rate limit but then stays open for up to an hour, so without a cap one key at 60 a minute held 3,600
+    connections (and their file descriptors) an hour, and a few accounts could take the whole service down."""
+
+    title = "Rate limit exceeded"
+    retry_after_s = 30  # streams end as their watchers close them (a finished job, a closed tab)
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
 class BatchOverQueueLimit(InvalidArgument):
     """A submission of more jobs than the account may have waiting at all (PHONOS_MAX_QUEUED_PER_ACCOUNT): it
     can never be accepted whole, however long the caller waits, so it is a 400, not TooManyJobs' 429.

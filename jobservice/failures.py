@@ -44,6 +44,13 @@ class FailureKind(enum.StrEnum):
     MODEL_REMOVED = "model_removed"
 
 
+# The metrics' failure cause (phonos_jobs_failed_total{cause}) for a `model_error` that ran out of memory. Not an
+# error code (the API's codes are fixed, and the job is refunded like any model error), but the operator's
+# remedy differs: more memory or a lower length limit, where a model error is a bug to find in Triton's log.
+OUT_OF_MEMORY = "out_of_memory"
+# Every cause the metrics count: the error codes, and out_of_memory.
+FAILURE_CAUSES = (*(str(kind) for kind in FailureKind), OUT_OF_MEMORY)
+
 CHARGED = frozenset({FailureKind.INVALID_INPUT, FailureKind.COMPUTE_LIMIT})
 # What a charged failure's message says about its credits and what to do.
 _CHARGED_SENTENCE = {
@@ -58,6 +65,12 @@ _CHARGED_SENTENCE = {
 class JobFailure:
     kind: FailureKind
     reason: str  # what happened, without the credit sentence
+    out_of_memory: bool = False  # a MODEL_ERROR the model server reported as out of memory
+
+    @property
+    def cause(self) -> str:
+        """The metrics' failure cause: the error code, or `out_of_memory` for a model error that ran out of it."""
+        return OUT_OF_MEMORY if self.out_of_memory and self.kind is FailureKind.MODEL_ERROR else str(self.kind)
 
     @property
     def refund(self) -> bool:

@@ -18,6 +18,7 @@ Two implementations honour one contract (tests/contract/test_inference_contract.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -92,6 +93,31 @@ class ComputeLimitExceeded(InferenceError):
 
 class ModelFailure(InferenceError):
     """The model failed on a request it accepted (a crash, out of memory, a broken result)."""
+
+
+class ModelOutOfMemory(ModelFailure):
+    """A model failure that ran out of memory (GPU or host). Still a `ModelFailure` (the job fails
+    `model_error`, refunded: the API's error codes are fixed), told apart only so that the metrics can say
+    "out of memory" (give the model more memory or lower its length limit) rather than "the model is broken"."""
+
+
+# How an out-of-memory reaches the job service: Triton's python backend has no RESOURCE_EXHAUSTED code, so a
+# model's `ResourceExhausted` arrives as INTERNAL with a message that starts "out of memory"
+# (triton_models/phonos_triton/adapter.py); one the science code did not catch arrives as "<model> failed:
+# OutOfMemoryError: CUDA out of memory ..." (torch), "... MemoryError" (the host, Python), "RESOURCE_EXHAUSTED:
+# Out of memory ..." (XLA, AlphaFold2), "[Errno 12] Cannot allocate memory" (the host, an OS call).
+_OUT_OF_MEMORY = re.compile(r"out of memory|MemoryError|RESOURCE_EXHAUSTED|can(?:no|')t allocate memory",
+                            re.IGNORECASE)
+
+
+def out_of_memory(message: str) -> bool:
+    """Whether a model's failure message says it ran out of memory."""
+    return _OUT_OF_MEMORY.search(message) is not None
+
+
+def model_failure(message: str) -> ModelFailure:
+    """The typed failure of a model's failure message: `ModelOutOfMemory` when it says so."""
+    return ModelOutOfMemory(message) if out_of_memory(message) else ModelFailure(message)
 
 
 # Hears each progress record of a running request; called on the event loop, must not block or raise.

@@ -301,7 +301,7 @@ class JobStore:
         if row is None:
             return None
         job = self._transitioned(row)
-        metrics.job_finished(job)
+        metrics.job_finished(job, cause=failure.cause)  # an out-of-memory counts apart from its error code
         return job
 
     async def status(self, job_id: str) -> JobStatus | None:

@@ -8,7 +8,10 @@ field and the character's code point:
 - control characters: C0 (U+0000-U+001F, tab and newline included), DEL (U+007F), C1 (U+0080-U+009F);
 - the line and paragraph separators U+2028 and U+2029 (line breaks to many log viewers and JavaScript);
 - the bidirectional formatting characters: embeddings and overrides U+202A-U+202E, isolates U+2066-U+2069,
-  and the marks U+200E, U+200F, U+061C.
+  and the marks U+200E, U+200F, U+061C;
+- invisible characters that spell nothing: the zero-width space U+200B, the word joiner U+2060 and the byte
+  order mark U+FEFF (a name with one looks like, but is not, the name without it: a share page or a job list
+  could show a look-alike of another job).
 Other format characters stay allowed: the zero-width joiner and non-joiner (U+200D, U+200C) are part
 of emoji sequences and of Persian or Indic spelling; a soft hyphen (U+00AD) is harmless.
 
@@ -23,6 +26,7 @@ from jobservice.errors import InvalidArgument
 
 LINE_SEPARATORS = frozenset("\u2028\u2029")
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+INVISIBLE = frozenset("\u200b\u2060\ufeff")
 
 
 def check_label(field: str, value: str | None) -> None:
@@ -44,4 +48,6 @@ def _kind(char: str) -> str | None:
         return "a line or paragraph separator"
     if char in BIDI_CONTROLS:
         return "a bidirectional formatting character"
+    if char in INVISIBLE:
+        return "an invisible character"
     return None

@@ -41,6 +41,7 @@ from jobservice.inference import (
     InvalidModelInput,
     ModelFailure,
     ProgressCallback,
+    model_failure,
     report_progress,
 )
 from jobservice.modelspecs.base import ModelSpec
@@ -58,6 +59,9 @@ class Failure(enum.Enum):
     TIMEOUT = "timeout"  # the request waits at the server (never computes) until its deadline has passed
     COMPUTE_LIMIT = "compute_limit"  # the model computed for the request's whole compute limit (UNSUPPORTED)
     MODEL_ERROR = "model_error"  # the model crashed (INTERNAL)
+    # The model ran out of memory (INTERNAL, with the message a model's ResourceExhausted sends: its job fails
+    # model_error, counted as out_of_memory in the metrics).
+    OUT_OF_MEMORY = "out_of_memory"
     INVALID_INPUT = "invalid_input"  # the model refused the input (INVALID_ARGUMENT)
     CANCELLED_BY_SERVER = "cancelled_by_server"  # the server dropped the request (CANCELLED)
     BROKEN_RESULT = "broken_result"  # the model answered tensors that break the result envelope
@@ -185,7 +189,10 @@ class InMemoryInference:
         elif outcome is Failure.CANCELLED_BY_SERVER:
             raise InferenceUnavailable("CANCELLED: the model server dropped the request (scripted)")
         elif outcome is Failure.MODEL_ERROR:
-            raise ModelFailure(f"{request.model} failed: RuntimeError: scripted model failure")
+            raise model_failure(f"{request.model} failed: RuntimeError: scripted model failure")
+        elif outcome is Failure.OUT_OF_MEMORY:  # classified from its message, as a real server's is
+            raise model_failure("out of memory folding 1 sequence(s) of up to 400 residues (chunk_size off); use a "
+                                "smaller chunk_size or a shorter sequence (scripted)")
         elif outcome is Failure.INVALID_INPUT:
             raise InvalidModelInput(f"{request.model} refused the input (scripted)")
         tensors = _result_tensors(model, request, broken=outcome is Failure.BROKEN_RESULT)

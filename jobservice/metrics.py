@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Histogram, disable_created_metrics
 
-from jobservice.failures import FailureKind
+from jobservice.failures import FAILURE_CAUSES, OUT_OF_MEMORY
 from jobservice.inference import (
     ComputeLimitExceeded,
     InferenceError,
@@ -29,6 +29,7 @@ from jobservice.inference import (
     InferenceUnavailable,
     InvalidModelInput,
     ModelFailure,
+    ModelOutOfMemory,
 )
 
 if TYPE_CHECKING:
@@ -43,7 +44,8 @@ REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 JOBS_SUBMITTED = Counter("phonos_jobs_submitted", "Jobs accepted (charged and queued)", ["model"])
 JOBS_COMPLETED = Counter("phonos_jobs_completed", "Jobs that completed", ["model"])
-JOBS_FAILED = Counter("phonos_jobs_failed", "Jobs that failed, by cause (the job's error_code)", ["model", "cause"])
+JOBS_FAILED = Counter("phonos_jobs_failed", "Jobs that failed, by cause (the job's error_code; out_of_memory: a "
+                      "model_error that ran out of memory)", ["model", "cause"])
 JOBS_CANCELLED = Counter("phonos_jobs_cancelled", "Jobs cancelled by their owner", ["model"])
 JOB_WAIT = Histogram("phonos_job_wait_seconds", "Submission to the start of a run: time queued", ["model"],
                      buckets=JOB_BUCKETS)
@@ -86,8 +88,8 @@ def initialise(models: Iterable[str]) -> None:
         JOBS_SUBMITTED.labels(model)
         JOBS_COMPLETED.labels(model)
         JOBS_CANCELLED.labels(model)
-        for cause in FailureKind:
-            JOBS_FAILED.labels(model, str(cause))
+        for cause in FAILURE_CAUSES:
+            JOBS_FAILED.labels(model, cause)
 
 
 def job_submitted(model: str, cost: int) -> None:
@@ -101,13 +103,14 @@ def job_started(job: JobRecord) -> None:
         JOB_WAIT.labels(job.model).observe(max(0.0, job.started_at - job.created_at))
 
 
-def job_finished(job: JobRecord) -> None:
-    """A committed transition into completed, failed or cancelled."""
+def job_finished(job: JobRecord, cause: str | None = None) -> None:
+    """A committed transition into completed, failed or cancelled; `cause`: a failure's metrics cause
+    (JobFailure.cause) where it says more than the job's error_code (out_of_memory)."""
     status = str(job.status)
     if status == "completed":
         JOBS_COMPLETED.labels(job.model).inc()
     elif status == "failed":
-        JOBS_FAILED.labels(job.model, job.error_code or "unknown").inc()
+        JOBS_FAILED.labels(job.model, cause or job.error_code or "unknown").inc()
     elif status == "cancelled":
         JOBS_CANCELLED.labels(job.model).inc()
     if job.refunded:
@@ -126,6 +129,8 @@ def error_kind(exc: BaseException) -> str:
         return "invalid_input"
     if isinstance(exc, ComputeLimitExceeded):
         return "compute_limit"
+    if isinstance(exc, ModelOutOfMemory):
+        return OUT_OF_MEMORY
     if isinstance(exc, ModelFailure):
         return "model_error"
     if isinstance(exc, asyncio.CancelledError):

@@ -8,7 +8,7 @@ it is refused up front, the same on every store and transport: a 400 that names 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -16,15 +16,54 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from jobservice.errors import InvalidArgument
+from phonos_common.limits import MAX_JSON_VALUES
 
 NUL = "\x00"
 
 
 def refuse_nul(request: Message) -> None:
-    """Raise InvalidArgument when a string of `request` (nested messages, maps, Structs, keys included) has a NUL."""
+    """Raise InvalidArgument when a string of `request` (nested messages, maps, Structs, keys included) has a NUL,
+    or, first, when its Structs hold more than MAX_JSON_VALUES values (this walk, and every later one, would take
+    seconds of the event loop over a gRPC caller's million-value `params`: see phonos_common.limits)."""
+    if struct_values_over(request, MAX_JSON_VALUES):
+        raise InvalidArgument(f"the request holds more than {MAX_JSON_VALUES} JSON values (numbers, strings, arrays, "
+                              "objects) in its params; no request needs that many")
     where = _in_item(request, "")
     if where is not None:
         raise InvalidArgument(f"{where or 'the request'} contains a NUL character (U+0000), which no text field accepts")
+
+
+def struct_values_over(message: Message, limit: int) -> bool:
+    """Whether the Structs of `message` (at any depth, in any field) hold more than `limit` values, counted without
+    recursion and without visiting more than `limit` (a Struct's or a list's length is counted before its items)."""
+    count = 0
+    stack: list[Message] = [message]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, struct_pb2.Value):
+            count += 1
+            kind = item.WhichOneof("kind")
+            if kind in ("struct_value", "list_value"):
+                stack.append(getattr(item, kind))
+            continue
+        if isinstance(item, struct_pb2.Struct | struct_pb2.ListValue):
+            items = item.fields if isinstance(item, struct_pb2.Struct) else item.values
+            count += 1
+            if count + len(items) > limit:
+                return True
+            stack.extend(items.values() if isinstance(items, Mapping) else items)
+            continue
+        for field, value in item.ListFields():
+            if field.message_type is None:
+                continue
+            if field.message_type.GetOptions().map_entry:
+                if field.message_type.fields_by_name["value"].message_type is not None:
+                    stack.extend(value.values())
+            elif field.is_repeated:
+                stack.extend(value)
+            else:
+                stack.append(value)
+    return count > limit
 
 
 def _in_item(value: object, where: str) -> str | None:

@@ -148,7 +148,8 @@ class JobService:
             owner=self.instance, networks=settings.webhook_networks,
         )
         self.idempotency = Idempotency(db, settings.idempotency_ttl_s)
-        self.hub = WatchHub(db, poll_s=settings.watch_poll_s)
+        self.hub = WatchHub(db, poll_s=settings.watch_poll_s,
+                            max_per_account=settings.watch_max_streams_per_account)
         self.watcher = JobWatcher(self.hub, db, max_stream_s=settings.watch_max_stream_s)
         self.stream_guard = StreamGuard(db, every_s=settings.watch_poll_s)
         self.jobs = JobStore(db, on_event_queued=self.sender.wake, on_transition=self.hub.wake)

@@ -411,8 +411,11 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         opened = (("x-request-id", request_id), *state.headers())
         await context.send_initial_metadata(opened)
         # And in the trailers of a stream that ends well (the job terminal, the server's time limit), as on every
-        # call: a refusal's trailers (`_watch`) replace these.
-        context.set_trailing_metadata((("x-request-id", request_id),))
+        # call: a refusal's trailers (`_watch`) replace these. The rate-limit state too: a stream that ends without
+        # a message (nothing newer than the cursor: the edges' 204) may reach a client as trailers only, and
+        # grpc.aio then sometimes drops the initial metadata (seen as a separate gateway's 204 without
+        # X-RateLimit-* on a loaded host).
+        context.set_trailing_metadata(opened)
         return principal, opened
 
     async def _watch(self, method: str, request: pb.WatchJobRequest | pb.WatchJobsRequest,

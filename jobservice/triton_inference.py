@@ -14,6 +14,7 @@ alone (the models send typed codes: triton_models/phonos_triton/adapter.py):
     INVALID_ARGUMENT                                                                      → invalid input
     UNIMPLEMENTED (Triton UNSUPPORTED: the model's own compute limit was reached)         → compute limit
     anything else (INTERNAL, UNKNOWN, ...) or a broken result envelope                    → model failure
+    ... whose message says the model ran out of memory (`inference.out_of_memory`)       → out of memory
 
 but an INTERNAL that the client made up because it could not write the request (the connection broke under
 the call, e.g. a killed Triton) is unavailable too (`lost_connection`).
@@ -54,6 +55,7 @@ from jobservice.inference import (
     InvalidModelInput,
     ModelFailure,
     ProgressCallback,
+    model_failure,
     report_progress,
 )
 
@@ -219,4 +221,4 @@ def classify(exc: InferenceServerException) -> InferenceError:
         return InvalidModelInput(message)
     if status == "StatusCode.UNIMPLEMENTED":
         return ComputeLimitExceeded(message)
-    return ModelFailure(message)
+    return model_failure(message)  # an out-of-memory is told apart for the metrics

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from phonos_models.common.progress import Progress
 
-from jobservice.errors import InvalidArgument, NotFound, echoed_id, json_value_text
+from jobservice.errors import InvalidArgument, NotFound, TooManyStreams, echoed_id, json_value_text
 from jobservice.jobs import JobRecord
 from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import Row, Store
@@ -134,10 +134,12 @@ class Subscription:
 class WatchHub:
     """Fans job events out to subscriptions; see the module docstring for the one-source rule."""
 
-    def __init__(self, db: Store, *, poll_s: float = 5.0, capacity: int = 1000) -> None:
+    def __init__(self, db: Store, *, poll_s: float = 5.0, capacity: int = 1000,
+                 max_per_account: int = 0) -> None:
         self._db = db
         self._poll_s = poll_s
         self._capacity = capacity
+        self._max_per_account = max_per_account  # open subscriptions one account may hold here; 0: no cap
         self._by_job: dict[str, set[Subscription]] = collections.defaultdict(set)
         self._by_account: dict[int, set[Subscription]] = collections.defaultdict(set)
         self._count = 0
@@ -172,7 +174,14 @@ class WatchHub:
 
     @contextlib.asynccontextmanager
     async def subscribe(self, account_id: int, job_id: str | None = None) -> AsyncIterator[Subscription]:
-        """A subscription to one job (or all of an account's jobs), registered before any read."""
+        """A subscription to one job (or all of an account's jobs), registered before any read; TooManyStreams
+        when the account already holds `max_per_account` (a stream is cheap to open and lasts up to an hour)."""
+        held = len(self._by_account.get(account_id, ()))
+        if self._max_per_account and held >= self._max_per_account:
+            raise TooManyStreams(
+                f"This account already has {held} event streams open, the most one account may hold "
+                f"(PHONOS_WATCH_MAX_STREAMS_PER_ACCOUNT): close one (a finished job's, another tab's) or watch "
+                "every job on one stream (GET /v1/events)", limit=self._max_per_account)
         subscription = Subscription(account_id, job_id, self._capacity)
         if self._closed:
             subscription.close()

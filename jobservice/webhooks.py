@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import time
 import uuid
@@ -114,6 +115,11 @@ def overlap_seconds(expire_current_after_s: int | None) -> int:
     return expire_current_after_s
 
 
+# A host name as it goes on the wire (after IDNA): letters, digits, hyphens, underscores (some real names carry
+# them), dots. Anything else that is not an IP literal is refused at creation.
+_HOST_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
 def validate_url(url: str, *, allow_http_loopback: bool, networks: tuple[egress.Network, ...] = ()) -> str:
     """The URL as given, or InvalidArgument. Delivery checks the resolved addresses again (egress).
 
@@ -127,8 +133,10 @@ def validate_url(url: str, *, allow_http_loopback: bool, networks: tuple[egress.
         raise InvalidArgument(f"url is longer than {MAX_URL_LENGTH} characters")
     try:
         parts = urlsplit(url)
-        host = parts.hostname
         port = parts.port  # raises ValueError on a port that is not a number in range
+        # The host as the delivery's HTTP client reads it, not as the text spells it (egress.request_host:
+        # `https://１２７.０.０.１/` is loopback to aiohttp, and was accepted as a public name here).
+        host = egress.request_host(url) if parts.hostname else None
     except ValueError:
         raise InvalidArgument(f"url {json_value_text(url)} is not a valid URL") from None
     if port == 0:  # in urlsplit's range, but nothing listens there: every delivery would fail
@@ -138,6 +146,10 @@ def validate_url(url: str, *, allow_http_loopback: bool, networks: tuple[egress.
     if parts.username is not None or parts.password is not None:
         raise InvalidArgument("url must not contain a user name or password")
     address = egress.parse_ip_literal(host)
+    if address is None and not _HOST_NAME.match(host):
+        # Percent escapes or other bytes in a name (`127.0.0.1%2e`, `%00`) are no DNS name: what a resolver or
+        # a later parser would make of them is anybody's guess, and no receiver needs them.
+        raise InvalidArgument(f"url {json_value_text(url)} has a host that is not a DNS name or an IP address")
     loopback = host.rstrip(".") == "localhost" or (address is not None and egress.is_loopback(address))
     if allow_http_loopback and parts.scheme in ("http", "https") and loopback:
         return url
@@ -322,7 +334,12 @@ async def post_event_answer(
     Of the answer only the status line and headers matter: at most `MAX_RESPONSE_READ` bytes of the
     body are read (and dropped), so a receiver cannot make us buffer or inflate anything big.
     """
-    host = urlsplit(url).hostname or ""
+    try:
+        # As aiohttp will read it (egress.request_host): a URL stored before creation read hosts that way (a
+        # fullwidth `１２７.０.０.１`) is refused here rather than connected to.
+        host = egress.request_host(url)
+    except ValueError:
+        return ReceiverAnswer(0, "refused address")
     if egress.literal_refused(host, allow_loopback=allow_loopback, networks=networks):
         return ReceiverAnswer(0, "refused address")
     headers = {

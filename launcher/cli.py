@@ -27,11 +27,12 @@ import argparse
 import asyncio
 import getpass
 import json
+import shlex
 import sqlite3
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 from phonos_client.cli import EXIT, OPERATOR_VERBS, Parser, add_user_commands, add_version, name_the_verbs
@@ -49,7 +50,7 @@ from jobservice.messages import activity_json
 from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
 from launcher import tables
-from launcher.tables import When, rfc3339, said, said_error, shown, terminal_cells
+from launcher.tables import When, error_pieces, rfc3339, said, said_error, shown, terminal_cells
 from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
 
@@ -464,8 +465,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
         # lines that end ` \\` so it still pastes as one.
         print(said((f"backed up {settings.data_dir.resolve()}", f"to {report.destination}", f"in {report.seconds:.1f} s:")))
         print(said((f"database as of {tables.when(report.snapshot_at)}:", f"{report.jobs} jobs,",
-                    f"{report.database_bytes / 1e6:.1f} MB"), indent="  "))
-        print(said(("result files:", f"{report.files_copied} copied ({report.bytes_copied / 1e6:.1f} MB),",
+                    tables.size(report.database_bytes)), indent="  "))
+        print(said(("result files:", f"{report.files_copied} copied ({tables.size(report.bytes_copied)}),",
                     f"{report.files_present} already there"), indent="  "))
         print(tables.restore_command(report.destination))
     for name in report.missing:
@@ -474,8 +475,19 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 1 if report.missing else 0
 
 
+class OperatorParser(Parser):
+    """The client's parser (a usage error in one line saying where the help is), that line fitted to the terminal as
+    every other error of these verbs is (`said_error`): at 60 columns `phonos keys: "frob" is not a command; the
+    commands are create, add, ...` ran to 100 cells and the terminal cut it mid-word. Piped: the one line it was."""
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:  # as argparse's own exit: the message on stderr, then the status
+            sys.stderr.write(said(error_pieces(message.rstrip("\n")), sys.stderr) + "\n")
+        sys.exit(status)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="phonos", description="Self-hosted ESMFold, AlphaFold2 and DiffDock API",
+    parser = OperatorParser(prog="phonos", description="Self-hosted ESMFold, AlphaFold2 and DiffDock API",
                     epilog=EXIT_CODES_HELP)
     add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -625,15 +637,37 @@ def main(argv: list[str] | None = None) -> int:
     return ending_quietly_on_a_closed_pipe(lambda: _main(list(sys.argv[1:] if argv is None else argv)))
 
 
+def sub_commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return {name: sub for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+            for name, sub in action.choices.items()}
+
+
+def command_before_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """`phonos accounts --data-dir var list` is refused saying the command goes first: argparse took the option's
+    value for the command and said `"var" is not a command`, which sent the operator after their path."""
+    if len(argv) < 2 or not argv[1].startswith("-") or argv[1] in ("-h", "--help"):
+        return
+    verb = sub_commands(parser).get(argv[0])
+    commands = list(sub_commands(verb)) if verb is not None else []
+    if verb is None or not commands:
+        return
+    named = next((word for word in argv[2:] if word in commands), None)
+    rest = [word for word in argv[1:] if word != named]
+    example = f" (phonos {argv[0]} {named} {shlex.join(rest)})" if named else ""
+    verb.error(f"say what to do before the options: {', '.join(commands)}{example}")
+
+
 def _main(argv: list[str]) -> int:
     if argv and argv[0] not in OPERATOR_VERBS and not argv[0].startswith("-"):
         from phonos_client.cli import main as user_main  # the users' verbs
 
         return int(user_main(argv))
-    args, extra = build_parser().parse_known_args(argv)
+    parser = build_parser()
+    command_before_options(parser, argv)
+    args, extra = parser.parse_known_args(argv)
     if extra:  # said by the verb's parser, whose --help lists what it takes (the top one's lists the verbs)
         verb = " ".join(filter(None, (args.command, getattr(args, f"{args.command}_command", None))))
-        Parser(prog=f"phonos {verb}").error(f"unrecognized arguments: {' '.join(extra)}")
+        OperatorParser(prog=f"phonos {verb}").error(f"unrecognized arguments: {' '.join(extra)}")
     private_umask()  # the data dir holds keys' hashes, webhook secrets and every job's data
     try:
         return int(args.func(args))

@@ -35,13 +35,14 @@ from launcher.lifeline import end_with_this_process
 from launcher.model_settings import check_model_settings
 from launcher.ports import can_listen, is_local_address
 from launcher.supervisor import Event, State, Supervised
-from launcher.tables import said_error
+from launcher.tables import banner_line, said, said_error
 from launcher.triton import (
     DEFAULT_MODEL_REPOSITORY,
     STOP_TIMEOUT_S,
     TritonPorts,
     TritonProcess,
     TritonStartError,
+    open_connections,
     signal_group,
 )
 from launcher.urls import reachable
@@ -147,8 +148,13 @@ class TritonChild:
         if self.process.process.poll() is not None:  # gone already (a crash): only its shm is left to clean
             self.process.stop()
             return
-        print(f"stopping Triton (unloading its models; killed if not done within {STOP_TIMEOUT_S:.0f} s) ...",
+        print(banner_line(f"stopping Triton (unloading its models; killed if not done within {STOP_TIMEOUT_S:.0f} s) ..."),
               flush=True)
+        held = open_connections(self.ports.http)
+        if held:  # Triton waits for them to close before anything else: say why the stop then takes its bound
+            print(said((f"Triton's HTTP port {self.ports.http} has {held} open connection(s)", "(a client keeping it",
+                        "alive):", "Triton waits for them to close,", "or is killed at the bound"), indent="  "),
+                  flush=True)
         began = time.monotonic()
         self.process.stop(STOP_TIMEOUT_S)
         print(f"Triton stopped ({time.monotonic() - began:.1f} s)", flush=True)
@@ -351,19 +357,19 @@ def api_operational(settings: ServiceSettings, jobs: JobServiceChild) -> bool:
 
 def announce(settings: ServiceSettings, triton: TritonChild, jobs: JobServiceChild, first: FirstStart | None) -> None:
     data_dir = settings.data_dir
-    print(f"Triton ready:  {triton.grpc_url} (internal; pid {_pid(triton, jobs, triton.name)}; models: "
-          f"{', '.join(triton.models)}; log {data_dir / 'triton.log'})")
+    lines = [f"Triton ready:  {triton.grpc_url} (internal; pid {_pid(triton, jobs, triton.name)}; models: "
+             f"{', '.join(triton.models)}; log {data_dir / 'triton.log'})"]
     # Once per start (a first start needs no look: its generated password is the line).
     holder = None if first is not None else asyncio.run(password_holder(settings, FIRST_USER))
     program = operator_program()
     sign_in = sign_in_line(first, holder, data_dir=data_dir, program=program)
-    for line in endpoint_lines(settings, jobs.ready_info, sign_in):
-        print(line)
+    lines += endpoint_lines(settings, jobs.ready_info, sign_in)
     if first is not None:  # the key was printed above the start-up: say how to use it, with this address
-        print(first_job_line(settings, jobs.ready_info, program))
-    print(f"job service:   pid {_pid(triton, jobs, jobs.name)}")
-    print(f"data dir:      {data_dir}")
-    print("weights: tiny random weights unless PHONOS_*_WEIGHTS_DIR is set - NOT real predictions", flush=True)
+        lines.append(first_job_line(settings, jobs.ready_info, program))
+    lines += [f"job service:   pid {_pid(triton, jobs, jobs.name)}", f"data dir:      {data_dir}",
+              "weights: tiny random weights unless PHONOS_*_WEIGHTS_DIR is set - NOT real predictions"]
+    for line in lines:  # each fitted to the terminal, between words; piped (logs, tests), as it always was
+        print(banner_line(line), flush=True)
 
 
 def _pid(triton: TritonChild, jobs: JobServiceChild, name: str) -> int | None:

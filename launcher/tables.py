@@ -15,6 +15,7 @@ client's confirmations are (phonos_client.cli.said_to_fit); piped, the one line 
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import sys
@@ -53,6 +54,17 @@ def rfc3339(epoch: float) -> str:
 def short_when(epoch: float | None) -> str:
     """A time in a narrow table: `12-01 10:09Z` (the client's short form); `-` for none."""
     return "-" if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%m-%d %H:%MZ")
+
+
+def size(num_bytes: int) -> str:
+    """A size in the unit that shows it: `backup` said "12 copied (0.0 MB)" of a few kB of result files (a small
+    lab's whole backup), which read as nothing copied. Decimal units, one decimal from kB up."""
+    if num_bytes < 1000:
+        return f"{num_bytes} B"
+    for unit, scale in (("kB", 1e3), ("MB", 1e6), ("GB", 1e9)):
+        if num_bytes < scale * 1000 or unit == "GB":
+            return f"{num_bytes / scale:.1f} {unit}"
+    raise AssertionError("unreachable")
 
 
 def terminal_cells(stream: TextIO | None = None) -> int | None:
@@ -107,6 +119,34 @@ def said(pieces: Sequence[str], stream: TextIO | None = None, indent: str = "") 
             lines.append(indent + "  " + piece)
     # A piece may carry its own trailing space (`weights list` keeps its two-space columns that way, piped).
     return "\n".join(line.rstrip() for line in lines)
+
+
+# A banner line's label and the spaces that align its value (`REST gateway:  `, `data dir:      `).
+_LABEL = re.compile(r"^(?:[A-Za-z][\w ]*?:\s+|\s+)")
+
+
+def banner_line(line: str, stream: TextIO | None = None) -> str:
+    """A line of `phonos serve`'s banner (`REST gateway:  http://...  (try /v1/health)`): the line where it fits the
+    terminal `stream` (stdout by default) is, and piped; on a narrower terminal broken between words, its lines
+    under the value's column, an address, a path or a `phonos ...` command never cut (the terminal cut "Triton
+    ready:" and the sign-in hint mid-word at 60 columns)."""
+    cells = terminal_cells(stream)
+    if cells is None or width(line) <= cells:
+        return line
+    label = _LABEL.match(line)
+    head = label.group(0) if label else ""
+    column = " " * (width(head) if head.strip() else width(head) + 2)
+    # Two spaces part a value from its note (`http://...  (try /v1/health)`): a command ends there.
+    pieces = [piece for part in line[len(head):].split("  ") for piece in error_pieces(part.strip()) if piece]
+    if not pieces:
+        return line
+    lines = [head + pieces[0]]
+    for piece in pieces[1:]:
+        if width(lines[-1]) + 1 + width(piece) <= cells:
+            lines[-1] += " " + piece
+        else:
+            lines.append(column + piece)
+    return "\n".join(lines)
 
 
 def said_error(message: str, stream: TextIO | None = None) -> str:

@@ -103,9 +103,12 @@ class TritonPorts:
 
 
 # How long a graceful stop may take before the server is killed. Measured (2 cores, the three tiny-weight models
-# idle): ~9 s, up to ~12 s under load: ~1 s for Triton to see its HTTP connections close, then its models unload
-# one python-backend stub each (ESMFold's ~6 s: the stub's interpreter freeing torch), Triton polling them once a
-# second. Its own --exit-timeout-secs (default 30) bounds in-flight inferences; the job service is stopped first
+# idle): ~9 s, up to ~15 s under load, all of it model unloading: one python-backend stub each (ESMFold's ~6 s: the
+# stub's interpreter freeing torch), Triton polling them once a second, then ~0.5-1 s to exit (echo alone: ~2.4 s).
+# Its HTTP port adds nothing as long as no connection to it is left open (`phonos serve` leaves none; the ~1 s once
+# put down to it here was the job service's own exit before Triton was signalled). One that is (an idle keep-alive
+# client) holds the stop for the whole exit timeout, logging "Found 1 HTTP service connections" each second, and
+# the server is then killed: `open_connections` lets the stop say so. Its own --exit-timeout-secs (default 30) bounds in-flight inferences; the job service is stopped first
 # and hands its running jobs back to pending, so none of its calls is still waiting by then. A shorter bound
 # would kill stubs mid-unload for no gain: their regions are cleaned up either way, but the log then reads as a
 # crash. So 30 s, as Triton's own; `phonos serve` says so when it starts stopping it.
@@ -279,6 +282,26 @@ class TritonProcess:
         self.stop()
 
 
+_TCP_ESTABLISHED = "01"  # the `st` column of /proc/net/tcp
+
+
+def open_connections(port: int) -> int:
+    """How many established TCP connections this host has to local `port` (the server's side of each, whoever
+    the client is), read from /proc/net/tcp and tcp6. Triton's stop waits for every one to its HTTP port to close
+    (see STOP_TIMEOUT_S), so a client that keeps one open (HTTP keep-alive) makes the stop take the whole bound."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:  # no IPv6, or no /proc: nothing to count
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == _TCP_ESTABLISHED and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
+
+
 def signal_group(pid: int, sig: signal.Signals) -> None:
     """Send `sig` to the process group led by `pid` (the server and what it started); gone already is fine."""
     try:
@@ -330,6 +353,8 @@ def _shm_regions() -> frozenset[str]:
 
 
 def _http_ok(url: str) -> bool:
+    # urllib sends "Connection: close" and the `with` closes the socket: a probe never leaves a connection open
+    # to hold Triton's stop (STOP_TIMEOUT_S; tests/e2e/test_triton_stop_connections.py).
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return bool(response.status == 200)

@@ -103,6 +103,11 @@ class ServiceSettings:
     # and the SSE keep-alive comment interval (proxies close silent connections; a gone client is noticed).
     watch_poll_s: float = 5.0
     watch_max_stream_s: float = 3600.0
+    # The watch streams one account may hold open at once on one job service (a 429 past it; 0: no cap). Each is
+    # a connection held up to watch_max_stream_s: uncapped, one key at 60 requests a minute held 3,600 (20 keys:
+    # 72,000). Twice the default cap on waiting jobs: `phonos fold` follows each job of a run on its own stream,
+    # and a run at that cap, every job followed, still fits.
+    watch_max_streams_per_account: int = 2000
     sse_keepalive_s: float = 15.0
     # How long an Idempotency-Key's first response is kept and replayed (per account).
     idempotency_ttl_s: float = 86400.0
@@ -234,7 +239,7 @@ _LEAST: dict[str, int] = {
     "default_credits": 0, "default_rate_limit": 1, "max_batch_jobs": 1, "max_webhooks": 0,
     "webhook_max_attempts": 1, "webhook_max_concurrent_per_receiver": 1, "webhook_max_concurrent": 1,
     "usage_retention_days": 1, "session_rate_limit": 1, "result_retention_days": 0, "webhook_delivery_log_days": 0,
-    "activity_log_days": 0,
+    "activity_log_days": 0, "watch_max_streams_per_account": 0,
     "triton_retry_window_s": 0, "storage_retry_window_s": 0, "webhook_backoff_base_s": 0,
 }
 # The longest duration a `*_s` or `*_days` setting may hold: a time that far ahead is still a date the API can

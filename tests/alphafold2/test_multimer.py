@@ -74,6 +74,25 @@ def test_a_heterodimer_comes_back_with_chains_a_and_b_and_interface_confidence(h
     assert files["a3m"].content.decode() == f"#chain A\n>query\n{CHAIN_A}\n#chain B\n>query\n{CHAIN_B}\n"
 
 
+
+def test_the_complexs_pdb_and_mmcif_read_in_biopython_and_gemmi_with_chains_a_and_b(heterodimer) -> None:
+    """What a structural biologist opens the files with: Biopython's PDB and mmCIF parsers (strict: a malformed
+    record raises) and gemmi's mmCIF reader give the same two chains, residues and sequences."""
+    import io
+
+    from Bio.PDB import MMCIFParser, PDBParser
+    from Bio.SeqUtils import seq1
+
+    files = files_of(heterodimer)
+    expected = [("A", CHAIN_A), ("B", CHAIN_B)]
+    for parser, text in ((PDBParser(PERMISSIVE=False, QUIET=True), files["pdb"].content.decode()),
+                         (MMCIFParser(QUIET=True), files["cif"].content.decode())):
+        structure = parser.get_structure("complex", io.StringIO(text))
+        assert len(structure) == 1
+        assert [(chain.id, seq1("".join(r.get_resname() for r in chain))) for chain in structure[0]] == expected
+    cif = gemmi.make_structure_from_block(gemmi.cif.read_string(files["cif"].content.decode()).sole_block())
+    assert [(chain.name, gemmi.one_letter_code([r.name for r in chain]).upper()) for chain in cif[0]] == expected
+
 def test_a_homodimer_with_one_user_a3m_per_chain(engine: Engine, heterodimer) -> None:
     a3m = f">query\n{CHAIN_B}\n" + "".join(f">hom{k}\n{mutate(CHAIN_B, every=k)}\n" for k in (3, 4, 5))
     prediction = engine.predict(Request(sequence=f"{CHAIN_B}:{CHAIN_B}", model_preset="multimer", msa_mode="a3m",

@@ -32,6 +32,7 @@ from jobservice.inference import (
     InferenceUnavailable,
     InvalidModelInput,
     ModelFailure,
+    ModelOutOfMemory,
     Tensor,
     text_tensor,
 )
@@ -87,7 +88,10 @@ def twin_harness() -> Harness:
 
 def triton_harness(url: str) -> Harness:
     directives = {Failure.INVALID_INPUT: "!invalid the sequence is not a protein", Failure.MODEL_ERROR: "!fail boom",
-                  Failure.TIMEOUT: "!sleep 5"}
+                  Failure.TIMEOUT: "!sleep 5",
+                  # ResourceExhausted, as the science code raises it; its message need not say "out of memory"
+                  # (the adapter makes it say so, which is all the job service can read on the wire).
+                  Failure.OUT_OF_MEMORY: "!oom reduce the sequence length"}
 
     def provoke(inference: Inference, outcome: Failure | Slow | Progressing) -> str:
         if isinstance(outcome, Progressing):  # the echo model reports "running" steps i of N
@@ -153,12 +157,17 @@ def test_a_result_comes_back_as_the_files_the_spec_promises(harness: Harness) ->
 @pytest.mark.parametrize(("outcome", "error"), [
     (Failure.INVALID_INPUT, InvalidModelInput),
     (Failure.MODEL_ERROR, ModelFailure),
+    (Failure.OUT_OF_MEMORY, ModelOutOfMemory),
     (Failure.TIMEOUT, InferenceTimeout),
 ])
 def test_each_model_failure_is_typed(harness: Harness, outcome: Failure, error: type[Exception]) -> None:
     async def scenario(inference: Inference) -> None:
-        with pytest.raises(error):
+        with pytest.raises(error) as raised:
             await inference.infer(echo_request(harness.provoke(inference, outcome), timeout_s=0.5))
+        # A crash is not an out-of-memory: the metrics would send the operator after memory for a bug.
+        assert isinstance(raised.value, ModelOutOfMemory) == (outcome is Failure.OUT_OF_MEMORY)
+        if outcome is Failure.OUT_OF_MEMORY:
+            assert "out of memory" in str(raised.value)
         assert (await inference.infer(echo_request("still serving"))).files  # one failure breaks nothing
 
     run(harness, scenario)

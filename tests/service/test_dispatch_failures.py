@@ -70,6 +70,7 @@ def quick_to_fail(tmp_path_factory: pytest.TempPathFactory, store: str,
     (Failure.INVALID_INPUT, "invalid_input", True),
     (Failure.COMPUTE_LIMIT, "compute_limit", True),
     (Failure.MODEL_ERROR, "model_error", False),
+    (Failure.OUT_OF_MEMORY, "model_error", False),  # the API's code; the metrics count it as out_of_memory
     (Failure.BROKEN_RESULT, "model_error", False),
     (Failure.TIMEOUT, "timeout", False),
     (Failure.UNAVAILABLE, "model_unavailable", False),

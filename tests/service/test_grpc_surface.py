@@ -277,7 +277,7 @@ def test_every_grpc_refusal_carries_the_request_id_the_service_logs(service: InP
         assert dict(ok.trailing_metadata())["x-request-id"] == "trace-43"
 
 
-def test_health_and_a_stream_that_ends_well_name_their_request_id_in_the_trailers(service: InProcessService) -> None:
+def test_health_and_a_stream_that_ends_well_name_their_request_id_and_rate_limit_in_the_trailers(service: InProcessService) -> None:
     """"Every call, refusals included": GetHealth (public, not through the servicer's usual path) and a watch
     stream that ends because its job is terminal end with `x-request-id` too, the caller's own when sane."""
     key = service.new_key()
@@ -295,6 +295,11 @@ def test_health_and_a_stream_that_ends_well_name_their_request_id_in_the_trailer
         assert [response.event.job.status for response in call] == ["completed"]
         assert dict(call.initial_metadata())["x-request-id"] == "watch-7"
         assert dict(call.trailing_metadata())["x-request-id"] == "watch-7"
+        # The rate-limit state too: a stream that ends without a message may reach a client as trailers only, its
+        # initial metadata dropped (a separate gateway's 204 then lacked X-RateLimit-*).
+        trailers, initial = dict(call.trailing_metadata()), dict(call.initial_metadata())
+        assert trailers["x-ratelimit-limit"] == initial["x-ratelimit-limit"]
+        assert "x-ratelimit-remaining" in trailers and "x-ratelimit-reset" in trailers
 
 
 def test_each_grpc_refusal_is_one_http_answer_for_the_gateway_and_the_sdk(service: InProcessService) -> None:

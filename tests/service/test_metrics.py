@@ -64,6 +64,29 @@ def test_jobs_credits_and_model_server_calls_by_model_and_cause(service: InProce
     assert delta(before, after, "phonos_job_run_seconds_sum", model="esmfold", status="completed") > 0
 
 
+
+def test_an_out_of_memory_counts_as_its_own_cause_while_the_job_stays_a_model_error(
+        service: InProcessService) -> None:
+    """The API's error code is fixed (model_error, refunded), but the alert for "give the model more memory or lower
+    its length limit" (PhonosJobsOutOfMemory) must not fire for a model bug, nor the model-error one for memory."""
+    client = service.client(service.new_key(credits=1000))
+    before = service.scrape()
+    service.inference.script("esmfold", Failure.OUT_OF_MEMORY, Failure.MODEL_ERROR)
+    ids = [client.predict().json()["job_id"] for _ in range(2)]
+    jobs = [client.wait_for(job_id) for job_id in ids]
+    after = service.scrape()
+
+    assert [(j["status"], j["error_code"], j["credits_used"]) for j in jobs] == [("failed", "model_error", 0)] * 2
+    assert "out of memory" in jobs[0]["error"] and "were refunded" in jobs[0]["error"]
+    assert delta(before, after, "phonos_jobs_failed_total", model="esmfold", cause="out_of_memory") == 1
+    assert delta(before, after, "phonos_jobs_failed_total", model="esmfold", cause="model_error") == 1
+    calls = {"endpoint": TWIN_ENDPOINT, "model": "esmfold"}
+    assert delta(before, after, "phonos_triton_request_errors_total", kind="out_of_memory", **calls) == 1
+    assert delta(before, after, "phonos_triton_request_errors_total", kind="model_error", **calls) == 1
+    # Exported at 0 from the start for every model, as every other cause is (metrics.initialise).
+    assert ("phonos_jobs_failed_total", (("cause", "out_of_memory"), ("model", "esmfold"))) in before
+
+
 def test_queue_depth_and_age_are_read_at_scrape_time(twin_factory: type) -> None:
     service = twin_factory.start(PHONOS_MAX_INFLIGHT_PER_MODEL="1")
     client = service.client(service.new_key(credits=1000))

@@ -116,6 +116,20 @@ def test_names_are_resolved_checked_and_the_checked_address_is_used() -> None:
     asyncio.run(scenario())
 
 
+def test_a_unicode_spelling_of_an_address_is_refused_at_delivery() -> None:
+    """A URL stored before creation read hosts as aiohttp does: `http://１２７.０.０.１:PORT/` is no IP literal to
+    `urlsplit`, but aiohttp connects to 127.0.0.1 itself, past the resolver's check. The delivery is refused and
+    the receiver never sees a request."""
+    async def scenario() -> None:
+        async with receiver(ok) as (port, seen), receiver_session(allow_loopback=False) as strict:
+            for host in ("\uff11\uff12\uff17.\uff10.\uff10.\uff11", "\u2460\u2461\u2466.0.0.1"):
+                assert await send(strict, f"http://{host}:{port}/h", allow_loopback=False) == \
+                    (0, "refused address"), host
+            assert seen == []
+
+    asyncio.run(scenario())
+
+
 def test_redirects_are_not_followed() -> None:
     async def scenario() -> None:
         async with receiver(ok) as (target_port, target_seen):

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from jobservice.egress import is_public, literal_refused, parse_ip_literal
+from jobservice.egress import is_public, literal_refused, parse_ip_literal, request_host
 from jobservice.errors import InvalidArgument
 from jobservice.webhooks import validate_url
 from phonos_config.service import ServiceSettings
@@ -67,6 +67,33 @@ def test_loopback_literals_pass_only_in_development_mode() -> None:
 def test_creation_refuses_internal_hosts_in_every_spelling(url: str) -> None:
     with pytest.raises(InvalidArgument):
         validate_url(url, allow_http_loopback=False)
+
+
+# Hosts that `urlsplit` reads as names but aiohttp (yarl: UTS 46 mapping, NFKC) reads as an internal address or
+# name: fullwidth, circled and mixed digits, fullwidth letters; and hosts that are no DNS name at all.
+UNICODE_SPELLINGS = [
+    "https://\uff11\uff12\uff17.\uff10.\uff10.\uff11/h",  # １２７.０.０.１
+    "https://\u2460\u2461\u2466.0.0.1/h",  # ①②⑦.0.0.1
+    "https://127.0.0.\uff11/h",
+    "https://\uff11\uff16\uff19.254.169.254/latest/meta-data",  # the cloud metadata address
+    "https://10.0.0.\uff17/h",
+    "https://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/h",  # ｌｏｃａｌｈｏｓｔ
+    "https://db.\uff49\uff4e\uff54\uff45\uff52\uff4e\uff41\uff4c/h",  # db.ｉｎｔｅｒｎａｌ
+    "https://127.0.0.1%2e/h", "https://127.0.0.1%00.example.org/h",
+]
+
+
+@pytest.mark.parametrize("url", UNICODE_SPELLINGS)
+def test_creation_reads_the_host_as_the_http_client_will(url: str) -> None:
+    with pytest.raises(InvalidArgument):
+        validate_url(url, allow_http_loopback=False)
+
+
+def test_an_internationalised_public_name_is_still_accepted() -> None:
+    url = "https://b\u00fccher.example.com/h"
+    assert validate_url(url, allow_http_loopback=False) == url
+    assert request_host(url) == "xn--bcher-kva.example.com"
+    assert request_host("https://\uff11\uff12\uff17.\uff10.\uff10.\uff11/h") == "127.0.0.1"
 
 
 @pytest.mark.parametrize("url", ["https://example.org/h", "https://93.184.216.34/h",

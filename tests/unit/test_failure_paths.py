@@ -1,11 +1,15 @@
 """A model's failure message reaches every user as the job's `error`: the server's file paths do not (the security
-review found AlphaFold2's "uniref90 database not found at /data/alphafold/uniref90/uniref90.fasta" shown whole)."""
+review found AlphaFold2's "uniref90 database not found at /data/alphafold/uniref90/uniref90.fasta" shown whole).
+And what the message tells the metrics: an out-of-memory apart from other model failures."""
 
 from __future__ import annotations
 
 import pytest
+from tritonclient.utils import InferenceServerException
 
-from jobservice.failures import without_server_paths
+from jobservice.failures import FAILURE_CAUSES, OUT_OF_MEMORY, FailureKind, JobFailure, without_server_paths
+from jobservice.inference import ModelFailure, ModelOutOfMemory
+from jobservice.triton_inference import classify
 
 pytestmark = pytest.mark.unit
 
@@ -30,3 +34,29 @@ def test_server_paths_are_replaced(message: str, shown: str) -> None:
 ])
 def test_everything_else_is_left_as_it_is(message: str) -> None:
     assert without_server_paths(message) == message
+
+
+# What the job service can read of an out-of-memory: Triton carries only a code (INTERNAL) and a message.
+@pytest.mark.parametrize(("message", "oom"), [
+    ("out of memory folding 1 sequence(s) of up to 900 residues (chunk_size off); use a smaller chunk_size", True),
+    ("esmfold failed: OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", True),  # torch, uncaught
+    ("esmfold failed: RuntimeError: DefaultCPUAllocator: can't allocate memory: you tried to allocate 4 GB", True),
+    ("diffdock failed: MemoryError: ", True),  # the host, Python's own
+    ("alphafold2 failed: XlaRuntimeError: RESOURCE_EXHAUSTED: Out of memory while trying to allocate 9 GiB", True),
+    ("diffdock failed: OSError: [Errno 12] Cannot allocate memory", True),  # the host, an OS call
+    ("esmfold failed: RuntimeError: scripted model failure", False),
+    ("esmfold failed: IndexError: index 7 is out of range", False),
+    ("echo failed: RuntimeError: the memory map of the weights is corrupt", False),
+    ("esmfold sent a broken result: missing summary", False),
+])
+def test_an_out_of_memory_is_told_from_other_model_failures_by_its_message(message: str, oom: bool) -> None:
+    failure = classify(InferenceServerException(msg=message, status="StatusCode.INTERNAL"))
+    assert isinstance(failure, ModelFailure) and isinstance(failure, ModelOutOfMemory) == oom
+    assert JobFailure(FailureKind.MODEL_ERROR, message, out_of_memory=oom).cause == ("out_of_memory" if oom
+                                                                                     else "model_error")
+
+
+def test_out_of_memory_is_a_cause_of_model_errors_only() -> None:
+    """A charged or other refunded failure keeps its code as its cause, whatever flag it was built with."""
+    assert JobFailure(FailureKind.INVALID_INPUT, "x", out_of_memory=True).cause == "invalid_input"
+    assert FAILURE_CAUSES[-1] == OUT_OF_MEMORY and set(FAILURE_CAUSES[:-1]) == {str(k) for k in FailureKind}

@@ -23,6 +23,9 @@ REFUSED = [
     ("\u2066", "a bidirectional formatting character (U+2066)"),
     ("\u2069", "a bidirectional formatting character (U+2069)"),
     ("\u200f", "a bidirectional formatting character (U+200F)"),
+    ("\u200b", "an invisible character (U+200B)"),
+    ("\u2060", "an invisible character (U+2060)"),
+    ("\ufeff", "an invisible character (U+FEFF)"),
 ]
 
 

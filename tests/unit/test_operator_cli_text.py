@@ -24,7 +24,7 @@ from phonos_client import errors as client_errors
 from phonos_client.columns import width
 from phonos_client.pipes import EXIT_CLOSED_PIPE
 
-from launcher import cli
+from launcher import cli, tables
 from tests.support import REPO
 
 pytestmark = pytest.mark.unit
@@ -381,3 +381,44 @@ def test_an_empty_list_says_so_rather_than_a_header_without_rows(data_dir: str, 
     assert re.fullmatch(r"ada: \d+ credits; no entries from --offset 99; there are \d+\n", past), past
     past = _out(capsys, "accounts", "activity", "--username", "ada", "--offset", "99", "--data-dir", data_dir)
     assert re.fullmatch(r"ada: no entries from --offset 99; there are \d+\n", past), past
+
+
+def test_a_usage_error_fits_a_narrow_terminal_broken_between_words(capsys: pytest.CaptureFixture[str],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`phonos keys: "frob" is not a command; the commands are create, ...` ran to 100 cells: a 60-column terminal
+    cut it mid-word, where every other error of these verbs is broken between words (`said_error`)."""
+    with pytest.raises(SystemExit):
+        cli.main(["keys", "frob"])
+    piped = capsys.readouterr().err
+    _tty(monkeypatch, 60)
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["keys", "frob"])
+    shown = capsys.readouterr().err
+    lines = shown.splitlines()
+    assert refused.value.code == 2 and len(lines) == 2 and all(width(line) < 60 for line in lines), shown
+    assert lines[-1].endswith("see phonos keys --help")  # the command to type stays whole
+    assert " ".join(line.strip() for line in lines) == piped.strip()  # the same words, only broken
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["accounts", "--data-dir", "var"],
+     "phonos accounts: say what to do before the options: list, activity; see phonos accounts --help\n"),
+    (["credits", "--data-dir", "var", "history", "--username", "ada"],
+     "phonos credits: say what to do before the options: add, history (phonos credits history --data-dir var "
+     "--username ada); see phonos credits --help\n"),
+])
+def test_an_option_before_the_command_is_said_as_such(capsys: pytest.CaptureFixture[str], argv: list[str],
+                                                      said: str) -> None:
+    """It was `phonos accounts: "var" is not a command`: argparse took the option's value for the command."""
+    with pytest.raises(SystemExit) as refused:
+        cli.main(argv)
+    assert refused.value.code == 2 and capsys.readouterr().err == said
+
+
+def test_backup_says_small_sizes_in_the_unit_that_shows_them(data_dir: str, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A small lab's backup said `12 copied (0.0 MB)`, which read as nothing copied."""
+    out = _out(capsys, "backup", str(tmp_path / "copy"), "--data-dir", data_dir)
+    assert re.search(r"\d+ jobs, \d+\.\d kB\n", out) and "0.0 MB" not in out, out
+    assert [tables.size(n) for n in (0, 999, 1000, 1_234_567, 3 * 10**9, 5 * 10**12)] == [
+        "0 B", "999 B", "1.0 kB", "1.2 MB", "3.0 GB", "5000.0 GB"]

@@ -288,3 +288,26 @@ def test_only_the_first_start_says_how_to_use_the_new_key(tmp_path: Path, capsys
     assert ("first job:     phonos login --url http://127.0.0.1:8000  (asks for the API key above), then "
             "phonos fold SEQUENCE  (curl: README, Your first job)") in first.splitlines()
     assert "first job:" not in _announce(settings, None, capsys)  # a restart: no new key to say anything of
+
+
+@pytest.mark.unit
+def test_the_banner_fits_a_narrow_terminal_between_words_and_is_whole_piped(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 60 columns the terminal cut `Triton ready: ... log <path>)` (94 cells), the metrics line and the first-job
+    command mid-word. On a terminal each line is broken between words under its value's column, an address, a path
+    or a `phonos ...` command kept whole; piped (logs, tests/e2e and bench read it) each line is as it was."""
+    settings = ServiceSettings(data_dir=tmp_path)
+    piped = _announce(settings, FIRST, capsys)
+    assert max(len(line) for line in piped.splitlines()) > 90
+    monkeypatch.setenv("COLUMNS", "60")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    shown = _announce(settings, FIRST, capsys)
+    lines = shown.splitlines()
+    paths = str(tmp_path)
+    assert [line for line in lines if len(line) >= 60 and paths not in line] == [], shown
+    assert lines[1].startswith(" " * 15) and lines[0].startswith("Triton ready:  127.0.0.1:8011 (internal;")
+    assert re.search(REST_LINE, shown).group(1) == "http://127.0.0.1:8000"  # type: ignore[union-attr]
+    assert "phonos login --url http://127.0.0.1:8000" in shown and "phonos fold SEQUENCE" in shown
+    def words(text: str) -> list[str]:
+        return text.split()
+    assert words(shown) == words(piped)  # the same words, only broken

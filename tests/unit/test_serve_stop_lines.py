@@ -5,6 +5,7 @@ nothing after the job service's last lines for that long, which read as a hang."
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,20 @@ def test_a_triton_that_is_gone_already_is_not_said_to_stop(tmp_path: Path, monke
     child.process.process.wait()
     child.stop()
     assert capsys.readouterr().out == ""
+
+
+def test_an_open_connection_to_tritons_http_port_is_said_at_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Triton's stop waits for every open connection to its HTTP port (up to its whole exit timeout, then it is
+    killed): a client keeping one alive is said, so the long stop is not a mystery."""
+    child = _child(tmp_path, monkeypatch)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        child.ports = TritonPorts(http=port, grpc=2, metrics=3)
+        with socket.create_connection(("127.0.0.1", port)) as client, listener.accept()[0]:
+            assert client and triton.open_connections(port) == 1
+            child.stop()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == (f"  Triton's HTTP port {port} has 1 open connection(s) (a client keeping it alive): Triton "
+                        "waits for them to close, or is killed at the bound"), lines
+    assert lines[2].startswith("Triton stopped") and len(lines) == 3

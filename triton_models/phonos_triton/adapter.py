@@ -7,7 +7,8 @@ How a model reports a failure is part of the contract with the job service (jobs
 * the request's compute limit reached                → Triton `UNSUPPORTED` (gRPC UNIMPLEMENTED: the
   server does not run inputs that need more) → the job fails as `compute_limit` (charged);
 * `Cancelled` (the caller cancelled the request)     → Triton `CANCELLED`;
-* `ResourceExhausted` (out of memory), anything else → Triton `INTERNAL` → a model failure (refunded).
+* `ResourceExhausted` (out of memory), anything else → Triton `INTERNAL` → a model failure (refunded); an
+  out-of-memory's message always says "out of memory", which the job service's metrics count apart.
 
 The compute limit comes with each request from the job service (request parameter
 `phonos_compute_limit_ms`, phonos_models.common.requests.COMPUTE_LIMIT_PARAMETER) and is counted here, by the model,
@@ -131,9 +132,17 @@ def failure_response(exc: BaseException, model: str, log: logging.Logger, clock:
     if isinstance(exc, Cancelled):
         return error_response(str(exc) or "request cancelled", "CANCELLED")
     if isinstance(exc, ResourceExhausted):  # expected, and its message says what to reduce: no traceback
-        return error_response(str(exc))
+        return error_response(out_of_memory_message(exc))
     log.error("%s request failed", model, exc_info=exc, extra={"action": f"{model}.failed"})
     return error_response(f"{model} failed: {type(exc).__name__}: {exc}")
+
+
+def out_of_memory_message(exc: ResourceExhausted) -> str:
+    """A `ResourceExhausted`'s error message, always saying "out of memory": Triton's python backend has no
+    RESOURCE_EXHAUSTED code, so those words are how the job service tells it from other INTERNAL failures (its
+    metrics count it as `out_of_memory`, jobservice/inference.py `out_of_memory`)."""
+    message = str(exc)
+    return message if "out of memory" in message.lower() else f"out of memory: {message}" if message else "out of memory"
 
 
 def result_response(result: result_files.ModelResult, *, batched: bool) -> Any:

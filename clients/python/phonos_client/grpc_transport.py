@@ -23,7 +23,7 @@ from google.protobuf.message import Message
 from phonos_client import errors, grpc_schema
 from phonos_client.calls import GRPC_SCHEME, Call
 from phonos_client.grpc_schema import Rpc
-from phonos_client.models import Download
+from phonos_client.models import Download, server_file_name
 from phonos_client.rest import USER_AGENT
 
 T = TypeVar("T")
@@ -68,7 +68,9 @@ class _GrpcCalls:
     def document(call: Call[Any], message: Message) -> Any:
         if call.route.is_file:
             body = message.file  # type: ignore[attr-defined]
-            return Download(bytes(body.data), body.content_type, message.file_name or None)  # type: ignore[attr-defined]
+            # As over REST (server_file_name): one plain file name, never a path the server chose.
+            name = server_file_name(message.file_name)  # type: ignore[attr-defined]
+            return Download(bytes(body.data), body.content_type, name)
         document = grpc_schema.to_document(message)
         return document[call.route.response_body] if call.route.response_body else document
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,7 +203,29 @@ class JobEvent:
 class Download:
     content: bytes
     media_type: str
-    file_name: str | None
+    file_name: str | None  # one plain file name (server_file_name), never a path
+
+
+# Characters no file name written from a server's word may hold: path separators of every platform, NUL and the
+# other control characters (a name shown in a terminal must not move its cursor or recolour it).
+_NOT_IN_FILE_NAMES = re.compile(r"[\x00-\x1f\x7f-\x9f/\\:]")
+MAX_FILE_NAME = 200
+
+
+def server_file_name(name: str | None) -> str | None:
+    """The file name a server gave a download (Content-Disposition, gRPC `file_name`) as one plain name to write in
+    the current or the --out folder, or None when nothing usable is left (the caller then names the file itself).
+
+    The name is the server's word, and `phonos jobs download` and `phonos fold --out` join it to a folder: a
+    server that is not what it claims (a look-alike address, a proxy in the middle of plain HTTP) answered
+    `filename="../x"` or `filename="/home/you/.bashrc"` and the command wrote there. Only the last part of the
+    name is kept, separators and control characters become `_`, leading dots are dropped (no hidden file, no
+    `..`), and it is cut to MAX_FILE_NAME characters; phonos's own names (`<job id>.pdb`) pass unchanged."""
+    if not name:
+        return None
+    last = re.split(r"[/\\]", name)[-1]
+    cleaned = _NOT_IN_FILE_NAMES.sub("_", last).lstrip(". ")[:MAX_FILE_NAME].rstrip(". ")
+    return cleaned or None
 
 
 @dataclass(frozen=True)

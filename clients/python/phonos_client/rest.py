@@ -15,7 +15,7 @@ import httpx
 
 from phonos_client import errors
 from phonos_client.calls import Call
-from phonos_client.models import Download
+from phonos_client.models import Download, server_file_name
 from phonos_client.sse import SseParser
 
 T = TypeVar("T")
@@ -68,7 +68,8 @@ def document(call: Call[Any], response: httpx.Response) -> Any:
     if call.route.is_file:
         disposition = response.headers.get("content-disposition", "")
         name = disposition.split('filename="', 1)[1].rstrip('"') if 'filename="' in disposition else None
-        return Download(response.content, response.headers.get("content-type", ""), name)
+        # The server's name, made one plain file name: a path in it ("../x", "/home/you/.bashrc") was written to.
+        return Download(response.content, response.headers.get("content-type", ""), server_file_name(name))
     return response.json()
 
 

@@ -21,6 +21,10 @@ export async function request(method, path, {query, body, allow401 = false} = {}
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(query || {})) if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, v);
   const headers = {Accept: 'application/json'};
+  // A session ended while the page was open: the gateway answers this call with a redirect to GET /auth/status (a
+  // 200) instead of its 401, which the browser logged in the console as an error before the page went to sign in
+  // (gateway/dashboard/signed_out.py). Not where a 401 is an answer the page shows (a wrong password).
+  if (!allow401) headers['X-Phonos-If-Signed-Out'] = 'status';
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
   const response = await fetch(url, {
@@ -30,9 +34,10 @@ export async function request(method, path, {query, body, allow401 = false} = {}
   const text = await response.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
-  if (response.status === 401 && !allow401) {
+  const ended = response.redirected && new URL(response.url).pathname === '/auth/status';
+  if (ended || (response.status === 401 && !allow401)) {
     location.assign(signInUrl()); // the session ended (expired, signed out elsewhere, password changed)
-    throw new ApiError(401, data);
+    throw new ApiError(401, ended ? {error: 'Unauthorized', message: 'Your session has ended: sign in again.'} : data);
   }
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
@@ -48,7 +53,12 @@ export const api = {
 /** Text of a download (PDB, SDF...) with the cookie: a job id (its owner's route) or a download route's path. */
 export async function download(jobOrPath, format) {
   const path = jobOrPath.startsWith('/') ? jobOrPath : `/v1/jobs/${encodeURIComponent(jobOrPath)}/download`;
-  const response = await fetch(`${path}?format=${encodeURIComponent(format)}`, {credentials: 'same-origin'});
+  const response = await fetch(`${path}?format=${encodeURIComponent(format)}`,
+    {credentials: 'same-origin', headers: {'X-Phonos-If-Signed-Out': 'status'}});
+  if (response.redirected && new URL(response.url).pathname === '/auth/status') {
+    location.assign(signInUrl()); // the session ended (see request above)
+    throw new ApiError(401, {error: 'Unauthorized', message: 'Your session has ended: sign in again.'});
+  }
   if (!response.ok) {
     let body = null;
     try { body = await response.json(); } catch { body = null; }

@@ -1,6 +1,6 @@
 // The dashboard shell: who is signed in, the navigation, and which page module renders the URL.
 
-import {api, loadSession, signInUrl, signOut} from './api.js';
+import {ApiError, api, loadSession, signInUrl, signOut} from './api.js';
 import {h, icon, replace} from './dom.js';
 import {disclosure} from './menu.js';
 import {num} from './format.js';
@@ -106,15 +106,31 @@ async function start() {
       h('div', {class: 'card empty'}, h('div', {class: 'title'}, 'There is nothing here'), h('a', {class: 'btn', href: '/jobs'}, 'Go to jobs'))));
     return;
   }
+  // While the page's code and its first answers come (seconds on a phone's slow network): words, not a blank page.
+  replace(main, h('div', {class: 'page-loading', id: 'page-loading', role: 'status'}, 'Loading…'));
   const page = await import(route.module);
   const params = location.pathname.match(route.path).slice(1).map(decodeURIComponent);
   document.title = `${page.title || 'phonos'} · phonos`;
-  await page.render(main, {session, params, query: new URLSearchParams(location.search)});
+  try {
+    await page.render(main, {session, params, query: new URLSearchParams(location.search)});
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return; // the session ended: on its way to sign in
+    if (!(error instanceof ApiError)) console.error(error); // a bug, not an answer: its stack for whoever looks
+    replace(main, pageHeader(page.title || 'phonos'), h('div', {class: 'content'}, loadFailed(error)));
+  }
+}
+
+/** What a page whose first calls failed shows (the job service restarting, a 503): the page's own words and a way to
+ * try again, inside the navigation. It replaced the whole dashboard with a bare card before, the links and Sign out
+ * gone, and only the browser's reload button to go on with. */
+function loadFailed(error, what = 'This page') {
+  return h('div', {class: 'card notice bad', id: 'load-failed', role: 'alert'},
+    h('div', {class: 'grow'}, h('strong', {}, `${what} could not load`), String(error.message || error)),
+    h('button', {class: 'btn small', type: 'button', id: 'load-retry', on: {click: () => location.reload()}}, 'Try again'));
 }
 
 start().catch((error) => {
   console.error(error);
   const app = document.getElementById('app');
-  replace(app, h('div', {class: 'signin-wrap'}, h('div', {class: 'card notice bad'},
-    h('div', {}, h('strong', {}, 'The dashboard could not load'), String(error.message || error)))));
+  replace(app, h('div', {class: 'signin-wrap'}, loadFailed(error, 'The dashboard')));
 });

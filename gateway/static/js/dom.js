@@ -195,12 +195,30 @@ document.addEventListener('focusin', (event) => {
   if (by > 0) window.scrollBy({top: by, behavior: 'instant'});
 });
 
+/** The newest toast says how many older ones are behind it ("+2", data-behind). On a screen 600 px wide or less the column
+ * shows the newest alone (css .toasts): three toasts of two lines each took a quarter of a phone's screen until they
+ * went, over the page's content. Dismissing it shows the one before (each still goes after its own time). */
+function recount() {
+  const all = [...toasts.children];
+  all.forEach((t, i) => {
+    const more = t.querySelector('.toast-more');
+    const behind = i === all.length - 1 ? all.length - 1 : 0;
+    // Drawn by the CSS from the attribute (`+2`), not as text: a wide screen shows every toast and no count, and
+    // a toast's words stay its message's. The live region has said each message already.
+    if (behind) more.dataset.behind = String(behind);
+    else delete more.dataset.behind;
+    more.title = behind ? `${behind} more: dismiss this one to see the one before` : '';
+  });
+}
+
 /** A message shown for a few seconds, with a button that dismisses it, and said by a screen reader (through the
  * page's live region). */
 export function toast(message) {
   if (!toasts.isConnected) document.body.append(toasts); // a page that replaced the body's children
   const close = h('button', {class: 'toast-close', type: 'button', 'aria-label': 'Dismiss', title: 'Dismiss'}, '×');
-  const el = h('div', {class: 'toast'}, h('span', {class: 'toast-text'}, message), close);
+  // How many older toasts wait behind this one: shown on a phone's screen only, where only the newest is drawn.
+  const more = h('span', {class: 'toast-more', 'aria-hidden': 'true'});
+  const el = h('div', {class: 'toast'}, h('span', {class: 'toast-text'}, message), more, close);
   el.dismiss = () => dismiss(); // for the stack's limit below
   let timer = null;
   const dismiss = () => {
@@ -211,6 +229,7 @@ export function toast(message) {
     const had = el.contains(document.activeElement);
     const next = el.nextElementSibling || el.previousElementSibling;
     el.remove();
+    recount();
     keepFocusClear();
     if (had) (next ? next.querySelector('.toast-close') : document.getElementById('main'))?.focus();
   };
@@ -224,6 +243,7 @@ export function toast(message) {
   el.addEventListener('keydown', (event) => { if (event.key === 'Escape') dismiss(); });
   toasts.append(el);
   while (toasts.children.length > MAX_TOASTS) toasts.firstElementChild.dismiss();
+  recount();
   keepFocusClear();
   announce(message);
   wait();

@@ -7,6 +7,8 @@ inference contract tests can provoke every failure a real model can send (tests/
     !progress N REST report N progress steps (10 ms apart), then handle REST as the text
     !invalid MESSAGE answer as an input error (Triton INVALID_ARG)
     !fail MESSAGE    answer as a model failure (Triton INTERNAL)
+    !oom MESSAGE     run out of memory (`ResourceExhausted`, as ESMFold, AlphaFold2 and DiffDock raise it: Triton
+                     INTERNAL with an "out of memory" message)
 
 Not served unless listed in PHONOS_MODELS; its output is plain text, never a structure.
 """
@@ -24,7 +26,7 @@ from typing import Any
 # This checkout's packages first, before any installed copy (Triton's python stub ignores PYTHONPATH).
 sys.path[:0] = [str(Path(__file__).resolve().parents[3]), str(Path(__file__).resolve().parents[2])]
 
-from phonos_models.common.errors import BadInput, Cancelled
+from phonos_models.common.errors import BadInput, Cancelled, ResourceExhausted
 from phonos_models.common.progress import Progress, Report, ignore
 from phonos_models.common.result_files import ModelResult, text_file
 from phonos_triton import adapter
@@ -54,6 +56,8 @@ def echo(text: str, should_stop: Any, report: Report = ignore) -> ModelResult:
         raise BadInput(rest or "invalid input")
     elif command == "!fail":
         raise RuntimeError(rest or "model failure")
+    elif command == "!oom":
+        raise ResourceExhausted(rest or "out of memory echoing")
     return ModelResult(files=(text_file("txt", "text/plain", text),), metrics={"length": len(text)},
                        metadata={"weights": WEIGHTS})
 

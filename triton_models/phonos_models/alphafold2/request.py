@@ -22,7 +22,7 @@ from phonos_config.json_text import json_value_text
 from phonos_config.relax import RELAX_MODES
 from phonos_models.common.chains import ChainLayout
 from phonos_models.common.errors import BadInput
-from phonos_models.common.letters import chains_message
+from phonos_models.common.letters import chains_message, fasta_header_message
 from phonos_models.common.requests import request_fields
 
 
@@ -51,7 +51,13 @@ class Request:
         params = request_fields(text, set(cls.__dataclass_fields__) - {"sequence"}, RequestError)
         if isinstance(params.get("a3m"), list):
             params["a3m"] = tuple(params["a3m"])
-        request = cls(sequence=sequence.strip().upper(), **params).with_defaults()
+        # The job service's normalisation (phonos_models.common.letters; ESMFold's parse_chains does the same), for a
+        # direct Triton call: before, a FASTA header was refused as the letters '>' and its name, and whitespace
+        # inside the sequence (a wrapped paste) as the character U+0020 SPACE.
+        fasta = fasta_header_message(sequence)
+        if fasta:
+            raise RequestError(fasta)
+        request = cls(sequence="".join(sequence.split()).upper(), **params).with_defaults()
         request.check()
         return request
 

@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Sequence
 
 from phonos_config.complexes import CHAIN_BREAK
+from phonos_config.json_text import json_value_text as json_text
 from phonos_models.common.unknown import only_unknown_message
 
 # The 20 standard one-letter codes and X (unknown): both models map X to their unknown residue type.
@@ -40,10 +41,21 @@ def replacement_hint(bad: list[str]) -> str:
 
 
 def fasta_header_message(text: str, subject: str = "sequence") -> str | None:
-    """The refusal for a sequence pasted with its FASTA header line; None when `text` does not start with '>'."""
-    if not text.lstrip().startswith(">"):
+    """The refusal for a sequence pasted with FASTA header lines; None when no line starts with '>'.
+
+    A FASTA file of several records (one per chain of a complex, as UniProt or a PDB entry's sequence download
+    gives them) was refused as "send the residues only, without the header line", and once that first header was
+    removed, the next record's header was refused as the letters '>' and its name ("Write B -> D or N" for a
+    record named B): neither said that a complex is written with ':' between the chains."""
+    headers = [line.strip() for line in text.splitlines() if line.lstrip().startswith(">")]
+    if not headers:
         return None
-    return f"{subject} looks like FASTA (it starts with '>'): send the residues only, without the header line"
+    if len(headers) == 1 and text.lstrip().startswith(">"):
+        return f"{subject} looks like FASTA (it starts with '>'): send the residues only, without the header line"
+    named = ", ".join(json_text(header[:30]) for header in headers[:3]) + (", ..." if len(headers) > 3 else "")
+    return (f"{subject} looks like FASTA: it has {len(headers)} header line{'s' if len(headers) > 1 else ''} starting "
+            f"with '>' ({named}); send the residues only, without header lines, and for a complex write its chains "
+            f"in one sequence with '{CHAIN_BREAK}' between them, in the order of the records (e.g. MKTAYIAKQR:GSHMASEPEP)")
 
 
 def invalid_letters_message(cleaned: str, subject: str = "sequence") -> str | None:

@@ -102,7 +102,18 @@ def embed_conformer(mol: Chem.Mol, seed: int, *, budget_s: float = DEFAULT_EMBED
         if time.monotonic() > budget.deadline:
             raise budget.exceeded()
         rdForceFieldHelpers.MMFFOptimizeMolecule(with_h, confId=0)
-    return Chem.RemoveHs(with_h), used_random
+    return without_hydrogens(with_h), used_random
+
+
+def without_hydrogens(mol: Chem.Mol) -> Chem.Mol:
+    """`mol` without its hydrogen atoms, deuterium and tritium ([2H], [3H]) included. RDKit's default RemoveHs
+    keeps isotope-labelled hydrogens, so a deuterated drug (a CD3 group) was docked with its D atoms as nodes of
+    the heavy-atom graph (element 1, which the model never saw: the reference trains on heavy atoms only), counted
+    as heavy atoms and written into the poses. Now D and T go exactly as H does; the heavy atoms keep them as
+    hydrogen counts (a CD3 carbon is featurised as a CH3 carbon)."""
+    params = Chem.RemoveHsParameters()
+    params.removeIsotopes = True  # type: ignore[assignment]
+    return Chem.RemoveHs(mol, params)
 
 
 def check_embeds(mol: Chem.Mol, seed: int, budget_s: float) -> None:

@@ -60,6 +60,7 @@ class Ligand:
     tor_mask: torch.Tensor  # [T, N] bool, atoms that rotate with torsion k
     used_random_coords: bool  # ETKDG failed three times and random coordinates + MMFF were used
     fixed_stereo_bonds: int = 0  # double bonds with E/Z given in the SMILES, kept out of the torsions
+    isotopic_hydrogens: int = 0  # deuterium/tritium atoms of the SMILES, removed as hydrogens are
 
     @property
     def num_atoms(self) -> int:
@@ -201,4 +202,5 @@ def featurize(smiles: str, seed: int = 0, *, embed_budget_s: float = DEFAULT_EMB
         tor_mask=tor_mask,
         used_random_coords=used_random,
         fixed_stereo_bonds=sum(1 for b in heavy.GetBonds() if b.GetStereo() in _DEFINED_DOUBLE_BOND_STEREO),
+        isotopic_hydrogens=sum(1 for atom in mol.GetAtoms() if atom.GetAtomicNum() == 1),  # [H] is gone already
     )

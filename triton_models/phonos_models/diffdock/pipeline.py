@@ -254,7 +254,8 @@ class DiffDockPipeline:
             note=note,
             ligand={"smiles": request.ligand_smiles.strip(), "heavy_atoms": lig.num_atoms,
                     "rotatable_bonds": lig.num_torsions, "random_conformer_fallback": lig.used_random_coords,
-                    "fixed_stereo_double_bonds": lig.fixed_stereo_bonds},
+                    "fixed_stereo_double_bonds": lig.fixed_stereo_bonds,
+                    "isotopic_hydrogens_removed": lig.isotopic_hydrogens},
             receptor=receptor_info,
             sampling=sampling_info,
             pocket=pocket.as_json() if pocket is not None else None,
@@ -283,6 +284,9 @@ def _warnings(receptor_notes: list[str], lig: ligand.Ligand) -> dict[str, list[s
     if lig.used_random_coords:
         notes.append("RDKit could not embed the ligand (ETKDG, 3 tries): its starting conformer is random "
                      "coordinates relaxed with MMFF")
+    if lig.isotopic_hydrogens:
+        notes.append(f"the ligand's {lig.isotopic_hydrogens} deuterium/tritium atom(s) were removed as hydrogens are "
+                     "(DiffDock's ligand graph and poses hold heavy atoms only)")
     return {"warnings": notes} if notes else {}
 
 

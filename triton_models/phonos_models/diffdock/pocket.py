@@ -41,7 +41,7 @@ from phonos_config.json_text import json_value_text
 from phonos_models.common.errors import BadInput
 
 from .pipe_validate import MIN_RESIDUES, protein_residues
-from .receptor_prep import original_chain_ids
+from .receptor_prep import is_protein_residue, original_chain_ids
 
 MIN_RADIUS = 3.0  # Å; smaller than one residue's reach: no ligand centroid fits a tighter sphere usefully
 MAX_RADIUS = 30.0  # Å; a sphere this wide covers most single-domain proteins: that is blind docking
@@ -248,8 +248,31 @@ def _ambiguous(query: str, candidates: list[tuple[_Chain, str]], index: Mapping[
                        + " or ".join(options))
 
 
+def _group_hints(structure: gemmi.Structure, missing: Sequence[str]) -> str:
+    """For pocket ids that name a non-protein group of the receptor (a co-crystallised ligand, a cofactor, a metal
+    ion: the usual way to say "dock where the native ligand sits"), what it is and the centre to give instead; the
+    model's receptor is the protein residues only, so such a group is no pocket residue. "" when none does."""
+    groups: dict[str, gemmi.Residue] = {}
+    for chain in structure[0]:
+        for residue in chain:
+            if not is_protein_residue(residue):
+                for name in {chain.name, residue.segment.strip() + chain.name}:
+                    groups.setdefault(f"{name}:{_number_text(residue)}", residue)
+    hints = []
+    for query in missing:
+        group = groups.get(query)
+        if group is None:
+            continue
+        center = np.mean([atom.pos.tolist() for atom in group], axis=0)
+        hints.append(f"{query} is {group.name}, a non-protein group (ligand, cofactor or ion) that DiffDock does not "
+                     f"see; to dock where it sits, give its centre: {{\"center\": [{center[0]:.3f}, {center[1]:.3f}, "
+                     f"{center[2]:.3f}]}}")
+    return "".join(f". {hint}" for hint in hints[:3])
+
+
 def _residue_cas(queries: Sequence[str], nodes: Sequence[tuple[_Chain, gemmi.Residue]], ca: np.ndarray,
-                 renamed: Mapping[str, str]) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
+                 renamed: Mapping[str, str], structure: gemmi.Structure | None = None,
+                 ) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
     """The CA positions [k, 3] Å of the residues `queries` name, their ids as docked, and a note for each
     id whose chain was relabelled, shares its file chain id, or is named otherwise than as docked."""
     index: dict[str, set[int]] = {}
@@ -262,7 +285,8 @@ def _residue_cas(queries: Sequence[str], nodes: Sequence[tuple[_Chain, gemmi.Res
         relabelled = ", ".join(f"{what} -> {new}" for what, new in renamed.items())
         raise PocketError(f"pocket residue(s) {', '.join(missing[:10])} are not protein residues with a CA atom "
                           f"in the receptor (its chains: {chains}"
-                          + (f"; relabelled on reading: {relabelled})" if relabelled else ")"))
+                          + (f"; relabelled on reading: {relabelled})" if relabelled else ")")
+                          + (_group_hints(structure, missing) if structure is not None else ""))
     docked = [f"{chain.label}:{_number_text(residue)}" for chain, residue in nodes]
     for query in queries:
         if len(index[query]) > 1:
@@ -293,7 +317,7 @@ def resolve(structure: gemmi.Structure, request: PocketRequest, renamed: Mapping
         radius = request.radius if request.radius is not None else DEFAULT_RADIUS
         source = "given" if request.radius is not None else "default"
     else:
-        chosen, as_docked, notes = _residue_cas(request.residues, nodes, ca, renamed or {})
+        chosen, as_docked, notes = _residue_cas(request.residues, nodes, ca, renamed or {}, structure)
         center = chosen.mean(axis=0)
         if request.radius is not None:
             radius, source = request.radius, "given"

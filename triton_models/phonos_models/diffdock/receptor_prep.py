@@ -2,7 +2,8 @@
 
 PDB files as people send them carry NMR ensembles, alternative locations, waters, hydrogens, bound
 ligands, selenomethionine and other modified residues, force-field residue names from a prepared
-receptor (Amber's HIE/HID/HIP/CYX/..., CHARMM's HSD/HSE/HSP) and chains without an id. The
+receptor (Amber's HIE/HID/HIP/CYX/..., CHARMM's HSD/HSE/HSP, GROMACS's four-character HISD/...), MD
+packages' water names (SOL, TIP3), deuterium, and chains without an id. The
 reference (ProDy) keeps the first model and altloc A and drops what is not protein; we do the same,
 and `Preparation` says what was dropped, chosen or renamed, so a job's result shows it (JSON
 `receptor.preparation`, metadata `receptor` and `warnings`).
@@ -50,6 +51,10 @@ FORCE_FIELD_NAMES: dict[str, str] = {
 # Other names of a slot's atom, tried when the slot's own name is absent: selenium for MET's SD in MSE,
 # and CHARMM's names (ILE's CD, the C-terminal OT1 for O). Key "*": every residue.
 SLOT_ALIASES: dict[str, dict[str, str]] = {"MSE": {"SD": "SE"}, "ILE": {"CD1": "CD"}, "*": {"O": "OT1"}}
+# Further names of a C-terminal residue's O, tried after SLOT_ALIASES: GROMACS writes the carboxylate's oxygens
+# OC1/OC2 (and some tools O1/O2); without them every chain's last residue lost its O slot and counted as
+# "missing heavy atoms".
+TERMINAL_O_NAMES: tuple[str, ...] = ("OC1", "O1")
 
 
 def find_slot_atom(residue: gemmi.Residue, slot: str) -> gemmi.Atom | None:
@@ -58,7 +63,58 @@ def find_slot_atom(residue: gemmi.Residue, slot: str) -> gemmi.Atom | None:
     if atom is not None:
         return atom
     other = SLOT_ALIASES.get(residue.name, {}).get(slot) or SLOT_ALIASES["*"].get(slot)
-    return residue.find_atom(other, "*") if other else None
+    atom = residue.find_atom(other, "*") if other else None
+    if atom is None and slot == "O":
+        atom = next((found for name in TERMINAL_O_NAMES if (found := residue.find_atom(name, "*")) is not None), None)
+    return atom
+
+
+# Water as molecular-dynamics packages name it: GROMACS `SOL` (and `SPC`), Amber `WAT`, CHARMM `TIP3`, and the
+# TIPnP/SPC models' other names, heavy water `DOD`/`D2O`. gemmi (and so the PDB's component table) knows only
+# HOH, WAT, H2O and DOD: a GROMACS receptor's waters were kept as "other groups" (and written into the complex
+# PDB) instead of removed as the reference's `protein` selection removes them. A residue of one of these names
+# counts as water only when it is one: a single oxygen plus hydrogens and massless virtual sites (TIP4P's MW,
+# TIP5P's LP1/LP2, element X), so a real ligand that happened to carry such a name is left alone.
+MD_WATER_NAMES: frozenset[str] = frozenset({
+    "HOH", "WAT", "H2O", "DOD", "D2O", "HHO", "OHH", "SOL", "SPC", "SPE", "TIP", "TP3", "T3P", "TP4", "T4P",
+    "TP5", "T5P", "TIP3", "TIP4", "TIP5", "SPCE", "TP3M",
+})  # fmt: skip
+# Four-character residue names that MD packages write in columns 18-21 (GROMACS's OPLS/GROMOS building blocks,
+# CHARMM's TIP3), which the PDB format has no room for: gemmi reads columns 18-20 as the name and 21-22 as the
+# chain id, so every HISD of a chain without an id became a residue of chain "D" (ESM-2 then embedded each as a
+# one-residue chain) and TIP3 a residue "TIP" of chain "3". Read as the three-letter name of the same residue.
+FOUR_CHARACTER_NAMES: dict[str, str] = {
+    "HISD": "HID", "HISE": "HIE", "HISH": "HIP", "HISA": "HID", "HISB": "HIE", "HISP": "HIP", "LYSH": "LYS",
+    "LYSN": "LYN", "ASPH": "ASH", "GLUH": "GLH", "CYS2": "CYX", "CYSH": "CYS", "TIP3": "TP3", "TIP4": "TP4",
+    "TIP5": "TP5", "SPCE": "SPC",
+}  # fmt: skip
+
+
+def is_water(residue: gemmi.Residue) -> bool:
+    """A water molecule, by gemmi's names or an MD package's (`MD_WATER_NAMES`, checked to be one oxygen)."""
+    if residue.is_water():
+        return True
+    if residue.name not in MD_WATER_NAMES:
+        return False
+    oxygens = sum(1 for atom in residue if atom.element == gemmi.Element("O"))
+    return oxygens == 1 and all(atom.element == gemmi.Element("O") or atom.is_hydrogen() or atom.element.atomic_number == 0
+                                for atom in residue)
+
+
+def shorten_four_character_names(text: str) -> tuple[str, dict[str, str]]:
+    """`text` with the MD packages' four-character residue names (`FOUR_CHARACTER_NAMES`) written as their
+    three-letter names, and which were found. Left alone when the file writes two-character chain ids in columns
+    21-22 (a standard residue with a letter in column 21): there "HISD" is HIS of chain "D...", not HISD."""
+    lines = text.splitlines()
+    atoms = [line for line in lines if line.startswith(("ATOM  ", "HETATM")) and len(line) > 21]
+    found = {line[17:21] for line in atoms if line[17:21] in FOUR_CHARACTER_NAMES}
+    if not found or any(line[17:20] in STANDARD and line[20] != " " and line[17:21] not in FOUR_CHARACTER_NAMES
+                        for line in atoms):
+        return text, {}
+    out = [line[:17] + FOUR_CHARACTER_NAMES[line[17:21]] + " " + line[21:]
+           if line.startswith(("ATOM  ", "HETATM")) and line[17:21] in FOUR_CHARACTER_NAMES else line
+           for line in lines]
+    return "\n".join(out) + "\n", {name: FOUR_CHARACTER_NAMES[name] for name in sorted(found)}
 
 
 def residue_letter(name: str) -> str:
@@ -129,8 +185,12 @@ class Preparation:
 
     models: int = 1  # MODELs in the file; only the first is used (an NMR ensemble is not one structure)
     altloc_residues: int = 0  # residues with alternative locations; the first listed (usually A) is kept
-    hydrogens_removed: int = 0
+    hydrogens_removed: int = 0  # of the receptor (a water's go with it), deuterium included
     waters_removed: int = 0
+    deuterium_removed: int = 0  # of hydrogens_removed: element D (neutron structures, H/D exchange), dropped as H is
+    water_names: dict[str, int] = field(default_factory=dict)  # residue name → waters removed (HOH, SOL, WAT, TP3, ...)
+    altlocs_kept: dict[str, int] = field(default_factory=dict)  # altloc letter kept → residues (occupancy set to 1.00)
+    four_character_names: dict[str, str] = field(default_factory=dict)  # MD name in columns 18-21 → name read (HISD → HID)
     other_groups: dict[str, int] = field(default_factory=dict)  # non-protein residue name → count, ignored
     mapped_residues: dict[str, str] = field(default_factory=dict)  # non-standard name → parent letter used
     unknown_residues: dict[str, int] = field(default_factory=dict)  # amino acids of unknown parent → count
@@ -145,9 +205,14 @@ class Preparation:
             "models_in_file": self.models,
             "model_used": 1,
             "altloc_residues": self.altloc_residues,
-            "altloc_kept": "first listed (A)",
+            # the letters actually kept (the first listed per atom), e.g. "A"; "" when the file has none
+            "altloc_kept": ", ".join(sorted(self.altlocs_kept)),
+            "altlocs_kept": dict(self.altlocs_kept),
             "hydrogens_removed": self.hydrogens_removed,
+            "deuterium_removed": self.deuterium_removed,
             "waters_removed": self.waters_removed,
+            "water_names": dict(self.water_names),
+            "four_character_residue_names": dict(self.four_character_names),
             "other_groups_ignored": dict(self.other_groups),
             "mapped_residues": dict(self.mapped_residues),
             "unknown_residues": dict(self.unknown_residues),
@@ -166,7 +231,15 @@ class Preparation:
         if self.models > 1:
             out.append(f"receptor file has {self.models} models (an ensemble); only model 1 was docked into")
         if self.altloc_residues:
-            out.append(f"{self.altloc_residues} receptor residue(s) have alternative locations; the first listed was kept")
+            kept = ", ".join(f"{letter} ({n} residue{'s' if n != 1 else ''})" for letter, n in sorted(self.altlocs_kept.items()))
+            out.append(f"{self.altloc_residues} receptor residue(s) have alternative locations; the first listed was kept"
+                       f"{': altloc ' + kept if kept else ''}, written with occupancy 1.00")
+        if self.four_character_names:
+            pairs = ", ".join(f"{name}->{short}" for name, short in self.four_character_names.items())
+            out.append(f"receptor residue names of four characters (an MD package's, columns 18-21) read as: {pairs}")
+        if self.deuterium_removed:
+            out.append(f"{self.deuterium_removed} deuterium atom(s) of the receptor were removed, as hydrogens are "
+                       "(DiffDock's receptor graph has heavy atoms only)")
         if self.mapped_residues:
             pairs = ", ".join(f"{name}->{letter}" for name, letter in sorted(self.mapped_residues.items()))
             out.append(f"non-standard receptor residues read as their parent amino acid: {pairs}")
@@ -303,11 +376,73 @@ def _check_finite_coordinates(model: gemmi.Model) -> None:
                     )
 
 
+_AtomKey = tuple[int, str, str, str]  # chain index in the model, residue number, residue name, atom name
+
+
+def _first_altlocs(model: gemmi.Model) -> dict[_AtomKey, str]:
+    """The first-listed altloc letter of every atom that has alternative locations (the one gemmi keeps)."""
+    first: dict[_AtomKey, str] = {}
+    for index, chain in enumerate(model):
+        for residue in chain:
+            for atom in residue:
+                if atom.has_altloc():
+                    first.setdefault((index, str(residue.seqid), residue.name, atom.name), atom.altloc)
+    return first
+
+
+def _single_occupancy(model: gemmi.Model, first: dict[_AtomKey, str]) -> dict[str, int]:
+    """Occupancy 1.00 for every atom left of an alternative-location set (only one location remains: a 0.50
+    written into the complex PDB said half the atom was elsewhere); returns altloc letter kept → residues."""
+    kept: dict[str, set[tuple[int, str]]] = {}
+    for index, chain in enumerate(model):
+        for residue in chain:
+            for atom in residue:
+                letter = first.get((index, str(residue.seqid), residue.name, atom.name))
+                if letter is not None:
+                    atom.occ = 1.0
+                    kept.setdefault(letter, set()).add((index, str(residue.seqid)))
+    return {letter: len(residues) for letter, residues in sorted(kept.items())}
+
+
+# CHARMM's ion residue (and atom) names whose first two letters are another element (POT read as polonium) or none
+# (SOD): CHARMM-GUI systems name their salt so.
+CHARMM_IONS: dict[str, str] = {"SOD": "Na", "POT": "K", "CES": "Cs", "LIT": "Li", "RUB": "Rb", "CAL": "Ca", "CLA": "Cl"}
+
+
+def _ion_elements(model: gemmi.Model) -> None:
+    """An ion's element from its residue name when the file has no element columns: GROMACS writes a sodium ion as
+    atom " NA " of residue NA, which gemmi (as the PDB format's alignment says) reads as nitrogen, a chloride " CL "
+    as carbon, a calcium " CA " as carbon: the complex PDB then showed a nitrogen or carbon atom where the ion sits.
+    Only single-atom residues whose atom has the residue's name, which no ion-free chemistry writes."""
+    for chain in model:
+        for residue in chain:
+            if len(residue) != 1 or residue[0].name != residue.name:
+                continue
+            if residue.name in CHARMM_IONS:
+                residue[0].element = gemmi.Element(CHARMM_IONS[residue.name])
+                continue
+            element = gemmi.Element(residue.name)  # reads the first two letters: "LIG" is Li, so compare names back
+            if element.atomic_number > 1 and element.name.upper() == residue.name and residue[0].element != element:
+                residue[0].element = element
+
+
+def _remove_waters(model: gemmi.Model) -> dict[str, int]:
+    """Remove every water (`is_water`: gemmi's names and the MD packages'); returns residue name → count."""
+    names: Counter[str] = Counter()
+    for chain in model:
+        for position in range(len(chain) - 1, -1, -1):
+            if is_water(chain[position]):
+                names[chain[position].name] += 1
+                del chain[position]
+    return dict(sorted(names.items()))
+
+
 def read_structure_with_report(pdb_text: str) -> tuple[gemmi.Structure, Preparation]:
     """First model of the PDB text, first conformer per atom, no hydrogens or waters, and the record."""
     if not pdb_text.strip():
         raise ReceptorError("protein PDB is empty")
     pdb_text, pdbqt = without_pdbqt_columns(pdb_text)
+    pdb_text, four_character = shorten_four_character_names(pdb_text)
     structure = _parse(pdb_text)
     if len(structure) == 0:
         raise ReceptorError("protein PDB has no ATOM/HETATM records")
@@ -315,16 +450,20 @@ def read_structure_with_report(pdb_text: str) -> tuple[gemmi.Structure, Preparat
     for index in range(models - 1, 0, -1):
         del structure[index]
     model = structure[0]
+    _ion_elements(model)
     _split_segments(model)
     _check_no_merged_atoms(model)  # before altlocs are removed: gemmi keeps one atom per name then
     # distinct positions: a microheterogeneous site (SER in altloc A, THR in B) is two residues in gemmi
     altloc = len({(chain.name, str(residue.seqid)) for chain in model for residue in chain
                   if any(atom.has_altloc() for atom in residue)})
+    first_altloc = _first_altlocs(model)
     structure.remove_alternative_conformations()
+    altlocs_kept = _single_occupancy(model, first_altloc)
+    # waters first: their hydrogens (2 per water of a solvated MD box) are no receptor hydrogens
+    water_names = _remove_waters(model)
     hydrogens = sum(1 for chain in model for residue in chain for atom in residue if atom.is_hydrogen())
-    structure.remove_hydrogens()
-    waters = sum(1 for chain in model for residue in chain if residue.is_water())
-    structure.remove_waters()
+    deuterium = sum(1 for chain in model for residue in chain for atom in residue if atom.element == gemmi.Element("D"))
+    structure.remove_hydrogens()  # gemmi's is_hydrogen() counts D as H: deuterium goes exactly as hydrogen does
     structure.remove_empty_chains()
     _check_finite_coordinates(model)
     _mark_free_amino_acids(model)
@@ -347,8 +486,9 @@ def read_structure_with_report(pdb_text: str) -> tuple[gemmi.Structure, Preparat
             elif residue.name not in STANDARD:
                 mapped[residue.name] = letter
     report = Preparation(
-        models=models, altloc_residues=altloc, hydrogens_removed=hydrogens, waters_removed=waters,
-        other_groups=dict(others), mapped_residues=mapped, unknown_residues=dict(unknown),
+        models=models, altloc_residues=altloc, hydrogens_removed=hydrogens, waters_removed=sum(water_names.values()),
+        deuterium_removed=deuterium, water_names=water_names, altlocs_kept=altlocs_kept,
+        four_character_names=four_character, other_groups=dict(others), mapped_residues=mapped, unknown_residues=dict(unknown),
         residues_without_ca=tuple(no_ca), renamed_chains=renamed, pdbqt=pdbqt,
     )  # fmt: skip
     return structure, report

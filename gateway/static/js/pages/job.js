@@ -14,6 +14,7 @@ import {shareButton} from '../share.js';
 
 export const title = 'Job';
 const POLL_MS = 1500;
+const POLL_RETRY_MS = 3000; // after a failed poll: a service restarting is given a moment, not asked every 1.5 s
 
 const FORMAT_INFO = {
   pdb: ['PDB', 'Coordinates (pLDDT in the B-factor column)'],
@@ -341,6 +342,9 @@ export async function render(main, {params, query}) {
   try {
     job = await api.get(`/v1/jobs/${encodeURIComponent(jobId)}`);
   } catch (err) {
+    // Only a 404 is "not found": a 503 (the job service restarting) said the job did not exist in the account, and
+    // offered no way to try again; the shell shows other failures with "Try again" (app.js).
+    if (!(err instanceof ApiError) || err.status !== 404) throw err;
     replace(main, pageHeader('Job not found', {crumbs: h('a', {href: '/jobs'}, '‹ Jobs')}), h('div', {class: 'content'},
       h('div', {class: 'card empty'}, icon('empty'), h('div', {class: 'title'}, 'This job does not exist in your account'),
         h('div', {}, err.message), h('a', {class: 'btn', href: '/jobs'}, 'Back to jobs'))));
@@ -383,9 +387,20 @@ export async function render(main, {params, query}) {
   async function onCancel() {
     try {
       if (!await cancelJob(job)) return;
-      clearTimeout(timer); // polled now instead: one chain of polls, not a second beside the first
-      await poll();
-    } catch (err) { toast(err.message); }
+    } catch (err) { toast(err.message); return; }
+    clearTimeout(timer); // polled now instead: one chain of polls, not a second beside the first
+    await poll().catch(pollAgain);
+  }
+
+  /** A poll that failed (the job service restarting, the network gone a moment): said once, then asked again a little
+   * later. The page stopped updating for good at the first failure: a running job stayed "Running" on the page long
+   * after it had completed, until the person reloaded it. */
+  function pollAgain(err) {
+    if (err instanceof ApiError && err.status === 401) return; // the session ended: on its way to sign in
+    if (!pollFailed) toast(`Could not update this job: ${err.message.replace(/\.$/, '')}. Trying again.`);
+    pollFailed = true;
+    clearTimeout(timer);
+    timer = setTimeout(() => poll().then(() => { pollFailed = false; }, pollAgain), POLL_RETRY_MS);
   }
 
   async function poll() {
@@ -412,6 +427,7 @@ export async function render(main, {params, query}) {
   let progress = null; // what the model last reported
   let events = null;
   let timer = null; // the next poll's
+  let pollFailed = false; // the last poll failed (its toast said so: one toast for a run of failures)
 
   async function show() {
     if (ACTIVE.has(job.status)) {
@@ -424,7 +440,7 @@ export async function render(main, {params, query}) {
       }
       status.update(job, progress);
       clearTimeout(timer);
-      timer = setTimeout(() => poll().catch((err) => toast(err.message)), POLL_MS);
+      timer = setTimeout(() => poll().then(() => { pollFailed = false; }, pollAgain), POLL_MS);
       return;
     }
     // The status card goes now, and its Cancel button with it: the focus, if it was there, goes to what takes the
@@ -440,8 +456,11 @@ export async function render(main, {params, query}) {
   /** What a job that is no longer pending or running shows. */
   async function showEnded() {
     if (job.status === 'failed') {
+      // The job service's error already says what the failure cost ("…; credits were refunded.", "… so its credits
+      // are not refunded"): the page says it only for an error that does not, not twice.
+      const costSaid = /\bcredits\b/i.test(job.error || '');
       replace(body, h('div', {class: 'notice bad', id: 'job-error'}, h('div', {}, h('strong', {}, 'The job failed'), job.error || 'No reason was recorded.')),
-        h('div', {class: 'muted'}, job.credits_used ? `${job.credits_used} credits were charged.` : 'Its credits were refunded.'));
+        costSaid ? null : h('div', {class: 'muted'}, job.credits_used ? `${job.credits_used} credits were charged.` : 'Its credits were refunded.'));
       return;
     }
     if (job.status === 'cancelled') {

@@ -72,7 +72,8 @@ export async function render(main, {query}) {
   status ? status[0].toUpperCase() + status.slice(1) : 'All'));
   const tableBody = h('tbody', {id: 'jobs-body'});
   const pager = h('div', {class: 'pager'});
-  const listArea = h('div', {id: 'jobs-list'});
+  // Until the first page of jobs comes: the card said nothing under its filters, as if there were no jobs.
+  const listArea = h('div', {id: 'jobs-list'}, h('div', {class: 'card-body page-loading', role: 'status'}, 'Loading jobs…'));
   const selected = new Map(); // job id -> job, of the page shown: what the bulk bar acts on
   const bulkBar = h('div', {class: 'bulk-bar', id: 'bulk-bar', role: 'region', 'aria-label': 'Selected jobs', hidden: true});
   // What a bulk action could not do, until the next one: a toast (gone in seconds) is too short to read a list.
@@ -203,7 +204,19 @@ export async function render(main, {query}) {
     return h('div', {class: 'empty'}, icon('empty'),
       h('div', {class: 'title'}, filtered ? 'No jobs match these filters' : 'No jobs yet'),
       h('div', {}, filtered ? 'Try another name, model or status.' : whatToRun(models)),
-      filtered || !models.length ? null : h('a', {class: 'btn primary', href: '/submit'}, 'Submit your first job'));
+      filtered ? h('button', {class: 'btn', type: 'button', id: 'clear-filters', on: {click: clearFilters}}, 'Show all jobs')
+        : models.length ? h('a', {class: 'btn primary', href: '/submit'}, 'Submit your first job') : null);
+  }
+
+  /** "Show all jobs" under a filter that matches nothing: the way back was to undo the name, the model and the status
+   * one by one (three controls, one of them a text box). The button goes with the empty state: the keyboard's focus
+   * goes to "All", the filters' first control, not to the page's top. */
+  function clearFilters() {
+    Object.assign(state, {model: '', status: '', name: '', offset: 0});
+    modelSelect.value = '';
+    nameInput.value = '';
+    statusButtons[0].focus();
+    refresh(true);
   }
 
   // The live refresh redraws the rows: a keyboard user's focus (a row's Open or Cancel) moves to the
@@ -273,6 +286,10 @@ export async function render(main, {query}) {
       showBulkBar();
       restoreFocus(focus);
       const {total, offset} = page.pagination;
+      // The pager is drawn again at each answer (a page turned, the live refresh): the keyboard's focus on "Older ›"
+      // fell to the page's top, so a keyboard user turned one page and had to Tab back down the whole list. It stays
+      // on the same button, or goes to the other one when this one is now disabled (the last page, the first).
+      const pagerFocus = pager.contains(document.activeElement) ? document.activeElement.id : null;
       replace(pager,
         h('span', {id: 'page-info'}, `${offset + 1}–${offset + page.jobs.length} of ${total}`),
         h('div', {class: 'row'},
@@ -280,6 +297,10 @@ export async function render(main, {query}) {
             on: {click: () => { state.offset = Math.max(0, offset - PAGE_SIZE); refresh(true); }}}, '‹ Newer'),
           h('button', {class: 'btn small', type: 'button', disabled: !page.pagination.has_more, id: 'page-next',
             on: {click: () => { state.offset = offset + PAGE_SIZE; refresh(true); }}}, 'Older ›')));
+      if (pagerFocus) {
+        const same = document.getElementById(pagerFocus);
+        (same && !same.disabled ? same : pager.querySelector('button:not(:disabled)'))?.focus();
+      }
       if (!listArea.contains(tableBody)) {
         replace(listArea, h('div', {class: 'table-scroll'}, h('table', {class: 'table jobs', id: 'jobs-table'},
           h('thead', {}, h('tr', {}, ['Name', 'Model', 'Status', 'Submitted', 'Took', 'Credits', ''].map((c, i) =>

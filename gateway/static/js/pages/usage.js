@@ -61,7 +61,7 @@ export async function render(main, {query}) {
         statCard('Requests', num(report.totals.requests), `API calls ${report.period.start_date} to ${report.period.end_date} (a batch of jobs is one)`),
         statCard('Credits used', num(report.totals.credits_used), 'net of refunds, on the day refunded'),
         statCard('Avg response time', `${num(report.totals.avg_response_time_ms, 1)} ms`, 'server time per request, network excluded'),
-        statCard('Jobs submitted', num(report.by_model.reduce((a, m) => a + m.requests, 0)), `${report.by_model.length} model(s)`)),
+        statCard('Jobs submitted', num(report.by_model.reduce((a, m) => a + m.requests, 0)), modelCount(report.by_model.length))),
       empty ? h('div', {class: 'card empty'}, icon('usage'), h('div', {class: 'title'}, 'No requests in this period'),
         h('div', {}, 'Usage appears here as soon as a key or this dashboard calls the API.')) : [
         h('div', {class: 'grid two'},
@@ -79,4 +79,9 @@ export async function render(main, {query}) {
           h('div', {class: 'card-body', id: 'by-endpoint'}, hbars(report.by_endpoint.map((e) => ({label: e.endpoint, value: e.requests})))))]);
   }
   await load();
+}
+
+/** "1 model", "3 models", "no model yet": the card said "3 model(s)", a form's words, not a person's. */
+function modelCount(n) {
+  return n === 0 ? 'no model yet' : `${n} model${n === 1 ? '' : 's'}`;
 }
