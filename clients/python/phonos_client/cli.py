@@ -42,7 +42,15 @@ from typing import Any
 
 from phonos_client import config, errors
 from phonos_client.client import AsyncClient, Client, bare_key, choose_transport
-from phonos_client.columns import broken, command_in_lines, message_in_lines, pieces_in_lines, table, visible, width
+from phonos_client.columns import (
+    broken,
+    command_in_lines,
+    message_in_lines,
+    pieces_in_lines,
+    table,
+    visible,
+    width,
+)
 from phonos_client.display import Display
 from phonos_client.durations import overlap_seconds
 from phonos_client.flag_words import in_flag_words, option_dests
