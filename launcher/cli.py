@@ -15,6 +15,7 @@
     phonos weights fetch esmfold|alphafold2|diffdock|esm2 [--dir DIR] [--mirror URL]
     phonos weights list
     phonos backup DEST [--data-dir D] [--json]   (a consistent copy of a running SQLite data directory)
+    phonos status [--url URL] [--metrics-url URL] [--json]   (is the running service healthy? exit 0, 1 or 7)
 
 Every other verb (login, fold, dock, jobs, usage, webhooks, ...) is `phonos_client.cli`
 (clients/python, installable alone without torch or Triton); both packages install the same
@@ -63,10 +64,11 @@ class CliError(Exception):
 # and 2 (and 130 and 141, as every verb); the users' verbs, run by the client package from here too, theirs (EXIT there).
 EXIT_CODES_HELP = ("exit codes: 0 ok; 1 `serve` stopped on a failure (another service holds the data directory, a "
                    "process kept crashing, Triton did not start), `weights fetch` failed, or `backup` found result "
-                   "files missing; 2 usage or a refusal (bad arguments or settings, an unknown account or key, an "
+                   "files missing, or `status` found the service degraded; 2 usage or a refusal (bad arguments or settings, an unknown account or key, an "
                    "unusable data directory or database); 130 interrupted (Ctrl-C); 141 output closed early "
                    "(`| head`); the users' verbs (login, fold, ...) also 3 authentication, 4 not found, 5 "
-                   "insufficient credits, 6 rate limited, 7 server or connection error, 8 invalid request")
+                   "insufficient credits, 6 rate limited, 7 server or connection error (`status` too: nothing answers at the "
+                   "address), 8 invalid request")
 
 
 def _settings(args: argparse.Namespace) -> ServiceSettings:
@@ -475,6 +477,43 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 1 if report.missing else 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Ask a running service how it is (launcher/status.py): a few lines, or --json; the exit status says it."""
+    from launcher import status as health
+
+    if args.url is None:  # the local `phonos serve`, at the addresses its banner prints (PHONOS_* as it reads them)
+        try:
+            url, metrics_url = health.default_urls(ServiceSettings.from_env())
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    else:  # another machine's loopback metrics are not reachable from here: asked only where --metrics-url says
+        url, metrics_url = health.base_url(args.url), None
+    if args.metrics_url is not None:
+        metrics_url = args.metrics_url
+    try:
+        found = health.check(url, metrics_url)
+    except health.Unreachable as exc:
+        if args.json:  # a script reads the verdict from stdout too, never a traceback
+            print(json.dumps({"url": url, "status": "unreachable", "error": str(exc)}))
+        print(said_error(f"nothing answers as phonos at {url}: {exc} (is `phonos serve` running? another "
+                         "address: --url)"), file=sys.stderr)
+        return health.EXIT_UNREACHABLE
+    if args.json:
+        print(json.dumps(found.as_json()))
+    else:
+        for pieces in health.lines(found, tables.size):
+            print(said(pieces[1:], indent="  ") if pieces[0] == "" else said(pieces))
+    return found.exit_code
+
+
+def _http_url(text: str) -> str:
+    """argparse type of `status --url`/`--metrics-url`: an http(s) URL with a host (not a traceback from urllib)."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"not an http:// or https:// URL: {json_value_text(text)}")
+    return text
+
+
 class OperatorParser(Parser):
     """The client's parser (a usage error in one line saying where the help is), that line fitted to the terminal as
     every other error of these verbs is (`said_error`): at 60 columns `phonos keys: "frob" is not a command; the
@@ -626,6 +665,15 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
     backup.add_argument("--json", action="store_true", help="print one JSON object with what was copied")
     backup.set_defaults(func=cmd_backup)
+
+    status = sub.add_parser("status", help="is the running service healthy? models, database, queues, disk")
+    status.add_argument("--url", metavar="URL", type=_http_url,
+                        help="the gateway to ask (default: the local `phonos serve`, PHONOS_HTTP_HOST/PORT)")
+    status.add_argument("--metrics-url", metavar="URL", type=_http_url,
+                        help="its Prometheus /metrics (default: the local one, PHONOS_METRICS_HOST/PORT; none "
+                             "with --url)")
+    status.add_argument("--json", action="store_true", help="print one JSON object (also when unreachable)")
+    status.set_defaults(func=cmd_status)
     add_user_commands(sub)  # the users' verbs, listed in --help (main() hands them to the client package)
     name_the_verbs(parser)  # COMMAND in usage, a missing or unknown verb said in words (not `keys_command`)
     return parser

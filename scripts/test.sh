@@ -13,4 +13,7 @@ echo "== ruff"
 echo "== mypy"
 .venv/bin/mypy jobservice gateway launcher phonos_config phonos_common clients/python/phonos_client
 echo "== pytest"
-exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 "$@"
+# Two workers (pytest-xdist), each running whole test files: a file's module fixtures (a job service, a Triton, a
+# browser) stay shared within it; each worker has its own session fixtures. One process kept one of CI's two cores
+# idle through model runs (torch on one thread), process start-ups and waits.
+exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 -n 2 --dist loadfile "$@"

@@ -106,6 +106,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 # Settings come only from what each test passes explicitly.
 for _name in [n for n in os.environ if n.startswith("PHONOS_")]:
     del os.environ[_name]
+# pytest-xdist gives each worker COLUMNS (the controller's width, 80 without a terminal): the CLIs would then fit
+# their output to 80 columns where a single process finds no terminal and fits nothing. A test of a width sets it.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.pop("COLUMNS", None)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # The client's config and its `config.answered` notes (clients/python/phonos_client/config.py) go to a directory of
 # this run, never the real home: CLI commands run by tests (in process, or as children inheriting the environment)

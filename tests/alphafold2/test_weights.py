@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from af2_helpers import settings_env
-from phonos_models.alphafold2 import architecture
+from phonos_models.alphafold2 import architecture, runner
 from phonos_models.alphafold2 import weights as w
 from phonos_models.alphafold2.pipeline import Engine, compiled_model
 from phonos_models.alphafold2.runner import CompiledModel, MultimerModel
@@ -111,3 +111,37 @@ def test_multimer_v3_weights_keep_deepminds_fused_layout(tmp_path: Path) -> None
     # The engine's tiny multimer weights are generated the same way.
     engine_weights = Engine(AlphaFold2Settings.from_env(settings_env())).weights("model_1_multimer_v3", key, tiny)  # type: ignore[arg-type]
     assert engine_weights.sha256 == w.content_hash(w.random_deepmind_params(shapes, seed=1, fused_layout=True))
+
+
+def test_parameter_shapes_are_kept_beside_the_compile_cache_for_the_next_process(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tracing a network for its parameter shapes takes seconds; a restarted server reads them back from the
+    persistent cache instead (a new network object stands for the new process; no trace is run here)."""
+    _, traced = compiled_for("model_3", tiny=True, use_templates=False)  # process-wide: traced once per run
+    expected = traced.param_shapes()
+    monkeypatch.setattr(runner, "_cache_dir", tmp_path)
+    traces: list[object] = []
+
+    def eval_shape(*args: object) -> object:
+        traces.append(args)
+        return expected
+
+    monkeypatch.setattr(runner.jax, "eval_shape", eval_shape)
+    assert CompiledModel(traced.cfg).param_shapes() is expected and len(traces) == 1  # traced, then kept
+    assert len(list((tmp_path / "param-shapes").glob("*.json"))) == 1
+    read_back = CompiledModel(traced.cfg).param_shapes()
+    assert len(traces) == 1  # the next process read the file
+    assert {s: {n: (v.shape, v.dtype) for n, v in names.items()} for s, names in read_back.items()} == \
+           {s: {n: (v.shape, v.dtype) for n, v in names.items()} for s, names in expected.items()}
+    # Another MSA depth or number of recycles is the same network (the same parameters): the same entry.
+    deeper = architecture.build_config("model_3", "monomer", tiny=True, use_templates=False, num_recycles=5)
+    architecture.size_msa(deeper, "monomer", 300, 512, tiny=True)
+    assert deeper.to_json() != traced.cfg.to_json()
+    assert CompiledModel(deeper).param_shapes() is not expected and len(traces) == 1
+    # Another architecture is another entry; a damaged entry is traced again, not trusted.
+    other = architecture.build_config("model_1", "monomer", tiny=True, use_templates=True, num_recycles=0)
+    CompiledModel(other).param_shapes()
+    assert len(traces) == 2 and len(list((tmp_path / "param-shapes").glob("*.json"))) == 2
+    for entry in (tmp_path / "param-shapes").glob("*.json"):
+        entry.write_text('{"alphafold/alphafold_iteration": {"w": [[1, 2]')
+    assert CompiledModel(traced.cfg).param_shapes() is expected and len(traces) == 3

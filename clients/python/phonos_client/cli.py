@@ -75,7 +75,7 @@ WATCH_FORMATS = "pdb"  # `jobs watch --formats`' default
 # server rejected one by one (report()).
 EXIT = {"ok": 0, "job_failed": 1, "usage": 2, "interrupted": 130}
 # The server package's verbs (launcher/cli.py reads this list too): listed here, run there.
-OPERATOR_VERBS = ("serve", "keys", "accounts", "credits", "users", "db", "weights", "backup")
+OPERATOR_VERBS = ("serve", "keys", "accounts", "credits", "users", "db", "weights", "backup", "status")
 # `phonos --help`'s last lines: what a script can branch on (docs/clients.md says the same, in more words).
 EXIT_CODES_HELP = ("exit codes: 0 ok; 1 a job failed or was cancelled (or a webhook test failed); 2 usage (bad "
                    "arguments, server URL or input file); 3 authentication (a key refused, expired or read-only); "

@@ -11,6 +11,9 @@ between passes so a cancelled job stops computing.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import alphafold.model
 import haiku as hk
 import jax
 import ml_collections
@@ -53,6 +57,35 @@ def configure_compile_cache(path: Path) -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
         _cache_dir = path
+
+
+def _code_fingerprint() -> str:
+    """What, besides the config, decides a network's parameter shapes: the JAX and haiku versions and the
+    source of DeepMind's model code and of this module (its sample batches). Read once per process."""
+    global _fingerprint
+    if _fingerprint is None:
+        digest = hashlib.sha256(f"jax {jax.__version__} haiku {hk.__version__}".encode())
+        sources = sorted(Path(alphafold.model.__file__).parent.glob("*.py")) + [Path(__file__)]
+        for source in sources:
+            digest.update(source.name.encode() + source.read_bytes())
+        _fingerprint = digest.hexdigest()
+    return _fingerprint
+
+
+_fingerprint: str | None = None
+
+
+def _shape_config(cfg: ml_collections.ConfigDict) -> str:
+    """The config less what only counts passes or sizes the inputs (the recycles; the MSA rows each stack
+    takes, which the first request's MSA sets): no parameter depends on those (Engine.weights' cache keys on
+    the same), and with them a server would miss entries an earlier process wrote for another MSA depth."""
+    tree = cfg.to_dict()
+    tree.pop("data", None)
+    model = tree.get("model", {})
+    model.pop("num_recycle", None)
+    for field in ("num_msa", "num_extra_msa"):
+        model.get("embeddings_and_evoformer", {}).pop(field, None)
+    return json.dumps(tree, sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
@@ -127,11 +160,48 @@ class _Network:
         return None
 
     def param_shapes(self) -> Any:
-        """The haiku parameter tree's shapes (traced once, never compiled)."""
+        """The haiku parameter tree's shapes (traced once, never compiled).
+
+        Tracing the whole network takes seconds on CPU (as long for the tiny model as for the full one) and
+        every process paid it again for each model it loads (weights are checked or drawn against these
+        shapes), so the tree is kept beside the persistent XLA cache when one is configured: a restarted
+        server reads it back. Keyed by the config and the code that builds the network (_code_fingerprint)."""
         if self._shapes is None:
-            self._shapes = jax.eval_shape(self._transformed.init, jax.random.PRNGKey(0),
-                                          {**self._sample_batch(), "prev": self._prev(8)})
+            cached = self._shapes_file()
+            if cached is not None and cached.exists():
+                try:
+                    self._shapes = {scope: {name: jax.ShapeDtypeStruct(tuple(shape), np.dtype(dtype))
+                                            for name, (shape, dtype) in names.items()}
+                                    for scope, names in json.loads(cached.read_text()).items()}
+                except (OSError, ValueError, TypeError):
+                    self._shapes = None  # unreadable (a partial copy, an old format): trace again
+            if self._shapes is None:
+                self._shapes = jax.eval_shape(self._transformed.init, jax.random.PRNGKey(0),
+                                              {**self._sample_batch(), "prev": self._prev(8)})
+                if cached is not None:
+                    self._save_shapes(cached, self._shapes)
         return self._shapes
+
+    def _shapes_file(self) -> Path | None:
+        """Where this network's parameter shapes are kept, or None without a persistent cache."""
+        if _cache_dir is None:
+            return None
+        key = hashlib.sha256(f"{type(self).__name__}\n{_shape_config(self.cfg)}\n{_code_fingerprint()}"
+                             .encode()).hexdigest()
+        return _cache_dir / "param-shapes" / f"{key}.json"
+
+    @staticmethod
+    def _save_shapes(path: Path, shapes: Any) -> None:
+        tree = {scope: {name: [list(spec.shape), np.dtype(spec.dtype).name] for name, spec in names.items()}
+                for scope, names in shapes.items()}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Written whole, then renamed: another process reading the cache never sees half a file.
+            partial = path.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_text(json.dumps(tree))
+            os.replace(partial, path)
+        except OSError:
+            pass  # a read-only or full cache: the next process traces again, nothing else changes
 
     def run(self, model_name: str, params: Any, features: Mapping[str, np.ndarray], layout: ChainLayout,
             num_recycles: int, random_seed: int, should_stop: ShouldStop, report: Report = ignore) -> ModelOutput:
