@@ -122,8 +122,17 @@ def test_a_refused_cursor_is_said_with_the_flag(account: tuple[InProcessService,
     service, key, _ = account
     run = phonos(service.url_for(transport), key, "jobs", "ls", "--starting-after", "nope")
     assert run.code == 8
-    assert '--starting-after "nope" is not the id of one of your jobs' in run.screen
-    assert "starting_after" not in run.screen and "without --starting-after" in run.screen
+    # stderr a terminal: the refusal broken between words at its edge, not wrapped by it mid-word
+    assert all(len(line) < 80 for line in run.screen.splitlines()), run.screen
+    said = " ".join(run.screen.split())
+    assert '--starting-after "nope" is not the id of one of your jobs' in said
+    assert "starting_after" not in said and "without --starting-after" in said
+    # piped (a script's log), the one line it always was
+    piped = subprocess.run([sys.executable, "-m", "phonos_client", "jobs", "ls", "--starting-after", "nope"],
+                           env={**os.environ, "PHONOS_URL": service.url_for(transport), "PHONOS_API_KEY": key,
+                                "PYTHONPATH": CLIENT_PATH, "PHONOS_CONFIG": WALK_CONFIG, "COLUMNS": "60"},
+                           capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 8 and piped.stderr.count("\n") == 1 and piped.stderr.strip() == said
 
 
 def test_a_json_page_says_its_next_cursor_on_a_terminals_stderr(

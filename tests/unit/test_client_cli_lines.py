@@ -95,7 +95,7 @@ def refusing(operator_env: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 def test_a_refusal_is_one_short_line_and_a_server_failure_names_its_request_id(
         refusing: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["jobs", "show", "nope"]) == 4
-    assert capsys.readouterr().err == "phonos: Not found: Job nope not found\n"
+    assert capsys.readouterr().err == "phonos: not found: job nope\n"
     assert cli.main(["jobs", "show", "broken"]) == 7
     assert capsys.readouterr().err == ("phonos: Internal server error: something broke "
                                        "(request id 9ef19ce2a16c58fa889c7eca1ba37919)\n")

@@ -212,3 +212,17 @@ def test_phonos_help_lists_every_exit_code_the_command_uses() -> None:
                                   if isinstance(kind, type) and issubclass(kind, errors.PhonosError)}
     said = " ".join(client_cli.build_parser().format_help().split())
     assert all(f" {code} " in said.split("exit codes:")[1].replace(";", " ") for code in used), said
+
+
+def test_every_not_found_the_server_says_reads_not_found_once() -> None:
+    """Each 404 message the gateway and the job service write (`Webhook {id} not found`, `Delivery {id} of webhook
+    {id} not found`, ...) as the command says it: `not found: webhook wh_x`, once (it was `Not found: Webhook wh_x
+    not found`, whichever verb met it)."""
+    said = re.compile(r"""f?["']((?:[A-Z][\w ]*?(?:\{[^}]*\}[\w ]*?)*) not found)["']""")
+    messages = {m[1] for folder in ("gateway", "jobservice") for path in (REPO / folder).rglob("*.py")
+                for m in said.finditer(path.read_text())}
+    assert {"Webhook {echoed_id(webhook_id)} not found", "Job {echoed_id(job_id)} not found"} <= messages
+    for message in messages:
+        line = client_cli.error_words("Not found", re.sub(r"\{[^}]*\}", "x_1", message))
+        assert line.startswith("not found") and line.lower().count("not found") == 1, (message, line)
+    assert client_cli.error_words("Not found", "Webhook wh_x not found") == "not found: webhook wh_x"

@@ -42,7 +42,15 @@ from typing import Any
 
 from phonos_client import config, errors
 from phonos_client.client import AsyncClient, Client, bare_key, choose_transport
-from phonos_client.columns import broken, command_in_lines, pieces_in_lines, table, visible, width
+from phonos_client.columns import (
+    broken,
+    command_in_lines,
+    message_in_lines,
+    pieces_in_lines,
+    table,
+    visible,
+    width,
+)
 from phonos_client.display import Display
 from phonos_client.durations import overlap_seconds
 from phonos_client.flag_words import in_flag_words, option_dests
@@ -108,7 +116,7 @@ class Notices(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
-        self.say: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True)
+        self.say: Callable[[str], None] = lambda text: complain(text)  # on stderr, fitted to its terminal
 
     def emit(self, record: logging.LogRecord) -> None:
         self.say(f"phonos: {record.getMessage()}")
@@ -161,7 +169,7 @@ async def submit(client: AsyncClient, model: str, records: list[Record], params:
                 outcomes.append(Outcome(record.id, item.job_id, "pending"))
             else:
                 message = in_flag_words(item.message or "", set_by, set_by)
-                outcomes.append(Outcome(record.id, None, "rejected", error=f"{item.error}: {message}",
+                outcomes.append(Outcome(record.id, None, "rejected", error=error_words(item.error, message),
                                         refused_exit=refusal_exit_code(item.error)))
     return outcomes
 
@@ -281,9 +289,8 @@ def report(outcomes: list[Outcome], as_json: bool) -> int:
         by_reason: dict[str, list[str]] = {}  # one line a reason: a FASTA sent to a model not served is one line
         for o in refused:
             by_reason.setdefault(visible(o.error or ""), []).append(visible(o.name))
-        print(f"phonos: {len(refused)} of {len(outcomes)} records were rejected by the server (not submitted, not "
-              "charged):\n" + "\n".join(f"  {', '.join(names)}: {reason}" for reason, names in by_reason.items()),
-              file=sys.stderr)
+        complain(f"phonos: {len(refused)} of {len(outcomes)} records were rejected by the server (not submitted, "
+                 "not charged):\n" + "\n".join(f"  {', '.join(names)}: {reason}" for reason, names in by_reason.items()))
         return refused[0].refused_exit
     failed = [o for o in outcomes if o.status not in ("completed", "pending", "running")]
     return EXIT["job_failed"] if failed else EXIT["ok"]
@@ -569,6 +576,34 @@ def room_on(stream: Any) -> int:
     return columns - 1 if columns > 1 else 0
 
 
+def lines_to_fit(text: str, stream: Any) -> str:
+    """Error and notice lines for the terminal `stream` is, each broken between words at its width (columns.
+    message_in_lines: never inside an id, a URL, a path or a command), where the terminal would cut a word in two
+    at its edge; piped, `text` exactly as it was (scripts and tests read it)."""
+    room = room_on(stream)
+    if not room:
+        return text
+    words = command_words()
+    return "\n".join(part for line in text.split("\n") for part in message_in_lines(line, room, words))
+
+
+def complain(text: str) -> None:
+    """An error or notice line on stderr, fitted to its terminal (lines_to_fit)."""
+    print(lines_to_fit(text, sys.stderr), file=sys.stderr, flush=True)
+
+
+def command_words() -> frozenset[str]:
+    """Every noun and verb of the command (`jobs`, `ls`, `rotate-secret`): a line is not broken inside
+    `phonos jobs ls --help` (columns._units)."""
+    def names(parser: argparse.ArgumentParser) -> Iterator[str]:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield name
+                    yield from names(sub)
+    return frozenset(names(build_parser())) | frozenset(OPERATOR_VERBS)
+
+
 def said_to_fit(line: str, pieces: Sequence[str], stream: Any = None) -> str:
     """A one-line confirmation (`jobs cancel`, `jobs rerun`): `line` where it fits the terminal, and piped (what
     scripts read, as it always was); on a narrower terminal its `pieces` (the id and what happened, a clause in
@@ -834,7 +869,7 @@ def run_login(args: argparse.Namespace) -> int:
         key = getpass("API key: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
     key, dropped = bare_key(key) if key else ("", False)
     if dropped:  # pasted from an `Authorization: Bearer pk_...` header: used, and said, so the next paste is bare
-        print(BEARER_NOTE.format(source=""), file=sys.stderr)
+        complain(BEARER_NOTE.format(source=""))
     if not key:
         raise UsageError("no API key given")
     with Client(url, key, **client_options(url, config.rate_limit_wait(), config.retry_wait())) as client:
@@ -1040,7 +1075,7 @@ class Parser(argparse.ArgumentParser):
         said = usage_words(message)
         if verbs and message.startswith(f"the following arguments are required: {VERB}"):
             said = f"say what to do: {', '.join(verbs)}"
-        self.exit(EXIT["usage"], f"{self.prog}: {said}; see {self.prog} --help\n")
+        self.exit(EXIT["usage"], lines_to_fit(f"{self.prog}: {said}; see {self.prog} --help", sys.stderr) + "\n")
 
 
 _CHOICE = re.compile(r"^argument (?P<what>\S+): invalid choice: (?P<value>.+?) \(choose from (?P<choices>.+)\)$")
@@ -1098,7 +1133,7 @@ def run(args: argparse.Namespace) -> int:
     profile = config.load()
     server_url(profile.url)
     if profile.bearer_dropped:
-        print(BEARER_NOTE.format(source=f" from {profile.source}"), file=sys.stderr)
+        complain(BEARER_NOTE.format(source=f" from {profile.source}"))
     if profile.api_key is None:
         raise errors.AuthenticationError(
             "no API key: run `phonos login`, or set PHONOS_API_KEY", status=401, error="Unauthorized")
@@ -1218,6 +1253,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     return ending_quietly_on_a_closed_pipe(lambda: _main(list(sys.argv[1:] if argv is None else argv)))
 
 
+_NOT_FOUND = re.compile(r"^(?:(?P<what>.*\S) )?not found\.?$", re.IGNORECASE)
+
+
+def error_words(title: str | None, message: str) -> str:
+    """An API error as the command says it: `<title>: <message>`; a 404's in three words, not found said once
+    (`not found: webhook wh_x`, not `Not found: Webhook wh_x not found`), whichever verb or record met it."""
+    if (title or "").lower() != "not found":
+        return f"{title}: {message}" if title else message
+    m = _NOT_FOUND.match(message.strip())
+    what = message.strip() if m is None else (m["what"] or "")
+    first, space, rest = what.partition(" ")
+    if first[:1].isupper() and first[1:].islower():  # "Webhook", "Job" begin the server's sentence: not a name
+        what = first.lower() + space + rest
+    return f"not found: {what}" if what else "not found"
+
+
 def key_source(error: errors.PhonosError, command: str) -> str:
     """For a key the server refused (401): where the command found it, the first thing to check."""
     if not isinstance(error, errors.AuthenticationError) or command == "login":
@@ -1236,7 +1287,7 @@ def _main(argv: list[str]) -> int:
         try:
             from launcher import cli as server_cli  # the server install
         except ImportError:
-            print(f"phonos {argv[0]} needs the phonos server install (this is the client alone)", file=sys.stderr)
+            complain(f"phonos {argv[0]} needs the phonos server install (this is the client alone)")
             return EXIT["usage"]
         return int(server_cli.main(argv))
     parser = build_parser()
@@ -1249,26 +1300,25 @@ def _main(argv: list[str]) -> int:
         with notices_said():
             return run(args)
     except (UsageError, config.ConfigError) as exc:
-        print(f"phonos: {exc}", file=sys.stderr)
+        complain(f"phonos: {exc}")
         return EXIT["usage"]
     except errors.PhonosError as exc:
         # A refused value is named by the flag that set it (`--expires-in-days must be ...`), not the API's field.
         if isinstance(exc, errors.ServerUnreachableError) and exc.never_answered:
-            print(f"phonos: {wrong_address(f'nothing answers at {exc.server} ({exc.reason})', exc.server, args)}",
-                  file=sys.stderr)
+            complain(f"phonos: {wrong_address(f'nothing answers at {exc.server} ({exc.reason})', exc.server, args)}")
             return exc.exit_code
         if isinstance(exc, errors.APIStatusError) and not exc.from_the_api and exc.server:
             # Another web server there, or a proxy's error page: its 404 is not "no such job" (exit 4).
             said = f"{exc.server} answered HTTP {exc.status}, not as a phonos server answers"
-            print(f"phonos: {wrong_address(said, exc.server, args)}" if exc.status < 500 else
-                  f"phonos: {said} (a proxy in front of it, with the server behind it down?)", file=sys.stderr)
+            complain(f"phonos: {wrong_address(said, exc.server, args)}" if exc.status < 500 else
+                     f"phonos: {said} (a proxy in front of it, with the server behind it down?)")
             return errors.InternalServerError.exit_code
         message = in_flag_words(exc.message, argv, option_dests(parser))
-        said = f"{exc.error}: {message}" if exc.error else message
+        said = error_words(exc.error, message)
         # The request id is for the server's admin to find the call in its log: said for a server's failure (5xx),
         # where it is the thing to quote; a refusal (4xx) says what to change, and the id only made its line wrap.
         quote = f" (request id {exc.request_id})" if exc.request_id and exc.status >= 500 else ""
-        print(f"phonos: {said}{key_source(exc, args.command_path)}{quote}", file=sys.stderr)
+        complain(f"phonos: {said}{key_source(exc, args.command_path)}{quote}")
         return exc.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -1276,5 +1326,5 @@ def _main(argv: list[str]) -> int:
     except OSError as exc:  # a local file or folder (--out, an input) that cannot be read or written
         if isinstance(exc, BrokenPipeError):
             raise  # stdout's reader went away: ending_quietly_on_a_closed_pipe decides
-        print(f"phonos: {exc}", file=sys.stderr)
+        complain(f"phonos: {exc}")
         return EXIT["usage"]

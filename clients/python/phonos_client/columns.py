@@ -226,3 +226,52 @@ def command_in_lines(words: Sequence[str], cells: int, indent: str = "  ") -> li
             lines[-1] += " \\"
             lines.append(more + word)
     return lines
+
+
+_CLOSING = ",;:)."  # punctuation a command said in a sentence ends at (`see phonos jobs ls --help;`)
+
+
+def _units(words: Sequence[str], commands: Collection[str]) -> list[str]:
+    """`words` grouped into what a line may not be broken inside: a `backticked` span (`phonos login`), and a
+    command said in words, `phonos` and the verbs (`commands`), flags, their values and ids after it
+    (`phonos login --url http://HOST:PORT`); every other word alone (a URL, a path and an id are one word)."""
+    units: list[str] = []
+    i = 0
+    while i < len(words):
+        word, i = words[i], i + 1
+        if word.startswith("`") and word.count("`") == 1:  # a span that closes on a later word
+            while i < len(words) and "`" not in word[1:]:
+                word, i = f"{word} {words[i]}", i + 1
+        elif word == "phonos":
+            flag = False  # the word before was a flag that takes a value (`--url`, `--out`)
+            while i < len(words) and not word.endswith(tuple(_CLOSING)):
+                bare = words[i].rstrip(_CLOSING)
+                if not (bare in commands or bare.startswith("-") or flag or _ID.fullmatch(bare) or bare.isupper()):
+                    break
+                flag = bare.startswith("--") and "=" not in bare
+                word, i = f"{word} {words[i]}", i + 1
+        units.append(word)
+    return units
+
+
+def message_in_lines(line: str, cells: int, commands: Collection[str] = ()) -> list[str]:
+    """An error or notice line in lines of at most `cells` cells, broken between words, the lines after the first
+    indented two more cells than it: never inside a word (a job id, a URL, a path), a `backticked` span or a command
+    (`_units`), which the terminal's own wrapping cuts wherever its edge falls. A command longer than a line alone
+    is broken at its spaces; a word longer than one stays whole, past the edge."""
+    if width(line) <= cells:
+        return [line]
+    body = line.lstrip(" ")
+    indent = " " * (len(line) - len(body))
+    more = indent + "  "
+    lines: list[str] = []
+    for unit in _units(body.split(" "), commands):
+        lead = indent if not lines else more
+        if lines and width(lines[-1]) + 1 + width(unit) <= cells:
+            lines[-1] += " " + unit
+        elif width(lead) + width(unit) <= cells:
+            lines.append(lead + unit)
+        else:  # longer than a line alone: at its own spaces
+            parts = broken(unit, max(cells - width(more), 1), cut=False)
+            lines += [(lead if j == 0 else more) + part for j, part in enumerate(parts)]
+    return lines

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from phonos_client.columns import fit, visible, width
+from phonos_client.columns import fit, message_in_lines, visible, width
 from phonos_client.models import Progress
 
 BAR = 24
@@ -64,7 +64,9 @@ class Display:
             self._render(force=True)
         elif text != self._notice:
             self._notice = text
-            self._stream.write(text + "\n")
+            # --json on a terminal: a line of its own, broken between words at the terminal's edge; piped, as said
+            lines = message_in_lines(text, self._columns() - 1) if self._tty else [text]
+            self._stream.write("\n".join(lines) + "\n")
             self._stream.flush()
 
     def close(self) -> None:
@@ -86,7 +88,9 @@ class Display:
         # ESMFold's "trunk pass 1 of 25 (recycle 0 of 24)" make a 101-cell row). One cell is kept free: a
         # character in the last column leaves some terminals at the edge, wrapping the next newline.
         cells = self._columns() - 1
-        rows = [self._line(row, cells) for row in self._rows.values()] + ([self._notice] if self._notice else [])
+        # The notice (a rate limit's wait, 70 cells and more) in lines broken between words, not cut at the edge.
+        notice = message_in_lines(self._notice, cells) if self._notice else []
+        rows = [self._line(row, cells) for row in self._rows.values()] + notice
         lines = [line if width(line) <= cells else fit(line, cells) for line in rows]
         lines += [""] * (self._drawn - len(lines))  # a notice that went: its line is wiped, not left behind
         out = f"\x1b[{self._drawn}F" if self._drawn else ""
