@@ -24,7 +24,6 @@ costs milliseconds on every job's path (~3 ms at 4,000).
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import time
@@ -134,7 +133,7 @@ async def write_retrying(store: ResultStore, job_id: str, result: ModelResult, w
     delay = RETRY_FIRST_S
     while True:
         try:
-            return await asyncio.to_thread(functools.partial(store.write, job_id, result, rerun=rerun))
+            return await asyncio.to_thread(store.write, job_id, result, rerun=rerun)
         except OSError as exc:
             if time.monotonic() + delay > deadline:
                 raise

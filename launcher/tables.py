@@ -111,14 +111,19 @@ def said(pieces: Sequence[str], stream: TextIO | None = None, indent: str = "") 
     cells = terminal_cells(stream)
     if cells is None or width(line) <= cells:
         return line
-    lines = [indent + pieces[0]]
-    for piece in pieces[1:]:
+    # A piece may carry its own trailing space (`weights list` keeps its two-space columns that way, piped).
+    return "\n".join(line.rstrip() for line in _filled(indent + pieces[0], pieces[1:], cells, indent + "  "))
+
+
+def _filled(first: str, pieces: Sequence[str], cells: int, more: str) -> list[str]:
+    """`first`, then `pieces` added to the line while it stays within `cells`, else on a new line after `more`."""
+    lines = [first]
+    for piece in pieces:
         if width(lines[-1]) + 1 + width(piece) <= cells:
             lines[-1] += " " + piece
         else:
-            lines.append(indent + "  " + piece)
-    # A piece may carry its own trailing space (`weights list` keeps its two-space columns that way, piped).
-    return "\n".join(line.rstrip() for line in lines)
+            lines.append(more + piece)
+    return lines
 
 
 # A banner line's label and the spaces that align its value (`REST gateway:  `, `data dir:      `).
@@ -140,13 +145,7 @@ def banner_line(line: str, stream: TextIO | None = None) -> str:
     pieces = [piece for part in line[len(head):].split("  ") for piece in error_pieces(part.strip()) if piece]
     if not pieces:
         return line
-    lines = [head + pieces[0]]
-    for piece in pieces[1:]:
-        if width(lines[-1]) + 1 + width(piece) <= cells:
-            lines[-1] += " " + piece
-        else:
-            lines.append(column + piece)
-    return "\n".join(lines)
+    return "\n".join(_filled(head + pieces[0], pieces[1:], cells, column))
 
 
 def said_error(message: str, stream: TextIO | None = None) -> str:

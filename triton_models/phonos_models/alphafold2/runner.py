@@ -11,6 +11,7 @@ between passes so a cancelled job stops computing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -59,20 +60,14 @@ def configure_compile_cache(path: Path) -> None:
         _cache_dir = path
 
 
+@functools.cache
 def _code_fingerprint() -> str:
     """What, besides the config, decides a network's parameter shapes: the JAX and haiku versions and the
     source of DeepMind's model code and of this module (its sample batches). Read once per process."""
-    global _fingerprint
-    if _fingerprint is None:
-        digest = hashlib.sha256(f"jax {jax.__version__} haiku {hk.__version__}".encode())
-        sources = sorted(Path(alphafold.model.__file__).parent.glob("*.py")) + [Path(__file__)]
-        for source in sources:
-            digest.update(source.name.encode() + source.read_bytes())
-        _fingerprint = digest.hexdigest()
-    return _fingerprint
-
-
-_fingerprint: str | None = None
+    digest = hashlib.sha256(f"jax {jax.__version__} haiku {hk.__version__}".encode())
+    for source in sorted(Path(alphafold.model.__file__).parent.glob("*.py")) + [Path(__file__)]:
+        digest.update(source.name.encode() + source.read_bytes())
+    return digest.hexdigest()
 
 
 def _shape_config(cfg: ml_collections.ConfigDict) -> str:
