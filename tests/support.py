@@ -333,6 +333,15 @@ class InProcessService(ServiceEndpoints):
     def call(self, coroutine: Coroutine[Any, Any, T], timeout_s: float = 60) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout_s)
 
+    def settle(self, timeout_s: float = 30) -> None:
+        """Wait until no job of any account is pending or running. A module's tests share one service: a
+        test that scripts the twin's next call (`inference.script`) must not hand it to a job an earlier line
+        or test submitted that the dispatcher has not reached yet (a loaded host, PostgreSQL)."""
+        async def active() -> int:
+            return len(await self.running.service.db.read.fetch_all("metrics_active_jobs"))
+
+        wait_until(lambda: self.call(active()) == 0, timeout_s)
+
     def stop(self) -> None:
         if self._loop.is_closed():
             return

@@ -163,6 +163,7 @@ def test_confirmations_fit_a_60_column_terminal(account: tuple[InProcessService,
     mid-id. Now nothing wraps but the share link (a URL is kept whole), and the revoke command pastes as one
     (tests/unit/test_client_cli_lines.py has each line)."""
     service, key, ids = account
+    service.settle()
     service.inference.script("esmfold", Slow(60))  # the rerun runs until cancelled
     rerun = phonos(service.base_url, key, "jobs", "rerun", ids[0], columns=60)
     assert rerun.code == 0, rerun.screen

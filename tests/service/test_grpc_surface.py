@@ -448,6 +448,7 @@ def test_a_client_that_cancels_or_times_out_a_watch_mid_way_leaves_no_subscripti
     hub = service.running.service.hub
     key = service.new_key()
     auth = (("authorization", f"Bearer {key}"),)
+    service.settle()  # the slow call must be this job's, not one still queued before it
     service.inference.script("esmfold", Slow(5))
     channel, stub = service.grpc_stub()
     with channel:

@@ -73,6 +73,7 @@ def test_batch_cancel_and_webhook_posts_replay_too(service: InProcessService) ->
     again = client.post("/v1/batch", json=batch, headers={"Idempotency-Key": "b1"})
     assert again.json() == first.json() and first.json()["summary"]["successful"] == 1
     assert client.balance() == 990
+    service.settle()  # the slow call must be this job's, not one still queued before it
     service.inference.script("esmfold", Slow(5))
     running = client.post("/v1/predict", json={**BODY, "name": "to cancel"}).json()["job_id"]
     cancel = client.post(f"/v1/jobs/{running}/cancel", headers={"Idempotency-Key": "c1"})

@@ -116,6 +116,7 @@ def test_an_expiry_out_of_range_is_a_400(twin_service: InProcessService, days: i
 def test_only_the_owners_completed_job_can_be_shared(twin_service: InProcessService) -> None:
     owner = twin_service.client(twin_service.new_key(username="own"))
     other = twin_service.client(twin_service.new_key(username="oth"))
+    twin_service.settle()
     twin_service.inference.script("esmfold", Failure.INVALID_INPUT)
     failed = owner.predict().json()["job_id"]
     assert owner.wait_for(failed)["status"] == "failed"

@@ -20,6 +20,7 @@ def parsed(stamp: str) -> datetime:
 
 def test_a_job_reports_when_it_started_and_completed(twin_service: InProcessService) -> None:
     client = twin_service.client(twin_service.new_key())
+    twin_service.settle()
     twin_service.inference.script("esmfold", Slow(0.3))
     job_id = client.predict().json()["job_id"]
     pending_or_running = client.get(f"/v1/jobs/{job_id}").json()
@@ -41,6 +42,7 @@ def test_a_job_reports_when_it_started_and_completed(twin_service: InProcessServ
 
 def test_failed_and_cancelled_jobs_have_completed_at(twin_service: InProcessService) -> None:
     client = twin_service.client(twin_service.new_key())
+    twin_service.settle()
     twin_service.inference.script("esmfold", Failure.MODEL_ERROR)
     failed = client.wait_for(client.predict().json()["job_id"])
     assert failed["status"] == "failed" and parsed(failed["completed_at"]) >= parsed(failed["started_at"])

@@ -53,6 +53,7 @@ def url(service: InProcessService, request: pytest.FixtureRequest) -> str:
 
 def test_submit_watch_wait_and_download(service: InProcessService, url: str, tmp_path: Path) -> None:
     steps = tuple(Progress("recycle", i, 3, f"pass {i}") for i in range(1, 4))
+    service.settle()
     service.inference.script("esmfold", Progressing(steps, 0.05))
     with Client(url, service.new_key(credits=100)) as phonos:
         submitted = phonos.predict("esmfold", SEQUENCE, name="sdk", params={"num_recycles": 2})
@@ -265,6 +266,7 @@ def test_a_full_job_queue_is_its_own_error_not_the_rate_limit(twin_factory: type
 
 
 def test_the_async_client_has_the_same_methods(service: InProcessService, url: str) -> None:
+    service.settle()
     service.inference.script("esmfold", Failure.MODEL_ERROR)
     key = service.new_key(credits=100)
 
@@ -286,6 +288,7 @@ def test_the_async_client_has_the_same_methods(service: InProcessService, url: s
             assert await phonos.list_webhooks() == []
             with pytest.raises(NotFoundError):
                 await phonos.cancel_job("nope")
+            service.settle()
             service.inference.script("esmfold", Slow(30))
             running = await phonos.predict("esmfold", SEQUENCE)
             async with contextlib.aclosing(phonos.watch(running.job_id)) as events:

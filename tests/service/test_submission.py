@@ -81,6 +81,7 @@ def test_predict_response_matches_the_seed_and_job_completes(service: InProcessS
 
 def test_running_job_has_no_output_fields_and_cancelling_reaches_the_model(service: InProcessService) -> None:
     client = service.client(service.new_key())
+    service.settle()
     service.inference.script("esmfold", Slow(60))
     job_id = client.predict(SEQ).json()["job_id"]
     running = client.wait_for(job_id, ("running",))
