@@ -164,3 +164,20 @@ def test_usage_by_model_spells_credits_out(browser: Browser, service: InProcessS
     label = page.locator("#by-model .item > :first-child").first
     expect(label).to_have_text(re.compile(r"^ESMFold · [\d,]+ credits$"))
     page.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_usage_with_requests_but_no_job_says_no_credits_were_used(browser: Browser, service: InProcessService,
+                                                                   width: int) -> None:
+    """An account that only read (listed keys, models) had an empty "Credits per day" frame with a 0-1 axis, which
+    looked like a chart that had failed to draw."""
+    reader = make_user(service, f"reader{width}")  # type: ignore[arg-type]
+    assert service.client(reader.api_key).get("/v1/models").ok
+    page = signed_in(browser, service, reader, width=width)
+    page.goto(f"{service.base_url}/usage?days=7")
+    expect(page.locator("#chart-requests")).to_be_visible()
+    expect(page.locator("#chart-credits-empty")).to_have_text(
+        "No credits used in these 7 days: jobs use credits when they are submitted.")
+    expect(page.locator("#chart-credits")).to_have_count(0)
+    shot(page, f"daily-usage-no-credits-{width}", full_page=False)
+    page.close()
