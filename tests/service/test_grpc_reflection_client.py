@@ -52,21 +52,21 @@ class ReflectionClient:
         self.pool = descriptor_pool.DescriptorPool()
         self.files: dict[str, descriptor_pb2.FileDescriptorProto] = {}
 
-    def _ask(self, **request: str) -> reflection_pb2.ServerReflectionResponse:
+    def ask(self, **request: Any) -> reflection_pb2.ServerReflectionResponse:
         answer: reflection_pb2.ServerReflectionResponse = next(iter(self._reflect(
             iter([reflection_pb2.ServerReflectionRequest(**request)]), timeout=10)))
         assert not answer.HasField("error_response"), (request, answer.error_response)
         return answer
 
     def list_services(self) -> list[str]:
-        return sorted(s.name for s in self._ask(list_services="").list_services_response.service)
+        return sorted(s.name for s in self.ask(list_services="").list_services_response.service)
 
     def load_symbol(self, symbol: str) -> None:
         """`file_containing_symbol`, then `file_by_filename` for every import not yet seen (grpcurl's order),
         each file added to the pool after its imports."""
-        self._take(self._ask(file_containing_symbol=symbol))
+        self._take(self.ask(file_containing_symbol=symbol))
         while missing := sorted({dep for f in self.files.values() for dep in f.dependency} - set(self.files)):
-            self._take(self._ask(file_by_filename=missing[0]))
+            self._take(self.ask(file_by_filename=missing[0]))
             assert missing[0] in self.files, f"reflection did not serve {missing[0]}"
         for name in list(self.files):
             self._add(name)
@@ -177,6 +177,13 @@ def test_reflection_alone_resolves_every_service_and_every_file_it_imports(
     options = message_factory.GetMessageClass(client.pool.FindMessageTypeByName("google.protobuf.MethodOptions"))
     rule = options.FromString(served).Extensions[client.pool.FindExtensionByName("google.api.http")]
     assert rule.post == "/v1/predict" and rule.body == "*"
+    # grpcurl's JSON formatting asks which extensions an options message has, and the file of each.
+    numbers = client.ask(all_extension_numbers_of_type="google.protobuf.MethodOptions").all_extension_numbers_response
+    assert rule.DESCRIPTOR.full_name == "google.api.HttpRule" and 72295728 in numbers.extension_number
+    holder = client.ask(file_containing_extension=reflection_pb2.ExtensionRequest(
+        containing_type="google.protobuf.MethodOptions", extension_number=72295728))
+    assert descriptor_pb2.FileDescriptorProto.FromString(
+        holder.file_descriptor_response.file_descriptor_proto[0]).name == "google/api/annotations.proto"
 
 
 def test_health_answers_for_every_service_reflection_lists(client: ReflectionClient) -> None:
