@@ -130,7 +130,11 @@ def server_options() -> list[tuple[str, int]]:
         ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
         # Longer messages are refused from their length prefix, unbuffered (message_limits).
         ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
-        ("grpc.max_concurrent_streams", 100),
+        # No cap on calls at once per connection (grpc's default). It was 100: one connection's 101st call, any
+        # call, waited client-side until one of the 100 ended, so 100 quiet watch streams on one channel (a client
+        # following 100 jobs, or a separate gateway, whose one channel carries every REST client's calls and SSE
+        # streams) left every further call to its deadline. What a caller may hold is bounded per account and key
+        # instead: PHONOS_WATCH_MAX_STREAMS_PER_ACCOUNT, the rate limits, the failed-auth throttle.
         ("grpc.so_reuseport", 0),
         ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
         ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),

@@ -414,6 +414,23 @@ def test_a_quiet_watch_stream_survives_a_client_that_pings_often(twin_factory: t
     assert events[-1]["job"]["status"] == "completed"
 
 
+def test_one_connection_carries_more_than_100_watch_streams_and_other_calls_beside_them(
+        service: InProcessService, client: ReflectionClient) -> None:
+    """A client that follows many jobs (one stream each, as `phonos fold` does) or a separate gateway (one channel
+    for every REST client) holds many quiet streams on one connection. The server capped a connection at 100 calls
+    at once: the 101st call of any kind waited for a free one and ran into its deadline."""
+    key = service.new_key()
+    auth = [("authorization", f"Bearer {key}")]
+    streams = [client.invoke(f"{PHONOS}/WatchJobs", {}, auth, timeout=60) for _ in range(105)]
+    try:
+        answer, _ = client.invoke(f"{PHONOS}/ListJobs", {}, auth, timeout=5)
+        assert answer == {"pagination": {"limit": 50}}
+        assert all("x-request-id" in dict(s.initial_metadata()) for s in streams)  # every stream was opened
+    finally:
+        for stream in streams:
+            stream.cancel()
+
+
 class Blackhole:
     """A TCP relay that can stop relaying without closing anything: a client gone without a FIN (a laptop shut,
     a NAT entry dropped), as the server sees it."""
