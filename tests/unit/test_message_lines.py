@@ -16,7 +16,9 @@ pytestmark = pytest.mark.unit
 
 ID = "fcdf4066-a637-4328-b42a-5bfec7c767d5"
 WIDE = "phonos: job 折りたたみ実験の結果 failed: 結果は保存されませんでした; see phonos jobs ls --status failed"
-COMMANDS = frozenset({"jobs", "ls", "show", "webhooks", "rotate-secret", "login", "keys", "add"})
+COMMANDS = frozenset({"jobs", "ls", "show", "webhooks", "rotate-secret", "login", "keys", "add", "users",
+                      "set-password"})
+HINT = '  sign in as "admin" (forgot the password? `phonos users set-password --username admin --data-dir /srv/var`)'
 
 # (message, columns of the terminal, the lines): a line takes at most columns - 1 cells (the last one is kept free).
 TABLE = [
@@ -52,6 +54,11 @@ TABLE = [
      '--username "Ada Lovelace")', 60,
      ['error: the username "ada" is taken (`keys create` makes a', "  new account; another key:",
       '  phonos keys add --username "Ada Lovelace")']),
+    # A backticked command longer than the line: broken as a command is (the operator's ran past the edge).
+    (HINT, 40, ['  sign in as "admin" (forgot the', "    password?", "    `phonos users set-password",
+                "    --username admin", "    --data-dir /srv/var`)"]),
+    (HINT, 60, ['  sign in as "admin" (forgot the password?', "    `phonos users set-password --username admin",
+                "    --data-dir /srv/var`)"]),
     ('error: job 123 "my folding run of today" failed: its results were removed', 40,
      ["error: job 123", '  "my folding run of today" failed: its', "  results were removed"]),
     # `phonos` as a word, not a command: the words after it are words (the operator's routine glued them).

@@ -298,9 +298,16 @@ def _unit_parts(unit: str, commands: Collection[str]) -> list[tuple[str, str, bo
     def bare(word: str) -> str:
         return word.strip(_OPENING + _CLOSING + _QUOTES)
 
+    split = re.split(r"( +)", unit)
+    tokens = list(zip(["", *split[1::2]], split[0::2], strict=True))
+    words, i = [(tokens[0][0], tokens[0][1])], 1  # the first word alone: the quote it opens is the unit's own
+    while i < len(tokens):
+        sep = tokens[i][0]
+        word, i = _span(tokens, i)  # a "quoted" name inside whole
+        words.append((sep, word))
     parts: list[tuple[str, str, bool]] = []
     value_next = False  # the word before was a flag that takes a value
-    for sep, word, _ in _units(unit, ()):  # each word alone, a "quoted" name whole (no commands: no command units)
+    for sep, word in words:
         head = bool(parts) and all(_is_program(w) or bare(w) in commands for w in parts[-1][1].split(" "))
         if parts and (value_next or (head and bare(word) in commands)):
             parts[-1] = (parts[-1][0], parts[-1][1] + sep + word, True)
