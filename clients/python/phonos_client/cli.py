@@ -74,6 +74,9 @@ WATCH_FORMATS = "pdb"  # `jobs watch --formats`' default
 # 4 not found, 5 credits, 6 rate limit, 7 server, 8 invalid request), and so does a batch whose records the
 # server rejected one by one (report()).
 EXIT = {"ok": 0, "job_failed": 1, "usage": 2, "interrupted": 130}
+# Said after a server or connection error that ended the following of submitted jobs (run()), over the command
+# that picks them up again; in its two pieces where a terminal is narrower than the line.
+FOLLOW_AGAIN = ("the jobs were submitted and may still run on the server;", "follow them again with:")
 # The server package's verbs (launcher/cli.py reads this list too): listed here, run there.
 OPERATOR_VERBS = ("serve", "keys", "accounts", "credits", "users", "db", "weights", "backup", "status")
 # `phonos --help`'s last lines: what a script can branch on (docs/clients.md says the same, in more words).
@@ -1164,6 +1167,16 @@ def run(args: argparse.Namespace) -> int:
         result = asyncio.run(until_interrupted(main()))
     except KeyboardInterrupt:
         result = None
+    except (errors.APIConnectionError, errors.APIStatusError) as exc:
+        # The server went away (or kept failing, or kept refusing for the rate limit) while the jobs were followed:
+        # they were submitted and run on there, but their ids were only in this command's table, which is never
+        # printed now. _main says the error, then this (the Ctrl-C path's command), so nothing has to be dug out of
+        # `jobs ls`. A refusal that is about the jobs themselves (404, 401) is not followed by it: watching again
+        # would meet it again.
+        if session.job_ids and (not isinstance(exc, errors.APIStatusError) or exc.status >= 500 or exc.status == 429
+                                or not exc.from_the_api):
+            args.follow_again = follow_again(session.job_ids, args)
+        raise
     if result is None:
         said = "interrupted: the jobs keep running on the server."
         if session.job_ids:
@@ -1283,6 +1296,14 @@ def key_source(error: errors.PhonosError, command: str) -> str:
     return f" (the key came from {profile.source}; `phonos login` stores another)"
 
 
+def say_follow_again(args: argparse.Namespace) -> None:
+    """After the error line: the command that follows the jobs again, where run() found that the error ended the
+    following of jobs it had submitted or was watching (`args.follow_again`)."""
+    if again := getattr(args, "follow_again", None):
+        print(f"{said_to_fit(' '.join(FOLLOW_AGAIN), FOLLOW_AGAIN, sys.stderr)}\n{command_to_fit(again, sys.stderr)}",
+              file=sys.stderr)
+
+
 def _main(argv: list[str]) -> int:
     if argv and argv[0] in OPERATOR_VERBS:
         try:
@@ -1313,6 +1334,7 @@ def _main(argv: list[str]) -> int:
             said = f"{exc.server} answered HTTP {exc.status}, not as a phonos server answers"
             complain(f"phonos: {wrong_address(said, exc.server, args)}" if exc.status < 500 else
                      f"phonos: {said} (a proxy in front of it, with the server behind it down?)")
+            say_follow_again(args)
             return errors.InternalServerError.exit_code
         message = in_flag_words(exc.message, argv, option_dests(parser))
         said = error_words(exc.error, message)
@@ -1320,6 +1342,7 @@ def _main(argv: list[str]) -> int:
         # where it is the thing to quote; a refusal (4xx) says what to change, and the id only made its line wrap.
         quote = f" (request id {exc.request_id})" if exc.request_id and exc.status >= 500 else ""
         complain(f"phonos: {said}{key_source(exc, args.command_path)}{quote}")
+        say_follow_again(args)
         return exc.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
