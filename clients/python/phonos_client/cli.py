@@ -52,7 +52,7 @@ from phonos_client.columns import (
     width,
 )
 from phonos_client.display import Display
-from phonos_client.durations import overlap_seconds
+from phonos_client.durations import created_time, overlap_seconds, since_time
 from phonos_client.flag_words import in_flag_words, option_dests
 from phonos_client.inputs import (
     InputError,
@@ -529,6 +529,32 @@ def listed(args: argparse.Namespace, every: Callable[[str | None], Iterable[Any]
     return Listed(list(items(page)), page.total, page.next_starting_after if page.has_more else None, page.raw)
 
 
+def jobs_since(args: argparse.Namespace, client: Client) -> Listed:
+    """`jobs ls --since`: the API filters by status, model and name but not by time, so the jobs are walked newest
+    first (the API's order) and the walk stops at the first one created before `--since`. Every job of the window is
+    counted (its total, as the API's page says it); --limit of them are shown, and where more are left the next
+    page's cursor is the last one shown, which `--starting-after ID --since ...` continues from. With --all, all of
+    the window. --json is the API's page shape over the window."""
+    if not args.all and not 1 <= args.limit <= 100:  # the API's bound, said as its page would (the walk pages by 100)
+        raise UsageError(f"--limit must be between 1 and 100, got {args.limit}")
+    window: list[Job] = []
+    for job in client.iter_jobs(status=args.status, model=args.model, name=args.name,
+                                starting_after=args.starting_after):
+        created = created_time(job.created_at)
+        if created is not None and created < args.since:
+            break  # newest first: every job after this one is older still
+        window.append(job)
+    if args.all:
+        return Listed(window)
+    shown = window[:args.limit]
+    more = len(window) > len(shown)
+    pagination: dict[str, Any] = {"total": len(window), "limit": args.limit, "offset": 0, "has_more": more}
+    if more:
+        pagination["next_starting_after"] = shown[-1].job_id
+    return Listed(shown, len(window), shown[-1].job_id if more else None,
+                  {"jobs": [j.raw for j in shown], "pagination": pagination})
+
+
 CREDIT_HEADER = ("WHEN", "CHANGE", "BALANCE", "WHY")
 # Columns of credits, amounts and counts, whichever table has them: right-aligned on a terminal.
 NUMBER_COLUMNS = frozenset({"CHANGE", "BALANCE", "COST", "TRIES"})
@@ -668,7 +694,13 @@ def activity_rows(entries: Sequence[ActivityEntry]) -> list[Sequence[str]]:
 
 def run_sync(args: argparse.Namespace, client: Client) -> int:
     command = args.command_path
-    if command == "jobs ls":
+    if command == "jobs ls" and args.since is not None:
+        shown = jobs_since(args, client)
+        listing(args, shown.document("jobs", [j.raw for j in shown.items]),
+                ("JOB ID", "MODEL", "STATUS", "CREATED", "NAME"),
+                [(j.job_id, j.model, j.status, j.created_at or "", j.name or "") for j in shown.items], "no jobs",
+                shown.total, shown.next_after)
+    elif command == "jobs ls":
         shown = listed(args, lambda after: client.iter_jobs(status=args.status, model=args.model, name=args.name,
                                                             starting_after=after),
                        lambda limit, after: client.list_jobs(status=args.status, model=args.model, name=args.name,
@@ -958,6 +990,9 @@ def add_user_commands(sub: Any) -> None:
                                            "or all (every state, the default)")
     ls.add_argument("--model", metavar="MODEL", help="esmfold, alphafold2 or diffdock (all: every model, the default)")
     ls.add_argument("--name", metavar="TEXT", help="only jobs whose name contains this text (any case)")
+    ls.add_argument("--since", type=since_time, metavar="WHEN",
+                    help="only jobs created since then: a time back from now (90m, 2h, 3d, 1w) or a UTC date or "
+                         "time (2026-12-01, 2026-12-01T09:00Z)")
     ls.add_argument("--limit", type=int, default=20, metavar="N", help="jobs on the page, 1-100 (default 20)")
     ls.add_argument("--all", action="store_true", help="every page")
     starting_after(ls, "JOB_ID", "job")
