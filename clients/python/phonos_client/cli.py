@@ -337,7 +337,11 @@ def out_file_can_be_written(out: str) -> None:
 
 
 def display_for(args: argparse.Namespace) -> Display:
-    return Display(sys.stderr, tty=sys.stderr.isatty(), quiet=args.json)
+    """The progress display: bars redrawn in place on a terminal that moves its cursor, plain lines elsewhere; TERM=dumb
+    (Emacs' shell, some CI logs on a pty) cannot move it, so its bars came out as `\\x1b[3F` litter: plain lines
+    there. --json and --quiet show none."""
+    tty = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+    return Display(sys.stderr, tty=tty, quiet=args.json or getattr(args, "quiet", False))
 
 
 def blank_id(args: argparse.Namespace) -> str | None:
@@ -935,6 +939,13 @@ def starting_after(parser: Any, metavar: str, item: str) -> None:
 HOOK_ID_HELP = "the webhook's id (see `phonos webhooks ls`)"
 
 
+def quiet_flag(parser: Any) -> None:
+    """`-q/--quiet` of the verbs that follow jobs: a script or a shell habit (`phonos fold x.fasta -q && ...`) wants
+    the outcome without the live bars or the per-job lines on stderr; --json already had that, the table did not."""
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress on stderr (the outcome, errors and rate-limit waits are still said)")
+
+
 def add_user_commands(sub: Any) -> None:
     """The user verbs, added to a `phonos` parser (this one, or the server's launcher)."""
     def command(parser: Any, path: str, *, json_flag: bool = True) -> Any:
@@ -955,6 +966,7 @@ def add_user_commands(sub: Any) -> None:
         parser.add_argument("--formats", default=default_formats, metavar="LIST",
                             help=f"formats to download, comma-separated, or 'all' (default {default_formats})")
         parser.add_argument("--no-wait", action="store_true", help="submit and print the job ids, do not follow")
+        quiet_flag(parser)
         parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                             help=f"a model parameter (repeatable), e.g. -p {example}")
 
@@ -1002,6 +1014,7 @@ def add_user_commands(sub: Any) -> None:
                                                                    "until Ctrl-C)")
     watch.add_argument("--out", metavar="DIR", help="download each job's files here when it completes (a file "
                                                     "already there is kept: the new one gets the job id too)")
+    quiet_flag(watch)
     watch.add_argument("--formats", default=WATCH_FORMATS, metavar="LIST", help="with --out: formats, comma-separated, or 'all' (default pdb)")
     download = command(jobs.add_parser("download", help="a completed job's file"), "jobs download")
     download.add_argument("job_id", help=JOB_ID_HELP)
