@@ -67,6 +67,7 @@ from phonos_client.inputs import (
 )
 from phonos_client.models import ActivityEntry, BatchItem, CreditEntry, Job, Webhook, WebhookDelivery
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
+from phonos_client.saving import write_whole
 
 WATCH_FORMATS = "pdb"  # `jobs watch --formats`' default
 
@@ -230,7 +231,7 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
                     async with turns:
                         download = await client.download(outcome.job_id, fmt)
                     target = unused_target(out, outcome.name, outcome.job_id, fmt, download.file_name)
-                    await asyncio.to_thread(target.write_bytes, download.content)
+                    await asyncio.to_thread(write_whole, target, download.content)
                     outcome.files.append(str(target))
             absent = [fmt for fmt in formats if fmt != "all" and fmt not in job.formats]
             note = ", ".join(Path(f).name for f in outcome.files)
@@ -727,7 +728,7 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         if target.is_dir():
             target = target / (download.file_name or f"{args.job_id}.out")
         try:
-            target.write_bytes(download.content)
+            write_whole(target, download.content)
         except OSError as exc:
             raise UsageError(f"{target}: cannot write the file ({exc.strerror or exc})") from None
         emit(args, {"file": str(target), "bytes": len(download.content)}, str(target))
