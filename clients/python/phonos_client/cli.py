@@ -424,8 +424,11 @@ async def run_work(args: argparse.Namespace, client: AsyncClient, session: Sessi
 async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session: Session) -> int:
     if not args.job_ids:  # every job of the account, until Ctrl-C
         async for event in client.watch():
-            print(json.dumps(event.job.raw | {"event": event.type}) if args.json else visible(event.describe()),
-                  flush=True)
+            # On a terminal an event's line (`<job id> (name): model_1: pass 1 of 4 (recycle 0 of 3)`, 83 cells) is
+            # broken between words at its width, the id whole, as the command's other lines are; piped, one line an
+            # event, as scripts read it.
+            print(json.dumps(event.job.raw | {"event": event.type}) if args.json
+                  else lines_to_fit(visible(event.describe()), sys.stdout), flush=True)
         return EXIT["ok"]
     session.job_ids.extend(args.job_ids)
     jobs = [await client.get_job(job_id) for job_id in args.job_ids]
