@@ -33,7 +33,8 @@ class Watching:
 
     async def watch(self) -> AsyncIterator[JobEvent]:
         job = Job(JOB_ID, "running", "alphafold2", name="prot2")
-        yield JobEvent("progress", JOB_ID, job, progress=Progress("recycle", 1, 4, "model_1: pass 1 of 4 (recycle 0 of 3)"))
+        progress = Progress("recycle", 1, 4, "model_1: pass 1 of 4 (recycle 0 of 3)")
+        yield JobEvent("progress", JOB_ID, job, progress=progress)
 
 
 def printed(monkeypatch: pytest.MonkeyPatch, tty: bool) -> str:

@@ -52,7 +52,7 @@ def since_time(text: str) -> datetime:
     if found := _AGO.fullmatch(said.lower()):
         unit = found.group(2)
         seconds = int(found.group(1)) * (_WEEK_S if unit == "w" else UNITS[unit])
-        return datetime.now(timezone.utc) - timedelta(seconds=seconds)
+        return datetime.now(timezone.utc) - timedelta(seconds=seconds)  # noqa: UP017 (3.10: no datetime.UTC)
     try:
         # Python 3.10's fromisoformat does not read "Z" (3.11's does): said as the offset it reads
         when = datetime.fromisoformat(said[:-1] + "+00:00" if said.upper().endswith("Z") else said)
@@ -60,7 +60,7 @@ def since_time(text: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"{json.dumps(said)} is neither a time back from now (90m, 2h, 3d, 1w) nor a UTC date or time "
             "(2026-12-01, 2026-12-01T09:00Z)") from None
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when  # noqa: UP017 (3.10: no datetime.UTC)
 
 
 def created_time(stamp: str | None) -> datetime | None:
