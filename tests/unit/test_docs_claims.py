@@ -1,0 +1,306 @@
+"""What a newcomer copies from the README and the docs still works: every `phonos ...` command line parses with the
+real argparse parsers (each verb and flag the prose names exists), every HTTP route named exists in the gateway
+(the protos' google.api.http rules and the dashboard's routes), every PHONOS_* variable named is one the code
+reads, and every link between the docs resolves, anchors included. The docs grew over many sessions and had
+drifted from the code in each of these ways; these checks read the docs, so the drift is caught where it starts."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import io
+import re
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from phonos_client import cli as client_cli
+
+from gateway.dashboard.routes import PAGES, SHARED_PAGE, Dashboard
+from gateway.http_rule import rules_for_service
+from launcher import cli as operator_cli
+from phonos.v1 import phonos_pb2
+from phonos_config.service import ServiceSettings
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+# The docs this test holds to the code (the models' pages have their own owners and checks).
+DOCS = ("README.md", "docs/gateway.md", "docs/webhooks.md", "docs/observability.md", "docs/clients.md")
+# Folders whose code reads PHONOS_* variables (tests and docs excluded: a name only they use is not a setting).
+CODE_FOLDERS = ("jobservice", "gateway", "launcher", "phonos_config", "phonos_common", "clients/python/phonos_client",
+                "triton_models", "scripts", "deploy")
+# Names the docs use that are not settings: the receiver example's own variable (docs/webhooks.md).
+NOT_SETTINGS = {"PHONOS_WEBHOOK_SECRET"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Mention:
+    doc: str
+    line: int
+    text: str
+    in_code_block: bool
+
+    def __str__(self) -> str:
+        return f"{self.doc}:{self.line}: {self.text}"
+
+
+def doc_lines(doc: str) -> Iterator[tuple[int, str, bool]]:
+    """(line number, line, inside a ``` block) of one doc."""
+    in_block = False
+    for number, line in enumerate((REPO / doc).read_text().splitlines(), 1):
+        if line.lstrip().startswith("```"):
+            in_block = not in_block
+            continue
+        yield number, line, in_block
+
+
+# ---------------------------------------------------------------------------------------------------
+# `phonos ...` commands
+
+def command_mentions() -> list[Mention]:
+    """Every `phonos ...` the docs show: whole lines in code blocks (a `# comment` and a pipe after them cut off),
+    and `backquoted` spans in the prose."""
+    found: list[Mention] = []
+    for doc in DOCS:
+        for number, line, in_block in doc_lines(doc):
+            if in_block:
+                match = re.match(r"\s*(?:\S+=\S+ )*((?:\.venv/bin/)?phonos [a-z].*)", line)
+                if match:
+                    text = re.split(r" {2,}#| # | \| ", match.group(1))[0]
+                    found.append(Mention(doc, number, text.strip(), True))
+            else:
+                found += [Mention(doc, number, span, False)
+                          for span in re.findall(r"`((?:\.venv/bin/)?phonos [^`]+)`", line)]
+    return found
+
+
+def sub_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return {name: sub for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+            for name, sub in action.choices.items()}
+
+
+def parser_for(verb: str) -> argparse.ArgumentParser:
+    """The parser that runs a verb: the operator's for its verbs, the users' for the rest (launcher.cli._main),
+    taking whole flags only: argparse would read the docs' `--max-rate-lim` as --max-rate-limit."""
+    parser = operator_cli.build_parser() if verb in client_cli.OPERATOR_VERBS else client_cli.build_parser()
+    exact([parser])
+    return parser
+
+
+def exact(parsers: list[argparse.ArgumentParser]) -> None:
+    for parser in parsers:
+        parser.allow_abbrev = False
+        exact(list(sub_parsers(parser).values()))
+
+
+def words_of(text: str) -> list[str]:
+    """A command as the shell splits it, with the docs' notation taken off: `[--flag X]` (optional: shown, so
+    parsed too), `A\\|B` alternatives (the first) and a trailing `...` (more of the same)."""
+    text = text.replace("\\|", "|").replace("[", " ").replace("]", " ")
+    text = re.sub(r"(\S+)\|\S+", r"\1", text)  # esmfold|alphafold2 -> esmfold; --limit N|--all -> --limit N
+    words = [PLACEHOLDERS.get(word, word) for word in shlex.split(text) if word != "..."]
+    return words[1:]
+
+
+# Placeholders the docs write where a value goes, as a value the parsers' types accept.
+PLACEHOLDERS = {"URL": "http://127.0.0.1:8080", "N": "3"}
+
+
+# Prose that starts with `phonos ` but is not a command line: what a command prints.
+PRINTED = ("phonos at ", "phonos dock: ")
+
+CODE_COMMANDS = [m for m in command_mentions() if m.in_code_block and not m.text.startswith(PRINTED)]
+PROSE_COMMANDS = [m for m in command_mentions() if not m.in_code_block and not m.text.startswith(PRINTED)]
+
+
+def test_the_docs_show_commands() -> None:
+    assert len(CODE_COMMANDS) > 20 and len(PROSE_COMMANDS) > 40  # the extraction still finds them
+
+
+@pytest.mark.parametrize("mention", CODE_COMMANDS, ids=str)
+def test_every_command_line_in_a_code_block_parses(mention: Mention) -> None:
+    """Pasted as shown (optional parts included), the command is accepted by the parser that runs it."""
+    words = words_of(mention.text)
+    parser = parser_for(words[0])
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            _, extra = parser.parse_known_args(words)
+        except SystemExit as exit_:
+            pytest.fail(f"{mention}\n  refused ({exit_.code}): {stderr.getvalue().strip()}")
+    assert extra == [], f"{mention}\n  unrecognized: {extra}"
+
+
+@pytest.mark.parametrize("mention", PROSE_COMMANDS, ids=str)
+def test_every_command_the_prose_names_has_its_verbs_and_flags(mention: Mention) -> None:
+    """`phonos keys update KEY_ID --expires-in-days N` in a sentence: `keys update` is a command and takes
+    --expires-in-days. A fragment (`phonos keys create --max-rate-limit`) need not be a whole command line."""
+    words = words_of(mention.text)
+    if mention.text.split()[1] == "...":  # `phonos ... --all`: any verb
+        return
+    verbs = words[0].split("|")  # `phonos keys|users|credits`: each
+    for verb in verbs:
+        parser, path = parser_for(verb), list[str]()
+        for word in [verb, *words[1:]]:
+            subs = sub_parsers(parser)
+            if not subs or word.startswith("-"):  # `phonos --help`: the top parser's option
+                break
+            assert word in subs, f"{mention}\n  {' '.join(['phonos', *path, word])!r} is not a command"
+            parser, path = subs[word], [*path, word]
+        options = {option for action in parser._actions for option in action.option_strings}
+        for flag in (word.split("=", 1)[0] for word in words if word.startswith("--")):
+            assert flag in options, f"{mention}\n  phonos {' '.join(path)} takes no {flag}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# HTTP routes
+
+def gateway_routes() -> list[tuple[str, re.Pattern[str]]]:
+    """(method, path pattern) of every route the gateway serves: the rpcs' google.api.http rules, the OpenAPI
+    document and the dashboard's own routes (added by Dashboard.add_routes, read back from a real app)."""
+    service = phonos_pb2.DESCRIPTOR.services_by_name["PhonosService"]
+    routes = [(rule.http_method, rule.template.text) for rule in rules_for_service(service)]
+    routes.append(("GET", "/v1/openapi.json"))
+    app = web.Application()
+    Dashboard.add_routes(Dashboard.__new__(Dashboard), app)  # add_routes only registers the bound handlers
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        routes.append((route.method, info.get("path") or info.get("formatter", "")))
+    assert {"/jobs", SHARED_PAGE} <= {path for _, path in routes} and PAGES
+    return [(method, re.compile("^" + re.sub(r"\{[^}]*\}", "[^/]+", path) + "$")) for method, path in routes]
+
+
+def route_mentions() -> list[tuple[Mention, str, str]]:
+    """(mention, method, path) for `GET /v1/...`-style mentions and for curl lines (`-X METHOD $B/v1/...`)."""
+    found: list[tuple[Mention, str, str]] = []
+    for doc in DOCS:
+        for number, line, in_block in doc_lines(doc):
+            if in_block and line.lstrip().startswith("curl") and "$B/" in line:
+                method = re.search(r"-X (\w+)", line)
+                path = re.search(r"\$B(/[^\s\"'?]*)", line)
+                assert path is not None
+                found.append((Mention(doc, number, line.strip(), True), method.group(1) if method else "GET",
+                              path.group(1)))
+            for match in re.finditer(r"\b(GET|POST|PATCH|DELETE|PUT) `?(/(?:v1|auth|shared)[^\s`),;?']*)", line):
+                if match.group(0) in HYPOTHETICAL:
+                    continue
+                found.append((Mention(doc, number, match.group(0), in_block), match.group(1), match.group(2)))
+    return found
+
+
+ROUTES = gateway_routes()
+# docs/gateway.md's routing rules explain a custom verb with a rule phonos does not declare.
+HYPOTHETICAL = {"POST /v1/jobs/abc:cancel"}
+
+
+@pytest.mark.parametrize(("mention", "method", "path"), route_mentions(), ids=lambda value: str(value))
+def test_every_route_the_docs_name_exists(mention: Mention, method: str, path: str) -> None:
+    path = re.sub(r"\$[A-Z_]+|\{[^}]*\}|<[^>]*>|\b[A-Z]+(?:_[A-Z]+)*_ID\b", "x", path.rstrip(".:"))
+    path = path.replace("…", "x")
+    assert any(method == route_method and pattern.match(path) for route_method, pattern in ROUTES), \
+        f"{mention}\n  {method} {path}: no such route"
+
+
+# ---------------------------------------------------------------------------------------------------
+# PHONOS_* variables and links
+
+def names_the_code_reads() -> set[str]:
+    names = {f"PHONOS_{field.name.upper()}" for field in dataclasses.fields(ServiceSettings)}
+    for folder in CODE_FOLDERS:
+        for path in (REPO / folder).rglob("*"):
+            if path.suffix in (".py", ".sh", ".yaml", ".yml", ".pbtxt", ".env") and path.is_file():
+                names.update(re.findall(r"PHONOS_[A-Z0-9_]*[A-Z0-9]", path.read_text(errors="replace")))
+    return names
+
+
+def test_every_phonos_variable_the_docs_name_is_read_by_the_code() -> None:
+    known, unknown = names_the_code_reads(), []
+    for doc in DOCS:
+        for number, line, _ in doc_lines(doc):
+            for name in re.findall(r"PHONOS_[A-Z0-9_<>*]*[A-Z0-9>]", line):
+                if "<MODEL>" in name:  # PHONOS_<MODEL>_TIMEOUT_S: each model's
+                    expanded = [name.replace("<MODEL>", model) for model in ("ESMFOLD", "ALPHAFOLD2", "DIFFDOCK")]
+                    unknown += [f"{doc}:{number}: {each}" for each in expanded if each not in known]
+                elif "*" not in name and name not in known | NOT_SETTINGS:
+                    unknown.append(f"{doc}:{number}: {name}")
+    assert unknown == []
+
+
+def heading_anchors(doc: Path) -> set[str]:
+    """GitHub's anchors of a Markdown file's headings: lower case, punctuation but - and _ dropped, spaces -."""
+    anchors = set()
+    in_block = False
+    for line in doc.read_text().splitlines():
+        if line.lstrip().startswith("```"):
+            in_block = not in_block
+        elif not in_block and (heading := re.match(r"#{1,6} (.*)", line)):
+            text = heading.group(1).strip().lower().replace("`", "")
+            anchors.add(re.sub(r"[^\w\- ]", "", text).replace(" ", "-"))
+    return anchors
+
+
+def test_every_link_between_the_docs_resolves() -> None:
+    broken = []
+    for doc in DOCS:
+        for number, line, _ in doc_lines(doc):
+            for target in re.findall(r"\]\(([^)\s]+)\)", line):
+                if re.match(r"[a-z]+:", target):
+                    continue
+                path, _, anchor = target.partition("#")
+                file = (REPO / doc).parent / path if path else REPO / doc
+                if not file.exists():
+                    broken.append(f"{doc}:{number}: {target} (no such file)")
+                elif anchor and file.suffix == ".md" and anchor not in heading_anchors(file):
+                    broken.append(f"{doc}:{number}: {target} (no such heading)")
+    assert broken == []
+
+
+# ---------------------------------------------------------------------------------------------------
+# Lists the docs keep of the code's own lists
+
+def test_the_module_tables_name_every_module() -> None:
+    """docs/gateway.md lists gateway/'s and phonos_common/'s modules, docs/clients.md the SDK's: a newcomer looks
+    there first for where something lives (json_shape.py, rpc_failure.py and four client modules were missing)."""
+    missing = []
+    for folder, doc in (("gateway", "docs/gateway.md"), ("phonos_common", "docs/gateway.md"),
+                        ("clients/python/phonos_client", "docs/clients.md")):
+        text = (REPO / doc).read_text()
+        missing += [f"{doc}: {folder}/{module.name}" for module in sorted((REPO / folder).glob("*.py"))
+                    if module.name != "__init__.py" and f"`{module.name}`" not in text]
+    assert missing == []
+
+
+def test_the_forwarded_response_headers_are_the_ones_the_gateway_forwards() -> None:
+    from gateway.rpc_failure import FORWARDED_RESPONSE_METADATA
+
+    text = (REPO / "docs/gateway.md").read_text()
+    section = text.split("Response metadata (initial and trailing, merged) → HTTP headers", 1)[1].split("\n\n", 1)[0]
+    documented = dict(re.findall(r"`([a-z-]+)`\s+→\s+`([A-Za-z-]+)`", section))
+    assert documented == dict(FORWARDED_RESPONSE_METADATA)
+
+
+def test_the_readme_names_every_idempotent_route() -> None:
+    """The README's Idempotency bullet lists the routes that honour an Idempotency-Key: exactly the rpcs the protos
+    mark idempotent (rotate-secret was missing, though the rotation paragraph said it was idempotent)."""
+    from jobservice.routes import idempotent_methods
+
+    readme = (REPO / "README.md").read_text()
+    bullet = readme.split("- **Idempotency.**", 1)[1].split("\n- **", 1)[0]
+    named = {path.replace("…", "/v1/webhooks/{id}") for path in re.findall(r"`(?:POST )?(…?/[^`\s]*)`", bullet)}
+    service = phonos_pb2.DESCRIPTOR.services_by_name["PhonosService"]
+    routes = {re.sub(r"\{[^}]*\}", "{id}", rule.template.text): rule.method.name
+              for rule in rules_for_service(service) if rule.http_method == "POST"}
+    assert {routes.get(re.sub(r"\{[^}]*\}", "{id}", path), path) for path in named} == set(idempotent_methods())
+
+
+def test_read_only_keys_may_call_exactly_the_get_routes() -> None:
+    """README, Read-only keys: "the rpcs the protos mark read_only (all GET routes ...)"."""
+    from jobservice.routes import read_only_methods
+
+    service = phonos_pb2.DESCRIPTOR.services_by_name["PhonosService"]
+    assert {rule.method.name for rule in rules_for_service(service) if rule.http_method == "GET"} == \
+        set(read_only_methods())
