@@ -304,3 +304,36 @@ def test_read_only_keys_may_call_exactly_the_get_routes() -> None:
     service = phonos_pb2.DESCRIPTOR.services_by_name["PhonosService"]
     assert {rule.method.name for rule in rules_for_service(service) if rule.http_method == "GET"} == \
         set(read_only_methods())
+
+
+def test_the_alert_table_is_the_rules_file() -> None:
+    """docs/observability.md's alert table: every rule of deploy/alerts.yml, each with its severity."""
+    import yaml
+
+    rules = {rule["alert"]: rule["labels"]["severity"]
+             for group in yaml.safe_load((REPO / "deploy/alerts.yml").read_text())["groups"]
+             for rule in group["rules"] if "alert" in rule}
+    table = dict(re.findall(r"^\| `(Phonos\w+)` \| (\w+) \|", (REPO / "docs/observability.md").read_text(), re.M))
+    assert table == rules
+
+
+def test_the_sdk_defaults_the_docs_state_are_the_code_defaults() -> None:
+    from phonos_client import rest, retry
+    from phonos_client.client import DEFAULT_TIMEOUT_S
+
+    text = " ".join((REPO / "docs/clients.md").read_text().split())
+    said = {
+        f"Timeouts on by default ({DEFAULT_TIMEOUT_S:g} s; watch streams allow {rest.WATCH_READ_TIMEOUT_S:g} s of silence",
+        f"at most `max_rate_limit_wait` seconds (default {retry.DEFAULT_RATE_LIMIT_WAIT_S:g}:",
+        f"at most `max_retry_wait` seconds (default {retry.DEFAULT_RETRY_WAIT_S:g};",
+        f"at most `max_retries` (default {retry.DEFAULT_MAX_RETRIES})",
+    }
+    assert [phrase for phrase in said if phrase not in text] == []
+
+
+def test_the_example_clients_ship_with_the_constants_the_readme_says() -> None:
+    readme = (REPO / "README.md").read_text()
+    for example in ("examples/python_client.py", "examples/node_client.js"):
+        source = (REPO / example).read_text()
+        for constant in re.findall(r'they ship as `"([^"]+)"` and `"([^"]+)"`', readme)[0]:
+            assert constant in source, (example, constant)
