@@ -337,3 +337,35 @@ def test_the_example_clients_ship_with_the_constants_the_readme_says() -> None:
         source = (REPO / example).read_text()
         for constant in re.findall(r'they ship as `"([^"]+)"` and `"([^"]+)"`', readme)[0]:
             assert constant in source, (example, constant)
+
+
+def test_the_auth_routes_answer_a_cookie_with_an_api_key_as_docs_gateway_says() -> None:
+    """docs/gateway.md, GET /auth/status: a cookie with an Authorization header is a 400 on the routes that read the
+    session; a key without a cookie is no session (it said "an Authorization header: 400", which it never was).
+    Neither case reaches the job service, so the routes run here with no invoker behind them."""
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from gateway.app import create_app
+    from gateway.dashboard.cookies import COOKIE_NAME
+    from gateway.dashboard.routes import DashboardOptions
+
+    row = next(line for line in (REPO / "docs/gateway.md").read_text().splitlines()
+               if line.startswith("| `GET /auth/status`"))
+    assert "A session cookie sent with an `Authorization` header: 400" in row
+    assert "an `Authorization` header without a cookie is no session (`{\"signed_in\": false}`)" in row
+
+    async def walk() -> None:
+        app = create_app(None, dashboard_options=DashboardOptions())  # type: ignore[arg-type]
+        async with TestClient(TestServer(app)) as client:
+            key = {"Authorization": "Bearer pk_x"}
+            cookie = {**key, "Cookie": f"{COOKIE_NAME}={'a' * 43}"}
+            for path in ("/auth/status", "/auth/session", "/auth/sessions"):
+                answer = await client.get(path, headers=cookie)
+                assert answer.status == 400, path
+                assert "not an API key" in (await answer.json())["message"]
+            answer = await client.get("/auth/status", headers=key)
+            assert (answer.status, await answer.json()) == (200, {"signed_in": False})
+
+    asyncio.run(walk())
