@@ -369,3 +369,11 @@ def test_the_auth_routes_answer_a_cookie_with_an_api_key_as_docs_gateway_says() 
             assert (answer.status, await answer.json()) == (200, {"signed_in": False})
 
     asyncio.run(walk())
+
+
+def test_the_exit_codes_docs_clients_lists_are_the_ones_phonos_help_lists() -> None:
+    text = " ".join((REPO / "docs/clients.md").read_text().split())
+    said = text.split("Exit codes: 0 ok", 1)[1].split("`phonos --help` ends with them", 1)[0]
+    documented = {0, *map(int, re.findall(r"(?:^|[,;] |\()(\d+):? [a-z]", said))}
+    helped = set(map(int, re.findall(r"(?:: |; )(\d+) ", client_cli.EXIT_CODES_HELP)))
+    assert documented == helped
