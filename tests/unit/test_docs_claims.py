@@ -377,3 +377,23 @@ def test_the_exit_codes_docs_clients_lists_are_the_ones_phonos_help_lists() -> N
     documented = {0, *map(int, re.findall(r"(?:^|[,;] |\()(\d+):? [a-z]", said))}
     helped = set(map(int, re.findall(r"(?:: |; )(\d+) ", client_cli.EXIT_CODES_HELP)))
     assert documented == helped
+
+
+def test_keys_list_json_prints_every_field_of_the_apis_key(operator_env: pytest.MonkeyPatch, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """README: `keys list --json` prints the keys as GET /v1/keys does, the same fields. `revoked_at` was missing
+    (a revoked key said `"revoked": true` and not when); an unset one is null, as the README says."""
+    import json
+
+    var = ["--data-dir", str(tmp_path / "var")]
+    assert operator_cli.main(["keys", "create", "--username", "ada", *var]) == 0
+    assert operator_cli.main(["keys", "add", "--username", "ada", "--name", "spare", *var]) == 0
+    capsys.readouterr()
+    assert operator_cli.main(["keys", "list", "--username", "ada", "--json", *var]) == 0
+    keys = json.loads(capsys.readouterr().out)["keys"]
+    spare = next(key for key in keys if key["name"] == "spare")
+    assert operator_cli.main(["keys", "revoke", spare["key_id"], "--json", *var]) == 0
+    revoked = json.loads(capsys.readouterr().out)
+    fields = {field.name for field in phonos_pb2.ApiKey.DESCRIPTOR.fields}
+    assert [set(key) for key in keys] == [fields, fields] and set(revoked) == fields
+    assert revoked["revoked"] is True and revoked["revoked_at"].endswith("Z") and spare["revoked_at"] is None
