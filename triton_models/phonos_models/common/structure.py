@@ -116,6 +116,9 @@ def build_structure(chains: Chains, title: str) -> gemmi.Structure:
         model.add_chain(_chain(chain))
     structure = gemmi.Structure()
     structure.name = title
+    # The PDB's convention for a structure not from a crystal: a 1 Å cell in P 1, which the PDB file's CRYST1 already
+    # said (gemmi's default there); the mmCIF said `_symmetry.space_group_name_H-M ''`, no space group at all.
+    structure.spacegroup_hm = "P 1"
     structure.add_model(model)
     structure.setup_entities()
     sequences = {chain.chain_id: chain.sequence for chain in listed}

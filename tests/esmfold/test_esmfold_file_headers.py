@@ -1,7 +1,8 @@
 """ESMFold's structure files name the model and weights where a viewer shows them: the PDB's TITLE (ChimeraX logs it,
 Biopython reads it as the header's name) and the mmCIF's `_struct.title`, the relaxed files too. Before, the PDB's
 title ("ESMFOLD PREDICTION") was set as gemmi's structure name, which gemmi's writer never prints, so no file had a
-title at all. Tiny random weights, one short fold; read back with gemmi and Biopython's strict parsers."""
+title at all. And the mmCIF's space group is the PDB file's CRYST1 `P 1`. Tiny random weights, one short fold; read
+back with gemmi and Biopython's strict parsers."""
 
 from __future__ import annotations
 
@@ -68,3 +69,14 @@ def test_relaxed_files_say_they_are_relaxed_in_their_titles(folded, tiny) -> Non
     assert strict_title(relaxed["relaxed_pdb"]) == want.lower()
     assert relaxed["relaxed_pdb"].index("TITLE") < relaxed["relaxed_pdb"].index("REMARK 250")
     assert cif_title(relaxed["relaxed_cif"]) == want
+
+
+def test_mmcif_space_group_is_the_pdb_files_p1(folded) -> None:
+    """A predicted model's 1 Å cell in P 1, the PDB's convention for structures not from a crystal: the PDB file's
+    CRYST1 said P 1, the mmCIF `_symmetry.space_group_name_H-M ''` (no space group for a reader to find)."""
+    _, texts = folded
+    assert MMCIF2Dict(io.StringIO(texts["cif"]))["_symmetry.space_group_name_H-M"] == ["P 1"]
+    from_cif = gemmi.make_structure_from_block(gemmi.cif.read_string(texts["cif"]).sole_block())
+    from_pdb = gemmi.read_pdb_string(texts["pdb"])
+    assert from_cif.spacegroup_hm == from_pdb.spacegroup_hm == "P 1"
+    assert gemmi.find_spacegroup_by_name(from_cif.spacegroup_hm) is not None
