@@ -16,6 +16,7 @@ import gemmi
 import numpy as np
 from alphafold.common import protein, residue_constants
 
+from phonos_models.alphafold2.mmcif_entities import share_entities
 from phonos_models.alphafold2.runner import ModelOutput
 from phonos_models.common.chains import CHAIN_BREAK, ChainLayout
 from phonos_models.common.qa_metrics import Confidence, add_confidence, set_one_letter_codes
@@ -106,10 +107,11 @@ def confidence(layout: ChainLayout, output: ModelOutput) -> Confidence:
 
 def with_confidence(mmcif: str, quality: Confidence, title: str | None = None) -> str:
     """`mmcif` with ModelCIF QA metrics (replacing DeepMind's global pLDDT, a mean over atoms' B-factors, with the
-    JSON's per-residue mean), PDBx's one-letter codes and `title` as `_struct.title` (DeepMind's writer has none:
+    JSON's per-residue mean), PDBx's one-letter codes, identical chains sharing an entity (ids 1, 2, ...) and `title` as `_struct.title` (DeepMind's writer has none:
     the file named neither model nor weights outside its comments, which no viewer shows)."""
     document = gemmi.cif.read_string(mmcif)
     block = document.sole_block()
+    share_entities(block)  # before the metrics and codes, which read the entities
     set_one_letter_codes(block)
     add_confidence(block, quality)
     if title is not None:
