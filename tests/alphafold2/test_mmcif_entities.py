@@ -26,18 +26,22 @@ PROVENANCE = outputs.Provenance(weights="model_1_multimer_v3=tiny-random-seed1 s
                                 preset="multimer", msa_mode="single_sequence", msa_depth=1)
 
 
-@pytest.fixture(scope="module")
-def mmcif() -> str:
-    layout = ChainLayout.of(":".join(CHAINS))
-    length = sum(map(len, CHAINS))
+def made_up(chains: tuple[str, ...] = CHAINS) -> tuple[ChainLayout, ModelOutput]:
+    """A layout and a model output with a backbone for every residue (no model runs)."""
+    layout = ChainLayout.of(":".join(chains))
+    length = sum(map(len, chains))
     mask = np.zeros((length, 37), np.float32)
     mask[:, :3] = 1
     positions = np.arange(length * 37 * 3, dtype=np.float32).reshape(length, 37, 3) / 10
     plddt = np.linspace(40, 90, length).astype(np.float32)
     confidence = Confidence(plddt=plddt, pae=None, max_pae=None, ptm=None, iptm=None, chains=(), interfaces=())
-    out = ModelOutput(model_name="model_1_multimer_v3", positions=positions, atom_mask=mask, confidence=confidence,
-                      recycles=0, seconds=0.0)
-    return outputs.to_mmcif(layout, out, PROVENANCE, file_id="t")
+    return layout, ModelOutput(model_name="model_1_multimer_v3", positions=positions, atom_mask=mask,
+                               confidence=confidence, recycles=0, seconds=0.0)
+
+
+@pytest.fixture(scope="module")
+def mmcif() -> str:
+    return outputs.to_mmcif(*made_up(), PROVENANCE, file_id="t")
 
 
 def test_identical_chains_share_one_entity_numbered_from_one(mmcif: str) -> None:

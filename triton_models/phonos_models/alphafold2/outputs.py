@@ -105,10 +105,12 @@ def confidence(layout: ChainLayout, output: ModelOutput) -> Confidence:
                       iptm=output.iptm if output.pae is not None else None)
 
 
-def with_confidence(mmcif: str, quality: Confidence, title: str | None = None) -> str:
+def with_confidence(mmcif: str, quality: Confidence, title: str | None = None,
+                    provenance: Provenance | None = None) -> str:
     """`mmcif` with ModelCIF QA metrics (replacing DeepMind's global pLDDT, a mean over atoms' B-factors, with the
     JSON's per-residue mean), PDBx's one-letter codes, identical chains sharing an entity (ids 1, 2, ...) and `title` as `_struct.title` (DeepMind's writer has none:
-    the file named neither model nor weights outside its comments, which no viewer shows)."""
+    the file named neither model nor weights outside its comments, which no viewer shows); with `provenance`, only
+    the protocol steps that ran."""
     document = gemmi.cif.read_string(mmcif)
     block = document.sole_block()
     share_entities(block)  # before the metrics and codes, which read the entities
@@ -116,14 +118,39 @@ def with_confidence(mmcif: str, quality: Confidence, title: str | None = None) -
     add_confidence(block, quality)
     if title is not None:
         block.set_mmcif_category("_struct.", {"entry_id": [block.name], "title": [title]})
+    if provenance is not None:
+        _steps_that_ran(block, provenance)
     return document.as_string()
 
 
 def to_mmcif(layout: ChainLayout, output: ModelOutput, provenance: Provenance, file_id: str, rank: int = 1) -> str:
     model_type = "Multimer" if len(layout.sequences) > 1 else "Monomer"
     body = protein.to_mmcif(_protein(layout, output), file_id=file_id, model_type=model_type)
-    return with_cif_comments(with_confidence(body, confidence(layout, output), provenance.title(rank, output.model_name)),
+    return with_cif_comments(with_confidence(body, confidence(layout, output), provenance.title(rank, output.model_name),
+                                             provenance),
                              [*provenance.lines(), ranked_model_line(rank, output.model_name)])
+
+
+def _steps_that_ran(block: gemmi.cif.Block, provenance: Provenance) -> None:
+    """Keep only the `_ma_protocol_step`s that ran: DeepMind's writer always lists "coevolution MSA" and
+    "template search" before "modeling", so a single-sequence prediction without templates claimed both."""
+    skipped = set()
+    if provenance.msa_mode == "single_sequence":
+        skipped.add("coevolution MSA")
+    if provenance.templates is not None and provenance.templates.startswith("none"):
+        skipped.add("template search")
+    table = block.find_mmcif_category("_ma_protocol_step.")
+    if not skipped or "_ma_protocol_step.method_type" not in list(table.tags):
+        return
+    names = [tag.removeprefix("_ma_protocol_step.") for tag in table.tags]
+    rows = [[row[i] for i in range(len(names))] for row in table]
+    rows = [row for row in rows if gemmi.cif.as_string(row[names.index("method_type")]) not in skipped]
+    for number, row in enumerate(rows, start=1):  # the steps that remain, numbered 1, 2, ...
+        for key in ("ordinal_id", "step_id"):
+            if key in names:
+                row[names.index(key)] = str(number)
+    block.set_mmcif_category("_ma_protocol_step.", {name: [row[i] for row in rows] for i, name in enumerate(names)},
+                             raw=True)
 
 
 def with_cif_comments(body: str, lines: Sequence[str]) -> str:
