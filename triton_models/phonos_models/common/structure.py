@@ -178,6 +178,8 @@ def pdb_to_mmcif(pdb_text: str, provenance: Mapping[str, str], confidence: Confi
     """mmCIF from a PDB written by `to_pdb`; B-factors (pLDDT) and sequence carry over, `confidence` becomes
     ModelCIF QA metrics, `title` `_struct.title`."""
     structure = gemmi.read_pdb_string(pdb_text)
+    if not structure.spacegroup_hm:  # the relax's PDB has no CRYST1: P 1 as build_structure writes it
+        structure.spacegroup_hm = "P 1"
     structure.setup_entities()
     model = structure[0]
     for entity in structure.entities:
