@@ -37,10 +37,10 @@ def share_entities(block: gemmi.cif.Block) -> None:
     new_id: dict[str, str] = {}  # old entity id -> new one
     first_of: dict[tuple[str, ...], str] = {}  # sequence -> the new id of its first entity
     for old, sequence in sequences.items():  # in file order: chain order
-        key = tuple(sequence)
-        if key not in first_of:
-            first_of[key] = str(len(first_of) + 1)
-        new_id[old] = first_of[key]
+        residues = tuple(sequence)
+        if residues not in first_of:
+            first_of[residues] = str(len(first_of) + 1)
+        new_id[old] = first_of[residues]
     if all(old == new for old, new in new_id.items()):
         return
     kept: set[str] = set()  # each new entity's first old one, whose rows stay
