@@ -80,6 +80,16 @@ def pg_migrations() -> list[tuple[int, str]]:
     return [(int(path.name.split("_", 1)[0]), path.read_text()) for path in sorted(PG_MIGRATIONS_DIR.glob("*.sql"))]
 
 
+@cache
+def newest_migration() -> int:
+    """The newest schema version this job service knows (its last migration file)."""
+    return max((version for version, _ in pg_migrations()), default=0)
+
+
+# The schema's version, as `migrate` reads it (the table exists once this service has started).
+SCHEMA_VERSION_SQL = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
+
+
 async def migrate(conn: asyncpg.Connection) -> int:
     """Apply every migration newer than the recorded version, all in one transaction under the advisory lock (a
     failed one leaves none of them applied, and a job service starting meanwhile waits); the new version."""
@@ -87,8 +97,8 @@ async def migrate(conn: asyncpg.Connection) -> int:
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
         await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                            "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-        current = int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
-        schema_guard.check(current, max((version for version, _ in pg_migrations()), default=0))
+        current = int(await conn.fetchval(SCHEMA_VERSION_SQL))
+        schema_guard.check(current, newest_migration())
         for version, sql in pg_migrations():
             if version <= current:
                 continue
@@ -347,6 +357,9 @@ class PgDatabase:
         self._relistening: set[asyncio.Task[None]] = set()
         self._pinging: asyncio.Task[None] | None = None
         self._closing = False
+        # A schema migrated past this service is said on every health check (each second, per request): once a
+        # minute is enough to be seen in the log without burying everything else.
+        self._schema_log = RateLimitedLog(log, per_minute=1)
 
     @classmethod
     async def open(cls, url: str, *, min_size: int = 2, max_size: int = 16,
@@ -441,11 +454,23 @@ class PgDatabase:
             await self._pool.release(conn)
 
     async def reachable(self, timeout_s: float = 2.0) -> bool:
-        """One `SELECT 1` within `timeout_s` (health): False when the server is away or too slow to answer."""
+        """The schema's version within `timeout_s` (health; one index lookup, as cheap as the `SELECT 1` it was):
+        False when the server is away or too slow to answer, and False when a newer job service migrated the
+        schema past what this one knows while it runs. The start refuses such a schema (schema_guard), but a
+        service already running beside the one that migrated (an upgrade that did not stop the old ones first)
+        went on as healthy, reading and writing tables whose shape it does not know. Now it reads as degraded
+        (/v1/health 503, gRPC readiness NOT_SERVING: an orchestrator routes no new work to it) and logs why, at
+        most once a minute, until it is stopped."""
         try:
             async with asyncio.timeout(timeout_s):
-                await self._pooled.run("fetchval", "SELECT 1")
+                found = int(await self._pooled.run("fetchval", SCHEMA_VERSION_SQL))
         except UNREACHABLE:  # TimeoutError included: an OSError
+            return False
+        try:
+            schema_guard.check(found, newest_migration())
+        except schema_guard.SchemaTooNew as exc:
+            self._schema_log.log(logging.ERROR, "pg.schema_too_new", "the database is no longer one this job "
+                                 "service can use; stop it: %s", exc, extra={"found": exc.found, "known": exc.known})
             return False
         return True
 

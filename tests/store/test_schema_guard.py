@@ -5,6 +5,7 @@ services on one PostgreSQL runs old ones beside the one that migrated; a downgra
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -12,11 +13,13 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import requests
 
 from jobservice.db import Database, migrations
 from jobservice.pg import PgDatabase, pg_migrations
 from jobservice.schema_guard import SchemaTooNew
 from tests.postgres import PostgresServer
+from tests.support import InProcessService
 
 pytestmark = pytest.mark.integration
 
@@ -68,3 +71,29 @@ def test_a_postgresql_database_migrated_by_a_newer_phonos_is_refused(postgres: P
 
 async def _open_and_close_sqlite(path: Path) -> None:
     await (await Database.open(path)).close()
+
+
+def test_a_running_job_service_whose_schema_a_newer_one_migrates_says_so_and_stops_reading_healthy(
+        postgres: PostgresServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An upgrade that starts the new version before the old ones stopped: the old service, already running, was
+    `operational` on a schema it does not know (only its start checked). Now its health reads the schema's
+    version: degraded while the schema is newer (readiness NOT_SERVING, `phonos status` exit 1), the reason in its
+    log; back to operational when the schema is one it knows (the newer version rolled back from a backup)."""
+    url = postgres.new_store_url("moved")
+    known = max(version for version, _ in pg_migrations())
+    service = InProcessService(tmp_path / "var", {"PHONOS_DATABASE_URL": url})
+    try:
+        health = requests.get(service.base_url + "/v1/health", timeout=10)
+        assert health.status_code == 200 and health.json()["components"]["database"] == "ready"
+        schema = url.rsplit("search_path=", 1)[1]
+        postgres.psql(f'INSERT INTO "{schema}".schema_migrations (version) VALUES ({known + 1})')
+        with caplog.at_level(logging.ERROR, logger="jobservice.pg"):
+            health = requests.get(service.base_url + "/v1/health", timeout=10)
+        assert health.status_code == 503 and health.json()["components"]["database"] != "ready", health.text
+        said = [r.getMessage() for r in caplog.records if getattr(r, "action", "") == "pg.schema_too_new"]
+        assert said and said[0].startswith(f"the database is no longer one this job service can use; stop it: its "
+                                           f"schema is at version {known + 1}, newer than this job service knows ({known})"), said
+        postgres.psql(f'DELETE FROM "{schema}".schema_migrations WHERE version = {known + 1}')
+        assert requests.get(service.base_url + "/v1/health", timeout=10).status_code == 200
+    finally:
+        service.stop()
