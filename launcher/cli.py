@@ -51,7 +51,7 @@ from jobservice.messages import activity_json
 from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
 from launcher import tables
-from launcher.tables import When, error_pieces, rfc3339, said, said_error, shown, terminal_cells
+from launcher.tables import When, rfc3339, said, said_error, said_line, shown, terminal_cells
 from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
 
@@ -521,7 +521,7 @@ class OperatorParser(Parser):
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:  # as argparse's own exit: the message on stderr, then the status
-            sys.stderr.write(said(error_pieces(message.rstrip("\n")), sys.stderr) + "\n")
+            sys.stderr.write(said_line(message.rstrip("\n"), sys.stderr) + "\n")
         sys.exit(status)
 
 
