@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeAlias
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -107,6 +109,26 @@ async def migrate(conn: asyncpg.Connection) -> int:
             log.info("migration applied", extra={"action": "pg.migrated", "version": version})
             current = version
     return current
+
+
+def connect_failure(url: str, exc: OSError, timeout_s: float) -> str:
+    """Why the first connection failed, for an operator: where it tried (host and port only: the URL holds the
+    password) and what that means. Without it a server that never answers (a firewall dropping packets) said
+    `cannot open the database at PHONOS_DATABASE_URL: ` and nothing more (asyncio's TimeoutError has no text),
+    and a refusal `[Errno 111] Connect call failed ('10.0.0.5', 5432)`."""
+    parts = urlsplit(url)
+    try:
+        where = f"{parts.hostname}:{parts.port or 5432}" if parts.hostname else "PHONOS_DATABASE_URL's server"
+    except ValueError:  # a port that is not a number: asyncpg said so itself
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return (f"PostgreSQL at {where} did not answer within {timeout_s:g} s (PHONOS_DATABASE_CONNECT_TIMEOUT_S): "
+                "a firewall dropping the packets, a wrong address, or the server overloaded")
+    if isinstance(exc, ConnectionRefusedError):
+        return f"PostgreSQL at {where} refused the connection: is it running, and listening on that address?"
+    if isinstance(exc, socket.gaierror):
+        return f"the host {parts.hostname} of PHONOS_DATABASE_URL is unknown ({exc.strerror or exc})"
+    return f"PostgreSQL at {where}: {exc.strerror or exc}"
 
 
 _KINDS: tuple[tuple[type[Exception], str], ...] = (
@@ -368,7 +390,10 @@ class PgDatabase:
         """Migrate, then open the pool. Every connection it makes later (after the server ended one) has
         `connect_timeout_s` too: asyncpg's TimeoutError is an OSError, so a call that meets it is a 503. Every
         statement on the pool has `command_timeout_s` (see `Pooled`); the migrations do not (one may take long)."""
-        conn = await asyncpg.connect(url, timeout=connect_timeout_s)
+        try:
+            conn = await asyncpg.connect(url, timeout=connect_timeout_s)
+        except OSError as exc:  # refused, unknown host, no answer: said where and why (STORE_UNUSABLE, exit 2)
+            raise OSError(connect_failure(url, exc, connect_timeout_s)) from exc
         try:
             await migrate(conn)
         finally:
