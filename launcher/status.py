@@ -257,7 +257,7 @@ def lines(status: Status, size: Callable[[int], str]) -> Iterator[tuple[str, ...
         yield (f"phonos at {status.url}:", "JOB SERVICE UNREACHABLE", *([f"(API {status.version})"] if status.version
                                                                        else []))
         yield ("", *"the gateway answers, but the job service it calls does not".split(" "),
-               *([f"({status.message})"] if status.message else []))
+               *(f"({status.message})".split(" ") if status.message else []))  # words: a narrow terminal breaks it
         # The health body does not carry the address (it is the gateway's `--target`); the gateway's log line
         # `gateway.job_service_unreachable` names the address it tried and gRPC's reason.
         yield ("", *("is the job service running? the gateway calls its --target address; the gateway's log "

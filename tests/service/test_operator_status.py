@@ -146,7 +146,7 @@ def test_the_console_command_says_it_without_a_traceback() -> None:
 
 
 def test_a_gateway_whose_job_service_is_down_is_said_so_with_its_own_exit_status(
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """A separate gateway (`python -m gateway`) outlives its job service and answers its health 503 with only a
     `job_service` component. It was `DEGRADED`, `database: unknown`, no models, exit 1 (a model loading says the
     same): now the operator reads that the gateway answers but the job service behind it does not, exit 9."""
@@ -158,6 +158,14 @@ def test_a_gateway_whose_job_service_is_down_is_said_so_with_its_own_exit_status
         assert lines[1] == ("  the gateway answers, but the job service it calls does not (The job service cannot "
                             "be reached right now; try again in a few seconds.)"), out
         assert "--target" in lines[2] and "database" not in out and "unknown" not in out, out
+        # A 50-column terminal: every line within it (the message too, broken between its words).
+        monkeypatch.setenv("COLUMNS", "50")
+        for stream in (sys.stdout, sys.stderr):
+            monkeypatch.setattr(stream, "isatty", lambda: True)
+        code, shown, _ = _status(capsys, "--url", gateway)
+        assert code == 9 and all(width(line) <= 50 for line in shown.splitlines()), shown
+        assert " ".join(shown.split()) == " ".join(out.split()), shown
+        monkeypatch.undo()
         code, out, _ = _status(capsys, "--url", gateway, "--json")
         found = json.loads(out)
         assert code == 9 and found["status"] == "degraded" and found["components"] == {"job_service": "unavailable"}
