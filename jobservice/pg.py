@@ -92,6 +92,36 @@ def newest_migration() -> int:
 SCHEMA_VERSION_SQL = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
 
 
+def application_name() -> str:
+    """Every connection's `application_name`: the schema version this phonos knows, so that a job service about to
+    migrate can tell older ones still connected (pg_stat_activity) and an operator can see who is on which."""
+    return f"{APPLICATION_PREFIX}{newest_migration()}"
+
+
+APPLICATION_PREFIX = "phonos schema "
+# Sessions of other phonos processes on this database, by the schema version they know and where they connect from
+# (a Unix socket has no address). Same role as ours: pg_stat_activity shows its sessions' details to it.
+_CONNECTED_SQL = ("SELECT application_name, COALESCE(host(client_addr), 'local') AS address FROM pg_stat_activity "
+                  "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name LIKE $1")
+
+
+async def warn_of_older_services(conn: asyncpg.Connection, target: int) -> None:
+    """Before migrating to `target`: older phonos processes still connected (an upgrade that did not stop the old
+    job services first, README "Upgrades") are named in a warning, with their addresses. Migrating anyway keeps the
+    start as it was; those of this version on then read degraded on their own (`PgDatabase.reachable`), but only
+    this line says which machines to stop. Processes of releases that did not label their connections are unseen."""
+    older: dict[int, set[str]] = {}
+    for row in await conn.fetch(_CONNECTED_SQL, APPLICATION_PREFIX + "%"):
+        known = row["application_name"].removeprefix(APPLICATION_PREFIX)
+        if known.isdigit() and int(known) < target:
+            older.setdefault(int(known), set()).add(row["address"])
+    if older:
+        who = "; ".join(f"schema {known} from {', '.join(sorted(addresses))}" for known, addresses in sorted(older.items()))
+        log.warning("older phonos processes are still connected to the database (%s): this one migrates its schema "
+                    "to version %d now, which they are not guaranteed to read or write correctly; stop them (README, "
+                    "Upgrades)", who, target, extra={"action": "pg.older_services_connected", "target": target})
+
+
 async def migrate(conn: asyncpg.Connection) -> int:
     """Apply every migration newer than the recorded version, all in one transaction under the advisory lock (a
     failed one leaves none of them applied, and a job service starting meanwhile waits); the new version."""
@@ -101,6 +131,8 @@ async def migrate(conn: asyncpg.Connection) -> int:
                            "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
         current = int(await conn.fetchval(SCHEMA_VERSION_SQL))
         schema_guard.check(current, newest_migration())
+        if current < newest_migration():
+            await warn_of_older_services(conn, newest_migration())
         for version, sql in pg_migrations():
             if version <= current:
                 continue
@@ -344,6 +376,7 @@ def session_settings(command_timeout_s: float) -> dict[str, str]:
     is gone: the server ends it (its locks go, its writes roll back). Keepalives make the server notice a host
     gone from the network within about a minute even outside a transaction (a TCP connection only)."""
     return {
+        "application_name": application_name(),
         "idle_in_transaction_session_timeout": str(max(1000, int(command_timeout_s * 1000))),
         "tcp_keepalives_idle": "30",
         "tcp_keepalives_interval": "10",
@@ -391,7 +424,8 @@ class PgDatabase:
         `connect_timeout_s` too: asyncpg's TimeoutError is an OSError, so a call that meets it is a 503. Every
         statement on the pool has `command_timeout_s` (see `Pooled`); the migrations do not (one may take long)."""
         try:
-            conn = await asyncpg.connect(url, timeout=connect_timeout_s)
+            conn = await asyncpg.connect(url, timeout=connect_timeout_s,
+                                         server_settings={"application_name": application_name()})
         except OSError as exc:  # refused, unknown host, no answer: said where and why (STORE_UNUSABLE, exit 2)
             raise OSError(connect_failure(url, exc, connect_timeout_s)) from exc
         try:
@@ -531,7 +565,8 @@ class PgDatabase:
 
     async def _connect(self) -> asyncpg.Connection:
         return await asyncpg.connect(self._url, timeout=self._connect_timeout_s,
-                                     command_timeout=self._command_timeout_s)
+                                     command_timeout=self._command_timeout_s,
+                                     server_settings={"application_name": application_name()})
 
     async def _subscribe(self, conn: asyncpg.Connection, channel: str, callback: Callable[[str], object]) -> None:
         self._listeners.append(conn)
