@@ -23,7 +23,7 @@ from jobservice.accounts import Principal
 from jobservice.activity import CALLER, ActorKind, Caller
 from jobservice.api_keys import KeyRecord
 from jobservice.credit_history import CreditEntry
-from jobservice.edge import abort_for_bug, call_client, call_request_id
+from jobservice.edge import abort_for_bug, call_client, call_request_id, call_transport
 from jobservice.errors import DatabaseUnavailable, InvalidArgument, PhonosError, RateLimited
 from jobservice.idempotency import REPLAYED_METADATA, Claim
 from jobservice.jobs import JobRecord
@@ -56,9 +56,10 @@ Handler = Callable[[Principal], Awaitable[tuple[Message, "Charge"]]]
 ClaimingHandler = Callable[[Principal, Claim | None], Awaitable[tuple[Message, "Charge"]]]
 
 
-def _call_origin(metadata: Mapping[str, Any]) -> tuple[str, str]:
-    """The call's request id (the gateway's, or a new one) and transport ("rest" via the gateway, else "grpc")."""
-    return call_request_id(metadata), "rest" if metadata.get("x-phonos-transport") == "rest" else "grpc"
+def _call_origin(metadata: Mapping[str, Any], peer: str) -> tuple[str, str]:
+    """The call's request id (the gateway's, or a new one) and transport ("rest" via the gateway, else "grpc":
+    edge.call_transport says when the gateway's mark is believed)."""
+    return call_request_id(metadata), call_transport(metadata, peer)
 
 
 class Charge:
@@ -281,7 +282,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def _answer(self, method: str, request: Message, context: grpc.aio.ServicerContext, handler: Handler,
                       metadata: dict[str, Any]) -> Message:
         started = time.perf_counter()
-        request_id, transport = _call_origin(metadata)
+        request_id, transport = _call_origin(metadata, context.peer())
         trailers: list[tuple[str, str]] = [("x-request-id", request_id)]
         principal: Principal | None = None
         charge = NO_CHARGE
@@ -394,7 +395,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         caller and that metadata, which a refusal before the first event repeats in its trailers."""
         started = time.perf_counter()
         metadata = {k: v for k, v in (context.invocation_metadata() or ())}
-        request_id, transport = _call_origin(metadata)
+        request_id, transport = _call_origin(metadata, context.peer())
         principal: Principal | None = None
         code = grpc.StatusCode.OK
         try:
