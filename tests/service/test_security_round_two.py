@@ -3,10 +3,17 @@ inference twin): each test is the attack that found a hole, run against real ser
 
 from __future__ import annotations
 
+import re
+import time
+from pathlib import Path
+
 import grpc
 import pytest
+import requests
+from playwright.sync_api import sync_playwright
 
 from phonos.v1 import phonos_pb2 as pb
+from tests.dashboard.pages_helpers import CHROMIUM, CHROMIUM_ARGS, make_user, open_page
 from tests.support import InProcessService, wait_until
 
 # The edge's and the gateway's answers, and the usage counters of one process: no store-specific behaviour.
@@ -55,3 +62,44 @@ def test_a_direct_grpc_caller_cannot_book_its_calls_as_rest(twin_factory: type, 
     before = service.scrape()
     assert service.client(key).get("/v1/account").status_code == 200
     assert calls(service.scrape(), "GetAccount", "rest") - calls(before, "GetAccount", "rest") == 1
+
+
+# `next` values a browser resolves, dot segments removed, to the path "//evil.example": another site.
+DOT_SEGMENT_REDIRECTS = ("/.//evil.example", "/a/..//evil.example", "/%2e//evil.example", "/%2E%2E//evil.example/x",
+                         "/jobs/..//evil.example?x=1")
+
+
+def test_the_sign_in_page_refuses_a_next_with_dot_segments(twin_service: InProcessService) -> None:
+    """The page's `next` check passed "/.//evil.example" (it starts with one slash, it is no URL of another origin),
+    and the browser, removing the dot segment, went to //evil.example after a real sign-in. Such an address is sent
+    to plain /sign-in; pages with a dot in a name (not a segment) still work."""
+    html = {"Accept": "text/html"}
+    for target in DOT_SEGMENT_REDIRECTS:
+        answer = requests.get(f"{twin_service.base_url}/sign-in", params={"next": target}, headers=html,
+                              allow_redirects=False, timeout=30)
+        assert answer.status_code == 302 and answer.headers["Location"] == "/sign-in", (target, answer.status_code)
+    for target in ("/jobs/a.b", "/jobs?name=..%2F", "/usage?days=30"):
+        answer = requests.get(f"{twin_service.base_url}/sign-in", params={"next": target}, headers=html,
+                              allow_redirects=False, timeout=30)
+        assert answer.status_code == 200, target
+
+
+def test_after_signing_in_the_page_never_leaves_the_site_through_a_dot_segment(twin_service: InProcessService) -> None:
+    """The page itself (reached without the server's check: history, a cache) goes to a whole same-origin URL, never
+    to the resolved path "//evil.example", which location.assign read as another site."""
+    user = make_user(twin_service, f"dots{time.monotonic_ns()}")
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: run scripts/install.sh"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = open_page(chromium)
+            # Anything but this site is refused: a page that left would show an error, not another site's page.
+            page.route(re.compile(r"^https?://(?!127\.0\.0\.1).*"), lambda route: route.abort())
+            page.goto(f"{twin_service.base_url}/sign-in")
+            page.evaluate("history.replaceState(null, '', '/sign-in?next=' + encodeURIComponent('/.//evil.example'))")
+            page.fill("#username", user.username)
+            page.fill("#password", user.password)
+            page.click("form button[type=submit]")
+            page.wait_for_url(f"{twin_service.base_url}//evil.example")  # this site's (unknown) page, not evil's
+        finally:
+            chromium.close()
