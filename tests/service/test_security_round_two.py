@@ -4,6 +4,7 @@ inference twin): each test is the attack that found a hole, run against real ser
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -179,3 +180,33 @@ def test_event_and_delivery_ids_tell_nothing_of_other_accounts_and_old_ids_still
     assert sse_ids(service, alice_key, second, after=str(rows[0])) == (200, [str(row) for row in rows[1:]])
     listed = [d["delivery_id"] for d in alice.get(f"/v1/webhooks/{hook_id}/deliveries").json()["deliveries"]]
     assert listed[-2:] == [str(delivery_rows[1]), str(delivery_rows[0])] and OPAQUE_DELIVERY.fullmatch(listed[0])
+
+
+QUERY = "MKTVRQERLKSIVRILERSKEPVSGAQLAEELSVSRQVIVQDIAYLRSLGYNIVATPRGYVLAGG"
+
+
+@EDGE_ONLY
+def test_a_big_a3m_is_checked_without_stopping_everyone_elses_calls(twin_factory: type) -> None:
+    """AlphaFold2's submission parses params.a3m (up to 50 MB) to refuse a bad one at once. That parse ran on the job
+    service's event loop: 7 MB held every other call of every user for seconds (50 MB: 18 s), and one whose last
+    record is bad is a 400 that costs nothing, so it could be sent again and again. Now it runs in a thread: another
+    account's calls are answered meanwhile."""
+    service = twin_factory.start(PHONOS_MODELS="alphafold2")
+    attacker, bystander = service.client(service.new_key()), service.client(service.new_key())
+    a3m = f">query\n{QUERY}\n" + f">hit\n{QUERY}\n" * 100_000 + ">bad\nAC\n"  # 7 MB; its last record is 2 columns
+    body = {"model": "alphafold2", "sequence": QUERY, "params": {"msa_mode": "a3m", "a3m": a3m}}
+    answer: list[requests.Response] = []
+    sender = threading.Thread(target=lambda: answer.append(attacker.post("/v1/predict", json=body)))
+    latencies: list[float] = []
+    started = time.monotonic()
+    sender.start()
+    while sender.is_alive():
+        sent = time.monotonic()
+        assert bystander.get("/v1/account").status_code == 200
+        latencies.append(time.monotonic() - sent)
+        time.sleep(0.02)
+    took = time.monotonic() - started
+    assert answer[0].status_code == 400 and 'record 100002 ("bad")' in answer[0].json()["message"], answer[0].text
+    # The check took seconds; no call of the bystander waited for more than a fraction of it.
+    assert took > 1.0, took
+    assert max(latencies) < max(0.5, took / 4), (latencies, took)
