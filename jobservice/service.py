@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from jobservice import metrics, tracing
+from jobservice import metrics, opaque_ids, tracing
 from jobservice.accounts import Accounts, NewKey
 from jobservice.activity import ActivityEntry, ActivityLog
 from jobservice.api_keys import ApiKeys, KeyRecord
@@ -165,6 +165,7 @@ class JobService:
         self.credits = CreditHistory(db)
         self.activity = ActivityLog(db, log_days=settings.activity_log_days)
         self.shares = JobShares(db)
+        self.ids = opaque_ids.PLAIN  # the store's (`start`): how event and delivery row numbers are shown
         self.dispatcher = Dispatcher(
             self.jobs, self.specs, inference, self.results, max_inflight=settings.max_inflight_per_model,
             retry_window_s=settings.triton_retry_window_s, max_attempts=settings.max_attempts,
@@ -174,6 +175,9 @@ class JobService:
         )
 
     async def start(self) -> None:
+        # First: every id shown from here on (events, deliveries, X-Phonos-Delivery) is the store's opaque one.
+        self.ids = await opaque_ids.load(self.db)
+        self.deliveries.ids = self.sender.ids = self.ids.deliveries
         if self.db.shared:  # what the other job services announce
             await self.db.listen(JOBS_CHANNEL, self.dispatcher.announce)
             await self.db.listen(CANCEL_CHANNEL, self.dispatcher.cancel_running)

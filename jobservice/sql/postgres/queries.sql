@@ -600,6 +600,10 @@ UPDATE jobs SET results_deleted_at = :now WHERE id = :id AND results_deleted_at 
 
 -- Job events (the watch streams, jobservice/watch.py) -----------------------------------------------
 
+-- name: opaque_id_keys
+-- The secrets and cut-offs of opaque event and delivery ids (jobservice/opaque_ids.py).
+SELECT kind, secret, legacy_max FROM opaque_ids;
+
 -- name: last_job_event_id
 SELECT COALESCE(MAX(id), 0) FROM job_events;
 
