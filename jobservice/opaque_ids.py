@@ -8,7 +8,7 @@ function is HMAC-SHA256 under the store's secret for that kind of id), written `
 unique, stable, and reversible only with the secret, so the server turns it back into the row number for a resume
 cursor, a page cursor or a redelivery, and nobody else learns anything from it.
 
-Ids shown before (numbers up to the highest at the upgrade, `legacy_max`, recorded by migration 0075) stay as they
+Ids shown before (numbers up to the highest at the upgrade, `legacy_max`, recorded by migration 0074) stay as they
 were, so a client's saved `Last-Event-ID` resumes and a receiver deduplicating on `X-Phonos-Delivery` sees a retry
 of an old delivery under the id it already has. A number above `legacy_max` is refused as a cursor: accepting any
 number would let a user binary-search "events after N" for the row number of an event of their own.
@@ -89,7 +89,7 @@ PLAIN = OpaqueIds(IdCipher("evt_", b"", 0), IdCipher("dlv_", b"", 0))
 
 
 async def load(db: Store) -> OpaqueIds:
-    """The store's secrets and cut-offs (migration 0075 made them)."""
+    """The store's secrets and cut-offs (migration 0074 made them)."""
     rows = {str(row["kind"]): row for row in await db.read.fetch_all("opaque_id_keys")}
 
     def cipher(kind: str, prefix: str) -> IdCipher:

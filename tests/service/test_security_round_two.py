@@ -169,7 +169,7 @@ def test_event_and_delivery_ids_tell_nothing_of_other_accounts_and_old_ids_still
     assert again.status_code == 200 and OPAQUE_DELIVERY.fullmatch(again.json()["delivery"]["delivery_id"])
     assert again.json()["message"].startswith(f"Delivery {again.json()['delivery']['delivery_id']} queued")
 
-    # As if these ids had been shown before the upgrade (migration 0075 records the highest number given out):
+    # As if these ids had been shown before the upgrade (migration 0074 records the highest number given out):
     # after a restart they are the numbers they were, and those numbers still resume and redeliver.
     service.sql("UPDATE opaque_ids SET legacy_max = ? WHERE kind = 'event'", rows[-1])
     service.sql("UPDATE opaque_ids SET legacy_max = ? WHERE kind = 'delivery'", delivery_rows[-1])

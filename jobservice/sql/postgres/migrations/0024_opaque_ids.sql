@@ -1,4 +1,4 @@
--- Opaque ids, as SQLite's 0075_opaque_ids.sql (jobservice/opaque_ids.py): event_id and delivery_id were row numbers
+-- Opaque ids, as SQLite's 0074_opaque_ids.sql (jobservice/opaque_ids.py): event_id and delivery_id were row numbers
 -- of platform-wide sequences. legacy_max: the highest number each sequence has given out (pg_sequence_last_value is
 -- NULL for a sequence never used); the secret: two gen_random_uuid() (pg_strong_random) hashed to 64 hex digits.
 CREATE TABLE opaque_ids (
