@@ -358,9 +358,10 @@ SELECT COUNT(*) FROM api_keys
 WHERE account_id = :account_id AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :now);
 
 -- name: revoke_api_key
+-- key_hash: the revoked key's open watch streams are ended by it (jobservice/stream_guard.py).
 UPDATE api_keys SET revoked_at = :now
 WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
-RETURNING id;
+RETURNING id, key_hash;
 
 -- name: update_api_key
 UPDATE api_keys SET name = COALESCE(:name, name), rate_limit = COALESCE(:rate_limit, rate_limit)
@@ -434,8 +435,9 @@ FROM sessions s JOIN accounts a ON a.id = s.account_id
 WHERE s.token_hash = :token_hash AND s.revoked_at IS NULL AND s.expires_at > :now;
 
 -- name: live_sessions
--- The dashboard sessions among :token_hashes (a JSON array) still signed in (jobservice/stream_guard.py).
-SELECT token_hash FROM sessions
+-- The dashboard sessions among :token_hashes (a JSON array) still signed in, with their expiry
+-- (jobservice/stream_guard.py ends their streams when they expire).
+SELECT token_hash, expires_at FROM sessions
 WHERE revoked_at IS NULL AND expires_at > :now AND token_hash IN (SELECT value FROM json_each(:token_hashes));
 
 -- name: touch_session
