@@ -15,7 +15,7 @@
     phonos weights fetch esmfold|alphafold2|diffdock|esm2 [--dir DIR] [--mirror URL]
     phonos weights list
     phonos backup DEST [--data-dir D] [--json]   (a consistent copy of a running SQLite data directory)
-    phonos status [--url URL] [--metrics-url URL] [--json]   (is the running service healthy? exit 0, 1 or 7)
+    phonos status [--url URL] [--metrics-url URL] [--json]   (is the running service healthy? exit 0, 1, 7 or 9)
 
 Every other verb (login, fold, dock, jobs, usage, webhooks, ...) is `phonos_client.cli`
 (clients/python, installable alone without torch or Triton); both packages install the same
@@ -68,7 +68,7 @@ EXIT_CODES_HELP = ("exit codes: 0 ok; 1 `serve` stopped on a failure (another se
                    "unusable data directory or database); 130 interrupted (Ctrl-C); 141 output closed early "
                    "(`| head`); the users' verbs (login, fold, ...) also 3 authentication, 4 not found, 5 "
                    "insufficient credits, 6 rate limited, 7 server or connection error (`status` too: nothing answers at the "
-                   "address), 8 invalid request")
+                   "address), 8 invalid request; 9 `status`: a gateway answers but its job service does not")
 
 
 def _settings(args: argparse.Namespace) -> ServiceSettings:
