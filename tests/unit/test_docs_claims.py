@@ -110,8 +110,9 @@ def words_of(text: str) -> list[str]:
 PLACEHOLDERS = {"URL": "http://127.0.0.1:8080", "N": "3"}
 
 
-# Prose that starts with `phonos ` but is not a command line: what a command prints.
-PRINTED = ("phonos at ", "phonos dock: ")
+# Prose that starts with `phonos ` but is not a command line: what a command prints, and the application_name
+# a job service's PostgreSQL connections carry (README, Upgrades).
+PRINTED = ("phonos at ", "phonos dock: ", "phonos schema ")
 
 CODE_COMMANDS = [m for m in command_mentions() if m.in_code_block and not m.text.startswith(PRINTED)]
 PROSE_COMMANDS = [m for m in command_mentions() if not m.in_code_block and not m.text.startswith(PRINTED)]
