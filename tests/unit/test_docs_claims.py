@@ -398,3 +398,14 @@ def test_keys_list_json_prints_every_field_of_the_apis_key(operator_env: pytest.
     fields = {field.name for field in phonos_pb2.ApiKey.DESCRIPTOR.fields}
     assert [set(key) for key in keys] == [fields, fields] and set(revoked) == fields
     assert revoked["revoked"] is True and revoked["revoked_at"].endswith("Z") and spare["revoked_at"] is None
+
+
+def test_the_docs_say_a_test_events_delivery_header_is_its_own() -> None:
+    """A test event's X-Phonos-Delivery is `test-<hex>`, not the id its delivery-log entry gets: the README said the
+    log's `delivery_id` was "the X-Phonos-Delivery the receiver saw", true of job events only."""
+    from jobservice.webhooks import delivery_id_of_a_test
+
+    assert re.fullmatch(r"test-[0-9a-f]+", delivery_id_of_a_test())
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert "a test event's header was its own `test-<hex>`, not its log entry's id" in readme
+    assert "`test-<hex>` for a test" in (REPO / "docs/webhooks.md").read_text()
