@@ -409,3 +409,15 @@ def test_the_docs_say_a_test_events_delivery_header_is_its_own() -> None:
     readme = " ".join((REPO / "README.md").read_text().split())
     assert "a test event's header was its own `test-<hex>`, not its log entry's id" in readme
     assert "`test-<hex>` for a test" in (REPO / "docs/webhooks.md").read_text()
+
+
+def test_the_paged_lists_docs_gateway_names_are_every_paged_rpc() -> None:
+    """docs/gateway.md, Paged lists: the routes named are exactly those whose request takes limit, offset and
+    starting_after (a new paged list must be said there, with its cursor)."""
+    text = (REPO / "docs/gateway.md").read_text()
+    sentence = text.split("## Paged lists: offset or cursor", 1)[1].split(" are newest first", 1)[0]
+    named = set(re.findall(r"GET (/v1/[\w/{}]+)", sentence))
+    service = phonos_pb2.DESCRIPTOR.services_by_name["PhonosService"]
+    paged = {rule.template.text for rule in rules_for_service(service)
+             if {"limit", "offset", "starting_after"} <= {field.name for field in rule.method.input_type.fields}}
+    assert named == paged
