@@ -421,3 +421,13 @@ def test_the_paged_lists_docs_gateway_names_are_every_paged_rpc() -> None:
     paged = {rule.template.text for rule in rules_for_service(service)
              if {"limit", "offset", "starting_after"} <= {field.name for field in rule.method.input_type.fields}}
     assert named == paged
+
+
+def test_the_readme_folder_table_names_every_operator_command() -> None:
+    """README's folder table said `keys create/list/revoke` and `accounts list` after `keys add/update`, `accounts
+    activity` and `status` had been added: each verb with its commands, as `verb a/b/c`."""
+    row = next(line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| `launcher/` |"))
+    parser = operator_cli.build_parser()
+    for verb in client_cli.OPERATOR_VERBS:
+        commands = list(sub_parsers(sub_parsers(parser)[verb]))
+        assert f"`{' '.join([verb, '/'.join(commands)]) if commands else verb}`" in row, verb
