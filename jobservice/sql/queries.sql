@@ -125,7 +125,7 @@ WHERE id = :id AND account_id = :account_id AND status IN ('pending', 'running')
 RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: requeue_job
--- Its process died mid-run (the run counts): why, when, and the runs it may have go with it (0076).
+-- Its process died mid-run (the run counts): why, when, and the runs it may have go with it (0075).
 UPDATE jobs SET status = 'pending', updated_at = :now, requeue_reason = :reason, requeued_at = :now,
                 max_attempts = COALESCE(:max_attempts, max_attempts)
 WHERE id = :id AND status = 'running'
