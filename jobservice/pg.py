@@ -415,6 +415,9 @@ class PgDatabase:
         # A schema migrated past this service is said on every health check (each second, per request): once a
         # minute is enough to be seen in the log without burying everything else.
         self._schema_log = RateLimitedLog(log, per_minute=1)
+        # What the last health check found past this service's schema (None: nothing): health says
+        # `database: schema_too_new`, not the `unavailable` of an outage, so the operator stops or upgrades it.
+        self.schema_too_new: schema_guard.SchemaTooNew | None = None
 
     @classmethod
     async def open(cls, url: str, *, min_size: int = 2, max_size: int = 16,
@@ -528,9 +531,11 @@ class PgDatabase:
         try:
             schema_guard.check(found, newest_migration())
         except schema_guard.SchemaTooNew as exc:
+            self.schema_too_new = exc
             self._schema_log.log(logging.ERROR, "pg.schema_too_new", "the database is no longer one this job "
                                  "service can use; stop it: %s", exc, extra={"found": exc.found, "known": exc.known})
             return False
+        self.schema_too_new = None
         return True
 
     async def listen(self, channel: str, callback: Callable[[str], object]) -> None:

@@ -40,6 +40,7 @@ from jobservice.paging import PageInfo, check_page, cursor, numeric_id, read_pag
 from jobservice.ratelimit import RateLimiter, RateLimits, SharedRateLimiter
 from jobservice.result_retention import ResultRetention
 from jobservice.results import ResultStore
+from jobservice.schema_guard import SchemaTooNew
 from jobservice.sessions import Sessions
 from jobservice.shares import JobShares, SharedJob, ShareRecord
 from jobservice.states import TERMINAL, JobStatus
@@ -59,6 +60,8 @@ T = TypeVar("T")
 # Given what a submission will return, the statement to commit with its jobs (name, parameters).
 Record = Callable[[T], tuple[str, Params]]
 STRUCTURE_MODELS = ("esmfold", "alphafold2")
+# /v1/health's database state when a newer job service migrated the PostgreSQL schema past this one.
+DATABASE_SCHEMA_TOO_NEW = "schema_too_new"
 ALL = "all"  # the list filters' value for "no filter" (the seed's default for status and model)
 
 
@@ -214,8 +217,16 @@ class JobService:
     async def health(self) -> tuple[str, str, dict[str, str]]:
         """(status, message, components): `operational` when the database, Triton and every served model are
         ready, else `degraded`. A database that cannot be reached is `"database": "unavailable"`: every call
-        that needs it answers 503 meanwhile (DatabaseUnavailable), and it recovers on its own once it is back."""
-        database = "ready" if await self.db.reachable() else "unavailable"
+        that needs it answers 503 meanwhile (DatabaseUnavailable), and it recovers on its own once it is back.
+        A PostgreSQL schema migrated past this service (a newer job service did it while this one ran) is
+        `"database": "schema_too_new"`, degraded as well but never recovering on its own, and the message says
+        what to do: an operator who read `unavailable` looked for an outage that was not there."""
+        too_new: SchemaTooNew | None = None
+        if await self.db.reachable():
+            database = "ready"
+        else:
+            too_new = getattr(self.db, "schema_too_new", None)  # only PostgreSQL's store can find one (jobservice/pg.py)
+            database = DATABASE_SCHEMA_TOO_NEW if too_new is not None else "unavailable"
         components = {"database": database,
                       **await self.inference.health([s.triton_model for s in self.specs.values()])}
         # A fleet also lists each endpoint ("triton@host:port"): one that is down is out of rotation and
@@ -225,6 +236,9 @@ class JobService:
         suffix = f"; out of rotation: {', '.join(out)}" if out else ""
         if not down:
             return "operational", "PHONOS API is running" + suffix, components
+        if too_new is not None:
+            suffix += (f"; the database schema (version {too_new.found}) is newer than this job service knows "
+                       f"({too_new.known}): stop this job service, or upgrade it to the version that migrated it")
         return "degraded", f"PHONOS API is running, but these are not ready: {', '.join(down)}{suffix}", components
 
     def models(self) -> list[ModelSpec]:

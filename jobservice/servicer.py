@@ -118,6 +118,14 @@ def job_fields(job: JobRecord) -> dict[str, Any]:
         fields["error"] = job.error
     if job.error_code:
         fields["error_code"] = job.error_code
+    # Why a job went back to pending and which run this is (jobs.RequeueReason): running -> pending -> running
+    # said nothing before.
+    if job.requeue_reason is not None:
+        fields["requeue_reason"] = str(job.requeue_reason)
+        if job.max_attempts is not None:
+            fields["max_attempts"] = job.max_attempts
+    if job.attempt > 1 or (job.requeue_reason is not None and job.attempt > 0):
+        fields["attempt"] = job.attempt
     if job.status == JobStatus.COMPLETED and job.result:
         artifacts = job.result["artifacts"]
         fields["output_file"] = artifacts[0]["file"]
@@ -187,6 +195,9 @@ def job_fields_at(job: JobRecord, status: JobStatus, at: float) -> dict[str, Any
     """The job's public view as of a state event: a past, non-terminal state shows no results and what
     was charged then (refunds happen only on the way to a terminal state)."""
     fields = job_fields(job)
+    if job.requeued_at is not None and at < job.requeued_at:  # an event from before its latest hand-back (its first
+        for key in ("attempt", "max_attempts", "requeue_reason"):  # run's, replayed): not that hand-back's reason
+            fields.pop(key, None)
     if status == job.status:
         return fields
     fields.update(status=str(status), updated_at=timestamp(at))

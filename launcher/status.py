@@ -270,6 +270,9 @@ def lines(status: Status, size: Callable[[int], str]) -> Iterator[tuple[str, ...
     metrics = status.metrics
     components = status.components
     yield ("database:", components.get("database", "unknown"))
+    if components.get("database") == "schema_too_new":  # not an outage to wait out: it stays until someone acts
+        yield ("", *("a newer job service migrated the database past what this one knows: stop this job service, "
+                     "or upgrade it to that version").split(" "))
     for name, state in components.items():
         if name != "database" and not _is_model(name, metrics):
             yield (f"{name}:", state)

@@ -125,14 +125,17 @@ WHERE id = :id AND account_id = :account_id AND status IN ('pending', 'running')
 RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: requeue_job
-UPDATE jobs SET status = 'pending', updated_at = :now
+-- Its process died mid-run (the run counts): why, when, and the runs it may have go with it (0075).
+UPDATE jobs SET status = 'pending', updated_at = :now, requeue_reason = :reason, requeued_at = :now,
+                max_attempts = COALESCE(:max_attempts, max_attempts)
 WHERE id = :id AND status = 'running'
 RETURNING *;
 
 -- name: release_job
 -- running → pending without counting the run: it was stopped by a graceful shutdown or found the model
 -- server unavailable before it could compute (jobservice/dispatch.py).
-UPDATE jobs SET status = 'pending', attempts = MAX(attempts - 1, 0), updated_at = :now
+UPDATE jobs SET status = 'pending', attempts = MAX(attempts - 1, 0), updated_at = :now, requeue_reason = :reason,
+                requeued_at = :now, max_attempts = COALESCE(:max_attempts, max_attempts)
 WHERE id = :id AND status = 'running'
 RETURNING *;
 

@@ -129,7 +129,10 @@ WHERE id = :id AND account_id = :account_id AND status IN ('pending', 'running')
 RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: requeue_job
-UPDATE jobs SET status = 'pending', updated_at = :now, lease_owner = NULL, lease_expires = NULL
+-- Its process died mid-run (the run counts): why, when, and the runs it may have go with it (0026).
+UPDATE jobs SET status = 'pending', updated_at = :now, lease_owner = NULL, lease_expires = NULL,
+                requeue_reason = :reason, requeued_at = :now,
+                max_attempts = COALESCE(CAST(:max_attempts AS INTEGER), max_attempts)
 WHERE id = :id AND status = 'running' AND (CAST(:owner AS TEXT) IS NULL OR lease_owner = :owner)
 RETURNING *;
 
@@ -170,8 +173,9 @@ WHERE id = ANY(:ids) AND status = 'running' AND lease_owner = :owner
 RETURNING id;
 
 -- name: requeue_expired
--- Jobs whose owner stopped renewing (it died or lost the database) run again elsewhere...
-UPDATE jobs SET status = 'pending', updated_at = :now, lease_owner = NULL, lease_expires = NULL
+-- Jobs whose owner stopped renewing (it died or lost the database) run again elsewhere, saying so...
+UPDATE jobs SET status = 'pending', updated_at = :now, lease_owner = NULL, lease_expires = NULL,
+                requeue_reason = 'service_lost', requeued_at = :now, max_attempts = :max_attempts
 WHERE status = 'running' AND lease_expires < :now AND attempts < :max_attempts
 RETURNING id, model;
 
@@ -189,7 +193,8 @@ SELECT status FROM jobs WHERE id = :id;
 -- running → pending without counting the run: it was stopped by a graceful shutdown or found the model
 -- server unavailable before it could compute (jobservice/dispatch.py). Only by the service holding it.
 UPDATE jobs SET status = 'pending', attempts = GREATEST(attempts - 1, 0), updated_at = :now,
-                lease_owner = NULL, lease_expires = NULL
+                lease_owner = NULL, lease_expires = NULL, requeue_reason = :reason, requeued_at = :now,
+                max_attempts = COALESCE(CAST(:max_attempts AS INTEGER), max_attempts)
 WHERE id = :id AND status = 'running' AND (CAST(:owner AS TEXT) IS NULL OR lease_owner = :owner)
 RETURNING *;
 
