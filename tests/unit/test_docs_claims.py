@@ -431,3 +431,25 @@ def test_the_readme_folder_table_names_every_operator_command() -> None:
     for verb in client_cli.OPERATOR_VERBS:
         commands = list(sub_parsers(sub_parsers(parser)[verb]))
         assert f"`{' '.join([verb, '/'.join(commands)]) if commands else verb}`" in row, verb
+
+
+def settings_rows(text: str) -> dict[str, str]:
+    """{variable: default} of the `| PHONOS_A / PHONOS_B | a / b | ... |` rows of a Markdown settings table."""
+    table: dict[str, str] = {}
+    for row in text.splitlines():
+        if row.startswith("| `PHONOS_"):
+            names_cell, default_cell = (cell.strip() for cell in row.strip("|").split("|")[:2])
+            names = re.findall(r"`(PHONOS_\w+)`", names_cell)
+            defaults = [d.strip().strip("`") for d in default_cell.split(" / ")]
+            table.update(zip(names, defaults if len(defaults) == len(names) else [default_cell] * len(names),
+                             strict=True))
+    return table
+
+
+def test_the_settings_docs_observability_repeats_say_what_the_readme_table_says() -> None:
+    """docs/observability.md repeats the metrics and tracing settings: the same defaults as the README's table
+    (which test_operator_settings holds to the code), so the two cannot contradict each other."""
+    readme = (REPO / "README.md").read_text().split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    documented, repeated = settings_rows(readme), settings_rows((REPO / "docs/observability.md").read_text())
+    assert len(repeated) >= 8
+    assert {name: documented.get(name) for name in repeated} == repeated
