@@ -19,6 +19,8 @@
 * A graceful stop hands the jobs running here back to pending without counting their run. At start-up,
   jobs left `running` by a dead process (the data-dir lock proves it is dead: it was killed, so the run
   counts) go back to pending, or fail with a refund after `max_attempts`.
+* Every hand-back stores why (jobs.RequeueReason) and the `max_attempts` it is held to: the job's owner reads
+  "attempt 2 of 3, its job service stopped responding" instead of a silent running -> pending -> running.
 * Cancelling a running job cancels its Triton call; the python backend sees
   `request.is_cancelled()` and the model stops at its next check.
 
@@ -61,7 +63,7 @@ from jobservice.inference import (
     ModelFailure,
     ModelOutOfMemory,
 )
-from jobservice.jobs import ClaimedJob, JobRecord, JobStore, Lease
+from jobservice.jobs import ClaimedJob, JobRecord, JobStore, Lease, RequeueReason
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.outage import Outages
 from jobservice.results import ResultStore, write_retrying
@@ -203,8 +205,9 @@ class Dispatcher:
         # Outcomes already computed are written before the database closes.
         await asyncio.gather(*self._persisting, return_exceptions=True)
         for job_id in self._interrupted:
-            with contextlib.suppress(Exception):
-                await self._jobs.release(job_id, self.owner)
+            with contextlib.suppress(Exception):  # its owner is told why it waits again (RequeueReason)
+                await self._jobs.release(job_id, self.owner, reason=RequeueReason.SERVICE_STOPPED,
+                                         max_attempts=self._max_attempts)
         self._interrupted.clear()
 
     async def _hand_back(self, job_id: str, attempts: int, owner: str | None) -> None:
@@ -214,7 +217,8 @@ class Dispatcher:
             await self._jobs.fail(job_id, JobFailure(FailureKind.INTERRUPTED, GAVE_UP.format(attempts=attempts)),
                                   owner)
         else:
-            await self._jobs.requeue(job_id, owner)
+            await self._jobs.requeue(job_id, owner, reason=RequeueReason.SERVICE_RESTARTED,
+                                     max_attempts=self._max_attempts)
 
     async def _recover(self) -> None:
         for job_id, attempts in await self._jobs.orphaned():
@@ -393,7 +397,9 @@ class Dispatcher:
             await self._persist(self._jobs.fail(job.id, self.outages.failure(job.model), self.owner))
         else:
             tracing.set_job_outcome("pending")  # back in the queue, waiting for the model server
-            released = await self._persist(self._jobs.release(job.id, self.owner))
+            released = await self._persist(self._jobs.release(job.id, self.owner,
+                                                              reason=RequeueReason.MODEL_UNAVAILABLE,
+                                                              max_attempts=self._max_attempts))
             if released is not None and self._lease is None:
                 self._queues[job.model].put(job.id, job.account_id)  # still ours: queue it again by hand
         self.outages.watch(job.model)

@@ -17,6 +17,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from jobservice import metrics
@@ -40,6 +41,16 @@ from jobservice.store import ConstraintViolation, Params, Row, Store
 log = logging.getLogger(__name__)
 
 
+class RequeueReason(StrEnum):
+    """Why a job went back from running to pending (the API's `requeue_reason`): before, a job whose job service
+    died or stopped mid-run showed running -> pending -> running and nothing said why, or which run this was."""
+
+    SERVICE_STOPPED = "service_stopped"  # its job service stopped gracefully mid-run: handed back, run not counted
+    SERVICE_LOST = "service_lost"  # its job service stopped renewing the lease (died, lost the database): counted
+    SERVICE_RESTARTED = "service_restarted"  # its job service was killed mid-run and found it at its start: counted
+    MODEL_UNAVAILABLE = "model_unavailable"  # the model server was unavailable before it computed: not counted
+
+
 @dataclass(frozen=True)
 class JobRecord:
     id: str
@@ -58,6 +69,17 @@ class JobRecord:
     started_at: float | None = None  # the start of the latest run (claim); None while never run
     finished_at: float | None = None  # when it reached completed, failed or cancelled
     results_deleted_at: float | None = None  # when result retention deleted its files (jobservice/result_retention.py)
+    requeue_reason: RequeueReason | None = None  # why it last went back from running to pending; None: never did
+    requeued_at: float | None = None  # when it did
+    max_attempts: int | None = None  # the runs it may have, as the service that handed it back counted them
+
+    @property
+    def attempt(self) -> int:
+        """The number of its current run, or of its next one while it waits after a hand-back (a run handed back
+        uncounted keeps its number); 0 while it never ran."""
+        if self.status == JobStatus.PENDING and self.requeue_reason is not None:
+            return self.attempts + 1
+        return self.attempts
 
     @classmethod
     def from_row(cls, row: Row) -> JobRecord:
@@ -78,6 +100,9 @@ class JobRecord:
             started_at=_optional_float(row["started_at"]),
             finished_at=_optional_float(row["finished_at"]),
             results_deleted_at=_optional_float(row["results_deleted_at"]),
+            requeue_reason=_requeue_reason(row),
+            requeued_at=_optional_float(row["requeued_at"]),
+            max_attempts=None if row["max_attempts"] is None else int(row["max_attempts"]),
         )
 
 
@@ -100,6 +125,16 @@ class ClaimedJob:
     @property
     def model(self) -> str:
         return self.record.model
+
+
+def _requeue_reason(row: Row) -> RequeueReason | None:
+    """The row's reason; None for a code this version does not know (a newer service wrote it) rather than a
+    job that cannot be read."""
+    value = row["requeue_reason"]
+    try:
+        return None if value is None else RequeueReason(value)
+    except ValueError:
+        return None
 
 
 def _optional_float(value: object) -> float | None:
@@ -336,18 +371,25 @@ class JobStore:
         self._on_transition()  # and the jobs_event_on_transition trigger logged the state change
         return JobRecord.from_row(row)
 
-    async def requeue(self, job_id: str, owner: str | None = None) -> JobRecord | None:
-        """running → pending, for a job whose process died: the run it had counts among its attempts."""
-        row = await self._db.write_one("requeue_job", {"id": job_id, "owner": owner, "now": now()})
+    async def requeue(self, job_id: str, owner: str | None = None, *,
+                      reason: RequeueReason = RequeueReason.SERVICE_RESTARTED,
+                      max_attempts: int | None = None) -> JobRecord | None:
+        """running → pending, for a job whose process died: the run it had counts among its attempts. `reason`
+        and `max_attempts` are stored with it, for its owner to read."""
+        row = await self._db.write_one("requeue_job", {"id": job_id, "owner": owner, "now": now(),
+                                                       "reason": str(reason), "max_attempts": max_attempts})
         if row is None:
             return None
         self._on_transition()
         return JobRecord.from_row(row)
 
-    async def release(self, job_id: str, owner: str | None = None) -> JobRecord | None:
+    async def release(self, job_id: str, owner: str | None = None, *,
+                      reason: RequeueReason = RequeueReason.SERVICE_STOPPED,
+                      max_attempts: int | None = None) -> JobRecord | None:
         """running → pending without counting the run (a graceful stop, or a model server found unavailable
-        before the job could compute). None if it is no longer running (here)."""
-        row = await self._db.write_one("release_job", {"id": job_id, "owner": owner, "now": now()})
+        before the job could compute: `reason`). None if it is no longer running (here)."""
+        row = await self._db.write_one("release_job", {"id": job_id, "owner": owner, "now": now(),
+                                                       "reason": str(reason), "max_attempts": max_attempts})
         if row is None:
             return None
         self._on_transition()

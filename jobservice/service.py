@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from jobservice import metrics, tracing
+from jobservice import metrics, opaque_ids, tracing
 from jobservice.accounts import Accounts, NewKey
 from jobservice.activity import ActivityEntry, ActivityLog
 from jobservice.api_keys import ApiKeys, KeyRecord
@@ -40,11 +40,12 @@ from jobservice.paging import PageInfo, check_page, cursor, numeric_id, read_pag
 from jobservice.ratelimit import RateLimiter, RateLimits, SharedRateLimiter
 from jobservice.result_retention import ResultRetention
 from jobservice.results import ResultStore
+from jobservice.schema_guard import SchemaTooNew
 from jobservice.sessions import Sessions
 from jobservice.shares import JobShares, SharedJob, ShareRecord
 from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import CANCEL_CHANNEL, JOB_EVENTS_CHANNEL, JOBS_CHANNEL, WEBHOOKS_CHANNEL, Params, Store
-from jobservice.stream_guard import StreamGuard
+from jobservice.stream_guard import CREDENTIALS_CHANNEL, StreamGuard
 from jobservice.usage import UsageRecorder, UsageReport
 from jobservice.watch import Event, JobWatcher, WatchHub
 from jobservice.webhook_deliveries import DeliveryRecord, WebhookDeliveries
@@ -59,6 +60,8 @@ T = TypeVar("T")
 # Given what a submission will return, the statement to commit with its jobs (name, parameters).
 Record = Callable[[T], tuple[str, Params]]
 STRUCTURE_MODELS = ("esmfold", "alphafold2")
+# /v1/health's database state when a newer job service migrated the PostgreSQL schema past this one.
+DATABASE_SCHEMA_TOO_NEW = "schema_too_new"
 ALL = "all"  # the list filters' value for "no filter" (the seed's default for status and model)
 
 
@@ -138,8 +141,10 @@ class JobService:
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.accounts = Accounts(db)
         self.rate_limits: RateLimits = SharedRateLimiter(db) if db.shared else RateLimiter()
-        self.api_keys = ApiKeys(db, default_rate_limit=settings.default_rate_limit)
-        self.sessions = Sessions(db, ttl_s=settings.session_ttl_s)
+        # Before keys and sessions: their revokes end the open streams they held (jobservice/stream_guard.py).
+        self.stream_guard = StreamGuard(db, every_s=settings.watch_poll_s)
+        self.api_keys = ApiKeys(db, default_rate_limit=settings.default_rate_limit, on_revoked=self.stream_guard.ended)
+        self.sessions = Sessions(db, ttl_s=settings.session_ttl_s, on_ended=self.stream_guard.ended)
         self.auth = Authenticator(self.accounts, self.sessions, session_rate_limit=settings.session_rate_limit)
         self.sender = WebhookSender(
             db, timeout_s=settings.webhook_timeout_s, max_attempts=settings.webhook_max_attempts,
@@ -151,7 +156,6 @@ class JobService:
         self.hub = WatchHub(db, poll_s=settings.watch_poll_s,
                             max_per_account=settings.watch_max_streams_per_account)
         self.watcher = JobWatcher(self.hub, db, max_stream_s=settings.watch_max_stream_s)
-        self.stream_guard = StreamGuard(db, every_s=settings.watch_poll_s)
         self.jobs = JobStore(db, on_event_queued=self.sender.wake, on_transition=self.hub.wake)
         self.results = ResultStore(settings.results_dir)
         self.retention = ResultRetention(db, self.results, settings.result_retention_days)
@@ -165,6 +169,7 @@ class JobService:
         self.credits = CreditHistory(db)
         self.activity = ActivityLog(db, log_days=settings.activity_log_days)
         self.shares = JobShares(db)
+        self.ids = opaque_ids.PLAIN  # the store's (`start`): how event and delivery row numbers are shown
         self.dispatcher = Dispatcher(
             self.jobs, self.specs, inference, self.results, max_inflight=settings.max_inflight_per_model,
             retry_window_s=settings.triton_retry_window_s, max_attempts=settings.max_attempts,
@@ -174,11 +179,15 @@ class JobService:
         )
 
     async def start(self) -> None:
+        # First: every id shown from here on (events, deliveries, X-Phonos-Delivery) is the store's opaque one.
+        self.ids = await opaque_ids.load(self.db)
+        self.deliveries.ids = self.sender.ids = self.ids.deliveries
         if self.db.shared:  # what the other job services announce
             await self.db.listen(JOBS_CHANNEL, self.dispatcher.announce)
             await self.db.listen(CANCEL_CHANNEL, self.dispatcher.cancel_running)
             await self.db.listen(WEBHOOKS_CHANNEL, lambda _: self.sender.wake())
             await self.db.listen(JOB_EVENTS_CHANNEL, lambda _: self.hub.wake())  # their jobs' state changes
+            await self.db.listen(CREDENTIALS_CHANNEL, lambda _: self.stream_guard.wake())  # their revokes, sign-outs
         self.hub.start()
         self.stream_guard.start()
         self.idempotency.start()
@@ -208,8 +217,16 @@ class JobService:
     async def health(self) -> tuple[str, str, dict[str, str]]:
         """(status, message, components): `operational` when the database, Triton and every served model are
         ready, else `degraded`. A database that cannot be reached is `"database": "unavailable"`: every call
-        that needs it answers 503 meanwhile (DatabaseUnavailable), and it recovers on its own once it is back."""
-        database = "ready" if await self.db.reachable() else "unavailable"
+        that needs it answers 503 meanwhile (DatabaseUnavailable), and it recovers on its own once it is back.
+        A PostgreSQL schema migrated past this service (a newer job service did it while this one ran) is
+        `"database": "schema_too_new"`, degraded as well but never recovering on its own, and the message says
+        what to do: an operator who read `unavailable` looked for an outage that was not there."""
+        too_new: SchemaTooNew | None = None
+        if await self.db.reachable():
+            database = "ready"
+        else:
+            too_new = getattr(self.db, "schema_too_new", None)  # only PostgreSQL's store can find one (jobservice/pg.py)
+            database = DATABASE_SCHEMA_TOO_NEW if too_new is not None else "unavailable"
         components = {"database": database,
                       **await self.inference.health([s.triton_model for s in self.specs.values()])}
         # A fleet also lists each endpoint ("triton@host:port"): one that is down is out of rotation and
@@ -219,6 +236,9 @@ class JobService:
         suffix = f"; out of rotation: {', '.join(out)}" if out else ""
         if not down:
             return "operational", "PHONOS API is running" + suffix, components
+        if too_new is not None:
+            suffix += (f"; the database schema (version {too_new.found}) is newer than this job service knows "
+                       f"({too_new.known}): stop this job service, or upgrade it to the version that migrated it")
         return "degraded", f"PHONOS API is running, but these are not ready: {', '.join(down)}{suffix}", components
 
     def models(self) -> list[ModelSpec]:

@@ -15,7 +15,7 @@
     phonos weights fetch esmfold|alphafold2|diffdock|esm2 [--dir DIR] [--mirror URL]
     phonos weights list
     phonos backup DEST [--data-dir D] [--json]   (a consistent copy of a running SQLite data directory)
-    phonos status [--url URL] [--metrics-url URL] [--json]   (is the running service healthy? exit 0, 1 or 7)
+    phonos status [--url URL] [--metrics-url URL] [--json]   (is the running service healthy? exit 0, 1, 7 or 9)
 
 Every other verb (login, fold, dock, jobs, usage, webhooks, ...) is `phonos_client.cli`
 (clients/python, installable alone without torch or Triton); both packages install the same
@@ -68,7 +68,7 @@ EXIT_CODES_HELP = ("exit codes: 0 ok; 1 `serve` stopped on a failure (another se
                    "unusable data directory or database); 130 interrupted (Ctrl-C); 141 output closed early "
                    "(`| head`); the users' verbs (login, fold, ...) also 3 authentication, 4 not found, 5 "
                    "insufficient credits, 6 rate limited, 7 server or connection error (`status` too: nothing answers at the "
-                   "address), 8 invalid request")
+                   "address), 8 invalid request; 9 `status`: a gateway answers but its job service does not")
 
 
 def _settings(args: argparse.Namespace) -> ServiceSettings:
@@ -158,10 +158,12 @@ def _existing(settings: ServiceSettings) -> ServiceSettings:
 
 
 def _key_json(key: KeyRecord) -> dict[str, Any]:
-    """A key as `--json` prints it: the API's key object (GET /v1/keys), field for field."""
+    """A key as `--json` prints it: the API's key object (GET /v1/keys), field for field (`revoked_at` too: a
+    revoked key's when was left out, so `keys revoke --json` could not say it); null where the API omits one."""
     return {"key_id": key.id, "prefix": key.prefix, "name": key.name, "rate_limit": key.rate_limit,
             "created_at": rfc3339(key.created_at),
             "last_used_at": None if key.last_used_at is None else rfc3339(key.last_used_at), "revoked": key.revoked,
+            "revoked_at": None if key.revoked_at is None else rfc3339(key.revoked_at),
             "expires_at": None if key.expires_at is None else rfc3339(key.expires_at), "expired": key.expired(),
             "scope": key.scope}
 

@@ -125,7 +125,7 @@ CREATE TABLE jobs (
     updated_at    REAL NOT NULL,
     started_at    REAL,
     finished_at   REAL,
-    error_code TEXT, endpoint TEXT NOT NULL DEFAULT '/v1/predict', results_deleted_at REAL, deleted_at REAL);
+    error_code TEXT, endpoint TEXT NOT NULL DEFAULT '/v1/predict', results_deleted_at REAL, deleted_at REAL, requeue_reason TEXT, requeued_at REAL, max_attempts INTEGER);
 
 CREATE INDEX jobs_account_created ON jobs (account_id, seq DESC);
 
@@ -204,6 +204,12 @@ BEGIN
           WHERE json_each.value = 'job.' || CASE NEW.status WHEN 'running' THEN 'started' ELSE NEW.status END
       );
 END;
+
+CREATE TABLE opaque_ids (
+    kind        TEXT PRIMARY KEY,
+    secret      TEXT NOT NULL,
+    legacy_max  INTEGER NOT NULL
+);
 
 CREATE TABLE sessions (
     token_hash  TEXT PRIMARY KEY,            -- sha256 of the cookie value; the token itself is never stored

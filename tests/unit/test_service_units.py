@@ -46,7 +46,7 @@ def test_transition_queries_only_move_from_allowed_states(tmp_path: Path) -> Non
                     "complete_job": {"result_json": "{}"},
                     "fail_job": {"error": "e", "error_code": "model_error", "refund": False},
                     "cancel_job": {"account_id": 1},
-                    "requeue_job": {},
+                    "requeue_job": {"reason": "service_restarted", "max_attempts": 3},  # why it went back (0075)
                 }.items():
                     job_id = f"{start}-{name}"
                     await db.write_one("insert_job", {"id": job_id, "account_id": 1, "model": "m", "name": None,

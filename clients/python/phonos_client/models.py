@@ -28,6 +28,10 @@ class Job:
     started_at: str | None = None
     completed_at: str | None = None
     results_deleted_at: str | None = None  # set once the server's result retention deleted the files (410)
+    # Set once the job went back from running to pending (why: requeue_reason) or is on its 2nd run or later.
+    attempt: int | None = None
+    max_attempts: int | None = None
+    requeue_reason: str | None = None  # service_stopped, service_lost, service_restarted or model_unavailable
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -42,7 +46,13 @@ class Job:
                    download_url=data.get("download_url"), error=data.get("error"), error_code=data.get("error_code"),
                    metrics=dict(data.get("metrics") or {}), metadata=dict(data.get("metadata") or {}),
                    formats=tuple(data.get("formats") or ()), started_at=data.get("started_at"),
-                   completed_at=data.get("completed_at"), results_deleted_at=data.get("results_deleted_at"), raw=data)
+                   completed_at=data.get("completed_at"), results_deleted_at=data.get("results_deleted_at"),
+                   attempt=_optional_int(data.get("attempt")), max_attempts=_optional_int(data.get("max_attempts")),
+                   requeue_reason=data.get("requeue_reason"), raw=data)
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,10 @@ WHERE id = :id AND account_id = :account_id AND status IN ('pending', 'running')
 RETURNING *, (SELECT COUNT(*) FROM webhooks w WHERE w.account_id = jobs.account_id AND w.deleted_at IS NULL) AS webhook_count;
 
 -- name: requeue_job
-UPDATE jobs SET status = 'pending', updated_at = :now, lease_owner = NULL, lease_expires = NULL
+-- Its process died mid-run (the run counts): why, when, and the runs it may have go with it (0026).
+UPDATE jobs SET status = 'pending', updated_at = :now, lease_owner = NULL, lease_expires = NULL,
+                requeue_reason = :reason, requeued_at = :now,
+                max_attempts = COALESCE(CAST(:max_attempts AS INTEGER), max_attempts)
 WHERE id = :id AND status = 'running' AND (CAST(:owner AS TEXT) IS NULL OR lease_owner = :owner)
 RETURNING *;
 
@@ -170,8 +173,9 @@ WHERE id = ANY(:ids) AND status = 'running' AND lease_owner = :owner
 RETURNING id;
 
 -- name: requeue_expired
--- Jobs whose owner stopped renewing (it died or lost the database) run again elsewhere...
-UPDATE jobs SET status = 'pending', updated_at = :now, lease_owner = NULL, lease_expires = NULL
+-- Jobs whose owner stopped renewing (it died or lost the database) run again elsewhere, saying so...
+UPDATE jobs SET status = 'pending', updated_at = :now, lease_owner = NULL, lease_expires = NULL,
+                requeue_reason = 'service_lost', requeued_at = :now, max_attempts = :max_attempts
 WHERE status = 'running' AND lease_expires < :now AND attempts < :max_attempts
 RETURNING id, model;
 
@@ -189,7 +193,8 @@ SELECT status FROM jobs WHERE id = :id;
 -- running → pending without counting the run: it was stopped by a graceful shutdown or found the model
 -- server unavailable before it could compute (jobservice/dispatch.py). Only by the service holding it.
 UPDATE jobs SET status = 'pending', attempts = GREATEST(attempts - 1, 0), updated_at = :now,
-                lease_owner = NULL, lease_expires = NULL
+                lease_owner = NULL, lease_expires = NULL, requeue_reason = :reason, requeued_at = :now,
+                max_attempts = COALESCE(CAST(:max_attempts AS INTEGER), max_attempts)
 WHERE id = :id AND status = 'running' AND (CAST(:owner AS TEXT) IS NULL OR lease_owner = :owner)
 RETURNING *;
 
@@ -423,9 +428,10 @@ SELECT COUNT(*) FROM api_keys
 WHERE account_id = :account_id AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :now);
 
 -- name: revoke_api_key
+-- key_hash: the revoked key's open watch streams are ended by it (jobservice/stream_guard.py).
 UPDATE api_keys SET revoked_at = :now
 WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
-RETURNING id;
+RETURNING id, key_hash;
 
 -- name: update_api_key
 UPDATE api_keys SET name = COALESCE(CAST(:name AS TEXT), name), rate_limit = COALESCE(CAST(:rate_limit AS INTEGER), rate_limit)
@@ -498,9 +504,15 @@ SELECT s.account_id, s.expires_at, s.created_at, s.last_seen_at, a.username
 FROM sessions s JOIN accounts a ON a.id = s.account_id
 WHERE s.token_hash = :token_hash AND s.revoked_at IS NULL AND s.expires_at > :now;
 
+-- name: notify_credentials_ended
+-- Keys were revoked or sessions ended in this transaction: every job service listening (jobservice/stream_guard.py)
+-- checks its open streams' credentials at once, at our commit (PostgreSQL only: nothing else shares a SQLite store).
+SELECT pg_notify('phonos_credentials', '');
+
 -- name: live_sessions
--- The dashboard sessions among :token_hashes (a JSON array) still signed in (jobservice/stream_guard.py).
-SELECT token_hash FROM sessions
+-- The dashboard sessions among :token_hashes (a JSON array) still signed in, with their expiry
+-- (jobservice/stream_guard.py ends their streams when they expire).
+SELECT token_hash, expires_at FROM sessions
 WHERE revoked_at IS NULL AND expires_at > :now
   AND token_hash IN (SELECT json_array_elements_text(CAST(:token_hashes AS JSON)));
 
@@ -599,6 +611,10 @@ LIMIT :limit;
 UPDATE jobs SET results_deleted_at = :now WHERE id = :id AND results_deleted_at IS NULL;
 
 -- Job events (the watch streams, jobservice/watch.py) -----------------------------------------------
+
+-- name: opaque_id_keys
+-- The secrets and cut-offs of opaque event and delivery ids (jobservice/opaque_ids.py).
+SELECT kind, secret, legacy_max FROM opaque_ids;
 
 -- name: last_job_event_id
 SELECT COALESCE(MAX(id), 0) FROM job_events;

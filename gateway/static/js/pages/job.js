@@ -294,14 +294,32 @@ function sticksNote(what) {
     'so a cartoon would show almost nothing. Tiny random weights make such structures.');
 }
 
+/** Why the job went back to waiting (the job's `requeue_reason`), in the scientist's words. */
+const REQUEUE_REASONS = {
+  service_stopped: 'its job service stopped during the run, which does not count against it',
+  service_lost: 'its job service stopped responding during the run, and another one took the job over',
+  service_restarted: 'its job service stopped during the run, and took the job again when it restarted',
+  model_unavailable: 'the model server was unavailable before it could compute, which does not count against it',
+};
+
+/** "Attempt 2 of 3: its job service stopped responding during the run…" for a job that went back to waiting or is on
+ * a later run; null for a first run. Before, a job whose service died went running -> waiting -> running, unexplained. */
+export function attemptText(job) {
+  if (!job.requeue_reason && !(job.attempt > 1)) return null;
+  const which = `Attempt ${job.attempt || 1}${job.max_attempts ? ` of ${job.max_attempts}` : ''}`;
+  const why = REQUEUE_REASONS[job.requeue_reason];
+  return why ? `${which}: ${why}.` : `${which}.`;
+}
+
 /** The card of a pending or running job, built once and updated in place (the Cancel button keeps focus). */
 function statusCard(onCancel) {
   const heading = h('strong', {});
   const note = h('div', {class: 'muted'});
+  const attempt = h('div', {class: 'small', id: 'job-attempt', hidden: true});
   const message = h('div', {class: 'small', id: 'progress-message', hidden: true});
   const bar = h('progress', {class: 'job-progress', id: 'job-progress', hidden: true, 'aria-label': 'Model progress'});
   const card = h('div', {class: 'card', id: 'status-card'}, h('div', {class: 'card-body row'},
-    h('div', {class: 'status-text'}, heading, note, message, bar),
+    h('div', {class: 'status-text'}, heading, note, attempt, message, bar),
     h('div', {class: 'spacer'}),
     h('button', {class: 'btn danger', type: 'button', id: 'cancel-job', on: {click: onCancel}}, 'Cancel job')));
   return {
@@ -313,6 +331,9 @@ function statusCard(onCancel) {
       heading.title = running ? 'The model server is computing this job.' : 'Queued until the model server has a free slot for this model.';
       note.textContent = running ? `Started ${ago(job.started_at || job.updated_at)}. This page updates by itself.`
         : 'Your job starts as soon as the model is free. This page updates by itself.';
+      const again = attemptText(job);
+      attempt.hidden = !again;
+      attempt.textContent = again || '';
       message.hidden = bar.hidden = !(running && progress);
       if (!running || !progress) return;
       message.textContent = progress.message || progress.stage;

@@ -1,0 +1,130 @@
+"""A job that went back from running to pending says why and which run this is (`attempt`, `max_attempts`,
+`requeue_reason` in the job object, its state events and the SDK's Job). Was: a job whose job service stopped or
+died mid-run went running -> pending -> running and nothing said why, nor that this was its second run.
+
+Each case stops an in-process job service mid-job and starts another on the same store (SQLite: the same data
+directory; PostgreSQL: the same database, where a dead service's job is taken over once its lease lapsed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from phonos_client.models import Job
+
+from jobservice.memory_inference import InMemoryInference, Slow
+from phonos.v1 import phonos_pb2 as pb
+from tests.support import ALL_STORES, DEFAULT_MODEL_REPOSITORY, ApiClient, InProcessService, wait_until
+
+pytestmark = pytest.mark.integration
+STORES = ALL_STORES  # the hand-back is a store's transition: both stores
+
+ATTEMPT_FIELDS = ("attempt", "max_attempts", "requeue_reason")
+
+
+def key_of(client: ApiClient) -> str:
+    return str(client.session.headers["Authorization"]).removeprefix("Bearer ")
+
+
+def running_first_time(twin_factory: type, data_dir: Path) -> tuple[InProcessService, ApiClient, str]:
+    """A job running (for a minute) on a first job service allowing 3 attempts."""
+    first = twin_factory.start(data_dir=data_dir, PHONOS_MAX_ATTEMPTS="3")
+    first.inference.script("esmfold", Slow(60))
+    client = first.client(first.new_key(credits=100))
+    job_id = client.predict().json()["job_id"]
+    client.wait_for(job_id, ("running",))
+    # "running" is stored before the model call starts: stop the service once the call is under way.
+    wait_until(lambda: any(c.request_id == job_id for c in first.inference.calls), 10)
+    return first, client, job_id
+
+
+def second_service(twin_factory: type, first: InProcessService, data_dir: Path) -> InProcessService:
+    """Another job service on the same store whose model holds the job (its twin scripted before it starts, so the
+    job cannot finish before the test reads it)."""
+    twin = InMemoryInference.for_specs(first.specs, DEFAULT_MODEL_REPOSITORY)
+    twin.script("esmfold", Slow(60))
+    return twin_factory.start(data_dir=data_dir, inference=twin, PHONOS_MAX_ATTEMPTS="3")
+
+
+def state_events(service: InProcessService, key: str, job_id: str, count: int) -> list[dict[str, Any]]:
+    """The job's first `count` state events (replayed from its start) over gRPC, as the job object of each."""
+    channel, stub = service.grpc_stub()
+    with channel:
+        call = stub.WatchJob(pb.WatchJobRequest(job_id=job_id, last_event_id="0"),
+                             metadata=(("authorization", f"Bearer {key}"),), timeout=20)
+        seen: list[dict[str, Any]] = []
+        for message in call:
+            if message.event.type == "state":
+                job = message.event.job
+                seen.append({"status": job.status, **{f: getattr(job, f) for f in ATTEMPT_FIELDS if job.HasField(f)}})
+                if len(seen) == count:
+                    call.cancel()
+                    break
+    return seen
+
+
+def test_a_job_handed_back_by_a_stopping_service_says_so_and_keeps_its_attempt(twin_factory: type,
+                                                                              tmp_path: Path) -> None:
+    first, client, job_id = running_first_time(twin_factory, tmp_path / "var")
+    before = client.get(f"/v1/jobs/{job_id}").json()
+    assert not set(ATTEMPT_FIELDS) & set(before), before  # a first run says nothing of attempts
+    first.stop()  # graceful: handed back at once, its run not counted
+
+    second = second_service(twin_factory, first, tmp_path / "var")
+    again = second.client(key_of(client))
+    job = again.wait_for(job_id, ("running",), timeout_s=30)
+    assert (job["attempt"], job["max_attempts"], job["requeue_reason"]) == (1, 3, "service_stopped"), job
+    sdk = Job.from_dict(job)
+    assert (sdk.attempt, sdk.max_attempts, sdk.requeue_reason) == (1, 3, "service_stopped")
+    # Its events: the submission's pending says nothing, the hand-back's pending says why, and the run after it.
+    events = state_events(second, key_of(client), job_id, 4)
+    assert events == [
+        {"status": "pending"},
+        {"status": "running"},
+        {"status": "pending", "attempt": 1, "max_attempts": 3, "requeue_reason": "service_stopped"},
+        {"status": "running", "attempt": 1, "max_attempts": 3, "requeue_reason": "service_stopped"},
+    ], events
+    assert again.post(f"/v1/jobs/{job_id}/cancel").json()["status"] == "cancelled"
+
+
+def test_a_job_whose_service_died_runs_again_as_attempt_two_saying_why(twin_factory: type, tmp_path: Path) -> None:
+    first, client, job_id = running_first_time(twin_factory, tmp_path / "var")
+    first.stop()
+    # The row as a SIGKILL leaves it: still running, the run counted; on PostgreSQL its lease lapsed.
+    first.sql("UPDATE jobs SET status = 'running', attempts = 1, requeue_reason = NULL, requeued_at = NULL, "
+              "max_attempts = NULL WHERE id = ?", job_id)
+    if first.shared:
+        first.sql("UPDATE jobs SET lease_owner = 'killed', lease_expires = 0 WHERE id = ?", job_id)
+
+    second = second_service(twin_factory, first, tmp_path / "var")
+    again = second.client(key_of(client))
+    job = wait_until(lambda: _running_again(again, job_id), 30)
+    # SQLite: the restarted service found it at its start; PostgreSQL: another service took over its lapsed lease.
+    reason = "service_lost" if first.shared else "service_restarted"
+    assert (job["attempt"], job["max_attempts"], job["requeue_reason"]) == (2, 3, reason), job
+
+    channel, stub = second.grpc_stub()
+    with channel:
+        over_grpc = stub.GetJob(pb.GetJobRequest(job_id=job_id),
+                                metadata=(("authorization", f"Bearer {key_of(client)}"),)).job
+    assert (over_grpc.attempt, over_grpc.max_attempts, over_grpc.requeue_reason) == (2, 3, reason)
+    assert again.post(f"/v1/jobs/{job_id}/cancel").json()["status"] == "cancelled"
+    cancelled = again.get(f"/v1/jobs/{job_id}").json()  # it stays on the job once it ended: its last run was the 2nd
+    assert (cancelled["attempt"], cancelled["requeue_reason"]) == (2, reason), cancelled
+
+
+def _running_again(client: ApiClient, job_id: str) -> dict[str, Any] | None:
+    job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()
+    return job if job["status"] == "running" and job.get("attempt") == 2 else None
+
+
+def test_unknown_reason_written_by_a_newer_service_reads_as_none(twin_factory: type, tmp_path: Path) -> None:
+    """A code this version does not know (a newer job service on the same PostgreSQL wrote it): the job is still
+    read, without a reason, rather than a 500."""
+    service = twin_factory.start(data_dir=tmp_path / "var")
+    client = service.client(service.new_key(credits=100))
+    job_id = client.wait_for(client.predict().json()["job_id"])["job_id"]
+    service.sql("UPDATE jobs SET requeue_reason = 'a_future_reason', attempts = 2 WHERE id = ?", job_id)
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "completed" and job["attempt"] == 2 and "requeue_reason" not in job, job
