@@ -448,7 +448,7 @@ UNAVAILABLE = {"error": "Service unavailable",
                "message": "The job service cannot be reached right now; try again in a few seconds."}
 ACCOUNT = {"account": {"id": 1, "username": "ada", "created_at": "2026-12-01T00:00:00Z"},
            "credits": {"balance": 5, "currency": "credits"},
-           "jobs": {"total": 0, "completed": 0, "active": 0, "failed": 0}}
+           "jobs": {"total": 0, "completed": 0, "active": 0, "failed": 0, "cancelled": 0}}
 
 
 def test_a_503_that_says_when_to_come_back_is_tried_again_no_sooner_in_both_clients() -> None:
