@@ -233,7 +233,9 @@ def test_watching_a_finished_job_in_a_terminal_shows_it_finished(service: InProc
 
 def test_watching_every_job_names_each_one_until_ctrl_c(service: InProcessService) -> None:
     key = service.new_key()
-    service.inference.script("esmfold", Slow(3))
+    # Runs until the service stops: active whenever the command starts (a 3 s call could end before a loaded host
+    # had started the command, and a finished job is in no opening snapshot: no line came).
+    service.inference.script("esmfold", Slow(60))
     # active: in the opening snapshot. (A name with an escape sequence is a 400 now, jobservice/labels.py; one kept
     # from before is shown, not run: tests/unit/test_client_cli_text.py.)
     job_id = service.client(key).predict(name="kinase 1").json()["job_id"]
