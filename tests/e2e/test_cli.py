@@ -118,8 +118,10 @@ def test_fold_a_three_record_fasta_with_json_output(service: InProcessService, t
 
 def test_fold_in_a_terminal_draws_one_progress_bar_per_job(service: InProcessService, tmp_path: Path) -> None:
     key = service.new_key()
+    # 0.3 s apart: the command watches after submitting, and a watcher that joins late gets only the latest pass;
+    # p2's first pass must still be drawn: joined after its second pass (0.3 s into its run at 0.15 s apart), it is not.
     for _ in range(3):
-        service.inference.script("esmfold", Progressing(PASSES, 0.15))
+        service.inference.script("esmfold", Progressing(PASSES, 0.3))
     (tmp_path / "proteins.fasta").write_text(FASTA)
     code, screen = in_a_terminal(service, key, "fold", str(tmp_path / "proteins.fasta"), "--out", str(tmp_path))
     assert code == 0, screen
@@ -253,7 +255,8 @@ def test_watching_every_job_names_each_one_until_ctrl_c(service: InProcessServic
 
 def test_without_a_terminal_progress_is_plain_lines(service: InProcessService, tmp_path: Path) -> None:
     key = service.new_key()
-    service.inference.script("esmfold", Progressing(PASSES, 0.05))
+    # 0.3 s apart: the first pass's line needs the command's watch open before the second (0.05 s was a race).
+    service.inference.script("esmfold", Progressing(PASSES, 0.3))
     ran = phonos(service, key, "fold", "MKTAYIAKQRQISFVKSHFSRQ", "--out", str(tmp_path))
     assert ran.returncode == 0, ran.stderr
     lines = ran.stderr.splitlines()
