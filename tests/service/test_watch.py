@@ -76,14 +76,19 @@ def service(twin_factory: type) -> InProcessService:
 def test_sse_with_a_plain_http_client_follows_a_job_to_the_end(twin_factory: type) -> None:
     service = twin_factory.start(PHONOS_MAX_INFLIGHT_PER_MODEL="1")
     key = service.new_key()
-    service.inference.script("esmfold", Slow(0.4), Progressing(RECYCLES, 0.05))
-    blocker = service.client(key).predict().json()["job_id"]  # keeps ours pending for a moment (one worker)
+    # The blocker keeps ours pending (one worker) until its stream has said so: cancelled then, not after a fixed
+    # 0.4 s, which a loaded host could use up before the stream opened (its first state was then "running").
+    service.inference.script("esmfold", Slow(60), Progressing(RECYCLES, 0.05))
+    blocker = service.client(key).predict().json()["job_id"]
     job_id = service.client(key).predict().json()["job_id"]
     response = open_sse(service, key, f"/v1/jobs/{job_id}/events")
     assert response.status == 200
     assert response.getheader("Content-Type") == "text/event-stream; charset=utf-8"
     assert response.getheader("Cache-Control") == "no-store" and response.getheader("X-RateLimit-Limit")
-    events = list(read_sse(response))  # the server ends the stream when the job is terminal
+    stream = read_sse(response)
+    events = [next(stream)]
+    assert service.client(key).post(f"/v1/jobs/{blocker}/cancel").status_code == 200
+    events += stream  # the server ends the stream when the job is terminal
     assert states(events) == ["pending", "running", "completed"]
     progress = [e["data"]["progress"] for e in events if e["event"] == "progress"]
     assert [(p["stage"], p["step"], p["total"]) for p in progress] == [("recycle", i, 4) for i in range(1, 5)]
@@ -95,7 +100,7 @@ def test_sse_with_a_plain_http_client_follows_a_job_to_the_end(twin_factory: typ
     final = events[-1]["data"]["job"]
     assert final["download_url"] == f"/v1/jobs/{job_id}/download" and final["formats"] == list(esmfold_spec({}).formats)
     assert all("download_url" not in e["data"]["job"] for e in events[:-1])  # no results before completion
-    assert service.client(key).wait_for(blocker)["status"] == "completed"
+    assert service.client(key).wait_for(blocker)["status"] == "cancelled"
 
 
 def test_last_event_id_resumes_after_the_last_state_seen_and_204_ends_a_finished_job(
@@ -205,7 +210,9 @@ def test_grpc_watch_job_streams_the_same_events(service: InProcessService) -> No
 def test_watch_jobs_follows_every_job_of_the_account_only(service: InProcessService) -> None:
     key = service.new_key()
     client = service.client(key)
-    service.inference.script("esmfold", Slow(0.3), Slow(0.3))
+    # The active job runs until cancelled below: it must still be active when the stream opens (a key made, a
+    # channel opened: a 0.3 s run could be over by then on a loaded host, and the stream had no first event).
+    service.inference.script("esmfold", Slow(60), Slow(0.3))
     active = client.predict().json()["job_id"]
     stranger = service.client(service.new_key())
     channel, stub = service.grpc_stub()
@@ -217,7 +224,8 @@ def test_watch_jobs_follows_every_job_of_the_account_only(service: InProcessServ
         wait_until(lambda: seen, 30)  # the stream opened (slow only on a loaded host)
         later = client.predict().json()["job_id"]
         stranger.predict()
-        wait_until(lambda: {e.job_id for e in seen if e.job.status == "completed"} >= {active, later}, 10)
+        assert client.post(f"/v1/jobs/{active}/cancel").status_code == 200
+        wait_until(lambda: {(e.job_id, e.job.status) for e in seen} >= {(active, "cancelled"), (later, "completed")}, 30)
         call.cancel()
         collector.join(5)
     assert seen[0].job_id == active  # the active job first, at once
