@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeAlias
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -80,6 +82,46 @@ def pg_migrations() -> list[tuple[int, str]]:
     return [(int(path.name.split("_", 1)[0]), path.read_text()) for path in sorted(PG_MIGRATIONS_DIR.glob("*.sql"))]
 
 
+@cache
+def newest_migration() -> int:
+    """The newest schema version this job service knows (its last migration file)."""
+    return max((version for version, _ in pg_migrations()), default=0)
+
+
+# The schema's version, as `migrate` reads it (the table exists once this service has started).
+SCHEMA_VERSION_SQL = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
+
+
+def application_name() -> str:
+    """Every connection's `application_name`: the schema version this phonos knows, so that a job service about to
+    migrate can tell older ones still connected (pg_stat_activity) and an operator can see who is on which."""
+    return f"{APPLICATION_PREFIX}{newest_migration()}"
+
+
+APPLICATION_PREFIX = "phonos schema "
+# Sessions of other phonos processes on this database, by the schema version they know and where they connect from
+# (a Unix socket has no address). Same role as ours: pg_stat_activity shows its sessions' details to it.
+_CONNECTED_SQL = ("SELECT application_name, COALESCE(host(client_addr), 'local') AS address FROM pg_stat_activity "
+                  "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name LIKE $1")
+
+
+async def warn_of_older_services(conn: asyncpg.Connection, target: int) -> None:
+    """Before migrating to `target`: older phonos processes still connected (an upgrade that did not stop the old
+    job services first, README "Upgrades") are named in a warning, with their addresses. Migrating anyway keeps the
+    start as it was; those of this version on then read degraded on their own (`PgDatabase.reachable`), but only
+    this line says which machines to stop. Processes of releases that did not label their connections are unseen."""
+    older: dict[int, set[str]] = {}
+    for row in await conn.fetch(_CONNECTED_SQL, APPLICATION_PREFIX + "%"):
+        known = row["application_name"].removeprefix(APPLICATION_PREFIX)
+        if known.isdigit() and int(known) < target:
+            older.setdefault(int(known), set()).add(row["address"])
+    if older:
+        who = "; ".join(f"schema {known} from {', '.join(sorted(addresses))}" for known, addresses in sorted(older.items()))
+        log.warning("older phonos processes are still connected to the database (%s): this one migrates its schema "
+                    "to version %d now, which they are not guaranteed to read or write correctly; stop them (README, "
+                    "Upgrades)", who, target, extra={"action": "pg.older_services_connected", "target": target})
+
+
 async def migrate(conn: asyncpg.Connection) -> int:
     """Apply every migration newer than the recorded version, all in one transaction under the advisory lock (a
     failed one leaves none of them applied, and a job service starting meanwhile waits); the new version."""
@@ -87,8 +129,10 @@ async def migrate(conn: asyncpg.Connection) -> int:
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
         await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                            "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-        current = int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
-        schema_guard.check(current, max((version for version, _ in pg_migrations()), default=0))
+        current = int(await conn.fetchval(SCHEMA_VERSION_SQL))
+        schema_guard.check(current, newest_migration())
+        if current < newest_migration():
+            await warn_of_older_services(conn, newest_migration())
         for version, sql in pg_migrations():
             if version <= current:
                 continue
@@ -97,6 +141,26 @@ async def migrate(conn: asyncpg.Connection) -> int:
             log.info("migration applied", extra={"action": "pg.migrated", "version": version})
             current = version
     return current
+
+
+def connect_failure(url: str, exc: OSError, timeout_s: float) -> str:
+    """Why the first connection failed, for an operator: where it tried (host and port only: the URL holds the
+    password) and what that means. Without it a server that never answers (a firewall dropping packets) said
+    `cannot open the database at PHONOS_DATABASE_URL: ` and nothing more (asyncio's TimeoutError has no text),
+    and a refusal `[Errno 111] Connect call failed ('10.0.0.5', 5432)`."""
+    parts = urlsplit(url)
+    try:
+        where = f"{parts.hostname}:{parts.port or 5432}" if parts.hostname else "PHONOS_DATABASE_URL's server"
+    except ValueError:  # a port that is not a number: asyncpg said so itself
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return (f"PostgreSQL at {where} did not answer within {timeout_s:g} s (PHONOS_DATABASE_CONNECT_TIMEOUT_S): "
+                "a firewall dropping the packets, a wrong address, or the server overloaded")
+    if isinstance(exc, ConnectionRefusedError):
+        return f"PostgreSQL at {where} refused the connection: is it running, and listening on that address?"
+    if isinstance(exc, socket.gaierror):
+        return f"the host {parts.hostname} of PHONOS_DATABASE_URL is unknown ({exc.strerror or exc})"
+    return f"PostgreSQL at {where}: {exc.strerror or exc}"
 
 
 _KINDS: tuple[tuple[type[Exception], str], ...] = (
@@ -312,6 +376,7 @@ def session_settings(command_timeout_s: float) -> dict[str, str]:
     is gone: the server ends it (its locks go, its writes roll back). Keepalives make the server notice a host
     gone from the network within about a minute even outside a transaction (a TCP connection only)."""
     return {
+        "application_name": application_name(),
         "idle_in_transaction_session_timeout": str(max(1000, int(command_timeout_s * 1000))),
         "tcp_keepalives_idle": "30",
         "tcp_keepalives_interval": "10",
@@ -347,6 +412,9 @@ class PgDatabase:
         self._relistening: set[asyncio.Task[None]] = set()
         self._pinging: asyncio.Task[None] | None = None
         self._closing = False
+        # A schema migrated past this service is said on every health check (each second, per request): once a
+        # minute is enough to be seen in the log without burying everything else.
+        self._schema_log = RateLimitedLog(log, per_minute=1)
 
     @classmethod
     async def open(cls, url: str, *, min_size: int = 2, max_size: int = 16,
@@ -355,7 +423,11 @@ class PgDatabase:
         """Migrate, then open the pool. Every connection it makes later (after the server ended one) has
         `connect_timeout_s` too: asyncpg's TimeoutError is an OSError, so a call that meets it is a 503. Every
         statement on the pool has `command_timeout_s` (see `Pooled`); the migrations do not (one may take long)."""
-        conn = await asyncpg.connect(url, timeout=connect_timeout_s)
+        try:
+            conn = await asyncpg.connect(url, timeout=connect_timeout_s,
+                                         server_settings={"application_name": application_name()})
+        except OSError as exc:  # refused, unknown host, no answer: said where and why (STORE_UNUSABLE, exit 2)
+            raise OSError(connect_failure(url, exc, connect_timeout_s)) from exc
         try:
             await migrate(conn)
         finally:
@@ -441,11 +513,23 @@ class PgDatabase:
             await self._pool.release(conn)
 
     async def reachable(self, timeout_s: float = 2.0) -> bool:
-        """One `SELECT 1` within `timeout_s` (health): False when the server is away or too slow to answer."""
+        """The schema's version within `timeout_s` (health; one index lookup, as cheap as the `SELECT 1` it was):
+        False when the server is away or too slow to answer, and False when a newer job service migrated the
+        schema past what this one knows while it runs. The start refuses such a schema (schema_guard), but a
+        service already running beside the one that migrated (an upgrade that did not stop the old ones first)
+        went on as healthy, reading and writing tables whose shape it does not know. Now it reads as degraded
+        (/v1/health 503, gRPC readiness NOT_SERVING: an orchestrator routes no new work to it) and logs why, at
+        most once a minute, until it is stopped."""
         try:
             async with asyncio.timeout(timeout_s):
-                await self._pooled.run("fetchval", "SELECT 1")
+                found = int(await self._pooled.run("fetchval", SCHEMA_VERSION_SQL))
         except UNREACHABLE:  # TimeoutError included: an OSError
+            return False
+        try:
+            schema_guard.check(found, newest_migration())
+        except schema_guard.SchemaTooNew as exc:
+            self._schema_log.log(logging.ERROR, "pg.schema_too_new", "the database is no longer one this job "
+                                 "service can use; stop it: %s", exc, extra={"found": exc.found, "known": exc.known})
             return False
         return True
 
@@ -481,7 +565,8 @@ class PgDatabase:
 
     async def _connect(self) -> asyncpg.Connection:
         return await asyncpg.connect(self._url, timeout=self._connect_timeout_s,
-                                     command_timeout=self._command_timeout_s)
+                                     command_timeout=self._command_timeout_s,
+                                     server_settings={"application_name": application_name()})
 
     async def _subscribe(self, conn: asyncpg.Connection, channel: str, callback: Callable[[str], object]) -> None:
         self._listeners.append(conn)

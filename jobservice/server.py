@@ -26,7 +26,7 @@ from jobservice.modelspecs.base import ModelSpec
 from jobservice.modelspecs.registry import build_specs
 from jobservice.private_files import secure_data_dir
 from jobservice.readiness import ReadinessMonitor
-from jobservice.reflection_pool import enable_reflection
+from jobservice.reflection_pool import V1_SERVICE, V1ALPHA_SERVICE, enable_reflection
 from jobservice.results import ResultStore
 from jobservice.service import JobService
 from jobservice.servicer import PhonosServicer
@@ -38,6 +38,8 @@ from phonos_config.service import ServiceSettings, bracketed
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = phonos_pb2.DESCRIPTOR.services_by_name["PhonosService"].full_name
+HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+ALWAYS_SERVING = (HEALTH_SERVICE_NAME, V1ALPHA_SERVICE, V1_SERVICE)
 
 
 class CannotListen(RuntimeError):
@@ -105,13 +107,42 @@ class ShutdownPhases:
         return ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in self.seconds.items())
 
 
+# HTTP/2 keepalive. A WatchJob stream on a queued or quiet job sends no message for minutes (gRPC has no SSE
+# keep-alive comment), so nothing else crosses the connection:
+# - the server pings each connection after KEEPALIVE_TIME_MS without traffic, with or without calls (and with
+#   no data in between: grpc's default stops after 2 such pings), and closes it when no ack comes within
+#   KEEPALIVE_TIMEOUT_MS (grpcio 1.85 closes on `ping_timeout_ms`: `keepalive_timeout_ms` alone left open a
+#   connection whose peer had gone silent). A client gone without a FIN (a laptop shut, a NAT entry dropped)
+#   then frees its watch streams, which count against PHONOS_WATCH_MAX_STREAMS_PER_ACCOUNT, within about a
+#   minute and a half rather than PHONOS_WATCH_MAX_STREAM_S; and the pings keep idle-timeout middleboxes
+#   (L4 balancers, NAT, conntrack) from dropping a quiet connection.
+# - clients may ping every CLIENT_PING_MIN_INTERVAL_MS, also without calls. grpc's default policy allows one
+#   ping in 5 minutes without data and answers the third early one with GOAWAY "too_many_pings", which ended
+#   the quiet watch streams of clients set to ping every 10-60 s (the usual advice behind a load balancer).
+# Module constants so a test can scale them down (tests/service/test_grpc_reflection_client.py).
+KEEPALIVE_TIME_MS = 60_000
+KEEPALIVE_TIMEOUT_MS = 20_000
+CLIENT_PING_MIN_INTERVAL_MS = 10_000  # grpc-go's smallest client keepalive time
+
+
 def server_options() -> list[tuple[str, int]]:
     return [
         ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
         # Longer messages are refused from their length prefix, unbuffered (message_limits).
         ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
-        ("grpc.max_concurrent_streams", 100),
+        # No cap on calls at once per connection (grpc's default). It was 100: one connection's 101st call, any
+        # call, waited client-side until one of the 100 ended, so 100 quiet watch streams on one channel (a client
+        # following 100 jobs, or a separate gateway, whose one channel carries every REST client's calls and SSE
+        # streams) left every further call to its deadline. What a caller may hold is bounded per account and key
+        # instead: PHONOS_WATCH_MAX_STREAMS_PER_ACCOUNT, the rate limits, the failed-auth throttle.
         ("grpc.so_reuseport", 0),
+        ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+        ("grpc.http2.ping_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        # The server's receive policy, despite the name (core's GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS).
+        ("grpc.http2.min_ping_interval_without_data_ms", CLIENT_PING_MIN_INTERVAL_MS),
     ]
 
 
@@ -156,7 +187,7 @@ async def create_server(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     # v1alpha and v1 (newer grpcurl, grpcui, Postman and Buf Studio ask v1 first): jobservice/reflection_pool.py
-    enable_reflection(server, (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
+    enable_reflection(server, (SERVICE_NAME, HEALTH_SERVICE_NAME))
     try:
         port = server.add_insecure_port(f"{bracketed(settings.grpc_host)}:{settings.grpc_port}")
     except RuntimeError:  # grpc's "Failed to bind to address ..."
@@ -168,6 +199,10 @@ async def create_server(
                            "PHONOS_GRPC_PORT or --grpc-port") from None
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)  # liveness
+    # Every other service reflection lists answers by its own name too (health checkers and grpcurl users ask
+    # per service; these were NOT_FOUND): they serve whenever the process does, so they follow "", not readiness.
+    for always_on in ALWAYS_SERVING:
+        await health_servicer.set(always_on, health_pb2.HealthCheckResponse.SERVING)
     readiness = ReadinessMonitor(service, health_servicer, SERVICE_NAME)
     await readiness.check()
     readiness.start()

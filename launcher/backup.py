@@ -15,7 +15,8 @@ earlier backup's database, whose files are all there, plus some files it does no
 Backing up into an earlier backup replaces its database and copies only the result files it lacks: a nightly
 `phonos backup /mnt/backup/phonos` costs the database plus the day's results. Restoring is starting from the
 copy: `phonos serve --data-dir DEST` (or moving it to where the data directory was, with the service stopped).
-On PostgreSQL the database is pg_dump's to copy; this command says so instead of copying half the state.
+On PostgreSQL the database is pg_dump's to copy; this command says so, with the shell line that dumps it and then
+copies the result files into DEST (`postgres_backup_command`), instead of copying half the state.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import sqlite3
 import time
@@ -34,6 +36,9 @@ from jobservice.datadir_lock import DataDirLock, DataDirLocked
 from jobservice.results import ResultStore
 from launcher.tables import rfc3339
 from phonos_config.service import ServiceSettings
+
+# The dump's name in a PostgreSQL backup's directory (beside `results/`), in the command the refusal prints.
+PG_DUMP_NAME = "phonos.pgdump"
 
 
 class BackupError(Exception):
@@ -60,14 +65,29 @@ class BackupReport:
                 "missing_files": list(self.missing), "seconds": round(self.seconds, 3)}
 
 
+def postgres_backup_command(settings: ServiceSettings, destination: Path) -> str:
+    """The shell line that backs up a PostgreSQL install into `destination`, as `phonos backup` lays out SQLite's:
+    pg_dump's custom format (`pg_restore` reads it, one table at a time if need be) first, then the result files,
+    so that every file the dump names is in the copy. The URL stays `"$PHONOS_DATABASE_URL"`: said literally, its
+    password would land on the terminal and in the shell's history."""
+    destination = destination.resolve()  # the line is pasted wherever the operator's shell is
+    results = destination / "results"
+    # umask 077: the dump holds password and key hashes and webhook secrets; `phonos backup` keeps SQLite's copy
+    # private (0700) too, where a plain mkdir and pg_dump would leave it readable by every user of the machine.
+    return (f"(umask 077 && mkdir -p {shlex.quote(str(results))} && pg_dump --format=custom "
+            f"--file={shlex.quote(str(destination / PG_DUMP_NAME))} \"$PHONOS_DATABASE_URL\" && "
+            f"cp -a {shlex.quote(str(settings.results_dir.resolve()))}/. {shlex.quote(str(results))}/)")
+
+
 def back_up(settings: ServiceSettings, destination: Path) -> BackupReport:
     """Copy the data directory's state into `destination` (created, or an earlier backup updated)."""
     started = time.monotonic()
     if settings.database_url:
         raise BackupError(
-            "the state is in PostgreSQL (PHONOS_DATABASE_URL), which this command does not copy: dump the database "
-            f"with pg_dump, then copy {settings.results_dir.resolve()} (result files never change once written, so "
-            "a copy taken after the dump holds every file the dump names)")
+            "the state is in PostgreSQL (PHONOS_DATABASE_URL), which this command does not copy: dump the database, "
+            f"then copy the result files, with `{postgres_backup_command(settings, destination)}` (result files "
+            "never change once written, so a copy taken after the dump holds every file the dump names; README "
+            "\"Backups\" says how to restore it)")
     source = settings.data_dir.resolve()
     database = settings.database_path.resolve()
     if not database.is_file():

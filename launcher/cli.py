@@ -15,7 +15,7 @@
     phonos weights fetch esmfold|alphafold2|diffdock|esm2 [--dir DIR] [--mirror URL]
     phonos weights list
     phonos backup DEST [--data-dir D] [--json]   (a consistent copy of a running SQLite data directory)
-    phonos status [--url URL] [--metrics-url URL] [--json]   (is the running service healthy? exit 0, 1 or 7)
+    phonos status [--url URL] [--metrics-url URL] [--json]   (is the running service healthy? exit 0, 1, 7 or 9)
 
 Every other verb (login, fold, dock, jobs, usage, webhooks, ...) is `phonos_client.cli`
 (clients/python, installable alone without torch or Triton); both packages install the same
@@ -51,7 +51,7 @@ from jobservice.messages import activity_json
 from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
 from launcher import tables
-from launcher.tables import When, error_pieces, rfc3339, said, said_error, shown, terminal_cells
+from launcher.tables import When, rfc3339, said, said_error, said_line, shown, terminal_cells
 from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
 
@@ -68,7 +68,7 @@ EXIT_CODES_HELP = ("exit codes: 0 ok; 1 `serve` stopped on a failure (another se
                    "unusable data directory or database); 130 interrupted (Ctrl-C); 141 output closed early "
                    "(`| head`); the users' verbs (login, fold, ...) also 3 authentication, 4 not found, 5 "
                    "insufficient credits, 6 rate limited, 7 server or connection error (`status` too: nothing answers at the "
-                   "address), 8 invalid request")
+                   "address), 8 invalid request; 9 `status`: a gateway answers but its job service does not")
 
 
 def _settings(args: argparse.Namespace) -> ServiceSettings:
@@ -521,7 +521,7 @@ class OperatorParser(Parser):
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:  # as argparse's own exit: the message on stderr, then the status
-            sys.stderr.write(said(error_pieces(message.rstrip("\n")), sys.stderr) + "\n")
+            sys.stderr.write(said_line(message.rstrip("\n"), sys.stderr) + "\n")
         sys.exit(status)
 
 

@@ -31,7 +31,12 @@ from phonos_config.service import ServiceSettings
 
 TIMEOUT_S = 5.0  # a health check answers in milliseconds; a hung host should not hang a monitor's script
 # Exit statuses (README "Is it healthy?", `phonos --help`): 7 is the users' verbs' "nothing answers at the address".
-EXIT_OPERATIONAL, EXIT_DEGRADED, EXIT_UNREACHABLE = 0, 1, 7
+# 9: a separate gateway answers but its job service does not. It was the degraded 1, with `database: unknown` and
+# no models: a monitor could not tell "restart the job service" from "a model is loading"; no users' verb uses 9.
+EXIT_OPERATIONAL, EXIT_DEGRADED, EXIT_UNREACHABLE, EXIT_NO_JOB_SERVICE = 0, 1, 7, 9
+# The component a separate gateway reports when its job service cannot be reached (gateway/invoker.py,
+# unreachable_health): then every other component (database, models) is unknown, not "not ready".
+JOB_SERVICE = "job_service"
 # The gauges this command shows (docs/observability.md); only their lines are parsed, so a Triton's own `nv_*`
 # metrics re-exported in the same scrape can never make the read fail.
 GAUGES = ("phonos_jobs_queued", "phonos_jobs_running", "phonos_queue_oldest_age_seconds", "phonos_model_ready",
@@ -87,8 +92,15 @@ class Status:
     metrics_error: str | None  # why the metrics were not read (None when read, or not asked)
 
     @property
+    def job_service_unreachable(self) -> bool:
+        """A separate gateway answered for a job service it cannot reach (its health names only `job_service`)."""
+        return self.status != "operational" and self.components.get(JOB_SERVICE, "ready") != "ready"
+
+    @property
     def exit_code(self) -> int:
-        return EXIT_OPERATIONAL if self.status == "operational" else EXIT_DEGRADED
+        if self.status == "operational":
+            return EXIT_OPERATIONAL
+        return EXIT_NO_JOB_SERVICE if self.job_service_unreachable else EXIT_DEGRADED
 
     def as_json(self) -> dict[str, Any]:
         return {"url": self.url, "status": self.status, "version": self.version, "message": self.message,
@@ -241,6 +253,16 @@ def _is_model(name: str, metrics: Metrics | None) -> bool:
 def lines(status: Status, size: Callable[[int], str]) -> Iterator[tuple[str, ...]]:
     """The answer as lines of pieces (`tables.said` joins them with spaces, breaking between pieces on a narrow
     terminal); a line's first piece "" is an indented one. `size`: bytes as text (tables.size)."""
+    if status.job_service_unreachable:  # nothing behind the gateway to ask: no database or model lines to guess
+        yield (f"phonos at {status.url}:", "JOB SERVICE UNREACHABLE", *([f"(API {status.version})"] if status.version
+                                                                       else []))
+        yield ("", *"the gateway answers, but the job service it calls does not".split(" "),
+               *(f"({status.message})".split(" ") if status.message else []))  # words: a narrow terminal breaks it
+        # The health body does not carry the address (it is the gateway's `--target`); the gateway's log line
+        # `gateway.job_service_unreachable` names the address it tried and gRPC's reason.
+        yield ("", *("is the job service running? the gateway calls its --target address; the gateway's log "
+                     "names the address each failed call tried, and why").split(" "))
+        return
     verdict = status.status if status.status == "operational" else status.status.upper()  # seen at a glance
     yield (f"phonos at {status.url}:", verdict, *([f"(API {status.version})"] if status.version else []))
     if status.status != "operational" and status.message:  # which components, in the service's words

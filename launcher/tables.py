@@ -11,10 +11,12 @@ whatever the width of the terminal the pipe started in. Also the times as --json
 The verbs' one-line answers (`keys revoke`, `credits add`, `users set-password`, `backup`) are fitted the same way
 (`said`): on a narrower terminal broken between their parts, never inside an id, a key prefix or a path, as the
 client's confirmations are (phonos_client.cli.said_to_fit); piped, the one line scripts have always read. Their
-`error:` lines too (`said_error`, on stderr), a command or quoted name in one never broken."""
+`error:` lines too (`said_error`, on stderr), a command or quoted name in one never broken. The one routine that
+breaks them all, the client's lines too, is phonos_client.columns.message_in_lines."""
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import shutil
@@ -28,6 +30,7 @@ from phonos_client.columns import (
     GAP,
     SOFT_FLOOR,
     command_in_lines,
+    message_in_lines,
     records,
     table,
     visible,
@@ -105,25 +108,18 @@ def said(pieces: Sequence[str], stream: TextIO | None = None, indent: str = "") 
     """A one-line answer made of `pieces` (joined by spaces), `indent`ed: the one line where it fits the terminal
     `stream` (stdout by default) is, and piped (what scripts read, as it always was); on a narrower terminal in
     lines broken between pieces, never inside one (an id, `pk_abc...`, a path, which may hold spaces), those it
-    goes on to indented two cells more, rather than wherever the terminal's edge falls mid-word. A piece longer than
-    a line stays whole on a line of its own, past the edge: a path cut in two no longer pastes."""
-    line = indent + " ".join(pieces)
-    cells = terminal_cells(stream)
-    if cells is None or width(line) <= cells:
-        return line
-    # A piece may carry its own trailing space (`weights list` keeps its two-space columns that way, piped).
-    return "\n".join(line.rstrip() for line in _filled(indent + pieces[0], pieces[1:], cells, indent + "  "))
+    goes on to indented two cells more (phonos_client.columns.message_in_lines, the client's rules)."""
+    if not pieces:
+        return indent
+    return "\n".join(message_in_lines([indent + pieces[0], *pieces[1:]], terminal_cells(stream)))
 
 
-def _filled(first: str, pieces: Sequence[str], cells: int, more: str) -> list[str]:
-    """`first`, then `pieces` added to the line while it stays within `cells`, else on a new line after `more`."""
-    lines = [first]
-    for piece in pieces:
-        if width(lines[-1]) + 1 + width(piece) <= cells:
-            lines[-1] += " " + piece
-        else:
-            lines.append(more + piece)
-    return lines
+def said_line(text: str, stream: TextIO | None = None) -> str:
+    """A line of words (an error, argparse's usage refusal) fitted to the terminal `stream` (stdout by default) is
+    as the client fits its own (message_in_lines): piped, as it is; on a narrower terminal broken between words,
+    never inside an id, a path, a `backquoted` or "quoted" span, nor a `phonos ...` command with its flags and
+    their values (this command's verbs: `command_words`)."""
+    return "\n".join(message_in_lines(text, terminal_cells(stream), command_words()))
 
 
 # A banner line's label and the spaces that align its value (`REST gateway:  `, `data dir:      `).
@@ -132,56 +128,30 @@ _LABEL = re.compile(r"^(?:[A-Za-z][\w ]*?:\s+|\s+)")
 
 def banner_line(line: str, stream: TextIO | None = None) -> str:
     """A line of `phonos serve`'s banner (`REST gateway:  http://...  (try /v1/health)`): the line where it fits the
-    terminal `stream` (stdout by default) is, and piped; on a narrower terminal broken between words, its lines
-    under the value's column, an address, a path or a `phonos ...` command never cut (the terminal cut "Triton
-    ready:" and the sign-in hint mid-word at 60 columns)."""
-    cells = terminal_cells(stream)
-    if cells is None or width(line) <= cells:
-        return line
-    label = _LABEL.match(line)
-    head = label.group(0) if label else ""
-    column = " " * (width(head) if head.strip() else width(head) + 2)
-    # Two spaces part a value from its note (`http://...  (try /v1/health)`): a command ends there.
-    pieces = [piece for part in line[len(head):].split("  ") for piece in error_pieces(part.strip()) if piece]
-    if not pieces:
-        return line
-    return "\n".join(_filled(head + pieces[0], pieces[1:], cells, column))
+    terminal `stream` (stdout by default) is, and piped; on a narrower terminal broken between words (said_line's
+    rules: two spaces part a value from its note, where a command ends), its lines under the value's column (the
+    terminal cut "Triton ready:" and the sign-in hint mid-word at 60 columns)."""
+    found = _LABEL.match(line)
+    label = found.group(0) if found and found.group(0).strip() else ""  # an indented line: indented 2 more
+    return "\n".join(message_in_lines(line[len(label):], terminal_cells(stream), command_words(), label=label))
 
 
 def said_error(message: str, stream: TextIO | None = None) -> str:
-    """`error: MESSAGE` as `said` fits a one-line answer, for stderr (the default stream here): on a narrower
-    terminal broken between words, never inside a `backquoted` or "quoted" span, nor inside a `phonos ...` command
-    (which runs to the end of its clause), so what is to be typed or matched stays one piece; piped, the one line
-    scripts have always matched."""
-    return said(error_pieces(f"error: {message}"), stream or sys.stderr)
+    """`error: MESSAGE` for stderr (the default stream here), fitted to its terminal as `said_line` fits a line:
+    piped, the one line scripts have always matched."""
+    return said_line(f"error: {message}", stream or sys.stderr)
 
 
-def error_pieces(text: str) -> list[str]:
-    """`text`'s words, a backquoted or double-quoted span and a `phonos ...` command (to the word that ends its
-    clause with `)`, `;` or `,`) each kept as one piece."""
-    pieces: list[str] = []
-    closing: str | None = None  # what ends the piece being built, if one is open
-    for word in text.split(" "):
-        if closing is not None:
-            pieces[-1] += " " + word
-            if _closes(word, closing):
-                closing = None
-            continue
-        pieces.append(word)
-        for opener, ends in (("`", "`"), ('"', '"'), ("(`", "`")):
-            if word.startswith(opener) and not _closes(word[len(opener):], ends):
-                closing = ends
-                break
-        else:
-            if word in ("phonos", "(phonos") and not word.endswith((")", ";", ",")):
-                closing = "clause"
-    return pieces
+@functools.cache
+def command_words() -> frozenset[str]:
+    """Every noun and verb the operator's `phonos` takes (`keys`, `set-password`, and the users' verbs it hands to
+    the client): a line is not broken inside `phonos users set-password --username NAME`. Read from its parser once
+    (imported here, when first said: launcher.cli imports this module)."""
+    from phonos_client.cli import command_words as client_words
 
+    from launcher.cli import build_parser
 
-def _closes(word: str, ends: str) -> bool:
-    if ends == "clause":
-        return word.endswith((")", ";", ",", ":"))
-    return ends in word
+    return client_words(build_parser())
 
 
 def restore_command(destination: Path) -> str:

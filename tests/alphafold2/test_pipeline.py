@@ -49,7 +49,9 @@ def test_monomer_files_carry_plddt_provenance_and_float32_coordinates(monomer: t
     # float16 would put every coordinate on a ~0.008 Å grid at 10 Å; float32 does not.
     assert np.abs(best.positions - best.positions.astype(np.float16).astype(np.float32)).max() > 1e-3
 
-    assert out["PDB"].startswith("REMARK 250 NOT A REAL PREDICTION")
+    # the TITLE names the model and weights, then the REMARKs say the rest
+    assert out["PDB"].startswith("TITLE     AlphaFold2 prediction, rank 1")
+    assert "\nREMARK 250 NOT A REAL PREDICTION" in out["PDB"]
     structure = gemmi.read_pdb_string(out["PDB"])
     residues = list(structure[0][0])
     assert "".join(gemmi.find_tabulated_residue(r.name).one_letter_code.upper() for r in residues) == QUERY

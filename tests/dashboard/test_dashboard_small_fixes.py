@@ -82,7 +82,7 @@ def test_last_test_shows_a_test_sent_through_the_api(browser: Browser, service: 
         cell = page.locator(f"#webhooks-table tr[data-webhook-id='{hook_id}'] td.test-result")
         expect(cell.locator("[data-status-code]")).to_have_text("HTTP 200")
         expect(cell.locator("time")).to_have_text("just now")
-        expect(page.locator(f"#webhooks-table tr[data-webhook-id='{other['webhook_id']}'] td.test-result")).to_have_text("-")
+        expect(page.locator(f"#webhooks-table tr[data-webhook-id='{other['webhook_id']}'] td.test-result")).to_have_text("Never tested")
         # The Deliveries card lists the test events too, with no job.
         page.locator(f"#webhooks-table tr[data-webhook-id='{hook_id}'] [data-action=deliveries]").click()
         expect(page.locator("#deliveries-body tr")).to_have_count(2)

@@ -242,7 +242,7 @@ def test_end_to_end_through_the_public_api(triton, service_factory) -> None:
     assert timings["triton_call_s"] >= timings["fold_s"] + timings["files_s"] + timings["files_wait_s"]
 
     pdb = client.get(job["download_url"])
-    assert pdb.status_code == 200 and pdb.text.startswith("REMARK"), (pdb.headers, pdb.text[:300])
+    assert pdb.status_code == 200 and pdb.text.startswith("TITLE     ESMFold prediction"), (pdb.headers, pdb.text[:300])
     chain = gemmi.read_pdb_string(pdb.text)[0][0]
     assert gemmi.one_letter_code([r.name for r in chain]) == sequence
     b_factors = np.array([atom.b_iso for residue in chain for atom in residue])  # per-atom pLDDT

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import sqlite3
+import stat
+import subprocess
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
 
 from jobservice.datadir_lock import DataDirLock
+from jobservice.memory_inference import Slow
+from launcher.backup import PG_DUMP_NAME
 from launcher.cli import main as phonos
+from tests.postgres import PostgresServer, pg_bin_dir
+from tests.support import InProcessService, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -188,12 +197,57 @@ def test_a_backup_cut_short_keeps_the_earlier_backup_whole_and_the_next_one_fini
         assert code == 0 and errors == "" and report["jobs"] == 4 and report["missing_files"] == [], errors
 
 
-def test_a_postgresql_data_directory_points_at_pg_dump(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PHONOS_DATABASE_URL", "postgresql://phonos@127.0.0.1:1/phonos")
-    code = phonos(["backup", str(tmp_path / "b"), "--data-dir", str(tmp_path / "var")])
-    errors = capsys.readouterr().err
-    assert code == 2 and "pg_dump" in errors and not (tmp_path / "b").exists()
+def test_on_postgresql_the_refusal_gives_a_line_that_backs_up_and_the_readme_restore_works(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        postgres: PostgresServer) -> None:
+    """It said "dump the database with pg_dump", and the README no more: which format, where, how to restore, and
+    a plain `pg_dump -f` leaves password and key hashes readable by every user. The line it prints now is run as
+    an operator pastes it, while a job runs; the README's restore loads it into a new database, and a service
+    started there has the completed job's file and runs the interrupted one again, charged once."""
+    source = f"phonos_bk_{uuid.uuid4().hex[:8]}"
+    postgres.psql(f'CREATE DATABASE "{source}"')
+    fast = {"PHONOS_JOB_LEASE_S": "1"}  # the restored running job's lease (the dead service's) expires at once
+    service = InProcessService(tmp_path / "var", {"PHONOS_DATABASE_URL": postgres.url(source), **fast})
+    try:
+        key = service.new_key(credits=1000)
+        client = service.client(key)
+        done = client.wait_for(client.predict().json()["job_id"])
+        service.inference.script("esmfold", Slow(60))
+        running = client.predict().json()["job_id"]
+        wait_until(lambda: client.get(f"/v1/jobs/{running}").json()["status"] == "running", 10)
+        destination = tmp_path / "backup dir"  # a space: the line quotes its paths
+        monkeypatch.setenv("PHONOS_DATABASE_URL", postgres.url(source))
+        assert phonos(["backup", str(destination), "--data-dir", str(tmp_path / "var")]) == 2
+        errors = capsys.readouterr().err
+        assert not destination.exists() and errors.startswith("error: the state is in PostgreSQL"), errors
+        line = re.search(r"`([^`]+)`", errors)
+        assert line is not None and "pg_dump" in line.group(1), errors
+        shell_env = {**os.environ, "PATH": f"{pg_bin_dir()}:{os.environ['PATH']}"}
+        # In an operator's shell (umask 022; this process's service set a private one, which bash would inherit).
+        subprocess.run(["bash", "-c", "umask 022; " + line.group(1)], env=shell_env, check=True, timeout=60)
+    finally:
+        service.stop()
+    dump = destination / PG_DUMP_NAME
+    assert stat.S_IMODE(dump.stat().st_mode) == 0o600 and stat.S_IMODE(destination.stat().st_mode) == 0o700
+
+    # README "Backups", PostgreSQL: an empty database, pg_restore, the files back in the (new) data directory.
+    restored = f"{source}_restored"
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-p", str(postgres.port), "-U", "phonos", restored],
+                   env=shell_env, check=True, timeout=60)
+    subprocess.run(["pg_restore", "--no-owner", f"--dbname={postgres.url(restored)}", str(dump)], env=shell_env,
+                   check=True, timeout=60)
+    (tmp_path / "new").mkdir()
+    subprocess.run(["cp", "-a", f"{destination}/results/.", str(tmp_path / "new" / "results")], check=True)
+    again = InProcessService(tmp_path / "new", {"PHONOS_DATABASE_URL": postgres.url(restored), **fast})
+    try:
+        client = again.client(key)
+        assert client.get(done["download_url"]).status_code == 200
+        assert client.wait_for(running, timeout_s=30)["status"] == "completed"
+        ledger = postgres.psql("SELECT kind || ' ' || job_id FROM credit_entries WHERE job_id IS NOT NULL",
+                               restored).split()
+        assert sorted(ledger) == sorted(["charge", done["job_id"], "charge", running]), ledger
+    finally:
+        again.stop()
 
 
 def test_files_that_retention_swept_after_the_snapshot_are_not_called_missing(tmp_path: Path) -> None:

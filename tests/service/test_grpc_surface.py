@@ -351,7 +351,8 @@ USER_CLIENT = """
 import sys, grpc
 from phonos.v1 import phonos_pb2 as pb, phonos_pb2_grpc
 assert pb.__file__.startswith(sys.argv[3]), pb.__file__  # the stubs generated here, not the server's
-with grpc.insecure_channel(sys.argv[1]) as channel:
+options = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]  # downloads over grpc's default 4 MiB
+with grpc.insecure_channel(sys.argv[1], options=options) as channel:
     stub = phonos_pb2_grpc.PhonosServiceStub(channel)
     auth = (("authorization", "Bearer " + sys.argv[2]),)
     job = stub.Predict(pb.PredictRequest(model="esmfold", sequence="MKTVRQERLK"), metadata=auth)
@@ -370,6 +371,9 @@ def test_stubs_generated_from_the_protos_as_docs_clients_md_says_call_the_servic
                                                                                   tmp_path: Path) -> None:
     """docs/clients.md's recipe: protoc on protos/ with googleapis-common-protos' folder, then the stubs."""
     import google.api
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "clients.md").read_text()
+    assert USER_CLIENT.splitlines()[4] in docs  # the channel as the docs open it (its receive limit)
 
     googleapis = Path(google.api.__path__[0]).parent.parent
     gen = tmp_path / "gen"

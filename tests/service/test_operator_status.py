@@ -17,6 +17,7 @@ from phonos_client.columns import width
 
 from jobservice.memory_inference import Slow
 from launcher import cli
+from tests.serve_process import separate_gateway
 from tests.support import REPO, InProcessService, wait_until
 
 pytestmark = pytest.mark.integration
@@ -142,3 +143,29 @@ def test_the_console_command_says_it_without_a_traceback() -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 7 and done.stdout == "" and "Traceback" not in done.stderr
     assert done.stderr.startswith(f"error: nothing answers as phonos at {url}: "), done.stderr
+
+
+def test_a_gateway_whose_job_service_is_down_is_said_so_with_its_own_exit_status(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A separate gateway (`python -m gateway`) outlives its job service and answers its health 503 with only a
+    `job_service` component. It was `DEGRADED`, `database: unknown`, no models, exit 1 (a model loading says the
+    same): now the operator reads that the gateway answers but the job service behind it does not, exit 9."""
+    with separate_gateway(f"127.0.0.1:{free_port()}") as gateway:
+        code, out, err = _status(capsys, "--url", gateway)
+        lines = out.splitlines()
+        assert (code, err) == (9, ""), out
+        assert lines[0] == f"phonos at {gateway}: JOB SERVICE UNREACHABLE (API v1)", out
+        assert lines[1] == ("  the gateway answers, but the job service it calls does not (The job service cannot "
+                            "be reached right now; try again in a few seconds.)"), out
+        assert "--target" in lines[2] and "database" not in out and "unknown" not in out, out
+        # A 50-column terminal: every line within it (the message too, broken between its words).
+        monkeypatch.setenv("COLUMNS", "50")
+        for stream in (sys.stdout, sys.stderr):
+            monkeypatch.setattr(stream, "isatty", lambda: True)
+        code, shown, _ = _status(capsys, "--url", gateway)
+        assert code == 9 and all(width(line) <= 50 for line in shown.splitlines()), shown
+        assert " ".join(shown.split()) == " ".join(out.split()), shown
+        monkeypatch.undo()
+        code, out, _ = _status(capsys, "--url", gateway, "--json")
+        found = json.loads(out)
+        assert code == 9 and found["status"] == "degraded" and found["components"] == {"job_service": "unavailable"}

@@ -5,6 +5,7 @@ services on one PostgreSQL runs old ones beside the one that migrated; a downgra
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -12,11 +13,14 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import requests
 
 from jobservice.db import Database, migrations
 from jobservice.pg import PgDatabase, pg_migrations
 from jobservice.schema_guard import SchemaTooNew
 from tests.postgres import PostgresServer
+from tests.store.conftest import postgres_before
+from tests.support import InProcessService
 
 pytestmark = pytest.mark.integration
 
@@ -68,3 +72,70 @@ def test_a_postgresql_database_migrated_by_a_newer_phonos_is_refused(postgres: P
 
 async def _open_and_close_sqlite(path: Path) -> None:
     await (await Database.open(path)).close()
+
+
+def test_a_running_job_service_whose_schema_a_newer_one_migrates_says_so_and_stops_reading_healthy(
+        postgres: PostgresServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An upgrade that starts the new version before the old ones stopped: the old service, already running, was
+    `operational` on a schema it does not know (only its start checked). Now its health reads the schema's
+    version: degraded while the schema is newer (readiness NOT_SERVING, `phonos status` exit 1), the reason in its
+    log; back to operational when the schema is one it knows (the newer version rolled back from a backup)."""
+    url = postgres.new_store_url("moved")
+    known = max(version for version, _ in pg_migrations())
+    service = InProcessService(tmp_path / "var", {"PHONOS_DATABASE_URL": url})
+    try:
+        health = requests.get(service.base_url + "/v1/health", timeout=10)
+        assert health.status_code == 200 and health.json()["components"]["database"] == "ready"
+        schema = url.rsplit("search_path=", 1)[1]
+        postgres.psql(f'INSERT INTO "{schema}".schema_migrations (version) VALUES ({known + 1})')
+        with caplog.at_level(logging.ERROR, logger="jobservice.pg"):
+            health = requests.get(service.base_url + "/v1/health", timeout=10)
+        assert health.status_code == 503 and health.json()["components"]["database"] != "ready", health.text
+        said = [r.getMessage() for r in caplog.records if getattr(r, "action", "") == "pg.schema_too_new"]
+        assert said and said[0].startswith(f"the database is no longer one this job service can use; stop it: its "
+                                           f"schema is at version {known + 1}, newer than this job service knows ({known})"), said
+        postgres.psql(f'DELETE FROM "{schema}".schema_migrations WHERE version = {known + 1}')
+        assert requests.get(service.base_url + "/v1/health", timeout=10).status_code == 200
+    finally:
+        service.stop()
+
+
+def test_a_job_service_about_to_migrate_names_older_ones_still_connected(postgres: PostgresServer,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """The upgrade that starts the new version before stopping the old: the one that migrates now says which older
+    phonos processes are connected, and from where (every connection says the schema it knows in
+    application_name); none when only processes that know this schema are there."""
+    url = postgres.new_store_url("older")
+    known = max(version for version, _ in pg_migrations())
+
+    async def scenario() -> None:
+        await postgres_before(url, known, [])
+        old = await asyncpg.connect(url, server_settings={"application_name": f"phonos schema {known - 1}"})
+        peer = await asyncpg.connect(url, server_settings={"application_name": f"phonos schema {known}"})
+        try:
+            with caplog.at_level(logging.WARNING, logger="jobservice.pg"):
+                database = await PgDatabase.open(url)
+            names = {row["application_name"] for row in await peer.fetch(
+                "SELECT application_name FROM pg_stat_activity WHERE pid <> pg_backend_pid()")}
+            await database.close()
+        finally:
+            await old.close()
+            await peer.close()
+        assert f"phonos schema {known}" in names  # the pool's own connections say it too
+        said = [r.getMessage() for r in caplog.records if getattr(r, "action", "") == "pg.older_services_connected"]
+        assert said == [f"older phonos processes are still connected to the database (schema {known - 1} from "
+                        f"127.0.0.1): this one migrates its schema to version {known} now, which they are not "
+                        "guaranteed to read or write correctly; stop them (README, Upgrades)"], said
+
+        caplog.clear()  # nothing to migrate, or nobody older: no warning
+        url_again = postgres.new_store_url("older")
+        await postgres_before(url_again, known, [])
+        peer = await asyncpg.connect(url_again, server_settings={"application_name": f"phonos schema {known}"})
+        try:
+            with caplog.at_level(logging.WARNING, logger="jobservice.pg"):
+                await (await PgDatabase.open(url_again)).close()
+        finally:
+            await peer.close()
+        assert not [r for r in caplog.records if getattr(r, "action", "") == "pg.older_services_connected"]
+
+    asyncio.run(scenario())

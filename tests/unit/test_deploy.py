@@ -159,6 +159,22 @@ def test_compose_wiring() -> None:
     assert EdgeSettings.from_env(services["gateway"]["environment"]).trusted_proxies == ()
 
 
+def test_the_compose_files_backup_and_upgrade_lines_name_its_own_database_paths_and_services() -> None:
+    """The header's backup (pg_dump from the postgres service, then the results from a job service's volume) and
+    upgrade (stop the job services, then up) lines, which `phonos backup` cannot do for PostgreSQL, must name what
+    this file defines: its database user and name, the results under the job services' PHONOS_DATA_DIR."""
+    text = (DEPLOY / "compose.yaml").read_text()
+    header = " ".join(line.lstrip("# ").rstrip("\\ ") for line in text.split("\nname:", 1)[0].splitlines())
+    services = compose()["services"]
+    database = services["postgres"]["environment"]
+    dump = re.search(r"exec -T (\w+) pg_dump -U (\w+) --format=custom (\w+) > ", header)
+    assert dump is not None, header
+    assert dump.groups() == ("postgres", database["POSTGRES_USER"], database["POSTGRES_DB"])
+    results = f"{services['jobservice']['environment']['PHONOS_DATA_DIR']}/results"
+    assert f"cp jobservice:{results} backup/results" in header and "umask 077" in header, header
+    assert "stop jobservice gateway && docker compose -f deploy/compose.yaml up -d" in header, header
+
+
 def test_compose_waits_for_the_models_as_long_as_kubernetes_does() -> None:
     """The job service's health is SERVING only once Triton has loaded the models (minutes with real weights;
     the Triton StatefulSet's startupProbe allows that). Without a start_period, 10 failed checks 5 s apart

@@ -78,11 +78,32 @@ def test_a_listing_cut_short_by_its_reader_is_no_traceback(operator_env: pytest.
 @pytest.mark.unit
 def test_a_postgresql_that_does_not_answer_is_one_line_without_the_password(
         operator_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    operator_env.setenv("PHONOS_DATABASE_URL", f"postgresql://phonos:s3cret@127.0.0.1:{_closed_port()}/phonos")
+    port = _closed_port()
+    operator_env.setenv("PHONOS_DATABASE_URL", f"postgresql://phonos:s3cret@127.0.0.1:{port}/phonos")
     assert cli.main(["keys", "list", "--username", "ada", "--data-dir", str(tmp_path / "var")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot open the database at PHONOS_DATABASE_URL: ")
     assert "s3cret" not in err and "Traceback" not in err
+    assert err == (f"error: cannot open the database at PHONOS_DATABASE_URL: PostgreSQL at 127.0.0.1:{port} refused "
+                   "the connection: is it running, and listening on that address?\n")
+
+
+@pytest.mark.unit
+def test_a_postgresql_that_never_answers_says_where_and_how_long_not_nothing(
+        operator_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A server that takes the connection and then says nothing (a firewall dropping packets, a stopped process)
+    was `error: cannot open the database at PHONOS_DATABASE_URL: ` and no reason: asyncio's TimeoutError is empty."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)  # the kernel completes the handshake; nothing ever answers
+        port = silent.getsockname()[1]
+        operator_env.setenv("PHONOS_DATABASE_URL", f"postgresql://phonos:s3cret@127.0.0.1:{port}/phonos")
+        operator_env.setenv("PHONOS_DATABASE_CONNECT_TIMEOUT_S", "0.3")
+        assert cli.main(["accounts", "list", "--data-dir", str(tmp_path / "var")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: cannot open the database at PHONOS_DATABASE_URL: PostgreSQL at 127.0.0.1:{port} did not answer "
+        "within 0.3 s (PHONOS_DATABASE_CONNECT_TIMEOUT_S): a firewall dropping the packets, a wrong address, or "
+        "the server overloaded\n")
 
 
 @pytest.mark.integration

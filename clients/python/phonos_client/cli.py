@@ -592,16 +592,17 @@ def complain(text: str) -> None:
     print(lines_to_fit(text, sys.stderr), file=sys.stderr, flush=True)
 
 
-def command_words() -> frozenset[str]:
+def command_words(parser: argparse.ArgumentParser | None = None) -> frozenset[str]:
     """Every noun and verb of the command (`jobs`, `ls`, `rotate-secret`): a line is not broken inside
-    `phonos jobs ls --help` (columns._units)."""
-    def names(parser: argparse.ArgumentParser) -> Iterator[str]:
-        for action in parser._actions:
+    `phonos jobs ls --help` (columns.message_in_lines). `parser`: the operator's (launcher/), whose verbs
+    are more; the client's by default."""
+    def names(of: argparse.ArgumentParser) -> Iterator[str]:
+        for action in of._actions:
             if isinstance(action, argparse._SubParsersAction):
                 for name, sub in action.choices.items():
                     yield name
                     yield from names(sub)
-    return frozenset(names(build_parser())) | frozenset(OPERATOR_VERBS)
+    return frozenset(names(parser or build_parser())) | frozenset(OPERATOR_VERBS)
 
 
 def said_to_fit(line: str, pieces: Sequence[str], stream: Any = None) -> str:

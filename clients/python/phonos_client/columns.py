@@ -11,7 +11,12 @@ their year; an id is never cut, so a column of ids (and the id that ends a free-
 stays whole. A table that cannot be made to fit (its ids and other whole columns alone are too wide: webhook
 deliveries and the activity log at 80 columns, the jobs and the credit history at 60) is shown as records instead,
 as psql does with `\\x auto`: one line a field (`NAME     value`), a blank line between rows; a value longer than
-the line goes on under itself, broken at its spaces, so nothing is cut and the terminal wraps nothing."""
+the line goes on under itself, broken at its spaces, so nothing is cut and the terminal wraps nothing.
+
+A message longer than the terminal (an error, a notice, a one-line answer, a line of `phonos serve`'s banner) is
+broken between words by `message_in_lines`, the one routine for both `phonos` commands (this package's and the
+operator's in launcher/, which imports it; this package never imports launcher): never inside an id, a URL, a path,
+a quoted span or a command with its flags and their values; piped, the one line a script reads."""
 
 from __future__ import annotations
 
@@ -200,15 +205,8 @@ def broken(text: str, cells: int, *, cut: bool) -> list[str]:
 
 def pieces_in_lines(pieces: Sequence[str], cells: int, gap: str = " ") -> list[str]:
     """`pieces` joined by `gap`, in lines of at most `cells` cells, broken only between pieces: a confirmation's
-    parts (`<id> cancelled`, `(10 credits refunded)`) each stay whole. A piece longer than a line alone is broken
-    at its spaces (`broken`: an id or a URL in it stays whole)."""
-    lines: list[str] = []
-    for piece in pieces:
-        if lines and width(lines[-1]) + width(gap) + width(piece) <= cells:
-            lines[-1] += gap + piece
-        else:
-            lines += broken(piece, cells, cut=False) if width(piece) > cells else [piece]
-    return lines
+    parts (`<id> cancelled`, `(10 credits refunded)`) each stay whole (`message_in_lines`, its lines unindented)."""
+    return message_in_lines(pieces, cells, hang="", gap=gap)
 
 
 def command_in_lines(words: Sequence[str], cells: int, indent: str = "  ") -> list[str]:
@@ -229,49 +227,146 @@ def command_in_lines(words: Sequence[str], cells: int, indent: str = "  ") -> li
 
 
 _CLOSING = ",;:)."  # punctuation a command said in a sentence ends at (`see phonos jobs ls --help;`)
+_OPENING = "(["  # punctuation a quoted span or a command may follow (`(phonos credits history ...)`, "(`keys`")
+_QUOTES = "`\""  # a `backticked` command or a "quoted" name: one piece to type or match
 
 
-def _units(words: Sequence[str], commands: Collection[str]) -> list[str]:
-    """`words` grouped into what a line may not be broken inside: a `backticked` span (`phonos login`), and a
-    command said in words, `phonos` and the verbs (`commands`), flags, their values and ids after it
-    (`phonos login --url http://HOST:PORT`); every other word alone (a URL, a path and an id are one word)."""
-    units: list[str] = []
+def _is_program(word: str) -> bool:
+    """`phonos`, or the path it is run by (the banner's `.venv/bin/phonos`), where a command said in words starts."""
+    bare = word.lstrip(_OPENING + _QUOTES)
+    return bare == "phonos" or bare.endswith("/phonos")
+
+
+def _opened_quote(word: str) -> str | None:
+    """The quote mark `word` opens and does not close (`` `phonos ``, `("my`), if any."""
+    bare = word.lstrip(_OPENING)
+    return bare[0] if bare and bare[0] in _QUOTES and bare.count(bare[0]) == 1 else None
+
+
+def _span(tokens: Sequence[tuple[str, str]], i: int) -> tuple[str, int]:
+    """The text from `tokens[i]` to the word that closes the quote it opens (the rest of the line when none does),
+    and the index after it; `tokens[i]` alone when it opens none."""
+    word, mark = tokens[i][1], _opened_quote(tokens[i][1])
+    i += 1
+    if mark is None:
+        return word, i
+    while i < len(tokens) and word.count(mark) < 2:
+        word, i = word + tokens[i][0] + tokens[i][1], i + 1
+    return word, i
+
+
+def _command(tokens: Sequence[tuple[str, str]], i: int, commands: Collection[str]) -> tuple[str, int]:
+    """A command said in words from `tokens[i]` (`phonos`): with it the verbs (`commands`), flags, a flag's value
+    (a "quoted" one whole), ids, paths and PLACEHOLDERS after it, to the word that ends its clause (`,;:).`) or
+    the wider gap that parts a value from its note (the banner's `phonos login --url URL  (asks ...)`)."""
+    word, i = tokens[i][1], i + 1
+    flag = False  # the word before was a flag that takes a value (`--url`, `--out`)
+    while i < len(tokens) and not word.endswith(tuple(_CLOSING)):
+        sep, nxt = tokens[i]
+        bare = nxt.rstrip(_CLOSING)
+        if len(sep) > 1 or not bare or not (
+                flag or bare in commands or bare.startswith("-") or _ID.fullmatch(bare) or bare.isupper()
+                or bare.startswith(("/", "./", "../", "~/"))):
+            break
+        flag = not flag and bare.startswith("--") and "=" not in bare
+        piece, i = _span(tokens, i)  # a "quoted" value whole
+        word += sep + piece
+    return word, i
+
+
+def _units(text: str, commands: Collection[str]) -> list[tuple[str, str, bool]]:
+    """`text` as what a line may not be broken inside, each (the spaces before it, its text, whether it is one
+    word): a `backticked` or "quoted" span, a command said in words (`_command`), and every other word alone (a
+    URL, a path and an id are one word)."""
+    parts = re.split(r"( +)", text)
+    tokens = list(zip(["", *parts[1::2]], parts[0::2], strict=True))  # (the spaces before a word, the word)
+    units: list[tuple[str, str, bool]] = []
     i = 0
-    while i < len(words):
-        word, i = words[i], i + 1
-        if word.startswith("`") and word.count("`") == 1:  # a span that closes on a later word
-            while i < len(words) and "`" not in word[1:]:
-                word, i = f"{word} {words[i]}", i + 1
-        elif word == "phonos":
-            flag = False  # the word before was a flag that takes a value (`--url`, `--out`)
-            while i < len(words) and not word.endswith(tuple(_CLOSING)):
-                bare = words[i].rstrip(_CLOSING)
-                if not (bare in commands or bare.startswith("-") or flag or _ID.fullmatch(bare) or bare.isupper()):
-                    break
-                flag = bare.startswith("--") and "=" not in bare
-                word, i = f"{word} {words[i]}", i + 1
-        units.append(word)
+    while i < len(tokens):
+        sep = tokens[i][0]
+        first = tokens[i][1]
+        command = _is_program(first) and _opened_quote(first) is None
+        word, i = _command(tokens, i, commands) if command else _span(tokens, i)
+        units.append((sep, word, " " not in word))
     return units
 
 
-def message_in_lines(line: str, cells: int, commands: Collection[str] = ()) -> list[str]:
-    """An error or notice line in lines of at most `cells` cells, broken between words, the lines after the first
-    indented two more cells than it: never inside a word (a job id, a URL, a path), a `backticked` span or a command
-    (`_units`), which the terminal's own wrapping cuts wherever its edge falls. A command longer than a line alone
-    is broken at its spaces; a word longer than one stays whole, past the edge."""
-    if width(line) <= cells:
-        return [line]
-    body = line.lstrip(" ")
-    indent = " " * (len(line) - len(body))
-    more = indent + "  "
-    lines: list[str] = []
-    for unit in _units(body.split(" "), commands):
-        lead = indent if not lines else more
-        if lines and width(lines[-1]) + 1 + width(unit) <= cells:
-            lines[-1] += " " + unit
-        elif width(lead) + width(unit) <= cells:
-            lines.append(lead + unit)
-        else:  # longer than a line alone: at its own spaces
-            parts = broken(unit, max(cells - width(more), 1), cut=False)
-            lines += [(lead if j == 0 else more) + part for j, part in enumerate(parts)]
+def _unit_parts(unit: str, commands: Collection[str]) -> list[tuple[str, str, bool]]:
+    """A command or span longer than a line, as the parts it is broken between: its program and verbs together
+    (`phonos webhooks rotate-secret`), each flag with its value (`--expire-current-after 9d`, `--username "Ada
+    Lovelace"`), any other word (or "quoted" name) alone."""
+    def bare(word: str) -> str:
+        return word.strip(_OPENING + _CLOSING + _QUOTES)
+
+    split = re.split(r"( +)", unit)
+    tokens = list(zip(["", *split[1::2]], split[0::2], strict=True))
+    words, i = [(tokens[0][0], tokens[0][1])], 1  # the first word alone: the quote it opens is the unit's own
+    while i < len(tokens):
+        sep = tokens[i][0]
+        word, i = _span(tokens, i)  # a "quoted" name inside whole
+        words.append((sep, word))
+    parts: list[tuple[str, str, bool]] = []
+    value_next = False  # the word before was a flag that takes a value
+    for sep, word in words:
+        head = bool(parts) and all(_is_program(w) or bare(w) in commands for w in parts[-1][1].split(" "))
+        if parts and (value_next or (head and bare(word) in commands)):
+            parts[-1] = (parts[-1][0], parts[-1][1] + sep + word, True)
+            value_next = False
+        else:
+            parts.append((sep, word, True))
+            value_next = bare(word).startswith("--") and "=" not in word
+    return parts
+
+
+def _filled(units: Sequence[tuple[str, str, bool]], cells: int, lead: str, hang: str, commands: Collection[str],
+            lines: list[str] | None = None) -> list[str]:
+    """`units` on `lines` (none yet by default) of at most `cells` cells: the first after `lead`, the others after
+    `hang`; a unit that does not fit on the line goes on a new one, and one longer than a line alone is broken
+    between its parts (`_unit_parts`), from the line it would start, unless it is whole (a word, a piece its caller
+    gave), which stays whole on a line of its own, past the edge."""
+    lines = [] if lines is None else lines
+    for sep, unit, whole in units:
+        start = hang if lines else lead
+        if lines and width(lines[-1]) + width(sep) + width(unit) <= cells:
+            lines[-1] += sep + unit
+        elif whole or width(start) + width(unit) <= cells:
+            lines.append(start + unit)
+        else:
+            parts = _unit_parts(unit, commands)
+            _filled([(sep, *parts[0][1:]), *parts[1:]], cells, lead, hang, commands, lines)
     return lines
+
+
+def message_in_lines(message: str | Sequence[str], cells: int | None, commands: Collection[str] = (), *,
+                     hang: str | None = None, gap: str = " ", label: str = "") -> list[str]:
+    """A message (an error, a notice, a one-line answer, a banner line) in lines of at most `cells` cells, broken
+    between words: the one routine both CLIs (`phonos` of phonos_client and of launcher/) fit their text with, where
+    the terminal's own wrapping cuts wherever its edge falls and a job id, a URL, a path or a command cut in two no
+    longer copies or pastes. The rules:
+
+    - `cells` None (no terminal: piped, a script reads it), or a message that fits: the one line, as it is.
+    - A line is never broken inside a word (an id, a URL, a path, `KEY=value`), a `backticked` or "quoted" span,
+      nor a command said in words: `phonos` and the verbs after it (`commands`), its flags and their values, ids,
+      paths and PLACEHOLDERS, to the end of its clause or a two-space gap (`_command`). The spaces between two
+      words on one line are the message's own (a banner's two-space gap stays).
+    - The lines after the first are indented `hang`: by default the message's own indent and two cells more, or
+      under the value of a `label` (a banner line's `metrics:       `, which starts the first line, its value
+      on it however wide), so they read as one message.
+    - A span or command longer than a line alone is broken between its parts: the program with its verbs, each
+      flag with its value; a word longer than a line stays whole, on a line of its own, past the edge.
+    - `message` may be given as pieces (a confirmation's `<id> cancelled`, `(10 credits refunded)`, joined by
+      `gap`): each is whole, its caller's word for what is one (a path in it may hold spaces)."""
+    line = label + (message if isinstance(message, str) else gap.join(message))
+    if cells is None or cells <= 0 or width(line) <= cells:
+        return [line]
+    first = message if isinstance(message, str) else message[0]
+    body = first.lstrip(" ")
+    lead = label + first[:len(first) - len(body)]
+    if isinstance(message, str):
+        units = _units(body, commands)
+    else:
+        units = [("" if i == 0 else gap, piece, True) for i, piece in enumerate([body, *message[1:]])]
+    if hang is None:
+        hang = " " * width(label) if label.strip() else lead + "  "
+    # A piece may carry its own trailing space (`weights list` keeps its two-space columns that way, piped).
+    return [text.rstrip() for text in _filled(units, cells, lead, hang, commands)]

@@ -32,9 +32,13 @@ export function ago(iso) {
   return dateTime(iso);
 }
 
+/** A moment in the browser's time zone, named ("2 Dec 2026, 07:10 UTC", "…, 08:10 CET"): a time without its zone
+ * (a session's end, a share link's expiry, a key's) read as the server's, or as the lab's for a colleague abroad,
+ * and the API's own times are UTC. */
 export function dateTime(iso) {
   if (!iso) return '-';
-  return new Date(iso).toLocaleString('en-GB', {year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit'});
+  return new Date(iso).toLocaleString('en-GB', {year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+    timeZoneName: 'short'});
 }
 
 export function duration(fromIso, toIso) {

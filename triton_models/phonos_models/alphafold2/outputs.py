@@ -16,10 +16,11 @@ import gemmi
 import numpy as np
 from alphafold.common import protein, residue_constants
 
+from phonos_models.alphafold2.mmcif_entities import share_entities
 from phonos_models.alphafold2.runner import ModelOutput
 from phonos_models.common.chains import CHAIN_BREAK, ChainLayout
 from phonos_models.common.qa_metrics import Confidence, add_confidence, set_one_letter_codes
-from phonos_models.common.structure import remark_records
+from phonos_models.common.structure import remark_records, title_records
 from phonos_models.common.unknown import unknown_residues
 
 try:  # what `_software` names when DeepMind's writer has not (the relaxed mmCIF)
@@ -52,6 +53,15 @@ class Provenance:
         ]
         return lines
 
+    def title(self, rank: int, model_name: str, relaxed: bool = False) -> str:
+        """The PDB's TITLE and the mmCIF's `_struct.title` of one ranked structure: the model and the weights that
+        made it, what a viewer shows on opening the file (the REMARKs hold the rest of the provenance)."""
+        # `weights` is "model_1=<source> sha256:<16 hex>, model_2=...": this structure's own entry.
+        sources = dict(part.split("=", 1) for part in self.weights.split(", ") if "=" in part)
+        source = sources.get(model_name, "").split(" sha256:")[0]
+        return (f"AlphaFold2 prediction{', Amber-relaxed' if relaxed else ''}, rank {rank}: {model_name}"
+                + (f", weights {source}" if source else "") + ("" if self.real_weights else " (NOT A REAL PREDICTION)"))
+
 
 def _protein(layout: ChainLayout, output: ModelOutput) -> protein.Protein:
     aatype = np.array([residue_constants.restype_order_with_x.get(letter, 20) for letter in layout.residues], np.int32)
@@ -66,9 +76,10 @@ def _protein(layout: ChainLayout, output: ModelOutput) -> protein.Protein:
     )
 
 
-def pdb_remarks(lines: Sequence[str]) -> str:
-    """Free-text PDB REMARK 250 records, written as every model writes them."""
-    return "".join(remark_records(lines))
+def pdb_remarks(lines: Sequence[str], title: str | None = None) -> str:
+    """`title`'s PDB TITLE records, then the free-text REMARK 250 records, written as every model writes them
+    (DeepMind's writer has neither)."""
+    return "".join([*([] if title is None else title_records(title)), *remark_records(lines)])
 
 
 def ranked_model_line(rank: int, model_name: str) -> str:
@@ -78,7 +89,9 @@ def ranked_model_line(rank: int, model_name: str) -> str:
 
 
 def to_pdb(layout: ChainLayout, output: ModelOutput, provenance: Provenance, rank: int = 1) -> str:
-    return pdb_remarks([*provenance.lines(), ranked_model_line(rank, output.model_name)]) + protein.to_pdb(_protein(layout, output))
+    return (pdb_remarks([*provenance.lines(), ranked_model_line(rank, output.model_name)],
+                        provenance.title(rank, output.model_name))
+            + protein.to_pdb(_protein(layout, output)))
 
 
 def confidence(layout: ChainLayout, output: ModelOutput) -> Confidence:
@@ -92,21 +105,52 @@ def confidence(layout: ChainLayout, output: ModelOutput) -> Confidence:
                       iptm=output.iptm if output.pae is not None else None)
 
 
-def with_confidence(mmcif: str, quality: Confidence) -> str:
+def with_confidence(mmcif: str, quality: Confidence, title: str | None = None,
+                    provenance: Provenance | None = None) -> str:
     """`mmcif` with ModelCIF QA metrics (replacing DeepMind's global pLDDT, a mean over atoms' B-factors, with the
-    JSON's per-residue mean) and PDBx's one-letter codes."""
+    JSON's per-residue mean), PDBx's one-letter codes, identical chains sharing an entity (ids 1, 2, ...) and `title` as `_struct.title` (DeepMind's writer has none:
+    the file named neither model nor weights outside its comments, which no viewer shows); with `provenance`, only
+    the protocol steps that ran."""
     document = gemmi.cif.read_string(mmcif)
     block = document.sole_block()
+    share_entities(block)  # before the metrics and codes, which read the entities
     set_one_letter_codes(block)
     add_confidence(block, quality)
+    if title is not None:
+        block.set_mmcif_category("_struct.", {"entry_id": [block.name], "title": [title]})
+    if provenance is not None:
+        _steps_that_ran(block, provenance)
     return document.as_string()
 
 
 def to_mmcif(layout: ChainLayout, output: ModelOutput, provenance: Provenance, file_id: str, rank: int = 1) -> str:
     model_type = "Multimer" if len(layout.sequences) > 1 else "Monomer"
     body = protein.to_mmcif(_protein(layout, output), file_id=file_id, model_type=model_type)
-    return with_cif_comments(with_confidence(body, confidence(layout, output)),
+    return with_cif_comments(with_confidence(body, confidence(layout, output), provenance.title(rank, output.model_name),
+                                             provenance),
                              [*provenance.lines(), ranked_model_line(rank, output.model_name)])
+
+
+def _steps_that_ran(block: gemmi.cif.Block, provenance: Provenance) -> None:
+    """Keep only the `_ma_protocol_step`s that ran: DeepMind's writer always lists "coevolution MSA" and
+    "template search" before "modeling", so a single-sequence prediction without templates claimed both."""
+    skipped = set()
+    if provenance.msa_mode == "single_sequence":
+        skipped.add("coevolution MSA")
+    if provenance.templates is not None and provenance.templates.startswith("none"):
+        skipped.add("template search")
+    table = block.find_mmcif_category("_ma_protocol_step.")
+    if not skipped or "_ma_protocol_step.method_type" not in list(table.tags):
+        return
+    names = [tag.removeprefix("_ma_protocol_step.") for tag in table.tags]
+    rows = [[row[i] for i in range(len(names))] for row in table]
+    rows = [row for row in rows if gemmi.cif.as_string(row[names.index("method_type")]) not in skipped]
+    for number, row in enumerate(rows, start=1):  # the steps that remain, numbered 1, 2, ...
+        for key in ("ordinal_id", "step_id"):
+            if key in names:
+                row[names.index(key)] = str(number)
+    block.set_mmcif_category("_ma_protocol_step.", {name: [row[i] for row in rows] for i, name in enumerate(names)},
+                             raw=True)
 
 
 def with_cif_comments(body: str, lines: Sequence[str]) -> str:

@@ -45,9 +45,11 @@ def relaxed_files(ranked: list[str], outcome: amber.RelaxOutcome, provenance: ou
 
     return relax_step.files(
         ranked, outcome,
-        pdb=lambda relaxed, rank: outputs.pdb_remarks(lines(relaxed, rank)) + relaxed.pdb,
-        cif=lambda relaxed, rank: outputs.with_cif_comments(pdb_to_mmcif(relaxed.pdb, {}, quality.get(relaxed.name)),
-                                                            lines(relaxed, rank)))
+        pdb=lambda relaxed, rank: outputs.pdb_remarks(lines(relaxed, rank),
+                                                      provenance.title(rank, relaxed.name, relaxed=True)) + relaxed.pdb,
+        cif=lambda relaxed, rank: outputs.with_cif_comments(
+            pdb_to_mmcif(relaxed.pdb, {}, quality.get(relaxed.name), provenance.title(rank, relaxed.name, relaxed=True)),
+            lines(relaxed, rank)))
 
 
 def result(prediction: Prediction, relax_settings: RelaxSettings | None = None,

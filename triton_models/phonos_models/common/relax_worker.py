@@ -121,8 +121,17 @@ def keep_atom_b_factors(relaxed_pdb: str, unrelaxed_pdb: str) -> str:
             b_factor = own.get(key) or ca.get(key[:2])
             if b_factor is not None:
                 line = line[:60] + b_factor + line[66:]
-        out.append(line)
+        out.append(_within_80_columns(line))
     return "".join(out)
+
+
+def _within_80_columns(line: str) -> str:
+    """`line` cut to the PDB's 80 columns where what lies beyond is blank: Biopython's PDBIO, which DeepMind's
+    relax writes with, pads its TER records to 81, past what fixed-column readers take."""
+    text = line.rstrip("\r\n")
+    if len(text) <= 80 or text[80:].strip():
+        return line
+    return text[:80] + line[len(text):]
 
 
 def _emit(out: IO[str], message: dict[str, Any]) -> None:

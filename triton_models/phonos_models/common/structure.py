@@ -116,6 +116,9 @@ def build_structure(chains: Chains, title: str) -> gemmi.Structure:
         model.add_chain(_chain(chain))
     structure = gemmi.Structure()
     structure.name = title
+    # The PDB's convention for a structure not from a crystal: a 1 Å cell in P 1, which the PDB file's CRYST1 already
+    # said (gemmi's default there); the mmCIF said `_symmetry.space_group_name_H-M ''`, no space group at all.
+    structure.spacegroup_hm = "P 1"
     structure.add_model(model)
     structure.setup_entities()
     sequences = {chain.chain_id: chain.sequence for chain in listed}
@@ -130,10 +133,11 @@ def build_structure(chains: Chains, title: str) -> gemmi.Structure:
 
 
 def to_pdb(chains: Chains, remarks: Sequence[str], title: str = "PHONOS PREDICTION") -> str:
-    """PDB text; each remark becomes a `REMARK 250` line (free text, wrapped at 69 columns)."""
+    """PDB text: `title` as the TITLE records, each remark as `REMARK 250` lines (free text, wrapped at 69
+    columns)."""
     structure = build_structure(chains, title)
     structure.raw_remarks = remark_records(remarks)
-    return structure.make_pdb_string()
+    return _titled(structure.make_pdb_string(), title)
 
 
 def to_pdb_and_mmcif(chains: Chains, remarks: Sequence[str], provenance: Mapping[str, str], pdb_title: str,
@@ -141,10 +145,16 @@ def to_pdb_and_mmcif(chains: Chains, remarks: Sequence[str], provenance: Mapping
     """`to_pdb`'s PDB text and the mmCIF (with `provenance`, and `confidence` as ModelCIF QA metrics) of the same
     chains, from one built structure (building it is most of the cost)."""
     structure = build_structure(chains, mmcif_title)
-    mmcif = _with_provenance(structure.make_mmcif_document(), provenance, confidence)
+    mmcif = _with_provenance(structure.make_mmcif_document(), provenance, confidence, pdb_title)
     structure.name = pdb_title
     structure.raw_remarks = remark_records(remarks)
-    return structure.make_pdb_string(), mmcif
+    return _titled(structure.make_pdb_string(), pdb_title), mmcif
+
+
+def _titled(pdb_text: str, title: str) -> str:
+    """`pdb_text` (gemmi's, which begins with the REMARKs) under TITLE records: gemmi writes no TITLE from the
+    structure's name, so `title` was dropped and a viewer showed no title at all."""
+    return "".join(title_records(title)) + pdb_text
 
 
 def remark_records(remarks: Sequence[str]) -> list[str]:
@@ -152,10 +162,24 @@ def remark_records(remarks: Sequence[str]) -> list[str]:
     return [f"REMARK 250 {line}\n" for text in remarks for line in _wrap(text, 69)]
 
 
-def pdb_to_mmcif(pdb_text: str, provenance: Mapping[str, str], confidence: Confidence | None = None) -> str:
+def title_records(title: str) -> list[str]:
+    """PDB `TITLE` records, each with its newline: the text wrapped into columns 11-80 of the first record and
+    12-80 of its continuations (numbered 2, 3, ... in columns 9-10), padded to 80 columns as gemmi writes its
+    records. The title is what ChimeraX logs and Biopython's header reads as `name` when a file is opened; REMARK
+    250 is free text few viewers show. Written by hand rather than through gemmi's `_struct.title`, which upper-cases
+    the text and so would misspell the weights' names (`esmfold-tiny-random-seed0`)."""
+    lines = _wrap(title, 69) or [""]
+    return [(f"TITLE     {line}" if number == 1 else f"TITLE   {number:>2d} {line}").ljust(80) + "\n"
+            for number, line in enumerate(lines, start=1)]
+
+
+def pdb_to_mmcif(pdb_text: str, provenance: Mapping[str, str], confidence: Confidence | None = None,
+                 title: str | None = None) -> str:
     """mmCIF from a PDB written by `to_pdb`; B-factors (pLDDT) and sequence carry over, `confidence` becomes
-    ModelCIF QA metrics."""
+    ModelCIF QA metrics, `title` `_struct.title`."""
     structure = gemmi.read_pdb_string(pdb_text)
+    if not structure.spacegroup_hm:  # the relax's PDB has no CRYST1: P 1 as build_structure writes it
+        structure.spacegroup_hm = "P 1"
     structure.setup_entities()
     model = structure[0]
     for entity in structure.entities:
@@ -165,7 +189,7 @@ def pdb_to_mmcif(pdb_text: str, provenance: Mapping[str, str], confidence: Confi
             entity.full_sequence = [residue.name for residue in model.get_subchain(entity.subchains[0])]
     _conventional_entities(structure)
     structure.assign_label_seq_id(False)
-    return _with_provenance(structure.make_mmcif_document(), provenance, confidence)
+    return _with_provenance(structure.make_mmcif_document(), provenance, confidence, title)
 
 
 def _conventional_entities(structure: gemmi.Structure) -> None:
@@ -190,8 +214,12 @@ def _conventional_entities(structure: gemmi.Structure) -> None:
 
 
 def _with_provenance(document: gemmi.cif.Document, provenance: Mapping[str, str],
-                     confidence: Confidence | None = None) -> str:
+                     confidence: Confidence | None = None, title: str | None = None) -> str:
     block = document.sole_block()
+    if title is not None:
+        # PDBx's title of the entry (what ChimeraX and Mol* show), in the PDB file's words; set here, not through
+        # gemmi's `_struct.title` info, which the PDB writer would also print, upper-cased.
+        block.set_mmcif_category("_struct.", {"entry_id": [block.name], "title": [title]})
     _type_amino_acids(block)
     set_one_letter_codes(block)
     if confidence is not None:
@@ -205,7 +233,9 @@ def _with_provenance(document: gemmi.cif.Document, provenance: Mapping[str, str]
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    words = text.split()
+    # A word longer than a line (a weights file's path) is cut into line-long pieces: left whole, its record ran
+    # past column 80, which fixed-column readers cut or refuse.
+    words = [word[start:start + width] for word in text.split() for start in range(0, len(word), width)]
     lines: list[str] = []
     current = ""
     for word in words:

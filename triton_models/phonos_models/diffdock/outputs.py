@@ -23,6 +23,8 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Geometry import Point3D
 
+from phonos_models.common.structure import remark_records, title_records
+
 from .receptor import Receptor
 
 # DiffDock README: "c > 0 high confidence, −1.5 < c < 0 moderate confidence, c < −1.5 low confidence".
@@ -160,12 +162,17 @@ def _pdb_charge(charge: int) -> str:
     return f"{abs(charge)}{'+' if charge > 0 else '-'}" if charge else "  "
 
 
-def complex_pdb(rec: Receptor, mol: Chem.Mol, pose: RankedPose, remarks: Sequence[str]) -> str:
-    """Receptor + the given ligand pose (HETATM LIG) + CONECT for the ligand bonds."""
+def complex_pdb(rec: Receptor, mol: Chem.Mol, pose: RankedPose, remarks: Sequence[str],
+                title: str | None = None) -> str:
+    """Receptor + the given ligand pose (HETATM LIG) + CONECT for the ligand bonds; `title` (the model and its
+    weights) becomes the TITLE records, each remark REMARK 250 records."""
     structure = rec.structure.clone()
     structure.setup_entities()
     receptor_text = structure.make_pdb_string(gemmi.PdbWriteOptions(minimal=True))
-    lines = [f"REMARK 250 {text[:68]}" for text in remarks]
+    # Wrapped, not cut: each remark was cut at 68 characters, which left the confidence weights' line with 4 of
+    # their 16 sha256 characters ("sha256:0583") and would drop any longer remark's end.
+    header = [*([] if title is None else title_records(title)), *remark_records(remarks)]
+    lines = [record.rstrip("\n") for record in header]
     last_serial = 0
     for line in receptor_text.splitlines():
         if line.startswith(("END", "MASTER")):

@@ -228,7 +228,10 @@ class DiffDockPipeline:
         ] + (["NOT A REAL PREDICTION: tiny randomly initialised weights"] if note else [])  # fmt: skip
         if pocket is not None:
             remarks.insert(2, _pocket_remark(pocket))
-        complex_pdb = outputs.complex_pdb(rec, lig.mol, poses[0], remarks)
+        # The model and its weights in the TITLE too: what a viewer shows when the complex is opened.
+        title = (f"DiffDock receptor + rank-1 ligand pose, score weights {self.score.weights.name}, confidence "
+                 f"weights {self.confidence.weights.name}" + (" (NOT A REAL PREDICTION)" if note else ""))
+        complex_pdb = outputs.complex_pdb(rec, lig.mol, poses[0], remarks, title)
         sdf = outputs.poses_sdf(lig.mol, poses, provenance)
         t_out = time.perf_counter()
         timings = {

@@ -26,6 +26,7 @@ from phonos_models.common.structure import (
     ProteinChain,
     pdb_to_mmcif,
     remark_records,
+    title_records,
     to_pdb,
     to_pdb_and_mmcif,
 )
@@ -124,11 +125,18 @@ def remarks(result: FoldResult, weights: WeightsInfo) -> list[str]:
     return lines
 
 
-PDB_TITLE, MMCIF_TITLE = "ESMFOLD PREDICTION", "esmfold_prediction"
+MMCIF_TITLE = "esmfold_prediction"  # the mmCIF data block name and _entry.id
+
+
+def title(weights: WeightsInfo, relaxed: bool = False) -> str:
+    """The PDB's TITLE and the mmCIF's `_struct.title`: the model and its weights, what a viewer shows on opening
+    the file (the REMARKs hold the rest of the provenance)."""
+    return (f"ESMFold prediction{', Amber-relaxed' if relaxed else ''}, weights {weights.name}"
+            + ("" if weights.real else " (NOT A REAL PREDICTION)"))
 
 
 def pdb_text(result: FoldResult, weights: WeightsInfo) -> str:
-    return to_pdb(protein_chains(result), remarks(result, weights), title=PDB_TITLE)
+    return to_pdb(protein_chains(result), remarks(result, weights), title=title(weights))
 
 
 def mmcif_text(result: FoldResult, weights: WeightsInfo) -> str:
@@ -138,7 +146,7 @@ def mmcif_text(result: FoldResult, weights: WeightsInfo) -> str:
 def structure_texts(result: FoldResult, weights: WeightsInfo) -> tuple[str, str]:
     """(PDB, mmCIF) of the fold, built from one structure."""
     return to_pdb_and_mmcif(protein_chains(result), remarks(result, weights), provenance(result, weights),
-                            PDB_TITLE, MMCIF_TITLE, confidence(result, weights))
+                            title(weights), MMCIF_TITLE, confidence(result, weights))
 
 
 def chain_summaries(result: FoldResult) -> list[dict[str, Any]]:
@@ -259,8 +267,10 @@ def relaxed_files(result: FoldResult, weights: WeightsInfo, outcome: RelaxOutcom
     lines = [*remarks(result, weights), relax_step.note(outcome)]
     facts = {**provenance(result, weights), "relax": relax_step.note(outcome)}
     return relax_step.files([STRUCTURE], outcome,  # one structure: no rank to name
-                            pdb=lambda relaxed, _rank: "".join(remark_records(lines)) + relaxed.pdb,
-                            cif=lambda relaxed, _rank: pdb_to_mmcif(relaxed.pdb, facts, confidence(result, weights)))
+                            pdb=lambda relaxed, _rank: "".join([*title_records(title(weights, relaxed=True)),
+                                                                *remark_records(lines)]) + relaxed.pdb,
+                            cif=lambda relaxed, _rank: pdb_to_mmcif(relaxed.pdb, facts, confidence(result, weights),
+                                                                    title(weights, relaxed=True)))
 
 
 def model_result(result: FoldResult, weights: WeightsInfo, load_s: float, relax_mode: str = "none",

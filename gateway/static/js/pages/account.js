@@ -293,17 +293,21 @@ function passwordCard(changed, refused) {
   const said = h('div', {class: 'notice ok', id: 'password-changed', role: 'status', hidden: true, style: {marginBottom: '12px'}});
   const button = h('button', {class: 'btn', type: 'submit', id: 'password-change'}, 'Change password');
   const controls = [current, fresh, again];
+  const errorSlot = h('div', {}, error); // the error's place when it is about no one field
+  // The one error line goes under the field it is about: the server's "current password is wrong" was drawn under
+  // "New password again", two fields below the one marked (on a phone a screen away from it).
+  const fail = (control, message) => {
+    (control ? control.closest('.field') : errorSlot).append(error);
+    showError(control, error, message);
+    control?.focus();
+  };
   const form = h('form', {novalidate: true, id: 'password-form', on: {submit: async (event) => {
     event.preventDefault();
     for (const control of controls) clearError(control, error);
     said.hidden = true;
-    if (!current.value) { showError(current, error, 'Enter your current password.'); current.focus(); return; }
-    if (fresh.value.length < MIN_PASSWORD) {
-      showError(fresh, error, `The new password must be at least ${MIN_PASSWORD} characters.`); fresh.focus(); return;
-    }
-    if (fresh.value !== again.value) {
-      showError(again, error, 'The two new passwords differ: type the same one twice.'); again.focus(); return;
-    }
+    if (!current.value) { fail(current, 'Enter your current password.'); return; }
+    if (fresh.value.length < MIN_PASSWORD) { fail(fresh, `The new password must be at least ${MIN_PASSWORD} characters.`); return; }
+    if (fresh.value !== again.value) { fail(again, 'The two new passwords differ: type the same one twice.'); return; }
     const done = busy(button);
     try {
       const result = await changePassword(current.value, fresh.value);
@@ -317,8 +321,10 @@ function passwordCard(changed, refused) {
     } catch (err) {
       // A wrong current password is about the first field; the new password's rules about the second.
       const about = /current password|wrong passwords/.test(err.message) ? current : /new password|the password must/.test(err.message) ? fresh : null;
-      showError(about, error, sentence(err.message));
+      done();
+      fail(about, sentence(err.message)); // after done(): the focus goes to the field to correct, not back to the button
       refused(); // a wrong current password is logged as a refused change
+      return;
     }
     done();
   }}},
@@ -326,7 +332,7 @@ function passwordCard(changed, refused) {
   h('div', {class: 'field-row'},
     field('New password', fresh, {help: `At least ${MIN_PASSWORD} characters; a few unrelated words are easy to remember.`}),
     field('New password again', again)),
-  error,
+  errorSlot,
   h('div', {class: 'row', style: {marginTop: '12px'}}, button));
   return h('div', {class: 'card', id: 'password-card', style: {maxWidth: '720px'}},
     h('div', {class: 'card-head'}, h('h2', {}, 'Password')),

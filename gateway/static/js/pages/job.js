@@ -1,7 +1,7 @@
 // One job: live status, metrics, the 3D viewer (structure by pLDDT, or receptor + ranked poses),
 // pLDDT and PAE plots, every download and the provenance of the result.
 
-import {ApiError, api, download} from '../api.js';
+import {ApiError, api, download, signInUrl} from '../api.js';
 import {pageHeader} from '../app.js';
 import {compareCard} from '../compare.js';
 import {confirmDialog, copyText, focusIfLost, h, icon, replace, toast} from '../dom.js';
@@ -326,12 +326,26 @@ function statusCard(onCancel) {
   };
 }
 
-/** The model's progress while the job runs, from the job's event stream (progress is not stored, so polling cannot see it). */
+/** The model's progress while the job runs, from the job's event stream (progress is not stored, so polling cannot see it).
+ * A session that ends while the page streams (signed out in another tab, the password changed elsewhere) is said in
+ * the stream: the job service ends an open stream with an `error` event whose status is 401, and the query parameter
+ * asks the gateway to answer a reconnect after that as such an event too, not as a 401 (an EventSource cannot send
+ * api.js's header; the 401 was logged in the console as an error and the page kept reconnecting:
+ * gateway/dashboard/signed_out.py). Either way the page closes the stream and goes to sign in, keeping its place. */
 function watchProgress(jobId, onProgress) {
-  const source = new EventSource(`/v1/jobs/${encodeURIComponent(jobId)}/events`);
+  const source = new EventSource(`/v1/jobs/${encodeURIComponent(jobId)}/events?x-phonos-if-signed-out=event`);
   source.addEventListener('progress', (event) => {
     const {progress} = JSON.parse(event.data);
     if (progress) onProgress(progress);
+  });
+  source.addEventListener('error', (event) => {
+    // The browser's own `error` (the connection dropped: it reconnects by itself) has no data; the server's has.
+    if (!event.data) return;
+    let status = null;
+    try { ({status} = JSON.parse(event.data)); } catch { status = null; }
+    if (status !== 401) return;
+    source.close();
+    location.assign(signInUrl());
   });
   return source;
 }

@@ -212,13 +212,16 @@ export async function render(main) {
         h('tbody', {}, keys.map((key) => {
           const note = h('div', {});
           // Enter in the box saves, as in the rename and expiry editors (it did nothing: no form round it).
-          const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, class: 'limit', disabled: key.revoked, 'aria-label': 'Rate limit',
+          const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, class: 'limit', disabled: key.revoked, 'aria-label': 'Rate limit, requests per minute',
             on: {keydown: (event) => { if (event.key === 'Enter') { event.preventDefault(); saveLimit(key, input, note); } }}});
           return h('tr', {'data-key-id': key.key_id, 'data-revoked': String(key.revoked)},
             nameCell(key),
             h('td', {'data-label': 'Created', title: dateTime(key.created_at)}, ago(key.created_at)),
             h('td', {'data-label': 'Last used', title: key.last_used_at ? dateTime(key.last_used_at) : ''}, key.last_used_at ? ago(key.last_used_at) : h('span', {class: 'muted'}, 'never')),
+            // The box's number has its unit beside it ("60 /min"), as the revoked key's text does: the column said
+            // only "Rate limit", and 60 could be per second, minute or hour.
             h('td', {'data-label': 'Rate limit'}, key.revoked ? `${key.rate_limit}/min` : h('div', {class: 'row'}, input,
+              h('span', {class: 'unit muted small', 'aria-hidden': 'true'}, '/min'),
               h('button', {class: 'btn small', type: 'button', 'data-action': 'save-limit', on: {click: () => saveLimit(key, input, note)}}, 'Save')), note),
             // An active key's Revoke button, or a revoked key's badge: the row of green "active" pills said nothing.
             h('td', {class: 'num actions'}, key.revoked

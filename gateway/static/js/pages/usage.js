@@ -68,12 +68,16 @@ export async function render(main, {query}) {
           h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Requests per day'), h('span', {class: 'hint'}, 'UTC days')),
             h('div', {class: 'card-body'}, barChart(series.map((d) => ({label: d.date, short: d.short, value: d.requests})), {label: 'requests', id: 'chart-requests'}))),
           h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Credits per day'), h('span', {class: 'hint'}, 'UTC days')),
-            h('div', {class: 'card-body'}, barChart(series.map((d) => ({label: d.date, short: d.short, value: d.credits_used})), {label: 'credits', alt: true, id: 'chart-credits'})))),
+            // Requests but no job in the period (keys listing, downloads): an empty frame with a 0-1 axis looked
+            // like a chart that failed to draw; it says so instead.
+            h('div', {class: 'card-body'}, series.some((d) => d.credits_used)
+              ? barChart(series.map((d) => ({label: d.date, short: d.short, value: d.credits_used})), {label: 'credits', alt: true, id: 'chart-credits'})
+              : h('div', {class: 'muted', id: 'chart-credits-empty'}, `No credits used in these ${period} days: jobs use credits when they are submitted.`)))),
         // Jobs by model (a line or two) and the endpoints (a dozen) one above the other, each as tall as its
         // list: side by side, the models' card stood mostly empty, and at 1024 px neither had room for its bars.
         h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Jobs by model'), h('span', {class: 'hint'}, 'submissions · credits')),
           h('div', {class: 'card-body', id: 'by-model'}, report.by_model.length
-            ? hbars(report.by_model.map((m) => ({label: `${modelName(m.model)} · ${num(m.credits_used)} cr`, value: m.requests})))
+            ? hbars(report.by_model.map((m) => ({label: `${modelName(m.model)} · ${num(m.credits_used)} credits`, value: m.requests})))
             : h('div', {class: 'muted'}, 'No jobs in this period.'))),
         h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Requests by endpoint')),
           h('div', {class: 'card-body', id: 'by-endpoint'}, hbars(report.by_endpoint.map((e) => ({label: e.endpoint, value: e.requests})))))]);

@@ -15,6 +15,7 @@ const DELIVERY_STATUSES = ['', 'failed', 'pending', 'delivered'];
 const PILL = {delivered: 'completed', failed: 'failed', pending: 'pending'};  // the jobs page's colours
 // How long a rotated-out secret keeps signing (the API's default, said in the confirm): a day to deploy the new one.
 const OVERLAP_S = 86400;
+const NEVER_TESTED = 'Never tested';
 
 // What the receiver made of a delivery's last attempt, in a line.
 function answer(d) {
@@ -176,9 +177,9 @@ export async function render(main) {
       ({deliveries: [delivery]} = await api.get(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/deliveries`,
         {event: 'webhook.test', limit: 1}));
     } catch {
-      return; // the column stays "-": the list itself is what the page is for
+      return; // the column stays "Never tested": the list itself is what the page is for
     }
-    if (!delivery || cell.textContent !== '-') return;
+    if (!delivery || cell.textContent !== NEVER_TESTED) return;
     const code = delivery.last_status_code;
     const ok = delivery.status === 'delivered';
     replace(cell, h('span', {class: ['band', ok ? 'high' : 'very-low'], 'data-status-code': String(code || 0),
@@ -245,7 +246,8 @@ export async function render(main) {
           // Each row's buttons named with its receiver (the visible word first, WCAG 2.5.3), as the keys page's are:
           // a screen reader's list of buttons said "Delete, Delete, Delete".
           const named = (verb) => `${verb} ${hook.url}`;
-          const result = h('td', {class: 'test-result', 'data-label': 'Last test'}, h('span', {class: 'muted'}, '-'));
+          // "Never tested" in words: a lone "-" read as a missing value or a failure.
+          const result = h('td', {class: 'test-result', 'data-label': 'Last test'}, h('span', {class: 'muted'}, NEVER_TESTED));
           lastTest(hook, result);
           return h('tr', {'data-webhook-id': hook.webhook_id},
             h('td', {class: 'mono small url', 'data-label': 'URL', style: {wordBreak: 'break-all'}}, hook.url, overlapLine(hook)),
