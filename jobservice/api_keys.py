@@ -15,11 +15,13 @@ Rules:
 - a key that expires cannot outlive itself: what it creates or sets must expire by its own expiry
   (key_policy.check_within), so that a leaked week-long key cannot make itself or another key permanent.
 Authentication reads the database on every request (`jobservice.accounts`), so a revocation or a
-new limit applies to the very next request.
+new limit applies to the very next request; a revoked key's open watch streams end before the revoke returns
+(`on_revoked`, jobservice/stream_guard.py), and on a shared PostgreSQL at once on every job service.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from jobservice.accounts import NewKey, check_key_name, insert_key
@@ -28,6 +30,7 @@ from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id
 from jobservice.key_policy import FULL, check_scope, check_within, expiry, is_expired, lifetime
 from jobservice.store import Row, Store, Transaction
+from jobservice.stream_guard import CredentialsEnded, announce_ended
 
 MAX_ACTIVE_KEYS = 20
 
@@ -73,9 +76,16 @@ def _epoch(value: float | None) -> float | None:
 
 
 class ApiKeys:
-    def __init__(self, db: Store, *, default_rate_limit: int) -> None:
+    def __init__(self, db: Store, *, default_rate_limit: int, on_revoked: CredentialsEnded | None = None) -> None:
         self._db = db
         self._default_rate_limit = default_rate_limit
+        # The job service's stream guard: a revoked key's open streams end before the revoke returns. None in the
+        # operator CLI (no streams in its process; its NOTIFY, or the services' poll on SQLite, ends them).
+        self._on_revoked = on_revoked
+
+    def _revoked(self, key_hashes: Iterable[str]) -> None:
+        if self._on_revoked is not None:
+            self._on_revoked(key_hashes)
 
     async def max_rate_limit(self, account_id: int) -> int:
         row = await self._db.read.fetch_one("account_limits", {"account_id": account_id})
@@ -141,8 +151,11 @@ class ApiKeys:
             working = not is_expired(current["expires_at"], now())  # an expired key is no loss
             if working and active <= 1 and not confirm_last_key:
                 raise LastActiveKey(key_id, "repeat the request with confirm_last_key set to true")
-            await tx.execute("revoke_api_key", {"id": key_id, "account_id": account_id, "now": now()})
+            revoked = await tx.fetch_one("revoke_api_key", {"id": key_id, "account_id": account_id, "now": now()})
             await record(tx, account_id, Action.API_KEY_REVOKED, target=Target(key_id=key_id))
+            await announce_ended(self._db, tx)
+        if revoked is not None:  # committed: its streams end now, before this answer goes out
+            self._revoked([revoked["key_hash"]])
         return await self.get(account_id, key_id)
 
     async def update(self, account_id: int, key_id: str, *, name: str | None, rate_limit: int | None,

@@ -26,7 +26,9 @@ trailer, and the log lines about the call name the same id.
 The caller's address, for admission's throttles and the log lines, is the peer; from a trusted proxy
 (PHONOS_TRUSTED_PROXIES: a separate gateway process) the client that proxy names in `x-phonos-client-address`
 (phonos_common.forwarded.real_client, the rule the REST edge applies to X-Forwarded-For). From anyone else that
-metadata is ignored: a direct gRPC client cannot pass for another address.
+metadata is ignored: a direct gRPC client cannot pass for another address. The same goes for the gateway's
+`x-phonos-transport: rest`: believed from the in-process gateway or a trusted proxy only (`call_transport`), so a
+direct gRPC caller cannot book its calls as REST ones in usage and metrics.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from jobservice.admission import KeyAdmission, repeated_metadata
 from jobservice.errors import InvalidArgument, PhonosError, RequestTimeout, RequestTooLarge
 from jobservice.message_limits import request_limit
 from jobservice.status_map import TITLE_KEY, grpc_status
-from phonos_common.forwarded import CLIENT_ADDRESS_METADATA, real_client
+from phonos_common.forwarded import CLIENT_ADDRESS_METADATA, real_client, trusted_peer
 from phonos_common.ratelog import RateLimitedLog
 from phonos_config.edge import Network
 from phonos_config.request_ids import request_id
@@ -53,6 +55,11 @@ REQUEST_ID_METADATA = "x-request-id"
 CALL_REQUEST_ID: ContextVar[str | None] = ContextVar("phonos_call_request_id", default=None)
 # The client address of the call being served (the peer, or whom a trusted proxy forwards for), for log lines.
 CALL_CLIENT: ContextVar[str | None] = ContextVar("phonos_call_client", default=None)
+# Whether the call being served came from a trusted proxy (PHONOS_TRUSTED_PROXIES: a separate gateway), whose
+# metadata about the call is believed; False for everyone else, and outside a call the edge admitted.
+CALL_FROM_TRUSTED_PROXY: ContextVar[bool] = ContextVar("phonos_call_from_trusted_proxy", default=False)
+# The gateway's mark on every call it forwards (gateway.app): the call came in over REST.
+TRANSPORT_METADATA = "x-phonos-transport"
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +119,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                              if str(k).lower() == CLIENT_ADDRESS_METADATA and isinstance(v, str))
         client = real_client(context.peer(), forwarded, self._trusted_proxies)
         CALL_CLIENT.set(client)
+        CALL_FROM_TRUSTED_PROXY.set(trusted_peer(context.peer(), self._trusted_proxies))
         return client
 
     def _guard(self, method: str, details: grpc.HandlerCallDetails, handler: grpc.RpcMethodHandler) -> Behaviour:
@@ -194,6 +202,16 @@ def call_client(metadata: Mapping[str, Any], peer: str) -> str:
     if peer == IN_PROCESS_PEER and isinstance(forwarded, str) and forwarded:
         return forwarded
     return real_client(peer, None, ())
+
+
+def call_transport(metadata: Mapping[str, Any], peer: str) -> str:
+    """How the call being served came in, for usage and metrics: "rest" when the gateway forwarded it (its
+    `x-phonos-transport: rest`, believed from the gateway in this process or a trusted proxy only), else "grpc".
+    Anyone can write that metadata: believed from every caller, a direct gRPC client booked its own calls (and
+    its rate-limit refusals) as REST ones, which the operator reads in usage and `phonos_rpc_seconds`."""
+    if metadata.get(TRANSPORT_METADATA) != "rest":
+        return "grpc"
+    return "rest" if peer == IN_PROCESS_PEER or CALL_FROM_TRUSTED_PROXY.get() else "grpc"
 
 
 async def _refuse(context: grpc.aio.ServicerContext, error: PhonosError) -> NoReturn:

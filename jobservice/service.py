@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from jobservice import metrics, tracing
+from jobservice import metrics, opaque_ids, tracing
 from jobservice.accounts import Accounts, NewKey
 from jobservice.activity import ActivityEntry, ActivityLog
 from jobservice.api_keys import ApiKeys, KeyRecord
@@ -44,7 +44,7 @@ from jobservice.sessions import Sessions
 from jobservice.shares import JobShares, SharedJob, ShareRecord
 from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import CANCEL_CHANNEL, JOB_EVENTS_CHANNEL, JOBS_CHANNEL, WEBHOOKS_CHANNEL, Params, Store
-from jobservice.stream_guard import StreamGuard
+from jobservice.stream_guard import CREDENTIALS_CHANNEL, StreamGuard
 from jobservice.usage import UsageRecorder, UsageReport
 from jobservice.watch import Event, JobWatcher, WatchHub
 from jobservice.webhook_deliveries import DeliveryRecord, WebhookDeliveries
@@ -138,8 +138,10 @@ class JobService:
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.accounts = Accounts(db)
         self.rate_limits: RateLimits = SharedRateLimiter(db) if db.shared else RateLimiter()
-        self.api_keys = ApiKeys(db, default_rate_limit=settings.default_rate_limit)
-        self.sessions = Sessions(db, ttl_s=settings.session_ttl_s)
+        # Before keys and sessions: their revokes end the open streams they held (jobservice/stream_guard.py).
+        self.stream_guard = StreamGuard(db, every_s=settings.watch_poll_s)
+        self.api_keys = ApiKeys(db, default_rate_limit=settings.default_rate_limit, on_revoked=self.stream_guard.ended)
+        self.sessions = Sessions(db, ttl_s=settings.session_ttl_s, on_ended=self.stream_guard.ended)
         self.auth = Authenticator(self.accounts, self.sessions, session_rate_limit=settings.session_rate_limit)
         self.sender = WebhookSender(
             db, timeout_s=settings.webhook_timeout_s, max_attempts=settings.webhook_max_attempts,
@@ -151,7 +153,6 @@ class JobService:
         self.hub = WatchHub(db, poll_s=settings.watch_poll_s,
                             max_per_account=settings.watch_max_streams_per_account)
         self.watcher = JobWatcher(self.hub, db, max_stream_s=settings.watch_max_stream_s)
-        self.stream_guard = StreamGuard(db, every_s=settings.watch_poll_s)
         self.jobs = JobStore(db, on_event_queued=self.sender.wake, on_transition=self.hub.wake)
         self.results = ResultStore(settings.results_dir)
         self.retention = ResultRetention(db, self.results, settings.result_retention_days)
@@ -165,6 +166,7 @@ class JobService:
         self.credits = CreditHistory(db)
         self.activity = ActivityLog(db, log_days=settings.activity_log_days)
         self.shares = JobShares(db)
+        self.ids = opaque_ids.PLAIN  # the store's (`start`): how event and delivery row numbers are shown
         self.dispatcher = Dispatcher(
             self.jobs, self.specs, inference, self.results, max_inflight=settings.max_inflight_per_model,
             retry_window_s=settings.triton_retry_window_s, max_attempts=settings.max_attempts,
@@ -174,11 +176,15 @@ class JobService:
         )
 
     async def start(self) -> None:
+        # First: every id shown from here on (events, deliveries, X-Phonos-Delivery) is the store's opaque one.
+        self.ids = await opaque_ids.load(self.db)
+        self.deliveries.ids = self.sender.ids = self.ids.deliveries
         if self.db.shared:  # what the other job services announce
             await self.db.listen(JOBS_CHANNEL, self.dispatcher.announce)
             await self.db.listen(CANCEL_CHANNEL, self.dispatcher.cancel_running)
             await self.db.listen(WEBHOOKS_CHANNEL, lambda _: self.sender.wake())
             await self.db.listen(JOB_EVENTS_CHANNEL, lambda _: self.hub.wake())  # their jobs' state changes
+            await self.db.listen(CREDENTIALS_CHANNEL, lambda _: self.stream_guard.wake())  # their revokes, sign-outs
         self.hub.start()
         self.stream_guard.start()
         self.idempotency.start()

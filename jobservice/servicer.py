@@ -23,12 +23,13 @@ from jobservice.accounts import Principal
 from jobservice.activity import CALLER, ActorKind, Caller
 from jobservice.api_keys import KeyRecord
 from jobservice.credit_history import CreditEntry
-from jobservice.edge import abort_for_bug, call_client, call_request_id
+from jobservice.edge import abort_for_bug, call_client, call_request_id, call_transport
 from jobservice.errors import DatabaseUnavailable, InvalidArgument, PhonosError, RateLimited
 from jobservice.idempotency import REPLAYED_METADATA, Claim
 from jobservice.jobs import JobRecord
 from jobservice.key_policy import ReadOnlyKey
 from jobservice.messages import activity_message, struct, timestamp
+from jobservice.opaque_ids import PLAIN, IdCipher
 from jobservice.paging import PageInfo
 from jobservice.ratelimit import RateLimits
 from jobservice.request_text import refuse_nul
@@ -56,9 +57,10 @@ Handler = Callable[[Principal], Awaitable[tuple[Message, "Charge"]]]
 ClaimingHandler = Callable[[Principal, Claim | None], Awaitable[tuple[Message, "Charge"]]]
 
 
-def _call_origin(metadata: Mapping[str, Any]) -> tuple[str, str]:
-    """The call's request id (the gateway's, or a new one) and transport ("rest" via the gateway, else "grpc")."""
-    return call_request_id(metadata), "rest" if metadata.get("x-phonos-transport") == "rest" else "grpc"
+def _call_origin(metadata: Mapping[str, Any], peer: str) -> tuple[str, str]:
+    """The call's request id (the gateway's, or a new one) and transport ("rest" via the gateway, else "grpc":
+    edge.call_transport says when the gateway's mark is believed)."""
+    return call_request_id(metadata), call_transport(metadata, peer)
 
 
 class Charge:
@@ -197,7 +199,8 @@ def job_fields_at(job: JobRecord, status: JobStatus, at: float) -> dict[str, Any
     return fields
 
 
-def job_event(event: Event) -> pb.JobEvent:
+def job_event(event: Event, ids: IdCipher = PLAIN.events) -> pb.JobEvent:
+    """`ids`: how a state event's row number is shown (opaque_ids; the service's `ids.events`)."""
     if isinstance(event, ProgressEvent):
         update = event.progress
         return pb.JobEvent(
@@ -206,7 +209,7 @@ def job_event(event: Event) -> pb.JobEvent:
             progress=pb.Progress(stage=update.stage, step=update.step, total=update.total, message=update.message),
         )
     assert isinstance(event, StateEvent)
-    return pb.JobEvent(type="state", event_id=str(event.event_id), job_id=event.job_id, time=timestamp(event.at),
+    return pb.JobEvent(type="state", event_id=ids.text(event.event_id), job_id=event.job_id, time=timestamp(event.at),
                        job=pb.Job(**job_fields_at(event.job, event.status, event.at)))
 
 
@@ -252,9 +255,10 @@ def webhook_message(hook: WebhookRecord) -> pb.Webhook:
                       previous_secret_expires_at=None if overlap_end is None else timestamp(overlap_end))
 
 
-def delivery_message(d: DeliveryRecord) -> pb.WebhookDelivery:
+def delivery_message(d: DeliveryRecord, ids: IdCipher = PLAIN.deliveries) -> pb.WebhookDelivery:
+    """`ids`: how the delivery's row number is shown (opaque_ids; the service's `ids.deliveries`)."""
     return pb.WebhookDelivery(
-        delivery_id=str(d.id), event=d.event, status=d.status, attempts=d.attempts,
+        delivery_id=ids.text(d.id), event=d.event, status=d.status, attempts=d.attempts,
         last_status_code=d.last_status_code, last_error=d.last_error, created_at=timestamp(d.created_at),
         last_attempt_at=None if d.last_attempt_at is None else timestamp(d.last_attempt_at),
         next_attempt_at=None if d.next_attempt_at is None else timestamp(d.next_attempt_at),
@@ -281,7 +285,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def _answer(self, method: str, request: Message, context: grpc.aio.ServicerContext, handler: Handler,
                       metadata: dict[str, Any]) -> Message:
         started = time.perf_counter()
-        request_id, transport = _call_origin(metadata)
+        request_id, transport = _call_origin(metadata, context.peer())
         trailers: list[tuple[str, str]] = [("x-request-id", request_id)]
         principal: Principal | None = None
         charge = NO_CHARGE
@@ -394,7 +398,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         caller and that metadata, which a refusal before the first event repeats in its trailers."""
         started = time.perf_counter()
         metadata = {k: v for k, v in (context.invocation_metadata() or ())}
-        request_id, transport = _call_origin(metadata)
+        request_id, transport = _call_origin(metadata, context.peer())
         principal: Principal | None = None
         code = grpc.StatusCode.OK
         try:
@@ -428,11 +432,12 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             try:
                 refuse_nul(request)
                 self._refuse_missing_ids(method, request)
-                after = parse_cursor(request.last_event_id if request.HasField("last_event_id") else None)
+                after = parse_cursor(request.last_event_id if request.HasField("last_event_id") else None,
+                                     self._svc.ids.events)
                 # Ended by the guard, with a new request's refusal, when its key or session goes.
                 with self._svc.stream_guard.holding(who.key_hash) as hold:
                     async for event in until_ended(events(who, after), hold):
-                        yield wrap(event=job_event(event))
+                        yield wrap(event=job_event(event, self._svc.ids.events))
             except PhonosError as failure:  # before the first event: not this account's job, a bad cursor
                 code, extra = grpc_status(failure)
                 # The rate-limit state again: grpc.aio may end a call that aborts right after its initial metadata
@@ -702,8 +707,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             deliveries, page = await self._svc.webhook_deliveries(
                 who.account_id, request.webhook_id, **_optional(request, "status", "limit", "offset", "starting_after",
                                                                   "event"))
-            return pb.ListWebhookDeliveriesResponse(deliveries=[delivery_message(d) for d in deliveries],
-                                                    pagination=pagination(page)), NO_CHARGE
+            shown = [delivery_message(d, self._svc.ids.deliveries) for d in deliveries]
+            return pb.ListWebhookDeliveriesResponse(deliveries=shown, pagination=pagination(page)), NO_CHARGE
         return await self._handle("ListWebhookDeliveries", request, context, run)
 
     async def RedeliverWebhookDelivery(self, request: pb.RedeliverWebhookDeliveryRequest,
@@ -711,8 +716,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             delivery = await self._svc.redeliver(who.account_id, request.webhook_id, request.delivery_id)
             return pb.RedeliverWebhookDeliveryResponse(
-                delivery=delivery_message(delivery),
-                message=f"Delivery {delivery.id} queued: the event is sent again now"), NO_CHARGE
+                delivery=delivery_message(delivery, self._svc.ids.deliveries),
+                message=f"Delivery {self._svc.ids.deliveries.text(delivery.id)} queued: the event is sent again now"), NO_CHARGE
         return await self._handle("RedeliverWebhookDelivery", request, context,
                                   self._idempotent("RedeliverWebhookDelivery", request, context,
                                                    pb.RedeliverWebhookDeliveryResponse, run))

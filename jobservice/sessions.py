@@ -4,7 +4,8 @@ A session token is 32 random bytes that only the browser's HttpOnly cookie holds
 its SHA-256 (like API keys), so a leaked database opens no session. Sessions end at `expires_at`
 (PHONOS_SESSION_TTL_S after sign-in), on sign-out, and all at once when the password changes or the
 person signs out everywhere. Like keys, a session is read from the database on every request: a
-revoked one is refused at once. A password change by the signed-in person also replaces the session that made it
+revoked one is refused at once, and its open watch streams end before the sign-out (or password change) returns
+(`on_ended`, jobservice/stream_guard.py; on a shared PostgreSQL at once on every job service). A password change by the signed-in person also replaces the session that made it
 with a new token (OWASP: a new session on a change of credentials): a copy of the old cookie, taken before the
 change, stops working with it.
 
@@ -29,6 +30,7 @@ import hmac
 import logging
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from jobservice.activity import Action, clean_user_agent, record, record_after
@@ -44,7 +46,8 @@ from jobservice.errors import (
 )
 from jobservice.passwords import check_new_password, hash_password, password_matches
 from jobservice.sign_in_throttle import ADDRESS, SignInFailures
-from jobservice.store import Store, Transaction
+from jobservice.store import Row, Store, Transaction
+from jobservice.stream_guard import CredentialsEnded, announce_ended, session_credential
 
 log = logging.getLogger(__name__)
 
@@ -113,21 +116,33 @@ def csrf_token(token: str) -> str:
 
 class Sessions:
     def __init__(self, db: Store, *, ttl_s: float,
-                 failures_per_address: int = FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE) -> None:
+                 failures_per_address: int = FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE,
+                 on_ended: CredentialsEnded | None = None) -> None:
         self._db = db
         self._ttl_s = ttl_s
+        # The job service's stream guard: an ended session's open streams end before the sign-out returns. None in
+        # the operator CLI (no streams in its process; its NOTIFY, or the services' poll on SQLite, ends them).
+        self._on_ended = on_ended
         # Failed sign-ins per username, and per client address whatever the usernames tried (password spraying
         # across accounts), in the rolling minute, in the store.
         self.failures = SignInFailures(db, per_username=FAILED_SIGN_INS_PER_MINUTE, per_address=failures_per_address)
         self._hashing = asyncio.Semaphore(2)  # Argon2 verifications at once (each 64 MiB, tens of ms)
+
+    def _ended(self, rows: Iterable[Row]) -> None:
+        """Sessions (`token_hash` rows) a committed transaction ended: their open streams end now."""
+        if self._on_ended is not None:
+            self._on_ended([session_credential(row["token_hash"]) for row in rows])
 
     async def set_password(self, account_id: int, password: str) -> None:
         """Set (or change) the dashboard password; every open session of the account is signed out."""
         password_hash = await asyncio.to_thread(hash_password, password)
         async with self._db.transaction() as tx:
             await tx.execute("set_password", {"account_id": account_id, "password_hash": password_hash})
-            await tx.execute("revoke_account_sessions", {"account_id": account_id, "now": now()})
+            ended = await tx.fetch_all("revoke_account_sessions", {"account_id": account_id, "now": now()})
             await record(tx, account_id, Action.PASSWORD_CHANGED)
+            if ended:
+                await announce_ended(self._db, tx)
+        self._ended(ended)
 
     async def sign_in(self, username: str, password: str, user_agent: str = "",
                       client_address: str | None = None) -> NewSession:
@@ -225,6 +240,8 @@ class Sessions:
                 await record(tx, session.account_id, Action.SIGNED_OUT, details={"sessions_ended": 1})
             else:
                 await record(tx, session.account_id, Action.SESSION_ENDED, details={"session_id": handle})
+            await announce_ended(self._db, tx)
+        self._ended(ended)
         return current
 
     async def change_password(self, session: SessionInfo, current: str, new: str, *, user_agent: str = "",
@@ -260,9 +277,12 @@ class Sessions:
             await tx.execute("set_password", {"account_id": session.account_id, "password_hash": password_hash})
             ended = await tx.fetch_all("revoke_other_account_sessions", {
                 "account_id": session.account_id, "keep": session.token_hash, "now": now()})
-            await tx.execute("revoke_session", {"token_hash": session.token_hash, "now": now()})
+            rotated_out = await tx.fetch_all("revoke_session", {"token_hash": session.token_hash, "now": now()})
             rotated = await self._new_session(tx, session.account_id, session.username, user_agent, client_address)
             await record(tx, session.account_id, Action.PASSWORD_CHANGED, details={"other_sessions_ended": len(ended)})
+            await announce_ended(self._db, tx)
+        # The old token's streams end too: the page opens its streams again with the new cookie.
+        self._ended([*ended, *rotated_out])
         return PasswordChanged(len(ended), rotated)
 
     async def sign_out(self, session: SessionInfo, *, everywhere: bool) -> int:
@@ -274,4 +294,7 @@ class Sessions:
                 rows = await tx.fetch_all("revoke_session", {"token_hash": session.token_hash, "now": now()})
             await record(tx, session.account_id, Action.SIGNED_OUT_EVERYWHERE if everywhere else Action.SIGNED_OUT,
                          details={"sessions_ended": len(rows)})
+            if rows:
+                await announce_ended(self._db, tx)
+        self._ended(rows)
         return len(rows)

@@ -6,6 +6,18 @@ events until the stream's own time limit. Rechecking each stream would cost a re
 watch hub is built so that idle watchers read nothing), so one task checks every credential that holds a stream
 open in two queries per period (`live_keys`, `live_sessions`), at the hub's own cadence (PHONOS_WATCH_POLL_S),
 and ends the streams of those gone with the refusal a new request would get.
+
+The poll alone left a revoked key's stream sending events for up to that period (5 s by default) after the
+revoke returned, so it is only the safety net:
+- this job service's own revokes and sign-outs (jobservice/api_keys.py, jobservice/sessions.py) call `ended`
+  with the credentials they ended, after their commit and before they return: those streams are ended there and
+  then, so none sends an event after the revoke's answer;
+- on a shared PostgreSQL the same transactions NOTIFY `CREDENTIALS_CHANNEL` (`notify_credentials_ended`,
+  delivered at commit), and every other job service listening on it runs a check round at once (`wake`): its
+  streams end a few milliseconds after the commit. The operator CLI (`phonos keys revoke`, `phonos accounts
+  set-password`) writes the database itself: on PostgreSQL its NOTIFY reaches every service, on SQLite the poll does;
+- a key or session that expires ends its streams at its expiry: each round learns the expiries of the
+  credentials it checked, and the next round is due no later than the soonest.
 """
 
 from __future__ import annotations
@@ -15,23 +27,30 @@ import collections
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TypeVar
 
 from jobservice.db import now
 from jobservice.errors import PhonosError, ServiceUnavailable, Unauthenticated
 from jobservice.key_policy import KeyExpired, is_expired
-from jobservice.periodic import Periodic
-from jobservice.store import Store
+from jobservice.store import Store, Transaction
 from phonos_common.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# What a revoke or sign-out hands the guard of its own job service, after its commit: the principals' key_hash of the
+# credentials it ended (an API key's hash, or SESSION_PREFIX + a session's token hash).
+CredentialsEnded = Callable[[Iterable[str]], object]
 SESSION_PREFIX = "session:"  # a dashboard session's principal key_hash (jobservice/auth.py)
 REVOKED_KEY = ("This API key was revoked while the stream was open. Create a new key (the dashboard's API keys page "
                "or POST /v1/keys) and open the stream again.")
 ENDED_SESSION = "Your dashboard session has ended (signed out or expired). Sign in again."
+# NOTIFY channel of a shared store: keys were revoked or sessions ended (no payload: every listener checks all the
+# credentials holding its streams open, two queries, rather than trust a list that could outgrow NOTIFY's 8000 bytes).
+CREDENTIALS_CHANNEL = "phonos_credentials"
+EXPIRY_MARGIN_S = 0.005
 
 
 class StreamHold:
@@ -49,16 +68,37 @@ class StreamHold:
 class StreamGuard:
     def __init__(self, db: Store, *, every_s: float) -> None:
         self._db = db
+        self._every_s = every_s
         self._holds: dict[str, set[StreamHold]] = collections.defaultdict(set)
-        self._checker = Periodic("stream-guard", every_s, self._round, "watch.guard_failed")
+        # When each held credential that will expire does (epoch s), as the last round read it: the next round is
+        # due by the soonest, so an expiring key's streams end at its expiry rather than up to a period later.
+        self._expiries: dict[str, float] = {}
+        self._woken = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
         # The database away fails every round: said once a minute, and the streams go on meanwhile.
         self._outage_log = RateLimitedLog(log, per_minute=1)
 
     def start(self) -> None:
-        self._checker.start()
+        self._task = asyncio.create_task(self._forever(), name="stream-guard")
 
     async def close(self) -> None:
-        await self._checker.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def wake(self) -> None:
+        """Check every held credential now (another job service ended some: its NOTIFY)."""
+        self._woken.set()
+
+    def ended(self, credentials: Iterable[str]) -> None:
+        """These credentials (principals' key_hash) were revoked or signed out by a transaction that committed: end
+        their streams now, synchronously, so that none yields another event once the caller's answer is sent."""
+        for credential in credentials:
+            reason = Unauthenticated(ENDED_SESSION if credential.startswith(SESSION_PREFIX) else REVOKED_KEY)
+            for hold in list(self._holds.get(credential, ())):
+                hold.end(reason)
 
     @contextlib.contextmanager
     def holding(self, credential: str) -> Iterator[StreamHold]:
@@ -73,6 +113,28 @@ class StreamGuard:
                 holds.discard(hold)
                 if not holds:
                     del self._holds[credential]
+                    self._expiries.pop(credential, None)
+
+    def _next_round_in(self) -> float:
+        """Seconds to the next round: the period, or less when a held credential expires sooner."""
+        soonest = min((self._expiries[c] for c in self._holds if c in self._expiries), default=None)
+        if soonest is None:
+            return self._every_s
+        # A hair past it: a timer may fire a little early, and a round before the expiry would find the key live
+        # and come straight back.
+        return max(0.0, min(self._every_s, soonest - time.time() + EXPIRY_MARGIN_S))
+
+    async def _forever(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._next_round_in()):
+                    await self._woken.wait()
+            self._woken.clear()
+            try:
+                await self._round()
+            except Exception:  # a bug here must not stop the guard: the next round retries
+                log.exception("stream-guard failed; retrying in %g s", self._every_s,
+                              extra={"action": "watch.guard_failed"})
 
     async def _round(self) -> None:
         if not self._holds:
@@ -89,6 +151,7 @@ class StreamGuard:
         sessions = [c.removeprefix(SESSION_PREFIX) for c in credentials if c.startswith(SESSION_PREFIX)]
         at = now()
         gone: dict[str, PhonosError] = {}
+        expiries: dict[str, float] = {}
         if keys:
             rows = await self._db.read.fetch_all("live_keys", {"key_hashes": json.dumps(keys)})
             live = {row["key_hash"]: row["expires_at"] for row in rows}
@@ -97,14 +160,30 @@ class StreamGuard:
                     gone[key] = Unauthenticated(REVOKED_KEY)
                 elif is_expired(live[key], at):
                     gone[key] = KeyExpired(float(live[key]))
+                elif live[key] is not None:
+                    expiries[key] = float(live[key])
         if sessions:
             rows = await self._db.read.fetch_all("live_sessions", {"token_hashes": json.dumps(sessions), "now": at})
-            live_sessions = {row["token_hash"] for row in rows}
+            live_sessions = {row["token_hash"]: float(row["expires_at"]) for row in rows}
             gone.update({SESSION_PREFIX + s: Unauthenticated(ENDED_SESSION) for s in sessions
                          if s not in live_sessions})
+            expiries.update({SESSION_PREFIX + s: expires for s, expires in live_sessions.items()})
+        self._expiries = expiries
         for credential, reason in gone.items():
             for hold in list(self._holds.get(credential, ())):
                 hold.end(reason)
+
+
+async def announce_ended(db: Store, tx: Transaction) -> None:
+    """Inside the transaction that revokes keys or ends sessions: on a shared store, NOTIFY the other job services
+    (delivered at commit, never for a rollback), so that their guards check at once rather than at the poll."""
+    if db.shared:
+        await tx.scalar("notify_credentials_ended")
+
+
+def session_credential(token_hash: str) -> str:
+    """A dashboard session's principal key_hash (as jobservice/auth.py names it)."""
+    return SESSION_PREFIX + token_hash
 
 
 async def until_ended(source: AsyncIterator[T], hold: StreamHold) -> AsyncIterator[T]:

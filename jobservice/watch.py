@@ -31,6 +31,7 @@ from phonos_models.common.progress import Progress
 
 from jobservice.errors import InvalidArgument, NotFound, TooManyStreams, echoed_id, json_value_text
 from jobservice.jobs import JobRecord
+from jobservice.opaque_ids import PLAIN, IdCipher
 from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import Row, Store
 
@@ -294,13 +295,15 @@ def _remove(index: dict, key: object, subscription: Subscription) -> None:
             del index[key]
 
 
-def parse_cursor(text: str | None) -> int | None:
-    """A client's `last_event_id`: None for a fresh start; InvalidArgument for anything but an event id."""
+def parse_cursor(text: str | None, ids: IdCipher = PLAIN.events) -> int | None:
+    """A client's `last_event_id`: None for a fresh start; the event's row number (`ids`, the store's opaque ids);
+    InvalidArgument for anything but an event id."""
     if text is None or text == "":
         return None
-    if not text.isdigit() or len(text) > 18:
+    number = ids.number(text) if text.strip() == text else None
+    if number is None:
         raise InvalidArgument(f"last_event_id must be the event_id of an event received, got {json_value_text(text)}")
-    return int(text)
+    return number
 
 
 class JobWatcher:

@@ -18,7 +18,8 @@ from typing import Any
 
 from jobservice.db import now
 from jobservice.errors import Conflict, InvalidArgument, NotFound, echoed_id, json_value_text
-from jobservice.paging import PageInfo, check_page, cursor, numeric_id, read_page
+from jobservice.opaque_ids import PLAIN, IdCipher
+from jobservice.paging import PageInfo, check_page, cursor, read_page
 from jobservice.periodic import PurgedLog
 from jobservice.store import Row, Store
 from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT
@@ -79,6 +80,8 @@ def worded_error(code: int | None, reason: str | None) -> str | None:
 class WebhookDeliveries(PurgedLog):
     def __init__(self, db: Store, *, log_days: float) -> None:
         super().__init__(db, log_days=log_days, name="webhook-delivery-purge", action="webhooks.purge_failed")
+        # How a delivery's row number is shown (opaque_ids): the store's own once the service has started.
+        self.ids: IdCipher = PLAIN.deliveries
 
     async def page(self, account_id: int, webhook_id: str, *, status: str | None, limit: int | None,
                    offset: int | None, starting_after: str | None = None,
@@ -106,26 +109,26 @@ class WebhookDeliveries(PurgedLog):
         async def place(delivery_id: str) -> int | None:
             # The cursor must still be in this webhook's log (whatever its status now): a delivery went with its
             # deleted job or past the log's retention leaves no row to tell its webhook by.
-            number = delivery_number(delivery_id)
+            number = self.ids.number(delivery_id)
             if number is None or await self._db.read.fetch_one(
                     "get_webhook_delivery", {"id": number, "webhook_id": webhook_id}) is None:
                 return None
             return number
 
         return await read_page(starting_after, limit=limit, offset=offset, read=read, place=place,
-                               what="the id of a delivery in this webhook's log", id_of=_delivery_id)
+                               what="the id of a delivery in this webhook's log", id_of=self.delivery_id)
 
     async def redeliver(self, account_id: int, webhook_id: str, delivery_id: str) -> DeliveryRecord:
         """A new pending delivery of the same event and body, due now; the sender must be woken."""
         await self._own_webhook(account_id, webhook_id)
-        number = delivery_number(delivery_id)
+        number = self.ids.number(delivery_id)
         async with self._db.transaction() as tx:
             original = None if number is None else await tx.fetch_one(
                 "get_webhook_delivery", {"id": number, "webhook_id": webhook_id})
             if original is None:
                 raise NotFound(f"Delivery {echoed_id(delivery_id)} of webhook {echoed_id(webhook_id)} not found")
             if original["status"] == "pending":
-                raise Conflict(f"Delivery {number} is still pending: it is sent again at its next attempt "
+                raise Conflict(f"Delivery {echoed_id(delivery_id)} is still pending: it is sent again at its next attempt "
                                "(its next_attempt_at, the NEXT TRY column of `phonos webhooks deliveries`); "
                                "redeliver it once it is delivered or failed")
             row = await tx.fetch_one("redeliver_webhook_delivery", {"id": number, "now": now()})
@@ -142,10 +145,6 @@ class WebhookDeliveries(PurgedLog):
             raise NotFound(f"Webhook {echoed_id(webhook_id)} not found")
 
 
-def delivery_number(delivery_id: str) -> int | None:
-    """A delivery id as the table's key; None when it cannot be one (a 404, not a 400: it is an id)."""
-    return numeric_id(delivery_id)
-
-
-def _delivery_id(delivery: DeliveryRecord) -> str:
-    return str(delivery.id)  # as delivery_id gives it
+    def delivery_id(self, delivery: DeliveryRecord) -> str:
+        """The id a client sees for `delivery` (its `delivery_id`, its X-Phonos-Delivery): opaque_ids."""
+        return self.ids.text(delivery.id)

@@ -30,6 +30,7 @@ from aiohttp.abc import AbstractResolver
 
 from jobservice import egress, metrics
 from jobservice.db import now
+from jobservice.opaque_ids import PLAIN, IdCipher
 from jobservice.store import Row, Store
 from jobservice.webhooks import post_event_answer, signing_secrets
 from phonos_common.ratelog import RateLimitedLog
@@ -75,6 +76,8 @@ class WebhookSender:
         self._deliveries: set[asyncio.Task[None]] = set()
         self._failure_log = RateLimitedLog(log, 30)
         self.session: aiohttp.ClientSession | None = None
+        # X-Phonos-Delivery is the delivery's id as the API shows it (opaque_ids): the store's own once started.
+        self.ids: IdCipher = PLAIN.deliveries
 
     def wake(self) -> None:
         self._wake.set()
@@ -175,7 +178,7 @@ class WebhookSender:
         assert self.session is not None
         try:
             answer = await post_event_answer(
-                self.session, row["url"], signing_secrets(row, now()), row["payload"], row["event"], str(row["id"]),
+                self.session, row["url"], signing_secrets(row, now()), row["payload"], row["event"], self.ids.text(int(row["id"])),
                 self._timeout_s, allow_loopback=self._allow_loopback, networks=self._networks,
             )
             await self._record(row, answer.status, answer.reason, answer.retry_after_s)

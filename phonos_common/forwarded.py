@@ -220,5 +220,12 @@ def _ip(text: str) -> IPAddress | None:
     return address
 
 
+def trusted_peer(peer: str | None, trusted: tuple[Network, ...]) -> bool:
+    """Whether the connection's peer (as `peer_ip` reads it) is one of the operator's trusted proxies: only such a
+    peer's word about the call (the client it forwards for, that it is the REST gateway) is believed."""
+    address = peer_ip(peer)
+    return address is not None and _within(address, trusted)
+
+
 def _within(address: IPAddress, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)

@@ -15,6 +15,7 @@ import math
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -311,9 +312,19 @@ class Dashboard:
 def _local_path(target: str) -> bool:
     """Whether `target` (the sign-in page's `next`, decoded) can only mean a path on this site. Browsers read a
     backslash as a slash and drop tabs and newlines in a URL, so "/\\evil.example" and "/<tab>/evil.example" are
-    "//evil.example", another site (an open redirect right after a real sign-in: a phishing page's best start)."""
+    "//evil.example", another site (an open redirect right after a real sign-in: a phishing page's best start).
+    They also remove dot segments ("." and "..", "%2e" spelled either case), so "/.//evil.example" and
+    "/a/..//evil.example" resolve to the path "//evil.example", which the page's own check passed on as a
+    protocol-relative address: no page of the dashboard has such a segment, so a `next` with one is refused."""
     return (target.startswith("/") and not target.startswith("//") and "\\" not in target
-            and all(ord(char) >= 0x20 and ord(char) != 0x7F for char in target))
+            and all(ord(char) >= 0x20 and ord(char) != 0x7F for char in target)
+            and not _dot_segments(target))
+
+
+def _dot_segments(target: str) -> bool:
+    """Whether the path of `target` (before any ? or #) has a "." or ".." segment as a browser reads it."""
+    path = target.split("?", 1)[0].split("#", 1)[0]
+    return any(unquote(segment) in (".", "..") for segment in path.split("/"))
 
 
 def _user_agent(request: web.Request) -> str:

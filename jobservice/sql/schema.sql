@@ -205,6 +205,12 @@ BEGIN
       );
 END;
 
+CREATE TABLE opaque_ids (
+    kind        TEXT PRIMARY KEY,
+    secret      TEXT NOT NULL,
+    legacy_max  INTEGER NOT NULL
+);
+
 CREATE TABLE sessions (
     token_hash  TEXT PRIMARY KEY,            -- sha256 of the cookie value; the token itself is never stored
     account_id  INTEGER NOT NULL REFERENCES accounts(id),

@@ -63,6 +63,13 @@ def states(events: list[dict[str, Any]]) -> list[str]:
     return [e["data"]["job"]["status"] for e in events if e.get("event") == "state"]
 
 
+def row_of(service: InProcessService, event_id: str) -> int:
+    """The job_events row of an `event_id` the service gave out (opaque: jobservice.opaque_ids)."""
+    number = service.running.service.ids.events.number(event_id)
+    assert number is not None, event_id
+    return number
+
+
 def logged(service: InProcessService, job_id: str) -> list[tuple[int, str]]:
     return [(int(i), s) for i, s in service.sql("SELECT id, status FROM job_events WHERE job_id = ? ORDER BY id",
                                                 job_id)]
@@ -94,7 +101,7 @@ def test_sse_with_a_plain_http_client_follows_a_job_to_the_end(twin_factory: typ
     assert [(p["stage"], p["step"], p["total"]) for p in progress] == [("recycle", i, 4) for i in range(1, 5)]
     kinds = [e["event"] for e in events]
     assert kinds.index("progress") > kinds.index("state") and kinds[-1] == "state"  # progress only while running
-    ids = [int(e["id"]) for e in events if e["event"] == "state"]
+    ids = [row_of(service, e["id"]) for e in events if e["event"] == "state"]
     assert [(i, s) for i, s in zip(ids, states(events), strict=True)] == logged(service, job_id)
     assert all("id" not in e for e in events if e["event"] == "progress")  # progress is not a resume point
     final = events[-1]["data"]["job"]
@@ -113,7 +120,7 @@ def test_last_event_id_resumes_after_the_last_state_seen_and_204_ends_a_finished
     response.close()  # the client goes away after the first event
     service.client(key).wait_for(job_id)
     resumed = list(read_sse(open_sse(service, key, f"/v1/jobs/{job_id}/events", **{"Last-Event-ID": first["id"]})))
-    expected = [s for i, s in logged(service, job_id) if i > int(first["id"])]
+    expected = [s for i, s in logged(service, job_id) if i > row_of(service, first["id"])]
     assert states(resumed) == expected and expected[-1] == "completed"
     # The query parameter works too (EventSource cannot send headers on its first request).
     again = open_sse(service, key, f"/v1/jobs/{job_id}/events?last_event_id={resumed[-1]['id']}")
@@ -261,10 +268,10 @@ def test_a_stream_resumes_across_a_job_service_restart_with_every_transition_onc
     second.inference.script("esmfold", Slow(0.3))
     resumed = list(read_sse(open_sse(second, key, f"/v1/jobs/{job_id}/events", **{"Last-Event-ID": received[-1]["id"]})))
     everything = [e for e in received + resumed if e["event"] == "state"]
-    ids = [int(e["id"]) for e in everything]
+    ids = [row_of(second, e["id"]) for e in everything]
     assert len(ids) == len(set(ids)) and ids == sorted(ids)  # in order, exactly once
     since_opened = [(i, s) for i, s in logged(second, job_id) if i >= ids[0]]
-    assert [(int(e["id"]), e["data"]["job"]["status"]) for e in everything] == since_opened
+    assert [(row_of(second, e["id"]), e["data"]["job"]["status"]) for e in everything] == since_opened
     assert states(everything) == ["running", "pending", "running", "completed"]
 
 

@@ -423,9 +423,10 @@ SELECT COUNT(*) FROM api_keys
 WHERE account_id = :account_id AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :now);
 
 -- name: revoke_api_key
+-- key_hash: the revoked key's open watch streams are ended by it (jobservice/stream_guard.py).
 UPDATE api_keys SET revoked_at = :now
 WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
-RETURNING id;
+RETURNING id, key_hash;
 
 -- name: update_api_key
 UPDATE api_keys SET name = COALESCE(CAST(:name AS TEXT), name), rate_limit = COALESCE(CAST(:rate_limit AS INTEGER), rate_limit)
@@ -498,9 +499,15 @@ SELECT s.account_id, s.expires_at, s.created_at, s.last_seen_at, a.username
 FROM sessions s JOIN accounts a ON a.id = s.account_id
 WHERE s.token_hash = :token_hash AND s.revoked_at IS NULL AND s.expires_at > :now;
 
+-- name: notify_credentials_ended
+-- Keys were revoked or sessions ended in this transaction: every job service listening (jobservice/stream_guard.py)
+-- checks its open streams' credentials at once, at our commit (PostgreSQL only: nothing else shares a SQLite store).
+SELECT pg_notify('phonos_credentials', '');
+
 -- name: live_sessions
--- The dashboard sessions among :token_hashes (a JSON array) still signed in (jobservice/stream_guard.py).
-SELECT token_hash FROM sessions
+-- The dashboard sessions among :token_hashes (a JSON array) still signed in, with their expiry
+-- (jobservice/stream_guard.py ends their streams when they expire).
+SELECT token_hash, expires_at FROM sessions
 WHERE revoked_at IS NULL AND expires_at > :now
   AND token_hash IN (SELECT json_array_elements_text(CAST(:token_hashes AS JSON)));
 
@@ -599,6 +606,10 @@ LIMIT :limit;
 UPDATE jobs SET results_deleted_at = :now WHERE id = :id AND results_deleted_at IS NULL;
 
 -- Job events (the watch streams, jobservice/watch.py) -----------------------------------------------
+
+-- name: opaque_id_keys
+-- The secrets and cut-offs of opaque event and delivery ids (jobservice/opaque_ids.py).
+SELECT kind, secret, legacy_max FROM opaque_ids;
 
 -- name: last_job_event_id
 SELECT COALESCE(MAX(id), 0) FROM job_events;

@@ -6,11 +6,13 @@ import {busy, field, h, replace} from '../dom.js';
 
 function safeNext() {
   // Only a path on this site: never an open redirect to another origin. Read as the browser will read it: it takes
-  // "/\evil.example" (a backslash) or "/\t/evil.example" for "//evil.example", another site.
+  // "/\evil.example" (a backslash) or "/\t/evil.example" for "//evil.example", another site. The whole URL is
+  // returned, not its path: "/.//evil.example" resolves (dot segments removed) to the path "//evil.example",
+  // which location.assign read as another site.
   const next = new URLSearchParams(location.search).get('next') || '/jobs';
   try {
     const url = new URL(next, location.origin);
-    if (next.startsWith('/') && url.origin === location.origin) return url.pathname + url.search + url.hash;
+    if (next.startsWith('/') && url.origin === location.origin) return url.href;
   } catch { /* not a URL at all */ }
   return '/jobs';
 }

@@ -1,0 +1,99 @@
+"""Opaque ids for rows numbered by a platform-wide counter: watch events (`event_id`) and webhook deliveries
+(`delivery_id`, `X-Phonos-Delivery`).
+
+Both tables number their rows with one sequence for every account. Shown as numbers, two ids a user saw told
+how many events or deliveries the whole platform made between them: a rival's activity, to the hour. An id made
+after this module came is the row number under a keyed 64-bit permutation (a 4-round Feistel network whose round
+function is HMAC-SHA256 under the store's secret for that kind of id), written `evt_<16 hex>` / `dlv_<16 hex>`:
+unique, stable, and reversible only with the secret, so the server turns it back into the row number for a resume
+cursor, a page cursor or a redelivery, and nobody else learns anything from it.
+
+Ids shown before (numbers up to the highest at the upgrade, `legacy_max`, recorded by migration 0074) stay as they
+were, so a client's saved `Last-Event-ID` resumes and a receiver deduplicating on `X-Phonos-Delivery` sees a retry
+of an old delivery under the id it already has. A number above `legacy_max` is refused as a cursor: accepting any
+number would let a user binary-search "events after N" for the row number of an event of their own.
+
+The secret and `legacy_max` live in the store (`opaque_ids`), made by the migration, so every job service on a
+shared PostgreSQL and every restart read the same ids. Until `load` has run (and in code that never opens a store)
+`PLAIN` keeps the numbers as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from jobservice.store import Store
+
+_HALF = 32
+_MASK = (1 << _HALF) - 1
+_ROUNDS = 4
+_HEX_DIGITS = 16
+# What the old numeric ids were at most (paging.numeric_id): 18 digits.
+_MAX_LEGACY_DIGITS = 18
+_MAX_ROW = (1 << 63) - 1  # SQLite's and PostgreSQL's BIGINT
+
+
+@dataclass(frozen=True)
+class IdCipher:
+    """One kind of id: its prefix, its secret, and the last row number that was shown as a plain number."""
+
+    prefix: str
+    secret: bytes
+    legacy_max: int
+
+    def text(self, number: int) -> str:
+        """The id a client sees for row `number`."""
+        if number <= self.legacy_max or not self.secret:
+            return str(number)
+        return f"{self.prefix}{self._permute(number, forward=True):0{_HEX_DIGITS}x}"
+
+    def number(self, text: str) -> int | None:
+        """The row number of an id `text` gave out, or None when it is none (a cursor then is a 400, an id a 404)."""
+        text = text.strip()
+        if text.isascii() and text.isdigit() and len(text) <= _MAX_LEGACY_DIGITS:
+            number = int(text)
+            return number if number <= self.legacy_max or not self.secret else None
+        digits = text[len(self.prefix):] if text.startswith(self.prefix) and self.secret else ""
+        if len(digits) != _HEX_DIGITS or not all(c in "0123456789abcdef" for c in digits):
+            return None
+        number = self._permute(int(digits, 16), forward=False)
+        # Not above legacy_max: never given out as evt_/dlv_. Past a signed 64-bit integer: no row's (the store's
+        # integers would overflow on a forged id, a 500).
+        return number if self.legacy_max < number <= _MAX_ROW else None
+
+    def _round(self, index: int, half: int) -> int:
+        message = index.to_bytes(1, "big") + half.to_bytes(4, "big")
+        return int.from_bytes(hmac.new(self.secret, message, hashlib.sha256).digest()[:4], "big")
+
+    def _permute(self, value: int, *, forward: bool) -> int:
+        left, right = (value >> _HALF) & _MASK, value & _MASK
+        if forward:
+            for index in range(_ROUNDS):
+                left, right = right, left ^ self._round(index, right)
+        else:
+            for index in reversed(range(_ROUNDS)):
+                left, right = right ^ self._round(index, left), left
+        return (left << _HALF) | right
+
+
+@dataclass(frozen=True)
+class OpaqueIds:
+    events: IdCipher
+    deliveries: IdCipher
+
+
+# Numbers as they are: before `load`, and for code that runs without a store.
+PLAIN = OpaqueIds(IdCipher("evt_", b"", 0), IdCipher("dlv_", b"", 0))
+
+
+async def load(db: Store) -> OpaqueIds:
+    """The store's secrets and cut-offs (migration 0074 made them)."""
+    rows = {str(row["kind"]): row for row in await db.read.fetch_all("opaque_id_keys")}
+
+    def cipher(kind: str, prefix: str) -> IdCipher:
+        row = rows[kind]
+        return IdCipher(prefix, bytes.fromhex(str(row["secret"])), int(row["legacy_max"]))
+
+    return OpaqueIds(cipher("event", "evt_"), cipher("delivery", "dlv_"))

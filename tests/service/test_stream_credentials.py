@@ -1,0 +1,261 @@
+"""An ended credential ends its open watch streams at once (jobservice/stream_guard.py), not at the guard's poll.
+
+Was: a key revoked, or a dashboard session signed out, while a WatchJob or an SSE stream of it was open kept
+receiving the account's job events until the guard's next round (PHONOS_WATCH_POLL_S, 5 s by default). Now the
+revoke (sign-out, password change) ends its streams before it returns, and on a shared PostgreSQL every other job
+service ends its own at the NOTIFY. Here the poll is 30 s, so a stream that ends within a second was ended by the
+revoke, never by the poll. Every stream is read on its own thread, which notes when each event arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Self
+
+import grpc
+import pytest
+import requests
+
+from jobservice import admin
+from jobservice.key_policy import KeyExpired
+from jobservice.memory_inference import Slow
+from jobservice.stream_guard import ENDED_SESSION, REVOKED_KEY
+from phonos.v1 import phonos_pb2 as pb
+from tests.conftest import store_env
+from tests.support import ALL_STORES, InProcessService, wait_until
+
+pytestmark = pytest.mark.integration
+STORES = ALL_STORES
+
+PASSWORD = "a long enough password 1"
+PROMPT_S = 1.0  # the bound: a revoke ends its streams well within it (the poll, 30 s here, never does)
+# What each test measured (revoke started -> stream ended, seconds), printed at the end of the module (`-s`).
+MEASURED: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, store: str,
+            request: pytest.FixtureRequest) -> Iterator[InProcessService]:
+    """A poll far beyond the bound, and a stream cap small enough to see an ended stream's subscription freed."""
+    env = {**store_env(store, request), "PHONOS_WATCH_POLL_S": "30", "PHONOS_WATCH_MAX_STREAMS_PER_ACCOUNT": "3",
+           "PHONOS_SSE_KEEPALIVE_S": "0.3"}  # an account stream with nothing to say yet opens at its first keep-alive
+    running = InProcessService(tmp_path_factory.mktemp("streams"), env)
+    yield running
+    running.stop()
+    for name, seconds in MEASURED.items():
+        print(f"\n[{store}] {name}: {seconds * 1000:.0f} ms")
+
+
+class Stream:
+    """Events of one open stream as they arrive, each with its time.monotonic(); `end` is how it ended."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[float, dict[str, Any]]] = []
+        self.end: tuple[float, str, str] | None = None  # (when, status, message)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+
+    def start(self) -> Self:
+        self._thread.start()
+        wait_until(lambda: self.events or self.end, 30)  # opened: its first event is the job's state
+        assert self.events, self.end
+        return self
+
+    def _read(self) -> None:
+        raise NotImplementedError
+
+    def ended_within(self, since: float, timeout_s: float = 10) -> float:
+        """Wait for the end; seconds from `since` to it."""
+        wait_until(lambda: self.end, timeout_s)
+        assert self.end is not None
+        return self.end[0] - since
+
+    def states_after(self, since: float) -> list[str]:
+        return [event["job"]["status"] for at, event in self.events if at >= since and event.get("type") == "state"]
+
+
+class SseStream(Stream):
+    def __init__(self, service: InProcessService, path: str, headers: dict[str, str],
+                 cookies: str | None = None) -> None:
+        super().__init__()
+        self._connection = http.client.HTTPConnection("127.0.0.1", service.http_port, timeout=60)
+        self._connection.request("GET", path, headers={**headers, **({"Cookie": cookies} if cookies else {})})
+        self.response = self._connection.getresponse()
+
+    def _read(self) -> None:
+        name, data = "message", None
+        while True:
+            raw = self.response.readline()
+            if not raw:
+                if self.end is None:
+                    self.end = (time.monotonic(), "closed", "")
+                return
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                data = json.loads(line.removeprefix("data: "))
+            elif line == "" and data is not None:
+                if name == "error":
+                    self.end = (time.monotonic(), str(data["status"]), data["message"])
+                else:
+                    self.events.append((time.monotonic(), {**data, "type": name}))
+                name, data = "message", None
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class GrpcStream(Stream):
+    def __init__(self, service: InProcessService, job_id: str, key: str) -> None:
+        super().__init__()
+        self._channel, stub = service.grpc_stub()
+        self._call = stub.WatchJob(pb.WatchJobRequest(job_id=job_id), metadata=(("authorization", f"Bearer {key}"),),
+                                   timeout=60)
+
+    def _read(self) -> None:
+        try:
+            for response in self._call:
+                event = response.event
+                self.events.append((time.monotonic(), {"type": event.type, "job": {"status": event.job.status}}))
+            self.end = (time.monotonic(), "OK", "")
+        except grpc.RpcError as failure:
+            self.end = (time.monotonic(), failure.code().name, failure.details() or "")
+        finally:
+            self._channel.close()
+
+
+def running_job(service: InProcessService, key: str) -> str:
+    """A job that stays running (the twin holds it) until cancelled."""
+    service.settle()
+    service.inference.script("esmfold", Slow(600))
+    api = service.client(key)
+    job_id = api.predict().json()["job_id"]
+    wait_until(lambda: api.get(f"/v1/jobs/{job_id}").json()["status"] == "running", 30)
+    return str(job_id)
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_a_revoked_key_ends_its_grpc_and_sse_streams_at_once_and_frees_them(service: InProcessService) -> None:
+    keeper = service.new_key()
+    api = service.client(keeper)
+    doomed = api.post("/v1/keys", json={"name": "doomed"}).json()
+    job_id = running_job(service, keeper)
+    over_grpc = GrpcStream(service, job_id, doomed["api_key"]).start()
+    over_sse = SseStream(service, f"/v1/jobs/{job_id}/events", bearer(doomed["api_key"])).start()
+    other_key = SseStream(service, f"/v1/jobs/{job_id}/events", bearer(keeper)).start()  # the cap's 3 are held
+
+    started = time.monotonic()
+    assert api.post(f"/v1/keys/{doomed['key']['key_id']}/revoke").status_code == 200
+    returned = time.monotonic()
+    # A transition right after the revoke's answer: the revoked key's streams never see it, the other key's does.
+    assert api.post(f"/v1/jobs/{job_id}/cancel").status_code == 200
+
+    MEASURED["key revoked -> gRPC WatchJob ended"] = over_grpc.ended_within(started)
+    MEASURED["key revoked -> SSE stream ended"] = over_sse.ended_within(started)
+    assert MEASURED["key revoked -> gRPC WatchJob ended"] < PROMPT_S
+    assert MEASURED["key revoked -> SSE stream ended"] < PROMPT_S
+    assert over_grpc.end is not None and over_grpc.end[1:] == ("UNAUTHENTICATED", REVOKED_KEY)
+    assert over_sse.end is not None and over_sse.end[1:] == ("401", REVOKED_KEY)
+    assert over_grpc.states_after(returned) == [] and over_sse.states_after(returned) == []
+    wait_until(lambda: other_key.states_after(returned) == ["cancelled"], 30)  # the account's other key goes on
+    # The ended streams' subscriptions were freed: under the account's cap of 3, the two of them left held would
+    # refuse the second of these (429).
+    for _ in range(2):
+        more = SseStream(service, "/v1/events", bearer(keeper))
+        assert more.response.status == 200, more.response.read()
+        more.close()
+    over_sse.close()
+    other_key.close()
+
+
+def test_signing_out_ends_the_sessions_stream_at_once(service: InProcessService) -> None:
+    name = f"streams{time.monotonic_ns()}"
+    keeper = service.new_key(username=name)
+    asyncio.run(admin.set_password(service.settings, username=name, password=PASSWORD))
+    browser = requests.Session()
+    signed_in = browser.post(f"{service.base_url}/auth/sign-in", json={"username": name, "password": PASSWORD},
+                             timeout=30)
+    assert signed_in.status_code == 200, signed_in.text
+    job_id = running_job(service, keeper)
+    cookies = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
+    watching = SseStream(service, f"/v1/jobs/{job_id}/events", {}, cookies=cookies).start()
+    keyed = SseStream(service, f"/v1/jobs/{job_id}/events", bearer(keeper)).start()
+
+    started = time.monotonic()
+    assert browser.post(f"{service.base_url}/auth/sign-out", headers={"X-CSRF-Token": signed_in.json()["csrf_token"]},
+                        timeout=30).ok
+    returned = time.monotonic()
+    assert service.client(keeper).post(f"/v1/jobs/{job_id}/cancel").status_code == 200
+
+    MEASURED["signed out -> SSE stream ended"] = watching.ended_within(started)
+    assert MEASURED["signed out -> SSE stream ended"] < PROMPT_S
+    assert watching.end is not None and watching.end[1:] == ("401", ENDED_SESSION)
+    assert watching.states_after(returned) == []
+    wait_until(lambda: keyed.states_after(returned) == ["cancelled"], 30)  # the account's key is not the session
+    watching.close()
+    keyed.close()
+
+
+def test_an_expiring_key_ends_its_stream_at_its_expiry_not_at_the_next_poll(service: InProcessService) -> None:
+    """Once a round has read a held key's expiry, the next round is due at it. Was: the poll after it (30 s here)."""
+    keeper = service.new_key()
+    api = service.client(keeper)
+    expiring = api.post("/v1/keys", json={"name": "expiring"}).json()
+    job_id = running_job(service, keeper)
+    watching = SseStream(service, f"/v1/jobs/{job_id}/events", bearer(expiring["api_key"])).start()
+    expires_at = time.time() + 1.5  # a key's expiry is days away at least: set under the hood
+    service.sql("UPDATE api_keys SET expires_at = ? WHERE id = ?", expires_at, expiring["key"]["key_id"])
+    expires_mono = time.monotonic() + (expires_at - time.time())
+    guard = service.running.service.stream_guard
+
+    async def round_now() -> None:  # the round that would come within PHONOS_WATCH_POLL_S of the stream opening
+        guard.wake()
+
+    service.call(round_now())
+    MEASURED["key expired -> SSE stream ended (after its expiry)"] = watching.ended_within(expires_mono)
+    assert -0.05 < MEASURED["key expired -> SSE stream ended (after its expiry)"] < PROMPT_S
+    assert watching.end is not None and watching.end[1:] == ("401", KeyExpired(expires_at).message)
+    api.post(f"/v1/jobs/{job_id}/cancel")
+    watching.close()
+
+
+def test_a_revoke_on_one_job_service_ends_the_stream_on_another(service: InProcessService, store: str,
+                                                                 tmp_path: Path) -> None:
+    """Two job services on one PostgreSQL: the revoke's NOTIFY wakes the other's guard (its poll is 30 s)."""
+    if store == "sqlite":
+        pytest.skip("a SQLite store is never shared by two job services")
+    keeper = service.new_key()
+    api = service.client(keeper)
+    doomed = api.post("/v1/keys", json={"name": "doomed"}).json()
+    job_id = running_job(service, keeper)  # on A's twin, before B's dispatcher could claim it
+    other = InProcessService(tmp_path / "b", service.env)
+    try:
+        on_b = SseStream(other, f"/v1/jobs/{job_id}/events", bearer(doomed["api_key"])).start()
+        started = time.monotonic()
+        assert api.post(f"/v1/keys/{doomed['key']['key_id']}/revoke").status_code == 200  # on A
+        MEASURED["key revoked on A -> SSE stream on B ended"] = on_b.ended_within(started)
+        assert MEASURED["key revoked on A -> SSE stream on B ended"] < PROMPT_S
+        assert on_b.end is not None and on_b.end[1:] == ("401", REVOKED_KEY)
+
+        # The operator CLI writes the database itself: its NOTIFY reaches the job services as well.
+        second = api.post("/v1/keys", json={"name": "second"}).json()
+        on_b_again = SseStream(other, f"/v1/jobs/{job_id}/events", bearer(second["api_key"])).start()
+        started = time.monotonic()
+        asyncio.run(admin.revoke_key(service.settings, key_id=second["key"]["key_id"], confirm_last_key=False))
+        MEASURED["key revoked by the operator CLI -> SSE stream on B ended"] = on_b_again.ended_within(started)
+        assert MEASURED["key revoked by the operator CLI -> SSE stream on B ended"] < PROMPT_S
+        assert on_b_again.end is not None and on_b_again.end[1:] == ("401", REVOKED_KEY)
+        api.post(f"/v1/jobs/{job_id}/cancel")
+        on_b.close()
+        on_b_again.close()
+    finally:
+        other.stop()
