@@ -260,10 +260,18 @@ def shared_job_fields(token: str, shared: SharedJob) -> dict[str, Any]:
     return fields
 
 
-def webhook_message(hook: WebhookRecord) -> pb.Webhook:
+def webhook_message(hook: WebhookRecord, ids: IdCipher = PLAIN.deliveries) -> pb.Webhook:
+    """`ids`: how the last delivery's row number is shown, as the delivery log shows it (opaque_ids)."""
     overlap_end = hook.previous_secret_expires_at  # unset (absent from the JSON) when only one secret signs
+    health = hook.health
+    last = None if health is None else health.last_delivery
+    failing = None if health is None else health.failing_since
     return pb.Webhook(webhook_id=hook.id, url=hook.url, events=list(hook.events), created_at=timestamp(hook.created_at),
-                      previous_secret_expires_at=None if overlap_end is None else timestamp(overlap_end))
+                      previous_secret_expires_at=None if overlap_end is None else timestamp(overlap_end),
+                      last_delivery=None if last is None else pb.WebhookLastDelivery(
+                          delivery_id=ids.text(last.id), event=last.event, status=last.status, at=timestamp(last.at),
+                          status_code=last.status_code, error=last.error),
+                      failing_since=None if failing is None else timestamp(failing))
 
 
 def delivery_message(d: DeliveryRecord, ids: IdCipher = PLAIN.deliveries) -> pb.WebhookDelivery:
@@ -668,7 +676,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def ListWebhooks(self, request: pb.ListWebhooksRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             hooks = await self._svc.list_webhooks(who.account_id)
-            return pb.ListWebhooksResponse(webhooks=[webhook_message(h) for h in hooks]), NO_CHARGE
+            return pb.ListWebhooksResponse(
+                webhooks=[webhook_message(h, self._svc.ids.deliveries) for h in hooks]), NO_CHARGE
         return await self._handle("ListWebhooks", request, context, run)
 
     async def CreateWebhook(self, request: pb.CreateWebhookRequest, context: grpc.aio.ServicerContext) -> Message:

@@ -13,6 +13,7 @@ new secret at any moment of the overlap without refusing a delivery.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import email.utils
 import hashlib
 import hmac
@@ -34,7 +35,7 @@ from jobservice.activity import Action, Target, record
 from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id, json_value_text
 from jobservice.store import Row, Store
-from jobservice.webhook_deliveries import NOT_FOLLOWED
+from jobservice.webhook_deliveries import NOT_FOLLOWED, worded_error
 from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT, encode_payload, rfc3339
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,38 @@ MAX_OVERLAP_S = 7 * 86400  # a week: an old secret that may have leaked must not
 
 
 @dataclass(frozen=True)
+class LastDelivery:
+    """A webhook's newest job-event delivery as its listing sums it up (the log has the whole entry)."""
+
+    id: int  # the row number; shown through the deliveries' IdCipher as the log's delivery_id
+    event: str
+    status: str
+    at: float  # its last attempt; when it was queued if none was made yet
+    status_code: int | None
+    error: str | None  # worded as the log words it (webhook_deliveries.worded_error)
+
+    @classmethod
+    def from_row(cls, row: Row) -> LastDelivery:
+        status = str(row["status"])
+        code = int(row["last_status"]) if row["last_status"] else None
+        attempted = row["last_attempt_at"]
+        return cls(int(row["id"]), str(row["event"]), status,
+                   float(row["created_at"] if attempted is None else attempted), code,
+                   None if status == "delivered" else worded_error(code, row["last_error"]))
+
+
+@dataclass(frozen=True)
+class DeliveryHealth:
+    """How a webhook's job-event deliveries are going (test events left out: the proto's Webhook.failing_since).
+
+    A receiver that broke was noticed only by opening each webhook's delivery log; the listing now says it."""
+
+    last_delivery: LastDelivery | None = None
+    # When the oldest delivery of the failing run since the newest delivered one was queued; None when not failing.
+    failing_since: float | None = None
+
+
+@dataclass(frozen=True)
 class WebhookRecord:
     id: str
     url: str
@@ -60,6 +93,8 @@ class WebhookRecord:
     # Until when the secret the last rotation replaced still signs deliveries beside the current one; None when
     # only the current one signs (never rotated, stopped at once, or the overlap has run out).
     previous_secret_expires_at: float | None = None
+    # Only on a listed webhook (`Webhooks.for_account`); None on one just created or rotated.
+    health: DeliveryHealth | None = None
 
     @classmethod
     def from_row(cls, row: Row, at: float | None = None) -> WebhookRecord:
@@ -234,8 +269,20 @@ class Webhooks:
         return Rotation(WebhookRecord.from_row(row), secret, stamp if until is None else until)
 
     async def for_account(self, account_id: int) -> list[WebhookRecord]:
+        """The account's webhooks with their delivery health: two statements whatever their number (the health of
+        all of them is one indexed query, webhook_delivery_health, not one per webhook)."""
         rows = await self._db.read.fetch_all("list_webhooks", {"account_id": account_id})
-        return [WebhookRecord.from_row(r) for r in rows]
+        health = await self.delivery_health(account_id)
+        return [dataclasses.replace(WebhookRecord.from_row(r), health=health.get(r["id"], DeliveryHealth()))
+                for r in rows]
+
+    async def delivery_health(self, account_id: int) -> dict[str, DeliveryHealth]:
+        """Each of the account's webhooks' `DeliveryHealth`, by webhook id."""
+        rows = await self._db.read.fetch_all("webhook_delivery_health", {"account_id": account_id})
+        return {str(r["webhook_id"]): DeliveryHealth(
+                    None if r["id"] is None else LastDelivery.from_row(r),
+                    None if r["failing_since"] is None else float(r["failing_since"]))
+                for r in rows}
 
     async def delete(self, account_id: int, webhook_id: str) -> None:
         async with self._db.transaction() as tx:

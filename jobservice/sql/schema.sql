@@ -70,6 +70,8 @@ CREATE INDEX deliveries_of_job ON webhook_deliveries (job_id);
 
 CREATE INDEX deliveries_of_webhook ON webhook_deliveries (webhook_id, id);
 
+CREATE INDEX deliveries_of_webhook_by_status ON webhook_deliveries (webhook_id, status, id);
+
 CREATE TABLE idempotency_keys (
     account_id   INTEGER NOT NULL REFERENCES accounts(id),
     key          TEXT NOT NULL,

@@ -623,18 +623,38 @@ class GetUsageResponse(_message.Message):
     def __init__(self, period: _Optional[_Union[UsagePeriod, _Mapping]] = ..., totals: _Optional[_Union[UsageTotals, _Mapping]] = ..., by_endpoint: _Optional[_Iterable[_Union[EndpointUsage, _Mapping]]] = ..., by_model: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., daily: _Optional[_Iterable[_Union[DailyUsage, _Mapping]]] = ...) -> None: ...
 
 class Webhook(_message.Message):
-    __slots__ = ("webhook_id", "url", "events", "created_at", "previous_secret_expires_at")
+    __slots__ = ("webhook_id", "url", "events", "created_at", "previous_secret_expires_at", "last_delivery", "failing_since")
     WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_SECRET_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    FAILING_SINCE_FIELD_NUMBER: _ClassVar[int]
     webhook_id: str
     url: str
     events: _containers.RepeatedScalarFieldContainer[str]
     created_at: _timestamp_pb2.Timestamp
     previous_secret_expires_at: _timestamp_pb2.Timestamp
-    def __init__(self, webhook_id: _Optional[str] = ..., url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previous_secret_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    last_delivery: WebhookLastDelivery
+    failing_since: _timestamp_pb2.Timestamp
+    def __init__(self, webhook_id: _Optional[str] = ..., url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previous_secret_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_delivery: _Optional[_Union[WebhookLastDelivery, _Mapping]] = ..., failing_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WebhookLastDelivery(_message.Message):
+    __slots__ = ("delivery_id", "event", "status", "at", "status_code", "error")
+    DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    delivery_id: str
+    event: str
+    status: str
+    at: _timestamp_pb2.Timestamp
+    status_code: int
+    error: str
+    def __init__(self, delivery_id: _Optional[str] = ..., event: _Optional[str] = ..., status: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status_code: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
 
 class ListWebhooksRequest(_message.Message):
     __slots__ = ()

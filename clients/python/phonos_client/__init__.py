@@ -42,6 +42,7 @@ from phonos_client.models import (
     Submission,
     Webhook,
     WebhookDelivery,
+    WebhookLastDelivery,
     WebhookTest,
 )
 from phonos_client.webhook_signature import WebhookSignatureError, verify_webhook
@@ -54,5 +55,5 @@ __all__ = [
     "IdempotencyError", "InsufficientCreditsError", "InternalServerError", "Job", "JobEvent", "JobPage", "JobShare",
     "MissingExtraError", "NotFoundError", "PermissionDeniedError", "PhonosError", "Progress", "QueueFullError", "RateLimitError", "ServerUnreachableError", "SharedJob",
     "Submission",
-    "Webhook", "WebhookDelivery", "WebhookSignatureError", "WebhookTest", "verify_webhook",
+    "Webhook", "WebhookDelivery", "WebhookLastDelivery", "WebhookSignatureError", "WebhookTest", "verify_webhook",
 ]

@@ -65,7 +65,15 @@ from phonos_client.inputs import (
     sequences_from,
     unique,
 )
-from phonos_client.models import ActivityEntry, BatchItem, CreditEntry, Job, Webhook, WebhookDelivery
+from phonos_client.models import (
+    ActivityEntry,
+    BatchItem,
+    CreditEntry,
+    Job,
+    Webhook,
+    WebhookDelivery,
+    WebhookLastDelivery,
+)
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 from phonos_client.saving import write_whole
 
@@ -570,8 +578,8 @@ NUMBER_COLUMNS = frozenset({"CHANGE", "BALANCE", "COST", "TRIES"})
 # ends with: columns.shortened).
 # A webhook's URL and events are not free text: cut to the last few cells ("http://12…", "job.start…") they said
 # nothing, so a table that cannot show them whole is shown as records.
-FREE_COLUMNS = frozenset({"NAME", "DESCRIPTION", "DETAILS", "WHY", "ANSWER", "FILES / ERROR"})
-TIME_COLUMNS = frozenset({"CREATED", "WHEN", "EXPIRES", "NEXT TRY", "OLD SECRET UNTIL"})  # RFC 3339: shown shorter there too
+FREE_COLUMNS = frozenset({"NAME", "DESCRIPTION", "DETAILS", "WHY", "ANSWER", "FILES / ERROR", "LAST DELIVERY"})
+TIME_COLUMNS = frozenset({"CREATED", "WHEN", "EXPIRES", "NEXT TRY", "OLD SECRET UNTIL", "FAILING SINCE"})  # RFC 3339: shown shorter there too
 
 
 def fields_on_screen(document: Mapping[str, Any]) -> str:
@@ -851,11 +859,23 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
 # still on it must switch before then); "-" when only the current secret signs. Last, so `cut -f1-3` of piped
 # output reads the fields it always did; no longer a name, so the records a 60-column terminal shows keep the
 # three events' line (36 cells after the names' column) inside it.
-WEBHOOK_HEADER = ("WEBHOOK ID", "URL", "EVENTS", "OLD SECRET UNTIL")
+# LAST DELIVERY and FAILING SINCE: how its job events are received, so a receiver that broke shows here rather than
+# only in each webhook's delivery log; last, so the fields piped output always had keep their places.
+WEBHOOK_HEADER = ("WEBHOOK ID", "URL", "EVENTS", "OLD SECRET UNTIL", "LAST DELIVERY", "FAILING SINCE")
 
 
 def webhook_row(hook: Webhook) -> Sequence[str]:
-    return (hook.webhook_id, hook.url, ",".join(hook.events), hook.previous_secret_expires_at or "-")
+    return (hook.webhook_id, hook.url, ",".join(hook.events), hook.previous_secret_expires_at or "-",
+            last_delivery_text(hook.last_delivery), hook.failing_since or "-")
+
+
+def last_delivery_text(last: WebhookLastDelivery | None) -> str:
+    """`failed: HTTP 500, <when>`: its outcome and the receiver's answer first (a column too wide is cut at its
+    end), then when; the log's words when nothing answered; `-` when no job event was sent yet."""
+    if last is None:
+        return "-"
+    answer = f"HTTP {last.status_code}" if last.status_code is not None else (last.error or "not tried yet")
+    return f"{last.status}: {answer}, {last.at or '?'}"
 
 
 # NEXT TRY: a pending delivery's next_attempt_at (the one a refused redelivery points at); last, so the fields

@@ -239,6 +239,23 @@ def server_file_name(name: str | None) -> str | None:
 
 
 @dataclass(frozen=True)
+class WebhookLastDelivery:
+    """A webhook's newest job-event delivery, as its listing sums it up (test events are left out)."""
+
+    delivery_id: str  # as the delivery log's: `webhook_deliveries(...)` has the whole entry
+    event: str
+    status: str  # pending (queued or waiting for a retry), delivered or failed
+    at: str | None  # its last attempt (RFC 3339); when it was queued if none was made yet
+    status_code: int | None = None  # the receiver's HTTP status; None before the first attempt or with no answer
+    error: str | None = None  # why the last attempt did not deliver, as the log words it
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WebhookLastDelivery:
+        return cls(data["delivery_id"], data["event"], data["status"], data.get("at"), data.get("status_code"),
+                   data.get("error"))
+
+
+@dataclass(frozen=True)
 class Webhook:
     webhook_id: str
     url: str
@@ -252,14 +269,21 @@ class Webhook:
     # always (the rotation's own time when it stopped at once); on a listed webhook only while that overlap runs,
     # None once only the current secret signs.
     previous_secret_expires_at: str | None = None
+    # Delivery health, on a listed webhook (None on one just created or rotated): its newest job-event delivery,
+    # and while the newest job-event deliveries keep failing, since when (RFC 3339); cleared by the next success.
+    last_delivery: WebhookLastDelivery | None = None
+    failing_since: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], secret: str | None = None, raw: dict[str, Any] | None = None) -> Webhook:
         answer = data if raw is None else raw
         # a rotation's answer says it beside the webhook (set even for an overlap of 0); a listing, in the webhook
         until = answer.get("previous_secret_expires_at") or data.get("previous_secret_expires_at")
+        last = data.get("last_delivery")
         return cls(data["webhook_id"], data["url"], tuple(data.get("events") or ()), data.get("created_at"), secret,
-                   raw=answer, previous_secret_expires_at=until)
+                   raw=answer, previous_secret_expires_at=until,
+                   last_delivery=WebhookLastDelivery.from_dict(last) if isinstance(last, dict) else None,
+                   failing_since=data.get("failing_since"))
 
 
 @dataclass(frozen=True)

@@ -269,6 +269,27 @@ VALUES (:id, :account_id, :url, :events, :secret, :now);
 -- name: list_webhooks
 SELECT * FROM webhooks WHERE account_id = :account_id AND deleted_at IS NULL ORDER BY created_at, id;
 
+-- name: webhook_delivery_health
+-- Every listed webhook's delivery health in one statement (webhooks.DeliveryHealth): its newest job-event delivery,
+-- and when the run of failing job-event deliveries since its newest delivered one began. Test events are left out
+-- (see the proto's Webhook.failing_since). Each subquery is a seek: the newest delivered on 0077's (webhook_id,
+-- status, id), the newest and the run's first on deliveries_of_webhook (webhook_id, id). ORDER BY the index's
+-- columns rather than MAX(id): PostgreSQL otherwise walked the primary key back over every webhook's rows.
+SELECT w.id AS webhook_id, d.id, d.event, d.status, d.attempts, d.last_status, d.last_error, d.created_at,
+       d.last_attempt_at,
+       (SELECT f.created_at FROM webhook_deliveries f
+        WHERE f.webhook_id = w.id AND f.event <> 'webhook.test'
+          AND (f.status = 'failed' OR (f.status = 'pending' AND f.attempts > 0))
+          AND f.id > COALESCE((SELECT s.id FROM webhook_deliveries s
+                               WHERE s.webhook_id = w.id AND s.status = 'delivered' AND s.event <> 'webhook.test'
+                               ORDER BY s.webhook_id DESC, s.status DESC, s.id DESC LIMIT 1), 0)
+        ORDER BY f.webhook_id, f.id LIMIT 1) AS failing_since
+FROM webhooks w
+LEFT JOIN webhook_deliveries d ON d.id = (SELECT l.id FROM webhook_deliveries l
+                                          WHERE l.webhook_id = w.id AND l.event <> 'webhook.test'
+                                          ORDER BY l.webhook_id DESC, l.id DESC LIMIT 1)
+WHERE w.account_id = :account_id AND w.deleted_at IS NULL;
+
 -- name: count_webhooks
 SELECT COUNT(*) FROM webhooks WHERE account_id = :account_id AND deleted_at IS NULL;
 
