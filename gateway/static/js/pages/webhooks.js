@@ -1,4 +1,4 @@
-// Webhooks: list, create (the signing secret is shown once), send a test event, rotate the signing secret (the new
+// Webhooks: list (with how each one's job events are received: its last delivery, "Failing since"), create (the signing secret is shown once), send a test event, rotate the signing secret (the new
 // one shown once, the old one signing beside it for a day), delete, and each one's delivery log (what was sent,
 // what the receiver answered), where a delivered or failed event is sent again.
 
@@ -100,6 +100,38 @@ function overlapLine(hook) {
     h('span', {class: 'access'}, h('span', {class: 'pill expired'}, 'rotating'),
       h('span', {class: 'small'}, 'Old secret still signs until ',
         h('time', {datetime: until, title: dateTime(until)}, dateTime(until)), ` (${ago(until)})`)));
+}
+
+/** A receiver whose newest job events keep failing (the API's `failing_since`, cleared by the next delivered one):
+ * said in words under its URL, as the overlap is, so a broken receiver shows on the list rather than only in each
+ * webhook's delivery log; the pill a cue for the eye, the time in words for a screen reader and a phone. */
+function failingLine(hook) {
+  const since = hook.failing_since;
+  if (!since) return null;
+  // In the page's own font and broken at spaces, not the URL's mono break-anywhere (app.css does it for the overlap;
+  // set here to keep the change to this page).
+  return h('div', {class: 'access-line failing', 'data-field': 'failing-since',
+    style: {fontFamily: 'var(--sans)', wordBreak: 'normal'}},
+    h('span', {class: 'access'}, h('span', {class: 'pill failed'}, 'failing'),
+      h('span', {class: 'small'}, 'Failing since ',
+        h('time', {datetime: since, title: dateTime(since)}, dateTime(since)), ` (${ago(since)})`)));
+}
+
+/** The newest job-event delivery's outcome (the API's `last_delivery`; test events are in "Last test"): its status
+ * as the log's pill, the receiver's answer, and when. */
+function lastDeliveryCell(hook) {
+  const last = hook.last_delivery;
+  const cell = h('td', {class: 'last-delivery', 'data-label': 'Last delivery'});
+  if (!last) {
+    cell.append(h('span', {class: 'muted'}, 'None yet')); // no job event sent: not a failure
+    return cell;
+  }
+  const said = last.status_code ? `HTTP ${last.status_code}` : (last.error || 'not sent yet');
+  cell.dataset.status = last.status;
+  cell.append(h('span', {class: ['pill', PILL[last.status] || 'pending'], 'data-status': last.status}, last.status), ' ',
+    h('span', {class: 'small', title: last.error || ''}, said), ' ',
+    h('time', {class: 'small muted', datetime: last.at, title: dateTime(last.at)}, ago(last.at)));
+  return cell;
 }
 
 export function secretCallout(titleText, secret, usage, note = 'Copy it now: it is not shown again.') {
@@ -241,7 +273,7 @@ export async function render(main) {
     }
     replace(listCard, h('div', {class: 'card-head'}, h('h2', {}, 'Receivers'), h('span', {class: 'hint'}, `${webhooks.length} of 5`)),
       h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked', id: 'webhooks-table'},
-        h('thead', {}, h('tr', {}, ['URL', 'Events', 'Created', 'Last test', ''].map((c) => h('th', {}, c)))),
+        h('thead', {}, h('tr', {}, ['URL', 'Events', 'Created', 'Last delivery', 'Last test', ''].map((c) => h('th', {}, c)))),
         h('tbody', {}, webhooks.map((hook) => {
           // Each row's buttons named with its receiver (the visible word first, WCAG 2.5.3), as the keys page's are:
           // a screen reader's list of buttons said "Delete, Delete, Delete".
@@ -250,9 +282,10 @@ export async function render(main) {
           const result = h('td', {class: 'test-result', 'data-label': 'Last test'}, h('span', {class: 'muted'}, NEVER_TESTED));
           lastTest(hook, result);
           return h('tr', {'data-webhook-id': hook.webhook_id},
-            h('td', {class: 'mono small url', 'data-label': 'URL', style: {wordBreak: 'break-all'}}, hook.url, overlapLine(hook)),
+            h('td', {class: 'mono small url', 'data-label': 'URL', style: {wordBreak: 'break-all'}}, hook.url, failingLine(hook), overlapLine(hook)),
             h('td', {'data-label': 'Events'}, hook.events.map((e) => h('span', {class: 'chip'}, e))),
             h('td', {'data-label': 'Created'}, ago(hook.created_at)),
+            lastDeliveryCell(hook),
             result,
             h('td', {class: 'num actions'}, h('div', {class: 'row row-end'},
               h('button', {class: 'btn small', type: 'button', 'data-action': 'test', 'aria-label': named('Send test to'),
