@@ -276,3 +276,11 @@ def test_two_chain_complex_through_the_public_api(triton, service_factory) -> No
         assert "README.md" in archive.namelist() and archive.testzip() is None
     plot = client.get(job["download_url"], params={"format": "pae_plot"})
     assert plot.headers["Content-Type"].startswith("image/png") and png_size(plot.content) == PAE_SIZE
+    # The AFDB PAE JSON through the real model server: 36 x 36 (no linker), the scores' matrix to 0.1 Angstrom.
+    pae = client.get(job["download_url"], params={"format": "pae"})
+    assert pae.headers["Content-Type"].startswith("application/json")
+    [document] = pae.json()
+    scores = client.get(job["download_url"], params={"format": "json"}).json()
+    assert document["predicted_aligned_error"] == np.round(np.asarray(scores["pae"], np.float64), 1).tolist()
+    assert np.array(document["predicted_aligned_error"]).shape == (36, 36)
+    assert document["max_predicted_aligned_error"] == 31.75

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from phonos_models.common import pae_file
 
@@ -28,3 +29,14 @@ def test_the_file_is_compact_json_named_beside_the_plot() -> None:
 def test_a_matrix_that_is_not_square_is_refused(matrix) -> None:
     with pytest.raises(ValueError, match="N x N"):
         pae_file.afdb_pae(matrix)
+
+
+@pytest.mark.parametrize("matrix", [
+    np.random.default_rng(0).gamma(2.0, 4.0, (60, 60)).clip(0.0, 31.75),  # what a model gives
+    np.array([[0.0, 31.75], [31.8, 0.04]]),  # the table's last entries (31.75 and 31.8 round to 31.8)
+    np.array([[40.0, -1.0], [0.05, 0.15]]),  # outside the table: json.dumps writes it
+])
+def test_the_fast_writer_gives_json_dumps_bytes(matrix: np.ndarray) -> None:
+    scores_pae = np.round(matrix, 2).tolist()
+    expected = json.dumps(pae_file.afdb_pae(scores_pae), separators=(",", ":")).encode()
+    assert pae_file.pae_file(scores_pae).content == expected
