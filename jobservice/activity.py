@@ -25,12 +25,14 @@ import enum
 import json
 import logging
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from jobservice import opaque_ids
 from jobservice.db import now
 from jobservice.errors import InvalidArgument, json_value_text
-from jobservice.paging import PageInfo, check_page, cursor, numeric_id, read_page
+from jobservice.opaque_ids import NumberCipher
+from jobservice.paging import PageInfo, check_page, cursor, read_page
 from jobservice.periodic import PurgedLog
 from jobservice.store import Store, Transaction
 
@@ -137,7 +139,7 @@ async def record_after(db: Store, account_id: int, action: Action, *, details: d
 
 @dataclass(frozen=True)
 class ActivityEntry:
-    id: int
+    id: int  # as ActivityLog.page gives it: the id shown (opaque_ids), not the row number
     created_at: float  # epoch seconds
     action: str
     actor: Caller
@@ -169,8 +171,16 @@ def _entry_id(entry: ActivityEntry) -> str:
 class ActivityLog(PurgedLog):
     """Reads and purges the log (entries are written by `record` in the changes' own transactions)."""
 
-    def __init__(self, db: Store, *, log_days: float) -> None:
+    def __init__(self, db: Store, *, log_days: float, ids: NumberCipher | None = None) -> None:
         super().__init__(db, log_days=log_days, name="activity-purge", action="activity.purge_failed")
+        # How an entry's row number is shown (jobservice/opaque_ids.py): one counter for every account, so plain
+        # ids would tell a user how busy everyone else was. The store's secret, read on first use.
+        self._ids = ids
+
+    async def ids(self) -> NumberCipher:
+        if self._ids is None:  # made by migration 0076; the same for every job service on the store
+            self._ids = (await opaque_ids.load(self._db)).activity
+        return self._ids
 
     async def page(self, account_id: int, *, limit: int | None, offset: int | None,
                    starting_after: str | None = None,
@@ -179,16 +189,18 @@ class ActivityLog(PurgedLog):
         action = check_action(action)
         starting_after = cursor(starting_after)
         limit, offset = check_page(limit, offset, starting_after=starting_after)
+        ids = await self.ids()
 
         async def read(limit: int, offset: int, after_id: int | None) -> tuple[list[ActivityEntry], int]:
             params = {"account_id": account_id, "action": action, "limit": limit, "offset": offset,
                       "after_id": after_id}
             total = int(await self._db.read.scalar("count_activity", params))
             rows = await self._db.read.fetch_all("list_activity" if after_id is None else "list_activity_after", params)
-            return [ActivityEntry.from_row(r) for r in rows], total
+            return [replace(entry, id=ids.shown(entry.id)) for entry in map(ActivityEntry.from_row, rows)], total
 
         async def place(entry_id: str) -> int | None:
-            number = numeric_id(entry_id)
+            # Any number above the cut-off turns back into some row number: only one of the caller's is a cursor.
+            number = ids.number(entry_id)
             if number is None or await self._db.read.fetch_one(
                     "activity_entry_exists", {"id": number, "account_id": account_id}) is None:
                 return None

@@ -157,6 +157,7 @@ class JobCounts:
     completed: int
     active: int
     failed: int
+    cancelled: int
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,8 @@ class JobStore:
     async def counts(self, account_id: int) -> JobCounts:
         row = await self._db.read.fetch_one("job_counts", {"account_id": account_id})
         assert row is not None
-        return JobCounts(int(row["total"]), int(row["completed"]), int(row["active"]), int(row["failed"]))
+        return JobCounts(int(row["total"]), int(row["completed"]), int(row["active"]), int(row["failed"]),
+                         int(row["cancelled"]))
 
     async def cancel(self, account_id: int, job_id: str) -> JobRecord:
         """pending → cancelled (refunded) or running → cancelled (compute already spent, not refunded)."""

@@ -1,5 +1,5 @@
-"""Opaque ids for rows numbered by a platform-wide counter: watch events (`event_id`) and webhook deliveries
-(`delivery_id`, `X-Phonos-Delivery`).
+"""Opaque ids for rows numbered by a platform-wide counter: watch events (`event_id`), webhook deliveries
+(`delivery_id`, `X-Phonos-Delivery`), credit history entries and account activity entries (their `id`).
 
 Both tables number their rows with one sequence for every account. Shown as numbers, two ids a user saw told
 how many events or deliveries the whole platform made between them: a rival's activity, to the hour. An id made
@@ -16,6 +16,12 @@ number would let a user binary-search "events after N" for the row number of an 
 The secret and `legacy_max` live in the store (`opaque_ids`), made by the migration, so every job service on a
 shared PostgreSQL and every restart read the same ids. Until `load` has run (and in code that never opens a store)
 `PLAIN` keeps the numbers as they are.
+
+Credit and activity entries (migration 0076) have an `int32 id` in the API, so theirs stay numbers: `NumberCipher`
+maps the row numbers above `legacy_max` onto the numbers above it up to 2**31 - 1 by the same keyed permutation
+(on 32 bits, walked again until it lands in that range), and back. Any number above `legacy_max` is then some
+row's opaque id, so these are refused as cursors by the lists' own check instead (a cursor must be one of the
+caller's entries): a guessed number turns back into a random row number, nothing to binary-search with.
 """
 
 from __future__ import annotations
@@ -78,10 +84,73 @@ class IdCipher:
         return (left << _HALF) | right
 
 
+_INT32_MAX = (1 << 31) - 1  # the API's int32 ids
+_SMALL_HALF = 16
+_SMALL_MASK = (1 << _SMALL_HALF) - 1
+
+
+@dataclass(frozen=True)
+class NumberCipher:
+    """One kind of id the API shows as a positive int32 (credit and activity entries): numbers up to `legacy_max`
+    are shown as they are, those above it permuted within (legacy_max, 2**31 - 1]."""
+
+    secret: bytes
+    legacy_max: int
+
+    def shown(self, number: int) -> int:
+        """The id a client sees for row `number`."""
+        if number <= self.legacy_max or not self.secret or number > _INT32_MAX:
+            # Past int32 the API could not show it anyway (protobuf refuses it): left for that error to say so.
+            return number
+        return self.legacy_max + 1 + self._walk(number - self.legacy_max - 1, forward=True)
+
+    def number(self, text: str) -> int | None:
+        """The row number of an id `text` gave out (a cursor, in decimal), or None when it is none."""
+        text = text.strip()
+        if not text.isascii() or not text.isdigit() or len(text) > _MAX_LEGACY_DIGITS:
+            return None
+        shown = int(text)
+        if shown <= self.legacy_max or not self.secret:
+            return shown
+        if shown > _INT32_MAX:
+            return None  # never given out: a signed 32-bit integer
+        return self.legacy_max + 1 + self._walk(shown - self.legacy_max - 1, forward=False)
+
+    def _walk(self, index: int, *, forward: bool) -> int:
+        # Cycle-walking: the permutation of 0..2**32-1, applied again until the value is below `size`, is a
+        # permutation of 0..size-1 (a value below size starts a walk that ends at the next one on its cycle).
+        # size >= 2**31 - legacy_max, so about two steps while the ids fit an int32 at all.
+        size = _INT32_MAX - self.legacy_max
+        value = self._permute(index, forward=forward)
+        while value >= size:
+            value = self._permute(value, forward=forward)
+        return value
+
+    def _round(self, index: int, half: int) -> int:
+        message = b"n" + index.to_bytes(1, "big") + half.to_bytes(2, "big")
+        return int.from_bytes(hmac.new(self.secret, message, hashlib.sha256).digest()[:2], "big")
+
+    def _permute(self, value: int, *, forward: bool) -> int:
+        left, right = (value >> _SMALL_HALF) & _SMALL_MASK, value & _SMALL_MASK
+        if forward:
+            for index in range(_ROUNDS):
+                left, right = right, left ^ self._round(index, right)
+        else:
+            for index in reversed(range(_ROUNDS)):
+                left, right = right ^ self._round(index, left), left
+        return (left << _SMALL_HALF) | right
+
+
+PLAIN_NUMBERS = NumberCipher(b"", 0)
+
+
 @dataclass(frozen=True)
 class OpaqueIds:
     events: IdCipher
     deliveries: IdCipher
+    # Defaults: code that builds OpaqueIds with the first two only (tests) keeps working.
+    credits: NumberCipher = PLAIN_NUMBERS
+    activity: NumberCipher = PLAIN_NUMBERS
 
 
 # Numbers as they are: before `load`, and for code that runs without a store.
@@ -89,11 +158,15 @@ PLAIN = OpaqueIds(IdCipher("evt_", b"", 0), IdCipher("dlv_", b"", 0))
 
 
 async def load(db: Store) -> OpaqueIds:
-    """The store's secrets and cut-offs (migration 0074 made them)."""
+    """The store's secrets and cut-offs (migrations 0074 and 0076 made them)."""
     rows = {str(row["kind"]): row for row in await db.read.fetch_all("opaque_id_keys")}
 
     def cipher(kind: str, prefix: str) -> IdCipher:
         row = rows[kind]
         return IdCipher(prefix, bytes.fromhex(str(row["secret"])), int(row["legacy_max"]))
 
-    return OpaqueIds(cipher("event", "evt_"), cipher("delivery", "dlv_"))
+    def numbers(kind: str) -> NumberCipher:
+        row = rows[kind]
+        return NumberCipher(bytes.fromhex(str(row["secret"])), int(row["legacy_max"]))
+
+    return OpaqueIds(cipher("event", "evt_"), cipher("delivery", "dlv_"), numbers("credit_entry"), numbers("activity"))

@@ -629,7 +629,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             if view.email:
                 account.email = view.email
             jobs = pb.JobCounts(total=view.jobs.total, completed=view.jobs.completed, active=view.jobs.active,
-                                failed=view.jobs.failed)
+                                failed=view.jobs.failed, cancelled=view.jobs.cancelled)
             return pb.GetAccountResponse(account=account, credits=pb.Credits(balance=view.credits, currency="credits"),
                                          jobs=jobs), NO_CHARGE
         return await self._handle("GetAccount", request, context, run)

@@ -158,10 +158,12 @@ def _existing(settings: ServiceSettings) -> ServiceSettings:
 
 
 def _key_json(key: KeyRecord) -> dict[str, Any]:
-    """A key as `--json` prints it: the API's key object (GET /v1/keys), field for field."""
+    """A key as `--json` prints it: the API's key object (GET /v1/keys), field for field (`revoked_at` too: a
+    revoked key's when was left out, so `keys revoke --json` could not say it); null where the API omits one."""
     return {"key_id": key.id, "prefix": key.prefix, "name": key.name, "rate_limit": key.rate_limit,
             "created_at": rfc3339(key.created_at),
             "last_used_at": None if key.last_used_at is None else rfc3339(key.last_used_at), "revoked": key.revoked,
+            "revoked_at": None if key.revoked_at is None else rfc3339(key.revoked_at),
             "expires_at": None if key.expires_at is None else rfc3339(key.expires_at), "expired": key.expired(),
             "scope": key.scope}
 

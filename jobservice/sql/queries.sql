@@ -97,7 +97,8 @@ WHERE account_id = :account_id AND deleted_at IS NULL
 SELECT COUNT(*) AS total,
        COALESCE(SUM(status = 'completed'), 0) AS completed,
        COALESCE(SUM(status IN ('pending', 'running')), 0) AS active,
-       COALESCE(SUM(status = 'failed'), 0) AS failed
+       COALESCE(SUM(status = 'failed'), 0) AS failed,
+       COALESCE(SUM(status = 'cancelled'), 0) AS cancelled
 FROM jobs WHERE account_id = :account_id AND deleted_at IS NULL;
 
 -- name: claim_job

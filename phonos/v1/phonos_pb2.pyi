@@ -429,16 +429,18 @@ class Credits(_message.Message):
     def __init__(self, balance: _Optional[int] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class JobCounts(_message.Message):
-    __slots__ = ("total", "completed", "active", "failed")
+    __slots__ = ("total", "completed", "active", "failed", "cancelled")
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
     total: int
     completed: int
     active: int
     failed: int
-    def __init__(self, total: _Optional[int] = ..., completed: _Optional[int] = ..., active: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
+    cancelled: int
+    def __init__(self, total: _Optional[int] = ..., completed: _Optional[int] = ..., active: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ...) -> None: ...
 
 class GetAccountResponse(_message.Message):
     __slots__ = ("account", "credits", "jobs")

@@ -103,6 +103,8 @@ def test_live_status_changes_are_said_once_concisely_and_a_burst_in_one_message(
     done = client.wait_for(client.predict(name="done").json()["job_id"])["job_id"]
     service.inference.script("esmfold", Slow(3))
     solo = client.predict(name="solo").json()["job_id"]
+    # Running before the page's first load: a dispatch behind that load (a loaded host) is a change it says.
+    client.wait_for(solo, ("running",))
     page.add_init_script(RECORD_SAID)
     page.add_init_script(SLOW_LIST)
     page.goto(f"{service.base_url}/jobs")

@@ -593,6 +593,9 @@ def test_usage_webhooks_and_account_pages(ada_page: tuple[Page, Watched], servic
     page.goto(f"{service.base_url}/account")
     expect(page.locator("#account-username")).to_have_text("ada")
     expect(page.locator("#credit-balance .value")).not_to_have_text("0")
+    counts = service.client(ada.api_key).get("/v1/account").json()["jobs"]  # the counts add up with cancelled
+    expect(page.locator("#jobs-cancelled .value")).to_have_text(str(counts["cancelled"]))
+    assert counts["total"] == sum(counts[k] for k in ("completed", "active", "failed", "cancelled"))
     shot(page, "10-account")
 
 

@@ -241,7 +241,10 @@ def test_a_job_page_goes_on_updating_after_a_failed_poll_and_a_503_is_not_job_no
     job "Running" on the page after it had completed. And a 503 for the job itself said "This job does not exist in
     your account"."""
     page = cleo_page
-    service.inference.script("esmfold", Slow(4))
+    service.settle()  # the module's service is shared: the slow call must be this job's, not an earlier test's
+    # Long enough to be running through the page's load, its Try again and the failing polls (4 s was a guess that a
+    # loaded host's browser could use up before the "running" check); the last check waits for it to complete.
+    service.inference.script("esmfold", Slow(8))
     job_id = service.client(cleo.api_key).predict(name="polled through a restart").json()["job_id"]
     job_url = f"**/v1/jobs/{job_id}"
     unavailable = '{"error": "Service Unavailable", "message": "The job service is restarting."}'
@@ -304,6 +307,7 @@ def test_a_failed_jobs_page_says_what_it_cost_once(cleo_page: Page, service: InP
     """The job service's error already ends with what the failure cost ("…; credits were refunded."); the page
     added "Its credits were refunded." under it, saying it twice."""
     page = cleo_page
+    service.settle()  # the failure must be this job's, not an earlier test's
     service.inference.script("esmfold", Failure.MODEL_ERROR)
     job_id = service.client(cleo.api_key).predict(name="crashes the model").json()["job_id"]
     page.goto(f"{service.base_url}/jobs/{job_id}")

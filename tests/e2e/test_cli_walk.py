@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import termios
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import pytest
 from phonos_client import Client
 
 from jobservice.memory_inference import Slow
-from tests.support import REPO, InProcessService
+from tests.support import REPO, InProcessService, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -199,9 +200,24 @@ def test_the_command_waits_out_a_server_restart(twin_factory: type, tmp_path: Pa
     started = time.monotonic()
     command = subprocess.Popen([sys.executable, "-m", "phonos_client", "account", "--json"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)  # refused for a while (serve's restart: ~3 s; any wait past the first refusal shows it)
+    # Refused for a while (serve's restart: ~3 s). The service comes back once the command has said it is waiting,
+    # and not before 1.5 s: after a fixed 1.5 s sleep, a command slow to start on a loaded host could find the
+    # service already back, never be refused, and never say it.
+    said: list[str] = []
+
+    def read_stderr() -> None:
+        for line in command.stderr or ():
+            said.append(line)
+
+    reading = threading.Thread(target=read_stderr, daemon=True)
+    reading.start()
+    wait_until(lambda: any("could not reach the server" in line for line in said) or command.poll() is not None, 60)
+    time.sleep(max(0.0, started + 1.5 - time.monotonic()))
     twin_factory.start(tmp_path / "var", **ports)
-    out, err = command.communicate(timeout=60)
+    command.wait(timeout=60)  # its stderr is the reading thread's (communicate would read it too); stdout is short
+    reading.join(10)
+    out = command.stdout.read() if command.stdout else ""
+    err = "".join(said)
     assert command.returncode == 0, err
     assert json.loads(out)["credits"]["balance"] == 100 and time.monotonic() - started >= 1.5
     assert err.count("could not reach the server") == 1 and "trying again for up to 8 s" in err

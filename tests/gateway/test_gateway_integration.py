@@ -286,7 +286,7 @@ def test_health_models_account_usage_shapes(kind: str) -> None:
                 "created_at": "2025-12-17T10:30:00Z",
             },
             "credits": {"balance": 5000, "currency": "credits"},
-            "jobs": {"total": 150, "completed": 142, "active": 3, "failed": 5},
+            "jobs": {"total": 150, "completed": 142, "active": 3, "failed": 5, "cancelled": 0},
         }
         status, body, _ = await call(session, "GET", f"{base}/v1/usage?days=7")
         assert body["period"] == {"days": 7, "start_date": "2025-11-17", "end_date": "2025-12-17"}

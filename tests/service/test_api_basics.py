@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from jobservice.memory_inference import Slow
 from phonos.v1 import phonos_pb2 as pb
 from tests.support import InProcessService
 
@@ -76,7 +77,25 @@ def test_account_shape_and_types(service: InProcessService) -> None:
     assert isinstance(body["account"]["id"], int)
     assert body["account"]["created_at"].endswith("Z")
     assert body["credits"] == {"balance": 5000, "currency": "credits"}
-    assert body["jobs"] == {"total": 0, "completed": 0, "active": 0, "failed": 0}
+    assert body["jobs"] == {"total": 0, "completed": 0, "active": 0, "failed": 0, "cancelled": 0}
+
+
+def test_the_job_counts_add_up_with_a_cancelled_job(service: InProcessService) -> None:
+    """The seed's counts have no cancelled entry: an account with a cancelled job read "2 total, 1 completed,
+    0 active, 0 failed". `cancelled` (an extension) makes total the sum of the others, over REST and gRPC."""
+    key = service.new_key(credits=100)
+    client = service.client(key)
+    client.wait_for(client.predict().json()["job_id"])
+    service.settle()
+    service.inference.script("esmfold", Slow(30))
+    running = client.predict().json()["job_id"]
+    assert client.post(f"/v1/jobs/{running}/cancel").status_code == 200
+    jobs = client.get("/v1/account").json()["jobs"]
+    assert jobs == {"total": 2, "completed": 1, "active": 0, "failed": 0, "cancelled": 1}
+    channel, stub = service.grpc_stub()
+    with channel:
+        counts = stub.GetAccount(pb.GetAccountRequest(), metadata=(("authorization", f"Bearer {key}"),)).jobs
+    assert (counts.total, counts.cancelled) == (2, 1)
 
 
 def test_grpc_and_rest_share_auth_and_errors(service: InProcessService) -> None:

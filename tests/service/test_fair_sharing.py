@@ -38,11 +38,14 @@ def statuses(client: ApiClient, ids: list[str]) -> list[str]:
 
 def test_accounts_take_turns_at_a_model_however_many_jobs_one_of_them_queued(twin_factory: type) -> None:
     service = twin_factory.start(PHONOS_MAX_INFLIGHT_PER_MODEL="1")
-    service.inference.script("esmfold", *[Slow(0.3)] * 7)
+    # The first call runs until cancelled: the other account's two jobs must be queued while it runs (a 0.3 s
+    # call can end first on a loaded host, and the flooder's second job then rightly starts before them).
+    service.inference.script("esmfold", Slow(60), *[Slow(0.3)] * 6)
     flooder, other = (service.client(service.new_key(credits=1000)) for _ in range(2))
     a = flood(flooder, 5)
     flooder.wait_for(a[0], ("running",))
     b = [other.predict().json()["job_id"] for _ in range(2)]  # queued behind four of the flooder's
+    assert flooder.post(f"/v1/jobs/{a[0]}/cancel").status_code == 200  # its slot is free: the turns begin
     for job_id in a + b:
         (flooder if job_id in a else other).wait_for(job_id, timeout_s=30)
     # The other account's job runs next, not after the flooder's whole backlog; then they alternate.
@@ -51,16 +54,21 @@ def test_accounts_take_turns_at_a_model_however_many_jobs_one_of_them_queued(twi
 
 def test_a_cap_on_one_accounts_jobs_in_flight_keeps_slots_for_the_others(twin_factory: type) -> None:
     service = twin_factory.start(PHONOS_MAX_INFLIGHT_PER_MODEL="2", PHONOS_MAX_RUNNING_PER_ACCOUNT="1")
-    service.inference.script("esmfold", *[Slow(1.0)] * 4)
+    # The flooder's first call and the other account's run until cancelled: a 1 s call can end on a loaded host
+    # before the checks below have looked (the flooder's second job running then, or the other's 0.9 s wait over).
+    service.inference.script("esmfold", Slow(60), Slow(60))
     flooder, other = (service.client(service.new_key(credits=1000)) for _ in range(2))
     a = flood(flooder, 3)
     flooder.wait_for(a[0], ("running",))
     time.sleep(0.5)
     assert statuses(flooder, a) == ["running", "pending", "pending"]  # a slot is free, but not for this account
     b = other.predict().json()["job_id"]
-    other.wait_for(b, ("running",), timeout_s=0.9)  # at once, while the flooder's first still runs
+    other.wait_for(b, ("running",), timeout_s=30)  # while the flooder's first still runs (it runs until cancelled)
     assert flooder.get(f"/v1/jobs/{a[0]}").json()["status"] == "running"
-    for job_id in a:
+    assert statuses(flooder, a[1:]) == ["pending", "pending"]
+    assert other.post(f"/v1/jobs/{b}/cancel").status_code == 200
+    assert flooder.post(f"/v1/jobs/{a[0]}/cancel").status_code == 200
+    for job_id in a[1:]:
         assert flooder.wait_for(job_id, timeout_s=30)["status"] == "completed"
 
 

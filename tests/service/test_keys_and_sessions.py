@@ -182,7 +182,7 @@ def test_cli_lists_and_revokes_keys_of_a_running_service(service: InProcessServi
     # --json prints the API's key objects: same fields, same RFC 3339 times.
     as_json = {k["key_id"]: k for k in json.loads(listed_json.stdout)["keys"]}
     for key in api.get("/v1/keys").json()["keys"]:
-        assert set(as_json[key["key_id"]]) == set(key) | {"last_used_at", "expires_at"}  # null when unset
+        assert set(as_json[key["key_id"]]) == set(key) | {"last_used_at", "revoked_at", "expires_at"}  # null when unset
         assert as_json[key["key_id"]]["created_at"] == key["created_at"]
     [revoked] = cli(("keys", "revoke", spare["key"]["key_id"]))
     assert revoked.returncode == 0, revoked.stderr

@@ -54,7 +54,9 @@ def url(service: InProcessService, request: pytest.FixtureRequest) -> str:
 def test_submit_watch_wait_and_download(service: InProcessService, url: str, tmp_path: Path) -> None:
     steps = tuple(Progress("recycle", i, 3, f"pass {i}") for i in range(1, 4))
     service.settle()
-    service.inference.script("esmfold", Progressing(steps, 0.05))
+    # 0.3 s apart: the watch opens after the submission, and a watcher that joins late gets only the latest step;
+    # it must be open before step 2 (0.05 s apart, a loaded host's watch could open after it and miss step 1).
+    service.inference.script("esmfold", Progressing(steps, 0.3))
     with Client(url, service.new_key(credits=100)) as phonos:
         submitted = phonos.predict("esmfold", SEQUENCE, name="sdk", params={"num_recycles": 2})
         assert submitted.status == "pending" and submitted.credits_used == 10
@@ -448,7 +450,7 @@ UNAVAILABLE = {"error": "Service unavailable",
                "message": "The job service cannot be reached right now; try again in a few seconds."}
 ACCOUNT = {"account": {"id": 1, "username": "ada", "created_at": "2026-12-01T00:00:00Z"},
            "credits": {"balance": 5, "currency": "credits"},
-           "jobs": {"total": 0, "completed": 0, "active": 0, "failed": 0}}
+           "jobs": {"total": 0, "completed": 0, "active": 0, "failed": 0, "cancelled": 0}}
 
 
 def test_a_503_that_says_when_to_come_back_is_tried_again_no_sooner_in_both_clients() -> None:

@@ -83,14 +83,19 @@ def service(twin_factory: type) -> InProcessService:
 def test_sse_with_a_plain_http_client_follows_a_job_to_the_end(twin_factory: type) -> None:
     service = twin_factory.start(PHONOS_MAX_INFLIGHT_PER_MODEL="1")
     key = service.new_key()
-    service.inference.script("esmfold", Slow(0.4), Progressing(RECYCLES, 0.05))
-    blocker = service.client(key).predict().json()["job_id"]  # keeps ours pending for a moment (one worker)
+    # The blocker keeps ours pending (one worker) until its stream has said so: cancelled then, not after a fixed
+    # 0.4 s, which a loaded host could use up before the stream opened (its first state was then "running").
+    service.inference.script("esmfold", Slow(60), Progressing(RECYCLES, 0.05))
+    blocker = service.client(key).predict().json()["job_id"]
     job_id = service.client(key).predict().json()["job_id"]
     response = open_sse(service, key, f"/v1/jobs/{job_id}/events")
     assert response.status == 200
     assert response.getheader("Content-Type") == "text/event-stream; charset=utf-8"
     assert response.getheader("Cache-Control") == "no-store" and response.getheader("X-RateLimit-Limit")
-    events = list(read_sse(response))  # the server ends the stream when the job is terminal
+    stream = read_sse(response)
+    events = [next(stream)]
+    assert service.client(key).post(f"/v1/jobs/{blocker}/cancel").status_code == 200
+    events += stream  # the server ends the stream when the job is terminal
     assert states(events) == ["pending", "running", "completed"]
     progress = [e["data"]["progress"] for e in events if e["event"] == "progress"]
     assert [(p["stage"], p["step"], p["total"]) for p in progress] == [("recycle", i, 4) for i in range(1, 5)]
@@ -102,7 +107,7 @@ def test_sse_with_a_plain_http_client_follows_a_job_to_the_end(twin_factory: typ
     final = events[-1]["data"]["job"]
     assert final["download_url"] == f"/v1/jobs/{job_id}/download" and final["formats"] == list(esmfold_spec({}).formats)
     assert all("download_url" not in e["data"]["job"] for e in events[:-1])  # no results before completion
-    assert service.client(key).wait_for(blocker)["status"] == "completed"
+    assert service.client(key).wait_for(blocker)["status"] == "cancelled"
 
 
 def test_last_event_id_resumes_after_the_last_state_seen_and_204_ends_a_finished_job(
@@ -124,11 +129,13 @@ def test_last_event_id_resumes_after_the_last_state_seen_and_204_ends_a_finished
 
 def test_keep_alive_comments_flow_while_nothing_happens(service: InProcessService) -> None:
     key = service.new_key()
-    service.inference.script("esmfold", Slow(1.2))
+    # 2 s of silence: the stream opens a moment after the job starts (longer on a loaded host), and at least two
+    # keep-alives 0.3 s apart must fit in what is left.
+    service.inference.script("esmfold", Slow(2.0))
     job_id = service.client(key).predict().json()["job_id"]
     comments: list[str] = []
     events = list(read_sse(open_sse(service, key, f"/v1/jobs/{job_id}/events"), comments))
-    assert len(comments) >= 2 and set(comments) == {": keep-alive"}  # every 0.3 s during 1.2 s of silence
+    assert len(comments) >= 2 and set(comments) == {": keep-alive"}  # every 0.3 s during the silence
     assert states(events)[-1] == "completed"
 
 
@@ -168,7 +175,7 @@ def test_a_stream_still_waiting_for_its_first_event_gets_a_503_when_the_gateway_
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     wait_until(lambda: [e for e in service.client(key).get("/v1/usage").json()["by_endpoint"]
-                        if e["endpoint"] == "/v1/events"], 5)  # the stream is open at the job service
+                        if e["endpoint"] == "/v1/events"], 30)  # the stream is open at the job service
     service.stop()  # ends every stream at once, this one too (it used to hold the stop for the shutdown timeout)
     watcher.join(10)
     assert answer["status"] == 503  # retried by clients; a 204 would tell EventSource to stop for good
@@ -186,7 +193,7 @@ def test_watch_errors_are_json_before_the_stream(service: InProcessService) -> N
         assert set(response.json()) == {"error", "message"}
     assert service.client(None).get(f"/v1/jobs/{other}/events").status_code == 401
     usage = wait_until(lambda: [e for e in client.get("/v1/usage").json()["by_endpoint"]
-                                if e["endpoint"] == "/v1/jobs/{job_id}/events"], 5)
+                                if e["endpoint"] == "/v1/jobs/{job_id}/events"], 30)
     assert usage[0]["requests"] >= 3  # a stream counts as one request, errors included
 
 
@@ -210,7 +217,9 @@ def test_grpc_watch_job_streams_the_same_events(service: InProcessService) -> No
 def test_watch_jobs_follows_every_job_of_the_account_only(service: InProcessService) -> None:
     key = service.new_key()
     client = service.client(key)
-    service.inference.script("esmfold", Slow(0.3), Slow(0.3))
+    # The active job runs until cancelled below: it must still be active when the stream opens (a key made, a
+    # channel opened: a 0.3 s run could be over by then on a loaded host, and the stream had no first event).
+    service.inference.script("esmfold", Slow(60), Slow(0.3))
     active = client.predict().json()["job_id"]
     stranger = service.client(service.new_key())
     channel, stub = service.grpc_stub()
@@ -222,7 +231,8 @@ def test_watch_jobs_follows_every_job_of_the_account_only(service: InProcessServ
         wait_until(lambda: seen, 30)  # the stream opened (slow only on a loaded host)
         later = client.predict().json()["job_id"]
         stranger.predict()
-        wait_until(lambda: {e.job_id for e in seen if e.job.status == "completed"} >= {active, later}, 10)
+        assert client.post(f"/v1/jobs/{active}/cancel").status_code == 200
+        wait_until(lambda: {(e.job_id, e.job.status) for e in seen} >= {(active, "cancelled"), (later, "completed")}, 30)
         call.cancel()
         collector.join(5)
     assert seen[0].job_id == active  # the active job first, at once

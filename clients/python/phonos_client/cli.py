@@ -52,7 +52,7 @@ from phonos_client.columns import (
     width,
 )
 from phonos_client.display import Display
-from phonos_client.durations import overlap_seconds
+from phonos_client.durations import created_time, overlap_seconds, since_time
 from phonos_client.flag_words import in_flag_words, option_dests
 from phonos_client.inputs import (
     InputError,
@@ -67,6 +67,7 @@ from phonos_client.inputs import (
 )
 from phonos_client.models import ActivityEntry, BatchItem, CreditEntry, Job, Webhook, WebhookDelivery
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
+from phonos_client.saving import write_whole
 
 WATCH_FORMATS = "pdb"  # `jobs watch --formats`' default
 
@@ -74,6 +75,9 @@ WATCH_FORMATS = "pdb"  # `jobs watch --formats`' default
 # 4 not found, 5 credits, 6 rate limit, 7 server, 8 invalid request), and so does a batch whose records the
 # server rejected one by one (report()).
 EXIT = {"ok": 0, "job_failed": 1, "usage": 2, "interrupted": 130}
+# Said after a server or connection error that ended the following of submitted jobs (run()), over the command
+# that picks them up again; in its two pieces where a terminal is narrower than the line.
+FOLLOW_AGAIN = ("the jobs were submitted and may still run on the server;", "follow them again with:")
 # The server package's verbs (launcher/cli.py reads this list too): listed here, run there.
 OPERATOR_VERBS = ("serve", "keys", "accounts", "credits", "users", "db", "weights", "backup", "status")
 # `phonos --help`'s last lines: what a script can branch on (docs/clients.md says the same, in more words).
@@ -227,7 +231,7 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
                     async with turns:
                         download = await client.download(outcome.job_id, fmt)
                     target = unused_target(out, outcome.name, outcome.job_id, fmt, download.file_name)
-                    await asyncio.to_thread(target.write_bytes, download.content)
+                    await asyncio.to_thread(write_whole, target, download.content)
                     outcome.files.append(str(target))
             absent = [fmt for fmt in formats if fmt != "all" and fmt not in job.formats]
             note = ", ".join(Path(f).name for f in outcome.files)
@@ -334,7 +338,11 @@ def out_file_can_be_written(out: str) -> None:
 
 
 def display_for(args: argparse.Namespace) -> Display:
-    return Display(sys.stderr, tty=sys.stderr.isatty(), quiet=args.json)
+    """The progress display: bars redrawn in place on a terminal that moves its cursor, plain lines elsewhere; TERM=dumb
+    (Emacs' shell, some CI logs on a pty) cannot move it, so its bars came out as `\\x1b[3F` litter: plain lines
+    there. --json and --quiet show none."""
+    tty = sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+    return Display(sys.stderr, tty=tty, quiet=args.json or getattr(args, "quiet", False))
 
 
 def blank_id(args: argparse.Namespace) -> str | None:
@@ -416,8 +424,11 @@ async def run_work(args: argparse.Namespace, client: AsyncClient, session: Sessi
 async def run_jobs_watch(args: argparse.Namespace, client: AsyncClient, session: Session) -> int:
     if not args.job_ids:  # every job of the account, until Ctrl-C
         async for event in client.watch():
-            print(json.dumps(event.job.raw | {"event": event.type}) if args.json else visible(event.describe()),
-                  flush=True)
+            # On a terminal an event's line (`<job id> (name): model_1: pass 1 of 4 (recycle 0 of 3)`, 83 cells) is
+            # broken between words at its width, the id whole, as the command's other lines are; piped, one line an
+            # event, as scripts read it.
+            print(json.dumps(event.job.raw | {"event": event.type}) if args.json
+                  else lines_to_fit(visible(event.describe()), sys.stdout), flush=True)
         return EXIT["ok"]
     session.job_ids.extend(args.job_ids)
     jobs = [await client.get_job(job_id) for job_id in args.job_ids]
@@ -524,6 +535,32 @@ def listed(args: argparse.Namespace, every: Callable[[str | None], Iterable[Any]
         return Listed(list(every(after)))
     page = page_at(args.limit, after)
     return Listed(list(items(page)), page.total, page.next_starting_after if page.has_more else None, page.raw)
+
+
+def jobs_since(args: argparse.Namespace, client: Client) -> Listed:
+    """`jobs ls --since`: the API filters by status, model and name but not by time, so the jobs are walked newest
+    first (the API's order) and the walk stops at the first one created before `--since`. Every job of the window is
+    counted (its total, as the API's page says it); --limit of them are shown, and where more are left the next
+    page's cursor is the last one shown, which `--starting-after ID --since ...` continues from. With --all, all of
+    the window. --json is the API's page shape over the window."""
+    if not args.all and not 1 <= args.limit <= 100:  # the API's bound, said as its page would (the walk pages by 100)
+        raise UsageError(f"--limit must be between 1 and 100, got {args.limit}")
+    window: list[Job] = []
+    for job in client.iter_jobs(status=args.status, model=args.model, name=args.name,
+                                starting_after=args.starting_after):
+        created = created_time(job.created_at)
+        if created is not None and created < args.since:
+            break  # newest first: every job after this one is older still
+        window.append(job)
+    if args.all:
+        return Listed(window)
+    shown = window[:args.limit]
+    more = len(window) > len(shown)
+    pagination: dict[str, Any] = {"total": len(window), "limit": args.limit, "offset": 0, "has_more": more}
+    if more:
+        pagination["next_starting_after"] = shown[-1].job_id
+    return Listed(shown, len(window), shown[-1].job_id if more else None,
+                  {"jobs": [j.raw for j in shown], "pagination": pagination})
 
 
 CREDIT_HEADER = ("WHEN", "CHANGE", "BALANCE", "WHY")
@@ -665,7 +702,13 @@ def activity_rows(entries: Sequence[ActivityEntry]) -> list[Sequence[str]]:
 
 def run_sync(args: argparse.Namespace, client: Client) -> int:
     command = args.command_path
-    if command == "jobs ls":
+    if command == "jobs ls" and args.since is not None:
+        shown = jobs_since(args, client)
+        listing(args, shown.document("jobs", [j.raw for j in shown.items]),
+                ("JOB ID", "MODEL", "STATUS", "CREATED", "NAME"),
+                [(j.job_id, j.model, j.status, j.created_at or "", j.name or "") for j in shown.items], "no jobs",
+                shown.total, shown.next_after)
+    elif command == "jobs ls":
         shown = listed(args, lambda after: client.iter_jobs(status=args.status, model=args.model, name=args.name,
                                                             starting_after=after),
                        lambda limit, after: client.list_jobs(status=args.status, model=args.model, name=args.name,
@@ -688,7 +731,7 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         if target.is_dir():
             target = target / (download.file_name or f"{args.job_id}.out")
         try:
-            target.write_bytes(download.content)
+            write_whole(target, download.content)
         except OSError as exc:
             raise UsageError(f"{target}: cannot write the file ({exc.strerror or exc})") from None
         emit(args, {"file": str(target), "bytes": len(download.content)}, str(target))
@@ -900,6 +943,13 @@ def starting_after(parser: Any, metavar: str, item: str) -> None:
 HOOK_ID_HELP = "the webhook's id (see `phonos webhooks ls`)"
 
 
+def quiet_flag(parser: Any) -> None:
+    """`-q/--quiet` of the verbs that follow jobs: a script or a shell habit (`phonos fold x.fasta -q && ...`) wants
+    the outcome without the live bars or the per-job lines on stderr; --json already had that, the table did not."""
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress on stderr (the outcome, errors and rate-limit waits are still said)")
+
+
 def add_user_commands(sub: Any) -> None:
     """The user verbs, added to a `phonos` parser (this one, or the server's launcher)."""
     def command(parser: Any, path: str, *, json_flag: bool = True) -> Any:
@@ -920,6 +970,7 @@ def add_user_commands(sub: Any) -> None:
         parser.add_argument("--formats", default=default_formats, metavar="LIST",
                             help=f"formats to download, comma-separated, or 'all' (default {default_formats})")
         parser.add_argument("--no-wait", action="store_true", help="submit and print the job ids, do not follow")
+        quiet_flag(parser)
         parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                             help=f"a model parameter (repeatable), e.g. -p {example}")
 
@@ -955,6 +1006,9 @@ def add_user_commands(sub: Any) -> None:
                                            "or all (every state, the default)")
     ls.add_argument("--model", metavar="MODEL", help="esmfold, alphafold2 or diffdock (all: every model, the default)")
     ls.add_argument("--name", metavar="TEXT", help="only jobs whose name contains this text (any case)")
+    ls.add_argument("--since", type=since_time, metavar="WHEN",
+                    help="only jobs created since then: a time back from now (90m, 2h, 3d, 1w) or a UTC date or "
+                         "time (2026-12-01, 2026-12-01T09:00Z)")
     ls.add_argument("--limit", type=int, default=20, metavar="N", help="jobs on the page, 1-100 (default 20)")
     ls.add_argument("--all", action="store_true", help="every page")
     starting_after(ls, "JOB_ID", "job")
@@ -964,6 +1018,7 @@ def add_user_commands(sub: Any) -> None:
                                                                    "until Ctrl-C)")
     watch.add_argument("--out", metavar="DIR", help="download each job's files here when it completes (a file "
                                                     "already there is kept: the new one gets the job id too)")
+    quiet_flag(watch)
     watch.add_argument("--formats", default=WATCH_FORMATS, metavar="LIST", help="with --out: formats, comma-separated, or 'all' (default pdb)")
     download = command(jobs.add_parser("download", help="a completed job's file"), "jobs download")
     download.add_argument("job_id", help=JOB_ID_HELP)
@@ -1164,6 +1219,16 @@ def run(args: argparse.Namespace) -> int:
         result = asyncio.run(until_interrupted(main()))
     except KeyboardInterrupt:
         result = None
+    except (errors.APIConnectionError, errors.APIStatusError) as exc:
+        # The server went away (or kept failing, or kept refusing for the rate limit) while the jobs were followed:
+        # they were submitted and run on there, but their ids were only in this command's table, which is never
+        # printed now. _main says the error, then this (the Ctrl-C path's command), so nothing has to be dug out of
+        # `jobs ls`. A refusal that is about the jobs themselves (404, 401) is not followed by it: watching again
+        # would meet it again.
+        if session.job_ids and (not isinstance(exc, errors.APIStatusError) or exc.status >= 500 or exc.status == 429
+                                or not exc.from_the_api):
+            args.follow_again = follow_again(session.job_ids, args)
+        raise
     if result is None:
         said = "interrupted: the jobs keep running on the server."
         if session.job_ids:
@@ -1283,6 +1348,14 @@ def key_source(error: errors.PhonosError, command: str) -> str:
     return f" (the key came from {profile.source}; `phonos login` stores another)"
 
 
+def say_follow_again(args: argparse.Namespace) -> None:
+    """After the error line: the command that follows the jobs again, where run() found that the error ended the
+    following of jobs it had submitted or was watching (`args.follow_again`)."""
+    if again := getattr(args, "follow_again", None):
+        print(f"{said_to_fit(' '.join(FOLLOW_AGAIN), FOLLOW_AGAIN, sys.stderr)}\n{command_to_fit(again, sys.stderr)}",
+              file=sys.stderr)
+
+
 def _main(argv: list[str]) -> int:
     if argv and argv[0] in OPERATOR_VERBS:
         try:
@@ -1313,6 +1386,7 @@ def _main(argv: list[str]) -> int:
             said = f"{exc.server} answered HTTP {exc.status}, not as a phonos server answers"
             complain(f"phonos: {wrong_address(said, exc.server, args)}" if exc.status < 500 else
                      f"phonos: {said} (a proxy in front of it, with the server behind it down?)")
+            say_follow_again(args)
             return errors.InternalServerError.exit_code
         message = in_flag_words(exc.message, argv, option_dests(parser))
         said = error_words(exc.error, message)
@@ -1320,6 +1394,7 @@ def _main(argv: list[str]) -> int:
         # where it is the thing to quote; a refusal (4xx) says what to change, and the id only made its line wrap.
         quote = f" (request id {exc.request_id})" if exc.request_id and exc.status >= 500 else ""
         complain(f"phonos: {said}{key_source(exc, args.command_path)}{quote}")
+        say_follow_again(args)
         return exc.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

@@ -61,6 +61,7 @@ from phonos_client.retry import (
     RetryPolicy,
     Tries,
 )
+from phonos_client.saving import write_whole
 
 T = TypeVar("T")
 Transport = Literal["rest", "grpc"]
@@ -367,7 +368,7 @@ class Client(_Base):
         (`<job_id>.pdb`). The path written."""
         download = self.download(job_id, format)
         target = _target(path, download, job_id)
-        target.write_bytes(download.content)
+        write_whole(target, download.content)
         return target
 
     def cancel_job(self, job_id: str, *, idempotency_key: str | None = None) -> Cancellation:
@@ -645,7 +646,7 @@ class AsyncClient(_Base):
         (`<job_id>.pdb`). The path written."""
         download = await self.download(job_id, format)
         target = _target(path, download, job_id)
-        await asyncio.to_thread(target.write_bytes, download.content)
+        await asyncio.to_thread(write_whole, target, download.content)
         return target
 
     async def cancel_job(self, job_id: str, *, idempotency_key: str | None = None) -> Cancellation:

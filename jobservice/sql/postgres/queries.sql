@@ -97,7 +97,8 @@ WHERE account_id = :account_id AND deleted_at IS NULL
 SELECT COUNT(*) AS total,
        COUNT(*) FILTER (WHERE status = 'completed') AS completed,
        COUNT(*) FILTER (WHERE status IN ('pending', 'running')) AS active,
-       COUNT(*) FILTER (WHERE status = 'failed') AS failed
+       COUNT(*) FILTER (WHERE status = 'failed') AS failed,
+       COUNT(*) FILTER (WHERE status = 'cancelled') AS cancelled
 FROM jobs WHERE account_id = :account_id AND deleted_at IS NULL;
 
 -- name: claim_job

@@ -1,0 +1,24 @@
+"""Result files written whole or not at all.
+
+A download is written under a hidden name beside its target (`.<name>.part`) and renamed onto the target when every
+byte is on disk. Ctrl-C, a full disk or a killed process mid-write then leave no half file under the result's name:
+one that `fold --out` would take for an earlier run's result (and keep, naming the new one after the job id), and
+that a viewer would open as a truncated structure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def write_whole(target: Path, content: bytes) -> None:
+    """`target.write_bytes(content)`, but atomic: the target is the whole content or as it was before."""
+    part = target.with_name(f".{target.name}.part")
+    try:
+        with part.open("wb") as handle:
+            handle.write(content)
+        os.replace(part, target)  # one rename: readers see the old file or the new one, never a part
+    except BaseException:  # KeyboardInterrupt too: the part is litter, whatever stopped the write
+        part.unlink(missing_ok=True)
+        raise

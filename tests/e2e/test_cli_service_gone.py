@@ -1,0 +1,55 @@
+"""The service going away while `phonos fold` follows the jobs it submitted: the command ends with the server error's
+exit code (7) and names the jobs, by the command that follows them again, instead of ending with their ids unsaid
+(the table that holds them is printed only at the end). Found walking the command against `phonos serve`, stopped
+mid-watch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from jobservice.memory_inference import Slow
+from tests.support import REPO, wait_until
+
+pytestmark = pytest.mark.e2e
+
+CLIENT_PATH = str(REPO / "clients" / "python")
+TRANSPORTS = ("rest", "grpc")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_service_gone_mid_watch_is_said_with_the_command_that_follows_the_jobs_again(
+        twin_factory: type, tmp_path: Path, transport: str) -> None:
+    service = twin_factory.start(tmp_path / "var")
+    key = service.new_key(credits=100)
+    service.inference.script("esmfold", Slow(30))  # still running when the service stops
+    out = tmp_path / "folds"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_") and k not in ("COLUMNS", "LINES")}
+    # A short retry budget: the restart wait is tested elsewhere (test_cli_walk.py); here it runs out.
+    env.update({"PHONOS_URL": service.url_for(transport), "PHONOS_API_KEY": key, "PYTHONPATH": CLIENT_PATH,
+                "PHONOS_CONFIG": str(tmp_path / "config.toml"), "PHONOS_MAX_RETRY_WAIT": "1"})
+    command = subprocess.Popen([sys.executable, "-m", "phonos_client", "fold", "MKTAYIAKQRQISFVKSHFSRQ", "--out",
+                                str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        jobs = wait_until(lambda: service.client(key).get("/v1/jobs").json()["jobs"], 30)
+        job_id = jobs[0]["job_id"]
+        wait_until(lambda: service.client(key).get(f"/v1/jobs/{job_id}").json()["status"] == "running", 10)
+        time.sleep(0.5)  # the command's watch stream is open
+        service.stop()
+        stdout, stderr = command.communicate(timeout=60)
+    finally:
+        if command.poll() is None:
+            command.kill()
+    assert command.returncode == 7, stderr
+    # piped stderr: the progress lines, the error's one line as any other failure says it, then the jobs
+    error, said, again = stderr.splitlines()[-3:]
+    assert error.startswith("phonos: ") and str(service.grpc_port if transport == "grpc" else service.http_port) \
+        in error, stderr
+    assert said == "the jobs were submitted and may still run on the server; follow them again with:"
+    assert again == f"  phonos jobs watch {job_id} --out {out}", stderr
+    assert stdout == ""
