@@ -65,9 +65,9 @@ INFO = ModelInfo(
     type="structure_prediction",
     cost_credits=50,
 )
-# pae_plot only for monomer_ptm: the other presets have no PAE head.
-# Every result has these; `pae_plot` (models with a PAE head), `rank_N_pdb` and the relaxed files come
-# with the jobs that make them.
+# Every result has these; `pae` and `pae_plot` (the presets with a PAE head: monomer_ptm and multimer, never
+# monomer or monomer_casp14), `rank_N_pdb` and the relaxed files come with the jobs that make them: a job's own
+# `formats` (its stored file index) is what lists them.
 FORMATS = ("pdb", "cif", "json", "a3m", "timings", "plddt_plot", "coverage_plot", "zip")
 NO_TEMPLATE_DB = "this server has no template database configured"
 

@@ -41,8 +41,9 @@ INFO = ModelInfo(
     type="structure_prediction",
     cost_credits=10,
 )
-# Every result has these; `relaxed_pdb` and `relaxed_cif` come with the jobs that ask for relax.
-FORMATS = ("pdb", "cif", "json", "plddt_plot", "pae_plot", "zip")
+# Every result has these; `relaxed_pdb` and `relaxed_cif` come with the jobs that ask for relax (after `pae`).
+# `pae`: the PAE as the AlphaFold Database's JSON (phonos_models.common.pae_file); ESMFold always has a pTM head.
+FORMATS = ("pdb", "cif", "json", "pae", "plddt_plot", "pae_plot", "zip")
 
 
 class EsmFoldSpec:

@@ -207,3 +207,13 @@ def test_the_complexs_mmcif_states_plddt_ptm_and_iptm_as_modelcif_qa_metrics(het
     assert [(chain, number) for chain, number, _, _ in local] == \
         [("A", n) for n in range(1, len(CHAIN_A) + 1)] + [("B", n) for n in range(1, len(CHAIN_B) + 1)]
     assert [value for *_, value in local] == scores["plddt"]
+
+
+def test_the_complexs_pae_download_is_the_scores_matrix_over_both_chains(heterodimer) -> None:
+    """`?format=pae` (AFDB's PAE JSON) comes with multimer jobs too: 41 x 41, the scores' matrix to 0.1 Angstrom."""
+    files = files_of(heterodimer)
+    [document] = json.loads(files["pae"].content)
+    assert document["max_predicted_aligned_error"] == 31.75
+    scores = json.loads(files["json"].content)
+    assert document["predicted_aligned_error"] == np.round(np.asarray(scores["pae"], np.float64), 1).tolist()
+    assert np.array(document["predicted_aligned_error"]).shape == (41, 41)

@@ -94,8 +94,9 @@ def test_ptm_preset_reports_ptm_and_pae_through_the_spec(engine: Engine) -> None
     prediction = engine.predict(Request(sequence=QUERY, model_preset="monomer_ptm", num_recycles=0))
     result = serving.result(prediction)
     always = build_spec(settings_env()).formats
-    assert "pae_plot" not in always  # only models with a PAE head make one, as this one does:
-    with_pae = (*always[:always.index("coverage_plot")], "pae_plot", *always[always.index("coverage_plot"):])
+    assert "pae" not in always and "pae_plot" not in always  # only models with a PAE head make them, as this one:
+    with_pae = (*always[:always.index("plddt_plot")], "pae", "plddt_plot", "pae_plot",
+                *always[always.index("coverage_plot"):])
     archive = check_bundle(result, with_pae, "alphafold2")  # formats, zip, PNG sizes
     assert "NOT A REAL PREDICTION" in archive.read("README.md").decode()
     scores = json.loads(result.files[2].content)

@@ -251,6 +251,8 @@ def test_structure_page_draws_the_viewer_the_plddt_plot_and_the_pae_map(
     assert "triton" not in page.locator("#job-body").inner_text().lower()
     formats = page.locator("#downloads a").evaluate_all("els => els.map(e => e.dataset.format)")
     assert formats == folded["formats"]
+    # The AlphaFold DB-shaped PAE file is named for what it is (it fell back to "PAE / Result file").
+    expect(page.locator("#downloads a[data-format=pae]")).to_contain_text("AlphaFold DB format")
     with page.expect_download() as download:
         page.click("#downloads a[data-format=pdb]")
     assert download.value.suggested_filename == f"{folded['job_id']}.pdb"

@@ -84,7 +84,7 @@ def test_a_relax_past_its_time_limit_still_delivers_every_unrelaxed_file(finishe
     assert isinstance(built, ModelResult), built
     assert [(p.stage, p.step, p.total) for p in heard] == [("relax", 0, 1), ("relax", 0, 1)]
     assert heard[-1].message == "Amber relax timed out"
-    archive = check_bundle(built, ("pdb", "cif", "json", "plddt_plot", "pae_plot", "zip"), "esmfold")
+    archive = check_bundle(built, ("pdb", "cif", "json", "pae", "plddt_plot", "pae_plot", "zip"), "esmfold")
     relax = built.metadata["relax"]
     assert relax["mode"] == "best" and relax["status"] == "timed_out" and relax["relaxed"] == []
     assert relax["errors"] == {"esmfold": "not relaxed within 0.3 s"}
@@ -218,7 +218,7 @@ def test_a_structure_the_relax_cannot_take_does_not_wait_for_another_jobs_relax(
     assert relax["status"] == "failed" and relax["relaxed"] == [] and relax["errors"] == {"esmfold": reason}
     assert relax["message"] == f"Amber relax failed for esmfold ({reason}); those structures are delivered unrelaxed"
     assert relax["message"] in built.metadata["warnings"]
-    assert {f.format for f in built.files} == {"pdb", "cif", "json", "plddt_plot", "pae_plot", "zip"}
+    assert {f.format for f in built.files} == {"pdb", "cif", "json", "pae", "plddt_plot", "pae_plot", "zip"}
     # the same outcome the relax worker gives it
     monkeypatch.setattr(files, "relax", real_relax)
     worker = relax_structures([("esmfold", pdb_text(with_x, tiny.weights))], RelaxSettings(timeout_s=120, cpu_threads=1))

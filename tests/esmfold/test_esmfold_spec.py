@@ -118,7 +118,7 @@ def test_the_model_builds_pdb_cif_json_metrics_and_provenance(tiny) -> None:
     decoded = result_files.decode(result_files.encode(model_result(result, tiny.weights, tiny.load_s), batched=True))
     assert tuple(f.format for f in decoded.files) == build_spec({}).formats
     assert [f.media_type for f in decoded.files] == ["chemical/x-pdb", "chemical/x-mmcif", "application/json",
-                                                     "image/png", "image/png", "application/zip"]
+                                                     "application/json", "image/png", "image/png", "application/zip"]
     pdb, cif, report = (f.content.decode() for f in decoded.files[:3])
     chain = gemmi.read_pdb_string(pdb)[0][0]
     assert gemmi.one_letter_code([r.name for r in chain]) == SEQUENCE

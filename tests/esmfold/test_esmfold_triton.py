@@ -111,7 +111,7 @@ def test_a_complex_amber_relaxed_through_the_public_api(triton, service_factory)
     assert submitted.status_code == 200, submitted.text
     job = client.wait_for(submitted.json()["job_id"], timeout_s=240)
     assert job["status"] == "completed", job
-    formats = ["pdb", "cif", "json", "relaxed_pdb", "relaxed_cif", "plddt_plot", "pae_plot", "zip"]
+    formats = ["pdb", "cif", "json", "pae", "relaxed_pdb", "relaxed_cif", "plddt_plot", "pae_plot", "zip"]
     assert job["formats"] == formats  # the names AlphaFold2 and the dashboard's job page use
     metrics, relax = job["metrics"], job["metadata"]["relax"]
     assert metrics["clashes_relaxed"] < metrics["clashes_unrelaxed"] and metrics["relax_rmsd"] > 0
@@ -157,7 +157,7 @@ def test_a_relax_past_its_time_limit_completes_unrelaxed_through_the_public_api(
         assert submitted.status_code == 200, submitted.text
         job = client.wait_for(submitted.json()["job_id"], timeout_s=120)
         assert job["status"] == "completed" and job["credits_used"] == 10 and client.balance() == 90, job
-        assert job["formats"] == ["pdb", "cif", "json", "plddt_plot", "pae_plot", "zip"]
+        assert job["formats"] == ["pdb", "cif", "json", "pae", "plddt_plot", "pae_plot", "zip"]
         relax = job["metadata"]["relax"]
         assert relax["mode"] == "all" and relax["status"] == "timed_out" and relax["relaxed"] == []
         assert relax["errors"] == {"esmfold": "not relaxed within 0.5 s"}
@@ -265,7 +265,7 @@ def test_two_chain_complex_through_the_public_api(triton, service_factory) -> No
     assert submitted.status_code == 200, submitted.text
     job = client.wait_for(submitted.json()["job_id"], timeout_s=60)
     assert job["status"] == "completed", job
-    assert job["formats"] == ["pdb", "cif", "json", "plddt_plot", "pae_plot", "zip"]
+    assert job["formats"] == ["pdb", "cif", "json", "pae", "plddt_plot", "pae_plot", "zip"]
     assert 0 < job["metrics"]["iptm"] < 1 and job["metrics"]["num_chains"] == 2
     assert [(c["id"], c["length"]) for c in job["metadata"]["chains"]] == [("A", 22), ("B", 14)]
     structure = gemmi.read_pdb_string(client.get(job["download_url"]).text)
@@ -276,3 +276,11 @@ def test_two_chain_complex_through_the_public_api(triton, service_factory) -> No
         assert "README.md" in archive.namelist() and archive.testzip() is None
     plot = client.get(job["download_url"], params={"format": "pae_plot"})
     assert plot.headers["Content-Type"].startswith("image/png") and png_size(plot.content) == PAE_SIZE
+    # The AFDB PAE JSON through the real model server: 36 x 36 (no linker), the scores' matrix to 0.1 Angstrom.
+    pae = client.get(job["download_url"], params={"format": "pae"})
+    assert pae.headers["Content-Type"].startswith("application/json")
+    [document] = pae.json()
+    scores = client.get(job["download_url"], params={"format": "json"}).json()
+    assert document["predicted_aligned_error"] == np.round(np.asarray(scores["pae"], np.float64), 1).tolist()
+    assert np.array(document["predicted_aligned_error"]).shape == (36, 36)
+    assert document["max_predicted_aligned_error"] == 31.75

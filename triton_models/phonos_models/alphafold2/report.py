@@ -15,7 +15,7 @@ import numpy as np
 
 from phonos_models.alphafold2.pipeline import Prediction
 from phonos_models.alphafold2.runner import ModelOutput
-from phonos_models.common import bundle, plots
+from phonos_models.common import bundle, pae_file, plots
 from phonos_models.common.letters import chain_name
 from phonos_models.common.result_files import ResultFile
 from phonos_models.common.weights import TINY_WARNING
@@ -26,6 +26,7 @@ DESCRIPTIONS = {
     "json": "ColabFold-style scores: per-residue pLDDT, mean pLDDT, ranking; pTM and PAE for monomer_ptm and multimer; "
             "ipTM, per-chain and per-interface confidence for complexes",
     "a3m": "the multiple sequence alignment the models saw (A3M)",
+    pae_file.FORMAT: pae_file.DESCRIPTION + " (rank-1 model; monomer_ptm and multimer)",
     "timings": "seconds per stage and per model",
     "plddt_plot": "per-residue pLDDT of every model, best first (PNG)",
     "pae_plot": "predicted aligned error of the rank-1 model (PNG), 0-30 Angstrom",

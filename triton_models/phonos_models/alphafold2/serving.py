@@ -4,6 +4,8 @@ Kept out of `model.py` so everything except `pb_utils` runs in plain tests.
 
 Files, always: `pdb` (rank 1, the default download), `cif`, `json` (scores), `a3m`, `timings`, the
 plots (`plddt_plot`, `coverage_plot`, and `pae_plot` where the model has a PAE head) and `zip`.
+Where the model has a PAE head (monomer_ptm, multimer): `pae`, the scores' PAE matrix as the AlphaFold
+Database's JSON (phonos_models.common.pae_file), right after `timings`.
 With more than one model: `rank_N_pdb` for ranks 2..N. With `relax`: `relaxed_pdb` + `relaxed_cif`
 (rank 1), and for `relax: all` `rank_N_relaxed_pdb`. A relax that times out or fails leaves the
 relaxed files out; the scores and metadata say why (the unrelaxed files are always there).
@@ -17,8 +19,8 @@ from phonos_config.relax import RelaxSettings
 from phonos_models.alphafold2 import outputs
 from phonos_models.alphafold2 import report as bundle_report
 from phonos_models.alphafold2.pipeline import Engine, Prediction, Request
+from phonos_models.common import pae_file, relax_step
 from phonos_models.common import relax as amber
-from phonos_models.common import relax_step
 from phonos_models.common.progress import Report, ShouldStop, ignore
 from phonos_models.common.qa_metrics import Confidence
 from phonos_models.common.result_files import ModelResult, ResultFile, json_file, text_file
@@ -89,6 +91,8 @@ def result(prediction: Prediction, relax_settings: RelaxSettings | None = None,
             text_file("json", "application/json", json.dumps(scores, separators=(",", ":"))),
             text_file("a3m", "text/plain", prediction.a3m_text()),
             json_file("timings", timings),
+            # From the scores' own (rounded) matrix, so the two downloads agree; only presets with a PAE head.
+            *([pae_file.pae_file(scores["pae"])] if "pae" in scores else []),
             *extra,
         )),
         metrics=metrics,

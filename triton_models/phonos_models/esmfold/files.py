@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from phonos_config.relax import RelaxSettings
-from phonos_models.common import bundle, plots, relax_step
+from phonos_models.common import bundle, pae_file, plots, relax_step
 from phonos_models.common.progress import Report, ShouldStop, ignore
 from phonos_models.common.qa_metrics import Confidence
 from phonos_models.common.relax import RelaxOutcome
@@ -59,6 +59,7 @@ DESCRIPTIONS = {
     "pdb": "predicted structure, PDB; B-factors = per-atom pLDDT (0-100)",
     "cif": "the same structure as mmCIF, with provenance and pLDDT/pTM as ModelCIF QA metrics",
     "json": "scores: per-residue pLDDT, mean pLDDT, pTM, PAE matrix, per-chain and interface confidence",
+    pae_file.FORMAT: pae_file.DESCRIPTION,
     "plddt_plot": "per-residue pLDDT plot (PNG) over the AlphaFold DB confidence bands",
     "pae_plot": "predicted aligned error heatmap (PNG), 0-30 Angstrom",
     **relax_step.DESCRIPTIONS,
@@ -275,7 +276,7 @@ def relaxed_files(result: FoldResult, weights: WeightsInfo, outcome: RelaxOutcom
 
 def model_result(result: FoldResult, weights: WeightsInfo, load_s: float, relax_mode: str = "none",
                  outcome: RelaxOutcome | None = None) -> ModelResult:
-    """Every file of one fold (PDB with per-atom pLDDT in B-factors, mmCIF, scores JSON, the relaxed
+    """Every file of one fold (PDB with per-atom pLDDT in B-factors, mmCIF, scores JSON, AFDB PAE JSON, the relaxed
     structure when there is one, plots, the zip), its metrics and provenance."""
     data, values, facts = scores(result, weights), metrics(result), metadata(result, weights, load_s)
     report = None if outcome is None else relax_step.report(relax_mode, outcome, STRUCTURE)
@@ -286,6 +287,8 @@ def model_result(result: FoldResult, weights: WeightsInfo, load_s: float, relax_
         text_file("pdb", "chemical/x-pdb", pdb),
         text_file("cif", "chemical/x-mmcif", mmcif),
         json_file("json", data),
+        # ESMFold always has its pTM head, so every fold has a PAE: written from the scores' own matrix.
+        pae_file.pae_file(data["pae"]),
         *([] if outcome is None else relaxed_files(result, weights, outcome)),
         *plot_files(result, weights),
     )

@@ -24,6 +24,7 @@ const FORMAT_INFO = {
   timings: ['Timings', 'Stage timings (JSON)'],
   sdf: ['SDF', 'Every ranked ligand pose'],
   plddt_plot: ['pLDDT plot', 'Per-residue confidence (PNG)'],
+  pae: ['PAE', 'Predicted aligned error matrix, AlphaFold DB format (JSON)'],
   pae_plot: ['PAE plot', 'Predicted aligned error heatmap (PNG)'],
   coverage_plot: ['MSA coverage', 'Alignment coverage plot (PNG)'],
   confidence_plot: ['Confidence plot', 'Confidence of every pose (PNG)'],
