@@ -68,7 +68,9 @@ def test_rotate_secret_prints_the_new_secret_once_and_when_the_old_one_stops(
         other = client.create_webhook("https://example.org/not-rotated")
         code, out, _ = run("webhooks", "ls")
         rows = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()}
-        assert code == 0 and rows[other.webhook_id][1:] == [other.url, "job.started,job.completed,job.failed", "-"]
+        # (LAST DELIVERY and FAILING SINCE follow it: `-` and `-`, no job event sent yet)
+        assert code == 0 and rows[other.webhook_id][1:] == [other.url, "job.started,job.completed,job.failed", "-",
+                                                            "-", "-"]
         assert rows[hook.webhook_id][3] == until
         code, out, _ = run("webhooks", "ls", "--json")
         assert json.loads(out)["webhooks"][0]["previous_secret_expires_at"] == until

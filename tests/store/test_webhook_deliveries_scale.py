@@ -128,14 +128,20 @@ NOTHING_IN_FLIGHT = {"in_flight": "[]", "busy_webhooks": "[]"}
 PAGE = {"webhook_id": "wh_1", "status": None, "event": None, "limit": 20, "offset": 0}
 # query → (the index it must read, its parameters). The PostgreSQL-only claim parameters are ignored on SQLite.
 # drop_deliveries_of_webhook may read either of two: PostgreSQL with statistics picks deliveries_due when few rows
-# are pending (as they are), and that is as good.
+# are pending (as they are), and that is as good. Since 0077 (PostgreSQL 0027) a webhook's rows by status are an
+# index too (deliveries_of_webhook_by_status), which the count and the drop may read instead: a webhook's rows still.
 PLANS: dict[str, tuple[str, dict[str, Any]]] = {  # the index: a regular expression
     "delete_job_deliveries": ("deliveries_of_job", {"id": "j1"}),
     "purge_webhook_deliveries": ("deliveries_created", {"before": 100.0, "limit": 1000}),
     "list_webhook_deliveries": ("deliveries_of_webhook", PAGE),
     "list_webhook_deliveries_after": ("deliveries_of_webhook", {**PAGE, "after_id": 50}),
-    "count_webhook_deliveries": ("deliveries_of_webhook", {"webhook_id": "wh_1", "status": None, "event": None}),
-    "drop_deliveries_of_webhook": ("deliveries_of_webhook|deliveries_due", {"webhook_id": "wh_1"}),
+    "count_webhook_deliveries": ("deliveries_of_webhook|deliveries_of_webhook_by_status",
+                                 {"webhook_id": "wh_1", "status": None, "event": None}),
+    "drop_deliveries_of_webhook": ("deliveries_of_webhook|deliveries_of_webhook_by_status|deliveries_due",
+                                   {"webhook_id": "wh_1"}),
+    # A webhook listing's delivery health (every webhook of the account at once): its newest delivered one by
+    # status (tests/service/test_webhook_health.py checks what it answers).
+    "webhook_delivery_health": ("deliveries_of_webhook_by_status", {"account_id": 1}),
     "claim_due_deliveries": ("deliveries_due", {**NOTHING_IN_FLIGHT, "now": 100.0, "limit": 16, "owner": "o",
                                                 "hold_s": 30.0}),
     "next_delivery_time": ("deliveries_due", NOTHING_IN_FLIGHT),
