@@ -118,20 +118,24 @@ function failingLine(hook) {
 }
 
 /** The newest job-event delivery's outcome (the API's `last_delivery`; test events are in "Last test"): its status
- * as the log's pill, the receiver's answer, and when. */
-function lastDeliveryCell(hook) {
+ * as the log's pill, the receiver's answer, and when; "No job event sent yet" before the first. A line under the URL
+ * as the failing mark is, not a column of its own: a sixth column pushed the row's buttons out of its card beside
+ * the sidebar at 1024 px. */
+function lastDeliveryLine(hook) {
   const last = hook.last_delivery;
-  const cell = h('td', {class: 'last-delivery', 'data-label': 'Last delivery'});
+  const line = h('div', {class: 'access-line last-delivery small', 'data-field': 'last-delivery',
+    style: {fontFamily: 'var(--sans)', wordBreak: 'normal'}});
   if (!last) {
-    cell.append(h('span', {class: 'muted'}, 'None yet')); // no job event sent: not a failure
-    return cell;
+    line.append(h('span', {class: 'muted'}, 'No job event sent yet'));
+    return line;
   }
   const said = last.status_code ? `HTTP ${last.status_code}` : (last.error || 'not sent yet');
-  cell.dataset.status = last.status;
-  cell.append(h('span', {class: ['pill', PILL[last.status] || 'pending'], 'data-status': last.status}, last.status), ' ',
-    h('span', {class: 'small', title: last.error || ''}, said), ' ',
-    h('time', {class: 'small muted', datetime: last.at, title: dateTime(last.at)}, ago(last.at)));
-  return cell;
+  line.dataset.status = last.status;
+  line.append(h('span', {class: 'muted'}, 'Last delivery '),
+    h('span', {class: ['pill', PILL[last.status] || 'pending'], 'data-status': last.status}, last.status), ' ',
+    h('span', {title: last.error || ''}, said), ' ',
+    h('time', {class: 'muted', datetime: last.at, title: dateTime(last.at)}, ago(last.at)));
+  return line;
 }
 
 export function secretCallout(titleText, secret, usage, note = 'Copy it now: it is not shown again.') {
@@ -273,7 +277,7 @@ export async function render(main) {
     }
     replace(listCard, h('div', {class: 'card-head'}, h('h2', {}, 'Receivers'), h('span', {class: 'hint'}, `${webhooks.length} of 5`)),
       h('div', {class: 'table-scroll'}, h('table', {class: 'table stacked', id: 'webhooks-table'},
-        h('thead', {}, h('tr', {}, ['URL', 'Events', 'Created', 'Last delivery', 'Last test', ''].map((c) => h('th', {}, c)))),
+        h('thead', {}, h('tr', {}, ['URL', 'Events', 'Created', 'Last test', ''].map((c) => h('th', {}, c)))),
         h('tbody', {}, webhooks.map((hook) => {
           // Each row's buttons named with its receiver (the visible word first, WCAG 2.5.3), as the keys page's are:
           // a screen reader's list of buttons said "Delete, Delete, Delete".
@@ -282,10 +286,10 @@ export async function render(main) {
           const result = h('td', {class: 'test-result', 'data-label': 'Last test'}, h('span', {class: 'muted'}, NEVER_TESTED));
           lastTest(hook, result);
           return h('tr', {'data-webhook-id': hook.webhook_id},
-            h('td', {class: 'mono small url', 'data-label': 'URL', style: {wordBreak: 'break-all'}}, hook.url, failingLine(hook), overlapLine(hook)),
+            h('td', {class: 'mono small url', 'data-label': 'URL', style: {wordBreak: 'break-all'}}, hook.url, failingLine(hook), lastDeliveryLine(hook),
+              overlapLine(hook)),
             h('td', {'data-label': 'Events'}, hook.events.map((e) => h('span', {class: 'chip'}, e))),
             h('td', {'data-label': 'Created'}, ago(hook.created_at)),
-            lastDeliveryCell(hook),
             result,
             h('td', {class: 'num actions'}, h('div', {class: 'row row-end'},
               h('button', {class: 'btn small', type: 'button', 'data-action': 'test', 'aria-label': named('Send test to'),
