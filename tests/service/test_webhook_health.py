@@ -68,3 +68,20 @@ def test_the_listing_shows_the_last_delivery_and_since_when_it_fails(twin_factor
     assert delivered["job_id"] == second
     assert healthy["last_delivery"] == {"delivery_id": delivered["delivery_id"], "event": "job.completed",
                                         "status": "delivered", "at": delivered["last_attempt_at"], "status_code": 200}
+
+
+def test_a_delivery_waiting_for_its_retry_already_counts_as_failing(twin_factory: type) -> None:
+    # An hour's backoff: the delivery stays pending after its first refused attempt. A broken receiver must show
+    # at once, not after the hours the retries last.
+    service: InProcessService = twin_factory.start(PHONOS_WEBHOOK_BACKOFF_BASE_S="3600", PHONOS_WEBHOOK_TIMEOUT_S="2")
+    client = service.client(service.new_key())
+    with WebhookReceiver(statuses=[500]) as receiver:
+        hook_id = client.post("/v1/webhooks", json={"url": receiver.url, "events": ["job.completed"]}).json()[
+            "webhook"]["webhook_id"]
+        client.wait_for(client.predict().json()["job_id"])
+        wait_until(lambda: listed(client, hook_id).get("last_delivery", {}).get("status_code") == 500, 15)
+    hook = listed(client, hook_id)
+    retrying = log(client, hook_id)[0]
+    assert retrying["status"] == "pending" and retrying["attempts"] == 1
+    assert hook["last_delivery"]["status"] == "pending" and hook["last_delivery"]["at"] == retrying["last_attempt_at"]
+    assert hook["failing_since"] == retrying["created_at"]

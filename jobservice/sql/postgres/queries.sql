@@ -272,22 +272,34 @@ SELECT * FROM webhooks WHERE account_id = :account_id AND deleted_at IS NULL ORD
 -- name: webhook_delivery_health
 -- Every listed webhook's delivery health in one statement (webhooks.DeliveryHealth): its newest job-event delivery,
 -- and when the run of failing job-event deliveries since its newest delivered one began. Test events are left out
--- (see the proto's Webhook.failing_since). Each subquery is a seek: the newest delivered on 0077's (webhook_id,
--- status, id), the newest and the run's first on deliveries_of_webhook (webhook_id, id). ORDER BY the index's
--- columns rather than MAX(id): PostgreSQL otherwise walked the primary key back over every webhook's rows.
+-- (see the proto's Webhook.failing_since). Each subquery names one status, so each is a seek into one
+-- (webhook_id, status) range of 0077's index: "the newest of any status" is the newest of each, "the run's oldest"
+-- the oldest failed and the oldest retried pending after the newest delivered. (On deliveries_of_webhook
+-- (webhook_id, id), PostgreSQL walked the primary key back over other webhooks' rows when the table held few.)
 SELECT w.id AS webhook_id, d.id, d.event, d.status, d.attempts, d.last_status, d.last_error, d.created_at,
        d.last_attempt_at,
-       (SELECT f.created_at FROM webhook_deliveries f
-        WHERE f.webhook_id = w.id AND f.event <> 'webhook.test'
-          AND (f.status = 'failed' OR (f.status = 'pending' AND f.attempts > 0))
-          AND f.id > COALESCE((SELECT s.id FROM webhook_deliveries s
-                               WHERE s.webhook_id = w.id AND s.status = 'delivered' AND s.event <> 'webhook.test'
-                               ORDER BY s.webhook_id DESC, s.status DESC, s.id DESC LIMIT 1), 0)
-        ORDER BY f.webhook_id, f.id LIMIT 1) AS failing_since
+       (SELECT LEAST(MIN(f.created_at), MIN(p.created_at))
+        FROM (SELECT (SELECT s.id FROM webhook_deliveries s
+                      WHERE s.webhook_id = w.id AND s.status = 'delivered' AND s.event <> 'webhook.test'
+                      ORDER BY s.id DESC LIMIT 1) AS ok) AS newest
+        LEFT JOIN webhook_deliveries f ON f.id = (
+            SELECT x.id FROM webhook_deliveries x
+            WHERE x.webhook_id = w.id AND x.status = 'failed' AND x.event <> 'webhook.test'
+              AND x.id > COALESCE(newest.ok, 0)
+            ORDER BY x.id LIMIT 1)
+        LEFT JOIN webhook_deliveries p ON p.id = (
+            SELECT y.id FROM webhook_deliveries y
+            WHERE y.webhook_id = w.id AND y.status = 'pending' AND y.attempts > 0 AND y.event <> 'webhook.test'
+              AND y.id > COALESCE(newest.ok, 0)
+            ORDER BY y.id LIMIT 1)) AS failing_since
 FROM webhooks w
-LEFT JOIN webhook_deliveries d ON d.id = (SELECT l.id FROM webhook_deliveries l
-                                          WHERE l.webhook_id = w.id AND l.event <> 'webhook.test'
-                                          ORDER BY l.webhook_id DESC, l.id DESC LIMIT 1)
+LEFT JOIN webhook_deliveries d ON d.id = GREATEST(
+    (SELECT a.id FROM webhook_deliveries a
+     WHERE a.webhook_id = w.id AND a.status = 'pending' AND a.event <> 'webhook.test' ORDER BY a.id DESC LIMIT 1),
+    (SELECT b.id FROM webhook_deliveries b
+     WHERE b.webhook_id = w.id AND b.status = 'delivered' AND b.event <> 'webhook.test' ORDER BY b.id DESC LIMIT 1),
+    (SELECT c.id FROM webhook_deliveries c
+     WHERE c.webhook_id = w.id AND c.status = 'failed' AND c.event <> 'webhook.test' ORDER BY c.id DESC LIMIT 1))
 WHERE w.account_id = :account_id AND w.deleted_at IS NULL;
 
 -- name: count_webhooks
