@@ -52,7 +52,6 @@ from phonos_config.complexes import CHAIN_BREAK
 from phonos_config.env import current_env
 from phonos_config.relax import RELAX_MODES
 
-
 INFO = ModelInfo(
     id="alphafold2",
     name="AlphaFold2",
