@@ -22,6 +22,13 @@ maps the row numbers above `legacy_max` onto the numbers above it up to 2**31 - 
 (on 32 bits, walked again until it lands in that range), and back. Any number above `legacy_max` is then some
 row's opaque id, so these are refused as cursors by the lists' own check instead (a cursor must be one of the
 caller's entries): a guessed number turns back into a random row number, nothing to binary-search with.
+
+Account ids (migration 0077, kind `account`) are the same: `GET /v1/account`'s `account.id` and GetSession's
+`account_id` were the account's row number, so a user read off how many accounts had been made before theirs. The
+seed contract shows the id as an integer, so a NumberCipher. Nothing a user sends names an account by its id (the
+caller is the key's or the session's account), so only the way out is mapped. The server keeps the row number
+everywhere else (logs, traces, the database); the operator's CLI prints both where it prints an account id
+(`account_id`, as the user sees it, and `account_row`): `account_ids` gives it the store's cipher.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from jobservice.store import Store
+from jobservice.store import Store, open_store
+from phonos_config.service import ServiceSettings
 
 _HALF = 32
 _MASK = (1 << _HALF) - 1
@@ -151,6 +159,7 @@ class OpaqueIds:
     # Defaults: code that builds OpaqueIds with the first two only (tests) keeps working.
     credits: NumberCipher = PLAIN_NUMBERS
     activity: NumberCipher = PLAIN_NUMBERS
+    accounts: NumberCipher = PLAIN_NUMBERS  # GET /v1/account's account.id, GetSession's account_id (0077)
 
 
 # Numbers as they are: before `load`, and for code that runs without a store.
@@ -158,7 +167,7 @@ PLAIN = OpaqueIds(IdCipher("evt_", b"", 0), IdCipher("dlv_", b"", 0))
 
 
 async def load(db: Store) -> OpaqueIds:
-    """The store's secrets and cut-offs (migrations 0074 and 0076 made them)."""
+    """The store's secrets and cut-offs (migrations 0074, 0076 and 0077 made them)."""
     rows = {str(row["kind"]): row for row in await db.read.fetch_all("opaque_id_keys")}
 
     def cipher(kind: str, prefix: str) -> IdCipher:
@@ -169,4 +178,14 @@ async def load(db: Store) -> OpaqueIds:
         row = rows[kind]
         return NumberCipher(bytes.fromhex(str(row["secret"])), int(row["legacy_max"]))
 
-    return OpaqueIds(cipher("event", "evt_"), cipher("delivery", "dlv_"), numbers("credit_entry"), numbers("activity"))
+    return OpaqueIds(cipher("event", "evt_"), cipher("delivery", "dlv_"), numbers("credit_entry"), numbers("activity"),
+                     numbers("account"))
+
+
+async def account_ids(settings: ServiceSettings) -> NumberCipher:
+    """The store's account id cipher, for the operator's CLI, which opens the store itself (jobservice.admin)."""
+    db = await open_store(settings)
+    try:
+        return (await load(db)).accounts
+    finally:
+        await db.close()

@@ -625,7 +625,9 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def GetAccount(self, request: pb.GetAccountRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             view = await self._svc.account(who.account_id)
-            account = pb.Account(id=view.id, username=view.username, created_at=timestamp(view.created_at))
+            # The id shown is opaque (opaque_ids, 0077): the row number told how many accounts came before.
+            account = pb.Account(id=self._svc.ids.accounts.shown(view.id), username=view.username,
+                                 created_at=timestamp(view.created_at))
             if view.email:
                 account.email = view.email
             jobs = pb.JobCounts(total=view.jobs.total, completed=view.jobs.completed, active=view.jobs.active,
@@ -813,7 +815,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def GetSession(self, request: pb.GetSessionRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(metadata: dict[str, str]) -> Message:
             info = await self._svc.auth.session(metadata, state_changing=False)
-            return pb.GetSessionResponse(username=info.username, account_id=info.account_id,
+            return pb.GetSessionResponse(username=info.username,
+                                         account_id=self._svc.ids.accounts.shown(info.account_id),  # as GetAccount
                                          csrf_token=info.csrf_token, expires_at=timestamp(info.expires_at))
         return await self._session_call(request, context, run)
 

@@ -41,7 +41,7 @@ from phonos_client.flag_words import in_flag_words
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 from phonos_models.alphafold2 import build_db
 
-from jobservice import admin
+from jobservice import admin, opaque_ids
 from jobservice.accounts import NewKey
 from jobservice.activity import ActivityEntry, ActorKind
 from jobservice.api_keys import KeyRecord, LastActiveKey
@@ -194,11 +194,19 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         raise CliError(f"{exc} (`keys create` makes a new account with its first key; another key for an existing "
                        f"account: phonos keys add --username {json_value_text(args.username)})") from None
     if args.json:
-        print(json.dumps({"api_key": key.api_key, "account_id": key.account_id}))
+        print(json.dumps({"api_key": key.api_key, **_account_ids(settings, key.account_id)}))
     else:
         print(key.api_key)
-        print(said((f"(account {key.account_id};", "the key is shown only now: store it)"), sys.stderr), file=sys.stderr)
+        print(said((f"(account {_account_ids(settings, key.account_id)['account_id']};",
+                    "the key is shown only now: store it)"), sys.stderr), file=sys.stderr)
     return 0
+
+
+def _account_ids(settings: ServiceSettings, row: int) -> dict[str, int]:
+    """An account's id as GET /v1/account shows it to the account (`account_id`: opaque since migration 0077,
+    so it matches what a user quotes) and its row number (`account_row`: what the server's logs, traces and
+    database name). The operator may see both: the CLI runs on the server, where the row number is no secret."""
+    return {"account_id": _run(settings, lambda: opaque_ids.account_ids(settings)).shown(row), "account_row": row}
 
 
 def cmd_keys_add(args: argparse.Namespace) -> int:
@@ -214,7 +222,7 @@ def cmd_keys_add(args: argparse.Namespace) -> int:
 
     key, new = _run(settings, add)
     if args.json:
-        print(json.dumps({"api_key": new.api_key, "account_id": new.account_id, "key": _key_json(key)}))
+        print(json.dumps({"api_key": new.api_key, **_account_ids(settings, new.account_id), "key": _key_json(key)}))
     else:
         print(new.api_key)
         # On a narrow terminal broken after the key's owner, then after its limits: never inside the id or a time.
@@ -556,7 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--read-only", action="store_true",
                         help="the key may read (jobs, results, account, usage) but not submit, cancel or change anything")
     create.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
-    create.add_argument("--json", action="store_true", help="print one JSON object with api_key and account_id")
+    create.add_argument("--json", action="store_true", help="print one JSON object with api_key, account_id and account_row")
     create.set_defaults(func=cmd_keys_create)
 
     more = keys.add_parser("add", help="give an existing account another API key (within its limit of working keys)")
@@ -571,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the key may read (jobs, results, account, usage) but not submit, cancel or change anything")
     more.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory (default ./var)")
     more.add_argument("--json", action="store_true",
-                      help="print one JSON object: api_key, account_id and the key as GET /v1/keys shows it")
+                      help="print one JSON object: api_key, account_id, account_row and the key as GET /v1/keys shows it")
     more.set_defaults(func=cmd_keys_add)
 
     listing = keys.add_parser("list", help="list an account's keys (never the secrets)")

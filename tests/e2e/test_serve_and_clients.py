@@ -193,8 +193,8 @@ def test_keys_create_prints_a_key_stored_only_as_a_hash(tmp_path: Path) -> None:
     )
     assert created.returncode == 0, created.stderr
     body = json.loads(created.stdout)
-    assert set(body) == {"api_key", "account_id"}
-    assert body["api_key"].startswith("pk_") and isinstance(body["account_id"], int)
+    assert set(body) == {"api_key", "account_id", "account_row"}  # the id the account sees and its row number
+    assert body["api_key"].startswith("pk_") and isinstance(body["account_id"], int) and body["account_row"] == 1
     database = (data_dir / "phonos.sqlite3").read_bytes()
     assert body["api_key"].encode() not in database
     plain = subprocess.run([*PHONOS, "keys", "create", "--data-dir", str(data_dir), "--username", "bob"],

@@ -39,7 +39,8 @@ def test_keys_add_gives_an_existing_account_another_working_key(operator_env: py
     status, out, _ = _run(capsys, "keys", "add", "--username", "ada", "--name", "ci", "--rate-limit", "5",
                           "--expires-in-days", "30", "--read-only", "--json", *data_dir)
     shown = json.loads(out)
-    assert status == 0 and set(shown) == {"api_key", "account_id", "key"} and shown["account_id"] == 1
+    # account_row: the row number; account_id: the id GET /v1/account shows (opaque_ids, not the row on a new store)
+    assert status == 0 and set(shown) == {"api_key", "account_id", "account_row", "key"} and shown["account_row"] == 1
     key = shown["key"]
     assert (key["name"], key["rate_limit"], key["scope"], key["revoked"], key["expired"]) == (
         "ci", 5, "read_only", False, False)
