@@ -23,7 +23,7 @@ maps the row numbers above `legacy_max` onto the numbers above it up to 2**31 - 
 row's opaque id, so these are refused as cursors by the lists' own check instead (a cursor must be one of the
 caller's entries): a guessed number turns back into a random row number, nothing to binary-search with.
 
-Account ids (migration 0078, kind `account`) are the same: `GET /v1/account`'s `account.id` and GetSession's
+Account ids (migration 0077, kind `account`) are the same: `GET /v1/account`'s `account.id` and GetSession's
 `account_id` were the account's row number, so a user read off how many accounts had been made before theirs. The
 seed contract shows the id as an integer, so a NumberCipher. Nothing a user sends names an account by its id (the
 caller is the key's or the session's account), so only the way out is mapped. The server keeps the row number
@@ -159,7 +159,7 @@ class OpaqueIds:
     # Defaults: code that builds OpaqueIds with the first two only (tests) keeps working.
     credits: NumberCipher = PLAIN_NUMBERS
     activity: NumberCipher = PLAIN_NUMBERS
-    accounts: NumberCipher = PLAIN_NUMBERS  # GET /v1/account's account.id, GetSession's account_id (0078)
+    accounts: NumberCipher = PLAIN_NUMBERS  # GET /v1/account's account.id, GetSession's account_id (0077)
 
 
 # Numbers as they are: before `load`, and for code that runs without a store.
@@ -167,7 +167,7 @@ PLAIN = OpaqueIds(IdCipher("evt_", b"", 0), IdCipher("dlv_", b"", 0))
 
 
 async def load(db: Store) -> OpaqueIds:
-    """The store's secrets and cut-offs (migrations 0074, 0076 and 0078 made them)."""
+    """The store's secrets and cut-offs (migrations 0074, 0076 and 0077 made them)."""
     rows = {str(row["kind"]): row for row in await db.read.fetch_all("opaque_id_keys")}
 
     def cipher(kind: str, prefix: str) -> IdCipher:

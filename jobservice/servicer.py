@@ -633,7 +633,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def GetAccount(self, request: pb.GetAccountRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal) -> tuple[Message, Charge]:
             view = await self._svc.account(who.account_id)
-            # The id shown is opaque (opaque_ids, 0078): the row number told how many accounts came before.
+            # The id shown is opaque (opaque_ids, 0077): the row number told how many accounts came before.
             account = pb.Account(id=self._svc.ids.accounts.shown(view.id), username=view.username,
                                  created_at=timestamp(view.created_at))
             if view.email:

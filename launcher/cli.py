@@ -203,7 +203,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
 
 def _account_ids(settings: ServiceSettings, row: int) -> dict[str, int]:
-    """An account's id as GET /v1/account shows it to the account (`account_id`: opaque since migration 0078,
+    """An account's id as GET /v1/account shows it to the account (`account_id`: opaque since migration 0077,
     so it matches what a user quotes) and its row number (`account_row`: what the server's logs, traces and
     database name). The operator may see both: the CLI runs on the server, where the row number is no secret."""
     return {"account_id": _run(settings, lambda: opaque_ids.account_ids(settings)).shown(row), "account_row": row}

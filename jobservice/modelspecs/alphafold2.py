@@ -22,10 +22,8 @@ Params (seed + issues 4 and 12), all checked here before any credit is taken:
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +33,7 @@ from jobservice.errors import InvalidArgument, json_value_text
 from jobservice.inference import Tensor, text_tensor
 from jobservice.modelspecs.base import JobOutputs, ModelInfo, ModelSpec, ValidatedJob
 from jobservice.modelspecs.params import ParamReader, protein_chains
+from jobservice.modelspecs.text_checks import off_loop
 from phonos_config.alphafold2 import (
     MAX_A3M_CHARS,
     MAX_CHAINS,
@@ -52,11 +51,6 @@ from phonos_config.alphafold2 import (
 from phonos_config.complexes import CHAIN_BREAK
 from phonos_config.env import current_env
 from phonos_config.relax import RELAX_MODES
-
-# Parsing an A3M is pure Python: a 50 MB one (MAX_A3M_CHARS) took 18 s, which on the event loop froze every call
-# of every user (a 400 at its last record costs no credits, so it could be sent again and again). It runs in these
-# threads instead; two of their own, so big A3Ms queue behind each other, not the other work sent to threads.
-_A3M_CHECKS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="alphafold2-a3m-check")
 
 INFO = ModelInfo(
     id="alphafold2",
@@ -107,7 +101,9 @@ class AlphaFold2Spec:
                 what = "one A3M per chain, each starting with its chain" if len(chains) > 1 else \
                     "A3M text whose first record is the query"
                 raise InvalidArgument(f"params.a3m ({what}) is required when msa_mode is \"a3m\"")
-            await asyncio.get_running_loop().run_in_executor(_A3M_CHECKS, _check_a3m, a3m, chains)
+            # Parsing an A3M is pure Python (50 MB, MAX_A3M_CHARS: 18 s): in the submission-text threads, never on
+            # the event loop, where it froze every call of every user.
+            await off_loop(_check_a3m, a3m, chains)
         elif a3m is not None:
             raise InvalidArgument(f"params.a3m is only used with msa_mode \"a3m\", not {json_value_text(msa_mode)}; drop "
                                   "one of them")

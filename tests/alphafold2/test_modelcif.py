@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from af2_helpers import QUERY, mmcif_category, qa_metrics
 from Bio.PDB import MMCIFParser
+from Bio.PDB.MMCIF2Dict import MMCIF2Dict
 from phonos_models.alphafold2 import serving
 from phonos_models.alphafold2.pipeline import Engine, Request
 from phonos_models.common import result_files
@@ -66,3 +67,14 @@ def test_mmcif_one_letter_codes_write_unk_as_pdbx_does(files: dict[str, str]) ->
     # before: DeepMind's writer gave neither code
     assert row["pdbx_seq_one_letter_code"] == SEQUENCE.replace("XX", "(UNK)(UNK)")
     assert row["pdbx_seq_one_letter_code_can"] == SEQUENCE
+
+
+def test_a_tiny_weights_mmcif_names_its_weights_not_deepminds_copyright(files: dict[str, str]) -> None:
+    """DeepMind's writer stated their copyright and CC-BY-4.0 licence over this file; its weights are not theirs."""
+    cif = files["cif"]
+    assert "COPYRIGHT (2021) DEEPMIND" not in cif and "CC-BY-4.0 license" not in cif
+    usage = mmcif_category(cif, "pdbx_data_usage")
+    gemmi.cif.read_string(cif).sole_block()
+    (details,) = MMCIF2Dict(io.StringIO(cif))["_pdbx_data_usage.details"]
+    assert "weights model_1_ptm=tiny-random-seed" in details and "not DeepMind's AlphaFold2 parameters" in details
+    assert "NOT A REAL PREDICTION" in details and [row["type"] for row in usage] == ["disclaimer"]

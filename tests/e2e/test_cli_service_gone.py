@@ -53,3 +53,25 @@ def test_a_service_gone_mid_watch_is_said_with_the_command_that_follows_the_jobs
     assert said == "the jobs were submitted and may still run on the server; follow them again with:"
     assert again == f"  phonos jobs watch {job_id} --out {out}", stderr
     assert stdout == ""
+
+
+def test_credits_running_out_in_a_later_batch_name_the_jobs_already_submitted(twin_factory: type,
+                                                                             tmp_path: Path) -> None:
+    """A FASTA of 12 records goes in two batches (10 + 2); with credits for 10 jobs the second is a 402, after the
+    first ten were accepted and charged. The command said only the 402: ten running jobs, their ids unsaid."""
+    service = twin_factory.start(tmp_path / "var")
+    key = service.new_key(credits=100)  # ten ESMFold jobs
+    fasta = tmp_path / "many.fasta"
+    fasta.write_text("".join(f">p{i}\nMKTAYIAKQRQISFVKSHFSRQ\n" for i in range(12)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_") and k not in ("COLUMNS", "LINES")}
+    env.update({"PHONOS_URL": service.url_for("rest"), "PHONOS_API_KEY": key, "PYTHONPATH": CLIENT_PATH,
+                "PHONOS_CONFIG": str(tmp_path / "config.toml")})
+    ran = subprocess.run([sys.executable, "-m", "phonos_client", "fold", str(fasta), "--out", str(tmp_path / "o")],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 5, ran.stderr
+    submitted = sorted(j["job_id"] for j in service.client(key).get("/v1/jobs").json()["jobs"])
+    assert len(submitted) == 10
+    error, said, again = ran.stderr.splitlines()[-3:]
+    assert error.startswith("phonos: ") and "credits" in error.lower(), ran.stderr
+    assert said == "the jobs were submitted and may still run on the server; follow them again with:"
+    assert again.startswith("  phonos jobs watch ") and sorted(again.split()[3:13]) == submitted, again

@@ -1,4 +1,4 @@
-"""Account ids are opaque (jobservice/opaque_ids.py, NumberCipher kind `account`, migration 0078): GET /v1/account's
+"""Account ids are opaque (jobservice/opaque_ids.py, NumberCipher kind `account`, migration 0077): GET /v1/account's
 `account.id` and GetSession's `account_id` were the account's row number, so a user read off how many accounts had
 been made before theirs. On SQLite and PostgreSQL: the id shown is an int32 that is not the row number, the same on
 REST, gRPC and the dashboard's session; the operator's `keys create`/`keys add --json` print it with the row number
@@ -74,7 +74,7 @@ def test_account_ids_tell_nothing_of_other_accounts_and_survive_an_upgrade(
     added = json.loads(capsys.readouterr().out)
     assert (added["account_id"], added["account_row"]) == (alice, row(service, "alice"))
 
-    # As if alice's and bob's ids had been shown before the upgrade (migration 0078 records the highest account
+    # As if alice's and bob's ids had been shown before the upgrade (migration 0077 records the highest account
     # number given out): after a restart they are their row numbers, and an account made after it is opaque.
     service.sql("UPDATE opaque_ids SET legacy_max = ? WHERE kind = 'account'", max(rows))
     service.stop()
@@ -87,11 +87,11 @@ def test_account_ids_tell_nothing_of_other_accounts_and_survive_an_upgrade(
 
 @pytest.mark.integration
 def test_the_migration_keeps_the_ids_of_every_account_made_before_it(twin_factory: type, tmp_path: Path) -> None:
-    """Migration 0078's own SQL, run again on a store holding accounts (the upgrade of a store that has them): its
+    """Migration 0077's own SQL, run again on a store holding accounts (the upgrade of a store that has them): its
     cut-off is the highest account number, so every id shown before stays the row number it was."""
     service = twin_factory.start(tmp_path / "var")
     keys = [service.new_key(username=name) for name in ("ada", "grace")]
-    folder = "postgres/migrations/0028" if service.shared else "migrations/0078"
+    folder = "postgres/migrations/0027" if service.shared else "migrations/0077"
     [migration] = (Path(__file__).parents[2] / "jobservice/sql").glob(f"{folder}_*.sql")
     service.sql("DELETE FROM opaque_ids WHERE kind = 'account'")
     service.sql(migration.read_text())

@@ -1244,9 +1244,10 @@ def run(args: argparse.Namespace) -> int:
         # they were submitted and run on there, but their ids were only in this command's table, which is never
         # printed now. _main says the error, then this (the Ctrl-C path's command), so nothing has to be dug out of
         # `jobs ls`. A refusal that is about the jobs themselves (404, 401) is not followed by it: watching again
-        # would meet it again.
-        if session.job_ids and (not isinstance(exc, errors.APIStatusError) or exc.status >= 500 or exc.status == 429
-                                or not exc.from_the_api):
+        # would meet it again. A 402 can only end a later batch's submission (a FASTA of more than 10 records):
+        # the earlier batches' jobs were accepted and charged, and run.
+        if session.job_ids and (not isinstance(exc, errors.APIStatusError) or exc.status >= 500
+                                or exc.status in (402, 429) or not exc.from_the_api):
             args.follow_again = follow_again(session.job_ids, args)
         raise
     if result is None:

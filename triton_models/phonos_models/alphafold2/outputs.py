@@ -28,6 +28,13 @@ try:  # what `_software` names when DeepMind's writer has not (the relaxed mmCIF
 except importlib.metadata.PackageNotFoundError:
     _PACKAGE_VERSION = "alphafold-colabfold"
 NOT_REAL = "NOT A REAL PREDICTION: tiny randomly initialised AlphaFold2 weights (architecture test only)"
+# DeepMind's mmCIF writer (`alphafold.common.mmcif_metadata`) states "ALPHAFOLD DATA, COPYRIGHT (2021) DEEPMIND ..."
+# and a CC-BY-4.0 licence for the file: right for a prediction made with their parameters (CC BY 4.0), false for
+# one made with any other weights (the tiny random ones of the tests and the default `serve`), which are not
+# theirs and predict nothing. Such a file says instead which weights made it.
+OTHER_WEIGHTS_NOTICE = ("Made by phonos with DeepMind's AlphaFold2 model code and weights {weights}, which are not "
+                        "DeepMind's AlphaFold2 parameters: {why} DeepMind's copyright notice and CC-BY-4.0 licence "
+                        "for AlphaFold data do not apply to this file.")
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,7 @@ def with_confidence(mmcif: str, quality: Confidence, title: str | None = None,
         block.set_mmcif_category("_struct.", {"entry_id": [block.name], "title": [title]})
     if provenance is not None:
         _steps_that_ran(block, provenance)
+        _data_usage(block, provenance)
     return document.as_string()
 
 
@@ -129,6 +137,18 @@ def to_mmcif(layout: ChainLayout, output: ModelOutput, provenance: Provenance, f
     return with_cif_comments(with_confidence(body, confidence(layout, output), provenance.title(rank, output.model_name),
                                              provenance),
                              [*provenance.lines(), ranked_model_line(rank, output.model_name)])
+
+
+def _data_usage(block: gemmi.cif.Block, provenance: Provenance) -> None:
+    """The file's licence and disclaimer (`_pdbx_data_usage`): DeepMind's, as their writer gives it, for DeepMind's
+    parameters (`real_weights`: the params_model_*.npz files `phonos weights fetch alphafold2` downloads); for any
+    other weights, one disclaimer naming them (DeepMind's claimed their copyright over a file they did not make)."""
+    if provenance.real_weights:
+        return
+    block.set_mmcif_category("_pdbx_data_usage.", {
+        "id": ["1"], "type": ["disclaimer"],
+        "details": [OTHER_WEIGHTS_NOTICE.format(weights=provenance.weights, why=f"{NOT_REAL}.")],
+        "url": [None], "name": [None]})  # None: written as `?` (no licence is claimed)
 
 
 def _steps_that_ran(block: gemmi.cif.Block, provenance: Provenance) -> None:
