@@ -211,7 +211,7 @@ SELECT * FROM webhooks WHERE account_id = :account_id AND deleted_at IS NULL ORD
 -- Every listed webhook's delivery health in one statement (webhooks.DeliveryHealth): its newest job-event delivery,
 -- and when the run of failing job-event deliveries since its newest delivered one began. Test events are left out
 -- (see the proto's Webhook.failing_since). Each subquery names one status, so each is a seek into one
--- (webhook_id, status) range of 0077's index: "the newest of any status" is the newest of each, "the run's oldest"
+-- (webhook_id, status) range of 0078's index: "the newest of any status" is the newest of each, "the run's oldest"
 -- the oldest failed and the oldest retried pending after the newest delivered. (On deliveries_of_webhook
 -- (webhook_id, id), PostgreSQL walked the primary key back over other webhooks' rows when the table held few.)
 -- SQLite's max() and min() of several arguments are NULL when one is: the COALESCEs (0 is no row's id).

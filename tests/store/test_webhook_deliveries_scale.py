@@ -128,7 +128,7 @@ NOTHING_IN_FLIGHT = {"in_flight": "[]", "busy_webhooks": "[]"}
 PAGE = {"webhook_id": "wh_1", "status": None, "event": None, "limit": 20, "offset": 0}
 # query → (the index it must read, its parameters). The PostgreSQL-only claim parameters are ignored on SQLite.
 # drop_deliveries_of_webhook may read either of two: PostgreSQL with statistics picks deliveries_due when few rows
-# are pending (as they are), and that is as good. Since 0077 (PostgreSQL 0027) a webhook's rows by status are an
+# are pending (as they are), and that is as good. Since 0078 (PostgreSQL 0028) a webhook's rows by status are an
 # index too (deliveries_of_webhook_by_status), which the count and the drop may read instead: a webhook's rows still.
 PLANS: dict[str, tuple[str, dict[str, Any]]] = {  # the index: a regular expression
     "delete_job_deliveries": ("deliveries_of_job", {"id": "j1"}),

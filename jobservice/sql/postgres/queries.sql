@@ -273,7 +273,7 @@ SELECT * FROM webhooks WHERE account_id = :account_id AND deleted_at IS NULL ORD
 -- Every listed webhook's delivery health in one statement (webhooks.DeliveryHealth): its newest job-event delivery,
 -- and when the run of failing job-event deliveries since its newest delivered one began. Test events are left out
 -- (see the proto's Webhook.failing_since). Each subquery names one status, so each is a seek into one
--- (webhook_id, status) range of 0077's index: "the newest of any status" is the newest of each, "the run's oldest"
+-- (webhook_id, status) range of 0028's index: "the newest of any status" is the newest of each, "the run's oldest"
 -- the oldest failed and the oldest retried pending after the newest delivered. (On deliveries_of_webhook
 -- (webhook_id, id), PostgreSQL walked the primary key back over other webhooks' rows when the table held few.)
 SELECT w.id AS webhook_id, d.id, d.event, d.status, d.attempts, d.last_status, d.last_error, d.created_at,
