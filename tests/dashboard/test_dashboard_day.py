@@ -204,11 +204,11 @@ def test_a_phone_shows_the_accounts_figures_two_a_row(cleo_page: Page, service: 
     page.set_viewport_size(PHONE)
     page.goto(f"{service.base_url}/account")
     cards = page.locator(".grid.stats .stat")
-    expect(cards).to_have_count(5)
-    boxes = [cards.nth(i).bounding_box() for i in range(5)]
+    expect(cards).to_have_count(6)  # balance, jobs, completed, active, failed, cancelled
+    boxes = [cards.nth(i).bounding_box() for i in range(6)]
     assert all(b is not None and b["x"] >= 16 and b["x"] + b["width"] <= PHONE["width"] - 16 for b in boxes), boxes
     rows = sorted({round(b["y"]) for b in boxes if b is not None})
-    assert len(rows) == 3, boxes  # 2 + 2 + 1: five cards one a row took a screen and a half
+    assert len(rows) == 3, boxes  # 2 + 2 + 2: the cards one a row took a screen and a half
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     shot(page, "day-03-account-phone", full_page=False)
 

@@ -427,7 +427,7 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     assert got.returncode == 0 and (tmp_path / f"{job_id}.cif").exists()
     assert watched.returncode == 0 and json.loads(watched.stdout)["jobs"][0]["status"] == "completed"
     assert cancelled_done.returncode == 8  # completed: nothing to cancel
-    assert account.stdout.endswith(": 9990 credits; jobs: 1 total, 1 completed, 0 active, 0 failed\n")
+    assert account.stdout.endswith(": 9990 credits; jobs: 1 total, 1 completed, 0 active, 0 failed, 0 cancelled\n")
     history = json.loads(credits.stdout)["entries"]  # newest first
     assert [(e["kind"], e.get("job_id")) for e in history] == [("charge", job_id), ("grant", None)]
     assert history[0]["balance_after"] == history[1]["amount"] + history[0]["amount"]

@@ -76,7 +76,7 @@ def test_predict_response_matches_the_seed_and_job_completes(service: InProcessS
     assert pdb.status_code == 200  # the file the model built, byte for byte (tests/e2e check real structures)
     assert pdb.text.startswith("in-memory twin output of esmfold (pdb)")
     account = client.get("/v1/account").json()
-    assert account["jobs"] == {"total": 1, "completed": 1, "active": 0, "failed": 0}
+    assert account["jobs"] == {"total": 1, "completed": 1, "active": 0, "failed": 0, "cancelled": 0}
 
 
 def test_running_job_has_no_output_fields_and_cancelling_reaches_the_model(service: InProcessService) -> None:

@@ -51,24 +51,30 @@ export function compareCard(job, thisPdb, drawn, query) {
 
   /** Superposes the structure `text()` gives on this one; `other`: its label, and its job's id or its value in
    * the address (none for a file: a file cannot be linked). */
+  let latest = 0; // the newest comparison asked for: an older one still downloading must not overwrite it
   async function superposeOn(other, text) {
+    const asked = ++latest;
     const done = busy(go);
     replace(result, h('div', {class: 'muted'}, `Superposing ${other.label}…`));
     try {
       const otherPdb = await text();
       const found = compareStructures(thisPdb, otherPdb);
-      (await drawn)?.overlay(movePdb(otherPdb, found.transform));
+      const viewer = await drawn;
+      if (asked !== latest) return; // a file chosen (or another job) while this one downloaded: that one shows
+      viewer?.overlay(movePdb(otherPdb, found.transform));
       replace(result, outcome(other, found));
       stop.hidden = false;
       showAddress(other.value || null);
     } catch (err) {
-      (await drawn)?.overlay(null); // the previous comparison is gone too: nothing to stop, nothing to link
+      const viewer = await drawn;
+      if (asked !== latest) return;
+      viewer?.overlay(null); // the previous comparison is gone too: nothing to stop, nothing to link
       stop.hidden = true;
       showAddress(null);
       replace(result, h('div', {class: 'notice bad', id: 'compare-error'}, h('div', {},
         h('strong', {}, 'Could not compare'), err.message)));
     } finally {
-      done(Boolean(select.value));
+      if (asked === latest) done(Boolean(select.value));
     }
   }
 
