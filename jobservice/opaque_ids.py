@@ -35,18 +35,32 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from jobservice.store import Store, open_store
 from phonos_config.service import ServiceSettings
 
 _HALF = 32
-_MASK = (1 << _HALF) - 1
 _ROUNDS = 4
 _HEX_DIGITS = 16
 # What the old numeric ids were at most (paging.numeric_id): 18 digits.
 _MAX_LEGACY_DIGITS = 18
 _MAX_ROW = (1 << 63) - 1  # SQLite's and PostgreSQL's BIGINT
+
+
+def _feistel(value: int, half_bits: int, round_of: Callable[[int, int], int], *, forward: bool) -> int:
+    """`value` (2 * half_bits bits) through a balanced Feistel network of _ROUNDS rounds (`round_of(index, half)`
+    keyed by the caller's secret; its result is cut to half_bits), or back (`forward` False): a permutation."""
+    mask = (1 << half_bits) - 1
+    left, right = (value >> half_bits) & mask, value & mask
+    if forward:
+        for index in range(_ROUNDS):
+            left, right = right, left ^ (round_of(index, right) & mask)
+    else:
+        for index in reversed(range(_ROUNDS)):
+            left, right = right ^ (round_of(index, left) & mask), left
+    return (left << half_bits) | right
 
 
 @dataclass(frozen=True)
@@ -82,19 +96,11 @@ class IdCipher:
         return int.from_bytes(hmac.new(self.secret, message, hashlib.sha256).digest()[:4], "big")
 
     def _permute(self, value: int, *, forward: bool) -> int:
-        left, right = (value >> _HALF) & _MASK, value & _MASK
-        if forward:
-            for index in range(_ROUNDS):
-                left, right = right, left ^ self._round(index, right)
-        else:
-            for index in reversed(range(_ROUNDS)):
-                left, right = right ^ self._round(index, left), left
-        return (left << _HALF) | right
+        return _feistel(value, _HALF, self._round, forward=forward)
 
 
 _INT32_MAX = (1 << 31) - 1  # the API's int32 ids
 _SMALL_HALF = 16
-_SMALL_MASK = (1 << _SMALL_HALF) - 1
 
 
 @dataclass(frozen=True)
@@ -139,14 +145,7 @@ class NumberCipher:
         return int.from_bytes(hmac.new(self.secret, message, hashlib.sha256).digest()[:2], "big")
 
     def _permute(self, value: int, *, forward: bool) -> int:
-        left, right = (value >> _SMALL_HALF) & _SMALL_MASK, value & _SMALL_MASK
-        if forward:
-            for index in range(_ROUNDS):
-                left, right = right, left ^ self._round(index, right)
-        else:
-            for index in reversed(range(_ROUNDS)):
-                left, right = right ^ self._round(index, left), left
-        return (left << _SMALL_HALF) | right
+        return _feistel(value, _SMALL_HALF, self._round, forward=forward)
 
 
 PLAIN_NUMBERS = NumberCipher(b"", 0)
