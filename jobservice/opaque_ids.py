@@ -3,7 +3,7 @@
 
 Both tables number their rows with one sequence for every account. Shown as numbers, two ids a user saw told
 how many events or deliveries the whole platform made between them: a rival's activity, to the hour. An id made
-after this module came is the row number under a keyed 64-bit permutation (a 4-round Feistel network whose round
+after this module came is the row number under a keyed 64-bit permutation (an 8-round Feistel network whose round
 function is HMAC-SHA256 under the store's secret for that kind of id), written `evt_<16 hex>` / `dlv_<16 hex>`:
 unique, stable, and reversible only with the secret, so the server turns it back into the row number for a resume
 cursor, a page cursor or a redelivery, and nobody else learns anything from it.
@@ -27,8 +27,8 @@ Account ids (migration 0077, kind `account`) are the same: `GET /v1/account`'s `
 `account_id` were the account's row number, so a user read off how many accounts had been made before theirs. The
 seed contract shows the id as an integer, so a NumberCipher. Nothing a user sends names an account by its id (the
 caller is the key's or the session's account), so only the way out is mapped. The server keeps the row number
-everywhere else (logs, traces, the database); the operator's CLI prints both where it prints an account id
-(`account_id`, as the user sees it, and `account_row`): `account_ids` gives it the store's cipher.
+everywhere else (logs, traces, the database); the operator's `keys create --json` / `keys add --json` print both
+(`account_id`, as the user sees it, and `account_row`), the text line the first: `account_ids` gives the cipher.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ from jobservice.store import Store, open_store
 from phonos_config.service import ServiceSettings
 
 _HALF = 32
-_ROUNDS = 4
+# Rounds of the Feistel network: 8, as small-domain ciphers use (NIST FF3-1 has 8, FF1 10), not the Luby-Rackoff
+# minimum of 4: a user can make many consecutive ids (jobs, credit entries), so related inputs are cheap to get.
+_ROUNDS = 8
 _HEX_DIGITS = 16
 # What the old numeric ids were at most (paging.numeric_id): 18 digits.
 _MAX_LEGACY_DIGITS = 18

@@ -74,6 +74,9 @@ class StreamGuard:
         # due by the soonest, so an expiring key's streams end at its expiry rather than up to a period later.
         self._expiries: dict[str, float] = {}
         self._woken = asyncio.Event()
+        # The last round failed (the database away): its expiries are stale, and one already past would make the
+        # next round due at once, again and again (a busy loop against a database coming back). Wait the period.
+        self._failed = False
         self._task: asyncio.Task[None] | None = None
         # The database away fails every round: said once a minute, and the streams go on meanwhile.
         self._outage_log = RateLimitedLog(log, per_minute=1)
@@ -118,7 +121,7 @@ class StreamGuard:
     def _next_round_in(self) -> float:
         """Seconds to the next round: the period, or less when a held credential expires sooner."""
         soonest = min((self._expiries[c] for c in self._holds if c in self._expiries), default=None)
-        if soonest is None:
+        if soonest is None or self._failed:
             return self._every_s
         # A hair past it: a timer may fire a little early, and a round before the expiry would find the key live
         # and come straight back.
@@ -133,6 +136,7 @@ class StreamGuard:
             try:
                 await self._round()
             except Exception:  # a bug here must not stop the guard: the next round retries
+                self._failed = True
                 log.exception("stream-guard failed; retrying in %g s", self._every_s,
                               extra={"action": "watch.guard_failed"})
 
@@ -141,7 +145,9 @@ class StreamGuard:
             return
         try:
             await self.check_once()
+            self._failed = False
         except ServiceUnavailable as exc:
+            self._failed = True
             self._outage_log.log(logging.WARNING, "watch.guard_failed", "checking open streams' keys and sessions "
                                  "failed (%s); they go on until the database answers", type(exc).__name__)
 

@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import logging
 import shlex
 import sqlite3
 import sys
@@ -197,16 +198,24 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         print(json.dumps({"api_key": key.api_key, **_account_ids(settings, key.account_id)}))
     else:
         print(key.api_key)
-        print(said((f"(account {_account_ids(settings, key.account_id)['account_id']};",
+        shown = _account_ids(settings, key.account_id)["account_id"]
+        print(said((f"(account {key.account_id if shown is None else shown};",
                     "the key is shown only now: store it)"), sys.stderr), file=sys.stderr)
     return 0
 
 
-def _account_ids(settings: ServiceSettings, row: int) -> dict[str, int]:
+def _account_ids(settings: ServiceSettings, row: int) -> dict[str, int | None]:
     """An account's id as GET /v1/account shows it to the account (`account_id`: opaque since migration 0077,
     so it matches what a user quotes) and its row number (`account_row`: what the server's logs, traces and
-    database name). The operator may see both: the CLI runs on the server, where the row number is no secret."""
-    return {"account_id": _run(settings, lambda: opaque_ids.account_ids(settings)).shown(row), "account_row": row}
+    database name). The operator may see both: the CLI runs on the server, where the row number is no secret.
+    Asked after the key was made and committed: should the store not answer this second time, `account_id` is
+    None rather than an error that would lose the key, which is shown only once."""
+    try:
+        shown: int | None = _run(settings, lambda: opaque_ids.account_ids(settings)).shown(row)
+    except CliError as exc:
+        logging.getLogger("phonos").warning("the account's id as its user sees it could not be read: %s", exc)
+        shown = None
+    return {"account_id": shown, "account_row": row}
 
 
 def cmd_keys_add(args: argparse.Namespace) -> int:

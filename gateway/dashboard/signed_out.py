@@ -47,8 +47,10 @@ def wants_status(request: web.Request) -> bool:
 def wants_event(request: web.Request) -> bool:
     """Whether a 401 to `request` is answered as an event stream: a page's EventSource (the query parameter), with
     the cookie or none, never with an API key (whose request keeps the parameter and so gets the transcoder's 400
-    for it: the parameter is the dashboard's, not the API's)."""
-    return request.query.get(SIGNED_OUT_PARAM) == SIGNED_OUT_EVENT and "Authorization" not in request.headers
+    for it: the parameter is the dashboard's, not the API's). A GET only: an EventSource sends nothing else, and
+    any other request keeps its 401 (a 200 event stream would read as a success in the access log and metrics)."""
+    return (request.method == "GET" and request.query.get(SIGNED_OUT_PARAM) == SIGNED_OUT_EVENT
+            and "Authorization" not in request.headers)
 
 
 def see_status() -> web.Response:

@@ -109,6 +109,10 @@ def test_the_stream_parameter_answers_a_signed_out_stream_as_an_event_and_leaves
     assert '"status":401' in answer.text and '"error":"Unauthorized"' in answer.text
     plain = requests.get(url, headers=stale, timeout=30)
     assert plain.status_code == 401 and plain.headers["Content-Type"].startswith("application/json")
+    # Only a GET (what an EventSource sends): a POST with the parameter keeps its 401, not a 200 event stream.
+    posted = requests.post(f"{guarded.base_url}/v1/jobs/{job_id}/cancel", params={"x-phonos-if-signed-out": "event"},
+                           headers=stale, timeout=30)
+    assert posted.status_code != 200 and not posted.headers["Content-Type"].startswith("text/event-stream")
     # An API key's request keeps the parameter, which the transcoder refuses as for any unknown parameter.
     keyed = api.get(f"/v1/jobs/{job_id}/events", params={"x-phonos-if-signed-out": "event"})
     assert keyed.status_code == 400 and "x-phonos-if-signed-out" in keyed.json()["message"]

@@ -49,3 +49,18 @@ def test_an_interrupted_download_leaves_no_half_file(twin_service: InProcessServ
     monkeypatch.setattr(pathlib.Path, "open", opened)
     assert cli.main(["jobs", "download", job_id, "--out", str(target)]) == 0  # and whole when not interrupted
     assert target.read_text().startswith("in-memory twin output of esmfold (pdb)")  # the twin's whole file
+
+
+def test_a_target_that_is_a_link_is_written_through_it(tmp_path: Path) -> None:
+    """write_bytes wrote through a symbolic link (a results folder linking to shared storage); the rename that
+    makes the write whole would have replaced the link by a file."""
+    from phonos_client.saving import write_whole
+
+    (tmp_path / "shared").mkdir()
+    real = tmp_path / "shared" / "model.pdb"
+    real.write_bytes(b"old")
+    link = tmp_path / "model.pdb"
+    link.symlink_to(real)
+    write_whole(link, b"new")
+    assert link.is_symlink() and real.read_bytes() == b"new"
+    assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == ["model.pdb"]  # no part left behind

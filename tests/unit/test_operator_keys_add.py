@@ -128,3 +128,22 @@ def test_operator_tables_end_a_cut_name_with_an_ellipsis(operator_env: pytest.Mo
     assert status == 0 and any(" a name that is far too lo… " in row for row in out.splitlines()[1:]), out
     status, out, _ = _run(capsys, "accounts", "list", *data_dir)
     assert status == 0 and out.splitlines()[1].startswith(f"{long_user}  ")
+
+
+def test_a_store_that_fails_after_the_key_was_made_does_not_lose_the_key(operator_env: pytest.MonkeyPatch,
+                                                                         tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """The account's id as its user sees it is read in a second visit to the store, after the key was committed:
+    that visit failing (PostgreSQL blinking) ended `keys create --json` with an error and no key, shown only once,
+    and the username then taken. The key is printed; `account_id` is null."""
+    def away(settings: object) -> object:
+        raise cli.CliError("PostgreSQL at db:5432 did not answer")
+
+    operator_env.setattr(cli.opaque_ids, "account_ids", away)
+    status, out, err = _run(capsys, "keys", "create", "--username", "ada", "--json", "--data-dir",
+                            str(tmp_path / "var"))
+    made = json.loads(out)
+    assert status == 0 and made["api_key"].startswith("pk_") and made["account_id"] is None
+    assert isinstance(made["account_row"], int)
+    status, out, err = _run(capsys, "keys", "create", "--username", "bob", "--data-dir", str(tmp_path / "var"))
+    assert status == 0 and out.startswith("pk_") and f"(account {made['account_row'] + 1};" in err

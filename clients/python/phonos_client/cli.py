@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import importlib.util
 import json
 import logging
@@ -647,7 +648,15 @@ def command_words(parser: argparse.ArgumentParser | None = None) -> frozenset[st
                 for name, sub in action.choices.items():
                     yield name
                     yield from names(sub)
-    return frozenset(names(parser or build_parser())) | frozenset(OPERATOR_VERBS)
+    if parser is None:
+        return _client_command_words()
+    return frozenset(names(parser)) | frozenset(OPERATOR_VERBS)
+
+
+@functools.cache
+def _client_command_words() -> frozenset[str]:
+    """The client's own words, once: `jobs watch` asks for every event line it breaks (~10 ms a parser)."""
+    return command_words(build_parser())
 
 
 def said_to_fit(line: str, pieces: Sequence[str], stream: Any = None) -> str:

@@ -1,7 +1,7 @@
 """Result files written whole or not at all.
 
-A download is written under a hidden name beside its target (`.<name>.part`) and renamed onto the target when every
-byte is on disk. Ctrl-C, a full disk or a killed process mid-write then leave no half file under the result's name:
+A download is written under a hidden name beside its target (`.<name>.part`) and renamed onto the target once every
+byte is written (not flushed to the disk: a power cut may still lose it, as with any unsynced write). Ctrl-C, a full disk or a killed process mid-write then leave no half file under the result's name:
 one that `fold --out` would take for an earlier run's result (and keep, naming the new one after the job id), and
 that a viewer would open as a truncated structure.
 """
@@ -13,7 +13,10 @@ from pathlib import Path
 
 
 def write_whole(target: Path, content: bytes) -> None:
-    """`target.write_bytes(content)`, but atomic: the target is the whole content or as it was before."""
+    """`target.write_bytes(content)`, but atomic: the target is the whole content or as it was before. A target
+    that is a symbolic link is written through it, as write_bytes did (the rename would replace the link)."""
+    if target.is_symlink():
+        target = target.resolve()
     part = target.with_name(f".{target.name}.part")
     try:
         with part.open("wb") as handle:
