@@ -510,7 +510,7 @@ def test_a_receiver_url_keeps_its_line_in_the_webhooks_table_on_a_laptop(hana_pa
             row = page.locator(f"#webhooks-table tr[data-webhook-id='{hook['webhook_id']}']")
             row.get_by_role("button", name="Send test").click()
             expect(row.locator("td.test-result [data-status-code]")).to_be_visible()
-            cell = row.locator("td.url")
+            cell = row.locator("td.url .hook-url")  # the URL's own line; its delivery health goes under it
             expect(cell).to_have_text(url)
             shot(page, f"80-webhook-url-{width}", full_page=False)
             lines = cell.evaluate("(c) => Math.round(c.getBoundingClientRect().height / parseFloat(getComputedStyle(c).lineHeight))")

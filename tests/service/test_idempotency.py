@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import socket
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
@@ -13,7 +15,7 @@ import pytest
 
 from jobservice.memory_inference import Slow
 from phonos.v1 import phonos_pb2 as pb
-from tests.support import ALL_STORES, InProcessService, wait_until
+from tests.support import ALL_STORES, InProcessService, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.integration
 STORES = ALL_STORES  # state: every test runs on SQLite and on PostgreSQL
@@ -157,3 +159,39 @@ def test_keys_expire_after_their_time_to_live(twin_factory: type) -> None:
     later = client.post("/v1/predict", json=BODY, headers={"Idempotency-Key": "short"})
     assert later.status_code == 200 and later.json()["job_id"] != first["job_id"]
     assert "Idempotent-Replayed" not in later.headers
+
+
+class SlowReceiver(WebhookReceiver):
+    """Answers each delivery after a second: a test event's call outlives a short client deadline."""
+
+    def routes(self, app: Any) -> None:
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.Response:
+            self.requests.append({"headers": dict(request.headers), "body": (await request.read()).decode()})
+            await asyncio.sleep(1.0)
+            return web.Response(text="ok")
+
+        app.router.add_post(self.path, handle)
+
+
+def test_a_retry_while_the_cut_call_still_runs_waits_for_it_and_replays(service: InProcessService) -> None:
+    """A call cut by its deadline goes on at the server (the work is shielded), but the key's lock went with the
+    caller: the retry with the same key ran the work a second time (CI: a 1 ms Predict and its retry made two jobs,
+    both charged). The retry now waits for the first and gets its response; the receiver sees one test event."""
+    key = service.new_key()
+    auth = (("authorization", f"Bearer {key}"), ("idempotency-key", "test-once"))
+    with SlowReceiver() as receiver:
+        made = service.client(key).post("/v1/webhooks", json={"url": receiver.url})
+        assert made.status_code == 200, made.text
+        hook = made.json()["webhook"]
+        channel, stub = service.grpc_stub()
+        with channel:
+            with pytest.raises(grpc.RpcError) as cut:
+                stub.TestWebhook(pb.TestWebhookRequest(webhook_id=hook["webhook_id"]), metadata=auth, timeout=0.3)
+            assert cut.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            retried, call = stub.TestWebhook.with_call(pb.TestWebhookRequest(webhook_id=hook["webhook_id"]),
+                                                       metadata=auth, timeout=30)
+        assert dict(call.initial_metadata()).get("idempotent-replayed") == "true"
+        time.sleep(1.5)  # a second test event, had one been sent, would have reached the receiver by now
+        assert len(receiver.requests) == 1 and retried.success

@@ -286,7 +286,7 @@ export async function render(main) {
           const result = h('td', {class: 'test-result', 'data-label': 'Last test'}, h('span', {class: 'muted'}, NEVER_TESTED));
           lastTest(hook, result);
           return h('tr', {'data-webhook-id': hook.webhook_id},
-            h('td', {class: 'mono small url', 'data-label': 'URL', style: {wordBreak: 'break-all'}}, hook.url, failingLine(hook), lastDeliveryLine(hook),
+            h('td', {class: 'mono small url', 'data-label': 'URL', style: {wordBreak: 'break-all'}}, h('span', {class: 'hook-url'}, hook.url), failingLine(hook), lastDeliveryLine(hook),
               overlapLine(hook)),
             h('td', {'data-label': 'Events'}, hook.events.map((e) => h('span', {class: 'chip'}, e))),
             h('td', {'data-label': 'Created'}, ago(hook.created_at)),
