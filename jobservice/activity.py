@@ -177,6 +177,10 @@ class ActivityLog(PurgedLog):
         # ids would tell a user how busy everyone else was. The store's secret, read on first use.
         self._ids = ids
 
+    def use(self, ids: NumberCipher) -> None:
+        """The store's cipher, as the job service read it at start (one read for every kind of id)."""
+        self._ids = ids
+
     async def ids(self) -> NumberCipher:
         if self._ids is None:  # made by migration 0076; the same for every job service on the store
             self._ids = (await opaque_ids.load(self._db)).activity

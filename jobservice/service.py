@@ -182,6 +182,10 @@ class JobService:
         # First: every id shown from here on (events, deliveries, X-Phonos-Delivery) is the store's opaque one.
         self.ids = await opaque_ids.load(self.db)
         self.deliveries.ids = self.sender.ids = self.ids.deliveries
+        # The entries' ciphers from the same read (they read the store's themselves only where no service runs:
+        # the operator's CLI).
+        self.credits.use(self.ids.credits)
+        self.activity.use(self.ids.activity)
         if self.db.shared:  # what the other job services announce
             await self.db.listen(JOBS_CHANNEL, self.dispatcher.announce)
             await self.db.listen(CANCEL_CHANNEL, self.dispatcher.cancel_running)

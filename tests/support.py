@@ -409,6 +409,20 @@ def _status_in(job: dict[str, Any], statuses: tuple[str, ...]) -> dict[str, Any]
     return job if job.get("status") in statuses else None
 
 
+def waits_while(send: Callable[[], None], bystander: ApiClient, pause_s: float) -> list[float]:
+    """How long each of another account's calls (`GET /v1/account`, asked every `pause_s`) took while `send` ran
+    in a thread: what one user's request costs everyone else while the job service's event loop is busy with it."""
+    sender = threading.Thread(target=send)
+    latencies: list[float] = []
+    sender.start()
+    while sender.is_alive():
+        sent = time.monotonic()
+        assert bystander.get("/v1/account").status_code == 200
+        latencies.append(time.monotonic() - sent)
+        time.sleep(pause_s)
+    return latencies
+
+
 def wait_until(probe: Callable[[], Any], timeout_s: float, interval_s: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout_s
     while True:

@@ -7,13 +7,11 @@ runs in the submission-text threads (AlphaFold2's A3M check's)."""
 from __future__ import annotations
 
 import random
-import threading
-import time
 
 import pytest
 import requests
 
-from tests.support import InProcessService
+from tests.support import InProcessService, waits_while
 
 pytestmark = pytest.mark.integration
 
@@ -36,14 +34,7 @@ def test_a_5_mb_sequence_as_receptor_is_named_without_stopping_everyone_elses_ca
         for _ in range(ROUNDS):
             answers.append(attacker.post("/v1/predict", json=body))
 
-    sender = threading.Thread(target=send)
-    latencies: list[float] = []
-    sender.start()
-    while sender.is_alive():
-        sent = time.monotonic()
-        assert bystander.get("/v1/account").status_code == 200
-        latencies.append(time.monotonic() - sent)
-        time.sleep(0.01)
+    latencies = waits_while(send, bystander, pause_s=0.01)
     assert [answer.status_code for answer in answers] == [400] * ROUNDS, answers[0].text
     # The message is the one a short sequence gets, with the whole text's residue count.
     assert answers[0].json()["message"] == (
