@@ -192,13 +192,13 @@ def test_a_big_a3m_is_checked_without_stopping_everyone_elses_calls(twin_factory
     account's calls are answered meanwhile."""
     service = twin_factory.start(PHONOS_MODELS="alphafold2")
     attacker, bystander = service.client(service.new_key()), service.client(service.new_key())
-    a3m = f">query\n{QUERY}\n" + f">hit\n{QUERY}\n" * 100_000 + ">bad\nAC\n"  # 7 MB; its last record is 2 columns
+    a3m = f">query\n{QUERY}\n" + f">hit\n{QUERY}\n" * 200_000 + ">bad\nAC\n"  # 14 MB; its last record is 2 columns
     body = {"model": "alphafold2", "sequence": QUERY, "params": {"msa_mode": "a3m", "a3m": a3m}}
     answer: list[requests.Response] = []
     started = time.monotonic()
     latencies = waits_while(lambda: answer.append(attacker.post("/v1/predict", json=body)), bystander, pause_s=0.02)
     took = time.monotonic() - started
-    assert answer[0].status_code == 400 and 'record 100002 ("bad")' in answer[0].json()["message"], answer[0].text
+    assert answer[0].status_code == 400 and 'record 200002 ("bad")' in answer[0].json()["message"], answer[0].text
     # The check took seconds; no call of the bystander waited for more than a fraction of it.
     assert took > 1.0, took
     assert max(latencies) < max(0.5, took / 4), (latencies, took)
