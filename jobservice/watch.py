@@ -14,7 +14,9 @@ reads the database only when it opens (its snapshot or its replay) and when it f
 Ordering: a watcher subscribes first, then reads its snapshot, and drops queued state events it
 already has (by id), so nothing committed in between is lost or repeated. Progress is delivered
 only after the `running` state event of the same job, so a client never sees progress of a job it
-still believes pending.
+still believes pending. A watcher that joins mid-run gets the latest progress at once, and a progress event
+queued meanwhile that is not newer than it (the same step, or an older one) is dropped: each progress event
+carries the hub's sequence number.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class ProgressEvent(_OfJob):
     job: JobRecord  # as claimed: the running job
     progress: Progress
     at: float
+    seq: int = 0  # the hub's count of progress events: a stream never sends one older than one it sent
 
 
 Event = StateEvent | ProgressEvent
@@ -150,6 +153,7 @@ class WatchHub:
         self._generation = 0  # bumped when the cursor is dropped, so an in-flight tail is discarded
         self._woken = asyncio.Event()
         self._latest: dict[str, ProgressEvent] = {}
+        self._progress_seq = 0
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.tail_queries = 0  # how many times the hub read the database (the idle-watcher test reads it)
@@ -220,7 +224,8 @@ class WatchHub:
 
     def progress(self, job: JobRecord, update: Progress) -> None:
         """A running job's model reported progress (dispatch calls this)."""
-        event = ProgressEvent(job, update, time.time())
+        self._progress_seq += 1
+        event = ProgressEvent(job, update, time.time(), self._progress_seq)
         self._latest[job.id] = event
         self._deliver(event)
 
@@ -365,7 +370,8 @@ class JobWatcher:
         for job in stream.running_jobs():  # a watcher joining mid-run sees the latest progress at once
             latest = self._hub.latest_progress(job)
             if latest is not None:
-                yield latest
+                for ready in stream.admit(latest):
+                    yield ready
         deadline = time.monotonic() + self._max_stream_s
         while True:
             try:
@@ -390,6 +396,7 @@ class _Ordered:
         self._last_by_job: dict[str, int] = {}
         self._status: dict[str, JobStatus] = {}
         self._held: dict[str, ProgressEvent] = {}
+        self._progress_sent: dict[str, int] = {}  # per job: the seq of the last progress event sent
         self.last_id = 0
 
     def delivered(self, event: StateEvent) -> None:
@@ -402,7 +409,10 @@ class _Ordered:
 
     def admit(self, event: Event) -> list[Event]:
         if isinstance(event, ProgressEvent):
+            if event.seq <= self._progress_sent.get(event.job_id, 0):
+                return []  # sent already, or older than one sent (queued while the stream opened)
             if self._status.get(event.job_id) == JobStatus.RUNNING:
+                self._progress_sent[event.job_id] = event.seq
                 return [event]
             self._held[event.job_id] = event  # wait for the running event of this job
             return []
@@ -411,5 +421,6 @@ class _Ordered:
         self.delivered(event)
         held = self._held.pop(event.job_id, None)
         if event.status == JobStatus.RUNNING and held is not None:
+            self._progress_sent[event.job_id] = held.seq
             return [event, held]
         return [event]
