@@ -22,12 +22,15 @@ OFFICIAL = replace(PROVENANCE, real_weights=True,
                    weights="model_1_multimer_v3=/params/params_model_1_multimer_v3.npz sha256:0123456789abcdef")
 
 
-def data_usage(provenance: outputs.Provenance) -> dict[str, list[str]]:
+def category(provenance: outputs.Provenance, name: str = "_pdbx_data_usage.") -> dict[str, list[str]]:
     cif = outputs.to_mmcif(*made_up(("MKTAY", "MKTAY")), provenance, file_id="t")
     gemmi.cif.read_string(cif).sole_block()  # valid CIF, one data block
     raw = MMCIF2Dict(io.StringIO(cif))
-    return {key.removeprefix("_pdbx_data_usage."): value for key, value in raw.items()
-            if key.startswith("_pdbx_data_usage.")}
+    return {key.removeprefix(name): value for key, value in raw.items() if key.startswith(name)}
+
+
+def data_usage(provenance: outputs.Provenance) -> dict[str, list[str]]:
+    return category(provenance)
 
 
 def test_deepminds_parameters_keep_deepminds_licence_and_disclaimer_as_their_writer_gives_them() -> None:
@@ -44,3 +47,10 @@ def test_other_weights_replace_deepminds_notice_with_one_naming_them() -> None:
     assert "DEEPMIND" not in details and "CC-BY-4.0 license." not in details
     assert f"weights {PROVENANCE.weights}, which are not DeepMind's AlphaFold2 parameters" in details
     assert outputs.NOT_REAL in details
+
+
+def test_only_deepminds_parameters_name_deepminds_people_as_the_files_authors() -> None:
+    assert "Jumper, John" in category(OFFICIAL, "_audit_author.")["name"]  # as their writer gives it
+    assert category(PROVENANCE, "_audit_author.") == {}  # another's weights: the file is not theirs
+    cited = category(PROVENANCE, "_citation_author.")["name"]  # the method's paper is still cited
+    assert "Jumper, John" in cited

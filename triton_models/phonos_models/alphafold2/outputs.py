@@ -140,11 +140,14 @@ def to_mmcif(layout: ChainLayout, output: ModelOutput, provenance: Provenance, f
 
 
 def _data_usage(block: gemmi.cif.Block, provenance: Provenance) -> None:
-    """The file's licence and disclaimer (`_pdbx_data_usage`): DeepMind's, as their writer gives it, for DeepMind's
+    """The file's licence and disclaimer (`_pdbx_data_usage`) and authors: DeepMind's, as their writer gives it, for DeepMind's
     parameters (`real_weights`: the params_model_*.npz files `phonos weights fetch alphafold2` downloads); for any
     other weights, one disclaimer naming them (DeepMind's claimed their copyright over a file they did not make)."""
     if provenance.real_weights:
         return
+    # DeepMind's writer also names its people as the file's authors (`_audit_author`): not theirs either. The
+    # method's paper (`_citation`, `_citation_author`) stays: the model code is theirs.
+    block.find_mmcif_category("_audit_author.").erase()
     block.set_mmcif_category("_pdbx_data_usage.", {
         "id": ["1"], "type": ["disclaimer"],
         "details": [OTHER_WEIGHTS_NOTICE.format(weights=provenance.weights, why=f"{NOT_REAL}.")],
