@@ -44,7 +44,8 @@ LEASE_S = "1"  # the killed service's lease (PHONOS_JOB_LEASE_S): how long its c
 def services(tmp_path_factory: pytest.TempPathFactory,
              postgres: PostgresServer) -> Iterator[tuple[InProcessService, InProcessService]]:
     """Two job services on one database, as two machines behind a load balancer."""
-    database = {"PHONOS_DATABASE_URL": postgres.new_store_url("idem")}
+    # A held test event waits for the test's go, not the 10 s send timeout (a loaded host can take seconds for it).
+    database = {"PHONOS_DATABASE_URL": postgres.new_store_url("idem"), "PHONOS_WEBHOOK_TIMEOUT_S": "30"}
     first = InProcessService(tmp_path_factory.mktemp("first"), database)
     try:
         second = InProcessService(tmp_path_factory.mktemp("second"), database)
