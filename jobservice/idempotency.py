@@ -7,6 +7,14 @@ fingerprint of the request message; a later request with the same key and the sa
 response (header `Idempotent-Replayed: true`), one with a different request is refused (422, as the
 IETF httpapi idempotency-key draft says), and one arriving while the first still runs waits for it.
 
+That wait holds across job services on one PostgreSQL: the request that runs a key's work first claims the key in
+the store (`claim_idempotency_key`, a row of `idempotency_claims` naming it), and renews the claim every third of
+its lease while it works; another request with the key, on any service, waits (bounded by its own deadline) until
+the claim is released and then replays the stored response, or runs the work itself when the first failed (nothing
+stored). A claim its owner stopped renewing (the service died) is taken over once its lease has passed. Within one
+process the requests with a key also queue on a lock, so they wake the moment it is released, and on SQLite (one
+process) any claim left in the file is a dead process's and is taken over at once.
+
 A submission's row is written **in the same transaction as its jobs** (JobStore.submit), so a job that
 was stored always has its key's response, even when the client's connection died right after: the
 retry replays it instead of charging again. Other rpcs run and store their response as one unit
@@ -16,11 +24,15 @@ shielded from the caller going away. Failed requests are not stored: a retry run
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
+import itertools
 import logging
+import math
+import time
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
@@ -36,8 +48,15 @@ KEY_METADATA = "idempotency-key"
 REPLAYED_METADATA = "idempotent-replayed"
 MAX_KEY_LENGTH = 255
 IDEMPOTENT = idempotent_methods()  # as protos/ marks them, which the OpenAPI document also says
+T = TypeVar("T")
 PURGE_EVERY_S = 600.0
 PURGE_BATCH = PURGE_BATCH_ROWS
+DEFAULT_LEASE_S = 30.0  # as PHONOS_JOB_LEASE_S, whose value the job service passes
+# A request waiting for another service's claim asks again this often, doubling from the first to the last:
+# a retry meets a claim only while its first attempt still runs, which for most rpcs is well under a second.
+WAIT_FIRST_S = 0.05
+WAIT_MAX_S = 0.5
+RELEASE_RETRY_S = 0.5  # a release the database did not take is tried again this often, for at most the lease
 
 
 class IdempotencyKeyReused(PhonosError):
@@ -65,13 +84,39 @@ class Claim:
                 "since": stamp - self.ttl_s}
 
 
+class Hold:
+    """A request's claim of its key, held from `Idempotency.hold` until this context exits (renewed meanwhile)."""
+
+    def __init__(self, owner: Idempotency, claim: Claim, token: str, lock: asyncio.Lock) -> None:
+        self._owner = owner
+        self._claim = claim
+        self._token = token
+        self._lock = lock
+        self._renewal = asyncio.create_task(owner._renew(claim, token), name="idempotency-renewal")
+
+    async def __aenter__(self) -> Hold:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self._renewal.cancel()
+        try:
+            await self._owner._release(self._claim, self._token)
+        finally:
+            self._lock.release()  # after the row went: a request of this process waiting for the lock claims at once
+
+
 class Idempotency:
     """Claims, replays and stores responses; see the module docstring."""
 
-    def __init__(self, db: Store, ttl_s: float) -> None:
+    def __init__(self, db: Store, ttl_s: float, *, owner: str = "", lease_s: float = DEFAULT_LEASE_S) -> None:
         self._db = db
         self._ttl_s = ttl_s
+        self._owner = owner  # this service's name (JobService.instance), in the claims it holds
+        self._lease_s = lease_s
+        self._tokens = itertools.count(1)
         self._locks: weakref.WeakValueDictionary[tuple[int, str], asyncio.Lock] = weakref.WeakValueDictionary()
+        self._releases: set[asyncio.Task[None]] = set()  # releases that could not be made at once
         self._purger = Periodic("idempotency-purge", PURGE_EVERY_S, self.purge, "idempotency.purge_failed")
 
     def claim(self, metadata: Mapping[str, str], account_id: int, method: str, request: Message) -> Claim | None:
@@ -84,15 +129,111 @@ class Idempotency:
         digest = hashlib.sha256(method.encode() + b"\0" + request.SerializeToString(deterministic=True))
         return Claim(account_id, key, method, digest.hexdigest(), self._ttl_s)
 
-    @contextlib.asynccontextmanager
-    async def exclusive(self, claim: Claim) -> AsyncIterator[None]:
-        """Requests with the same key run one at a time (the second then replays the first)."""
+    async def once(self, claim: Claim, response_class: type[Message], work: Callable[[], Awaitable[tuple[Message, T]]],
+                   nothing: T) -> tuple[Message, T, bool]:
+        """`work()`'s (response, extra) the first time the key is used, stored for its retries; a retry's is the
+        stored response with `nothing`. The bool: replayed."""
+        # A retry after the first request finished (the usual one) replays at once, without claiming the key.
+        replayed = await self.replay(claim, response_class)
+        if replayed is not None:
+            return replayed, nothing, True
+        # Waits while another request with the key runs, on any job service of the store; a caller that goes away
+        # meanwhile (its deadline) just stops waiting.
+        hold = await self.hold(claim)
+
+        async def shielded() -> tuple[Message, T, bool]:
+            async with hold:
+                replayed = await self.replay(claim, response_class)  # the one that ran while this one waited
+                if replayed is not None:
+                    return replayed, nothing, True
+                response, extra = await work()
+                if not claim.stored:  # submissions store theirs with their jobs
+                    await self.store(claim, response)
+                return response, extra, False
+
+        # One unit, the key's claim included: a caller that goes away (a 1 ms deadline) can leave neither the work
+        # done but its response unstored, nor the claim released while its work still runs, which let the caller's
+        # retry with the same key run it a second time (two jobs charged, the second response replayed).
+        return await asyncio.shield(shielded())
+
+    async def hold(self, claim: Claim) -> Hold:
+        """Wait until this request holds its key: no other request with the key runs, on this service or any other
+        on the same store. Cancelled with its caller (a deadline), it leaves the key as it found it. The work and
+        the Hold's exit belong in one unit shielded from the caller going away, so a cut call's claim lasts while
+        its work goes on (a retry then waits for it and replays; was: ran the work a second time)."""
         lock = self._locks.get((claim.account_id, claim.key))
         if lock is None:
             lock = asyncio.Lock()
             self._locks[(claim.account_id, claim.key)] = lock
-        async with lock:
-            yield
+        await lock.acquire()
+        token = f"{self._owner}#{next(self._tokens)}"
+        try:
+            wait_s = WAIT_FIRST_S
+            while not await self._take(claim, token):
+                await asyncio.sleep(wait_s)
+                wait_s = min(wait_s * 2, WAIT_MAX_S)
+        except BaseException:
+            # A claim statement cut by the caller (or by the database going away) may have taken the row all the
+            # same: give it back, after this.
+            self._later(self._release(claim, token))
+            lock.release()
+            raise
+        return Hold(self, claim, token, lock)
+
+    async def _take(self, claim: Claim, token: str) -> bool:
+        stamp = now()
+        # On SQLite this process is the only one using the file and holds the key's lock: any claim there is left
+        # by a process that died (or a release that failed), never a live one, so it is taken over at once.
+        stale_before = stamp if self._db.shared else math.inf
+        row = await self._db.write_one("claim_idempotency_key", {
+            "account_id": claim.account_id, "key": claim.key, "owner": token, "expires_at": stamp + self._lease_s,
+            "stale_before": stale_before})
+        return row is not None
+
+    async def _renew(self, claim: Claim, token: str) -> None:
+        """Every third of the lease while the work runs: a claim goes stale only when its service stops."""
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            try:
+                row = await self._db.write_one("renew_idempotency_claim", {
+                    "account_id": claim.account_id, "key": claim.key, "owner": token,
+                    "expires_at": now() + self._lease_s})
+            except Exception:
+                log.warning("renewing an idempotency claim failed; retrying", exc_info=True,
+                            extra={"action": "idempotency.renew_failed"})
+                continue
+            if row is None:
+                log.warning("an idempotency claim was taken over while its work still ran (renewals late by more "
+                            "than its lease)", extra={"action": "idempotency.claim_lost"})
+                return
+
+    async def _release(self, claim: Claim, token: str) -> None:
+        """Give the claim back (only ours: one taken over is the new owner's). A release that fails is not raised
+        (the work's answer stands) but tried again until the database answers: the client's retry of a call that
+        met a database restart would otherwise wait out the lease."""
+        params = {"account_id": claim.account_id, "key": claim.key, "owner": token}
+        try:
+            await self._db.write_one("release_idempotency_claim", params)
+        except Exception:
+            log.warning("releasing an idempotency claim failed; retrying", exc_info=True,
+                        extra={"action": "idempotency.release_failed"})
+            self._later(self._release_when_back(params))
+
+    async def _release_when_back(self, params: Params) -> None:
+        give_up = time.monotonic() + self._lease_s  # by then the claim has expired: any request takes it over
+        while time.monotonic() < give_up:
+            await asyncio.sleep(RELEASE_RETRY_S)
+            try:
+                await self._db.write_one("release_idempotency_claim", params)
+                return
+            except Exception:
+                continue
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` on its own (kept until it ends; cancelled by `stop`)."""
+        task = asyncio.create_task(work)
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
 
     async def replay(self, claim: Claim, response_class: type[Message]) -> Message | None:
         """The stored response for this key, None if there is none; IdempotencyKeyReused if it was another request."""
@@ -117,8 +258,14 @@ class Idempotency:
 
     async def stop(self) -> None:
         await self._purger.stop()
+        for task in list(self._releases):
+            task.cancel()
+        await asyncio.gather(*self._releases, return_exceptions=True)
 
     async def purge(self) -> int:
-        """Delete the records past their TTL, a batch per transaction; how many went."""
-        return await purge_in_batches(self._db, "purge_idempotency_keys", {"since": now() - self._ttl_s},
+        """Delete the records past their TTL and the claims past their lease, a batch per transaction; how many
+        records went."""
+        stamp = now()
+        await purge_in_batches(self._db, "purge_idempotency_claims", {"now": stamp - self._lease_s}, batch=PURGE_BATCH)
+        return await purge_in_batches(self._db, "purge_idempotency_keys", {"since": stamp - self._ttl_s},
                                       batch=PURGE_BATCH)

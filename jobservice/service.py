@@ -152,7 +152,7 @@ class JobService:
             per_receiver=settings.webhook_max_concurrent_per_receiver, max_concurrent=settings.webhook_max_concurrent,
             owner=self.instance, networks=settings.webhook_networks,
         )
-        self.idempotency = Idempotency(db, settings.idempotency_ttl_s)
+        self.idempotency = Idempotency(db, settings.idempotency_ttl_s, owner=self.instance, lease_s=settings.job_lease_s)
         self.hub = WatchHub(db, poll_s=settings.watch_poll_s,
                             max_per_account=settings.watch_max_streams_per_account)
         self.watcher = JobWatcher(self.hub, db, max_stream_s=settings.watch_max_stream_s)

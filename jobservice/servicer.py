@@ -394,20 +394,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
             claim = self._svc.idempotency.claim(metadata, who.account_id, method, request)
             if claim is None:
                 return await run(who, None)
-            async def once() -> tuple[Message, Charge, bool]:
-                async with self._svc.idempotency.exclusive(claim):
-                    replayed = await self._svc.idempotency.replay(claim, response_class)
-                    if replayed is not None:
-                        return replayed, NO_CHARGE, True
-                    response, charge = await run(who, claim)
-                    if not claim.stored:  # submissions stored theirs with their jobs
-                        await self._svc.idempotency.store(claim, response)
-                    return response, charge, False
-
-            # One unit, the key's lock included: a caller that goes away (a 1 ms deadline) can leave neither the work
-            # done but its response unstored, nor the lock released while its work still runs, which let the
-            # caller's retry with the same key run it a second time (two jobs charged, the second response replayed).
-            response, charge, replayed = await asyncio.shield(once())
+            response, charge, replayed = await self._svc.idempotency.once(
+                claim, response_class, lambda: run(who, claim), NO_CHARGE)
             if replayed:
                 await context.send_initial_metadata(((REPLAYED_METADATA, "true"),))
             return response, charge

@@ -71,7 +71,8 @@ class ServiceSettings:
     # A job that was running when its process died is retried at most this many times in all.
     max_attempts: int = 3
     # PostgreSQL only: a running job's claim lasts this long unless its job service renews it (every third of
-    # it); a job whose service died is run again by another service within about 1.5 times this.
+    # it); a job whose service died is run again by another service within about 1.5 times this. An Idempotency-Key's
+    # claim (jobservice/idempotency.py) is leased the same way: a dead service's is taken over after it.
     job_lease_s: float = 30.0
     default_credits: int = 1000
     default_rate_limit: int = 60  # requests per minute per key

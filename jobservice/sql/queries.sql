@@ -629,6 +629,31 @@ WHERE idempotency_keys.created_at < :since;
 DELETE FROM idempotency_keys WHERE rowid IN (
     SELECT rowid FROM idempotency_keys WHERE created_at < :since LIMIT :limit);
 
+-- name: claim_idempotency_key
+-- The request that gets a row back runs the key's work; one that gets none waits and tries again. A claim whose
+-- owner stopped renewing it (its service died) is taken over once past :stale_before; on SQLite that is every
+-- claim, as the caller holds the key's lock in the one process that uses the file.
+INSERT INTO idempotency_claims (account_id, key, owner, expires_at)
+VALUES (:account_id, :key, :owner, :expires_at)
+ON CONFLICT (account_id, key) DO UPDATE
+SET owner = excluded.owner, expires_at = excluded.expires_at
+WHERE idempotency_claims.expires_at < :stale_before
+RETURNING owner;
+
+-- name: renew_idempotency_claim
+-- No row back: the claim was taken over (this service stopped renewing it for longer than its lease).
+UPDATE idempotency_claims SET expires_at = :expires_at
+WHERE account_id = :account_id AND key = :key AND owner = :owner
+RETURNING owner;
+
+-- name: release_idempotency_claim
+DELETE FROM idempotency_claims WHERE account_id = :account_id AND key = :key AND owner = :owner;
+
+-- name: purge_idempotency_claims
+-- Claims of services that died and whose key was never retried, a batch at a time.
+DELETE FROM idempotency_claims WHERE rowid IN (
+    SELECT rowid FROM idempotency_claims WHERE expires_at < :now LIMIT :limit);
+
 -- Share links of completed jobs (jobservice/shares.py) ---------------------------------------------------
 
 -- name: insert_job_share

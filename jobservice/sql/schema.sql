@@ -72,6 +72,14 @@ CREATE INDEX deliveries_of_webhook ON webhook_deliveries (webhook_id, id);
 
 CREATE INDEX deliveries_of_webhook_by_status ON webhook_deliveries (webhook_id, status, id);
 
+CREATE TABLE idempotency_claims (
+    account_id   INTEGER NOT NULL REFERENCES accounts(id),
+    key          TEXT NOT NULL,
+    owner        TEXT NOT NULL,              -- the job service and request holding it (released by it alone)
+    expires_at   REAL NOT NULL,              -- unrenewed past this, another request may take the claim over
+    PRIMARY KEY (account_id, key)
+);
+
 CREATE TABLE idempotency_keys (
     account_id   INTEGER NOT NULL REFERENCES accounts(id),
     key          TEXT NOT NULL,

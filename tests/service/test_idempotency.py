@@ -195,3 +195,19 @@ def test_a_retry_while_the_cut_call_still_runs_waits_for_it_and_replays(service:
         assert dict(call.initial_metadata()).get("idempotent-replayed") == "true"
         time.sleep(1.5)  # a second test event, had one been sent, would have reached the receiver by now
         assert len(receiver.requests) == 1 and retried.success
+
+
+@pytest.mark.sqlite_only  # one process uses the file; on PostgreSQL a claim is taken over after its lease
+def test_a_claim_a_killed_process_left_in_the_file_does_not_hold_its_key(service: InProcessService) -> None:
+    """The claim of a key that a process killed mid-work left in the SQLite file (jobservice/idempotency.py): the
+    service restarted on the file is the only one using it, so the claim is a dead one's and the retry runs at once,
+    not after the lease (or, as left here, an hour)."""
+    key = service.new_key(credits=100, username="stale-claim")
+    [(account_id,)] = service.sql("SELECT id FROM accounts WHERE username = ?", "stale-claim")
+    service.sql("INSERT INTO idempotency_claims (account_id, key, owner, expires_at) VALUES (?, ?, ?, ?)",
+                account_id, "left-behind", "killed-host:1:dead#1", time.time() + 3600)
+    client = service.client(key)
+    answer = client.post("/v1/predict", json=BODY, headers={"Idempotency-Key": "left-behind"})
+    assert answer.status_code == 200 and "Idempotent-Replayed" not in answer.headers
+    assert client.balance() == 90
+    assert service.sql("SELECT owner FROM idempotency_claims WHERE key = ?", "left-behind") == []  # released
