@@ -60,18 +60,21 @@ async def serve(settings: ServiceSettings, with_http: bool) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     # A stop while the start waits for its database ends the wait at once (PHONOS_DATABASE_START_WAIT_S may be
-    # minutes, or for ever): the start is cancelled, its waiting listeners closed.
-    starting = asyncio.create_task(start(settings, with_http), name="start")
+    # minutes, or for ever): the start is cancelled, its waiting listeners closed. Once the database answered,
+    # the start is let finish and the service stopped as usual (a start cancelled half-way would leave its
+    # servers and background tasks unstopped).
+    reached = asyncio.Event()
+    starting = asyncio.create_task(start(settings, with_http, reached), name="start")
     stopped = asyncio.create_task(stop.wait(), name="stop-signal")
     await asyncio.wait((starting, stopped), return_when=asyncio.FIRST_COMPLETED)
-    if not starting.done():
+    if not starting.done() and not reached.is_set():
         starting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await starting
         tracing.shutdown()
         return
     stopped.cancel()
-    running, runner, http_port = starting.result()
+    running, runner, http_port = await starting
     print(json.dumps({"event": "ready", "grpc_port": running.port, "http_port": http_port,
                       "metrics_port": running.metrics_port}), flush=True)
     await stop.wait()
@@ -82,10 +85,13 @@ async def serve(settings: ServiceSettings, with_http: bool) -> None:
     tracing.shutdown()  # sends the spans still queued
 
 
-async def start(settings: ServiceSettings, with_http: bool) -> tuple[RunningJobService, Any, int | None]:
+async def start(settings: ServiceSettings, with_http: bool,
+                reached: asyncio.Event) -> tuple[RunningJobService, Any, int | None]:
+    """The job service and its gateway; `reached` is set once the database answered (nothing to wait for after)."""
     store = None
     if settings.database_url:  # PostgreSQL may not answer yet: waited for (jobservice/db_wait.py)
         store, settings = await open_database_waiting(settings, with_http, announce_waiting)
+    reached.set()
     running = await create_server(settings, store=store)
     runner = None
     http_port = None
