@@ -270,12 +270,14 @@ async def start_waiting_endpoints(settings: ServiceSettings, servicer: WaitingSe
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
     endpoints = WaitingEndpoints(server, port)
     if with_http:
+        from gateway.dashboard import DashboardOptions
         from gateway.invoker import InProcessInvoker
         from gateway.server import start_gateway
 
         try:  # no admission: every call but the health is refused by the servicer itself
             endpoints.runner, endpoints.http_port = await start_gateway(
-                InProcessInvoker(servicer), settings.http_host, settings.http_port, edge=settings.edge)
+                InProcessInvoker(servicer), settings.http_host, settings.http_port, edge=settings.edge,
+                dashboard_options=DashboardOptions(cookie_secure=settings.cookie_secure))
         except OSError:
             await server.stop(0)
             raise CannotListen("HTTP", settings.http_host, settings.http_port,

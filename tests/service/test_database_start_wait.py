@@ -226,6 +226,43 @@ def test_which_start_failures_are_waited_out(postgres: PostgresServer, url: str,
     assert str(failure.value).startswith(says.format(port=postgres.port, closed=closed)), str(failure.value)
 
 
+def _starting_up_server() -> tuple[socket.socket, int]:
+    """A loopback server that answers every connection as a PostgreSQL still starting up does (after any SSL
+    request is declined): a FATAL ErrorResponse, SQLSTATE 57P03, then the close."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def message(fields: bytes) -> bytes:
+        return b"E" + (len(fields) + 5).to_bytes(4, "big") + fields + b"\0"
+
+    def answer() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # closed
+                return
+            with conn:
+                first = conn.recv(8)
+                if first[4:8] == (80877103).to_bytes(4, "big"):  # SSLRequest
+                    conn.sendall(b"N")
+                    conn.recv(65536)  # the startup message
+                conn.sendall(message(b"SFATAL\0VFATAL\0C57P03\0Mthe database system is starting up\0"))
+
+    threading.Thread(target=answer, daemon=True).start()
+    return listener, listener.getsockname()[1]
+
+
+def test_a_database_still_starting_up_is_waited_for() -> None:
+    listener, port = _starting_up_server()
+    try:
+        with pytest.raises(StartFailure) as failure:
+            asyncio.run(PgDatabase.open(f"postgresql://phonos@127.0.0.1:{port}/postgres", connect_timeout_s=5))
+    finally:
+        listener.close()
+    assert failure.value.retry is True and failure.value.kind == "not accepting connections yet"
+    assert str(failure.value) == (f"PostgreSQL at 127.0.0.1:{port} does not take connections yet: the database "
+                                  "system is starting up")
+
+
 def test_a_stop_while_waiting_for_the_database_ends_the_job_service_at_once(tmp_path: Path) -> None:
     env = {"PHONOS_DATABASE_URL": f"postgresql://phonos@127.0.0.1:{free_port()}/postgres",
            "PHONOS_DATABASE_START_WAIT_S": "0"}  # for ever
