@@ -5,23 +5,38 @@
 Settings come from PHONOS_* variables (phonos_config.service); flags override.
 Port 0 picks a free port. When both servers are up, one JSON line
 `{"event": "ready", "grpc_port": …, "http_port": …, "metrics_port": …}` is printed to stdout for
-the launcher and the tests. SIGTERM/SIGINT stop gracefully.
+the launcher and the tests. With PostgreSQL away at start, `{"event": "waiting", "grpc_port": …,
+"http_port": …, "reason": …}` comes first, and health answers not ready until it answers (jobservice/db_wait.py).
+SIGTERM/SIGINT stop gracefully, at once while waiting. Exit status 2: a setting or store that cannot be used;
+3: the database refused this job service (a wrong password, no such database, SSL settings).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from jobservice import tracing
 from jobservice.datadir_lock import DataDirLocked
+from jobservice.db_wait import EXIT_DATABASE_REFUSED, Waiting
+from jobservice.pg import StartFailure
 from jobservice.private_files import private_umask
-from jobservice.server import CannotListen, ShutdownPhases, create_server, start_in_process_gateway
+from jobservice.server import (
+    CannotListen,
+    RunningJobService,
+    ShutdownPhases,
+    WaitingEndpoints,
+    create_server,
+    open_database_waiting,
+    start_in_process_gateway,
+)
 from jobservice.store import STORE_UNUSABLE, store_unusable_message
 from phonos_config.service import ServiceSettings
 
@@ -40,23 +55,55 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def serve(settings: ServiceSettings, with_http: bool) -> None:
     tracing.configure(settings.tracing_exporter, settings.tracing_otlp_endpoint, settings.tracing_service_name)
-    running = await create_server(settings)
-    runner = None
-    http_port = None
-    if with_http:
-        runner, http_port = await start_in_process_gateway(running, settings)
-    print(json.dumps({"event": "ready", "grpc_port": running.port, "http_port": http_port,
-                      "metrics_port": running.metrics_port}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # A stop while the start waits for its database ends the wait at once (PHONOS_DATABASE_START_WAIT_S may be
+    # minutes, or for ever): the start is cancelled, its waiting listeners closed. Once the database answered,
+    # the start is let finish and the service stopped as usual (a start cancelled half-way would leave its
+    # servers and background tasks unstopped).
+    reached = asyncio.Event()
+    starting = asyncio.create_task(start(settings, with_http, reached), name="start")
+    stopped = asyncio.create_task(stop.wait(), name="stop-signal")
+    await asyncio.wait((starting, stopped), return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done() and not reached.is_set():
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        tracing.shutdown()
+        return
+    stopped.cancel()
+    running, runner, http_port = await starting
+    print(json.dumps({"event": "ready", "grpc_port": running.port, "http_port": http_port,
+                      "metrics_port": running.metrics_port}), flush=True)
     await stop.wait()
     if runner is not None:
         async with ShutdownPhases().timed("gateway"):  # logged like the job service's own stop phases
             await runner.cleanup()
     await running.stop()
     tracing.shutdown()  # sends the spans still queued
+
+
+async def start(settings: ServiceSettings, with_http: bool,
+                reached: asyncio.Event) -> tuple[RunningJobService, Any, int | None]:
+    """The job service and its gateway; `reached` is set once the database answered (nothing to wait for after)."""
+    store = None
+    if settings.database_url:  # PostgreSQL may not answer yet: waited for (jobservice/db_wait.py)
+        store, settings = await open_database_waiting(settings, with_http, announce_waiting)
+    reached.set()
+    running = await create_server(settings, store=store)
+    runner = None
+    http_port = None
+    if with_http:
+        runner, http_port = await start_in_process_gateway(running, settings)
+    return running, runner, http_port
+
+
+def announce_waiting(endpoints: WaitingEndpoints, waiting: Waiting) -> None:
+    """One `{"event": "waiting", ...}` line: `phonos serve` says the job service waits, and claims nothing ready."""
+    print(json.dumps({"event": "waiting", "grpc_port": endpoints.grpc_port, "http_port": endpoints.http_port,
+                      "reason": waiting.reason}), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataDirLocked, CannotListen, ValueError) as exc:  # ValueError: a setting that cannot be used (e.g. a bad URL list)
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except StartFailure as exc:
+        print(f"error: {store_unusable_message(settings, exc)}", file=sys.stderr)
+        return 2 if exc.retry else EXIT_DATABASE_REFUSED  # retry: it waited PHONOS_DATABASE_START_WAIT_S
     except STORE_UNUSABLE as exc:
         print(f"error: {store_unusable_message(settings, exc)}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import re
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -143,6 +144,76 @@ async def migrate(conn: asyncpg.Connection) -> int:
     return current
 
 
+def server_of(url: str) -> str:
+    """host:port of PHONOS_DATABASE_URL, for messages (never the URL: it holds the password); ValueError for a
+    port that is not a number."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or 5432}" if parts.hostname else "PHONOS_DATABASE_URL's server"
+
+
+class StartFailure(OSError):
+    """Opening the database failed: `reason` says where and why, for an operator; `retry` says whether waiting
+    can help (`start_failure`). An OSError, so every caller that reports an unusable store (STORE_UNUSABLE: the
+    operator's CLI, `phonos serve`) words it as before."""
+
+    def __init__(self, reason: str, retry: bool, kind: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry = retry
+        # What happened in a few words without the server's name or address ("connection refused"): the public
+        # health says it while a starting job service waits (jobservice/db_wait.py); the log has the reason.
+        self.kind = kind or ("cannot connect" if retry else "refused")
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def start_failure(url: str, exc: BaseException, timeout_s: float) -> StartFailure:
+    """Whether a failure to open the database is worth waiting out, and why it happened (README, "PostgreSQL").
+
+    Worth waiting: the server cannot be reached yet (refused, no answer, a name DNS does not know yet, the
+    connection lost) or is not taking connections yet (starting up, shutting down, in recovery, out of
+    connection slots): a database started after its job services, or restarting, ends these on its own.
+    Not worth it: the server answered and refused us (a wrong password or user, no pg_hba.conf entry, no such
+    database) or the SSL settings cannot work (sslmode asks for SSL the server does not offer, a certificate
+    that does not verify), or a migration failed: waiting changes nothing, the configuration must."""
+    try:
+        where = server_of(url)
+    except ValueError:
+        where = "PHONOS_DATABASE_URL's server"
+    user = urlsplit(url).username or "(the default user)"
+    if isinstance(exc, ssl.SSLError) or (isinstance(exc, ConnectionError) and "SSL" in str(exc)):
+        return StartFailure(f"SSL with PostgreSQL at {where} failed: {exc} (check sslmode and the certificates "
+                            "in PHONOS_DATABASE_URL)", retry=False, kind="SSL failed")
+    if isinstance(exc, asyncpg.InvalidPasswordError):
+        return StartFailure(f"PostgreSQL at {where} refused the password of user {user}: {exc}", retry=False,
+                            kind="password refused")
+    if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):  # no such role, no pg_hba.conf entry
+        return StartFailure(f"PostgreSQL at {where} refused user {user}: {exc}", retry=False,
+                            kind="user refused")
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return StartFailure(f"PostgreSQL at {where}: {exc}", retry=False, kind="no such database")
+    if isinstance(exc, (asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)):
+        return StartFailure(f"PostgreSQL at {where} does not take connections yet: {exc}", retry=True,
+                            kind="not accepting connections yet")
+    if isinstance(exc, OSError):
+        return StartFailure(connect_failure(url, exc, timeout_s), retry=True, kind=_connect_kind(exc))
+    if unreachable(exc):  # the connection lost mid-start, the server shut down or crashed meanwhile
+        return StartFailure(f"PostgreSQL at {where} went away: {exc or type(exc).__name__}", retry=True,
+                            kind="connection lost")
+    return StartFailure(f"PostgreSQL at {where}: {exc}", retry=False)
+
+
+def _connect_kind(exc: OSError) -> str:
+    if isinstance(exc, TimeoutError):
+        return "no answer"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "host name not resolved"
+    return "cannot connect"
+
+
 def connect_failure(url: str, exc: OSError, timeout_s: float) -> str:
     """Why the first connection failed, for an operator: where it tried (host and port only: the URL holds the
     password) and what that means. Without it a server that never answers (a firewall dropping packets) said
@@ -150,7 +221,7 @@ def connect_failure(url: str, exc: OSError, timeout_s: float) -> str:
     and a refusal `[Errno 111] Connect call failed ('10.0.0.5', 5432)`."""
     parts = urlsplit(url)
     try:
-        where = f"{parts.hostname}:{parts.port or 5432}" if parts.hostname else "PHONOS_DATABASE_URL's server"
+        where = server_of(url)
     except ValueError:  # a port that is not a number: asyncpg said so itself
         return str(exc)
     if isinstance(exc, TimeoutError):
@@ -429,18 +500,18 @@ class PgDatabase:
         try:
             conn = await asyncpg.connect(url, timeout=connect_timeout_s,
                                          server_settings={"application_name": application_name()})
-        except OSError as exc:  # refused, unknown host, no answer: said where and why (STORE_UNUSABLE, exit 2)
-            raise OSError(connect_failure(url, exc, connect_timeout_s)) from exc
-        try:
-            await migrate(conn)
-        finally:
-            try:  # the goodbye is bounded too: a server gone silent after migrating must not hold the start
-                await conn.close(timeout=connect_timeout_s)
-            except (*UNREACHABLE, asyncpg.PostgresError, asyncpg.InterfaceError):
-                conn.terminate()
-        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, reset=_keep_session,
-                                         timeout=connect_timeout_s, command_timeout=command_timeout_s,
-                                         server_settings=session_settings(command_timeout_s))
+            try:
+                await migrate(conn)
+            finally:
+                try:  # the goodbye is bounded too: a server gone silent after migrating must not hold the start
+                    await conn.close(timeout=connect_timeout_s)
+                except (*UNREACHABLE, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    conn.terminate()
+            pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, reset=_keep_session,
+                                             timeout=connect_timeout_s, command_timeout=command_timeout_s,
+                                             server_settings=session_settings(command_timeout_s))
+        except (OSError, asyncpg.PostgresError) as exc:  # said where and why, and whether waiting helps
+            raise start_failure(url, exc, connect_timeout_s) from exc
         return cls(pool, url, connect_timeout_s, command_timeout_s)
 
     async def close(self) -> None:

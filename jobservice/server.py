@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from jobservice.admission import KeyAdmission
 from jobservice.auth_throttle import AuthThrottle
 from jobservice.datadir_lock import DataDirLock
+from jobservice.db_wait import Waiting, WaitingServicer, open_waiting
 from jobservice.edge import EdgeInterceptor
 from jobservice.fleet_inference import build_inference
 from jobservice.inference import Inference
@@ -30,7 +31,7 @@ from jobservice.reflection_pool import V1_SERVICE, V1ALPHA_SERVICE, enable_refle
 from jobservice.results import ResultStore
 from jobservice.service import JobService
 from jobservice.servicer import PhonosServicer
-from jobservice.store import open_store
+from jobservice.store import Store, open_store
 from phonos.v1 import phonos_pb2, phonos_pb2_grpc
 from phonos_common.ratelog import RateLimitedLog
 from phonos_config.service import ServiceSettings, bracketed
@@ -146,8 +147,28 @@ def server_options() -> list[tuple[str, int]]:
     ]
 
 
+def add_services(server: grpc.aio.Server, servicer: object) -> health.aio.HealthServicer:
+    """PhonosService (`servicer`), health and reflection on `server`; the health servicer, to set."""
+    phonos_pb2_grpc.add_PhonosServiceServicer_to_server(servicer, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    # v1alpha and v1 (newer grpcurl, grpcui, Postman and Buf Studio ask v1 first): jobservice/reflection_pool.py
+    enable_reflection(server, (SERVICE_NAME, HEALTH_SERVICE_NAME))
+    return health_servicer
+
+
+def bind_grpc(server: grpc.aio.Server, settings: ServiceSettings) -> int:
+    """The port `server` listens on (settings.grpc_port; 0: any free one); CannotListen naming the setting."""
+    try:
+        return int(server.add_insecure_port(f"{bracketed(settings.grpc_host)}:{settings.grpc_port}"))
+    except RuntimeError:  # grpc's "Failed to bind to address ..."
+        raise CannotListen("gRPC", settings.grpc_host, settings.grpc_port,
+                           "PHONOS_GRPC_PORT or --grpc-port") from None
+
+
 async def create_server(
     settings: ServiceSettings, specs: Mapping[str, ModelSpec] | None = None, inference: Inference | None = None,
+    *, store: Store | None = None,
 ) -> RunningJobService:
     """Open the store, recover jobs, and serve on `settings.grpc_port` (0 = any free port).
 
@@ -155,13 +176,14 @@ async def create_server(
     PostgreSQL (`settings.database_url`) is shared: no lock, the data directory only holds result files.
 
     `inference` defaults to the Triton server at `settings.triton_url` (or the fleet at `triton_urls`); tests
-    pass the in-memory twin."""
+    pass the in-memory twin. `store`: already opened (`open_database_waiting`); else opened here, and a
+    database that cannot be reached is an error at once."""
     secure_data_dir(settings.data_dir, settings.sqlite_path)  # result files live there on either store
     lock = None if settings.database_url else DataDirLock(settings.data_dir)
     if lock is not None:
         lock.acquire()
     try:
-        db = await open_store(settings)
+        db = await open_store(settings) if store is None else store
         secure_data_dir(settings.data_dir, settings.sqlite_path)  # the files SQLite just created
         if lock is not None:  # the only writer of the results: what a killed one left half-written can go
             await asyncio.to_thread(ResultStore(settings.results_dir).remove_every_temporary)
@@ -183,20 +205,15 @@ async def create_server(
                                       trusted_proxies=edge.trusted_proxies)],
         options=server_options(),
     )
-    phonos_pb2_grpc.add_PhonosServiceServicer_to_server(servicer, server)
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    # v1alpha and v1 (newer grpcurl, grpcui, Postman and Buf Studio ask v1 first): jobservice/reflection_pool.py
-    enable_reflection(server, (SERVICE_NAME, HEALTH_SERVICE_NAME))
+    health_servicer = add_services(server, servicer)
     try:
-        port = server.add_insecure_port(f"{bracketed(settings.grpc_host)}:{settings.grpc_port}")
-    except RuntimeError:  # grpc's "Failed to bind to address ..."
+        port = bind_grpc(server, settings)
+    except CannotListen:
         await service.stop()
         await db.close()
         if lock is not None:
             lock.release()
-        raise CannotListen("gRPC", settings.grpc_host, settings.grpc_port,
-                           "PHONOS_GRPC_PORT or --grpc-port") from None
+        raise
     await server.start()
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)  # liveness
     # Every other service reflection lists answers by its own name too (health checkers and grpcurl users ask
@@ -222,6 +239,74 @@ async def create_server(
     log.info("job service listening", extra={"action": "jobservice.started", "port": port,
                                              "metrics_port": running.metrics_port})
     return running
+
+
+@dataclass
+class WaitingEndpoints:
+    """What listens while a starting job service waits for its database (jobservice/db_wait.py): gRPC health
+    (liveness SERVING, PhonosService NOT_SERVING) and the waiting servicer, and the REST gateway over it."""
+
+    server: grpc.aio.Server
+    grpc_port: int
+    runner: web.AppRunner | None = None
+    http_port: int | None = None
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+        await self.server.stop(0)
+
+
+async def start_waiting_endpoints(settings: ServiceSettings, servicer: WaitingServicer,
+                                  with_http: bool) -> WaitingEndpoints:
+    """Listen where the job service will (its ports, so probes and clients find the answer there) with
+    `servicer` in place of PhonosService; CannotListen as `create_server` says it."""
+    server = grpc.aio.server(options=server_options())
+    health_servicer = add_services(server, servicer)
+    port = bind_grpc(server, settings)
+    await server.start()
+    for always_on in ("", *ALWAYS_SERVING):  # the process is alive: a restart would not bring the database
+        await health_servicer.set(always_on, health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
+    endpoints = WaitingEndpoints(server, port)
+    if with_http:
+        from gateway.dashboard import DashboardOptions
+        from gateway.invoker import InProcessInvoker
+        from gateway.server import start_gateway
+
+        try:  # no admission: every call but the health is refused by the servicer itself
+            endpoints.runner, endpoints.http_port = await start_gateway(
+                InProcessInvoker(servicer), settings.http_host, settings.http_port, edge=settings.edge,
+                dashboard_options=DashboardOptions(cookie_secure=settings.cookie_secure))
+        except OSError:
+            await server.stop(0)
+            raise CannotListen("HTTP", settings.http_host, settings.http_port,
+                               "PHONOS_HTTP_PORT or --http-port") from None
+    return endpoints
+
+
+async def open_database_waiting(settings: ServiceSettings, with_http: bool,
+                                announce: Callable[[WaitingEndpoints, Waiting], None]) -> tuple[Store, ServiceSettings]:
+    """The PostgreSQL store once it answers (jobservice/db_wait.py), and the settings to serve with. After the
+    first failed try the waiting endpoints listen (then `announce`) until it answers; the service then serves on
+    the ports they had (port 0 picks once). StartFailure when the database refuses or the wait ends."""
+    waiting = Waiting()
+    endpoints: WaitingEndpoints | None = None
+
+    async def first_wait() -> None:
+        nonlocal endpoints
+        endpoints = await start_waiting_endpoints(settings, WaitingServicer(waiting), with_http)
+        announce(endpoints, waiting)
+
+    try:
+        db = await open_waiting(settings, waiting, first_wait)
+    finally:
+        if endpoints is not None:
+            await endpoints.stop()
+    if endpoints is not None:
+        settings = settings.with_overrides(grpc_port=endpoints.grpc_port, http_port=endpoints.http_port or
+                                           settings.http_port)
+    return db, settings
 
 
 async def start_in_process_gateway(running: RunningJobService, settings: ServiceSettings) -> tuple[Any, int]:

@@ -28,6 +28,8 @@ from collections.abc import Mapping
 
 from jobservice.admin import FIRST_USER, FirstStart, ensure_first_account, password_holder
 from jobservice.datadir_lock import DataDirLock, DataDirLocked
+from jobservice.db_wait import retrying
+from jobservice.pg import StartFailure
 from jobservice.private_files import secure_data_dir
 from jobservice.store import STORE_UNUSABLE, store_unusable_message
 from launcher.banner import endpoint_lines, first_job_line, operator_program, sign_in_line
@@ -89,7 +91,10 @@ def read_ready_line(process: subprocess.Popen[str], timeout_s: float) -> dict | 
         assert process.stdout is not None
         for line in process.stdout:
             if line.startswith("{"):
-                ready.update(json.loads(line))
+                info = json.loads(line)
+                if info.get("event", "ready") != "ready":  # "waiting" for its database: not ready yet
+                    continue
+                ready.update(info)
                 return
 
     reader = threading.Thread(target=read, daemon=True)
@@ -183,6 +188,10 @@ class JobServiceChild:
         for line in popen.stdout:  # drained to the end, so the child never blocks on a full pipe
             if line.startswith("{") and not ready.is_set():
                 info = json.loads(line)
+                if info.get("event") == "waiting":  # PostgreSQL away at its start (jobservice/db_wait.py)
+                    print(f"job service: waiting for its database ({info.get('reason') or 'unreachable'}); it "
+                          "serves once the database answers (PHONOS_DATABASE_START_WAIT_S)", flush=True)
+                    continue
                 # A restart must come back where clients and the banner expect it (port 0 = the first pick).
                 # The metrics port too: Prometheus scrapes the one the banner printed.
                 self.settings = self.settings.with_overrides(
@@ -216,6 +225,33 @@ class JobServiceChild:
             self.kill()
 
 
+def jobservice_ready_timeout_s(settings: ServiceSettings) -> float:
+    """How long the job service may take to be ready: on PostgreSQL, plus its own wait for the database (it says
+    it waits, and exits when that wait ends; jobservice/db_wait.py), so it is not killed while waiting."""
+    if not settings.database_url:
+        return JOBSERVICE_READY_TIMEOUT_S
+    if settings.database_start_wait_s == 0:  # for ever
+        return float("inf")
+    return JOBSERVICE_READY_TIMEOUT_S + settings.database_start_wait_s
+
+
+async def first_account_waiting(settings: ServiceSettings) -> FirstStart | None:
+    """`ensure_first_account`, waiting for PostgreSQL as the job service does (PHONOS_DATABASE_START_WAIT_S): a
+    `phonos serve` started before its database says each failed try and starts once it answers."""
+
+    async def attempt() -> FirstStart | None:
+        return await ensure_first_account(settings, credits=settings.default_credits,
+                                          rate_limit=settings.default_rate_limit)
+
+    async def failed(failure: StartFailure, pause_s: float) -> None:
+        print(f"waiting for the database: {failure.reason}; trying again in {pause_s:g} s "
+              "(PHONOS_DATABASE_START_WAIT_S)", flush=True)
+
+    if not settings.database_url:
+        return await attempt()
+    return await retrying(attempt, settings.database_start_wait_s, failed)
+
+
 def serve(settings: ServiceSettings) -> int:
     # Every setting is checked before anything is created: a typo in PHONOS_MODELS must not leave a
     # fresh data directory with an admin key printed above a traceback.
@@ -240,11 +276,12 @@ def serve(settings: ServiceSettings) -> int:
         secure_data_dir(data_dir, settings.sqlite_path)
         if not owner_free(settings):
             return 1
-        first = asyncio.run(ensure_first_account(
-            settings, credits=settings.default_credits, rate_limit=settings.default_rate_limit
-        ))
+        first = asyncio.run(first_account_waiting(settings))
         secure_data_dir(data_dir, settings.sqlite_path)
-    except STORE_UNUSABLE as exc:
+    except KeyboardInterrupt:  # Ctrl-C while waiting for the database: nothing was started yet
+        print("stopped while waiting for the database", flush=True)
+        return 130
+    except STORE_UNUSABLE as exc:  # a database that refused us, or the wait ended, too (`phonos`'s 2: a refusal)
         print(said_error(store_unusable_message(settings, exc)), file=sys.stderr)
         return 2
     if first is not None:
@@ -255,7 +292,7 @@ def serve(settings: ServiceSettings) -> int:
     settings = settings.with_overrides(triton_url=triton.grpc_url)
     jobs = JobServiceChild(settings, jobservice_env(settings, triton))
     children = [Supervised(triton, policy, ready_timeout_s=TRITON_READY_TIMEOUT_S),
-                Supervised(jobs, policy, ready_timeout_s=JOBSERVICE_READY_TIMEOUT_S)]
+                Supervised(jobs, policy, ready_timeout_s=jobservice_ready_timeout_s(settings))]
     stopping = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:

@@ -273,6 +273,9 @@ def lines(status: Status, size: Callable[[int], str]) -> Iterator[tuple[str, ...
     if components.get("database") == "schema_too_new":  # not an outage to wait out: it stays until someone acts
         yield ("", *("a newer job service migrated the database past what this one knows: stop this job service, "
                      "or upgrade it to that version").split(" "))
+    if components.get("database") == "unreachable":  # a job service starting before its database (db_wait.py)
+        yield ("", *("the job service is starting and waits for its database; it serves once the database answers "
+                     "(its log says where it tries and why)").split(" "))
     for name, state in components.items():
         if name != "database" and not _is_model(name, metrics):
             yield (f"{name}:", state)

@@ -37,6 +37,11 @@ class ServiceSettings:
     # ever meets a stalled database; it stays under the gateway's 30 s deadline, so the client reads a 503 with
     # Retry-After rather than a 504. Migrations at start are not bound by it (one may legitimately take long).
     database_command_timeout_s: float = 15.0
+    # PostgreSQL: how long a starting job service keeps trying to reach its database (a container started before
+    # it, a database restarting, DNS not ready yet: 1 s doubling to 15 s between tries) before it exits; 0 keeps
+    # trying for ever. Meanwhile it answers health as not ready. A database that answers and refuses (a wrong
+    # password, no such database, SSL settings that cannot work) ends the start at once (jobservice/db_wait.py).
+    database_start_wait_s: float = 300.0
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051
     http_host: str = "127.0.0.1"
@@ -242,6 +247,7 @@ _LEAST: dict[str, int] = {
     "usage_retention_days": 1, "session_rate_limit": 1, "result_retention_days": 0, "webhook_delivery_log_days": 0,
     "activity_log_days": 0, "watch_max_streams_per_account": 0,
     "triton_retry_window_s": 0, "storage_retry_window_s": 0, "webhook_backoff_base_s": 0,
+    "database_start_wait_s": 0,
 }
 # The longest duration a `*_s` or `*_days` setting may hold: a time that far ahead is still a date the API can
 # write (RFC 3339 stops at year 9999; a session expiring past it could not be answered).

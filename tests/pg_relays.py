@@ -16,12 +16,13 @@ class Relay:
     closed). Hooks: `_hold` (accept a connection and never relay it), `_passes` (relay these bytes) and `_ended`
     (what the other side sees when one side of a relayed connection ends)."""
 
-    def __init__(self, upstream: tuple[str, int], name: str) -> None:
+    def __init__(self, upstream: tuple[str, int], name: str, port: int = 0) -> None:
+        """`port`: where to listen (0: any free port), e.g. one a job service has been refused on so far."""
         self.upstream = upstream
         self.dark = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = socket.create_server(("127.0.0.1", port))
         self.port: int = self._listener.getsockname()[1]
         threading.Thread(target=self._accept, name=name, daemon=True).start()
 

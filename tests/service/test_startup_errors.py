@@ -15,11 +15,16 @@ pytestmark = pytest.mark.integration
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("PHONOS_TRITON_URLS", "gpu1:8001,gpu2", "expected host:port or model=host:port"),
     ("PHONOS_DATABASE_URL", "mysql://db/phonos", "must be a postgresql://user:password@host:5432/db URL"),
-    ("PHONOS_DATABASE_URL", "postgresql://phonos@127.0.0.1:{port}/phonos", "cannot open the database"),
+    # Waited for first (jobservice/db_wait.py), up to PHONOS_DATABASE_START_WAIT_S (set short below).
+    ("PHONOS_DATABASE_URL", "postgresql://phonos@127.0.0.1:{port}/phonos", "cannot open the database at "
+     "PHONOS_DATABASE_URL: PostgreSQL at 127.0.0.1:{port} refused the connection: is it running, and listening on "
+     "that address?; gave up after 0.5 s of trying (PHONOS_DATABASE_START_WAIT_S)"),
 ])
 def test_unusable_settings_exit_2_with_a_message(name: str, value: str, message: str, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv(name, value.format(port=free_port()))
+    port = free_port()
+    monkeypatch.setenv(name, value.format(port=port))
+    monkeypatch.setenv("PHONOS_DATABASE_START_WAIT_S", "0.5")
     assert main(["--data-dir", str(tmp_path), "--grpc-port", "0", "--no-http"]) == 2
-    assert message in capsys.readouterr().err
+    assert message.format(port=port) in capsys.readouterr().err
