@@ -103,3 +103,15 @@ def test_a_download_never_replaces_another_file_and_running_it_again_changes_not
     assert cli.main(["jobs", "watch", job_id, "--out", str(folds)]) == 0
     assert (folds / "seq_one.pdb").read_text() == "edited by hand\n"
     assert (folds / f"seq_one.{job_id}.pdb").read_bytes() == ours
+
+
+def test_a_result_whose_names_are_both_taken_gets_a_number(tmp_path: Path) -> None:
+    """`a.pdb` and `a.JOB.pdb` both hold other files (one edited by hand): the result is a.JOB.2.pdb, as wget
+    numbers; found again by its content when the command is run again, never a third copy."""
+    job_id = "f8ac96a7-f27c-4025-9369-89d639c3935e"
+    (tmp_path / "a.pdb").write_bytes(b"another job's")
+    (tmp_path / f"a.{job_id}.pdb").write_bytes(b"edited")
+    target = cli.unused_target(tmp_path, "a", job_id, "pdb", f"{job_id}.pdb", b"this job's")
+    assert target == tmp_path / f"a.{job_id}.2.pdb"
+    target.write_bytes(b"this job's")
+    assert cli.unused_target(tmp_path, "a", job_id, "pdb", f"{job_id}.pdb", b"this job's") == target

@@ -287,9 +287,11 @@ def unused_target(out: Path, name: str, job_id: str, fmt: str, server_name: str 
             return out / file_name
     # Both taken by other files (one edited by hand under the job's name): a number, as wget does, never a loss.
     number = 2
-    while (out / output_name(f"{name}.{job_id}.{number}", job_id, fmt, server_name)).exists():
+    while True:
+        target = out / output_name(f"{name}.{job_id}.{number}", job_id, fmt, server_name)
+        if not target.exists() or holds(target, content):
+            return target
         number += 1
-    return out / output_name(f"{name}.{job_id}.{number}", job_id, fmt, server_name)
 
 
 REPORT_HEADER = ("NAME", "JOB ID", "STATUS", "FILES / ERROR")  # a refused or failed record's row holds its error
