@@ -76,7 +76,7 @@ from phonos_client.models import (
     WebhookLastDelivery,
 )
 from phonos_client.pipes import ending_quietly_on_a_closed_pipe
-from phonos_client.saving import write_whole
+from phonos_client.saving import holds, write_whole
 
 WATCH_FORMATS = "pdb"  # `jobs watch --formats`' default
 
@@ -239,8 +239,10 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
                 if fmt in job.formats:
                     async with turns:
                         download = await client.download(outcome.job_id, fmt)
-                    target = unused_target(out, outcome.name, outcome.job_id, fmt, download.file_name)
-                    await asyncio.to_thread(write_whole, target, download.content)
+                    target = unused_target(out, outcome.name, outcome.job_id, fmt, download.file_name,
+                                           download.content)
+                    if not holds(target, download.content):  # there from an earlier run of the command: kept
+                        await asyncio.to_thread(write_whole, target, download.content)
                     outcome.files.append(str(target))
             absent = [fmt for fmt in formats if fmt != "all" and fmt not in job.formats]
             note = ", ".join(Path(f).name for f in outcome.files)
@@ -269,15 +271,27 @@ def output_name(name: str, job_id: str, fmt: str, server_name: str | None) -> st
     return f"{name}.{fmt}"
 
 
-def unused_target(out: Path, name: str, job_id: str, fmt: str, server_name: str | None) -> Path:
-    """Where a downloaded file goes: `out/<name><ending>` (output_name), or, when a file is there already (an earlier
-    run's: a second `phonos fold SEQ --out folds/` wrote folds/sequence.pdb again, silently), the name with the
-    job's id added (`sequence.<job id>.pdb`, the id that names `jobs download`'s file), so no run replaces another's
-    result. The report lists every file under the name it got."""
-    target = out / output_name(name, job_id, fmt, server_name)
-    if not target.exists():
-        return target
-    return out / output_name(f"{name}.{job_id}", job_id, fmt, server_name)
+def unused_target(out: Path, name: str, job_id: str, fmt: str, server_name: str | None, content: bytes) -> Path:
+    """Where a downloaded file goes: `out/<name><ending>` (output_name), or, when a different file is there already
+    (an earlier run's: a second `phonos fold SEQ --out folds/` wrote folds/sequence.pdb again, silently), the name
+    with the job's id added (`sequence.<job id>.pdb`, the id that names `jobs download`'s file), so no run replaces
+    another's result. A name that holds this very file (the command run again: `jobs watch ... --out` after an
+    interruption) is the one it goes to, and kept, not saved a second time under the job id. The report lists every
+    file under the name it got."""
+    candidates = [output_name(name, job_id, fmt, server_name), output_name(f"{name}.{job_id}", job_id, fmt, server_name)]
+    for file_name in candidates:
+        if holds(out / file_name, content):
+            return out / file_name
+    for file_name in candidates:
+        if not (out / file_name).exists():
+            return out / file_name
+    # Both taken by other files (one edited by hand under the job's name): a number, as wget does, never a loss.
+    number = 2
+    while True:
+        target = out / output_name(f"{name}.{job_id}.{number}", job_id, fmt, server_name)
+        if not target.exists() or holds(target, content):
+            return target
+        number += 1
 
 
 REPORT_HEADER = ("NAME", "JOB ID", "STATUS", "FILES / ERROR")  # a refused or failed record's row holds its error
@@ -747,8 +761,15 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         target = Path(args.out) if args.out else Path(download.file_name or f"{args.job_id}.out")
         if target.is_dir():
             target = target / (download.file_name or f"{args.job_id}.out")
+        same = holds(target, download.content)
+        if target.exists() and not same and not args.overwrite:
+            # Another file (another job's, or one edited since): said, never replaced unasked, as `gh run
+            # download` does. The same job's file is left as it is: the command run again changes nothing.
+            raise UsageError(f"{target}: a different file is there already; add --overwrite to replace it, or "
+                             "give --out another file or folder")
         try:
-            write_whole(target, download.content)
+            if not same:
+                write_whole(target, download.content)
         except OSError as exc:
             raise UsageError(f"{target}: cannot write the file ({exc.strerror or exc})") from None
         emit(args, {"file": str(target), "bytes": len(download.content)}, str(target))
@@ -1053,6 +1074,8 @@ def add_user_commands(sub: Any) -> None:
     download.add_argument("job_id", help=JOB_ID_HELP)
     download.add_argument("--format", metavar="FORMAT", help="one of the job's formats (`jobs show`; default: its main file)")
     download.add_argument("--out", metavar="PATH", help="file or folder (default: the server's file name, here)")
+    download.add_argument("--overwrite", action="store_true", help="replace a different file already at the "
+                                                                   "target (without it: refused, exit 2)")
     command(jobs.add_parser("cancel", help="cancel a pending or running job"), "jobs cancel").add_argument(
         "job_id", help=JOB_ID_HELP)
     rerun = command(jobs.add_parser("rerun", help="submit a job's request again as a new job (its inputs and "

@@ -525,10 +525,11 @@ class Client(_Base):
                 if _passed(deadline):
                     raise Expired from exc
                 self._failed(exc)
-                pause = self._retry.watch_pause(exc, tries)
+                pause = self._retry.watch_pause(exc, tries, self.base_url)
             else:  # the server ended the stream: connect again
                 self._answered = True
                 pause = self._retry.backoff(max(tries.failures - 1, 0))
+                tries.lost_at = None  # it was connected: a later loss gets its own time to reconnect
             if deadline is not None:
                 pause = min(pause, max(deadline - time.monotonic(), 0.0))
             time.sleep(pause)
@@ -763,10 +764,11 @@ class AsyncClient(_Base):
                     return
             except _FAILURES as exc:
                 self._failed(exc)
-                pause = self._retry.watch_pause(exc, tries)
+                pause = self._retry.watch_pause(exc, tries, self.base_url)
             else:  # the server ended the stream: connect again
                 self._answered = True
                 pause = self._retry.backoff(max(tries.failures - 1, 0))
+                tries.lost_at = None  # it was connected: a later loss gets its own time to reconnect
             await asyncio.sleep(pause)
 
     async def wait(self, job_id: str, timeout: float | None = None) -> Job:  # noqa: ASYNC109 - Client.wait's signature

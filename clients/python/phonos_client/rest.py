@@ -77,7 +77,9 @@ def connection_error(exc: httpx.TransportError, server: httpx.URL) -> errors.API
     """The typed error of a failed try, naming the server it was for (a wrong PHONOS_URL is the usual cause)."""
     at = f" at {str(server).rstrip('/')}" if server.host else ""
     if isinstance(exc, httpx.TimeoutException):
-        return errors.APITimeoutError(f"the server{at} did not answer in time ({exc})")
+        # A read timeout says nothing more (its text is empty): "did not answer in time ()" was the line
+        why = f" ({exc})" if str(exc) else ""
+        return errors.APITimeoutError(f"the server{at} did not answer in time{why}")
     # ConnectError: no connection was made (refused, a name that does not resolve): the request never left here
     kind = errors.ServerUnreachableError if isinstance(exc, httpx.ConnectError) else errors.APIConnectionError
     return kind(f"could not reach the server{at}: {exc}")

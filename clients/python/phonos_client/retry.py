@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,11 @@ DEFAULT_RETRY_WAIT_S = 8.0  # `phonos serve` restarting its job service: ~3 s re
 MAX_RETRY_AFTER_S = 60.0  # the server's rate-limit window: a longer Retry-After is not the rate limit's
 DEFAULT_RATE_LIMIT_WAIT_S = 120.0  # two windows of a per-minute limit: room for a bulk job's share of turns
 RATE_LIMIT_JITTER_S = 0.5
-MIN_WATCH_RECONNECTS = 5  # a watch survives a server restart even with max_retries=0
+# A watch whose connection was lost reconnects for max_retry_wait seconds (wall clock, the tries' own time counted),
+# never less than this: it survives `phonos serve` restarting its job service (~3 s refused) even with
+# max_retry_wait=0. It always tries once more: after a silent stream (the read timeout) a fresh connection is
+# the one test left of a server that may be only slow; a second silence as long as the first ends the watch.
+MIN_WATCH_RECONNECT_S = 5.0
 
 Failure = errors.APIConnectionError | errors.APIStatusError
 log = logging.getLogger("phonos_client")
@@ -63,6 +68,7 @@ class Tries:
     timeouts: int = 0  # of those, tries that ran out of time (each took the client's timeout)
     limited: int = 0  # 429s
     limited_s: float = 0.0  # seconds spent waiting them out, counted against max_rate_limit_wait
+    lost_at: float | None = None  # a watch: when its connection was lost (monotonic), reconnecting since
     answer_lost: bool = False  # a try broke off after the server may have done the work
 
 
@@ -136,12 +142,27 @@ class RetryPolicy:
     def backoff(attempt: int) -> float:
         return min(MAX_BACKOFF_S, 0.5 * 2**attempt) * (0.5 + random.random() / 2)
 
-    def watch_pause(self, error: Failure, tries: Tries) -> float:
-        """The pause before a watch connects again after `error`; raises once it is not transient, reconnections
-        are spent, or (429) the rate limit has kept it waiting longer than `max_rate_limit_wait`."""
+    def watch_pause(self, error: Failure, tries: Tries, url: str = "the server") -> float:
+        """The pause before a watch connects again after `error`; raises once it is not transient, the time
+        to reconnect (watch_budget, from the first failure) is spent after at least one more try, or (429) the
+        rate limit has kept it waiting longer than `max_rate_limit_wait`. The first failure is logged (INFO:
+        `phonos` says it while the watch retries, so a lost server is not a silent pause)."""
         if isinstance(error, errors.RateLimitError):
             return self._rate_limited(error, tries)
-        if not transient(error) or tries.failures + 1 > max(self.max_retries, MIN_WATCH_RECONNECTS):
+        if not transient(error):
+            raise error
+        now = time.monotonic()
+        budget = self.watch_budget
+        if tries.lost_at is None:
+            tries.lost_at = now
+            # The reason (refused, reset, silent) is the final error's if the retries fail: not said twice.
+            log.info("lost the connection to %s; retrying...", url)  # for budget s, or one silence more
+        left = tries.lost_at + budget - now
+        if tries.failures > 0 and left <= 0:
             raise error
         tries.failures += 1
-        return self.backoff(tries.failures - 1)
+        return max(min(self.backoff(tries.failures - 1), left), 0.0)
+
+    @property
+    def watch_budget(self) -> float:
+        return max(self.max_retry_wait, MIN_WATCH_RECONNECT_S)
