@@ -1119,9 +1119,9 @@ def add_user_commands(sub: Any) -> None:
     command(hooks.add_parser("ls", help="your webhooks"), "webhooks ls")
     create = command(hooks.add_parser("create", help="register a receiver URL"), "webhooks create")
     create.add_argument("url", help="where the events are POSTed (https://; the answer shows the signing secret once)")
-    create.add_argument("--event", action="append", choices=["job.started", "job.completed", "job.failed"],
+    create.add_argument("--event", "--events", dest="event", action="append", choices=["job.started", "job.completed", "job.failed"],
                         metavar="EVENT", help="an event to send: job.started, job.completed or job.failed "
-                                              "(repeatable; default: all three)")
+                                              "(repeatable; --events as the API's field; default: all three)")
     command(hooks.add_parser("delete", help="remove a webhook"), "webhooks delete").add_argument(
         "webhook_id", help=HOOK_ID_HELP)
     command(hooks.add_parser("test", help="send a test event"), "webhooks test").add_argument(
