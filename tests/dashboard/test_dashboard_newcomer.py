@@ -4,7 +4,8 @@ Submit then answered "DiffDock needs a ligand ... (or put the SMILES in sequence
 does not have (its tab had no "Use an example" as the others have); a webhook's "Send test" answered "HTTP 204
 Receiver answered HTTP 204", the badge said twice, where a reload says when ("HTTP 204 just now"); the Account
 page's password form had no username field, so Chrome warned and a password manager could not file the new password
-under the account."""
+under the account; and the 3D viewer's buttons lay over its top right corner, where "Whole complex" hid a docking pose
+that tiny random weights put far out (the fit fills the canvas to its edges)."""
 
 from __future__ import annotations
 
@@ -100,4 +101,45 @@ def test_the_password_form_names_the_account_for_password_managers(browser: Brow
     assert name.evaluate("(e) => e.readOnly && e.tabIndex === -1")
     page.wait_for_load_state("networkidle")
     assert not [m for m in said if "Password forms should have" in m], said
+    page.close()
+
+
+# The viewer card as the job page builds it (pages/job.js: the canvas's box, then its buttons, then a note).
+VIEWER_CARD = """([labels]) => {
+    document.getElementById('viewer-card-test')?.remove();
+    const el = (tag, cls) => { const e = document.createElement(tag); if (cls) e.className = cls; return e; };
+    const card = el('div', 'card viewer-card');
+    card.id = 'viewer-card-test';
+    const body = el('div', 'card-body');
+    const viewer = el('div', 'viewer');
+    const tools = el('div', 'viewer-tools');
+    for (const label of labels) { const b = el('button', 'btn small'); b.textContent = label; tools.append(b); }
+    const note = el('div', 'small muted');
+    note.id = 'viewer-note';
+    note.textContent = 'Shown as sticks';
+    body.append(viewer, tools, note);
+    card.append(body);
+    document.getElementById('main').append(card);
+    const box = (e) => e.getBoundingClientRect().toJSON();
+    return {viewer: box(viewer), buttons: [...tools.children].map(box), note: box(note),
+            order: [...body.children].map((e) => e.className)};
+}"""
+
+
+def test_the_viewers_buttons_sit_above_it_not_over_the_structure(browser: Browser, service: InProcessService,
+                                                                 nell: User) -> None:
+    page = signed_in(browser, service, nell)  # type: ignore[arg-type]
+    for width in (1440, 375):
+        page.set_viewport_size({"width": width, "height": 900})
+        for labels in (["Cartoon", "Sticks", "Spin", "Reset"], ["Ligand", "Whole complex"]):
+            drawn = page.evaluate(VIEWER_CARD, [labels])
+            viewer = drawn["viewer"]
+            assert viewer["height"] > 300, drawn
+            for button in drawn["buttons"]:
+                assert button["bottom"] <= viewer["top"] + 0.5, f"{width} px: {labels} over the viewer: {drawn}"
+                assert viewer["left"] <= button["left"] and button["right"] <= viewer["right"], drawn
+            assert drawn["note"]["top"] >= viewer["bottom"] - 0.5, drawn  # the note stays under it
+            # The keyboard's order is the document's: the viewer, then its buttons (its stop before them).
+            assert drawn["order"] == ["viewer", "viewer-tools", "small muted"], drawn
+        shot(page, f"97-newcomer-viewer-buttons-{width}", full_page=False)
     page.close()
