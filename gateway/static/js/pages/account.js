@@ -285,7 +285,11 @@ function sentence(text) {
 // Change your own password: the current one proves it is you; every other session of the account ends (a
 // browser left signed in elsewhere), this one stays. `changed`: called after a change; `refused`: after a wrong
 // current password (the activity log records both).
-function passwordCard(changed, refused) {
+function passwordCard(username, changed, refused) {
+  // The account's name in the form, unseen: a password manager files the new password under it (Chrome: "Password
+  // forms should have (optionally hidden) username fields"), not under whatever name it guesses, or none.
+  const who = h('input', {type: 'text', name: 'username', autocomplete: 'username', value: username, readonly: true,
+    hidden: true, tabindex: '-1', 'aria-hidden': 'true', id: 'password-username'});
   const current = h('input', {type: 'password', id: 'password-current', autocomplete: 'current-password'});
   const fresh = h('input', {type: 'password', id: 'password-new', autocomplete: 'new-password'});
   const again = h('input', {type: 'password', id: 'password-again', autocomplete: 'new-password'});
@@ -328,6 +332,7 @@ function passwordCard(changed, refused) {
     }
     done();
   }}},
+  who,
   field('Current password', current),
   h('div', {class: 'field-row'},
     field('New password', fresh, {help: `At least ${MIN_PASSWORD} characters; a few unrelated words are easy to remember.`}),
@@ -377,7 +382,7 @@ export async function render(main, {session}) {
       history.card,
       signedIn.card,
       // A password change signs the other browsers out: the list shows it, and the activity log both.
-      passwordCard(() => Promise.all([signedIn.load(), activity.load()]), activity.load),
+      passwordCard(account.account.username, () => Promise.all([signedIn.load(), activity.load()]), activity.load),
       activity.card));
   await Promise.all([history.load(), signedIn.load(), activity.load()]);
 }

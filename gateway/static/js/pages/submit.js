@@ -11,6 +11,7 @@ import {jobChoiceLabel, shortId} from '../format.js';
 export const title = 'New job';
 
 const EXAMPLE_SEQUENCE = 'MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ';
+const EXAMPLE_LIGAND = 'CC(=O)Oc1ccccc1C(=O)O'; // aspirin
 
 // Field definitions: [key, label, kind, options]. `param: true` fields go into `params`.
 const FORMS = {
@@ -41,7 +42,10 @@ const FORMS = {
   diffdock: {
     blurb: 'Dock a small molecule into a protein: ranked poses with confidence.',
     fields: [
-      ['ligand_smiles', 'Ligand (SMILES)', 'text', {param: true, placeholder: 'CC(=O)Oc1ccccc1C(=O)O', help: 'One molecule.'}],
+      // Words as the placeholder, as the sequence box's: a grey SMILES in the box read as a ligand already given, and
+      // Submit then answered "DiffDock needs a ligand" under it. The example is a click away instead.
+      ['ligand_smiles', 'Ligand (SMILES)', 'text', {param: true, placeholder: 'Paste a SMILES string', example: EXAMPLE_LIGAND,
+        help: 'One molecule.'}],
       ['protein_pdb', 'Receptor', 'receptor', {param: true}],
       ['inference_steps', 'Diffusion steps', 'int', {param: true, min: 10, max: 40, placeholder: '20', help: '10–40, default 20.'}],
       ['samples_per_complex', 'Poses', 'int', {param: true, min: 1, max: 40, placeholder: '10', help: 'Poses generated and ranked, default 10.'}],
@@ -88,7 +92,9 @@ function fieldOf(message, model) {
 /** The API's message in the form's words: "params.num_recycles must be…" → "“Recycles” must be…". */
 function inFormWords(message, spec) {
   const labels = Object.fromEntries(spec.fields.map(([key, label]) => [key, label]));
-  return message.replace(/params\.(\w+)/g, (whole, key) => (labels[key] ? `“${labels[key]}”` : whole));
+  const said = message.replace(/params\.(\w+)/g, (whole, key) => (labels[key] ? `“${labels[key]}”` : whole));
+  // The API's other way to give DiffDock its ligand (the request's `sequence`) is no box of this form.
+  return labels.sequence ? said : said.replace(/\s*\(or put the SMILES in sequence\)/, '');
 }
 
 async function buildForm(model, {query, models, earlier}) {
@@ -162,7 +168,14 @@ async function buildForm(model, {query, models, earlier}) {
     } else if (kind === 'text') {
       input = h('input', {type: 'text', id: `f-${key}`, placeholder: opt.placeholder || '', spellcheck: 'false'});
       inputs[key] = {value: () => input.value.trim() || undefined, el: input};
-      setters[key] = (v) => { input.value = String(v); };
+      const box = input;
+      setters[key] = (v) => { box.value = String(v); };
+      if (opt.example) {
+        // The same "Use an example" as the sequence box's: every model's form can be tried without a file at hand.
+        rows.push(field(key, label, input, [opt.help, ' ', h('button', {class: 'btn link small', type: 'button', id: 'use-example',
+          on: {click: () => { box.value = opt.example; box.focus(); }}}, 'Use an example')]));
+        continue;
+      }
     } else if (kind === 'int') {
       input = h('input', {type: 'number', id: `f-${key}`, min: opt.min, max: opt.max, step: 1, placeholder: opt.placeholder || ''});
       inputs[key] = {value: () => (input.value === '' ? undefined : Number(input.value)), el: input};

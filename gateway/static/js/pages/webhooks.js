@@ -196,8 +196,14 @@ export async function render(main) {
     replace(cell, h('span', {class: 'muted'}, 'Sending…'));
     try {
       const result = await api.post(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/test`);
+      // A 2xx says when, as the cell says after a reload (lastTest): its message only repeats the badge ("HTTP 204
+      // Receiver answered HTTP 204"). A failure keeps its words: what was expected, why there was no answer.
+      const sentAt = new Date().toISOString();
+      const said = result.success
+        ? h('time', {class: 'small muted', datetime: sentAt, title: dateTime(sentAt)}, ago(sentAt))
+        : h('span', {class: 'small muted'}, result.message);
       replace(cell, h('span', {class: ['band', result.success ? 'high' : 'very-low'], 'data-status-code': String(result.status_code)},
-        result.status_code ? `HTTP ${result.status_code}` : 'unreachable'), ' ', h('span', {class: 'small muted'}, result.message));
+        result.status_code ? `HTTP ${result.status_code}` : 'unreachable'), ' ', said);
     } catch (err) {
       replace(cell, h('span', {class: 'band very-low'}, err.message));
     }
