@@ -60,7 +60,7 @@ def test_triton_serves_a_prediction_with_a_user_msa(triton: object) -> None:
     progress: list = []
     result = infer(triton, {"num_recycles": 1, "a3m": a3m}, progress)
     # model k of M, then each of its passes (num_recycles 1: 2 passes), reported while it ran
-    assert [(p.stage, p.step, p.total) for p in progress] == [("model", 1, 1), ("recycle", 1, 2), ("recycle", 2, 2)]
+    assert [(p.stage, p.step, p.total) for p in progress] == [("model", 0, 1), ("recycle", 0, 2), ("recycle", 1, 2)]
     pdb = result.files[0].content.decode()
     assert result.files[0].format == "pdb" and pdb.count(" CA ") == len(QUERY)
     assert "NOT A REAL PREDICTION" in pdb

@@ -246,8 +246,8 @@ def test_progress_reports_each_diffusion_step_and_confidence_scoring(client: Any
     assert infer(client, request, progress).metrics["num_poses"] == 4
     diffusion = [(p.step, p.total) for p in progress if p.stage == "diffusion"]
     # 9 steps run (the last jumps to t = 0) for each of the 2 batches of 3 and 1 samples (PHONOS_DIFFDOCK_BATCH_SIZE=3)
-    assert diffusion == [(i, 18) for i in range(1, 19)]
-    assert [(p.step, p.total) for p in progress if p.stage == "confidence"] == [(1, 2), (2, 2)]
+    assert diffusion == [(i, 18) for i in range(18)]  # step: the steps done as each one starts
+    assert [(p.step, p.total) for p in progress if p.stage == "confidence"] == [(0, 2), (1, 2)]
     assert progress[-1].stage == "confidence"
 
 

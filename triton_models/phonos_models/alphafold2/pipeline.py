@@ -180,9 +180,9 @@ class _Run:
 
 
 def _announced(names: tuple[str, ...], report: Report) -> Iterator[str]:
-    """The model names, reporting each as it starts (progress stage `model`)."""
+    """The model names, reporting each as it starts (progress stage `model`; `step` counts the models done)."""
     for number, model_name in enumerate(names, start=1):
-        report(Progress("model", number, len(names), f"{model_name} ({number} of {len(names)})"))
+        report(Progress("model", number - 1, len(names), f"{model_name} ({number} of {len(names)})"))
         yield model_name
 
 

@@ -213,7 +213,7 @@ class _Network:
             for recycle in range(num_recycles + 1):
                 if should_stop():
                     raise Cancelled(f"cancelled before pass {recycle + 1} of {model_name}")
-                report(Progress("recycle", recycle + 1, num_recycles + 1,
+                report(Progress("recycle", recycle, num_recycles + 1,  # step: passes done; the message: this one
                                 f"{model_name}: pass {recycle + 1} of {num_recycles + 1} (recycle {recycle} of {num_recycles})"))
                 key, sub_key = jax.random.split(key)
                 batch = jax.device_put(self._pass_batch(features, recycle))

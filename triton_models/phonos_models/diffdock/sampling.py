@@ -251,9 +251,9 @@ def sample(
         tick = time.perf_counter()
         for k, dt in enumerate(dts):
             check_stop()
-            steps_done += 1
-            report(Progress("diffusion", steps_done, len(dts) * len(batches),
+            report(Progress("diffusion", steps_done, len(dts) * len(batches),  # step: steps done; the message: this one
                             f"diffusion step {k + 1} of {len(dts)} (samples {start + 1}-{start + b})"))
+            steps_done += 1
             t = schedule[k]
             times = torch.full((b,), t, dtype=torch.float32, device=device)
             if score_hp.crop_beyond is not None:
@@ -281,7 +281,7 @@ def sample(
         positions.append(pos.cpu())
         if confidence_model is not None and conf_template is not None and confidence_hp is not None:
             check_stop()
-            report(Progress("confidence", batch_number, len(batches), f"confidence scoring (batch {batch_number} of {len(batches)})"))
+            report(Progress("confidence", batch_number - 1, len(batches), f"confidence scoring (batch {batch_number} of {len(batches)})"))
             tick = time.perf_counter()
             graphs = [conf_template.with_ligand_pos(p.cpu()) for p in pos]
             if confidence_hp.crop_beyond is not None:

@@ -89,8 +89,9 @@ def _forward(model: EsmForProteinFolding, jobs: Sequence[FoldJob], should_stop: 
         total = jobs[0].num_recycles + 1
         if should_stop is not None and should_stop():
             raise Cancelled(f"cancelled after {passes} of {total} trunk passes")
+        # `step` counts passes done (a bar's fill); the message names the pass that starts now.
+        report(Progress("recycle", passes, total, f"trunk pass {passes + 1} of {total} (recycle {passes} of {total - 1})"))
         passes += 1
-        report(Progress("recycle", passes, total, f"trunk pass {passes} of {total} (recycle {passes - 1} of {total - 1})"))
 
     hook = model.trunk.blocks[0].register_forward_pre_hook(before_pass)
     previous_chunk = model.trunk.chunk_size
