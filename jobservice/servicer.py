@@ -449,7 +449,9 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                      events: Callable[[Principal, int | None], AsyncIterator[Event]],
                      wrap: Callable[..., Message]) -> AsyncIterator[Message]:
         request_id = call_request_id(dict(context.invocation_metadata() or ()))
+        guard = self._svc.stream_guard
         try:
+            since = guard.mark()  # before the key is read: a revoke from now on ends this stream at once
             who, opened = await self._open_stream(method, context)
             try:
                 refuse_nul(request)
@@ -457,7 +459,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 after = parse_cursor(request.last_event_id if request.HasField("last_event_id") else None,
                                      self._svc.ids.events)
                 # Ended by the guard, with a new request's refusal, when its key or session goes.
-                with self._svc.stream_guard.holding(who.key_hash) as hold:
+                with guard.holding(who.key_hash, since=since, expires_at=who.expires_at) as hold:
                     async for event in until_ended(events(who, after), hold):
                         yield wrap(event=job_event(event, self._svc.ids.events))
             except PhonosError as failure:  # before the first event: not this account's job, a bad cursor
