@@ -1,4 +1,4 @@
-"""What a direct gRPC integrator meets: watch streams behind an L7 proxy.
+"""What a direct gRPC integrator meets: watch streams behind an L7 proxy, and a request id on every answer.
 
 Keep-alives. An L7 proxy (Envoy's stream_idle_timeout, 5 minutes by default; an ALB's idle timeout) ends a stream
 without a message for a while, whatever HTTP/2 pings say, and a WatchJob on a job waiting in the queue sends none
@@ -6,6 +6,10 @@ for minutes. A watch request with `keep_alive` now gets a `keep_alive` message a
 of silence (0.3 s here). A client that does not ask gets none: one written before them would read the message as an
 event without a job (`message.event.job.status` ""; the SDK's reader raised KeyError). The REST gateway asks for
 them on every stream and turns none into a JSON event: its SSE stream keeps its own `: keep-alive` comments.
+
+Request ids. Every answer of the job service carries `x-request-id` in its trailers (the caller's, or a new one),
+so a support ticket can quote it. A call to a method or service the server does not have (UNIMPLEMENTED, from grpc
+itself), and the answers of the health and reflection services, carried none.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from jobservice.memory_inference import Slow
 from phonos.v1 import phonos_pb2 as pb
@@ -130,3 +136,44 @@ def test_the_sse_stream_keeps_its_comments_and_never_sends_a_keep_alive_as_an_ev
     with service.client(key).get("/v1/events", params={"keep_alive": "true"}, stream=True) as refused:
         assert refused.status_code == 400, refused.status_code
         assert "keep_alive" in refused.json()["message"]
+
+
+@pytest.mark.parametrize("method", ["/phonos.v1.PhonosService/NoSuchMethod", "/acme.v1.Nothing/Call"])
+def test_a_call_to_a_method_the_server_does_not_have_names_its_request_id(service: InProcessService,
+                                                                           method: str) -> None:
+    with grpc.insecure_channel(service.grpc_target) as channel:
+        unary = channel.unary_unary(method)
+        with pytest.raises(grpc.RpcError) as refused:
+            unary(b"", metadata=(("x-request-id", "ticket-4711"),), timeout=WAIT_S)
+        assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert ("x-request-id", "ticket-4711") in tuple(refused.value.trailing_metadata() or ())
+        assert method in (refused.value.details() or "")  # which method, where grpc said "Method not found!"
+
+        streaming = channel.unary_stream(method)(b"", timeout=WAIT_S)  # no id sent: a new one
+        with pytest.raises(grpc.RpcError) as refused:
+            list(streaming)
+        assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert dict(refused.value.trailing_metadata() or ()).get("x-request-id")
+
+
+def test_health_and_reflection_answers_name_their_request_id(service: InProcessService) -> None:
+    with grpc.insecure_channel(service.grpc_target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        answer, call = health.Check.with_call(health_pb2.HealthCheckRequest(service=""),
+                                              metadata=(("x-request-id", "health-1"),), timeout=WAIT_S)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        assert ("x-request-id", "health-1") in tuple(call.trailing_metadata() or ())
+
+        # A handler that writes with `context.write` (not a generator) still answers through the edge's wrapper.
+        watch = health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=WAIT_S)
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        watch.cancel()
+
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        listed = reflection.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
+            metadata=(("x-request-id", "reflect-1"),), timeout=WAIT_S)
+        assert [s.name for s in next(listed).list_services_response.service]
+        for _ in listed:
+            pass
+        assert ("x-request-id", "reflect-1") in tuple(listed.trailing_metadata() or ())
