@@ -116,7 +116,7 @@ def test_the_sse_stream_keeps_its_comments_and_never_sends_a_keep_alive_as_an_ev
         service: InProcessService) -> None:
     """The gateway asks the job service for keep-alives (the hop between them may be proxied too): none becomes an
     SSE event, and the client still gets `: keep-alive` comments. `keep_alive` is the gateway's field, no query
-    parameter (an old gateway passed `?keep_alive=true` on, and sent each keep-alive as `data: {}`)."""
+    parameter (passed on, `?keep_alive=true` would have turned each keep-alive into `data: {}`)."""
     key = service.new_key()
     connection = http.client.HTTPConnection("127.0.0.1", service.http_port, timeout=WAIT_S)
     try:

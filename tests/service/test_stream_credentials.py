@@ -322,17 +322,19 @@ def test_a_key_revoked_while_its_stream_opens_ends_the_stream_at_once(service: I
     api = service.client(keeper)
     doomed = api.post("/v1/keys", json={"name": "doomed"}).json()
     job_id = running_job(service, keeper)
-    with paused_before_registering(service, doomed["api_key"]) as (reached, resume):
-        stream = GrpcStream(service, job_id, doomed["api_key"]).open()
-        assert reached.wait(30)
-        assert api.post(f"/v1/keys/{doomed['key']['key_id']}/revoke").status_code == 200
-        started = time.monotonic()
-        resume.set()
-        MEASURED["key revoked while its stream opened -> gRPC WatchJob ended"] = stream.ended_within(started)
-    assert MEASURED["key revoked while its stream opened -> gRPC WatchJob ended"] < PROMPT_S
-    assert stream.end is not None and stream.end[1:] == ("UNAUTHENTICATED", REVOKED_KEY)
-    assert stream.events == []
-    api.post(f"/v1/jobs/{job_id}/cancel")
+    try:
+        with paused_before_registering(service, doomed["api_key"]) as (reached, resume):
+            stream = GrpcStream(service, job_id, doomed["api_key"]).open()
+            assert reached.wait(30)
+            assert api.post(f"/v1/keys/{doomed['key']['key_id']}/revoke").status_code == 200
+            started = time.monotonic()
+            resume.set()
+            MEASURED["key revoked while its stream opened -> gRPC WatchJob ended"] = stream.ended_within(started)
+        assert MEASURED["key revoked while its stream opened -> gRPC WatchJob ended"] < PROMPT_S
+        assert stream.end is not None and stream.end[1:] == ("UNAUTHENTICATED", REVOKED_KEY)
+        assert stream.events == []
+    finally:
+        api.post(f"/v1/jobs/{job_id}/cancel")  # the next test's twin is free whatever this one found
 
 
 def test_a_stream_opened_shortly_before_its_keys_expiry_ends_at_it(service: InProcessService) -> None:
@@ -342,14 +344,16 @@ def test_a_stream_opened_shortly_before_its_keys_expiry_ends_at_it(service: InPr
     api = service.client(keeper)
     expiring = api.post("/v1/keys", json={"name": "expiring"}).json()
     job_id = running_job(service, keeper)
-    expires_at = time.time() + 1.5  # a key's expiry is days away at least: set under the hood
-    service.sql("UPDATE api_keys SET expires_at = ? WHERE id = ?", expires_at, expiring["key"]["key_id"])
-    expires_mono = time.monotonic() + (expires_at - time.time())
-    watching = SseStream(service, f"/v1/jobs/{job_id}/events", bearer(expiring["api_key"])).start()
-    MEASURED["key expired -> SSE stream opened before it ended (after its expiry)"] = \
-        watching.ended_within(expires_mono)
-    assert -0.05 < MEASURED["key expired -> SSE stream opened before it ended (after its expiry)"] < PROMPT_S
-    assert watching.end is not None and watching.end[1:] == ("401", KeyExpired(expires_at).message)
-    api.post(f"/v1/jobs/{job_id}/cancel")
-    watching.close()
+    try:
+        expires_at = time.time() + 1.5  # a key's expiry is days away at least: set under the hood
+        service.sql("UPDATE api_keys SET expires_at = ? WHERE id = ?", expires_at, expiring["key"]["key_id"])
+        expires_mono = time.monotonic() + (expires_at - time.time())
+        watching = SseStream(service, f"/v1/jobs/{job_id}/events", bearer(expiring["api_key"])).start()
+        MEASURED["key expired -> SSE stream opened before it ended (after its expiry)"] = \
+            watching.ended_within(expires_mono)
+        assert -0.05 < MEASURED["key expired -> SSE stream opened before it ended (after its expiry)"] < PROMPT_S
+        assert watching.end is not None and watching.end[1:] == ("401", KeyExpired(expires_at).message)
+        watching.close()
+    finally:
+        api.post(f"/v1/jobs/{job_id}/cancel")
 
