@@ -12,6 +12,9 @@ Rules (docs/gateway.md, "Streams"):
   responses), `id:` the JSON's `event_id` when non-empty, `event:` its `type` when non-empty;
 - a `: keep-alive` comment is written after `keepalive_s` without an event, so proxies keep the
   connection and a client that left is noticed (its write fails) and the call is stopped;
+- the call asks the job service for keep-alive messages (the request's `keep_alive`, which is the gateway's and
+  no query parameter), so that a proxy between the two (a separate gateway, a service mesh) keeps a quiet call
+  too; one is never an SSE event, nor a comment of its own: the client's comments keep their own clock;
 - an error in the middle of a stream is sent as an `event: error` with the usual error body plus its
   HTTP `status` (the response's own status line already said 200, and a client must tell a server that
   went away, 503, which it waits out and resumes, from a refusal), then the stream ends; the gateway
@@ -32,7 +35,7 @@ from gateway import errors
 from gateway.errors import ErrorResponse, HttpError
 from gateway.invoker import Invoker, ServerStream
 from gateway.rpc_failure import failure_response, forwarded_headers
-from gateway.transcode import TranscodePlan, dumps, response_document
+from gateway.transcode import STREAM_KEEP_ALIVE_FIELD, TranscodePlan, dumps, response_document
 from phonos_common.rpc import RpcFailure
 
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
@@ -50,6 +53,18 @@ def apply_last_event_id(plan: TranscodePlan, message: Message, header: str | Non
     if not header.isascii() or not header.isprintable() or len(header) > 200:
         raise HttpError(errors.client_error(400, "malformed Last-Event-ID header"))
     setattr(message, RESUME_FIELD, header)
+
+
+def ask_for_keepalives(plan: TranscodePlan, message: Message) -> None:
+    """Set the request's `keep_alive` where the rpc has one (module docstring)."""
+    if STREAM_KEEP_ALIVE_FIELD in plan.request_class.DESCRIPTOR.fields_by_name:
+        setattr(message, STREAM_KEEP_ALIVE_FIELD, True)
+
+
+def is_keepalive(message: Message) -> bool:
+    """A stream's keep-alive message (WatchJobResponse's `keep_alive`): nothing for the client."""
+    return (STREAM_KEEP_ALIVE_FIELD in message.DESCRIPTOR.fields_by_name
+            and message.HasField(STREAM_KEEP_ALIVE_FIELD))
 
 
 def encode_event(document: Any) -> bytes:
@@ -72,6 +87,7 @@ def error_event(error: ErrorResponse) -> bytes:
 async def respond(request: web.Request, plan: TranscodePlan, message: Message, metadata: Sequence[tuple[str, str]],
                   invoker: Invoker, *, keepalive_s: float, request_id: str) -> web.StreamResponse:
     """Serve one streaming rule."""
+    ask_for_keepalives(plan, message)
     stream = invoker.stream(plan.rule.full_method, message, metadata)
     stop = asyncio.Event()
     streams: set[asyncio.Event] = request.app[STREAMS_KEY]
@@ -88,6 +104,7 @@ async def respond(request: web.Request, plan: TranscodePlan, message: Message, m
         opening = f"retry: {RETRY_MS}\n\n".encode()
         if first is not _QUIET:
             opening += encode_event(response_document(plan, first))
+        if pending.done():  # its message (an event, or a keep-alive) is used
             pending = asyncio.ensure_future(stream.next())
         await response.write(opening)
         await _pump(response, stream, plan, stop, keepalive_s, request_id, pending)
@@ -102,7 +119,7 @@ async def respond(request: web.Request, plan: TranscodePlan, message: Message, m
 
 
 _ENDED = object()  # the call ended without a message: 204
-_QUIET = object()  # no message within keepalive_s: open the stream without one
+_QUIET = object()  # no event within keepalive_s (nothing, or the job service's keep-alive): open without one
 
 
 async def _first(stream: ServerStream, pending: asyncio.Future[Any], stop: asyncio.Event, keepalive_s: float,
@@ -129,7 +146,9 @@ async def _first(stream: ServerStream, pending: asyncio.Future[Any], stop: async
         first = pending.result()
     except RpcFailure as failure:
         raise HttpError(failure_response(failure, request_id)) from None
-    return _ENDED if first is None else first
+    if first is None:
+        return _ENDED
+    return _QUIET if is_keepalive(first) else first
 
 
 async def _settle(pending: asyncio.Future[Any]) -> None:
@@ -142,14 +161,17 @@ async def _settle(pending: asyncio.Future[Any]) -> None:
 async def _pump(response: web.StreamResponse, stream: ServerStream, plan: TranscodePlan, stop: asyncio.Event,
                 keepalive_s: float, request_id: str, pending: asyncio.Future[Any]) -> None:
     stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    loop = asyncio.get_running_loop()
+    quiet_until = loop.time() + keepalive_s  # the opening was just written
     try:
         while True:
-            done, _ = await asyncio.wait({pending, stopping}, timeout=keepalive_s,
+            done, _ = await asyncio.wait({pending, stopping}, timeout=max(0.0, quiet_until - loop.time()),
                                          return_when=asyncio.FIRST_COMPLETED)
             if stopping in done:
                 return
             if pending not in done:
                 await response.write(b": keep-alive\n\n")
+                quiet_until = loop.time() + keepalive_s
                 continue
             try:
                 message = pending.result()
@@ -159,8 +181,11 @@ async def _pump(response: web.StreamResponse, stream: ServerStream, plan: Transc
                 return
             if message is None:
                 return
-            await response.write(encode_event(response_document(plan, message)))
             pending = asyncio.ensure_future(stream.next())
+            if is_keepalive(message):
+                continue  # kept the call to the job service open; the client's comments go by `quiet_until`
+            await response.write(encode_event(response_document(plan, message)))
+            quiet_until = loop.time() + keepalive_s
     finally:
         stopping.cancel()
         await _settle(pending)

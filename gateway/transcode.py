@@ -32,6 +32,9 @@ from phonos_common.limits import MAX_JSON_VALUES
 from phonos_config.json_text import json_value_text
 
 _HTTP_BODY = httpbody_pb2.HttpBody.DESCRIPTOR.full_name
+# A streaming rpc's request field that asks for keep-alive messages (the watch streams'): the gateway's own, not a
+# query parameter (an SSE stream always has keep-alive comments; gateway/sse.py sets it on every stream it opens).
+STREAM_KEEP_ALIVE_FIELD = "keep_alive"
 _JSON_CONTENT_TYPE = "application/json"
 
 
@@ -86,6 +89,8 @@ def compile_plan(rule: HttpRule) -> TranscodePlan:
         query: dict[str, Leaf] = {}
     else:
         exclude = set(path_leaves) | ({(rule.body,)} if rule.body else set())
+        if rule.method.server_streaming:
+            exclude.add((STREAM_KEEP_ALIVE_FIELD,))
         query = query_leaves(request_desc, exclude)
     return TranscodePlan(
         rule=rule,

@@ -39,6 +39,9 @@ class Principal:
     key_id: str | None = None  # the public id of the key; None for a session
     read_only: bool = False  # a read-only key: only the rpcs marked (phonos.v1.doc).read_only
     key_name: str | None = None  # the key's name, for the activity log
+    # When the key or session stops working (epoch s; None: a key that never expires), as authentication read it:
+    # an open watch stream ends then (jobservice/stream_guard.py).
+    expires_at: float | None = None
 
     @property
     def via_session(self) -> bool:
@@ -194,4 +197,5 @@ class Accounts:
         if is_expired(row["expires_at"], now()):
             raise KeyExpired(float(row["expires_at"]))
         return Principal(account_id=int(row["account_id"]), key_hash=key_hash, rate_limit=int(row["rate_limit"]),
-                         key_id=row["id"], read_only=row["scope"] == READ_ONLY, key_name=row["name"])
+                         key_id=row["id"], read_only=row["scope"] == READ_ONLY, key_name=row["name"],
+                         expires_at=None if row["expires_at"] is None else float(row["expires_at"]))

@@ -33,7 +33,7 @@ class Authenticator:
         info = await self.session(metadata, state_changing=state_changing, client_address=client_address)
         # Each session has its own rate-limit budget (the dashboard polls while jobs run).
         return Principal(account_id=info.account_id, key_hash=f"session:{info.token_hash}",
-                         rate_limit=self._session_rate_limit)
+                         rate_limit=self._session_rate_limit, expires_at=info.expires_at)
 
     async def session(self, metadata: Mapping[str, str], *, state_changing: bool,
                       client_address: str | None = None) -> SessionInfo:

@@ -21,7 +21,10 @@ bounds them.
 Every guarded call gets its request id here (the caller's `x-request-id` when sane, else a new one;
 phonos_config.request_ids), kept in `CALL_REQUEST_ID` for the servicer: every refusal, the edge's own
 included (a bad key is refused here, before the servicer runs), carries it in the `x-request-id`
-trailer, and the log lines about the call name the same id.
+trailer, and the log lines about the call name the same id. It is the call's default trailer from the
+start, so an answer whose handler sets none carries it too (health, reflection, a handler that failed), and a
+call to a method this server does not serve (an unknown method or service) is UNIMPLEMENTED here, naming its
+request id as well: grpc's own answer to one carried no trailers at all, so a support ticket had no id.
 
 The caller's address, for admission's throttles and the log lines, is the peer; from a trusted proxy
 (PHONOS_TRUSTED_PROXIES: a separate gateway process) the client that proxy names in `x-phonos-client-address`
@@ -34,6 +37,7 @@ direct gRPC caller cannot book its calls as REST ones in usage and metrics.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
@@ -81,11 +85,13 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        if handler is None or handler.request_streaming:
-            return handler
+        if handler is None:
+            return self._unknown(details)
+        if handler.request_streaming:
+            return _naming_calls(handler, details)
         if handler.response_streaming:
             if not details.method.startswith(GUARDED_STREAMS_PREFIX):
-                return handler
+                return _naming_calls(handler, details)
             watched = self._guard_stream(details.method, details, handler)
             return grpc.stream_stream_rpc_method_handler(
                 watched, request_deserializer=None, response_serializer=handler.response_serializer
@@ -98,8 +104,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     async def _admit(self, method: str, details: grpc.HandlerCallDetails, context: grpc.aio.ServicerContext) -> None:
         """Refuse the call from its metadata alone, before its message is read."""
         metadata = _text_metadata(details.invocation_metadata)
-        call_id = request_id(metadata.get(REQUEST_ID_METADATA))
-        CALL_REQUEST_ID.set(call_id)
+        call_id = _name_call(details, context)
         client = self._client(details, context)
         try:
             failure = repeated_metadata(details.invocation_metadata or ()) or await self._admission.admit(
@@ -111,6 +116,19 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                                 failure.code.name, _who(context), call_id, extra=_log_fields(context))
             await context.abort(failure.code, failure.details,
                                 trailing_metadata=((REQUEST_ID_METADATA, call_id), *failure.metadata.items()))
+
+    def _unknown(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        """A method no service here has: UNIMPLEMENTED, as grpc answers it, with the request id. Served as
+        stream-unary, which answers a call of any kind; its messages are never read."""
+        async def behaviour(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            call_id = _name_call(details, context)
+            self._client(details, context)
+            self._error_log.log(logging.INFO, "grpc.unknown_method", "%s: no such method, from %s (request id %s)",
+                                details.method, _who(context), call_id, extra=_log_fields(context))
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"Method not found: {details.method}",
+                                trailing_metadata=((REQUEST_ID_METADATA, call_id),))
+
+        return grpc.stream_unary_rpc_method_handler(behaviour)
 
     def _client(self, details: grpc.HandlerCallDetails, context: grpc.aio.ServicerContext) -> str:
         """The call's client address (module docstring), kept in CALL_CLIENT for the call's log lines."""
@@ -172,6 +190,38 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             self._error_log.log(logging.INFO, "grpc.undecodable_message", "%s: undecodable %s from %s (%s)",
                                 method, name, _who(context), type(exc).__name__, extra=_log_fields(context))
             await _refuse(context, InvalidArgument(f"the request is not a valid {name} message"))
+
+
+def _name_call(details: grpc.HandlerCallDetails, context: grpc.aio.ServicerContext) -> str:
+    """The call's request id, kept in CALL_REQUEST_ID and set as its default `x-request-id` trailer (a handler's
+    own trailers, or an abort's, replace it: the servicer's carry the same id)."""
+    call_id = request_id(_text_metadata(details.invocation_metadata).get(REQUEST_ID_METADATA))
+    CALL_REQUEST_ID.set(call_id)
+    context.set_trailing_metadata(((REQUEST_ID_METADATA, call_id),))
+    return call_id
+
+
+def _naming_calls(handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+    """`handler` (a service the edge lets through: reflection, health Watch) with a request id named first.
+    grpc.aio tells a coroutine handler (it writes with `context.write`) from an async generator by the function:
+    the wrapper is of the same kind. A synchronous handler stays as it is."""
+    kind = next(k for k in ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+                if getattr(handler, k) is not None)
+    behaviour = getattr(handler, kind)
+    if inspect.isasyncgenfunction(behaviour):
+        async def generator(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            _name_call(details, context)
+            async for response in behaviour(request, context):
+                yield response
+
+        return handler._replace(**{kind: generator})
+    if inspect.iscoroutinefunction(behaviour):
+        async def coroutine(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            _name_call(details, context)
+            return await behaviour(request, context)
+
+        return handler._replace(**{kind: coroutine})
+    return handler
 
 
 async def abort_for_bug(context: grpc.aio.ServicerContext, method: str, request_id: str) -> NoReturn:

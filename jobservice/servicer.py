@@ -41,7 +41,7 @@ from jobservice.states import ACTIVE, TERMINAL, JobStatus
 from jobservice.status_map import TITLE_KEY, grpc_status
 from jobservice.stream_guard import until_ended
 from jobservice.usage import usage_event
-from jobservice.watch import Event, ProgressEvent, StateEvent, parse_cursor
+from jobservice.watch import Event, KeepAlive, ProgressEvent, StateEvent, parse_cursor, with_keepalives
 from jobservice.webhook_deliveries import DeliveryRecord
 from jobservice.webhook_events import download_url
 from jobservice.webhooks import WebhookRecord
@@ -437,7 +437,9 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                      events: Callable[[Principal, int | None], AsyncIterator[Event]],
                      wrap: Callable[..., Message]) -> AsyncIterator[Message]:
         request_id = call_request_id(dict(context.invocation_metadata() or ()))
+        guard = self._svc.stream_guard
         try:
+            since = guard.mark()  # before the key is read: a revoke from now on ends this stream at once
             who, opened = await self._open_stream(method, context)
             try:
                 refuse_nul(request)
@@ -445,9 +447,15 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                 after = parse_cursor(request.last_event_id if request.HasField("last_event_id") else None,
                                      self._svc.ids.events)
                 # Ended by the guard, with a new request's refusal, when its key or session goes.
-                with self._svc.stream_guard.holding(who.key_hash) as hold:
-                    async for event in until_ended(events(who, after), hold):
-                        yield wrap(event=job_event(event, self._svc.ids.events))
+                with guard.holding(who.key_hash, since=since, expires_at=who.expires_at) as hold:
+                    stream: AsyncIterator[Event | KeepAlive] = until_ended(events(who, after), hold)
+                    if request.keep_alive:  # asked for: a client older than keep-alives would read one as an event
+                        stream = with_keepalives(stream, self._svc.settings.sse_keepalive_s)
+                    async for item in stream:
+                        if isinstance(item, KeepAlive):
+                            yield wrap(keep_alive=pb.KeepAlive())
+                        else:
+                            yield wrap(event=job_event(item, self._svc.ids.events))
             except PhonosError as failure:  # before the first event: not this account's job, a bad cursor
                 code, extra = grpc_status(failure)
                 # The rate-limit state again: grpc.aio may end a call that aborts right after its initial metadata

@@ -17,7 +17,15 @@ revoke returned, so it is only the safety net:
   streams end a few milliseconds after the commit. The operator CLI (`phonos keys revoke`, `phonos accounts
   set-password`) writes the database itself: on PostgreSQL its NOTIFY reaches every service, on SQLite the poll does;
 - a key or session that expires ends its streams at its expiry: each round learns the expiries of the
-  credentials it checked, and the next round is due no later than the soonest.
+  credentials it checked, and so does each stream as it opens (authentication read it), and the next round is due
+  no later than the soonest. (A stream's expiry was learnt only by the first round after it opened: a key expiring
+  within the period ran its stream up to a period past its expiry.)
+
+A stream authenticates, then registers (`holding`): a revoke that commits in between finds nothing to end, and a
+round in between does not check it. So each stream registers with the moment it began to authenticate (`mark`):
+a credential `ended` since then (kept `RECENTLY_ENDED_S`) ends it as it registers, and a `wake` since then (another
+service's revoke) runs one more round. (Both used to leave such a stream open until the next poll round.) Neither
+reads anything for a stream that registers in peace.
 """
 
 from __future__ import annotations
@@ -27,12 +35,14 @@ import collections
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TypeVar
 
 from jobservice.db import now
 from jobservice.errors import PhonosError, ServiceUnavailable, Unauthenticated
+from jobservice.iteration import abandon
 from jobservice.key_policy import KeyExpired, is_expired
 from jobservice.store import Store, Transaction
 from phonos_common.ratelog import RateLimitedLog
@@ -51,6 +61,9 @@ ENDED_SESSION = "Your dashboard session has ended (signed out or expired). Sign 
 # credentials holding its streams open, two queries, rather than trust a list that could outgrow NOTIFY's 8000 bytes).
 CREDENTIALS_CHANNEL = "phonos_credentials"
 EXPIRY_MARGIN_S = 0.005
+# How long an ended credential is remembered for the streams that authenticated before it ended and register after
+# (milliseconds apart; one that takes longer is still ended by the poll): an ended credential never works again.
+RECENTLY_ENDED_S = 60.0
 
 
 class StreamHold:
@@ -73,11 +86,17 @@ class StreamGuard:
         # When each held credential that will expire does (epoch s), as the last round read it: the next round is
         # due by the soonest, so an expiring key's streams end at its expiry rather than up to a period later.
         self._expiries: dict[str, float] = {}
-        self._woken = asyncio.Event()
+        self._woken = asyncio.Event()  # something changed: `_check_now`, or an expiry that may be sooner
+        self._check_now = False
+        self._last_wake = -math.inf  # time.monotonic() of the last `wake`
+        # Credentials `ended` in the last RECENTLY_ENDED_S: when (time.monotonic()), and the refusal.
+        self._recently_ended: dict[str, tuple[float, PhonosError]] = {}
+        self._period_due = 0.0  # time.monotonic() of the next round by the period
         # The last round failed (the database away): its expiries are stale, and one already past would make the
         # next round due at once, again and again (a busy loop against a database coming back). Wait the period.
         self._failed = False
         self._task: asyncio.Task[None] | None = None
+        self.rounds = 0  # check rounds done, idle ones included (a test waits for the one a wake caused)
         # The database away fails every round: said once a minute, and the streams go on meanwhile.
         self._outage_log = RateLimitedLog(log, per_minute=1)
 
@@ -93,21 +112,43 @@ class StreamGuard:
 
     def wake(self) -> None:
         """Check every held credential now (another job service ended some: its NOTIFY)."""
+        self._last_wake = time.monotonic()
+        self._check_now = True
         self._woken.set()
 
     def ended(self, credentials: Iterable[str]) -> None:
         """These credentials (principals' key_hash) were revoked or signed out by a transaction that committed: end
         their streams now, synchronously, so that none yields another event once the caller's answer is sent."""
+        at = time.monotonic()
+        self._recently_ended = {c: seen for c, seen in self._recently_ended.items() if seen[0] > at - RECENTLY_ENDED_S}
         for credential in credentials:
             reason = Unauthenticated(ENDED_SESSION if credential.startswith(SESSION_PREFIX) else REVOKED_KEY)
+            self._recently_ended[credential] = (at, reason)
             for hold in list(self._holds.get(credential, ())):
                 hold.end(reason)
 
+    @staticmethod
+    def mark() -> float:
+        """Now, for `holding`'s `since`: taken before a stream's credential is read."""
+        return time.monotonic()
+
     @contextlib.contextmanager
-    def holding(self, credential: str) -> Iterator[StreamHold]:
-        """Register a stream opened by `credential` (a principal's key_hash) for as long as it is open."""
+    def holding(self, credential: str, *, since: float | None = None,
+                expires_at: float | None = None) -> Iterator[StreamHold]:
+        """Register a stream opened by `credential` (a principal's key_hash) for as long as it is open. `since`: the
+        `mark` taken before its credential was read; `expires_at`: the credential's expiry as that read saw it."""
         hold = StreamHold()
         self._holds[credential].add(hold)
+        if since is not None:
+            ended = self._recently_ended.get(credential)
+            if ended is not None and ended[0] >= since:
+                hold.end(ended[1])  # revoked after its check, before it registered
+            elif self._last_wake >= since:
+                self.wake()  # that round may have run before this stream registered: one more
+        if expires_at is not None and expires_at < self._expiries.get(credential, math.inf):
+            # Sooner than a round read (or none had): a round at an expiry since put off reads it again.
+            self._expiries[credential] = expires_at
+            self._woken.set()  # the wait is worked out again (no round unless due)
         try:
             yield hold
         finally:
@@ -120,25 +161,37 @@ class StreamGuard:
 
     def _next_round_in(self) -> float:
         """Seconds to the next round: the period, or less when a held credential expires sooner."""
+        by_period = max(0.0, self._period_due - time.monotonic())
         soonest = min((self._expiries[c] for c in self._holds if c in self._expiries), default=None)
         if soonest is None or self._failed:
-            return self._every_s
+            return by_period
         # A hair past it: a timer may fire a little early, and a round before the expiry would find the key live
         # and come straight back.
-        return max(0.0, min(self._every_s, soonest - time.time() + EXPIRY_MARGIN_S))
+        return max(0.0, min(by_period, soonest - time.time() + EXPIRY_MARGIN_S))
+
+    async def _until_due(self) -> None:
+        """Wait for the next round: the period, the soonest expiry, or a `wake`."""
+        self._period_due = time.monotonic() + self._every_s
+        while not self._check_now:
+            self._woken.clear()
+            wait_s = self._next_round_in()
+            if wait_s <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_s):
+                    await self._woken.wait()
+        self._check_now = False
 
     async def _forever(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._next_round_in()):
-                    await self._woken.wait()
-            self._woken.clear()
+            await self._until_due()
             try:
                 await self._round()
             except Exception:  # a bug here must not stop the guard: the next round retries
                 self._failed = True
                 log.exception("stream-guard failed; retrying in %g s", self._every_s,
                               extra={"action": "watch.guard_failed"})
+            self.rounds += 1
 
     async def _round(self) -> None:
         if not self._holds:
@@ -174,7 +227,9 @@ class StreamGuard:
             gone.update({SESSION_PREFIX + s: Unauthenticated(ENDED_SESSION) for s in sessions
                          if s not in live_sessions})
             expiries.update({SESSION_PREFIX + s: expires for s, expires in live_sessions.items()})
-        self._expiries = expiries
+        # Streams that registered during the reads keep what their authentication said.
+        checked = set(credentials)
+        self._expiries = {**{c: e for c, e in self._expiries.items() if c not in checked}, **expiries}
         for credential, reason in gone.items():
             for hold in list(self._holds.get(credential, ())):
                 hold.end(reason)
@@ -214,10 +269,4 @@ async def until_ended(source: AsyncIterator[T], hold: StreamHold) -> AsyncIterat
             yield item
     finally:
         ended.cancel()
-        if upcoming is not None and not upcoming.done():
-            upcoming.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                await upcoming
-        close = getattr(iterator, "aclose", None)
-        if close is not None:
-            await close()
+        await abandon(upcoming, iterator)

@@ -28,16 +28,19 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from phonos_models.common.progress import Progress
 
 from jobservice.errors import InvalidArgument, NotFound, TooManyStreams, echoed_id, json_value_text
+from jobservice.iteration import abandon
 from jobservice.jobs import JobRecord
 from jobservice.opaque_ids import PLAIN, IdCipher
 from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import Row, Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TAIL_BATCH = 500  # events per tail query; a longer backlog takes several rounds
 # A missing event id below delivered ones: on PostgreSQL, a transaction of another job service that took
@@ -88,6 +91,13 @@ class ProgressEvent(_OfJob):
 
 
 Event = StateEvent | ProgressEvent
+
+
+class KeepAlive:
+    """What `with_keepalives` yields after a quiet spell: the stream is open and has nothing to say."""
+
+
+KEEP_ALIVE = KeepAlive()
 
 
 class Lagged(Exception):
@@ -298,6 +308,31 @@ def _remove(index: dict, key: object, subscription: Subscription) -> None:
         members.discard(subscription)
         if not members:
             del index[key]
+
+
+async def with_keepalives(source: AsyncIterator[T], every_s: float) -> AsyncIterator[T | KeepAlive]:
+    """`source`'s items, and KEEP_ALIVE after every `every_s` without one (a gRPC watch stream that asked for them:
+    an L7 proxy ends a stream without messages for a while, whatever HTTP/2 pings say). Timers only: a quiet
+    stream still reads nothing."""
+    iterator = aiter(source)
+    # A task, not wait_for(anext(...)): a keep-alive must not cancel the source mid-item.
+    upcoming: asyncio.Future[T] | None = None
+    try:
+        while True:
+            if upcoming is None:
+                upcoming = asyncio.ensure_future(anext(iterator))
+            done, _ = await asyncio.wait({upcoming}, timeout=every_s)
+            if not done:
+                yield KEEP_ALIVE
+                continue
+            item, upcoming = upcoming, None
+            try:
+                value = item.result()
+            except StopAsyncIteration:
+                return
+            yield value
+    finally:
+        await abandon(upcoming, iterator)  # closed while waiting: the item in flight (or its error) goes nowhere
 
 
 def parse_cursor(text: str | None, ids: IdCipher = PLAIN.events) -> int | None:

@@ -1033,18 +1033,22 @@ class EndSessionResponse(_message.Message):
     def __init__(self, success: _Optional[bool] = ..., current: _Optional[bool] = ...) -> None: ...
 
 class WatchJobRequest(_message.Message):
-    __slots__ = ("job_id", "last_event_id")
+    __slots__ = ("job_id", "last_event_id", "keep_alive")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     LAST_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    KEEP_ALIVE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     last_event_id: str
-    def __init__(self, job_id: _Optional[str] = ..., last_event_id: _Optional[str] = ...) -> None: ...
+    keep_alive: bool
+    def __init__(self, job_id: _Optional[str] = ..., last_event_id: _Optional[str] = ..., keep_alive: _Optional[bool] = ...) -> None: ...
 
 class WatchJobsRequest(_message.Message):
-    __slots__ = ("last_event_id",)
+    __slots__ = ("last_event_id", "keep_alive")
     LAST_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    KEEP_ALIVE_FIELD_NUMBER: _ClassVar[int]
     last_event_id: str
-    def __init__(self, last_event_id: _Optional[str] = ...) -> None: ...
+    keep_alive: bool
+    def __init__(self, last_event_id: _Optional[str] = ..., keep_alive: _Optional[bool] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("stage", "step", "total", "message")
@@ -1074,14 +1078,22 @@ class JobEvent(_message.Message):
     time: _timestamp_pb2.Timestamp
     def __init__(self, type: _Optional[str] = ..., event_id: _Optional[str] = ..., job_id: _Optional[str] = ..., job: _Optional[_Union[Job, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class KeepAlive(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class WatchJobResponse(_message.Message):
-    __slots__ = ("event",)
+    __slots__ = ("event", "keep_alive")
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    KEEP_ALIVE_FIELD_NUMBER: _ClassVar[int]
     event: JobEvent
-    def __init__(self, event: _Optional[_Union[JobEvent, _Mapping]] = ...) -> None: ...
+    keep_alive: KeepAlive
+    def __init__(self, event: _Optional[_Union[JobEvent, _Mapping]] = ..., keep_alive: _Optional[_Union[KeepAlive, _Mapping]] = ...) -> None: ...
 
 class WatchJobsResponse(_message.Message):
-    __slots__ = ("event",)
+    __slots__ = ("event", "keep_alive")
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    KEEP_ALIVE_FIELD_NUMBER: _ClassVar[int]
     event: JobEvent
-    def __init__(self, event: _Optional[_Union[JobEvent, _Mapping]] = ...) -> None: ...
+    keep_alive: KeepAlive
+    def __init__(self, event: _Optional[_Union[JobEvent, _Mapping]] = ..., keep_alive: _Optional[_Union[KeepAlive, _Mapping]] = ...) -> None: ...

@@ -5,11 +5,15 @@ receiving the account's job events until the guard's next round (PHONOS_WATCH_PO
 revoke (sign-out, password change) ends its streams before it returns, and on a shared PostgreSQL every other job
 service ends its own at the NOTIFY. Here the poll is 30 s, so a stream that ends within a second was ended by the
 revoke, never by the poll. Every stream is read on its own thread, which notes when each event arrived.
+
+The same holds for a stream whose key is revoked between its key check and its registration with the guard (made
+certain by pausing it there), on this job service or another, and a stream learns its key's expiry as it opens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import threading
@@ -24,6 +28,7 @@ import requests
 
 from jobservice import admin
 from jobservice.key_policy import KeyExpired
+from jobservice.keys import hash_key
 from jobservice.memory_inference import Slow
 from jobservice.stream_guard import ENDED_SESSION, REVOKED_KEY
 from phonos.v1 import phonos_pb2 as pb
@@ -60,8 +65,13 @@ class Stream:
         self.end: tuple[float, str, str] | None = None  # (when, status, message)
         self._thread = threading.Thread(target=self._read, daemon=True)
 
-    def start(self) -> Self:
+    def open(self) -> Self:
+        """Read on its thread, without waiting for anything."""
         self._thread.start()
+        return self
+
+    def start(self) -> Self:
+        self.open()
         wait_until(lambda: self.events or self.end, 30)  # opened: its first event is the job's state
         assert self.events, self.end
         return self
@@ -138,6 +148,32 @@ def running_job(service: InProcessService, key: str) -> str:
     job_id = api.predict().json()["job_id"]
     wait_until(lambda: api.get(f"/v1/jobs/{job_id}").json()["status"] == "running", 30)
     return str(job_id)
+
+
+@contextlib.contextmanager
+def paused_before_registering(service: InProcessService, api_key: str) -> Iterator[tuple[threading.Event,
+                                                                                          threading.Event]]:
+    """A watch stream of `api_key` waits for `resume` after the servicer read its key and before it registers with
+    the guard (`reached` says it got there): the rate-limit count between the two (the real one) waits. This is
+    the interleaving a revoke's commit can meet on a loaded host, made certain."""
+    limits: Any = service.running.service.rate_limits
+    real = limits.check
+    paused_key = hash_key(api_key)
+    reached, resume = threading.Event(), threading.Event()
+
+    async def check(key: str, limit: int) -> Any:
+        state = await real(key, limit)
+        if key == paused_key:
+            reached.set()
+            await asyncio.to_thread(resume.wait, 30)
+        return state
+
+    limits.check = check
+    try:
+        yield reached, resume
+    finally:
+        resume.set()
+        del limits.check
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -254,8 +290,70 @@ def test_a_revoke_on_one_job_service_ends_the_stream_on_another(service: InProce
         MEASURED["key revoked by the operator CLI -> SSE stream on B ended"] = on_b_again.ended_within(started)
         assert MEASURED["key revoked by the operator CLI -> SSE stream on B ended"] < PROMPT_S
         assert on_b_again.end is not None and on_b_again.end[1:] == ("401", REVOKED_KEY)
+
+        # The revoke's NOTIFY wakes B's guard while B's stream of that key has been checked but not registered, so
+        # that round cannot see it: the stream asks for one more round as it registers. Was: it ran until B's next
+        # poll (30 s here).
+        third = api.post("/v1/keys", json={"name": "third"}).json()
+        guard = other.running.service.stream_guard
+        with paused_before_registering(other, third["api_key"]) as (reached, resume):
+            opening = GrpcStream(other, job_id, third["api_key"]).open()
+            assert reached.wait(30)
+            rounds = guard.rounds
+            assert api.post(f"/v1/keys/{third['key']['key_id']}/revoke").status_code == 200  # on A
+            wait_until(lambda: guard.rounds > rounds, 30)  # B heard the NOTIFY and checked (nothing held yet)
+            started = time.monotonic()
+            resume.set()
+            MEASURED["key revoked on A while its stream opened on B -> ended"] = opening.ended_within(started)
+        assert MEASURED["key revoked on A while its stream opened on B -> ended"] < PROMPT_S
+        assert opening.end is not None and opening.end[1:] == ("UNAUTHENTICATED", REVOKED_KEY)
         api.post(f"/v1/jobs/{job_id}/cancel")
         on_b.close()
         on_b_again.close()
     finally:
         other.stop()
+
+
+def test_a_key_revoked_while_its_stream_opens_ends_the_stream_at_once(service: InProcessService) -> None:
+    """The revoke commits after the stream's key check and before the stream registers with the guard, so the
+    revoke's own ending found nothing to end. Now the stream ends as it registers; was: at the guard's next round
+    (30 s here), with the job's events sent meanwhile."""
+    keeper = service.new_key()
+    api = service.client(keeper)
+    doomed = api.post("/v1/keys", json={"name": "doomed"}).json()
+    job_id = running_job(service, keeper)
+    try:
+        with paused_before_registering(service, doomed["api_key"]) as (reached, resume):
+            stream = GrpcStream(service, job_id, doomed["api_key"]).open()
+            assert reached.wait(30)
+            assert api.post(f"/v1/keys/{doomed['key']['key_id']}/revoke").status_code == 200
+            started = time.monotonic()
+            resume.set()
+            MEASURED["key revoked while its stream opened -> gRPC WatchJob ended"] = stream.ended_within(started)
+        assert MEASURED["key revoked while its stream opened -> gRPC WatchJob ended"] < PROMPT_S
+        assert stream.end is not None and stream.end[1:] == ("UNAUTHENTICATED", REVOKED_KEY)
+        assert stream.events == []
+    finally:
+        api.post(f"/v1/jobs/{job_id}/cancel")  # the next test's twin is free whatever this one found
+
+
+def test_a_stream_opened_shortly_before_its_keys_expiry_ends_at_it(service: InProcessService) -> None:
+    """A stream learns its key's expiry from its own authentication. Was: from the guard's first round after it
+    opened (the poll, 30 s here), so a key expiring sooner kept its stream up to a period past its expiry."""
+    keeper = service.new_key()
+    api = service.client(keeper)
+    expiring = api.post("/v1/keys", json={"name": "expiring"}).json()
+    job_id = running_job(service, keeper)
+    try:
+        expires_at = time.time() + 1.5  # a key's expiry is days away at least: set under the hood
+        service.sql("UPDATE api_keys SET expires_at = ? WHERE id = ?", expires_at, expiring["key"]["key_id"])
+        expires_mono = time.monotonic() + (expires_at - time.time())
+        watching = SseStream(service, f"/v1/jobs/{job_id}/events", bearer(expiring["api_key"])).start()
+        MEASURED["key expired -> SSE stream opened before it ended (after its expiry)"] = \
+            watching.ended_within(expires_mono)
+        assert -0.05 < MEASURED["key expired -> SSE stream opened before it ended (after its expiry)"] < PROMPT_S
+        assert watching.end is not None and watching.end[1:] == ("401", KeyExpired(expires_at).message)
+        watching.close()
+    finally:
+        api.post(f"/v1/jobs/{job_id}/cancel")
+
