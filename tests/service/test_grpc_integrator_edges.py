@@ -14,6 +14,7 @@ itself), and the answers of the health and reflection services, carried none.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import queue
 import threading
@@ -177,3 +178,52 @@ def test_health_and_reflection_answers_name_their_request_id(service: InProcessS
         for _ in listed:
             pass
         assert ("x-request-id", "reflect-1") in tuple(listed.trailing_metadata() or ())
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_the_sdk_over_grpc_asks_for_keep_alives_hides_them_and_takes_silence_for_a_dead_link(
+        service: InProcessService, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """The SDK's gRPC watch asks for keep-alives and never yields one (its reader raised KeyError on a message
+    without an event); they keep its silence watchdog quiet, and a stream silent for WATCH_SILENCE_S (a frozen
+    server, a link dead without a reset: the HTTP/2 pings notice after 6 minutes) ends with APITimeoutError, as
+    REST's read timeout does."""
+    from phonos_client import calls, errors, grpc_transport
+    from phonos_client.grpc_transport import AsyncGrpcTransport, GrpcTransport
+
+    key = service.new_key()
+    service.settle()
+    service.inference.script("esmfold", Slow(600))
+    job_id = service.client(key).predict().json()["job_id"]
+    url = f"grpc://{service.grpc_target}"
+
+    def statuses() -> list[str]:
+        """One watch stream of the job straight from a transport: its events' statuses until it ends."""
+        if mode == "sync":
+            transport = GrpcTransport(url, key, 30.0)
+            try:
+                return [event.job.status for event in transport.stream(calls.watch(job_id, None))]
+            finally:
+                transport.close()
+
+        async def read() -> list[str]:  # an aio channel lives in one event loop: a transport per run
+            transport = AsyncGrpcTransport(url, key, 30.0)
+            try:
+                return [event.job.status async for event in transport.stream(calls.watch(job_id, None))]
+            finally:
+                await transport.close()
+        return asyncio.run(read())
+
+    cancel = threading.Timer(3.0, lambda: service.client(key).post(f"/v1/jobs/{job_id}/cancel"))
+    try:
+        # A watchdog shorter than the keep-alive period takes the quiet running job's stream for a dead link.
+        monkeypatch.setattr(grpc_transport, "WATCH_SILENCE_S", KEEPALIVE_S / 3)
+        with pytest.raises(errors.APITimeoutError, match="sent nothing for"):
+            statuses()
+        # Keep-alives every 0.3 s keep a 1.2 s watchdog quiet: the stream lasts until the job is cancelled (3 s)
+        # and yields the job's events only, never a keep-alive.
+        monkeypatch.setattr(grpc_transport, "WATCH_SILENCE_S", KEEPALIVE_S * 4)
+        cancel.start()
+        assert statuses() == ["running", "cancelled"]
+    finally:
+        cancel.cancel()
+        service.client(key).post(f"/v1/jobs/{job_id}/cancel")

@@ -6,6 +6,11 @@ request) and the answer read from the response in proto3 JSON (grpc_schema.py), 
 REST; failures become the same typed errors (`errors.from_grpc_status`). The key travels as
 `authorization: Bearer ...` metadata and an idempotency key as `idempotency-key` metadata, what the job
 service reads (jobservice/auth.py, jobservice/idempotency.py). One try per `send`, as over REST.
+
+Watch streams ask for keep-alive messages where the server knows them (its schema has `keep_alive`), never
+surface them, and end with `APITimeoutError` after WATCH_SILENCE_S without any message, as REST's read timeout
+does: a frozen server or a link dead without a reset was noticed only by HTTP/2 pings (every 6 minutes), and an L7
+proxy's idle timeout no longer cuts a stream on a job that waits quietly.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
@@ -22,9 +27,10 @@ from google.protobuf.message import Message
 
 from phonos_client import errors, grpc_schema
 from phonos_client.calls import GRPC_SCHEME, Call
+from phonos_client.deadlines import Expired, within
 from phonos_client.grpc_schema import Rpc
 from phonos_client.models import Download, server_file_name
-from phonos_client.rest import USER_AGENT
+from phonos_client.rest import USER_AGENT, WATCH_READ_TIMEOUT_S
 
 T = TypeVar("T")
 MIB = 1024 * 1024
@@ -38,6 +44,8 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.keepalive_timeout_ms", 20 * 1000),
     ("grpc.http2.max_pings_without_data", 0),
 ]
+WATCH_SILENCE_S = WATCH_READ_TIMEOUT_S  # the server sends a keep-alive every 15 s (PHONOS_SSE_KEEPALIVE_S)
+KEEP_ALIVE_FIELD = "keep_alive"  # in a watch request: ask for them; in its response's `kind`: one of them
 HTTP_CODE_METADATA = "x-http-code"  # the service's HTTP status for a successful rpc (an unready health: 503)
 
 
@@ -60,9 +68,21 @@ class _GrpcCalls:
     @staticmethod
     def request(rpc: Rpc, call: Call[Any]) -> Message:
         try:
-            return json_format.ParseDict(call.fields, rpc.request())
+            message = json_format.ParseDict(call.fields, rpc.request())
         except json_format.ParseError as exc:  # an unknown field or a wrong type: what REST answers 400 for
             raise errors.BadRequestError(str(exc), status=400, error="Invalid request") from exc
+        if call.route.streaming and _keeps_alive(rpc):
+            setattr(message, KEEP_ALIVE_FIELD, True)
+        return message
+
+    def silence_s(self, rpc: Rpc) -> float | None:
+        """How long a stream may stay silent before it is taken for dead: only where the server sends keep-alives
+        (an older server's quiet stream is alive)."""
+        return WATCH_SILENCE_S if _keeps_alive(rpc) else None
+
+    def silent(self) -> errors.APITimeoutError:
+        return errors.APITimeoutError(f"the server at {GRPC_SCHEME}{self.target} sent nothing for "
+                                      f"{WATCH_SILENCE_S:.0f} s, not even a keep-alive")
 
     @staticmethod
     def document(call: Call[Any], message: Message) -> Any:
@@ -117,18 +137,25 @@ class GrpcTransport(_GrpcCalls):
     def stream(self, call: Call[T], deadline: float | None = None) -> Iterator[T]:
         """The messages of one streaming call until the server ends it (cancelled when the caller stops), or
         until the monotonic clock passes `deadline` (the rpc's own deadline: DEADLINE_EXCEEDED)."""
+        watchdog: _Watchdog | None = None
         try:
             rpc = self._rpc(call.route.rpc)
             streaming = self._channel.unary_stream(rpc.path, request_serializer=rpc.request.SerializeToString,
                                                    response_deserializer=rpc.response.FromString)
             left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
             responses = streaming(self.request(rpc, call), metadata=self.metadata(call), timeout=left)
+            watchdog = _Watchdog(self.silence_s(rpc), responses.cancel)
             try:
                 for message in responses:
-                    yield call.read(self.document(call, message))
+                    watchdog.heard()
+                    if not _is_keep_alive(message):
+                        yield call.read(self.document(call, message))
             finally:
+                watchdog.stop()
                 responses.cancel()
         except grpc.RpcError as exc:
+            if watchdog is not None and watchdog.barked:
+                raise self.silent() from exc
             raise self.failure(exc) from exc
 
 
@@ -172,10 +199,68 @@ class AsyncGrpcTransport(_GrpcCalls):
             streaming = channel.unary_stream(rpc.path, request_serializer=rpc.request.SerializeToString,
                                              response_deserializer=rpc.response.FromString)
             responses = streaming(self.request(rpc, call), metadata=self.metadata(call))
+            silence_s = self.silence_s(rpc)
+            messages = responses.__aiter__()
             try:
-                async for message in responses:
-                    yield call.read(self.document(call, message))
+                while True:
+                    try:
+                        message = await within(_next(messages), silence_s)
+                    except StopAsyncIteration:
+                        return
+                    except Expired:
+                        raise self.silent() from None
+                    if not _is_keep_alive(message):
+                        yield call.read(self.document(call, message))
             finally:
                 responses.cancel()
         except grpc.RpcError as exc:
             raise self.failure(exc) from exc
+
+
+async def _next(messages: AsyncIterator[Message]) -> Message:
+    return await messages.__anext__()
+
+
+def _keeps_alive(rpc: Rpc) -> bool:
+    return KEEP_ALIVE_FIELD in rpc.request.DESCRIPTOR.fields_by_name
+
+
+def _is_keep_alive(message: Message) -> bool:
+    kind = message.DESCRIPTOR.oneofs_by_name.get("kind")
+    return kind is not None and message.WhichOneof("kind") == KEEP_ALIVE_FIELD
+
+
+class _Watchdog:
+    """Calls `bark` (cancelling the stream) once `limit_s` pass without `heard`; None: never."""
+
+    def __init__(self, limit_s: float | None, bark: Callable[[], object]) -> None:
+        self._limit_s = limit_s
+        self._bark = bark
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
+        self.barked = False
+        self.heard()
+
+    def heard(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._limit_s is None or self._stopped:
+                return
+            self._timer = threading.Timer(self._limit_s, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._timer is not None:
+                self._timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self.barked = True
+        self._bark()
