@@ -37,8 +37,9 @@ pytestmark = pytest.mark.e2e
 
 def model_repository(root: Path) -> Path:
     """The project's models, with `diffdock` configured to get ESM-2 from the `esm2` Triton model. No `esmfold`:
-    the one fold of the module (fold-then-dock) runs on the session's server, whose stubs are started already
-    in a run of the suite; each stub here is seconds of start-up on two cores (it imports torch).
+    the one fold of the module (fold-then-dock) runs on the session's server, which a run of the suite starts on
+    each worker anyway (the dashboard, contract and e2e files use it); each stub here is seconds of start-up on
+    two cores (it imports torch).
 
     Its config is the shipped config.pbtxt with one parameter changed, and model.py is the shipped
     one, so every test on this server also covers the in-process defaults except where ESM-2 runs; the
