@@ -3,6 +3,7 @@ in-memory inference twin, all on free loopback ports."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -19,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients" / "pyt
 from jobservice.memory_inference import InMemoryInference  # noqa: E402
 from tests.postgres import PostgresServer  # noqa: E402
 from tests.support import (  # noqa: E402
+    REPO,
     InProcessService,
     ServiceProcess,
     TritonCrashes,
@@ -28,6 +30,7 @@ from tests.support import (  # noqa: E402
 )
 
 TIERS = ("unit", "integration", "e2e")
+ARTIFACTS = REPO / "artifacts"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -53,6 +56,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.pluginmanager.hasplugin("rerunfailures"):
         for item in items:
             item.add_marker(pytest.mark.flaky(reruns=1, condition=_shared_triton_crashed_during(item.nodeid)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadfile` (scripts/test.sh) hands out the slowest files first (tests/scheduling.py); any other
+    distribution is xdist's own."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from tests.scheduling import SlowestFileFirst
+
+    return SlowestFileFirst(config, log)
 
 
 # The session's shared tritonserver (once started) and its crashes. Triton 2.51's gRPC server can segfault as a
@@ -98,6 +112,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 totals[path] = totals.get(path, 0.0) + report.duration
     if not totals:
         return
+    # Every file's figure, for tests/scheduling.py's FILE_SECONDS (the order a run with workers hands files out).
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "test-file-seconds.json").write_text(
+        json.dumps({path: round(seconds, 1) for path, seconds in sorted(totals.items(), key=lambda item: -item[1])},
+                   indent=1) + "\n")
     terminalreporter.write_sep("=", "slowest 15 test files (setup + call + teardown)")
     for path, seconds in sorted(totals.items(), key=lambda item: -item[1])[:15]:
         terminalreporter.write_line(f"{seconds:8.2f}s {path}")

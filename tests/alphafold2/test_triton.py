@@ -24,7 +24,7 @@ from jobservice.inference import InvalidModelInput, Tensor
 from jobservice.modelspecs.alphafold2 import build_spec
 from launcher.triton import TritonProcess
 from tests.dashboard.pages_helpers import CHROMIUM, CHROMIUM_ARGS, Watched, make_user, shot, sign_in
-from tests.support import cancel_after, infer_through_the_port, reaped
+from tests.support import ServiceProcess, cancel_after, infer_through_the_port, reaped
 
 pytestmark = pytest.mark.e2e
 
@@ -39,6 +39,16 @@ def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     with reaped(TritonProcess.start(models=["alphafold2"], log_path=log_path, env=env)) as server:
         server.wait_ready(timeout_s=180)
         yield server
+
+
+@pytest.fixture(scope="module")
+def service(triton: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """One job service on the module's server for the tests through the public API (each with its own key): a
+    start is seconds of imports on two cores."""
+    process = ServiceProcess.start(Path(tmp_path_factory.mktemp("service")) / "var", triton.grpc_url,  # type: ignore[attr-defined]
+                                   {"PHONOS_MODELS": "alphafold2", **settings_env()})
+    yield process
+    process.stop()
 
 
 class NoOutputs:
@@ -78,8 +88,7 @@ def test_a_bad_request_gets_an_error_response_and_the_model_keeps_serving(triton
     assert triton.model_ready("alphafold2")  # type: ignore[attr-defined]
 
 
-def test_end_to_end_through_the_public_api(triton: object, service_factory: type) -> None:
-    service = service_factory.start(triton.grpc_url, PHONOS_MODELS="alphafold2", **settings_env())  # type: ignore[attr-defined]
+def test_end_to_end_through_the_public_api(service: ServiceProcess) -> None:
     client = service.client(service.new_key(credits=170))
 
     bad = client.post("/v1/predict", json={"model": "alphafold2", "sequence": QUERY, "params": {"model_preset": "multimer_v2"}})
@@ -134,11 +143,9 @@ def test_end_to_end_through_the_public_api(triton: object, service_factory: type
     assert client.balance() == 70
 
 
-def test_the_job_page_superposes_the_jobs_second_ranked_model_on_the_first(triton: object,
-                                                                           service_factory: type) -> None:
+def test_the_job_page_superposes_the_jobs_second_ranked_model_on_the_first(service: ServiceProcess) -> None:
     """The dashboard's Compare card offers an AlphaFold2 job's other ranked models; `?compare=rank_2_pdb` opens
     with rank 2 superposed on rank 1, and the Cα RMSD shown is numpy's Kabsch over the two downloaded files."""
-    service = service_factory.start(triton.grpc_url, PHONOS_MODELS="alphafold2", **settings_env())  # type: ignore[attr-defined]
     user = make_user(service, "rae")
     client = service.client(user.api_key)
     submitted = client.post("/v1/predict", json={"model": "alphafold2", "sequence": QUERY, "name": "two models",
