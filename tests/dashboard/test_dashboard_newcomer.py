@@ -129,6 +129,7 @@ VIEWER_CARD = """([labels]) => {
 def test_the_viewers_buttons_sit_above_it_not_over_the_structure(browser: Browser, service: InProcessService,
                                                                  nell: User) -> None:
     page = signed_in(browser, service, nell)  # type: ignore[arg-type]
+    page.locator("#main").wait_for()  # the shell builds it after the page's load event (CI: null on a busy host)
     for width in (1440, 375):
         page.set_viewport_size({"width": width, "height": 900})
         for labels in (["Cartoon", "Sticks", "Spin", "Reset"], ["Ligand", "Whole complex"]):
