@@ -54,6 +54,11 @@ def terminal_events(receiver: WebhookReceiver) -> dict[str, str]:
     return {body["data"]["job_id"]: body["data"]["status"] for body in bodies}
 
 
+def undelivered(data_dir: Path) -> int:
+    with sqlite3.connect(data_dir / "phonos.sqlite3") as db:
+        return int(db.execute("SELECT count(*) FROM webhook_deliveries WHERE status != 'delivered'").fetchone()[0])
+
+
 @pytest.mark.parametrize("max_attempts", [3, 1])
 def test_a_killed_service_restarted_ends_every_job_once_and_resumes_its_deliveries(tmp_path: Path,
                                                                                   max_attempts: int) -> None:
@@ -99,6 +104,9 @@ def test_a_killed_service_restarted_ends_every_job_once_and_resumes_its_deliveri
             balance = client.balance()
             # Each job's event reaches the receiver, the two that waited at the kill included.
             wait_until(lambda: terminal_events(receiver) == ended, 30)
+            # ...and the service has recorded each answer: the receiver logs a request before it answers, and
+            # leaving this block kills the service (CI: a delivery answered 200 still 'pending' in the file).
+            wait_until(lambda: not undelivered(data_dir), 30)
 
     cost = charged_before // len(jobs)
     assert charged_before == cost * len(jobs) and cost > 0  # each charged at acceptance
