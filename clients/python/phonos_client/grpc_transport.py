@@ -147,9 +147,10 @@ class GrpcTransport(_GrpcCalls):
             watchdog = _Watchdog(self.silence_s(rpc), responses.cancel)
             try:
                 for message in responses:
-                    watchdog.heard()
                     if not _is_keep_alive(message):
+                        watchdog.pause()  # the caller's time with an event (a download) is not the server's silence
                         yield call.read(self.document(call, message))
+                    watchdog.heard()
             finally:
                 watchdog.stop()
                 responses.cancel()
@@ -251,6 +252,11 @@ class _Watchdog:
             self._timer = threading.Timer(self._limit_s, self._fire)
             self._timer.daemon = True
             self._timer.start()
+
+    def pause(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
 
     def stop(self) -> None:
         with self._lock:
