@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.dashboard.pages_helpers import (
     VIEWPORT,
@@ -65,6 +65,33 @@ def test_times_on_the_account_and_share_cards_name_their_time_zone(browser: Brow
     page.get_by_role("button", name="Share", exact=True).click()
     expires = page.locator("td[data-label=Expires]").first
     expect(expires).to_have_text(re.compile(pattern))
+    page.context.close()
+
+
+def test_a_share_panel_opened_while_the_results_load_stays_open_when_they_arrive(browser: Browser,
+                                                                                service: InProcessService,
+                                                                                lab: User) -> None:
+    """The Share panel was put in the results' place, which the results replace once their files have loaded: a Share
+    clicked at once left the button "expanded" over no panel (CI: the share expiry test found no link row). The files
+    are held back here until the panel is open."""
+    api = service.client(lab.api_key)
+    job_id = api.wait_for(api.predict(name="share early").json()["job_id"])["job_id"]
+    assert api.post(f"/v1/jobs/{job_id}/shares", json={}).ok
+    page = _signed_in_at(browser, service, lab, VIEWPORT["width"], timezone="UTC")
+    held: list[Route] = []
+    released: list[bool] = []
+    page.route("**/v1/jobs/*/download?*", lambda route: route.continue_() if released else held.append(route))
+    page.goto(f"{service.base_url}/jobs/{job_id}")
+    expect(page.get_by_text("Loading results…")).to_be_visible()
+    page.get_by_role("button", name="Share", exact=True).click()
+    expect(page.locator("#share-panel td[data-label=Expires]")).to_have_count(1)
+    wait_until(lambda: held or page.wait_for_timeout(50), timeout_s=15)  # the page asked for its result files
+    released.append(True)
+    for route in held:
+        route.continue_()
+    expect(page.locator("#downloads")).to_be_visible()
+    expect(page.get_by_role("button", name="Share", exact=True)).to_have_attribute("aria-expanded", "true")
+    expect(page.locator("#share-panel td[data-label=Expires]")).to_have_count(1)
     page.context.close()
 
 

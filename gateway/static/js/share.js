@@ -13,8 +13,8 @@ function sharesPath(job) {
   return `/v1/jobs/${encodeURIComponent(job.job_id)}/shares`;
 }
 
-/** The header's Share button; it opens (and closes) the panel at the top of `body()`. */
-export function shareButton(job, body) {
+/** The header's Share button; it opens (and closes) the panel in `slot()`, a place the page never redraws. */
+export function shareButton(job, slot) {
   let panel = null;
   // aria-controls only while the panel is on the page: a reference to no element is one a screen reader cannot follow.
   const button = h('button', {class: 'btn', type: 'button', id: 'share-job', 'aria-expanded': 'false',
@@ -27,7 +27,7 @@ export function shareButton(job, body) {
       return;
     }
     panel = sharePanel(job);
-    body().prepend(panel);
+    slot().prepend(panel);
     button.setAttribute('aria-expanded', 'true');
     button.setAttribute('aria-controls', panel.id);
     panel.querySelector('#share-expiry').focus();

@@ -387,7 +387,10 @@ export async function render(main, {params, query}) {
     return;
   }
   document.title = `${job.name || `Job ${shortId(job.job_id)}`} · phonos`;
-  const body = h('div', {class: 'content stack', id: 'job-body'});
+  // The Share panel has a place of its own above the results: prepended to the results, it was wiped out when they
+  // finished loading, so a Share clicked at once left the button "expanded" over no panel.
+  const panels = h('div', {class: 'stack', id: 'job-panels'});
+  const body = h('div', {class: 'stack', id: 'job-results'});
   const header = () => pageHeader(job.name || `Job ${shortId(job.job_id)}`, {
     crumbs: h('a', {href: '/jobs'}, '‹ Jobs'),
     sub: h('span', {class: 'row'}, statusPill(job.status), h('span', {class: 'chip model'}, modelName(job.model)),
@@ -400,12 +403,12 @@ export async function render(main, {params, query}) {
         : null,
       h('a', {class: 'btn', id: 'run-again', href: `/submit?model=${encodeURIComponent(job.model)}&from=${encodeURIComponent(job.job_id)}`,
         title: 'A new job with this one’s input, to change what you need'}, 'Run again'),
-      job.status === 'completed' && !job.results_deleted_at ? shareButton(job, () => body) : null,
+      job.status === 'completed' && !job.results_deleted_at ? shareButton(job, () => panels) : null,
       ACTIVE.has(job.status) ? null // cancel it first (the status card's button)
         : h('button', {class: 'btn danger', type: 'button', id: 'delete-job', on: {click: () => onDelete()}}, 'Delete'),
     ].filter(Boolean),
   });
-  replace(main, header(), body);
+  replace(main, header(), h('div', {class: 'content stack', id: 'job-body'}, panels, body));
 
   async function onDelete() {
     const ok = await confirmDialog({
