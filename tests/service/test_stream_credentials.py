@@ -192,6 +192,15 @@ def changed_while_opening(service: InProcessService, job_id: str, api_key: str,
     return stream, changed, resumed
 
 
+def signed_in(service: InProcessService, username: str) -> tuple[requests.Session, str, str]:
+    """A browser signed in as `username` (PASSWORD): its session, CSRF token, and Cookie header."""
+    browser = requests.Session()
+    answer = browser.post(f"{service.base_url}/auth/sign-in", json={"username": username, "password": PASSWORD},
+                          timeout=30)
+    assert answer.status_code == 200, answer.text
+    return browser, answer.json()["csrf_token"], "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
+
+
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
@@ -252,18 +261,13 @@ def test_signing_out_ends_the_sessions_stream_at_once(service: InProcessService)
     name = f"streams{time.monotonic_ns()}"
     keeper = service.new_key(username=name)
     asyncio.run(admin.set_password(service.settings, username=name, password=PASSWORD))
-    browser = requests.Session()
-    signed_in = browser.post(f"{service.base_url}/auth/sign-in", json={"username": name, "password": PASSWORD},
-                             timeout=30)
-    assert signed_in.status_code == 200, signed_in.text
+    browser, csrf, cookies = signed_in(service, name)
     job_id = running_job(service, keeper)
-    cookies = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
     watching = SseStream(service, f"/v1/jobs/{job_id}/events", {}, cookies=cookies).start()
     keyed = SseStream(service, f"/v1/jobs/{job_id}/events", bearer(keeper)).start()
 
     started = time.monotonic()
-    assert browser.post(f"{service.base_url}/auth/sign-out", headers={"X-CSRF-Token": signed_in.json()["csrf_token"]},
-                        timeout=30).ok
+    assert browser.post(f"{service.base_url}/auth/sign-out", headers={"X-CSRF-Token": csrf}, timeout=30).ok
     returned = time.monotonic()
     assert service.client(keeper).post(f"/v1/jobs/{job_id}/cancel").status_code == 200
 
@@ -274,6 +278,33 @@ def test_signing_out_ends_the_sessions_stream_at_once(service: InProcessService)
     wait_until(lambda: keyed.states_after(returned) == ["cancelled"], 30)  # the account's key is not the session
     watching.close()
     keyed.close()
+
+
+def test_a_password_change_ends_every_sessions_stream_at_once(service: InProcessService) -> None:
+    """The signed-in person's own password change (POST /auth/password) ends the account's other sessions and
+    replaces its own token: the streams of both end before it answers (the page opens its own again with the new
+    cookie), not at the guard's poll (30 s here). A guard: this held already (jobservice/sessions.py)."""
+    name = f"streams{time.monotonic_ns()}"
+    keeper = service.new_key(username=name)
+    asyncio.run(admin.set_password(service.settings, username=name, password=PASSWORD))
+    changing, csrf, changing_cookies = signed_in(service, name)
+    _, _, other_cookies = signed_in(service, name)
+    job_id = running_job(service, keeper)
+    try:
+        own = SseStream(service, f"/v1/jobs/{job_id}/events", {}, cookies=changing_cookies).start()
+        other = SseStream(service, f"/v1/jobs/{job_id}/events", {}, cookies=other_cookies).start()
+        started = time.monotonic()
+        changed = changing.post(f"{service.base_url}/auth/password", headers={"X-CSRF-Token": csrf}, timeout=30,
+                                json={"current_password": PASSWORD, "new_password": PASSWORD + " changed"})
+        assert changed.status_code == 200, changed.text
+        MEASURED["password changed -> the other session's SSE stream ended"] = other.ended_within(started)
+        MEASURED["password changed -> its own old token's SSE stream ended"] = own.ended_within(started)
+        for stream in (own, other):
+            assert stream.ended_within(started) < PROMPT_S
+            assert stream.end is not None and stream.end[1:] == ("401", ENDED_SESSION)
+            stream.close()
+    finally:
+        service.client(keeper).post(f"/v1/jobs/{job_id}/cancel")
 
 
 def test_an_expiring_key_ends_its_stream_at_its_expiry_not_at_the_next_poll(service: InProcessService) -> None:
