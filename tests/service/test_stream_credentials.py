@@ -205,23 +205,30 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def key_expiry(service: InProcessService, key_id: str) -> float:
-    """The key's expiry as stored (epoch s): a KeyExpired's message says it."""
-    return float(service.sql("SELECT expires_at FROM api_keys WHERE id = ?", key_id)[0][0])
+def key_expiry(service: InProcessService, key_id: str) -> tuple[float, float]:
+    """The key's expiry as stored (a KeyExpired's message says it), epoch and time.monotonic()."""
+    expires_at = float(service.sql("SELECT expires_at FROM api_keys WHERE id = ?", key_id)[0][0])
+    return expires_at, time.monotonic() + (expires_at - time.time())
+
+
+@contextlib.contextmanager
+def a_day_is(seconds: float) -> Iterator[None]:
+    """A day of key expiry counted as `seconds` (a key's expiry is whole days), by the in-process service and the
+    operator CLI run here (both compute it in jobservice.key_policy.expiry)."""
+    real = key_policy.DAY_S
+    key_policy.DAY_S = seconds
+    try:
+        yield
+    finally:
+        key_policy.DAY_S = real
 
 
 def expire_in_a_day(service: InProcessService, api: Any, key_id: str, day_s: float) -> tuple[float, float]:
-    """PATCH the key to expire in one day, a day counted as `day_s` (a key's expiry is whole days): its expiry,
-    epoch and time.monotonic()."""
-    real = key_policy.DAY_S
-    key_policy.DAY_S = day_s  # the in-process service's own clock arithmetic (jobservice.key_policy.expiry)
-    try:
+    """PATCH the key to expire in one day of `day_s` seconds: `key_expiry`."""
+    with a_day_is(day_s):
         answer = api.patch(f"/v1/keys/{key_id}", json={"expires_in_days": 1})
-    finally:
-        key_policy.DAY_S = real
     assert answer.status_code == 200, answer.text
-    expires_at = key_expiry(service, key_id)
-    return expires_at, time.monotonic() + (expires_at - time.time())
+    return key_expiry(service, key_id)
 
 
 def test_a_revoked_key_ends_its_grpc_and_sse_streams_at_once_and_frees_them(service: InProcessService) -> None:
@@ -382,10 +389,23 @@ def test_a_revoke_on_one_job_service_ends_the_stream_on_another(service: InProce
         MEASURED["expiry shortened on A -> SSE stream on B ended (after it)"] = on_b_expiring.ended_within(expires_mono)
         assert -0.05 < MEASURED["expiry shortened on A -> SSE stream on B ended (after it)"] < PROMPT_S
         assert on_b_expiring.end is not None and on_b_expiring.end[1:] == ("401", KeyExpired(expires_at).message)
+
+        # The operator CLI's `phonos keys update --expires-in-days` writes the database itself: its NOTIFY too.
+        fifth = api.post("/v1/keys", json={"name": "fifth"}).json()
+        on_b_by_cli = SseStream(other, f"/v1/jobs/{job_id}/events", bearer(fifth["api_key"])).start()
+        with a_day_is(1.0):
+            asyncio.run(admin.update_key(service.settings, key_id=fifth["key"]["key_id"], name=None, rate_limit=None,
+                                         expires_in_days=1))
+        expires_at, expires_mono = key_expiry(service, fifth["key"]["key_id"])
+        MEASURED["expiry shortened by the operator CLI -> SSE stream on B ended (after it)"] = \
+            on_b_by_cli.ended_within(expires_mono)
+        assert -0.05 < MEASURED["expiry shortened by the operator CLI -> SSE stream on B ended (after it)"] < PROMPT_S
+        assert on_b_by_cli.end is not None and on_b_by_cli.end[1:] == ("401", KeyExpired(expires_at).message)
         api.post(f"/v1/jobs/{job_id}/cancel")
         on_b.close()
         on_b_again.close()
         on_b_expiring.close()
+        on_b_by_cli.close()
     finally:
         other.stop()
 
