@@ -16,7 +16,8 @@ Rules:
   (key_policy.check_within), so that a leaked week-long key cannot make itself or another key permanent.
 Authentication reads the database on every request (`jobservice.accounts`), so a revocation or a
 new limit applies to the very next request; a revoked key's open watch streams end before the revoke returns
-(`on_revoked`, jobservice/stream_guard.py), and on a shared PostgreSQL at once on every job service.
+(`on_revoked`, jobservice/stream_guard.py), and on a shared PostgreSQL at once on every job service. A new expiry
+reaches them the same way (`on_expiry_changed`): they end at it, not at the one they opened with.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id
 from jobservice.key_policy import FULL, check_scope, check_within, expiry, is_expired, lifetime
 from jobservice.store import Row, Store, Transaction
-from jobservice.stream_guard import CredentialsEnded, announce_ended
+from jobservice.stream_guard import CredentialsEnded, ExpiryChanged, announce_ended
 
 MAX_ACTIVE_KEYS = 20
 
@@ -76,12 +77,15 @@ def _epoch(value: float | None) -> float | None:
 
 
 class ApiKeys:
-    def __init__(self, db: Store, *, default_rate_limit: int, on_revoked: CredentialsEnded | None = None) -> None:
+    def __init__(self, db: Store, *, default_rate_limit: int, on_revoked: CredentialsEnded | None = None,
+                 on_expiry_changed: ExpiryChanged | None = None) -> None:
         self._db = db
         self._default_rate_limit = default_rate_limit
-        # The job service's stream guard: a revoked key's open streams end before the revoke returns. None in the
-        # operator CLI (no streams in its process; its NOTIFY, or the services' poll on SQLite, ends them).
+        # The job service's stream guard: a revoked key's open streams end before the revoke returns, and a key's
+        # new expiry holds for them from before the update returns. None in the operator CLI (no streams in its
+        # process; its NOTIFY, or the services' poll on SQLite, tells them).
         self._on_revoked = on_revoked
+        self._on_expiry_changed = on_expiry_changed
 
     def _revoked(self, key_hashes: Iterable[str]) -> None:
         if self._on_revoked is not None:
@@ -172,6 +176,7 @@ class ApiKeys:
         expires_at = None if expires_in_days is None else expiry(expires_in_days, stamp)
         if expires_in_days is not None:
             check_within(await self._calling_key_expiry(account_id), expires_at, stamp)
+        new_expiry = None
         async with self._db.transaction() as tx:
             if name is not None or rate_limit is not None:
                 await tx.execute("update_api_key", {"id": key_id, "account_id": account_id,
@@ -179,12 +184,16 @@ class ApiKeys:
             if expires_in_days is not None:
                 if current.expired():  # renewing an expired key makes one more key work
                     await _room_for_one_more(tx, account_id)
-                await tx.execute("set_api_key_expiry", {"id": key_id, "account_id": account_id,
-                                                        "expires_at": expires_at})
+                new_expiry = await tx.fetch_one("set_api_key_expiry", {"id": key_id, "account_id": account_id,
+                                                                       "expires_at": expires_at})
+                # A shorter expiry ends the key's streams sooner, on every job service (their round reads it).
+                await announce_ended(self._db, tx)
             changed = [field for field, given in (("name", name), ("rate_limit", rate_limit),
                                                   ("expiry", expires_in_days)) if given is not None]
             await record(tx, account_id, Action.API_KEY_UPDATED, target=Target(key_id=key_id),
                          details={"changed": changed})
+        if new_expiry is not None and self._on_expiry_changed is not None:  # committed: before this answer goes out
+            self._on_expiry_changed(new_expiry["key_hash"], expires_at)
         return await self.get(account_id, key_id)
 
 

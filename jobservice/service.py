@@ -143,7 +143,8 @@ class JobService:
         self.rate_limits: RateLimits = SharedRateLimiter(db) if db.shared else RateLimiter()
         # Before keys and sessions: their revokes end the open streams they held (jobservice/stream_guard.py).
         self.stream_guard = StreamGuard(db, every_s=settings.watch_poll_s)
-        self.api_keys = ApiKeys(db, default_rate_limit=settings.default_rate_limit, on_revoked=self.stream_guard.ended)
+        self.api_keys = ApiKeys(db, default_rate_limit=settings.default_rate_limit, on_revoked=self.stream_guard.ended,
+                                on_expiry_changed=self.stream_guard.expiry_changed)
         self.sessions = Sessions(db, ttl_s=settings.session_ttl_s, on_ended=self.stream_guard.ended)
         self.auth = Authenticator(self.accounts, self.sessions, session_rate_limit=settings.session_rate_limit)
         self.sender = WebhookSender(

@@ -20,12 +20,20 @@ revoke returned, so it is only the safety net:
   credentials it checked, and so does each stream as it opens (authentication read it), and the next round is due
   no later than the soonest. (A stream's expiry was learnt only by the first round after it opened: a key expiring
   within the period ran its stream up to a period past its expiry.)
+- a key given a new expiry (UpdateApiKey: PATCH /v1/keys/{key_id}, the dashboard's API keys page, `phonos keys
+  update`) is a change like a revoke: this job service's update hands the guard the new expiry after its commit
+  (`expiry_changed`), so the key's streams go by it at once (ended there and then if it has passed), and the same
+  transaction NOTIFYs `CREDENTIALS_CHANNEL` so that every other job service's round reads it. (Was: the streams
+  kept the expiry they opened with until the next poll, so one shortened to within the period, or already past,
+  ran up to a period too long.) The other changes to a key leave its streams as they are: its scope is fixed at
+  creation, and its name and rate limit are not checked by an open stream.
 
 A stream authenticates, then registers (`holding`): a revoke that commits in between finds nothing to end, and a
 round in between does not check it. So each stream registers with the moment it began to authenticate (`mark`):
-a credential `ended` since then (kept `RECENTLY_ENDED_S`) ends it as it registers, and a `wake` since then (another
-service's revoke) runs one more round. (Both used to leave such a stream open until the next poll round.) Neither
-reads anything for a stream that registers in peace.
+a credential `ended` since then (kept `RECENTLY_ENDED_S`) ends it as it registers, a new expiry since then replaces
+the one its authentication read, and a `wake` since then (another service's revoke or update) runs one more round.
+(All three used to leave such a stream as it was until the next poll round.) None reads anything for a stream that
+registers in peace.
 """
 
 from __future__ import annotations
@@ -53,11 +61,13 @@ T = TypeVar("T")
 # What a revoke or sign-out hands the guard of its own job service, after its commit: the principals' key_hash of the
 # credentials it ended (an API key's hash, or SESSION_PREFIX + a session's token hash).
 CredentialsEnded = Callable[[Iterable[str]], object]
+# What a key's new expiry hands it, after the commit: the key's hash and its expiry now (epoch s; None: never).
+ExpiryChanged = Callable[[str, float | None], object]
 SESSION_PREFIX = "session:"  # a dashboard session's principal key_hash (jobservice/auth.py)
 REVOKED_KEY = ("This API key was revoked while the stream was open. Create a new key (the dashboard's API keys page "
                "or POST /v1/keys) and open the stream again.")
 ENDED_SESSION = "Your dashboard session has ended (signed out or expired). Sign in again."
-# NOTIFY channel of a shared store: keys were revoked or sessions ended (no payload: every listener checks all the
+# NOTIFY channel of a shared store: keys were revoked or given a new expiry, or sessions ended (no payload: every listener checks all the
 # credentials holding its streams open, two queries, rather than trust a list that could outgrow NOTIFY's 8000 bytes).
 CREDENTIALS_CHANNEL = "phonos_credentials"
 EXPIRY_MARGIN_S = 0.005
@@ -91,6 +101,8 @@ class StreamGuard:
         self._last_wake = -math.inf  # time.monotonic() of the last `wake`
         # Credentials `ended` in the last RECENTLY_ENDED_S: when (time.monotonic()), and the refusal.
         self._recently_ended: dict[str, tuple[float, PhonosError]] = {}
+        # Keys given a new expiry (`expiry_changed`) in the last RECENTLY_ENDED_S: when, and the expiry (None: never).
+        self._recently_changed: dict[str, tuple[float, float | None]] = {}
         self._period_due = 0.0  # time.monotonic() of the next round by the period
         # The last round failed (the database away): its expiries are stale, and one already past would make the
         # next round due at once, again and again (a busy loop against a database coming back). Wait the period.
@@ -127,6 +139,28 @@ class StreamGuard:
             for hold in list(self._holds.get(credential, ())):
                 hold.end(reason)
 
+    def expiry_changed(self, credential: str, expires_at: float | None) -> None:
+        """This key (its key_hash) was given a new expiry (None: never) by a transaction that committed: its open
+        streams go by it now, not by the expiry they opened with; ended now, before the caller's answer is sent, if
+        it has passed. A later expiry is taken as well: the round due at the old one would only find the key live."""
+        at = time.monotonic()
+        self._recently_changed = {c: seen for c, seen in self._recently_changed.items()
+                                  if seen[0] > at - RECENTLY_ENDED_S}
+        self._recently_changed[credential] = (at, expires_at)
+        holds = self._holds.get(credential)
+        if not holds:
+            return
+        if expires_at is None:
+            self._expiries.pop(credential, None)
+        else:
+            self._expiries[credential] = expires_at
+        if is_expired(expires_at, now()):
+            assert expires_at is not None
+            reason = KeyExpired(expires_at)
+            for hold in list(holds):
+                hold.end(reason)
+        self._woken.set()  # the wait is worked out again: the next round is due by the new expiry
+
     @staticmethod
     def mark() -> float:
         """Now, for `holding`'s `since`: taken before a stream's credential is read."""
@@ -145,6 +179,14 @@ class StreamGuard:
                 hold.end(ended[1])  # revoked after its check, before it registered
             elif self._last_wake >= since:
                 self.wake()  # that round may have run before this stream registered: one more
+            changed = self._recently_changed.get(credential)
+            if changed is not None and changed[0] >= since and not hold.ended.is_set():
+                # Given a new expiry after its authentication read the old one: the new one counts.
+                expires_at = changed[1]
+                if expires_at is None:
+                    self._expiries.pop(credential, None)
+                elif is_expired(expires_at, now()):
+                    hold.end(KeyExpired(expires_at))
         if expires_at is not None and expires_at < self._expiries.get(credential, math.inf):
             # Sooner than a round read (or none had): a round at an expiry since put off reads it again.
             self._expiries[credential] = expires_at
@@ -236,8 +278,9 @@ class StreamGuard:
 
 
 async def announce_ended(db: Store, tx: Transaction) -> None:
-    """Inside the transaction that revokes keys or ends sessions: on a shared store, NOTIFY the other job services
-    (delivered at commit, never for a rollback), so that their guards check at once rather than at the poll."""
+    """Inside the transaction that revokes keys, gives a key a new expiry or ends sessions: on a shared store, NOTIFY
+    the other job services (delivered at commit, never for a rollback), so that their guards check at once rather
+    than at the poll (their round reads each held key's expiry as it is now)."""
     if db.shared:
         await tx.scalar("notify_credentials_ended")
 

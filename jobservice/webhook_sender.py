@@ -6,7 +6,8 @@ a receiver that answers slowly (or never, until the timeout) only delays its own
 rows are left out of the next fetch (`busy_webhooks`), so they neither fill the batch nor make the
 loop spin; a finished delivery wakes the loop to start the next one.
 
-Delivery is at-least-once: a delivery cut short by a stop is still pending and is sent again. A stop lets the
+Delivery is at-least-once: a delivery cut short by a stop is still pending and is sent again. Each POST says which
+attempt it is (X-Phonos-Attempt: the recorded attempts + 1), so one cut short is sent again under its number. A stop lets the
 deliveries on the wire finish first (at most `STOP_GRACE_S`) and records them, so a restart does not send
 again what a receiver has already accepted; only one still unanswered then is cut short.
 
@@ -180,6 +181,7 @@ class WebhookSender:
             answer = await post_event_answer(
                 self.session, row["url"], signing_secrets(row, now()), row["payload"], row["event"], self.ids.text(int(row["id"])),
                 self._timeout_s, allow_loopback=self._allow_loopback, networks=self._networks,
+                attempt=int(row["attempts"]) + 1,  # those recorded, and this one
             )
             await self._record(row, answer.status, answer.reason, answer.retry_after_s)
         except asyncio.CancelledError:

@@ -41,6 +41,10 @@ from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT, encode_payload, rf
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Phonos-Signature"
+# Which attempt of its delivery a POST is (1 for the first; a retry's number is the delivery log's `attempts` + 1).
+# A header, not a body field: the body is the event as queued, the same bytes on every attempt (and what the log
+# shows), and like X-Phonos-Delivery it is outside the signature, so it says what happened, never who sent it.
+ATTEMPT_HEADER = "X-Phonos-Attempt"
 MAX_URL_LENGTH = 2048
 MAX_RESPONSE_READ = 1024  # bytes of a receiver's answer body read at most
 # A test event's answer (`send_test`). It is sent once and never retried (it is not queued); job events are, on
@@ -371,10 +375,10 @@ async def post_event(
 
 async def post_event_answer(
     session: aiohttp.ClientSession, url: str, secret: str | Sequence[str], body: str, event: str, delivery_id: str,
-    timeout_s: float, *, allow_loopback: bool, networks: tuple[egress.Network, ...] = (),
+    timeout_s: float, *, allow_loopback: bool, networks: tuple[egress.Network, ...] = (), attempt: int = 1,
 ) -> ReceiverAnswer:
     """POST one signed event and say how it ended (`ReceiverAnswer`); `secret` may be several (a rotation's
-    overlap: `signing_secrets`), each giving a v1= in the signature.
+    overlap: `signing_secrets`), each giving a v1= in the signature; `attempt` is said in ATTEMPT_HEADER.
 
     `session` comes from `egress.receiver_session` (public addresses only, no redirects, no
     decompression). The reason is for the log and the delivery row, never for the API caller.
@@ -394,6 +398,7 @@ async def post_event_answer(
         "User-Agent": "phonos-webhooks/1",
         "X-Phonos-Event": event,
         "X-Phonos-Delivery": delivery_id,
+        ATTEMPT_HEADER: str(attempt),
         SIGNATURE_HEADER: sign(secret, int(time.time()), body),
     }
     try:

@@ -407,10 +407,10 @@ WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
 RETURNING id;
 
 -- name: set_api_key_expiry
--- :expires_at NULL: the key never expires.
+-- :expires_at NULL: the key never expires. key_hash: the stream guard moves the key's open streams to it.
 UPDATE api_keys SET expires_at = :expires_at
 WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
-RETURNING id;
+RETURNING id, key_hash;
 
 -- name: account_limits
 SELECT id, username, max_rate_limit FROM accounts WHERE id = :account_id;

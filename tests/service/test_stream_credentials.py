@@ -8,6 +8,8 @@ revoke, never by the poll. Every stream is read on its own thread, which notes w
 
 The same holds for a stream whose key is revoked between its key check and its registration with the guard (made
 certain by pausing it there), on this job service or another, and a stream learns its key's expiry as it opens.
+A key given a new expiry (PATCH /v1/keys/{key_id}) is the same: its streams go by the new expiry at once, here and on
+another job service. (Those tests count a day as a second, or a microsecond: a key's expiry is whole days.)
 """
 
 from __future__ import annotations
@@ -18,15 +20,15 @@ import http.client
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import grpc
 import pytest
 import requests
 
-from jobservice import admin
+from jobservice import admin, key_policy
 from jobservice.key_policy import KeyExpired
 from jobservice.keys import hash_key
 from jobservice.memory_inference import Slow
@@ -37,6 +39,7 @@ from tests.support import ALL_STORES, InProcessService, wait_until
 
 pytestmark = pytest.mark.integration
 STORES = ALL_STORES
+T = TypeVar("T")
 
 PASSWORD = "a long enough password 1"
 PROMPT_S = 1.0  # the bound: a revoke ends its streams well within it (the poll, 30 s here, never does)
@@ -176,8 +179,56 @@ def paused_before_registering(service: InProcessService, api_key: str) -> Iterat
         del limits.check
 
 
+def changed_while_opening(service: InProcessService, job_id: str, api_key: str,
+                          change: Callable[[], T]) -> tuple[GrpcStream, T, float]:
+    """A WatchJob stream of `api_key` that `change` (a revoke, a new expiry) lands on after the stream read its key
+    and before it registered with the guard; what `change` returned, and when the stream went on (monotonic)."""
+    with paused_before_registering(service, api_key) as (reached, resume):
+        stream = GrpcStream(service, job_id, api_key).open()
+        assert reached.wait(30)
+        changed = change()
+        resumed = time.monotonic()
+        resume.set()
+    return stream, changed, resumed
+
+
+def signed_in(service: InProcessService, username: str) -> tuple[requests.Session, str, str]:
+    """A browser signed in as `username` (PASSWORD): its session, CSRF token, and Cookie header."""
+    browser = requests.Session()
+    answer = browser.post(f"{service.base_url}/auth/sign-in", json={"username": username, "password": PASSWORD},
+                          timeout=30)
+    assert answer.status_code == 200, answer.text
+    return browser, answer.json()["csrf_token"], "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
+
+
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def key_expiry(service: InProcessService, key_id: str) -> tuple[float, float]:
+    """The key's expiry as stored (a KeyExpired's message says it), epoch and time.monotonic()."""
+    expires_at = float(service.sql("SELECT expires_at FROM api_keys WHERE id = ?", key_id)[0][0])
+    return expires_at, time.monotonic() + (expires_at - time.time())
+
+
+@contextlib.contextmanager
+def a_day_is(seconds: float) -> Iterator[None]:
+    """A day of key expiry counted as `seconds` (a key's expiry is whole days), by the in-process service and the
+    operator CLI run here (both compute it in jobservice.key_policy.expiry)."""
+    real = key_policy.DAY_S
+    key_policy.DAY_S = seconds
+    try:
+        yield
+    finally:
+        key_policy.DAY_S = real
+
+
+def expire_in_a_day(service: InProcessService, api: Any, key_id: str, day_s: float) -> tuple[float, float]:
+    """PATCH the key to expire in one day of `day_s` seconds: `key_expiry`."""
+    with a_day_is(day_s):
+        answer = api.patch(f"/v1/keys/{key_id}", json={"expires_in_days": 1})
+    assert answer.status_code == 200, answer.text
+    return key_expiry(service, key_id)
 
 
 def test_a_revoked_key_ends_its_grpc_and_sse_streams_at_once_and_frees_them(service: InProcessService) -> None:
@@ -217,18 +268,13 @@ def test_signing_out_ends_the_sessions_stream_at_once(service: InProcessService)
     name = f"streams{time.monotonic_ns()}"
     keeper = service.new_key(username=name)
     asyncio.run(admin.set_password(service.settings, username=name, password=PASSWORD))
-    browser = requests.Session()
-    signed_in = browser.post(f"{service.base_url}/auth/sign-in", json={"username": name, "password": PASSWORD},
-                             timeout=30)
-    assert signed_in.status_code == 200, signed_in.text
+    browser, csrf, cookies = signed_in(service, name)
     job_id = running_job(service, keeper)
-    cookies = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
     watching = SseStream(service, f"/v1/jobs/{job_id}/events", {}, cookies=cookies).start()
     keyed = SseStream(service, f"/v1/jobs/{job_id}/events", bearer(keeper)).start()
 
     started = time.monotonic()
-    assert browser.post(f"{service.base_url}/auth/sign-out", headers={"X-CSRF-Token": signed_in.json()["csrf_token"]},
-                        timeout=30).ok
+    assert browser.post(f"{service.base_url}/auth/sign-out", headers={"X-CSRF-Token": csrf}, timeout=30).ok
     returned = time.monotonic()
     assert service.client(keeper).post(f"/v1/jobs/{job_id}/cancel").status_code == 200
 
@@ -239,6 +285,33 @@ def test_signing_out_ends_the_sessions_stream_at_once(service: InProcessService)
     wait_until(lambda: keyed.states_after(returned) == ["cancelled"], 30)  # the account's key is not the session
     watching.close()
     keyed.close()
+
+
+def test_a_password_change_ends_every_sessions_stream_at_once(service: InProcessService) -> None:
+    """The signed-in person's own password change (POST /auth/password) ends the account's other sessions and
+    replaces its own token: the streams of both end before it answers (the page opens its own again with the new
+    cookie), not at the guard's poll (30 s here). A guard: this held already (jobservice/sessions.py)."""
+    name = f"streams{time.monotonic_ns()}"
+    keeper = service.new_key(username=name)
+    asyncio.run(admin.set_password(service.settings, username=name, password=PASSWORD))
+    changing, csrf, changing_cookies = signed_in(service, name)
+    _, _, other_cookies = signed_in(service, name)
+    job_id = running_job(service, keeper)
+    try:
+        own = SseStream(service, f"/v1/jobs/{job_id}/events", {}, cookies=changing_cookies).start()
+        other = SseStream(service, f"/v1/jobs/{job_id}/events", {}, cookies=other_cookies).start()
+        started = time.monotonic()
+        changed = changing.post(f"{service.base_url}/auth/password", headers={"X-CSRF-Token": csrf}, timeout=30,
+                                json={"current_password": PASSWORD, "new_password": PASSWORD + " changed"})
+        assert changed.status_code == 200, changed.text
+        MEASURED["password changed -> the other session's SSE stream ended"] = other.ended_within(started)
+        MEASURED["password changed -> its own old token's SSE stream ended"] = own.ended_within(started)
+        for stream in (own, other):
+            assert stream.ended_within(started) < PROMPT_S
+            assert stream.end is not None and stream.end[1:] == ("401", ENDED_SESSION)
+            stream.close()
+    finally:
+        service.client(keeper).post(f"/v1/jobs/{job_id}/cancel")
 
 
 def test_an_expiring_key_ends_its_stream_at_its_expiry_not_at_the_next_poll(service: InProcessService) -> None:
@@ -307,9 +380,32 @@ def test_a_revoke_on_one_job_service_ends_the_stream_on_another(service: InProce
             MEASURED["key revoked on A while its stream opened on B -> ended"] = opening.ended_within(started)
         assert MEASURED["key revoked on A while its stream opened on B -> ended"] < PROMPT_S
         assert opening.end is not None and opening.end[1:] == ("UNAUTHENTICATED", REVOKED_KEY)
+
+        # A key given a nearer expiry on A: the update's NOTIFY has B's guard read it, and B's stream ends at it.
+        # Was: at B's next poll (30 s here).
+        fourth = api.post("/v1/keys", json={"name": "fourth"}).json()
+        on_b_expiring = SseStream(other, f"/v1/jobs/{job_id}/events", bearer(fourth["api_key"])).start()
+        expires_at, expires_mono = expire_in_a_day(service, api, fourth["key"]["key_id"], 1.0)  # on A
+        MEASURED["expiry shortened on A -> SSE stream on B ended (after it)"] = on_b_expiring.ended_within(expires_mono)
+        assert -0.05 < MEASURED["expiry shortened on A -> SSE stream on B ended (after it)"] < PROMPT_S
+        assert on_b_expiring.end is not None and on_b_expiring.end[1:] == ("401", KeyExpired(expires_at).message)
+
+        # The operator CLI's `phonos keys update --expires-in-days` writes the database itself: its NOTIFY too.
+        fifth = api.post("/v1/keys", json={"name": "fifth"}).json()
+        on_b_by_cli = SseStream(other, f"/v1/jobs/{job_id}/events", bearer(fifth["api_key"])).start()
+        with a_day_is(1.0):
+            asyncio.run(admin.update_key(service.settings, key_id=fifth["key"]["key_id"], name=None, rate_limit=None,
+                                         expires_in_days=1))
+        expires_at, expires_mono = key_expiry(service, fifth["key"]["key_id"])
+        MEASURED["expiry shortened by the operator CLI -> SSE stream on B ended (after it)"] = \
+            on_b_by_cli.ended_within(expires_mono)
+        assert -0.05 < MEASURED["expiry shortened by the operator CLI -> SSE stream on B ended (after it)"] < PROMPT_S
+        assert on_b_by_cli.end is not None and on_b_by_cli.end[1:] == ("401", KeyExpired(expires_at).message)
         api.post(f"/v1/jobs/{job_id}/cancel")
         on_b.close()
         on_b_again.close()
+        on_b_expiring.close()
+        on_b_by_cli.close()
     finally:
         other.stop()
 
@@ -323,13 +419,10 @@ def test_a_key_revoked_while_its_stream_opens_ends_the_stream_at_once(service: I
     doomed = api.post("/v1/keys", json={"name": "doomed"}).json()
     job_id = running_job(service, keeper)
     try:
-        with paused_before_registering(service, doomed["api_key"]) as (reached, resume):
-            stream = GrpcStream(service, job_id, doomed["api_key"]).open()
-            assert reached.wait(30)
-            assert api.post(f"/v1/keys/{doomed['key']['key_id']}/revoke").status_code == 200
-            started = time.monotonic()
-            resume.set()
-            MEASURED["key revoked while its stream opened -> gRPC WatchJob ended"] = stream.ended_within(started)
+        stream, revoked, started = changed_while_opening(
+            service, job_id, doomed["api_key"], lambda: api.post(f"/v1/keys/{doomed['key']['key_id']}/revoke"))
+        assert revoked.status_code == 200
+        MEASURED["key revoked while its stream opened -> gRPC WatchJob ended"] = stream.ended_within(started)
         assert MEASURED["key revoked while its stream opened -> gRPC WatchJob ended"] < PROMPT_S
         assert stream.end is not None and stream.end[1:] == ("UNAUTHENTICATED", REVOKED_KEY)
         assert stream.events == []
@@ -357,3 +450,57 @@ def test_a_stream_opened_shortly_before_its_keys_expiry_ends_at_it(service: InPr
     finally:
         api.post(f"/v1/jobs/{job_id}/cancel")
 
+
+
+def test_a_shortened_expiry_reaches_the_keys_open_streams_at_once(service: InProcessService) -> None:
+    """PATCH /v1/keys/{key_id} with an expiry already past ends the key's streams before it returns, as a revoke
+    does; one a moment away ends them at it. Was: they kept the expiry they opened with (none here) until the
+    guard's next round, 30 s here, sending the job's events meanwhile."""
+    keeper = service.new_key()
+    api = service.client(keeper)
+    past = api.post("/v1/keys", json={"name": "past"}).json()
+    soon = api.post("/v1/keys", json={"name": "soon"}).json()
+    job_id = running_job(service, keeper)
+    try:
+        over_sse = SseStream(service, f"/v1/jobs/{job_id}/events", bearer(past["api_key"])).start()
+        over_grpc = GrpcStream(service, job_id, soon["api_key"]).start()
+        other_key = SseStream(service, f"/v1/jobs/{job_id}/events", bearer(keeper)).start()
+
+        expires_at, expires_mono = expire_in_a_day(service, api, soon["key"]["key_id"], 1.0)
+        MEASURED["expiry shortened to 1 s -> gRPC WatchJob ended (after it)"] = over_grpc.ended_within(expires_mono)
+        assert -0.05 < MEASURED["expiry shortened to 1 s -> gRPC WatchJob ended (after it)"] < PROMPT_S
+        assert over_grpc.end is not None and over_grpc.end[1:] == ("UNAUTHENTICATED", KeyExpired(expires_at).message)
+
+        started = time.monotonic()
+        past_at, _ = expire_in_a_day(service, api, past["key"]["key_id"], 1e-6)  # over before the update's answer
+        returned = time.monotonic()
+        # A transition right after the update's answer: the key's stream never sees it, the other key's does.
+        assert api.post(f"/v1/jobs/{job_id}/cancel").status_code == 200
+        MEASURED["expiry set to a time past -> SSE stream ended"] = over_sse.ended_within(started)
+        assert MEASURED["expiry set to a time past -> SSE stream ended"] < PROMPT_S
+        assert over_sse.end is not None
+        assert over_sse.end[1:] == ("401", KeyExpired(past_at).message)
+        assert over_sse.states_after(returned) == []
+        wait_until(lambda: other_key.states_after(returned) == ["cancelled"], 30)  # the account's other key goes on
+        over_sse.close()
+        other_key.close()
+    finally:
+        api.post(f"/v1/jobs/{job_id}/cancel")
+
+
+def test_an_expiry_changed_while_a_stream_opens_holds_for_it(service: InProcessService) -> None:
+    """The update commits after the stream read its key (no expiry) and before it registers with the guard: the
+    stream goes by the new expiry as it registers. Was: by the one it read, until the next round (30 s here)."""
+    keeper = service.new_key()
+    api = service.client(keeper)
+    changing = api.post("/v1/keys", json={"name": "changing"}).json()
+    job_id = running_job(service, keeper)
+    try:
+        stream, (expires_at, expires_mono), _ = changed_while_opening(
+            service, job_id, changing["api_key"],
+            lambda: expire_in_a_day(service, api, changing["key"]["key_id"], 1.0))
+        MEASURED["expiry shortened while its stream opened -> ended (after it)"] = stream.ended_within(expires_mono)
+        assert -0.05 < MEASURED["expiry shortened while its stream opened -> ended (after it)"] < PROMPT_S
+        assert stream.end is not None and stream.end[1:] == ("UNAUTHENTICATED", KeyExpired(expires_at).message)
+    finally:
+        api.post(f"/v1/jobs/{job_id}/cancel")

@@ -77,6 +77,8 @@ def test_a_failed_delivery_can_be_sent_again(service: InProcessService) -> None:
         assert client.post(path, headers={"Idempotency-Key": "redeliver-1"}).json()["delivery"] == queued
         wait_until(lambda: len(receiver.requests) == 3, 15)
         assert receiver.requests[2]["headers"]["X-Phonos-Delivery"] == queued["delivery_id"]
+        # A redelivery is a delivery of its own: its first attempt (the original's were 1 and 2)
+        assert [r["headers"]["X-Phonos-Attempt"] for r in receiver.requests] == ["1", "2", "1"]
         assert receiver.requests[2]["body"] == receiver.requests[0]["body"]
         wait_until(lambda: deliveries(client, hook["webhook_id"], status="delivered")["pagination"]["total"] == 1, 15)
     assert deliveries(client, hook["webhook_id"])["pagination"]["total"] == 2

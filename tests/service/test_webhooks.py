@@ -97,6 +97,7 @@ def test_test_event_reports_receiver_status_and_is_signed(service: InProcessServ
         # each test is its own delivery: a receiver that drops repeated delivery ids still sees the second
         ids = [r["headers"]["X-Phonos-Delivery"] for r in receiver.requests]
         assert len(set(ids)) == 2 and all(i.startswith("test-") for i in ids)
+        assert [r["headers"]["X-Phonos-Attempt"] for r in receiver.requests] == ["1", "1"]  # never retried
     unreachable = client.post(f"/v1/webhooks/{hook_id}/test").json()
     assert unreachable["success"] is False and unreachable["status_code"] == 0
 
@@ -131,6 +132,10 @@ def test_failed_deliveries_are_retried_with_backoff(service: InProcessService) -
         wait_until(lambda: len(receiver.requests) >= 3, 20)
     assert receiver.events() == ["job.completed"] * 3
     assert len({r["headers"]["X-Phonos-Delivery"] for r in receiver.requests}) == 1  # same delivery, retried
+    # Each POST says which attempt it is (was: nothing told a retry from a first delivery); the body, the event as
+    # queued, is the same bytes on every attempt.
+    assert [r["headers"]["X-Phonos-Attempt"] for r in receiver.requests] == ["1", "2", "3"]
+    assert len({r["body"] for r in receiver.requests}) == 1
 
 
 def test_undelivered_events_survive_a_restart(twin_factory: type, tmp_path) -> None:
@@ -151,3 +156,5 @@ def test_undelivered_events_survive_a_restart(twin_factory: type, tmp_path) -> N
         wait_until(lambda: len(receiver.requests) >= 2, 40)
     assert receiver.events() == ["job.completed", "job.completed"]
     assert json.loads(receiver.requests[1]["body"])["data"]["job_id"] == job_id
+    # The restarted sender counts on from the attempts the store recorded
+    assert [r["headers"]["X-Phonos-Attempt"] for r in receiver.requests] == ["1", "2"]

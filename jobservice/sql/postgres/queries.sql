@@ -473,10 +473,10 @@ WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
 RETURNING id;
 
 -- name: set_api_key_expiry
--- :expires_at NULL: the key never expires.
+-- :expires_at NULL: the key never expires. key_hash: the stream guard moves the key's open streams to it.
 UPDATE api_keys SET expires_at = CAST(:expires_at AS DOUBLE PRECISION)
 WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
-RETURNING id;
+RETURNING id, key_hash;
 
 -- name: account_limits
 SELECT id, username, max_rate_limit FROM accounts WHERE id = :account_id;
@@ -539,7 +539,7 @@ FROM sessions s JOIN accounts a ON a.id = s.account_id
 WHERE s.token_hash = :token_hash AND s.revoked_at IS NULL AND s.expires_at > :now;
 
 -- name: notify_credentials_ended
--- Keys were revoked or sessions ended in this transaction: every job service listening (jobservice/stream_guard.py)
+-- Keys were revoked or given a new expiry, or sessions ended, in this transaction: every job service listening (jobservice/stream_guard.py)
 -- checks its open streams' credentials at once, at our commit (PostgreSQL only: nothing else shares a SQLite store).
 SELECT pg_notify('phonos_credentials', '');
 
