@@ -7,6 +7,8 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -15,13 +17,32 @@ import pytest
 from jobservice.opaque_ids import IdCipher
 from launcher.triton import TritonProcess
 from tests.postgres import PostgresServer
-from tests.support import WebhookReceiver, wait_until
+from tests.support import ServiceProcess, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.e2e
 
 JOBS = 200
 CREDITS = 10_000
 TERMINAL = ("completed", "failed", "cancelled")
+
+
+def _kill_while_it_runs_a_job(doomed: ServiceProcess, survivor: ServiceProcess) -> None:
+    """SIGKILL `doomed` at a moment it holds a running job (its pid is in the job's lease_owner): stopped first, it is
+    killed if it holds one, else let go on and tried again. Killed at any moment, a loaded host caught it between two
+    0.05 s jobs and no job ran twice (CI: `some jobs were running on the killed service` failed)."""
+    pid = doomed.popen.pid
+
+    def stopped_holding_a_job() -> bool:
+        os.killpg(pid, signal.SIGSTOP)
+        [(held,)] = survivor.sql("SELECT COUNT(*) FROM jobs WHERE status = 'running' AND lease_owner LIKE ?",
+                                 f"%:{pid}:%")
+        if held:
+            return True
+        os.killpg(pid, signal.SIGCONT)
+        return False
+
+    wait_until(stopped_holding_a_job, 60, interval_s=0.05)
+    doomed.kill()
 
 
 def test_kill_a_job_service_and_a_triton_mid_run(postgres: PostgresServer, service_factory: type,
@@ -57,7 +78,7 @@ def test_kill_a_job_service_and_a_triton_mid_run(postgres: PostgresServer, servi
                 ids = list(pool.map(submit, range(JOBS)))
             survivors_client = clients[1]
             wait_until(lambda: survivors_client.get("/v1/account").json()["jobs"]["completed"] >= 40, 60)
-            doomed.kill()
+            _kill_while_it_runs_a_job(doomed, survivor)
             tritons[1].kill()
             killed_at = time.monotonic()
 
