@@ -3,17 +3,17 @@
 Each keyed write now checks, in its own transaction, that its request still holds the key's claim (one more UPDATE
 of the claim row, jobservice/idempotency.py KeyGuard), and the non-submission rpcs store their response in that
 transaction instead of a write of its own after it. This times the same keyed calls with this tree's `jobservice/`
-and with a baseline's (`git archive`, default `main`), each variant in a process of its own on a fresh store, in
-alternating rounds so load on the machine falls on both alike, on SQLite and on PostgreSQL:
+and with a baseline's (`git archive`, default `main`), each variant in a process of its own on a fresh store, taking
+turns of a few calls so load on the machine falls on both alike, on SQLite and on PostgreSQL:
 
 * `predict`: `Idempotency.once` around a one-job submission (JobStore.submit with the queued-jobs lock and count,
   as the service calls it), each call with a new key: claim, replay lookups, the jobs' transaction, release.
 * `rotate`: `Idempotency.once` around a webhook secret rotation (Webhooks.rotate), each with a new key.
 
 Each worker drives the code the way jobservice/servicer.py of its own version does. Prints the median and p90 (ms)
-of `--calls` calls per round, all rounds pooled.
+of `--calls` calls per variant, store and kind, and what fencing added to each.
 
-    .venv/bin/python bench/idempotency_fencing_cost.py [--calls 300] [--rounds 3] [--baseline main] [--no-postgres]
+    .venv/bin/python bench/idempotency_fencing_cost.py [--calls 300] [--chunk 10] [--baseline main] [--no-postgres]
 
 PostgreSQL is Debian's package started as in the tests (tests/postgres.py).
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import statistics
@@ -43,8 +44,9 @@ if os.environ.get("BENCH_JOBSERVICE_ROOT"):  # a worker of the baseline: its job
 KINDS = ("predict", "rotate")
 
 
-async def worker(store_at: str, calls: int) -> dict[str, list[float]]:
-    """Time `calls` keyed calls of each kind with whichever jobservice/ is first on the path."""
+async def worker(store_at: str) -> None:
+    """Time keyed calls with whichever jobservice/ is first on the path: for each line `KIND N` on stdin, N calls of
+    that kind, each with a new key, answered as one line of JSON (each call's ms)."""
     from jobservice.db import Database, now
     from jobservice.idempotency import Claim, Idempotency
     from jobservice.jobs import JobStore, NewJob
@@ -99,19 +101,20 @@ async def worker(store_at: str, calls: int) -> dict[str, list[float]]:
                              pb.PredictRequest(model="esmfold", sequence="MKTVRQERLK")),
                  "rotate": (rotate, "RotateWebhookSecret", pb.RotateWebhookSecretResponse,
                             pb.RotateWebhookSecretRequest(webhook_id=hook.id))}
-        times: dict[str, list[float]] = {kind: [] for kind in KINDS}
-        for kind in KINDS:
+        keys = itertools.count()
+        print("ready", flush=True)
+        for line in sys.stdin:
+            kind, count = line.split()
             make, method, response_class, request = works[kind]
-            for n in range(calls + 10):  # the first 10 warm up (statement caches, the pool)
-                claim = idempotency.claim({"idempotency-key": f"{kind}-{n}"}, account, method, request)
+            times = []
+            for _ in range(int(count)):
+                claim = idempotency.claim({"idempotency-key": f"{kind}-{next(keys)}"}, account, method, request)
                 assert claim is not None
                 started = time.perf_counter()
                 _, _, replayed = await idempotency.once(claim, response_class, make(claim), None)
-                elapsed_ms = (time.perf_counter() - started) * 1000
+                times.append((time.perf_counter() - started) * 1000)
                 assert not replayed
-                if n >= 10:
-                    times[kind].append(elapsed_ms)
-        return times
+            print(json.dumps(times), flush=True)
     finally:
         await idempotency.stop()
         await store.close()
@@ -126,13 +129,32 @@ def baseline_tree(ref: str, into: Path) -> Path:
     return into
 
 
-def run_worker(root: Path | None, store_at: str, calls: int) -> dict[str, list[float]]:
-    env = {**os.environ, "BENCH_JOBSERVICE_ROOT": str(root) if root else ""}
-    done = subprocess.run([sys.executable, __file__, "--worker", store_at, "--calls", str(calls)], env=env,
-                          capture_output=True, text=True, cwd=REPO)
-    if done.returncode != 0:
-        raise SystemExit(f"the worker on {store_at} failed:\n{done.stderr[-3000:]}")
-    return dict(json.loads(done.stdout.splitlines()[-1]))
+class Worker:
+    """A worker process on its own fresh store, with `root`'s jobservice/ (None: this tree's)."""
+
+    def __init__(self, root: Path | None, store_at: str) -> None:
+        env = {**os.environ, "BENCH_JOBSERVICE_ROOT": str(root) if root else ""}
+        self._process = subprocess.Popen([sys.executable, __file__, "--worker", store_at], env=env, cwd=REPO,
+                                         text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._read()  # "ready"
+
+    def _read(self) -> str:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise SystemExit(f"a worker exited with {self._process.wait()}; its error is above")
+        return line
+
+    def calls(self, kind: str, count: int) -> list[float]:
+        assert self._process.stdin is not None
+        self._process.stdin.write(f"{kind} {count}\n")
+        self._process.stdin.flush()
+        return list(json.loads(self._read()))
+
+    def close(self) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.close()
+        self._process.wait(timeout=60)
 
 
 def p90(values: list[float]) -> float:
@@ -141,14 +163,14 @@ def p90(values: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=300, help="timed calls per variant, store and kind")
+    parser.add_argument("--chunk", type=int, default=10, help="calls a variant makes before the other's turn")
     parser.add_argument("--baseline", default="main", help="the git ref whose jobservice/ is the code before")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(asyncio.run(worker(args.worker, args.calls))))
+        asyncio.run(worker(args.worker))
         return
 
     from tests.postgres import PostgresServer
@@ -160,20 +182,35 @@ def main() -> None:
         try:
             stores = ["SQLite"] + ([] if server is None else ["PostgreSQL"])
             pooled: dict[tuple[str, str, str], list[float]] = {}
-            for round_ in range(args.rounds):
-                for store in stores:
-                    for name, root in variants.items():
-                        at = (server.new_store_url("bench") if store == "PostgreSQL" and server is not None
-                              else str(Path(scratch) / f"{round_}-{name[:6]}.sqlite3"))
-                        for kind, times in run_worker(root, at, args.calls).items():
-                            pooled.setdefault((store, kind, name), []).extend(times)
+            for store in stores:
+                workers = {name: Worker(root, server.new_store_url("bench") if store == "PostgreSQL" and server
+                                        else str(Path(scratch) / f"{name[:6]}.sqlite3"))
+                           for name, root in variants.items()}
+                try:
+                    for kind in KINDS:
+                        for worker_ in workers.values():
+                            worker_.calls(kind, 20)  # warm up: statement caches, the pool
+                        # In turns of `chunk` calls, the first turn alternating: load on the machine falls on both.
+                        for turn in range(args.calls // args.chunk):
+                            order = list(workers.items())
+                            for name, worker_ in order if turn % 2 == 0 else order[::-1]:
+                                pooled.setdefault((store, kind, name), []).extend(worker_.calls(kind, args.chunk))
+                finally:
+                    for worker_ in workers.values():
+                        worker_.close()
         finally:
             if server is not None:
                 server.stop()
-    print(f"{args.calls} keyed calls x {args.rounds} rounds per cell; ms per call")
+    print(f"{args.calls} keyed calls per cell, in turns of {args.chunk}; ms per call")
     print(f"{'store':<11} {'call':<8} {'variant':<20} {'median':>8} {'p90':>8}")
-    for (store, kind, name), times in pooled.items():
-        print(f"{store:<11} {kind:<8} {name:<20} {statistics.median(times):8.3f} {p90(times):8.3f}")
+    names = list(variants)
+    for store in stores:
+        for kind in KINDS:
+            cells = [pooled[(store, kind, name)] for name in names]
+            for name, times in zip(names, cells, strict=True):
+                print(f"{store:<11} {kind:<8} {name:<20} {statistics.median(times):8.3f} {p90(times):8.3f}")
+            added = [statistics.median(cells[1]) - statistics.median(cells[0]), p90(cells[1]) - p90(cells[0])]
+            print(f"{store:<11} {kind:<8} {'added by fencing':<20} {added[0]:+8.3f} {added[1]:+8.3f}")
 
 
 if __name__ == "__main__":
