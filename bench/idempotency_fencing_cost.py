@@ -3,7 +3,7 @@
 Each keyed write now checks, in its own transaction, that its request still holds the key's claim (one more UPDATE
 of the claim row, jobservice/idempotency.py KeyGuard), and the non-submission rpcs store their response in that
 transaction instead of a write of its own after it. This times the same keyed calls with this tree's `jobservice/`
-and with a baseline's (`git archive`, default `main`), each variant in a process of its own on a fresh store, taking
+and with a baseline's (`git archive` of `--baseline`: the commit before the change, e.g. 635df23), each variant in a process of its own on a fresh store, taking
 turns of a few calls so load on the machine falls on both alike, on SQLite and on PostgreSQL:
 
 * `predict`: `Idempotency.once` around a one-job submission (JobStore.submit with the queued-jobs lock and count,

@@ -232,9 +232,16 @@ def lease_ended(service: InProcessService, key: str) -> bool:
         "SELECT expires_at FROM idempotency_claims WHERE key = ?", key))
 
 
-def blocked_backends(service: InProcessService) -> int:
-    """How many of the database's sessions wait for another's lock now."""
-    return int(service.sql("SELECT count(*) FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0")[0][0])
+# The statements a submission waits at for another's: its claim of the key, and its account's row (lock_account_jobs).
+CLAIM_WAIT = "%INSERT INTO idempotency_claims%"
+ACCOUNT_WAIT = "%FROM accounts WHERE id = % FOR UPDATE%"
+
+
+def waiting_at(service: InProcessService, *statements: str) -> bool:
+    """A session of the database waits for a lock in one of `statements` (LIKE patterns) now. (Asked on a connection
+    of its own each time: pg_stat_activity stays as first read for a transaction's length.)"""
+    return bool(service.sql("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE ANY(?)",
+                            list(statements)))
 
 
 def test_a_submission_whose_service_stalled_past_its_lease_is_charged_once(
@@ -255,19 +262,16 @@ def test_a_submission_whose_service_stalled_past_its_lease_is_charged_once(
         first.call(connection.execute("BEGIN; SELECT 1 FROM accounts FOR NO KEY UPDATE"))
         with ThreadPoolExecutor(2) as pool:
             sent_stalled = pool.submit(requests.post, f"{twin_url}/v1/predict", json=BODY, headers=headers, timeout=60)
-            # (Asked on a connection of its own: pg_stat_activity stays as first read for a transaction's length.)
-            wait_until(lambda: survivor.sql(
-                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND query LIKE '%FROM accounts WHERE id = % FOR UPDATE%'"), 30)
+            wait_until(lambda: waiting_at(survivor, ACCOUNT_WAIT), 30)
             os.kill(twin.pid, signal.SIGSTOP)
             try:
                 first.call(connection.execute("ROLLBACK"))  # the stopped service's transaction takes the lock
                 wait_until(lambda: lease_ended(survivor, "stalled-predict"), 30)
-                # Counted once the stopped service can have no statement in flight (its own renewal may wait too).
-                before = blocked_backends(survivor)
                 retry = pool.submit(survivor.client(key).post, "/v1/predict", json=BODY,
                                     headers={"Idempotency-Key": "stalled-predict"})
-                wait_until(lambda: blocked_backends(survivor) > before, 30)  # the retry waits for the stopped one
+                # The retry waits for the stopped service's transaction: at the claim it holds (was: at the account's
+                # row, having taken the key over).
+                wait_until(lambda: waiting_at(survivor, CLAIM_WAIT, ACCOUNT_WAIT), 30)
             finally:
                 os.kill(twin.pid, signal.SIGCONT)
             answers = [sent_stalled.result(60), retry.result(60)]
