@@ -15,10 +15,17 @@ stored). A claim its owner stopped renewing (the service died) is taken over onc
 process the requests with a key also queue on a lock, so they wake the moment it is released, and on SQLite (one
 process) any claim left in the file is a dead process's and is taken over at once.
 
-A submission's row is written **in the same transaction as its jobs** (JobStore.submit), so a job that
-was stored always has its key's response, even when the client's connection died right after: the
-retry replays it instead of charging again. Other rpcs run and store their response as one unit
-shielded from the caller going away. Failed requests are not stored: a retry runs them again.
+The claim fences the work (`KeyGuard`): the transaction that writes a keyed call's work (the jobs and their charge,
+the webhook, the rotated secret, the cancel, the test's delivery record) first checks, in that transaction, that this
+request still holds the claim (`renew_idempotency_claim` must return its row, which it then holds until the commit),
+and last stores the response, in the same transaction. Was: an owner that stalled past its lease while alive (a long
+GC pause, a SIGSTOP, a database hiccup) had its claim taken over by another service, which ran the work too, and
+then committed its own work as well: two jobs charged, only a log line `idempotency.claim_lost` said so. Now such a
+stale owner's write rolls back (`ClaimLost`), and the request waits for the key again and replays the winner's answer
+(or runs the work, when the winner failed and stored nothing): one job, one charge. So a job that was stored always
+has its key's response, even when the client's connection died right after: the retry replays it. The work and
+storing its response run as one unit shielded from the caller going away. Failed requests are not stored: a retry
+runs them again.
 """
 
 from __future__ import annotations
@@ -32,15 +39,15 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
 
 from jobservice.db import now
-from jobservice.errors import InvalidArgument, PhonosError, json_value_text
+from jobservice.errors import InvalidArgument, PhonosError, ServiceUnavailable, json_value_text
 from jobservice.periodic import PURGE_BATCH_ROWS, Periodic, purge_in_batches
 from jobservice.routes import idempotent_methods
-from jobservice.store import Params, Store
+from jobservice.store import Params, Store, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,7 @@ REPLAYED_METADATA = "idempotent-replayed"
 MAX_KEY_LENGTH = 255
 IDEMPOTENT = idempotent_methods()  # as protos/ marks them, which the OpenAPI document also says
 T = TypeVar("T")
+R = TypeVar("R")
 PURGE_EVERY_S = 600.0
 PURGE_BATCH = PURGE_BATCH_ROWS
 DEFAULT_LEASE_S = 30.0  # as PHONOS_JOB_LEASE_S, whose value the job service passes
@@ -57,6 +65,9 @@ DEFAULT_LEASE_S = 30.0  # as PHONOS_JOB_LEASE_S, whose value the job service pas
 WAIT_FIRST_S = 0.05
 WAIT_MAX_S = 0.5
 RELEASE_RETRY_S = 0.5  # a release the database did not take is tried again this often, for at most the lease
+# A request whose claim was taken over waits for the key again and replays the winner's answer; only an owner stalled
+# past its lease each time goes round again, so a few rounds are plenty (then ClaimLost, a 503: retry for the answer).
+MAX_ROUNDS = 3
 
 
 class IdempotencyKeyReused(PhonosError):
@@ -65,16 +76,43 @@ class IdempotencyKeyReused(PhonosError):
     title = "Idempotency key reused"
 
 
+class ClaimLost(ServiceUnavailable):
+    """This request's claim of its key was taken over (it stalled past the lease) before its work committed: the
+    work was rolled back. `Idempotency.once` then replays the winner's answer; the error reaches a caller only when
+    that kept happening, as a 503 (the SDK retries it, and the retry replays the answer)."""
+
+    retry_after_s = 1
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"The request with Idempotency-Key {json_value_text(key)} stalled on this server while "
+                         "another attempt with the same key took it over; nothing was done twice. Send it again "
+                         "to get that attempt's answer")
+
+
 class Claim:
     """One request that carries a key: what identifies it, and whether its response is stored yet."""
 
-    def __init__(self, account_id: int, key: str, method: str, fingerprint: str, ttl_s: float) -> None:
+    def __init__(self, account_id: int, key: str, method: str, fingerprint: str, ttl_s: float, *,
+                 lease_s: float = DEFAULT_LEASE_S) -> None:
         self.account_id = account_id
         self.key = key
         self.method = method
         self.fingerprint = fingerprint
         self.ttl_s = ttl_s
+        self.lease_s = lease_s
+        self.token = ""  # the claim row's owner while this request holds it (`Idempotency.hold`)
         self.stored = False  # set once the response is in the database
+
+    def guard(self, respond: Callable[[R], Message]) -> KeyGuard[R]:
+        """The fence of this request's work: see KeyGuard. `respond(result)`: the response the work's result makes."""
+        return KeyGuard(self, respond)
+
+    async def check(self, tx: Transaction) -> None:
+        """ClaimLost unless this request still holds the claim, checked (and the row held) in `tx`."""
+        row = await tx.fetch_one("renew_idempotency_claim", {
+            "account_id": self.account_id, "key": self.key, "owner": self.token, "expires_at": now() + self.lease_s})
+        if row is None:
+            raise ClaimLost(self.key)
 
     def row(self, response: Message) -> Params:
         """The `insert_idempotency_key` parameters that store `response` for this key."""
@@ -82,6 +120,21 @@ class Claim:
         return {"account_id": self.account_id, "key": self.key, "method": self.method,
                 "fingerprint": self.fingerprint, "response": response.SerializeToString(), "now": stamp,
                 "since": stamp - self.ttl_s}
+
+
+class KeyGuard(Generic[R]):
+    """A `jobservice.store.Guard`: the claim checked first in the work's transaction, the response stored last."""
+
+    def __init__(self, claim: Claim, respond: Callable[[R], Message]) -> None:
+        self._claim = claim
+        self._respond = respond
+
+    async def check(self, tx: Transaction) -> None:
+        await self._claim.check(tx)
+
+    async def done(self, tx: Transaction, result: R) -> None:
+        await tx.execute("insert_idempotency_key", self._claim.row(self._respond(result)))
+        self._claim.stored = True  # read once the transaction committed (a rollback raises past every reader)
 
 
 class Hold:
@@ -127,7 +180,7 @@ class Idempotency:
         if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
             raise InvalidArgument(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters")
         digest = hashlib.sha256(method.encode() + b"\0" + request.SerializeToString(deterministic=True))
-        return Claim(account_id, key, method, digest.hexdigest(), self._ttl_s)
+        return Claim(account_id, key, method, digest.hexdigest(), self._ttl_s, lease_s=self._lease_s)
 
     async def once(self, claim: Claim, response_class: type[Message], work: Callable[[], Awaitable[tuple[Message, T]]],
                    nothing: T) -> tuple[Message, T, bool]:
@@ -141,20 +194,33 @@ class Idempotency:
         # meanwhile (its deadline) just stops waiting.
         hold = await self.hold(claim)
 
-        async def shielded() -> tuple[Message, T, bool]:
-            async with hold:
-                replayed = await self.replay(claim, response_class)  # the one that ran while this one waited
-                if replayed is not None:
-                    return replayed, nothing, True
-                response, extra = await work()
-                if not claim.stored:  # submissions store theirs with their jobs
-                    await self.store(claim, response)
-                return response, extra, False
+        async def shielded(hold: Hold) -> tuple[Message, T, bool]:
+            rounds = 1
+            while True:
+                async with hold:
+                    replayed = await self.replay(claim, response_class)  # the one that ran while this one waited
+                    if replayed is not None:
+                        return replayed, nothing, True
+                    try:
+                        response, extra = await work()
+                        if not claim.stored:  # the keyed writes store theirs with their work (KeyGuard)
+                            await self.store(claim, response)
+                        return response, extra, False
+                    except ClaimLost:
+                        # Taken over while this one stalled: its work rolled back. Wait for the winner, then
+                        # replay its answer (or run the work, when it failed and stored none).
+                        log.warning("an idempotency claim was taken over before its work committed; the work was "
+                                    "rolled back, and the winner's answer is awaited", extra={
+                                        "action": "idempotency.claim_lost_rolled_back"})
+                        if rounds == MAX_ROUNDS:
+                            raise
+                rounds += 1
+                hold = await self.hold(claim)
 
         # One unit, the key's claim included: a caller that goes away (a 1 ms deadline) can leave neither the work
         # done but its response unstored, nor the claim released while its work still runs, which let the caller's
         # retry with the same key run it a second time (two jobs charged, the second response replayed).
-        return await asyncio.shield(shielded())
+        return await asyncio.shield(shielded(hold))
 
     async def hold(self, claim: Claim) -> Hold:
         """Wait until this request holds its key: no other request with the key runs, on this service or any other
@@ -167,6 +233,7 @@ class Idempotency:
             self._locks[(claim.account_id, claim.key)] = lock
         await lock.acquire()
         token = f"{self._owner}#{next(self._tokens)}"
+        claim.token = token
         try:
             wait_s = WAIT_FIRST_S
             while not await self._take(claim, token):
@@ -204,7 +271,7 @@ class Idempotency:
                 continue
             if row is None:
                 log.warning("an idempotency claim was taken over while its work still ran (renewals late by more "
-                            "than its lease)", extra={"action": "idempotency.claim_lost"})
+                            "than its lease): its write is refused", extra={"action": "idempotency.claim_lost"})
                 return
 
     async def _release(self, claim: Claim, token: str) -> None:
@@ -248,7 +315,17 @@ class Idempotency:
         return response_class.FromString(row["response"])
 
     async def store(self, claim: Claim, response: Message) -> None:
-        await self._db.write_one("insert_idempotency_key", claim.row(response))
+        """Store the response of a work that did not store it itself (no KeyGuard: a batch with no valid item, a
+        write not fenced yet), only while the claim is still this request's."""
+        try:
+            async with self._db.transaction() as tx:
+                await claim.check(tx)
+                await tx.execute("insert_idempotency_key", claim.row(response))
+        except ClaimLost:
+            # The work is done (and not fenced): its answer stands, but the key is the new owner's to answer for.
+            log.warning("an idempotency claim was taken over while its work still ran (renewals late by more than "
+                        "its lease); the response was not stored", extra={"action": "idempotency.claim_lost"})
+            return
         claim.stored = True
 
     # -- retention --------------------------------------------------------------------------------

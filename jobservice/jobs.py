@@ -36,7 +36,7 @@ from jobservice.fairness import NO_CAP
 from jobservice.finite_json import loads_finite, without_non_finite
 from jobservice.modelspecs.base import ValidatedJob
 from jobservice.states import JobStatus
-from jobservice.store import ConstraintViolation, Params, Row, Store
+from jobservice.store import ConstraintViolation, Guard, Row, Store
 
 log = logging.getLogger(__name__)
 
@@ -180,16 +180,15 @@ class JobStore:
         # Wakes the watch hub after a commit that logged job events (jobservice/watch.py).
         self._on_transition = on_transition
 
-    async def submit(self, account_id: int, jobs: list[NewJob],
-                     also: Callable[[list[str]], tuple[str, Params]] | None = None, *,
+    async def submit(self, account_id: int, jobs: list[NewJob], guard: Guard[list[str]] | None = None, *,
                      max_queued: int | None = None) -> list[str]:
         """Insert jobs and their stored requests; a trigger debits each cost in the same statement.
         InsufficientCredits if short; TooManyJobs if the account would have more than `max_queued` jobs
         waiting (counted under a per-account lock, in the same transaction as the inserts), BatchOverQueueLimit
         when `jobs` alone are more than that (waiting cannot help).
 
-        `also(ids)` names one more statement (and its parameters) that commits in the same transaction
-        as the jobs, e.g. the Idempotency-Key row holding the response that names these ids."""
+        `guard`: a keyed submission's Idempotency-Key claim, checked first in the transaction of the jobs, and the
+        response that names their ids, stored last in it (jobservice/idempotency.py)."""
         if max_queued is not None and len(jobs) > max_queued:  # no wait would make room: not TooManyJobs' 429
             raise BatchOverQueueLimit(
                 f"This submission has {len(jobs)} jobs, but an account may have at most {max_queued} jobs waiting to "
@@ -205,6 +204,8 @@ class JobStore:
         ]
         try:
             async with self._db.transaction() as tx:
+                if guard is not None:  # first: a stale owner's submission is refused before it is charged
+                    await guard.check(tx)
                 if max_queued is not None:
                     await tx.execute("lock_account_jobs", {"account_id": account_id})
                     queued = int(await tx.scalar("count_queued_jobs", {"account_id": account_id}))
@@ -215,8 +216,8 @@ class JobStore:
                             "some, then submit again.", limit=max_queued, waiting=queued)
                 await tx.execute_many("insert_job", rows)
                 await tx.execute_many("insert_job_input", rows)
-                if also is not None:
-                    await tx.execute(*also(ids))
+                if guard is not None:
+                    await guard.done(tx, ids)
         except ConstraintViolation as exc:
             if exc.kind != "check":
                 raise
@@ -282,9 +283,15 @@ class JobStore:
         return JobCounts(int(row["total"]), int(row["completed"]), int(row["active"]), int(row["failed"]),
                          int(row["cancelled"]))
 
-    async def cancel(self, account_id: int, job_id: str) -> JobRecord:
-        """pending → cancelled (refunded) or running → cancelled (compute already spent, not refunded)."""
-        row = await self._db.write_one("cancel_job", {"id": job_id, "account_id": account_id, "now": now()})
+    async def cancel(self, account_id: int, job_id: str, guard: Guard[JobRecord] | None = None) -> JobRecord:
+        """pending → cancelled (refunded) or running → cancelled (compute already spent, not refunded). `guard`: a
+        keyed cancel's Idempotency-Key claim, checked and its response stored in the cancel's transaction."""
+        async with self._db.transaction() as tx:
+            if guard is not None:
+                await guard.check(tx)
+            row = await tx.fetch_one("cancel_job", {"id": job_id, "account_id": account_id, "now": now()})
+            if row is not None and guard is not None:
+                await guard.done(tx, JobRecord.from_row(row))
         if row is None:
             existing = await self._db.read.fetch_one("get_job", {"id": job_id, "account_id": account_id})
             if existing is None:

@@ -7,10 +7,10 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from jobservice import metrics, opaque_ids, tracing
 from jobservice.accounts import Accounts, NewKey
@@ -44,7 +44,15 @@ from jobservice.schema_guard import SchemaTooNew
 from jobservice.sessions import Sessions
 from jobservice.shares import JobShares, SharedJob, ShareRecord
 from jobservice.states import TERMINAL, JobStatus
-from jobservice.store import CANCEL_CHANNEL, JOB_EVENTS_CHANNEL, JOBS_CHANNEL, WEBHOOKS_CHANNEL, Params, Store
+from jobservice.store import (
+    CANCEL_CHANNEL,
+    JOB_EVENTS_CHANNEL,
+    JOBS_CHANNEL,
+    WEBHOOKS_CHANNEL,
+    Adapted,
+    Guard,
+    Store,
+)
 from jobservice.stream_guard import CREDENTIALS_CHANNEL, StreamGuard
 from jobservice.usage import UsageRecorder, UsageReport
 from jobservice.watch import Event, JobWatcher, WatchHub
@@ -56,9 +64,6 @@ from phonos_config.service import ServiceSettings
 log = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 200
-T = TypeVar("T")
-# Given what a submission will return, the statement to commit with its jobs (name, parameters).
-Record = Callable[[T], tuple[str, Params]]
 STRUCTURE_MODELS = ("esmfold", "alphafold2")
 # /v1/health's database state when a newer job service migrated the PostgreSQL schema past this one.
 DATABASE_SCHEMA_TOO_NEW = "schema_too_new"
@@ -268,25 +273,23 @@ class JobService:
         return NewJob(model=item.model, name=item.name, request=accepted, cost=spec.info.cost_credits,
                       endpoint=endpoint)
 
-    async def submit(self, account_id: int, item: SubmitItem, record: Record[Submission] | None = None, *,
+    async def submit(self, account_id: int, item: SubmitItem, guard: Guard[Submission] | None = None, *,
                      endpoint: str) -> Submission:
-        """`record(submission)`: a statement committed with the job (the Idempotency-Key's response).
+        """`guard`: the Idempotency-Key's part of the job's transaction (its claim checked, its response stored).
         `endpoint`: the route template that submitted it (usage counts a refund of the job there)."""
         job = await self._validate(account_id, item, endpoint)
-
-        def also(ids: list[str]) -> tuple[str, Params]:
-            assert record is not None
-            return record(Submission(ids[0], job.model, job.cost))
-
-        [job_id] = await self._charge_and_queue(account_id, [job], also if record else None)
+        fence: Guard[list[str]] | None = None
+        if guard is not None:
+            fence = Adapted(guard, lambda ids: Submission(ids[0], job.model, job.cost))
+        [job_id] = await self._charge_and_queue(account_id, [job], fence)
         return Submission(job_id, job.model, job.cost)
 
     async def _charge_and_queue(self, account_id: int, jobs: list[NewJob],
-                                also: Callable[[list[str]], tuple[str, Params]] | None = None) -> list[str]:
+                                guard: Guard[list[str]] | None = None) -> list[str]:
         """Insert (and debit) then queue, as one unit: a caller that gives up meanwhile cannot strand a job."""
 
         async def insert_then_queue() -> list[str]:
-            ids = await self.jobs.submit(account_id, jobs, also, max_queued=self.settings.max_queued_per_account)
+            ids = await self.jobs.submit(account_id, jobs, guard, max_queued=self.settings.max_queued_per_account)
             for job_id, job in zip(ids, jobs, strict=True):
                 tracing.remember_submission(job_id)
                 self.dispatcher.enqueue(job_id, job.model, account_id)
@@ -295,9 +298,9 @@ class JobService:
         return await asyncio.shield(insert_then_queue())
 
     async def submit_batch(self, account_id: int, items: list[SubmitItem],
-                           record: Record[list[BatchItem]] | None = None, *, endpoint: str) -> list[BatchItem]:
+                           guard: Guard[list[BatchItem]] | None = None, *, endpoint: str) -> list[BatchItem]:
         """Valid items are charged and queued together; invalid ones fail alone with their reason.
-        `record(outcome)`: a statement committed with the jobs (the Idempotency-Key's response).
+        `guard`: the Idempotency-Key's part of the jobs' transaction (its claim checked, its response stored).
         `endpoint`: the route template that submitted them (usage counts their refunds there)."""
         if not items:
             raise InvalidArgument("jobs is empty; send 1 to 10 jobs")
@@ -318,13 +321,10 @@ class JobService:
                 done[index] = BatchItem(index, job.model, Submission(job_id, job.model, job.cost), None)
             return [done[i] for i in range(len(items))]
 
-        def also(ids: list[str]) -> tuple[str, Params]:
-            assert record is not None
-            return record(completed(ids))
-
         if not accepted:
             return completed([])
-        ids = await self._charge_and_queue(account_id, [job for _, job in accepted], also if record else None)
+        fence = None if guard is None else Adapted(guard, completed)
+        ids = await self._charge_and_queue(account_id, [job for _, job in accepted], fence)
         return completed(ids)
 
     # -- jobs ---------------------------------------------------------------------------------------
@@ -443,9 +443,9 @@ class JobService:
     async def shared_download(self, token: str, fmt: str | None) -> Download:
         return await self._download((await self.shares.resolve(token)).job, fmt)
 
-    async def cancel(self, account_id: int, job_id: str) -> JobRecord:
+    async def cancel(self, account_id: int, job_id: str, guard: Guard[JobRecord] | None = None) -> JobRecord:
         async def cancel_then_stop() -> JobRecord:
-            job = await self.jobs.cancel(account_id, job_id)
+            job = await self.jobs.cancel(account_id, job_id, guard)
             self.dispatcher.cancel_running(job_id)
             return job
 
@@ -501,8 +501,9 @@ class JobService:
 
     # -- webhooks -----------------------------------------------------------------------------------
 
-    async def create_webhook(self, account_id: int, url: str, events: list[str]) -> tuple[WebhookRecord, str]:
-        return await self.webhooks.create(account_id, url, events)
+    async def create_webhook(self, account_id: int, url: str, events: list[str],
+                             guard: Guard[tuple[WebhookRecord, str]] | None = None) -> tuple[WebhookRecord, str]:
+        return await self.webhooks.create(account_id, url, events, guard)
 
     async def list_webhooks(self, account_id: int) -> list[WebhookRecord]:
         return await self.webhooks.for_account(account_id)
@@ -510,16 +511,17 @@ class JobService:
     async def delete_webhook(self, account_id: int, webhook_id: str) -> None:
         await self.webhooks.delete(account_id, webhook_id)
 
-    async def rotate_webhook_secret(self, account_id: int, webhook_id: str, *,
-                                    expire_current_after_s: int | None) -> Rotation:
-        return await self.webhooks.rotate(account_id, webhook_id, expire_current_after_s)
+    async def rotate_webhook_secret(self, account_id: int, webhook_id: str, *, expire_current_after_s: int | None,
+                                    guard: Guard[Rotation] | None = None) -> Rotation:
+        return await self.webhooks.rotate(account_id, webhook_id, expire_current_after_s, guard)
 
-    async def test_webhook(self, account_id: int, webhook_id: str) -> TestResult:
+    async def test_webhook(self, account_id: int, webhook_id: str,
+                           guard: Guard[TestResult] | None = None) -> TestResult:
         if self.sender.session is not None:
-            return await self.webhooks.send_test(account_id, webhook_id, self.sender.session)
+            return await self.webhooks.send_test(account_id, webhook_id, self.sender.session, guard)
         async with receiver_session(allow_loopback=self.settings.webhook_allow_http_loopback,
                                     networks=self.settings.webhook_networks) as session:
-            return await self.webhooks.send_test(account_id, webhook_id, session)
+            return await self.webhooks.send_test(account_id, webhook_id, session, guard)
 
     async def webhook_deliveries(self, account_id: int, webhook_id: str, *, status: str | None, limit: int | None,
                                  offset: int | None, starting_after: str | None = None,

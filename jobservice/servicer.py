@@ -44,7 +44,7 @@ from jobservice.usage import usage_event
 from jobservice.watch import Event, KeepAlive, ProgressEvent, StateEvent, parse_cursor, with_keepalives
 from jobservice.webhook_deliveries import DeliveryRecord
 from jobservice.webhook_events import download_url
-from jobservice.webhooks import WebhookRecord
+from jobservice.webhooks import Rotation, TestResult, WebhookRecord
 from phonos.v1 import phonos_pb2 as pb
 from phonos.v1 import phonos_pb2_grpc
 
@@ -244,6 +244,24 @@ def batch_response(items: list[BatchItem]) -> pb.SubmitBatchResponse:
     summary = pb.BatchSummary(total=len(items), successful=len(ok), failed=len(items) - len(ok),
                               total_credits_used=spent)
     return pb.SubmitBatchResponse(success=bool(ok), summary=summary, results=results)
+
+
+def cancel_response(job: JobRecord) -> pb.CancelJobResponse:
+    return pb.CancelJobResponse(success=True, job_id=job.id, status=str(job.status),
+                                message="Job cancelled successfully", credits_refunded=job.refunded)
+
+
+def created_response(made: tuple[WebhookRecord, str]) -> pb.CreateWebhookResponse:
+    hook, secret = made
+    return pb.CreateWebhookResponse(success=True, webhook=webhook_message(hook), secret=secret,
+                                    message="Webhook created. Store the secret now: it is not shown again.")
+
+
+def rotated_response(rotation: Rotation) -> pb.RotateWebhookSecretResponse:
+    return pb.RotateWebhookSecretResponse(
+        success=True, webhook=webhook_message(rotation.webhook), secret=rotation.secret,
+        previous_secret_expires_at=timestamp(rotation.previous_secret_expires_at),
+        message="Webhook secret rotated. Store the new secret now: it is not shown again.")
 
 
 def share_message(share: ShareRecord) -> pb.JobShare:
@@ -498,22 +516,18 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
 
     async def Predict(self, request: pb.PredictRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
-            record = None if claim is None else (lambda sub: ("insert_idempotency_key", claim.row(predict_response(sub))))
-            sub = await self._svc.submit(who.account_id, _submit_item(request), record,
+            guard = None if claim is None else claim.guard(predict_response)
+            sub = await self._svc.submit(who.account_id, _submit_item(request), guard,
                                          endpoint=self._routes["Predict"])
-            if claim is not None:
-                claim.stored = True
             return predict_response(sub), Charge(sub.cost, sub.model)
         handler = self._idempotent("Predict", request, context, pb.PredictResponse, run)
         return await self._handle("Predict", request, context, handler)
 
     async def SubmitBatch(self, request: pb.SubmitBatchRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
-            record = None if claim is None else (lambda out: ("insert_idempotency_key", claim.row(batch_response(out))))
-            items = await self._svc.submit_batch(who.account_id, [_submit_item(j) for j in request.jobs], record,
+            guard = None if claim is None else claim.guard(batch_response)
+            items = await self._svc.submit_batch(who.account_id, [_submit_item(j) for j in request.jobs], guard,
                                                  endpoint=self._routes["SubmitBatch"])
-            if claim is not None and any(i.submission is not None for i in items):
-                claim.stored = True
             response = batch_response(items)
             return response, Charge(response.summary.total_credits_used)
         handler = self._idempotent("SubmitBatch", request, context, pb.SubmitBatchResponse, run)
@@ -623,9 +637,9 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
 
     async def CancelJob(self, request: pb.CancelJobRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
-            job = await self._svc.cancel(who.account_id, request.job_id)
-            return pb.CancelJobResponse(success=True, job_id=job.id, status=str(job.status),
-                                        message="Job cancelled successfully", credits_refunded=job.refunded), NO_CHARGE
+            job = await self._svc.cancel(who.account_id, request.job_id,
+                                         None if claim is None else claim.guard(cancel_response))
+            return cancel_response(job), NO_CHARGE
         return await self._handle("CancelJob", request, context,
                                   self._idempotent("CancelJob", request, context, pb.CancelJobResponse, run))
 
@@ -683,11 +697,9 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
 
     async def CreateWebhook(self, request: pb.CreateWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
-            hook, secret = await self._svc.create_webhook(who.account_id, request.url, list(request.events))
-            return pb.CreateWebhookResponse(
-                success=True, webhook=webhook_message(hook), secret=secret,
-                message="Webhook created. Store the secret now: it is not shown again.",
-            ), NO_CHARGE
+            made = await self._svc.create_webhook(who.account_id, request.url, list(request.events),
+                                                  None if claim is None else claim.guard(created_response))
+            return created_response(made), NO_CHARGE
         return await self._handle("CreateWebhook", request, context,
                                   self._idempotent("CreateWebhook", request, context, pb.CreateWebhookResponse, run))
 
@@ -700,9 +712,12 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
 
     async def TestWebhook(self, request: pb.TestWebhookRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
-            result = await self._svc.test_webhook(who.account_id, request.webhook_id)
-            return pb.TestWebhookResponse(success=result.delivered, webhook_id=request.webhook_id,
-                                          status_code=result.status_code, message=result.message), NO_CHARGE
+            def respond(result: TestResult) -> pb.TestWebhookResponse:
+                return pb.TestWebhookResponse(success=result.delivered, webhook_id=request.webhook_id,
+                                              status_code=result.status_code, message=result.message)
+            result = await self._svc.test_webhook(who.account_id, request.webhook_id,
+                                                  None if claim is None else claim.guard(respond))
+            return respond(result), NO_CHARGE
         return await self._handle("TestWebhook", request, context,
                                   self._idempotent("TestWebhook", request, context, pb.TestWebhookResponse, run))
 
@@ -710,12 +725,9 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                                   context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             rotation = await self._svc.rotate_webhook_secret(
-                who.account_id, request.webhook_id, **_optional(request, "expire_current_after_s"))
-            return pb.RotateWebhookSecretResponse(
-                success=True, webhook=webhook_message(rotation.webhook), secret=rotation.secret,
-                previous_secret_expires_at=timestamp(rotation.previous_secret_expires_at),
-                message="Webhook secret rotated. Store the new secret now: it is not shown again.",
-            ), NO_CHARGE
+                who.account_id, request.webhook_id, **_optional(request, "expire_current_after_s"),
+                guard=None if claim is None else claim.guard(rotated_response))
+            return rotated_response(rotation), NO_CHARGE
         # Idempotent as creation is: a retried POST (the SDK's, after a lost answer) gets the same new secret
         # back instead of rotating again and dropping the secret the receiver was just given.
         return await self._handle("RotateWebhookSecret", request, context,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 
@@ -25,6 +25,9 @@ from jobservice.schema_guard import SchemaTooNew
 from phonos_config.service import ServiceSettings, check_database_url
 
 Params = Mapping[str, Any]
+S = TypeVar("S")
+R = TypeVar("R")
+R_contra = TypeVar("R_contra", contravariant=True)
 
 # NOTIFY channels of a shared store (payloads: a model name, a job id, nothing).
 JOBS_CHANNEL = "phonos_jobs"  # a job became pending: wake that model's workers
@@ -69,6 +72,32 @@ class Transaction(Protocol):
     async def execute(self, name: str, params: Params | None = None) -> int: ...
 
     async def execute_many(self, name: str, rows: Iterable[Params]) -> None: ...
+
+
+class Guard(Protocol[R_contra]):
+    """A keyed call's part in the transaction of the work its Idempotency-Key guards (jobservice/idempotency.py,
+    KeyGuard). `check` comes first: it raises (and so rolls the work back) unless this request still holds the key's
+    claim, and holds the claim row until the commit, so no other service can take the key over meanwhile. `done`
+    comes last, with what the work made: the response is stored with the work, so a retry either replays it or finds
+    no work done."""
+
+    async def check(self, tx: Transaction) -> None: ...
+
+    async def done(self, tx: Transaction, result: R_contra) -> None: ...
+
+
+class Adapted(Generic[S, R]):
+    """`guard` for a work whose result is an `S`, made into what `guard` answers for by `convert`."""
+
+    def __init__(self, guard: Guard[R], convert: Callable[[S], R]) -> None:
+        self._guard = guard
+        self._convert = convert
+
+    async def check(self, tx: Transaction) -> None:
+        await self._guard.check(tx)
+
+    async def done(self, tx: Transaction, result: S) -> None:
+        await self._guard.done(tx, self._convert(result))
 
 
 class Store(Protocol):

@@ -34,7 +34,7 @@ from jobservice import egress
 from jobservice.activity import Action, Target, record
 from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id, json_value_text
-from jobservice.store import Row, Store
+from jobservice.store import Guard, Row, Store
 from jobservice.webhook_deliveries import NOT_FOLLOWED, worded_error
 from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT, encode_payload, rfc3339
 
@@ -236,13 +236,18 @@ class Webhooks:
         self._allow_http_loopback = allow_http_loopback
         self._timeout_s = timeout_s
 
-    async def create(self, account_id: int, url: str, events: list[str]) -> tuple[WebhookRecord, str]:
+    async def create(self, account_id: int, url: str, events: list[str],
+                     guard: Guard[tuple[WebhookRecord, str]] | None = None) -> tuple[WebhookRecord, str]:
+        """`guard`: a keyed creation's Idempotency-Key claim, checked and its response stored in the transaction."""
         url = validate_url(url, allow_http_loopback=self._allow_http_loopback, networks=self._networks)
         chosen = validate_events(events)
         secret = "whsec_" + secrets.token_urlsafe(32)
         hook_id = "wh_" + uuid.uuid4().hex
         stamp = now()
+        made = (WebhookRecord(hook_id, url, chosen, stamp), secret)
         async with self._db.transaction() as tx:
+            if guard is not None:
+                await guard.check(tx)
             count = await tx.scalar("count_webhooks", {"account_id": account_id})
             if int(count) >= self._max:
                 raise LimitReached(f"An account can have at most {self._max} webhooks; delete one first")
@@ -254,15 +259,21 @@ class Webhooks:
             # The receiver's host, not its URL: a URL may carry a token in its query.
             await record(tx, account_id, Action.WEBHOOK_CREATED, target=Target(webhook_id=hook_id),
                          details={"host": urlsplit(url).hostname or "", "events": list(chosen)})
-        return WebhookRecord(hook_id, url, chosen, stamp), secret
+            if guard is not None:
+                await guard.done(tx, made)
+        return made
 
-    async def rotate(self, account_id: int, webhook_id: str, expire_current_after_s: int | None) -> Rotation:
-        """Give the webhook a new secret; the current one keeps signing (as a second v1=) for the overlap."""
+    async def rotate(self, account_id: int, webhook_id: str, expire_current_after_s: int | None,
+                     guard: Guard[Rotation] | None = None) -> Rotation:
+        """Give the webhook a new secret; the current one keeps signing (as a second v1=) for the overlap. `guard`: a
+        keyed rotation's Idempotency-Key claim, checked and its response stored in the transaction."""
         overlap = overlap_seconds(expire_current_after_s)
         secret = "whsec_" + secrets.token_urlsafe(32)
         stamp = now()
         until = stamp + overlap if overlap else None
         async with self._db.transaction() as tx:
+            if guard is not None:
+                await guard.check(tx)
             row = await tx.fetch_one("rotate_webhook_secret", {"id": webhook_id, "account_id": account_id,
                                                                "secret": secret, "previous_until": until})
             if row is None:
@@ -270,7 +281,10 @@ class Webhooks:
             # Never a secret in the log: only how long the old one stays valid.
             await record(tx, account_id, Action.WEBHOOK_SECRET_ROTATED, target=Target(webhook_id=webhook_id),
                          details={"expire_current_after_s": overlap})
-        return Rotation(WebhookRecord.from_row(row), secret, stamp if until is None else until)
+            rotation = Rotation(WebhookRecord.from_row(row), secret, stamp if until is None else until)
+            if guard is not None:
+                await guard.done(tx, rotation)
+        return rotation
 
     async def for_account(self, account_id: int) -> list[WebhookRecord]:
         """The account's webhooks with their delivery health: two statements whatever their number (the health of
@@ -296,10 +310,16 @@ class Webhooks:
             await tx.execute("drop_deliveries_of_webhook", {"webhook_id": webhook_id})
             await record(tx, account_id, Action.WEBHOOK_DELETED, target=Target(webhook_id=webhook_id))
 
-    async def send_test(self, account_id: int, webhook_id: str, session: aiohttp.ClientSession) -> TestResult:
+    async def send_test(self, account_id: int, webhook_id: str, session: aiohttp.ClientSession,
+                        guard: Guard[TestResult] | None = None) -> TestResult:
+        """`guard`: a keyed test's Idempotency-Key claim, checked before the event is sent (a stale owner sends
+        none) and again, with its response stored, in the transaction that records the delivery."""
         row = await self._db.read.fetch_one("get_webhook", {"id": webhook_id, "account_id": account_id})
         if row is None:
             raise NotFound(f"Webhook {echoed_id(webhook_id)} not found")
+        if guard is not None:
+            async with self._db.transaction() as tx:
+                await guard.check(tx)
         payload: dict[str, Any] = {
             "event": TEST_EVENT,
             "timestamp": rfc3339(now()),
@@ -313,21 +333,31 @@ class Webhooks:
         # Kept in the delivery log, finished (sent once, never retried): a test sent by any client (the API, the
         # SDK, `phonos webhooks test`) shows on the dashboard's "Last test", which reads the newest one, as the log
         # words it (the reason stays coarse there too: webhook_deliveries.worded_error).
+        result = worded_test_result(status, reason, self._timeout_s)
         async with self._db.transaction() as tx:
+            if guard is not None:
+                await guard.check(tx)
             await tx.execute("insert_test_delivery", {
                 "webhook_id": webhook_id, "event": TEST_EVENT, "payload": body,
                 "status": "delivered" if 200 <= status < 300 else "failed", "now": now(),
                 "last_status": status or None, "last_error": None if status else reason})
-        # Only the HTTP status, a timeout or "unreachable": never why (refused, closed port, DNS, TLS), which
-        # would make this route a scanner of whatever the server can reach. A timeout is said as the delivery
-        # log says it (webhook_deliveries.OWN_REASONS): a receiver that hangs is not one that cannot be reached.
-        if status == 0 and reason == "timeout":
-            return TestResult(False, 0, TIMEOUT_MESSAGE.format(seconds=f"{self._timeout_s:g}"))
-        if status == 0:
-            return TestResult(False, 0, UNREACHABLE_MESSAGE)
-        ok = 200 <= status < 300
-        why = "" if ok else f" (expected 2xx{NOT_FOLLOWED if 300 <= status < 400 else ''})"
-        return TestResult(ok, status, f"Receiver answered HTTP {status}{why}")
+            if guard is not None:
+                await guard.done(tx, result)
+        return result
+
+
+def worded_test_result(status: int, reason: str | None, timeout_s: float) -> TestResult:
+    """What a test event's POST answered, as the API says it. Only the HTTP status, a timeout or "unreachable":
+    never why (refused, closed port, DNS, TLS), which would make this route a scanner of whatever the server can
+    reach. A timeout is said as the delivery log says it (webhook_deliveries.OWN_REASONS): a receiver that hangs is
+    not one that cannot be reached."""
+    if status == 0 and reason == "timeout":
+        return TestResult(False, 0, TIMEOUT_MESSAGE.format(seconds=f"{timeout_s:g}"))
+    if status == 0:
+        return TestResult(False, 0, UNREACHABLE_MESSAGE)
+    ok = 200 <= status < 300
+    why = "" if ok else f" (expected 2xx{NOT_FOLLOWED if 300 <= status < 400 else ''})"
+    return TestResult(ok, status, f"Receiver answered HTTP {status}{why}")
 
 
 def delivery_id_of_a_test() -> str:

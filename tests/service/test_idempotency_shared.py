@@ -32,7 +32,7 @@ from jobservice.db import now
 from jobservice.idempotency import Claim, Idempotency
 from jobservice.pg import PgDatabase
 from tests.postgres import PostgresServer
-from tests.support import REPO, InProcessService, WebhookReceiver, wait_until
+from tests.support import REPO, ApiClient, InProcessService, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +55,40 @@ def services(tmp_path_factory: pytest.TempPathFactory,
     yield first, second
     second.stop()
     first.stop()
+
+
+def start_twin(data_dir: Path, database_url: str) -> tuple[subprocess.Popen[str], str]:
+    """A job service of its own process on `database_url` (it can be killed or stopped), with a lease of LEASE_S;
+    and its base URL."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PHONOS_", "TWIN_"))}
+    twin = subprocess.Popen([sys.executable, "-m", "tests.twin_process", str(data_dir)], cwd=REPO,
+                            text=True, stdout=subprocess.PIPE, start_new_session=True,
+                            env={**clean, "PHONOS_DATABASE_URL": database_url, "PHONOS_JOB_LEASE_S": LEASE_S,
+                                 "PHONOS_WEBHOOK_TIMEOUT_S": "30"})
+    assert twin.stdout is not None
+    ready = twin.stdout.readline()  # its logs go to stderr
+    if not ready.startswith("ready "):
+        twin.kill()
+        raise AssertionError(f"the twin service exited with {twin.wait()} before it was ready")
+    return twin, ready.split()[1]
+
+
+def end_twin(twin: subprocess.Popen[str]) -> None:
+    if twin.poll() is None:
+        os.killpg(twin.pid, signal.SIGKILL)
+    twin.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def stallable(services: tuple[InProcessService, InProcessService],
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A third job service on the same database, as a process the tests stop (SIGSTOP) past its lease of LEASE_S
+    and let go on (SIGCONT): a long GC pause, or a host that froze, of a service that is still alive."""
+    twin, url = start_twin(tmp_path_factory.mktemp("stallable"), services[0].settings.database_url or "")
+    try:
+        yield twin, url
+    finally:
+        end_twin(twin)
 
 
 def replays_looked_up(service: InProcessService, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
@@ -91,6 +125,16 @@ class GatedReceiver(WebhookReceiver):
         app.router.add_post(self.path, handle)
 
 
+def one_job_charged_once(answers: list[requests.Response], client: ApiClient) -> None:
+    """The first answer ran the submission, the second replayed it, and the account (100 credits) has that one job,
+    charged once."""
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert answers[0].json()["job_id"] == answers[1].json()["job_id"]
+    assert "Idempotent-Replayed" not in answers[0].headers and answers[1].headers["Idempotent-Replayed"] == "true"
+    assert [j["job_id"] for j in client.get("/v1/jobs").json()["jobs"]] == [answers[0].json()["job_id"]]
+    assert client.balance() == 90  # charged once
+
+
 def test_the_same_predict_sent_to_both_services_at_once_makes_one_job(
         services: tuple[InProcessService, InProcessService], monkeypatch: pytest.MonkeyPatch) -> None:
     first, second = services
@@ -121,12 +165,7 @@ def test_the_same_predict_sent_to_both_services_at_once_makes_one_job(
     finally:
         first.call(connection.close())
 
-    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
-    assert answers[0].json()["job_id"] == answers[1].json()["job_id"]
-    assert "Idempotent-Replayed" not in answers[0].headers and answers[1].headers["Idempotent-Replayed"] == "true"
-    client = second.client(key)
-    assert [j["job_id"] for j in client.get("/v1/jobs").json()["jobs"]] == [answers[0].json()["job_id"]]
-    assert client.balance() == 90  # charged once
+    one_job_charged_once(answers, second.client(key))
 
 
 def test_the_same_webhook_test_sent_to_both_services_at_once_sends_one_event(
@@ -162,16 +201,8 @@ def test_a_key_whose_service_was_killed_mid_work_is_run_by_the_retry_after_the_l
     (until then the killed service might have been only slow)."""
     _, survivor = services
     key = survivor.new_key()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PHONOS_", "TWIN_"))}
-    doomed = subprocess.Popen([sys.executable, "-m", "tests.twin_process", str(tmp_path / "doomed")], cwd=REPO,
-                              text=True, stdout=subprocess.PIPE, start_new_session=True,
-                              env={**clean, "PHONOS_DATABASE_URL": survivor.settings.database_url or "",
-                                   "PHONOS_JOB_LEASE_S": LEASE_S})
+    doomed, doomed_url = start_twin(tmp_path / "doomed", survivor.settings.database_url or "")
     try:
-        assert doomed.stdout is not None
-        ready = doomed.stdout.readline()  # its logs go to stderr
-        assert ready.startswith("ready "), f"the twin service exited with {doomed.wait()} before it was ready"
-        doomed_url = ready.split()[1]
         with GatedReceiver() as receiver, ThreadPoolExecutor(1) as pool:
             made = survivor.client(key).post("/v1/webhooks", json={"url": receiver.url})
             path = f"/v1/webhooks/{made.json()['webhook']['webhook_id']}/test"
@@ -192,9 +223,94 @@ def test_a_key_whose_service_was_killed_mid_work_is_run_by_the_retry_after_the_l
             assert receiver.requests[1]["at"] > expires_at  # the retry waited out the killed service's lease
         assert survivor.sql("SELECT owner FROM idempotency_claims WHERE key = ?", "test-killed") == []  # released
     finally:
-        if doomed.poll() is None:
-            os.killpg(doomed.pid, signal.SIGKILL)
-        doomed.wait(timeout=30)
+        end_twin(doomed)
+
+
+def lease_ended(service: InProcessService, key: str) -> bool:
+    """The key's claim is past its lease (stopped, its owner renews it no more): another service may take it over."""
+    return any(expires_at < time.time() for (expires_at,) in service.sql(
+        "SELECT expires_at FROM idempotency_claims WHERE key = ?", key))
+
+
+# The statements a submission waits at for another's: its claim of the key, and its account's row (lock_account_jobs).
+CLAIM_WAIT = "%INSERT INTO idempotency_claims%"
+ACCOUNT_WAIT = "%FROM accounts WHERE id = % FOR UPDATE%"
+
+
+def waiting_at(service: InProcessService, *statements: str) -> bool:
+    """A session of the database waits for a lock in one of `statements` (LIKE patterns) now. (Asked on a connection
+    of its own each time: pg_stat_activity stays as first read for a transaction's length.)"""
+    return bool(service.sql("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE ANY(?)",
+                            list(statements)))
+
+
+def test_a_submission_whose_service_stalled_past_its_lease_is_charged_once(
+        services: tuple[InProcessService, InProcessService], stallable: tuple[subprocess.Popen[str], str]) -> None:
+    """The stalled service is stopped inside its submission's transaction; the other's retry, past the lease, must
+    not charge again. Was: it took the key over and submitted, and the stalled one committed its own job too when it
+    went on (two jobs, charged twice). Now the stalled transaction checked the claim first and holds it until its
+    commit: the retry waits for that, then replays its answer."""
+    first, survivor = services
+    twin, twin_url = stallable
+    key = survivor.new_key(credits=100)
+    headers = {"Idempotency-Key": "stalled-predict", "Authorization": f"Bearer {key}"}
+    connection = first.call(asyncpg.connect(first.settings.database_url))
+    try:
+        # The test's own transaction locks every account row: the stalled service's submission claims its key (the
+        # claim's foreign key needs only a key-share lock, which this one lets by) and then waits at its account's
+        # row (lock_account_jobs, FOR UPDATE, in its submission's transaction) until the lock goes.
+        first.call(connection.execute("BEGIN; SELECT 1 FROM accounts FOR NO KEY UPDATE"))
+        with ThreadPoolExecutor(2) as pool:
+            sent_stalled = pool.submit(requests.post, f"{twin_url}/v1/predict", json=BODY, headers=headers, timeout=60)
+            wait_until(lambda: waiting_at(survivor, ACCOUNT_WAIT), 30)
+            os.kill(twin.pid, signal.SIGSTOP)
+            try:
+                first.call(connection.execute("ROLLBACK"))  # the stopped service's transaction takes the lock
+                wait_until(lambda: lease_ended(survivor, "stalled-predict"), 30)
+                retry = pool.submit(survivor.client(key).post, "/v1/predict", json=BODY,
+                                    headers={"Idempotency-Key": "stalled-predict"})
+                # The retry waits for the stopped service's transaction: at the claim it holds (was: at the account's
+                # row, having taken the key over).
+                wait_until(lambda: waiting_at(survivor, CLAIM_WAIT, ACCOUNT_WAIT), 30)
+            finally:
+                os.kill(twin.pid, signal.SIGCONT)
+            answers = [sent_stalled.result(60), retry.result(60)]
+    finally:
+        first.call(connection.close())
+    one_job_charged_once(answers, survivor.client(key))
+
+
+def test_a_webhook_test_whose_service_stalled_past_its_lease_is_recorded_once_and_answers_the_winners_result(
+        services: tuple[InProcessService, InProcessService], stallable: tuple[subprocess.Popen[str], str]) -> None:
+    """The stalled service is stopped between its claim and its write (its event out, its answer not back); the
+    other's retry, past the lease, takes the key over and runs the test itself. Was: the stalled one, let go on,
+    recorded a second delivery and answered its own result; now its write finds the claim gone and rolls back, and
+    its caller gets the winner's answer, replayed."""
+    _, survivor = services
+    twin, twin_url = stallable
+    key = survivor.new_key()
+    with GatedReceiver() as receiver, ThreadPoolExecutor(1) as pool:
+        made = survivor.client(key).post("/v1/webhooks", json={"url": receiver.url})
+        assert made.status_code == 200, made.text
+        webhook_id = made.json()["webhook"]["webhook_id"]
+        path = f"/v1/webhooks/{webhook_id}/test"
+        headers = {"Idempotency-Key": "stalled-test"}
+        sent_stalled = pool.submit(requests.post, f"{twin_url}{path}", headers={
+            **headers, "Authorization": f"Bearer {key}"}, timeout=60)
+        wait_until(lambda: receiver.requests, 30)  # mid-work: its event is out, the answer held
+        os.kill(twin.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: lease_ended(survivor, "stalled-test"), 30)
+            receiver.gate.set()
+            retry = survivor.client(key).post(path, headers=headers)
+        finally:
+            os.kill(twin.pid, signal.SIGCONT)
+        stalled = sent_stalled.result(60)
+    assert retry.status_code == 200 and "Idempotent-Replayed" not in retry.headers, retry.text  # the winner
+    assert len(receiver.requests) == 2  # the stalled one's event had left before it stopped
+    assert stalled.status_code == 200, stalled.text
+    assert stalled.headers.get("Idempotent-Replayed") == "true" and stalled.json() == retry.json()
+    assert survivor.sql("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = ?", webhook_id) == [(1,)]
 
 
 def test_a_claim_whose_release_met_a_database_restart_is_released_when_the_database_is_back(

@@ -1,0 +1,113 @@
+"""An Idempotency-Key's claim fences the work it guards (jobservice/idempotency.py, KeyGuard), on both stores.
+
+Was: a request whose claim was taken over while it stalled (past its lease, alive) committed its work all the same
+when it went on: two jobs charged for one key. Now its write checks the claim in its own transaction and rolls back,
+and the request replays the answer of the one that took the key over. Here the two requests are two job services'
+`Idempotency` on one store, in process; the stall is the claim's lease ended under the first (its renewals late),
+which the first meets in the middle of its work. tests/service/test_idempotency_shared.py stops a real job-service
+process (SIGSTOP) instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from jobservice.db import Database, now
+from jobservice.idempotency import Claim, ClaimLost, Idempotency
+from jobservice.jobs import JobStore, NewJob
+from jobservice.modelspecs.base import ValidatedJob
+from jobservice.pg import PgDatabase
+from jobservice.store import Store
+from phonos.v1 import phonos_pb2 as pb
+from tests.postgres import PostgresServer
+
+pytestmark = pytest.mark.integration
+
+JOB = NewJob("esmfold", None, ValidatedJob("MKV", {}), 10)
+REQUEST = pb.PredictRequest(model="esmfold", sequence="MKV")
+KEY = {"idempotency-key": "stalled"}
+
+
+@asynccontextmanager
+async def opened(store_kind: str, tmp_path: Path, postgres: PostgresServer | None) -> AsyncIterator[
+        tuple[Store, Callable[[], Awaitable[None]]]]:
+    """The store, and how a claim's lease ends under its owner (its renewals late): on SQLite any claim is taken over
+    at once (one process uses the file), on PostgreSQL once past its expiry."""
+    if store_kind == "sqlite":
+        store: Store = await Database.open(tmp_path / "fence.sqlite3")
+
+        async def lapse() -> None:
+            return None
+    else:
+        assert postgres is not None
+        url = postgres.new_store_url("fence")
+        store = await PgDatabase.open(url, connect_timeout_s=5, command_timeout_s=10)
+
+        async def lapse() -> None:
+            conn = await asyncpg.connect(url)
+            try:
+                await conn.execute("UPDATE idempotency_claims SET expires_at = 0")
+            finally:
+                await conn.close()
+    try:
+        yield store, lapse
+    finally:
+        await store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_a_submission_whose_claim_was_taken_over_rolls_back_and_replays_the_winner(
+        store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    postgres = request.getfixturevalue("postgres") if store_kind == "postgres" else None
+
+    async def scenario() -> None:
+        async with opened(store_kind, tmp_path, postgres) as (store, lapse):
+            stalled, winner = (Idempotency(store, 3600, owner=f"service-{n}", lease_s=3600) for n in (1, 2))
+            jobs = JobStore(store)
+            account = (await store.write_one("insert_account", {
+                "username": "ada", "email": None, "credits": 100, "now": now()}))["id"]
+            try:
+                def submit(claim: Claim) -> Callable[[], Awaitable[tuple[pb.PredictResponse, None]]]:
+                    async def work() -> tuple[pb.PredictResponse, None]:
+                        [job_id] = await jobs.submit(account, [JOB], claim.guard(
+                            lambda ids: pb.PredictResponse(success=True, job_id=ids[0])))
+                        return pb.PredictResponse(success=True, job_id=job_id), None
+                    return work
+
+                theirs: list[pb.PredictResponse] = []
+                mine = stalled.claim(KEY, account, "Predict", REQUEST)
+                assert mine is not None
+
+                async def stalls_then_submits() -> tuple[pb.PredictResponse, None]:
+                    # While this one stalls, its lease ends and the other service runs the same key to the end.
+                    await lapse()
+                    other = winner.claim(KEY, account, "Predict", REQUEST)
+                    assert other is not None
+                    response, _, replayed = await winner.once(other, pb.PredictResponse, submit(other), None)
+                    assert not replayed
+                    theirs.append(response)
+                    with pytest.raises(ClaimLost):  # its write is refused and rolled back: checked first
+                        await submit(mine)()
+                    # And so is it here, where `once` meets it: it waits for the key again and replays.
+                    return await submit(mine)()
+
+                response, _, replayed = await stalled.once(mine, pb.PredictResponse, stalls_then_submits, None)
+                assert replayed and response == theirs[0]  # the winner's answer, not a job of its own
+                assert [r["credits"] for r in await store.read.fetch_all("get_account", {"account_id": account})] == [90]
+                assert await store.read.scalar("count_jobs", {
+                    "account_id": account, "status": None, "model": None, "name": None}) == 1
+            finally:
+                for service in (stalled, winner):
+                    await service.stop()
+
+    asyncio.run(scenario())
