@@ -529,8 +529,9 @@ class JobService:
         return await self.deliveries.page(account_id, webhook_id, status=status, limit=limit, offset=offset,
                                           starting_after=starting_after, event=event)
 
-    async def redeliver(self, account_id: int, webhook_id: str, delivery_id: str) -> DeliveryRecord:
-        delivery = await self.deliveries.redeliver(account_id, webhook_id, delivery_id)
+    async def redeliver(self, account_id: int, webhook_id: str, delivery_id: str,
+                        guard: Guard[DeliveryRecord] | None = None) -> DeliveryRecord:
+        delivery = await self.deliveries.redeliver(account_id, webhook_id, delivery_id, guard)
         self.sender.wake()
         return delivery
 

@@ -747,10 +747,13 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def RedeliverWebhookDelivery(self, request: pb.RedeliverWebhookDeliveryRequest,
                                        context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
-            delivery = await self._svc.redeliver(who.account_id, request.webhook_id, request.delivery_id)
-            return pb.RedeliverWebhookDeliveryResponse(
-                delivery=delivery_message(delivery, self._svc.ids.deliveries),
-                message=f"Delivery {self._svc.ids.deliveries.text(delivery.id)} queued: the event is sent again now"), NO_CHARGE
+            def respond(delivery: DeliveryRecord) -> pb.RedeliverWebhookDeliveryResponse:
+                return pb.RedeliverWebhookDeliveryResponse(
+                    delivery=delivery_message(delivery, self._svc.ids.deliveries),
+                    message=f"Delivery {self._svc.ids.deliveries.text(delivery.id)} queued: the event is sent again now")
+            delivery = await self._svc.redeliver(who.account_id, request.webhook_id, request.delivery_id,
+                                                 None if claim is None else claim.guard(respond))
+            return respond(delivery), NO_CHARGE
         return await self._handle("RedeliverWebhookDelivery", request, context,
                                   self._idempotent("RedeliverWebhookDelivery", request, context,
                                                    pb.RedeliverWebhookDeliveryResponse, run))

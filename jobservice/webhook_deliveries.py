@@ -21,7 +21,7 @@ from jobservice.errors import Conflict, InvalidArgument, NotFound, echoed_id, js
 from jobservice.opaque_ids import PLAIN, IdCipher
 from jobservice.paging import PageInfo, check_page, cursor, read_page
 from jobservice.periodic import PurgedLog
-from jobservice.store import Row, Store
+from jobservice.store import Guard, Row, Store
 from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT
 
 PURGE_BATCH = 5000  # rows per transaction: other writers wait at most one batch
@@ -118,11 +118,16 @@ class WebhookDeliveries(PurgedLog):
         return await read_page(starting_after, limit=limit, offset=offset, read=read, place=place,
                                what="the id of a delivery in this webhook's log", id_of=self.delivery_id)
 
-    async def redeliver(self, account_id: int, webhook_id: str, delivery_id: str) -> DeliveryRecord:
-        """A new pending delivery of the same event and body, due now; the sender must be woken."""
+    async def redeliver(self, account_id: int, webhook_id: str, delivery_id: str,
+                        guard: Guard[DeliveryRecord] | None = None) -> DeliveryRecord:
+        """A new pending delivery of the same event and body, due now; the sender must be woken. `guard`: a keyed
+        redelivery's Idempotency-Key claim, checked first and its response stored last in the same transaction
+        (jobservice/idempotency.py), so a stale owner whose claim was taken over queues no second delivery."""
         await self._own_webhook(account_id, webhook_id)
         number = self.ids.number(delivery_id)
         async with self._db.transaction() as tx:
+            if guard is not None:
+                await guard.check(tx)
             original = None if number is None else await tx.fetch_one(
                 "get_webhook_delivery", {"id": number, "webhook_id": webhook_id})
             if original is None:
@@ -132,6 +137,8 @@ class WebhookDeliveries(PurgedLog):
                                "(its next_attempt_at, the NEXT TRY column of `phonos webhooks deliveries`); "
                                "redeliver it once it is delivered or failed")
             row = await tx.fetch_one("redeliver_webhook_delivery", {"id": number, "now": now()})
+            if row is not None and guard is not None:
+                await guard.done(tx, DeliveryRecord.from_row(row))
         if row is None:  # the webhook was deleted since it was checked
             raise NotFound(f"Webhook {echoed_id(webhook_id)} not found")
         return DeliveryRecord.from_row(row)

@@ -24,6 +24,7 @@ from jobservice.jobs import JobStore, NewJob
 from jobservice.modelspecs.base import ValidatedJob
 from jobservice.pg import PgDatabase
 from jobservice.store import Store
+from jobservice.webhook_deliveries import DeliveryRecord, WebhookDeliveries
 from phonos.v1 import phonos_pb2 as pb
 from tests.postgres import PostgresServer
 
@@ -106,6 +107,59 @@ def test_a_submission_whose_claim_was_taken_over_rolls_back_and_replays_the_winn
                 assert [r["credits"] for r in await store.read.fetch_all("get_account", {"account_id": account})] == [90]
                 assert await store.read.scalar("count_jobs", {
                     "account_id": account, "status": None, "model": None, "name": None}) == 1
+            finally:
+                for service in (stalled, winner):
+                    await service.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_redelivery_whose_claim_was_taken_over_rolls_back_and_replays_the_winner(
+        store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """RedeliverWebhookDelivery: the stale owner queued a second copy of the event (the receiver got it twice)."""
+    postgres = request.getfixturevalue("postgres") if store_kind == "postgres" else None
+    redeliver = pb.RedeliverWebhookDeliveryRequest(webhook_id="wh_1", delivery_id="1")
+
+    async def scenario() -> None:
+        async with opened(store_kind, tmp_path, postgres) as (store, lapse):
+            stalled, winner = (Idempotency(store, 3600, owner=f"service-{n}", lease_s=3600) for n in (1, 2))
+            deliveries = WebhookDeliveries(store, log_days=30)
+            account = (await store.write_one("insert_account", {
+                "username": "ada", "email": None, "credits": 100, "now": now()}))["id"]
+            await store.write_one("insert_webhook", {"id": "wh_1", "account_id": account, "url": "https://example.org/h",
+                                                     "events": "job.completed", "secret": "s", "now": now()})
+            await store.write_one("insert_test_delivery", {
+                "webhook_id": "wh_1", "event": "webhook.test", "payload": "{}", "status": "delivered", "now": now(),
+                "last_status": 204, "last_error": None})
+            try:
+                def respond(delivery: DeliveryRecord) -> pb.RedeliverWebhookDeliveryResponse:
+                    return pb.RedeliverWebhookDeliveryResponse(message=f"queued {delivery.id}")
+
+                def again(claim: Claim) -> Callable[[], Awaitable[tuple[pb.RedeliverWebhookDeliveryResponse, None]]]:
+                    async def work() -> tuple[pb.RedeliverWebhookDeliveryResponse, None]:
+                        made = await deliveries.redeliver(account, "wh_1", "1", claim.guard(respond))
+                        return respond(made), None
+                    return work
+
+                theirs: list[pb.RedeliverWebhookDeliveryResponse] = []
+                mine = stalled.claim(KEY, account, "RedeliverWebhookDelivery", redeliver)
+                assert mine is not None
+
+                async def stalls_then_redelivers() -> tuple[pb.RedeliverWebhookDeliveryResponse, None]:
+                    await lapse()
+                    other = winner.claim(KEY, account, "RedeliverWebhookDelivery", redeliver)
+                    assert other is not None
+                    response, _, replayed = await winner.once(other, pb.RedeliverWebhookDeliveryResponse,
+                                                              again(other), None)
+                    assert not replayed
+                    theirs.append(response)
+                    return await again(mine)()
+
+                response, _, replayed = await stalled.once(mine, pb.RedeliverWebhookDeliveryResponse,
+                                                           stalls_then_redelivers, None)
+                assert replayed and response == theirs[0]
+                listed, _ = await deliveries.page(account, "wh_1", status=None, limit=10, offset=None)
+                assert len(listed) == 2  # the original and one copy
             finally:
                 for service in (stalled, winner):
                     await service.stop()
