@@ -146,8 +146,8 @@ class TritonChild:
             self.process.reap()
 
     def stop(self) -> None:
-        """Stop Triton, saying so: its models take seconds to unload (~9-12 s for the three), a silence in which
-        `phonos serve` looked hung after the job service's last lines."""
+        """Stop Triton, saying so: its models take seconds to unload (~3-4 s for the three, launcher.triton
+        STOP_TIMEOUT_S), a silence in which `phonos serve` looked hung after the job service's last lines."""
         if self.process is None:
             return
         if self.process.process.poll() is not None:  # gone already (a crash): only its shm is left to clean
