@@ -289,11 +289,13 @@ def test_a_stop_while_waiting_for_the_database_ends_the_job_service_at_once(tmp_
 
 
 def test_phonos_serve_says_it_waits_for_its_database_claims_nothing_ready_and_stops_at_once(tmp_path: Path) -> None:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     serve = ServeProcess(tmp_path / "var", PHONOS_DATABASE_URL=f"postgresql://phonos@127.0.0.1:{port}/postgres",
-                         PHONOS_DATABASE_START_WAIT_S="0")
+                         PHONOS_DATABASE_START_WAIT_S="0", PHONOS_METRICS_PORT=str(metrics_port))
     try:
         serve.wait_for(rf"waiting for the database: PostgreSQL at 127\.0\.0\.1:{port} refused the connection", 60)
+        # Its metrics port says why it does not serve yet, as the job service's does while it waits.
+        assert _scrape(metrics_port)["phonos_database_up"] == 0.0
         serve.popen.send_signal(signal.SIGINT)  # Ctrl-C
         assert serve.popen.wait(timeout=15) == 130
     finally:
