@@ -6,7 +6,7 @@ Settings come from PHONOS_* variables (phonos_config.service); flags override.
 Port 0 picks a free port. When both servers are up, one JSON line
 `{"event": "ready", "grpc_port": …, "http_port": …, "metrics_port": …}` is printed to stdout for
 the launcher and the tests. With PostgreSQL away at start, `{"event": "waiting", "grpc_port": …,
-"http_port": …, "reason": …}` comes first, and health answers not ready until it answers (jobservice/db_wait.py).
+"http_port": …, "metrics_port": …, "reason": …}` comes first (/metrics says `phonos_database_up 0` meanwhile), and health answers not ready until it answers (jobservice/db_wait.py).
 SIGTERM/SIGINT stop gracefully, at once while waiting. Exit status 2: a setting or store that cannot be used;
 3: the database refused this job service (a wrong password, no such database, SSL settings).
 """
@@ -103,7 +103,7 @@ async def start(settings: ServiceSettings, with_http: bool,
 def announce_waiting(endpoints: WaitingEndpoints, waiting: Waiting) -> None:
     """One `{"event": "waiting", ...}` line: `phonos serve` says the job service waits, and claims nothing ready."""
     print(json.dumps({"event": "waiting", "grpc_port": endpoints.grpc_port, "http_port": endpoints.http_port,
-                      "reason": waiting.reason}), flush=True)
+                      "metrics_port": endpoints.metrics_port, "reason": waiting.reason}), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

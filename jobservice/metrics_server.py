@@ -6,7 +6,8 @@ so metrics never leak through the public port. One scrape returns, in Prometheus
 * the process-wide counters and histograms of `jobservice.metrics` and the gateway (`gateway/observe.py`),
   plus prometheus_client's process and Python collectors;
 * state read from SQLite now: jobs queued and running per model, the age of the oldest queued job,
-  the webhook backlog and its oldest delivery; whether that read worked (`phonos_database_up`);
+  the webhook backlog and its oldest delivery; whether that read worked (`phonos_database_up`; 0 too while a
+  starting job service still waits for its PostgreSQL, jobservice/db_wait.py, with no store to read yet);
 * each served model's readiness as the readiness monitor last saw it (`phonos_model_ready`), and the free and
   total bytes of the file system under the data directory (result files, SQLite);
 * each Triton server's own metrics (PHONOS_TRITON_METRICS_URLS), re-exported under their own names
@@ -184,11 +185,13 @@ async def triton_metrics(session: aiohttp.ClientSession, urls: Sequence[str]) ->
 class MetricsEndpoint:
     """What one scrape returns."""
 
-    def __init__(self, db: Store, models: Sequence[str], triton_metrics_urls: Sequence[str], *,
+    def __init__(self, db: Store | None, models: Sequence[str], triton_metrics_urls: Sequence[str], *,
                  readiness: Callable[[], Mapping[str, str] | None] | None = None,
                  data_dir: Path | None = None) -> None:
-        """`readiness`: the latest health components (ReadinessMonitor.components); `data_dir`: the directory whose
-        file system's free space is exported."""
+        """`db` None: the database not reached yet (a start waiting for it): `phonos_database_up 0` and the rest,
+        so Prometheus sees a live target saying so rather than a target down. `readiness`: the latest health
+        components (ReadinessMonitor.components); `data_dir`: the directory whose file system's free space is
+        exported."""
         self._db = db
         self._models = tuple(models)
         metrics.initialise(self._models)
@@ -199,18 +202,10 @@ class MetricsEndpoint:
         self._store_failure_logged = float("-inf")
 
     async def render(self) -> bytes:
-        try:
-            families = await state_families(self._db, self._models)
-            families.append(database_family(True))
-        except Exception as exc:  # the database unreachable (PostgreSQL restarting, a full disk): serve the rest
-            # A 500 would make Prometheus mark the target down and lose every counter and Triton's own metrics
-            # just when an operator looks; the database's gauges are left out of this scrape instead.
+        if self._db is None:  # waiting for the database at start: its log says each failed try already
             families = [database_family(False)]
-            at = asyncio.get_running_loop().time()
-            if at - self._store_failure_logged >= STORE_FAILURE_LOG_S:
-                self._store_failure_logged = at
-                log.warning("metrics: the database could not be read; queue and backlog gauges left out: %s", exc,
-                            extra={"action": "metrics.store_failed"})
+        else:
+            families = await self._database_families(self._db)
         families += readiness_families(self._models, self._readiness() if self._readiness else None)
         families += disk_families(self._data_dir)
         triton_text = ""
@@ -222,6 +217,19 @@ class MetricsEndpoint:
         extra = CollectorRegistry(auto_describe=False)
         extra.register(_Families(families))
         return generate_latest(REGISTRY) + generate_latest(extra) + triton_text.encode()
+
+    async def _database_families(self, db: Store) -> list[Metric]:
+        try:
+            return [*await state_families(db, self._models), database_family(True)]
+        except Exception as exc:  # the database unreachable (PostgreSQL restarting, a full disk): serve the rest
+            # A 500 would make Prometheus mark the target down and lose every counter and Triton's own metrics
+            # just when an operator looks; the database's gauges are left out of this scrape instead.
+            at = asyncio.get_running_loop().time()
+            if at - self._store_failure_logged >= STORE_FAILURE_LOG_S:
+                self._store_failure_logged = at
+                log.warning("metrics: the database could not be read; queue and backlog gauges left out: %s", exc,
+                            extra={"action": "metrics.store_failed"})
+            return [database_family(False)]
 
     async def close(self) -> None:
         if self._session is not None:

@@ -46,7 +46,12 @@ class ReadinessMonitor:
         self.components = components
         ready = status == "operational"
         if ready != self.ready:
-            log.info("readiness changed: %s", message, extra={"action": "jobservice.readiness", "ready": ready})
+            # The first check is where it starts, not a change: a job service started beside its Triton (`phonos
+            # serve`, a pod) is not ready until the models load, and "readiness changed: ... not ready" among the
+            # start lines read as a failure. Only real transitions are INFO; /v1/health says the state at any time.
+            level = logging.DEBUG if self.ready is None else logging.INFO
+            log.log(level, "readiness %s: %s", "at start" if self.ready is None else "changed", message,
+                    extra={"action": "jobservice.readiness", "ready": ready})
             self.ready = ready
         await self._health.set(self._name, SERVING if ready else NOT_SERVING)
         return ready

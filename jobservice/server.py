@@ -228,30 +228,44 @@ async def create_server(
                                                 readiness=lambda: readiness.components, data_dir=settings.data_dir))
     if settings.metrics_enabled:
         try:
-            running.metrics_runner, running.metrics_port = await start_metrics_server(
-                running.metrics, settings.metrics_host, settings.metrics_port)
-        except BaseException as exc:
+            running.metrics_runner, running.metrics_port = await listen_for_metrics(running.metrics, settings)
+        except BaseException:
             await running.stop(0)
-            if isinstance(exc, OSError):
-                raise CannotListen("metrics", settings.metrics_host, settings.metrics_port,
-                                   "PHONOS_METRICS_PORT or --metrics-port") from None
             raise
     log.info("job service listening", extra={"action": "jobservice.started", "port": port,
                                              "metrics_port": running.metrics_port})
     return running
 
 
+async def listen_for_metrics(endpoint: MetricsEndpoint, settings: ServiceSettings) -> tuple[web.AppRunner, int]:
+    """`/metrics` on PHONOS_METRICS_HOST/PORT; CannotListen naming the setting."""
+    try:
+        return await start_metrics_server(endpoint, settings.metrics_host, settings.metrics_port)
+    except OSError:
+        raise CannotListen("metrics", settings.metrics_host, settings.metrics_port,
+                           "PHONOS_METRICS_PORT or --metrics-port") from None
+
+
 @dataclass
 class WaitingEndpoints:
     """What listens while a starting job service waits for its database (jobservice/db_wait.py): gRPC health
-    (liveness SERVING, PhonosService NOT_SERVING) and the waiting servicer, and the REST gateway over it."""
+    (liveness SERVING, PhonosService NOT_SERVING) and the waiting servicer, the REST gateway over it, and
+    `/metrics` saying `phonos_database_up 0` (a scrape target down would read as the process gone, and
+    PhonosDatabaseUnavailable would not fire)."""
 
     server: grpc.aio.Server
     grpc_port: int
     runner: web.AppRunner | None = None
     http_port: int | None = None
+    metrics: MetricsEndpoint | None = None
+    metrics_runner: web.AppRunner | None = None
+    metrics_port: int | None = None  # None: PHONOS_METRICS_ENABLED=false
 
     async def stop(self) -> None:
+        if self.metrics_runner is not None:
+            await self.metrics_runner.cleanup()
+        if self.metrics is not None:
+            await self.metrics.close()
         if self.runner is not None:
             await self.runner.cleanup()
         await self.server.stop(0)
@@ -259,8 +273,8 @@ class WaitingEndpoints:
 
 async def start_waiting_endpoints(settings: ServiceSettings, servicer: WaitingServicer,
                                   with_http: bool) -> WaitingEndpoints:
-    """Listen where the job service will (its ports, so probes and clients find the answer there) with
-    `servicer` in place of PhonosService; CannotListen as `create_server` says it."""
+    """Listen where the job service will (its ports, so probes, clients and Prometheus find the answer there)
+    with `servicer` in place of PhonosService; CannotListen as `create_server` says it."""
     server = grpc.aio.server(options=server_options())
     health_servicer = add_services(server, servicer)
     port = bind_grpc(server, settings)
@@ -282,6 +296,14 @@ async def start_waiting_endpoints(settings: ServiceSettings, servicer: WaitingSe
             await server.stop(0)
             raise CannotListen("HTTP", settings.http_host, settings.http_port,
                                "PHONOS_HTTP_PORT or --http-port") from None
+    if settings.metrics_enabled:  # no store yet: the database's gauge says 0, Triton's metrics are re-exported
+        endpoints.metrics = MetricsEndpoint(None, list(settings.models), settings.triton_metrics_urls,
+                                            data_dir=settings.data_dir)
+        try:
+            endpoints.metrics_runner, endpoints.metrics_port = await listen_for_metrics(endpoints.metrics, settings)
+        except BaseException:
+            await endpoints.stop()
+            raise
     return endpoints
 
 
@@ -289,7 +311,7 @@ async def open_database_waiting(settings: ServiceSettings, with_http: bool,
                                 announce: Callable[[WaitingEndpoints, Waiting], None]) -> tuple[Store, ServiceSettings]:
     """The PostgreSQL store once it answers (jobservice/db_wait.py), and the settings to serve with. After the
     first failed try the waiting endpoints listen (then `announce`) until it answers; the service then serves on
-    the ports they had (port 0 picks once). StartFailure when the database refuses or the wait ends."""
+    the ports they had, the metrics port included (port 0 picks once). StartFailure when the database refuses or the wait ends."""
     waiting = Waiting()
     endpoints: WaitingEndpoints | None = None
 
@@ -305,7 +327,8 @@ async def open_database_waiting(settings: ServiceSettings, with_http: bool,
             await endpoints.stop()
     if endpoints is not None:
         settings = settings.with_overrides(grpc_port=endpoints.grpc_port, http_port=endpoints.http_port or
-                                           settings.http_port)
+                                           settings.http_port, metrics_port=endpoints.metrics_port or
+                                           settings.metrics_port)
     return db, settings
 
 

@@ -26,9 +26,12 @@ import time
 import urllib.request
 from collections.abc import Mapping
 
+from aiohttp import web
+
 from jobservice.admin import FIRST_USER, FirstStart, ensure_first_account, password_holder
 from jobservice.datadir_lock import DataDirLock, DataDirLocked
 from jobservice.db_wait import retrying
+from jobservice.metrics_server import MetricsEndpoint, start_metrics_server
 from jobservice.pg import StartFailure
 from jobservice.private_files import secure_data_dir
 from jobservice.store import STORE_UNUSABLE, store_unusable_message
@@ -146,8 +149,8 @@ class TritonChild:
             self.process.reap()
 
     def stop(self) -> None:
-        """Stop Triton, saying so: its models take seconds to unload (~9-12 s for the three), a silence in which
-        `phonos serve` looked hung after the job service's last lines."""
+        """Stop Triton, saying so: its models take seconds to unload (~3-4 s for the three, launcher.triton
+        STOP_TIMEOUT_S), a silence in which `phonos serve` looked hung after the job service's last lines."""
         if self.process is None:
             return
         if self.process.process.poll() is not None:  # gone already (a crash): only its shm is left to clean
@@ -237,19 +240,36 @@ def jobservice_ready_timeout_s(settings: ServiceSettings) -> float:
 
 async def first_account_waiting(settings: ServiceSettings) -> FirstStart | None:
     """`ensure_first_account`, waiting for PostgreSQL as the job service does (PHONOS_DATABASE_START_WAIT_S): a
-    `phonos serve` started before its database says each failed try and starts once it answers."""
+    `phonos serve` started before its database says each failed try and starts once it answers. Meanwhile its
+    metrics port answers as the job service's does while it waits (`phonos_database_up 0`): Prometheus sees a
+    service whose database is unreachable, not a target down."""
 
     async def attempt() -> FirstStart | None:
         return await ensure_first_account(settings, credits=settings.default_credits,
                                           rate_limit=settings.default_rate_limit)
 
+    metrics: tuple[MetricsEndpoint, web.AppRunner] | None = None
+
     async def failed(failure: StartFailure, pause_s: float) -> None:
+        nonlocal metrics
+        if metrics is None and settings.metrics_enabled:  # listening before the line says it waits
+            endpoint = MetricsEndpoint(None, settings.models, (), data_dir=settings.data_dir)
+            try:  # its port was found free (taken_port); lost since, the wait goes on unscraped
+                metrics = endpoint, (await start_metrics_server(endpoint, settings.metrics_host,
+                                                                settings.metrics_port))[0]
+            except OSError:
+                await endpoint.close()
         print(f"waiting for the database: {failure.reason}; trying again in {pause_s:g} s "
               "(PHONOS_DATABASE_START_WAIT_S)", flush=True)
 
     if not settings.database_url:
         return await attempt()
-    return await retrying(attempt, settings.database_start_wait_s, failed)
+    try:
+        return await retrying(attempt, settings.database_start_wait_s, failed)
+    finally:  # the job service listens there next
+        if metrics is not None:
+            await metrics[1].cleanup()
+            await metrics[0].close()
 
 
 def serve(settings: ServiceSettings) -> int:

@@ -102,16 +102,20 @@ class TritonPorts:
         return cls(http=free_port(host), grpc=free_port(host), metrics=free_port(host))
 
 
-# How long a graceful stop may take before the server is killed. Measured (2 cores, the three tiny-weight models
-# idle): ~9 s, up to ~15 s under load, all of it model unloading: one python-backend stub each (ESMFold's ~6 s: the
-# stub's interpreter freeing torch), Triton polling them once a second, then ~0.5-1 s to exit (echo alone: ~2.4 s).
+# How long a graceful stop may take before the server is killed. Measured (bench/triton_stop.py, 2 shared cores, the
+# three tiny-weight models idle): ~3-4 s. Triton unloads the models side by side and a model's instances one after
+# another (ESMFold's two), each instance ~1 s: the python backend waits 1 s for the stub's health before it asks it
+# to finalize. Each stub then exits as soon as its model's finalize() is done (phonos_triton.stub_exit); it used to
+# spend 3-7 s more destroying its interpreter (torch), which made the stop 8-13 s. Triton then notices, polling once
+# a second, that no model is left, and takes ~1 s to exit.
 # Its HTTP port adds nothing as long as no connection to it is left open (`phonos serve` leaves none; the ~1 s once
 # put down to it here was the job service's own exit before Triton was signalled). One that is (an idle keep-alive
 # client) holds the stop for the whole exit timeout, logging "Found 1 HTTP service connections" each second, and
-# the server is then killed: `open_connections` lets the stop say so. Its own --exit-timeout-secs (default 30) bounds in-flight inferences; the job service is stopped first
-# and hands its running jobs back to pending, so none of its calls is still waiting by then. A shorter bound
-# would kill stubs mid-unload for no gain: their regions are cleaned up either way, but the log then reads as a
-# crash. So 30 s, as Triton's own; `phonos serve` says so when it starts stopping it.
+# the server is then killed: `open_connections` lets the stop say so. Its own --exit-timeout-secs (default 30) bounds
+# in-flight inferences; the job service is stopped first and hands its running jobs back to pending, so none of its
+# calls is still waiting by then. A shorter bound would kill stubs mid-unload for no gain: their regions are cleaned
+# up either way, but the log then reads as a crash. So 30 s, as Triton's own; `phonos serve` says so when it starts
+# stopping it.
 STOP_TIMEOUT_S = 30.0
 
 
@@ -244,8 +248,12 @@ class TritonProcess:
                 self.process.wait(timeout=10)
         # Stubs of a killed server leave their shared-memory regions behind. Regions that appeared since this server
         # started may also be another server's (two on one host: tests, a fleet): one a live process outside this
-        # server's group still maps is kept, or that server's stubs crash (SIGSEGV) on their next request.
-        _unlink((_shm_regions() - self._shm_before) - _shm_mapped_outside(self.process.pid))
+        # server's group still maps is kept, or that server's stubs crash (SIGSEGV) on their next request. A server
+        # that stopped gracefully removed its own: then no new region is left and the scan of every process's
+        # mappings (~0.2 s on a busy host) is skipped.
+        new = _shm_regions() - self._shm_before
+        if new:
+            _unlink(new - _shm_mapped_outside(self.process.pid))
 
     def shm_files(self) -> set[str]:
         """Names of the /dev/shm files the server's process group maps now: python-backend shm regions and

@@ -113,11 +113,20 @@ def _readiness(grpc_port: int, service: str) -> int:
     return int(answer.status)
 
 
+def _scrape(metrics_port: int) -> dict[str, float]:
+    """`name{labels}` -> value of one /metrics scrape."""
+    answer = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+    assert answer.status_code == 200, answer.text
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in answer.text.splitlines()
+            if line and not line.startswith("#")}
+
+
 def test_a_job_service_started_before_its_database_waits_says_so_in_its_health_then_serves(
         postgres: PostgresServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = postgres.new_store_url("startwait")
     gate = free_port()  # nothing listens there yet: each try is refused, as a database not started yet
-    env = {"PHONOS_DATABASE_URL": _through(url, postgres.port, gate)}
+    metrics_port = free_port()  # where Prometheus is told to scrape
+    env = {"PHONOS_DATABASE_URL": _through(url, postgres.port, gate), "PHONOS_METRICS_PORT": str(metrics_port)}
     with job_service(tmp_path / "var", env) as process:
         waiting = process.next_event()
         assert waiting["event"] == "waiting" and waiting["reason"] == "connection refused", waiting
@@ -135,6 +144,11 @@ def test_a_job_service_started_before_its_database_waits_says_so_in_its_health_t
         assert refused.status_code == 503 and refused.json()["error"] == "Service unavailable", refused.text
         assert _readiness(grpc_port, "phonos.v1.PhonosService") == health_pb2.HealthCheckResponse.NOT_SERVING
         assert _readiness(grpc_port, "") == health_pb2.HealthCheckResponse.SERVING  # alive: no restart helps
+        # Prometheus finds a live target saying the database is unreachable (PhonosDatabaseUnavailable), not a
+        # target down; the job counters are there at 0 already.
+        scrape = _scrape(metrics_port)
+        assert scrape["phonos_database_up"] == 0.0 and scrape['phonos_jobs_submitted_total{model="esmfold"}'] == 0.0
+        assert waiting["metrics_port"] == metrics_port
 
         assert cli.main(["status", "--url", f"http://127.0.0.1:{http}"]) == 1  # degraded
         said = " ".join(capsys.readouterr().out.split())
@@ -151,7 +165,8 @@ def test_a_job_service_started_before_its_database_waits_says_so_in_its_health_t
         try:
             ready = process.next_event()
             assert ready["event"] == "ready", ready
-            assert (ready["grpc_port"], ready["http_port"]) == (grpc_port, http)  # where it waited
+            assert (ready["grpc_port"], ready["http_port"], ready["metrics_port"]) == (grpc_port, http, metrics_port)
+            assert _scrape(metrics_port)["phonos_database_up"] == 1.0  # where it waited
 
             health = requests.get(f"http://127.0.0.1:{http}/v1/health", timeout=10).json()
             assert health["components"]["database"] == "ready", health
@@ -274,11 +289,13 @@ def test_a_stop_while_waiting_for_the_database_ends_the_job_service_at_once(tmp_
 
 
 def test_phonos_serve_says_it_waits_for_its_database_claims_nothing_ready_and_stops_at_once(tmp_path: Path) -> None:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     serve = ServeProcess(tmp_path / "var", PHONOS_DATABASE_URL=f"postgresql://phonos@127.0.0.1:{port}/postgres",
-                         PHONOS_DATABASE_START_WAIT_S="0")
+                         PHONOS_DATABASE_START_WAIT_S="0", PHONOS_METRICS_PORT=str(metrics_port))
     try:
         serve.wait_for(rf"waiting for the database: PostgreSQL at 127\.0\.0\.1:{port} refused the connection", 60)
+        # Its metrics port says why it does not serve yet, as the job service's does while it waits.
+        assert _scrape(metrics_port)["phonos_database_up"] == 0.0
         serve.popen.send_signal(signal.SIGINT)  # Ctrl-C
         assert serve.popen.wait(timeout=15) == 130
     finally:

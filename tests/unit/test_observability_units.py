@@ -153,3 +153,40 @@ def test_the_data_directorys_free_space_is_the_file_systems(tmp_path: Path) -> N
     assert 0 < free.samples[0].value <= size.samples[0].value
     assert disk_families(tmp_path / "gone") == []  # a scrape never fails for it
     assert disk_families(None) == []
+
+
+def test_readiness_logs_real_transitions_and_not_its_first_state_as_a_change(caplog: pytest.LogCaptureFixture) -> None:
+    """`phonos serve` showed "readiness changed: ... not ready: ..." among its start lines (the job service starts
+    beside a Triton still loading its models), which read as a failure to a newcomer: the first state is no change."""
+    from grpc_health.v1 import health
+
+    from jobservice.readiness import NOT_SERVING, SERVING, ReadinessMonitor
+    from jobservice.service import JobService
+
+    class Health:  # JobService.health's answers, in turn
+        def __init__(self) -> None:
+            self.answers = [("degraded", "PHONOS API is running, but these are not ready: esmfold, triton", {}),
+                            ("degraded", "PHONOS API is running, but these are not ready: esmfold", {}),
+                            ("operational", "PHONOS API is running", {}),
+                            ("degraded", "PHONOS API is running, but these are not ready: triton", {})]
+
+        async def health(self) -> tuple[str, str, dict[str, str]]:
+            return self.answers.pop(0)
+
+    async def run() -> list[int]:
+        servicer = health.aio.HealthServicer()
+        monitor = ReadinessMonitor(cast(JobService, Health()), servicer, "phonos.v1.PhonosService")
+        statuses = []
+        for _ in range(4):
+            await monitor.check()
+            statuses.append((await servicer.Check(SimpleNamespace(service="phonos.v1.PhonosService"),
+                                                  None)).status)
+        return statuses
+
+    with caplog.at_level(logging.DEBUG, logger="jobservice.readiness"):
+        assert asyncio.run(run()) == [NOT_SERVING, NOT_SERVING, SERVING, NOT_SERVING]
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "jobservice.readiness"]
+    assert said == [(logging.DEBUG, "readiness at start: PHONOS API is running, but these are not ready: esmfold, "
+                                    "triton"),
+                    (logging.INFO, "readiness changed: PHONOS API is running"),
+                    (logging.INFO, "readiness changed: PHONOS API is running, but these are not ready: triton")]

@@ -1,6 +1,7 @@
 """`phonos serve` says when it starts stopping Triton, the bound it gives it, and when Triton is gone: Triton takes
-~9-12 s to unload its models after SIGTERM (measured: launcher/triton.py STOP_TIMEOUT_S), and the operator saw
-nothing after the job service's last lines for that long, which read as a hang."""
+seconds to unload its models after SIGTERM (~3-4 s, 8-13 s before its stubs skipped their interpreter's teardown;
+measured: launcher/triton.py STOP_TIMEOUT_S), and the operator saw nothing after the job service's last lines for
+that long, which read as a hang."""
 
 from __future__ import annotations
 

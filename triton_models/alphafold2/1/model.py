@@ -22,7 +22,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[3]), str(Path(__file__).res
 
 from phonos_models.common.progress import Report
 from phonos_models.common.result_files import ModelResult
-from phonos_triton import adapter
+from phonos_triton import adapter, stub_exit
 
 from phonos_config.alphafold2 import AlphaFold2Settings
 
@@ -62,3 +62,4 @@ class TritonPythonModel:
 
     def finalize(self) -> None:
         self.engine = None  # type: ignore[assignment]
+        stub_exit.exit_stub()  # the stub's interpreter teardown is seconds of nothing (phonos_triton.stub_exit)

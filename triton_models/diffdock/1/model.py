@@ -30,7 +30,7 @@ from phonos_models.common.weights import WeightsInfo
 from phonos_models.diffdock import serving
 from phonos_models.diffdock.esm_embedding import residue_embeddings
 from phonos_models.diffdock.pipeline import DiffDockPipeline
-from phonos_triton import adapter
+from phonos_triton import adapter, stub_exit
 
 from phonos_config.diffdock import DiffDockSettings
 
@@ -86,3 +86,4 @@ class TritonPythonModel:
     def finalize(self) -> None:
         self.pipeline.close()  # the ligand embedding process
         self.pipeline = None  # type: ignore[assignment]
+        stub_exit.exit_stub()  # the stub's interpreter teardown is seconds of nothing (phonos_triton.stub_exit)

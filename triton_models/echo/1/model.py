@@ -29,7 +29,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[3]), str(Path(__file__).res
 from phonos_models.common.errors import BadInput, Cancelled, ResourceExhausted
 from phonos_models.common.progress import Progress, Report, ignore
 from phonos_models.common.result_files import ModelResult, text_file
-from phonos_triton import adapter
+from phonos_triton import adapter, stub_exit
 
 log = logging.getLogger("phonos.triton.echo")
 WEIGHTS = "none (diagnostic echo model)"
@@ -69,3 +69,6 @@ class TritonPythonModel:
 
     def _echo(self, request: Any, report: Report, should_stop: adapter.ShouldStop) -> ModelResult:
         return echo(adapter.input_text(request, "TEXT"), should_stop, report)
+
+    def finalize(self) -> None:
+        stub_exit.exit_stub()  # the stub's interpreter teardown is time for nothing (phonos_triton.stub_exit)

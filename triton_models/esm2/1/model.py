@@ -25,7 +25,7 @@ import triton_python_backend_utils as pb_utils
 from phonos_models.common.errors import BadInput
 from phonos_models.diffdock.pipe_validate import MAX_CHAIN_LENGTH
 from phonos_models.diffdock.pipeline import local_esm
-from phonos_triton import adapter
+from phonos_triton import adapter, stub_exit
 
 from phonos_config.diffdock import DiffDockSettings
 
@@ -61,3 +61,6 @@ class TritonPythonModel:
             pb_utils.Tensor("EMBEDDING", embedding),
             pb_utils.Tensor("METADATA", np.array([self.metadata.encode()], dtype=object)),
         ])
+
+    def finalize(self) -> None:
+        stub_exit.exit_stub()  # the stub's interpreter teardown is seconds of nothing (phonos_triton.stub_exit)

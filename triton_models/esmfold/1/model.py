@@ -30,7 +30,7 @@ from phonos_models.esmfold.batching import FoldJob, make_job, plan_batches
 from phonos_models.esmfold.finishing import Finisher
 from phonos_models.esmfold.loading import LoadedModel, load_model
 from phonos_models.esmfold.predict import FoldResult, fold_batch
-from phonos_triton import adapter
+from phonos_triton import adapter, stub_exit
 
 from phonos_config.esmfold import MAX_RECYCLES, EsmFoldSettings
 from phonos_config.relax import RelaxSettings
@@ -140,3 +140,4 @@ class TritonPythonModel:
     def finalize(self) -> None:
         self.finisher.close()  # every handed-over request gets its answer first
         self.loaded = None  # type: ignore[assignment]
+        stub_exit.exit_stub()  # the stub's interpreter teardown is seconds of nothing (phonos_triton.stub_exit)

@@ -1,0 +1,106 @@
+"""Ctrl-C of `phonos serve`, timed line by line: where the stop's seconds go between the launcher, the job service and
+Triton (README, "Ctrl-C ... Triton stopped (N s)").
+
+    python bench/serve_stop.py [--models esmfold,alphafold2,diffdock] [--repeats 3]
+
+Each run starts `phonos serve` on free ports with a fresh data directory, waits for its banner, sends SIGINT (as
+Ctrl-C does) and notes when each line of its output arrives and when it exits. Printed per run, in seconds from the
+SIGINT: the job service's last line, when its process is gone (the launcher waits for it before it signals Triton),
+"stopping Triton", "Triton stopped (N s)" and the launcher's exit; then the median of the totals and of Triton's own
+figure. Bench bench/triton_stop.py breaks Triton's part down further.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO)]
+
+from launcher.ports import free_port  # noqa: E402
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_once(models: str, data_dir: Path) -> tuple[float, float]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "launcher.cli", "serve", "--data-dir", str(data_dir), "--http-port", str(free_port()),
+         "--grpc-port", str(free_port()), "--metrics-port", str(free_port())],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env={**clean, "PHONOS_MODELS": models})
+    lines: list[tuple[float, str]] = []
+    bannered = threading.Event()
+
+    def read() -> None:
+        assert popen.stdout is not None
+        for line in popen.stdout:
+            lines.append((time.monotonic(), line.rstrip()))
+            if line.startswith("weights:"):
+                bannered.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        if not bannered.wait(900):
+            raise SystemExit("no banner within 900 s:\n" + "\n".join(text for _, text in lines[-30:]))
+        jobs_pid = int(next(m.group(1) for _, text in lines if (m := re.search(r"job service:\s+pid (\d+)", text))))
+        time.sleep(2.0)
+        load = os.getloadavg()[0]
+        began = time.monotonic()
+        popen.send_signal(signal.SIGINT)
+        jobs_gone = None
+        while popen.poll() is None:
+            if jobs_gone is None and not pid_alive(jobs_pid):
+                jobs_gone = time.monotonic() - began
+            time.sleep(0.02)
+        total = time.monotonic() - began
+        reader.join(10)
+    finally:
+        if popen.poll() is None:
+            popen.kill()
+            popen.wait()
+    after = [(at - began, text) for at, text in lines if at >= began]
+    said = {key: next((at for at, text in after if pattern in text), None) for key, pattern in (
+        ("job service stopped (its last line)", "job service stopped"),
+        ("stopping Triton", "stopping Triton"),
+        ("Triton stopped", "Triton stopped ("))}
+    triton = next((float(m.group(1)) for _, text in after if (m := re.match(r"Triton stopped \((\d+\.\d) s\)", text))),
+                  float("nan"))
+    print(f"\nrun: Ctrl-C to exit {total:.2f} s, Triton's own figure {triton:.1f} s (load average {load:.2f})")
+    events = [*said.items(), ("job service process gone", jobs_gone), ("launcher exited", total)]
+    for what, at in sorted(events, key=lambda item: float("inf") if item[1] is None else item[1]):
+        print(f"  {'-' if at is None else f'{at:6.2f}'} s  {what}")
+    return total, triton
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="esmfold,alphafold2,diffdock")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    runs = []
+    for _ in range(args.repeats):
+        with tempfile.TemporaryDirectory(prefix="serve-stop-") as data_dir:
+            runs.append(stop_once(args.models, Path(data_dir) / "var"))
+    totals, tritons = zip(*runs, strict=True)
+    print(f"\nCtrl-C to exit: median {statistics.median(totals):.2f} s, runs {', '.join(f'{t:.2f}' for t in totals)}")
+    print(f"Triton stopped: median {statistics.median(tritons):.1f} s, runs {', '.join(f'{t:.1f}' for t in tritons)}")
+
+
+if __name__ == "__main__":
+    main()
