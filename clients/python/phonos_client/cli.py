@@ -41,7 +41,7 @@ from getpass import getpass
 from pathlib import Path
 from typing import Any
 
-from phonos_client import config, errors
+from phonos_client import config, errors, flag_ranges
 from phonos_client.client import AsyncClient, Client, bare_key, choose_transport
 from phonos_client.columns import (
     broken,
@@ -125,14 +125,19 @@ class Outcome:
 
 class Notices(logging.Handler):
     """The SDK's rate-limit waits (INFO on the "phonos_client" logger: phonos_client.retry), said to the user,
-    so a pause of up to a minute is explained: on stderr, or under the progress bars while they are up."""
+    so a pause of up to a minute is explained: on stderr, or under the progress bars while they are up. A watch
+    that comes back after its loss was said (action `watch_reconnected`) is `back`: the progress display takes
+    its "retrying..." note away on a terminal (it stood there while the stream ran again); elsewhere it is said
+    once, so a log does not end on a loss that was over."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.say: Callable[[str], None] = lambda text: complain(text)  # on stderr, fitted to its terminal
+        self.back: Callable[[str], None] = lambda text: complain(text)
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.say(f"phonos: {record.getMessage()}")
+        text = f"phonos: {record.getMessage()}"
+        (self.back if getattr(record, "action", "") == "watch_reconnected" else self.say)(text)
 
 
 NOTICES = Notices()
@@ -255,11 +260,12 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
     for outcome in outcomes:
         if outcome.job_id:
             display.add(outcome.job_id, outcome.name, outcome.status)  # `jobs watch` knows where each one is
-    said, NOTICES.say = NOTICES.say, display.notice
+    said, back = NOTICES.say, NOTICES.back
+    NOTICES.say, NOTICES.back = display.notice, display.back
     try:
         await asyncio.gather(*(one(o) for o in outcomes if o.job_id))
     finally:
-        NOTICES.say = said
+        NOTICES.say, NOTICES.back = said, back
         display.close()
 
 
@@ -566,8 +572,6 @@ def jobs_since(args: argparse.Namespace, client: Client) -> Listed:
     counted (its total, as the API's page says it); --limit of them are shown, and where more are left the next
     page's cursor is the last one shown, which `--starting-after ID --since ...` continues from. With --all, all of
     the window. --json is the API's page shape over the window."""
-    if not args.all and not 1 <= args.limit <= 100:  # the API's bound, said as its page would (the walk pages by 100)
-        raise UsageError(f"--limit must be between 1 and 100, got {args.limit}")
     window: list[Job] = []
     for job in client.iter_jobs(status=args.status, model=args.model, name=args.name,
                                 starting_after=args.starting_after):
@@ -752,6 +756,10 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     elif command == "jobs show":
         job = client.get_job(args.job_id)
         emit(args, job.raw, fields_on_screen(job.raw))
+    elif command == "jobs download" and args.out == "-":
+        if args.json:  # said before the download is fetched
+            raise UsageError("--out - writes the file itself to stdout: without --json")
+        to_stdout(client.download(args.job_id, args.format).content)
     elif command == "jobs download":
         if args.out and args.out.endswith(("/", os.sep)):
             out_folder(args.out)
@@ -892,6 +900,17 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
 # LAST DELIVERY and FAILING SINCE: how its job events are received, so a receiver that broke shows here rather than
 # only in each webhook's delivery log; last, so the fields piped output always had keep their places.
 WEBHOOK_HEADER = ("WEBHOOK ID", "URL", "EVENTS", "OLD SECRET UNTIL", "LAST DELIVERY", "FAILING SINCE")
+
+
+def to_stdout(content: bytes) -> None:
+    """`jobs download --out -`: the file itself on stdout, as `-` means for the input of `fold` (and for curl -o,
+    tar -f): it wrote a file named "-" in the current folder and printed that name. (--json has no room beside it:
+    refused before.) A binary file (a zip, a plot) is not written onto a terminal, whose settings its bytes scramble."""
+    if sys.stdout.isatty() and b"\0" in content[:8192]:
+        raise UsageError("--out -: the file is binary and stdout is a terminal; pipe it, or give --out a file")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(content)
+    sys.stdout.buffer.flush()
 
 
 def webhook_row(hook: Webhook) -> Sequence[str]:
@@ -1035,7 +1054,8 @@ def add_user_commands(sub: Any) -> None:
                       help="the job's name, for one sequence (default: the FASTA id; seq1 for FASTA text without a "
                            "header, the file's name for a file of one bare sequence, \"sequence\" for one on the "
                            "command line); its result files are named after it")
-    fold.add_argument("--num-recycles", type=int, metavar="N", help="recycling iterations (the model's default without it)")
+    fold.add_argument("--num-recycles", type=int, metavar="N",  # its range is the model's: checked in _main
+                      help="recycling iterations, 1-24 (alphafold2: 0-24; the model's default without it)")
     job_outputs(fold, "pdb", "num_recycles=4")
 
     dock = command(sub.add_parser("dock", help="dock ligands into a protein with DiffDock"), "dock")
@@ -1043,8 +1063,8 @@ def add_user_commands(sub: Any) -> None:
     ligand = dock.add_mutually_exclusive_group(required=True)
     ligand.add_argument("--ligand", metavar="SMILES", help="one SMILES")
     ligand.add_argument("--ligands", metavar="FILE", help="a .smi, .csv (DiffDock's columns) or .sdf file")
-    dock.add_argument("--samples", dest="samples_per_complex", type=int, metavar="N", help="poses per ligand (samples_per_complex)")
-    dock.add_argument("--steps", dest="inference_steps", type=int, metavar="N", help="diffusion steps, 10-40 (inference_steps)")
+    dock.add_argument("--samples", dest="samples_per_complex", type=flag_ranges.SAMPLES, metavar="N", help="poses per ligand (samples_per_complex)")
+    dock.add_argument("--steps", dest="inference_steps", type=flag_ranges.STEPS, metavar="N", help="diffusion steps, 10-40 (inference_steps)")
     job_outputs(dock, "pdb,sdf", "random_seed=7")
 
     jobs = sub.add_parser("jobs", help="list, inspect, follow, download and cancel jobs").add_subparsers(
@@ -1054,12 +1074,13 @@ def add_user_commands(sub: Any) -> None:
     ls.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled", "all"],
                     metavar="STATUS", help="only jobs in this state: pending, running, completed, failed, cancelled "
                                            "or all (every state, the default)")
-    ls.add_argument("--model", metavar="MODEL", help="esmfold, alphafold2 or diffdock (all: every model, the default)")
+    ls.add_argument("--model", choices=flag_ranges.JOB_MODELS, metavar="MODEL",
+                    help="esmfold, alphafold2 or diffdock (all: every model, the default)")
     ls.add_argument("--name", metavar="TEXT", help="only jobs whose name contains this text (any case)")
     ls.add_argument("--since", type=since_time, metavar="WHEN",
                     help="only jobs created since then: a time back from now (90m, 2h, 3d, 1w) or a UTC date or "
                          "time (2026-12-01, 2026-12-01T09:00Z)")
-    ls.add_argument("--limit", type=int, default=20, metavar="N", help="jobs on the page, 1-100 (default 20)")
+    ls.add_argument("--limit", type=flag_ranges.PAGE, default=20, metavar="N", help="jobs on the page, 1-100 (default 20)")
     ls.add_argument("--all", action="store_true", help="every page")
     starting_after(ls, "JOB_ID", "job")
     command(jobs.add_parser("show", help="one job"), "jobs show").add_argument("job_id", help=JOB_ID_HELP)
@@ -1073,7 +1094,8 @@ def add_user_commands(sub: Any) -> None:
     download = command(jobs.add_parser("download", help="a completed job's file"), "jobs download")
     download.add_argument("job_id", help=JOB_ID_HELP)
     download.add_argument("--format", metavar="FORMAT", help="one of the job's formats (`jobs show`; default: its main file)")
-    download.add_argument("--out", metavar="PATH", help="file or folder (default: the server's file name, here)")
+    download.add_argument("--out", metavar="PATH", help="file or folder, or - for stdout (default: the server's file "
+                                                        "name, here)")
     download.add_argument("--overwrite", action="store_true", help="replace a different file already at the "
                                                                    "target (without it: refused, exit 2)")
     command(jobs.add_parser("cancel", help="cancel a pending or running job"), "jobs cancel").add_argument(
@@ -1089,7 +1111,7 @@ def add_user_commands(sub: Any) -> None:
     share = command(jobs.add_parser("share", help="a read-only link to a completed job's results, for people "
                                                   "without an account (printed once)"), "jobs share")
     share.add_argument("job_id", help="a completed job")
-    share.add_argument("--expires-in-days", type=int, metavar="N", help="the link works this many days, 1-365 (default 30)")
+    share.add_argument("--expires-in-days", type=flag_ranges.SHARE_DAYS, metavar="N", help="the link works this many days, 1-365 (default 30)")
     command(jobs.add_parser("shares", help="a job's working share links"), "jobs shares").add_argument(
         "job_id", help=JOB_ID_HELP)
     unshare = command(jobs.add_parser("unshare", help="revoke a share link: it stops working at once"), "jobs unshare")
@@ -1097,19 +1119,19 @@ def add_user_commands(sub: Any) -> None:
     unshare.add_argument("share_id", help="the link's id (see `phonos jobs shares`)")
 
     usage = command(sub.add_parser("usage", help="requests and credits over the last days"), "usage")
-    usage.add_argument("--days", type=int, metavar="N", help="1-90 (default 30)")
+    usage.add_argument("--days", type=flag_ranges.USAGE_DAYS, metavar="N", help="1-90 (default 30)")
     account = command(sub.add_parser("account", help="your account and balance (credits: their history)"), "account")
     about_account = account.add_subparsers(dest="account_command")
     history = command(about_account.add_parser(
         "credits", help="your credit history, newest first: every change of the balance and why"), "account credits")
-    history.add_argument("--limit", type=int, default=20, metavar="N", help="entries on the page, 1-100 (default 20)")
+    history.add_argument("--limit", type=flag_ranges.PAGE, default=20, metavar="N", help="entries on the page, 1-100 (default 20)")
     history.add_argument("--all", action="store_true", help="every page")
     starting_after(history, "ENTRY_ID", "entry")
     activity = command(about_account.add_parser(
         "activity", help="your account's activity log, newest first: who created, changed or revoked a key, signed "
                          "in, changed the password, made a webhook or a share link, and from where"), "account activity")
-    activity.add_argument("--limit", type=int, default=20, metavar="N", help="entries on the page, 1-100 (default 20)")
-    activity.add_argument("--action", metavar="ACTION",
+    activity.add_argument("--limit", type=flag_ranges.PAGE, default=20, metavar="N", help="entries on the page, 1-100 (default 20)")
+    activity.add_argument("--action", choices=flag_ranges.ACTIVITY_ACTIONS, metavar="ACTION",
                           help="only this action's entries, e.g. api_key.created, session.signed_in, password.changed")
     activity.add_argument("--all", action="store_true", help="every page")
     starting_after(activity, "ENTRY_ID", "entry")
@@ -1144,7 +1166,7 @@ def add_user_commands(sub: Any) -> None:
     log.add_argument("--event", choices=["job.started", "job.completed", "job.failed", "webhook.test"],
                      metavar="EVENT", help="only this event's: job.started, job.completed, job.failed or "
                                            "webhook.test")
-    log.add_argument("--limit", type=int, metavar="N", help="deliveries on the page, 1-100 (default 20)")
+    log.add_argument("--limit", type=flag_ranges.PAGE, metavar="N", help="deliveries on the page, 1-100 (default 20)")
     log.add_argument("--all", action="store_true", help="every page")
     starting_after(log, "DELIVERY_ID", "delivery")
     again = command(hooks.add_parser("redeliver", help="send a delivered or failed delivery's event again"),
@@ -1200,6 +1222,8 @@ def usage_words(message: str) -> str:
         return f"{m[1]} missing"
     if m := re.match(r"^argument (\S+): invalid (int|float) value: '(.*)'$", message):
         return f"{m[1]} takes a {'whole ' if m[2] == 'int' else ''}number, not {json.dumps(m[3])}"
+    if m := re.match(r"^argument (\S+): (must .*)$", message):  # a flag's type refused its value (flag_ranges)
+        return f"{m[1]} {m[2]}"
     return message.removeprefix("argument ")
 
 
@@ -1423,6 +1447,8 @@ def _main(argv: list[str]) -> int:
         Parser(prog=f"phonos {args.command_path}").error(f"unrecognized arguments: {' '.join(extra)}")
     if blank := blank_id(args):
         Parser(prog=f"phonos {args.command_path}").error(f"{blank}: an id cannot be empty")  # the verb's help
+    if refused := flag_ranges.recycles_refusal(getattr(args, "model", ""), getattr(args, "num_recycles", None)):
+        Parser(prog=f"phonos {args.command_path}").error(refused)  # the model's range: known once both are read
     try:
         with notices_said():
             return run(args)
