@@ -296,3 +296,26 @@ def test_download_to_stdout_writes_the_file_there_and_no_file_named_dash(
     assert code == 2 and out == b""  # a zip's bytes are not thrown onto a terminal
     code, out, _ = download_to_stdout(monkeypatch, tmp_path, pdb, tty=True)
     assert (code or 0, out) == (0, pdb)  # a text file is
+
+
+# -- empty arguments (a shell variable that was not set) ---------------------------------------------------------
+
+EMPTY = [
+    (["fold", ""], "phonos: the input is empty: give a FASTA file, - for FASTA on standard input, or a sequence"),
+    (["fold", "  "], "phonos: the input is empty: give a FASTA file"),  # was sent: an empty sequence, the server's 400
+    (["dock", "--protein", JOB_ID, "--ligand", ""], "phonos: --ligand is empty: give a SMILES"),  # was a traceback
+    (["dock", "--protein", JOB_ID, "--ligands", ""], "phonos: --ligands is empty: give a .smi, .csv or .sdf file"),
+    (["login", "--url", "", "--api-key", "pk_test"], "phonos: --url is empty: give the server's address"),
+    (["login", "--api-key", " "], "phonos: --api-key is empty: give the key"),
+]
+
+
+@pytest.mark.usefixtures("nowhere")
+@pytest.mark.parametrize(("argv", "said"), EMPTY, ids=[" ".join(argv) for argv, _ in EMPTY])
+def test_an_empty_argument_is_said_as_empty_before_any_request(
+        argv: list[str], said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`phonos fold ""` said "phonos: .: a directory, not a FASTA file"; `login --url ""` logged in to the stored
+    address (or the default) as if no --url had been given."""
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(said) and err.count("\n") == 1, err

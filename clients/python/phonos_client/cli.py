@@ -427,7 +427,11 @@ def prepare_dock(args: argparse.Namespace) -> Work:
             raise UsageError(f"--protein {args.protein}: no such file")
         else:
             raise UsageError(f"--protein {quoted(args.protein)} is neither a PDB file nor a job id")
-        ligands = [Record("ligand", args.ligand)] if args.ligand else ligands_from(Path(args.ligands))
+        for flag, what in {"--ligand": "a SMILES", "--ligands": "a .smi, .csv or .sdf file"}.items():
+            value = getattr(args, flag.removeprefix("--"))
+            if value is not None and not value.strip():  # an unset shell variable: not a traceback, not ": ..."
+                raise UsageError(f"{flag} is empty: give {what}")
+        ligands = [Record("ligand", args.ligand)] if args.ligand is not None else ligands_from(Path(args.ligands))
     except (InputError, OSError) as exc:
         raise UsageError(str(exc)) from None
     params = parse_params(args.param)
@@ -972,6 +976,12 @@ BEARER_NOTE = "phonos: note: the key{source} began with `Bearer `; using it with
 
 
 def run_login(args: argparse.Namespace) -> int:
+    # Given, but empty (`--url "$SERVER"` with SERVER unset): said, not taken for "not given" (it logged in to the
+    # stored or default address, or asked for the key on stdin).
+    for flag, value, instead in (("--url", args.url, "the server's address, http(s)://HOST:PORT or grpc://HOST:PORT"),
+                                 ("--api-key", args.api_key, "the key, or leave --api-key out to be asked for it")):
+        if value is not None and not value.strip():
+            raise UsageError(f"{flag} is empty: give {instead}")
     try:
         current_url = config.load().url
     except config.ConfigError:  # login writes a new one
