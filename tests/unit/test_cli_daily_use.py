@@ -319,3 +319,15 @@ def test_an_empty_argument_is_said_as_empty_before_any_request(
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(said) and err.count("\n") == 1, err
+
+
+@pytest.mark.usefixtures("nowhere")
+def test_watching_every_job_with_out_is_refused_not_ignored(
+        capsys: pytest.CaptureFixture[str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`jobs watch --out d` (no ids: every job's events, until Ctrl-C) made the folder and fetched nothing."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["jobs", "watch", "--out", "d"])
+    assert exited.value.code == 2 and not (tmp_path / "d").exists()
+    assert capsys.readouterr().err == ("phonos jobs watch: --out fetches the files of the jobs named: give their ids; "
+                                       "see phonos jobs watch --help\n")

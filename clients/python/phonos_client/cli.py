@@ -1097,8 +1097,8 @@ def add_user_commands(sub: Any) -> None:
     watch = command(jobs.add_parser("watch", help="follow jobs live (all of yours without ids)"), "jobs watch")
     watch.add_argument("job_ids", nargs="*", metavar="job_id", help="jobs to follow (none: every job of yours, "
                                                                    "until Ctrl-C)")
-    watch.add_argument("--out", metavar="DIR", help="download each job's files here when it completes (a file "
-                                                    "already there is kept: the new one gets the job id too)")
+    watch.add_argument("--out", metavar="DIR", help="download each named job's files here when it completes (a "
+                                                    "file already there is kept: the new one gets the job id too)")
     quiet_flag(watch)
     watch.add_argument("--formats", default=WATCH_FORMATS, metavar="LIST", help="with --out: formats, comma-separated, or 'all' (default pdb)")
     download = command(jobs.add_parser("download", help="a completed job's file"), "jobs download")
@@ -1459,6 +1459,9 @@ def _main(argv: list[str]) -> int:
         Parser(prog=f"phonos {args.command_path}").error(f"{blank}: an id cannot be empty")  # the verb's help
     if refused := flag_ranges.recycles_refusal(getattr(args, "model", ""), getattr(args, "num_recycles", None)):
         Parser(prog=f"phonos {args.command_path}").error(refused)  # the model's range: known once both are read
+    if args.command_path == "jobs watch" and args.out and not args.job_ids:
+        # Every job's events until Ctrl-C fetch nothing: --out was taken (its folder made) and did nothing.
+        Parser(prog="phonos jobs watch").error("--out fetches the files of the jobs named: give their ids")
     try:
         with notices_said():
             return run(args)
