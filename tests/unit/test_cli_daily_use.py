@@ -331,3 +331,22 @@ def test_watching_every_job_with_out_is_refused_not_ignored(
     assert exited.value.code == 2 and not (tmp_path / "d").exists()
     assert capsys.readouterr().err == ("phonos jobs watch: --out fetches the files of the jobs named: give their ids; "
                                        "see phonos jobs watch --help\n")
+
+
+def test_the_reports_files_are_never_cut_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`phonos dock ... --out docks` at 80 columns listed `docks/ethanol…` for `docks/ethanol.pdb, docks/ethanol.sdf`:
+    the files are what the report is for. A table too narrow for them is shown as records; an error is still cut."""
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stdout", screen)
+    monkeypatch.setenv("COLUMNS", "80")
+    files = ["docks/ethanol.pdb", "docks/ethanol.sdf"]
+    outcomes = [cli.Outcome("ethanol", JOB_ID, "completed", files=files),
+                cli.Outcome("benzene", JOB_ID, "completed", files=["docks/benzene.pdb", "docks/benzene.sdf"])]
+    assert cli.report(outcomes, as_json=False) == 0
+    shown = screen.getvalue()
+    assert all(f in shown for f in files) and "…" not in shown, shown
+    assert all(len(line) < 80 for line in shown.splitlines())
+    screen.seek(0), screen.truncate()
+    failed = [cli.Outcome("ethanol", JOB_ID, "failed", error="model_error: " + "the model ran out of memory " * 4)]
+    assert cli.report(failed, as_json=False) == 1
+    assert "…" in screen.getvalue() and all(len(line) < 80 for line in screen.getvalue().splitlines())

@@ -34,7 +34,7 @@ import shlex
 import shutil
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from getpass import getpass
@@ -316,7 +316,10 @@ def report(outcomes: list[Outcome], as_json: bool) -> int:
             detail = ", ".join(o.files) if o.files else (o.error or "")
             score = f" mean_plddt={o.metrics['mean_plddt']}" if "mean_plddt" in o.metrics else ""
             rows.append((o.name, o.job_id or "-", o.status + score, detail))
-        print(on_screen(REPORT_HEADER, rows) if sys.stdout.isatty() else "\n".join("\t".join(row) for row in rows))
+        # The files are what the report is for: never cut (`docks/ethanol…` at 80 columns said nothing), so a table
+        # too wide for them is shown as records, their list broken between the files. An error is free text.
+        free = FREE_COLUMNS - {REPORT_HEADER[-1]} if any(o.files for o in outcomes) else FREE_COLUMNS
+        print(on_screen(REPORT_HEADER, rows, free) if sys.stdout.isatty() else "\n".join("\t".join(row) for row in rows))
     refused = [o for o in outcomes if o.refused_exit]
     if refused:
         by_reason: dict[str, list[str]] = {}  # one line a reason: a FASTA sent to a model not served is one line
@@ -702,12 +705,13 @@ def command_to_fit(words: Sequence[str], stream: Any, indent: str = "  ") -> str
     return "\n".join(command_in_lines(quoted, room, indent))
 
 
-def on_screen(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A table for stdout's terminal, fitted to its width (COLUMNS where set, as the shell's tools read it)."""
+def on_screen(header: Sequence[str], rows: Sequence[Sequence[str]], free: Collection[str] | None = None) -> str:
+    """A table for stdout's terminal, fitted to its width (COLUMNS where set, as the shell's tools read it), by
+    shortening its `free` columns (FREE_COLUMNS by default)."""
     columns = shutil.get_terminal_size(fallback=(0, 0)).columns
     # One cell is kept free: a character in the last column leaves some terminals at the edge, wrapping the newline.
-    return table(header, rows, NUMBER_COLUMNS, cells=columns - 1 if columns > 1 else None, free=FREE_COLUMNS,
-                 times=TIME_COLUMNS)
+    return table(header, rows, NUMBER_COLUMNS, cells=columns - 1 if columns > 1 else None,
+                 free=FREE_COLUMNS if free is None else free, times=TIME_COLUMNS)
 
 
 def credit_rows(entries: Sequence[CreditEntry]) -> list[Sequence[str]]:
