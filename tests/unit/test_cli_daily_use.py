@@ -350,3 +350,44 @@ def test_the_reports_files_are_never_cut_on_a_terminal(monkeypatch: pytest.Monke
     failed = [cli.Outcome("ethanol", JOB_ID, "failed", error="model_error: " + "the model ran out of memory " * 4)]
     assert cli.report(failed, as_json=False) == 1
     assert "…" in screen.getvalue() and all(len(line) < 80 for line in screen.getvalue().splitlines())
+
+
+class GrpcPort:
+    """A loopback port that answers an HTTP/1.1 request with HTTP/2 frames, as the job service's gRPC port does."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = int(self.sock.getsockname()[1])
+        self.answered = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                # a SETTINGS frame, then GOAWAY (PROTOCOL_ERROR): what a gRPC server sends an HTTP/1.1 client
+                conn.sendall(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00" + b"\x00\x00\x08\x07\x00\x00\x00\x00\x00"
+                             + b"\x00\x00\x00\x00\x00\x00\x00\x01")
+                self.answered += 1
+
+
+def test_an_http_url_for_a_grpc_port_is_said_at_once(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """`phonos login --url http://HOST:50051` (the gRPC port): "could not reach the server at ...: illegal request
+    line; trying again for up to 8 s", then the same after 8 s, exit 7. The address answered: it is said at once,
+    with the URL to give instead."""
+    grpc_port = GrpcPort()
+    monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "config.toml"))
+    try:
+        assert cli.main(["login", "--url", f"http://127.0.0.1:{grpc_port.port}", "--api-key", "pk_test"]) == 7
+    finally:
+        grpc_port.sock.close()
+    assert capsys.readouterr().err == (f"phonos: http://127.0.0.1:{grpc_port.port} answered, but not in HTTP: a gRPC "
+                                       f"port is given as grpc://127.0.0.1:{grpc_port.port}\n")
+    assert grpc_port.answered == 1  # asked once: no wait makes it speak HTTP

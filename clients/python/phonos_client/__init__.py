@@ -16,6 +16,7 @@ from phonos_client.errors import (
     InternalServerError,
     MissingExtraError,
     NotFoundError,
+    NotHttpError,
     PermissionDeniedError,
     PhonosError,
     QueueFullError,
@@ -53,7 +54,7 @@ __all__ = [
     "BadRequestError", "Batch", "BatchItem", "BatchTooLargeError", "Cancellation", "Client", "ConflictError", "Deletion", "DeliveryPage", "Download",
     "GoneError",
     "IdempotencyError", "InsufficientCreditsError", "InternalServerError", "Job", "JobEvent", "JobPage", "JobShare",
-    "MissingExtraError", "NotFoundError", "PermissionDeniedError", "PhonosError", "Progress", "QueueFullError", "RateLimitError", "ServerUnreachableError", "SharedJob",
+    "MissingExtraError", "NotFoundError", "NotHttpError", "PermissionDeniedError", "PhonosError", "Progress", "QueueFullError", "RateLimitError", "ServerUnreachableError", "SharedJob",
     "Submission",
     "Webhook", "WebhookDelivery", "WebhookLastDelivery", "WebhookSignatureError", "WebhookTest", "verify_webhook",
 ]

@@ -1477,6 +1477,10 @@ def _main(argv: list[str]) -> int:
         if isinstance(exc, errors.ServerUnreachableError) and exc.never_answered:
             complain(f"phonos: {wrong_address(f'nothing answers at {exc.server} ({exc.reason})', exc.server, args)}")
             return exc.exit_code
+        if isinstance(exc, errors.NotHttpError):  # "could not reach", after 8 s of retries, blamed the network
+            host = exc.server.split("://", 1)[-1].rstrip("/")
+            complain(f"phonos: {exc.server} answered, but not in HTTP: a gRPC port is given as grpc://{host}")
+            return exc.exit_code
         if isinstance(exc, errors.APIStatusError) and not exc.from_the_api and exc.server:
             # Another web server there, or a proxy's error page: its 404 is not "no such job" (exit 4).
             said = f"{exc.server} answered HTTP {exc.status}, not as a phonos server answers"

@@ -50,6 +50,11 @@ class APITimeoutError(APIConnectionError):
     """The server did not answer in time."""
 
 
+class NotHttpError(APIConnectionError):
+    """Something answered at the address, but not in HTTP (`http://` given for the job service's gRPC port, whose
+    HTTP/2 frames httpx cannot read: "illegal request line"). Not retried: no wait makes it speak HTTP."""
+
+
 class ServerUnreachableError(APIConnectionError):
     """No connection could be made at all: the address refused it, its host name did not resolve, or its network
     is unreachable. The request never reached a server, so nothing was done. A server restarting looks the same

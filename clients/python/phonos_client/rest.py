@@ -84,6 +84,9 @@ def connection_error(exc: httpx.TransportError, server: httpx.URL) -> errors.API
         # A read timeout says nothing more (its text is empty): "did not answer in time ()" was the line
         why = f" ({exc})" if str(exc) else ""
         return errors.APITimeoutError(f"the server{at} did not answer in time{why}")
+    if isinstance(exc, httpx.RemoteProtocolError) and str(exc).lower().startswith("illegal"):
+        # h11 could not read the answer as HTTP/1.1 at all (a server that went away says "disconnected" instead)
+        return errors.NotHttpError(f"the server{at} does not answer in HTTP ({exc})")
     # ConnectError: no connection was made (refused, a name that does not resolve): the request never left here
     kind = errors.ServerUnreachableError if isinstance(exc, httpx.ConnectError) else errors.APIConnectionError
     # Some of httpx's errors have no text (a server killed mid-answer: ReadError('')): said, not "...: ; trying"

@@ -56,6 +56,8 @@ log = logging.getLogger("phonos_client")
 
 
 def transient(error: Failure) -> bool:
+    if isinstance(error, errors.NotHttpError):
+        return False
     return isinstance(error, errors.APIConnectionError) or error.status in RETRY_STATUSES
 
 
