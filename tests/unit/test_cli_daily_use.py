@@ -391,3 +391,22 @@ def test_an_http_url_for_a_grpc_port_is_said_at_once(
     assert capsys.readouterr().err == (f"phonos: http://127.0.0.1:{grpc_port.port} answered, but not in HTTP: a gRPC "
                                        f"port is given as grpc://127.0.0.1:{grpc_port.port}\n")
     assert grpc_port.answered == 1  # asked once: no wait makes it speak HTTP
+
+
+class HttpPort(LoopbackServer):
+    """An HTTP/1.1 server (aiohttp, as the gateway is) with nothing on it."""
+
+    def routes(self, app: Any) -> None:
+        pass
+
+
+def test_a_grpc_url_for_an_http_port_is_said_as_that(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """`phonos login --url grpc://HOST:8080` (the REST port) said "nothing answers at grpc://... (failed to connect to
+    all addresses; ... Trying to connect an http1.x server (HTTP status 400))": something did answer."""
+    monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "config.toml"))
+    with HttpPort() as http_port:
+        assert cli.main(["login", "--url", f"grpc://127.0.0.1:{http_port.port}", "--api-key", "pk_test"]) == 7
+    assert capsys.readouterr().err == (
+        f"phonos: grpc://127.0.0.1:{http_port.port} answered, but not in gRPC: an HTTP port (the REST API's) is given "
+        f"as http://127.0.0.1:{http_port.port}\n")

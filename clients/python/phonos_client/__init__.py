@@ -16,12 +16,14 @@ from phonos_client.errors import (
     InternalServerError,
     MissingExtraError,
     NotFoundError,
+    NotGrpcError,
     NotHttpError,
     PermissionDeniedError,
     PhonosError,
     QueueFullError,
     RateLimitError,
     ServerUnreachableError,
+    WrongProtocolError,
 )
 from phonos_client.models import (
     Account,
@@ -54,7 +56,8 @@ __all__ = [
     "BadRequestError", "Batch", "BatchItem", "BatchTooLargeError", "Cancellation", "Client", "ConflictError", "Deletion", "DeliveryPage", "Download",
     "GoneError",
     "IdempotencyError", "InsufficientCreditsError", "InternalServerError", "Job", "JobEvent", "JobPage", "JobShare",
-    "MissingExtraError", "NotFoundError", "NotHttpError", "PermissionDeniedError", "PhonosError", "Progress", "QueueFullError", "RateLimitError", "ServerUnreachableError", "SharedJob",
+    "MissingExtraError", "NotFoundError", "NotGrpcError", "NotHttpError", "PermissionDeniedError", "PhonosError", "Progress", "QueueFullError", "RateLimitError", "ServerUnreachableError", "SharedJob",
     "Submission",
-    "Webhook", "WebhookDelivery", "WebhookLastDelivery", "WebhookSignatureError", "WebhookTest", "verify_webhook",
+    "Webhook", "WebhookDelivery", "WebhookLastDelivery", "WebhookSignatureError", "WebhookTest", "WrongProtocolError",
+    "verify_webhook",
 ]

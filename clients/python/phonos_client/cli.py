@@ -1477,9 +1477,11 @@ def _main(argv: list[str]) -> int:
         if isinstance(exc, errors.ServerUnreachableError) and exc.never_answered:
             complain(f"phonos: {wrong_address(f'nothing answers at {exc.server} ({exc.reason})', exc.server, args)}")
             return exc.exit_code
-        if isinstance(exc, errors.NotHttpError):  # "could not reach", after 8 s of retries, blamed the network
+        if isinstance(exc, errors.WrongProtocolError):  # "could not reach" / "nothing answers" blamed the network
             host = exc.server.split("://", 1)[-1].rstrip("/")
-            complain(f"phonos: {exc.server} answered, but not in HTTP: a gRPC port is given as grpc://{host}")
+            speaks, other = ("HTTP", f"a gRPC port is given as grpc://{host}") if isinstance(exc, errors.NotHttpError) \
+                else ("gRPC", f"an HTTP port (the REST API's) is given as http://{host}")
+            complain(f"phonos: {exc.server} answered, but not in {speaks}: {other}")
             return exc.exit_code
         if isinstance(exc, errors.APIStatusError) and not exc.from_the_api and exc.server:
             # Another web server there, or a proxy's error page: its 404 is not "no such job" (exit 4).

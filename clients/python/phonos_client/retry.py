@@ -56,7 +56,7 @@ log = logging.getLogger("phonos_client")
 
 
 def transient(error: Failure) -> bool:
-    if isinstance(error, errors.NotHttpError):
+    if isinstance(error, errors.WrongProtocolError):
         return False
     return isinstance(error, errors.APIConnectionError) or error.status in RETRY_STATUSES
 
