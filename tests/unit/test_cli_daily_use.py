@@ -29,9 +29,11 @@ from phonos_client.client import Client
 from phonos_client.display import Display
 from phonos_client.rest import connection_error
 from phonos_client.retry import RetryPolicy, Tries
-from support import LoopbackServer, wait_until
 
+from jobservice import paging, shares
 from jobservice.activity import ACTIONS
+from phonos_config import alphafold2, diffdock, esmfold
+from tests.support import LoopbackServer, wait_until
 
 pytestmark = pytest.mark.unit
 
@@ -97,8 +99,15 @@ def test_a_word_that_is_no_number_is_still_said_as_before(capsys: pytest.Capture
     assert capsys.readouterr().err == 'phonos usage: --days takes a whole number, not "a week"; see phonos usage --help\n'
 
 
-def test_the_activity_filter_takes_the_services_actions() -> None:
+def test_the_commands_bounds_are_the_services() -> None:
+    """The command checks what the service would refuse: the two keep the same numbers (a bound the command had
+    narrower would refuse what the server takes)."""
     assert flag_ranges.ACTIVITY_ACTIONS == ACTIONS
+    assert flag_ranges.RECYCLES == {"esmfold": (esmfold.MIN_RECYCLES, esmfold.MAX_RECYCLES),
+                                    "alphafold2": (0, alphafold2.MAX_RECYCLES)}
+    assert (flag_ranges.STEPS.lo, flag_ranges.STEPS.hi) == (diffdock.MIN_INFERENCE_STEPS, diffdock.MAX_INFERENCE_STEPS)
+    assert (flag_ranges.PAGE.lo, flag_ranges.PAGE.hi) == (1, paging.MAX_LIMIT)
+    assert (flag_ranges.SHARE_DAYS.lo, flag_ranges.SHARE_DAYS.hi) == (1, shares.MAX_DAYS)
 
 
 # -- the reconnect note -----------------------------------------------------------------------------
