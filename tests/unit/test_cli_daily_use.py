@@ -419,3 +419,14 @@ def test_a_grpc_url_for_an_http_port_is_said_as_that(
     assert capsys.readouterr().err == (
         f"phonos: grpc://127.0.0.1:{http_port.port} answered, but not in gRPC: an HTTP port (the REST API's) is given "
         f"as http://127.0.0.1:{http_port.port}\n")
+
+
+def test_an_https_url_for_a_plain_http_server_is_said_as_that(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """`https://` for `phonos serve`'s plain HTTP gateway said "nothing answers at https://... ([SSL:
+    WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006))": it answered, without TLS."""
+    monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "config.toml"))
+    with HttpPort() as http_port:
+        assert cli.main(["login", "--url", f"https://127.0.0.1:{http_port.port}", "--api-key", "pk_test"]) == 7
+    assert capsys.readouterr().err == (f"phonos: https://127.0.0.1:{http_port.port} answered, but not in TLS: a plain "
+                                       f"HTTP server is given as http://127.0.0.1:{http_port.port}\n")

@@ -1479,8 +1479,9 @@ def _main(argv: list[str]) -> int:
             return exc.exit_code
         if isinstance(exc, errors.WrongProtocolError):  # "could not reach" / "nothing answers" blamed the network
             host = exc.server.split("://", 1)[-1].rstrip("/")
-            speaks, other = ("HTTP", f"a gRPC port is given as grpc://{host}") if isinstance(exc, errors.NotHttpError) \
-                else ("gRPC", f"an HTTP port (the REST API's) is given as http://{host}")
+            speaks, other = {errors.NotHttpError: ("HTTP", f"a gRPC port is given as grpc://{host}"),
+                             errors.NotTlsError: ("TLS", f"a plain HTTP server is given as http://{host}"),
+                             }.get(type(exc), ("gRPC", f"an HTTP port (the REST API's) is given as http://{host}"))
             complain(f"phonos: {exc.server} answered, but not in {speaks}: {other}")
             return exc.exit_code
         if isinstance(exc, errors.APIStatusError) and not exc.from_the_api and exc.server:

@@ -60,6 +60,11 @@ class NotHttpError(WrongProtocolError):
     ("illegal request line")."""
 
 
+class NotTlsError(WrongProtocolError):
+    """Not in TLS: `https://` given for a plain HTTP server (`phonos serve`'s gateway is plain HTTP unless a proxy
+    in front of it ends TLS): the handshake got an HTTP answer ("wrong version number")."""
+
+
 class NotGrpcError(WrongProtocolError):
     """Not in gRPC: `grpc://` given for an HTTP port (the gateway's), which answers gRPC's HTTP/2 with HTTP/1.1."""
 

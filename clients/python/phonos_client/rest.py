@@ -87,6 +87,8 @@ def connection_error(exc: httpx.TransportError, server: httpx.URL) -> errors.API
     if isinstance(exc, httpx.RemoteProtocolError) and str(exc).lower().startswith("illegal"):
         # h11 could not read the answer as HTTP/1.1 at all (a server that went away says "disconnected" instead)
         return errors.NotHttpError(f"the server{at} does not answer in HTTP ({exc})")
+    if isinstance(exc, httpx.ConnectError) and "wrong_version_number" in str(exc).lower():
+        return errors.NotTlsError(f"the server{at} does not answer in TLS ({exc})")
     # ConnectError: no connection was made (refused, a name that does not resolve): the request never left here
     kind = errors.ServerUnreachableError if isinstance(exc, httpx.ConnectError) else errors.APIConnectionError
     # Some of httpx's errors have no text (a server killed mid-answer: ReadError('')): said, not "...: ; trying"
