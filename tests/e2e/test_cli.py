@@ -338,7 +338,7 @@ def test_exit_codes_say_what_failed(service: InProcessService, tmp_path: Path, t
     assert missing.returncode == 4
     assert poor.returncode == 5 and "Insufficient credits" in poor.stderr
     assert no_file.returncode == 2
-    assert too_many.returncode == 8  # the API's 400
+    assert too_many.returncode == 2  # out of the API's range: a usage error, before any request
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -433,8 +433,8 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     assert history[0]["balance_after"] == history[1]["amount"] + history[0]["amount"]
     assert one_credit.stdout.split("\t")[1:] == [
         str(history[0]["amount"]), str(history[0]["balance_after"]), f"charge: esmfold job submitted {job_id}\n"]
-    # the API's 400, in its words
-    assert refused.returncode == 8 and "limit must be between 1 and 100, got 0" in refused.stderr
+    # out of the API's range: a usage error, before any request, in the flag's words
+    assert refused.returncode == 2 and "--limit must be between 1 and 100, got 0" in refused.stderr
     entries = service.client(key).get("/v1/account/credits").json()["entries"]
     assert history == entries  # the API's entries, field for field
     service.inference.script("esmfold", Slow(30))
@@ -557,7 +557,7 @@ def test_webhook_deliveries_and_redelivery(service: InProcessService, transport:
         PHONOS_URL=service.url_for(transport))
     assert json.loads(older.stdout)["deliveries"] == every[1:]  # the page after the newest
     assert unknown.returncode == 4  # no such delivery
-    assert refused.returncode == 8  # the API's 400
+    assert refused.returncode == 2  # --limit 0: a usage error, before any request
 
 
 def test_one_phonos_command_for_users_and_operators() -> None:

@@ -1,6 +1,8 @@
 """The `phonos` command names a refused value by the flag that set it (`--expires-in-days must be ...`), not by
-the API's field (`expires_in_days`, `params.num_recycles`): against the real service (in process, on the
-inference twin), through `phonos_client.cli.main`."""
+the API's field (`expires_in_days`, `params.samples_per_complex`): against the real service (in process, on the
+inference twin), through `phonos_client.cli.main`. A value outside the API's fixed range is refused by the command
+itself, before any request (exit 2, phonos_client.flag_ranges); one only the server can judge (DiffDock's most
+samples, an operator's setting) is the server's 400 in the flag's words (exit 8)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from phonos_client import Client, cli
+from phonos_client import cli
 from phonos_client.flag_words import in_flag_words
 
 from tests.support import REPO, InProcessService
@@ -45,26 +47,25 @@ def phonos(service: InProcessService, monkeypatch: pytest.MonkeyPatch, capsys: p
 def test_a_refused_option_is_named_by_its_flag(service: InProcessService, phonos: object,
                                                tmp_path: Path) -> None:
     run = phonos  # type: ignore[assignment]
-    code, said = run("jobs", "ls", "--limit", "500")
-    assert code == 8 and "phonos: Invalid request: --limit must be between 1 and 100, got 500" in said
-    code, said = run("usage", "--days=100")  # the --flag=value form too
-    assert code == 8 and "--days must be between 1 and 90, got 100" in said
+    with pytest.raises(SystemExit) as refused:  # the API's fixed range: the command's own usage error
+        run("jobs", "ls", "--limit", "500")
+    assert refused.value.code == 2
+    with pytest.raises(SystemExit) as refused:
+        run("usage", "--days=100")  # the --flag=value form too
+    assert refused.value.code == 2
 
-    with Client(service.base_url, run.key) as client:  # type: ignore[attr-defined]
-        job_id = client.wait(client.predict("esmfold", SEQUENCE).job_id, timeout=30).job_id
-    code, said = run("jobs", "share", job_id, "--expires-in-days", "999")
-    assert code == 8 and "--expires-in-days must be between 1 and 365" in said and "expires_in_days" not in said
+    with pytest.raises(SystemExit) as refused:
+        run("jobs", "share", "fcdf4066-a637-4328-b42a-5bfec7c767d5", "--expires-in-days", "999")
+    assert refused.value.code == 2
 
 
 def test_a_refused_model_parameter_is_named_by_its_flag_in_the_records_table(phonos: object, tmp_path: Path) -> None:
     run = phonos  # type: ignore[assignment]
-    code, said = run("fold", SEQUENCE, "--num-recycles", "99", "--no-wait", "--out", str(tmp_path))
-    assert code == 8 and "--num-recycles must be between 1 and 24 for ESMFold, got 99" in said
-    assert "params.num_recycles" not in said
-    # The option's field is not its name (--steps sets inference_steps): still the flag.
-    code, said = run("dock", "--protein", str(RECEPTOR), "--ligand", "CCO", "--steps", "99", "--no-wait",
+    # The server's own bound (PHONOS_DIFFDOCK_MAX_SAMPLES), and the option's field is not its name (--samples sets
+    # samples_per_complex): still the flag.
+    code, said = run("dock", "--protein", str(RECEPTOR), "--ligand", "CCO", "--samples", "99", "--no-wait",
                      "--out", str(tmp_path))
-    assert code == 8 and "--steps must be between" in said and "inference_steps" not in said
+    assert code == 8 and "--samples must be between 1 and 40" in said and "samples_per_complex" not in said
     # Set through --param, the API's words are the user's words: kept.
     code, said = run("fold", SEQUENCE, "--param", "num_recycles=99", "--no-wait", "--out", str(tmp_path))
     assert code == 8 and "params.num_recycles must be between 1 and 24" in said

@@ -89,7 +89,7 @@ def test_rotate_secret_prints_the_new_secret_once_and_when_the_old_one_stops(
         # got 691200")
         for typed in ("8d", "169h"):
             code, _, err = run("webhooks", "rotate-secret", hook.webhook_id, "--expire-current-after", typed)
-            assert code == 2 and f"--expire-current-after: must be between 0 (at once) and 7d, got {typed}" in err
+            assert code == 2 and f"--expire-current-after must be between 0 (at once) and 7d, got {typed}" in err
         code, out, _ = run("webhooks", "rotate-secret", hook.webhook_id, "--expire-current-after", "7d")
         assert code == 0, out  # the bound itself is taken
         code, _, err = run("webhooks", "rotate-secret", "wh_" + "0" * 32)

@@ -16,11 +16,15 @@ from phonos_client.errors import (
     InternalServerError,
     MissingExtraError,
     NotFoundError,
+    NotGrpcError,
+    NotHttpError,
+    NotTlsError,
     PermissionDeniedError,
     PhonosError,
     QueueFullError,
     RateLimitError,
     ServerUnreachableError,
+    WrongProtocolError,
 )
 from phonos_client.models import (
     Account,
@@ -53,7 +57,8 @@ __all__ = [
     "BadRequestError", "Batch", "BatchItem", "BatchTooLargeError", "Cancellation", "Client", "ConflictError", "Deletion", "DeliveryPage", "Download",
     "GoneError",
     "IdempotencyError", "InsufficientCreditsError", "InternalServerError", "Job", "JobEvent", "JobPage", "JobShare",
-    "MissingExtraError", "NotFoundError", "PermissionDeniedError", "PhonosError", "Progress", "QueueFullError", "RateLimitError", "ServerUnreachableError", "SharedJob",
+    "MissingExtraError", "NotFoundError", "NotGrpcError", "NotHttpError", "NotTlsError", "PermissionDeniedError", "PhonosError", "Progress", "QueueFullError", "RateLimitError", "ServerUnreachableError", "SharedJob",
     "Submission",
-    "Webhook", "WebhookDelivery", "WebhookLastDelivery", "WebhookSignatureError", "WebhookTest", "verify_webhook",
+    "Webhook", "WebhookDelivery", "WebhookLastDelivery", "WebhookSignatureError", "WebhookTest", "WrongProtocolError",
+    "verify_webhook",
 ]

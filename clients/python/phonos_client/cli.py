@@ -34,14 +34,14 @@ import shlex
 import shutil
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from getpass import getpass
 from pathlib import Path
 from typing import Any
 
-from phonos_client import config, errors
+from phonos_client import config, errors, flag_ranges
 from phonos_client.client import AsyncClient, Client, bare_key, choose_transport
 from phonos_client.columns import (
     broken,
@@ -125,14 +125,19 @@ class Outcome:
 
 class Notices(logging.Handler):
     """The SDK's rate-limit waits (INFO on the "phonos_client" logger: phonos_client.retry), said to the user,
-    so a pause of up to a minute is explained: on stderr, or under the progress bars while they are up."""
+    so a pause of up to a minute is explained: on stderr, or under the progress bars while they are up. A watch
+    that comes back after its loss was said (action `watch_reconnected`) is `back`: the progress display takes
+    its "retrying..." note away on a terminal (it stood there while the stream ran again); elsewhere it is said
+    once, so a log does not end on a loss that was over."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.say: Callable[[str], None] = lambda text: complain(text)  # on stderr, fitted to its terminal
+        self.back: Callable[[str], None] = lambda text: complain(text)
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.say(f"phonos: {record.getMessage()}")
+        text = f"phonos: {record.getMessage()}"
+        (self.back if getattr(record, "action", "") == "watch_reconnected" else self.say)(text)
 
 
 NOTICES = Notices()
@@ -255,11 +260,12 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
     for outcome in outcomes:
         if outcome.job_id:
             display.add(outcome.job_id, outcome.name, outcome.status)  # `jobs watch` knows where each one is
-    said, NOTICES.say = NOTICES.say, display.notice
+    said, back = NOTICES.say, NOTICES.back
+    NOTICES.say, NOTICES.back = display.notice, display.back
     try:
         await asyncio.gather(*(one(o) for o in outcomes if o.job_id))
     finally:
-        NOTICES.say = said
+        NOTICES.say, NOTICES.back = said, back
         display.close()
 
 
@@ -310,7 +316,10 @@ def report(outcomes: list[Outcome], as_json: bool) -> int:
             detail = ", ".join(o.files) if o.files else (o.error or "")
             score = f" mean_plddt={o.metrics['mean_plddt']}" if "mean_plddt" in o.metrics else ""
             rows.append((o.name, o.job_id or "-", o.status + score, detail))
-        print(on_screen(REPORT_HEADER, rows) if sys.stdout.isatty() else "\n".join("\t".join(row) for row in rows))
+        # The files are what the report is for: never cut (`docks/ethanol…` at 80 columns said nothing), so a table
+        # too wide for them is shown as records, their list broken between the files. An error is free text.
+        free = FREE_COLUMNS - {REPORT_HEADER[-1]} if any(o.files for o in outcomes) else FREE_COLUMNS
+        print(on_screen(REPORT_HEADER, rows, free) if sys.stdout.isatty() else "\n".join("\t".join(row) for row in rows))
     refused = [o for o in outcomes if o.refused_exit]
     if refused:
         by_reason: dict[str, list[str]] = {}  # one line a reason: a FASTA sent to a model not served is one line
@@ -421,7 +430,11 @@ def prepare_dock(args: argparse.Namespace) -> Work:
             raise UsageError(f"--protein {args.protein}: no such file")
         else:
             raise UsageError(f"--protein {quoted(args.protein)} is neither a PDB file nor a job id")
-        ligands = [Record("ligand", args.ligand)] if args.ligand else ligands_from(Path(args.ligands))
+        for flag, what in {"--ligand": "a SMILES", "--ligands": "a .smi, .csv or .sdf file"}.items():
+            value = getattr(args, flag.removeprefix("--"))
+            if value is not None and not value.strip():  # an unset shell variable: not a traceback, not ": ..."
+                raise UsageError(f"{flag} is empty: give {what}")
+        ligands = [Record("ligand", args.ligand)] if args.ligand is not None else ligands_from(Path(args.ligands))
     except (InputError, OSError) as exc:
         raise UsageError(str(exc)) from None
     params = parse_params(args.param)
@@ -566,8 +579,6 @@ def jobs_since(args: argparse.Namespace, client: Client) -> Listed:
     counted (its total, as the API's page says it); --limit of them are shown, and where more are left the next
     page's cursor is the last one shown, which `--starting-after ID --since ...` continues from. With --all, all of
     the window. --json is the API's page shape over the window."""
-    if not args.all and not 1 <= args.limit <= 100:  # the API's bound, said as its page would (the walk pages by 100)
-        raise UsageError(f"--limit must be between 1 and 100, got {args.limit}")
     window: list[Job] = []
     for job in client.iter_jobs(status=args.status, model=args.model, name=args.name,
                                 starting_after=args.starting_after):
@@ -694,12 +705,13 @@ def command_to_fit(words: Sequence[str], stream: Any, indent: str = "  ") -> str
     return "\n".join(command_in_lines(quoted, room, indent))
 
 
-def on_screen(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A table for stdout's terminal, fitted to its width (COLUMNS where set, as the shell's tools read it)."""
+def on_screen(header: Sequence[str], rows: Sequence[Sequence[str]], free: Collection[str] | None = None) -> str:
+    """A table for stdout's terminal, fitted to its width (COLUMNS where set, as the shell's tools read it), by
+    shortening its `free` columns (FREE_COLUMNS by default)."""
     columns = shutil.get_terminal_size(fallback=(0, 0)).columns
     # One cell is kept free: a character in the last column leaves some terminals at the edge, wrapping the newline.
-    return table(header, rows, NUMBER_COLUMNS, cells=columns - 1 if columns > 1 else None, free=FREE_COLUMNS,
-                 times=TIME_COLUMNS)
+    return table(header, rows, NUMBER_COLUMNS, cells=columns - 1 if columns > 1 else None,
+                 free=FREE_COLUMNS if free is None else free, times=TIME_COLUMNS)
 
 
 def credit_rows(entries: Sequence[CreditEntry]) -> list[Sequence[str]]:
@@ -752,6 +764,10 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     elif command == "jobs show":
         job = client.get_job(args.job_id)
         emit(args, job.raw, fields_on_screen(job.raw))
+    elif command == "jobs download" and args.out == "-":
+        if args.json:  # said before the download is fetched
+            raise UsageError("--out - writes the file itself to stdout: without --json")
+        to_stdout(client.download(args.job_id, args.format).content)
     elif command == "jobs download":
         if args.out and args.out.endswith(("/", os.sep)):
             out_folder(args.out)
@@ -894,6 +910,17 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
 WEBHOOK_HEADER = ("WEBHOOK ID", "URL", "EVENTS", "OLD SECRET UNTIL", "LAST DELIVERY", "FAILING SINCE")
 
 
+def to_stdout(content: bytes) -> None:
+    """`jobs download --out -`: the file itself on stdout, as `-` means for the input of `fold` (and for curl -o,
+    tar -f): it wrote a file named "-" in the current folder and printed that name. (--json has no room beside it:
+    refused before.) A binary file (a zip, a plot) is not written onto a terminal, whose settings its bytes scramble."""
+    if sys.stdout.isatty() and b"\0" in content[:8192]:
+        raise UsageError("--out -: the file is binary and stdout is a terminal; pipe it, or give --out a file")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(content)
+    sys.stdout.buffer.flush()
+
+
 def webhook_row(hook: Webhook) -> Sequence[str]:
     return (hook.webhook_id, hook.url, ",".join(hook.events), hook.previous_secret_expires_at or "-",
             last_delivery_text(hook.last_delivery), hook.failing_since or "-")
@@ -953,6 +980,12 @@ BEARER_NOTE = "phonos: note: the key{source} began with `Bearer `; using it with
 
 
 def run_login(args: argparse.Namespace) -> int:
+    # Given, but empty (`--url "$SERVER"` with SERVER unset): said, not taken for "not given" (it logged in to the
+    # stored or default address, or asked for the key on stdin).
+    for flag, value, instead in (("--url", args.url, "the server's address, http(s)://HOST:PORT or grpc://HOST:PORT"),
+                                 ("--api-key", args.api_key, "the key, or leave --api-key out to be asked for it")):
+        if value is not None and not value.strip():
+            raise UsageError(f"{flag} is empty: give {instead}")
     try:
         current_url = config.load().url
     except config.ConfigError:  # login writes a new one
@@ -1035,7 +1068,8 @@ def add_user_commands(sub: Any) -> None:
                       help="the job's name, for one sequence (default: the FASTA id; seq1 for FASTA text without a "
                            "header, the file's name for a file of one bare sequence, \"sequence\" for one on the "
                            "command line); its result files are named after it")
-    fold.add_argument("--num-recycles", type=int, metavar="N", help="recycling iterations (the model's default without it)")
+    fold.add_argument("--num-recycles", type=int, metavar="N",  # its range is the model's: checked in _main
+                      help="recycling iterations, 1-24 (alphafold2: 0-24; the model's default without it)")
     job_outputs(fold, "pdb", "num_recycles=4")
 
     dock = command(sub.add_parser("dock", help="dock ligands into a protein with DiffDock"), "dock")
@@ -1043,8 +1077,8 @@ def add_user_commands(sub: Any) -> None:
     ligand = dock.add_mutually_exclusive_group(required=True)
     ligand.add_argument("--ligand", metavar="SMILES", help="one SMILES")
     ligand.add_argument("--ligands", metavar="FILE", help="a .smi, .csv (DiffDock's columns) or .sdf file")
-    dock.add_argument("--samples", dest="samples_per_complex", type=int, metavar="N", help="poses per ligand (samples_per_complex)")
-    dock.add_argument("--steps", dest="inference_steps", type=int, metavar="N", help="diffusion steps, 10-40 (inference_steps)")
+    dock.add_argument("--samples", dest="samples_per_complex", type=flag_ranges.SAMPLES, metavar="N", help="poses per ligand (samples_per_complex)")
+    dock.add_argument("--steps", dest="inference_steps", type=flag_ranges.STEPS, metavar="N", help="diffusion steps, 10-40 (inference_steps)")
     job_outputs(dock, "pdb,sdf", "random_seed=7")
 
     jobs = sub.add_parser("jobs", help="list, inspect, follow, download and cancel jobs").add_subparsers(
@@ -1054,26 +1088,28 @@ def add_user_commands(sub: Any) -> None:
     ls.add_argument("--status", choices=["pending", "running", "completed", "failed", "cancelled", "all"],
                     metavar="STATUS", help="only jobs in this state: pending, running, completed, failed, cancelled "
                                            "or all (every state, the default)")
-    ls.add_argument("--model", metavar="MODEL", help="esmfold, alphafold2 or diffdock (all: every model, the default)")
+    ls.add_argument("--model", choices=flag_ranges.JOB_MODELS, metavar="MODEL",
+                    help="esmfold, alphafold2 or diffdock (all: every model, the default)")
     ls.add_argument("--name", metavar="TEXT", help="only jobs whose name contains this text (any case)")
     ls.add_argument("--since", type=since_time, metavar="WHEN",
                     help="only jobs created since then: a time back from now (90m, 2h, 3d, 1w) or a UTC date or "
                          "time (2026-12-01, 2026-12-01T09:00Z)")
-    ls.add_argument("--limit", type=int, default=20, metavar="N", help="jobs on the page, 1-100 (default 20)")
+    ls.add_argument("--limit", type=flag_ranges.PAGE, default=20, metavar="N", help="jobs on the page, 1-100 (default 20)")
     ls.add_argument("--all", action="store_true", help="every page")
     starting_after(ls, "JOB_ID", "job")
     command(jobs.add_parser("show", help="one job"), "jobs show").add_argument("job_id", help=JOB_ID_HELP)
     watch = command(jobs.add_parser("watch", help="follow jobs live (all of yours without ids)"), "jobs watch")
     watch.add_argument("job_ids", nargs="*", metavar="job_id", help="jobs to follow (none: every job of yours, "
                                                                    "until Ctrl-C)")
-    watch.add_argument("--out", metavar="DIR", help="download each job's files here when it completes (a file "
-                                                    "already there is kept: the new one gets the job id too)")
+    watch.add_argument("--out", metavar="DIR", help="download each named job's files here when it completes (a "
+                                                    "file already there is kept: the new one gets the job id too)")
     quiet_flag(watch)
     watch.add_argument("--formats", default=WATCH_FORMATS, metavar="LIST", help="with --out: formats, comma-separated, or 'all' (default pdb)")
     download = command(jobs.add_parser("download", help="a completed job's file"), "jobs download")
     download.add_argument("job_id", help=JOB_ID_HELP)
     download.add_argument("--format", metavar="FORMAT", help="one of the job's formats (`jobs show`; default: its main file)")
-    download.add_argument("--out", metavar="PATH", help="file or folder (default: the server's file name, here)")
+    download.add_argument("--out", metavar="PATH", help="file or folder, or - for stdout (default: the server's file "
+                                                        "name, here)")
     download.add_argument("--overwrite", action="store_true", help="replace a different file already at the "
                                                                    "target (without it: refused, exit 2)")
     command(jobs.add_parser("cancel", help="cancel a pending or running job"), "jobs cancel").add_argument(
@@ -1089,7 +1125,7 @@ def add_user_commands(sub: Any) -> None:
     share = command(jobs.add_parser("share", help="a read-only link to a completed job's results, for people "
                                                   "without an account (printed once)"), "jobs share")
     share.add_argument("job_id", help="a completed job")
-    share.add_argument("--expires-in-days", type=int, metavar="N", help="the link works this many days, 1-365 (default 30)")
+    share.add_argument("--expires-in-days", type=flag_ranges.SHARE_DAYS, metavar="N", help="the link works this many days, 1-365 (default 30)")
     command(jobs.add_parser("shares", help="a job's working share links"), "jobs shares").add_argument(
         "job_id", help=JOB_ID_HELP)
     unshare = command(jobs.add_parser("unshare", help="revoke a share link: it stops working at once"), "jobs unshare")
@@ -1097,19 +1133,19 @@ def add_user_commands(sub: Any) -> None:
     unshare.add_argument("share_id", help="the link's id (see `phonos jobs shares`)")
 
     usage = command(sub.add_parser("usage", help="requests and credits over the last days"), "usage")
-    usage.add_argument("--days", type=int, metavar="N", help="1-90 (default 30)")
+    usage.add_argument("--days", type=flag_ranges.USAGE_DAYS, metavar="N", help="1-90 (default 30)")
     account = command(sub.add_parser("account", help="your account and balance (credits: their history)"), "account")
     about_account = account.add_subparsers(dest="account_command")
     history = command(about_account.add_parser(
         "credits", help="your credit history, newest first: every change of the balance and why"), "account credits")
-    history.add_argument("--limit", type=int, default=20, metavar="N", help="entries on the page, 1-100 (default 20)")
+    history.add_argument("--limit", type=flag_ranges.PAGE, default=20, metavar="N", help="entries on the page, 1-100 (default 20)")
     history.add_argument("--all", action="store_true", help="every page")
     starting_after(history, "ENTRY_ID", "entry")
     activity = command(about_account.add_parser(
         "activity", help="your account's activity log, newest first: who created, changed or revoked a key, signed "
                          "in, changed the password, made a webhook or a share link, and from where"), "account activity")
-    activity.add_argument("--limit", type=int, default=20, metavar="N", help="entries on the page, 1-100 (default 20)")
-    activity.add_argument("--action", metavar="ACTION",
+    activity.add_argument("--limit", type=flag_ranges.PAGE, default=20, metavar="N", help="entries on the page, 1-100 (default 20)")
+    activity.add_argument("--action", choices=flag_ranges.ACTIVITY_ACTIONS, metavar="ACTION",
                           help="only this action's entries, e.g. api_key.created, session.signed_in, password.changed")
     activity.add_argument("--all", action="store_true", help="every page")
     starting_after(activity, "ENTRY_ID", "entry")
@@ -1144,7 +1180,7 @@ def add_user_commands(sub: Any) -> None:
     log.add_argument("--event", choices=["job.started", "job.completed", "job.failed", "webhook.test"],
                      metavar="EVENT", help="only this event's: job.started, job.completed, job.failed or "
                                            "webhook.test")
-    log.add_argument("--limit", type=int, metavar="N", help="deliveries on the page, 1-100 (default 20)")
+    log.add_argument("--limit", type=flag_ranges.PAGE, metavar="N", help="deliveries on the page, 1-100 (default 20)")
     log.add_argument("--all", action="store_true", help="every page")
     starting_after(log, "DELIVERY_ID", "delivery")
     again = command(hooks.add_parser("redeliver", help="send a delivered or failed delivery's event again"),
@@ -1200,6 +1236,8 @@ def usage_words(message: str) -> str:
         return f"{m[1]} missing"
     if m := re.match(r"^argument (\S+): invalid (int|float) value: '(.*)'$", message):
         return f"{m[1]} takes a {'whole ' if m[2] == 'int' else ''}number, not {json.dumps(m[3])}"
+    if m := re.match(r"^argument (\S+): (must .*)$", message):  # a flag's type refused its value (flag_ranges)
+        return f"{m[1]} {m[2]}"
     return message.removeprefix("argument ")
 
 
@@ -1423,6 +1461,11 @@ def _main(argv: list[str]) -> int:
         Parser(prog=f"phonos {args.command_path}").error(f"unrecognized arguments: {' '.join(extra)}")
     if blank := blank_id(args):
         Parser(prog=f"phonos {args.command_path}").error(f"{blank}: an id cannot be empty")  # the verb's help
+    if refused := flag_ranges.recycles_refusal(getattr(args, "model", ""), getattr(args, "num_recycles", None)):
+        Parser(prog=f"phonos {args.command_path}").error(refused)  # the model's range: known once both are read
+    if args.command_path == "jobs watch" and args.out and not args.job_ids:
+        # Every job's events until Ctrl-C fetch nothing: --out was taken (its folder made) and did nothing.
+        Parser(prog="phonos jobs watch").error("--out fetches the files of the jobs named: give their ids")
     try:
         with notices_said():
             return run(args)
@@ -1433,6 +1476,13 @@ def _main(argv: list[str]) -> int:
         # A refused value is named by the flag that set it (`--expires-in-days must be ...`), not the API's field.
         if isinstance(exc, errors.ServerUnreachableError) and exc.never_answered:
             complain(f"phonos: {wrong_address(f'nothing answers at {exc.server} ({exc.reason})', exc.server, args)}")
+            return exc.exit_code
+        if isinstance(exc, errors.WrongProtocolError):  # "could not reach" / "nothing answers" blamed the network
+            host = exc.server.split("://", 1)[-1].rstrip("/")
+            speaks, other = {errors.NotHttpError: ("HTTP", f"a gRPC port is given as grpc://{host}"),
+                             errors.NotTlsError: ("TLS", f"a plain HTTP server is given as http://{host}"),
+                             }.get(type(exc), ("gRPC", f"an HTTP port (the REST API's) is given as http://{host}"))
+            complain(f"phonos: {exc.server} answered, but not in {speaks}: {other}")
             return exc.exit_code
         if isinstance(exc, errors.APIStatusError) and not exc.from_the_api and exc.server:
             # Another web server there, or a proxy's error page: its 404 is not "no such job" (exit 4).

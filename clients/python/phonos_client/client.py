@@ -20,6 +20,7 @@ The transport follows the URL: `grpc://host:port` (the job service's gRPC port) 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -75,13 +76,14 @@ class SyncTransport(Protocol):
     """One try of a call (rest.RestTransport, grpc_transport.GrpcTransport); failures come out typed."""
 
     def send(self, call: Call[T]) -> T: ...
-    def stream(self, call: Call[T], deadline: float | None = None) -> Iterator[T]: ...
+    def stream(self, call: Call[T], deadline: float | None = None, opened: Callable[[], None] = ...
+               ) -> Iterator[T]: ...
     def close(self) -> None: ...
 
 
 class AsyncTransport(Protocol):
     async def send(self, call: Call[T]) -> T: ...
-    def stream(self, call: Call[T]) -> AsyncIterator[T]: ...
+    def stream(self, call: Call[T], opened: Callable[[], None] = ...) -> AsyncIterator[T]: ...
     async def close(self) -> None: ...
 
 
@@ -511,7 +513,8 @@ class Client(_Base):
         while True:
             delivered = False
             try:
-                for event in self._transport.stream(calls.watch(job_id, cursor), deadline):
+                opened = functools.partial(self._retry.watch_opened, tries, self.base_url)
+                for event in self._transport.stream(calls.watch(job_id, cursor), deadline, opened):
                     delivered, tries, self._answered = True, Tries(), True
                     cursor = event.event_id or cursor
                     yield event
@@ -754,7 +757,8 @@ class AsyncClient(_Base):
         while True:
             delivered = False
             try:
-                async for event in self._transport.stream(calls.watch(job_id, cursor)):
+                opened = functools.partial(self._retry.watch_opened, tries, self.base_url)
+                async for event in self._transport.stream(calls.watch(job_id, cursor), opened):
                     delivered, tries, self._answered = True, Tries(), True
                     cursor = event.event_id or cursor
                     yield event

@@ -69,6 +69,18 @@ class Display:
             self._stream.write("\n".join(lines) + "\n")
             self._stream.flush()
 
+    def back(self, text: str) -> None:
+        """The jobs' streams are back after a loss the notice said: on a terminal the notice goes (the rows
+        move again; a "retrying..." left there while they did looked like a hang); as plain lines (piped, or
+        --json) `text` is said once, so the lines do not end on a loss that was over. Never an escape code in a
+        pipe."""
+        if self._tty and not self._quiet:
+            if self._notice:
+                self._notice = ""
+                self._render(force=True)
+        elif text != self._notice:
+            self.notice(text)
+
     def close(self) -> None:
         self._notice = ""
         if self._tty:

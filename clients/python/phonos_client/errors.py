@@ -50,6 +50,25 @@ class APITimeoutError(APIConnectionError):
     """The server did not answer in time."""
 
 
+class WrongProtocolError(APIConnectionError):
+    """Something answered at the address, but not in the protocol its URL's scheme chose. Not retried: no wait
+    makes it speak another."""
+
+
+class NotHttpError(WrongProtocolError):
+    """Not in HTTP: `http://` given for the job service's gRPC port, whose HTTP/2 frames httpx cannot read
+    ("illegal request line")."""
+
+
+class NotTlsError(WrongProtocolError):
+    """Not in TLS: `https://` given for a plain HTTP server (`phonos serve`'s gateway is plain HTTP unless a proxy
+    in front of it ends TLS): the handshake got an HTTP answer ("wrong version number")."""
+
+
+class NotGrpcError(WrongProtocolError):
+    """Not in gRPC: `grpc://` given for an HTTP port (the gateway's), which answers gRPC's HTTP/2 with HTTP/1.1."""
+
+
 class ServerUnreachableError(APIConnectionError):
     """No connection could be made at all: the address refused it, its host name did not resolve, or its network
     is unreachable. The request never reached a server, so nothing was done. A server restarting looks the same
@@ -253,6 +272,8 @@ def from_grpc_status(code: str, details: str, metadata: Mapping[str, str], serve
     `retry-after` is a message over the size limit, which retrying cannot fix (413, not 429)."""
     title = metadata.get(TITLE_METADATA, "")
     at = f" at {server}" if server else ""  # named as REST names it: a wrong PHONOS_URL is the usual cause
+    if not title and code == "UNAVAILABLE" and "http1.x server" in details:  # gRPC core's words for an HTTP/1.1 answer
+        return NotGrpcError(f"the server{at} does not answer in gRPC ({details})")
     if not title and code == "UNAVAILABLE":
         never_connected = any(words in details for words in _NEVER_CONNECTED)
         kind = ServerUnreachableError if never_connected else APIConnectionError

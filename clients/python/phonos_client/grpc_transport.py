@@ -54,6 +54,10 @@ def target_of(url: str) -> str:
     return url.removeprefix(GRPC_SCHEME).rstrip("/")
 
 
+def _nothing() -> None:
+    """A stream's `opened` when its caller has nothing to do then."""
+
+
 class _GrpcCalls:
     """What both gRPC transports do alike: metadata, request and answer messages, failures."""
 
@@ -134,9 +138,11 @@ class GrpcTransport(_GrpcCalls):
             raise self.failure(exc) from exc
         return self.answer(call, response, state.trailing_metadata())
 
-    def stream(self, call: Call[T], deadline: float | None = None) -> Iterator[T]:
+    def stream(self, call: Call[T], deadline: float | None = None, opened: Callable[[], None] = _nothing
+               ) -> Iterator[T]:
         """The messages of one streaming call until the server ends it (cancelled when the caller stops), or
-        until the monotonic clock passes `deadline` (the rpc's own deadline: DEADLINE_EXCEEDED)."""
+        until the monotonic clock passes `deadline` (the rpc's own deadline: DEADLINE_EXCEEDED). `opened` is
+        called at the first message, a keep-alive too: the job service answered the call."""
         watchdog: _Watchdog | None = None
         try:
             rpc = self._rpc(call.route.rpc)
@@ -145,8 +151,12 @@ class GrpcTransport(_GrpcCalls):
             left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
             responses = streaming(self.request(rpc, call), metadata=self.metadata(call), timeout=left)
             watchdog = _Watchdog(self.silence_s(rpc), responses.cancel)
+            first = True
             try:
                 for message in responses:
+                    if first:
+                        first = False
+                        opened()
                     if not _is_keep_alive(message):
                         watchdog.pause()  # the caller's time with an event (a download) is not the server's silence
                         yield call.read(self.document(call, message))
@@ -193,7 +203,7 @@ class AsyncGrpcTransport(_GrpcCalls):
             raise self.failure(exc) from exc
         return self.answer(call, response, trailing)
 
-    async def stream(self, call: Call[T]) -> AsyncIterator[T]:
+    async def stream(self, call: Call[T], opened: Callable[[], None] = _nothing) -> AsyncIterator[T]:
         """See `GrpcTransport.stream`."""
         try:
             channel, rpc = await self._rpc(call.route.rpc)
@@ -202,6 +212,7 @@ class AsyncGrpcTransport(_GrpcCalls):
             responses = streaming(self.request(rpc, call), metadata=self.metadata(call))
             silence_s = self.silence_s(rpc)
             messages = responses.__aiter__()
+            first = True
             try:
                 while True:
                     try:
@@ -210,6 +221,9 @@ class AsyncGrpcTransport(_GrpcCalls):
                         return
                     except Expired:
                         raise self.silent() from None
+                    if first:
+                        first = False
+                        opened()
                     if not _is_keep_alive(message):
                         yield call.read(self.document(call, message))
             finally:

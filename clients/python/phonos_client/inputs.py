@@ -106,6 +106,8 @@ def sequences_from(argument: str, stdin_text: str | None = None) -> list[Record]
     header at all is one sequence named after the file; on standard input, one named `seq1`."""
     if argument == "-":
         return read_fasta(stdin_text or "", "standard input")
+    if not argument.strip():  # `phonos fold "$SEQ"` with SEQ unset: Path("") is ".", said as "a directory"
+        raise InputError("the input is empty: give a FASTA file, - for FASTA on standard input, or a sequence")
     path = Path(argument)
     if is_file(path):
         text = read_text(path)

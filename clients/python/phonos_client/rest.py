@@ -7,7 +7,7 @@ timeout, the status's `APIStatusError` for an error answer) and the client's ret
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -21,6 +21,10 @@ from phonos_client.sse import SseParser
 T = TypeVar("T")
 USER_AGENT = "phonos-client/0.1"
 WATCH_READ_TIMEOUT_S = 90.0  # the server sends a keep-alive every 15 s; silence this long means a dead link
+
+
+def _nothing() -> None:
+    """A stream's `opened` when its caller has nothing to do then."""
 
 
 def headers(api_key: str | None) -> dict[str, str]:
@@ -80,9 +84,17 @@ def connection_error(exc: httpx.TransportError, server: httpx.URL) -> errors.API
         # A read timeout says nothing more (its text is empty): "did not answer in time ()" was the line
         why = f" ({exc})" if str(exc) else ""
         return errors.APITimeoutError(f"the server{at} did not answer in time{why}")
+    if isinstance(exc, httpx.RemoteProtocolError) and str(exc).lower().startswith("illegal"):
+        # h11 could not read the answer as HTTP/1.1 at all (a server that went away says "disconnected" instead)
+        return errors.NotHttpError(f"the server{at} does not answer in HTTP ({exc})")
+    if isinstance(exc, httpx.ConnectError) and "wrong_version_number" in str(exc).lower():
+        return errors.NotTlsError(f"the server{at} does not answer in TLS ({exc})")
     # ConnectError: no connection was made (refused, a name that does not resolve): the request never left here
     kind = errors.ServerUnreachableError if isinstance(exc, httpx.ConnectError) else errors.APIConnectionError
-    return kind(f"could not reach the server{at}: {exc}")
+    # Some of httpx's errors have no text (a server killed mid-answer: ReadError('')): said, not "...: ; trying"
+    why = str(exc).strip() or ("no connection could be made" if kind is errors.ServerUnreachableError
+                               else "the connection broke off")
+    return kind(f"could not reach the server{at}: {why}")
 
 
 class RestTransport:
@@ -100,14 +112,18 @@ class RestTransport:
             raise connection_error(exc, self._http.base_url) from exc
         return call.read(document(call, check(response)))
 
-    def stream(self, call: Call[T], deadline: float | None = None) -> Iterator[T]:
+    def stream(self, call: Call[T], deadline: float | None = None, opened: Callable[[], None] = _nothing
+               ) -> Iterator[T]:
         """The messages of one connection of a streaming call, until the server ends it (none: 204), or an
-        `APITimeoutError` once the monotonic clock passes `deadline` (checked at every line, keep-alives too)."""
+        `APITimeoutError` once the monotonic clock passes `deadline` (checked at every line, keep-alives too).
+        `opened` is called once the server has answered the stream (the gateway answers once the job service
+        has: its status line says the call works), before its first message, which may be long in coming."""
         try:
             with self._http.stream(**request_args(call, self.timeout, deadline)) as response:
                 if response.status_code >= 400:
                     response.read()
                     check(response)
+                opened()
                 parser = SseParser()
                 for line in response.iter_lines():
                     if deadline is not None and time.monotonic() >= deadline:
@@ -135,13 +151,14 @@ class AsyncRestTransport:
             raise connection_error(exc, self._http.base_url) from exc
         return call.read(document(call, check(response)))
 
-    async def stream(self, call: Call[T]) -> AsyncIterator[T]:
+    async def stream(self, call: Call[T], opened: Callable[[], None] = _nothing) -> AsyncIterator[T]:
         """See `RestTransport.stream`."""
         try:
             async with self._http.stream(**request_args(call, self.timeout)) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     check(response)
+                opened()
                 parser = SseParser()
                 async for line in response.aiter_lines():
                     for payload in parser.feed(line):

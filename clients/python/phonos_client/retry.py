@@ -56,6 +56,8 @@ log = logging.getLogger("phonos_client")
 
 
 def transient(error: Failure) -> bool:
+    if isinstance(error, errors.WrongProtocolError):
+        return False
     return isinstance(error, errors.APIConnectionError) or error.status in RETRY_STATUSES
 
 
@@ -69,6 +71,7 @@ class Tries:
     limited: int = 0  # 429s
     limited_s: float = 0.0  # seconds spent waiting them out, counted against max_rate_limit_wait
     lost_at: float | None = None  # a watch: when its connection was lost (monotonic), reconnecting since
+    loss_said: bool = False  # a watch: its loss was logged, and its coming back not yet
     answer_lost: bool = False  # a try broke off after the server may have done the work
 
 
@@ -155,13 +158,26 @@ class RetryPolicy:
         budget = self.watch_budget
         if tries.lost_at is None:
             tries.lost_at = now
+        if not tries.loss_said:
+            tries.loss_said = True
             # The reason (refused, reset, silent) is the final error's if the retries fail: not said twice.
-            log.info("lost the connection to %s; retrying...", url)  # for budget s, or one silence more
+            log.info("lost the connection to %s; retrying...", url,  # for budget s, or one silence more
+                     extra={"action": "watch_lost"})
         left = tries.lost_at + budget - now
         if tries.failures > 0 and left <= 0:
             raise error
         tries.failures += 1
         return max(min(self.backoff(tries.failures - 1), left), 0.0)
+
+    @staticmethod
+    def watch_opened(tries: Tries, url: str = "the server") -> None:
+        """A watch's stream opened (the server answered it): where its loss was said, its coming back is, once
+        (INFO, action `watch_reconnected`), so the "retrying..." line does not stand after the stream resumed
+        (a quiet job may send no event for a long while). The time to reconnect is not reset here: a stream that
+        opens and breaks at once, again and again, is still given up after the budget (an event resets it)."""
+        if tries.loss_said:
+            tries.loss_said = False
+            log.info("reconnected to %s", url, extra={"action": "watch_reconnected"})
 
     @property
     def watch_budget(self) -> float:
