@@ -90,6 +90,7 @@ function creditHistory(username) {
   async function load() {
     try {
       const shown = await loadPage();
+      if (shown === null) return; // a newer load draws the list
       table.hidden = pager.hidden = !shown;
       if (!shown) card.append(h('div', {class: 'card-body muted'}, 'No changes yet.'));
     } catch (err) {
@@ -180,6 +181,7 @@ function activityCard() {
   async function load() {
     try {
       const shown = await loadPage({restart: true});
+      if (shown === null) return; // a newer load (another action's) draws the list
       table.hidden = pager.hidden = !shown;
       status.hidden = Boolean(shown);
       replace(status, shown ? null : 'Nothing yet.');

@@ -423,10 +423,20 @@ export async function render(main, {params, query}) {
     } catch (err) { toast(err.message); }
   }
 
+  let asking = null; // the Cancel question while it is open: closed if the job ends meanwhile (show())
   async function onCancel() {
+    asking = new AbortController();
+    const {signal} = asking;
     try {
-      if (!await cancelJob(job)) return;
-    } catch (err) { toast(err.message); return; }
+      if (!await cancelJob(job, {signal})) {
+        // Ended while asked: answering "Cancel job" got the API's refusal ("… is completed; only pending or running
+        // jobs can be cancelled") over a page that already showed the results. The question closes; this says why.
+        if (signal.aborted) toast(`This job ${signal.reason} meanwhile: there is nothing to cancel`);
+        return;
+      }
+    } catch (err) { toast(err.message); return; } finally {
+      if (asking?.signal === signal) asking = null;
+    }
     clearTimeout(timer); // polled now instead: one chain of polls, not a second beside the first
     await poll().catch(pollAgain);
   }
@@ -442,8 +452,14 @@ export async function render(main, {params, query}) {
     timer = setTimeout(() => poll().then(() => { pollFailed = false; }, pollAgain), POLL_RETRY_MS);
   }
 
+  let polls = 0; // polls asked: only the newest one's answer is drawn
   async function poll() {
-    job = await api.get(`/v1/jobs/${encodeURIComponent(jobId)}`);
+    const asked = ++polls;
+    const fresh = await api.get(`/v1/jobs/${encodeURIComponent(jobId)}`);
+    // Cancel's own poll asked after one of the timer's that was still on its way: that older answer ("running"),
+    // arriving last, drew the status card again over "Cancelled", its Cancel button back, for a poll's time.
+    if (asked !== polls) return;
+    job = fresh;
     redrawHeader();
     await show();
   }
@@ -482,6 +498,9 @@ export async function render(main, {params, query}) {
       timer = setTimeout(() => poll().then(() => { pollFailed = false; }, pollAgain), POLL_MS);
       return;
     }
+    // The Cancel question closes first: the focus goes back to the card's Cancel button, and on from there below.
+    asking?.abort(job.status);
+    asking = null;
     // The status card goes now, and its Cancel button with it: the focus, if it was there, goes to what takes the
     // card's place ("Cancelled", the error, the results) rather than falling to the page's top.
     const focusWasOnStatus = body.contains(document.activeElement);

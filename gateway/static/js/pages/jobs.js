@@ -19,8 +19,10 @@ export function statusPill(status) {
   return h('span', {class: ['pill', status], 'data-status': status}, status);
 }
 
-export async function cancelJob(job) {
-  const ok = await confirmDialog({
+/** Asks, then cancels `job`; false when not confirmed. `signal`: aborted when the job ends while the question is
+ * open (the page's poll saw it), which closes the question unanswered. */
+export async function cancelJob(job, {signal = null} = {}) {
+  const ok = await confirmDialog({signal,
     title: 'Cancel this job?',
     body: job.status === 'pending'
       ? 'It has not started: its credits are refunded.'
@@ -166,6 +168,18 @@ export async function render(main, {query}) {
     }
   }
 
+  // A row's Cancel asks first; the live refresh may meanwhile find the job completed or failed. The question was left
+  // open over the new row, and answering it "Cancel job" got the API's refusal ("… is completed; only pending or
+  // running jobs can be cancelled"): it closes now, and the page says what happened instead.
+  const confirming = new Map(); // job id -> AbortController of its open Cancel question
+
+  function endedMeanwhile(job) {
+    toast(`${job.name || `Job ${shortId(job.job_id)}`} ${job.status} meanwhile: there is nothing to cancel`);
+    // The question's opener (the row's Cancel) went with the old row: the keyboard goes on from the new row's Open.
+    const open = tableBody.querySelector(`tr[data-job-id="${CSS.escape(job.job_id)}"] a.btn`);
+    if (open && (!document.activeElement || document.activeElement === document.body)) open.focus();
+  }
+
   let timer = null;
   let inFlight = false;
   let again = false; // a filter or page change arrived while a request was in flight: run once more
@@ -192,9 +206,14 @@ export async function render(main, {query}) {
       h('td', {class: 'num action'}, active
         // Named with the job (the visible word first): a screen reader's list said "Open, Open, Open".
         ? h('button', {class: 'btn small danger', type: 'button', 'data-action': 'cancel', 'aria-label': `Cancel ${name}`, on: {click: async () => {
+          const asking = new AbortController();
+          confirming.set(job.job_id, asking);
           try {
-            if (await cancelJob(job)) { said.expect(job.job_id, 'cancelled'); refresh(false); } // the toast says it
-          } catch (err) { toast(err.message); }
+            if (await cancelJob(job, {signal: asking.signal})) { said.expect(job.job_id, 'cancelled'); refresh(false); } // the toast says it
+            else if (asking.signal.aborted) endedMeanwhile(asking.signal.reason);
+          } catch (err) { toast(err.message); } finally {
+            if (confirming.get(job.job_id) === asking) confirming.delete(job.job_id);
+          }
         }}}, 'Cancel')
         : h('a', {class: 'btn small', href: link, 'aria-label': `Open ${name}`}, 'Open')));
   }
@@ -283,6 +302,10 @@ export async function render(main, {query}) {
       }
       shownJobs = page.jobs;
       replace(tableBody, page.jobs.map(row));
+      for (const [id, asking] of confirming) {
+        const now = shown.get(id);
+        if (now && !ACTIVE.has(now.status)) asking.abort(now);
+      }
       showBulkBar();
       restoreFocus(focus);
       const {total, offset} = page.pagination;

@@ -80,6 +80,7 @@ function deliveryLog(hook) {
 
   async function load(options) {
     const shown = await loadPage(options);
+    if (shown === null) return; // another filter chosen meanwhile: its load draws the list
     table.hidden = !shown;
     pager.hidden = !shown; // nothing to count or page through: no empty ruled strip under "No deliveries yet"
     empty.hidden = !!shown;
@@ -229,9 +230,16 @@ export async function render(main) {
     h('time', {class: 'small muted', datetime: delivery.created_at, title: dateTime(delivery.created_at)}, ago(delivery.created_at)));
   }
 
+  // Deliveries pressed on one webhook, then on another before the first log came: the slower first one was drawn
+  // last, over the log asked for. The newest press wins.
+  let logAsked = 0;
+  let logOf = null; // the webhook whose log is shown
   async function showLog(hook) {
+    const asked = ++logAsked;
     const log = deliveryLog(hook);
     await log.load();
+    if (asked !== logAsked) return;
+    logOf = hook.webhook_id;
     replace(logSlot, log.card);
     log.card.scrollIntoView({block: 'nearest'});
   }
@@ -269,7 +277,7 @@ export async function render(main) {
     if (!ok) return;
     await api.del(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}`);
     toast('Webhook deleted');
-    replace(logSlot);
+    if (logOf === hook.webhook_id) { replace(logSlot); logOf = null; } // another webhook's log stays open
     await load();
     focusIfLost(listCard.querySelector('h2, .title')); // its row is gone
   }
