@@ -1,10 +1,12 @@
 """The dashboard's async redraws, page by page, as a person clicking quickly (or working while a page polls) meets
 them: an answer that arrives late drew over what the person had chosen since (the New job page's tabs, the usage
-period, the webhook whose deliveries were asked for, a deliveries filter), a table drawn again after an action closed
-the editor open on another row and dropped what was typed in it (API keys), a Cancel question stayed open over a job
-that had completed meanwhile (job page, jobs list), a poll's late "running" put a cancelled job's Cancel button
-back, and a file chosen just before Submit was sent as no file. Each request that makes the race is held (or its
-answer kept back) with `page.route`: no sleeps. A job service on the inference twin, in this module alone."""
+period, the webhook whose deliveries were asked for, a deliveries filter, the account's signed-in browsers), a
+table drawn again after an action closed the editor open on another row and dropped what was typed in it (API keys)
+or lost a test event's answer (webhooks), a Cancel question stayed open over a job that had completed meanwhile
+(job page, jobs list), a poll's late "running" put a cancelled job's Cancel button back, Delete stayed pressable
+while its request went, and a file chosen just before Submit was sent as no file. Each request that makes the race
+is held (or its answer kept back) with `page.route`: no sleeps. A job service on the inference twin, in this module
+alone."""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ import re
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import APIResponse, Browser, Page, Route, expect
 
-from tests.dashboard.pages_helpers import User, in_process_service, make_user, shot, signed_in
+from tests.dashboard.pages_helpers import User, in_process_service, make_user, shot, sign_in, signed_in
 from tests.support import ApiClient, InProcessService, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -83,6 +85,28 @@ class Holder:
         for route in self.held:
             route.continue_()
         self.held.clear()
+
+
+class Late:
+    """The first request `route` is given while `armed` is answered by the server at once, and that answer handed to
+    the page only at `deliver()`, as a slow network would; every other request goes through."""
+
+    def __init__(self, armed: bool = True) -> None:
+        self.armed = armed
+        self.kept: list[tuple[Route, APIResponse]] = []
+
+    def __call__(self, route: Route) -> None:
+        if self.armed and not self.kept:
+            self.kept.append((route, route.fetch()))
+        else:
+            route.continue_()
+
+    def wait(self, page: Page) -> None:
+        wait_until(lambda: self.kept or page.wait_for_timeout(50), timeout_s=15)
+
+    def deliver(self) -> None:
+        route, response = self.kept[0]
+        route.fulfill(response=response)
 
 
 def test_a_model_tab_chosen_while_the_docking_form_loads_keeps_its_form_and_tabs_say_credits(
@@ -295,26 +319,101 @@ def test_a_poll_answered_after_cancel_does_not_bring_the_running_card_back(brows
     service.inference.script("esmfold", Slow(120))
     job_id = client.predict(name="cancelled mid-poll").json()["job_id"]
     client.wait_for(job_id, ("running",))
-    kept: list[tuple[Route, object]] = []
-    holding: list[bool] = []
-
-    def poll(route: Route) -> None:
-        if holding and not kept:  # the timer's poll: answered now (running), handed over later
-            kept.append((route, route.fetch()))
-        else:
-            route.continue_()
-
-    page = open_at(browser, service, dash, f"/jobs/{job_id}", lambda p: p.route(f"**/v1/jobs/{job_id}", poll))
+    late = Late(armed=False)
+    page = open_at(browser, service, dash, f"/jobs/{job_id}", lambda p: p.route(f"**/v1/jobs/{job_id}", late))
     expect(page.locator("#status-card")).to_be_visible()
-    holding.append(True)
-    wait_until(lambda: kept or page.wait_for_timeout(50), timeout_s=15)
+    late.armed = True
+    late.wait(page)  # the timer's poll: answered now (running), handed over after Cancel
     page.locator("#cancel-job").click()
     page.locator("dialog.modal [data-confirm]").click()
     expect(page.locator("#job-cancelled")).to_be_visible()
-    route, response = kept[0]
-    route.fulfill(response=response)  # type: ignore[arg-type]
+    late.deliver()
     answered(page, f"/v1/jobs/{job_id}", 4)  # the first load, the cancel, Cancel's poll, the late one
     # Read at once, not waited for: the next poll (1.5 s on) drew "Cancelled" again.
     assert page.locator("#status-card").count() == 0
     assert page.locator("#job-cancelled").count() == 1
     page.close()
+
+
+@pytest.mark.parametrize("where", ["job page", "jobs list"])
+def test_delete_pressed_again_while_the_first_is_sent_asks_nothing_twice(
+        browser: Browser, service: InProcessService, dash: User, client: ApiClient, where: str) -> None:
+    """After "Delete" was confirmed, its button stayed enabled while the request went: pressed again it asked again
+    and sent the DELETE twice (the second refused: 404), on the job's page and in the jobs list's bulk bar (whose
+    buttons the live refresh drew again, enabled, meanwhile)."""
+    name = f"deleted once from the {where}"
+    job_id = client.wait_for(client.predict(name=name).json()["job_id"])["job_id"]
+    on_job_page = where == "job page"
+    page = open_at(browser, service, dash, f"/jobs/{job_id}" if on_job_page else f"/jobs?name={name}")
+    deleting = Holder()
+    page.route(f"**/v1/jobs/{job_id}", lambda route: deleting(route) if route.request.method == "DELETE"
+               else route.continue_())
+    if on_job_page:
+        button = page.locator("#delete-job")
+    else:
+        page.locator(f"tr[data-job-id='{job_id}'] input.pick").check()
+        button = page.locator("#bulk-delete")
+    button.click()
+    page.locator("dialog.modal [data-confirm]").click()
+    deleting.wait(page)
+    expect(button).to_be_disabled()
+    assert page.locator("dialog.modal").count() == 0
+    deleting.release()
+    if on_job_page:
+        page.wait_for_url("**/jobs")
+    else:
+        expect(page.locator("#toasts")).to_contain_text("Deleted 1 job")
+        expect(page.locator(f"tr[data-job-id='{job_id}']")).to_have_count(0)
+    assert client.get(f"/v1/jobs/{job_id}").status_code == 404
+    page.close()
+
+
+def test_a_test_event_sent_while_the_list_is_drawn_again_shows_its_answer(
+        browser: Browser, service: InProcessService, dash: User, client: ApiClient) -> None:
+    """"Send test" pressed, then a webhook added before the receiver answered: the list was drawn again, the answer
+    went to the row drawn before (gone), and the new row said "Never tested" with its Send test enabled."""
+    hook_id = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/tested",
+                                                "events": ["job.completed"]}).json()["webhook"]["webhook_id"]
+    try:
+        page = open_at(browser, service, dash, "/webhooks")
+        sending = Holder()
+        page.route(f"**/v1/webhooks/{hook_id}/test", sending)
+        row = page.locator(f"tr[data-webhook-id='{hook_id}']")
+        row.locator("[data-action='test']").click()
+        sending.wait(page)
+        page.fill("#webhook-url", "http://127.0.0.1:9/added-meanwhile")
+        page.locator("#webhook-add").click()
+        expect(page.locator("#webhooks-table tbody tr")).to_have_count(2)
+        expect(row.locator(".test-result")).to_have_text("Sending…")
+        expect(row.locator("[data-action='test']")).to_be_disabled()
+        sending.release()
+        expect(row.locator(".test-result [data-status-code]")).to_have_text("unreachable")
+        expect(row.locator("[data-action='test']")).to_be_enabled()
+        page.close()
+    finally:
+        for hook in client.get("/v1/webhooks").json()["webhooks"]:
+            client.delete(f"/v1/webhooks/{hook['webhook_id']}")
+
+
+def test_browsers_a_password_change_signed_out_stay_off_the_list(browser: Browser, service: InProcessService) -> None:
+    """The account page's list of signed-in browsers, asked as the page opened, came after the list a password change
+    asked for (a slow network): it drew the browsers the change had just signed out, each with its Sign out."""
+    person = make_user(service, "dashpassword")  # type: ignore[arg-type]
+    elsewhere = sign_in(browser, service, person)  # type: ignore[arg-type]
+    page = sign_in(browser, service, person)  # type: ignore[arg-type]
+    page.add_init_script(ANSWERED)
+    late = Late()
+    page.route("**/auth/sessions", late)
+    page.goto(f"{service.base_url}/account")
+    late.wait(page)  # the page's first list: both browsers
+    page.fill("#password-current", person.password)
+    page.fill("#password-new", "another long passphrase")
+    page.fill("#password-again", "another long passphrase")
+    page.locator("#password-change").click()
+    expect(page.locator("#password-changed")).to_contain_text("Your other session was signed out")
+    expect(page.locator("#sessions-list li")).to_have_count(1)
+    late.deliver()
+    answered(page, "/auth/sessions", 2)
+    assert page.locator("#sessions-list li").count() == 1
+    page.context.close()
+    elsewhere.context.close()

@@ -4,7 +4,7 @@
 import {ApiError, api, download, signInUrl} from '../api.js';
 import {pageHeader} from '../app.js';
 import {compareCard} from '../compare.js';
-import {confirmDialog, copyText, focusIfLost, h, icon, replace, toast} from '../dom.js';
+import {busy, confirmDialog, copyText, focusIfLost, h, icon, replace, toast} from '../dom.js';
 import {ACTIVE, PLDDT_BANDS, ago, dateTime, modelName, num, plddtBand, shortId} from '../format.js';
 import {paeHeatmap, plddtPlot} from '../plots.js';
 import {kvRows, provenance} from '../provenance.js';
@@ -405,22 +405,25 @@ export async function render(main, {params, query}) {
         title: 'A new job with this one’s input, to change what you need'}, 'Run again'),
       job.status === 'completed' && !job.results_deleted_at ? shareButton(job, () => panels) : null,
       ACTIVE.has(job.status) ? null // cancel it first (the status card's button)
-        : h('button', {class: 'btn danger', type: 'button', id: 'delete-job', on: {click: () => onDelete()}}, 'Delete'),
+        : h('button', {class: 'btn danger', type: 'button', id: 'delete-job', on: {click: (event) => onDelete(event.currentTarget)}}, 'Delete'),
     ].filter(Boolean),
   });
   replace(main, header(), h('div', {class: 'content stack', id: 'job-body'}, panels, body));
 
-  async function onDelete() {
+  async function onDelete(button) {
     const ok = await confirmDialog({
       title: 'Delete this job?',
       body: 'Its result files, its inputs (sequence, structure, ligand), its name and its scores are deleted for good. The credits it used stay used.',
       confirm: 'Delete job', danger: true,
     });
     if (!ok) return;
+    // Disabled while the job is deleted and the jobs list loads: a second press asked again, and its DELETE got a
+    // 404 ("not found") toast over the page it was leaving.
+    const done = busy(button);
     try {
       await api.del(`/v1/jobs/${encodeURIComponent(job.job_id)}`);
       location.assign('/jobs');
-    } catch (err) { toast(err.message); }
+    } catch (err) { toast(err.message); done(); }
   }
 
   let asking = null; // the Cancel question while it is open: closed if the job ends meanwhile (show())

@@ -77,6 +77,7 @@ export async function render(main, {query}) {
   // Until the first page of jobs comes: the card said nothing under its filters, as if there were no jobs.
   const listArea = h('div', {id: 'jobs-list'}, h('div', {class: 'card-body page-loading', role: 'status'}, 'Loading jobs…'));
   const selected = new Map(); // job id -> job, of the page shown: what the bulk bar acts on
+  let bulkRunning = false; // a bulk cancel or delete is sending its requests
   const bulkBar = h('div', {class: 'bulk-bar', id: 'bulk-bar', role: 'region', 'aria-label': 'Selected jobs', hidden: true});
   // What a bulk action could not do, until the next one: a toast (gone in seconds) is too short to read a list.
   const bulkFailed = h('div', {id: 'bulk-failed', role: 'alert'});
@@ -111,11 +112,13 @@ export async function render(main, {query}) {
     bulkBar.hidden = !jobs.length;
     selectAll.checked = jobs.length > 0 && jobs.length === tableBody.rows.length;
     selectAll.indeterminate = jobs.length > 0 && !selectAll.checked;
+    // While a bulk action runs (one request a job) its buttons stay disabled, drawn again by the live refresh too: a
+    // second press meanwhile asked again and sent every request twice, the second round refused job by job.
     replace(bulkBar, h('strong', {id: 'selected-count'}, `${jobWord(jobs.length)} selected`),
-      active.length ? h('button', {class: 'btn small danger', type: 'button', id: 'bulk-cancel', on: {click: () => bulk('cancel', active)}},
-        `Cancel ${jobWord(active.length)}`) : null,
-      finished.length ? h('button', {class: 'btn small danger', type: 'button', id: 'bulk-delete', on: {click: () => bulk('delete', finished)}},
-        `Delete ${jobWord(finished.length)}`) : null,
+      active.length ? h('button', {class: 'btn small danger', type: 'button', id: 'bulk-cancel', disabled: bulkRunning,
+        on: {click: () => bulk('cancel', active)}}, `Cancel ${jobWord(active.length)}`) : null,
+      finished.length ? h('button', {class: 'btn small danger', type: 'button', id: 'bulk-delete', disabled: bulkRunning,
+        on: {click: () => bulk('delete', finished)}}, `Delete ${jobWord(finished.length)}`) : null,
       h('button', {class: 'btn small', type: 'button', id: 'bulk-clear', on: {click: () => { selected.clear(); redrawPicks(); }}}, 'Clear selection'));
   }
 
@@ -135,7 +138,23 @@ export async function render(main, {query}) {
       body: 'Their result files, inputs (sequences, structures, ligands), names and scores are deleted for good. The credits they used stay used.',
       confirm: `Delete ${jobWord(jobs.length)}`, danger: true,
     });
-    if (!ok) return;
+    if (!ok || bulkRunning) return;
+    bulkRunning = true;
+    showBulkBar();
+    try {
+      await bulkRun(action, jobs);
+    } finally {
+      bulkRunning = false;
+    }
+    showBulkBar();
+    // The button pressed went with its jobs, and a keyboard user's focus with it (to the page): it moves to the
+    // bar's next action, else back to the list (its select-all box, or the search when no job is left).
+    if (!document.activeElement || document.activeElement === document.body) {
+      (bulkBar.hidden ? (selectAll.isConnected ? selectAll : nameInput) : bulkBar.querySelector('button'))?.focus();
+    }
+  }
+
+  async function bulkRun(action, jobs) {
     replace(bulkFailed);
     let done = 0;
     let refunded = 0;
@@ -161,11 +180,6 @@ export async function render(main, {query}) {
     // A refresh in flight (the live poll) may have asked before these jobs went: its answer would draw them again.
     while (inFlight) await new Promise((resolve) => { setTimeout(resolve, 50); });
     await refresh(false);
-    // The button pressed went with its jobs, and a keyboard user's focus with it (to the page): it moves to the
-    // bar's next action, else back to the list (its select-all box, or the search when no job is left).
-    if (!document.activeElement || document.activeElement === document.body) {
-      (bulkBar.hidden ? (selectAll.isConnected ? selectAll : nameInput) : bulkBar.querySelector('button'))?.focus();
-    }
   }
 
   // A row's Cancel asks first; the live refresh may meanwhile find the job completed or failed. The question was left

@@ -192,21 +192,37 @@ export async function render(main) {
       h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Add a webhook'),
         h('span', {class: 'hint'}, 'At most 5 per account')), h('div', {class: 'card-body'}, form))));
 
-  async function test(hook, cell, button) {
+  // The webhooks whose test event is on its way. The list is drawn again after any action (a webhook added, a secret
+  // rotated): the answer was written into the row drawn before, gone from the page, and the new row said "Never
+  // tested" with its Send test enabled, the answer never seen. A row drawn while its test is out says "Sending…"
+  // (its button disabled), and the answer goes to the row on the page when it comes.
+  const testing = new Set();
+  const rowOf = (hook) => listCard.querySelector(`tr[data-webhook-id="${CSS.escape(hook.webhook_id)}"]`);
+
+  async function test(hook, button) {
+    if (testing.has(hook.webhook_id)) return;
+    testing.add(hook.webhook_id);
     const done = busy(button); // one test event per click: the receiver may take seconds to answer
-    replace(cell, h('span', {class: 'muted'}, 'Sending…'));
+    replace(rowOf(hook).querySelector('.test-result'), h('span', {class: 'muted'}, 'Sending…'));
+    let said;
     try {
       const result = await api.post(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/test`);
       // A 2xx says when, as the cell says after a reload (lastTest): its message only repeats the badge ("HTTP 204
       // Receiver answered HTTP 204"). A failure keeps its words: what was expected, why there was no answer.
       const sentAt = new Date().toISOString();
-      const said = result.success
+      const when = result.success
         ? h('time', {class: 'small muted', datetime: sentAt, title: dateTime(sentAt)}, ago(sentAt))
         : h('span', {class: 'small muted'}, result.message);
-      replace(cell, h('span', {class: ['band', result.success ? 'high' : 'very-low'], 'data-status-code': String(result.status_code)},
-        result.status_code ? `HTTP ${result.status_code}` : 'unreachable'), ' ', said);
+      said = [h('span', {class: ['band', result.success ? 'high' : 'very-low'], 'data-status-code': String(result.status_code)},
+        result.status_code ? `HTTP ${result.status_code}` : 'unreachable'), ' ', when];
     } catch (err) {
-      replace(cell, h('span', {class: 'band very-low'}, err.message));
+      said = h('span', {class: 'band very-low'}, err.message);
+    }
+    testing.delete(hook.webhook_id);
+    const row = rowOf(hook); // the row drawn since, when the list was drawn again meanwhile (none: deleted)
+    if (row) {
+      replace(row.querySelector('.test-result'), said);
+      row.querySelector('[data-action="test"]').disabled = false;
     }
     done();
   }
@@ -297,8 +313,10 @@ export async function render(main) {
           // a screen reader's list of buttons said "Delete, Delete, Delete".
           const named = (verb) => `${verb} ${hook.url}`;
           // "Never tested" in words: a lone "-" read as a missing value or a failure.
-          const result = h('td', {class: 'test-result', 'data-label': 'Last test'}, h('span', {class: 'muted'}, NEVER_TESTED));
-          lastTest(hook, result);
+          const out = testing.has(hook.webhook_id); // its test is on its way (test())
+          const result = h('td', {class: 'test-result', 'data-label': 'Last test'},
+            h('span', {class: 'muted'}, out ? 'Sending…' : NEVER_TESTED));
+          if (!out) lastTest(hook, result);
           return h('tr', {'data-webhook-id': hook.webhook_id},
             h('td', {class: 'mono small url', 'data-label': 'URL', style: {wordBreak: 'break-all'}}, h('span', {class: 'hook-url'}, hook.url), failingLine(hook), lastDeliveryLine(hook),
               overlapLine(hook)),
@@ -307,7 +325,7 @@ export async function render(main) {
             result,
             h('td', {class: 'num actions'}, h('div', {class: 'row row-end'},
               h('button', {class: 'btn small', type: 'button', 'data-action': 'test', 'aria-label': named('Send test to'),
-                on: {click: (event) => test(hook, result, event.currentTarget)}}, 'Send test'),
+                disabled: out, on: {click: (event) => test(hook, event.currentTarget)}}, 'Send test'),
               h('button', {class: 'btn small', type: 'button', 'data-action': 'deliveries', 'aria-label': named('Deliveries to'),
                 on: {click: () => showLog(hook).catch((e) => toast(e.message))}}, 'Deliveries'),
               h('button', {class: 'btn small', type: 'button', 'data-action': 'rotate', 'aria-label': named('Rotate secret of'),
