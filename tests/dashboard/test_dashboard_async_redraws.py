@@ -417,3 +417,53 @@ def test_browsers_a_password_change_signed_out_stay_off_the_list(browser: Browse
     assert page.locator("#sessions-list li").count() == 1
     page.context.close()
     elsewhere.context.close()
+
+
+def test_a_link_created_before_the_share_list_loaded_stays_listed(browser: Browser, service: InProcessService,
+                                                                  dash: User, client: ApiClient) -> None:
+    """Create link works before the panel's list of links has loaded: that first list, slow to come, drew "No working
+    links" over the list the new link's Create had read, under the link just made."""
+    job_id = client.wait_for(client.predict(name="shared at once").json()["job_id"])["job_id"]
+    late = Late()
+    page = open_at(browser, service, dash, f"/jobs/{job_id}", lambda p: p.route(
+        f"**/v1/jobs/{job_id}/shares", lambda route: late(route) if route.request.method == "GET" else route.continue_()))
+    page.get_by_role("button", name="Share", exact=True).click()
+    late.wait(page)  # the panel's first list: no link yet
+    page.locator("#share-create").click()
+    expect(page.locator("#share-url")).to_be_visible()
+    expect(page.locator("#share-links tbody tr")).to_have_count(1)
+    late.deliver()
+    answered(page, "/shares", 3)  # the Create, its list, the first list
+    assert page.locator("#share-links tbody tr").count() == 1
+    assert page.locator("#share-none").count() == 0
+    page.close()
+
+
+@pytest.mark.parametrize("what", ["key", "webhook"])
+def test_a_revoke_or_delete_confirmed_is_disabled_while_it_is_sent(browser: Browser, service: InProcessService,
+                                                                   dash: User, client: ApiClient, what: str) -> None:
+    """A key's Revoke and a webhook's Delete stayed enabled while their request went: pressed again, they asked again
+    and sent it twice (the second refused)."""
+    if what == "key":
+        target = client.post("/v1/keys", json={"name": "revoked once"}).json()["key"]["key_id"]
+        path, request, row = "/keys", f"**/v1/keys/{target}/revoke", f"tr[data-key-id='{target}']"
+        button = "[data-action='revoke']"
+    else:
+        target = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/deleted-once",
+                                                   "events": ["job.completed"]}).json()["webhook"]["webhook_id"]
+        path, request, row = "/webhooks", f"**/v1/webhooks/{target}", f"tr[data-webhook-id='{target}']"
+        button = "[data-action='delete']"
+    page = open_at(browser, service, dash, path)
+    sending = Holder()
+    page.route(request, lambda route: sending(route) if route.request.method in ("POST", "DELETE") else route.continue_())
+    page.locator(f"{row} {button}").click()
+    page.locator("dialog.modal [data-confirm]").click()
+    sending.wait(page)
+    expect(page.locator(f"{row} {button}")).to_be_disabled()
+    sending.release()
+    if what == "key":
+        expect(page.locator(row)).to_have_attribute("data-revoked", "true")
+    else:
+        expect(page.locator(row)).to_have_count(0)
+    expect(page.locator("#toasts")).not_to_contain_text("not found")
+    page.close()

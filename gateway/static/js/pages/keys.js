@@ -171,7 +171,7 @@ export async function render(main) {
     h('div', {class: 'content stack'}, callout, listCard,
       h('div', {class: 'card', style: {maxWidth: '720px'}}, h('div', {class: 'card-head'}, h('h2', {}, 'Create a key')), h('div', {class: 'card-body'}, form))));
 
-  async function revoke(key, activeCount) {
+  async function revoke(key, activeCount, button) {
     const last = activeCount <= 1 && !key.expired; // revoking an expired key loses nothing
     const ok = await confirmDialog({
       title: `Revoke ${key.name ? `“${key.name}”` : key.key_id}?`,
@@ -181,7 +181,15 @@ export async function render(main) {
       confirm: 'Revoke key', danger: true,
     });
     if (!ok) return;
-    await api.post(`/v1/keys/${encodeURIComponent(key.key_id)}/revoke`, {confirm_last_key: last});
+    // Disabled while the key is revoked (the table is then drawn again without it): a second press asked again and
+    // got the API's refusal of a key already revoked.
+    const done = busy(button);
+    try {
+      await api.post(`/v1/keys/${encodeURIComponent(key.key_id)}/revoke`, {confirm_last_key: last});
+    } catch (err) {
+      done();
+      throw err;
+    }
     toast('Key revoked');
     if (key.key_id === shownKeyId) replace(callout); // "copy it now" about a key that no longer works
     await load();
@@ -275,7 +283,7 @@ export async function render(main) {
             h('td', {class: 'num actions'}, key.revoked
               ? [h('span', {class: 'pill revoked'}, 'revoked'), ' ', h('span', {class: 'small muted'}, key.revoked_at ? ago(key.revoked_at) : '')]
               : h('button', {class: 'btn small danger', type: 'button', 'data-action': 'revoke', 'aria-label': `Revoke ${key.name || key.key_id}`,
-                on: {click: () => revoke(key, active).catch((e) => toast(e.message))}}, 'Revoke')));
+                on: {click: (event) => revoke(key, active, event.currentTarget).catch((e) => toast(e.message))}}, 'Revoke')));
         })))));
     refocus(focus);
   }

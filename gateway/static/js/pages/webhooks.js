@@ -287,11 +287,19 @@ export async function render(main) {
     }
   }
 
-  async function remove(hook) {
+  async function remove(hook, button) {
     const ok = await confirmDialog({title: 'Delete this webhook?', body: `Events stop going to ${hook.url}; deliveries not yet sent are dropped.`,
       confirm: 'Delete', danger: true});
     if (!ok) return;
-    await api.del(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}`);
+    // Disabled while the webhook is deleted (the list is then drawn again without it): a second press asked again
+    // and got a 404 toast.
+    const done = busy(button);
+    try {
+      await api.del(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}`);
+    } catch (err) {
+      done();
+      throw err;
+    }
     toast('Webhook deleted');
     if (logOf === hook.webhook_id) { replace(logSlot); logOf = null; } // another webhook's log stays open
     await load();
@@ -331,7 +339,7 @@ export async function render(main) {
               h('button', {class: 'btn small', type: 'button', 'data-action': 'rotate', 'aria-label': named('Rotate secret of'),
                 on: {click: (event) => rotate(hook, event.currentTarget).catch((e) => toast(e.message))}}, 'Rotate secret'),
               h('button', {class: 'btn small danger', type: 'button', 'data-action': 'delete', 'aria-label': named('Delete webhook'),
-                on: {click: () => remove(hook).catch((e) => toast(e.message))}}, 'Delete'))));
+                on: {click: (event) => remove(hook, event.currentTarget).catch((e) => toast(e.message))}}, 'Delete'))));
         })))));
   }
   await load();
