@@ -321,18 +321,21 @@ def test_a_poll_answered_after_cancel_does_not_bring_the_running_card_back(brows
     client.wait_for(job_id, ("running",))
     late = Late(armed=False)
     page = open_at(browser, service, dash, f"/jobs/{job_id}", lambda p: p.route(f"**/v1/jobs/{job_id}", late))
-    expect(page.locator("#status-card")).to_be_visible()
-    late.armed = True
-    late.wait(page)  # the timer's poll: answered now (running), handed over after Cancel
-    page.locator("#cancel-job").click()
-    page.locator("dialog.modal [data-confirm]").click()
-    expect(page.locator("#job-cancelled")).to_be_visible()
-    late.deliver()
-    answered(page, f"/v1/jobs/{job_id}", 4)  # the first load, the cancel, Cancel's poll, the late one
-    # Read at once, not waited for: the next poll (1.5 s on) drew "Cancelled" again.
-    assert page.locator("#status-card").count() == 0
-    assert page.locator("#job-cancelled").count() == 1
-    page.close()
+    try:
+        expect(page.locator("#status-card")).to_be_visible()
+        late.armed = True
+        late.wait(page)  # the timer's poll: answered now (running), handed over after Cancel
+        page.locator("#cancel-job").click()
+        page.locator("dialog.modal [data-confirm]").click()
+        expect(page.locator("#job-cancelled")).to_be_visible()
+        late.deliver()
+        answered(page, f"/v1/jobs/{job_id}", 4)  # the first load, the cancel, Cancel's poll, the late one
+        # Read at once, not waited for: the next poll (1.5 s on) drew "Cancelled" again.
+        assert page.locator("#status-card").count() == 0
+        assert page.locator("#job-cancelled").count() == 1
+    finally:  # a failure leaves no job running for the module's next test (its settle())
+        page.close()
+        client.post(f"/v1/jobs/{job_id}/cancel")
 
 
 @pytest.mark.parametrize("where", ["job page", "jobs list"])
@@ -467,3 +470,39 @@ def test_a_revoke_or_delete_confirmed_is_disabled_while_it_is_sent(browser: Brow
         expect(page.locator(row)).to_have_count(0)
     expect(page.locator("#toasts")).not_to_contain_text("not found")
     page.close()
+
+
+@pytest.mark.parametrize("where", ["job page", "jobs list"])
+def test_cancel_pressed_again_while_the_first_is_sent_asks_nothing(browser: Browser, service: InProcessService,
+                                                                   dash: User, client: ApiClient, where: str) -> None:
+    """Cancel, once confirmed, stayed available while its request went (and the jobs list's refresh drew it again):
+    pressed again it asked again, and the second cancel got the API's 409. It is marked unavailable (aria-disabled,
+    so the keyboard's focus stays on it and goes on to "Cancelled" after)."""
+    from jobservice.memory_inference import Slow
+
+    service.settle()
+    service.inference.script("esmfold", Slow(120))
+    job_id = client.predict(name=f"cancelled once from the {where}").json()["job_id"]
+    client.wait_for(job_id, ("running",))
+    on_job_page = where == "job page"
+    page = open_at(browser, service, dash, f"/jobs/{job_id}" if on_job_page else f"/jobs?name=cancelled once from the {where}")
+    sending = Holder()
+    page.route(f"**/v1/jobs/{job_id}/cancel", sending)
+    try:
+        cancel = page.locator("#cancel-job" if on_job_page else f"tr[data-job-id='{job_id}'] [data-action='cancel']")
+        cancel.click()
+        page.locator("dialog.modal [data-confirm]").click()
+        sending.wait(page)
+        expect(cancel).to_have_attribute("aria-disabled", "true")
+        cancel.click(force=True)  # force: Playwright waits for an aria-disabled button to be enabled
+        assert page.locator("dialog.modal").count() == 0
+        sending.release()
+        if on_job_page:
+            expect(page.locator("#job-cancelled")).to_be_visible()
+        else:
+            expect(page.locator(f"tr[data-job-id='{job_id}'] [data-status]")).to_have_attribute("data-status", "cancelled")
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
+    finally:  # a failure leaves no job running for the module's next test (its settle())
+        sending.release()
+        page.close()
+        client.post(f"/v1/jobs/{job_id}/cancel")

@@ -427,11 +427,18 @@ export async function render(main, {params, query}) {
   }
 
   let asking = null; // the Cancel question while it is open: closed if the job ends meanwhile (show())
-  async function onCancel() {
+  let cancelSent = false; // a confirmed cancel is on its way: Cancel is unavailable (cancelJob's `sending`)
+  async function onCancel(event) {
+    if (cancelSent) return;
+    const button = event.currentTarget;
+    const sending = (on) => {
+      cancelSent = on;
+      if (on) button.setAttribute('aria-disabled', 'true'); else button.removeAttribute('aria-disabled');
+    };
     asking = new AbortController();
     const {signal} = asking;
     try {
-      if (!await cancelJob(job, {signal})) {
+      if (!await cancelJob(job, {signal, sending})) {
         // Ended while asked: answering "Cancel job" got the API's refusal ("… is completed; only pending or running
         // jobs can be cancelled") over a page that already showed the results. The question closes; this says why.
         if (signal.aborted) toast(`This job ${signal.reason} meanwhile: there is nothing to cancel`);

@@ -20,8 +20,11 @@ export function statusPill(status) {
 }
 
 /** Asks, then cancels `job`; false when not confirmed. `signal`: aborted when the job ends while the question is
- * open (the page's poll saw it), which closes the question unanswered. */
-export async function cancelJob(job, {signal = null} = {}) {
+ * open (the page's poll saw it), which closes the question unanswered. `sending(on)`: told when the confirmed
+ * cancel is sent (true) and when it failed (false): the page marks its Cancel unavailable meanwhile (pressed again,
+ * it asked again and got a 409). aria-disabled, not disabled: a disabled button loses the keyboard's focus, which
+ * goes on to what takes the cancelled job's place. */
+export async function cancelJob(job, {signal = null, sending = null} = {}) {
   const ok = await confirmDialog({signal,
     title: 'Cancel this job?',
     body: job.status === 'pending'
@@ -30,7 +33,14 @@ export async function cancelJob(job, {signal = null} = {}) {
     confirm: 'Cancel job', danger: true,
   });
   if (!ok) return false;
-  const result = await api.post(`/v1/jobs/${encodeURIComponent(job.job_id)}/cancel`);
+  sending?.(true);
+  let result;
+  try {
+    result = await api.post(`/v1/jobs/${encodeURIComponent(job.job_id)}/cancel`);
+  } catch (err) {
+    sending?.(false);
+    throw err;
+  }
   toast(result.credits_refunded ? `Cancelled; ${result.credits_refunded} credits refunded` : 'Cancelled');
   return true;
 }
@@ -186,6 +196,7 @@ export async function render(main, {query}) {
   // open over the new row, and answering it "Cancel job" got the API's refusal ("… is completed; only pending or
   // running jobs can be cancelled"): it closes now, and the page says what happened instead.
   const confirming = new Map(); // job id -> AbortController of its open Cancel question
+  const cancelling = new Set(); // job ids whose confirmed cancel is on its way
 
   function endedMeanwhile(job) {
     toast(`${job.name || `Job ${shortId(job.job_id)}`} ${job.status} meanwhile: there is nothing to cancel`);
@@ -219,16 +230,27 @@ export async function render(main, {query}) {
       h('td', {class: 'num credits'}, String(job.credits_used)),
       h('td', {class: 'num action'}, active
         // Named with the job (the visible word first): a screen reader's list said "Open, Open, Open".
-        ? h('button', {class: 'btn small danger', type: 'button', 'data-action': 'cancel', 'aria-label': `Cancel ${name}`, on: {click: async () => {
-          const asking = new AbortController();
-          confirming.set(job.job_id, asking);
-          try {
-            if (await cancelJob(job, {signal: asking.signal})) { said.expect(job.job_id, 'cancelled'); refresh(false); } // the toast says it
-            else if (asking.signal.aborted) endedMeanwhile(asking.signal.reason);
-          } catch (err) { toast(err.message); } finally {
-            if (confirming.get(job.job_id) === asking) confirming.delete(job.job_id);
-          }
-        }}}, 'Cancel')
+        // Unavailable while its cancel is sent, in the rows the live refresh draws meanwhile too (cancelJob's `sending`).
+        ? h('button', {class: 'btn small danger', type: 'button', 'data-action': 'cancel', 'aria-label': `Cancel ${name}`,
+          'aria-disabled': cancelling.has(job.job_id) ? 'true' : false, on: {click: async () => {
+            if (cancelling.has(job.job_id)) return;
+            const asking = new AbortController();
+            confirming.set(job.job_id, asking);
+            const sending = (on) => {
+              if (on) cancelling.add(job.job_id); else cancelling.delete(job.job_id);
+              const now = tableBody.querySelector(`tr[data-job-id="${CSS.escape(job.job_id)}"] [data-action="cancel"]`);
+              if (now) { if (on) now.setAttribute('aria-disabled', 'true'); else now.removeAttribute('aria-disabled'); }
+            };
+            try {
+              if (await cancelJob(job, {signal: asking.signal, sending})) {
+                said.expect(job.job_id, 'cancelled'); // the toast says it
+                cancelling.delete(job.job_id); // the refresh draws it cancelled (or, refused, the toast said why)
+                refresh(false);
+              } else if (asking.signal.aborted) endedMeanwhile(asking.signal.reason);
+            } catch (err) { toast(err.message); } finally {
+              if (confirming.get(job.job_id) === asking) confirming.delete(job.job_id);
+            }
+          }}}, 'Cancel')
         : h('a', {class: 'btn small', href: link, 'aria-label': `Open ${name}`}, 'Open')));
   }
 
