@@ -72,8 +72,9 @@ export function icon(name) {
   (ICONS[name] || []).map((d) => s('path', {d})));
 }
 
-/** A modal built on <dialog>; resolves true when confirmed. Never window.confirm (blocked in some embeds). */
-export function confirmDialog({title, body, confirm = 'Confirm', danger = false}) {
+/** A modal built on <dialog>; resolves true when confirmed. Never window.confirm (blocked in some embeds).
+ * `signal` (an AbortSignal) closes it unconfirmed when what it asks about is gone (a job that ended meanwhile). */
+export function confirmDialog({title, body, confirm = 'Confirm', danger = false, signal = null}) {
   return new Promise((resolve) => {
     // Named by its title and described by its text (a screen reader says both as it opens); modal, so the
     // keyboard stays inside it; when it closes the focus goes back to what opened it (where it is still shown).
@@ -106,6 +107,7 @@ export function confirmDialog({title, body, confirm = 'Confirm', danger = false}
     });
     document.body.append(dialog);
     dialog.showModal();
+    signal?.addEventListener('abort', () => { if (dialog.isConnected) done(false); }, {once: true});
   });
 }
 

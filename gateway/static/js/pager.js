@@ -11,26 +11,35 @@ import {num} from './format.js';
  * {starting_after: id} (or {offset: n} when the server gave no cursor); keyOf(item) -> its id; row(item) -> its
  * <tr>, appended to `body`; `info` says "N of TOTAL", `more` is the "Show older" button (hidden when nothing
  * older is left). Returns load({restart}) (restart: from the newest again, e.g. with another filter), which
- * resolves to how many rows are shown and rejects with the API's error.
+ * resolves to how many rows are shown, or to null when a restart came while it read (the newer load draws), and
+ * rejects with the API's error.
  */
 export function olderPages({fetch, keyOf, row, body, info, more}) {
   const shown = new Set();
   let offset = 0;
   let next = null; // the cursor of the page after the last one read
+  // Each restart begins a new list: an answer to a load begun before it (another filter's page, an older page of the
+  // list before) is dropped. It was appended to the new list: a filter changed twice quickly showed both filters'
+  // rows, and "Show older" pressed just before a restart put older rows above the newest.
+  let generation = 0;
   async function load({restart = false} = {}) {
-    if (restart) { shown.clear(); offset = 0; next = null; body.replaceChildren(); }
+    if (restart) { generation += 1; shown.clear(); offset = 0; next = null; body.replaceChildren(); }
+    const mine = generation;
     const done = busy(more);
     let first = null; // the first row this load added: where the focus goes when "Show older" goes away
+    let stale = false;
     try {
       let page;
       try {
         page = await fetch(next ? {starting_after: next} : {offset});
       } catch (err) {
+        if (mine !== generation) { stale = true; return null; }
         // The row the cursor names went away (a delivery purged or deleted with its job): on by offset.
         if (!next || err.status !== 400) throw err;
         next = null;
         page = await fetch({offset});
       }
+      if (mine !== generation) { stale = true; return null; }
       const {items, pagination} = page;
       const fresh = items.filter((item) => !shown.has(keyOf(item)));
       fresh.forEach((item) => shown.add(keyOf(item)));
@@ -44,7 +53,7 @@ export function olderPages({fetch, keyOf, row, body, info, more}) {
       more.hidden = !pagination.has_more;
       return shown.size;
     } finally {
-      done(true, first);
+      if (!stale) done(true, first); // a stale load leaves "Show older" to the newer one, still reading
     }
   }
   more.addEventListener('click', () => load().catch((err) => toast(err.message)));

@@ -54,12 +54,16 @@ function sharePanel(job) {
     }
   }}}, 'Create link');
 
+  // The list is read as the panel opens and again after each Create or Revoke: the first read, slow to come, drew
+  // over the list a link created meanwhile had read ("No working links" under the link just made). The newest wins.
+  let reads = 0;
   async function refresh() {
+    const asked = ++reads;
     try {
       const {shares} = await api.get(sharesPath(job));
-      replace(list, links(shares || []));
+      if (asked === reads) replace(list, links(shares || []));
     } catch (err) {
-      replace(list, h('div', {class: 'notice bad'}, err.message));
+      if (asked === reads) replace(list, h('div', {class: 'notice bad'}, err.message));
     }
   }
 

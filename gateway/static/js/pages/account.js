@@ -90,6 +90,7 @@ function creditHistory(username) {
   async function load() {
     try {
       const shown = await loadPage();
+      if (shown === null) return; // a newer load draws the list
       table.hidden = pager.hidden = !shown;
       if (!shown) card.append(h('div', {class: 'card-body muted'}, 'No changes yet.'));
     } catch (err) {
@@ -180,6 +181,7 @@ function activityCard() {
   async function load() {
     try {
       const shown = await loadPage({restart: true});
+      if (shown === null) return; // a newer load (another action's) draws the list
       table.hidden = pager.hidden = !shown;
       status.hidden = Boolean(shown);
       replace(status, shown ? null : 'Nothing yet.');
@@ -256,15 +258,22 @@ function sessionsCard(changed) {
     h('div', {class: 'card-head'}, heading,
       h('span', {class: 'hint'}, 'Browsers signed in to this account: this one, then the most recently used')),
     list, status);
+  // Loaded as the page opens, and again after a browser is signed out or the password changed: an earlier answer
+  // that came last (the page's first, on a slow network, after a password change's) drew the browsers the change
+  // had signed out back into the list, each with its Sign out. The newest load is the one drawn.
+  let loads = 0;
   async function load() {
+    const asked = ++loads;
     let sessions;
     try {
       ({sessions} = await request('GET', '/auth/sessions'));
     } catch (err) {
+      if (asked !== loads) return;
       status.hidden = false;
       replace(status, h('div', {class: 'notice bad'}, h('strong', {}, 'Could not load the signed-in browsers'), ' ', err.message));
       return;
     }
+    if (asked !== loads) return;
     status.hidden = true;
     // This browser first (where a person looks for "me"), then the others as listed: most recently used first.
     const ordered = [...sessions.filter((s) => s.current), ...sessions.filter((s) => !s.current)];

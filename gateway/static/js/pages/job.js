@@ -4,7 +4,7 @@
 import {ApiError, api, download, signInUrl} from '../api.js';
 import {pageHeader} from '../app.js';
 import {compareCard} from '../compare.js';
-import {confirmDialog, copyText, focusIfLost, h, icon, replace, toast} from '../dom.js';
+import {busy, confirmDialog, copyText, focusIfLost, h, icon, replace, toast} from '../dom.js';
 import {ACTIVE, PLDDT_BANDS, ago, dateTime, modelName, num, plddtBand, shortId} from '../format.js';
 import {paeHeatmap, plddtPlot} from '../plots.js';
 import {kvRows, provenance} from '../provenance.js';
@@ -405,28 +405,48 @@ export async function render(main, {params, query}) {
         title: 'A new job with this one’s input, to change what you need'}, 'Run again'),
       job.status === 'completed' && !job.results_deleted_at ? shareButton(job, () => panels) : null,
       ACTIVE.has(job.status) ? null // cancel it first (the status card's button)
-        : h('button', {class: 'btn danger', type: 'button', id: 'delete-job', on: {click: () => onDelete()}}, 'Delete'),
+        : h('button', {class: 'btn danger', type: 'button', id: 'delete-job', on: {click: (event) => onDelete(event.currentTarget)}}, 'Delete'),
     ].filter(Boolean),
   });
   replace(main, header(), h('div', {class: 'content stack', id: 'job-body'}, panels, body));
 
-  async function onDelete() {
+  async function onDelete(button) {
     const ok = await confirmDialog({
       title: 'Delete this job?',
       body: 'Its result files, its inputs (sequence, structure, ligand), its name and its scores are deleted for good. The credits it used stay used.',
       confirm: 'Delete job', danger: true,
     });
     if (!ok) return;
+    // Disabled while the job is deleted and the jobs list loads: a second press asked again, and its DELETE got a
+    // 404 ("not found") toast over the page it was leaving.
+    const done = busy(button);
     try {
       await api.del(`/v1/jobs/${encodeURIComponent(job.job_id)}`);
       location.assign('/jobs');
-    } catch (err) { toast(err.message); }
+    } catch (err) { toast(err.message); done(); }
   }
 
-  async function onCancel() {
+  let asking = null; // the Cancel question while it is open: closed if the job ends meanwhile (show())
+  let cancelSent = false; // a confirmed cancel is on its way: Cancel is unavailable (cancelJob's `sending`)
+  async function onCancel(event) {
+    if (cancelSent) return;
+    const button = event.currentTarget;
+    const sending = (on) => {
+      cancelSent = on;
+      if (on) button.setAttribute('aria-disabled', 'true'); else button.removeAttribute('aria-disabled');
+    };
+    asking = new AbortController();
+    const {signal} = asking;
     try {
-      if (!await cancelJob(job)) return;
-    } catch (err) { toast(err.message); return; }
+      if (!await cancelJob(job, {signal, sending})) {
+        // Ended while asked: answering "Cancel job" got the API's refusal ("… is completed; only pending or running
+        // jobs can be cancelled") over a page that already showed the results. The question closes; this says why.
+        if (signal.aborted) toast(`This job ${signal.reason} meanwhile: there is nothing to cancel`);
+        return;
+      }
+    } catch (err) { toast(err.message); return; } finally {
+      if (asking?.signal === signal) asking = null;
+    }
     clearTimeout(timer); // polled now instead: one chain of polls, not a second beside the first
     await poll().catch(pollAgain);
   }
@@ -442,8 +462,14 @@ export async function render(main, {params, query}) {
     timer = setTimeout(() => poll().then(() => { pollFailed = false; }, pollAgain), POLL_RETRY_MS);
   }
 
+  let polls = 0; // polls asked: only the newest one's answer is drawn
   async function poll() {
-    job = await api.get(`/v1/jobs/${encodeURIComponent(jobId)}`);
+    const asked = ++polls;
+    const fresh = await api.get(`/v1/jobs/${encodeURIComponent(jobId)}`);
+    // Cancel's own poll asked after one of the timer's that was still on its way: that older answer ("running"),
+    // arriving last, drew the status card again over "Cancelled", its Cancel button back, for a poll's time.
+    if (asked !== polls) return;
+    job = fresh;
     redrawHeader();
     await show();
   }
@@ -482,6 +508,9 @@ export async function render(main, {params, query}) {
       timer = setTimeout(() => poll().then(() => { pollFailed = false; }, pollAgain), POLL_MS);
       return;
     }
+    // The Cancel question closes first: the focus goes back to the card's Cancel button, and on from there below.
+    asking?.abort(job.status);
+    asking = null;
     // The status card goes now, and its Cancel button with it: the focus, if it was there, goes to what takes the
     // card's place ("Cancelled", the error, the results) rather than falling to the page's top.
     const focusWasOnStatus = body.contains(document.activeElement);

@@ -19,8 +19,13 @@ export function statusPill(status) {
   return h('span', {class: ['pill', status], 'data-status': status}, status);
 }
 
-export async function cancelJob(job) {
-  const ok = await confirmDialog({
+/** Asks, then cancels `job`; false when not confirmed. `signal`: aborted when the job ends while the question is
+ * open (the page's poll saw it), which closes the question unanswered. `sending(on)`: told when the confirmed
+ * cancel is sent (true) and when it failed (false): the page marks its Cancel unavailable meanwhile (pressed again,
+ * it asked again and got a 409). aria-disabled, not disabled: a disabled button loses the keyboard's focus, which
+ * goes on to what takes the cancelled job's place. */
+export async function cancelJob(job, {signal = null, sending = null} = {}) {
+  const ok = await confirmDialog({signal,
     title: 'Cancel this job?',
     body: job.status === 'pending'
       ? 'It has not started: its credits are refunded.'
@@ -28,7 +33,14 @@ export async function cancelJob(job) {
     confirm: 'Cancel job', danger: true,
   });
   if (!ok) return false;
-  const result = await api.post(`/v1/jobs/${encodeURIComponent(job.job_id)}/cancel`);
+  sending?.(true);
+  let result;
+  try {
+    result = await api.post(`/v1/jobs/${encodeURIComponent(job.job_id)}/cancel`);
+  } catch (err) {
+    sending?.(false);
+    throw err;
+  }
   toast(result.credits_refunded ? `Cancelled; ${result.credits_refunded} credits refunded` : 'Cancelled');
   return true;
 }
@@ -75,6 +87,7 @@ export async function render(main, {query}) {
   // Until the first page of jobs comes: the card said nothing under its filters, as if there were no jobs.
   const listArea = h('div', {id: 'jobs-list'}, h('div', {class: 'card-body page-loading', role: 'status'}, 'Loading jobs…'));
   const selected = new Map(); // job id -> job, of the page shown: what the bulk bar acts on
+  let bulkRunning = false; // a bulk cancel or delete is sending its requests
   const bulkBar = h('div', {class: 'bulk-bar', id: 'bulk-bar', role: 'region', 'aria-label': 'Selected jobs', hidden: true});
   // What a bulk action could not do, until the next one: a toast (gone in seconds) is too short to read a list.
   const bulkFailed = h('div', {id: 'bulk-failed', role: 'alert'});
@@ -109,11 +122,13 @@ export async function render(main, {query}) {
     bulkBar.hidden = !jobs.length;
     selectAll.checked = jobs.length > 0 && jobs.length === tableBody.rows.length;
     selectAll.indeterminate = jobs.length > 0 && !selectAll.checked;
+    // While a bulk action runs (one request a job) its buttons stay disabled, drawn again by the live refresh too: a
+    // second press meanwhile asked again and sent every request twice, the second round refused job by job.
     replace(bulkBar, h('strong', {id: 'selected-count'}, `${jobWord(jobs.length)} selected`),
-      active.length ? h('button', {class: 'btn small danger', type: 'button', id: 'bulk-cancel', on: {click: () => bulk('cancel', active)}},
-        `Cancel ${jobWord(active.length)}`) : null,
-      finished.length ? h('button', {class: 'btn small danger', type: 'button', id: 'bulk-delete', on: {click: () => bulk('delete', finished)}},
-        `Delete ${jobWord(finished.length)}`) : null,
+      active.length ? h('button', {class: 'btn small danger', type: 'button', id: 'bulk-cancel', disabled: bulkRunning,
+        on: {click: () => bulk('cancel', active)}}, `Cancel ${jobWord(active.length)}`) : null,
+      finished.length ? h('button', {class: 'btn small danger', type: 'button', id: 'bulk-delete', disabled: bulkRunning,
+        on: {click: () => bulk('delete', finished)}}, `Delete ${jobWord(finished.length)}`) : null,
       h('button', {class: 'btn small', type: 'button', id: 'bulk-clear', on: {click: () => { selected.clear(); redrawPicks(); }}}, 'Clear selection'));
   }
 
@@ -133,7 +148,23 @@ export async function render(main, {query}) {
       body: 'Their result files, inputs (sequences, structures, ligands), names and scores are deleted for good. The credits they used stay used.',
       confirm: `Delete ${jobWord(jobs.length)}`, danger: true,
     });
-    if (!ok) return;
+    if (!ok || bulkRunning) return;
+    bulkRunning = true;
+    showBulkBar();
+    try {
+      await bulkRun(action, jobs);
+    } finally {
+      bulkRunning = false;
+    }
+    showBulkBar();
+    // The button pressed went with its jobs, and a keyboard user's focus with it (to the page): it moves to the
+    // bar's next action, else back to the list (its select-all box, or the search when no job is left).
+    if (!document.activeElement || document.activeElement === document.body) {
+      (bulkBar.hidden ? (selectAll.isConnected ? selectAll : nameInput) : bulkBar.querySelector('button'))?.focus();
+    }
+  }
+
+  async function bulkRun(action, jobs) {
     replace(bulkFailed);
     let done = 0;
     let refunded = 0;
@@ -159,11 +190,19 @@ export async function render(main, {query}) {
     // A refresh in flight (the live poll) may have asked before these jobs went: its answer would draw them again.
     while (inFlight) await new Promise((resolve) => { setTimeout(resolve, 50); });
     await refresh(false);
-    // The button pressed went with its jobs, and a keyboard user's focus with it (to the page): it moves to the
-    // bar's next action, else back to the list (its select-all box, or the search when no job is left).
-    if (!document.activeElement || document.activeElement === document.body) {
-      (bulkBar.hidden ? (selectAll.isConnected ? selectAll : nameInput) : bulkBar.querySelector('button'))?.focus();
-    }
+  }
+
+  // A row's Cancel asks first; the live refresh may meanwhile find the job completed or failed. The question was left
+  // open over the new row, and answering it "Cancel job" got the API's refusal ("… is completed; only pending or
+  // running jobs can be cancelled"): it closes now, and the page says what happened instead.
+  const confirming = new Map(); // job id -> AbortController of its open Cancel question
+  const cancelling = new Set(); // job ids whose confirmed cancel is on its way
+
+  function endedMeanwhile(job) {
+    toast(`${job.name || `Job ${shortId(job.job_id)}`} ${job.status} meanwhile: there is nothing to cancel`);
+    // The question's opener (the row's Cancel) went with the old row: the keyboard goes on from the new row's Open.
+    const open = tableBody.querySelector(`tr[data-job-id="${CSS.escape(job.job_id)}"] a.btn`);
+    if (open && (!document.activeElement || document.activeElement === document.body)) open.focus();
   }
 
   let timer = null;
@@ -191,11 +230,27 @@ export async function render(main, {query}) {
       h('td', {class: 'num credits'}, String(job.credits_used)),
       h('td', {class: 'num action'}, active
         // Named with the job (the visible word first): a screen reader's list said "Open, Open, Open".
-        ? h('button', {class: 'btn small danger', type: 'button', 'data-action': 'cancel', 'aria-label': `Cancel ${name}`, on: {click: async () => {
-          try {
-            if (await cancelJob(job)) { said.expect(job.job_id, 'cancelled'); refresh(false); } // the toast says it
-          } catch (err) { toast(err.message); }
-        }}}, 'Cancel')
+        // Unavailable while its cancel is sent, in the rows the live refresh draws meanwhile too (cancelJob's `sending`).
+        ? h('button', {class: 'btn small danger', type: 'button', 'data-action': 'cancel', 'aria-label': `Cancel ${name}`,
+          'aria-disabled': cancelling.has(job.job_id) ? 'true' : false, on: {click: async () => {
+            if (cancelling.has(job.job_id)) return;
+            const asking = new AbortController();
+            confirming.set(job.job_id, asking);
+            const sending = (on) => {
+              if (on) cancelling.add(job.job_id); else cancelling.delete(job.job_id);
+              const now = tableBody.querySelector(`tr[data-job-id="${CSS.escape(job.job_id)}"] [data-action="cancel"]`);
+              if (now) { if (on) now.setAttribute('aria-disabled', 'true'); else now.removeAttribute('aria-disabled'); }
+            };
+            try {
+              if (await cancelJob(job, {signal: asking.signal, sending})) {
+                said.expect(job.job_id, 'cancelled'); // the toast says it
+                cancelling.delete(job.job_id); // the refresh draws it cancelled (or, refused, the toast said why)
+                refresh(false);
+              } else if (asking.signal.aborted) endedMeanwhile(asking.signal.reason);
+            } catch (err) { toast(err.message); } finally {
+              if (confirming.get(job.job_id) === asking) confirming.delete(job.job_id);
+            }
+          }}}, 'Cancel')
         : h('a', {class: 'btn small', href: link, 'aria-label': `Open ${name}`}, 'Open')));
   }
 
@@ -283,6 +338,10 @@ export async function render(main, {query}) {
       }
       shownJobs = page.jobs;
       replace(tableBody, page.jobs.map(row));
+      for (const [id, asking] of confirming) {
+        const now = shown.get(id);
+        if (now && !ACTIVE.has(now.status)) asking.abort(now);
+      }
       showBulkBar();
       restoreFocus(focus);
       const {total, offset} = page.pagination;

@@ -17,7 +17,7 @@ const EXPIRY_CHOICES = [['', 'Never'], ['30', 'In 30 days'], ['90', 'In 90 days'
  * `name` goes into the Save button's data-action and the error's data-error ("name", "expiry"). Saved or
  * cancelled, the editor is gone, and the keyboard's focus with it: it goes back to the button that opened it
  * (`opener(key)` finds it in the table as drawn again), not to the page's top. */
-function inlineEditor(cell, control, {name, save, cancel, rowClass, opener}) {
+function inlineEditor(cell, control, {name, save, cancel, rowClass, opener, focus = true}) {
   const note = h('div', {});
   const back = () => {
     if (document.activeElement && document.activeElement !== document.body) return;
@@ -40,7 +40,40 @@ function inlineEditor(cell, control, {name, save, cancel, rowClass, opener}) {
   replace(cell, h('div', {class: rowClass ? ['row', rowClass] : 'row'}, control,
     h('button', {class: 'btn small', type: 'button', 'data-action': `save-${name}`, on: {click: submit}}, 'Save'),
     h('button', {class: 'btn small', type: 'button', on: {click: stop}}, 'Cancel')), note);
-  control.focus();
+  if (focus) control.focus(); // not when the table is drawn again under an editor left open (drafts below)
+}
+
+/** What a person has open or typed in the keys table and not saved (a rename, an expiry being changed, a rate limit
+ * typed), by key id. The table is drawn again after every action (another key's Save, a Revoke, a new key): an
+ * editor left open on another row was closed by it, and the words typed in it lost. Drawn again, each row opens
+ * them again from here; Cancel or a Save that worked forgets them. */
+function draftsOf() {
+  const drafts = new Map(); // key id -> {name?, expiry?, limit?}
+  return {
+    get: (key, field) => drafts.get(key.key_id)?.[field],
+    set: (key, field, value) => drafts.set(key.key_id, {...drafts.get(key.key_id), [field]: value}),
+    forget: (key, field) => { const d = drafts.get(key.key_id); if (d) delete d[field]; },
+  };
+}
+
+/** Where the keyboard's focus is in the keys table (its key's row, the control, the caret), to put it back in the
+ * table drawn again. */
+function focusInTable() {
+  const el = document.activeElement;
+  const tr = el?.closest?.('#keys-table tr[data-key-id]');
+  if (!tr) return null;
+  const which = ['data-action', 'data-field'].map((a) => el.getAttribute(a) && `[${a}="${el.getAttribute(a)}"]`).find(Boolean)
+    || (el.classList.contains('limit') ? 'input.limit' : null);
+  const caret = typeof el.selectionStart === 'number' && el.type !== 'number' ? [el.selectionStart, el.selectionEnd] : null;
+  return which ? {keyId: tr.dataset.keyId, which, caret} : null;
+}
+
+function refocus(focus) {
+  if (!focus || (document.activeElement && document.activeElement !== document.body)) return;
+  const el = document.querySelector(`#keys-table tr[data-key-id="${CSS.escape(focus.keyId)}"] ${focus.which}`);
+  if (!el) return;
+  el.focus();
+  if (focus.caret) el.setSelectionRange(...focus.caret);
 }
 
 /** The button `action` ("rename", "expiry") of the key's row as the table shows it now. */
@@ -51,7 +84,7 @@ function rowButton(key, action) {
 /** A key's scope and expiry, a line under its name: "read-only" / "full access", "expires <date>" / "expired";
  * a key not revoked has "Change" (an expired key works again once its new expiry is in the future). Under the
  * name rather than a column of its own: beside the sidebar at 1024 px a seventh column left the names ~160 px. */
-function accessLine(key, saveExpiry) {
+function accessLine(key, saveExpiry, drafts) {
   const scope = key.scope === 'read_only'
     ? h('span', {class: 'pill read-only', 'data-field': 'scope'}, 'read-only')
     : h('span', {class: 'muted', 'data-field': 'scope'}, 'full access');
@@ -64,22 +97,27 @@ function accessLine(key, saveExpiry) {
   else if (key.expires_at) expiry = h('span', {class: 'small', 'data-field': 'expiry', title: dateTime(key.expires_at)}, `expires ${dateTime(key.expires_at)}`);
   const cell = h('div', {class: 'access-line'});
   const show = () => replace(cell, h('div', {class: 'access'}, scope, expiry, key.revoked ? null
-    : h('button', {class: 'btn link small', type: 'button', 'data-action': 'expiry', on: {click: edit},
+    : h('button', {class: 'btn link small', type: 'button', 'data-action': 'expiry', on: {click: () => edit()},
       'aria-label': `Change when ${key.name || key.key_id} expires`}, key.expired ? 'Renew' : 'Change')));
-  function edit() {
+  function edit(draft) {
     const choice = h('select', {'data-field': 'new-expiry', 'aria-label': 'Expires'},
       EXPIRY_CHOICES.map(([value, label]) => h('option', {value}, label)));
     // Not "Never" first: Save on it would change nothing for a key that never expires, and would make a key
     // renewed in a hurry never expire.
-    choice.value = '30';
-    inlineEditor(cell, choice, {name: 'expiry', cancel: show, opener: () => rowButton(key, 'expiry'),
+    choice.value = draft ?? '30';
+    drafts.set(key, 'expiry', choice.value);
+    choice.addEventListener('change', () => drafts.set(key, 'expiry', choice.value));
+    inlineEditor(cell, choice, {name: 'expiry', cancel: () => { drafts.forget(key, 'expiry'); show(); },
+      opener: () => rowButton(key, 'expiry'), focus: draft === undefined,
       save: () => saveExpiry(key, choice.value === '' ? 0 : Number(choice.value))}); // '' (Never): 0 days
   }
-  show();
+  const draft = key.revoked ? undefined : drafts.get(key, 'expiry');
+  if (draft !== undefined) edit(draft); else show();
   return cell;
 }
 
 export async function render(main) {
+  const drafts = draftsOf();
   const callout = h('div', {});
   let shownKeyId = null; // the key whose secret the callout shows
   const listCard = h('div', {class: 'card'});
@@ -133,7 +171,7 @@ export async function render(main) {
     h('div', {class: 'content stack'}, callout, listCard,
       h('div', {class: 'card', style: {maxWidth: '720px'}}, h('div', {class: 'card-head'}, h('h2', {}, 'Create a key')), h('div', {class: 'card-body'}, form))));
 
-  async function revoke(key, activeCount) {
+  async function revoke(key, activeCount, button) {
     const last = activeCount <= 1 && !key.expired; // revoking an expired key loses nothing
     const ok = await confirmDialog({
       title: `Revoke ${key.name ? `“${key.name}”` : key.key_id}?`,
@@ -143,7 +181,15 @@ export async function render(main) {
       confirm: 'Revoke key', danger: true,
     });
     if (!ok) return;
-    await api.post(`/v1/keys/${encodeURIComponent(key.key_id)}/revoke`, {confirm_last_key: last});
+    // Disabled while the key is revoked (the table is then drawn again without it): a second press asked again and
+    // got the API's refusal of a key already revoked.
+    const done = busy(button);
+    try {
+      await api.post(`/v1/keys/${encodeURIComponent(key.key_id)}/revoke`, {confirm_last_key: last});
+    } catch (err) {
+      done();
+      throw err;
+    }
     toast('Key revoked');
     if (key.key_id === shownKeyId) replace(callout); // "copy it now" about a key that no longer works
     await load();
@@ -152,6 +198,7 @@ export async function render(main) {
 
   async function saveExpiry(key, days) {
     await api.patch(`/v1/keys/${encodeURIComponent(key.key_id)}`, {expires_in_days: days});
+    drafts.forget(key, 'expiry');
     toast(days ? `The key now expires in ${days} days` : 'The key no longer expires');
     await load();
   }
@@ -162,6 +209,7 @@ export async function render(main) {
     const on = document.activeElement === input ? 'input.limit' : '[data-action="save-limit"]';
     try {
       await api.patch(`/v1/keys/${encodeURIComponent(key.key_id)}`, {rate_limit: Number(input.value)});
+      drafts.forget(key, 'limit');
       toast('Rate limit saved');
       await load();
       if (!document.activeElement || document.activeElement === document.body) {
@@ -175,24 +223,29 @@ export async function render(main) {
 
   function nameCell(key) {
     const cell = h('td', {class: 'name', 'data-label': 'Key'});
-    const access = accessLine(key, saveExpiry);
+    const access = accessLine(key, saveExpiry, drafts);
     const show = () => replace(cell, h('span', {}, key.name || 'Unnamed key'),
       key.revoked ? null : h('button', {class: 'btn link small rename', type: 'button', 'data-action': 'rename',
-        'aria-label': `Rename ${key.name || key.key_id}`, on: {click: edit}}, 'Rename'),
+        'aria-label': `Rename ${key.name || key.key_id}`, on: {click: () => edit()}}, 'Rename'),
       // The secret's first characters (what a person finds in a script) beside the id the API and CLI use.
       h('span', {class: 'id'}, h('span', {'data-field': 'prefix'}, `${key.prefix}…`), ` · ${key.key_id}`), access);
-    function edit() {
-      const input = h('input', {type: 'text', value: key.name || '', maxlength: MAX_NAME, 'data-field': 'name',
+    function edit(draft) {
+      const input = h('input', {type: 'text', value: draft ?? (key.name || ''), maxlength: MAX_NAME, 'data-field': 'name',
         'aria-label': 'Key name'});
-      inlineEditor(cell, input, {name: 'name', rowClass: 'rename-row', cancel: show, opener: () => rowButton(key, 'rename'),
+      drafts.set(key, 'name', input.value);
+      input.addEventListener('input', () => drafts.set(key, 'name', input.value));
+      inlineEditor(cell, input, {name: 'name', rowClass: 'rename-row', cancel: () => { drafts.forget(key, 'name'); show(); },
+        opener: () => rowButton(key, 'rename'), focus: draft === undefined,
         save: async () => {
           await api.patch(`/v1/keys/${encodeURIComponent(key.key_id)}`, {name: input.value.trim()});
+          drafts.forget(key, 'name');
           toast('Key renamed');
           await load();
         }});
-      input.select();
+      if (draft === undefined) input.select();
     }
-    show();
+    const draft = key.revoked ? undefined : drafts.get(key, 'name');
+    if (draft !== undefined) edit(draft); else show();
     return cell;
   }
 
@@ -202,6 +255,7 @@ export async function render(main) {
     limit.placeholder = String(Math.min(60, max));
     limitHelp.textContent = `1 to ${max}: this account’s maximum.`;
     const active = keys.filter((k) => !k.revoked && !k.expired).length; // keys that work
+    const focus = focusInTable(); // in a row left as it was (an editor still open): it stays there
     if (!keys.length) {
       replace(listCard, h('div', {class: 'empty'}, icon('keys'), h('div', {class: 'title'}, 'No keys yet'), h('div', {}, 'Create one below.')));
       return;
@@ -212,8 +266,10 @@ export async function render(main) {
         h('tbody', {}, keys.map((key) => {
           const note = h('div', {});
           // Enter in the box saves, as in the rename and expiry editors (it did nothing: no form round it).
-          const input = h('input', {type: 'number', min: 1, max, value: key.rate_limit, class: 'limit', disabled: key.revoked, 'aria-label': 'Rate limit, requests per minute',
-            on: {keydown: (event) => { if (event.key === 'Enter') { event.preventDefault(); saveLimit(key, input, note); } }}});
+          const input = h('input', {type: 'number', min: 1, max, value: drafts.get(key, 'limit') ?? key.rate_limit, class: 'limit',
+            disabled: key.revoked, 'aria-label': 'Rate limit, requests per minute',
+            on: {keydown: (event) => { if (event.key === 'Enter') { event.preventDefault(); saveLimit(key, input, note); } },
+              input: () => drafts.set(key, 'limit', input.value)}});
           return h('tr', {'data-key-id': key.key_id, 'data-revoked': String(key.revoked)},
             nameCell(key),
             h('td', {'data-label': 'Created', title: dateTime(key.created_at)}, ago(key.created_at)),
@@ -227,8 +283,9 @@ export async function render(main) {
             h('td', {class: 'num actions'}, key.revoked
               ? [h('span', {class: 'pill revoked'}, 'revoked'), ' ', h('span', {class: 'small muted'}, key.revoked_at ? ago(key.revoked_at) : '')]
               : h('button', {class: 'btn small danger', type: 'button', 'data-action': 'revoke', 'aria-label': `Revoke ${key.name || key.key_id}`,
-                on: {click: () => revoke(key, active).catch((e) => toast(e.message))}}, 'Revoke')));
+                on: {click: (event) => revoke(key, active, event.currentTarget).catch((e) => toast(e.message))}}, 'Revoke')));
         })))));
+    refocus(focus);
   }
   await load();
 }

@@ -113,8 +113,8 @@ async function buildForm(model, {query, models, earlier}) {
   async function receptorField(key) {
     const jobs = await structureJobs();
     const wanted = query.get('receptor');
-    const upload = h('input', {type: 'file', id: `f-${key}-file`, accept: '.pdb,.ent,.txt', 'aria-label': 'PDB file', on: {change: async () => {
-      fileText[key] = upload.files[0] ? await readFile(upload.files[0]) : undefined;
+    const upload = h('input', {type: 'file', id: `f-${key}-file`, accept: '.pdb,.ent,.txt', 'aria-label': 'PDB file', on: {change: () => {
+      fileText[key] = upload.files[0] ? readFile(upload.files[0]) : undefined; // a promise: Submit waits for it
     }}});
     const select = h('select', {id: `f-${key}-job`, 'aria-label': 'Earlier job'}, jobs.length
       ? jobs.map((j) => h('option', {value: j.job_id}, jobChoiceLabel(j)))
@@ -194,8 +194,8 @@ async function buildForm(model, {query, models, earlier}) {
       const box = input;
       setters[key] = (v) => { box.value = v ? 'true' : 'false'; };
     } else if (kind === 'file') {
-      input = h('input', {type: 'file', id: `f-${key}`, accept: opt.accept, on: {change: async () => {
-        fileText[key] = input.files[0] ? await readFile(input.files[0]) : undefined;
+      input = h('input', {type: 'file', id: `f-${key}`, accept: opt.accept, on: {change: () => {
+        fileText[key] = input.files[0] ? readFile(input.files[0]) : undefined; // a promise: Submit waits for it
       }}});
       inputs[key] = {value: () => fileText[key], el: input};
       const box = input;
@@ -318,12 +318,20 @@ async function buildForm(model, {query, models, earlier}) {
     event.preventDefault();
     const done = busy(submit); // back on the button after: it has the keyboard's focus if it was pressed
     const body = {model, sequence: '', params: {}};
-    for (const [key, input] of Object.entries(inputs)) {
-      const value = input.value();
-      if (value === undefined) continue;
-      const def = spec.fields.find((f) => f[0] === key);
-      if (def && def[3].param) body.params[key] = value;
-      else body[key] = value;
+    try {
+      for (const [key, input] of Object.entries(inputs)) {
+        // A file still being read (chosen a moment before Submit) is waited for: it was sent as absent before, and
+        // an A3M chosen just before Submit made a job that searched (or ran without) an MSA instead of the file's.
+        const value = await input.value();
+        if (value === undefined) continue;
+        const def = spec.fields.find((f) => f[0] === key);
+        if (def && def[3].param) body.params[key] = value;
+        else body[key] = value;
+      }
+    } catch (err) { // a file the browser could not read (removed, no permission)
+      showErrors({error: 'Could not read the file', message: String(err?.message || err)});
+      done();
+      return;
     }
     const records = sequenceBox ? fastaRecords(sequenceBox.value) : [];
     if (records.length === 1 && records[0].header) body.name = recordNames(body.name, records)[0];
@@ -379,11 +387,16 @@ export async function render(main, {query}) {
     history.replaceState(null, '', `/submit?model=${model}${query.get('receptor') ? `&receptor=${encodeURIComponent(query.get('receptor'))}` : ''}`);
     replace(tabs, models.map((m) => h('button', {type: 'button', role: 'tab', class: m.id === model ? 'on' : '', id: `tab-${m.id}`,
       'aria-selected': m.id === model ? 'true' : 'false', 'aria-controls': 'model-panel', tabindex: m.id === model ? '0' : '-1',
-      'aria-label': `${m.name}, ${m.cost_credits} credits`, // not "ESMFold10 cr"
-      on: {click: () => show(m.id), keydown: onTabKey}}, m.name, h('span', {class: 'cost'}, `${m.cost_credits} cr`))));
-    replace(body, tabs, h('div', {role: 'tabpanel', id: 'model-panel', 'aria-labelledby': `tab-${model}`},
-      await buildForm(model, {query, models, earlier: earlier && earlier.model === model ? earlier : null})));
+      'aria-label': `${m.name}, ${m.cost_credits} credits`, // not "ESMFold10 credits"
+      on: {click: () => show(m.id), keydown: onTabKey}}, m.name, h('span', {class: 'cost'}, `${m.cost_credits} credits`))));
+    const asked = ++shown;
+    const form = await buildForm(model, {query, models, earlier: earlier && earlier.model === model ? earlier : null});
+    // DiffDock's form waits for the account's structures (its receptor list): a tab chosen meanwhile was drawn first,
+    // and this slower form then replaced it, the person's typing with it, under the other tab's name.
+    if (asked !== shown) return;
+    replace(body, tabs, h('div', {role: 'tabpanel', id: 'model-panel', 'aria-labelledby': `tab-${model}`}, form));
   }
+  let shown = 0; // the newest tab chosen: only its form is drawn
   replace(main, pageHeader('New job', {sub: 'Predict a structure or dock a ligand. Results appear in Jobs as they finish.'}),
     h('div', {class: 'content'}, h('div', {class: 'card', style: {maxWidth: '860px'}}, body)));
   if (!models.length) {

@@ -44,6 +44,7 @@ export async function render(main, {query}) {
   replace(main, pageHeader('Usage', {sub: 'Requests made with your keys and this dashboard, and the credits your jobs used.',
     actions: [picker, download]}), content);
 
+  let loads = 0; // reports asked for: only the newest is drawn
   async function load() {
     history.replaceState(null, '', `/usage?days=${period}`);
     for (const button of periods) {
@@ -51,7 +52,11 @@ export async function render(main, {query}) {
       button.classList.toggle('on', on);
       button.setAttribute('aria-pressed', String(on));
     }
+    const asked = ++loads;
     const report = await api.get('/v1/usage', {days: period});
+    // A period pressed while an earlier one's report was on its way: the earlier (slower) answer drew its figures
+    // under the newer period's button. The newest press wins.
+    if (asked !== loads) return;
     shown = report;
     download.disabled = false;
     const series = days(report);

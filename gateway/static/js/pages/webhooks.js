@@ -80,6 +80,7 @@ function deliveryLog(hook) {
 
   async function load(options) {
     const shown = await loadPage(options);
+    if (shown === null) return; // another filter chosen meanwhile: its load draws the list
     table.hidden = !shown;
     pager.hidden = !shown; // nothing to count or page through: no empty ruled strip under "No deliveries yet"
     empty.hidden = !!shown;
@@ -191,21 +192,37 @@ export async function render(main) {
       h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Add a webhook'),
         h('span', {class: 'hint'}, 'At most 5 per account')), h('div', {class: 'card-body'}, form))));
 
-  async function test(hook, cell, button) {
+  // The webhooks whose test event is on its way. The list is drawn again after any action (a webhook added, a secret
+  // rotated): the answer was written into the row drawn before, gone from the page, and the new row said "Never
+  // tested" with its Send test enabled, the answer never seen. A row drawn while its test is out says "Sending…"
+  // (its button disabled), and the answer goes to the row on the page when it comes.
+  const testing = new Set();
+  const rowOf = (hook) => listCard.querySelector(`tr[data-webhook-id="${CSS.escape(hook.webhook_id)}"]`);
+
+  async function test(hook, button) {
+    if (testing.has(hook.webhook_id)) return;
+    testing.add(hook.webhook_id);
     const done = busy(button); // one test event per click: the receiver may take seconds to answer
-    replace(cell, h('span', {class: 'muted'}, 'Sending…'));
+    replace(rowOf(hook).querySelector('.test-result'), h('span', {class: 'muted'}, 'Sending…'));
+    let said;
     try {
       const result = await api.post(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/test`);
       // A 2xx says when, as the cell says after a reload (lastTest): its message only repeats the badge ("HTTP 204
       // Receiver answered HTTP 204"). A failure keeps its words: what was expected, why there was no answer.
       const sentAt = new Date().toISOString();
-      const said = result.success
+      const when = result.success
         ? h('time', {class: 'small muted', datetime: sentAt, title: dateTime(sentAt)}, ago(sentAt))
         : h('span', {class: 'small muted'}, result.message);
-      replace(cell, h('span', {class: ['band', result.success ? 'high' : 'very-low'], 'data-status-code': String(result.status_code)},
-        result.status_code ? `HTTP ${result.status_code}` : 'unreachable'), ' ', said);
+      said = [h('span', {class: ['band', result.success ? 'high' : 'very-low'], 'data-status-code': String(result.status_code)},
+        result.status_code ? `HTTP ${result.status_code}` : 'unreachable'), ' ', when];
     } catch (err) {
-      replace(cell, h('span', {class: 'band very-low'}, err.message));
+      said = h('span', {class: 'band very-low'}, err.message);
+    }
+    testing.delete(hook.webhook_id);
+    const row = rowOf(hook); // the row drawn since, when the list was drawn again meanwhile (none: deleted)
+    if (row) {
+      replace(row.querySelector('.test-result'), said);
+      row.querySelector('[data-action="test"]').disabled = false;
     }
     done();
   }
@@ -229,9 +246,16 @@ export async function render(main) {
     h('time', {class: 'small muted', datetime: delivery.created_at, title: dateTime(delivery.created_at)}, ago(delivery.created_at)));
   }
 
+  // Deliveries pressed on one webhook, then on another before the first log came: the slower first one was drawn
+  // last, over the log asked for. The newest press wins.
+  let logAsked = 0;
+  let logOf = null; // the webhook whose log is shown
   async function showLog(hook) {
+    const asked = ++logAsked;
     const log = deliveryLog(hook);
     await log.load();
+    if (asked !== logAsked) return;
+    logOf = hook.webhook_id;
     replace(logSlot, log.card);
     log.card.scrollIntoView({block: 'nearest'});
   }
@@ -263,13 +287,21 @@ export async function render(main) {
     }
   }
 
-  async function remove(hook) {
+  async function remove(hook, button) {
     const ok = await confirmDialog({title: 'Delete this webhook?', body: `Events stop going to ${hook.url}; deliveries not yet sent are dropped.`,
       confirm: 'Delete', danger: true});
     if (!ok) return;
-    await api.del(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}`);
+    // Disabled while the webhook is deleted (the list is then drawn again without it): a second press asked again
+    // and got a 404 toast.
+    const done = busy(button);
+    try {
+      await api.del(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}`);
+    } catch (err) {
+      done();
+      throw err;
+    }
     toast('Webhook deleted');
-    replace(logSlot);
+    if (logOf === hook.webhook_id) { replace(logSlot); logOf = null; } // another webhook's log stays open
     await load();
     focusIfLost(listCard.querySelector('h2, .title')); // its row is gone
   }
@@ -289,8 +321,10 @@ export async function render(main) {
           // a screen reader's list of buttons said "Delete, Delete, Delete".
           const named = (verb) => `${verb} ${hook.url}`;
           // "Never tested" in words: a lone "-" read as a missing value or a failure.
-          const result = h('td', {class: 'test-result', 'data-label': 'Last test'}, h('span', {class: 'muted'}, NEVER_TESTED));
-          lastTest(hook, result);
+          const out = testing.has(hook.webhook_id); // its test is on its way (test())
+          const result = h('td', {class: 'test-result', 'data-label': 'Last test'},
+            h('span', {class: 'muted'}, out ? 'Sending…' : NEVER_TESTED));
+          if (!out) lastTest(hook, result);
           return h('tr', {'data-webhook-id': hook.webhook_id},
             h('td', {class: 'mono small url', 'data-label': 'URL', style: {wordBreak: 'break-all'}}, h('span', {class: 'hook-url'}, hook.url), failingLine(hook), lastDeliveryLine(hook),
               overlapLine(hook)),
@@ -299,13 +333,13 @@ export async function render(main) {
             result,
             h('td', {class: 'num actions'}, h('div', {class: 'row row-end'},
               h('button', {class: 'btn small', type: 'button', 'data-action': 'test', 'aria-label': named('Send test to'),
-                on: {click: (event) => test(hook, result, event.currentTarget)}}, 'Send test'),
+                disabled: out, on: {click: (event) => test(hook, event.currentTarget)}}, 'Send test'),
               h('button', {class: 'btn small', type: 'button', 'data-action': 'deliveries', 'aria-label': named('Deliveries to'),
                 on: {click: () => showLog(hook).catch((e) => toast(e.message))}}, 'Deliveries'),
               h('button', {class: 'btn small', type: 'button', 'data-action': 'rotate', 'aria-label': named('Rotate secret of'),
                 on: {click: (event) => rotate(hook, event.currentTarget).catch((e) => toast(e.message))}}, 'Rotate secret'),
               h('button', {class: 'btn small danger', type: 'button', 'data-action': 'delete', 'aria-label': named('Delete webhook'),
-                on: {click: () => remove(hook).catch((e) => toast(e.message))}}, 'Delete'))));
+                on: {click: (event) => remove(hook, event.currentTarget).catch((e) => toast(e.message))}}, 'Delete'))));
         })))));
   }
   await load();
