@@ -1,13 +1,19 @@
 """Webhooks: registration rules, signed POSTs, and the test event (`webhook_sender` delivers the queue).
 
-Signature: `X-Phonos-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
-Receivers recompute the HMAC over the timestamp, a dot and the raw body, compare
-in constant time, and reject old timestamps to stop replays.
+Signature: `X-Phonos-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>,v2=<hex
+HMAC-SHA256(secret, "<t>.<delivery id>.<body>")>`. Receivers recompute the HMAC, compare in constant time, and
+reject old timestamps to stop replays. v2 covers X-Phonos-Delivery, the id receivers deduplicate on: under v1
+alone a captured delivery sent again within the tolerance under a made-up id passed both the check and the
+dedup. v2 is an element of the same header, not a header of its own, because it shares the timestamp and every
+verifier written to date skips elements it does not know (v1's own rotation already sends several), so it keeps
+verifying v1 unchanged. The attempt (X-Phonos-Attempt) is left out of v2: a replay under another attempt number
+is the same delivery id and so deduplicated, and a verifier would need one more header to check nothing more.
 
 Rotation (`Webhooks.rotate`): a new secret becomes current and the one it replaces stays valid for an overlap
 (`expire_current_after_s`, a day by default, at most a week); meanwhile every attempt carries a v1= for each,
-the new one first (`t=…,v1=<new>,v1=<old>`, as Stripe signs during a roll), so a receiver may switch to the
-new secret at any moment of the overlap without refusing a delivery.
+the new one first, and a v2= for each likewise (`t=…,v1=<new>,v1=<old>,v2=<new>,v2=<old>`, as Stripe signs
+during a roll), so a receiver may switch to the new secret at any moment of the overlap without refusing a
+delivery.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Phonos-Signature"
 # Which attempt of its delivery a POST is (1 for the first; a retry's number is the delivery log's `attempts` + 1).
 # A header, not a body field: the body is the event as queued, the same bytes on every attempt (and what the log
-# shows), and like X-Phonos-Delivery it is outside the signature, so it says what happened, never who sent it.
+# shows). It is outside the signature (X-Phonos-Delivery is inside v2=), so it says what happened, never who sent it.
 ATTEMPT_HEADER = "X-Phonos-Attempt"
 MAX_URL_LENGTH = 2048
 MAX_RESPONSE_READ = 1024  # bytes of a receiver's answer body read at most
@@ -126,11 +132,18 @@ class Rotation:
     previous_secret_expires_at: float
 
 
-def sign(secrets: str | Sequence[str], timestamp: int, body: str) -> str:
-    """The signature header: one timestamp, then one v1= per secret in the order given (current first)."""
+def sign(secrets: str | Sequence[str], timestamp: int, body: str, delivery_id: str | None = None) -> str:
+    """The signature header: one timestamp, one v1= per secret in the order given (current first), then, given
+    the delivery's X-Phonos-Delivery, one v2= per secret in that order over "<t>.<delivery id>.<body>". The v1s
+    come first: a verifier that reads only the first v1 (t and the element after it) keeps working."""
     keys = (secrets,) if isinstance(secrets, str) else tuple(secrets)
-    digests = ",".join(
-        "v1=" + hmac.new(key.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest() for key in keys)
+    messages = {"v1": f"{timestamp}.{body}"}
+    if delivery_id is not None:
+        if "." in delivery_id:  # ids are `dlv_<hex>`, `test-<hex>` or a number: "<t>.<id>.<body>" reads one way
+            raise ValueError(f"a delivery id with a dot cannot be signed unambiguously: {delivery_id!r}")
+        messages["v2"] = f"{timestamp}.{delivery_id}.{body}"
+    digests = ",".join(f"{scheme}=" + hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
+                       for scheme, message in messages.items() for key in keys)
     return f"t={timestamp},{digests}"
 
 
@@ -408,7 +421,8 @@ async def post_event_answer(
     timeout_s: float, *, allow_loopback: bool, networks: tuple[egress.Network, ...] = (), attempt: int = 1,
 ) -> ReceiverAnswer:
     """POST one signed event and say how it ended (`ReceiverAnswer`); `secret` may be several (a rotation's
-    overlap: `signing_secrets`), each giving a v1= in the signature; `attempt` is said in ATTEMPT_HEADER.
+    overlap: `signing_secrets`), each giving a v1= and a v2= (over `delivery_id` too) in the signature; `attempt`
+    is said in ATTEMPT_HEADER.
 
     `session` comes from `egress.receiver_session` (public addresses only, no redirects, no
     decompression). The reason is for the log and the delivery row, never for the API caller.
@@ -429,7 +443,7 @@ async def post_event_answer(
         "X-Phonos-Event": event,
         "X-Phonos-Delivery": delivery_id,
         ATTEMPT_HEADER: str(attempt),
-        SIGNATURE_HEADER: sign(secret, int(time.time()), body),
+        SIGNATURE_HEADER: sign(secret, int(time.time()), body, delivery_id),
     }
     try:
         async with session.post(

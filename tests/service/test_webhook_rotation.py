@@ -5,6 +5,7 @@ an overlap out of range, a read-only key)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from datetime import UTC, datetime
@@ -40,15 +41,18 @@ class VerifyingReceiver(LoopbackServer):
         async def handle(request: web.Request) -> web.Response:
             body = await request.read()
             header = request.headers.get("X-Phonos-Signature", "")
-            accepted = []
+            delivery = request.headers.get("X-Phonos-Delivery")
+            accepted, signed_id = [], []
             for secret in self.secrets:
                 try:
                     verify_webhook(body, header, secret)
                 except WebhookSignatureError:
                     continue
                 accepted.append(secret)
+                with contextlib.suppress(WebhookSignatureError):  # v2: the delivery id signed too
+                    signed_id.append(verify_webhook(body, header, secret, delivery_id=delivery).delivery_id)
             self.seen.append({"header": header, "accepted": accepted, "event": request.headers["X-Phonos-Event"],
-                              "body": body})
+                              "body": body, "signed_id": signed_id, "delivery": delivery})
             if not accepted:
                 return web.Response(status=400, text="bad signature")
             return web.Response(status=self.statuses.pop(0) if self.statuses else 204)
@@ -90,8 +94,9 @@ def test_rotation_signs_with_both_secrets_during_the_overlap_and_the_new_one_aft
         assert sorted(s["event"] for s in receiver.seen) == ["job.completed", "job.started", "job.started",
                                                             "webhook.test"]
         for seen in receiver.seen:
-            assert seen["header"].count("v1=") == 2
+            assert seen["header"].count("v1=") == 2 and seen["header"].count("v2=") == 2
             assert seen["accepted"] == [new, old]  # a receiver on either secret accepts every delivery
+            assert seen["signed_id"] == [seen["delivery"]] * 2  # and, given X-Phonos-Delivery, checks it (v2)
         # the new secret's signature comes first: a receiver reading only the first v1 moves with the rotation
         only_first = ",".join(receiver.seen[0]["header"].split(",")[:2])
         assert verify_webhook(receiver.seen[0]["body"], only_first, new)["event"] == "webhook.test"
@@ -103,6 +108,7 @@ def test_rotation_signs_with_both_secrets_during_the_overlap_and_the_new_one_aft
         receiver.secrets = [newest["secret"], new, old]
         client.post(f"/v1/webhooks/{hook['webhook_id']}/test")
         assert receiver.seen[-1]["header"].count("v1=") == 1 and receiver.seen[-1]["accepted"] == [newest["secret"]]
+        assert receiver.seen[-1]["header"].count("v2=") == 1 and len(receiver.seen[-1]["signed_id"]) == 1
 
         # an overlap that runs out: two signatures within it, one after it
         last = client.post(f"/v1/webhooks/{hook['webhook_id']}/rotate-secret",

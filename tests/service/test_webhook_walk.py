@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import requests
-from phonos_client import WebhookSignatureError, verify_webhook
+from phonos_client import WebhookEvent, WebhookSignatureError, verify_webhook
 
 from jobservice.memory_inference import Failure
 from jobservice.webhooks import sign
@@ -274,9 +274,19 @@ def test_the_documented_receiver_works_as_printed(twin_factory: type, tmp_path: 
         delivered = client.get(f"/v1/webhooks/{hook_id}/deliveries", params={"status": "delivered"}).json()
         again = delivered["deliveries"][0]
         text = json.dumps(again["payload"])
+        signature = sign(secret, int(time.time()), text, again["delivery_id"])
         answer = requests.post(url, data=text.encode(), timeout=5, headers={
-            "X-Phonos-Delivery": again["delivery_id"], "X-Phonos-Signature": sign(secret, int(time.time()), text)})
+            "X-Phonos-Delivery": again["delivery_id"], "X-Phonos-Signature": signature})
         assert answer.status_code == 204
+        # The same delivery captured and replayed within the tolerance under a fresh id (which the dedup has not
+        # seen) is refused: v2 signs the id; and so is the replay with its v2 cut off (v1 alone still matched).
+        v1_only = ",".join(part for part in signature.split(",") if not part.startswith("v2="))
+        for replayed in (signature, v1_only):
+            answer = requests.post(url, data=text.encode(), timeout=5, headers={
+                "X-Phonos-Delivery": "dlv_00000000deadbeef", "X-Phonos-Signature": replayed})
+            assert answer.status_code == 400 and answer.text.startswith(
+                "the signature does not match" if replayed == signature else "X-Phonos-Signature has no v2="), \
+                answer.text
         time.sleep(0.3)
         assert len(lines) == 5
     finally:
@@ -286,23 +296,29 @@ def test_the_documented_receiver_works_as_printed(twin_factory: type, tmp_path: 
     namespace: dict[str, Any] = {}
     exec(plain_check, namespace)  # noqa: S102 - the documented snippet, run as printed
     verify = namespace["verify"]
-    now_s = int(time.time())
-    assert verify(b'{"a":1}', sign(secret, now_s, '{"a":1}'), secret)
-    assert not verify(b'{"a":2}', sign(secret, now_s, '{"a":1}'), secret)
-    assert not verify(b'{"a":1}', sign(secret, now_s - 600, '{"a":1}'), secret)
-    assert not verify(b'{"a":1}', "v1=00", secret)
-    # During a rotation (two v1=, the new secret's first) it takes either secret; so does the rotation snippet.
+    now_s, dlv = int(time.time()), "dlv_0123456789abcdef"
+    assert verify(b'{"a":1}', sign(secret, now_s, '{"a":1}', dlv), dlv, secret)
+    assert not verify(b'{"a":2}', sign(secret, now_s, '{"a":1}', dlv), dlv, secret)
+    assert not verify(b'{"a":1}', sign(secret, now_s - 600, '{"a":1}', dlv), dlv, secret)
+    assert not verify(b'{"a":1}', sign(secret, now_s, '{"a":1}', dlv), "dlv_00000000deadbeef", secret)  # replayed
+    assert not verify(b'{"a":1}', sign(secret, now_s, '{"a":1}'), dlv, secret)  # v1 alone: the id unsigned
+    assert not verify(b'{"a":1}', "v1=00", dlv, secret)
+    # During a rotation (two v2=, the new secret's first) it takes either secret; so does the rotation snippet.
     new = "whsec_new"
-    assert verify(b'{"a":1}', sign((new, secret), now_s, '{"a":1}'), secret)
-    assert verify(b'{"a":1}', sign((new, secret), now_s, '{"a":1}'), new)
-    namespace = {"verify_webhook": verify_webhook, "WebhookSignatureError": WebhookSignatureError}
+    assert verify(b'{"a":1}', sign((new, secret), now_s, '{"a":1}', dlv), dlv, secret)
+    assert verify(b'{"a":1}', sign((new, secret), now_s, '{"a":1}', dlv), dlv, new)
+    namespace = {"verify_webhook": verify_webhook, "WebhookSignatureError": WebhookSignatureError,
+                 "WebhookEvent": WebhookEvent}
     exec(either_check, namespace)  # noqa: S102 - the documented snippet, run as printed
     verify_either = namespace["verify_either"]
     body = '{"event":"webhook.test"}'
-    assert verify_either(body.encode(), sign((new, secret), now_s, body), [secret, new]) == {"event": "webhook.test"}
-    assert verify_either(body.encode(), sign(new, now_s, body), [secret, new]) == {"event": "webhook.test"}
+    both = verify_either(body.encode(), sign((new, secret), now_s, body, dlv), dlv, [secret, new])
+    assert both == {"event": "webhook.test"} and both.delivery_id == dlv
+    assert verify_either(body.encode(), sign(new, now_s, body, dlv), dlv, [secret, new]) == {"event": "webhook.test"}
     with pytest.raises(WebhookSignatureError, match="does not match"):
-        verify_either(body.encode(), sign("whsec_other", now_s, body), [secret, new])
+        verify_either(body.encode(), sign("whsec_other", now_s, body, dlv), dlv, [secret, new])
+    with pytest.raises(WebhookSignatureError, match="does not match"):  # replayed under another id
+        verify_either(body.encode(), sign((new, secret), now_s, body, dlv), "dlv_00000000deadbeef", [secret, new])
 
 
 def test_a_start_finishes_what_a_deleted_webhook_left_pending(twin_factory: type, tmp_path: Path) -> None:

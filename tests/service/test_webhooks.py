@@ -7,7 +7,7 @@ import hmac
 import json
 
 import pytest
-from phonos_client import verify_webhook
+from phonos_client import WebhookSignatureError, verify_webhook
 
 from tests.support import ALL_STORES, InProcessService, WebhookReceiver, wait_until
 
@@ -122,6 +122,18 @@ def test_job_events_are_delivered_signed_with_seed_payload(service: InProcessSer
     # the SDK's check for receivers takes them too (and the body as received, bytes or text)
     assert [verify_webhook(r["body"].encode(), r["headers"]["X-Phonos-Signature"], secret)
             for r in receiver.requests] == [json.loads(r["body"]) for r in receiver.requests]
+    # v2 signs the delivery id too ("<t>.<X-Phonos-Delivery>.<body>"), and the SDK given that header checks it: the
+    # id a receiver deduplicates on is signed, so one delivery replayed under another id is refused
+    for request in receiver.requests:
+        header, delivery = request["headers"]["X-Phonos-Signature"], request["headers"]["X-Phonos-Delivery"]
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        v2 = hmac.new(secret.encode(), f"{parts['t']}.{delivery}.{request['body']}".encode(), hashlib.sha256)
+        assert hmac.compare_digest(v2.hexdigest(), parts["v2"])
+        assert verify_webhook(request["body"].encode(), header, secret, delivery_id=delivery).delivery_id == delivery
+    first, second = receiver.requests
+    with pytest.raises(WebhookSignatureError, match="sent again under another X-Phonos-Delivery"):
+        verify_webhook(first["body"].encode(), first["headers"]["X-Phonos-Signature"], secret,
+                       delivery_id=second["headers"]["X-Phonos-Delivery"])
 
 
 def test_failed_deliveries_are_retried_with_backoff(service: InProcessService) -> None:

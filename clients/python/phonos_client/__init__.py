@@ -49,7 +49,7 @@ from phonos_client.models import (
     WebhookLastDelivery,
     WebhookTest,
 )
-from phonos_client.webhook_signature import WebhookSignatureError, verify_webhook
+from phonos_client.webhook_signature import WebhookEvent, WebhookSignatureError, verify_webhook
 
 __version__ = "0.1.0"
 __all__ = [
@@ -59,6 +59,6 @@ __all__ = [
     "IdempotencyError", "InsufficientCreditsError", "InternalServerError", "Job", "JobEvent", "JobPage", "JobShare",
     "MissingExtraError", "NotFoundError", "NotGrpcError", "NotHttpError", "NotTlsError", "PermissionDeniedError", "PhonosError", "Progress", "QueueFullError", "RateLimitError", "ServerUnreachableError", "SharedJob",
     "Submission",
-    "Webhook", "WebhookDelivery", "WebhookLastDelivery", "WebhookSignatureError", "WebhookTest", "WrongProtocolError",
+    "Webhook", "WebhookDelivery", "WebhookEvent", "WebhookLastDelivery", "WebhookSignatureError", "WebhookTest", "WrongProtocolError",
     "verify_webhook",
 ]
