@@ -1086,8 +1086,9 @@ def add_user_commands(sub: Any) -> None:
                             help=f"a model parameter (repeatable), e.g. -p {example}")
 
     def idempotency_key(parser: Any) -> None:
-        # Not in --help: the command prints it, with its key, when a submission's answer was lost (submit_again).
-        parser.add_argument("--idempotency-key", type=run_key, metavar="KEY", help=argparse.SUPPRESS)
+        # The command prints itself with it when a submission's answer was lost (submit_again).
+        parser.add_argument("--idempotency-key", type=run_key, metavar="KEY",
+                            help="the key a lost submission printed: gets its jobs again, charged once")
 
     fold = command(sub.add_parser("fold", help="predict structures of a sequence or a FASTA file"), "fold")
     fold.add_argument("input", help="a FASTA file, - for FASTA on stdin, or one amino-acid sequence (lines before "
