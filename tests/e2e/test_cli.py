@@ -264,8 +264,14 @@ def test_without_a_terminal_progress_is_plain_lines(service: InProcessService, t
     assert any(line.startswith("sequence: [recycle] trunk pass 1 of 3") for line in lines)
     assert lines[-1] == "sequence: completed - sequence.pdb"
     # Its own folder: a second sequence.pdb in the same one is named by its job id (tests/service/test_cli_small_fixes.py).
-    typo = phonos(service, key, "fold", "MKTAYIAKQRQISFVKSHFSRQ", "--out", str(tmp_path / "typo"), "--formats", "pdb,pbd")
-    assert typo.stderr.splitlines()[-1].startswith("sequence: completed - sequence.pdb; no pbd (this job has pdb, ")
+    # A file only some jobs make (relax's), which this job lacks: said on its line, and exit 4 (not found) as
+    # `jobs download --format relaxed_pdb` of it would be, so a script does not go on without it. (A typo, no
+    # job's format, is refused before the job is sent: tests/unit/test_cli_daily_use.py.)
+    lacking = phonos(service, key, "fold", "MKTAYIAKQRQISFVKSHFSRQ", "--out", str(tmp_path / "typo"),
+                     "--formats", "pdb,relaxed_pdb")
+    assert lacking.returncode == 4, lacking.stderr
+    assert lacking.stderr.splitlines()[-1].startswith("sequence: completed - sequence.pdb; no relaxed_pdb (this job "
+                                                      "has pdb, ")
     assert ran.stdout.split("\t")[0] == "sequence" and "completed" in ran.stdout
 
 

@@ -1,18 +1,30 @@
 """Two things a new user of the `phonos` command met, against the real service (in process, on the inference
 twin), through `phonos_client.cli.main`: a key pasted as `Bearer pk_...` (copied from a curl line's header) is
 used without the prefix, said in one line, by `phonos login` and from PHONOS_API_KEY; and a second
-`phonos fold SEQ --out folds/` keeps the first run's folds/sequence.pdb, naming its own file with the job id."""
+`phonos fold SEQ --out folds/` keeps the first run's folds/sequence.pdb, naming its own file with the job id.
+
+Also a submission whose answer never came (the connection lost after the server made and charged the job, through
+a proxy on loopback that forwards each request and drops its answer): the command prints itself with its run's
+`--idempotency-key`, and that command, over REST and over gRPC, gets the same job, charged once. And a URL with a
+path (a gateway behind a reverse proxy under /api): honoured; where no phonos API is under it, said as the URL being
+wrong (exit 2), not as "not found: no route for GET /api/v1/jobs" (exit 4, read as no such job)."""
 
 from __future__ import annotations
 
 import json
+import shlex
+import socketserver
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from phonos_client import Client, cli, config
 
-from tests.support import InProcessService
+from tests.support import InProcessService, LoopbackServer
 
 pytestmark = pytest.mark.integration
 SEQUENCE = "MKTVRQERLKSIVRILERSKEPV"
@@ -98,3 +110,123 @@ def test_the_help_says_how_files_are_named(capsys: pytest.CaptureFixture[str]) -
         cli.main(["fold", "--help"])
     assert exited.value.code == 0
     assert "a file already there is kept: the new one gets the job id too" in " ".join(capsys.readouterr().out.split())
+
+
+class _ForwardAndDrop(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        server: AnswerLost = self.server  # type: ignore[assignment]
+        method, path, _ = self.rfile.readline().decode().split(" ", 2)
+        headers: dict[str, str] = {}
+        while (line := self.rfile.readline().decode().strip()):
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        body = self.rfile.read(int(headers.get("content-length", "0")))
+        kept = {k: v for k, v in headers.items() if k not in ("host", "connection", "content-length")}
+        httpx.request(method, server.target + path, headers=kept, content=body, timeout=30)
+        server.forwarded.append(f"{method} {path}")
+        # ... and closes the connection without a byte of the answer.
+
+
+class AnswerLost(socketserver.ThreadingTCPServer):
+    """Forwards each HTTP request to `target` (the server does the work) and drops the answer."""
+
+    daemon_threads = True
+
+    def __init__(self, target: str) -> None:
+        super().__init__(("127.0.0.1", 0), _ForwardAndDrop)
+        self.target = target
+        self.forwarded: list[str] = []
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@contextmanager
+def answer_lost(target: str) -> Iterator[AnswerLost]:
+    proxy = AnswerLost(target)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join(10)
+
+
+def test_a_submission_whose_answer_was_lost_is_fetched_again_not_charged_again(
+        service: InProcessService, phonos: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = service.new_key(credits=100)
+    monkeypatch.setenv("PHONOS_API_KEY", key)
+    monkeypatch.setenv("PHONOS_MAX_RETRY_WAIT", "1")  # the SDK's own tries of the POST (the same key) are lost too
+    with answer_lost(service.base_url) as proxy:
+        monkeypatch.setenv("PHONOS_URL", proxy.url)
+        code, _, err = phonos("fold", SEQUENCE, "--name", "lost answer", "--no-wait", "--json")
+    assert code == 7, err
+    assert proxy.forwarded and set(proxy.forwarded) == {"POST /v1/batch"}, proxy.forwarded
+    lines = err.splitlines()
+    assert "run it again with its key," in err and "which gets those jobs (charged once), not new ones:" in err
+    command = shlex.split(lines[-1])
+    assert command[:5] == ["phonos", "fold", SEQUENCE, "--name", "lost answer"], lines[-1]
+    assert command[-2] == "--idempotency-key" and command[-1]
+    with Client(service.base_url, key) as client:
+        made = [job.job_id for job in client.list_jobs().jobs]
+        assert len(made) == 1 and client.account().balance == 90  # made and charged, its id never said
+    for transport in ("rest", "grpc"):  # the stored answer replays over either
+        monkeypatch.setenv("PHONOS_URL", service.url_for(transport))
+        code, out, err = phonos(*command[1:])
+        assert code == 0, err
+        assert [job["job_id"] for job in json.loads(out)["jobs"]] == made, transport
+    with Client(service.base_url, key) as client:
+        assert [job.job_id for job in client.list_jobs().jobs] == made and client.account().balance == 90
+
+
+class UnderAPath(LoopbackServer):
+    """A reverse proxy on loopback that serves the gateway at `target` under /api (the prefix stripped); any other
+    path is its own 404."""
+
+    path = "/api"
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.target = target
+
+    def routes(self, app: Any) -> None:
+        from aiohttp import ClientSession, web
+
+        async def forward(request: web.Request) -> web.Response:
+            headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+            async with ClientSession() as http, http.request(
+                    request.method, f"{self.target}/{request.match_info['tail']}", params=request.query,
+                    headers=headers, data=await request.read()) as answer:
+                return web.Response(status=answer.status, body=await answer.read(),
+                                    content_type=answer.content_type)
+
+        app.router.add_route("*", "/api/{tail:.*}", forward)
+
+
+def test_a_url_with_a_path_is_honoured_and_a_wrong_one_said_as_such(
+        service: InProcessService, key: str, phonos: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PHONOS_API_KEY", key)
+    root = service.base_url
+    with UnderAPath(root) as proxy:
+        for url in (proxy.url, f"{proxy.url}/", f"{proxy.url}/v1"):  # the SDK keeps the path (and drops a /v1)
+            monkeypatch.setenv("PHONOS_URL", url)
+            code, out, err = phonos("jobs", "ls", "--json")
+            assert code == 0 and "jobs" in json.loads(out), (url, err)
+        # The gateway itself, asked under a path it does not serve: it got /api/v1/jobs, the prefix on.
+        monkeypatch.setenv("PHONOS_URL", f"{root}/api")
+        code, _, err = phonos("jobs", "ls")
+        assert code == 2, err
+        assert err == (f"phonos: no phonos API under /api: the phonos server at {root} was asked for /api/v1/jobs, "
+                       f"with /api still on (its routes begin /v1/); the URL should be {root}, or a reverse proxy in "
+                       "front of it should strip /api before passing requests on; it came from PHONOS_URL: set "
+                       "PHONOS_URL=http://HOST:PORT\n"), err
+        # The proxy under another path than it serves the API at: its own 404, no API there.
+        monkeypatch.setenv("PHONOS_URL", proxy.url.replace("/api", "/phonos"))
+        code, _, err = phonos("jobs", "ls")
+        assert code == 2, err
+        assert err.startswith(f"phonos: no phonos API under /phonos: {proxy.url.replace('/api', '/phonos')} answered "
+                              "HTTP 404, not as a phonos server answers; it came from PHONOS_URL"), err
+        # A 404 of the API's own under a path that works is still "not found".
+        monkeypatch.setenv("PHONOS_URL", proxy.url)
+        code, _, err = phonos("jobs", "show", "fcdf4066-a637-4328-b42a-5bfec7c767d5")
+        assert code == 4 and err.startswith("phonos: not found"), err

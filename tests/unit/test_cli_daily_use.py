@@ -16,6 +16,8 @@ import asyncio
 import io
 import json
 import logging
+import os
+import signal
 import socket
 import sys
 import threading
@@ -24,14 +26,17 @@ from typing import Any
 
 import httpx
 import pytest
-from phonos_client import cli, flag_ranges
+from phonos_client import cli, flag_ranges, result_formats
 from phonos_client.client import Client
 from phonos_client.display import Display
 from phonos_client.rest import connection_error
 from phonos_client.retry import RetryPolicy, Tries
+from phonos_models.common import relax_step
+from phonos_models.common.relax import RelaxedStructure, RelaxOutcome
 
 from jobservice import paging, shares
 from jobservice.activity import ACTIONS
+from jobservice.modelspecs.registry import SPEC_MODULES, build_specs
 from phonos_config import alphafold2, diffdock, esmfold
 from tests.support import LoopbackServer, wait_until
 
@@ -75,7 +80,28 @@ OUT_OF_RANGE = [
     (["dock", "--protein", JOB_ID, "--ligand", "CCO", "--samples", "0"], "--samples must be at least 1, got 0"),
     (["webhooks", "rotate-secret", "wh_x", "--expire-current-after", "9d"],
      "--expire-current-after must be between 0 (at once) and 7d, got 9d"),
+    # A format no job of the model makes (a typo) was submitted, charged and waited for, then fetched nothing.
+    (["fold", "MKTAYIAKQ", "--formats", "pdb,pbd"], '--formats "pbd" is not a format esmfold makes; it makes pdb, '
+     "cif, json, pae, plddt_plot, pae_plot, zip, relaxed_pdb, relaxed_cif, or all"),
+    (["fold", "MKTAYIAKQ", "--model", "alphafold2", "--formats", "rank_6_pdb,a3m,"],
+     '--formats "rank_6_pdb", "" are not formats alphafold2 makes; it makes pdb, cif, json, a3m, '),
+    (["fold", "MKTAYIAKQ", "--formats", "a3m"], '--formats "a3m" is not a format esmfold makes'),
+    (["dock", "--protein", JOB_ID, "--ligand", "CCO", "--formats", "pdb,pae"],
+     '--formats "pae" is not a format diffdock makes; it makes pdb, sdf, json, confidence_plot, zip, or all'),
+    (["jobs", "watch", JOB_ID, "--out", "x", "--formats", "pbd"], '--formats "pbd" is not a format any model makes'),
+    (["jobs", "download", JOB_ID, "--format", "all"], '--format "all" is not a format any model makes; the models '
+     "make pdb, cif, json, pae, plddt_plot, pae_plot, zip, relaxed_pdb, relaxed_cif, a3m, timings, coverage_plot, "
+     "rank_N_pdb, rank_N_relaxed_pdb, sdf, confidence_plot, txt"),
 ]
+
+
+@pytest.mark.usefixtures("nowhere")
+@pytest.mark.parametrize("argv", [["fold", "MKTAYIAKQ", "--model", "alphafold2", "--formats", "rank_5_relaxed_pdb,pae"],
+                                  ["fold", "MKTAYIAKQ", "--formats", "relaxed_cif"], ["jobs", "download", JOB_ID,
+                                  "--format", "rank_2_pdb"], ["jobs", "watch", JOB_ID, "--formats", "sdf,txt"]])
+def test_a_format_only_some_jobs_make_is_asked_for(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Not refused: the request is sent (to nothing listening here: exit 7, not 2)."""
+    assert cli.main(argv) == 7, capsys.readouterr().err
 
 
 @pytest.mark.usefixtures("nowhere")
@@ -108,6 +134,16 @@ def test_the_commands_bounds_are_the_services() -> None:
     assert (flag_ranges.STEPS.lo, flag_ranges.STEPS.hi) == (diffdock.MIN_INFERENCE_STEPS, diffdock.MAX_INFERENCE_STEPS)
     assert (flag_ranges.PAGE.lo, flag_ranges.PAGE.hi) == (1, paging.MAX_LIMIT)
     assert (flag_ranges.SHARE_DAYS.lo, flag_ranges.SHARE_DAYS.hi) == (1, shares.MAX_DAYS)
+    # Every result's files are the service's model specs' (every model it can serve), in their order; the rank_N
+    # files go up to AlphaFold2's most models, and the relax step's files are named as the client knows them.
+    specs = build_specs(SPEC_MODULES)
+    assert result_formats.FIXED == {model: spec.formats for model, spec in specs.items()}
+    assert result_formats.ALPHAFOLD2_MAX_MODELS == alphafold2.MAX_MODELS
+    structure = RelaxedStructure("m", "ATOM\n", 0, 0, 0, 0, 0.0, 0.0, 0.0, 1, 0.0)
+    relaxed = relax_step.files(["a", "b"], RelaxOutcome("completed", {"a": structure, "b": structure}),
+                               lambda _s, _r: "", lambda _s, _r: "")
+    assert {f.format for f in relaxed} <= set(result_formats.SOME_JOBS["alphafold2"])
+    assert {"relaxed_pdb", "relaxed_cif"} == set(result_formats.SOME_JOBS["esmfold"])
 
 
 # -- the reconnect note -----------------------------------------------------------------------------
@@ -430,3 +466,46 @@ def test_an_https_url_for_a_plain_http_server_is_said_as_that(
         assert cli.main(["login", "--url", f"https://127.0.0.1:{http_port.port}", "--api-key", "pk_test"]) == 7
     assert capsys.readouterr().err == (f"phonos: https://127.0.0.1:{http_port.port} answered, but not in TLS: a plain "
                                        f"HTTP server is given as http://127.0.0.1:{http_port.port}\n")
+
+
+# -- Ctrl-C while a submission is sent ---------------------------------------------------------------
+
+
+def test_ctrl_c_during_the_submission_prints_the_command_that_gets_its_jobs(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """The POST went out and its answer (the jobs made and charged) had not come: the command did not know their ids.
+    It prints itself with its run's key, which the server would answer with the same jobs
+    (tests/service/test_cli_small_fixes.py runs that command against the real service)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    received = threading.Event()
+    held: list[socket.socket] = []
+    heads: list[str] = []
+
+    def take_and_keep() -> None:  # reads the request, answers nothing, then says so with Ctrl-C
+        conn, _ = listener.accept()
+        held.append(conn)
+        while b"\r\n\r\n" not in (data := conn.recv(65536)) and data:
+            pass
+        heads.append(data.decode("latin-1").lower())
+        received.set()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setenv("PHONOS_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setenv("PHONOS_API_KEY", "pk_test")
+    monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "config.toml"))
+    thread = threading.Thread(target=take_and_keep, daemon=True)
+    thread.start()
+    try:
+        code = cli.main(["fold", "MKTAYIAKQ", "--name", "p 1", "--out", str(tmp_path), "--idempotency-key", "k0"])
+    finally:
+        thread.join(10)
+        for conn in held:
+            conn.close()
+        listener.close()
+    err = capsys.readouterr().err
+    assert received.is_set() and code == 130, err
+    assert "idempotency-key: k0.0\r\n" in heads[0]  # the run's key, and the batch's place in the run
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("interrupted while submitting. The server may have made (and charged) jobs"), err
+    # The same words, the run's key in place of the one given (the same key: the same answer).
+    assert lines[-1] == f"  phonos fold MKTAYIAKQ --name 'p 1' --out {tmp_path} --idempotency-key k0", err

@@ -34,14 +34,16 @@ import shlex
 import shutil
 import signal
 import sys
+import uuid
 from collections.abc import Callable, Collection, Coroutine, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from getpass import getpass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from phonos_client import config, errors, flag_ranges
+from phonos_client import config, errors, flag_ranges, result_formats
 from phonos_client.client import AsyncClient, Client, bare_key, choose_transport
 from phonos_client.columns import (
     broken,
@@ -83,16 +85,20 @@ WATCH_FORMATS = "pdb"  # `jobs watch --formats`' default
 # The command's own exit codes; a failed call exits with its error's `exit_code` (errors.py: 3 authentication,
 # 4 not found, 5 credits, 6 rate limit, 7 server, 8 invalid request), and so does a batch whose records the
 # server rejected one by one (report()).
-EXIT = {"ok": 0, "job_failed": 1, "usage": 2, "interrupted": 130}
+EXIT = {"ok": 0, "job_failed": 1, "usage": 2, "file_absent": errors.NotFoundError.exit_code, "interrupted": 130}
 # Said after a server or connection error that ended the following of submitted jobs (run()), over the command
 # that picks them up again; in its two pieces where a terminal is narrower than the line.
 FOLLOW_AGAIN = ("the jobs were submitted and may still run on the server;", "follow them again with:")
+# Said when a submission's answer was lost (Ctrl-C or a connection gone during the POST), over the same command
+# with the run's idempotency key: the server replays its answer to it.
+SUBMIT_AGAIN = ("The server may have made (and charged) jobs this command did not hear of; run it again with its key,",
+                "which gets those jobs (charged once), not new ones:")
 # The server package's verbs (launcher/cli.py reads this list too): listed here, run there.
 OPERATOR_VERBS = ("serve", "keys", "accounts", "credits", "users", "db", "weights", "backup", "status")
 # `phonos --help`'s last lines: what a script can branch on (docs/clients.md says the same, in more words).
 EXIT_CODES_HELP = ("exit codes: 0 ok; 1 a job failed or was cancelled (or a webhook test failed); 2 usage (bad "
                    "arguments, server URL or input file); 3 authentication (a key refused, expired or read-only); "
-                   "4 not found (or results deleted); 5 insufficient credits; 6 rate limited; 7 server or connection "
+                   "4 not found (or results deleted, or a file --formats asked for); 5 insufficient credits; 6 rate limited; 7 server or connection "
                    "error (nothing answers at the address); 8 invalid request (also records of a batch the server "
                    "refused); 130 interrupted; 141 output closed early (`| head`)")
 BATCH_SIZE = 10  # the API's limit per /v1/batch
@@ -118,9 +124,11 @@ class Outcome:
     error: str | None = None
     # A record the server refused: the exit code of its error, as if it had been sent alone (not in --json).
     refused_exit: int = field(default=0, compare=False)
+    # Formats asked for that this completed job lacks (a model's file only some jobs have: `relaxed_pdb`).
+    absent: list[str] = field(default_factory=list, compare=False)
 
     def json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "refused_exit"}
+        return {k: v for k, v in asdict(self).items() if k not in ("refused_exit", "absent")}
 
 
 class Notices(logging.Handler):
@@ -163,6 +171,11 @@ class Session:
     """What a run has submitted so far: printed on Ctrl-C so the user can pick the jobs up again."""
 
     job_ids: list[str] = field(default_factory=list)
+    # fold/dock: the run's Idempotency-Key (each batch's key is made from it: submission_key). While `submitting`,
+    # a POST may have been answered with jobs this run never heard of (Ctrl-C, a connection lost): the same command
+    # with this key gets the server's stored answer (the same jobs, not charged again) instead of new jobs.
+    key: str | None = None
+    submitting: bool = False
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -180,7 +193,7 @@ async def submit(client: AsyncClient, model: str, records: list[Record], params:
         chunk = records[start:start + BATCH_SIZE]
         items = [{"model": model, "sequence": r.text, "name": r.id, "params": {**params, **(extra or {})}}
                  for r in chunk]
-        results = await submit_in_parts(client, items)
+        results = await submit_in_parts(client, items, submission_key(session.key, start // BATCH_SIZE))
         for record, item in zip(chunk, results, strict=True):
             if item.success and item.job_id:
                 session.job_ids.append(item.job_id)
@@ -202,12 +215,19 @@ def refusal_exit_code(title: str | None) -> int:
     return errors.from_response(status, {"error": title, "message": ""}, {}).exit_code
 
 
-async def submit_in_parts(client: AsyncClient, items: list[dict[str, Any]]) -> list[BatchItem]:
+def submission_key(key: str | None, *place: int) -> str | None:
+    """The Idempotency-Key of one POST of a run (its batch, and part): the run's key and the POST's place in it, so
+    the same command run again sends each batch, the same request, under the same key (a key is one request's)."""
+    return None if key is None else ".".join((key, *map(str, place)))
+
+
+async def submit_in_parts(client: AsyncClient, items: list[dict[str, Any]], key: str | None = None
+                          ) -> list[BatchItem]:
     """One batch's results; a batch larger than the account's cap on waiting jobs (which the server refuses as
     a 400 that no wait would change) goes in parts of at most the cap, one after another, each waiting its
     turn (a 429 "Too many jobs" while the earlier parts are still waiting: the SDK waits it out)."""
     try:
-        return list((await client.submit_batch(items)).results)
+        return list((await client.submit_batch(items, idempotency_key=key)).results)
     except errors.BatchTooLargeError as exc:
         part = exc.queue_limit
         if not 0 < part < len(items):
@@ -217,7 +237,8 @@ async def submit_in_parts(client: AsyncClient, items: list[dict[str, Any]]) -> l
             part, len(items), part)
         results: list[BatchItem] = []
         for start in range(0, len(items), part):
-            results += (await client.submit_batch(items[start:start + part])).results
+            results += (await client.submit_batch(items[start:start + part], idempotency_key=submission_key(
+                key, start // part))).results
         return results
 
 
@@ -250,8 +271,9 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
                         await asyncio.to_thread(write_whole, target, download.content)
                     outcome.files.append(str(target))
             absent = [fmt for fmt in formats if fmt != "all" and fmt not in job.formats]
+            outcome.absent = absent
             note = ", ".join(Path(f).name for f in outcome.files)
-            if absent:  # a typo (`--formats pbd`) or a file this job does not make: said, not silently skipped
+            if absent:  # a file only some jobs of the model make (a typo was refused before): said, exit 4
                 note += f"{'; ' if note else ''}no {', '.join(absent)} (this job has {', '.join(job.formats)})"
             display.update(outcome.job_id, job.status, note=note)
         elif job.status != "completed":
@@ -307,7 +329,7 @@ def report(outcomes: list[Outcome], as_json: bool) -> int:
     """Every record's row (a table on a terminal, tab-separated piped; or --json's document), then the exit status:
     a record the server refused decides it (8, invalid request, for a bad sequence or a model not served), whether
     or not the others ran, because the input needs fixing; stderr names the refused records and why. Otherwise a
-    failed or cancelled job is 1."""
+    failed or cancelled job is 1, and then a completed job without a file --formats asked for is 4 (not found)."""
     if as_json:
         print(json.dumps({"jobs": [o.json() for o in outcomes]}, indent=2))
     else:
@@ -329,7 +351,11 @@ def report(outcomes: list[Outcome], as_json: bool) -> int:
                  "not charged):\n" + "\n".join(f"  {', '.join(names)}: {reason}" for reason, names in by_reason.items()))
         return refused[0].refused_exit
     failed = [o for o in outcomes if o.status not in ("completed", "pending", "running")]
-    return EXIT["job_failed"] if failed else EXIT["ok"]
+    if failed:
+        return EXIT["job_failed"]
+    # A file asked for that a completed job lacks is what `jobs download --format` of it answers: not found (4). A
+    # script's `phonos fold ... --formats relaxed_pdb && use it` must not go on without the file; the table says which.
+    return EXIT["file_absent"] if any(o.absent for o in outcomes) else EXIT["ok"]
 
 
 def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
@@ -447,7 +473,9 @@ def prepare_dock(args: argparse.Namespace) -> Work:
 
 
 async def run_work(args: argparse.Namespace, client: AsyncClient, session: Session, work: Work) -> int:
+    session.submitting = True
     outcomes = await submit(client, work.model, work.records, work.params, session, work.extra, work.flags)
+    session.submitting = False
     if not args.no_wait:
         await follow(client, outcomes, display_for(args), Path(args.out), tuple(args.formats.split(",")))
     code = report(outcomes, args.json)
@@ -1057,6 +1085,11 @@ def add_user_commands(sub: Any) -> None:
         parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                             help=f"a model parameter (repeatable), e.g. -p {example}")
 
+    def idempotency_key(parser: Any) -> None:
+        # The command prints itself with it when a submission's answer was lost (submit_again).
+        parser.add_argument("--idempotency-key", type=run_key, metavar="KEY",
+                            help="the key a lost submission printed: gets its jobs again, charged once")
+
     fold = command(sub.add_parser("fold", help="predict structures of a sequence or a FASTA file"), "fold")
     fold.add_argument("input", help="a FASTA file, - for FASTA on stdin, or one amino-acid sequence (lines before "
                                     "the first '>' header are a record of their own, named seq1, as in the "
@@ -1071,6 +1104,7 @@ def add_user_commands(sub: Any) -> None:
     fold.add_argument("--num-recycles", type=int, metavar="N",  # its range is the model's: checked in _main
                       help="recycling iterations, 1-24 (alphafold2: 0-24; the model's default without it)")
     job_outputs(fold, "pdb", "num_recycles=4")
+    idempotency_key(fold)
 
     dock = command(sub.add_parser("dock", help="dock ligands into a protein with DiffDock"), "dock")
     dock.add_argument("--protein", required=True, metavar="PDB|JOB_ID", help="a PDB file, or the id of a completed fold job")
@@ -1080,6 +1114,7 @@ def add_user_commands(sub: Any) -> None:
     dock.add_argument("--samples", dest="samples_per_complex", type=flag_ranges.SAMPLES, metavar="N", help="poses per ligand (samples_per_complex)")
     dock.add_argument("--steps", dest="inference_steps", type=flag_ranges.STEPS, metavar="N", help="diffusion steps, 10-40 (inference_steps)")
     job_outputs(dock, "pdb,sdf", "random_seed=7")
+    idempotency_key(dock)
 
     jobs = sub.add_parser("jobs", help="list, inspect, follow, download and cancel jobs").add_subparsers(
         dest="jobs_command", required=True)
@@ -1291,6 +1326,8 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 note_answered(client)
     session = Session()
+    if args.command_path in PREPARE:
+        session.key = getattr(args, "idempotency_key", None) or str(uuid.uuid4())
     work = PREPARE[args.command_path](args) if args.command_path in PREPARE else None
     out = getattr(args, "out", None)
     if out and not getattr(args, "no_wait", False):
@@ -1316,10 +1353,18 @@ def run(args: argparse.Namespace) -> int:
         # `jobs ls`. A refusal that is about the jobs themselves (404, 401) is not followed by it: watching again
         # would meet it again. A 402 can only end a later batch's submission (a FASTA of more than 10 records):
         # the earlier batches' jobs were accepted and charged, and run.
-        if session.job_ids and (not isinstance(exc, errors.APIStatusError) or exc.status >= 500
-                                or exc.status in (402, 429) or not exc.from_the_api):
+        unanswered = not isinstance(exc, errors.APIStatusError) or exc.status >= 500 or not exc.from_the_api
+        if session.submitting and unanswered:
+            # A POST whose answer did not come may have made (and charged) jobs: only its key finds them.
+            args.submit_again = submit_again(session, args)
+        elif session.job_ids and (unanswered or exc.status in (402, 429)):
             args.follow_again = follow_again(session.job_ids, args)
         raise
+    if result is None and session.submitting:
+        said, again = SUBMIT_AGAIN
+        print(f"\ninterrupted while submitting. {said_to_fit(f'{said} {again}', SUBMIT_AGAIN, sys.stderr)}\n"
+              f"{command_to_fit(submit_again(session, args), sys.stderr)}", file=sys.stderr)
+        return EXIT["interrupted"]
     if result is None:
         said = "interrupted: the jobs keep running on the server."
         if session.job_ids:
@@ -1346,6 +1391,27 @@ def note_answered(client: Client | AsyncClient) -> None:
         config.remember_answered(client.base_url)
 
 
+def not_under_that_path(exc: errors.APIStatusError) -> str | None:
+    """A 404 at a URL with a path (`PHONOS_URL=http://host:port/api`, a gateway behind a reverse proxy under a
+    path) that says the API is not there, or None: the phonos server itself answering "no route for GET
+    /api/v1/jobs" got the path with the prefix on (the URL should be its own address, or the proxy should strip
+    the prefix); another server's 404 there (a proxy that serves its phonos under another path) has none under it.
+    Said as the address being wrong, not as "not found" (which reads as no such job)."""
+    parts = urlsplit(exc.server or "")
+    prefix = parts.path.rstrip("/")
+    if exc.status != 404 or not prefix or parts.scheme not in ("http", "https"):
+        return None
+    root = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+    if not exc.from_the_api:
+        return f"no phonos API under {prefix}: {exc.server} answered HTTP 404, not as a phonos server answers"
+    m = re.match(r"^no route for [A-Z]+ (\S+)$", exc.message.strip())
+    if m is None or not m[1].startswith(f"{prefix}/v1/"):
+        return None  # a 404 of the API's own (no such job) under a path that works
+    return (f"no phonos API under {prefix}: the phonos server at {root} was asked for {m[1]}, with {prefix} still on "
+            f"(its routes begin /v1/); the URL should be {root}, or a reverse proxy in front of it should strip {prefix} "
+            "before passing requests on")
+
+
 def wrong_address(said: str, url: str, args: argparse.Namespace) -> str:
     """One line for an address that is not a phonos server's (`said`: what happened there), with where that address
     came from: the place to fix it."""
@@ -1361,6 +1427,40 @@ def wrong_address(said: str, url: str, args: argparse.Namespace) -> str:
     if came_from == "default":
         return f"{said}, the default address; set PHONOS_URL={form} or run phonos login --url {form}"
     return f"{said}; it came from {came_from}: phonos login --url {form} stores another"
+
+
+def format_refusal(args: argparse.Namespace) -> str | None:
+    """`--formats`/`--format` naming a file no job of the model(s) can have (a typo: `--formats pbd`): what to say
+    before any request, or None. `jobs watch` and `jobs download` know no model before they ask: any model's."""
+    if args.command_path in PREPARE:
+        return result_formats.refusal("--formats", args.formats, [getattr(args, "model", "diffdock")])
+    if args.command_path == "jobs watch":
+        return result_formats.refusal("--formats", args.formats, result_formats.FIXED)
+    if args.command_path == "jobs download" and args.format is not None:
+        return result_formats.refusal("--format", args.format, result_formats.FIXED, many=False)
+    return None
+
+
+def submit_again(session: Session, args: argparse.Namespace) -> list[str]:
+    """The command as it was typed, with the run's key (`--idempotency-key K`, in place of one it had): run again, it
+    sends the same batches under the same keys, so the server answers with the jobs it made (charged once) and the
+    command follows them; a batch that never reached the server is submitted then."""
+    words, skip = [], False
+    for word in getattr(args, "argv", []):
+        if skip or word == "--idempotency-key" or word.startswith("--idempotency-key="):
+            skip = word == "--idempotency-key"
+            continue
+        words.append(word)
+    return ["phonos", *words, "--idempotency-key", session.key or ""]
+
+
+def run_key(text: str) -> str:
+    """`--idempotency-key`'s type: a run's key, printable ASCII without spaces, short enough that each batch's key
+    (KEY.N.P) stays within the server's 255 characters."""
+    if not 0 < len(text) <= 200 or not all("!" <= c <= "~" for c in text):
+        raise argparse.ArgumentTypeError("takes the key a phonos fold or dock printed (1-200 printable characters, "
+                                         "no spaces)")
+    return text
 
 
 def follow_again(job_ids: Sequence[str], args: argparse.Namespace) -> list[str]:
@@ -1441,7 +1541,11 @@ def key_source(error: errors.PhonosError, command: str) -> str:
 
 def say_follow_again(args: argparse.Namespace) -> None:
     """After the error line: the command that follows the jobs again, where run() found that the error ended the
-    following of jobs it had submitted or was watching (`args.follow_again`)."""
+    following of jobs it had submitted or was watching (`args.follow_again`), or the command that submits again
+    under the same key where the error lost a submission's answer (`args.submit_again`)."""
+    if again := getattr(args, "submit_again", None):
+        print(f"{said_to_fit(' '.join(SUBMIT_AGAIN), SUBMIT_AGAIN, sys.stderr)}\n{command_to_fit(again, sys.stderr)}",
+              file=sys.stderr)
     if again := getattr(args, "follow_again", None):
         print(f"{said_to_fit(' '.join(FOLLOW_AGAIN), FOLLOW_AGAIN, sys.stderr)}\n{command_to_fit(again, sys.stderr)}",
               file=sys.stderr)
@@ -1457,12 +1561,15 @@ def _main(argv: list[str]) -> int:
         return int(server_cli.main(argv))
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    args.argv = argv  # as typed: a lost submission's answer is fetched by the same command (submit_again)
     if extra:  # said by the verb's parser, whose --help lists what it takes (the top one's lists the verbs)
         Parser(prog=f"phonos {args.command_path}").error(f"unrecognized arguments: {' '.join(extra)}")
     if blank := blank_id(args):
         Parser(prog=f"phonos {args.command_path}").error(f"{blank}: an id cannot be empty")  # the verb's help
     if refused := flag_ranges.recycles_refusal(getattr(args, "model", ""), getattr(args, "num_recycles", None)):
         Parser(prog=f"phonos {args.command_path}").error(refused)  # the model's range: known once both are read
+    if refused := format_refusal(args):
+        Parser(prog=f"phonos {args.command_path}").error(refused)  # before the job is submitted and charged
     if args.command_path == "jobs watch" and args.out and not args.job_ids:
         # Every job's events until Ctrl-C fetch nothing: --out was taken (its folder made) and did nothing.
         Parser(prog="phonos jobs watch").error("--out fetches the files of the jobs named: give their ids")
@@ -1484,6 +1591,9 @@ def _main(argv: list[str]) -> int:
                              }.get(type(exc), ("gRPC", f"an HTTP port (the REST API's) is given as http://{host}"))
             complain(f"phonos: {exc.server} answered, but not in {speaks}: {other}")
             return exc.exit_code
+        if isinstance(exc, errors.APIStatusError) and (said := not_under_that_path(exc)):
+            complain(f"phonos: {wrong_address(said, exc.server or '', args)}")
+            return EXIT["usage"]  # the server URL is wrong: no wait or retry changes that
         if isinstance(exc, errors.APIStatusError) and not exc.from_the_api and exc.server:
             # Another web server there, or a proxy's error page: its 404 is not "no such job" (exit 4).
             said = f"{exc.server} answered HTTP {exc.status}, not as a phonos server answers"
