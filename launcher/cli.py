@@ -53,6 +53,7 @@ from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
 from launcher import tables
 from launcher.tables import When, rfc3339, said, said_error, said_line, shown, terminal_cells
+from phonos_common.process_exit import end_without_teardown
 from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
 
@@ -701,7 +702,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """The `phonos` console script. A reader that stops early (`phonos keys list | head -1`) ends the command
     quietly with EXIT_CLOSED_PIPE (phonos_client.pipes), whichever verb was printing."""
-    return ending_quietly_on_a_closed_pipe(lambda: _main(list(sys.argv[1:] if argv is None else argv)))
+    words = list(sys.argv[1:] if argv is None else argv)
+    status = ending_quietly_on_a_closed_pipe(lambda: _main(words))
+    if argv is None and words[:1] == ["serve"]:  # the program (not a test's call): its children are stopped
+        end_without_teardown(status)  # and reaped; the interpreter's teardown is 0.3-1 s of nothing
+    return status
 
 
 def sub_commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
