@@ -28,6 +28,7 @@ from jobservice.datadir_lock import DataDirLocked
 from jobservice.db_wait import EXIT_DATABASE_REFUSED, Waiting
 from jobservice.pg import StartFailure
 from jobservice.private_files import private_umask
+from jobservice.process_exit import end_without_teardown
 from jobservice.server import (
     CannotListen,
     RunningJobService,
@@ -39,7 +40,6 @@ from jobservice.server import (
     start_in_process_gateway,
 )
 from jobservice.store import STORE_UNUSABLE, store_unusable_message
-from phonos_common.process_exit import end_without_teardown
 from phonos_config.service import ServiceSettings
 
 log = logging.getLogger("jobservice")  # not "__main__", as `python -m` names this module

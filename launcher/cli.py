@@ -50,10 +50,10 @@ from jobservice.errors import LimitReached, PhonosError
 from jobservice.key_policy import FULL, READ_ONLY
 from jobservice.messages import activity_json
 from jobservice.private_files import private_umask, secure_data_dir
+from jobservice.process_exit import end_without_teardown
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
 from launcher import tables
 from launcher.tables import When, rfc3339, said, said_error, said_line, shown, terminal_cells
-from phonos_common.process_exit import end_without_teardown
 from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
 
