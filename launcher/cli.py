@@ -705,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     status = ending_quietly_on_a_closed_pipe(lambda: _main(words))
     if argv is None and words[:1] == ["serve"]:  # the program (not a test's call): its children are stopped
-        end_without_teardown(status)  # and reaped; the interpreter's teardown is 0.3-1 s of nothing
+        end_without_teardown(status)  # and reaped; the interpreter's teardown is 0.4-0.6 s of nothing
     return status
 
 
