@@ -150,4 +150,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    end_without_teardown(main())
+    status = main()
+    tracing.shutdown()  # a start that failed half-way too: its spans were left to atexit, which is skipped now
+    end_without_teardown(status)
