@@ -1,13 +1,18 @@
 """Ctrl-C of `phonos serve`, timed line by line: where the stop's seconds go between the launcher, the job service and
 Triton (README, "Ctrl-C ... Triton stopped (N s)").
 
-    python bench/serve_stop.py [--models esmfold,alphafold2,diffdock] [--repeats 3]
+    python bench/serve_stop.py [--models esmfold,alphafold2,diffdock] [--repeats 3] [--checkout LABEL=DIR ...]
 
 Each run starts `phonos serve` on free ports with a fresh data directory, waits for its banner, sends SIGINT (as
 Ctrl-C does) and notes when each line of its output arrives and when it exits. Printed per run, in seconds from the
 SIGINT: the job service's last line, when its process is gone (the launcher waits for it before it signals Triton),
 "stopping Triton", "Triton stopped (N s)" and the launcher's exit; then the median of the totals and of Triton's own
 figure. Bench bench/triton_stop.py breaks Triton's part down further.
+
+`--checkout LABEL=DIR` (repeatable) runs another source tree's `phonos serve` (e.g. main's, `git archive main | tar -x
+-C DIR`) with the same interpreter, its runs interleaved with the others' so a busy spell of a shared host falls on
+each alike; then each checkout's medians side by side, the job service's exit after its last line and the launcher's
+after "Triton stopped" among them. Without it: this checkout only.
 """
 
 from __future__ import annotations
@@ -37,12 +42,14 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
-def stop_once(models: str, data_dir: Path) -> tuple[float, float]:
+def stop_once(models: str, data_dir: Path, checkout: Path = REPO) -> dict[str, float]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
+    path = os.pathsep.join(str(checkout / part) for part in ("", "triton_models", "clients/python"))
     popen = subprocess.Popen(
         [sys.executable, "-m", "launcher.cli", "serve", "--data-dir", str(data_dir), "--http-port", str(free_port()),
          "--grpc-port", str(free_port()), "--metrics-port", str(free_port())],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env={**clean, "PHONOS_MODELS": models})
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=checkout,
+        env={**clean, "PHONOS_MODELS": models, "PYTHONPATH": path})
     lines: list[tuple[float, str]] = []
     bannered = threading.Event()
 
@@ -81,25 +88,48 @@ def stop_once(models: str, data_dir: Path) -> tuple[float, float]:
         ("Triton stopped", "Triton stopped ("))}
     triton = next((float(m.group(1)) for _, text in after if (m := re.match(r"Triton stopped \((\d+\.\d) s\)", text))),
                   float("nan"))
-    print(f"\nrun: Ctrl-C to exit {total:.2f} s, Triton's own figure {triton:.1f} s (load average {load:.2f})")
+    print(f"\nrun ({checkout}): Ctrl-C to exit {total:.2f} s, Triton's own figure {triton:.1f} s (load average {load:.2f})")
     events = [*said.items(), ("job service process gone", jobs_gone), ("launcher exited", total)]
     for what, at in sorted(events, key=lambda item: float("inf") if item[1] is None else item[1]):
         print(f"  {'-' if at is None else f'{at:6.2f}'} s  {what}")
-    return total, triton
+    nan = float("nan")
+    last_line, tritons_end = said["job service stopped (its last line)"], said["Triton stopped"]
+    return {"Ctrl-C to exit": total, "Triton's own figure": triton,
+            "job service: last line to gone": nan if last_line is None or jobs_gone is None else jobs_gone - last_line,
+            "launcher: Triton stopped to exit": nan if tritons_end is None else total - tritons_end}
+
+
+def checkouts(given: list[str]) -> dict[str, Path]:
+    if not given:
+        return {"this": REPO}
+    found = {}
+    for item in given:
+        label, _, where = item.partition("=")
+        if not where:
+            raise SystemExit(f"--checkout {item}: say LABEL=DIR")
+        found[label] = Path(where).resolve()
+    return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="esmfold,alphafold2,diffdock")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--checkout", action="append", default=[], metavar="LABEL=DIR",
+                        help="a source tree to run (repeatable; default: this one)")
     args = parser.parse_args()
-    runs = []
+    trees = checkouts(args.checkout)
+    runs: dict[str, list[dict[str, float]]] = {label: [] for label in trees}
     for _ in range(args.repeats):
-        with tempfile.TemporaryDirectory(prefix="serve-stop-") as data_dir:
-            runs.append(stop_once(args.models, Path(data_dir) / "var"))
-    totals, tritons = zip(*runs, strict=True)
-    print(f"\nCtrl-C to exit: median {statistics.median(totals):.2f} s, runs {', '.join(f'{t:.2f}' for t in totals)}")
-    print(f"Triton stopped: median {statistics.median(tritons):.1f} s, runs {', '.join(f'{t:.1f}' for t in tritons)}")
+        for label, tree in trees.items():  # interleaved: a busy spell of the host falls on each alike
+            with tempfile.TemporaryDirectory(prefix="serve-stop-") as data_dir:
+                runs[label].append(stop_once(args.models, Path(data_dir) / "var", tree))
+    print()
+    for figure in runs[next(iter(runs))][0]:
+        for label, measured in runs.items():
+            values = [run[figure] for run in measured]
+            print(f"{figure} ({label}): median {statistics.median(values):.2f} s, runs "
+                  f"{', '.join(f'{v:.2f}' for v in values)}")
 
 
 if __name__ == "__main__":

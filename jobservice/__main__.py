@@ -28,17 +28,21 @@ from jobservice.datadir_lock import DataDirLocked
 from jobservice.db_wait import EXIT_DATABASE_REFUSED, Waiting
 from jobservice.pg import StartFailure
 from jobservice.private_files import private_umask
+from jobservice.process_exit import end_without_teardown
 from jobservice.server import (
     CannotListen,
     RunningJobService,
     ShutdownPhases,
     WaitingEndpoints,
     create_server,
+    host_port,
     open_database_waiting,
     start_in_process_gateway,
 )
 from jobservice.store import STORE_UNUSABLE, store_unusable_message
 from phonos_config.service import ServiceSettings
+
+log = logging.getLogger("jobservice")  # not "__main__", as `python -m` names this module
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -78,10 +82,11 @@ async def serve(settings: ServiceSettings, with_http: bool) -> None:
     print(json.dumps({"event": "ready", "grpc_port": running.port, "http_port": http_port,
                       "metrics_port": running.metrics_port}), flush=True)
     await stop.wait()
+    phases = ShutdownPhases()  # the gateway's stop is timed and said with the job service's own phases
     if runner is not None:
-        async with ShutdownPhases().timed("gateway"):  # logged like the job service's own stop phases
+        async with phases.timed("gateway"):
             await runner.cleanup()
-    await running.stop()
+    await running.stop(phases=phases)
     tracing.shutdown()  # sends the spans still queued
 
 
@@ -97,6 +102,8 @@ async def start(settings: ServiceSettings, with_http: bool,
     http_port = None
     if with_http:
         runner, http_port = await start_in_process_gateway(running, settings)
+        log.info("REST gateway and dashboard listening on %s", host_port(settings.http_host, http_port),
+                 extra={"action": "gateway.started", "port": http_port})
     return running, runner, http_port
 
 
@@ -143,4 +150,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    tracing.shutdown()  # a start that failed half-way too: its spans were left to atexit, which is skipped now
+    end_without_teardown(status)

@@ -65,9 +65,11 @@ class RunningJobService:
     metrics_runner: web.AppRunner | None = None
     metrics_port: int | None = None  # None: PHONOS_METRICS_ENABLED=false
 
-    async def stop(self, grace_s: float = 5.0) -> None:
-        # Each phase is timed and logged: a stop that outlasts a supervisor's patience says where it waited.
-        phases = ShutdownPhases()
+    async def stop(self, grace_s: float = 5.0, phases: ShutdownPhases | None = None) -> None:
+        """Stop serving: running jobs are handed back to pending (JobService.stop), then the database is closed.
+        `phases`: the caller's, when it timed a phase of its own first (the in-process gateway)."""
+        # Each phase is timed: a stop that outlasts a supervisor's patience says where it waits (ShutdownPhases).
+        phases = ShutdownPhases() if phases is None else phases
         async with phases.timed("readiness"):
             await self.readiness.stop()
             await self.health.enter_graceful_shutdown()
@@ -89,23 +91,41 @@ class RunningJobService:
 
 
 class ShutdownPhases:
-    """How long each phase of a stop took; each is logged as it ends, so a stop that hangs names, by the
-    last line it logged, the phase after which it waited."""
+    """How long each phase of a stop took, said in one line at the end (`str`). A phase still running after
+    SLOW_PHASE_S is said at INFO as it runs (and again every SLOW_PHASE_REPEAT_S), and once more when it ends:
+    a stop that hangs names the phase it hangs in, while a quick stop (the usual Ctrl-C) shows one line, not
+    one per phase (those are DEBUG)."""
+
+    SLOW_PHASE_S = 1.0
+    SLOW_PHASE_REPEAT_S = 5.0
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self._began = time.monotonic()
 
     @contextlib.asynccontextmanager
     async def timed(self, phase: str) -> AsyncIterator[None]:
         started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        said: list[asyncio.TimerHandle] = []  # the pending "still running" line; any at all: the phase was slow
+
+        def still_running() -> None:
+            log.info("stop: %s still running after %.0f s", phase, time.monotonic() - started)
+            said.append(loop.call_later(self.SLOW_PHASE_REPEAT_S, still_running))
+
+        first = loop.call_later(self.SLOW_PHASE_S, still_running)
         try:
             yield
         finally:
-            self.seconds[phase] = time.monotonic() - started
-            log.info("stop: %s done in %.2f s", phase, self.seconds[phase])
+            for handle in (first, *said):
+                handle.cancel()
+            self.seconds[phase] = took = time.monotonic() - started
+            log.log(logging.INFO if said or took >= self.SLOW_PHASE_S else logging.DEBUG,
+                    "stop: %s done in %.2f s", phase, took)
 
     def __str__(self) -> str:
-        return ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in self.seconds.items())
+        return (f"{time.monotonic() - self._began:.2f} s ("
+                + ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in self.seconds.items()) + ")")
 
 
 # HTTP/2 keepalive. A WatchJob stream on a queued or quiet job sends no message for minutes (gRPC has no SSE
@@ -232,9 +252,17 @@ async def create_server(
         except BaseException:
             await running.stop(0)
             raise
-    log.info("job service listening", extra={"action": "jobservice.started", "port": port,
-                                             "metrics_port": running.metrics_port})
+    # The ports in the words too: the console's format (python -m jobservice, `phonos serve`) drops the extras.
+    log.info("job service listening: gRPC on %s, /metrics %s", host_port(settings.grpc_host, port),
+             "off (PHONOS_METRICS_ENABLED=false)" if running.metrics_port is None
+             else f"on {host_port(settings.metrics_host, running.metrics_port)}",
+             extra={"action": "jobservice.started", "port": port, "metrics_port": running.metrics_port})
     return running
+
+
+def host_port(host: str, port: int) -> str:
+    """`host:port` as a log line says where a listener is (an IPv6 address bracketed)."""
+    return f"{bracketed(host)}:{port}"
 
 
 async def listen_for_metrics(endpoint: MetricsEndpoint, settings: ServiceSettings) -> tuple[web.AppRunner, int]:

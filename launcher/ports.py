@@ -7,8 +7,10 @@ import socket
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS says is free now (there is a small race until it is bound again)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A port the OS says is free now on `host` (an IPv6 address too: `::`); there is a small race until it is
+    bound again."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 

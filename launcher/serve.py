@@ -38,7 +38,7 @@ from jobservice.store import STORE_UNUSABLE, store_unusable_message
 from launcher.banner import endpoint_lines, first_job_line, operator_program, sign_in_line
 from launcher.lifeline import end_with_this_process
 from launcher.model_settings import check_model_settings
-from launcher.ports import can_listen, is_local_address
+from launcher.ports import can_listen, free_port, is_local_address
 from launcher.supervisor import Event, State, Supervised
 from launcher.tables import banner_line, said, said_error
 from launcher.triton import (
@@ -238,6 +238,17 @@ def jobservice_ready_timeout_s(settings: ServiceSettings) -> float:
     return JOBSERVICE_READY_TIMEOUT_S + settings.database_start_wait_s
 
 
+def one_metrics_port(settings: ServiceSettings) -> ServiceSettings:
+    """`--metrics-port 0` (any free port) picked once, here, for both listeners on it: the launcher's own while it
+    waits for its database (first_account_waiting) and the job service's after it. Each picked its own, so the
+    port Prometheus found answering during the wait went dead once the job service served on another (the one
+    the banner named). Between the pick and the bind the port could be taken (small race): the job service then
+    says so with its setting (CannotListen)."""
+    if not settings.metrics_enabled or settings.metrics_port != 0:
+        return settings
+    return settings.with_overrides(metrics_port=free_port(settings.metrics_host))
+
+
 async def first_account_waiting(settings: ServiceSettings) -> FirstStart | None:
     """`ensure_first_account`, waiting for PostgreSQL as the job service does (PHONOS_DATABASE_START_WAIT_S): a
     `phonos serve` started before its database says each failed try and starts once it answers. Meanwhile its
@@ -252,15 +263,19 @@ async def first_account_waiting(settings: ServiceSettings) -> FirstStart | None:
 
     async def failed(failure: StartFailure, pause_s: float) -> None:
         nonlocal metrics
+        started = None
         if metrics is None and settings.metrics_enabled:  # listening before the line says it waits
             endpoint = MetricsEndpoint(None, settings.models, (), data_dir=settings.data_dir)
             try:  # its port was found free (taken_port); lost since, the wait goes on unscraped
                 metrics = endpoint, (await start_metrics_server(endpoint, settings.metrics_host,
                                                                 settings.metrics_port))[0]
+                started = reachable(settings.metrics_host).url(settings.metrics_port, "/metrics")
             except OSError:
                 await endpoint.close()
         print(f"waiting for the database: {failure.reason}; trying again in {pause_s:g} s "
               "(PHONOS_DATABASE_START_WAIT_S)", flush=True)
+        if started:  # the port too: with --metrics-port 0 nothing else says it before the banner
+            print(f"  meanwhile {started} answers, with phonos_database_up 0", flush=True)
 
     if not settings.database_url:
         return await attempt()
@@ -292,6 +307,7 @@ def serve(settings: ServiceSettings) -> int:
     if taken is not None:
         print(said_error(taken), file=sys.stderr)
         return 2
+    settings = one_metrics_port(settings)
     try:
         secure_data_dir(data_dir, settings.sqlite_path)
         if not owner_free(settings):
@@ -334,7 +350,8 @@ def serve(settings: ServiceSettings) -> int:
                 announce(settings, triton, jobs, first)
                 announced = True
             stopping.wait(TICK_S)
-        print("stopping ...", flush=True)
+        # What follows, in order: the job service's one line (`job service stopped: N s (...)`), then Triton's two.
+        print("stopping: the job service first (its running jobs go back to pending), then Triton ...", flush=True)
         return 0
     except (TritonStartError, OSError) as exc:
         print(said_error(str(exc)), file=sys.stderr)

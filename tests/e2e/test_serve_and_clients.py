@@ -138,9 +138,18 @@ def test_serve_prints_a_key_and_the_seed_python_and_node_clients_save_a_pdb(tmp_
         assert any(n.startswith("nv_inference_request_success") and dict(labels).get("model") == "esmfold"
                    and v >= 1 for (n, labels), v in scrape.items())
         assert {"phonos_jobs_queued", "phonos_webhook_backlog", "phonos_job_wait_seconds_bucket"} <= names
+        # The job service's start line says where it listens in words (the console format drops the extras).
+        assert serve.find(rf"job service listening: gRPC on {re.escape(grpc_address)}, /metrics on "
+                          rf"{re.escape(metrics_url.split('/')[2])}$"), serve.lines
     finally:
         assert serve.stop() == 0
-    assert serve.find("stopping")
+    # What a stop prints, start to end (was: eight `stop: X done in 0.00 s` lines from the job service): what it
+    # does, the job service's one line, Triton's two.
+    stopping = serve.lines.index("stopping: the job service first (its running jobs go back to pending), then Triton ...")
+    said = serve.lines[stopping + 1:]
+    assert len(said) == 3 and re.fullmatch(r"\S+ \S+ INFO jobservice\.server job service stopped: \d+\.\d\d s "
+                                           r"\(gateway \d+\.\d\d s, readiness .*, database \d+\.\d\d s\)", said[0]), said
+    assert said[1].startswith("stopping Triton (unloading its models") and said[2].startswith("Triton stopped ("), said
     assert not port_open(triton_address) and not port_open(grpc_address)  # every child process is gone
 
     # Same data dir: the account exists, no new key is printed. This start checks the launcher only (its banner,

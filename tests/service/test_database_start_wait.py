@@ -10,6 +10,7 @@ that is not listening at first (connections refused, as a database not started y
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -166,6 +167,11 @@ def test_a_job_service_started_before_its_database_waits_says_so_in_its_health_t
             ready = process.next_event()
             assert ready["event"] == "ready", ready
             assert (ready["grpc_port"], ready["http_port"], ready["metrics_port"]) == (grpc_port, http, metrics_port)
+            # Its log's start lines say the ports in words (the console format drops a record's extras).
+            assert any(line.endswith(f"job service listening: gRPC on 127.0.0.1:{grpc_port}, /metrics on "
+                                     f"127.0.0.1:{metrics_port}") for line in process.stderr), process.stderr[-10:]
+            assert any(line.endswith(f"REST gateway and dashboard listening on 127.0.0.1:{http}")
+                       for line in process.stderr), process.stderr[-10:]
             assert _scrape(metrics_port)["phonos_database_up"] == 1.0  # where it waited
 
             health = requests.get(f"http://127.0.0.1:{http}/v1/health", timeout=10).json()
@@ -303,3 +309,48 @@ def test_phonos_serve_says_it_waits_for_its_database_claims_nothing_ready_and_st
     said = "\n".join(serve.lines)
     assert "stopped while waiting for the database" in said and "Traceback" not in said, said
     assert "starting Triton" not in said and "API key" not in said, said  # nothing started, nothing claimed
+
+
+def _listening_ports(pid: int) -> set[int]:
+    """The TCP ports process `pid` listens on now (its socket inodes in /proc/net/tcp*)."""
+    fds = Path(f"/proc/{pid}/fd")
+    inodes = set()
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:["):-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_phonos_serve_with_metrics_port_0_serves_metrics_on_one_port_through_and_after_its_database_wait(
+        postgres: PostgresServer, tmp_path: Path) -> None:
+    """`--metrics-port 0` is picked once: the launcher's /metrics while it waits for its database and the job
+    service's after it are one port, the one the banner names (was: each picked its own, so the port Prometheus
+    found during the wait went dead once the service served)."""
+    gate = free_port()  # refused until the relay listens there: a database not started yet
+    url = _through(postgres.new_store_url("servemetrics"), postgres.port, gate)
+    serve = ServeProcess(tmp_path / "var", PHONOS_DATABASE_URL=url, PHONOS_METRICS_PORT="0", PHONOS_MODELS="echo")
+    relay = None
+    try:
+        serve.wait_for(rf"waiting for the database: PostgreSQL at 127\.0\.0\.1:{gate} refused", 60)
+        waiting = _listening_ports(serve.popen.pid)  # the launcher's own /metrics, nothing else yet
+        assert len(waiting) == 1, waiting
+        assert _scrape(next(iter(waiting)))["phonos_database_up"] == 0.0
+        relay = ForwardingRelay(("127.0.0.1", postgres.port), "serve-gate", port=gate)  # the database is up
+        banner = serve.wait_for(r"metrics:\s+http://127\.0\.0\.1:(\d+)/metrics", 300)
+        assert {int(banner.group(1))} == waiting, (banner.group(0), waiting)
+        assert _scrape(int(banner.group(1)))["phonos_database_up"] == 1.0
+        # Said while it waited, too: nothing else names a port picked at random before the banner.
+        assert serve.find(rf"^  meanwhile http://127\.0\.0\.1:{banner.group(1)}/metrics answers, with "
+                          "phonos_database_up 0$"), serve.lines
+    finally:
+        assert serve.stop() == 0, serve.lines[-20:]
+        if relay is not None:
+            relay.close()

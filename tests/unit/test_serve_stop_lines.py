@@ -1,22 +1,33 @@
 """`phonos serve` says when it starts stopping Triton, the bound it gives it, and when Triton is gone: Triton takes
 seconds to unload its models after SIGTERM (~3-4 s, 8-13 s before its stubs skipped their interpreter's teardown;
 measured: launcher/triton.py STOP_TIMEOUT_S), and the operator saw nothing after the job service's last lines for
-that long, which read as a hang."""
+that long, which read as a hang.
+
+The job service's part of a Ctrl-C is one line (`job service stopped: N s (phase N s, ...)`), not one per phase
+(was: eight `stop: X done in 0.00 s` lines); a phase that hangs is still named while it hangs. And the two programs
+end without the interpreter's teardown once their stop is done (0.3-1.6 s of it on a busy host, before Triton
+was even signalled)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from jobservice.server import ShutdownPhases
 from launcher import triton
+from launcher.ports import free_port
 from launcher.serve import TritonChild
 from launcher.triton import STOP_TIMEOUT_S, TritonPorts, TritonProcess
 from phonos_config.service import ServiceSettings
+from tests.support import REPO
 
 pytestmark = pytest.mark.unit
 
@@ -74,3 +85,63 @@ def test_an_open_connection_to_tritons_http_port_is_said_at_stop(tmp_path: Path,
     assert lines[1] == (f"  Triton's HTTP port {port} has 1 open connection(s) (a client keeping it alive): Triton "
                         "waits for them to close, or is killed at the bound"), lines
     assert lines[2].startswith("Triton stopped") and len(lines) == 3
+
+
+def test_a_quick_stop_is_one_line_and_a_phase_that_hangs_is_named_while_it_hangs(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(ShutdownPhases, "SLOW_PHASE_S", 0.05)  # "taking long" in test time
+
+    def said() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+
+    async def stop() -> str:
+        phases = ShutdownPhases()
+        for quick in ("gateway", "grpc", "service"):
+            async with phases.timed(quick):
+                await asyncio.sleep(0)
+        assert said() == []  # what a Ctrl-C shows: nothing per phase
+        async with phases.timed("database"):  # hangs until its hang has been said
+            waited = time.monotonic()
+            while "stop: database still running after 0 s" not in said():
+                assert time.monotonic() - waited < 30, said()
+                await asyncio.sleep(0.01)
+        return str(phases)
+
+    caplog.set_level(logging.INFO, logger="jobservice.server")
+    summary = asyncio.run(stop())
+    lines = said()
+    assert lines[0] == "stop: database still running after 0 s"
+    assert re.fullmatch(r"stop: database done in \d+\.\d\d s", lines[1]) and len(lines) == 2, lines
+    assert re.fullmatch(r"\d+\.\d\d s \(gateway 0\.00 s, grpc 0\.00 s, service 0\.00 s, database \d+\.\d\d s\)",
+                        summary), summary
+
+
+ENDS_AT_EXIT = "import atexit, sys\natexit.register(print, 'interpreter teardown ran', flush=True)\n"
+
+
+def _programs(*codes: str) -> list[subprocess.CompletedProcess[str]]:
+    """Each `code` run as a program of its own, side by side (each imports the service: seconds of CPU)."""
+    popens = [subprocess.Popen([sys.executable, "-c", ENDS_AT_EXIT + code], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=REPO,
+                               env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)}) for code in codes]
+    outputs = [p.communicate(timeout=120) for p in popens]
+    return [subprocess.CompletedProcess(p.args, p.returncode, *out) for p, out in zip(popens, outputs, strict=True)]
+
+
+def test_phonos_serve_and_the_job_service_end_without_the_interpreters_teardown(tmp_path: Path) -> None:
+    """Their exit once stopped: os._exit, output flushed and status kept (atexit handlers are not run); an
+    in-process call (tests) returns as before. Each run here ends early on a port in use, the same exit path."""
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = str(busy.getsockname()[1])
+        serve, jobs = _programs(
+            "from launcher.cli import main\n"
+            f"sys.argv = ['phonos', 'serve', '--data-dir', {str(tmp_path / 'serve')!r}, '--http-port', {port!r}]\n"
+            "sys.exit(main())\n",
+            "import runpy\n"
+            f"sys.argv = ['jobservice', '--data-dir', {str(tmp_path / 'jobs')!r}, '--http-port', {port!r}, "
+            f"'--grpc-port', '0', '--metrics-port', '{free_port()}']\n"
+            "runpy.run_module('jobservice', run_name='__main__')\n")
+    assert serve.returncode == 2 and "interpreter teardown ran" not in serve.stdout, serve
+    assert f"cannot listen for HTTP on 127.0.0.1:{port}" in serve.stderr, serve.stderr
+    assert jobs.returncode == 2 and "interpreter teardown ran" not in jobs.stdout, jobs
+    assert f"cannot listen for HTTP on 127.0.0.1:{port}" in jobs.stderr, jobs.stderr
