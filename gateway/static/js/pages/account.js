@@ -384,9 +384,19 @@ export async function render(main, {session}) {
             h('p', {class: 'muted small'}, 'Sessions end on their own; a password change signs out every other session. Credits are added by an administrator.'),
             h('div', {class: 'row'},
               h('button', {class: 'btn', type: 'button', on: {click: signOutHere}}, 'Sign out'),
-              h('button', {class: 'btn danger', type: 'button', id: 'sign-out-all', on: {click: async () => {
+              h('button', {class: 'btn danger', type: 'button', id: 'sign-out-all', on: {click: async ({currentTarget: button}) => {
                 const ok = await confirmDialog({title: 'Sign out everywhere?', body: 'Every dashboard session of this account ends, this one included. API keys keep working.', confirm: 'Sign out everywhere', danger: true});
-                if (ok) { await signOut(true); location.assign('/sign-in'); }
+                if (!ok) return;
+                // Disabled while it is sent (sign-in follows): a second press asked again and got an error toast.
+                const done = busy(button);
+                try {
+                  await signOut(true);
+                } catch (err) {
+                  toast(err.message); // the server did not answer: still signed in, the button works again
+                  done();
+                  return;
+                }
+                location.assign('/sign-in');
               }}}, 'Sign out everywhere'))))),
       history.card,
       signedIn.card,

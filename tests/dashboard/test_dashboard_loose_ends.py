@@ -1,0 +1,129 @@
+"""The dashboard's loose ends after its async redraws were fixed, and what a look at every page (1440 px and 375 px)
+found: a usage period whose report failed said nothing (an unhandled rejection) under the new period's button with
+the old figures; "Sign out everywhere" and a share link's Revoke stayed pressable while their request went (a second
+press asked again and got an error); two quick arrow keys on the New job page's model tabs left the focus off the
+selected tab. A job service on the inference twin, in this module alone."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.dashboard.pages_helpers import User, Watched, in_process_service, make_user, shot, sign_in
+from tests.dashboard.test_dashboard_async_redraws import Holder, answered, open_at
+from tests.support import ApiClient, InProcessService
+
+pytestmark = pytest.mark.e2e
+
+service = in_process_service("loose-ends", {"PHONOS_MODELS": "esmfold,alphafold2,diffdock"})
+UNAVAILABLE = '{"error": "Service Unavailable", "message": "The job service is restarting: try again in a minute."}'
+
+
+@pytest.fixture(scope="module")
+def loose(service: InProcessService) -> User:
+    return make_user(service, "looseends")  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def client(service: InProcessService, loose: User) -> ApiClient:
+    return service.client(loose.api_key)
+
+
+def test_a_usage_period_whose_report_fails_says_so_with_a_way_to_try_again(
+        browser: Browser, service: InProcessService, loose: User, client: ApiClient) -> None:
+    """7 days pressed while the job service restarted (a 503): the page said nothing (an unhandled rejection in the
+    console) and the 30 days' figures stayed under the 7 days button. The figures go, a notice says why, and its
+    "Try again" asks again; the focus goes on to the period's button, the notice's button being gone."""
+    start_7 = client.get("/v1/usage", params={"days": 7}).json()["period"]["start_date"]
+    watched = Watched()
+    page = open_at(browser, service, loose, "/usage")
+    page.on("pageerror", lambda e: watched.errors.append(f"pageerror: {e}"))
+    expect(page.locator(".stat .note").first).to_contain_text("API calls")
+    page.route("**/v1/usage?days=7", lambda route: route.fulfill(status=503, content_type="application/json",
+                                                                 body=UNAVAILABLE))
+    page.locator("[data-days='7']").click()
+    failed = page.locator("#usage-failed")
+    expect(failed).to_contain_text("The usage of the last 7 days could not load")
+    expect(failed).to_contain_text("The job service is restarting")
+    expect(page.locator(".stat")).to_have_count(0)  # not the 30 days' figures under "7 days"
+    expect(page.locator("#usage-csv")).to_be_disabled()
+    expect(page.locator("[data-days='7']")).to_have_attribute("aria-pressed", "true")
+    shot(page, "loose-usage-failed", full_page=False)
+    page.set_viewport_size({"width": 375, "height": 800})
+    box = failed.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, box
+    shot(page, "loose-usage-failed-375", full_page=False)
+    page.set_viewport_size({"width": 1440, "height": 960})
+    page.unroute("**/v1/usage?days=7")
+    page.locator("#usage-retry").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(".stat .note").first).to_contain_text(start_7)
+    expect(failed).to_have_count(0)
+    expect(page.locator("#usage-csv")).to_be_enabled()
+    expect(page.locator("[data-days='7']")).to_be_focused()
+    assert watched.problems() == []
+    page.close()
+
+
+def test_sign_out_everywhere_is_disabled_while_it_is_sent(browser: Browser, service: InProcessService) -> None:
+    """Confirmed, it stayed pressable while the request went: a second press asked again and got an error toast."""
+    user = make_user(service, "looseout")  # type: ignore[arg-type]
+    page = sign_in(browser, service, user)
+    page.goto(f"{service.base_url}/account")
+    sending = Holder()
+    page.route("**/auth/sign-out", sending)
+    button = page.locator("#sign-out-all")
+    button.click()
+    page.locator("dialog.modal [data-confirm]").click()
+    sending.wait(page)
+    expect(button).to_be_disabled()
+    sending.release()
+    page.wait_for_url("**/sign-in")
+    page.context.close()
+
+
+def test_a_share_links_revoke_is_disabled_while_it_is_sent(browser: Browser, service: InProcessService, loose: User,
+                                                           client: ApiClient) -> None:
+    """Confirmed, a link's Revoke stayed pressable while the request went: a second press asked again and its DELETE
+    got a "not found" toast."""
+    job_id = client.wait_for(client.predict(name="shared then revoked").json()["job_id"])["job_id"]
+    share_id = client.post(f"/v1/jobs/{job_id}/shares", json={}).json()["share"]["share_id"]
+    page = open_at(browser, service, loose, f"/jobs/{job_id}")
+    page.get_by_role("button", name="Share", exact=True).click()
+    revoke = page.locator(f"[data-revoke='{share_id}']")
+    sending = Holder()
+    page.route(f"**/shares/{share_id}", lambda route: sending(route) if route.request.method == "DELETE"
+               else route.continue_())
+    revoke.click()
+    page.locator("dialog.modal [data-confirm]").click()
+    sending.wait(page)
+    expect(revoke).to_be_disabled()
+    sending.release()
+    expect(page.locator("#share-none")).to_be_visible()
+    expect(page.locator("#toasts")).to_contain_text("Link revoked")
+    expect(page.locator("#toasts")).not_to_contain_text("not found")
+    page.close()
+
+
+def test_two_quick_arrow_keys_on_the_model_tabs_leave_the_focus_on_the_selected_tab(
+        browser: Browser, service: InProcessService, loose: User) -> None:
+    """The focus went to a tab once that tab's form came: DiffDock's form (it waits for the account's structures)
+    superseded by AlphaFold2 meanwhile took the focus to the DiffDock tab, no longer selected; and until a form came
+    the focus had fallen to the page, where the second arrow key went nowhere."""
+    page = open_at(browser, service, loose, "/submit?model=esmfold")
+    expect(page.locator("#form-esmfold")).to_be_visible()
+    structures = Holder()
+    page.route("**/v1/jobs?*", structures)
+    page.locator("#tab-esmfold").focus()
+    page.keyboard.press("ArrowLeft")  # round to DiffDock, whose form waits for the structures (held)
+    structures.wait(page, 2)
+    expect(page.locator("#tab-diffdock")).to_be_focused()
+    page.keyboard.press("ArrowLeft")  # on to AlphaFold2 before DiffDock's form came
+    expect(page.locator("#tab-alphafold2")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#form-alphafold2")).to_be_visible()
+    structures.release()
+    answered(page, "/v1/jobs?", 2)
+    expect(page.locator("#tab-alphafold2")).to_be_focused()
+    expect(page.locator("#form-diffdock")).to_have_count(0)
+    page.close()
+
