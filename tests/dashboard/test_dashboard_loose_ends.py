@@ -127,3 +127,63 @@ def test_two_quick_arrow_keys_on_the_model_tabs_leave_the_focus_on_the_selected_
     expect(page.locator("#form-diffdock")).to_have_count(0)
     page.close()
 
+
+
+# ---- what a look at every page found ------------------------------------------------------------------------------
+
+def test_a_job_whose_files_cannot_be_read_says_its_length_is_not_known_and_a_guest_is_not_told_to_run_it(
+        browser: Browser, service: InProcessService, loose: User, client: ApiClient) -> None:
+    """With neither the scores nor the structure readable (the twin's placeholder files), the page said "Length 0
+    residues", a length the job never had, beside "Mean pLDDT - not known". On a share link's page the reader, who
+    has no account, was told to "run the job again". The Provenance card's metadata keys ("weights") were the only
+    lower-case labels under its "Job id" and "Submitted"."""
+    job_id = client.wait_for(client.predict(name="unreadable files").json()["job_id"])["job_id"]
+    url = client.post(f"/v1/jobs/{job_id}/shares", json={}).json()["url"]
+    page = open_at(browser, service, loose, f"/jobs/{job_id}")
+    expect(page.locator("#structure-unreadable")).to_be_visible()
+    expect(page.locator("#metric-length .value")).to_have_text("-")
+    expect(page.locator("#metric-length .note")).to_have_text("not known")
+    expect(page.locator("#inputs dd").last).to_have_text("Not known")
+    expect(page.locator("#scores-unreadable")).to_contain_text("run the job again")
+    weights = page.locator("#provenance dt", has_text="weights")
+    expect(weights).to_have_count(1)
+    assert weights.evaluate("(dt) => getComputedStyle(dt, '::first-letter').textTransform") == "uppercase"
+    shot(page, "loose-job-unreadable-length", full_page=False)
+    page.close()
+    guest = browser.new_page()
+    guest.goto(f"{service.base_url}{url}")
+    expect(guest.locator("#scores-unreadable")).to_contain_text("whoever shared the job can run it again")
+    expect(guest.locator("#scores-unreadable")).not_to_contain_text("; run the job again")
+    expect(guest.locator("#metric-length .note")).to_have_text("not known")
+    guest.close()
+
+
+def test_the_pocket_example_fits_its_box_on_a_phone(browser: Browser, service: InProcessService, loose: User) -> None:
+    """DiffDock's pocket box showed "A:45,A:48  or  12.5, -3" on a phone, its example cut beside the radius."""
+    page = open_at(browser, service, loose, "/submit?model=diffdock")
+    page.set_viewport_size({"width": 375, "height": 800})
+    for box in (page.locator("#f-pocket"), page.locator("#f-pocket-radius")):
+        text_width, room = box.evaluate("""(box) => {
+            const style = getComputedStyle(box);
+            const context = document.createElement('canvas').getContext('2d');
+            context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+            return [context.measureText(box.placeholder).width,
+                    box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight)
+                    - (box.type === 'number' ? 16 : 0)];  // 16: a number box's spin buttons
+        }""")
+        assert text_width <= room, (box.get_attribute("placeholder"), text_width, room)
+    shot(page, "loose-submit-pocket-375", full_page=False)
+    page.close()
+
+
+def test_the_not_found_page_says_which_address_and_why(browser: Browser, service: InProcessService,
+                                                       loose: User) -> None:
+    """It said only "There is nothing here": not which address was not found, nor why, where a share link's
+    missing page says both."""
+    page = open_at(browser, service, loose, "/jobz/recent")
+    card = page.locator("#not-found")
+    expect(card).to_contain_text("There is nothing here")
+    expect(card).to_contain_text("No dashboard page has the address /jobz/recent: it may be mistyped")
+    expect(card.get_by_role("link", name="Go to jobs")).to_be_visible()
+    shot(page, "loose-not-found", full_page=False)
+    page.close()

@@ -201,7 +201,9 @@ async function buildForm(model, {query, models, earlier}) {
       const box = input;
       setters[key] = (v) => { fileText[key] = v; kept(box); };
     } else if (kind === 'pocket') {
-      const text = h('input', {type: 'text', id: `f-${key}`, placeholder: 'A:45,A:48  or  12.5, -3.0, 7.25', spellcheck: 'false'});
+      // Residues or a centre's coordinates (the help below gives both in full): an example centre with its numbers,
+      // 32 characters, was cut after "12.5, -3" in a phone's box, beside the radius.
+      const text = h('input', {type: 'text', id: `f-${key}`, placeholder: 'A:45,A:48  or  x, y, z', spellcheck: 'false'});
       const radius = h('input', {type: 'number', id: `f-${key}-radius`, min: 3, max: 30, step: 'any', placeholder: 'radius Å',
         'aria-label': 'Pocket radius (Å)', 'aria-describedby': `f-${key}-help`});
       inputs[key] = {value: () => pocketValue(text.value, radius.value), el: text};
