@@ -90,6 +90,16 @@ def test_a_share_links_revoke_is_disabled_while_it_is_sent(browser: Browser, ser
     share_id = client.post(f"/v1/jobs/{job_id}/shares", json={}).json()["share"]["share_id"]
     page = open_at(browser, service, loose, f"/jobs/{job_id}")
     page.get_by_role("button", name="Share", exact=True).click()
+    # The Share button looks pressed while its panel is open (it looked the same open or shut).
+    share = page.locator("#share-job")
+    expect(share).to_have_attribute("aria-expanded", "true")
+    page.mouse.move(0, 0)  # not hovered: its resting look
+    open_look = share.evaluate("(b) => getComputedStyle(b).backgroundColor")
+    share.click()
+    expect(share).to_have_attribute("aria-expanded", "false")
+    page.mouse.move(0, 0)
+    assert share.evaluate("(b) => getComputedStyle(b).backgroundColor") != open_look
+    share.click()
     revoke = page.locator(f"[data-revoke='{share_id}']")
     sending = Holder()
     page.route(f"**/shares/{share_id}", lambda route: sending(route) if route.request.method == "DELETE"
