@@ -23,6 +23,12 @@ function days(report) {
   return out;
 }
 
+/** "3 Nov 2026": a UTC day as the charts' axes and the rest of the dashboard write dates; the card said "2026-11-03",
+ * the API's spelling, over an axis reading "3 Nov". */
+function day(iso) {
+  return new Date(`${iso}T00:00:00Z`).toLocaleDateString('en-GB', {day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC'});
+}
+
 function statCard(label, value, note) {
   return h('div', {class: 'card stat'}, h('div', {class: 'label'}, label), h('div', {class: 'value'}, value), h('div', {class: 'note'}, note));
 }
@@ -78,7 +84,7 @@ export async function render(main, {query}) {
     const empty = report.totals.requests === 0;
     replace(content,
       h('div', {class: 'grid stats'},
-        statCard('Requests', num(report.totals.requests), `API calls ${report.period.start_date} to ${report.period.end_date} (a batch of jobs is one)`),
+        statCard('Requests', num(report.totals.requests), `API calls ${day(report.period.start_date)} to ${day(report.period.end_date)} (a batch of jobs is one)`),
         statCard('Credits used', num(report.totals.credits_used), 'net of refunds, on the day refunded'),
         statCard('Avg response time', `${num(report.totals.avg_response_time_ms, 1)} ms`, 'server time per request, network excluded'),
         statCard('Jobs submitted', num(report.by_model.reduce((a, m) => a + m.requests, 0)), modelCount(report.by_model.length))),
