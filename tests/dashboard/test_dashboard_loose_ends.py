@@ -188,6 +188,7 @@ def test_the_pocket_example_fits_its_box_on_a_phone(browser: Browser, service: I
                     - (box.type === 'number' ? 16 : 0)];  // 16: a number box's spin buttons
         }""")
         assert text_width <= room, (box.get_attribute("placeholder"), text_width, room)
+    page.locator("#f-pocket").scroll_into_view_if_needed()
     shot(page, "loose-submit-pocket-375", full_page=False)
     page.close()
 
