@@ -204,3 +204,18 @@ def test_the_not_found_page_says_which_address_and_why(browser: Browser, service
     expect(card.get_by_role("link", name="Go to jobs")).to_be_visible()
     shot(page, "loose-not-found", full_page=False)
     page.close()
+
+
+def test_usage_writes_model_names_in_the_pages_type_and_endpoints_as_code(
+        browser: Browser, service: InProcessService, loose: User, client: ApiClient) -> None:
+    """"ESMFold · 40 credits" in Jobs by model was set in the monospace type of the endpoints below it
+    ("/v1/jobs/{job_id}"), as if it were code; a model's name is in the page's type everywhere else."""
+    client.wait_for(client.predict(name="counted by model").json()["job_id"])
+    page = open_at(browser, service, loose, "/usage")
+    model = page.locator("#by-model .item > :first-child").first
+    expect(model).to_contain_text("ESMFold · ")
+    endpoint = page.locator("#by-endpoint .item > :first-child").first
+    font = "(e) => getComputedStyle(e).fontFamily"
+    assert model.evaluate(font) == page.locator("main h1").evaluate(font)
+    assert endpoint.evaluate(font) != model.evaluate(font)  # endpoints stay code
+    page.close()

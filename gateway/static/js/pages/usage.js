@@ -103,7 +103,7 @@ export async function render(main, {query}) {
         // list: side by side, the models' card stood mostly empty, and at 1024 px neither had room for its bars.
         h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Jobs by model'), h('span', {class: 'hint'}, 'submissions · credits')),
           h('div', {class: 'card-body', id: 'by-model'}, report.by_model.length
-            ? hbars(report.by_model.map((m) => ({label: `${modelName(m.model)} · ${num(m.credits_used)} credits`, value: m.requests})))
+            ? hbars(report.by_model.map((m) => ({label: `${modelName(m.model)} · ${num(m.credits_used)} credits`, value: m.requests})), {code: false})
             : h('div', {class: 'muted'}, 'No jobs in this period.'))),
         h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Requests by endpoint')),
           h('div', {class: 'card-body', id: 'by-endpoint'}, hbars(report.by_endpoint.map((e) => ({label: e.endpoint, value: e.requests})))))]);
