@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, expect
 
 from tests.dashboard.pages_helpers import User, Watched, in_process_service, make_user, shot, sign_in
 from tests.dashboard.test_dashboard_async_redraws import Holder, answered, open_at
-from tests.support import ApiClient, InProcessService
+from tests.support import REPO, ApiClient, InProcessService
 
 pytestmark = pytest.mark.e2e
 
@@ -222,4 +222,20 @@ def test_usage_writes_model_names_in_the_pages_type_and_endpoints_as_code(
     font = "(e) => getComputedStyle(e).fontFamily"
     assert model.evaluate(font) == page.locator("main h1").evaluate(font)
     assert endpoint.evaluate(font) != model.evaluate(font)  # endpoints stay code
+    page.close()
+
+
+def test_a_docking_job_whose_report_cannot_be_read_says_its_ligand_is_not_known(
+        browser: Browser, service: InProcessService, loose: User, client: ApiClient) -> None:
+    """With the report damaged (the twin's placeholder), the Ligand card showed a bare small "-" with nothing under
+    it, and the Input card "Ligand -", beside "Mean pLDDT - not known" on a structure's page."""
+    receptor = (REPO / "tests" / "diffdock" / "data" / "receptor_small.pdb").read_text()
+    answer = client.post("/v1/predict", json={"model": "diffdock", "sequence": "CC(=O)Oc1ccccc1C(=O)O",
+                                               "name": "ligand not known", "params": {"protein_pdb": receptor}})
+    job_id = client.wait_for(answer.json()["job_id"])["job_id"]
+    page = open_at(browser, service, loose, f"/jobs/{job_id}")
+    expect(page.locator("#scores-unreadable")).to_be_visible()
+    expect(page.locator("#metric-ligand .value")).to_have_text("-")
+    expect(page.locator("#metric-ligand .note")).to_have_text("not known")
+    expect(page.locator("#inputs dd").first).to_have_text("Not known")
     page.close()

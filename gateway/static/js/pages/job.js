@@ -217,10 +217,14 @@ async function dockingSection(job, files) {
   // A damaged report: the SDF's poses, in its (ranked) order, without confidences.
   const poses = report.poses || (read ? [] : records.map((_, i) => ({rank: i + 1, confidence: null, confidence_band: 'unknown'})));
   const top = poses[0] || {};
+  const smiles = report.ligand?.smiles || job.metadata?.ligand?.smiles;
   const stats = h('div', {class: 'grid stats'},
     stat('Top confidence', top.confidence === null || top.confidence === undefined ? '-' : num(top.confidence, 2), bandChip(top.confidence_band || 'unknown'), {id: 'metric-confidence'}),
     stat('Poses', num(poses.length), 'ranked by confidence'),
-    stat('Ligand', h('span', {class: 'mono', style: {fontSize: '14px'}}, report.ligand?.smiles || job.metadata?.ligand?.smiles || '-'), report.ligand?.num_heavy_atoms ? `${report.ligand.num_heavy_atoms} heavy atoms` : '', {id: 'metric-ligand'}),
+    // No SMILES (a damaged report): a bare small "-" with nothing under it; it is "not known", as a structure's mean
+    // pLDDT is, in the figures' type.
+    smiles ? stat('Ligand', h('span', {class: 'mono', style: {fontSize: '14px'}}, smiles), report.ligand?.num_heavy_atoms ? `${report.ligand.num_heavy_atoms} heavy atoms` : '', {id: 'metric-ligand'})
+      : stat('Ligand', '-', 'not known', {id: 'metric-ligand'}),
     files.shared ? null : stat('Credits', num(job.credits_used), modelName(job.model)));
   const container = h('div', {class: 'viewer', id: 'viewer', role: 'img',
     'aria-label': 'The receptor and the pose shown, in 3D; the pose table lists every pose'});
@@ -280,7 +284,7 @@ async function dockingSection(job, files) {
     : source.startsWith('job:') ? h('a', {href: `/jobs/${encodeURIComponent(source.slice(4))}`}, `structure of job ${shortId(source.slice(4))}`)
     : 'uploaded PDB';
   const inputs = inputCard([
-    ['Ligand', report.ligand?.smiles || '-', 'mono'],
+    smiles ? ['Ligand', smiles, 'mono'] : ['Ligand', 'Not known'],
     ['Receptor', receptor],
     report.receptor?.residues ? ['Receptor size', `${report.receptor.residues} residues`] : null,
   ]);
