@@ -1,11 +1,12 @@
-"""The dashboard's loose ends after its async redraws were fixed: a usage period whose report failed said nothing (an unhandled rejection) under the new period's button with
-the old figures; "Sign out everywhere" and a share link's Revoke stayed pressable while their request went (a second
-press asked again and got an error); two quick arrow keys on the New job page's model tabs left the focus off the
-selected tab. Then what a look at every page at 1440 px and 375 px found: "Length 0 residues" for a job whose files
-cannot be read, a share link's guest told to run the job again, lower-case metadata labels in Provenance, DiffDock's
-pocket example cut on a phone, a 404 page that said neither which address nor why, a Share button that looked the
-same open or shut, the usage period in the API’s dates, model names set as code and a docking job’s unknown ligand
-as a bare "-". A job service on the inference twin, in this module alone."""
+"""The dashboard's loose ends after its async redraws were fixed: a usage period whose report failed said nothing (an
+unhandled rejection) under the new period's button with the old figures; "Sign out everywhere" and a share link's
+Revoke stayed pressable while their request went (a second press asked again and got an error); two quick arrow keys
+on the New job page's model tabs left the focus off the selected tab. Then what a look at every page at 1440 px and
+375 px found: "Length 0 residues" for a job whose files cannot be read, a share link's guest told to run the job
+again, lower-case metadata labels in Provenance, DiffDock's pocket example cut on a phone, a 404 page that said
+neither which address nor why, a Share button that looked the same open or shut, the usage period in the API’s dates,
+model names set as code and a docking job’s unknown ligand as a bare "-". A job service on the inference twin, in
+this module alone."""
 
 from __future__ import annotations
 
