@@ -103,7 +103,11 @@ async function start() {
   if (!route) {
     document.title = 'Page not found · phonos'; // the tab and the history list say it too, as every page's do
     replace(main, pageHeader('Page not found'), h('div', {class: 'content'},
-      h('div', {class: 'card empty'}, h('div', {class: 'title'}, 'There is nothing here'), h('a', {class: 'btn', href: '/jobs'}, 'Go to jobs'))));
+      // It said only "There is nothing here": not which address, nor why. The share link's page says why; so does this.
+      h('div', {class: 'card empty', id: 'not-found'}, icon('empty'), h('div', {class: 'title'}, 'There is nothing here'),
+        h('div', {}, 'No dashboard page has the address ', h('span', {class: 'mono'}, location.pathname),
+          ': it may be mistyped, or a link to a page that has moved.'),
+        h('a', {class: 'btn', href: '/jobs'}, 'Go to jobs'))));
     return;
   }
   // While the page's code and its first answers come (seconds on a phone's slow network): words, not a blank page.

@@ -196,10 +196,12 @@ export function barChart(points, {label = '', format = (v) => num(v), alt = fals
 }
 
 /** Horizontal bars for a ranking (models, endpoints). */
-export function hbars(items, {format = (v) => num(v)} = {}) {
+/** `code`: the labels are names from code (endpoints), in the monospace type; otherwise words ("ESMFold · 40 credits"),
+ * in the page's type, as model names are everywhere else. */
+export function hbars(items, {format = (v) => num(v), code = true} = {}) {
   const max = Math.max(1, ...items.map((i) => i.value));
   return h('div', {class: 'hbars'}, items.map((item) => h('div', {class: 'item'},
-    h('div', {class: 'mono small', title: item.label}, item.label),
+    h('div', {class: code ? 'mono small' : 'small', title: item.label}, item.label),
     h('div', {class: 'track'}, h('div', {class: 'fill', style: {width: `${(100 * item.value) / max}%`}})),
     h('div', {class: 'num'}, format(item.value)))));
 }

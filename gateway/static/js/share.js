@@ -78,22 +78,29 @@ function sharePanel(job) {
         h('td', {'data-label': 'Created'}, dateTime(share.created_at)),
         h('td', {'data-label': 'Expires'}, dateTime(share.expires_at)),
         h('td', {class: 'num', 'data-label': ''}, h('button', {class: 'btn danger small', type: 'button', 'data-revoke': share.share_id,
-          on: {click: () => revoke(share)}}, 'Revoke')))))));
+          on: {click: (event) => revoke(share, event.currentTarget)}}, 'Revoke')))))));
   }
 
-  async function revoke(share) {
+  async function revoke(share, button) {
     const ok = await confirmDialog({
       title: 'Revoke this link?',
       body: 'Whoever has it can no longer open this job: the link answers “not found” from now on.',
       confirm: 'Revoke link', danger: true,
     });
     if (!ok) return;
+    // Disabled while the link is revoked (the list is then read again without it): a second press asked again and
+    // got a "not found" toast.
+    const done = busy(button);
     try {
       await api.del(`${sharesPath(job)}/${encodeURIComponent(share.share_id)}`);
-      toast('Link revoked');
-      await refresh();
-      focusIfLost(workingLinks); // its Revoke button is gone
-    } catch (err) { toast(err.message); }
+    } catch (err) {
+      done();
+      toast(err.message);
+      return;
+    }
+    toast('Link revoked');
+    await refresh();
+    focusIfLost(workingLinks); // its Revoke button is gone
   }
 
   refresh();

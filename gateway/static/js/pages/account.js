@@ -195,10 +195,16 @@ function activityCard() {
 
 /** Ends this browser's session and goes to sign-in (the Session card's button and this browser's row in the
  * "Signed in" list). */
-async function signOutHere(event) {
-  const done = busy(event.currentTarget);
+function signOutHere(event) {
+  return leave(event.currentTarget, false);
+}
+
+/** Ends this browser's session (`everywhere`: every session of the account) and goes to sign-in; `button` is disabled
+ * while it is sent (pressed again it asked again, and got an error toast). */
+async function leave(button, everywhere) {
+  const done = busy(button);
   try {
-    await signOut(false);
+    await signOut(everywhere);
   } catch (err) {
     toast(err.message); // the server did not answer: still signed in, the button works again
     done();
@@ -384,9 +390,9 @@ export async function render(main, {session}) {
             h('p', {class: 'muted small'}, 'Sessions end on their own; a password change signs out every other session. Credits are added by an administrator.'),
             h('div', {class: 'row'},
               h('button', {class: 'btn', type: 'button', on: {click: signOutHere}}, 'Sign out'),
-              h('button', {class: 'btn danger', type: 'button', id: 'sign-out-all', on: {click: async () => {
+              h('button', {class: 'btn danger', type: 'button', id: 'sign-out-all', on: {click: async ({currentTarget: button}) => {
                 const ok = await confirmDialog({title: 'Sign out everywhere?', body: 'Every dashboard session of this account ends, this one included. API keys keep working.', confirm: 'Sign out everywhere', danger: true});
-                if (ok) { await signOut(true); location.assign('/sign-in'); }
+                if (ok) await leave(button, true);
               }}}, 'Sign out everywhere'))))),
       history.card,
       signedIn.card,

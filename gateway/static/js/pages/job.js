@@ -110,11 +110,13 @@ async function jsonResult(files) {
 }
 
 /** What the page says in place of the scores when the JSON result is damaged: what is missing, what still works. */
-function damagedNotice(missing) {
+function damagedNotice(missing, shared) {
+  // On a share link's page the reader has no account to run the job with: they were told to run it again.
   return h('div', {class: 'notice warn', id: 'scores-unreadable', role: 'note'}, h('div', {},
     h('strong', {}, 'This job’s scores file could not be read'),
     `The file is damaged (cut short or garbled), so ${missing} cannot be shown. `
-      + 'The structure and the other downloads below still work; run the job again for a new scores file.'));
+      + (shared ? 'The structure and the other downloads below still work; whoever shared the job can run it again for a new scores file.'
+        : 'The structure and the other downloads below still work; run the job again for a new scores file.')));
 }
 
 /** Whether a PDB text holds any atom to draw. One with none (a damaged file; the inference twin's placeholder)
@@ -141,11 +143,15 @@ async function structureSection(job, files, query) {
   const mean = job.metrics?.mean_plddt ?? scores.mean_plddt;
   const band = plddtBand(mean);
   const known = typeof mean === 'number'; // no mean (a damaged scores file): no band ("Very low" was shown)
+  // Neither file readable (damaged scores, a structure with no atoms): "0 residues" was shown, a length the job never
+  // had; it is "not known", as the mean pLDDT beside it is.
+  const length = plddt.length || residueCount(pdb);
   const stats = h('div', {class: 'grid stats'},
     stat('Mean pLDDT', num(mean, 1), known ? h('span', {class: ['band', band.cls]}, band.label) : 'not known', {id: 'metric-plddt'}),
     job.metrics?.ptm !== undefined ? stat('pTM', num(job.metrics.ptm, 3), 'Predicted TM-score, 0–1') : null,
     job.metrics?.iptm !== undefined ? stat('ipTM', num(job.metrics.iptm, 3), 'Interface pTM of the complex, 0–1') : null,
-    stat('Length', num(plddt.length || residueCount(pdb)), job.metrics?.num_chains ? `residues in ${job.metrics.num_chains} chains` : 'residues'),
+    stat('Length', length ? num(length) : '-', !length ? 'not known'
+      : job.metrics?.num_chains ? `residues in ${job.metrics.num_chains} chains` : 'residues', {id: 'metric-length'}),
     // Amber relax (params.relax) of the rank-1 structure: clashing heavy-atom pairs before -> after.
     job.metrics?.clashes_relaxed !== undefined ? stat('Clashes after relax',
       `${num(job.metrics.clashes_unrelaxed)} → ${num(job.metrics.clashes_relaxed)}`,
@@ -168,13 +174,13 @@ async function structureSection(job, files, query) {
         read ? 'This job has no PAE: AlphaFold2 computes it with the monomer_ptm preset.' : 'Not shown: the scores file is damaged.'))));
   const inputs = inputCard([
     read ? ['Sequence', scores.sequence || '-', 'mono sequence'] : ['Sequence', 'Not shown: the scores file is damaged.'],
-    ['Length', `${plddt.length || residueCount(pdb)} residues`],
+    ['Length', length ? `${num(length)} residues` : 'Not known'],
   ]);
   let drawn;
   const viewerReady = new Promise((resolve) => { drawn = resolve; });
   // The Compare card lists the owner's other structures: not on a shared page.
   const drawable = hasAtoms(pdb);
-  const section = h('div', {class: 'stack'}, read ? null : damagedNotice('the per-residue pLDDT and PAE plots'),
+  const section = h('div', {class: 'stack'}, read ? null : damagedNotice('the per-residue pLDDT and PAE plots', files.shared),
     drawable ? null : undrawableNotice(), stats, drawable ? viewerCard : null,
     files.shared || !drawable ? null : compareCard(job, pdb, viewerReady, query), plots, inputs);
   if (drawable) requestAnimationFrame(async () => {
@@ -211,10 +217,14 @@ async function dockingSection(job, files) {
   // A damaged report: the SDF's poses, in its (ranked) order, without confidences.
   const poses = report.poses || (read ? [] : records.map((_, i) => ({rank: i + 1, confidence: null, confidence_band: 'unknown'})));
   const top = poses[0] || {};
+  const smiles = report.ligand?.smiles || job.metadata?.ligand?.smiles;
   const stats = h('div', {class: 'grid stats'},
     stat('Top confidence', top.confidence === null || top.confidence === undefined ? '-' : num(top.confidence, 2), bandChip(top.confidence_band || 'unknown'), {id: 'metric-confidence'}),
     stat('Poses', num(poses.length), 'ranked by confidence'),
-    stat('Ligand', h('span', {class: 'mono', style: {fontSize: '14px'}}, report.ligand?.smiles || job.metadata?.ligand?.smiles || '-'), report.ligand?.num_heavy_atoms ? `${report.ligand.num_heavy_atoms} heavy atoms` : '', {id: 'metric-ligand'}),
+    // No SMILES (a damaged report): a bare small "-" with nothing under it; it is "not known", as a structure's mean
+    // pLDDT is, in the figures' type.
+    smiles ? stat('Ligand', h('span', {class: 'mono', style: {fontSize: '14px'}}, smiles), report.ligand?.num_heavy_atoms ? `${report.ligand.num_heavy_atoms} heavy atoms` : '', {id: 'metric-ligand'})
+      : stat('Ligand', '-', 'not known', {id: 'metric-ligand'}),
     files.shared ? null : stat('Credits', num(job.credits_used), modelName(job.model)));
   const container = h('div', {class: 'viewer', id: 'viewer', role: 'img',
     'aria-label': 'The receptor and the pose shown, in 3D; the pose table lists every pose'});
@@ -274,11 +284,11 @@ async function dockingSection(job, files) {
     : source.startsWith('job:') ? h('a', {href: `/jobs/${encodeURIComponent(source.slice(4))}`}, `structure of job ${shortId(source.slice(4))}`)
     : 'uploaded PDB';
   const inputs = inputCard([
-    ['Ligand', report.ligand?.smiles || '-', 'mono'],
+    smiles ? ['Ligand', smiles, 'mono'] : ['Ligand', 'Not known'],
     ['Receptor', receptor],
     report.receptor?.residues ? ['Receptor size', `${report.receptor.residues} residues`] : null,
   ]);
-  return h('div', {class: 'stack'}, read ? null : damagedNotice('the poses’ confidences'),
+  return h('div', {class: 'stack'}, read ? null : damagedNotice('the poses’ confidences', files.shared),
     drawable ? null : undrawableNotice(), stats, drawable ? h('div', {class: 'grid main-side'}, viewerCard, side) : side, inputs);
 }
 

@@ -201,7 +201,9 @@ async function buildForm(model, {query, models, earlier}) {
       const box = input;
       setters[key] = (v) => { fileText[key] = v; kept(box); };
     } else if (kind === 'pocket') {
-      const text = h('input', {type: 'text', id: `f-${key}`, placeholder: 'A:45,A:48  or  12.5, -3.0, 7.25', spellcheck: 'false'});
+      // Residues or a centre's coordinates (the help below gives both in full): an example centre with its numbers,
+      // 32 characters, was cut after "12.5, -3" in a phone's box, beside the radius.
+      const text = h('input', {type: 'text', id: `f-${key}`, placeholder: 'A:45,A:48  or  x, y, z', spellcheck: 'false'});
       const radius = h('input', {type: 'number', id: `f-${key}-radius`, min: 3, max: 30, step: 'any', placeholder: 'radius Å',
         'aria-label': 'Pocket radius (Å)', 'aria-describedby': `f-${key}-help`});
       inputs[key] = {value: () => pocketValue(text.value, radius.value), el: text};
@@ -380,21 +382,30 @@ export async function render(main, {query}) {
     const next = step ? (at + step + models.length) % models.length : event.key === 'Home' ? 0 : event.key === 'End' ? models.length - 1 : -1;
     if (next < 0) return;
     event.preventDefault();
-    show(models[next].id).then(() => tabs.querySelector(`#tab-${models[next].id}`).focus());
+    show(models[next].id, {focus: true});
   }
-  async function show(model) {
+  // The keyboard's focus is put on the selected tab as soon as it is drawn, and again once its form is: it was put on
+  // the tab pressed to once that tab's form came, so that a form superseded meanwhile (DiffDock's, slow: it waits for
+  // the account's structures) took it to its own tab, no longer the selected one; until then it had fallen to the
+  // page, and a second arrow key went nowhere.
+  const selectedTab = () => tabs.querySelector('[aria-selected="true"]');
+  async function show(model, {focus = false} = {}) {
     current = model;
+    const onTabs = focus || tabs.contains(document.activeElement);
     history.replaceState(null, '', `/submit?model=${model}${query.get('receptor') ? `&receptor=${encodeURIComponent(query.get('receptor'))}` : ''}`);
     replace(tabs, models.map((m) => h('button', {type: 'button', role: 'tab', class: m.id === model ? 'on' : '', id: `tab-${m.id}`,
       'aria-selected': m.id === model ? 'true' : 'false', 'aria-controls': 'model-panel', tabindex: m.id === model ? '0' : '-1',
       'aria-label': `${m.name}, ${m.cost_credits} credits`, // not "ESMFold10 credits"
       on: {click: () => show(m.id), keydown: onTabKey}}, m.name, h('span', {class: 'cost'}, `${m.cost_credits} credits`))));
+    if (onTabs && tabs.isConnected) selectedTab().focus();
     const asked = ++shown;
     const form = await buildForm(model, {query, models, earlier: earlier && earlier.model === model ? earlier : null});
     // DiffDock's form waits for the account's structures (its receptor list): a tab chosen meanwhile was drawn first,
     // and this slower form then replaced it, the person's typing with it, under the other tab's name.
     if (asked !== shown) return;
+    const keep = tabs.contains(document.activeElement); // drawn again below, the tabs lose the focus
     replace(body, tabs, h('div', {role: 'tabpanel', id: 'model-panel', 'aria-labelledby': `tab-${model}`}, form));
+    if (keep) selectedTab().focus();
   }
   let shown = 0; // the newest tab chosen: only its form is drawn
   replace(main, pageHeader('New job', {sub: 'Predict a structure or dock a ligand. Results appear in Jobs as they finish.'}),

@@ -1,6 +1,6 @@
 // Usage: requests and credits per day, jobs per model, requests per endpoint (GET /v1/usage).
 
-import {api} from '../api.js';
+import {ApiError, api} from '../api.js';
 import {pageHeader} from '../app.js';
 import {csvText, saveCsv} from '../csv.js';
 import {h, icon, replace} from '../dom.js';
@@ -21,6 +21,12 @@ function days(report) {
     out.push({date, short: d.toLocaleDateString('en-GB', {day: 'numeric', month: 'short', timeZone: 'UTC'}), ...row});
   }
   return out;
+}
+
+/** "3 Nov 2026": a UTC day as the charts' axes and the rest of the dashboard write dates; the card said "2026-11-03",
+ * the API's spelling, over an axis reading "3 Nov". */
+function day(iso) {
+  return new Date(`${iso}T00:00:00Z`).toLocaleDateString('en-GB', {day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC'});
 }
 
 function statCard(label, value, note) {
@@ -53,7 +59,22 @@ export async function render(main, {query}) {
       button.setAttribute('aria-pressed', String(on));
     }
     const asked = ++loads;
-    const report = await api.get('/v1/usage', {days: period});
+    let report;
+    try {
+      report = await api.get('/v1/usage', {days: period});
+    } catch (error) {
+      if (asked !== loads) return; // a newer press's report (or its failure) is what the page says
+      if (error instanceof ApiError && error.status === 401) return; // the session ended: on its way to sign in
+      // The report failed (a 503 while the job service restarts, a network blip): the page said nothing (an unhandled
+      // rejection) and kept the previous period's figures under the newly pressed period's button. The figures go (they
+      // are not this period's), and the notice says why, with a way to ask again.
+      shown = null;
+      download.disabled = true;
+      replace(content, h('div', {class: 'card notice bad', id: 'usage-failed', role: 'alert'},
+        h('div', {class: 'grow'}, h('strong', {}, `The usage of the last ${period} days could not load`), String(error.message || error)),
+        h('button', {class: 'btn small', type: 'button', id: 'usage-retry', on: {click: retry}}, 'Try again')));
+      return;
+    }
     // A period pressed while an earlier one's report was on its way: the earlier (slower) answer drew its figures
     // under the newer period's button. The newest press wins.
     if (asked !== loads) return;
@@ -63,7 +84,7 @@ export async function render(main, {query}) {
     const empty = report.totals.requests === 0;
     replace(content,
       h('div', {class: 'grid stats'},
-        statCard('Requests', num(report.totals.requests), `API calls ${report.period.start_date} to ${report.period.end_date} (a batch of jobs is one)`),
+        statCard('Requests', num(report.totals.requests), `API calls ${day(report.period.start_date)} to ${day(report.period.end_date)} (a batch of jobs is one)`),
         statCard('Credits used', num(report.totals.credits_used), 'net of refunds, on the day refunded'),
         statCard('Avg response time', `${num(report.totals.avg_response_time_ms, 1)} ms`, 'server time per request, network excluded'),
         statCard('Jobs submitted', num(report.by_model.reduce((a, m) => a + m.requests, 0)), modelCount(report.by_model.length))),
@@ -82,10 +103,15 @@ export async function render(main, {query}) {
         // list: side by side, the models' card stood mostly empty, and at 1024 px neither had room for its bars.
         h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Jobs by model'), h('span', {class: 'hint'}, 'submissions · credits')),
           h('div', {class: 'card-body', id: 'by-model'}, report.by_model.length
-            ? hbars(report.by_model.map((m) => ({label: `${modelName(m.model)} · ${num(m.credits_used)} credits`, value: m.requests})))
+            ? hbars(report.by_model.map((m) => ({label: `${modelName(m.model)} · ${num(m.credits_used)} credits`, value: m.requests})), {code: false})
             : h('div', {class: 'muted'}, 'No jobs in this period.'))),
         h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Requests by endpoint')),
           h('div', {class: 'card-body', id: 'by-endpoint'}, hbars(report.by_endpoint.map((e) => ({label: e.endpoint, value: e.requests})))))]);
+  }
+  /** "Try again": its button goes with the notice, so the keyboard's focus goes to the period's button. */
+  async function retry() {
+    await load();
+    if (!document.activeElement || document.activeElement === document.body) periods.find((b) => b.classList.contains('on')).focus();
   }
   await load();
 }
