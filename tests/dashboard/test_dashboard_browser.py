@@ -353,8 +353,10 @@ def test_compare_superposes_another_fold_on_this_one_and_scores_it(
     expect(page.locator("#compare-stop")).to_be_hidden()
     assert "compare=" not in page.url
     page.goto(f"{service.base_url}/jobs/{folded['job_id']}?compare=rank_2_pdb")  # an AlphaFold2 link on an ESMFold job
+    # The list of structures loads first (two job listings): as the reload's comparison above, given 30 s (CI, on a
+    # host at load 15: still "Loading your structures…" at the default 15 s).
     expect(page.locator("#compare-missing")).to_have_text(
-        "This job has no rank 2 model (only AlphaFold2 jobs rank several): choose a structure above.")
+        "This job has no rank 2 model (only AlphaFold2 jobs rank several): choose a structure above.", timeout=30_000)
 
     page.goto(f"{service.base_url}/jobs/{folded['job_id']}?compare=not-a-job")  # a stale or foreign link
     expect(page.locator("#compare-missing")).to_contain_text("is not one of your completed ESMFold or AlphaFold2 jobs")
