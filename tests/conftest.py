@@ -21,12 +21,13 @@ from jobservice.memory_inference import InMemoryInference  # noqa: E402
 from tests.postgres import PostgresServer  # noqa: E402
 from tests.support import (  # noqa: E402
     REPO,
+    TRITON_CRASHES,
+    WATCHED_TRITONS,
     InProcessService,
     ServiceProcess,
-    TritonCrashes,
     TritonFixture,
     reaped,
-    restarted_on_crash,
+    watched_for_crashes,
 )
 
 TIERS = ("unit", "integration", "e2e")
@@ -73,8 +74,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
 # stream ends (a cancellation race, fixed upstream in triton-inference-server/server PR 8078; the pytriton wheel
 # pins 2.51): `restarted_on_crash` starts it again, and a test that failed while it was down runs once more, after
 # it serves again (pytest-rerunfailures' "R"). A test that fails with the server up is never run again.
-_SHARED_TRITON: list[TritonFixture] = []
-_SHARED_TRITON_CRASHES = TritonCrashes()
+_SHARED_TRITON_CRASHES = TRITON_CRASHES  # shared with the module servers watched the same way (WATCHED_TRITONS)
 _ATTEMPT_STARTED: dict[str, float] = {}
 
 
@@ -85,10 +85,10 @@ def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) 
 def _shared_triton_crashed_during(nodeid: str) -> Callable[[], bool]:
     def crashed() -> bool:
         """Whether the shared server died (or was still starting again) during this attempt; waits until it serves."""
-        if not _SHARED_TRITON:
+        if not WATCHED_TRITONS:
             return False
         crashes, seen = _SHARED_TRITON_CRASHES, len(_SHARED_TRITON_CRASHES.times)
-        if _SHARED_TRITON[0].process.process.poll() is not None:  # dead, perhaps not yet seen by its watch
+        if any(t.process.process.poll() is not None for t in WATCHED_TRITONS):  # dead, perhaps not yet seen by its watch
             deadline = time.monotonic() + 5
             while len(crashes.times) == seen and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -164,12 +164,8 @@ def shared_triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonFi
     on two cores; started again on the same ports if it crashes (`restarted_on_crash`), killed at the end of the
     session (`reaped`)."""
     with reaped(TritonFixture.start(["esmfold", "diffdock", "echo"], tmp_path_factory.mktemp("triton"))) as triton, \
-            restarted_on_crash(triton, crashes=_SHARED_TRITON_CRASHES):
-        _SHARED_TRITON.append(triton)
-        try:
-            yield triton
-        finally:
-            _SHARED_TRITON.clear()
+            watched_for_crashes(triton):
+        yield triton
 
 
 @pytest.fixture(scope="session")

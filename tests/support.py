@@ -103,9 +103,29 @@ class TritonCrashes:
         self.serving.set()
 
 
+# Every tritonserver a test module keeps for many tests and restarts on a crash (`restarted_on_crash` with these
+# crashes): conftest.py runs a test again that failed while one of them was down. The session's shared server is
+# one; a module's own server (AlphaFold2's, with its settings) is another: a crash of it failed every later test of
+# its module (CI: three AlphaFold2 tests, "connection refused").
+WATCHED_TRITONS: list[TritonFixture] = []
+TRITON_CRASHES = TritonCrashes()
+
+
+@contextlib.contextmanager
+def watched_for_crashes(server: TritonFixture, env: Mapping[str, str] | None = None) -> Iterator[TritonFixture]:
+    """`server` restarted on a crash (its `env` again), and a test that failed while it was down run once more."""
+    with restarted_on_crash(server, crashes=TRITON_CRASHES, env=env):
+        WATCHED_TRITONS.append(server)
+        try:
+            yield server
+        finally:
+            WATCHED_TRITONS.remove(server)
+
+
 @contextlib.contextmanager
 def restarted_on_crash(server: TritonFixture, *, max_restarts: int = 3, poll_s: float = 0.5,
-                       crashes: TritonCrashes | None = None) -> Iterator[TritonFixture]:
+                       crashes: TritonCrashes | None = None,
+                       env: Mapping[str, str] | None = None) -> Iterator[TritonFixture]:
     """`server`, started again on the same ports (same URL for everyone holding it) when it dies, at most
     `max_restarts` times, until the block ends. For the session's shared server: Triton 2.51's gRPC server can
     segfault as a stream ends (a cancellation race, "HandleCancellation called even when the context was not
@@ -129,7 +149,7 @@ def restarted_on_crash(server: TritonFixture, *, max_restarts: int = 3, poll_s: 
             sys.stderr.write(f"\ntests: the shared tritonserver exited ({dead.process.returncode}); "
                              f"restarting it on {dead.grpc_url} ({restarts} of {max_restarts})\n")
             again = TritonProcess.start(DEFAULT_MODEL_REPOSITORY, models=dead.models, ports=dead.ports,
-                                        log_path=dead.log_path)
+                                        log_path=dead.log_path, env=env)
             server.process = again  # reaped at the end whatever happens next
             with contextlib.suppress(Exception):
                 again.wait_ready(timeout_s=300)

@@ -24,7 +24,14 @@ from jobservice.inference import InvalidModelInput, Tensor
 from jobservice.modelspecs.alphafold2 import build_spec
 from launcher.triton import TritonProcess
 from tests.dashboard.pages_helpers import CHROMIUM, CHROMIUM_ARGS, Watched, make_user, shot, sign_in
-from tests.support import ServiceProcess, cancel_after, infer_through_the_port, reaped
+from tests.support import (
+    ServiceProcess,
+    TritonFixture,
+    cancel_after,
+    infer_through_the_port,
+    reaped,
+    watched_for_crashes,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -36,9 +43,13 @@ def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     log_path = Path(tmp_path_factory.mktemp("triton")) / "triton.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
     env.update(settings_env())
-    with reaped(TritonProcess.start(models=["alphafold2"], log_path=log_path, env=env)) as server:
-        server.wait_ready(timeout_s=180)
-        yield server
+    # Reaped as a TritonFixture: the server it holds at the end, the one started again after a crash included.
+    with reaped(TritonFixture(TritonProcess.start(models=["alphafold2"], log_path=log_path, env=env))) as server:
+        server.process.wait_ready(timeout_s=180)
+        # Triton 2.51's gRPC crash as a stream ends (tests/support.py restarted_on_crash): started again, with the
+        # same settings, and a test that failed meanwhile runs once more.
+        with watched_for_crashes(server, env=env):
+            yield server
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +96,7 @@ def test_a_bad_request_gets_an_error_response_and_the_model_keeps_serving(triton
                     for name, text in (("SEQUENCE", QUERY), ("REQUEST", json.dumps({"use_templates": True}))))
     with pytest.raises(InvalidModelInput, match="no template database"):  # the typed input-error signal
         infer_through_the_port(triton.grpc_url, "alphafold2", tensors, 60.0)  # type: ignore[attr-defined]
-    assert triton.model_ready("alphafold2")  # type: ignore[attr-defined]
+    assert triton.process.model_ready("alphafold2")  # type: ignore[attr-defined]
 
 
 def test_end_to_end_through_the_public_api(service: ServiceProcess) -> None:
