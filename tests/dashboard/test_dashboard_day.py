@@ -288,7 +288,9 @@ def test_a_slow_page_says_it_is_loading(cleo_page: Page, service: InProcessServi
     page.route("**/static/js/app.js", lambda route: held.append(route))
     page.goto(f"{service.base_url}/jobs", wait_until="commit")  # DOMContentLoaded waits for the module script
     page.wait_for_selector("#app.app-loading", state="attached")
-    assert page.evaluate("getComputedStyle(document.getElementById('app'), '::after').content") == '"Loading…"'
+    # Once the stylesheet has applied (the element can be there before it: CI read `none` at once on a busy host).
+    page.wait_for_function("getComputedStyle(document.getElementById('app'), '::after').content === '\"Loading…\"'",
+                           timeout=15_000)
     page.unroute("**/static/js/app.js")
     expect(page.locator("main h1")).to_have_text("Jobs")
 
