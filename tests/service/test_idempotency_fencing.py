@@ -17,6 +17,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from google.protobuf.message import Message
 
 from jobservice.db import Database, now
 from jobservice.idempotency import Claim, ClaimLost, Idempotency
@@ -67,6 +68,35 @@ def store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+Work = Callable[[], Awaitable[tuple[Message, None]]]
+
+
+async def taken_over_while_it_stalls(stalled: Idempotency, winner: Idempotency, lapse: Callable[[], Awaitable[None]],
+                                     account: int, method: str, request: Message, response_class: type[Message],
+                                     work_for: Callable[[Claim], Work]) -> None:
+    """`stalled` runs a keyed call whose lease ends under it (`lapse`) while `winner` runs the same key to the end;
+    the stalled one's write (`work_for(its claim)`) is then refused and rolled back (checked first), and its `once`
+    replays the winner's answer rather than doing the work a second time."""
+    theirs: list[Message] = []
+    mine = stalled.claim(KEY, account, method, request)
+    assert mine is not None
+
+    async def stalls_then_works() -> tuple[Message, None]:
+        await lapse()
+        other = winner.claim(KEY, account, method, request)
+        assert other is not None
+        response, _, replayed = await winner.once(other, response_class, work_for(other), None)
+        assert not replayed
+        theirs.append(response)
+        with pytest.raises(ClaimLost):  # its write is refused and rolled back: checked first
+            await work_for(mine)()
+        # And so is it here, where `once` meets it: it waits for the key again and replays.
+        return await work_for(mine)()
+
+    response, _, replayed = await stalled.once(mine, response_class, stalls_then_works, None)
+    assert replayed and response == theirs[0]  # the winner's answer, not work of its own
+
+
 def test_a_submission_whose_claim_was_taken_over_rolls_back_and_replays_the_winner(
         store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     postgres = request.getfixturevalue("postgres") if store_kind == "postgres" else None
@@ -78,32 +108,15 @@ def test_a_submission_whose_claim_was_taken_over_rolls_back_and_replays_the_winn
             account = (await store.write_one("insert_account", {
                 "username": "ada", "email": None, "credits": 100, "now": now()}))["id"]
             try:
-                def submit(claim: Claim) -> Callable[[], Awaitable[tuple[pb.PredictResponse, None]]]:
-                    async def work() -> tuple[pb.PredictResponse, None]:
+                def submit(claim: Claim) -> Work:
+                    async def work() -> tuple[Message, None]:
                         [job_id] = await jobs.submit(account, [JOB], claim.guard(
                             lambda ids: pb.PredictResponse(success=True, job_id=ids[0])))
                         return pb.PredictResponse(success=True, job_id=job_id), None
                     return work
 
-                theirs: list[pb.PredictResponse] = []
-                mine = stalled.claim(KEY, account, "Predict", REQUEST)
-                assert mine is not None
-
-                async def stalls_then_submits() -> tuple[pb.PredictResponse, None]:
-                    # While this one stalls, its lease ends and the other service runs the same key to the end.
-                    await lapse()
-                    other = winner.claim(KEY, account, "Predict", REQUEST)
-                    assert other is not None
-                    response, _, replayed = await winner.once(other, pb.PredictResponse, submit(other), None)
-                    assert not replayed
-                    theirs.append(response)
-                    with pytest.raises(ClaimLost):  # its write is refused and rolled back: checked first
-                        await submit(mine)()
-                    # And so is it here, where `once` meets it: it waits for the key again and replays.
-                    return await submit(mine)()
-
-                response, _, replayed = await stalled.once(mine, pb.PredictResponse, stalls_then_submits, None)
-                assert replayed and response == theirs[0]  # the winner's answer, not a job of its own
+                await taken_over_while_it_stalls(stalled, winner, lapse, account, "Predict", REQUEST,
+                                                 pb.PredictResponse, submit)
                 assert [r["credits"] for r in await store.read.fetch_all("get_account", {"account_id": account})] == [90]
                 assert await store.read.scalar("count_jobs", {
                     "account_id": account, "status": None, "model": None, "name": None}) == 1
@@ -135,29 +148,14 @@ def test_a_redelivery_whose_claim_was_taken_over_rolls_back_and_replays_the_winn
                 def respond(delivery: DeliveryRecord) -> pb.RedeliverWebhookDeliveryResponse:
                     return pb.RedeliverWebhookDeliveryResponse(message=f"queued {delivery.id}")
 
-                def again(claim: Claim) -> Callable[[], Awaitable[tuple[pb.RedeliverWebhookDeliveryResponse, None]]]:
-                    async def work() -> tuple[pb.RedeliverWebhookDeliveryResponse, None]:
+                def again(claim: Claim) -> Work:
+                    async def work() -> tuple[Message, None]:
                         made = await deliveries.redeliver(account, "wh_1", "1", claim.guard(respond))
                         return respond(made), None
                     return work
 
-                theirs: list[pb.RedeliverWebhookDeliveryResponse] = []
-                mine = stalled.claim(KEY, account, "RedeliverWebhookDelivery", redeliver)
-                assert mine is not None
-
-                async def stalls_then_redelivers() -> tuple[pb.RedeliverWebhookDeliveryResponse, None]:
-                    await lapse()
-                    other = winner.claim(KEY, account, "RedeliverWebhookDelivery", redeliver)
-                    assert other is not None
-                    response, _, replayed = await winner.once(other, pb.RedeliverWebhookDeliveryResponse,
-                                                              again(other), None)
-                    assert not replayed
-                    theirs.append(response)
-                    return await again(mine)()
-
-                response, _, replayed = await stalled.once(mine, pb.RedeliverWebhookDeliveryResponse,
-                                                           stalls_then_redelivers, None)
-                assert replayed and response == theirs[0]
+                await taken_over_while_it_stalls(stalled, winner, lapse, account, "RedeliverWebhookDelivery",
+                                                 redeliver, pb.RedeliverWebhookDeliveryResponse, again)
                 listed, _ = await deliveries.page(account, "wh_1", status=None, limit=10, offset=None)
                 assert len(listed) == 2  # the original and one copy
             finally:
