@@ -291,6 +291,9 @@ def test_a_broken_connection_without_words_is_said_in_words() -> None:
         "could not reach the server at http://127.0.0.1:9: no connection could be made"
     assert connection_error(httpx.ConnectError("refused"), server).message == \
         "could not reach the server at http://127.0.0.1:9: refused"
+    # h11's words end in a full stop, which the clauses after them doubled (".; trying again")
+    assert connection_error(httpx.RemoteProtocolError("Server disconnected without sending a response."),
+                            server).message.endswith(": Server disconnected without sending a response")
 
 
 # -- jobs download --out - ---------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ the call by it)."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import shlex
@@ -256,3 +257,19 @@ def test_piped_share_and_webhook_create_print_one_line_a_script_reads(
     monkeypatch.setenv("COLUMNS", "120")
     assert cli.main(["webhooks", "create", HOOK["url"]]) == 0  # a terminal: as it was
     assert sys.stdout.getvalue() == f"{HOOK['webhook_id']}\nits signing secret, shown this once:\n{SECRET}\n"
+
+
+@pytest.mark.parametrize("columns", [60, 80])
+def test_the_words_over_a_lost_submissions_command_fit_a_terminal(monkeypatch: pytest.MonkeyPatch,
+                                                                  columns: int) -> None:
+    """Their first half alone (104 cells) ran past an 80-column edge mid-word, after "interrupted while submitting."
+    too; now broken between words. Piped: the one line it was."""
+    for said in (cli.SUBMIT_AGAIN, cli.RESUBMIT_AGAIN):
+        args = argparse.Namespace(submit_again_said=said)
+        monkeypatch.setenv("COLUMNS", str(columns))
+        monkeypatch.setattr(sys, "stderr", Terminal())
+        lines = cli.submit_again_said(args, "interrupted while submitting. ").splitlines()
+        assert all(width(line) < columns for line in lines) and len(lines) > 1, lines
+        assert " ".join(lines) == "interrupted while submitting. " + " ".join(said)
+        monkeypatch.setattr(sys, "stderr", io.StringIO())
+        assert cli.submit_again_said(args) == " ".join(said)

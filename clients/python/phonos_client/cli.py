@@ -1429,8 +1429,7 @@ def run(args: argparse.Namespace) -> int:
             args.follow_again = follow_again(session.job_ids, args)
         raise
     if result is None and session.submitting:
-        said, again = SUBMIT_AGAIN
-        print(f"\ninterrupted while submitting. {said_to_fit(f'{said} {again}', SUBMIT_AGAIN, sys.stderr)}\n"
+        print(f"\n{submit_again_said(args, 'interrupted while submitting. ')}\n"
               f"{command_to_fit(submit_again(session, args), sys.stderr)}", file=sys.stderr)
         return EXIT["interrupted"]
     if result is None:
@@ -1618,13 +1617,19 @@ def key_source(error: errors.PhonosError, command: str) -> str:
     return f" (the key came from {profile.source}; `phonos login` stores another)"
 
 
+def submit_again_said(args: argparse.Namespace, before: str = "") -> str:
+    """The words over a lost submission's command (SUBMIT_AGAIN, or `jobs rerun`'s), on a terminal narrower than
+    them broken between words (its first half alone, 104 cells, ran past an 80-column edge mid-word)."""
+    text = before + " ".join(getattr(args, "submit_again_said", SUBMIT_AGAIN))
+    return said_to_fit(text, text.split(" "), sys.stderr)
+
+
 def say_follow_again(args: argparse.Namespace) -> None:
     """After the error line: the command that follows the jobs again, where run() found that the error ended the
     following of jobs it had submitted or was watching (`args.follow_again`), or the command that submits again
     under the same key where the error lost a submission's answer (`args.submit_again`)."""
     if again := getattr(args, "submit_again", None):
-        said = getattr(args, "submit_again_said", SUBMIT_AGAIN)
-        print(f"{said_to_fit(' '.join(said), said, sys.stderr)}\n{command_to_fit(again, sys.stderr)}", file=sys.stderr)
+        print(f"{submit_again_said(args)}\n{command_to_fit(again, sys.stderr)}", file=sys.stderr)
     if again := getattr(args, "follow_again", None):
         print(f"{said_to_fit(' '.join(FOLLOW_AGAIN), FOLLOW_AGAIN, sys.stderr)}\n{command_to_fit(again, sys.stderr)}",
               file=sys.stderr)
@@ -1693,8 +1698,7 @@ def _main(argv: list[str]) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         if getattr(args, "submit_again", None):  # `jobs rerun`'s POST: its answer, the new job, may be lost
-            lost: Sequence[str] = getattr(args, "submit_again_said", SUBMIT_AGAIN)
-            print(f"\ninterrupted while submitting. {said_to_fit(' '.join(lost), lost, sys.stderr)}\n"
+            print(f"\n{submit_again_said(args, 'interrupted while submitting. ')}\n"
                   f"{command_to_fit(args.submit_again, sys.stderr)}", file=sys.stderr)
         else:
             print("\ninterrupted", file=sys.stderr)
