@@ -122,26 +122,45 @@ class _ForwardAndDrop(socketserver.StreamRequestHandler):
             headers[name.strip().lower()] = value.strip()
         body = self.rfile.read(int(headers.get("content-length", "0")))
         kept = {k: v for k, v in headers.items() if k not in ("host", "connection", "content-length")}
-        httpx.request(method, server.target + path, headers=kept, content=body, timeout=30)
+        answer = httpx.request(method, server.target + path, headers=kept, content=body, timeout=30)
         server.forwarded.append(f"{method} {path}")
-        # ... and closes the connection without a byte of the answer.
+        server.keys.append(headers.get("idempotency-key", ""))
+        if server.drops(method):
+            return  # ... and closes the connection without a byte of the answer.
+        head = [f"HTTP/1.1 {answer.status_code} {answer.reason_phrase}"]
+        head += [f"{k}: {v}" for k, v in answer.headers.items()
+                 if k.lower() not in ("content-length", "content-encoding", "transfer-encoding", "connection")]
+        head += [f"content-length: {len(answer.content)}", "connection: close"]
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + answer.content)
 
 
 class AnswerLost(socketserver.ThreadingTCPServer):
-    """Forwards each HTTP request to `target` (the server does the work) and drops the answer."""
+    """Forwards each HTTP request to `target` (the server does the work) and drops the answer: of every request, or
+    (`methods`) only of those, and (`times`) only the first that many (the rest are passed back whole)."""
 
     daemon_threads = True
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, methods: frozenset[str] | None = None, times: int | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _ForwardAndDrop)
         self.target = target
+        self.methods, self.times = methods, times
         self.forwarded: list[str] = []
+        self.keys: list[str] = []  # each forwarded request's Idempotency-Key ("" without one)
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def drops(self, method: str) -> bool:
+        if self.methods is not None and method not in self.methods:
+            return False
+        if self.times is None:
+            return True
+        self.times -= 1
+        return self.times >= 0
 
 
 @contextmanager
-def answer_lost(target: str) -> Iterator[AnswerLost]:
-    proxy = AnswerLost(target)
+def answer_lost(target: str, methods: frozenset[str] | None = None, times: int | None = None
+                ) -> Iterator[AnswerLost]:
+    proxy = AnswerLost(target, methods, times)
     thread = threading.Thread(target=proxy.serve_forever, daemon=True)
     thread.start()
     try:
@@ -230,3 +249,76 @@ def test_a_url_with_a_path_is_honoured_and_a_wrong_one_said_as_such(
         monkeypatch.setenv("PHONOS_URL", proxy.url)
         code, _, err = phonos("jobs", "show", "fcdf4066-a637-4328-b42a-5bfec7c767d5")
         assert code == 4 and err.startswith("phonos: not found"), err
+
+
+def test_a_rerun_whose_answer_was_lost_is_fetched_again_not_charged_again(
+        service: InProcessService, phonos: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`jobs rerun` sent its POST with a fresh key each time it was typed: a lost answer lost the new job (made and
+    charged) to the user. Now one key an invocation, and the command printed with it, as fold's is."""
+    key = service.new_key(credits=100)
+    with Client(service.base_url, key) as client:
+        first = client.predict("esmfold", SEQUENCE, name="first").job_id
+    monkeypatch.setenv("PHONOS_API_KEY", key)
+    monkeypatch.setenv("PHONOS_MAX_RETRY_WAIT", "1")  # the SDK's own tries of the POST (the same key) are lost too
+    with answer_lost(service.base_url, methods=frozenset({"POST"})) as proxy:  # the request's GET is answered
+        monkeypatch.setenv("PHONOS_URL", proxy.url)
+        code, out, err = phonos("jobs", "rerun", first, "--json")
+    assert code == 7 and out == "", err
+    posts = [key for key, done in zip(proxy.keys, proxy.forwarded, strict=True) if done == "POST /v1/predict"]
+    assert len(posts) >= 2 and len(set(posts)) == 1 and posts[0], proxy.forwarded  # each try: the same key
+    lines = err.splitlines()
+    assert "a job this command did not hear of; run it again with its key," in err, err
+    assert "which gets that job (charged once), not a new one:" in err, err
+    command = shlex.split(lines[-1])
+    assert command == ["phonos", "jobs", "rerun", first, "--json", "--idempotency-key", posts[0]], lines[-1]
+    with Client(service.base_url, key) as client:
+        made = [job.job_id for job in client.list_jobs().jobs if job.job_id != first]
+        assert len(made) == 1 and client.account().balance == 80  # made and charged, its id never said
+    for transport in ("rest", "grpc"):  # the stored answer replays over either
+        monkeypatch.setenv("PHONOS_URL", service.url_for(transport))
+        code, out, err = phonos(*command[1:])
+        assert code == 0, err
+        assert json.loads(out)["job_id"] == made[0], transport
+    with Client(service.base_url, key) as client:
+        assert len(client.list_jobs().jobs) == 2 and client.account().balance == 80
+
+
+def test_the_sdks_own_retry_after_a_lost_answer_gets_the_same_job(service: InProcessService) -> None:
+    """One logical call, one key across the SDK's automatic tries: the first POST's answer dropped (the server made
+    and charged the job), the retry is answered with that job, not a second one. A caller's own key is used as given,
+    so its own retry of the call gets the same job too."""
+    key = service.new_key(credits=100)
+    with answer_lost(service.base_url, methods=frozenset({"POST"}), times=1) as proxy, \
+            Client(proxy.url, key, max_retry_wait=5) as client:
+        job = client.predict("esmfold", SEQUENCE, name="retried")
+        assert proxy.forwarded == ["POST /v1/predict"] * 2 and len(set(proxy.keys)) == 1, proxy.forwarded
+        proxy.times = 1
+        batch = client.submit_batch([{"model": "esmfold", "sequence": SEQUENCE, "name": "b"}])
+        assert proxy.forwarded[2:] == ["POST /v1/batch"] * 2 and proxy.keys[2] == proxy.keys[3] != proxy.keys[0]
+        again = client.predict("esmfold", SEQUENCE, name="mine", idempotency_key="cli3-own-key")
+        assert client.predict("esmfold", SEQUENCE, name="mine", idempotency_key="cli3-own-key").job_id == again.job_id
+        assert proxy.keys[-2:] == ["cli3-own-key"] * 2
+    with Client(service.base_url, key) as client:
+        made = sorted(j.job_id for j in client.list_jobs().jobs)
+        assert made == sorted([job.job_id, batch.results[0].job_id, again.job_id])
+        assert client.account().balance == 70  # three jobs, each charged once
+
+
+def test_fold_json_names_the_formats_a_finished_job_lacks(
+        service: InProcessService, key: str, phonos: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Exit 4 for a file --formats asked for that the job does not have (relax's); --json said nothing of which."""
+    monkeypatch.setenv("PHONOS_URL", service.base_url)
+    monkeypatch.setenv("PHONOS_API_KEY", key)
+    code, out, err = phonos("fold", SEQUENCE, "--out", str(tmp_path), "--formats", "pdb,relaxed_pdb", "--json")
+    assert code == 4, err
+    (job,) = json.loads(out)["jobs"]
+    assert job["status"] == "completed" and job["missing_formats"] == ["relaxed_pdb"], job
+    assert job["files"] == [str(tmp_path / "sequence.pdb")]
+    # `jobs download` of it: the same outcome (it was the server's 400, exit 8), the same name in its --json
+    code, out, err = phonos("jobs", "download", job["job_id"], "--format", "relaxed_pdb", "--json",
+                            "--out", f"{tmp_path}/")
+    assert code == 4, (out, err)
+    assert json.loads(out) == {"job_id": job["job_id"], "file": None, "missing_formats": ["relaxed_pdb"]}
+    assert err.startswith('phonos: not found: --format "relaxed_pdb" is not available for this job; choose one of pdb'), err
+    code, out, err = phonos("jobs", "download", job["job_id"], "--format", "relaxed_pdb", "--out", "-")
+    assert code == 4 and out == "" and err.count("\n") == 1, (out, err)

@@ -291,6 +291,9 @@ def test_a_broken_connection_without_words_is_said_in_words() -> None:
         "could not reach the server at http://127.0.0.1:9: no connection could be made"
     assert connection_error(httpx.ConnectError("refused"), server).message == \
         "could not reach the server at http://127.0.0.1:9: refused"
+    # h11's words end in a full stop, which the clauses after them doubled (".; trying again")
+    assert connection_error(httpx.RemoteProtocolError("Server disconnected without sending a response."),
+                            server).message.endswith(": Server disconnected without sending a response")
 
 
 # -- jobs download --out - ---------------------------------------------------------------------------------------
@@ -471,41 +474,71 @@ def test_an_https_url_for_a_plain_http_server_is_said_as_that(
 # -- Ctrl-C while a submission is sent ---------------------------------------------------------------
 
 
-def test_ctrl_c_during_the_submission_prints_the_command_that_gets_its_jobs(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    """The POST went out and its answer (the jobs made and charged) had not come: the command did not know their ids.
-    It prints itself with its run's key, which the server would answer with the same jobs
-    (tests/service/test_cli_small_fixes.py runs that command against the real service)."""
+def interrupted_at_the_post(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, argv: list[str],
+                            get_answer: bytes = b"{}") -> tuple[int, list[str]]:
+    """`phonos ARGV` against a server on loopback that answers each GET with `get_answer` and, once a POST has come
+    whole (the jobs made and charged, as far as the command knows), answers nothing and says so with Ctrl-C: the exit
+    status, and the heads of the requests it got (lower case)."""
     listener = socket.create_server(("127.0.0.1", 0))
-    received = threading.Event()
-    held: list[socket.socket] = []
     heads: list[str] = []
+    held: list[socket.socket] = []
 
-    def take_and_keep() -> None:  # reads the request, answers nothing, then says so with Ctrl-C
-        conn, _ = listener.accept()
-        held.append(conn)
-        while b"\r\n\r\n" not in (data := conn.recv(65536)) and data:
-            pass
-        heads.append(data.decode("latin-1").lower())
-        received.set()
-        os.kill(os.getpid(), signal.SIGINT)
+    def answer_gets_then_interrupt_the_post() -> None:
+        while True:
+            conn, _ = listener.accept()
+            held.append(conn)
+            data = b""
+            while b"\r\n\r\n" not in data and (chunk := conn.recv(65536)):
+                data += chunk
+            heads.append(data.decode("latin-1").lower())
+            if heads[-1].startswith("post"):
+                os.kill(os.getpid(), signal.SIGINT)  # the POST went out; its answer has not come
+                return
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n"
+                         b"content-length: %d\r\n\r\n%s" % (len(get_answer), get_answer))
 
     monkeypatch.setenv("PHONOS_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
     monkeypatch.setenv("PHONOS_API_KEY", "pk_test")
     monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "config.toml"))
-    thread = threading.Thread(target=take_and_keep, daemon=True)
+    thread = threading.Thread(target=answer_gets_then_interrupt_the_post, daemon=True)
     thread.start()
     try:
-        code = cli.main(["fold", "MKTAYIAKQ", "--name", "p 1", "--out", str(tmp_path), "--idempotency-key", "k0"])
+        code = cli.main(argv)
     finally:
         thread.join(10)
         for conn in held:
             conn.close()
         listener.close()
+    assert heads and heads[-1].startswith("post"), heads
+    return code, heads
+
+
+def test_ctrl_c_during_the_submission_prints_the_command_that_gets_its_jobs(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """The POST went out and its answer (the jobs made and charged) had not come: the command did not know their ids.
+    It prints itself with its run's key, which the server would answer with the same jobs
+    (tests/service/test_cli_small_fixes.py runs that command against the real service)."""
+    code, heads = interrupted_at_the_post(
+        monkeypatch, tmp_path, ["fold", "MKTAYIAKQ", "--name", "p 1", "--out", str(tmp_path), "--idempotency-key", "k0"])
     err = capsys.readouterr().err
-    assert received.is_set() and code == 130, err
+    assert code == 130, err
     assert "idempotency-key: k0.0\r\n" in heads[0]  # the run's key, and the batch's place in the run
     lines = err.strip().splitlines()
     assert lines[0].startswith("interrupted while submitting. The server may have made (and charged) jobs"), err
     # The same words, the run's key in place of the one given (the same key: the same answer).
     assert lines[-1] == f"  phonos fold MKTAYIAKQ --name 'p 1' --out {tmp_path} --idempotency-key k0", err
+
+
+def test_ctrl_c_during_a_reruns_submission_prints_the_command_that_gets_its_job(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """`jobs rerun`'s POST, sent with a fresh key each time the command was typed, had no way back to its job: now
+    one key an invocation, printed with the command (tests/service/test_cli_small_fixes.py: that command gets it)."""
+    request = json.dumps({"model": "esmfold", "sequence": "MKTAYIAKQ", "params": {}, "name": "first"}).encode()
+    code, heads = interrupted_at_the_post(monkeypatch, tmp_path, ["jobs", "rerun", JOB_ID, "--name", "second try"],
+                                          request)
+    err = capsys.readouterr().err
+    assert code == 130 and heads[-1].startswith("post /v1/predict"), err
+    key = next(line.split(": ", 1)[1] for line in heads[-1].splitlines() if line.startswith("idempotency-key:"))
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("interrupted while submitting. The server may have made (and charged) a job"), err
+    assert lines[-1] == f"  phonos jobs rerun {JOB_ID} --name 'second try' --idempotency-key {key}", err

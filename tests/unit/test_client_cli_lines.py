@@ -5,6 +5,7 @@ the call by it)."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import shlex
@@ -117,6 +118,9 @@ FIRST, RERUN = "2ddc31ee-e23c-4ff6-937b-e56429a6eca5", "183bf76a-9127-4ad1-aeb1-
 SHARE = {"share_id": "shr_2a9b7fa5321eab70", "job_id": FIRST, "created_at": "2026-12-01T12:50:32.386Z",
          "expires_at": "2026-12-31T12:50:32.386Z"}
 TOKEN_PATH = "/shared/S41NQrdHFzWqc4nrgxD8F1TcBWUw0kc_nUjL0te59fs"
+HOOK = {"webhook_id": "wh_5e2b0c7a91d34f68", "url": "https://example.org/hook", "created_at": "2026-12-01T12:50:32Z",
+        "events": ["job.started", "job.completed", "job.failed"]}
+SECRET = "whsec_3kP0b9yXcVq2mJ8nR4tL6wZ1aF7dG5hS0eU9iO2pQ"
 
 
 class Answers(BaseHTTPRequestHandler):
@@ -133,10 +137,14 @@ class Answers(BaseHTTPRequestHandler):
             "/input": {"model": "esmfold", "sequence": "MKTVRQERLK", "params": {}, "name": "first"},
             "/predict": {"success": True, "job_id": RERUN, "model": "esmfold", "status": "pending", "credits_used": 10},
             "/shares": {"share": SHARE, "url": TOKEN_PATH},
+            "/webhooks": {"webhook": HOOK, "secret": SECRET},
+            "/rotate-secret": {"success": True, "webhook": HOOK, "secret": SECRET, "message": "rotated",
+                               "previous_secret_expires_at": "2026-12-02T10:00:00.250Z"},
             "/account": {"account": {"id": 1, "username": "user56320371827051",
                                      "email": "user56320371827051@example.org"},
                          "credits": {"balance": 950}, "jobs": {"total": 5, "completed": 2, "active": 2, "failed": 0}},
-        }[next(end for end in ("/cancel", "/input", "/predict", "/shares", "/account") if path.endswith(end))]
+        }[next(end for end in ("/cancel", "/input", "/predict", "/shares", "/account", "/webhooks", "/rotate-secret")
+               if path.endswith(end))]
         data = json.dumps(body).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
@@ -216,3 +224,52 @@ def test_the_command_to_follow_jobs_again_fits_and_pastes_as_one(monkeypatch: py
                      "    183bf76a-9127-4ad1-aeb1-1bf3e983119c --out 'out dir'"]
     assert pasted(lines) == words
     assert cli.command_to_fit(words, io.StringIO()) == "  " + shlex.join(words)  # piped: the one line
+
+
+@pytest.mark.parametrize("stderr_tty", [False, True], ids=["log", "person"])
+def test_piped_share_and_webhook_create_print_one_line_a_script_reads(
+        answering: str, monkeypatch: pytest.MonkeyPatch, stderr_tty: bool) -> None:
+    """Piped, `jobs share` printed the link and a note line, `webhooks create` three lines (the id, a label, the
+    secret): `link=$(phonos jobs share ID)` held two lines. Now stdout is one line: the link; the webhook's id and its
+    secret, tab-separated (the secret is shown only this once: a script must get it). The note goes to stderr where a
+    person reads it (a terminal), nowhere in a log; on a terminal stdout is what it was (the tests above)."""
+    monkeypatch.setenv("COLUMNS", "200")  # the note's one line fits
+    monkeypatch.setattr(sys, "stderr", Terminal() if stderr_tty else io.StringIO())
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert cli.main(["jobs", "share", FIRST]) == 0
+    assert sys.stdout.getvalue() == f"{answering}{TOKEN_PATH}\n"
+    note = sys.stderr.getvalue()  # type: ignore[attr-defined]
+    assert note == ("" if not stderr_tty else
+                    f"phonos: the link is shown once; anyone with it can see the results until {SHARE['expires_at']}; "
+                    f"revoke it with: phonos jobs unshare {FIRST} {SHARE['share_id']}\n"), note
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert cli.main(["webhooks", "create", HOOK["url"]]) == 0
+    assert sys.stdout.getvalue() == f"{HOOK['webhook_id']}\t{SECRET}\n"
+    assert ("shown this once" in sys.stderr.getvalue()) is stderr_tty  # type: ignore[attr-defined]
+    for overlap, until in (("1h", "2026-12-02T10:00:00.250Z"), ("0", "-")):  # rotate-secret's 4 lines: one, too
+        monkeypatch.setattr(sys, "stdout", io.StringIO())
+        assert cli.main(["webhooks", "rotate-secret", HOOK["webhook_id"], "--expire-current-after", overlap]) == 0
+        assert sys.stdout.getvalue() == f"{HOOK['webhook_id']}\t{SECRET}\t{until}\n"
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert cli.main(["webhooks", "create", HOOK["url"], "--json"]) == 0  # --json: the API's answer, as before
+    assert json.loads(sys.stdout.getvalue()) == {"webhook": HOOK, "secret": SECRET}
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    monkeypatch.setenv("COLUMNS", "120")
+    assert cli.main(["webhooks", "create", HOOK["url"]]) == 0  # a terminal: as it was
+    assert sys.stdout.getvalue() == f"{HOOK['webhook_id']}\nits signing secret, shown this once:\n{SECRET}\n"
+
+
+@pytest.mark.parametrize("columns", [60, 80])
+def test_the_words_over_a_lost_submissions_command_fit_a_terminal(monkeypatch: pytest.MonkeyPatch,
+                                                                  columns: int) -> None:
+    """Their first half alone (104 cells) ran past an 80-column edge mid-word, after "interrupted while submitting."
+    too; now broken between words. Piped: the one line it was."""
+    for said in (cli.SUBMIT_AGAIN, cli.RESUBMIT_AGAIN):
+        args = argparse.Namespace(submit_again_said=said)
+        monkeypatch.setenv("COLUMNS", str(columns))
+        monkeypatch.setattr(sys, "stderr", Terminal())
+        lines = cli.submit_again_said(args, "interrupted while submitting. ").splitlines()
+        assert all(width(line) < columns for line in lines) and len(lines) > 1, lines
+        assert " ".join(lines) == "interrupted while submitting. " + " ".join(said)
+        monkeypatch.setattr(sys, "stderr", io.StringIO())
+        assert cli.submit_again_said(args) == " ".join(said)

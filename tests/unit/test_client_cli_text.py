@@ -9,6 +9,7 @@ import io
 import re
 import tomllib
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from phonos_client import cli as client_cli
@@ -226,3 +227,39 @@ def test_every_not_found_the_server_says_reads_not_found_once() -> None:
         line = client_cli.error_words("Not found", re.sub(r"\{[^}]*\}", "x_1", message))
         assert line.startswith("not found") and line.lower().count("not found") == 1, (message, line)
     assert client_cli.error_words("Not found", "Webhook wh_x not found") == "not found: webhook wh_x"
+
+
+# Values the command repeats in its messages are quoted one way, JSON's ("-1"): argparse's own refusals are said so
+# (`--status "bogus" is not one of ...`, `--limit takes a whole number, not "x"`: usage_words turns its 'x' into
+# "x"), and so are the command's (inputs.quoted). `--expire-current-after -1` said '-1', Python's repr.
+REFUSED = [["webhooks", "rotate-secret", "wh_x", "--expire-current-after", "-1"],
+           ["webhooks", "rotate-secret", "wh_x", "--expire-current-after", "a while"],
+           ["jobs", "ls", "--since", "5"], ["jobs", "ls", "--limit", "x"], ["jobs", "ls", "--status", "bogus"],
+           ["frob"], ["fold", "MKV", "--param", "x"], ["fold", "MKV", "--formats", "pbd"],
+           ["dock", "--protein", "a b", "--ligand", "C"], ["usage", "--days", "1.5"],
+           ["jobs", "share", "j", "--expires-in-days", "x"], ["webhooks", "create", "u", "--event", "x"]]
+PYTHON_QUOTED = re.compile(r"(?<![\w'])'[^'\s][^']*'(?![\w'])")  # 'x' around a value; not an apostrophe (job's)
+
+
+@pytest.mark.parametrize("argv", REFUSED, ids=[" ".join(argv) for argv in REFUSED])
+def test_a_refused_value_is_quoted_as_json_quotes_it(argv: list[str], monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    monkeypatch.setenv("PHONOS_URL", "http://127.0.0.1:9")  # refused before any request: nothing is sent there
+    monkeypatch.setenv("PHONOS_API_KEY", "pk_test")
+    monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "config.toml"))
+    try:
+        code = client_cli.main(argv)
+    except SystemExit as exited:
+        code = int(exited.code or 0)
+    said = capsys.readouterr().err
+    assert code == 2 and said.count("\n") == 1, said
+    assert '"' in said and not PYTHON_QUOTED.search(said), said
+
+
+def test_the_commands_messages_repeat_no_value_in_pythons_quotes() -> None:
+    """The source of the command's own messages: no `{value!r}` (Python's 'x'); `quoted(value)` or json.dumps."""
+    client = REPO / "clients" / "python" / "phonos_client"
+    modules = ("cli", "durations", "flag_ranges", "flag_words", "inputs", "result_formats", "config", "columns")
+    found = [f"{name}.py: {line.strip()}" for name in modules
+             for line in (client / f"{name}.py").read_text().splitlines() if re.search(r"![ra]\}", line)]
+    assert found == []

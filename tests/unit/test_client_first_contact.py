@@ -175,16 +175,24 @@ class NotPhonos(BaseHTTPRequestHandler):
 
 def test_another_web_server_at_the_address_is_said_as_that(home: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    """It said "phonos: HTTP 404" and exited 4, as for a job that does not exist."""
+    """It said "phonos: HTTP 404" and exited 4, as for a job that does not exist. No phonos API at the URL is one
+    outcome, exit 2 (the server URL is wrong: no wait changes it), at the address's root as under a path (it was 7
+    at the root and 2 under a path)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), NotPhonos)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    home.setenv("PHONOS_URL", url)
+    codes = []
     try:
-        assert cli.main(["jobs", "ls"]) == 7
+        for at in (url, f"{url}/api"):
+            home.setenv("PHONOS_URL", at)
+            codes.append(cli.main(["jobs", "ls"]))
+            assert not config.answered_before(at)  # not a phonos server's answer: nothing to wait for there
     finally:
         server.shutdown()
         server.server_close()
-    assert capsys.readouterr().err == (f"phonos: {url} answered HTTP 404, not as a phonos server answers; it came "
-                                       "from PHONOS_URL: set PHONOS_URL=http://HOST:PORT\n")
-    assert not config.answered_before(url)  # not a phonos server's answer: nothing to wait for there
+    assert codes == [2, 2]
+    assert capsys.readouterr().err.splitlines() == [
+        f"phonos: {url} answered HTTP 404, not as a phonos server answers; it came from PHONOS_URL: set "
+        "PHONOS_URL=http://HOST:PORT",
+        f"phonos: no phonos API under /api: {url}/api answered HTTP 404, not as a phonos server answers; it came from "
+        "PHONOS_URL: set PHONOS_URL=http://HOST:PORT"]

@@ -72,6 +72,7 @@ from phonos_client.models import (
     ActivityEntry,
     BatchItem,
     CreditEntry,
+    Download,
     Job,
     Webhook,
     WebhookDelivery,
@@ -93,11 +94,14 @@ FOLLOW_AGAIN = ("the jobs were submitted and may still run on the server;", "fol
 # with the run's idempotency key: the server replays its answer to it.
 SUBMIT_AGAIN = ("The server may have made (and charged) jobs this command did not hear of; run it again with its key,",
                 "which gets those jobs (charged once), not new ones:")
+# The same for `jobs rerun`, whose one POST makes one job.
+RESUBMIT_AGAIN = ("The server may have made (and charged) a job this command did not hear of; run it again with its key,",
+                  "which gets that job (charged once), not a new one:")
 # The server package's verbs (launcher/cli.py reads this list too): listed here, run there.
 OPERATOR_VERBS = ("serve", "keys", "accounts", "credits", "users", "db", "weights", "backup", "status")
 # `phonos --help`'s last lines: what a script can branch on (docs/clients.md says the same, in more words).
 EXIT_CODES_HELP = ("exit codes: 0 ok; 1 a job failed or was cancelled (or a webhook test failed); 2 usage (bad "
-                   "arguments, server URL or input file); 3 authentication (a key refused, expired or read-only); "
+                   "arguments, input file, or server URL: also one with no phonos API at it); 3 authentication (a key refused, expired or read-only); "
                    "4 not found (or results deleted, or a file --formats asked for); 5 insufficient credits; 6 rate limited; 7 server or connection "
                    "error (nothing answers at the address); 8 invalid request (also records of a batch the server "
                    "refused); 130 interrupted; 141 output closed early (`| head`)")
@@ -128,7 +132,12 @@ class Outcome:
     absent: list[str] = field(default_factory=list, compare=False)
 
     def json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in ("refused_exit", "absent")}
+        """The job's entry in --json's `jobs`; a completed job without a file --formats asked for (exit 4) names
+        them in `missing_formats` (absent where none is missing), so a script knows which without the table."""
+        document = {k: v for k, v in asdict(self).items() if k not in ("refused_exit", "absent")}
+        if self.absent:
+            document["missing_formats"] = list(self.absent)
+        return document
 
 
 class Notices(logging.Handler):
@@ -795,13 +804,13 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     elif command == "jobs download" and args.out == "-":
         if args.json:  # said before the download is fetched
             raise UsageError("--out - writes the file itself to stdout: without --json")
-        to_stdout(client.download(args.job_id, args.format).content)
+        to_stdout(fetched(args, client).content)
     elif command == "jobs download":
         if args.out and args.out.endswith(("/", os.sep)):
             out_folder(args.out)
         elif args.out and not Path(args.out).is_dir():
             out_file_can_be_written(args.out)  # before the download is fetched
-        download = client.download(args.job_id, args.format)
+        download = fetched(args, client)
         target = Path(args.out) if args.out else Path(download.file_name or f"{args.job_id}.out")
         if target.is_dir():
             target = target / (download.file_name or f"{args.job_id}.out")
@@ -824,7 +833,18 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     elif command == "jobs rerun":
         request = client.job_input(args.job_id)
         name = args.name if args.name is not None else request.get("name")
-        submitted = client.predict(request["model"], request["sequence"], name=name, params=request["params"])
+        # One key for the invocation (the SDK sends it with each of its own tries): where the POST's answer is lost
+        # (Ctrl-C, a connection down past the retries), the command prints itself with it, and that command gets
+        # the job the server made, charged once, not a second job (as fold's and dock's runs do).
+        key = args.idempotency_key or str(uuid.uuid4())
+        try:
+            submitted = client.predict(request["model"], request["sequence"], name=name, params=request["params"],
+                                       idempotency_key=key)
+        except (errors.APIConnectionError, errors.APIStatusError, KeyboardInterrupt) as exc:
+            if not isinstance(exc, errors.APIStatusError) or answer_unheard(exc):
+                args.submit_again = submit_again_with(key, args)
+                args.submit_again_said = RESUBMIT_AGAIN
+            raise
         # Piped, the tab-separated fields scripts cut; on a narrow terminal the new job first, then the cost and the
         # job it copies, each whole.
         cost, source = f"{submitted.credits_used} credits", f"(the request of {args.job_id})"
@@ -844,7 +864,12 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     elif command == "jobs share":
         share = client.share_job(args.job_id, expires_in_days=args.expires_in_days)
         link = share_link(client, share.url or "")
-        emit(args, {**share.raw, "link": link}, shared_to_fit(link, share.expires_at or "", share.job_id, share.share_id))
+        if args.json or sys.stdout.isatty():
+            emit(args, {**share.raw, "link": link}, shared_to_fit(link, share.expires_at or "", share.job_id,
+                                                                  share.share_id))
+        else:  # piped (`link=$(phonos jobs share ID)`): the link alone; the note to the person, where one reads stderr
+            print(link)
+            aside(shared_note(share.expires_at or "", share.job_id, share.share_id))
     elif command == "jobs shares":
         shares = client.job_shares(args.job_id)
         listing(args, {"shares": [x.raw for x in shares]}, ("SHARE ID", "CREATED", "EXPIRES"),
@@ -889,8 +914,13 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                 "no webhooks")
     elif command == "webhooks create":
         hook = client.create_webhook(args.url, args.event or None)
-        # the secret on a line of its own: 44 characters after a label ran past a 60-column terminal mid-word
-        emit(args, hook.raw, f"{hook.webhook_id}\nits signing secret, shown this once:\n{hook.secret}")
+        if args.json or sys.stdout.isatty():
+            # the secret on a line of its own: 44 characters after a label ran past a 60-column terminal mid-word
+            emit(args, hook.raw, f"{hook.webhook_id}\nits signing secret, shown this once:\n{hook.secret}")
+        else:  # piped (`read -r id secret < <(phonos webhooks create URL)`): one line, tab-separated, the secret
+            # too: it is shown this once, so a script that got the id alone could never verify a delivery
+            print(f"{hook.webhook_id}\t{hook.secret}")
+            aside("phonos: the webhook's id and its signing secret (shown this once: keep it)")
     elif command == "webhooks delete":
         removed = client.delete_webhook(args.webhook_id)
         emit(args, removed.raw, f"{removed.id} deleted")
@@ -903,6 +933,13 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         return EXIT["ok"] if result.success else EXIT["job_failed"]
     elif command == "webhooks rotate-secret":
         hook = client.rotate_webhook_secret(args.webhook_id, expire_current_after_s=args.expire_current_after_s)
+        if not (args.json or sys.stdout.isatty()):  # piped: one line, as `create`'s, and the end of the old secret
+            # as `webhooks ls` says it (OLD SECRET UNTIL; "-" where it stopped at once)
+            until = "-" if args.expire_current_after_s == 0 else hook.previous_secret_expires_at or "-"
+            print(f"{hook.webhook_id}\t{hook.secret}\t{until}")
+            aside("phonos: the webhook's id, its new signing secret (shown this once: keep it) and when the previous "
+                  "secret stops signing")
+            return EXIT["ok"]
         # as `create` prints it (the secret alone on its line), then when the old one stops signing: on a terminal
         # narrower than that line, the time on a line of its own (the edge fell inside it at 60 columns). With 0 it
         # stopped at once: "also signs deliveries until <the rotation's own time>" said it still did.
@@ -936,6 +973,23 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
 # LAST DELIVERY and FAILING SINCE: how its job events are received, so a receiver that broke shows here rather than
 # only in each webhook's delivery log; last, so the fields piped output always had keep their places.
 WEBHOOK_HEADER = ("WEBHOOK ID", "URL", "EVENTS", "OLD SECRET UNTIL", "LAST DELIVERY", "FAILING SINCE")
+
+
+def fetched(args: argparse.Namespace, client: Client) -> Download:
+    """`jobs download`'s file. A --format this job lacks (relax's `relaxed_pdb` of a job without relax) is what
+    `fold --formats` says of it: not found, exit 4 (the server refuses it as a 400, which read as exit 8, a request
+    to fix), and --json's document names it (`missing_formats`), as fold's does."""
+    try:
+        return client.download(args.job_id, args.format)
+    except errors.BadRequestError as exc:
+        if args.format is None or "is not available for this job" not in exc.message:
+            raise
+        if args.json:
+            emit(args, {"job_id": args.job_id, "file": None, "missing_formats": [args.format]}, "")
+        absent = errors.NotFoundError(exc.message, status=404, error="Not found", request_id=exc.request_id,
+                                      body=exc.body)
+        absent.server = exc.server
+        raise absent from None
 
 
 def to_stdout(content: bytes) -> None:
@@ -973,6 +1027,19 @@ def delivery_row(d: WebhookDelivery) -> Sequence[str]:
     tries = f"{d.attempts} attempt{'s' if d.attempts != 1 else ''}"
     next_try = d.next_attempt_at if d.status == "pending" and d.next_attempt_at else "-"
     return (d.delivery_id, d.created_at or "", d.event, d.job_id or "-", d.status, tries, answer, next_try)
+
+
+def aside(note: str) -> None:
+    """A note for a person beside a piped command's one line on stdout (what a script reads): on stderr when that is a
+    terminal, nothing where it is not (a script's log), as `listing` says a next page's cursor."""
+    if sys.stderr.isatty():
+        complain(note)
+
+
+def shared_note(expires_at: str, job_id: str, share_id: str) -> str:
+    """`jobs share`'s note beside a piped link (stderr), in one line."""
+    return (f"phonos: the link is shown once; anyone with it can see the results until {expires_at}; revoke it with: "
+            f"phonos jobs unshare {job_id} {share_id}")
 
 
 def shared_to_fit(link: str, expires_at: str, job_id: str, share_id: str) -> str:
@@ -1153,6 +1220,7 @@ def add_user_commands(sub: Any) -> None:
                                                   "parameters, the server's defaults filled in)"), "jobs rerun")
     rerun.add_argument("job_id", help="the earlier job (any state; its request is kept until it is deleted)")
     rerun.add_argument("--name", help="the new job's name (default: the earlier job's)")
+    idempotency_key(rerun)
     command(jobs.add_parser("rm", help="delete finished jobs: their results and inputs go for good"),
             "jobs rm").add_argument("job_ids", nargs="+", metavar="job_id",
                                     help="finished jobs to delete (--json prints the API's answer for each)")
@@ -1353,7 +1421,7 @@ def run(args: argparse.Namespace) -> int:
         # `jobs ls`. A refusal that is about the jobs themselves (404, 401) is not followed by it: watching again
         # would meet it again. A 402 can only end a later batch's submission (a FASTA of more than 10 records):
         # the earlier batches' jobs were accepted and charged, and run.
-        unanswered = not isinstance(exc, errors.APIStatusError) or exc.status >= 500 or not exc.from_the_api
+        unanswered = not isinstance(exc, errors.APIStatusError) or answer_unheard(exc)
         if session.submitting and unanswered:
             # A POST whose answer did not come may have made (and charged) jobs: only its key finds them.
             args.submit_again = submit_again(session, args)
@@ -1361,8 +1429,7 @@ def run(args: argparse.Namespace) -> int:
             args.follow_again = follow_again(session.job_ids, args)
         raise
     if result is None and session.submitting:
-        said, again = SUBMIT_AGAIN
-        print(f"\ninterrupted while submitting. {said_to_fit(f'{said} {again}', SUBMIT_AGAIN, sys.stderr)}\n"
+        print(f"\n{submit_again_said(args, 'interrupted while submitting. ')}\n"
               f"{command_to_fit(submit_again(session, args), sys.stderr)}", file=sys.stderr)
         return EXIT["interrupted"]
     if result is None:
@@ -1441,25 +1508,36 @@ def format_refusal(args: argparse.Namespace) -> str | None:
     return None
 
 
+def answer_unheard(exc: errors.APIStatusError) -> bool:
+    """An error answer that may stand for the server's own answer having been lost on the way (a 5xx, a proxy's page
+    in front of it), rather than the server's refusal of the request (which made nothing)."""
+    return exc.status >= 500 or not exc.from_the_api
+
+
 def submit_again(session: Session, args: argparse.Namespace) -> list[str]:
     """The command as it was typed, with the run's key (`--idempotency-key K`, in place of one it had): run again, it
     sends the same batches under the same keys, so the server answers with the jobs it made (charged once) and the
     command follows them; a batch that never reached the server is submitted then."""
+    return submit_again_with(session.key or "", args)
+
+
+def submit_again_with(key: str, args: argparse.Namespace) -> list[str]:
+    """`submit_again`'s command for `key` (`jobs rerun`'s: its one POST's key)."""
     words, skip = [], False
     for word in getattr(args, "argv", []):
         if skip or word == "--idempotency-key" or word.startswith("--idempotency-key="):
             skip = word == "--idempotency-key"
             continue
         words.append(word)
-    return ["phonos", *words, "--idempotency-key", session.key or ""]
+    return ["phonos", *words, "--idempotency-key", key]
 
 
 def run_key(text: str) -> str:
     """`--idempotency-key`'s type: a run's key, printable ASCII without spaces, short enough that each batch's key
     (KEY.N.P) stays within the server's 255 characters."""
     if not 0 < len(text) <= 200 or not all("!" <= c <= "~" for c in text):
-        raise argparse.ArgumentTypeError("takes the key a phonos fold or dock printed (1-200 printable characters, "
-                                         "no spaces)")
+        raise argparse.ArgumentTypeError("takes the key a phonos fold, dock or jobs rerun printed (1-200 printable "
+                                         "characters, no spaces)")
     return text
 
 
@@ -1539,13 +1617,19 @@ def key_source(error: errors.PhonosError, command: str) -> str:
     return f" (the key came from {profile.source}; `phonos login` stores another)"
 
 
+def submit_again_said(args: argparse.Namespace, before: str = "") -> str:
+    """The words over a lost submission's command (SUBMIT_AGAIN, or `jobs rerun`'s), on a terminal narrower than
+    them broken between words (its first half alone, 104 cells, ran past an 80-column edge mid-word)."""
+    text = before + " ".join(getattr(args, "submit_again_said", SUBMIT_AGAIN))
+    return said_to_fit(text, text.split(" "), sys.stderr)
+
+
 def say_follow_again(args: argparse.Namespace) -> None:
     """After the error line: the command that follows the jobs again, where run() found that the error ended the
     following of jobs it had submitted or was watching (`args.follow_again`), or the command that submits again
     under the same key where the error lost a submission's answer (`args.submit_again`)."""
     if again := getattr(args, "submit_again", None):
-        print(f"{said_to_fit(' '.join(SUBMIT_AGAIN), SUBMIT_AGAIN, sys.stderr)}\n{command_to_fit(again, sys.stderr)}",
-              file=sys.stderr)
+        print(f"{submit_again_said(args)}\n{command_to_fit(again, sys.stderr)}", file=sys.stderr)
     if again := getattr(args, "follow_again", None):
         print(f"{said_to_fit(' '.join(FOLLOW_AGAIN), FOLLOW_AGAIN, sys.stderr)}\n{command_to_fit(again, sys.stderr)}",
               file=sys.stderr)
@@ -1596,11 +1680,14 @@ def _main(argv: list[str]) -> int:
             return EXIT["usage"]  # the server URL is wrong: no wait or retry changes that
         if isinstance(exc, errors.APIStatusError) and not exc.from_the_api and exc.server:
             # Another web server there, or a proxy's error page: its 404 is not "no such job" (exit 4).
+            # A 4xx of another web server: no phonos API at this URL, the same outcome as under a path
+            # (not_under_that_path): the URL is wrong, exit 2. A proxy's 5xx page: the server behind it may be down
+            # (and be back), exit 7 as the server's own 5xx.
             said = f"{exc.server} answered HTTP {exc.status}, not as a phonos server answers"
             complain(f"phonos: {wrong_address(said, exc.server, args)}" if exc.status < 500 else
                      f"phonos: {said} (a proxy in front of it, with the server behind it down?)")
             say_follow_again(args)
-            return errors.InternalServerError.exit_code
+            return EXIT["usage"] if exc.status < 500 else errors.InternalServerError.exit_code
         message = in_flag_words(exc.message, argv, option_dests(parser))
         said = error_words(exc.error, message)
         # The request id is for the server's admin to find the call in its log: said for a server's failure (5xx),
@@ -1610,7 +1697,11 @@ def _main(argv: list[str]) -> int:
         say_follow_again(args)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+        if getattr(args, "submit_again", None):  # `jobs rerun`'s POST: its answer, the new job, may be lost
+            print(f"\n{submit_again_said(args, 'interrupted while submitting. ')}\n"
+                  f"{command_to_fit(args.submit_again, sys.stderr)}", file=sys.stderr)
+        else:
+            print("\ninterrupted", file=sys.stderr)
         return EXIT["interrupted"]
     except OSError as exc:  # a local file or folder (--out, an input) that cannot be read or written
         if isinstance(exc, BrokenPipeError):

@@ -20,7 +20,9 @@ def duration_seconds(text: str) -> int:
     """`text` in seconds; a bare number is seconds. argparse's `type`: a bad one is a usage error (exit 2)."""
     found = _DURATION.fullmatch(text.strip().lower())
     if not found:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: a number with s, m, h or d (90s, 15m, 1h, 2d)")
+        # Quoted as every value the command repeats is ("-1", JSON's quotes: inputs.quoted), not Python's '-1'.
+        raise argparse.ArgumentTypeError(f"{json.dumps(text, ensure_ascii=False)} is not a duration: a number with "
+                                         "s, m, h or d (90s, 15m, 1h, 2d)")
     return int(found.group(1)) * UNITS[found.group(2) or "s"]
 
 

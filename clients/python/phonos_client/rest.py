@@ -92,8 +92,9 @@ def connection_error(exc: httpx.TransportError, server: httpx.URL) -> errors.API
     # ConnectError: no connection was made (refused, a name that does not resolve): the request never left here
     kind = errors.ServerUnreachableError if isinstance(exc, httpx.ConnectError) else errors.APIConnectionError
     # Some of httpx's errors have no text (a server killed mid-answer: ReadError('')): said, not "...: ; trying"
-    why = str(exc).strip() or ("no connection could be made" if kind is errors.ServerUnreachableError
-                               else "the connection broke off")
+    # h11's sentence ends in a full stop, which "...; trying again" and the final line's clauses went on after (".;")
+    why = str(exc).strip().removesuffix(".") or ("no connection could be made" if kind is errors.ServerUnreachableError
+                                                 else "the connection broke off")
     return kind(f"could not reach the server{at}: {why}")
 
 
