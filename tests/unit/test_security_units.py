@@ -1,13 +1,17 @@
-"""A third security review's findings that need no running service: the webhook egress' address table."""
+"""A third security review's findings that need no running service: the webhook egress' address table, and the
+turns of sign-in attempts that share a throttled key."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 
 import pytest
 
 from jobservice.egress import is_public, literal_refused
 from jobservice.errors import InvalidArgument
+from jobservice.sign_in_throttle import KeyedTurns
 from jobservice.webhooks import validate_url
 
 pytestmark = pytest.mark.unit
@@ -30,3 +34,34 @@ def test_special_purpose_ranges_are_never_a_webhook_receiver(address: str) -> No
 @pytest.mark.parametrize("address", ["192.0.1.1", "191.255.255.255", "2400:cb00::1", "2a00:1450::1"])
 def test_their_neighbours_stay_public(address: str) -> None:
     assert is_public(ipaddress.ip_address(address))
+
+
+def test_attempts_of_one_key_take_turns_and_leave_no_lock_behind() -> None:
+    """Sign-in attempts sharing a throttled key (a username, an address) run one at a time in a job service, so
+    each reads the failures of those before it; keys taken in any order never deadlock, and a finished or
+    cancelled attempt leaves no lock in memory (a spray over a million usernames must not grow it)."""
+    turns = KeyedTurns()
+    inside: list[str] = []
+    most = 0
+
+    async def attempt(*keys: str) -> None:
+        nonlocal most
+        async with turns.hold(*keys):
+            inside.append(keys[0])
+            most = max(most, len(inside))
+            await asyncio.sleep(0.001)
+            inside.remove(keys[0])
+
+    async def main() -> None:
+        await asyncio.gather(*(attempt("user:a", "addr:1") if n % 2 else attempt("addr:1", f"user:{n}")
+                               for n in range(40)))
+        waiting = asyncio.create_task(attempt("addr:1"))
+        async with turns.hold("addr:1"):
+            await asyncio.sleep(0.001)
+            waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+
+    asyncio.run(main())
+    assert most == 1  # every attempt shares addr:1
+    assert turns._locks == {}
