@@ -24,6 +24,47 @@ def sign_in(service: InProcessService, username: str, password: str) -> requests
                          timeout=60)
 
 
+def test_knowing_another_accounts_ids_reads_or_changes_nothing(twin_service: InProcessService) -> None:
+    """Every /v1 route that takes an id, called by another account with the owner's real ids (a job with its
+    input, files and share link, a webhook with a delivery, a key), alone or beside the caller's own ids: a 404
+    that names nothing of the owner's, never a 403 (which would confirm the id), and nothing changed for the
+    owner. A guard of the review (it held)."""
+    owner = twin_service.client(twin_service.new_key())
+    stranger = twin_service.client(twin_service.new_key())
+    job_id, own_job = (api.predict(name="mine").json()["job_id"] for api in (owner, stranger))
+    assert owner.wait_for(job_id)["status"] == stranger.wait_for(own_job)["status"] == "completed"
+    share_id = owner.post(f"/v1/jobs/{job_id}/shares", json={}).json()["share"]["share_id"]
+    hook_id, own_hook = (api.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"}).json()["webhook"]["webhook_id"]
+                         for api in (owner, stranger))
+    owner.post(f"/v1/webhooks/{hook_id}/test")  # a delivery in its log, to ask for
+    deliveries = owner.get(f"/v1/webhooks/{hook_id}/deliveries").json()["deliveries"]
+    delivery_id = deliveries[0]["delivery_id"]
+    key_id = owner.get("/v1/keys").json()["keys"][0]["key_id"]
+    calls = [
+        ("GET", f"/v1/jobs/{job_id}", None), ("GET", f"/v1/jobs/{job_id}/input", None),
+        ("GET", f"/v1/jobs/{job_id}/download", None), ("GET", f"/v1/jobs/{job_id}/shares", None),
+        ("POST", f"/v1/jobs/{job_id}/shares", {}), ("DELETE", f"/v1/jobs/{job_id}/shares/{share_id}", None),
+        ("DELETE", f"/v1/jobs/{own_job}/shares/{share_id}", None), ("POST", f"/v1/jobs/{job_id}/cancel", None),
+        ("DELETE", f"/v1/jobs/{job_id}", None),
+        ("GET", f"/v1/webhooks/{hook_id}/deliveries", None), ("POST", f"/v1/webhooks/{hook_id}/test", None),
+        ("POST", f"/v1/webhooks/{hook_id}/rotate-secret", {}), ("DELETE", f"/v1/webhooks/{hook_id}", None),
+        ("POST", f"/v1/webhooks/{hook_id}/deliveries/{delivery_id}/redeliver", None),
+        ("POST", f"/v1/webhooks/{own_hook}/deliveries/{delivery_id}/redeliver", None),
+        ("PATCH", f"/v1/keys/{key_id}", {"name": "taken"}), ("POST", f"/v1/keys/{key_id}/revoke", {}),
+    ]
+    for method, path, body in calls:
+        answer = stranger.session.request(method, stranger.base_url + path, json=body, timeout=30)
+        assert answer.status_code == 404, (method, path, answer.status_code, answer.text)
+        assert set(answer.json()) == {"error", "message"}, answer.text
+    # Nothing of the owner's changed, and the stranger's own lists show none of it.
+    assert owner.get(f"/v1/jobs/{job_id}").json()["status"] == "completed"
+    assert [s["share_id"] for s in owner.get(f"/v1/jobs/{job_id}/shares").json()["shares"]] == [share_id]
+    assert hook_id in {w["webhook_id"] for w in owner.get("/v1/webhooks").json()["webhooks"]}
+    assert owner.get("/v1/keys").json()["keys"][0].get("name") != "taken"
+    assert [j["job_id"] for j in stranger.get("/v1/jobs").json()["jobs"]] == [own_job]
+    assert [w["webhook_id"] for w in stranger.get("/v1/webhooks").json()["webhooks"]] == [own_hook]
+
+
 # Last in the module: it leaves this address with failures counted for a minute.
 def test_parallel_wrong_passwords_get_no_more_guesses_than_the_limit(twin_service: InProcessService) -> None:
     """The throttle read the failures before each Argon2 verification and counted them after it: guesses sent all
