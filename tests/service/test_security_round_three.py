@@ -65,6 +65,46 @@ def test_knowing_another_accounts_ids_reads_or_changes_nothing(twin_service: InP
     assert [w["webhook_id"] for w in stranger.get("/v1/webhooks").json()["webhooks"]] == [own_hook]
 
 
+def test_behind_tls_only_this_hosts_own_cookie_is_a_session(twin_factory: type) -> None:
+    """Cookie tossing: a sibling host of the same site (`wiki.lab.example` beside `phonos.lab.example`) can set a
+    cookie of our name for the whole domain, and SameSite does not stop it. With its own session's token in it, a
+    browser that sent it was signed in as the tosser (or, signed in already, sent both, and the server read the
+    tosser's): the person's sequences went to the tosser's account. Secure (here PHONOS_COOKIE_SECURE), the
+    cookie is `__Host-phonos_session`, which browsers take only from this very host, and a plain-named cookie is
+    no session; a sign-in ends the session of such a cookie and clears it."""
+    behind_tls: InProcessService = twin_factory.start(PHONOS_COOKIE_SECURE="true")
+    for name in ("victim", "tosser"):
+        behind_tls.new_key(username=name)
+        asyncio.run(admin.set_password(behind_tls.settings, username=name, password=PASSWORD))
+    url = behind_tls.base_url
+
+    def signed_in(name: str, cookie: str = "") -> requests.Response:
+        answer = requests.post(f"{url}/auth/sign-in", json={"username": name, "password": PASSWORD},
+                               headers={"Cookie": cookie} if cookie else {}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        return answer
+
+    def status(cookie: str) -> dict:
+        return requests.get(f"{url}/auth/status", headers={"Cookie": cookie}, timeout=30).json()
+
+    made = signed_in("tosser").headers["Set-Cookie"]
+    assert made.startswith("__Host-phonos_session="), made
+    assert all(part in made for part in ("HttpOnly", "Secure", "Path=/", "SameSite=Strict")) and "Domain" not in made
+    tossed = made.split(";")[0].split("=", 1)[1]
+    # The tosser's valid token under the plain name, as a domain cookie arrives: nobody's session here.
+    assert status(f"phonos_session={tossed}") == {"signed_in": False}
+    assert requests.get(f"{url}/v1/jobs", headers={"Cookie": f"phonos_session={tossed}"},
+                        timeout=30).status_code == 401
+    victim = signed_in("victim").headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    for order in (f"__Host-phonos_session={victim}; phonos_session={tossed}",
+                  f"phonos_session={tossed}; __Host-phonos_session={victim}"):
+        assert status(order)["username"] == "victim", order
+    # A sign-in in a browser holding a plain-named cookie ends that cookie's session and clears the cookie.
+    again = signed_in("victim", f"phonos_session={tossed}")
+    assert "phonos_session=\"\"" in again.headers["Set-Cookie"] or "phonos_session=;" in again.headers["Set-Cookie"]
+    assert status(f"__Host-phonos_session={tossed}") == {"signed_in": False}
+
+
 # Last in the module: it leaves this address with failures counted for a minute.
 def test_parallel_wrong_passwords_get_no_more_guesses_than_the_limit(twin_service: InProcessService) -> None:
     """The throttle read the failures before each Argon2 verification and counted them after it: guesses sent all
