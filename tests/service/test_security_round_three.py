@@ -65,6 +65,27 @@ def test_knowing_another_accounts_ids_reads_or_changes_nothing(twin_service: InP
     assert [w["webhook_id"] for w in stranger.get("/v1/webhooks").json()["webhooks"]] == [own_hook]
 
 
+def test_an_expiring_key_cannot_share_a_job_for_longer_than_it_lives(twin_service: InProcessService) -> None:
+    """A share link reads a job without a key. A key handed out for a week made links of 30 (the default) or 365
+    days to every completed job it could read: its results stayed open for a year after the key expired or was
+    revoked. What an expiring key creates ends by its own expiry, share links as keys (403 otherwise); a key that
+    never expires, and the dashboard, share for as long as they like."""
+    owner = twin_service.client(twin_service.new_key())
+    made = owner.post("/v1/keys", json={"name": "contractor", "expires_in_days": 7}).json()
+    weekly = twin_service.client(made["api_key"])
+    job_id = weekly.predict(name="contractor's fold").json()["job_id"]
+    assert weekly.wait_for(job_id)["status"] == "completed"
+    for body in ({}, {"expires_in_days": 8}, {"expires_in_days": 365}):
+        refused = weekly.post(f"/v1/jobs/{job_id}/shares", json=body)
+        assert refused.status_code == 403, (body, refused.text)
+        assert "expires_in_days at most 6" in refused.json()["message"], refused.text
+    assert owner.get(f"/v1/jobs/{job_id}/shares").json()["shares"] == []  # none was made
+    within = weekly.post(f"/v1/jobs/{job_id}/shares", json={"expires_in_days": 6})
+    assert within.status_code == 200, within.text
+    assert within.json()["share"]["expires_at"] < made["key"]["expires_at"]
+    assert owner.post(f"/v1/jobs/{job_id}/shares", json={}).status_code == 200  # a key that never expires
+
+
 def test_behind_tls_only_this_hosts_own_cookie_is_a_session(twin_factory: type) -> None:
     """Cookie tossing: a sibling host of the same site (`wiki.lab.example` beside `phonos.lab.example`) can set a
     cookie of our name for the whole domain, and SameSite does not stop it. With its own session's token in it, a
