@@ -26,10 +26,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from jobservice.accounts import NewKey, check_key_name, insert_key
-from jobservice.activity import CALLER, Action, ActorKind, Target, record
+from jobservice.activity import Action, Target, record
 from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id
-from jobservice.key_policy import FULL, check_scope, check_within, expiry, is_expired, lifetime
+from jobservice.key_policy import (
+    FULL,
+    calling_key_expiry,
+    check_scope,
+    check_within,
+    expiry,
+    is_expired,
+    lifetime,
+)
 from jobservice.store import Row, Store, Transaction
 from jobservice.stream_guard import CredentialsEnded, ExpiryChanged, announce_ended
 
@@ -107,15 +115,6 @@ class ApiKeys:
             raise NotFound(f"API key {echoed_id(key_id)} not found")
         return KeyRecord.from_row(row)
 
-    async def _calling_key_expiry(self, account_id: int) -> float | None:
-        """When the API key making this call expires (None: never, or the call is a dashboard session's or the
-        operator's). The servicer names the calling key in jobservice.activity.CALLER for every call."""
-        caller = CALLER.get()
-        if caller.kind != ActorKind.API_KEY or caller.key_id is None:
-            return None
-        row = await self._db.read.fetch_one("get_api_key", {"id": caller.key_id, "account_id": account_id})
-        return None if row is None else _epoch(row["expires_at"])
-
     def _check_rate_limit(self, rate_limit: int, ceiling: int) -> int:
         if not 1 <= rate_limit <= ceiling:
             raise InvalidArgument(
@@ -134,7 +133,7 @@ class ApiKeys:
         self._check_rate_limit(limit, ceiling)
         stamp = now()
         # The new key's expiry is set from the insert's own clock, a moment later: a second's grace for that.
-        check_within(await self._calling_key_expiry(account_id), None if lifetime_s is None else stamp + lifetime_s - 1,
+        check_within(await calling_key_expiry(self._db, account_id), None if lifetime_s is None else stamp + lifetime_s - 1,
                      stamp)
         async with self._db.transaction() as tx:
             await _room_for_one_more(tx, account_id)
@@ -175,7 +174,7 @@ class ApiKeys:
         stamp = now()
         expires_at = None if expires_in_days is None else expiry(expires_in_days, stamp)
         if expires_in_days is not None:
-            check_within(await self._calling_key_expiry(account_id), expires_at, stamp)
+            check_within(await calling_key_expiry(self._db, account_id), expires_at, stamp)
         new_expiry = None
         async with self._db.transaction() as tx:
             if name is not None or rate_limit is not None:

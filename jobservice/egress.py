@@ -43,6 +43,15 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 _SHARED = ipaddress.IPv4Network("100.64.0.0/10")  # carrier-grade NAT (RFC 6598)
+# IANA's special-purpose ranges that are not globally reachable, refused here whatever the Python at hand says:
+# `ipaddress` before 3.11.10 / 3.12.4 (CVE-2024-4032; Debian bookworm's 3.11.2, this project's 3.11.7) calls
+# 192.0.0.0/24 global except two small blocks, and so let through 192.0.0.192, a cloud metadata service's
+# address (Oracle Cloud Classic), and knows nothing of 3fff::/20 (documentation, RFC 9637) or 5f00::/16 (SRv6).
+_NOT_GLOBAL: tuple[Network, ...] = (
+    ipaddress.IPv4Network("192.0.0.0/24"),  # IETF protocol assignments (RFC 6890)
+    ipaddress.IPv6Network("3fff::/20"),
+    ipaddress.IPv6Network("5f00::/16"),
+)
 _NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$", re.IGNORECASE)
 # Names that never mean a public host (RFC 6761, RFC 8375, mDNS, common internal suffixes).
 _INTERNAL_SUFFIXES = (".localhost", ".local", ".localdomain", ".internal", ".intranet", ".lan", ".home.arpa",
@@ -79,6 +88,8 @@ def is_public(address: IPAddress) -> bool:
         if inner is not None and not is_public(inner):
             return False
     elif address in _SHARED:
+        return False
+    if any(address in net for net in _NOT_GLOBAL if net.version == address.version):
         return False
     return bool(address.is_global and not address.is_multicast and not address.is_unspecified
                 and not address.is_reserved and not address.is_loopback and not address.is_link_local)

@@ -7,18 +7,21 @@
 - expiry: whole days from the moment of creation or update (1 to MAX_EXPIRY_DAYS), or none. Authentication
   compares it with the clock on every request (there is no key cache to outlive it), and an expired key gets
   a 401 saying when it expired, counted by the failed-auth throttle once, as a wrong key would be.
-- an expiring key cannot outlive itself: a key it creates, and any expiry it sets (its own included), must end
-  by its own expiry (`check_within`, 403 otherwise). Else a key handed out for a week could make itself, or a
-  new key, never expire, and its expiry would bound nothing. Keys that never expire, dashboard sessions (the
-  person, with the password) and the operator's `phonos keys` set any expiry.
+- an expiring key cannot outlive itself: a key or a share link it creates, and any expiry it sets (its own
+  included), must end by its own expiry (`check_within`, 403 otherwise). Else a key handed out for a week could
+  make itself, or a new key, never expire, or share every job it can read for a year (a share link reads without
+  a key), and its expiry would bound nothing. Keys that never expire, dashboard sessions (the person, with the
+  password) and the operator's `phonos keys` set any expiry.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from jobservice.activity import CALLER, ActorKind
 from jobservice.errors import Forbidden, InvalidArgument, Unauthenticated
 from jobservice.routes import route_templates
+from jobservice.store import Store
 from phonos_config.json_text import json_value_text
 
 FULL = "full"
@@ -90,8 +93,8 @@ class OutlivesCallingKey(Forbidden):
         days = max(0, int((caller_expires_at - now) // DAY_S))
         most = (f"expires_in_days at most {days}" if days else
                 "this key has less than a day left, so it can set no expiry")
-        super().__init__(f"This API key expires at {when(caller_expires_at)}: a key it creates, and any expiry it "
-                         f"sets (its own included), must end by then ({most}). For a longer one use a key that "
+        super().__init__(f"This API key expires at {when(caller_expires_at)}: a key or share link it creates, and any "
+                         f"expiry it sets (its own included), must end by then ({most}). For a longer one use a key that "
                          "never expires, the dashboard's API keys page, or the operator's `phonos keys`.")
         self.caller_expires_at = caller_expires_at
 
@@ -103,3 +106,13 @@ def check_within(caller_expires_at: float | None, expires_at: float | None, now:
         return
     if expires_at is None or expires_at > caller_expires_at:
         raise OutlivesCallingKey(caller_expires_at, now)
+
+
+async def calling_key_expiry(db: Store, account_id: int) -> float | None:
+    """When the API key making this call expires (None: never, or the call is a dashboard session's or the
+    operator's). The servicer names the calling key in jobservice.activity.CALLER for every call."""
+    caller = CALLER.get()
+    if caller.kind != ActorKind.API_KEY or caller.key_id is None:
+        return None
+    row = await db.read.fetch_one("get_api_key", {"id": caller.key_id, "account_id": account_id})
+    return None if row is None or row["expires_at"] is None else float(row["expires_at"])

@@ -149,26 +149,30 @@ class Sessions:
         if not username or not password:
             raise InvalidArgument("enter a username and a password")
         address = throttled_address(client_address)
-        # Before any lookup or hashing: a spraying address costs one indexed read more, nothing else.
-        refusal = await self.failures.refusal(username.lower(), address)
-        if refusal is not None and refusal.scope == ADDRESS:
-            raise RateLimited(f"Too many failed sign-ins from this address; try again in {refusal.retry_after_s} s",
-                              limit=refusal.limit, retry_after_s=refusal.retry_after_s,
-                              reset_epoch_s=int(time.time()) + refusal.retry_after_s)
-        if refusal is not None:
-            raise RateLimited(f"Too many failed sign-ins for {json_value_text(username)}; try again in "
-                              f"{refusal.retry_after_s} s", limit=refusal.limit, retry_after_s=refusal.retry_after_s,
-                              reset_epoch_s=int(time.time()) + refusal.retry_after_s)
-        row = await self._db.read.fetch_one("account_by_username", {"username": username})
-        stored = None if row is None else row["password_hash"]
-        async with self._hashing:
-            # Unknown users and users without a password cost one verification too (no timing oracle).
-            ok = await asyncio.to_thread(password_matches, stored, password)
-        if row is None or not ok:
-            await self.failures.failed(username.lower(), address)
-            if row is not None:  # the account's owner may want to know; an unknown name is nobody's to tell
-                await record_after(self._db, int(row["id"]), Action.SIGN_IN_FAILED)
-            raise Unauthenticated("Wrong username or password.")
+        # Its username's and address's earlier attempts in this job service are counted before this one's check
+        # (SignInFailures.attempt): checked before an Argon2 verification and counted after it, guesses sent all at
+        # once each passed the check before the first was counted, as many guesses as a client could send together.
+        async with self.failures.attempt(username.lower(), address):
+            # Before any lookup or hashing: a spraying address costs one indexed read more, nothing else.
+            refusal = await self.failures.refusal(username.lower(), address)
+            if refusal is not None and refusal.scope == ADDRESS:
+                raise RateLimited(f"Too many failed sign-ins from this address; try again in {refusal.retry_after_s} s",
+                                  limit=refusal.limit, retry_after_s=refusal.retry_after_s,
+                                  reset_epoch_s=int(time.time()) + refusal.retry_after_s)
+            if refusal is not None:
+                raise RateLimited(f"Too many failed sign-ins for {json_value_text(username)}; try again in "
+                                  f"{refusal.retry_after_s} s", limit=refusal.limit, retry_after_s=refusal.retry_after_s,
+                                  reset_epoch_s=int(time.time()) + refusal.retry_after_s)
+            row = await self._db.read.fetch_one("account_by_username", {"username": username})
+            stored = None if row is None else row["password_hash"]
+            async with self._hashing:
+                # Unknown users and users without a password cost one verification too (no timing oracle).
+                ok = await asyncio.to_thread(password_matches, stored, password)
+            if row is None or not ok:
+                await self.failures.failed(username.lower(), address)
+                if row is not None:  # the account's owner may want to know; an unknown name is nobody's to tell
+                    await record_after(self._db, int(row["id"]), Action.SIGN_IN_FAILED)
+                raise Unauthenticated("Wrong username or password.")
         async with self._db.transaction() as tx:
             await tx.execute("prune_sessions", {"before": now() - PRUNE_AFTER_S, "limit": PRUNE_BATCH})
             new = await self._new_session(tx, int(row["id"]), row["username"], user_agent, client_address)
@@ -255,21 +259,22 @@ class Sessions:
             raise InvalidArgument("enter your current password and a new one")
         check_new_password(new)
         username = session.username.lower()
-        refusal = await self.failures.refusal(username, None)  # per username, as ever: a session spraying no accounts
-        if refusal is not None:
-            raise RateLimited(f"Too many wrong passwords for {json_value_text(session.username)}; try again in "
-                              f"{refusal.retry_after_s} s", limit=refusal.limit, retry_after_s=refusal.retry_after_s,
-                              reset_epoch_s=int(time.time()) + refusal.retry_after_s)
-        row = await self._db.read.fetch_one("account_by_username", {"username": session.username})
-        stored = None if row is None else row["password_hash"]
-        async with self._hashing:
-            ok = await asyncio.to_thread(password_matches, stored, current)
-        if not ok:
-            await self.failures.failed(username, None)
-            # A session guessing at its account's password (one left open on a shared computer) is worth knowing.
-            await record_after(self._db, session.account_id, Action.PASSWORD_CHANGE_FAILED)
-            # Not a 401: the session is fine, and a 401 would send the page to sign-in.
-            raise InvalidArgument("the current password is wrong")
+        async with self.failures.attempt(username, None):  # in turn with its sign-ins (SignInFailures.attempt)
+            refusal = await self.failures.refusal(username, None)  # per username, as ever: a session spraying no accounts
+            if refusal is not None:
+                raise RateLimited(f"Too many wrong passwords for {json_value_text(session.username)}; try again in "
+                                  f"{refusal.retry_after_s} s", limit=refusal.limit, retry_after_s=refusal.retry_after_s,
+                                  reset_epoch_s=int(time.time()) + refusal.retry_after_s)
+            row = await self._db.read.fetch_one("account_by_username", {"username": session.username})
+            stored = None if row is None else row["password_hash"]
+            async with self._hashing:
+                ok = await asyncio.to_thread(password_matches, stored, current)
+            if not ok:
+                await self.failures.failed(username, None)
+                # A session guessing at its account's password (one left open on a shared computer) is worth knowing.
+                await record_after(self._db, session.account_id, Action.PASSWORD_CHANGE_FAILED)
+                # Not a 401: the session is fine, and a 401 would send the page to sign-in.
+                raise InvalidArgument("the current password is wrong")
         if new == current:
             raise InvalidArgument("the new password is the current one: choose another")
         password_hash = await asyncio.to_thread(hash_password, new)

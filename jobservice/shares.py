@@ -19,6 +19,7 @@ from jobservice.activity import Action, Target, record
 from jobservice.db import now
 from jobservice.errors import Conflict, InvalidArgument, LimitReached, NotFound, echoed_id
 from jobservice.jobs import JobRecord
+from jobservice.key_policy import calling_key_expiry, check_within
 from jobservice.states import JobStatus
 from jobservice.store import Row, Store
 
@@ -71,6 +72,9 @@ class JobShares:
         token = secrets.token_urlsafe(32)
         made_at = now()
         share = ShareRecord("shr_" + secrets.token_hex(8), job.id, made_at, made_at + days * DAY_S)
+        # A link reads without a key: made by an expiring key, it must end by that key's expiry (key_policy), or a
+        # leaked week-long key kept every result it could read open for a year after it expired or was revoked.
+        check_within(await calling_key_expiry(self._db, account_id), share.expires_at, made_at)
         async with self._db.transaction() as tx:
             await tx.execute("prune_job_shares", {"job_id": job.id, "now": share.created_at})
             row = await tx.fetch_one("count_job_shares", {"job_id": job.id, "now": share.created_at})

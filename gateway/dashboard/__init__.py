@@ -9,12 +9,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.dashboard.assets import Assets
-from gateway.dashboard.cookies import session_metadata
+from gateway.dashboard.cookies import COOKIE_SECURE_KEY, session_metadata
 from gateway.dashboard.routes import Dashboard, DashboardOptions
 from gateway.invoker import Invoker
 
 
 def install(app: web.Application, invoker: Invoker, options: DashboardOptions) -> None:
+    app[COOKIE_SECURE_KEY] = options.cookie_secure  # which cookie name a request's session is read from
     Dashboard(invoker, options, Assets.load()).add_routes(app)
 
 

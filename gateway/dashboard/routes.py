@@ -28,7 +28,10 @@ from gateway.dashboard.cookies import (
     CSRF_HEADER,
     CSRF_METADATA,
     SESSION_METADATA,
+    clear_legacy_cookie,
     clear_session_cookie,
+    legacy_session_token,
+    secure_cookies,
     session_metadata,
     session_token,
     set_session_cookie,
@@ -156,7 +159,7 @@ class Dashboard:
     # -- sessions ---------------------------------------------------------------------------------
 
     def _secure(self, request: web.Request) -> bool:
-        return request.secure or self._options.cookie_secure
+        return secure_cookies(request)
 
     async def _call(self, request: web.Request, method: str, message: Message,
                     metadata: list[tuple[str, str]]) -> Message:
@@ -183,9 +186,13 @@ class Dashboard:
         ), [])
         assert isinstance(reply, pb.CreateSessionResponse)
         response = self._cookie_response(request, reply)
-        previous = session_token(request)
-        if previous is not None and previous != reply.session_token:
-            await self._end_replaced(request, previous)
+        # The `__Host-` cookie's session, and on a Secure deployment a plain-named cookie's too: one from before
+        # that name (ended rather than left valid, unused, for the rest of its TTL) or one another host tossed in.
+        for previous in {session_token(request), legacy_session_token(request)}:
+            if previous is not None and previous != reply.session_token:
+                await self._end_replaced(request, previous)
+        if legacy_session_token(request) is not None:
+            clear_legacy_cookie(response)
         return response
 
     async def _end_replaced(self, request: web.Request, previous: str) -> None:

@@ -1,0 +1,67 @@
+"""A third security review's findings that need no running service: the webhook egress' address table, and the
+turns of sign-in attempts that share a throttled key."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+
+import pytest
+
+from jobservice.egress import is_public, literal_refused
+from jobservice.errors import InvalidArgument
+from jobservice.sign_in_throttle import KeyedTurns
+from jobservice.webhooks import validate_url
+
+pytestmark = pytest.mark.unit
+
+# Not globally reachable per IANA's special-purpose registries, yet global to `ipaddress` before Python 3.11.10 /
+# 3.12.4 (CVE-2024-4032), which this project runs on: 192.0.0.192 is a cloud metadata service's address.
+NOT_GLOBAL = ["192.0.0.192", "192.0.0.8", "192.0.0.255", "::ffff:192.0.0.192", "64:ff9b::c000:c0", "2002:c000:c0::1",
+              "3fff::1", "3fff:fff:ffff::1"]
+
+
+@pytest.mark.parametrize("address", NOT_GLOBAL)
+def test_special_purpose_ranges_are_never_a_webhook_receiver(address: str) -> None:
+    assert not is_public(ipaddress.ip_address(address))
+    assert literal_refused(f"[{address}]" if ":" in address else address, allow_loopback=True)
+    host = f"[{address}]" if ":" in address else address
+    with pytest.raises(InvalidArgument, match="public host"):
+        validate_url(f"https://{host}/hook", allow_http_loopback=False)
+
+
+@pytest.mark.parametrize("address", ["192.0.1.1", "191.255.255.255", "2400:cb00::1", "2a00:1450::1"])
+def test_their_neighbours_stay_public(address: str) -> None:
+    assert is_public(ipaddress.ip_address(address))
+
+
+def test_attempts_of_one_key_take_turns_and_leave_no_lock_behind() -> None:
+    """Sign-in attempts sharing a throttled key (a username, an address) run one at a time in a job service, so
+    each reads the failures of those before it; keys taken in any order never deadlock, and a finished or
+    cancelled attempt leaves no lock in memory (a spray over a million usernames must not grow it)."""
+    turns = KeyedTurns()
+    inside: list[str] = []
+    most = 0
+
+    async def attempt(*keys: str) -> None:
+        nonlocal most
+        async with turns.hold(*keys):
+            inside.append(keys[0])
+            most = max(most, len(inside))
+            await asyncio.sleep(0.001)
+            inside.remove(keys[0])
+
+    async def main() -> None:
+        await asyncio.gather(*(attempt("user:a", "addr:1") if n % 2 else attempt("addr:1", f"user:{n}")
+                               for n in range(40)))
+        waiting = asyncio.create_task(attempt("addr:1"))
+        async with turns.hold("addr:1"):
+            await asyncio.sleep(0.001)
+            waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+
+    asyncio.run(main())
+    assert most == 1  # every attempt shares addr:1
+    assert turns._locks == {}
