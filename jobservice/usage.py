@@ -162,7 +162,14 @@ class UsageRecorder:
                               exc_info=None if outage else exc)
 
     async def report(self, account_id: int, days: int) -> UsageReport:
-        await self.flush()
+        """The stored counters, the latest flushed first. A flush that fails (a full disk, the database away for
+        writes) does not fail the report: it is a read, answered from what is stored; the unflushed counts stay
+        in memory for the next round."""
+        try:
+            await self.flush()
+        except ServiceUnavailable as exc:
+            self._log_failure(exc, "usage.flush_failed",
+                              "usage flush failed (%s); the report shows the counts stored so far")
         end = datetime.now(UTC)
         since_dt = (end - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
         params = {"account_id": account_id, "since": since_dt.timestamp()}
