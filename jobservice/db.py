@@ -29,7 +29,7 @@ from functools import cache, partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from jobservice import schema_guard
+from jobservice import metrics, schema_guard
 from jobservice.errors import DatabaseUnavailable
 from jobservice.store import ConstraintViolation
 
@@ -60,6 +60,7 @@ class StorageState:
     def failed(self, exc: BaseException) -> None:
         if is_disk_full(exc):
             self.full = True
+            metrics.storage_full("database")
 
     def worked(self) -> None:
         self.full = False

@@ -43,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import errno
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -70,7 +69,7 @@ from jobservice.inference import (
 from jobservice.jobs import ClaimedJob, JobRecord, JobStore, Lease, RequeueReason
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.outage import Outages
-from jobservice.results import ResultStore, write_retrying
+from jobservice.results import NO_SPACE, ResultStore, write_retrying
 from jobservice.states import JobStatus
 
 log = logging.getLogger(__name__)
@@ -86,8 +85,6 @@ CLAIM_FAILURE_LOG_S = 60.0  # while claims keep failing, one log line this often
 # after this many seconds, doubling up to the cap, until it is stored.
 STATE_RETRY_FIRST_S = 0.2
 STATE_RETRY_MAX_S = 5.0
-# OSError numbers that mean the storage has no room for the result (a full disk, the user's quota).
-NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 GAVE_UP = "The job was interrupted {attempts} times by service restarts and was given up; submit it again"
 T = TypeVar("T")
 

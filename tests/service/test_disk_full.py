@@ -90,9 +90,15 @@ def job_files(service: InProcessService, job_id: str) -> list[str]:
     return sorted(p.name for p in shard.glob(f"*{job_id}*")) if shard.exists() else []
 
 
+def writes_refused(service: InProcessService, store: str) -> float:
+    """phonos_storage_full_errors_total{store} as the service's /metrics says it."""
+    return service.scrape()[("phonos_storage_full_errors_total", (("store", store),))]
+
+
 def test_a_result_that_cannot_be_stored_fails_the_job_refunded_and_the_next_one_works(
         service: InProcessService, disk: Path) -> None:
     client = service.client(service.new_key(credits=100))
+    before = writes_refused(service, "results")
     with filled(disk / "var" / "results"):
         response = client.predict()
         assert response.status_code == 200, response.text
@@ -103,6 +109,7 @@ def test_a_result_that_cannot_be_stored_fails_the_job_refunded_and_the_next_one_
         assert "disk is full" in job["error"] and "refunded" in job["error"], job["error"]
         assert client.balance() == 100
         assert job_files(service, job_id) == []  # no temporary, no part of a file left behind
+        assert writes_refused(service, "results") > before  # deploy/alerts.yml PhonosDiskRefusingWrites
     response = client.predict()
     job = client.wait_for(response.json()["job_id"], timeout_s=30)
     assert job["status"] == "completed"
@@ -114,6 +121,7 @@ def test_a_submission_the_full_database_cannot_take_is_a_503_without_a_job_or_a_
     client = service.client(service.new_key(credits=100))
     done = client.predict()
     assert client.wait_for(done.json()["job_id"], timeout_s=30)["status"] == "completed"
+    before = writes_refused(service, "database")
     with filled(disk):
         refused = client.predict()
         assert refused.status_code == 503, refused.text
@@ -127,6 +135,7 @@ def test_a_submission_the_full_database_cannot_take_is_a_503_without_a_job_or_a_
         assert client.get("/v1/usage").status_code == 200  # its flush fails; the stored counts are shown
         health = client.get("/v1/health")
         assert health.status_code == 503 and health.json()["components"]["database"] == "unavailable"
+        assert writes_refused(service, "database") > before
     # Space is back: no restart needed.
     wait_until(lambda: client.get("/v1/health").json()["components"]["database"] == "ready", 15)
     again = client.predict()
