@@ -131,11 +131,18 @@ class UsageRecorder:
         self._task = asyncio.create_task(self._run(), name="usage-flusher")
 
     async def stop(self) -> None:
+        """Stop flushing, after a last flush. One that fails (a full disk, the database away) loses the counts not
+        yet written, says so, and does not fail the stop: the stop went on to close the database and release
+        the data directory's lock, which a raise here skipped."""
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.flush()
+        try:
+            await self.flush()
+        except Exception as exc:
+            log.error("the last usage flush failed (%s): %d usage counters not written are lost", exc,
+                      len(self._buffer), extra={"action": "usage.flush_lost"})
 
     async def _run(self) -> None:
         next_sweep = 0.0

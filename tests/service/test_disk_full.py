@@ -28,6 +28,9 @@ pytestmark = pytest.mark.integration
 
 DISK_KB = 8192  # the data directory's file system: room for SQLite and a few jobs
 RESULTS_KB = 1024  # its results directory, a file system of its own so that case (a) fills it alone
+SEQ = "MKTVRQERLKSIVRILERSKEPV"
+# Result writes are retried on storage errors this long (60 s by default): short, so a full disk fails them quickly.
+QUICK_STORAGE_RETRY = {"PHONOS_STORAGE_RETRY_WINDOW_S": "0.3"}
 
 
 def _mount_tmpfs(directory: Path, size_kb: int) -> None:
@@ -77,8 +80,7 @@ def disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def service(disk: Path) -> Iterator[InProcessService]:
-    # Result writes are retried on storage errors this long (60 s by default): short, so case (a) ends quickly.
-    running = InProcessService(disk / "var", {"PHONOS_STORAGE_RETRY_WINDOW_S": "0.3"})
+    running = InProcessService(disk / "var", QUICK_STORAGE_RETRY)
     try:
         yield running
     finally:
@@ -123,7 +125,8 @@ def test_a_submission_the_full_database_cannot_take_is_a_503_without_a_job_or_a_
     assert client.wait_for(done.json()["job_id"], timeout_s=30)["status"] == "completed"
     before = writes_refused(service, "database")
     with filled(disk):
-        refused = client.predict()
+        retry = {"Idempotency-Key": str(uuid.uuid4())}  # a client retrying a 503 keeps its key
+        refused = client.post("/v1/predict", headers=retry, json={"model": "esmfold", "sequence": SEQ})
         assert refused.status_code == 503, refused.text
         assert refused.json() == {"error": "Service unavailable", "message": (
             "The service cannot store anything right now: its disk is full. Try again later.")}
@@ -138,7 +141,8 @@ def test_a_submission_the_full_database_cannot_take_is_a_503_without_a_job_or_a_
         assert writes_refused(service, "database") > before
     # Space is back: no restart needed.
     wait_until(lambda: client.get("/v1/health").json()["components"]["database"] == "ready", 15)
-    again = client.predict()
+    # The key the refused call used: nothing of that call was kept, so it is answered now.
+    again = client.post("/v1/predict", headers=retry, json={"model": "esmfold", "sequence": SEQ})
     assert again.status_code == 200, again.text
     assert client.wait_for(again.json()["job_id"], timeout_s=30)["status"] == "completed"
     assert client.balance() == 80
@@ -149,9 +153,9 @@ def outcome_retried(caplog: pytest.LogCaptureFixture) -> bool:
     return any(r.getMessage().startswith("a job's outcome could not be stored") for r in caplog.records)
 
 
-def running_job(service: InProcessService) -> tuple[ApiClient, str]:
-    """A new account's job, running on the twin for a moment (long enough for a test to fill a disk)."""
-    client = service.client(service.new_key(credits=100))
+def running_job(service: InProcessService, key: str | None = None) -> tuple[ApiClient, str]:
+    """A job of a new account (or `key`'s), running on the twin for a moment (long enough to fill a disk)."""
+    client = service.client(key or service.new_key(credits=100))
     service.settle()
     service.inference.script("esmfold", Slow(1.5))
     job_id = client.predict().json()["job_id"]
@@ -201,3 +205,25 @@ def test_a_job_service_started_on_a_full_disk_says_so_and_exits(disk: Path, tmp_
     assert f"cannot use the data directory {data_dir}" in done.stderr, done.stderr
     assert "its disk is full: free space on that file system and start again" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_service_stopped_while_an_outcome_waits_for_space_stops_and_runs_the_job_again(
+        disk: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data_dir = disk / "third"  # its own service: this one is stopped and started again
+    first = InProcessService(data_dir, QUICK_STORAGE_RETRY)
+    try:
+        key = first.new_key(credits=100)
+        _, job_id = running_job(first, key)
+        with filled(disk):
+            wait_until(lambda: outcome_retried(caplog), 30)
+            first.stop()  # within its 60 s, though the outcome cannot be stored: the retries end at a stop
+    finally:
+        first.stop()
+    second = InProcessService(data_dir, QUICK_STORAGE_RETRY)
+    try:
+        client = second.client(key)
+        job = client.wait_for(job_id, timeout_s=30)  # left running by the stop: run again at the start
+        assert job["status"] == "completed"
+        assert client.balance() == 90
+    finally:
+        second.stop()
