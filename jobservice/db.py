@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from jobservice import metrics, schema_guard
 from jobservice.errors import DatabaseUnavailable
-from jobservice.store import ConstraintViolation
+from jobservice.store import DISK_FULL_MESSAGE, ConstraintViolation
 
 SQL_DIR = Path(__file__).parent / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
@@ -42,8 +42,6 @@ Params = Mapping[str, Any]
 RoundRunner = Callable[[sqlite3.Connection, list[tuple[str, Params]]], list[Any]]
 T = TypeVar("T")
 
-# What a user is told while the disk is full: the service's side, and it passes once the operator frees space.
-DISK_FULL_MESSAGE = "The service cannot store anything right now: its disk is full. Try again later."
 # Free bytes on the database's file system at which health stops saying the database is unavailable once a write
 # met a full disk (no write has worked since): room for a few transactions' WAL frames, so health does not turn
 # ready at the first freed block only to fail the next submission.

@@ -37,6 +37,10 @@ CANCEL_CHANNEL = "phonos_cancel"  # a running job was cancelled: stop it whereve
 WEBHOOKS_CHANNEL = "phonos_webhooks"  # deliveries were queued: wake the senders
 JOB_EVENTS_CHANNEL = "phonos_job_events"  # a job's state changed: wake the watch hubs
 
+# What a user is told while the database's disk is full (SQLite's, or PostgreSQL's own): DatabaseUnavailable, a 503
+# with Retry-After; the service's side, and it passes once the operator frees space.
+DISK_FULL_MESSAGE = "The service cannot store anything right now: its disk is full. Try again later."
+
 
 class ConstraintViolation(Exception):
     """The database refused a write: `kind` is "check", "unique" or "foreign_key"."""

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from jobservice.memory_inference import Slow
+from tests.postgres import SERVER_USER, PostgresServer
 from tests.support import REPO, ApiClient, InProcessService, wait_until
 
 pytestmark = pytest.mark.integration
@@ -227,3 +231,46 @@ def test_a_service_stopped_while_an_outcome_waits_for_space_stops_and_runs_the_j
         assert client.balance() == 90
     finally:
         second.stop()
+
+
+@pytest.fixture
+def pg_full_space(own_postgres: PostgresServer) -> Iterator[Path]:
+    """A small tmpfs that is own_postgres' default tablespace: every table a new store makes lives on it."""
+    parent = Path(tempfile.mkdtemp(prefix="phonos-disk-"))  # not under pytest's 0700 dirs: the server user reads it
+    parent.chmod(0o755)
+    space = parent / "tablespace"
+    _mount_tmpfs(space, DISK_KB // 2)
+    try:
+        server_user = pwd.getpwnam(SERVER_USER)
+        os.chown(space, server_user.pw_uid, server_user.pw_gid)
+        own_postgres.psql(f"CREATE TABLESPACE small_disk LOCATION '{space}'")
+        own_postgres.psql("ALTER DATABASE postgres SET default_tablespace = 'small_disk'")
+        yield space
+    finally:
+        _unmount(space)
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_postgresql_out_of_disk_answers_503_without_a_job_or_a_charge_and_recovers(
+        own_postgres: PostgresServer, pg_full_space: Path, tmp_path: Path) -> None:
+    service = InProcessService(tmp_path / "var", {"PHONOS_DATABASE_URL": own_postgres.new_store_url("disk"),
+                                                  **QUICK_STORAGE_RETRY})
+    try:
+        client = service.client(service.new_key(credits=10_000))
+        with filled(pg_full_space):
+            # Rows fill the pages the tables have; the first that needs a new page meets the full disk.
+            for _ in range(200):
+                refused = client.predict(sequence=SEQ * 40)
+                if refused.status_code != 200:
+                    break
+            assert refused.status_code == 503, refused.text  # was a 500 (asyncpg's DiskFullError)
+            assert refused.json()["message"] == (
+                "The service cannot store anything right now: its disk is full. Try again later.")
+        again = client.predict()
+        assert again.status_code == 200, again.text
+        jobs = client.get("/v1/jobs", params={"limit": 100}).json()["jobs"]
+        for job in jobs:  # outcomes that waited for space are stored now
+            client.wait_for(job["job_id"], timeout_s=30)
+        assert client.balance() == 10_000 - 10 * len(jobs)  # every charge has its job, every job its charge
+    finally:
+        service.stop()
