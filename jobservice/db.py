@@ -6,12 +6,19 @@ its own (`_Connection`): a writer and a read-only reader. WAL journal,
 nothing that was committed, a power cut may lose the last transactions).
 Queries are data: they live in `sql/queries.sql` and are looked up by name.
 This is the SQLite side of the store port (jobservice/store.py).
+
+A full disk (SQLITE_FULL: the database, its WAL or a temporary cannot grow) is an outage to wait out, not a bug:
+the statement raises DatabaseUnavailable (503 with Retry-After, the transaction rolled back, so a submission is
+never a job without its charge or a charge without its job), health says the database is unavailable until space
+returns, and reads go on meanwhile (the reader writes nothing). Nothing needs a restart: the next write after
+space returns works.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import sqlite3
 import time
@@ -22,8 +29,9 @@ from functools import cache, partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from jobservice import schema_guard
-from jobservice.store import ConstraintViolation
+from jobservice import metrics, schema_guard
+from jobservice.errors import DatabaseUnavailable
+from jobservice.store import DISK_FULL_MESSAGE, ConstraintViolation
 
 SQL_DIR = Path(__file__).parent / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
@@ -33,6 +41,55 @@ Row = sqlite3.Row
 Params = Mapping[str, Any]
 RoundRunner = Callable[[sqlite3.Connection, list[tuple[str, Params]]], list[Any]]
 T = TypeVar("T")
+
+# Free bytes on the database's file system at which health stops saying the database is unavailable once a write
+# met a full disk (no write has worked since): room for a few transactions' WAL frames, so health does not turn
+# ready at the first freed block only to fail the next submission.
+RECOVERED_FREE_BYTES = 1 << 20
+
+
+class StorageState:
+    """Whether the database's last write met a full disk, and when that has passed (health's `database`)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self.full = False
+
+    def failed(self, exc: BaseException) -> None:
+        if is_disk_full(exc):
+            self.full = True
+            metrics.storage_full("database")
+
+    def worked(self) -> None:
+        self.full = False
+
+    def writable(self) -> bool:
+        """Not known to be full, or enough space came back (a write would work now)."""
+        if self.full and free_bytes(self._path.parent) >= RECOVERED_FREE_BYTES:
+            self.full = False
+        return not self.full
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
+def free_bytes(directory: Path) -> int:
+    """Bytes an unprivileged writer may still use on `directory`'s file system (0 if it cannot be read)."""
+    try:
+        stat = os.statvfs(directory)
+    except OSError:
+        return 0
+    return stat.f_bavail * stat.f_frsize
+
+
+def as_outage(exc: BaseException) -> BaseException:
+    """A full disk as the domain's DatabaseUnavailable (503, retried later); any other error as it is."""
+    if is_disk_full(exc):
+        unavailable = DatabaseUnavailable(DISK_FULL_MESSAGE)
+        unavailable.__cause__ = exc
+        return unavailable
+    return exc
 
 
 @cache
@@ -98,8 +155,9 @@ def _unicode_lower(text: str | None) -> str | None:
 
 
 @contextmanager
-def constraints() -> Iterator[None]:
-    """sqlite3's IntegrityError as the store port's ConstraintViolation."""
+def constraints(storage: StorageState | None = None) -> Iterator[None]:
+    """sqlite3's IntegrityError as the store port's ConstraintViolation, a full disk as DatabaseUnavailable
+    (noted in `storage`, for health)."""
     try:
         yield
     except sqlite3.IntegrityError as exc:
@@ -107,6 +165,13 @@ def constraints() -> Iterator[None]:
         kind = "check" if "CHECK" in text else "unique" if "UNIQUE" in text else "foreign_key" if "FOREIGN" in text \
             else "not_null"
         raise ConstraintViolation(text, kind) from exc
+    except sqlite3.OperationalError as exc:
+        if storage is not None:
+            storage.failed(exc)
+        outage = as_outage(exc)
+        if outage is exc:
+            raise
+        raise outage from exc
 
 
 def _fetch_all(conn: sqlite3.Connection, sql: str, params: Params) -> list[Row]:
@@ -124,16 +189,17 @@ def _execute_many(conn: sqlite3.Connection, sql: str, rows: list[Params]) -> Non
 class Queries:
     """Named queries on one connection, inside `Database.transaction()` (which holds the writer lock)."""
 
-    def __init__(self, conn: _Connection) -> None:
+    def __init__(self, conn: _Connection, storage: StorageState | None = None) -> None:
         self._conn = conn
         self._sql = queries()
+        self._storage = storage
 
     async def fetch_one(self, name: str, params: Params | None = None) -> Row | None:
         rows = await self.fetch_all(name, params)
         return rows[0] if rows else None
 
     async def fetch_all(self, name: str, params: Params | None = None) -> list[Row]:
-        with constraints():
+        with constraints(self._storage):
             return await self._conn.run(_fetch_all, self._sql[name], params or {})
 
     async def scalar(self, name: str, params: Params | None = None) -> Any:
@@ -141,11 +207,11 @@ class Queries:
         return None if row is None else row[0]
 
     async def execute(self, name: str, params: Params | None = None) -> int:
-        with constraints():
+        with constraints(self._storage):
             return await self._conn.run(_execute, self._sql[name], params or {})
 
     async def execute_many(self, name: str, rows: Iterable[Params]) -> None:
-        with constraints():
+        with constraints(self._storage):
             await self._conn.run(_execute_many, self._sql[name], list(rows))
 
 
@@ -206,7 +272,8 @@ class GroupedReads:
 
     async def fetch_all(self, name: str, params: Params | None = None) -> list[Row]:
         self.statements += 1
-        return await self._group.run(self._sql[name], params or {})
+        with constraints():  # a read spilling a big sort to a temporary file can meet a full disk too
+            return await self._group.run(self._sql[name], params or {})
 
     async def fetch_one(self, name: str, params: Params | None = None) -> Row | None:
         rows = await self.fetch_all(name, params)
@@ -239,7 +306,8 @@ class Database:
         self.path = path
         self._writer_conn = writer
         self._reader_conn = reader
-        self._writer = Queries(writer)
+        self.storage = StorageState(path)
+        self._writer = Queries(writer, self.storage)
         self.read = GroupedReads(reader)
         self._lock = asyncio.Lock()
         self._sql = queries()
@@ -261,17 +329,20 @@ class Database:
 
     async def write_one(self, name: str, params: Params | None = None) -> Row | None:
         """One writing statement, atomic on its own (triggers included); its first RETURNING row."""
-        with constraints():
+        with constraints(self.storage):
             rows = await self._writes.run(self._sql[name], params or {})
+        self.storage.worked()
         return rows[0] if rows else None
 
     async def listen(self, channel: str, callback: Callable[[str], object]) -> None:
         """Nothing to hear: no other process writes this database."""
 
     async def reachable(self) -> bool:
-        """A file this process holds open: there is nothing to reach. An SQLite error is never an outage to
-        wait out (a full disk, a corrupt file, a bug), so it is never DatabaseUnavailable: it stays a 500."""
-        return True
+        """A file this process holds open: there is nothing to reach, but a disk that is full is an outage to
+        wait out (writes answer DatabaseUnavailable meanwhile): unavailable from a write that met it until one
+        works again or the disk has room again. Any other SQLite error (a corrupt file, a bug) is no outage and
+        stays a 500."""
+        return self.storage.writable()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Queries]:
@@ -284,12 +355,21 @@ class Database:
         async with self._lock:
             begin = asyncio.ensure_future(conn.run(_execute, "BEGIN IMMEDIATE", {}))
             try:
-                await asyncio.shield(begin)
+                with constraints(self.storage):
+                    await asyncio.shield(begin)
                 yield self._writer
             except BaseException:
                 await asyncio.shield(_rollback_after(conn, begin))
                 raise
-            await asyncio.shield(conn.run(_execute, "COMMIT", {}))
+            try:
+                # A COMMIT that met a full disk: SQLite rolls the transaction back itself; make sure of it, so the
+                # next BEGIN does not find it open.
+                with constraints(self.storage):
+                    await asyncio.shield(conn.run(_execute, "COMMIT", {}))
+            except BaseException:
+                await asyncio.shield(conn.run(_rollback_if_open))
+                raise
+            self.storage.worked()
 
     async def schema(self) -> list[tuple[str, str]]:
         """(name, sql) of every table and index, for the migration test."""

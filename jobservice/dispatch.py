@@ -13,7 +13,10 @@
   charged `compute_limit` failure) and a longer client-side deadline, queueing included (a refunded
   `timeout`, the safety net).
 * Result files are written with retries on storage errors for `storage_retry_window_s`
-  (jobservice/results.py), then the job fails as `internal`, refunded.
+  (jobservice/results.py), then the job fails as `internal`, refunded (a full disk says so in its error).
+* A job's outcome (completed, failed, handed back) is written until the database takes it: while it is
+  unavailable (a full disk, PostgreSQL restarting) the write is tried again with backoff, so the job never
+  stays `running` with nobody running it; a stopping service tries once more and leaves the job to the next start.
 * Completion is written inside `asyncio.shield`, so a shutdown that cancels the
   worker cannot leave files without the state change.
 * A graceful stop hands the jobs running here back to pending without counting their run. At start-up,
@@ -42,14 +45,14 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from functools import partial
 from typing import Protocol, TypeVar
 
 from phonos_models.common.progress import Progress
 
 from jobservice import tracing
-from jobservice.errors import InvalidTransition
+from jobservice.errors import InvalidTransition, ServiceUnavailable
 from jobservice.failures import FailureKind, JobFailure, without_server_paths
 from jobservice.fairness import NO_CAP, FairQueue, Turn
 from jobservice.inference import (
@@ -66,7 +69,7 @@ from jobservice.inference import (
 from jobservice.jobs import ClaimedJob, JobRecord, JobStore, Lease, RequeueReason
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.outage import Outages
-from jobservice.results import ResultStore, write_retrying
+from jobservice.results import NO_SPACE, ResultStore, write_retrying
 from jobservice.states import JobStatus
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,10 @@ SWEEP_S = 30.0
 POLL_S = 5.0
 CLAIM_RETRY_S = 1.0  # a claim that failed (the shared database away) is tried again this much later
 CLAIM_FAILURE_LOG_S = 60.0  # while claims keep failing, one log line this often
+# A job's outcome that the database could not take (unavailable: a full disk, PostgreSQL away) is written again
+# after this many seconds, doubling up to the cap, until it is stored.
+STATE_RETRY_FIRST_S = 0.2
+STATE_RETRY_MAX_S = 5.0
 GAVE_UP = "The job was interrupted {attempts} times by service restarts and was given up; submit it again"
 T = TypeVar("T")
 
@@ -159,6 +166,7 @@ class Dispatcher:
         self._bells: dict[str, Doorbell] = {m: Doorbell() for m in specs}
         self._interrupted: list[str] = []  # jobs running here when the service stopped
         self._claim_failures: dict[str, tuple[float, float]] = {}  # model → (first failure, last logged)
+        self._stopping = asyncio.Event()  # set by stop(): outcome writes that keep failing stop retrying
         self.outages = Outages({m: spec.triton_model for m, spec in specs.items()}, inference, jobs,
                                window_s=retry_window_s, owner=None if lease is None else lease.owner)
 
@@ -198,6 +206,7 @@ class Dispatcher:
         stop is not the job's attempt): this service runs them at its next start (SQLite), another service at
         once (shared store)."""
         await self.outages.close_all()
+        self._stopping.set()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -366,7 +375,7 @@ class Dispatcher:
                 self.outages.answered(job.model)  # a typed answer: the server is there
             failure = self._failure(job, exc)
             tracing.set_job_outcome("failed", str(failure.kind))
-            await self._persist(self._jobs.fail(job.id, failure, self.owner))
+            await self._persist(partial(self._jobs.fail, job.id, failure, self.owner))
             return
         metadata = entry["metadata"]
         metadata.update({key: claimed.request.params[key] for key in spec.provenance_params})
@@ -379,7 +388,7 @@ class Dispatcher:
         timings["service_total_s"] = round(time.perf_counter() - started, 4)  # claim → result stored
         tracing.set_job_outcome("completed")
         try:
-            await self._persist(self._jobs.complete(job.id, entry, self.owner))
+            await self._persist(partial(self._jobs.complete, job.id, entry, self.owner))
         except InvalidTransition:
             # Cancelled while its result was being written: the job stays cancelled, the files go. On a shared
             # store the job may instead have been taken over: its new run writes the same files, so they stay.
@@ -394,12 +403,12 @@ class Dispatcher:
             self.outages.close(job.model, str(unavailable))
         if self.outages.expired(job.model):
             tracing.set_job_outcome("failed", str(FailureKind.MODEL_UNAVAILABLE))
-            await self._persist(self._jobs.fail(job.id, self.outages.failure(job.model), self.owner))
+            await self._persist(partial(self._jobs.fail, job.id, self.outages.failure(job.model), self.owner))
         else:
             tracing.set_job_outcome("pending")  # back in the queue, waiting for the model server
-            released = await self._persist(self._jobs.release(job.id, self.owner,
-                                                              reason=RequeueReason.MODEL_UNAVAILABLE,
-                                                              max_attempts=self._max_attempts))
+            released = await self._persist(partial(self._jobs.release, job.id, self.owner,
+                                                   reason=RequeueReason.MODEL_UNAVAILABLE,
+                                                   max_attempts=self._max_attempts))
             if released is not None and self._lease is None:
                 self._queues[job.model].put(job.id, job.account_id)  # still ours: queue it again by hand
         self.outages.watch(job.model)
@@ -465,11 +474,38 @@ class Dispatcher:
                               out_of_memory=isinstance(exc, ModelOutOfMemory))
         # A bug in the job service or a storage error that outlived its retries: never lose the job silently.
         log.error("job failed in the job service", exc_info=exc, extra={"action": "dispatch.error", "job_id": job.id})
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE:  # the operator's to fix, not a bug: say so
+            return JobFailure(FailureKind.INTERNAL, "The result could not be stored: the server's disk is full")
         return JobFailure(FailureKind.INTERNAL, f"Internal error while storing the result ({type(exc).__name__})")
 
-    async def _persist(self, write: Coroutine[object, object, T]) -> T:
+    async def _persist(self, write: Callable[[], Coroutine[object, object, T]]) -> T:
         """Run a state write to completion even if the worker is cancelled meanwhile (shutdown)."""
-        task = asyncio.ensure_future(write)
+        task = asyncio.ensure_future(self._until_stored(write))
         self._persisting.add(task)
         task.add_done_callback(self._persisting.discard)
         return await asyncio.shield(task)
+
+    async def _until_stored(self, write: Callable[[], Coroutine[object, object, T]]) -> T:
+        """`write()`, again with backoff while the database is unavailable (a full disk, PostgreSQL away), until it
+        is stored: giving up left the job `running` with nobody running it until the next start. Once the service
+        is stopping, one more try, then the error (the job is the next start's, or another service's, to recover)."""
+        delay, failing_since = STATE_RETRY_FIRST_S, None
+        while True:
+            try:
+                stored = await write()
+            except ServiceUnavailable as exc:
+                if self._stopping.is_set():
+                    raise
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.warning("a job's outcome could not be stored (%s); retrying until it is", exc,
+                                extra={"action": "dispatch.store_retry"})
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._stopping.wait()
+                delay = min(delay * 2, STATE_RETRY_MAX_S)
+                continue
+            if failing_since is not None:
+                log.info("a job's outcome was stored after %.1f s of retries", time.monotonic() - failing_since,
+                         extra={"action": "dispatch.store_recovered"})
+            return stored

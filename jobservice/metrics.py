@@ -73,6 +73,12 @@ RESULTS_SWEPT = Counter("phonos_result_retention_jobs",
 RESULT_FILES_MISSING = Counter("phonos_result_files_missing",
                                "Downloads that found a completed job's result file missing from storage (a 410: "
                                "removed outside phonos, lost with a disk, a restore without its results)")
+# What a full disk refused to store: "database" (SQLite met SQLITE_FULL: the call answered 503 or the write waits
+# for space) or "results" (a job's result files met ENOSPC or the quota). Free bytes alone miss a disk out of inodes
+# or a quota: this counts the refusals themselves (deploy/alerts.yml PhonosDiskRefusingWrites).
+STORAGE_FULL_STORES = ("database", "results")
+STORAGE_FULL = Counter("phonos_storage_full_errors",
+                       "Writes a full disk refused (ENOSPC, a quota, SQLITE_FULL), by what was written", ["store"])
 RPC_SECONDS = Histogram(
     "phonos_rpc_seconds", "API calls in the job service (REST ones included), by rpc, transport and gRPC code",
     ["rpc", "transport", "code"], buckets=REQUEST_BUCKETS,
@@ -90,6 +96,13 @@ def initialise(models: Iterable[str]) -> None:
         JOBS_CANCELLED.labels(model)
         for cause in FAILURE_CAUSES:
             JOBS_FAILED.labels(model, cause)
+    for store in STORAGE_FULL_STORES:
+        STORAGE_FULL.labels(store)
+
+
+def storage_full(store: str) -> None:
+    """A write to `store` ("database" or "results") met a full disk."""
+    STORAGE_FULL.labels(store).inc()
 
 
 def job_submitted(model: str, cost: int) -> None:

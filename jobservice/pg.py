@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from jobservice import schema_guard
+from jobservice import metrics, schema_guard
 from jobservice.errors import DatabaseUnavailable
-from jobservice.store import ConstraintViolation
+from jobservice.store import DISK_FULL_MESSAGE, ConstraintViolation
 from phonos_common.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -294,6 +294,11 @@ def constraints() -> Iterator[None]:
     except asyncpg.IntegrityConstraintViolationError as exc:
         kind = next((k for cls, k in _KINDS if isinstance(exc, cls)), "other")
         raise ConstraintViolation(str(exc), kind) from exc
+    except asyncpg.DiskFullError as exc:  # the server's disk is full: an outage to wait out, as SQLite's (db.py)
+        metrics.storage_full("database")
+        _outage_log.log(logging.WARNING, "pg.disk_full", "the database server's disk is full; writes answer 503: %s",
+                        exc)
+        raise DatabaseUnavailable(DISK_FULL_MESSAGE) from exc
     except UNREACHABLE as exc:
         raise _outage(exc) from exc
     except asyncpg.InternalClientError as exc:

@@ -24,6 +24,7 @@ costs milliseconds on every job's path (~3 ms at 4,000).
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import time
@@ -34,9 +35,13 @@ from typing import Any
 
 from phonos_models.common.result_files import ModelResult
 
+from jobservice import metrics
+
 log = logging.getLogger(__name__)
 
 FILE_MODE = 0o600
+# OSError numbers that mean the storage has no room for the files (a full disk, out of inodes, the user's quota).
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 # Backoff between attempts to write a job's files while storage fails (seconds): first, cap.
 RETRY_FIRST_S = 0.1
 RETRY_MAX_S = 2.0
@@ -135,6 +140,8 @@ async def write_retrying(store: ResultStore, job_id: str, result: ModelResult, w
         try:
             return await asyncio.to_thread(store.write, job_id, result, rerun=rerun)
         except OSError as exc:
+            if exc.errno in NO_SPACE:
+                metrics.storage_full("results")
             if time.monotonic() + delay > deadline:
                 raise
             log.warning("writing result files failed; retrying", extra={

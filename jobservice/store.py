@@ -14,6 +14,7 @@ claims with `claim_next_job` (SKIP LOCKED) under a lease instead of owning every
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -21,6 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 
+from jobservice.errors import DatabaseUnavailable
 from jobservice.schema_guard import SchemaTooNew
 from phonos_config.service import ServiceSettings, check_database_url
 
@@ -34,6 +36,10 @@ JOBS_CHANNEL = "phonos_jobs"  # a job became pending: wake that model's workers
 CANCEL_CHANNEL = "phonos_cancel"  # a running job was cancelled: stop it wherever it runs
 WEBHOOKS_CHANNEL = "phonos_webhooks"  # deliveries were queued: wake the senders
 JOB_EVENTS_CHANNEL = "phonos_job_events"  # a job's state changed: wake the watch hubs
+
+# What a user is told while the database's disk is full (SQLite's, or PostgreSQL's own): DatabaseUnavailable, a 503
+# with Retry-After; the service's side, and it passes once the operator frees space.
+DISK_FULL_MESSAGE = "The service cannot store anything right now: its disk is full. Try again later."
 
 
 class ConstraintViolation(Exception):
@@ -130,15 +136,30 @@ class Store(Protocol):
 
 
 # What opening the store (or its data directory) raises when it cannot be used: a path that is not a
-# directory or not writable, a full disk, a locked or corrupt SQLite file, PostgreSQL down or refusing us.
-STORE_UNUSABLE = (OSError, sqlite3.Error, asyncpg.PostgresError, SchemaTooNew)
+# directory or not writable, a full disk (SQLite's own error, or DatabaseUnavailable from a first write), a locked
+# or corrupt SQLite file, PostgreSQL down or refusing us.
+STORE_UNUSABLE = (OSError, sqlite3.Error, asyncpg.PostgresError, SchemaTooNew, DatabaseUnavailable)
 
 
 def store_unusable_message(settings: ServiceSettings, exc: BaseException) -> str:
-    """One line for an operator: which store could not be used, and why (never the URL: it holds a password)."""
+    """One line for an operator: which store could not be used, and why (never the URL: it holds a password).
+    SQLite meeting a full disk at start says "disk I/O error" (its shared-memory file cannot grow): the line
+    says the disk is full, and what to do."""
     if settings.database_url:
         return f"cannot open the database at PHONOS_DATABASE_URL: {exc}"
-    return f"cannot use the data directory {settings.data_dir}: {exc}"
+    message = f"cannot use the data directory {settings.data_dir}: {exc}"
+    if _no_room(settings.data_dir):
+        message += "; its disk is full: free space on that file system and start again"
+    return message
+
+
+def _no_room(directory: os.PathLike[str]) -> bool:
+    """`directory`'s file system has no room left for a writer (a full disk); False if that cannot be told."""
+    try:
+        stat = os.statvfs(directory)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < 65536
 
 
 async def open_store(settings: ServiceSettings) -> Store:

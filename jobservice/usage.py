@@ -131,11 +131,18 @@ class UsageRecorder:
         self._task = asyncio.create_task(self._run(), name="usage-flusher")
 
     async def stop(self) -> None:
+        """Stop flushing, after a last flush. One that fails (a full disk, the database away) loses the counts not
+        yet written, says so, and does not fail the stop: the stop went on to close the database and release
+        the data directory's lock, which a raise here skipped."""
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.flush()
+        try:
+            await self.flush()
+        except Exception as exc:
+            log.error("the last usage flush failed (%s): %d usage counters not written are lost", exc,
+                      len(self._buffer), extra={"action": "usage.flush_lost"})
 
     async def _run(self) -> None:
         next_sweep = 0.0
@@ -162,7 +169,14 @@ class UsageRecorder:
                               exc_info=None if outage else exc)
 
     async def report(self, account_id: int, days: int) -> UsageReport:
-        await self.flush()
+        """The stored counters, the latest flushed first. A flush that fails (a full disk, the database away for
+        writes) does not fail the report: it is a read, answered from what is stored; the unflushed counts stay
+        in memory for the next round."""
+        try:
+            await self.flush()
+        except ServiceUnavailable as exc:
+            self._log_failure(exc, "usage.flush_failed",
+                              "usage flush failed (%s); the report shows the counts stored so far")
         end = datetime.now(UTC)
         since_dt = (end - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
         params = {"account_id": account_id, "since": since_dt.timestamp()}

@@ -1,0 +1,276 @@
+"""A full disk, for real: the data directory and its results directory are small tmpfs mounts that a test fills
+to the last byte (ENOSPC from the kernel, SQLITE_FULL from SQLite), on one in-process job service with the
+inference twin (the model is not the point: the job service writes every result file itself).
+
+What an operator expects: a job whose result cannot be stored fails, refunded, with the cause said and nothing
+left behind; a submission the database cannot take is a 503 with neither a job nor a charge; reads go on; a job's
+outcome is never lost or left `running`; health says the database is unavailable while it is full; and everything
+works again once space is freed, without a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jobservice.memory_inference import Slow
+from tests.postgres import SERVER_USER, PostgresServer
+from tests.support import REPO, ApiClient, InProcessService, wait_until
+
+pytestmark = pytest.mark.integration
+
+DISK_KB = 8192  # the data directory's file system: room for SQLite and a few jobs
+RESULTS_KB = 1024  # its results directory, a file system of its own so that case (a) fills it alone
+SEQ = "MKTVRQERLKSIVRILERSKEPV"
+# Result writes are retried on storage errors this long (60 s by default): short, so a full disk fails them quickly.
+QUICK_STORAGE_RETRY = {"PHONOS_STORAGE_RETRY_WINDOW_S": "0.3"}
+
+
+def _mount_tmpfs(directory: Path, size_kb: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0700", "tmpfs", str(directory)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+
+
+def _unmount(directory: Path) -> None:
+    subprocess.run(["umount", "-l", str(directory)], capture_output=True, check=False)
+
+
+@contextlib.contextmanager
+def filled(directory: Path) -> Iterator[Path]:
+    """`directory`'s file system full to the last byte while inside; the filler removed after."""
+    filler = directory / f"filler-{uuid.uuid4().hex[:8]}"
+    chunk = b"\0" * 65536
+    try:
+        with open(filler, "wb", buffering=0) as out:
+            with contextlib.suppress(OSError):  # ENOSPC: full
+                while True:
+                    out.write(chunk)
+            with contextlib.suppress(OSError):  # the last partial block
+                while True:
+                    out.write(b"\0" * 512)
+        assert os.statvfs(directory).f_bavail == 0
+        yield filler
+    finally:
+        filler.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The mount of the data directory's file system (the data directory is `var` on it; `var/results` is a
+    second, smaller mount)."""
+    base = tmp_path_factory.mktemp("disk") / "mnt"
+    _mount_tmpfs(base, DISK_KB)
+    try:
+        _mount_tmpfs(base / "var" / "results", RESULTS_KB)
+        yield base
+    finally:
+        _unmount(base / "var" / "results")
+        _unmount(base)
+
+
+@pytest.fixture(scope="module")
+def service(disk: Path) -> Iterator[InProcessService]:
+    running = InProcessService(disk / "var", QUICK_STORAGE_RETRY)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def job_files(service: InProcessService, job_id: str) -> list[str]:
+    shard = service.data_dir / "results" / job_id[:2]
+    return sorted(p.name for p in shard.glob(f"*{job_id}*")) if shard.exists() else []
+
+
+def writes_refused(service: InProcessService, store: str) -> float:
+    """phonos_storage_full_errors_total{store} as the service's /metrics says it."""
+    return service.scrape()[("phonos_storage_full_errors_total", (("store", store),))]
+
+
+def test_a_result_that_cannot_be_stored_fails_the_job_refunded_and_the_next_one_works(
+        service: InProcessService, disk: Path) -> None:
+    client = service.client(service.new_key(credits=100))
+    before = writes_refused(service, "results")
+    with filled(disk / "var" / "results"):
+        response = client.predict()
+        assert response.status_code == 200, response.text
+        job_id = response.json()["job_id"]
+        job = client.wait_for(job_id, timeout_s=30)
+        assert job["status"] == "failed"
+        assert job["error_code"] == "internal"  # the service's side: refunded, as the contract says
+        assert "disk is full" in job["error"] and "refunded" in job["error"], job["error"]
+        assert client.balance() == 100
+        assert job_files(service, job_id) == []  # no temporary, no part of a file left behind
+        assert writes_refused(service, "results") > before  # deploy/alerts.yml PhonosDiskRefusingWrites
+    response = client.predict()
+    job = client.wait_for(response.json()["job_id"], timeout_s=30)
+    assert job["status"] == "completed"
+    assert client.get(f"/v1/jobs/{job['job_id']}/download").status_code == 200
+
+
+def test_a_submission_the_full_database_cannot_take_is_a_503_without_a_job_or_a_charge(
+        service: InProcessService, disk: Path) -> None:
+    client = service.client(service.new_key(credits=100))
+    done = client.predict()
+    assert client.wait_for(done.json()["job_id"], timeout_s=30)["status"] == "completed"
+    before = writes_refused(service, "database")
+    with filled(disk):
+        retry = {"Idempotency-Key": str(uuid.uuid4())}  # a client retrying a 503 keeps its key
+        refused = client.post("/v1/predict", headers=retry, json={"model": "esmfold", "sequence": SEQ})
+        assert refused.status_code == 503, refused.text
+        assert refused.json() == {"error": "Service unavailable", "message": (
+            "The service cannot store anything right now: its disk is full. Try again later.")}
+        assert refused.headers.get("Retry-After")
+        assert client.balance() == 90  # no charge: the job and its charge are one transaction
+        listed = client.get("/v1/jobs")  # reads go on
+        assert listed.status_code == 200 and len(listed.json()["jobs"]) == 1
+        assert client.get(f"/v1/jobs/{done.json()['job_id']}/download").status_code == 200
+        assert client.get("/v1/usage").status_code == 200  # its flush fails; the stored counts are shown
+        health = client.get("/v1/health")
+        assert health.status_code == 503 and health.json()["components"]["database"] == "unavailable"
+        assert writes_refused(service, "database") > before
+    # Space is back: no restart needed.
+    wait_until(lambda: client.get("/v1/health").json()["components"]["database"] == "ready", 15)
+    # The key the refused call used: nothing of that call was kept, so it is answered now.
+    again = client.post("/v1/predict", headers=retry, json={"model": "esmfold", "sequence": SEQ})
+    assert again.status_code == 200, again.text
+    assert client.wait_for(again.json()["job_id"], timeout_s=30)["status"] == "completed"
+    assert client.balance() == 80
+
+
+def outcome_retried(caplog: pytest.LogCaptureFixture) -> bool:
+    """The dispatcher met the full database writing a job's outcome, and retries it."""
+    return any(r.getMessage().startswith("a job's outcome could not be stored") for r in caplog.records)
+
+
+def running_job(service: InProcessService, key: str | None = None) -> tuple[ApiClient, str]:
+    """A job of a new account (or `key`'s), running on the twin for a moment (long enough to fill a disk)."""
+    client = service.client(key or service.new_key(credits=100))
+    service.settle()
+    service.inference.script("esmfold", Slow(1.5))
+    job_id = client.predict().json()["job_id"]
+    client.wait_for(job_id, ("running",), timeout_s=30)
+    return client, job_id
+
+
+def test_a_job_finishing_while_the_database_is_full_completes_once_space_returns(
+        service: InProcessService, disk: Path, caplog: pytest.LogCaptureFixture) -> None:
+    client, job_id = running_job(service)
+    with filled(disk):  # the results file system has room: the files are written, the completion is not
+        wait_until(lambda: outcome_retried(caplog), 30)
+        assert len(job_files(service, job_id)) > 1
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"
+    job = client.wait_for(job_id, timeout_s=30)  # it was left running for good before
+    assert job["status"] == "completed"
+    assert client.get(f"/v1/jobs/{job_id}/download").status_code == 200
+
+
+def test_a_job_failing_while_both_disks_are_full_is_failed_refunded_once_space_returns(
+        service: InProcessService, disk: Path, caplog: pytest.LogCaptureFixture) -> None:
+    client, job_id = running_job(service)
+    with filled(disk), filled(disk / "var" / "results"):
+        # The result cannot be written, nor then the failure: the job waits, running, for space.
+        wait_until(lambda: outcome_retried(caplog), 30)
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"
+    job = client.wait_for(job_id, timeout_s=30)  # it was left running for good before
+    assert job["status"] == "failed" and job["error_code"] == "internal"
+    assert "disk is full" in job["error"]
+    assert client.balance() == 100
+    assert job_files(service, job_id) == []
+
+
+def test_a_job_service_started_on_a_full_disk_says_so_and_exits(disk: Path, tmp_path: Path) -> None:
+    data_dir = disk / "second"  # not the running service's (its lock): a second service's, on the same disk
+    data_dir.mkdir()
+    # A database that exists: SQLite then fails with "disk I/O error" (its shared-memory file cannot grow).
+    with contextlib.closing(sqlite3.connect(data_dir / "phonos.sqlite3")) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHONOS_")}
+    with filled(disk):
+        done = subprocess.run(
+            [sys.executable, "-m", "jobservice", "--data-dir", str(data_dir), "--grpc-port", "0", "--http-port", "0",
+             "--triton-url", "127.0.0.1:1"], capture_output=True, text=True, timeout=60, cwd=REPO,
+            env={**env, "PHONOS_MODELS": "esmfold", "PHONOS_METRICS_PORT": "0"}, check=False)
+    assert done.returncode != 0
+    assert f"cannot use the data directory {data_dir}" in done.stderr, done.stderr
+    assert "its disk is full: free space on that file system and start again" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_service_stopped_while_an_outcome_waits_for_space_stops_and_runs_the_job_again(
+        disk: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data_dir = disk / "third"  # its own service: this one is stopped and started again
+    first = InProcessService(data_dir, QUICK_STORAGE_RETRY)
+    try:
+        key = first.new_key(credits=100)
+        _, job_id = running_job(first, key)
+        with filled(disk):
+            wait_until(lambda: outcome_retried(caplog), 30)
+            first.stop()  # within its 60 s, though the outcome cannot be stored: the retries end at a stop
+    finally:
+        first.stop()
+    second = InProcessService(data_dir, QUICK_STORAGE_RETRY)
+    try:
+        client = second.client(key)
+        job = client.wait_for(job_id, timeout_s=30)  # left running by the stop: run again at the start
+        assert job["status"] == "completed"
+        assert client.balance() == 90
+    finally:
+        second.stop()
+
+
+@pytest.fixture
+def pg_full_space(own_postgres: PostgresServer) -> Iterator[Path]:
+    """A small tmpfs that is own_postgres' default tablespace: every table a new store makes lives on it."""
+    parent = Path(tempfile.mkdtemp(prefix="phonos-disk-"))  # not under pytest's 0700 dirs: the server user reads it
+    parent.chmod(0o755)
+    space = parent / "tablespace"
+    _mount_tmpfs(space, DISK_KB // 2)
+    try:
+        server_user = pwd.getpwnam(SERVER_USER)
+        os.chown(space, server_user.pw_uid, server_user.pw_gid)
+        own_postgres.psql(f"CREATE TABLESPACE small_disk LOCATION '{space}'")
+        own_postgres.psql("ALTER DATABASE postgres SET default_tablespace = 'small_disk'")
+        yield space
+    finally:
+        _unmount(space)
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_postgresql_out_of_disk_answers_503_without_a_job_or_a_charge_and_recovers(
+        own_postgres: PostgresServer, pg_full_space: Path, tmp_path: Path) -> None:
+    service = InProcessService(tmp_path / "var", {"PHONOS_DATABASE_URL": own_postgres.new_store_url("disk"),
+                                                  **QUICK_STORAGE_RETRY})
+    try:
+        client = service.client(service.new_key(credits=10_000))
+        with filled(pg_full_space):
+            # Rows fill the pages the tables have; the first that needs a new page meets the full disk.
+            for _ in range(200):
+                refused = client.predict(sequence=SEQ * 40)
+                if refused.status_code != 200:
+                    break
+            assert refused.status_code == 503, refused.text  # was a 500 (asyncpg's DiskFullError)
+            assert refused.json()["message"] == (
+                "The service cannot store anything right now: its disk is full. Try again later.")
+        again = client.predict()
+        assert again.status_code == 200, again.text
+        jobs = client.get("/v1/jobs", params={"limit": 100}).json()["jobs"]
+        for job in jobs:  # outcomes that waited for space are stored now
+            client.wait_for(job["job_id"], timeout_s=30)
+        assert client.balance() == 10_000 - 10 * len(jobs)  # every charge has its job, every job its charge
+    finally:
+        service.stop()
