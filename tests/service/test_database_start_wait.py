@@ -33,7 +33,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jobservice.admin import create_key
 from jobservice.db_wait import EXIT_DATABASE_REFUSED
+from jobservice.health_probe import probe
 from jobservice.pg import PgDatabase, StartFailure
+from jobservice.readiness import API_SERVICE
 from launcher import cli
 from launcher.ports import free_port
 from phonos_config.service import ServiceSettings
@@ -145,6 +147,8 @@ def test_a_job_service_started_before_its_database_waits_says_so_in_its_health_t
         assert refused.status_code == 503 and refused.json()["error"] == "Service unavailable", refused.text
         assert _readiness(grpc_port, "phonos.v1.PhonosService") == health_pb2.HealthCheckResponse.NOT_SERVING
         assert _readiness(grpc_port, "") == health_pb2.HealthCheckResponse.SERVING  # alive: no restart helps
+        # Not ready for the pod's probe (deploy/kubernetes/jobservice.yaml asks API_SERVICE): it refuses every call.
+        assert not probe(f"127.0.0.1:{grpc_port}", 10, API_SERVICE)
         # Prometheus finds a live target saying the database is unreachable (PhonosDatabaseUnavailable), not a
         # target down; the job counters are there at 0 already.
         scrape = _scrape(metrics_port)
@@ -173,6 +177,9 @@ def test_a_job_service_started_before_its_database_waits_says_so_in_its_health_t
             assert any(line.endswith(f"REST gateway and dashboard listening on 127.0.0.1:{http}")
                        for line in process.stderr), process.stderr[-10:]
             assert _scrape(metrics_port)["phonos_database_up"] == 1.0  # where it waited
+            # Ready for the pod's probe now, with no Triton at all (jobs wait for one).
+            assert _readiness(grpc_port, API_SERVICE) == health_pb2.HealthCheckResponse.SERVING
+            assert _readiness(grpc_port, "phonos.v1.PhonosService") == health_pb2.HealthCheckResponse.NOT_SERVING
 
             health = requests.get(f"http://127.0.0.1:{http}/v1/health", timeout=10).json()
             assert health["components"]["database"] == "ready", health
