@@ -278,9 +278,10 @@ def handed_socket(port: int) -> socket.socket | None:
 
 def listening_socket(host: str, port: int) -> socket.socket:
     """A socket listening on (host, port) (0: any free port), bound as aiohttp binds its own (SO_REUSEADDR, an IPv6
-    one for IPv6 only), for a server to adopt. OSError when it cannot be had."""
-    family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                                         flags=socket.AI_PASSIVE)[0]
+    one for IPv6 only), for a server to adopt. One address: a name with two (`localhost`) gets its IPv4 one, where
+    a client tries first. OSError when it cannot be had."""
+    addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = min(addresses, key=lambda found: found[0] != socket.AF_INET)
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
