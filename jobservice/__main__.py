@@ -1,6 +1,6 @@
 """Run the job service (gRPC) and, in the same event loop, the REST gateway.
 
-    python -m jobservice [--data-dir D] [--grpc-port P] [--http-port P | --no-http] [--metrics-port P]
+    python -m jobservice [--data-dir D] [--grpc-port P] [--http-port P | --no-http] [--metrics-port P [--metrics-fd FD]]
 
 Settings come from PHONOS_* variables (phonos_config.service); flags override.
 Port 0 picks a free port. When both servers are up, one JSON line
@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 from jobservice import tracing
 from jobservice.datadir_lock import DataDirLocked
 from jobservice.db_wait import EXIT_DATABASE_REFUSED, Waiting
+from jobservice.metrics_server import adopt_listening_socket
 from jobservice.pg import StartFailure
 from jobservice.private_files import private_umask
 from jobservice.process_exit import end_without_teardown
@@ -54,6 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-http", action="store_true", help="serve gRPC only (run the gateway elsewhere)")
     parser.add_argument("--triton-url")
     parser.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (0 = any free port)")
+    parser.add_argument("--metrics-fd", type=int, help="serve /metrics on this inherited socket, already bound to "
+                        "--metrics-port and listening (`phonos serve` hands its own over: the port is never free "
+                        "between the two)")
     return parser.parse_args(argv)
 
 
@@ -135,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.metrics_fd is not None:
+        try:
+            adopt_listening_socket(socket.socket(fileno=args.metrics_fd))
+        except OSError as exc:
+            print(f"error: --metrics-fd {args.metrics_fd}: not a listening socket ({exc.strerror})", file=sys.stderr)
+            return 2
     try:
         asyncio.run(serve(settings, with_http=not args.no_http))
     except (DataDirLocked, CannotListen, ValueError) as exc:  # ValueError: a setting that cannot be used (e.g. a bad URL list)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -252,6 +253,62 @@ def create_metrics_app(endpoint: MetricsEndpoint) -> web.Application:
     return app
 
 
-async def start_metrics_server(endpoint: MetricsEndpoint, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Serve `/metrics` on (host, port); port 0 picks a free one. Stop with `runner.cleanup()`."""
-    return await start_listener(create_metrics_app(endpoint), host, port)
+# A listening socket this process was handed for /metrics (`python -m jobservice --metrics-fd`: `phonos serve` binds
+# the metrics port once, serves it itself while it waits for its database, and hands the same socket to each job
+# service it starts). Was: the launcher closed its listener and the job service bound the port again, and in
+# between another process could take it (the job service then failed with CannotListen). Held for the process's
+# life: each server on it listens on a duplicate, so stopping one (the job service's own wait for its database,
+# then its service) never frees the port.
+_handed: socket.socket | None = None
+
+
+def adopt_listening_socket(sock: socket.socket) -> None:
+    """Serve /metrics on `sock` (bound and listening) whenever a metrics server starts on its port."""
+    global _handed
+    sock.getsockname()  # OSError now, not at the first scrape, for an fd that is not a bound socket
+    _handed = sock
+
+
+def handed_socket(port: int) -> socket.socket | None:
+    """The adopted socket, if it is the one on `port`."""
+    if _handed is None or _handed.fileno() < 0 or int(_handed.getsockname()[1]) != port:
+        return None
+    return _handed
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket listening on (host, port) (0: any free port), bound as aiohttp binds its own (SO_REUSEADDR, an IPv6
+    one for IPv6 only), for a server to adopt. One address: a name with two (`localhost`) gets its IPv4 one, where
+    a client tries first. OSError when it cannot be had."""
+    addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = min(addresses, key=lambda found: found[0] != socket.AF_INET)
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def start_metrics_server(endpoint: MetricsEndpoint, host: str, port: int,
+                               sock: socket.socket | None = None) -> tuple[web.AppRunner, int]:
+    """Serve `/metrics` on (host, port); port 0 picks a free one. Stop with `runner.cleanup()`. On `sock` (or the
+    adopted socket on `port`), already listening, instead of binding: it stays open when the server stops."""
+    sock = sock if sock is not None else handed_socket(port)
+    if sock is None:
+        return await start_listener(create_metrics_app(endpoint), host, port)
+    runner = web.AppRunner(create_metrics_app(endpoint), access_log=None, handle_signals=False)
+    await runner.setup()
+    duplicate = socket.socket(fileno=os.dup(sock.fileno()))  # the server closes it when it stops; `sock` stays
+    try:
+        await web.SockSite(runner, duplicate).start()
+    except BaseException:
+        duplicate.close()
+        await runner.cleanup()
+        raise
+    return runner, int(sock.getsockname()[1])

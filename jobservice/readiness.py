@@ -1,14 +1,18 @@
 """Readiness for orchestrators: the gRPC health status follows `/v1/health`.
 
-Two signals, one decision (`JobService.health`: operational when Triton and every served model are
-ready):
+Three signals (`JobService.health`: operational when the database, Triton and every served model are ready):
 
-- gRPC health service `""`: SERVING while the process serves (liveness: restart it if this fails);
-- gRPC health service `phonos.v1.PhonosService`: SERVING when operational, NOT_SERVING when degraded
-  (readiness: route new work elsewhere meanwhile). Over HTTP, `GET /v1/health` answers 503 with
-  the same body when degraded (`PhonosServicer.GetHealth`).
-
-The API itself keeps answering while degraded: jobs are accepted and wait for Triton.
+- gRPC health service `""`: SERVING while the process serves, its start's wait for the database included
+  (liveness: restart it if this fails; a restart would not bring the database);
+- gRPC health service `phonos.api` (API_SERVICE): SERVING once the job service serves its API with its database,
+  whatever Triton's state; unknown (NOT_FOUND) while its start waits for the database, when every call but the
+  health answers 503 (jobservice/db_wait.py), and NOT_SERVING from its stop on. A pod's readiness probe: Triton
+  loading or down is every replica's at once, and the API keeps answering through it (jobs wait), so it must not
+  empty the Service; a replica that has no database yet must not be sent the calls. Was: the manifests probed
+  `""`, SERVING while waiting, so a replica waiting for its database was ready and got calls it refused;
+- gRPC health service `phonos.v1.PhonosService`: SERVING when operational, NOT_SERVING when degraded (for
+  monitors; Compose's healthcheck, `python -m jobservice.health_probe`). Over HTTP, `GET /v1/health` answers 503
+  with the same body when degraded (`PhonosServicer.GetHealth`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+API_SERVICE = "phonos.api"  # the readiness probe's service name (deploy/kubernetes/jobservice.yaml)
 
 
 class ReadinessMonitor:
@@ -53,6 +58,7 @@ class ReadinessMonitor:
             log.log(level, "readiness %s: %s", "at start" if self.ready is None else "changed", message,
                     extra={"action": "jobservice.readiness", "ready": ready})
             self.ready = ready
+        await self._health.set(API_SERVICE, SERVING)  # checked at all: started, with its database
         await self._health.set(self._name, SERVING if ready else NOT_SERVING)
         return ready
 

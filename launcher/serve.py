@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -31,14 +32,14 @@ from aiohttp import web
 from jobservice.admin import FIRST_USER, FirstStart, ensure_first_account, password_holder
 from jobservice.datadir_lock import DataDirLock, DataDirLocked
 from jobservice.db_wait import retrying
-from jobservice.metrics_server import MetricsEndpoint, start_metrics_server
+from jobservice.metrics_server import MetricsEndpoint, listening_socket, start_metrics_server
 from jobservice.pg import StartFailure
 from jobservice.private_files import secure_data_dir
 from jobservice.store import STORE_UNUSABLE, store_unusable_message
 from launcher.banner import endpoint_lines, first_job_line, operator_program, sign_in_line
 from launcher.lifeline import end_with_this_process
 from launcher.model_settings import check_model_settings
-from launcher.ports import can_listen, free_port, is_local_address
+from launcher.ports import can_listen, is_local_address
 from launcher.supervisor import Event, State, Supervised
 from launcher.tables import banner_line, said, said_error
 from launcher.triton import (
@@ -67,10 +68,13 @@ def served_triton_models(settings: ServiceSettings) -> list[str]:
     return triton_models(settings.models)
 
 
-def jobservice_command(settings: ServiceSettings) -> list[str]:
+def jobservice_command(settings: ServiceSettings, metrics_socket: socket.socket | None = None) -> list[str]:
+    """`python -m jobservice` with `phonos serve`'s settings; `metrics_socket`: the launcher's listener on the
+    metrics port, which the job service serves on (inherited) instead of binding the port again."""
+    handed = [] if metrics_socket is None else ["--metrics-fd", str(metrics_socket.fileno())]
     return [sys.executable, "-m", "jobservice", "--data-dir", str(settings.data_dir),
             "--grpc-port", str(settings.grpc_port), "--http-port", str(settings.http_port),
-            "--triton-url", settings.triton_url, "--metrics-port", str(settings.metrics_port)]
+            "--triton-url", settings.triton_url, "--metrics-port", str(settings.metrics_port), *handed]
 
 
 def jobservice_env(settings: ServiceSettings, triton: TritonChild) -> dict[str, str]:
@@ -117,6 +121,7 @@ class TritonChild:
         self._log_path = settings.data_dir / "triton.log"
         self._env = dict(env)
         self.process: TritonProcess | None = None
+        self.loaded = False  # every model loaded, seen once since it was (re)started: its stop unloads them
 
     @property
     def grpc_url(self) -> str:
@@ -127,6 +132,7 @@ class TritonChild:
         return f"http://127.0.0.1:{self.ports.metrics}/metrics"
 
     def spawn(self) -> None:
+        self.loaded = False
         self.process = TritonProcess.start(DEFAULT_MODEL_REPOSITORY, self.models, ports=self.ports,
                                            log_path=self._log_path, env=self._env,
                                            preexec_fn=end_with_this_process())
@@ -135,8 +141,10 @@ class TritonChild:
         return None if self.process is None else self.process.process.poll()
 
     def is_ready(self) -> bool:
-        return self.process is not None and self.process.live() and all(
+        ready = self.process is not None and self.process.live() and all(
             self.process.model_ready(m) for m in self.models)
+        self.loaded = self.loaded or ready
+        return ready
 
     def fatal_reason(self) -> str | None:
         if self.process is None or not self.process.live():
@@ -156,7 +164,8 @@ class TritonChild:
         if self.process.process.poll() is not None:  # gone already (a crash): only its shm is left to clean
             self.process.stop()
             return
-        print(banner_line(f"stopping Triton (unloading its models; killed if not done within {STOP_TIMEOUT_S:.0f} s) ..."),
+        doing = "unloading its models" if self.loaded else "it was still loading its models"
+        print(banner_line(f"stopping Triton ({doing}; killed if not done within {STOP_TIMEOUT_S:.0f} s) ..."),
               flush=True)
         held = open_connections(self.ports.http)
         if held:  # Triton waits for them to close before anything else: say why the stop then takes its bound
@@ -173,17 +182,23 @@ class JobServiceChild:
 
     name = "job service"
 
-    def __init__(self, settings: ServiceSettings, env: Mapping[str, str]) -> None:
+    def __init__(self, settings: ServiceSettings, env: Mapping[str, str],
+                 metrics_socket: socket.socket | None = None) -> None:
         self.settings = settings
         self._env = dict(env)
+        self.metrics_socket = metrics_socket  # handed to every start, a restart's too: the port stays this one
         self.popen: subprocess.Popen[str] | None = None
         self.ready_info: dict = {}
         self._ready = threading.Event()
+        self.waiting = False  # said it waits for its database (this start), not ready yet
 
     def spawn(self) -> None:
         self._ready = threading.Event()
-        self.popen = subprocess.Popen(jobservice_command(self.settings), stdout=subprocess.PIPE, text=True,
-                                      env=self._env, start_new_session=True, preexec_fn=end_with_this_process())
+        self.waiting = False
+        handed = () if self.metrics_socket is None else (self.metrics_socket.fileno(),)
+        self.popen = subprocess.Popen(jobservice_command(self.settings, self.metrics_socket), stdout=subprocess.PIPE,
+                                      text=True, env=self._env, start_new_session=True, pass_fds=handed,
+                                      preexec_fn=end_with_this_process())
         threading.Thread(target=self._read_stdout, args=(self.popen, self._ready), daemon=True).start()
 
     def _read_stdout(self, popen: subprocess.Popen[str], ready: threading.Event) -> None:
@@ -192,6 +207,7 @@ class JobServiceChild:
             if line.startswith("{") and not ready.is_set():
                 info = json.loads(line)
                 if info.get("event") == "waiting":  # PostgreSQL away at its start (jobservice/db_wait.py)
+                    self.waiting = True
                     print(f"job service: waiting for its database ({info.get('reason') or 'unreachable'}); it "
                           "serves once the database answers (PHONOS_DATABASE_START_WAIT_S)", flush=True)
                     continue
@@ -202,6 +218,7 @@ class JobServiceChild:
                     metrics_port=self.settings.metrics_port if info.get("metrics_port") is None
                     else int(info["metrics_port"]))
                 self.ready_info = info
+                self.waiting = False
                 ready.set()
 
     def exit_code(self) -> int | None:
@@ -219,13 +236,17 @@ class JobServiceChild:
             self.popen.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        self.popen.send_signal(signal.SIGTERM)
         try:
-            self.popen.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.kill()
+            if self.popen is None or self.popen.poll() is not None:
+                return
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        finally:  # the metrics port is free once the job service is gone, not held through Triton's stop
+            if self.metrics_socket is not None:
+                self.metrics_socket.close()
 
 
 def jobservice_ready_timeout_s(settings: ServiceSettings) -> float:
@@ -238,22 +259,26 @@ def jobservice_ready_timeout_s(settings: ServiceSettings) -> float:
     return JOBSERVICE_READY_TIMEOUT_S + settings.database_start_wait_s
 
 
-def one_metrics_port(settings: ServiceSettings) -> ServiceSettings:
-    """`--metrics-port 0` (any free port) picked once, here, for both listeners on it: the launcher's own while it
-    waits for its database (first_account_waiting) and the job service's after it. Each picked its own, so the
-    port Prometheus found answering during the wait went dead once the job service served on another (the one
-    the banner named). Between the pick and the bind the port could be taken (small race): the job service then
-    says so with its setting (CannotListen)."""
-    if not settings.metrics_enabled or settings.metrics_port != 0:
-        return settings
-    return settings.with_overrides(metrics_port=free_port(settings.metrics_host))
+def metrics_listener(settings: ServiceSettings) -> tuple[ServiceSettings, socket.socket | None]:
+    """The metrics port, bound once, here, for every server on it: the launcher's own while it waits for its
+    database (first_account_waiting), then each job service it starts (handed over: `--metrics-fd`), so the port
+    is never free between them and `--metrics-port 0` is one port throughout, the one the banner names. Was: each
+    bound it in turn, and between the launcher's close and the job service's bind another process could take it
+    (the job service then failed with CannotListen); before that, each picked its own for port 0. Meanwhile,
+    before a server serves on it, a connection waits in its backlog. OSError: it cannot be had (taken since
+    `taken_port` looked)."""
+    if not settings.metrics_enabled:
+        return settings, None
+    sock = listening_socket(settings.metrics_host, settings.metrics_port)
+    return settings.with_overrides(metrics_port=int(sock.getsockname()[1])), sock
 
 
-async def first_account_waiting(settings: ServiceSettings) -> FirstStart | None:
+async def first_account_waiting(settings: ServiceSettings,
+                                metrics_socket: socket.socket | None = None) -> FirstStart | None:
     """`ensure_first_account`, waiting for PostgreSQL as the job service does (PHONOS_DATABASE_START_WAIT_S): a
     `phonos serve` started before its database says each failed try and starts once it answers. Meanwhile its
-    metrics port answers as the job service's does while it waits (`phonos_database_up 0`): Prometheus sees a
-    service whose database is unreachable, not a target down."""
+    metrics port (`metrics_socket`, else bound here) answers as the job service's does while it waits
+    (`phonos_database_up 0`): Prometheus sees a service whose database is unreachable, not a target down."""
 
     async def attempt() -> FirstStart | None:
         return await ensure_first_account(settings, credits=settings.default_credits,
@@ -268,7 +293,7 @@ async def first_account_waiting(settings: ServiceSettings) -> FirstStart | None:
             endpoint = MetricsEndpoint(None, settings.models, (), data_dir=settings.data_dir)
             try:  # its port was found free (taken_port); lost since, the wait goes on unscraped
                 metrics = endpoint, (await start_metrics_server(endpoint, settings.metrics_host,
-                                                                settings.metrics_port))[0]
+                                                                settings.metrics_port, metrics_socket))[0]
                 started = reachable(settings.metrics_host).url(settings.metrics_port, "/metrics")
             except OSError:
                 await endpoint.close()
@@ -281,7 +306,7 @@ async def first_account_waiting(settings: ServiceSettings) -> FirstStart | None:
         return await attempt()
     try:
         return await retrying(attempt, settings.database_start_wait_s, failed)
-    finally:  # the job service listens there next
+    finally:  # the job service serves there next (on the same socket, handed over)
         if metrics is not None:
             await metrics[1].cleanup()
             await metrics[0].close()
@@ -307,12 +332,29 @@ def serve(settings: ServiceSettings) -> int:
     if taken is not None:
         print(said_error(taken), file=sys.stderr)
         return 2
-    settings = one_metrics_port(settings)
+    try:
+        settings, metrics_socket = metrics_listener(settings)
+    except OSError:  # taken since taken_port looked
+        from jobservice.server import CannotListen
+
+        print(said_error(str(CannotListen("metrics", settings.metrics_host, settings.metrics_port,
+                                          "PHONOS_METRICS_PORT or --metrics-port"))), file=sys.stderr)
+        return 2
+    try:
+        return _serve(settings, policy, models, metrics_socket)
+    finally:
+        if metrics_socket is not None:
+            metrics_socket.close()
+
+
+def _serve(settings: ServiceSettings, policy: SupervisorSettings, models: list[str],
+           metrics_socket: socket.socket | None) -> int:
+    data_dir = settings.data_dir
     try:
         secure_data_dir(data_dir, settings.sqlite_path)
         if not owner_free(settings):
             return 1
-        first = asyncio.run(first_account_waiting(settings))
+        first = asyncio.run(first_account_waiting(settings, metrics_socket))
         secure_data_dir(data_dir, settings.sqlite_path)
     except KeyboardInterrupt:  # Ctrl-C while waiting for the database: nothing was started yet
         print("stopped while waiting for the database", flush=True)
@@ -326,7 +368,7 @@ def serve(settings: ServiceSettings) -> int:
               flush=True)
     triton = TritonChild(models, TritonPorts.pick(), settings, {**os.environ, "PHONOS_DATA_DIR": str(data_dir)})
     settings = settings.with_overrides(triton_url=triton.grpc_url)
-    jobs = JobServiceChild(settings, jobservice_env(settings, triton))
+    jobs = JobServiceChild(settings, jobservice_env(settings, triton), metrics_socket)
     children = [Supervised(triton, policy, ready_timeout_s=TRITON_READY_TIMEOUT_S),
                 Supervised(jobs, policy, ready_timeout_s=jobservice_ready_timeout_s(settings))]
     stopping = threading.Event()
@@ -351,7 +393,7 @@ def serve(settings: ServiceSettings) -> int:
                 announced = True
             stopping.wait(TICK_S)
         # What follows, in order: the job service's one line (`job service stopped: N s (...)`), then Triton's two.
-        print("stopping: the job service first (its running jobs go back to pending), then Triton ...", flush=True)
+        print(stopping_line(children[0], children[1], jobs.waiting, announced), flush=True)
         return 0
     except (TritonStartError, OSError) as exc:
         print(said_error(str(exc)), file=sys.stderr)
@@ -359,6 +401,23 @@ def serve(settings: ServiceSettings) -> int:
     finally:
         for child in reversed(children):  # the job service first: it finishes its writes while Triton is up
             child.stop()
+
+
+def stopping_line(triton: Supervised, jobs: Supervised, jobs_waiting: bool, announced: bool) -> str:
+    """What a Ctrl-C stops, in order, as things are now. Was the same words at any time: before the banner too,
+    "the job service first (its running jobs go back to pending), then Triton" while Triton was still loading
+    and the job service had not served a call."""
+    parts = []
+    if jobs.state is State.READY:
+        parts.append("the job service first (its running jobs go back to pending)")
+    elif jobs.state is State.STARTING:
+        parts.append(f"the job service ({'waiting for its database' if jobs_waiting else 'still starting'})")
+    if triton.state is State.READY:
+        parts.append("Triton")
+    elif triton.state is State.STARTING:
+        parts.append("Triton (still loading its models)")
+    stopped = ", then ".join(parts) if parts else "nothing is running"
+    return f"stopping: {stopped} ..." if announced else f"start-up interrupted: stopping {stopped} ..."
 
 
 # What `phonos serve` listens on, and the setting and flag that choose each port (Triton's own ports are

@@ -105,7 +105,9 @@ class TritonPorts:
 # How long a graceful stop may take before the server is killed. Measured (bench/triton_stop.py, 2 shared cores, the
 # three tiny-weight models idle): ~3-4 s. Triton unloads the models side by side and a model's instances one after
 # another (ESMFold's two), each instance ~1 s: the python backend waits 1 s for the stub's health before it asks it
-# to finalize. Each stub then exits as soon as its model's finalize() is done (phonos_triton.stub_exit); it used to
+# to finalize (a fixed `sleep(1)` in StubLauncher::UpdateHealth, src/stub_launcher.cc of
+# triton-inference-server/python_backend, called as each instance is destroyed; no backend or model setting
+# changes it: README, "Ctrl-C"). Each stub then exits as soon as its model's finalize() is done (phonos_triton.stub_exit); it used to
 # spend 3-7 s more destroying its interpreter (torch), which made the stop 8-13 s. Triton then notices, polling once
 # a second, that no model is left, and takes ~1 s to exit.
 # Its HTTP port adds nothing as long as no connection to it is left open (`phonos serve` leaves none; the ~1 s once

@@ -74,6 +74,9 @@ def test_serve_restarts_crashed_children_and_gives_up_on_repeated_crashes(tmp_pa
         os.kill(jobs_pid, signal.SIGKILL)
         serve.wait_for(r"job service is ready again", 120, after=mark)
         assert health(base_url) == (200, "operational")
+        # Its metrics too, on the socket `phonos serve` holds and hands to each start (--metrics-fd).
+        metrics_url = serve.find(r"metrics:\s+(http://\S+/metrics)").group(1)
+        assert "\nphonos_database_up 1.0\n" in requests.get(metrics_url, timeout=10).text
         assert requests.get(f"{base_url}/v1/jobs/{job_id}", headers=auth, timeout=5).json()["status"] == "completed"
         assert process_alive(new_triton_pid)
         jobs_pid = int(serve.find(r"job service is ready again .*\(pid (\d+)\)", mark).group(1))

@@ -33,7 +33,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jobservice.admin import create_key
 from jobservice.db_wait import EXIT_DATABASE_REFUSED
+from jobservice.health_probe import probe
 from jobservice.pg import PgDatabase, StartFailure
+from jobservice.readiness import API_SERVICE
 from launcher import cli
 from launcher.ports import free_port
 from phonos_config.service import ServiceSettings
@@ -145,6 +147,8 @@ def test_a_job_service_started_before_its_database_waits_says_so_in_its_health_t
         assert refused.status_code == 503 and refused.json()["error"] == "Service unavailable", refused.text
         assert _readiness(grpc_port, "phonos.v1.PhonosService") == health_pb2.HealthCheckResponse.NOT_SERVING
         assert _readiness(grpc_port, "") == health_pb2.HealthCheckResponse.SERVING  # alive: no restart helps
+        # Not ready for the pod's probe (deploy/kubernetes/jobservice.yaml asks API_SERVICE): it refuses every call.
+        assert not probe(f"127.0.0.1:{grpc_port}", 10, API_SERVICE)
         # Prometheus finds a live target saying the database is unreachable (PhonosDatabaseUnavailable), not a
         # target down; the job counters are there at 0 already.
         scrape = _scrape(metrics_port)
@@ -167,12 +171,16 @@ def test_a_job_service_started_before_its_database_waits_says_so_in_its_health_t
             ready = process.next_event()
             assert ready["event"] == "ready", ready
             assert (ready["grpc_port"], ready["http_port"], ready["metrics_port"]) == (grpc_port, http, metrics_port)
-            # Its log's start lines say the ports in words (the console format drops a record's extras).
-            assert any(line.endswith(f"job service listening: gRPC on 127.0.0.1:{grpc_port}, /metrics on "
-                                     f"127.0.0.1:{metrics_port}") for line in process.stderr), process.stderr[-10:]
-            assert any(line.endswith(f"REST gateway and dashboard listening on 127.0.0.1:{http}")
-                       for line in process.stderr), process.stderr[-10:]
+            # Its log's start lines say the ports in words (the console format drops a record's extras). Waited for:
+            # stderr is read by another thread than the ready line's stdout (a busy host read the ready line first).
+            wait_until(lambda: any(line.endswith(f"job service listening: gRPC on 127.0.0.1:{grpc_port}, /metrics on "
+                                                 f"127.0.0.1:{metrics_port}") for line in process.stderr), 30)
+            wait_until(lambda: any(line.endswith(f"REST gateway and dashboard listening on 127.0.0.1:{http}")
+                                   for line in process.stderr), 30)
             assert _scrape(metrics_port)["phonos_database_up"] == 1.0  # where it waited
+            # Ready for the pod's probe now, with no Triton at all (jobs wait for one).
+            assert _readiness(grpc_port, API_SERVICE) == health_pb2.HealthCheckResponse.SERVING
+            assert _readiness(grpc_port, "phonos.v1.PhonosService") == health_pb2.HealthCheckResponse.NOT_SERVING
 
             health = requests.get(f"http://127.0.0.1:{http}/v1/health", timeout=10).json()
             assert health["components"]["database"] == "ready", health
@@ -329,28 +337,65 @@ def _listening_ports(pid: int) -> set[int]:
     return ports
 
 
+class PortGrabber:
+    """Tries to take `port` over and over (as a process starting meanwhile would), from a thread, until stopped;
+    what it got is counted (and let go at once)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.taken = 0
+        self.tries = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with socket.socket() as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: TIME_WAIT is free
+                try:
+                    sock.bind(("127.0.0.1", self.port))
+                    sock.listen()
+                    self.taken += 1
+                except OSError:
+                    pass
+            self.tries += 1
+            self._stop.wait(0.002)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
 def test_phonos_serve_with_metrics_port_0_serves_metrics_on_one_port_through_and_after_its_database_wait(
         postgres: PostgresServer, tmp_path: Path) -> None:
     """`--metrics-port 0` is picked once: the launcher's /metrics while it waits for its database and the job
     service's after it are one port, the one the banner names (was: each picked its own, so the port Prometheus
-    found during the wait went dead once the service served)."""
+    found during the wait went dead once the service served). And it is never free in between: the launcher's
+    socket is handed to the job service (was: closed, then bound again by the job service, and another process
+    could take it meanwhile: the job service then failed with CannotListen)."""
     gate = free_port()  # refused until the relay listens there: a database not started yet
     url = _through(postgres.new_store_url("servemetrics"), postgres.port, gate)
     serve = ServeProcess(tmp_path / "var", PHONOS_DATABASE_URL=url, PHONOS_METRICS_PORT="0", PHONOS_MODELS="echo")
-    relay = None
+    relay = grabber = None
     try:
         serve.wait_for(rf"waiting for the database: PostgreSQL at 127\.0\.0\.1:{gate} refused", 60)
         waiting = _listening_ports(serve.popen.pid)  # the launcher's own /metrics, nothing else yet
         assert len(waiting) == 1, waiting
         assert _scrape(next(iter(waiting)))["phonos_database_up"] == 0.0
+        grabber = PortGrabber(next(iter(waiting)))
         relay = ForwardingRelay(("127.0.0.1", postgres.port), "serve-gate", port=gate)  # the database is up
         banner = serve.wait_for(r"metrics:\s+http://127\.0\.0\.1:(\d+)/metrics", 300)
         assert {int(banner.group(1))} == waiting, (banner.group(0), waiting)
         assert _scrape(int(banner.group(1)))["phonos_database_up"] == 1.0
+        grabber.stop()
+        assert grabber.taken == 0 and grabber.tries > 10, (grabber.taken, grabber.tries)
         # Said while it waited, too: nothing else names a port picked at random before the banner.
         assert serve.find(rf"^  meanwhile http://127\.0\.0\.1:{banner.group(1)}/metrics answers, with "
                           "phonos_database_up 0$"), serve.lines
     finally:
+        if grabber is not None:
+            grabber.stop()
         assert serve.stop() == 0, serve.lines[-20:]
         if relay is not None:
             relay.close()

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from jobservice.fleet_inference import parse_endpoints
+from jobservice.readiness import API_SERVICE
 from phonos_config.edge import EdgeSettings
 from phonos_config.service import ServiceSettings
 
@@ -76,9 +77,13 @@ def test_kubernetes_wiring() -> None:
     # Every setting named exists (a typo would be silently ignored by the service).
     assert set(config) | {e["name"] for e in container["env"]} <= SETTINGS
     assert secret["PHONOS_DATABASE_URL"].startswith("postgresql://")
-    # Ready while the process serves: a Triton outage or model loading is every replica's at once, and the API
-    # keeps answering through it (jobs wait), so it must not empty the Service. Same for the gateway.
-    assert container["readinessProbe"]["grpc"] == {"port": 50051}
+    # Ready once it serves its API with its database: a Triton outage or model loading is every replica's at once,
+    # and the API keeps answering through it (jobs wait), so it must not empty the Service; a replica still
+    # waiting for its database refuses every call, so it gets none (was: health service "", SERVING while it
+    # waits). Alive meanwhile ("" is SERVING then): not restarted for a database that is away. Same for the
+    # gateway. tests/service/test_database_start_wait.py checks what each name answers while waiting and after.
+    assert container["readinessProbe"]["grpc"] == {"port": 50051, "service": API_SERVICE}
+    assert container["livenessProbe"]["grpc"] == {"port": 50051}
     gateway = find("Deployment", "gateway")["spec"]["template"]["spec"]["containers"][0]
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/v1/openapi.json"
     # One Triton per GPU node, each named in PHONOS_TRITON_URLS.

@@ -24,9 +24,11 @@ import pytest
 from jobservice.server import ShutdownPhases
 from launcher import triton
 from launcher.ports import free_port
-from launcher.serve import TritonChild
+from launcher.serve import TritonChild, stopping_line
+from launcher.supervisor import State, Supervised
 from launcher.triton import STOP_TIMEOUT_S, TritonPorts, TritonProcess
 from phonos_config.service import ServiceSettings
+from phonos_config.supervisor import SupervisorSettings
 from tests.support import REPO
 
 pytestmark = pytest.mark.unit
@@ -51,12 +53,58 @@ def _child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TritonChild:
 def test_stopping_triton_is_said_with_its_bound_and_its_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     child = _child(tmp_path, monkeypatch)
+    child.loaded = True  # it had loaded its models (is_ready said so once)
     child.stop()
     assert child.process is not None and child.process.process.returncode == 0  # it stopped, not killed
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"stopping Triton (unloading its models; killed if not done within {STOP_TIMEOUT_S:.0f} s) ..."
     took = re.fullmatch(r"Triton stopped \((\d+\.\d) s\)", lines[1])
     assert took and 0.2 <= float(took.group(1)) < 10 and len(lines) == 2, lines
+
+
+def test_a_triton_stopped_while_it_still_loads_is_said_to_be_loading(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Ctrl-C before the banner: Triton had not loaded its models (was: "unloading its models")."""
+    child = _child(tmp_path, monkeypatch)
+    child.stop()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (f"stopping Triton (it was still loading its models; killed if not done within "
+                        f"{STOP_TIMEOUT_S:.0f} s) ..."), lines
+
+
+class _Named:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _supervised(name: str, state: State) -> Supervised:
+    supervised = Supervised(_Named(name), SupervisorSettings(), ready_timeout_s=60)  # type: ignore[arg-type]
+    supervised.state = state
+    return supervised
+
+
+@pytest.mark.parametrize(("triton_state", "jobs_state", "waiting", "announced", "said"), [
+    # After the banner, as it always said.
+    (State.READY, State.READY, False, True,
+     "stopping: the job service first (its running jobs go back to pending), then Triton ..."),
+    # Before it (was: the same words, with nothing served yet and Triton still loading).
+    (State.STARTING, State.STARTING, False, False,
+     "start-up interrupted: stopping the job service (still starting), then Triton (still loading its models) ..."),
+    (State.STARTING, State.STARTING, True, False,
+     "start-up interrupted: stopping the job service (waiting for its database), then Triton (still loading its "
+     "models) ..."),
+    (State.STARTING, State.READY, False, False,
+     "start-up interrupted: stopping the job service first (its running jobs go back to pending), then Triton "
+     "(still loading its models) ..."),
+    # A child between a crash and its restart is not running: not said to be stopped.
+    (State.WAITING, State.READY, False, True, "stopping: the job service first (its running jobs go back to "
+     "pending) ..."),
+    (State.READY, State.WAITING, False, True, "stopping: Triton ..."),
+])
+def test_a_stop_says_what_is_running_now(triton_state: State, jobs_state: State, waiting: bool, announced: bool,
+                                        said: str) -> None:
+    assert stopping_line(_supervised("tritonserver", triton_state), _supervised("job service", jobs_state), waiting,
+                         announced) == said
 
 
 def test_a_triton_that_is_gone_already_is_not_said_to_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
