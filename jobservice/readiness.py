@@ -5,7 +5,7 @@ Three signals (`JobService.health`: operational when the database, Triton and ev
 - gRPC health service `""`: SERVING while the process serves, its start's wait for the database included
   (liveness: restart it if this fails; a restart would not bring the database);
 - gRPC health service `phonos.api` (API_SERVICE): SERVING once the job service serves its API with its database,
-  whatever Triton's state; unknown (NOT_FOUND) while its start waits for the database, when every call but the
+  whatever Triton's state; NOT_SERVING while its start waits for the database, when every call but the
   health answers 503 (jobservice/db_wait.py), and NOT_SERVING from its stop on. A pod's readiness probe: Triton
   loading or down is every replica's at once, and the API keeps answering through it (jobs wait), so it must not
   empty the Service; a replica that has no database yet must not be sent the calls. Was: the manifests probed

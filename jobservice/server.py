@@ -26,7 +26,7 @@ from jobservice.metrics_server import MetricsEndpoint, start_metrics_server
 from jobservice.modelspecs.base import ModelSpec
 from jobservice.modelspecs.registry import build_specs
 from jobservice.private_files import secure_data_dir
-from jobservice.readiness import ReadinessMonitor
+from jobservice.readiness import API_SERVICE, ReadinessMonitor
 from jobservice.reflection_pool import V1_SERVICE, V1ALPHA_SERVICE, enable_reflection
 from jobservice.results import ResultStore
 from jobservice.service import JobService
@@ -309,7 +309,8 @@ async def start_waiting_endpoints(settings: ServiceSettings, servicer: WaitingSe
     await server.start()
     for always_on in ("", *ALWAYS_SERVING):  # the process is alive: a restart would not bring the database
         await health_servicer.set(always_on, health_pb2.HealthCheckResponse.SERVING)
-    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.NOT_SERVING)
+    for not_yet in (SERVICE_NAME, API_SERVICE):  # no database yet: every call but the health is refused
+        await health_servicer.set(not_yet, health_pb2.HealthCheckResponse.NOT_SERVING)
     endpoints = WaitingEndpoints(server, port)
     if with_http:
         from gateway.dashboard import DashboardOptions

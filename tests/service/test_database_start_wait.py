@@ -149,6 +149,7 @@ def test_a_job_service_started_before_its_database_waits_says_so_in_its_health_t
         assert _readiness(grpc_port, "") == health_pb2.HealthCheckResponse.SERVING  # alive: no restart helps
         # Not ready for the pod's probe (deploy/kubernetes/jobservice.yaml asks API_SERVICE): it refuses every call.
         assert not probe(f"127.0.0.1:{grpc_port}", 10, API_SERVICE)
+        assert _readiness(grpc_port, API_SERVICE) == health_pb2.HealthCheckResponse.NOT_SERVING  # said, not unknown
         # Prometheus finds a live target saying the database is unreachable (PhonosDatabaseUnavailable), not a
         # target down; the job counters are there at 0 already.
         scrape = _scrape(metrics_port)
