@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from jobservice import egress
+from jobservice.account_lock import lock_account
 from jobservice.activity import Action, Target, record
 from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id, json_value_text
@@ -261,6 +262,7 @@ class Webhooks:
         async with self._db.transaction() as tx:
             if guard is not None:
                 await guard.check(tx)
+            await lock_account(tx, account_id)  # parallel creates count one at a time (at most max_per_account)
             count = await tx.scalar("count_webhooks", {"account_id": account_id})
             if int(count) >= self._max:
                 raise LimitReached(f"An account can have at most {self._max} webhooks; delete one first")
