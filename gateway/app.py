@@ -19,6 +19,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from gateway import dashboard, errors, openapi_route, response_headers, sse
 from gateway.admission import Admission
+from gateway.allowed_hosts import ALLOWED_HOSTS_KEY, allowed_hosts_middleware
 from gateway.body import content_encoding, read_body, too_large
 from gateway.errors import ErrorResponse, HttpError
 from gateway.http_rule import (
@@ -94,6 +95,7 @@ def create_app(
     sse_keepalive_s: float = 15.0,
     trusted_proxies: tuple[Network, ...] = (),
     forwarded_header: str = FORWARDED_FOR_HEADER,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> web.Application:
     """Compile the service's http rules and serve them; TemplateError if a rule is invalid.
 
@@ -101,19 +103,21 @@ def create_app(
     `admission`: the caller check run before a body is read (None: every caller is let in);
     with `dashboard_options` the web dashboard is served too (pages under /, cookie sessions);
     `trusted_proxies`: the peers whose `forwarded_header` (X-Forwarded-For or Forwarded) names the client
-    (`client_of`).
+    (`client_of`); `allowed_hosts`: the names it answers to (PHONOS_ALLOWED_HOSTS; empty: any).
     """
     service = service_descriptor or default_service()
     plans = [compile_plan(rule) for rule in rules_for_service(service)]
     router: Router[TranscodePlan] = Router(routes_with_head(plans))
     limits = body_limits or BodyLimits(default=max_body_bytes or DEFAULT_MAX_BODY_BYTES)
-    app = web.Application(client_max_size=limits.largest, middlewares=[observe_middleware, error_middleware])
+    app = web.Application(client_max_size=limits.largest, middlewares=[observe_middleware, error_middleware,
+                                                                      allowed_hosts_middleware])
     app[ROUTER_KEY] = router
     app[INVOKER_KEY] = invoker
     app[LIMITS_KEY] = limits
     app[BODY_TIMEOUT_KEY] = body_timeout_s
     app[TRUSTED_PROXIES_KEY] = trusted_proxies
     app[FORWARDED_HEADER_KEY] = forwarded_header
+    app[ALLOWED_HOSTS_KEY] = allowed_hosts
     if admission is not None:
         app[ADMISSION_KEY] = admission
     app[SSE_KEEPALIVE_KEY] = sse_keepalive_s

@@ -48,7 +48,7 @@ async def start_gateway(
                      body_limits=body_limits or BodyLimits(default=max_body_bytes),
                      body_timeout_s=edge.body_timeout_s, admission=admission, dashboard_options=dashboard_options,
                      sse_keepalive_s=sse_keepalive_s, trusted_proxies=edge.trusted_proxies,
-                     forwarded_header=edge.forwarded_header)
+                     forwarded_header=edge.forwarded_header, allowed_hosts=edge.allowed_hosts)
     runner = EdgeAppRunner(
         app, access_log=access_log, handle_signals=False,
         header_timeout_s=edge.header_timeout_s, error_log=RateLimitedLog(logger, edge.client_error_logs_per_minute),

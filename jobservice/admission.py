@@ -25,6 +25,7 @@ from jobservice.idempotency import KEY_METADATA as IDEMPOTENCY_METADATA
 from jobservice.message_limits import SERVICE, full_method
 from jobservice.ratelimit import RateLimits
 from jobservice.routes import public_methods, token_methods
+from jobservice.sign_in_throttle import KeyedTurns
 from jobservice.status_map import grpc_status
 from phonos_common.forwarded import peer_ip
 from phonos_common.rpc import RpcFailure
@@ -64,6 +65,8 @@ class KeyAdmission:
         self.throttle = throttle
         self._shared = shared
         self._shared_per_minute = shared_per_minute
+        # The unknown credentials of one client address, one at a time in this process (sign_in_throttle's turns).
+        self._turns = KeyedTurns()
 
     async def admit(self, method: str, credentials: Mapping[str, str], client: str | None) -> RpcFailure | None:
         try:
@@ -77,15 +80,25 @@ class KeyAdmission:
         if not needs_key(method):
             return None
         address = client_address(client)
-        wait_s = self.throttle.retry_after(address)
         authorization = credentials.get("authorization")
         credential = authorization or credentials.get(SESSION_METADATA)
-        if wait_s is not None and not self.throttle.trusted(credential):
-            metrics.auth_throttled()
-            return _failure(RateLimited(
-                f"Too many failed authentication attempts from {address}; try again in {wait_s} s",
-                limit=0, retry_after_s=wait_s, reset_epoch_s=0,
-            ), only=("retry-after",))
+        if self.throttle.trusted(credential):  # a credential that worked lately passes whatever its address did
+            return await self._authenticate(credentials, client, address, credential)
+        # Check, look up, count: the calls of one address take turns through all three, else N bad keys sent at once
+        # each passed the check before the first failure was counted (the limit held only for keys sent one by one).
+        async with self._turns.hold(address):
+            wait_s = self.throttle.retry_after(address)
+            if wait_s is not None:
+                metrics.auth_throttled()
+                return _failure(RateLimited(
+                    f"Too many failed authentication attempts from {address}; try again in {wait_s} s",
+                    limit=0, retry_after_s=wait_s, reset_epoch_s=0,
+                ), only=("retry-after",))
+            return await self._authenticate(credentials, client, address, credential)
+
+    async def _authenticate(self, credentials: Mapping[str, str], client: str | None, address: str,
+                            credential: str | None) -> RpcFailure | None:
+        authorization = credentials.get("authorization")
         try:
             if authorization is not None and not (authorization.isascii() and authorization.isprintable()):
                 # Header bytes that are not text cannot be a key (and must not reach the key hashing).
@@ -101,7 +114,6 @@ class KeyAdmission:
         if credential is not None:
             self.throttle.succeeded(credential)
         return None
-
 
     async def _share_link(self, address: str) -> RpcFailure | None:
         assert self._shared is not None

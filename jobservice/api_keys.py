@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from jobservice.account_lock import lock_account
 from jobservice.accounts import NewKey, check_key_name, insert_key
 from jobservice.activity import Action, Target, record
 from jobservice.db import now
@@ -145,6 +146,7 @@ class ApiKeys:
     async def revoke(self, account_id: int, key_id: str, *, confirm_last_key: bool) -> KeyRecord:
         """LastActiveKey (a 400) for the account's last active key unless `confirm_last_key`."""
         async with self._db.transaction() as tx:
+            await lock_account(tx, account_id)  # two revokes of the last two keys: the second counts the first
             current = await tx.fetch_one("get_api_key", {"id": key_id, "account_id": account_id})
             if current is None:
                 raise NotFound(f"API key {echoed_id(key_id)} not found")
@@ -197,6 +199,7 @@ class ApiKeys:
 
 
 async def _room_for_one_more(tx: Transaction, account_id: int) -> None:
+    await lock_account(tx, account_id)
     active = int(await tx.scalar("count_active_keys", {"account_id": account_id, "now": now()}))
     if active >= MAX_ACTIVE_KEYS:
         raise LimitReached(f"An account can have at most {MAX_ACTIVE_KEYS} active keys; revoke one first")

@@ -12,6 +12,9 @@
   make itself, or a new key, never expire, or share every job it can read for a year (a share link reads without
   a key), and its expiry would bound nothing. Keys that never expire, dashboard sessions (the person, with the
   password) and the operator's `phonos keys` set any expiry.
+- webhooks: an expiring key creates none (`ExpiringKeyWebhook`, 403). A webhook has no expiry to bound: it kept
+  receiving every job event of the account after the key that made it expired or was revoked, so a leaked
+  week-long key planted a receiver for good. Keys that never expire and the dashboard create them.
 """
 
 from __future__ import annotations
@@ -96,6 +99,16 @@ class OutlivesCallingKey(Forbidden):
         super().__init__(f"This API key expires at {when(caller_expires_at)}: a key or share link it creates, and any "
                          f"expiry it sets (its own included), must end by then ({most}). For a longer one use a key that "
                          "never expires, the dashboard's API keys page, or the operator's `phonos keys`.")
+        self.caller_expires_at = caller_expires_at
+
+
+class ExpiringKeyWebhook(Forbidden):
+    """An expiring key asked to create a webhook (HTTP 403): a webhook would outlive it."""
+
+    def __init__(self, caller_expires_at: float) -> None:
+        super().__init__(f"This API key expires at {when(caller_expires_at)}: a key that expires cannot create webhooks "
+                         "(a webhook keeps receiving the account's job events after the key that made it has expired or "
+                         "been revoked). Use a key that never expires, or the dashboard's Webhooks page.")
         self.caller_expires_at = caller_expires_at
 
 

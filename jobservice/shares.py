@@ -15,6 +15,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from jobservice.account_lock import lock_account
 from jobservice.activity import Action, Target, record
 from jobservice.db import now
 from jobservice.errors import Conflict, InvalidArgument, LimitReached, NotFound, echoed_id
@@ -76,6 +77,7 @@ class JobShares:
         # leaked week-long key kept every result it could read open for a year after it expired or was revoked.
         check_within(await calling_key_expiry(self._db, account_id), share.expires_at, made_at)
         async with self._db.transaction() as tx:
+            await lock_account(tx, account_id)  # parallel creates count one at a time (at most MAX_ACTIVE_PER_JOB)
             await tx.execute("prune_job_shares", {"job_id": job.id, "now": share.created_at})
             row = await tx.fetch_one("count_job_shares", {"job_id": job.id, "now": share.created_at})
             if row is not None and int(row["shares"]) >= MAX_ACTIVE_PER_JOB:

@@ -37,9 +37,11 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from jobservice import egress
+from jobservice.account_lock import lock_account
 from jobservice.activity import Action, Target, record
 from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id, json_value_text
+from jobservice.key_policy import ExpiringKeyWebhook, calling_key_expiry
 from jobservice.store import Guard, Row, Store
 from jobservice.webhook_deliveries import NOT_FOLLOWED, worded_error
 from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT, encode_payload, rfc3339
@@ -254,6 +256,9 @@ class Webhooks:
         """`guard`: a keyed creation's Idempotency-Key claim, checked and its response stored in the transaction."""
         url = validate_url(url, allow_http_loopback=self._allow_http_loopback, networks=self._networks)
         chosen = validate_events(events)
+        caller_expires_at = await calling_key_expiry(self._db, account_id)
+        if caller_expires_at is not None:  # a receiver it planted would outlive it (key_policy)
+            raise ExpiringKeyWebhook(caller_expires_at)
         secret = "whsec_" + secrets.token_urlsafe(32)
         hook_id = "wh_" + uuid.uuid4().hex
         stamp = now()
@@ -261,6 +266,7 @@ class Webhooks:
         async with self._db.transaction() as tx:
             if guard is not None:
                 await guard.check(tx)
+            await lock_account(tx, account_id)  # parallel creates count one at a time (at most max_per_account)
             count = await tx.scalar("count_webhooks", {"account_id": account_id})
             if int(count) >= self._max:
                 raise LimitReached(f"An account can have at most {self._max} webhooks; delete one first")

@@ -9,6 +9,7 @@ per request.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Self
@@ -45,6 +46,11 @@ class EdgeSettings:
     # "X-Forwarded-For" or the standard "Forwarded" (RFC 7239); the one the proxies in front write. Only that one
     # is read: the other passes through them unchecked, as the client wrote it.
     forwarded_header: str = FORWARDED_HEADERS["x-forwarded-for"]
+    # The names the REST edge answers to (PHONOS_ALLOWED_HOSTS: comma-separated, `phonos.lab.org`, `.lab.org` for
+    # every name under it, `localhost`, `127.0.0.1`, `[::1]`); a request whose Host header names another is a 400
+    # on every route. Against DNS rebinding: a page of another site whose name was made to resolve to this server
+    # (or to 127.0.0.1) reaches it in a person's browser under its own origin. Empty: any Host, as before.
+    allowed_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
@@ -60,6 +66,7 @@ class EdgeSettings:
             ),
             trusted_proxies=_trusted_proxies(env.get("PHONOS_TRUSTED_PROXIES") or ""),
             forwarded_header=_forwarded_header(env.get("PHONOS_FORWARDED_HEADER") or cls.forwarded_header),
+            allowed_hosts=_allowed_hosts(env.get("PHONOS_ALLOWED_HOSTS") or ""),
         )
         settings.check()
         return settings
@@ -106,3 +113,31 @@ def _trusted_proxies(text: str) -> tuple[Network, ...]:
     except ValueError as exc:
         raise ValueError(f"PHONOS_TRUSTED_PROXIES must be comma-separated IP addresses or networks "
                          f"(10.244.0.0/16,::1), but {exc}") from None
+
+
+# A host name or IP address as a Host header carries it, without its port: letters, digits, hyphens, underscores,
+# dots; an IPv6 address in brackets.
+_HOST_ENTRY = re.compile(r"^(\.?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?|\[[0-9a-f:.]+\])$")
+
+
+def _allowed_hosts(text: str) -> tuple[str, ...]:
+    """PHONOS_ALLOWED_HOSTS's names, lower-case, each once in its order; ValueError naming an entry that is no
+    host name (a URL, a port: the Host header's port is not compared, so `phonos.lab:8080` would never match)."""
+    hosts: list[str] = []
+    for entry in (part.strip().lower() for part in text.split(",")):
+        if not entry:
+            continue
+        if not _HOST_ENTRY.match(entry) or (entry.startswith("[") and not _is_ipv6(entry[1:-1])):
+            raise ValueError(f"PHONOS_ALLOWED_HOSTS must be comma-separated host names without scheme or port "
+                             f"(phonos.lab.org,.lab.org,localhost,[::1]), got {entry!r}")
+        if entry not in hosts:
+            hosts.append(entry)
+    return tuple(hosts)
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True

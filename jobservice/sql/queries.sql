@@ -47,6 +47,12 @@ ORDER BY a.username;
 -- SQLite (BEGIN IMMEDIATE), so the read alone is enough here; PostgreSQL locks the account's row.
 SELECT id FROM accounts WHERE id = :account_id;
 
+-- name: lock_account
+-- An account's limited creates one at a time (at most 20 active keys, 20 links per job, the webhooks per
+-- account): each counts, then inserts, in one transaction that first takes this.
+-- One writer holds SQLite (BEGIN IMMEDIATE), so the read alone is enough here; PostgreSQL locks the account's row.
+SELECT id FROM accounts WHERE id = :account_id;
+
 -- name: count_queued_jobs
 SELECT COUNT(*) FROM jobs WHERE account_id = :account_id AND status = 'pending';
 

@@ -47,6 +47,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
     ("PHONOS_DATABASE_URL", "mysql://phonos:secret@db/phonos", "postgresql://"),
     ("PHONOS_MODELS", ",", "lists nothing"),  # was: read as unset, every model served
     ("PHONOS_TRITON_METRICS_URLS", " , ", "lists nothing"),
+    ("PHONOS_ALLOWED_HOSTS", "https://phonos.lab", "without scheme or port"),  # would never match a Host header
+    ("PHONOS_ALLOWED_HOSTS", "phonos.lab:8080", "without scheme or port"),
 ])
 def test_settings_refuse_values_that_cannot_work_naming_the_variable(variable: str, value: str, says: str) -> None:
     with pytest.raises(ValueError, match=variable) as raised:
@@ -173,7 +175,7 @@ def _code_defaults() -> dict[str, object]:
         "PHONOS_CLIENT_ERROR_LOGS_PER_MINUTE": edge.client_error_logs_per_minute,
         "PHONOS_SHARED_REQUESTS_PER_MINUTE": edge.shared_requests_per_minute,
         "PHONOS_TRUSTED_PROXIES": edge.trusted_proxies,
-        "PHONOS_FORWARDED_HEADER": edge.forwarded_header,
+        "PHONOS_FORWARDED_HEADER": edge.forwarded_header, "PHONOS_ALLOWED_HOSTS": edge.allowed_hosts,
         "PHONOS_RESTART_MAX": supervisor.max_restarts, "PHONOS_RESTART_WINDOW_S": supervisor.restart_window_s,
         "PHONOS_RESTART_BACKOFF_S": supervisor.backoff_s, "PHONOS_RESTART_BACKOFF_MAX_S": supervisor.backoff_max_s,
     })

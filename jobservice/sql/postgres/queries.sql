@@ -48,6 +48,13 @@ ORDER BY a.username;
 -- and the count (a later statement, a fresh snapshot) sees every submission committed before the lock.
 SELECT id FROM accounts WHERE id = :account_id FOR UPDATE;
 
+-- name: lock_account
+-- An account's limited creates one at a time (at most 20 active keys, 20 links per job, the webhooks per
+-- account): each counts, then inserts, in one transaction that first takes this.
+-- Under READ COMMITTED two creates both counted 19 and both inserted; the lock makes them take turns, and the
+-- count (a later statement, a fresh snapshot) sees every create committed before it.
+SELECT id FROM accounts WHERE id = :account_id FOR UPDATE;
+
 -- name: count_queued_jobs
 SELECT COUNT(*) FROM jobs WHERE account_id = :account_id AND status = 'pending';
 

@@ -1,0 +1,84 @@
+"""A fourth security review of the running service (a real job service and gateway on loopback, on the inference
+twin): what an expiring key leaves behind, the bad-key throttle under parallel requests, the names the server
+answers to. Checked over real HTTP and gRPC."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+import requests
+
+from phonos.v1 import phonos_pb2 as pb
+from tests.support import InProcessService
+
+pytestmark = pytest.mark.integration
+
+HOOK = "http://127.0.0.1:9/hook"
+FAILURES_PER_MINUTE = 5
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
+    """A service that knows its names and refuses bad keys after a few a minute."""
+    service = InProcessService(tmp_path_factory.mktemp("guarded"), {
+        "PHONOS_ALLOWED_HOSTS": "phonos.test,.lab.test,localhost",
+        "PHONOS_AUTH_FAILURES_PER_MINUTE": str(FAILURES_PER_MINUTE),
+    })
+    yield service
+    service.stop()
+
+
+def test_an_expiring_key_cannot_create_a_webhook(twin_service: InProcessService) -> None:
+    """A webhook has no expiry: one made by a leaked week-long key kept receiving every job event of the account
+    after the key expired or was revoked. An expiring key creates none (403 / PERMISSION_DENIED, over REST and
+    gRPC alike); a key that never expires does."""
+    owner = twin_service.client(twin_service.new_key())
+    made = owner.post("/v1/keys", json={"name": "contractor", "expires_in_days": 7}).json()
+    weekly = twin_service.client(made["api_key"])
+    refused = weekly.post("/v1/webhooks", json={"url": HOOK})
+    assert refused.status_code == 403, refused.text
+    assert set(refused.json()) == {"error", "message"}
+    assert "a key that expires cannot create webhooks" in refused.json()["message"]
+    channel, stub = twin_service.grpc_stub()
+    with channel, pytest.raises(grpc.RpcError) as raised:
+        stub.CreateWebhook(pb.CreateWebhookRequest(url=HOOK), metadata=(("authorization", f"Bearer {made['api_key']}"),))
+    assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "a key that expires cannot create webhooks" in (raised.value.details() or "")
+    assert owner.get("/v1/webhooks").json()["webhooks"] == []  # nothing was made
+    assert owner.post("/v1/webhooks", json={"url": HOOK}).status_code == 200  # a key that never expires
+
+
+def test_parallel_bad_keys_from_one_address_stop_at_the_limit(guarded: InProcessService) -> None:
+    """The throttle checked, looked the key up, then counted: bad keys sent together all passed the check before
+    the first was counted, so the limit held only for keys sent one after another. Now exactly the limit's worth
+    is looked up (401) and the rest refused unread (429)."""
+    def call(n: int) -> int:
+        return requests.get(f"{guarded.base_url}/v1/jobs", headers={
+            "Authorization": f"Bearer pk_wrong{n}", "Host": "phonos.test"}, timeout=60).status_code
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        statuses = Counter(pool.map(call, range(40)))
+    assert statuses == {401: FAILURES_PER_MINUTE, 429: 40 - FAILURES_PER_MINUTE}, statuses
+
+
+def test_requests_for_another_host_name_are_refused_on_every_route(guarded: InProcessService) -> None:
+    """DNS rebinding: a page of another site whose name resolves to this server calls it as its own origin, with
+    its own name in the Host header. With PHONOS_ALLOWED_HOSTS set, such a request is a 400 in the JSON error shape
+    on every route (pages, /v1, /auth, share links); the names listed (any port, any letter case, and every name
+    under a `.name` entry) are served."""
+    routes = [("GET", "/"), ("GET", "/jobs"), ("GET", "/v1/health"), ("GET", "/v1/openapi.json"),
+              ("GET", "/v1/jobs"), ("POST", "/auth/sign-in"), ("GET", "/auth/status"), ("GET", "/shared/abc")]
+    port = guarded.base_url.rsplit(":", 1)[1]
+    for host in ("evil.example", f"127.0.0.1:{port}", "phonos.test.evil.example", "notlab.test", "[::1]"):
+        for method, path in routes:
+            answer = requests.request(method, guarded.base_url + path, headers={"Host": host}, json={}, timeout=30)
+            assert answer.status_code == 400, (host, path, answer.status_code, answer.text)
+            assert answer.json()["error"] == "Invalid request", answer.text
+            assert "does not answer to the host" in answer.json()["message"], answer.text
+    for host in (f"phonos.test:{port}", "PHONOS.test", "lab.test", f"a.b.lab.test:{port}", "localhost"):
+        assert requests.get(guarded.base_url + "/v1/health", headers={"Host": host}, timeout=30).status_code == 200
+        assert requests.get(guarded.base_url + "/", headers={"Host": host}, timeout=30).status_code == 200
