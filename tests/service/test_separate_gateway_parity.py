@@ -371,7 +371,10 @@ def test_a_stream_with_nothing_newer_always_carries_the_rate_limit_headers(edges
     auth = {"Authorization": world.api.headers["Authorization"], "Last-Event-ID": last}
     session = requests.Session()
     answers = [session.get(edges.separate + path, headers=auth, timeout=30) for _ in range(300)]
-    assert {answer.status_code for answer in answers} == {204}
+    # 204, or (a call slower than the 0.3 s keep-alive on a loaded host: the stream opens rather than leave the
+    # client without a status line, by design) a 200 that ends without an event.
+    assert [(a.status_code, a.text) for a in answers
+            if a.status_code != 204 and not (a.status_code == 200 and "data:" not in a.text)] == []
     assert [answer.headers for answer in answers if "X-RateLimit-Limit" not in answer.headers] == []
 
 
