@@ -5,7 +5,9 @@ used without the prefix, said in one line, by `phonos login` and from PHONOS_API
 
 Also a submission whose answer never came (the connection lost after the server made and charged the job, through
 a proxy on loopback that forwards each request and drops its answer): the command prints itself with its run's
-`--idempotency-key`, and that command, over REST and over gRPC, gets the same job, charged once. And a URL with a
+`--idempotency-key`, and that command, over REST and over gRPC, gets the same job, charged once; so do `jobs cancel`
+and the webhook verbs the server fences with a key (create, test, rotate-secret, redeliver): the replay shows the
+stored answer, a secret included, and the server did the thing once. And a URL with a
 path (a gateway behind a reverse proxy under /api): honoured; where no phonos API is under it, said as the URL being
 wrong (exit 2), not as "not found: no route for GET /api/v1/jobs" (exit 4, read as no such job)."""
 
@@ -22,9 +24,10 @@ from typing import Any
 
 import httpx
 import pytest
-from phonos_client import Client, cli, config
+from phonos_client import Client, cli, config, verify_webhook
 
-from tests.support import InProcessService, LoopbackServer
+from jobservice.memory_inference import Slow
+from tests.support import InProcessService, LoopbackServer, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.integration
 SEQUENCE = "MKTVRQERLKSIVRILERSKEPV"
@@ -322,3 +325,83 @@ def test_fold_json_names_the_formats_a_finished_job_lacks(
     assert err.startswith('phonos: not found: --format "relaxed_pdb" is not available for this job; choose one of pdb'), err
     code, out, err = phonos("jobs", "download", job["job_id"], "--format", "relaxed_pdb", "--out", "-")
     assert code == 4 and out == "" and err.count("\n") == 1, (out, err)
+
+
+def lost_then_replayed(service: InProcessService, phonos: Run, monkeypatch: pytest.MonkeyPatch, *argv: str
+                       ) -> tuple[list[str], list[str]]:
+    """`phonos ARGV` through a proxy that drops every POST's answer (the server does the work): exit 7, each of the
+    SDK's tries under the command's one key, the words over the printed command. Then that command, run at the server
+    over REST and over gRPC: each one's stdout (the stored answer, replayed), and the command."""
+    # the SDK's own tries of the POST (the same key) are lost too: at least a second one, however short the wait
+    monkeypatch.setenv("PHONOS_MAX_RETRY_WAIT", "0.2")
+    with answer_lost(service.base_url, methods=frozenset({"POST"})) as proxy:
+        monkeypatch.setenv("PHONOS_URL", proxy.url)
+        code, out, err = phonos(*argv)
+    assert code == 7 and out == "", err
+    posts = [key for key, done in zip(proxy.keys, proxy.forwarded, strict=True) if done.startswith("POST ")]
+    assert len(posts) >= 2 and len(set(posts)) == 1 and posts[0], proxy.forwarded  # each try: the same key
+    assert "did not hear of" in err or "without this command hearing of it" in err, err
+    command = shlex.split(err.splitlines()[-1])
+    assert command == ["phonos", *argv, "--idempotency-key", posts[0]], err
+    outs = []
+    for transport in ("rest", "grpc"):
+        monkeypatch.setenv("PHONOS_URL", service.url_for(transport))
+        code, out, err = phonos(*command[1:])
+        assert code == 0, (transport, err)
+        outs.append(out)
+    monkeypatch.delenv("PHONOS_MAX_RETRY_WAIT")
+    return outs, command
+
+
+def test_a_webhook_verb_whose_answer_was_lost_gets_it_again_done_once(
+        service: InProcessService, phonos: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`webhooks create`, `test`, `rotate-secret` and `redeliver` sent their POST without a key: a lost answer left a
+    webhook whose secret nobody saw (and the command typed again made a second one), a rotation's new secret unseen
+    (typed again: a second rotation). Now each prints itself with its key, and that command shows the server's stored
+    answer, the secret included, over REST and gRPC; the server did each thing once."""
+    key = service.new_key()
+    monkeypatch.setenv("PHONOS_API_KEY", key)
+    with WebhookReceiver() as receiver, Client(service.base_url, key) as client:
+        outs, _ = lost_then_replayed(service, phonos, monkeypatch, "webhooks", "create", receiver.url)
+        assert outs[0] == outs[1] and outs[0].count("\t") == 1, outs  # piped: ID<TAB>SECRET, the same one
+        hook_id, secret = outs[0].strip().split("\t")
+        assert [h.webhook_id for h in client.list_webhooks()] == [hook_id] and secret.startswith("whsec_")
+
+        outs, _ = lost_then_replayed(service, phonos, monkeypatch, "webhooks", "test", hook_id)
+        assert outs[0] == outs[1] and "200" in outs[0], outs
+        (tested,) = receiver.requests  # one test event, signed with the secret the replay showed
+        assert verify_webhook(tested["body"], tested["headers"]["X-Phonos-Signature"], secret)
+
+        outs, _ = lost_then_replayed(service, phonos, monkeypatch, "webhooks", "rotate-secret", hook_id,
+                                     "--expire-current-after", "0", "--json")
+        rotated = [json.loads(out) for out in outs]
+        assert rotated[0] == rotated[1] and rotated[0]["secret"] not in (secret, None), rotated
+        assert len(client.account_activity(action="webhook.secret_rotated").entries) == 1  # rotated once
+
+        (delivery,) = client.webhook_deliveries(hook_id).deliveries
+        outs, _ = lost_then_replayed(service, phonos, monkeypatch, "webhooks", "redeliver", hook_id,
+                                     delivery.delivery_id)
+        assert outs[0] == outs[1] and outs[0].startswith("queued again as delivery "), outs
+        assert len(client.webhook_deliveries(hook_id).deliveries) == 2  # the test's, and one sent again
+        again = wait_until(lambda: receiver.requests[1:], 15)[0]
+        assert verify_webhook(again["body"], again["headers"]["X-Phonos-Signature"], rotated[0]["secret"])
+
+
+def test_a_cancel_whose_answer_was_lost_gets_it_again(
+        service: InProcessService, phonos: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`jobs cancel` sent its POST without a key: a lost answer lost the refund's words, and the command typed again
+    was refused (the job is cancelled already). The printed command replays the cancel's answer."""
+    key = service.new_key(credits=100)
+    service.settle()
+    service.inference.script("esmfold", Slow(30))
+    with Client(service.base_url, key) as client:
+        job_id = client.predict("esmfold", SEQUENCE, name="to cancel").job_id
+        monkeypatch.setenv("PHONOS_API_KEY", key)
+        outs, _ = lost_then_replayed(service, phonos, monkeypatch, "jobs", "cancel", job_id, "--json")
+        answers = [json.loads(out) for out in outs]
+        assert answers[0] == answers[1] and answers[0]["job_id"] == job_id, answers
+        assert client.get_job(job_id).status == "cancelled"
+        refunds = [e for e in client.credit_history().entries if e.kind == "refund"]
+        assert len(refunds) == (1 if answers[0]["credits_refunded"] else 0), refunds
+        assert client.account().balance == 100 - 10 + answers[0]["credits_refunded"]
+    service.settle()

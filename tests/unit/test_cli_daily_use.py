@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import os
+import shlex
 import signal
 import socket
 import sys
@@ -429,11 +430,11 @@ def test_an_http_url_for_a_grpc_port_is_said_at_once(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     """`phonos login --url http://HOST:50051` (the gRPC port): "could not reach the server at ...: illegal request
     line; trying again for up to 8 s", then the same after 8 s, exit 7. The address answered: it is said at once,
-    with the URL to give instead."""
+    with the URL to give instead, exit 2 as for any wrong URL (another web server's 4xx there; then it was still 7)."""
     grpc_port = GrpcPort()
     monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "config.toml"))
     try:
-        assert cli.main(["login", "--url", f"http://127.0.0.1:{grpc_port.port}", "--api-key", "pk_test"]) == 7
+        assert cli.main(["login", "--url", f"http://127.0.0.1:{grpc_port.port}", "--api-key", "pk_test"]) == 2
     finally:
         grpc_port.sock.close()
     assert capsys.readouterr().err == (f"phonos: http://127.0.0.1:{grpc_port.port} answered, but not in HTTP: a gRPC "
@@ -454,7 +455,7 @@ def test_a_grpc_url_for_an_http_port_is_said_as_that(
     all addresses; ... Trying to connect an http1.x server (HTTP status 400))": something did answer."""
     monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "config.toml"))
     with HttpPort() as http_port:
-        assert cli.main(["login", "--url", f"grpc://127.0.0.1:{http_port.port}", "--api-key", "pk_test"]) == 7
+        assert cli.main(["login", "--url", f"grpc://127.0.0.1:{http_port.port}", "--api-key", "pk_test"]) == 2
     assert capsys.readouterr().err == (
         f"phonos: grpc://127.0.0.1:{http_port.port} answered, but not in gRPC: an HTTP port (the REST API's) is given "
         f"as http://127.0.0.1:{http_port.port}\n")
@@ -466,7 +467,7 @@ def test_an_https_url_for_a_plain_http_server_is_said_as_that(
     WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006))": it answered, without TLS."""
     monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "config.toml"))
     with HttpPort() as http_port:
-        assert cli.main(["login", "--url", f"https://127.0.0.1:{http_port.port}", "--api-key", "pk_test"]) == 7
+        assert cli.main(["login", "--url", f"https://127.0.0.1:{http_port.port}", "--api-key", "pk_test"]) == 2
     assert capsys.readouterr().err == (f"phonos: https://127.0.0.1:{http_port.port} answered, but not in TLS: a plain "
                                        f"HTTP server is given as http://127.0.0.1:{http_port.port}\n")
 
@@ -542,3 +543,33 @@ def test_ctrl_c_during_a_reruns_submission_prints_the_command_that_gets_its_job(
     lines = err.strip().splitlines()
     assert lines[0].startswith("interrupted while submitting. The server may have made (and charged) a job"), err
     assert lines[-1] == f"  phonos jobs rerun {JOB_ID} --name 'second try' --idempotency-key {key}", err
+
+
+@pytest.mark.parametrize(("argv", "interrupted", "gets"), [
+    (["jobs", "cancel", JOB_ID], "cancelling", "which gets that answer, the refund said:"),
+    (["webhooks", "create", "https://example.org/hook", "--event", "job.failed"], "creating the webhook",
+     "which shows that webhook and its secret, not a new one:"),
+    (["webhooks", "rotate-secret", "wh_1", "--expire-current-after", "1h", "--json"], "rotating the secret",
+     "which shows that secret, not another rotation:"),
+    (["webhooks", "test", "wh_1"], "testing", "which says what the receiver answered to it, not a second test:"),
+    (["webhooks", "redeliver", "wh_1", "dl_1", "--idempotency-key", "mine"], "redelivering",
+     "which shows that delivery, not a third sending:"),
+])
+def test_ctrl_c_during_a_fenced_post_prints_the_command_that_gets_its_answer(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str], argv: list[str],
+        interrupted: str, gets: str) -> None:
+    """Each verb whose POST the server fences with an Idempotency-Key sent it without one: a lost answer (a webhook's
+    secret shown once, a cancel's refund) was lost for good, and typing the command again did it again (a second
+    webhook, another rotation). Now one key an invocation, printed with the command (tests/service/
+    test_cli_small_fixes.py: that command gets the server's stored answer)."""
+    monkeypatch.setenv("COLUMNS", "400")  # the words on one line, whatever the test's terminal
+    code, heads = interrupted_at_the_post(monkeypatch, tmp_path, argv)
+    err = capsys.readouterr().err
+    assert code == 130, err
+    key = next(line.split(": ", 1)[1] for line in heads[-1].splitlines() if line.startswith("idempotency-key:"))
+    assert key and (key == "mine" or "mine" not in argv)  # the one given, or the invocation's own
+    lines = err.strip().splitlines()
+    assert lines[0].startswith(f"interrupted while {interrupted}. The server may have "), err
+    assert gets in err, err
+    typed = [word for word in argv if word != "--idempotency-key" and word != "mine"]
+    assert shlex.split(lines[-1]) == ["phonos", *typed, "--idempotency-key", key], err

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from phonos_client import Client, WebhookSignatureError, verify_webhook
 from phonos_client import cli as client_cli
 from phonos_client.columns import fit, table, visible, width
 from phonos_client.display import Display
@@ -257,9 +258,26 @@ def test_a_refused_value_is_quoted_as_json_quotes_it(argv: list[str], monkeypatc
 
 
 def test_the_commands_messages_repeat_no_value_in_pythons_quotes() -> None:
-    """The source of the command's own messages: no `{value!r}` (Python's 'x'); `quoted(value)` or json.dumps."""
+    """The source of the command's and the SDK's messages: no `{value!r}` (Python's 'x'); `quoted(value)` or
+    json.dumps. The SDK's too (Client(transport=...), verify_webhook's): a script shows them to a person as the
+    command's are."""
     client = REPO / "clients" / "python" / "phonos_client"
-    modules = ("cli", "durations", "flag_ranges", "flag_words", "inputs", "result_formats", "config", "columns")
-    found = [f"{name}.py: {line.strip()}" for name in modules
-             for line in (client / f"{name}.py").read_text().splitlines() if re.search(r"![ra]\}", line)]
+    found = [f"{path.name}: {line.strip()}" for path in sorted(client.glob("*.py"))
+             for line in path.read_text().splitlines() if re.search(r"![ra]\}", line)]
     assert found == []
+
+
+def test_the_sdks_messages_say_a_value_in_json_quotes() -> None:
+    """`Client(transport="http")` said `transport must be 'rest' or 'grpc', got 'http'`; verify_webhook's refusals of
+    a malformed header said it in Python's quotes too: now JSON's, as the command's messages."""
+    with pytest.raises(ValueError) as refused:
+        Client("http://127.0.0.1:9", "pk_test", transport="http")  # type: ignore[arg-type]
+    assert str(refused.value) == 'transport must be "rest" or "grpc", got "http"'
+    for header, delivery_id, said in [("v1=ab'c", None, '"v1=ab\'c"'), ("t=1,v1=ab", "it's", '"it\'s"'),
+                                      ("t=1,v2=ab", None, '"t=1,v2=ab"')]:
+        with pytest.raises(WebhookSignatureError) as bad:
+            if delivery_id is None:
+                verify_webhook("{}", header, "whsec_x")
+            else:
+                verify_webhook("{}", header, "whsec_x", delivery_id=delivery_id)
+        assert str(bad.value).endswith(f": {said}") and not PYTHON_QUOTED.search(str(bad.value)), bad.value

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from phonos_client import Client, ServerUnreachableError, cli, config, errors
+from phonos_client import Client, ServerUnreachableError, calls, cli, config, errors
+from phonos_client.retry import RetryPolicy, Tries
 
 pytestmark = pytest.mark.unit
 
@@ -196,3 +197,11 @@ def test_another_web_server_at_the_address_is_said_as_that(home: pytest.MonkeyPa
         "PHONOS_URL=http://HOST:PORT",
         f"phonos: no phonos API under /api: {url}/api answered HTTP 404, not as a phonos server answers; it came from "
         "PHONOS_URL: set PHONOS_URL=http://HOST:PORT"]
+
+
+@pytest.mark.parametrize(("wait", "said"), [(8, "8"), (0.5, "0.5"), (2.25, "2.25"), (120.0, "120")])
+def test_a_short_chosen_wait_is_said_as_it_was_set(wait: float, said: str, caplog: pytest.LogCaptureFixture) -> None:
+    """PHONOS_MAX_RETRY_WAIT=0.5 was said "trying again for up to 0 s", and then it did try again."""
+    with caplog.at_level("INFO", logger="phonos_client"):
+        assert RetryPolicy(max_retry_wait=wait).delay(calls.get_job("j1"), errors.APIConnectionError("gone"), Tries()) > 0
+    assert [r.getMessage() for r in caplog.records] == [f"gone; trying again for up to {said} s"]

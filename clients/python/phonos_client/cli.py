@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from getpass import getpass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from phonos_client import config, errors, flag_ranges, result_formats
@@ -82,6 +82,7 @@ from phonos_client.pipes import ending_quietly_on_a_closed_pipe
 from phonos_client.saving import holds, write_whole
 
 WATCH_FORMATS = "pdb"  # `jobs watch --formats`' default
+T = TypeVar("T")
 
 # The command's own exit codes; a failed call exits with its error's `exit_code` (errors.py: 3 authentication,
 # 4 not found, 5 credits, 6 rate limit, 7 server, 8 invalid request), and so does a batch whose records the
@@ -97,11 +98,30 @@ SUBMIT_AGAIN = ("The server may have made (and charged) jobs this command did no
 # The same for `jobs rerun`, whose one POST makes one job.
 RESUBMIT_AGAIN = ("The server may have made (and charged) a job this command did not hear of; run it again with its key,",
                   "which gets that job (charged once), not a new one:")
+# The other verbs whose POST the server fences with an Idempotency-Key (CancelJob, CreateWebhook, RotateWebhookSecret,
+# TestWebhook, RedeliverWebhookDelivery): what a lost answer may have done, and what the command run again with its
+# key gets (the server's stored answer, never the POST's effect a second time); then what Ctrl-C interrupted.
+ANSWER_AGAIN: dict[str, tuple[tuple[str, str], str]] = {
+    "jobs rerun": (RESUBMIT_AGAIN, "submitting"),
+    "jobs cancel": (("The server may have cancelled the job (and refunded its credits) without this command hearing "
+                     "of it; run it again with its key,", "which gets that answer, the refund said:"), "cancelling"),
+    "webhooks create": (("The server may have made a webhook this command did not hear of, its signing secret "
+                         "unseen; run it again with its key,", "which shows that webhook and its secret, not a new "
+                         "one:"), "creating the webhook"),
+    "webhooks rotate-secret": (("The server may have given the webhook a new signing secret this command did not hear "
+                                "of; run it again with its key,", "which shows that secret, not another rotation:"),
+                               "rotating the secret"),
+    "webhooks test": (("The server may have sent a test event this command did not hear of; run it again with its "
+                       "key,", "which says what the receiver answered to it, not a second test:"), "testing"),
+    "webhooks redeliver": (("The server may have queued the delivery again without this command hearing of it; run "
+                            "it again with its key,", "which shows that delivery, not a third sending:"),
+                           "redelivering"),
+}
 # The server package's verbs (launcher/cli.py reads this list too): listed here, run there.
 OPERATOR_VERBS = ("serve", "keys", "accounts", "credits", "users", "db", "weights", "backup", "status")
 # `phonos --help`'s last lines: what a script can branch on (docs/clients.md says the same, in more words).
 EXIT_CODES_HELP = ("exit codes: 0 ok; 1 a job failed or was cancelled (or a webhook test failed); 2 usage (bad "
-                   "arguments, input file, or server URL: also one with no phonos API at it); 3 authentication (a key refused, expired or read-only); "
+                   "arguments, input file, or server URL: also one with no phonos API at it, or in another protocol than its port's); 3 authentication (a key refused, expired or read-only); "
                    "4 not found (or results deleted, or a file --formats asked for); 5 insufficient credits; 6 rate limited; 7 server or connection "
                    "error (nothing answers at the address); 8 invalid request (also records of a batch the server "
                    "refused); 130 interrupted; 141 output closed early (`| head`)")
@@ -827,7 +847,7 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
             raise UsageError(f"{target}: cannot write the file ({exc.strerror or exc})") from None
         emit(args, {"file": str(target), "bytes": len(download.content)}, str(target))
     elif command == "jobs cancel":
-        cancelled = client.cancel_job(args.job_id)
+        cancelled = answered_once(args, lambda key: client.cancel_job(args.job_id, idempotency_key=key))
         done, refund = f"{cancelled.job_id} cancelled", f"({cancelled.credits_refunded} credits refunded)"
         emit(args, cancelled.raw, said_to_fit(f"{done} {refund}", (done, refund)))
     elif command == "jobs rerun":
@@ -836,15 +856,8 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         # One key for the invocation (the SDK sends it with each of its own tries): where the POST's answer is lost
         # (Ctrl-C, a connection down past the retries), the command prints itself with it, and that command gets
         # the job the server made, charged once, not a second job (as fold's and dock's runs do).
-        key = args.idempotency_key or str(uuid.uuid4())
-        try:
-            submitted = client.predict(request["model"], request["sequence"], name=name, params=request["params"],
-                                       idempotency_key=key)
-        except (errors.APIConnectionError, errors.APIStatusError, KeyboardInterrupt) as exc:
-            if not isinstance(exc, errors.APIStatusError) or answer_unheard(exc):
-                args.submit_again = submit_again_with(key, args)
-                args.submit_again_said = RESUBMIT_AGAIN
-            raise
+        submitted = answered_once(args, lambda key: client.predict(
+            request["model"], request["sequence"], name=name, params=request["params"], idempotency_key=key))
         # Piped, the tab-separated fields scripts cut; on a narrow terminal the new job first, then the cost and the
         # job it copies, each whole.
         cost, source = f"{submitted.credits_used} credits", f"(the request of {args.job_id})"
@@ -913,7 +926,7 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         listing(args, {"webhooks": [h.raw for h in hooks]}, WEBHOOK_HEADER, [webhook_row(h) for h in hooks],
                 "no webhooks")
     elif command == "webhooks create":
-        hook = client.create_webhook(args.url, args.event or None)
+        hook = answered_once(args, lambda key: client.create_webhook(args.url, args.event or None, idempotency_key=key))
         if args.json or sys.stdout.isatty():
             # the secret on a line of its own: 44 characters after a label ran past a 60-column terminal mid-word
             emit(args, hook.raw, f"{hook.webhook_id}\nits signing secret, shown this once:\n{hook.secret}")
@@ -925,14 +938,15 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         removed = client.delete_webhook(args.webhook_id)
         emit(args, removed.raw, f"{removed.id} deleted")
     elif command == "webhooks test":
-        result = client.test_webhook(args.webhook_id)
+        result = answered_once(args, lambda key: client.test_webhook(args.webhook_id, idempotency_key=key))
         said = result.message  # the server's words name the receiver's answer ("Receiver answered HTTP 500 ...")
         if result.status_code and str(result.status_code) not in said:
             said = f"receiver answered {result.status_code}: {said}"  # 0: no answer came, as the message says
         emit(args, result.raw, said_to_fit(said, said.split(" ")))
         return EXIT["ok"] if result.success else EXIT["job_failed"]
     elif command == "webhooks rotate-secret":
-        hook = client.rotate_webhook_secret(args.webhook_id, expire_current_after_s=args.expire_current_after_s)
+        hook = answered_once(args, lambda key: client.rotate_webhook_secret(
+            args.webhook_id, expire_current_after_s=args.expire_current_after_s, idempotency_key=key))
         if not (args.json or sys.stdout.isatty()):  # piped: one line, as `create`'s, and the end of the old secret
             # as `webhooks ls` says it (OLD SECRET UNTIL; "-" where it stopped at once)
             until = "-" if args.expire_current_after_s == 0 else hook.previous_secret_expires_at or "-"
@@ -961,7 +975,8 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         listing(args, shown.document("deliveries", [d.raw for d in deliveries]), DELIVERY_HEADER, [delivery_row(d) for d in deliveries],
                 "no deliveries", shown.total, shown.next_after)
     elif command == "webhooks redeliver":
-        delivery = client.redeliver(args.webhook_id, args.delivery_id)
+        delivery = answered_once(args, lambda key: client.redeliver(args.webhook_id, args.delivery_id,
+                                                                    idempotency_key=key))
         emit(args, delivery.raw, f"queued again as delivery {delivery.delivery_id}")
     return EXIT["ok"]
 
@@ -973,6 +988,22 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
 # LAST DELIVERY and FAILING SINCE: how its job events are received, so a receiver that broke shows here rather than
 # only in each webhook's delivery log; last, so the fields piped output always had keep their places.
 WEBHOOK_HEADER = ("WEBHOOK ID", "URL", "EVENTS", "OLD SECRET UNTIL", "LAST DELIVERY", "FAILING SINCE")
+
+
+def answered_once(args: argparse.Namespace, post: Callable[[str], T]) -> T:
+    """`post` (a verb's one POST the server fences with an Idempotency-Key: ANSWER_AGAIN) under one key for the
+    invocation, `--idempotency-key`'s where given (the SDK sends it with each of its own tries). Where its answer is
+    lost (Ctrl-C, a connection down past the retries, a 5xx or a page not the API's), the command is printed with that
+    key (say_follow_again, _main's Ctrl-C): run again, it gets the server's stored answer (the webhook and its secret,
+    the cancel's refund), not a second effect. A refusal of the API's own (a 4xx) did nothing: no command."""
+    key = args.idempotency_key or str(uuid.uuid4())
+    try:
+        return post(key)
+    except (errors.APIConnectionError, errors.APIStatusError, KeyboardInterrupt) as exc:
+        if not isinstance(exc, errors.APIStatusError) or answer_unheard(exc):
+            args.submit_again = submit_again_with(key, args)
+            args.submit_again_said, args.submit_again_while = ANSWER_AGAIN[args.command_path]
+        raise
 
 
 def fetched(args: argparse.Namespace, client: Client) -> Download:
@@ -1152,10 +1183,10 @@ def add_user_commands(sub: Any) -> None:
         parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                             help=f"a model parameter (repeatable), e.g. -p {example}")
 
-    def idempotency_key(parser: Any) -> None:
-        # The command prints itself with it when a submission's answer was lost (submit_again).
+    def idempotency_key(parser: Any, gets: str = "gets its jobs again, charged once") -> None:
+        # The command prints itself with it when its POST's answer was lost (submit_again, answered_once).
         parser.add_argument("--idempotency-key", type=run_key, metavar="KEY",
-                            help="the key a lost submission printed: gets its jobs again, charged once")
+                            help=f"the key a lost answer printed: {gets}")
 
     fold = command(sub.add_parser("fold", help="predict structures of a sequence or a FASTA file"), "fold")
     fold.add_argument("input", help="a FASTA file, - for FASTA on stdin, or one amino-acid sequence (lines before "
@@ -1214,13 +1245,14 @@ def add_user_commands(sub: Any) -> None:
                                                         "name, here)")
     download.add_argument("--overwrite", action="store_true", help="replace a different file already at the "
                                                                    "target (without it: refused, exit 2)")
-    command(jobs.add_parser("cancel", help="cancel a pending or running job"), "jobs cancel").add_argument(
-        "job_id", help=JOB_ID_HELP)
+    cancel = command(jobs.add_parser("cancel", help="cancel a pending or running job"), "jobs cancel")
+    cancel.add_argument("job_id", help=JOB_ID_HELP)
+    idempotency_key(cancel, "gets that cancel's answer again")
     rerun = command(jobs.add_parser("rerun", help="submit a job's request again as a new job (its inputs and "
                                                   "parameters, the server's defaults filled in)"), "jobs rerun")
     rerun.add_argument("job_id", help="the earlier job (any state; its request is kept until it is deleted)")
     rerun.add_argument("--name", help="the new job's name (default: the earlier job's)")
-    idempotency_key(rerun)
+    idempotency_key(rerun, "gets its job again, charged once")
     command(jobs.add_parser("rm", help="delete finished jobs: their results and inputs go for good"),
             "jobs rm").add_argument("job_ids", nargs="+", metavar="job_id",
                                     help="finished jobs to delete (--json prints the API's answer for each)")
@@ -1261,10 +1293,12 @@ def add_user_commands(sub: Any) -> None:
     create.add_argument("--event", "--events", dest="event", action="append", choices=["job.started", "job.completed", "job.failed"],
                         metavar="EVENT", help="an event to send: job.started, job.completed or job.failed "
                                               "(repeatable; --events as the API's field; default: all three)")
+    idempotency_key(create, "shows that webhook and its secret again")
     command(hooks.add_parser("delete", help="remove a webhook"), "webhooks delete").add_argument(
         "webhook_id", help=HOOK_ID_HELP)
-    command(hooks.add_parser("test", help="send a test event"), "webhooks test").add_argument(
-        "webhook_id", help=HOOK_ID_HELP)
+    test = command(hooks.add_parser("test", help="send a test event"), "webhooks test")
+    test.add_argument("webhook_id", help=HOOK_ID_HELP)
+    idempotency_key(test, "says that test's answer again")
     rotate = command(hooks.add_parser("rotate-secret", help="give a webhook a new signing secret (shown once); the "
                                                             "old one keeps signing beside it for a while"),
                      "webhooks rotate-secret")
@@ -1275,6 +1309,7 @@ def add_user_commands(sub: Any) -> None:
                         metavar="DURATION",
                         help="how long the current secret still signs deliveries (as a second v1=): 90s, 15m, "
                              "1h, 2d; 0 stops it at once; default 1d, at most 7d")
+    idempotency_key(rotate, "shows that rotation's secret again")
     log = command(hooks.add_parser("deliveries", help="a webhook's deliveries, newest first, and what the "
                                                       "receiver answered"), "webhooks deliveries")
     log.add_argument("webhook_id", help=HOOK_ID_HELP)
@@ -1290,6 +1325,7 @@ def add_user_commands(sub: Any) -> None:
                     "webhooks redeliver")
     again.add_argument("webhook_id", help=HOOK_ID_HELP)
     again.add_argument("delivery_id", help="the delivery to send again (see `phonos webhooks deliveries`)")
+    idempotency_key(again, "shows that delivery again")
 
 
 def add_version(parser: argparse.ArgumentParser) -> None:
@@ -1536,8 +1572,8 @@ def run_key(text: str) -> str:
     """`--idempotency-key`'s type: a run's key, printable ASCII without spaces, short enough that each batch's key
     (KEY.N.P) stays within the server's 255 characters."""
     if not 0 < len(text) <= 200 or not all("!" <= c <= "~" for c in text):
-        raise argparse.ArgumentTypeError("takes the key a phonos fold, dock or jobs rerun printed (1-200 printable "
-                                         "characters, no spaces)")
+        raise argparse.ArgumentTypeError("takes the key a phonos command printed when its answer was lost (1-200 "
+                                         "printable characters, no spaces)")
     return text
 
 
@@ -1618,7 +1654,7 @@ def key_source(error: errors.PhonosError, command: str) -> str:
 
 
 def submit_again_said(args: argparse.Namespace, before: str = "") -> str:
-    """The words over a lost submission's command (SUBMIT_AGAIN, or `jobs rerun`'s), on a terminal narrower than
+    """The words over a lost answer's command (SUBMIT_AGAIN, or another verb's: ANSWER_AGAIN), on a terminal narrower than
     them broken between words (its first half alone, 104 cells, ran past an 80-column edge mid-word)."""
     text = before + " ".join(getattr(args, "submit_again_said", SUBMIT_AGAIN))
     return said_to_fit(text, text.split(" "), sys.stderr)
@@ -1697,8 +1733,8 @@ def _main(argv: list[str]) -> int:
         say_follow_again(args)
         return exc.exit_code
     except KeyboardInterrupt:
-        if getattr(args, "submit_again", None):  # `jobs rerun`'s POST: its answer, the new job, may be lost
-            print(f"\n{submit_again_said(args, 'interrupted while submitting. ')}\n"
+        if getattr(args, "submit_again", None):  # a POST of answered_once's: its answer (a new job, a secret) may be lost
+            print(f"\n{submit_again_said(args, f'interrupted while {args.submit_again_while}. ')}\n"
                   f"{command_to_fit(args.submit_again, sys.stderr)}", file=sys.stderr)
         else:
             print("\ninterrupted", file=sys.stderr)

@@ -97,7 +97,8 @@ def choose_transport(base_url: str | None, transport: Transport | None) -> tuple
                              f"(e.g. {DEFAULT_GRPC_URL}), not the REST URL {url}")
         return kind, url if url.startswith(GRPC_SCHEME) else GRPC_SCHEME + url
     if kind != "rest":
-        raise ValueError(f"transport must be 'rest' or 'grpc', got {transport!r}")
+        # said in JSON's quotes ("x"), as the `phonos` command and the API say a value back
+        raise ValueError(f'transport must be "rest" or "grpc", got {json.dumps(transport, default=repr)}')
     url = (base_url or DEFAULT_URL).rstrip("/")
     if url.startswith(GRPC_SCHEME):
         raise ValueError(f"{url} is a gRPC address: use transport='grpc', or the REST URL (e.g. {DEFAULT_URL})")

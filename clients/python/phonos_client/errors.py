@@ -54,6 +54,10 @@ class WrongProtocolError(APIConnectionError):
     """Something answered at the address, but not in the protocol its URL's scheme chose. Not retried: no wait
     makes it speak another."""
 
+    # The URL is wrong (its scheme, for that port), as with another web server's 4xx there or no API under its path:
+    # the `phonos` command's usage status, 2, not 7 (a server or connection error, which waiting may mend).
+    exit_code = 2
+
 
 class NotHttpError(WrongProtocolError):
     """Not in HTTP: `http://` given for the job service's gRPC port, whose HTTP/2 frames httpx cannot read

@@ -99,7 +99,8 @@ class RetryPolicy:
         said = self._said(error)
         if not said and tries.failures == 0:
             what = error.message if isinstance(error, errors.APIConnectionError) else f"server unavailable ({error.message})"
-            log.info("%s; trying again for up to %.0f s", what, self.max_retry_wait)
+            # PHONOS_MAX_RETRY_WAIT=0.5 (a script's short wait) said "up to 0 s" and then tried again
+            log.info("%s; trying again for up to %s s", what, f"{self.max_retry_wait:.2f}".rstrip("0").rstrip("."))
         tries.failures += 1
         wait = max(min(self.backoff(tries.failures - 1), left), said)
         tries.waited_s += wait

@@ -68,14 +68,14 @@ def verify_webhook(body: bytes | str, signature: str | None, secret: str, *,
         if not delivery_id:
             raise WebhookSignatureError(f"no {DELIVERY_HEADER} header: not a phonos delivery")
         if not _DELIVERY_ID.fullmatch(delivery_id):
-            raise WebhookSignatureError(f"{DELIVERY_HEADER} is not a phonos delivery id: {delivery_id[:100]!r}")
+            raise WebhookSignatureError(f"{DELIVERY_HEADER} is not a phonos delivery id: {_said(delivery_id)}")
         if not digests["v2"]:
             raise WebhookSignatureError(
                 f"{SIGNATURE_HEADER} has no v2= (the signature over {DELIVERY_HEADER}): the header was cut, or the "
                 "server predates v2 (upgrade it, or verify without delivery_id: v1 only, the id unchecked)")
         scheme, message, verified_id = "v2", f"{timestamp}.{delivery_id}.".encode() + raw, delivery_id
     if not digests[scheme]:
-        raise WebhookSignatureError(f"{SIGNATURE_HEADER} is not t=<unix seconds>,v1=<hex>: {signature[:100]!r}")
+        raise WebhookSignatureError(f"{SIGNATURE_HEADER} is not t=<unix seconds>,v1=<hex>: {_said(signature)}")
     expected = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
     if not any(hmac.compare_digest(expected, digest) for digest in digests[scheme]):
         why = "another secret, or a body changed on the way"
@@ -90,6 +90,13 @@ def verify_webhook(body: bytes | str, signature: str | None, secret: str, *,
     return event
 
 
+def _said(header: str) -> str:
+    """A header's value as an error repeats it: its first 100 characters in JSON's quotes ("x"), as the `phonos` command
+    and the API say a value back (Python's 'x' was the odd one out), control and non-ASCII characters escaped (the
+    line goes to a receiver's log, and the value comes from anyone)."""
+    return json.dumps(header[:100])
+
+
 def _parts(signature: str) -> tuple[int, dict[str, list[str]]]:
     timestamp: int | None = None
     digests: dict[str, list[str]] = {"v1": [], "v2": []}
@@ -100,5 +107,5 @@ def _parts(signature: str) -> tuple[int, dict[str, list[str]]]:
         elif key in digests and value:
             digests[key].append(value)
     if timestamp is None or not (digests["v1"] or digests["v2"]):
-        raise WebhookSignatureError(f"{SIGNATURE_HEADER} is not t=<unix seconds>,v1=<hex>: {signature[:100]!r}")
+        raise WebhookSignatureError(f"{SIGNATURE_HEADER} is not t=<unix seconds>,v1=<hex>: {_said(signature)}")
     return timestamp, digests
