@@ -15,7 +15,7 @@ from phonos_client.grpc_schema import to_document
 from phonos_client.grpc_transport import HTTP_CODE_METADATA
 from phonos_client.models import ActivityPage, CreditPage, DeliveryPage, JobPage
 from phonos_client.rest import request_args
-from phonos_client.retry import RetryPolicy, Tries
+from phonos_client.retry import RetryPolicy, Tries, seconds_text
 
 from gateway import errors as gateway_errors
 from gateway.app import HTTP_CODE_KEY
@@ -130,7 +130,7 @@ def test_the_url_picks_the_transport() -> None:
         choose_transport("http://127.0.0.1:8080", "grpc")
     with pytest.raises(ValueError, match="gRPC address"):
         choose_transport("grpc://127.0.0.1:50051", "rest")
-    with pytest.raises(ValueError, match="'rest' or 'grpc'"):
+    with pytest.raises(ValueError, match='"rest" or "grpc"'):
         choose_transport(None, "soap")  # type: ignore[arg-type]
     # The REST address as `phonos serve` prints it (.../v1) is the server's; a bare host:port is no REST URL.
     assert choose_transport("http://127.0.0.1:8080/v1/", None) == ("rest", "http://127.0.0.1:8080")
@@ -196,6 +196,8 @@ def test_a_full_job_queue_is_told_apart_from_the_rate_limit(caplog: pytest.LogCa
     assert said[0].startswith("job queue full (This account has 3 jobs waiting to run and may have at most 3): "
                               "trying again in 30 s") and "rate limit" not in said[0]
     assert said[1].startswith("rate limited (You have exceeded the rate limit of 60 requests per minute): trying again")
+    assert [seconds_text(x) for x in (0.04, 0.4, 1.0, 2.26, 9.94, 9.96, 42.4)] == [
+        "0", "0.4", "1", "2.3", "9.9", "10", "42"]  # a short wait is not said as "0 s"
     tries = Tries(limited=3, limited_s=90.0)  # the budget is shared: a 4th wait of 30 s would pass 100
     with pytest.raises(errors.QueueFullError):
         policy.delay(submit, full, tries)

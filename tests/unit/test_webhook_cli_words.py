@@ -53,7 +53,8 @@ def test_a_longer_overlap_is_refused_in_the_units_typed(typed: str) -> None:
 class Rotating:
     """The one SDK call `webhooks rotate-secret` makes, answered as the API answers it."""
 
-    def rotate_webhook_secret(self, webhook_id: str, *, expire_current_after_s: int | None = None) -> Webhook:
+    def rotate_webhook_secret(self, webhook_id: str, *, expire_current_after_s: int | None = None,
+                              idempotency_key: str | None = None) -> Webhook:
         answer = {"success": True, "webhook": HOOK, "secret": "whsec_" + "s" * 43,
                   "previous_secret_expires_at": "2026-12-02T10:00:00.250Z", "message": "rotated"}
         return Webhook.from_dict(HOOK, answer["secret"], answer)
@@ -69,7 +70,8 @@ def test_rotate_secret_says_when_the_old_secret_stops_in_60_columns(monkeypatch:
     screen = Terminal()
     monkeypatch.setattr("sys.stdout", screen)
     args = argparse.Namespace(command_path="webhooks rotate-secret", webhook_id=HOOK["webhook_id"],
-                              expire_current_after_s=overlap, json=False)
+                              expire_current_after_s=overlap, json=False,
+                              idempotency_key=None)
     assert client_cli.run_sync(args, Rotating()) == 0  # type: ignore[arg-type]
     lines = screen.getvalue().splitlines()
     assert lines[:2] == [HOOK["webhook_id"], "its new signing secret, shown this once:"]

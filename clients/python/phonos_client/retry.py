@@ -52,6 +52,13 @@ RATE_LIMIT_JITTER_S = 0.5
 MIN_WATCH_RECONNECT_S = 5.0
 
 Failure = errors.APIConnectionError | errors.APIStatusError
+
+
+def seconds_text(seconds: float) -> str:
+    """A wait as a person reads it: whole seconds from 10 s, tenths below (a 0.4 s wait said "0 s" before)."""
+    return f"{seconds:.0f}" if seconds >= 9.95 else f"{seconds:.1f}".removesuffix(".0")
+
+
 log = logging.getLogger("phonos_client")
 
 
@@ -113,7 +120,7 @@ class RetryPolicy:
         if not after:
             return 0.0
         wait = min(after, MAX_RETRY_AFTER_S) + random.random() * RATE_LIMIT_JITTER_S
-        log.info("server unavailable (%s): trying again in %.0f s", error.message, wait)
+        log.info("server unavailable (%s): trying again in %s s", error.message, seconds_text(wait))
         return wait
 
     def _rate_limited(self, error: errors.RateLimitError, tries: Tries) -> float:
@@ -125,9 +132,9 @@ class RetryPolicy:
         tries.limited += 1
         tries.limited_s += wait
         if isinstance(error, errors.QueueFullError):  # not the request rate: the account's jobs waiting to run
-            log.info("job queue full (%s): trying again in %.0f s", error.message, wait)
+            log.info("job queue full (%s): trying again in %s s", error.message, seconds_text(wait))
         else:
-            log.info("rate limited (%s): trying again in %.0f s", error.message, wait)
+            log.info("rate limited (%s): trying again in %s s", error.message, seconds_text(wait))
         return wait
 
     @staticmethod
