@@ -21,12 +21,13 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jobservice.memory_inference import Slow
 from tests.postgres import SERVER_USER, PostgresServer
-from tests.support import REPO, ApiClient, InProcessService, wait_until
+from tests.support import REPO, ApiClient, InProcessService, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -150,6 +151,58 @@ def test_a_submission_the_full_database_cannot_take_is_a_503_without_a_job_or_a_
     assert again.status_code == 200, again.text
     assert client.wait_for(again.json()["job_id"], timeout_s=30)["status"] == "completed"
     assert client.balance() == 80
+
+
+class FillingReceiver(WebhookReceiver):
+    """A receiver that fills `disk` just before it answers its first POST (200): the delivery was queued with
+    room, its answer must be recorded without. The disk stays full until `free()`."""
+
+    def __init__(self, disk: Path) -> None:
+        super().__init__()
+        self._disk = disk
+        self._full = contextlib.ExitStack()
+
+    def routes(self, app: Any) -> None:
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.read()
+            if not self.requests:
+                self._full.enter_context(filled(self._disk))
+            self.requests.append({"headers": dict(request.headers), "body": body.decode()})
+            return web.Response(status=200, text="ok")
+
+        app.router.add_post(self.path, handle)
+
+    def free(self) -> None:
+        self._full.close()
+
+
+def test_a_webhook_answered_while_the_database_is_full_is_posted_once_and_recorded_once_space_returns(
+        service: InProcessService, disk: Path, caplog: pytest.LogCaptureFixture) -> None:
+    client = service.client(service.new_key(credits=100))
+    with FillingReceiver(disk) as receiver:
+        try:
+            hook = client.post("/v1/webhooks", json={"url": receiver.url,
+                                                     "events": ["job.completed"]}).json()["webhook"]
+            job_id = client.predict().json()["job_id"]
+            assert client.wait_for(job_id, timeout_s=30)["status"] == "completed"
+            wait_until(lambda: receiver.requests, 30)  # the disk is full from here on
+            before = writes_refused(service, "database")
+            # Its answer refused a few times more (~1.4 s of backoff): each refusal was one more POST before.
+            wait_until(lambda: writes_refused(service, "database") >= before + 3, 30)
+            posted = [r["headers"]["X-Phonos-Delivery"] for r in receiver.requests]
+            assert len(posted) == 1, posted  # was ~300 a second, the same delivery again and again
+        finally:
+            receiver.free()
+        log_url = f"/v1/webhooks/{hook['webhook_id']}/deliveries?status=delivered"
+        delivered = wait_until(lambda: client.get(log_url).json()["deliveries"], 30)  # recorded once space returned
+        assert [d["delivery_id"] for d in delivered] == posted
+        assert len(receiver.requests) == 1  # recorded, not sent again
+        held = [r for r in caplog.records if r.name == "jobservice.webhook_sender"]
+        assert len([r for r in held if "was answered HTTP 200 but that cannot be stored" in r.getMessage()]) == 1
+        assert not [r for r in held if r.exc_info]  # one warning, not a traceback per try
+        assert client.delete(f"/v1/webhooks/{hook['webhook_id']}").status_code in (200, 204)
 
 
 def outcome_retried(caplog: pytest.LogCaptureFixture) -> bool:
