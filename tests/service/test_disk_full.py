@@ -205,6 +205,24 @@ def test_a_webhook_answered_while_the_database_is_full_is_posted_once_and_record
         assert client.delete(f"/v1/webhooks/{hook['webhook_id']}").status_code in (200, 204)
 
 
+def test_a_delete_the_full_database_refuses_changes_nothing(service: InProcessService, disk: Path) -> None:
+    client = service.client(service.new_key(credits=100))
+    job_id = client.predict().json()["job_id"]
+    assert client.wait_for(job_id, timeout_s=30)["status"] == "completed"
+    files = job_files(service, job_id)
+    with filled(disk):
+        refused = client.delete(f"/v1/jobs/{job_id}")
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["message"] == (
+            "The service cannot store anything right now: its disk is full. Try again later.")
+        assert [j["job_id"] for j in client.get("/v1/jobs").json()["jobs"]] == [job_id]
+        assert client.get(f"/v1/jobs/{job_id}/download").status_code == 200  # was 410: its files were gone
+        assert job_files(service, job_id) == files
+    deleted = client.delete(f"/v1/jobs/{job_id}")
+    assert deleted.status_code == 200, deleted.text
+    assert job_files(service, job_id) == [] and client.get("/v1/jobs").json()["jobs"] == []
+
+
 def outcome_retried(caplog: pytest.LogCaptureFixture) -> bool:
     """The dispatcher met the full database writing a job's outcome, and retries it."""
     return any(r.getMessage().startswith("a job's outcome could not be stored") for r in caplog.records)
