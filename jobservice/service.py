@@ -207,6 +207,7 @@ class JobService:
         self.deliveries.start()
         self.activity.start()
         self.sessions.failures.start()
+        metrics.RESULTS_VOLUME.dirs = (self.settings.data_dir, self.settings.results_dir)
         await self.dispatcher.start()
 
     async def stop(self) -> None:
@@ -220,6 +221,8 @@ class JobService:
         await self.deliveries.stop()
         await self.activity.stop()
         await self.sessions.failures.stop()
+        if metrics.RESULTS_VOLUME.dirs == (self.settings.data_dir, self.settings.results_dir):
+            metrics.RESULTS_VOLUME.dirs = None
         await self.inference.close()
 
     # -- health and models --------------------------------------------------------------------------

@@ -223,6 +223,15 @@ def test_a_delete_the_full_database_refuses_changes_nothing(service: InProcessSe
     assert job_files(service, job_id) == [] and client.get("/v1/jobs").json()["jobs"] == []
 
 
+def test_the_results_volume_of_its_own_has_its_free_bytes_exported(service: InProcessService, disk: Path) -> None:
+    with filled(disk / "var" / "results"):
+        scraped = service.scrape()
+        assert scraped[("phonos_results_dir_free_bytes", ())] == 0  # deploy/alerts.yml PhonosResultsDirFull
+        assert scraped[("phonos_results_dir_size_bytes", ())] == RESULTS_KB * 1024
+        assert scraped[("phonos_data_dir_free_bytes", ())] > 0  # the data directory's: it did not see this
+    assert service.scrape()[("phonos_results_dir_free_bytes", ())] > 0
+
+
 def outcome_retried(caplog: pytest.LogCaptureFixture) -> bool:
     """The dispatcher met the full database writing a job's outcome, and retries it."""
     return any(r.getMessage().startswith("a job's outcome could not be stored") for r in caplog.records)
