@@ -18,14 +18,17 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from jobservice.memory_inference import Slow
+from jobservice.result_retention import DAY_S, ResultRetention
 from tests.postgres import SERVER_USER, PostgresServer
 from tests.support import REPO, ApiClient, InProcessService, WebhookReceiver, wait_until
 
@@ -271,6 +274,23 @@ def test_a_job_failing_while_both_disks_are_full_is_failed_refunded_once_space_r
     assert "disk is full" in job["error"]
     assert client.balance() == 100
     assert job_files(service, job_id) == []
+
+
+def test_retention_that_removed_files_while_the_database_is_full_records_it_once_space_returns(
+        service: InProcessService, disk: Path, caplog: pytest.LogCaptureFixture) -> None:
+    client = service.client(service.new_key(credits=100))
+    job_id = client.wait_for(client.predict().json()["job_id"], timeout_s=30)["job_id"]
+    running = service.running.service
+    retention = ResultRetention(running.db, running.results, retention_days=1)
+    with ThreadPoolExecutor(1) as pool:
+        with filled(disk):  # the results volume has room: the files go, not their record
+            sweep = pool.submit(service.call, retention.sweep(at=time.time() + 2 * DAY_S))
+            wait_until(lambda: sweep.done() or any(
+                r.getMessage().startswith("result retention removed") for r in caplog.records), 30)
+            assert job_files(service, job_id) == []
+        assert sweep.result(timeout=30) >= 1  # it raised before: the record waited for the next sweep, an hour later
+    gone = client.get(f"/v1/jobs/{job_id}/download")
+    assert gone.status_code == 410 and "were deleted on" in gone.json()["message"], gone.text  # not "missing"
 
 
 def test_a_job_service_started_on_a_full_disk_says_so_and_exits(disk: Path, tmp_path: Path) -> None:
