@@ -357,6 +357,7 @@ def test_postgresql_out_of_disk_answers_503_without_a_job_or_a_charge_and_recove
                                                   **QUICK_STORAGE_RETRY})
     try:
         client = service.client(service.new_key(credits=10_000))
+        limited = service.client(service.new_key(rate_limit=2))
         done = client.wait_for(client.predict().json()["job_id"], timeout_s=30)["job_id"]
         with filled(pg_full_space):
             # Rows fill the pages the tables have; the first that needs a new page meets the full disk.
@@ -373,6 +374,7 @@ def test_postgresql_out_of_disk_answers_503_without_a_job_or_a_charge_and_recove
                 for path in (f"/v1/jobs/{done}", "/v1/jobs", f"/v1/jobs/{done}/download"):
                     read = client.get(path)
                     assert read.status_code == 200, read.text
+            assert [limited.get("/v1/jobs").status_code for _ in range(3)] == [200, 200, 429]  # limits still hold
         again = client.predict()
         assert again.status_code == 200, again.text
         jobs = client.get("/v1/jobs", params={"limit": 100}).json()["jobs"]
