@@ -250,7 +250,7 @@ class JobStore:
 
     async def delete(self, account_id: int, job_id: str) -> bool:
         """Forget a finished job (its owner asked): its stored request, webhook deliveries and share links go and its row is
-        cleared and hidden from every read of the API; the caller has removed its result files first. False when it was already gone
+        cleared and hidden from every read of the API; the caller removes its result files after. False when it was already gone
         (another delete won the race)."""
         async with self._db.transaction() as tx:
             deleted = await tx.fetch_one("delete_job", {"id": job_id, "account_id": account_id, "now": now()})

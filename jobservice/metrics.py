@@ -14,12 +14,16 @@ Names follow Prometheus conventions: `_total` counters, `_seconds` histograms, b
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import Counter, Histogram, disable_created_metrics
+from prometheus_client import REGISTRY, Counter, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from jobservice.failures import FAILURE_CAUSES, OUT_OF_MEMORY
 from jobservice.inference import (
@@ -83,6 +87,43 @@ RPC_SECONDS = Histogram(
     "phonos_rpc_seconds", "API calls in the job service (REST ones included), by rpc, transport and gRPC code",
     ["rpc", "transport", "code"], buckets=REQUEST_BUCKETS,
 )
+
+
+class ResultsVolume(Collector):
+    """Free and total bytes of the results directory's file system when it is not the data directory's (a mount
+    of its own, as operators give big results): `phonos_data_dir_free_bytes` (jobservice/metrics_server.py) says
+    only the data directory's, and result writes fail on the results volume's own full disk. Left out (the
+    families without samples) when both are one file system: its alerts would say the same thing twice."""
+
+    def __init__(self) -> None:
+        self.dirs: tuple[Path, Path] | None = None  # (data directory, results directory) of the running service
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        free = GaugeMetricFamily("phonos_results_dir_free_bytes",
+                                 "Bytes free to the service on the results directory's own file system")
+        size = GaugeMetricFamily("phonos_results_dir_size_bytes",
+                                 "Size in bytes of the results directory's own file system")
+        stat = self._own_file_system()
+        if stat is not None:
+            free.add_metric([], float(stat.f_bavail * stat.f_frsize))
+            size.add_metric([], float(stat.f_blocks * stat.f_frsize))
+        yield free
+        yield size
+
+    def _own_file_system(self) -> os.statvfs_result | None:
+        if self.dirs is None:
+            return None
+        data_dir, results_dir = self.dirs
+        try:  # gone or unreadable: the gauges left out rather than the scrape failed
+            if os.stat(results_dir).st_dev == os.stat(data_dir).st_dev:
+                return None
+            return os.statvfs(results_dir)
+        except OSError:
+            return None
+
+
+RESULTS_VOLUME = ResultsVolume()
+REGISTRY.register(RESULTS_VOLUME)
 
 
 def initialise(models: Iterable[str]) -> None:

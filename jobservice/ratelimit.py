@@ -7,12 +7,16 @@ with no burst at minute boundaries. Two implementations of one port (`RateLimits
   bounded by `limit` timestamps per active key.
 * `SharedRateLimiter`: the same log in PostgreSQL (`rate_limit_hit`, sql/postgres/migrations), so a key
   allowed 60/min gets 60/min across every job service, not 60 per service. One round trip per request,
-  serialised per key by an advisory lock, timed by the database's clock.
+  serialised per key by an advisory lock, timed by the database's clock. While the database's disk is full it
+  cannot write that count: the request is then counted in this service's own memory (a `RateLimiter`) and goes
+  on, so reads keep working as on SQLite (the writes a request makes answer their own 503). Meanwhile a key
+  gets its limit per job service, not across them; the in-memory counts are not carried over once space returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections import deque
@@ -20,8 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from jobservice.errors import RateLimited
-from jobservice.store import Store
+from jobservice.errors import DatabaseUnavailable, RateLimited
+from jobservice.store import DISK_FULL_MESSAGE, Store
+from phonos_common.ratelog import RateLimitedLog
+
+log = logging.getLogger(__name__)
+_disk_full_log = RateLimitedLog(log, per_minute=1)
 
 WINDOW_S = 60.0
 
@@ -89,6 +97,7 @@ class SharedRateLimiter:
         self._flusher: asyncio.Task[None] | None = None
         self._pruned_at = time.monotonic()
         self._pruning: asyncio.Task[object] | None = None
+        self._local = RateLimiter()  # the count while the shared one cannot be written (a full disk)
 
     async def check(self, key: str, limit: int) -> RateState:
         future: asyncio.Future[RateState] = asyncio.get_running_loop().create_future()
@@ -109,10 +118,22 @@ class SharedRateLimiter:
             row = await self._store.write_one("rate_limit_take", {"key_hash": key, "limit": limit,
                                                                   "window_s": WINDOW_S, "wanted": len(futures)})
             assert row is not None
-        except Exception as exc:
+        except DatabaseUnavailable as exc:
+            if exc.message != DISK_FULL_MESSAGE:  # the database away: the request could do nothing anyway
+                self._fail(futures, exc)
+                return
+            _disk_full_log.log(logging.WARNING, "ratelimit.disk_full",
+                               "rate limits are counted in this service's memory while the database's disk is full")
             for future in futures:
-                if not future.done():
-                    future.set_exception(exc)
+                if future.done():
+                    continue
+                try:
+                    future.set_result(self._local.hit(key, limit))
+                except RateLimited as refused:
+                    future.set_exception(refused)
+            return
+        except Exception as exc:
+            self._fail(futures, exc)
             return
         granted, counted = int(row["granted"]), int(row["counted"])
         reset = float(row["oldest"]) + WINDOW_S
@@ -124,8 +145,17 @@ class SharedRateLimiter:
             else:
                 future.set_exception(_refused(limit, reset - float(row["now_s"]), reset))
 
+    @staticmethod
+    def _fail(futures: list[asyncio.Future[RateState]], exc: BaseException) -> None:
+        for future in futures:
+            if not future.done():
+                future.set_exception(exc)
+
     def _maybe_prune(self) -> None:
         if time.monotonic() - self._pruned_at < self.PRUNE_EVERY_S or (self._pruning and not self._pruning.done()):
             return
         self._pruned_at = time.monotonic()
         self._pruning = asyncio.create_task(self._store.write_one("prune_rate_limits", {"window_s": WINDOW_S}))
+        # Housekeeping: a refused prune (the database away, its disk full) is the next one's to do, not an
+        # unretrieved task exception in the log.
+        self._pruning.add_done_callback(lambda task: task.cancelled() or task.exception())

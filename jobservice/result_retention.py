@@ -10,6 +10,11 @@ Files are deleted before the row is marked: a sweep stopped in between finds the
 files left, nothing to do) and marks it, so no file outlives its job's retention. A download in that window
 finds no file and gets the same 410 (`ResultsGone`). Several job services on one PostgreSQL sweep the same
 jobs harmlessly: unlinking a missing file and marking a marked job are no-ops.
+
+A mark the database refuses once the files are gone (its disk full, PostgreSQL away) is tried again with backoff
+until it is stored (`MARK_RETRY_FIRST_S` doubling to `MARK_RETRY_MAX_S`): the sweep's failure waited for the next
+one, an hour later, and meanwhile those jobs' downloads said their files were missing from storage, which pages
+(PhonosResultFilesMissing). On a disk results share with SQLite the files' space is what lets the mark through.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import logging
 
 from jobservice import metrics
 from jobservice.db import now
+from jobservice.errors import ServiceUnavailable
 from jobservice.periodic import Periodic
 from jobservice.results import ResultStore
 from jobservice.store import Store
@@ -28,6 +34,8 @@ log = logging.getLogger(__name__)
 DAY_S = 86400.0
 SWEEP_EVERY_S = 3600.0
 SWEEP_BATCH = 200  # jobs per query; a long backlog (retention just switched on) takes several rounds
+MARK_RETRY_FIRST_S = 0.2
+MARK_RETRY_MAX_S = 10.0
 
 
 class ResultRetention:
@@ -53,8 +61,7 @@ class ResultRetention:
                                                 {"before": stamp - self._retention_s, "limit": SWEEP_BATCH})
             job_ids = [row["id"] for row in due]
             await asyncio.to_thread(self._remove_files, job_ids)
-            async with self._db.transaction() as tx:  # one commit per batch, not per job
-                await tx.execute_many("mark_results_deleted", [{"id": job_id, "now": now()} for job_id in job_ids])
+            await self._mark(job_ids)
             swept += len(due)
             metrics.RESULTS_SWEPT.inc(len(due))
             if len(due) < SWEEP_BATCH:
@@ -63,6 +70,22 @@ class ResultRetention:
             log.info("deleted the result files of jobs past their retention", extra={
                 "action": "results.retention_swept", "jobs": swept})
         return swept
+
+    async def _mark(self, job_ids: list[str]) -> None:
+        """Record that these jobs' files are gone, again with backoff while the database cannot take it."""
+        delay, failing = MARK_RETRY_FIRST_S, False
+        while True:
+            try:
+                async with self._db.transaction() as tx:  # one commit per batch, not per job
+                    await tx.execute_many("mark_results_deleted", [{"id": job_id, "now": now()} for job_id in job_ids])
+                return
+            except ServiceUnavailable as exc:
+                if not failing:
+                    failing = True
+                    log.warning("result retention removed %d jobs' files but cannot record it (%s); retrying until "
+                                "it can", len(job_ids), exc, extra={"action": "results.retention_mark_retry"})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MARK_RETRY_MAX_S)
 
     def _remove_files(self, job_ids: list[str]) -> None:
         for job_id in job_ids:

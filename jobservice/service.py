@@ -207,6 +207,7 @@ class JobService:
         self.deliveries.start()
         self.activity.start()
         self.sessions.failures.start()
+        metrics.RESULTS_VOLUME.dirs = (self.settings.data_dir, self.settings.results_dir)
         await self.dispatcher.start()
 
     async def stop(self) -> None:
@@ -220,6 +221,8 @@ class JobService:
         await self.deliveries.stop()
         await self.activity.stop()
         await self.sessions.failures.stop()
+        if metrics.RESULTS_VOLUME.dirs == (self.settings.data_dir, self.settings.results_dir):
+            metrics.RESULTS_VOLUME.dirs = None
         await self.inference.close()
 
     # -- health and models --------------------------------------------------------------------------
@@ -416,8 +419,16 @@ class JobService:
         job = await self.jobs.get(account_id, job_id)
         if job.status not in TERMINAL:
             raise Conflict(f"Job {job.id} is {job.status}; cancel it first, then delete it")
-        await asyncio.to_thread(self.results.remove, job.id)  # before the row: a file never outlives its job
-        if not await self.jobs.delete(account_id, job.id):
+        # The row first, then the files: a delete the database refuses (its disk full: a 503) changes nothing, where
+        # removing the files first left the job listed with downloads answering 410. Only a crash in between
+        # leaves files of a deleted job behind, unreachable through the API.
+        deleted = await self.jobs.delete(account_id, job.id)
+        try:
+            await asyncio.to_thread(self.results.remove, job.id)  # also when another delete won: its files go
+        except OSError:
+            log.exception("a deleted job's result files could not be removed", extra={
+                "action": "results.remove_failed", "job_id": job.id})
+        if not deleted:
             raise NotFound(f"Job {echoed_id(job_id)} not found")
         return job.id
 

@@ -11,6 +11,12 @@ attempt it is (X-Phonos-Attempt: the recorded attempts + 1), so one cut short is
 deliveries on the wire finish first (at most `STOP_GRACE_S`) and records them, so a restart does not send
 again what a receiver has already accepted; only one still unanswered then is cut short.
 
+A delivery whose answer cannot be recorded (the database's disk is full, PostgreSQL away) stays in flight, its
+answer held in memory, and the record is tried again with backoff (`RECORD_RETRY_FIRST_S` doubling to
+`RECORD_RETRY_MAX_S`) until it is stored: left due, it was POSTed again at once, hundreds of times a second, for
+as long as the disk stayed full. Held, it keeps its receiver's slot, so a full disk costs at most one POST per
+delivery in flight. A stop while it is held loses the answer: the delivery is sent again after the restart.
+
 On a shared store (PostgreSQL) every job service runs a sender: each due delivery is claimed by one of them
 (`claim_due_deliveries`, SKIP LOCKED) for as long as a send can take, so an event is sent once across
 services; a claim whose sender died expires and the delivery is due again. On SQLite the one sender owns
@@ -31,6 +37,7 @@ from aiohttp.abc import AbstractResolver
 
 from jobservice import egress, metrics
 from jobservice.db import now
+from jobservice.errors import ServiceUnavailable
 from jobservice.opaque_ids import PLAIN, IdCipher
 from jobservice.store import Row, Store
 from jobservice.webhooks import post_event_answer, signing_secrets
@@ -41,6 +48,8 @@ log = logging.getLogger(__name__)
 IDLE_WAIT_S = 3600.0
 STOP_GRACE_S = 3.0  # a stop waits this long (at most the timeout) for the deliveries on the wire
 MAX_BACKOFF_S = 3600.0
+RECORD_RETRY_FIRST_S = 0.2  # a delivery's answer the database refused is recorded again after this, doubling
+RECORD_RETRY_MAX_S = 10.0
 
 
 def receiver_of(url: str) -> str:
@@ -114,6 +123,10 @@ class WebhookSender:
             self._wake.clear()
             try:
                 next_at = await self.dispatch_due()
+            except ServiceUnavailable as exc:  # a full disk (claims are writes on PostgreSQL), a database away
+                self._failure_log.log(logging.WARNING, "webhook.round_unavailable",
+                                      "webhook deliveries wait for the database: %s", exc)
+                next_at = now() + 1.0
             except Exception:
                 log.exception("webhook delivery round failed", extra={"action": "webhook.round_failed"})
                 next_at = now() + 1.0
@@ -183,18 +196,41 @@ class WebhookSender:
                 self._timeout_s, allow_loopback=self._allow_loopback, networks=self._networks,
                 attempt=int(row["attempts"]) + 1,  # those recorded, and this one
             )
-            await self._record(row, answer.status, answer.reason, answer.retry_after_s)
+            await self._record_until_stored(row, answer.status, answer.reason, answer.retry_after_s)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("webhook delivery failed", extra={"action": "webhook.delivery_error", "delivery": row["id"]})
 
+    async def _record_until_stored(self, row: Row, status: int, error: str | None,
+                                   retry_after_s: float | None) -> None:
+        """Record a delivery's answer, again with backoff while the database cannot take it; meanwhile the delivery
+        stays in flight (not fetched again, not POSTed again). A stop cancels the wait."""
+        delay, failing_since = RECORD_RETRY_FIRST_S, None
+        while True:
+            try:
+                await self._record(row, status, error, retry_after_s)
+            except ServiceUnavailable as exc:
+                if failing_since is None:
+                    failing_since = now()
+                    log.warning("webhook delivery %s was answered HTTP %s but that cannot be stored (%s); "
+                                "holding it until it can be, not sending it again", row["id"], status, exc,
+                                extra={"action": "webhook.record_retry", "delivery": row["id"]})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECORD_RETRY_MAX_S)
+                continue
+            if failing_since is not None:
+                log.info("webhook delivery %s's answer was stored after %.1f s", row["id"], now() - failing_since,
+                         extra={"action": "webhook.record_recovered", "delivery": row["id"]})
+            return
+
     async def _record(self, row: Row, status: int, error: str | None, retry_after_s: float | None = None) -> None:
-        async with self._db.transaction() as tx:
-            if error is None and 200 <= status < 300:
+        if error is None and 200 <= status < 300:
+            async with self._db.transaction() as tx:
                 await tx.execute("mark_delivered", {"id": row["id"], "last_status": status, "now": now()})
-                metrics.webhook_delivery(row["event"], "delivered")
-                return
+            metrics.webhook_delivery(row["event"], "delivered")  # once committed: a refused commit is tried again
+            return
+        async with self._db.transaction() as tx:
             delay = self._backoff_base_s * (2 ** int(row["attempts"]))
             if retry_after_s is not None:  # a 429/503 that said when: not before then (still at most MAX_BACKOFF_S)
                 delay = max(delay, retry_after_s)

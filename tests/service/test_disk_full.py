@@ -18,15 +18,19 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from jobservice.memory_inference import Slow
+from jobservice.result_retention import DAY_S, ResultRetention
 from tests.postgres import SERVER_USER, PostgresServer
-from tests.support import REPO, ApiClient, InProcessService, wait_until
+from tests.support import REPO, ApiClient, InProcessService, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -152,6 +156,85 @@ def test_a_submission_the_full_database_cannot_take_is_a_503_without_a_job_or_a_
     assert client.balance() == 80
 
 
+class FillingReceiver(WebhookReceiver):
+    """A receiver that fills `disk` just before it answers its first POST (200): the delivery was queued with
+    room, its answer must be recorded without. The disk stays full until `free()`."""
+
+    def __init__(self, disk: Path) -> None:
+        super().__init__()
+        self._disk = disk
+        self._full = contextlib.ExitStack()
+
+    def routes(self, app: Any) -> None:
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.read()
+            if not self.requests:
+                self._full.enter_context(filled(self._disk))
+            self.requests.append({"headers": dict(request.headers), "body": body.decode()})
+            return web.Response(status=200, text="ok")
+
+        app.router.add_post(self.path, handle)
+
+    def free(self) -> None:
+        self._full.close()
+
+
+def test_a_webhook_answered_while_the_database_is_full_is_posted_once_and_recorded_once_space_returns(
+        service: InProcessService, disk: Path, caplog: pytest.LogCaptureFixture) -> None:
+    client = service.client(service.new_key(credits=100))
+    with FillingReceiver(disk) as receiver:
+        try:
+            hook = client.post("/v1/webhooks", json={"url": receiver.url,
+                                                     "events": ["job.completed"]}).json()["webhook"]
+            job_id = client.predict().json()["job_id"]
+            assert client.wait_for(job_id, timeout_s=30)["status"] == "completed"
+            wait_until(lambda: receiver.requests, 30)  # the disk is full from here on
+            before = writes_refused(service, "database")
+            # Its answer refused a few times more (~1.4 s of backoff): each refusal was one more POST before.
+            wait_until(lambda: writes_refused(service, "database") >= before + 3, 30)
+            posted = [r["headers"]["X-Phonos-Delivery"] for r in receiver.requests]
+            assert len(posted) == 1, posted  # was ~300 a second, the same delivery again and again
+        finally:
+            receiver.free()
+        log_url = f"/v1/webhooks/{hook['webhook_id']}/deliveries?status=delivered"
+        delivered = wait_until(lambda: client.get(log_url).json()["deliveries"], 30)  # recorded once space returned
+        assert [d["delivery_id"] for d in delivered] == posted
+        assert len(receiver.requests) == 1  # recorded, not sent again
+        held = [r for r in caplog.records if r.name == "jobservice.webhook_sender"]
+        assert len([r for r in held if "was answered HTTP 200 but that cannot be stored" in r.getMessage()]) == 1
+        assert not [r for r in held if r.exc_info]  # one warning, not a traceback per try
+        assert client.delete(f"/v1/webhooks/{hook['webhook_id']}").status_code in (200, 204)
+
+
+def test_a_delete_the_full_database_refuses_changes_nothing(service: InProcessService, disk: Path) -> None:
+    client = service.client(service.new_key(credits=100))
+    job_id = client.predict().json()["job_id"]
+    assert client.wait_for(job_id, timeout_s=30)["status"] == "completed"
+    files = job_files(service, job_id)
+    with filled(disk):
+        refused = client.delete(f"/v1/jobs/{job_id}")
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["message"] == (
+            "The service cannot store anything right now: its disk is full. Try again later.")
+        assert [j["job_id"] for j in client.get("/v1/jobs").json()["jobs"]] == [job_id]
+        assert client.get(f"/v1/jobs/{job_id}/download").status_code == 200  # was 410: its files were gone
+        assert job_files(service, job_id) == files
+    deleted = client.delete(f"/v1/jobs/{job_id}")
+    assert deleted.status_code == 200, deleted.text
+    assert job_files(service, job_id) == [] and client.get("/v1/jobs").json()["jobs"] == []
+
+
+def test_the_results_volume_of_its_own_has_its_free_bytes_exported(service: InProcessService, disk: Path) -> None:
+    with filled(disk / "var" / "results"):
+        scraped = service.scrape()
+        assert scraped[("phonos_results_dir_free_bytes", ())] == 0  # deploy/alerts.yml PhonosResultsDirFull
+        assert scraped[("phonos_results_dir_size_bytes", ())] == RESULTS_KB * 1024
+        assert scraped[("phonos_data_dir_free_bytes", ())] > 0  # the data directory's: it did not see this
+    assert service.scrape()[("phonos_results_dir_free_bytes", ())] > 0
+
+
 def outcome_retried(caplog: pytest.LogCaptureFixture) -> bool:
     """The dispatcher met the full database writing a job's outcome, and retries it."""
     return any(r.getMessage().startswith("a job's outcome could not be stored") for r in caplog.records)
@@ -191,6 +274,23 @@ def test_a_job_failing_while_both_disks_are_full_is_failed_refunded_once_space_r
     assert "disk is full" in job["error"]
     assert client.balance() == 100
     assert job_files(service, job_id) == []
+
+
+def test_retention_that_removed_files_while_the_database_is_full_records_it_once_space_returns(
+        service: InProcessService, disk: Path, caplog: pytest.LogCaptureFixture) -> None:
+    client = service.client(service.new_key(credits=100))
+    job_id = client.wait_for(client.predict().json()["job_id"], timeout_s=30)["job_id"]
+    running = service.running.service
+    retention = ResultRetention(running.db, running.results, retention_days=1)
+    with ThreadPoolExecutor(1) as pool:
+        with filled(disk):  # the results volume has room: the files go, not their record
+            sweep = pool.submit(service.call, retention.sweep(at=time.time() + 2 * DAY_S))
+            wait_until(lambda: sweep.done() or any(
+                r.getMessage().startswith("result retention removed") for r in caplog.records), 30)
+            assert job_files(service, job_id) == []
+        assert sweep.result(timeout=30) >= 1  # it raised before: the record waited for the next sweep, an hour later
+    gone = client.get(f"/v1/jobs/{job_id}/download")
+    assert gone.status_code == 410 and "were deleted on" in gone.json()["message"], gone.text  # not "missing"
 
 
 def test_a_job_service_started_on_a_full_disk_says_so_and_exits(disk: Path, tmp_path: Path) -> None:
@@ -257,6 +357,8 @@ def test_postgresql_out_of_disk_answers_503_without_a_job_or_a_charge_and_recove
                                                   **QUICK_STORAGE_RETRY})
     try:
         client = service.client(service.new_key(credits=10_000))
+        limited = service.client(service.new_key(rate_limit=2))
+        done = client.wait_for(client.predict().json()["job_id"], timeout_s=30)["job_id"]
         with filled(pg_full_space):
             # Rows fill the pages the tables have; the first that needs a new page meets the full disk.
             for _ in range(200):
@@ -266,6 +368,13 @@ def test_postgresql_out_of_disk_answers_503_without_a_job_or_a_charge_and_recove
             assert refused.status_code == 503, refused.text  # was a 500 (asyncpg's DiskFullError)
             assert refused.json()["message"] == (
                 "The service cannot store anything right now: its disk is full. Try again later.")
+            # Reads go on, as on SQLite: each counts against the key's rate limit, in memory while the shared
+            # count cannot be written (was a 503 once the count's table needed a page more).
+            for _ in range(40):
+                for path in (f"/v1/jobs/{done}", "/v1/jobs", f"/v1/jobs/{done}/download"):
+                    read = client.get(path)
+                    assert read.status_code == 200, read.text
+            assert [limited.get("/v1/jobs").status_code for _ in range(3)] == [200, 200, 429]  # limits still hold
         again = client.predict()
         assert again.status_code == 200, again.text
         jobs = client.get("/v1/jobs", params={"limit": 100}).json()["jobs"]
