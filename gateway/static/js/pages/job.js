@@ -45,8 +45,13 @@ function stat(label, value, note, attrs = {}) {
     note ? h('div', {class: 'note'}, note) : null);
 }
 
+// A band the report does not give (a damaged report): "not known", as the other pages say of a figure they lack.
+function bandWords(band) {
+  return !band || band === 'unknown' ? 'not known' : band.replace('-', ' ');
+}
+
 function bandChip(band) {
-  return h('span', {class: ['band', band]}, band.replace('-', ' '));
+  return h('span', {class: ['band', band || 'unknown']}, bandWords(band));
 }
 
 function plddtLegend() {
@@ -183,6 +188,7 @@ async function structureSection(job, files, query) {
   const section = h('div', {class: 'stack'}, read ? null : damagedNotice('the per-residue pLDDT and PAE plots', files.shared),
     drawable ? null : undrawableNotice(), stats, drawable ? viewerCard : null,
     files.shared || !drawable ? null : compareCard(job, pdb, viewerReady, query), plots, inputs);
+  section.dataset.atoms = String(drawable); // showResults: no atoms, nothing to dock a ligand to
   if (drawable) requestAnimationFrame(async () => {
     const view = await structureViewer(container, pdb, plddt);
     drawn(view);
@@ -245,7 +251,8 @@ async function dockingSection(job, files) {
     });
     const pose = poses[i];
     if (!pose) return; // no poses to show (an empty report)
-    selected.textContent = `Showing pose #${pose.rank} · confidence ${pose.confidence === null ? 'n/a' : pose.confidence.toFixed(3)} (${pose.confidence_band})`;
+    selected.textContent = pose.confidence === null || pose.confidence === undefined ? `Showing pose #${pose.rank} · confidence not known`
+      : `Showing pose #${pose.rank} · confidence ${pose.confidence.toFixed(3)} (${bandWords(pose.confidence_band)})`;
     container.dataset.pose = String(pose.rank);
     if (view) view.show(i);
   }
@@ -400,6 +407,9 @@ export async function render(main, {params, query}) {
   // The Share panel has a place of its own above the results: prepended to the results, it was wiped out when they
   // finished loading, so a Share clicked at once left the button "expanded" over no panel.
   const panels = h('div', {class: 'stack', id: 'job-panels'});
+  // Whether the structure can take a ligand: until its file is read, as most can; not once it is found to hold no
+  // atoms (a damaged file; the twin's placeholder), where "Dock a ligand" led to a docking job bound to fail.
+  let dockable = true;
   const body = h('div', {class: 'stack', id: 'job-results'});
   const header = () => pageHeader(job.name || `Job ${shortId(job.job_id)}`, {
     crumbs: h('a', {href: '/jobs'}, '‹ Jobs'),
@@ -408,7 +418,7 @@ export async function render(main, {params, query}) {
       h('button', {class: 'btn link small', type: 'button', on: {click: () => copyText(job.job_id)}}, 'Copy id'),
       h('span', {class: 'muted small'}, `Submitted ${ago(job.created_at)}`)),
     actions: [
-      job.status === 'completed' && job.model !== 'diffdock' && !job.results_deleted_at
+      job.status === 'completed' && job.model !== 'diffdock' && !job.results_deleted_at && dockable
         ? h('a', {class: 'btn', id: 'dock-this', href: `/submit?model=diffdock&receptor=${encodeURIComponent(job.job_id)}`}, 'Dock a ligand to this structure')
         : null,
       h('a', {class: 'btn', id: 'run-again', href: `/submit?model=${encodeURIComponent(job.model)}&from=${encodeURIComponent(job.job_id)}`,
@@ -554,23 +564,29 @@ export async function render(main, {params, query}) {
       provenance(job));
       return;
     }
-    await showResults(body, job, ownerFiles(job.job_id), query);
+    const shown = await showResults(body, job, ownerFiles(job.job_id), query);
+    if (shown.noAtoms && dockable) {
+      dockable = false;
+      redrawHeader(); // without "Dock a ligand" (the focus, were it there, goes to the title)
+    }
   }
   await show();
 }
 
 /** A completed job's results in `body`: the viewer, scores, plots, downloads and provenance (the owner's job page
- * and a share link's page). */
+ * and a share link's page). Says whether its structure was found to hold no atoms (`noAtoms`). */
 export async function showResults(body, job, files, query) {
   replace(body, h('div', {class: 'muted'}, 'Loading results…'));
   try {
     const section = job.model === 'diffdock' ? await dockingSection(job, files) : await structureSection(job, files, query);
     replace(body, weightsNotice(job), section, downloads(job, files), provenance(job));
+    return {noAtoms: section.dataset.atoms === 'false'};
   } catch (err) {
     // The API's messages are written for people; anything else (a script's TypeError) is not, and is not shown.
     const why = err instanceof ApiError ? err.message
       : 'Its result files could not be read: they may be damaged. The downloads below may still work.';
     replace(body, h('div', {class: 'notice bad', id: 'results-error'}, h('div', {}, h('strong', {}, 'Could not load the results'), why)),
       downloads(job, files));
+    return {noAtoms: false};
   }
 }
