@@ -2,7 +2,9 @@
 delivery id with `v2=` too, which stops a replay under another id); a refund in the credit history read "ESMFold job
 failed (model_error)", a program's code; a phone's receptor list cut a long job name's short id; "Dock a ligand"
 was offered on a structure with no atoms; the sidebar's subtitle wrapped at 1440 px; DiffDock's confidence said
-"unknown" where every other page says "not known". A job service on the inference twin, in this module alone."""
+"unknown" where every other page says "not known". Then what a look at every page at 1440 and 375 px found: lengths
+in Provenance without their unit, a blank value, "Sha256" and "Files wait"; "4.2 Å" broken before its unit; DiffDock's
+band rules in code's "<=". A job service on the inference twin, in this module alone."""
 
 from __future__ import annotations
 
@@ -167,4 +169,89 @@ def test_a_docking_confidence_not_given_is_not_known(browser: Browser, service: 
     expect(page.locator("#poses tbody tr").first.locator(".band")).to_have_text("not known")
     expect(page.locator("#main")).not_to_contain_text("unknown")
     shot(page, "last-docking-not-known", full_page=False)
+    page.close()
+
+
+# ---- what a look at every page at 1440 and 375 px found ------------------------------------------------------------
+
+# DiffDock's receptor as its metadata gives it (phonos_models/diffdock/receptor_prep.py), with ESMFold's file stages.
+RECEPTOR_METADATA = {
+    "weights": {"esm": {"name": "esm2-tiny", "sha256": "ab" * 32}},
+    "receptor": {"residues": 60, "center": [-11.387, -12.031, 1.937],
+                 "preparation": {"altloc_kept": "", "residues_without_ca": [], "pdbqt_columns_ignored": False}},
+    "pocket": {"center": [1.5, 2.0, -3.25], "radius": 10.0},
+    "timings": {"triton_call_s": 1.2, "fold_s": 0.5, "files_s": 0.09, "files_wait_s": 0.19},
+}
+
+
+def test_provenance_gives_lengths_their_unit_names_as_written_and_no_blank_value(
+        browser: Browser, service: InProcessService, lena: User) -> None:
+    """A docking job's Provenance said "Center -11.387, -12.031, 1.937" with no unit, "Altloc kept" with nothing
+    beside it (an empty text: no altlocs), "Sha256", "Esm", "Residues without ca" and "Pdbqt", and ESMFold's
+    timings "Files" and "Files wait", words of the machinery."""
+    page = open_at(browser, service, lena, "/jobs")
+    expect(page.locator("h1")).to_have_text("Jobs")
+    page.evaluate("""async (metadata) => {
+        const {provenance} = await import('/static/js/provenance.js');
+        const job = {job_id: '3db1a163-0fb9-4405-b76c-1ffcb51d6b1a', created_at: '2026-05-01T10:00:00Z',
+                     updated_at: '2026-05-01T10:00:42Z', metadata};
+        document.querySelector('main').prepend(provenance(job));
+    }""", RECEPTOR_METADATA)
+    card = page.locator("#provenance")
+
+    def value(group: str, term: str) -> str:
+        dt = card.locator(f".kv-group[data-group={group}] dt", has_text=term).first
+        return str(dt.evaluate("(dt) => dt.nextElementSibling.textContent"))
+
+    assert value("receptor", "center") == "-11.387, -12.031, 1.937\u00a0Å"
+    assert value("pocket", "radius") == "10\u00a0Å"
+    assert value("receptor", "residues") == "60"  # a count, no unit
+    assert value("preparation", "altloc kept") == "none"
+    expect(card.locator(".kv-group[data-group=preparation] dt")).to_contain_text(
+        ["altloc kept", "residues without Cα", "PDBQT columns ignored"])
+    expect(card.locator(".kv-group[data-group=esm] dt")).to_contain_text(["name", "SHA-256"])
+    expect(card.locator(".kv-group[data-group=esm] h4")).to_have_text("ESM")
+    expect(card.locator("#timings dt")).to_have_text(["on the model server", "fold", "writing the result files",
+                                                      "waiting for a file writer"])
+    page.close()
+
+
+def test_a_sticks_structures_distances_keep_their_unit_on_their_line(
+        browser: Browser, service: InProcessService, lena: User, client: ApiClient) -> None:
+    """On a phone the note under a structure drawn as sticks broke "4.2 Å" after the number, the unit alone at the
+    next line's start."""
+    job_id = client.wait_for(client.predict(SEQ, name="a chain of far apart atoms").json()["job_id"])["job_id"]
+    # Ten Cα atoms 6 Å apart: no real chain, drawn as sticks (viewer.js), as tiny random weights make.
+    pdb = "".join(f"ATOM  {i:5d}  CA  GLY A{i:4d}    {6.0 * i:8.3f}{0.0:8.3f}{0.0:8.3f}  1.00 50.00           C\n"
+                  for i in range(1, 11))
+    page = signed_in(browser, service, lena)  # type: ignore[arg-type]
+    page.set_viewport_size({"width": PHONE, "height": 800})
+    page.route(f"**/v1/jobs/{job_id}/download?format=pdb*",
+               lambda route: route.fulfill(status=200, content_type="chemical/x-pdb", body=pdb))
+    page.goto(f"{service.base_url}/jobs/{job_id}")
+    note = page.locator("#viewer-note")
+    expect(note).to_contain_text("more than 4.2")
+    text = note.text_content() or ""
+    assert "4.2\u00a0Å apart (3.8\u00a0Å in" in text, text
+    page.close()
+
+
+def test_docking_band_rules_use_the_signs_of_print(browser: Browser, service: InProcessService, lena: User,
+                                                  client: ApiClient) -> None:
+    """DiffDock's band rules under the poses read "confidence <= -1.5", as code."""
+    answer = client.post("/v1/predict", json={"model": "diffdock", "sequence": "CC(=O)Oc1ccccc1C(=O)O",
+                                               "name": "band rules", "params": {"protein_pdb": RECEPTOR}})
+    dock_id = client.wait_for(answer.json()["job_id"])["job_id"]
+    report = {"ligand": {"smiles": "CC(=O)Oc1ccccc1C(=O)O"},
+              "poses": [{"rank": 1, "confidence": -0.4, "confidence_band": "moderate"}],
+              "confidence_meaning": {"bands": {"high": "confidence > 0", "moderate": "-1.5 < confidence <= 0",
+                                               "low": "confidence <= -1.5"}}}
+    page = signed_in(browser, service, lena)  # type: ignore[arg-type]
+    page.route(f"**/v1/jobs/{dock_id}/download?format=json*",
+               lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(report)))
+    page.goto(f"{service.base_url}/jobs/{dock_id}")
+    side = page.locator(".card", has=page.locator("#poses"))
+    expect(side).to_contain_text("-1.5 < confidence ≤ 0")
+    expect(side).to_contain_text("confidence ≤ -1.5")
+    expect(side).not_to_contain_text("<=")
     page.close()

@@ -573,13 +573,13 @@ def test_provenance_shows_a_list_of_objects_as_a_table(hana_page: Page, service:
         expect(card.locator(".kv-group[data-group=chains] h3")).to_have_text("chains")  # one heading, not one per chain
         expect(card.locator("[data-group^='chains ']")).to_have_count(0)
         models = card.locator("table[data-items=models]")
-        expect(models.locator("thead th")).to_have_text(["model", "sha256", "real", "source"])
+        expect(models.locator("thead th")).to_have_text(["model", "SHA-256", "real", "source"])
         expect(models.locator("tbody tr").first.locator("td[data-label=source]")).to_have_text("—")
-        expect(models.locator("tbody tr").first.locator("td[data-label=sha256] span")).to_have_class("mono small")
+        expect(models.locator("tbody tr").first.locator("td[data-label=SHA-256] span")).to_have_class("mono small")
         expect(card.locator("dl.kv").nth(1)).to_contain_text("num recycles4")  # scalars as before
         # In the order a job lives them: waiting, the model server's call with the model's own stages, saving, total.
         expect(card.locator("#timings dt")).to_have_text(["waiting to start", "on the model server", "model load",
-                                                          "fold", "files", "saving the results",
+                                                          "fold", "writing the result files", "saving the results",
                                                           "total, start to results saved"])
         card.scroll_into_view_if_needed()
         assert page.evaluate("document.documentElement.scrollWidth") <= width

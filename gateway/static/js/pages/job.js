@@ -160,7 +160,7 @@ async function structureSection(job, files, query) {
     // Amber relax (params.relax) of the rank-1 structure: clashing heavy-atom pairs before -> after.
     job.metrics?.clashes_relaxed !== undefined ? stat('Clashes after relax',
       `${num(job.metrics.clashes_unrelaxed)} → ${num(job.metrics.clashes_relaxed)}`,
-      `Clashing atom pairs; RMSD to unrelaxed ${num(job.metrics.relax_rmsd, 2)} Å`, {id: 'metric-relax'}) : null,
+      `Clashing atom pairs; RMSD to unrelaxed ${num(job.metrics.relax_rmsd, 2)}\u00a0Å`, {id: 'metric-relax'}) : null,
     files.shared ? null : stat('Credits', num(job.credits_used), modelName(job.model)));
   // A canvas says nothing to a screen reader: the viewer is an image named for what it shows (its buttons, beside
   // it, stay buttons).
@@ -268,9 +268,10 @@ async function dockingSection(job, files) {
       h('tbody', {}, rows))),
     h('div', {class: 'card-body small muted'},
       h('div', {}, 'Confidence is DiffDock’s raw logit, not a probability or an affinity.'),
-      report.pocket ? h('div', {id: 'pocket-note'}, `Pocket: centre (${report.pocket.center.join(', ')}) Å, radius ${report.pocket.radius} Å. `
+      report.pocket ? h('div', {id: 'pocket-note'}, `Pocket: centre (${report.pocket.center.join(', ')})\u00a0Å, radius ${report.pocket.radius}\u00a0Å. `
         + 'Poses start in the pocket; “Pocket” is how far (Å) from the centre each ended (the checkpoints were trained for blind docking).') : null,
-      Object.entries(meaning).map(([band, rule]) => h('div', {}, bandChip(band), ' ', rule))));
+      // The report's rules in the signs of print ("confidence <= -1.5" read as code).
+      Object.entries(meaning).map(([band, rule]) => h('div', {}, bandChip(band), ' ', String(rule).replaceAll('<=', '≤').replaceAll('>=', '≥')))));
   function rowsIndex() { return Math.max(0, rows.findIndex((r) => r.classList.contains('selected'))); }
   const viewerCard = h('div', {class: 'card viewer-card'},
     h('div', {class: 'card-head'}, h('h2', {}, 'Receptor and ligand pose'), selected),
@@ -308,7 +309,7 @@ function plainText(container) {
 /** Why a structure is drawn as sticks (viewer.js cartoonDrawable). */
 function sticksNote(what) {
   return h('div', {class: 'small muted', id: 'viewer-note'},
-    `${what}: most neighbouring Cα atoms here are more than 4.2 Å apart (3.8 Å in a real chain), `,
+    `${what}: most neighbouring Cα atoms here are more than 4.2\u00a0Å apart (3.8\u00a0Å in a real chain), `,
     'so a cartoon would show almost nothing. Tiny random weights make such structures.');
 }
 
