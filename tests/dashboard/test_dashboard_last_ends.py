@@ -255,3 +255,31 @@ def test_docking_band_rules_use_the_signs_of_print(browser: Browser, service: In
     expect(side).to_contain_text("confidence ≤ -1.5")
     expect(side).not_to_contain_text("<=")
     page.close()
+
+
+def test_esmfolds_mean_plddt_says_it_is_over_all_atoms_when_the_plots_mean_differs(
+        browser: Browser, service: InProcessService, lena: User, client: ApiClient) -> None:
+    """ESMFold's "Mean pLDDT 50.3" (over every atom, as esm-fold reports it) stood beside a per-residue plot whose
+    values average 59.0: a scientist reads one of them as wrong. The residues' mean is said under it, with which
+    is which; a result whose two means agree (or that gives one) shows the one."""
+    job_id = client.wait_for(client.predict(SEQ, name="two means").json()["job_id"])["job_id"]
+    plddt = [59.0 + (i % 3 - 1) * 0.5 for i in range(len(SEQ))]
+    scores = {"sequence": SEQ, "plddt": plddt, "mean_plddt": 50.28, "mean_plddt_ca": 59.03}
+    page = signed_in(browser, service, lena)  # type: ignore[arg-type]
+    page.route(f"**/v1/jobs/{job_id}/download?format=json*",
+               lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(scores)))
+    page.goto(f"{service.base_url}/jobs/{job_id}")
+    stat = page.locator("#metric-plddt")
+    expect(stat.locator(".value")).to_have_text("50.3")
+    expect(stat.locator("#plddt-which")).to_have_text("all atoms; 59.0 over residues (the plot)")
+    shot(page, "last-mean-plddt-1440", full_page=False)
+    page.set_viewport_size({"width": PHONE, "height": 800})
+    shot(page, "last-mean-plddt-375", full_page=False)
+    page.unroute(f"**/v1/jobs/{job_id}/download?format=json*")
+    one = dict(scores, mean_plddt_ca=None)
+    page.route(f"**/v1/jobs/{job_id}/download?format=json*",
+               lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(one)))
+    page.reload()
+    expect(stat.locator(".value")).to_have_text("50.3")
+    expect(stat.locator("#plddt-which")).to_have_count(0)
+    page.close()

@@ -151,8 +151,13 @@ async function structureSection(job, files, query) {
   // Neither file readable (damaged scores, a structure with no atoms): "0 residues" was shown, a length the job never
   // had; it is "not known", as the mean pLDDT beside it is.
   const length = plddt.length || residueCount(pdb);
+  // ESMFold's mean pLDDT is over every atom (as esm-fold reports it), its plot the residues' (Cα) values: 50.3 beside
+  // a plot averaging 59.0 read as a wrong figure. The residues' mean, when it differs, is said under it.
+  const perResidue = scores.mean_plddt_ca;
+  const otherMean = known && typeof perResidue === 'number' && Math.abs(perResidue - mean) >= 0.05
+    ? h('div', {class: 'small', id: 'plddt-which'}, `all atoms; ${num(perResidue, 1)} over residues (the plot)`) : null;
   const stats = h('div', {class: 'grid stats'},
-    stat('Mean pLDDT', num(mean, 1), known ? h('span', {class: ['band', band.cls]}, band.label) : 'not known', {id: 'metric-plddt'}),
+    stat('Mean pLDDT', num(mean, 1), known ? [h('span', {class: ['band', band.cls]}, band.label), otherMean] : 'not known', {id: 'metric-plddt'}),
     job.metrics?.ptm !== undefined ? stat('pTM', num(job.metrics.ptm, 3), 'Predicted TM-score, 0–1') : null,
     job.metrics?.iptm !== undefined ? stat('ipTM', num(job.metrics.iptm, 3), 'Interface pTM of the complex, 0–1') : null,
     stat('Length', length ? num(length) : '-', !length ? 'not known'
