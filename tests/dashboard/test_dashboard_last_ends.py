@@ -283,3 +283,25 @@ def test_esmfolds_mean_plddt_says_it_is_over_all_atoms_when_the_plots_mean_diffe
     expect(stat.locator(".value")).to_have_text("50.3")
     expect(stat.locator("#plddt-which")).to_have_count(0)
     page.close()
+
+
+def test_a_usage_charts_first_day_keeps_clear_of_the_axis_zero(browser: Browser, service: InProcessService,
+                                                               lena: User, client: ApiClient) -> None:
+    """The first day's label ("3 Nov"), centred on its bar, ran into the y axis's "0" at the chart's corner: the
+    two touched on a phone, and nearly did at 1440 px."""
+    client.wait_for(client.predict(SEQ, name="counted").json()["job_id"])
+    page = open_at(browser, service, lena, "/usage")
+    for width in (1440, PHONE):
+        page.set_viewport_size({"width": width, "height": 900})
+        for chart in page.locator(".chart svg").all():
+            zero, first = chart.evaluate("""(svg) => {
+                const texts = [...svg.querySelectorAll('text')];
+                const zero = texts.find((t) => t.textContent === '0' && t.getAttribute('text-anchor') === 'end');
+                const first = texts.find((t) => t.closest('g') && !t.closest('g.grid') && t.getAttribute('text-anchor') !== 'end'
+                    && t !== zero);
+                const box = (t) => { const r = t.getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom]; };
+                return [box(zero), box(first)];
+            }""")
+            apart = first[0] - zero[1] >= 2 or first[2] - zero[3] >= 2  # beside it, or under it
+            assert apart, (width, zero, first)
+    page.close()
