@@ -305,3 +305,26 @@ def test_a_usage_charts_first_day_keeps_clear_of_the_axis_zero(browser: Browser,
             apart = first[0] - zero[1] >= 2 or first[2] - zero[3] >= 2  # beside it, or under it
             assert apart, (width, zero, first)
     page.close()
+
+
+def test_the_pae_scale_keeps_its_unit_and_a_folds_json_is_not_said_to_hold_poses(
+        browser: Browser, service: InProcessService, lena: User, client: ApiClient) -> None:
+    """On a phone the PAE map's scale read "30+" over a lone "Å"; an ESMFold job's JSON download was described as
+    "Scores: pLDDT, pTM, PAE / pose confidences", a docking job's words on a fold."""
+    job_id = client.wait_for(client.predict(SEQ, name="pae scale").json()["job_id"])["job_id"]
+    n = len(SEQ)
+    scores = {"sequence": SEQ, "plddt": [70.0] * n, "mean_plddt": 70.0,
+              "pae": [[abs(i - j) * 1.5 for j in range(n)] for i in range(n)]}
+    page = signed_in(browser, service, lena)  # type: ignore[arg-type]
+    page.set_viewport_size({"width": PHONE, "height": 800})
+    page.route(f"**/v1/jobs/{job_id}/download?format=json*",
+               lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(scores)))
+    page.goto(f"{service.base_url}/jobs/{job_id}")
+    top = page.locator(".pae .scale span").first
+    expect(top).to_have_text("30+ Å")
+    assert top.text_content() == "30+\u00a0Å"
+    box = top.bounding_box()
+    assert box and box["height"] < 20, box  # one line
+    expect(page.locator(".downloads")).to_contain_text("Scores: pLDDT, pTM, PAE")
+    expect(page.locator(".downloads")).not_to_contain_text("pose")
+    page.close()

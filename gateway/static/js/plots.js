@@ -166,7 +166,7 @@ export function paeHeatmap(pae, maxPae = 30) {
     h('div', {class: 'pae'},
       h('div', {class: 'axis-y'}, 'Aligned residue'),
       h('div', {class: 'figure'}, h('div', {class: 'pae-map'}, canvas, mark), h('div', {class: 'axis-x'}, 'Scored residue')),
-      h('div', {class: 'scale'}, h('span', {}, `${maxPae}+ Å`), h('div', {class: 'bar'}), h('span', {}, '0 Å'))),
+      h('div', {class: 'scale'}, h('span', {}, `${maxPae}+\u00a0Å`), h('div', {class: 'bar'}), h('span', {}, '0\u00a0Å'))),
     readout);
 }
 

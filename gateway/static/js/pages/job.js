@@ -19,7 +19,7 @@ const POLL_RETRY_MS = 3000; // after a failed poll: a service restarting is give
 const FORMAT_INFO = {
   pdb: ['PDB', 'Coordinates (pLDDT in the B-factor column)'],
   cif: ['mmCIF', 'Coordinates with provenance'],
-  json: ['JSON', 'Scores: pLDDT, pTM, PAE / pose confidences'],
+  json: ['JSON', 'Scores: pLDDT, pTM, PAE'], // a docking job's: DOCKING_FORMAT_INFO
   a3m: ['A3M', 'The multiple sequence alignment used'],
   timings: ['Timings', 'Stage timings (JSON)'],
   sdf: ['SDF', 'Every ranked ligand pose'],
