@@ -180,7 +180,7 @@ RECEPTOR_METADATA = {
     "receptor": {"residues": 60, "center": [-11.387, -12.031, 1.937],
                  "preparation": {"altloc_kept": "", "residues_without_ca": [], "pdbqt_columns_ignored": False}},
     "pocket": {"center": [1.5, 2.0, -3.25], "radius": 10.0},
-    "timings": {"triton_call_s": 1.2, "fold_s": 0.5, "files_s": 0.09, "files_wait_s": 0.19},
+    "timings": {"triton_call_s": 1.2, "fold_s": 0.5, "files_s": 0.09, "files_wait_s": 0.19, "total_s": 1.1},
 }
 
 
@@ -188,7 +188,7 @@ def test_provenance_gives_lengths_their_unit_names_as_written_and_no_blank_value
         browser: Browser, service: InProcessService, lena: User) -> None:
     """A docking job's Provenance said "Center -11.387, -12.031, 1.937" with no unit, "Altloc kept" with nothing
     beside it (an empty text: no altlocs), "Sha256", "Esm", "Residues without ca" and "Pdbqt", and ESMFold's
-    timings "Files" and "Files wait", words of the machinery."""
+    timings "Files" and "Files wait", words of the machinery (and DiffDock's "Total" beside the service's)."""
     page = open_at(browser, service, lena, "/jobs")
     expect(page.locator("h1")).to_have_text("Jobs")
     page.evaluate("""async (metadata) => {
@@ -212,7 +212,7 @@ def test_provenance_gives_lengths_their_unit_names_as_written_and_no_blank_value
     expect(card.locator(".kv-group[data-group=esm] dt")).to_contain_text(["name", "SHA-256"])
     expect(card.locator(".kv-group[data-group=esm] h4")).to_have_text("ESM")
     expect(card.locator("#timings dt")).to_have_text(["on the model server", "fold", "writing the result files",
-                                                      "waiting for a file writer"])
+                                                      "waiting for a file writer", "total in the model"])
     page.close()
 
 

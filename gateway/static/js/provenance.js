@@ -102,7 +102,9 @@ export function provenance(job) {
 const TIMING_NAMES = {queued: 'waiting to start', triton_call: 'on the model server', store: 'saving the results',
   service_total: 'total, start to results saved',
   // ESMFold's result files (PDB, mmCIF, plots) are written by worker processes: "files" and "files wait" said neither.
-  files: 'writing the result files', files_wait: 'waiting for a file writer'};
+  files: 'writing the result files', files_wait: 'waiting for a file writer',
+  // DiffDock's own whole, beside the service's: two rows read "Total" and "Total, start to results saved".
+  total: 'total in the model'};
 
 // The service's stages around the model's, in the order a job lives them: waiting, the call to the model server
 // (the model's own stages, as it lists them, come next), saving the results, the whole. The stored order is the
