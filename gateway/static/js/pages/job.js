@@ -572,8 +572,12 @@ export async function render(main, {params, query}) {
     }
     const shown = await showResults(body, job, ownerFiles(job.job_id), query);
     if (shown.noAtoms && dockable) {
+      // Only the button goes: the header drawn again made a new Share button, which said its open panel was shut.
       dockable = false;
-      redrawHeader(); // without "Dock a ligand" (the focus, were it there, goes to the title)
+      const dock = main.querySelector('#dock-this');
+      const focused = dock === document.activeElement;
+      dock?.remove();
+      if (focused) focusIfLost(main.querySelector('h1'));
     }
   }
   await show();
