@@ -194,9 +194,15 @@ def test_a_job_pages_title_keeps_its_width_beside_the_sidebar(hana_page: Page, s
     client = service.client(hana.api_key)
     job_id = client.wait_for(client.predict(SEQ, name="Hemoglobin subunit alpha, apo form").json()["job_id"])["job_id"]
     page = hana_page
+    # A structure with atoms (the twin's file has none, and a structure without atoms offers no "Dock a ligand"):
+    # one residue's, for the four actions.
+    atom = "ATOM      1  CA  MET A   1      11.104   6.134  -6.504  1.00 90.00           C\n"
+    page.route(f"**/v1/jobs/{job_id}/download?format=pdb*",
+               lambda route: route.fulfill(status=200, content_type="chemical/x-pdb", body=atom))
     for width in (1024, 1440):
         page.set_viewport_size({"width": width, "height": 900})
         page.goto(f"{service.base_url}/jobs/{job_id}")
+        expect(page.locator("#dock-this")).to_be_visible()
         title = page.locator(".topbar h1")
         expect(title).to_have_text("Hemoglobin subunit alpha, apo form")
         shot(page, f"72-job-header-{width}", full_page=False)
@@ -449,14 +455,15 @@ def test_a_structure_to_choose_names_its_job_once(hana_page: Page, service: InPr
         document.getElementById('compare-card').remove();
         document.querySelector('main').append(compareCard({job_id: id, formats: []}, '', Promise.resolve(null), null));
     }""", unnamed)
-    expect(page.locator(f"#compare-with option[value='{named}']")).to_have_text(f"Lysozyme run 3 · ESMFold · {named[:8]}")
+    # The short id first: a phone's select cuts a long name, which kept the id out of sight (test_dashboard_last_ends).
+    expect(page.locator(f"#compare-with option[value='{named}']")).to_have_text(f"{named[:8]} · ESMFold · Lysozyme run 3")
     labels = page.evaluate("""async () => {
         const {jobChoiceLabel} = await import('/static/js/format.js');
         const id = '3db1a163-0fb9-4405-b76c-1ffcb51d6b1a';
         return [jobChoiceLabel({job_id: id, model: 'alphafold2', name: ''}),
                 jobChoiceLabel({job_id: id, model: 'alphafold2', name: 'af2 test'})];
     }""")
-    assert labels == ["Job 3db1a163 · AlphaFold2", "af2 test · AlphaFold2 · 3db1a163"]
+    assert labels == ["Job 3db1a163 · AlphaFold2", "3db1a163 · AlphaFold2 · af2 test"]
 
 
 def test_usage_labels_are_shown_whole_on_a_phone_and_a_laptop(hana_page: Page, service: InProcessService,
@@ -566,13 +573,13 @@ def test_provenance_shows_a_list_of_objects_as_a_table(hana_page: Page, service:
         expect(card.locator(".kv-group[data-group=chains] h3")).to_have_text("chains")  # one heading, not one per chain
         expect(card.locator("[data-group^='chains ']")).to_have_count(0)
         models = card.locator("table[data-items=models]")
-        expect(models.locator("thead th")).to_have_text(["model", "sha256", "real", "source"])
+        expect(models.locator("thead th")).to_have_text(["model", "SHA-256", "real", "source"])
         expect(models.locator("tbody tr").first.locator("td[data-label=source]")).to_have_text("—")
-        expect(models.locator("tbody tr").first.locator("td[data-label=sha256] span")).to_have_class("mono small")
+        expect(models.locator("tbody tr").first.locator("td[data-label=SHA-256] span")).to_have_class("mono small")
         expect(card.locator("dl.kv").nth(1)).to_contain_text("num recycles4")  # scalars as before
         # In the order a job lives them: waiting, the model server's call with the model's own stages, saving, total.
         expect(card.locator("#timings dt")).to_have_text(["waiting to start", "on the model server", "model load",
-                                                          "fold", "files", "saving the results",
+                                                          "fold", "writing the result files", "saving the results",
                                                           "total, start to results saved"])
         card.scroll_into_view_if_needed()
         assert page.evaluate("document.documentElement.scrollWidth") <= width

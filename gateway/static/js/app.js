@@ -26,11 +26,15 @@ const NAV = [
   {id: 'account', href: '/account', label: 'Account'},
 ];
 
+// What phonos does, under its name: short enough for one line beside the logo in the 232 px sidebar ("Structure
+// prediction & docking", 169 px wide in DejaVu Sans, wrapped there at every width). The sign-in page shows this brand.
+const TAGLINE = 'Protein folding & docking';
+
 /** The logo and name: a link to the jobs, or plain (`href` null) where there is no account to go to (a share link). */
 export function brand(href = '/jobs') {
   return h(href ? 'a' : 'div', {class: 'brand', href},
     h('img', {src: '/static/img/logo.svg', alt: ''}),
-    h('div', {}, h('div', {class: 'brand-name'}, 'phonos'), h('div', {class: 'brand-tag'}, 'Structure prediction & docking')));
+    h('div', {}, h('div', {class: 'brand-name'}, 'phonos'), h('div', {class: 'brand-tag'}, TAGLINE)));
 }
 
 function shell(session, active) {

@@ -12,10 +12,12 @@ export function shortId(id) {
   return id ? id.slice(0, 8) : '';
 }
 
-/** A finished structure as a choice in a list (a receptor, a structure to compare with): its name, model and
- * short id; a job with no name is already called by its id ("Job 3db1a163 · AlphaFold2"), said once. */
+/** A finished structure as a choice in a list (a receptor, a structure to compare with): its short id, model and
+ * name, the name last: a phone's native select cuts what does not fit, and a long name put first cut the id that
+ * tells two runs of one name apart. A job with no name is already called by its id ("Job 3db1a163 · AlphaFold2"),
+ * said once. */
 export function jobChoiceLabel(job) {
-  return job.name ? `${job.name} · ${modelName(job.model)} · ${shortId(job.job_id)}`
+  return job.name ? `${shortId(job.job_id)} · ${modelName(job.model)} · ${job.name}`
     : `Job ${shortId(job.job_id)} · ${modelName(job.model)}`;
 }
 

@@ -166,7 +166,7 @@ export function paeHeatmap(pae, maxPae = 30) {
     h('div', {class: 'pae'},
       h('div', {class: 'axis-y'}, 'Aligned residue'),
       h('div', {class: 'figure'}, h('div', {class: 'pae-map'}, canvas, mark), h('div', {class: 'axis-x'}, 'Scored residue')),
-      h('div', {class: 'scale'}, h('span', {}, `${maxPae}+ Å`), h('div', {class: 'bar'}), h('span', {}, '0 Å'))),
+      h('div', {class: 'scale'}, h('span', {}, `${maxPae}+\u00a0Å`), h('div', {class: 'bar'}), h('span', {}, '0\u00a0Å'))),
     readout);
 }
 
@@ -190,7 +190,10 @@ export function barChart(points, {label = '', format = (v) => num(v), alt = fals
     return s('g', {},
       s('rect', {class: ['bar', alt ? 'alt' : ''], x: L + i * slot + slot * 0.18, width: slot * 0.64, y: y(0) - height, height, rx: 2},
         s('title', {}, `${p.label}: ${format(p.value)} ${label}`)),
-      i % every === 0 ? s('text', {x: L + i * slot + slot / 2, y: H - B + 16, 'text-anchor': 'middle'}, p.short || p.label) : null);
+      // The first day's label starts at its bar rather than centred on it: centred, "3 Nov" ran into the y axis's
+      // "0" beside it (on a phone the two touched).
+      i % every === 0 ? s('text', i === 0 ? {x: L + slot * 0.18, y: H - B + 16, 'text-anchor': 'start'}
+        : {x: L + i * slot + slot / 2, y: H - B + 16, 'text-anchor': 'middle'}, p.short || p.label) : null);
   });
   return h('div', {class: 'chart'}, s('svg', {viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label, id}, grid, bars));
 }

@@ -10,7 +10,21 @@ function show(value) {
   if (Array.isArray(value)) return value.length ? value.map(show).join(', ') : 'none';
   if (typeof value === 'number') return String(+value.toFixed(4));
   if (value && typeof value === 'object') return Object.entries(value).map(([k, v]) => `${label(k)}: ${show(v)}`).join(' · ') || 'none';
+  // An empty text is "none" as an empty list is (DiffDock's `altloc_kept` with no altlocs: a row with no value);
+  // a null is a value the model did not know.
+  if (value === '') return 'none';
+  if (value === null || value === undefined) return 'not known';
   return String(value);
+}
+
+// Lengths in Å: DiffDock's receptor centre and a pocket's centre and radius ("Center -11.387, -12.031, 1.937" said
+// no unit). A no-break space keeps the unit on the number's line.
+const IN_ANGSTROM = new Set(['center', 'centre', 'radius']);
+
+function showWithUnit(key, value) {
+  const said = show(value);
+  const numeric = typeof value === 'number' || (Array.isArray(value) && value.length && value.every((v) => typeof v === 'number'));
+  return IN_ANGSTROM.has(key) && numeric ? `${said}\u00a0Å` : said;
 }
 
 const isObject = (v) => Boolean(v) && typeof v === 'object' && !Array.isArray(v);
@@ -22,8 +36,13 @@ const isGroup = (v) => v && typeof v === 'object'
 // A list whose every item is an object with keys: a table. (A list mixing objects and scalars keeps numbered groups.)
 const isTable = (v) => Array.isArray(v) && v.length > 0 && v.every((x) => isObject(x) && Object.keys(x).length > 0);
 
+// Words of a key that are names or symbols, as a scientist writes them ("sha256" read "Sha256", "residues without
+// ca" a lower-case ca for the Cα atom).
+const WORDS = {sha256: 'SHA-256', ca: 'Cα', pdb: 'PDB', pdbqt: 'PDBQT', esm: 'ESM', msa: 'MSA', rmsd: 'RMSD', nan: 'NaN',
+  pae: 'PAE', ptm: 'pTM', iptm: 'ipTM', plddt: 'pLDDT', gpu: 'GPU', cpu: 'CPU', smiles: 'SMILES', mmcif: 'mmCIF'};
+
 function label(key) {
-  return key.replaceAll('_', ' ');
+  return key.split('_').map((word) => WORDS[word] || word).join(' ');
 }
 
 const valueClass = (key) => (/sha256|hash/.test(key) ? 'mono small' : '');
@@ -36,7 +55,7 @@ function itemsTable(key, items) {
     h('thead', {}, h('tr', {}, columns.map((c) => h('th', {scope: 'col'}, label(c))))),
     // A hash's mono type on its own span: the cell's label on a phone (td::before) keeps the page's type.
     h('tbody', {}, items.map((item) => h('tr', {}, columns.map((c) => h('td', {'data-label': label(c)},
-      c in item ? h('span', {class: valueClass(c)}, show(item[c])) : h('span', {class: 'muted'}, '—'))))))));
+      c in item ? h('span', {class: valueClass(c)}, showWithUnit(c, item[c])) : h('span', {class: 'muted'}, '—'))))))));
 }
 
 /** Scalars as key/value rows; nested objects (weights, sampling...) each under their own heading; lists of
@@ -49,7 +68,7 @@ export function kvRows(object, depth = 0) {
   const groups = entries.filter(([, v]) => isGroup(v));
   return [
     scalars.length ? h('dl', {class: 'kv'}, scalars.map(([k, v]) =>
-      [h('dt', {}, label(k)), h('dd', {class: valueClass(k)}, show(v))])) : null,
+      [h('dt', {}, label(k)), h('dd', {class: valueClass(k)}, showWithUnit(k, v))])) : null,
     groups.map(([k, v]) => h('div', {class: 'kv-group', 'data-group': k},
       h(depth ? 'h4' : 'h3', {}, label(k)),
       isTable(v) ? itemsTable(k, v) : depth < 2 ? kvRows(v, depth + 1) : h('dd', {}, show(v)))),
@@ -81,7 +100,11 @@ export function provenance(job) {
 
 // Timing stages named after the machinery, in words a scientist reads (the key stays in the tooltip).
 const TIMING_NAMES = {queued: 'waiting to start', triton_call: 'on the model server', store: 'saving the results',
-  service_total: 'total, start to results saved'};
+  service_total: 'total, start to results saved',
+  // ESMFold's result files (PDB, mmCIF, plots) are written by worker processes: "files" and "files wait" said neither.
+  files: 'writing the result files', files_wait: 'waiting for a file writer',
+  // DiffDock's own whole, beside the service's: two rows read "Total" and "Total, start to results saved".
+  total: 'total in the model'};
 
 // The service's stages around the model's, in the order a job lives them: waiting, the call to the model server
 // (the model's own stages, as it lists them, come next), saving the results, the whole. The stored order is the

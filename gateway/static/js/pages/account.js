@@ -18,9 +18,26 @@ function stat(label, value, note, id) {
 const HISTORY_PAGE = 20;
 const KINDS = {grant: 'Added', charge: 'Charged', refund: 'Refunded'};
 
-// A job's note starts with its model's id ("esmfold job submitted"): the page says the model's name.
+// Why a refunded job failed, in words: the API's note ends with the job's error code ("esmfold job failed
+// (model_error)"), which reads as a program's message. Every failure refunded is the service's side
+// (jobservice/failures.py); the two charged ones are here too, should a refund ever carry them.
+const FAILED_BECAUSE = {
+  model_error: 'failed in the model',
+  timeout: 'failed: the model server did not answer in time',
+  model_unavailable: 'failed: the model server could not be reached',
+  internal: 'failed: its result could not be stored',
+  interrupted: 'failed: interrupted by repeated service restarts',
+  model_removed: 'failed: its model is no longer served',
+  invalid_input: 'failed: the model rejected its input',
+  compute_limit: 'failed: it used its whole compute limit',
+  error: 'failed',
+};
+
+// A job's note starts with its model's id ("esmfold job submitted"): the page says the model's name, and a failure's
+// error code in words (a code not known here in words too: "failed (some new code)").
 function readableNote(note) {
-  return (note || '').replace(/^(\w+)(?= job )/, (id) => modelName(id));
+  return (note || '').replace(/^(\w+)(?= job )/, (id) => modelName(id))
+    .replace(/ job failed \((\w+)\)$/, (whole, code) => ` job ${FAILED_BECAUSE[code] || `failed (${code.replace(/_/g, ' ')})`}`);
 }
 
 // One change of the balance: when, how much (+/−), the balance after it, and why (its job linked while the

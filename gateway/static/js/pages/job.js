@@ -19,7 +19,7 @@ const POLL_RETRY_MS = 3000; // after a failed poll: a service restarting is give
 const FORMAT_INFO = {
   pdb: ['PDB', 'Coordinates (pLDDT in the B-factor column)'],
   cif: ['mmCIF', 'Coordinates with provenance'],
-  json: ['JSON', 'Scores: pLDDT, pTM, PAE / pose confidences'],
+  json: ['JSON', 'Scores: pLDDT, pTM, PAE'], // a docking job's: DOCKING_FORMAT_INFO
   a3m: ['A3M', 'The multiple sequence alignment used'],
   timings: ['Timings', 'Stage timings (JSON)'],
   sdf: ['SDF', 'Every ranked ligand pose'],
@@ -45,8 +45,13 @@ function stat(label, value, note, attrs = {}) {
     note ? h('div', {class: 'note'}, note) : null);
 }
 
+// A band the report does not give (a damaged report): "not known", as the other pages say of a figure they lack.
+function bandWords(band) {
+  return !band || band === 'unknown' ? 'not known' : band.replace('-', ' ');
+}
+
 function bandChip(band) {
-  return h('span', {class: ['band', band]}, band.replace('-', ' '));
+  return h('span', {class: ['band', band || 'unknown']}, bandWords(band));
 }
 
 function plddtLegend() {
@@ -146,8 +151,13 @@ async function structureSection(job, files, query) {
   // Neither file readable (damaged scores, a structure with no atoms): "0 residues" was shown, a length the job never
   // had; it is "not known", as the mean pLDDT beside it is.
   const length = plddt.length || residueCount(pdb);
+  // ESMFold's mean pLDDT is over every atom (as esm-fold reports it), its plot the residues' (Cα) values: 50.3 beside
+  // a plot averaging 59.0 read as a wrong figure. The residues' mean, when it differs, is said under it.
+  const perResidue = scores.mean_plddt_ca;
+  const otherMean = known && typeof perResidue === 'number' && Math.abs(perResidue - mean) >= 0.05
+    ? h('div', {class: 'small', id: 'plddt-which'}, `all atoms; ${num(perResidue, 1)} over residues (the plot)`) : null;
   const stats = h('div', {class: 'grid stats'},
-    stat('Mean pLDDT', num(mean, 1), known ? h('span', {class: ['band', band.cls]}, band.label) : 'not known', {id: 'metric-plddt'}),
+    stat('Mean pLDDT', num(mean, 1), known ? [h('span', {class: ['band', band.cls]}, band.label), otherMean] : 'not known', {id: 'metric-plddt'}),
     job.metrics?.ptm !== undefined ? stat('pTM', num(job.metrics.ptm, 3), 'Predicted TM-score, 0–1') : null,
     job.metrics?.iptm !== undefined ? stat('ipTM', num(job.metrics.iptm, 3), 'Interface pTM of the complex, 0–1') : null,
     stat('Length', length ? num(length) : '-', !length ? 'not known'
@@ -155,7 +165,7 @@ async function structureSection(job, files, query) {
     // Amber relax (params.relax) of the rank-1 structure: clashing heavy-atom pairs before -> after.
     job.metrics?.clashes_relaxed !== undefined ? stat('Clashes after relax',
       `${num(job.metrics.clashes_unrelaxed)} → ${num(job.metrics.clashes_relaxed)}`,
-      `Clashing atom pairs; RMSD to unrelaxed ${num(job.metrics.relax_rmsd, 2)} Å`, {id: 'metric-relax'}) : null,
+      `Clashing atom pairs; RMSD to unrelaxed ${num(job.metrics.relax_rmsd, 2)}\u00a0Å`, {id: 'metric-relax'}) : null,
     files.shared ? null : stat('Credits', num(job.credits_used), modelName(job.model)));
   // A canvas says nothing to a screen reader: the viewer is an image named for what it shows (its buttons, beside
   // it, stay buttons).
@@ -183,6 +193,7 @@ async function structureSection(job, files, query) {
   const section = h('div', {class: 'stack'}, read ? null : damagedNotice('the per-residue pLDDT and PAE plots', files.shared),
     drawable ? null : undrawableNotice(), stats, drawable ? viewerCard : null,
     files.shared || !drawable ? null : compareCard(job, pdb, viewerReady, query), plots, inputs);
+  section.dataset.atoms = String(drawable); // showResults: no atoms, nothing to dock a ligand to
   if (drawable) requestAnimationFrame(async () => {
     const view = await structureViewer(container, pdb, plddt);
     drawn(view);
@@ -245,7 +256,8 @@ async function dockingSection(job, files) {
     });
     const pose = poses[i];
     if (!pose) return; // no poses to show (an empty report)
-    selected.textContent = `Showing pose #${pose.rank} · confidence ${pose.confidence === null ? 'n/a' : pose.confidence.toFixed(3)} (${pose.confidence_band})`;
+    selected.textContent = pose.confidence === null || pose.confidence === undefined ? `Showing pose #${pose.rank} · confidence not known`
+      : `Showing pose #${pose.rank} · confidence ${pose.confidence.toFixed(3)} (${bandWords(pose.confidence_band)})`;
     container.dataset.pose = String(pose.rank);
     if (view) view.show(i);
   }
@@ -261,9 +273,10 @@ async function dockingSection(job, files) {
       h('tbody', {}, rows))),
     h('div', {class: 'card-body small muted'},
       h('div', {}, 'Confidence is DiffDock’s raw logit, not a probability or an affinity.'),
-      report.pocket ? h('div', {id: 'pocket-note'}, `Pocket: centre (${report.pocket.center.join(', ')}) Å, radius ${report.pocket.radius} Å. `
+      report.pocket ? h('div', {id: 'pocket-note'}, `Pocket: centre (${report.pocket.center.join(', ')})\u00a0Å, radius ${report.pocket.radius}\u00a0Å. `
         + 'Poses start in the pocket; “Pocket” is how far (Å) from the centre each ended (the checkpoints were trained for blind docking).') : null,
-      Object.entries(meaning).map(([band, rule]) => h('div', {}, bandChip(band), ' ', rule))));
+      // The report's rules in the signs of print ("confidence <= -1.5" read as code).
+      Object.entries(meaning).map(([band, rule]) => h('div', {}, bandChip(band), ' ', String(rule).replaceAll('<=', '≤').replaceAll('>=', '≥')))));
   function rowsIndex() { return Math.max(0, rows.findIndex((r) => r.classList.contains('selected'))); }
   const viewerCard = h('div', {class: 'card viewer-card'},
     h('div', {class: 'card-head'}, h('h2', {}, 'Receptor and ligand pose'), selected),
@@ -301,7 +314,7 @@ function plainText(container) {
 /** Why a structure is drawn as sticks (viewer.js cartoonDrawable). */
 function sticksNote(what) {
   return h('div', {class: 'small muted', id: 'viewer-note'},
-    `${what}: most neighbouring Cα atoms here are more than 4.2 Å apart (3.8 Å in a real chain), `,
+    `${what}: most neighbouring Cα atoms here are more than 4.2\u00a0Å apart (3.8\u00a0Å in a real chain), `,
     'so a cartoon would show almost nothing. Tiny random weights make such structures.');
 }
 
@@ -400,6 +413,9 @@ export async function render(main, {params, query}) {
   // The Share panel has a place of its own above the results: prepended to the results, it was wiped out when they
   // finished loading, so a Share clicked at once left the button "expanded" over no panel.
   const panels = h('div', {class: 'stack', id: 'job-panels'});
+  // Whether the structure can take a ligand: until its file is read, as most can; not once it is found to hold no
+  // atoms (a damaged file; the twin's placeholder), where "Dock a ligand" led to a docking job bound to fail.
+  let dockable = true;
   const body = h('div', {class: 'stack', id: 'job-results'});
   const header = () => pageHeader(job.name || `Job ${shortId(job.job_id)}`, {
     crumbs: h('a', {href: '/jobs'}, '‹ Jobs'),
@@ -408,7 +424,7 @@ export async function render(main, {params, query}) {
       h('button', {class: 'btn link small', type: 'button', on: {click: () => copyText(job.job_id)}}, 'Copy id'),
       h('span', {class: 'muted small'}, `Submitted ${ago(job.created_at)}`)),
     actions: [
-      job.status === 'completed' && job.model !== 'diffdock' && !job.results_deleted_at
+      job.status === 'completed' && job.model !== 'diffdock' && !job.results_deleted_at && dockable
         ? h('a', {class: 'btn', id: 'dock-this', href: `/submit?model=diffdock&receptor=${encodeURIComponent(job.job_id)}`}, 'Dock a ligand to this structure')
         : null,
       h('a', {class: 'btn', id: 'run-again', href: `/submit?model=${encodeURIComponent(job.model)}&from=${encodeURIComponent(job.job_id)}`,
@@ -554,23 +570,33 @@ export async function render(main, {params, query}) {
       provenance(job));
       return;
     }
-    await showResults(body, job, ownerFiles(job.job_id), query);
+    const shown = await showResults(body, job, ownerFiles(job.job_id), query);
+    if (shown.noAtoms && dockable) {
+      // Only the button goes: the header drawn again made a new Share button, which said its open panel was shut.
+      dockable = false;
+      const dock = main.querySelector('#dock-this');
+      const focused = dock === document.activeElement;
+      dock?.remove();
+      if (focused) focusIfLost(main.querySelector('h1'));
+    }
   }
   await show();
 }
 
 /** A completed job's results in `body`: the viewer, scores, plots, downloads and provenance (the owner's job page
- * and a share link's page). */
+ * and a share link's page). Says whether its structure was found to hold no atoms (`noAtoms`). */
 export async function showResults(body, job, files, query) {
   replace(body, h('div', {class: 'muted'}, 'Loading results…'));
   try {
     const section = job.model === 'diffdock' ? await dockingSection(job, files) : await structureSection(job, files, query);
     replace(body, weightsNotice(job), section, downloads(job, files), provenance(job));
+    return {noAtoms: section.dataset.atoms === 'false'};
   } catch (err) {
     // The API's messages are written for people; anything else (a script's TypeError) is not, and is not shown.
     const why = err instanceof ApiError ? err.message
       : 'Its result files could not be read: they may be damaged. The downloads below may still work.';
     replace(body, h('div', {class: 'notice bad', id: 'results-error'}, h('div', {}, h('strong', {}, 'Could not load the results'), why)),
       downloads(job, files));
+    return {noAtoms: false};
   }
 }

@@ -2,6 +2,7 @@
 // operator's command on the server).
 
 import {signIn} from '../api.js';
+import {brand} from '../app.js';
 import {busy, field, h, replace} from '../dom.js';
 
 function safeNext() {
@@ -51,8 +52,7 @@ export async function render(root) {
   replace(root, h('div', {class: 'signin-wrap'},
     h('div', {class: 'signin'},
       h('div', {class: 'card'}, h('div', {class: 'card-body'},
-        h('div', {class: 'brand'}, h('img', {src: '/static/img/logo.svg', alt: ''}),
-          h('div', {}, h('div', {class: 'brand-name'}, 'phonos'), h('div', {class: 'brand-tag'}, 'Structure prediction & docking'))),
+        brand(null), // the sidebar's logo, name and tagline (app.js), not a copy that could drift
         h('h1', {}, 'Sign in'),
         h('div', {class: 'muted'}, 'Use your phonos account to manage jobs, keys and webhooks.'),
         error,

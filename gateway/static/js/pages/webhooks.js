@@ -90,7 +90,7 @@ function deliveryLog(hook) {
   return {card, load};
 }
 
-/** A webhook rotated not long ago: the secret it replaced still signs its deliveries (a second v1=) until the API's
+/** A webhook rotated not long ago: the secret it replaced still signs its deliveries (a second v1= and v2=) until the API's
  * `previous_secret_expires_at`, absent once only the current one signs. Said in words under the receiver's URL
  * (the pill a cue for the eye), so a screen reader and a phone (no tooltips) get the time too: a receiver still on
  * the old secret must switch before then. */
@@ -139,6 +139,18 @@ function lastDeliveryLine(hook) {
   return line;
 }
 
+/** How a receiver checks a delivery: by its `v2=`, which signs the delivery id too (a captured delivery sent again
+ * under another id is refused), and `v1=`, the older form without the id, still sent for receivers written before
+ * `v2=`. The dashboard serves no docs of its own: docs/webhooks.md is named as the repository's file it is. */
+function verifyNote() {
+  const code = (text) => h('code', {style: {overflowWrap: 'anywhere'}}, text);
+  return h('span', {id: 'verify-note'}, 'Verify the ', code('X-Phonos-Signature'), ' header by its ', code('v2='), ': hex HMAC-SHA256 of ',
+    code('"<t>.<X-Phonos-Delivery>.<raw body>"'), ' with the secret. It signs the delivery id too, so a captured ',
+    'delivery sent again under another id is refused (the Python SDK: ', code('verify_webhook(…, delivery_id=…)'),
+    '). The older ', code('v1='), ', over ', code('"<t>.<raw body>"'), ' without the id, still comes for receivers ',
+    'written before it. Both, with examples: ', code('docs/webhooks.md'), ' in the phonos repository.');
+}
+
 export function secretCallout(titleText, secret, usage, note = 'Copy it now: it is not shown again.') {
   return h('div', {class: 'notice ok', id: 'secret-callout'}, h('div', {style: {flex: '1'}},
     h('strong', {}, titleText),
@@ -170,8 +182,7 @@ export async function render(main) {
     const done = busy(add);
     try {
       const created = await api.post('/v1/webhooks', {url: url.value.trim(), events});
-      replace(callout, secretCallout('Webhook created: here is its signing secret', created.secret,
-        'Verify X-Phonos-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>.'));
+      replace(callout, secretCallout('Webhook created: here is its signing secret', created.secret, verifyNote()));
       callout.querySelector('button').focus(); // its Copy, as on the keys page: the secret is what to take next
       url.value = '';
       await load();
