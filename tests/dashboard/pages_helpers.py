@@ -68,9 +68,11 @@ def make_user(service: ServiceProcess, username: str) -> User:
 
 
 def open_page(browser: Browser, watched: Watched | None = None, *, width: int = VIEWPORT["width"],
-              user_agent: str | None = None) -> Page:
-    """A page in a browser context of its own (its own cookies); `user_agent`: Chromium's own when None."""
-    context = browser.new_context(viewport={"width": width, "height": VIEWPORT["height"]}, user_agent=user_agent)
+              user_agent: str | None = None, touch: bool = False) -> Page:
+    """A page in a browser context of its own (its own cookies); `user_agent`: Chromium's own when None; `touch`: a
+    phone's (a touch screen, no mouse: CSS `(hover: none)`)."""
+    context = browser.new_context(viewport={"width": width, "height": VIEWPORT["height"]}, user_agent=user_agent,
+                                  has_touch=touch, is_mobile=touch)
     return watch(context.new_page(), watched)
 
 
@@ -89,8 +91,8 @@ def watch(page: Page, watched: Watched | None) -> Page:
 
 
 def sign_in(browser: Browser, service: ServiceProcess | InProcessService, user: User, watched: Watched | None = None,
-            *, width: int = VIEWPORT["width"], user_agent: str | None = None) -> Page:
-    page = open_page(browser, watched, width=width, user_agent=user_agent)
+            *, width: int = VIEWPORT["width"], user_agent: str | None = None, touch: bool = False) -> Page:
+    page = open_page(browser, watched, width=width, user_agent=user_agent, touch=touch)
     page.goto(f"{service.base_url}/jobs")
     page.wait_for_url("**/sign-in?next=%2Fjobs")
     page.fill("#username", user.username)

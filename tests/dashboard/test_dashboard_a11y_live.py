@@ -307,6 +307,36 @@ def test_the_viewer_turns_and_the_plots_read_by_keyboard_and_still_by_pointer(br
     page.context.close()
 
 
+def test_on_a_phone_the_plots_say_touch_and_a_touch_reads_them(browser: Browser, folding: ServiceProcess) -> None:
+    """A phone has no hover: the plots' hints said "Hover the plot" and only a mouse's moves read them. A touch reads
+    a residue (and a pair on the PAE map), and the hints say so."""
+    mia = make_user(folding, "mia")
+    api = folding.client(mia.api_key)
+    job_id = api.wait_for(api.predict(name="fold").json()["job_id"])["job_id"]
+    scores = api.get(f"/v1/jobs/{job_id}/download", params={"format": "json"}).json()
+    watched = Watched()
+    page = sign_in(browser, folding, mia, watched, width=390, touch=True)
+    page.goto(f"{folding.base_url}/jobs/{job_id}")
+    readout, pae_readout = page.locator("#plddt-readout"), page.locator("#pae-readout")
+    expect(readout).to_have_text("Touch the plot, or slide along it, to read a residue.")
+    expect(pae_readout).to_have_text("Touch the map to read a residue pair.")
+    plot = page.locator("#plddt-plot")
+    plot.scroll_into_view_if_needed()
+    box = plot.bounding_box()
+    assert box is not None
+    page.touchscreen.tap(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    expect(readout).to_have_text(re.compile(r"^Residue \d+ \([A-Z]\): pLDDT \d+\.\d$"))
+    heatmap = page.locator("#pae-canvas")
+    heatmap.scroll_into_view_if_needed()
+    map_box = heatmap.bounding_box()
+    assert map_box is not None
+    cell = map_box["width"] / len(scores["pae"])
+    page.touchscreen.tap(map_box["x"] + 2.5 * cell, map_box["y"] + 1.5 * cell)
+    expect(pae_readout).to_have_text(f"Aligned on residue 2, scored residue 3: {scores['pae'][1][2]:.1f} Å")
+    assert watched.problems() == []
+    page.context.close()
+
+
 def test_the_delivery_filter_and_each_rows_buttons_are_named_for_what_they_act_on(page: Page, client: ApiClient,
                                                                                    service: InProcessService) -> None:
     urls = ["http://127.0.0.1:9/a11y-one", "http://127.0.0.1:9/a11y-two"]

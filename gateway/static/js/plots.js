@@ -6,6 +6,8 @@ import {PLDDT_BANDS, num} from './format.js';
 // A phone draws its plots in a narrower frame: the SVG shrinks to the card, and text drawn for a
 // 560-unit-wide frame would shrink to ~7 px there (its labels would collide if simply enlarged).
 const narrow = () => window.matchMedia('(max-width: 600px)').matches;
+// A phone or tablet without a mouse: nothing hovers there, so the plots' hints say touch instead.
+const touchOnly = () => window.matchMedia('(hover: none)').matches;
 
 /** Lets the keyboard read a plot the pointer reads by hovering (WCAG 2.1.1): `el` becomes a stop of the keyboard's,
  * an application (a screen reader passes the arrow keys to it) named as before and described by `keys`; `move(key)`
@@ -62,8 +64,9 @@ export function plddtPlot(values, sequence = '') {
       s('text', {x: x(r - 1), y: H - B + 16, 'text-anchor': 'middle'}, String(r))));
   }
   const cursor = s('line', {x1: 0, x2: 0, y1: T, y2: H - B, stroke: '#14213d', 'stroke-opacity': '0.35', visibility: 'hidden'});
-  const readout = h('div', {class: 'small muted', id: 'plddt-readout'},
-    'Hover the plot, or focus it and press the arrow keys, to read a residue.');
+  const readout = h('div', {class: 'small muted', id: 'plddt-readout'}, touchOnly()
+    ? 'Touch the plot, or slide along it, to read a residue.'
+    : 'Hover the plot, or focus it and press the arrow keys, to read a residue.');
   const keys = h('span', {class: 'sr-only', id: 'plddt-keys'},
     'Left and right arrow keys read one residue after another; Page Up and Page Down jump, Home and End go to the ends.');
   const svg = s('svg', {viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'pLDDT per residue', id: 'plddt-plot'},
@@ -80,13 +83,17 @@ export function plddtPlot(values, sequence = '') {
     cursor.setAttribute('x1', x(i)); cursor.setAttribute('x2', x(i)); cursor.setAttribute('visibility', 'visible');
     readout.textContent = `Residue ${i + 1}${sequence[i] ? ` (${sequence[i]})` : ''}: pLDDT ${values[i].toFixed(1)}`;
   };
-  svg.addEventListener('mousemove', (event) => {
+  // Pointer events: a mouse's moves, and a finger's touch and slide (a phone sends no mousemove while it slides).
+  svg.style.touchAction = 'pan-y'; // a sideways slide reads residues; an upward one still scrolls the page
+  const read = (event) => {
     const box = svg.getBoundingClientRect();
     const px = ((event.clientX - box.left) / box.width) * W;
     const i = Math.round(((px - L) / (W - L - R)) * (n - 1));
     if (i < 0 || i >= n) return;
     show(i);
-  });
+  };
+  svg.addEventListener('pointermove', read);
+  svg.addEventListener('pointerdown', read);
   svg.addEventListener('mouseleave', () => { if (document.activeElement !== svg) cursor.setAttribute('visibility', 'hidden'); });
   svg.addEventListener('blur', () => cursor.setAttribute('visibility', 'hidden'));
   if (n) {
@@ -130,8 +137,9 @@ export function paeHeatmap(pae, maxPae = 30) {
     }
   }
   ctx.putImageData(image, 0, 0);
-  const readout = h('div', {class: 'small muted', id: 'pae-readout'},
-    'Hover the map, or focus it and press the arrow keys, to read a residue pair.');
+  const readout = h('div', {class: 'small muted', id: 'pae-readout'}, touchOnly()
+    ? 'Touch the map to read a residue pair.'
+    : 'Hover the map, or focus it and press the arrow keys, to read a residue pair.');
   const keys = h('span', {class: 'sr-only', id: 'pae-keys'},
     'Arrow keys move across the scored residues (left, right) and the aligned ones (up, down); Home and End go to the ends of a row.');
   let [ai, aj] = [0, 0]; // the pair read last: aligned (row), scored (column)
@@ -142,12 +150,14 @@ export function paeHeatmap(pae, maxPae = 30) {
     Object.assign(mark.style, {left: `${(100 * j) / n}%`, top: `${(100 * i) / n}%`});
     readout.textContent = `Aligned on residue ${i + 1}, scored residue ${j + 1}: ${pae[i][j].toFixed(1)} Å`;
   };
-  canvas.addEventListener('mousemove', (event) => {
+  const readPair = (event) => {
     const box = canvas.getBoundingClientRect();
     const j = Math.floor(((event.clientX - box.left) / box.width) * n);
     const i = Math.floor(((event.clientY - box.top) / box.height) * n);
     if (i >= 0 && j >= 0 && i < n && j < n) show(i, j);
-  });
+  };
+  canvas.addEventListener('pointermove', readPair); // a finger's slide scrolls the page here (the map is wide)
+  canvas.addEventListener('pointerdown', readPair); // and its touch reads the pair
   if (n) {
     canvas.addEventListener('focus', () => { mark.hidden = !canvas.matches(':focus-visible'); });
     canvas.addEventListener('blur', () => { mark.hidden = true; });
