@@ -9,6 +9,7 @@ links), before anything else is done. Unset, every Host is served (as before).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -30,9 +31,24 @@ def host_name(header: str) -> str:
     return header.rsplit(":", 1)[0].rstrip(".") if header.count(":") <= 1 else header
 
 
+def is_address(name: str) -> bool:
+    """Whether a Host header's name is an IP address (`10.0.0.5`, `[::1]`), not a DNS name."""
+    try:
+        ipaddress.ip_address(name[1:-1] if name.startswith("[") and name.endswith("]") else name)
+    except ValueError:
+        return False
+    return True
+
+
 def allowed(host: str, allowed_hosts: tuple[str, ...]) -> bool:
-    """Whether `host` (a Host header) names one of `allowed_hosts`: an exact name, or under a `.name` entry."""
+    """Whether `host` (a Host header) names one of `allowed_hosts` (an exact name, or under a `.name` entry) or is
+    an IP address. Rebinding needs a name the attacker's DNS answers for: a browser sends an address as the Host
+    only for a page whose origin is that address, i.e. this server's own pages. So addresses always pass, which
+    keeps working what reaches the server by address: `phonos serve`'s and `phonos status`'s health checks on
+    127.0.0.1, a Kubernetes probe on the pod's IP, a person using the server's address."""
     name = host_name(host)
+    if is_address(name):
+        return True
     for entry in allowed_hosts:
         if entry.startswith("."):
             if name == entry[1:] or name.endswith(entry):

@@ -103,12 +103,16 @@ class OutlivesCallingKey(Forbidden):
 
 
 class ExpiringKeyWebhook(Forbidden):
-    """An expiring key asked to create a webhook (HTTP 403): a webhook would outlive it."""
+    """An expiring key asked to create a webhook, or for a webhook's new secret (HTTP 403): either would outlive it
+    (the receiver keeps receiving; the secret keeps signing, so whoever holds it can forge deliveries)."""
 
-    def __init__(self, caller_expires_at: float) -> None:
-        super().__init__(f"This API key expires at {when(caller_expires_at)}: a key that expires cannot create webhooks "
-                         "(a webhook keeps receiving the account's job events after the key that made it has expired or "
-                         "been revoked). Use a key that never expires, or the dashboard's Webhooks page.")
+    def __init__(self, caller_expires_at: float, *, rotating: bool = False) -> None:
+        why = ("cannot rotate a webhook's secret (the new secret signs the account's deliveries after the key that "
+               "saw it has expired or been revoked: whoever holds it could forge them)") if rotating else (
+               "cannot create webhooks (a webhook keeps receiving the account's job events after the key that made "
+               "it has expired or been revoked)")
+        super().__init__(f"This API key expires at {when(caller_expires_at)}: a key that expires {why}. Use a key "
+                         "that never expires, or the dashboard's Webhooks page.")
         self.caller_expires_at = caller_expires_at
 
 

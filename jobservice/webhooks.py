@@ -287,6 +287,9 @@ class Webhooks:
         """Give the webhook a new secret; the current one keeps signing (as a second v1=) for the overlap. `guard`: a
         keyed rotation's Idempotency-Key claim, checked and its response stored in the transaction."""
         overlap = overlap_seconds(expire_current_after_s)
+        caller_expires_at = await calling_key_expiry(self._db, account_id)
+        if caller_expires_at is not None:  # the new secret would outlive the key that saw it (key_policy)
+            raise ExpiringKeyWebhook(caller_expires_at, rotating=True)
         secret = "whsec_" + secrets.token_urlsafe(32)
         stamp = now()
         until = stamp + overlap if overlap else None

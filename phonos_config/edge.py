@@ -124,7 +124,9 @@ def _allowed_hosts(text: str) -> tuple[str, ...]:
     """PHONOS_ALLOWED_HOSTS's names, lower-case, each once in its order; ValueError naming an entry that is no
     host name (a URL, a port: the Host header's port is not compared, so `phonos.lab:8080` would never match)."""
     hosts: list[str] = []
-    for entry in (part.strip().lower() for part in text.split(",")):
+    # A trailing dot (the DNS root) is dropped: the Host header's name is compared without one (`.lab.org.` never
+    # matched anything).
+    for entry in (part.strip().lower().rstrip(".") for part in text.split(",")):
         if not entry:
             continue
         if not _HOST_ENTRY.match(entry) or (entry.startswith("[") and not _is_ipv6(entry[1:-1])):

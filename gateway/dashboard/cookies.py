@@ -52,7 +52,7 @@ def session_token(request: web.Request) -> str | None:
 
 def legacy_session_token(request: web.Request) -> str | None:
     """On a Secure deployment, a plain `phonos_session` cookie's token (one set before the `__Host-` name, or one
-    another host tossed in): never a session of this request, only one a sign-in ends as it replaces it."""
+    another host tossed in): never a session of this request, only a cookie a sign-in clears."""
     return _valid(request.cookies.get(COOKIE_NAME)) if secure_cookies(request) else None
 
 

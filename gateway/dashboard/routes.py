@@ -186,11 +186,13 @@ class Dashboard:
         ), [])
         assert isinstance(reply, pb.CreateSessionResponse)
         response = self._cookie_response(request, reply)
-        # The `__Host-` cookie's session, and on a Secure deployment a plain-named cookie's too: one from before
-        # that name (ended rather than left valid, unused, for the rest of its TTL) or one another host tossed in.
-        for previous in {session_token(request), legacy_session_token(request)}:
-            if previous is not None and previous != reply.session_token:
-                await self._end_replaced(request, previous)
+        previous = session_token(request)
+        if previous is not None and previous != reply.session_token:
+            await self._end_replaced(request, previous)
+        # On a Secure deployment a plain-named cookie is only cleared, never ended on the server: it may be one
+        # another host tossed in, and ending it with this request (its address, its browser) wrote this person's
+        # whereabouts into the tosser's own activity log and session list. One from before the `__Host-` name
+        # expires unused (its account's Sessions list shows it and can end it).
         if legacy_session_token(request) is not None:
             clear_legacy_cookie(response)
         return response

@@ -9,10 +9,12 @@ import ipaddress
 
 import pytest
 
+from gateway.allowed_hosts import allowed
 from jobservice.egress import is_public, literal_refused
 from jobservice.errors import InvalidArgument
 from jobservice.sign_in_throttle import KeyedTurns
 from jobservice.webhooks import validate_url
+from phonos_config.edge import EdgeSettings
 
 pytestmark = pytest.mark.unit
 
@@ -65,3 +67,12 @@ def test_attempts_of_one_key_take_turns_and_leave_no_lock_behind() -> None:
     asyncio.run(main())
     assert most == 1  # every attempt shares addr:1
     assert turns._locks == {}
+
+
+def test_an_allowed_hosts_entry_with_the_dns_roots_dot_matches_the_names_it_lists() -> None:
+    """`.lab.org.` (a fully qualified name) passed the setting's check and then matched no Host: the header's name is
+    compared without its trailing dot, the entry kept it."""
+    hosts = EdgeSettings.from_env({"PHONOS_ALLOWED_HOSTS": ".lab.org.,phonos.example."}).allowed_hosts
+    assert hosts == (".lab.org", "phonos.example")
+    assert allowed("x.lab.org", hosts) and allowed("lab.org.", hosts) and allowed("phonos.example:8000", hosts)
+    assert not allowed("evil.example", hosts)
