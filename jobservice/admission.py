@@ -19,13 +19,12 @@ from collections.abc import Iterable, Mapping
 
 from jobservice import metrics
 from jobservice.auth import CSRF_METADATA, SESSION_METADATA, Authenticator
-from jobservice.auth_throttle import AuthThrottle, client_address
+from jobservice.auth_throttle import AuthThrottle, LookupsInFlight, client_address
 from jobservice.errors import InvalidArgument, PhonosError, RateLimited, ServiceUnavailable, Unauthenticated
 from jobservice.idempotency import KEY_METADATA as IDEMPOTENCY_METADATA
 from jobservice.message_limits import SERVICE, full_method
 from jobservice.ratelimit import RateLimits
 from jobservice.routes import public_methods, token_methods
-from jobservice.sign_in_throttle import KeyedTurns
 from jobservice.status_map import grpc_status
 from phonos_common.forwarded import peer_ip
 from phonos_common.rpc import RpcFailure
@@ -65,8 +64,8 @@ class KeyAdmission:
         self.throttle = throttle
         self._shared = shared
         self._shared_per_minute = shared_per_minute
-        # The unknown credentials of one client address, one at a time in this process (sign_in_throttle's turns).
-        self._turns = KeyedTurns()
+        # An address's unknown credentials: no more looked up at once than it has failures left (auth_throttle).
+        self._lookups = LookupsInFlight(throttle)
 
     async def admit(self, method: str, credentials: Mapping[str, str], client: str | None) -> RpcFailure | None:
         try:
@@ -84,10 +83,9 @@ class KeyAdmission:
         credential = authorization or credentials.get(SESSION_METADATA)
         if self.throttle.trusted(credential):  # a credential that worked lately passes whatever its address did
             return await self._authenticate(credentials, client, address, credential)
-        # Check, look up, count: the calls of one address take turns through all three, else N bad keys sent at once
-        # each passed the check before the first failure was counted (the limit held only for keys sent one by one).
-        async with self._turns.hold(address):
-            wait_s = self.throttle.retry_after(address)
+        # Check, look up, count: N bad keys sent at once each passed the check before the first failure was counted
+        # (the limit held only for keys sent one by one); lookups under way now count against what is left.
+        async with self._lookups.slot(address) as wait_s:
             if wait_s is not None:
                 metrics.auth_throttled()
                 return _failure(RateLimited(

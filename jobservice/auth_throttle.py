@@ -14,12 +14,14 @@ with at most `failures_per_minute` timestamps, and at most `max_trusted` remembe
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import ipaddress
 import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from jobservice.ratelimit import WINDOW_S
 from phonos_common.forwarded import peer_ip
@@ -72,6 +74,11 @@ class AuthThrottle:
             return None
         return max(1, math.ceil(failures[0] + WINDOW_S - now))
 
+    def recent_failures(self, address: str) -> int:
+        """Failures of `address` counted in the rolling minute (after `retry_after` dropped the old ones)."""
+        failures = self._failures.get(address)
+        return 0 if failures is None else len(failures)
+
     def failed(self, address: str) -> None:
         failures = self._failures.get(address)
         if failures is None:
@@ -95,3 +102,47 @@ class AuthThrottle:
 
 def _digest(authorization: str) -> bytes:
     return hashlib.sha256(authorization.encode("utf-8", "surrogateescape")).digest()
+
+
+class LookupsInFlight:
+    """The key lookups of each address under way at once, at most the failures it has left in the minute.
+
+    The throttle checks, looks the key up, then counts a failure: N bad keys sent together each passed the check
+    before the first was counted. Serialising an address's lookups (one at a time) closed that, but stalled every
+    client behind one address (a NAT, a separate gateway without trusted proxies) behind one slow lookup, e.g. in a
+    database failover. Here an address may have as many lookups under way as it has failures left, and a lookup past
+    that waits for one to end: every lookup under way may fail, so the limit holds, and good keys run in parallel.
+    """
+
+    def __init__(self, throttle: AuthThrottle) -> None:
+        self._throttle = throttle
+        self._under_way: dict[str, int] = {}  # address -> lookups under way (no entry when none)
+        self._ended = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def slot(self, address: str) -> AsyncIterator[int | None]:
+        """Yields None once a lookup of `address` may run (counted under way until the block ends), or the seconds
+        to wait when the address is throttled (no lookup: refuse it)."""
+        async with self._ended:
+            while True:
+                wait_s = self._throttle.retry_after(address)
+                if wait_s is not None:
+                    break
+                if self._throttle.recent_failures(address) + self._under_way.get(address, 0) < self._throttle.limit:
+                    self._under_way[address] = self._under_way.get(address, 0) + 1
+                    break
+                await self._ended.wait()
+        if wait_s is not None:
+            yield wait_s
+            return
+        try:
+            yield None
+        finally:
+            async with self._ended:
+                left = self._under_way[address] - 1
+                if left:
+                    self._under_way[address] = left
+                else:
+                    del self._under_way[address]
+                self._ended.notify_all()
+

@@ -66,10 +66,13 @@ class RateLimiter:
         self._clock = clock
         self._wall = wall
         self._hits: dict[str, deque[float]] = {}
+        self._swept_at = clock()
 
     def hit(self, key: str, limit: int) -> RateState:
         """Count one request, or raise RateLimited (the request is then not counted)."""
         now = self._clock()
+        if now - self._swept_at >= WINDOW_S:
+            self._sweep(now)
         hits = self._hits.setdefault(key, deque())
         while hits and hits[0] <= now - WINDOW_S:
             hits.popleft()
@@ -82,6 +85,17 @@ class RateLimiter:
 
     async def check(self, key: str, limit: int) -> RateState:
         return self.hit(key, limit)
+
+    def _sweep(self, now: float) -> None:
+        """Forget the keys with no request in the window: one per key, share-link client address (IPv6 /64) and
+        session ever seen stayed for good, a table that only grew."""
+        self._swept_at = now
+        for key in [key for key, hits in self._hits.items() if not hits or hits[-1] <= now - WINDOW_S]:
+            del self._hits[key]
+
+    def __len__(self) -> int:
+        """Keys counted now (what the sweep bounds)."""
+        return len(self._hits)
 
 
 class SharedRateLimiter:

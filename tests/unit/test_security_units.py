@@ -10,6 +10,7 @@ import ipaddress
 import pytest
 
 from gateway.allowed_hosts import allowed
+from jobservice.auth_throttle import AuthThrottle, LookupsInFlight
 from jobservice.egress import is_public, literal_refused
 from jobservice.errors import InvalidArgument
 from jobservice.sign_in_throttle import KeyedTurns
@@ -76,3 +77,45 @@ def test_an_allowed_hosts_entry_with_the_dns_roots_dot_matches_the_names_it_list
     assert hosts == (".lab.org", "phonos.example")
     assert allowed("x.lab.org", hosts) and allowed("lab.org.", hosts) and allowed("phonos.example:8000", hosts)
     assert not allowed("evil.example", hosts)
+
+
+def test_an_addresss_lookups_run_at_once_up_to_the_failures_it_has_left() -> None:
+    """Serialising an address's key lookups (one at a time) stalled every client behind one address (a NAT, a
+    separate gateway) behind one slow lookup. Now as many run at once as the address has failures left; one past
+    that waits for one to end, and once the failures are spent the rest are refused unread."""
+    async def scenario() -> None:
+        throttle = AuthThrottle(3)
+        lookups = LookupsInFlight(throttle)
+        entered: list[int] = []
+        release = {n: asyncio.Event() for n in range(5)}
+
+        async def lookup(n: int, fails: bool) -> int | None:
+            async with lookups.slot("10.0.0.1") as wait_s:
+                if wait_s is not None:
+                    return wait_s
+                entered.append(n)
+                await release[n].wait()
+                if fails:
+                    throttle.failed("10.0.0.1")
+                return None
+
+        good = [asyncio.create_task(lookup(n, fails=False)) for n in range(3)]
+        bad = [asyncio.create_task(lookup(n, fails=True)) for n in (3, 4)]
+        await asyncio.sleep(0.01)
+        assert sorted(entered) == [0, 1, 2]  # three at once, not one: the address has three failures left
+        release[0].set()
+        await asyncio.sleep(0.01)
+        assert sorted(entered) == [0, 1, 2, 3]  # one ended (it worked): the next one runs
+        for n in (1, 2, 3):
+            release[n].set()
+        await asyncio.sleep(0.01)
+        assert 4 in entered
+        release[4].set()
+        assert await asyncio.gather(*good, *bad) == [None] * 5
+        async with lookups.slot("10.0.0.1") as wait_s:  # two failures counted, one left
+            assert wait_s is None
+            throttle.failed("10.0.0.1")
+        async with lookups.slot("10.0.0.1") as wait_s:  # spent: refused without a lookup
+            assert wait_s is not None and wait_s >= 1
+
+    asyncio.run(scenario())

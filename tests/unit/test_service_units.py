@@ -149,6 +149,19 @@ def test_sliding_window_rate_limit() -> None:
     assert limiter.hit("other", 3).remaining == 2
 
 
+def test_the_rate_limiters_table_forgets_keys_gone_quiet() -> None:
+    """A key per share-link client address (IPv6 /64) and per session: the table kept every one ever seen."""
+    now = [1000.0]
+    limiter = RateLimiter(clock=lambda: now[0], wall=lambda: now[0])
+    for n in range(500):
+        limiter.hit(f"shared:2001:db8:{n}::/64", 60)
+    assert len(limiter) == 500
+    now[0] += 61
+    limiter.hit("key:still-here", 60)
+    assert len(limiter) == 1
+    assert limiter.hit("key:still-here", 60).remaining == 58  # a key in the window keeps its count
+
+
 def test_webhook_url_and_event_rules() -> None:
     assert validate_url("https://example.org/h", allow_http_loopback=False) == "https://example.org/h"
     assert validate_url("http://127.0.0.1:8/h", allow_http_loopback=True)
