@@ -53,7 +53,8 @@ SWEEP_BATCH = 200  # jobs per query; a long backlog (retention just switched on)
 MARK_RETRY_FIRST_S = 0.2
 MARK_RETRY_MAX_S = 10.0
 ORPHAN_AGE_S = DAY_S  # only files this old are orphans: see the module's docstring
-ORPHAN_SWEEP_EVERY_S = 6 * 3600.0  # each sweep lists every result file (a second or two per million)
+# Each sweep lists and stats every result file, in a thread: 0.55 s for 48,000 files here (~11 s a million).
+ORPHAN_SWEEP_EVERY_S = 6 * 3600.0
 ORPHAN_BATCH = 500  # job ids per database question
 
 
