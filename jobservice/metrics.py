@@ -74,6 +74,11 @@ AUTH_THROTTLED = Counter("phonos_auth_throttle_rejections",
                          "Requests refused at the edge because their address kept failing authentication (429)")
 RESULTS_SWEPT = Counter("phonos_result_retention_jobs",
                         "Completed jobs whose result files result retention deleted (PHONOS_RESULT_RETENTION_DAYS)")
+ORPHAN_KINDS = ("file", "temporary")
+RESULT_ORPHANS_REMOVED = Counter(
+    "phonos_result_orphan_files_removed",
+    "Result files and temporaries the orphan sweep removed: a day old or more and no job keeps them (its row gone or "
+    "never committed, its results deleted; kind: file or temporary)", ["kind"])
 RESULT_FILES_MISSING = Counter("phonos_result_files_missing",
                                "Downloads that found a completed job's result file missing from storage (a 410: "
                                "removed outside phonos, lost with a disk, a restore without its results)")
@@ -139,6 +144,8 @@ def initialise(models: Iterable[str]) -> None:
             JOBS_FAILED.labels(model, cause)
     for store in STORAGE_FULL_STORES:
         STORAGE_FULL.labels(store)
+    for kind in ORPHAN_KINDS:
+        RESULT_ORPHANS_REMOVED.labels(kind)
 
 
 def storage_full(store: str) -> None:

@@ -16,6 +16,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 
+from jobservice.errors import ServiceUnavailable
 from jobservice.store import Params, Store
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ async def purge_in_batches(db: Store, query: str, params: Params, *, batch: int 
 
 class Periodic:
     """Runs `work` at `start()` and then every `every_s` seconds; a failed round is logged with `action` and
-    the next one retries (a full disk, the database briefly away), so the chore outlives what it meets."""
+    the next one retries (a full disk, the database briefly away), so the chore outlives what it meets. An outage
+    (ServiceUnavailable) is one warning line; anything else, a bug, its traceback."""
 
     def __init__(self, name: str, every_s: float, work: Callable[[], Awaitable[object]], action: str) -> None:
         self._name = name
@@ -76,6 +78,9 @@ class Periodic:
         while True:
             try:
                 await self._work()
+            except ServiceUnavailable as exc:  # an outage (a full disk, the database away), not a bug: no traceback
+                log.warning("%s waits for the database (%s); retrying in %g s", self._name, exc, self._every_s,
+                            extra={"action": self._action})
             except Exception:
                 log.exception("%s failed; retrying in %g s", self._name, self._every_s, extra={"action": self._action})
             await asyncio.sleep(self._every_s)

@@ -16,7 +16,8 @@ A process killed (SIGKILL, the OOM killer, a power cut) between writing a tempor
 temporary behind; its job runs again and writes new ones. A service that owns the data directory (SQLite: the
 lock keeps every other writer out) removes every leftover at start; on shared storage (PostgreSQL) the job's next
 write, a rerun's, removes those STALE_TEMPORARY_S old (never a temporary another service may be writing this
-moment); and deleting the job's files (a deleted job, retention) removes them with the files. A first run's write
+moment); deleting the job's files (a deleted job, retention) removes them with the files; and the orphan sweep
+(jobservice/result_retention.py) removes any a day old. A first run's write
 does not look: only a run after an interrupted one can find a leftover, and listing a shard of thousands of files
 costs milliseconds on every job's path (~3 ms at 4,000).
 """
@@ -27,6 +28,7 @@ import asyncio
 import errno
 import logging
 import os
+import stat
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -107,6 +109,44 @@ class ResultStore:
                 removed += 1
         return removed
 
+    def shards(self) -> list[Path]:
+        """The id-prefix directories there are now (`??`: 256 at most for uuid job ids)."""
+        return sorted(path for path in self._root.glob("??") if path.is_dir())
+
+    def files_before(self, shard: Path, cutoff: float) -> dict[str, list[tuple[Path, float]]]:
+        """The job files and temporaries in `shard` last modified before `cutoff` (a time.time()), with that time,
+        by job id. A name that is not a job's file (`<job id>.<ext>`, `.<job id>.<ext>.<hex>.tmp`) is left out."""
+        found: dict[str, list[tuple[Path, float]]] = {}
+        try:
+            entries = list(os.scandir(shard))
+        except FileNotFoundError:
+            return found
+        for entry in entries:
+            job_id = job_id_of(entry.name)
+            if job_id is None or not job_id.startswith(shard.name):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # removed meanwhile (a delete, retention, another service's sweep)
+                continue
+            if stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff:
+                found.setdefault(job_id, []).append((Path(entry.path), info.st_mtime))
+        return found
+
+    @staticmethod
+    def remove_before(paths: list[Path], cutoff: float) -> int:
+        """Unlink each of `paths` still last modified before `cutoff` (looked at again right before: a file
+        renamed into place since is a new write's, and stays); how many went."""
+        removed = 0
+        for path in paths:
+            try:
+                if path.stat(follow_symlinks=False).st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
     def _remove_temporaries(self, job_id: str, *, older_than_s: float) -> None:
         """Remove the job's temporaries (`.<job id>.<ext>.<hex>.tmp`) last modified `older_than_s` ago or more:
         what a writer killed before its rename left (see the module's docstring)."""
@@ -148,6 +188,24 @@ async def write_retrying(store: ResultStore, job_id: str, result: ModelResult, w
                 "action": "results.write_retry", "job_id": job_id, "error": repr(exc)})
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_S)
+
+
+def job_id_of(name: str) -> str | None:
+    """The job id a result file's name (`<id>.<ext>`) or a temporary's (`.<id>.<ext>.<hex>.tmp`) starts with;
+    None for any other name (the id must be a uuid, as every job id is: jobservice/jobs.py)."""
+    if name.startswith("."):
+        if not name.endswith(".tmp"):
+            return None
+        name = name[1:]
+    candidate = name.split(".", 1)[0]
+    try:
+        return candidate if str(uuid.UUID(candidate)) == candidate else None
+    except ValueError:
+        return None
+
+
+def is_temporary(path: Path) -> bool:
+    return path.name.startswith(".") and path.name.endswith(".tmp")
 
 
 def _write_synced(path: Path, content: bytes) -> None:

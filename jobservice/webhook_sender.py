@@ -15,7 +15,12 @@ A delivery whose answer cannot be recorded (the database's disk is full, Postgre
 answer held in memory, and the record is tried again with backoff (`RECORD_RETRY_FIRST_S` doubling to
 `RECORD_RETRY_MAX_S`) until it is stored: left due, it was POSTed again at once, hundreds of times a second, for
 as long as the disk stayed full. Held, it keeps its receiver's slot, so a full disk costs at most one POST per
-delivery in flight. A stop while it is held loses the answer: the delivery is sent again after the restart.
+delivery in flight. A stop tries each held answer's record once more within its grace and logs how many it could
+not record: those deliveries are sent again after the restart (under the same X-Phonos-Delivery id, which receivers
+deduplicate by).
+
+Finishing the deliveries of deleted webhooks (at start) is housekeeping: refused by an outage, it is one warning
+and is tried again each round until it is done (`HOUSEKEEPING_RETRY_S` apart), never a traceback.
 
 On a shared store (PostgreSQL) every job service runs a sender: each due delivery is claimed by one of them
 (`claim_due_deliveries`, SKIP LOCKED) for as long as a send can take, so an event is sent once across
@@ -50,6 +55,7 @@ STOP_GRACE_S = 3.0  # a stop waits this long (at most the timeout) for the deliv
 MAX_BACKOFF_S = 3600.0
 RECORD_RETRY_FIRST_S = 0.2  # a delivery's answer the database refused is recorded again after this, doubling
 RECORD_RETRY_MAX_S = 10.0
+HOUSEKEEPING_RETRY_S = 30.0  # finishing deleted webhooks' deliveries, refused by an outage, is tried again after this
 
 
 def receiver_of(url: str) -> str:
@@ -85,6 +91,9 @@ class WebhookSender:
         self._per_origin: Counter[str] = Counter()
         self._deliveries: set[asyncio.Task[None]] = set()
         self._failure_log = RateLimitedLog(log, 30)
+        # Answers the database refused, held until recorded (delivery id -> row, status, error, retry_after_s).
+        self._held: dict[int, tuple[Row, int, str | None, float | None]] = {}
+        self._housekeeping_at: float | None = 0.0  # when to finish deleted webhooks' deliveries next; None: done
         self.session: aiohttp.ClientSession | None = None
         # X-Phonos-Delivery is the delivery's id as the API shows it (opaque_ids): the store's own once started.
         self.ids: IdCipher = PLAIN.deliveries
@@ -99,26 +108,66 @@ class WebhookSender:
         self._task = asyncio.create_task(self._run(), name="webhook-sender")
 
     async def stop(self) -> None:
+        loop = asyncio.get_running_loop()
+        grace_ends = loop.time() + min(STOP_GRACE_S, self._timeout_s)
         if self._task is not None:  # no new deliveries; those on the wire get their answer and are recorded
             self._task.cancel()
         if self._deliveries:
-            await asyncio.wait(set(self._deliveries), timeout=min(STOP_GRACE_S, self._timeout_s))
+            await asyncio.wait(set(self._deliveries), timeout=max(0.0, grace_ends - loop.time()))
         tasks = [t for t in (self._task, *self._deliveries) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._record_held(max(0.0, grace_ends - loop.time()))
         if self.session:
             await self.session.close()
 
-    async def _run(self) -> None:
+    async def _record_held(self, within_s: float) -> None:
+        """At a stop: try once more to record each answer the database refused (within `within_s`, at least one
+        try each), and say how many could not be: those deliveries are sent again after the restart."""
+        held, self._held = self._held, {}
+        if not held:
+            return
+        left = len(held)
+        try:
+            async with asyncio.timeout(max(within_s, 1.0)):
+                for row, status, error, retry_after_s in held.values():
+                    try:
+                        await self._record(row, status, error, retry_after_s)
+                    except ServiceUnavailable:
+                        continue
+                    left -= 1
+        except TimeoutError:
+            pass
+        if left:
+            log.warning("stopping with %d of %d webhook deliveries' answers unrecorded (the database refused them); "
+                        "they are sent again after the restart, under the same delivery id", left, len(held),
+                        extra={"action": "webhook.unrecorded_at_stop", "deliveries": left})
+        else:
+            log.info("recorded the %d webhook deliveries' answers held for the database at the stop", len(held),
+                     extra={"action": "webhook.recorded_at_stop", "deliveries": len(held)})
+
+    async def _finish_deleted_webhooks(self) -> None:
+        """Housekeeping: sending goes on regardless; an outage tries it again a little later, a bug logs once."""
+        if self._housekeeping_at is None or now() < self._housekeeping_at:
+            return
         try:
             async with self._db.transaction() as tx:
                 await tx.execute("finish_deliveries_of_deleted_webhooks")
-        except Exception:  # housekeeping: sending must start regardless
+        except ServiceUnavailable as exc:  # a full disk, the database away: an outage, not a bug
+            log.warning("finishing deleted webhooks' deliveries waits for the database (%s); trying again in %g s",
+                        exc, HOUSEKEEPING_RETRY_S, extra={"action": "webhook.housekeeping_unavailable"})
+            self._housekeeping_at = now() + HOUSEKEEPING_RETRY_S
+            return
+        except Exception:
             log.exception("finishing deleted webhooks' deliveries failed", extra={"action": "webhook.round_failed"})
+        self._housekeeping_at = None
+
+    async def _run(self) -> None:
         while True:
+            await self._finish_deleted_webhooks()
             # Cleared before reading, so an event queued while we read wakes the next wait at once.
             self._wake.clear()
             try:
@@ -130,6 +179,8 @@ class WebhookSender:
             except Exception:
                 log.exception("webhook delivery round failed", extra={"action": "webhook.round_failed"})
                 next_at = now() + 1.0
+            if self._housekeeping_at is not None:  # still to do: wake for it
+                next_at = self._housekeeping_at if next_at is None else min(next_at, self._housekeeping_at)
             delay = IDLE_WAIT_S if next_at is None else max(0.0, next_at - now())
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel (stop) that lands with a wake.
             with contextlib.suppress(TimeoutError):
@@ -211,6 +262,7 @@ class WebhookSender:
             try:
                 await self._record(row, status, error, retry_after_s)
             except ServiceUnavailable as exc:
+                self._held[int(row["id"])] = (row, status, error, retry_after_s)  # a stop tries it once more
                 if failing_since is None:
                     failing_since = now()
                     log.warning("webhook delivery %s was answered HTTP %s but that cannot be stored (%s); "
@@ -219,6 +271,7 @@ class WebhookSender:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECORD_RETRY_MAX_S)
                 continue
+            self._held.pop(int(row["id"]), None)
             if failing_since is not None:
                 log.info("webhook delivery %s's answer was stored after %.1f s", row["id"], now() - failing_since,
                          extra={"action": "webhook.record_recovered", "delivery": row["id"]})

@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from jobservice import webhook_sender
 from jobservice.memory_inference import Slow
 from jobservice.result_retention import DAY_S, ResultRetention
 from tests.postgres import SERVER_USER, PostgresServer
@@ -383,3 +384,70 @@ def test_postgresql_out_of_disk_answers_503_without_a_job_or_a_charge_and_recove
         assert client.balance() == 10_000 - 10 * len(jobs)  # every charge has its job, every job its charge
     finally:
         service.stop()
+
+
+def test_a_stop_while_a_webhook_answer_waits_for_space_says_so_and_the_restart_sends_it_again(
+        disk: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data_dir = disk / "fourth"  # its own service: this one is stopped and started again
+    first = InProcessService(data_dir, QUICK_STORAGE_RETRY)
+    try:
+        client = first.client(first.new_key(credits=100))
+        with FillingReceiver(disk) as receiver:
+            try:
+                client.post("/v1/webhooks", json={"url": receiver.url, "events": ["job.completed"]})
+                assert client.wait_for(client.predict().json()["job_id"], timeout_s=30)["status"] == "completed"
+                wait_until(lambda: any("but that cannot be stored" in r.getMessage() for r in caplog.records), 30)
+                first.stop()  # the answer is held in memory: the stop tries it once more, and says it could not
+            finally:
+                receiver.free()
+            said = [r.getMessage() for r in caplog.records if getattr(r, "action", "") == "webhook.unrecorded_at_stop"]
+            assert said == ["stopping with 1 of 1 webhook deliveries' answers unrecorded (the database refused "
+                            "them); they are sent again after the restart, under the same delivery id"]
+            second = InProcessService(data_dir, QUICK_STORAGE_RETRY)
+            try:  # at least once: sent again under its id (receivers deduplicate by it), and recorded this time
+                wait_until(lambda: len(receiver.requests) == 2, 30)
+                ids = [r["headers"]["X-Phonos-Delivery"] for r in receiver.requests]
+                assert ids[0] == ids[1]
+            finally:
+                second.stop()
+    finally:
+        first.stop()
+
+
+def test_finishing_deleted_webhooks_deliveries_on_a_full_disk_is_one_warning_and_done_later(
+        service: InProcessService, disk: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(webhook_sender, "HOUSEKEEPING_RETRY_S", 0.2)
+    client = service.client(service.new_key(credits=100))
+    hook = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook",  # discard: refused, retried
+                                             "events": ["job.completed"]}).json()["webhook"]
+    assert client.wait_for(client.predict().json()["job_id"], timeout_s=30)["status"] == "completed"
+    assert client.delete(f"/v1/webhooks/{hook['webhook_id']}").status_code in (200, 204)
+    database = service.data_dir / "phonos.sqlite3"
+
+    def statuses() -> list[str]:
+        with contextlib.closing(sqlite3.connect(database, timeout=30)) as conn:
+            return [row[0] for row in conn.execute(
+                "SELECT status FROM webhook_deliveries WHERE webhook_id = ?", (hook["webhook_id"],))]
+
+    wait_until(lambda: statuses() and "pending" not in statuses(), 30)
+    # An attempt on the wire during the delete set its row pending again (what the housekeeping is for).
+    with contextlib.closing(sqlite3.connect(database, timeout=30)) as conn, conn:
+        conn.execute("UPDATE webhook_deliveries SET status = 'pending', last_error = NULL WHERE webhook_id = ?",
+                     (hook["webhook_id"],))
+    running = service.running.service
+    sender = webhook_sender.WebhookSender(running.db, timeout_s=1.0, max_attempts=1, backoff_base_s=3600.0)
+
+    async def start() -> None:
+        sender.start()
+
+    with filled(disk):
+        service.call(start())
+        wait_until(lambda: any(getattr(r, "action", "") == "webhook.housekeeping_unavailable"
+                               for r in caplog.records), 30)
+    try:
+        wait_until(lambda: statuses() == ["failed"], 30)  # tried again once space returned
+    finally:
+        service.call(sender.stop())
+    records = [r for r in caplog.records if r.name == "jobservice.webhook_sender"]
+    assert not [r for r in records if r.exc_info]  # a warning, never a traceback for an outage

@@ -3,6 +3,7 @@ the job, its scores and metadata stay, and its downloads answer 410 Gone in the 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +14,8 @@ from phonos_client import Client, GoneError
 from prometheus_client import REGISTRY
 
 from jobservice import result_retention
+from jobservice.errors import ServiceUnavailable
+from jobservice.periodic import Periodic
 from jobservice.result_retention import DAY_S
 from phonos.v1 import phonos_pb2 as pb
 from phonos_config.service import ServiceSettings
@@ -134,3 +137,26 @@ def test_a_missing_result_file_is_a_410_that_says_so_not_a_500(twin_service: InP
 def test_a_retention_that_cannot_work_is_refused_naming_its_variable(value: str) -> None:
     with pytest.raises(ValueError, match="PHONOS_RESULT_RETENTION_DAYS"):
         ServiceSettings.from_env({"PHONOS_RESULT_RETENTION_DAYS": value})
+
+
+def test_a_chore_that_meets_an_outage_logs_one_warning_without_a_traceback_and_goes_on(
+        caplog: pytest.LogCaptureFixture) -> None:
+    rounds: list[int] = []
+    second_round = asyncio.Event()
+
+    async def work() -> None:
+        rounds.append(1)
+        if len(rounds) >= 2:  # the next round came: the chore outlived the outage
+            second_round.set()
+        raise ServiceUnavailable("The service cannot store anything right now: its disk is full. Try again later.")
+
+    async def run() -> None:
+        chore = Periodic("result-orphans", 0.01, work, "results.orphan_sweep_failed")
+        chore.start()
+        await asyncio.wait_for(second_round.wait(), 30)
+        await chore.stop()
+
+    asyncio.run(run())
+    said = [r for r in caplog.records if getattr(r, "action", "") == "results.orphan_sweep_failed"]
+    assert said and all(r.levelname == "WARNING" and not r.exc_info for r in said)
+    assert "result-orphans waits for the database (The service cannot store anything" in said[0].getMessage()

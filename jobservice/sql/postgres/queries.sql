@@ -653,6 +653,16 @@ UPDATE jobs SET results_deleted_at = :now WHERE id = :id AND results_deleted_at 
 
 -- Job events (the watch streams, jobservice/watch.py) -----------------------------------------------
 
+-- name: jobs_keeping_results
+-- Of :ids (a JSON array of job ids), the jobs whose result files are still theirs: neither the job's deletion nor
+-- result retention removed them. The orphan sweep (jobservice/result_retention.py) removes the old files of the rest.
+SELECT id FROM jobs WHERE results_deleted_at IS NULL AND id IN (SELECT json_array_elements_text(CAST(:ids AS JSON)));
+
+-- name: oldest_job_created_at
+-- When the first job this database knows was submitted (by seq, its index; job rows are never deleted): result
+-- files older than that predate the database (a restore, a wrong database) and the orphan sweep leaves them.
+SELECT created_at FROM jobs ORDER BY seq LIMIT 1;
+
 -- name: opaque_id_keys
 -- The secrets and cut-offs of opaque event and delivery ids (jobservice/opaque_ids.py).
 SELECT kind, secret, legacy_max FROM opaque_ids;
