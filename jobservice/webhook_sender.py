@@ -14,8 +14,9 @@ again what a receiver has already accepted; only one still unanswered then is cu
 A delivery whose answer cannot be recorded (the database's disk is full, PostgreSQL away) stays in flight, its
 answer held in memory, and the record is tried again with backoff (`RECORD_RETRY_FIRST_S` doubling to
 `RECORD_RETRY_MAX_S`) until it is stored: left due, it was POSTed again at once, hundreds of times a second, for
-as long as the disk stayed full. Held, it keeps its receiver's slot, so a full disk costs at most one POST per
-delivery in flight. A stop tries each held answer's record once more within its grace and logs how many it could
+as long as the disk stayed full. Held, it keeps its receiver's slot, so a full disk costs one POST per
+delivery in flight in this job service (with several job services on one PostgreSQL, another may send it again once
+its claim lapses: at least once, under the same delivery id). A stop tries each held answer's record once more within its grace and logs how many it could
 not record: those deliveries are sent again after the restart (under the same X-Phonos-Delivery id, which receivers
 deduplicate by).
 
@@ -54,7 +55,10 @@ IDLE_WAIT_S = 3600.0
 STOP_GRACE_S = 3.0  # a stop waits this long (at most the timeout) for the deliveries on the wire
 MAX_BACKOFF_S = 3600.0
 RECORD_RETRY_FIRST_S = 0.2  # a delivery's answer the database refused is recorded again after this, doubling
-RECORD_RETRY_MAX_S = 10.0
+# At most 1 s: the delivery's claim lapses `timeout + 10` s after it was taken, and on a shared PostgreSQL another job
+# service may then claim and POST it again; a held answer recorded within a second of space returning rarely loses
+# that race (it can: across job services delivery is at least once, as it always was for a crash).
+RECORD_RETRY_MAX_S = 1.0
 HOUSEKEEPING_RETRY_S = 30.0  # finishing deleted webhooks' deliveries, refused by an outage, is tried again after this
 
 
