@@ -451,3 +451,32 @@ def test_finishing_deleted_webhooks_deliveries_on_a_full_disk_is_one_warning_and
         service.call(sender.stop())
     records = [r for r in caplog.records if r.name == "jobservice.webhook_sender"]
     assert not [r for r in records if r.exc_info]  # a warning, never a traceback for an outage
+
+
+def test_usage_counted_while_the_disk_is_full_is_written_once_when_space_returns_during_the_stop(
+        disk: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data_dir = disk / "fifth"  # its own service: this one is stopped and started again
+    first = InProcessService(data_dir, QUICK_STORAGE_RETRY)
+    try:
+        key = first.new_key(credits=100)
+        client = first.client(key)
+        with contextlib.ExitStack() as full, ThreadPoolExecutor(1) as pool:
+            full.enter_context(filled(disk))
+            for _ in range(5):  # reads go on; their counts wait in memory for the database
+                assert client.get("/v1/jobs").status_code == 200
+            wait_until(lambda: any(getattr(r, "action", "") == "usage.flush_failed" for r in caplog.records), 30)
+            stopping = pool.submit(first.stop)
+            # The stop's last flush is refused; space comes back within its grace.
+            wait_until(lambda: any(getattr(r, "action", "") == "usage.flush_retry_at_stop"
+                                   for r in caplog.records), 30)
+            full.close()
+            stopping.result(timeout=60)
+        assert not [r for r in caplog.records if getattr(r, "action", "") == "usage.flush_lost"]
+    finally:
+        first.stop()
+    second = InProcessService(data_dir, QUICK_STORAGE_RETRY)
+    try:
+        usage = second.client(key).get("/v1/usage").json()
+        assert usage["totals"]["requests"] == 5, usage  # all lost at the stop before; counted once, not twice
+    finally:
+        second.stop()
