@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from jobservice import webhook_sender
+from jobservice.db import RECOVERED_FREE_BYTES, StorageState
 from jobservice.memory_inference import Slow
 from jobservice.result_retention import DAY_S, ResultRetention
 from tests.postgres import SERVER_USER, PostgresServer
@@ -42,9 +43,10 @@ SEQ = "MKTVRQERLKSIVRILERSKEPV"
 QUICK_STORAGE_RETRY = {"PHONOS_STORAGE_RETRY_WINDOW_S": "0.3"}
 
 
-def _mount_tmpfs(directory: Path, size_kb: int) -> None:
+def _mount_tmpfs(directory: Path, size_kb: int, inodes: int | None = None) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0700", "tmpfs", str(directory)],
+    options = f"size={size_kb}k,mode=0700" + (f",nr_inodes={inodes}" if inodes else "")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
@@ -480,3 +482,25 @@ def test_usage_counted_while_the_disk_is_full_is_written_once_when_space_returns
         assert usage["totals"]["requests"] == 5, usage  # all lost at the stop before; counted once, not twice
     finally:
         second.stop()
+
+
+def test_health_stays_unavailable_while_the_disk_is_out_of_inodes_though_bytes_are_free(tmp_path: Path) -> None:
+    mount = tmp_path / "inodes"
+    _mount_tmpfs(mount, 4096, inodes=64)  # bytes to spare, few files
+    try:
+        state = StorageState(mount / "phonos.sqlite3")
+        state.full = True  # as a write that met the full disk (SQLITE_FULL) leaves it
+        made = []
+        with contextlib.suppress(OSError):  # ENOSPC: no inode left
+            while True:
+                path = mount / f"f{len(made)}"
+                path.touch()
+                made.append(path)
+        stat = os.statvfs(mount)
+        assert stat.f_favail == 0 and stat.f_bavail * stat.f_frsize >= RECOVERED_FREE_BYTES
+        assert not state.writable()  # was ready: bytes free, yet no new file can be made
+        for path in made[:32]:
+            path.unlink()
+        assert state.writable()
+    finally:
+        _unmount(mount)
