@@ -98,6 +98,16 @@ def service(disk: Path) -> Iterator[InProcessService]:
         running.stop()
 
 
+@contextlib.contextmanager
+def own_service(data_dir: Path) -> Iterator[InProcessService]:
+    """A service of the test's own on the small disk (one it stops and starts again), stopped whatever happens."""
+    running = InProcessService(data_dir, QUICK_STORAGE_RETRY)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 def job_files(service: InProcessService, job_id: str) -> list[str]:
     shard = service.data_dir / "results" / job_id[:2]
     return sorted(p.name for p in shard.glob(f"*{job_id}*")) if shard.exists() else []
@@ -317,23 +327,17 @@ def test_a_job_service_started_on_a_full_disk_says_so_and_exits(disk: Path, tmp_
 def test_a_service_stopped_while_an_outcome_waits_for_space_stops_and_runs_the_job_again(
         disk: Path, caplog: pytest.LogCaptureFixture) -> None:
     data_dir = disk / "third"  # its own service: this one is stopped and started again
-    first = InProcessService(data_dir, QUICK_STORAGE_RETRY)
-    try:
+    with own_service(data_dir) as first:
         key = first.new_key(credits=100)
         _, job_id = running_job(first, key)
         with filled(disk):
             wait_until(lambda: outcome_retried(caplog), 30)
             first.stop()  # within its 60 s, though the outcome cannot be stored: the retries end at a stop
-    finally:
-        first.stop()
-    second = InProcessService(data_dir, QUICK_STORAGE_RETRY)
-    try:
+    with own_service(data_dir) as second:
         client = second.client(key)
         job = client.wait_for(job_id, timeout_s=30)  # left running by the stop: run again at the start
         assert job["status"] == "completed"
         assert client.balance() == 90
-    finally:
-        second.stop()
 
 
 @pytest.fixture
@@ -458,30 +462,22 @@ def test_finishing_deleted_webhooks_deliveries_on_a_full_disk_is_one_warning_and
 def test_usage_counted_while_the_disk_is_full_is_written_once_when_space_returns_during_the_stop(
         disk: Path, caplog: pytest.LogCaptureFixture) -> None:
     data_dir = disk / "fifth"  # its own service: this one is stopped and started again
-    first = InProcessService(data_dir, QUICK_STORAGE_RETRY)
-    try:
+    with own_service(data_dir) as first, contextlib.ExitStack() as full, ThreadPoolExecutor(1) as pool:
         key = first.new_key(credits=100)
         client = first.client(key)
-        with contextlib.ExitStack() as full, ThreadPoolExecutor(1) as pool:
-            full.enter_context(filled(disk))
-            for _ in range(5):  # reads go on; their counts wait in memory for the database
-                assert client.get("/v1/jobs").status_code == 200
-            wait_until(lambda: any(getattr(r, "action", "") == "usage.flush_failed" for r in caplog.records), 30)
-            stopping = pool.submit(first.stop)
-            # The stop's last flush is refused; space comes back within its grace.
-            wait_until(lambda: any(getattr(r, "action", "") == "usage.flush_retry_at_stop"
-                                   for r in caplog.records), 30)
-            full.close()
-            stopping.result(timeout=60)
-        assert not [r for r in caplog.records if getattr(r, "action", "") == "usage.flush_lost"]
-    finally:
-        first.stop()
-    second = InProcessService(data_dir, QUICK_STORAGE_RETRY)
-    try:
+        full.enter_context(filled(disk))
+        for _ in range(5):  # reads go on; their counts wait in memory for the database
+            assert client.get("/v1/jobs").status_code == 200
+        wait_until(lambda: any(getattr(r, "action", "") == "usage.flush_failed" for r in caplog.records), 30)
+        stopping = pool.submit(first.stop)
+        # The stop's last flush is refused; space comes back within its grace.
+        wait_until(lambda: any(getattr(r, "action", "") == "usage.flush_retry_at_stop" for r in caplog.records), 30)
+        full.close()
+        stopping.result(timeout=60)
+    assert not [r for r in caplog.records if getattr(r, "action", "") == "usage.flush_lost"]
+    with own_service(data_dir) as second:
         usage = second.client(key).get("/v1/usage").json()
         assert usage["totals"]["requests"] == 5, usage  # all lost at the stop before; counted once, not twice
-    finally:
-        second.stop()
 
 
 def test_health_stays_unavailable_while_the_disk_is_out_of_inodes_though_bytes_are_free(tmp_path: Path) -> None:
