@@ -46,6 +46,10 @@ T = TypeVar("T")
 # met a full disk (no write has worked since): room for a few transactions' WAL frames, so health does not turn
 # ready at the first freed block only to fail the next submission.
 RECOVERED_FREE_BYTES = 1 << 20
+# Free inodes at which it does so too: a file system out of inodes has bytes free but refuses every new file (a
+# rollback journal, a WAL after a checkpoint, a backup's copy), so bytes alone turned health ready while writes
+# still failed. A few, for SQLite's side files.
+RECOVERED_FREE_INODES = 16
 
 
 class StorageState:
@@ -65,7 +69,7 @@ class StorageState:
 
     def writable(self) -> bool:
         """Not known to be full, or enough space came back (a write would work now)."""
-        if self.full and free_bytes(self._path.parent) >= RECOVERED_FREE_BYTES:
+        if self.full and has_room(self._path.parent):
             self.full = False
         return not self.full
 
@@ -74,13 +78,16 @@ def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
 
-def free_bytes(directory: Path) -> int:
-    """Bytes an unprivileged writer may still use on `directory`'s file system (0 if it cannot be read)."""
+def has_room(directory: Path) -> bool:
+    """`directory`'s file system has room for a few more transactions: bytes, and inodes for new files. A file
+    system that does not count inodes (f_files 0: btrfs, some network file systems) is judged by its bytes. A
+    quota is not seen by statvfs: a write that meets one keeps health unavailable until a write works."""
     try:
         stat = os.statvfs(directory)
     except OSError:
-        return 0
-    return stat.f_bavail * stat.f_frsize
+        return False
+    inodes_ok = stat.f_files == 0 or stat.f_favail >= RECOVERED_FREE_INODES
+    return stat.f_bavail * stat.f_frsize >= RECOVERED_FREE_BYTES and inodes_ok
 
 
 def as_outage(exc: BaseException) -> BaseException:

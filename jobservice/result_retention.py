@@ -20,7 +20,7 @@ Orphans: files no job keeps stay for ever otherwise, unreachable through the API
 job's deletion (database first) and removing its files, a result written for a job whose row was never committed,
 a writer killed between writing a temporary and renaming it (its job then done elsewhere): every job service
 sweeps for them at start and then every `ORPHAN_SWEEP_EVERY_S`, retention on or off (`sweep_orphans`). It takes
-only files last modified `ORPHAN_AGE_S` (a day) ago or more: a write in progress renames its files within a
+only files last modified `ORPHAN_AGE_S` (a day; PHONOS_RESULT_ORPHAN_AGE_S, 0 = never) ago or more: a write in progress renames its files within a
 minute, and on shared storage another job service's job was committed before its files were written, so a day
 is far beyond any race. For each shard's old files it asks the database, right before removing them, which of
 their jobs still keep their results (`jobs_keeping_results`: the row is there and neither its deletion nor
@@ -59,10 +59,13 @@ ORPHAN_BATCH = 500  # job ids per database question
 
 
 class ResultRetention:
-    def __init__(self, db: Store, results: ResultStore, retention_days: float) -> None:
+    def __init__(self, db: Store, results: ResultStore, retention_days: float,
+                 orphan_age_s: float | None = None) -> None:
         self._db = db
         self._results = results
         self._retention_s = retention_days * DAY_S
+        # PHONOS_RESULT_ORPHAN_AGE_S (0: orphans are never swept); ORPHAN_AGE_S, a day, unless given.
+        self._orphan_age_s = ORPHAN_AGE_S if orphan_age_s is None else orphan_age_s
         self._chore = Periodic("result-retention", SWEEP_EVERY_S, self.sweep, "results.retention_failed")
         self._orphan_chore = Periodic("result-orphans", ORPHAN_SWEEP_EVERY_S, self.sweep_orphans,
                                       "results.orphan_sweep_failed")
@@ -114,9 +117,12 @@ class ResultRetention:
             self._results.remove(job_id)
 
     async def sweep_orphans(self, at: float | None = None) -> int:
-        """Remove the result files and temporaries last modified `ORPHAN_AGE_S` before `at` (default: now) that no
-        job keeps (see the module's docstring); how many files went."""
-        cutoff = (time.time() if at is None else at) - ORPHAN_AGE_S
+        """Remove the result files and temporaries last modified the orphan age (`ORPHAN_AGE_S` unless set) before
+        `at` (default: now) that no job keeps (see the module's docstring); how many files went (none when the
+        age is 0: the operator turned the sweep off)."""
+        if self._orphan_age_s <= 0:
+            return 0
+        cutoff = (time.time() if at is None else at) - self._orphan_age_s
         oldest_job = await self._db.read.scalar("oldest_job_created_at")
         # Files older than the first job predate this database: not its orphans (none at all: an empty database).
         floor = cutoff if oldest_job is None else float(oldest_job)
@@ -147,7 +153,7 @@ class ResultRetention:
         metrics.RESULT_ORPHANS_REMOVED.labels("temporary").inc(temporaries)
         if files or temporaries:
             log.info("removed %d result files no job keeps and %d temporaries, all over %g days old", files,
-                     temporaries, ORPHAN_AGE_S / DAY_S, extra={
+                     temporaries, self._orphan_age_s / DAY_S, extra={
                          "action": "results.orphans_removed", "files": files, "temporaries": temporaries})
         if predating:
             log.warning("left %d result files no job keeps alone: they are older than this database's first job "
@@ -158,7 +164,8 @@ class ResultRetention:
     def start(self) -> None:
         if self.enabled:
             self._chore.start()
-        self._orphan_chore.start()  # retention on or off: orphans are files nothing will ever remove
+        if self._orphan_age_s > 0:  # retention on or off: orphans are files nothing will ever remove
+            self._orphan_chore.start()
 
     async def stop(self) -> None:
         await self._chore.stop()

@@ -40,6 +40,11 @@ DAY_S = 86400.0
 HOUR_S = 3600
 RETENTION_SWEEP_S = 3600.0
 PURGE_BATCH = PURGE_BATCH_ROWS
+# A stop's last flush, refused by an outage, is tried again this long (backoff from 0.1 s, at most 1 s apart):
+# within a container's stop timeout (10 s) with room for the rest of the stop.
+STOP_GRACE_S = 5.0
+STOP_RETRY_FIRST_S = 0.1
+STOP_RETRY_MAX_S = 1.0
 
 # (account_id, hour, endpoint, model, status_code, transport) -> [requests, credits_used, elapsed_ms]
 Bucket = tuple[int, int, str, str, int, str]
@@ -130,19 +135,38 @@ class UsageRecorder:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="usage-flusher")
 
-    async def stop(self) -> None:
-        """Stop flushing, after a last flush. One that fails (a full disk, the database away) loses the counts not
-        yet written, says so, and does not fail the stop: the stop went on to close the database and release
-        the data directory's lock, which a raise here skipped."""
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop flushing, after a last flush. One the database refuses (a full disk, PostgreSQL restarting) is
+        tried again with a short backoff within `grace_s`: space may come back, the server may return, and a
+        single try lost every counter held since the disk filled. What still cannot be written is said and
+        lost; the stop goes on regardless (it closes the database and releases the data directory's lock,
+        which a raise here skipped)."""
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        try:
-            await self.flush()
-        except Exception as exc:
-            log.error("the last usage flush failed (%s): %d usage counters not written are lost", exc,
-                      len(self._buffer), extra={"action": "usage.flush_lost"})
+        loop = asyncio.get_running_loop()
+        grace_ends = loop.time() + grace_s
+        delay = STOP_RETRY_FIRST_S
+        while True:
+            try:
+                await self.flush()
+                return
+            except ServiceUnavailable as exc:  # an outage: it may pass within the grace
+                left_s = grace_ends - loop.time()
+                if left_s <= 0:
+                    error: Exception = exc
+                    break
+                if delay == STOP_RETRY_FIRST_S:  # said once, not at every try
+                    log.warning("the last usage flush failed (%s): %d usage counters held; trying again for up to "
+                                "%.1f s", exc, len(self._buffer), left_s, extra={"action": "usage.flush_retry_at_stop"})
+                await asyncio.sleep(min(delay, left_s))
+                delay = min(delay * 2, STOP_RETRY_MAX_S)
+            except Exception as exc:  # not an outage: trying again would not help
+                error = exc
+                break
+        log.error("the last usage flush failed (%s): %d usage counters not written are lost", error,
+                  len(self._buffer), extra={"action": "usage.flush_lost"})
 
     async def _run(self) -> None:
         next_sweep = 0.0

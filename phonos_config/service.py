@@ -122,6 +122,9 @@ class ServiceSettings:
     # Result files of a completed job are deleted this many days after it completed (the job, its scores and
     # metadata stay; downloads then answer 410). 0 keeps every result for ever.
     result_retention_days: float = 0
+    # Result files no job keeps (and stale temporaries) are removed once last modified this long ago (seconds);
+    # 0 never sweeps them. Longer for slow shared storage or while restoring; under an hour would race a write.
+    result_orphan_age_s: float = 86400.0
     # Dashboard sessions end this long after sign-in (seconds).
     session_ttl_s: float = 12 * 3600.0
     # Requests per minute one dashboard session may make (it polls while jobs run).
@@ -198,6 +201,9 @@ class ServiceSettings:
             value, ceiling = getattr(self, f.name), _CEILINGS.get(f.name.rsplit("_", 1)[-1])
             if ceiling is not None and value > ceiling:  # e.g. PHONOS_SESSION_TTL_S=1e12 made every sign-in a 500
                 raise ValueError(f"{_variable(f.name)} must be at most {ceiling:g} (100 years), got {value:g}")
+        if 0 < self.result_orphan_age_s < MIN_ORPHAN_AGE_S:  # a write in progress renames its files within a minute
+            raise ValueError(f"PHONOS_RESULT_ORPHAN_AGE_S must be 0 (never sweep) or at least {MIN_ORPHAN_AGE_S:g} "
+                             f"(an hour: younger files may be a write in progress), got {self.result_orphan_age_s:g}")
         if not self.models:
             raise ValueError("PHONOS_MODELS must name at least one model (e.g. esmfold,alphafold2,diffdock)")
         if self.tracing_exporter not in TRACING_EXPORTERS:  # refused here, before `phonos serve` creates anything
@@ -244,14 +250,16 @@ _LEAST: dict[str, int] = {
     "max_inflight_per_model": 1, "max_queued_per_account": 1, "max_running_per_account": 0, "max_attempts": 1,
     "default_credits": 0, "default_rate_limit": 1, "max_batch_jobs": 1, "max_webhooks": 0,
     "webhook_max_attempts": 1, "webhook_max_concurrent_per_receiver": 1, "webhook_max_concurrent": 1,
-    "usage_retention_days": 1, "session_rate_limit": 1, "result_retention_days": 0, "webhook_delivery_log_days": 0,
-    "activity_log_days": 0, "watch_max_streams_per_account": 0,
+    "usage_retention_days": 1, "session_rate_limit": 1, "result_retention_days": 0, "result_orphan_age_s": 0,
+    "webhook_delivery_log_days": 0, "activity_log_days": 0, "watch_max_streams_per_account": 0,
     "triton_retry_window_s": 0, "storage_retry_window_s": 0, "webhook_backoff_base_s": 0,
     "database_start_wait_s": 0,
 }
 # The longest duration a `*_s` or `*_days` setting may hold: a time that far ahead is still a date the API can
 # write (RFC 3339 stops at year 9999; a session expiring past it could not be answered).
 _CEILINGS: dict[str, float] = {"s": 100 * 365.25 * 86400, "days": 100 * 365.25}
+# The shortest PHONOS_RESULT_ORPHAN_AGE_S other than 0: a younger file may be a write in progress.
+MIN_ORPHAN_AGE_S = 3600.0
 # Durations and intervals that must be more than 0.
 _POSITIVE = ("database_connect_timeout_s", "database_command_timeout_s",
              "triton_health_interval_s", "triton_timeout_s", "job_lease_s", "webhook_timeout_s",

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from jobservice import webhook_sender
+from jobservice.db import RECOVERED_FREE_BYTES, StorageState
 from jobservice.memory_inference import Slow
 from jobservice.result_retention import DAY_S, ResultRetention
 from tests.postgres import SERVER_USER, PostgresServer
@@ -42,9 +43,10 @@ SEQ = "MKTVRQERLKSIVRILERSKEPV"
 QUICK_STORAGE_RETRY = {"PHONOS_STORAGE_RETRY_WINDOW_S": "0.3"}
 
 
-def _mount_tmpfs(directory: Path, size_kb: int) -> None:
+def _mount_tmpfs(directory: Path, size_kb: int, inodes: int | None = None) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k,mode=0700", "tmpfs", str(directory)],
+    options = f"size={size_kb}k,mode=0700" + (f",nr_inodes={inodes}" if inodes else "")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
@@ -90,6 +92,16 @@ def disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def service(disk: Path) -> Iterator[InProcessService]:
     running = InProcessService(disk / "var", QUICK_STORAGE_RETRY)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@contextlib.contextmanager
+def own_service(data_dir: Path) -> Iterator[InProcessService]:
+    """A service of the test's own on the small disk (one it stops and starts again), stopped whatever happens."""
+    running = InProcessService(data_dir, QUICK_STORAGE_RETRY)
     try:
         yield running
     finally:
@@ -315,23 +327,17 @@ def test_a_job_service_started_on_a_full_disk_says_so_and_exits(disk: Path, tmp_
 def test_a_service_stopped_while_an_outcome_waits_for_space_stops_and_runs_the_job_again(
         disk: Path, caplog: pytest.LogCaptureFixture) -> None:
     data_dir = disk / "third"  # its own service: this one is stopped and started again
-    first = InProcessService(data_dir, QUICK_STORAGE_RETRY)
-    try:
+    with own_service(data_dir) as first:
         key = first.new_key(credits=100)
         _, job_id = running_job(first, key)
         with filled(disk):
             wait_until(lambda: outcome_retried(caplog), 30)
             first.stop()  # within its 60 s, though the outcome cannot be stored: the retries end at a stop
-    finally:
-        first.stop()
-    second = InProcessService(data_dir, QUICK_STORAGE_RETRY)
-    try:
+    with own_service(data_dir) as second:
         client = second.client(key)
         job = client.wait_for(job_id, timeout_s=30)  # left running by the stop: run again at the start
         assert job["status"] == "completed"
         assert client.balance() == 90
-    finally:
-        second.stop()
 
 
 @pytest.fixture
@@ -451,3 +457,46 @@ def test_finishing_deleted_webhooks_deliveries_on_a_full_disk_is_one_warning_and
         service.call(sender.stop())
     records = [r for r in caplog.records if r.name == "jobservice.webhook_sender"]
     assert not [r for r in records if r.exc_info]  # a warning, never a traceback for an outage
+
+
+def test_usage_counted_while_the_disk_is_full_is_written_once_when_space_returns_during_the_stop(
+        disk: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data_dir = disk / "fifth"  # its own service: this one is stopped and started again
+    with own_service(data_dir) as first, contextlib.ExitStack() as full, ThreadPoolExecutor(1) as pool:
+        key = first.new_key(credits=100)
+        client = first.client(key)
+        full.enter_context(filled(disk))
+        for _ in range(5):  # reads go on; their counts wait in memory for the database
+            assert client.get("/v1/jobs").status_code == 200
+        wait_until(lambda: any(getattr(r, "action", "") == "usage.flush_failed" for r in caplog.records), 30)
+        stopping = pool.submit(first.stop)
+        # The stop's last flush is refused; space comes back within its grace.
+        wait_until(lambda: any(getattr(r, "action", "") == "usage.flush_retry_at_stop" for r in caplog.records), 30)
+        full.close()
+        stopping.result(timeout=60)
+    assert not [r for r in caplog.records if getattr(r, "action", "") == "usage.flush_lost"]
+    with own_service(data_dir) as second:
+        usage = second.client(key).get("/v1/usage").json()
+        assert usage["totals"]["requests"] == 5, usage  # all lost at the stop before; counted once, not twice
+
+
+def test_health_stays_unavailable_while_the_disk_is_out_of_inodes_though_bytes_are_free(tmp_path: Path) -> None:
+    mount = tmp_path / "inodes"
+    _mount_tmpfs(mount, 4096, inodes=64)  # bytes to spare, few files
+    try:
+        state = StorageState(mount / "phonos.sqlite3")
+        state.full = True  # as a write that met the full disk (SQLITE_FULL) leaves it
+        made = []
+        with contextlib.suppress(OSError):  # ENOSPC: no inode left
+            while True:
+                path = mount / f"f{len(made)}"
+                path.touch()
+                made.append(path)
+        stat = os.statvfs(mount)
+        assert stat.f_favail == 0 and stat.f_bavail * stat.f_frsize >= RECOVERED_FREE_BYTES
+        assert not state.writable()  # was ready: bytes free, yet no new file can be made
+        for path in made[:32]:
+            path.unlink()
+        assert state.writable()
+    finally:
+        _unmount(mount)

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from jobservice import result_retention
-from jobservice.result_retention import DAY_S
+from jobservice.result_retention import DAY_S, ResultRetention
 from tests.support import ALL_STORES, InProcessService, wait_until
 
 pytestmark = pytest.mark.integration
@@ -88,6 +88,23 @@ def test_files_older_than_the_databases_first_job_are_left_alone(
     assert twin_service.call(twin_service.running.service.retention.sweep_orphans(at=time.time() + 2 * DAY_S)) == 0
     assert path.exists()
     assert any(getattr(r, "action", "") == "results.orphans_predate_database" for r in caplog.records)
+
+
+def test_the_orphan_age_is_the_operators_and_0_never_sweeps(twin_service: InProcessService) -> None:
+    client = twin_service.client(twin_service.new_key())
+    client.wait_for(client.predict().json()["job_id"])  # the database has a first job: the file is not older
+    never = str(uuid.uuid4())  # a result whose job's row was never committed, two days old
+    path = _shard(twin_service, never) / f"{never}.pdb"
+    path.write_bytes(b"ATOM\n")
+    running = twin_service.running.service
+
+    def sweep(age_s: float) -> int:
+        retention = ResultRetention(running.db, running.results, retention_days=0, orphan_age_s=age_s)
+        return twin_service.call(retention.sweep_orphans(at=time.time() + 2 * DAY_S))
+
+    assert sweep(0) == 0 and path.exists()  # PHONOS_RESULT_ORPHAN_AGE_S=0: never swept
+    assert sweep(3 * DAY_S) == 0 and path.exists()  # slow shared storage: three days, not one
+    assert sweep(DAY_S) == 1 and not path.exists()
 
 
 @pytest.mark.sqlite_only  # the start, not the store, is the point: one store is enough

@@ -42,6 +42,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
     ("PHONOS_TRITON_URL", "gpu1.lab", "host:port"),
     ("PHONOS_TRITON_METRICS_URLS", "10.0.0.5:8002/metrics", "http://host:8002/metrics"),  # was: "down" for ever
     ("PHONOS_TRITON_RETRY_WINDOW_S", "-1", "at least 0"),
+    ("PHONOS_RESULT_ORPHAN_AGE_S", "-1", "at least 0"),
+    ("PHONOS_RESULT_ORPHAN_AGE_S", "60", "0 (never sweep) or at least 3600"),  # would race a write in progress
     ("PHONOS_HTTP_PORT", "99999", "port"),
     ("PHONOS_METRICS_PORT", "-1", "port"),
     ("PHONOS_DATABASE_URL", "mysql://phonos:secret@db/phonos", "postgresql://"),
@@ -60,8 +62,9 @@ def test_settings_refuse_values_that_cannot_work_naming_the_variable(variable: s
 def test_settings_accept_the_documented_zeros() -> None:
     settings = ServiceSettings.from_env({"PHONOS_MAX_RUNNING_PER_ACCOUNT": "0", "PHONOS_METRICS_PORT": "0",
                                          "PHONOS_HTTP_PORT": "0", "PHONOS_DEFAULT_CREDITS": "0",
-                                         "PHONOS_STORAGE_RETRY_WINDOW_S": "0"})
+                                         "PHONOS_STORAGE_RETRY_WINDOW_S": "0", "PHONOS_RESULT_ORPHAN_AGE_S": "0"})
     assert (settings.max_running_per_account, settings.metrics_port, settings.default_credits) == (0, 0, 0)
+    assert settings.result_orphan_age_s == 0
     ServiceSettings().check()  # the defaults
 
 

@@ -4,7 +4,7 @@
 // small table: a row per item, a column per key.
 
 import {h} from './dom.js';
-import {dateTime, duration} from './format.js';
+import {dateTime, duration, shortId} from './format.js';
 
 function show(value) {
   if (Array.isArray(value)) return value.length ? value.map(show).join(', ') : 'none';
@@ -25,6 +25,20 @@ function showWithUnit(key, value) {
   const said = show(value);
   const numeric = typeof value === 'number' || (Array.isArray(value) && value.length && value.every((v) => typeof v === 'number'));
   return IN_ANGSTROM.has(key) && numeric ? `${said}\u00a0Å` : said;
+}
+
+// A value naming another job ("job:<uuid>", DiffDock's `protein_source` when the receptor was a job's structure): a link
+// to that job, its short id as the text, as the Input card's receptor is ("Protein source job:3db1a163-...-..." was
+// raw). Not on a share link's page (/shared/<token>): its visitor has no account there, the job's page is not theirs.
+const JOB_REFERENCE = /^job:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
+
+function valueNode(key, value) {
+  const referenced = typeof value === 'string' ? JOB_REFERENCE.exec(value) : null;
+  if (!referenced) return showWithUnit(key, value);
+  const id = referenced[1];
+  const text = shortId(id);
+  if (location.pathname.startsWith('/shared/')) return `job ${text}`;
+  return ['job ', h('a', {href: `/jobs/${encodeURIComponent(id)}`, class: 'mono', title: id, 'data-job-ref': id}, text)];
 }
 
 const isObject = (v) => Boolean(v) && typeof v === 'object' && !Array.isArray(v);
@@ -55,7 +69,7 @@ function itemsTable(key, items) {
     h('thead', {}, h('tr', {}, columns.map((c) => h('th', {scope: 'col'}, label(c))))),
     // A hash's mono type on its own span: the cell's label on a phone (td::before) keeps the page's type.
     h('tbody', {}, items.map((item) => h('tr', {}, columns.map((c) => h('td', {'data-label': label(c)},
-      c in item ? h('span', {class: valueClass(c)}, showWithUnit(c, item[c])) : h('span', {class: 'muted'}, '—'))))))));
+      c in item ? h('span', {class: valueClass(c)}, valueNode(c, item[c])) : h('span', {class: 'muted'}, '—'))))))));
 }
 
 /** Scalars as key/value rows; nested objects (weights, sampling...) each under their own heading; lists of
@@ -68,7 +82,7 @@ export function kvRows(object, depth = 0) {
   const groups = entries.filter(([, v]) => isGroup(v));
   return [
     scalars.length ? h('dl', {class: 'kv'}, scalars.map(([k, v]) =>
-      [h('dt', {}, label(k)), h('dd', {class: valueClass(k)}, showWithUnit(k, v))])) : null,
+      [h('dt', {}, label(k)), h('dd', {class: valueClass(k)}, valueNode(k, v))])) : null,
     groups.map(([k, v]) => h('div', {class: 'kv-group', 'data-group': k},
       h(depth ? 'h4' : 'h3', {}, label(k)),
       isTable(v) ? itemsTable(k, v) : depth < 2 ? kvRows(v, depth + 1) : h('dd', {}, show(v)))),
