@@ -71,6 +71,11 @@ class ResultRetention:
                                       "results.orphan_sweep_failed")
 
     @property
+    def orphan_age_s(self) -> float:
+        """How old a file no job keeps must be to be swept (0: never)."""
+        return self._orphan_age_s
+
+    @property
     def enabled(self) -> bool:
         return self._retention_s > 0
 

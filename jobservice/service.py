@@ -164,7 +164,7 @@ class JobService:
         self.watcher = JobWatcher(self.hub, db, max_stream_s=settings.watch_max_stream_s)
         self.jobs = JobStore(db, on_event_queued=self.sender.wake, on_transition=self.hub.wake)
         self.results = ResultStore(settings.results_dir)
-        self.retention = ResultRetention(db, self.results, settings.result_retention_days)
+        self.retention = ResultRetention(db, self.results, settings.result_retention_days, settings.result_orphan_age_s)
         self.usage = UsageRecorder(db, settings.usage_flush_interval_s, settings.usage_retention_days)
         self.webhooks = Webhooks(
             db, max_per_account=settings.max_webhooks,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -14,7 +15,6 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from jobservice import result_retention
 from jobservice.result_retention import DAY_S, ResultRetention
 from tests.support import ALL_STORES, InProcessService, wait_until
 
@@ -108,18 +108,26 @@ def test_the_orphan_age_is_the_operators_and_0_never_sweeps(twin_service: InProc
 
 
 @pytest.mark.sqlite_only  # the start, not the store, is the point: one store is enough
-def test_every_service_sweeps_orphans_at_start_with_retention_off(twin_factory: type, tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_service_sweeps_orphans_at_start_with_retention_off(twin_factory: type, tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     first = twin_factory.start(data_dir)  # PHONOS_RESULT_RETENTION_DAYS unset: retention off
     client = first.client(first.new_key())
     client.wait_for(client.predict().json()["job_id"])
     first.stop()
+    # The database three days old (its first job then), an orphan two days old: past PHONOS_RESULT_ORPHAN_AGE_S's
+    # default day, and not older than the database (such files the sweep leaves alone). The setting's value, as
+    # the service reads it, is the one used: a constant the service did not pass on was used before.
+    with sqlite3.connect(data_dir / "phonos.sqlite3") as db:
+        db.execute("UPDATE jobs SET created_at = created_at - ?", (3 * DAY_S,))
     orphan = str(uuid.uuid4())
     shard = data_dir / "results" / orphan[:2]
     shard.mkdir(mode=0o700, parents=True, exist_ok=True)
     (shard / f"{orphan}.pdb").write_bytes(b"ATOM\n")
-    wait_until(lambda: time.time() > (shard / f"{orphan}.pdb").stat().st_mtime + 0.05, timeout_s=5)
-    monkeypatch.setattr(result_retention, "ORPHAN_AGE_S", 0.05)
+    two_days_ago = time.time() - 2 * DAY_S
+    os.utime(shard / f"{orphan}.pdb", (two_days_ago, two_days_ago))
+    kept = twin_factory.start(data_dir, PHONOS_RESULT_ORPHAN_AGE_S=str(3 * DAY_S))
+    assert kept.running.service.retention.orphan_age_s == 3 * DAY_S
+    kept.stop()
+    assert (shard / f"{orphan}.pdb").exists()  # three days: not yet
     twin_factory.start(data_dir)
     wait_until(lambda: not (shard / f"{orphan}.pdb").exists(), timeout_s=30)
