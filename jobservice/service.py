@@ -333,7 +333,8 @@ class JobService:
     # -- jobs ---------------------------------------------------------------------------------------
 
     async def get_job(self, account_id: int, job_id: str) -> JobRecord:
-        return await self.jobs.get(account_id, job_id)
+        """The job, with its place in the queue while it is pending."""
+        return await self.jobs.with_place(await self.jobs.get(account_id, job_id))
 
     async def job_input(self, account_id: int, job_id: str) -> tuple[str, str | None, ValidatedJob]:
         """The request a job was accepted with, as POST /v1/predict takes it: what its spec stores but a request

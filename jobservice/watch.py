@@ -27,14 +27,14 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from phonos_models.common.progress import Progress
 
 from jobservice.errors import InvalidArgument, NotFound, TooManyStreams, echoed_id, json_value_text
 from jobservice.iteration import abandon
-from jobservice.jobs import JobRecord
+from jobservice.jobs import JobRecord, with_place
 from jobservice.opaque_ids import PLAIN, IdCipher
 from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import Row, Store
@@ -361,7 +361,8 @@ class JobWatcher:
             if current is None:
                 raise NotFound(f"Job {echoed_id(job_id)} not found")
             if after is None:
-                opening = [StateEvent.current(current)]
+                now = StateEvent.current(current)
+                opening = [replace(now, job=await with_place(self._db, now.job))]  # pending: where it stands
             else:
                 opening = await self._replay("job_events_of_job_after", after, account_id=account_id, job_id=job_id)
             stream = _Ordered()

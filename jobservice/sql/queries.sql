@@ -68,6 +68,35 @@ INSERT INTO job_inputs (job_id, request_json) VALUES (:id, :request_json);
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL;
 
+-- name: queue_place
+-- A pending job's place in its model's queue (jobservice/fairness.py): NULL row unless it is pending. The model's
+-- next slot goes to the waiting account served longest ago (round-robin), then its oldest job, so before job J
+-- (account A, `older` of A's waiting jobs of the model queued before it) start those `older` jobs plus, from each
+-- other waiting account B, min(B's waiting jobs, older + 1) when B's turn comes before A's (served longer ago, or as
+-- long ago with an older job), else min(B's waiting jobs, older). Exact with one slot; with more, the rule's
+-- "fewest running first" and the per-account cap can reorder turns: an estimate.
+WITH me AS (
+    SELECT account_id, model, seq FROM jobs WHERE id = :id AND status = 'pending'),
+waiting AS (
+    SELECT p.account_id, COUNT(*) AS pending, SUM(CASE WHEN p.seq < me.seq THEN 1 ELSE 0 END) AS older,
+           MIN(p.seq) AS oldest
+    FROM jobs p JOIN me ON p.model = me.model
+    WHERE p.status = 'pending'
+    GROUP BY p.account_id),
+turns AS (
+    SELECT w.account_id, w.pending, w.older, w.oldest,
+           COALESCE((SELECT MAX(s.started_at) FROM jobs s JOIN me ON s.model = me.model
+                     WHERE s.account_id = w.account_id), -1) AS last_started
+    FROM waiting w)
+SELECT mine.older + COALESCE((
+           SELECT SUM(CASE WHEN o.pending <= mine.older THEN o.pending
+                           WHEN o.last_started < mine.last_started
+                                OR (o.last_started = mine.last_started AND o.oldest < mine.oldest) THEN mine.older + 1
+                           ELSE mine.older END)
+           FROM turns o WHERE o.account_id <> mine.account_id), 0) AS jobs_ahead,
+       (SELECT COUNT(*) FROM jobs r JOIN me ON r.model = me.model WHERE r.status = 'running') AS model_running
+FROM turns mine JOIN me ON mine.account_id = me.account_id;
+
 -- name: list_jobs
 SELECT * FROM jobs
 WHERE account_id = :account_id AND deleted_at IS NULL

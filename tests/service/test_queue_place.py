@@ -1,0 +1,71 @@
+"""A pending job's place in its model's queue (`jobs_ahead`, `model_running`; sql `queue_place`), on both stores:
+two accounts flood one model with one slot, and each waiting job's `jobs_ahead` is checked against the fair order
+(jobservice/fairness.py) the jobs then actually start in."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobservice.memory_inference import Slow
+from phonos.v1 import phonos_pb2 as pb
+from tests.support import ALL_STORES, ApiClient, InProcessService
+
+pytestmark = pytest.mark.integration
+STORES = ALL_STORES  # SQLite's in-memory fair queue and PostgreSQL's claim query: one estimate must fit both
+
+SEQ = "MKTVRQERLKSIVRILERSKEPV"
+
+
+def flood(client: ApiClient, count: int) -> list[str]:
+    answer = client.post("/v1/batch", json={"jobs": [{"model": "esmfold", "sequence": SEQ}] * count})
+    assert answer.status_code == 200, answer.text
+    return [r["job_id"] for r in answer.json()["results"]]
+
+
+def start_order(service: InProcessService) -> list[str]:
+    return [row[0] for row in service.sql("SELECT id FROM jobs WHERE started_at IS NOT NULL ORDER BY started_at")]
+
+
+def test_jobs_ahead_matches_the_fair_order_the_jobs_start_in(twin_factory: type) -> None:
+    service = twin_factory.start(PHONOS_MAX_INFLIGHT_PER_MODEL="1")
+    service.inference.script("esmfold", Slow(60), *[Slow(0.2)] * 8)  # the first holds the slot until cancelled
+    flooder, other = (service.client(service.new_key(credits=1000)) for _ in range(2))
+    a = flood(flooder, 5)
+    flooder.wait_for(a[0], ("running",))
+    b = flood(other, 4)  # a newcomer to the model: its turn comes before the flooder's next
+    owner = {job_id: (flooder if job_id in a else other) for job_id in a + b}
+    waiting = a[1:] + b
+    seen = {job_id: owner[job_id].get(f"/v1/jobs/{job_id}").json() for job_id in waiting}
+    assert all(job["status"] == "pending" and job["model_running"] == 1 for job in seen.values())
+    running = flooder.get(f"/v1/jobs/{a[0]}").json()
+    assert "jobs_ahead" not in running and "model_running" not in running  # pending jobs only
+    assert flooder.post(f"/v1/jobs/{a[0]}/cancel").status_code == 200  # the slot frees: the queue moves
+    for job_id in waiting:
+        owner[job_id].wait_for(job_id, timeout_s=30)
+    started = start_order(service)[1:]
+    assert {job_id: seen[job_id]["jobs_ahead"] for job_id in waiting} == {job_id: started.index(job_id)
+                                                                           for job_id in waiting}
+    assert sorted(seen[j]["jobs_ahead"] for j in waiting) == list(range(8))  # 0 (next to start) to 7
+    done = flooder.get(f"/v1/jobs/{a[1]}").json()
+    assert done["status"] == "completed" and "jobs_ahead" not in done
+
+
+def test_get_job_and_watch_job_over_grpc_carry_the_place(twin_factory: type) -> None:
+    service = twin_factory.start(PHONOS_MAX_INFLIGHT_PER_MODEL="1")
+    service.inference.script("esmfold", Slow(60), Slow(60), Slow(60))
+    key = service.new_key(credits=1000)
+    client = service.client(key)
+    jobs = flood(client, 3)
+    client.wait_for(jobs[0], ("running",))
+    auth = (("authorization", f"Bearer {key}"),)
+    channel, stub = service.grpc_stub()
+    with channel:
+        job = stub.GetJob(pb.GetJobRequest(job_id=jobs[2]), metadata=auth).job
+        assert (job.status, job.jobs_ahead, job.model_running) == ("pending", 1, 1)
+        first = next(iter(stub.WatchJob(pb.WatchJobRequest(job_id=jobs[1]), metadata=auth, timeout=10)))
+        watched = first.event.job
+        assert (watched.status, watched.jobs_ahead, watched.model_running) == ("pending", 0, 1)
+        running = stub.GetJob(pb.GetJobRequest(job_id=jobs[0]), metadata=auth).job
+        assert not running.HasField("jobs_ahead") and not running.HasField("model_running")
+    for job_id in jobs:
+        assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 200
