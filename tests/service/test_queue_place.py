@@ -4,11 +4,17 @@ two accounts flood one model with one slot, and each waiting job's `jobs_ahead` 
 
 from __future__ import annotations
 
+import json
+import re
+import threading
+from pathlib import Path
+
 import pytest
+from phonos_client import cli
 
 from jobservice.memory_inference import Slow
 from phonos.v1 import phonos_pb2 as pb
-from tests.support import ALL_STORES, ApiClient, InProcessService
+from tests.support import ALL_STORES, ApiClient, InProcessService, wait_until
 
 pytestmark = pytest.mark.integration
 STORES = ALL_STORES  # SQLite's in-memory fair queue and PostgreSQL's claim query: one estimate must fit both
@@ -69,3 +75,38 @@ def test_get_job_and_watch_job_over_grpc_carry_the_place(twin_factory: type) -> 
         assert not running.HasField("jobs_ahead") and not running.HasField("model_running")
     for job_id in jobs:
         assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 200
+
+
+@pytest.mark.sqlite_only  # what the command prints of the server's answer, the same on both stores (tested above)
+def test_the_cli_says_pending_with_the_jobs_ahead_in_jobs_show_and_jobs_watch(
+        twin_factory: type, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    service = twin_factory.start(PHONOS_MAX_INFLIGHT_PER_MODEL="1")
+    service.inference.script("esmfold", Slow(60), Slow(0.1), Slow(0.1))
+    key = service.new_key(credits=1000)
+    client = service.client(key)
+    jobs = flood(client, 3)
+    client.wait_for(jobs[0], ("running",))
+    monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("PHONOS_URL", service.base_url)
+    monkeypatch.setenv("PHONOS_API_KEY", key)
+    assert cli.main(["jobs", "show", jobs[2]]) == 0
+    assert re.search(r"^status: +pending \(1 job ahead\)$", capsys.readouterr().out, re.MULTILINE)
+    assert cli.main(["jobs", "show", jobs[2], "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["status"], shown["jobs_ahead"], shown["model_running"]) == ("pending", 1, 1)
+    said: list[str] = []
+
+    def heard(text: str) -> bool:
+        said.append(capsys.readouterr().err)
+        return text in "".join(said)
+
+    watcher = threading.Thread(target=cli.main, args=(["jobs", "watch", jobs[1]],))
+    watcher.start()
+    try:
+        wait_until(lambda: heard(": pending (next to start)\n"), timeout_s=20)
+    finally:
+        assert client.post(f"/v1/jobs/{jobs[0]}/cancel").status_code == 200  # the queue moves: the watch ends
+        watcher.join(timeout=30)
+    assert not watcher.is_alive()
+    assert client.wait_for(jobs[2])["status"] == "completed"
