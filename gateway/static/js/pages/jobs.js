@@ -19,6 +19,14 @@ export function statusPill(status) {
   return h('span', {class: ['pill', status], 'data-status': status}, status);
 }
 
+/** Where a pending job stands in its model's queue, as GET /v1/jobs/{id} says (`jobs_ahead`: an estimate by the fair
+ * share between accounts); null for any other job, or where the server said nothing (the list does not carry it). */
+export function queuePlace(job) {
+  if (job.status !== 'pending' || typeof job.jobs_ahead !== 'number') return null;
+  if (job.jobs_ahead === 0) return 'Queued · next to start';
+  return `Queued · ${job.jobs_ahead} ${job.jobs_ahead === 1 ? 'job' : 'jobs'} ahead`;
+}
+
 /** Asks, then cancels `job`; false when not confirmed. `signal`: aborted when the job ends while the question is
  * open (the page's poll saw it), which closes the question unanswered. `sending(on)`: told when the confirmed
  * cancel is sent (true) and when it failed (false): the page marks its Cancel unavailable meanwhile (pressed again,

@@ -1,0 +1,42 @@
+"""The job page says where a waiting job stands: "Queued · 2 jobs ahead", then "Queued · next to start", counting
+down as its polls see the jobs ahead start (the numbers themselves: tests/service/test_queue_place.py)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from jobservice.memory_inference import Slow
+from tests.dashboard.pages_helpers import User, in_process_service, make_user, signed_in
+from tests.support import InProcessService
+
+pytestmark = pytest.mark.e2e
+
+service = in_process_service("queue-place", {"PHONOS_MAX_INFLIGHT_PER_MODEL": "1"})
+
+
+@pytest.fixture(scope="module")
+def quinn(service: InProcessService) -> User:
+    return make_user(service, "quinn")  # type: ignore[arg-type]
+
+
+def test_the_job_page_counts_down_the_jobs_ahead_of_a_waiting_job(browser: Browser, service: InProcessService,
+                                                                  quinn: User) -> None:
+    service.settle()
+    service.inference.script("esmfold", Slow(60), Slow(60), Slow(60), Slow(60))
+    client = service.client(quinn.api_key)
+    ids = [client.predict(name=f"q{i}").json()["job_id"] for i in range(4)]
+    client.wait_for(ids[0], ("running",))
+    page = signed_in(browser, service, quinn)  # type: ignore[arg-type]
+    page.goto(f"{service.base_url}/jobs/{ids[3]}")
+    place = page.locator("#queue-place")
+    expect(place).to_have_text("Queued · 2 jobs ahead")
+    assert client.post(f"/v1/jobs/{ids[0]}/cancel").status_code == 200
+    client.wait_for(ids[1], ("running",))
+    expect(place).to_have_text("Queued · 1 job ahead", timeout=10_000)  # the page's next poll
+    assert client.post(f"/v1/jobs/{ids[1]}/cancel").status_code == 200
+    expect(place).to_have_text("Queued · next to start", timeout=10_000)
+    assert client.post(f"/v1/jobs/{ids[2]}/cancel").status_code == 200
+    expect(page.locator("#status-card")).to_contain_text("Running", timeout=10_000)
+    expect(place).to_be_hidden()  # running: no place in the queue
+    assert client.post(f"/v1/jobs/{ids[3]}/cancel").status_code == 200
