@@ -115,15 +115,19 @@ class JobRecord:
         )
 
 
+async def with_places(db: Store, jobs: list[JobRecord]) -> list[JobRecord]:
+    """`jobs`, the pending ones with their places in the queue: one query for them all (`queue_places`), none when
+    none is pending. Read after the jobs: one that started meanwhile gets no place rather than a wrong one."""
+    pending = [job.id for job in jobs if job.status == JobStatus.PENDING]
+    if not pending:
+        return jobs
+    rows = await db.read.fetch_all("queue_places", {"ids": json.dumps(pending)})
+    places = {row["id"]: QueuePlace(int(row["jobs_ahead"]), int(row["model_running"])) for row in rows}
+    return [replace(job, place=places[job.id]) if job.id in places else job for job in jobs]
+
+
 async def with_place(db: Store, job: JobRecord) -> JobRecord:
-    """`job` with its place in the queue, if it is pending (one query; nothing read otherwise). Read after the
-    job: if it started meanwhile, the job gets no place rather than a wrong one."""
-    if job.status != JobStatus.PENDING:
-        return job
-    row = await db.read.fetch_one("queue_place", {"id": job.id})
-    if row is None:
-        return job
-    return replace(job, place=QueuePlace(int(row["jobs_ahead"]), int(row["model_running"])))
+    return (await with_places(db, [job]))[0]
 
 
 @dataclass(frozen=True)
@@ -261,6 +265,9 @@ class JobStore:
 
     async def with_place(self, job: JobRecord) -> JobRecord:
         return await with_place(self._db, job)
+
+    async def with_places(self, jobs: list[JobRecord]) -> list[JobRecord]:
+        return await with_places(self._db, jobs)
 
     async def stored_request(self, account_id: int, job_id: str) -> tuple[str, str | None, ValidatedJob]:
         """A job's model, name and the request its spec accepted; NotFound when it is not the account's or was

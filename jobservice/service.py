@@ -372,8 +372,9 @@ class JobService:
             # saw may be running by the next page) and deleted or not.
             return await self.jobs.seq_of(account_id, job_id)
 
-        return await read_page(starting_after, limit=limit, offset=offset, read=read, place=place,
-                               what="the id of one of your jobs", id_of=_job_id)
+        jobs, page = await read_page(starting_after, limit=limit, offset=offset, read=read, place=place,
+                                     what="the id of one of your jobs", id_of=_job_id)
+        return await self.jobs.with_places(jobs), page  # the page's pending jobs' places: one grouped query
 
     async def download(self, account_id: int, job_id: str, fmt: str | None) -> Download:
         return await self._download(await self.jobs.get(account_id, job_id), fmt)

@@ -1,5 +1,5 @@
-"""The job page says where a waiting job stands: "Queued · 2 jobs ahead", then "Queued · next to start", counting
-down as its polls see the jobs ahead start (the numbers themselves: tests/service/test_queue_place.py)."""
+"""The job page and the jobs list say where a waiting job stands: "Queued · 2 jobs ahead", then "Queued · next to
+start", counting down as their polls see the jobs ahead start (the numbers themselves: tests/service/test_queue_place.py)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ def quinn(service: InProcessService) -> User:
     return make_user(service, "quinn")  # type: ignore[arg-type]
 
 
-def test_the_job_page_counts_down_the_jobs_ahead_of_a_waiting_job(browser: Browser, service: InProcessService,
-                                                                  quinn: User) -> None:
+def test_the_job_page_and_the_list_count_down_the_jobs_ahead_of_a_waiting_job(
+        browser: Browser, service: InProcessService, quinn: User) -> None:
     service.settle()
     service.inference.script("esmfold", Slow(60), Slow(60), Slow(60), Slow(60))
     client = service.client(quinn.api_key)
@@ -31,9 +31,16 @@ def test_the_job_page_counts_down_the_jobs_ahead_of_a_waiting_job(browser: Brows
     page.goto(f"{service.base_url}/jobs/{ids[3]}")
     place = page.locator("#queue-place")
     expect(place).to_have_text("Queued · 2 jobs ahead")
+    page.goto(f"{service.base_url}/jobs")  # the list says it too, on each waiting job's row
+    row = page.locator(f'tr[data-job-id="{ids[3]}"] .queue-place')
+    expect(row).to_have_text("Queued · 2 jobs ahead")
+    expect(page.locator(f'tr[data-job-id="{ids[1]}"] .queue-place')).to_have_text("Queued · next to start")
+    expect(page.locator(f'tr[data-job-id="{ids[0]}"] .queue-place')).to_have_count(0)  # running
     assert client.post(f"/v1/jobs/{ids[0]}/cancel").status_code == 200
     client.wait_for(ids[1], ("running",))
-    expect(place).to_have_text("Queued · 1 job ahead", timeout=10_000)  # the page's next poll
+    expect(row).to_have_text("Queued · 1 job ahead", timeout=10_000)  # the list's live refresh
+    page.goto(f"{service.base_url}/jobs/{ids[3]}")
+    expect(place).to_have_text("Queued · 1 job ahead")
     assert client.post(f"/v1/jobs/{ids[1]}/cancel").status_code == 200
     expect(place).to_have_text("Queued · next to start", timeout=10_000)
     assert client.post(f"/v1/jobs/{ids[2]}/cancel").status_code == 200

@@ -14,22 +14,23 @@ from phonos_client import cli
 
 from jobservice.memory_inference import Slow
 from phonos.v1 import phonos_pb2 as pb
+from tests.service.test_fair_sharing import flood, start_order
 from tests.support import ALL_STORES, ApiClient, InProcessService, wait_until
 
 pytestmark = pytest.mark.integration
 STORES = ALL_STORES  # SQLite's in-memory fair queue and PostgreSQL's claim query: one estimate must fit both
 
-SEQ = "MKTVRQERLKSIVRILERSKEPV"
 
 
-def flood(client: ApiClient, count: int) -> list[str]:
-    answer = client.post("/v1/batch", json={"jobs": [{"model": "esmfold", "sequence": SEQ}] * count})
-    assert answer.status_code == 200, answer.text
-    return [r["job_id"] for r in answer.json()["results"]]
-
-
-def start_order(service: InProcessService) -> list[str]:
-    return [row[0] for row in service.sql("SELECT id FROM jobs WHERE started_at IS NOT NULL ORDER BY started_at")]
+def three_held(twin_factory: type, *scripted: object) -> tuple[InProcessService, str, ApiClient, list[str]]:
+    """One slot; an account's three jobs, the first running (held until cancelled), two waiting behind it."""
+    service = twin_factory.start(PHONOS_MAX_INFLIGHT_PER_MODEL="1")
+    service.inference.script("esmfold", Slow(60), *scripted)
+    key = service.new_key(credits=1000)
+    client = service.client(key)
+    jobs = flood(client, 3)
+    client.wait_for(jobs[0], ("running",))
+    return service, key, client, jobs
 
 
 def test_jobs_ahead_matches_the_fair_order_the_jobs_start_in(twin_factory: type) -> None:
@@ -43,6 +44,8 @@ def test_jobs_ahead_matches_the_fair_order_the_jobs_start_in(twin_factory: type)
     waiting = a[1:] + b
     seen = {job_id: owner[job_id].get(f"/v1/jobs/{job_id}").json() for job_id in waiting}
     assert all(job["status"] == "pending" and job["model_running"] == 1 for job in seen.values())
+    listed = {job["job_id"]: job.get("jobs_ahead") for job in flooder.get("/v1/jobs").json()["jobs"]}
+    assert listed == {a[0]: None, **{job_id: seen[job_id]["jobs_ahead"] for job_id in a[1:]}}  # one grouped query
     running = flooder.get(f"/v1/jobs/{a[0]}").json()
     assert "jobs_ahead" not in running and "model_running" not in running  # pending jobs only
     assert flooder.post(f"/v1/jobs/{a[0]}/cancel").status_code == 200  # the slot frees: the queue moves
@@ -57,12 +60,7 @@ def test_jobs_ahead_matches_the_fair_order_the_jobs_start_in(twin_factory: type)
 
 
 def test_get_job_and_watch_job_over_grpc_carry_the_place(twin_factory: type) -> None:
-    service = twin_factory.start(PHONOS_MAX_INFLIGHT_PER_MODEL="1")
-    service.inference.script("esmfold", Slow(60), Slow(60), Slow(60))
-    key = service.new_key(credits=1000)
-    client = service.client(key)
-    jobs = flood(client, 3)
-    client.wait_for(jobs[0], ("running",))
+    service, key, client, jobs = three_held(twin_factory, Slow(60), Slow(60))
     auth = (("authorization", f"Bearer {key}"),)
     channel, stub = service.grpc_stub()
     with channel:
@@ -81,12 +79,7 @@ def test_get_job_and_watch_job_over_grpc_carry_the_place(twin_factory: type) -> 
 def test_the_cli_says_pending_with_the_jobs_ahead_in_jobs_show_and_jobs_watch(
         twin_factory: type, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    service = twin_factory.start(PHONOS_MAX_INFLIGHT_PER_MODEL="1")
-    service.inference.script("esmfold", Slow(60), Slow(0.1), Slow(0.1))
-    key = service.new_key(credits=1000)
-    client = service.client(key)
-    jobs = flood(client, 3)
-    client.wait_for(jobs[0], ("running",))
+    service, key, client, jobs = three_held(twin_factory, Slow(0.1), Slow(0.1))
     monkeypatch.setenv("PHONOS_CONFIG", str(tmp_path / "none.toml"))
     monkeypatch.setenv("PHONOS_URL", service.base_url)
     monkeypatch.setenv("PHONOS_API_KEY", key)
