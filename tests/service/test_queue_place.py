@@ -103,3 +103,24 @@ def test_the_cli_says_pending_with_the_jobs_ahead_in_jobs_show_and_jobs_watch(
         watcher.join(timeout=30)
     assert not watcher.is_alive()
     assert client.wait_for(jobs[2])["status"] == "completed"
+
+
+def test_a_watch_of_a_waiting_job_says_each_new_place_as_the_jobs_ahead_start(twin_factory: type) -> None:
+    """The job's latest state again, with its new place (the same event id: a resume is unchanged); a start or a
+    cancel that leaves the place as it was sends nothing."""
+    service, key, client, jobs = three_held(twin_factory, Slow(60), Slow(60))
+    channel, stub = service.grpc_stub()
+    with channel:
+        stream = stub.WatchJob(pb.WatchJobRequest(job_id=jobs[2]), metadata=(("authorization", f"Bearer {key}"),),
+                               timeout=30)
+        first = next(stream).event
+        assert (first.type, first.job.status, first.job.jobs_ahead) == ("state", "pending", 1)
+        assert client.post(f"/v1/jobs/{jobs[0]}/cancel").status_code == 200  # still 1 ahead, then none
+        moved = next(stream).event
+        assert (moved.type, moved.job.status, moved.job.jobs_ahead, moved.event_id) == ("state", "pending", 0,
+                                                                                        first.event_id)
+        assert client.post(f"/v1/jobs/{jobs[1]}/cancel").status_code == 200  # its turn
+        started = next(stream).event
+        assert (started.job.status, started.job.HasField("jobs_ahead")) == ("running", False)
+        stream.cancel()
+    assert client.post(f"/v1/jobs/{jobs[2]}/cancel").status_code == 200
