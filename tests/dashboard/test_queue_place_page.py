@@ -1,5 +1,5 @@
 """The job page and the jobs list say where a waiting job stands: "Queued · 2 jobs ahead", then "Queued · next to
-start", counting down as their polls see the jobs ahead start (the numbers themselves: tests/service/test_queue_place.py)."""
+start", counting down as their polls see the jobs ahead start (the job page also as its event stream says so) (the numbers themselves: tests/service/test_queue_place.py)."""
 
 from __future__ import annotations
 
@@ -41,8 +41,11 @@ def test_the_job_page_and_the_list_count_down_the_jobs_ahead_of_a_waiting_job(
     expect(row).to_have_text("Queued · 1 job ahead", timeout=10_000)  # the list's live refresh
     page.goto(f"{service.base_url}/jobs/{ids[3]}")
     expect(place).to_have_text("Queued · 1 job ahead")
+    polls = f"**/v1/jobs/{ids[3]}"
+    page.route(polls, lambda route: route.abort())  # its polls fail: only the job's event stream can move it now
     assert client.post(f"/v1/jobs/{ids[1]}/cancel").status_code == 200
     expect(place).to_have_text("Queued · next to start", timeout=10_000)
+    page.unroute(polls)
     assert client.post(f"/v1/jobs/{ids[2]}/cancel").status_code == 200
     expect(page.locator("#status-card")).to_contain_text("Running", timeout=10_000)
     expect(place).to_be_hidden()  # running: no place in the queue

@@ -382,11 +382,16 @@ function statusCard(onCancel) {
  * asks the gateway to answer a reconnect after that as such an event too, not as a 401 (an EventSource cannot send
  * api.js's header; the 401 was logged in the console as an error and the page kept reconnecting:
  * gateway/dashboard/signed_out.py). Either way the page closes the stream and goes to sign in, keeping its place. */
-function watchProgress(jobId, onProgress) {
+function watchProgress(jobId, onProgress, onWaiting = () => {}) {
   const source = new EventSource(`/v1/jobs/${encodeURIComponent(jobId)}/events?x-phonos-if-signed-out=event`);
   source.addEventListener('progress', (event) => {
     const {progress} = JSON.parse(event.data);
     if (progress) onProgress(progress);
+  });
+  // A waiting job's stream says its new place as the jobs ahead start (sooner than the next poll).
+  source.addEventListener('state', (event) => {
+    const {job} = JSON.parse(event.data);
+    if (job?.status === 'pending' && typeof job.jobs_ahead === 'number') onWaiting(job);
   });
   source.addEventListener('error', (event) => {
     // The browser's own `error` (the connection dropped: it reconnects by itself) has no data; the server's has.
@@ -532,7 +537,11 @@ export async function render(main, {params, query}) {
         replace(body, status.card);
       }
       if (!events) {
-        events = watchProgress(jobId, (latest) => { progress = latest; status?.update(job, progress); });
+        events = watchProgress(jobId, (latest) => { progress = latest; status?.update(job, progress); }, (waiting) => {
+          if (job.status !== 'pending') return; // the poll saw it start meanwhile: its state wins
+          job = {...job, jobs_ahead: waiting.jobs_ahead, model_running: waiting.model_running};
+          status?.update(job, progress);
+        });
       }
       status.update(job, progress);
       clearTimeout(timer);
