@@ -16,7 +16,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -52,6 +52,14 @@ class RequeueReason(StrEnum):
 
 
 @dataclass(frozen=True)
+class QueuePlace:
+    """Where a pending job stands in its model's queue (the `queue_place` query says how it is estimated)."""
+
+    jobs_ahead: int  # jobs of its model that will start before it; 0: it is next
+    model_running: int  # jobs of its model running now, on every job service
+
+
+@dataclass(frozen=True)
 class JobRecord:
     id: str
     account_id: int
@@ -72,6 +80,7 @@ class JobRecord:
     requeue_reason: RequeueReason | None = None  # why it last went back from running to pending; None: never did
     requeued_at: float | None = None  # when it did
     max_attempts: int | None = None  # the runs it may have, as the service that handed it back counted them
+    place: QueuePlace | None = None  # read only where asked for (`JobStore.with_place`), and only while pending
 
     @property
     def attempt(self) -> int:
@@ -104,6 +113,21 @@ class JobRecord:
             requeued_at=_optional_float(row["requeued_at"]),
             max_attempts=None if row["max_attempts"] is None else int(row["max_attempts"]),
         )
+
+
+async def with_places(db: Store, jobs: list[JobRecord]) -> list[JobRecord]:
+    """`jobs`, the pending ones with their places in the queue: one query for them all (`queue_places`), none when
+    none is pending. Read after the jobs: one that started meanwhile gets no place rather than a wrong one."""
+    pending = [job.id for job in jobs if job.status == JobStatus.PENDING]
+    if not pending:
+        return jobs
+    rows = await db.read.fetch_all("queue_places", {"ids": json.dumps(pending)})
+    places = {row["id"]: QueuePlace(int(row["jobs_ahead"]), int(row["model_running"])) for row in rows}
+    return [replace(job, place=places[job.id]) if job.id in places else job for job in jobs]
+
+
+async def with_place(db: Store, job: JobRecord) -> JobRecord:
+    return (await with_places(db, [job]))[0]
 
 
 @dataclass(frozen=True)
@@ -238,6 +262,12 @@ class JobStore:
         if row is None:
             raise NotFound(f"Job {echoed_id(job_id)} not found")
         return JobRecord.from_row(row)
+
+    async def with_place(self, job: JobRecord) -> JobRecord:
+        return await with_place(self._db, job)
+
+    async def with_places(self, jobs: list[JobRecord]) -> list[JobRecord]:
+        return await with_places(self._db, jobs)
 
     async def stored_request(self, account_id: int, job_id: str) -> tuple[str, str | None, ValidatedJob]:
         """A job's model, name and the request its spec accepted; NotFound when it is not the account's or was

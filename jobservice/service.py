@@ -333,7 +333,8 @@ class JobService:
     # -- jobs ---------------------------------------------------------------------------------------
 
     async def get_job(self, account_id: int, job_id: str) -> JobRecord:
-        return await self.jobs.get(account_id, job_id)
+        """The job, with its place in the queue while it is pending."""
+        return await self.jobs.with_place(await self.jobs.get(account_id, job_id))
 
     async def job_input(self, account_id: int, job_id: str) -> tuple[str, str | None, ValidatedJob]:
         """The request a job was accepted with, as POST /v1/predict takes it: what its spec stores but a request
@@ -371,8 +372,9 @@ class JobService:
             # saw may be running by the next page) and deleted or not.
             return await self.jobs.seq_of(account_id, job_id)
 
-        return await read_page(starting_after, limit=limit, offset=offset, read=read, place=place,
-                               what="the id of one of your jobs", id_of=_job_id)
+        jobs, page = await read_page(starting_after, limit=limit, offset=offset, read=read, place=place,
+                                     what="the id of one of your jobs", id_of=_job_id)
+        return await self.jobs.with_places(jobs), page  # the page's pending jobs' places: one grouped query
 
     async def download(self, account_id: int, job_id: str, fmt: str | None) -> Download:
         return await self._download(await self.jobs.get(account_id, job_id), fmt)

@@ -126,6 +126,9 @@ def job_fields(job: JobRecord) -> dict[str, Any]:
             fields["max_attempts"] = job.max_attempts
     if job.attempt > 1 or (job.requeue_reason is not None and job.attempt > 0):
         fields["attempt"] = job.attempt
+    if job.place is not None and job.status == JobStatus.PENDING:
+        fields["jobs_ahead"] = job.place.jobs_ahead
+        fields["model_running"] = job.place.model_running
     if job.status == JobStatus.COMPLETED and job.result:
         artifacts = job.result["artifacts"]
         fields["output_file"] = artifacts[0]["file"]
@@ -201,6 +204,8 @@ def job_fields_at(job: JobRecord, status: JobStatus, at: float) -> dict[str, Any
     if status == job.status:
         return fields
     fields.update(status=str(status), updated_at=timestamp(at))
+    fields.pop("jobs_ahead", None)  # a place is read for the job as it is now, not as of a past event
+    fields.pop("model_running", None)
     if status not in TERMINAL:
         fields["credits_used"] = job.credits_used
         for key in (*_RESULT_FIELDS, "completed_at"):

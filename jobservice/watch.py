@@ -27,14 +27,14 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from phonos_models.common.progress import Progress
 
 from jobservice.errors import InvalidArgument, NotFound, TooManyStreams, echoed_id, json_value_text
 from jobservice.iteration import abandon
-from jobservice.jobs import JobRecord
+from jobservice.jobs import JobRecord, with_place
 from jobservice.opaque_ids import PLAIN, IdCipher
 from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import Row, Store
@@ -100,6 +100,14 @@ class KeepAlive:
 KEEP_ALIVE = KeepAlive()
 
 
+class QueueMoved:
+    """What `Subscription.next` returns when another job of the watched pending job's model changed state (one
+    started, left the queue or joined it): the watcher reads the job's place again."""
+
+
+QUEUE_MOVED = QueueMoved()
+
+
 class Lagged(Exception):
     """The watcher fell so far behind that events were dropped: it must re-read from the database."""
 
@@ -114,6 +122,8 @@ class Subscription:
         self._queue: collections.deque[Event] = collections.deque()
         self._ready = asyncio.Event()
         self._lagged = False
+        self._moved = False  # the queue of `queue_model` moved since the watcher last looked
+        self.queue_model: str | None = None  # set while its job waits: the model whose queue it follows
         self.closed = False
 
     def offer(self, event: Event) -> None:
@@ -128,14 +138,23 @@ class Subscription:
         self.closed = True
         self._ready.set()
 
-    async def next(self, timeout_s: float | None) -> Event | None:
-        """The next event; None when the hub closed or `timeout_s` passed; `Lagged` after an overflow."""
+    def queue_moved(self) -> None:
+        """Coalesced: a burst of starts costs the watcher one read of its place."""
+        self._moved = True
+        self._ready.set()
+
+    async def next(self, timeout_s: float | None) -> Event | QueueMoved | None:
+        """The next event (`QUEUE_MOVED` when only its job's queue moved); None when the hub closed or `timeout_s`
+        passed; `Lagged` after an overflow."""
         while not self._queue:
             if self._lagged:
                 self._lagged = False
                 raise Lagged()
             if self.closed:
                 return None
+            if self._moved:
+                self._moved = False
+                return QUEUE_MOVED
             self._ready.clear()
             try:
                 async with asyncio.timeout(timeout_s):
@@ -156,6 +175,7 @@ class WatchHub:
         self._max_per_account = max_per_account  # open subscriptions one account may hold here; 0: no cap
         self._by_job: dict[str, set[Subscription]] = collections.defaultdict(set)
         self._by_account: dict[int, set[Subscription]] = collections.defaultdict(set)
+        self._by_model: dict[str, set[Subscription]] = collections.defaultdict(set)  # watchers of a waiting job
         self._count = 0
         self._cursor: int | None = None  # every event id up to here was dispatched; None while nobody watches
         self._ahead: set[int] = set()  # ids past a gap in the log, already dispatched
@@ -214,7 +234,16 @@ class WatchHub:
         finally:
             self._discard(subscription)
 
+    def follow_queue(self, subscription: Subscription, model: str | None) -> None:
+        """While its job waits, `subscription` hears when another job of `model` changes state (None: no longer)."""
+        if subscription.queue_model is not None:
+            _remove(self._by_model, subscription.queue_model, subscription)
+        subscription.queue_model = model
+        if model is not None:
+            self._by_model[model].add(subscription)
+
     def _discard(self, subscription: Subscription) -> None:
+        self.follow_queue(subscription, None)
         self._count -= 1
         _remove(self._by_account, subscription.account_id, subscription)
         if subscription.job_id is not None:
@@ -251,6 +280,10 @@ class WatchHub:
         for subscription in targets:
             if subscription.job_id is None or subscription.job_id == event.job_id:
                 subscription.offer(event)
+        if isinstance(event, StateEvent):  # any account's: the watcher learns only that its place may have moved
+            for subscription in self._by_model.get(event.job.model, ()):
+                if subscription.job_id != event.job_id:
+                    subscription.queue_moved()
 
     async def _tail(self) -> None:
         while True:
@@ -361,7 +394,8 @@ class JobWatcher:
             if current is None:
                 raise NotFound(f"Job {echoed_id(job_id)} not found")
             if after is None:
-                opening = [StateEvent.current(current)]
+                now = StateEvent.current(current)
+                opening = [replace(now, job=await with_place(self._db, now.job))]  # pending: where it stands
             else:
                 opening = await self._replay("job_events_of_job_after", after, account_id=account_id, job_id=job_id)
             stream = _Ordered()
@@ -371,10 +405,26 @@ class JobWatcher:
                 stream.delivered(state)
             if (opening[-1].status if opening else JobStatus(current["status"])) in TERMINAL:
                 return  # finished: nothing more will come (a resume after its last event gets nothing)
+            last = opening[-1] if opening else StateEvent.current(current)
+            self._follow_queue(subscription, last)
             async for event in self._live(subscription, stream, account_id, job_id):
+                if isinstance(event, QueueMoved):
+                    if last.status != JobStatus.PENDING:
+                        continue
+                    moved = await with_place(self._db, last.job)
+                    if moved.place is None or (last.job.place and moved.place.jobs_ahead == last.job.place.jobs_ahead):
+                        continue  # started meanwhile (its state event follows), or the same place (running: no news)
+                    event = last = replace(last, job=moved)  # the job's latest state again, with its new place
+                elif isinstance(event, StateEvent):
+                    last = event
+                    self._follow_queue(subscription, event)
                 yield event
                 if isinstance(event, StateEvent) and event.status in TERMINAL:
                     return
+
+    def _follow_queue(self, subscription: Subscription, latest: StateEvent) -> None:
+        waiting = latest.status == JobStatus.PENDING
+        self._hub.follow_queue(subscription, latest.job.model if waiting else None)
 
     async def account(self, account_id: int, after: int | None) -> AsyncIterator[Event]:
         """Every job of the account: active ones (or the replay) first, then live; ends after max_stream_s."""
@@ -389,7 +439,8 @@ class JobWatcher:
                 yield state
                 stream.delivered(state)
             async for event in self._live(subscription, stream, account_id, None):
-                yield event
+                if not isinstance(event, QueueMoved):  # never: an account's stream follows no queue
+                    yield event
 
     async def _replay(self, query: str, after: int, **scope: object) -> list[StateEvent]:
         events: list[StateEvent] = []
@@ -401,7 +452,7 @@ class JobWatcher:
             after = events[-1].event_id
 
     async def _live(self, subscription: Subscription, stream: _Ordered, account_id: int,
-                    job_id: str | None) -> AsyncIterator[Event]:
+                    job_id: str | None) -> AsyncIterator[Event | QueueMoved]:
         for job in stream.running_jobs():  # a watcher joining mid-run sees the latest progress at once
             latest = self._hub.latest_progress(job)
             if latest is not None:
@@ -420,6 +471,9 @@ class JobWatcher:
                 continue
             if event is None:
                 return  # the server closes the stream (shutdown or max_stream_s); the client resumes
+            if isinstance(event, QueueMoved):
+                yield event
+                continue
             for ready in stream.admit(event):
                 yield ready
 

@@ -147,7 +147,7 @@ class SubmitBatchResponse(_message.Message):
     def __init__(self, success: _Optional[bool] = ..., summary: _Optional[_Union[BatchSummary, _Mapping]] = ..., results: _Optional[_Iterable[_Union[BatchResult, _Mapping]]] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "name", "status", "model", "created_at", "updated_at", "output_file", "download_url", "error", "credits_used", "metrics", "metadata", "formats", "error_code", "started_at", "completed_at", "results_deleted_at", "attempt", "max_attempts", "requeue_reason")
+    __slots__ = ("job_id", "name", "status", "model", "created_at", "updated_at", "output_file", "download_url", "error", "credits_used", "metrics", "metadata", "formats", "error_code", "started_at", "completed_at", "results_deleted_at", "attempt", "max_attempts", "requeue_reason", "jobs_ahead", "model_running")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -168,6 +168,8 @@ class Job(_message.Message):
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     REQUEUE_REASON_FIELD_NUMBER: _ClassVar[int]
+    JOBS_AHEAD_FIELD_NUMBER: _ClassVar[int]
+    MODEL_RUNNING_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     name: str
     status: str
@@ -188,7 +190,9 @@ class Job(_message.Message):
     attempt: int
     max_attempts: int
     requeue_reason: str
-    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., model: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output_file: _Optional[str] = ..., download_url: _Optional[str] = ..., error: _Optional[str] = ..., credits_used: _Optional[int] = ..., metrics: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., formats: _Optional[_Iterable[str]] = ..., error_code: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., results_deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., requeue_reason: _Optional[str] = ...) -> None: ...
+    jobs_ahead: int
+    model_running: int
+    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., model: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output_file: _Optional[str] = ..., download_url: _Optional[str] = ..., error: _Optional[str] = ..., credits_used: _Optional[int] = ..., metrics: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., formats: _Optional[_Iterable[str]] = ..., error_code: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., results_deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., requeue_reason: _Optional[str] = ..., jobs_ahead: _Optional[int] = ..., model_running: _Optional[int] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("job_id",)

@@ -283,7 +283,7 @@ async def follow(client: AsyncClient, outcomes: list[Outcome], display: Display,
         if job is None or not job.done:
             job = None
             async for event in client.watch(outcome.job_id):
-                display.update(outcome.job_id, event.job.status, event.progress)
+                display.update(outcome.job_id, event.job.status_text, event.progress)  # "pending (2 jobs ahead)"
                 if event.terminal:
                     job = event.job
         job = job or await client.get_job(outcome.job_id)
@@ -820,7 +820,7 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                 shown.total, shown.next_after)
     elif command == "jobs show":
         job = client.get_job(args.job_id)
-        emit(args, job.raw, fields_on_screen(job.raw))
+        emit(args, job.raw, fields_on_screen({**job.raw, "status": job.status_text}))  # JSON: the fields as sent
     elif command == "jobs download" and args.out == "-":
         if args.json:  # said before the download is fetched
             raise UsageError("--out - writes the file itself to stdout: without --json")

@@ -32,11 +32,24 @@ class Job:
     attempt: int | None = None
     max_attempts: int | None = None
     requeue_reason: str | None = None  # service_stopped, service_lost, service_restarted or model_unavailable
+    # Pending jobs only, where the server said (one job's read, its watch's first event): the jobs of its model that
+    # will start before it (an estimate by the server's fair-share rule; 0: next to start), and those running now.
+    jobs_ahead: int | None = None
+    model_running: int | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def done(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def status_text(self) -> str:
+        """The status as a person reads it: a pending job with its place, "pending (2 jobs ahead)"."""
+        if self.status != "pending" or self.jobs_ahead is None:
+            return self.status
+        if self.jobs_ahead == 0:
+            return "pending (next to start)"
+        return f"pending ({self.jobs_ahead} job{'' if self.jobs_ahead == 1 else 's'} ahead)"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
@@ -48,7 +61,8 @@ class Job:
                    formats=tuple(data.get("formats") or ()), started_at=data.get("started_at"),
                    completed_at=data.get("completed_at"), results_deleted_at=data.get("results_deleted_at"),
                    attempt=_optional_int(data.get("attempt")), max_attempts=_optional_int(data.get("max_attempts")),
-                   requeue_reason=data.get("requeue_reason"), raw=data)
+                   requeue_reason=data.get("requeue_reason"), jobs_ahead=_optional_int(data.get("jobs_ahead")),
+                   model_running=_optional_int(data.get("model_running")), raw=data)
 
 
 def _optional_int(value: Any) -> int | None:

@@ -69,6 +69,41 @@ INSERT INTO job_inputs (job_id, request_json) VALUES (:id, :request_json);
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id AND account_id = :account_id AND deleted_at IS NULL;
 
+-- name: queue_places
+-- Where pending jobs stand in their models' queues (jobservice/fairness.py), one row per job of :ids (a JSON array of
+-- job ids) that is pending; one query for one job (GET /v1/jobs/{id}) or a page of the list. A model's next slot
+-- goes to the waiting account served longest ago (round-robin), then its oldest job, so before job J (account A,
+-- `older` of A's waiting jobs of the model queued before it) start those `older` jobs plus, from each other waiting
+-- account B, min(B's waiting jobs, older + 1) when B's turn comes before A's (served longer ago, or as long ago with
+-- an older job), else min(B's waiting jobs, older). Exact with one slot and no new arrivals; with more slots the
+-- rule's "fewest running first" and the per-account cap can reorder turns: an estimate.
+WITH me AS MATERIALIZED (
+    SELECT id, account_id, model, seq FROM jobs WHERE status = 'pending' AND id IN (SELECT json_array_elements_text(CAST(:ids AS JSON)))),
+turns AS MATERIALIZED (
+    SELECT p.model, p.account_id, COUNT(*) AS pending, MIN(p.seq) AS oldest,
+           COALESCE((SELECT MAX(s.started_at) FROM jobs s
+                     WHERE s.account_id = p.account_id AND s.model = p.model), -1) AS last_started
+    FROM jobs p
+    WHERE p.status = 'pending' AND p.model IN (SELECT model FROM me)
+    GROUP BY p.model, p.account_id),
+ranked AS MATERIALIZED (  -- each waiting job of the readers' accounts: how many of its account's are older
+    SELECT q.id, q.account_id, q.model,
+           ROW_NUMBER() OVER (PARTITION BY q.account_id, q.model ORDER BY q.seq) - 1 AS older
+    FROM jobs q
+    WHERE q.status = 'pending' AND q.account_id IN (SELECT account_id FROM me) AND q.model IN (SELECT model FROM me)),
+mine AS MATERIALIZED (
+    SELECT r.id, r.model, r.account_id, r.older, t.last_started, t.oldest
+    FROM ranked r JOIN me ON me.id = r.id JOIN turns t ON t.model = r.model AND t.account_id = r.account_id)
+SELECT mine.id,
+       mine.older + COALESCE((
+           SELECT SUM(CASE WHEN o.pending <= mine.older THEN o.pending
+                           WHEN o.last_started < mine.last_started
+                                OR (o.last_started = mine.last_started AND o.oldest < mine.oldest) THEN mine.older + 1
+                           ELSE mine.older END)
+           FROM turns o WHERE o.model = mine.model AND o.account_id <> mine.account_id), 0) AS jobs_ahead,
+       (SELECT COUNT(*) FROM jobs r WHERE r.model = mine.model AND r.status = 'running') AS model_running
+FROM mine;
+
 -- name: list_jobs
 SELECT * FROM jobs
 WHERE account_id = :account_id AND deleted_at IS NULL

@@ -9,7 +9,7 @@ import {ACTIVE, PLDDT_BANDS, ago, dateTime, modelName, num, plddtBand, shortId} 
 import {paeHeatmap, plddtPlot} from '../plots.js';
 import {kvRows, provenance} from '../provenance.js';
 import {dockingViewer, splitSdf, structureViewer} from '../viewer.js';
-import {cancelJob, statusPill} from './jobs.js';
+import {cancelJob, queuePlace, statusPill} from './jobs.js';
 import {shareButton} from '../share.js';
 
 export const title = 'Job';
@@ -339,11 +339,12 @@ export function attemptText(job) {
 function statusCard(onCancel) {
   const heading = h('strong', {});
   const note = h('div', {class: 'muted'});
+  const place = h('div', {class: 'small', id: 'queue-place', hidden: true});
   const attempt = h('div', {class: 'small', id: 'job-attempt', hidden: true});
   const message = h('div', {class: 'small', id: 'progress-message', hidden: true});
   const bar = h('progress', {class: 'job-progress', id: 'job-progress', hidden: true, 'aria-label': 'Model progress'});
   const card = h('div', {class: 'card', id: 'status-card'}, h('div', {class: 'card-body row'},
-    h('div', {class: 'status-text'}, heading, note, attempt, message, bar),
+    h('div', {class: 'status-text'}, heading, place, note, attempt, message, bar),
     h('div', {class: 'spacer'}),
     h('button', {class: 'btn danger', type: 'button', id: 'cancel-job', on: {click: onCancel}}, 'Cancel job')));
   return {
@@ -355,6 +356,10 @@ function statusCard(onCancel) {
       heading.title = running ? 'The model server is computing this job.' : 'Queued until the model server has a free slot for this model.';
       note.textContent = running ? `Started ${ago(job.started_at || job.updated_at)}. This page updates by itself.`
         : 'Your job starts as soon as the model is free. This page updates by itself.';
+      const where = running ? null : queuePlace(job); // every poll reads it again: the count goes down as jobs start
+      place.hidden = !where;
+      place.textContent = where || '';
+      place.title = where ? 'An estimate: other accounts take turns with yours, one job each.' : '';
       const again = attemptText(job);
       attempt.hidden = !again;
       attempt.textContent = again || '';
@@ -377,11 +382,16 @@ function statusCard(onCancel) {
  * asks the gateway to answer a reconnect after that as such an event too, not as a 401 (an EventSource cannot send
  * api.js's header; the 401 was logged in the console as an error and the page kept reconnecting:
  * gateway/dashboard/signed_out.py). Either way the page closes the stream and goes to sign in, keeping its place. */
-function watchProgress(jobId, onProgress) {
+function watchProgress(jobId, onProgress, onWaiting = () => {}) {
   const source = new EventSource(`/v1/jobs/${encodeURIComponent(jobId)}/events?x-phonos-if-signed-out=event`);
   source.addEventListener('progress', (event) => {
     const {progress} = JSON.parse(event.data);
     if (progress) onProgress(progress);
+  });
+  // A waiting job's stream says its new place as the jobs ahead start (sooner than the next poll).
+  source.addEventListener('state', (event) => {
+    const {job} = JSON.parse(event.data);
+    if (job?.status === 'pending' && typeof job.jobs_ahead === 'number') onWaiting(job);
   });
   source.addEventListener('error', (event) => {
     // The browser's own `error` (the connection dropped: it reconnects by itself) has no data; the server's has.
@@ -527,7 +537,11 @@ export async function render(main, {params, query}) {
         replace(body, status.card);
       }
       if (!events) {
-        events = watchProgress(jobId, (latest) => { progress = latest; status?.update(job, progress); });
+        events = watchProgress(jobId, (latest) => { progress = latest; status?.update(job, progress); }, (waiting) => {
+          if (job.status !== 'pending') return; // the poll saw it start meanwhile: its state wins
+          job = {...job, jobs_ahead: waiting.jobs_ahead, model_running: waiting.model_running};
+          status?.update(job, progress);
+        });
       }
       status.update(job, progress);
       clearTimeout(timer);

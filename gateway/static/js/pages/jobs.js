@@ -19,6 +19,18 @@ export function statusPill(status) {
   return h('span', {class: ['pill', status], 'data-status': status}, status);
 }
 
+function placeNote(text) {
+  return text ? h('div', {class: 'queue-place small muted', title: 'An estimate: other accounts take turns with yours, one job each.'}, text) : null;
+}
+
+/** Where a pending job stands in its model's queue, as GET /v1/jobs/{id} says (`jobs_ahead`: an estimate by the fair
+ * share between accounts); null for any other job, or where the server said nothing (an older server). */
+export function queuePlace(job) {
+  if (job.status !== 'pending' || typeof job.jobs_ahead !== 'number') return null;
+  if (job.jobs_ahead === 0) return 'Queued · next to start';
+  return `Queued · ${job.jobs_ahead} ${job.jobs_ahead === 1 ? 'job' : 'jobs'} ahead`;
+}
+
 /** Asks, then cancels `job`; false when not confirmed. `signal`: aborted when the job ends while the question is
  * open (the page's poll saw it), which closes the question unanswered. `sending(on)`: told when the confirmed
  * cancel is sent (true) and when it failed (false): the page marks its Cancel unavailable meanwhile (pressed again,
@@ -224,7 +236,8 @@ export async function render(main, {query}) {
       // The box in a label of its own: the label's padding is what a click or a finger may hit round it (24 px).
       h('td', {class: 'name'}, h('label', {class: 'pick-hit'}, pick), h('a', {href: link}, name), h('span', {class: 'id', title: job.job_id}, job.job_id)),
       h('td', {class: 'model'}, h('span', {class: 'chip model'}, modelName(job.model))),
-      h('td', {class: 'status-cell'}, statusPill(job.status)),
+      // A waiting job's place in its model's queue, as this refresh read it ("Queued · 2 jobs ahead").
+      h('td', {class: 'status-cell'}, statusPill(job.status), placeNote(queuePlace(job))),
       h('td', {class: 'submitted', title: job.created_at}, ago(job.created_at)),
       h('td', {class: 'num took'}, active && job.status === 'running' ? '…' : ended),
       h('td', {class: 'num credits'}, String(job.credits_used)),
