@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 from pathlib import Path
 
@@ -88,6 +89,15 @@ def test_the_cli_says_pending_with_the_jobs_ahead_in_jobs_show_and_jobs_watch(
     assert cli.main(["jobs", "show", jobs[2], "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert (shown["status"], shown["jobs_ahead"], shown["model_running"]) == ("pending", 1, 1)
+    # `jobs ls`: piped, the STATUS column is the bare word a script compares; on a terminal, the place too.
+    assert cli.main(["jobs", "ls"]) == 0
+    piped = {line.split("\t")[0]: line.split("\t")[2] for line in capsys.readouterr().out.splitlines()}
+    assert piped[jobs[2]] == "pending"
+    with monkeypatch.context() as terminal:
+        terminal.setattr(sys.stdout, "isatty", lambda: True)
+        assert cli.main(["jobs", "ls"]) == 0
+        row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(jobs[2]))
+    assert "pending (1 job ahead)" in row, row
     said: list[str] = []
 
     def heard(text: str) -> bool:

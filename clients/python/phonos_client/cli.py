@@ -806,8 +806,8 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         shown = jobs_since(args, client)
         listing(args, shown.document("jobs", [j.raw for j in shown.items]),
                 ("JOB ID", "MODEL", "STATUS", "CREATED", "NAME"),
-                [(j.job_id, j.model, j.status, j.created_at or "", j.name or "") for j in shown.items], "no jobs",
-                shown.total, shown.next_after)
+                [(j.job_id, j.model, listed_status(j), j.created_at or "", j.name or "") for j in shown.items],
+                "no jobs", shown.total, shown.next_after)
     elif command == "jobs ls":
         shown = listed(args, lambda after: client.iter_jobs(status=args.status, model=args.model, name=args.name,
                                                             starting_after=after),
@@ -816,7 +816,7 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
                        lambda page: page.jobs)
         jobs: list[Job] = shown.items
         listing(args, shown.document("jobs", [j.raw for j in jobs]), ("JOB ID", "MODEL", "STATUS", "CREATED", "NAME"),
-                [(j.job_id, j.model, j.status, j.created_at or "", j.name or "") for j in jobs], "no jobs",
+                [(j.job_id, j.model, listed_status(j), j.created_at or "", j.name or "") for j in jobs], "no jobs",
                 shown.total, shown.next_after)
     elif command == "jobs show":
         job = client.get_job(args.job_id)
@@ -1071,6 +1071,12 @@ def shared_note(expires_at: str, job_id: str, share_id: str) -> str:
     """`jobs share`'s note beside a piped link (stderr), in one line."""
     return (f"phonos: the link is shown once; anyone with it can see the results until {expires_at}; revoke it with: "
             f"phonos jobs unshare {job_id} {share_id}")
+
+
+def listed_status(job: Job) -> str:
+    """`jobs ls`'s STATUS: on a terminal a waiting job's place too ("pending (2 jobs ahead)"); piped the status
+    alone, the word a script compares (`awk '$3 == "pending"'`)."""
+    return job.status_text if sys.stdout.isatty() else job.status
 
 
 def shared_to_fit(link: str, expires_at: str, job_id: str, share_id: str) -> str:
