@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from jobservice.memory_inference import Slow
-from tests.dashboard.pages_helpers import User, in_process_service, make_user, signed_in
+from tests.dashboard.pages_helpers import User, in_process_service, make_user, shot, signed_in
 from tests.support import InProcessService
 
 pytestmark = pytest.mark.e2e
@@ -31,11 +31,13 @@ def test_the_job_page_and_the_list_count_down_the_jobs_ahead_of_a_waiting_job(
     page.goto(f"{service.base_url}/jobs/{ids[3]}")
     place = page.locator("#queue-place")
     expect(place).to_have_text("Queued · 2 jobs ahead")
+    shot(page, "queue-place-job-page", full_page=False)
     page.goto(f"{service.base_url}/jobs")  # the list says it too, on each waiting job's row
     row = page.locator(f'tr[data-job-id="{ids[3]}"] .queue-place')
     expect(row).to_have_text("Queued · 2 jobs ahead")
     expect(page.locator(f'tr[data-job-id="{ids[1]}"] .queue-place')).to_have_text("Queued · next to start")
     expect(page.locator(f'tr[data-job-id="{ids[0]}"] .queue-place')).to_have_count(0)  # running
+    shot(page, "queue-place-jobs-list", full_page=False)
     assert client.post(f"/v1/jobs/{ids[0]}/cancel").status_code == 200
     client.wait_for(ids[1], ("running",))
     expect(row).to_have_text("Queued · 1 job ahead", timeout=10_000)  # the list's live refresh
