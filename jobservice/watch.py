@@ -26,7 +26,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -395,17 +395,20 @@ class JobWatcher:
                 raise NotFound(f"Job {echoed_id(job_id)} not found")
             if after is None:
                 now = StateEvent.current(current)
-                opening = [replace(now, job=await with_place(self._db, now.job))]  # pending: where it stands
+                opening = _just(replace(now, job=await with_place(self._db, now.job)))  # pending: where it stands
             else:
-                opening = await self._replay("job_events_of_job_after", after, account_id=account_id, job_id=job_id)
+                opening = self._replay("job_events_of_job_after", after, account_id=account_id, job_id=job_id)
             stream = _Ordered()
             stream.delivered(StateEvent.current(current))  # what the job is in now, sent or not
-            for state in opening:
-                yield state
-                stream.delivered(state)
-            if (opening[-1].status if opening else JobStatus(current["status"])) in TERMINAL:
+            sent: StateEvent | None = None
+            async with contextlib.aclosing(opening):
+                async for state in opening:
+                    yield state
+                    stream.delivered(state)
+                    sent = state
+            if (sent.status if sent else JobStatus(current["status"])) in TERMINAL:
                 return  # finished: nothing more will come (a resume after its last event gets nothing)
-            last = opening[-1] if opening else StateEvent.current(current)
+            last = sent or StateEvent.current(current)
             self._follow_queue(subscription, last)
             async for event in self._live(subscription, stream, account_id, job_id):
                 if isinstance(event, QueueMoved):
@@ -431,25 +434,30 @@ class JobWatcher:
         async with self._hub.subscribe(account_id) as subscription:
             if after is None:
                 rows = await self._db.read.fetch_all("active_jobs_with_last_event", {"account_id": account_id})
-                opening = [StateEvent.current(row) for row in rows]
+                opening = _just(*(StateEvent.current(row) for row in rows))
             else:
-                opening = await self._replay("job_events_of_account_after", after, account_id=account_id)
+                opening = self._replay("job_events_of_account_after", after, account_id=account_id)
             stream = _Ordered()
-            for state in opening:
-                yield state
-                stream.delivered(state)
+            async with contextlib.aclosing(opening):
+                async for state in opening:
+                    yield state
+                    stream.delivered(state)
             async for event in self._live(subscription, stream, account_id, None):
                 if not isinstance(event, QueueMoved):  # never: an account's stream follows no queue
                     yield event
 
-    async def _replay(self, query: str, after: int, **scope: object) -> list[StateEvent]:
-        events: list[StateEvent] = []
+    async def _replay(self, query: str, after: int, **scope: object) -> AsyncGenerator[StateEvent, None]:
+        """The events after `after`, TAIL_BATCH read at a time as the stream takes them. (Was: all of them read into
+        one list before the first was sent: a resume from an early event of an account with 50,000 held ~250 MB and
+        ~10 s of the event loop per stream, and one key may hold 2,000 streams.)"""
         while True:
             rows = await self._db.read.fetch_all(query, {**scope, "after": after, "limit": TAIL_BATCH})
-            events.extend(StateEvent.from_row(row) for row in rows)
+            for row in rows:
+                event = StateEvent.from_row(row)
+                yield event
+                after = event.event_id
             if len(rows) < TAIL_BATCH:
-                return events
-            after = events[-1].event_id
+                return
 
     async def _live(self, subscription: Subscription, stream: _Ordered, account_id: int,
                     job_id: str | None) -> AsyncIterator[Event | QueueMoved]:
@@ -465,9 +473,10 @@ class JobWatcher:
             except Lagged:
                 query = "job_events_of_job_after" if job_id else "job_events_of_account_after"
                 scope: dict[str, object] = {"account_id": account_id, **({"job_id": job_id} if job_id else {})}
-                for missed in await self._replay(query, stream.last_id, **scope):
-                    for ready in stream.admit(missed):
-                        yield ready
+                async with contextlib.aclosing(self._replay(query, stream.last_id, **scope)) as missed_events:
+                    async for missed in missed_events:
+                        for ready in stream.admit(missed):
+                            yield ready
                 continue
             if event is None:
                 return  # the server closes the stream (shutdown or max_stream_s); the client resumes
@@ -476,6 +485,12 @@ class JobWatcher:
                 continue
             for ready in stream.admit(event):
                 yield ready
+
+
+async def _just(*events: StateEvent) -> AsyncGenerator[StateEvent, None]:
+    """Events already in hand, as an opening the replay's way."""
+    for event in events:
+        yield event
 
 
 class _Ordered:
