@@ -60,6 +60,12 @@ class EdgeSettings:
     # A download not taken by the client within this many seconds has its connection closed (and its memory
     # freed): 600 s carries the largest output (256 MiB) at ~0.5 MB/s, as PHONOS_BODY_TIMEOUT_S does uploads.
     download_send_timeout_s: float = 600.0
+    # Request body bytes in flight (read, parsed, validated, until answered) from one client address
+    # (PHONOS_UPLOAD_BYTES_PER_CLIENT) and in all (PHONOS_MAX_UPLOAD_BYTES); a body past either is a 429 with
+    # Retry-After (gateway/uploads.py). A body takes about three times its size at its peak. One body alone always
+    # fits: 256 MiB is four of the largest (an AlphaFold2 A3M, ~64 MB) from one address at once.
+    upload_bytes_per_client: int = 256 * 1024 * 1024
+    max_upload_bytes: int = 1024 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
@@ -79,6 +85,8 @@ class EdgeSettings:
             downloads_per_client=env_int(env, "PHONOS_DOWNLOADS_PER_CLIENT", cls.downloads_per_client),
             max_downloads=env_int(env, "PHONOS_MAX_DOWNLOADS", cls.max_downloads),
             download_send_timeout_s=env_float(env, "PHONOS_DOWNLOAD_SEND_TIMEOUT_S", cls.download_send_timeout_s),
+            upload_bytes_per_client=env_int(env, "PHONOS_UPLOAD_BYTES_PER_CLIENT", cls.upload_bytes_per_client),
+            max_upload_bytes=env_int(env, "PHONOS_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
         )
         settings.check()
         return settings
@@ -96,7 +104,9 @@ class EdgeSettings:
             raise ValueError(
                 f"PHONOS_SHARED_REQUESTS_PER_MINUTE must be at least 1, got {self.shared_requests_per_minute}")
         for name, count in (("PHONOS_DOWNLOADS_PER_CLIENT", self.downloads_per_client),
-                            ("PHONOS_MAX_DOWNLOADS", self.max_downloads)):
+                            ("PHONOS_MAX_DOWNLOADS", self.max_downloads),
+                            ("PHONOS_UPLOAD_BYTES_PER_CLIENT", self.upload_bytes_per_client),
+                            ("PHONOS_MAX_UPLOAD_BYTES", self.max_upload_bytes)):
             if count < 1:
                 raise ValueError(f"{name} must be at least 1, got {count}")
         if self.client_error_logs_per_minute < 0:
