@@ -9,9 +9,10 @@ address through a share link at 120 could take the host's memory within minutes.
 
 So each file response takes a slot from when its route is matched and admitted (before the job service reads
 the file) to when its last byte is with the client's socket:
-- `per_client` slots per client address (the peer, or the client a trusted proxy forwards for: the same
-  address the failed-auth throttle counts), `total` for every client together; past either the request is a
-  429 `Rate limit exceeded` with `Retry-After`, in the usual JSON shape, before anything is read;
+- `per_client` slots per client address (the peer, or the client a trusted proxy forwards for; an IPv6 client's
+  /64: gateway/per_client.py, as the failed-auth throttle counts), `total` for every client together; past
+  either the request is a 429 `Rate limit exceeded` with `Retry-After`, in the usual JSON shape, before anything
+  is read;
 - a response not taken within `send_timeout_s` has its connection closed (the memory is freed at once), so a
   client that stops reading gives its slot back.
 Other responses are small (bounded pages and documents) and pass through untouched.
@@ -31,6 +32,7 @@ from aiohttp.typedefs import Middleware
 from gateway import errors
 from gateway.app import admit, client_of, matched_plan, transcode_handler
 from gateway.errors import HttpError
+from gateway.per_client import client_unit
 from phonos_common.ratelog import RateLimitedLog
 
 logger = logging.getLogger(__name__)
@@ -87,7 +89,7 @@ class DownloadSlots:
             if not plan.http_body_response:
                 return await handler(request)
             await admit(request, plan)  # a refused key is a 401 as ever, never a 429 for someone else's slots
-            with self.slot(client_of(request)):
+            with self.slot(client_unit(client_of(request))):
                 response = await handler(request)
                 await self._send(request, response)
             return response

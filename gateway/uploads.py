@@ -6,8 +6,8 @@ process from 0.2 to 1.5 GB). The rate limit counts requests, not bytes, and not 
 together were ~10 GB, and nothing bounded what several keys (or one address's several accounts) sent at once.
 
 So each request's body is counted, as it is read, against `per_client` bytes per client address (the peer, or the
-client a trusted proxy forwards for) and `total` bytes for every client together, until its request has been
-answered. A body that does not fit is a 429 `Rate limit exceeded` with `Retry-After`, in the usual JSON shape,
+client a trusted proxy forwards for; an IPv6 client's /64) and `total` bytes for every client together, until its
+request has been answered. A body that does not fit is a 429 `Rate limit exceeded` with `Retry-After`, in the usual JSON shape,
 before its bytes are read (its declared Content-Length) or as soon as they go past (chunked). One body alone always
 fits, however large within its route's limit: a client (or the server) with nothing in flight is never refused, so
 a limit below the largest route's size cannot lock that route out.
@@ -25,6 +25,7 @@ from gateway import errors
 from gateway.app import client_of
 from gateway.body import UPLOAD_KEY
 from gateway.errors import HttpError
+from gateway.per_client import client_unit
 from phonos_common.ratelog import RateLimitedLog
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class UploadBudget:
 
         @web.middleware
         async def uploads_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-            upload = request[UPLOAD_KEY] = Upload(self, client_of(request))
+            upload = request[UPLOAD_KEY] = Upload(self, client_unit(client_of(request)))
             try:
                 return await handler(request)
             finally:

@@ -127,3 +127,18 @@ def test_downloads_in_progress_are_capped_in_all(service: InProcessService, big_
             sock.close()
     # A client that leaves gives its slot back (its write fails, or at the latest the send timeout).
     wait_until(lambda: download(service, key, job_id, "10.0.1.3")[0] == 200, timeout_s=15)
+
+
+def test_an_ipv6_client_is_its_64(service: InProcessService, big_job: tuple[str, str]) -> None:
+    """Counted as the failed-auth throttle counts: one /64, not a fresh budget for each of its addresses."""
+    key, job_id = big_job
+    wait_until(lambda: download(service, key, job_id, "10.0.4.1")[0] == 200, timeout_s=15)  # earlier slots back
+    unread = [held(service, key, job_id, "2001:db8:0:1::1"), held(service, key, job_id, "2001:db8:0:1::2")]
+    try:
+        status, _, body = download(service, key, job_id, "2001:db8:0:1::3")
+        assert status == 429, status
+        assert b"from your address" in body
+        assert download(service, key, job_id, "2001:db8:0:2::1")[0] == 200  # another /64
+    finally:
+        for sock in unread:
+            sock.close()
