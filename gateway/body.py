@@ -7,13 +7,17 @@ without a bound and turns a body that is not what its `Content-Encoding` says in
 - a declared `Content-Length` over the route's limit is a 413 before anything is read;
 - the raw body is read up to the limit (413 beyond it) within `timeout_s` (408 after it);
 - gzip/deflate is inflated in one bounded step: more than the limit is a 413, data that does not
-  inflate (or stops short) is a 400.
+  inflate (or stops short) is a 400;
+- the bytes are counted into the request's upload (`UPLOAD_KEY`, gateway/uploads.py: bytes in flight per client
+  address and in all) as they are known: the declared length before anything is read, then what is read past it,
+  then the inflated body; one that does not fit is a 429 with nothing more read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import zlib
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -26,6 +30,21 @@ SUPPORTED_ENCODINGS = ("identity", "gzip", "x-gzip", "deflate")
 _CHUNK = 256 * 1024
 
 
+class BodyCounter(Protocol):
+    def grow(self, size: int) -> None:
+        """The body is `size` bytes more than counted so far; HttpError (429) when they do not fit."""
+        ...
+
+
+class _Uncounted:
+    def grow(self, size: int) -> None:
+        pass
+
+
+# The request's count of body bytes in flight (gateway/uploads.py sets it); none: not counted.
+UPLOAD_KEY: web.RequestKey[BodyCounter] = web.RequestKey("phonos_upload", BodyCounter)
+
+
 async def read_body(request: web.Request, *, limit: int, timeout_s: float) -> bytes:
     """The decoded body (b"" when there is none), or HttpError with a 400/408/413/415 answer."""
     encoding = content_encoding(request)
@@ -34,9 +53,11 @@ async def read_body(request: web.Request, *, limit: int, timeout_s: float) -> by
     declared = request.content_length
     if declared is not None and declared > limit:
         raise HttpError(too_large(limit))
+    counter = request.get(UPLOAD_KEY) or _Uncounted()
+    counter.grow(declared or 0)  # a body that does not fit is refused before any of it is read
     try:
         async with asyncio.timeout(timeout_s):
-            raw = await _read_capped(request, limit)
+            raw = await _read_capped(request, limit, counter, declared or 0)
     except TimeoutError:
         raise HttpError(errors.client_error(408, f"the request body did not arrive within {timeout_s:g} s")) from None
     except (HttpProcessingError, web.HTTPException, ConnectionError, ValueError) as exc:
@@ -44,7 +65,9 @@ async def read_body(request: web.Request, *, limit: int, timeout_s: float) -> by
         raise HttpError(errors.client_error(400, f"the request body could not be read: {_first_line(exc)}")) from None
     if encoding == "identity":
         return raw
-    return inflate(raw, encoding, limit)
+    body = inflate(raw, encoding, limit)
+    counter.grow(len(body))  # held beside the compressed bytes until the request ends
+    return body
 
 
 def content_encoding(request: web.Request) -> str:
@@ -57,7 +80,7 @@ def content_encoding(request: web.Request) -> str:
     return value
 
 
-async def _read_capped(request: web.Request, limit: int) -> bytes:
+async def _read_capped(request: web.Request, limit: int, counter: BodyCounter, counted: int) -> bytes:
     parts: list[bytes] = []
     size = 0
     while True:
@@ -67,6 +90,9 @@ async def _read_capped(request: web.Request, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise HttpError(too_large(limit))
+        if size > counted:  # chunked, or more than declared: counted as it comes
+            counter.grow(size - counted)
+            counted = size
         parts.append(chunk)
 
 

@@ -10,8 +10,10 @@ from google.protobuf.descriptor import ServiceDescriptor
 from gateway.admission import Admission
 from gateway.app import DEFAULT_MAX_BODY_BYTES, create_app
 from gateway.dashboard import DashboardOptions
+from gateway.downloads import DownloadSlots
 from gateway.invoker import Invoker
 from gateway.protocol import EdgeAppRunner
+from gateway.uploads import UploadBudget
 from phonos_common.limits import BodyLimits
 from phonos_common.ratelog import RateLimitedLog
 from phonos_config.edge import EdgeSettings
@@ -49,9 +51,17 @@ async def start_gateway(
                      body_timeout_s=edge.body_timeout_s, admission=admission, dashboard_options=dashboard_options,
                      sse_keepalive_s=sse_keepalive_s, trusted_proxies=edge.trusted_proxies,
                      forwarded_header=edge.forwarded_header, allowed_hosts=edge.allowed_hosts)
+    error_log = RateLimitedLog(logger, edge.client_error_logs_per_minute)
+    # Innermost, so a download's slot is taken after the host check and admission (gateway/downloads.py), and
+    # request bodies are counted per client address while their requests run (gateway/uploads.py).
+    downloads = DownloadSlots(per_client=edge.downloads_per_client, total=edge.max_downloads,
+                              send_timeout_s=edge.download_send_timeout_s, log=error_log)
+    app.middlewares.append(downloads.middleware())
+    uploads = UploadBudget(per_client=edge.upload_bytes_per_client, total=edge.max_upload_bytes, log=error_log)
+    app.middlewares.append(uploads.middleware())
     runner = EdgeAppRunner(
         app, access_log=access_log, handle_signals=False,
-        header_timeout_s=edge.header_timeout_s, error_log=RateLimitedLog(logger, edge.client_error_logs_per_minute),
+        header_timeout_s=edge.header_timeout_s, error_log=error_log,
         keepalive_timeout=edge.keepalive_timeout_s, lingering_time=LINGERING_S,
         auto_decompress=False,  # gateway.body inflates, bounded by the route's limit
     )

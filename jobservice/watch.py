@@ -26,7 +26,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -34,7 +34,7 @@ from phonos_models.common.progress import Progress
 
 from jobservice.errors import InvalidArgument, NotFound, TooManyStreams, echoed_id, json_value_text
 from jobservice.iteration import abandon
-from jobservice.jobs import JobRecord, with_place
+from jobservice.jobs import JobRecord, with_place, with_places
 from jobservice.opaque_ids import PLAIN, IdCipher
 from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import Row, Store
@@ -379,6 +379,73 @@ def parse_cursor(text: str | None, ids: IdCipher = PLAIN.events) -> int | None:
     return number
 
 
+class PlaceReads:
+    """The places of waiting jobs whose queue moved, for every watcher at once: one read at a time, each covering
+    every job asked for while the one before it ran (and each job once, however many streams watch it).
+
+    Was: each watcher read its own job's place (`queue_places`, a scan of the model's waiting jobs) when its queue
+    moved, so one move cost as many reads as there were watchers of waiting jobs: 2,000 streams (one account's cap)
+    over 1,000 waiting jobs were 2,000 reads of ~3.5 ms, ~7 s of the database, at every start of that model. A job
+    asked for is read by a read that begins after it was asked: never a place older than the move."""
+
+    def __init__(self, db: Store) -> None:
+        self._db = db
+        self._asked: dict[str, tuple[JobRecord, list[asyncio.Future[JobRecord]]]] = {}
+        self._reading: asyncio.Task[None] | None = None
+        self.reads = 0  # reads made (a test compares them with the watchers served)
+
+    async def place(self, job: JobRecord) -> JobRecord:
+        """`job` with its place now (none if it is no longer waiting)."""
+        future: asyncio.Future[JobRecord] = asyncio.get_running_loop().create_future()
+        self._asked.setdefault(job.id, (job, []))[1].append(future)
+        if self._reading is None:
+            self._reading = asyncio.create_task(self._read_all(), name="watch-queue-places")
+        try:
+            return await asyncio.shield(future)  # a watcher that leaves does not cancel the others' read
+        except asyncio.CancelledError:
+            future.add_done_callback(_retrieved)  # its outcome goes nowhere: no "never retrieved" warning
+            raise
+
+    async def _read_all(self) -> None:
+        asked: dict[str, tuple[JobRecord, list[asyncio.Future[JobRecord]]]] = {}
+        try:
+            while self._asked:
+                asked, self._asked = self._asked, {}
+                ids = list(asked)
+                try:
+                    for start in range(0, len(ids), TAIL_BATCH):
+                        self.reads += 1
+                        placed = await with_places(self._db, [asked[i][0] for i in ids[start:start + TAIL_BATCH]])
+                        for job in placed:
+                            for future in asked[job.id][1]:
+                                if not future.done():
+                                    future.set_result(job)
+                except Exception as exc:  # the database away: each watcher's stream fails as its own read would have
+                    _settle_all(asked, exc)
+        except BaseException:  # cancelled (the service stopping): nobody waits for a read that will not come
+            _settle_all({**asked, **self._asked}, None)
+            self._asked = {}
+            raise
+        finally:
+            self._reading = None
+
+
+def _settle_all(asked: dict[str, tuple[JobRecord, list[asyncio.Future[JobRecord]]]], exc: Exception | None) -> None:
+    """Every unanswered watcher in `asked` gets `exc` (None: is cancelled)."""
+    for _, futures in asked.values():
+        for future in futures:
+            if not future.done():
+                if exc is None:
+                    future.cancel()
+                else:
+                    future.set_exception(exc)
+
+
+def _retrieved(future: asyncio.Future[JobRecord]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class JobWatcher:
     """What one watch stream yields: snapshot or replay from the database, then live events."""
 
@@ -386,6 +453,7 @@ class JobWatcher:
         self._hub = hub
         self._db = db
         self._max_stream_s = max_stream_s
+        self.places = PlaceReads(db)
 
     async def job(self, account_id: int, job_id: str, after: int | None) -> AsyncIterator[Event]:
         """One job until it is terminal. NotFound before any event when it is not this account's."""
@@ -395,23 +463,26 @@ class JobWatcher:
                 raise NotFound(f"Job {echoed_id(job_id)} not found")
             if after is None:
                 now = StateEvent.current(current)
-                opening = [replace(now, job=await with_place(self._db, now.job))]  # pending: where it stands
+                opening = _just(replace(now, job=await with_place(self._db, now.job)))  # pending: where it stands
             else:
-                opening = await self._replay("job_events_of_job_after", after, account_id=account_id, job_id=job_id)
+                opening = self._replay("job_events_of_job_after", after, account_id=account_id, job_id=job_id)
             stream = _Ordered()
             stream.delivered(StateEvent.current(current))  # what the job is in now, sent or not
-            for state in opening:
-                yield state
-                stream.delivered(state)
-            if (opening[-1].status if opening else JobStatus(current["status"])) in TERMINAL:
+            sent: StateEvent | None = None
+            async with contextlib.aclosing(opening):
+                async for state in opening:
+                    yield state
+                    stream.delivered(state)
+                    sent = state
+            if (sent.status if sent else JobStatus(current["status"])) in TERMINAL:
                 return  # finished: nothing more will come (a resume after its last event gets nothing)
-            last = opening[-1] if opening else StateEvent.current(current)
+            last = sent or StateEvent.current(current)
             self._follow_queue(subscription, last)
             async for event in self._live(subscription, stream, account_id, job_id):
                 if isinstance(event, QueueMoved):
                     if last.status != JobStatus.PENDING:
                         continue
-                    moved = await with_place(self._db, last.job)
+                    moved = await self.places.place(last.job)
                     if moved.place is None or (last.job.place and moved.place.jobs_ahead == last.job.place.jobs_ahead):
                         continue  # started meanwhile (its state event follows), or the same place (running: no news)
                     event = last = replace(last, job=moved)  # the job's latest state again, with its new place
@@ -431,25 +502,30 @@ class JobWatcher:
         async with self._hub.subscribe(account_id) as subscription:
             if after is None:
                 rows = await self._db.read.fetch_all("active_jobs_with_last_event", {"account_id": account_id})
-                opening = [StateEvent.current(row) for row in rows]
+                opening = _just(*(StateEvent.current(row) for row in rows))
             else:
-                opening = await self._replay("job_events_of_account_after", after, account_id=account_id)
+                opening = self._replay("job_events_of_account_after", after, account_id=account_id)
             stream = _Ordered()
-            for state in opening:
-                yield state
-                stream.delivered(state)
+            async with contextlib.aclosing(opening):
+                async for state in opening:
+                    yield state
+                    stream.delivered(state)
             async for event in self._live(subscription, stream, account_id, None):
                 if not isinstance(event, QueueMoved):  # never: an account's stream follows no queue
                     yield event
 
-    async def _replay(self, query: str, after: int, **scope: object) -> list[StateEvent]:
-        events: list[StateEvent] = []
+    async def _replay(self, query: str, after: int, **scope: object) -> AsyncGenerator[StateEvent, None]:
+        """The events after `after`, TAIL_BATCH read at a time as the stream takes them. (Was: all of them read into
+        one list before the first was sent: a resume from an early event of an account with 50,000 held ~250 MB and
+        ~10 s of the event loop per stream, and one key may hold 2,000 streams.)"""
         while True:
             rows = await self._db.read.fetch_all(query, {**scope, "after": after, "limit": TAIL_BATCH})
-            events.extend(StateEvent.from_row(row) for row in rows)
+            for row in rows:
+                event = StateEvent.from_row(row)
+                yield event
+                after = event.event_id
             if len(rows) < TAIL_BATCH:
-                return events
-            after = events[-1].event_id
+                return
 
     async def _live(self, subscription: Subscription, stream: _Ordered, account_id: int,
                     job_id: str | None) -> AsyncIterator[Event | QueueMoved]:
@@ -465,9 +541,10 @@ class JobWatcher:
             except Lagged:
                 query = "job_events_of_job_after" if job_id else "job_events_of_account_after"
                 scope: dict[str, object] = {"account_id": account_id, **({"job_id": job_id} if job_id else {})}
-                for missed in await self._replay(query, stream.last_id, **scope):
-                    for ready in stream.admit(missed):
-                        yield ready
+                async with contextlib.aclosing(self._replay(query, stream.last_id, **scope)) as missed_events:
+                    async for missed in missed_events:
+                        for ready in stream.admit(missed):
+                            yield ready
                 continue
             if event is None:
                 return  # the server closes the stream (shutdown or max_stream_s); the client resumes
@@ -476,6 +553,12 @@ class JobWatcher:
                 continue
             for ready in stream.admit(event):
                 yield ready
+
+
+async def _just(*events: StateEvent) -> AsyncGenerator[StateEvent, None]:
+    """Events already in hand, as an opening the replay's way."""
+    for event in events:
+        yield event
 
 
 class _Ordered:

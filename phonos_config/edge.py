@@ -51,6 +51,21 @@ class EdgeSettings:
     # on every route. Against DNS rebinding: a page of another site whose name was made to resolve to this server
     # (or to 127.0.0.1) reaches it in a person's browser under its own origin. Empty: any Host, as before.
     allowed_hosts: tuple[str, ...] = ()
+    # File downloads (job outputs, share links' files) in progress at once from one client address
+    # (PHONOS_DOWNLOADS_PER_CLIENT) and in all (PHONOS_MAX_DOWNLOADS); one more is a 429 with Retry-After. Each is
+    # held whole in memory, about twice the file's size, until the client has taken it (gateway/downloads.py).
+    # `phonos fold` fetches 4 at once: 8 lets two people behind one NAT address download side by side.
+    downloads_per_client: int = 8
+    max_downloads: int = 64
+    # A download not taken by the client within this many seconds has its connection closed (and its memory
+    # freed): 600 s carries the largest output (256 MiB) at ~0.5 MB/s, as PHONOS_BODY_TIMEOUT_S does uploads.
+    download_send_timeout_s: float = 600.0
+    # Request body bytes in flight (read, parsed, validated, until answered) from one client address
+    # (PHONOS_UPLOAD_BYTES_PER_CLIENT) and in all (PHONOS_MAX_UPLOAD_BYTES); a body past either is a 429 with
+    # Retry-After (gateway/uploads.py). A body takes about three times its size at its peak. One body alone always
+    # fits: 256 MiB is four of the largest (an AlphaFold2 A3M, ~64 MB) from one address at once.
+    upload_bytes_per_client: int = 256 * 1024 * 1024
+    max_upload_bytes: int = 1024 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
@@ -67,6 +82,11 @@ class EdgeSettings:
             trusted_proxies=_trusted_proxies(env.get("PHONOS_TRUSTED_PROXIES") or ""),
             forwarded_header=_forwarded_header(env.get("PHONOS_FORWARDED_HEADER") or cls.forwarded_header),
             allowed_hosts=_allowed_hosts(env.get("PHONOS_ALLOWED_HOSTS") or ""),
+            downloads_per_client=env_int(env, "PHONOS_DOWNLOADS_PER_CLIENT", cls.downloads_per_client),
+            max_downloads=env_int(env, "PHONOS_MAX_DOWNLOADS", cls.max_downloads),
+            download_send_timeout_s=env_float(env, "PHONOS_DOWNLOAD_SEND_TIMEOUT_S", cls.download_send_timeout_s),
+            upload_bytes_per_client=env_int(env, "PHONOS_UPLOAD_BYTES_PER_CLIENT", cls.upload_bytes_per_client),
+            max_upload_bytes=env_int(env, "PHONOS_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
         )
         settings.check()
         return settings
@@ -74,7 +94,8 @@ class EdgeSettings:
     def check(self) -> None:
         for name, value in (("PHONOS_HTTP_HEADER_TIMEOUT_S", self.header_timeout_s),
                             ("PHONOS_HTTP_KEEPALIVE_TIMEOUT_S", self.keepalive_timeout_s),
-                            ("PHONOS_BODY_TIMEOUT_S", self.body_timeout_s)):
+                            ("PHONOS_BODY_TIMEOUT_S", self.body_timeout_s),
+                            ("PHONOS_DOWNLOAD_SEND_TIMEOUT_S", self.download_send_timeout_s)):
             if not value > 0:
                 raise ValueError(f"{name} must be more than 0, got {value}")
         if self.auth_failures_per_minute < 1:
@@ -82,6 +103,12 @@ class EdgeSettings:
         if self.shared_requests_per_minute < 1:
             raise ValueError(
                 f"PHONOS_SHARED_REQUESTS_PER_MINUTE must be at least 1, got {self.shared_requests_per_minute}")
+        for name, count in (("PHONOS_DOWNLOADS_PER_CLIENT", self.downloads_per_client),
+                            ("PHONOS_MAX_DOWNLOADS", self.max_downloads),
+                            ("PHONOS_UPLOAD_BYTES_PER_CLIENT", self.upload_bytes_per_client),
+                            ("PHONOS_MAX_UPLOAD_BYTES", self.max_upload_bytes)):
+            if count < 1:
+                raise ValueError(f"{name} must be at least 1, got {count}")
         if self.client_error_logs_per_minute < 0:
             raise ValueError("PHONOS_CLIENT_ERROR_LOGS_PER_MINUTE must be 0 or more")
         if self.forwarded_header not in FORWARDED_HEADERS.values():

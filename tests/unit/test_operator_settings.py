@@ -179,6 +179,9 @@ def _code_defaults() -> dict[str, object]:
         "PHONOS_SHARED_REQUESTS_PER_MINUTE": edge.shared_requests_per_minute,
         "PHONOS_TRUSTED_PROXIES": edge.trusted_proxies,
         "PHONOS_FORWARDED_HEADER": edge.forwarded_header, "PHONOS_ALLOWED_HOSTS": edge.allowed_hosts,
+        "PHONOS_DOWNLOADS_PER_CLIENT": edge.downloads_per_client, "PHONOS_MAX_DOWNLOADS": edge.max_downloads,
+        "PHONOS_DOWNLOAD_SEND_TIMEOUT_S": edge.download_send_timeout_s,
+        "PHONOS_UPLOAD_BYTES_PER_CLIENT": edge.upload_bytes_per_client, "PHONOS_MAX_UPLOAD_BYTES": edge.max_upload_bytes,
         "PHONOS_RESTART_MAX": supervisor.max_restarts, "PHONOS_RESTART_WINDOW_S": supervisor.restart_window_s,
         "PHONOS_RESTART_BACKOFF_S": supervisor.backoff_s, "PHONOS_RESTART_BACKOFF_MAX_S": supervisor.backoff_max_s,
     })

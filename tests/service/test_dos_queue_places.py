@@ -1,0 +1,59 @@
+"""When a model's queue moves, the watchers of its waiting jobs learn their new places from one read, not one read
+each (jobservice/watch.py, PlaceReads).
+
+Was: each stream read its own job's place (`queue_places`, a scan of the model's waiting jobs) at every move: one
+account's 2,000 streams over 1,000 waiting jobs cost 2,000 reads of ~3.5 ms, ~7 s of the database, at every start of
+that model, for everyone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from jobservice.memory_inference import Slow
+from tests.support import InProcessService, wait_until
+
+pytestmark = pytest.mark.integration
+
+WAITING = 20
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
+    service = InProcessService(tmp_path_factory.mktemp("places"), {"PHONOS_MAX_INFLIGHT_PER_MODEL": "1"})
+    yield service
+    service.stop()
+
+
+def test_one_queue_move_costs_one_read_for_every_watcher(service: InProcessService) -> None:
+    client = service.client(service.new_key(credits=100_000))
+    service.settle()
+    service.inference.script("esmfold", Slow(60), Slow(60))
+    first = client.predict().json()["job_id"]
+    wait_until(lambda: client.get(f"/v1/jobs/{first}").json()["status"] == "running", timeout_s=15)
+    waiting = [client.predict().json()["job_id"] for _ in range(WAITING)]
+    ((account_id,),) = service.sql("SELECT account_id FROM jobs WHERE id = ?", first)
+    watcher = service.running.service.watcher
+    streams = [watcher.job(account_id, job_id, None) for job_id in waiting]
+
+    async def next_events() -> list[Any]:
+        return list(await asyncio.gather(*(anext(stream) for stream in streams)))
+
+    try:
+        opening = service.call(next_events())
+        assert [event.job.place.jobs_ahead for event in opening] == list(range(WAITING))
+        reads = watcher.places.reads
+        assert client.post(f"/v1/jobs/{first}/cancel").status_code == 200  # the next job starts: the queue moves
+        moved = service.call(next_events())
+        assert moved[0].status == "running"
+        assert [event.job.place.jobs_ahead for event in moved[1:]] == list(range(WAITING - 1))
+        # (Was: one read per watcher, 19 here.)
+        assert watcher.places.reads - reads <= 2
+    finally:
+        for stream in streams:
+            service.call(stream.aclose())
+        for job_id in [first, *waiting]:
+            client.post(f"/v1/jobs/{job_id}/cancel")
