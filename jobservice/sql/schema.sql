@@ -141,7 +141,9 @@ CREATE INDEX jobs_account_created ON jobs (account_id, seq DESC);
 
 CREATE INDEX jobs_account_model_started ON jobs (account_id, model, started_at);
 
-CREATE INDEX jobs_account_status ON jobs (account_id, status, model);
+CREATE INDEX jobs_account_status_live ON jobs (account_id, status, model, deleted_at);
+
+CREATE INDEX jobs_account_submitted ON jobs (account_id, created_at, model, credits_used);
 
 CREATE TRIGGER jobs_debit_on_submit AFTER INSERT ON jobs
 WHEN NEW.credits_used > 0
@@ -165,6 +167,8 @@ BEGIN
     VALUES (NEW.id, NEW.account_id, NEW.status, NEW.updated_at);
 END;
 
+CREATE INDEX jobs_queue ON jobs (status, model, account_id, seq);
+
 CREATE TRIGGER jobs_refund AFTER UPDATE OF refunded ON jobs
 WHEN NEW.refunded > OLD.refunded
 BEGIN
@@ -183,8 +187,6 @@ BEGIN
 END;
 
 CREATE INDEX jobs_results_kept ON jobs (finished_at) WHERE status = 'completed' AND results_deleted_at IS NULL;
-
-CREATE INDEX jobs_status ON jobs (status, seq);
 
 CREATE TRIGGER jobs_webhook_events AFTER UPDATE OF status ON jobs
 WHEN NEW.status <> OLD.status AND NEW.status IN ('running', 'completed', 'failed')

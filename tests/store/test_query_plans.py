@@ -1,0 +1,159 @@
+"""The hot queries keep their indexes on SQLite: each named query the job service runs per request, per dispatch step,
+per watch tick or per sweep is planned as a seek into an index, never a scan of a big table, and the ones that read
+an index alone (a list's total, the dashboard's counts) or in the order asked (lists, the retention sweep) still
+do. A dropped index or a rewrite that makes a query scan fails here; bench/query_scale.py measures what each costs at
+a lab's scale (100,000 jobs), e.g. a list page's total read every row of a busy account, 22 ms instead of 2.
+
+The job service never runs ANALYZE, so SQLite plans by its built-in guesses, which do not look at the data: an
+empty store migrated to the newest schema is planned exactly as a lab's full one is."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jobservice.db import Database, connect, queries
+
+pytestmark = pytest.mark.integration
+
+# Tables that grow with a lab's use (jobs and all that hangs off them); accounts, webhooks and keys stay small.
+BIG_TABLES = {"jobs", "job_events", "job_inputs", "credit_entries", "usage_hourly", "account_activity",
+              "webhook_deliveries", "idempotency_keys", "job_shares", "api_keys"}
+
+# The queries on a request's, a dispatch step's, a watch tick's or a sweep's path.
+HOT = [
+    "get_key", "live_keys", "get_session", "live_sessions", "touch_session", "get_job", "get_job_input", "job_seq",
+    "queue_places", "list_jobs", "list_jobs_after", "count_jobs", "job_counts", "count_queued_jobs", "insert_job",
+    "claim_job", "complete_job", "fail_job", "cancel_job", "requeue_job", "release_job", "delete_job",
+    "fail_waiting_jobs", "pending_jobs", "orphaned_jobs", "metrics_active_jobs", "metrics_webhook_backlog",
+    "list_credit_entries", "list_credit_entries_after", "count_credit_entries", "credit_entry_exists",
+    "list_activity", "list_activity_after", "count_activity", "activity_entry_exists", "purge_activity",
+    "usage_totals", "usage_by_endpoint", "usage_by_model", "usage_daily", "delete_usage_before",
+    "list_webhooks", "webhook_delivery_health", "claim_due_deliveries", "next_delivery_time",
+    "list_webhook_deliveries", "list_webhook_deliveries_after", "count_webhook_deliveries", "get_webhook_delivery",
+    "purge_webhook_deliveries", "delete_job_deliveries", "drop_deliveries_of_webhook",
+    "get_idempotency_key", "purge_idempotency_keys", "shared_job", "list_job_shares", "count_job_shares",
+    "prune_job_shares", "list_account_sessions", "list_api_keys", "count_active_keys",
+    "results_past_retention", "jobs_keeping_results", "oldest_job_created_at",
+    "job_events_after", "job_with_last_event", "job_events_of_job_after", "job_events_of_account_after",
+    "active_jobs_with_last_event", "last_job_event_id", "sign_in_failures_at_limit",
+]
+
+# Scans that never read a whole table: the first row of an index (LIMIT 1); and, in a job's insert, SQLite's check of
+# credit_entries.job_id -> jobs(id), which it runs only while the statement has a foreign key violation outstanding
+# (never: the job's charge is written after the job, by its trigger).
+BOUNDED_SCANS = {"oldest_job_created_at": {"SCAN jobs USING INDEX sqlite_autoindex_jobs_2"},
+                 "insert_job": {"SCAN credit_entries"}}
+
+# What each query must keep: an index it reads (COVERING: that index alone), and whether it may sort.
+EXPECTED: dict[str, tuple[str, ...]] = {
+    "count_jobs": ("USING COVERING INDEX jobs_account_status_live",),
+    "job_counts": ("USING COVERING INDEX jobs_account_status_live",),
+    "count_queued_jobs": ("USING COVERING INDEX jobs_account_status_live (account_id=? AND status=?)",),
+    "usage_by_model": ("USING COVERING INDEX jobs_account_submitted (account_id=? AND created_at>?)",),
+    "results_past_retention": ("USING INDEX jobs_results_kept (finished_at<?)",),
+    "active_jobs_with_last_event": ("USING INDEX jobs_account_status_live (account_id=? AND status=?)",),
+    "list_jobs": ("USING INDEX jobs_account_created (account_id=?)",),
+    "list_jobs_after": ("USING INDEX jobs_account_created (account_id=? AND seq<?)",),
+    "list_credit_entries": ("USING INDEX credit_entries_account (account_id=?)",),
+    "list_activity": ("USING INDEX account_activity_account (account_id=?)",),
+    "job_events_after": ("USING INTEGER PRIMARY KEY (rowid>?)",),
+    "purge_webhook_deliveries": ("USING INDEX deliveries_created (created_at<?)",),
+    "purge_activity": ("INDEX account_activity_created (created_at<?)",),
+    "purge_idempotency_keys": ("USING COVERING INDEX idempotency_keys_created (created_at<?)",),
+    "delete_usage_before": ("USING COVERING INDEX usage_hourly_hour (hour<?)",),
+    "claim_due_deliveries": ("USING INDEX deliveries_due (status=? AND next_attempt_at<?)",),
+}
+# Lists that page in an index's order: a sort would read the whole of the account's rows first.
+IN_INDEX_ORDER = {"list_jobs", "list_jobs_after", "list_credit_entries", "list_credit_entries_after",
+                  "list_activity", "list_activity_after", "list_webhook_deliveries", "list_webhook_deliveries_after",
+                  "job_events_after", "job_events_of_account_after", "results_past_retention", "claim_due_deliveries"}
+
+
+@pytest.fixture(scope="module")
+def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
+    path: Path = tmp_path_factory.mktemp("plans") / "phonos.sqlite3"
+
+    async def migrate() -> None:
+        await (await Database.open(path)).close()
+
+    asyncio.run(migrate())
+    db = connect(path, read_only=True)
+    assert db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone()[0] == 0
+    yield db
+    db.close()
+
+
+def plan(conn: sqlite3.Connection, name: str) -> list[str]:
+    sql = queries()[name]
+    params = {p: None for p in re.findall(r"(?<![:\w]):(\w+)", sql)}
+    return [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+
+
+def test_every_hot_query_is_known() -> None:
+    assert not set(HOT) - set(queries()), "a hot query was renamed or removed: update HOT"
+    assert not (set(EXPECTED) | IN_INDEX_ORDER) - set(HOT)
+
+
+@pytest.mark.parametrize("name", HOT)
+def test_no_hot_query_scans_a_big_table(conn: sqlite3.Connection, name: str) -> None:
+    scans = [line for line in plan(conn, name)
+             if (m := re.match(r"SCAN (\w+)", line)) and m.group(1) in BIG_TABLES and line not in BOUNDED_SCANS.get(name, set())]
+    assert not scans, f"{name} scans a table that grows with the lab: {scans}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_hot_queries_keep_their_indexes(conn: sqlite3.Connection, name: str) -> None:
+    lines = plan(conn, name)
+    for expected in EXPECTED[name]:
+        assert any(expected in line for line in lines), f"{name} no longer reads {expected!r}: {lines}"
+
+
+@pytest.mark.parametrize("name", sorted(IN_INDEX_ORDER))
+def test_pages_come_in_index_order(conn: sqlite3.Connection, name: str) -> None:
+    sorts = [line for line in plan(conn, name) if "TEMP B-TREE FOR ORDER BY" in line]
+    assert not sorts, f"{name} sorts what it pages through: {plan(conn, name)}"
+
+
+def test_rewritten_queries_answer_as_before(tmp_path: Path) -> None:
+    """count_jobs (its name filter a list of rowids) counts what list_jobs lists, for every filter; and the watch's
+    active jobs (sorted, no longer read in seq order) still come oldest first."""
+    from jobservice.accounts import Accounts
+    from jobservice.jobs import JobStore, NewJob
+    from jobservice.modelspecs.base import ValidatedJob
+
+    async def scenario() -> None:
+        db = await Database.open(tmp_path / "phonos.sqlite3")
+        try:
+            jobs = JobStore(db)
+            accounts = Accounts(db)
+            ada = (await accounts.create("ada", email=None, credits=1000, rate_limit=60)).account_id
+            bob = (await accounts.create("bob", email=None, credits=1000, rate_limit=60)).account_id
+            request = ValidatedJob(sequence="MKV", params={})
+            names = ["Insulin A", "insulin b", "lysozyme", None, "INSULIN c", "α-syn"]
+            ids = await jobs.submit(ada, [NewJob(model="esmfold" if i % 2 else "diffdock", name=name, request=request,
+                                                 cost=1) for i, name in enumerate(names)])
+            await jobs.submit(bob, [NewJob(model="esmfold", name="insulin", request=request, cost=1)])
+            for job_id in ids[:3]:  # two finished (one deleted after), one running
+                assert await jobs.claim(job_id) is not None
+            await jobs.complete(ids[0], {"metrics": {}})
+            await jobs.complete(ids[1], {"metrics": {}})
+            assert await jobs.delete(ada, ids[1])
+            for status in (None, "pending", "running", "completed"):
+                for model in (None, "esmfold", "diffdock"):
+                    for name in (None, "insulin", "Α-SYN", "nothing"):
+                        rows, total = await jobs.page(ada, status=status, model=model, name=name, limit=100,
+                                                      offset=0)
+                        assert total == len(rows), (status, model, name)
+            assert (await jobs.page(ada, status=None, model=None, name="insulin", limit=100, offset=0))[1] == 2
+            active = await db.read.fetch_all("active_jobs_with_last_event", {"account_id": ada})
+            assert [r["id"] for r in active] == [ids[2], ids[3], ids[4], ids[5]]
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
