@@ -1,6 +1,6 @@
 """Every dashboard page passes axe-core's WCAG 2.1 A and AA rules (the standard automated accessibility audit), at a
 desktop's width (1440 px) and a phone's (375 px): signed out (sign-in, with its error shown; a share link), and
-signed in with jobs of each state (completed, running, pending, cancelled), a completed fold (its 3D viewer, a
+signed in with jobs of each state (completed, running, pending, failed, cancelled), a completed fold (its 3D viewer, a
 comparison with a second fold, its share panel), a docking job, the submit forms (each model, one with its
 validation errors shown), API keys (a new key's one-time secret shown), webhooks (one webhook), usage, the account
 page (credits, password, sessions), the page-not-found page and every dialog and menu that opens (a confirm dialog,
@@ -11,7 +11,8 @@ axe-core comes from node_modules (npm, a dev dependency: never served to users).
 from its own origin only (script-src 'self'), so an inline <script> (Playwright's add_script_tag(path=...)) is
 refused; the page is given the file at a same-origin address it asks for by a <script src> (add_script_tag(url=...)),
 answered by Playwright from the local file (page.route): nothing is fetched from outside, and the gateway never
-serves that address. One job service on the session's tritonserver (the directory's `service`), one browser.
+serves that address. One job service on the session's tritonserver (the directory's `service`) for real structures
+and docks, one on the inference twin for states scripted cheaply (a failure, a slow call), one browser.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import requests
 from PIL import Image
 from playwright.sync_api import Browser, Page, Route, expect
 
-from jobservice.memory_inference import Failure
+from jobservice.memory_inference import Failure, Slow
 from tests.dashboard.pages_helpers import User, Watched, make_user, open_page, shot, signed_in
 from tests.support import REPO, ApiClient, InProcessService, ServiceProcess
 
@@ -52,27 +53,22 @@ RUN_AXE = """async (tags) => {
     return {violations, unjudged};
 }"""
 
-# The element's text made transparent (and back): what is drawn behind it, for `drawn_contrast`; its text colour and
-# whether it is large text (3:1 is enough).
-HIDE_TEXT = """([selector, hide]) => {
-    const el = document.querySelector(selector);
-    if (!el) return null;
-    const svg = el instanceof SVGElement;
-    if (hide) {
+# The texts axe could not judge made transparent (and back): what is drawn behind them, for `drawn_contrast`; each
+# one's text colour, whether it is large text (3:1 is enough) and its box in the page (not the viewport).
+HIDE_TEXTS = """([selectors, hide]) => {
+    return selectors.map((selector) => {
+        const el = document.querySelector(selector);
+        if (!el) return null;
+        const svg = el instanceof SVGElement;
+        if (!hide) { el.style.removeProperty(svg ? 'fill' : 'color'); return null; }
         const style = getComputedStyle(el);
-        el.dataset.axeColour = svg ? style.fill : style.color;
         const size = parseFloat(style.fontSize);
-        el.dataset.axeLarge = String(size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700));
+        const colour = svg ? style.fill : style.color;
         el.style.setProperty(svg ? 'fill' : 'color', 'transparent', 'important');
-        el.scrollIntoView({block: 'center', inline: 'center', behavior: 'instant'});
-        const r = el.getBoundingClientRect(); // in the viewport, cut to it
-        const [x, y] = [Math.max(r.left, 0), Math.max(r.top, 0)];
-        const box = [x, y, Math.min(r.right, innerWidth) - x, Math.min(r.bottom, innerHeight) - y];
-        return {colour: el.dataset.axeColour, large: el.dataset.axeLarge === 'true', box};
-    }
-    el.style.removeProperty(svg ? 'fill' : 'color');
-    window.scrollTo(0, 0);
-    return null;
+        const r = el.getBoundingClientRect();
+        return {selector, colour, large: size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700),
+                box: [r.left + scrollX, r.top + scrollY, r.width, r.height]};
+    });
 }"""
 
 
@@ -84,29 +80,30 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
 
 def drawn_contrast(page: Page, selectors: list[str]) -> list[str]:
     """Text axe could not judge (over a gradient, in an SVG chart) judged from the pixels drawn behind it: its text
-    colour against the background as drawn with the text hidden, at the 5th percentile of the box's pixels (a
-    stray pixel of a border or a neighbour's glyph does not decide). Each element under 4.5:1 (3:1 large) is named."""
+    colour against the background as drawn with the texts hidden (one screenshot of the whole page), at the 5th
+    percentile of its box's pixels (a stray pixel of a border or a neighbour's glyph does not decide). Each element
+    under 4.5:1 (3:1 large text) is named."""
+    selectors = list(dict.fromkeys(selectors))
+    if not selectors:
+        return []
+    hidden = [h for h in page.evaluate(HIDE_TEXTS, [selectors, True]) if h]
+    try:
+        png = page.screenshot(full_page=True, animations="disabled")
+    finally:
+        page.evaluate(HIDE_TEXTS, [selectors, False])
+    drawn = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)
     found = []
-    for selector in dict.fromkeys(selectors):
-        hidden = page.evaluate(HIDE_TEXT, [selector, True])
-        if not hidden or hidden["box"][2] < 1 or hidden["box"][3] < 1:
+    for text in hidden:
+        x, y, w, h = (round(v) for v in text["box"])
+        box = drawn[max(y, 0):max(y + h, 0), max(x, 0):max(x + w, 0)].reshape(-1, 3)
+        colour = [float(c) for c in re.findall(r"[\d.]+", text["colour"])]
+        if not box.size or len(colour) < 3 or (len(colour) == 4 and colour[3] == 0):
             continue
-        x, y, w, h = hidden["box"]
-        try:
-            png = page.screenshot(clip={"x": x, "y": y, "width": w, "height": h}, animations="disabled")
-        finally:
-            page.evaluate(HIDE_TEXT, [selector, False])
-        pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float).reshape(-1, 3)
-        colour = re.findall(r"[\d.]+", hidden["colour"])
-        if len(colour) < 3 or (len(colour) == 4 and float(colour[3]) == 0):
-            continue
-        text = luminance(np.array([float(c) for c in colour[:3]]))
-        back = luminance(pixels)
-        ratios = (np.maximum(text, back) + 0.05) / (np.minimum(text, back) + 0.05)
-        worst = float(np.percentile(ratios, 5))
-        if worst < (3 if hidden["large"] else 4.5):
-            found.append(f"color-contrast (drawn): {worst:.2f}:1 | {selector} | text {hidden['colour']} on what is "
-                         "drawn behind it")
+        ink, back = luminance(np.array(colour[:3])), luminance(box)
+        worst = float(np.percentile((np.maximum(ink, back) + 0.05) / (np.minimum(ink, back) + 0.05), 5))
+        if worst < (3 if text["large"] else 4.5):
+            found.append(f"color-contrast (drawn): {worst:.2f}:1 | {text['selector']} | text {text['colour']} on what "
+                         "is drawn behind it")
     return found
 
 
@@ -122,8 +119,8 @@ def client(service: ServiceProcess, axel: User) -> ApiClient:
 
 @pytest.fixture(scope="module")
 def made(client: ApiClient) -> dict[str, Any]:
-    """The jobs, link and webhook the pages show: two folds (one to compare with), a dock, a cancelled job, a
-    share link of the first fold, one webhook."""
+    """The jobs, link and webhook the pages show: two folds (one to compare with), a dock, a share link of the first
+    fold, one webhook."""
     fold = client.wait_for(client.predict(SHORT, name="Lysozyme fragment").json()["job_id"], timeout_s=180)
     other = client.wait_for(client.predict(SHORT[:-4], name="Shorter fragment").json()["job_id"], timeout_s=180)
     dock = client.post("/v1/predict", json={"model": "diffdock", "sequence": ASPIRIN, "name": "Aspirin dock",
@@ -139,26 +136,13 @@ def made(client: ApiClient) -> dict[str, Any]:
     return {"fold": fold["job_id"], "other": other["job_id"], "dock": docked["job_id"], "share": share.json()["url"]}
 
 
-@pytest.fixture
-def busy(client: ApiClient, made: dict[str, Any]) -> Iterator[dict[str, str]]:
-    """A long fold running (one ESMFold job at a time in this service) and one pending behind it, then a third
-    cancelled while pending: the jobs list shows every state. Both cancelled at the test's end (the long fold takes
-    ~30 s: a test of its own each, as each width's pages are audited while it runs)."""
-    running = client.predict(SHORT * 8, name="Many trunk passes", params={"num_recycles": 24}).json()["job_id"]
-    client.wait_for(running, ("running",), timeout_s=60)
-    pending = client.predict(SHORT, name="Waiting its turn").json()["job_id"]
-    cancelled = client.predict(SHORT, name="Not wanted").json()["job_id"]
-    assert client.post(f"/v1/jobs/{cancelled}/cancel").status_code == 200
-    yield {"running": running, "pending": pending, "cancelled": cancelled}
-    for job_id in (running, pending):
-        client.post(f"/v1/jobs/{job_id}/cancel")
-
-
 @pytest.fixture(scope="module")
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessService]:
     """A job service on the inference twin, for what the real tiny models cannot show cheaply: AlphaFold2's form
-    (the directory's service serves ESMFold and DiffDock) and a failed job (a model's crash, scripted)."""
-    process = InProcessService(tmp_path_factory.mktemp("axe-twin") / "var", {"PHONOS_MODELS": "esmfold,alphafold2"})
+    (the directory's service serves ESMFold and DiffDock), a failed job (a model's crash), a running job (a slow
+    call) and one pending behind it (one ESMFold job at a time), all scripted."""
+    process = InProcessService(tmp_path_factory.mktemp("axe-twin") / "var", {
+        "PHONOS_MODELS": "esmfold,alphafold2", "PHONOS_MAX_INFLIGHT_PER_MODEL": "1"})
     yield process
     process.stop()
 
@@ -176,7 +160,7 @@ def audit(page: Page, name: str, found: dict[str, list[str]]) -> None:
     violations = results["violations"] + drawn_contrast(page, results["unjudged"])
     if violations:
         found[name] = violations
-    shot(page, f"axe-{name}", full_page=False)
+    shot(page, f"axe-{name}")
 
 
 def settled(page: Page) -> None:
@@ -225,8 +209,7 @@ def test_signed_out_pages_pass_axe(browser: Browser, service: ServiceProcess, ma
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_signed_in_pages_and_dialogs_pass_axe(browser: Browser, service: ServiceProcess, axel: User,
-                                              made: dict[str, Any], busy: dict[str, str], width: int,
-                                              watched: Watched) -> None:
+                                              made: dict[str, Any], width: int, watched: Watched) -> None:
     found: dict[str, list[str]] = {}
     page = signed_in(browser, service, axel, watched, width=width)
     page.route(f"**{AXE_URL}", give_axe)
@@ -240,14 +223,6 @@ def test_signed_in_pages_and_dialogs_pass_axe(browser: Browser, service: Service
         audit(page, f"{name}-{width}", found)
 
     visit("/jobs", "jobs", "#jobs-body tr")
-    for status in ("completed", "running", "pending", "cancelled"):
-        expect(page.locator("#jobs-body")).to_contain_text(status)
-    # A confirm dialog (cancelling the pending job, not confirmed).
-    page.click("#jobs-body button[aria-label='Cancel Waiting its turn']")
-    expect(page.locator("dialog[open]")).to_be_visible()
-    audit(page, f"jobs-confirm-dialog-{width}", found)
-    page.keyboard.press("Escape")
-    expect(page.locator("dialog[open]")).to_have_count(0)
     if width < 980:  # the navigation folds behind its menu button
         page.click("#menu-toggle")
         expect(page.locator("#side-menu")).to_be_visible()
@@ -259,10 +234,13 @@ def test_signed_in_pages_and_dialogs_pass_axe(browser: Browser, service: Service
     expect(page.locator("#share-panel")).to_be_visible()
     settled(page)
     audit(page, f"job-fold-share-panel-{width}", found)
-    visit(f"/jobs/{made['fold']}?compare={made['other']}", "job-compare", "#compare-tm")
+    # The comparison with the second fold, on the same page (its viewer not drawn again from the start).
+    page.select_option("#compare-with", made["other"])
+    page.click("#compare-go")
+    expect(page.locator("#compare-tm")).to_be_visible(timeout=60_000)
+    settled(page)
+    audit(page, f"job-compare-{width}", found)
     visit(f"/jobs/{made['dock']}", "job-dock", "#viewer[data-ready=true]")
-    visit(f"/jobs/{busy['running']}", "job-running", "#status-card")
-    visit(f"/jobs/{busy['cancelled']}", "job-cancelled", "#job-cancelled")
 
     visit("/submit", "submit-esmfold", "#submit-job")
     page.click("#submit-job")  # no sequence: the form's validation error
@@ -306,30 +284,50 @@ def test_the_audit_finds_a_violation(browser: Browser, service: ServiceProcess, 
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_alphafold2_form_and_a_failed_job_pass_axe(browser: Browser, twin: InProcessService, width: int,
-                                                  watched: Watched) -> None:
+def test_jobs_of_every_state_and_alphafold2s_form_pass_axe(browser: Browser, twin: InProcessService, width: int,
+                                                          watched: Watched) -> None:
     found: dict[str, list[str]] = {}
     ines = make_user(twin, f"ines{width}")  # type: ignore[arg-type]
     client = twin.client(ines.api_key)
-    twin.settle()
-    twin.inference.script("esmfold", Failure.MODEL_ERROR)
+    twin.settle()  # the scripted calls are these jobs'
+    twin.inference.script("esmfold", Failure.MODEL_ERROR, Slow(120))
     failed = client.wait_for(client.predict(SHORT, name="Crashed the model").json()["job_id"])
     assert failed["status"] == "failed", failed
-    page = signed_in(browser, twin, ines, watched, width=width)  # type: ignore[arg-type]
-    page.route(f"**{AXE_URL}", give_axe)
-    expect(page.locator("#jobs-body")).to_contain_text("failed")
-    settled(page)
-    audit(page, f"jobs-failed-{width}", found)
-    page.goto(f"{twin.base_url}/jobs/{failed['job_id']}")
-    expect(page.locator("#job-error")).to_be_visible()
-    settled(page)
-    audit(page, f"job-failed-{width}", found)
-    page.goto(f"{twin.base_url}/submit?model=alphafold2")
-    expect(page.locator("#tab-alphafold2")).to_have_attribute("aria-selected", "true")
-    settled(page)
-    audit(page, f"submit-alphafold2-{width}", found)
-    page.click("#submit-job")  # no sequence: the form's validation error
-    expect(page.locator(".field .error:visible, #form-error:visible").first).to_be_visible()
-    audit(page, f"submit-alphafold2-error-{width}", found)
-    page.close()
+    running = client.predict(SHORT, name="Slow fold").json()["job_id"]
+    client.wait_for(running, ("running",))
+    pending = client.predict(SHORT, name="Waiting its turn").json()["job_id"]
+    cancelled = client.predict(SHORT, name="Not wanted").json()["job_id"]
+    assert client.post(f"/v1/jobs/{cancelled}/cancel").status_code == 200
+    done = client.wait_for(client.predict(SHORT, name="Quick fold", model="alphafold2").json()["job_id"])
+    assert done["status"] == "completed", done
+    try:
+        page = signed_in(browser, twin, ines, watched, width=width)  # type: ignore[arg-type]
+        page.route(f"**{AXE_URL}", give_axe)
+        for status in ("completed", "running", "pending", "failed", "cancelled"):
+            expect(page.locator("#jobs-body")).to_contain_text(status)
+        settled(page)
+        audit(page, f"jobs-every-state-{width}", found)
+        # A confirm dialog (cancelling the pending job, not confirmed).
+        page.click(f"#jobs-body tr[data-job-id='{pending}'] [data-action=cancel]")
+        expect(page.locator("dialog[open]")).to_be_visible()
+        audit(page, f"jobs-confirm-dialog-{width}", found)
+        page.keyboard.press("Escape")
+        expect(page.locator("dialog[open]")).to_have_count(0)
+        for job_id, name, ready in ((failed["job_id"], "job-failed", "#job-error"), (running, "job-running", "#status-card"),
+                                    (pending, "job-pending", "#status-card"), (cancelled, "job-cancelled", "#job-cancelled")):
+            page.goto(f"{twin.base_url}/jobs/{job_id}")
+            expect(page.locator(ready)).to_be_visible()
+            settled(page)
+            audit(page, f"{name}-{width}", found)
+        page.goto(f"{twin.base_url}/submit?model=alphafold2")
+        expect(page.locator("#tab-alphafold2")).to_have_attribute("aria-selected", "true")
+        settled(page)
+        audit(page, f"submit-alphafold2-{width}", found)
+        page.click("#submit-job")  # no sequence: the form's validation error
+        expect(page.locator(".field .error:visible, #form-error:visible").first).to_be_visible()
+        audit(page, f"submit-alphafold2-error-{width}", found)
+        page.close()
+    finally:
+        for job_id in (running, pending):
+            client.post(f"/v1/jobs/{job_id}/cancel")
     assert not found, report(found)
