@@ -204,3 +204,26 @@ def test_the_phone_menu_opens_and_closes_by_keyboard_and_gives_the_focus_back(
     expect(page.locator("#side-menu")).to_be_hidden()
     page.close()
     assert keys.problems == [], keys.problems
+
+
+def test_the_share_panel_closes_with_escape_and_gives_the_focus_back(browser: Browser, service: InProcessService,
+                                                                     kim: User, client: ApiClient,
+                                                                     watched: Watched) -> None:
+    """The job page's Share opens its panel and puts the focus in it; Escape there closed nothing, and a keyboard
+    user had to go back up the page to Share to close it."""
+    job_id = client.wait_for(client.predict(SHORT, name="To share").json()["job_id"])["job_id"]
+    page = signed_in(browser, service, kim, watched)  # type: ignore[arg-type]
+    keys = Keyboard(page)
+    page.goto(f"{service.base_url}/jobs/{job_id}")
+    share = page.locator("#share-job")
+    expect(share).to_be_visible()
+    keys.tab_to("#share-job")
+    keys.press("Enter")
+    expect(page.locator("#share-expiry")).to_be_focused()
+    keys.tab_to("#share-create")
+    keys.press("Escape")
+    expect(page.locator("#share-panel")).to_have_count(0)
+    expect(share).to_be_focused()
+    expect(share).to_have_attribute("aria-expanded", "false")
+    page.close()
+    assert keys.problems == [], keys.problems
