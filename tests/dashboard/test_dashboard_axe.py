@@ -154,6 +154,7 @@ def give_axe(route: Route) -> None:
 def audit(page: Page, name: str, found: dict[str, list[str]]) -> None:
     """axe-core's WCAG 2.1 A/AA audit of the page as it is now; its violations (if any) under `name` in `found`,
     and a screenshot of what was audited."""
+    assert AXE.exists(), f"{AXE} is missing: scripts/install.sh installs it (npm ci, package-lock.json)"
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.add_script_tag(url=AXE_URL)
     results: dict[str, list[str]] = page.evaluate(RUN_AXE, WCAG_TAGS)
