@@ -431,7 +431,7 @@ def test_diffdock_from_the_form_on_an_earlier_fold_then_switch_poses(
     shot(page, "05-job-docking")
     # Provenance shows no heading with nothing under it (the receptor's empty "renamed chains" was one).
     assert page.evaluate("""() => [...document.querySelectorAll('#provenance .kv-group')]
-        .filter((group) => ![...group.querySelectorAll('dd, td')].some((dd) => dd.textContent.trim()))
+        .filter((group) => ![...group.querySelectorAll('dd, td, .kv-deep')].some((dd) => dd.textContent.trim()))
         .map((group) => group.dataset.group)""") == []
     page.set_viewport_size({"width": 1024, "height": 900})  # four narrow stat cards: the SMILES wraps inside its card
     assert page.evaluate("(e) => e.scrollWidth <= e.clientWidth", page.locator("#metric-ligand .value").element_handle())

@@ -85,7 +85,9 @@ export function kvRows(object, depth = 0) {
       [h('dt', {}, label(k)), h('dd', {class: valueClass(k)}, valueNode(k, v))])) : null,
     groups.map(([k, v]) => h('div', {class: 'kv-group', 'data-group': k},
       h(depth ? 'h4' : 'h3', {}, label(k)),
-      isTable(v) ? itemsTable(k, v) : depth < 2 ? kvRows(v, depth + 1) : h('dd', {}, show(v)))),
+      // Deeper than two levels: the value in one line under its heading. A <div>, not a <dd> outside any <dl> (a
+      // screen reader announced a definition with no list and no term; axe's dlitem rule).
+      isTable(v) ? itemsTable(k, v) : depth < 2 ? kvRows(v, depth + 1) : h('div', {class: 'kv-deep'}, show(v)))),
   ];
 }
 

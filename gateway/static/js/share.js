@@ -19,14 +19,26 @@ export function shareButton(job, slot) {
   // aria-controls only while the panel is on the page: a reference to no element is one a screen reader cannot follow.
   const button = h('button', {class: 'btn', type: 'button', id: 'share-job', 'aria-expanded': 'false',
     title: 'A read-only link to these results for people without an account'}, 'Share');
+  const close = () => {
+    panel.remove();
+    button.setAttribute('aria-expanded', 'false');
+    button.removeAttribute('aria-controls');
+  };
   button.addEventListener('click', () => {
     if (panel && panel.isConnected) {
-      panel.remove();
-      button.setAttribute('aria-expanded', 'false');
-      button.removeAttribute('aria-controls');
+      close();
       return;
     }
     panel = sharePanel(job);
+    // Escape closes it from inside, as the phone's menu closes (menu.js), and the focus goes back to Share: the
+    // panel took the focus as it opened, away from the button, and a keyboard user had to find the button again
+    // to close it. (A confirm dialog's Escape, its Revoke's, is the dialog's: the dialog is not in the panel.)
+    panel.addEventListener('keydown', (event) => {
+      if (event.key !== 'Escape' || event.defaultPrevented) return;
+      event.preventDefault();
+      close();
+      button.focus();
+    });
     slot().prepend(panel);
     button.setAttribute('aria-expanded', 'true');
     button.setAttribute('aria-controls', panel.id);
