@@ -45,8 +45,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServi
 
 def connect(port: int, source: str) -> socket.socket:
     """A TCP connection to the loopback port from `source` (any 127.0.0.0/8 address is this host's)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
-    return sock
+    return socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
 
 
 def closed_at_once(sock: socket.socket) -> bool:
@@ -67,6 +66,14 @@ def awaiting(coroutine: Any) -> list[str]:
     return names
 
 
+def no_connections_open(service: InProcessService) -> None:
+    """Wait until the REST port counts no open connection (an earlier test's are counted down as their FINs
+    arrive)."""
+    async def count() -> int:
+        return int(service._runner.connections.count)
+    wait_until(lambda: service.call(count()) == 0, 15)
+
+
 def served(sock: socket.socket) -> bool:
     sock.settimeout(10)
     sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -74,6 +81,7 @@ def served(sock: socket.socket) -> bool:
 
 
 def test_one_address_holds_at_most_its_connections_and_others_are_still_served(service: InProcessService) -> None:
+    no_connections_open(service)
     held = [connect(service.http_port, "127.0.0.1") for _ in range(PER_CLIENT)]
     try:
         extra = connect(service.http_port, "127.0.0.1")
@@ -94,6 +102,7 @@ def test_one_address_holds_at_most_its_connections_and_others_are_still_served(s
 
 
 def test_a_trusted_proxy_is_not_capped_per_address_but_the_total_holds(service: InProcessService) -> None:
+    no_connections_open(service)
     proxy = [connect(service.http_port, PROXY) for _ in range(PER_CLIENT + 2)]
     others: list[socket.socket] = []
     try:
