@@ -30,6 +30,7 @@ from gateway.metrics import start_metrics_listener
 from gateway.server import start_gateway
 from jobservice import tracing
 from phonos_common.limits import BodyLimits
+from phonos_common.rlimit import raise_open_files_limit
 from phonos_config.edge import EdgeSettings
 from phonos_config.service import ServiceSettings
 
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
     )
+    raise_open_files_limit()  # each client connection holds a descriptor (PHONOS_MAX_CONNECTIONS)
     # Read (and refused) before anything listens: one line naming the variable, exit status 2, as
     # `python -m jobservice` and `phonos` do, never a traceback.
     try:

@@ -8,7 +8,9 @@ request's headers forever. `EdgeRequestHandler` changes three things:
   on a kept-alive connection are bounded by aiohttp's keep-alive timeout); else it gets a 408 and
   is closed;
 - parser errors and aiohttp's own 500s are answered with the seed's JSON error body;
-- they are logged in one rate-limited line (`phonos_common.ratelog`), without a traceback for client errors.
+- they are logged in one rate-limited line (`phonos_common.ratelog`), without a traceback for client errors;
+- a connection past `ConnectionCap` (open connections per client address, IPv6 per /64, and in all) is closed
+  as soon as it is accepted, before a byte is read.
 
 `EdgeAppRunner` is `web.AppRunner` serving with that handler.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -25,8 +28,11 @@ from aiohttp.web_request import BaseRequest
 
 from gateway import errors
 from gateway.app import REQUEST_ID_HEADER, error_response, request_id_of
+from gateway.per_client import client_unit
 from gateway.response_headers import API_SECURITY_HEADERS, SERVER
+from phonos_common.forwarded import peer_ip, trusted_peer
 from phonos_common.ratelog import RateLimitedLog
+from phonos_config.edge import Network
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +40,56 @@ logger = logging.getLogger(__name__)
 # took valid requests to p99 0.25 s on 2 cores; at 256 KiB, 0.03 s: bench/edge_pressure.py).
 DISCARD_BYTES = 256 * 1024
 
+# The unit of a connection counted only in the total: a trusted proxy's (its peer is every client behind it) or
+# one whose peer has no IP address.
+ALL_ONLY = ""
+
+
+@dataclass
+class ConnectionCap:
+    """Open connections per client unit (`gateway.per_client.client_unit`: an IPv4 address, an IPv6 /64) and in
+    all. Each open connection holds a file descriptor from before its first byte; without a cap one client's idle
+    connections (2,000 accepted in 0.9 s) could use up the process's descriptors, and accept() and the job
+    service's file writes would fail for everyone.
+
+    A trusted proxy's connections (PHONOS_TRUSTED_PROXIES) count only in the total: its peer address stands for
+    every client behind it, and the proxy bounds its clients' connections itself."""
+
+    per_client: int
+    total: int
+    trusted_proxies: tuple[Network, ...] = ()
+    open: dict[str, int] = field(default_factory=dict)  # unit -> open connections; a unit at 0 is dropped
+    count: int = 0  # open connections in all
+
+    def take(self, peer: str | None) -> str | None:
+        """The unit a new connection from `peer` counts against (give it back to `release` when it closes), or
+        None when it is over a cap and must be closed."""
+        if self.count >= self.total:
+            return None
+        unit = ALL_ONLY
+        if peer_ip(peer) is not None and not trusted_peer(peer, self.trusted_proxies):
+            unit = client_unit(peer or "")
+            if self.open.get(unit, 0) >= self.per_client:
+                return None
+            self.open[unit] = self.open.get(unit, 0) + 1
+        self.count += 1
+        return unit
+
+    def release(self, unit: str) -> None:
+        self.count -= 1
+        if unit != ALL_ONLY:
+            left = self.open.pop(unit) - 1
+            if left:
+                self.open[unit] = left
+
 
 class EdgeRequestHandler(RequestHandler):
     def __init__(self, manager: web.Server, *, header_timeout_s: float, error_log: RateLimitedLog,
-                 **kwargs: Any) -> None:
+                 connections: ConnectionCap, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._header_timeout_s = header_timeout_s
+        self._connection_cap = connections
+        self._counted_as: str | None = None  # the ConnectionCap unit this connection holds, until it closes
         self._header_timer: asyncio.TimerHandle | None = None
         self._error_log = error_log
         # The first bytes of the request being received, and of the last one the parser finished
@@ -52,10 +102,24 @@ class EdgeRequestHandler(RequestHandler):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        peer = _peer(self.peername)
+        self._counted_as = self._connection_cap.take(peer)
+        if self._counted_as is None:
+            # Closed before any request: no HTTP answer can be sent without reading the client's bytes, and a
+            # client opening hundreds of idle connections reads none (a browser keeps ~6 per host; see
+            # PHONOS_CONNECTIONS_PER_CLIENT). A FIN costs nothing and a well-behaved client retries later.
+            self._error_log.log(logging.WARNING, "gateway.connection_cap", "closed a connection from %s: over the "
+                                "cap of %d open connections per client address or %d in all", peer,
+                                self._connection_cap.per_client, self._connection_cap.total)
+            self.force_close()
+            return
         self._header_timer = self._loop.call_later(self._header_timeout_s, self._headers_timed_out)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._cancel_header_timer()
+        if self._counted_as is not None:
+            self._connection_cap.release(self._counted_as)
+            self._counted_as = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -138,29 +202,33 @@ class EdgeRequestHandler(RequestHandler):
 class EdgeServer(web.Server):
     """`web.Server` whose connections are `EdgeRequestHandler`s."""
 
-    def __init__(self, *args: Any, header_timeout_s: float, error_log: RateLimitedLog, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, header_timeout_s: float, error_log: RateLimitedLog, connections: ConnectionCap,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timeout_s = header_timeout_s
         self._error_log = error_log
+        self._connection_cap = connections
 
     def __call__(self) -> RequestHandler:
         return EdgeRequestHandler(self, loop=self._loop, header_timeout_s=self._header_timeout_s,
-                                  error_log=self._error_log, **self._kwargs)
+                                  error_log=self._error_log, connections=self._connection_cap, **self._kwargs)
 
 
 class EdgeAppRunner(web.AppRunner):
     def __init__(self, app: web.Application, *, header_timeout_s: float, error_log: RateLimitedLog,
-                 **kwargs: Any) -> None:
+                 connections: ConnectionCap, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self._header_timeout_s = header_timeout_s
         self._error_log = error_log
+        self.connections = connections
 
     async def _make_server(self) -> web.Server:
         base = await super()._make_server()  # starts the app up and freezes it
         # aiohttp 3.14 (pinned): Server keeps its handler kwargs in `_kwargs`, its loop in `_loop`.
         return EdgeServer(base.request_handler, request_factory=base.request_factory,
                           handler_cancellation=base.handler_cancellation, loop=base._loop,
-                          header_timeout_s=self._header_timeout_s, error_log=self._error_log, **base._kwargs)
+                          header_timeout_s=self._header_timeout_s, error_log=self._error_log,
+                          connections=self.connections, **base._kwargs)
 
 
 def _first_line(text: str) -> str:

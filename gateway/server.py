@@ -12,7 +12,7 @@ from gateway.app import DEFAULT_MAX_BODY_BYTES, create_app
 from gateway.dashboard import DashboardOptions
 from gateway.downloads import DownloadSlots
 from gateway.invoker import Invoker
-from gateway.protocol import EdgeAppRunner
+from gateway.protocol import ConnectionCap, EdgeAppRunner
 from gateway.uploads import UploadBudget
 from phonos_common.limits import BodyLimits
 from phonos_common.ratelog import RateLimitedLog
@@ -62,6 +62,7 @@ async def start_gateway(
     runner = EdgeAppRunner(
         app, access_log=access_log, handle_signals=False,
         header_timeout_s=edge.header_timeout_s, error_log=error_log,
+        connections=ConnectionCap(edge.connections_per_client, edge.max_connections, edge.trusted_proxies),
         keepalive_timeout=edge.keepalive_timeout_s, lingering_time=LINGERING_S,
         auto_decompress=False,  # gateway.body inflates, bounded by the route's limit
     )

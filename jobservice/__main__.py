@@ -42,6 +42,7 @@ from jobservice.server import (
     start_in_process_gateway,
 )
 from jobservice.store import STORE_UNUSABLE, store_unusable_message
+from phonos_common.rlimit import raise_open_files_limit
 from phonos_config.service import ServiceSettings
 
 log = logging.getLogger("jobservice")  # not "__main__", as `python -m` names this module
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     private_umask()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s",
                         stream=sys.stderr)
+    raise_open_files_limit()  # client connections and the service's own files share the descriptors
     overrides: dict[str, object] = {}
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir

@@ -47,7 +47,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from phonos_models.common.progress import Progress
 
@@ -387,13 +387,20 @@ class Dispatcher:
         timings["store_s"] = round(time.perf_counter() - started - inference_s, 4)  # result files written
         timings["service_total_s"] = round(time.perf_counter() - started, 4)  # claim → result stored
         tracing.set_job_outcome("completed")
+        await self._persist(partial(self._complete, job.id, entry))
+
+    async def _complete(self, job_id: str, entry: dict[str, Any]) -> None:
+        """Store a computed result, or drop it for a job that moved on meanwhile: cancelled while its result was
+        being written (the job stays cancelled, the files go), or on a shared store taken over (its new run writes
+        the same files, so they stay). No error: the cancel that moved it also cancels this job's task, so nobody
+        awaits this write, and an InvalidTransition raised here was "Task exception was never retrieved" at stop."""
         try:
-            await self._persist(partial(self._jobs.complete, job.id, entry, self.owner))
+            await self._jobs.complete(job_id, entry, self.owner)
         except InvalidTransition:
-            # Cancelled while its result was being written: the job stays cancelled, the files go. On a shared
-            # store the job may instead have been taken over: its new run writes the same files, so they stay.
-            if self._lease is None or await self._jobs.status(job.id) == JobStatus.CANCELLED:
-                await asyncio.to_thread(self._results.remove, job.id)
+            log.debug("a result for a job no longer running here dropped", extra={"action": "dispatch.result_dropped",
+                                                                                    "job_id": job_id})
+            if self._lease is None or await self._jobs.status(job_id) == JobStatus.CANCELLED:
+                await asyncio.to_thread(self._results.remove, job_id)
 
     async def _wait_for_model(self, job: JobRecord, unavailable: InferenceUnavailable | None = None) -> None:
         """The model server is unavailable for this job (`unavailable`: it just said so): stop claiming the model's

@@ -34,6 +34,7 @@ from jobservice.servicer import PhonosServicer
 from jobservice.store import Store, open_store
 from phonos.v1 import phonos_pb2, phonos_pb2_grpc
 from phonos_common.ratelog import RateLimitedLog
+from phonos_config.edge import EdgeSettings
 from phonos_config.service import ServiceSettings, bracketed
 
 log = logging.getLogger(__name__)
@@ -146,8 +147,12 @@ KEEPALIVE_TIMEOUT_MS = 20_000
 CLIENT_PING_MIN_INTERVAL_MS = 10_000  # grpc-go's smallest client keepalive time
 
 
-def server_options() -> list[tuple[str, int]]:
+def server_options(handshake_timeout_s: float = EdgeSettings.grpc_handshake_timeout_s) -> list[tuple[str, int]]:
     return [
+        # A connection that never finishes HTTP/2's opening (a raw idle socket, a preface and then silence) is
+        # closed after this; grpc's default, 120 s, let anyone hold descriptors for two minutes each
+        # (PHONOS_GRPC_HANDSHAKE_TIMEOUT_S).
+        ("grpc.server_handshake_timeout_ms", max(1, round(handshake_timeout_s * 1000))),
         ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
         # Longer messages are refused from their length prefix, unbuffered (message_limits).
         ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
@@ -223,7 +228,7 @@ async def create_server(
     server = grpc.aio.server(
         interceptors=[EdgeInterceptor(admission, body_timeout_s=edge.body_timeout_s, error_log=error_log,
                                       trusted_proxies=edge.trusted_proxies)],
-        options=server_options(),
+        options=server_options(edge.grpc_handshake_timeout_s),
     )
     health_servicer = add_services(server, servicer)
     try:
@@ -303,7 +308,7 @@ async def start_waiting_endpoints(settings: ServiceSettings, servicer: WaitingSe
                                   with_http: bool) -> WaitingEndpoints:
     """Listen where the job service will (its ports, so probes, clients and Prometheus find the answer there)
     with `servicer` in place of PhonosService; CannotListen as `create_server` says it."""
-    server = grpc.aio.server(options=server_options())
+    server = grpc.aio.server(options=server_options(settings.edge.grpc_handshake_timeout_s))
     health_servicer = add_services(server, servicer)
     port = bind_grpc(server, settings)
     await server.start()

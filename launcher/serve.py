@@ -52,6 +52,7 @@ from launcher.triton import (
     signal_group,
 )
 from launcher.urls import reachable
+from phonos_common.rlimit import raise_open_files_limit
 from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
 from phonos_config.supervisor import SupervisorSettings
@@ -324,6 +325,7 @@ def serve(settings: ServiceSettings) -> int:
         return 2
     data_dir = settings.data_dir.resolve()
     settings = settings.with_overrides(data_dir=data_dir)
+    raise_open_files_limit()  # inherited by Triton and the job service it starts
     # Nothing is created (no data directory, no admin key printed) for a start that cannot listen; a data
     # directory another job service owns is said first (its ports are taken too, and that is the reason).
     if data_dir.is_dir() and not owner_free(settings):

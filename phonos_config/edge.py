@@ -66,6 +66,18 @@ class EdgeSettings:
     # fits: 256 MiB is four of the largest (an AlphaFold2 A3M, ~64 MB) from one address at once.
     upload_bytes_per_client: int = 256 * 1024 * 1024
     max_upload_bytes: int = 1024 * 1024 * 1024
+    # Open connections to the REST port from one client address, an IPv6 client counted per /64
+    # (PHONOS_CONNECTIONS_PER_CLIENT), and in all (PHONOS_MAX_CONNECTIONS); one more is closed as soon as it is
+    # accepted (gateway/protocol.py). Each holds a file descriptor from its first moment: 2,000 idle ones from one
+    # client were accepted in 0.9 s and held for the header timeout. A browser opens ~6 per host: 256 is a lab of 40
+    # behind one NAT address. A trusted proxy's connections count only in the total (its clients are many).
+    # Keep PHONOS_MAX_CONNECTIONS well under the open-files limit (`ulimit -n`; raised to its hard limit at start).
+    connections_per_client: int = 256
+    max_connections: int = 4096
+    # gRPC port: a connection must finish HTTP/2's opening (the client preface and its SETTINGS) within this many
+    # seconds, or it is closed (grpc's own default held a silent one 120 s). A connection silent after it is
+    # closed by the keepalive pings (jobservice/server.py), within about 80 s.
+    grpc_handshake_timeout_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Self:
@@ -87,6 +99,9 @@ class EdgeSettings:
             download_send_timeout_s=env_float(env, "PHONOS_DOWNLOAD_SEND_TIMEOUT_S", cls.download_send_timeout_s),
             upload_bytes_per_client=env_int(env, "PHONOS_UPLOAD_BYTES_PER_CLIENT", cls.upload_bytes_per_client),
             max_upload_bytes=env_int(env, "PHONOS_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
+            connections_per_client=env_int(env, "PHONOS_CONNECTIONS_PER_CLIENT", cls.connections_per_client),
+            max_connections=env_int(env, "PHONOS_MAX_CONNECTIONS", cls.max_connections),
+            grpc_handshake_timeout_s=env_float(env, "PHONOS_GRPC_HANDSHAKE_TIMEOUT_S", cls.grpc_handshake_timeout_s),
         )
         settings.check()
         return settings
@@ -95,7 +110,8 @@ class EdgeSettings:
         for name, value in (("PHONOS_HTTP_HEADER_TIMEOUT_S", self.header_timeout_s),
                             ("PHONOS_HTTP_KEEPALIVE_TIMEOUT_S", self.keepalive_timeout_s),
                             ("PHONOS_BODY_TIMEOUT_S", self.body_timeout_s),
-                            ("PHONOS_DOWNLOAD_SEND_TIMEOUT_S", self.download_send_timeout_s)):
+                            ("PHONOS_DOWNLOAD_SEND_TIMEOUT_S", self.download_send_timeout_s),
+                            ("PHONOS_GRPC_HANDSHAKE_TIMEOUT_S", self.grpc_handshake_timeout_s)):
             if not value > 0:
                 raise ValueError(f"{name} must be more than 0, got {value}")
         if self.auth_failures_per_minute < 1:
@@ -106,7 +122,9 @@ class EdgeSettings:
         for name, count in (("PHONOS_DOWNLOADS_PER_CLIENT", self.downloads_per_client),
                             ("PHONOS_MAX_DOWNLOADS", self.max_downloads),
                             ("PHONOS_UPLOAD_BYTES_PER_CLIENT", self.upload_bytes_per_client),
-                            ("PHONOS_MAX_UPLOAD_BYTES", self.max_upload_bytes)):
+                            ("PHONOS_MAX_UPLOAD_BYTES", self.max_upload_bytes),
+                            ("PHONOS_CONNECTIONS_PER_CLIENT", self.connections_per_client),
+                            ("PHONOS_MAX_CONNECTIONS", self.max_connections)):
             if count < 1:
                 raise ValueError(f"{name} must be at least 1, got {count}")
         if self.client_error_logs_per_minute < 0:

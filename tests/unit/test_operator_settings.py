@@ -182,6 +182,8 @@ def _code_defaults() -> dict[str, object]:
         "PHONOS_DOWNLOADS_PER_CLIENT": edge.downloads_per_client, "PHONOS_MAX_DOWNLOADS": edge.max_downloads,
         "PHONOS_DOWNLOAD_SEND_TIMEOUT_S": edge.download_send_timeout_s,
         "PHONOS_UPLOAD_BYTES_PER_CLIENT": edge.upload_bytes_per_client, "PHONOS_MAX_UPLOAD_BYTES": edge.max_upload_bytes,
+        "PHONOS_CONNECTIONS_PER_CLIENT": edge.connections_per_client, "PHONOS_MAX_CONNECTIONS": edge.max_connections,
+        "PHONOS_GRPC_HANDSHAKE_TIMEOUT_S": edge.grpc_handshake_timeout_s,
         "PHONOS_RESTART_MAX": supervisor.max_restarts, "PHONOS_RESTART_WINDOW_S": supervisor.restart_window_s,
         "PHONOS_RESTART_BACKOFF_S": supervisor.backoff_s, "PHONOS_RESTART_BACKOFF_MAX_S": supervisor.backoff_max_s,
     })
