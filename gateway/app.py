@@ -20,7 +20,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from gateway import dashboard, errors, openapi_route, response_headers, sse
 from gateway.admission import Admission
 from gateway.allowed_hosts import ALLOWED_HOSTS_KEY, allowed_hosts_middleware
-from gateway.body import content_encoding, read_body, too_large
+from gateway.body import UPLOAD_BUDGET_KEY, content_encoding, read_body, too_large
 from gateway.errors import ErrorResponse, HttpError
 from gateway.http_rule import (
     NoRoute,
@@ -199,6 +199,9 @@ async def expect_handler(request: web.Request) -> web.StreamResponse | None:
         limit = request.app[LIMITS_KEY].for_method(plan.rule.full_method)
         if request.content_length is not None and request.content_length > limit:
             raise HttpError(too_large(limit))
+        budget = request.app.get(UPLOAD_BUDGET_KEY)
+        if budget is not None and request.content_length:
+            budget.check(client_of(request), request.content_length)  # a 429 now, not after the body was sent
     except HttpError as exc:
         response = error_response(exc.response)
         response.headers[REQUEST_ID_HEADER] = request[REQUEST_ID_KEY]

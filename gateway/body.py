@@ -41,8 +41,16 @@ class _Uncounted:
         pass
 
 
+class BodyBudget(Protocol):
+    def check(self, client: str, size: int) -> None:
+        """HttpError (429) when a body of `size` bytes from `client` would not fit now; nothing is counted."""
+        ...
+
+
 # The request's count of body bytes in flight (gateway/uploads.py sets it); none: not counted.
 UPLOAD_KEY: web.RequestKey[BodyCounter] = web.RequestKey("phonos_upload", BodyCounter)
+# The budget those counts are taken from, asked before a "100 Continue" (gateway/app.py); none: no budget.
+UPLOAD_BUDGET_KEY: web.AppKey[BodyBudget] = web.AppKey("phonos_upload_budget", BodyBudget)
 
 
 async def read_body(request: web.Request, *, limit: int, timeout_s: float) -> bytes:

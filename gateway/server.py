@@ -9,6 +9,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from gateway.admission import Admission
 from gateway.app import DEFAULT_MAX_BODY_BYTES, create_app
+from gateway.body import UPLOAD_BUDGET_KEY
 from gateway.dashboard import DashboardOptions
 from gateway.downloads import DownloadSlots
 from gateway.invoker import Invoker
@@ -59,6 +60,8 @@ async def start_gateway(
     app.middlewares.append(downloads.middleware())
     uploads = UploadBudget(per_client=edge.upload_bytes_per_client, total=edge.max_upload_bytes, log=error_log)
     app.middlewares.append(uploads.middleware())
+    app[UPLOAD_BUDGET_KEY] = uploads
+    _warn_if_connections_exceed_open_files(edge.max_connections)
     runner = EdgeAppRunner(
         app, access_log=access_log, handle_signals=False,
         header_timeout_s=edge.header_timeout_s, error_log=error_log,
@@ -75,3 +78,17 @@ async def start_gateway(
         raise
     bound = runner.addresses[0][1]
     return runner, int(bound)
+
+
+def _warn_if_connections_exceed_open_files(max_connections: int) -> None:
+    """PHONOS_MAX_CONNECTIONS protects the process's descriptors only below its open-files limit (raised to the
+    hard limit at start: phonos_common/rlimit.py); above it, accept() and file writes fail before the cap is met."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and max_connections + 256 > soft:
+        logger.warning("PHONOS_MAX_CONNECTIONS (%d) is not well under this process's open-files limit (%d): raise the "
+                       "limit (LimitNOFILE=, ulimit -n) or lower PHONOS_MAX_CONNECTIONS", max_connections, soft,
+                       extra={"action": "gateway.connections_over_open_files"})

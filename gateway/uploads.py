@@ -9,8 +9,11 @@ So each request's body is counted, as it is read, against `per_client` bytes per
 client a trusted proxy forwards for; an IPv6 client's /64) and `total` bytes for every client together, until its
 request has been answered. A body that does not fit is a 429 `Rate limit exceeded` with `Retry-After`, in the usual JSON shape,
 before its bytes are read (its declared Content-Length) or as soon as they go past (chunked). One body alone always
-fits, however large within its route's limit: a client (or the server) with nothing in flight is never refused, so
-a limit below the largest route's size cannot lock that route out.
+fits, however large within its route's limit: a client (or the server) with nothing else in flight is never refused
+(its own body counted in steps, chunked, or twice, compressed and inflated, included), so a limit below the largest
+route's size cannot lock that route out. A client that sends `Expect: 100-continue` (curl, for bodies over 1 MiB) is
+refused before its "100 Continue" (`check`, from gateway/app.py's expect handler), so it never sends a body that a
+429 would cut off.
 """
 
 from __future__ import annotations
@@ -44,21 +47,29 @@ class UploadBudget:
         self.in_flight = 0
         self._log = log or RateLimitedLog(logger, per_minute=20)
 
-    def take(self, client: str, size: int) -> None:
-        """Count `size` more bytes for `client`; HttpError 429 when they do not fit (module docstring)."""
+    def check(self, client: str, size: int) -> None:
+        """HttpError 429 when a body of `size` bytes from `client` would not fit now; nothing is counted."""
+        self._refuse_unless_fits(client_unit(client), size, own=0)
+
+    def take(self, client: str, size: int, *, own: int = 0) -> None:
+        """Count `size` more bytes for `client` (a client unit), whose request has `own` bytes counted already;
+        HttpError 429 when they do not fit (module docstring)."""
+        self._refuse_unless_fits(client, size, own)
+        self._by_client[client] += size
+        self.in_flight += size
+
+    def _refuse_unless_fits(self, client: str, size: int, own: int) -> None:
         held = self._by_client[client]
-        if held and held + size > self.per_client:
+        if held > own and held + size > self.per_client:  # others' bytes from the address: one body alone fits
             self._log.log(logging.INFO, "gateway.uploads_refused", "refused a request body from %s: %d bytes in "
                           "flight from that address", client, held)
             raise HttpError(_refusal(f"Too many request bytes in progress from your address (at most "
                                      f"{_mib(self.per_client)} at once); wait for your other uploads to finish"))
-        if self.in_flight and self.in_flight + size > self.total:
+        if self.in_flight > own and self.in_flight + size > self.total:
             self._log.log(logging.WARNING, "gateway.uploads_full", "refused a request body from %s: %d bytes in "
                           "flight in all (PHONOS_MAX_UPLOAD_BYTES)", client, self.in_flight)
             raise HttpError(_refusal(f"Too many request bytes in progress on this server (at most "
                                      f"{_mib(self.total)} at once); try again in {RETRY_AFTER_S} s"))
-        self._by_client[client] = held + size
-        self.in_flight += size
 
     def give_back(self, client: str, size: int) -> None:
         self.in_flight -= size
@@ -92,7 +103,7 @@ class Upload:
     def grow(self, size: int) -> None:
         """The body is `size` bytes more than counted so far; HttpError 429 when they do not fit."""
         if size > 0:
-            self._budget.take(self._client, size)
+            self._budget.take(self._client, size, own=self.size)
             self.size += size
 
     def close(self) -> None:

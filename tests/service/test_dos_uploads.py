@@ -7,6 +7,7 @@ key's rate limit (or several keys') let through in one go."""
 
 from __future__ import annotations
 
+import gzip
 import socket
 from collections.abc import Iterator
 
@@ -96,3 +97,58 @@ def test_bodies_in_flight_are_bounded_in_all_and_one_alone_always_fits(service: 
         for sock in held:
             sock.close()
     wait_until(lambda: not refused(submit(service, key, "10.0.3.4")), timeout_s=15)
+
+
+def answer_of(sock: socket.socket) -> bytes:
+    """The first bytes the server answers on `sock` (its status line), waiting up to 15 s."""
+    sock.settimeout(15)
+    return sock.recv(4096)
+
+
+def test_a_body_behind_expect_100_continue_is_refused_before_it_is_asked_for(service: InProcessService,
+                                                                               key: str) -> None:
+    """curl sends `Expect: 100-continue` for bodies over 1 MiB: a body that does not fit gets its 429 instead of the
+    "100 Continue" (was: 100 first, then a 429 once part of the body had been sent, and the connection cut: curl
+    reported a send failure, not the 429)."""
+    held = trickled(service, key, "10.0.4.1")
+    try:
+        wait_until(lambda: refusal(service, key, "10.0.4.1"), timeout_s=15)  # the held body is being read
+        sock = socket.create_connection(("127.0.0.1", service.http_port))
+        try:
+            sock.sendall((f"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+                          f"X-Forwarded-For: 10.0.4.1\r\nContent-Type: application/json\r\nContent-Length: {BODY}\r\n"
+                          "Expect: 100-continue\r\n\r\n").encode())
+            answer = answer_of(sock)
+        finally:
+            sock.close()
+        assert answer.startswith(b"HTTP/1.1 429"), answer[:200]
+        assert b"Too many request bytes in progress from your address" in answer
+    finally:
+        held.close()
+    # Nothing was counted for the refused request: with the held one gone, the address may send again.
+    wait_until(lambda: not refused(submit(service, key, "10.0.4.1")), timeout_s=15)
+
+
+def test_one_chunked_or_compressed_body_alone_always_fits(service: InProcessService, key: str) -> None:
+    """A lone body larger than a client's budget goes through when it is chunked (counted as it arrives) or
+    compressed (counted compressed, then inflated). Was: a 429 on every try once its own bytes passed the budget."""
+    wait_until(lambda: not refused(submit(service, key, "10.0.5.1")), timeout_s=15)  # nothing left in flight
+    size = PER_CLIENT + 200_000
+    body = b'{"model": "esmfold", "sequence": "MKTV", "name": "' + b"n" * (size - 52) + b'"}'
+    sock = socket.create_connection(("127.0.0.1", service.http_port))
+    try:
+        sock.sendall((f"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+                      "X-Forwarded-For: 10.0.5.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                      "Connection: close\r\n\r\n").encode())
+        for start in range(0, len(body), 65_536):
+            chunk = body[start:start + 65_536]
+            sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        sock.sendall(b"0\r\n\r\n")
+        answer = answer_of(sock)
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 ") and not answer.startswith(b"HTTP/1.1 429"), answer[:300]
+    compressed = gzip.compress(body)
+    response = service.client(key).post("/v1/predict", data=compressed, headers={
+        "X-Forwarded-For": "10.0.5.2", "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert response.status_code != 429, response.text

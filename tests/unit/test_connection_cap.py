@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from gateway.protocol import ConnectionCap
+from phonos_common.rlimit import CEILING
 
 pytestmark = pytest.mark.unit
 
@@ -38,12 +39,23 @@ def test_a_trusted_proxy_counts_only_in_the_total() -> None:
 
 
 def test_the_open_files_limit_is_raised_to_the_hard_limit() -> None:
-    """A process started under a low soft limit (systemd's 1,024) ends with its hard limit."""
+    """A process started under a low soft limit (systemd's 1,024) ends with its hard limit, at most CEILING."""
     code = ("import json, resource; resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit("
             "resource.RLIMIT_NOFILE)[1])); from phonos_common.rlimit import raise_open_files_limit; "
             "print(json.dumps([raise_open_files_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)]))")
     said, now = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                           check=True).stdout)
     hard = now[1]
-    assert now[0] == hard or hard == -1  # -1: unlimited, kept at a finite value
+    assert now[0] == (CEILING if hard == -1 else min(hard, CEILING))  # -1: unlimited, kept at a finite value
     assert said == now and now[0] > 256
+
+
+def test_a_huge_hard_limit_raises_the_soft_one_only_to_the_ceiling() -> None:
+    """Some container runtimes set a hard limit near 2^30: the soft one stops at CEILING (was: the hard limit, which
+    Triton and its stubs inherited)."""
+    code = ("import json, resource; from phonos_common import rlimit; rlimit.CEILING = 300; "
+            "resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1])); "
+            "print(json.dumps([rlimit.raise_open_files_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)]))")
+    said, now = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                          check=True).stdout)
+    assert now[0] == 300 and said == now
