@@ -118,12 +118,16 @@ class JobRecord:
 async def with_places(db: Store, jobs: list[JobRecord]) -> list[JobRecord]:
     """`jobs`, the pending ones with their places in the queue: one query for them all (`queue_places`), none when
     none is pending. Read after the jobs: one that started meanwhile gets no place rather than a wrong one."""
-    pending = [job.id for job in jobs if job.status == JobStatus.PENDING]
-    if not pending:
-        return jobs
-    rows = await db.read.fetch_all("queue_places", {"ids": json.dumps(pending)})
-    places = {row["id"]: QueuePlace(int(row["jobs_ahead"]), int(row["model_running"])) for row in rows}
+    places = await queue_places(db, [job.id for job in jobs if job.status == JobStatus.PENDING])
     return [replace(job, place=places[job.id]) if job.id in places else job for job in jobs]
+
+
+async def queue_places(db: Store, ids: list[str]) -> dict[str, QueuePlace]:
+    """The places of the jobs of `ids` still waiting, by id (one query; none for no ids)."""
+    if not ids:
+        return {}
+    rows = await db.read.fetch_all("queue_places", {"ids": json.dumps(ids)})
+    return {row["id"]: QueuePlace(int(row["jobs_ahead"]), int(row["model_running"])) for row in rows}
 
 
 async def with_place(db: Store, job: JobRecord) -> JobRecord:

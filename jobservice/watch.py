@@ -34,7 +34,7 @@ from phonos_models.common.progress import Progress
 
 from jobservice.errors import InvalidArgument, NotFound, TooManyStreams, echoed_id, json_value_text
 from jobservice.iteration import abandon
-from jobservice.jobs import JobRecord, with_place, with_places
+from jobservice.jobs import JobRecord, queue_places, with_place
 from jobservice.opaque_ids import PLAIN, IdCipher
 from jobservice.states import TERMINAL, JobStatus
 from jobservice.store import Row, Store
@@ -386,28 +386,38 @@ class PlaceReads:
     Was: each watcher read its own job's place (`queue_places`, a scan of the model's waiting jobs) when its queue
     moved, so one move cost as many reads as there were watchers of waiting jobs: 2,000 streams (one account's cap)
     over 1,000 waiting jobs were 2,000 reads of ~3.5 ms, ~7 s of the database, at every start of that model. A job
-    asked for is read by a read that begins after it was asked: never a place older than the move."""
+    asked for is read by a read that begins after it was asked: never a place older than the move. Each watcher
+    gets its own record back with the place read (or unchanged, when the job no longer waits), never another
+    watcher's: streams of one job may hold different states of it."""
 
     def __init__(self, db: Store) -> None:
         self._db = db
-        self._asked: dict[str, tuple[JobRecord, list[asyncio.Future[JobRecord]]]] = {}
+        self._asked: dict[str, list[_Asker]] = {}
         self._reading: asyncio.Task[None] | None = None
         self.reads = 0  # reads made (a test compares them with the watchers served)
 
     async def place(self, job: JobRecord) -> JobRecord:
-        """`job` with its place now (none if it is no longer waiting)."""
+        """`job` with its place now (unchanged if it is no longer waiting)."""
         future: asyncio.Future[JobRecord] = asyncio.get_running_loop().create_future()
-        self._asked.setdefault(job.id, (job, []))[1].append(future)
+        self._asked.setdefault(job.id, []).append((job, future))
         if self._reading is None:
             self._reading = asyncio.create_task(self._read_all(), name="watch-queue-places")
+            self._reading.add_done_callback(self._read_ended)  # also when cancelled before it ever ran
         try:
             return await asyncio.shield(future)  # a watcher that leaves does not cancel the others' read
         except asyncio.CancelledError:
             future.add_done_callback(_retrieved)  # its outcome goes nowhere: no "never retrieved" warning
             raise
 
+    def _read_ended(self, task: asyncio.Task[None]) -> None:
+        """A read task cancelled before it ever ran (so its own `finally` did not): its watchers are let go."""
+        if self._reading is task:
+            self._reading = None
+            _settle_all(self._asked, None)
+            self._asked = {}
+
     async def _read_all(self) -> None:
-        asked: dict[str, tuple[JobRecord, list[asyncio.Future[JobRecord]]]] = {}
+        asked: dict[str, list[_Asker]] = {}
         try:
             while self._asked:
                 asked, self._asked = self._asked, {}
@@ -415,25 +425,30 @@ class PlaceReads:
                 try:
                     for start in range(0, len(ids), TAIL_BATCH):
                         self.reads += 1
-                        placed = await with_places(self._db, [asked[i][0] for i in ids[start:start + TAIL_BATCH]])
-                        for job in placed:
-                            for future in asked[job.id][1]:
+                        batch = ids[start:start + TAIL_BATCH]
+                        places = await queue_places(self._db, batch)
+                        for job_id in batch:
+                            for own, future in asked[job_id]:
                                 if not future.done():
-                                    future.set_result(job)
+                                    future.set_result(replace(own, place=places[job_id]) if job_id in places else own)
                 except Exception as exc:  # the database away: each watcher's stream fails as its own read would have
                     _settle_all(asked, exc)
         except BaseException:  # cancelled (the service stopping): nobody waits for a read that will not come
-            _settle_all({**asked, **self._asked}, None)
+            _settle_all(asked, None)
+            _settle_all(self._asked, None)
             self._asked = {}
             raise
         finally:
             self._reading = None
 
 
-def _settle_all(asked: dict[str, tuple[JobRecord, list[asyncio.Future[JobRecord]]]], exc: Exception | None) -> None:
+_Asker = tuple[JobRecord, "asyncio.Future[JobRecord]"]
+
+
+def _settle_all(asked: dict[str, list[_Asker]], exc: Exception | None) -> None:
     """Every unanswered watcher in `asked` gets `exc` (None: is cancelled)."""
-    for _, futures in asked.values():
-        for future in futures:
+    for askers in asked.values():
+        for _, future in askers:
             if not future.done():
                 if exc is None:
                     future.cancel()

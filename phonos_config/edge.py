@@ -69,11 +69,14 @@ class EdgeSettings:
     # Open connections to the REST port from one client address, an IPv6 client counted per /64
     # (PHONOS_CONNECTIONS_PER_CLIENT), and in all (PHONOS_MAX_CONNECTIONS); one more is closed as soon as it is
     # accepted (gateway/protocol.py). Each holds a file descriptor from its first moment: 2,000 idle ones from one
-    # client were accepted in 0.9 s and held for the header timeout. A browser opens ~6 per host: 256 is a lab of 40
-    # behind one NAT address. A trusted proxy's connections count only in the total (its clients are many).
-    # Keep PHONOS_MAX_CONNECTIONS well under the open-files limit (`ulimit -n`; raised to its hard limit at start).
-    connections_per_client: int = 256
-    max_connections: int = 4096
+    # client were accepted in 0.9 s and held for the header timeout. Over HTTP/1.1 every watch stream is a
+    # connection of its own, and `phonos fold` follows each job on its own stream: one key may hold
+    # PHONOS_WATCH_MAX_STREAMS_PER_ACCOUNT (2,000) streams, so a client address gets that, its downloads and a lab's
+    # browsers behind one NAT (~6 each): 4,096. A trusted proxy's connections count only in the total (its clients
+    # are many). Keep PHONOS_MAX_CONNECTIONS well under the open-files limit (`ulimit -n`; raised to its hard limit,
+    # at most 2^20, at start; a warning says when it is not).
+    connections_per_client: int = 4096
+    max_connections: int = 16384
     # gRPC port: a connection must finish HTTP/2's opening (the client preface and its SETTINGS) within this many
     # seconds, or it is closed (grpc's own default held a silent one 120 s). A connection silent after it is
     # closed by the keepalive pings (jobservice/server.py), within about 80 s.

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from jobservice.jobs import QueuePlace
 from jobservice.memory_inference import Slow
+from jobservice.states import JobStatus
 from tests.support import InProcessService, wait_until
 
 pytestmark = pytest.mark.integration
@@ -57,3 +60,29 @@ def test_one_queue_move_costs_one_read_for_every_watcher(service: InProcessServi
             service.call(stream.aclose())
         for job_id in [first, *waiting]:
             client.post(f"/v1/jobs/{job_id}/cancel")
+
+
+def test_each_watcher_gets_its_own_record_back_from_a_shared_read(service: InProcessService) -> None:
+    """Two streams of one job may hold different states of it (a slow one still at 5 ahead, a quick one at 2): one
+    read serves both, and each gets its own record back. Was: both got the first asker's record, so the quick stream
+    went back to "5 jobs ahead" before the job's running event."""
+    client = service.client(service.new_key(credits=100_000))
+    service.settle()
+    service.inference.script("esmfold", Slow(60))
+    job_id = client.predict().json()["job_id"]
+    wait_until(lambda: client.get(f"/v1/jobs/{job_id}").json()["status"] == "running", timeout_s=15)
+    ((account_id,),) = service.sql("SELECT account_id FROM jobs WHERE id = ?", job_id)
+    jobs = service.running.service.jobs  # the job no longer waits: each record comes back unchanged
+    watcher = service.running.service.watcher
+
+    async def both() -> list[Any]:
+        record = await jobs.get(account_id, job_id)
+        slow = replace(record, status=JobStatus.PENDING, place=QueuePlace(5, 1))
+        quick = replace(record, status=JobStatus.PENDING, place=QueuePlace(2, 1))
+        return list(await asyncio.gather(watcher.places.place(slow), watcher.places.place(quick)))
+
+    try:
+        slow, quick = service.call(both())
+        assert (slow.place.jobs_ahead, quick.place.jobs_ahead) == (5, 2)
+    finally:
+        client.post(f"/v1/jobs/{job_id}/cancel")

@@ -12,6 +12,8 @@ import pytest
 
 from gateway.protocol import ConnectionCap
 from phonos_common.rlimit import CEILING
+from phonos_config.edge import EdgeSettings
+from phonos_config.service import ServiceSettings
 
 pytestmark = pytest.mark.unit
 
@@ -59,3 +61,12 @@ def test_a_huge_hard_limit_raises_the_soft_one_only_to_the_ceiling() -> None:
     said, now = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                           check=True).stdout)
     assert now[0] == 300 and said == now
+
+
+def test_one_address_may_hold_every_watch_stream_a_key_may_open() -> None:
+    """Over HTTP/1.1 each watch stream is a connection, and `phonos fold` follows each job on its own stream: the
+    per-address connection cap stays above the streams one key may hold, with room for downloads and browsers. (A
+    first cap of 256 reset 500 watchers' connections from one client past the 256th.)"""
+    edge, service = EdgeSettings(), ServiceSettings()
+    assert edge.connections_per_client >= service.watch_max_streams_per_account + 64
+    assert edge.max_connections >= 2 * edge.connections_per_client
