@@ -54,8 +54,9 @@ class EdgeSettings:
     # File downloads (job outputs, share links' files) in progress at once from one client address
     # (PHONOS_DOWNLOADS_PER_CLIENT) and in all (PHONOS_MAX_DOWNLOADS); one more is a 429 with Retry-After. Each is
     # held whole in memory, about twice the file's size, until the client has taken it (gateway/downloads.py).
-    # `phonos fold` fetches 4 at once: 8 lets two people behind one NAT address download side by side.
-    downloads_per_client: int = 8
+    # `phonos fold` fetches 4 at once, a job page 2-3: 16 lets a few people behind one NAT address open pages side by
+    # side (the dashboard and the SDK ask again after Retry-After when they are refused).
+    downloads_per_client: int = 16
     max_downloads: int = 64
     # A download not taken by the client within this many seconds has its connection closed (and its memory
     # freed): 600 s carries the largest output (256 MiB) at ~0.5 MB/s, as PHONOS_BODY_TIMEOUT_S does uploads.

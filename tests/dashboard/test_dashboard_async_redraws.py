@@ -510,3 +510,31 @@ def test_cancel_pressed_again_while_the_first_is_sent_asks_nothing(browser: Brow
         sending.release()
         page.close()
         client.post(f"/v1/jobs/{job_id}/cancel")
+
+
+def test_a_download_refused_for_the_downloads_in_progress_is_asked_again(browser: Browser, service: InProcessService,
+                                                                          dash: User, client: ApiClient) -> None:
+    """A job page's files answered 429 (the downloads in progress from this address: several people behind one NAT)
+    are asked again after Retry-After, and the page shows the results. Was: "Could not load the results: Too many
+    downloads in progress from your address" on the first refusal."""
+    job_id = client.wait_for(client.predict(name="refused once").json()["job_id"])["job_id"]
+    asked: list[str] = []
+
+    def refuse_first(route: Route) -> None:
+        fmt = re.search(r"format=([a-z_]+)", route.request.url)
+        name = fmt.group(1) if fmt else "?"
+        asked.append(name)
+        if asked.count(name) == 1:
+            route.fulfill(status=429, headers={"Retry-After": "1", "Content-Type": "application/json"},
+                          body=json.dumps({"error": "Rate limit exceeded", "message": "Too many downloads in progress "
+                                           "from your address (16 at once); wait for one to finish"}))
+        else:
+            route.continue_()
+
+    page = open_at(browser, service, dash, f"/jobs/{job_id}", lambda p: p.route("**/download?format=*", refuse_first))
+    try:
+        expect(page.locator("#downloads")).to_be_visible()
+        wait_until(lambda: any(asked.count(name) >= 2 for name in asked), timeout_s=15)
+        expect(page.locator("#results-error")).to_have_count(0)
+    finally:
+        page.close()

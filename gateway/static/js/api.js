@@ -50,11 +50,22 @@ export const api = {
   del: (path) => request('DELETE', path),
 };
 
+// A download refused for the downloads in progress from this address (429: several people behind one NAT opening
+// pages at once) is asked again after the Retry-After it names, a few times, before the page says it failed.
+const DOWNLOAD_TRIES = 4;
+const DOWNLOAD_WAIT_MAX_S = 10;
+
 /** Text of a download (PDB, SDF...) with the cookie: a job id (its owner's route) or a download route's path. */
 export async function download(jobOrPath, format) {
   const path = jobOrPath.startsWith('/') ? jobOrPath : `/v1/jobs/${encodeURIComponent(jobOrPath)}/download`;
-  const response = await fetch(`${path}?format=${encodeURIComponent(format)}`,
-    {credentials: 'same-origin', headers: {'X-Phonos-If-Signed-Out': 'status'}});
+  let response;
+  for (let attempt = 1; ; attempt += 1) {
+    response = await fetch(`${path}?format=${encodeURIComponent(format)}`,
+      {credentials: 'same-origin', headers: {'X-Phonos-If-Signed-Out': 'status'}});
+    if (response.status !== 429 || attempt >= DOWNLOAD_TRIES) break;
+    const wait = Math.min(Number(response.headers.get('Retry-After')) || 1, DOWNLOAD_WAIT_MAX_S);
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+  }
   if (response.redirected && new URL(response.url).pathname === '/auth/status') {
     location.assign(signInUrl()); // the session ended (see request above)
     throw new ApiError(401, {error: 'Unauthorized', message: 'Your session has ended: sign in again.'});
