@@ -120,8 +120,19 @@ class Doorbell:
         self._waiting.append(waiter)
         # Not asyncio.wait_for: on Python 3.11 it returns normally when a ring and a cancel land in the same
         # loop iteration, losing the cancel, so a stopping worker polled on forever and the stop never ended.
-        async with asyncio.timeout(timeout_s):
-            await waiter
+        try:
+            async with asyncio.timeout(timeout_s):
+                await waiter
+        finally:
+            # A wait that timed out (or was cancelled) takes its future out (a rung one was popped already): left
+            # for the next ring to skip, an idle service's workers piled up max_inflight futures per model every
+            # POLL_S until a job came.
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(waiter)
+
+    def __len__(self) -> int:
+        """Waiters held now (at most one per idle worker)."""
+        return len(self._waiting)
 
 
 class ProgressSink(Protocol):

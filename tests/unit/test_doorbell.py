@@ -109,3 +109,29 @@ def test_claims_failing_while_the_database_is_away_log_once_not_every_second(
     lines = [r for r in caplog.records if r.name == "jobservice.dispatch"]
     assert [r.getMessage().split(";")[0].split(" after")[0] for r in lines] == ["claim failed", "claims work again"]
     assert lines[0].exc_info is not None  # the first one says why, with its traceback
+
+
+def test_waits_that_time_out_or_are_cancelled_leave_nothing_in_the_bell() -> None:
+    """An idle worker of a shared store waits POLL_S (5 s) at a time. Each wait that timed out left its future in the
+    bell until the next ring skipped it: an idle service grew by max_inflight futures per model every 5 s (~140,000
+    a day per model) for as long as no job came, memory that only a job gave back."""
+    async def scenario() -> None:
+        bell = Doorbell()
+        for _ in range(200):
+            with pytest.raises(TimeoutError):
+                await bell.wait(0)
+        assert len(bell) == 0
+        waiting = asyncio.create_task(bell.wait(30))
+        await asyncio.sleep(0)
+        assert len(bell) == 1  # a live waiter is held, and a ring still reaches it
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert len(bell) == 0
+        late = asyncio.create_task(bell.wait(5))
+        await asyncio.sleep(0)
+        bell.ring()
+        await asyncio.wait_for(late, 1)
+        assert len(bell) == 0
+
+    asyncio.run(scenario())
