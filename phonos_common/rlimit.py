@@ -42,8 +42,9 @@ def raise_open_files_limit() -> tuple[int, int] | None:
             return value, hard
         log.warning("open-files limit stays %d (hard %s): raising it failed: %s", soft, _text(hard), failure)
         return soft, hard
-    log.info("open-files limit %s (hard %s)", _text(soft), _text(hard),
-             extra={"action": "process.open_files_limit", "soft": soft, "hard": hard})
+    # Nothing changed: not worth a line among `phonos serve`'s start-up lines.
+    log.debug("open-files limit %s (hard %s)", _text(soft), _text(hard),
+              extra={"action": "process.open_files_limit", "soft": soft, "hard": hard})
     return soft, hard
 
 
