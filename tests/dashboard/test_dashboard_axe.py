@@ -54,21 +54,29 @@ RUN_AXE = """async (tags) => {
 }"""
 
 # The texts axe could not judge made transparent (and back): what is drawn behind them, for `drawn_contrast`; each
-# one's text colour, whether it is large text (3:1 is enough) and its box in the page (not the viewport).
+# one's text colour, whether it is large text (3:1 is enough) and its box in the page (not the viewport). Hidden by a
+# style sheet of their selectors, not on the elements: a page that polls (a running job's, every 1.5 s) may draw its
+# texts again before the screenshot, and new elements the selectors match are hidden too (hidden one by one, they
+# were not, and their own glyphs read as their background: 1.0:1, in a CI run).
 HIDE_TEXTS = """([selectors, hide]) => {
-    return selectors.map((selector) => {
+    document.adoptedStyleSheets = document.adoptedStyleSheets.filter((sheet) => !sheet.axeHidden);
+    if (!hide) return [];
+    const texts = selectors.map((selector) => {
         const el = document.querySelector(selector);
         if (!el) return null;
-        const svg = el instanceof SVGElement;
-        if (!hide) { el.style.removeProperty(svg ? 'fill' : 'color'); return null; }
         const style = getComputedStyle(el);
         const size = parseFloat(style.fontSize);
-        const colour = svg ? style.fill : style.color;
-        el.style.setProperty(svg ? 'fill' : 'color', 'transparent', 'important');
+        const colour = el instanceof SVGElement ? style.fill : style.color;
         const r = el.getBoundingClientRect();
         return {selector, colour, large: size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700),
                 box: [r.left + scrollX, r.top + scrollY, r.width, r.height]};
     });
+    // A constructed sheet: the dashboard's Content-Security-Policy refuses a <style> element.
+    const sheet = new CSSStyleSheet();
+    sheet.axeHidden = true;
+    sheet.replaceSync(selectors.map((s) => `${s} { color: transparent !important; fill: transparent !important; }`).join(' '));
+    document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+    return texts;
 }"""
 
 
