@@ -87,6 +87,9 @@ def test_sse_with_a_plain_http_client_follows_a_job_to_the_end(twin_factory: typ
     # 0.4 s, which a loaded host could use up before the stream opened (its first state was then "running").
     service.inference.script("esmfold", Slow(60), Progressing(RECYCLES, 0.05))
     blocker = service.client(key).predict().json()["job_id"]
+    # Running before ours is submitted: else ours opens 1 job ahead and its stream says "pending" again, at 0 ahead,
+    # when the blocker starts (a queue place moving is news: seen once on a loaded host).
+    service.client(key).wait_for(blocker, ("running",))
     job_id = service.client(key).predict().json()["job_id"]
     response = open_sse(service, key, f"/v1/jobs/{job_id}/events")
     assert response.status == 200
