@@ -10,7 +10,7 @@ address through a share link at 120 could take the host's memory within minutes.
 So each file response takes a slot from when its route is matched and admitted (before the job service reads
 the file) to when its last byte is with the client's socket:
 - `per_client` slots per client address (the peer, or the client a trusted proxy forwards for; an IPv6 client's
-  /64: gateway/per_client.py, as the failed-auth throttle counts), `total` for every client together; past
+  /64: phonos_common/forwarded.py client_unit, as the failed-auth throttle counts), `total` for every client together; past
   either the request is a 429 `Rate limit exceeded` with `Retry-After`, in the usual JSON shape, before anything
   is read;
 - a response not taken within `send_timeout_s` has its connection closed (the memory is freed at once), so a
@@ -32,7 +32,7 @@ from aiohttp.typedefs import Middleware
 from gateway import errors
 from gateway.app import admit, client_of, matched_plan, transcode_handler
 from gateway.errors import HttpError
-from gateway.per_client import client_unit
+from phonos_common.forwarded import client_unit
 from phonos_common.ratelog import RateLimitedLog
 
 logger = logging.getLogger(__name__)

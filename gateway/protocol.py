@@ -28,9 +28,8 @@ from aiohttp.web_request import BaseRequest
 
 from gateway import errors
 from gateway.app import REQUEST_ID_HEADER, error_response, request_id_of
-from gateway.per_client import client_unit
 from gateway.response_headers import API_SECURITY_HEADERS, SERVER
-from phonos_common.forwarded import peer_ip, trusted_peer
+from phonos_common.forwarded import client_unit, peer_ip, trusted_peer
 from phonos_common.ratelog import RateLimitedLog
 from phonos_config.edge import Network
 
@@ -47,7 +46,7 @@ ALL_ONLY = ""
 
 @dataclass
 class ConnectionCap:
-    """Open connections per client unit (`gateway.per_client.client_unit`: an IPv4 address, an IPv6 /64) and in
+    """Open connections per client unit (`phonos_common.forwarded.client_unit`: an IPv4 address, an IPv6 /64) and in
     all. Each open connection holds a file descriptor from before its first byte; without a cap one client's idle
     connections (2,000 accepted in 0.9 s) could use up the process's descriptors, and accept() and the job
     service's file writes would fail for everyone.

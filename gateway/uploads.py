@@ -28,7 +28,7 @@ from gateway import errors
 from gateway.app import client_of
 from gateway.body import UPLOAD_KEY
 from gateway.errors import HttpError
-from gateway.per_client import client_unit
+from phonos_common.forwarded import client_unit
 from phonos_common.ratelog import RateLimitedLog
 
 logger = logging.getLogger(__name__)

@@ -19,14 +19,14 @@ from collections.abc import Iterable, Mapping
 
 from jobservice import metrics
 from jobservice.auth import CSRF_METADATA, SESSION_METADATA, Authenticator
-from jobservice.auth_throttle import AuthThrottle, LookupsInFlight, client_address
+from jobservice.auth_throttle import AuthThrottle, LookupsInFlight
 from jobservice.errors import InvalidArgument, PhonosError, RateLimited, ServiceUnavailable, Unauthenticated
 from jobservice.idempotency import KEY_METADATA as IDEMPOTENCY_METADATA
 from jobservice.message_limits import SERVICE, full_method
 from jobservice.ratelimit import RateLimits
 from jobservice.routes import public_methods, token_methods
 from jobservice.status_map import grpc_status
-from phonos_common.forwarded import peer_ip
+from phonos_common.forwarded import client_unit, peer_ip
 from phonos_common.rpc import RpcFailure
 
 # PhonosService rpcs anyone may call (marked `(phonos.v1.doc).public`); every other PhonosService rpc needs a
@@ -75,10 +75,10 @@ class KeyAdmission:
 
     async def _admit(self, method: str, credentials: Mapping[str, str], client: str | None) -> RpcFailure | None:
         if method in SHARE_LINK_METHODS and self._shared is not None:
-            return await self._share_link(client_address(client))
+            return await self._share_link(client_unit(client))
         if not needs_key(method):
             return None
-        address = client_address(client)
+        address = client_unit(client)
         authorization = credentials.get("authorization")
         credential = authorization or credentials.get(SESSION_METADATA)
         if self.throttle.trusted(credential):  # a credential that worked lately passes whatever its address did

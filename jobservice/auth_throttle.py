@@ -17,31 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import ipaddress
 import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 
 from jobservice.ratelimit import WINDOW_S
-from phonos_common.forwarded import peer_ip
-
-
-def client_address(peer: str | None) -> str:
-    """The throttled unit of a client: its IPv4 address, or its IPv6 /64 (one host's usual share).
-
-    Accepts a client address as the edges decide it (phonos_common.forwarded.real_client: "127.0.0.1",
-    "2001:db8::7") and a raw peer: aiohttp's `request.remote` and gRPC's `context.peer()`
-    ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", "ipv6:%5B::1%5D:5000").
-    """
-    if not peer:
-        return "unknown"
-    address = peer_ip(peer)
-    if address is None:
-        return peer[:64]
-    if isinstance(address, ipaddress.IPv6Address):
-        return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
-    return str(address)
 
 
 class AuthThrottle:

@@ -34,7 +34,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from jobservice.activity import Action, clean_user_agent, record, record_after
-from jobservice.auth_throttle import client_address as throttled_address
 from jobservice.db import now
 from jobservice.errors import (
     Forbidden,
@@ -48,6 +47,7 @@ from jobservice.passwords import check_new_password, hash_password, password_mat
 from jobservice.sign_in_throttle import ADDRESS, SignInFailures
 from jobservice.store import Row, Store, Transaction
 from jobservice.stream_guard import CredentialsEnded, announce_ended, session_credential
+from phonos_common.forwarded import client_unit
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class Sessions:
                       client_address: str | None = None) -> NewSession:
         if not username or not password:
             raise InvalidArgument("enter a username and a password")
-        address = throttled_address(client_address)
+        address = client_unit(client_address)
         # Its username's and address's earlier attempts in this job service are counted before this one's check
         # (SignInFailures.attempt): checked before an Argon2 verification and counted after it, guesses sent all at
         # once each passed the check before the first was counted, as many guesses as a client could send together.

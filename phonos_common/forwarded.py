@@ -229,3 +229,22 @@ def trusted_peer(peer: str | None, trusted: tuple[Network, ...]) -> bool:
 
 def _within(address: IPAddress, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
+
+
+def client_unit(peer: str | None) -> str:
+    """The unit a client's budgets and throttles are counted in: its IPv4 address, or its IPv6 /64 (one host's usual
+    share: counted per address, a host took a fresh budget with each of its 2^64 addresses).
+
+    Accepts a client address as the edges decide it (`real_client`: "127.0.0.1", "2001:db8::7") and a raw peer:
+    aiohttp's `request.remote` and gRPC's `context.peer()` ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000",
+    "ipv6:%5B::1%5D:5000"). Used by the job service's failed-auth throttle and the gateway's connection cap,
+    download slots and upload budget alike.
+    """
+    if not peer:
+        return "unknown"
+    address = peer_ip(peer)
+    if address is None:
+        return peer[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
+    return str(address)

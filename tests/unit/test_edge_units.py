@@ -7,10 +7,10 @@ import logging
 
 import pytest
 
-from jobservice.auth_throttle import AuthThrottle, client_address
+from jobservice.auth_throttle import AuthThrottle
 from jobservice.message_limits import JOB_REQUEST_BYTES, SMALL_REQUEST_BYTES, by_full_method, request_limit
 from jobservice.modelspecs.alphafold2 import MAX_A3M_CHARS
-from phonos_common.forwarded import client_behind, real_client, rfc7239_forwarded_for
+from phonos_common.forwarded import client_behind, client_unit, real_client, rfc7239_forwarded_for
 from phonos_common.ratelog import RateLimitedLog
 from phonos_config.diffdock import MAX_PDB_BYTES
 from phonos_config.edge import EdgeSettings, parse_networks
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.unit
     ("unix:/tmp/socket", "unix:/tmp/socket"),
 ])
 def test_client_address_normalises_peers(peer: str | None, address: str) -> None:
-    assert client_address(peer) == address
+    assert client_unit(peer) == address
 
 
 def test_throttle_refuses_after_the_limit_until_the_window_passes() -> None:
@@ -154,7 +154,7 @@ def test_real_client_believes_only_trusted_proxies(peer: str | None, forwarded: 
     ("198.51.100.1", "198.51.100.1"),
 ])
 def test_the_forwarded_client_is_throttled_as_a_peer_would_be(forwarded: str, unit: str) -> None:
-    assert client_address(real_client("10.0.0.2", forwarded, TRUSTED)) == unit
+    assert client_unit(real_client("10.0.0.2", forwarded, TRUSTED)) == unit
 
 
 @pytest.mark.parametrize(("lines", "client"), [
