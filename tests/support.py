@@ -112,9 +112,11 @@ TRITON_CRASHES = TritonCrashes()
 
 
 @contextlib.contextmanager
-def watched_for_crashes(server: TritonFixture, env: Mapping[str, str] | None = None) -> Iterator[TritonFixture]:
-    """`server` restarted on a crash (its `env` again), and a test that failed while it was down run once more."""
-    with restarted_on_crash(server, crashes=TRITON_CRASHES, env=env):
+def watched_for_crashes(server: TritonFixture, env: Mapping[str, str] | None = None,
+                        model_repository: Path = DEFAULT_MODEL_REPOSITORY) -> Iterator[TritonFixture]:
+    """`server` restarted on a crash (its `env` and `model_repository` again), and a test that failed while it was
+    down run once more."""
+    with restarted_on_crash(server, crashes=TRITON_CRASHES, env=env, model_repository=model_repository):
         WATCHED_TRITONS.append(server)
         try:
             yield server
@@ -125,7 +127,8 @@ def watched_for_crashes(server: TritonFixture, env: Mapping[str, str] | None = N
 @contextlib.contextmanager
 def restarted_on_crash(server: TritonFixture, *, max_restarts: int = 3, poll_s: float = 0.5,
                        crashes: TritonCrashes | None = None,
-                       env: Mapping[str, str] | None = None) -> Iterator[TritonFixture]:
+                       env: Mapping[str, str] | None = None,
+                       model_repository: Path = DEFAULT_MODEL_REPOSITORY) -> Iterator[TritonFixture]:
     """`server`, started again on the same ports (same URL for everyone holding it) when it dies, at most
     `max_restarts` times, until the block ends. For the session's shared server: Triton 2.51's gRPC server can
     segfault as a stream ends (a cancellation race, "HandleCancellation called even when the context was not
@@ -146,9 +149,10 @@ def restarted_on_crash(server: TritonFixture, *, max_restarts: int = 3, poll_s: 
                 crashes.serving.clear()
                 crashes.times.append(time.monotonic())
             dead.reap()  # its stubs and shared memory: the new server needs both gone
-            sys.stderr.write(f"\ntests: the shared tritonserver exited ({dead.process.returncode}); "
-                             f"restarting it on {dead.grpc_url} ({restarts} of {max_restarts})\n")
-            again = TritonProcess.start(DEFAULT_MODEL_REPOSITORY, models=dead.models, ports=dead.ports,
+            sys.stderr.write(f"\ntests: the tritonserver of {model_repository} exited ({dead.process.returncode}); "
+                             f"restarting it on {dead.grpc_url} ({restarts} of {max_restarts}); its log ended:\n"
+                             f"{_log_tail(dead.log_path)}\n")
+            again = TritonProcess.start(model_repository, models=dead.models, ports=dead.ports,
                                         log_path=dead.log_path, env=env)
             server.process = again  # reaped at the end whatever happens next
             with contextlib.suppress(Exception):
@@ -163,6 +167,17 @@ def restarted_on_crash(server: TritonFixture, *, max_restarts: int = 3, poll_s: 
     finally:
         stop.set()
         thread.join(timeout=330)
+
+
+def _log_tail(path: Path | None, lines: int = 15) -> str:
+    """The last lines of a server's log, for the report of its crash (the log itself is in a temporary directory
+    that CI does not keep)."""
+    if path is None:
+        return "(no log)"
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(unreadable: {exc})"
 
 
 def single_instance(repository: Path, model: str) -> None:
