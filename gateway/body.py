@@ -6,11 +6,13 @@ without a bound and turns a body that is not what its `Content-Encoding` says in
 - an encoding other than identity, gzip or deflate is a 415 before anything is read;
 - a declared `Content-Length` over the route's limit is a 413 before anything is read;
 - the raw body is read up to the limit (413 beyond it) within `timeout_s` (408 after it);
-- gzip/deflate is inflated in one bounded step: more than the limit is a 413, data that does not
-  inflate (or stops short) is a 400;
+- gzip/deflate is inflated `_INFLATE_CHUNK` bytes at a time and stopped at the first byte past the limit (a 413),
+  so a small body that inflates past the limit (a "gzip bomb": 62 KB to an AlphaFold2 route's 64 MB) holds about
+  the limit at worst (one `decompress(data, limit + 1)` held the limit and its copy: twice the limit) and a real
+  body its size (twice for a moment, as its steps are joined); data that does not inflate (or stops short) is a 400;
 - the bytes are counted into the request's upload (`UPLOAD_KEY`, gateway/uploads.py: bytes in flight per client
   address and in all) as they are known: the declared length before anything is read, then what is read past it,
-  then the inflated body; one that does not fit is a 429 with nothing more read.
+  then the inflated bytes chunk by chunk; one that does not fit is a 429 with nothing more read or inflated.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from phonos_config.json_text import json_value_text
 
 SUPPORTED_ENCODINGS = ("identity", "gzip", "x-gzip", "deflate")
 _CHUNK = 256 * 1024
+# Inflated bytes per step: small beside any body worth compressing, large enough that the steps cost nothing.
+_INFLATE_CHUNK = 1024 * 1024
 
 
 class BodyCounter(Protocol):
@@ -73,9 +77,7 @@ async def read_body(request: web.Request, *, limit: int, timeout_s: float) -> by
         raise HttpError(errors.client_error(400, f"the request body could not be read: {_first_line(exc)}")) from None
     if encoding == "identity":
         return raw
-    body = inflate(raw, encoding, limit)
-    counter.grow(len(body))  # held beside the compressed bytes until the request ends
-    return body
+    return inflate(raw, encoding, limit, counter)  # inflated bytes are held beside the compressed ones
 
 
 def content_encoding(request: web.Request) -> str:
@@ -104,28 +106,44 @@ async def _read_capped(request: web.Request, limit: int, counter: BodyCounter, c
         parts.append(chunk)
 
 
-def inflate(data: bytes, encoding: str, limit: int) -> bytes:
-    """gzip or deflate (zlib-wrapped or raw, as browsers send both) inflated to at most `limit` bytes."""
+def inflate(data: bytes, encoding: str, limit: int, counter: BodyCounter | None = None) -> bytes:
+    """gzip or deflate (zlib-wrapped or raw, as browsers send both) inflated to at most `limit` bytes, each step
+    counted into `counter` (a 429 as soon as they do not fit)."""
     if encoding in ("gzip", "x-gzip"):
         wbits = 16 + zlib.MAX_WBITS
     elif data[:1] and data[0] & 0x0F == 8:  # RFC 1950 header: CM = 8 (deflate)
         wbits = zlib.MAX_WBITS
     else:
         wbits = -zlib.MAX_WBITS
+    counter = counter or _Uncounted()
     inflater = zlib.decompressobj(wbits)
-    try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise HttpError(errors.client_error(
-            400, f"the request body is not valid {encoding} data ({exc}); send it uncompressed or fix the encoding"
-        )) from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise HttpError(too_large(limit, inflated=True))
+    parts: list[bytes] = []
+    size = 0
+    pending = data
+    while True:
+        try:
+            # Never more than one byte past the limit: that byte is what tells a body too large.
+            part = inflater.decompress(pending, min(_INFLATE_CHUNK, limit + 1 - size))
+        except zlib.error as exc:
+            raise HttpError(errors.client_error(
+                400, f"the request body is not valid {encoding} data ({exc}); send it uncompressed or fix the encoding"
+            )) from None
+        pending = inflater.unconsumed_tail
+        size += len(part)
+        if size > limit:
+            raise HttpError(too_large(limit, inflated=True))
+        if part:
+            counter.grow(len(part))
+            parts.append(part)
+        # Done at the stream's end, or at a step that inflated nothing: its input is used up and zlib holds no
+        # output back (a stream cut short, checked below).
+        if inflater.eof or not part:
+            break
     if not inflater.eof or inflater.unused_data:
         raise HttpError(errors.client_error(
             400, f"the request body is not one complete {encoding} stream; send it uncompressed or fix the encoding"
         ))
-    return out
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def too_large(limit: int, *, inflated: bool = False) -> errors.ErrorResponse:

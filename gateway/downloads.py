@@ -15,6 +15,8 @@ the file) to when its last byte is with the client's socket:
   is read;
 - a response not taken within `send_timeout_s` has its connection closed (the memory is freed at once), so a
   client that stops reading gives its slot back.
+A response cut short either way (closed here, or by a client that left) is counted in
+`phonos_http_request_seconds` as status 499, not as the 200 its status line said (gateway/observe.py).
 Other responses are small (bounded pages and documents) and pass through untouched.
 """
 
@@ -32,6 +34,7 @@ from aiohttp.typedefs import Middleware
 from gateway import errors
 from gateway.app import admit, client_of, matched_plan, transcode_handler
 from gateway.errors import HttpError
+from gateway.observe import cut_short
 from phonos_common.forwarded import client_unit
 from phonos_common.ratelog import RateLimitedLog
 
@@ -103,12 +106,14 @@ class DownloadSlots:
                 await response.prepare(request)
                 await response.write_eof()
         except TimeoutError:
+            cut_short(request)
             self._log.log(logging.INFO, "gateway.download_timeout", "closed a download to %s: not taken within "
                           "%g s (PHONOS_DOWNLOAD_SEND_TIMEOUT_S)", client_of(request), self.send_timeout_s)
             if request.transport is not None:
                 request.transport.abort()  # close() would keep the unsent buffer until it is sent
         except ConnectionError:
-            pass  # the client left: aiohttp's own write of the (already prepared) response ends the connection
+            # The client left: aiohttp's own write of the (already prepared) response ends the connection.
+            cut_short(request)
 
 
 def _refusal(message: str) -> errors.ErrorResponse:

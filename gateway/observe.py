@@ -5,7 +5,9 @@ process) the job service's `/metrics` serves it with everything else. Tracing is
 installed an OpenTelemetry tracer provider (jobservice/tracing.py does, from PHONOS_TRACING_*): the span
 continues a caller's W3C `traceparent` and hands its own to the job service in the gRPC metadata.
 Requests the gateway answers itself (no route, malformed JSON) count under route `unmatched` or their
-route, with the status they got.
+route, with the status they got. A file download whose client did not take it whole (it left mid-response, or
+read too slowly and was cut off after PHONOS_DOWNLOAD_SEND_TIMEOUT_S: gateway/downloads.py) counts as
+`CLIENT_CLOSED` (499), not as the 200 its status line said: the client never had the file.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ UNMATCHED = "unmatched"
 # invented methods before any middleware; this holds whatever the parser lets through).
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 ROUTE_KEY = web.RequestKey("phonos_route", str)
+# nginx's "client closed request", the code gateway/errors.py gives a call its caller cancelled: here, a response
+# that began (its status line sent) but was not taken whole. Set by whoever saw it cut short (`cut_short`).
+CLIENT_CLOSED = 499
+COUNTED_STATUS_KEY = web.RequestKey("phonos_counted_status", int)
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _tracer = trace.get_tracer("phonos.gateway")
@@ -85,6 +91,11 @@ def _span(request: web.Request) -> AbstractContextManager[object]:
     )
 
 
+def cut_short(request: web.Request) -> None:
+    """The request's response was not taken whole by its client: count it as `CLIENT_CLOSED`."""
+    request[COUNTED_STATUS_KEY] = CLIENT_CLOSED
+
+
 @web.middleware
 async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Outermost middleware: it sees the status the error middleware settled on."""
@@ -93,7 +104,7 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
     with _span(request):
         try:
             response = await handler(request)
-            status = response.status
+            status = request.get(COUNTED_STATUS_KEY, response.status)
             return response
         except web.HTTPException as exc:
             status = exc.status

@@ -52,7 +52,9 @@ class ConnectionCap:
     service's file writes would fail for everyone.
 
     A trusted proxy's connections (PHONOS_TRUSTED_PROXIES) count only in the total: its peer address stands for
-    every client behind it, and the proxy bounds its clients' connections itself."""
+    every client behind it, so counted per peer the cap would lock them all out at once. Behind it one client's
+    connections are bounded only where the proxy is told to: a default nginx does not (its `limit_conn_zone` and
+    `limit_conn` do; docs/gateway.md "Connections" has the lines)."""
 
     per_client: int
     total: int
