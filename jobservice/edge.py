@@ -30,6 +30,9 @@ What a client holds in progress is bounded per client unit and in all (jobservic
 unary call's message is counted from its read until its handler has answered, and a download (DownloadJobOutput,
 DownloadSharedJobOutput) takes a slot after admission, before the file is read, given back when grpc has finished
 the call (sent the file, or the client left). Past either: RESOURCE_EXHAUSTED with `retry-after`, through status_map.
+A download is served as stream-stream (identical on the wire, as unary calls are served as stream-unary), so its
+response is serialized here and the message dropped before the send: a file waiting for its client is held twice
+(the bytes and grpc core's copy), not three times.
 
 The caller's address, for admission's throttles and the log lines, is the peer; from a trusted proxy
 (PHONOS_TRUSTED_PROXIES: a separate gateway process) the client that proxy names in `x-phonos-client-address`
@@ -106,6 +109,10 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return grpc.stream_stream_rpc_method_handler(
                 watched, request_deserializer=None, response_serializer=handler.response_serializer
             )
+        if details.method in DOWNLOAD_METHODS:
+            return grpc.stream_stream_rpc_method_handler(
+                self._guard_download(details.method, details, handler), request_deserializer=None
+            )
         guarded = self._guard(details.method, details, handler)
         return grpc.stream_unary_rpc_method_handler(
             guarded, request_deserializer=None, response_serializer=handler.response_serializer
@@ -152,26 +159,46 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def _guard(self, method: str, details: grpc.HandlerCallDetails, handler: grpc.RpcMethodHandler) -> Behaviour:
         async def behaviour(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-            await self._admit(method, details, context)
-            raw = await self._read(method, context)
-            # Counted until the handler has answered: the raw message, the parsed one and the handler's copies.
-            size = len(raw)
-            body = await self._take(context, lambda in_flight, client: in_flight.request_bytes.take(client, size))
-            try:
-                request = await self._parse(method, raw, handler, context)
-                del raw
-                if method in DOWNLOAD_METHODS:
-                    # After admission (a bad key is told so, never 429 for others' downloads), before the file is
-                    # read; given back when grpc has finished the call, i.e. sent the file (grpc_in_flight).
-                    slot = await self._take(context, lambda in_flight, client: in_flight.downloads.take(client, 1))
-                    context.add_done_callback(slot.give_back)
-                    if context.done():  # already over (the client left): the callback may never come
-                        slot.give_back()
-                return await handler.unary_unary(request, context)
-            finally:
-                body.give_back()
+            return await self._answer(method, details, handler, context)
 
         return behaviour
+
+    def _guard_download(self, method: str, details: grpc.HandlerCallDetails,
+                        handler: grpc.RpcMethodHandler) -> Behaviour:
+        """A file's rpc, served as stream-stream (identical on the wire): the response is serialized here and the
+        message dropped before the send, which waits for the client to read. grpc.aio's own unary send keeps the
+        message, its serialized bytes and core's copy until then (three times the file; two this way)."""
+        serialize = handler.response_serializer
+
+        async def behaviour(requests: Any, context: grpc.aio.ServicerContext) -> None:
+            response = await self._answer(method, details, handler, context)
+            data = serialize(response)
+            del response
+            await context.write(data)
+
+        return behaviour
+
+    async def _answer(self, method: str, details: grpc.HandlerCallDetails, handler: grpc.RpcMethodHandler,
+                      context: grpc.aio.ServicerContext) -> Any:
+        """Admit the call, read, count and parse its message, and run the unary handler: its response."""
+        await self._admit(method, details, context)
+        raw = await self._read(method, context)
+        # Counted until the handler has answered: the raw message, the parsed one and the handler's copies.
+        size = len(raw)
+        body = await self._take(context, lambda in_flight, client: in_flight.request_bytes.take(client, size))
+        try:
+            request = await self._parse(method, raw, handler, context)
+            del raw
+            if method in DOWNLOAD_METHODS:
+                # After admission (a bad key is told so, never 429 for others' downloads), before the file is
+                # read; given back when grpc has finished the call, i.e. sent the file (grpc_in_flight).
+                slot = await self._take(context, lambda in_flight, client: in_flight.downloads.take(client, 1))
+                context.add_done_callback(slot.give_back)
+                if context.done():  # already over (the client left): the callback may never come
+                    slot.give_back()
+            return await handler.unary_unary(request, context)
+        finally:
+            body.give_back()
 
     async def _take(self, context: grpc.aio.ServicerContext, take: Callable[[GrpcInFlight, str], Held]) -> Held:
         """`take` from the port's budgets for the call's client unit; the call refused when it does not fit."""

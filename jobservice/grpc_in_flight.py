@@ -4,7 +4,7 @@ The REST edge bounds both for its own clients (gateway/downloads.py, gateway/upl
 port (grpc clients, grpcurl, the SDK's grpc:// transport) had neither. Measured (bench/grpc_pressure.py): 40 unread
 gRPC downloads of a 32 MB result from one client took the job service from 0.1 to 3.9 GB (about three times each file:
 the response message, its serialized bytes and grpc core's copy), held until the client left; now 16 are served and
-held (1.6 GB) and 24 are told to come back. 8 Predict messages of 50 MB at once: peak 1.9-2.0 GB, now 1.3-1.5 GB (the
+held, each twice its file (1.1 GB: jobservice/edge.py `_guard_download`), and 24 are told to come back. 8 Predict messages of 50 MB at once: peak 1.9-2.0 GB, now 1.3-1.5 GB (the
 edge drops the raw message once parsed; the budget refused 0-2 of the 8, as their reads happened to overlap).
 
 Downloads (DownloadJobOutput, DownloadSharedJobOutput) take a slot once the call is admitted, before the file is
