@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 from phonos_client import Client
 
+from jobservice import server as job_server
 from jobservice.grpc_in_flight import Held
 from phonos.v1 import phonos_pb2 as pb
 from tests.support import InProcessService, wait_until
@@ -205,3 +207,26 @@ def test_the_sdk_over_grpc_asks_again_after_the_retry_hint(service: InProcessSer
             closed(held)
         fetching.join(60)
     assert got == [FILE_BYTES]  # retried after its 5 s, once the unread calls were over
+
+
+def test_a_client_that_answers_nothing_gives_its_slots_back_when_keepalive_closes_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """grpc.aio cannot end one call from the server (no send timeout as on REST): a client that reads nothing and
+    answers nothing is closed by the server's keepalive pings, which ends its calls, frees their files and gives
+    their slots back. Scaled from 60 + 20 s to 0.3 + 0.3 s."""
+    monkeypatch.setattr(job_server, "KEEPALIVE_TIME_MS", 300)
+    monkeypatch.setattr(job_server, "KEEPALIVE_TIMEOUT_MS", 300)
+    service = InProcessService(tmp_path, {"PHONOS_GRPC_DOWNLOADS_PER_CLIENT": "1"})
+    try:
+        assert service.running.in_flight is not None
+        slots = service.running.in_flight.downloads
+        key, job_id = job_with_output(service, FILE_BYTES)
+        silent = unread(service, key, job_id, None)
+        try:
+            assert slots.held_by("127.0.0.1") == 1
+            assert silent.closed_by_server(timeout_s=15)
+            wait_until(lambda: slots.held_by("127.0.0.1") == 0, timeout_s=15)
+        finally:
+            silent.close()
+    finally:
+        service.stop()
