@@ -26,6 +26,14 @@ start, so an answer whose handler sets none carries it too (health, reflection, 
 call to a method this server does not serve (an unknown method or service) is UNIMPLEMENTED here, naming its
 request id as well: grpc's own answer to one carried no trailers at all, so a support ticket had no id.
 
+What a client holds in progress is bounded per client unit and in all (jobservice/grpc_in_flight.py): each
+unary call's message is counted from its read until its handler has answered, and a download (DownloadJobOutput,
+DownloadSharedJobOutput) takes a slot after admission, before the file is read, given back when grpc has finished
+the call (sent the file, or the client left). Past either: RESOURCE_EXHAUSTED with `retry-after`, through status_map.
+A download is served as stream-stream (identical on the wire, as unary calls are served as stream-unary), so its
+response is serialized here and the message dropped before the send: a file waiting for its client is held twice
+(the bytes and grpc core's copy), not three times.
+
 The caller's address, for admission's throttles and the log lines, is the peer; from a trusted proxy
 (PHONOS_TRUSTED_PROXIES: a separate gateway process) the client that proxy names in `x-phonos-client-address`
 (phonos_common.forwarded.real_client, the rule the REST edge applies to X-Forwarded-For). From anyone else that
@@ -46,10 +54,11 @@ from typing import Any, NoReturn
 import grpc
 
 from jobservice.admission import KeyAdmission, repeated_metadata
-from jobservice.errors import InvalidArgument, PhonosError, RequestTimeout, RequestTooLarge
+from jobservice.errors import InvalidArgument, PhonosError, RequestTimeout, RequestTooLarge, TooManyInProgress
+from jobservice.grpc_in_flight import NOTHING_HELD, GrpcInFlight, Held
 from jobservice.message_limits import request_limit
 from jobservice.status_map import TITLE_KEY, grpc_status
-from phonos_common.forwarded import CLIENT_ADDRESS_METADATA, real_client, trusted_peer
+from phonos_common.forwarded import CLIENT_ADDRESS_METADATA, client_unit, real_client, trusted_peer
 from phonos_common.ratelog import RateLimitedLog
 from phonos_config.edge import Network
 from phonos_config.request_ids import request_id
@@ -70,15 +79,19 @@ log = logging.getLogger(__name__)
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 GUARDED_STREAMS_PREFIX = "/phonos.v1.PhonosService/"
 IN_PROCESS_PEER = "in-process"  # the peer of a call from the gateway in this process (gateway.local_context)
+# The rpcs that answer with a whole file: each takes a download slot (jobservice/grpc_in_flight.py).
+DOWNLOAD_METHODS = frozenset(f"{GUARDED_STREAMS_PREFIX}{name}"
+                             for name in ("DownloadJobOutput", "DownloadSharedJobOutput"))
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, admission: KeyAdmission, *, body_timeout_s: float, error_log: RateLimitedLog,
-                 trusted_proxies: tuple[Network, ...] = ()) -> None:
+                 trusted_proxies: tuple[Network, ...] = (), in_flight: GrpcInFlight | None = None) -> None:
         self._admission = admission
         self._body_timeout_s = body_timeout_s
         self._error_log = error_log
         self._trusted_proxies = trusted_proxies
+        self._in_flight = in_flight
 
     async def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -95,6 +108,10 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             watched = self._guard_stream(details.method, details, handler)
             return grpc.stream_stream_rpc_method_handler(
                 watched, request_deserializer=None, response_serializer=handler.response_serializer
+            )
+        if details.method in DOWNLOAD_METHODS:
+            return grpc.stream_stream_rpc_method_handler(
+                self._guard_download(details.method, details, handler), request_deserializer=None
             )
         guarded = self._guard(details.method, details, handler)
         return grpc.stream_unary_rpc_method_handler(
@@ -142,12 +159,55 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def _guard(self, method: str, details: grpc.HandlerCallDetails, handler: grpc.RpcMethodHandler) -> Behaviour:
         async def behaviour(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-            await self._admit(method, details, context)
-            raw = await self._read(method, context)
-            request = await self._parse(method, raw, handler, context)
-            return await handler.unary_unary(request, context)
+            return await self._answer(method, details, handler, context)
 
         return behaviour
+
+    def _guard_download(self, method: str, details: grpc.HandlerCallDetails,
+                        handler: grpc.RpcMethodHandler) -> Behaviour:
+        """A file's rpc, served as stream-stream (identical on the wire): the response is serialized here and the
+        message dropped before the send, which waits for the client to read. grpc.aio's own unary send keeps the
+        message, its serialized bytes and core's copy until then (three times the file; two this way)."""
+        serialize = handler.response_serializer
+
+        async def behaviour(requests: Any, context: grpc.aio.ServicerContext) -> None:
+            response = await self._answer(method, details, handler, context)
+            data = serialize(response)
+            del response
+            await context.write(data)
+
+        return behaviour
+
+    async def _answer(self, method: str, details: grpc.HandlerCallDetails, handler: grpc.RpcMethodHandler,
+                      context: grpc.aio.ServicerContext) -> Any:
+        """Admit the call, read, count and parse its message, and run the unary handler: its response."""
+        await self._admit(method, details, context)
+        raw = await self._read(method, context)
+        # Counted until the handler has answered: the raw message, the parsed one and the handler's copies.
+        size = len(raw)
+        body = await self._take(context, lambda in_flight, client: in_flight.request_bytes.take(client, size))
+        try:
+            request = await self._parse(method, raw, handler, context)
+            del raw
+            if method in DOWNLOAD_METHODS:
+                # After admission (a bad key is told so, never 429 for others' downloads), before the file is
+                # read; given back when grpc has finished the call, i.e. sent the file (grpc_in_flight).
+                slot = await self._take(context, lambda in_flight, client: in_flight.downloads.take(client, 1))
+                context.add_done_callback(slot.give_back)
+                if context.done():  # already over (the client left): the callback may never come
+                    slot.give_back()
+            return await handler.unary_unary(request, context)
+        finally:
+            body.give_back()
+
+    async def _take(self, context: grpc.aio.ServicerContext, take: Callable[[GrpcInFlight, str], Held]) -> Held:
+        """`take` from the port's budgets for the call's client unit; the call refused when it does not fit."""
+        if self._in_flight is None:
+            return NOTHING_HELD
+        try:
+            return take(self._in_flight, client_unit(CALL_CLIENT.get() or context.peer()))
+        except TooManyInProgress as exc:
+            await _refuse(context, exc)
 
     def _guard_stream(self, method: str, details: grpc.HandlerCallDetails,
                       handler: grpc.RpcMethodHandler) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:

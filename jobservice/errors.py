@@ -134,6 +134,16 @@ class TooManyStreams(PhonosError):
         self.limit = limit
 
 
+class TooManyInProgress(PhonosError):
+    """A client (or every client together) has as many downloads, or as many request bytes, in progress on the gRPC
+    port as it may (PHONOS_GRPC_DOWNLOADS_PER_CLIENT, PHONOS_GRPC_MAX_DOWNLOADS, PHONOS_GRPC_UPLOAD_BYTES_PER_CLIENT,
+    PHONOS_GRPC_MAX_UPLOAD_BYTES; jobservice/grpc_in_flight.py): RESOURCE_EXHAUSTED with `retry-after`, HTTP 429
+    `Rate limit exceeded` as the REST edge answers its own (gateway/downloads.py, gateway/uploads.py)."""
+
+    title = "Rate limit exceeded"
+    retry_after_s = 5  # what the REST edge tells a refused download or upload: another of the client's to finish
+
+
 class BatchOverQueueLimit(InvalidArgument):
     """A submission of more jobs than the account may have waiting at all (PHONOS_MAX_QUEUED_PER_ACCOUNT): it
     can never be accepted whole, however long the caller waits, so it is a 400, not TooManyJobs' 429.

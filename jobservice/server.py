@@ -20,6 +20,7 @@ from jobservice.datadir_lock import DataDirLock
 from jobservice.db_wait import Waiting, WaitingServicer, open_waiting
 from jobservice.edge import EdgeInterceptor
 from jobservice.fleet_inference import build_inference
+from jobservice.grpc_in_flight import GrpcInFlight
 from jobservice.inference import Inference
 from jobservice.message_limits import MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES
 from jobservice.metrics_server import MetricsEndpoint, start_metrics_server
@@ -65,6 +66,7 @@ class RunningJobService:
     metrics: MetricsEndpoint
     metrics_runner: web.AppRunner | None = None
     metrics_port: int | None = None  # None: PHONOS_METRICS_ENABLED=false
+    in_flight: GrpcInFlight | None = None  # the gRPC port's downloads and request bytes in progress
 
     async def stop(self, grace_s: float = 5.0, phases: ShutdownPhases | None = None) -> None:
         """Stop serving: running jobs are handed back to pending (JobService.stop), then the database is closed.
@@ -225,9 +227,13 @@ async def create_server(
     admission = KeyAdmission(service.auth, AuthThrottle(edge.auth_failures_per_minute), service.rate_limits,
                              edge.shared_requests_per_minute)
     error_log = RateLimitedLog(logging.getLogger("jobservice.edge"), edge.client_error_logs_per_minute)
+    in_flight = GrpcInFlight.create(downloads_per_client=edge.grpc_downloads_per_client,
+                                    max_downloads=edge.grpc_max_downloads,
+                                    upload_bytes_per_client=edge.grpc_upload_bytes_per_client,
+                                    max_upload_bytes=edge.grpc_max_upload_bytes, log=error_log)
     server = grpc.aio.server(
         interceptors=[EdgeInterceptor(admission, body_timeout_s=edge.body_timeout_s, error_log=error_log,
-                                      trusted_proxies=edge.trusted_proxies)],
+                                      trusted_proxies=edge.trusted_proxies, in_flight=in_flight)],
         options=server_options(edge.grpc_handshake_timeout_s),
     )
     health_servicer = add_services(server, servicer)
@@ -250,7 +256,8 @@ async def create_server(
     readiness.start()
     running = RunningJobService(server, port, service, servicer, health_servicer, readiness, admission, lock,
                                 MetricsEndpoint(service.db, list(service.specs), settings.triton_metrics_urls,
-                                                readiness=lambda: readiness.components, data_dir=settings.data_dir))
+                                                readiness=lambda: readiness.components, data_dir=settings.data_dir),
+                                in_flight=in_flight)
     if settings.metrics_enabled:
         try:
             running.metrics_runner, running.metrics_port = await listen_for_metrics(running.metrics, settings)

@@ -34,6 +34,7 @@ _CODES: dict[type[errors.PhonosError], grpc.StatusCode] = {
     errors.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.TooManyJobs: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.TooManyStreams: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.TooManyInProgress: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.InvalidTransition: grpc.StatusCode.FAILED_PRECONDITION,
     errors.ServiceUnavailable: grpc.StatusCode.UNAVAILABLE,
     IdempotencyKeyReused: grpc.StatusCode.FAILED_PRECONDITION,
@@ -63,7 +64,7 @@ def grpc_status(error: errors.PhonosError) -> tuple[grpc.StatusCode, list[tuple[
     if isinstance(error, errors.TooManyJobs):
         metadata.append(("retry-after", str(error.retry_after_s)))
         metadata.append((QUEUE_WAITING_KEY, str(error.waiting)))
-    if isinstance(error, errors.TooManyStreams):  # retry-after: a 429, not a message too large (413)
+    if isinstance(error, (errors.TooManyStreams, errors.TooManyInProgress)):  # a 429, not a message too large (413)
         metadata.append(("retry-after", str(error.retry_after_s)))
     if isinstance(error, errors.ServiceUnavailable):
         metadata.append(("retry-after", str(error.retry_after_s)))

@@ -67,6 +67,16 @@ class EdgeSettings:
     # fits: 256 MiB is four of the largest (an AlphaFold2 A3M, ~64 MB) from one address at once.
     upload_bytes_per_client: int = 256 * 1024 * 1024
     max_upload_bytes: int = 1024 * 1024 * 1024
+    # The gRPC port's own count of the same two (jobservice/grpc_in_flight.py), with the same defaults: downloads in
+    # progress per client address (PHONOS_GRPC_DOWNLOADS_PER_CLIENT) and in all (PHONOS_GRPC_MAX_DOWNLOADS), held
+    # until grpc has sent the file; request message bytes in flight, from read until answered, per client address
+    # (PHONOS_GRPC_UPLOAD_BYTES_PER_CLIENT) and in all (PHONOS_GRPC_MAX_UPLOAD_BYTES). Past either:
+    # RESOURCE_EXHAUSTED with retry-after (HTTP 429). A separate gateway's calls count for the client it forwards
+    # for, so these should be no lower than the REST numbers there.
+    grpc_downloads_per_client: int = 16
+    grpc_max_downloads: int = 64
+    grpc_upload_bytes_per_client: int = 256 * 1024 * 1024
+    grpc_max_upload_bytes: int = 1024 * 1024 * 1024
     # Open connections to the REST port from one client address, an IPv6 client counted per /64
     # (PHONOS_CONNECTIONS_PER_CLIENT), and in all (PHONOS_MAX_CONNECTIONS); one more is closed as soon as it is
     # accepted (gateway/protocol.py). Each holds a file descriptor from its first moment: 2,000 idle ones from one
@@ -103,6 +113,11 @@ class EdgeSettings:
             download_send_timeout_s=env_float(env, "PHONOS_DOWNLOAD_SEND_TIMEOUT_S", cls.download_send_timeout_s),
             upload_bytes_per_client=env_int(env, "PHONOS_UPLOAD_BYTES_PER_CLIENT", cls.upload_bytes_per_client),
             max_upload_bytes=env_int(env, "PHONOS_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
+            grpc_downloads_per_client=env_int(env, "PHONOS_GRPC_DOWNLOADS_PER_CLIENT", cls.grpc_downloads_per_client),
+            grpc_max_downloads=env_int(env, "PHONOS_GRPC_MAX_DOWNLOADS", cls.grpc_max_downloads),
+            grpc_upload_bytes_per_client=env_int(env, "PHONOS_GRPC_UPLOAD_BYTES_PER_CLIENT",
+                                                 cls.grpc_upload_bytes_per_client),
+            grpc_max_upload_bytes=env_int(env, "PHONOS_GRPC_MAX_UPLOAD_BYTES", cls.grpc_max_upload_bytes),
             connections_per_client=env_int(env, "PHONOS_CONNECTIONS_PER_CLIENT", cls.connections_per_client),
             max_connections=env_int(env, "PHONOS_MAX_CONNECTIONS", cls.max_connections),
             grpc_handshake_timeout_s=env_float(env, "PHONOS_GRPC_HANDSHAKE_TIMEOUT_S", cls.grpc_handshake_timeout_s),
@@ -127,6 +142,10 @@ class EdgeSettings:
                             ("PHONOS_MAX_DOWNLOADS", self.max_downloads),
                             ("PHONOS_UPLOAD_BYTES_PER_CLIENT", self.upload_bytes_per_client),
                             ("PHONOS_MAX_UPLOAD_BYTES", self.max_upload_bytes),
+                            ("PHONOS_GRPC_DOWNLOADS_PER_CLIENT", self.grpc_downloads_per_client),
+                            ("PHONOS_GRPC_MAX_DOWNLOADS", self.grpc_max_downloads),
+                            ("PHONOS_GRPC_UPLOAD_BYTES_PER_CLIENT", self.grpc_upload_bytes_per_client),
+                            ("PHONOS_GRPC_MAX_UPLOAD_BYTES", self.grpc_max_upload_bytes),
                             ("PHONOS_CONNECTIONS_PER_CLIENT", self.connections_per_client),
                             ("PHONOS_MAX_CONNECTIONS", self.max_connections)):
             if count < 1:

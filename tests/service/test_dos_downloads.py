@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.support import InProcessService, wait_until
+from tests.unread_grpc import job_with_output
 
 pytestmark = pytest.mark.integration
 
@@ -35,13 +35,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServi
 @pytest.fixture(scope="module")
 def big_job(service: InProcessService) -> tuple[str, str]:
     """(key, job id) of a completed job whose PDB output is FILE_BYTES."""
-    key = service.new_key()
-    client = service.client(key)
-    job_id = client.predict().json()["job_id"]
-    assert client.wait_for(job_id)["status"] == "completed"
-    (pdb,) = [p for p in Path(service.data_dir, "results").rglob(f"{job_id}.pdb")]
-    pdb.write_bytes(b"REMARK" + b"x" * (FILE_BYTES - 7) + b"\n")
-    return key, job_id
+    return job_with_output(service, FILE_BYTES)
 
 
 def unread_download(service: InProcessService, key: str, job_id: str, client: str) -> socket.socket | None:
