@@ -12,11 +12,14 @@ temporary b-tree (a sort) for ORDER BY / GROUP BY.
 0030: this session's); "after" puts them back. Writes (a submission of 100 jobs, a claim + completion of each) are
 timed both ways too: an index is paid for on every insert and status change of its table.
 
-SQLite is measured as the service runs it: no ANALYZE (the job service never runs one), so the planner goes by its
-built-in guesses. PostgreSQL's autovacuum analyzes a table that grew, so its store is ANALYZEd after the fill.
+SQLite is measured as a store the service has not yet optimized: no statistics, so the planner goes by its built-in
+guesses. --statistics measures it the other way too: each query before and after the service's own `PRAGMA
+optimize` (jobservice/db.py), with each changed plan. PostgreSQL's autovacuum analyzes a table that grew, so its
+store is ANALYZEd after the fill.
 
     .venv/bin/python bench/query_scale.py [--jobs 100000] [--accounts 50] [--pending 2000] [--rounds 15]
                                           [--no-postgres] [--no-sqlite] [--plans] [--only NAME,...]
+    .venv/bin/python bench/query_scale.py --no-postgres --statistics [--save-statistics FILE]
 """
 
 from __future__ import annotations
@@ -689,8 +692,9 @@ async def measure_writes(store: Store, lab: Lab, batches: int, cpu_clock: Callab
 
 
 def report(engine: str, before: dict[str, tuple[float, list[str]]], after: dict[str, tuple[float, list[str]]],
-           flags: Callable[[list[str]], list[str]], plans: bool, selected: list[Case]) -> None:
-    print(f"\n{engine}: ms of each query (the fastest turn's median), before (without the new indexes) and after; "
+           flags: Callable[[list[str]], list[str]], plans: bool, selected: list[Case],
+           sides: str = "before (without the new indexes) and after") -> None:
+    print(f"\n{engine}: ms of each query (the fastest turn's median), {sides}; "
           "'!' marks a plan that scans a big table or sorts")
     print(f"  {'when':<8} {'query':<42} {'before':>8} {'after':>8} {'ratio':>7}")
     for case in selected:
@@ -700,7 +704,7 @@ def report(engine: str, before: dict[str, tuple[float, list[str]]], after: dict[
         a_ms, a_plan = after[case.label]
         mark = ("!" if flags(b_plan) else " ") + ("!" if flags(a_plan) else " ")
         print(f"  {case.when:<8} {case.label:<42} {b_ms:8.3f} {a_ms:8.3f} {b_ms / max(a_ms, 1e-6):6.1f}x {mark}")
-    print(f"\n{engine}: plans ({'all' if plans else 'the flagged ones'}; after the new indexes unless they differ)")
+    print(f"\n{engine}: plans ({'all' if plans else 'the flagged ones'}; the 'after' side's unless they differ)")
     for case in selected:
         if case.label not in before or case.label not in after:
             continue
@@ -785,6 +789,31 @@ async def compare(engine: Engine, store_factory: Callable[[], Awaitable[Store]],
           + ", ".join(sql for sql in change.redo()))
 
 
+async def compare_statistics(engine: SqliteEngine, lab: Lab, args: argparse.Namespace) -> None:
+    """Every hot query without planner statistics (the store as filled) and after the job service's
+    `PRAGMA optimize` (jobservice/db.py `_optimize`, on this connection, which has just run every hot query: what
+    the service's connections will have run when their periodic round comes)."""
+    from jobservice.db import _optimize
+
+    await locate(engine.fetch, lab)
+    selected = [c for c in cases(lab, engine.name) if not args.only or c.name in args.only.split(",")]
+    before = await measure_reads(engine, selected, args.rounds)
+    started = time.perf_counter()
+    analyzed = _optimize(engine.conn)
+    took_ms = (time.perf_counter() - started) * 1000
+    print(f"\nSQLite: PRAGMA optimize took {took_ms:.0f} ms: {'; '.join(analyzed) or 'nothing to analyze'}")
+    started = time.perf_counter()
+    again = _optimize(engine.conn)
+    print(f"SQLite: and again right after, {(time.perf_counter() - started) * 1000:.2f} ms: "
+          f"{'; '.join(again) or 'nothing to analyze'}")
+    after = await measure_reads(engine, selected, args.rounds)
+    stats = [list(row) for row in await engine.fetch("SELECT tbl, idx, stat FROM sqlite_stat1 ORDER BY tbl, idx")]
+    if args.save_statistics:
+        await asyncio.to_thread(Path(args.save_statistics).write_text, json.dumps(stats, indent=0) + "\n")
+    report(engine.name, before, after, engine.flags, args.plans, selected,
+           "before (no planner statistics) and after (PRAGMA optimize)")
+
+
 async def main(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     lab, rows = plan_lab(args)
@@ -803,7 +832,11 @@ async def main(args: argparse.Namespace) -> None:
                 async def sqlite_store() -> Store:
                     return await Database.open(path)
 
-                await compare(engine, sqlite_store, lab, index_change(MIGRATIONS_DIR, args.new_sqlite_from), args)
+                if args.statistics:
+                    await compare_statistics(engine, lab, args)
+                else:
+                    await compare(engine, sqlite_store, lab, index_change(MIGRATIONS_DIR, args.new_sqlite_from),
+                                  args)
             finally:
                 await engine.close()
     if not args.no_postgres:
@@ -846,6 +879,11 @@ if __name__ == "__main__":
                         help="measure 'before' with the named queries as they were at GITREF (e.g. main)")
     parser.add_argument("--plans", action="store_true", help="print every plan, not only the flagged ones")
     parser.add_argument("--only", default="", help="named queries to measure (comma-separated)")
+    parser.add_argument("--statistics", action="store_true",
+                        help="SQLite only: each query without planner statistics and after PRAGMA optimize, "
+                             "instead of without and with the new indexes")
+    parser.add_argument("--save-statistics", default="", metavar="FILE",
+                        help="with --statistics: write the sqlite_stat1 rows it made to FILE (JSON)")
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
     asyncio.run(main(parser.parse_args()))

@@ -53,15 +53,18 @@ async def purge_in_batches(db: Store, query: str, params: Params, *, batch: int 
 
 
 class Periodic:
-    """Runs `work` at `start()` and then every `every_s` seconds; a failed round is logged with `action` and
-    the next one retries (a full disk, the database briefly away), so the chore outlives what it meets. An outage
-    (ServiceUnavailable) is one warning line; anything else, a bug, its traceback."""
+    """Runs `work` at `start()` (or `every_s` after it: `first_now=False`) and then every `every_s` seconds; a
+    failed round is logged with `action` and the next one retries (a full disk, the database briefly away), so the
+    chore outlives what it meets. An outage (ServiceUnavailable) is one warning line; anything else, a bug, its
+    traceback."""
 
-    def __init__(self, name: str, every_s: float, work: Callable[[], Awaitable[object]], action: str) -> None:
+    def __init__(self, name: str, every_s: float, work: Callable[[], Awaitable[object]], action: str, *,
+                 first_now: bool = True) -> None:
         self._name = name
         self._every_s = every_s
         self._work = work
         self._action = action
+        self._first_now = first_now  # False: the first round comes `every_s` after `start()`
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -75,6 +78,8 @@ class Periodic:
             self._task = None
 
     async def _forever(self) -> None:
+        if not self._first_now:
+            await asyncio.sleep(self._every_s)
         while True:
             try:
                 await self._work()

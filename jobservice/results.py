@@ -94,9 +94,21 @@ class ResultStore:
         return {"metrics": result.metrics, "metadata": result.metadata, "artifacts": index}
 
     def remove(self, job_id: str) -> None:
-        for path in self.shard(job_id).glob(f"{job_id}.*"):
+        for path in self._named(job_id, f"{job_id}.", ""):
             path.unlink(missing_ok=True)
         self._remove_temporaries(job_id, older_than_s=0.0)
+
+    def _named(self, job_id: str, prefix: str, suffix: str) -> list[Path]:
+        """The entries of the job's shard whose names start with `prefix` and end with `suffix`. A listing and a
+        prefix check, not a glob: `glob(f"{job_id}.*")` compiled a new pattern per job id into `re`'s cache (512
+        entries, shared by the whole process), evicting every other module's patterns as jobs went by."""
+        try:
+            with os.scandir(self.shard(job_id)) as entries:
+                return [Path(entry.path) for entry in entries
+                        if entry.name.startswith(prefix) and entry.name.endswith(suffix)
+                        and len(entry.name) >= len(prefix) + len(suffix)]
+        except FileNotFoundError:  # no file of this shard yet (or its directory removed)
+            return []
 
     def remove_every_temporary(self) -> int:
         """Remove every temporary under the results directory; how many. Only for the data directory's owner (the
@@ -151,7 +163,7 @@ class ResultStore:
         """Remove the job's temporaries (`.<job id>.<ext>.<hex>.tmp`) last modified `older_than_s` ago or more:
         what a writer killed before its rename left (see the module's docstring)."""
         cutoff = time.time() - older_than_s
-        for path in self.shard(job_id).glob(f".{job_id}.*.tmp"):
+        for path in self._named(job_id, f".{job_id}.", ".tmp"):
             try:
                 if path.stat().st_mtime <= cutoff:
                     path.unlink()

@@ -117,6 +117,11 @@ class AccountJobOutputs:
         self._service = service
         self._account_id = account_id
 
+    @property
+    def account_id(self) -> int:
+        """The submitting account (DiffDock's submission-time ligand check takes one thread per account)."""
+        return self._account_id
+
     async def structure_pdb(self, job_id: str) -> bytes:
         try:
             job = await self._service.jobs.get(self._account_id, job_id)

@@ -4,15 +4,25 @@ an index alone (a list's total, the dashboard's counts) or in the order asked (l
 do. A dropped index or a rewrite that makes a query scan fails here; bench/query_scale.py measures what each costs at
 a lab's scale (100,000 jobs), e.g. a list page's total read every row of a busy account, 22 ms instead of 2.
 
-The job service never runs ANALYZE, so SQLite plans by its built-in guesses, which do not look at the data: an
-empty store migrated to the newest schema is planned exactly as a lab's full one is."""
+Both with planner statistics and without: the job service runs `PRAGMA optimize` every few hours and at close
+(jobservice/db.py), so a store is planned by SQLite's built-in guesses until its first round (an empty store migrated
+to the newest schema is planned exactly as a lab's full one is then), and by sqlite_stat1 after. The statistics are a
+lab's (bench/query_scale.py's 100,000 jobs; data/lab_statistics.json: "optimize" as the service's round wrote them,
+`--statistics --save-statistics FILE`; "analyze" and "analyze-400" a whole ANALYZE without and with analysis_limit
+400), written into the empty store's sqlite_stat1 as SQLite documents it for planning as on a production database.
+With them, three plans had gone bad: the start's pending and running jobs walked every job in seq order, and usage by
+model read every job of the account.
+
+`test_optimize_writes_statistics_that_both_connections_plan_by` checks the service's own round on a real store."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import sqlite3
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -75,16 +85,25 @@ IN_INDEX_ORDER = {"list_jobs", "list_jobs_after", "list_credit_entries", "list_c
                   "job_events_after", "job_events_of_account_after", "results_past_retention", "claim_due_deliveries"}
 
 
-@pytest.fixture(scope="module")
-def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
+LAB_STATISTICS: dict[str, list[list[str]]] = json.loads(
+    (Path(__file__).parent / "data" / "lab_statistics.json").read_text())
+
+
+@pytest.fixture(scope="module", params=["no-statistics", *LAB_STATISTICS])
+def conn(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[sqlite3.Connection]:
     path: Path = tmp_path_factory.mktemp("plans") / "phonos.sqlite3"
 
     async def migrate() -> None:
         await (await Database.open(path)).close()
 
     asyncio.run(migrate())
-    db = connect(path, read_only=True)
-    assert db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone()[0] == 0
+    writer = connect(path, read_only=False)
+    writer.execute("ANALYZE")  # makes sqlite_stat1 (the tables are empty but for a row or so the migrations seed)
+    writer.execute("DELETE FROM sqlite_stat1")
+    if request.param in LAB_STATISTICS:
+        writer.executemany("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)", LAB_STATISTICS[request.param])
+    writer.close()
+    db = connect(path, read_only=True)  # reads sqlite_stat1 with the schema
     yield db
     db.close()
 
@@ -155,5 +174,84 @@ def test_rewritten_queries_answer_as_before(tmp_path: Path) -> None:
             assert [r["id"] for r in active] == [ids[2], ids[3], ids[4], ids[5]]
         finally:
             await db.close()
+
+    asyncio.run(scenario())
+
+
+def _plan_of(sql: str, conn: sqlite3.Connection) -> list[str]:
+    return [row[3] for row in conn.execute(sql)]
+
+
+def test_optimize_writes_statistics_that_both_connections_plan_by(tmp_path: Path) -> None:
+    """The service's round (`Database.optimize`: PRAGMA optimize on the writer and the reader, each for the tables
+    its own queries used) writes statistics for a store that has jobs, and both connections plan by them at once,
+    also those the other one wrote (SQLite loads them with the schema: a connection that analyzed nothing itself
+    planned by guesses until a restart); the round at close writes them too. The job service never ran one."""
+    from jobservice.accounts import Accounts
+    from jobservice.jobs import JobStore, NewJob
+    from jobservice.modelspecs.base import ValidatedJob
+
+    request = ValidatedJob(sequence="MKV", params={})
+    skewed = "EXPLAIN QUERY PLAN SELECT * FROM scratch WHERE b = 1 AND c = 1"
+
+    def make_scratch(conn: sqlite3.Connection) -> None:
+        """A table only the writer's queries use, whose plan statistics change: without them SQLite guesses
+        `c = ?` the better index (2 values of c against 1,000 of b). ANALYZE of it empty makes sqlite_stat1 now, a
+        schema change every connection sees, so the statistics written into it later are no schema change."""
+        conn.executescript("CREATE TABLE scratch (b, c); CREATE INDEX scratch_b ON scratch (b);"
+                           "CREATE INDEX scratch_c ON scratch (c); ANALYZE scratch;")
+        conn.executemany("INSERT INTO scratch VALUES (?, ?)", [(i % 1000, i % 2) for i in range(5000)])
+        conn.execute(skewed.removeprefix("EXPLAIN QUERY PLAN ")).fetchall()
+
+    async def filled(path: Path) -> Database:
+        db = await Database.open(path, optimize_every_s=0)
+        ada = (await Accounts(db).create("ada", email=None, credits=10_000, rate_limit=60)).account_id
+        await JobStore(db).submit(ada, [NewJob(model="esmfold", name=None, request=request, cost=1)] * 200)
+        await JobStore(db).page(ada, status=None, model=None, name=None, limit=10, offset=0)  # the reader's queries
+        await db.read.fetch_all("pending_jobs")
+        return db
+
+    def statistics_of_jobs(path: Path) -> int:
+        conn = connect(path, read_only=True)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'jobs'").fetchone()[0])
+        finally:
+            conn.close()
+
+    async def scenario() -> None:
+        db = await filled(tmp_path / "optimized.sqlite3")
+        try:
+            await db.optimize()
+            assert statistics_of_jobs(tmp_path / "optimized.sqlite3") > 0
+            fresh = connect(tmp_path / "optimized.sqlite3", read_only=True)
+            try:
+                for name in HOT:  # the reader plans as a connection that loaded the statistics
+                    assert await db._reader_conn.run(plan, name) == plan(fresh, name), name
+            finally:
+                fresh.close()
+        finally:
+            await db.close()
+
+        path = tmp_path / "scratch.sqlite3"
+        db = await Database.open(path, optimize_every_s=0)
+        try:
+            await db._writer_conn.run(make_scratch)
+            guessing = connect(path, read_only=True)
+            assert "scratch_c" in _plan_of(skewed, guessing)[0]
+            guessing.close()
+            await db._reader_conn.run(lambda conn: conn.execute("SELECT COUNT(*) FROM sqlite_schema").fetchall())
+            await db.optimize()
+            fresh = connect(path, read_only=True)
+            try:
+                assert "scratch_b" in _plan_of(skewed, fresh)[0]
+                assert await db._reader_conn.run(partial(_plan_of, skewed)) == _plan_of(skewed, fresh)
+            finally:
+                fresh.close()
+        finally:
+            await db.close()
+
+        closed = await filled(tmp_path / "closed.sqlite3")
+        await closed.close()
+        assert statistics_of_jobs(tmp_path / "closed.sqlite3") > 0
 
     asyncio.run(scenario())

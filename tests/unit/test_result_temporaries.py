@@ -5,6 +5,7 @@ name (`.<job id>.pdb.<hex>.tmp`). The job's next write removes stale ones; delet
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -41,3 +42,20 @@ def test_a_rerun_removes_a_killed_writers_temporaries_and_a_deletion_all_of_them
     assert store.read(JOB, f"{JOB}.pdb") == b"ATOM\n"
     store.remove(JOB)
     assert sorted(p.name for p in store.shard(JOB).iterdir()) == [other.name]
+
+
+def test_finding_a_jobs_files_compiles_no_pattern_per_job(tmp_path: Path) -> None:
+    """Removing a job's files (and a rerun's look for stale temporaries) globbed `<job id>.*`: a new regex per job id
+    in `re`'s process-wide cache (512 entries), evicting every other module's patterns as jobs went by. A listing
+    with a prefix check finds the same files and compiles nothing."""
+    store = ResultStore(tmp_path / "results")
+    ids = [f"2f1c0a9b-0000-4000-8000-{n:012d}" for n in range(40)]
+    for job_id in ids:
+        store.write(job_id, RESULT)
+    kept = leftover(store, f".{ids[0]}.pdb.0badc0de.tmp", 5)
+    re.purge()
+    for job_id in ids[1:]:
+        store.write(job_id, RESULT, rerun=True)
+        store.remove(job_id)
+    assert len(re._cache) <= 2, sorted(map(str, re._cache))[:5]  # type: ignore[attr-defined]
+    assert sorted(p.name for p in store.shard(JOB).iterdir()) == sorted([f"{ids[0]}.pdb", kept.name])
