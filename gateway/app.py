@@ -20,7 +20,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from gateway import dashboard, errors, openapi_route, response_headers, sse
 from gateway.admission import Admission
 from gateway.allowed_hosts import ALLOWED_HOSTS_KEY, allowed_hosts_middleware
-from gateway.body import UPLOAD_BUDGET_KEY, content_encoding, read_body, too_large
+from gateway.body import INLINE_BYTES, UPLOAD_BUDGET_KEY, content_encoding, off_loop, read_body, too_large
 from gateway.errors import ErrorResponse, HttpError
 from gateway.http_rule import (
     NoRoute,
@@ -220,7 +220,10 @@ async def transcode_handler(request: web.Request) -> web.StreamResponse:
     body = await read_body(request, limit=limit, timeout_s=request.app[BODY_TIMEOUT_KEY])
     path_values: tuple[tuple[tuple[str, ...], str], ...] = request[MATCH_VALUES_KEY]
     try:
-        message = build_request(plan, path_values, request.query, body)
+        if len(body) > INLINE_BYTES:  # JSON parsing and transcoding, ~0.3 s for 54 MB: not on the loop
+            message = await off_loop(build_request, plan, path_values, request.query, body)
+        else:
+            message = build_request(plan, path_values, request.query, body)
     except TranscodeError as exc:
         raise HttpError(errors.client_error(400, str(exc))) from None
     metadata = request_metadata(request, request_id, plan)
@@ -232,7 +235,11 @@ async def transcode_handler(request: web.Request) -> web.StreamResponse:
         reply = await request.app[INVOKER_KEY].unary(plan.rule.full_method, message, metadata)
     except RpcFailure as failure:
         raise HttpError(failure_response(failure, request_id)) from None
-    rendered = render_response(plan, reply.message)
+    if not plan.http_body_response and reply.message.ByteSize() > INLINE_BYTES:  # e.g. a job's input with its
+        # 50 MB A3M: encoding it to JSON (~0.3 s) is done off the loop
+        rendered = await off_loop(render_response, plan, reply.message)
+    else:
+        rendered = render_response(plan, reply.message)
     headers = forwarded_headers(reply.metadata)
     headers["Content-Type"] = rendered.content_type
     return web.Response(status=success_status(reply.metadata), body=rendered.data, headers=headers)

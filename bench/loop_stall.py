@@ -1,0 +1,345 @@
+"""Does one big submission freeze the service for everyone else? Event-loop stalls, measured from outside.
+
+    .venv/bin/python bench/loop_stall.py [--baseline DIR | --baseline-ref main] [--rounds 1]
+
+A real `python -m jobservice` (its REST gateway in-process, on the same event loop; Triton down: the jobs stay
+queued) with AlphaFold2 enabled. While the biggest valid AlphaFold2 submissions the routes take are sent one after
+another (POST /v1/predict with a 50M-character A3M, ~54 MB plain and ~130 KB gzip; POST /v1/batch with two jobs of
+half that A3M each), another client, in a process of its own, keeps asking:
+
+- REST GET /v1/health and GET /v1/jobs/{id} (one keep-alive connection each, back to back),
+- gRPC GetHealth on the gRPC port directly,
+- and reads an SSE stream (GET /v1/jobs/{id}/events, keep-alive comments every 50 ms): the gap between lines.
+
+For each probe: p50/p99/max while the service is quiet and while the big bodies are in progress (from the first
+byte sent to the answer). The job service's own work on a submission (its A3M check, in threads but holding the
+GIL; storing and dispatching the job) stalls it too, so a second figure isolates the REST gateway: the tree's
+`gateway.server.start_gateway` alone in a process of its own, over a servicer that answers at once, with the same
+bodies and GET /v1/health asked meanwhile. With `--baseline` (a checkout) or `--baseline-ref` (a git ref, `git archive`d into a
+temporary directory) the same run measures the old code too and prints both side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import http.client
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+from edge_common import REPO, JobServiceUnderTest, start_jobservice, trees
+
+from phonos_config.alphafold2 import MAX_A3M_CHARS
+
+QUERY = "MKTAYIAKQRQISFVKSHFSRQ"
+SSE_KEEPALIVE_S = 0.05
+PROBES = ("rest_health", "rest_get_job", "grpc_health", "sse_gap")
+
+
+def a3m(chars: int) -> str:
+    """A valid A3M of `chars` characters: the query and many short aligned rows (the most lines, so the most
+    JSON escapes, per character)."""
+    head = f">q\n{QUERY}\n"
+    row = f">r\n{QUERY}\n"
+    return head + row * ((chars - len(head)) // len(row))
+
+
+def bodies() -> list[tuple[str, str, bytes, dict[str, str]]]:
+    """(label, path, body, extra headers) of the biggest valid submissions."""
+    one = json.dumps({"model": "alphafold2", "sequence": QUERY,
+                      "params": {"msa_mode": "a3m", "a3m": a3m(MAX_A3M_CHARS)}}).encode()
+    half = {"model": "alphafold2", "sequence": QUERY, "params": {"msa_mode": "a3m", "a3m": a3m(MAX_A3M_CHARS // 2)}}
+    batch = json.dumps({"jobs": [half, half]}).encode()
+    return [
+        (f"predict plain {len(one) / 1e6:.1f} MB", "/v1/predict", one, {}),
+        (f"predict gzip {len(gzip.compress(one, 6)) / 1e3:.0f} KB", "/v1/predict", gzip.compress(one, 6),
+         {"Content-Encoding": "gzip"}),
+        (f"batch plain {len(batch) / 1e6:.1f} MB (2 x 25M-char A3M)", "/v1/batch", batch, {}),
+    ]
+
+
+# --- the other client: a process of its own, so the bench's own work never delays it ------------------
+
+
+def probe_process(http_port: int, grpc_target: str, key: str, job_id: str, stop: Event,
+                  out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    samples = asyncio.run(_probes(http_port, grpc_target, key, job_id, stop))
+    out.put(samples)
+
+
+async def _probes(http_port: int, grpc_target: str, key: str, job_id: str,
+                  stop: Event) -> dict[str, list[tuple[float, float]]]:
+    import grpc
+
+    from phonos.v1 import phonos_pb2 as pb
+
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in PROBES}
+    auth = f"Authorization: Bearer {key}\r\n"
+
+    async def rest(name: str, path: str) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
+        request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n{auth}\r\n".encode()
+        while not stop.is_set():
+            started = time.monotonic()
+            writer.write(request)
+            length = 0
+            status = await reader.readline()
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            samples[name].append((started, time.monotonic() - started))
+            if b" 200 " not in status and b" 503 " not in status:
+                raise RuntimeError(f"{path}: {status!r}")
+            await asyncio.sleep(0.005)
+        writer.close()
+
+    async def grpc_health() -> None:
+        async with grpc.aio.insecure_channel(grpc_target) as channel:
+            call = channel.unary_unary("/phonos.v1.PhonosService/GetHealth",
+                                       request_serializer=pb.GetHealthRequest.SerializeToString,
+                                       response_deserializer=pb.GetHealthResponse.FromString)
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    await call(pb.GetHealthRequest(), timeout=120)
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.UNAVAILABLE:  # "degraded" (Triton down) is an answer too
+                        raise
+                samples["grpc_health"].append((started, time.monotonic() - started))
+                await asyncio.sleep(0.005)
+
+    async def sse() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
+        writer.write(f"GET /v1/jobs/{job_id}/events HTTP/1.1\r\nHost: bench\r\n{auth}"
+                     "Accept: text/event-stream\r\n\r\n".encode())
+        last = time.monotonic()
+        while not stop.is_set():
+            try:
+                line = await asyncio.wait_for(reader.readline(), 0.5)
+            except TimeoutError:
+                continue
+            if not line:
+                raise RuntimeError("the SSE stream ended")
+            now = time.monotonic()
+            samples["sse_gap"].append((last, now - last))
+            last = now
+        writer.close()
+
+    tasks = [asyncio.ensure_future(t) for t in (rest("rest_health", "/v1/health"),
+                                                 rest("rest_get_job", f"/v1/jobs/{job_id}"), grpc_health(), sse())]
+    await asyncio.to_thread(stop.wait)
+    await asyncio.gather(*tasks)
+    return samples
+
+
+# --- the gateway alone: its own work on a big body, nothing else -----------------------------------------
+
+GATEWAY_ALONE = """
+import asyncio, sys
+from gateway.invoker import InProcessInvoker
+from gateway.server import start_gateway
+from jobservice.message_limits import by_full_method
+from phonos.v1 import phonos_pb2 as pb, phonos_pb2_grpc as pb_grpc
+from phonos_common.limits import BodyLimits
+
+class Answers(pb_grpc.PhonosServiceServicer):
+    async def GetHealth(self, request, context):
+        return pb.GetHealthResponse(status="operational", version="v1")
+    async def Predict(self, request, context):
+        return pb.PredictResponse(success=True, job_id="j", model=request.model, status="pending")
+    async def SubmitBatch(self, request, context):
+        return pb.SubmitBatchResponse(success=True)
+
+async def main():
+    runner, port = await start_gateway(InProcessInvoker(Answers()), "127.0.0.1", 0,
+                                       body_limits=BodyLimits(per_method=by_full_method()))
+    print(port, flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the bench closes stdin
+    await runner.cleanup()
+
+asyncio.run(main())
+"""
+
+
+def health_probe(port: int, stop: Event, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    """Runs in its own process: GET /v1/health back to back on one connection, (start, latency) each."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    samples = []
+    while not stop.is_set():
+        started = time.monotonic()
+        connection.request("GET", "/v1/health")
+        connection.getresponse().read()
+        samples.append((started, time.monotonic() - started))
+        time.sleep(0.002)
+    out.put(samples)
+
+
+def gateway_alone(tree: Path, rounds: int) -> dict[str, list[float]]:
+    """Per phase, the GET /v1/health latencies (s) that began within it, against the tree's gateway alone."""
+    server = subprocess.Popen([sys.executable, "-c", GATEWAY_ALONE], cwd=tree, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True,
+                              env={"PYTHONPATH": f"{tree}{os.pathsep}{tree / 'triton_models'}", "PATH": "/usr/bin:/bin"})
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        stop = multiprocessing.Event()
+        out: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+        prober = multiprocessing.Process(target=health_probe, args=(port, stop, out))
+        prober.start()
+        time.sleep(1.0)
+        windows = [("quiet", time.monotonic(), time.monotonic() + 2.0)]
+        time.sleep(2.0)
+        made = bodies()
+        for _ in range(rounds):
+            for label, path, body, headers in made:
+                started = time.monotonic()
+                status, answer = post(port, "none", path, body, headers)
+                windows.append((label, started, time.monotonic()))
+                if status != 200:
+                    raise RuntimeError(f"{label} answered {status}: {answer[:300]!r}")
+        stop.set()
+        samples = out.get(timeout=60)
+        prober.join(30)
+    finally:
+        server.terminate()
+        server.wait(30)
+    phases: dict[str, list[float]] = {}
+    for label, begin, end in windows:
+        phases.setdefault(label, []).extend(latency for at, latency in samples if begin <= at < end)
+    return phases
+
+
+# --- the big submissions ---------------------------------------------------------------------------------
+
+
+def post(port: int, key: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    connection.request("POST", path, body=body, headers={
+        "Authorization": f"Bearer {key}", "Content-Type": "application/json", **headers})
+    response = connection.getresponse()
+    answer = response.read()
+    connection.close()
+    return response.status, answer
+
+
+def measure(service: JobServiceUnderTest, rounds: int, quiet_s: float) -> dict[str, dict[str, list[float]]]:
+    """Per phase ("quiet", each body's label): per probe, the latencies (s) that began within it."""
+    port = service.process.http_port
+    key = service.new_key()
+    status, answer = post(port, key, "/v1/predict", json.dumps({"model": "alphafold2", "sequence": QUERY,
+                                                               "params": {"msa_mode": "single_sequence"}}).encode(), {})
+    if status != 200:
+        raise RuntimeError(f"a small submission answered {status}: {answer[:300]!r}")
+    job_id = json.loads(answer)["job_id"]
+    stop = multiprocessing.Event()
+    out: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    prober = multiprocessing.Process(target=probe_process, args=(port, service.process.grpc_target, key, job_id,
+                                                                 stop, out))
+    prober.start()
+    time.sleep(1.0)  # connected and streaming
+    windows: list[tuple[str, float, float]] = []
+    started = time.monotonic()
+    time.sleep(quiet_s)
+    windows.append(("quiet", started, time.monotonic()))
+    made = bodies()
+    for _ in range(rounds):
+        for label, path, body, headers in made:
+            started = time.monotonic()
+            status, answer = post(port, key, path, body, headers)
+            windows.append((label, started, time.monotonic()))
+            if status != 200:
+                raise RuntimeError(f"{label} answered {status}: {answer[:300]!r}")
+            print(f"  {label}: {status} in {windows[-1][2] - started:.2f} s", flush=True)
+    stop.set()
+    samples = out.get(timeout=120)
+    prober.join(30)
+    phases: dict[str, dict[str, list[float]]] = {}
+    for label, begin, end in windows:
+        phase = phases.setdefault(label, {name: [] for name in PROBES})
+        for name in PROBES:
+            phase[name] += [latency for at, latency in samples[name] if begin <= at < end]
+    return phases
+
+
+def stats(values: list[float]) -> tuple[float, float, float]:
+    """(p50, p99, max) in ms."""
+    if not values:
+        return (float("nan"),) * 3
+    ordered = sorted(values)
+    return (ordered[len(ordered) // 2] * 1000, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+            ordered[-1] * 1000)
+
+
+def report(phases: dict[str, dict[str, list[float]]]) -> dict[str, float]:
+    worst: dict[str, float] = {}
+    for label, probes in phases.items():
+        print(f"  {label}:")
+        for name in PROBES:
+            p50, p99, top = stats(probes[name])
+            print(f"    {name:13s} n={len(probes[name]):5d}  p50 {p50:8.1f} ms  p99 {p99:8.1f} ms  max {top:8.1f} ms")
+            if label != "quiet":
+                worst[f"{name}_max_ms"] = max(worst.get(f"{name}_max_ms", 0.0), top)
+                worst[f"{name}_p99_ms"] = max(worst.get(f"{name}_p99_ms", 0.0), p99)
+    return worst
+
+
+def archived(ref: str, into: Path) -> Path:
+    """`git archive ref` unpacked into `into` (the old code, without touching any checkout)."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", ref], cwd=REPO, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--baseline", type=Path, help="an earlier checkout, measured the same way in this run")
+    parser.add_argument("--baseline-ref", help="a git ref (e.g. main), archived and measured as the baseline")
+    parser.add_argument("--rounds", type=int, default=1, help="times each big body is sent")
+    parser.add_argument("--quiet-seconds", type=float, default=3.0)
+    parser.add_argument("--only", choices=("gateway", "service"), help="one figure of the two")
+    args = parser.parse_args()
+    figures: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline = archived(args.baseline_ref, Path(tmp) / "baseline") if args.baseline_ref else args.baseline
+        for tree in trees(baseline):
+            label = "this tree" if tree == REPO else f"baseline ({args.baseline_ref or tree})"
+            print(f"== {label}", flush=True)
+            worst = 0.0
+            figures[label] = {}
+            for phase, latencies in gateway_alone(tree, args.rounds).items() if args.only != "service" else ():
+                if phase == "quiet":
+                    print("  the REST gateway alone, GET /v1/health:")
+                p50, p99, top = stats(latencies)
+                print(f"    {phase:42s} n={len(latencies):5d}  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  max {top:7.1f} ms",
+                      flush=True)
+                worst = worst if phase == "quiet" else max(worst, top)
+                figures[label]["gateway_alone_health_max_ms"] = worst
+            if args.only == "gateway":
+                continue
+            print("  the job service (its gateway in-process), while the big bodies are submitted:", flush=True)
+            service = start_jobservice(tree, Path(tmp) / f"var{len(figures)}", {
+                "PHONOS_MODELS": "alphafold2,esmfold", "PHONOS_SSE_KEEPALIVE_S": str(SSE_KEEPALIVE_S)})
+            try:
+                figures[label].update(report(measure(service, args.rounds, args.quiet_seconds)))
+            finally:
+                service.stop()
+    if len(figures) == 2:
+        ours, base = figures.values()
+        print("== worst while big bodies were in progress (baseline -> this tree)")
+        for name in ours:
+            print(f"  {name:20s} {base[name]:9.1f} -> {ours[name]:9.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

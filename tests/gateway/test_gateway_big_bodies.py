@@ -1,0 +1,219 @@
+"""A big body's work leaves the event loop free for everyone else (gateway/body.py `off_loop`).
+
+The gateway has one event loop for every client. Inflating a big gzip body, parsing a big JSON body into its message
+and encoding a big reply are done in threads, so another client's request is answered while that work is in
+progress. Was: on the loop, every other request, SSE stream and download waited for it (~0.4 s for a 54 MB
+AlphaFold2 submission, bench/loop_stall.py).
+
+Each test holds the big work in the middle (a `Hold` around the real call, released by the test) and asks
+GET /v1/health meanwhile: answered while held, the work is off the loop; on the loop, the health request could
+only be answered once the hold gave up by itself (`HOLD_S`), and the test says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import random
+import threading
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from gateway import app as gateway_app
+from gateway import json_shape
+from gateway.body import INLINE_BYTES, off_loop
+from gateway.invoker import InProcessInvoker
+from gateway.server import start_gateway
+from phonos.v1 import phonos_pb2 as pb
+from phonos_common.limits import BodyLimits
+from tests.gateway.test_gateway_edge import (
+    PREDICT,
+    HealthServicer,
+    assert_json_error,
+    exchange,
+    gateway,
+    post,
+    run,
+)
+from tests.gateway.test_gateway_integration import AUTH
+
+pytestmark = pytest.mark.integration
+
+MIB = 1024 * 1024
+HOLD_S = 3.0  # how long a held call waits for the test before going on by itself (only on the old code)
+LIMITS = BodyLimits(default=1024, per_method={PREDICT: 8 * MIB})
+HEALTH = b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+BIG_PREDICT = json.dumps({"model": "esmfold", "sequence": "MKTV", "name": "n" * (2 * MIB)}).encode()
+
+
+class Hold:
+    """Holds the first call it wraps (in whatever thread runs it) until `release`, or HOLD_S at most."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.released_in_time: bool | None = None
+
+    def hold(self) -> None:
+        if not self.started.is_set():
+            self.started.set()
+            self.released_in_time = self.release.wait(HOLD_S)
+
+    def around(self, call: Callable[..., Any]) -> Callable[..., Any]:
+        def held(*args: Any, **kwargs: Any) -> Any:
+            self.hold()
+            return call(*args, **kwargs)
+
+        return held
+
+
+async def started(hold: Hold) -> None:
+    """Wait (without blocking the loop) until the held call has begun."""
+    for _ in range(500):
+        if hold.started.is_set():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the big request's work never began")
+
+
+async def health_while_held(port: int, hold: Hold, big_request: bytes) -> bytes:
+    """The big request's answer, after asserting that GET /v1/health was answered while its work was held."""
+    big = asyncio.ensure_future(exchange(port, big_request, wait_s=30))
+    await started(hold)
+    health = await exchange(port, HEALTH, wait_s=30)
+    hold.release.set()
+    answer = await big
+    assert health.startswith(b"HTTP/1.1 503"), health[:200]  # HealthServicer: degraded, 503
+    assert hold.released_in_time, (f"GET /v1/health was answered only after the big request's work went on by "
+                                   f"itself ({HOLD_S} s): that work held the event loop")
+    return answer
+
+
+class _HeldInflater:
+    """zlib's decompress object, held once the body has inflated past INLINE_BYTES (the part done in a thread)."""
+
+    def __init__(self, real: Any, hold: Hold) -> None:
+        self._real = real
+        self._hold = hold
+        self._out = 0
+
+    def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+        if self._out > INLINE_BYTES:
+            self._hold.hold()
+        part: bytes = self._real.decompress(data, max_length)
+        self._out += len(part)
+        return part
+
+    def __getattr__(self, name: str) -> Any:  # eof, unconsumed_tail, unused_data
+        return getattr(self._real, name)
+
+
+def test_another_request_is_answered_while_a_big_body_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    hold = Hold()
+    monkeypatch.setattr(json_shape, "check", hold.around(json_shape.check))  # inside the parse of the body
+
+    async def scenario() -> None:
+        async with gateway(body_limits=LIMITS) as (port, _):
+            answer = await health_while_held(port, hold, post("/v1/predict", BIG_PREDICT))
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+
+    run(scenario)
+
+
+def test_another_request_is_answered_while_a_big_body_is_inflated(monkeypatch: pytest.MonkeyPatch) -> None:
+    hold = Hold()
+    real = zlib.decompressobj
+    monkeypatch.setattr(zlib, "decompressobj", lambda *args: _HeldInflater(real(*args), hold))
+
+    async def scenario() -> None:
+        async with gateway(body_limits=LIMITS) as (port, _):
+            body = gzip.compress(BIG_PREDICT, mtime=0)
+            answer = await health_while_held(port, hold, post("/v1/predict", body, extra="Content-Encoding: gzip\r\n"))
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+
+    run(scenario)
+
+
+class BigInputServicer(HealthServicer):
+    async def GetJobInput(self, request: pb.GetJobInputRequest, context: Any) -> pb.GetJobInputResponse:
+        answer = pb.GetJobInputResponse(job_id=request.job_id, model="alphafold2", sequence="MKTV")
+        answer.params.update({"msa_mode": "a3m", "a3m": ">q\nMKTV\n" * (MIB // 4)})
+        return answer
+
+
+def test_another_request_is_answered_while_a_big_reply_is_encoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    hold = Hold()
+    monkeypatch.setattr(gateway_app, "render_response", hold.around(gateway_app.render_response))
+
+    async def scenario() -> None:
+        runner, port = await start_gateway(InProcessInvoker(BigInputServicer()), "127.0.0.1", 0, body_limits=LIMITS)
+        try:
+            get = f"GET /v1/jobs/j1/input HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\n\r\n".encode()
+            answer = await health_while_held(port, hold, get)
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+            assert json.loads(answer.partition(b"\r\n\r\n")[2])["params"]["a3m"].startswith(">q\nMKTV\n")
+        finally:
+            await runner.cleanup()
+
+    run(scenario)
+
+
+def _damaged_in_the_middle() -> bytes:
+    """A gzip body damaged at three quarters of its stream (inflated there in a thread)."""
+    letters = random.Random(0).choices(b"ACDEFGHIKLMNPQRSTVWY", k=2 * MIB)
+    data = bytearray(gzip.compress(b'{"model": "esmfold", "sequence": "' + bytes(letters) + b'"}', mtime=0))
+    middle = len(data) * 3 // 4
+    data[middle:middle + 64] = bytes(64)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(("body", "status", "needle"), [
+    (gzip.compress(BIG_PREDICT, mtime=0)[:-20], 400, "is not one complete gzip stream"),
+    (_damaged_in_the_middle(), 400, "is not valid gzip data"),
+    (gzip.compress(b"\0" * (9 * MIB), mtime=0), 413, "inflated request body is larger than this route accepts"),
+    (gzip.compress(b'{"model": "esmfold", "x": "' + b"y" * MIB + b'"}', mtime=0), 400, 'unknown field "x"'),
+])
+def test_a_big_bodys_errors_off_the_loop_are_the_same_json_answers(body: bytes, status: int, needle: str) -> None:
+    async def scenario() -> None:
+        async with gateway(body_limits=LIMITS) as (port, _):
+            answer = await exchange(port, post("/v1/predict", body, extra="Content-Encoding: gzip\r\n"), wait_s=30)
+            assert needle in assert_json_error(answer, status)["message"]
+
+    run(scenario)
+
+
+def test_a_lone_surrogate_deep_in_a_big_string_is_found() -> None:
+    """Big strings are searched for lone surrogates a chunk at a time (so the loop can run between the chunks), an
+    ASCII one (the other tests' bodies) not at all: the 400 still names one past the first chunk."""
+    far = ('{"model": "esmfold", "sequence": "MKTV", "name": "' + "é" * (3 * MIB) + '\\ud800"}').encode()
+
+    async def scenario() -> None:
+        async with gateway(body_limits=LIMITS) as (port, _):
+            answer = await exchange(port, post("/v1/predict", far), wait_s=30)
+            assert "name holds an unpaired surrogate" in assert_json_error(answer, 400)["message"]
+
+    run(scenario)
+
+
+def test_cancelled_work_off_the_loop_is_waited_for() -> None:
+    """A request cancelled (the server stopping) while its body is worked on returns only once that work has
+    ended: until then the body is held, and its bytes stay counted in the upload budget."""
+    hold = Hold()
+    stopped: list[bool] = []
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(off_loop(hold.around(lambda: None), stop=lambda: stopped.append(True)))
+        await started(hold)
+        task.cancel()
+        for _ in range(5):  # a few turns of the loop: still waiting for the held work
+            await asyncio.sleep(0)
+        assert not task.done() and stopped == [True]
+        hold.release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(scenario)
