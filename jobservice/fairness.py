@@ -29,8 +29,6 @@ import itertools
 from dataclasses import dataclass
 
 NO_CAP = 2**31 - 1  # PHONOS_MAX_RUNNING_PER_ACCOUNT 0: an account may fill every slot, on every service
-# Entries of `FairQueue._served` at which it first forgets those that decide nothing (then at twice what it kept).
-PRUNE_FIRST_AT = 64
 
 
 @dataclass(frozen=True)
@@ -50,8 +48,7 @@ class FairQueue:
         self._waiting: dict[int, list[tuple[int, str]]] = {}  # account → (arrival, job id), oldest first
         self._accounts: dict[str, int] = {}  # job id → its account, while queued here
         self._running: collections.Counter[int] = collections.Counter()  # account → jobs handed out, not done
-        self._served: dict[int, int] = {}  # account → tick of its latest job handed out (pruned: `_prune`)
-        self._prune_at = PRUNE_FIRST_AT  # `_served`'s size at which `_prune` next looks
+        self._served: dict[int, int] = {}  # account → tick of its latest job handed out
         self._ticks = itertools.count(1)
         self._waiters: list[asyncio.Future[None]] = []
 
@@ -111,31 +108,7 @@ class FairQueue:
         del self._accounts[job_id]
         self._running[account] += 1
         self._served[account] = next(self._ticks)
-        if len(self._served) >= self._prune_at:
-            self._prune()
         return Turn(job_id, account, arrival)
-
-    def _prune(self) -> None:
-        """Forget the latest start of each idle account (nothing waiting, nothing running) that started before
-        every active account (waiting or running) with one last started: `_served` held an entry per account that
-        ever ran a job of the model, for the life of the process.
-
-        Why such an entry decides nothing: its account, idle, is in no choice now. When it queues again it is
-        compared with (a) an account active now or served since: that one's tick is newer than the forgotten one
-        and newer than 0, so it goes first either way; (b) an account waiting now that never ran one (0): the tie
-        on 0 falls to the oldest arrival, and that account's is older than the returning job's, so it goes first
-        either way. Only against an account with no entry that queues after it comes back, or another forgotten
-        one, is it taken by arrival rather than by a start both made before every account active now: keeping
-        that order for ever needs an entry per account ever served, which is what grew.
-
-        Amortised: a look reads every entry, and the next one comes when the map has doubled (PRUNE_FIRST_AT at
-        least), so the cost per job handed out stays constant."""
-        active = self._waiting.keys() | self._running.keys()
-        floor = min((self._served[a] for a in active if a in self._served), default=None)
-        for account in [a for a, tick in self._served.items()
-                        if a not in active and (floor is None or tick < floor)]:
-            del self._served[account]
-        self._prune_at = max(PRUNE_FIRST_AT, 2 * len(self._served))
 
     def _insert(self, job_id: str, account_id: int, arrival: int) -> None:
         if job_id in self._accounts:
