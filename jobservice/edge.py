@@ -27,7 +27,7 @@ call to a method this server does not serve (an unknown method or service) is UN
 request id as well: grpc's own answer to one carried no trailers at all, so a support ticket had no id.
 
 What a client holds in progress is bounded per client unit and in all (jobservice/grpc_in_flight.py): each
-unary call's message is counted from its read until its handler has answered, and a download (DownloadJobOutput,
+unary call's message over 64 KiB is counted from its read until its handler has answered, and a download (DownloadJobOutput,
 DownloadSharedJobOutput) takes a slot after admission, before the file is read, given back when grpc has finished
 the call (sent the file, or the client left). Past either: RESOURCE_EXHAUSTED with `retry-after`, through status_map.
 A download is served as stream-stream (identical on the wire, as unary calls are served as stream-unary), so its
@@ -56,7 +56,7 @@ import grpc
 from jobservice.admission import KeyAdmission, repeated_metadata
 from jobservice.errors import InvalidArgument, PhonosError, RequestTimeout, RequestTooLarge, TooManyInProgress
 from jobservice.grpc_in_flight import NOTHING_HELD, GrpcInFlight, Held
-from jobservice.message_limits import request_limit
+from jobservice.message_limits import SMALL_REQUEST_BYTES, request_limit
 from jobservice.status_map import TITLE_KEY, grpc_status
 from phonos_common.forwarded import CLIENT_ADDRESS_METADATA, client_unit, real_client, trusted_peer
 from phonos_common.ratelog import RateLimitedLog
@@ -183,9 +183,13 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         """Admit the call, read, count and parse its message, and run the unary handler: its response."""
         await self._admit(method, details, context)
         raw = await self._read(method, context)
-        # Counted until the handler has answered: the raw message, the parsed one and the handler's copies.
+        # Counted until the handler has answered: the raw message, the parsed one and the handler's copies. A
+        # message no bigger than any rpc may always send (SMALL_REQUEST_BYTES: a poll, a list, a health check) is not
+        # counted, as a REST request without a body is not: a client's big upload in progress, or everyone's, must
+        # never refuse its GetJob.
         size = len(raw)
-        body = await self._take(context, lambda in_flight, client: in_flight.request_bytes.take(client, size))
+        body = NOTHING_HELD if size <= SMALL_REQUEST_BYTES else await self._take(
+            context, lambda in_flight, client: in_flight.request_bytes.take(client, size))
         try:
             request = await self._parse(method, raw, handler, context)
             del raw

@@ -16,7 +16,9 @@ reads nothing and answers nothing has its connection closed by the keepalive pin
 about 80 s), which ends its calls and frees their memory; one that answers the pings but never opens its window
 holds its slots, at most `per_client`, until it leaves.
 
-Request bytes: a unary call's message is counted from when the edge has read it until its handler has answered
+Request bytes: a unary call's message over 64 KiB (message_limits.SMALL_REQUEST_BYTES, what any rpc may send: polls,
+lists and health checks are never refused for others' bytes) is counted from when the edge has read it until its
+handler has answered
 (the raw message, the parsed one and what the handler makes of them: about three times its size at the peak).
 grpc core receives the whole message before the edge can see any of it, so the budget cannot refuse a message
 before it arrives: core's own buffering is bounded per call by `max_receive_message_length` (message_limits) and
@@ -28,7 +30,8 @@ client the edge determined: the peer, or the client a trusted proxy names. So a 
 (a trusted proxy) count against the client it forwards for, never all under the gateway's address (which would
 shut every REST client out after `per_client`), and several gateways together still meet this port's totals. The
 gateway counts the same client with its own budget first, and its slot spans the whole call, so with equal
-settings this count is never the one that refuses its clients. The gateway inside the job service's process does
+settings this count is almost never the one that refuses its clients (one that left a download and asks again at
+once may meet it until grpc has ended the first call: a 429 all the same). The gateway inside the job service's process does
 not call through this port at all: its own budget (gateway/downloads.py, gateway/uploads.py) is the one there.
 """
 
@@ -39,6 +42,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from jobservice import metrics
 from jobservice.errors import TooManyInProgress
 from phonos_common.ratelog import RateLimitedLog
 
@@ -51,15 +55,16 @@ class Counted:
     """What a budget counts, in the words of its refusals and log lines."""
 
     what: str  # "downloads", "request bytes"
+    metric: str  # the `limit` label of phonos_grpc_in_flight_rejections_total
     action: str  # the log lines' action prefix
     total_setting: str  # named in the warning when the server-wide total refuses
     amount: Callable[[int], str]  # a limit in words: "2 at once", "at most 256 MiB at once"
     wait: str  # what a client refused for its own in-progress ones should wait for
 
 
-DOWNLOADS = Counted("downloads", "grpc.downloads", "PHONOS_GRPC_MAX_DOWNLOADS", lambda n: f"{n} at once",
+DOWNLOADS = Counted("downloads", "downloads", "grpc.downloads", "PHONOS_GRPC_MAX_DOWNLOADS", lambda n: f"{n} at once",
                     "wait for one to finish")
-REQUEST_BYTES = Counted("request bytes", "grpc.uploads", "PHONOS_GRPC_MAX_UPLOAD_BYTES",
+REQUEST_BYTES = Counted("request bytes", "request_bytes", "grpc.uploads", "PHONOS_GRPC_MAX_UPLOAD_BYTES",
                         lambda n: f"at most {n / MIB:g} MiB at once", "wait for your other requests to finish")
 
 
@@ -82,11 +87,13 @@ class InFlight:
         """Count `amount` for `client` (a client unit) until the returned `Held` is given back."""
         counted, held = self.counted, self._by_client[client]
         if held > 0 and held + amount > self.per_client:
+            metrics.in_flight_refused(counted.metric, "client")
             self._log.log(logging.INFO, f"{counted.action}_refused", "refused %s from %s: %d in progress from that "
                           "address", counted.what, client, held)
             raise TooManyInProgress(f"Too many {counted.what} in progress from your address "
                                     f"({counted.amount(self.per_client)}); {counted.wait}")
         if self.in_progress > 0 and self.in_progress + amount > self.total:
+            metrics.in_flight_refused(counted.metric, "server")
             self._log.log(logging.WARNING, f"{counted.action}_full", "refused %s from %s: %d in progress in all "
                           "(%s)", counted.what, client, self.in_progress, counted.total_setting)
             raise TooManyInProgress(f"Too many {counted.what} in progress on this server "

@@ -70,6 +70,13 @@ WEBHOOK_DELIVERIES = Counter(
 )
 RATE_LIMITED = Counter("phonos_rate_limit_rejections", "Requests refused for the key's rate limit (429)",
                        ["transport"])
+# The gRPC port's in-progress budgets (jobservice/grpc_in_flight.py): limit "downloads" or "request_bytes", scope
+# "client" (one address had its share: its own retries) or "server" (everyone's together: raise the PHONOS_GRPC_MAX_*).
+IN_FLIGHT_LIMITS = ("downloads", "request_bytes")
+IN_FLIGHT_SCOPES = ("client", "server")
+IN_FLIGHT_REFUSED = Counter("phonos_grpc_in_flight_rejections",
+                            "gRPC calls refused for downloads or request bytes in progress (RESOURCE_EXHAUSTED, a 429)",
+                            ["limit", "scope"])
 AUTH_THROTTLED = Counter("phonos_auth_throttle_rejections",
                          "Requests refused at the edge because their address kept failing authentication (429)")
 RESULTS_SWEPT = Counter("phonos_result_retention_jobs",
@@ -146,6 +153,9 @@ def initialise(models: Iterable[str]) -> None:
         STORAGE_FULL.labels(store)
     for kind in ORPHAN_KINDS:
         RESULT_ORPHANS_REMOVED.labels(kind)
+    for limit in IN_FLIGHT_LIMITS:
+        for scope in IN_FLIGHT_SCOPES:
+            IN_FLIGHT_REFUSED.labels(limit, scope)
 
 
 def storage_full(store: str) -> None:
@@ -225,6 +235,10 @@ def webhook_delivery(event: str, outcome: str) -> None:
 
 def rate_limited(transport: str) -> None:
     RATE_LIMITED.labels(transport).inc()
+
+
+def in_flight_refused(limit: str, scope: str) -> None:
+    IN_FLIGHT_REFUSED.labels(limit, scope).inc()
 
 
 def auth_throttled() -> None:

@@ -121,16 +121,25 @@ def test_a_client_past_its_download_slots_is_told_when_to_retry_while_others_dow
     wait_until(lambda: download(service, key, job_id, "10.0.0.1")[0] == grpc.StatusCode.OK, timeout_s=15)
 
 
+def refusals(service: InProcessService, limit: str, scope: str) -> float:
+    """phonos_grpc_in_flight_rejections_total{limit, scope} in a scrape of the service's /metrics."""
+    return service.scrape().get(("phonos_grpc_in_flight_rejections_total", (("limit", limit), ("scope", scope))), 0.0)
+
+
 def test_the_refusal_says_which_limit(service: InProcessService, big_job: tuple[str, str]) -> None:
+    """...to the client, and to the operator's dashboard (a counter by limit and scope)."""
     key, job_id = big_job
     nothing_in_progress(service)
+    before = {scope: refusals(service, "downloads", scope) for scope in ("client", "server")}
     held = [unread(service, key, job_id, client) for client in ("10.0.1.1", "10.0.1.1", "10.0.1.2")]
     try:
         details, _ = refused(service, key, job_id, "10.0.1.1")
         assert details == "Too many downloads in progress from your address (2 at once); wait for one to finish"
+        assert refusals(service, "downloads", "client") == before["client"] + 1
         details, trailers = refused(service, key, job_id, "10.0.1.3")
         assert details == "Too many downloads in progress on this server (3 at once); try again in 5 s"
         assert trailers["retry-after"] == "5"
+        assert refusals(service, "downloads", "server") == before["server"] + 1
     finally:
         closed(held)
 
@@ -185,6 +194,15 @@ def test_request_bytes_in_flight_are_bounded_per_client_and_in_all(service: InPr
                 everyone.give_back()
         finally:
             elsewhere.give_back()
+        # A small message (a poll, a list) is never counted, as a REST request without a body is not: a client's
+        # whole budget in progress does not refuse it.
+        full = service.call(take("10.0.3.4", 3 * MIB))
+        try:
+            listed = stub.ListJobs(pb.ListJobsRequest(status="completed"), timeout=30,  # a few bytes
+                                   metadata=(("authorization", f"Bearer {key}"), (FORWARDED, "10.0.3.4")))
+            assert list(listed.jobs) == [] and budget.held_by("10.0.3.4") == 3 * MIB
+        finally:
+            full.give_back()
         # One message alone always fits, past the client's budget (and each call gives its bytes back).
         assert predict("10.0.3.1", 4 * MIB).code() == grpc.StatusCode.INVALID_ARGUMENT
     nothing_in_progress(service)
