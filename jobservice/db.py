@@ -367,20 +367,25 @@ class Database:
         await self._reader_conn.close()
         await self._writer_conn.close()
 
-    async def optimize(self) -> None:
-        """`PRAGMA optimize` on both connections (each judges the tables its own queries used: the reader's are
-        most of them), then each re-reads the statistics the other wrote: SQLite loads them with the schema, and
+    async def optimize(self) -> list[str]:
+        """`PRAGMA optimize` on both connections (each judges the tables its own queries used: the reader's are most
+        of them; the reader skips what the writer just did), then each re-reads the statistics the other wrote: SQLite loads them with the schema, and
         an ANALYZE on one connection leaves another planning by what it had. Under the writer lock: the reader
-        writes sqlite_stat1 here, and SQLite has one writer at a time."""
+        writes sqlite_stat1 here, and SQLite has one writer at a time. Returns the ANALYZE statements run."""
         async with self._lock:
             with constraints(self.storage):
-                analyzed = await self._writer_conn.run(_optimize)
-                analyzed += await self._reader_conn.run(_optimize)
-                if analyzed:
-                    await self._writer_conn.run(_reload_statistics)
+                by_writer = await self._writer_conn.run(_optimize)
+                # Not again what the writer just analyzed: a reader that planned by older statistics of a table asks
+                # for it too (even after re-reading them: SQLite marks the table by the queries that used them).
+                by_reader = await self._reader_conn.run(_optimize, frozenset(by_writer))
+                if by_writer:
                     await self._reader_conn.run(_reload_statistics)
+                if by_reader:
+                    await self._writer_conn.run(_reload_statistics)
+        analyzed = by_writer + by_reader
         if analyzed:
             log.info("planner statistics updated: %s", "; ".join(analyzed), extra={"action": "database.optimized"})
+        return analyzed
 
     async def write_one(self, name: str, params: Params | None = None) -> Row | None:
         """One writing statement, atomic on its own (triggers included); its first RETURNING row."""
@@ -485,15 +490,17 @@ def _rollback_if_open(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
-def _optimize(conn: sqlite3.Connection) -> list[str]:
-    """`PRAGMA optimize` on this connection; the ANALYZE statements it ran. The reader is query_only: lifted for
-    this alone (SQLite writes the statistics through the connection whose queries asked for them)."""
+def _optimize(conn: sqlite3.Connection, skip: frozenset[str] = frozenset()) -> list[str]:
+    """What `PRAGMA optimize` would run on this connection, less the statements in `skip`, run; the ANALYZE
+    statements run. The reader is query_only: lifted for this alone (SQLite writes the statistics through the
+    connection whose queries asked for them)."""
     with _writable(conn):
         # mask 0x10002: what the default does, and from SQLite 3.46 on for every table, not only those this
-        # connection used. 0x01 (debug) lists what it would run without running it: asked first, for the log line.
-        planned = [row[0] for row in conn.execute("PRAGMA optimize=0x10003").fetchall()]
-        if planned:
-            conn.execute("PRAGMA optimize=0x10002").fetchall()
+        # connection used. 0x01 (debug) lists the ANALYZE statements it would run without running them; they are
+        # run here as listed (the connection's analysis_limit applies to them as to the pragma's own).
+        planned = [row[0] for row in conn.execute("PRAGMA optimize=0x10003").fetchall() if row[0] not in skip]
+        for statement in planned:
+            conn.execute(statement)
     return planned
 
 

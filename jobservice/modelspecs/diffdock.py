@@ -98,7 +98,9 @@ SUBMIT_EMBED_CHECK_S = 5.0
 _EMBED_CHECKS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="diffdock-embed-check")
 # The check each account has in `_EMBED_CHECKS` (queued or running), until its thread is done with it (which may be
 # after its submission stopped waiting): at most one per account, so one key's slow ligands hold one thread, never
-# both, and another account's ligand always finds one. Threads of the loop and of the pool read it: under the lock.
+# both, and another account's ligand finds the other (unless a second account's slow check holds it). The price: an
+# account's next ligand waits for its own slow check's thread (RDKit may run past its budget) and may be accepted
+# undecided where a free thread would have decided it. Threads of the loop and of the pool read it: under the lock.
 _IN_FLIGHT: dict[object, Future[None]] = {}
 _IN_FLIGHT_LOCK = threading.RLock()  # reentrant: a check already done runs `_forget` in add_done_callback
 # params.ligand_smiles is read up to this length so that a pasted ligand file (an SDF of one ligand is 2-20 kB)

@@ -255,3 +255,38 @@ def test_optimize_writes_statistics_that_both_connections_plan_by(tmp_path: Path
         assert statistics_of_jobs(tmp_path / "closed.sqlite3") > 0
 
     asyncio.run(scenario())
+
+
+def test_a_later_round_analyzes_each_table_once(tmp_path: Path) -> None:
+    """Once statistics exist, a table both connections' queries used and that grew is analyzed by the writer, not
+    again by the reader (which planned by the older statistics and asks for it too): was twice, under the writer
+    lock, each round."""
+    from jobservice.accounts import Accounts
+    from jobservice.jobs import JobStore, NewJob
+    from jobservice.modelspecs.base import ValidatedJob
+
+    job = NewJob(model="esmfold", name=None, request=ValidatedJob(sequence="MKV", params={}), cost=1)
+
+    async def scenario() -> list[str]:
+        db = await Database.open(tmp_path / "rounds.sqlite3", optimize_every_s=0)
+        try:
+            ada = (await Accounts(db).create("ada", email=None, credits=100_000, rate_limit=60)).account_id
+
+            async def used_by_both() -> None:
+                await JobStore(db).page(ada, status=None, model=None, name=None, limit=10, offset=0)
+                await db._writer_conn.run(
+                    lambda conn: conn.execute("SELECT id FROM jobs WHERE account_id = ?", (ada,)).fetchall())
+
+            await JobStore(db).submit(ada, [job] * 20)
+            await used_by_both()
+            await db.optimize()
+            for _ in range(30):  # 25x the rows the first round saw: worth analyzing again
+                await JobStore(db).submit(ada, [job] * 100)
+            await used_by_both()
+            return await db.optimize()
+        finally:
+            await db.close()
+
+    second = asyncio.run(scenario())
+    assert 'ANALYZE "main"."jobs"' in second
+    assert len(second) == len(set(second)), second
