@@ -1,0 +1,53 @@
+"""A big job's O(size) steps, done in threads of their own instead of on the job service's event loop.
+
+The job service has one event loop for every user's calls, SSE streams, dispatch and webhook deliveries. A ~54 MB
+AlphaFold2 job (a 50M-character A3M) held it per step: its stored request's JSON text (0.2-0.34 s at submission),
+the stored request read back and its 50 MB tensor built after a claim (0.26-0.82 s), the request's protobuf params
+turned into a dict (~30 ms), and everyone else waited (bench/loop_stall.py). Those steps run here when the job is
+big (`INLINE_CHARS`): small jobs stay on the loop, where the thread hop would cost more than the work.
+
+Two threads: big jobs queue behind each other, never behind (or in front of) the A3M checks
+(jobservice/modelspecs/text_checks.py: seconds each) or what else goes to `asyncio.to_thread`. A step cancelled
+while its thread works runs to its end there and its result is dropped: each step only computes (nothing is
+written in the thread), so nothing is written twice or lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# Characters (or bytes) up to which a step stays on the loop: ~1 ms of JSON encoding or tensor building at most.
+INLINE_CHARS = 256 * 1024
+BIG_WORK = ThreadPoolExecutor(max_workers=2, thread_name_prefix="job-big-work")
+
+
+def is_big(size: int) -> bool:
+    return size > INLINE_CHARS
+
+
+async def off_loop(size: int, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`work(*args, **kwargs)`: on the loop for `size` up to INLINE_CHARS, else in BIG_WORK (its exception raised
+    here)."""
+    if not is_big(size):
+        return work(*args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(BIG_WORK, functools.partial(work, *args, **kwargs))
+
+
+def text_size(value: object) -> int:
+    """About the JSON size of a parsed JSON value: the lengths of its strings (what a big request is made of), one
+    per other leaf. Linear in the number of values, not in their characters: a 50 MB A3M is one `len`."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, Mapping):
+        return sum(len(key) + text_size(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return sum(text_size(item) for item in value)
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    return 1
