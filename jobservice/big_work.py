@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
+import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+# How much of a long string one C call escapes: a thread holds the GIL for the whole of one call (json.dumps of a
+# 50 MB string: ~0.2 s during which the loop could not run either), and hands it on between calls.
+PIECE_CHARS = 256 * 1024
 # Characters (or bytes) up to which a step stays on the loop: ~1 ms of JSON encoding or tensor building at most.
 INLINE_CHARS = 256 * 1024
 BIG_WORK = ThreadPoolExecutor(max_workers=2, thread_name_prefix="job-big-work")
@@ -51,3 +56,41 @@ def text_size(value: object) -> int:
     if isinstance(value, (bytes, bytearray)):
         return len(value)
     return 1
+
+
+def dumps(value: object) -> str:
+    """`json.dumps(value)`, the same text, its long strings escaped a piece (PIECE_CHARS) at a time.
+
+    JSON escapes a string code point by code point (a non-BMP character is one code point in a str, written as its
+    surrogate pair), so the pieces' escapes joined are the whole string's. The long strings are swapped for unique
+    placeholders, the rest is written by json.dumps itself (same separators, numbers, key order), then each
+    placeholder's literal is replaced by the pieces."""
+    token = uuid.uuid4().hex
+    long_texts: list[str] = []
+
+    def swap(item: object) -> object:
+        if isinstance(item, str):
+            if len(item) <= PIECE_CHARS:
+                return item
+            long_texts.append(item)
+            return f"{token}-{len(long_texts) - 1}"
+        if isinstance(item, dict):
+            return {key: swap(inner) for key, inner in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [swap(inner) for inner in item]
+        return item
+
+    skeleton = json.dumps(swap(value))
+    if not long_texts:
+        return skeleton
+    parts: list[str] = []
+    at = 0
+    for index, text in enumerate(long_texts):  # in json.dumps' own order: dicts' and lists' order
+        literal = f'"{token}-{index}"'
+        found = skeleton.index(literal, at)
+        parts += [skeleton[at:found], '"']
+        parts += (json.dumps(text[start:start + PIECE_CHARS])[1:-1] for start in range(0, len(text), PIECE_CHARS))
+        parts.append('"')
+        at = found + len(literal)
+    parts.append(skeleton[at:])
+    return "".join(parts)

@@ -164,7 +164,7 @@ class ClaimedJob:
 
 
 def _request_texts(requests: list[dict[str, Any]]) -> list[str]:
-    return [json.dumps(request) for request in requests]
+    return [big_work.dumps(request) for request in requests]  # json.dumps' text, the GIL handed on meanwhile
 
 
 def _requeue_reason(row: Row) -> RequeueReason | None:

@@ -93,8 +93,10 @@ def answered_while_held(service: InProcessService, hold: Hold) -> tuple[requests
 
 
 def _is_stored_request(value: object, *args: Any, **kwargs: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"sequence", "params"} and \
-        value["params"].get("a3m") == A3M
+    """The big job's stored request (its A3M itself, or in its place what jobservice/big_work.py `dumps` writes
+    a piece at a time)."""
+    return isinstance(value, dict) and set(value) == {"sequence", "params"} and value["sequence"] == QUERY and \
+        "a3m" in value["params"]
 
 
 def _is_stored_request_text(text: object, *args: Any, **kwargs: Any) -> bool:
