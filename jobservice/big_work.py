@@ -94,3 +94,82 @@ def dumps(value: object) -> str:
         at = found + len(literal)
     parts.append(skeleton[at:])
     return "".join(parts)
+
+
+# More quotes than this in a text (a 50 MB A3M whose headers are full of them) and `loads` is json.loads: each quote
+# costs a step of Python to find the literals' ends.
+_MAX_QUOTES = 100_000
+_LOW_SURROGATES = ("dc", "dd", "de", "df")
+
+
+def loads(text: str) -> Any:
+    """`json.loads(text)`, the same value, its long string literals decoded a piece (PIECE_CHARS) at a time: for
+    the JSON texts json.dumps writes (ASCII), e.g. a big job's stored request. Anything else (non-ASCII text, many
+    quotes, no long literal, text that is not JSON) is json.loads' alone, its errors included.
+
+    Pieces are cut before an escape (a '\\' not itself escaped) other than a low surrogate's '\\udcXX' (the second
+    half of a pair stays with its first), so each piece decodes alone to its part of the string."""
+    if len(text) <= PIECE_CHARS or not text.isascii() or text.count('"') > _MAX_QUOTES:
+        return json.loads(text)
+    literals: list[tuple[int, int]] = []  # (first character, closing quote) of each long string literal
+    at = text.find('"')
+    while at >= 0:
+        end = _closing_quote(text, at)
+        if end < 0:
+            return json.loads(text)  # not JSON: json.loads says why
+        if end - at - 1 > PIECE_CHARS:
+            literals.append((at + 1, end))
+        at = text.find('"', end + 1)
+    if not literals:
+        return json.loads(text)
+    token = uuid.uuid4().hex
+    parts: list[str] = []
+    done = 0
+    for index, (start, end) in enumerate(literals):
+        parts += [text[done:start], f"{token}-{index}"]
+        done = end
+    parts.append(text[done:])
+    try:
+        skeleton = json.loads("".join(parts))
+        decoded = {f"{token}-{index}": _decoded(text, start, end) for index, (start, end) in enumerate(literals)}
+    except ValueError:
+        return json.loads(text)  # not JSON: json.loads says why, where in the whole text
+
+    def unswap(item: Any) -> Any:
+        if isinstance(item, str):
+            return decoded.get(item, item)
+        if isinstance(item, dict):
+            return {unswap(key): unswap(inner) for key, inner in item.items()}
+        if isinstance(item, list):
+            return [unswap(inner) for inner in item]
+        return item
+
+    return unswap(skeleton)
+
+
+def _closing_quote(text: str, opening: int) -> int:
+    """The index of the quote closing the literal opened at `opening`: the next one not escaped; -1 if none."""
+    end = text.find('"', opening + 1)
+    while end >= 0:
+        before = end - 1
+        while text[before] == "\\":
+            before -= 1
+        if (end - 1 - before) % 2 == 0:  # an even run of backslashes: escaped backslashes, the quote is real
+            return end
+        end = text.find('"', end + 1)
+    return -1
+
+
+def _decoded(text: str, start: int, end: int) -> str:
+    pieces: list[str] = []
+    while end - start > PIECE_CHARS:
+        cut = text.find("\\", start + PIECE_CHARS, end)
+        while cut >= 0 and (text[cut - 1] == "\\" or
+                            (text.startswith("\\u", cut) and text[cut + 2:cut + 4].lower() in _LOW_SURROGATES)):
+            cut = text.find("\\", cut + 1, end)
+        if cut < 0:
+            break
+        pieces.append(json.loads(f'"{text[start:cut]}"'))
+        start = cut
+    pieces.append(json.loads(f'"{text[start:end]}"'))
+    return "".join(pieces)

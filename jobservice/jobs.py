@@ -151,7 +151,7 @@ class ClaimedJob:
 
     @functools.cached_property
     def request(self) -> ValidatedJob:
-        request = json.loads(self.request_json)
+        request = big_work.loads(self.request_json)  # json.loads' value; a 50 MB A3M's decoded a piece at a time
         return ValidatedJob(sequence=request["sequence"], params=request["params"])
 
     @property

@@ -100,7 +100,8 @@ def _is_stored_request(value: object, *args: Any, **kwargs: Any) -> bool:
 
 
 def _is_stored_request_text(text: object, *args: Any, **kwargs: Any) -> bool:
-    return isinstance(text, str) and text.startswith('{"sequence"') and len(text) > INLINE_CHARS
+    """The big job's stored request, whole or (jobservice/big_work.py `loads`) with its A3M's text left out."""
+    return isinstance(text, str) and text.startswith('{"sequence"') and '"a3m"' in text
 
 
 def _is_big_params(message: object, *args: Any, **kwargs: Any) -> bool:

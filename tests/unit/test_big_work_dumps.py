@@ -1,7 +1,9 @@
-"""`big_work.dumps` writes exactly json.dumps' text, its long strings escaped a piece at a time.
+"""`big_work.dumps` writes exactly json.dumps' text, and `big_work.loads` reads exactly json.loads' value, their long
+strings escaped (decoded) a piece at a time.
 
 A big job's stored request and AlphaFold2's REQUEST tensor are JSON texts of a 50 MB A3M; json.dumps escapes such
-a string in one C call that holds the GIL throughout (~0.2 s), so even in a thread it stopped the event loop. The
+a string in one C call that holds the GIL throughout (~0.3 s; json.loads ~0.14 s at dispatch), so even in a thread it
+stopped the event loop. The
 pieces must join to the very same text: here over strings that stress the cut (escapes, non-BMP characters
 written as surrogate pairs, lone surrogates, control characters), nested and in every position.
 """
@@ -57,3 +59,24 @@ def test_a_stored_request_of_a_long_a3m() -> None:
 def test_what_json_dumps_refuses_is_refused() -> None:
     with pytest.raises(TypeError):
         big_work.dumps({"a": {1, 2}})
+
+
+def test_the_value_is_json_loads_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(big_work, "PIECE_CHARS", 7)
+    rng = random.Random(5)
+    for _ in range(2000):
+        item = value(rng)
+        text = json.dumps(item)
+        # Compared through their text (json.dumps is one-to-one on what json.loads gives; NaN != NaN as values).
+        assert json.dumps(big_work.loads(text)) == json.dumps(json.loads(text)) == text
+
+
+@pytest.mark.parametrize("text", ['{"a": "' + "x" * 40 + '\\', '{"a": "' + "x" * 40 + '\\q"}',
+                                  '["' + "y" * 40 + '"] tail', '{"a": "' + "\\" * 30 + '"', "é" * 50])
+def test_what_json_loads_refuses_is_refused_alike(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    monkeypatch.setattr(big_work, "PIECE_CHARS", 7)
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(text)
+    with pytest.raises(json.JSONDecodeError) as got:
+        big_work.loads(text)
+    assert str(got.value) == str(expected.value)
