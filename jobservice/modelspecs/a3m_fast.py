@@ -2,8 +2,8 @@
 
 That parser is pure Python per line and per record: a 50M-character A3M of 22-residue rows took 8.4 s in a
 submission-text thread, holding the GIL, and everyone else's calls waited ~10x longer meanwhile (p50 0.7 -> 6-8 ms).
-Most A3Ms are written one way (ColabFold's, hhblits' after its '#' line, ours): a '>' header line, then the row on
-one line of letters and '-'. Such a text is checked here with whole-block string operations that run in C, a block
+Most A3Ms are written one way (ColabFold's, hhblits', ours, after any '#' lines at the top): a '>' header line, then
+the row on one line of letters and '-'. Such a text is checked here with whole-block string operations that run in C, a block
 of about `BLOCK_CHARS` at a time so the GIL is handed on between them (0.4-0.6 s for those 50M characters).
 
 `accepts` says yes only for a text the parser accepts (and then nothing else is needed); "no" means "not proven
@@ -23,17 +23,19 @@ _ROW_BYTES = bytes(range(ord("A"), ord("Z") + 1)) + _LOWER + b"-\n"
 def accepts(text: str, query: str) -> bool:
     """True when `parse_a3m(text, query)` accepts `text`, shown by its simplest form: every record is one header line
     and one row line (letters and '-', exactly len(query) of them upper case or '-'), the first row the query."""
-    if not query or not text.startswith(">") or not text.isascii():
-        return False
-    if any(end in text for end in _OTHER_LINE_ENDS):
+    if not query or not text.isascii() or any(end in text for end in _OTHER_LINE_ENDS):
         return False
     if not text.endswith("\n"):
         text += "\n"  # a last line without its '\n' is the same line
-    first_row = text.find("\n") + 1
+    start = 0
+    while text.startswith("#", start):  # hhblits' and ColabFold's first lines: the parser skips '#' lines
+        start = text.find("\n", start) + 1
+    if not text.startswith(">", start):
+        return False
+    first_row = text.find("\n", start) + 1
     if not text.startswith(query + "\n", first_row):
         return False
     end_of_text = len(text)
-    start = 0
     while start < end_of_text:
         # Blocks end where a record starts ("\n>"): in a text of this form only headers start with '>'.
         cut = text.find("\n>", start + BLOCK_CHARS)

@@ -32,7 +32,8 @@ def usual(rng: random.Random, records: int) -> str:
         row = "".join(rng.choice("ACDEFGHIKLMNPQRSTVWY-") + "".join(rng.choice("acdefg") for _ in range(rng.choice(
             (0, 0, 0, 1, 3)))) for _ in QUERY)
         lines += [f">hit_{index} {rng.choice(['', 'e=1e-5', 'tax=9606 ><'])}", row]
-    return "\n".join(lines) + rng.choice(["\n", ""])
+    top = rng.choice(["", "", "#22\t1\n", "#hhblits -i query\n#2\n"])  # ColabFold's, hhblits' first lines
+    return top + "\n".join(lines) + rng.choice(["\n", ""])
 
 
 def parser_accepts(text: str) -> bool:
@@ -92,7 +93,10 @@ def test_nothing_the_parser_refuses_is_accepted() -> None:
     f">q\n{QUERY}\n>h\n>i\n{QUERY}\n{QUERY}\n",  # two headers, then two rows
     f">q\n{QUERY}\n>h\r{QUERY}\n",  # a '\r' splits the header line for the parser
     f">q\n{QUERY[::-1]}\n",  # the first row is not the query
-    f"#hhblits\n>q\n{QUERY}\n",  # a form the quick check leaves to the parser
+    f"#hhblits\n>q\n{QUERY}\n",  # a '#' line first: skipped by both
+    "#a\n#b\n",  # no record after the '#' lines
+    f"#a\n>q\n{QUERY}\n#b\n>h\n{QUERY}\n",  # a '#' line among the records: the parser's
+    f">q\n{QUERY}\n>h\n{QUERY}.\n",  # '.' padding: the parser's
 ])
 def test_edge_cases_agree_with_the_parser_or_go_to_it(text: str) -> None:
     assert not a3m_fast.accepts(text, QUERY) or parser_accepts(text)
