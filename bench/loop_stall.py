@@ -2,8 +2,11 @@
 
     .venv/bin/python bench/loop_stall.py [--baseline DIR | --baseline-ref main] [--rounds 1]
 
-A real `python -m jobservice` (its REST gateway in-process, on the same event loop; Triton down: the jobs stay
-queued) with AlphaFold2 enabled. While the biggest valid AlphaFold2 submissions the routes take are sent one after
+A real `python -m jobservice` (its REST gateway in-process, on the same event loop) with AlphaFold2 enabled, and
+a Triton twin (`--triton twin`, the default: a gRPC server of Triton's protocol in a process of its own, live and
+ready, that reads each AlphaFold2 request whole and refuses it INVALID_ARGUMENT, so every big job is claimed, its
+stored request read back, its tensor built and sent; ESMFold requests it holds for ever) or none (`--triton down`:
+the jobs stay queued). While the biggest valid AlphaFold2 submissions the routes take are sent one after
 another (POST /v1/predict with a 50M-character A3M, ~54 MB plain and ~130 KB gzip; POST /v1/batch with two jobs of
 half that A3M each), another client, in a process of its own, keeps asking:
 
@@ -11,8 +14,9 @@ half that A3M each), another client, in a process of its own, keeps asking:
 - gRPC GetHealth on the gRPC port directly,
 - and reads an SSE stream (GET /v1/jobs/{id}/events, keep-alive comments every 50 ms): the gap between lines.
 
-For each probe: p50/p99/max while the service is quiet and while the big bodies are in progress (from the first
-byte sent to the answer). The job service's own work on a submission (its A3M check, in threads but holding the
+For each probe: p50/p99/max while the service is quiet, while the big bodies are in progress (from the first
+byte sent to the answer) and, with the twin, after the last answer until every big job has been dispatched and
+has failed ("dispatch"). The job service's own work on a submission (its A3M check, in threads but holding the
 GIL; storing and dispatching the job) stalls it too, so a second figure isolates the REST gateway: the tree's
 `gateway.server.start_gateway` alone in a process of its own, over a servicer that answers at once, with the same
 bodies and GET /v1/health asked meanwhile. With `--baseline` (a checkout) or `--baseline-ref` (a git ref, `git archive`d into a
@@ -35,6 +39,7 @@ import time
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
+import edge_common
 from edge_common import REPO, JobServiceUnderTest, start_jobservice, trees
 
 from phonos_config.alphafold2 import MAX_A3M_CHARS
@@ -141,6 +146,60 @@ async def _probes(http_port: int, grpc_target: str, key: str, job_id: str,
     return samples
 
 
+# --- the Triton twin: a process of its own ------------------------------------------------------------------
+
+
+def triton_twin(port_out: multiprocessing.Queue, stop: Event) -> None:  # type: ignore[type-arg]
+    asyncio.run(_triton_twin(port_out, stop))
+
+
+async def _triton_twin(port_out: multiprocessing.Queue, stop: Event) -> None:  # type: ignore[type-arg]
+    import grpc
+    from tritonclient.grpc import service_pb2 as tpb
+    from tritonclient.grpc import service_pb2_grpc as tpb_grpc
+
+    class Twin(tpb_grpc.GRPCInferenceServiceServicer):
+        async def ServerLive(self, request, context):  # type: ignore[no-untyped-def]
+            return tpb.ServerLiveResponse(live=True)
+
+        async def ServerReady(self, request, context):  # type: ignore[no-untyped-def]
+            return tpb.ServerReadyResponse(ready=True)
+
+        async def ModelReady(self, request, context):  # type: ignore[no-untyped-def]
+            return tpb.ModelReadyResponse(ready=True)
+
+        async def ModelStreamInfer(self, requests, context):  # type: ignore[no-untyped-def]
+            async for request in requests:
+                if request.model_name != "alphafold2":  # the probes' job: running (its SSE stream open) to the end
+                    await asyncio.Event().wait()
+                size = sum(len(raw) for raw in request.raw_input_contents)
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bench twin: {size} bytes taken, not computed")
+            if False:  # an async generator: a stream's handler
+                yield tpb.ModelStreamInferResponse()
+
+    limit = 512 * 1024 * 1024
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
+                                      ("grpc.max_send_message_length", limit)])
+    tpb_grpc.add_GRPCInferenceServiceServicer_to_server(Twin(), server)
+    port_out.put(server.add_insecure_port("127.0.0.1:0"))
+    await server.start()
+    await asyncio.to_thread(stop.wait)
+    await server.stop(0)
+
+
+def start_with_twin(tree: Path, data_dir: Path, env: dict[str, str], triton_port: int | None) -> JobServiceUnderTest:
+    """edge_common's job service, its Triton URL the twin's (edge_common picks a free port there: nothing
+    listens)."""
+    if triton_port is None:
+        return start_jobservice(tree, data_dir, env)
+    pick = edge_common.free_port
+    edge_common.free_port = lambda: triton_port
+    try:
+        return start_jobservice(tree, data_dir, env)
+    finally:
+        edge_common.free_port = pick
+
+
 # --- the gateway alone: its own work on a big body, nothing else -----------------------------------------
 
 GATEWAY_ALONE = """
@@ -231,12 +290,34 @@ def post(port: int, key: str, path: str, body: bytes, headers: dict[str, str]) -
     return response.status, answer
 
 
-def measure(service: JobServiceUnderTest, rounds: int, quiet_s: float) -> dict[str, dict[str, list[float]]]:
-    """Per phase ("quiet", each body's label): per probe, the latencies (s) that began within it."""
+def job_ids(answer: object) -> list[str]:
+    """Every job id in a submission's answer (one job's, or a batch's)."""
+    if isinstance(answer, dict):
+        own = [answer["job_id"]] if isinstance(answer.get("job_id"), str) else []
+        return own + [i for key, value in answer.items() if key != "job_id" for i in job_ids(value)]
+    if isinstance(answer, list):
+        return [i for value in answer for i in job_ids(value)]
+    return []
+
+
+def all_done(port: int, key: str, ids: list[str]) -> bool:
+    for job_id in ids:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection.request("GET", f"/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {key}"})
+        status = json.loads(connection.getresponse().read()).get("status")
+        connection.close()
+        if status in ("pending", "running"):
+            return False
+    return True
+
+
+def measure(service: JobServiceUnderTest, rounds: int, quiet_s: float,
+            dispatched: bool) -> dict[str, dict[str, list[float]]]:
+    """Per phase ("quiet", each body's label, "dispatch"): per probe, the latencies (s) that began within it."""
     port = service.process.http_port
     key = service.new_key()
-    status, answer = post(port, key, "/v1/predict", json.dumps({"model": "alphafold2", "sequence": QUERY,
-                                                               "params": {"msa_mode": "single_sequence"}}).encode(), {})
+    # The probes' job: ESMFold's, which the twin holds running (AlphaFold2's fail at once there).
+    status, answer = post(port, key, "/v1/predict", json.dumps({"model": "esmfold", "sequence": QUERY}).encode(), {})
     if status != 200:
         raise RuntimeError(f"a small submission answered {status}: {answer[:300]!r}")
     job_id = json.loads(answer)["job_id"]
@@ -251,6 +332,7 @@ def measure(service: JobServiceUnderTest, rounds: int, quiet_s: float) -> dict[s
     time.sleep(quiet_s)
     windows.append(("quiet", started, time.monotonic()))
     made = bodies()
+    big_jobs: list[str] = []
     for _ in range(rounds):
         for label, path, body, headers in made:
             started = time.monotonic()
@@ -258,7 +340,15 @@ def measure(service: JobServiceUnderTest, rounds: int, quiet_s: float) -> dict[s
             windows.append((label, started, time.monotonic()))
             if status != 200:
                 raise RuntimeError(f"{label} answered {status}: {answer[:300]!r}")
+            big_jobs += job_ids(json.loads(answer))
             print(f"  {label}: {status} in {windows[-1][2] - started:.2f} s", flush=True)
+    if dispatched:  # the jobs still being claimed, read back and sent after the last answer
+        started = time.monotonic()
+        while not all_done(port, key, big_jobs) and time.monotonic() - started < 300:
+            time.sleep(0.2)
+        windows.append(("dispatch", started, time.monotonic()))
+        print(f"  {len(big_jobs)} big jobs dispatched {time.monotonic() - started:.2f} s after the last answer",
+              flush=True)
     stop.set()
     samples = out.get(timeout=120)
     prober.join(30)
@@ -307,6 +397,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1, help="times each big body is sent")
     parser.add_argument("--quiet-seconds", type=float, default=3.0)
     parser.add_argument("--only", choices=("gateway", "service"), help="one figure of the two")
+    parser.add_argument("--triton", choices=("twin", "down"), default="twin",
+                        help="twin: the big jobs are dispatched (to a twin that refuses them); down: they stay queued")
     args = parser.parse_args()
     figures: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -327,12 +419,24 @@ def main() -> int:
             if args.only == "gateway":
                 continue
             print("  the job service (its gateway in-process), while the big bodies are submitted:", flush=True)
-            service = start_jobservice(tree, Path(tmp) / f"var{len(figures)}", {
-                "PHONOS_MODELS": "alphafold2,esmfold", "PHONOS_SSE_KEEPALIVE_S": str(SSE_KEEPALIVE_S)})
+            twin_stop = multiprocessing.Event()
+            twin_port: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+            twin = multiprocessing.Process(target=triton_twin, args=(twin_port, twin_stop))
+            if args.triton == "twin":
+                twin.start()
             try:
-                figures[label].update(report(measure(service, args.rounds, args.quiet_seconds)))
+                service = start_with_twin(tree, Path(tmp) / f"var{len(figures)}", {
+                    "PHONOS_MODELS": "alphafold2,esmfold", "PHONOS_SSE_KEEPALIVE_S": str(SSE_KEEPALIVE_S)},
+                    twin_port.get(timeout=60) if args.triton == "twin" else None)
+                try:
+                    figures[label].update(report(measure(service, args.rounds, args.quiet_seconds,
+                                                         dispatched=args.triton == "twin")))
+                finally:
+                    service.stop()
             finally:
-                service.stop()
+                if args.triton == "twin":
+                    twin_stop.set()
+                    twin.join(30)
     if len(figures) == 2:
         ours, base = figures.values()
         print("== worst while big bodies were in progress (baseline -> this tree)")

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -18,7 +18,7 @@ from google.api import httpbody_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from jobservice import metrics, tracing
+from jobservice import big_work, metrics, tracing
 from jobservice.accounts import Principal
 from jobservice.activity import CALLER, ActorKind, Caller
 from jobservice.api_keys import KeyRecord
@@ -102,6 +102,22 @@ def _submit_item(request: pb.PredictRequest | pb.BatchJob) -> SubmitItem:
         model=request.model, sequence=request.sequence,
         name=request.name if request.HasField("name") else None, params=_params(request),
     )
+
+
+async def _submit_items(requests: Sequence[pb.PredictRequest | pb.BatchJob]) -> list[SubmitItem]:
+    """The submissions' items; their params turned into dicts in a thread (jobservice/big_work.py) when a text in
+    them may be big (a 50 MB A3M: ~30 ms). A Struct's size is not known without that work (ByteSize encodes it:
+    ~60 ms), so any string or nested value sends it there; numbers and booleans alone stay on the loop."""
+    size = sum(_params_size(request) for request in requests)
+    return await big_work.off_loop(size, lambda: [_submit_item(request) for request in requests])
+
+
+def _params_size(request: pb.PredictRequest | pb.BatchJob) -> int:
+    if not request.HasField("params"):
+        return 0
+    cheap = ("number_value", "bool_value", "null_value")
+    big = any(value.WhichOneof("kind") not in cheap for value in request.params.fields.values())
+    return big_work.INLINE_CHARS + 1 if big else 0
 
 
 def job_fields(job: JobRecord) -> dict[str, Any]:
@@ -522,7 +538,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def Predict(self, request: pb.PredictRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             guard = None if claim is None else claim.guard(predict_response)
-            sub = await self._svc.submit(who.account_id, _submit_item(request), guard,
+            sub = await self._svc.submit(who.account_id, (await _submit_items([request]))[0], guard,
                                          endpoint=self._routes["Predict"])
             return predict_response(sub), Charge(sub.cost, sub.model)
         handler = self._idempotent("Predict", request, context, pb.PredictResponse, run)
@@ -531,7 +547,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
     async def SubmitBatch(self, request: pb.SubmitBatchRequest, context: grpc.aio.ServicerContext) -> Message:
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             guard = None if claim is None else claim.guard(batch_response)
-            items = await self._svc.submit_batch(who.account_id, [_submit_item(j) for j in request.jobs], guard,
+            items = await self._svc.submit_batch(who.account_id, await _submit_items(request.jobs), guard,
                                                  endpoint=self._routes["SubmitBatch"])
             response = batch_response(items)
             return response, Charge(response.summary.total_credits_used)

@@ -41,7 +41,7 @@ from phonos_models.common.progress import PROGRESS, Progress, ProgressError
 from phonos_models.common.requests import COMPUTE_LIMIT_PARAMETER
 from tritonclient.utils import InferenceServerException
 
-from jobservice import metrics, tracing
+from jobservice import big_work, metrics, tracing
 from jobservice.inference import (
     NOT_READY,
     READY,
@@ -55,6 +55,7 @@ from jobservice.inference import (
     InvalidModelInput,
     ModelFailure,
     ProgressCallback,
+    Tensor,
     model_failure,
     report_progress,
 )
@@ -110,11 +111,9 @@ class TritonInference:
 
     async def _infer(self, request: InferenceRequest, on_progress: ProgressCallback | None,
                      trace_headers: dict[str, str]) -> result_files.ModelResult:
-        tensors = []
-        for spec in request.inputs:
-            tensor = triton_aio.InferInput(spec.name, list(spec.array.shape), spec.datatype)
-            tensor.set_data_from_numpy(spec.array)
-            tensors.append(tensor)
+        # A big job's tensors (a 50 MB A3M: serialize_byte_tensor copies it) are built in a thread
+        # (jobservice/big_work.py), so everyone else's calls go on meanwhile; before the call, which sends them.
+        tensors = await big_work.off_loop(_input_bytes(request.inputs), _tensors, request.inputs)
         outputs = [triton_aio.InferRequestedOutput(name) for name in _REQUESTED_OUTPUTS]
 
         parameters = None if request.compute_limit_s is None else {
@@ -160,6 +159,21 @@ class TritonInference:
                 states[model] = await _probe(client.is_model_ready(model), NOT_READY)
         self._health_cache = (time.monotonic(), key, states)
         return dict(states)
+
+
+def _input_bytes(inputs: Sequence[Tensor]) -> int:
+    """The tensors' size: a BYTES tensor's elements' lengths (one element per text here), others' array bytes."""
+    return sum(sum(len(item) for item in spec.array.flat) if spec.datatype == "BYTES" else spec.array.nbytes
+               for spec in inputs)
+
+
+def _tensors(inputs: Sequence[Tensor]) -> list[triton_aio.InferInput]:
+    tensors = []
+    for spec in inputs:
+        tensor = triton_aio.InferInput(spec.name, list(spec.array.shape), spec.datatype)
+        tensor.set_data_from_numpy(spec.array)
+        tensors.append(tensor)
+    return tensors
 
 
 async def _probe(check: Awaitable[bool], when_false: str) -> str:
