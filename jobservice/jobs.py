@@ -12,7 +12,6 @@ read of the request (`ClaimedJob`), for dispatch.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import uuid
@@ -140,7 +139,7 @@ class ClaimedJob:
     """A job that dispatch has just claimed, with its stored request (read by the claim, and only there).
 
     The request's JSON text is decoded when first asked for, not by the claim: a big AlphaFold2 job's (50 MB, ~0.13 s)
-    is decoded in a thread (`load_request`, with the tensors built from it: jobservice/dispatch.py)."""
+    is decoded in a thread, with the tensors built from it (jobservice/dispatch.py `_request`)."""
 
     record: JobRecord
     request_json: str
@@ -149,10 +148,17 @@ class ClaimedJob:
     def from_row(cls, row: Row) -> ClaimedJob:
         return cls(JobRecord.from_row(row), row["request_json"])
 
-    @functools.cached_property
+    @property
     def request(self) -> ValidatedJob:
-        request = big_work.loads(self.request_json)  # json.loads' value; a 50 MB A3M's decoded a piece at a time
-        return ValidatedJob(sequence=request["sequence"], params=request["params"])
+        # Kept once decoded, without functools.cached_property: on Python 3.11 it holds one lock for every instance
+        # while it computes, so a small job's decode on the loop waited for a big one's in a thread (seconds of a
+        # frozen loop). Two threads decoding the same job at once would each get an equal value.
+        cached: ValidatedJob | None = self.__dict__.get("_request")
+        if cached is None:
+            request = big_work.loads(self.request_json)  # json.loads' value; a 50 MB A3M's decoded a piece at a time
+            cached = ValidatedJob(sequence=request["sequence"], params=request["params"])
+            object.__setattr__(self, "_request", cached)  # frozen: the cache is not a field
+        return cached
 
     @property
     def id(self) -> str:
@@ -295,7 +301,8 @@ class JobStore:
         row = await self._db.read.fetch_one("get_job_input", {"id": job_id, "account_id": account_id})
         if row is None:
             raise NotFound(f"Job {echoed_id(job_id)} not found")
-        request = json.loads(row["request_json"])
+        text = str(row["request_json"])
+        request = await big_work.off_loop(len(text), big_work.loads, text)  # a 50 MB A3M's: not on the loop
         return str(row["model"]), row["name"], ValidatedJob(sequence=request["sequence"], params=request["params"])
 
     async def delete(self, account_id: int, job_id: str) -> bool:
