@@ -361,13 +361,13 @@ class Database:
         await self._writes.drain()
         await self.read.drain()
         try:  # SQLite's advice for a connection that closes; a stop is no time to fail over statistics
-            await self.optimize()
+            await self.optimize(logging.DEBUG)  # not among what a stop says (phonos serve prints its lines)
         except (sqlite3.Error, ServiceUnavailable) as exc:
             log.warning("PRAGMA optimize at close failed: %s", exc, extra={"action": "database.optimize_failed"})
         await self._reader_conn.close()
         await self._writer_conn.close()
 
-    async def optimize(self) -> list[str]:
+    async def optimize(self, log_level: int = logging.INFO) -> list[str]:
         """`PRAGMA optimize` on both connections (each judges the tables its own queries used: the reader's are most
         of them; the reader skips what the writer just did), then each re-reads the statistics the other wrote: SQLite loads them with the schema, and
         an ANALYZE on one connection leaves another planning by what it had. Under the writer lock: the reader
@@ -384,7 +384,8 @@ class Database:
                     await self._writer_conn.run(_reload_statistics)
         analyzed = by_writer + by_reader
         if analyzed:
-            log.info("planner statistics updated: %s", "; ".join(analyzed), extra={"action": "database.optimized"})
+            log.log(log_level, "planner statistics updated: %s", "; ".join(analyzed),
+                    extra={"action": "database.optimized"})
         return analyzed
 
     async def write_one(self, name: str, params: Params | None = None) -> Row | None:
