@@ -476,6 +476,11 @@ class JobWatcher:
             current = await self._db.read.fetch_one("job_with_last_event", {"job_id": job_id, "account_id": account_id})
             if current is None:
                 raise NotFound(f"Job {echoed_id(job_id)} not found")
+            # Its queue followed from now, before its place is read and the opening sent: a stream waits at each
+            # `yield` until its reader asks again (a slow client, a busy server), and a move meanwhile set no flag,
+            # so the stream kept its old place until the next move (hours behind a long job). A move now is read
+            # once the opening is through.
+            self._follow_queue(subscription, StateEvent.current(current))
             if after is None:
                 now = StateEvent.current(current)
                 opening = _just(replace(now, job=await with_place(self._db, now.job)))  # pending: where it stands

@@ -86,3 +86,30 @@ def test_each_watcher_gets_its_own_record_back_from_a_shared_read(service: InPro
         assert (slow.place.jobs_ahead, quick.place.jobs_ahead) == (5, 2)
     finally:
         client.post(f"/v1/jobs/{job_id}/cancel")
+
+
+def test_a_move_while_a_stream_waits_for_its_reader_is_not_lost(service: InProcessService) -> None:
+    """A stream waits at each event until its reader asks for the next (a slow client, a busy server). Its queue was
+    followed only once the opening had been taken, so a move in between set no flag: the stream kept its old place
+    until the next move (hours, behind a long job). Seen as a whole-suite run's timeout of the test above."""
+    client = service.client(service.new_key(credits=100_000))
+    service.settle()
+    service.inference.script("esmfold", Slow(60), Slow(60))
+    first = client.predict().json()["job_id"]
+    wait_until(lambda: client.get(f"/v1/jobs/{first}").json()["status"] == "running", timeout_s=15)
+    second, third = (client.predict().json()["job_id"] for _ in range(2))
+    ((account_id,),) = service.sql("SELECT account_id FROM jobs WHERE id = ?", first)
+    watcher = service.running.service.watcher
+    starts, slow = watcher.job(account_id, second, None), watcher.job(account_id, third, None)
+    try:
+        opened = [service.call(anext(starts)), service.call(anext(slow))]
+        assert [event.job.place.jobs_ahead for event in opened] == [0, 1]
+        assert client.post(f"/v1/jobs/{first}/cancel").status_code == 200  # `second` starts: `third` moves up
+        assert service.call(anext(starts)).status == "running"  # the hub has delivered that start
+        moved = service.call(anext(slow), timeout_s=15)  # was: no event until the next move (TimeoutError)
+        assert moved.status == "pending" and moved.job.place.jobs_ahead == 0
+    finally:
+        for stream in (starts, slow):
+            service.call(stream.aclose())
+        for job_id in (first, second, third):
+            client.post(f"/v1/jobs/{job_id}/cancel")
