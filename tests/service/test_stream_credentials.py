@@ -103,7 +103,10 @@ class SseStream(Stream):
     def _read(self) -> None:
         name, data = "message", None
         while True:
-            raw = self.response.readline()
+            try:
+                raw = self.response.readline()
+            except (AttributeError, ValueError):  # http.client: the response closed under the read (its last chunk
+                raw = b""  # read, or close()): 'NoneType' object has no attribute 'readline', a thread's warning
             if not raw:
                 if self.end is None:
                     self.end = (time.monotonic(), "closed", "")
