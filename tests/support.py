@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -23,7 +23,6 @@ from typing import Any, Self, TypeVar
 import asyncpg
 import grpc
 import requests
-import tritonclient.grpc as grpcclient
 from phonos_models.common.progress import Progress
 from phonos_models.common.result_files import ModelResult
 
@@ -550,16 +549,6 @@ class WebhookReceiver(LoopbackServer):
 
     def events(self) -> list[str]:
         return [json.loads(r["body"])["event"] for r in self.requests]
-
-
-def grpc_inputs(tensors: Iterable[Tensor]) -> list[grpcclient.InferInput]:
-    """A spec's tensors as tritonclient inputs, for tests that call Triton directly."""
-    inputs = []
-    for tensor in tensors:
-        item = grpcclient.InferInput(tensor.name, list(tensor.array.shape), tensor.datatype)
-        item.set_data_from_numpy(tensor.array)
-        inputs.append(item)
-    return inputs
 
 
 def infer_through_the_port(triton_url: str, model: str, tensors: tuple[Tensor, ...], timeout_s: float = 240.0,
