@@ -10,6 +10,9 @@ trunk pass start is always made (it reports the pass, as before); every other on
 only when `interval_s` has passed since the last ask, because in Triton each ask is an
 `is_cancelled()` round trip to the server (~0.4 ms) and a 48-block × 25-pass fold would otherwise make
 ~1,300 of them. A fold shorter than the interval asks exactly as often as with per-pass checks only.
+
+On a GPU a hook runs when its module's kernels are queued, not when they finish: after a stop, what the
+CPU had queued ahead of the GPU (bounded by CUDA's launch queue) still runs, as it did at pass starts.
 """
 
 from __future__ import annotations
