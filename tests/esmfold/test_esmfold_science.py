@@ -11,6 +11,7 @@ from phonos_models.esmfold.batching import FoldJob, plan_batches
 from phonos_models.esmfold.files import metadata, mmcif_text, pdb_text
 from phonos_models.esmfold.loading import load_model
 from phonos_models.esmfold.predict import fold, fold_batch
+from phonos_models.esmfold.stopping import PER_PASS_ONLY
 
 pytestmark = pytest.mark.integration
 
@@ -105,8 +106,9 @@ def test_should_stop_cancels_between_passes(tiny) -> None:
         checks += 1
         return checks > 2
 
+    # per-pass checks only: a loaded machine must not add a throttled check inside a pass (test_esmfold_stopping)
     with pytest.raises(Cancelled, match="after 2 of 5 trunk passes"):
-        fold(tiny.model, [job(SEQ_B, recycles=4)], should_stop=stop_after_two_checks)
+        fold(tiny.model, [job(SEQ_B, recycles=4)], should_stop=stop_after_two_checks, check_interval_s=PER_PASS_ONLY)
 
 
 def test_plan_batches_groups_by_settings_and_bounds_padding() -> None:

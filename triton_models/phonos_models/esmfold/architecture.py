@@ -21,7 +21,9 @@ ESM2_VOCAB: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def tiny_config() -> EsmConfig:
+def tiny_config(trunk_blocks: int = 1, language_model_layers: int = 2) -> EsmConfig:
+    """The tiny sizes; more trunk blocks or language-model layers give tests and benches of what
+    happens between them (the served tiny model keeps the defaults)."""
     structure_module = {
         "sequence_dim": 32,
         "pairwise_dim": 16,
@@ -37,7 +39,7 @@ def tiny_config() -> EsmConfig:
         "trans_scale_factor": 10,  # ESMFold's value: translations in nm-ish units → Å
     }
     trunk = {
-        "num_blocks": 1,
+        "num_blocks": trunk_blocks,
         "sequence_state_dim": 32,
         "pairwise_state_dim": 16,
         "sequence_head_width": 8,
@@ -50,7 +52,7 @@ def tiny_config() -> EsmConfig:
         vocab_size=len(ESM2_VOCAB),
         vocab_list=list(ESM2_VOCAB),
         hidden_size=32,
-        num_hidden_layers=2,
+        num_hidden_layers=language_model_layers,
         num_attention_heads=4,
         intermediate_size=64,
         position_embedding_type="rotary",
@@ -68,7 +70,7 @@ def tiny_config() -> EsmConfig:
     )
 
 
-def build_tiny_model(seed: int) -> EsmForProteinFolding:
+def build_tiny_model(seed: int, trunk_blocks: int = 1, language_model_layers: int = 2) -> EsmForProteinFolding:
     """The tiny model with deterministic random weights.
 
     transformers initialises weights with std 0.02 and zero biases, which
@@ -78,7 +80,7 @@ def build_tiny_model(seed: int) -> EsmForProteinFolding:
     with std 0.1 from a seeded generator, so outputs depend on the input.
     """
     torch.manual_seed(seed)
-    model = EsmForProteinFolding(tiny_config())
+    model = EsmForProteinFolding(tiny_config(trunk_blocks, language_model_layers))
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, parameter in model.named_parameters():

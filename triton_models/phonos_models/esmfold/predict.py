@@ -25,14 +25,15 @@ from collections.abc import Sequence
 
 import torch
 
-from phonos_models.common.errors import Cancelled, ResourceExhausted
-from phonos_models.common.progress import Progress, Report, ShouldStop, ignore
+from phonos_models.common.errors import ResourceExhausted
+from phonos_models.common.progress import Report, ShouldStop, ignore
 from phonos_models.common.structure import CA_INDEX
 from phonos_models.common.transformers_esm import EsmForProteinFolding, atom14_to_atom37, restype_order_with_x
 from phonos_models.esmfold.batching import FoldJob, plan_batches
 from phonos_models.esmfold.chains import ChainLayout
 from phonos_models.esmfold.confidence import complex_confidence
 from phonos_models.esmfold.result import FoldResult
+from phonos_models.esmfold.stopping import STOP_CHECK_INTERVAL_S, StopChecks
 
 UNKNOWN_RESTYPE = restype_order_with_x["X"]
 
@@ -44,11 +45,12 @@ def fold(
     jobs: Sequence[FoldJob],
     should_stop: ShouldStop | None = None,
     report: Report = ignore,
+    check_interval_s: float = STOP_CHECK_INTERVAL_S,
 ) -> list[FoldResult]:
     """Fold every job, grouping them into padding-aware batches; results in input order."""
     results: list[FoldResult | None] = [None] * len(jobs)
     for batch in plan_batches(jobs):
-        folded = fold_batch(model, [jobs[i] for i in batch], should_stop, report)
+        folded = fold_batch(model, [jobs[i] for i in batch], should_stop, report, check_interval_s)
         for index, result in zip(batch, folded, strict=True):
             results[index] = result
     return [r for r in results if r is not None]
@@ -59,46 +61,37 @@ def fold_batch(
     jobs: Sequence[FoldJob],
     should_stop: ShouldStop | None = None,
     report: Report = ignore,
+    check_interval_s: float = STOP_CHECK_INTERVAL_S,
 ) -> list[FoldResult]:
     """One forward pass over jobs that share recycles and chunking; `report` hears each trunk pass start.
 
-    An out-of-memory batch of several sequences is retried one sequence at a
+    `should_stop` is asked at each trunk pass start and, at most once per `check_interval_s`, before
+    each language-model layer, trunk block and structure module (`stopping`); `Cancelled` says where
+    it stopped. An out-of-memory batch of several sequences is retried one sequence at a
     time before giving up, so one long neighbour cannot fail the others.
     """
     if len({(job.num_recycles, job.chunk_size) for job in jobs}) != 1:
         raise ValueError("fold_batch needs jobs with equal num_recycles and chunk_size; use fold()")
     try:
-        return _forward(model, jobs, should_stop, report)
+        return _forward(model, jobs, should_stop, report, check_interval_s)
     except ResourceExhausted:
         if len(jobs) == 1:
             raise
-        return [result for job in jobs for result in _forward(model, [job], should_stop, report)]
+        return [result for job in jobs for result in _forward(model, [job], should_stop, report, check_interval_s)]
 
 
 def _forward(model: EsmForProteinFolding, jobs: Sequence[FoldJob], should_stop: ShouldStop | None,
-             report: Report) -> list[FoldResult]:
+             report: Report, check_interval_s: float) -> list[FoldResult]:
     device = next(model.parameters()).device
     layouts = [job.layout for job in jobs]
     lengths = [layout.folded_length for layout in layouts]
     aatype, mask, position_ids = _tokenise(layouts, device)
-    passes = 0
-
-    def before_pass(_module: torch.nn.Module, _args: tuple) -> None:
-        # The trunk's first block runs once per pass: the place to count passes and to stop between them.
-        nonlocal passes
-        total = jobs[0].num_recycles + 1
-        if should_stop is not None and should_stop():
-            raise Cancelled(f"cancelled after {passes} of {total} trunk passes")
-        # `step` counts passes done (a bar's fill); the message names the pass that starts now.
-        report(Progress("recycle", passes, total, f"trunk pass {passes + 1} of {total} (recycle {passes} of {total - 1})"))
-        passes += 1
-
-    hook = model.trunk.blocks[0].register_forward_pre_hook(before_pass)
+    checks = StopChecks(should_stop, jobs[0].num_recycles + 1, report, check_interval_s)
     previous_chunk = model.trunk.chunk_size
     model.trunk.set_chunk_size(jobs[0].chunk_size)
     started = time.perf_counter()
     try:
-        with torch.inference_mode():
+        with checks.installed(model), torch.inference_mode():
             out = model(aatype, attention_mask=mask, position_ids=position_ids, num_recycles=jobs[0].num_recycles)
             atom37 = atom14_to_atom37(out["positions"][-1], out)
     except torch.OutOfMemoryError as exc:
@@ -108,10 +101,9 @@ def _forward(model: EsmForProteinFolding, jobs: Sequence[FoldJob], should_stop: 
             raise _exhausted(lengths, jobs[0].chunk_size) from exc
         raise
     finally:
-        hook.remove()
         model.trunk.set_chunk_size(previous_chunk)
     fold_s = time.perf_counter() - started
-    return [_unpad(out, atom37, i, job, passes, len(jobs), fold_s) for i, job in enumerate(jobs)]
+    return [_unpad(out, atom37, i, job, checks.passes, len(jobs), fold_s) for i, job in enumerate(jobs)]
 
 
 def _tokenise(layouts: Sequence[ChainLayout], device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
