@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -481,3 +482,23 @@ def test_a_job_stopped_while_its_ligand_is_embedded_stops_there(pipeline: DiffDo
         pipeline.dock(DockingRequest(PDB, peg48, inference_steps=10, samples_per_complex=1, random_seed=1),
                       should_stop=lambda: time.monotonic() - start > 0.3)
     assert time.monotonic() - start < 5 and pipeline.embed_worker.pid() is None  # the embedding process was killed
+
+
+def test_a_job_stopped_after_its_ligand_is_embedded_stops_before_the_receptors_esm_embedding(
+        pipeline: DiffDockPipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    # before, the stop was next asked at the first diffusion step, after every chain's ESM-2 embedding
+    embedded: list[object] = []
+    featurized: list[object] = []
+    featurize = ligand.featurize
+
+    def featurize_and_note(*args: Any, **kwargs: Any) -> ligand.Ligand:
+        out = featurize(*args, **kwargs)
+        featurized.append(out)
+        return out
+
+    monkeypatch.setattr(ligand, "featurize", featurize_and_note)
+    monkeypatch.setattr(pipeline.esm, "embed_residues", lambda *args: embedded.append(args))
+    with pytest.raises(Cancelled, match="before the receptor's ESM-2 embedding"):
+        pipeline.dock(DockingRequest(PDB, ASPIRIN, inference_steps=10, samples_per_complex=1, random_seed=1),
+                      should_stop=lambda: bool(featurized))
+    assert len(featurized) == 1 and embedded == []

@@ -26,7 +26,7 @@ from phonos_config.diffdock import (
 )
 from phonos_config.json_text import json_value_text
 
-from ..common.errors import BadInput
+from ..common.errors import BadInput, Cancelled
 from ..common.progress import Report, ignore
 from ..common.requests import request_fields
 from ..common.weights import TINY_NOTE, WeightsInfo
@@ -184,6 +184,10 @@ class DiffDockPipeline:
                                embed_budget_s=self.settings.ligand_embed_s, should_stop=should_stop,
                                worker=self.embed_worker if should_stop is not None else None)
         t_feat = time.perf_counter()
+        # The receptor's ESM-2 embedding is seconds for a long receptor on a CPU and has no check of its own
+        # (one call per chain, possibly another Triton model's): a job stopped meanwhile stops before it.
+        if should_stop is not None and should_stop():
+            raise Cancelled("stopped before the receptor's ESM-2 embedding")
         esm = self.esm.embed_residues(rec.chain_ids, rec.esm_sequences)
         if self.score.hp.lm_embedding_dim and esm.shape[1] != self.score.hp.lm_embedding_dim:
             raise ValueError(f"ESM embeddings are {esm.shape[1]}-d; the score model expects {self.score.hp.lm_embedding_dim}")
