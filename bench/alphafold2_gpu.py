@@ -64,6 +64,7 @@ def deep_a3m(query: str, rows: int, seed: int = 0) -> str:
 def served(work: Path, lengths: list[int], queries: dict[int, str]) -> dict[int, dict[str, float]]:
     """Two calls per length through tritonserver, as the job service sends them."""
     from jobservice.modelspecs.alphafold2 import AlphaFold2Spec
+    from jobservice.modelspecs.base import NoAccount
     from launcher.triton import TritonProcess
     from tests.support import infer_through_the_port
 
@@ -79,7 +80,7 @@ def served(work: Path, lengths: list[int], queries: dict[int, str]) -> dict[int,
             query = queries[length]
             params = {"model_preset": "monomer", "num_recycles": 3, "msa_mode": "a3m",
                       "a3m": deep_a3m(query, MSA_ROWS), "max_msa_seqs": MSA_ROWS}
-            job = asyncio.run(spec.validate(query, params, None))  # type: ignore[arg-type]  # no job outputs needed
+            job = asyncio.run(spec.validate(query, params, NoAccount()))
             times = []
             for _ in range(2):
                 tick = time.perf_counter()

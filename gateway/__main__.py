@@ -76,7 +76,7 @@ async def serve(args: argparse.Namespace, settings: ServiceSettings, edge: EdgeS
         if settings.gateway_metrics_enabled:
             try:
                 metrics_runner, metrics_port = await start_metrics_listener(
-                    settings.gateway_metrics_host, settings.gateway_metrics_port)
+                    settings.gateway_metrics_host, settings.gateway_metrics_port, settings.metrics_hosts)
             except OSError as exc:
                 await runner.cleanup()
                 raise CannotListen(

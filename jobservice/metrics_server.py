@@ -1,7 +1,8 @@
 """The Prometheus endpoint of the job service: `GET /metrics` on its own listener.
 
 The listener is separate from the REST gateway (PHONOS_METRICS_HOST/PORT, loopback:9464 by default),
-so metrics never leak through the public port. One scrape returns, in Prometheus' text format:
+so metrics never leak through the public port; it answers only a Host that is an IP address or one of its own
+names (PHONOS_METRICS_ALLOWED_HOSTS; phonos_common/hosts.py), against DNS rebinding. One scrape returns, in Prometheus' text format:
 
 * the process-wide counters and histograms of `jobservice.metrics` and the gateway (`gateway/observe.py`),
   plus prometheus_client's process and Python collectors;
@@ -35,6 +36,7 @@ from prometheus_client.registry import Collector
 from jobservice import metrics
 from jobservice.db import now
 from jobservice.store import Store
+from phonos_common.hosts import METRICS_HOSTS_SETTING, host_check, listener_names
 from phonos_common.listener import start_listener
 
 log = logging.getLogger(__name__)
@@ -246,8 +248,13 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def create_metrics_app(endpoint: MetricsEndpoint) -> web.Application:
-    app = web.Application()
+def create_metrics_app(endpoint: MetricsEndpoint, host: str = "127.0.0.1",
+                       allowed_hosts: Sequence[str] = ()) -> web.Application:
+    """`/metrics` answering only IP addresses and its own names as the Host (phonos_common/hosts.py): a page of
+    another site rebinding its name to 127.0.0.1 would otherwise read the queues, models and counters from a
+    person's browser. `host`: the address or name it binds; `allowed_hosts`: the configured names
+    (ServiceSettings.metrics_hosts)."""
+    app = web.Application(middlewares=[host_check(listener_names(host, allowed_hosts), METRICS_HOSTS_SETTING)])
     app[ENDPOINT_KEY] = endpoint
     app.router.add_get("/metrics", _metrics)
     return app
@@ -296,13 +303,16 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 async def start_metrics_server(endpoint: MetricsEndpoint, host: str, port: int,
-                               sock: socket.socket | None = None) -> tuple[web.AppRunner, int]:
+                               sock: socket.socket | None = None, *,
+                               allowed_hosts: Sequence[str] = ()) -> tuple[web.AppRunner, int]:
     """Serve `/metrics` on (host, port); port 0 picks a free one. Stop with `runner.cleanup()`. On `sock` (or the
-    adopted socket on `port`), already listening, instead of binding: it stays open when the server stops."""
+    adopted socket on `port`), already listening, instead of binding: it stays open when the server stops.
+    `allowed_hosts`: DNS names it answers to besides its own (`create_metrics_app`)."""
     sock = sock if sock is not None else handed_socket(port)
+    app = create_metrics_app(endpoint, host, allowed_hosts)
     if sock is None:
-        return await start_listener(create_metrics_app(endpoint), host, port)
-    runner = web.AppRunner(create_metrics_app(endpoint), access_log=None, handle_signals=False)
+        return await start_listener(app, host, port)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     duplicate = socket.socket(fileno=os.dup(sock.fileno()))  # the server closes it when it stops; `sock` stays
     try:

@@ -280,7 +280,8 @@ def host_port(host: str, port: int) -> str:
 async def listen_for_metrics(endpoint: MetricsEndpoint, settings: ServiceSettings) -> tuple[web.AppRunner, int]:
     """`/metrics` on PHONOS_METRICS_HOST/PORT; CannotListen naming the setting."""
     try:
-        return await start_metrics_server(endpoint, settings.metrics_host, settings.metrics_port)
+        return await start_metrics_server(endpoint, settings.metrics_host, settings.metrics_port,
+                                          allowed_hosts=settings.metrics_hosts)
     except OSError:
         raise CannotListen("metrics", settings.metrics_host, settings.metrics_port,
                            "PHONOS_METRICS_PORT or --metrics-port") from None

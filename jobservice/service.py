@@ -119,7 +119,7 @@ class AccountJobOutputs:
 
     @property
     def account_id(self) -> int:
-        """The submitting account (DiffDock's submission-time ligand check takes one thread per account)."""
+        """The submitting account: the slow submission checks take one thread per account (text_checks.py)."""
         return self._account_id
 
     async def structure_pdb(self, job_id: str) -> bytes:

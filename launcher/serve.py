@@ -294,7 +294,8 @@ async def first_account_waiting(settings: ServiceSettings,
             endpoint = MetricsEndpoint(None, settings.models, (), data_dir=settings.data_dir)
             try:  # its port was found free (taken_port); lost since, the wait goes on unscraped
                 metrics = endpoint, (await start_metrics_server(endpoint, settings.metrics_host,
-                                                                settings.metrics_port, metrics_socket))[0]
+                                                                settings.metrics_port, metrics_socket,
+                                                                allowed_hosts=settings.metrics_hosts))[0]
                 started = reachable(settings.metrics_host).url(settings.metrics_port, "/metrics")
             except OSError:
                 await endpoint.close()

@@ -107,7 +107,7 @@ class EdgeSettings:
             ),
             trusted_proxies=_trusted_proxies(env.get("PHONOS_TRUSTED_PROXIES") or ""),
             forwarded_header=_forwarded_header(env.get("PHONOS_FORWARDED_HEADER") or cls.forwarded_header),
-            allowed_hosts=_allowed_hosts(env.get("PHONOS_ALLOWED_HOSTS") or ""),
+            allowed_hosts=host_names(env.get("PHONOS_ALLOWED_HOSTS") or "", "PHONOS_ALLOWED_HOSTS"),
             downloads_per_client=env_int(env, "PHONOS_DOWNLOADS_PER_CLIENT", cls.downloads_per_client),
             max_downloads=env_int(env, "PHONOS_MAX_DOWNLOADS", cls.max_downloads),
             download_send_timeout_s=env_float(env, "PHONOS_DOWNLOAD_SEND_TIMEOUT_S", cls.download_send_timeout_s),
@@ -188,9 +188,10 @@ def _trusted_proxies(text: str) -> tuple[Network, ...]:
 _HOST_ENTRY = re.compile(r"^(\.?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?|\[[0-9a-f:.]+\])$")
 
 
-def _allowed_hosts(text: str) -> tuple[str, ...]:
-    """PHONOS_ALLOWED_HOSTS's names, lower-case, each once in its order; ValueError naming an entry that is no
-    host name (a URL, a port: the Host header's port is not compared, so `phonos.lab:8080` would never match)."""
+def host_names(text: str, variable: str) -> tuple[str, ...]:
+    """The names of a host list setting (PHONOS_ALLOWED_HOSTS, PHONOS_METRICS_ALLOWED_HOSTS), lower-case, each once
+    in its order; ValueError naming `variable` and an entry that is no host name (a URL, a port: the Host header's
+    port is not compared, so `phonos.lab:8080` would never match)."""
     hosts: list[str] = []
     # A trailing dot (the DNS root) is dropped: the Host header's name is compared without one (`.lab.org.` never
     # matched anything).
@@ -198,7 +199,7 @@ def _allowed_hosts(text: str) -> tuple[str, ...]:
         if not entry:
             continue
         if not _HOST_ENTRY.match(entry) or (entry.startswith("[") and not _is_ipv6(entry[1:-1])):
-            raise ValueError(f"PHONOS_ALLOWED_HOSTS must be comma-separated host names without scheme or port "
+            raise ValueError(f"{variable} must be comma-separated host names without scheme or port "
                              f"(phonos.lab.org,.lab.org,localhost,[::1]), got {entry!r}")
         if entry not in hosts:
             hosts.append(entry)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Self
 from urllib.parse import urlsplit
 
-from phonos_config.edge import EdgeSettings
+from phonos_config.edge import EdgeSettings, host_names
 from phonos_config.env import current_env, read_settings
 from phonos_config.fleet import check_triton_url, parse_endpoints
 
@@ -139,6 +139,11 @@ class ServiceSettings:
     metrics_enabled: bool = True
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9464
+    # DNS names both /metrics listeners (this and the gateway's) answer to besides `localhost`, the machine's own
+    # host name, the name they bind (PHONOS_METRICS_HOST) and PHONOS_ALLOWED_HOSTS: comma-separated, `.lab.org` for
+    # every name under it. Any IP address as the Host is answered (Prometheus scraping a pod IP, 127.0.0.1:9464);
+    # another name is a 400, so that a page of another site cannot read /metrics through DNS rebinding.
+    metrics_allowed_hosts: tuple[str, ...] = ()
     # Triton's own Prometheus endpoints ("http://host:8002/metrics", comma-separated for several servers);
     # `/metrics` re-exports them with an `endpoint` label. `phonos serve` sets it; empty: not re-exported.
     triton_metrics_urls: tuple[str, ...] = ()
@@ -180,8 +185,17 @@ class ServiceSettings:
         `edge` from its own variables (phonos_config/edge.py). A value that cannot work is a ValueError
         naming its variable, raised here rather than as a hang or a failed job later."""
         settings = read_settings(cls, current_env() if env is None else env, "PHONOS_")
+        # a name list read as the REST edge's PHONOS_ALLOWED_HOSTS is (checked, lower-case, without a root dot)
+        settings = replace(settings, metrics_allowed_hosts=host_names(",".join(settings.metrics_allowed_hosts),
+                                                                      "PHONOS_METRICS_ALLOWED_HOSTS"))
         settings.check()
         return settings
+
+    @property
+    def metrics_hosts(self) -> tuple[str, ...]:
+        """The configured names a /metrics listener answers to: PHONOS_ALLOWED_HOSTS and PHONOS_METRICS_ALLOWED_HOSTS
+        (phonos_common/hosts.py `listener_names` adds loopback's, the machine's and the bound one)."""
+        return tuple(dict.fromkeys((*self.edge.allowed_hosts, *self.metrics_allowed_hosts)))
 
     def check(self) -> None:
         """Refuse values that parse but cannot work: PHONOS_MAX_INFLIGHT_PER_MODEL=0 would never run a job,

@@ -103,8 +103,8 @@ class AlphaFold2Spec:
                     "A3M text whose first record is the query"
                 raise InvalidArgument(f"params.a3m ({what}) is required when msa_mode is \"a3m\"")
             # Parsing an A3M is pure Python (50 MB, MAX_A3M_CHARS: 18 s): in the submission-text threads, never on
-            # the event loop, where it froze every call of every user.
-            await off_loop(_check_a3m, a3m, chains)
+            # the event loop, where it froze every call of every user; one of them at a time per account.
+            await off_loop(outputs.account_id, _check_a3m, a3m, chains)
         elif a3m is not None:
             raise InvalidArgument(f"params.a3m is only used with msa_mode \"a3m\", not {json_value_text(msa_mode)}; drop "
                                   "one of them")

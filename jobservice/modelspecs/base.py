@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from jobservice.errors import InvalidArgument
 from jobservice.inference import Tensor
 
 
@@ -40,11 +41,26 @@ class ValidatedJob:
 
 
 class JobOutputs(Protocol):
-    """Read access to the submitting account's own completed jobs (fold-then-dock)."""
+    """The submitting account, and read access to its own completed jobs (fold-then-dock)."""
+
+    @property
+    def account_id(self) -> int | None:
+        """Whose submission this is: the slow submission checks take at most one thread per account
+        (text_checks.py, DiffDock's ligand check). None: no account (a tool's, a benchmark's); those share one."""
+        ...
 
     async def structure_pdb(self, job_id: str) -> bytes:
         """The PDB of a completed structure job of this account; `InvalidArgument` otherwise."""
         ...
+
+
+class NoAccount:
+    """`JobOutputs` of a tool validating a submission outside the service (a benchmark): no account, no jobs."""
+
+    account_id: int | None = None
+
+    async def structure_pdb(self, job_id: str) -> bytes:
+        raise InvalidArgument(f"protein_pdb refers to job {job_id}, but outside the service there are no jobs")
 
 
 class ModelSpec(Protocol):

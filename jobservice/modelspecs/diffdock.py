@@ -101,7 +101,7 @@ _EMBED_CHECKS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="diffdock-e
 # both, and another account's ligand finds the other (unless a second account's slow check holds it). The price: an
 # account's next ligand waits for its own slow check's thread (RDKit may run past its budget) and may be accepted
 # undecided where a free thread would have decided it. Threads of the loop and of the pool read it: under the lock.
-_IN_FLIGHT: dict[object, Future[None]] = {}
+_IN_FLIGHT: dict[int | None, Future[None]] = {}
 _IN_FLIGHT_LOCK = threading.RLock()  # reentrant: a check already done runs `_forget` in add_done_callback
 # params.ligand_smiles is read up to this length so that a pasted ligand file (an SDF of one ligand is 2-20 kB)
 # is refused as a file, not as "6233 characters"; `parse_smiles` applies MAX_SMILES_LENGTH after that check.
@@ -141,16 +141,16 @@ class DiffDockSpec:
         try:
             # parsing a multi-MB PDB takes a while: in the submission-text threads (with AlphaFold2's A3M checks),
             # never on the event loop
-            summary = await off_loop(check_receptor, pdb_text)
+            summary = await off_loop(outputs.account_id, check_receptor, pdb_text)
         except ReceptorError as exc:
             raise InvalidArgument(f"params.protein_pdb: {exc}") from None
         if pocket is not None:
-            await off_loop(_check_pocket, pdb_text, pocket)
+            await off_loop(outputs.account_id, _check_pocket, pdb_text, pocket)
         if seed is None:
             seed = secrets.randbelow(MAX_SEED + 1)
-        # A JobOutputs with no account (a tool's, a test's) shares one key: still at most one thread.
-        account = getattr(outputs, "account_id", None)
-        await _ligand_embeds(smiles, seed, min(SUBMIT_EMBED_CHECK_S, float(self.settings.ligand_embed_s)), account)
+        # No account (a tool's): one key shared by all such, still at most one thread.
+        await _ligand_embeds(smiles, seed, min(SUBMIT_EMBED_CHECK_S, float(self.settings.ligand_embed_s)),
+                             outputs.account_id)
         return ValidatedJob(
             sequence=smiles,
             params={
@@ -181,7 +181,7 @@ def _pocket_request(value: object) -> PocketRequest | None:
         raise InvalidArgument(f"params.pocket: {exc}") from None
 
 
-async def _ligand_embeds(smiles: str, seed: int, budget_s: float, account: object = None) -> None:
+async def _ligand_embeds(smiles: str, seed: int, budget_s: float, account: int | None = None) -> None:
     """`InvalidArgument` when the model could not embed this ligand; waits at most `budget_s`.
 
     RDKit looks at its timeout only now and then (a 121-atom PEG took 7-15 s against a 5 s timeout), so the
@@ -212,7 +212,7 @@ async def _ligand_embeds(smiles: str, seed: int, budget_s: float, account: objec
         return  # undecided: the model's own, larger budget applies
 
 
-def _forget(account: object, check: Future[None]) -> None:
+def _forget(account: int | None, check: Future[None]) -> None:
     """`check`'s thread is done with it (or it was dropped before it ran): its account may start another."""
     with _IN_FLIGHT_LOCK:
         if _IN_FLIGHT.get(account) is check:
@@ -289,7 +289,7 @@ async def _protein(value: str | None, outputs: JobOutputs) -> tuple[str, str]:
         return pdb.decode(errors="replace"), f"job:{stripped.lower()}"
     # Up to MAX_PDB_BYTES scanned for records (and a sequence's letters counted): off the event loop, which a 5 MB
     # text held for ~0.1 s (~0.5-1 s before the mistake naming read only its first SNIFF_CHARS).
-    return await off_loop(_inline_receptor, value, stripped)
+    return await off_loop(outputs.account_id, _inline_receptor, value, stripped)
 
 
 def _inline_receptor(value: str, stripped: str) -> tuple[str, str]:

@@ -22,6 +22,8 @@ CHAIN_A, CHAIN_B = QUERY[:20], QUERY[20:]
 
 
 class NoOutputs:
+    account_id: int | None = None  # JobOutputs.account_id: no account
+
     async def structure_pdb(self, job_id: str) -> bytes:  # AlphaFold2 never reads other jobs
         raise AssertionError("not used")
 

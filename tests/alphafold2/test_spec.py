@@ -18,6 +18,8 @@ pytestmark = pytest.mark.unit
 
 
 class NoOutputs:
+    account_id: int | None = None  # JobOutputs.account_id: no account
+
     async def structure_pdb(self, job_id: str) -> bytes:  # AlphaFold2 never reads other jobs
         raise AssertionError("not used")
 

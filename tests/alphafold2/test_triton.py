@@ -63,6 +63,8 @@ def service(triton: object, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 class NoOutputs:
+    account_id: int | None = None  # JobOutputs.account_id: no account
+
     async def structure_pdb(self, job_id: str) -> bytes:
         raise AssertionError("not used")
 

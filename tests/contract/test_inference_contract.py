@@ -320,6 +320,8 @@ def test_a_broken_result_envelope_is_a_model_failure() -> None:
 
 
 class NoOutputs:
+    account_id: int | None = None  # JobOutputs.account_id: no account
+
     async def structure_pdb(self, job_id: str) -> bytes:
         raise AssertionError("not used")
 

@@ -25,6 +25,8 @@ JOB_ID = "0b6f7a3e-8c1d-4e59-9a4e-2f1d7c3b5a60"
 class Outputs:
     """In-memory `JobOutputs` twin: one completed structure job of this account."""
 
+    account_id: int | None = None  # JobOutputs.account_id: no account
+
     def __init__(self, jobs: dict[str, bytes]) -> None:
         self.jobs = jobs
         self.asked: list[str] = []

@@ -33,6 +33,8 @@ def with_coordinate(atom: str, residue: int, text: str) -> str:
 
 
 class NoJobs:
+    account_id: int | None = None  # JobOutputs.account_id: no account
+
     async def structure_pdb(self, job_id: str) -> bytes:
         raise AssertionError("no job id here")
 

@@ -21,6 +21,7 @@ from phonos_models.diffdock.pipe_validate import check_receptor
 from rdkit import Chem
 from rdkit.Chem import AllChem
 
+from jobservice.modelspecs.base import NoAccount
 from jobservice.modelspecs.diffdock import build_spec
 
 pytestmark = pytest.mark.unit
@@ -72,7 +73,7 @@ def test_a_pdbqt_receptor_gives_the_same_model_inputs_as_its_pdb() -> None:
 
 def test_the_submission_check_and_the_complex_read_it_as_pdb() -> None:
     assert check_receptor(PDBQT).chains == {"A": 22, "B": 8}
-    job = asyncio.run(build_spec({}).validate("CCO", {"protein_pdb": PDBQT, "random_seed": 1}, None))  # type: ignore[arg-type]
+    job = asyncio.run(build_spec({}).validate("CCO", {"protein_pdb": PDBQT, "random_seed": 1}, NoAccount()))
     assert job.params["protein_residues"] == 30
     ligand = Chem.AddHs(Chem.MolFromSmiles("CCO"))
     AllChem.EmbedMolecule(ligand, randomSeed=1)

@@ -31,6 +31,8 @@ ASPIRIN_SDF = "aspirin\n     RDKit          3D\n\n" + " " * 6000 + "\nM  END\n$$
 
 
 class NoJobs:
+    account_id: int | None = None  # JobOutputs.account_id: no account
+
     async def structure_pdb(self, job_id: str) -> bytes:
         raise AssertionError("no job id in these requests")
 

@@ -32,6 +32,8 @@ FOLD_FIRST = r"fold the sequence first \(an esmfold or alphafold2 job\) and pass
 
 
 class NoJobs:
+    account_id: int | None = None  # JobOutputs.account_id: no account
+
     async def structure_pdb(self, job_id: str) -> bytes:
         raise AssertionError("no job id in these requests")
 

@@ -23,6 +23,8 @@ SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQ"
 
 
 class NoOutputs:
+    account_id: int | None = None  # JobOutputs.account_id: no account
+
     async def structure_pdb(self, job_id: str) -> bytes:
         raise AssertionError("esmfold reads no other job")
 

@@ -65,6 +65,8 @@ def test_one_request_through_the_port_as_the_job_service_sends_it(triton, tiny) 
     spec = build_spec({})
 
     class NoOutputs:
+        account_id: int | None = None  # JobOutputs.account_id: no account
+
         async def structure_pdb(self, job_id: str) -> bytes:
             raise AssertionError
 

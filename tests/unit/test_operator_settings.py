@@ -51,6 +51,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
     ("PHONOS_TRITON_METRICS_URLS", " , ", "lists nothing"),
     ("PHONOS_ALLOWED_HOSTS", "https://phonos.lab", "without scheme or port"),  # would never match a Host header
     ("PHONOS_ALLOWED_HOSTS", "phonos.lab:8080", "without scheme or port"),
+    ("PHONOS_METRICS_ALLOWED_HOSTS", "http://metrics.lab", "without scheme or port"),
 ])
 def test_settings_refuse_values_that_cannot_work_naming_the_variable(variable: str, value: str, says: str) -> None:
     with pytest.raises(ValueError, match=variable) as raised:

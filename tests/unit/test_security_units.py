@@ -9,12 +9,12 @@ import ipaddress
 
 import pytest
 
-from gateway.allowed_hosts import allowed
 from jobservice.auth_throttle import AuthThrottle, LookupsInFlight
 from jobservice.egress import is_public, literal_refused
 from jobservice.errors import InvalidArgument
 from jobservice.sign_in_throttle import KeyedTurns
 from jobservice.webhooks import validate_url
+from phonos_common.hosts import allowed
 from phonos_config.edge import EdgeSettings
 
 pytestmark = pytest.mark.unit
