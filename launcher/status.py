@@ -207,7 +207,9 @@ def parse_metrics(text: str) -> Metrics:
 def read_metrics(url: str) -> Metrics:
     code, body = _get(url)
     if code != 200:
-        raise Unreachable(f"HTTP {code}")
+        # a 4xx's first line says why (e.g. the Host check naming PHONOS_METRICS_ALLOWED_HOSTS)
+        reason = body.decode("utf-8", "replace").strip().splitlines()[:1] if 400 <= code < 500 else []
+        raise Unreachable(f"HTTP {code}" + (f": {reason[0][:300]}" if reason else ""))
     try:
         return parse_metrics(body.decode("utf-8", "replace"))
     except ValueError as exc:  # not a Prometheus exposition (another program on the port)

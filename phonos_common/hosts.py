@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
@@ -82,9 +83,11 @@ def refused_host_text(host: str, setting: str) -> str:
 
 def host_check(names: Iterable[str], setting: str) -> Callable[..., Awaitable[web.StreamResponse]]:
     """An aiohttp middleware answering 400 (plain text, as Prometheus endpoints speak) to a request whose Host header
-    is neither an IP address nor one of `names`. A request without a Host header is served: browsers always send
-    one, so it is no rebinding page (an HTTP/1.0 probe writing none keeps working)."""
-    known = tuple(names)
+    is neither an IP address nor one of `names`, nor this machine's full DNS name (`learn_full_name`). An HTTP/1.0
+    request without a Host header is served: browsers always send one, so it is no rebinding page (aiohttp itself
+    refuses an HTTP/1.1 request without one)."""
+    known = list(names)
+    learn_full_name(known)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -94,3 +97,22 @@ def host_check(names: Iterable[str], setting: str) -> Callable[..., Awaitable[we
         return await handler(request)
 
     return middleware
+
+
+def learn_full_name(names: list[str]) -> threading.Thread:
+    """Add this machine's full DNS name (`socket.getfqdn()`: `gpu-box.lab.org` where `hostname` says `gpu-box`) to
+    `names`, from a thread of its own. A Prometheus static target usually names the machine in full; the lab's DNS
+    answers that name, never an attacker's, so it is as safe as the short one. The lookup asks the resolver, which
+    can take seconds where DNS is away: a listener answers at once and knows the name once the lookup is back (a
+    list's append is atomic, and the middleware reads the list on each request)."""
+    def look_up() -> None:
+        try:
+            name = socket.getfqdn().strip().lower().rstrip(".")
+        except (OSError, UnicodeError):
+            return
+        if name and name not in names:
+            names.append(name)
+
+    thread = threading.Thread(target=look_up, name="listener-full-name", daemon=True)
+    thread.start()
+    return thread

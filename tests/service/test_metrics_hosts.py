@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from collections.abc import Awaitable, Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import aiohttp
 import pytest
@@ -16,6 +18,8 @@ from aiohttp import web
 
 from gateway.metrics import start_metrics_listener
 from jobservice.metrics_server import MetricsEndpoint, create_metrics_app, start_metrics_server
+from launcher import status
+from phonos_common.hosts import METRICS_HOSTS_SETTING, refused_host_text
 from phonos_common.listener import start_listener
 from phonos_config.service import ServiceSettings
 
@@ -89,3 +93,59 @@ def test_a_metrics_listener_answers_the_name_it_binds() -> None:
             await endpoint.close()
 
     asyncio.run(scenario())
+
+
+def test_a_metrics_listener_answers_the_machines_full_dns_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`hostname` says `gpu-box` on many machines and a Prometheus static target names it `gpu-box.lab.org:9464`;
+    before, only the short name was answered and such a scrape read 400 after the upgrade."""
+    monkeypatch.setattr(socket, "gethostname", lambda: "gpu-box")
+    monkeypatch.setattr(socket, "getfqdn", lambda name="": "GPU-Box.Lab.Org.")
+
+    async def scenario() -> None:
+        endpoint = MetricsEndpoint(None, ["esmfold"], ())
+        runner, port = await start_metrics_server(endpoint, "127.0.0.1", 0, allowed_hosts=())
+        try:
+            async with aiohttp.ClientSession() as session:
+                async def status(host: str) -> int:
+                    async with session.get(f"http://127.0.0.1:{port}/metrics", headers={"Host": host}) as answer:
+                        return answer.status
+
+                deadline = asyncio.get_running_loop().time() + 10  # the lookup runs in a thread of its own
+                while await status("gpu-box.lab.org:9464") != 200:
+                    assert asyncio.get_running_loop().time() < deadline, "the full name was never answered"
+                    await asyncio.sleep(0.02)
+                assert await status("gpu-box:9464") == 200
+                assert await status("gpu-box.lab.org.evil.example") == 400
+        finally:
+            await runner.cleanup()
+            await endpoint.close()
+
+    asyncio.run(scenario())
+
+
+def test_phonos_status_says_why_a_metrics_listener_refused_it() -> None:
+    """`phonos status --metrics-url` named only `HTTP 400`; the listener's sentence says which setting to change."""
+    refusal = refused_host_text("jobservice:9464", METRICS_HOSTS_SETTING) + "\n"
+
+    class Refusing(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = refusal.encode()
+            self.send_response(400)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(status.Unreachable) as refused:
+            status.read_metrics(f"http://127.0.0.1:{server.server_address[1]}/metrics")
+    finally:
+        server.shutdown()
+        thread.join()
+    assert str(refused.value) == "HTTP 400: " + refusal.strip()
+    assert "PHONOS_METRICS_ALLOWED_HOSTS" in str(refused.value)
