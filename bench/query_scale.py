@@ -461,7 +461,7 @@ class SqliteEngine(Engine):
 
     # 0081's backfill, on a store whose index is already full: emptied first.
     name_index_rebuild = ("BEGIN; DELETE FROM jobs_name_search; INSERT INTO jobs_name_search (rowid, name) "
-                          "SELECT seq, unicode_lower(name) FROM jobs WHERE name IS NOT NULL; COMMIT;")
+                          "SELECT seq, name_search_text(name) FROM jobs WHERE name IS NOT NULL; COMMIT;")
 
     async def script(self, sql: str) -> None:
         self.conn.executescript(sql)

@@ -185,13 +185,13 @@ CREATE TABLE 'jobs_name_search_idx'(segid, term, pgno, PRIMARY KEY(segid, term))
 CREATE TRIGGER jobs_name_search_insert AFTER INSERT ON jobs
 WHEN NEW.name IS NOT NULL
 BEGIN
-    INSERT INTO jobs_name_search (rowid, name) VALUES (NEW.seq, unicode_lower(NEW.name));
+    INSERT INTO jobs_name_search (rowid, name) VALUES (NEW.seq, name_search_text(NEW.name));
 END;
 
 CREATE TRIGGER jobs_name_search_update AFTER UPDATE OF name, seq ON jobs
 BEGIN
     DELETE FROM jobs_name_search WHERE rowid = OLD.seq;
-    INSERT INTO jobs_name_search (rowid, name) SELECT NEW.seq, unicode_lower(NEW.name) WHERE NEW.name IS NOT NULL;
+    INSERT INTO jobs_name_search (rowid, name) SELECT NEW.seq, name_search_text(NEW.name) WHERE NEW.name IS NOT NULL;
 END;
 
 CREATE INDEX jobs_queue ON jobs (status, model, account_id, seq);

@@ -154,6 +154,23 @@ def test_the_sqlite_index_follows_submissions_and_deletions(tmp_path: Path) -> N
     asyncio.run(scenario())
 
 
+def test_a_stored_name_with_a_nul_is_found_after_it(tmp_path: Path) -> None:
+    """SQLite stored a NUL in a name as sent before the API refused it; FTS5's tokenizer ends a text at a NUL, so the
+    index holds it as a space (name_search_text) and the text after it is found, as the old scan found it."""
+
+    async def scenario() -> None:
+        db = await Database.open(tmp_path / "phonos.sqlite3")
+        try:
+            ada = await account(db, credits=0)
+            [with_nul] = await JobStore(db).submit(ada, [job("run\x00Kinase Ärger")])
+            for needle in ("kinase ärger", "ÄRGER", "run", "un\x00ki", "n\x00k"):
+                assert await new_page(db, ada, needle) == await old_page(db, ada, needle) == ([with_nul], 1), needle
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
 # A store from before the indexes, with named jobs of two accounts (one deleted: its name already cleared).
 OLD_ROWS = (
     "INSERT INTO accounts (username, email, credits, created_at) VALUES ('ada', NULL, 100, 1.0)",

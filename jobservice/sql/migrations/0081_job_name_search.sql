@@ -3,8 +3,9 @@
 -- (list_jobs_named, list_jobs_after_named, count_jobs_named) still check instr(unicode_lower(name),
 -- unicode_lower(:name)) on each candidate, so the answers are the old ones exactly; the index only narrows the rows.
 --
--- What is indexed is unicode_lower(name) (jobservice/db.py: Python's str.lower, every connection of the service has
--- it), with case_sensitive 1: FTS5's own case folding is not Python's (dotless/dotted i, final sigma), and trigrams
+-- What is indexed is name_search_text(name): unicode_lower(name), a NUL as a space (jobservice/db.py; every
+-- connection of the service has both; a sqlite3 shell, which has neither, can read the store and change other
+-- columns, but not insert a job or change a name), with case_sensitive 1: FTS5's own case folding is not Python's (dotless/dotted i, final sigma), and trigrams
 -- of the already-lowered text make "the lowered needle is a substring" imply "its trigrams are in the row" exactly.
 -- A needle of fewer than 3 characters has no trigram: the old queries serve it (jobservice/jobs.py picks).
 --
@@ -15,19 +16,19 @@ CREATE VIRTUAL TABLE jobs_name_search USING fts5(name, tokenize = 'trigram case_
 
 -- Deleted jobs have no name (delete_job clears it), so every named row is a live one. About 1 s per 100,000 jobs
 -- (bench/query_scale.py prints it), once, in the migration's transaction at the start.
-INSERT INTO jobs_name_search (rowid, name) SELECT seq, unicode_lower(name) FROM jobs WHERE name IS NOT NULL;
+INSERT INTO jobs_name_search (rowid, name) SELECT seq, name_search_text(name) FROM jobs WHERE name IS NOT NULL;
 
 CREATE TRIGGER jobs_name_search_insert AFTER INSERT ON jobs
 WHEN NEW.name IS NOT NULL
 BEGIN
-    INSERT INTO jobs_name_search (rowid, name) VALUES (NEW.seq, unicode_lower(NEW.name));
+    INSERT INTO jobs_name_search (rowid, name) VALUES (NEW.seq, name_search_text(NEW.name));
 END;
 
 -- A job's name changes only when its deletion clears it (there is no rename); any change is followed all the same.
 CREATE TRIGGER jobs_name_search_update AFTER UPDATE OF name, seq ON jobs
 BEGIN
     DELETE FROM jobs_name_search WHERE rowid = OLD.seq;
-    INSERT INTO jobs_name_search (rowid, name) SELECT NEW.seq, unicode_lower(NEW.name) WHERE NEW.name IS NOT NULL;
+    INSERT INTO jobs_name_search (rowid, name) SELECT NEW.seq, name_search_text(NEW.name) WHERE NEW.name IS NOT NULL;
 END;
 
 CREATE TRIGGER jobs_name_search_delete AFTER DELETE ON jobs
