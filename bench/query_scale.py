@@ -24,7 +24,8 @@ store is ANALYZEd after the fill.
 
 Job-name search (`?name=`) is printed after, on both engines: the old account-wide queries and the ones through the
 trigram indexes (SQLite 0081, PostgreSQL 0031) side by side for a rare, an absent, a common and two 2-character
-needles, with their plans and the time to build the index on the filled store (the migration's backfill).
+needles, with their plans, the time to build the index on the filled store (the migration's backfill) and what it
+costs a submission.
 """
 
 from __future__ import annotations
@@ -418,6 +419,8 @@ class Engine:
     sql: dict[str, Any]
     sql_file: str  # the named queries' file, relative to the repository
     name_index_rebuild: str  # the job-name index built anew (its migration's backfill)
+    name_index_off: str  # what a submission pays for the job-name index gone, and back
+    name_index_on: str
 
     async def fetch_params(self, sql: Any, params: dict[str, Any]) -> list[Any]:
         raise NotImplementedError
@@ -459,6 +462,12 @@ class SqliteEngine(Engine):
     async def fetch_params(self, sql: Any, params: dict[str, Any]) -> list[Any]:
         return self.conn.execute(sql, params).fetchall()
 
+    # The name index's insert trigger off and on again (on: with the names submitted while it was off).
+    name_index_off = "DROP TRIGGER IF EXISTS jobs_name_search_insert"
+    name_index_on = ("CREATE TRIGGER IF NOT EXISTS jobs_name_search_insert AFTER INSERT ON jobs WHEN NEW.name IS NOT NULL "
+                     "BEGIN INSERT INTO jobs_name_search (rowid, name) VALUES (NEW.seq, name_search_text(NEW.name)); "
+                     "END; INSERT INTO jobs_name_search (rowid, name) SELECT seq, name_search_text(name) FROM jobs "
+                     "WHERE name IS NOT NULL AND seq > (SELECT COALESCE(MAX(rowid), 0) FROM jobs_name_search);")
     # 0081's backfill, on a store whose index is already full: emptied first.
     name_index_rebuild = ("BEGIN; DELETE FROM jobs_name_search; INSERT INTO jobs_name_search (rowid, name) "
                           "SELECT seq, name_search_text(name) FROM jobs WHERE name IS NOT NULL; COMMIT;")
@@ -524,6 +533,8 @@ class PgEngine(Engine):
     async def fetch_params(self, sql: Any, params: dict[str, Any]) -> list[Any]:
         return list(await self.conn.fetch(sql.sql, *sql.args(params)))
 
+    name_index_off = "DROP INDEX IF EXISTS jobs_name_trgm"
+    name_index_on = "CREATE INDEX IF NOT EXISTS jobs_name_trgm ON jobs USING gin (lower(name) gin_trgm_ops)"
     # 0031's index, built anew (pg_trgm is installed in the store's schema by the migration).
     name_index_rebuild = ("DROP INDEX jobs_name_trgm; "
                           "CREATE INDEX jobs_name_trgm ON jobs USING gin (lower(name) gin_trgm_ops)")
@@ -828,7 +839,9 @@ NAME_SEARCHES = (("kinase-screen ä", "rare name (1 in 2,000)"), ("no such name"
                  ("run 5", "common name"), ("ru", "2-char, common"), ("zq", "2-char, absent (worst case)"))
 
 
-async def compare_name_search(engine: Engine, lab: Lab, args: argparse.Namespace) -> None:
+async def compare_name_search(engine: Engine, lab: Lab, args: argparse.Namespace,
+                              store_factory: Callable[[], Awaitable[Store]],
+                              cpu_clock: Callable[[], float] = time.process_time) -> None:
     from jobservice.jobs import TRIGRAM
 
     listing = {"account_id": lab.busiest, "status": None, "model": None, "limit": 20, "offset": 0}
@@ -861,6 +874,25 @@ async def compare_name_search(engine: Engine, lab: Lab, args: argparse.Namespace
     await engine.script(engine.name_index_rebuild)
     print(f"\n{engine.name}: the name index built anew on the filled store ({lab.jobs} jobs) in "
           f"{(time.perf_counter() - started) * 1000:.0f} ms (what the migration's backfill costs)")
+    # What the index costs each submission (SQLite: its insert trigger; PostgreSQL: the GIN index), alternating
+    # without and with it as compare's writes do. Last: the writes add jobs.
+    with_: dict[str, list[float]] = {}
+    without: dict[str, list[float]] = {}
+    for cycle in range(args.write_cycles):
+        for seen in (with_, without) if cycle % 2 == 0 else (without, with_):
+            await engine.script(engine.name_index_on if seen is with_ else engine.name_index_off)
+            store = await store_factory()
+            try:
+                for key, times in (await measure_writes(store, lab, args.write_batches, cpu_clock)).items():
+                    seen.setdefault(key, []).extend(times)
+            finally:
+                await store.close()
+    await engine.script(engine.name_index_on)
+    print(f"\n{engine.name}: writes, median of {args.write_cycles} x {args.write_batches} batches, alternating: without "
+          "the name index / with / ratio")
+    for key in with_:
+        off, on = statistics.median(without[key]), statistics.median(with_[key])
+        print(f"  {key:<34} {off:8.3f} {on:8.3f} {on / off:6.2f}x")
 
 
 async def compare_statistics(engine: SqliteEngine, lab: Lab, args: argparse.Namespace) -> None:
@@ -912,7 +944,7 @@ async def main(args: argparse.Namespace) -> None:
                     await compare(engine, sqlite_store, lab, index_change(MIGRATIONS_DIR, args.new_sqlite_from),
                                   args)
                 if not args.only or "name" in args.only.split(","):
-                    await compare_name_search(engine, lab, args)
+                    await compare_name_search(engine, lab, args, sqlite_store)
             finally:
                 await engine.close()
     if not args.no_postgres:
@@ -937,7 +969,7 @@ async def main(args: argparse.Namespace) -> None:
                     await compare(engine_pg, pg_store, lab, index_change(PG_MIGRATIONS_DIR, args.new_pg_from), args,
                                   server_cpu(server.data_dir / "postmaster.pid"))
                 if not args.only or "name" in args.only.split(","):
-                    await compare_name_search(engine_pg, lab, args)
+                    await compare_name_search(engine_pg, lab, args, pg_store, server_cpu(server.data_dir / "postmaster.pid"))
             finally:
                 await engine_pg.close()
 

@@ -128,9 +128,9 @@ async def warn_without_name_index(conn: asyncpg.Connection) -> None:
     role lacks CREATE on the database, or PostgreSQL's contrib is absent) and went on without it. Searches still
     answer, reading the account's jobs; README "Job-name search" says how to add the index."""
     if await conn.fetchval("SELECT to_regclass('jobs_name_trgm')") is None:
-        log.warning("job-name search has no trigram index (pg_trgm could not be installed): each ?name= search "
-                    "reads the account's jobs; a superuser can add it (README, Job-name search)",
-                    extra={"action": "pg.no_name_index"})
+        log.warning("job-name search has no trigram index (jobs_name_trgm; migration 0031 builds it only where pg_trgm "
+                    "could be installed): each ?name= search reads the account's jobs; README, Job-name search, says "
+                    "how to add it", extra={"action": "pg.no_name_index"})
 
 
 async def migrate(conn: asyncpg.Connection) -> int:
