@@ -22,7 +22,7 @@ import pytest
 from jobservice.db import Database
 from jobservice.jobs import JobStore, NewJob
 from jobservice.modelspecs.base import ValidatedJob
-from jobservice.pg import PgDatabase
+from jobservice.pg import PgDatabase, pg_queries
 from jobservice.store import Store
 from tests.postgres import DB_USER, PostgresServer
 from tests.store.conftest import Scenario, account, postgres_before, sqlite_before
@@ -263,3 +263,36 @@ def test_without_pg_trgm_the_postgres_search_still_answers(postgres: PostgresSer
     with caplog.at_level(logging.WARNING, logger="jobservice.pg"):
         asyncio.run(scenario())
     assert any(getattr(r, "action", None) == "pg.no_name_index" for r in caplog.records)
+
+
+def test_postgres_plans_a_rare_name_through_the_trigram_index(postgres: PostgresServer) -> None:
+    """With 20,000 jobs of one account named alike (vacuumed and analyzed), a rare needle's list and total read jobs_name_trgm,
+    not the account's every job; a 2-character one (list_jobs) walks the jobs newest first, as before. bench/query_scale.py
+    times them at a lab's scale."""
+    url = postgres.new_store_url("trgmplan")
+
+    async def scenario() -> None:
+        await (await PgDatabase.open(url)).close()  # the migrations
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("INSERT INTO accounts (username, email, credits, created_at) VALUES ('ada', NULL, 0, 1)")
+            await conn.execute(
+                "INSERT INTO jobs (id, account_id, model, name, status, credits_used, created_at, updated_at) "
+                "SELECT 'j' || g, (SELECT id FROM accounts), 'esmfold', CASE WHEN g % 5000 = 0 THEN 'Kinase ' || g "
+                "ELSE 'run ' || (g % 977) || ' esmfold' END, 'completed', 0, g, g FROM generate_series(1, 20000) g")
+            # As autovacuum leaves it: GIN's pending list of new entries (fastupdate) merged, which the planner
+            # costs as read whole on each search until then.
+            await conn.execute("VACUUM ANALYZE jobs")
+            account_id = await conn.fetchval("SELECT id FROM accounts")
+            params = {"account_id": account_id, "status": None, "model": None, "limit": 20, "offset": 0,
+                      "after_seq": 10**9}
+            for name, needle, indexed in (("list_jobs_named", "KINASE", True), ("list_jobs_after_named", "kinase", True),
+                                          ("count_jobs_named", "Kinase", True), ("list_jobs", "ki", False)):
+                statement = pg_queries()[name]
+                plan = "\n".join(r[0] for r in await conn.fetch(
+                    "EXPLAIN " + statement.sql, *statement.args({**params, "name": needle})))
+                assert ("jobs_name_trgm" in plan) == indexed and "Seq Scan" not in plan, (name, plan)
+        finally:
+            await conn.close()
+
+    asyncio.run(scenario())
