@@ -133,8 +133,11 @@ def test_the_sqlite_index_follows_submissions_and_deletions(tmp_path: Path) -> N
     it out; a job without a name has no entry."""
 
     def indexed(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in conn.execute(
-            "SELECT f.name, j.id FROM jobs_name_search f JOIN jobs j ON j.seq = f.rowid ORDER BY f.rowid").fetchall()]
+        """(lowered name, job id) of each entry, checking it is filed under its job's account."""
+        rows = conn.execute("SELECT f.name, j.id, f.account = name_search_account(j.account_id) FROM jobs_name_search f "
+                            "JOIN jobs j ON j.seq = f.rowid ORDER BY f.rowid").fetchall()
+        assert all(r[2] for r in rows)
+        return [tuple(r[:2]) for r in rows]
 
     async def scenario() -> None:
         db = await Database.open(tmp_path / "phonos.sqlite3")
@@ -143,10 +146,14 @@ def test_the_sqlite_index_follows_submissions_and_deletions(tmp_path: Path) -> N
             ada = await account(db, credits=0)
             first, second, _ = await jobs.submit(ada, [job("ÄRGER"), job("Keep Me"), job(None)])
             assert await db._reader_conn.run(indexed) == [("ärger", first), ("keep me", second)]
+            bob = await account(db, credits=0, name="bob")
+            [bobs] = await JobStore(db).submit(bob, [job("keep me too")])
+            assert await new_page(db, ada, "keep me") == ([second], 1) and await new_page(db, bob, "keep") == ([bobs], 1)
+            assert (await db._reader_conn.run(indexed))[-1] == ("keep me too", bobs)
             assert await jobs.claim(first) is not None
             await jobs.complete(first, {"metrics": {}})
             assert await jobs.delete(ada, first)
-            assert await db._reader_conn.run(indexed) == [("keep me", second)]
+            assert await db._reader_conn.run(indexed) == [("keep me", second), ("keep me too", bobs)]
             assert await new_page(db, ada, "ärger") == ([], 0)
         finally:
             await db.close()

@@ -12,7 +12,7 @@
 -- An installed pg_trgm is used from whichever schema it is in (one per database: several stores of one database,
 -- in their own schemas, share it), its operator class named with that schema.
 --
--- Plain CREATE INDEX in the migration's transaction (see 0030): a SHARE lock on jobs until the commit, 1-2 s per
+-- Plain CREATE INDEX in the migration's transaction (see 0030): a SHARE lock on jobs until the commit, 0.3-0.5 s per
 -- 100,000 jobs (bench/query_scale.py prints it); it indexes the existing names as it builds.
 DO $$
 DECLARE
