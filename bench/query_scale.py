@@ -20,6 +20,12 @@ store is ANALYZEd after the fill.
     .venv/bin/python bench/query_scale.py [--jobs 100000] [--accounts 50] [--pending 2000] [--rounds 15]
                                           [--no-postgres] [--no-sqlite] [--plans] [--only NAME,...]
     .venv/bin/python bench/query_scale.py --no-postgres --statistics [--save-statistics FILE]
+    .venv/bin/python bench/query_scale.py --only name     # job-name search alone, both engines
+
+Job-name search (`?name=`) is printed after, on both engines: the old account-wide queries and the ones through the
+trigram indexes (SQLite 0081, PostgreSQL 0031) side by side for a rare, an absent, a common and two 2-character
+needles, with their plans, the time to build the index on the filled store (the migration's backfill) and what it
+costs a submission.
 """
 
 from __future__ import annotations
@@ -90,6 +96,12 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def name_of(seq: int, model: str) -> str:
+    """A job's name: mostly "run N model" (N < 977, every name shares "run "), one in 2,000 a rare one with non-ASCII
+    case ("Kinase-Screen Ä N"), which the name-search figures look for."""
+    return f"Kinase-Screen Ä {seq}" if seq % 2000 == 0 else f"run {seq % 977} {model}"
+
+
 def job_id(seq: int) -> str:
     return f"{seq:08x}-0000-4000-8000-{seq:012x}"
 
@@ -125,7 +137,7 @@ def plan_lab(args: argparse.Namespace) -> tuple[Lab, dict[str, list[dict[str, An
     for seq in range(1, n + 1):
         created = now - span + span * seq / n
         rows["jobs"].append({"id": job_id(seq), "seq": seq, "account_id": accounts_of[seq - 1],
-                             "model": models_of[seq - 1], "name": f"run {seq % 977} {models_of[seq - 1]}",
+                             "model": models_of[seq - 1], "name": name_of(seq, models_of[seq - 1]),
                              "credits_used": 10, "created_at": created})
         rows["job_inputs"].append({"job_id": job_id(seq), "request_json": json.dumps(
             {"sequence": "MKTVRQERLKSIVRILERSKEPVSGAQLAEELSVSRQVIVQDIAYLRSLGYNIVATPRGYVLAGG", "params": {}})})
@@ -406,6 +418,12 @@ class Engine:
     name: str
     sql: dict[str, Any]
     sql_file: str  # the named queries' file, relative to the repository
+    name_index_rebuild: str  # the job-name index built anew (its migration's backfill)
+    name_index_off: str  # what a submission pays for the job-name index gone, and back
+    name_index_on: str
+
+    async def fetch_params(self, sql: Any, params: dict[str, Any]) -> list[Any]:
+        raise NotImplementedError
 
     def parse(self, text: str) -> dict[str, Any]:
         raise NotImplementedError
@@ -440,6 +458,22 @@ class SqliteEngine(Engine):
 
     async def fetch(self, sql: str) -> list[Any]:
         return self.conn.execute(sql).fetchall()
+
+    async def fetch_params(self, sql: Any, params: dict[str, Any]) -> list[Any]:
+        return self.conn.execute(sql, params).fetchall()
+
+    # The name index's insert trigger off and on again (on: with the names submitted while it was off).
+    name_index_off = "DROP TRIGGER IF EXISTS jobs_name_search_insert"
+    name_index_on = ("CREATE TRIGGER IF NOT EXISTS jobs_name_search_insert AFTER INSERT ON jobs WHEN NEW.name IS NOT NULL "
+                     "BEGIN INSERT INTO jobs_name_search (rowid, account, name) VALUES (NEW.seq, "
+                     "name_search_account(NEW.account_id), name_search_text(NEW.name)); END; "
+                     "INSERT INTO jobs_name_search (rowid, account, name) SELECT seq, name_search_account(account_id), "
+                     "name_search_text(name) FROM jobs "
+                     "WHERE name IS NOT NULL AND seq > (SELECT COALESCE(MAX(rowid), 0) FROM jobs_name_search);")
+    # 0081's backfill, on a store whose index is already full: emptied first.
+    name_index_rebuild = ("BEGIN; DELETE FROM jobs_name_search; INSERT INTO jobs_name_search (rowid, account, name) "
+                          "SELECT seq, name_search_account(account_id), name_search_text(name) FROM jobs "
+                          "WHERE name IS NOT NULL; COMMIT;")
 
     async def script(self, sql: str) -> None:
         self.conn.executescript(sql)
@@ -498,6 +532,15 @@ class PgEngine(Engine):
 
     async def fetch(self, sql: str) -> list[Any]:
         return list(await self.conn.fetch(sql))
+
+    async def fetch_params(self, sql: Any, params: dict[str, Any]) -> list[Any]:
+        return list(await self.conn.fetch(sql.sql, *sql.args(params)))
+
+    name_index_off = "DROP INDEX IF EXISTS jobs_name_trgm"
+    name_index_on = "CREATE INDEX IF NOT EXISTS jobs_name_trgm ON jobs USING gin (lower(name) gin_trgm_ops)"
+    # 0031's index, built anew (pg_trgm is installed in the store's schema by the migration).
+    name_index_rebuild = ("DROP INDEX jobs_name_trgm; "
+                          "CREATE INDEX jobs_name_trgm ON jobs USING gin (lower(name) gin_trgm_ops)")
 
     async def script(self, sql: str) -> None:
         await self.conn.execute(sql)
@@ -574,6 +617,9 @@ def index_change(directory: Path, first: int) -> IndexChange:
     dropped: list[tuple[str, str]] = []
     for path in sorted(directory.glob("*.sql")):
         text = "\n".join(line.split("--", 1)[0] for line in path.read_text().splitlines())
+        # A DO block's CREATE INDEX (PostgreSQL 0031's, built only where pg_trgm could be installed) is no plain
+        # statement to replay: the name-search figures measure that index (compare_name_search).
+        text = re.sub(r"\bDO\s+\$\$.*?\$\$\s*;", "", text, flags=re.DOTALL)
         made = [(m.group(1), re.sub(r"\s+", " ", m.group(0)).replace(" CONCURRENTLY", "")) for m in
                 _CREATE_INDEX.finditer(text)]
         if int(path.name.split("_", 1)[0]) < first:
@@ -789,6 +835,70 @@ async def compare(engine: Engine, store_factory: Callable[[], Awaitable[Store]],
           + ", ".join(sql for sql in change.redo()))
 
 
+# Job-name search: the queries before the trigram indexes (list_jobs / count_jobs, an account-wide scan with the
+# exact check) and the ones jobservice/jobs.py JobStore.page picks now (the _named ones for 3+ characters), side by
+# side on the same filled store, for the busiest account. (needle, what it is)
+NAME_SEARCHES = (("kinase-screen ä", "rare name (1 in 2,000)", False), ("no such name", "absent name", False),
+                 ("run 5", "common name", False), ("ru", "2-char, common", False),
+                 ("zq", "2-char, absent (worst case)", False), ("run 5", "common name, smallest account", True))
+
+
+async def compare_name_search(engine: Engine, lab: Lab, args: argparse.Namespace,
+                              store_factory: Callable[[], Awaitable[Store]],
+                              cpu_clock: Callable[[], float] = time.process_time) -> None:
+    from jobservice.jobs import TRIGRAM
+
+    listing = {"account_id": lab.busiest, "status": None, "model": None, "limit": 20, "offset": 0}
+    print(f"\n{engine.name}: job-name search for the busiest account (and the smallest), ms (median of {args.rounds}): the old "
+          "account-wide scan / the query JobStore.page picks now; a page is its list + its count")
+    print(f"  {'needle':<18} {'what':<28} {'matches':>7} {'list old':>9} {'new':>8} {'count old':>10} {'new':>8} "
+          f"{'page old':>9} {'new':>8}")
+    plans: list[tuple[str, list[str]]] = []
+    for needle, what, smallest in NAME_SEARCHES:
+        suffix = "_named" if len(needle.lower()) >= TRIGRAM else ""
+        params = {**listing, "name": needle, **({"account_id": lab.account_ids[-1]} if smallest else {})}
+        figures = []
+        for i, name in enumerate(("list_jobs", "list_jobs" + suffix, "count_jobs", "count_jobs" + suffix)):
+            case = Case(needle, name, params, "request")
+            # Timed as the service runs it: PostgreSQL plans a prepared statement with its parameters 5 times, then
+            # may keep one generic plan, which cannot see how rare the needle is.
+            figures.append(await timed_ms(lambda c=case: run_case(engine, c), args.rounds))  # type: ignore[misc]
+            if i % 2:
+                plans.append((f"[{name}] {needle!r}", await engine.plan(case)))
+        count = engine.sql["count_jobs"]
+        matches = (await engine.fetch_params(count, params))[0][0]
+        print(f"  {needle!r:<18} {what:<28} {matches:>7} {figures[0]:9.3f} {figures[1]:8.3f} {figures[2]:10.3f} "
+              f"{figures[3]:8.3f} {figures[0] + figures[2]:9.3f} {figures[1] + figures[3]:8.3f}")
+    print(f"\n{engine.name}: the name-search plans now (PostgreSQL: EXPLAIN's, planned with the parameters)")
+    for label, lines in plans:
+        print(f"  {label}")
+        for line in lines:
+            print("      " + line)
+    started = time.perf_counter()
+    await engine.script(engine.name_index_rebuild)
+    print(f"\n{engine.name}: the name index built anew on the filled store ({lab.jobs} jobs) in "
+          f"{(time.perf_counter() - started) * 1000:.0f} ms (what the migration's backfill costs)")
+    # What the index costs each submission (SQLite: its insert trigger; PostgreSQL: the GIN index), alternating
+    # without and with it as compare's writes do. Last: the writes add jobs.
+    with_: dict[str, list[float]] = {}
+    without: dict[str, list[float]] = {}
+    for cycle in range(args.write_cycles):
+        for seen in (with_, without) if cycle % 2 == 0 else (without, with_):
+            await engine.script(engine.name_index_on if seen is with_ else engine.name_index_off)
+            store = await store_factory()
+            try:
+                for key, times in (await measure_writes(store, lab, args.write_batches, cpu_clock)).items():
+                    seen.setdefault(key, []).extend(times)
+            finally:
+                await store.close()
+    await engine.script(engine.name_index_on)
+    print(f"\n{engine.name}: writes, median of {args.write_cycles} x {args.write_batches} batches, alternating: without "
+          "the name index / with / ratio")
+    for key in with_:
+        off, on = statistics.median(without[key]), statistics.median(with_[key])
+        print(f"  {key:<34} {off:8.3f} {on:8.3f} {on / off:6.2f}x")
+
+
 async def compare_statistics(engine: SqliteEngine, lab: Lab, args: argparse.Namespace) -> None:
     """Every hot query without planner statistics (the store as filled) and after the job service's
     `PRAGMA optimize` (jobservice/db.py `_optimize`, on this connection, which has just run every hot query: what
@@ -834,9 +944,11 @@ async def main(args: argparse.Namespace) -> None:
 
                 if args.statistics:
                     await compare_statistics(engine, lab, args)
-                else:
+                elif args.only != "name":
                     await compare(engine, sqlite_store, lab, index_change(MIGRATIONS_DIR, args.new_sqlite_from),
                                   args)
+                if not args.only or "name" in args.only.split(","):
+                    await compare_name_search(engine, lab, args, sqlite_store)
             finally:
                 await engine.close()
     if not args.no_postgres:
@@ -857,8 +969,11 @@ async def main(args: argparse.Namespace) -> None:
                 async def pg_store() -> Store:
                     return await PgDatabase.open(url, connect_timeout_s=10, command_timeout_s=600)
 
-                await compare(engine_pg, pg_store, lab, index_change(PG_MIGRATIONS_DIR, args.new_pg_from), args,
-                              server_cpu(server.data_dir / "postmaster.pid"))
+                if args.only != "name":
+                    await compare(engine_pg, pg_store, lab, index_change(PG_MIGRATIONS_DIR, args.new_pg_from), args,
+                                  server_cpu(server.data_dir / "postmaster.pid"))
+                if not args.only or "name" in args.only.split(","):
+                    await compare_name_search(engine_pg, lab, args, pg_store, server_cpu(server.data_dir / "postmaster.pid"))
             finally:
                 await engine_pg.close()
 
@@ -878,7 +993,8 @@ if __name__ == "__main__":
     parser.add_argument("--before-sql-from", default="", metavar="GITREF",
                         help="measure 'before' with the named queries as they were at GITREF (e.g. main)")
     parser.add_argument("--plans", action="store_true", help="print every plan, not only the flagged ones")
-    parser.add_argument("--only", default="", help="named queries to measure (comma-separated)")
+    parser.add_argument("--only", default="", help="named queries to measure (comma-separated; 'name': only the "
+                                                   "job-name search figures)")
     parser.add_argument("--statistics", action="store_true",
                         help="SQLite only: each query without planner statistics and after PRAGMA optimize, "
                              "instead of without and with the new indexes")

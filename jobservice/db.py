@@ -174,11 +174,28 @@ def connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     # SQLite's own lower() folds ASCII letters only; job names are searched ignoring case as PostgreSQL's
     # lower() does it, so "α-syn" finds "Α-SYN" on both stores.
     conn.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
+    # What job-name search's trigram index holds (migration 0081's triggers and backfill call it).
+    conn.create_function("name_search_text", 1, _name_search_text, deterministic=True)
+    conn.create_function("name_search_account", 1, _name_search_account, deterministic=True)
     return conn
 
 
 def _unicode_lower(text: str | None) -> str | None:
     return None if text is None else text.lower()
+
+
+def _name_search_text(text: str | None) -> str | None:
+    """unicode_lower(name) with each NUL a space: FTS5's tokenizer ends a text at a NUL, so the trigrams after one
+    (in a name stored before NUL was refused) would be missing. A needle never holds one (jobservice/jobs.py), so a
+    match lies within a NUL-free run of the name and all its trigrams are indexed."""
+    return None if text is None else text.lower().replace("\x00", " ")
+
+
+def _name_search_account(account_id: int) -> str:
+    """The account's one trigram in the name index (three code points of Unicode's private use plane 15, 16 bits of
+    the id each): a search reads only the account's matches, however common the text is in other accounts. Ids past
+    2^48 would share one with another account: slower, never wrong (the queries check account_id)."""
+    return "".join(chr(0xF0000 + ((account_id >> shift) & 0xFFFF)) for shift in (32, 16, 0))
 
 
 @contextmanager

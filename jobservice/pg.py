@@ -123,6 +123,16 @@ async def warn_of_older_services(conn: asyncpg.Connection, target: int) -> None:
                     "Upgrades)", who, target, extra={"action": "pg.older_services_connected", "target": target})
 
 
+async def warn_without_name_index(conn: asyncpg.Connection) -> None:
+    """Said at each start while job-name search has no trigram index: migration 0031 could not install pg_trgm (the
+    role lacks CREATE on the database, or PostgreSQL's contrib is absent) and went on without it. Searches still
+    answer, reading the account's jobs; README "Job-name search" says how to add the index."""
+    if await conn.fetchval("SELECT to_regclass('jobs_name_trgm')") is None:
+        log.warning("job-name search has no trigram index (jobs_name_trgm; migration 0031 builds it only where pg_trgm "
+                    "could be installed): each ?name= search reads the account's jobs; README, Job-name search, says "
+                    "how to add it", extra={"action": "pg.no_name_index"})
+
+
 async def migrate(conn: asyncpg.Connection) -> int:
     """Apply every migration newer than the recorded version, all in one transaction under the advisory lock (a
     failed one leaves none of them applied, and a job service starting meanwhile waits); the new version."""
@@ -507,6 +517,7 @@ class PgDatabase:
                                          server_settings={"application_name": application_name()})
             try:
                 await migrate(conn)
+                await warn_without_name_index(conn)
             finally:
                 try:  # the goodbye is bounded too: a server gone silent after migrating must not hold the start
                     await conn.close(timeout=connect_timeout_s)

@@ -105,6 +105,9 @@ SELECT mine.id,
 FROM mine;
 
 -- name: list_jobs
+-- With a name filter, only for names of 1-2 characters (jobservice/jobs.py JobStore.page): longer ones take
+-- list_jobs_named, through the trigram index. A short needle walks the account's jobs newest first until the page is
+-- full: soon for a common one, every job of the account for one that matches nothing (the worst case).
 SELECT * FROM jobs
 WHERE account_id = :account_id AND deleted_at IS NULL
   AND (:status IS NULL OR status = :status)
@@ -124,11 +127,41 @@ WHERE account_id = :account_id AND deleted_at IS NULL AND seq < :after_seq
 ORDER BY seq DESC
 LIMIT :limit;
 
+-- name: list_jobs_named
+-- list_jobs for a name of 3 or more characters (after unicode_lower; jobservice/jobs.py picks): the candidates come
+-- from the trigram index of lowered names (0081, jobs_name_search), the account's only, newest first, so a rare or
+-- absent name reads its few matches, not every job of the account, and a common one stops at the page's end. The
+-- instr() check is the old query's, on each candidate: the index narrows the rows, the answer is the same. CROSS
+-- JOIN keeps the index the outer loop. The needle is one FTS5 phrase (its double quotes doubled): a substring of
+-- the lowered name; the account's own trigram (name_search_account) is ANDed with it.
+SELECT j.* FROM jobs_name_search f CROSS JOIN jobs j ON j.seq = f.rowid
+WHERE f.jobs_name_search MATCH 'account : "' || name_search_account(:account_id) || '" AND name : "'
+                                 || replace(unicode_lower(:name), '"', '""') || '"'
+  AND j.account_id = :account_id AND j.deleted_at IS NULL
+  AND (:status IS NULL OR j.status = :status)
+  AND (:model IS NULL OR j.model = :model)
+  AND instr(unicode_lower(j.name), unicode_lower(:name)) > 0
+ORDER BY f.rowid DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: list_jobs_after_named
+-- list_jobs_after for a name of 3 or more characters, as list_jobs_named.
+SELECT j.* FROM jobs_name_search f CROSS JOIN jobs j ON j.seq = f.rowid
+WHERE f.jobs_name_search MATCH 'account : "' || name_search_account(:account_id) || '" AND name : "'
+                                 || replace(unicode_lower(:name), '"', '""') || '"' AND f.rowid < :after_seq
+  AND j.account_id = :account_id AND j.deleted_at IS NULL
+  AND (:status IS NULL OR j.status = :status)
+  AND (:model IS NULL OR j.model = :model)
+  AND instr(unicode_lower(j.name), unicode_lower(:name)) > 0
+ORDER BY f.rowid DESC
+LIMIT :limit;
+
 -- name: job_seq
 -- A cursor's place in the list: any job of the account, a deleted one too (its row and seq stay).
 SELECT seq FROM jobs WHERE id = :id AND account_id = :account_id;
 
 -- name: count_jobs
+-- (A name of 3 or more characters is counted by count_jobs_named.)
 -- Read from jobs_account_status_live alone (0080): the name filter, which that index cannot answer, is a list of the
 -- account's matching rowids, made only when a name is asked for. Naming `name` here would make SQLite read every
 -- row of the account for each list page's total (bench/query_scale.py: 25-55 ms for 22,000 jobs, not 2).
@@ -138,6 +171,16 @@ WHERE account_id = :account_id AND deleted_at IS NULL
   AND (:model IS NULL OR model = :model)
   AND (:name IS NULL OR rowid IN (SELECT n.rowid FROM jobs n WHERE n.account_id = :account_id
                                   AND instr(unicode_lower(n.name), unicode_lower(:name)) > 0));
+
+-- name: count_jobs_named
+-- count_jobs for a name of 3 or more characters, as list_jobs_named: the matching names' rows, not the account's.
+SELECT COUNT(*) FROM jobs_name_search f CROSS JOIN jobs j ON j.seq = f.rowid
+WHERE f.jobs_name_search MATCH 'account : "' || name_search_account(:account_id) || '" AND name : "'
+                                 || replace(unicode_lower(:name), '"', '""') || '"'
+  AND j.account_id = :account_id AND j.deleted_at IS NULL
+  AND (:status IS NULL OR j.status = :status)
+  AND (:model IS NULL OR j.model = :model)
+  AND instr(unicode_lower(j.name), unicode_lower(:name)) > 0;
 
 -- name: job_counts
 SELECT COUNT(*) AS total,

@@ -167,6 +167,35 @@ BEGIN
     VALUES (NEW.id, NEW.account_id, NEW.status, NEW.updated_at);
 END;
 
+CREATE VIRTUAL TABLE jobs_name_search USING fts5(account, name, tokenize = 'trigram case_sensitive 1', columnsize = 0);
+
+CREATE TABLE 'jobs_name_search_config'(k PRIMARY KEY, v) WITHOUT ROWID;
+
+CREATE TABLE 'jobs_name_search_content'(id INTEGER PRIMARY KEY, c0, c1);
+
+CREATE TABLE 'jobs_name_search_data'(id INTEGER PRIMARY KEY, block BLOB);
+
+CREATE TRIGGER jobs_name_search_delete AFTER DELETE ON jobs
+BEGIN
+    DELETE FROM jobs_name_search WHERE rowid = OLD.seq;
+END;
+
+CREATE TABLE 'jobs_name_search_idx'(segid, term, pgno, PRIMARY KEY(segid, term)) WITHOUT ROWID;
+
+CREATE TRIGGER jobs_name_search_insert AFTER INSERT ON jobs
+WHEN NEW.name IS NOT NULL
+BEGIN
+    INSERT INTO jobs_name_search (rowid, account, name)
+    VALUES (NEW.seq, name_search_account(NEW.account_id), name_search_text(NEW.name));
+END;
+
+CREATE TRIGGER jobs_name_search_update AFTER UPDATE OF name, seq, account_id ON jobs
+BEGIN
+    DELETE FROM jobs_name_search WHERE rowid = OLD.seq;
+    INSERT INTO jobs_name_search (rowid, account, name)
+    SELECT NEW.seq, name_search_account(NEW.account_id), name_search_text(NEW.name) WHERE NEW.name IS NOT NULL;
+END;
+
 CREATE INDEX jobs_queue ON jobs (status, model, account_id, seq);
 
 CREATE TRIGGER jobs_refund AFTER UPDATE OF refunded ON jobs

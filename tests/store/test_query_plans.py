@@ -38,7 +38,8 @@ BIG_TABLES = {"jobs", "job_events", "job_inputs", "credit_entries", "usage_hourl
 # The queries on a request's, a dispatch step's, a watch tick's or a sweep's path.
 HOT = [
     "get_key", "live_keys", "get_session", "live_sessions", "touch_session", "get_job", "get_job_input", "job_seq",
-    "queue_places", "list_jobs", "list_jobs_after", "count_jobs", "job_counts", "count_queued_jobs", "insert_job",
+    "queue_places", "list_jobs", "list_jobs_after", "count_jobs", "list_jobs_named", "list_jobs_after_named",
+    "count_jobs_named", "job_counts", "count_queued_jobs", "insert_job",
     "claim_job", "complete_job", "fail_job", "cancel_job", "requeue_job", "release_job", "delete_job",
     "fail_waiting_jobs", "pending_jobs", "orphaned_jobs", "metrics_active_jobs", "metrics_webhook_backlog",
     "list_credit_entries", "list_credit_entries_after", "count_credit_entries", "credit_entry_exists",
@@ -70,6 +71,10 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "active_jobs_with_last_event": ("USING INDEX jobs_account_status_live (account_id=? AND status=?)",),
     "list_jobs": ("USING INDEX jobs_account_created (account_id=?)",),
     "list_jobs_after": ("USING INDEX jobs_account_created (account_id=? AND seq<?)",),
+    # A name of 3+ characters: the trigram index's candidates first (newest first), then each one's row by seq.
+    "list_jobs_named": ("SCAN f VIRTUAL TABLE INDEX", "SEARCH j USING INDEX"),
+    "list_jobs_after_named": ("SCAN f VIRTUAL TABLE INDEX", "SEARCH j USING INDEX"),
+    "count_jobs_named": ("SCAN f VIRTUAL TABLE INDEX", "SEARCH j USING INDEX"),
     "list_credit_entries": ("USING INDEX credit_entries_account (account_id=?)",),
     "list_activity": ("USING INDEX account_activity_account (account_id=?)",),
     "job_events_after": ("USING INTEGER PRIMARY KEY (rowid>?)",),
@@ -80,7 +85,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "claim_due_deliveries": ("USING INDEX deliveries_due (status=? AND next_attempt_at<?)",),
 }
 # Lists that page in an index's order: a sort would read the whole of the account's rows first.
-IN_INDEX_ORDER = {"list_jobs", "list_jobs_after", "list_credit_entries", "list_credit_entries_after",
+IN_INDEX_ORDER = {"list_jobs", "list_jobs_after", "list_jobs_named", "list_jobs_after_named", "list_credit_entries", "list_credit_entries_after",
                   "list_activity", "list_activity_after", "list_webhook_deliveries", "list_webhook_deliveries_after",
                   "job_events_after", "job_events_of_account_after", "results_past_retention", "claim_due_deliveries"}
 

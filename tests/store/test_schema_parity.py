@@ -44,7 +44,13 @@ POSTGRES_ONLY_TRIGGERS = {
 POSTGRES_ONLY_INDEXES = {
     "jobs_running_lease": "the janitor finds expired leases without a scan",
     "rate_limit_hits_key_time": "the shared rate limit counts one key's last minute",
+    "jobs_name_trgm": "job-name search: pg_trgm's GIN index on lower(name) (SQLite: jobs_name_search, FTS5)",
 }
+# Job-name search's trigram index on SQLite (0081): an FTS5 table, its shadow tables and the triggers that keep it
+# in step with jobs; PostgreSQL has an index on jobs instead (jobs_name_trgm).
+SQLITE_ONLY_TABLES = {"jobs_name_search", "jobs_name_search_config", "jobs_name_search_content",
+                      "jobs_name_search_data", "jobs_name_search_idx"}
+SQLITE_ONLY_TRIGGERS = {"jobs_name_search_insert", "jobs_name_search_update", "jobs_name_search_delete"}
 # Types by kind: what a value can hold, not how many bytes it takes.
 KINDS = {"INTEGER": "integer", "BIGINT": "integer", "REAL": "real", "DOUBLE PRECISION": "real", "TEXT": "text",
          "BLOB": "bytes", "BYTEA": "bytes"}
@@ -65,7 +71,8 @@ def sqlite_shape(path: Path) -> Shape:
     conn = sqlite3.connect(path)
     try:
         tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+            if r[0] not in SQLITE_ONLY_TABLES]
         shape = Shape({}, {}, set(), set(), set(), {}, {})
         for table in tables:
             info = conn.execute(f"PRAGMA table_info({table})").fetchall()
@@ -88,6 +95,8 @@ def sqlite_shape(path: Path) -> Shape:
                 if "CHECK (" in definition:
                     shape.checks.add((table, definition.split()[0]))
         for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"):
+            if name in SQLITE_ONLY_TRIGGERS:
+                continue
             match = re.search(r"(BEFORE|AFTER) (INSERT|UPDATE|DELETE)(?: OF ([\w, ]+?))? ON (\w+)", sql)
             assert match, sql
             columns = tuple(c.strip() for c in (match.group(3) or "").split(",") if c.strip())

@@ -1,0 +1,305 @@
+"""Job-name search through the trigram indexes (SQLite 0081 jobs_name_search, PostgreSQL 0031 jobs_name_trgm) gives
+the answers the old account-wide scan gave: the same rows in the same order, the same totals, the same cursor pages,
+for non-ASCII case, LIKE's and FTS5's special characters, short needles, other accounts' and deleted jobs, and jobs
+that existed before the migration. The old queries (list_jobs, list_jobs_after, count_jobs: a name of 1-2
+characters still takes them) are the reference, run side by side on the same store; on SQLite also Python's own
+`needle.lower() in name.lower()`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import sqlite3
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from jobservice.db import Database
+from jobservice.jobs import JobStore, NewJob
+from jobservice.modelspecs.base import ValidatedJob
+from jobservice.pg import PgDatabase, pg_queries
+from jobservice.store import Store
+from tests.postgres import DB_USER, PostgresServer
+from tests.store.conftest import Scenario, account, postgres_before, sqlite_before
+
+pytestmark = pytest.mark.integration
+
+REQUEST = ValidatedJob(sequence="MKV", params={})
+NAMES = [
+    "ÄRGER im Labor", "ärger", "Straße 5", "STRASSE", "Α-SYN fold", "α-syn", "ΟΔΟΣ", "οδος", "İstanbul run",
+    "istanbul", "ISTANBUL", "ıslak", "100% done", "100 percent", "under_score", "underXscore", "back\\slash",
+    'say "hi"', "it's", "emoji 🧬 run", "Insulin A", "insulin b", "INSULIN c", "lysozyme", "ab", "a", "",
+    "x%y_z\\w", "CamelCase Kinase", "kinase-2",
+]
+NEEDLES = [
+    "ärger", "ÄRGER", "Ä", "äR", "straße", "STRASSE", "ss", "α-syn", "Α-SYN", "οδος", "ΟΔΟΣ", "ος", "İstanbul",
+    "istanbul", "ISTANBUL", "ıs", "ıslak", "ISLAK", "100%", "%", "0% d", "_", "r_s", "under_", "\\", "k\\s", '"',
+    '"hi"', "'", "it's", "🧬", "🧬 r", "insulin", "INSULIN", "in", "i", "lysozyme", "absent name", "zq", "x%y_z\\w",
+    "kinase", " ", "a", "ab", "abc",
+]
+
+
+def job(name: str | None, model: str = "esmfold") -> NewJob:
+    return NewJob(model=model, name=name, request=REQUEST, cost=0)
+
+
+async def old_page(store: Store, account_id: int, name: str, *, status: str | None = None,
+                   model: str | None = None, limit: int = 100, offset: int = 0,
+                   after_seq: int | None = None) -> tuple[list[str], int]:
+    """The answer of the queries from before the indexes (an account-wide scan with the exact check)."""
+    params = {"account_id": account_id, "status": status, "model": model, "name": name, "limit": limit,
+              "offset": offset, "after_seq": after_seq}
+    rows = await store.read.fetch_all("list_jobs" if after_seq is None else "list_jobs_after", params)
+    return [str(r["id"]) for r in rows], int(await store.read.scalar("count_jobs", params))
+
+
+async def new_page(store: Store, account_id: int, name: str, *, status: str | None = None,
+                   model: str | None = None, limit: int = 100, offset: int = 0,
+                   after_seq: int | None = None) -> tuple[list[str], int]:
+    rows, total = await JobStore(store).page(account_id, status=status, model=model, name=name, limit=limit,
+                                             offset=offset, after_seq=after_seq)
+    return [r.id for r in rows], total
+
+
+def test_the_indexed_search_answers_as_the_scan_did(run: Callable[[Scenario], None]) -> None:
+    """Every needle, with and without status and model filters, a small page at an offset and pages after a cursor,
+    across two accounts, a deleted job and jobs without a name."""
+
+    async def scenario(store: Store) -> None:
+        jobs = JobStore(store)
+        ada, bob = await account(store, credits=0, name="ada"), await account(store, credits=0, name="bob")
+        ids = await jobs.submit(ada, [job(n, "esmfold" if i % 3 else "diffdock") for i, n in enumerate(NAMES)])
+        await jobs.submit(ada, [job(None)])
+        await jobs.submit(bob, [job(n) for n in NAMES[::2]])  # other accounts' jobs are never found
+        deleted = ids[NAMES.index("insulin b")]
+        assert await jobs.claim(deleted) is not None
+        await jobs.complete(deleted, {"metrics": {}})
+        assert await jobs.delete(ada, deleted)
+        seq = {job_id: await jobs.seq_of(ada, job_id) for job_id in ids}
+        sqlite = isinstance(store, Database)
+        by_id = dict(zip(ids, NAMES, strict=True))
+        for needle in NEEDLES:
+            for status, model in ((None, None), ("pending", None), (None, "esmfold"), ("completed", "esmfold")):
+                assert await new_page(store, ada, needle, status=status, model=model) == \
+                    await old_page(store, ada, needle, status=status, model=model), (needle, status, model)
+            found, total = await new_page(store, ada, needle)
+            if sqlite:  # unicode_lower is Python's str.lower
+                expected = [i for i in reversed(ids) if i != deleted and needle.lower() in by_id[i].lower()]
+                assert (found, total) == (expected, len(expected)), needle
+            assert await new_page(store, ada, needle, limit=2, offset=1) == await old_page(store, ada, needle, limit=2,
+                                                                                          offset=1), needle
+            for cursor in found[:3]:
+                assert await new_page(store, ada, needle, limit=2, after_seq=seq[cursor]) == \
+                    await old_page(store, ada, needle, limit=2, after_seq=seq[cursor]), (needle, cursor)
+        assert (await new_page(store, ada, "insulin"))[1] == 2  # "insulin b" was deleted
+        assert (await new_page(store, ada, "ärger"))[1] == 2 and (await new_page(store, ada, "Α-SYN"))[1] == 2
+        assert await new_page(store, ada, "100%") == ([ids[NAMES.index("100% done")]], 1)  # % is no wildcard
+        assert await new_page(store, ada, "under_") == ([ids[NAMES.index("under_score")]], 1)  # nor is _
+        assert await new_page(store, ada, '"hi"') == ([ids[NAMES.index('say "hi"')]], 1)
+
+    run(scenario)
+
+
+def test_random_names_and_needles_answer_as_the_scan_did(run: Callable[[Scenario], None]) -> None:
+    """Random names over a small alphabet with cased non-ASCII letters and the special characters, random needles
+    (substrings of the names in another case, and free ones): new == old, page by page."""
+    alphabet = "aAbäÄßσΣςıİi%_\\\"' 🧬"
+    rng = random.Random(81)
+
+    async def scenario(store: Store) -> None:
+        jobs = JobStore(store)
+        ada = await account(store, credits=0)
+        names = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(120)]
+        await jobs.submit(ada, [job(n) for n in names])
+        needles = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 5))) for _ in range(40)]
+        for n in rng.sample(names, 40):
+            start = rng.randint(0, max(len(n) - 1, 0))
+            needles.append(n[start:start + rng.randint(1, 5)].swapcase())
+        for needle in needles:
+            assert await new_page(store, ada, needle) == await old_page(store, ada, needle), needle
+            assert await new_page(store, ada, needle, limit=3, offset=2) == \
+                await old_page(store, ada, needle, limit=3, offset=2), needle
+
+    run(scenario)
+
+
+def test_the_sqlite_index_follows_submissions_and_deletions(tmp_path: Path) -> None:
+    """Each named job's lowered name is in jobs_name_search under its seq; a deletion (which clears the name) takes
+    it out; a job without a name has no entry."""
+
+    def indexed(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+        """(lowered name, job id) of each entry, checking it is filed under its job's account."""
+        rows = conn.execute("SELECT f.name, j.id, f.account = name_search_account(j.account_id) FROM jobs_name_search f "
+                            "JOIN jobs j ON j.seq = f.rowid ORDER BY f.rowid").fetchall()
+        assert all(r[2] for r in rows)
+        return [tuple(r[:2]) for r in rows]
+
+    async def scenario() -> None:
+        db = await Database.open(tmp_path / "phonos.sqlite3")
+        try:
+            jobs = JobStore(db)
+            ada = await account(db, credits=0)
+            first, second, _ = await jobs.submit(ada, [job("ÄRGER"), job("Keep Me"), job(None)])
+            assert await db._reader_conn.run(indexed) == [("ärger", first), ("keep me", second)]
+            bob = await account(db, credits=0, name="bob")
+            [bobs] = await JobStore(db).submit(bob, [job("keep me too")])
+            assert await new_page(db, ada, "keep me") == ([second], 1) and await new_page(db, bob, "keep") == ([bobs], 1)
+            assert (await db._reader_conn.run(indexed))[-1] == ("keep me too", bobs)
+            assert await jobs.claim(first) is not None
+            await jobs.complete(first, {"metrics": {}})
+            assert await jobs.delete(ada, first)
+            assert await db._reader_conn.run(indexed) == [("keep me", second), ("keep me too", bobs)]
+            assert await new_page(db, ada, "ärger") == ([], 0)
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_stored_name_with_a_nul_is_found_after_it(tmp_path: Path) -> None:
+    """SQLite stored a NUL in a name as sent before the API refused it; FTS5's tokenizer ends a text at a NUL, so the
+    index holds it as a space (name_search_text) and the text after it is found, as the old scan found it."""
+
+    async def scenario() -> None:
+        db = await Database.open(tmp_path / "phonos.sqlite3")
+        try:
+            ada = await account(db, credits=0)
+            [with_nul] = await JobStore(db).submit(ada, [job("run\x00Kinase Ärger")])
+            for needle in ("kinase ärger", "ÄRGER", "run", "un\x00ki", "n\x00k"):
+                assert await new_page(db, ada, needle) == await old_page(db, ada, needle) == ([with_nul], 1), needle
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+
+
+# A store from before the indexes, with named jobs of two accounts (one deleted: its name already cleared).
+OLD_ROWS = (
+    "INSERT INTO accounts (username, email, credits, created_at) VALUES ('ada', NULL, 100, 1.0)",
+    "INSERT INTO accounts (username, email, credits, created_at) VALUES ('lin', NULL, 100, 2.0)",
+    *(f"INSERT INTO jobs (id, seq, account_id, model, name, status, credits_used, created_at, updated_at, deleted_at) "
+      f"VALUES ('{job_id}', {seq}, {account_id}, 'esmfold', {name}, 'completed', 0, {seq}.0, {seq}.0, {deleted})"
+      for job_id, seq, account_id, name, deleted in (
+          ("old-1", 1, 1, "'ÄRGER im Labor'", "NULL"), ("old-2", 2, 1, "'Insulin 100%'", "NULL"),
+          ("old-3", 3, 2, "'ärger'", "NULL"), ("old-4", 4, 1, "NULL", "9.0"), ("old-5", 5, 1, "'lysozyme'", "NULL"))),
+)
+
+
+async def assert_old_jobs_are_found(store: Store) -> None:
+    try:
+        assert await new_page(store, 1, "ärger") == (["old-1"], 1)
+        assert await new_page(store, 1, "IN 100%") == (["old-2"], 1)
+        assert await new_page(store, 2, "ÄRG") == (["old-3"], 1)
+        [added] = await JobStore(store).submit(1, [job("Ärger again")])  # and the index follows from then on
+        assert await new_page(store, 1, "ärger") == ([added, "old-1"], 2)
+        for needle in ("ärger", "lyso", "in", "old", "absent"):
+            assert await new_page(store, 1, needle) == await old_page(store, 1, needle), needle
+    finally:
+        await store.close()
+
+
+def test_the_sqlite_migration_indexes_existing_jobs(tmp_path: Path) -> None:
+    sqlite_before(tmp_path / "old.sqlite3", 81, OLD_ROWS)
+
+    async def upgrade() -> None:
+        await assert_old_jobs_are_found(await Database.open(tmp_path / "old.sqlite3"))
+
+    asyncio.run(upgrade())
+
+
+def test_the_postgres_migration_indexes_existing_jobs(postgres: PostgresServer) -> None:
+    url = postgres.new_store_url("names")
+
+    async def upgrade() -> None:
+        rows = [r if "INSERT INTO jobs" not in r else _without_seq(r) for r in OLD_ROWS]
+        await postgres_before(url, 31, rows)
+        await assert_old_jobs_are_found(await PgDatabase.open(url))
+        conn = await asyncpg.connect(url)
+        try:  # the session's server is a superuser's: pg_trgm is installed and the index built
+            assert await conn.fetchval("SELECT indexdef FROM pg_indexes WHERE indexname = 'jobs_name_trgm' "
+                                       "AND schemaname = current_schema()") is not None
+        finally:
+            await conn.close()
+
+    asyncio.run(upgrade())
+
+
+def _without_seq(insert: str) -> str:
+    """The SQLite INSERT for PostgreSQL, where seq is an identity column."""
+    columns, values = insert.split(" VALUES ")
+    names = columns[columns.index("(") + 1:columns.rindex(")")].split(", ")
+    parts = values.strip()[1:-1].split(", ")
+    kept = [(n, v) for n, v in zip(names, parts, strict=True) if n != "seq"]
+    return (f"{columns[:columns.index('(')]}({', '.join(n for n, _ in kept)}) "
+            f"VALUES ({', '.join(v for _, v in kept)})")
+
+
+def test_without_pg_trgm_the_postgres_search_still_answers(postgres: PostgresServer,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """A role without CREATE on its database cannot install pg_trgm: the migration goes on without the index, the
+    start says so, and the search answers as before (by the scan)."""
+    tag = uuid.uuid4().hex[:10]
+    database, role = f"names_{tag}", f"plain_{tag}"
+    postgres.psql(f'CREATE DATABASE "{database}"')  # a database of its own: pg_trgm not yet installed in it
+    postgres.psql(f'CREATE ROLE "{role}" LOGIN')
+    postgres.psql(f'CREATE SCHEMA s AUTHORIZATION "{role}"', database=database)
+    url = postgres.url(database).replace(f"//{DB_USER}@", f"//{role}@") + "?search_path=s"
+
+    async def scenario() -> None:
+        store = await PgDatabase.open(url)
+        try:
+            ada = await account(store, credits=0)
+            ids = await JobStore(store).submit(ada, [job("ÄRGER"), job("insulin 100%"), job("other")])
+            assert await new_page(store, ada, "ärger") == ([ids[0]], 1)
+            for needle in ("100%", "INSULIN", "absent", "er"):
+                assert await new_page(store, ada, needle) == await old_page(store, ada, needle), needle
+        finally:
+            await store.close()
+        conn = await asyncpg.connect(url)
+        try:
+            assert await conn.fetchval("SELECT to_regclass('jobs_name_trgm')") is None
+            assert await conn.fetchval("SELECT COUNT(*) FROM pg_extension WHERE extname = 'pg_trgm'") == 0
+        finally:
+            await conn.close()
+
+    with caplog.at_level(logging.WARNING, logger="jobservice.pg"):
+        asyncio.run(scenario())
+    assert any(getattr(r, "action", None) == "pg.no_name_index" for r in caplog.records)
+
+
+def test_postgres_plans_a_rare_name_through_the_trigram_index(postgres: PostgresServer) -> None:
+    """With 20,000 jobs of one account named alike (vacuumed and analyzed), a rare needle's list and total read jobs_name_trgm,
+    not the account's every job; a 2-character one (list_jobs) walks the jobs newest first, as before. bench/query_scale.py
+    times them at a lab's scale."""
+    url = postgres.new_store_url("trgmplan")
+
+    async def scenario() -> None:
+        await (await PgDatabase.open(url)).close()  # the migrations
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("INSERT INTO accounts (username, email, credits, created_at) VALUES ('ada', NULL, 0, 1)")
+            await conn.execute(
+                "INSERT INTO jobs (id, account_id, model, name, status, credits_used, created_at, updated_at) "
+                "SELECT 'j' || g, (SELECT id FROM accounts), 'esmfold', CASE WHEN g % 5000 = 0 THEN 'Kinase ' || g "
+                "ELSE 'run ' || (g % 977) || ' esmfold' END, 'completed', 0, g, g FROM generate_series(1, 20000) g")
+            # As autovacuum leaves it: GIN's pending list of new entries (fastupdate) merged, which the planner
+            # costs as read whole on each search until then.
+            await conn.execute("VACUUM ANALYZE jobs")
+            account_id = await conn.fetchval("SELECT id FROM accounts")
+            params = {"account_id": account_id, "status": None, "model": None, "limit": 20, "offset": 0,
+                      "after_seq": 10**9}
+            for name, needle, indexed in (("list_jobs_named", "KINASE", True), ("list_jobs_after_named", "kinase", True),
+                                          ("count_jobs_named", "Kinase", True), ("list_jobs", "ki", False)):
+                statement = pg_queries()[name]
+                plan = "\n".join(r[0] for r in await conn.fetch(
+                    "EXPLAIN " + statement.sql, *statement.args({**params, "name": needle})))
+                assert ("jobs_name_trgm" in plan) == indexed and "Seq Scan" not in plan, (name, plan)
+        finally:
+            await conn.close()
+
+    asyncio.run(scenario())
