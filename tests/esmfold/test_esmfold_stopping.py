@@ -12,7 +12,7 @@ from phonos_models.common.progress import Progress
 from phonos_models.esmfold.architecture import build_tiny_model
 from phonos_models.esmfold.batching import FoldJob
 from phonos_models.esmfold.predict import fold_batch
-from phonos_models.esmfold.stopping import PER_PASS_ONLY, StopChecks
+from phonos_models.esmfold.stopping import BLOCK_PARTS, PER_PASS_ONLY, StopChecks
 
 pytestmark = pytest.mark.integration
 
@@ -20,6 +20,15 @@ SEQ = "MKTAYIAKQRQISFVKSHFSRQ"  # 22 aa
 OTHER = "GSHMASMTGGQQMGRGSWLVEQMKTV"  # 26 aa
 LAYERS, BLOCKS = 3, 4  # places to stop in: 3 language-model layers, then 4 trunk blocks and a structure module per pass
 PASSES = 3
+PARTS = len(BLOCK_PARTS)  # each block also asks before its heavy parts (one chunk each: chunk_size None)
+PER_BLOCK = 1 + PARTS
+PER_PASS = BLOCKS * PER_BLOCK + 1  # its blocks, then its structure module
+
+
+def place(trunk_pass: int, block: int, part: int = 0) -> int:
+    """The number of the ask (from 1, a throttle of 0) before `block` (from 1) of `trunk_pass` (from 1), or before
+    its `part`-th part (from 1) when `part` is given; `block` BLOCKS + 1 is the pass's structure module."""
+    return LAYERS + (trunk_pass - 1) * PER_PASS + (block - 1) * PER_BLOCK + 1 + part
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +68,16 @@ def structure_runs(deep) -> Iterator[list[int]]:
     handle.remove()
 
 
-# With a throttle of 0 every place asks, in this order: layers 1-3 (calls 1-3), then per pass its
-# start, blocks 2-4 and the structure module (calls 4-8 in pass 1, 9-13 in pass 2, ...).
+# With a throttle of 0 every place asks, in this order: layers 1-3 (calls 1-3), then per pass its start (block 1),
+# each block's parts, blocks 2-4 each with its parts, and the structure module (`place`).
 @pytest.mark.parametrize(("at", "where"), [
     (2, "cancelled while embedding with the language model (layer 2 of 3), before trunk pass 1 of 3"),
-    (6, "cancelled in trunk pass 1 of 3, block 3 of 4"),
-    (8, "cancelled in trunk pass 1 of 3, before its structure module"),
-    (12, "cancelled in trunk pass 2 of 3, block 4 of 4"),
+    (place(1, 3), "cancelled in trunk pass 1 of 3, block 3 of 4"),
+    (place(1, 2, 4), "cancelled in trunk pass 1 of 3, block 2 of 4, before its starting-node triangle attention"),
+    (place(1, 1, 1), "cancelled in trunk pass 1 of 3, block 1 of 4, before its sequence attention"),
+    (place(1, BLOCKS + 1), "cancelled in trunk pass 1 of 3, before its structure module"),
+    (place(2, 4), "cancelled in trunk pass 2 of 3, block 4 of 4"),
+    (place(3, 4, PARTS), "cancelled in trunk pass 3 of 3, block 4 of 4, before its pair transition"),
 ])
 def test_a_stop_is_heard_inside_a_pass_and_says_where(deep, structure_runs, at: int, where: str) -> None:
     heard: list[Progress] = []
@@ -74,7 +86,7 @@ def test_a_stop_is_heard_inside_a_pass_and_says_where(deep, structure_runs, at: 
         fold_batch(deep, [job()], stop, heard.append, check_interval_s=0.0)
     assert str(raised.value) == where
     assert stop.calls == at, "nothing runs after the stop"
-    started = 0 if at <= LAYERS else 1 + (at - LAYERS - 1) // (BLOCKS + 1)
+    started = 0 if at <= LAYERS else 1 + (at - LAYERS - 1) // PER_PASS
     assert [p.step for p in heard] == list(range(started)), "the next pass never started"
     assert len(structure_runs) == max(0, started - 1), "the stopped pass never reached its structure module"
     assert hooks_left(deep) == 0
@@ -91,7 +103,14 @@ def test_per_pass_only_asks_once_per_pass_as_before(deep) -> None:
 def test_a_throttle_of_zero_asks_at_every_layer_block_and_structure_module(deep) -> None:
     stop = StopAt()
     fold_batch(deep, [job()], stop, check_interval_s=0.0)
-    assert stop.calls == LAYERS + PASSES * (BLOCKS + 1)
+    assert stop.calls == LAYERS + PASSES * PER_PASS
+
+
+def test_a_chunked_block_asks_between_the_chunks_of_its_triangle_attentions(deep) -> None:
+    # 22 residues in chunks of 8 rows: each triangle attention runs its `mha` 3 times, 2 more asks each
+    stop = StopAt()
+    fold_batch(deep, [FoldJob(sequence=SEQ, num_recycles=PASSES - 1, chunk_size=8)], stop, check_interval_s=0.0)
+    assert stop.calls == LAYERS + PASSES * (PER_PASS + BLOCKS * 2 * 2)
 
 
 def test_the_throttle_asks_at_most_once_per_interval_besides_each_pass_start() -> None:
@@ -139,7 +158,7 @@ def test_hooks_are_removed_after_success_cancel_and_out_of_memory(deep) -> None:
     fold_batch(deep, [job()], StopAt(), check_interval_s=0.0)
     assert hooks_left(deep) == 0
     with pytest.raises(Cancelled):
-        fold_batch(deep, [job()], StopAt(5), check_interval_s=0.0)
+        fold_batch(deep, [job()], StopAt(place(1, 2, 3)), check_interval_s=0.0)
     assert hooks_left(deep) == 0
 
     def out_of_memory_when_batched(_module: torch.nn.Module, args: tuple) -> None:
@@ -152,10 +171,10 @@ def test_hooks_are_removed_after_success_cancel_and_out_of_memory(deep) -> None:
         alone = fold_batch(deep, [job(SEQ), job(OTHER)], stop, check_interval_s=0.0)  # retried one at a time
         assert [r.sequence for r in alone] == [SEQ, OTHER] and all(r.batch_size == 1 for r in alone)
         # the failed batch asked up to its third block, then each retry asked everywhere
-        assert stop.calls == LAYERS + 2 + 2 * (LAYERS + PASSES * (BLOCKS + 1))
+        assert stop.calls == LAYERS + 2 * PER_BLOCK + 2 * (LAYERS + PASSES * PER_PASS)
         assert hooks_left(deep) == 1  # the simulated failure's own
         with pytest.raises(Cancelled, match="block 4 of 4"):  # a stop in a retry still stops it
-            fold_batch(deep, [job(SEQ), job(OTHER)], StopAt(LAYERS + 2 + LAYERS + 4), check_interval_s=0.0)
+            fold_batch(deep, [job(SEQ), job(OTHER)], StopAt(LAYERS + 2 * PER_BLOCK + place(1, 4)), check_interval_s=0.0)
         assert hooks_left(deep) == 1
     finally:
         handle.remove()

@@ -5,7 +5,8 @@ modules. Checking only at each trunk pass (the trunk's first block) left a cance
 compute limit, computing for a whole pass: with the 3B weights, 48 folding blocks (the first pass also
 behind the 36-layer ESM-2 language model), many seconds on a GPU for 1,000 aa, minutes on CPU.
 
-So the hooks sit before every ESM-2 layer, every trunk block and the structure module. The check at each
+So the hooks sit before every ESM-2 layer, every trunk block (and the parts of a block that take its time:
+`BLOCK_PARTS`) and the structure module. The check at each
 trunk pass start is always made (it reports the pass, as before); every other one asks `should_stop()`
 only when `interval_s` has passed since the last ask, because in Triton each ask is an
 `is_cancelled()` round trip to the server (~0.4 ms) and a 48-block × 25-pass fold would otherwise make
@@ -34,6 +35,20 @@ from phonos_models.common.transformers_esm import EsmForProteinFolding
 # second a user notices, while adding at most five ~0.4 ms round trips per second of fold (~0.2 %).
 STOP_CHECK_INTERVAL_S = 0.2
 PER_PASS_ONLY = math.inf  # an interval that never elapses: the checks at trunk pass starts alone
+
+# The parts of a folding block that take its time, asked before each too (the order a block runs them), with what a
+# message calls them. A block alone can be most of a pass: the served tiny model has one block, 20 s a pass at
+# 900 aa on this CPU, and a 3B block at 1,000 aa is seconds on a CPU. At 500 aa the two triangle attentions are
+# 86 % of a block; their `mha` runs once per chunk of rows (`chunk_size`), so a chunked block asks between chunks.
+# ~1 µs per hooked call when no ask is due: 48 blocks × 8 calls, ~0.4 ms a pass.
+BLOCK_PARTS = (
+    ("seq_attention", "sequence attention"),
+    ("tri_mul_out", "outgoing triangle update"),
+    ("tri_mul_in", "incoming triangle update"),
+    ("tri_att_start.mha", "starting-node triangle attention"),
+    ("tri_att_end.mha", "ending-node triangle attention"),
+    ("mlp_pair", "pair transition"),
+)
 
 Clock = Callable[[], float]
 
@@ -87,6 +102,9 @@ class StopChecks:
             blocks = model.trunk.blocks
             for index, block in enumerate(blocks):
                 handles.append(block.register_forward_pre_hook(self._trunk_hook(index, len(blocks))))
+                for part, label in BLOCK_PARTS:
+                    handles.append(block.get_submodule(part).register_forward_pre_hook(
+                        self._part_hook(index, len(blocks), label)))
             handles.append(model.trunk.structure_module.register_forward_pre_hook(self._structure_hook()))
             yield
         finally:
@@ -105,6 +123,12 @@ class StopChecks:
                 self.pass_starts()
             else:
                 self.within(lambda: f"in trunk pass {self.passes} of {self._total}, block {index + 1} of {count}")
+        return hook
+
+    def _part_hook(self, index: int, count: int, label: str) -> Callable[[torch.nn.Module, Any], None]:
+        def hook(_module: torch.nn.Module, _args: Any) -> None:
+            self.within(lambda: f"in trunk pass {self.passes} of {self._total}, block {index + 1} of {count}, "
+                                f"before its {label}")
         return hook
 
     def _structure_hook(self) -> Callable[[torch.nn.Module, Any], None]:
