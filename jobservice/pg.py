@@ -124,10 +124,14 @@ async def warn_of_older_services(conn: asyncpg.Connection, target: int) -> None:
 
 
 async def warn_without_name_index(conn: asyncpg.Connection) -> None:
-    """Said at each start while job-name search has no trigram index: migration 0031 could not install pg_trgm (the
-    role lacks CREATE on the database, or PostgreSQL's contrib is absent) and went on without it. Searches still
+    """Said at each start while job-name search has no usable trigram index: migration 0031 could not install pg_trgm
+    (the role lacks CREATE on the database, or PostgreSQL's contrib is absent) and went on without it, or a later
+    build of it failed. Searches still
     answer, reading the account's jobs; README "Job-name search" says how to add the index."""
-    if await conn.fetchval("SELECT to_regclass('jobs_name_trgm')") is None:
+    # Valid too: a CREATE INDEX CONCURRENTLY that failed (the README's later repair) leaves an INVALID index behind,
+    # which the planner never uses.
+    valid = await conn.fetchval("SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass('jobs_name_trgm')")
+    if not valid:
         log.warning("job-name search has no trigram index (jobs_name_trgm; migration 0031 builds it only where pg_trgm "
                     "could be installed): each ?name= search reads the account's jobs; README, Job-name search, says "
                     "how to add it", extra={"action": "pg.no_name_index"})

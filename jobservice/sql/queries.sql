@@ -132,11 +132,10 @@ LIMIT :limit;
 -- from the trigram index of lowered names (0081, jobs_name_search), the account's only, newest first, so a rare or
 -- absent name reads its few matches, not every job of the account, and a common one stops at the page's end. The
 -- instr() check is the old query's, on each candidate: the index narrows the rows, the answer is the same. CROSS
--- JOIN keeps the index the outer loop. The needle is one FTS5 phrase (its double quotes doubled): a substring of
--- the lowered name; the account's own trigram (name_search_account) is ANDed with it.
+-- JOIN keeps the index the outer loop. name_search_match (jobservice/db.py) asks for the account's own trigram AND up
+-- to 12 of the lowered needle's distinct trigrams (each quoted): all are in a name that holds the needle.
 SELECT j.* FROM jobs_name_search f CROSS JOIN jobs j ON j.seq = f.rowid
-WHERE f.jobs_name_search MATCH 'account : "' || name_search_account(:account_id) || '" AND name : "'
-                                 || replace(unicode_lower(:name), '"', '""') || '"'
+WHERE f.jobs_name_search MATCH name_search_match(:account_id, :name)
   AND j.account_id = :account_id AND j.deleted_at IS NULL
   AND (:status IS NULL OR j.status = :status)
   AND (:model IS NULL OR j.model = :model)
@@ -147,8 +146,7 @@ LIMIT :limit OFFSET :offset;
 -- name: list_jobs_after_named
 -- list_jobs_after for a name of 3 or more characters, as list_jobs_named.
 SELECT j.* FROM jobs_name_search f CROSS JOIN jobs j ON j.seq = f.rowid
-WHERE f.jobs_name_search MATCH 'account : "' || name_search_account(:account_id) || '" AND name : "'
-                                 || replace(unicode_lower(:name), '"', '""') || '"' AND f.rowid < :after_seq
+WHERE f.jobs_name_search MATCH name_search_match(:account_id, :name) AND f.rowid < :after_seq
   AND j.account_id = :account_id AND j.deleted_at IS NULL
   AND (:status IS NULL OR j.status = :status)
   AND (:model IS NULL OR j.model = :model)
@@ -175,8 +173,7 @@ WHERE account_id = :account_id AND deleted_at IS NULL
 -- name: count_jobs_named
 -- count_jobs for a name of 3 or more characters, as list_jobs_named: the matching names' rows, not the account's.
 SELECT COUNT(*) FROM jobs_name_search f CROSS JOIN jobs j ON j.seq = f.rowid
-WHERE f.jobs_name_search MATCH 'account : "' || name_search_account(:account_id) || '" AND name : "'
-                                 || replace(unicode_lower(:name), '"', '""') || '"'
+WHERE f.jobs_name_search MATCH name_search_match(:account_id, :name)
   AND j.account_id = :account_id AND j.deleted_at IS NULL
   AND (:status IS NULL OR j.status = :status)
   AND (:model IS NULL OR j.model = :model)

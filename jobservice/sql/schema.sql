@@ -189,6 +189,8 @@ BEGIN
     VALUES (NEW.seq, name_search_account(NEW.account_id), name_search_text(NEW.name));
 END;
 
+CREATE TABLE jobs_name_search_unicode (version TEXT NOT NULL);
+
 CREATE TRIGGER jobs_name_search_update AFTER UPDATE OF name, seq, account_id ON jobs
 BEGIN
     DELETE FROM jobs_name_search WHERE rowid = OLD.seq;

@@ -49,7 +49,7 @@ POSTGRES_ONLY_INDEXES = {
 # Job-name search's trigram index on SQLite (0081): an FTS5 table, its shadow tables and the triggers that keep it
 # in step with jobs; PostgreSQL has an index on jobs instead (jobs_name_trgm).
 SQLITE_ONLY_TABLES = {"jobs_name_search", "jobs_name_search_config", "jobs_name_search_content",
-                      "jobs_name_search_data", "jobs_name_search_idx"}
+                      "jobs_name_search_data", "jobs_name_search_idx", "jobs_name_search_unicode"}
 SQLITE_ONLY_TRIGGERS = {"jobs_name_search_insert", "jobs_name_search_update", "jobs_name_search_delete"}
 # Types by kind: what a value can hold, not how many bytes it takes.
 KINDS = {"INTEGER": "integer", "BIGINT": "integer", "REAL": "real", "DOUBLE PRECISION": "real", "TEXT": "text",

@@ -43,3 +43,9 @@ CREATE TRIGGER jobs_name_search_delete AFTER DELETE ON jobs
 BEGIN
     DELETE FROM jobs_name_search WHERE rowid = OLD.seq;
 END;
+
+-- The Unicode version of the Python that lowered the indexed names (name_search_unicode(): unicodedata's). A Python
+-- with other Unicode tables may lower some letter differently, and names indexed before would then be missed by a
+-- search through that letter: the job service rebuilds the index at its start when this differs (jobservice/db.py).
+CREATE TABLE jobs_name_search_unicode (version TEXT NOT NULL);
+INSERT INTO jobs_name_search_unicode (version) VALUES (name_search_unicode());

@@ -126,14 +126,15 @@ LIMIT :limit;
 
 -- name: list_jobs_named
 -- list_jobs for a name of 3 or more characters (jobservice/jobs.py picks): the LIKE is what the trigram index of
--- lowered names (0031, jobs_name_trgm, where pg_trgm could be installed) answers, the needle's \ % _ escaped so it
+-- lowered names (0031, jobs_name_trgm, where pg_trgm could be installed) answers, the needle's ! % _ escaped with
+-- ESCAPE '!' (not a backslash: a server with standard_conforming_strings off reads '\' as an open string) so it
 -- means the same as the strpos() check, which stays: the answer is the old query's, the index only narrows the rows.
 -- Without the index (no pg_trgm) the same query scans the account's jobs, as before.
 SELECT * FROM jobs
 WHERE account_id = :account_id AND deleted_at IS NULL
   AND (CAST(:status AS TEXT) IS NULL OR status = :status)
   AND (CAST(:model AS TEXT) IS NULL OR model = :model)
-  AND lower(name) LIKE '%' || replace(replace(replace(lower(CAST(:name AS TEXT)), '\', '\\'), '%', '\%'), '_', '\_') || '%'
+  AND lower(name) LIKE '%' || replace(replace(replace(lower(CAST(:name AS TEXT)), '!', '!!'), '%', '!%'), '_', '!_') || '%' ESCAPE '!'
   AND strpos(lower(name), lower(CAST(:name AS TEXT))) > 0
 ORDER BY seq DESC
 LIMIT :limit OFFSET :offset;
@@ -144,7 +145,7 @@ SELECT * FROM jobs
 WHERE account_id = :account_id AND deleted_at IS NULL AND seq < :after_seq
   AND (CAST(:status AS TEXT) IS NULL OR status = :status)
   AND (CAST(:model AS TEXT) IS NULL OR model = :model)
-  AND lower(name) LIKE '%' || replace(replace(replace(lower(CAST(:name AS TEXT)), '\', '\\'), '%', '\%'), '_', '\_') || '%'
+  AND lower(name) LIKE '%' || replace(replace(replace(lower(CAST(:name AS TEXT)), '!', '!!'), '%', '!%'), '_', '!_') || '%' ESCAPE '!'
   AND strpos(lower(name), lower(CAST(:name AS TEXT))) > 0
 ORDER BY seq DESC
 LIMIT :limit;
@@ -166,7 +167,7 @@ SELECT COUNT(*) FROM jobs
 WHERE account_id = :account_id AND deleted_at IS NULL
   AND (CAST(:status AS TEXT) IS NULL OR status = :status)
   AND (CAST(:model AS TEXT) IS NULL OR model = :model)
-  AND lower(name) LIKE '%' || replace(replace(replace(lower(CAST(:name AS TEXT)), '\', '\\'), '%', '\%'), '_', '\_') || '%'
+  AND lower(name) LIKE '%' || replace(replace(replace(lower(CAST(:name AS TEXT)), '!', '!!'), '%', '!%'), '_', '!_') || '%' ESCAPE '!'
   AND strpos(lower(name), lower(CAST(:name AS TEXT))) > 0;
 
 -- name: job_counts

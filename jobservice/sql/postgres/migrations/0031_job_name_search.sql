@@ -6,14 +6,16 @@
 -- PostgreSQL 13: a role with CREATE on the database may install it, no superuser needed. Where it cannot be
 -- installed (the role lacks that privilege, or contrib is absent), the migration goes on without the index and says
 -- so in a warning: the search still works, scanning the account's jobs as before. A superuser can add it later, with
--- the service running (README "Job-name search"):
---   CREATE EXTENSION IF NOT EXISTS pg_trgm;
---   CREATE INDEX CONCURRENTLY jobs_name_trgm ON <schema>.jobs USING gin (lower(name) gin_trgm_ops);
--- An installed pg_trgm is used from whichever schema it is in (one per database: several stores of one database,
--- in their own schemas, share it), its operator class named with that schema.
+-- the service running (README "Job-name search"). Any failure to install it goes that way (PostgreSQL 15+ says a
+-- missing contrib package with 0A000, older ones with 58P01; a lacking privilege is 42501), and so does an index
+-- this role cannot build on an installed pg_trgm (its schema not readable to this role): never a failed start.
+-- pg_trgm is installed in `public` where this role may (one per database: several stores of one database, each in
+-- its own schema, share it, and dropping one store's schema leaves the others' indexes), else in the store's own
+-- schema; an installed one is used from whichever schema it is in, its operator class named with that schema.
 --
--- Plain CREATE INDEX in the migration's transaction (see 0030): a SHARE lock on jobs until the commit, 0.3-0.5 s per
--- 100,000 jobs (bench/query_scale.py prints it); it indexes the existing names as it builds.
+-- Plain CREATE INDEX in the migration's transaction (see 0030): a SHARE lock on jobs until the commit, 0.4-1.5 s per
+-- 100,000 jobs (short to 200-character names; bench/query_scale.py prints it); it indexes the existing names as it
+-- builds. Each failure is caught in a block of its own, so the migration's transaction stays usable.
 DO $$
 DECLARE
     trgm_schema name;
@@ -22,14 +24,22 @@ BEGIN
     FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm';
     IF trgm_schema IS NULL THEN
         BEGIN
-            CREATE EXTENSION pg_trgm;
-        EXCEPTION WHEN insufficient_privilege OR undefined_file THEN
-            RAISE WARNING 'phonos: pg_trgm could not be installed (%): job-name search works without its index (README "Job-name search")', SQLERRM;
-            RETURN;
+            CREATE EXTENSION pg_trgm SCHEMA public;
+        EXCEPTION WHEN OTHERS THEN
+            BEGIN
+                CREATE EXTENSION pg_trgm;
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'phonos: pg_trgm could not be installed (%: %): job-name search works without its index (README "Job-name search")', SQLSTATE, SQLERRM;
+                RETURN;
+            END;
         END;
         SELECT n.nspname INTO trgm_schema
         FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm';
     END IF;
-    EXECUTE format('CREATE INDEX jobs_name_trgm ON jobs USING gin (lower(name) %I.gin_trgm_ops)', trgm_schema);
+    BEGIN
+        EXECUTE format('CREATE INDEX jobs_name_trgm ON jobs USING gin (lower(name) %I.gin_trgm_ops)', trgm_schema);
+    EXCEPTION WHEN insufficient_privilege OR undefined_object THEN
+        RAISE WARNING 'phonos: the job-name index could not be built on pg_trgm in schema % (%: %): job-name search works without it (README "Job-name search")', trgm_schema, SQLSTATE, SQLERRM;
+    END;
 END
 $$;
