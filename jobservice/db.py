@@ -583,20 +583,40 @@ def _name_index_in_this_unicode(conn: sqlite3.Connection) -> None:
     """Rebuild job-name search's index (migration 0081) when this Python's Unicode version is not the one that lowered
     its names (a Python upgrade): a letter that lowers differently now would otherwise miss the names indexed before.
     Once per such upgrade, ~1 s per 100,000 jobs, at the start."""
-    indexed = conn.execute("SELECT version FROM jobs_name_search_unicode").fetchone()
-    if indexed is not None and indexed[0] == unicodedata.unidata_version:
+    if _indexed_unicode(conn) == unicodedata.unidata_version:  # the usual start: one row read, no lock
         return
     started = time.perf_counter()
-    conn.executescript("""BEGIN IMMEDIATE;
-        DELETE FROM jobs_name_search;
-        INSERT INTO jobs_name_search (rowid, account, name)
-        SELECT seq, name_search_account(account_id), name_search_text(name) FROM jobs WHERE name IS NOT NULL;
-        DELETE FROM jobs_name_search_unicode;
-        INSERT INTO jobs_name_search_unicode (version) VALUES (name_search_unicode());
-        COMMIT;""")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        indexed = _indexed_unicode(conn)  # again under the write lock: another process may have rebuilt it meanwhile
+        if indexed == unicodedata.unidata_version:
+            conn.execute("COMMIT")
+            return
+        # One statement at a time (executescript would commit the open transaction first, lock and all).
+        for statement in ("CREATE TABLE IF NOT EXISTS jobs_name_search_unicode (version TEXT NOT NULL)",
+                          "DELETE FROM jobs_name_search",
+                          "INSERT INTO jobs_name_search (rowid, account, name) SELECT seq, name_search_account(account_id),"
+                          " name_search_text(name) FROM jobs WHERE name IS NOT NULL",
+                          "DELETE FROM jobs_name_search_unicode",
+                          "INSERT INTO jobs_name_search_unicode (version) VALUES (name_search_unicode())"):
+            conn.execute(statement)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
     log.info("job-name search index rebuilt for Unicode %s (it held names lowered by Unicode %s) in %.1f s",
-             unicodedata.unidata_version, indexed[0] if indexed else "unknown", time.perf_counter() - started,
+             unicodedata.unidata_version, indexed or "unknown", time.perf_counter() - started,
              extra={"action": "database.name_index_rebuilt"})
+
+
+def _indexed_unicode(conn: sqlite3.Connection) -> str | None:
+    """The Unicode version the name index was built with; None when unknown (no row, or a store an unreleased draft
+    of migration 0081 made without the table: it is rebuilt, table and all)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'jobs_name_search_unicode'").fetchone() is None:
+        return None
+    row = conn.execute("SELECT version FROM jobs_name_search_unicode").fetchone()
+    return None if row is None else str(row[0])
 
 
 def now() -> float:

@@ -130,16 +130,27 @@ async def warn_without_name_index(conn: asyncpg.Connection) -> None:
     answer, reading the account's jobs; README "Job-name search" says how to add the index."""
     # Valid too: a CREATE INDEX CONCURRENTLY that failed (the README's later repair) leaves an INVALID index behind,
     # which the planner never uses.
-    valid = await conn.fetchval("SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass('jobs_name_trgm')")
+    # In this store's own schema (current_schema()), not the first on search_path that has one.
+    valid = await conn.fetchval("SELECT i.indisvalid FROM pg_index i "
+                                "WHERE i.indexrelid = to_regclass(quote_ident(current_schema()) || '.jobs_name_trgm')")
     if not valid:
         log.warning("job-name search has no trigram index (jobs_name_trgm; migration 0031 builds it only where pg_trgm "
                     "could be installed): each ?name= search reads the account's jobs; README, Job-name search, says "
                     "how to add it", extra={"action": "pg.no_name_index"})
 
 
+def _say_migration_warnings(_conn: asyncpg.Connection, message: asyncpg.PostgresLogMessage) -> None:
+    """A migration's own `RAISE WARNING 'phonos: ...'` (0031: why job-name search has no index) in the job service's
+    log: asyncpg drops a server's notices unless a listener takes them, and the server's log is not the operator's."""
+    text = str(getattr(message, "message", "") or message)
+    if getattr(message, "severity", "") == "WARNING" and text.startswith("phonos: "):
+        log.warning("%s", text.removeprefix("phonos: "), extra={"action": "pg.migration_warning"})
+
+
 async def migrate(conn: asyncpg.Connection) -> int:
     """Apply every migration newer than the recorded version, all in one transaction under the advisory lock (a
     failed one leaves none of them applied, and a job service starting meanwhile waits); the new version."""
+    conn.add_log_listener(_say_migration_warnings)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
         await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "

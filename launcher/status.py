@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from phonos_client.columns import visible
 from prometheus_client.parser import text_string_to_metric_families
 
 from launcher.urls import reachable
@@ -209,7 +210,7 @@ def read_metrics(url: str) -> Metrics:
     if code != 200:
         # a 4xx's first line says why (e.g. the Host check naming PHONOS_METRICS_ALLOWED_HOSTS)
         reason = body.decode("utf-8", "replace").strip().splitlines()[:1] if 400 <= code < 500 else []
-        raise Unreachable(f"HTTP {code}" + (f": {reason[0][:300]}" if reason else ""))
+        raise Unreachable(f"HTTP {code}" + (f": {visible(reason[0][:300])}" if reason else ""))  # no terminal escapes
     try:
         return parse_metrics(body.decode("utf-8", "replace"))
     except ValueError as exc:  # not a Prometheus exposition (another program on the port)

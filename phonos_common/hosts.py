@@ -105,13 +105,23 @@ def learn_full_name(names: list[str]) -> threading.Thread:
     answers that name, never an attacker's, so it is as safe as the short one. The lookup asks the resolver, which
     can take seconds where DNS is away: a listener answers at once and knows the name once the lookup is back (a
     list's append is atomic, and the middleware reads the list on each request)."""
-    def look_up() -> None:
-        try:
-            name = socket.getfqdn().strip().lower().rstrip(".")
-        except (OSError, UnicodeError):
-            return
-        if name and name not in names:
+    def learn(name: str) -> None:
+        name = name.strip().lower().rstrip(".")
+        if name and not is_address(host_name(name)) and name not in names:
             names.append(name)
+
+    def look_up() -> None:
+        # Each as soon as it is known; the canonical name too: getfqdn() says `localhost` where /etc/hosts reads
+        # `127.0.0.1 localhost vm`.
+        lookups: tuple[Callable[[], Iterable[str]], ...] = (
+            lambda: [socket.getfqdn()],
+            lambda: [info[3] for info in socket.getaddrinfo(socket.gethostname(), None, flags=socket.AI_CANONNAME)])
+        for lookup in lookups:
+            try:
+                for name in lookup():
+                    learn(name)
+            except (OSError, UnicodeError):
+                continue
 
     thread = threading.Thread(target=look_up, name="listener-full-name", daemon=True)
     thread.start()

@@ -73,11 +73,11 @@ def structure_runs(deep) -> Iterator[list[int]]:
 @pytest.mark.parametrize(("at", "where"), [
     (2, "cancelled while embedding with the language model (layer 2 of 3), before trunk pass 1 of 3"),
     (place(1, 3), "cancelled in trunk pass 1 of 3, block 3 of 4"),
-    (place(1, 2, 4), "cancelled in trunk pass 1 of 3, block 2 of 4, before its starting-node triangle attention"),
-    (place(1, 1, 1), "cancelled in trunk pass 1 of 3, block 1 of 4, before its sequence attention"),
+    (place(1, 2, 4), "cancelled in trunk pass 1 of 3, block 2 of 4, at its starting-node triangle attention"),
+    (place(1, 1, 1), "cancelled in trunk pass 1 of 3, block 1 of 4, at its sequence attention"),
     (place(1, BLOCKS + 1), "cancelled in trunk pass 1 of 3, before its structure module"),
     (place(2, 4), "cancelled in trunk pass 2 of 3, block 4 of 4"),
-    (place(3, 4, PARTS), "cancelled in trunk pass 3 of 3, block 4 of 4, before its pair transition"),
+    (place(3, 4, PARTS), "cancelled in trunk pass 3 of 3, block 4 of 4, at its pair transition"),
 ])
 def test_a_stop_is_heard_inside_a_pass_and_says_where(deep, structure_runs, at: int, where: str) -> None:
     heard: list[Progress] = []

@@ -322,13 +322,17 @@ def test_the_index_is_asked_a_few_distinct_trigrams_of_the_needle_never_the_whol
     assert name_search_match(7, 'say "hi"') == account_part + ' AND name : ("say" AND "ay " AND "y """ AND " ""h" AND """hi" AND "hi""")'
 
 
-def test_two_stores_of_one_database_under_two_roles_both_start(postgres: PostgresServer) -> None:
-    """Role a's migration installs pg_trgm where it may (its own schema, when `public` is closed to it); role b, which
-    cannot use that schema, then failed its migration's CREATE INDEX and its job service never started. Now b goes on
-    without the index (a warning), its search answering by the scan."""
+def test_two_stores_of_one_database_under_two_roles_both_start(postgres: PostgresServer,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """A hardened database (`public` closed to everyone): role a's migration installed pg_trgm in `public` anyway (a
+    trusted extension installs with a superuser's rights) and then could not build its index there; now it installs
+    it in its own schema and builds it. Role b, which cannot use a's schema, then failed its migration's CREATE INDEX
+    and its job service never started; now b goes on without the index, the migration's reason in the job service's
+    log (was: only in the server's), its search answering by the scan."""
     tag = uuid.uuid4().hex[:10]
     database = f"two_{tag}"
     postgres.psql(f'CREATE DATABASE "{database}"')
+    postgres.psql("REVOKE ALL ON SCHEMA public FROM PUBLIC", database=database)
     urls = []
     for schema in ("a", "b"):
         role = f"{schema}_{tag}"
@@ -347,14 +351,29 @@ def test_two_stores_of_one_database_under_two_roles_both_start(postgres: Postgre
                 assert await new_page(store, ada, "absent") == await old_page(store, ada, "absent")
             finally:
                 await store.close()
+        indexed = []
+        for url in urls:
+            conn = await asyncpg.connect(url)
+            try:
+                indexed.append(await conn.fetchval("SELECT to_regclass(current_schema() || '.jobs_name_trgm') IS NOT NULL"))
+                assert await conn.fetchval("SELECT extnamespace::regnamespace::text FROM pg_extension "
+                                           "WHERE extname = 'pg_trgm'") == "a"
+            finally:
+                await conn.close()
+        assert indexed == [True, False]
 
-    asyncio.run(scenario())
+    with caplog.at_level(logging.WARNING, logger="jobservice.pg"):
+        asyncio.run(scenario())
+    said = [r.getMessage() for r in caplog.records if getattr(r, "action", "") == "pg.migration_warning"]
+    assert len(said) == 1 and "could not be built on pg_trgm in schema a" in said[0], said
 
 
-def test_the_sqlite_index_is_rebuilt_when_pythons_unicode_changed(tmp_path: Path,
-                                                                   caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("left_by", ["older unicode", "draft without the table"])
+def test_the_sqlite_index_is_rebuilt_when_pythons_unicode_changed(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                                   left_by: str) -> None:
     """The index holds names as this Python lowers them. One indexed under other Unicode tables (a Python upgrade) may
-    hold some letter lowered differently: the job service rebuilds it at its start, and its names are found again."""
+    hold some letter lowered differently: the job service rebuilds it at its start, and its names are found again.
+    A store an unreleased draft of 0081 made has no version table: rebuilt too (was: the start failed)."""
     path = tmp_path / "phonos.sqlite3"
 
     async def scenario() -> None:
@@ -366,7 +385,8 @@ def test_the_sqlite_index_is_rebuilt_when_pythons_unicode_changed(tmp_path: Path
             await db.close()
         conn = sqlite3.connect(path)  # as an older Python left it: its own lowering, its Unicode version
         conn.execute("UPDATE jobs_name_search SET name = 'kinase ?rger'")
-        conn.execute("UPDATE jobs_name_search_unicode SET version = '13.0.0'")
+        conn.execute("UPDATE jobs_name_search_unicode SET version = '13.0.0'" if left_by == "older unicode"
+                     else "DROP TABLE jobs_name_search_unicode")
         conn.commit()
         conn.close()
         with caplog.at_level(logging.INFO, logger="jobservice.db"):

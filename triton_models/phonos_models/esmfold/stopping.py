@@ -128,7 +128,7 @@ class StopChecks:
     def _part_hook(self, index: int, count: int, label: str) -> Callable[[torch.nn.Module, Any], None]:
         def hook(_module: torch.nn.Module, _args: Any) -> None:
             self.within(lambda: f"in trunk pass {self.passes} of {self._total}, block {index + 1} of {count}, "
-                                f"before its {label}")
+                                f"at its {label}")  # an attention asks between its chunks too
         return hook
 
     def _structure_hook(self) -> Callable[[torch.nn.Module, Any], None]:

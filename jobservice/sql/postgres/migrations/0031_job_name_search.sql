@@ -9,7 +9,7 @@
 -- the service running (README "Job-name search"). Any failure to install it goes that way (PostgreSQL 15+ says a
 -- missing contrib package with 0A000, older ones with 58P01; a lacking privilege is 42501), and so does an index
 -- this role cannot build on an installed pg_trgm (its schema not readable to this role): never a failed start.
--- pg_trgm is installed in `public` where this role may (one per database: several stores of one database, each in
+-- pg_trgm is installed in `public` where this role may use it (one per database: several stores of one database, each in
 -- its own schema, share it, and dropping one store's schema leaves the others' indexes), else in the store's own
 -- schema; an installed one is used from whichever schema it is in, its operator class named with that schema.
 --
@@ -23,8 +23,15 @@ BEGIN
     SELECT n.nspname INTO trgm_schema
     FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm';
     IF trgm_schema IS NULL THEN
+        -- `public` only where this role may use it: a trusted extension is installed with a superuser's rights, so
+        -- CREATE EXTENSION ... SCHEMA public succeeds even where public is closed to the role (a hardened server),
+        -- whose index then could not name its operator class.
         BEGIN
-            CREATE EXTENSION pg_trgm SCHEMA public;
+            IF has_schema_privilege('public', 'USAGE') THEN
+                CREATE EXTENSION pg_trgm SCHEMA public;
+            ELSE
+                CREATE EXTENSION pg_trgm;
+            END IF;
         EXCEPTION WHEN OTHERS THEN
             BEGIN
                 CREATE EXTENSION pg_trgm;
