@@ -69,15 +69,19 @@ def _start(account: object) -> None:
 
 
 def _run(account: object, item: _Check) -> None:
-    """In a pool thread: `item`'s check, then its account's next one to the pool (or the account's line gone)."""
+    """In a pool thread: `item`'s check, then its account's next one to the pool (or the account's line gone), and
+    only then `item`'s outcome to its submission: whoever it wakes finds the lines as they are after it (was: the
+    outcome first, so a submission could see its account still listed for a moment)."""
+    ran = False
+    value: Any = None
+    error: BaseException | None = None
     try:
         if item.outcome.set_running_or_notify_cancel():  # False: its submission stopped waiting before it ran
+            ran = True  # running: a Future no longer cancellable, so its outcome can wait for the bookkeeping
             try:
                 value = item.check(*item.args)
             except BaseException as exc:  # the submission's to raise (an InvalidArgument is its 400)
-                item.outcome.set_exception(exc)
-            else:
-                item.outcome.set_result(value)
+                error = exc
     finally:
         with _LINES_LOCK:
             line = _LINES.get(account)
@@ -89,6 +93,11 @@ def _run(account: object, item: _Check) -> None:
                 _start(account)
             elif line is not None:
                 del _LINES[account]
+        if ran:
+            if error is not None:
+                item.outcome.set_exception(error)
+            else:
+                item.outcome.set_result(value)
 
 
 def _drop(account: object, item: _Check) -> None:
