@@ -501,8 +501,7 @@ def _run_group(conn: sqlite3.Connection, statements: list[tuple[str, Params]]) -
     outcomes: list[list[Row] | Exception] = []
     if conn.in_transaction:  # left open by a failed earlier round; nothing else can own it (the lock)
         conn.rollback()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         for sql, params in statements:
             conn.execute("SAVEPOINT statement")
             try:
@@ -514,12 +513,20 @@ def _run_group(conn: sqlite3.Connection, statements: list[tuple[str, Params]]) -
                 continue
             conn.execute("RELEASE statement")
             outcomes.append(rows)
+    return outcomes
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """In the writer thread: BEGIN IMMEDIATE ... COMMIT around the block, ROLLBACK on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return outcomes
 
 
 async def _rollback_after(conn: _Connection, begin: asyncio.Future[Any]) -> None:
@@ -586,11 +593,9 @@ def _name_index_in_this_unicode(conn: sqlite3.Connection) -> None:
     if _indexed_unicode(conn) == unicodedata.unidata_version:  # the usual start: one row read, no lock
         return
     started = time.perf_counter()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         indexed = _indexed_unicode(conn)  # again under the write lock: another process may have rebuilt it meanwhile
         if indexed == unicodedata.unidata_version:
-            conn.execute("COMMIT")
             return
         # One statement at a time (executescript would commit the open transaction first, lock and all).
         for statement in ("CREATE TABLE IF NOT EXISTS jobs_name_search_unicode (version TEXT NOT NULL)",
@@ -600,11 +605,6 @@ def _name_index_in_this_unicode(conn: sqlite3.Connection) -> None:
                           "DELETE FROM jobs_name_search_unicode",
                           "INSERT INTO jobs_name_search_unicode (version) VALUES (name_search_unicode())"):
             conn.execute(statement)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     log.info("job-name search index rebuilt for Unicode %s (it held names lowered by Unicode %s) in %.1f s",
              unicodedata.unidata_version, indexed or "unknown", time.perf_counter() - started,
              extra={"action": "database.name_index_rebuilt"})
