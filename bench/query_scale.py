@@ -537,10 +537,12 @@ class PgEngine(Engine):
         return list(await self.conn.fetch(sql.sql, *sql.args(params)))
 
     name_index_off = "DROP INDEX IF EXISTS jobs_name_trgm"
-    name_index_on = "CREATE INDEX IF NOT EXISTS jobs_name_trgm ON jobs USING gin (lower(name) gin_trgm_ops)"
-    # 0031's index, built anew (pg_trgm is installed in the store's schema by the migration).
-    name_index_rebuild = ("DROP INDEX jobs_name_trgm; "
-                          "CREATE INDEX jobs_name_trgm ON jobs USING gin (lower(name) gin_trgm_ops)")
+    # 0031's index, its operator class named with the schema pg_trgm is in (the migration puts it in `public` where
+    # it may, which the store's search_path does not name).
+    name_index_on = ("DO $$ BEGIN EXECUTE format('CREATE INDEX IF NOT EXISTS jobs_name_trgm ON jobs "
+                     "USING gin (lower(name) %I.gin_trgm_ops)', (SELECT n.nspname FROM pg_extension e "
+                     "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm')); END $$")
+    name_index_rebuild = "DROP INDEX jobs_name_trgm; " + name_index_on
 
     async def script(self, sql: str) -> None:
         await self.conn.execute(sql)
