@@ -6,8 +6,10 @@ Rules (docs/gateway.md, "Streams"):
 - the call's first message (or its error) is awaited before any byte is sent, for at most
   `keepalive_s`, so an error before the stream (401, 404, 429...) is the usual JSON error with its HTTP
   status; a stream that ends without any message is a 204 No Content (EventSource stops reconnecting on
-  204); a stream with nothing to say yet (`/v1/events` while the account has no active job) opens after
-  `keepalive_s` anyway, with keep-alives, rather than leave the client without even a status line;
+  204); a keep-alive as the first message opens the stream at once (the job service's account stream sends one
+  when it has nothing to open with: no active job, nothing after the cursor); a stream whose first message is
+  slower than `keepalive_s` opens then anyway, with keep-alives, rather than leave the client without even a
+  status line;
 - each message is one event: `data:` its JSON (the rule's `response_body` field, as for unary
   responses), `id:` the JSON's `event_id` when non-empty, `event:` its `type` when non-empty;
 - a `: keep-alive` comment is written after `keepalive_s` without an event, so proxies keep the

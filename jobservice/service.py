@@ -55,7 +55,7 @@ from jobservice.store import (
 )
 from jobservice.stream_guard import CREDENTIALS_CHANNEL, StreamGuard
 from jobservice.usage import UsageRecorder, UsageReport
-from jobservice.watch import Event, JobWatcher, WatchHub
+from jobservice.watch import Event, JobWatcher, KeepAlive, WatchHub
 from jobservice.webhook_deliveries import DeliveryRecord, WebhookDeliveries
 from jobservice.webhook_sender import WebhookSender
 from jobservice.webhooks import Rotation, TestResult, WebhookRecord, Webhooks
@@ -474,8 +474,9 @@ class JobService:
         """The job's state, then every state change and progress until it is terminal (jobservice/watch.py)."""
         return self.watcher.job(account_id, job_id, after)
 
-    def watch_jobs(self, account_id: int, after: int | None) -> AsyncIterator[Event]:
-        """The account's active jobs, then every state change and progress of any of its jobs."""
+    def watch_jobs(self, account_id: int, after: int | None) -> AsyncIterator[Event | KeepAlive]:
+        """The account's active jobs, then every state change and progress of any of its jobs (one KeepAlive
+        after an empty opening: jobservice/watch.py)."""
         return self.watcher.account(account_id, after)
 
     # -- account and usage --------------------------------------------------------------------------

@@ -473,7 +473,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
 
     async def _watch(self, method: str, request: pb.WatchJobRequest | pb.WatchJobsRequest,
                      context: grpc.aio.ServicerContext,
-                     events: Callable[[Principal, int | None], AsyncIterator[Event]],
+                     events: Callable[[Principal, int | None], AsyncIterator[Event | KeepAlive]],
                      wrap: Callable[..., Message]) -> AsyncIterator[Message]:
         request_id = call_request_id(dict(context.invocation_metadata() or ()))
         guard = self._svc.stream_guard
@@ -492,7 +492,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
                         stream = with_keepalives(stream, self._svc.settings.sse_keepalive_s)
                     async for item in stream:
                         if isinstance(item, KeepAlive):
-                            yield wrap(keep_alive=pb.KeepAlive())
+                            if request.keep_alive:  # the account stream's "open, nothing yet" too (watch.py)
+                                yield wrap(keep_alive=pb.KeepAlive())
                         else:
                             yield wrap(event=job_event(item, self._svc.ids.events))
             except PhonosError as failure:  # before the first event: not this account's job, a bad cursor
@@ -644,7 +645,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
 
     async def WatchJobs(self, request: pb.WatchJobsRequest,  # type: ignore[override]
                         context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
-        def events(who: Principal, after: int | None) -> AsyncIterator[Event]:
+        def events(who: Principal, after: int | None) -> AsyncIterator[Event | KeepAlive]:
             return self._svc.watch_jobs(who.account_id, after)
         async for message in self._watch("WatchJobs", request, context, events, pb.WatchJobsResponse):
             yield message

@@ -517,8 +517,14 @@ class JobWatcher:
         waiting = latest.status == JobStatus.PENDING
         self._hub.follow_queue(subscription, latest.job.model if waiting else None)
 
-    async def account(self, account_id: int, after: int | None) -> AsyncIterator[Event]:
-        """Every job of the account: active ones (or the replay) first, then live; ends after max_stream_s."""
+    async def account(self, account_id: int, after: int | None) -> AsyncIterator[Event | KeepAlive]:
+        """Every job of the account: active ones (or the replay) first, then live; ends after max_stream_s.
+
+        An opening with nothing in it (no active job, nothing after the cursor) is followed by one KEEP_ALIVE: the
+        stream is open and has nothing to say yet. The REST edge waits for a stream's first message before it
+        sends its status line (so that a refusal is a plain 401/429), and without it an idle account's
+        `GET /v1/events` had no status line for PHONOS_SSE_KEEPALIVE_S (15 s): clients with a 5-10 s read
+        timeout gave up. (A job's own stream always opens with the job's state.)"""
         async with self._hub.subscribe(account_id) as subscription:
             if after is None:
                 rows = await self._db.read.fetch_all("active_jobs_with_last_event", {"account_id": account_id})
@@ -526,10 +532,14 @@ class JobWatcher:
             else:
                 opening = self._replay("job_events_of_account_after", after, account_id=account_id)
             stream = _Ordered()
+            said_anything = False
             async with contextlib.aclosing(opening):
                 async for state in opening:
                     yield state
                     stream.delivered(state)
+                    said_anything = True
+            if not said_anything:
+                yield KEEP_ALIVE
             async for event in self._live(subscription, stream, account_id, None):
                 if not isinstance(event, QueueMoved):  # never: an account's stream follows no queue
                     yield event

@@ -164,9 +164,47 @@ def test_an_idle_account_stream_opens_at_once_with_keep_alives_then_follows_new_
     assert [status for _, status in seen] == ["pending", "running", "completed"][-len(seen):]
 
 
-def test_a_stream_still_waiting_for_its_first_event_gets_a_503_when_the_gateway_stops(twin_factory: type) -> None:
-    service = twin_factory.start(PHONOS_SSE_KEEPALIVE_S="30")  # the stream stays in its opening wait
+def test_an_idle_account_stream_answers_its_status_line_long_before_the_first_keep_alive_is_due(
+        twin_factory: type) -> None:
+    # With the default 15 s between keep-alives an idle account's /v1/events sent no status line for 15 s (the edge
+    # waits for a stream's first message, so that a refusal is a plain 401): httpx's default 5 s read timeout, and
+    # any client's like it, gave up. The job service now says "open, nothing yet" as the account stream's first
+    # message, and the edge answers at once.
+    service = twin_factory.start(PHONOS_SSE_KEEPALIVE_S="30")
     key = service.new_key()
+    metadata = (("authorization", f"Bearer {key}"),)
+    channel, stub = service.grpc_stub()
+    with channel:  # over gRPC, a client that asked for keep-alives gets one at once, one that did not gets nothing
+        asking = stub.WatchJobs(pb.WatchJobsRequest(keep_alive=True), metadata=metadata, timeout=10)
+        assert next(iter(asking)).WhichOneof("kind") == "keep_alive"
+        asking.cancel()
+        silent = stub.WatchJobs(pb.WatchJobsRequest(), metadata=metadata, timeout=30)
+        connection = http.client.HTTPConnection("127.0.0.1", service.http_port, timeout=10)  # a third of the 30 s
+        connection.request("GET", "/v1/events", headers={"Authorization": f"Bearer {key}"})
+        response = connection.getresponse()  # TimeoutError if the edge waits for the first keep-alive
+        assert response.status == 200 and response.getheader("X-RateLimit-Limit")
+        assert [response.readline(), response.readline()] == [b"retry: 3000\n", b"\n"]  # no event, no comment
+        job_id = service.client(key).predict().json()["job_id"]
+        first = next(read_sse(response))  # the "nothing yet" is no event: the first one is the new job's
+        connection.close()
+        message = next(iter(silent))
+        silent.cancel()
+    assert first["event"] == "state" and first["data"]["job_id"] == job_id
+    assert message.WhichOneof("kind") == "event" and message.event.job_id == job_id
+    service.client(key).post(f"/v1/jobs/{job_id}/cancel")
+
+
+def test_a_stream_still_waiting_for_its_first_event_gets_a_503_when_the_gateway_stops(twin_factory: type) -> None:
+    service = twin_factory.start(PHONOS_SSE_KEEPALIVE_S="30")
+    key = service.new_key()
+
+    async def says_nothing(account_id: int, after: int | None) -> Any:
+        await asyncio.sleep(3600)  # a job service slow to send the stream's first message
+        yield None
+
+    # The account stream's first message comes at once now ("open, nothing yet"): hold it back, so the stream stays
+    # in the edge's opening wait.
+    service.running.service.watch_jobs = says_nothing  # type: ignore[method-assign]
     answer: dict[str, Any] = {}
 
     def watch() -> None:
