@@ -365,6 +365,32 @@ def test_postgres_plans_each_name_search_with_its_needle(postgres: PostgresServe
     asyncio.run(scenario())
 
 
+def test_the_pool_runs_name_searches_unprepared_and_the_rest_prepared(postgres: PostgresServer) -> None:
+    """The store's own path (a pooled connection, outside a transaction): the _named queries are never left prepared
+    on the connection, where PostgreSQL could keep a generic plan for them; every other query still is (one round
+    trip a call)."""
+    url = postgres.new_store_url("unprepared")
+
+    async def scenario() -> None:
+        store = await PgDatabase.open(url, min_size=1, max_size=1)  # every statement on one connection
+        try:
+            ada = await account(store, credits=0)
+            await JobStore(store).submit(ada, [job("insulin a"), job("insulin b"), job("other")])
+            for _ in range(7):
+                assert (await new_page(store, ada, "INSULIN"))[1] == 2
+                await new_page(store, ada, "insulin", after_seq=10**9)
+            prepared = {r["statement"] for r in await store._pooled.run(
+                "fetch", "SELECT statement FROM pg_prepared_statements")}
+            per_call = {name for name, statement in pg_queries().items() if statement.per_call}
+            assert per_call == {"list_jobs_named", "list_jobs_after_named", "count_jobs_named"}
+            assert not {pg_queries()[name].sql for name in per_call} & prepared
+            assert pg_queries()["insert_job"].sql in prepared
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
 def test_the_index_is_asked_a_few_distinct_trigrams_of_the_needle_never_the_whole_phrase() -> None:
     """A repetitive needle ('QQQ...', a pasted stretch of sequence) searched as one FTS5 phrase had its positions
     checked term by term in every row: 2.3 s for 20,000 jobs named like it, every other reader waiting. Now the
