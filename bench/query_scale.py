@@ -21,10 +21,12 @@ store is ANALYZEd after the fill.
                                           [--no-postgres] [--no-sqlite] [--plans] [--only NAME,...]
     .venv/bin/python bench/query_scale.py --no-postgres --statistics [--save-statistics FILE]
     .venv/bin/python bench/query_scale.py --only name     # job-name search alone, both engines
+    .venv/bin/python bench/query_scale.py --only name --before-sql-from main   # and as main runs it, between
 
 Job-name search (`?name=`) is printed after, on both engines: the old account-wide queries and the ones through the
 trigram indexes (SQLite 0081, PostgreSQL 0031) side by side for a rare, an absent, a common and two 2-character
-needles, with their plans, the time to build the index on the filled store (the migration's backfill) and what it
+needles (with --before-sql-from, also the trigram queries as that commit had them: PostgreSQL's then kept a generic
+plan), with their plans, the time to build the index on the filled store (the migration's backfill) and what it
 costs a submission.
 """
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -44,6 +47,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -548,12 +552,15 @@ class PgEngine(Engine):
         await self.conn.execute(sql)
 
     async def run_case(self, case: Case) -> None:
+        from jobservice.pg import call
+
         statement = self.sql[case.name]
         if case.writes:
             async with self.conn.transaction():
                 await self.conn.fetch(statement.sql, *statement.args(case.params))
                 raise _Rollback
-        await self.conn.fetch(statement.sql, *statement.args(case.params))
+        # As the job service runs it: a `-- plan: per call` query planned with each call's values.
+        await call(self.conn, "fetch", statement.sql, statement.args(case.params), statement.per_call)
 
     async def plan(self, case: Case) -> list[str]:
         statement = self.sql[case.name]
@@ -675,6 +682,28 @@ async def timed_ms(call: Callable[[], Awaitable[object]], rounds: int) -> float:
         await call()
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
+
+
+async def timed_in_turns(calls: list[Callable[[], Awaitable[object]]], rounds: int) -> list[float]:
+    """Each call's median ms, the calls taking turns round after round (each warmed once first), each round in the
+    next of their orders: a call right after another that read the same pages is faster (warm caches), and after one
+    that read the account's every job slower, so each must follow each other one as often."""
+    for call in calls:
+        await call()
+    orders = list(itertools.permutations(range(len(calls))))
+    times: list[list[float]] = [[] for _ in calls]
+    for turn in range(rounds):
+        for k in orders[turn % len(orders)]:
+            started = time.perf_counter()
+            await calls[k]()
+            times[k].append((time.perf_counter() - started) * 1000)
+    return [statistics.median(seen) for seen in times]
+
+
+async def run_with(engine: Engine, sql: dict[str, Any], case: Case) -> None:
+    """`case` with these named queries (another commit's, for a before)."""
+    engine.sql = sql
+    await run_case(engine, case)
 
 
 async def measure_reads(engine: Engine, selected: list[Case], rounds: int) -> dict[str, tuple[float, list[str]]]:
@@ -851,26 +880,42 @@ async def compare_name_search(engine: Engine, lab: Lab, args: argparse.Namespace
     from jobservice.jobs import TRIGRAM
 
     listing = {"account_id": lab.busiest, "status": None, "model": None, "limit": 20, "offset": 0}
-    print(f"\n{engine.name}: job-name search for the busiest account (and the smallest), ms (median of {args.rounds}): the old "
-          "account-wide scan / the query JobStore.page picks now; a page is its list + its count")
-    print(f"  {'needle':<18} {'what':<28} {'matches':>7} {'list old':>9} {'new':>8} {'count old':>10} {'new':>8} "
-          f"{'page old':>9} {'new':>8}")
+    current = engine.sql
+    # --before-sql-from: the _named queries as that commit wrote them too (PostgreSQL: also as it ran them, a query
+    # without `-- plan: per call` kept prepared), between the old scan's figures and now's.
+    ref = args.before_sql_from
+    before_sql = engine.parse(await asyncio.to_thread(sql_at, ref, engine.sql_file)) if ref else {}
+    ways = ("scan", ref[:8], "now") if ref else ("scan", "now")
+    print(f"\n{engine.name}: job-name search for the busiest account (and the smallest), ms (median of {args.rounds}): "
+          "scan: the old account-wide queries; " + (f"{ref[:8]}: the query JobStore.page picks as {ref} had it; " if ref
+                                                      else "") + "now: as it is now; a page is its list + its count")
+    head = " ".join(f"{what + ' ' + way if i == 0 else way:>{10 if i == 0 else 8}}" for what in ("list", "count", "page")
+                    for i, way in enumerate(ways))
+    print(f"  {'needle':<18} {'what':<28} {'matches':>7} {head}")
     plans: list[tuple[str, list[str]]] = []
     for needle, what, smallest in NAME_SEARCHES:
         suffix = "_named" if len(needle.lower()) >= TRIGRAM else ""
         params = {**listing, "name": needle, **({"account_id": lab.account_ids[-1]} if smallest else {})}
-        figures = []
-        for i, name in enumerate(("list_jobs", "list_jobs" + suffix, "count_jobs", "count_jobs" + suffix)):
-            case = Case(needle, name, params, "request")
+        figures: dict[str, list[float]] = {}
+        for kind in ("list_jobs", "count_jobs"):
+            calls = []
+            for way in ways:
+                name = kind if way == "scan" else kind + suffix
+                case = Case(needle, name, params, "request")
+                calls.append(partial(run_with, engine, {**current, **before_sql} if way == ref[:8] else current, case))
+                if way == "now":
+                    plans.append((f"[{name}] {needle!r}", await engine.plan(case)))
             # Timed as the service runs it: PostgreSQL plans a prepared statement with its parameters 5 times, then
-            # may keep one generic plan, which cannot see how rare the needle is.
-            figures.append(await timed_ms(lambda c=case: run_case(engine, c), args.rounds))  # type: ignore[misc]
-            if i % 2:
-                plans.append((f"[{name}] {needle!r}", await engine.plan(case)))
+            # may keep one generic plan, which cannot see how rare the needle is (each way's text is its own
+            # statement). In turns, so that a burst of load elsewhere on the machine falls on every way alike.
+            for way, ms in zip(ways, await timed_in_turns(calls, args.rounds), strict=True):
+                figures.setdefault(way, []).append(ms)
+        engine.sql = current
         count = engine.sql["count_jobs"]
         matches = (await engine.fetch_params(count, params))[0][0]
-        print(f"  {needle!r:<18} {what:<28} {matches:>7} {figures[0]:9.3f} {figures[1]:8.3f} {figures[2]:10.3f} "
-              f"{figures[3]:8.3f} {figures[0] + figures[2]:9.3f} {figures[1] + figures[3]:8.3f}")
+        cells = [figures[way][i] for i in (0, 1) for way in ways] + [sum(figures[way]) for way in ways]
+        print(f"  {needle!r:<18} {what:<28} {matches:>7} "
+              + " ".join(f"{ms:{10 if i % len(ways) == 0 else 8}.3f}" for i, ms in enumerate(cells)))
     print(f"\n{engine.name}: the name-search plans now (PostgreSQL: EXPLAIN's, planned with the parameters)")
     for label, lines in plans:
         print(f"  {label}")

@@ -43,12 +43,20 @@ Row: TypeAlias = asyncpg.Record
 Params = Mapping[str, Any]
 
 
+# A query's `-- plan: per call` line: planned with each call's values, never with a generic plan (see `call`).
+_PER_CALL_LINE = re.compile(r"^-- plan: per call\s*$", re.MULTILINE)
+# What a statement planned per call can be asked for (asyncpg's PreparedStatement has these, not `execute`).
+_PER_CALL_METHODS = frozenset({"fetch", "fetchrow", "fetchval"})
+
+
 @dataclass(frozen=True)
 class Statement:
-    """A named query in asyncpg's positional form and the parameter name behind each `$n`."""
+    """A named query in asyncpg's positional form and the parameter name behind each `$n`; `per_call`: planned with
+    each call's values (its `-- plan: per call` line)."""
 
     sql: str
     names: tuple[str, ...]
+    per_call: bool = False
 
     def args(self, params: Params) -> list[Any]:
         return [params[name] for name in self.names]
@@ -66,7 +74,23 @@ def positional(sql: str) -> Statement:
             names.append(name)
         return f"${names.index(name) + 1}"
 
-    return Statement(_TOKEN.sub(replace, sql), tuple(names))
+    return Statement(_TOKEN.sub(replace, sql), tuple(names), per_call=bool(_PER_CALL_LINE.search(sql)))
+
+
+async def call(conn: asyncpg.Connection, method: str, sql: str, args: Iterable[Any], per_call: bool = False) -> Any:
+    """`conn.<method>(sql, *args)`. asyncpg keeps each statement prepared on its connection, and after 5 runs
+    PostgreSQL may plan it once for all values (a generic plan). For most queries the plan does not depend on the
+    values, but a job-name search's does: a rare name is best read through the trigram index, a common one by walking
+    the account's jobs newest first until the page is full, and the generic plan read the index whatever the name
+    (a common name's list at 22,000 jobs: 0.4 → 9-16 ms). `per_call` runs it as PostgreSQL's unnamed statement
+    instead, which is planned with the values of the call that binds it: one more round trip (the statement's
+    description) and a planning per call (bench/query_scale.py --only name). Each round trip has the command
+    timeout, so such a call may take twice that before it times out."""
+    if not per_call:
+        return await getattr(conn, method)(sql, *args)
+    assert method in _PER_CALL_METHODS, method
+    prepared = await conn.prepare(sql, name="")  # "": the unnamed statement, replaced by the next; nothing to close
+    return await getattr(prepared, method)(*args)
 
 
 @cache
@@ -364,28 +388,27 @@ class PgQueries:
         self._sql = pg_queries()
         self.statements = 0  # fetches run so far (benchmarks and the idle-watcher test read it)
 
-    async def _run(self, method: str, sql: str, *args: Any) -> Any:
+    async def _run(self, method: str, sql: str, *args: Any, per_call: bool = False) -> Any:
         with constraints():
             if self._conn is not None:
-                return await getattr(self._conn, method)(sql, *args)
+                return await call(self._conn, method, sql, args, per_call)
             assert self._pooled is not None
-            return await self._pooled.run(method, sql, *args)
+            return await self._pooled.run(method, sql, *args, per_call=per_call)
+
+    async def _read(self, method: str, name: str, params: Params | None) -> Any:
+        statement = self._sql[name]
+        self.statements += 1
+        return await self._run(method, statement.sql, *statement.args(params or {}), per_call=statement.per_call)
 
     async def fetch_all(self, name: str, params: Params | None = None) -> list[Row]:
-        statement = self._sql[name]
-        self.statements += 1
-        return list(await self._run("fetch", statement.sql, *statement.args(params or {})))
+        return list(await self._read("fetch", name, params))
 
     async def fetch_one(self, name: str, params: Params | None = None) -> Row | None:
-        statement = self._sql[name]
-        self.statements += 1
-        row: Row | None = await self._run("fetchrow", statement.sql, *statement.args(params or {}))
+        row: Row | None = await self._read("fetchrow", name, params)
         return row
 
     async def scalar(self, name: str, params: Params | None = None) -> Any:
-        statement = self._sql[name]
-        self.statements += 1
-        return await self._run("fetchval", statement.sql, *statement.args(params or {}))
+        return await self._read("fetchval", name, params)
 
     async def execute(self, name: str, params: Params | None = None) -> int:
         statement = self._sql[name]
@@ -451,11 +474,11 @@ class Pooled:
         if self._releasing:
             await asyncio.gather(*self._releasing, return_exceptions=True)
 
-    async def run(self, method: str, sql: str, *args: Any) -> Any:
+    async def run(self, method: str, sql: str, *args: Any, per_call: bool = False) -> Any:
         for retry in (True, False):
             conn = await self.acquire()
             try:
-                result = await getattr(conn, method)(sql, *args)
+                result = await call(conn, method, sql, args, per_call)
             except BaseException as exc:
                 if retry and _poisoned(exc):  # nothing was sent: once more, on another connection
                     _drop(conn)

@@ -8,6 +8,7 @@ characters still takes them) are the reference, run side by side on the same sto
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import sqlite3
@@ -15,7 +16,8 @@ import unicodedata
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -23,7 +25,7 @@ import pytest
 from jobservice.db import MATCH_TRIGRAMS, Database, name_search_match
 from jobservice.jobs import JobStore, NewJob
 from jobservice.modelspecs.base import ValidatedJob
-from jobservice.pg import PgDatabase, pg_queries
+from jobservice.pg import PgDatabase, PgQueries, pg_queries
 from jobservice.store import Store
 from tests.postgres import DB_USER, PostgresServer
 from tests.store.conftest import Scenario, account, postgres_before, sqlite_before
@@ -302,6 +304,89 @@ def test_postgres_plans_a_rare_name_through_the_trigram_index(postgres: Postgres
                 assert ("jobs_name_trgm" in plan) == indexed and "Seq Scan" not in plan, (name, plan)
         finally:
             await conn.close()
+
+    asyncio.run(scenario())
+
+
+def test_postgres_plans_each_name_search_with_its_needle(postgres: PostgresServer) -> None:
+    """PostgreSQL may keep one generic plan for a prepared statement after 5 runs, and the _named queries' generic
+    plan read the trigram index whatever the needle: on a connection that had searched 5 times, a common name's list
+    read and sorted its thousands of matches (at 22,000 jobs 9-16 ms, not 0.4). Each search is now planned with its
+    own needle: after many searches on one connection, the plan that runs (auto_explain's, as the server ran it) walks
+    the account's jobs newest first for a common name and reads the index for a rare one."""
+    url = postgres.new_store_url("percall")
+
+    async def scenario() -> None:
+        await (await PgDatabase.open(url)).close()  # the migrations
+        conn = await asyncpg.connect(url)
+        plans: list[str] = []
+        try:
+            # A lab's shape, where the generic plan won: one busy account (a fifth of the jobs, its rare names among
+            # them) and 20 smaller ones.
+            await conn.execute("INSERT INTO accounts (username, email, credits, created_at) "
+                               "SELECT 'user' || a, NULL, 0, 1 FROM generate_series(1, 21) a")
+            await conn.execute(
+                "INSERT INTO jobs (id, account_id, model, name, status, credits_used, created_at, updated_at) "
+                "SELECT 'j' || g, (SELECT MIN(id) FROM accounts) + CASE WHEN g % 5 = 0 THEN 0 ELSE 1 + g % 20 END, "
+                "'esmfold', CASE WHEN g % 5000 = 0 THEN 'Kinase ' || g ELSE 'run ' || (g % 977) || ' esmfold' END, "
+                "'completed', 0, g, g FROM generate_series(1, 20000) g")
+            await conn.execute("VACUUM ANALYZE jobs")
+            ada = int(await conn.fetchval("SELECT MIN(id) FROM accounts"))
+            # Each statement's plan as it ran, to this connection as a notice (the test server's role is a superuser's).
+            await conn.execute("LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; "
+                               "SET auto_explain.log_level = notice; SET auto_explain.log_format = json")
+            conn.add_log_listener(lambda _conn, message: plans.append(str(message.message)))
+            # The store's queries on this one connection (PgQueries as inside a transaction; the pool's run alike).
+            jobs = JobStore(cast(Store, SimpleNamespace(read=PgQueries(conn))))
+
+            async def plan_of(needle: str, after_seq: int | None = None) -> str:
+                """The plan its list ran with (not its total's)."""
+                plans.clear()
+                rows, total = await jobs.page(ada, status=None, model=None, name=needle, limit=20, offset=0,
+                                              after_seq=after_seq)
+                await asyncio.sleep(0)  # the notices' callbacks are called soon after they arrive
+                assert rows and total
+                explained = [json.loads(plan.split("plan:", 1)[1]) for plan in plans]
+                lists = [json.dumps(e["Plan"]) for e in explained if "ORDER BY seq DESC" in e["Query Text"]]
+                assert len(lists) == 1, plans
+                return lists[0]
+
+            for _ in range(8):  # past the 5 runs after which PostgreSQL may keep a generic plan
+                common = await plan_of("run 5")  # run 5, run 50-59, run 500-599: 11% of the jobs (440)
+                rare = await plan_of("KINASE")
+                after = await plan_of("run 5", after_seq=15000)
+            for walked in (common, after):  # jobs newest first (an index on seq, backward) until the page is full
+                assert "jobs_name_trgm" not in walked and '"Scan Direction": "Backward"' in walked, walked
+                assert '"Node Type": "Sort"' not in walked, walked
+            assert "jobs_name_trgm" in rare, rare
+        finally:
+            await conn.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_pool_runs_name_searches_unprepared_and_the_rest_prepared(postgres: PostgresServer) -> None:
+    """The store's own path (a pooled connection, outside a transaction): the _named queries are never left prepared
+    on the connection, where PostgreSQL could keep a generic plan for them; every other query still is (one round
+    trip a call)."""
+    url = postgres.new_store_url("unprepared")
+
+    async def scenario() -> None:
+        store = await PgDatabase.open(url, min_size=1, max_size=1)  # every statement on one connection
+        try:
+            ada = await account(store, credits=0)
+            await JobStore(store).submit(ada, [job("insulin a"), job("insulin b"), job("other")])
+            for _ in range(7):
+                assert (await new_page(store, ada, "INSULIN"))[1] == 2
+                await new_page(store, ada, "insulin", after_seq=10**9)
+            prepared = {r["statement"] for r in await store._pooled.run(
+                "fetch", "SELECT statement FROM pg_prepared_statements")}
+            per_call = {name for name, statement in pg_queries().items() if statement.per_call}
+            assert per_call == {"list_jobs_named", "list_jobs_after_named", "count_jobs_named"}
+            assert not {pg_queries()[name].sql for name in per_call} & prepared
+            assert pg_queries()["insert_job"].sql in prepared
+        finally:
+            await store.close()
 
     asyncio.run(scenario())
 

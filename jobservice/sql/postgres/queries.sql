@@ -130,6 +130,10 @@ LIMIT :limit;
 -- ESCAPE '!' (not a backslash: a server with standard_conforming_strings off reads '\' as an open string) so it
 -- means the same as the strpos() check, which stays: the answer is the old query's, the index only narrows the rows.
 -- Without the index (no pg_trgm) the same query scans the account's jobs, as before.
+-- Planned with each call's needle (jobservice/pg.py `call`): a generic plan, which PostgreSQL may keep for a prepared
+-- statement after 5 runs, cannot tell a rare name (the index's few candidates) from a common one (the account's
+-- jobs newest first, until the page is full) and read the index for both.
+-- plan: per call
 SELECT * FROM jobs
 WHERE account_id = :account_id AND deleted_at IS NULL
   AND (CAST(:status AS TEXT) IS NULL OR status = :status)
@@ -141,6 +145,7 @@ LIMIT :limit OFFSET :offset;
 
 -- name: list_jobs_after_named
 -- list_jobs_after for a name of 3 or more characters, as list_jobs_named.
+-- plan: per call
 SELECT * FROM jobs
 WHERE account_id = :account_id AND deleted_at IS NULL AND seq < :after_seq
   AND (CAST(:status AS TEXT) IS NULL OR status = :status)
@@ -163,6 +168,7 @@ WHERE account_id = :account_id AND deleted_at IS NULL
 
 -- name: count_jobs_named
 -- count_jobs for a name of 3 or more characters, as list_jobs_named.
+-- plan: per call
 SELECT COUNT(*) FROM jobs
 WHERE account_id = :account_id AND deleted_at IS NULL
   AND (CAST(:status AS TEXT) IS NULL OR status = :status)
