@@ -13,7 +13,6 @@ Policies (docs/gateway.md):
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
-from gateway import json_shape
+from gateway import big_json, json_shape
 from gateway.fields import FieldPathError, FieldValueError, Leaf, query_leaves, resolve
 from gateway.http_rule import HttpRule, TemplateError
 from phonos_common.json_encode import encoder_for
@@ -262,33 +261,36 @@ def json_values_over(value: Any, limit: int) -> bool:
     return count > limit
 
 
-def parse_json_document(text: str) -> Any:
-    """`json.loads` of a request body, refusing keys given twice and nesting deeper than MAX_JSON_DEPTH (a
-    TranscodeError each, in the words a client reads); the dashboard's /auth routes read their bodies with it too."""
+def parse_json_document(text: str | bytes) -> Any:
+    """`json.loads` of a request body (bytes: UTF-8, a byte order mark ignored; UnicodeDecodeError if not),
+    refusing keys given twice and nesting deeper than MAX_JSON_DEPTH (a TranscodeError each, in the words a client
+    reads); the dashboard's /auth routes read their bodies with it too."""
     try:
-        document = json.loads(text, object_pairs_hook=_unique_keys)
+        # Long strings a piece at a time (gateway/big_json.py): a big body is parsed in a thread, and json.loads of
+        # a 50M-character A3M was one call that held the GIL, so the event loop too, for ~0.1-0.3 s.
+        return big_json.loads(text, _unique_keys, check=_check_shape)
     except _RepeatedKey as exc:
         raise TranscodeError(f"malformed JSON body: the key {json_value_text(str(exc))} appears twice in one object; "
                              "send each key once") from None
     except RecursionError:  # Python's words ("maximum recursion depth exceeded ...") say nothing to a client
         raise TranscodeError(DEEP_JSON_MESSAGE) from None
+
+
+def _check_shape(document: Any) -> None:
     if json_values_over(document, MAX_JSON_VALUES):  # before the depth walk, which visits every value
         raise TranscodeError(TOO_MANY_VALUES_MESSAGE)
     if nesting_depth(document) > MAX_JSON_DEPTH:
         raise TranscodeError(DEEP_JSON_MESSAGE)
-    return document
 
 
 def _parse_json(body: bytes) -> Any:
     # RFC 8259 8.1: JSON between systems is UTF-8 (a byte order mark may be ignored). json.loads would guess
     # UTF-16 or -32 from the first bytes and answer in its codec's words ("'utf-16-le' codec can't decode ...").
     try:
-        text = body.decode("utf-8-sig")
+        document = parse_json_document(body)
     except UnicodeDecodeError as exc:
         raise TranscodeError(f"malformed JSON body: it is not UTF-8 text (byte 0x{body[exc.start]:02x} at offset "
                              f"{exc.start}); send JSON as UTF-8") from None
-    try:
-        document = parse_json_document(text)
     except TranscodeError:
         raise  # already in a client's words (a ValueError too)
     except ValueError as exc:  # JSONDecodeError
@@ -346,4 +348,6 @@ def response_document(plan: TranscodePlan, message: Message) -> Any:
 
 
 def dumps(document: Any) -> bytes:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON; a big reply's long strings a piece at a time (gateway/big_json.py), as it is encoded in a
+    thread and one json.dumps of a 50M-character A3M held the GIL for ~0.1-0.2 s."""
+    return big_json.dumps(document)
