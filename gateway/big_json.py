@@ -57,7 +57,7 @@ def loads(data: bytes | str, object_pairs_hook: Hook, check: Callable[[Any], Non
         return document
     skeleton, strings = pieces
     check(skeleton)
-    return _put_in(skeleton, strings)
+    return _map_strings(skeleton, lambda string: strings.get(string, string))  # placeholders never name keys
 
 
 _UNFIT: Any = object()
@@ -173,14 +173,14 @@ def _skeleton(data: bytes, begin: int, literals: list[tuple[int, int]], token: s
     return b"".join(parts)
 
 
-def _put_in(value: Any, strings: dict[str, str]) -> Any:
-    """`value` with each placeholder string replaced by its long string (keys never hold one)."""
+def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
+    """`value` with each of its strings (not its keys) `change`d."""
     if isinstance(value, str):
-        return strings.get(value, value)
+        return change(value)
     if isinstance(value, dict):
-        return {key: _put_in(item, strings) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_put_in(item, strings) for item in value]
+        return {key: _map_strings(item, change) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_map_strings(item, change) for item in value]
     return value
 
 
@@ -190,28 +190,22 @@ def dumps(document: Any) -> bytes:
     token = uuid.uuid4().hex
     strings: list[str] = []
 
-    def swap(value: Any) -> Any:
-        if isinstance(value, str):
-            if len(value) <= PIECE_CHARS:
-                return value
-            strings.append(value)
-            return f"{token}-{len(strings) - 1}"
-        if isinstance(value, dict):
-            return {key: swap(item) for key, item in value.items()}
-        if isinstance(value, list | tuple):
-            return [swap(item) for item in value]
-        return value
+    def placeholder(string: str) -> str:
+        if len(string) <= PIECE_CHARS:
+            return string
+        strings.append(string)
+        return f"{token}-{len(strings) - 1}"
 
-    skeleton = json.dumps(swap(document), separators=(",", ":"), ensure_ascii=False)
+    skeleton = json.dumps(_map_strings(document, placeholder), separators=(",", ":"), ensure_ascii=False)
     parts: list[bytes] = []
     done = 0
-    for index, string in enumerate(strings):  # in json.dumps' own order, the order swap met them
-        placeholder = f'"{token}-{index}"'
-        found = skeleton.index(placeholder, done)
+    for index, string in enumerate(strings):  # in json.dumps' own order, the order _map_strings met them
+        literal = f'"{token}-{index}"'
+        found = skeleton.index(literal, done)
         parts += [skeleton[done:found + 1].encode()]
         parts += (json.dumps(string[start:start + PIECE_CHARS], ensure_ascii=False)[1:-1].encode()
                   for start in range(0, len(string), PIECE_CHARS))
         parts.append(b'"')
-        done = found + len(placeholder)
+        done = found + len(literal)
     parts.append(skeleton[done:].encode())
     return parts[0] if len(parts) == 1 else b"".join(parts)  # a join this big lets go of the GIL

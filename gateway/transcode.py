@@ -59,6 +59,9 @@ class TranscodePlan:
     query: Mapping[str, Leaf]  # accepted query parameter (proto and JSON names) → field
     accepted_query: tuple[str, ...]  # the proto names, sorted, for the unknown-parameter 400
     http_body_response: bool  # google.api.HttpBody: written raw with its content_type
+    # The JSON reply may be big: its type can hold free-form JSON or bytes (a job's result, its input's A3M). Only
+    # the type tells, at no cost: upb's ByteSize serializes the whole message (~0.2 s of the GIL for 50 MB).
+    response_may_be_big: bool
     response_body_field: str  # "" for the whole response message
     encode: Callable[[Message], dict[str, Any]]  # compiled proto3 JSON encoder of the response type
 
@@ -98,6 +101,8 @@ def compile_plan(rule: HttpRule) -> TranscodePlan:
         query=query,
         accepted_query=tuple(sorted({leaf.name for leaf in query.values()})),
         http_body_response=_is_http_body(response_desc, rule.response_body),
+        response_may_be_big=not _is_http_body(response_desc, rule.response_body) and _may_be_big(
+            response_desc.fields_by_name[rule.response_body].message_type if rule.response_body else response_desc),
         response_body_field=rule.response_body,
         encode=encoder_for(response_desc),
     )
@@ -328,6 +333,21 @@ def _is_http_body(response_desc: Descriptor, response_body: str) -> bool:
         return bool(response_desc.full_name == _HTTP_BODY)
     field = response_desc.fields_by_name[response_body]
     return field.message_type is not None and field.message_type.full_name == _HTTP_BODY
+
+
+# Message types whose size no schema bounds: free-form JSON.
+_FREE_FORM = frozenset({"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue",
+                        "google.protobuf.Any"})
+
+
+def _may_be_big(desc: Descriptor | None, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether a message of this type (None: a scalar field's) can hold free-form JSON or bytes, at any depth."""
+    if desc is None or desc.full_name in seen:
+        return False
+    if desc.full_name in _FREE_FORM:
+        return True
+    return any(field.type == field.TYPE_BYTES or _may_be_big(field.message_type, seen | {desc.full_name})
+               for field in desc.fields)
 
 
 def render_response(plan: TranscodePlan, message: Message) -> RenderedBody:

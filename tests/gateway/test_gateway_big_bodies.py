@@ -251,3 +251,37 @@ def test_a_big_bodys_and_replys_long_strings_go_through_json_a_piece_at_a_time(m
 
     run(scenario)
     assert sizes and max(sizes) <= big_json.PIECE_CHARS + 2, f"{max(sizes)} characters in one json call"
+
+
+class SmallInputServicer(HealthServicer):
+    async def GetJobInput(self, request: pb.GetJobInputRequest, context: Any) -> pb.GetJobInputResponse:
+        answer = pb.GetJobInputResponse(job_id=request.job_id, model="alphafold2", sequence="MKTV")
+        answer.params.update({"msa_mode": "a3m", "a3m": ">q\nMKTV\n"})
+        return answer
+
+
+def test_a_reply_that_may_be_big_is_not_measured_on_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reply whose type holds free-form JSON (a job's input, its result) is encoded in a thread whatever its size:
+    measuring it first on the loop (protobuf's ByteSize serializes it whole: ~0.2 s for a 50 MB A3M) held every
+    other request. A reply of a bounded type (GET /v1/health) is still encoded on the loop, with no thread hop."""
+    threads: list[tuple[str, str]] = []
+    real = gateway_app.render_response
+
+    def render(plan: Any, message: Any) -> Any:
+        threads.append((plan.rule.method.name, threading.current_thread().name))
+        return real(plan, message)
+
+    monkeypatch.setattr(gateway_app, "render_response", render)
+
+    async def scenario() -> None:
+        runner, port = await start_gateway(InProcessInvoker(SmallInputServicer()), "127.0.0.1", 0, body_limits=LIMITS)
+        try:
+            get = f"GET /v1/jobs/j1/input HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\n\r\n".encode()
+            assert (await exchange(port, get, wait_s=30)).startswith(b"HTTP/1.1 200")
+            assert (await exchange(port, HEALTH, wait_s=30)).startswith(b"HTTP/1.1 503")
+        finally:
+            await runner.cleanup()
+
+    run(scenario)
+    assert [(method, name.startswith("gateway-body")) for method, name in threads] == [
+        ("GetJobInput", True), ("GetHealth", False)]

@@ -173,7 +173,7 @@ def test_the_gateways_answers_are_those_of_the_whole_text(index: int, monkeypatc
 def test_the_shape_is_checked_before_the_long_strings_are_put_in(monkeypatch: pytest.MonkeyPatch) -> None:
     """A body refused for too many values is refused on its skeleton: the long strings are never walked into it."""
     put_in: list[object] = []
-    monkeypatch.setattr(big_json, "_put_in", lambda value, strings: put_in.append(value))
+    monkeypatch.setattr(big_json, "_map_strings", lambda value, change: put_in.append(value))
     body = f'{{"a": "{"x" * 100}", "b": [{", ".join(["0"] * 20_001)}]}}'.encode()
     with pytest.raises(TranscodeError, match="more than 20000 JSON values"):
         transcode._parse_json(body)
