@@ -197,3 +197,18 @@ def test_mangled_bodies_read_as_json_reads_them() -> None:
                 body[at:at] = rng.choice(tokens)
         mangled = bytes(body)
         assert outcome(partial(big_json.loads, mangled, hook)) == outcome(partial(whole, mangled)), mangled
+
+
+def test_a_body_of_short_strings_is_read_whole_without_walking_its_quotes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No window of half a piece without a quote: no literal can be long, so no step of Python per quote."""
+    monkeypatch.setattr(big_json, "PIECE_CHARS", 64)
+
+    def walked(data: bytes, opening: int) -> int:
+        raise AssertionError(f"the quote at {opening} was walked to")
+
+    body = json.dumps({"jobs": [{"model": "esm"} for _ in range(50)]}, separators=(",", ":")).encode()
+    assert big_json.loads(body, hook) == whole(body)
+    monkeypatch.setattr(big_json, "_closing_quote", walked)
+    assert big_json.loads(body, hook) == whole(body)
+    with pytest.raises(AssertionError, match="walked to"):  # one long literal: the quotes are walked
+        big_json.loads(json.dumps({"a": "x" * 100, "jobs": [{"model": "esm"}] * 50}).encode(), hook)
