@@ -12,6 +12,7 @@ literal that does not decode alone) is `json.loads`' whole, so every error is js
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import uuid
@@ -133,15 +134,12 @@ def _closing_quote(data: bytes, opening: int) -> int:
 
 def _decoded(data: bytes, start: int, end: int) -> str:
     """The literal data[start:end] (between its quotes) decoded a piece at a time; ValueError as json's (or UTF-8's)."""
-    pieces: list[str] = []
-    while end - start > PIECE_CHARS:
-        cut = _cut(data, start + PIECE_CHARS, end)
-        if cut < 0:
-            break
-        pieces.append(json.loads(f'"{data[start:cut].decode()}"'))
-        start = cut
-    pieces.append(json.loads(f'"{data[start:end].decode()}"'))
-    return "".join(pieces)
+    cuts = [start]
+    while end - cuts[-1] > PIECE_CHARS and (cut := _cut(data, cuts[-1] + PIECE_CHARS, end)) >= 0:
+        cuts.append(cut)
+    cuts.append(end)
+    # The join is the one call over the whole string left (a copy: ~10 ms for 50 MB; json's decoding was ~0.2 s).
+    return "".join(json.loads(f'"{data[first:last].decode()}"') for first, last in itertools.pairwise(cuts))
 
 
 def _cut(data: bytes, at: int, end: int) -> int:
