@@ -25,7 +25,7 @@ import pytest
 from aiohttp import http_writer
 
 from gateway import app as gateway_app
-from gateway import big_json, json_shape
+from gateway import big_json, json_shape, transcode
 from gateway.body import INLINE_BYTES, off_loop
 from gateway.invoker import InProcessInvoker
 from gateway.server import start_gateway
@@ -314,3 +314,30 @@ def test_a_big_reply_is_handed_to_the_connection_a_piece_at_a_time(monkeypatch: 
 
     run(scenario)
     assert len(writes) >= 2 and max(writes) <= gateway_app.WRITE_PIECE_BYTES, writes
+
+
+LONG = "x" * (big_json.PIECE_CHARS + 1000)  # a literal read a piece at a time
+
+
+@pytest.mark.parametrize("body", [
+    f'{{"model": "esmfold", "name": "{LONG}", "model": "alphafold2"}}'.encode(),  # a key given twice
+    f'{{"model": "esmfold", "name": "{LONG}", "params": {"[" * 21}{"]" * 21}}}'.encode(),  # too deep
+    f'{{"model": "esmfold", "name": "{LONG}", "params": {{"a": [{", ".join(["0"] * 20_001)}]}}}}'.encode(),  # values
+    f'{{"model": "esmfold", "name": "{LONG}\\udc00"}}'.encode(),  # a lone surrogate in the long string
+    b'{"model": "esmfold", "name": "' + LONG.encode() + b'\xc3("}',  # not UTF-8 in the long string
+    f'{{"model": "esmfold", "name": "{LONG}" "sequence": "MKTV"}}'.encode(),  # a missing comma
+    f'{{"model": "esmfold", "name": "{LONG}\\q"}}'.encode(),  # an escape JSON does not have
+], ids=["duplicate-key", "depth", "values", "surrogate", "not-utf-8", "malformed", "bad-escape"])
+def test_a_big_bodys_400_is_the_one_reading_it_whole_gives(body: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the gateway, over INLINE_BYTES with a literal over big_json.PIECE_CHARS: the 400's words are those of
+    the old way, json.loads of the whole text (computed here with the pieces turned off)."""
+    async def scenario() -> str:
+        async with gateway(body_limits=LIMITS) as (port, _):
+            answer = await exchange(port, post("/v1/predict", body), wait_s=30)
+            return str(assert_json_error(answer, 400)["message"])
+
+    message = asyncio.run(scenario())
+    monkeypatch.setattr(big_json, "_loads_in_pieces", lambda data, object_pairs_hook: big_json._UNFIT)
+    with pytest.raises(transcode.TranscodeError) as whole:
+        transcode._parse_json(body)
+    assert message == str(whole.value)
