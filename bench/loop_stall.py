@@ -19,7 +19,9 @@ byte sent to the answer) and, with the twin, after the last answer until every b
 has failed ("dispatch"). The job service's own work on a submission (its A3M check, in threads but holding the
 GIL; storing and dispatching the job) stalls it too, so a second figure isolates the REST gateway: the tree's
 `gateway.server.start_gateway` alone in a process of its own, over a servicer that answers at once, with the same
-bodies and GET /v1/health asked meanwhile. With `--baseline` (a checkout) or `--baseline-ref` (a git ref, `git archive`d into a
+bodies (and 1 and 10 MB ones before them), then GET /v1/jobs/{id}/input answering a 50M-character A3M (the biggest
+reply it encodes), and GET /v1/health asked meanwhile; before those, 200 small POST /v1/predict one after another
+with nothing else in flight (what a small body costs). With `--baseline` (a checkout) or `--baseline-ref` (a git ref, `git archive`d into a
 temporary directory) the same run measures the old code too and prints both side by side.
 """
 
@@ -217,6 +219,12 @@ class Answers(pb_grpc.PhonosServiceServicer):
         return pb.PredictResponse(success=True, job_id="j", model=request.model, status="pending")
     async def SubmitBatch(self, request, context):
         return pb.SubmitBatchResponse(success=True)
+    async def GetJobInput(self, request, context):  # a job's input with the biggest A3M: the biggest reply encoded
+        return BIG_INPUT
+
+QUERY = "MKTAYIAKQRQISFVKSHFSRQ"
+BIG_INPUT = pb.GetJobInputResponse(job_id="j", model="alphafold2", sequence=QUERY)
+BIG_INPUT.params.update({"msa_mode": "a3m", "a3m": f">q\\n{QUERY}\\n" + f">r\\n{QUERY}\\n" * int(sys.argv[1])})
 
 async def main():
     runner, port = await start_gateway(InProcessInvoker(Answers()), "127.0.0.1", 0,
@@ -242,9 +250,44 @@ def health_probe(port: int, stop: Event, out: multiprocessing.Queue) -> None:  #
     out.put(samples)
 
 
+def gateway_bodies() -> list[tuple[str, str, bytes, dict[str, str]]]:
+    """bodies(), after POST /v1/predict with 1 and 10 MB of A3M."""
+    smaller = [(f"predict plain {len(one) / 1e6:.1f} MB", "/v1/predict", one, {}) for one in (
+        json.dumps({"model": "alphafold2", "sequence": QUERY,
+                    "params": {"msa_mode": "a3m", "a3m": a3m(chars)}}).encode() for chars in (10**6, 10**7))]
+    return smaller + bodies()
+
+
+def small_predicts(port: int, count: int = 200) -> list[float]:
+    """Latencies (s) of `count` small POST /v1/predict one after another on one connection: a small body's cost."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    body = json.dumps({"model": "esmfold", "sequence": QUERY, "name": "small"}).encode()
+    latencies = []
+    for _ in range(count):
+        started = time.monotonic()
+        connection.request("POST", "/v1/predict", body=body, headers={"Content-Type": "application/json"})
+        connection.getresponse().read()
+        latencies.append(time.monotonic() - started)
+    connection.close()
+    return latencies
+
+
+def get_input(port: int) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    connection.request("GET", "/v1/jobs/j/input", headers={"Authorization": "Bearer none"})
+    response = connection.getresponse()
+    size = len(response.read())
+    connection.close()
+    if response.status != 200:
+        raise RuntimeError(f"GET /v1/jobs/j/input answered {response.status}")
+    return size
+
+
 def gateway_alone(tree: Path, rounds: int) -> dict[str, list[float]]:
-    """Per phase, the GET /v1/health latencies (s) that began within it, against the tree's gateway alone."""
-    server = subprocess.Popen([sys.executable, "-c", GATEWAY_ALONE], cwd=tree, stdin=subprocess.PIPE,
+    """Per phase, the GET /v1/health latencies (s) that began within it, against the tree's gateway alone (phase
+    "small predicts": the small POSTs' own latencies, asked with nothing else in flight)."""
+    rows = (MAX_A3M_CHARS - 30) // len(f">r\n{QUERY}\n")
+    server = subprocess.Popen([sys.executable, "-c", GATEWAY_ALONE, str(rows)], cwd=tree, stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True,
                               env={"PYTHONPATH": f"{tree}{os.pathsep}{tree / 'triton_models'}", "PATH": "/usr/bin:/bin"})
     try:
@@ -253,11 +296,12 @@ def gateway_alone(tree: Path, rounds: int) -> dict[str, list[float]]:
         stop = multiprocessing.Event()
         out: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
         prober = multiprocessing.Process(target=health_probe, args=(port, stop, out))
+        small = small_predicts(port)  # before the prober starts: nothing else in flight
         prober.start()
         time.sleep(1.0)
         windows = [("quiet", time.monotonic(), time.monotonic() + 2.0)]
         time.sleep(2.0)
-        made = bodies()
+        made = gateway_bodies()
         for _ in range(rounds):
             for label, path, body, headers in made:
                 started = time.monotonic()
@@ -265,6 +309,9 @@ def gateway_alone(tree: Path, rounds: int) -> dict[str, list[float]]:
                 windows.append((label, started, time.monotonic()))
                 if status != 200:
                     raise RuntimeError(f"{label} answered {status}: {answer[:300]!r}")
+            started = time.monotonic()
+            size = get_input(port)
+            windows.append((f"GET a job's input, {size / 1e6:.1f} MB reply", started, time.monotonic()))
         stop.set()
         samples = out.get(timeout=60)
         prober.join(30)
@@ -274,7 +321,7 @@ def gateway_alone(tree: Path, rounds: int) -> dict[str, list[float]]:
     phases: dict[str, list[float]] = {}
     for label, begin, end in windows:
         phases.setdefault(label, []).extend(latency for at, latency in samples if begin <= at < end)
-    return phases
+    return {**phases, "small predicts": small}
 
 
 # --- the big submissions ---------------------------------------------------------------------------------
@@ -410,12 +457,21 @@ def main() -> int:
             figures[label] = {}
             for phase, latencies in gateway_alone(tree, args.rounds).items() if args.only != "service" else ():
                 if phase == "quiet":
-                    print("  the REST gateway alone, GET /v1/health:")
+                    print("  the REST gateway alone, GET /v1/health while each big body (or reply) is in flight:")
+                if phase == "small predicts":
+                    print("  the REST gateway alone, small POST /v1/predict one after another, nothing else in flight:")
                 p50, p99, top = stats(latencies)
                 print(f"    {phase:42s} n={len(latencies):5d}  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  max {top:7.1f} ms",
                       flush=True)
+                if phase == "small predicts":
+                    figures[label]["gateway_alone_small_predict_p50_ms"] = p50
+                    figures[label]["gateway_alone_small_predict_p99_ms"] = p99
+                    continue
                 worst = worst if phase == "quiet" else max(worst, top)
                 figures[label]["gateway_alone_health_max_ms"] = worst
+                if phase != "quiet":
+                    figures[label]["gateway_alone_health_p99_ms"] = max(
+                        p99, figures[label].get("gateway_alone_health_p99_ms", 0.0))
             if args.only == "gateway":
                 continue
             print("  the job service (its gateway in-process), while the big bodies are submitted:", flush=True)

@@ -13,7 +13,6 @@ Policies (docs/gateway.md):
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
-from gateway import json_shape
+from gateway import big_json, json_shape
 from gateway.fields import FieldPathError, FieldValueError, Leaf, query_leaves, resolve
 from gateway.http_rule import HttpRule, TemplateError
 from phonos_common.json_encode import encoder_for
@@ -60,6 +59,9 @@ class TranscodePlan:
     query: Mapping[str, Leaf]  # accepted query parameter (proto and JSON names) → field
     accepted_query: tuple[str, ...]  # the proto names, sorted, for the unknown-parameter 400
     http_body_response: bool  # google.api.HttpBody: written raw with its content_type
+    # The JSON reply may be big: its type can hold free-form JSON or bytes (a job's result, its input's A3M). Only
+    # the type tells, at no cost: upb's ByteSize serializes the whole message (~0.2 s of the GIL for 50 MB).
+    response_may_be_big: bool
     response_body_field: str  # "" for the whole response message
     encode: Callable[[Message], dict[str, Any]]  # compiled proto3 JSON encoder of the response type
 
@@ -99,6 +101,8 @@ def compile_plan(rule: HttpRule) -> TranscodePlan:
         query=query,
         accepted_query=tuple(sorted({leaf.name for leaf in query.values()})),
         http_body_response=_is_http_body(response_desc, rule.response_body),
+        response_may_be_big=not _is_http_body(response_desc, rule.response_body) and _may_be_big(
+            response_desc.fields_by_name[rule.response_body].message_type if rule.response_body else response_desc),
         response_body_field=rule.response_body,
         encode=encoder_for(response_desc),
     )
@@ -262,33 +266,36 @@ def json_values_over(value: Any, limit: int) -> bool:
     return count > limit
 
 
-def parse_json_document(text: str) -> Any:
-    """`json.loads` of a request body, refusing keys given twice and nesting deeper than MAX_JSON_DEPTH (a
-    TranscodeError each, in the words a client reads); the dashboard's /auth routes read their bodies with it too."""
+def parse_json_document(text: str | bytes) -> Any:
+    """`json.loads` of a request body (bytes: UTF-8, a byte order mark ignored; UnicodeDecodeError if not),
+    refusing keys given twice and nesting deeper than MAX_JSON_DEPTH (a TranscodeError each, in the words a client
+    reads); the dashboard's /auth routes read their bodies with it too."""
     try:
-        document = json.loads(text, object_pairs_hook=_unique_keys)
+        # Long strings a piece at a time (gateway/big_json.py): a big body is parsed in a thread, and json.loads of
+        # a 50M-character A3M was one call that held the GIL, so the event loop too, for ~0.1-0.3 s.
+        return big_json.loads(text, _unique_keys, check=_check_shape)
     except _RepeatedKey as exc:
         raise TranscodeError(f"malformed JSON body: the key {json_value_text(str(exc))} appears twice in one object; "
                              "send each key once") from None
     except RecursionError:  # Python's words ("maximum recursion depth exceeded ...") say nothing to a client
         raise TranscodeError(DEEP_JSON_MESSAGE) from None
+
+
+def _check_shape(document: Any) -> None:
     if json_values_over(document, MAX_JSON_VALUES):  # before the depth walk, which visits every value
         raise TranscodeError(TOO_MANY_VALUES_MESSAGE)
     if nesting_depth(document) > MAX_JSON_DEPTH:
         raise TranscodeError(DEEP_JSON_MESSAGE)
-    return document
 
 
 def _parse_json(body: bytes) -> Any:
     # RFC 8259 8.1: JSON between systems is UTF-8 (a byte order mark may be ignored). json.loads would guess
     # UTF-16 or -32 from the first bytes and answer in its codec's words ("'utf-16-le' codec can't decode ...").
     try:
-        text = body.decode("utf-8-sig")
+        document = parse_json_document(body)
     except UnicodeDecodeError as exc:
         raise TranscodeError(f"malformed JSON body: it is not UTF-8 text (byte 0x{body[exc.start]:02x} at offset "
                              f"{exc.start}); send JSON as UTF-8") from None
-    try:
-        document = parse_json_document(text)
     except TranscodeError:
         raise  # already in a client's words (a ValueError too)
     except ValueError as exc:  # JSONDecodeError
@@ -328,6 +335,21 @@ def _is_http_body(response_desc: Descriptor, response_body: str) -> bool:
     return field.message_type is not None and field.message_type.full_name == _HTTP_BODY
 
 
+# Message types whose size no schema bounds: free-form JSON.
+_FREE_FORM = frozenset({"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue",
+                        "google.protobuf.Any"})
+
+
+def _may_be_big(desc: Descriptor | None, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether a message of this type (None: a scalar field's) can hold free-form JSON or bytes, at any depth."""
+    if desc is None or desc.full_name in seen:
+        return False
+    if desc.full_name in _FREE_FORM:
+        return True
+    return any(field.type == field.TYPE_BYTES or _may_be_big(field.message_type, seen | {desc.full_name})
+               for field in desc.fields)
+
+
 def render_response(plan: TranscodePlan, message: Message) -> RenderedBody:
     if plan.http_body_response:
         body: httpbody_pb2.HttpBody = (
@@ -346,4 +368,6 @@ def response_document(plan: TranscodePlan, message: Message) -> Any:
 
 
 def dumps(document: Any) -> bytes:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON; a big reply's long strings a piece at a time (gateway/big_json.py), as it is encoded in a
+    thread and one json.dumps of a 50M-character A3M held the GIL for ~0.1-0.2 s."""
+    return big_json.dumps(document)

@@ -22,9 +22,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aiohttp import http_writer
 
 from gateway import app as gateway_app
-from gateway import json_shape
+from gateway import big_json, json_shape, transcode
 from gateway.body import INLINE_BYTES, off_loop
 from gateway.invoker import InProcessInvoker
 from gateway.server import start_gateway
@@ -217,3 +218,126 @@ def test_cancelled_work_off_the_loop_is_waited_for() -> None:
             await task
 
     run(scenario)
+
+
+def test_a_big_bodys_and_replys_long_strings_go_through_json_a_piece_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread lets the loop run only between its C calls, and json.loads of a big body (json.dumps of a big
+    reply) was one call over all of it: the loop waited for the whole parse (~0.1-0.3 s for 54 MB) although it ran in
+    a thread. Now no json call is given more than a piece (gateway/big_json.py) of the 2 MiB strings."""
+    sizes: list[int] = []
+    real_loads, real_dumps = json.loads, json.dumps
+
+    def loads(text: Any, **kwargs: Any) -> Any:
+        sizes.append(len(text))
+        return real_loads(text, **kwargs)
+
+    def dumps(value: Any, **kwargs: Any) -> str:
+        sizes.append(len(value) if isinstance(value, str) else 0)
+        return real_dumps(value, **kwargs)
+
+    async def scenario() -> None:
+        runner, port = await start_gateway(InProcessInvoker(BigInputServicer()), "127.0.0.1", 0, body_limits=LIMITS)
+        try:
+            monkeypatch.setattr(json, "loads", loads)
+            monkeypatch.setattr(json, "dumps", dumps)
+            answer = await exchange(port, post("/v1/predict", BIG_PREDICT), wait_s=30)
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+            get = f"GET /v1/jobs/j1/input HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\n\r\n".encode()
+            answer = await exchange(port, get, wait_s=30)
+            monkeypatch.undo()
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+            assert json.loads(answer.partition(b"\r\n\r\n")[2])["params"]["a3m"] == ">q\nMKTV\n" * (MIB // 4)
+        finally:
+            await runner.cleanup()
+
+    run(scenario)
+    assert sizes and max(sizes) <= big_json.PIECE_CHARS + 2, f"{max(sizes)} characters in one json call"
+
+
+class SmallInputServicer(HealthServicer):
+    async def GetJobInput(self, request: pb.GetJobInputRequest, context: Any) -> pb.GetJobInputResponse:
+        answer = pb.GetJobInputResponse(job_id=request.job_id, model="alphafold2", sequence="MKTV")
+        answer.params.update({"msa_mode": "a3m", "a3m": ">q\nMKTV\n"})
+        return answer
+
+
+def test_a_reply_that_may_be_big_is_not_measured_on_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reply whose type holds free-form JSON (a job's input, its result) is encoded in a thread whatever its size:
+    measuring it first on the loop (protobuf's ByteSize serializes it whole: ~0.2 s for a 50 MB A3M) held every
+    other request. A reply of a bounded type (GET /v1/health) is still encoded on the loop, with no thread hop."""
+    threads: list[tuple[str, str]] = []
+    real = gateway_app.render_response
+
+    def render(plan: Any, message: Any) -> Any:
+        threads.append((plan.rule.method.name, threading.current_thread().name))
+        return real(plan, message)
+
+    monkeypatch.setattr(gateway_app, "render_response", render)
+
+    async def scenario() -> None:
+        runner, port = await start_gateway(InProcessInvoker(SmallInputServicer()), "127.0.0.1", 0, body_limits=LIMITS)
+        try:
+            get = f"GET /v1/jobs/j1/input HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\n\r\n".encode()
+            assert (await exchange(port, get, wait_s=30)).startswith(b"HTTP/1.1 200")
+            assert (await exchange(port, HEALTH, wait_s=30)).startswith(b"HTTP/1.1 503")
+        finally:
+            await runner.cleanup()
+
+    run(scenario)
+    assert [(method, name.startswith("gateway-body")) for method, name in threads] == [
+        ("GetJobInput", True), ("GetHealth", False)]
+
+
+def test_a_big_reply_is_handed_to_the_connection_a_piece_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Was: one write of the whole answer, which asyncio copied into the connection's buffer on the loop (after
+    aiohttp joined it to the headers): tens of ms for 54 MB, every other client waiting. Now WRITE_PIECE_BYTES a
+    write, the loop free between them; the client gets the same bytes."""
+    writes: list[int] = []
+    real = http_writer.StreamWriter.write
+
+    async def write(self: http_writer.StreamWriter, chunk: Any, **kwargs: Any) -> None:
+        writes.append(len(chunk))
+        await real(self, chunk, **kwargs)
+
+    monkeypatch.setattr(http_writer.StreamWriter, "write", write)
+
+    async def scenario() -> None:
+        runner, port = await start_gateway(InProcessInvoker(BigInputServicer()), "127.0.0.1", 0, body_limits=LIMITS)
+        try:
+            get = f"GET /v1/jobs/j1/input HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\n\r\n".encode()
+            answer = await exchange(port, get, wait_s=30)
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200") and f"Content-Length: {len(body)}".encode() in head, head
+            assert json.loads(body)["params"]["a3m"] == ">q\nMKTV\n" * (MIB // 4)
+        finally:
+            await runner.cleanup()
+
+    run(scenario)
+    assert len(writes) >= 2 and max(writes) <= gateway_app.WRITE_PIECE_BYTES, writes
+
+
+LONG = "x" * (big_json.PIECE_CHARS + 1000)  # a literal read a piece at a time
+
+
+@pytest.mark.parametrize("body", [
+    f'{{"model": "esmfold", "name": "{LONG}", "model": "alphafold2"}}'.encode(),  # a key given twice
+    f'{{"model": "esmfold", "name": "{LONG}", "params": {"[" * 21}{"]" * 21}}}'.encode(),  # too deep
+    f'{{"model": "esmfold", "name": "{LONG}", "params": {{"a": [{", ".join(["0"] * 20_001)}]}}}}'.encode(),  # values
+    f'{{"model": "esmfold", "name": "{LONG}\\udc00"}}'.encode(),  # a lone surrogate in the long string
+    b'{"model": "esmfold", "name": "' + LONG.encode() + b'\xc3("}',  # not UTF-8 in the long string
+    f'{{"model": "esmfold", "name": "{LONG}" "sequence": "MKTV"}}'.encode(),  # a missing comma
+    f'{{"model": "esmfold", "name": "{LONG}\\q"}}'.encode(),  # an escape JSON does not have
+], ids=["duplicate-key", "depth", "values", "surrogate", "not-utf-8", "malformed", "bad-escape"])
+def test_a_big_bodys_400_is_the_one_reading_it_whole_gives(body: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the gateway, over INLINE_BYTES with a literal over big_json.PIECE_CHARS: the 400's words are those of
+    the old way, json.loads of the whole text (computed here with the pieces turned off)."""
+    async def scenario() -> str:
+        async with gateway(body_limits=LIMITS) as (port, _):
+            answer = await exchange(port, post("/v1/predict", body), wait_s=30)
+            return str(assert_json_error(answer, 400)["message"])
+
+    message = asyncio.run(scenario())
+    monkeypatch.setattr(big_json, "_loads_in_pieces", lambda data, object_pairs_hook: big_json._UNFIT)
+    with pytest.raises(transcode.TranscodeError) as whole:
+        transcode._parse_json(body)
+    assert message == str(whole.value)
