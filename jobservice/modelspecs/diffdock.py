@@ -22,14 +22,10 @@ bounded by `SUBMIT_EMBED_CHECK_S`, so a SMILES such as `C1#CC1` no longer fails 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import re
 import secrets
-import threading
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +42,7 @@ from phonos_models.diffdock.receptor_prep import read_structure_with_report, ref
 
 from jobservice.errors import InvalidArgument
 from jobservice.inference import Tensor, text_tensor
+from jobservice.modelspecs.account_lines import AccountLines
 from jobservice.modelspecs.base import JobOutputs, ModelInfo, ModelSpec, ValidatedJob
 from jobservice.modelspecs.params import ParamReader
 from jobservice.modelspecs.text_checks import off_loop
@@ -95,14 +92,12 @@ _PDB_ID = re.compile(r"[0-9][A-Za-z0-9]{3}|pdb_[0-9]{4}[0-9][A-Za-z0-9]{3}", re.
 # stereo a bicycle cannot take: ETKDG's tries all fail). Past it the ligand is accepted undecided (large
 # flexible ones take 8 s and more, `bench/diffdock_ligand_embed.py`) and the model's own budget applies.
 SUBMIT_EMBED_CHECK_S = 5.0
-_EMBED_CHECKS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="diffdock-embed-check")
-# The check each account has in `_EMBED_CHECKS` (queued or running), until its thread is done with it (which may be
-# after its submission stopped waiting): at most one per account, so one key's slow ligands hold one thread, never
-# both, and another account's ligand finds the other (unless a second account's slow check holds it). The price: an
-# account's next ligand waits for its own slow check's thread (RDKit may run past its budget) and may be accepted
-# undecided where a free thread would have decided it. Threads of the loop and of the pool read it: under the lock.
-_IN_FLIGHT: dict[int | None, Future[None]] = {}
-_IN_FLIGHT_LOCK = threading.RLock()  # reentrant: a check already done runs `_forget` in add_done_callback
+# Two threads of their own (not `TEXT_CHECKS`: slow ligands never queue the receptor parsing behind them), at most one
+# per account (account_lines.py), so one key's slow ligands hold one thread, never both, and another account's ligand
+# finds the other (unless a second account's slow check holds it). The price: an account's next ligand waits for its
+# own slow check's thread (RDKit may run past its budget) and may be accepted undecided where a free thread would have
+# decided it.
+_EMBED_CHECKS = AccountLines(max_workers=2, name="diffdock-embed-check")
 # params.ligand_smiles is read up to this length so that a pasted ligand file (an SDF of one ligand is 2-20 kB)
 # is refused as a file, not as "6233 characters"; `parse_smiles` applies MAX_SMILES_LENGTH after that check.
 MAX_LIGAND_TEXT = 200_000
@@ -186,53 +181,17 @@ async def _ligand_embeds(smiles: str, seed: int, budget_s: float, account: int |
 
     RDKit looks at its timeout only now and then (a 121-atom PEG took 7-15 s against a 5 s timeout), so the
     wait is bounded here and an unfinished check is left to end in its thread (RDKit releases the GIL; its
-    own timeout ends it). Two threads of their own: slow checks never queue the receptor parsing behind them,
-    and a check still queued when its time is up is dropped.
+    own timeout ends it); a check still queued when its time is up is dropped.
 
-    One check per `account` at a time (`_IN_FLIGHT`): a second waits, within its own budget, for the first's
+    One check per `account` at a time (`_EMBED_CHECKS`): a second waits, within its own budget, for the first's
     thread to be done (not for its submission: an undecided check runs on to RDKit's timeout), else it is accepted
     undecided like any other. Before, one key's slow flexible ligands (a batch, or a script submitting in a loop)
     held both threads for seconds each, and every other account's ligands were accepted undecided meanwhile, the
     impossible ones failing after submission, charged, as before the check existed."""
-    loop = asyncio.get_running_loop()
     try:
-        async with asyncio.timeout(budget_s):
-            while True:
-                with _IN_FLIGHT_LOCK:
-                    previous = _IN_FLIGHT.get(account)
-                    if previous is None:
-                        check = _EMBED_CHECKS.submit(_check_ligand_embeds, smiles, seed, budget_s)
-                        _IN_FLIGHT[account] = check
-                        check.add_done_callback(lambda done: _forget(account, done))
-                        break
-                await _ended(loop, previous)
-            # cancelling the wrapper (the budget spent) drops the check if it has not started yet
-            await asyncio.wrap_future(check)
+        await _EMBED_CHECKS.run(account, _check_ligand_embeds, smiles, seed, budget_s, budget_s=budget_s)
     except TimeoutError:
         return  # undecided: the model's own, larger budget applies
-
-
-def _forget(account: int | None, check: Future[None]) -> None:
-    """`check`'s thread is done with it (or it was dropped before it ran): its account may start another."""
-    with _IN_FLIGHT_LOCK:
-        if _IN_FLIGHT.get(account) is check:
-            del _IN_FLIGHT[account]
-
-
-async def _ended(loop: asyncio.AbstractEventLoop, check: Future[None]) -> None:
-    """Until `check` has ended (however: its outcome is its own submission's); never cancels it."""
-    ended: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not ended.done():
-            ended.set_result(None)
-
-    def from_any_thread(_: Future[None]) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: no one waits any more
-            loop.call_soon_threadsafe(wake)
-
-    check.add_done_callback(from_any_thread)
-    await ended
 
 
 def _check_ligand_embeds(smiles: str, seed: int, budget_s: float) -> None:

@@ -98,7 +98,7 @@ def test_a_check_whose_submission_stopped_waiting_is_dropped_from_its_line(monke
             assert await held.next_started() == "a1"
             gone, last = _submit(1, "a2"), _submit(1, "a3")
             await asyncio.sleep(0)  # one turn of the loop (no wait): validate runs to its check without awaiting
-            assert len(text_checks._LINES[1]) == 3  # a1 in its thread, a2 and a3 in the account's line
+            assert text_checks.TEXT_CHECKS.checks_of(1) == 3  # a1 in its thread, a2 and a3 in the account's line
             gone.cancel()  # its client went away (a deadline, a closed connection)
             with pytest.raises(asyncio.CancelledError):
                 await gone

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from ..common.errors import Cancelled
 from ..common.transformers_esm import EsmConfig, EsmModel
 from ..common.weights import WeightsInfo, state_dict_sha256
 
@@ -111,7 +112,30 @@ def residue_embeddings(
     embed: Callable[[str], torch.Tensor], chain_ids: tuple[str, ...], sequences: dict[str, str], dim: int
 ) -> torch.Tensor:
     """Embed every chain with `embed` ([L, D] per sequence) and lay the rows out in residue order."""
-    per_chain = {label: embed(seq) for label, seq in sequences.items()}
+    return _in_residue_order({label: embed(seq) for label, seq in sequences.items()}, chain_ids, dim)
+
+
+EmbedResidues = Callable[[tuple[str, ...], dict[str, str]], torch.Tensor]  # `ResidueEmbedder.embed_residues`
+
+
+def embed_stoppable(embed_residues: EmbedResidues, chain_ids: tuple[str, ...], sequences: dict[str, str],
+                    dim: int, should_stop: Callable[[], bool] | None = None) -> torch.Tensor:
+    """`embed_residues(chain_ids, sequences)` one chain per call, `Cancelled` when `should_stop()` turns true before a
+    chain. A chain of a long receptor is seconds on a CPU (another Triton model's call, or this process's ESM-2), and
+    the stop was asked only before the first: a cancelled multi-chain job embedded every chain before it stopped.
+    The same rows as one call: each chain is embedded on its own either way (as the reference), and a chain's rows are
+    those of its residues only (`embed_residues` of one chain lays out its own `chain_ids`)."""
+    per_chain: dict[str, torch.Tensor] = {}
+    for done, (label, seq) in enumerate(sequences.items()):
+        if should_stop is not None and should_stop():
+            where = "before" if done == 0 else f"after {done} of {len(sequences)} chains of"
+            raise Cancelled(f"stopped {where} the receptor's ESM-2 embedding")
+        per_chain[label] = embed_residues(tuple(c for c in chain_ids if c == label), {label: seq})
+    return _in_residue_order(per_chain, chain_ids, dim)
+
+
+def _in_residue_order(per_chain: dict[str, torch.Tensor], chain_ids: tuple[str, ...], dim: int) -> torch.Tensor:
+    """[R, D]: row r is the next unused row of chain `chain_ids[r]`'s embedding."""
     cursor = dict.fromkeys(per_chain, 0)
     rows = []
     for label in chain_ids:

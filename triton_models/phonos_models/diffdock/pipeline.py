@@ -26,13 +26,13 @@ from phonos_config.diffdock import (
 )
 from phonos_config.json_text import json_value_text
 
-from ..common.errors import BadInput, Cancelled
+from ..common.errors import BadInput
 from ..common.progress import Report, ignore
 from ..common.requests import request_fields
 from ..common.weights import TINY_NOTE, WeightsInfo
 from . import build, ligand, outputs, receptor, so3
 from .embed_worker import EmbedWorker
-from .esm_embedding import EsmEmbedder, TinyEsmShape
+from .esm_embedding import EsmEmbedder, TinyEsmShape, embed_stoppable
 from .hyperparams import Hyperparams, describe
 from .pocket import Pocket, PocketRequest, parse_pocket, resolve
 from .sampling import SamplingOptions, sample
@@ -184,11 +184,9 @@ class DiffDockPipeline:
                                embed_budget_s=self.settings.ligand_embed_s, should_stop=should_stop,
                                worker=self.embed_worker if should_stop is not None else None)
         t_feat = time.perf_counter()
-        # The receptor's ESM-2 embedding is seconds for a long receptor on a CPU and has no check of its own
-        # (one call per chain, possibly another Triton model's): a job stopped meanwhile stops before it.
-        if should_stop is not None and should_stop():
-            raise Cancelled("stopped before the receptor's ESM-2 embedding")
-        esm = self.esm.embed_residues(rec.chain_ids, rec.esm_sequences)
+        # The receptor's ESM-2 embedding is seconds per chain of a long receptor on a CPU and has no check of its
+        # own (one call per chain, possibly another Triton model's): a job stopped meanwhile stops before the next.
+        esm = embed_stoppable(self.esm.embed_residues, rec.chain_ids, rec.esm_sequences, 0, should_stop)
         if self.score.hp.lm_embedding_dim and esm.shape[1] != self.score.hp.lm_embedding_dim:
             raise ValueError(f"ESM embeddings are {esm.shape[1]}-d; the score model expects {self.score.hp.lm_embedding_dim}")
         if pocket is not None:  # embed whole chains, then keep the pocket's residues (pocket.py)
