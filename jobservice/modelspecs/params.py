@@ -52,7 +52,7 @@ class ParamReader:
         number = int(value)
         if (lo is not None and number < lo) or (hi is not None and number > hi):
             raise InvalidArgument(f"params.{key} must be between {lo} and {hi} for {self._model}, "
-                                  f"got {json_value_text(value)}")
+                                  f"got {_out_of_range_text(value, lo, hi)}")
         return number
 
     def boolean(self, key: str, default: bool | None) -> bool | None:
@@ -101,6 +101,22 @@ class ParamReader:
             raise InvalidArgument(
                 f"Unknown parameter(s) for {self._model}: {', '.join(unknown)}. Accepted: {allowed}"
             )
+
+
+# Past this a JSON number that reached us as a double (google.protobuf.Struct) is no longer the integer the client
+# wrote: 99999999999999999999999 arrives as 1e+23.
+_EXACT_INTEGERS = 2**53
+
+
+def _out_of_range_text(value: float, lo: int | None, hi: int | None) -> str:
+    """An out-of-range number as a refusal repeats it: as sent, or, where the double it arrived as cannot say what
+    was sent (qa: 99999999999999999999999 was repeated as "1e+23"), on which side of the range it lies."""
+    if isinstance(value, float) and abs(value) > _EXACT_INTEGERS:
+        if value > 0 and hi is not None:
+            return f"a number above {hi}"
+        if value < 0 and lo is not None:
+            return f"a number below {lo}"
+    return json_value_text(value)
 
 
 def residue_text(sequence: str) -> str:

@@ -117,6 +117,17 @@ def test_param_reader_types_ranges_and_unknown_keys() -> None:
         stray.finish()
 
 
+@pytest.mark.parametrize(("value", "said"), [
+    (49, "got 49"), (-1.0, "got -1"), (2.0**53, "got 9007199254740992"),
+    # qa: 99999999999999999999999 reached the job service as the double 1e+23 and was repeated as "got 1e+23"
+    (1e23, "got a number above 48"), (-1e23, "got a number below 0"), (1e300, "got a number above 48"),
+])
+def test_an_integer_out_of_range_is_repeated_as_sent_or_as_which_side_it_lies(value: float, said: str) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        ParamReader("ESMFold", {"num_recycles": value}).integer("num_recycles", 4, 0, 48)
+    assert str(refused.value.message) == f"params.num_recycles must be between 0 and 48 for ESMFold, {said}"
+
+
 @pytest.mark.parametrize(("value", "text"), [
     (True, "true"), (False, "false"), (None, "null"), (3.0, "3"), (2.5, "2.5"), (-0.0, "0"), (1e300, "1e+300"),
     ("yes", '"yes"'), ("it's", '"it\'s"'), ("b\u00fccher", '"b\u00fccher"'), ("a\nb", '"a\\nb"'),
