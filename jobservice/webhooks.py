@@ -169,9 +169,31 @@ def overlap_seconds(expire_current_after_s: int | None) -> int:
     return expire_current_after_s
 
 
-# A host name as it goes on the wire (after IDNA): letters, digits, hyphens, underscores (some real names carry
-# them), dots. Anything else that is not an IP literal is refused at creation.
-_HOST_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+# A label of a host name as it goes on the wire (after IDNA): letters, digits, hyphens, underscores (some real
+# names carry them); neither first nor last a hyphen, 1 to 63 of them (RFC 1035). Anything else that is not an IP
+# literal is refused at creation.
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+# The longest DNS name, without its trailing dot (RFC 1035's 255 octets on the wire).
+MAX_HOST_NAME_LENGTH = 253
+
+
+def _host_name_problem(host: str) -> str | None:
+    """Why `host` (the IDNA form, not an IP literal) is no DNS name, or None: no resolver can look up
+    `a..b.org` or `-bad-.org`, so such a receiver would only collect failed deliveries."""
+    name = host[:-1] if host.endswith(".") else host  # one trailing dot: the fully qualified spelling
+    if len(name) > MAX_HOST_NAME_LENGTH:
+        return f"it is {len(name)} characters long; a DNS name has at most {MAX_HOST_NAME_LENGTH}"
+    labels = name.split(".")
+    if not all(labels):
+        return "it has an empty label (two dots in a row, or a dot at the start)"
+    for label in labels:
+        if not _HOST_LABEL.match(label):
+            if len(label) > 63:
+                return f"it has a label of {len(label)} characters; a DNS label has at most 63"
+            if label.startswith("-") or label.endswith("-"):
+                return f"its label {json_value_text(label)} starts or ends with '-'"
+            return f"its label {json_value_text(label)} has characters other than letters, digits, '-' and '_'"
+    return None
 
 
 def validate_url(url: str, *, allow_http_loopback: bool, networks: tuple[egress.Network, ...] = ()) -> str:
@@ -200,10 +222,12 @@ def validate_url(url: str, *, allow_http_loopback: bool, networks: tuple[egress.
     if parts.username is not None or parts.password is not None:
         raise InvalidArgument("url must not contain a user name or password")
     address = egress.parse_ip_literal(host)
-    if address is None and not _HOST_NAME.match(host):
+    problem = _host_name_problem(host) if address is None else None
+    if problem:
         # Percent escapes or other bytes in a name (`127.0.0.1%2e`, `%00`) are no DNS name: what a resolver or
         # a later parser would make of them is anybody's guess, and no receiver needs them.
-        raise InvalidArgument(f"url {json_value_text(url)} has a host that is not a DNS name or an IP address")
+        raise InvalidArgument(f"url {json_value_text(url)} has a host that is not a DNS name or an IP address: "
+                              f"{problem}")
     loopback = host.rstrip(".") == "localhost" or (address is not None and egress.is_loopback(address))
     if allow_http_loopback and parts.scheme in ("http", "https") and loopback:
         return url

@@ -52,7 +52,7 @@ class ParamReader:
         number = int(value)
         if (lo is not None and number < lo) or (hi is not None and number > hi):
             raise InvalidArgument(f"params.{key} must be between {lo} and {hi} for {self._model}, "
-                                  f"got {json_value_text(value)}")
+                                  f"got {_out_of_range_text(value, lo, hi)}")
         return number
 
     def boolean(self, key: str, default: bool | None) -> bool | None:
@@ -103,9 +103,49 @@ class ParamReader:
             )
 
 
+# Past this a JSON number that reached us as a double (google.protobuf.Struct) is no longer the integer the client
+# wrote: 99999999999999999999999 arrives as 1e+23.
+_EXACT_INTEGERS = 2**53
+
+
+def _out_of_range_text(value: float, lo: int | None, hi: int | None) -> str:
+    """An out-of-range number as a refusal repeats it: as sent, or, where the double it arrived as cannot say what
+    was sent (qa: 99999999999999999999999 was repeated as "1e+23"), on which side of the range it lies."""
+    if isinstance(value, float) and abs(value) > _EXACT_INTEGERS:
+        if value > 0 and hi is not None:
+            return f"a number above {hi}"
+        if value < 0 and lo is not None:
+            return f"a number below {lo}"
+    return json_value_text(value)
+
+
+def residue_text(sequence: str) -> str:
+    """`sequence` without whitespace, its ASCII lower-case letters upper-cased and every other character as sent.
+
+    Not `str.upper()`: that maps characters no model folds onto amino-acid letters the user never wrote (ß -> SS,
+    ﬀ -> FF, ı -> I, ſ -> S), which then passed the letter check and were folded and charged; and a refusal named
+    é as the É that upper() made of it. `bytes.upper()` maps ASCII only, in C (a 60 MB sequence stays quick)."""
+    cleaned = "".join(sequence.split())
+    if cleaned.isascii():
+        return cleaned.upper()
+    return cleaned.encode("utf-8", "surrogatepass").upper().decode("utf-8", "surrogatepass")
+
+
+def refuse_letters_before_upper(sequence: str) -> None:
+    """A 400 for a sequence with a character that is not ASCII, named as the user sent it, before a check that
+    upper-cases with `str.upper()` (ESMFold's `parse_chains`, the model's own) can turn it into amino acids (see
+    `residue_text`). The message is that check's own: the FASTA, empty-chain and letter rules, in its order."""
+    cleaned = residue_text(sequence)
+    if cleaned.isascii():
+        return
+    problem = fasta_header_message(sequence) or chains_message(cleaned.split(CHAIN_BREAK))
+    if problem:
+        raise InvalidArgument(problem)
+
+
 def protein_sequence(model: str, sequence: str, max_length: int) -> str:
-    """Upper-cased, whitespace-stripped sequence; a 400 for bad letters or length."""
-    cleaned = "".join(sequence.split()).upper()
+    """Upper-cased (ASCII only, see `residue_text`), whitespace-stripped sequence; a 400 for bad letters or length."""
+    cleaned = residue_text(sequence)
     if not cleaned:
         raise InvalidArgument(f"sequence is empty; {model} needs an amino-acid sequence")
     _check_letters(cleaned, "sequence")
@@ -127,7 +167,7 @@ def _check_letters(cleaned: str, what: str) -> None:
 def protein_chains(model: str, sequence: str, max_length: int, max_chains: int) -> list[str]:
     """The chains of a sequence written with ':' chain breaks ("SEQA:SEQB", ColabFold's notation).
 
-    Upper-cased and whitespace-stripped; one chain when there is no ':'. A 400 for a pasted FASTA header, an
+    Upper-cased (ASCII only, see `residue_text`) and whitespace-stripped; one chain when there is no ':'. A 400 for a pasted FASTA header, an
     empty chain, bad letters, a chain of nothing but X (the models build no atoms for X, so it would fold into
     nothing), more than `max_chains` chains or more than `max_length` residues in all (the chains fold
     together, so their total is what has to fit). The letter, FASTA and X rules are the models' own
@@ -136,7 +176,7 @@ def protein_chains(model: str, sequence: str, max_length: int, max_chains: int) 
     fasta = fasta_header_message(sequence)
     if fasta:
         raise InvalidArgument(fasta)
-    cleaned = "".join(sequence.split()).upper()
+    cleaned = residue_text(sequence)
     if not cleaned.replace(CHAIN_BREAK, ""):
         raise InvalidArgument(f"sequence is empty; {model} needs an amino-acid sequence")
     chains = cleaned.split(CHAIN_BREAK)

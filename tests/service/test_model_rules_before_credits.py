@@ -22,7 +22,8 @@ DATA = Path(__file__).parents[1] / "diffdock" / "data"
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 LETTER_ADVICE = "Use the 20 standard one-letter codes, X for unknown, and ':' between the chains of a complex."
 
-# The same words from both structure models: one rule, one message.
+# The same words from both structure models: one rule, one message. (The models' own check in triton_models still
+# upper-cases every letter first: a direct Triton request names ａ as Ａ.)
 REFUSED_SEQUENCES: list[tuple[str, str | None]] = [
     ("XXXX", "sequence is only X (unknown residues); give at least one known amino acid per chain"),
     ("MKTAYIAK:xxxx", "sequence chain 2 is only X (unknown residues); give at least one known amino acid per chain"),
@@ -42,8 +43,13 @@ REFUSED_SEQUENCES: list[tuple[str, str | None]] = [
     # invisible and look-alike characters from a web page or a word processor are named (before: echoed as they
     # are, a message naming an invisible character, or a full-width A that reads as the letter A)
     ("MKTA\u200bYIAK", f"sequence contains invalid amino-acid letters: U+200B ZERO WIDTH SPACE. {LETTER_ADVICE}"),
-    ("MKT\uff41Y*", f"sequence contains invalid amino-acid letters: *, U+FF21 FULLWIDTH LATIN CAPITAL LETTER A. "
+    # named as sent (before: upper-cased first, the small ａ named as "U+FF21 FULLWIDTH LATIN CAPITAL LETTER A")
+    ("MKT\uff41Y*", f"sequence contains invalid amino-acid letters: *, U+FF41 FULLWIDTH LATIN SMALL LETTER A. "
                     f"{LETTER_ADVICE} Found '*' (a stop codon: remove it)."),
+    # characters upper case maps onto amino acids (before: folded and charged as MKSSTV, qa)
+    ("MK\u00dfTV", f"sequence contains invalid amino-acid letters: U+00DF LATIN SMALL LETTER SHARP S. {LETTER_ADVICE}"),
+    ("MKTAYIAK:MK\ufb01TV", "sequence chain 2 contains invalid amino-acid letters: U+FB01 LATIN SMALL LIGATURE FI. "
+                            f"{LETTER_ADVICE}"),
     # a pasted gene (before: folded as a "protein" of Ala, Cys, Gly and Thr, without a word) or RNA (before: "U -> C
     # (selenocysteine)")
     ("atgaaaacagcgtatattgcgaaacagcgt", "sequence looks like a DNA sequence (only the letters A, C, G, T and N): this "

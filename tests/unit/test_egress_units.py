@@ -102,6 +102,33 @@ def test_creation_accepts_public_hosts(url: str) -> None:
     assert validate_url(url, allow_http_loopback=False) == url
 
 
+# Hosts no resolver can look up (qa: `a..b.org` and `-bad-.org` were accepted), with what the refusal says.
+NOT_DNS_NAMES = [
+    ("https://a..b.org/", "it has an empty label"),
+    ("https://.example.org/h", "it has an empty label"),
+    ("https://example.org../h", "it has an empty label"),
+    ("https://-bad-.org/", "its label \"-bad-\" starts or ends with '-'"),
+    ("https://hooks-.example.org/h", "its label \"hooks-\" starts or ends with '-'"),
+    ("https://-x.example.org/h", "its label \"-x\" starts or ends with '-'"),
+    (f"https://{'a' * 64}.example.org/h", "it has a label of 64 characters; a DNS label has at most 63"),
+    (f"https://{'abcdefgh.' * 27}abcdefghijk/h", "it is 254 characters long; a DNS name has at most 253"),
+]
+
+
+@pytest.mark.parametrize(("url", "why"), NOT_DNS_NAMES)
+def test_creation_refuses_a_host_that_is_no_dns_name_and_says_why(url: str, why: str) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        validate_url(url, allow_http_loopback=False)
+    assert "has a host that is not a DNS name or an IP address: " + why in str(refused.value)
+
+
+@pytest.mark.parametrize("url", [f"https://{'a' * 63}.example.org/h", f"https://{'abcdefgh.' * 27}abcdefghij/h",
+                                 f"https://{'abcdefgh.' * 27}abcdefghij./h", "https://a-b.x_y.example.org/h",
+                                 "https://xn--bcher-kva.example.org/h", "https://b\u00fccher-1.example.org/h"])
+def test_creation_accepts_dns_names_at_their_limits(url: str) -> None:
+    assert validate_url(url, allow_http_loopback=False) == url
+
+
 def test_development_mode_allows_loopback_in_any_spelling_but_nothing_else() -> None:
     for url in ("http://127.0.0.1:9/h", "http://localhost:9/h", "http://0x7f000001:9/h", "http://[::1]:9/h"):
         assert validate_url(url, allow_http_loopback=True) == url

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import re
 import sqlite3
 from pathlib import Path
 
@@ -16,7 +17,8 @@ import pytest
 from jobservice import errors, paging, servicer
 from jobservice.db import SQL_DIR, Database, connect, queries
 from jobservice.errors import InvalidArgument, RateLimited
-from jobservice.modelspecs.params import ParamReader, protein_sequence
+from jobservice.modelspecs import alphafold2, esmfold
+from jobservice.modelspecs.params import ParamReader, protein_chains, protein_sequence
 from jobservice.ratelimit import RateLimiter
 from jobservice.schema_snapshot import snapshot
 from jobservice.states import ACTIVE, TERMINAL, TRANSITIONS, JobStatus
@@ -115,6 +117,17 @@ def test_param_reader_types_ranges_and_unknown_keys() -> None:
         stray.finish()
 
 
+@pytest.mark.parametrize(("value", "said"), [
+    (49, "got 49"), (-1.0, "got -1"), (2.0**53, "got 9007199254740992"),
+    # qa: 99999999999999999999999 reached the job service as the double 1e+23 and was repeated as "got 1e+23"
+    (1e23, "got a number above 48"), (-1e23, "got a number below 0"), (1e300, "got a number above 48"),
+])
+def test_an_integer_out_of_range_is_repeated_as_sent_or_as_which_side_it_lies(value: float, said: str) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        ParamReader("ESMFold", {"num_recycles": value}).integer("num_recycles", 4, 0, 48)
+    assert str(refused.value.message) == f"params.num_recycles must be between 0 and 48 for ESMFold, {said}"
+
+
 @pytest.mark.parametrize(("value", "text"), [
     (True, "true"), (False, "false"), (None, "null"), (3.0, "3"), (2.5, "2.5"), (-0.0, "0"), (1e300, "1e+300"),
     ("yes", '"yes"'), ("it's", '"it\'s"'), ("b\u00fccher", '"b\u00fccher"'), ("a\nb", '"a\\nb"'),
@@ -131,6 +144,47 @@ def test_protein_sequence_rules() -> None:
     for bad, needle in (("", "empty"), ("MKB1", "invalid"), ("M" * 11, "at most 10")):
         with pytest.raises(InvalidArgument, match=needle):
             protein_sequence("M", bad, 10)
+
+
+class _NoOutputs:
+    account_id: int | None = None  # JobOutputs.account_id: no account
+
+    async def structure_pdb(self, job_id: str) -> bytes:
+        raise AssertionError("a structure model reads no other job")
+
+
+# Characters str.upper() maps onto amino-acid letters (qa: "MKßTV" was folded and charged as MKSSTV) and ones it
+# changes (é was named as É): each is refused by every sequence check, named as the user sent it.
+_NOT_ASCII_LETTERS = [("\u00df", "U+00DF LATIN SMALL LETTER SHARP S"), ("\ufb00", "U+FB00 LATIN SMALL LIGATURE FF"),
+                      ("\u0131", "U+0131 LATIN SMALL LETTER DOTLESS I"), ("\u017f", "U+017F LATIN SMALL LETTER LONG S"),
+                      ("\ufb01", "U+FB01 LATIN SMALL LIGATURE FI"),
+                      ("\u00e9", "U+00E9 LATIN SMALL LETTER E WITH ACUTE"), ("\u212a", "U+212A KELVIN SIGN")]
+_SEQUENCE_CHECKS = {
+    "protein_sequence": lambda text: protein_sequence("M", text, 100),
+    "protein_chains": lambda text: protein_chains("M", text, 100, 4),
+    "esmfold": lambda text: asyncio.run(esmfold.build_spec({}).validate(text, {}, _NoOutputs())),
+    "alphafold2": lambda text: asyncio.run(alphafold2.build_spec({}).validate(text, {}, _NoOutputs())),
+}
+
+
+@pytest.mark.parametrize("check", sorted(_SEQUENCE_CHECKS))
+@pytest.mark.parametrize(("character", "name"), _NOT_ASCII_LETTERS)
+def test_a_character_that_is_no_ascii_letter_is_refused_as_sent(check: str, character: str, name: str) -> None:
+    with pytest.raises(InvalidArgument, match=re.escape(f"sequence contains invalid amino-acid letters: {name}. ")):
+        _SEQUENCE_CHECKS[check](f"mk{character}tv")
+
+
+@pytest.mark.parametrize("check", ["protein_chains", "esmfold", "alphafold2"])
+def test_a_complex_names_the_chain_of_a_character_that_is_no_ascii_letter(check: str) -> None:
+    with pytest.raises(InvalidArgument, match="sequence chain 2 contains invalid amino-acid letters: U[+]00DF "):
+        _SEQUENCE_CHECKS[check]("MKTVLLAG:mk\u00dftv")
+
+
+@pytest.mark.parametrize("check", sorted(_SEQUENCE_CHECKS))
+def test_lower_case_ascii_and_any_whitespace_are_still_accepted(check: str) -> None:
+    result = _SEQUENCE_CHECKS[check]("mktv\u00a0lla\u2003g\n")  # no-break and em spaces, as pasted from a page
+    assert (result if isinstance(result, str) else "".join(result) if isinstance(result, list) else
+            result.sequence) == "MKTVLLAG"
 
 
 def test_sliding_window_rate_limit() -> None:
