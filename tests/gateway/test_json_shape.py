@@ -174,3 +174,11 @@ def test_a_field_the_path_sets_is_refused_at_any_depth(gwtest: ModuleType) -> No
     with pytest.raises(json_shape.ShapeError) as info:
         json_shape.check({"child": {"nope": 1}}, everything, bound)
     assert "accepted: i32," not in str(info.value) and "accepted: i64," in str(info.value)
+
+
+def test_a_message_whose_only_field_the_path_sets_takes_no_body_fields() -> None:
+    from google.protobuf import wrappers_pb2
+
+    with pytest.raises(json_shape.ShapeError) as info:
+        json_shape.check({"x": 1}, wrappers_pb2.StringValue.DESCRIPTOR, [("value",)])
+    assert str(info.value) == 'unknown field "x"; the body takes no fields'  # not "accepted: " and nothing
