@@ -184,26 +184,36 @@ def converter(f: FieldDescriptor) -> Callable[[str], object] | None:
     return None
 
 
-def declared_range(f: FieldDescriptor) -> tuple[int, int] | None:
-    """The contract's `minimum`/`maximum` for an integer field (phonos.v1.schema), when it states both."""
+def declared_range(f: FieldDescriptor) -> tuple[int | None, int | None]:
+    """The contract's `minimum` and `maximum` for an integer field (phonos.v1.schema), None for one it does not state."""
     rules = f.GetOptions().Extensions[openapi_options_pb2.schema]
-    if rules.HasField("minimum") and rules.HasField("maximum"):
-        return int(rules.minimum), int(rules.maximum)
-    return None
+    return (int(rules.minimum) if rules.HasField("minimum") else None,
+            int(rules.maximum) if rules.HasField("maximum") else None)
 
 
-def parse_int(text: str, lo: int, hi: int, declared: tuple[int, int] | None = None) -> int:
+def range_error(value: str, lo: int, hi: int, declared: tuple[int | None, int | None] = (None, None)) -> FieldRangeError:
+    """An integer past its wire type (`lo`..`hi`), said as the job service says its own range refusals: the
+    contract's bounds where it states them (`limit must be between 1 and 100, got ...`), else the side it went past
+    (`offset must be at most 2147483647, got ...`, paging.py's words). The wire range alone (`out of range
+    [-2147483648, 2147483647]`) told a caller of `offset`, which must be 0 or more, that a negative one would do."""
+    low, high = declared
+    if low is not None and high is not None:
+        return FieldRangeError(f"must be between {low} and {high}, got {value}")
+    if value.startswith("-"):
+        return FieldRangeError(f"must be {low} or more, got {value}" if low is not None
+                               else f"must be at least {lo}, got {value}")
+    return FieldRangeError(f"must be at most {hi if high is None else high}, got {value}")
+
+
+def parse_int(text: str, lo: int, hi: int, declared: tuple[int | None, int | None] = (None, None)) -> int:
     # int() would also accept " 7", "1_000" and non-ASCII digits; a query string should not.
     digits = text[1:] if text[:1] in "+-" else text
     if not digits or not digits.isascii() or not digits.isdigit():
         raise FieldValueError(f"{json_value_text(text)} is not an integer")
     value = int(text)
     if not lo <= value <= hi:
-        # Too big for the wire type: the job service never sees it, so its range message is said here,
-        # rather than the wire type's limits ([-2147483648, 2147483647]), which mean nothing to a caller.
-        if declared is not None:
-            raise FieldRangeError(f"must be between {declared[0]} and {declared[1]}, got {text}")
-        raise FieldValueError(f"{json_value_text(text)} is out of range [{lo}, {hi}]")
+        # Too big for the wire type: the job service never sees it, so its range message is said here.
+        raise range_error(text, lo, hi, declared)
     return value
 
 

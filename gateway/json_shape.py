@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -33,6 +33,7 @@ from gateway.fields import (
     declared_range,
     parse_float,
     parse_int,
+    range_error,
 )
 
 
@@ -51,9 +52,11 @@ _NUMBER_TYPES = frozenset((
 ))
 
 
-def check(document: Mapping[str, Any], descriptor: Descriptor) -> None:
-    """Raise ShapeError for the first value of `document` that cannot fill its field of `descriptor`."""
-    _message(document, descriptor, "")
+def check(document: Mapping[str, Any], descriptor: Descriptor,
+          path_bound: Collection[tuple[str, ...]] = ()) -> None:
+    """Raise ShapeError for the first value of `document` that cannot fill its field of `descriptor`, or that names
+    a field in `path_bound` (the field paths the URL's path variables set: `/v1/keys/{key_id}` gives `key_id`)."""
+    _message(document, descriptor, "", frozenset(path_bound))
 
 
 def json_type(value: object) -> str:
@@ -71,15 +74,27 @@ def json_type(value: object) -> str:
     return "an object"
 
 
-def _message(document: Mapping[str, Any], descriptor: Descriptor, where: str) -> None:
+def _message(document: Mapping[str, Any], descriptor: Descriptor, where: str,
+             bound: frozenset[tuple[str, ...]] = frozenset()) -> None:
+    """`bound`: the field paths below this message that the URL's path sets (empty but on the way to one)."""
     fields = _fields_by_json_key(descriptor)
     for key, value in document.items():
         field = fields.get(key)
         if field is None:
-            accepted = ", ".join(f.name for f in descriptor.fields)
+            accepted = ", ".join(f.name for f in descriptor.fields if (f.name,) not in bound)
             place = f" in {where}" if where else ""
-            raise ShapeError(f"unknown field {json.dumps(key)}{place}; accepted: {accepted}")
-        if value is not None:  # null is any field's default
+            raise ShapeError(f"unknown field {json.dumps(key)}{place}; "
+                             + (f"accepted: {accepted}" if accepted else f"{where or 'the body'} takes no fields"))
+        if (field.name,) in bound:
+            # Refused even when equal to the path's value (null included): a body naming another key or job than
+            # its URL was silently about the URL's; the OpenAPI document leaves these fields out of the body.
+            raise ShapeError(f"{json.dumps(_join(where, key))} is given by the URL path; leave it out of the body")
+        if value is None:  # null is any field's default
+            continue
+        inner = frozenset(path[1:] for path in bound if len(path) > 1 and path[0] == field.name)
+        if inner and field.message_type is not None and not field.is_repeated and isinstance(value, dict):
+            _single(field, value, _join(where, key), inner)
+        else:
             _field(field, value, _join(where, key))
 
 
@@ -113,8 +128,8 @@ def _field(field: FieldDescriptor, value: Any, where: str) -> None:
     _single(field, value, where)
 
 
-def _single(field: FieldDescriptor, value: Any, where: str) -> None:
-    """One value (not null) of a singular field, or one element of a repeated one."""
+def _single(field: FieldDescriptor, value: Any, where: str, bound: frozenset[tuple[str, ...]] = frozenset()) -> None:
+    """One value (not null) of a singular field, or one element of a repeated one; `bound` as `_message`'s."""
     fits, expected = _shape_of(field)
     if fits is None:
         return
@@ -124,7 +139,7 @@ def _single(field: FieldDescriptor, value: Any, where: str) -> None:
     message = target.message_type
     if message is not None:
         if not message.full_name.startswith(_WELL_KNOWN):  # a message of ours: check its own fields
-            _message(value, message, where)
+            _message(value, message, where, bound)
     elif target.type in _NUMBER_TYPES:
         _number(target, value, where)
 
@@ -186,12 +201,9 @@ def _number(field: FieldDescriptor, value: int | float | str, where: str) -> Non
         elif isinstance(value, float) and not value.is_integer():
             raise ShapeError(f"{where} must be an integer, got {value!r}")
         elif not low <= value <= high:
-            # Past the wire type: the job service never sees it, so the contract's range is said here, as the
-            # service says it; the wire type's limits ([-2147483648, 2147483647]) mean nothing to a caller.
-            shown = value if isinstance(value, int) else f"{value:g}"
-            if declared is not None:
-                raise ShapeError(f"{where} must be between {declared[0]} and {declared[1]}, got {shown}")
-            raise ShapeError(f"{where}: {shown} is out of range [{low}, {high}]")
+            # Past the wire type: the job service never sees it, so the range is said here, as the service says it.
+            shown = str(value) if isinstance(value, int) else f"{value:g}"
+            raise ShapeError(f"{where} {range_error(shown, low, high, declared)}")
         return
     single = field.cpp_type == FieldDescriptor.CPPTYPE_FLOAT
     if isinstance(value, str):

@@ -1,8 +1,8 @@
 """HTTP request → gRPC request message, and gRPC response message → HTTP body, for one compiled rule.
 
 The request follows google/api/http.proto in this order: the JSON body (`body: "*"` fills the whole
-message, `body: "field"` one top-level field), then the path variables (they win over the body),
-then the remaining query parameters onto primitive fields (`fields.query_leaves`).
+message, `body: "field"` one top-level field), then the path variables (a body naming a field the path
+sets is a 400), then the remaining query parameters onto primitive fields (`fields.query_leaves`).
 
 Policies (docs/gateway.md):
 - an unknown query parameter is a 400 that lists the accepted ones (a typo such as `?limt=5`
@@ -13,6 +13,7 @@ Policies (docs/gateway.md):
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -150,7 +151,8 @@ def _apply_body(plan: TranscodePlan, request: Message, body: bytes) -> None:
     else:
         document = {target: document}
     try:
-        json_shape.check(document, request.DESCRIPTOR)  # a misfit named in JSON terms, not protobuf's
+        # A misfit named in JSON terms, not protobuf's; a field the path gives is refused, not overwritten unseen.
+        json_shape.check(document, request.DESCRIPTOR, plan.path_leaves)
         json_format.ParseDict(document, request, ignore_unknown_fields=False)
     except json_shape.ShapeError as exc:
         raise TranscodeError(f"invalid request body: {exc}") from None
@@ -299,7 +301,7 @@ def _parse_json(body: bytes) -> Any:
     except TranscodeError:
         raise  # already in a client's words (a ValueError too)
     except ValueError as exc:  # JSONDecodeError
-        raise TranscodeError(f"malformed JSON body: {_first_line(exc)}") from None
+        raise TranscodeError(f"malformed JSON body: {_first_line(exc)}{_not_json_hint(exc)}") from None
     # "\ud800" alone is JSON's grammar but no character (RFC 8259 8.2): protobuf refused it in its own words
     # ("Unpaired surrogate at PredictRequest.sequence"), and a Struct's strings would fail later, in UTF-8.
     # (Recursive, but over a document parse_json_document kept to MAX_JSON_DEPTH levels.)
@@ -309,6 +311,18 @@ def _parse_json(body: bytes) -> Any:
                              "\\ud800-\\udfff escape), which is no character; a character above U+FFFF is "
                              "written as a pair, e.g. \\ud83e\\uddec")
     return document
+
+
+NOT_JSON_HINT = "; the body must be JSON, sent with Content-Type: application/json"
+
+
+def _not_json_hint(exc: ValueError) -> str:
+    """A hint for a body that is no JSON from its first character (a form, `name=x&rate_limit=5`; plain text): it
+    was sent in another format, and json's words alone ("Expecting value") said nothing of which to send. The body
+    is read as JSON whatever its Content-Type; a JSON body broken further on keeps json's words alone."""
+    if isinstance(exc, json.JSONDecodeError) and not exc.doc[:exc.pos].strip():
+        return NOT_JSON_HINT
+    return ""
 
 
 def _unknown_query_message(plan: TranscodePlan, unknown: list[str]) -> str:

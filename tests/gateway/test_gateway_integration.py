@@ -459,6 +459,19 @@ def test_error_bodies(kind: str) -> None:
         # Too big for the wire type, refused here: in the job service's words for a number out of range.
         status, body, _ = await call(session, "GET", f"{base}/v1/jobs?limit=99999999999999999999")
         assert (status, body["message"]) == (400, "limit must be between 1 and 100, got 99999999999999999999")
+        # No maximum in the contract: the side it went past, not int32's "[-2147483648, 2147483647]".
+        status, body, _ = await call(session, "GET", f"{base}/v1/jobs?offset=99999999999999999999")
+        assert (status, body["message"]) == (400, "offset must be at most 2147483647, got 99999999999999999999")
+
+        # A body field the URL path gives is refused, not ignored (the path's key was renamed).
+        status, body, _ = await call(session, "PATCH", f"{base}/v1/keys/k1", json={"key_id": "k2", "name": "x"})
+        assert (status, body["message"]) == (400, 'invalid request body: "key_id" is given by the URL path; leave it '
+                                                  "out of the body")
+
+        # A form is told which format to send.
+        status, body, _ = await call(session, "POST", f"{base}/v1/keys", data={"name": "x"})
+        assert status == 400 and body["message"].endswith("; the body must be JSON, sent with Content-Type: "
+                                                          "application/json"), body
 
         status, body, _ = await call(session, "GET", f"{base}/v1/webhooks")  # not implemented by the servicer
         assert status == 501 and body["error"] == "Not implemented"

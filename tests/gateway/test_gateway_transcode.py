@@ -12,6 +12,7 @@ from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 from multidict import MultiDict
 
+from gateway.fields import INT_RANGES
 from gateway.http_rule import HttpRule, TemplateError, parse_template, rules_for_service
 from gateway.transcode import (
     MAX_JSON_DEPTH,
@@ -129,10 +130,51 @@ def test_query_conversion(
 
 
 @pytest.mark.parametrize(
+    ("template", "param", "error"),
+    [
+        ("/v1/jobs", ("offset", "99999999999999999999"), "offset must be at most 2147483647, got 99999999999999999999"),
+        ("/v1/jobs", ("offset", "-99999999999999999999"), "offset must be 0 or more, got -99999999999999999999"),
+        ("/v1/jobs", ("limit", "-99999999999999999999"), "limit must be between 1 and 100, got -99999999999999999999"),
+        ("/v1/usage", ("days", "2147483648"), "days must be between 1 and 90, got 2147483648"),
+    ],
+)
+def test_integer_past_its_wire_type_says_the_fields_range(template: str, param: tuple[str, str], error: str) -> None:
+    with pytest.raises(TranscodeError) as info:
+        _build(PHONOS_PLANS[("GET", template)], [param])
+    assert str(info.value) == error  # the job service's words, not the int32 bounds "[-2147483648, 2147483647]"
+
+
+def test_no_integer_query_parameter_states_its_wire_range() -> None:
+    checked = 0
+    for plan in PHONOS_PLANS.values():
+        for name in plan.accepted_query:
+            if plan.query[name].path[-1].cpp_type not in INT_RANGES:
+                continue
+            for text in ("99999999999999999999", "-99999999999999999999"):
+                with pytest.raises(TranscodeError) as info:
+                    _build(plan, [(name, text)])
+                assert str(info.value).startswith(f"{name} must be "), str(info.value)
+                assert "[" not in str(info.value) and "2147483648" not in str(info.value), str(info.value)
+                checked += 1
+    assert checked >= 8  # limit and offset of three lists, days of the usage
+
+
+def test_integer_without_a_declared_range_says_the_side_it_went_past(
+        thing_plans: dict[tuple[str, str], TranscodePlan]) -> None:
+    plan = thing_plans[("GET", "/v1/search")]
+    for query, error in [(("i32", "2147483648"), "i32 must be at most 2147483647, got 2147483648"),
+                         (("i32", "-2147483649"), "i32 must be at least -2147483648, got -2147483649"),
+                         (("u32", "-1"), "u32 must be at least 0, got -1")]:
+        with pytest.raises(TranscodeError) as info:
+            _build(plan, [query])
+        assert str(info.value) == error
+
+
+@pytest.mark.parametrize(
     ("query", "error"),
     [
-        ([("i32", "2147483648")], "out of range"),
-        ([("u32", "-1")], "out of range"),
+        ([("i32", "2147483648")], "i32 must be at most 2147483647"),
+        ([("u32", "-1")], "u32 must be at least 0"),
         ([("i32", "1.5")], "not an integer"),
         ([("i32", " 1")], "not an integer"),
         ([("i32", "1_000")], "not an integer"),
@@ -210,6 +252,23 @@ def test_empty_body_on_a_body_rule_is_the_empty_message() -> None:
 def test_bad_bodies(body: bytes, error: str) -> None:
     with pytest.raises(TranscodeError, match=error):
         _build(PHONOS_PLANS[("POST", "/v1/predict")], body=body)
+
+
+@pytest.mark.parametrize("body", [b"name=x&rate_limit=5", b"  key_id=k1", b"hello", b"--boundary\r\n"])
+def test_a_body_in_another_format_is_told_to_send_json(body: bytes) -> None:
+    # A form or plain text: json's words alone ("Expecting value") said nothing of the format to send.
+    for plan, path in [(PHONOS_PLANS[("POST", "/v1/keys")], {}),
+                       (PHONOS_PLANS[("POST", "/v1/jobs/{job_id}/cancel")], {"job_id": "j1"})]:
+        with pytest.raises(TranscodeError) as info:
+            _build(plan, body=body, path=path)
+        assert str(info.value).startswith("malformed JSON body: Expecting value")
+        assert str(info.value).endswith("; the body must be JSON, sent with Content-Type: application/json")
+
+
+def test_json_broken_further_on_keeps_jsons_words_alone() -> None:
+    with pytest.raises(TranscodeError) as info:
+        _build(PHONOS_PLANS[("POST", "/v1/keys")], body=b'{"name": }')
+    assert str(info.value) == "malformed JSON body: Expecting value: line 1 column 10 (char 9)"
 
 
 def test_deeply_nested_json_is_a_400_not_a_crash() -> None:
@@ -290,13 +349,51 @@ def test_rule_without_body_rejects_content(body: bytes) -> None:
         _build(PHONOS_PLANS[("POST", "/v1/jobs/{job_id}/cancel")], body=body, path={"job_id": "j1"})
 
 
-def test_named_body_field_and_path_override(thing_plans: dict[tuple[str, str], TranscodePlan]) -> None:
+def test_named_body_field_and_path_variable(thing_plans: dict[tuple[str, str], TranscodePlan]) -> None:
     plan = thing_plans[("PATCH", "/v1/things/{thing.thing_id}")]
-    body = b'{"thing_id": "from-body", "note": "n", "labels": ["a"]}'
+    body = b'{"note": "n", "labels": ["a"]}'
     request = _build(plan, [("validate_only", "true")], body=body, path={"thing.thing_id": "t1"})
-    assert request.thing.thing_id == "t1"  # the path wins over the body
+    assert request.thing.thing_id == "t1"
     assert (request.thing.note, list(request.thing.labels), request.validate_only) == ("n", ["a"], True)
     assert plan.accepted_query == ("validate_only",)
+    # A body naming the field the path sets is refused (it was silently overwritten by the path).
+    for named in (b'{"thing_id": "from-body", "note": "n"}', b'{"thingId": "t1"}'):
+        with pytest.raises(TranscodeError, match='"thing.thing(_id|Id)" is given by the URL path'):
+            _build(plan, body=named, path={"thing.thing_id": "t1"})
+
+
+# Every body "*" rule with path variables: (method, template, path values, a good body, its accepted fields).
+PATH_AND_BODY_RULES = [
+    ("PATCH", "/v1/keys/{key_id}", b'{"name": "x"}', "name, rate_limit, expires_in_days"),
+    ("POST", "/v1/keys/{key_id}/revoke", b'{"confirm_last_key": true}', "confirm_last_key"),
+    ("POST", "/v1/jobs/{job_id}/shares", b'{"expires_in_days": 7}', "expires_in_days"),
+    ("POST", "/v1/webhooks/{webhook_id}/rotate-secret", b'{"expire_current_after_s": 60}', "expire_current_after_s"),
+]
+
+
+def test_every_path_and_body_rule_is_covered() -> None:
+    found = {key for key, plan in PHONOS_PLANS.items() if plan.rule.body == "*" and plan.path_leaves}
+    assert found == {(method, template) for method, template, _, _ in PATH_AND_BODY_RULES}
+
+
+@pytest.mark.parametrize(("method", "template", "good", "accepted"), PATH_AND_BODY_RULES)
+def test_a_body_field_the_path_sets_is_refused(method: str, template: str, good: bytes, accepted: str) -> None:
+    plan = PHONOS_PLANS[(method, template)]
+    ((field_path, leaf),) = plan.path_leaves.items()
+    path = {".".join(field_path): "from-path"}
+    assert _build(plan, body=good, path=path) is not None
+    json_name = leaf.path[-1].json_name
+    # Another id, the same id, null, the JSON name: each a 400 (the path used to win, the body's id unseen).
+    for value in ('"other"', '"from-path"', "null"):
+        for key in (leaf.name, json_name):
+            body = good[:-1] + f', "{key}": {value}}}'.encode()
+            with pytest.raises(TranscodeError) as info:
+                _build(plan, body=body, path=path)
+            assert str(info.value) == f'invalid request body: "{key}" is given by the URL path; leave it out of the body'
+    # The unknown-field message does not offer the path's field.
+    with pytest.raises(TranscodeError) as info:
+        _build(plan, body=b'{"bogus": 1}', path=path)
+    assert str(info.value) == f'invalid request body: unknown field "bogus"; accepted: {accepted}'
 
 
 def test_named_body_field_of_repeated_scalars(thing_plans: dict[tuple[str, str], TranscodePlan]) -> None:

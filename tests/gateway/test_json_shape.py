@@ -52,8 +52,10 @@ PREDICT, BATCH, WEBHOOKS, KEYS = ("POST", "/v1/predict"), ("POST", "/v1/batch"),
         (WEBHOOKS, {"url": "https://x.example", "events": [1]}, "events[0] must be a string, got a number"),
         (KEYS, {"name": "ci", "rate_limit": "many"}, 'rate_limit: "many" is not an integer'),
         (KEYS, {"name": "ci", "rate_limit": 1.5}, "rate_limit must be an integer, got 1.5"),
-        (KEYS, {"name": "ci", "rate_limit": 1e300}, "rate_limit: 1e+300 is out of range [-2147483648, 2147483647]"),
-        (KEYS, {"name": "ci", "rate_limit": "99999999999"}, 'rate_limit: "99999999999" is out of range'),
+        # Past int32 with no maximum in the contract: the side it went past, not "[-2147483648, 2147483647]".
+        (KEYS, {"name": "ci", "rate_limit": 1e300}, "rate_limit must be at most 2147483647, got 1e+300"),
+        (KEYS, {"name": "ci", "rate_limit": "99999999999"}, "rate_limit must be at most 2147483647, got 99999999999"),
+        (KEYS, {"name": "ci", "rate_limit": -1e300}, "rate_limit must be at least -2147483648, got -1e+300"),
         (KEYS, {"name": "ci", "rate_limit": True}, "rate_limit must be an integer, got a boolean"),
         # Past the wire type with a range in the contract: that range, not int32's, in the job service's words.
         (KEYS, {"expires_in_days": 1e30}, "expires_in_days must be between 0 and 3650, got 1e+30"),
@@ -157,3 +159,26 @@ def test_nested_values_are_checked_by_path(gwtest: ModuleType) -> None:
         assert str(info.value).startswith(message), (body, str(info.value))
     json_shape.check({"values": {"a": None, "b": [1, {"c": None}]}, "value": None, "list": [None, 1], "any": {},
                       "null": None, "empty": {}}, everything)
+
+
+def test_a_field_the_path_sets_is_refused_at_any_depth(gwtest: ModuleType) -> None:
+    everything = gwtest.Everything.DESCRIPTOR
+    bound = [("child", "i32"), ("text",)]
+    json_shape.check({"child": {"i64": 1}, "i32": 2}, everything, bound)  # beside the bound fields: fine
+    json_shape.check({"child": None}, everything, bound)  # the bound field's parent left at its default
+    for body, where in [({"text": "t"}, "text"), ({"child": {"i32": 1}}, "child.i32"),
+                        ({"child": {"i32": None}}, "child.i32")]:
+        with pytest.raises(json_shape.ShapeError) as info:
+            json_shape.check(body, everything, bound)
+        assert str(info.value) == f'"{where}" is given by the URL path; leave it out of the body'
+    with pytest.raises(json_shape.ShapeError) as info:
+        json_shape.check({"child": {"nope": 1}}, everything, bound)
+    assert "accepted: i32," not in str(info.value) and "accepted: i64," in str(info.value)
+
+
+def test_a_message_whose_only_field_the_path_sets_takes_no_body_fields() -> None:
+    from google.protobuf import wrappers_pb2
+
+    with pytest.raises(json_shape.ShapeError) as info:
+        json_shape.check({"x": 1}, wrappers_pb2.StringValue.DESCRIPTOR, [("value",)])
+    assert str(info.value) == 'unknown field "x"; the body takes no fields'  # not "accepted: " and nothing
