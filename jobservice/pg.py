@@ -77,20 +77,30 @@ def positional(sql: str) -> Statement:
     return Statement(_TOKEN.sub(replace, sql), tuple(names), per_call=bool(_PER_CALL_LINE.search(sql)))
 
 
-async def call(conn: asyncpg.Connection, method: str, sql: str, args: Iterable[Any], per_call: bool = False) -> Any:
+async def call(conn: asyncpg.Connection, method: str, sql: str, args: Iterable[Any], per_call: bool = False,
+               timeout_s: float | None = None) -> Any:
     """`conn.<method>(sql, *args)`. asyncpg keeps each statement prepared on its connection, and after 5 runs
     PostgreSQL may plan it once for all values (a generic plan). For most queries the plan does not depend on the
     values, but a job-name search's does: a rare name is best read through the trigram index, a common one by walking
     the account's jobs newest first until the page is full, and the generic plan read the index whatever the name
     (a common name's list at 22,000 jobs: 0.4 → 9-16 ms). `per_call` runs it as PostgreSQL's unnamed statement
     instead, which is planned with the values of the call that binds it: one more round trip (the statement's
-    description) and a planning per call (bench/query_scale.py --only name). Each round trip has the command
-    timeout, so such a call may take twice that before it times out."""
+    description) and a planning per call (bench/query_scale.py --only name). `timeout_s` (the command timeout)
+    bounds its two round trips together, as asyncpg bounds a cached statement's describe and run (each with the
+    whole budget, such a call took up to twice the command timeout).
+
+    The unnamed statement is one per connection: two per-call queries must not run at once on one connection (the
+    second's describe would replace the first's statement before it runs). Pooled queries never share a connection,
+    and a transaction's queries run one after another."""
     if not per_call:
         return await getattr(conn, method)(sql, *args)
     assert method in _PER_CALL_METHODS, method
-    prepared = await conn.prepare(sql, name="")  # "": the unnamed statement, replaced by the next; nothing to close
-    return await getattr(prepared, method)(*args)
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout_s is None else loop.time() + timeout_s
+    # "": the unnamed statement, replaced by the next; nothing to close
+    prepared = await conn.prepare(sql, name="", timeout=timeout_s)
+    left = None if deadline is None else max(deadline - loop.time(), 0.001)
+    return await getattr(prepared, method)(*args, timeout=left)
 
 
 @cache
@@ -382,16 +392,18 @@ def _gone(conn: asyncpg.Connection) -> bool:
 class PgQueries:
     """Named queries on one connection inside a transaction (`conn`), or each on a connection of the pool."""
 
-    def __init__(self, conn: asyncpg.Connection | None = None, pooled: Pooled | None = None) -> None:
+    def __init__(self, conn: asyncpg.Connection | None = None, pooled: Pooled | None = None,
+                 timeout_s: float | None = None) -> None:
         self._conn = conn
         self._pooled = pooled
+        self._timeout_s = timeout_s  # `conn`'s command timeout, for per-call queries (`call`)
         self._sql = pg_queries()
         self.statements = 0  # fetches run so far (benchmarks and the idle-watcher test read it)
 
     async def _run(self, method: str, sql: str, *args: Any, per_call: bool = False) -> Any:
         with constraints():
             if self._conn is not None:
-                return await call(self._conn, method, sql, args, per_call)
+                return await call(self._conn, method, sql, args, per_call, self._timeout_s)
             assert self._pooled is not None
             return await self._pooled.run(method, sql, *args, per_call=per_call)
 
@@ -478,7 +490,7 @@ class Pooled:
         for retry in (True, False):
             conn = await self.acquire()
             try:
-                result = await call(conn, method, sql, args, per_call)
+                result = await call(conn, method, sql, args, per_call, self.timeout_s)
             except BaseException as exc:
                 if retry and _poisoned(exc):  # nothing was sent: once more, on another connection
                     _drop(conn)
@@ -593,7 +605,7 @@ class PgDatabase:
         unchanged, unless the rollback after it found the connection gone."""
         conn = await self._begin()
         try:
-            yield PgQueries(conn)
+            yield PgQueries(conn, timeout_s=self._command_timeout_s)
             with constraints():
                 await conn.execute("COMMIT")
         except BaseException as exc:

@@ -470,7 +470,7 @@ class JobService:
         # As one unit: a caller that gives up must not leave a cancelled job computing.
         return await asyncio.shield(cancel_then_stop())
 
-    def watch_job(self, account_id: int, job_id: str, after: int | None) -> AsyncIterator[Event]:
+    def watch_job(self, account_id: int, job_id: str, after: int | None) -> AsyncIterator[Event | KeepAlive]:
         """The job's state, then every state change and progress until it is terminal (jobservice/watch.py)."""
         return self.watcher.job(account_id, job_id, after)
 

@@ -638,7 +638,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
 
     async def WatchJob(self, request: pb.WatchJobRequest,  # type: ignore[override]
                        context: grpc.aio.ServicerContext) -> AsyncIterator[Message]:
-        def events(who: Principal, after: int | None) -> AsyncIterator[Event]:
+        def events(who: Principal, after: int | None) -> AsyncIterator[Event | KeepAlive]:
             return self._svc.watch_job(who.account_id, request.job_id, after)
         async for message in self._watch("WatchJob", request, context, events, pb.WatchJobResponse):
             yield message

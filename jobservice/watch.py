@@ -470,8 +470,11 @@ class JobWatcher:
         self._max_stream_s = max_stream_s
         self.places = PlaceReads(db)
 
-    async def job(self, account_id: int, job_id: str, after: int | None) -> AsyncIterator[Event]:
-        """One job until it is terminal. NotFound before any event when it is not this account's."""
+    async def job(self, account_id: int, job_id: str, after: int | None) -> AsyncIterator[Event | KeepAlive]:
+        """One job until it is terminal. NotFound before any event when it is not this account's.
+
+        A resume (`after`) of a job still running with nothing newer than the cursor opens with one KEEP_ALIVE, as
+        `account` does after an empty opening, so that the REST edge answers its status line at once."""
         async with self._hub.subscribe(account_id, job_id) as subscription:
             current = await self._db.read.fetch_one("job_with_last_event", {"job_id": job_id, "account_id": account_id})
             if current is None:
@@ -496,6 +499,8 @@ class JobWatcher:
                     sent = state
             if (sent.status if sent else JobStatus(current["status"])) in TERMINAL:
                 return  # finished: nothing more will come (a resume after its last event gets nothing)
+            if sent is None:
+                yield KEEP_ALIVE  # open, nothing newer yet
             last = sent or StateEvent.current(current)
             self._follow_queue(subscription, last)
             async for event in self._live(subscription, stream, account_id, job_id):
@@ -524,7 +529,8 @@ class JobWatcher:
         stream is open and has nothing to say yet. The REST edge waits for a stream's first message before it
         sends its status line (so that a refusal is a plain 401/429), and without it an idle account's
         `GET /v1/events` had no status line for PHONOS_SSE_KEEPALIVE_S (15 s): clients with a 5-10 s read
-        timeout gave up. (A job's own stream always opens with the job's state.)"""
+        timeout gave up. (A job's own stream opens with the job's state, or a resume's events, or the same
+        KEEP_ALIVE: `job`.)"""
         async with self._hub.subscribe(account_id) as subscription:
             if after is None:
                 rows = await self._db.read.fetch_all("active_jobs_with_last_event", {"account_id": account_id})

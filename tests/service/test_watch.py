@@ -194,6 +194,29 @@ def test_an_idle_account_stream_answers_its_status_line_long_before_the_first_ke
     service.client(key).post(f"/v1/jobs/{job_id}/cancel")
 
 
+def test_a_job_stream_resumed_with_nothing_newer_answers_its_status_line_at_once(twin_factory: type) -> None:
+    # The job's own stream opens with its state, but a resume (Last-Event-ID) of a running job at its newest event
+    # has nothing to replay: it waited for the first keep-alive (15 s by default) before its status line too.
+    service = twin_factory.start(PHONOS_SSE_KEEPALIVE_S="30")
+    key = service.new_key()
+    service.inference.script("esmfold", Slow(600))
+    job_id = service.client(key).predict().json()["job_id"]
+    service.client(key).wait_for(job_id, ("running",))
+    newest = logged(service, job_id)[-1]
+    assert newest[1] == "running"
+    event_id = service.running.service.ids.events.text(newest[0])
+    connection = http.client.HTTPConnection("127.0.0.1", service.http_port, timeout=10)  # a third of the 30 s
+    connection.request("GET", f"/v1/jobs/{job_id}/events",
+                       headers={"Authorization": f"Bearer {key}", "Last-Event-ID": event_id})
+    response = connection.getresponse()  # TimeoutError if the edge waits for the first keep-alive
+    assert response.status == 200
+    assert [response.readline(), response.readline()] == [b"retry: 3000\n", b"\n"]
+    service.client(key).post(f"/v1/jobs/{job_id}/cancel")
+    resumed = list(read_sse(response))  # nothing replayed, no "nothing yet" event: the cancel, then the end
+    connection.close()
+    assert states(resumed) == ["cancelled"]
+
+
 def test_a_stream_still_waiting_for_its_first_event_gets_a_503_when_the_gateway_stops(twin_factory: type) -> None:
     service = twin_factory.start(PHONOS_SSE_KEEPALIVE_S="30")
     key = service.new_key()

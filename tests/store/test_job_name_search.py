@@ -23,6 +23,7 @@ import asyncpg
 import pytest
 
 from jobservice.db import MATCH_TRIGRAMS, Database, name_search_match
+from jobservice.errors import DatabaseUnavailable
 from jobservice.jobs import JobStore, NewJob
 from jobservice.modelspecs.base import ValidatedJob
 from jobservice.pg import PgDatabase, PgQueries, pg_queries
@@ -386,6 +387,43 @@ def test_the_pool_runs_name_searches_unprepared_and_the_rest_prepared(postgres: 
             assert not {pg_queries()[name].sql for name in per_call} & prepared
             assert pg_queries()["insert_job"].sql in prepared
         finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_per_call_query_has_one_command_timeout_for_its_describe_and_its_run(postgres: PostgresServer) -> None:
+    """A per-call query is two round trips (the unnamed statement's describe, then its run). Each had the whole
+    command timeout, so a describe held 0.9 s by a lock and a 0.9 s run answered after 1.8 s under a 1 s timeout;
+    asyncpg bounds a cached statement's two steps by one budget, and so does `call` now, in the pool and inside a
+    transaction."""
+    url = postgres.new_store_url("per_call_budget")
+    slow = "SELECT pg_sleep(0.9)::text || $1::text FROM (SELECT 1) s LEFT JOIN held ON true"
+
+    async def scenario() -> None:
+        store = await PgDatabase.open(url, min_size=1, max_size=2, command_timeout_s=1.0)
+        locker = await asyncpg.connect(url)
+        try:
+            await locker.execute("CREATE TABLE held (x int)")
+            for inside_a_transaction in (False, True):
+                await locker.execute("BEGIN")
+                await locker.execute("LOCK TABLE held IN ACCESS EXCLUSIVE MODE")  # the describe waits for it
+
+                async def release() -> None:
+                    await asyncio.sleep(0.9)
+                    await locker.execute("COMMIT")
+
+                released = asyncio.ensure_future(release())
+                with pytest.raises((TimeoutError, DatabaseUnavailable)):
+                    if inside_a_transaction:
+                        async with store.transaction() as queries:
+                            await queries._run("fetchval", slow, "x", per_call=True)
+                    else:
+                        await store._pooled.run("fetchval", slow, "x", per_call=True)
+                await released
+                await store._pooled.settle()
+        finally:
+            await locker.close()
             await store.close()
 
     asyncio.run(scenario())
