@@ -274,11 +274,14 @@ class JobService:
 
     async def _validate(self, account_id: int, item: SubmitItem, endpoint: str) -> NewJob:
         spec = self._spec(item.model)
-        if item.name is not None and len(item.name) > MAX_NAME_LENGTH:
+        # "" is no name, as the job list's `name=` filter reads it: stored as one, it came back as `"name": ""`
+        # where an unnamed job has no `name` at all, and the dashboard showed an empty title.
+        name = item.name or None
+        if name is not None and len(name) > MAX_NAME_LENGTH:
             raise InvalidArgument(f"name is longer than {MAX_NAME_LENGTH} characters")
-        check_label("name", item.name)
+        check_label("name", name)
         accepted = await spec.validate(item.sequence, item.params, AccountJobOutputs(self, account_id))
-        return NewJob(model=item.model, name=item.name, request=accepted, cost=spec.info.cost_credits,
+        return NewJob(model=item.model, name=name, request=accepted, cost=spec.info.cost_credits,
                       endpoint=endpoint)
 
     async def submit(self, account_id: int, item: SubmitItem, guard: Guard[Submission] | None = None, *,

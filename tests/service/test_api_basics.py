@@ -142,3 +142,15 @@ def test_unknown_route_and_wrong_method_are_json_errors(service: InProcessServic
     wrong = client.delete("/v1/predict")
     assert wrong.status_code == 405
     assert set(wrong.json()) == {"error", "message"}
+
+
+def test_an_empty_name_is_no_name(service: InProcessService) -> None:
+    # Was stored as "", so the job came back with "name": "" where an unnamed one has no name at all.
+    client = service.client(service.new_key())
+    named = client.post("/v1/predict", json={"model": "esmfold", "sequence": "MKTV", "name": ""})
+    assert named.status_code == 200, named.text
+    batch = client.post("/v1/batch", json={"jobs": [{"model": "esmfold", "sequence": "MKTV", "name": ""}]})
+    assert batch.status_code == 200, batch.text
+    for job_id in (named.json()["job_id"], batch.json()["results"][0]["job_id"]):
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        assert "name" not in job, job
