@@ -281,7 +281,7 @@ export async function render(main) {
               h('button', {class: 'btn small', type: 'button', 'data-action': 'save-limit', on: {click: () => saveLimit(key, input, note)}}, 'Save')), note),
             // An active key's Revoke button, or a revoked key's badge: the row of green "active" pills said nothing.
             h('td', {class: 'num actions'}, key.revoked
-              ? [h('span', {class: 'pill revoked'}, 'revoked'), ' ', h('span', {class: 'small muted'}, key.revoked_at ? ago(key.revoked_at) : '')]
+              ? [h('span', {class: 'pill revoked'}, 'revoked'), ' ', h('span', {class: 'small muted', 'data-field': 'revoked-at', title: key.revoked_at ? dateTime(key.revoked_at) : ''}, key.revoked_at ? ago(key.revoked_at) : '')]
               : h('button', {class: 'btn small danger', type: 'button', 'data-action': 'revoke', 'aria-label': `Revoke ${key.name || key.key_id}`,
                 on: {click: (event) => revoke(key, active, event.currentTarget).catch((e) => toast(e.message))}}, 'Revoke')));
         })))));
