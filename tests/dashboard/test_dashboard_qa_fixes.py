@@ -211,3 +211,36 @@ def test_a_dock_this_link_to_a_job_not_there_says_so(browser: Browser, service: 
     expect(page.locator("#receptor-from-job")).to_be_checked()
     shot(page, "qa-dock-this-missing-390")
     page.close()
+
+
+def test_the_forms_speak_in_their_own_words(browser: Browser, service: InProcessService, quinn: User) -> None:
+    """API field names in the forms' messages, a lower-case sign-in message, a rate limit kept after a key was made,
+    a key name cut to 100 characters without a word."""
+    page = signed_in(browser, service, quinn)  # type: ignore[arg-type]
+    said = page.evaluate("""async () => {
+        const {inFormWords} = await import('/static/js/pages/submit.js');
+        const spec = {fields: [['a3m', 'A3M file', 'file', {}],
+                               ['msa_mode', 'MSA', 'select', {labels: {a3m: 'Upload an A3M'}}]]};
+        return inFormWords('params.a3m is required when msa_mode is "a3m"', spec);
+    }""")
+    assert said == "“A3M file” is required when “MSA” is “Upload an A3M”"
+    page.goto(f"{service.base_url}/keys")
+    page.fill("#key-name", "N" * 150)
+    page.click("#key-create")
+    expect(page.locator("#key-error")).to_have_text("A key name has at most 100 characters; this one has 150.")
+    expect(page.locator("#key-name")).to_have_attribute("aria-invalid", "true")
+    page.fill("#key-name", "rate limited")
+    page.fill("#key-rate-limit", "100000")
+    page.click("#key-create")
+    expect(page.locator("#key-error")).to_contain_text("The rate limit must be between 1 and")
+    page.fill("#key-rate-limit", "5")
+    page.click("#key-create")
+    expect(page.locator("#secret-callout")).to_contain_text("rate limited")
+    expect(page.locator("#key-rate-limit")).to_have_value("")
+    expect(page.locator("#key-name")).to_have_value("")
+    page.context.clear_cookies()
+    page.goto(f"{service.base_url}/sign-in")
+    page.click("form button[type=submit]")
+    expect(page.get_by_role("alert")).to_contain_text("Enter a username and a password.")
+    expect(page.locator("#username")).to_be_focused()
+    page.close()

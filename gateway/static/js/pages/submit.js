@@ -89,10 +89,18 @@ function fieldOf(message, model) {
   return null;
 }
 
-/** The API's message in the form's words: "params.num_recycles must be…" → "“Recycles” must be…". */
-function inFormWords(message, spec) {
+/** The API's message in the form's words: "params.num_recycles must be…" → "“Recycles” must be…"; a field named
+ * bare with a choice ('when msa_mode is "a3m"') → 'when “MSA” is “Upload an A3M”'. */
+export function inFormWords(message, spec) {
   const labels = Object.fromEntries(spec.fields.map(([key, label]) => [key, label]));
-  const said = message.replace(/params\.(\w+)/g, (whole, key) => (labels[key] ? `“${labels[key]}”` : whole));
+  const choices = Object.fromEntries(spec.fields.map(([key, , , opts]) => [key, opts?.labels || {}]));
+  const said = message.replace(/params\.(\w+)/g, (whole, key) => (labels[key] ? `“${labels[key]}”` : whole))
+    // Only names with an underscore, which are no English word ("sequence" is both, and reads as it is).
+    .replace(/\b([a-z][a-z0-9]*_[a-z0-9_]+)( is "([^"]*)")?/g, (whole, key, is, value) => {
+      if (!labels[key]) return whole;
+      const choice = is ? ` is ${choices[key][value] ? `“${choices[key][value]}”` : `"${value}"`}` : '';
+      return `“${labels[key]}”${choice}`;
+    });
   // The API's other way to give DiffDock its ligand (the request's `sequence`) is no box of this form.
   return labels.sequence ? said : said.replace(/\s*\(or put the SMILES in sequence\)/, '');
 }
