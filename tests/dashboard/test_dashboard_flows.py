@@ -191,7 +191,7 @@ def test_key_form_errors_look_like_errors(cleo_page: Page, service: ServiceProce
     page.fill("#key-rate-limit", "0")
     page.click("#key-create")
     error = page.locator("#key-error")
-    expect(error).to_contain_text("rate_limit must be between 1 and")
+    expect(error).to_contain_text("The rate limit must be between 1 and")  # the box's words, not the API field's
     expect(error).to_have_css("color", ERROR_RED)
     expect(page.locator("#key-rate-limit")).to_have_class(re.compile("invalid"))
     row = page.locator("#keys-table tbody tr").first
@@ -202,7 +202,7 @@ def test_key_form_errors_look_like_errors(cleo_page: Page, service: ServiceProce
     limit = page.get_by_label("Rate limit (requests/min)", exact=True)
     expect(limit).to_have_attribute("aria-invalid", "true")
     expect(limit).to_have_accessible_name("Rate limit (requests/min)")
-    expect(limit).to_have_accessible_description(re.compile(r"^rate_limit must be between 1 and \d+.*this account’s maximum"))
+    expect(limit).to_have_accessible_description(re.compile(r"^The rate limit must be between 1 and \d+.*this account’s maximum"))
     expect(page.locator("#key-error")).to_have_attribute("role", "alert")
     shot(page, "22-keys-errors")
 

@@ -117,7 +117,7 @@ VIEWER_CARD = """([labels]) => {
     const note = el('div', 'small muted');
     note.id = 'viewer-note';
     note.textContent = 'Shown as sticks';
-    body.append(viewer, tools, note);
+    body.append(tools, viewer, note);
     card.append(body);
     document.getElementById('main').append(card);
     const box = (e) => e.getBoundingClientRect().toJSON();
@@ -140,7 +140,7 @@ def test_the_viewers_buttons_sit_above_it_not_over_the_structure(browser: Browse
                 assert button["bottom"] <= viewer["top"] + 0.5, f"{width} px: {labels} over the viewer: {drawn}"
                 assert viewer["left"] <= button["left"] and button["right"] <= viewer["right"], drawn
             assert drawn["note"]["top"] >= viewer["bottom"] - 0.5, drawn  # the note stays under it
-            # The keyboard's order is the document's: the viewer, then its buttons (its stop before them).
-            assert drawn["order"] == ["viewer", "viewer-tools", "small muted"], drawn
+            # The keyboard's order is the document's, as shown: the buttons, then the viewer.
+            assert drawn["order"] == ["viewer-tools", "viewer", "small muted"], drawn
         shot(page, f"97-newcomer-viewer-buttons-{width}", full_page=False)
     page.close()

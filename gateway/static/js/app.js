@@ -104,20 +104,16 @@ async function start() {
   if (!session) { location.replace(signInUrl()); return; } // signed out (never signed in, or the session ended)
   const {root, main} = shell(session, route ? route.nav : '');
   replace(app, root);
-  if (!route) {
-    document.title = 'Page not found · phonos'; // the tab and the history list say it too, as every page's do
-    replace(main, pageHeader('Page not found'), h('div', {class: 'content'},
-      // It said only "There is nothing here": not which address, nor why. The share link's page says why; so does this.
-      h('div', {class: 'card empty', id: 'not-found'}, icon('empty'), h('div', {class: 'title'}, 'There is nothing here'),
-        h('div', {}, 'No dashboard page has the address ', h('span', {class: 'mono'}, location.pathname),
-          ': it may be mistyped, or a link to a page that has moved.'),
-        h('a', {class: 'btn', href: '/jobs'}, 'Go to jobs'))));
+  // An address whose parts are not valid percent-encoding (`/jobs/%E0%A4%A`): decodeURIComponent threw, and the
+  // whole dashboard said "URI malformed" with no way on. No page has that address.
+  const params = route ? decodedParams(location.pathname.match(route.path).slice(1)) : null;
+  if (!params) {
+    notFound(main);
     return;
   }
   // While the page's code and its first answers come (seconds on a phone's slow network): words, not a blank page.
   replace(main, h('div', {class: 'page-loading', id: 'page-loading', role: 'status'}, 'Loading…'));
   const page = await import(route.module);
-  const params = location.pathname.match(route.path).slice(1).map(decodeURIComponent);
   document.title = `${page.title || 'phonos'} · phonos`;
   try {
     await page.render(main, {session, params, query: new URLSearchParams(location.search)});
@@ -126,6 +122,26 @@ async function start() {
     if (!(error instanceof ApiError)) console.error(error); // a bug, not an answer: its stack for whoever looks
     replace(main, pageHeader(page.title || 'phonos'), h('div', {class: 'content'}, loadFailed(error)));
   }
+}
+
+/** The address's parts decoded, or null when one is not valid percent-encoding. */
+function decodedParams(parts) {
+  try {
+    return parts.map(decodeURIComponent);
+  } catch {
+    return null;
+  }
+}
+
+/** The page of an address no dashboard page has (a mistyped one, or one that could not be decoded). */
+function notFound(main) {
+  document.title = 'Page not found · phonos'; // the tab and the history list say it too, as every page's do
+  replace(main, pageHeader('Page not found'), h('div', {class: 'content'},
+    // It said only "There is nothing here": not which address, nor why. The share link's page says why; so does this.
+    h('div', {class: 'card empty', id: 'not-found'}, icon('empty'), h('div', {class: 'title'}, 'There is nothing here'),
+      h('div', {}, 'No dashboard page has the address ', h('span', {class: 'mono'}, location.pathname),
+        ': it may be mistyped, or a link to a page that has moved.'),
+      h('a', {class: 'btn', href: '/jobs'}, 'Go to jobs'))));
 }
 
 /** What a page whose first calls failed shows (the job service restarting, a 503): the page's own words and a way to

@@ -74,7 +74,7 @@ export function icon(name) {
 
 /** A modal built on <dialog>; resolves true when confirmed. Never window.confirm (blocked in some embeds).
  * `signal` (an AbortSignal) closes it unconfirmed when what it asks about is gone (a job that ended meanwhile). */
-export function confirmDialog({title, body, confirm = 'Confirm', danger = false, signal = null}) {
+export function confirmDialog({title, body, confirm = 'Confirm', danger = false, signal = null, returnTo = null}) {
   return new Promise((resolve) => {
     // Named by its title and described by its text (a screen reader says both as it opens); modal, so the
     // keyboard stays inside it; when it closes the focus goes back to what opened it (where it is still shown).
@@ -83,7 +83,11 @@ export function confirmDialog({title, body, confirm = 'Confirm', danger = false,
     const done = (value) => {
       dialog.close();
       dialog.remove();
-      if (opener && opener !== document.body && opener.isConnected && opener.getClientRects().length) opener.focus();
+      // `returnTo()`: where the focus goes when the opener is gone, drawn again meanwhile (the jobs list's live
+      // refresh rebuilds its rows every 2 s, a row's Cancel with them): the focus fell to the page.
+      const shown = (el) => el && el !== document.body && el.isConnected && el.getClientRects().length;
+      const back = shown(opener) ? opener : returnTo?.();
+      if (shown(back)) back.focus();
       resolve(value);
     };
     append(dialog, [h('div', {class: 'card-body'},

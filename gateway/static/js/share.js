@@ -51,11 +51,13 @@ function sharePanel(job) {
   const expiry = h('select', {id: 'share-expiry', 'aria-label': 'The link works for'},
     EXPIRY_DAYS.map(([days, label]) => h('option', {value: String(days), selected: days === DEFAULT_DAYS}, label)));
   const created = h('div', {id: 'share-created', 'aria-live': 'polite'});
+  let shownShareId = null; // the link whose URL `created` shows (once, to copy)
   const list = h('div', {id: 'share-list'}, h('div', {class: 'muted small'}, 'Loading links…'));
   const create = h('button', {class: 'btn primary', type: 'button', id: 'share-create', on: {click: async () => {
     const done = busy(create);
     try {
       const answer = await api.post(sharesPath(job), {expires_in_days: Number(expiry.value)});
+      shownShareId = answer.share.share_id;
       replace(created, newLink(new URL(answer.url, location.origin).href, answer.share.expires_at));
       created.querySelector('#share-url').focus(); // selected, to copy: it is shown only once
       await refresh();
@@ -111,6 +113,8 @@ function sharePanel(job) {
       return;
     }
     toast('Link revoked');
+    // "Copy it now" about a link that answers "not found" from now on: gone with it, as the keys page's new key is.
+    if (share.share_id === shownShareId) { replace(created); shownShareId = null; }
     await refresh();
     focusIfLost(workingLinks); // its Revoke button is gone
   }

@@ -174,7 +174,7 @@ async function structureSection(job, files, query) {
   const tools = viewerTools([]);
   const viewerCard = h('div', {class: 'card viewer-card'},
     h('div', {class: 'card-head'}, h('h2', {}, 'Structure'), plddtLegend()),
-    h('div', {class: 'card-body'}, container, tools));
+    h('div', {class: 'card-body'}, tools, container));
   const plots = h('div', {class: 'grid two'},
     h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'pLDDT per residue'), h('span', {class: 'hint'}, 'Local confidence, 0–100')),
       h('div', {class: 'card-body'}, plddt.length ? plddtPlot(plddt, scores.sequence || '')
@@ -198,7 +198,7 @@ async function structureSection(job, files, query) {
     const view = await structureViewer(container, pdb, plddt);
     drawn(view);
     if (!view) { plainText(container); return; }
-    if (view.initial === 'sticks') tools.after(sticksNote('Shown as sticks'));
+    if (view.initial === 'sticks') tools.parentNode.append(sticksNote('Shown as sticks')); // under the viewer
     let spinning = false;
     const showStyle = (name) => {
       view.style(name);
@@ -280,7 +280,7 @@ async function dockingSection(job, files) {
   function rowsIndex() { return Math.max(0, rows.findIndex((r) => r.classList.contains('selected'))); }
   const viewerCard = h('div', {class: 'card viewer-card'},
     h('div', {class: 'card-head'}, h('h2', {}, 'Receptor and ligand pose'), selected),
-    h('div', {class: 'card-body'}, container, tools));
+    h('div', {class: 'card-body'}, tools, container));
   select(0);
   const drawable = hasAtoms(complexPdb);
   if (drawable) requestAnimationFrame(async () => {
@@ -289,7 +289,7 @@ async function dockingSection(job, files) {
     view.show(rowsIndex());
     replace(tools, Array.from(viewerTools([['Ligand', () => view.reset(), 'view-pocket'], ['Whole complex', () => view.whole(), 'view-whole']]).childNodes));
     container.dataset.receptor = view.receptorStyle;
-    if (view.receptorStyle === 'sticks') tools.after(sticksNote('The receptor is shown as sticks'));
+    if (view.receptorStyle === 'sticks') tools.parentNode.append(sticksNote('The receptor is shown as sticks'));
     container.dataset.ready = 'true';
   });
   const source = job.metadata?.protein_source || '';
@@ -432,7 +432,7 @@ export async function render(main, {params, query}) {
     sub: h('span', {class: 'row'}, statusPill(job.status), h('span', {class: 'chip model'}, modelName(job.model)),
       h('span', {class: 'mono small muted'}, job.job_id),
       h('button', {class: 'btn link small', type: 'button', on: {click: () => copyText(job.job_id)}}, 'Copy id'),
-      h('span', {class: 'muted small'}, `Submitted ${ago(job.created_at)}`)),
+      h('span', {class: 'muted small', id: 'job-submitted', title: dateTime(job.created_at)}, `Submitted ${ago(job.created_at)}`)),
     actions: [
       job.status === 'completed' && job.model !== 'diffdock' && !job.results_deleted_at && dockable
         ? h('a', {class: 'btn', id: 'dock-this', href: `/submit?model=diffdock&receptor=${encodeURIComponent(job.job_id)}`}, 'Dock a ligand to this structure')

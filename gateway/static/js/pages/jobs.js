@@ -4,7 +4,7 @@
 import {api} from '../api.js';
 import {pageHeader} from '../app.js';
 import {announce, confirmDialog, h, icon, replace, toast} from '../dom.js';
-import {ACTIVE, STATUSES, ago, duration, modelName, shortId} from '../format.js';
+import {ACTIVE, STATUSES, ago, dateTime, duration, modelName, shortId} from '../format.js';
 
 export const title = 'Jobs';
 const PAGE_SIZE = 20;
@@ -36,8 +36,8 @@ export function queuePlace(job) {
  * cancel is sent (true) and when it failed (false): the page marks its Cancel unavailable meanwhile (pressed again,
  * it asked again and got a 409). aria-disabled, not disabled: a disabled button loses the keyboard's focus, which
  * goes on to what takes the cancelled job's place. */
-export async function cancelJob(job, {signal = null, sending = null} = {}) {
-  const ok = await confirmDialog({signal,
+export async function cancelJob(job, {signal = null, sending = null, returnTo = null} = {}) {
+  const ok = await confirmDialog({signal, returnTo,
     title: 'Cancel this job?',
     body: job.status === 'pending'
       ? 'It has not started: its credits are refunded.'
@@ -80,6 +80,11 @@ export async function render(main, {query}) {
     offset: Math.max(0, parseInt(query.get('offset') || '0', 10) || 0),
   };
   const models = (await api.get('/v1/models')).models;
+  // A filter the address names that no control can show (`?status=bogus&model=nope`: hand-edited, or a model no
+  // longer served) is dropped (refresh() writes the address again without it): the API refused the whole list and the
+  // page said only "Could not load jobs", no status button pressed.
+  if (!STATUSES.includes(state.status)) state.status = '';
+  if (!models.some((m) => m.id === state.model)) state.model = '';
   const modelSelect = h('select', {id: 'filter-model', 'aria-label': 'Model', on: {change: () => {
     state.model = modelSelect.value; state.offset = 0; refresh(true);
   }}}, h('option', {value: ''}, 'All models'), models.map((m) => h('option', {value: m.id}, m.name)));
@@ -238,7 +243,7 @@ export async function render(main, {query}) {
       h('td', {class: 'model'}, h('span', {class: 'chip model'}, modelName(job.model))),
       // A waiting job's place in its model's queue, as this refresh read it ("Queued · 2 jobs ahead").
       h('td', {class: 'status-cell'}, statusPill(job.status), placeNote(queuePlace(job))),
-      h('td', {class: 'submitted', title: job.created_at}, ago(job.created_at)),
+      h('td', {class: 'submitted', title: dateTime(job.created_at)}, ago(job.created_at)), // local time, as elsewhere,
       h('td', {class: 'num took'}, active && job.status === 'running' ? '…' : ended),
       h('td', {class: 'num credits'}, String(job.credits_used)),
       h('td', {class: 'num action'}, active
@@ -255,7 +260,9 @@ export async function render(main, {query}) {
               if (now) { if (on) now.setAttribute('aria-disabled', 'true'); else now.removeAttribute('aria-disabled'); }
             };
             try {
-              if (await cancelJob(job, {signal: asking.signal, sending})) {
+              // The row drawn again while the question was open: its Cancel (or Open, the job ended) takes the focus back.
+              const returnTo = () => tableBody.querySelector(`tr[data-job-id="${CSS.escape(job.job_id)}"] .btn`);
+              if (await cancelJob(job, {signal: asking.signal, sending, returnTo})) {
                 said.expect(job.job_id, 'cancelled'); // the toast says it
                 cancelling.delete(job.job_id); // the refresh draws it cancelled (or, refused, the toast said why)
                 refresh(false);

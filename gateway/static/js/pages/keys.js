@@ -10,6 +10,11 @@ import {secretCallout} from './webhooks.js';
 
 export const title = 'API keys';
 const MAX_NAME = 100; // the job service's MAX_KEY_NAME
+
+/** The API's message about a key in the page's words: "rate_limit must be…" named the API's field, not the box. */
+function inFormWords(message) {
+  return message.replace(/^rate_limit\b/, 'The rate limit').replace(/\brate_limit\b/g, 'the rate limit');
+}
 const EXPIRY_CHOICES = [['', 'Never'], ['30', 'In 30 days'], ['90', 'In 90 days'], ['365', 'In 1 year']];
 
 /** An inline editor in `cell`: `control`, then Save and Cancel; Enter saves and Escape cancels; a refusal shows
@@ -121,7 +126,8 @@ export async function render(main) {
   const callout = h('div', {});
   let shownKeyId = null; // the key whose secret the callout shows
   const listCard = h('div', {class: 'card'});
-  const name = h('input', {type: 'text', id: 'key-name', placeholder: 'e.g. lab workstation', maxlength: MAX_NAME});
+  // No maxlength: a 150-character name pasted in was cut to 100 without a word; it is refused, saying why (submit).
+  const name = h('input', {type: 'text', id: 'key-name', placeholder: 'e.g. lab workstation'});
   const limit = h('input', {type: 'number', id: 'key-rate-limit', min: 1, step: 1});
   const error = fieldError('key-error', {role: 'alert'});
   const limitHelp = h('span', {});
@@ -132,6 +138,10 @@ export async function render(main) {
     event.preventDefault();
     clearError(name, error);
     clearError(limit, error);
+    if (name.value.trim().length > MAX_NAME) {
+      showError(name, error, `A key name has at most ${MAX_NAME} characters; this one has ${name.value.trim().length}.`);
+      return;
+    }
     const done = busy(create);
     try {
       const body = {};
@@ -146,17 +156,19 @@ export async function render(main) {
         'Copy it now: it is not shown again (phonos stores only its SHA-256).'));
       callout.querySelector('button').focus(); // its Copy: what comes next, rather than Create again
       name.value = '';
+      limit.value = ''; // the form starts again, every box of it (the rate limit's kept its number)
       expiry.value = '';
       readOnly.checked = false;
       await load();
     } catch (err) {
       // role=alert announces it; the field it is about is also marked invalid and described by it.
-      showError(/rate_limit/.test(err.message) ? limit : /^name\b/.test(err.message) ? name : null, error, err.message);
+      showError(/rate_limit/.test(err.message) ? limit : /^name\b/.test(err.message) ? name : null, error,
+        inFormWords(err.message));
     }
     done();
   }}},
   h('div', {class: 'field-row'},
-    field('Name', name, {help: 'To recognise the key later.'}),
+    field('Name', name, {help: `To recognise the key later; up to ${MAX_NAME} characters.`}),
     field('Rate limit (requests/min)', limit, {help: limitHelp})),
   h('div', {class: 'field-row', style: {marginTop: '12px'}},
     field('Expires', expiry, {help: 'The key stops working then; requests get a 401 that says it expired.'}),
@@ -217,7 +229,7 @@ export async function render(main) {
       }
     } catch (err) {
       input.classList.add('invalid');
-      replace(cell, h('div', {class: 'error', role: 'alert', 'data-error': 'rate-limit'}, err.message));
+      replace(cell, h('div', {class: 'error', role: 'alert', 'data-error': 'rate-limit'}, inFormWords(err.message)));
     }
   }
 
@@ -281,7 +293,7 @@ export async function render(main) {
               h('button', {class: 'btn small', type: 'button', 'data-action': 'save-limit', on: {click: () => saveLimit(key, input, note)}}, 'Save')), note),
             // An active key's Revoke button, or a revoked key's badge: the row of green "active" pills said nothing.
             h('td', {class: 'num actions'}, key.revoked
-              ? [h('span', {class: 'pill revoked'}, 'revoked'), ' ', h('span', {class: 'small muted'}, key.revoked_at ? ago(key.revoked_at) : '')]
+              ? [h('span', {class: 'pill revoked'}, 'revoked'), ' ', h('span', {class: 'small muted', 'data-field': 'revoked-at', title: key.revoked_at ? dateTime(key.revoked_at) : ''}, key.revoked_at ? ago(key.revoked_at) : '')]
               : h('button', {class: 'btn small danger', type: 'button', 'data-action': 'revoke', 'aria-label': `Revoke ${key.name || key.key_id}`,
                 on: {click: (event) => revoke(key, active, event.currentTarget).catch((e) => toast(e.message))}}, 'Revoke')));
         })))));

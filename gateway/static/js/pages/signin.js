@@ -30,6 +30,15 @@ export async function render(root) {
     event.preventDefault();
     error.hidden = true;
     for (const box of [username, password]) { box.removeAttribute('aria-invalid'); box.removeAttribute('aria-describedby'); }
+    if (!username.value.trim() || !password.value) {
+      // Said here, as a sentence: the server's answer to an empty form was lower-case ("enter a username and a password").
+      replace(error, h('div', {}, h('strong', {}, 'Could not sign in'), 'Enter a username and a password.'));
+      error.hidden = false;
+      const empty = [username, password].filter((box) => !box.value.trim());
+      for (const box of empty) { box.setAttribute('aria-invalid', 'true'); box.setAttribute('aria-describedby', error.id); }
+      empty[0].focus();
+      return;
+    }
     const done = busy(submit);
     submit.textContent = 'Signing in…';
     try {

@@ -89,10 +89,18 @@ function fieldOf(message, model) {
   return null;
 }
 
-/** The API's message in the form's words: "params.num_recycles must be…" → "“Recycles” must be…". */
-function inFormWords(message, spec) {
+/** The API's message in the form's words: "params.num_recycles must be…" → "“Recycles” must be…"; a field named
+ * bare with a choice ('when msa_mode is "a3m"') → 'when “MSA” is “Upload an A3M”'. */
+export function inFormWords(message, spec) {
   const labels = Object.fromEntries(spec.fields.map(([key, label]) => [key, label]));
-  const said = message.replace(/params\.(\w+)/g, (whole, key) => (labels[key] ? `“${labels[key]}”` : whole));
+  const choices = Object.fromEntries(spec.fields.map(([key, , , opts]) => [key, opts?.labels || {}]));
+  const said = message.replace(/params\.(\w+)/g, (whole, key) => (labels[key] ? `“${labels[key]}”` : whole))
+    // Only names with an underscore, which are no English word ("sequence" is both, and reads as it is).
+    .replace(/\b([a-z][a-z0-9]*_[a-z0-9_]+)( is "([^"]*)")?/g, (whole, key, is, value) => {
+      if (!labels[key]) return whole;
+      const choice = is ? ` is ${choices[key][value] ? `“${choices[key][value]}”` : `"${value}"`}` : '';
+      return `“${labels[key]}”${choice}`;
+    });
   // The API's other way to give DiffDock its ligand (the request's `sequence`) is no box of this form.
   return labels.sequence ? said : said.replace(/\s*\(or put the SMILES in sequence\)/, '');
 }
@@ -119,7 +127,14 @@ async function buildForm(model, {query, models, earlier}) {
     const select = h('select', {id: `f-${key}-job`, 'aria-label': 'Earlier job'}, jobs.length
       ? jobs.map((j) => h('option', {value: j.job_id}, jobChoiceLabel(j)))
       : h('option', {value: ''}, 'No completed ESMFold or AlphaFold2 job yet'));
-    if (wanted) select.value = wanted;
+    // A "Dock this" link to a job since deleted (or not this account's, or not a finished structure): the select was
+    // set to a value it has not and showed a blank choice. Its first structure is chosen (an upload when there is
+    // none) and the field says why.
+    const missing = Boolean(wanted) && !jobs.some((j) => j.job_id === wanted);
+    if (wanted && !missing) select.value = wanted;
+    const missingNote = missing ? h('div', {class: 'help', id: `f-${key}-missing`, role: 'status'},
+      `The job in the link (${shortId(wanted)}) is not available: it may have been deleted, or its results are gone. `
+      + (jobs.length ? 'Choose another structure or upload a PDB file.' : 'Upload a PDB file.')) : null;
     const fromJob = h('input', {type: 'radio', name: 'receptor-source', value: 'job', id: 'receptor-from-job', checked: Boolean(jobs.length)});
     const fromFile = h('input', {type: 'radio', name: 'receptor-source', value: 'file', id: 'receptor-from-file', checked: !jobs.length});
     const sync = () => { select.disabled = !fromJob.checked; upload.disabled = !fromFile.checked; };
@@ -129,7 +144,7 @@ async function buildForm(model, {query, models, earlier}) {
     inputs[key] = {value: () => (fromJob.checked ? select.value : fileText[key]), get el() { return fromJob.checked ? select : upload; }};
     errors[key] = fieldError(`error-${key}`);
     return fieldGroup('Receptor', h('div', {class: 'fields'},
-      h('div', {}, h('label', {class: 'check'}, fromJob, 'A structure from an earlier job (fold, then dock)'), h('div', {style: {marginTop: '6px'}}, select)),
+      h('div', {}, h('label', {class: 'check'}, fromJob, 'A structure from an earlier job (fold, then dock)'), h('div', {style: {marginTop: '6px'}}, select), missingNote),
       h('div', {}, h('label', {class: 'check'}, fromFile, 'Upload a PDB file'), h('div', {style: {marginTop: '6px'}}, upload))),
     {id: `f-${key}`, help: 'Protein atoms of the first model are used; waters and hydrogens are dropped.', error: errors[key]});
   }

@@ -162,6 +162,7 @@ export function secretCallout(titleText, secret, usage, note = 'Copy it now: it 
 
 export async function render(main) {
   const callout = h('div', {});
+  let calloutOf = null; // the webhook whose new secret the callout shows
   const listCard = h('div', {class: 'card'});
   const url = h('input', {type: 'url', id: 'webhook-url', placeholder: 'https://example.org/phonos-hook', spellcheck: 'false'});
   const boxes = EVENTS.map((e) => h('input', {type: 'checkbox', value: e, checked: true, id: `event-${e}`}));
@@ -182,6 +183,7 @@ export async function render(main) {
     const done = busy(add);
     try {
       const created = await api.post('/v1/webhooks', {url: url.value.trim(), events});
+      calloutOf = created.webhook?.webhook_id ?? null;
       replace(callout, secretCallout('Webhook created: here is its signing secret', created.secret, verifyNote()));
       callout.querySelector('button').focus(); // its Copy, as on the keys page: the secret is what to take next
       url.value = '';
@@ -284,6 +286,7 @@ export async function render(main) {
       const rotated = await api.post(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/rotate-secret`,
         {expire_current_after_s: OVERLAP_S});
       const until = rotated.previous_secret_expires_at;
+      calloutOf = hook.webhook_id;
       replace(callout, secretCallout(`New signing secret for ${hook.url}`, rotated.secret,
         h('span', {}, 'The previous secret also signs deliveries until ',
           h('time', {id: 'secret-overlap-end', datetime: until}, dateTime(until)),
@@ -313,6 +316,8 @@ export async function render(main) {
     }
     toast('Webhook deleted');
     if (logOf === hook.webhook_id) { replace(logSlot); logOf = null; } // another webhook's log stays open
+    // "Copy it now" under "No webhooks yet": a secret of a receiver that is gone, as the keys page's revoked key's.
+    if (calloutOf === hook.webhook_id) { replace(callout); calloutOf = null; }
     await load();
     focusIfLost(listCard.querySelector('h2, .title')); // its row is gone
   }
@@ -340,7 +345,7 @@ export async function render(main) {
             h('td', {class: 'mono small url', 'data-label': 'URL', style: {wordBreak: 'break-all'}}, h('span', {class: 'hook-url'}, hook.url), failingLine(hook), lastDeliveryLine(hook),
               overlapLine(hook)),
             h('td', {'data-label': 'Events'}, hook.events.map((e) => h('span', {class: 'chip'}, e))),
-            h('td', {'data-label': 'Created'}, ago(hook.created_at)),
+            h('td', {'data-label': 'Created', title: dateTime(hook.created_at)}, ago(hook.created_at)),
             result,
             h('td', {class: 'num actions'}, h('div', {class: 'row row-end'},
               h('button', {class: 'btn small', type: 'button', 'data-action': 'test', 'aria-label': named('Send test to'),
