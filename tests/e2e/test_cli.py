@@ -452,10 +452,12 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     assert cancelled.pop("credits_refunded") == 0  # it ran: what it computed stays charged
     assert cancelled == {"success": True, "job_id": slow, "status": "cancelled", "message": "Job cancelled successfully"}
     api = service.client(key)
-    account, usage = phonos_at_once(service, key, ("account", "--json"), ("usage", "--days", "1", "--json"),
-                                    PHONOS_URL=service.url_for(transport))
+    account, usage, usage_line = phonos_at_once(service, key, ("account", "--json"),
+                                                ("usage", "--days", "1", "--json"), ("usage", "--days", "1"),
+                                                PHONOS_URL=service.url_for(transport))
     assert json.loads(account.stdout) == api.get("/v1/account").json()  # the seed's shape
     assert json.loads(usage.stdout)["totals"]["requests"] >= 4
+    assert usage_line.stdout.startswith("last day: ")  # was "last 1 days"
     created, said = phonos_at_once(  # two webhooks made together: neither reads the other
         service, key, ("webhooks", "create", "http://127.0.0.1:9/h", "--event", "job.failed", "--json"),
         ("webhooks", "create", "http://127.0.0.1:9/other"), PHONOS_URL=service.url_for(transport))

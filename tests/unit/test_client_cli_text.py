@@ -281,3 +281,11 @@ def test_the_sdks_messages_say_a_value_in_json_quotes() -> None:
             else:
                 verify_webhook("{}", header, "whsec_x", delivery_id=delivery_id)
         assert str(bad.value).endswith(f": {said}") and not PYTHON_QUOTED.search(str(bad.value)), bad.value
+
+
+def test_dock_help_says_how_its_result_files_are_named_without_a_name_flag_it_lacks() -> None:
+    # `phonos dock --help` said the files were "named as --name says", and dock has no --name.
+    verbs = client_cli.build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    dock, fold = (" ".join(verbs[verb].format_help().split()) for verb in ("dock", "fold"))
+    assert "--name says" not in dock and "after each ligand's name in --ligands" in dock
+    assert "--name says" in fold

@@ -893,7 +893,8 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
     elif command == "usage":
         usage = client.usage(args.days)
         totals = usage["totals"]
-        emit(args, usage, f"last {usage['period']['days']} days: {totals['requests']} requests, "
+        days = usage["period"]["days"]
+        emit(args, usage, f"last {'day' if days == 1 else f'{days} days'}: {totals['requests']} requests, "
                           f"{totals['credits_used']} credits")
     elif command == "account":
         account = client.account()
@@ -1178,9 +1179,9 @@ def add_user_commands(sub: Any) -> None:
                                         "grpc://host:port for gRPC")
     login.add_argument("--api-key", metavar="KEY", help="the key (default: asked for, or read from standard input)")
 
-    def job_outputs(parser: Any, default_formats: str, example: str) -> None:
+    def job_outputs(parser: Any, default_formats: str, example: str, named: str) -> None:
         parser.add_argument("--out", default=".", metavar="DIR",
-                            help="folder for the result files (default: .), named as --name says; a file "
+                            help=f"folder for the result files (default: .), named {named}; a file "
                                  "already there is kept: the new one gets the job id too (NAME.JOB_ID.pdb)")
         parser.add_argument("--formats", default=default_formats, metavar="LIST",
                             help=f"formats to download, comma-separated, or 'all' (default {default_formats})")
@@ -1207,7 +1208,7 @@ def add_user_commands(sub: Any) -> None:
                            "command line); its result files are named after it")
     fold.add_argument("--num-recycles", type=int, metavar="N",  # its range is the model's: checked in _main
                       help="recycling iterations, 1-24 (alphafold2: 0-24; the model's default without it)")
-    job_outputs(fold, "pdb", "num_recycles=4")
+    job_outputs(fold, "pdb", "num_recycles=4", "as --name says")
     idempotency_key(fold)
 
     dock = command(sub.add_parser("dock", help="dock ligands into a protein with DiffDock"), "dock")
@@ -1217,7 +1218,8 @@ def add_user_commands(sub: Any) -> None:
     ligand.add_argument("--ligands", metavar="FILE", help="a .smi, .csv (DiffDock's columns) or .sdf file")
     dock.add_argument("--samples", dest="samples_per_complex", type=flag_ranges.SAMPLES, metavar="N", help="poses per ligand (samples_per_complex)")
     dock.add_argument("--steps", dest="inference_steps", type=flag_ranges.STEPS, metavar="N", help="diffusion steps, 10-40 (inference_steps)")
-    job_outputs(dock, "pdb,sdf", "random_seed=7")
+    job_outputs(dock, "pdb,sdf", "random_seed=7",
+                "after each ligand's name in --ligands (its SDF title, .smi or .csv name), \"ligand\" for --ligand")
     idempotency_key(dock)
 
     jobs = sub.add_parser("jobs", help="list, inspect, follow, download and cancel jobs").add_subparsers(
