@@ -501,6 +501,12 @@ def test_jobs_usage_and_webhooks_verbs(service: InProcessService, tmp_path: Path
     later = unfollowed.stdout.split("\t")[1]
     assert unfollowed.stdout == f"later\t{later}\tpending\t\n"  # piped: the row alone, as it always was
     assert unfollowed.stderr.endswith(f"  phonos jobs watch {later} --out folds\n"), unfollowed.stderr
+    # Several ids: one not found is said, and the ones after it are still deleted (was: stopped there, unsaid).
+    wait_until(lambda: api.get(f"/v1/jobs/{later}").json()["status"] not in ("pending", "running"), 60)
+    several = phonos(service, key, "jobs", "rm", job_id, later, PHONOS_URL=service.url_for(transport))
+    assert several.returncode == 4 and several.stdout == f"{later} deleted\n", several
+    assert f"not found: job {job_id}" in several.stderr and "not tried" not in several.stderr
+    assert api.get(f"/v1/jobs/{later}").status_code == 404
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -864,16 +864,31 @@ def run_sync(args: argparse.Namespace, client: Client) -> int:
         emit(args, submitted.raw, said_to_fit(f"{submitted.job_id}\t{submitted.model}\t{submitted.status}\t{cost} {source}",
                                               (f"{submitted.job_id}  {submitted.model}  {submitted.status}", cost, source)))
     elif command == "jobs rm":
-        # One after another: the first refusal stops with its exit code, each one done said as it is done.
-        # --json: the API's answers, a list of one a job.
+        # One after another, each one done said as it is done; --json: the API's answers, a list of one a job. A job
+        # refused on its own (not found, still running) is said and the others are still deleted, as `rm a b c`
+        # goes on past a missing file; the exit code is the first refusal's. Anything else (a bad key, a rate
+        # limit, the server away) would meet the next ones too: it stops, and says which were not tried. (Was: the
+        # first refusal stopped, and the jobs after it were neither deleted nor named.)
         answers = []
-        for job_id in args.job_ids:
-            deleted = client.delete_job(job_id)
+        refused: errors.APIStatusError | None = None
+        for index, job_id in enumerate(args.job_ids):
+            try:
+                deleted = client.delete_job(job_id)
+            except errors.APIStatusError as exc:
+                if exc.from_the_api and exc.status in (400, 404, 409):
+                    complain(f"phonos: {error_words(exc.error, exc.message)}")
+                    refused = refused or exc
+                    continue
+                if left := args.job_ids[index + 1:]:
+                    complain(f"phonos: not tried: {' '.join(left)}")
+                raise
             answers.append(deleted.raw)
             if not args.json:
                 print(f"{deleted.id} deleted", flush=True)
         if args.json:
             emit(args, answers, "")
+        if refused is not None:
+            return refused.exit_code
     elif command == "jobs share":
         share = client.share_job(args.job_id, expires_in_days=args.expires_in_days)
         link = share_link(client, share.url or "")
@@ -1263,7 +1278,8 @@ def add_user_commands(sub: Any) -> None:
     idempotency_key(rerun, "gets its job again, charged once")
     command(jobs.add_parser("rm", help="delete finished jobs: their results and inputs go for good"),
             "jobs rm").add_argument("job_ids", nargs="+", metavar="job_id",
-                                    help="finished jobs to delete (--json prints the API's answer for each)")
+                                    help="finished jobs to delete (--json prints the API's answer for each); one "
+                                         "not found or still running is said and the others are still deleted")
 
     share = command(jobs.add_parser("share", help="a read-only link to a completed job's results, for people "
                                                   "without an account (printed once)"), "jobs share")
