@@ -18,8 +18,9 @@ SEQ = "MGSSHHHHHHSSGLVPRGSHMASMTGGQQMGRGS"
 REFUSED_PARAMS = [
     ("esmfold", {"num_recycles": True}, "params.num_recycles must be an integer for ESMFold, got true"),
     ("esmfold", {"chunk_size": False}, "params.chunk_size must be an integer for ESMFold, got false"),
-    # as sent, not as the double it became (int(1e26) is 100000000000000004764729344)
-    ("esmfold", {"num_recycles": 1e26}, "params.num_recycles must be between 1 and 24 for ESMFold, got 1e+26"),
+    # past 2**53 a number is not said back (99999999999999999999999 reached the service as 1e+23): which side it is on
+    ("esmfold", {"num_recycles": 1e26},
+     "params.num_recycles must be between 1 and 24 for ESMFold, got a number above 24"),
     ("esmfold", {"num_recycles": 25.0}, "params.num_recycles must be between 1 and 24 for ESMFold, got 25"),
     ("esmfold", {"relax": "amber"}, 'params.relax must be one of all, best, none for ESMFold, got "amber"'),
     ("esmfold", {"relax": True}, "params.relax must be a string for ESMFold, got true"),
