@@ -22,7 +22,7 @@ from phonos_models.esmfold.chains import ChainError, parse_chains
 from jobservice.errors import InvalidArgument
 from jobservice.inference import Tensor, int32_tensor, text_tensor
 from jobservice.modelspecs.base import JobOutputs, ModelInfo, ModelSpec, ValidatedJob
-from jobservice.modelspecs.params import ParamReader, refuse_letters_before_upper
+from jobservice.modelspecs.params import ParamReader
 from phonos_config.env import current_env
 from phonos_config.esmfold import (
     DEFAULT_CHUNK_SIZE,
@@ -62,7 +62,6 @@ class EsmFoldSpec:
         self.timeout_s = float(settings.timeout_s)
 
     async def validate(self, sequence: str, params: Mapping[str, Any], outputs: JobOutputs) -> ValidatedJob:
-        refuse_letters_before_upper(sequence)  # parse_chains upper-cases with str.upper(): ß would fold as SS
         try:
             layout = parse_chains(sequence, max_length=self.settings.max_length, max_chains=self.settings.max_chains)
         except ChainError as exc:

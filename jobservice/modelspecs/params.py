@@ -13,7 +13,12 @@ import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from phonos_models.common.letters import chains_message, fasta_header_message, invalid_letters_message
+from phonos_models.common.letters import (
+    chains_message,
+    fasta_header_message,
+    invalid_letters_message,
+    residue_text,
+)
 
 from jobservice.errors import InvalidArgument, json_value_text
 from phonos_config.complexes import CHAIN_BREAK
@@ -117,30 +122,6 @@ def _out_of_range_text(value: float, lo: int | None, hi: int | None) -> str:
         if value < 0 and lo is not None:
             return f"a number below {lo}"
     return json_value_text(value)
-
-
-def residue_text(sequence: str) -> str:
-    """`sequence` without whitespace, its ASCII lower-case letters upper-cased and every other character as sent.
-
-    Not `str.upper()`: that maps characters no model folds onto amino-acid letters the user never wrote (ß -> SS,
-    ﬀ -> FF, ı -> I, ſ -> S), which then passed the letter check and were folded and charged; and a refusal named
-    é as the É that upper() made of it. `bytes.upper()` maps ASCII only, in C (a 60 MB sequence stays quick)."""
-    cleaned = "".join(sequence.split())
-    if cleaned.isascii():
-        return cleaned.upper()
-    return cleaned.encode("utf-8", "surrogatepass").upper().decode("utf-8", "surrogatepass")
-
-
-def refuse_letters_before_upper(sequence: str) -> None:
-    """A 400 for a sequence with a character that is not ASCII, named as the user sent it, before a check that
-    upper-cases with `str.upper()` (ESMFold's `parse_chains`, the model's own) can turn it into amino acids (see
-    `residue_text`). The message is that check's own: the FASTA, empty-chain and letter rules, in its order."""
-    cleaned = residue_text(sequence)
-    if cleaned.isascii():
-        return
-    problem = fasta_header_message(sequence) or chains_message(cleaned.split(CHAIN_BREAK))
-    if problem:
-        raise InvalidArgument(problem)
 
 
 def protein_sequence(model: str, sequence: str, max_length: int) -> str:

@@ -22,7 +22,7 @@ from phonos_config.json_text import json_value_text
 from phonos_config.relax import RELAX_MODES
 from phonos_models.common.chains import ChainLayout
 from phonos_models.common.errors import BadInput
-from phonos_models.common.letters import chains_message, fasta_header_message
+from phonos_models.common.letters import chains_message, fasta_header_message, residue_text
 from phonos_models.common.requests import request_fields
 
 
@@ -57,7 +57,7 @@ class Request:
         fasta = fasta_header_message(sequence)
         if fasta:
             raise RequestError(fasta)
-        request = cls(sequence="".join(sequence.split()).upper(), **params).with_defaults()
+        request = cls(sequence=residue_text(sequence), **params).with_defaults()
         request.check()
         return request
 

@@ -40,6 +40,19 @@ def replacement_hint(bad: list[str]) -> str:
             + (f" Found {', '.join(pasted)}." if pasted else ""))
 
 
+def residue_text(sequence: str) -> str:
+    """`sequence` without whitespace, its ASCII lower-case letters upper-cased and every other character as sent.
+
+    Not `str.upper()`: that maps characters no model folds onto amino-acid letters the user never wrote (ß -> SS,
+    ﬀ -> FF, ı -> I, ſ -> S), which then passed the letter check and were folded; and a refusal named é as the É
+    that upper() made of it. `bytes.upper()` maps ASCII only, in C (a 60 MB sequence stays quick). The job service
+    and both models (a direct Triton request too) clean a sequence with this one function."""
+    cleaned = "".join(sequence.split())
+    if cleaned.isascii():
+        return cleaned.upper()
+    return cleaned.encode("utf-8", "surrogatepass").upper().decode("utf-8", "surrogatepass")
+
+
 def fasta_header_message(text: str, subject: str = "sequence") -> str | None:
     """The refusal for a sequence pasted with FASTA header lines; None when no line starts with '>'.
 

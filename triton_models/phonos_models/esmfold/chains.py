@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from phonos_config.complexes import CHAIN_BREAK
 from phonos_models.common.errors import BadInput
-from phonos_models.common.letters import chains_message, fasta_header_message
+from phonos_models.common.letters import chains_message, fasta_header_message, residue_text
 
 LINKER = "G" * 25  # fair-esm encode_sequence default `chain_linker`
 RESIDUE_INDEX_OFFSET = 512  # fair-esm encode_sequence default `residue_index_offset`
@@ -76,14 +76,14 @@ class ChainLayout:
 
 
 def parse_chains(text: str, *, max_length: int, max_chains: int, subject: str = "sequence") -> ChainLayout:
-    """The chains in `text` (whitespace ignored, case folded); `ChainError` says what to fix.
+    """The chains in `text` (whitespace ignored, ASCII letters upper-cased); `ChainError` says what to fix.
 
     `max_length` bounds the folded length (residues plus linkers): that is what costs memory and time.
     """
     fasta = fasta_header_message(text, subject)
     if fasta:
         raise ChainError(fasta)
-    cleaned = "".join(text.split()).upper()
+    cleaned = residue_text(text)  # ASCII only: str.upper() would fold ß as SS
     if not cleaned:
         raise ChainError(f"{subject} is empty; ESMFold needs an amino-acid sequence")
     chains = tuple(cleaned.split(CHAIN_BREAK))
