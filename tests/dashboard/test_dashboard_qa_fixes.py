@@ -209,6 +209,7 @@ def test_a_dock_this_link_to_a_job_not_there_says_so(browser: Browser, service: 
     select = page.locator("#f-protein_pdb-job")
     assert select.input_value() != ""  # a structure chosen, not a blank choice
     expect(page.locator("#receptor-from-job")).to_be_checked()
+    page.wait_for_url(f"{service.base_url}/submit?model=diffdock")  # the address no longer names it
     shot(page, "qa-dock-this-missing-390")
     page.close()
 

@@ -132,6 +132,8 @@ async function buildForm(model, {query, models, earlier}) {
     // none) and the field says why.
     const missing = Boolean(wanted) && !jobs.some((j) => j.job_id === wanted);
     if (wanted && !missing) select.value = wanted;
+    // The address no longer names it either: it was kept, and a reload or a copied link said the same again.
+    if (missing) { query.delete('receptor'); history.replaceState(null, '', `/submit?model=${model}`); }
     const missingNote = missing ? h('div', {class: 'help', id: `f-${key}-missing`, role: 'status'},
       `The job in the link (${shortId(wanted)}) is not available: it may have been deleted, or its results are gone. `
       + (jobs.length ? 'Choose another structure or upload a PDB file.' : 'Upload a PDB file.')) : null;
