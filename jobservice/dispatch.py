@@ -389,7 +389,9 @@ class Dispatcher:
             await self._persist(partial(self._jobs.fail, job.id, failure, self.owner))
             return
         metadata = entry["metadata"]
-        metadata.update({key: claimed.request.params[key] for key in spec.provenance_params})
+        # `if key in`: a job stored before a provenance param existed (DiffDock's protein_file) has none to say
+        metadata.update({key: claimed.request.params[key] for key in spec.provenance_params
+                         if key in claimed.request.params})
         # Per-stage timings (s); the model's own stages (e.g. fold_s) sit beside them.
         timings = metadata.setdefault("timings", {})
         if job.started_at is not None:

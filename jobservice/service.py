@@ -34,7 +34,7 @@ from jobservice.idempotency import Idempotency
 from jobservice.inference import Inference
 from jobservice.jobs import JobCounts, JobRecord, JobStore, Lease, NewJob
 from jobservice.labels import check_label
-from jobservice.modelspecs.base import ModelSpec, ValidatedJob
+from jobservice.modelspecs.base import ModelSpec, StructureFile, ValidatedJob
 from jobservice.modelspecs.registry import SPEC_MODULES
 from jobservice.paging import PageInfo, check_page, cursor, numeric_id, read_page
 from jobservice.ratelimit import RateLimiter, RateLimits, SharedRateLimiter
@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 200
 STRUCTURE_MODELS = ("esmfold", "alphafold2")
+RELAXED_PDB = "relaxed_pdb"  # the Amber-relaxed structure, made by a job asked with relax
 # /v1/health's database state when a newer job service migrated the PostgreSQL schema past this one.
 DATABASE_SCHEMA_TOO_NEW = "schema_too_new"
 ALL = "all"  # the list filters' value for "no filter" (the seed's default for status and model)
@@ -122,7 +123,7 @@ class AccountJobOutputs:
         """The submitting account: the slow submission checks take one thread per account (text_checks.py)."""
         return self._account_id
 
-    async def structure_pdb(self, job_id: str) -> bytes:
+    async def structure_pdb(self, job_id: str) -> StructureFile:
         try:
             job = await self._service.jobs.get(self._account_id, job_id)
         except NotFound:
@@ -134,8 +135,13 @@ class AccountJobOutputs:
                                   "fold the protein again, or give a completed job")
         if job.status != JobStatus.COMPLETED:
             raise InvalidArgument(f"protein_pdb job {job_id} is {job.status}; wait until it is completed")
+        # The Amber-relaxed structure when the job made one: its clashes are gone, which is what the relax was
+        # paid for (docking into the unrelaxed file threw that away unsaid); DiffDock drops its hydrogens.
+        relaxed = any(artifact["format"] == RELAXED_PDB for artifact in (job.result or {}).get("artifacts", ()))
+        file_format = RELAXED_PDB if relaxed else "pdb"
         try:
-            return (await self._service.download(self._account_id, job_id, "pdb")).content
+            download = await self._service.download(self._account_id, job_id, file_format)
+            return StructureFile(download.content, file_format)
         except ResultsGone as exc:  # the submission's input is what is wrong: a 400, not the download's 410
             raise InvalidArgument(f"protein_pdb job {job_id} has no structure to dock into any more. {exc.message}") from None
 

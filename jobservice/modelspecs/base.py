@@ -40,6 +40,14 @@ class ValidatedJob:
     params: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class StructureFile:
+    """A structure job's PDB that a docking job reads, and which of its files it is ("relaxed_pdb" or "pdb")."""
+
+    content: bytes
+    format: str
+
+
 class JobOutputs(Protocol):
     """The submitting account, and read access to its own completed jobs (fold-then-dock)."""
 
@@ -49,8 +57,9 @@ class JobOutputs(Protocol):
         (text_checks.py, DiffDock's ligand check). None: no account (a tool's, a benchmark's); those share one."""
         ...
 
-    async def structure_pdb(self, job_id: str) -> bytes:
-        """The PDB of a completed structure job of this account; `InvalidArgument` otherwise."""
+    async def structure_pdb(self, job_id: str) -> StructureFile:
+        """The PDB of a completed structure job of this account (its Amber-relaxed one when it has one);
+        `InvalidArgument` otherwise."""
         ...
 
 
@@ -59,7 +68,7 @@ class NoAccount:
 
     account_id: int | None = None
 
-    async def structure_pdb(self, job_id: str) -> bytes:
+    async def structure_pdb(self, job_id: str) -> StructureFile:
         raise InvalidArgument(f"protein_pdb refers to job {job_id}, but outside the service there are no jobs")
 
 

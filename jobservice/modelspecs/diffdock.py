@@ -109,8 +109,8 @@ class DiffDockSpec:
     info: ModelInfo = INFO
     triton_model: str = "diffdock"
     formats: tuple[str, ...] = FORMATS
-    provenance_params: tuple[str, ...] = ("protein_source", "random_seed")
-    stored_only_params: tuple[str, ...] = ("protein_source", "protein_residues")
+    provenance_params: tuple[str, ...] = ("protein_source", "protein_file", "random_seed")
+    stored_only_params: tuple[str, ...] = ("protein_source", "protein_file", "protein_residues")
 
     @property
     def timeout_s(self) -> float:
@@ -132,7 +132,7 @@ class DiffDockSpec:
         pocket = _pocket_request(reader.structured("pocket"))
         reader.finish()
         smiles = _ligand(sequence, smiles_param)
-        pdb_text, source = await _protein(protein, outputs)
+        pdb_text, source, file_format = await _protein(protein, outputs)
         try:
             # parsing a multi-MB PDB takes a while: in the submission-text threads (with AlphaFold2's A3M checks),
             # never on the event loop
@@ -146,18 +146,20 @@ class DiffDockSpec:
         # No account (a tool's): one key shared by all such, still at most one thread.
         await _ligand_embeds(smiles, seed, min(SUBMIT_EMBED_CHECK_S, float(self.settings.ligand_embed_s)),
                              outputs.account_id)
-        return ValidatedJob(
-            sequence=smiles,
-            params={
-                "protein_pdb": pdb_text,
-                "protein_source": source,
-                "protein_residues": summary.residues,
-                "ligand_smiles": smiles,
-                "inference_steps": steps,
-                "samples_per_complex": samples,
-                "random_seed": seed,
-            } | ({"pocket": pocket.as_json()} if pocket is not None else {}),
-        )
+        stored: dict[str, Any] = {
+            "protein_pdb": pdb_text,
+            "protein_source": source,
+            "protein_residues": summary.residues,
+            "ligand_smiles": smiles,
+            "inference_steps": steps,
+            "samples_per_complex": samples,
+            "random_seed": seed,
+        }
+        if file_format is not None:  # which of the structure job's files: its relaxed one when it has one
+            stored["protein_file"] = file_format
+        if pocket is not None:
+            stored["pocket"] = pocket.as_json()
+        return ValidatedJob(sequence=smiles, params=stored)
 
     def inputs(self, job: ValidatedJob) -> tuple[Tensor, ...]:
         keys = ("inference_steps", "samples_per_complex", "random_seed", "pocket")
@@ -235,8 +237,8 @@ def _ligand(sequence: str, smiles_param: str | None) -> str:
     return chosen
 
 
-async def _protein(value: str | None, outputs: JobOutputs) -> tuple[str, str]:
-    """(PDB text, where it came from: "inline" or "job:<id>")."""
+async def _protein(value: str | None, outputs: JobOutputs) -> tuple[str, str, str | None]:
+    """(PDB text, where it came from: "inline" or "job:<id>", and that job's file: "relaxed_pdb" or "pdb")."""
     if value is None or not value.strip():
         raise InvalidArgument(
             "DiffDock needs a receptor: set params.protein_pdb to PDB text or to the job_id of a completed "
@@ -244,11 +246,11 @@ async def _protein(value: str | None, outputs: JobOutputs) -> tuple[str, str]:
         )
     stripped = value.strip()
     if _JOB_ID.match(stripped):
-        pdb = await outputs.structure_pdb(stripped.lower())
-        return pdb.decode(errors="replace"), f"job:{stripped.lower()}"
+        structure = await outputs.structure_pdb(stripped.lower())
+        return structure.content.decode(errors="replace"), f"job:{stripped.lower()}", structure.format
     # Up to MAX_PDB_BYTES scanned for records (and a sequence's letters counted): off the event loop, which a 5 MB
     # text held for ~0.1 s (~0.5-1 s before the mistake naming read only its first SNIFF_CHARS).
-    return await off_loop(outputs.account_id, _inline_receptor, value, stripped)
+    return (*await off_loop(outputs.account_id, _inline_receptor, value, stripped), None)
 
 
 def _inline_receptor(value: str, stripped: str) -> tuple[str, str]:

@@ -344,6 +344,7 @@ def test_a_receptor_jobs_reference_in_provenance_is_a_link_to_it(
     assert answer.status_code == 200, answer.text
     docked = client.wait_for(answer.json()["job_id"])
     assert docked["metadata"]["protein_source"] == f"job:{folded}"
+    assert docked["metadata"]["protein_file"] == "pdb"  # the fold was not relaxed: its PDB was docked
 
     page = signed_in(browser, service, lena)  # type: ignore[arg-type]
     page.goto(f"{service.base_url}/jobs/{docked['job_id']}")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from jobservice.errors import InvalidArgument
+from jobservice.modelspecs.base import StructureFile
 from jobservice.modelspecs.diffdock import build_spec
 
 pytestmark = pytest.mark.unit
@@ -31,11 +32,11 @@ class Outputs:
         self.jobs = jobs
         self.asked: list[str] = []
 
-    async def structure_pdb(self, job_id: str) -> bytes:
+    async def structure_pdb(self, job_id: str) -> StructureFile:
         self.asked.append(job_id)
         if job_id not in self.jobs:
             raise InvalidArgument(f"protein_pdb refers to job {job_id}, which does not exist in this account")
-        return self.jobs[job_id]
+        return StructureFile(self.jobs[job_id], "relaxed_pdb")
 
 
 def validate(sequence: str, params: dict[str, Any], outputs: Outputs | None = None):
@@ -102,6 +103,7 @@ def test_protein_from_a_completed_structure_job_of_the_account() -> None:
     job = validate(ASPIRIN, {"protein_pdb": JOB_ID.upper()}, outputs)
     assert outputs.asked == [JOB_ID]
     assert job.params["protein_pdb"] == PDB and job.params["protein_source"] == f"job:{JOB_ID}"
+    assert job.params["protein_file"] == "relaxed_pdb"  # which of the job's files, said in the docking job's metadata
     with pytest.raises(InvalidArgument, match="does not exist in this account"):
         validate(ASPIRIN, {"protein_pdb": "1b6f7a3e-8c1d-4e59-9a4e-2f1d7c3b5a60"}, outputs)
 

@@ -293,8 +293,10 @@ async function dockingSection(job, files) {
     container.dataset.ready = 'true';
   });
   const source = job.metadata?.protein_source || '';
-  const receptor = source.startsWith('job:') && files.shared ? `structure of job ${shortId(source.slice(4))}`
-    : source.startsWith('job:') ? h('a', {href: `/jobs/${encodeURIComponent(source.slice(4))}`}, `structure of job ${shortId(source.slice(4))}`)
+  // A relaxed structure job is docked through its Amber-relaxed PDB (metadata.protein_file): said, as it differs.
+  const structure = `${job.metadata?.protein_file === 'relaxed_pdb' ? 'relaxed structure' : 'structure'} of job ${shortId(source.slice(4))}`;
+  const receptor = source.startsWith('job:') && files.shared ? structure
+    : source.startsWith('job:') ? h('a', {href: `/jobs/${encodeURIComponent(source.slice(4))}`}, structure)
     : 'uploaded PDB';
   const inputs = inputCard([
     smiles ? ['Ligand', smiles, 'mono'] : ['Ligand', 'Not known'],
