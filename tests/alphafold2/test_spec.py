@@ -83,9 +83,9 @@ COMPLEX = f"{QUERY[:20]}:{QUERY[20:]}"
     ("xxXX", {}, "sequence is only X (unknown residues); give at least one known amino acid per chain"),
     (f"{QUERY[:20]}:XXX", {}, "sequence chain 2 is only X (unknown residues)"),
     (f">sp|P69905|HBA_HUMAN\n{QUERY[:20]}", {}, "sequence looks like FASTA (it starts with '>'): send the residues only"),
-    ("MKTUAYB", {}, "sequence contains invalid amino-acid letters: BU. Use the 20 standard one-letter codes, X for "
+    ("MKTUAYB", {}, "sequence contains invalid amino-acid letters: B, U. Use the 20 standard one-letter codes, X for "
                     "unknown, and ':' between the chains of a complex. Write B -> D or N; U -> C (selenocysteine), or X."),
-    (f"{QUERY[:20]}:MKOJ", {}, "sequence chain 2 contains invalid amino-acid letters: JO. Use the 20 standard one-letter codes, X "
+    (f"{QUERY[:20]}:MKOJ", {}, "sequence chain 2 contains invalid amino-acid letters: J, O. Use the 20 standard one-letter codes, X "
                                "for unknown, and ':' between the chains of a complex. Write J -> I or L; O -> K "
                                "(pyrrolysine), or X."),
     (COMPLEX, {"model_preset": "monomer_ptm"}, 'a complex needs model_preset "multimer", not "monomer_ptm"'),

@@ -168,7 +168,7 @@ def test_make_job_guards_direct_triton_clients_and_forces_chunking_when_long() -
     assert make_job("A" * 513, 4, 32, **limits).chunk_size == 32
     for sequence, recycles, chunk, message in (
         ("", 1, 0, "empty"),
-        ("MKZ1", 1, 0, "invalid amino-acid letters: 1Z"),
+        ("MKZ1", 1, 0, "invalid amino-acid letters: 1, Z"),
         ("MKT:AAA:GGG", 1, 0, "at most 2"),
         ("MKT::AAA", 1, 0, "SEQUENCE chain 2 is empty"),
         ("A" * 601, 1, 0, "at most 600"),

@@ -75,7 +75,7 @@ def test_length_limit_is_a_setting_and_named_in_the_message() -> None:
     validate("A" * 50, {}, {"PHONOS_ESMFOLD_MAX_LENGTH": "50"})
     with pytest.raises(InvalidArgument, match="at most 50"):
         validate("A" * 51, {}, {"PHONOS_ESMFOLD_MAX_LENGTH": "50"})
-    with pytest.raises(InvalidArgument, match="invalid amino-acid letters: BJ"):
+    with pytest.raises(InvalidArgument, match="invalid amino-acid letters: B, J"):
         validate("MKBJ", {})
 
 
@@ -90,7 +90,7 @@ def test_complexes_are_validated_before_credits() -> None:
                               ("MKT:", "sequence chain 2 is empty"), ("A:C:D", "3 chains; ESMFold on this server folds at most 2"),
                               ("mkt:xx", "sequence chain 2 is only X"),
                               (">sp|P69905|HBA_HUMAN\nMVLSPADKTNVKAAWG", "looks like FASTA"),
-                              ("MKTUAYB", "invalid amino-acid letters: BU.*Write B -> D or N; U -> C \\(selenocysteine\\)")):
+                              ("MKTUAYB", "invalid amino-acid letters: B, U.*Write B -> D or N; U -> C \\(selenocysteine\\)")):
         with pytest.raises(InvalidArgument, match=message):
             validate(sequence, {}, {"PHONOS_ESMFOLD_MAX_CHAINS": "2"})
     with pytest.raises(ValueError, match="MAX_CHAINS must be between 1 and 26"):

@@ -202,7 +202,7 @@ def test_bad_request_fails_alone_in_its_batch_as_an_input_error(triton) -> None:
          inputs_for(SEQUENCES[2], relax="yes")],
     )
     assert not isinstance(answers[0], Exception)
-    assert "invalid amino-acid letters: *B" in str(answers[1])
+    assert "invalid amino-acid letters: *, B" in str(answers[1])
     assert "at most 1000" in str(answers[2])
     assert "NUM_RECYCLES must be between 0 and 24" in str(answers[3])
     assert 'RELAX must be one of none, best, all, got "yes"' in str(answers[4])  # JSON's quotes, not Python's

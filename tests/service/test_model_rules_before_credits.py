@@ -30,7 +30,7 @@ REFUSED_SEQUENCES: list[tuple[str, str | None]] = [
     # a complex's chains are named by their position as typed (before: "chain 2 of the sequence" here, "empty
     # chain (B)" from ESMFold, "chain B" for X-only chains)
     ("MKTAYIAK::MKT", "sequence chain 2 is empty: put exactly one ':' between two chains, none at either end"),
-    ("MKTAYIAK:MKOJ", f"sequence chain 2 contains invalid amino-acid letters: JO. {LETTER_ADVICE} "
+    ("MKTAYIAK:MKOJ", f"sequence chain 2 contains invalid amino-acid letters: J, O. {LETTER_ADVICE} "
                       "Write J -> I or L; O -> K (pyrrolysine), or X."),
     (">sp|P69905|HBA_HUMAN\nMVLSPADKTNVKAAWG",
      "sequence looks like FASTA (it starts with '>'): send the residues only, without the header line"),
@@ -38,7 +38,7 @@ REFUSED_SEQUENCES: list[tuple[str, str | None]] = [
     ("MKTAYIAK*", f"sequence contains invalid amino-acid letters: *. {LETTER_ADVICE} Found '*' (a stop codon: remove it)."),
     ("1 mktayiakqr 11 qisfvk", f"sequence contains invalid amino-acid letters: 1. {LETTER_ADVICE} "
                                "Found digits (position numbers of a GenBank/EMBL listing: remove them)."),
-    ("MKTUAYB", f"sequence contains invalid amino-acid letters: BU. {LETTER_ADVICE} "
+    ("MKTUAYB", f"sequence contains invalid amino-acid letters: B, U. {LETTER_ADVICE} "
                 "Write B -> D or N; U -> C (selenocysteine), or X."),
     # invisible and look-alike characters from a web page or a word processor are named (before: echoed as they
     # are, a message naming an invisible character, or a full-width A that reads as the letter A)

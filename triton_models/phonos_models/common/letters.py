@@ -86,9 +86,9 @@ def shown_letters(bad: list[str]) -> str:
     and name ("U+200B ZERO WIDTH SPACE", "U+FF21 FULLWIDTH LATIN CAPITAL LETTER A"): text copied from a web page
     or a word processor carries invisible and look-alike characters that, echoed as they are, read as nothing
     or as the very letter the message refuses."""
-    plain = "".join(c for c in bad if " " < c < "\x7f")
+    plain = [c for c in bad if " " < c < "\x7f"]  # "B, U": run together ("BU") they read as one word
     named = [f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed character')}" for c in bad if not " " < c < "\x7f"]
-    return ", ".join(([plain] if plain else []) + named)
+    return ", ".join(plain + named)
 
 
 # A chain of at least this many letters, all nucleotide codes (N: any base) and all four bases (A, C, G, T or U),
