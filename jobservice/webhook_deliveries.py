@@ -132,6 +132,12 @@ class WebhookDeliveries(PurgedLog):
                 "get_webhook_delivery", {"id": number, "webhook_id": webhook_id})
             if original is None:
                 raise NotFound(f"Delivery {echoed_id(delivery_id)} of webhook {echoed_id(webhook_id)} not found")
+            if original["event"] == TEST_EVENT:
+                # Copied into the job-event queue it was retried on that schedule (X-Phonos-Attempt 2, 3, ...) until
+                # the webhook went: a test is sent once, answered at once, and never retried (README, webhooks.md).
+                raise InvalidArgument(f"Delivery {echoed_id(delivery_id)} is a test event: a test is sent once and "
+                                      f"not again; send a new one (POST /v1/webhooks/{echoed_id(webhook_id)}/test, "
+                                      "`phonos webhooks test`, the dashboard's Send test)")
             if original["status"] == "pending":
                 raise Conflict(f"Delivery {echoed_id(delivery_id)} is still pending: it is sent again at its next attempt "
                                "(its next_attempt_at, the NEXT TRY column of `phonos webhooks deliveries`); "

@@ -79,3 +79,20 @@ def test_the_delivery_log_shows_answers_filters_and_sends_a_failed_event_again(b
     shot(page, "33-webhook-deliveries-phone")
     assert watched.problems() == []
     page.context.close()
+
+
+def test_a_logged_test_event_has_no_send_again(browser: Browser, service: InProcessService) -> None:
+    """A test is sent once (the server refuses to send it again): its row offers no "Send again" that would fail."""
+    tess = make_user(service, "tess")  # type: ignore[arg-type]
+    client = service.client(tess.api_key)
+    with WebhookReceiver(statuses=[500]) as receiver:
+        hook_id = client.post("/v1/webhooks", json={"url": receiver.url}).json()["webhook"]["webhook_id"]
+        assert client.post(f"/v1/webhooks/{hook_id}/test").json()["status_code"] == 500
+    page = sign_in(browser, service, tess, Watched())  # type: ignore[arg-type]
+    page.goto(f"{service.base_url}/webhooks")
+    page.locator("#webhooks-table [data-action=deliveries]").click()
+    rows = page.locator("#deliveries-body tr")
+    expect(rows).to_have_count(1)
+    expect(rows.nth(0)).to_contain_text("webhook.test")
+    expect(rows.nth(0).locator("[data-action=redeliver]")).to_have_count(0)
+    page.context.close()

@@ -64,3 +64,21 @@ def test_the_sdk_and_the_cli_list_one_events_deliveries(
     assert cli.main(["webhooks", "deliveries", hook_id, "--event", "webhook.test", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)["deliveries"]
     assert [d["event"] for d in listed] == ["webhook.test"]
+
+
+def test_a_test_event_is_not_sent_again(twin_service: InProcessService) -> None:
+    """Redelivering a logged test copied it into the job-event queue: retried (X-Phonos-Attempt 2, 3, ...) on a
+    failing receiver until the webhook was deleted, though a test is sent once. It is a 400 that says to send a new one."""
+    client = twin_service.client(twin_service.new_key())
+    with WebhookReceiver([500, 500, 500]) as receiver:
+        hook_id = client.post("/v1/webhooks", json={"url": receiver.url}).json()["webhook"]["webhook_id"]
+        assert client.post(f"/v1/webhooks/{hook_id}/test").json()["status_code"] == 500
+        [logged] = client.get(f"/v1/webhooks/{hook_id}/deliveries", params={"event": "webhook.test"}).json()["deliveries"]
+        again = client.post(f"/v1/webhooks/{hook_id}/deliveries/{logged['delivery_id']}/redeliver")
+        assert again.status_code == 400, again.text
+        assert again.json()["error"] == "Invalid request"
+        assert f"is a test event: a test is sent once and not again; send a new one (POST /v1/webhooks/{hook_id}/test" \
+            in again.json()["message"]
+        deliveries = client.get(f"/v1/webhooks/{hook_id}/deliveries").json()
+        assert deliveries["pagination"]["total"] == 1  # nothing queued
+        assert len(receiver.requests) == 1

@@ -29,7 +29,8 @@ function answer(d) {
 function deliveryRow(d, redeliver) {
   // Named for the delivery it resends ("Send again, Send again" is all a list of them said), its visible words first.
   const what = `${d.event}${d.job_id ? ` of job ${shortId(d.job_id)}` : ''}, ${ago(d.created_at)}`;
-  const again = d.status === 'pending' ? null : h('button', {class: 'btn small', type: 'button', 'data-action': 'redeliver',
+  // A test is sent once: the server refuses to send it again (Send test sends a new one).
+  const again = d.status === 'pending' || d.event === 'webhook.test' ? null : h('button', {class: 'btn small', type: 'button', 'data-action': 'redeliver',
     'aria-label': `Send again ${what}`, on: {click: (event) => redeliver(d, event.currentTarget)}}, 'Send again');
   return h('tr', {'data-delivery-id': d.delivery_id, 'data-status': d.status},
     h('td', {'data-label': 'When', title: dateTime(d.created_at)}, ago(d.created_at)),
