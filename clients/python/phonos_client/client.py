@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
@@ -206,6 +207,10 @@ def _target(path: str | Path, download: Download, job_id: str) -> Path:
     """Where download_to writes: `path`, or in a folder the server's file name (only its last part: the name
     comes from the server's Content-Disposition and never leads out of the folder)."""
     target = Path(path)
+    # A path ending in a separator names a folder, as `phonos jobs download --out DIR/` takes it: made when missing
+    # (Path() drops the trailing "/": "new/" was written as a file "new", or failed naming its ".new.part").
+    if str(path).endswith(("/", os.sep)) and not target.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
     if target.is_dir():
         target = target / (Path(download.file_name or "").name or f"{job_id}.out")
     return target
@@ -367,8 +372,8 @@ class Client(_Base):
         return self._send(calls.download(job_id, format))
 
     def download_to(self, job_id: str, path: str | Path, format: str | None = None) -> Path:
-        """Save a completed job's file at `path`; a folder that exists gets it under the server's file name
-        (`<job_id>.pdb`). The path written."""
+        """Save a completed job's file at `path`; a folder that exists, or a path ending in "/" (made when missing),
+        gets it under the server's file name (`<job_id>.pdb`). The path written."""
         download = self.download(job_id, format)
         target = _target(path, download, job_id)
         write_whole(target, download.content)
@@ -647,8 +652,8 @@ class AsyncClient(_Base):
         return await self._send(calls.download(job_id, format))
 
     async def download_to(self, job_id: str, path: str | Path, format: str | None = None) -> Path:
-        """Save a completed job's file at `path`; a folder that exists gets it under the server's file name
-        (`<job_id>.pdb`). The path written."""
+        """Save a completed job's file at `path`; a folder that exists, or a path ending in "/" (made when missing),
+        gets it under the server's file name (`<job_id>.pdb`). The path written."""
         download = await self.download(job_id, format)
         target = _target(path, download, job_id)
         await asyncio.to_thread(write_whole, target, download.content)

@@ -413,6 +413,17 @@ class DeliveryPage:
         return cls(tuple(WebhookDelivery.from_dict(d) for d in data.get("deliveries", ())), *_pagination(data), raw=data)
 
 
+# The seed's order of an account's job counts, then phonos's `cancelled`: gRPC's map gives them in no set order, and
+# `phonos account` said "2 cancelled, 0 active" there where REST said "0 active, 0 failed, 2 cancelled".
+_JOB_COUNT_ORDER = ("total", "completed", "active", "failed", "cancelled")
+
+
+def _job_counts(counts: dict[str, Any]) -> dict[str, int]:
+    """The counts in one order on every transport: the known ones first, any others after in the order given."""
+    ordered = [k for k in _JOB_COUNT_ORDER if k in counts] + [k for k in counts if k not in _JOB_COUNT_ORDER]
+    return {k: int(counts[k]) for k in ordered}
+
+
 @dataclass(frozen=True)
 class Account:
     id: int
@@ -426,7 +437,7 @@ class Account:
     def from_dict(cls, data: dict[str, Any]) -> Account:
         account = data["account"]
         return cls(int(account["id"]), account["username"], account.get("email"), int(data["credits"]["balance"]),
-                   {k: int(v) for k, v in data["jobs"].items()}, raw=data)
+                   _job_counts(data["jobs"]), raw=data)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ own file and leaves it, so a re-run is harmless, and another job's file of the s
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -20,6 +21,8 @@ def write_whole(target: Path, content: bytes) -> None:
     that is a symbolic link is written through it, as write_bytes did (the rename would replace the link)."""
     if target.is_symlink():
         target = target.resolve()
+    if not target.parent.is_dir():  # said by the folder the caller named, not by the ".name.part" file made in it
+        raise FileNotFoundError(errno.ENOENT, "no such folder to save in", str(target.parent))
     part = target.with_name(f".{target.name}.part")
     try:
         with part.open("wb") as handle:
