@@ -4,6 +4,7 @@ usage error saying which file or value and what is wrong with it, values worded 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import io
 import json
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from phonos_client import cli
-from phonos_client.inputs import InputError, sequences_from
+from phonos_client.inputs import InputError, ligands_from, sequences_from
+from phonos_client.models import Batch
 
 from launcher.ports import free_port
 from tests.support import REPO
@@ -207,3 +209,141 @@ def test_a_protein_file_that_is_not_a_pdb_is_said_before_anything_is_sent(tmp_pa
     pdb.write_text("ATOM      1  CA  ALA A   1      11.104   6.134  -6.504  1.00  0.00           C\nEND\n")
     work = cli.prepare_dock(cli.build_parser().parse_args(["dock", "--protein", str(pdb), "--ligand", "CCO"]))
     assert work.flags["protein_pdb"] == "--protein"  # the server's refusal of it is said with the flag
+
+
+# --- `phonos dock --ligands FILE`: SDF as RDKit, Maestro and DiffDock write it, PubChem's SDF, DiffDock's CSV ---
+
+PDB = "ATOM      1  CA  ALA A   1      11.104   6.134  -6.504  1.00  0.00           C\nEND\n"
+
+
+def sdf_block(title: str, properties: dict[str, str]) -> str:
+    """One SDF record, its mol block a lone carbon (what the properties say is what is read)."""
+    said = "".join(f">  <{key}>\n{value}\n\n" for key, value in properties.items())
+    return (f"{title}\n     hand          2D\n\n  1  0  0  0  0  0  0  0  0  0999 V2000\n"
+            f"    0.0000    0.0000    0.0000 C   0  0  0  0  0  0  0  0  0  0  0  0\nM  END\n{said}$$$$\n")
+
+
+def test_an_sdf_record_with_a_blank_title_is_named_by_its_place_not_by_its_program_line(tmp_path: Path) -> None:
+    """The title is the record's first line as written: a blank one was skipped, and the ligand named "hand" (the
+    program line, line 2) -- after the first record too, where the newline ending `$$$$` was taken for a line."""
+    sdf = tmp_path / "l.sdf"
+    sdf.write_text(sdf_block("", {"SMILES": "CCO"}) + sdf_block("aspirin", {"SMILES": "CC(=O)Oc1ccccc1C(=O)O"})
+                   + sdf_block("", {"SMILES": "CCN"}))
+    assert [(r.id, r.text) for r in ligands_from(sdf)] == [
+        ("ligand1", "CCO"), ("aspirin", "CC(=O)Oc1ccccc1C(=O)O"), ("ligand3", "CCN")]
+
+
+@pytest.mark.parametrize(("properties", "sent"), [
+    # PubChem's SDF until 2025: CAN has no stereochemistry, ISO has it (it was CAN's that was docked)
+    ({"PUBCHEM_OPENEYE_CAN_SMILES": "CC(C(=O)O)N", "PUBCHEM_OPENEYE_ISO_SMILES": "C[C@@H](C(=O)O)N"},
+     "C[C@@H](C(=O)O)N"),
+    # PubChem's since: PUBCHEM_SMILES is the isomeric one, PUBCHEM_CONNECTIVITY_SMILES the one without
+    ({"PUBCHEM_CONNECTIVITY_SMILES": "CC(C(=O)O)N", "PUBCHEM_SMILES": "C[C@@H](C(=O)O)N"}, "C[C@@H](C(=O)O)N"),
+    ({"smiles": "C/C=C/C"}, "C/C=C/C"),
+])
+def test_an_sdf_records_isomeric_smiles_is_what_is_docked(tmp_path: Path, properties: dict[str, str],
+                                                          sent: str) -> None:
+    sdf = tmp_path / "pubchem.sdf"
+    sdf.write_text(sdf_block("5950", properties))
+    assert [(r.id, r.text) for r in ligands_from(sdf)] == [("5950", sent)]
+
+
+def test_an_sdf_without_smiles_properties_is_converted_record_by_record_with_its_stereochemistry(
+        tmp_path: Path) -> None:
+    """RDKit's SDWriter (Maestro's and DiffDock's output are alike): records after the first were refused ("SDF
+    record 2 is not a readable molecule": the mol block was read a line off). A 3D record keeps its stereocentres
+    and double bonds (L-DOPA, L-alanine, E-crotonic acid), read from its coordinates."""
+    chem = pytest.importorskip("rdkit.Chem")
+    from rdkit.Chem import AllChem
+
+    out = io.StringIO()
+    writer = chem.SDWriter(out)
+    wanted = [("levodopa", "N[C@@H](Cc1ccc(O)c(O)c1)C(=O)O"), ("", "C[C@H](N)C(=O)O"), ("crotonic", "C/C=C/C(=O)O")]
+    for title, smiles in wanted:
+        molecule = chem.AddHs(chem.MolFromSmiles(smiles))
+        assert AllChem.EmbedMolecule(molecule, randomSeed=7) == 0
+        molecule.SetProp("_Name", title)
+        writer.write(molecule)
+    writer.close()
+    sdf = tmp_path / "poses.sdf"
+    sdf.write_text(out.getvalue())
+    assert "SMILES" not in out.getvalue() and "3D" in out.getvalue()
+    assert [(r.id, r.text) for r in ligands_from(sdf)] == [
+        ("levodopa", chem.CanonSmiles(wanted[0][1])), ("ligand2", chem.CanonSmiles(wanted[1][1])),
+        ("crotonic", chem.CanonSmiles(wanted[2][1]))]
+
+
+def dock(tmp_path: Path, *argv: str) -> cli.Work:
+    return cli.prepare_dock(cli.build_parser().parse_args(["dock", *argv]))
+
+
+def sent(work: cli.Work) -> list[dict[str, object]]:
+    """The batch items `phonos dock` would POST for `work`."""
+    posted: list[dict[str, object]] = []
+
+    class Client:
+        async def submit_batch(self, items: list[dict[str, object]], idempotency_key: str | None = None) -> Batch:
+            posted.extend(items)
+            return Batch.from_dict({"results": [{"index": n, "success": True, "model": "diffdock", "job_id": f"j{n}"}
+                                                for n in range(len(items))],
+                                    "summary": {"total_credits_used": 0}})
+
+    asyncio.run(cli.submit(Client(), work.model, work.records, work.params, cli.Session(),  # type: ignore[arg-type]
+                           work.extra, work.flags))
+    return posted
+
+
+def test_a_diffdock_csvs_protein_path_is_each_rows_receptor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DiffDock's CSV gives each row its receptor: every row was docked into --protein, the column ignored. A
+    relative path is read as DiffDock reads it (from the current folder), or else from the CSV's folder."""
+    monkeypatch.chdir(tmp_path)
+    Path("r1.pdb").write_text(PDB)
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / "r2.pdb").write_text(PDB.replace("ALA", "GLY"))
+    csv_file = tmp_path / "set" / "in.csv"
+    csv_file.write_text("complex_name,protein_path,ligand_description,protein_sequence\n"
+                        f"c1,r1.pdb,CCO,\nc2,r2.pdb,CCN,\nc3,{tmp_path / 'r1.pdb'},CCC,\n")
+    work = dock(tmp_path, "--ligands", str(csv_file), "--samples", "2")
+    assert [(i["name"], i["sequence"], i["params"]) for i in sent(work)] == [
+        ("c1", "CCO", {"samples_per_complex": 2, "protein_pdb": PDB}),
+        ("c2", "CCN", {"samples_per_complex": 2, "protein_pdb": PDB.replace("ALA", "GLY")}),
+        ("c3", "CCC", {"samples_per_complex": 2, "protein_pdb": PDB})]
+    # without the column, --protein's receptor for every row, as before
+    csv_file.write_text("complex_name,ligand_description\nc1,CCO\nc2,CCN\n")
+    work = dock(tmp_path, "--ligands", str(csv_file), "--protein", "r1.pdb")
+    assert [(i["name"], i["params"]) for i in sent(work)] == [("c1", {"protein_pdb": PDB}), ("c2", {"protein_pdb": PDB})]
+
+
+@pytest.mark.parametrize(("rows", "protein", "says"), [
+    ("c1,r1.pdb,CCO,\nc2,nope.pdb,CCN,\n", None, 'in.csv row 2 ("c2"): protein_path nope.pdb: no such file'),
+    ("c1,seq.fasta,CCO,\n", None, 'in.csv row 1 ("c1"): protein_path seq.fasta: no ATOM records, so not a PDB file'),
+    (",r1.pdb,CCO,\n,r1.pdb,,\nc3,,CCN,\n", None,
+     '--protein missing: in.csv row 3 ("c3") has no protein_path (give --protein for the whole file, or a '
+     "protein_path on every row)"),
+    ("c1,,CCO,MKTAYIAKQR\n", None, 'in.csv row 1 ("c1") has a protein_sequence but no protein_path: fold it '
+                                   "first: phonos fold FASTA --model esmfold, then --protein JOB_ID"),
+    ("c1,,CCO,\nc2,r1.pdb,CCN,\n", "r1.pdb", '--protein and in.csv row 2 ("c2")\'s protein_path (r1.pdb) both name a '
+                                             "receptor: drop --protein to dock each row into its own protein_path, "
+                                             "or empty that column to dock every ligand into --protein"),
+])
+def test_a_diffdock_csvs_receptor_that_cannot_be_used_is_said_before_anything_is_sent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: str, protein: str | None, says: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("r1.pdb").write_text(PDB)
+    Path("seq.fasta").write_text(">p\nMKTAYIAKQR\n")
+    Path("in.csv").write_text("complex_name,protein_path,ligand_description,protein_sequence\n" + rows)
+    with pytest.raises(cli.UsageError) as refused:
+        dock(tmp_path, "--ligands", "in.csv", *(["--protein", protein] if protein else []))
+    assert str(refused.value).startswith(says), str(refused.value)
+
+
+def test_a_protein_sequence_row_docks_into_protein_when_it_is_given(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("r1.pdb").write_text(PDB)
+    Path("in.csv").write_text("complex_name,protein_path,ligand_description,protein_sequence\nc1,,CCO,MKTAYIAKQR\n")
+    assert [(i["name"], i["params"]) for i in sent(dock(tmp_path, "--ligands", "in.csv", "--protein", "r1.pdb"))] == [
+        ("c1", {"protein_pdb": PDB})]
+    Path("l.smi").write_text("CCO ethanol\n")  # no column to take a receptor from: --protein is needed
+    with pytest.raises(cli.UsageError, match="^--protein missing: give the receptor's PDB file or a completed fold"):
+        dock(tmp_path, "--ligands", "l.smi")

@@ -37,7 +37,7 @@ import sys
 import uuid
 from collections.abc import Callable, Collection, Coroutine, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from getpass import getpass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -220,7 +220,7 @@ async def submit(client: AsyncClient, model: str, records: list[Record], params:
     set_by = {flag: name for name, flag in (flags or {}).items()}
     for start in range(0, len(records), BATCH_SIZE):
         chunk = records[start:start + BATCH_SIZE]
-        items = [{"model": model, "sequence": r.text, "name": r.id, "params": {**params, **(extra or {})}}
+        items = [{"model": model, "sequence": r.text, "name": r.id, "params": {**params, **(extra or {}), **r.params}}
                  for r in chunk]
         results = await submit_in_parts(client, items, submission_key(session.key, start // BATCH_SIZE))
         for record, item in zip(chunk, results, strict=True):
@@ -472,33 +472,83 @@ def prepare_fold(args: argparse.Namespace) -> Work:
 
 
 def prepare_dock(args: argparse.Namespace) -> Work:
-    protein_path = Path(args.protein)
+    """The ligands, and the receptor each is docked into: --protein's for all of them, or -- for a DiffDock CSV
+    without --protein -- each row's own protein_path (a local PDB file, sent as --protein's file is). Both at
+    once is refused: which receptor a row meant would be a guess."""
     try:
-        if is_file(protein_path):
-            protein = read_text(protein_path)
-            if not re.search(r"^(ATOM  |HETATM|data_)", protein, re.M):  # (mmCIF: the server says what to do)
-                raise UsageError(f"--protein {args.protein}: no ATOM records, so not a PDB file; give the receptor's "
-                                 ".pdb, or the id of a completed fold job")
-        elif _JOB_ID.match(args.protein):
-            protein = args.protein  # a completed esmfold/alphafold2 job of this account: fold-then-dock
-        elif "." in args.protein or "/" in args.protein:  # a file name (a job id has neither)
-            raise UsageError(f"--protein {args.protein}: no such file")
-        else:
-            raise UsageError(f"--protein {quoted(args.protein)} is neither a PDB file nor a job id")
         for flag, what in {"--ligand": "a SMILES", "--ligands": "a .smi, .csv or .sdf file"}.items():
             value = getattr(args, flag.removeprefix("--"))
             if value is not None and not value.strip():  # an unset shell variable: not a traceback, not ": ..."
                 raise UsageError(f"{flag} is empty: give {what}")
         ligands = [Record("ligand", args.ligand)] if args.ligand is not None else ligands_from(Path(args.ligands))
+        extra: dict[str, Any] = {}
+        flags = {"protein_pdb": "--protein"}  # a refused receptor is said as the flag that gave it
+        own = next((r for r in ligands if r.protein_path), None)
+        if args.protein is not None:
+            if own is not None:
+                raise UsageError(f"--protein and {_row(args, own)}'s protein_path ({own.protein_path}) both name a "
+                                 "receptor: drop --protein to dock each row into its own protein_path, or empty that "
+                                 "column to dock every ligand into --protein")
+            extra["protein_pdb"] = _dock_protein(args.protein)
+        else:
+            if (bare := next((r for r in ligands if not r.protein_path), None)) is not None:
+                raise UsageError(_no_receptor(args, bare))
+            ligands = [replace(r, params={"protein_pdb": _row_protein(args, r)}) for r in ligands]
+            flags["protein_pdb"] = "protein_path"
     except (InputError, OSError) as exc:
         raise UsageError(str(exc)) from None
     params = parse_params(args.param)
-    flags = {"protein_pdb": "--protein"}  # a refused receptor is said as the flag that gave it
     for name, flag in (("samples_per_complex", "--samples"), ("inference_steps", "--steps")):
         if getattr(args, name) is not None:
             params[name] = getattr(args, name)
             flags[name] = flag
-    return Work("diffdock", ligands, params, {"protein_pdb": protein}, flags)
+    return Work("diffdock", ligands, params, extra, flags)
+
+
+def _dock_protein(argument: str) -> str:
+    """--protein's receptor: a PDB file's text, or a completed fold job's id."""
+    path = Path(argument)
+    if is_file(path):
+        return _pdb_text(path, f"--protein {argument}")
+    if _JOB_ID.match(argument):
+        return argument  # a completed esmfold/alphafold2 job of this account: fold-then-dock
+    if "." in argument or "/" in argument:  # a file name (a job id has neither)
+        raise UsageError(f"--protein {argument}: no such file")
+    raise UsageError(f"--protein {quoted(argument)} is neither a PDB file nor a job id")
+
+
+def _pdb_text(path: Path, said: str) -> str:
+    protein = read_text(path)
+    if not re.search(r"^(ATOM  |HETATM|data_)", protein, re.M):  # (mmCIF: the server says what to do)
+        raise UsageError(f"{said}: no ATOM records, so not a PDB file; give the receptor's .pdb, or the id of a "
+                         "completed fold job")
+    return protein
+
+
+def _row(args: argparse.Namespace, record: Record) -> str:
+    return f"{Path(args.ligands).name} row {record.protein_row} ({quoted(record.id)})"
+
+
+def _row_protein(args: argparse.Namespace, record: Record) -> str:
+    """A CSV row's protein_path as DiffDock reads it (from the current folder), or else from the CSV's folder."""
+    path = Path(record.protein_path).expanduser()
+    beside = Path(args.ligands).parent / path
+    found = next((p for p in (path, beside) if is_file(p)), None)
+    said = f"{_row(args, record)}: protein_path {record.protein_path}"
+    if found is None:
+        raise UsageError(f"{said}: no such file")
+    return _pdb_text(found, said)
+
+
+def _no_receptor(args: argparse.Namespace, record: Record) -> str:
+    """What a dock with neither --protein nor a protein_path for `record` is told."""
+    if args.ligands is None or not record.protein_row:
+        return "--protein missing: give the receptor's PDB file or a completed fold job's id"
+    if record.protein_sequence:  # DiffDock would fold it with ESMFold first
+        return (f"{_row(args, record)} has a protein_sequence but no protein_path: fold it first: phonos fold FASTA "
+                "--model esmfold, then --protein JOB_ID")
+    return (f"--protein missing: {_row(args, record)} has no protein_path (give --protein for the whole file, or "
+            "a protein_path on every row)")
 
 
 async def run_work(args: argparse.Namespace, client: AsyncClient, session: Session, work: Work) -> int:
@@ -1227,7 +1277,10 @@ def add_user_commands(sub: Any) -> None:
     idempotency_key(fold)
 
     dock = command(sub.add_parser("dock", help="dock ligands into a protein with DiffDock"), "dock")
-    dock.add_argument("--protein", required=True, metavar="PDB|JOB_ID", help="a PDB file, or the id of a completed fold job")
+    dock.__class__ = DockParser  # --protein's own check (the subparsers' class is the parent's)
+    dock.add_argument("--protein", metavar="PDB|JOB_ID",
+                      help="a PDB file, or the id of a completed fold job; not with a --ligands CSV whose rows have "
+                           "a protein_path (each row is docked into its own PDB file, as DiffDock does)")
     ligand = dock.add_mutually_exclusive_group(required=True)
     ligand.add_argument("--ligand", metavar="SMILES", help="one SMILES")
     ligand.add_argument("--ligands", metavar="FILE", help="a .smi, .csv (DiffDock's columns) or .sdf file")
@@ -1383,6 +1436,17 @@ class Parser(argparse.ArgumentParser):
         if verbs and message.startswith(f"the following arguments are required: {VERB}"):
             said = f"say what to do: {', '.join(verbs)}"
         self.exit(EXIT["usage"], lines_to_fit(f"{self.prog}: {said}; see {self.prog} --help", sys.stderr) + "\n")
+
+
+class DockParser(Parser):
+    """`phonos dock`'s: --protein is required, but with --ligands (a DiffDock CSV may give each row its receptor in
+    its protein_path column: prepare_dock reads the file and says what is missing)."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, rest = super().parse_known_args(args, namespace)
+        if parsed.protein is None and parsed.ligands is None:
+            self.error("the following arguments are required: --protein")
+        return parsed, rest
 
 
 _CHOICE = re.compile(r"^argument (?P<what>\S+): invalid choice: (?P<value>.+?) \(choose from (?P<choices>.+)\)$")

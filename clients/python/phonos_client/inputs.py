@@ -1,7 +1,7 @@
 """What users fold and dock, read the way the field writes it: FASTA records, and ligand lists as
 SMILES files (`SMILES [name]` per line), CSV (DiffDock's `ligand_description` column, or `smiles`,
-with `complex_name`/`name`/`id`) or SDF (records carrying a SMILES property; RDKit, when installed,
-converts the others)."""
+with `complex_name`/`name`/`id`, and DiffDock's `protein_path`/`protein_sequence`) or SDF (records
+carrying an isomeric SMILES property; RDKit, when installed, converts the others' mol blocks)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,20 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_SMILES_PROPERTIES = ("SMILES", "smiles", "PUBCHEM_OPENEYE_CAN_SMILES", "PUBCHEM_OPENEYE_ISO_SMILES", "Smiles")
+# An SDF record's SMILES properties, by what they keep: PubChem's isomeric ones (PUBCHEM_SMILES is the isomeric one
+# since PubChem's 2025 renaming), then a plain SMILES property (its writer's choice), then -- after the mol block
+# itself, which RDKit reads with its stereochemistry -- the ones without stereochemistry (PubChem's canonical, now
+# "connectivity", SMILES): a ligand docked without its stereocentres is another molecule's pose. Matched whatever
+# their case.
+_ISOMERIC_PROPERTIES = ("PUBCHEM_OPENEYE_ISO_SMILES", "PUBCHEM_SMILES", "PUBCHEM_ISOMERIC_SMILES", "ISOMERIC_SMILES",
+                        "ISO_SMILES", "SMILES")
+_FLAT_PROPERTIES = ("PUBCHEM_OPENEYE_CAN_SMILES", "PUBCHEM_CONNECTIVITY_SMILES", "CANONICAL_SMILES")
 MAX_ID = 80
 
 
@@ -26,6 +34,12 @@ class InputError(ValueError):
 class Record:
     id: str  # unique, safe as a file name
     text: str  # the sequence, or the SMILES
+    # a DiffDock CSV row's own receptor: its protein_path as written (`protein_row` says which row), or only its
+    # protein_sequence (which DiffDock folds with ESMFold; phonos leaves that to `phonos fold`)
+    protein_path: str = ""
+    protein_sequence: str = ""
+    protein_row: int = 0
+    params: Mapping[str, Any] = field(default_factory=dict)  # what the record's job sends besides the run's params
 
 
 def file_id(raw: str, fallback: str) -> str:
@@ -170,34 +184,68 @@ def _csv(text: str) -> list[Record]:
     rows = list(csv.DictReader(io.StringIO(text)))
     if not rows:
         return []
-    columns = {c.lower(): c for c in rows[0]}
+    columns = {c.lower(): c for c in rows[0] if c is not None}
     smiles = next((columns[c] for c in ("ligand_description", "smiles", "ligand") if c in columns), None)
     if smiles is None:
         raise InputError("the CSV needs a ligand_description (DiffDock) or smiles column")
     name = next((columns[c] for c in ("complex_name", "name", "id") if c in columns), None)
-    pairs = [((row.get(name, "") if name else "") or "", row[smiles].strip()) for row in rows if row[smiles].strip()]
-    return unique(pairs, "ligand")
+    path, sequence = columns.get("protein_path"), columns.get("protein_sequence")
+
+    def cell(row: dict[str, str | None], column: str | None) -> str:
+        return (row.get(column) or "").strip() if column else ""
+
+    kept = [(number, row) for number, row in enumerate(rows, start=1) if cell(row, smiles)]
+    records = unique([(cell(row, name), cell(row, smiles)) for _, row in kept], "ligand")
+    # DiffDock's columns: a row's receptor (protein_path), or the sequence DiffDock would fold for it
+    return [replace(record, protein_path=cell(row, path), protein_sequence=cell(row, sequence), protein_row=number)
+            for record, (number, row) in zip(records, kept, strict=True)]
 
 
 def _sdf(text: str) -> list[Record]:
+    """Records end at a `$$$$` line; a record is its lines as written, so its first is its title (blank: the
+    ligand is named `ligand<N>`), the mol block's header lines where RDKit expects them."""
     pairs = []
-    for number, block in enumerate((b for b in text.split("$$$$") if b.strip()), start=1):
-        lines = block.strip("\n").splitlines()
-        title = lines[0].strip() if lines else ""
-        properties = dict(re.findall(r">\s*<([^>]+)>[^\n]*\n([^\n]*)", block))
-        smiles = next((properties[p].strip() for p in _SMILES_PROPERTIES if properties.get(p, "").strip()), None)
+    for number, lines in enumerate(_sdf_records(text), start=1):
+        block = "\n".join(lines) + "\n"
+        properties = {key.strip().upper(): value.strip()
+                      for key, value in re.findall(r"^>[^<\n]*<([^>\n]+)>[^\n]*\n([^\n]*)", block, re.M)}
+        smiles = next((properties[p] for p in _ISOMERIC_PROPERTIES if properties.get(p)), None)
         if smiles is None:
-            smiles = _rdkit_smiles(block, number)
-        pairs.append((title or f"ligand{number}", smiles))
+            flat = next((properties[p] for p in _FLAT_PROPERTIES if properties.get(p)), None)
+            smiles = _rdkit_smiles(block, number, flat)
+        pairs.append((lines[0].strip() or f"ligand{number}", smiles))
     return unique(pairs, "ligand")
 
 
-def _rdkit_smiles(block: str, number: int) -> str:
+def _sdf_records(text: str) -> list[list[str]]:
+    """An SDF's records, each its lines; what follows the last `$$$$` counts only if it holds something."""
+    records: list[list[str]] = []
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.strip() == "$$$$":
+            records.append(lines)
+            lines = []
+        else:
+            lines.append(line)
+    records.append(lines)
+    return [record for record in records if any(line.strip() for line in record)]
+
+
+def _rdkit_smiles(block: str, number: int, flat: str | None = None) -> str:
+    """The record's mol block as an isomeric SMILES: RDKit reads a 3D block's stereocentres and double bonds from
+    its coordinates (a 2D one's from its wedges). Without RDKit, or where it cannot read the block, a SMILES
+    property without stereochemistry (`flat`) if the record has one."""
     try:
         from rdkit import Chem  # optional: the light client does not need it
     except ImportError:
+        if flat is not None:
+            return flat
         raise InputError(f"SDF record {number} has no SMILES property; add one, or install rdkit to convert it") from None
     molecule = Chem.MolFromMolBlock(block)
     if molecule is None:
+        if flat is not None:
+            return flat
         raise InputError(f"SDF record {number} is not a readable molecule")
+    if molecule.GetNumConformers() and molecule.GetConformer().Is3D():
+        Chem.AssignStereochemistryFrom3D(molecule)  # what the parser does already; said, not assumed
     return str(Chem.MolToSmiles(molecule))
