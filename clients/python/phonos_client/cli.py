@@ -2,7 +2,8 @@
 
     phonos login [--url URL] [--api-key KEY]
     phonos fold FASTA|SEQUENCE|- --model esmfold|alphafold2 [--param K=V]... [--out DIR] [--no-wait] [--json]
-    phonos dock --protein PDB|JOB_ID (--ligand SMILES | --ligands FILE.smi|.csv|.sdf) [--out DIR] [--json]
+    phonos dock [--protein PDB|JOB_ID] (--ligand SMILES | --ligands FILE.smi|.csv|.sdf) [--out DIR] [--json]
+                 (--protein: required unless a DiffDock .csv gives each row its protein_path)
     phonos jobs ls|show|watch|download|cancel|rerun|rm ...
     phonos usage [--days N]      phonos account [credits|activity [--limit N] [--all]]      phonos models
     phonos webhooks ls|create|delete|test|rotate-secret|deliveries|redeliver ...
