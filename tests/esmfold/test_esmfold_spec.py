@@ -136,8 +136,8 @@ def test_the_model_builds_pdb_cif_json_metrics_and_provenance(tiny) -> None:
     assert data["weights"]["sha256"] == tiny.weights.sha256 and data["real_weights"] is False
     assert decoded.metrics == {"mean_plddt": round(result.mean_plddt, 2), "ptm": round(result.ptm, 4)}
     assert data["iptm"] is None and data["chains"] == [
-        {"id": "A", "length": len(SEQUENCE), "first_index": 0, "mean_plddt": round(result.mean_plddt_ca, 2),
-         "ptm": round(result.ptm, 4)}]
+        {"id": "A", "length": len(SEQUENCE), "first_index": 0, "mean_plddt": round(result.mean_plddt, 2),
+         "mean_plddt_ca": round(result.mean_plddt_ca, 2), "ptm": round(result.ptm, 4)}]
     meta = decoded.metadata
     assert meta["real_weights"] is False and "not a real prediction" in meta["note"]
     assert meta["num_recycles"] == 2 and meta["trunk_passes"] == 3 and meta["chunk_size"] == 128

@@ -38,7 +38,9 @@ from phonos_models.esmfold.result import FoldResult
 JSON_NOTE = (
     "plddt: predicted lDDT per residue at its CA atom, 0-100 (>90 very high, 70-90 confident, 50-70 low, "
     "<50 very low confidence; AlphaFold DB bands). mean_plddt: the mean over every atom the model builds, as "
-    "fair-esm's esm-fold reports it; mean_plddt_ca: the mean of the per-residue values. The PDB/mmCIF "
+    "fair-esm's esm-fold reports it; mean_plddt_ca: the mean of the per-residue values (AlphaFold2's mean_plddt "
+    "is per residue: compare it with mean_plddt_ca); each chain in chains has both, over its own atoms and "
+    "residues. The PDB/mmCIF "
     "B-factor column holds each atom's own pLDDT (as fair-esm writes it). ptm: predicted TM-score of all "
     "residues, 0-1. pae[i][j]: expected position error in Angstrom of residue j when the prediction is aligned "
     "on residue i. unknown_residues: the residues given as X (null when none): folded as ESMFold's unknown type, "
@@ -151,9 +153,12 @@ def structure_texts(result: FoldResult, weights: WeightsInfo) -> tuple[str, str]
 
 
 def chain_summaries(result: FoldResult) -> list[dict[str, Any]]:
+    """Per chain: `mean_plddt` as the top-level one (the mean over its built atoms, so a one-chain job's equals it)
+    and `mean_plddt_ca` (the mean of its per-residue CA values) as the top-level `mean_plddt_ca`."""
     return [
         {"id": chain_id, "length": len(chain), "first_index": part.start,
-         "mean_plddt": round(float(result.plddt[part].mean()), 2), "ptm": round(result.chain_ptm[k], 4)}
+         "mean_plddt": round(result.chain_mean_plddt(k), 2), "mean_plddt_ca": round(result.chain_mean_plddt_ca(k), 2),
+         "ptm": round(result.chain_ptm[k], 4)}
         for k, (chain_id, chain, part) in enumerate(_chain_slices(result))
     ]
 
@@ -225,7 +230,8 @@ def summary(result: FoldResult, weights: WeightsInfo, relaxed: relax_step.RelaxR
                                       ("pTM", f"{result.ptm:.4f}")]
     if result.iptm is not None:
         rows.append(("ipTM (heuristic: single-chain head)", f"{result.iptm:.4f}"))
-    chains = [(c["id"], c["length"], c["mean_plddt"], c["ptm"]) for c in chain_summaries(result)]
+    chains = [(c["id"], c["length"], f"{c['mean_plddt']:.2f}", f"{c['mean_plddt_ca']:.2f}", f"{c['ptm']:.4f}")
+              for c in chain_summaries(result)]
     run = [("model", "ESMFold (transformers EsmForProteinFolding)"),
            ("weights", f"{weights.name} (sha256 {weights.sha256[:16]}...)"),
            ("recycles", f"{result.num_recycles} ({result.trunk_passes} trunk passes)"),
@@ -241,7 +247,8 @@ def summary(result: FoldResult, weights: WeightsInfo, relaxed: relax_step.RelaxR
             [COMPLEX_NOTE + "."] if len(result.layout.chains) > 1 else []))),
         bundle.Section("Run", bundle.table(("setting", "value"), run)),
         bundle.Section("Confidence", (*bundle.table(("score", "value"), rows), "",
-                                      *bundle.table(("chain", "residues", "mean pLDDT (CA)", "pTM"), chains), "",
+                                      *bundle.table(("chain", "residues", "mean pLDDT (all atoms)",
+                                                                    "mean pLDDT (CA)", "pTM"), chains), "",
                                       JSON_NOTE)),
     ]
     if relaxed is not None and relaxed.warnings:
