@@ -144,6 +144,13 @@ def _check_destination(source: Path, destination: Path, database: Path) -> None:
     if destination.is_dir() and not database.is_file() and _foreign(destination, database):
         raise BackupError(f"{destination} is neither empty nor an earlier phonos backup (it has no {database.name}): "
                           "choose a new or empty directory")
+    served = _served_from(destination, database) if destination.is_dir() and database.is_file() else None
+    if served:
+        # Restoring is serving from the copy: the next nightly backup into it replaced what was done there since,
+        # and `phonos backup var --data-dir /backups/x` (arguments swapped) put an old state over the live one.
+        raise BackupError(f"{destination} is not a backup as `phonos backup` leaves one: {served}. It is a data "
+                          "directory a job service has run from, and backing up into it would replace its database "
+                          "and lose what was done there; back up to a new directory (or move that one away first)")
     if destination.is_dir():
         lock = DataDirLock(destination)
         try:
@@ -152,6 +159,24 @@ def _check_destination(source: Path, destination: Path, database: Path) -> None:
             raise BackupError(f"{exc}: stop it, or back up to another directory") from None
         finally:
             lock.release()
+
+
+def _served_from(destination: Path, database: Path) -> str | None:
+    """Why `destination`, which holds a database, is not an earlier backup: a job service has opened its database
+    (one switches it to write-ahead logging, which stays in the file; a backup's copy is a self-contained
+    rollback-journal file) or has left its own files there (Triton's log, caches). None: a backup."""
+    with open(database, "rb") as handle:
+        header = handle.read(20)
+    # SQLite's header: bytes 18 and 19 are the file format's write and read versions, 2 in WAL mode, 1 otherwise.
+    if len(header) == 20 and (header[18] == 2 or header[19] == 2):
+        return f"its {database.name} is in write-ahead-log mode, as a job service leaves it"
+    if database.with_name(database.name + "-wal").exists():
+        return f"it has a {database.name}-wal beside the database"
+    ours = {"results", database.name, f".{database.name}.partial", "jobservice.lock"}  # the lock: taken by this check
+    others = sorted(entry.name for entry in destination.iterdir() if entry.name not in ours)
+    if others:
+        return f"it holds {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}, which a backup does not"
+    return None
 
 
 def _foreign(destination: Path, database: Path) -> bool:

@@ -260,3 +260,35 @@ def test_files_that_retention_swept_after_the_snapshot_are_not_called_missing(tm
     connection.commit()
     connection.close()
     assert _not_deleted_since(live, [("swept", "swept.pdb"), ("lost", "lost.pdb"), ("swept", "swept.json")]) == ["lost.pdb"]
+
+
+def test_a_directory_served_from_is_not_backed_up_into(twin_factory: type, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Restoring is serving from the copy: the next nightly backup into it replaced its database (a tester lost the
+    job run there), and swapped arguments put a backup's old state over the live data directory. Both are refused and
+    leave the directory as it was; a backup taken again into a backup still works."""
+    data_dir, backup = tmp_path / "var", tmp_path / "backup"
+    service = twin_factory.start(data_dir)
+    client = service.client(service.new_key(credits=1_000))
+    client.wait_for(client.predict(name="before").json()["job_id"])
+    assert _backup(data_dir, backup, capsys)[0] == 0
+    assert _backup(data_dir, backup, capsys)[0] == 0  # a nightly re-run into its own backup
+
+    def jobs_in(directory: Path) -> list[str]:
+        with sqlite3.connect(directory / "phonos.sqlite3") as db:
+            return sorted(name for (name,) in db.execute("SELECT name FROM jobs").fetchall())
+
+    service.stop()  # (while it runs, its lock refuses any backup into it)
+    live = jobs_in(data_dir)
+    code, _, errors = _backup(backup, data_dir, capsys)  # swapped: the data directory as the destination
+    assert code == 2 and f"{data_dir} is not a backup as `phonos backup` leaves one" in errors, errors
+    assert "back up to a new directory" in errors
+    assert jobs_in(data_dir) == live  # untouched
+
+    restored = twin_factory.start(backup)  # the README's restore: serve from the copy
+    restored_client = restored.client(restored.new_key(credits=1_000))
+    restored_client.wait_for(restored_client.predict(name="after the restore").json()["job_id"])
+    restored.stop()
+    code, _, errors = _backup(data_dir, backup, capsys)
+    assert code == 2 and "write-ahead-log mode" in errors, errors
+    assert "after the restore" in jobs_in(backup)  # the work done there is kept
