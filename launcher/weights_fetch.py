@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import tarfile
 import time
@@ -90,8 +91,10 @@ def _download(url: str, part: Path, options: FetchOptions, say: Say) -> int | No
         have = part.stat().st_size if part.exists() else 0
         # identity: the bytes on the wire are the file's bytes (hashes, sizes and ranges all agree)
         headers = {"Accept-Encoding": "identity"} | ({"Range": f"bytes={have}-"} if have else {})
+        connected = False
         try:
             with requests.get(url, headers=headers, stream=True, timeout=options.timeout_s) as response:
+                connected = True
                 if response.status_code == 416 and have:  # nothing left to send: the part is whole
                     return total if total is not None else have
                 if response.status_code not in (200, 206):
@@ -113,12 +116,41 @@ def _download(url: str, part: Path, options: FetchOptions, say: Say) -> int | No
                 return total
             raise requests.ConnectionError(f"connection closed after {part.stat().st_size:,} of {total:,} bytes")
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            if not connected:
+                # No connection was made: a wrong --mirror, a host not found, no network. Said as such, not as a
+                # transfer "interrupted" that could "resume from 0 bytes".
+                unreachable = f"could not reach {_host_of(url)} ({_unreachable_reason(exc)})"
+                if attempt == options.attempts:
+                    raise FetchError(f"{url}: {unreachable}; check the address (--mirror) and the network, then "
+                                     "run the same command again") from exc
+                say(f"  {unreachable}; trying again")
+                time.sleep(options.retry_wait_s)
+                continue
             if attempt == options.attempts:
                 raise FetchError(f"{url}: download interrupted ({exc}); run the same command again to resume "
                                  f"from {part.stat().st_size if part.exists() else 0:,} bytes") from exc
             say(f"  interrupted ({exc}); retrying")
             time.sleep(options.retry_wait_s)
     return total
+
+
+def _host_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.netloc or url
+
+
+def _unreachable_reason(exc: BaseException) -> str:
+    """Why no connection was made, in a few words (requests' own text is a repr of urllib3's pool and objects)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return "no answer in time"
+    text = str(exc)
+    if "Connection refused" in text:
+        return "connection refused"
+    if re.search(r"Name or service not known|nodename nor servname|name resolution|NameResolutionError|getaddrinfo", text):
+        return "host name not found"
+    if "Network is unreachable" in text or "No route to host" in text:
+        return "no route to it: is this machine offline?"
+    return "no connection could be made"
 
 
 def _content_range_total(header: str | None) -> int | None:

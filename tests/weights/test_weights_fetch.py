@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import socket
 import subprocess
 import sys
 import tarfile
@@ -182,6 +183,25 @@ def test_an_interrupted_download_resumes_with_a_range_request(mirror: Mirror, tm
     fetch_set(weights, tmp_path / "b", once, lambda _: None)
     assert [r for p, r in mirror.requests if p == path][-1] == "bytes=700000-"
     assert (tmp_path / "b" / "esmfold_v1" / "pytorch_model.bin").read_bytes() == content and not part.exists()
+
+
+@pytest.mark.integration
+def test_a_mirror_that_refuses_the_connection_is_said_unreachable_not_interrupted(mirror: Mirror,
+                                                                                  tmp_path: Path) -> None:
+    """No connection made at all (a wrong --mirror, no network) was said as "interrupted (HTTPConnectionPool...
+    Connection refused); retrying", three times, then "resume from 0 bytes"."""
+    weights = esmfold_like(mirror, b"weights")
+    with socket.socket() as probe:  # a loopback port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    said: list[str] = []
+    with pytest.raises(FetchError) as refused:
+        fetch_set(weights, tmp_path / "w", replace(FAST, mirror=f"http://127.0.0.1:{port}"), said.append)
+    message = str(refused.value)
+    assert f"could not reach 127.0.0.1:{port} (connection refused); check the address (--mirror)" in message
+    assert "interrupted" not in message and "resume" not in message and "HTTPConnectionPool" not in message
+    assert [line for line in said if "trying again" in line] == [
+        f"  could not reach 127.0.0.1:{port} (connection refused); trying again"] * (FAST.attempts - 1)
 
 
 @pytest.mark.integration
