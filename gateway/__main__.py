@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import signal
 import sys
@@ -29,6 +28,7 @@ from gateway.invoker import DEFAULT_TIMEOUT_S, ChannelInvoker, open_channel
 from gateway.metrics import start_metrics_listener
 from gateway.server import start_gateway
 from jobservice import tracing
+from jobservice.log_format import configure_logging
 from phonos_common.limits import BodyLimits
 from phonos_common.rlimit import raise_open_files_limit
 from phonos_config.edge import EdgeSettings
@@ -96,9 +96,7 @@ async def serve(args: argparse.Namespace, settings: ServiceSettings, edge: EdgeS
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
-    )
+    configure_logging()  # text until PHONOS_LOG_FORMAT is read: the records' fields (action=..., ...) too
     raise_open_files_limit()  # each client connection holds a descriptor (PHONOS_MAX_CONNECTIONS)
     # Read (and refused) before anything listens: one line naming the variable, exit status 2, as
     # `python -m jobservice` and `phonos` do, never a traceback.
@@ -111,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_format)
     # The gateway's own spans (the request's root, continuing a caller's traceparent, handing its own to the
     # job service): without this, a gateway in its own process (deploy/) traced nothing.
     tracing.configure(settings.tracing_exporter, settings.tracing_otlp_endpoint, settings.tracing_service_name)

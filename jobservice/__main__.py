@@ -27,6 +27,7 @@ from typing import Any
 from jobservice import tracing
 from jobservice.datadir_lock import DataDirLocked
 from jobservice.db_wait import EXIT_DATABASE_REFUSED, Waiting
+from jobservice.log_format import configure_logging
 from jobservice.metrics_server import adopt_listening_socket
 from jobservice.pg import StartFailure
 from jobservice.private_files import private_umask
@@ -122,8 +123,7 @@ def announce_waiting(endpoints: WaitingEndpoints, waiting: Waiting) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     private_umask()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s",
-                        stream=sys.stderr)
+    configure_logging()  # text until PHONOS_LOG_FORMAT is read: the records' fields (action=..., job_id=...) too
     raise_open_files_limit()  # client connections and the service's own files share the descriptors
     overrides: dict[str, object] = {}
     if args.data_dir is not None:
@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_format)
     if args.metrics_fd is not None:
         try:
             adopt_listening_socket(socket.socket(fileno=args.metrics_fd))

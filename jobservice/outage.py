@@ -11,6 +11,10 @@ retry window runs from the start of the outage, not per job.
 * The outage lasts until a call of the model gets an answer (a result or a typed failure of the request):
   a gate that health re-opened and that meets the outage again keeps the outage's start, so a server that
   looks ready but refuses every call still ends in failures after the window.
+* Unavailable before the model was ever found served since this service started (a call answered, a health
+  check READY) is the normal start, Triton still loading it: said at INFO ("waiting for Triton to load
+  <model>"), and handled as an outage otherwise (its jobs wait the same window). After that, unavailable is an
+  outage: a warning naming the model and why.
 * Once the outage has lasted `window_s`, every job of the model still waiting fails at once, refunded
   (`model_unavailable`); while it goes on, jobs submitted meanwhile fail at the next probe. On a shared
   store they are left alone while another job service is running the model (it can serve them).
@@ -79,6 +83,9 @@ class Outages:
         self._probe_s = probe_s
         self._gates = {model: ModelGate() for model in triton_models}
         self._watchers: dict[str, asyncio.Task[None]] = {}
+        # Models a call or a health check found served since this service started: unavailable before that is
+        # the normal start (Triton loading the model), said at INFO; after, an outage, a warning.
+        self._was_ready: set[str] = set()
 
     def gate(self, model: str) -> ModelGate:
         return self._gates[model]
@@ -86,9 +93,12 @@ class Outages:
     def close(self, model: str, reason: str) -> None:
         """The model server was found unavailable for `model`: stop claiming its jobs now."""
         gate = self._gates[model]
-        if gate.is_open:
-            log.warning("model server unavailable; jobs of the model wait", extra={
+        if gate.is_open and model in self._was_ready:
+            log.warning("model server unavailable for %s; jobs of the model wait", model, extra={
                 "action": "dispatch.outage", "model": model, "reason": reason})
+        elif gate.is_open:  # not ready yet since this service started: Triton still loading it, no outage
+            log.info("waiting for Triton to load %s; jobs of the model wait", model, extra={
+                "action": "dispatch.model_loading", "model": model, "reason": reason})
         gate.close(reason)
 
     def watch(self, model: str) -> None:
@@ -98,6 +108,7 @@ class Outages:
             self._watchers[model] = asyncio.create_task(self._watch(model), name=f"outage-{model}")
 
     def answered(self, model: str) -> None:
+        self._was_ready.add(model)
         self._gates[model].answered()
 
     def expired(self, model: str) -> bool:
@@ -116,8 +127,13 @@ class Outages:
             try:
                 if await self._ready(model):
                     gate.open()
-                    log.info("model server back; dispatch resumes", extra={"action": "dispatch.outage_over",
-                                                                          "model": model})
+                    if model in self._was_ready:
+                        log.info("model server back for %s; dispatch resumes", model,
+                                 extra={"action": "dispatch.outage_over", "model": model})
+                    else:
+                        self._was_ready.add(model)
+                        log.info("Triton loaded %s; dispatch starts", model,
+                                 extra={"action": "dispatch.model_loaded", "model": model})
                     return
                 if gate.expired(self._window_s):
                     await self._fail_waiting(model)

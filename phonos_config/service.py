@@ -15,6 +15,8 @@ from phonos_config.fleet import check_triton_url, parse_endpoints
 
 # PHONOS_TRACING_EXPORTER's values (jobservice/tracing.py installs them).
 TRACING_EXPORTERS = ("none", "otlp", "console")
+# PHONOS_LOG_FORMAT's values (jobservice/log_format.py writes them).
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,9 @@ class ServiceSettings:
     tracing_exporter: str = "none"
     tracing_otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
     tracing_service_name: str = "phonos"
+    # The log lines on stderr: "text" (the message, then its fields as key=value: action=... job_id=... model=...)
+    # or "json" (one JSON object per line, for a log collector).
+    log_format: str = "text"
     # Timeouts, failed-auth throttling and client-error logging of the REST and gRPC edge.
     edge: EdgeSettings = field(default_factory=EdgeSettings)
 
@@ -223,6 +228,8 @@ class ServiceSettings:
         if self.tracing_exporter not in TRACING_EXPORTERS:  # refused here, before `phonos serve` creates anything
             raise ValueError(f"PHONOS_TRACING_EXPORTER must be one of {', '.join(TRACING_EXPORTERS)}, "
                              f"got {self.tracing_exporter!r}")
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(f"PHONOS_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
         check_database_url(self.database_url)
         for entry in self.webhook_allowed_networks:
             try:

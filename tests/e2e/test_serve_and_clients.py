@@ -138,9 +138,9 @@ def test_serve_prints_a_key_and_the_seed_python_and_node_clients_save_a_pdb(tmp_
         assert any(n.startswith("nv_inference_request_success") and dict(labels).get("model") == "esmfold"
                    and v >= 1 for (n, labels), v in scrape.items())
         assert {"phonos_jobs_queued", "phonos_webhook_backlog", "phonos_job_wait_seconds_bucket"} <= names
-        # The job service's start line says where it listens in words (the console format drops the extras).
+        # The job service's start line says where it listens in words, then the record's fields.
         assert serve.find(rf"job service listening: gRPC on {re.escape(grpc_address)}, /metrics on "
-                          rf"{re.escape(metrics_url.split('/')[2])}$"), serve.lines
+                          rf"{re.escape(metrics_url.split('/')[2])} action=jobservice\.started "), serve.lines
     finally:
         assert serve.stop() == 0
     # What a stop prints, start to end (was: eight `stop: X done in 0.00 s` lines from the job service): what it

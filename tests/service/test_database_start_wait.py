@@ -172,11 +172,11 @@ def test_a_job_service_started_before_its_database_waits_says_so_in_its_health_t
             ready = process.next_event()
             assert ready["event"] == "ready", ready
             assert (ready["grpc_port"], ready["http_port"], ready["metrics_port"]) == (grpc_port, http, metrics_port)
-            # Its log's start lines say the ports in words (the console format drops a record's extras). Waited for:
+            # Its log's start lines say the ports in words, then the record's fields (action=...). Waited for:
             # stderr is read by another thread than the ready line's stdout (a busy host read the ready line first).
-            wait_until(lambda: any(line.endswith(f"job service listening: gRPC on 127.0.0.1:{grpc_port}, /metrics on "
-                                                 f"127.0.0.1:{metrics_port}") for line in process.stderr), 30)
-            wait_until(lambda: any(line.endswith(f"REST gateway and dashboard listening on 127.0.0.1:{http}")
+            wait_until(lambda: any(f"job service listening: gRPC on 127.0.0.1:{grpc_port}, /metrics on "
+                                   f"127.0.0.1:{metrics_port} action=" in line for line in process.stderr), 30)
+            wait_until(lambda: any(f"REST gateway and dashboard listening on 127.0.0.1:{http} action=" in line
                                    for line in process.stderr), 30)
             assert _scrape(metrics_port)["phonos_database_up"] == 1.0  # where it waited
             # Ready for the pod's probe now, with no Triton at all (jobs wait for one).
