@@ -43,17 +43,20 @@ def operator_program(argv0: str | None = None, on_path: str | None = None) -> st
     return shlex.quote(path if os.sep in path else f".{os.sep}{path}")
 
 
-def operator_command(verb: str, data_dir: Path, program: str = "phonos") -> str:
+def operator_command(verb: str, data_dir: Path, program: str = "phonos", *, postgres: bool = False) -> str:
     """`verb` as a command that reaches this service's state: with `--data-dir` unless the data directory is the
     default `./var` from here (a service started with `--data-dir /srv/phonos` has no database in ./var, and the
-    operator verbs refuse to create one there)."""
+    operator verbs refuse to create one there). On PostgreSQL the state is the database the service's
+    PHONOS_DATABASE_URL names: the command reads it from the environment (`"$PHONOS_DATABASE_URL"` as written: the
+    URL itself would put its password on the screen), and pasted without it, it refused, naming only --data-dir."""
     here = Path("var").resolve()
     where = "" if Path(data_dir).resolve() == here else f" --data-dir {shlex.quote(str(data_dir))}"
-    return f"{program} {verb}{where}"
+    database = 'PHONOS_DATABASE_URL="$PHONOS_DATABASE_URL" ' if postgres else ""
+    return f"{database}{program} {verb}{where}"
 
 
 def sign_in_line(first: FirstStart | None, holder: str | None, *, data_dir: Path = Path("var"),
-                 program: str = "phonos") -> str:
+                 program: str = "phonos", postgres: bool = False) -> str:
     """How to sign in to the dashboard: the generated password on the first start (shown once), then
     whatever is true of the accounts' passwords (`holder`: jobservice.admin.password_holder). The
     set-password command is printed as it can be pasted: `program` (operator_program) and, for a data
@@ -63,7 +66,7 @@ def sign_in_line(first: FirstStart | None, holder: str | None, *, data_dir: Path
                 "on the dashboard's Account page)")
 
     def set_password(name: str) -> str:
-        return operator_command(f"users set-password --username {name}", data_dir, program)
+        return operator_command(f"users set-password --username {name}", data_dir, program, postgres=postgres)
 
     if holder == FIRST_USER:
         return f"  sign in as {json_value_text(FIRST_USER)} (forgot the password? `{set_password(FIRST_USER)}`)"

@@ -155,7 +155,8 @@ def _existing(settings: ServiceSettings) -> ServiceSettings:
     path = settings.sqlite_path
     if path is not None and not path.exists():
         raise CliError(f"no phonos database in {settings.data_dir.resolve()}: check --data-dir or PHONOS_DATA_DIR "
-                       "(`phonos serve` and `phonos keys create` create one)")
+                       "(`phonos serve` and `phonos keys create` create one); for a service on PostgreSQL, set "
+                       "PHONOS_DATABASE_URL as it has it")
     return settings
 
 

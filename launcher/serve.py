@@ -498,7 +498,7 @@ def announce(settings: ServiceSettings, triton: TritonChild, jobs: JobServiceChi
     # Once per start (a first start needs no look: its generated password is the line).
     holder = None if first is not None else asyncio.run(password_holder(settings, FIRST_USER))
     program = operator_program()
-    sign_in = sign_in_line(first, holder, data_dir=data_dir, program=program)
+    sign_in = sign_in_line(first, holder, data_dir=data_dir, program=program, postgres=bool(settings.database_url))
     lines += endpoint_lines(settings, jobs.ready_info, sign_in)
     if first is not None:  # the key was printed above the start-up: say how to use it, with this address
         lines.append(first_job_line(settings, jobs.ready_info, program))

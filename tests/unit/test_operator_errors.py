@@ -54,7 +54,9 @@ def test_commands_on_existing_state_do_not_create_a_data_dir(operator_env: pytes
     operator_env.setattr("sys.stdin", io.StringIO("a long enough password\n"))
     mistyped = tmp_path / "vra"  # e.g. --data-dir mistyped, or run from another directory than usual
     assert cli.main([*command, "--data-dir", str(mistyped)]) == 2
-    assert capsys.readouterr().err.startswith(f"error: no phonos database in {mistyped}: check --data-dir")
+    said = capsys.readouterr().err
+    assert said.startswith(f"error: no phonos database in {mistyped}: check --data-dir")
+    assert "for a service on PostgreSQL, set PHONOS_DATABASE_URL" in said  # a PostgreSQL install's operator, too
     assert not mistyped.exists()
 
 

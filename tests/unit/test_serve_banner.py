@@ -194,6 +194,15 @@ def test_the_sign_in_line_says_what_is_true_of_the_passwords(first: FirstStart |
     assert sign_in_line(first, holder) == says
 
 
+@pytest.mark.unit
+def test_on_postgresql_the_set_password_command_names_the_database_it_needs() -> None:
+    """Pasted into a shell without PHONOS_DATABASE_URL it refused, naming only --data-dir (and its advice, `keys
+    create`, would have made a second, SQLite, database in the PostgreSQL install's data directory)."""
+    said = sign_in_line(None, "admin", data_dir=Path("/srv/phonos"), postgres=True)
+    assert said == ('  sign in as "admin" (forgot the password? `PHONOS_DATABASE_URL="$PHONOS_DATABASE_URL" phonos '
+                    'users set-password --username admin --data-dir /srv/phonos`)')
+
+
 def _announce(settings: ServiceSettings, first: FirstStart | None, capsys: pytest.CaptureFixture[str]) -> str:
     """The banner `phonos serve` prints once Triton and the job service (which bound READY's ports) are ready."""
     jobs = JobServiceChild(settings, {})
