@@ -15,7 +15,7 @@
     phonos weights fetch esmfold|alphafold2|diffdock|esm2 [--dir DIR] [--mirror URL]
     phonos weights list
     phonos backup DEST [--data-dir D] [--json]   (a consistent copy of a running SQLite data directory)
-    phonos status [--url URL] [--metrics-url URL] [--json]   (is the running service healthy? exit 0, 1, 7 or 9)
+    phonos status [--url URL] [--metrics-url URL] [--data-dir D] [--json] (is the running service healthy? exit 0, 1, 7 or 9)
 
 Every other verb (login, fold, dock, jobs, usage, webhooks, ...) is `phonos_client.cli`
 (clients/python, installable alone without torch or Triton); both packages install the same
@@ -53,6 +53,7 @@ from jobservice.private_files import private_umask, secure_data_dir
 from jobservice.process_exit import end_without_teardown
 from jobservice.store import STORE_UNUSABLE, ConstraintViolation, store_unusable_message
 from launcher import tables
+from launcher.serve_address import recorded as recorded_address
 from launcher.tables import When, rfc3339, said, said_error, said_line, shown, terminal_cells
 from phonos_config.json_text import json_value_text
 from phonos_config.service import ServiceSettings
@@ -502,11 +503,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Ask a running service how it is (launcher/status.py): a few lines, or --json; the exit status says it."""
     from launcher import status as health
 
+    metrics_url: str | None
     if args.url is None:  # the local `phonos serve`, at the addresses its banner prints (PHONOS_* as it reads them)
-        try:
-            url, metrics_url = health.default_urls(ServiceSettings.from_env())
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
+        settings = _settings(args)
+        url, metrics_url = health.default_urls(settings)
+        # Where it really listens (--http-port 18931, port 0): the addresses it recorded in its data directory.
+        running = recorded_address(settings.data_dir)
+        if running is not None:
+            url, metrics_url = running.url, running.metrics_url
     else:  # another machine's loopback metrics are not reachable from here: asked only where --metrics-url says
         url, metrics_url = health.base_url(args.url), None
     if args.metrics_url is not None:
@@ -689,7 +693,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="is the running service healthy? models, database, queues, disk")
     status.add_argument("--url", metavar="URL", type=_http_url,
-                        help="the gateway to ask (default: the local `phonos serve`, PHONOS_HTTP_HOST/PORT)")
+                        help="the gateway to ask (default: the local `phonos serve` running from the data "
+                             "directory, where it listens; else PHONOS_HTTP_HOST/PORT)")
+    status.add_argument("--data-dir", metavar="DIR", type=Path,
+                        help="the data directory of the local `phonos serve` to ask (default ./var)")
     status.add_argument("--metrics-url", metavar="URL", type=_http_url,
                         help="its Prometheus /metrics (default: the local one, PHONOS_METRICS_HOST/PORT; none "
                              "with --url)")

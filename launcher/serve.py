@@ -26,6 +26,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -40,6 +41,9 @@ from launcher.banner import endpoint_lines, first_job_line, operator_program, si
 from launcher.lifeline import end_with_this_process
 from launcher.model_settings import check_model_settings
 from launcher.ports import can_listen, is_local_address
+from launcher.serve_address import ServeAddress
+from launcher.serve_address import forget as forget_address
+from launcher.serve_address import record as record_address
 from launcher.supervisor import Event, State, Supervised
 from launcher.tables import banner_line, said, said_error
 from launcher.triton import (
@@ -393,6 +397,7 @@ def _serve(settings: ServiceSettings, policy: SupervisorSettings, models: list[s
                         return 1
             if not announced and all(c.state is State.READY for c in children) and api_operational(settings, jobs):
                 announce(settings, triton, jobs, first)
+                record_address(data_dir, _address(settings, jobs.ready_info))  # for `phonos status`
                 announced = True
             stopping.wait(TICK_S)
         # What follows, in order: the job service's one line (`job service stopped: N s (...)`), then Triton's two.
@@ -404,6 +409,14 @@ def _serve(settings: ServiceSettings, policy: SupervisorSettings, models: list[s
     finally:
         for child in reversed(children):  # the job service first: it finishes its writes while Triton is up
             child.stop()
+        forget_address(data_dir, os.getpid())
+
+
+def _address(settings: ServiceSettings, ready: Mapping[str, Any]) -> ServeAddress:
+    """Where this serve's gateway and metrics listen, as its banner says them (the bound ports)."""
+    metrics = (reachable(settings.metrics_host).url(ready["metrics_port"], "/metrics")
+               if ready.get("metrics_port") else None)
+    return ServeAddress(os.getpid(), reachable(settings.http_host).url(ready["http_port"], ""), metrics)
 
 
 def stopping_line(triton: Supervised, jobs: Supervised, jobs_waiting: bool, announced: bool) -> str:

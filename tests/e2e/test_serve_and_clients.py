@@ -141,8 +141,14 @@ def test_serve_prints_a_key_and_the_seed_python_and_node_clients_save_a_pdb(tmp_
         # The job service's start line says where it listens in words, then the record's fields.
         assert serve.find(rf"job service listening: gRPC on {re.escape(grpc_address)}, /metrics on "
                           rf"{re.escape(metrics_url.split('/')[2])} action=jobservice\.started "), serve.lines
+        # `phonos status` finds it where it listens (port 0 here): it read only the PHONOS_* settings (8080).
+        status = subprocess.run([sys.executable, "-m", "launcher.cli", "status", "--data-dir", str(tmp_path / "var"),
+                                 "--json"], cwd=REPO, capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        assert status.returncode == 0 and json.loads(status.stdout)["url"] == base_url, (status.stdout, status.stderr)
     finally:
         assert serve.stop() == 0
+    assert not (tmp_path / "var" / "serve-address.json").exists()  # a stopped serve's address is not kept
     # What a stop prints, start to end (was: eight `stop: X done in 0.00 s` lines from the job service): what it
     # does, the job service's one line, Triton's two.
     stopping = serve.lines.index("stopping: the job service first (its running jobs go back to pending), then Triton ...")

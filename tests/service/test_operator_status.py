@@ -11,12 +11,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from phonos_client.columns import width
 
 from jobservice.memory_inference import Slow
 from launcher import cli
+from launcher.serve_address import ServeAddress, record
 from tests.serve_process import separate_gateway
 from tests.support import REPO, InProcessService, wait_until
 
@@ -169,3 +171,22 @@ def test_a_gateway_whose_job_service_is_down_is_said_so_with_its_own_exit_status
         code, out, _ = _status(capsys, "--url", gateway, "--json")
         found = json.loads(out)
         assert code == 9 and found["status"] == "degraded" and found["components"] == {"job_service": "unavailable"}
+
+
+def test_status_asks_the_serve_recorded_in_the_data_directory(service: InProcessService, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`phonos serve --http-port 18931` (or port 0) records where it listens; `phonos status` read only the PHONOS_*
+    settings and said "nothing answers at 127.0.0.1:8080" about a service that was fine. A record a killed serve
+    left (its process gone) is not used: the settings' address is asked, and named."""
+    default_port = free_port()
+    monkeypatch.setenv("PHONOS_HTTP_PORT", str(default_port))
+    metrics = f"http://127.0.0.1:{service.metrics_port}/metrics"
+    record(tmp_path, ServeAddress(os.getpid(), service.base_url, metrics))  # this process stands in for the serve
+    code, out, err = _status(capsys, "--data-dir", str(tmp_path), "--json")
+    assert code == 0 and json.loads(out)["url"] == service.base_url and json.loads(out)["metrics_url"] == metrics, err
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    record(tmp_path, ServeAddress(int(gone.stdout), service.base_url, metrics))  # a serve killed with -9
+    code, out, err = _status(capsys, "--data-dir", str(tmp_path))
+    assert code == 7 and f"nothing answers as phonos at http://127.0.0.1:{default_port}" in err, err
