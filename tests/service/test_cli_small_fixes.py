@@ -378,12 +378,18 @@ def test_a_webhook_verb_whose_answer_was_lost_gets_it_again_done_once(
         assert rotated[0] == rotated[1] and rotated[0]["secret"] not in (secret, None), rotated
         assert len(client.account_activity(action="webhook.secret_rotated").entries) == 1  # rotated once
 
-        (delivery,) = client.webhook_deliveries(hook_id).deliveries
+        # A job event to send again (a test is sent once: it is never redelivered).
+        client.wait(client.predict("esmfold", SEQUENCE).job_id)
+        wait_until(lambda: client.webhook_deliveries(hook_id, event="job.completed", status="delivered").deliveries, 15)
+        (delivery,) = client.webhook_deliveries(hook_id, event="job.completed").deliveries
+        before = client.webhook_deliveries(hook_id).total
+        received = len(receiver.requests)
         outs, _ = lost_then_replayed(service, phonos, monkeypatch, "webhooks", "redeliver", hook_id,
                                      delivery.delivery_id)
         assert outs[0] == outs[1] and outs[0].startswith("queued again as delivery "), outs
-        assert len(client.webhook_deliveries(hook_id).deliveries) == 2  # the test's, and one sent again
-        again = wait_until(lambda: receiver.requests[1:], 15)[0]
+        assert client.webhook_deliveries(hook_id).total == before + 1  # sent again once
+        again = wait_until(lambda: receiver.requests[received:], 15)[0]
+        assert again["body"] == next(r["body"] for r in receiver.requests if '"job.completed"' in r["body"])
         assert verify_webhook(again["body"], again["headers"]["X-Phonos-Signature"], rotated[0]["secret"])
 
 

@@ -142,7 +142,7 @@ def test_a_redelivery_whose_claim_was_taken_over_rolls_back_and_replays_the_winn
             await store.write_one("insert_webhook", {"id": "wh_1", "account_id": account, "url": "https://example.org/h",
                                                      "events": "job.completed", "secret": "s", "now": now()})
             await store.write_one("insert_test_delivery", {
-                "webhook_id": "wh_1", "event": "webhook.test", "payload": "{}", "status": "delivered", "now": now(),
+                "webhook_id": "wh_1", "event": "job.completed", "payload": "{}", "status": "delivered", "now": now(),
                 "last_status": 204, "last_error": None})
             try:
                 def respond(delivery: DeliveryRecord) -> pb.RedeliverWebhookDeliveryResponse:
