@@ -157,7 +157,9 @@ class ApiKeys:
             if working and active <= 1 and not confirm_last_key:
                 raise LastActiveKey(key_id, "repeat the request with confirm_last_key set to true")
             revoked = await tx.fetch_one("revoke_api_key", {"id": key_id, "account_id": account_id, "now": now()})
-            await record(tx, account_id, Action.API_KEY_REVOKED, target=Target(key_id=key_id))
+            # Its name too: "API key key_69e4... revoked" was all the log said of a key created as "lab robot".
+            await record(tx, account_id, Action.API_KEY_REVOKED, target=Target(key_id=key_id),
+                         details=named(current["name"]))
             await announce_ended(self._db, tx)
         if revoked is not None:  # committed: its streams end now, before this answer goes out
             self._revoked([revoked["key_hash"]])
@@ -192,7 +194,7 @@ class ApiKeys:
             changed = [field for field, given in (("name", name), ("rate_limit", rate_limit),
                                                   ("expiry", expires_in_days)) if given is not None]
             await record(tx, account_id, Action.API_KEY_UPDATED, target=Target(key_id=key_id),
-                         details={"changed": changed})
+                         details={"changed": changed, **named(current.name)})  # its name before the change
         if new_expiry is not None and self._on_expiry_changed is not None:  # committed: before this answer goes out
             self._on_expiry_changed(new_expiry["key_hash"], expires_at)
         return await self.get(account_id, key_id)
@@ -203,6 +205,11 @@ async def _room_for_one_more(tx: Transaction, account_id: int) -> None:
     active = int(await tx.scalar("count_active_keys", {"account_id": account_id, "now": now()}))
     if active >= MAX_ACTIVE_KEYS:
         raise LimitReached(f"An account can have at most {MAX_ACTIVE_KEYS} active keys; revoke one first")
+
+
+def named(name: str | None) -> dict[str, str]:
+    """A key's name as an activity entry's details carry it (none for a key without one)."""
+    return {} if name is None else {"name": name}
 
 
 def key_details(name: str | None, scope: str) -> dict[str, str]:

@@ -331,6 +331,26 @@ def test_the_pae_scale_keeps_its_unit_and_a_folds_json_is_not_said_to_hold_poses
     page.close()
 
 
+def test_a_structure_job_without_pae_is_not_said_to_have_pae_scores(
+        browser: Browser, service: InProcessService, lena: User, client: ApiClient) -> None:
+    """An AlphaFold2 monomer job (no PAE, no pTM) had its JSON download described as "Scores: pLDDT, pTM, PAE" beside
+    the page's "This job has no PAE"."""
+    job_id = client.wait_for(client.predict(SEQ, name="no pae").json()["job_id"])["job_id"]
+
+    def without_pae(route: Route) -> None:
+        job = route.fetch().json()
+        job["formats"] = [f for f in job.get("formats", []) if f not in ("pae", "pae_plot")]
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(job))
+
+    page = signed_in(browser, service, lena)  # type: ignore[arg-type]
+    page.route(f"**/v1/jobs/{job_id}", without_pae)
+    page.goto(f"{service.base_url}/jobs/{job_id}")
+    json_download = page.locator('.downloads [data-format="json"]')
+    expect(json_download).to_contain_text("Scores: per-residue pLDDT")
+    expect(json_download).not_to_contain_text("PAE")
+    page.close()
+
+
 def test_a_receptor_jobs_reference_in_provenance_is_a_link_to_it(
         browser: Browser, service: InProcessService, lena: User, client: ApiClient) -> None:
     """The job page's Provenance card names a docking job's receptor job as a link, as its Input card does: it showed

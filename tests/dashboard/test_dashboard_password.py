@@ -166,3 +166,24 @@ def test_the_account_page_shows_who_changed_the_accounts_access_and_from_where(b
     shot(page, "77-account-activity")
     assert watched.problems() == []
     page.context.close()
+
+
+def test_the_activity_names_a_revoked_key_and_the_job_count_says_what_it_counts(browser: Browser,
+                                                                                service: InProcessService) -> None:
+    """A tester read "API key key_69e4bef78b768a9d revoked" for a key made as "lab robot" (the log kept no name), and
+    "Jobs 24 · all time" beside the usage page's 27 submitted (deleted jobs are not in the account's count)."""
+    rob: User = make_user(service, "rob")  # type: ignore[arg-type]
+    headers = {"Authorization": f"Bearer {rob.api_key}"}
+    made = requests.post(f"{service.base_url}/v1/keys", json={"name": "lab robot"}, headers=headers, timeout=30).json()
+    key_id = made["key"]["key_id"]
+    assert requests.patch(f"{service.base_url}/v1/keys/{key_id}", json={"rate_limit": 20}, headers=headers,
+                          timeout=30).ok
+    assert requests.post(f"{service.base_url}/v1/keys/{key_id}/revoke", json={}, headers=headers, timeout=30).ok
+    page = sign_in(browser, service, rob)  # type: ignore[arg-type]
+    page.goto(f"{service.base_url}/account")
+    expect(page.locator('#activity-body tr[data-action="api_key.revoked"] td').nth(1)).to_have_text(
+        "API key “lab robot” revoked")
+    expect(page.locator('#activity-body tr[data-action="api_key.updated"] td').nth(1)).to_have_text(
+        "API key “lab robot” changed: rate limit")
+    expect(page.locator("#jobs-total .note")).to_have_text("in your account now")
+    page.context.close()

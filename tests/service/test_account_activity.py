@@ -157,9 +157,11 @@ def test_every_change_is_logged_once_with_its_actor_and_address(service: InProce
         ("session.signed_in", session, BROWSER, {}),
         ("session.signed_out_everywhere", session, BROWSER, {}),
     ]
-    assert [e.get("details") for e in entries[:6]] == [
+    # A key is named in its update (by its name before it) and its revoke: the log said only its id there.
+    assert [e.get("details") for e in entries[:7]] == [
         {"name": "first key", "scope": "full"}, None, {"amount": 25}, {"name": "ci", "scope": "full"},
-        {"name": "pipeline", "scope": "full"}, {"changed": ["name", "rate_limit"]}]
+        {"name": "pipeline", "scope": "full"}, {"changed": ["name", "rate_limit"], "name": "pipeline"},
+        {"name": "nightly"}]
     assert entries[7]["details"] == {"host": "127.0.0.1", "events": ["job.started", "job.completed", "job.failed"]}
     assert entries[9]["details"] == {"expires_in_days": 3}
     # The browser says who it is on a sign-in, a password change and a sign-out (here, everywhere) alike.

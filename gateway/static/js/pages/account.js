@@ -131,10 +131,11 @@ function activityWhat(entry) {
   switch (entry.action) {
     case 'api_key.created':
       return `API key${d.name ? ` “${d.name}”` : key} created${d.scope === 'read_only' ? ' (read-only)' : ''}`;
-    case 'api_key.revoked': return `API key${key} revoked`;
+    // Named as when it was made (entries written before the name was recorded: by id).
+    case 'api_key.revoked': return `API key${d.name ? ` “${d.name}”` : key} revoked`;
     case 'api_key.updated': {
       const changed = (d.changed || []).map((f) => f.replace('_', ' '));
-      return `API key${key} changed${changed.length ? `: ${changed.join(', ')}` : ''}`;
+      return `API key${d.name ? ` “${d.name}”` : key} changed${changed.length ? `: ${changed.join(', ')}` : ''}`;
     }
     case 'session.signed_in': return 'Signed in to the dashboard';
     case 'session.sign_in_failed': return 'Sign-in refused: wrong password';
@@ -388,7 +389,8 @@ export async function render(main, {session}) {
     h('div', {class: 'content stack'},
       h('div', {class: 'grid stats'},
         stat('Credit balance', num(account.credits.balance), account.credits.currency, 'credit-balance'),
-        stat('Jobs', num(jobs.total), 'all time', 'jobs-total'),
+        // Not "all time": deleted jobs are not counted (the usage page's "Jobs submitted" counts them).
+        stat('Jobs', num(jobs.total), 'in your account now', 'jobs-total'),
         stat('Completed', num(jobs.completed), null, 'jobs-completed'),
         stat('Active', num(jobs.active), 'pending or running', 'jobs-active'),
         stat('Failed', num(jobs.failed), null, 'jobs-failed'),

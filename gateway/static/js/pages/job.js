@@ -19,7 +19,7 @@ const POLL_RETRY_MS = 3000; // after a failed poll: a service restarting is give
 const FORMAT_INFO = {
   pdb: ['PDB', 'Coordinates (pLDDT in the B-factor column)'],
   cif: ['mmCIF', 'Coordinates with provenance'],
-  json: ['JSON', 'Scores: pLDDT, pTM, PAE'], // a docking job's: DOCKING_FORMAT_INFO
+  json: ['JSON', 'Scores: pLDDT, pTM, PAE'], // a docking job's: DOCKING_FORMAT_INFO; one with no PAE: NO_PAE_JSON
   a3m: ['A3M', 'The multiple sequence alignment used'],
   timings: ['Timings', 'Stage timings (JSON)'],
   sdf: ['SDF', 'Every ranked ligand pose'],
@@ -38,6 +38,9 @@ function rankedFileInfo(fmt) {
   return match ? [`Rank ${match[1]}${match[2] ? ' relaxed' : ''} PDB`, `The model ranked ${match[1]}`] : null;
 }
 
+// A structure job without PAE (AlphaFold2's monomer and monomer_casp14 presets) has no pTM either: its scores JSON
+// was described as "pLDDT, pTM, PAE" while the page said it had no PAE.
+const NO_PAE_JSON = {json: ['JSON', 'Scores: per-residue pLDDT']};
 const DOCKING_FORMAT_INFO = {pdb: ['PDB', 'Receptor + rank-1 ligand pose'], json: ['JSON', 'Pose confidences and provenance']};
 
 function stat(label, value, note, attrs = {}) {
@@ -70,7 +73,8 @@ function ownerFiles(jobId) {
 }
 
 function downloads(job, files) {
-  const info = job.model === 'diffdock' ? {...FORMAT_INFO, ...DOCKING_FORMAT_INFO} : FORMAT_INFO;
+  const info = job.model === 'diffdock' ? {...FORMAT_INFO, ...DOCKING_FORMAT_INFO}
+    : (job.formats || []).includes('pae') ? FORMAT_INFO : {...FORMAT_INFO, ...NO_PAE_JSON};
   return h('div', {class: 'card'}, h('div', {class: 'card-head'}, h('h2', {}, 'Downloads'),
     h('span', {class: 'hint'}, files.hint)),
   h('div', {class: 'card-body downloads', id: 'downloads'}, (job.formats || []).map((fmt) => {
