@@ -86,6 +86,7 @@ class Outages:
         # Models a call or a health check found served since this service started: unavailable before that is
         # the normal start (Triton loading the model), said at INFO; after, an outage, a warning.
         self._was_ready: set[str] = set()
+        self._said_never_loaded: set[str] = set()  # warned once: still not loaded after the whole window
 
     def gate(self, model: str) -> ModelGate:
         return self._gates[model]
@@ -136,10 +137,21 @@ class Outages:
                                  extra={"action": "dispatch.model_loaded", "model": model})
                     return
                 if gate.expired(self._window_s):
+                    self._never_loaded(model)
                     await self._fail_waiting(model)
             except Exception:  # e.g. the database restarting: the watcher keeps watching
                 log.exception("outage watcher failed", extra={"action": "dispatch.outage_watch_failed",
                                                               "model": model})
+
+    def _never_loaded(self, model: str) -> None:
+        """A model not loaded for the whole window since this service started is no slow start (Triton failed to
+        load it, a wrong model name, PHONOS_TRITON_URL naming nothing): warned once, as an outage would be."""
+        if model in self._was_ready or model in self._said_never_loaded:
+            return
+        self._said_never_loaded.add(model)
+        log.warning("Triton has not loaded %s after %g s (%s); jobs of the model fail: see Triton's log", model,
+                    self._window_s, self._gates[model].reason,
+                    extra={"action": "dispatch.outage", "model": model, "reason": self._gates[model].reason})
 
     async def _ready(self, model: str) -> bool:
         name = self._triton_models[model]

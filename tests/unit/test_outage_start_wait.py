@@ -71,3 +71,38 @@ def test_a_model_that_answered_a_call_then_goes_away_is_an_outage(caplog: pytest
     with caplog.at_level(logging.INFO, logger="jobservice.outage"):
         outages.close("esmfold", "connection refused")
     assert [(r.levelname, r.__dict__["action"]) for r in caplog.records] == [("WARNING", "dispatch.outage")]
+
+
+class NoJobs:
+    """The job store's side of a window that ran out: no job was waiting."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def fail_waiting(self, model: str, failure: object, owner: str | None = None) -> list[object]:
+        self.asked += 1
+        return []
+
+
+def test_a_model_never_loaded_for_the_whole_window_is_warned_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A model Triton never loads (its load failed, a wrong name, PHONOS_TRITON_URL naming nothing) was said only as
+    "waiting for Triton to load" at INFO, for ever: an operator alerting on warnings never heard of it."""
+    async def scenario() -> None:
+        jobs = NoJobs()
+        outages = Outages({"esmfold": "esmfold"}, Health(), jobs=jobs, window_s=0.05,  # type: ignore[arg-type]
+                          owner=None, probe_s=0.01)
+        try:
+            outages.close("esmfold", "connection refused")
+            outages.watch("esmfold")
+            async with asyncio.timeout(10):
+                while jobs.asked < 3:  # the watcher has looked again after the window, more than once
+                    await asyncio.sleep(0.01)
+        finally:
+            await outages.close_all()
+
+    with caplog.at_level(logging.INFO, logger="jobservice.outage"):
+        asyncio.run(scenario())
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert [(r.getMessage(), r.__dict__["action"], r.__dict__["model"]) for r in warnings] == [
+        ("Triton has not loaded esmfold after 0.05 s (connection refused); jobs of the model fail: see Triton's log",
+         "dispatch.outage", "esmfold")]  # once, however long it lasts
