@@ -116,7 +116,7 @@ def _download(url: str, part: Path, options: FetchOptions, say: Say) -> int | No
                 return total
             raise requests.ConnectionError(f"connection closed after {part.stat().st_size:,} of {total:,} bytes")
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            if not connected:
+            if not connected and _no_connection(exc):
                 # No connection was made: a wrong --mirror, a host not found, no network. Said as such, not as a
                 # transfer "interrupted" that could "resume from 0 bytes".
                 unreachable = f"could not reach {_host_of(url)} ({_unreachable_reason(exc)})"
@@ -137,6 +137,15 @@ def _download(url: str, part: Path, options: FetchOptions, say: Say) -> int | No
 def _host_of(url: str) -> str:
     parts = urlsplit(url)
     return parts.netloc or url
+
+
+def _no_connection(exc: BaseException) -> bool:
+    """No connection was made at all: not a TLS refusal (a certificate problem says its own words) nor a server that
+    took the connection and then sent no headers in time (a slow mirror)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    return (isinstance(exc, requests.ConnectionError)
+            and not isinstance(exc, (requests.exceptions.SSLError, requests.exceptions.ProxyError)))
 
 
 def _unreachable_reason(exc: BaseException) -> str:

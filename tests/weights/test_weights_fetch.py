@@ -17,8 +17,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
-from launcher.weights_fetch import PINS_FILE, FetchError, FetchOptions, fetch_set, settings_lines, unpack
+from launcher.weights_fetch import (
+    PINS_FILE,
+    FetchError,
+    FetchOptions,
+    _no_connection,
+    fetch_set,
+    settings_lines,
+    unpack,
+)
 from launcher.weights_table import WEIGHT_SETS, WeightSet
 
 REPO = Path(__file__).resolve().parents[2]
@@ -257,3 +266,16 @@ def test_every_entry_points_at_its_publisher_and_cites_its_checksum() -> None:
             assert urlsplit(item.url).netloc == hosts[name] and item.url.startswith("https://")
             assert item.checksum_source and (item.sha256 is None) == ("trust on first use" in item.checksum_source)
             assert item.sha256 is None or len(item.sha256) == 64
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("error", "unreachable"), [
+    (requests.ConnectionError("Failed to establish a new connection: [Errno 111] Connection refused"), True),
+    (requests.ConnectTimeout("timed out connecting"), True),
+    (requests.exceptions.SSLError("certificate verify failed: unable to get local issuer certificate"), False),
+    (requests.exceptions.ProxyError("Unable to connect to proxy"), False),
+    (requests.ReadTimeout("read timed out waiting for the headers"), False),
+])
+def test_only_a_connection_never_made_is_said_unreachable(error: Exception, unreachable: bool) -> None:
+    """A certificate failure or a mirror slow to answer is no "could not reach": their own words are kept."""
+    assert _no_connection(error) is unreachable
