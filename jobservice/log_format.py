@@ -9,8 +9,9 @@ appeared. Two formats, PHONOS_LOG_FORMAT:
   model=esmfold reason="..."`: the record's extra fields as key=value pairs after the message, `action` first.
   A value with a space, a quote, a backslash, an `=` or any control or non-printable character is written as a
   double-quoted string with those escaped, and so is the message's own control characters: one record is one
-  line (a traceback follows on its own lines, as always), and a user's value (a job name, a path) cannot forge
-  a line or a field.
+  line (a traceback follows on its own lines, as always), and a user's text cannot forge a line. The message
+  itself is written as it reads, so text quoted in it (a receiver's error) could look like ` key=value`: match
+  fields at the end of the line, or use `json`, where every field is its own.
 * `json`: one JSON object per line: time (UTC, RFC 3339), level, logger, message, the extra fields, and
   `exception` (the traceback's text) when there is one.
 

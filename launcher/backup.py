@@ -34,6 +34,7 @@ from pathlib import Path
 
 from jobservice.datadir_lock import DataDirLock, DataDirLocked
 from jobservice.results import ResultStore
+from launcher.serve_address import ADDRESS_FILE
 from launcher.tables import rfc3339
 from phonos_config.service import ServiceSettings
 
@@ -161,6 +162,11 @@ def _check_destination(source: Path, destination: Path, database: Path) -> None:
             lock.release()
 
 
+# Files and folders a served data directory has and a backup never does: Triton's log, JAX's compilation cache,
+# where a running `phonos serve` listens (launcher/serve_address.py).
+SERVED_FILES = ("triton.log", "jax_cache", ADDRESS_FILE)
+
+
 def _served_from(destination: Path, database: Path) -> str | None:
     """Why `destination`, which holds a database, is not an earlier backup: a job service has opened its database
     (one switches it to write-ahead logging, which stays in the file; a backup's copy is a self-contained
@@ -172,10 +178,11 @@ def _served_from(destination: Path, database: Path) -> str | None:
         return f"its {database.name} is in write-ahead-log mode, as a job service leaves it"
     if database.with_name(database.name + "-wal").exists():
         return f"it has a {database.name}-wal beside the database"
-    ours = {"results", database.name, f".{database.name}.partial", "jobservice.lock"}  # the lock: taken by this check
-    others = sorted(entry.name for entry in destination.iterdir() if entry.name not in ours)
-    if others:
-        return f"it holds {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}, which a backup does not"
+    # What `phonos serve` leaves beside the database; only those: a .DS_Store or a note the operator left in a
+    # backup directory must not make the nightly backup into it fail.
+    served = sorted(name for name in SERVED_FILES if (destination / name).exists())
+    if served:
+        return f"it holds {', '.join(served)}, which a job service writes and a backup does not"
     return None
 
 

@@ -272,6 +272,8 @@ def test_a_directory_served_from_is_not_backed_up_into(twin_factory: type, tmp_p
     client = service.client(service.new_key(credits=1_000))
     client.wait_for(client.predict(name="before").json()["job_id"])
     assert _backup(data_dir, backup, capsys)[0] == 0
+    (backup / ".DS_Store").write_bytes(b"\0")  # what a file browser leaves, and a note: still a backup
+    (backup / "NOTES.txt").write_text("nightly copy of the lab's phonos\n")
     assert _backup(data_dir, backup, capsys)[0] == 0  # a nightly re-run into its own backup
 
     def jobs_in(directory: Path) -> list[str]:

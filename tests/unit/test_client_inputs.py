@@ -308,6 +308,10 @@ def test_a_diffdock_csvs_protein_path_is_each_rows_receptor(tmp_path: Path, monk
         ("c1", "CCO", {"samples_per_complex": 2, "protein_pdb": PDB}),
         ("c2", "CCN", {"samples_per_complex": 2, "protein_pdb": PDB.replace("ALA", "GLY")}),
         ("c3", "CCC", {"samples_per_complex": 2, "protein_pdb": PDB})]
+    # One file, read once and shared by its rows (c1 by a relative path, c3 by its absolute one): a screen of
+    # thousands of rows into one receptor held a copy of its text per row.
+    items = sent(work)
+    assert items[0]["params"]["protein_pdb"] is items[2]["params"]["protein_pdb"]
     # without the column, --protein's receptor for every row, as before
     csv_file.write_text("complex_name,ligand_description\nc1,CCO\nc2,CCN\n")
     work = dock(tmp_path, "--ligands", str(csv_file), "--protein", "r1.pdb")

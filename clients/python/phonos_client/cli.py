@@ -494,7 +494,10 @@ def prepare_dock(args: argparse.Namespace) -> Work:
         else:
             if (bare := next((r for r in ligands if not r.protein_path), None)) is not None:
                 raise UsageError(_no_receptor(args, bare))
-            ligands = [replace(r, params={"protein_pdb": _row_protein(args, r)}) for r in ligands]
+            # One read of each file, one text shared by its rows: a screen of thousands of ligands into one
+            # receptor names the same protein_path on every row (a copy each: gigabytes).
+            texts: dict[Path, str] = {}
+            ligands = [replace(r, params={"protein_pdb": _row_protein(args, r, texts)}) for r in ligands]
             flags["protein_pdb"] = "protein_path"
     except (InputError, OSError) as exc:
         raise UsageError(str(exc)) from None
@@ -530,15 +533,19 @@ def _row(args: argparse.Namespace, record: Record) -> str:
     return f"{Path(args.ligands).name} row {record.protein_row} ({quoted(record.id)})"
 
 
-def _row_protein(args: argparse.Namespace, record: Record) -> str:
-    """A CSV row's protein_path as DiffDock reads it (from the current folder), or else from the CSV's folder."""
+def _row_protein(args: argparse.Namespace, record: Record, texts: dict[Path, str]) -> str:
+    """A CSV row's protein_path as DiffDock reads it (from the current folder), or else from the CSV's folder;
+    `texts`: the files read so far, by resolved path."""
     path = Path(record.protein_path).expanduser()
     beside = Path(args.ligands).parent / path
     found = next((p for p in (path, beside) if is_file(p)), None)
     said = f"{_row(args, record)}: protein_path {record.protein_path}"
     if found is None:
         raise UsageError(f"{said}: no such file")
-    return _pdb_text(found, said)
+    resolved = found.resolve()
+    if resolved not in texts:
+        texts[resolved] = _pdb_text(found, said)
+    return texts[resolved]
 
 
 def _no_receptor(args: argparse.Namespace, record: Record) -> str:
