@@ -78,9 +78,12 @@ class NoJobs:
 
     def __init__(self) -> None:
         self.asked = 0
+        self.thrice = asyncio.Event()  # the watcher has looked again after the window, more than once
 
     async def fail_waiting(self, model: str, failure: object, owner: str | None = None) -> list[object]:
         self.asked += 1
+        if self.asked >= 3:
+            self.thrice.set()
         return []
 
 
@@ -95,8 +98,7 @@ def test_a_model_never_loaded_for_the_whole_window_is_warned_once(caplog: pytest
             outages.close("esmfold", "connection refused")
             outages.watch("esmfold")
             async with asyncio.timeout(10):
-                while jobs.asked < 3:  # the watcher has looked again after the window, more than once
-                    await asyncio.sleep(0.01)
+                await jobs.thrice.wait()
         finally:
             await outages.close_all()
 
