@@ -46,6 +46,7 @@ from jobservice.db import now
 from jobservice.errors import ServiceUnavailable
 from jobservice.opaque_ids import PLAIN, IdCipher
 from jobservice.store import Row, Store
+from jobservice.webhook_events import TEST_EVENT
 from jobservice.webhooks import post_event_answer, signing_secrets
 from phonos_common.ratelog import RateLimitedLog
 
@@ -281,6 +282,11 @@ class WebhookSender:
                          extra={"action": "webhook.record_recovered", "delivery": row["id"]})
             return
 
+    def _attempts_of(self, row: Row) -> int:
+        """A test event is sent once: a copy an older release queued by redelivering one (jobservice/
+        webhook_deliveries.py refuses that now) fails at its first refusal instead of being retried."""
+        return 1 if row["event"] == TEST_EVENT else self._max_attempts
+
     async def _record(self, row: Row, status: int, error: str | None, retry_after_s: float | None = None) -> None:
         if error is None and 200 <= status < 300:
             async with self._db.transaction() as tx:
@@ -294,11 +300,11 @@ class WebhookSender:
             retried = await tx.execute(
                 "mark_delivery_retry",
                 {"id": row["id"], "last_status": status or None, "last_error": error or f"HTTP {status}", "now": now(),
-                 "next_attempt_at": now() + min(delay, MAX_BACKOFF_S), "max_attempts": self._max_attempts},
+                 "next_attempt_at": now() + min(delay, MAX_BACKOFF_S), "max_attempts": self._attempts_of(row)},
             )
         if not retried:  # its webhook was deleted while this attempt was on the wire: nothing more to send
             return
-        gave_up = int(row["attempts"]) + 1 >= self._max_attempts
+        gave_up = int(row["attempts"]) + 1 >= self._attempts_of(row)
         metrics.webhook_delivery(row["event"], "failed" if gave_up else "retry")
         self._failure_log.log(logging.WARNING, "webhook.retry", "webhook delivery %s failed: %s", row["id"],
                               error or f"HTTP {status}", extra={"delivery": row["id"], "status": status})
