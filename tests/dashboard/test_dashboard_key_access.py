@@ -98,3 +98,18 @@ def test_create_a_read_only_key_that_expires_and_see_its_access_in_the_table(bro
         .filter((e) => e.scrollWidth > e.clientWidth + 1).length""") == 0
     page.context.close()
     assert watched.problems() == [], watched.problems()
+
+
+def test_a_revoked_key_shows_no_expiry(browser: Browser, service: InProcessService) -> None:
+    """A revoked key's row said "revoked" and, beside it, "expires 2 Jan 2027": an expiry that no longer means anything."""
+    remy = make_user(service, "remy")  # type: ignore[arg-type]
+    owner = service.client(remy.api_key)
+    made = owner.post("/v1/keys", json={"name": "short lived", "expires_in_days": 30}).json()["key"]
+    assert owner.post(f"/v1/keys/{made['key_id']}/revoke", json={}).status_code == 200
+    page = sign_in(browser, service, remy)  # type: ignore[arg-type]
+    page.goto(f"{service.base_url}/keys")
+    row = page.locator(f"tr[data-key-id='{made['key_id']}']")
+    expect(row).to_contain_text("revoked")
+    expect(row.locator("[data-field=expiry]")).to_have_count(0)
+    expect(row).not_to_contain_text("expires")
+    page.context.close()

@@ -351,6 +351,24 @@ def test_a_structure_job_without_pae_is_not_said_to_have_pae_scores(
     page.close()
 
 
+def test_a_mean_plddt_just_under_a_band_edge_is_not_rounded_onto_it(
+        browser: Browser, service: InProcessService, lena: User, client: ApiClient) -> None:
+    """A complex's mean of 49.95 was shown "50.0" with the badge "Very low", whose legend says "pLDDT < 50"."""
+    job_id = client.wait_for(client.predict(SEQ, name="edge").json()["job_id"])["job_id"]
+
+    def at_the_edge(route: Route) -> None:
+        job = route.fetch().json()
+        job.setdefault("metrics", {})["mean_plddt"] = 49.95
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(job))
+
+    page = signed_in(browser, service, lena)  # type: ignore[arg-type]
+    page.route(f"**/v1/jobs/{job_id}", at_the_edge)
+    page.goto(f"{service.base_url}/jobs/{job_id}")
+    expect(page.locator("#metric-plddt .value")).to_have_text("49.95")
+    expect(page.locator("#metric-plddt .band")).to_have_text("Very low")
+    page.close()
+
+
 def test_a_receptor_jobs_reference_in_provenance_is_a_link_to_it(
         browser: Browser, service: InProcessService, lena: User, client: ApiClient) -> None:
     """The job page's Provenance card names a docking job's receptor job as a link, as its Input card does: it showed

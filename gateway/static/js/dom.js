@@ -74,7 +74,9 @@ export function icon(name) {
 
 /** A modal built on <dialog>; resolves true when confirmed. Never window.confirm (blocked in some embeds).
  * `signal` (an AbortSignal) closes it unconfirmed when what it asks about is gone (a job that ended meanwhile). */
-export function confirmDialog({title, body, confirm = 'Confirm', danger = false, signal = null, returnTo = null}) {
+// `dismiss`: the other button's words; "Cancel" beside "Cancel job" read as two ways to cancel it.
+export function confirmDialog({title, body, confirm = 'Confirm', dismiss = 'Cancel', danger = false, signal = null,
+  returnTo = null}) {
   return new Promise((resolve) => {
     // Named by its title and described by its text (a screen reader says both as it opens); modal, so the
     // keyboard stays inside it; when it closes the focus goes back to what opened it (where it is still shown).
@@ -94,7 +96,7 @@ export function confirmDialog({title, body, confirm = 'Confirm', danger = false,
       h('h2', {id: 'modal-title'}, title),
       h('div', {class: 'muted', id: 'modal-body'}, body),
       h('div', {class: 'actions'},
-        h('button', {class: 'btn', type: 'button', on: {click: () => done(false)}}, 'Cancel'),
+        h('button', {class: 'btn', type: 'button', 'data-dismiss': true, on: {click: () => done(false)}}, dismiss),
         h('button', {class: ['btn', danger ? 'danger solid' : 'primary'], type: 'button', 'data-confirm': true,
           on: {click: () => done(true)}}, confirm)))]);
     dialog.addEventListener('cancel', (event) => { event.preventDefault(); done(false); }); // Escape

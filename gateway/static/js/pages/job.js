@@ -145,6 +145,14 @@ function residueCount(pdb) {
   return pdb.split('\n').filter((line) => line.startsWith('ATOM') && line.slice(12, 16).trim() === 'CA').length;
 }
 
+// The mean to one decimal, but never rounded up onto its band's upper edge: 49.95 read "50.0" beside a "Very low"
+// badge whose legend says "pLDDT < 50". Then two decimals, cut, not rounded ("49.95").
+function meanShown(mean, band) {
+  if (typeof mean !== 'number') return num(mean, 1);
+  const above = PLDDT_BANDS[PLDDT_BANDS.indexOf(band) - 1]; // the next band up (none above "Very high")
+  return above && Number(mean.toFixed(1)) >= above.min ? (Math.floor(mean * 100) / 100).toFixed(2) : num(mean, 1);
+}
+
 async function structureSection(job, files, query) {
   const [pdb, read] = await Promise.all([files.text('pdb'), jsonResult(files)]);
   const scores = read || {};
@@ -161,7 +169,7 @@ async function structureSection(job, files, query) {
   const otherMean = known && typeof perResidue === 'number' && Math.abs(perResidue - mean) >= 0.05
     ? h('div', {class: 'small', id: 'plddt-which'}, `all atoms; ${num(perResidue, 1)} over residues (the plot)`) : null;
   const stats = h('div', {class: 'grid stats'},
-    stat('Mean pLDDT', num(mean, 1), known ? [h('span', {class: ['band', band.cls]}, band.label), otherMean] : 'not known', {id: 'metric-plddt'}),
+    stat('Mean pLDDT', meanShown(mean, band), known ? [h('span', {class: ['band', band.cls]}, band.label), otherMean] : 'not known', {id: 'metric-plddt'}),
     job.metrics?.ptm !== undefined ? stat('pTM', num(job.metrics.ptm, 3), 'Predicted TM-score, 0–1') : null,
     job.metrics?.iptm !== undefined ? stat('ipTM', num(job.metrics.iptm, 3), 'Interface pTM of the complex, 0–1') : null,
     stat('Length', length ? num(length) : '-', !length ? 'not known'

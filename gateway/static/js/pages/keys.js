@@ -95,7 +95,8 @@ function accessLine(key, saveExpiry, drafts) {
     : h('span', {class: 'muted', 'data-field': 'scope'}, 'full access');
   let expiry = h('span', {class: 'small muted', 'data-field': 'expiry'}, 'never expires');
   // When it expired, in words as well as in the pill's tooltip (which a phone never shows).
-  if (key.expired) {
+  if (key.revoked) expiry = null; // a revoked key's expiry means nothing any more ("revoked" beside "expires 2 Jan")
+  else if (key.expired) {
     expiry = [h('span', {class: 'pill expired', 'data-field': 'expiry', title: dateTime(key.expires_at)}, 'expired'),
       h('span', {class: 'small muted', 'data-field': 'expired-at'}, `on ${dateTime(key.expires_at)}`)];
   }
