@@ -146,8 +146,7 @@ def test_the_account_page_shows_who_changed_the_accounts_access_and_from_where(b
     expect(newest.locator("td").nth(2)).to_have_text("the dashboard")
     expect(newest.locator("td").nth(3)).to_have_text("127.0.0.1")
     revoked = rows.nth(1)
-    expect(revoked.locator("td").nth(1)).to_contain_text("API key key_")
-    expect(revoked.locator("td").nth(1)).to_contain_text("revoked")
+    expect(revoked.locator("td").nth(1)).to_have_text("API key “script 10” revoked")  # named, as when made
     expect(revoked.locator("td").nth(2)).to_have_text("key “first key”")
     expect(rows.nth(2).locator("td").nth(1)).to_have_text("API key “script 10” created")
     expect(page.locator("#activity-info")).to_have_text("20 of 25")  # the operator's account setup: 2 more
