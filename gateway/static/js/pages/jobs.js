@@ -72,32 +72,66 @@ export function whatToRun(models) {
   return `${text[0].toUpperCase()}${text.slice(1)}.`;
 }
 
-export async function render(main, {query}) {
+/** The list's filters and page as an address's query names them (on load, and on Back or Forward). */
+function readState(query, models) {
   const state = {
     model: query.get('model') || '',
     status: query.get('status') || '',
     name: query.get('name') || '',
     offset: Math.max(0, parseInt(query.get('offset') || '0', 10) || 0),
   };
-  const models = (await api.get('/v1/models')).models;
   // A filter the address names that no control can show (`?status=bogus&model=nope`: hand-edited, or a model no
-  // longer served) is dropped (refresh() writes the address again without it): the API refused the whole list and the
-  // page said only "Could not load jobs", no status button pressed.
+  // longer served) is dropped (refresh() writes the address again without it, in place): the API refused the whole
+  // list and the page said only "Could not load jobs", no status button pressed.
   if (!STATUSES.includes(state.status)) state.status = '';
   if (!models.some((m) => m.id === state.model)) state.model = '';
+  return state;
+}
+
+/** The address of the list under `state`. */
+function address(state) {
+  const params = new URLSearchParams();
+  if (state.model) params.set('model', state.model);
+  if (state.status) params.set('status', state.status);
+  if (state.name) params.set('name', state.name);
+  if (state.offset) params.set('offset', String(state.offset));
+  return '/jobs' + (params.toString() ? `?${params}` : '');
+}
+
+export async function render(main, {query}) {
+  const models = (await api.get('/v1/models')).models;
+  const state = readState(query, models);
+  // A person's change of page, filter or search is a step of the browser's history: it was written in place, and
+  // Back from the second page (or a filter) skipped the list's earlier states, to the page before the list.
+  // The name search is one step however many keys it took: the first search that settles pushes, the next ones
+  // (still typing, the focus still in the box) replace it; Back does not take a name away one letter at a time.
+  let searchStep = false; // the address now shown was pushed by the search box, which may still rewrite it
+  function go({search = false} = {}) {
+    const to = address(state);
+    if (to !== location.pathname + location.search) {
+      if (search && searchStep) history.replaceState(null, '', to);
+      else { history.pushState(null, '', to); searchStep = search; }
+    }
+    if (!search) searchStep = false;
+    refresh(true);
+  }
   const modelSelect = h('select', {id: 'filter-model', 'aria-label': 'Model', on: {change: () => {
-    state.model = modelSelect.value; state.offset = 0; refresh(true);
+    state.model = modelSelect.value; state.offset = 0; go();
   }}}, h('option', {value: ''}, 'All models'), models.map((m) => h('option', {value: m.id}, m.name)));
   modelSelect.value = state.model;
   let typing = null; // a search runs once the typing pauses, not on every key
   const nameInput = h('input', {type: 'search', id: 'filter-name', placeholder: 'Search names', maxlength: '200',
-    'aria-label': 'Search job names', on: {input: () => {
-      clearTimeout(typing);
-      typing = setTimeout(() => { state.name = nameInput.value.trim(); state.offset = 0; refresh(true); }, 250);
-    }}});
+    'aria-label': 'Search job names', on: {
+      input: () => {
+        clearTimeout(typing);
+        typing = setTimeout(() => { state.name = nameInput.value.trim(); state.offset = 0; go({search: true}); }, 250);
+      },
+      // Leaving the box ends the search: typing in it again later is a new step of the history.
+      blur: () => { searchStep = false; },
+    }});
   nameInput.value = state.name;
   const statusButtons = ['', ...STATUSES].map((status) => h('button', {type: 'button', 'data-status': status || 'all',
-    on: {click: () => { state.status = status; state.offset = 0; refresh(true); }}},
+    on: {click: () => { state.status = status; state.offset = 0; go(); }}},
   status ? status[0].toUpperCase() + status.slice(1) : 'All'));
   const tableBody = h('tbody', {id: 'jobs-body'});
   const pager = h('div', {class: 'pager'});
@@ -291,7 +325,7 @@ export async function render(main, {query}) {
     modelSelect.value = '';
     nameInput.value = '';
     statusButtons[0].focus();
-    refresh(true);
+    go();
   }
 
   // The live refresh redraws the rows: a keyboard user's focus (a row's Open or Cancel) moves to the
@@ -316,12 +350,10 @@ export async function render(main, {query}) {
     if (userAction) replace(bulkFailed); // about jobs of another search or page
     inFlight = true;
     clearTimeout(timer);
-    const params = new URLSearchParams();
-    if (state.model) params.set('model', state.model);
-    if (state.status) params.set('status', state.status);
-    if (state.name) params.set('name', state.name);
-    if (state.offset) params.set('offset', String(state.offset));
-    history.replaceState(null, '', '/jobs' + (params.toString() ? `?${params}` : ''));
+    // In place: the address as loaded or gone back to, less what it named that the list cannot show (a person's
+    // change was pushed by go() already; this writes the same address then).
+    const here = address(state);
+    if (here !== location.pathname + location.search) history.replaceState(null, '', here);
     statusButtons.forEach((b) => {
       const on = (b.dataset.status === 'all' ? '' : b.dataset.status) === state.status;
       b.classList.toggle('on', on);
@@ -373,9 +405,9 @@ export async function render(main, {query}) {
         h('span', {id: 'page-info'}, `${offset + 1}–${offset + page.jobs.length} of ${total}`),
         h('div', {class: 'row'},
           h('button', {class: 'btn small', type: 'button', disabled: offset === 0, id: 'page-prev',
-            on: {click: () => { state.offset = Math.max(0, offset - PAGE_SIZE); refresh(true); }}}, '‹ Newer'),
+            on: {click: () => { state.offset = Math.max(0, offset - PAGE_SIZE); go(); }}}, '‹ Newer'),
           h('button', {class: 'btn small', type: 'button', disabled: !page.pagination.has_more, id: 'page-next',
-            on: {click: () => { state.offset = offset + PAGE_SIZE; refresh(true); }}}, 'Older ›')));
+            on: {click: () => { state.offset = offset + PAGE_SIZE; go(); }}}, 'Older ›')));
       if (pagerFocus) {
         const same = document.getElementById(pagerFocus);
         (same && !same.disabled ? same : pager.querySelector('button:not(:disabled)'))?.focus();
@@ -425,6 +457,25 @@ export async function render(main, {query}) {
     };
   }
 
+  // Back or Forward to another of the list's addresses (pushed by go()): the list is drawn again for it, as on load,
+  // pushing nothing. The focus stays where it was when its control is still there (a status button, the pager's,
+  // the search box); when it went with the rows it was on, it goes to the list's first control, not the page's top.
+  window.addEventListener('popstate', async () => {
+    if (location.pathname !== '/jobs' || !main.contains(listArea)) return;
+    const next = readState(new URLSearchParams(location.search), models);
+    if (address(next) === address(state)) return; // a change of the address's #fragment alone
+    clearTimeout(typing); // a search typed but not yet run was undone with the rest
+    searchStep = false;
+    Object.assign(state, next);
+    modelSelect.value = state.model;
+    if (nameInput.value.trim() !== state.name) nameInput.value = state.name;
+    const card = listArea.closest('.card');
+    const hadFocus = card.contains(document.activeElement);
+    await refresh(true);
+    if (hadFocus && !card.contains(document.activeElement)) {
+      (selectAll.isConnected ? selectAll : statusButtons.find((b) => b.classList.contains('on')))?.focus();
+    }
+  });
   document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(false); });
   await refresh(true);
 }

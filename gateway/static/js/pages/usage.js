@@ -33,8 +33,13 @@ function statCard(label, value, note) {
   return h('div', {class: 'card stat'}, h('div', {class: 'label'}, label), h('div', {class: 'value'}, value), h('div', {class: 'note'}, note));
 }
 
+/** The period an address's query names (`?days=7`), 30 days when it names none the page has. */
+function periodOf(query) {
+  return [7, 30, 90].includes(Number(query.get('days'))) ? Number(query.get('days')) : 30;
+}
+
 export async function render(main, {query}) {
-  let period = [7, 30, 90].includes(Number(query.get('days'))) ? Number(query.get('days')) : 30;
+  let period = periodOf(query);
   const content = h('div', {class: 'content stack'});
   const picker = h('div', {class: 'segmented', role: 'group', 'aria-label': 'Period'});
   let shown = null; // the report on screen, for "Download CSV"
@@ -45,14 +50,20 @@ export async function render(main, {query}) {
   // The period's buttons are made once and only marked on each load: rebuilt, the one a keyboard user had just
   // pressed was gone from the page, and the focus with it (to the page's top).
   const periods = [7, 30, 90].map((d) => h('button', {type: 'button', dataset: {days: String(d)},
-    on: {click: () => { period = d; load(); }}}, `${d} days`));
+    on: {click: () => {
+      // A step of the browser's history: written in place, Back from 7 days skipped the 30 days shown before.
+      if (d !== period) history.pushState(null, '', `/usage?days=${d}`);
+      period = d;
+      load();
+    }}}, `${d} days`));
   replace(picker, periods);
   replace(main, pageHeader('Usage', {sub: 'Requests made with your keys and this dashboard, and the credits your jobs used.',
     actions: [picker, download]}), content);
 
   let loads = 0; // reports asked for: only the newest is drawn
   async function load() {
-    history.replaceState(null, '', `/usage?days=${period}`);
+    // In place: the address as loaded or gone back to, with the period it shows (`/usage` is `/usage?days=30`).
+    if (location.pathname + location.search !== `/usage?days=${period}`) history.replaceState(null, '', `/usage?days=${period}`);
     for (const button of periods) {
       const on = Number(button.dataset.days) === period;
       button.classList.toggle('on', on);
@@ -113,6 +124,15 @@ export async function render(main, {query}) {
     await load();
     if (!document.activeElement || document.activeElement === document.body) periods.find((b) => b.classList.contains('on')).focus();
   }
+  // Back or Forward to another period's address (a press pushed it): that period is shown again, pushing nothing.
+  // Its button is marked, not rebuilt: the keyboard's focus stays where it was.
+  window.addEventListener('popstate', () => {
+    if (location.pathname !== '/usage' || !main.contains(content)) return;
+    const next = periodOf(new URLSearchParams(location.search));
+    if (next === period) return;
+    period = next;
+    load();
+  });
   await load();
 }
 
