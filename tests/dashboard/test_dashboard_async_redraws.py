@@ -301,6 +301,7 @@ def test_the_cancel_question_closes_when_the_job_completes_meanwhile(browser: Br
     page.locator("#cancel-job" if on_job_page else f"tr[data-job-id='{job_id}'] [data-action='cancel']").click()
     dialog = page.locator("dialog.modal")
     expect(dialog).to_be_visible()
+    expect(dialog.locator("[data-dismiss]")).to_have_text("Keep it")  # not "Cancel" beside "Cancel job"
     pretend.running = False  # the next poll sees it completed
     expect(dialog).to_have_count(0)
     expect(page.locator("#toasts")).to_contain_text("completed meanwhile: there is nothing to cancel")

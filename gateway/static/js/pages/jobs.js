@@ -42,7 +42,7 @@ export async function cancelJob(job, {signal = null, sending = null, returnTo = 
     body: job.status === 'pending'
       ? 'It has not started: its credits are refunded.'
       : 'It is running: the model stops at its next check. Credits for compute already spent are not refunded.',
-    confirm: 'Cancel job', danger: true,
+    confirm: 'Cancel job', dismiss: 'Keep it', danger: true, // not "Cancel" beside "Cancel job"
   });
   if (!ok) return false;
   sending?.(true);
