@@ -236,7 +236,8 @@ def main() -> None:
             "length_aa": args.length, "num_recycles": RECYCLES, "weights": bare.loaded.weights.name, "wait": args.wait,
             "torch_threads": bare.settings.num_threads, "setups": list(clients),
             "service_path": overhead(bare, clients, [sequence() for _ in range(args.jobs)]),
-            "throughput": throughput(bare, clients, [sequence() for _ in range(args.concurrent)]),
+            "throughput": throughput(bare, clients, [sequence() for _ in range(args.concurrent)])
+            if args.concurrent > 0 else {"jobs": 0},  # --concurrent 0: the service path only
         }
     print(json.dumps(report, indent=2))
     path, tput = report["service_path"], report["throughput"]
@@ -244,16 +245,17 @@ def main() -> None:
           f"{path['bare_fold_plus_files_p50_s']:.3f} s (files {path['bare_files_p50_s']:.3f} s, of which the "
           f"two PNGs {path['bare_plots_p50_s']:.3f} s)")
     for name in clients:
-        one, many = path[name], tput[name]
+        one = path[name]
+        many = tput.get(name)
+        burst = (f"{tput['jobs']} concurrent jobs {many['jobs_per_s']:.2f} jobs/s, "
+                 f"{many['service_vs_in_process']:.2f}x the throughput of one by one in process "
+                 f"(mean batch {many['mean_batch_size']})") if many else "no concurrent burst"
         print(f"  {name}: through the service {one['service_created_to_completed_p50_s']:.3f} s: "
               f"{one['overhead_vs_bare_fold'] * 100:+.1f} % over the bare fold "
               f"({one['overhead_vs_fold_plus_files'] * 100:+.1f} % over fold + files; "
               f"{one['overhead_vs_its_own_fold_p50'] * 100:+.1f} % over the job's own fold in Triton, i.e. "
               f"{one['added_to_its_own_fold_p50_s'] * 1000:.0f} ms added to it, "
-              f"{one['overhead_vs_its_own_fold_and_files_p50'] * 100:+.1f} % over its fold + files there); "
-              f"{tput['jobs']} concurrent jobs {many['jobs_per_s']:.2f} jobs/s, "
-              f"{many['service_vs_in_process']:.2f}x the throughput of one by one in process "
-              f"(mean batch {many['mean_batch_size']})")
+              f"{one['overhead_vs_its_own_fold_and_files_p50'] * 100:+.1f} % over its fold + files there); {burst}")
         stage = one["stage_p50_s"]
         rest = stage["triton_call_s"] - stage["fold_s"] - stage["files_s"] - stage["files_wait_s"]
         print(f"    where a job's time goes (p50): queued {stage['queued_s']:.3f} s, forward pass {stage['fold_s']:.3f} s, "
