@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 
@@ -42,6 +42,7 @@ from jobservice.activity import Action, Target, record
 from jobservice.db import now
 from jobservice.errors import InvalidArgument, LimitReached, NotFound, echoed_id, json_value_text
 from jobservice.key_policy import ExpiringKeyWebhook, calling_key_expiry
+from jobservice.labels import check_label
 from jobservice.store import Guard, Row, Store
 from jobservice.webhook_deliveries import NOT_FOLLOWED, worded_error
 from jobservice.webhook_events import JOB_EVENTS, TEST_EVENT, encode_payload, rfc3339
@@ -54,6 +55,10 @@ SIGNATURE_HEADER = "X-Phonos-Signature"
 # shows). It is outside the signature (X-Phonos-Delivery is inside v2=), so it says what happened, never who sent it.
 ATTEMPT_HEADER = "X-Phonos-Attempt"
 MAX_URL_LENGTH = 2048
+# Characters RFC 3986 never allows raw in a URL that parsers read differently: a space or `"<>` (the HTTP client
+# percent-encodes them, so the receiver differs from the text shown) and `\` (a path separator to browsers'
+# parsers, not to urlsplit). Whitespace of any kind is refused beside them.
+_NOT_IN_URLS = frozenset(' "<>\\')
 MAX_RESPONSE_READ = 1024  # bytes of a receiver's answer body read at most
 # A test event's answer (`send_test`). It is sent once and never retried (it is not queued); job events are, on
 # the backoff: "deliveries to it will be retried" read as if this test would be, and a person waited for it.
@@ -207,6 +212,15 @@ def validate_url(url: str, *, allow_http_loopback: bool, networks: tuple[egress.
         raise InvalidArgument("url is required: the HTTPS address that receives webhook events")
     if len(url) > MAX_URL_LENGTH:
         raise InvalidArgument(f"url is longer than {MAX_URL_LENGTH} characters")
+    # The URL comes back in the dashboard, `phonos webhooks ls` and the logs like any name, so the names' rule
+    # holds (labels.py). And the address delivered to must be the one shown: the HTTP client silently drops a
+    # CR/LF from a path, and percent-encodes a space or `"<>` itself.
+    check_label("url", url)
+    unsafe = next((char for char in url if char in _NOT_IN_URLS or char.isspace()), None)
+    if unsafe is not None:
+        named = "a space" if unsafe.isspace() else repr(unsafe)
+        raise InvalidArgument(f"url contains {named} (U+{ord(unsafe):04X}), which a URL cannot hold as it is; "
+                              f"percent-encode it ({quote(unsafe, safe='')})")
     try:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError on a port that is not a number in range

@@ -119,3 +119,25 @@ def test_an_addresss_lookups_run_at_once_up_to_the_failures_it_has_left() -> Non
             assert wait_s is not None and wait_s >= 1
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("url", "named"), [
+    ("https://example.com/a\r\nX-Evil: 1\r\n\r\nbody", "control character (U+000D)"),
+    ("https://example.com/\x1b[2J", "control character (U+001B)"),
+    ("https://example.com/\u202ekoob", "bidirectional formatting character (U+202E)"),
+    ('https://example.com/"><svg/onload=alert(1)>', "'\"' (U+0022)"),
+    ("https://example.com/a b", "a space (U+0020)"),
+    ("https://example.com/a\u00a0b", "a space (U+00A0)"),
+    ("https://example.com\\@evil.example/", "'\\\\' (U+005C)"),
+])
+def test_a_webhook_url_holds_only_what_is_delivered_to(url: str, named: str) -> None:
+    """A URL is shown in the dashboard, the CLI and the logs like a name, and it is what a receiver must be: a
+    CR/LF the HTTP client drops, or a space it percent-encodes, made the delivered URL differ from the one shown."""
+    with pytest.raises(InvalidArgument) as refused:
+        validate_url(url, allow_http_loopback=False)
+    assert named in str(refused.value)
+
+
+def test_a_webhook_url_keeps_characters_a_url_may_hold() -> None:
+    for url in ("https://example.com/hook?x=1|2&y=a%20b", "https://example.com/café", "https://example.com/~a_b-c"):
+        assert validate_url(url, allow_http_loopback=False) == url
