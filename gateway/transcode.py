@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -281,6 +282,13 @@ def parse_json_document(text: str | bytes) -> Any:
                              "send each key once") from None
     except RecursionError:  # Python's words ("maximum recursion depth exceeded ...") say nothing to a client
         raise TranscodeError(DEEP_JSON_MESSAGE) from None
+    except ValueError as exc:
+        # Python refuses to convert an integer longer than sys.get_int_max_str_digits() (CVE-2020-10735), in words
+        # that tell the client to call sys.set_int_max_str_digits() on the server.
+        if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError) or "integer string conversion" not in str(exc):
+            raise
+        raise TranscodeError(f"malformed JSON body: a number in it has more than {sys.get_int_max_str_digits()} "
+                             "digits; no field takes a number that long") from None
 
 
 def _check_shape(document: Any) -> None:

@@ -271,6 +271,16 @@ def test_json_broken_further_on_keeps_jsons_words_alone() -> None:
     assert str(info.value) == "malformed JSON body: Expecting value: line 1 column 10 (char 9)"
 
 
+def test_a_number_too_long_to_read_is_told_in_the_clients_words() -> None:
+    # Python's own words told the client to call sys.set_int_max_str_digits() on the server.
+    body = b'{"model": "esmfold", "sequence": "MKT", "params": {"num_recycles": ' + b"9" * 5000 + b"}}"
+    with pytest.raises(TranscodeError) as info:
+        _build(PHONOS_PLANS[("POST", "/v1/predict")], body=body)
+    assert str(info.value) == ("malformed JSON body: a number in it has more than 4300 digits; "
+                               "no field takes a number that long")
+    assert "sys." not in str(info.value)
+
+
 def test_deeply_nested_json_is_a_400_not_a_crash() -> None:
     body = b'{"params": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}"
     with pytest.raises(TranscodeError) as refused:
