@@ -3,7 +3,8 @@
 One `KeyAdmission` serves both edges: the gRPC interceptor (`jobservice.edge`) and the REST gateway
 (`gateway.admission.Admission`). It refuses a missing or unknown key or dashboard session
 (UNAUTHENTICATED, with the message the servicer would give, through the servicer's own
-`Authenticator`) and an address that keeps failing (`AuthThrottle`). The servicer still authenticates
+`Authenticator`), a session's state-changing call without its CSRF token (PERMISSION_DENIED), and an
+address that keeps failing (`AuthThrottle`). The servicer still authenticates
 every call itself (CSRF included): admission only moves the refusal in front of the expensive part.
 
 The share links' public rpcs need no key; their callers are counted per client address instead (the one
@@ -20,11 +21,11 @@ from collections.abc import Iterable, Mapping
 from jobservice import metrics
 from jobservice.auth import CSRF_METADATA, SESSION_METADATA, Authenticator
 from jobservice.auth_throttle import AuthThrottle, LookupsInFlight
-from jobservice.errors import InvalidArgument, PhonosError, RateLimited, ServiceUnavailable, Unauthenticated
+from jobservice.errors import Forbidden, InvalidArgument, PhonosError, RateLimited, ServiceUnavailable, Unauthenticated
 from jobservice.idempotency import KEY_METADATA as IDEMPOTENCY_METADATA
 from jobservice.message_limits import SERVICE, full_method
 from jobservice.ratelimit import RateLimits
-from jobservice.routes import public_methods, token_methods
+from jobservice.routes import public_methods, route_templates, state_changing_methods, token_methods
 from jobservice.status_map import grpc_status
 from phonos_common.forwarded import client_unit, peer_ip
 from phonos_common.rpc import RpcFailure
@@ -34,6 +35,9 @@ from phonos_common.rpc import RpcFailure
 PUBLIC_METHODS = frozenset(full_method(name) for name in public_methods())
 # The public rpcs that take a share link's token: limited per client address.
 SHARE_LINK_METHODS = frozenset(full_method(name) for name in token_methods())
+# The routes a dashboard session calls with its CSRF token only (auth.py). The rpcs without an HTTP rule (the
+# sessions' own: GetSession is a read) check their sessions themselves.
+STATE_CHANGING_METHODS = frozenset(full_method(name) for name in state_changing_methods() if route_templates()[name])
 _PROTECTED_PREFIX = f"/{SERVICE.full_name}/"
 
 
@@ -82,7 +86,7 @@ class KeyAdmission:
         authorization = credentials.get("authorization")
         credential = authorization or credentials.get(SESSION_METADATA)
         if self.throttle.trusted(credential):  # a credential that worked lately passes whatever its address did
-            return await self._authenticate(credentials, client, address, credential)
+            return await self._authenticate(method, credentials, client, address, credential)
         # Check, look up, count: N bad keys sent at once each passed the check before the first failure was counted
         # (the limit held only for keys sent one by one); lookups under way now count against what is left.
         async with self._lookups.slot(address) as wait_s:
@@ -92,22 +96,25 @@ class KeyAdmission:
                     f"Too many failed authentication attempts from {address}; try again in {wait_s} s",
                     limit=0, retry_after_s=wait_s, reset_epoch_s=0,
                 ), only=("retry-after",))
-            return await self._authenticate(credentials, client, address, credential)
+            return await self._authenticate(method, credentials, client, address, credential)
 
-    async def _authenticate(self, credentials: Mapping[str, str], client: str | None, address: str,
+    async def _authenticate(self, method: str, credentials: Mapping[str, str], client: str | None, address: str,
                             credential: str | None) -> RpcFailure | None:
         authorization = credentials.get("authorization")
         try:
             if authorization is not None and not (authorization.isascii() and authorization.isprintable()):
                 # Header bytes that are not text cannot be a key (and must not reach the key hashing).
                 raise Unauthenticated("Malformed Authorization header. Use 'Authorization: Bearer <your key>'.")
-            # Identity only: the CSRF check of a state-changing session call is the servicer's. The whole address
-            # (not the throttle's IPv6 /64): a session's last use recorded here is recorded with it.
+            # A session's state-changing call without its CSRF token is refused here too (403), before its body is
+            # read: it was read and parsed first, so a malformed one answered 400 where the docs promise 403. The
+            # whole address (not the throttle's IPv6 /64): a session's last use recorded here is recorded with it.
             ip = peer_ip(client) if client else None
-            await self._auth.authenticate(credentials, state_changing=False,
+            await self._auth.authenticate(credentials, state_changing=method in STATE_CHANGING_METHODS,
                                           client_address=None if ip is None else str(ip))
         except Unauthenticated as exc:
             self.throttle.failed(address)
+            return _failure(exc)
+        except Forbidden as exc:  # a live session (no failed credential to count) without its CSRF token
             return _failure(exc)
         if credential is not None:
             self.throttle.succeeded(credential)

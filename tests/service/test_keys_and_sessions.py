@@ -267,6 +267,21 @@ def test_csrf_token_is_required_for_cookie_requests_that_change_state(service: I
     assert browser.get(url, timeout=30).status_code == 200  # reads need no token
 
 
+@pytest.mark.parametrize("body", [{"data": "name=c1"}, {"data": "{bad"}, {"files": {"name": ("", "c1")}}])
+def test_a_cookie_request_without_its_csrf_token_is_a_403_whatever_its_body(service: InProcessService,
+                                                                            body: dict) -> None:
+    """The token is checked from the headers, before the body is read: a malformed body answered 400 "malformed
+    JSON body", where the README promises 403 to every state-changing cookie request without its token."""
+    service.new_key(username="ada")
+    set_password(service, "ada")
+    browser, csrf = sign_in(service, "ada")
+    refused = browser.post(f"{service.base_url}/v1/keys", timeout=30, **body)
+    assert refused.status_code == 403 and refused.json()["error"] == "Forbidden", refused.text
+    assert "CSRF" in refused.json()["message"]
+    malformed = browser.post(f"{service.base_url}/v1/keys", headers={"X-CSRF-Token": csrf}, timeout=30, **body)
+    assert malformed.status_code == 400  # with its token, the body's own fault is told as before
+
+
 def test_sign_in_reads_a_body_sent_in_pieces_and_refuses_an_oversized_one(service: InProcessService) -> None:
     from gateway.dashboard.routes import MAX_AUTH_BODY
 
