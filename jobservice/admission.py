@@ -21,7 +21,14 @@ from collections.abc import Iterable, Mapping
 from jobservice import metrics
 from jobservice.auth import CSRF_METADATA, SESSION_METADATA, Authenticator
 from jobservice.auth_throttle import AuthThrottle, LookupsInFlight
-from jobservice.errors import Forbidden, InvalidArgument, PhonosError, RateLimited, ServiceUnavailable, Unauthenticated
+from jobservice.errors import (
+    Forbidden,
+    InvalidArgument,
+    PhonosError,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthenticated,
+)
 from jobservice.idempotency import KEY_METADATA as IDEMPOTENCY_METADATA
 from jobservice.message_limits import SERVICE, full_method
 from jobservice.ratelimit import RateLimits
