@@ -182,7 +182,9 @@ class ApiKeys:
         new_expiry = None
         async with self._db.transaction() as tx:
             if name is not None or rate_limit is not None:
-                await tx.execute("update_api_key", {"id": key_id, "account_id": account_id,
+                # A blank name clears it ("Unnamed key"), as a key created without one; it was taken for "no change"
+                # while the answer said "API key updated".
+                await tx.execute("update_api_key", {"id": key_id, "account_id": account_id, "rename": name is not None,
                                                     "name": check_key_name(name), "rate_limit": rate_limit})
             if expires_in_days is not None:
                 if current.expired():  # renewing an expired key makes one more key work

@@ -494,7 +494,8 @@ WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
 RETURNING id, key_hash;
 
 -- name: update_api_key
-UPDATE api_keys SET name = COALESCE(:name, name), rate_limit = COALESCE(:rate_limit, rate_limit)
+-- :rename: the name was given (a blank one clears it: NULL is "Unnamed key").
+UPDATE api_keys SET name = CASE WHEN :rename THEN :name ELSE name END, rate_limit = COALESCE(:rate_limit, rate_limit)
 WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
 RETURNING id;
 

@@ -82,6 +82,22 @@ def test_keys_list_create_and_the_secret_is_shown_once(service: InProcessService
     assert service.client(body["api_key"]).get("/v1/account").json()["account"]["username"] == "ada"
 
 
+def test_a_blank_name_clears_a_keys_name_and_leaving_it_out_keeps_it(service: InProcessService) -> None:
+    """A blank name was taken for "no change" while the answer said "API key updated" (the dashboard's rename
+    said "Key renamed" and nothing changed); it clears the name now, as a key created without one."""
+    api = service.client(service.new_key(username="ada"))
+    key_id = api.post("/v1/keys", json={"name": "ci pipeline"}).json()["key"]["key_id"]
+    kept = api.patch(f"/v1/keys/{key_id}", json={"rate_limit": 20})
+    assert kept.status_code == 200 and kept.json()["key"]["name"] == "ci pipeline"
+    cleared = api.patch(f"/v1/keys/{key_id}", json={"name": "  "})
+    assert cleared.status_code == 200, cleared.text
+    assert "name" not in cleared.json()["key"] and cleared.json()["key"]["rate_limit"] == 20
+    listed = next(k for k in api.get("/v1/keys").json()["keys"] if k["key_id"] == key_id)
+    assert "name" not in listed
+    renamed = api.patch(f"/v1/keys/{key_id}", json={"name": "nightly"})
+    assert renamed.json()["key"]["name"] == "nightly"
+
+
 def test_revoked_key_is_refused_on_the_very_next_request_over_rest_and_grpc(service: InProcessService) -> None:
     keeper = service.new_key(username="ada")
     api = service.client(keeper)

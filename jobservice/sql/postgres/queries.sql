@@ -555,7 +555,8 @@ WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
 RETURNING id, key_hash;
 
 -- name: update_api_key
-UPDATE api_keys SET name = COALESCE(CAST(:name AS TEXT), name), rate_limit = COALESCE(CAST(:rate_limit AS INTEGER), rate_limit)
+-- :rename: the name was given (a blank one clears it: NULL is "Unnamed key").
+UPDATE api_keys SET name = CASE WHEN :rename THEN CAST(:name AS TEXT) ELSE name END, rate_limit = COALESCE(CAST(:rate_limit AS INTEGER), rate_limit)
 WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL
 RETURNING id;
 
