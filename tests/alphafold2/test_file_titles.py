@@ -73,3 +73,7 @@ def test_relaxed_files_titles_say_relaxed_with_their_rank() -> None:
     assert strict_title(files["rank_2_relaxed_pdb"]).startswith("alphafold2 prediction, amber-relaxed, rank 2: model_1")
     assert cif_title(files["relaxed_cif"]) == \
         "AlphaFold2 prediction, Amber-relaxed, rank 1: model_2, weights tiny-random-seed2 (NOT A REAL PREDICTION)"
+    # named as the unrelaxed file is (DeepMind's writer: the id upper-cased), not gemmi's "string"
+    unrelaxed = gemmi.cif.read_string(outputs.to_mmcif(LAYOUT, ranked[0], PROVENANCE, file_id=outputs.MMCIF_ID)).sole_block()
+    for block in (gemmi.cif.read_string(files["relaxed_cif"]).sole_block(), unrelaxed):
+        assert block.name == gemmi.cif.as_string(block.find_value("_entry.id")) == "PHONOS_ALPHAFOLD2"

@@ -58,5 +58,5 @@ def test_every_record_fits_80_columns_and_parses_strictly(relaxed: str) -> None:
 
 
 def test_relaxed_mmcif_space_group_is_p1(relaxed: str) -> None:
-    raw = MMCIF2Dict(io.StringIO(pdb_to_mmcif(relaxed, {"relax": "test"})))
+    raw = MMCIF2Dict(io.StringIO(pdb_to_mmcif(relaxed, {"relax": "test"}, name="test")))
     assert raw["_symmetry.space_group_name_H-M"] == ["P 1"]  # before: ''

@@ -69,6 +69,10 @@ def test_relaxed_files_say_they_are_relaxed_in_their_titles(folded, tiny) -> Non
     assert strict_title(relaxed["relaxed_pdb"]) == want.lower()
     assert relaxed["relaxed_pdb"].index("TITLE") < relaxed["relaxed_pdb"].index("REMARK 250")
     assert cif_title(relaxed["relaxed_cif"]) == want
+    # named as the unrelaxed file is, not gemmi's "string" for a structure read from text
+    for text in (relaxed["relaxed_cif"], texts["cif"]):
+        block = gemmi.cif.read_string(text).sole_block()
+        assert block.name == gemmi.cif.as_string(block.find_value("_entry.id")) == "esmfold_prediction"
 
 
 def test_mmcif_space_group_is_the_pdb_files_p1(folded) -> None:

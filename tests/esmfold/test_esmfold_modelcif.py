@@ -108,7 +108,7 @@ def test_relaxed_mmcif_carries_the_same_qa_metrics(tiny, dimer) -> None:
     """The relaxed mmCIF is rebuilt from a PDB (OpenMM's output, here the unrelaxed one: same chains and residues);
     its QA metrics are the fold's, not numbers read back from B-factors."""
     result, _, scores = dimer
-    mmcif = pdb_to_mmcif(files.pdb_text(result, tiny.weights), {"relax": "test"}, files.confidence(result, tiny.weights))
+    mmcif = pdb_to_mmcif(files.pdb_text(result, tiny.weights), {"relax": "test"}, files.confidence(result, tiny.weights), name="test")
     check_qa_metrics(mmcif, scores)
 
 

@@ -65,7 +65,7 @@ def test_mmcif_from_a_pdb_without_seqres_lists_the_sequence_and_label_seq_ids() 
     # The relaxed PDB (OpenMM's writer) has no SEQRES: the mmCIF must still carry the chains' sequences.
     pdb = to_pdb([chain("MKTAYIAK", "A"), chain("GSHMAS", "B")], ["test"])
     pdb = "".join(line for line in pdb.splitlines(keepends=True) if not line.startswith("SEQRES"))
-    mmcif = pdb_to_mmcif(pdb, {"relax": "test"})
+    mmcif = pdb_to_mmcif(pdb, {"relax": "test"}, name="test")
     assert_label_seq_ids(mmcif, {"A": "MKTAYIAK", "B": "GSHMAS"})
     block = gemmi.cif.read_string(mmcif).sole_block()
     assert list(block.find_values("_entity_poly.pdbx_seq_one_letter_code")) == ["MKTAYIAK", "GSHMAS"]
@@ -85,7 +85,7 @@ def test_mmcif_types_its_amino_acids_so_template_parsers_find_the_protein_chains
     if source == "predicted":
         _, mmcif = to_pdb_and_mmcif(chains, ["test"], {"weights": "test"}, "T", "t")
     else:
-        mmcif = pdb_to_mmcif(to_pdb(chains, ["test"]), {"relax": "test"})
+        mmcif = pdb_to_mmcif(to_pdb(chains, ["test"]), {"relax": "test"}, name="test")
     types = chem_comp_types(mmcif)
     assert types["GLY"] == "peptide linking"  # the CCD's type: glycine has no L form
     assert {name: kind for name, kind in types.items() if name != "GLY"} == {
@@ -111,7 +111,7 @@ def test_identical_chains_share_one_entity_numbered_as_the_pdb_numbers_them(sour
     else:
         pdb = "".join(line for line in to_pdb(chains, ["test"]).splitlines(keepends=True)
                       if not line.startswith("SEQRES"))
-        mmcif = pdb_to_mmcif(pdb, {"relax": "test"})
+        mmcif = pdb_to_mmcif(pdb, {"relax": "test"}, name="test")
     assert category_rows(mmcif, "_entity.") == [["1", "polymer"], ["2", "polymer"]]
     assert [row[:3] for row in category_rows(mmcif, "_entity_poly.")] == [["1", "polypeptide(L)", "A,C"],
                                                                          ["2", "polypeptide(L)", "B"]]

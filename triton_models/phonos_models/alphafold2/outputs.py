@@ -27,6 +27,8 @@ try:  # what `_software` names when DeepMind's writer has not (the relaxed mmCIF
     _PACKAGE_VERSION = f"alphafold-colabfold {importlib.metadata.version('alphafold-colabfold')}"
 except importlib.metadata.PackageNotFoundError:
     _PACKAGE_VERSION = "alphafold-colabfold"
+# The mmCIF files' id (DeepMind's writer upper-cases it into the data block's name and `_entry.id`).
+MMCIF_ID = "phonos_alphafold2"
 NOT_REAL = "NOT A REAL PREDICTION: tiny randomly initialised AlphaFold2 weights (architecture test only)"
 # DeepMind's mmCIF writer (`alphafold.common.mmcif_metadata`) states "ALPHAFOLD DATA, COPYRIGHT (2021) DEEPMIND ..."
 # and a CC-BY-4.0 licence for the file: right for a prediction made with their parameters (CC BY 4.0), false for

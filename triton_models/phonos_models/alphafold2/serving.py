@@ -50,7 +50,8 @@ def relaxed_files(ranked: list[str], outcome: amber.RelaxOutcome, provenance: ou
         pdb=lambda relaxed, rank: outputs.pdb_remarks(lines(relaxed, rank),
                                                       provenance.title(rank, relaxed.name, relaxed=True)) + relaxed.pdb,
         cif=lambda relaxed, rank: outputs.with_cif_comments(
-            pdb_to_mmcif(relaxed.pdb, {}, quality.get(relaxed.name), provenance.title(rank, relaxed.name, relaxed=True)),
+            pdb_to_mmcif(relaxed.pdb, {}, quality.get(relaxed.name), provenance.title(rank, relaxed.name, relaxed=True),
+                         name=outputs.MMCIF_ID.upper()),  # as DeepMind's writer names the unrelaxed file's block
             lines(relaxed, rank)))
 
 
@@ -74,7 +75,7 @@ def result(prediction: Prediction, relax_settings: RelaxSettings | None = None,
             metrics[key] = round(float(scores[key]), 4)
     files = [
         text_file("pdb", PDB, pdbs[0]),
-        text_file("cif", CIF, outputs.to_mmcif(layout, best, provenance, file_id="phonos_alphafold2")),
+        text_file("cif", CIF, outputs.to_mmcif(layout, best, provenance, file_id=outputs.MMCIF_ID)),
     ]
     extra = []
     for rank, pdb in enumerate(pdbs[1:], start=2):

@@ -174,10 +174,12 @@ def title_records(title: str) -> list[str]:
 
 
 def pdb_to_mmcif(pdb_text: str, provenance: Mapping[str, str], confidence: Confidence | None = None,
-                 title: str | None = None) -> str:
+                 title: str | None = None, *, name: str) -> str:
     """mmCIF from a PDB written by `to_pdb`; B-factors (pLDDT) and sequence carry over, `confidence` becomes
-    ModelCIF QA metrics, `title` `_struct.title`."""
+    ModelCIF QA metrics, `title` `_struct.title`, `name` the data block's name and `_entry.id` (as the unrelaxed
+    file's: gemmi names a structure read from text "string", which viewers showed as the entry)."""
     structure = gemmi.read_pdb_string(pdb_text)
+    structure.name = name
     if not structure.spacegroup_hm:  # the relax's PDB has no CRYST1: P 1 as build_structure writes it
         structure.spacegroup_hm = "P 1"
     structure.setup_entities()

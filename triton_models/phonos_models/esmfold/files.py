@@ -278,7 +278,7 @@ def relaxed_files(result: FoldResult, weights: WeightsInfo, outcome: RelaxOutcom
                             pdb=lambda relaxed, _rank: "".join([*title_records(title(weights, relaxed=True)),
                                                                 *remark_records(lines)]) + relaxed.pdb,
                             cif=lambda relaxed, _rank: pdb_to_mmcif(relaxed.pdb, facts, confidence(result, weights),
-                                                                    title(weights, relaxed=True)))
+                                                                    title(weights, relaxed=True), name=MMCIF_TITLE))
 
 
 def model_result(result: FoldResult, weights: WeightsInfo, load_s: float, relax_mode: str = "none",
