@@ -53,3 +53,20 @@ def test_relaxed_files_name_their_model_and_rank() -> None:
     first = " ".join(line[11:] for line in files["relaxed_pdb"].splitlines() if line.startswith("REMARK 250"))
     assert "this structure: rank 1, model_2" in first
     assert "# this structure: rank 1, model_2" in files["relaxed_cif"].splitlines()
+
+
+def test_the_bundles_readme_describes_every_ranked_and_relaxed_file() -> None:
+    """The zip's README left `rank_2_pdb` undescribed (the descriptions name the kind, `rank_N_pdb`), and
+    `relaxed_cif` and the relaxed ranked files too."""
+    from phonos_models.alphafold2 import report
+    from phonos_models.common import bundle
+    from phonos_models.common.result_files import text_file
+
+    formats = ["pdb", "cif", "rank_2_pdb", "rank_3_pdb", "relaxed_pdb", "relaxed_cif", "rank_2_relaxed_pdb"]
+    files = [(f"alphafold2.{name}", text_file(name, "chemical/x-pdb", "x", extension=name)) for name in formats]
+    text = bundle.readme(bundle.Summary("AlphaFold2 prediction", None, (), report.DESCRIPTIONS), files)
+    rows = {line.split("|")[2].strip(" `"): line.split("|")[3].strip() for line in text.splitlines()
+            if line.startswith("| `alphafold2.")}
+    assert set(rows) == set(formats)
+    assert all(rows.values()), rows
+    assert rows["rank_3_pdb"] == report.DESCRIPTIONS["rank_N_pdb"]

@@ -31,7 +31,9 @@ DESCRIPTIONS = {
     "plddt_plot": "per-residue pLDDT of every model, best first (PNG)",
     "pae_plot": "predicted aligned error of the rank-1 model (PNG), 0-30 Angstrom",
     "rank_N_pdb": "the other ranked models (PDB)",
-    "relaxed_pdb": "the rank-1 model after Amber relax (PDB, hydrogens added); relaxed_cif the same as mmCIF",
+    "relaxed_pdb": "the rank-1 model after Amber relax (PDB, hydrogens added)",
+    "relaxed_cif": "the relaxed rank-1 model as mmCIF",
+    "rank_N_relaxed_pdb": "the other ranked models after Amber relax (PDB; relax: all)",
     "coverage_plot": "MSA coverage: sequences coloured by identity to the query, coverage line (PNG)",
 }
 

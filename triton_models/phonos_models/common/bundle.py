@@ -9,6 +9,7 @@ what every file is. Entries carry a fixed timestamp, so the same result always z
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ ZIP_FORMAT = "zip"
 ZIP_MEDIA_TYPE = "application/zip"
 README_NAME = "README.md"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the zip format's earliest date: reproducible archives
+_RANKED = re.compile(r"^rank_\d+_")  # rank_2_pdb, rank_3_relaxed_pdb: one description per kind
 # Deflate level of the text entries: 1 compresses a job's PDB, mmCIF and JSON about 5x faster than the
 # default 6 (~0.7 ms against ~3.7 ms at 60 aa) for archives ~15 % larger; the zip is built on every job's
 # completion path, and downloaded at most once or twice.
@@ -57,14 +59,18 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> tuple[str,
     return tuple(lines)
 
 
+def describe(descriptions: Mapping[str, str], format: str) -> str:
+    """What a file is: its format's own description, or its kind's for a ranked one (`rank_3_pdb` -> `rank_N_pdb`)."""
+    return descriptions.get(format) or descriptions.get(_RANKED.sub("rank_N_", format), "")
+
+
 def readme(summary: Summary, entries: Sequence[tuple[str, ResultFile]]) -> str:
     lines = [f"# {summary.title}", ""]
     if summary.warning:
         lines += [f"**{summary.warning}**", ""]
     for section in summary.sections:
         lines += [f"## {section.heading}", "", *section.lines, ""]
-    rows = [(f"`{name}`", f"`{item.format}`", summary.descriptions.get(item.format, ""))
-            for name, item in entries]
+    rows = [(f"`{name}`", f"`{item.format}`", describe(summary.descriptions, item.format)) for name, item in entries]
     rows.append((f"`{README_NAME}`", "", "this summary"))
     lines += ["## Files", "", "Each file is also a download of its own: `GET /v1/jobs/{id}/download?format=<format>`.",
               "", *table(("file", "format", "what it is"), rows), ""]
