@@ -35,6 +35,18 @@ class RequestTimeout(PhonosError):
     title = "Request timeout"
 
 
+class CallerGone(PhonosError):
+    """The caller's deadline passed (or it cancelled) before a submission was committed: nothing was created or
+    charged (DEADLINE_EXCEEDED, HTTP 504). Checked just before the commit; a deadline passing after it cannot undo
+    the job, which is what an Idempotency-Key on the retry is for."""
+
+    title = "Gateway timeout"
+
+
+CALLER_GONE_MESSAGE = ("The call's deadline passed before the job was submitted: nothing was created or charged. "
+                       "Send it again with a longer deadline.")
+
+
 class RequestTooLarge(PhonosError):
     """A request message over its rpc's size limit (HTTP 413): RESOURCE_EXHAUSTED over gRPC without `retry-after`,
     since waiting cannot make it fit (every limit that waiting lifts is a 429 and says when)."""

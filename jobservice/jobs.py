@@ -23,7 +23,9 @@ from typing import Any
 from jobservice import big_work, metrics
 from jobservice.db import now
 from jobservice.errors import (
+    CALLER_GONE_MESSAGE,
     BatchOverQueueLimit,
+    CallerGone,
     Conflict,
     InsufficientCredits,
     InvalidTransition,
@@ -229,14 +231,18 @@ class JobStore:
         self._on_transition = on_transition
 
     async def submit(self, account_id: int, jobs: list[NewJob], guard: Guard[list[str]] | None = None, *,
-                     max_queued: int | None = None) -> list[str]:
+                     max_queued: int | None = None, still_wanted: Callable[[], bool] | None = None) -> list[str]:
         """Insert jobs and their stored requests; a trigger debits each cost in the same statement.
         InsufficientCredits if short; TooManyJobs if the account would have more than `max_queued` jobs
         waiting (counted under a per-account lock, in the same transaction as the inserts), BatchOverQueueLimit
         when `jobs` alone are more than that (waiting cannot help).
 
         `guard`: a keyed submission's Idempotency-Key claim, checked first in the transaction of the jobs, and the
-        response that names their ids, stored last in it (jobservice/idempotency.py)."""
+        response that names their ids, stored last in it (jobservice/idempotency.py).
+
+        `still_wanted`: asked last before the commit; False (the caller's deadline passed meanwhile) rolls it all
+        back with CallerGone. A deadline that passes during the commit itself cannot be told apart from one after
+        it: that is what retrying with the same Idempotency-Key is for."""
         if max_queued is not None and len(jobs) > max_queued:  # no wait would make room: not TooManyJobs' 429
             raise BatchOverQueueLimit(
                 f"This submission has {len(jobs)} jobs, but an account may have at most {max_queued} jobs waiting to "
@@ -270,6 +276,8 @@ class JobStore:
                 await tx.execute_many("insert_job_input", rows)
                 if guard is not None:
                     await guard.done(tx, ids)
+                if still_wanted is not None and not still_wanted():
+                    raise CallerGone(CALLER_GONE_MESSAGE)
         except ConstraintViolation as exc:
             if exc.kind != "check":
                 raise

@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,8 @@ from jobservice.credit_history import CreditEntry, CreditHistory
 from jobservice.dispatch import Dispatcher
 from jobservice.egress import receiver_session
 from jobservice.errors import (
+    CALLER_GONE_MESSAGE,
+    CallerGone,
     Conflict,
     InvalidArgument,
     NotFound,
@@ -68,6 +70,14 @@ STRUCTURE_MODELS = ("esmfold", "alphafold2")
 RELAXED_PDB = "relaxed_pdb"  # the Amber-relaxed structure, made by a job asked with relax
 # /v1/health's database state when a newer job service migrated the PostgreSQL schema past this one.
 DATABASE_SCHEMA_TOO_NEW = "schema_too_new"
+# Whether the caller still waits for the answer (grpc: its deadline has not passed, it has not cancelled).
+StillWanted = Callable[[], bool]
+
+
+def always() -> bool:
+    return True
+
+
 ALL = "all"  # the list filters' value for "no filter" (the seed's default for status and model)
 
 
@@ -291,22 +301,29 @@ class JobService:
                       endpoint=endpoint)
 
     async def submit(self, account_id: int, item: SubmitItem, guard: Guard[Submission] | None = None, *,
-                     endpoint: str) -> Submission:
+                     endpoint: str, still_wanted: StillWanted = always) -> Submission:
         """`guard`: the Idempotency-Key's part of the job's transaction (its claim checked, its response stored).
-        `endpoint`: the route template that submitted it (usage counts a refund of the job there)."""
+        `endpoint`: the route template that submitted it (usage counts a refund of the job there).
+        `still_wanted`: False once the caller has given up (its deadline passed): nothing is then charged."""
         job = await self._validate(account_id, item, endpoint)
         fence: Guard[list[str]] | None = None
         if guard is not None:
             fence = Adapted(guard, lambda ids: Submission(ids[0], job.model, job.cost))
-        [job_id] = await self._charge_and_queue(account_id, [job], fence)
+        [job_id] = await self._charge_and_queue(account_id, [job], fence, still_wanted)
         return Submission(job_id, job.model, job.cost)
 
-    async def _charge_and_queue(self, account_id: int, jobs: list[NewJob],
-                                guard: Guard[list[str]] | None = None) -> list[str]:
+    async def _charge_and_queue(self, account_id: int, jobs: list[NewJob], guard: Guard[list[str]] | None = None,
+                                still_wanted: StillWanted = always) -> list[str]:
         """Insert (and debit) then queue, as one unit: a caller that gives up meanwhile cannot strand a job."""
+        if not still_wanted():
+            # A gRPC caller whose deadline passed while its input was checked was told DEADLINE_EXCEEDED, yet the
+            # job was created and charged: a retry without an Idempotency-Key paid twice. Asked again last in the
+            # jobs' transaction (JobStore.submit).
+            raise CallerGone(CALLER_GONE_MESSAGE)
 
         async def insert_then_queue() -> list[str]:
-            ids = await self.jobs.submit(account_id, jobs, guard, max_queued=self.settings.max_queued_per_account)
+            ids = await self.jobs.submit(account_id, jobs, guard, max_queued=self.settings.max_queued_per_account,
+                                         still_wanted=still_wanted)
             for job_id, job in zip(ids, jobs, strict=True):
                 tracing.remember_submission(job_id)
                 self.dispatcher.enqueue(job_id, job.model, account_id)
@@ -315,7 +332,8 @@ class JobService:
         return await asyncio.shield(insert_then_queue())
 
     async def submit_batch(self, account_id: int, items: list[SubmitItem],
-                           guard: Guard[list[BatchItem]] | None = None, *, endpoint: str) -> list[BatchItem]:
+                           guard: Guard[list[BatchItem]] | None = None, *, endpoint: str,
+                           still_wanted: StillWanted = always) -> list[BatchItem]:
         """Valid items are charged and queued together; invalid ones fail alone with their reason.
         `guard`: the Idempotency-Key's part of the jobs' transaction (its claim checked, its response stored).
         `endpoint`: the route template that submitted them (usage counts their refunds there)."""
@@ -341,7 +359,7 @@ class JobService:
         if not accepted:
             return completed([])
         fence = None if guard is None else Adapted(guard, completed)
-        ids = await self._charge_and_queue(account_id, [job for _, job in accepted], fence)
+        ids = await self._charge_and_queue(account_id, [job for _, job in accepted], fence, still_wanted)
         return completed(ids)
 
     # -- jobs ---------------------------------------------------------------------------------------

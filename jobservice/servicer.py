@@ -245,6 +245,14 @@ def job_event(event: Event, ids: IdCipher = PLAIN.events) -> pb.JobEvent:
                        job=pb.Job(**job_fields_at(event.job, event.status, event.at)))
 
 
+def still_wanted(context: grpc.aio.ServicerContext) -> Callable[[], bool]:
+    """Whether the caller still waits for this call's answer: not cancelled, its deadline (if any) not passed."""
+    def check() -> bool:
+        remaining = context.time_remaining()
+        return not context.cancelled() and (remaining is None or remaining > 0)
+    return check
+
+
 def predict_response(sub: Submission) -> pb.PredictResponse:
     return pb.PredictResponse(success=True, job_id=sub.job_id, model=sub.model, status="pending",
                               credits_used=sub.cost, message="Job submitted successfully")
@@ -540,7 +548,7 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             guard = None if claim is None else claim.guard(predict_response)
             sub = await self._svc.submit(who.account_id, (await _submit_items([request]))[0], guard,
-                                         endpoint=self._routes["Predict"])
+                                         endpoint=self._routes["Predict"], still_wanted=still_wanted(context))
             return predict_response(sub), Charge(sub.cost, sub.model)
         handler = self._idempotent("Predict", request, context, pb.PredictResponse, run)
         return await self._handle("Predict", request, context, handler)
@@ -549,7 +557,8 @@ class PhonosServicer(phonos_pb2_grpc.PhonosServiceServicer):
         async def run(who: Principal, claim: Claim | None) -> tuple[Message, Charge]:
             guard = None if claim is None else claim.guard(batch_response)
             items = await self._svc.submit_batch(who.account_id, await _submit_items(request.jobs), guard,
-                                                 endpoint=self._routes["SubmitBatch"])
+                                                 endpoint=self._routes["SubmitBatch"],
+                                                 still_wanted=still_wanted(context))
             response = batch_response(items)
             return response, Charge(response.summary.total_credits_used)
         handler = self._idempotent("SubmitBatch", request, context, pb.SubmitBatchResponse, run)

@@ -23,6 +23,7 @@ QUEUE_WAITING_KEY = "x-phonos-queue-waiting"
 _CODES: dict[type[errors.PhonosError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     errors.RequestTimeout: grpc.StatusCode.DEADLINE_EXCEEDED,
+    errors.CallerGone: grpc.StatusCode.DEADLINE_EXCEEDED,
     errors.RequestTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.Forbidden: grpc.StatusCode.PERMISSION_DENIED,
