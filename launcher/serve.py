@@ -41,7 +41,7 @@ from launcher.banner import endpoint_lines, first_job_line, operator_program, si
 from launcher.lifeline import end_with_this_process
 from launcher.model_settings import check_model_settings
 from launcher.ports import can_listen, is_local_address
-from launcher.serve_address import ServeAddress
+from launcher.serve_address import ServeAddress, this_host
 from launcher.serve_address import forget as forget_address
 from launcher.serve_address import record as record_address
 from launcher.supervisor import Event, State, Supervised
@@ -123,7 +123,9 @@ class TritonChild:
     def __init__(self, models: list[str], ports: TritonPorts, settings: ServiceSettings, env: Mapping[str, str]) -> None:
         self.models = models
         self.ports = ports
-        self._log_path = settings.data_dir / "triton.log"
+        # On PostgreSQL the data directory may be shared by the serves of several hosts: a log of each host's own.
+        self._log_path = settings.data_dir / ("triton.log" if settings.sqlite_path is not None
+                                              else f"triton.{this_host()}.log")
         self._env = dict(env)
         self.process: TritonProcess | None = None
         self.loaded = False  # every model loaded, seen once since it was (re)started: its stop unloads them

@@ -18,7 +18,7 @@ from phonos_client.columns import width
 
 from jobservice.memory_inference import Slow
 from launcher import cli
-from launcher.serve_address import ServeAddress, record
+from launcher.serve_address import ServeAddress, forget, record
 from tests.serve_process import separate_gateway
 from tests.support import REPO, InProcessService, wait_until
 
@@ -186,6 +186,7 @@ def test_status_asks_the_serve_recorded_in_the_data_directory(service: InProcess
     code, out, err = _status(capsys, "--data-dir", str(tmp_path), "--json")
     assert code == 0 and json.loads(out)["url"] == service.base_url and json.loads(out)["metrics_url"] == metrics, err
 
+    forget(tmp_path, os.getpid())  # that serve stopped
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     record(tmp_path, ServeAddress(int(gone.stdout), service.base_url, metrics))  # a serve killed with -9
     code, out, err = _status(capsys, "--data-dir", str(tmp_path))
