@@ -2,7 +2,8 @@
 
 * Claiming is a compare-and-set (pending → running), so a job runs once per attempt.
 * Each model has `max_inflight` workers: bounded concurrency at Triton, which
-  queues and dynamically batches what we send. Which waiting job a free worker takes is fair between
+  queues and dynamically batches what we send; never more in flight than the model computes at once
+  (jobservice/capacity.py: AlphaFold2's one instance takes one job; the others wait here, `pending`, fairly). Which waiting job a free worker takes is fair between
   accounts (jobservice/fairness.py): the account with the fewest jobs of the model in flight, then the
   one served least recently.
 * The model server being unavailable closes the model's gate (jobservice/outage.py): its jobs wait,
@@ -52,6 +53,7 @@ from typing import Any, Protocol, TypeVar
 from phonos_models.common.progress import Progress
 
 from jobservice import big_work, tracing
+from jobservice.capacity import ModelCapacity
 from jobservice.errors import InvalidTransition, ServiceUnavailable
 from jobservice.failures import FailureKind, JobFailure, without_server_paths
 from jobservice.fairness import NO_CAP, FairQueue, Turn
@@ -175,6 +177,9 @@ class Dispatcher:
         self._stopped: set[str] = set()  # running here, stopped on purpose (cancelled, lease lost)
         self._lease = lease
         self._bells: dict[str, Doorbell] = {m: Doorbell() for m in specs}
+        # No more of a model's jobs in flight than its server computes at once (jobservice/capacity.py).
+        self._capacity = {m: ModelCapacity(max_inflight, partial(inference.capacity, spec.triton_model))
+                          for m, spec in specs.items()}
         self._interrupted: list[str] = []  # jobs running here when the service stopped
         self._claim_failures: dict[str, tuple[float, float]] = {}  # model → (first failure, last logged)
         self._stopping = asyncio.Event()  # set by stop(): outcome writes that keep failing stop retrying
@@ -275,33 +280,35 @@ class Dispatcher:
         queue, gate = self._queues[model], self.outages.gate(model)
         while True:
             await gate.wait_open()
-            turn = await queue.get()
-            if not gate.is_open:  # the model went away while this worker waited for work
-                queue.put_back(turn)
-                continue
-            try:
-                await self._supervise(turn.job_id, self._claim_and_run(turn))
-            finally:
-                queue.done(turn)
+            async with await self._capacity[model].sized():
+                turn = await queue.get()
+                if not gate.is_open:  # the model went away while this worker waited for work
+                    queue.put_back(turn)
+                    continue
+                try:
+                    await self._supervise(turn.job_id, self._claim_and_run(turn))
+                finally:
+                    queue.done(turn)
 
     async def _shared_worker(self, model: str) -> None:
         bell, gate = self._bells[model], self.outages.gate(model)
         assert self._lease is not None
         while True:
             await gate.wait_open()
-            try:
-                job = await self._jobs.claim_next(model, self._lease, self._max_running)
-            except Exception:  # e.g. the database restarting: keep the worker, try again shortly
-                self._claim_failed(model)
-                await asyncio.sleep(CLAIM_RETRY_S)
-                continue
-            self._claim_worked(model)
-            if job is None:
-                with contextlib.suppress(TimeoutError):
-                    await bell.wait(POLL_S)
-                continue
-            bell.ring()  # there may be more: one more idle worker looks (a chain, not a herd)
-            await self._supervise(job.id, self._execute(job))
+            async with await self._capacity[model].sized():
+                try:
+                    job = await self._jobs.claim_next(model, self._lease, self._max_running)
+                except Exception:  # e.g. the database restarting: keep the worker, try again shortly
+                    self._claim_failed(model)
+                    await asyncio.sleep(CLAIM_RETRY_S)
+                    continue
+                self._claim_worked(model)
+                if job is None:
+                    with contextlib.suppress(TimeoutError):
+                        await bell.wait(POLL_S)
+                    continue
+                bell.ring()  # there may be more: one more idle worker looks (a chain, not a herd)
+                await self._supervise(job.id, self._execute(job))
 
     def _claim_failed(self, model: str) -> None:
         """Every worker of every model retries each CLAIM_RETRY_S while the database is away: one traceback when

@@ -149,6 +149,13 @@ class FleetInference:
                     states[f"{model}@{endpoint.name}"] = endpoint.states.get(model, UNAVAILABLE)
         return states
 
+    async def capacity(self, model: str) -> int | None:
+        """The endpoints' that serve `model`, together (dispatch may keep them all busy); None if one cannot say."""
+        found = await asyncio.gather(*(e.inference.capacity(model) for e in self._endpoints if e.serves(model)))
+        if not found or any(n is None for n in found):
+            return None
+        return sum(n for n in found if n is not None)
+
     async def _check_all(self, models: Iterable[str]) -> None:
         wanted = sorted(set(models))
         await asyncio.gather(*(self._check(e, [m for m in wanted if e.serves(m)]) for e in self._endpoints))

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import tritonclient.grpc.model_config_pb2 as model_config
 from phonos_models.common.progress import Progress
 from phonos_models.common.result_files import ModelResult
 
@@ -143,4 +144,17 @@ class Inference(Protocol):
         """{SERVER_COMPONENT: state, <model>: state} with states READY, NOT_READY or UNAVAILABLE."""
         ...
 
+    async def capacity(self, model: str) -> int | None:
+        """How many requests of `model` the server computes at once (`capacity_of` its config); None: unknown."""
+        ...
+
     async def close(self) -> None: ...
+
+
+def capacity_of(config: model_config.ModelConfig) -> int:
+    """Requests a model computes at once: its instances (a GPU group's count on each of its GPUs; Triton's
+    effective config lists them) times the batch each takes (`max_batch_size`, 1 without batching). Dispatch
+    claims no more of its jobs than that (jobservice/dispatch.py): a job sent beyond it waited in Triton's queue
+    while the API said `running`, ahead of other accounts' jobs that fair claiming would have run first."""
+    instances = sum(group.count * max(1, len(group.gpus)) for group in config.instance_group) or 1
+    return instances * max(1, config.max_batch_size)

@@ -41,6 +41,7 @@ from jobservice.inference import (
     InvalidModelInput,
     ModelFailure,
     ProgressCallback,
+    capacity_of,
     model_failure,
     report_progress,
 )
@@ -103,6 +104,7 @@ class TwinModel:
     inputs: Mapping[str, TensorShape]
     outputs: Mapping[str, TensorShape]
     formats: tuple[str, ...]
+    capacity: int = 1  # requests it computes at once, as Triton would serve its config (inference.capacity_of)
 
     @classmethod
     def from_config(cls, config_path: Path, formats: Sequence[str]) -> TwinModel:
@@ -113,7 +115,7 @@ class TwinModel:
                     for t in tensors}
 
         return cls(config.name, config.max_batch_size > 0, shapes(config.input), shapes(config.output),
-                   tuple(formats))
+                   tuple(formats), capacity_of(config))
 
 
 class InMemoryInference:
@@ -124,6 +126,7 @@ class InMemoryInference:
         self.available = True
         self.calls: list[InferenceRequest] = []
         self.cancelled: list[str] = []  # request ids whose call was cancelled while running
+        self.capacities: dict[str, int | None] = {}  # a test's own capacity for a model (else its config's)
         self.closed = False
 
     @classmethod
@@ -209,6 +212,10 @@ class InMemoryInference:
             else:
                 states[model] = READY if model in self._models and model not in self._not_ready else NOT_READY
         return states
+
+    async def capacity(self, model: str) -> int | None:
+        found = self._models.get(model)
+        return None if found is None else self.capacities.get(model, found.capacity)
 
     async def close(self) -> None:
         self.closed = True

@@ -56,6 +56,7 @@ from jobservice.inference import (
     ModelFailure,
     ProgressCallback,
     Tensor,
+    capacity_of,
     model_failure,
     report_progress,
 )
@@ -143,6 +144,15 @@ class TritonInference:
         if result is None:
             raise ModelFailure(f"{request.model} ended its response stream without a result")
         return result
+
+    async def capacity(self, model: str) -> int | None:
+        """From the model's effective config (instance groups filled in by Triton); None when it cannot be read."""
+        try:
+            async with asyncio.timeout(HEALTH_PROBE_TIMEOUT_S):
+                response = await self._get_client().get_model_config(model)
+        except (InferenceServerException, TimeoutError, OSError):
+            return None
+        return capacity_of(response.config)
 
     async def health(self, models: Sequence[str]) -> dict[str, str]:
         """Cached briefly so /v1/health stays cheap under load."""

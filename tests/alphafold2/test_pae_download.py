@@ -36,6 +36,9 @@ class ByPreset:
     async def health(self, models: list[str]) -> dict[str, str]:
         return {model: "ready" for model in models}
 
+    async def capacity(self, model: str) -> int | None:
+        return None
+
     async def close(self) -> None:
         return None
 

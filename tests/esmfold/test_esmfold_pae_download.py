@@ -39,6 +39,9 @@ class Answers:
     async def health(self, models: list[str]) -> dict[str, str]:
         return {model: "ready" for model in models}
 
+    async def capacity(self, model: str) -> int | None:
+        return None
+
     async def close(self) -> None:
         return None
 
