@@ -60,7 +60,7 @@ def said(page: Page) -> list[str]:
 
 def test_the_job_page_says_once_that_its_job_completed_or_failed_and_nothing_for_a_finished_one(
         page: Page, client: ApiClient, service: InProcessService) -> None:
-    service.inference.script("esmfold", Slow(3))
+    service.inference.script("esmfold", Slow(5))  # running still when the page has loaded
     slow = client.predict(name="slowpoke").json()["job_id"]
     client.wait_for(slow, ("running",))
     page.goto(f"{service.base_url}/jobs/{slow}")
@@ -68,7 +68,7 @@ def test_the_job_page_says_once_that_its_job_completed_or_failed_and_nothing_for
     expect(page.locator("#announcer")).to_have_text("slowpoke completed", timeout=20_000)
     assert said(page) == ["slowpoke completed"], said(page)  # once; the progress and the first load say nothing
 
-    steps = tuple(Progress("running", i, 4, f"step {i} of 4") for i in range(1, 5))
+    steps = tuple(Progress("running", i, 6, f"step {i} of 6") for i in range(1, 7))
     service.inference.script("esmfold", Progressing(steps, 0.8, Failure.MODEL_ERROR))
     doomed = client.predict(name="doomed").json()["job_id"]
     client.wait_for(doomed, ("running",))
@@ -85,6 +85,28 @@ def test_the_job_page_says_once_that_its_job_completed_or_failed_and_nothing_for
     expect(page.locator("#job-results")).not_to_contain_text("Loading results")
     time.sleep(2)  # more than a poll's interval (1.5 s): a finished job is not polled, so nothing comes later
     assert said(page) == [], said(page)
+
+
+def test_the_job_page_says_a_cancel_made_elsewhere_and_not_its_own_twice(page: Page, client: ApiClient,
+                                                                        service: InProcessService) -> None:
+    service.inference.script("esmfold", Slow(60), Slow(60))
+    elsewhere = client.predict(name="elsewhere").json()["job_id"]
+    client.wait_for(elsewhere, ("running",))
+    page.goto(f"{service.base_url}/jobs/{elsewhere}")
+    expect(page.locator("#status-card")).to_be_visible()
+    client.post(f"/v1/jobs/{elsewhere}/cancel")  # the CLI, another tab
+    expect(page.locator("#job-cancelled")).to_be_visible()
+    expect(page.locator("#announcer")).to_have_text("elsewhere cancelled")
+
+    here = client.predict(name="here").json()["job_id"]
+    client.wait_for(here, ("running",))
+    page.goto(f"{service.base_url}/jobs/{here}")
+    page.locator("#cancel-job").click()
+    page.locator("dialog.modal [data-confirm]").click()
+    expect(page.locator("#job-cancelled")).to_be_visible()
+    expect(page.locator("#announcer")).not_to_have_text("")
+    time.sleep(1)  # the poll that drew "Cancelled" has run: anything it said is in the region
+    assert "here cancelled" not in said(page), said(page)  # the toast's "Cancelled" says it
 
 
 def test_the_bulk_question_gives_the_focus_back_to_the_bar_drawn_again_while_it_was_open(
