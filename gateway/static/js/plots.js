@@ -205,7 +205,15 @@ export function barChart(points, {label = '', format = (v) => num(v), alt = fals
       i % every === 0 ? s('text', i === 0 ? {x: L + slot * 0.18, y: H - B + 16, 'text-anchor': 'start'}
         : {x: L + i * slot + slot / 2, y: H - B + 16, 'text-anchor': 'middle'}, p.short || p.label) : null);
   });
-  return h('div', {class: 'chart'}, s('svg', {viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label, id}, grid, bars));
+  // Each day's value was only in a bar's <title>, read by hovering: a keyboard and a screen reader got the chart's
+  // name alone. The same values as a table, folded under the chart (a summary the keyboard opens).
+  const column = label ? label[0].toUpperCase() + label.slice(1) : 'Value';
+  const values = h('details', {class: 'chart-values', id: id ? `${id}-values` : null},
+    h('summary', {class: 'small'}, `${column} per day, as a table`),
+    h('div', {class: 'table-scroll'}, h('table', {class: 'table'},
+      h('thead', {}, h('tr', {}, h('th', {scope: 'col'}, 'Day'), h('th', {scope: 'col', class: 'num'}, column))),
+      h('tbody', {}, points.map((p) => h('tr', {}, h('td', {}, p.label), h('td', {class: 'num'}, format(p.value))))))));
+  return h('div', {class: 'chart'}, s('svg', {viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label, id}, grid, bars), values);
 }
 
 /** Horizontal bars for a ranking (models, endpoints). */

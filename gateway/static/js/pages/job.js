@@ -4,7 +4,7 @@
 import {ApiError, api, download, signInUrl} from '../api.js';
 import {pageHeader} from '../app.js';
 import {compareCard} from '../compare.js';
-import {busy, confirmDialog, copyText, focusIfLost, h, icon, replace, toast} from '../dom.js';
+import {announce, busy, confirmDialog, copyText, focusIfLost, h, icon, replace, toast} from '../dom.js';
 import {ACTIVE, PLDDT_BANDS, ago, dateTime, modelName, num, plddtBand, shortId} from '../format.js';
 import {paeHeatmap, plddtPlot} from '../plots.js';
 import {kvRows, provenance} from '../provenance.js';
@@ -477,6 +477,7 @@ export async function render(main, {params, query}) {
   }
 
   let asking = null; // the Cancel question while it is open: closed if the job ends meanwhile (show())
+  let cancelledHere = false; // this page's Cancel was confirmed: its toast says "Cancelled" (not said twice)
   let cancelSent = false; // a confirmed cancel is on its way: Cancel is unavailable (cancelJob's `sending`)
   async function onCancel(event) {
     if (cancelSent) return;
@@ -488,7 +489,8 @@ export async function render(main, {params, query}) {
     asking = new AbortController();
     const {signal} = asking;
     try {
-      if (!await cancelJob(job, {signal, sending})) {
+      cancelledHere = await cancelJob(job, {signal, sending});
+      if (!cancelledHere) {
         // Ended while asked: answering "Cancel job" got the API's refusal ("… is completed; only pending or running
         // jobs can be cancelled") over a page that already showed the results. The question closes; this says why.
         if (signal.aborted) toast(`This job ${signal.reason} meanwhile: there is nothing to cancel`);
@@ -519,9 +521,27 @@ export async function render(main, {params, query}) {
     // Cancel's own poll asked after one of the timer's that was still on its way: that older answer ("running"),
     // arriving last, drew the status card again over "Cancelled", its Cancel button back, for a poll's time.
     if (asked !== polls) return;
+    const before = job.status;
     job = fresh;
     redrawHeader();
     await show();
+    if (job.status !== before) sayStatus(job);
+  }
+
+  /** A status change seen by a poll, said once through the page's polite live region (the pill and the card change
+   * silently), as the jobs list says its jobs' changes. Not on the first load (the page shows it), not the model's
+   * progress (a message at every step would drown the reader), not a cancel this page sent (its toast says it). */
+  function sayStatus(now) {
+    const name = now.name || `Job ${shortId(now.job_id)}`;
+    if (now.status === 'cancelled' && cancelledHere) return;
+    const words = {
+      pending: `${name} waiting to start`,
+      running: `${name} running`,
+      completed: `${name} completed`,
+      failed: `${name} failed: ${(now.error || 'no reason was recorded').replace(/\.$/, '')}`,
+      cancelled: `${name} cancelled`,
+    }[now.status];
+    if (words) announce(words);
   }
 
   /** The header drawn again (its status, its actions). It is, at every poll while the job runs: a keyboard user on

@@ -190,11 +190,16 @@ export async function render(main, {query}) {
 
   /** Cancel or delete `jobs`, one request after another, then say what happened (and what did not). */
   async function bulk(action, jobs) {
-    const ok = await confirmDialog(action === 'cancel' ? {
+    // The live refresh draws the bar again while the question is open (every 2 or 10 s): the button that opened it
+    // is gone when it closes, and the focus fell to the page. It goes to the same button in the bar drawn since, or
+    // to the bar's first action (the jobs may have ended meanwhile), else the list's select-all box.
+    const returnTo = () => document.getElementById(`bulk-${action}`) || bulkBar.querySelector('button:not(:disabled)')
+      || (selectAll.isConnected ? selectAll : nameInput);
+    const ok = await confirmDialog(action === 'cancel' ? {returnTo,
       title: `Cancel ${jobWord(jobs.length)}?`,
       body: 'Jobs that have not started get their credits back. Running ones stop at their next check; credits for compute already spent are not refunded.',
       confirm: `Cancel ${jobWord(jobs.length)}`, danger: true,
-    } : {
+    } : {returnTo,
       title: `Delete ${jobWord(jobs.length)}?`,
       body: 'Their result files, inputs (sequences, structures, ligands), names and scores are deleted for good. The credits they used stay used.',
       confirm: `Delete ${jobWord(jobs.length)}`, danger: true,

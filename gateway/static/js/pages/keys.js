@@ -22,7 +22,7 @@ const EXPIRY_CHOICES = [['', 'Never'], ['30', 'In 30 days'], ['90', 'In 90 days'
  * `name` goes into the Save button's data-action and the error's data-error ("name", "expiry"). Saved or
  * cancelled, the editor is gone, and the keyboard's focus with it: it goes back to the button that opened it
  * (`opener(key)` finds it in the table as drawn again), not to the page's top. */
-function inlineEditor(cell, control, {name, save, cancel, rowClass, opener, focus = true}) {
+function inlineEditor(cell, control, {name, save, cancel, rowClass, opener, focus = true, errorId}) {
   const note = h('div', {});
   const back = () => {
     if (document.activeElement && document.activeElement !== document.body) return;
@@ -33,8 +33,10 @@ function inlineEditor(cell, control, {name, save, cancel, rowClass, opener, focu
       await save();
       back();
     } catch (err) {
-      control.classList.add('invalid');
-      replace(note, h('div', {class: 'error', role: 'alert', 'data-error': name}, err.message));
+      // Tied to the control (aria-invalid, aria-describedby), as a form's errors are.
+      const error = fieldError(errorId, {role: 'alert', 'data-error': name});
+      replace(note, error);
+      showError(control, error, err.message);
     }
   };
   const stop = () => { cancel(); back(); };
@@ -114,7 +116,7 @@ function accessLine(key, saveExpiry, drafts) {
     drafts.set(key, 'expiry', choice.value);
     choice.addEventListener('change', () => drafts.set(key, 'expiry', choice.value));
     inlineEditor(cell, choice, {name: 'expiry', cancel: () => { drafts.forget(key, 'expiry'); show(); },
-      opener: () => rowButton(key, 'expiry'), focus: draft === undefined,
+      opener: () => rowButton(key, 'expiry'), focus: draft === undefined, errorId: `expiry-error-${key.key_id}`,
       save: () => saveExpiry(key, choice.value === '' ? 0 : Number(choice.value))}); // '' (Never): 0 days
   }
   const draft = key.revoked ? undefined : drafts.get(key, 'expiry');
@@ -141,6 +143,7 @@ export async function render(main) {
     clearError(limit, error);
     if (name.value.trim().length > MAX_NAME) {
       showError(name, error, `A key name has at most ${MAX_NAME} characters; this one has ${name.value.trim().length}.`);
+      name.focus(); // the field to correct, not Create again
       return;
     }
     const done = busy(create);
@@ -163,8 +166,9 @@ export async function render(main) {
       await load();
     } catch (err) {
       // role=alert announces it; the field it is about is also marked invalid and described by it.
-      showError(/rate_limit/.test(err.message) ? limit : /^name\b/.test(err.message) ? name : null, error,
-        inFormWords(err.message));
+      const invalid = /rate_limit/.test(err.message) ? limit : /^name\b/.test(err.message) ? name : null;
+      showError(invalid, error, inFormWords(err.message));
+      invalid?.focus(); // the field to correct (the focus stayed on Create key), as the New job form does
     }
     done();
   }}},
@@ -229,8 +233,11 @@ export async function render(main) {
         document.querySelector(`#keys-table tr[data-key-id="${CSS.escape(key.key_id)}"] ${on}`)?.focus();
       }
     } catch (err) {
-      input.classList.add('invalid');
-      replace(cell, h('div', {class: 'error', role: 'alert', 'data-error': 'rate-limit'}, inFormWords(err.message)));
+      // Tied to its box (aria-invalid, aria-describedby), as the form's errors are; it wraps under the box (app.css)
+      // rather than widening the table past its card.
+      const error = fieldError(`limit-error-${key.key_id}`, {role: 'alert', 'data-error': 'rate-limit'});
+      replace(cell, error);
+      showError(input.isConnected ? input : null, error, inFormWords(err.message));
     }
   }
 
@@ -248,11 +255,13 @@ export async function render(main) {
       drafts.set(key, 'name', input.value);
       input.addEventListener('input', () => drafts.set(key, 'name', input.value));
       inlineEditor(cell, input, {name: 'name', rowClass: 'rename-row', cancel: () => { drafts.forget(key, 'name'); show(); },
-        opener: () => rowButton(key, 'rename'), focus: draft === undefined,
+        opener: () => rowButton(key, 'rename'), focus: draft === undefined, errorId: `name-error-${key.key_id}`,
         save: async () => {
-          await api.patch(`/v1/keys/${encodeURIComponent(key.key_id)}`, {name: input.value.trim()});
+          // A blank name clears the key's name (the API's answer has none then): "Key renamed" over a row that says
+          // "Unnamed key" misled.
+          const {key: saved} = await api.patch(`/v1/keys/${encodeURIComponent(key.key_id)}`, {name: input.value.trim()});
           drafts.forget(key, 'name');
-          toast('Key renamed');
+          toast(saved?.name ? 'Key renamed' : 'Key name cleared');
           await load();
         }});
       if (draft === undefined) input.select();
@@ -278,9 +287,11 @@ export async function render(main) {
         h('thead', {}, h('tr', {}, ['Key', 'Created', 'Last used', 'Rate limit', ''].map((c) => h('th', {}, c)))),
         h('tbody', {}, keys.map((key) => {
           const note = h('div', {});
+          // Which key a row's box and Save act on: a screen reader's list said "Save, Save, Save".
+          const which = key.name || `key ${key.prefix}…`;
           // Enter in the box saves, as in the rename and expiry editors (it did nothing: no form round it).
           const input = h('input', {type: 'number', min: 1, max, value: drafts.get(key, 'limit') ?? key.rate_limit, class: 'limit',
-            disabled: key.revoked, 'aria-label': 'Rate limit, requests per minute',
+            disabled: key.revoked, 'aria-label': `Rate limit of ${which}, requests per minute`,
             on: {keydown: (event) => { if (event.key === 'Enter') { event.preventDefault(); saveLimit(key, input, note); } },
               input: () => drafts.set(key, 'limit', input.value)}});
           return h('tr', {'data-key-id': key.key_id, 'data-revoked': String(key.revoked)},
@@ -291,7 +302,8 @@ export async function render(main) {
             // only "Rate limit", and 60 could be per second, minute or hour.
             h('td', {'data-label': 'Rate limit'}, key.revoked ? `${key.rate_limit}/min` : h('div', {class: 'row'}, input,
               h('span', {class: 'unit muted small', 'aria-hidden': 'true'}, '/min'),
-              h('button', {class: 'btn small', type: 'button', 'data-action': 'save-limit', on: {click: () => saveLimit(key, input, note)}}, 'Save')), note),
+              h('button', {class: 'btn small', type: 'button', 'data-action': 'save-limit', 'aria-label': `Save rate limit of ${which}`,
+                on: {click: () => saveLimit(key, input, note)}}, 'Save')), note),
             // An active key's Revoke button, or a revoked key's badge: the row of green "active" pills said nothing.
             h('td', {class: 'num actions'}, key.revoked
               ? [h('span', {class: 'pill revoked'}, 'revoked'), ' ', h('span', {class: 'small muted', 'data-field': 'revoked-at', title: key.revoked_at ? dateTime(key.revoked_at) : ''}, key.revoked_at ? ago(key.revoked_at) : '')]

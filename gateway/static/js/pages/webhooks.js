@@ -4,7 +4,7 @@
 
 import {api} from '../api.js';
 import {pageHeader} from '../app.js';
-import {busy, clearError, confirmDialog, copyText, field, fieldError, fieldGroup, focusIfLost, h, icon, replace, showError, toast} from '../dom.js';
+import {announce, busy, clearError, confirmDialog, copyText, field, fieldError, fieldGroup, focusIfLost, h, icon, replace, showError, toast} from '../dom.js';
 import {ago, dateTime, shortId} from '../format.js';
 import {olderPages} from '../pager.js';
 
@@ -179,6 +179,7 @@ export async function render(main) {
     if (!events.length) {
       // The API reads an empty list as "every event": the opposite of three unticked boxes.
       showError(eventsGroup, eventsError, 'Tick at least one event.');
+      boxes[0].focus(); // the field to correct, not Add webhook again
       return;
     }
     const done = busy(add);
@@ -191,6 +192,7 @@ export async function render(main) {
       await load();
     } catch (err) {
       showError(url, error, err.message);
+      url.focus(); // the field to correct (the focus stayed on Add webhook), as the New job form does
     }
     done();
   }}},
@@ -198,7 +200,7 @@ export async function render(main) {
   eventsGroup,
   h('div', {style: {marginTop: '16px'}}, add));
 
-  const logSlot = h('div', {});
+  const logSlot = h('div', {id: 'deliveries-slot'}); // what each row's Deliveries shows and hides (aria-controls)
   replace(main, pageHeader('Webhooks', {sub: 'Get a POST when a job starts, completes or fails, instead of polling.'}),
     h('div', {class: 'content stack'}, callout, listCard, logSlot,
       // As wide as the cards above it (a card of its own width ended 8 px short of them at 1024 px); the form
@@ -219,6 +221,7 @@ export async function render(main) {
     const done = busy(button); // one test event per click: the receiver may take seconds to answer
     replace(rowOf(hook).querySelector('.test-result'), h('span', {class: 'muted'}, 'Sending…'));
     let said;
+    let words; // the outcome, said by the live region: the cell changed silently
     try {
       const result = await api.post(`/v1/webhooks/${encodeURIComponent(hook.webhook_id)}/test`);
       // A 2xx says when, as the cell says after a reload (lastTest): its message only repeats the badge ("HTTP 204
@@ -229,9 +232,13 @@ export async function render(main) {
         : h('span', {class: 'small muted'}, result.message);
       said = [h('span', {class: ['band', result.success ? 'high' : 'very-low'], 'data-status-code': String(result.status_code)},
         result.status_code ? `HTTP ${result.status_code}` : 'unreachable'), ' ', when];
+      words = result.success ? `Test to ${hook.url}: delivered, HTTP ${result.status_code}`
+        : `Test to ${hook.url}: ${result.status_code ? `failed, HTTP ${result.status_code}` : 'unreachable'}${result.message ? `. ${result.message}` : ''}`;
     } catch (err) {
       said = h('span', {class: 'band very-low'}, err.message);
+      words = `Test to ${hook.url} not sent: ${err.message}`;
     }
+    announce(words);
     testing.delete(hook.webhook_id);
     const row = rowOf(hook); // the row drawn since, when the list was drawn again meanwhile (none: deleted)
     if (row) {
@@ -264,13 +271,26 @@ export async function render(main) {
   // last, over the log asked for. The newest press wins.
   let logAsked = 0;
   let logOf = null; // the webhook whose log is shown
+  // Each row's Deliveries says whether its log is shown (aria-expanded); pressed again, it hides it.
+  function markShown() {
+    for (const button of listCard.querySelectorAll('[data-action="deliveries"]')) {
+      button.setAttribute('aria-expanded', String(button.closest('tr')?.dataset.webhookId === logOf));
+    }
+  }
   async function showLog(hook) {
     const asked = ++logAsked;
+    if (logOf === hook.webhook_id) {
+      replace(logSlot);
+      logOf = null;
+      markShown();
+      return;
+    }
     const log = deliveryLog(hook);
     await log.load();
     if (asked !== logAsked) return;
     logOf = hook.webhook_id;
     replace(logSlot, log.card);
+    markShown();
     log.card.scrollIntoView({block: 'nearest'});
   }
 
@@ -316,7 +336,7 @@ export async function render(main) {
       throw err;
     }
     toast('Webhook deleted');
-    if (logOf === hook.webhook_id) { replace(logSlot); logOf = null; } // another webhook's log stays open
+    if (logOf === hook.webhook_id) { replace(logSlot); logOf = null; logAsked += 1; } // another webhook's log stays open
     // "Copy it now" under "No webhooks yet": a secret of a receiver that is gone, as the keys page's revoked key's.
     if (calloutOf === hook.webhook_id) { replace(callout); calloutOf = null; }
     await load();
@@ -352,6 +372,7 @@ export async function render(main) {
               h('button', {class: 'btn small', type: 'button', 'data-action': 'test', 'aria-label': named('Send test to'),
                 disabled: out, on: {click: (event) => test(hook, event.currentTarget)}}, 'Send test'),
               h('button', {class: 'btn small', type: 'button', 'data-action': 'deliveries', 'aria-label': named('Deliveries to'),
+                'aria-expanded': String(logOf === hook.webhook_id), 'aria-controls': 'deliveries-slot',
                 on: {click: () => showLog(hook).catch((e) => toast(e.message))}}, 'Deliveries'),
               h('button', {class: 'btn small', type: 'button', 'data-action': 'rotate', 'aria-label': named('Rotate secret of'),
                 on: {click: (event) => rotate(hook, event.currentTarget).catch((e) => toast(e.message))}}, 'Rotate secret'),
