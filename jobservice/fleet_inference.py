@@ -150,11 +150,11 @@ class FleetInference:
         return states
 
     async def capacity(self, model: str) -> int | None:
-        """The endpoints' that serve `model`, together (dispatch may keep them all busy); None if one cannot say."""
-        found = await asyncio.gather(*(e.inference.capacity(model) for e in self._endpoints if e.serves(model)))
-        if not found or any(n is None for n in found):
-            return None
-        return sum(n for n in found if n is not None)
+        """The endpoints' that serve `model` and answer, together (dispatch may keep them all busy: a node that is
+        down adds nothing until it is back); None when none can say."""
+        found = [n for n in await asyncio.gather(*(e.inference.capacity(model) for e in self._endpoints
+                                                   if e.serves(model))) if n is not None]
+        return sum(found) if found else None
 
     async def _check_all(self, models: Iterable[str]) -> None:
         wanted = sorted(set(models))

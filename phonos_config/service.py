@@ -66,7 +66,8 @@ class ServiceSettings:
     # Writing a job's result files is retried on storage errors (a full or read-only disk, a shared
     # volume remounting) for this long, then the job fails as `internal` with a refund.
     storage_retry_window_s: float = 60.0
-    # Jobs one model may have in flight at Triton at once (Triton queues and batches the rest).
+    # Jobs one model may have in flight at Triton at once (Triton queues and batches the rest); never more than
+    # the model computes at once, its instances times batch size (jobservice/capacity.py).
     max_inflight_per_model: int = 8
     # Fair sharing (jobservice/fairness.py). Jobs one account may have waiting (pending), all models
     # together; a submission past it is a 429 "Too many jobs".

@@ -283,6 +283,28 @@ def test_health_reports_the_server_and_each_model(harness: Harness) -> None:
     run(harness, scenario)
 
 
+def test_capacity_is_what_the_models_config_computes_at_once(harness: Harness) -> None:
+    """Instances times batch size, as Triton's effective config says (a fleet: its live nodes together); dispatch
+    keeps no more of a model's jobs in flight (jobservice/capacity.py)."""
+    async def scenario(inference: Inference) -> None:
+        assert await inference.capacity("echo") == 8  # one instance, batches of up to 8
+        assert await inference.capacity("esmfold") == 16  # two instances, batches of up to 8
+        assert await inference.capacity("no_such_model") is None
+
+    run(harness, scenario)
+
+
+def test_capacity_is_unknown_when_the_server_cannot_be_reached() -> None:
+    async def scenario() -> None:
+        down = TritonInference(f"127.0.0.1:{free_port()}")
+        try:
+            assert await down.capacity("echo") is None
+        finally:
+            await down.close()
+
+    asyncio.run(scenario())
+
+
 def test_cancelling_the_call_stops_the_model(harness: Harness) -> None:
     async def scenario(inference: Inference) -> None:
         call = asyncio.create_task(inference.infer(echo_request(harness.provoke(inference, Slow(5)), 30, "doomed")))

@@ -1,0 +1,77 @@
+"""Dispatch keeps no more of a model's jobs in flight than its server computes at once (jobservice/capacity.py).
+AlphaFold2 (one instance, no batching) had 8 jobs `running` at once where one computed: the rest waited in
+Triton's queue with `started_at` set and no place in the queue, taken out of the fair order between accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from jobservice.capacity import Slots
+from jobservice.memory_inference import Slow
+from tests.support import ALL_STORES, InProcessService, wait_until
+
+pytestmark = pytest.mark.integration
+STORES = ALL_STORES
+
+SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQ"
+
+
+def test_a_one_instance_model_runs_one_job_and_the_others_wait_their_turn(twin_factory: type) -> None:
+    service: InProcessService = twin_factory.start(PHONOS_MODELS="esmfold,alphafold2")
+    service.inference.script("alphafold2", Slow(1.5), Slow(1.5), Slow(1.5))
+    ada, bob = (service.client(service.new_key(username=name)) for name in ("ada", "bob"))
+    first, second = (ada.predict(SEQUENCE, model="alphafold2").json()["job_id"] for _ in range(2))
+    third = bob.predict(SEQUENCE, model="alphafold2").json()["job_id"]
+    wait_until(lambda: ada.get(f"/v1/jobs/{first}").json()["status"] == "running", timeout_s=30)
+    seen_running: set[int] = set()
+    deadline = time.monotonic() + 60
+    order: list[str] = []
+    while len(order) < 3 and time.monotonic() < deadline:
+        jobs = {job_id: (ada if job_id != third else bob).get(f"/v1/jobs/{job_id}").json()
+                for job_id in (first, second, third)}
+        running = [j for j, job in jobs.items() if job["status"] == "running"]
+        seen_running.add(len(running))
+        for job_id in running:
+            if job_id not in order:
+                order.append(job_id)
+        waiting = [job for job in jobs.values() if job["status"] == "pending"]
+        assert all("started_at" not in job for job in waiting)
+        time.sleep(0.1)
+    assert max(seen_running) == 1, seen_running  # never two at once
+    assert order == [first, third, second]  # bob's job before ada's second: the fair order held
+    for job_id in (first, second):
+        assert ada.wait_for(job_id)["status"] == "completed"
+
+
+def test_a_batching_model_keeps_several_in_flight(twin_factory: type) -> None:
+    service: InProcessService = twin_factory.start()
+    service.inference.script("esmfold", *[Slow(2)] * 3)
+    api = service.client(service.new_key())
+    ids = [api.predict(SEQUENCE).json()["job_id"] for _ in range(3)]
+    wait_until(lambda: all(api.get(f"/v1/jobs/{i}").json()["status"] == "running" for i in ids), timeout_s=30)
+
+
+def test_slots_shrunk_under_their_holders_admit_no_more_until_they_are_under_the_new_size() -> None:
+    async def scenario() -> None:
+        slots = Slots(3)
+        for _ in range(3):
+            await slots.__aenter__()
+        slots.resize(1)
+        for _ in range(2):
+            await slots.__aexit__(None, None, None)
+        assert slots.used == 1
+        waiter = asyncio.create_task(slots.__aenter__())
+        await asyncio.sleep(0.05)
+        assert not waiter.done()  # one in use, size one
+        await slots.__aexit__(None, None, None)
+        await asyncio.wait_for(waiter, 5)
+        assert slots.used == 1
+        slots.resize(4)
+        for _ in range(3):
+            await asyncio.wait_for(slots.__aenter__(), 5)
+        assert slots.used == 4
+
+    asyncio.run(scenario())
