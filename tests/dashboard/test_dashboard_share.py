@@ -136,6 +136,8 @@ def test_a_link_made_on_the_job_page_shows_the_result_to_a_stranger_until_revoke
     shot(phone, "62-shared-job-phone")
     phone.context.close()
 
+    share_id = owner.locator("#share-links tbody tr").get_attribute("data-share")
+    expect(owner.locator("#share-links [data-revoke]")).to_have_attribute("aria-label", f"Revoke link {share_id}")
     owner.click("#share-links [data-revoke]")
     owner.click("dialog [data-confirm]")
     expect(owner.locator("#share-none")).to_be_visible()

@@ -91,7 +91,9 @@ function sharePanel(job) {
         h('td', {class: 'mono small', 'data-label': 'Link id'}, share.share_id),
         h('td', {'data-label': 'Created'}, dateTime(share.created_at)),
         h('td', {'data-label': 'Expires'}, dateTime(share.expires_at)),
+        // Named with its link's id: a screen reader's list of buttons said "Revoke" once per link.
         h('td', {class: 'num', 'data-label': ''}, h('button', {class: 'btn danger small', type: 'button', 'data-revoke': share.share_id,
+          'aria-label': `Revoke link ${share.share_id}`,
           on: {click: (event) => revoke(share, event.currentTarget)}}, 'Revoke')))))));
   }
 
