@@ -89,10 +89,14 @@ def test_claims_failing_while_the_database_is_away_log_once_not_every_second(
                 raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
             return None
 
+    async def capacity(model: str) -> int | None:
+        return None  # unknown: the workers keep max_inflight
+
     jobs = DatabaseAway()
     specs = build_specs(["esmfold"])
     dispatcher = dispatch.Dispatcher(
-        jobs, specs, cast(Inference, None), cast(ResultStore, None), max_inflight=8,  # type: ignore[arg-type]
+        jobs, specs, cast(Inference, SimpleNamespace(capacity=capacity)), cast(ResultStore, None),  # type: ignore[arg-type]
+        max_inflight=8,
         retry_window_s=60, max_attempts=3, timeout_s=60, lease=cast(Lease, SimpleNamespace(owner="svc-1")))
 
     async def scenario() -> None:
