@@ -3,9 +3,9 @@
 * Claiming is a compare-and-set (pending → running), so a job runs once per attempt.
 * Each model has `max_inflight` workers: bounded concurrency at Triton, which
   queues and dynamically batches what we send; never more in flight than the model computes at once
-  (jobservice/capacity.py: AlphaFold2's one instance takes one job; the others wait here, `pending`, fairly). Which waiting job a free worker takes is fair between
-  accounts (jobservice/fairness.py): the account with the fewest jobs of the model in flight, then the
-  one served least recently.
+  (jobservice/capacity.py: AlphaFold2's one instance takes one job; the others wait here, `pending`, in
+  turn). Which waiting job a free worker takes is fair between accounts (jobservice/fairness.py): the
+  account with the fewest jobs of the model in flight, then the one served least recently.
 * The model server being unavailable closes the model's gate (jobservice/outage.py): its jobs wait,
   pending and without using attempts, until health says the server is back, or fail all together,
   refunded, once the outage has lasted `retry_window_s`. The API keeps answering meanwhile. Every other

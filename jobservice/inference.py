@@ -153,8 +153,10 @@ class Inference(Protocol):
 
 def capacity_of(config: model_config.ModelConfig) -> int:
     """Requests a model computes at once: its instances (a GPU group's count on each of its GPUs; Triton's
-    effective config lists them) times the batch each takes (`max_batch_size`, 1 without batching). Dispatch
+    effective config lists them) times the batch each takes (`max_batch_size` with a dynamic batcher; 1 without
+    one, as Triton then sends each request alone, whatever the size it allows). Dispatch
     claims no more of its jobs than that (jobservice/dispatch.py): a job sent beyond it waited in Triton's queue
     while the API said `running`, ahead of other accounts' jobs that fair claiming would have run first."""
     instances = sum(group.count * max(1, len(group.gpus)) for group in config.instance_group) or 1
-    return instances * max(1, config.max_batch_size)
+    batch = config.max_batch_size if config.HasField("dynamic_batching") else 1
+    return instances * max(1, batch)
