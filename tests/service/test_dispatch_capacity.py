@@ -5,7 +5,8 @@ Triton's queue with `started_at` set and no place in the queue, taken out of the
 from __future__ import annotations
 
 import asyncio
-import time
+from datetime import datetime
+from itertools import pairwise
 
 import pytest
 
@@ -21,29 +22,24 @@ SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQ"
 
 def test_a_one_instance_model_runs_one_job_and_the_others_wait_their_turn(twin_factory: type) -> None:
     service: InProcessService = twin_factory.start(PHONOS_MODELS="esmfold,alphafold2")
-    service.inference.script("alphafold2", Slow(1.5), Slow(1.5), Slow(1.5))
+    service.inference.script("alphafold2", Slow(1.0), Slow(1.0), Slow(1.0))
     ada, bob = (service.client(service.new_key(username=name)) for name in ("ada", "bob"))
     first, second = (ada.predict(SEQUENCE, model="alphafold2").json()["job_id"] for _ in range(2))
     third = bob.predict(SEQUENCE, model="alphafold2").json()["job_id"]
-    wait_until(lambda: ada.get(f"/v1/jobs/{first}").json()["status"] == "running", timeout_s=30)
-    seen_running: set[int] = set()
-    deadline = time.monotonic() + 60
-    order: list[str] = []
-    while len(order) < 3 and time.monotonic() < deadline:
-        jobs = {job_id: (ada if job_id != third else bob).get(f"/v1/jobs/{job_id}").json()
-                for job_id in (first, second, third)}
-        running = [j for j, job in jobs.items() if job["status"] == "running"]
-        seen_running.add(len(running))
-        for job_id in running:
-            if job_id not in order:
-                order.append(job_id)
-        waiting = [job for job in jobs.values() if job["status"] == "pending"]
-        assert all("started_at" not in job for job in waiting)
-        time.sleep(0.1)
-    assert max(seen_running) == 1, seen_running  # never two at once
-    assert order == [first, third, second]  # bob's job before ada's second: the fair order held
-    for job_id in (first, second):
-        assert ada.wait_for(job_id)["status"] == "completed"
+    waiting = wait_until(lambda: [job for job in (ada.get(f"/v1/jobs/{second}").json(),)
+                                  if job["status"] == "pending" and ada.get(f"/v1/jobs/{first}").json()["status"]
+                                  == "running"], timeout_s=30)
+    assert "started_at" not in waiting[0] and waiting[0]["jobs_ahead"] >= 1  # it waits here, with its place
+    done = {job_id: (bob if job_id == third else ada).wait_for(job_id) for job_id in (first, second, third)}
+    assert all(job["status"] == "completed" for job in done.values())
+    runs = sorted((stamp(job["started_at"]), stamp(job["completed_at"]), job_id) for job_id, job in done.items())
+    for (_, ended, _), (started, _, _) in pairwise(runs):
+        assert started >= ended, runs  # one at a time: each started once the one before had ended
+    assert [job_id for _, _, job_id in runs] == [first, third, second]  # bob's before ada's second: the fair order
+
+
+def stamp(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def test_a_batching_model_keeps_several_in_flight(twin_factory: type) -> None:
