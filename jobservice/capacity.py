@@ -65,22 +65,30 @@ class Slots:
 
 
 class ModelCapacity:
-    """One model's slots, sized from the model server when first needed and every REFRESH_S after."""
+    """One model's slots, sized from the model server when first needed and every REFRESH_S after.
+
+    Until the server has said (it is still loading its models at start), one job at a time: workers take their
+    slot before they wait for work, so a size of `max_inflight` assumed at start let eight idle workers hold
+    eight slots and send the first burst of AlphaFold2 jobs to Triton all at once. A worker that has work asks
+    again (`sized`) before running it, so the size is learned with the first job and the others are let in."""
 
     def __init__(self, max_inflight: int, ask: Callable[[], Awaitable[int | None]]) -> None:
         self.max_inflight = max_inflight
-        self.slots = Slots(max_inflight)
+        self.slots = Slots(1)
         self._ask = ask
         self._asked_at: float | None = None
         self._asking = asyncio.Lock()
 
     async def sized(self) -> Slots:
         """The slots, asked for the server's capacity first when that is unknown or old (one asks for all)."""
-        if self._asked_at is None or time.monotonic() - self._asked_at >= REFRESH_S:
+        if self._stale():
             async with self._asking:
-                if self._asked_at is None or time.monotonic() - self._asked_at >= REFRESH_S:
+                if self._stale():
                     found = await self._ask()
                     if found is not None:  # unknown (the server away): keep what was known
                         self.slots.resize(min(self.max_inflight, found))
                         self._asked_at = time.monotonic()
         return self.slots
+
+    def _stale(self) -> bool:
+        return self._asked_at is None or time.monotonic() - self._asked_at >= REFRESH_S

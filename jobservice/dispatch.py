@@ -285,6 +285,7 @@ class Dispatcher:
                 if not gate.is_open:  # the model went away while this worker waited for work
                     queue.put_back(turn)
                     continue
+                await self._capacity[model].sized()  # a size unknown while the worker waited is learned now
                 try:
                     await self._supervise(turn.job_id, self._claim_and_run(turn))
                 finally:
@@ -307,6 +308,7 @@ class Dispatcher:
                     with contextlib.suppress(TimeoutError):
                         await bell.wait(POLL_S)
                     continue
+                await self._capacity[model].sized()  # a size unknown while the worker waited is learned now
                 bell.ring()  # there may be more: one more idle worker looks (a chain, not a herd)
                 await self._supervise(job.id, self._execute(job))
 

@@ -5,14 +5,17 @@ Triton's queue with `started_at` set and no place in the queue, taken out of the
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
 from jobservice.capacity import Slots
-from jobservice.memory_inference import Slow
-from tests.support import ALL_STORES, InProcessService, wait_until
+from jobservice.memory_inference import InMemoryInference, Slow
+from jobservice.modelspecs.registry import build_specs
+from tests.support import ALL_STORES, DEFAULT_MODEL_REPOSITORY, InProcessService, wait_until
 
 pytestmark = pytest.mark.integration
 STORES = ALL_STORES
@@ -36,6 +39,27 @@ def test_a_one_instance_model_runs_one_job_and_the_others_wait_their_turn(twin_f
     for (_, ended, _), (started, _, _) in pairwise(runs):
         assert started >= ended, runs  # one at a time: each started once the one before had ended
     assert [job_id for _, _, job_id in runs] == [first, third, second]  # bob's before ada's second: the fair order
+
+
+def test_a_size_unknown_at_start_is_learned_before_the_first_jobs_run(tmp_path: Path) -> None:
+    """At start Triton is still loading (its config cannot be read): the workers took their slots, sized as
+    `max_inflight`, and the first burst of AlphaFold2 jobs all went to Triton at once (found by a reviewer)."""
+    specs = build_specs(["esmfold", "alphafold2"])
+    twin = InMemoryInference.for_specs(specs, DEFAULT_MODEL_REPOSITORY)
+    twin.capacities["alphafold2"] = None  # still loading
+    service = InProcessService(tmp_path / "var", {"PHONOS_MODELS": "esmfold,alphafold2"}, twin, specs)
+    try:
+        time.sleep(1.0)  # the workers have asked, and wait for work
+        twin.capacities["alphafold2"] = 1  # loaded: one instance, no batching
+        twin.script("alphafold2", *[Slow(0.5)] * 3)
+        api = service.client(service.new_key())
+        ids = [api.predict(SEQUENCE, model="alphafold2").json()["job_id"] for _ in range(3)]
+        done = [api.wait_for(job_id) for job_id in ids]
+        runs = sorted((stamp(job["started_at"]), stamp(job["completed_at"])) for job in done)
+        for (_, ended), (started, _) in pairwise(runs):
+            assert started >= ended, runs
+    finally:
+        service.stop()
 
 
 def stamp(text: str) -> float:
