@@ -60,6 +60,14 @@ class Endpoint:
     in_flight: int = 0
     calls: int = 0
     last_used: int = 0
+    in_flight_of: dict[str, int] = field(default_factory=dict)  # model → its calls here now
+    capacity_of: dict[str, int] = field(default_factory=dict)  # model → what this node computes at once (when said)
+
+    def load(self, model: str) -> float:
+        """The model's calls here over what this node computes at once (its calls alone while that is unknown)."""
+        calls = self.in_flight_of.get(model, 0)
+        capacity = self.capacity_of.get(model)
+        return calls / capacity if capacity else float(calls)
 
     def serves(self, model: str) -> bool:
         return self.models is None or model in self.models
@@ -106,6 +114,7 @@ class FleetInference:
                 raise InferenceUnavailable(f"no endpoint could serve {request.model} ({detail})")
             tried.add(endpoint.name)
             endpoint.in_flight += 1
+            endpoint.in_flight_of[request.model] = endpoint.in_flight_of.get(request.model, 0) + 1
             endpoint.last_used = next(self._ticks)
             try:
                 result = await endpoint.inference.infer(request, on_progress)
@@ -118,12 +127,15 @@ class FleetInference:
                 continue
             finally:
                 endpoint.in_flight -= 1
+                endpoint.in_flight_of[request.model] -= 1
             endpoint.calls += 1
             return result
 
     def _pick(self, model: str, tried: set[str]) -> Endpoint | None:
         candidates = [e for e in self._endpoints if e.serves(model) and e.name not in tried and e.eligible(model)]
-        return min(candidates, key=lambda e: (e.in_flight, e.last_used), default=None)
+        # The node with the most room for this model: a node of one instance beside one of three took every other
+        # call, so a job waited in the small one's queue while the big one had instances free (found by a reviewer).
+        return min(candidates, key=lambda e: (e.load(model), e.in_flight, e.last_used), default=None)
 
     def _why_none(self, model: str) -> str:
         serving = [e for e in self._endpoints if e.serves(model)]
@@ -152,8 +164,12 @@ class FleetInference:
     async def capacity(self, model: str) -> int | None:
         """The endpoints' that serve `model` and answer, together (dispatch may keep them all busy: a node that is
         down adds nothing until it is back); None when none can say."""
-        found = [n for n in await asyncio.gather(*(e.inference.capacity(model) for e in self._endpoints
-                                                   if e.serves(model))) if n is not None]
+        serving = [e for e in self._endpoints if e.serves(model)]
+        said = await asyncio.gather(*(e.inference.capacity(model) for e in serving))
+        for endpoint, capacity in zip(serving, said, strict=True):
+            if capacity is not None:
+                endpoint.capacity_of[model] = capacity  # what routing weighs its calls by
+        found = [n for n in said if n is not None]
         return sum(found) if found else None
 
     async def _check_all(self, models: Iterable[str]) -> None:

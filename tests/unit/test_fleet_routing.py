@@ -176,3 +176,21 @@ def test_endpoint_syntax() -> None:
     for bad in ("", " , ", "a", "a:b", "=a:1", "a:1,b"):
         with pytest.raises(ValueError, match="PHONOS_TRITON_URLS"):
             parse_endpoints(bad)
+
+
+def test_calls_go_where_the_model_has_room_for_them_by_each_nodes_capacity() -> None:
+    """A node of one instance beside one of three took every other call (fewest in flight): with four jobs in
+    flight, one waited in the small node's queue while the big one had an instance free (found by a reviewer)."""
+    small, big = twin(), twin()
+    small.capacities["echo"], big.capacities["echo"] = 1, 3
+
+    async def scenario(fleet: FleetInference) -> None:
+        assert await fleet.capacity("echo") == 4  # what dispatch keeps in flight: the nodes together
+        for node in (small, big):
+            node.script("echo", *[Slow(0.5)] * 4)
+        calls = [asyncio.create_task(fleet.infer(echo_request(f"job{i}"))) for i in range(4)]
+        await asyncio.sleep(0.2)
+        assert (len(small.calls), len(big.calls)) == (1, 3)
+        await asyncio.gather(*calls)
+
+    run(scenario, small, big)
