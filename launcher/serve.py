@@ -124,8 +124,8 @@ class TritonChild:
         self.models = models
         self.ports = ports
         # On PostgreSQL the data directory may be shared by the serves of several hosts: a log of each host's own.
-        self._log_path = settings.data_dir / ("triton.log" if settings.sqlite_path is not None
-                                              else f"triton.{this_host()}.log")
+        self.log_path = settings.data_dir / ("triton.log" if settings.sqlite_path is not None
+                                             else f"triton.{this_host()}.log")
         self._env = dict(env)
         self.process: TritonProcess | None = None
         self.loaded = False  # every model loaded, seen once since it was (re)started: its stop unloads them
@@ -141,7 +141,7 @@ class TritonChild:
     def spawn(self) -> None:
         self.loaded = False
         self.process = TritonProcess.start(DEFAULT_MODEL_REPOSITORY, self.models, ports=self.ports,
-                                           log_path=self._log_path, env=self._env,
+                                           log_path=self.log_path, env=self._env,
                                            preexec_fn=end_with_this_process())
 
     def exit_code(self) -> int | None:
@@ -157,7 +157,7 @@ class TritonChild:
         if self.process is None or not self.process.live():
             return None
         failed = {m: reason for m, reason in self.process.failed_models().items() if m in self.models}
-        return f"models failed to load: {failed} (log: {self._log_path})" if failed else None
+        return f"models failed to load: {failed} (log: {self.log_path})" if failed else None
 
     def kill(self) -> None:
         if self.process is not None:
@@ -470,7 +470,7 @@ def taken_port(settings: ServiceSettings) -> str | None:
 
 def owner_free(settings: ServiceSettings) -> bool:
     """No job service owns the (SQLite) data directory; else say which, before a Triton is started for
-    nothing (its log would go into the running instance's triton.log)."""
+    nothing (its log would go into the running instance's Triton log)."""
     if settings.sqlite_path is None:
         return True  # PostgreSQL: many job services share the state
     lock = DataDirLock(settings.data_dir)
@@ -509,7 +509,7 @@ def api_operational(settings: ServiceSettings, jobs: JobServiceChild) -> bool:
 def announce(settings: ServiceSettings, triton: TritonChild, jobs: JobServiceChild, first: FirstStart | None) -> None:
     data_dir = settings.data_dir
     lines = [f"Triton ready:  {triton.grpc_url} (internal; pid {_pid(triton, jobs, triton.name)}; models: "
-             f"{', '.join(triton.models)}; log {data_dir / 'triton.log'})"]
+             f"{', '.join(triton.models)}; log {triton.log_path})"]
     # Once per start (a first start needs no look: its generated password is the line).
     holder = None if first is not None else asyncio.run(password_holder(settings, FIRST_USER))
     program = operator_program()

@@ -96,10 +96,16 @@ def _write(data_dir: Path, addresses: list[ServeAddress]) -> None:
 
 @contextlib.contextmanager
 def _locked(data_dir: Path) -> Iterator[None]:
-    """One serve at a time reads and rewrites the file (two starting together kept only one record)."""
-    descriptor = os.open(data_dir / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    """One serve at a time reads and rewrites the file (two starting together kept only one record). Best effort:
+    a shared mount without working locks (NFS without lockd: ENOLCK) must not stop a serve over a status file."""
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        descriptor = os.open(data_dir / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
     finally:
         os.close(descriptor)

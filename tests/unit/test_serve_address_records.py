@@ -67,3 +67,18 @@ def test_a_record_written_before_hosts_were_kept_is_still_read(tmp_path: Path) -
     assert recorded(tmp_path) == ServeAddress(os.getpid(), "http://127.0.0.1:6006", None, "")
     forget(tmp_path, os.getpid())
     assert not (tmp_path / ADDRESS_FILE).exists()
+
+
+def test_a_mount_without_working_locks_still_keeps_the_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NFS without lockd answers flock with ENOLCK: that stopped `phonos serve` right after its banner."""
+    import errno
+    import fcntl
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    record(tmp_path, ServeAddress(os.getpid(), "http://127.0.0.1:7007", None))
+    assert recorded(tmp_path) == ServeAddress(os.getpid(), "http://127.0.0.1:7007", None, this_host())
+    forget(tmp_path, os.getpid())
+    assert not (tmp_path / ADDRESS_FILE).exists()

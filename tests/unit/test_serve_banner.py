@@ -320,3 +320,24 @@ def test_the_banner_fits_a_narrow_terminal_between_words_and_is_whole_piped(
     def words(text: str) -> list[str]:
         return text.split()
     assert words(shown) == words(piped)  # the same words, only broken
+
+
+@pytest.mark.unit
+def test_on_postgresql_triton_logs_to_a_file_of_its_host_and_the_banner_names_it(tmp_path: Path) -> None:
+    """Serves sharing a data directory on PostgreSQL wrote one triton.log together; each host's is its own now,
+    and the banner named triton.log whatever the file was (found by a reviewer)."""
+    from launcher.serve_address import this_host
+
+    shared = ServiceSettings(data_dir=tmp_path, database_url="postgresql://phonos@db.lab/phonos")
+    triton = TritonChild(["esmfold"], TritonPorts(8010, 8011, 8012), shared, {})
+    assert triton.log_path == tmp_path / f"triton.{this_host()}.log"
+    assert TritonChild(["esmfold"], TritonPorts(8010, 8011, 8012), ServiceSettings(data_dir=tmp_path),
+                       {}).log_path == tmp_path / "triton.log"
+    jobs = JobServiceChild(shared, {})
+    jobs.ready_info = dict(READY)
+    import contextlib
+    import io
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        announce(shared, triton, jobs, FIRST)
+    assert f"log {tmp_path / f'triton.{this_host()}.log'})" in out.getvalue()
