@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
+from yarl import URL
 
 from jobservice import egress
 from jobservice.account_lock import lock_account
@@ -55,10 +56,11 @@ SIGNATURE_HEADER = "X-Phonos-Signature"
 # shows). It is outside the signature (X-Phonos-Delivery is inside v2=), so it says what happened, never who sent it.
 ATTEMPT_HEADER = "X-Phonos-Attempt"
 MAX_URL_LENGTH = 2048
-# Characters RFC 3986 never allows raw in a URL that parsers read differently: a space or `"<>` (the HTTP client
-# percent-encodes them, so the receiver differs from the text shown) and `\` (a path separator to browsers'
+# Characters RFC 3986 never allows raw in a URL: a space, `"<>{}|^` and the backtick (an HTTP client
+# percent-encodes them, so the receiver differed from the text shown) and `\` (a path separator to browsers'
 # parsers, not to urlsplit). Whitespace of any kind is refused beside them.
-_NOT_IN_URLS = frozenset(' "<>\\')
+_NOT_IN_URLS = frozenset(' "<>\\{}|^`')
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 MAX_RESPONSE_READ = 1024  # bytes of a receiver's answer body read at most
 # A test event's answer (`send_test`). It is sent once and never retried (it is not queued); job events are, on
 # the backoff: "deliveries to it will be retried" read as if this test would be, and a person waited for it.
@@ -221,6 +223,10 @@ def validate_url(url: str, *, allow_http_loopback: bool, networks: tuple[egress.
         named = "a space" if unsafe.isspace() else repr(unsafe)
         raise InvalidArgument(f"url contains {named} (U+{ord(unsafe):04X}), which a URL cannot hold as it is; "
                               f"percent-encode it ({quote(unsafe, safe='')})")
+    bad_escape = _BAD_ESCAPE.search(url)
+    if bad_escape is not None:
+        raise InvalidArgument(f"url has a '%' that starts no percent-escape (at character {bad_escape.start() + 1}); "
+                              "write a '%' itself as %25")
     try:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError on a port that is not a number in range
@@ -267,6 +273,17 @@ def validate_url(url: str, *, allow_http_loopback: bool, networks: tuple[egress.
                                                  " (a server can allow its own networks: "
                                                  "PHONOS_WEBHOOK_ALLOWED_NETWORKS)"))
     return url
+
+
+def wire_url(url: str) -> URL:
+    """The URL a delivery requests: its path and query exactly as registered (a non-ASCII character UTF-8
+    percent-encoded, as a browser sends it), its host as the HTTP client maps it. Left to yarl, `?sig=a%2Fb`
+    went out as `?sig=a/b`, breaking a signed or token query string: the receiver was not the URL shown."""
+    parts = urlsplit(url)
+    kept = "".join(chr(c) for c in range(0x21, 0x7F))  # every printable ASCII character as it is, `%XX` included
+    query = quote(parts.query, safe=kept)
+    return URL(f"{parts.scheme}://{URL(url).raw_authority}{quote(parts.path, safe=kept) or '/'}"
+               f"{'?' + query if query else ''}", encoded=True)
 
 
 def validate_events(events: list[str]) -> tuple[str, ...]:
@@ -494,7 +511,7 @@ async def post_event_answer(
     }
     try:
         async with session.post(
-            url, data=body.encode(), headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s),
+            wire_url(url), data=body.encode(), headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s),
             allow_redirects=False,
         ) as response:
             # The status is the answer. A body that is slow, cut short or malformed does not make a 200 a timeout

@@ -541,7 +541,8 @@ class WebhookReceiver(LoopbackServer):
 
         async def handle(request: web.Request) -> web.Response:
             body = await request.read()
-            self.requests.append({"headers": dict(request.headers), "body": body.decode()})
+            self.requests.append({"headers": dict(request.headers), "body": body.decode(),
+                                  "target": request.raw_path})  # the request line's target, as sent
             status = self._statuses.pop(0) if self._statuses else 200
             return web.Response(status=status, text="ok")
 

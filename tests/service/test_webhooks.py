@@ -102,6 +102,18 @@ def test_test_event_reports_receiver_status_and_is_signed(service: InProcessServ
     assert unreachable["success"] is False and unreachable["status_code"] == 0
 
 
+def test_a_delivery_requests_the_url_exactly_as_registered(service: InProcessService) -> None:
+    """A signed or token query string went out re-encoded (`?sig=a%2Fb` arrived as `?sig=a/b`): the receiver was
+    not the URL shown (found by a tester)."""
+    client = service.client(service.new_key())
+    with WebhookReceiver() as receiver:
+        url = receiver.url + "?sig=a%2Fb&token=x%3D%3D&caf%C3%A9=1"
+        created = client.post("/v1/webhooks", json={"url": url}).json()
+        assert created["webhook"]["url"] == url
+        assert client.post(f"/v1/webhooks/{created['webhook']['webhook_id']}/test").json()["status_code"] == 200
+        assert receiver.requests[0]["target"] == "/hook?sig=a%2Fb&token=x%3D%3D&caf%C3%A9=1"
+
+
 def test_job_events_are_delivered_signed_with_seed_payload(service: InProcessService) -> None:
     client = service.client(service.new_key())
     with WebhookReceiver() as receiver:

@@ -129,6 +129,11 @@ def test_an_addresss_lookups_run_at_once_up_to_the_failures_it_has_left() -> Non
     ("https://example.com/a b", "a space (U+0020)"),
     ("https://example.com/a\u00a0b", "a space (U+00A0)"),
     ("https://example.com\\@evil.example/", "'\\\\' (U+005C)"),
+    ("https://example.com/{x}", "'{' (U+007B)"),
+    ("https://example.com/p|q", "'|' (U+007C)"),
+    ("https://example.com/^x", "'^' (U+005E)"),
+    ("https://example.com/%zz", "'%' that starts no percent-escape"),
+    ("https://example.com/100%", "'%' that starts no percent-escape"),
 ])
 def test_a_webhook_url_holds_only_what_is_delivered_to(url: str, named: str) -> None:
     """A URL is shown in the dashboard, the CLI and the logs like a name, and it is what a receiver must be: a
@@ -139,5 +144,16 @@ def test_a_webhook_url_holds_only_what_is_delivered_to(url: str, named: str) -> 
 
 
 def test_a_webhook_url_keeps_characters_a_url_may_hold() -> None:
-    for url in ("https://example.com/hook?x=1|2&y=a%20b", "https://example.com/café", "https://example.com/~a_b-c"):
+    for url in ("https://example.com/hook?x=1&y=a%20b&sig=a%2Fb", "https://example.com/café", "https://example.com/~a_b-c",
+                "https://example.com/a%7Cb"):
         assert validate_url(url, allow_http_loopback=False) == url
+
+
+def test_the_url_delivered_to_is_the_one_registered() -> None:
+    from jobservice.webhooks import wire_url
+
+    for url, sent in [("https://example.com/hook?sig=a%2Fb&t=x%3D%3D", "https://example.com/hook?sig=a%2Fb&t=x%3D%3D"),
+                      ("https://münchen.de/café?x=é", "https://xn--mnchen-3ya.de/caf%C3%A9?x=%C3%A9"),
+                      ("https://[2001:db8::1]:8443/x?y=1", "https://[2001:db8::1]:8443/x?y=1"),
+                      ("https://example.com", "https://example.com/")]:
+        assert str(wire_url(url)) == sent

@@ -479,11 +479,15 @@ export async function render(main, {params, query}) {
   let asking = null; // the Cancel question while it is open: closed if the job ends meanwhile (show())
   let cancelledHere = false; // this page's Cancel was confirmed: its toast says "Cancelled" (not said twice)
   let cancelSent = false; // a confirmed cancel is on its way: Cancel is unavailable (cancelJob's `sending`)
+  // This page sent a cancel (from the moment it went, so a poll landing while it is on its way does not say
+  // "cancelled" before the toast does); cleared when it cancelled nothing.
+  let cancelAsked = false;
   async function onCancel(event) {
     if (cancelSent) return;
     const button = event.currentTarget;
     const sending = (on) => {
       cancelSent = on;
+      if (on) cancelAsked = true;
       if (on) button.setAttribute('aria-disabled', 'true'); else button.removeAttribute('aria-disabled');
     };
     asking = new AbortController();
@@ -491,12 +495,13 @@ export async function render(main, {params, query}) {
     try {
       cancelledHere = await cancelJob(job, {signal, sending});
       if (!cancelledHere) {
+        cancelAsked = false;
         // Ended while asked: answering "Cancel job" got the API's refusal ("… is completed; only pending or running
         // jobs can be cancelled") over a page that already showed the results. The question closes; this says why.
         if (signal.aborted) toast(`This job ${signal.reason} meanwhile: there is nothing to cancel`);
         return;
       }
-    } catch (err) { toast(err.message); return; } finally {
+    } catch (err) { cancelAsked = false; toast(err.message); return; } finally {
       if (asking?.signal === signal) asking = null;
     }
     clearTimeout(timer); // polled now instead: one chain of polls, not a second beside the first
@@ -533,7 +538,7 @@ export async function render(main, {params, query}) {
    * progress (a message at every step would drown the reader), not a cancel this page sent (its toast says it). */
   function sayStatus(now) {
     const name = now.name || `Job ${shortId(now.job_id)}`;
-    if (now.status === 'cancelled' && cancelledHere) return;
+    if (now.status === 'cancelled' && (cancelledHere || cancelAsked)) return;
     const words = {
       pending: `${name} waiting to start`,
       running: `${name} running`,

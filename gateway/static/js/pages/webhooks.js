@@ -271,6 +271,7 @@ export async function render(main) {
   // last, over the log asked for. The newest press wins.
   let logAsked = 0;
   let logOf = null; // the webhook whose log is shown
+  let logLoading = null; // the webhook whose log is on its way (the newest press)
   // Each row's Deliveries says whether its log is shown (aria-expanded); pressed again, it hides it.
   function markShown() {
     for (const button of listCard.querySelectorAll('[data-action="deliveries"]')) {
@@ -286,8 +287,10 @@ export async function render(main) {
       return;
     }
     const log = deliveryLog(hook);
+    logLoading = hook.webhook_id;
     await log.load();
     if (asked !== logAsked) return;
+    logLoading = null;
     logOf = hook.webhook_id;
     replace(logSlot, log.card);
     markShown();
@@ -336,7 +339,10 @@ export async function render(main) {
       throw err;
     }
     toast('Webhook deleted');
-    if (logOf === hook.webhook_id) { replace(logSlot); logOf = null; logAsked += 1; } // another webhook's log stays open
+    // Its log goes, shown or on its way; another webhook's stays (even one still loading: bumping `logAsked` for any
+    // delete dropped it).
+    if (logOf === hook.webhook_id) { replace(logSlot); logOf = null; }
+    if (logLoading === hook.webhook_id) { logAsked += 1; logLoading = null; }
     // "Copy it now" under "No webhooks yet": a secret of a receiver that is gone, as the keys page's revoked key's.
     if (calloutOf === hook.webhook_id) { replace(callout); calloutOf = null; }
     await load();
