@@ -210,6 +210,10 @@ def parse_int(text: str, lo: int, hi: int, declared: tuple[int | None, int | Non
     digits = text[1:] if text[:1] in "+-" else text
     if not digits or not digits.isascii() or not digits.isdigit():
         raise FieldValueError(f"{json_value_text(text)} is not an integer")
+    if len(digits.lstrip("0")) > 24:
+        # Far past any wire type, and int() refuses more than 4300 digits (a 500 in Python's words): said without
+        # reading it, and without echoing every digit.
+        raise range_error(f"{text[:24]}… ({len(digits)} digits)", lo, hi, declared)
     value = int(text)
     if not lo <= value <= hi:
         # Too big for the wire type: the job service never sees it, so its range message is said here.

@@ -144,6 +144,16 @@ def test_integer_past_its_wire_type_says_the_fields_range(template: str, param: 
     assert str(info.value) == error  # the job service's words, not the int32 bounds "[-2147483648, 2147483647]"
 
 
+@pytest.mark.parametrize(("template", "name"), [("/v1/jobs", "limit"), ("/v1/jobs", "offset"), ("/v1/usage", "days")])
+def test_a_number_too_long_to_read_in_a_query_is_a_400_that_does_not_echo_it(template: str, name: str) -> None:
+    # int() refuses more than 4300 digits: a 500 "Exceeds the limit (4300 digits) ... sys.set_int_max_str_digits()".
+    for text in ("1" * 5000, "-" + "9" * 5000):
+        with pytest.raises(TranscodeError) as info:
+            _build(PHONOS_PLANS[("GET", template)], [(name, text)])
+        message = str(info.value)
+        assert message.startswith(f"{name} must be ") and "(5000 digits)" in message and len(message) < 120, message
+
+
 def test_no_integer_query_parameter_states_its_wire_range() -> None:
     checked = 0
     for plan in PHONOS_PLANS.values():
