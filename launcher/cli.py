@@ -504,6 +504,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from launcher import status as health
 
     metrics_url: str | None
+    unrecorded = ""  # why the settings' address was asked: said beside "nothing answers" (it may be another install)
     if args.url is None:  # the local `phonos serve`, at the addresses its banner prints (PHONOS_* as it reads them)
         settings = _settings(args)
         url, metrics_url = health.default_urls(settings)
@@ -511,6 +512,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         running = recorded_address(settings.data_dir)
         if running is not None:
             url, metrics_url = running.url, running.metrics_url
+        else:
+            unrecorded = (f"no `phonos serve` is recorded as running from {settings.data_dir}, so its settings' "
+                          "address was asked; ")
     else:  # another machine's loopback metrics are not reachable from here: asked only where --metrics-url says
         url, metrics_url = health.base_url(args.url), None
     if args.metrics_url is not None:
@@ -520,8 +524,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     except health.Unreachable as exc:
         if args.json:  # a script reads the verdict from stdout too, never a traceback
             print(json.dumps({"url": url, "status": "unreachable", "error": str(exc)}))
-        print(said_error(f"nothing answers as phonos at {url}: {exc} (is `phonos serve` running? another "
-                         "address: --url)"), file=sys.stderr)
+        print(said_error(f"nothing answers as phonos at {url}: {exc} ({unrecorded or 'is `phonos serve` running? '}"
+                         "another address: --url)"), file=sys.stderr)
         return health.EXIT_UNREACHABLE
     if args.json:
         print(json.dumps(found.as_json()))
