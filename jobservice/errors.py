@@ -43,8 +43,8 @@ class CallerGone(PhonosError):
     title = "Gateway timeout"
 
 
-CALLER_GONE_MESSAGE = ("The call's deadline passed before the job was submitted: nothing was created or charged. "
-                       "Send it again with a longer deadline.")
+CALLER_GONE_MESSAGE = ("The call's deadline passed before the submission was committed: no job was created or "
+                       "charged. Send it again with a longer deadline.")
 
 
 class RequestTooLarge(PhonosError):

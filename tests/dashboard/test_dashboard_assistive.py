@@ -219,6 +219,11 @@ def test_a_key_renamed_to_nothing_says_its_name_was_cleared(page: Page, client: 
     expect(page.locator(".toast").last).to_contain_text("Key name cleared")
     expect(row.locator("td.name > span").first).to_have_text("Unnamed key")
     assert not any(k.get("name") for k in client.get("/v1/keys").json()["keys"] if k["key_id"] == key_id)
+    # every control of the unnamed key's row names it the same way (the rate limit's said "key pk_…")
+    for control, label in [("input.limit", f"Rate limit of {key_id}, requests per minute"),
+                           ("[data-action=save-limit]", f"Save rate limit of {key_id}"),
+                           ("[data-action=rename]", f"Rename {key_id}"), ("[data-action=revoke]", f"Revoke {key_id}")]:
+        expect(row.locator(control)).to_have_attribute("aria-label", label)
     row.locator("[data-action=rename]").click()
     row.locator("input[data-field=name]").fill("named again")
     row.locator("[data-action=save-name]").click()

@@ -288,7 +288,7 @@ export async function render(main) {
         h('tbody', {}, keys.map((key) => {
           const note = h('div', {});
           // Which key a row's box and Save act on: a screen reader's list said "Save, Save, Save".
-          const which = key.name || `key ${key.prefix}…`;
+          const which = key.name || key.key_id; // as its Rename, Change and Revoke name it
           // Enter in the box saves, as in the rename and expiry editors (it did nothing: no form round it).
           const input = h('input', {type: 'number', min: 1, max, value: drafts.get(key, 'limit') ?? key.rate_limit, class: 'limit',
             disabled: key.revoked, 'aria-label': `Rate limit of ${which}, requests per minute`,
