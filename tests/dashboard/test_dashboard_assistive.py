@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from phonos_models.common.progress import Progress
@@ -154,6 +155,35 @@ def test_a_webhook_s_deliveries_button_says_whether_its_log_is_shown(page: Page,
     expect(page.locator("#deliveries-card")).to_have_count(0)
     expect(toggle).to_have_attribute("aria-expanded", "false")
     client.delete(f"/v1/webhooks/{hook['webhook_id']}")
+
+
+def test_deleting_a_webhook_keeps_another_webhooks_log_that_is_on_its_way(page: Page, client: ApiClient,
+                                                                          service: InProcessService) -> None:
+    """Deleting a webhook dropped any delivery log still loading, another webhook's too (found by a reviewer)."""
+    shown, loading = (client.post("/v1/webhooks", json={"url": f"https://example.org/{name}"}).json()["webhook"]
+                      for name in ("shown", "loading"))
+    page.goto(f"{service.base_url}/webhooks")
+    rows = {hook["webhook_id"]: page.locator(f"#webhooks-table tr[data-webhook-id='{hook['webhook_id']}']")
+            for hook in (shown, loading)}
+    rows[shown["webhook_id"]].locator("[data-action=deliveries]").click()
+    expect(page.locator("#deliveries-card")).to_be_visible()
+
+    held: list[Any] = []  # the log's request, held on its way while the other webhook is deleted
+    page.route(f"**/v1/webhooks/{loading['webhook_id']}/deliveries*", lambda route: held.append(route))
+    rows[loading["webhook_id"]].locator("[data-action=deliveries]").click()
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the log was never asked for"
+    rows[shown["webhook_id"]].locator("[data-action=delete]").click()
+    page.locator("dialog [data-confirm]").click()
+    expect(page.locator(".toast").last).to_contain_text("Webhook deleted")
+    held[0].continue_()
+    toggle = page.locator(f"#webhooks-table tr[data-webhook-id='{loading['webhook_id']}'] [data-action=deliveries]")
+    expect(toggle).to_have_attribute("aria-expanded", "true", timeout=10_000)  # its log came, and is shown
+    expect(page.locator("#deliveries-card")).to_be_visible()
+    client.delete(f"/v1/webhooks/{loading['webhook_id']}")
 
 
 def test_the_add_webhook_form_takes_the_focus_to_the_field_it_refused(page: Page, service: InProcessService) -> None:
