@@ -214,7 +214,7 @@ def test_a_keys_rate_limit_box_and_save_name_their_key(page: Page, client: ApiCl
                                                                       "Save rate limit of a lab workstation key")
     other = page.locator(f"#keys-table tr[data-key-id='{unnamed['key_id']}']")
     expect(other.locator("[data-action=save-limit]")).to_have_attribute(
-        "aria-label", f"Save rate limit of key {unnamed['prefix']}…")
+        "aria-label", f"Save rate limit of {unnamed['key_id']}")  # by its id, as its Rename and Revoke
 
 
 def test_a_keys_refused_rate_limit_is_tied_to_its_box_and_wraps_inside_the_card(
