@@ -110,6 +110,30 @@ def test_the_job_page_says_a_cancel_made_elsewhere_and_not_its_own_twice(page: P
     assert "here cancelled" not in said(page), said(page)  # the toast's "Cancelled" says it
 
 
+def test_a_poll_landing_while_the_pages_own_cancel_is_answered_says_nothing(page: Page, client: ApiClient,
+                                                                          service: InProcessService) -> None:
+    """The page's cancel was done at the server, its answer still on its way, when a poll saw `cancelled`: the
+    page said "racing cancelled", then its toast "Cancelled" (found by a reviewer)."""
+    service.inference.script("esmfold", Slow(60))
+    racing = client.predict(name="racing").json()["job_id"]
+    client.wait_for(racing, ("running",))
+    page.goto(f"{service.base_url}/jobs/{racing}")
+    expect(page.locator("#status-card")).to_be_visible()
+    held: list[Any] = []  # the cancel's answer, held after the server acted on it
+    page.route(f"**/v1/jobs/{racing}/cancel", lambda route: held.append((route, route.fetch())))
+    page.locator("#cancel-job").click()
+    page.locator("dialog.modal [data-confirm]").click()
+    client.wait_for(racing, ("cancelled",))
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    expect(page.locator("#job-cancelled")).to_be_visible(timeout=15_000)  # a poll drew it, the answer still held
+    assert "racing cancelled" not in said(page), said(page)
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    expect(page.locator(".toast").last).to_contain_text("Cancelled")
+    time.sleep(1)
+    assert "racing cancelled" not in said(page), said(page)
+
+
 def test_the_bulk_question_gives_the_focus_back_to_the_bar_drawn_again_while_it_was_open(
         page: Page, client: ApiClient, service: InProcessService) -> None:
     client.wait_for(client.predict(name="bulk-one").json()["job_id"])
