@@ -216,4 +216,4 @@ def named(name: str | None) -> dict[str, str]:
 
 def key_details(name: str | None, scope: str) -> dict[str, str]:
     """What the activity log says of a new key: its name and scope (never the key)."""
-    return {"scope": scope} if name is None else {"name": name, "scope": scope}
+    return {**named(name), "scope": scope}

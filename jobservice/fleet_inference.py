@@ -61,12 +61,12 @@ class Endpoint:
     calls: int = 0
     last_used: int = 0
     in_flight_of: dict[str, int] = field(default_factory=dict)  # model → its calls here now
-    capacity_of: dict[str, int] = field(default_factory=dict)  # model → what this node computes at once (when said)
+    capacities: dict[str, int] = field(default_factory=dict)  # model → what this node computes at once (when said)
 
     def load(self, model: str) -> float:
         """The model's calls here over what this node computes at once (its calls alone while that is unknown)."""
         calls = self.in_flight_of.get(model, 0)
-        capacity = self.capacity_of.get(model)
+        capacity = self.capacities.get(model)
         return calls / capacity if capacity else float(calls)
 
     def serves(self, model: str) -> bool:
@@ -168,7 +168,7 @@ class FleetInference:
         said = await asyncio.gather(*(e.inference.capacity(model) for e in serving))
         for endpoint, capacity in zip(serving, said, strict=True):
             if capacity is not None:
-                endpoint.capacity_of[model] = capacity  # what routing weighs its calls by
+                endpoint.capacities[model] = capacity  # what routing weighs its calls by
         found = [n for n in said if n is not None]
         return sum(found) if found else None
 

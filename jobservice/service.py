@@ -21,8 +21,6 @@ from jobservice.credit_history import CreditEntry, CreditHistory
 from jobservice.dispatch import Dispatcher
 from jobservice.egress import receiver_session
 from jobservice.errors import (
-    CALLER_GONE_MESSAGE,
-    CallerGone,
     Conflict,
     InvalidArgument,
     NotFound,
@@ -315,13 +313,10 @@ class JobService:
     async def _charge_and_queue(self, account_id: int, jobs: list[NewJob], guard: Guard[list[str]] | None = None,
                                 still_wanted: StillWanted = always) -> list[str]:
         """Insert (and debit) then queue, as one unit: a caller that gives up meanwhile cannot strand a job."""
-        if not still_wanted():
-            # A gRPC caller whose deadline passed while its input was checked was told DEADLINE_EXCEEDED, yet the
-            # job was created and charged: a retry without an Idempotency-Key paid twice. Asked again last in the
-            # jobs' transaction (JobStore.submit).
-            raise CallerGone(CALLER_GONE_MESSAGE)
 
         async def insert_then_queue() -> list[str]:
+            # A gRPC caller whose deadline passed meanwhile was told DEADLINE_EXCEEDED, yet its job was created and
+            # charged: the store asks `still_wanted` last in the jobs' transaction and rolls back (CallerGone).
             ids = await self.jobs.submit(account_id, jobs, guard, max_queued=self.settings.max_queued_per_account,
                                          still_wanted=still_wanted)
             for job_id, job in zip(ids, jobs, strict=True):
