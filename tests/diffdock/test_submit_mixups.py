@@ -106,8 +106,30 @@ def test_bonds_the_sdf_keeps_are_accepted(smiles: str) -> None:
 
 def test_a_salt_of_single_ions_is_not_sent_to_its_largest_fragment() -> None:
     # before: "dock one molecule: for a salt or solvate send the largest fragment, [Na+]", refused in turn
-    with pytest.raises(LigandError, match=r"2 disconnected fragments \(\[Na\+\], \[Cl-\]\), each a single atom "
-                                          r"\(a salt of ions\): nothing DiffDock can dock"):
+    with pytest.raises(LigandError, match=r"2 disconnected fragments \(\[Na\+\], \[Cl-\]\), each a single heavy "
+                                          r"atom \(a salt of ions\): nothing DiffDock can dock"):
         parse_smiles("[Na+].[Cl-]")
     with pytest.raises(LigandError, match=r"send the largest fragment, CC\(=O\)\[O-\]$"):
         parse_smiles("CC(=O)[O-].[Na+]")  # a salt with an organic ion keeps its advice
+
+
+def test_two_single_atoms_without_charge_are_not_called_a_salt() -> None:
+    with pytest.raises(LigandError, match=r"each a single heavy atom \(ions or atoms\)"):
+        parse_smiles("C.C")  # two methanes
+    with pytest.raises(LigandError, match=r"each a single heavy atom \(a salt of ions\)"):
+        parse_smiles("[Na+].[Cl-]")
+
+
+@pytest.mark.parametrize(
+    ("smiles", "shown"),
+    [
+        ("CCÖ", r'"Ö" \(U\+00D6\) at position 3'),  # RDKit docked "CC" (ethane)
+        ("OCC²", r'"²" \(U\+00B2\) at position 4'),  # a superscript from a formula: docked as ethanol
+        ("CCO\x00", r"\(U\+0000\) at position 4"),  # a NUL the parser stopped at
+        ("CC\u200bO", r"\(U\+200B\) at position 3"),  # a zero-width space copied from a web page
+    ],
+)
+def test_a_character_outside_smiles_is_refused_before_the_charge(smiles: str, shown: str) -> None:
+    # before: RDKit parsed up to the first byte it could not read, and the job was charged and docked the prefix
+    with pytest.raises(InvalidArgument, match=rf"^invalid ligand: SMILES contains \S*\s?{shown}; SMILES is written in ASCII"):
+        validate(smiles, {"protein_pdb": PDB})

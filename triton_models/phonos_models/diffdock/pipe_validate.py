@@ -69,6 +69,7 @@ def parse_smiles(smiles: str) -> Chem.Mol:
         raise LigandError(f"ligand SMILES contains whitespace: {json_value_text(first)} is followed by {what} "
                           f"({json_value_text(rest)}); give exactly one SMILES string, without a name or |...| "
                           "extension after it")
+    _refuse_outside_smiles_alphabet(text)
     rdBase.DisableLog("rdApp.*")
     try:
         mol = Chem.MolFromSmiles(text)
@@ -104,15 +105,32 @@ def parse_smiles(smiles: str) -> Chem.Mol:
         if fragments[biggest].GetNumHeavyAtoms() < MIN_HEAVY_ATOMS:
             # "[Na+].[Cl-]": the advice below sent the user to "[Na+]", which is then refused as a single atom
             raise LigandError(
-                f"ligand SMILES has {len(fragments)} disconnected fragments ({listed[:200]}), each a single atom "
-                f"(a salt of ions): nothing DiffDock can dock; a ligand is one molecule of at least {MIN_HEAVY_ATOMS} "
-                "heavy atoms"
+                f"ligand SMILES has {len(fragments)} disconnected fragments ({listed[:200]}), each a single heavy "
+                f"atom ({'a salt of ions' if _all_charged(fragments) else 'ions or atoms'}): nothing DiffDock can dock; "
+                f"a ligand is one molecule of at least {MIN_HEAVY_ATOMS} heavy atoms"
             )
         raise LigandError(
             f"ligand SMILES has {len(fragments)} disconnected fragments ({listed[:200]}); dock one molecule: "
             f"for a salt or solvate send the largest fragment, {largest[:120]}"
         )
     return mol
+
+
+def _refuse_outside_smiles_alphabet(text: str) -> None:
+    """`LigandError` for a character no SMILES holds. RDKit's parser stops at the first byte it cannot read and
+    returns what came before it: "CCÖ" (a pasted umlaut) was docked as ethane, "OCC²" as ethanol and "CCO\\0" as
+    ethanol, each charged as if it were what the user typed. SMILES is printable ASCII, whitespace already refused."""
+    for position, char in enumerate(text, start=1):
+        if not " " < char < "\x7f":
+            shown = json_value_text(char)
+            raise LigandError(f"ligand SMILES contains {shown} (U+{ord(char):04X}) at position {position}; SMILES is "
+                              "written in ASCII letters, digits and symbols only (a character copied from a document "
+                              "or a superscript from a formula?)")
+
+
+def _all_charged(fragments: tuple[Chem.Mol, ...]) -> bool:
+    """Whether every fragment carries a formal charge: "[Na+].[Cl-]" is a salt of ions, "C.C" two methanes."""
+    return all(any(atom.GetFormalCharge() for atom in fragment.GetAtoms()) for fragment in fragments)
 
 
 def _refuse_unwritable_bonds(mol: Chem.Mol) -> None:
