@@ -54,3 +54,14 @@ def test_the_complex_names_in_full_the_weights_each_sdf_pose_names(out: DockingO
     for key in ("score_weights", "confidence_weights"):
         assert poses[0].GetProp(key).split(" sha256:")[0] in title, key
     assert "not a real prediction" in title  # tiny weights
+
+
+def test_each_sdf_pose_names_its_ligand(out: DockingOutput) -> None:
+    """Poses of several jobs merged into one file (a screening run) said only "rank1": each record now carries the
+    SMILES as submitted and RDKit's canonical SMILES of the docked molecule, which its own atoms reproduce."""
+    poses = list(Chem.ForwardSDMolSupplier(io.BytesIO(out.poses_sdf.encode())))
+    assert [pose.GetProp("_Name") for pose in poses] == ["rank1", "rank2", "rank3"]
+    for pose in poses:
+        assert pose.GetProp("ligand_smiles") == "CC(=O)Oc1ccccc1C(=O)O"
+        assert pose.GetProp("canonical_smiles") == Chem.MolToSmiles(Chem.MolFromSmiles("OC(=O)c1ccccc1OC(C)=O"))
+        assert Chem.MolToSmiles(Chem.RemoveHs(pose)) == pose.GetProp("canonical_smiles")

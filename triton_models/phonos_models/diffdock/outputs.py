@@ -111,13 +111,20 @@ def _mol_with_positions(mol: Chem.Mol, positions: np.ndarray) -> Chem.Mol:
     return out
 
 
-def poses_sdf(mol: Chem.Mol, poses: Sequence[RankedPose], provenance: Mapping[str, str]) -> str:
-    """All poses, ranked, with rank/confidence SD properties (parseable by RDKit and OpenBabel)."""
+def poses_sdf(mol: Chem.Mol, poses: Sequence[RankedPose], provenance: Mapping[str, str],
+              ligand_smiles: str | None = None) -> str:
+    """All poses, ranked, with rank/confidence SD properties (parseable by RDKit and OpenBabel). Each record
+    also names its ligand: the SMILES as submitted and RDKit's canonical one of the docked molecule, because
+    poses from several jobs merged into one file (a screening run) said only "rank1" before."""
     buffer = io.StringIO()
     writer = Chem.SDWriter(buffer)
+    canonical = Chem.MolToSmiles(Chem.RemoveHs(mol, sanitize=False))
     for pose in poses:
         m = _mol_with_positions(mol, pose.positions)
-        m.SetProp("_Name", f"rank{pose.rank}")
+        m.SetProp("_Name", f"rank{pose.rank}")  # DiffDock's own name for a pose (its rank1.sdf ...)
+        if ligand_smiles is not None:
+            m.SetProp("ligand_smiles", ligand_smiles)
+        m.SetProp("canonical_smiles", canonical)
         m.SetIntProp("rank", pose.rank)
         m.SetIntProp("sample_index", pose.sample_index)
         if pose.confidence is not None:

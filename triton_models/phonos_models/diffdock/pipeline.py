@@ -234,7 +234,7 @@ class DiffDockPipeline:
         title = (f"DiffDock receptor + rank-1 ligand pose, score weights {self.score.weights.name}, confidence "
                  f"weights {self.confidence.weights.name}" + (" (NOT A REAL PREDICTION)" if note else ""))
         complex_pdb = outputs.complex_pdb(rec, lig.mol, poses[0], remarks, title)
-        sdf = outputs.poses_sdf(lig.mol, poses, provenance)
+        sdf = outputs.poses_sdf(lig.mol, poses, provenance, request.ligand_smiles.strip())
         t_out = time.perf_counter()
         timings = {
             "featurisation": t_feat - t0,
@@ -287,7 +287,7 @@ def _warnings(receptor_notes: list[str], lig: ligand.Ligand) -> dict[str, list[s
     """Metadata `warnings`: what the input preparation changed that a user should know (none: no key)."""
     notes = list(receptor_notes)
     if lig.used_random_coords:
-        notes.append("RDKit could not embed the ligand (ETKDG, 3 tries): its starting conformer is random "
+        notes.append("RDKit's ETKDG could not embed the ligand: its starting conformer is random "
                      "coordinates relaxed with MMFF")
     if lig.isotopic_hydrogens:
         notes.append(f"the ligand's {lig.isotopic_hydrogens} deuterium/tritium atom(s) were removed as hydrogens are "
