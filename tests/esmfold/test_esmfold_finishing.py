@@ -228,3 +228,15 @@ def test_a_structure_the_relax_cannot_take_does_not_wait_for_another_jobs_relax(
             break
         time.sleep(0.05)
     assert len(first) == 1 and isinstance(first[0], ModelResult)
+
+
+def test_a_fold_without_relax_leaves_the_pdb_to_the_worker(finisher, folded, monkeypatch) -> None:
+    """Asking the relax whether it could take the fold writes the whole PDB: done for every job, relax or not, it
+    held the model instance's thread 3-7 ms a job (60 aa) before the next batch's forward pass could start."""
+    from phonos_models.esmfold import files
+
+    def asked(*_: object) -> None:
+        raise AssertionError("the relax was asked about a fold that asked for none")
+
+    monkeypatch.setattr(files, "refused_relax", asked)
+    assert isinstance(finish(finisher, folded, "none"), ModelResult)
