@@ -573,3 +573,13 @@ def test_ctrl_c_during_a_fenced_post_prints_the_command_that_gets_its_answer(
     assert gets in err, err
     typed = [word for word in argv if word != "--idempotency-key" and word != "mine"]
     assert shlex.split(lines[-1]) == ["phonos", *typed, "--idempotency-key", key], err
+
+
+def test_a_docks_report_shows_its_best_poses_confidence(capsys: pytest.CaptureFixture[str]) -> None:
+    """A fold's row had its mean pLDDT beside its status, a dock's nothing: its headline number is its best pose's
+    confidence (metrics.top_confidence)."""
+    outcomes = [cli.Outcome("ethanol", JOB_ID, "completed", files=["ethanol.pdb"], metrics={"top_confidence": -0.42}),
+                cli.Outcome("p1", JOB_ID, "completed", files=["p1.pdb"], metrics={"mean_plddt": 71.3})]
+    assert cli.report(outcomes, as_json=False) == 0
+    assert capsys.readouterr().out.splitlines() == [f"ethanol\t{JOB_ID}\tcompleted top_confidence=-0.42\tethanol.pdb",
+                                                    f"p1\t{JOB_ID}\tcompleted mean_plddt=71.3\tp1.pdb"]

@@ -351,3 +351,94 @@ def test_a_protein_sequence_row_docks_into_protein_when_it_is_given(tmp_path: Pa
     Path("l.smi").write_text("CCO ethanol\n")  # no column to take a receptor from: --protein is needed
     with pytest.raises(cli.UsageError, match="^--protein missing: give the receptor's PDB file or a completed fold"):
         dock(tmp_path, "--ligands", "l.smi")
+
+
+MOL_CO = ("\n     RDKit          2D\n\n  2  1  0  0  0  0  0  0  0  0999 V2000\n"
+          "    0.0000    0.0000    0.0000 C   0  0  0  0  0  0  0  0  0  0  0  0\n"
+          "    1.5000    0.0000    0.0000 O   0  0  0  0  0  0  0  0  0  0  0  0\n  1  2  1  0\nM  END\n")
+MOL_UNKNOWN_ELEMENT = ("\n     RDKit          2D\n\n  1  0  0  0  0  0  0  0  0  0999 V2000\n"
+                       "    0.0000    0.0000    0.0000 Xx  0  0  0  0  0  0  0  0  0  0  0  0\nM  END\n")
+
+
+def test_a_ligands_whole_name_is_its_jobs_name(tmp_path: Path) -> None:
+    """A .smi line's name is the rest of the line, a CSV's and an SDF title's all their words: "aspirin lysine salt"
+    was the job "aspirin", and "aspirin sodium" beside it "aspirin_2". The files are named by the words joined."""
+    (tmp_path / "l.smi").write_text("CC(=O)Oc1ccccc1C(=O)O aspirin lysine salt\nCC(=O)Oc1ccccc1C(=O)[O-] aspirin  sodium\n")
+    (tmp_path / "l.csv").write_text("complex_name,ligand_description\naspirin lysine salt,CCO\naspirin sodium,CCN\n")
+    (tmp_path / "l.sdf").write_text(f"aspirin lysine salt{MOL_CO}$$$$\naspirin sodium{MOL_CO}$$$$\n")
+    for name in ("l.smi", "l.csv", "l.sdf"):
+        work = dock(tmp_path, "--ligands", str(tmp_path / name), "--protein", "0f3a1c2e-1111-4222-8333-444455556666")
+        assert [r.id for r in work.records] == ["aspirin_lysine_salt", "aspirin_sodium"], name
+        assert [item["name"] for item in sent(work)] == ["aspirin lysine salt", "aspirin sodium"], name
+
+
+def test_a_smiles_files_header_line_is_not_a_ligand(tmp_path: Path) -> None:
+    (tmp_path / "l.smi").write_text("SMILES\tName\nCCO\tethanol\n")
+    assert [(r.id, r.text) for r in ligands_from(tmp_path / "l.smi")] == [("ethanol", "CCO")]
+    (tmp_path / "l.smi").write_text("smiles name\nCCO ethanol\n")
+    assert [(r.id, r.text) for r in ligands_from(tmp_path / "l.smi")] == [("ethanol", "CCO")]
+
+
+def test_an_sdf_record_rdkit_cannot_read_is_rejected_and_the_others_run(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """One unreadable record stopped the whole file, its message without its title or why, and RDKit's log (a C++
+    stack trace for an unknown element) was printed to the terminal. Now it is rejected alone, exit status 8, as a
+    SMILES the server refuses is; the others are sent."""
+    pytest.importorskip("rdkit")
+    (tmp_path / "l.sdf").write_text(f"ethanolish{MOL_CO}$$$$\nbroken one{MOL_UNKNOWN_ELEMENT}$$$$\nmethanolish{MOL_CO}$$$$\n")
+    work = dock(tmp_path, "--ligands", str(tmp_path / "l.sdf"), "--protein", "0f3a1c2e-1111-4222-8333-444455556666")
+    assert capfd.readouterr().err == ""  # nothing from RDKit
+    assert work.records[1].error == "SDF record 2 (\"broken one\") is not a readable molecule: Element 'Xx' not found"
+    assert [item["name"] for item in sent(work)] == ["ethanolish", "methanolish"]
+    outcomes = submitted(work)
+    assert [(o.name, o.status) for o in outcomes] == [
+        ("ethanolish", "pending"), ("broken_one", "rejected"), ("methanolish", "pending")]
+    assert cli.report(outcomes, as_json=True) == 8
+    capfd.readouterr()
+    assert cli.report(outcomes, as_json=False) == 8
+    assert capfd.readouterr().err.startswith(
+        "phonos: 1 of 3 records were rejected (not submitted, not charged):\n  broken_one: Invalid request: SDF record 2")
+
+
+def test_an_sdf_records_smiles_property_that_is_not_its_drawing_is_said(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    chem = pytest.importorskip("rdkit.Chem")
+    flat = chem.MolFromSmiles("CC(N)C(=O)O")  # alanine drawn in 2D without wedges: no stereocentre in the drawing
+    alanine = chem.MolToMolBlock(flat).split("\n", 1)[1]
+    (tmp_path / "l.sdf").write_text(f"agrees{MOL_CO}>  <SMILES>\nOC\n\n$$$$\nlabel{MOL_CO}>  <SMILES>\nCCN\n\n$$$$\n"
+                                    # stereochemistry the drawing lacks is no disagreement, and the property keeps it
+                                    f"L-alanine\n{alanine}>  <SMILES>\nC[C@H](N)C(=O)O\n\n$$$$\n")
+    work = dock(tmp_path, "--ligands", str(tmp_path / "l.sdf"), "--protein", "0f3a1c2e-1111-4222-8333-444455556666")
+    assert [r.text for r in work.records] == ["OC", "CCN", "C[C@H](N)C(=O)O"]  # the property, as before
+    assert capsys.readouterr().err == ('phonos: SDF record 2 ("label"): its SMILES property "CCN" is not the molecule '
+                                       "drawn in it (CO); docking the property's\n")
+
+
+def test_a_diffdock_csvs_ligand_file_is_read_or_refused_by_its_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                   ) -> None:
+    """DiffDock's ligand_description may name a file: it was sent as the SMILES "ligands/a.sdf"."""
+    pytest.importorskip("rdkit")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "set" / "ligands").mkdir(parents=True)
+    (tmp_path / "set" / "ligands" / "a.sdf").write_text(f"a{MOL_CO}$$$$\n")
+    (tmp_path / "set" / "ligands" / "b.mol2").write_text("@<TRIPOS>MOLECULE\nb\n")
+    (tmp_path / "set" / "in.csv").write_text("complex_name,ligand_description\nc1,ligands/a.sdf\nc2,ligands/b.mol2\n"
+                                             "c3,ligands/none.sdf\nc4,CCO\n")
+    records = ligands_from(tmp_path / "set" / "in.csv")
+    assert [(r.id, r.text, r.error) for r in records] == [
+        ("c1", "CO", ""),
+        ("c2", "ligands/b.mol2", "row 2: ligand_description ligands/b.mol2: a .mol2 file; convert it to SMILES "
+                                 "(e.g. `obabel b.mol2 -osmi`) or to .sdf"),
+        ("c3", "ligands/none.sdf", "row 3: ligand_description ligands/none.sdf: no such file"),
+        ("c4", "CCO", "")]
+
+
+def submitted(work: cli.Work) -> list[cli.Outcome]:
+    class Client:
+        async def submit_batch(self, items: list[dict[str, object]], idempotency_key: str | None = None) -> Batch:
+            return Batch.from_dict({"results": [{"index": n, "success": True, "model": "diffdock", "job_id": f"j{n}"}
+                                                for n in range(len(items))],
+                                    "summary": {"total_credits_used": 0}})
+
+    return asyncio.run(cli.submit(Client(), work.model, work.records, work.params, cli.Session(),  # type: ignore[arg-type]
+                                  work.extra, work.flags))

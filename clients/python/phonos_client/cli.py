@@ -151,11 +151,13 @@ class Outcome:
     refused_exit: int = field(default=0, compare=False)
     # Formats asked for that this completed job lacks (a model's file only some jobs have: `relaxed_pdb`).
     absent: list[str] = field(default_factory=list, compare=False)
+    # A record refused before it was sent: the command could not read it from its file (not in --json).
+    unread: bool = field(default=False, compare=False)
 
     def json(self) -> dict[str, Any]:
         """The job's entry in --json's `jobs`; a completed job without a file --formats asked for (exit 4) names
         them in `missing_formats` (absent where none is missing), so a script knows which without the table."""
-        document = {k: v for k, v in asdict(self).items() if k not in ("refused_exit", "absent")}
+        document = {k: v for k, v in asdict(self).items() if k not in ("refused_exit", "absent", "unread")}
         if self.absent:
             document["missing_formats"] = list(self.absent)
         return document
@@ -217,22 +219,30 @@ async def submit(client: AsyncClient, model: str, records: list[Record], params:
                  flags: Mapping[str, str] | None = None) -> list[Outcome]:
     """Batches of at most 10; each job named after its record; rejected items come back as failed, a param a
     flag set named by the flag (`flags`: param -> flag)."""
-    outcomes: list[Outcome] = []
+    outcomes: dict[int, Outcome] = {}
     set_by = {flag: name for name, flag in (flags or {}).items()}
-    for start in range(0, len(records), BATCH_SIZE):
-        chunk = records[start:start + BATCH_SIZE]
-        items = [{"model": model, "sequence": r.text, "name": r.id, "params": {**params, **(extra or {}), **r.params}}
-                 for r in chunk]
+    for place, record in enumerate(records):  # refused while reading its file (an SDF record RDKit cannot read)
+        if record.error:
+            outcomes[place] = Outcome(record.id, None, "rejected", error=error_words(LOCAL_REFUSAL, record.error),
+                                      refused_exit=refusal_exit_code(LOCAL_REFUSAL), unread=True)
+    sendable = [(place, record) for place, record in enumerate(records) if not record.error]
+    for start in range(0, len(sendable), BATCH_SIZE):
+        chunk = sendable[start:start + BATCH_SIZE]
+        items = [{"model": model, "sequence": r.text, "name": r.job_name,
+                  "params": {**params, **(extra or {}), **r.params}} for _, r in chunk]
         results = await submit_in_parts(client, items, submission_key(session.key, start // BATCH_SIZE))
-        for record, item in zip(chunk, results, strict=True):
+        for (place, record), item in zip(chunk, results, strict=True):
             if item.success and item.job_id:
                 session.job_ids.append(item.job_id)
-                outcomes.append(Outcome(record.id, item.job_id, "pending"))
+                outcomes[place] = Outcome(record.id, item.job_id, "pending")
             else:
                 message = in_flag_words(item.message or "", set_by, set_by)
-                outcomes.append(Outcome(record.id, None, "rejected", error=error_words(item.error, message),
-                                        refused_exit=refusal_exit_code(item.error)))
-    return outcomes
+                outcomes[place] = Outcome(record.id, None, "rejected", error=error_words(item.error, message),
+                                          refused_exit=refusal_exit_code(item.error))
+    return [outcomes[place] for place in sorted(outcomes)]
+
+
+LOCAL_REFUSAL = "Invalid request"  # a record the command could not read is what the server would have refused (8)
 
 
 _STATUS_BY_TITLE = {title: status for status, title in errors.DEFAULT_TITLES.items()}
@@ -352,6 +362,8 @@ def unused_target(out: Path, name: str, job_id: str, fmt: str, server_name: str 
         number += 1
 
 
+# The headline number of a finished job beside its status: a fold's mean pLDDT, a dock's best pose's confidence.
+SCORE_METRICS = ("mean_plddt", "top_confidence")
 REPORT_HEADER = ("NAME", "JOB ID", "STATUS", "FILES / ERROR")  # a refused or failed record's row holds its error
 
 
@@ -366,7 +378,7 @@ def report(outcomes: list[Outcome], as_json: bool) -> int:
         rows = []
         for o in outcomes:
             detail = ", ".join(o.files) if o.files else (o.error or "")
-            score = f" mean_plddt={o.metrics['mean_plddt']}" if "mean_plddt" in o.metrics else ""
+            score = "".join(f" {name}={o.metrics[name]}" for name in SCORE_METRICS if name in o.metrics)
             rows.append((o.name, o.job_id or "-", o.status + score, detail))
         # The files are what the report is for: never cut (`docks/ethanol…` at 80 columns said nothing), so a table
         # too wide for them is shown as records, their list broken between the files. An error is free text.
@@ -377,7 +389,9 @@ def report(outcomes: list[Outcome], as_json: bool) -> int:
         by_reason: dict[str, list[str]] = {}  # one line a reason: a FASTA sent to a model not served is one line
         for o in refused:
             by_reason.setdefault(visible(o.error or ""), []).append(visible(o.name))
-        complain(f"phonos: {len(refused)} of {len(outcomes)} records were rejected by the server (not submitted, "
+        # "by the server" only when it was: an SDF record the command could not read was never sent
+        who = "" if any(o.unread for o in refused) else " by the server"
+        complain(f"phonos: {len(refused)} of {len(outcomes)} records were rejected{who} (not submitted, "
                  "not charged):\n" + "\n".join(f"  {', '.join(names)}: {reason}" for reason, names in by_reason.items()))
         return refused[0].refused_exit
     failed = [o for o in outcomes if o.status not in ("completed", "pending", "running")]
@@ -482,6 +496,9 @@ def prepare_dock(args: argparse.Namespace) -> Work:
             if value is not None and not value.strip():  # an unset shell variable: not a traceback, not ": ..."
                 raise UsageError(f"{flag} is empty: give {what}")
         ligands = [Record("ligand", args.ligand)] if args.ligand is not None else ligands_from(Path(args.ligands))
+        for record in ligands:
+            if record.note:  # e.g. an SDF record whose SMILES property is not the molecule drawn in it
+                complain(f"phonos: {record.note}")
         extra: dict[str, Any] = {}
         flags = {"protein_pdb": "--protein"}  # a refused receptor is said as the flag that gave it
         own = next((r for r in ligands if r.protein_path), None)

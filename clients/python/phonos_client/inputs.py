@@ -8,8 +8,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,16 @@ class Record:
     protein_sequence: str = ""
     protein_row: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)  # what the record's job sends besides the run's params
+    # the job's name: a ligand's whole name as its file gives it ("aspirin lysine salt"); empty: `id`
+    name: str = ""
+    # why the record cannot be sent (an SDF record RDKit cannot read): it is reported as rejected, the others run
+    error: str = ""
+    # what the user should know about how it was read (its SMILES property disagrees with its drawn structure)
+    note: str = ""
+
+    @property
+    def job_name(self) -> str:
+        return self.name or self.id
 
 
 def file_id(raw: str, fallback: str) -> str:
@@ -49,21 +61,24 @@ def file_id(raw: str, fallback: str) -> str:
     return cleaned or fallback
 
 
-def unique(records: Iterable[tuple[str, str]], prefix: str) -> list[Record]:
+def unique(records: Iterable[tuple[str, str]], prefix: str, *, whole_names: bool = False) -> list[Record]:
     """Records named by their ids as file names, each name used once: a repeated id gets `_2`, `_3`..., the
     first of those not taken (ids `a`, `a`, `a_2` give `a`, `a_2`, `a_2_2`). Names that differ only in case
     count as taken too: on macOS and Windows `A.pdb` and `a.pdb` are one file, and the second job's results
-    would overwrite the first's."""
+    would overwrite the first's. `whole_names` (ligands): a name is all its words, not a FASTA id's first one
+    ("aspirin lysine salt" is the job's name, `aspirin_lysine_salt` its files'; it was "aspirin", and a second
+    "aspirin sodium" became `aspirin_2`)."""
     taken: set[str] = set()
     out = []
     for number, (raw_id, text) in enumerate(records, start=1):
-        base = name = file_id(raw_id, f"{prefix}{number}")
+        words = " ".join(raw_id.split()) if whole_names else ""
+        base = name = file_id(words.replace(" ", "_") if whole_names else raw_id, f"{prefix}{number}")
         repeat = 1
         while name.casefold() in taken:
             repeat += 1
             name = f"{base}_{repeat}"
         taken.add(name.casefold())
-        out.append(Record(name, text))
+        out.append(Record(name, text, name=words))
     return out
 
 
@@ -165,14 +180,9 @@ def ligands_from(path: Path) -> list[Record]:
         raise InputError(f"{path.name}: ligand files are .smi, .csv or .sdf")
     text = read_text(path)
     if suffix in (".smi", ".smiles", ".txt"):
-        pairs = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            parts = line.split()
-            if parts and not line.startswith("#"):
-                pairs.append((parts[1] if len(parts) > 1 else f"ligand{number}", parts[0]))
-        records = unique(pairs, "ligand")
+        records = _smi(text)
     elif suffix == ".csv":
-        records = _csv(text)
+        records = _csv(text, path.parent)
     else:
         records = _sdf(text)
     if not records:
@@ -180,7 +190,25 @@ def ligands_from(path: Path) -> list[Record]:
     return records
 
 
-def _csv(text: str) -> list[Record]:
+def _smi(text: str) -> list[Record]:
+    """`SMILES name` lines: the name is the rest of the line, all its words (Daylight's SMILES file). A first line
+    whose first field is `SMILES` is a spreadsheet's column header, not a ligand (it was sent, and refused)."""
+    pairs: list[tuple[str, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        parts = line.split(None, 1)
+        if not parts or line.startswith("#"):
+            continue
+        if not pairs and parts[0].casefold() == "smiles":
+            continue
+        pairs.append((parts[1] if len(parts) > 1 else f"ligand{number}", parts[0]))
+    return unique(pairs, "ligand", whole_names=True)
+
+
+_RDKIT_STAMP = re.compile(r"^\[\d\d:\d\d:\d\d\]\s*")
+_LIGAND_FILE = re.compile(r"\.(sdf|sd|mol|mol2|pdb|pdbqt)$", re.I)
+
+
+def _csv(text: str, folder: Path = Path(".")) -> list[Record]:
     rows = list(csv.DictReader(io.StringIO(text)))
     if not rows:
         return []
@@ -195,26 +223,73 @@ def _csv(text: str) -> list[Record]:
         return (row.get(column) or "").strip() if column else ""
 
     kept = [(number, row) for number, row in enumerate(rows, start=1) if cell(row, smiles)]
-    records = unique([(cell(row, name), cell(row, smiles)) for _, row in kept], "ligand")
+    records = unique([(cell(row, name), cell(row, smiles)) for _, row in kept], "ligand", whole_names=True)
     # DiffDock's columns: a row's receptor (protein_path), or the sequence DiffDock would fold for it
-    return [replace(record, protein_path=cell(row, path), protein_sequence=cell(row, sequence), protein_row=number)
+    return [_ligand_file(replace(record, protein_path=cell(row, path), protein_sequence=cell(row, sequence),
+                                 protein_row=number), folder)
             for record, (number, row) in zip(records, kept, strict=True)]
+
+
+def _ligand_file(record: Record, folder: Path) -> Record:
+    """A DiffDock CSV row whose ligand_description is a file (DiffDock reads .sdf/.mol2/.mol/.pdb there): an SDF or
+    MOL file is read as `--ligands FILE.sdf` reads one record (from the current folder, else the CSV's); another
+    kind is refused with the way to convert it. It was sent as a SMILES "ligands/1a0q.sdf"."""
+    if not _LIGAND_FILE.search(record.text):
+        return record
+    said = f"row {record.protein_row}: ligand_description {record.text}"
+    path = Path(record.text).expanduser()
+    found = next((p for p in (path, folder / path) if is_file(p)), None)
+    if found is None:
+        return replace(record, error=f"{said}: no such file")
+    if found.suffix.lower() not in (".sdf", ".sd", ".mol"):
+        return replace(record, error=f"{said}: a {found.suffix} file; convert it to SMILES (e.g. `obabel {found.name} "
+                                     "-osmi`) or to .sdf")
+    try:
+        read = _sdf(read_text(found))
+    except InputError as exc:
+        return replace(record, error=f"{said}: {exc}")
+    if not read:
+        return replace(record, error=f"{said}: no molecule in it")
+    first = read[0]
+    error = f"{said}: {first.error}" if first.error else ""
+    return replace(record, text=first.text, error=error, note=first.note)
 
 
 def _sdf(text: str) -> list[Record]:
     """Records end at a `$$$$` line; a record is its lines as written, so its first is its title (blank: the
-    ligand is named `ligand<N>`), the mol block's header lines where RDKit expects them."""
-    pairs = []
+    ligand is named `ligand<N>`), the mol block's header lines where RDKit expects them. A record that cannot be
+    read comes back with its `error`: it is reported as rejected and the others run (one bad record stopped the
+    whole file)."""
+    pairs: list[tuple[str, str]] = []
+    problems: list[tuple[str, str]] = []  # (error, note) by record
     for number, lines in enumerate(_sdf_records(text), start=1):
         block = "\n".join(lines) + "\n"
+        title = lines[0].strip()
+        said = f"SDF record {number}" + (f" ({quoted(title)})" if title else "")
         properties = {key.strip().upper(): value.strip()
                       for key, value in re.findall(r"^>[^<\n]*<([^>\n]+)>[^\n]*\n([^\n]*)", block, re.M)}
-        smiles = next((properties[p] for p in _ISOMERIC_PROPERTIES if properties.get(p)), None)
-        if smiles is None:
-            flat = next((properties[p] for p in _FLAT_PROPERTIES if properties.get(p)), None)
-            smiles = _rdkit_smiles(block, number, flat)
-        pairs.append((lines[0].strip() or f"ligand{number}", smiles))
-    return unique(pairs, "ligand")
+        given = next((properties[p] for p in _ISOMERIC_PROPERTIES if properties.get(p)), None)
+        flat = next((properties[p] for p in _FLAT_PROPERTIES if properties.get(p)), None)
+        smiles, error, note = given or "", "", ""
+        try:
+            drawn = _rdkit_smiles(block, said, None if given else flat)
+        except InputError as exc:
+            if given is None:
+                error = str(exc)
+        else:
+            if drawn == "" and given is None:
+                error = f"{said} has no atoms and no SMILES property"
+            elif drawn and given is not None and not _same_molecule(given, drawn):  # "": a block of properties only
+                # Docked as before, the property (it may hold stereochemistry a 2D block drawn without wedges lacks),
+                # but said: one of the two is wrong, and the user has to say which.
+                note = (f"{said}: its SMILES property {quoted(given)} is not the molecule drawn in it ({drawn}); "
+                        "docking the property's")
+            elif given is None:
+                smiles = drawn or ""
+        pairs.append((title or f"ligand{number}", smiles))
+        problems.append((error, note))
+    return [replace(record, error=error, note=note)
+            for record, (error, note) in zip(unique(pairs, "ligand", whole_names=True), problems, strict=True)]
 
 
 def _sdf_records(text: str) -> list[list[str]]:
@@ -231,21 +306,65 @@ def _sdf_records(text: str) -> list[list[str]]:
     return [record for record in records if any(line.strip() for line in record)]
 
 
-def _rdkit_smiles(block: str, number: int, flat: str | None = None) -> str:
+def _rdkit_smiles(block: str, said: str, flat: str | None = None) -> str:
     """The record's mol block as an isomeric SMILES: RDKit reads a 3D block's stereocentres and double bonds from
     its coordinates (a 2D one's from its wedges). Without RDKit, or where it cannot read the block, a SMILES
-    property without stereochemistry (`flat`) if the record has one."""
+    property without stereochemistry (`flat`) if the record has one; else an InputError saying why RDKit could not
+    read it (RDKit's own words; its log no longer reaches the terminal); "" for a block without atoms."""
     try:
         from rdkit import Chem  # optional: the light client does not need it
     except ImportError:
         if flat is not None:
             return flat
-        raise InputError(f"SDF record {number} has no SMILES property; add one, or install rdkit to convert it") from None
-    molecule = Chem.MolFromMolBlock(block)
+        raise InputError(f"{said} has no SMILES property; add one, or install rdkit to convert it") from None
+    with _rdkit_log() as heard:
+        molecule = Chem.MolFromMolBlock(block)
     if molecule is None:
         if flat is not None:
             return flat
-        raise InputError(f"SDF record {number} is not a readable molecule")
+        reason = "; ".join(heard) or "RDKit cannot read its mol block"
+        raise InputError(f"{said} is not a readable molecule: {reason}")
     if molecule.GetNumConformers() and molecule.GetConformer().Is3D():
         Chem.AssignStereochemistryFrom3D(molecule)  # what the parser does already; said, not assumed
     return str(Chem.MolToSmiles(molecule))
+
+
+def _same_molecule(given: str, drawn: str) -> bool:
+    """Whether a SMILES property names the molecule drawn in its record: the same atoms and bonds, stereochemistry
+    aside (a 2D block drawn without wedges has none); a property RDKit cannot read is not compared (the server says
+    what is wrong with it)."""
+    from rdkit import Chem
+
+    with _rdkit_log():
+        molecules = [Chem.MolFromSmiles(text) for text in (given, drawn)]
+    if any(molecule is None for molecule in molecules):
+        return True
+    return len({Chem.MolToSmiles(molecule, isomericSmiles=False) for molecule in molecules}) == 1
+
+
+@contextmanager
+def _rdkit_log() -> Iterator[list[str]]:
+    """RDKit's messages while a block is read, kept (a refused record's reason) instead of printed: they went to the
+    terminal between the command's own lines ("[12:00:00] Counts line too short"), with a C++ stack trace for some."""
+    from rdkit import rdBase
+
+    heard: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR:  # an invariant's stack trace, line by line: its message is a warning too
+                return
+            message = _RDKIT_STAMP.sub("", record.getMessage()).strip()
+            if message and message not in heard:
+                heard.append(message)
+
+    # RDKit's messages go to the Python logger "rdkit" (whose own handler prints them to stderr, as RDKit does by
+    # default); while the block is read, only here.
+    rdBase.LogToPythonLogger()
+    logger = logging.getLogger("rdkit")
+    handlers, propagate = logger.handlers, logger.propagate
+    logger.handlers, logger.propagate = [Keep()], False
+    try:
+        yield heard
+    finally:
+        logger.handlers, logger.propagate = handlers, propagate
