@@ -35,6 +35,7 @@ from gateway.invoker import Invoker
 from gateway.observe import ROUTE_KEY, observe_middleware, trace_metadata
 from gateway.rpc_failure import REQUEST_ID_HEADER, failure_response, forwarded_headers
 from gateway.transcode import TranscodeError, TranscodePlan, build_request, compile_plan, render_response
+from phonos_common.bearer import bearer_challenge
 from phonos_common.forwarded import (
     CLIENT_ADDRESS_METADATA,
     FORWARDED_FOR_HEADER,
@@ -127,7 +128,7 @@ def create_app(
     # Every response: no caching of keys and results, no sniffing, framing or script (gateway/response_headers.py).
     app.on_response_prepare.append(response_headers.secure_response)
     # The API's OpenAPI document, generated from the same protos (scripts/gen_openapi.py); no auth.
-    app.router.add_get(openapi_route.PATH, openapi_route.handler)
+    app.router.add_route("*", openapi_route.PATH, openapi_route.handler)
     if dashboard_options is not None:
         dashboard.install(app, invoker, dashboard_options)
     # One route for everything else: the rules above do the routing, aiohttp only parses HTTP.
@@ -310,7 +311,8 @@ def caller_metadata(request: web.Request) -> list[tuple[str, str]]:
     else:
         # gRPC metadata values must be printable ASCII; anything else cannot be a valid API key.
         if not authorization.isascii() or not authorization.isprintable():
-            raise HttpError(errors.client_error(401, "malformed Authorization header"))
+            raise HttpError(errors.client_error(401, "malformed Authorization header",
+                                                {"WWW-Authenticate": bearer_challenge("invalid_request")}))
         metadata = [("authorization", authorization)]
     for header, key in FORWARDED_REQUEST_HEADERS.items():
         values = request.headers.getall(header, [])

@@ -58,6 +58,7 @@ DEFAULT_TITLES: Mapping[int, str] = {
     409: "Conflict",
     410: "Gone",
     413: "Request too large",
+    414: "URI too long",
     415: "Unsupported media type",
     417: "Expectation failed",
     422: "Idempotency key reused",

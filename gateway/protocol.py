@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
@@ -185,6 +187,10 @@ class EdgeRequestHandler(RequestHandler):
                                 status, request_id, exc_info=exc, extra={"request_id": request_id})
             error = (errors.internal_error(request_id) if status == 500
                      else errors.client_error(status, errors.DEFAULT_TITLES.get(status, "server error")))
+        elif isinstance(exc, LineTooLong):
+            error = _too_long(exc)
+            self._error_log.log(logging.INFO, "gateway.bad_http", "bad HTTP request from %s: %s",
+                                _peer(self.peername), error.message)
         else:
             detail = _first_line(message or (str(exc) if exc else "") or "malformed HTTP request")
             self._error_log.log(logging.INFO, "gateway.bad_http", "bad HTTP request from %s: %s",
@@ -198,6 +204,20 @@ class EdgeRequestHandler(RequestHandler):
         response.headers.update({**API_SECURITY_HEADERS, "Server": SERVER})
         response.force_close()
         return response
+
+
+_REQUEST_LINE = re.compile(rb"^(?:[A-Z]+ +)?(?:/|\*|https?://)", re.I)
+
+
+def _too_long(exc: LineTooLong) -> errors.ErrorResponse:
+    """414 for a request line past the parser's limit, 431 for a header: aiohttp says both as a 400 with the line's
+    first 100 bytes as Python writes bytes ("bytearray(b'GET /v1/jobs?name=xxx...')"). The line is the URL (C
+    parser) or the whole request line (Python parser) for the first, a header's name or value for the second."""
+    line, limit = (exc.args + (b"", "?"))[:2]
+    head = line.encode("latin-1", "replace") if isinstance(line, str) else bytes(line)
+    if _REQUEST_LINE.match(head):
+        return errors.client_error(414, f"the request line (method and URL) is longer than {limit} bytes")
+    return errors.client_error(431, f"a request header is longer than {limit} bytes")
 
 
 class EdgeServer(web.Server):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from gateway import errors
 from gateway.errors import ErrorResponse
+from phonos_common.bearer import CHALLENGE_KEY
 from phonos_common.rpc import RpcFailure
 
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -17,6 +18,7 @@ FORWARDED_RESPONSE_METADATA: Mapping[str, str] = {
     "x-ratelimit-remaining": "X-RateLimit-Remaining",
     "x-ratelimit-reset": "X-RateLimit-Reset",
     "retry-after": "Retry-After",
+    CHALLENGE_KEY: "WWW-Authenticate",  # a 401's challenge (RFC 6750), worded by the job service
     "content-disposition": "Content-Disposition",
     "x-request-id": REQUEST_ID_HEADER,
     "idempotent-replayed": "Idempotent-Replayed",

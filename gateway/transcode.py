@@ -28,6 +28,7 @@ from google.protobuf.message import Message
 from gateway import big_json, json_shape
 from gateway.fields import FieldPathError, FieldValueError, Leaf, query_leaves, resolve
 from gateway.http_rule import HttpRule, TemplateError
+from phonos.v1 import openapi_options_pb2
 from phonos_common.json_encode import encoder_for
 from phonos_common.limits import MAX_JSON_VALUES
 from phonos_config.json_text import json_value_text
@@ -60,6 +61,9 @@ class TranscodePlan:
     path_leaves: Mapping[tuple[str, ...], Leaf]  # template variable → the field it sets
     query: Mapping[str, Leaf]  # accepted query parameter (proto and JSON names) → field
     accepted_query: tuple[str, ...]  # the proto names, sorted, for the unknown-parameter 400
+    # A public route whose request has no fields (GET /v1/health): a query is ignored, not refused. Load balancers
+    # and uptime monitors add their own (`?probe=lb1`, a cache-buster) and a 400 read as "unhealthy".
+    ignores_query: bool
     http_body_response: bool  # google.api.HttpBody: written raw with its content_type
     # The JSON reply may be big: its type can hold free-form JSON or bytes (a job's result, its input's A3M). Only
     # the type tells, at no cost: upb's ByteSize serializes the whole message (~0.2 s of the GIL for 50 MB).
@@ -102,6 +106,7 @@ def compile_plan(rule: HttpRule) -> TranscodePlan:
         path_leaves=path_leaves,
         query=query,
         accepted_query=tuple(sorted({leaf.name for leaf in query.values()})),
+        ignores_query=not request_desc.fields and _is_public(rule),
         http_body_response=_is_http_body(response_desc, rule.response_body),
         response_may_be_big=not _is_http_body(response_desc, rule.response_body) and _may_be_big(
             response_desc.fields_by_name[rule.response_body].message_type if rule.response_body else response_desc),
@@ -128,10 +133,11 @@ def build_request(
             plan.path_leaves[field_path].assign(request, (value,))
         keys = list(dict.fromkeys(query.keys()))  # unique, in request order
         unknown = [k for k in keys if k not in plan.query]
-        if unknown:
+        if unknown and not plan.ignores_query:
             raise TranscodeError(_unknown_query_message(plan, unknown))
         for key in keys:
-            plan.query[key].assign(request, query.getall(key))
+            if key in plan.query:
+                plan.query[key].assign(request, query.getall(key))
     except FieldValueError as exc:
         raise TranscodeError(str(exc)) from None
     return request
@@ -331,6 +337,11 @@ def _not_json_hint(exc: ValueError) -> str:
     if isinstance(exc, json.JSONDecodeError) and not exc.doc[:exc.pos].strip():
         return NOT_JSON_HINT
     return ""
+
+
+def _is_public(rule: HttpRule) -> bool:
+    """Whether the contract marks the rule's rpc `(phonos.v1.doc).public` (no key needed)."""
+    return bool(rule.method.GetOptions().Extensions[openapi_options_pb2.doc].public)
 
 
 def _unknown_query_message(plan: TranscodePlan, unknown: list[str]) -> str:

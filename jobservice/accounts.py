@@ -188,12 +188,14 @@ class Accounts:
         scheme, _, token = authorization.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise Unauthenticated("Malformed Authorization header. Use 'Authorization: Bearer <your key>'.")
+            raise Unauthenticated("Malformed Authorization header. Use 'Authorization: Bearer <your key>'.",
+                                  bearer_error="invalid_request")
         key_hash = hash_key(token)
         row = await self._db.read.fetch_one("get_key", {"key_hash": key_hash})
         if row is None:
             raise Unauthenticated("Invalid API key. It may have been revoked; check the key, or create one "
-                                  "in the dashboard's API keys page or with `phonos keys create`.")
+                                  "in the dashboard's API keys page or with `phonos keys create`.",
+                                  bearer_error="invalid_token")
         if is_expired(row["expires_at"], now()):
             raise KeyExpired(float(row["expires_at"]))
         return Principal(account_id=int(row["account_id"]), key_hash=key_hash, rate_limit=int(row["rate_limit"]),

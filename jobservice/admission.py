@@ -111,7 +111,8 @@ class KeyAdmission:
         try:
             if authorization is not None and not (authorization.isascii() and authorization.isprintable()):
                 # Header bytes that are not text cannot be a key (and must not reach the key hashing).
-                raise Unauthenticated("Malformed Authorization header. Use 'Authorization: Bearer <your key>'.")
+                raise Unauthenticated("Malformed Authorization header. Use 'Authorization: Bearer <your key>'.",
+                                      bearer_error="invalid_request")
             # A session's state-changing call without its CSRF token is refused here too (403), before its body is
             # read: it was read and parsed first, so a malformed one answered 400 where the docs promise 403. The
             # whole address (not the throttle's IPv6 /64): a session's last use recorded here is recorded with it.

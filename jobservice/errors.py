@@ -59,6 +59,12 @@ class Unauthenticated(PhonosError):
 
     title = "Unauthorized"
 
+    def __init__(self, message: str, bearer_error: str | None = None) -> None:
+        super().__init__(message)
+        # RFC 6750's error code in the `WWW-Authenticate: Bearer` challenge (jobservice/status_map.py): "invalid_token"
+        # for a key given and not accepted, "invalid_request" for a malformed header; none when no key was given.
+        self.bearer_error = bearer_error
+
 
 class Forbidden(PhonosError):
     """Authenticated, but the request may not do this: e.g. a cookie request without its CSRF token (HTTP 403)."""

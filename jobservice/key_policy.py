@@ -75,7 +75,7 @@ class KeyExpired(Unauthenticated):
     def __init__(self, expires_at: float) -> None:
         super().__init__(f"This API key expired at {when(expires_at)}. Create a new key (the dashboard's API keys page "
                          "or POST /v1/keys with a key that works), or extend this one's expiry with "
-                         "PATCH /v1/keys/{key_id}.")
+                         "PATCH /v1/keys/{key_id}.", bearer_error="invalid_token")
         self.expires_at = expires_at
 
 

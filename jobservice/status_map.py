@@ -12,6 +12,7 @@ import grpc
 
 from jobservice import errors
 from jobservice.idempotency import IdempotencyKeyReused
+from phonos_common.bearer import CHALLENGE_KEY, bearer_challenge
 
 TITLE_KEY = "phonos-error-title"
 REASON_KEY = "phonos-error-reason"
@@ -57,6 +58,8 @@ def grpc_status(error: errors.PhonosError) -> tuple[grpc.StatusCode, list[tuple[
     reason = next((r for cls, r in _REASONS.items() if issubclass(kind, cls)), None)
     if reason:
         metadata.append((REASON_KEY, reason))
+    if isinstance(error, errors.Unauthenticated):  # RFC 6750's challenge: HTTP clients learn the scheme from it
+        metadata.append((CHALLENGE_KEY, bearer_challenge(error.bearer_error)))
     if isinstance(error, errors.RateLimited):
         metadata.append(("retry-after", str(error.retry_after_s)))
         metadata.append(("x-ratelimit-limit", str(error.limit)))

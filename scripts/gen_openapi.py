@@ -82,9 +82,9 @@ rate limit per rolling minute (default 60): responses carry `X-RateLimit-Limit`,
 `X-RateLimit-Reset`; a 429 carries `Retry-After`. Errors are `{"error": ..., "message": ...}`. Unknown query
 parameters and unknown JSON fields are refused (400). Job submissions accept bodies up to ~63.5 MB, other
 routes 64 KiB (gzip or deflate allowed); a batch holds 1 to 10 jobs.
-POST routes that create or change something accept an `Idempotency-Key` (1-255 printable ASCII characters,
-kept 24 hours per account): a retry with the same key and request gets the first response back
-(`Idempotent-Replayed: true`) and is not charged again. `GET /v1/jobs/{job_id}/events` and `GET /v1/events` are
+These routes accept an `Idempotency-Key` (1-255 printable ASCII characters, kept 24 hours per account):
+{idempotent}; a retry with the same key and request gets the first response back (`Idempotent-Replayed: true`)
+and is not charged again. Other routes ignore the header. `GET /v1/jobs/{job_id}/events` and `GET /v1/events` are
 Server-Sent Events streams (`text/event-stream`): each event's `data` is a JobEvent, state events carry an `id`,
 and `Last-Event-ID` resumes after it; an error in mid-stream is an `event: error` whose `data` is the error body
 plus the HTTP `status` it stands for (a 503 is waited out and resumed). Generated from protos/ by
@@ -296,9 +296,12 @@ class Generator:
 
     def document(self) -> dict[str, Any]:
         paths: dict[str, Any] = {}
+        idempotent = []  # the routes that list the Idempotency-Key parameter, said in the description too
         for rule in rules_for_service(SERVICE):
             plan = compile_plan(rule)
             paths.setdefault(rule.template.text, {})[rule.http_method.lower()] = self.operation(plan)
+            if rule.method.GetOptions().Extensions[options.doc].idempotent:
+                idempotent.append(f"`{rule.http_method} {rule.template.text}`")
         paths["/v1/openapi.json"] = {"get": {
             "operationId": "GetOpenApi", "summary": "This document", "tags": ["meta"], "security": [],
             "responses": {"200": {"description": "The OpenAPI 3.1 document of this API",
@@ -319,7 +322,7 @@ class Generator:
         }
         return {
             "openapi": "3.1.0",
-            "info": {"title": "phonos API", "version": "v1", "description": DESCRIPTION,
+            "info": {"title": "phonos API", "version": "v1", "description": DESCRIPTION.replace("{idempotent}", ", ".join(idempotent)),
                      "license": {"name": "MIT", "identifier": "MIT"}},
             "servers": [{"url": "http://127.0.0.1:8080", "description": "`phonos serve` on this machine"}],
             "security": [{"bearer": []}],

@@ -276,8 +276,7 @@ def test_bad_encodings_are_400_or_415_never_500(encoding: str, body: bytes, stat
 @pytest.mark.parametrize("raw", [
     b"GARBAGE\r\n\r\n",
     b"GET /v1/health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
-    b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 20_000 + b"\r\n\r\n",
-    b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    # a request line or header too long: 414 / 431 (test_gateway_edge_answers.py)
     b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
     b"GET /v1/health HTTP/9.9\r\nHost: x\r\n\r\n",
@@ -305,8 +304,10 @@ def test_bad_percent_encoding_is_a_400_naming_the_part(target: str, needle: str)
         async with gateway() as (port, _):
             raw = f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
             assert needle in assert_json_error(await exchange(port, raw), 400)["message"]
+            # well encoded, the same query reaches the route (which ignores a probe's query: 503 is this test's
+            # service reporting itself degraded)
             fine = b"GET /v1/health?x=%C3%A9+%2B HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            assert 'unknown query parameter' in assert_json_error(await exchange(port, fine), 400)["message"].lower()
+            assert parse(await exchange(port, fine))[0] == 503
 
     run(scenario)
 

@@ -71,7 +71,9 @@ def test_unknown_query_parameter_lists_the_accepted_ones() -> None:
 
 def test_query_parameters_on_a_route_that_takes_none() -> None:
     with pytest.raises(TranscodeError, match="accepts no query parameters"):
-        _build(PHONOS_PLANS[("GET", "/v1/health")], [("verbose", "1")])
+        _build(PHONOS_PLANS[("GET", "/v1/account")], [("verbose", "1")])
+    # a public route that takes nothing ignores a query: a load balancer's probe adds its own
+    assert _build(PHONOS_PLANS[("GET", "/v1/health")], [("probe", "lb1")]) == phonos_pb2.GetHealthRequest()
     with pytest.raises(TranscodeError, match="accepts no query parameters"):
         _build(PHONOS_PLANS[("POST", "/v1/predict")], [("model", "esmfold")])  # body "*": all in the body
 

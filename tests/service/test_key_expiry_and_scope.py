@@ -123,6 +123,7 @@ def test_an_expired_key_gets_401_saying_when_over_rest_and_grpc(service: InProce
     assert response.json() == {"error": "Unauthorized", "message": response.json()["message"]}
     message = response.json()["message"]
     assert f"expired at {when(expired_at)}" in message and "Invalid API key" not in message
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="phonos", error="invalid_token"'
 
     channel, stub = service.grpc_stub()
     with channel, pytest.raises(grpc.RpcError) as raised:
@@ -133,6 +134,17 @@ def test_an_expired_key_gets_401_saying_when_over_rest_and_grpc(service: InProce
     shown = listed(owner, body["key"]["key_id"])
     assert shown["expired"] is True and shown["revoked"] is False and epoch(shown["expires_at"]) == pytest.approx(
         expired_at, abs=0.01)
+
+
+def test_a_401_challenges_for_a_bearer_key_saying_what_was_wrong_with_the_one_sent(service: InProcessService) -> None:
+    """RFC 6750: `WWW-Authenticate: Bearer realm=...` on every 401 (it had none), error="invalid_token" for a key
+    sent and refused, error="invalid_request" for a header that is no Bearer key, no error code when none was sent."""
+    challenges = [(requests.get(f"{service.base_url}/v1/account", headers=headers, timeout=10))
+                  for headers in ({}, {"Authorization": "Bearer pk_" + "x" * 43}, {"Authorization": "Basic YTpi"})]
+    assert [(r.status_code, r.headers.get("WWW-Authenticate")) for r in challenges] == [
+        (401, 'Bearer realm="phonos"'),
+        (401, 'Bearer realm="phonos", error="invalid_token"'),
+        (401, 'Bearer realm="phonos", error="invalid_request"')]
 
 
 def test_a_key_in_use_stops_at_its_expiry(service: InProcessService) -> None:

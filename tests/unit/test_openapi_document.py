@@ -115,3 +115,15 @@ def test_the_limits_in_the_protos_are_the_service_s_limits(document: dict[str, A
     assert schemas["BatchJobInput"]["properties"]["name"]["maxLength"] == MAX_NAME_LENGTH
     batch = document["paths"]["/v1/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert batch["properties"]["jobs"]["maxItems"] == ServiceSettings().max_batch_jobs
+
+
+def test_the_description_names_exactly_the_routes_that_take_an_idempotency_key(document: dict[str, Any]) -> None:
+    """It said every POST that creates or changes something took one; POST /v1/keys and POST /v1/jobs/{id}/shares
+    ignore it. The routes it names now are the routes whose operation lists the header."""
+    taking = {f"`{method.upper()} {path}`" for path, operations in document["paths"].items()
+              for method, operation in operations.items()
+              if any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", []))}
+    said = document["info"]["description"].split("accept an `Idempotency-Key`")[1].split(";")[0]
+    assert set(said.split(":", 1)[1].replace("\n", " ").strip().split(", ")) == taking
+    assert "`POST /v1/predict`" in taking and "`POST /v1/keys`" not in taking
+    assert "POST routes that create or change something" not in document["info"]["description"]

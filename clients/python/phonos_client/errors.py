@@ -255,7 +255,7 @@ TITLE_METADATA = "phonos-error-title"
 DEFAULT_TITLES: dict[int, str] = {
     400: "Invalid request", 401: "Unauthorized", 402: "Insufficient credits", 403: "Forbidden", 404: "Not found",
     405: "Method not allowed", 408: "Request timeout", 409: "Conflict", 410: "Gone", 413: "Request too large",
-    415: "Unsupported media type", 417: "Expectation failed", 422: "Idempotency key reused",
+    414: "URI too long", 415: "Unsupported media type", 417: "Expectation failed", 422: "Idempotency key reused",
     431: "Request header fields too large", 429: "Rate limit exceeded", 499: "Request cancelled",
     500: "Internal server error", 501: "Not implemented", 503: "Service unavailable", 504: "Gateway timeout",
 }
