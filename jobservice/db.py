@@ -578,11 +578,14 @@ def _migrate(conn: sqlite3.Connection) -> int:
     """Apply every migration newer than `PRAGMA user_version`; returns the new version."""
     current = int(conn.execute("PRAGMA user_version").fetchone()[0])
     schema_guard.check(current, max((version for version, _ in migrations()), default=0))
+    started, first, applied = time.perf_counter(), current, 0
     for version, sql in migrations():
         if version <= current:
             continue
         conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
-        current = version
+        log.info("migration applied", extra={"action": "db.migrated", "version": version})  # as PostgreSQL's
+        current, applied = version, applied + 1
+    schema_guard.say_migrated("SQLite", first, current, applied, time.perf_counter() - started)
     return current
 
 

@@ -14,6 +14,7 @@ import logging
 import re
 import socket
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -191,6 +192,7 @@ async def migrate(conn: asyncpg.Connection) -> int:
                            "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
         current = int(await conn.fetchval(SCHEMA_VERSION_SQL))
         schema_guard.check(current, newest_migration())
+        started, first, applied = time.perf_counter(), current, 0
         if current < newest_migration():
             await warn_of_older_services(conn, newest_migration())
         for version, sql in pg_migrations():
@@ -199,7 +201,8 @@ async def migrate(conn: asyncpg.Connection) -> int:
             await conn.execute(sql)
             await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
             log.info("migration applied", extra={"action": "pg.migrated", "version": version})
-            current = version
+            current, applied = version, applied + 1
+    schema_guard.say_migrated("PostgreSQL", first, current, applied, time.perf_counter() - started)
     return current
 
 

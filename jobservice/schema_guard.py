@@ -9,6 +9,10 @@ call `check` with the schema version they found and the newest migration they kn
 
 from __future__ import annotations
 
+import logging
+
+log = logging.getLogger(__name__)
+
 
 class SchemaTooNew(RuntimeError):
     """The database was migrated by a newer phonos than this job service."""
@@ -19,6 +23,14 @@ class SchemaTooNew(RuntimeError):
                          "before upgrading the next")
         self.found = found
         self.known = known
+
+
+def say_migrated(database: str, before: int, after: int, applied: int, seconds: float) -> None:
+    """One line when a start moved the schema (an upgrade: the operator's record of when, and from which version),
+    none when there was nothing to do. SQLite said nothing at all before; PostgreSQL only each migration's number."""
+    if applied:
+        log.info("%s schema migrated %04d -> %04d (%d migrations, %.1f s)", database, before, after, applied, seconds,
+                 extra={"action": "db.schema_migrated", "from_version": before, "to_version": after})
 
 
 def check(found: int, known: int) -> None:

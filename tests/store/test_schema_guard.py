@@ -139,3 +139,30 @@ def test_a_job_service_about_to_migrate_names_older_ones_still_connected(postgre
         assert not [r for r in caplog.records if getattr(r, "action", "") == "pg.older_services_connected"]
 
     asyncio.run(scenario())
+
+
+def test_a_start_that_moves_the_schema_says_so_in_one_line_and_a_start_that_does_not_says_nothing(
+        tmp_path: Path, postgres: PostgresServer, caplog: pytest.LogCaptureFixture) -> None:
+    """SQLite's migrations logged nothing (an upgrade left no record of when, or from which version); PostgreSQL's
+    only each migration's number. Both now say the move: "SQLite schema migrated 0000 -> 0081 (70 migrations, ...)"."""
+    newest = max(version for version, _ in migrations())
+    url = postgres.new_store_url("said")
+
+    async def open_both() -> None:
+        await _open_and_close_sqlite(tmp_path / "phonos.sqlite3")
+        await (await PgDatabase.open(url)).close()
+
+    def said() -> list[str]:
+        return [r.getMessage() for r in caplog.records if getattr(r, "action", "") == "db.schema_migrated"]
+
+    with caplog.at_level(logging.INFO, logger="jobservice"):
+        asyncio.run(open_both())
+    sqlite_line, pg_line = said()
+    assert sqlite_line.startswith(f"SQLite schema migrated 0000 -> {newest:04d} ({len(migrations())} migrations, ")
+    pg_newest = max(version for version, _ in pg_migrations())
+    assert pg_line.startswith(f"PostgreSQL schema migrated 0000 -> {pg_newest:04d} ({len(pg_migrations())} migrations, ")
+    assert sum(getattr(r, "action", "") == "db.migrated" for r in caplog.records) == len(migrations())
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="jobservice"):
+        asyncio.run(open_both())
+    assert said() == []
